@@ -1,0 +1,179 @@
+/**
+ * Verbs enumerations. Numeric values equal `infiniband/verbs.h` (rdma-core),
+ * so the FFI provider maps them one to one.
+ *
+ * @module
+ */
+
+/** `enum ibv_access_flags`. */
+export const Access = {
+  LOCAL_WRITE: 1,
+  REMOTE_WRITE: 1 << 1,
+  REMOTE_READ: 1 << 2,
+  REMOTE_ATOMIC: 1 << 3,
+  MW_BIND: 1 << 4,
+  ZERO_BASED: 1 << 5,
+  ON_DEMAND: 1 << 6,
+} as const;
+
+/** `enum ibv_qp_type`. */
+export const QpType = { RC: 2, UC: 3, UD: 4 } as const;
+/** A value of {@link QpType}. */
+export type QpType = (typeof QpType)[keyof typeof QpType];
+
+/** `enum ibv_qp_state`. */
+export const QpState = {
+  RESET: 0,
+  INIT: 1,
+  RTR: 2,
+  RTS: 3,
+  SQD: 4,
+  SQE: 5,
+  ERR: 6,
+} as const;
+/** A value of {@link QpState}. */
+export type QpState = (typeof QpState)[keyof typeof QpState];
+
+/** `enum ibv_wr_opcode`. */
+export const WrOpcode = {
+  RDMA_WRITE: 0,
+  RDMA_WRITE_WITH_IMM: 1,
+  SEND: 2,
+  SEND_WITH_IMM: 3,
+  RDMA_READ: 4,
+  ATOMIC_CMP_AND_SWP: 5,
+  ATOMIC_FETCH_AND_ADD: 6,
+} as const;
+/** A value of {@link WrOpcode}. */
+export type WrOpcode = (typeof WrOpcode)[keyof typeof WrOpcode];
+
+/** `enum ibv_send_flags`. */
+export const SendFlags = {
+  FENCE: 1,
+  SIGNALED: 1 << 1,
+  SOLICITED: 1 << 2,
+  INLINE: 1 << 3,
+} as const;
+
+/** `enum ibv_wc_status`. */
+export const WcStatus = {
+  SUCCESS: 0,
+  LOC_LEN_ERR: 1,
+  LOC_QP_OP_ERR: 2,
+  LOC_EEC_OP_ERR: 3,
+  LOC_PROT_ERR: 4,
+  WR_FLUSH_ERR: 5,
+  MW_BIND_ERR: 6,
+  BAD_RESP_ERR: 7,
+  LOC_ACCESS_ERR: 8,
+  REM_INV_REQ_ERR: 9,
+  REM_ACCESS_ERR: 10,
+  REM_OP_ERR: 11,
+  RETRY_EXC_ERR: 12,
+  RNR_RETRY_EXC_ERR: 13,
+  LOC_RDD_VIOL_ERR: 14,
+  REM_INV_RD_REQ_ERR: 15,
+  REM_ABORT_ERR: 16,
+  INV_EECN_ERR: 17,
+  INV_EEC_STATE_ERR: 18,
+  FATAL_ERR: 19,
+  RESP_TIMEOUT_ERR: 20,
+  GENERAL_ERR: 21,
+} as const;
+/** A value of {@link WcStatus}. */
+export type WcStatus = (typeof WcStatus)[keyof typeof WcStatus];
+
+/** `enum ibv_wc_opcode`. */
+export const WcOpcode = {
+  SEND: 0,
+  RDMA_WRITE: 1,
+  RDMA_READ: 2,
+  COMP_SWAP: 3,
+  FETCH_ADD: 4,
+  BIND_MW: 5,
+  RECV: 1 << 7,
+  RECV_RDMA_WITH_IMM: (1 << 7) + 1,
+} as const;
+/** A value of {@link WcOpcode}. */
+export type WcOpcode = (typeof WcOpcode)[keyof typeof WcOpcode];
+
+/** `enum ibv_wc_flags`. */
+export const WcFlags = { GRH: 1, WITH_IMM: 1 << 1 } as const;
+
+/** `enum ibv_port_state`. */
+export const PortState = {
+  NOP: 0,
+  DOWN: 1,
+  INIT: 2,
+  ARMED: 3,
+  ACTIVE: 4,
+  ACTIVE_DEFER: 5,
+} as const;
+/** A value of {@link PortState}. */
+export type PortState = (typeof PortState)[keyof typeof PortState];
+
+/** `enum ibv_mtu`. */
+export const Mtu = { MTU_256: 1, MTU_512: 2, MTU_1024: 3, MTU_2048: 4, MTU_4096: 5 } as const;
+/** A value of {@link Mtu}. */
+export type Mtu = (typeof Mtu)[keyof typeof Mtu];
+
+/** `enum ibv_event_type` (async events). */
+export const EventType = {
+  CQ_ERR: 0,
+  QP_FATAL: 1,
+  QP_REQ_ERR: 2,
+  QP_ACCESS_ERR: 3,
+  COMM_EST: 4,
+  SQ_DRAINED: 5,
+  PATH_MIG: 6,
+  PATH_MIG_ERR: 7,
+  DEVICE_FATAL: 8,
+  PORT_ACTIVE: 9,
+  PORT_ERR: 10,
+  LID_CHANGE: 11,
+  PKEY_CHANGE: 12,
+  SM_CHANGE: 13,
+  SRQ_ERR: 14,
+  SRQ_LIMIT_REACHED: 15,
+  QP_LAST_WQE_REACHED: 16,
+  CLIENT_REREGISTER: 17,
+  GID_CHANGE: 18,
+} as const;
+/** A value of {@link EventType}. */
+export type EventType = (typeof EventType)[keyof typeof EventType];
+
+/** `enum ibv_qp_attr_mask`. */
+export const QpAttrMask = {
+  STATE: 1,
+  CUR_STATE: 1 << 1,
+  EN_SQD_ASYNC_NOTIFY: 1 << 2,
+  ACCESS_FLAGS: 1 << 3,
+  PKEY_INDEX: 1 << 4,
+  PORT: 1 << 5,
+  QKEY: 1 << 6,
+  AV: 1 << 7,
+  PATH_MTU: 1 << 8,
+  TIMEOUT: 1 << 9,
+  RETRY_CNT: 1 << 10,
+  RNR_RETRY: 1 << 11,
+  RQ_PSN: 1 << 12,
+  MAX_QP_RD_ATOMIC: 1 << 13,
+  ALT_PATH: 1 << 14,
+  MIN_RNR_TIMER: 1 << 15,
+  SQ_PSN: 1 << 16,
+  MAX_DEST_RD_ATOMIC: 1 << 17,
+  PATH_MIG_STATE: 1 << 18,
+  CAP: 1 << 19,
+  DEST_QPN: 1 << 20,
+} as const;
+
+/** Bytes of an `ibv_mtu` value: 256 << (mtu - 1). */
+export function mtuBytes(mtu: Mtu): number {
+  return 256 << (mtu - 1);
+}
+
+/** The `ibv_mtu` value for a byte count (256..4096), or undefined. */
+export function mtuFromBytes(bytes: number): Mtu | undefined {
+  const m = ({ 256: 1, 512: 2, 1024: 3, 2048: 4, 4096: 5 } as Record<number, Mtu>)[bytes];
+  return m;
+}

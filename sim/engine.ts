@@ -1,0 +1,518 @@
+/**
+ * Deterministic discrete-event engine in virtual time (nanoseconds).
+ *
+ * Hardware is written as callbacks on the event heap ({@link Engine.schedule});
+ * software (apps, guest kernels, backend threads) as async functions —
+ * "processes" ({@link Engine.spawn}) — that await engine primitives
+ * ({@link Engine.sleep}, {@link WaitQueue}, {@link Mailbox}).
+ *
+ * Why the engine counts runnable processes: an awaited promise's continuation
+ * runs as a microtask, after the callback that resolved it has returned. If
+ * the engine popped the next event straight away, the woken process would
+ * observe a later virtual time than the one it was woken at (skew). So after
+ * every event the engine yields microtask turns until no process is runnable
+ * (woken and not yet blocked again on an engine primitive). A process that
+ * awaits a long chain of already-resolved promises, or several primitives at
+ * once (`Promise.all`), keeps its flag set longer than it runs; after
+ * {@link SPIN_LIMIT} turns the engine drains the whole microtask queue with
+ * one macrotask, after which nothing in the model can still be running.
+ *
+ * Events are ordered by (time, insertion sequence), so equal-time events run
+ * in the order they were scheduled: the same program and seed give the same
+ * order, the same results and the same {@link Engine.traceHash}.
+ *
+ * @module
+ */
+
+import { AsyncLocalStorage } from "node:async_hooks";
+
+/** Microtask turns the engine yields before falling back to a macrotask drain. */
+export const SPIN_LIMIT = 256;
+/** Microtask turns granted after a process finishes, for its joiners to run. */
+const JOIN_TURNS = 16;
+
+/** A scheduled hardware callback; keep it to cancel the event. */
+export interface EventHandle {
+  /** Virtual time (ns) at which the event fires. */
+  readonly time: number;
+  /** True once cancelled or run. */
+  readonly done: boolean;
+}
+
+class Ev implements EventHandle {
+  done = false;
+  constructor(
+    public time: number,
+    public seq: number,
+    public fn: () => void,
+    public tag: number,
+  ) {}
+}
+
+/** A software process as the engine tracks it. */
+export interface ProcessInfo {
+  /** Name given to {@link Engine.spawn}; used in deadlock reports. */
+  readonly name: string;
+  /** What the process is blocked on now, or "" while it runs. */
+  readonly waitingOn: string;
+}
+
+class Proc implements ProcessInfo {
+  runnable = true;
+  waitingOn = "";
+  constructor(public name: string) {}
+}
+
+/** Thrown by {@link Engine.run} when every process waits and no event is pending. */
+export class DeadlockError extends Error {
+  /** The processes that were waiting, with what each waited on. */
+  readonly waiters: ProcessInfo[];
+  /**
+   * @example
+   * ```ts
+   * import { DeadlockError } from "./engine.ts";
+   * const e = new DeadlockError(0, [{ name: "server", waitingOn: "wq" }]);
+   * console.log(e.message.includes("server"));
+   * ```
+   */
+  constructor(time: number, waiters: ProcessInfo[]) {
+    const list = waiters.map((w) => `'${w.name}' (waiting on ${w.waitingOn || "?"})`).join(", ");
+    super(`deadlock at t=${time} ns: no event pending and every process waits: ${list}`);
+    this.name = "DeadlockError";
+    this.waiters = waiters;
+  }
+}
+
+/** Options for {@link Engine}. */
+export interface EngineOptions {
+  /** Keep a readable trace line for every event (costs memory); the hash is always kept. */
+  recordTrace?: boolean;
+}
+
+/**
+ * The event heap, virtual clock and process scheduler.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "./engine.ts";
+ * const engine = new Engine();
+ * const t = await engine.run(async () => {
+ *   await engine.sleep(1_000);
+ *   return engine.now;
+ * });
+ * console.log(t); // 1000
+ * ```
+ */
+export class Engine {
+  #now = 0;
+  #seq = 0;
+  #heap: Ev[] = [];
+  #procs = new Set<Proc>();
+  #runnable = 0;
+  #als = new AsyncLocalStorage<Proc>();
+  #running = false;
+  #joinTurns = 0;
+  #h1 = 0x811c9dc5;
+  #h2 = 0x01000193;
+  #trace: string[] | undefined;
+  #tagNames: string[] = ["event"];
+  #tagIds = new Map<string, number>([["event", 0]]);
+  /** Events run since construction. */
+  eventsRun = 0;
+  /** Process wake-ups since construction. */
+  wakeups = 0;
+  /** Times the engine fell back to a macrotask drain (see {@link SPIN_LIMIT}). */
+  drains = 0;
+
+  /** @param opts see {@link EngineOptions} */
+  constructor(opts: EngineOptions = {}) {
+    if (opts.recordTrace) this.#trace = [];
+  }
+
+  /** Current virtual time in nanoseconds. */
+  get now(): number {
+    return this.#now;
+  }
+
+  /** Number of events waiting in the heap. */
+  get pending(): number {
+    return this.#heap.length;
+  }
+
+  /**
+   * A small integer standing for a trace label; pass it to {@link schedule}
+   * so that tracing costs no string work per event.
+   */
+  tag(label: string): number {
+    let id = this.#tagIds.get(label);
+    if (id === undefined) {
+      id = this.#tagNames.length;
+      this.#tagNames.push(label);
+      this.#tagIds.set(label, id);
+    }
+    return id;
+  }
+
+  /**
+   * Run `fn` after `delayNs` of virtual time (hardware-style callback: it
+   * must not await). Delays are rounded up to whole nanoseconds.
+   */
+  schedule(delayNs: number, fn: () => void, tag = 0): EventHandle {
+    if (!(delayNs >= 0) || !Number.isFinite(delayNs)) {
+      throw new RangeError(`schedule: delay must be a finite number >= 0 ns, got ${delayNs}`);
+    }
+    const ev = new Ev(this.#now + Math.ceil(delayNs), this.#seq++, fn, tag);
+    this.#push(ev);
+    return ev;
+  }
+
+  /** Cancel a scheduled event; cancelling a run or cancelled event does nothing. */
+  cancel(handle: EventHandle): void {
+    (handle as Ev).done = true;
+  }
+
+  /**
+   * Start a software process. Its promise settles when the function does;
+   * a process that throws rejects that promise (the engine keeps running).
+   */
+  spawn<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const p = new Proc(name);
+    this.#procs.add(p);
+    this.#runnable++;
+    const done = () => {
+      this.#procs.delete(p);
+      // Whoever awaits this process (a join, Promise.all) is not flagged
+      // runnable by any primitive: give its continuation turns to run.
+      this.#joinTurns = JOIN_TURNS;
+      if (p.runnable) {
+        p.runnable = false;
+        this.#runnable--;
+      }
+    };
+    const out = this.#als.run(p, fn);
+    out.then(done, done);
+    return out;
+  }
+
+  /** The calling process, if any (for diagnostics). */
+  current(): ProcessInfo | undefined {
+    return this.#als.getStore();
+  }
+
+  /**
+   * Block the calling process until `resolve` is called. The building block
+   * of every wait primitive: use it to write new ones.
+   * @param label what the process waits on, shown in deadlock reports
+   */
+  block<T>(label: string): { promise: Promise<T>; resolve: (v: T) => void } {
+    const p = this.#als.getStore();
+    if (p) {
+      p.waitingOn = label;
+      if (p.runnable) {
+        p.runnable = false;
+        this.#runnable--;
+      }
+    }
+    let res!: (v: T) => void;
+    const promise = new Promise<T>((r) => (res = r));
+    let fired = false;
+    const resolve = (v: T) => {
+      if (fired) return;
+      fired = true;
+      this.wakeups++;
+      if (p) {
+        p.waitingOn = "";
+        if (!p.runnable) {
+          p.runnable = true;
+          this.#runnable++;
+        }
+      }
+      res(v);
+    };
+    return { promise, resolve };
+  }
+
+  /** Suspend the calling process for `ns` of virtual time. */
+  sleep(ns: number): Promise<void> {
+    const b = this.block<void>(`sleep until ${this.#now + Math.ceil(ns)} ns`);
+    this.schedule(ns, () => b.resolve());
+    return b.promise;
+  }
+
+  /**
+   * Run `root` as a process to completion in virtual time and return its
+   * result. Events left in the heap stay for the next `run`.
+   * @throws DeadlockError if every process waits and no event is pending
+   */
+  async run<T>(root: () => Promise<T>, name = "root"): Promise<T> {
+    if (this.#running) throw new Error("Engine.run: already running (nested run)");
+    this.#running = true;
+    try {
+      let settled = false;
+      let value: T | undefined;
+      let error: unknown;
+      let failed = false;
+      this.spawn(name, root).then(
+        (v) => {
+          settled = true;
+          value = v;
+        },
+        (e) => {
+          settled = true;
+          failed = true;
+          error = e;
+        },
+      );
+      for (;;) {
+        await this.#settle();
+        if (settled) break;
+        let ev = this.#pop();
+        if (!ev) {
+          // Before calling it a deadlock, let anything not flagged (joins,
+          // Promise.all) run to its next engine primitive.
+          await this.#drain();
+          if (settled) break;
+          ev = this.#pop();
+        }
+        if (!ev) {
+          throw new DeadlockError(
+            this.#now,
+            [...this.#procs].map((p) => ({ name: p.name, waitingOn: p.waitingOn })),
+          );
+        }
+        this.#now = ev.time;
+        ev.done = true;
+        this.eventsRun++;
+        this.#mix(ev.time, ev.tag);
+        ev.fn();
+      }
+      if (failed) throw error;
+      return value as T;
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /** Yield until no process is runnable (see module doc). */
+  async #settle(): Promise<void> {
+    let turns = 0;
+    while (this.#runnable > 0 || this.#joinTurns > 0) {
+      if (this.#joinTurns > 0) this.#joinTurns--;
+      if (++turns > SPIN_LIMIT) return this.#drain();
+      await null;
+    }
+  }
+
+  /** Empty the microtask queue with one macrotask. */
+  async #drain(): Promise<void> {
+    this.drains++;
+    await new Promise<void>((r) => setTimeout(r, 0));
+    // The microtask queue is empty now: whatever is still flagged waits on
+    // something that is not an engine primitive (a join, Promise.all of
+    // primitives, outside I/O) and will be flagged again when woken.
+    for (const p of this.#procs) p.runnable = false;
+    this.#runnable = 0;
+    this.#joinTurns = 0;
+  }
+
+  #mix(time: number, tag: number): void {
+    // Two 32-bit FNV-1a-style lanes over (time low, time high, tag).
+    const lo = time >>> 0;
+    const hi = Math.floor(time / 4294967296) >>> 0;
+    let a = this.#h1, b = this.#h2;
+    a = Math.imul(a ^ lo, 0x01000193);
+    a = Math.imul(a ^ hi, 0x01000193);
+    a = Math.imul(a ^ tag, 0x01000193);
+    b = Math.imul(b ^ tag, 0x5bd1e995) + lo;
+    b = Math.imul(b ^ hi, 0x5bd1e995) ^ (b >>> 15);
+    this.#h1 = a >>> 0;
+    this.#h2 = b >>> 0;
+    if (this.#trace) this.#trace.push(`${time} ${this.#tagNames[tag]}`);
+  }
+
+  /**
+   * Record a model-level trace point (a packet, a command, a hypercall) into
+   * the trace hash and, if enabled, the readable trace.
+   */
+  traceMark(label: string, value = 0): void {
+    this.#mix(this.#now + value, this.tag(label));
+  }
+
+  /** Hash of every event run and trace mark so far (hex, 64 bits). */
+  traceHash(): string {
+    return this.#h1.toString(16).padStart(8, "0") + this.#h2.toString(16).padStart(8, "0");
+  }
+
+  /** The readable trace, if {@link EngineOptions.recordTrace} was set. */
+  trace(): readonly string[] {
+    return this.#trace ?? [];
+  }
+
+  #push(ev: Ev): void {
+    const h = this.#heap;
+    let i = h.length;
+    h.push(ev);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = h[parent];
+      if (p.time < ev.time || (p.time === ev.time && p.seq < ev.seq)) break;
+      h[i] = p;
+      i = parent;
+    }
+    h[i] = ev;
+  }
+
+  #pop(): Ev | undefined {
+    const h = this.#heap;
+    while (h.length > 0) {
+      const top = h[0];
+      const last = h.pop()!;
+      if (h.length > 0) {
+        let i = 0;
+        const n = h.length;
+        for (;;) {
+          const l = 2 * i + 1;
+          if (l >= n) break;
+          const r = l + 1;
+          let c = l;
+          if (
+            r < n && (h[r].time < h[l].time || (h[r].time === h[l].time && h[r].seq < h[l].seq))
+          ) {
+            c = r;
+          }
+          const child = h[c];
+          if (last.time < child.time || (last.time === child.time && last.seq < child.seq)) break;
+          h[i] = child;
+          i = c;
+        }
+        h[i] = last;
+      }
+      if (!top.done) return top;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * A FIFO of waiting processes (a condition variable without the mutex: the
+ * engine runs one thing at a time).
+ *
+ * @example
+ * ```ts
+ * import { Engine, WaitQueue } from "./engine.ts";
+ * const engine = new Engine();
+ * const wq = new WaitQueue(engine, "doorbell");
+ * await engine.run(async () => {
+ *   engine.schedule(50, () => wq.notifyAll());
+ *   await wq.wait();
+ *   return engine.now; // 50
+ * });
+ * ```
+ */
+export class WaitQueue {
+  #waiters: ((v: boolean) => void)[] = [];
+  /**
+   * @param engine the engine
+   * @param label shown in deadlock reports
+   */
+  constructor(private engine: Engine, readonly label: string) {}
+
+  /** Number of processes waiting. */
+  get length(): number {
+    return this.#waiters.length;
+  }
+
+  /** Wait until notified. */
+  wait(): Promise<boolean> {
+    const b = this.engine.block<boolean>(this.label);
+    this.#waiters.push(b.resolve);
+    return b.promise;
+  }
+
+  /**
+   * Wait until notified or until `timeoutNs` passes.
+   * @returns true if notified, false on timeout
+   */
+  waitFor(timeoutNs: number): Promise<boolean> {
+    const b = this.engine.block<boolean>(`${this.label} (timeout ${timeoutNs} ns)`);
+    let done = false;
+    const wake = (v: boolean) => {
+      if (done) return;
+      done = true;
+      b.resolve(v);
+    };
+    this.#waiters.push(wake);
+    const ev = this.engine.schedule(timeoutNs, () => {
+      const i = this.#waiters.indexOf(wake);
+      if (i >= 0) this.#waiters.splice(i, 1);
+      wake(false);
+    });
+    b.promise.then(() => this.engine.cancel(ev));
+    return b.promise;
+  }
+
+  /** Wake the longest waiter; returns false if nobody waited. */
+  notifyOne(): boolean {
+    const w = this.#waiters.shift();
+    if (!w) return false;
+    w(true);
+    return true;
+  }
+
+  /** Wake every waiter; returns how many. */
+  notifyAll(): number {
+    const ws = this.#waiters;
+    this.#waiters = [];
+    for (const w of ws) w(true);
+    return ws.length;
+  }
+}
+
+/**
+ * An unbounded FIFO of values between callbacks and processes.
+ *
+ * @example
+ * ```ts
+ * import { Engine, Mailbox } from "./engine.ts";
+ * const engine = new Engine();
+ * const mb = new Mailbox<number>(engine, "irq");
+ * const v = await engine.run(async () => {
+ *   engine.schedule(10, () => mb.put(7));
+ *   return await mb.take();
+ * });
+ * console.log(v); // 7
+ * ```
+ */
+export class Mailbox<T> {
+  #items: T[] = [];
+  #wq: WaitQueue;
+  /**
+   * @param engine the engine
+   * @param label shown in deadlock reports
+   */
+  constructor(engine: Engine, label: string) {
+    this.#wq = new WaitQueue(engine, label);
+  }
+
+  /** Items waiting to be taken. */
+  get size(): number {
+    return this.#items.length;
+  }
+
+  /** Add a value; wakes one taker. */
+  put(v: T): void {
+    this.#items.push(v);
+    this.#wq.notifyOne();
+  }
+
+  /** Take the oldest value, waiting if there is none. */
+  async take(): Promise<T> {
+    while (this.#items.length === 0) await this.#wq.wait();
+    return this.#items.shift()!;
+  }
+
+  /** Take the oldest value if there is one. */
+  tryTake(): T | undefined {
+    return this.#items.shift();
+  }
+}

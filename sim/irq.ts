@@ -1,0 +1,43 @@
+/**
+ * Interrupt lines: a device raises a numbered vector; whoever owns the
+ * platform (a bare-metal OS or the hypervisor) registers the handler. The
+ * device knows vectors, not who handles them.
+ *
+ * @module
+ */
+
+/** Handler for a raised vector. */
+export type IrqHandler = (vector: number) => void;
+
+/**
+ * A host's interrupt controller.
+ *
+ * @example
+ * ```ts
+ * import { InterruptController } from "./irq.ts";
+ * const pic = new InterruptController();
+ * let seen = -1;
+ * pic.connect((v) => (seen = v));
+ * pic.raise(3);
+ * console.log(seen); // 3
+ * ```
+ */
+export class InterruptController {
+  #handler: IrqHandler | undefined;
+  /** Interrupts raised, per vector. */
+  readonly raised = new Map<number, number>();
+  /** Interrupts raised with no handler connected. */
+  lost = 0;
+
+  /** Install the platform's handler (replaces any earlier one). */
+  connect(handler: IrqHandler): void {
+    this.#handler = handler;
+  }
+
+  /** Raise `vector`. */
+  raise(vector: number): void {
+    this.raised.set(vector, (this.raised.get(vector) ?? 0) + 1);
+    if (this.#handler) this.#handler(vector);
+    else this.lost++;
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Machine memory of one host: 4 KiB frames, allocated lazily. A frame costs
+ * nothing until a byte of it is written; reads of an untouched frame give
+ * zeros. This is platform, not hypervisor: bare-metal hosts have it too, and
+ * the HCA reaches it by machine address without knowing about domains.
+ *
+ * @module
+ */
+
+/** Bytes in a page/frame. */
+export const PAGE_SIZE = 4096;
+/** log2 of {@link PAGE_SIZE}. */
+export const PAGE_SHIFT = 12;
+
+/** Error for an access to a frame that was never allocated or was freed. */
+export class MachineMemoryError extends Error {
+  /** @param message what was wrong */
+  constructor(message: string) {
+    super(message);
+    this.name = "MachineMemoryError";
+  }
+}
+
+/**
+ * A host's machine memory with a frame allocator.
+ *
+ * @example
+ * ```ts
+ * import { MachineMemory } from "./memory.ts";
+ * const mem = new MachineMemory(16 * 1024 * 1024);
+ * const mfn = mem.allocFrame("dom0");
+ * mem.write(mfn * 4096 + 8, new Uint8Array([1, 2, 3]));
+ * console.log(mem.read(mfn * 4096 + 8, 3)); // Uint8Array [1, 2, 3]
+ * ```
+ */
+export class MachineMemory {
+  /** Total frames. */
+  readonly frames: number;
+  #data = new Map<number, Uint8Array>();
+  #owner = new Map<number, string>();
+  #free: number[] = [];
+  #next = 1; // machine frame 0 is never handed out: a zero MFN is a bug marker
+
+  /** @param bytes size of machine memory (rounded down to whole frames) */
+  constructor(bytes: number) {
+    this.frames = Math.floor(bytes / PAGE_SIZE);
+  }
+
+  /** Frames handed out and not freed. */
+  get allocated(): number {
+    return this.#owner.size;
+  }
+
+  /** Frames left to allocate. */
+  get available(): number {
+    return this.frames - this.#owner.size - 1;
+  }
+
+  /**
+   * Allocate one frame for `owner` (a label: "dom0", "domU 3", "hca").
+   * Freed frames are reused first, lowest number first.
+   */
+  allocFrame(owner: string): number {
+    let mfn: number;
+    if (this.#free.length > 0) {
+      mfn = this.#free.pop()!;
+    } else {
+      if (this.#next >= this.frames) {
+        throw new MachineMemoryError(`out of machine memory (${this.frames} frames)`);
+      }
+      mfn = this.#next++;
+    }
+    this.#owner.set(mfn, owner);
+    return mfn;
+  }
+
+  /** Return a frame; its contents are scrubbed. */
+  freeFrame(mfn: number): void {
+    if (!this.#owner.has(mfn)) throw new MachineMemoryError(`free of unallocated frame ${mfn}`);
+    this.#owner.delete(mfn);
+    this.#data.delete(mfn);
+    this.#free.push(mfn);
+    if (this.#free.length > 1 && this.#free[this.#free.length - 2] < mfn) {
+      this.#free.sort((a, b) => b - a);
+    }
+  }
+
+  /** Owner label of an allocated frame, or undefined. */
+  ownerOf(mfn: number): string | undefined {
+    return this.#owner.get(mfn);
+  }
+
+  /** True if `mfn` is allocated. */
+  isAllocated(mfn: number): boolean {
+    return this.#owner.has(mfn);
+  }
+
+  /** The bytes of a frame (created zeroed on first use). */
+  frame(mfn: number): Uint8Array {
+    let f = this.#data.get(mfn);
+    if (!f) {
+      if (!this.#owner.has(mfn)) {
+        throw new MachineMemoryError(`access to unallocated machine frame ${mfn}`);
+      }
+      f = new Uint8Array(PAGE_SIZE);
+      this.#data.set(mfn, f);
+    }
+    return f;
+  }
+
+  /** Read `len` bytes at machine address `maddr` (may cross frames). */
+  read(maddr: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    let done = 0;
+    while (done < len) {
+      const a = maddr + done;
+      const off = a & (PAGE_SIZE - 1);
+      const n = Math.min(PAGE_SIZE - off, len - done);
+      out.set(this.frame(Math.floor(a / PAGE_SIZE)).subarray(off, off + n), done);
+      done += n;
+    }
+    return out;
+  }
+
+  /** Write bytes at machine address `maddr` (may cross frames). */
+  write(maddr: number, bytes: Uint8Array): void {
+    let done = 0;
+    while (done < bytes.length) {
+      const a = maddr + done;
+      const off = a & (PAGE_SIZE - 1);
+      const n = Math.min(PAGE_SIZE - off, bytes.length - done);
+      this.frame(Math.floor(a / PAGE_SIZE)).set(bytes.subarray(done, done + n), off);
+      done += n;
+    }
+  }
+
+  /** A DataView over one whole frame, for structured access within a page. */
+  view(mfn: number): DataView {
+    const f = this.frame(mfn);
+    return new DataView(f.buffer, f.byteOffset, f.byteLength);
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * The simulated platform: engine, PRNG, machine memory, interrupts, profiles.
+ *
+ * @module
+ */
+export * from "./engine.ts";
+export * from "./prng.ts";
+export * from "./memory.ts";
+export * from "./irq.ts";
+export * from "./profiles/mod.ts";

@@ -1,0 +1,76 @@
+/**
+ * Seeded pseudo-random numbers for the model: xoshiro128** (Blackman and
+ * Vigna, 2018) with its 128-bit state filled from the seed by SplitMix32.
+ * One instance per cluster; every random choice in the model (fault
+ * injection, frame placement) draws from it, so the same seed gives the
+ * same run.
+ *
+ * @module
+ */
+
+/**
+ * xoshiro128** generator.
+ *
+ * @example
+ * ```ts
+ * import { Prng } from "./prng.ts";
+ * const a = new Prng(42), b = new Prng(42);
+ * console.log(a.nextU32() === b.nextU32()); // true
+ * ```
+ */
+export class Prng {
+  #s = new Uint32Array(4);
+
+  /** @param seed any integer; equal seeds give equal sequences */
+  constructor(readonly seed: number) {
+    let x = (seed >>> 0) ^ Math.floor(seed / 4294967296);
+    for (let i = 0; i < 4; i++) {
+      // SplitMix32 step.
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      this.#s[i] = (z ^ (z >>> 16)) >>> 0;
+    }
+    if ((this.#s[0] | this.#s[1] | this.#s[2] | this.#s[3]) === 0) this.#s[0] = 1;
+  }
+
+  /** Next 32-bit unsigned integer. */
+  nextU32(): number {
+    const s = this.#s;
+    const r = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
+    const t = s[1] << 9;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    return r;
+  }
+
+  /** Uniform float in [0, 1) with 32 bits of randomness. */
+  next(): number {
+    return this.nextU32() / 4294967296;
+  }
+
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    if (!(n >= 1)) throw new RangeError(`Prng.int: n must be >= 1, got ${n}`);
+    return Math.floor(this.next() * n);
+  }
+
+  /** True with probability `p`. */
+  chance(p: number): boolean {
+    return p > 0 && this.next() < p;
+  }
+
+  /** An independent generator derived from this one (for a sub-component). */
+  fork(): Prng {
+    return new Prng(this.nextU32() * 4294967296 + this.nextU32());
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}

@@ -1,0 +1,46 @@
+/**
+ * Cost profiles: the built-in ones by name and the schema.
+ *
+ * @module
+ */
+import { buildProfile, type Profile, ProfileError } from "./schema.ts";
+import { PCIX_SDR_2006 } from "./pcix_sdr_2006.ts";
+import { MODERN_GEN5_NDR } from "./modern_gen5_ndr.ts";
+
+export * from "./schema.ts";
+export { PCIX_SDR_2006 } from "./pcix_sdr_2006.ts";
+export { MODERN_GEN5_NDR } from "./modern_gen5_ndr.ts";
+
+/** Built-in profiles by name. */
+export const PROFILES: Readonly<Record<string, Profile>> = {
+  "pcix-sdr-2006": PCIX_SDR_2006,
+  "modern-gen5-ndr": MODERN_GEN5_NDR,
+};
+
+/**
+ * Resolve a profile given by name or as a plain object (which may name a
+ * built-in `base`, default `pcix-sdr-2006`).
+ *
+ * @example
+ * ```ts
+ * import { resolveProfile } from "./mod.ts";
+ * console.log(resolveProfile("modern-gen5-ndr").link.mtu); // 4096
+ * ```
+ */
+export function resolveProfile(p: string | Profile | Record<string, unknown>): Profile {
+  if (typeof p === "string") {
+    const found = PROFILES[p];
+    if (!found) {
+      throw new ProfileError(
+        "",
+        `unknown profile '${p}' (built-in: ${Object.keys(PROFILES).join(", ")})`,
+      );
+    }
+    return found;
+  }
+  const baseName = (p as Record<string, unknown>).base ?? "pcix-sdr-2006";
+  if (typeof baseName !== "string" || !PROFILES[baseName]) {
+    throw new ProfileError("base", `unknown base profile '${String(baseName)}'`);
+  }
+  return buildProfile(p, PROFILES[baseName]);
+}

@@ -1,0 +1,112 @@
+/**
+ * `modern-gen5-ndr`: a current server — ConnectX-7 class HCA on PCIe Gen5
+ * x16, NDR 400 Gb/s links through a Quantum-2 class switch, a 2023-class
+ * Xeon, Xen 4.17.
+ *
+ * @module
+ */
+import type { Profile } from "./schema.ts";
+
+/**
+ * The PCIe Gen5 / NDR profile.
+ *
+ * @example
+ * ```ts
+ * import { MODERN_GEN5_NDR } from "./modern_gen5_ndr.ts";
+ * console.log(MODERN_GEN5_NDR.link.mtu); // 4096
+ * ```
+ */
+export const MODERN_GEN5_NDR: Profile = {
+  name: "modern-gen5-ndr",
+  description: "ConnectX-7 class HCA, PCIe Gen5 x16, NDR 400 Gb/s InfiniBand, Xen 4.17",
+  cpu: {
+    // mlx5 post_send fast path (~100 instructions at ~3.5 GHz).
+    wqeBuildNs: 30,
+    // mlx5 poll_cq per CQE.
+    cqePollNs: 20,
+    // Empty poll: one cache miss on the CQE owner byte.
+    emptyPollNs: 10,
+    // Single-core memcpy on DDR5 (~20 GB/s).
+    memcpyBytesPerSec: 20e9,
+    // Syscall round trip with modern mitigations (~ 0.1 µs).
+    syscallNs: 100,
+    // uverbs ioctl path work per control op.
+    kernelVerbsNs: 1_000,
+    // Interrupt entry to handler (MSI-X, x2APIC).
+    interruptNs: 800,
+    // Wake-up and context switch.
+    wakeupNs: 1_500,
+  },
+  pci: {
+    // Posted write (doorbell/BlueFlame) through the root complex.
+    mmioWriteNs: 150,
+    // PCIe Gen5 read round trip to DDR5.
+    dmaReadLatencyNs: 600,
+    // Posted write to memory.
+    dmaWriteLatencyNs: 200,
+    // Gen5 x16: 63 GB/s raw per direction, ~ 50 GB/s effective.
+    bytesPerSec: 50e9,
+  },
+  hca: {
+    // ConnectX firmware command (CREATE_QP, CREATE_MKEY): a few µs.
+    commandNs: 5_000,
+    // Per MTT entry in the command mailbox.
+    commandPerMttNs: 5,
+    // Send engine per WQE.
+    wqeProcessNs: 50,
+    // Receive engine per packet.
+    packetProcessNs: 30,
+    // CQE build.
+    cqeWriteNs: 20,
+    // EQE build and MSI-X.
+    eqeNs: 100,
+    // ACK coalescing window.
+    ackDelayNs: 0,
+    // Limits of the ConnectX-7 class, as ibv_devinfo -v reports them (rounded).
+    maxQp: 131072,
+    maxCq: 16_777_216,
+    maxMr: 16_777_216,
+    maxMtt: 16_777_216,
+    maxPd: 16_777_216,
+    maxUar: 8192,
+    maxSrq: 8_388_608,
+    maxAh: 16_777_216,
+    maxQpWr: 32768,
+    maxSge: 30,
+    maxCqe: 4_194_303,
+    maxInline: 960,
+    maxRdAtomic: 16,
+  },
+  link: {
+    // 4x link.
+    width: 4,
+    // NDR: 106.25 Gb/s PAM4 per lane.
+    laneSignalBytesPerSec: 106.25e9 / 8,
+    // 256b/257b + RS-FEC overhead: 100 Gb/s of payload per lane.
+    encodingEfficiency: 0.9412,
+    // NDR MTU.
+    mtu: 4096,
+    // ~2 m cable.
+    propagationNs: 10,
+    // Quantum-2 port-to-port latency (NVIDIA: ~ 130 ns).
+    switchHopNs: 130,
+  },
+  xen: {
+    // Hypercall round trip on a current Xeon.
+    hypercallNs: 150,
+    // Event delivery with posted interrupts.
+    upcallNs: 800,
+    // Credit2 switch to the target vCPU.
+    domainSwitchNs: 1_500,
+    // Grant map per op.
+    grantMapNs: 600,
+    // Grant unmap per op (TLB flush).
+    grantUnmapNs: 900,
+    // Guest fills one grant entry.
+    grantEntryNs: 20,
+    // Ring request/response copy.
+    ringMarshalNs: 100,
+    // Backend lookup and validation.
+    backendOpNs: 300,
+  },
+};

@@ -1,0 +1,118 @@
+/**
+ * `pcix-sdr-2006`: the paper's class of testbed — Xeon 3 GHz hosts, Mellanox
+ * MT23108 (InfiniHost) HCAs on 64-bit/133 MHz PCI-X, 4x SDR (10 Gb/s) links
+ * through an InfiniScale III switch, Xen 3.0.
+ *
+ * Only the native path is calibrated (to published MT23108 figures: about
+ * 4.5 µs small-message RDMA WRITE latency and about 870 MB/s large-message
+ * bandwidth, PCI-X bound). The Xen numbers are costs of single primitives
+ * (a hypercall, an upcall, a grant map); what a virtualized flow costs is
+ * the sum of the crossings it makes, never a per-mode factor.
+ *
+ * @module
+ */
+import type { Profile } from "./schema.ts";
+
+/**
+ * The 2006 PCI-X / SDR profile.
+ *
+ * @example
+ * ```ts
+ * import { PCIX_SDR_2006 } from "./pcix_sdr_2006.ts";
+ * console.log(PCIX_SDR_2006.link.mtu); // 2048
+ * ```
+ */
+export const PCIX_SDR_2006: Profile = {
+  name: "pcix-sdr-2006",
+  description: "MT23108 HCA, 64-bit/133 MHz PCI-X, 4x SDR InfiniBand, Xeon 3 GHz, Xen 3.0",
+  cpu: {
+    // mthca userspace post_send on a 3 GHz Xeon: a few hundred instructions (libmthca source, Liu et al. 2006 §5).
+    wqeBuildNs: 150,
+    // mthca poll_cq per CQE incl. the uncached read of the CQE owner bit.
+    cqePollNs: 100,
+    // Empty-CQ poll: one cached miss on the next CQE's owner bit.
+    emptyPollNs: 40,
+    // memcpy on a 2006 Xeon with DDR2-400 (STREAM copy ~ 2 GB/s).
+    memcpyBytesPerSec: 2e9,
+    // Linux 2.6 syscall round trip on a 3 GHz Pentium 4 Xeon (lmbench null syscall ~ 0.3 µs).
+    syscallNs: 300,
+    // uverbs ioctl path: copy-in, idr lookup, object allocation (Linux 2.6.16 ib_uverbs).
+    kernelVerbsNs: 2_000,
+    // Interrupt entry to driver handler on a P4 Xeon (APIC, irq_enter, handler dispatch).
+    interruptNs: 1_500,
+    // try_to_wake_up + context switch on Linux 2.6 / P4 (lmbench ctx switch ~ 3 µs).
+    wakeupNs: 3_000,
+  },
+  pci: {
+    // Posted PCI-X write through the host bridge (ServerWorks GC-LE class chipset).
+    mmioWriteNs: 250,
+    // PCI-X 133 MHz read round trip through the bridge to DDR2 (~0.9 µs measured for MT23108 WQE fetch).
+    dmaReadLatencyNs: 900,
+    // Posted write from device to memory controller.
+    dmaWriteLatencyNs: 300,
+    // 64-bit × 133 MHz = 1064 MB/s theoretical; ~ 880 MB/s effective after protocol overhead.
+    bytesPerSec: 880e6,
+  },
+  hca: {
+    // MT23108 firmware command (SW2HW_MPT/CQ, RST2INIT_QPE…): tens of µs (mthca_cmd.c timeouts, measured ~ 20 µs).
+    commandNs: 20_000,
+    // WRITE_MTT: each entry is 8 bytes of mailbox DMA plus firmware work.
+    commandPerMttNs: 60,
+    // InfiniHost send engine: WQE parse and start of data fetch.
+    wqeProcessNs: 200,
+    // Receive engine: header check and QP lookup per packet.
+    packetProcessNs: 150,
+    // CQE build before its DMA write.
+    cqeWriteNs: 100,
+    // EQE build and MSI-X/INTx assertion.
+    eqeNs: 200,
+    // ACK coalescing window of the responder.
+    ackDelayNs: 0,
+    // Limits as ibv_devinfo -v reports them for MT23108 (firmware 3.x).
+    maxQp: 64512,
+    maxCq: 65408,
+    maxMr: 131056,
+    maxMtt: 1_048_576,
+    maxPd: 32764,
+    maxUar: 1024,
+    maxSrq: 960,
+    maxAh: 65536,
+    maxQpWr: 16384,
+    maxSge: 30,
+    maxCqe: 131071,
+    maxInline: 400,
+    maxRdAtomic: 4,
+  },
+  link: {
+    // 4x link.
+    width: 4,
+    // SDR: 2.5 Gb/s per lane (IBTA vol. 2, ch. 6).
+    laneSignalBytesPerSec: 2.5e9 / 8,
+    // 8b/10b encoding.
+    encodingEfficiency: 0.8,
+    // MT23108 active MTU in MVAPICH deployments of the time.
+    mtu: 2048,
+    // ~2 m copper cable, ~5 ns/m.
+    propagationNs: 10,
+    // InfiniScale III cut-through latency (Mellanox product brief: < 200 ns).
+    switchHopNs: 200,
+  },
+  xen: {
+    // Xen 3.0 hypercall round trip on a P4 Xeon (Menon et al., VEE 2005: ~ 0.4 µs).
+    hypercallNs: 400,
+    // Event delivery: evtchn pending bit, virtual interrupt injection, guest handler entry.
+    upcallNs: 1_500,
+    // Xen 3.0 credit scheduler switch to the target domain's vCPU (incl. cache/TLB refill).
+    domainSwitchNs: 3_000,
+    // GNTTABOP_map_grant_ref per op: page-table update and ownership checks.
+    grantMapNs: 1_500,
+    // GNTTABOP_unmap_grant_ref per op: page-table update and TLB flush.
+    grantUnmapNs: 2_000,
+    // Guest fills one grant entry (write + barrier).
+    grantEntryNs: 50,
+    // Copy one fixed-size request or response in or out of the shared ring.
+    ringMarshalNs: 300,
+    // Backend lookup and validation per request.
+    backendOpNs: 1_000,
+  },
+};

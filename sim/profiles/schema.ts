@@ -1,0 +1,244 @@
+/**
+ * Cost-profile schema: every delay or capacity the model charges is a named
+ * parameter with a unit. Built-in profiles are typed objects
+ * ({@link Profile}); user profiles arrive as plain objects (from YAML, see
+ * `tools/profile_yaml.ts`) and go through {@link buildProfile}, which
+ * rejects unknown keys, wrong units and negative values with a message that
+ * names the key.
+ *
+ * Values are stored in canonical units: nanoseconds, bytes per second,
+ * bytes, plain counts. A user value may be a bare number (in the canonical
+ * unit) or a string with a unit (`"0.25 us"`, `"1064 MB/s"`, `"2 KiB"`,
+ * `"10 Gb/s"`).
+ *
+ * @module
+ */
+
+/** What a parameter measures, which decides the units it accepts. */
+export type UnitKind = "time" | "rate" | "size" | "count";
+
+/** One parameter's unit and meaning. */
+export interface ParamSpec {
+  /** What it measures. */
+  unit: UnitKind;
+  /** One-line meaning (shown by tools and in errors). */
+  doc: string;
+  /** Must be a whole number. */
+  integer?: boolean;
+  /** Must be > 0 (not just >= 0). */
+  positive?: boolean;
+}
+
+/** The parameter groups, by the component that charges them. */
+export const PROFILE_SCHEMA = {
+  cpu: {
+    wqeBuildNs: { unit: "time", doc: "user-level provider formats one WQE in host memory" },
+    cqePollNs: { unit: "time", doc: "user-level provider reads and consumes one CQE" },
+    emptyPollNs: { unit: "time", doc: "one poll of an empty CQ" },
+    memcpyBytesPerSec: { unit: "rate", doc: "CPU memory copy bandwidth", positive: true },
+    syscallNs: { unit: "time", doc: "kernel entry and exit (ioctl/write to the verbs device)" },
+    kernelVerbsNs: { unit: "time", doc: "kernel verbs layer work per control operation" },
+    interruptNs: { unit: "time", doc: "interrupt entry to handler on bare metal or in dom0" },
+    wakeupNs: { unit: "time", doc: "wake a thread blocked in the kernel and switch to it" },
+  },
+  pci: {
+    mmioWriteNs: { unit: "time", doc: "posted MMIO write (doorbell) until the device sees it" },
+    dmaReadLatencyNs: { unit: "time", doc: "device DMA read request until the data arrives" },
+    dmaWriteLatencyNs: {
+      unit: "time",
+      doc: "device DMA write until it is visible in host memory",
+    },
+    bytesPerSec: { unit: "rate", doc: "effective bus bandwidth per direction", positive: true },
+  },
+  hca: {
+    commandNs: { unit: "time", doc: "firmware command (context write/transition, MPT/MTT write)" },
+    commandPerMttNs: { unit: "time", doc: "extra command time per MTT entry written" },
+    wqeProcessNs: { unit: "time", doc: "engine work to start one WQE after it is fetched" },
+    packetProcessNs: { unit: "time", doc: "receive-side work per packet before DMA" },
+    cqeWriteNs: { unit: "time", doc: "engine work to build a CQE (DMA time is separate)" },
+    eqeNs: { unit: "time", doc: "engine work to write an EQE and raise the interrupt" },
+    ackDelayNs: { unit: "time", doc: "responder delay before an ACK leaves (coalescing window)" },
+    maxQp: { unit: "count", doc: "queue pairs", integer: true, positive: true },
+    maxCq: { unit: "count", doc: "completion queues", integer: true, positive: true },
+    maxMr: { unit: "count", doc: "memory regions (MPT entries)", integer: true, positive: true },
+    maxMtt: { unit: "count", doc: "MTT entries (translated pages)", integer: true, positive: true },
+    maxPd: { unit: "count", doc: "protection domains", integer: true, positive: true },
+    maxUar: { unit: "count", doc: "UAR pages", integer: true, positive: true },
+    maxSrq: { unit: "count", doc: "shared receive queues", integer: true, positive: true },
+    maxAh: { unit: "count", doc: "address handles", integer: true, positive: true },
+    maxQpWr: { unit: "count", doc: "work requests per queue", integer: true, positive: true },
+    maxSge: { unit: "count", doc: "scatter/gather entries per WR", integer: true, positive: true },
+    maxCqe: { unit: "count", doc: "entries per CQ", integer: true, positive: true },
+    maxInline: { unit: "size", doc: "inline data per send WR", integer: true },
+    maxRdAtomic: { unit: "count", doc: "outstanding RDMA READ/atomic per QP", integer: true },
+  },
+  link: {
+    width: { unit: "count", doc: "lanes (1, 4, 8, 12)", integer: true, positive: true },
+    laneSignalBytesPerSec: {
+      unit: "rate",
+      doc: "signalling rate per lane, raw before encoding (write it as e.g. '2.5 Gb/s')",
+      positive: true,
+    },
+    encodingEfficiency: {
+      unit: "count",
+      doc: "payload bits per signalled bit (8b/10b = 0.8, 64b/66b = 0.9697)",
+      positive: true,
+    },
+    mtu: { unit: "size", doc: "active path MTU (256..4096)", integer: true, positive: true },
+    propagationNs: { unit: "time", doc: "cable propagation, one way" },
+    switchHopNs: { unit: "time", doc: "switch cut-through latency per hop" },
+  },
+  xen: {
+    hypercallNs: { unit: "time", doc: "guest/dom0 hypercall entry and exit" },
+    upcallNs: { unit: "time", doc: "event delivered: virtual interrupt into a domain's handler" },
+    domainSwitchNs: { unit: "time", doc: "scheduling another domain's vCPU on the pCPU" },
+    grantMapNs: { unit: "time", doc: "hypervisor work per grant mapped (GNTTABOP_map_grant_ref)" },
+    grantUnmapNs: { unit: "time", doc: "hypervisor work per grant unmapped" },
+    grantEntryNs: { unit: "time", doc: "guest writes one grant table entry" },
+    ringMarshalNs: {
+      unit: "time",
+      doc: "frontend or backend builds/parses one ring request or response",
+    },
+    backendOpNs: { unit: "time", doc: "backend bookkeeping per request (lookup, validation)" },
+  },
+} as const satisfies Record<string, Record<string, ParamSpec>>;
+
+type Schema = typeof PROFILE_SCHEMA;
+
+/** A complete cost profile, values in canonical units (ns, bytes/s, bytes, counts). */
+export type Profile =
+  & { name: string; description: string }
+  & {
+    [G in keyof Schema]: { [P in keyof Schema[G]]: number };
+  };
+
+/** Error from {@link buildProfile} or {@link parseQuantity}; `path` names the key. */
+export class ProfileError extends Error {
+  /**
+   * @param path dotted key path, e.g. `pci.mmioWriteNs`
+   * @param message what is wrong
+   */
+  constructor(readonly path: string, message: string) {
+    super(path ? `profile key '${path}': ${message}` : `profile: ${message}`);
+    this.name = "ProfileError";
+  }
+}
+
+const UNITS: Record<UnitKind, Record<string, number>> = {
+  time: { ns: 1, us: 1e3, "µs": 1e3, ms: 1e6, s: 1e9 },
+  rate: {
+    "B/s": 1,
+    "KB/s": 1e3,
+    "MB/s": 1e6,
+    "GB/s": 1e9,
+    "KiB/s": 1024,
+    "MiB/s": 1048576,
+    "GiB/s": 1073741824,
+    "b/s": 1 / 8,
+    "Kb/s": 1e3 / 8,
+    "Mb/s": 1e6 / 8,
+    "Gb/s": 1e9 / 8,
+  },
+  size: { B: 1, bytes: 1, KiB: 1024, MiB: 1048576, KB: 1e3, MB: 1e6 },
+  count: {},
+};
+
+const CANONICAL: Record<UnitKind, string> = { time: "ns", rate: "B/s", size: "B", count: "" };
+
+/**
+ * Parse a number or a `"<number> <unit>"` string into the canonical unit of
+ * `kind`.
+ *
+ * @example
+ * ```ts
+ * import { parseQuantity } from "./schema.ts";
+ * console.log(parseQuantity("1.5 us", "time", "x")); // 1500
+ * console.log(parseQuantity("10 Gb/s", "rate", "x")); // 1250000000
+ * ```
+ */
+export function parseQuantity(value: unknown, kind: UnitKind, path: string): number {
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new ProfileError(path, `not a finite number: ${value}`);
+    return value;
+  }
+  if (typeof value !== "string") {
+    throw new ProfileError(path, `expected a number or "<number> <unit>", got ${typeof value}`);
+  }
+  const m = /^\s*(-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ/]*)\s*$/.exec(value);
+  if (!m) throw new ProfileError(path, `cannot read '${value}' as "<number> <unit>"`);
+  const n = Number(m[1]);
+  const unit = m[2];
+  if (unit === "") return n;
+  const scale = UNITS[kind][unit];
+  if (scale === undefined) {
+    const allowed = Object.keys(UNITS[kind]);
+    const hint = allowed.length
+      ? `use one of ${allowed.join(", ")}`
+      : "this parameter is a plain number";
+    throw new ProfileError(
+      path,
+      `wrong unit '${unit}' for a ${kind} parameter (canonical ${
+        CANONICAL[kind] || "count"
+      }): ${hint}`,
+    );
+  }
+  return n * scale;
+}
+
+/**
+ * Build a full profile from a plain object: start from `base` (all fields),
+ * override what `input` names. Rejects unknown groups and keys, wrong units,
+ * negative values, non-integers where counts are whole.
+ *
+ * @example
+ * ```ts
+ * import { buildProfile } from "./schema.ts";
+ * import { PCIX_SDR_2006 } from "./pcix_sdr_2006.ts";
+ * const p = buildProfile({ name: "slow-bus", pci: { bytesPerSec: "500 MB/s" } }, PCIX_SDR_2006);
+ * console.log(p.pci.bytesPerSec); // 500000000
+ * ```
+ */
+export function buildProfile(input: unknown, base: Profile): Profile {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw new ProfileError("", "a profile must be a mapping of groups");
+  }
+  const out = structuredClone(base) as Profile;
+  const groups = PROFILE_SCHEMA as Record<string, Record<string, ParamSpec>>;
+  for (const [g, body] of Object.entries(input as Record<string, unknown>)) {
+    if (g === "name" || g === "description") {
+      if (typeof body !== "string") throw new ProfileError(g, "must be a string");
+      (out as Record<string, unknown>)[g] = body;
+      continue;
+    }
+    if (g === "base") continue; // resolved by the caller
+    const spec = groups[g];
+    if (!spec) {
+      throw new ProfileError(
+        g,
+        `unknown group (known: name, description, base, ${Object.keys(groups).join(", ")})`,
+      );
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw new ProfileError(g, "must be a mapping of parameters");
+    }
+    const target = (out as unknown as Record<string, Record<string, number>>)[g];
+    for (const [k, raw] of Object.entries(body as Record<string, unknown>)) {
+      const path = `${g}.${k}`;
+      const ps = spec[k];
+      if (!ps) throw new ProfileError(path, `unknown key (known: ${Object.keys(spec).join(", ")})`);
+      const v = parseQuantity(raw, ps.unit, path);
+      if (v < 0) throw new ProfileError(path, `must not be negative (got ${raw})`);
+      if (ps.positive && v === 0) throw new ProfileError(path, "must be greater than zero");
+      if (ps.integer && !Number.isInteger(v)) {
+        throw new ProfileError(path, `must be a whole number (got ${raw})`);
+      }
+      target[k] = v;
+    }
+  }
+  return out;
+}
+
+/** Payload bandwidth of a link in bytes/s (lanes × rate × encoding). */
+export function linkBytesPerSec(p: Profile): number {
+  return p.link.width * p.link.laneSignalBytesPerSec * p.link.encodingEfficiency;
+}
