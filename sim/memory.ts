@@ -22,6 +22,18 @@ export class MachineMemoryError extends Error {
 }
 
 /**
+ * A device's memory-mapped I/O page handler (a BAR page such as a UAR).
+ * Writes to machine frames attached with {@link MachineMemory.attachMmio}
+ * go here instead of to RAM; the device sees which frame and offset.
+ */
+export interface MmioHandler {
+  /** A write of `bytes` at `offset` within I/O frame `mfn`. */
+  mmioWrite(mfn: number, offset: number, bytes: Uint8Array): void;
+  /** A read of `len` bytes at `offset` within I/O frame `mfn`. */
+  mmioRead(mfn: number, offset: number, len: number): Uint8Array;
+}
+
+/**
  * A host's machine memory with a frame allocator.
  *
  * @example
@@ -40,6 +52,7 @@ export class MachineMemory {
   #owner = new Map<number, string>();
   #free: number[] = [];
   #next = 1; // machine frame 0 is never handed out: a zero MFN is a bug marker
+  #mmio: { first: number; count: number; handler: MmioHandler }[] = [];
 
   /** @param bytes size of machine memory (rounded down to whole frames) */
   constructor(bytes: number) {
@@ -108,8 +121,32 @@ export class MachineMemory {
     return f;
   }
 
+  /**
+   * Attach `count` I/O frames for a device, above RAM; returns the first
+   * I/O frame number. Reads and writes there reach the device's handler.
+   */
+  attachMmio(count: number, handler: MmioHandler): number {
+    const last = this.#mmio[this.#mmio.length - 1];
+    const first = last ? last.first + last.count : this.frames + 1;
+    this.#mmio.push({ first, count, handler });
+    return first;
+  }
+
+  /** True if `mfn` is an I/O frame (device page), not RAM. */
+  isMmio(mfn: number): boolean {
+    return this.#mmioFor(mfn) !== undefined;
+  }
+
+  #mmioFor(mfn: number): MmioHandler | undefined {
+    if (mfn <= this.frames) return undefined;
+    for (const r of this.#mmio) if (mfn >= r.first && mfn < r.first + r.count) return r.handler;
+    return undefined;
+  }
+
   /** Read `len` bytes at machine address `maddr` (may cross frames). */
   read(maddr: number, len: number): Uint8Array {
+    const io = this.#mmioFor(Math.floor(maddr / PAGE_SIZE));
+    if (io) return io.mmioRead(Math.floor(maddr / PAGE_SIZE), maddr & (PAGE_SIZE - 1), len);
     const out = new Uint8Array(len);
     let done = 0;
     while (done < len) {
@@ -124,6 +161,8 @@ export class MachineMemory {
 
   /** Write bytes at machine address `maddr` (may cross frames). */
   write(maddr: number, bytes: Uint8Array): void {
+    const io = this.#mmioFor(Math.floor(maddr / PAGE_SIZE));
+    if (io) return io.mmioWrite(Math.floor(maddr / PAGE_SIZE), maddr & (PAGE_SIZE - 1), bytes);
     let done = 0;
     while (done < bytes.length) {
       const a = maddr + done;

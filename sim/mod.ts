@@ -8,3 +8,4 @@ export * from "./prng.ts";
 export * from "./memory.ts";
 export * from "./irq.ts";
 export * from "./profiles/mod.ts";
+export * from "./address_space.ts";

@@ -1,0 +1,285 @@
+/**
+ * A software address space over machine memory: page-granular mapping from
+ * the addresses a domain (or a bare-metal process) uses to machine frames,
+ * with a simple allocator. For a Xen domain this is its P2M table
+ * (pseudo-physical frame → machine frame); for a bare-metal OS it is the
+ * process page table. Either way, guest-contiguous pages are deliberately
+ * not machine-contiguous, so that the HCA's MTT translation is exercised.
+ *
+ * Frames are taken from machine memory when an allocation first covers a
+ * page, not when the space is created: a 64 MiB guest costs nothing until
+ * it allocates.
+ *
+ * @module
+ */
+import { type MachineMemory, PAGE_SHIFT, PAGE_SIZE } from "./memory.ts";
+import type { Prng } from "./prng.ts";
+
+/** Pages populated together; their machine frames are shuffled within the chunk. */
+const CHUNK = 16;
+
+/** Error for a bad address or an exhausted space. */
+export class AddressSpaceError extends Error {
+  /**
+   * @param code errno-style name (`EFAULT`, `ENOMEM`, `EINVAL`)
+   * @param message what was wrong
+   */
+  constructor(readonly code: "EFAULT" | "ENOMEM" | "EINVAL", message: string) {
+    super(message);
+    this.name = "AddressSpaceError";
+  }
+}
+
+interface Mapping {
+  mfn: number;
+  /** Frame belongs to this space (freed with it) or is a foreign mapping. */
+  owned: boolean;
+  readonly: boolean;
+}
+
+/**
+ * Address space of one domain.
+ *
+ * @example
+ * ```ts
+ * import { AddressSpace, MachineMemory, Prng } from "./mod.ts";
+ * const mem = new MachineMemory(64 << 20);
+ * const as = new AddressSpace(mem, "vm0", 16 << 20, new Prng(1));
+ * const a = as.alloc(8192, 4096);
+ * as.write(a + 4090, new Uint8Array(10).fill(7)); // crosses a page boundary
+ * console.log(as.translate(a) !== as.translate(a + 4096) - 4096); // not contiguous
+ * ```
+ */
+export class AddressSpace {
+  /** Pages in the space. */
+  readonly pages: number;
+  #map = new Map<number, Mapping>();
+  #brk = PAGE_SIZE; // page 0 stays unmapped: address 0 is never valid
+  #freeRuns: { start: number; len: number }[] = [];
+  #allocs = new Map<number, number>();
+  #ownedFrames = 0;
+
+  /**
+   * @param mem the host's machine memory
+   * @param owner label for frames taken (shown by the memory's ownerOf)
+   * @param bytes size of the space
+   * @param rng decides frame placement within a chunk
+   */
+  constructor(
+    readonly mem: MachineMemory,
+    readonly owner: string,
+    bytes: number,
+    private rng: Prng,
+  ) {
+    this.pages = Math.floor(bytes / PAGE_SIZE);
+  }
+
+  /** Machine frames this space owns now. */
+  get framesOwned(): number {
+    return this.#ownedFrames;
+  }
+
+  /** Foreign (not owned) frames mapped now. */
+  get foreignMapped(): number {
+    return this.#map.size - this.#ownedFrames;
+  }
+
+  /**
+   * Allocate `bytes` (rounded up to `align`, default 64) and back the pages
+   * with machine frames. Returns the address.
+   */
+  alloc(bytes: number, align = 64): number {
+    const addr = this.#reserve(bytes, align);
+    this.#populate(addr >> PAGE_SHIFT, (addr + this.#allocs.get(addr)! - 1) >> PAGE_SHIFT);
+    return addr;
+  }
+
+  #reserve(bytes: number, align: number): number {
+    if (!Number.isInteger(bytes) || bytes <= 0) {
+      throw new AddressSpaceError("EINVAL", `alloc: size must be a positive integer, got ${bytes}`);
+    }
+    if (!Number.isInteger(align) || align <= 0 || (align & (align - 1)) !== 0) {
+      throw new AddressSpaceError("EINVAL", `alloc: align must be a power of two, got ${align}`);
+    }
+    const size = Math.ceil(bytes / 64) * 64;
+    let addr = -1;
+    for (let i = 0; i < this.#freeRuns.length; i++) {
+      const r = this.#freeRuns[i];
+      const a = Math.ceil(r.start / align) * align;
+      if (a + size <= r.start + r.len) {
+        addr = a;
+        this.#takeFromRun(i, a, size);
+        break;
+      }
+    }
+    if (addr < 0) {
+      const a = Math.ceil(this.#brk / align) * align;
+      if (a + size > this.pages * PAGE_SIZE) {
+        throw new AddressSpaceError(
+          "ENOMEM",
+          `${this.owner}: out of memory allocating ${bytes} bytes (${
+            this.pages * PAGE_SIZE
+          } in space)`,
+        );
+      }
+      if (a > this.#brk) this.#freeRuns.push({ start: this.#brk, len: a - this.#brk });
+      this.#brk = a + size;
+      addr = a;
+    }
+    this.#allocs.set(addr, size);
+    return addr;
+  }
+
+  /** Free an allocation made by {@link alloc}; its frames stay with the space. */
+  free(addr: number): void {
+    const size = this.#allocs.get(addr);
+    if (size === undefined) {
+      throw new AddressSpaceError("EINVAL", `free: ${addr} was not allocated`);
+    }
+    this.#allocs.delete(addr);
+    this.#freeRuns.push({ start: addr, len: size });
+    this.#freeRuns.sort((a, b) => a.start - b.start);
+    const merged: { start: number; len: number }[] = [];
+    for (const r of this.#freeRuns) {
+      const last = merged[merged.length - 1];
+      if (last && last.start + last.len === r.start) last.len += r.len;
+      else merged.push({ ...r });
+    }
+    this.#freeRuns = merged;
+  }
+
+  #takeFromRun(i: number, a: number, size: number): void {
+    const r = this.#freeRuns[i];
+    const parts = [];
+    if (a > r.start) parts.push({ start: r.start, len: a - r.start });
+    const end = r.start + r.len;
+    if (a + size < end) parts.push({ start: a + size, len: end - a - size });
+    this.#freeRuns.splice(i, 1, ...parts);
+  }
+
+  #populate(first: number, last: number): void {
+    for (let c = Math.floor(first / CHUNK) * CHUNK; c <= last; c += CHUNK) {
+      const want: number[] = [];
+      for (let p = Math.max(c, 1); p < c + CHUNK && p < this.pages; p++) {
+        if (!this.#map.has(p)) want.push(p);
+      }
+      if (want.length === 0) continue;
+      // Descending order, rotated by a seeded amount: page p+1 never lands
+      // on frame mfn(p)+1, so a device that ignores its MTT gets caught.
+      const asc = want.map(() => this.mem.allocFrame(this.owner));
+      const desc = asc.reverse();
+      const rot = desc.length > 2 ? this.rng.int(desc.length) : 0;
+      const frames = [...desc.slice(rot), ...desc.slice(0, rot)];
+      want.forEach((p, i) => this.#map.set(p, { mfn: frames[i], owned: true, readonly: false }));
+      this.#ownedFrames += frames.length;
+    }
+  }
+
+  /** Machine frame behind page number `pfn`, or undefined if unmapped. */
+  mfnOf(pfn: number): number | undefined {
+    return this.#map.get(pfn)?.mfn;
+  }
+
+  /** True if the page is mapped and owned by this space (not a foreign mapping). */
+  owns(pfn: number): boolean {
+    return this.#map.get(pfn)?.owned === true;
+  }
+
+  /** Machine address of `addr`; throws EFAULT if unmapped. */
+  translate(addr: number, write = false): number {
+    const m = this.#map.get(Math.floor(addr / PAGE_SIZE));
+    if (!m) {
+      throw new AddressSpaceError(
+        "EFAULT",
+        `${this.owner}: address 0x${addr.toString(16)} is not mapped`,
+      );
+    }
+    if (write && m.readonly) {
+      throw new AddressSpaceError(
+        "EFAULT",
+        `${this.owner}: address 0x${addr.toString(16)} is read-only`,
+      );
+    }
+    return m.mfn * PAGE_SIZE + (addr & (PAGE_SIZE - 1));
+  }
+
+  /** Read `len` bytes at `addr`. */
+  read(addr: number, len: number): Uint8Array {
+    this.#check(addr, len);
+    const out = new Uint8Array(len);
+    let done = 0;
+    while (done < len) {
+      const a = addr + done;
+      const n = Math.min(PAGE_SIZE - (a & (PAGE_SIZE - 1)), len - done);
+      out.set(this.mem.read(this.translate(a), n), done);
+      done += n;
+    }
+    return out;
+  }
+
+  /** Write `bytes` at `addr`. */
+  write(addr: number, bytes: Uint8Array): void {
+    this.#check(addr, bytes.length);
+    let done = 0;
+    while (done < bytes.length) {
+      const a = addr + done;
+      const n = Math.min(PAGE_SIZE - (a & (PAGE_SIZE - 1)), bytes.length - done);
+      this.mem.write(this.translate(a, true), bytes.subarray(done, done + n));
+      done += n;
+    }
+  }
+
+  #check(addr: number, len: number): void {
+    if (!Number.isInteger(addr) || !Number.isInteger(len) || addr < 0 || len < 0) {
+      throw new AddressSpaceError("EINVAL", `${this.owner}: bad range addr=${addr} len=${len}`);
+    }
+  }
+
+  /** Page numbers covering [addr, addr+len). */
+  pageRange(addr: number, len: number): number[] {
+    const out = [];
+    for (let p = Math.floor(addr / PAGE_SIZE); p * PAGE_SIZE < addr + len; p++) out.push(p);
+    return out;
+  }
+
+  /**
+   * Map a frame this space does not own (a grant mapping, an I/O page) at a
+   * fresh page; returns the page's address. Unmapping never frees the frame.
+   */
+  mapForeign(mfn: number, readonly = false): number {
+    const addr = this.#reserve(PAGE_SIZE, PAGE_SIZE);
+    const pfn = addr >> PAGE_SHIFT;
+    const own = this.#map.get(pfn);
+    if (own?.owned) {
+      // An earlier chunk populated this page ahead of use; give the frame back.
+      this.mem.freeFrame(own.mfn);
+      this.#ownedFrames--;
+    }
+    this.#map.set(pfn, { mfn, owned: false, readonly });
+    return addr;
+  }
+
+  /** Remove a foreign mapping made by {@link mapForeign}. */
+  unmapForeign(addr: number): void {
+    const pfn = Math.floor(addr / PAGE_SIZE);
+    const m = this.#map.get(pfn);
+    if (!m || m.owned || addr % PAGE_SIZE !== 0) {
+      throw new AddressSpaceError(
+        "EINVAL",
+        `unmapForeign: 0x${addr.toString(16)} is not a foreign mapping`,
+      );
+    }
+    this.#map.delete(pfn);
+    this.free(addr);
+  }
+
+  /** Return every owned frame to machine memory and drop every mapping (teardown). */
+  releaseAll(): void {
+    for (const m of this.#map.values()) if (m.owned) this.mem.freeFrame(m.mfn);
+    this.#map.clear();
+    this.#allocs.clear();
+    this.#freeRuns = [];
+    this.#brk = PAGE_SIZE;
+    this.#ownedFrames = 0;
+  }
+}
