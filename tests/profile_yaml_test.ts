@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { loadProfile, profileFromYaml } from "../tools/lib/profile_yaml.ts";
+import { YamlInputError } from "../tools/lib/yaml_errors.ts";
+import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+
+function err(text: string): YamlInputError {
+  try {
+    profileFromYaml(text, "p.yaml");
+  } catch (e) {
+    assert.ok(e instanceof YamlInputError, `expected YamlInputError, got ${e}`);
+    return e;
+  }
+  assert.fail("expected an error");
+}
+
+Deno.test("profile YAML: units convert and unnamed keys keep the base value", () => {
+  const p = profileFromYaml(
+    "name: slow\nbase: modern-gen5-ndr\npci:\n  bytesPerSec: 500 MB/s\nxen:\n  hypercallNs: 1.5 us\n",
+    "p.yaml",
+  );
+  assert.equal(p.name, "slow");
+  assert.equal(p.pci.bytesPerSec, 500e6);
+  assert.equal(p.xen.hypercallNs, 1500);
+  assert.equal(p.link.mtu, 4096); // from the modern base
+});
+
+Deno.test("profile YAML: default base is pcix-sdr-2006 and the built-in stays untouched", () => {
+  const p = profileFromYaml("link:\n  mtu: 1 KiB\n", "p.yaml");
+  assert.equal(p.link.mtu, 1024);
+  assert.equal(PCIX_SDR_2006.link.mtu, 2048);
+});
+
+Deno.test("profile YAML: unknown key names file, line, column and key", () => {
+  const e = err("pci:\n  mmioWriteNs: 100\n  bogus: 1\n");
+  assert.equal(e.line, 3);
+  assert.equal(e.col, 3);
+  assert.match(e.message, /^p\.yaml:3:3: .*'pci\.bogus': unknown key/);
+});
+
+Deno.test("profile YAML: unknown group, wrong unit, negative, non-integer, bad base", () => {
+  assert.match(err("gpu:\n  x: 1\n").message, /p\.yaml:1:1: .*'gpu': unknown group/);
+  assert.match(err("hca:\n  commandNs: 5 MB/s\n").message, /p\.yaml:2:3: .*wrong unit 'MB\/s'/);
+  assert.match(err("link:\n  propagationNs: -3\n").message, /must not be negative/);
+  assert.match(err("hca:\n  maxQp: 10.5\n").message, /must be a whole number/);
+  assert.match(err("pci:\n  bytesPerSec: 0\n").message, /greater than zero/);
+  assert.match(err("base: nope\n").message, /unknown base profile 'nope'/);
+  assert.match(err("- 1\n- 2\n").message, /must be a mapping/);
+});
+
+Deno.test("profile YAML: syntax errors carry a position", () => {
+  const e = err("pci: [\n");
+  assert.equal(e.file, "p.yaml");
+  assert.ok(e.line >= 1);
+});
+
+Deno.test("loadProfile: built-in names, files and clear errors", async () => {
+  assert.equal((await loadProfile("modern-gen5-ndr")).name, "modern-gen5-ndr");
+  await assert.rejects(loadProfile("nope"), /unknown profile 'nope'/);
+  await assert.rejects(
+    loadProfile("/nonexistent/x.yaml"),
+    /--profile \/nonexistent\/x\.yaml: cannot read/,
+  );
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/p.yaml`, "name: mine\ncpu:\n  syscallNs: 1 us\n");
+    const p = await loadProfile(`${dir}/p.yaml`);
+    assert.equal(p.cpu.syscallNs, 1000);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,90 @@
+/**
+ * Locate a key path in a parsed YAML document, so that errors from
+ * validation can name the file, line and column of the offending key.
+ *
+ * @module
+ */
+import { type Document, isMap, isScalar, LineCounter, parseDocument } from "yaml";
+
+/** A YAML document with the line counter needed to turn offsets into positions. */
+export interface LocatedYaml {
+  /** The parsed document. */
+  doc: Document;
+  /** Offsets → line/column. */
+  lines: LineCounter;
+  /** File name used in messages. */
+  file: string;
+}
+
+/** Error in a YAML input file: message starts with `file:line:col:`. */
+export class YamlInputError extends Error {
+  /**
+   * @param file file name
+   * @param line 1-based line
+   * @param col 1-based column
+   * @param detail what is wrong
+   */
+  constructor(readonly file: string, readonly line: number, readonly col: number, detail: string) {
+    super(`${file}:${line}:${col}: ${detail}`);
+    this.name = "YamlInputError";
+  }
+}
+
+/**
+ * Parse YAML text; syntax errors become {@link YamlInputError}.
+ *
+ * @example
+ * ```ts
+ * import { parseYaml } from "./yaml_errors.ts";
+ * const y = parseYaml("a: 1\n", "x.yaml");
+ * console.log(y.doc.toJS()); // { a: 1 }
+ * ```
+ */
+export function parseYaml(text: string, file: string): LocatedYaml {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const pos = lines.linePos(e.pos[0]);
+    throw new YamlInputError(file, pos.line, pos.col, e.message.split("\n")[0]);
+  }
+  return { doc, lines, file };
+}
+
+/**
+ * Build an error pointing at the key at `path` (dotted or array), or at the
+ * nearest ancestor that exists.
+ *
+ * @example
+ * ```ts
+ * import { errorAt, parseYaml } from "./yaml_errors.ts";
+ * const y = parseYaml("pci:\n  bogus: 1\n", "p.yaml");
+ * console.log(errorAt(y, "pci.bogus", "unknown key").message); // p.yaml:2:3: unknown key
+ * ```
+ */
+export function errorAt(y: LocatedYaml, path: string | (string | number)[], detail: string) {
+  const parts = typeof path === "string" ? (path ? path.split(".") : []) : path;
+  let node: unknown = y.doc.contents;
+  let offset = (node as { range?: number[] })?.range?.[0] ?? 0;
+  for (const part of parts) {
+    if (!isMap(node) && !(node && typeof node === "object" && "items" in node)) break;
+    const items = (node as { items: unknown[] }).items;
+    let found: unknown = undefined;
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (isScalar(pair.key) && String(pair.key.value) === String(part)) {
+          offset = pair.key.range?.[0] ?? offset;
+          found = pair.value;
+          break;
+        }
+      }
+    } else if (typeof part === "number" && items[part]) {
+      found = items[part];
+      offset = (found as { range?: number[] }).range?.[0] ?? offset;
+    }
+    if (found === undefined) break;
+    node = found;
+  }
+  const pos = y.lines.linePos(offset);
+  return new YamlInputError(y.file, pos.line, pos.col, detail);
+}
