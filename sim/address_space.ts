@@ -273,9 +273,14 @@ export class AddressSpace {
     this.free(addr);
   }
 
-  /** Return every owned frame to machine memory and drop every mapping (teardown). */
-  releaseAll(): void {
-    for (const m of this.#map.values()) if (m.owned) this.mem.freeFrame(m.mfn);
+  /**
+   * Return every owned frame to machine memory and drop every mapping
+   * (teardown). Frames named in `keep` are not freed: the caller takes them
+   * over (a hypervisor keeps a dying domain's frames that another domain
+   * still maps, and frees each when its last mapping goes).
+   */
+  releaseAll(keep?: ReadonlySet<number>): void {
+    for (const m of this.#map.values()) if (m.owned && !keep?.has(m.mfn)) this.mem.freeFrame(m.mfn);
     this.#map.clear();
     this.#allocs.clear();
     this.#freeRuns = [];

@@ -16,6 +16,9 @@
  * once (`Promise.all`), keeps its flag set longer than it runs; after
  * {@link SPIN_LIMIT} turns the engine drains the whole microtask queue with
  * one macrotask, after which nothing in the model can still be running.
+ * A process that awaits another process (the promise {@link Engine.spawn}
+ * returns) is flagged runnable again when that process finishes, so what it
+ * does after the join runs before time moves on.
  *
  * Events are ordered by (time, insertion sequence), so equal-time events run
  * in the order they were scheduled: the same program and seed give the same
@@ -28,7 +31,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 
 /** Microtask turns the engine yields before falling back to a macrotask drain. */
 export const SPIN_LIMIT = 256;
-/** Microtask turns granted after a process finishes, for its joiners to run. */
+/** Microtask turns granted after a process finishes, for awaiters outside any process. */
 const JOIN_TURNS = 16;
 
 /** A scheduled hardware callback; keep it to cancel the event. */
@@ -60,7 +63,51 @@ export interface ProcessInfo {
 class Proc implements ProcessInfo {
   runnable = true;
   waitingOn = "";
+  /** Names of processes this one has registered to join and that are still running. */
+  joins: string[] = [];
   constructor(public name: string) {}
+}
+
+/**
+ * The promise of a spawned process. A process that registers a reaction on
+ * it (`await`, `Promise.all`, `.then`) is flagged runnable when the spawned
+ * process finishes: nothing else would flag it, because a join is not an
+ * engine primitive, and without the flag the engine would move time on
+ * while the joiner's continuation is still running (time skew).
+ */
+class Joinable<T> extends Promise<T> {
+  /** Derived promises (`then`, `catch`) are plain promises. */
+  static override get [Symbol.species](): PromiseConstructor {
+    return Promise;
+  }
+  #onJoin: (() => (() => void) | undefined) | undefined;
+
+  static of<T>(src: Promise<T>, onJoin: () => (() => void) | undefined): Joinable<T> {
+    const j = new Joinable<T>((resolve, reject) => {
+      src.then(resolve, reject);
+    });
+    j.#onJoin = onJoin;
+    return j;
+  }
+
+  override then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    const wake = this.#onJoin?.();
+    if (!wake) return super.then(onfulfilled, onrejected);
+    return super.then(
+      (v) => {
+        wake();
+        return onfulfilled ? onfulfilled(v) : (v as unknown as R1);
+      },
+      (e) => {
+        wake();
+        if (onrejected) return onrejected(e);
+        throw e;
+      },
+    );
+  }
 }
 
 /** Thrown by {@link Engine.run} when every process waits and no event is pending. */
@@ -116,6 +163,8 @@ export class Engine {
   #h2 = 0x01000193;
   #trace: string[] | undefined;
   #tagNames: string[] = ["event"];
+  /** Per tag, a hash of its label: the trace hash covers labels, not tag numbers. */
+  #tagHashes: number[] = [labelHash("event")];
   #tagIds = new Map<string, number>([["event", 0]]);
   /** Events run since construction. */
   eventsRun = 0;
@@ -148,6 +197,7 @@ export class Engine {
     if (id === undefined) {
       id = this.#tagNames.length;
       this.#tagNames.push(label);
+      this.#tagHashes.push(labelHash(label));
       this.#tagIds.set(label, id);
     }
     return id;
@@ -179,19 +229,46 @@ export class Engine {
     const p = new Proc(name);
     this.#procs.add(p);
     this.#runnable++;
+    let settled = false;
     const done = () => {
+      settled = true;
       this.#procs.delete(p);
-      // Whoever awaits this process (a join, Promise.all) is not flagged
-      // runnable by any primitive: give its continuation turns to run.
+      // Joiners inside processes are flagged by Joinable; code outside any
+      // process that awaits this one (run's own wait) gets a few turns.
       this.#joinTurns = JOIN_TURNS;
       if (p.runnable) {
         p.runnable = false;
         this.#runnable--;
       }
     };
-    const out = this.#als.run(p, fn);
-    out.then(done, done);
+    const out = Joinable.of(this.#als.run(p, fn), () => settled ? undefined : this.#joiner(name));
+    // Registered before any joiner's reaction, so the finished process is
+    // uncounted and its joiners flagged in the same microtask batch.
+    Promise.prototype.then.call(out, done, done);
     return out;
+  }
+
+  /**
+   * Called when the current process registers a reaction on the promise of
+   * process `name`: returns what flags it runnable when `name` finishes.
+   */
+  #joiner(name: string): (() => void) | undefined {
+    const p = this.#als.getStore();
+    if (!p) return undefined;
+    p.joins.push(name);
+    let fired = false;
+    return () => {
+      if (fired) return;
+      fired = true;
+      const i = p.joins.indexOf(name);
+      if (i >= 0) p.joins.splice(i, 1);
+      // A finished process must not be counted; a blocked one (a fire-and-forget
+      // `.catch`) is flagged spuriously, which costs a drain, never skew.
+      if (!p.runnable && this.#procs.has(p)) {
+        p.runnable = true;
+        this.#runnable++;
+      }
+    };
   }
 
   /** The calling process, if any (for diagnostics). */
@@ -277,7 +354,11 @@ export class Engine {
         if (!ev) {
           throw new DeadlockError(
             this.#now,
-            [...this.#procs].map((p) => ({ name: p.name, waitingOn: p.waitingOn })),
+            [...this.#procs].map((p) => ({
+              name: p.name,
+              waitingOn: p.waitingOn ||
+                (p.joins.length ? `join ${p.joins.map((j) => `'${j}'`).join(", ")}` : ""),
+            })),
           );
         }
         this.#now = ev.time;
@@ -315,7 +396,8 @@ export class Engine {
     this.#joinTurns = 0;
   }
 
-  #mix(time: number, tag: number): void {
+  #mix(time: number, tagId: number): void {
+    const tag = this.#tagHashes[tagId];
     // Two 32-bit FNV-1a-style lanes over (time low, time high, tag).
     const lo = time >>> 0;
     const hi = Math.floor(time / 4294967296) >>> 0;
@@ -327,7 +409,7 @@ export class Engine {
     b = Math.imul(b ^ hi, 0x5bd1e995) ^ (b >>> 15);
     this.#h1 = a >>> 0;
     this.#h2 = b >>> 0;
-    if (this.#trace) this.#trace.push(`${time} ${this.#tagNames[tag]}`);
+    if (this.#trace) this.#trace.push(`${time} ${this.#tagNames[tagId]}`);
   }
 
   /**
@@ -391,6 +473,13 @@ export class Engine {
     }
     return undefined;
   }
+}
+
+/** 32-bit FNV-1a of a label's UTF-16 code units. */
+function labelHash(label: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < label.length; i++) h = Math.imul(h ^ label.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 /**

@@ -1,0 +1,602 @@
+/**
+ * A port's link layer: state (IBTA §7.2), transmitter, credit-based flow
+ * control (§7.9) and input buffer. HCA and switch ports share it; what
+ * happens to a packet once it is in the input buffer is the node's business.
+ *
+ * Flow control is lossless: a transmitter sends only when the receiver's
+ * buffer has room for the whole packet, counted in 64-byte credits (§7.9.4).
+ * The receiver returns credits when a packet leaves its buffer (an HCA
+ * accepted it, a switch finished forwarding it); they reach the sender one
+ * propagation delay later, as a flow-control packet would. A receiver that
+ * stops accepting therefore stalls its sender instead of losing packets.
+ *
+ * Times are kept as fractional ns internally and rounded up only when an
+ * event is scheduled, so serialization never drifts.
+ *
+ * @module
+ */
+
+import type { Engine, EventHandle } from "../sim/engine.ts";
+import type { Link } from "./link.ts";
+import { PERMISSIVE_LID } from "./packet.ts";
+
+/** Port states (IBTA §7.2, PortInfo:PortState). */
+export type PortState = "DOWN" | "INIT" | "ARMED" | "ACTIVE";
+
+/** Bytes per flow-control credit (IBTA §7.9.4). */
+export const CREDIT_BYTES = 64;
+/** VL of subnet management packets; the only traffic in INIT/ARMED (§7.2, §7.6.5). */
+export const VL15 = 15;
+/**
+ * Default input buffer per port: 16 KiB (256 credits), the order of one
+ * data VL's buffer on InfiniHost/ConnectX-class silicon; at least a few
+ * MTU packets so one link keeps streaming while credits travel back.
+ */
+export const DEFAULT_RX_BUFFER_BYTES = 16 * 1024;
+
+/**
+ * Credits a packet of `bytes` wire bytes needs (IBTA §7.9.4).
+ *
+ * @example
+ * ```ts
+ * import { creditsFor } from "./port.ts";
+ * console.log(creditsFor(30), creditsFor(2174)); // 1 34
+ * ```
+ */
+export function creditsFor(bytes: number): number {
+  return Math.ceil(bytes / CREDIT_BYTES);
+}
+
+/** Per-port counters (named after PortCounters where one exists, IBTA §16.1.3.5). */
+export interface PortCounters {
+  /** PortXmitPkts: packets put on the wire. */
+  xmitPkts: number;
+  /** Wire bytes put on the wire (PortXmitData counts 4-byte words). */
+  xmitBytes: number;
+  /** PortRcvPkts: packets accepted into the input buffer. */
+  rcvPkts: number;
+  /** Wire bytes accepted. */
+  rcvBytes: number;
+  /** PortXmitDiscards: packets the port threw away instead of sending (port not ACTIVE). */
+  xmitDiscards: number;
+  /** Packets discarded on receive (port state, DLID not this port's). */
+  rcvDiscards: number;
+  /** PortRcvSwitchRelayErrors: a switch could not forward (unknown DLID). */
+  rcvSwitchRelayErrors: number;
+  /**
+   * Back-pressure observed: times a send found the transmitter idle but the
+   * receiver without enough credits (a `trySend`, a `whenReady`, a retry).
+   */
+  creditStalls: number;
+  /** Packets sent from this port that fault injection dropped. */
+  dropped: number;
+  /** Packets sent from this port that fault injection duplicated. */
+  duplicated: number;
+  /** Packets sent from this port that fault injection delayed. */
+  delayed: number;
+  /** Packets sent from this port that fault injection corrupted. */
+  corrupted: number;
+}
+
+function zeroCounters(): PortCounters {
+  return {
+    xmitPkts: 0,
+    xmitBytes: 0,
+    rcvPkts: 0,
+    rcvBytes: 0,
+    xmitDiscards: 0,
+    rcvDiscards: 0,
+    rcvSwitchRelayErrors: 0,
+    creditStalls: 0,
+    dropped: 0,
+    duplicated: 0,
+    delayed: 0,
+    corrupted: 0,
+  };
+}
+
+/** A node of the fabric as ports see it. */
+export interface FabricNode {
+  /** Channel adapter or switch. */
+  readonly kind: "hca" | "switch";
+  /** Name given when added. */
+  readonly name: string;
+  /** Order of addition (0, 1, …); GUIDs derive from it. */
+  readonly index: number;
+  /** Node GUID. */
+  readonly nodeGuid: bigint;
+  /** External ports, port numbers 1..N in order. */
+  readonly ports: readonly Port[];
+}
+
+/** What a faulty link does to one packet (decided by the fabric). */
+export type Fate =
+  | { kind: "deliver" }
+  | { kind: "drop" }
+  | { kind: "duplicate" }
+  | { kind: "delay"; delayNs: number }
+  | { kind: "corrupt"; bytes: Uint8Array };
+
+const DELIVER: Fate = { kind: "deliver" };
+
+/** Services the fabric gives its ports. */
+export interface PortWiring {
+  /** The engine. */
+  readonly engine: Engine;
+  /** Called for every packet put on a wire: capture, then fault decision. */
+  onTransmit(from: Port, link: Link, bytes: Uint8Array): Fate;
+  /** True when no capture hook or fault rule exists (skip `onTransmit`). */
+  quiet(): boolean;
+  /** The node took the packet out of the port's input buffer (switch forwarding). */
+  forward?(port: Port, pkt: BufferedPacket, lastBitNs: number): void;
+  /** Receive callback of an HCA node. */
+  receive?(bytes: Uint8Array, port: Port): boolean | void;
+  /** Port state change notification of an HCA node. */
+  stateChanged?(port: Port, from: PortState): void;
+}
+
+/** A packet in a port's input buffer. */
+export interface BufferedPacket {
+  /** Wire bytes. */
+  readonly bytes: Uint8Array;
+  /** Credits it holds. */
+  readonly credits: number;
+  /** False for a copy the sender never paid credits for (duplicate fault). */
+  readonly charged: boolean;
+}
+
+interface Waiter {
+  need: number;
+  cb: () => void;
+}
+
+interface Queued {
+  bytes: Uint8Array;
+  notBefore: number;
+  release: (() => void) | undefined;
+}
+
+/** Legal state changes (IBTA §7.2: link up → INIT; SM: INIT → ARMED → ACTIVE; anything → DOWN). */
+const TRANSITIONS: Record<PortState, readonly PortState[]> = {
+  DOWN: ["INIT"],
+  INIT: ["ARMED", "DOWN"],
+  ARMED: ["ACTIVE", "INIT", "DOWN"],
+  ACTIVE: ["INIT", "DOWN"],
+};
+
+/**
+ * One port of an HCA or switch.
+ *
+ * Send side, for the HCA's send engine: {@link canSend} / {@link trySend}
+ * now, or {@link whenReady} to be called back once the transmitter is idle
+ * and the receiver has credits. Receive side: the node's `receive(bytes,
+ * port)` may return `false` to leave the packet in the input buffer (its
+ * credits stay taken, so the sender stalls); call {@link resumeReceive} to
+ * have it offered again.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import { Fabric } from "./fabric.ts";
+ * const engine = new Engine();
+ * const fabric = new Fabric(engine);
+ * const a = fabric.addHca("a", { receive() {} });
+ * console.log(a.port(1).state, a.port(1).portNum); // DOWN 1
+ * ```
+ */
+export class Port {
+  /** LID assigned by the subnet manager (0 = none yet). */
+  lid = 0;
+  /** LID mask control: the port answers to 2^lmc LIDs from `lid` (IBTA §7.11.1). */
+  lmc = 0;
+  /** Subnet prefix (high 8 bytes of the GID), set by the SM; default fe80::/64. */
+  subnetPrefix = 0xfe80000000000000n;
+  /** Link to the peer port, when connected. */
+  link: Link | undefined;
+  /** Active MTU negotiated at connect (0 while unconnected). */
+  activeMtu = 0;
+  /** Counters. */
+  readonly counters: PortCounters = zeroCounters();
+  /** Switch ports: cut-through latency from first bit in to routing decision; undefined on CAs. */
+  cutThroughNs: number | undefined;
+
+  #state: PortState = "DOWN";
+  #w: PortWiring;
+  #bufferCredits: number;
+  // Transmit side.
+  #txFreeAt = 0;
+  #credits = 0;
+  #waiters: Waiter[] = [];
+  #kick: EventHandle | undefined;
+  #outQ: Queued[] = [];
+  #outHead = 0;
+  // Receive side (HCA ports).
+  #rxQ: BufferedPacket[] = [];
+  #rxHead = 0;
+  #paused = false;
+  #delivering = false;
+  #resume: EventHandle | undefined;
+
+  /**
+   * @param node the HCA or switch
+   * @param portNum 1-based port number
+   * @param guid port GUID
+   * @param rxBufferBytes input buffer size
+   * @param maxMtu largest MTU the port supports
+   * @param wiring services of the fabric and node
+   */
+  constructor(
+    readonly node: FabricNode,
+    readonly portNum: number,
+    readonly guid: bigint,
+    readonly rxBufferBytes: number,
+    readonly maxMtu: number,
+    wiring: PortWiring,
+  ) {
+    this.#w = wiring;
+    this.#bufferCredits = Math.floor(rxBufferBytes / CREDIT_BYTES);
+  }
+
+  /** `"<node>/<port>"`. */
+  get name(): string {
+    return `${this.node.name}/${this.portNum}`;
+  }
+
+  /** Port state (IBTA §7.2). */
+  get state(): PortState {
+    return this.#state;
+  }
+
+  /** Credits this port's input buffer holds in all. */
+  get bufferCredits(): number {
+    return this.#bufferCredits;
+  }
+
+  /** Credits the transmitter believes the peer's buffer has free. */
+  get txCredits(): number {
+    return this.#credits;
+  }
+
+  /** Packets waiting in the input buffer for the HCA to accept them. */
+  get rxQueued(): number {
+    return this.#rxQ.length - this.#rxHead;
+  }
+
+  /** Packets queued for transmission (switch output queue). */
+  get txQueued(): number {
+    return this.#outQ.length - this.#outHead;
+  }
+
+  /** Virtual time (ns, fractional) at which the transmitter is free. */
+  get txFreeAt(): number {
+    return this.#txFreeAt;
+  }
+
+  /**
+   * The port's GID: subnet prefix + port GUID (IBTA §4.1.1), 16 bytes.
+   * Computed on each call.
+   */
+  get gid(): Uint8Array {
+    const g = new Uint8Array(16);
+    const dv = new DataView(g.buffer);
+    dv.setBigUint64(0, this.subnetPrefix);
+    dv.setBigUint64(8, this.guid);
+    return g;
+  }
+
+  /** The GID as IPv6 text (`fe80::2:c903:0:101`). */
+  get gidText(): string {
+    const g = this.gid;
+    const parts: string[] = [];
+    for (let i = 0; i < 16; i += 2) parts.push(((g[i] << 8) | g[i + 1]).toString(16));
+    // Compress the longest run of zero groups, as IPv6 text does (RFC 5952).
+    let best = -1, bestLen = 0;
+    for (let i = 0; i < 8;) {
+      if (parts[i] !== "0") {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < 8 && parts[j] === "0") j++;
+      if (j - i > bestLen && j - i > 1) [best, bestLen] = [i, j - i];
+      i = j;
+    }
+    if (best < 0) return parts.join(":");
+    return `${parts.slice(0, best).join(":")}::${parts.slice(best + bestLen).join(":")}`;
+  }
+
+  /**
+   * Change the port state; only the transitions IBTA §7.2 allows.
+   * @throws RangeError on an illegal transition (e.g. INIT → ACTIVE)
+   */
+  setState(next: PortState): void {
+    const from = this.#state;
+    if (from === next) return;
+    if (!TRANSITIONS[from].includes(next)) {
+      throw new RangeError(
+        `port ${this.name}: ${from} → ${next} is not a legal transition (IBTA §7.2)`,
+      );
+    }
+    this.#state = next;
+    this.#w.stateChanged?.(this, from);
+  }
+
+  /** ns to serialize `bytes` wire bytes on this port's link (0 if unconnected). */
+  wireTimeNs(bytes: number): number {
+    return this.link ? bytes * this.link.nsPerByte : 0;
+  }
+
+  /**
+   * Whether a packet of `bytes` wire bytes would go out now: the
+   * transmitter is idle and the receiver has credits for it. An unconnected
+   * port says true (its packets are discarded, see {@link trySend}).
+   */
+  canSend(bytes: number): boolean {
+    if (!this.link) return true;
+    return this.#w.engine.now >= this.#txFreeAt && this.#credits >= creditsFor(bytes);
+  }
+
+  /**
+   * Put a packet on the wire if the transmitter is idle and the receiver
+   * has credits; otherwise return false and send nothing (call
+   * {@link whenReady}). A port that is not ACTIVE discards data packets
+   * (VL 0–14) and counts them in `xmitDiscards` (IBTA §7.2: only SMPs leave
+   * a port in INIT or ARMED); that counts as sent.
+   */
+  trySend(bytes: Uint8Array): boolean {
+    if (
+      !this.link ||
+      (this.#state !== "ACTIVE" && (bytes[0] >>> 4 !== VL15 || this.#state === "DOWN"))
+    ) {
+      this.counters.xmitDiscards++;
+      return true;
+    }
+    if (this.#w.engine.now < this.#txFreeAt) return false;
+    if (this.#credits < creditsFor(bytes.length)) {
+      this.counters.creditStalls++;
+      return false;
+    }
+    this.#transmit(bytes, 0, undefined);
+    return true;
+  }
+
+  /**
+   * Call `cb` once (from an engine event, never synchronously) when a
+   * packet of `bytes` wire bytes can be sent: transmitter idle and enough
+   * credits. Waiters are called in registration order.
+   */
+  whenReady(bytes: number, cb: () => void): void {
+    this.#waiters.push({ need: bytes, cb });
+    const engine = this.#w.engine;
+    if (!this.link || this.canSend(bytes)) {
+      this.#scheduleKick(engine.now);
+    } else if (engine.now < this.#txFreeAt) {
+      this.#scheduleKick(this.#txFreeAt);
+    } else {
+      // Credits are short: the next credit return kicks.
+      this.counters.creditStalls++;
+    }
+  }
+
+  /** After `receive` returned false: offer the buffered packets again (from an engine event). */
+  resumeReceive(): void {
+    this.#paused = false;
+    if (this.#resume || this.rxQueued === 0) return;
+    this.#resume = this.#w.engine.schedule(0, () => {
+      this.#resume = undefined;
+      this.#deliver();
+    });
+  }
+
+  // ---- fabric-internal -------------------------------------------------
+
+  /** @internal Connect: fresh credits, state INIT (IBTA §7.2: link up). */
+  attach(link: Link, peerBufferCredits: number): void {
+    this.link = link;
+    const peer = link.peer(this);
+    this.activeMtu = Math.min(link.params.mtu, this.maxMtu, peer.maxMtu);
+    this.#credits = peerBufferCredits;
+    this.#txFreeAt = this.#w.engine.now;
+    this.setState("INIT");
+  }
+
+  /** @internal Queue for transmission after the switch's routing (switch ports). */
+  enqueue(bytes: Uint8Array, notBefore: number, release: () => void): void {
+    if (this.#state !== "ACTIVE" && bytes[0] >>> 4 !== VL15) {
+      this.counters.xmitDiscards++;
+      release();
+      return;
+    }
+    this.#outQ.push({ bytes, notBefore, release });
+    this.#pump();
+  }
+
+  /** @internal A packet's scheduled arrival at this port. */
+  arrive(pkt: BufferedPacket, lastBitNs: number): void {
+    const bytes = pkt.bytes;
+    const vl = bytes[0] >>> 4;
+    if (this.#state === "DOWN" || (this.#state === "INIT" && vl !== VL15)) {
+      // IBTA §7.2: a port in INIT accepts only SMPs.
+      this.counters.rcvDiscards++;
+      this.release(pkt);
+      return;
+    }
+    if (this.#w.forward) {
+      this.counters.rcvPkts++;
+      this.counters.rcvBytes += bytes.length;
+      this.#w.forward(this, pkt, lastBitNs);
+      return;
+    }
+    const dlid = (bytes[2] << 8) | bytes[3];
+    const mask = ~((1 << this.lmc) - 1);
+    if (dlid !== PERMISSIVE_LID && (dlid & mask) !== (this.lid & mask)) {
+      // IBTA §7.11.1: a CA port drops a packet whose DLID is not its own.
+      this.counters.rcvDiscards++;
+      this.release(pkt);
+      return;
+    }
+    this.counters.rcvPkts++;
+    this.counters.rcvBytes += bytes.length;
+    this.#rxQ.push(pkt);
+    if (!this.#paused && !this.#delivering) this.#deliver();
+  }
+
+  /** @internal Free a packet's buffer space: its credits go back to the sender. */
+  release(pkt: BufferedPacket): void {
+    if (!pkt.charged || !this.link) return;
+    const sender = this.link.peer(this);
+    const n = pkt.credits;
+    this.#w.engine.schedule(this.link.params.propagationNs, () => sender.credit(n));
+  }
+
+  /** @internal Credits arrive from the peer. */
+  credit(n: number): void {
+    this.#credits += n;
+    this.#pump();
+  }
+
+  // ---- internals -------------------------------------------------------
+
+  #deliver(): void {
+    const receive = this.#w.receive;
+    if (!receive) return;
+    this.#delivering = true;
+    try {
+      while (!this.#paused && this.#rxHead < this.#rxQ.length) {
+        const pkt = this.#rxQ[this.#rxHead];
+        if (receive(pkt.bytes, this) === false) {
+          this.#paused = true;
+          break;
+        }
+        this.#rxQ[this.#rxHead++] = undefined as unknown as BufferedPacket;
+        this.release(pkt);
+      }
+    } finally {
+      this.#delivering = false;
+    }
+    if (this.#rxHead === this.#rxQ.length) {
+      this.#rxQ.length = 0;
+      this.#rxHead = 0;
+    } else if (this.#rxHead > 1024) {
+      this.#rxQ.splice(0, this.#rxHead);
+      this.#rxHead = 0;
+    }
+  }
+
+  #scheduleKick(at: number): void {
+    if (this.#kick && !this.#kick.done && this.#kick.time <= Math.ceil(at)) return;
+    const engine = this.#w.engine;
+    this.#kick = engine.schedule(Math.max(0, at - engine.now), () => this.#pump());
+  }
+
+  /** Send what the output queue and waiters can send now; arrange the next look. */
+  #pump(): void {
+    const now = this.#w.engine.now;
+    while (this.#outHead < this.#outQ.length) {
+      if (now < this.#txFreeAt) break;
+      const q = this.#outQ[this.#outHead];
+      if (this.#credits < creditsFor(q.bytes.length)) {
+        this.counters.creditStalls++;
+        break;
+      }
+      this.#outQ[this.#outHead++] = undefined as unknown as Queued;
+      this.#transmit(q.bytes, q.notBefore, q.release);
+    }
+    if (this.#outHead === this.#outQ.length) {
+      this.#outQ.length = 0;
+      this.#outHead = 0;
+    }
+    if (this.#waiters.length > 0) {
+      const ws = this.#waiters;
+      this.#waiters = [];
+      for (let i = 0; i < ws.length; i++) {
+        if (this.canSend(ws[i].need)) ws[i].cb();
+        else {
+          if (now >= this.#txFreeAt) this.counters.creditStalls++;
+          this.#waiters.push(ws[i]);
+        }
+      }
+    }
+    if ((this.#waiters.length > 0 || this.txQueued > 0) && now < this.#txFreeAt) {
+      this.#scheduleKick(this.#txFreeAt);
+    }
+  }
+
+  #transmit(bytes: Uint8Array, notBefore: number, release: (() => void) | undefined): void {
+    const link = this.link!;
+    const engine = this.#w.engine;
+    const now = engine.now;
+    // Events fire on whole ns; a transmitter that went idle within the last
+    // ns of rounding is treated as continuously busy, so back-to-back
+    // packets keep the exact line rate instead of losing up to 1 ns each.
+    const start = this.#txFreeAt > now - 1 ? this.#txFreeAt : now;
+    let end = start + bytes.length * link.nsPerByte;
+    // Cut-through: the tail cannot leave before it has arrived.
+    if (end < notBefore) end = notBefore;
+    this.#txFreeAt = end;
+    const credits = creditsFor(bytes.length);
+    this.#credits -= credits;
+    const c = this.counters;
+    c.xmitPkts++;
+    c.xmitBytes += bytes.length;
+    const peer = link.peer(this);
+    const prop = link.params.propagationNs;
+    const fate = this.#w.quiet() ? DELIVER : this.#w.onTransmit(this, link, bytes);
+    const firstBit = start + prop;
+    const lastBit = end + prop;
+    if (release) {
+      // The tail has left the switch: its input buffer space is free.
+      this.#kick = engine.schedule(end - now, () => {
+        release();
+        this.#pump();
+      });
+    }
+    switch (fate.kind) {
+      case "deliver":
+        arriveAt(engine, peer, { bytes, credits, charged: true }, firstBit, lastBit);
+        break;
+      case "drop":
+        c.dropped++;
+        // The receiver discards it on arrival (bad CRC); its credits come back.
+        engine.schedule(lastBit + prop - now, () => this.credit(credits));
+        break;
+      case "duplicate": {
+        c.duplicated++;
+        arriveAt(engine, peer, { bytes, credits, charged: true }, firstBit, lastBit);
+        const ser = end - start;
+        arriveAt(engine, peer, { bytes, credits, charged: false }, firstBit + ser, lastBit + ser);
+        break;
+      }
+      case "delay":
+        c.delayed++;
+        arriveAt(
+          engine,
+          peer,
+          { bytes, credits, charged: true },
+          firstBit + fate.delayNs,
+          lastBit + fate.delayNs,
+        );
+        break;
+      case "corrupt":
+        c.corrupted++;
+        arriveAt(engine, peer, { bytes: fate.bytes, credits, charged: true }, firstBit, lastBit);
+        break;
+    }
+  }
+}
+
+/**
+ * Schedule arrival: a CA port takes a packet when its last bit is in (it
+ * must check the CRCs); a switch port acts on the header, `cutThroughNs`
+ * after the first bit.
+ */
+function arriveAt(
+  engine: Engine,
+  port: Port,
+  pkt: BufferedPacket,
+  firstBit: number,
+  lastBit: number,
+): void {
+  const at = port.cutThroughNs === undefined ? lastBit : firstBit + port.cutThroughNs;
+  engine.schedule(Math.max(0, at - engine.now), () => port.arrive(pkt, lastBit));
+}

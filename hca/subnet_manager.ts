@@ -1,0 +1,303 @@
+/**
+ * A subnet manager (IBTA vol. 1 ch. 14): sweeps the fabric from the port it
+ * runs on, assigns LIDs, programs every switch's linear forwarding table and
+ * brings ports INIT → ARMED → ACTIVE. In the cluster it runs on a host —
+ * dom0 or a bare-metal OS — as software, so {@link SubnetManager.sweep} is
+ * a process that spends virtual time.
+ *
+ * The SM does not put MADs on the wire (QP0 is not modelled); it reads and
+ * writes the fabric's objects directly and charges, for every SMP it would
+ * send, the directed-route round trip to the target node:
+ *
+ *   smpNs = smProcessNs + 2 × oneWay(target) + smaProcessNs
+ *
+ * - `oneWay(target)`: profile-derived — over each link of the BFS path, the
+ *   serialization of a {@link SMP_WIRE_BYTES}-byte SMP plus propagation,
+ *   plus the hop latency of each switch passed through.
+ * - `smaProcessNs` ({@link SMA_PROCESS_NS}): firmware subnet management
+ *   agent turnaround per SMP, profile-independent.
+ * - `smProcessNs` ({@link SM_PROCESS_NS}): the SM's own per-SMP software
+ *   cost (build, umad send, receive, parse), profile-independent.
+ *
+ * SMPs are sent one at a time, in sweep order: discovery (NodeInfo,
+ * SwitchInfo, PortInfo per port), LID assignment (PortInfo Set per HCA port
+ * and switch), forwarding tables (LinearForwardingTable Set per 64-LID
+ * block per switch), then PortInfo Set ARMED for every link-up port, then
+ * ACTIVE for every one (IBTA §14.2.5.6; OpenSM arms all before activating).
+ *
+ * LIDs are handed out 1, 2, … in discovery order (breadth-first from the
+ * SM's node, ports in port-number order); a port that already has a LID
+ * keeps it on a re-sweep. Switches get one LID (their port 0).
+ *
+ * @module
+ */
+
+import type { Fabric, HcaNode } from "./fabric.ts";
+import { serializationNs } from "./link.ts";
+import type { FabricNode, Port } from "./port.ts";
+import type { SwitchNode } from "./switch.ts";
+
+/**
+ * Wire bytes of a directed-route SMP: LRH 8 + BTH 12 + DETH 8 + MAD 256 +
+ * ICRC 4 + VCRC 2 (IBTA §13.4, §14.2.1).
+ */
+export const SMP_WIRE_BYTES = 290;
+/**
+ * Firmware SMA turnaround per SMP, ns. Estimate: HCA and switch firmware
+ * answer a MAD in a few µs (single-SMP ibquery round trips on InfiniHost-era
+ * hardware are on the order of 10 µs including the host side).
+ */
+export const SMA_PROCESS_NS = 4_000;
+/** SM software per SMP (build, send through umad, receive, parse), ns. Estimate. */
+export const SM_PROCESS_NS = 2_000;
+/** LIDs per LinearForwardingTable block (IBTA §14.2.5.10). */
+export const LFT_BLOCK_LIDS = 64;
+
+/** Options for {@link SubnetManager}. */
+export interface SubnetManagerOptions {
+  /** The HCA port the SM sends from (default: the first connected HCA port). */
+  home?: Port;
+  /** Firmware SMA time per SMP (default {@link SMA_PROCESS_NS}). */
+  smaProcessNs?: number;
+  /** SM software time per SMP (default {@link SM_PROCESS_NS}). */
+  smProcessNs?: number;
+}
+
+/** What a sweep did. */
+export interface SweepResult {
+  /** LID of every reached HCA port (by `port.name`) and switch (by node name). */
+  lids: Map<string, number>;
+  /** SMPs the sweep would have sent. */
+  smps: number;
+  /** Virtual time the sweep took (0 for {@link SubnetManager.sweepNow}). */
+  durationNs: number;
+  /** Nodes not reachable from the SM's port (their ports stay as they were). */
+  unreachable: FabricNode[];
+}
+
+interface Reach {
+  node: HcaNode | SwitchNode;
+  oneWayNs: number;
+}
+
+interface Step {
+  target: Reach;
+  apply?: () => void;
+}
+
+/**
+ * The subnet manager.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+ * import { Fabric } from "./fabric.ts";
+ * import { SubnetManager } from "./subnet_manager.ts";
+ * const engine = new Engine();
+ * const fabric = new Fabric(engine, { profile: PCIX_SDR_2006 });
+ * const sw = fabric.addSwitch("sw", { ports: 4 });
+ * const a = fabric.addHca("a", { receive() {} });
+ * const b = fabric.addHca("b", { receive() {} });
+ * fabric.connect(a.port(1), sw.port(1));
+ * fabric.connect(b.port(1), sw.port(2));
+ * const r = await engine.run(() => new SubnetManager(fabric).sweep());
+ * console.log(a.port(1).lid, sw.lid, b.port(1).lid, b.port(1).state); // 1 2 3 ACTIVE
+ * console.log(r.durationNs > 0); // true
+ * ```
+ */
+export class SubnetManager {
+  readonly #fabric: Fabric;
+  readonly #opts: SubnetManagerOptions;
+
+  /**
+   * @param fabric the subnet
+   * @param opts see {@link SubnetManagerOptions}
+   */
+  constructor(fabric: Fabric, opts: SubnetManagerOptions = {}) {
+    this.#fabric = fabric;
+    this.#opts = opts;
+  }
+
+  /** The port the SM sends from. */
+  get home(): Port {
+    if (this.#opts.home) return this.#opts.home;
+    for (const h of this.#fabric.hcas()) {
+      for (const p of h.ports) if (p.link) return p;
+    }
+    throw new Error("SubnetManager: no connected HCA port to run from");
+  }
+
+  /**
+   * Sweep and configure the subnet, spending the SMPs' time. Call from an
+   * engine process (it awaits `engine.sleep`).
+   */
+  async sweep(): Promise<SweepResult> {
+    const { steps, result } = this.#plan();
+    const engine = this.#fabric.engine;
+    const start = engine.now;
+    const sma = this.#opts.smaProcessNs ?? SMA_PROCESS_NS;
+    const sm = this.#opts.smProcessNs ?? SM_PROCESS_NS;
+    for (const s of steps) {
+      await engine.sleep(sm + 2 * s.target.oneWayNs + sma);
+      s.apply?.();
+    }
+    result.durationNs = engine.now - start;
+    return result;
+  }
+
+  /** The same configuration at once, spending no time (for tests of other parts). */
+  sweepNow(): SweepResult {
+    const { steps, result } = this.#plan();
+    for (const s of steps) s.apply?.();
+    return result;
+  }
+
+  #plan(): { steps: Step[]; result: SweepResult } {
+    const fabric = this.#fabric;
+    const home = this.home;
+    const steps: Step[] = [];
+
+    // 1. Discovery: breadth-first over links from the SM's node (directed route).
+    const reach = new Map<FabricNode, Reach>();
+    const order: Reach[] = [];
+    const first: Reach = { node: home.node as HcaNode | SwitchNode, oneWayNs: 0 };
+    reach.set(first.node, first);
+    order.push(first);
+    for (let i = 0; i < order.length; i++) {
+      const r = order[i];
+      steps.push({ target: r }); // NodeInfo
+      if (r.node.kind === "switch") steps.push({ target: r }); // SwitchInfo
+      for (const p of r.node.ports) {
+        steps.push({ target: r }); // PortInfo
+        if (!p.link) continue;
+        const peer = p.link.peer(p);
+        if (reach.has(peer.node)) continue;
+        // Only switches relay SMPs onward; a CA is a leaf unless it is the SM's own node.
+        if (r.node.kind === "hca" && r !== first) continue;
+        const hop = r.node.kind === "switch" ? (r.node as SwitchNode).hopNs : 0;
+        const next: Reach = {
+          node: peer.node as HcaNode | SwitchNode,
+          oneWayNs: r.oneWayNs + hop + serializationNs(SMP_WIRE_BYTES, p.link.params) +
+            p.link.params.propagationNs,
+        };
+        reach.set(next.node, next);
+        order.push(next);
+      }
+    }
+
+    // 2. LIDs: keep what ports have, hand out the rest in discovery order.
+    let nextLid = 1;
+    for (const r of order) {
+      if (r.node.kind === "switch") nextLid = Math.max(nextLid, (r.node as SwitchNode).lid + 1);
+      else for (const p of r.node.ports) nextLid = Math.max(nextLid, p.lid + 1);
+    }
+    const lids = new Map<string, number>();
+    const lidOf = new Map<Port | SwitchNode, number>();
+    for (const r of order) {
+      if (r.node.kind === "switch") {
+        const sw = r.node as SwitchNode;
+        const lid = sw.lid || nextLid++;
+        lids.set(sw.name, lid);
+        lidOf.set(sw, lid);
+        steps.push({ target: r, apply: () => (sw.lid = lid) });
+      } else {
+        for (const p of r.node.ports) {
+          if (!p.link) continue;
+          const lid = p.lid || nextLid++;
+          lids.set(p.name, lid);
+          lidOf.set(p, lid);
+          steps.push({ target: r, apply: () => (p.lid = lid) });
+        }
+      }
+    }
+    const maxLid = nextLid - 1;
+
+    // 3. Forwarding tables: shortest path, ties to the lowest port number.
+    for (const r of order) {
+      if (r.node.kind !== "switch") continue;
+      const sw = r.node as SwitchNode;
+      const routes = routesFrom(sw, reach);
+      const table: [number, number][] = [];
+      for (const [dest, lid] of lidOf) {
+        if (dest === sw) table.push([lid, 0]);
+        else {
+          const out = "portNum" in dest ? routeToPort(sw, dest, routes) : routes.get(dest);
+          if (out !== undefined) table.push([lid, out]);
+        }
+      }
+      const blocks = Math.ceil((maxLid + 1) / LFT_BLOCK_LIDS);
+      for (let b = 0; b < blocks; b++) {
+        const lo = b * LFT_BLOCK_LIDS, hi = lo + LFT_BLOCK_LIDS;
+        steps.push({
+          target: r,
+          apply: () => {
+            for (const [lid, port] of table) if (lid >= lo && lid < hi) sw.setRoute(lid, port);
+          },
+        });
+      }
+    }
+
+    // 4. Port states: every link-up port between reached nodes, ARMED then ACTIVE.
+    const upPorts: [Reach, Port][] = [];
+    for (const r of order) {
+      for (const p of r.node.ports) {
+        if (p.link && reach.has(p.link.peer(p).node)) upPorts.push([r, p]);
+      }
+    }
+    for (const [r, p] of upPorts) {
+      if (p.state === "INIT") steps.push({ target: r, apply: () => p.setState("ARMED") });
+    }
+    for (const [r, p] of upPorts) {
+      if (p.state === "INIT" || p.state === "ARMED") {
+        steps.push({ target: r, apply: () => p.setState("ACTIVE") });
+      }
+    }
+
+    const unreachable = fabric.nodes.filter((n) => !reach.has(n));
+    return { steps, result: { lids, smps: steps.length, durationNs: 0, unreachable } };
+  }
+}
+
+/** First-hop output port from `sw` to every node it can reach through switches. */
+function routesFrom(
+  sw: SwitchNode,
+  reach: Map<FabricNode, Reach>,
+): Map<FabricNode, number> {
+  const out = new Map<FabricNode, number>();
+  const queue: [FabricNode, number][] = [];
+  const seen = new Set<FabricNode>([sw]);
+  for (const p of sw.ports) {
+    if (!p.link) continue;
+    const n = p.link.peer(p).node;
+    if (!reach.has(n) || seen.has(n)) continue;
+    seen.add(n);
+    out.set(n, p.portNum);
+    queue.push([n, p.portNum]);
+  }
+  for (let i = 0; i < queue.length; i++) {
+    const [n, firstHop] = queue[i];
+    if (n.kind !== "switch") continue; // CAs do not relay
+    for (const p of n.ports) {
+      if (!p.link) continue;
+      const m = p.link.peer(p).node;
+      if (!reach.has(m) || seen.has(m)) continue;
+      seen.add(m);
+      out.set(m, firstHop);
+      queue.push([m, firstHop]);
+    }
+  }
+  return out;
+}
+
+/** Output port of `sw` toward HCA port `dest`: the cable into that very port. */
+function routeToPort(
+  sw: SwitchNode,
+  dest: Port,
+  routes: Map<FabricNode, number>,
+): number | undefined {
+  const peer = dest.link?.peer(dest);
+  if (!peer) return undefined;
+  if (peer.node === sw) return peer.portNum;
+  return routes.get(peer.node);
+}

@@ -1,0 +1,113 @@
+/**
+ * An IBA switch: linear forwarding table (LID → output port, IBTA §18.2.4.3),
+ * cut-through forwarding after a fixed hop latency, and an output queue per
+ * port. A packet holds its input-port credits until its tail has left the
+ * output port, so a blocked output backs up into the upstream links
+ * (lossless, IBTA §7.9) rather than losing packets.
+ *
+ * @module
+ */
+
+import { peek } from "./packet.ts";
+import type { BufferedPacket, FabricNode, Port } from "./port.ts";
+
+/** Entries of the linear forwarding table: unicast LIDs 0x0000–0xBFFF (IBTA §4.1.3). */
+export const LFT_SIZE = 0xc000;
+/** LFT entry meaning "no route" (IBTA §14.2.5.10: 255 = invalid port). */
+export const LFT_NO_ROUTE = 0xff;
+
+/** Switch counters beyond its ports'. */
+export interface SwitchCounters {
+  /** Packets dropped because the LFT had no valid port for the DLID. */
+  unknownDlidDrops: number;
+  /** Data packets addressed to the switch's own LID (its SMA is not modelled; dropped). */
+  toSwitchLid: number;
+  /** Packets forwarded. */
+  forwarded: number;
+}
+
+/**
+ * A switch node. Create with `Fabric.addSwitch`.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import { Fabric } from "./fabric.ts";
+ * const fabric = new Fabric(new Engine());
+ * const sw = fabric.addSwitch("sw", { ports: 4, hopNs: 200 });
+ * sw.setRoute(5, 2);
+ * console.log(sw.route(5), sw.route(6)); // 2 undefined
+ * ```
+ */
+export class SwitchNode implements FabricNode {
+  /** Always "switch". */
+  readonly kind = "switch" as const;
+  /** External ports 1..N. */
+  ports: readonly Port[] = [];
+  /** The switch's own LID (management port 0), set by the SM. */
+  lid = 0;
+  /** Counters. */
+  readonly counters: SwitchCounters = { unknownDlidDrops: 0, toSwitchLid: 0, forwarded: 0 };
+  #lft = new Uint8Array(LFT_SIZE).fill(LFT_NO_ROUTE);
+
+  /**
+   * @param name node name
+   * @param index order of addition
+   * @param nodeGuid node GUID (switch ports share it, IBTA §14.2.5.3)
+   * @param hopNs cut-through latency, first bit in to routing decision
+   */
+  constructor(
+    readonly name: string,
+    readonly index: number,
+    readonly nodeGuid: bigint,
+    readonly hopNs: number,
+  ) {}
+
+  /** Port `n` (1-based). */
+  port(n: number): Port {
+    const p = this.ports[n - 1];
+    if (!p) throw new RangeError(`switch ${this.name} has no port ${n} (1..${this.ports.length})`);
+    return p;
+  }
+
+  /** Program one LFT entry: packets for `lid` leave by `portNum` (0 = the switch itself). */
+  setRoute(lid: number, portNum: number): void {
+    if (!(lid >= 1 && lid < LFT_SIZE)) throw new RangeError(`LFT: LID ${lid} is not unicast`);
+    if (!(portNum >= 0 && portNum <= this.ports.length)) {
+      throw new RangeError(`LFT: switch ${this.name} has no port ${portNum}`);
+    }
+    this.#lft[lid] = portNum;
+  }
+
+  /** The output port for `lid`, or undefined if the LFT has no route. */
+  route(lid: number): number | undefined {
+    const v = lid < LFT_SIZE ? this.#lft[lid] : LFT_NO_ROUTE;
+    return v === LFT_NO_ROUTE ? undefined : v;
+  }
+
+  /** Clear the whole LFT. */
+  clearRoutes(): void {
+    this.#lft.fill(LFT_NO_ROUTE);
+  }
+
+  /** @internal Route a packet that entered by `inPort` (called at the cut-through instant). */
+  forward(inPort: Port, pkt: BufferedPacket, lastBitNs: number): void {
+    const dlid = peek.dlid(pkt.bytes);
+    if (this.lid !== 0 && dlid === this.lid) {
+      this.counters.toSwitchLid++;
+      inPort.release(pkt);
+      return;
+    }
+    const out = dlid < LFT_SIZE ? this.#lft[dlid] : LFT_NO_ROUTE;
+    const outPort = out === LFT_NO_ROUTE || out === 0 ? undefined : this.ports[out - 1];
+    if (!outPort || !outPort.link) {
+      // IBTA §18.2.4.3: no valid LFT entry — discard, count PortRcvSwitchRelayErrors.
+      inPort.counters.rcvSwitchRelayErrors++;
+      this.counters.unknownDlidDrops++;
+      inPort.release(pkt);
+      return;
+    }
+    this.counters.forwarded++;
+    outPort.enqueue(pkt.bytes, lastBitNs, () => inPort.release(pkt));
+  }
+}

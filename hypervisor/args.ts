@@ -1,0 +1,87 @@
+/**
+ * Argument checks shared by every hypercall. A guest passes whatever it
+ * likes; each check turns a malformed value into the errno Xen would give
+ * instead of letting it reach model state.
+ *
+ * @module
+ */
+import { type XenErrnoCode, XenError } from "./errors.ts";
+
+/** `DOMID_SELF` (`xen/xen.h`): "the calling domain" wherever a domid is expected. */
+export const DOMID_SELF = 0x7ff0;
+/** `DOMID_FIRST_RESERVED` (`xen/xen.h`): domids from here up are special, never a domain. */
+export const DOMID_FIRST_RESERVED = 0x7ff0;
+
+/**
+ * `value` as an integer in `[lo, hi]`, or a {@link XenError} naming `what`.
+ *
+ * @example
+ * ```ts
+ * import { intArg } from "./args.ts";
+ * console.log(intArg(5, 0, 10, "evtchn_send: port")); // 5
+ * ```
+ */
+export function intArg(
+  value: unknown,
+  lo: number,
+  hi: number,
+  what: string,
+  code: XenErrnoCode = "EINVAL",
+): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < lo || value > hi) {
+    throw new XenError(code, `${what}: ${show(value)} is not an integer in [${lo}, ${hi}]`);
+  }
+  return value;
+}
+
+/**
+ * An optional boolean flag (`undefined` means false), or EINVAL.
+ *
+ * @example
+ * ```ts
+ * import { boolArg } from "./args.ts";
+ * console.log(boolArg(undefined, "readonly")); // false
+ * ```
+ */
+export function boolArg(value: unknown, what: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") {
+    throw new XenError("EINVAL", `${what}: ${show(value)} is not a boolean`);
+  }
+  return value;
+}
+
+/**
+ * The argument block of a hypercall as a record, or EFAULT (Xen's answer when
+ * it cannot copy the argument structure from the guest).
+ *
+ * @example
+ * ```ts
+ * import { argBlock } from "./args.ts";
+ * console.log(argBlock({ port: 3 }, "event_channel_op:send").port); // 3
+ * ```
+ */
+export function argBlock(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new XenError("EFAULT", `${what}: argument block ${show(value)} is not readable`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * A short printable form of an untrusted value for error messages.
+ *
+ * @example
+ * ```ts
+ * import { show } from "./args.ts";
+ * console.log(show("x".repeat(100)).length); // 42
+ * ```
+ */
+export function show(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.slice(0, 40));
+  if (typeof value === "number" || typeof value === "boolean" || value == null) {
+    return String(value);
+  }
+  if (typeof value === "bigint") return `${value}n`;
+  return Array.isArray(value) ? "an array" : typeof value;
+}

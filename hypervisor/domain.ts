@@ -1,0 +1,203 @@
+/**
+ * A Xen domain as the rest of the system sees it: id, name, privilege, its
+ * memory (the P2M), its lifecycle state, the upcall handler its kernel
+ * installs, and teardown hooks other components register.
+ *
+ * Lifecycle: `running` → `shutdown` (clean) or `crashed` → `dying` (teardown
+ * has run; some of its frames are still mapped by other domains) → `dead`
+ * (everything returned). A domain leaves `shutdown`/`crashed` when it is
+ * destroyed, which the hypervisor does at once unless told otherwise. Only
+ * the hypervisor changes the state: it holds the {@link DomainCore} record
+ * the domain was built with.
+ *
+ * @module
+ */
+import { type Engine, WaitQueue } from "../sim/engine.ts";
+import type { AddressSpace } from "../sim/address_space.ts";
+import type { SharedInfo } from "./event_channel.ts";
+import type { GuestGrantTable } from "./grant_table.ts";
+
+/** Where a domain is in its life. */
+export type DomainState = "running" | "shutdown" | "crashed" | "dying" | "dead";
+
+/** Why a domain was torn down. */
+export type TeardownReason = "shutdown" | "crash" | "destroy";
+
+/**
+ * The guest kernel's event-channel upcall (a virtual interrupt). It runs as
+ * an engine callback, not a process: it must not await; it reads the
+ * pending ports (`dom.sharedInfo.takePending()`) and wakes processes.
+ */
+export type UpcallHandler = (dom: Domain) => void;
+
+/**
+ * Run when the domain is torn down (after the hypervisor revoked what it
+ * owns). A hook that returns a promise runs as its own engine process, so it
+ * may take virtual time (a backend unmapping grants, destroying HCA
+ * resources).
+ */
+export type TeardownHook = (dom: Domain, reason: TeardownReason) => void | Promise<void>;
+
+/** The mutable part of a domain, held by the hypervisor. */
+export interface DomainCore {
+  /** Lifecycle state. */
+  state: DomainState;
+  /** Set when the domain shut down or crashed. */
+  reason?: TeardownReason;
+  /** Registered teardown hooks. */
+  hooks: TeardownHook[];
+  /** Installed upcall handler. */
+  upcall?: UpcallHandler;
+  /** Called when a handler is installed (the hypervisor delivers a pending upcall). */
+  onUpcallInstalled: () => void;
+  /** Woken when the state changes. */
+  stateChanged: WaitQueue;
+}
+
+/** What the hypervisor passes to build a domain. */
+export interface DomainInit {
+  /** Domain id. */
+  domid: number;
+  /** Name (unique among live domains). */
+  name: string;
+  /** True for dom0. */
+  privileged: boolean;
+  /** The P2M. */
+  memory: AddressSpace;
+  /** Shared-info page (event bits), mapped into the guest at `sharedInfoAddr`. */
+  sharedInfo: SharedInfo;
+  /** Guest address of the shared-info page. */
+  sharedInfoAddr: number;
+  /** The guest side of its grant table. */
+  grants: GuestGrantTable;
+}
+
+/**
+ * A domain. Built by the hypervisor (`hv.createDomain`, or `hv.dom0`).
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(256 << 20), PCIX_SDR_2006, new Prng(1));
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm0", memoryBytes: 16 << 20 });
+ *   vm.onTeardown((d, why) => console.log(`dom${d.domid} gone: ${why}`));
+ *   await hv.destroyDomain(hv.dom0, vm.domid); // prints "dom1 gone: destroy"
+ *   await vm.whenDead();
+ *   console.log(vm.state); // dead
+ * });
+ * ```
+ */
+export class Domain {
+  /** Domain id (0 for dom0). */
+  readonly domid: number;
+  /** Name. */
+  readonly name: string;
+  /** True for dom0: may create/destroy domains, bind physical IRQs, map I/O pages. */
+  readonly privileged: boolean;
+  /** The domain's memory: its P2M (pseudo-physical pages → machine frames). */
+  readonly memory: AddressSpace;
+  /** Event bits (pending, mask, selector, upcall-pending) of vCPU 0. */
+  readonly sharedInfo: SharedInfo;
+  /** Guest address of the shared-info page. */
+  readonly sharedInfoAddr: number;
+  /** The guest's grant-table helpers (grant access, end access). */
+  readonly grants: GuestGrantTable;
+  #core: DomainCore;
+
+  /**
+   * Built by the hypervisor only.
+   * @param init identity and resources
+   * @param core the mutable record the hypervisor keeps
+   */
+  constructor(init: DomainInit, core: DomainCore) {
+    this.domid = init.domid;
+    this.name = init.name;
+    this.privileged = init.privileged;
+    this.memory = init.memory;
+    this.sharedInfo = init.sharedInfo;
+    this.sharedInfoAddr = init.sharedInfoAddr;
+    this.grants = init.grants;
+    this.#core = core;
+  }
+
+  /** Lifecycle state. */
+  get state(): DomainState {
+    return this.#core.state;
+  }
+
+  /** Why the domain was torn down (undefined while running). */
+  get reason(): TeardownReason | undefined {
+    return this.#core.reason;
+  }
+
+  /** True while the domain runs (its vCPU may make hypercalls and take upcalls). */
+  get running(): boolean {
+    return this.#core.state === "running";
+  }
+
+  /** The installed upcall handler. */
+  get upcall(): UpcallHandler | undefined {
+    return this.#core.upcall;
+  }
+
+  /**
+   * Install the kernel's upcall handler (replacing any earlier one). If an
+   * upcall is already pending, it is delivered as if it had just arrived.
+   */
+  installUpcall(handler: UpcallHandler): void {
+    this.#core.upcall = handler;
+    this.#core.onUpcallInstalled();
+  }
+
+  /** Remove the upcall handler: events stay pending until one is installed. */
+  removeUpcall(): void {
+    this.#core.upcall = undefined;
+  }
+
+  /**
+   * Run `hook` when this domain is torn down. Returns a function that
+   * unregisters it. Registering on a domain already torn down runs nothing
+   * and returns a no-op.
+   */
+  onTeardown(hook: TeardownHook): () => void {
+    const s = this.#core.state;
+    if (s === "dying" || s === "dead") return () => {};
+    this.#core.hooks.push(hook);
+    return () => {
+      const i = this.#core.hooks.indexOf(hook);
+      if (i >= 0) this.#core.hooks.splice(i, 1);
+    };
+  }
+
+  /** Resolves when the domain is dead (every frame returned). Call from a process. */
+  async whenDead(): Promise<void> {
+    while (this.#core.state !== "dead") await this.#core.stateChanged.wait();
+  }
+
+  /** `dom<id> (<name>)`, for messages. */
+  toString(): string {
+    return `dom${this.domid} (${this.name})`;
+  }
+}
+
+/**
+ * A fresh {@link DomainCore} in state running.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import { newDomainCore } from "./domain.ts";
+ * console.log(newDomainCore(new Engine(), () => {}).state); // running
+ * ```
+ */
+export function newDomainCore(engine: Engine, onUpcallInstalled: () => void): DomainCore {
+  return {
+    state: "running",
+    hooks: [],
+    onUpcallInstalled,
+    stateChanged: new WaitQueue(engine, "domain state change"),
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * `XenError`: how the hypervisor reports a refused operation.
+ *
+ * Convention (one for the whole `hypervisor/` folder): the typed API
+ * (`await hv.grantMap(…)`, `xs.read(…)`, …) **throws** a `XenError`; the raw
+ * hypercall dispatcher (`hv.hypercall(caller, name, args)`) never throws for
+ * a refused call and returns `rc` = `-errno`, as a Xen hypercall does. Any
+ * other exception escaping the hypervisor is a bug in the model, not a guest
+ * error, and is deliberately not turned into an errno.
+ *
+ * The numbers are Linux errno values, equal to the `Errno` table of
+ * `drivers/verbs/errors.ts`; they are repeated here because the hypervisor
+ * must not import `drivers/`.
+ *
+ * @module
+ */
+
+/** Linux errno values the hypervisor returns. */
+export const XenErrno = {
+  EPERM: 1,
+  ENOENT: 2,
+  ESRCH: 3,
+  E2BIG: 7,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EFAULT: 14,
+  EBUSY: 16,
+  EEXIST: 17,
+  EINVAL: 22,
+  ENOSPC: 28,
+  ENOSYS: 38,
+  ENOTCONN: 107,
+} as const;
+
+/** A name in {@link XenErrno}. */
+export type XenErrnoCode = keyof typeof XenErrno;
+
+/**
+ * A refused hypervisor operation.
+ *
+ * @example
+ * ```ts
+ * import { XenError } from "./errors.ts";
+ * const e = new XenError("EPERM", "domctl:createdomain: caller dom1 is not privileged");
+ * console.log(e.errno, e.code, e.rc); // 1 EPERM -1
+ * ```
+ */
+export class XenError extends Error {
+  /** Linux errno value (positive). */
+  readonly errno: number;
+  /**
+   * An error with `errno` taken from {@link XenErrno}.
+   * @param code errno name
+   * @param message what was refused, naming the operation and the argument
+   */
+  constructor(readonly code: XenErrnoCode, message: string) {
+    super(`${code}: ${message}`);
+    this.name = "XenError";
+    this.errno = XenErrno[code];
+  }
+
+  /** The hypercall return value for this error: `-errno`. */
+  get rc(): number {
+    return -this.errno;
+  }
+}
+
+/**
+ * The hypercall return value for `e`: `-errno` for a {@link XenError}.
+ * Anything else is rethrown, so that a bug in the model is not disguised as
+ * a guest error.
+ *
+ * @example
+ * ```ts
+ * import { rc, XenError } from "./errors.ts";
+ * console.log(rc(new XenError("EINVAL", "bad port"))); // -22
+ * ```
+ */
+export function rc(e: unknown): number {
+  if (e instanceof XenError) return e.rc;
+  throw e;
+}
+
+/**
+ * The errno name for a negative hypercall return value, or `"OK"` for 0.
+ *
+ * @example
+ * ```ts
+ * import { errnoName } from "./errors.ts";
+ * console.log(errnoName(-16)); // EBUSY
+ * ```
+ */
+export function errnoName(rcValue: number): XenErrnoCode | "OK" | "UNKNOWN" {
+  if (rcValue === 0) return "OK";
+  for (const [k, v] of Object.entries(XenErrno)) if (v === -rcValue) return k as XenErrnoCode;
+  return "UNKNOWN";
+}

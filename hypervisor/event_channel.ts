@@ -1,0 +1,425 @@
+/**
+ * Event channels with 2-level pending bits (`xen/event_channel.h`,
+ * `struct shared_info` in `xen/xen.h`).
+ *
+ * Each domain has a port table and a shared-info page: a frame Xen owns and
+ * maps into the guest, laid out as on x86-64 Xen —
+ *
+ * | offset | field |
+ * | --- | --- |
+ * | 0 | `vcpu_info[0]`: `evtchn_upcall_pending` (u8 @0), `evtchn_upcall_mask` (u8 @1), `evtchn_pending_sel` (u64 @8) |
+ * | 2048 | `evtchn_pending[64]` (u64 each: 4096 port bits) |
+ * | 2560 | `evtchn_mask[64]` |
+ *
+ * Port `p` is bit `p % 64` of word `p / 64`; little-endian, that is bit
+ * `p % 8` of byte `p / 8`, so the bitmaps are handled byte-wise here and stay
+ * byte-identical to what a C guest sees. Only vCPU 0 exists.
+ *
+ * Xen sets pending bits and reads mask bits; the guest sets mask bits itself
+ * and clears pending bits when it handles them ({@link SharedInfo.takePending}).
+ * The guest may write anything into this page: it can only confuse its own
+ * event delivery, because the port table that says who is connected to whom
+ * lives in the hypervisor, never in the page.
+ *
+ * One deviation from Xen, on purpose: a send on a port whose peer has closed
+ * (state unbound) fails with ENOTCONN, where Xen drops it silently. The
+ * sender is told that its peer went away instead of waiting forever.
+ *
+ * @module
+ */
+import { XenError } from "./errors.ts";
+import { intArg } from "./args.ts";
+
+/** 2-level ABI port count on 64-bit (`EVTCHN_2L_NR_CHANNELS`). */
+export const NR_EVENT_CHANNELS = 4096;
+/** `XEN_LEGACY_MAX_VCPUS` (x86): `vcpu_info` slots in the shared-info page. */
+export const XEN_LEGACY_MAX_VCPUS = 32;
+/** Bytes of one `struct vcpu_info` on x86. */
+export const VCPU_INFO_SIZE = 64;
+/** Offset of `evtchn_upcall_pending` in `vcpu_info`. */
+export const OFF_UPCALL_PENDING = 0;
+/** Offset of `evtchn_upcall_mask` in `vcpu_info`. */
+export const OFF_UPCALL_MASK = 1;
+/** Offset of `evtchn_pending_sel` (a 64-bit word) in `vcpu_info`. */
+export const OFF_PENDING_SEL = 8;
+/** Offset of `evtchn_pending[]` in `struct shared_info`. */
+export const OFF_EVTCHN_PENDING: number = XEN_LEGACY_MAX_VCPUS * VCPU_INFO_SIZE;
+/** Offset of `evtchn_mask[]` in `struct shared_info`. */
+export const OFF_EVTCHN_MASK: number = OFF_EVTCHN_PENDING + NR_EVENT_CHANNELS / 8;
+
+/**
+ * The event bits of one domain's shared-info page (vCPU 0).
+ *
+ * @example
+ * ```ts
+ * import { SharedInfo } from "./event_channel.ts";
+ * const si = new SharedInfo(new Uint8Array(4096));
+ * console.log(si.setPending(70)); // true: first event, the vCPU must be kicked
+ * console.log(si.setPending(3)); // false: an upcall is already pending
+ * console.log(si.takePending()); // [3, 70]
+ * ```
+ */
+export class SharedInfo {
+  /**
+   * A view; the bytes stay where they are (Xen and the guest share them).
+   * @param page the 4096 bytes of the shared-info frame
+   */
+  constructor(readonly page: Uint8Array) {}
+
+  #bit(off: number, port: number): boolean {
+    return (this.page[off + (port >> 3)] & (1 << (port & 7))) !== 0;
+  }
+
+  #set(off: number, port: number): boolean {
+    const i = off + (port >> 3), b = 1 << (port & 7);
+    const was = (this.page[i] & b) !== 0;
+    this.page[i] |= b;
+    return was;
+  }
+
+  #clear(off: number, port: number): boolean {
+    const i = off + (port >> 3), b = 1 << (port & 7);
+    const was = (this.page[i] & b) !== 0;
+    this.page[i] &= ~b;
+    return was;
+  }
+
+  /** True if `port`'s pending bit is set. */
+  isPending(port: number): boolean {
+    return this.#bit(OFF_EVTCHN_PENDING, port);
+  }
+
+  /** True if `port`'s mask bit is set. */
+  isMasked(port: number): boolean {
+    return this.#bit(OFF_EVTCHN_MASK, port);
+  }
+
+  /** `vcpu_info[0].evtchn_upcall_pending`. */
+  get upcallPending(): boolean {
+    return this.page[OFF_UPCALL_PENDING] !== 0;
+  }
+
+  /**
+   * Guest side: mask `port` (a plain bit write, no hypercall, as in Xen).
+   * Unmasking needs `EVTCHNOP_unmask`, because an event that arrived while
+   * masked must then be delivered.
+   */
+  mask(port: number): void {
+    this.#set(OFF_EVTCHN_MASK, port);
+  }
+
+  /** Clear `port`'s pending bit (guest acknowledges; Xen on bind and close). */
+  clearPending(port: number): void {
+    this.#clear(OFF_EVTCHN_PENDING, port);
+  }
+
+  /**
+   * Xen side (`evtchn_2l_set_pending`): mark `port` pending. Returns true if
+   * the vCPU must be kicked: the bit went 0→1, the port is unmasked, its
+   * selector bit went 0→1 and no upcall was pending yet.
+   */
+  setPending(port: number): boolean {
+    if (this.#set(OFF_EVTCHN_PENDING, port)) return false;
+    return !this.isMasked(port) && this.#markSelector(port);
+  }
+
+  /**
+   * Xen side (`evtchn_2l_unmask`): clear the mask; returns true if an event
+   * that arrived while masked now needs an upcall.
+   */
+  unmask(port: number): boolean {
+    if (!this.#clear(OFF_EVTCHN_MASK, port)) return false;
+    return this.isPending(port) && this.#markSelector(port);
+  }
+
+  #markSelector(port: number): boolean {
+    if (this.#set(OFF_PENDING_SEL, port >> 6)) return false;
+    if (this.page[OFF_UPCALL_PENDING] !== 0) return false;
+    this.page[OFF_UPCALL_PENDING] = 1;
+    return true;
+  }
+
+  /**
+   * Guest side, what the upcall handler runs (Linux `xen_evtchn_do_upcall`):
+   * clear `evtchn_upcall_pending`, take and clear the selector word, and for
+   * each selected 64-port word return the pending, unmasked ports in
+   * ascending order, clearing their pending bits. Masked ports stay pending.
+   */
+  takePending(): number[] {
+    const p = this.page;
+    p[OFF_UPCALL_PENDING] = 0;
+    const out: number[] = [];
+    for (let sb = 0; sb < 8; sb++) {
+      const selByte = p[OFF_PENDING_SEL + sb];
+      if (selByte === 0) continue;
+      p[OFF_PENDING_SEL + sb] = 0;
+      for (let sbit = 0; sbit < 8; sbit++) {
+        if ((selByte & (1 << sbit)) === 0) continue;
+        const word = sb * 8 + sbit;
+        for (let byte = word * 8; byte < word * 8 + 8; byte++) {
+          const ready = p[OFF_EVTCHN_PENDING + byte] & ~p[OFF_EVTCHN_MASK + byte];
+          if (ready === 0) continue;
+          p[OFF_EVTCHN_PENDING + byte] &= ~ready;
+          for (let b = 0; b < 8; b++) if (ready & (1 << b)) out.push(byte * 8 + b);
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** `EVTCHNSTAT_*` names: what a port is bound to. */
+export type EvtchnState = "closed" | "unbound" | "interdomain" | "pirq";
+
+/** Result of `EVTCHNOP_status`. */
+export interface EvtchnStatus {
+  /** What the port is bound to. */
+  state: EvtchnState;
+  /** unbound: the domain allowed to bind; interdomain: the peer domain. */
+  remoteDomid?: number;
+  /** interdomain: the peer's port. */
+  remotePort?: number;
+  /** pirq: the physical IRQ. */
+  pirq?: number;
+}
+
+interface Chan {
+  state: "unbound" | "interdomain" | "pirq";
+  remoteDomid: number;
+  remotePort: number;
+  pirq: number;
+}
+
+interface PortTable {
+  chans: (Chan | undefined)[];
+  maxPorts: number;
+  shared: SharedInfo;
+  inUse: number;
+}
+
+/**
+ * Every domain's event-channel ports on one host, and the physical IRQs
+ * bound to ports. Pure state: privilege checks, costs and upcall timing are
+ * the hypervisor's; this class calls `kick(domid)` when a domain needs an
+ * upcall.
+ *
+ * Ports are `1 … maxPorts-1` (port 0 is reserved, as in Xen). A port that is
+ * out of range or not in use gives EINVAL; a domain that does not exist (or
+ * is being torn down) ESRCH.
+ *
+ * @example
+ * ```ts
+ * import { EventChannels, SharedInfo } from "./event_channel.ts";
+ * const kicked: number[] = [];
+ * const ev = new EventChannels((d) => kicked.push(d));
+ * ev.addDomain(0, new SharedInfo(new Uint8Array(4096)));
+ * ev.addDomain(1, new SharedInfo(new Uint8Array(4096)));
+ * const back = ev.allocUnbound(0, 1);
+ * const front = ev.bindInterdomain(1, 0, back);
+ * ev.send(1, front);
+ * console.log(kicked); // [0]
+ * ```
+ */
+export class EventChannels {
+  #doms = new Map<number, PortTable>();
+  #pirqs = new Map<number, { domid: number; port: number }>();
+  #inUse = 0;
+
+  /**
+   * No domains yet: add them with {@link addDomain}.
+   * @param kick called when a domain's vCPU must get an upcall
+   * @param nrPirqs physical IRQs that can be bound (`0 … nrPirqs-1`)
+   */
+  constructor(private kick: (domid: number) => void, readonly nrPirqs = 256) {}
+
+  /** Ports in use on the host (every state but closed). */
+  get bound(): number {
+    return this.#inUse;
+  }
+
+  /** Ports in use by `domid`. */
+  boundBy(domid: number): number {
+    return this.#doms.get(domid)?.inUse ?? 0;
+  }
+
+  /** True if `domid` has a port table (exists and is not being torn down). */
+  has(domid: number): boolean {
+    return this.#doms.has(domid);
+  }
+
+  /** The shared-info page of `domid`. */
+  shared(domid: number): SharedInfo | undefined {
+    return this.#doms.get(domid)?.shared;
+  }
+
+  /** Give `domid` a port table; `maxPorts` bounds its port numbers. */
+  addDomain(domid: number, shared: SharedInfo, maxPorts = NR_EVENT_CHANNELS): void {
+    if (this.#doms.has(domid)) throw new Error(`event channels: dom${domid} added twice`);
+    const n = Math.max(2, Math.min(NR_EVENT_CHANNELS, Math.floor(maxPorts)));
+    this.#doms.set(domid, { chans: [], maxPorts: n, shared, inUse: 0 });
+  }
+
+  #table(domid: number, what: string): PortTable {
+    const t = this.#doms.get(domid);
+    if (!t) throw new XenError("ESRCH", `${what}: no domain ${domid}`);
+    return t;
+  }
+
+  #chan(t: PortTable, port: unknown, what: string): Chan {
+    const p = intArg(port, 1, t.maxPorts - 1, `${what}: port`);
+    const c = t.chans[p];
+    if (!c) throw new XenError("EINVAL", `${what}: port ${p} is not in use`);
+    return c;
+  }
+
+  #alloc(t: PortTable, c: Chan, what: string): number {
+    for (let p = 1; p < t.maxPorts; p++) {
+      if (!t.chans[p]) {
+        t.chans[p] = c;
+        t.inUse++;
+        this.#inUse++;
+        t.shared.clearPending(p);
+        return p;
+      }
+    }
+    throw new XenError("ENOSPC", `${what}: all ${t.maxPorts - 1} ports in use`);
+  }
+
+  /** `EVTCHNOP_alloc_unbound`: a port in `domid` that `remoteDomid` may bind. */
+  allocUnbound(domid: number, remoteDomid: number): number {
+    const what = "EVTCHNOP_alloc_unbound";
+    const t = this.#table(domid, what);
+    this.#table(remoteDomid, what);
+    return this.#alloc(t, { state: "unbound", remoteDomid, remotePort: 0, pirq: -1 }, what);
+  }
+
+  /**
+   * `EVTCHNOP_bind_interdomain`: connect a new port of `domid` to
+   * `remotePort` of `remoteDomid`, which must be unbound and offered to
+   * `domid`.
+   */
+  bindInterdomain(domid: number, remoteDomid: number, remotePort: unknown): number {
+    const what = "EVTCHNOP_bind_interdomain";
+    const t = this.#table(domid, what);
+    const rt = this.#table(remoteDomid, what);
+    const rc = this.#chan(rt, remotePort, `${what}: remote`);
+    if (rc.state !== "unbound" || rc.remoteDomid !== domid) {
+      throw new XenError(
+        "EINVAL",
+        `${what}: dom${remoteDomid} port ${remotePort} is not an unbound port offered to dom${domid}`,
+      );
+    }
+    const port = this.#alloc(
+      t,
+      { state: "interdomain", remoteDomid, remotePort: remotePort as number, pirq: -1 },
+      what,
+    );
+    rc.state = "interdomain";
+    rc.remotePort = port;
+    return port;
+  }
+
+  /** `EVTCHNOP_bind_pirq`: route physical IRQ `pirq` to a new port of `domid`. */
+  bindPirq(domid: number, pirq: unknown): number {
+    const what = "EVTCHNOP_bind_pirq";
+    const t = this.#table(domid, what);
+    const irq = intArg(pirq, 0, this.nrPirqs - 1, `${what}: pirq`);
+    const owner = this.#pirqs.get(irq);
+    if (owner) {
+      throw new XenError(
+        "EEXIST",
+        `${what}: pirq ${irq} is bound to dom${owner.domid} port ${owner.port}`,
+      );
+    }
+    const port = this.#alloc(t, { state: "pirq", remoteDomid: -1, remotePort: 0, pirq: irq }, what);
+    this.#pirqs.set(irq, { domid, port });
+    return port;
+  }
+
+  /**
+   * `EVTCHNOP_send` on `port` of `domid`; returns the domain notified.
+   * ENOTCONN if the peer closed its end (see module doc), EINVAL for a pirq port.
+   */
+  send(domid: number, port: unknown): number {
+    const what = "EVTCHNOP_send";
+    const c = this.#chan(this.#table(domid, what), port, what);
+    if (c.state === "unbound") {
+      throw new XenError("ENOTCONN", `${what}: port ${port} of dom${domid} has no peer`);
+    }
+    if (c.state !== "interdomain") {
+      throw new XenError("EINVAL", `${what}: port ${port} of dom${domid} is a ${c.state} port`);
+    }
+    const rt = this.#doms.get(c.remoteDomid)!;
+    if (rt.shared.setPending(c.remotePort)) this.kick(c.remoteDomid);
+    return c.remoteDomid;
+  }
+
+  /**
+   * `EVTCHNOP_close`: free `port`. An interdomain peer's port becomes
+   * unbound (bindable again by this domain), as in Xen.
+   */
+  close(domid: number, port: unknown): void {
+    const what = "EVTCHNOP_close";
+    const t = this.#table(domid, what);
+    const c = this.#chan(t, port, what);
+    this.#free(domid, t, port as number, c);
+  }
+
+  #free(domid: number, t: PortTable, port: number, c: Chan): void {
+    if (c.state === "interdomain") {
+      const peer = this.#doms.get(c.remoteDomid)?.chans[c.remotePort];
+      if (peer) {
+        peer.state = "unbound";
+        peer.remoteDomid = domid;
+        peer.remotePort = 0;
+      }
+    } else if (c.state === "pirq") {
+      this.#pirqs.delete(c.pirq);
+    }
+    t.chans[port] = undefined;
+    t.inUse--;
+    this.#inUse--;
+    t.shared.clearPending(port);
+  }
+
+  /** `EVTCHNOP_unmask`: clear the mask bit, delivering an event that arrived meanwhile. */
+  unmask(domid: number, port: unknown): void {
+    const what = "EVTCHNOP_unmask";
+    const t = this.#table(domid, what);
+    this.#chan(t, port, what);
+    if (t.shared.unmask(port as number)) this.kick(domid);
+  }
+
+  /** `EVTCHNOP_status` of `port` in `domid`. */
+  status(domid: number, port: unknown): EvtchnStatus {
+    const what = "EVTCHNOP_status";
+    const t = this.#table(domid, what);
+    const p = intArg(port, 1, t.maxPorts - 1, `${what}: port`);
+    const c = t.chans[p];
+    if (!c) return { state: "closed" };
+    if (c.state === "pirq") return { state: "pirq", pirq: c.pirq };
+    if (c.state === "unbound") return { state: "unbound", remoteDomid: c.remoteDomid };
+    return { state: "interdomain", remoteDomid: c.remoteDomid, remotePort: c.remotePort };
+  }
+
+  /**
+   * A physical interrupt arrived: mark the bound port pending. Returns false
+   * if no domain has bound `pirq`.
+   */
+  raisePirq(pirq: number): boolean {
+    const b = this.#pirqs.get(pirq);
+    if (!b) return false;
+    if (this.#doms.get(b.domid)!.shared.setPending(b.port)) this.kick(b.domid);
+    return true;
+  }
+
+  /** Teardown: close every port of `domid` (peers become unbound) and drop its table. */
+  removeDomain(domid: number): void {
+    const t = this.#doms.get(domid);
+    if (!t) return;
+    t.chans.forEach((c, port) => {
+      if (c) this.#free(domid, t, port, c);
+    });
+    this.#doms.delete(domid);
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * I/O-page mapping: the hypervisor installs a device I/O frame (an HCA UAR
+ * page) into one guest's address space, on dom0's request. This is what
+ * makes VMM-bypass safe: a guest can ring doorbells only on the UAR page
+ * dom0 gave it, and no frame is ever given to two guests.
+ *
+ * Refusals: a frame that is RAM, EPERM (mapping someone's memory is not
+ * what this call is for); a number that is neither RAM nor a device page,
+ * EINVAL; a frame already mapped into a guest, EBUSY; unmapping a frame that
+ * is not mapped into that guest, EINVAL. Privilege (dom0 only) is checked by
+ * the hypervisor before it calls in here.
+ *
+ * @module
+ */
+import type { MachineMemory } from "../sim/memory.ts";
+import type { AddressSpace } from "../sim/address_space.ts";
+import { XenError } from "./errors.ts";
+import { intArg } from "./args.ts";
+
+/** What the I/O-page code needs of a domain. */
+export interface IoPageTarget {
+  /** Domain id. */
+  readonly domid: number;
+  /** Its address space. */
+  readonly memory: AddressSpace;
+}
+
+/**
+ * The I/O frames mapped into guests on one host.
+ *
+ * @example
+ * ```ts
+ * import { IoPages } from "./io_page.ts";
+ * import { AddressSpace, MachineMemory, Prng } from "../sim/mod.ts";
+ * const mem = new MachineMemory(16 << 20);
+ * const uar = mem.attachMmio(4, { mmioWrite() {}, mmioRead: (_m, _o, n) => new Uint8Array(n) });
+ * const vm = { domid: 1, memory: new AddressSpace(mem, "dom1", 1 << 20, new Prng(1)) };
+ * const io = new IoPages(mem);
+ * const addr = io.map(vm, uar);
+ * console.log(vm.memory.translate(addr) / 4096 === uar); // true
+ * ```
+ */
+export class IoPages {
+  #byMfn = new Map<number, { target: IoPageTarget; addr: number }>();
+
+  /**
+   * Nothing mapped yet.
+   * @param mem the host's machine memory (to tell I/O frames from RAM)
+   */
+  constructor(private mem: MachineMemory) {}
+
+  /** I/O frames mapped into guests now. */
+  get mapped(): number {
+    return this.#byMfn.size;
+  }
+
+  /** I/O frames mapped into `domid`. */
+  mappedInto(domid: number): number {
+    let n = 0;
+    for (const m of this.#byMfn.values()) if (m.target.domid === domid) n++;
+    return n;
+  }
+
+  /** The guest an I/O frame is mapped into, if any. */
+  holderOf(mfn: number): number | undefined {
+    return this.#byMfn.get(mfn)?.target.domid;
+  }
+
+  /** Map I/O frame `mfn` into `target`; returns the guest address. */
+  map(target: IoPageTarget, mfn: unknown): number {
+    const what = `map I/O page into dom${target.domid}`;
+    const f = intArg(mfn, 0, Number.MAX_SAFE_INTEGER, `${what}: mfn`);
+    if (!this.mem.isMmio(f)) {
+      if (f >= 1 && f < this.mem.frames) {
+        throw new XenError("EPERM", `${what}: frame ${f} is RAM, not a device I/O page`);
+      }
+      throw new XenError("EINVAL", `${what}: frame ${f} is not a device I/O page`);
+    }
+    const held = this.#byMfn.get(f);
+    if (held) {
+      throw new XenError("EBUSY", `${what}: I/O frame ${f} is mapped into dom${held.target.domid}`);
+    }
+    let addr: number;
+    try {
+      addr = target.memory.mapForeign(f);
+    } catch (err) {
+      throw new XenError("ENOMEM", `${what}: no room in address space (${(err as Error).message})`);
+    }
+    this.#byMfn.set(f, { target, addr });
+    return addr;
+  }
+
+  /** Unmap I/O frame `mfn` from guest `domid`. */
+  unmap(domid: number, mfn: unknown): void {
+    const what = `unmap I/O page from dom${domid}`;
+    const f = intArg(mfn, 0, Number.MAX_SAFE_INTEGER, `${what}: mfn`);
+    const held = this.#byMfn.get(f);
+    if (!held || held.target.domid !== domid) {
+      throw new XenError("EINVAL", `${what}: frame ${f} is not mapped into dom${domid}`);
+    }
+    held.target.memory.unmapForeign(held.addr);
+    this.#byMfn.delete(f);
+  }
+
+  /** Teardown: unmap every I/O frame mapped into `domid`. */
+  releaseDomain(domid: number): void {
+    for (const [mfn, m] of [...this.#byMfn]) {
+      if (m.target.domid === domid) {
+        m.target.memory.unmapForeign(m.addr);
+        this.#byMfn.delete(mfn);
+      }
+    }
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * The Xen hypervisor model: domains, hypercalls and privilege, grant
+ * tables, event channels, xenstore, I/O-page mapping, physical-IRQ routing.
+ * Re-exports only.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./mod.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(256 << 20), PCIX_SDR_2006, new Prng(1));
+ * console.log(hv.stats().domains); // 1 (dom0)
+ * ```
+ *
+ * @module
+ */
+export * from "./errors.ts";
+export * from "./args.ts";
+export * from "./domain.ts";
+export * from "./event_channel.ts";
+export * from "./grant_table.ts";
+export * from "./io_page.ts";
+export * from "./xenstore.ts";
+export * from "./hypervisor.ts";

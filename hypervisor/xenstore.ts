@@ -1,0 +1,484 @@
+/**
+ * XenStore: the tree of small string nodes through which domains agree on
+ * devices (`/local/domain/<domid>/device/vib/0/state`, …), with per-node
+ * permissions and watches, as `xenstored` serves it.
+ *
+ * Calls are synchronous and named by the caller's domid (the connection),
+ * e.g. `xs.write(1, "device/vib/0/state", "1")`; a path not starting with
+ * `/` is relative to the caller's home `/local/domain/<domid>`. Refusals
+ * throw {@link XenError} with xenstored's errno: EINVAL (malformed path or
+ * value), ENOENT (no such node), EACCES (permissions), EEXIST (duplicate
+ * watch), ENOSPC (node quota or value size), E2BIG (watch quota), ESRCH
+ * (caller not connected: no such domain), EPERM (an unprivileged caller
+ * giving a node away).
+ *
+ * Permissions (`XS_PERM_*`): a node's list is `[{owner, default}, {domid,
+ * perm}…]`. Dom0 may do anything; the owner may do anything; another domain
+ * gets its own entry's right if listed, else the default. A node created by
+ * a write inherits its parent's list, with the owner replaced by the
+ * creating domain if that domain is unprivileged; creating needs write
+ * access to the nearest existing ancestor.
+ *
+ * Watches fire on a change to the watched node or anything below it (write,
+ * mkdir, rm, set_perms), and once when registered, as xenstored does; the
+ * callback gets the changed path and the watch's token. Removing a subtree
+ * also fires the watches set inside it (with their own path). A watcher
+ * only hears about nodes it may read. `@introduceDomain` and
+ * `@releaseDomain` fire when the hypervisor introduces or releases a domain
+ * (dom0 only). Callbacks run synchronously, but never inside another
+ * callback: events raised while callbacks run are queued and delivered in
+ * order after them, so a callback may itself write to the store. A callback
+ * should wake a process (WaitQueue, Mailbox) for work that takes time.
+ *
+ * Not modelled: transactions, the ring protocol and its costs.
+ *
+ * @module
+ */
+import { XenError } from "./errors.ts";
+import { DOMID_FIRST_RESERVED, intArg, show } from "./args.ts";
+
+/** A permission letter: none, read, write, both. */
+export type XsPermLetter = "n" | "r" | "w" | "b";
+
+/** One entry of a node's permission list. */
+export interface XsPerm {
+  /** Domain the entry is about (the owner for the first entry). */
+  domid: number;
+  /** What it may do (the default for everyone else, in the first entry). */
+  perm: XsPermLetter;
+}
+
+/** Called when a watch fires. */
+export type XsWatchCallback = (path: string, token: string) => void;
+
+/** Limits, as xenstored's quotas. */
+export interface XenStoreOptions {
+  /** Nodes an unprivileged domain may own (xenstored `-E`, default 1000). */
+  maxNodesPerDomain?: number;
+  /** Watches per unprivileged domain (default 128). */
+  maxWatchesPerDomain?: number;
+  /** Bytes of one node's value (default 2048). */
+  maxValueBytes?: number;
+  /** Receives exceptions thrown by watch callbacks; default rethrows them asynchronously. */
+  onWatchError?: (err: unknown) => void;
+}
+
+/** Max length of an absolute path (`XENSTORE_ABS_PATH_MAX`). */
+export const XENSTORE_ABS_PATH_MAX = 3072;
+/** Max length of a relative path (`XENSTORE_REL_PATH_MAX`). */
+export const XENSTORE_REL_PATH_MAX = 2048;
+/** Special watch path fired when a domain is introduced. */
+export const XS_INTRODUCE_DOMAIN = "@introduceDomain";
+/** Special watch path fired when a domain is released. */
+export const XS_RELEASE_DOMAIN = "@releaseDomain";
+
+const VALID = /^[A-Za-z0-9\-/_@]*$/;
+const R = 1, W = 2;
+
+interface Node {
+  value: string;
+  perms: XsPerm[];
+  children: Set<string>;
+}
+
+interface Watch {
+  domid: number;
+  path: string;
+  token: string;
+  cb: XsWatchCallback;
+  relative: boolean;
+}
+
+/**
+ * The store.
+ *
+ * @example
+ * ```ts
+ * import { XenStore } from "./xenstore.ts";
+ * const xs = new XenStore();
+ * xs.introduceDomain(0, "Domain-0");
+ * xs.introduceDomain(1, "vm0");
+ * const seen: string[] = [];
+ * xs.watch(0, "/local/domain/1/device", "tok", (p) => seen.push(p));
+ * xs.write(1, "device/vib/0/state", "1");
+ * console.log(seen); // ["/local/domain/1/device", "/local/domain/1/device/vib/0/state"]
+ * console.log(xs.read(0, "/local/domain/1/device/vib/0/state")); // "1"
+ * ```
+ */
+export class XenStore {
+  #nodes = new Map<string, Node>();
+  #owned = new Map<number, number>();
+  #watches: Watch[] = [];
+  #conns = new Set<number>();
+  #queue: { w: Watch; path: string }[] = [];
+  #delivering = false;
+  readonly #maxNodes: number;
+  readonly #maxWatches: number;
+  readonly #maxValue: number;
+  readonly #onWatchError: (err: unknown) => void;
+  /** Watch events delivered. */
+  watchEvents = 0;
+
+  /**
+   * An empty tree (`/`, `/local`, `/local/domain`); connect domains with
+   * {@link introduceDomain}.
+   * @param opts quotas and error handling
+   */
+  constructor(opts: XenStoreOptions = {}) {
+    this.#maxNodes = opts.maxNodesPerDomain ?? 1000;
+    this.#maxWatches = opts.maxWatchesPerDomain ?? 128;
+    this.#maxValue = opts.maxValueBytes ?? 2048;
+    this.#onWatchError = opts.onWatchError ?? ((err) =>
+      queueMicrotask(() => {
+        throw err;
+      }));
+    for (const p of ["/", "/local", "/local/domain"]) this.#put(p, "", [{ domid: 0, perm: "n" }]);
+  }
+
+  /** Nodes in the store. */
+  get size(): number {
+    return this.#nodes.size;
+  }
+
+  /** Watches registered. */
+  get watchCount(): number {
+    return this.#watches.length;
+  }
+
+  /** Nodes owned by `domid`. */
+  nodesOwnedBy(domid: number): number {
+    return this.#owned.get(domid) ?? 0;
+  }
+
+  /** Watches registered by `domid`. */
+  watchesOf(domid: number): number {
+    return this.#watches.filter((w) => w.domid === domid).length;
+  }
+
+  /** True if `domid` is connected (introduced and not released). */
+  isConnected(domid: number): boolean {
+    return this.#conns.has(domid);
+  }
+
+  // ---- domain lifecycle (the hypervisor/toolstack calls these) ----
+
+  /**
+   * Connect `domid` and create its home `/local/domain/<domid>` (read-only
+   * to it, with `name` and `domid`), and its writable `device`, `control`
+   * and `data` directories; fires `@introduceDomain`.
+   */
+  introduceDomain(domid: number, name: string): void {
+    intArg(domid, 0, DOMID_FIRST_RESERVED - 1, "introduce: domid");
+    if (this.#conns.has(domid)) throw new XenError("EEXIST", `introduce: dom${domid} is connected`);
+    this.#conns.add(domid);
+    const home = `/local/domain/${domid}`;
+    const ro: XsPerm[] = [{ domid: 0, perm: "n" }, { domid, perm: "r" }];
+    const rw: XsPerm[] = [{ domid, perm: "n" }];
+    this.#put(home, "", ro);
+    this.#put(`${home}/name`, name, ro);
+    this.#put(`${home}/domid`, String(domid), ro);
+    for (const d of ["device", "control", "data"]) this.#put(`${home}/${d}`, "", rw);
+    this.#fireSpecial(XS_INTRODUCE_DOMAIN);
+  }
+
+  /**
+   * Disconnect `domid`: drop its watches, remove its home subtree (firing
+   * watches on it), fire `@releaseDomain`.
+   */
+  releaseDomain(domid: number): void {
+    if (!this.#conns.delete(domid)) return;
+    this.#watches = this.#watches.filter((w) => w.domid !== domid);
+    this.#queue = this.#queue.filter((e) => e.w.domid !== domid);
+    const home = `/local/domain/${domid}`;
+    if (this.#nodes.has(home)) this.#remove(home);
+    this.#fireSpecial(XS_RELEASE_DOMAIN);
+  }
+
+  // ---- operations ----
+
+  /** `XS_READ`: the value of `path`. */
+  read(caller: number, path: string): string {
+    const p = this.#path(caller, path, "read");
+    return this.#need(caller, p, R, "read").value;
+  }
+
+  /** True if `path` exists (EACCES if it exists and the caller may not read it). */
+  exists(caller: number, path: string): boolean {
+    const p = this.#path(caller, path, "exists");
+    if (!this.#nodes.has(p)) return false;
+    this.#need(caller, p, R, "exists");
+    return true;
+  }
+
+  /** `XS_WRITE`: set `path` to `value`, creating it and missing parents. */
+  write(caller: number, path: string, value: string): void {
+    const p = this.#path(caller, path, "write");
+    if (typeof value !== "string") {
+      throw new XenError("EINVAL", `write ${p}: value ${show(value)} is not a string`);
+    }
+    const bytes = new TextEncoder().encode(value).length;
+    if (bytes > this.#maxValue && caller !== 0) {
+      throw new XenError("ENOSPC", `write ${p}: ${bytes} bytes exceeds ${this.#maxValue}`);
+    }
+    const n = this.#nodes.get(p);
+    if (n) {
+      this.#need(caller, p, W, "write");
+      n.value = value;
+    } else {
+      this.#create(caller, p, value, "write");
+    }
+    this.#fire(p, this.#nodes.get(p)!.perms, false);
+  }
+
+  /** `XS_MKDIR`: create `path` with an empty value; no-op if it exists. */
+  mkdir(caller: number, path: string): void {
+    const p = this.#path(caller, path, "mkdir");
+    if (this.#nodes.has(p)) return;
+    this.#create(caller, p, "", "mkdir");
+    this.#fire(p, this.#nodes.get(p)!.perms, false);
+  }
+
+  /**
+   * `XS_RM`: remove `path` and everything below it. Removing a node that
+   * does not exist succeeds if its parent exists (ENOENT otherwise).
+   */
+  rm(caller: number, path: string): void {
+    const p = this.#path(caller, path, "rm");
+    if (p === "/") throw new XenError("EINVAL", "rm: cannot remove /");
+    if (!this.#nodes.has(p)) {
+      if (this.#nodes.has(parentOf(p))) return;
+      throw new XenError("ENOENT", `rm ${p}: no such node or parent`);
+    }
+    this.#need(caller, p, W, "rm");
+    this.#remove(p);
+  }
+
+  /** `XS_DIRECTORY`: names of the children of `path`, sorted. */
+  directory(caller: number, path: string): string[] {
+    const p = this.#path(caller, path, "directory");
+    return [...this.#need(caller, p, R, "directory").children].sort();
+  }
+
+  /** `XS_GET_PERMS`: a copy of the permission list of `path`. */
+  getPerms(caller: number, path: string): XsPerm[] {
+    const p = this.#path(caller, path, "get_perms");
+    return this.#need(caller, p, R, "get_perms").perms.map((x) => ({ ...x }));
+  }
+
+  /**
+   * `XS_SET_PERMS`: replace the permission list of `path`. Only its owner
+   * or dom0 may; only dom0 may give the node to another owner.
+   */
+  setPerms(caller: number, path: string, perms: XsPerm[]): void {
+    const p = this.#path(caller, path, "set_perms");
+    const list = checkPerms(perms, p);
+    const n = this.#nodes.get(p);
+    if (!n) throw new XenError("ENOENT", `set_perms ${p}: no such node`);
+    if (caller !== 0 && n.perms[0].domid !== caller) {
+      throw new XenError("EACCES", `set_perms ${p}: dom${caller} does not own the node`);
+    }
+    if (caller !== 0 && list[0].domid !== caller) {
+      throw new XenError("EPERM", `set_perms ${p}: dom${caller} may not give the node away`);
+    }
+    this.#count(n.perms[0].domid, -1);
+    this.#count(list[0].domid, +1);
+    n.perms = list;
+    this.#fire(p, list, false);
+  }
+
+  /**
+   * `XS_WATCH`: call `cb(path, token)` on changes at or below `path`, and
+   * once now. A relative `path` gets relative event paths.
+   */
+  watch(caller: number, path: string, token: string, cb: XsWatchCallback): void {
+    const p = this.#path(caller, path, "watch", true);
+    if (typeof token !== "string" || typeof cb !== "function") {
+      throw new XenError("EINVAL", `watch ${p}: token must be a string and cb a function`);
+    }
+    if (p.startsWith("@") && caller !== 0) {
+      throw new XenError("EACCES", `watch ${p}: special watches are for dom0`);
+    }
+    if (this.#watches.some((w) => w.domid === caller && w.path === p && w.token === token)) {
+      throw new XenError("EEXIST", `watch ${p}: dom${caller} already watches it with that token`);
+    }
+    if (caller !== 0 && this.watchesOf(caller) >= this.#maxWatches) {
+      throw new XenError("E2BIG", `watch ${p}: dom${caller} has ${this.#maxWatches} watches`);
+    }
+    const w: Watch = { domid: caller, path: p, token, cb, relative: !path.startsWith("/") };
+    this.#watches.push(w);
+    this.#queue.push({ w, path: p });
+    this.#deliver();
+  }
+
+  /** `XS_UNWATCH`: remove a watch registered with the same path and token. */
+  unwatch(caller: number, path: string, token: string): void {
+    const p = this.#path(caller, path, "unwatch", true);
+    const i = this.#watches.findIndex((w) =>
+      w.domid === caller && w.path === p && w.token === token
+    );
+    if (i < 0) throw new XenError("ENOENT", `unwatch ${p}: no such watch for dom${caller}`);
+    const [w] = this.#watches.splice(i, 1);
+    this.#queue = this.#queue.filter((e) => e.w !== w);
+  }
+
+  // ---- internals ----
+
+  #path(caller: number, path: string, op: string, special = false): string {
+    if (!this.#conns.has(caller)) {
+      throw new XenError("ESRCH", `${op}: caller ${show(caller)} is not a connected domain`);
+    }
+    if (typeof path !== "string" || path.length === 0) {
+      throw new XenError("EINVAL", `${op}: path ${show(path)} is not a non-empty string`);
+    }
+    if (path.startsWith("@")) {
+      if (special && (path === XS_INTRODUCE_DOMAIN || path === XS_RELEASE_DOMAIN)) return path;
+      throw new XenError("EINVAL", `${op}: ${show(path)} is not a valid special path here`);
+    }
+    let full = path;
+    if (!path.startsWith("/")) {
+      if (path.length > XENSTORE_REL_PATH_MAX) {
+        throw new XenError("EINVAL", `${op}: relative path longer than ${XENSTORE_REL_PATH_MAX}`);
+      }
+      full = `/local/domain/${caller}/${path}`;
+    }
+    if (
+      full.length > XENSTORE_ABS_PATH_MAX || !VALID.test(full) || full.includes("//") ||
+      (full.length > 1 && full.endsWith("/"))
+    ) {
+      throw new XenError("EINVAL", `${op}: malformed path ${show(path)}`);
+    }
+    return full;
+  }
+
+  #rights(caller: number, n: Node): number {
+    if (caller === 0 || n.perms[0].domid === caller) return R | W;
+    const own = n.perms.find((x, i) => i > 0 && x.domid === caller);
+    const letter = (own ?? n.perms[0]).perm;
+    return letter === "b" ? R | W : letter === "r" ? R : letter === "w" ? W : 0;
+  }
+
+  #need(caller: number, p: string, right: number, op: string): Node {
+    const n = this.#nodes.get(p);
+    if (!n) throw new XenError("ENOENT", `${op} ${p}: no such node`);
+    if ((this.#rights(caller, n) & right) === 0) {
+      throw new XenError(
+        "EACCES",
+        `${op} ${p}: dom${caller} may not ${right === R ? "read" : "write"} it`,
+      );
+    }
+    return n;
+  }
+
+  #create(caller: number, p: string, value: string, op: string): void {
+    const missing: string[] = [];
+    let anc = p;
+    while (!this.#nodes.has(anc)) {
+      missing.push(anc);
+      anc = parentOf(anc);
+    }
+    const base = this.#need(caller, anc, W, op);
+    if (caller !== 0 && this.nodesOwnedBy(caller) + missing.length > this.#maxNodes) {
+      throw new XenError("ENOSPC", `${op} ${p}: dom${caller} would exceed ${this.#maxNodes} nodes`);
+    }
+    const perms = base.perms.map((x) => ({ ...x }));
+    if (caller !== 0) perms[0] = { domid: caller, perm: perms[0].perm };
+    for (let i = missing.length - 1; i >= 0; i--) {
+      this.#put(missing[i], i === 0 ? value : "", perms.map((x) => ({ ...x })));
+    }
+  }
+
+  #put(p: string, value: string, perms: XsPerm[]): void {
+    const old = this.#nodes.get(p);
+    if (old) {
+      this.#count(old.perms[0].domid, -1);
+      old.value = value;
+      old.perms = perms;
+    } else {
+      this.#nodes.set(p, { value, perms, children: new Set() });
+      if (p !== "/") this.#nodes.get(parentOf(p))!.children.add(p.slice(p.lastIndexOf("/") + 1));
+    }
+    this.#count(perms[0].domid, +1);
+  }
+
+  #count(domid: number, d: number): void {
+    const n = (this.#owned.get(domid) ?? 0) + d;
+    if (n === 0) this.#owned.delete(domid);
+    else this.#owned.set(domid, n);
+  }
+
+  #remove(p: string): void {
+    const n = this.#nodes.get(p)!;
+    const removed: [string, Node][] = [];
+    const walk = (q: string, node: Node) => {
+      removed.push([q, node]);
+      for (const c of node.children) {
+        const child = `${q === "/" ? "" : q}/${c}`;
+        walk(child, this.#nodes.get(child)!);
+      }
+    };
+    walk(p, n);
+    for (const [q, node] of removed) {
+      this.#nodes.delete(q);
+      this.#count(node.perms[0].domid, -1);
+    }
+    this.#nodes.get(parentOf(p))?.children.delete(p.slice(p.lastIndexOf("/") + 1));
+    this.#fire(p, n.perms, true);
+  }
+
+  #fire(p: string, perms: XsPerm[], recursive: boolean): void {
+    const probe: Node = { value: "", perms, children: new Set() };
+    for (const w of this.#watches) {
+      if (w.path.startsWith("@")) continue;
+      const above = w.path === p || w.path === "/" || p.startsWith(w.path + "/");
+      const below = recursive && w.path.startsWith(p + "/");
+      if (!above && !below) continue;
+      if ((this.#rights(w.domid, probe) & R) === 0) continue;
+      this.#queue.push({ w, path: above ? p : w.path });
+    }
+    this.#deliver();
+  }
+
+  #fireSpecial(path: string): void {
+    for (const w of this.#watches) if (w.path === path) this.#queue.push({ w, path });
+    this.#deliver();
+  }
+
+  #deliver(): void {
+    if (this.#delivering) return;
+    this.#delivering = true;
+    try {
+      let e;
+      while ((e = this.#queue.shift())) {
+        const home = `/local/domain/${e.w.domid}/`;
+        const path = e.w.relative && e.path.startsWith(home) ? e.path.slice(home.length) : e.path;
+        this.watchEvents++;
+        try {
+          e.w.cb(path, e.w.token);
+        } catch (err) {
+          this.#onWatchError(err);
+        }
+      }
+    } finally {
+      this.#delivering = false;
+    }
+  }
+}
+
+function parentOf(p: string): string {
+  const i = p.lastIndexOf("/");
+  return i <= 0 ? "/" : p.slice(0, i);
+}
+
+function checkPerms(perms: unknown, p: string): XsPerm[] {
+  if (!Array.isArray(perms) || perms.length === 0 || perms.length > 64) {
+    throw new XenError("EINVAL", `set_perms ${p}: need a list of 1..64 permissions`);
+  }
+  return perms.map((x) => {
+    const e = (typeof x === "object" && x !== null ? x : {}) as Record<string, unknown>;
+    const domid = intArg(e.domid, 0, DOMID_FIRST_RESERVED - 1, `set_perms ${p}: domid`);
+    if (e.perm !== "n" && e.perm !== "r" && e.perm !== "w" && e.perm !== "b") {
+      throw new XenError("EINVAL", `set_perms ${p}: perm ${show(e.perm)} is not n/r/w/b`);
+    }
+    return { domid, perm: e.perm };
+  });
+}

@@ -1,0 +1,262 @@
+/**
+ * ABI compatibility with real Xen: grant-table pages and the shared-info
+ * event bits the TS model produces are read by C code compiled against the
+ * installed `xen/grant_table.h` and `xen/xen.h` (Debian `libxen-dev`), and a
+ * table built by C with the real `grant_entry_v1_t` and `GTF_*` macros is
+ * honoured by the TS hypervisor.
+ */
+import assert from "node:assert/strict";
+import { cTest } from "./support/cc.ts";
+import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+import {
+  decodeGrantEntry,
+  GRANT_ENTRY_V1_SIZE,
+  GTF_permit_access,
+  GTF_reading,
+  GTF_readonly,
+  GTF_type_mask,
+  GTF_writing,
+  Hypervisor,
+  OFF_EVTCHN_MASK,
+  OFF_EVTCHN_PENDING,
+  OFF_PENDING_SEL,
+  OFF_UPCALL_PENDING,
+  VCPU_INFO_SIZE,
+  type XenError,
+} from "../hypervisor/mod.ts";
+
+const REQ = { headers: ["xen/xen.h", "xen/grant_table.h"], install: "libxen-dev" };
+
+/** Reads `gnttab.bin` with the real struct; prints one line per non-empty entry. */
+const READ_TABLE = `
+#include <stdio.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <xen/xen.h>
+#include <xen/grant_table.h>
+
+int main(void) {
+  static grant_entry_v1_t tbl[4096 / sizeof(grant_entry_v1_t)];
+  FILE *f = fopen("gnttab.bin", "rb");
+  if (!f || fread(tbl, 1, sizeof tbl, f) != sizeof tbl) return 2;
+  fclose(f);
+  printf("layout %zu %zu %zu %zu\\n", sizeof(grant_entry_v1_t),
+         offsetof(grant_entry_v1_t, flags), offsetof(grant_entry_v1_t, domid),
+         offsetof(grant_entry_v1_t, frame));
+  printf("gtf %u %u %u %u %u\\n", GTF_permit_access, GTF_readonly, GTF_reading, GTF_writing,
+         GTF_type_mask);
+  for (size_t r = 0; r < sizeof tbl / sizeof tbl[0]; r++) {
+    grant_entry_v1_t *e = &tbl[r];
+    if (!e->flags && !e->domid && !e->frame) continue;
+    printf("ref %zu flags %u domid %u frame %u permit %d ro %d reading %d writing %d\\n", r,
+           e->flags, e->domid, e->frame,
+           (e->flags & GTF_type_mask) == GTF_permit_access, !!(e->flags & GTF_readonly),
+           !!(e->flags & GTF_reading), !!(e->flags & GTF_writing));
+  }
+  return 0;
+}
+`;
+
+/** What READ_TABLE should print for a page, computed from the TS decoder. */
+function expectedLines(image: Uint8Array): string[] {
+  const out = [
+    `layout ${GRANT_ENTRY_V1_SIZE} 0 2 4`,
+    `gtf ${GTF_permit_access} ${GTF_readonly} ${GTF_reading} ${GTF_writing} ${GTF_type_mask}`,
+  ];
+  for (let r = 0; r < 4096 / GRANT_ENTRY_V1_SIZE; r++) {
+    const e = decodeGrantEntry(image, r * GRANT_ENTRY_V1_SIZE);
+    if (!e.flags && !e.domid && !e.frame) continue;
+    const b = (m: number) => ((e.flags & m) !== 0 ? 1 : 0);
+    out.push(
+      `ref ${r} flags ${e.flags} domid ${e.domid} frame ${e.frame} permit ${
+        (e.flags & GTF_type_mask) === GTF_permit_access ? 1 : 0
+      } ro ${b(GTF_readonly)} reading ${b(GTF_reading)} writing ${b(GTF_writing)}`,
+    );
+  }
+  return out;
+}
+
+function host() {
+  const engine = new Engine();
+  const mem = new MachineMemory(128 << 20);
+  const hv = new Hypervisor(engine, mem, PCIX_SDR_2006, new Prng(8));
+  return { engine, mem, hv, dom0: hv.dom0 };
+}
+
+await cTest(
+  "grant ABI: table pages written by the TS guest and hypervisor read right with grant_entry_v1_t",
+  REQ,
+  async (c) => {
+    const { engine, mem, hv, dom0 } = host();
+    let image: Uint8Array = new Uint8Array();
+    await engine.run(async () => {
+      const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20, grantFrames: 1 });
+      const buf = vm.memory.alloc(4 * 4096, 4096) / 4096;
+      const rw = await vm.grants.grantAccess(0, buf, false);
+      const ro = await vm.grants.grantAccess(0, buf + 1, true);
+      const far = await vm.grants.grantAccess(0x7fef, 0xdeadbeef, false);
+      const idle = await vm.grants.grantAccess(3, buf + 2, true);
+      const ended = await vm.grants.grantAccess(0, buf + 3, false);
+      await vm.grants.endAccess(ended);
+      // A hostile raw entry, every flag bit set.
+      vm.memory.write(
+        vm.grants.entryAddr(300),
+        new Uint8Array([0xff, 0xff, 0x34, 0x12, 0x78, 0x56, 0x34, 0x12]),
+      );
+      await hv.grantMap(dom0, { domid: vm.domid, ref: rw });
+      await hv.grantMap(dom0, { domid: vm.domid, ref: ro, readonly: true });
+      image = mem.read(hv.grantTableFrames(vm.domid)![0] * 4096, 4096);
+      assert.deepEqual([rw, ro, far, idle, ended], [8, 9, 10, 11, 12]);
+    });
+    const out = await c.run(READ_TABLE, { files: { "gnttab.bin": image } });
+    const lines = out.trim().split("\n");
+    assert.deepEqual(lines, expectedLines(image));
+    // And what C saw is what the model meant.
+    assert.match(out, /^ref 8 flags 25 domid 0 frame \d+ permit 1 ro 0 reading 1 writing 1$/m);
+    assert.match(out, /^ref 9 flags 13 domid 0 frame \d+ permit 1 ro 1 reading 1 writing 0$/m);
+    assert.match(
+      out,
+      /^ref 10 flags 1 domid 32751 frame 3735928559 permit 1 ro 0 reading 0 writing 0$/m,
+    );
+    assert.match(out, /^ref 11 flags 5 domid 3 frame \d+ permit 1 ro 1 reading 0 writing 0$/m);
+    assert.match(out, /^ref 12 flags 0 domid 0 frame \d+ permit 0 ro 0 reading 0 writing 0$/m);
+    assert.match(
+      out,
+      /^ref 300 flags 65535 domid 4660 frame 305419896 permit 0 ro 1 reading 1 writing 1$/m,
+    );
+  },
+);
+
+await cTest(
+  "grant ABI: a table built in C with the real struct and GTF_* macros is honoured by the TS hypervisor",
+  REQ,
+  async (c) => {
+    // C fills entries from argv (ref domid frame ro ...) and prints the page as hex.
+    const build = `
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <xen/xen.h>
+#include <xen/grant_table.h>
+int main(int argc, char **argv) {
+  static grant_entry_v1_t tbl[4096 / sizeof(grant_entry_v1_t)];
+  for (int i = 1; i + 3 < argc; i += 4) {
+    grant_entry_v1_t *e = &tbl[atoi(argv[i])];
+    e->domid = (domid_t)atoi(argv[i + 1]);
+    e->frame = (uint32_t)strtoul(argv[i + 2], 0, 10);
+    e->flags = GTF_permit_access | (atoi(argv[i + 3]) ? GTF_readonly : 0);
+  }
+  const unsigned char *p = (const unsigned char *)tbl;
+  for (size_t i = 0; i < sizeof tbl; i++) printf("%02x", p[i]);
+  return 0;
+}`;
+    const { engine, mem, hv, dom0 } = host();
+    // The C programs run outside engine.run: virtual time must not wait on real I/O.
+    const vm = await engine.run(() =>
+      hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20, grantFrames: 1 })
+    );
+    const other = await engine.run(() =>
+      hv.createDomain(dom0, { name: "other", memoryBytes: 16 << 20 })
+    );
+    const buf = vm.memory.alloc(3 * 4096, 4096);
+    vm.memory.write(buf, new Uint8Array([0xc0, 0xde]));
+    const pfn = buf / 4096;
+    const args = [
+      [20, 0, pfn, 0],
+      [21, 0, pfn + 1, 1],
+      [22, other.domid, pfn + 2, 0],
+    ].flat().map(String);
+    const hex = (await c.run(build, { args })).trim();
+    assert.equal(hex.length, 8192);
+    const page = Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
+    vm.memory.write(vm.grants.entryAddr(0), page); // the guest installs the C-built table
+
+    const image = await engine.run(async () => {
+      const m20 = await hv.grantMap(dom0, { domid: vm.domid, ref: 20 });
+      assert.deepEqual([...dom0.memory.read(m20.addr, 2)], [0xc0, 0xde]);
+      await assert.rejects(
+        hv.grantMap(dom0, { domid: vm.domid, ref: 21 }),
+        (e: XenError) => e.code === "EPERM",
+      );
+      await hv.grantMap(dom0, { domid: vm.domid, ref: 21, readonly: true });
+      await assert.rejects(
+        hv.grantMap(dom0, { domid: vm.domid, ref: 22 }),
+        (e: XenError) => e.code === "EPERM",
+      );
+      const m22 = await hv.grantMap(other, { domid: vm.domid, ref: 22 });
+      assert.equal(m22.mfn, vm.memory.mfnOf(pfn + 2));
+      return mem.read(hv.grantTableFrames(vm.domid)![0] * 4096, 4096);
+    });
+
+    // The status bits Xen set are where C looks for them.
+    const out = await c.run(READ_TABLE, { files: { "gnttab.bin": image } });
+    const want = [
+      `ref 20 flags 25 domid 0 frame ${pfn} permit 1 ro 0 reading 1 writing 1`,
+      `ref 21 flags 13 domid 0 frame ${pfn + 1} permit 1 ro 1 reading 1 writing 0`,
+      `ref 22 flags 25 domid ${other.domid} frame ${pfn + 2} permit 1 ro 0 reading 1 writing 1`,
+    ];
+    assert.deepEqual(out.trim().split("\n").slice(2), want);
+    assert.deepEqual(out.trim().split("\n"), expectedLines(image));
+  },
+);
+
+await cTest(
+  "shared-info ABI: event bits the TS model sets are where struct shared_info has them",
+  REQ,
+  async (c) => {
+    const prog = `
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <xen/xen.h>
+#include <xen/event_channel.h>
+int main(void) {
+  static struct shared_info si;
+  FILE *f = fopen("shared_info.bin", "rb");
+  if (!f || fread(&si, 1, sizeof si, f) != sizeof si) return 2;
+  fclose(f);
+  printf("layout %zu %zu %zu %zu %zu %zu\\n", offsetof(struct shared_info, evtchn_pending),
+         offsetof(struct shared_info, evtchn_mask), sizeof(struct vcpu_info),
+         offsetof(struct vcpu_info, evtchn_upcall_pending),
+         offsetof(struct vcpu_info, evtchn_pending_sel), (size_t)NR_EVENT_CHANNELS);
+  printf("upcall %u sel %llx\\n", si.vcpu_info[0].evtchn_upcall_pending,
+         (unsigned long long)si.vcpu_info[0].evtchn_pending_sel);
+  printf("pending");
+  for (unsigned w = 0; w < sizeof(xen_ulong_t) * 8; w++)
+    for (unsigned b = 0; b < sizeof(xen_ulong_t) * 8; b++)
+      if ((si.evtchn_pending[w] >> b) & 1) printf(" %u", w * 64 + b);
+  printf("\\nmasked");
+  for (unsigned w = 0; w < sizeof(xen_ulong_t) * 8; w++)
+    for (unsigned b = 0; b < sizeof(xen_ulong_t) * 8; b++)
+      if ((si.evtchn_mask[w] >> b) & 1) printf(" %u", w * 64 + b);
+  printf("\\n");
+  return 0;
+}`;
+    const { engine, mem, hv, dom0 } = host();
+    let image: Uint8Array = new Uint8Array();
+    const ports: number[] = [];
+    await engine.run(async () => {
+      const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+      const backs: number[] = [];
+      for (let i = 0; i < 130; i++) {
+        const back = await hv.evtchnAllocUnbound(dom0, { remoteDom: vm.domid });
+        backs.push(back);
+        ports.push(await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back }));
+      }
+      vm.sharedInfo.mask(ports[129]);
+      for (const i of [0, 64, 129]) await hv.evtchnSend(dom0, backs[i]);
+      image = mem.read(vm.memory.translate(vm.sharedInfoAddr), 4096);
+    });
+    const out = await c.run(prog, { files: { "shared_info.bin": image.slice(0, 3136) } });
+    const [layout, upcall, pending, masked] = out.trim().split("\n");
+    assert.equal(
+      layout,
+      `layout ${OFF_EVTCHN_PENDING} ${OFF_EVTCHN_MASK} ${VCPU_INFO_SIZE} ${OFF_UPCALL_PENDING} ${OFF_PENDING_SEL} 4096`,
+    );
+    // Ports 1, 65, 130: words 0 and 1 selected (130 is masked, so word 2 is not).
+    assert.deepEqual([ports[0], ports[64], ports[129]], [1, 65, 130]);
+    assert.equal(upcall, "upcall 1 sel 3");
+    assert.equal(pending, "pending 1 65 130");
+    assert.equal(masked, "masked 130");
+  },
+);

@@ -1,0 +1,946 @@
+import assert from "node:assert/strict";
+import {
+  Engine,
+  InterruptController,
+  MachineMemory,
+  Mailbox,
+  type MmioHandler,
+  PCIX_SDR_2006,
+  Prng,
+} from "../sim/mod.ts";
+import {
+  type Domain,
+  DOMID_SELF,
+  errnoName,
+  GTF_permit_access,
+  HYPERCALLS,
+  Hypervisor,
+  type HypervisorOptions,
+  XenErrno,
+  type XenErrnoCode,
+  XenError,
+  XS_RELEASE_DOMAIN,
+} from "../hypervisor/mod.ts";
+
+const X = PCIX_SDR_2006.xen;
+
+function setup(opts: HypervisorOptions = {}) {
+  const engine = new Engine();
+  const mem = new MachineMemory(256 << 20);
+  const dev: MmioHandler = { mmioWrite() {}, mmioRead: (_m, _o, n) => new Uint8Array(n) };
+  const uar = mem.attachMmio(8, dev);
+  const pic = new InterruptController();
+  const hv = new Hypervisor(engine, mem, PCIX_SDR_2006, new Prng(1), { pic, ...opts });
+  return { engine, mem, hv, dom0: hv.dom0, uar, pic };
+}
+
+async function rejects(p: Promise<unknown>, code: XenErrnoCode): Promise<XenError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof XenError, `expected XenError ${code}, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    return e;
+  }
+  assert.fail(`expected ${code}, call succeeded`);
+}
+
+Deno.test("domain: dom0 exists at boot; creation is privileged and checks its config", async () => {
+  const { engine, mem, hv, dom0 } = setup();
+  assert.equal(dom0.domid, 0);
+  assert.equal(dom0.privileged, true);
+  assert.equal(dom0.state, "running");
+  assert.equal(hv.stats().domains, 1);
+  await engine.run(async () => {
+    const t = engine.now;
+    const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
+    assert.equal(engine.now - t, X.hypercallNs);
+    const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
+    assert.deepEqual([a.domid, b.domid], [1, 2]);
+    assert.equal(a.privileged, false);
+    assert.equal(hv.domain(1), a);
+    assert.deepEqual(hv.domains().map((d) => d.name), ["Domain-0", "a", "b"]);
+    await rejects(hv.createDomain(a, { name: "c", memoryBytes: 16 << 20 }), "EPERM");
+    await rejects(hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 }), "EEXIST");
+    await rejects(hv.createDomain(dom0, { name: "bad name", memoryBytes: 16 << 20 }), "EINVAL");
+    await rejects(hv.createDomain(dom0, { name: "c", memoryBytes: 4096 }), "EINVAL");
+    await rejects(hv.createDomain(dom0, { name: "c", memoryBytes: 1.5e6 + 0.5 }), "EINVAL");
+    await rejects(hv.createDomain(dom0, { name: "c", memoryBytes: mem.frames * 8192 }), "ENOMEM");
+    await rejects(
+      hv.createDomain(dom0, { name: "c", memoryBytes: 16 << 20, grantFrames: 0 }),
+      "EINVAL",
+    );
+    await rejects(
+      hv.createDomain(dom0, { name: "c", memoryBytes: 16 << 20, maxEvtchnPorts: 1 }),
+      "EINVAL",
+    );
+    // Domids are not reused: a new domain never inherits a dead one's grants or perms.
+    await hv.destroyDomain(dom0, b.domid);
+    const c = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
+    assert.equal(c.domid, 3);
+    await rejects(hv.destroyDomain(dom0, 0), "EPERM");
+    await rejects(hv.destroyDomain(a, c.domid), "EPERM");
+    await rejects(hv.destroyDomain(dom0, b.domid), "ESRCH");
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Every hypercall, given a foreign, out-of-range or unprivileged argument.
+
+type Who = "dom0" | "a" | "b";
+interface Case {
+  call: string;
+  why: "unprivileged" | "foreign" | "range" | "state";
+  who: Who;
+  args: unknown;
+  errno: XenErrnoCode;
+}
+
+Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged arguments with its errno", async () => {
+  const { engine, mem, hv, dom0, uar } = setup();
+  await engine.run(async () => {
+    const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
+    const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
+    const doms: Record<Who, Domain> = { dom0, a, b };
+    // Fixtures the cases refer to.
+    const pfn = a.memory.alloc(4096, 4096) / 4096;
+    const refToDom0 = await a.grants.grantAccess(0, pfn);
+    const roRef = await a.grants.grantAccess(0, pfn, true);
+    const held = await hv.grantMap(dom0, { domid: a.domid, ref: refToDom0 });
+    const offeredToA = await hv.evtchnAllocUnbound(dom0, { remoteDom: a.domid });
+    const unboundOfA = await hv.evtchnAllocUnbound(a, { remoteDom: 0 });
+    const pirqPort = await hv.evtchnBindPirq(dom0, 9);
+    const ram = mem.frames - 1;
+    const NONE = 4242; // no such domain
+    const OUT = 0x8000; // not a domid at all
+    const IO = uar + 7;
+
+    const cases: Case[] = [
+      // domctl:createdomain
+      {
+        call: "domctl:createdomain",
+        why: "unprivileged",
+        who: "a",
+        args: { name: "x", memoryBytes: 1 << 20 },
+        errno: "EPERM",
+      },
+      {
+        call: "domctl:createdomain",
+        why: "range",
+        who: "dom0",
+        args: { name: "x", memoryBytes: -1 },
+        errno: "EINVAL",
+      },
+      {
+        call: "domctl:createdomain",
+        why: "range",
+        who: "dom0",
+        args: { name: 7, memoryBytes: 1 << 20 },
+        errno: "EINVAL",
+      },
+      {
+        call: "domctl:createdomain",
+        why: "range",
+        who: "dom0",
+        args: { name: "x", memoryBytes: 1 << 20, grantFrames: 65 },
+        errno: "EINVAL",
+      },
+      {
+        call: "domctl:createdomain",
+        why: "range",
+        who: "dom0",
+        args: { name: "x", memoryBytes: 1 << 20, maxMaptrack: 0 },
+        errno: "EINVAL",
+      },
+      {
+        call: "domctl:createdomain",
+        why: "state",
+        who: "dom0",
+        args: { name: "a", memoryBytes: 1 << 20 },
+        errno: "EEXIST",
+      },
+      {
+        call: "domctl:createdomain",
+        why: "range",
+        who: "dom0",
+        args: { name: "x", memoryBytes: 2 ** 40 },
+        errno: "ENOMEM",
+      },
+      // domctl:destroydomain
+      {
+        call: "domctl:destroydomain",
+        why: "unprivileged",
+        who: "a",
+        args: { domid: b.domid },
+        errno: "EPERM",
+      },
+      {
+        call: "domctl:destroydomain",
+        why: "unprivileged",
+        who: "a",
+        args: { domid: DOMID_SELF },
+        errno: "EPERM",
+      },
+      {
+        call: "domctl:destroydomain",
+        why: "foreign",
+        who: "dom0",
+        args: { domid: NONE },
+        errno: "ESRCH",
+      },
+      {
+        call: "domctl:destroydomain",
+        why: "range",
+        who: "dom0",
+        args: { domid: OUT },
+        errno: "EINVAL",
+      },
+      {
+        call: "domctl:destroydomain",
+        why: "range",
+        who: "dom0",
+        args: { domid: "1" },
+        errno: "EINVAL",
+      },
+      {
+        call: "domctl:destroydomain",
+        why: "state",
+        who: "dom0",
+        args: { domid: 0 },
+        errno: "EPERM",
+      },
+      // domctl:memory_mapping
+      {
+        call: "domctl:memory_mapping",
+        why: "unprivileged",
+        who: "a",
+        args: { domid: a.domid, mfn: IO, add: true },
+        errno: "EPERM",
+      },
+      {
+        call: "domctl:memory_mapping",
+        why: "foreign",
+        who: "dom0",
+        args: { domid: NONE, mfn: IO, add: true },
+        errno: "ESRCH",
+      },
+      {
+        call: "domctl:memory_mapping",
+        why: "range",
+        who: "dom0",
+        args: { domid: OUT, mfn: IO, add: true },
+        errno: "EINVAL",
+      },
+      {
+        call: "domctl:memory_mapping",
+        why: "foreign",
+        who: "dom0",
+        args: { domid: a.domid, mfn: ram, add: true },
+        errno: "EPERM",
+      },
+      {
+        call: "domctl:memory_mapping",
+        why: "range",
+        who: "dom0",
+        args: { domid: a.domid, mfn: -5, add: true },
+        errno: "EINVAL",
+      },
+      {
+        call: "domctl:memory_mapping",
+        why: "range",
+        who: "dom0",
+        args: { domid: a.domid, mfn: IO + 1, add: true },
+        errno: "EINVAL",
+      },
+      {
+        call: "domctl:memory_mapping",
+        why: "range",
+        who: "dom0",
+        args: { domid: a.domid, mfn: IO, add: "yes" },
+        errno: "EINVAL",
+      },
+      {
+        call: "domctl:memory_mapping",
+        why: "state",
+        who: "dom0",
+        args: { domid: a.domid, mfn: IO, add: false },
+        errno: "EINVAL",
+      },
+      {
+        call: "domctl:memory_mapping",
+        why: "foreign",
+        who: "dom0",
+        args: { domid: 0, mfn: IO, add: true },
+        errno: "EINVAL",
+      },
+      // sched_op
+      { call: "sched_op:shutdown", why: "unprivileged", who: "dom0", args: {}, errno: "EPERM" },
+      {
+        call: "sched_op:shutdown",
+        why: "range",
+        who: "a",
+        args: { reason: "reboot" },
+        errno: "EINVAL",
+      },
+      {
+        call: "sched_op:remote_shutdown",
+        why: "unprivileged",
+        who: "a",
+        args: { domid: b.domid },
+        errno: "EPERM",
+      },
+      {
+        call: "sched_op:remote_shutdown",
+        why: "foreign",
+        who: "dom0",
+        args: { domid: NONE },
+        errno: "ESRCH",
+      },
+      {
+        call: "sched_op:remote_shutdown",
+        why: "range",
+        who: "dom0",
+        args: { domid: OUT },
+        errno: "EINVAL",
+      },
+      {
+        call: "sched_op:remote_shutdown",
+        why: "state",
+        who: "dom0",
+        args: { domid: 0 },
+        errno: "EPERM",
+      },
+      {
+        call: "sched_op:remote_shutdown",
+        why: "range",
+        who: "dom0",
+        args: { domid: b.domid, reason: 3 },
+        errno: "EINVAL",
+      },
+      // grant_table_op:map_grant_ref
+      {
+        call: "grant_table_op:map_grant_ref",
+        why: "foreign",
+        who: "dom0",
+        args: { domid: NONE, ref: refToDom0 },
+        errno: "ESRCH",
+      },
+      {
+        call: "grant_table_op:map_grant_ref",
+        why: "range",
+        who: "dom0",
+        args: { domid: OUT, ref: refToDom0 },
+        errno: "EINVAL",
+      },
+      {
+        call: "grant_table_op:map_grant_ref",
+        why: "range",
+        who: "dom0",
+        args: { domid: a.domid, ref: 1e9 },
+        errno: "EINVAL",
+      },
+      {
+        call: "grant_table_op:map_grant_ref",
+        why: "range",
+        who: "dom0",
+        args: { domid: a.domid, ref: -1 },
+        errno: "EINVAL",
+      },
+      {
+        call: "grant_table_op:map_grant_ref",
+        why: "range",
+        who: "dom0",
+        args: { domid: a.domid, ref: roRef + 1 },
+        errno: "EINVAL",
+      },
+      {
+        call: "grant_table_op:map_grant_ref",
+        why: "foreign",
+        who: "b",
+        args: { domid: a.domid, ref: refToDom0 },
+        errno: "EPERM",
+      },
+      {
+        call: "grant_table_op:map_grant_ref",
+        why: "unprivileged",
+        who: "dom0",
+        args: { domid: a.domid, ref: roRef },
+        errno: "EPERM",
+      },
+      {
+        call: "grant_table_op:map_grant_ref",
+        why: "range",
+        who: "dom0",
+        args: { domid: a.domid, ref: roRef, readonly: 1 },
+        errno: "EINVAL",
+      },
+      {
+        call: "grant_table_op:map_grant_ref",
+        why: "foreign",
+        who: "a",
+        args: { domid: DOMID_SELF, ref: refToDom0 },
+        errno: "EINVAL",
+      },
+      {
+        call: "grant_table_op:map_grant_ref",
+        why: "range",
+        who: "dom0",
+        args: { ops: [] },
+        errno: "EINVAL",
+      },
+      {
+        call: "grant_table_op:map_grant_ref",
+        why: "range",
+        who: "dom0",
+        args: { ops: "many" },
+        errno: "EINVAL",
+      },
+      // grant_table_op:unmap_grant_ref
+      {
+        call: "grant_table_op:unmap_grant_ref",
+        why: "foreign",
+        who: "b",
+        args: { handle: held.handle },
+        errno: "EINVAL",
+      },
+      {
+        call: "grant_table_op:unmap_grant_ref",
+        why: "range",
+        who: "dom0",
+        args: { handle: 1 << 30 },
+        errno: "EINVAL",
+      },
+      {
+        call: "grant_table_op:unmap_grant_ref",
+        why: "range",
+        who: "dom0",
+        args: { handle: -1 },
+        errno: "EINVAL",
+      },
+      {
+        call: "grant_table_op:unmap_grant_ref",
+        why: "range",
+        who: "dom0",
+        args: { handle: held.handle + 1 },
+        errno: "EINVAL",
+      },
+      {
+        call: "grant_table_op:unmap_grant_ref",
+        why: "range",
+        who: "dom0",
+        args: { handles: [] },
+        errno: "EINVAL",
+      },
+      // grant_table_op:query_size
+      {
+        call: "grant_table_op:query_size",
+        why: "unprivileged",
+        who: "a",
+        args: { domid: b.domid },
+        errno: "EPERM",
+      },
+      {
+        call: "grant_table_op:query_size",
+        why: "foreign",
+        who: "dom0",
+        args: { domid: NONE },
+        errno: "ESRCH",
+      },
+      {
+        call: "grant_table_op:query_size",
+        why: "range",
+        who: "dom0",
+        args: { domid: OUT },
+        errno: "EINVAL",
+      },
+      // event_channel_op:alloc_unbound
+      {
+        call: "event_channel_op:alloc_unbound",
+        why: "unprivileged",
+        who: "a",
+        args: { dom: b.domid, remoteDom: 0 },
+        errno: "EPERM",
+      },
+      {
+        call: "event_channel_op:alloc_unbound",
+        why: "foreign",
+        who: "a",
+        args: { remoteDom: NONE },
+        errno: "ESRCH",
+      },
+      {
+        call: "event_channel_op:alloc_unbound",
+        why: "range",
+        who: "a",
+        args: { remoteDom: OUT },
+        errno: "EINVAL",
+      },
+      {
+        call: "event_channel_op:alloc_unbound",
+        why: "foreign",
+        who: "dom0",
+        args: { dom: NONE, remoteDom: 0 },
+        errno: "ESRCH",
+      },
+      {
+        call: "event_channel_op:alloc_unbound",
+        why: "range",
+        who: "dom0",
+        args: { dom: OUT, remoteDom: 0 },
+        errno: "EINVAL",
+      },
+      // event_channel_op:bind_interdomain
+      {
+        call: "event_channel_op:bind_interdomain",
+        why: "foreign",
+        who: "a",
+        args: { remoteDom: NONE, remotePort: 1 },
+        errno: "ESRCH",
+      },
+      {
+        call: "event_channel_op:bind_interdomain",
+        why: "range",
+        who: "a",
+        args: { remoteDom: OUT, remotePort: 1 },
+        errno: "EINVAL",
+      },
+      {
+        call: "event_channel_op:bind_interdomain",
+        why: "range",
+        who: "a",
+        args: { remoteDom: 0, remotePort: 4096 },
+        errno: "EINVAL",
+      },
+      {
+        call: "event_channel_op:bind_interdomain",
+        why: "range",
+        who: "a",
+        args: { remoteDom: 0, remotePort: 0 },
+        errno: "EINVAL",
+      },
+      {
+        call: "event_channel_op:bind_interdomain",
+        why: "foreign",
+        who: "b",
+        args: { remoteDom: 0, remotePort: offeredToA },
+        errno: "EINVAL",
+      },
+      {
+        call: "event_channel_op:bind_interdomain",
+        why: "foreign",
+        who: "a",
+        args: { remoteDom: 0, remotePort: pirqPort },
+        errno: "EINVAL",
+      },
+      // event_channel_op:bind_pirq
+      {
+        call: "event_channel_op:bind_pirq",
+        why: "unprivileged",
+        who: "a",
+        args: { pirq: 5 },
+        errno: "EPERM",
+      },
+      {
+        call: "event_channel_op:bind_pirq",
+        why: "range",
+        who: "dom0",
+        args: { pirq: 256 },
+        errno: "EINVAL",
+      },
+      {
+        call: "event_channel_op:bind_pirq",
+        why: "range",
+        who: "dom0",
+        args: { pirq: -1 },
+        errno: "EINVAL",
+      },
+      {
+        call: "event_channel_op:bind_pirq",
+        why: "state",
+        who: "dom0",
+        args: { pirq: 9 },
+        errno: "EEXIST",
+      },
+      // event_channel_op:send / close / unmask
+      ...(["send", "close", "unmask"] as const).flatMap((op): Case[] => [
+        {
+          call: `event_channel_op:${op}`,
+          why: "range",
+          who: "a",
+          args: { port: 0 },
+          errno: "EINVAL",
+        },
+        {
+          call: `event_channel_op:${op}`,
+          why: "range",
+          who: "a",
+          args: { port: 4096 },
+          errno: "EINVAL",
+        },
+        {
+          call: `event_channel_op:${op}`,
+          why: "range",
+          who: "a",
+          args: { port: "1" },
+          errno: "EINVAL",
+        },
+        {
+          call: `event_channel_op:${op}`,
+          why: "foreign",
+          who: "b",
+          args: { port: unboundOfA },
+          errno: "EINVAL",
+        },
+      ]),
+      {
+        call: "event_channel_op:send",
+        why: "state",
+        who: "a",
+        args: { port: unboundOfA },
+        errno: "ENOTCONN",
+      },
+      {
+        call: "event_channel_op:send",
+        why: "state",
+        who: "dom0",
+        args: { port: pirqPort },
+        errno: "EINVAL",
+      },
+      // event_channel_op:status
+      {
+        call: "event_channel_op:status",
+        why: "unprivileged",
+        who: "a",
+        args: { dom: b.domid, port: 1 },
+        errno: "EPERM",
+      },
+      {
+        call: "event_channel_op:status",
+        why: "foreign",
+        who: "dom0",
+        args: { dom: NONE, port: 1 },
+        errno: "ESRCH",
+      },
+      {
+        call: "event_channel_op:status",
+        why: "range",
+        who: "a",
+        args: { port: 0 },
+        errno: "EINVAL",
+      },
+      {
+        call: "event_channel_op:status",
+        why: "range",
+        who: "a",
+        args: { dom: OUT, port: 1 },
+        errno: "EINVAL",
+      },
+      // memory_op
+      {
+        call: "memory_op:current_reservation",
+        why: "unprivileged",
+        who: "a",
+        args: { domid: b.domid },
+        errno: "EPERM",
+      },
+      {
+        call: "memory_op:current_reservation",
+        why: "foreign",
+        who: "dom0",
+        args: { domid: NONE },
+        errno: "ESRCH",
+      },
+      {
+        call: "memory_op:current_reservation",
+        why: "range",
+        who: "dom0",
+        args: { domid: OUT },
+        errno: "EINVAL",
+      },
+    ];
+
+    // The table covers every hypercall.
+    assert.deepEqual([...new Set(cases.map((c) => c.call))].sort(), [...HYPERCALLS].sort());
+
+    const before = hv.stats();
+    const failures: string[] = [];
+    for (const c of cases) {
+      const r = await hv.hypercall(doms[c.who], c.call, c.args);
+      if (r.rc !== -XenErrno[c.errno]) {
+        failures.push(
+          `${c.call} (${c.why}) ${JSON.stringify(c.args)}: rc ${r.rc} (${
+            errnoName(r.rc)
+          }), want -${c.errno}; ${r.error}`,
+        );
+      }
+    }
+    assert.deepEqual(failures, []);
+
+    // Refusals common to every hypercall: unreadable argument blocks, callers
+    // that are not running domains of this hypervisor.
+    const other = setup().hv.dom0; // same domid, another host
+    for (const call of HYPERCALLS) {
+      for (const args of [null, 42, "x", [1]]) {
+        assert.equal((await hv.hypercall(a, call, args)).rc, -XenErrno.EFAULT, `${call} ${args}`);
+      }
+      assert.equal((await hv.hypercall(NONE, call, {})).rc, -XenErrno.ESRCH, call);
+      assert.equal((await hv.hypercall(other, call, {})).rc, -XenErrno.ESRCH, call);
+    }
+    assert.equal((await hv.hypercall(a, "hypervisor_op:format_disk", {})).rc, -XenErrno.ENOSYS);
+    assert.equal((await hv.hypercall(a, "toString", {})).rc, -XenErrno.ENOSYS);
+
+    // Nothing the refusals touched changed.
+    assert.deepEqual(hv.stats(), before);
+    assert.equal(a.grants.readEntry(refToDom0).flags & GTF_permit_access, GTF_permit_access);
+    const c = hv.counters();
+    assert.equal(c.byKind.unknown, 2);
+    assert.ok(c.hypercalls >= cases.length + HYPERCALLS.length * 6);
+
+    // A domain that is gone can make no hypercall at all.
+    await hv.grantUnmap(dom0, held.handle);
+    hv.domainCrash(b);
+    for (const call of HYPERCALLS) {
+      assert.equal((await hv.hypercall(b, call, {})).rc, -XenErrno.ESRCH, call);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Teardown.
+
+type Mode = "shutdown" | "remote-crash" | "domainCrash" | "destroy";
+
+for (const mode of ["shutdown", "remote-crash", "domainCrash", "destroy"] as Mode[]) {
+  Deno.test(`teardown (${mode}) with grants mapped both ways, channels bound, I/O page mapped leaves nothing behind`, async () => {
+    const { engine, mem, hv, dom0, uar } = setup();
+    const xs = hv.xenstore;
+    await engine.run(async () => {
+      // dom0's own page for the guest, taken before the baseline. A whole
+      // 16-page chunk: dom0's later foreign mappings then never land on pages
+      // populated ahead of use (which the address space would give back).
+      const dpage = dom0.memory.alloc(64 << 10, 64 << 10);
+      const base = { stats: hv.stats(), allocated: mem.allocated, nodes: xs.size };
+      const hookDone = new Mailbox<boolean>(engine, "backend teardown");
+      const released: string[] = [];
+      xs.watch(0, XS_RELEASE_DOMAIN, "rel", () => released.push("rel"));
+      const watchCountBase = xs.watchCount;
+
+      const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 32 << 20 });
+      // Guest memory: a 64 KiB buffer, 3 pages of it granted to dom0 (as for regMr).
+      const buf = vm.memory.alloc(64 << 10, 4096);
+      vm.memory.write(buf, new Uint8Array(64 << 10).fill(0x77));
+      const refs = [];
+      for (let i = 0; i < 3; i++) refs.push(await vm.grants.grantAccess(0, buf / 4096 + i));
+      const maps = await hv.grantMapBatch(dom0, refs.map((ref) => ({ domid: vm.domid, ref })));
+      const handles = maps.map((m) => m.handle!);
+      // dom0 grants a page to the guest, which maps it (as a shared ring the other way).
+      const dref = await dom0.grants.grantAccess(vm.domid, dpage / 4096);
+      await hv.grantMap(vm, { domid: 0, ref: dref });
+      // Event channels: one bound each way, one left unbound.
+      const back = await hv.evtchnAllocUnbound(dom0, { remoteDom: vm.domid });
+      const front = await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back });
+      const vmOffer = await hv.evtchnAllocUnbound(vm, { remoteDom: 0 });
+      const back2 = await hv.evtchnBindInterdomain(dom0, {
+        remoteDom: vm.domid,
+        remotePort: vmOffer,
+      });
+      await hv.evtchnAllocUnbound(vm, { remoteDom: 0 });
+      // UAR page.
+      await hv.mapIoPage(dom0, { domid: vm.domid, mfn: uar });
+      // Xenstore: frontend nodes, a watch of the guest's own, dom0's backend watch.
+      xs.write(vm.domid, "device/vib/0/state", "4");
+      xs.watch(vm.domid, "device", "fe", () => {});
+      const beLog: string[] = [];
+      xs.watch(0, `/local/domain/${vm.domid}/device/vib/0/state`, "be", (p) => beLog.push(p));
+      // An event in flight.
+      vm.installUpcall(() => assert.fail("a dead domain got an upcall"));
+      await hv.evtchnSend(dom0, back);
+
+      const mid = hv.stats();
+      assert.equal(mid.domains, base.stats.domains + 1);
+      assert.equal(mid.grantsMapped, 4);
+      assert.equal(mid.evtchnsBound, 5);
+      assert.equal(mid.ioPagesMapped, 1);
+      assert.ok(mid.framesAllocated > base.stats.framesAllocated + 16);
+      assert.ok(mem.allocated > base.allocated + 16);
+
+      // The backend's part: when the domain dies, unmap its grants and close its ports.
+      const reasons: string[] = [];
+      vm.onTeardown(async (d, why) => {
+        reasons.push(why);
+        assert.equal(d.state, "dying", "its frames are still mapped by dom0 when hooks run");
+        assert.deepEqual(await hv.grantUnmapBatch(dom0, handles), [0, 0, 0]);
+        await hv.evtchnClose(dom0, back);
+        await hv.evtchnClose(dom0, back2);
+        hookDone.put(true);
+      });
+
+      const t = engine.now;
+      if (mode === "shutdown") await hv.shutdown(vm, vm.domid);
+      else if (mode === "remote-crash") await hv.shutdown(dom0, vm.domid, "crash");
+      else if (mode === "domainCrash") hv.domainCrash(vm);
+      else await hv.destroyDomain(dom0, vm.domid);
+      const wantReason = {
+        shutdown: "shutdown",
+        "remote-crash": "crash",
+        domainCrash: "crash",
+        destroy: "destroy",
+      }[mode];
+      assert.equal(vm.reason, wantReason);
+
+      // Right after teardown, before the backend finished: Xen keeps the frames dom0 maps.
+      assert.equal(hv.framesKept(vm.domid), 3);
+      assert.equal(dom0.memory.read(maps[0].addr!, 1)[0], 0x77, "dom0's mapping still valid");
+      assert.deepEqual(await hv.evtchnStatus(dom0, { port: back }), {
+        state: "unbound",
+        remoteDomid: vm.domid,
+      });
+      assert.equal(hv.grantsMappedBy(vm.domid), 0);
+      await dom0.grants.endAccess(dref); // not EBUSY: the guest's mapping of it is gone
+      assert.equal(xs.exists(0, `/local/domain/${vm.domid}`), false);
+      assert.ok(
+        beLog.includes(`/local/domain/${vm.domid}/device/vib/0/state`),
+        "backend watch saw the removal",
+      );
+      await rejects(hv.evtchnSend(vm, front), "ESRCH");
+      await rejects(hv.grantMap(dom0, { domid: vm.domid, ref: refs[0] }), "ESRCH");
+
+      await vm.whenDead();
+      await hookDone.take();
+      assert.ok(engine.now > t, "the backend's unmaps took virtual time");
+      assert.equal(vm.state, "dead");
+      assert.deepEqual(reasons, [wantReason]);
+      assert.deepEqual(released, ["rel", "rel"], "fired once at registration, once at release");
+      assert.deepEqual(hv.stats(), base.stats);
+      assert.equal(mem.allocated, base.allocated);
+      assert.equal(xs.size, base.nodes);
+      assert.equal(xs.watchCount, watchCountBase + 1, "only dom0's watch of the dead node remains");
+      assert.equal(hv.domain(vm.domid), undefined);
+      assert.equal(hv.stateOf(vm.domid), "dead");
+      assert.deepEqual(hv.hookErrors, []);
+      // Everything the hypervisor handed out can be handed out again.
+      const vm2 = await hv.createDomain(dom0, { name: "vm", memoryBytes: 32 << 20 });
+      await hv.mapIoPage(dom0, { domid: vm2.domid, mfn: uar });
+    });
+  });
+}
+
+Deno.test("teardown: a dying domain's frames stay allocated until the last mapper unmaps, then it is dead", async () => {
+  const { engine, mem, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const other = await hv.createDomain(dom0, { name: "other", memoryBytes: 16 << 20 });
+    const base = { stats: hv.stats(), allocated: mem.allocated };
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const p = vm.memory.alloc(8192, 4096);
+    vm.memory.write(p, new Uint8Array([1, 2, 3]));
+    const r0 = await vm.grants.grantAccess(0, p / 4096);
+    const r1 = await vm.grants.grantAccess(other.domid, p / 4096 + 1);
+    const m0 = await hv.grantMap(dom0, { domid: vm.domid, ref: r0 });
+    const m0b = await hv.grantMap(dom0, { domid: vm.domid, ref: r0, readonly: true });
+    const m1 = await hv.grantMap(other, { domid: vm.domid, ref: r1 });
+    const vmOwned = vm.memory.framesOwned;
+    const allocatedBefore = mem.allocated;
+
+    hv.domainCrash(vm);
+    assert.equal(vm.state, "dying");
+    assert.equal(hv.framesKept(vm.domid), 2);
+    assert.equal(hv.stats().domains, base.stats.domains + 1, "a zombie still counts");
+    assert.equal(hv.stats().framesAllocated, base.stats.framesAllocated + 2);
+    assert.equal(mem.ownerOf(m0.mfn), `dom${vm.domid}`, "frame still the dead domain's");
+    // Everything else of the guest is already back: all but the 2 kept frames,
+    // its 32 grant-table frames and its shared-info page.
+    assert.equal(mem.allocated, allocatedBefore - (vmOwned - 2) - 32 - 1);
+    assert.deepEqual([...dom0.memory.read(m0.addr, 3)], [1, 2, 3]);
+
+    await hv.grantUnmap(dom0, m0.handle);
+    assert.equal(hv.framesKept(vm.domid), 2, "the frame is still mapped through the second handle");
+    await hv.grantUnmap(dom0, m0b.handle);
+    assert.equal(hv.framesKept(vm.domid), 1);
+    assert.equal(mem.isAllocated(m0.mfn), false);
+    assert.equal(vm.state, "dying");
+    other.memory.write(m1.addr, new Uint8Array([9])); // still fine: its frame is kept
+    await hv.grantUnmap(other, m1.handle);
+    assert.equal(vm.state, "dead");
+    assert.equal(hv.framesKept(vm.domid), 0);
+    assert.deepEqual(hv.stats(), base.stats);
+    assert.equal(mem.allocated, base.allocated);
+  });
+});
+
+Deno.test("teardown: with autoDestroy off a shut-down domain keeps its resources until dom0 destroys it", async () => {
+  const { engine, mem, hv, dom0 } = setup({ autoDestroy: false });
+  await engine.run(async () => {
+    const base = { stats: hv.stats(), allocated: mem.allocated };
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const back = await hv.evtchnAllocUnbound(dom0, { remoteDom: vm.domid });
+    const front = await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back });
+    const states: string[] = [];
+    vm.onTeardown((d) => void states.push(d.state));
+    await hv.shutdown(vm, vm.domid);
+    assert.equal(vm.state, "shutdown");
+    assert.equal(hv.stats().evtchnsBound, 2);
+    await rejects(hv.evtchnSend(vm, front), "ESRCH"); // its vCPU no longer runs
+    await hv.evtchnSend(dom0, back); // the peer may still notify it
+    assert.equal(hv.domainCrash(vm), undefined); // not running: nothing happens
+    assert.equal(vm.state, "shutdown");
+    await hv.destroyDomain(dom0, vm.domid);
+    assert.equal(vm.state, "dead");
+    assert.deepEqual(states, ["dead"]);
+    await hv.destroyDomain(dom0, vm.domid).catch((e) => assert.equal(e.code, "ESRCH"));
+    await hv.evtchnClose(dom0, back);
+    assert.deepEqual(hv.stats(), base.stats);
+    assert.equal(mem.allocated, base.allocated);
+  });
+});
+
+Deno.test("teardown: hook errors are reported, and teardown still completes", async () => {
+  const errors: unknown[] = [];
+  const { engine, mem, hv, dom0 } = setup({ onHookError: (e) => errors.push(e) });
+  await engine.run(async () => {
+    const base = mem.allocated;
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    let second = false;
+    vm.onTeardown(() => {
+      throw new Error("backend bug");
+    });
+    const off = vm.onTeardown(() => assert.fail("unregistered hook ran"));
+    vm.onTeardown(() => void (second = true));
+    off();
+    hv.domainCrash(vm);
+    await engine.sleep(1);
+    assert.equal(errors.length, 1);
+    assert.equal(hv.hookErrors.length, 1);
+    assert.equal(second, true);
+    assert.equal(vm.state, "dead");
+    assert.equal(mem.allocated, base);
+    // Registering on a dead domain runs nothing.
+    vm.onTeardown(() => assert.fail("ran on a dead domain"))();
+  });
+});
+
+Deno.test("determinism: the same scenario and seed give the same frames, times and trace hash", async () => {
+  async function scenario(seed: number) {
+    const engine = new Engine();
+    const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(seed));
+    const out: number[] = [];
+    await engine.run(async () => {
+      const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+      const buf = vm.memory.alloc(16 * 4096, 4096);
+      const refs = [];
+      for (let i = 0; i < 16; i++) refs.push(await vm.grants.grantAccess(0, buf / 4096 + i));
+      const ms = await hv.grantMapBatch(hv.dom0, refs.map((ref) => ({ domid: vm.domid, ref })));
+      out.push(...ms.map((m) => m.mfn!));
+      const back = await hv.evtchnAllocUnbound(hv.dom0, { remoteDom: vm.domid });
+      await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back });
+      hv.dom0.installUpcall((d) => out.push(engine.now, ...d.sharedInfo.takePending()));
+      await hv.evtchnSend(vm, 1);
+      await engine.sleep(10_000);
+    });
+    return { out, hash: engine.traceHash() };
+  }
+  const a = await scenario(42), b = await scenario(42), c = await scenario(43);
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a.out, c.out, "another seed places frames differently");
+  // Guest-contiguous pages are not machine-contiguous.
+  assert.ok(a.out.slice(0, 16).some((m, i, arr) => i > 0 && m !== arr[i - 1] + 1));
+});

@@ -1,0 +1,286 @@
+import assert from "node:assert/strict";
+import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+import {
+  type Domain,
+  Hypervisor,
+  type HypervisorOptions,
+  OFF_EVTCHN_MASK,
+  OFF_EVTCHN_PENDING,
+  OFF_PENDING_SEL,
+  OFF_UPCALL_PENDING,
+  SharedInfo,
+  type XenErrnoCode,
+  XenError,
+} from "../hypervisor/mod.ts";
+
+const P = PCIX_SDR_2006;
+const UPCALL = P.xen.upcallNs + P.xen.domainSwitchNs;
+
+function setup(opts: HypervisorOptions = {}) {
+  const engine = new Engine();
+  const mem = new MachineMemory(256 << 20);
+  const hv = new Hypervisor(engine, mem, P, new Prng(5), opts);
+  return { engine, mem, hv, dom0: hv.dom0 };
+}
+
+async function rejects(p: Promise<unknown>, code: XenErrnoCode): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof XenError, `expected XenError ${code}, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    return;
+  }
+  assert.fail(`expected ${code}, call succeeded`);
+}
+
+/** Install an upcall handler that records (time, ports) per upcall. */
+function recordUpcalls(engine: Engine, dom: Domain): { t: number; ports: number[] }[] {
+  const log: { t: number; ports: number[] }[] = [];
+  dom.installUpcall((d) => log.push({ t: engine.now, ports: d.sharedInfo.takePending() }));
+  return log;
+}
+
+/** dom0 offers a port to `vm`, `vm` binds it: returns [back, front]. */
+async function connect(hv: Hypervisor, dom0: Domain, vm: Domain): Promise<[number, number]> {
+  const back = await hv.evtchnAllocUnbound(dom0, { remoteDom: vm.domid });
+  const front = await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back });
+  return [back, front];
+}
+
+Deno.test("evtchn: interdomain send delivers an upcall after upcallNs + domainSwitchNs", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const back = await hv.evtchnAllocUnbound(dom0, { remoteDom: vm.domid });
+    assert.deepEqual(await hv.evtchnStatus(dom0, { port: back }), {
+      state: "unbound",
+      remoteDomid: vm.domid,
+    });
+    const front = await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back });
+    assert.deepEqual(await hv.evtchnStatus(vm, { port: front }), {
+      state: "interdomain",
+      remoteDomid: 0,
+      remotePort: back,
+    });
+    assert.deepEqual(await hv.evtchnStatus(dom0, { dom: vm.domid, port: front }), {
+      state: "interdomain",
+      remoteDomid: 0,
+      remotePort: back,
+    });
+    assert.equal(hv.stats().evtchnsBound, 2);
+    const dom0Log = recordUpcalls(engine, dom0);
+    const t0 = engine.now;
+    await hv.evtchnSend(vm, front);
+    assert.equal(engine.now - t0, P.xen.hypercallNs);
+    await engine.sleep(UPCALL * 2);
+    assert.deepEqual(dom0Log, [{ t: t0 + P.xen.hypercallNs + UPCALL, ports: [back] }]);
+    const c = hv.counters();
+    assert.equal(c.evtchnSends, 1);
+    assert.deepEqual(c.evtchnSendsByKind, { [`dom${vm.domid}->dom0`]: 1 });
+    assert.equal(c.upcalls, 1);
+  });
+});
+
+Deno.test("evtchn: sends coalesce into one upcall; ports come back in ascending order", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const ports: number[] = [];
+    const backs: number[] = [];
+    // Enough channels to reach a second and a fourth 64-port word.
+    for (let i = 0; i < 200; i++) {
+      const [b, f] = await connect(hv, dom0, vm);
+      ports.push(f);
+      backs.push(b);
+    }
+    const log = recordUpcalls(engine, vm);
+    for (const i of [199, 70, 3, 3]) await hv.evtchnSend(dom0, backs[i]);
+    await engine.sleep(UPCALL * 2);
+    assert.equal(log.length, 1);
+    assert.deepEqual(log[0].ports, [ports[3], ports[70], ports[199]]);
+    assert.ok(ports[199] >= 192, "really in word 3");
+    // A later send gets a new upcall.
+    await hv.evtchnSend(dom0, backs[0]);
+    await engine.sleep(UPCALL * 2);
+    assert.equal(log.length, 2);
+    assert.deepEqual(log[1].ports, [ports[0]]);
+  });
+});
+
+Deno.test("evtchn: a masked port stays pending without an upcall; EVTCHNOP_unmask delivers it", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const [back, front] = await connect(hv, dom0, vm);
+    const log = recordUpcalls(engine, vm);
+    vm.sharedInfo.mask(front);
+    await hv.evtchnSend(dom0, back);
+    await engine.sleep(UPCALL * 2);
+    assert.equal(log.length, 0);
+    assert.ok(vm.sharedInfo.isPending(front));
+    const t = engine.now;
+    await hv.evtchnUnmask(vm, front);
+    await engine.sleep(UPCALL * 2);
+    assert.equal(log.length, 1);
+    assert.deepEqual(log[0].ports, [front]);
+    assert.equal(log[0].t, t + P.xen.hypercallNs + UPCALL);
+    assert.ok(!vm.sharedInfo.isPending(front));
+    assert.ok(!vm.sharedInfo.isMasked(front));
+  });
+});
+
+Deno.test("evtchn: events wait for a handler; installing one delivers them", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const [back, front] = await connect(hv, dom0, vm);
+    await hv.evtchnSend(dom0, back);
+    await engine.sleep(UPCALL * 2);
+    assert.ok(vm.sharedInfo.upcallPending);
+    const log = recordUpcalls(engine, vm);
+    await engine.sleep(UPCALL * 2);
+    assert.deepEqual(log.map((l) => l.ports), [[front]]);
+  });
+});
+
+Deno.test("evtchn: closing one end leaves the peer unbound; sends fail; the peer can be bound again", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const [back, front] = await connect(hv, dom0, vm);
+    await hv.evtchnClose(vm, front);
+    assert.deepEqual(await hv.evtchnStatus(dom0, { port: back }), {
+      state: "unbound",
+      remoteDomid: vm.domid,
+    });
+    assert.deepEqual(await hv.evtchnStatus(vm, { port: front }), { state: "closed" });
+    await rejects(hv.evtchnSend(dom0, back), "ENOTCONN");
+    await rejects(hv.evtchnSend(vm, front), "EINVAL");
+    await rejects(hv.evtchnClose(vm, front), "EINVAL");
+    assert.equal(hv.stats().evtchnsBound, 1);
+    const again = await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back });
+    const log = recordUpcalls(engine, vm);
+    await hv.evtchnSend(dom0, back);
+    await engine.sleep(UPCALL * 2);
+    assert.deepEqual(log.map((l) => l.ports), [[again]]);
+    await hv.evtchnClose(dom0, back);
+    await hv.evtchnClose(vm, again);
+    assert.equal(hv.stats().evtchnsBound, 0);
+    assert.equal(hv.counters().evtchnSends, 1, "failed sends are not counted");
+  });
+});
+
+Deno.test("evtchn: refusals — privilege, foreign and bad domids, bad ports, pirqs, exhaustion", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20, maxEvtchnPorts: 4 });
+    const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
+    await rejects(hv.evtchnAllocUnbound(a, { dom: b.domid, remoteDom: 0 }), "EPERM");
+    await rejects(hv.evtchnAllocUnbound(a, { remoteDom: 999 }), "ESRCH");
+    await rejects(hv.evtchnAllocUnbound(a, { remoteDom: -3 }), "EINVAL");
+    const offered = await hv.evtchnAllocUnbound(dom0, { remoteDom: a.domid });
+    await rejects(hv.evtchnBindInterdomain(b, { remoteDom: 0, remotePort: offered }), "EINVAL");
+    await rejects(hv.evtchnBindInterdomain(a, { remoteDom: 0, remotePort: 0 }), "EINVAL");
+    await rejects(hv.evtchnBindInterdomain(a, { remoteDom: 0, remotePort: 4096 }), "EINVAL");
+    await rejects(hv.evtchnBindInterdomain(a, { remoteDom: 999, remotePort: 1 }), "ESRCH");
+    await rejects(hv.evtchnBindPirq(a, 3), "EPERM");
+    await rejects(hv.evtchnBindPirq(dom0, 256), "EINVAL");
+    const pport = await hv.evtchnBindPirq(dom0, 3);
+    await rejects(hv.evtchnBindPirq(dom0, 3), "EEXIST");
+    await rejects(hv.evtchnSend(dom0, pport), "EINVAL");
+    for (const port of [0, -1, 4096, 2.5, 77]) {
+      await rejects(hv.evtchnSend(a, port), "EINVAL");
+      await rejects(hv.evtchnClose(a, port), "EINVAL");
+      await rejects(hv.evtchnUnmask(a, port), "EINVAL");
+    }
+    await rejects(hv.evtchnStatus(a, { dom: b.domid, port: 1 }), "EPERM");
+    await rejects(hv.evtchnStatus(dom0, { dom: 999, port: 1 }), "ESRCH");
+    // maxEvtchnPorts 4: ports 1..3.
+    for (let i = 0; i < 3; i++) await hv.evtchnAllocUnbound(a, { remoteDom: 0 });
+    await rejects(hv.evtchnAllocUnbound(a, { remoteDom: 0 }), "ENOSPC");
+    await rejects(hv.evtchnSend(a, 4), "EINVAL");
+    // The refusals changed nothing of b's.
+    assert.equal(hv.stats().evtchnsBound, 5);
+  });
+});
+
+Deno.test("evtchn: a physical IRQ bound to dom0 arrives as an event after interruptNs + upcall", async () => {
+  const pic = new InterruptController();
+  const { engine, hv, dom0 } = setup({ pic });
+  await engine.run(async () => {
+    const port = await hv.evtchnBindPirq(dom0, 17);
+    assert.deepEqual(await hv.evtchnStatus(dom0, { port }), { state: "pirq", pirq: 17 });
+    const log = recordUpcalls(engine, dom0);
+    const t = engine.now;
+    pic.raise(17);
+    pic.raise(18); // nobody bound it
+    await engine.sleep(UPCALL + P.cpu.interruptNs + 1);
+    assert.deepEqual(log, [{ t: t + P.cpu.interruptNs + UPCALL, ports: [port] }]);
+    const c = hv.counters();
+    assert.equal(c.pirqsRouted, 1);
+    assert.equal(c.pirqsUnbound, 1);
+    await hv.evtchnClose(dom0, port);
+    pic.raise(17);
+    assert.equal(hv.counters().pirqsUnbound, 2);
+    // The pirq can be bound again after close.
+    await hv.evtchnClose(dom0, await hv.evtchnBindPirq(dom0, 17));
+  });
+});
+
+Deno.test("evtchn: no upcall reaches a domain that died before delivery", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const [back] = await connect(hv, dom0, vm);
+    const log = recordUpcalls(engine, vm);
+    await hv.evtchnSend(dom0, back);
+    hv.domainCrash(vm);
+    await engine.sleep(UPCALL * 2);
+    assert.equal(log.length, 0);
+    await rejects(hv.evtchnSend(dom0, back), "ENOTCONN");
+    await hv.evtchnClose(dom0, back);
+  });
+});
+
+Deno.test("evtchn: shared-info bits sit where struct shared_info puts them (x86-64)", () => {
+  const page = new Uint8Array(4096);
+  const si = new SharedInfo(page);
+  assert.equal(OFF_EVTCHN_PENDING, 2048);
+  assert.equal(OFF_EVTCHN_MASK, 2560);
+  assert.equal(si.setPending(70), true);
+  assert.equal(page[OFF_EVTCHN_PENDING + 8], 1 << 6, "port 70 = word 1 bit 6");
+  assert.equal(page[OFF_PENDING_SEL], 1 << 1, "selector bit 1");
+  assert.equal(page[OFF_UPCALL_PENDING], 1);
+  si.mask(4095);
+  assert.equal(page[OFF_EVTCHN_MASK + 511], 0x80);
+  assert.equal(si.setPending(4095), false, "masked: no kick");
+  assert.equal(page[OFF_PENDING_SEL + 7] & 0x80, 0, "masked port does not set its selector");
+  assert.deepEqual(si.takePending(), [70]);
+  assert.equal(page[OFF_UPCALL_PENDING], 0);
+  assert.ok(si.isPending(4095));
+  assert.equal(si.unmask(4095), true);
+  assert.deepEqual(si.takePending(), [4095]);
+});
+
+Deno.test("evtchn: a guest scribbling over its shared-info page hurts only itself", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const evil = await hv.createDomain(dom0, { name: "evil", memoryBytes: 16 << 20 });
+    const good = await hv.createDomain(dom0, { name: "good", memoryBytes: 16 << 20 });
+    const [eb] = await connect(hv, dom0, evil);
+    const [gb, gf] = await connect(hv, dom0, good);
+    const evilLog = recordUpcalls(engine, evil);
+    const goodLog = recordUpcalls(engine, good);
+    const dom0Log = recordUpcalls(engine, dom0);
+    evil.memory.write(evil.sharedInfoAddr, new Uint8Array(4096).fill(0xff));
+    await hv.evtchnSend(dom0, eb);
+    await hv.evtchnSend(dom0, gb);
+    await engine.sleep(UPCALL * 2);
+    assert.equal(evilLog.length, 0, "its own upcall-pending byte blocks its upcalls");
+    assert.deepEqual(goodLog.map((l) => l.ports), [[gf]]);
+    assert.equal(dom0Log.length, 0);
+    // Its scan returns nothing because every port is masked; no exception either way.
+    assert.deepEqual(evil.sharedInfo.takePending(), []);
+  });
+});

@@ -1,0 +1,328 @@
+import assert from "node:assert/strict";
+import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+import {
+  type Domain,
+  GNTTAB_NR_RESERVED_ENTRIES,
+  GRANT_ENTRIES_PER_FRAME,
+  GTF_permit_access,
+  GTF_reading,
+  GTF_readonly,
+  GTF_sub_page,
+  GTF_transitive,
+  GTF_writing,
+  Hypervisor,
+  type HypervisorOptions,
+  XenErrno,
+  type XenErrnoCode,
+  XenError,
+} from "../hypervisor/mod.ts";
+
+const X = PCIX_SDR_2006.xen;
+
+function setup(opts: HypervisorOptions = {}) {
+  const engine = new Engine();
+  const mem = new MachineMemory(256 << 20);
+  const hv = new Hypervisor(engine, mem, PCIX_SDR_2006, new Prng(11), opts);
+  return { engine, mem, hv, dom0: hv.dom0 };
+}
+
+async function rejects(p: Promise<unknown>, code: XenErrnoCode): Promise<XenError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof XenError, `expected XenError ${code}, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    assert.equal(e.errno, XenErrno[code]);
+    return e;
+  }
+  assert.fail(`expected ${code}, call succeeded`);
+}
+
+function throwsCode(fn: () => unknown, code: XenErrnoCode): void {
+  assert.throws(fn, (e: unknown) => e instanceof XenError && e.code === code);
+}
+
+/** A fresh page of `dom` with a byte pattern; returns its address and pfn. */
+function page(dom: Domain, fill: number): { addr: number; pfn: number } {
+  const addr = dom.memory.alloc(4096, 4096);
+  dom.memory.write(addr, new Uint8Array(4096).fill(fill));
+  return { addr, pfn: addr / 4096 };
+}
+
+Deno.test("grant: map gives the granter's frame; GTF_reading/writing track the mapping; endAccess EBUSY while mapped", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const { addr, pfn } = page(vm, 0x11);
+    const ref = await vm.grants.grantAccess(0, pfn, false);
+    assert.equal(ref, GNTTAB_NR_RESERVED_ENTRIES, "first ref after the reserved ones");
+    assert.deepEqual(vm.grants.readEntry(ref), { flags: GTF_permit_access, domid: 0, frame: pfn });
+
+    const m = await hv.grantMap(dom0, { domid: vm.domid, ref });
+    assert.equal(m.mfn, vm.memory.mfnOf(pfn));
+    assert.equal(dom0.memory.translate(m.addr), m.mfn * 4096);
+    assert.equal(dom0.memory.read(m.addr, 1)[0], 0x11);
+    dom0.memory.write(m.addr + 100, new Uint8Array([0xab]));
+    assert.equal(vm.memory.read(addr + 100, 1)[0], 0xab, "dom0's write lands in the guest page");
+
+    assert.equal(vm.grants.readEntry(ref).flags, GTF_permit_access | GTF_reading | GTF_writing);
+    assert.equal(hv.grantsMappedBy(0), 1);
+    assert.equal(hv.grantsMappedFrom(vm.domid), 1);
+    assert.equal(hv.stats().grantsMapped, 1);
+    await rejects(vm.grants.endAccess(ref), "EBUSY");
+
+    await hv.grantUnmap(dom0, m.handle);
+    assert.equal(vm.grants.readEntry(ref).flags, GTF_permit_access, "status bits cleared");
+    assert.throws(() => dom0.memory.read(m.addr, 1), /not mapped/);
+    assert.equal(hv.stats().grantsMapped, 0);
+    await vm.grants.endAccess(ref);
+    assert.equal(vm.grants.inUse, 0);
+    await rejects(vm.grants.endAccess(ref), "EINVAL");
+    // The freed ref is handed out again.
+    assert.equal(await vm.grants.grantAccess(0, pfn), ref);
+  });
+});
+
+Deno.test("grant: read-only grants map read-only; writes through the mapping fail; writable grants may map read-only", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const { addr, pfn } = page(vm, 0x22);
+    const ro = await vm.grants.grantAccess(0, pfn, true);
+    assert.equal(vm.grants.readEntry(ro).flags, GTF_permit_access | GTF_readonly);
+    await rejects(hv.grantMap(dom0, { domid: vm.domid, ref: ro }), "EPERM");
+    const m = await hv.grantMap(dom0, { domid: vm.domid, ref: ro, readonly: true });
+    assert.equal(dom0.memory.read(m.addr, 1)[0], 0x22);
+    assert.throws(() => dom0.memory.write(m.addr, new Uint8Array([1])), /read-only/);
+    assert.equal(vm.memory.read(addr, 1)[0], 0x22, "guest page unchanged");
+    assert.equal(vm.grants.readEntry(ro).flags & (GTF_reading | GTF_writing), GTF_reading);
+    await hv.grantUnmap(dom0, m.handle);
+
+    const rw = await vm.grants.grantAccess(0, pfn, false);
+    const m2 = await hv.grantMap(dom0, { domid: vm.domid, ref: rw, readonly: true });
+    assert.equal(vm.grants.readEntry(rw).flags & (GTF_reading | GTF_writing), GTF_reading);
+    assert.throws(() => dom0.memory.write(m2.addr, new Uint8Array([1])), /read-only/);
+    await hv.grantUnmap(dom0, m2.handle);
+  });
+});
+
+Deno.test("grant: one ref mapped twice pins it until both handles are unmapped", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const ref = await vm.grants.grantAccess(0, page(vm, 1).pfn);
+    const a = await hv.grantMap(dom0, { domid: vm.domid, ref });
+    const b = await hv.grantMap(dom0, { domid: vm.domid, ref, readonly: true });
+    assert.notEqual(a.handle, b.handle);
+    assert.equal(a.mfn, b.mfn);
+    await hv.grantUnmap(dom0, a.handle);
+    assert.equal(vm.grants.readEntry(ref).flags & (GTF_reading | GTF_writing), GTF_reading);
+    await rejects(vm.grants.endAccess(ref), "EBUSY");
+    await hv.grantUnmap(dom0, b.handle);
+    assert.equal(vm.grants.readEntry(ref).flags & (GTF_reading | GTF_writing), 0);
+    await vm.grants.endAccess(ref);
+  });
+});
+
+Deno.test("grant: map refusals — domid, ref, entry contents, self-map, frames the granter does not own", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
+    const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
+    const { pfn } = page(a, 3);
+    const toDom0 = await a.grants.grantAccess(0, pfn);
+    await rejects(hv.grantMap(dom0, { domid: 999, ref: toDom0 }), "ESRCH");
+    await rejects(hv.grantMap(dom0, { domid: 0x8000, ref: toDom0 }), "EINVAL");
+    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: a.grants.size }), "EINVAL");
+    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: -1 }), "EINVAL");
+    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: 1.5 }), "EINVAL");
+    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: toDom0 + 1 }), "EINVAL"); // never granted
+    await rejects(hv.grantMap(b, { domid: a.domid, ref: toDom0 }), "EPERM"); // granted to dom0
+    await rejects(hv.grantMap(a, { domid: a.domid, ref: toDom0 }), "EINVAL"); // own grant
+
+    // Hostile entry contents written straight into the table.
+    const poke = (ref: number, bytes: number[]) =>
+      a.memory.write(a.grants.entryAddr(ref), new Uint8Array(bytes));
+    poke(100, [GTF_transitive, 0, 0, 0, pfn & 0xff, pfn >> 8, 0, 0]);
+    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: 100 }), "EINVAL");
+    poke(101, [GTF_permit_access, GTF_sub_page >> 8, 0, 0, pfn & 0xff, pfn >> 8, 0, 0]);
+    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: 101 }), "EINVAL");
+    poke(102, [GTF_permit_access, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]); // frame 2^32-1
+    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: 102 }), "EINVAL");
+
+    // A page a maps from b is not a's to grant: refused at map time.
+    const bp = page(b, 9);
+    const bRef = await b.grants.grantAccess(a.domid, bp.pfn);
+    const am = await hv.grantMap(a, { domid: b.domid, ref: bRef });
+    const regrant = await a.grants.grantAccess(0, am.addr / 4096);
+    const e = await rejects(hv.grantMap(dom0, { domid: a.domid, ref: regrant }), "EINVAL");
+    assert.match(e.message, /not a page dom\d+ owns/);
+    // Nor are the shared-info page or the grant table itself.
+    const si = await a.grants.grantAccess(0, a.sharedInfoAddr / 4096);
+    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: si }), "EINVAL");
+    const tbl = await a.grants.grantAccess(0, a.grants.entryAddr(0) / 4096);
+    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: tbl }), "EINVAL");
+    // A page never populated.
+    const hole = await a.grants.grantAccess(0, (16 << 20) / 4096 - 1);
+    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: hole }), "EINVAL");
+
+    assert.equal(hv.stats().grantsMapped, 1, "only a's mapping of b's page exists");
+    await hv.grantUnmap(a, am.handle);
+  });
+});
+
+Deno.test("grant: unmap refusals — unknown, foreign and double handles", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
+    const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
+    const ref = await a.grants.grantAccess(0, page(a, 1).pfn);
+    const m = await hv.grantMap(dom0, { domid: a.domid, ref });
+    await rejects(hv.grantUnmap(dom0, m.handle + 1), "EINVAL");
+    await rejects(hv.grantUnmap(dom0, -1), "EINVAL");
+    await rejects(hv.grantUnmap(dom0, 1 << 30), "EINVAL");
+    await rejects(hv.grantUnmap(b, m.handle), "EINVAL"); // handles resolve only in the caller
+    assert.equal(hv.grantsMappedBy(0), 1);
+    await hv.grantUnmap(dom0, m.handle);
+    await rejects(hv.grantUnmap(dom0, m.handle), "EINVAL");
+  });
+});
+
+Deno.test("grant: a guest rewriting a mapped entry cannot move or steal the mapping", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
+    const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
+    const p1 = page(a, 0x31), p2 = page(a, 0x32);
+    const ref = await a.grants.grantAccess(0, p1.pfn);
+    const m = await hv.grantMap(dom0, { domid: a.domid, ref });
+    // Point the live entry at another page and another domain, and clear Xen's bits.
+    a.memory.write(
+      a.grants.entryAddr(ref),
+      new Uint8Array([1, 0, b.domid, 0, p2.pfn & 0xff, p2.pfn >> 8, 0, 0]),
+    );
+    assert.equal(dom0.memory.read(m.addr, 1)[0], 0x31, "mapping still on the original frame");
+    // b is now named by the entry, but the grant is pinned by dom0.
+    await rejects(hv.grantMap(b, { domid: a.domid, ref }), "EBUSY");
+    // dom0 is no longer named: a new map is refused.
+    await rejects(hv.grantMap(dom0, { domid: a.domid, ref }), "EPERM");
+    await hv.grantUnmap(dom0, m.handle);
+    // Once unpinned, b may map what the entry now says.
+    const mb = await hv.grantMap(b, { domid: a.domid, ref });
+    assert.equal(b.memory.read(mb.addr, 1)[0], 0x32);
+    await hv.grantUnmap(b, mb.handle);
+  });
+});
+
+Deno.test("grant: garbage in a guest's whole table gives errnos only and leaves other domains alone", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const evil = await hv.createDomain(dom0, {
+      name: "evil",
+      memoryBytes: 16 << 20,
+      grantFrames: 2,
+    });
+    const good = await hv.createDomain(dom0, { name: "good", memoryBytes: 16 << 20 });
+    const gp = page(good, 0x5a);
+    const gref = await good.grants.grantAccess(0, gp.pfn);
+    const gm = await hv.grantMap(dom0, { domid: good.domid, ref: gref });
+    // Pages evil owns, so that a few garbage entries might even be valid.
+    for (let i = 0; i < 8; i++) page(evil, i);
+
+    const rng = new Prng(99);
+    const size = evil.grants.size;
+    for (let ref = 0; ref < size; ref++) {
+      const bytes = new Uint8Array(8);
+      for (let i = 0; i < 8; i++) bytes[i] = rng.int(256);
+      if (ref % 3 === 0) bytes[0] = (bytes[0] & ~3) | GTF_permit_access; // valid type, random rest
+      if (ref % 7 === 0) bytes[2] = bytes[3] = 0; // names dom0
+      if (ref % 11 === 0) bytes[5] = bytes[6] = bytes[7] = 0; // small frame number
+      evil.memory.write(evil.grants.entryAddr(ref), bytes);
+    }
+    const before = hv.stats();
+    const ops = Array.from({ length: size }, (_, ref) => ({ domid: evil.domid, ref }));
+    const results = await hv.grantMapBatch(dom0, ops);
+    assert.equal(results.length, size);
+    const allowed = new Set([0, -XenErrno.EINVAL, -XenErrno.EPERM]);
+    for (const r of results) assert.ok(allowed.has(r.status), `status ${r.status}`);
+    const okHandles = results.filter((r) => r.status === 0).map((r) => r.handle!);
+    assert.ok(results.some((r) => r.status === -XenErrno.EPERM));
+    assert.equal(hv.stats().grantsMapped, before.grantsMapped + okHandles.length);
+    if (okHandles.length) {
+      assert.deepEqual(await hv.grantUnmapBatch(dom0, okHandles), okHandles.map(() => 0));
+    }
+    // good's grant and data are intact.
+    assert.equal(dom0.memory.read(gm.addr, 1)[0], 0x5a);
+    assert.equal(good.grants.readEntry(gref).flags, GTF_permit_access | GTF_reading | GTF_writing);
+    assert.deepEqual(hv.stats(), before);
+    await hv.grantUnmap(dom0, gm.handle);
+  });
+});
+
+Deno.test("grant: table and maptrack limits give ENOSPC", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20, grantFrames: 1 });
+    const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20, maxMaptrack: 2 });
+    assert.equal(a.grants.size, GRANT_ENTRIES_PER_FRAME);
+    assert.deepEqual(await hv.grantQuerySize(a), { nrFrames: 1 });
+    const { pfn } = page(a, 1);
+    const refs: number[] = [];
+    for (let i = GNTTAB_NR_RESERVED_ENTRIES; i < a.grants.size; i++) {
+      refs.push(a.grants.grantAccessNow(b.domid, pfn));
+    }
+    throwsCode(() => a.grants.grantAccessNow(b.domid, pfn), "ENOSPC");
+    const m1 = await hv.grantMap(b, { domid: a.domid, ref: refs[0] });
+    await hv.grantMap(b, { domid: a.domid, ref: refs[1] });
+    await rejects(hv.grantMap(b, { domid: a.domid, ref: refs[2] }), "ENOSPC");
+    await hv.grantUnmap(b, m1.handle);
+    await hv.grantMap(b, { domid: a.domid, ref: refs[2] });
+  });
+});
+
+Deno.test("grant: guest-side argument checks", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
+    throwsCode(() => a.grants.grantAccessNow(-1, 5), "EINVAL");
+    throwsCode(() => a.grants.grantAccessNow(0x7ff0, 5), "EINVAL");
+    throwsCode(() => a.grants.grantAccessNow(0, 2 ** 32), "EINVAL");
+    throwsCode(() => a.grants.endAccessNow(a.grants.size), "EINVAL");
+    throwsCode(() => a.grants.endAccessNow(GNTTAB_NR_RESERVED_ENTRIES), "EINVAL"); // not in use
+  });
+});
+
+Deno.test("grant: costs — hypercallNs + grantMapNs per map, grantUnmapNs per unmap, grantEntryNs per entry", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
+    const pfns = [0, 1, 2, 3].map((i) => page(a, i).pfn);
+    let t = engine.now;
+    const refs = [];
+    for (const p of pfns) refs.push(await a.grants.grantAccess(0, p));
+    assert.equal(engine.now - t, 4 * X.grantEntryNs);
+
+    t = engine.now;
+    const one = await hv.grantMap(dom0, { domid: a.domid, ref: refs[0] });
+    assert.equal(engine.now - t, X.hypercallNs + X.grantMapNs);
+    t = engine.now;
+    const many = await hv.grantMapBatch(
+      dom0,
+      refs.slice(1).map((ref) => ({ domid: a.domid, ref })),
+    );
+    assert.equal(engine.now - t, X.hypercallNs + 3 * X.grantMapNs);
+    assert.ok(many.every((r) => r.status === 0));
+
+    t = engine.now;
+    await hv.grantUnmap(dom0, one.handle);
+    assert.equal(engine.now - t, X.hypercallNs + X.grantUnmapNs);
+    t = engine.now;
+    await hv.grantUnmapBatch(dom0, many.map((r) => r.handle!));
+    assert.equal(engine.now - t, X.hypercallNs + 3 * X.grantUnmapNs);
+
+    const c = hv.counters();
+    assert.equal(c.byKind["grant_table_op:map_grant_ref"], 2, "a batch is one hypercall");
+    assert.equal(c.grantMaps, 4);
+    assert.equal(c.grantUnmaps, 4);
+  });
+});

@@ -1,0 +1,239 @@
+import assert from "node:assert/strict";
+import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+import {
+  Hypervisor,
+  type XenErrnoCode,
+  XenError,
+  XenStore,
+  XS_INTRODUCE_DOMAIN,
+  XS_RELEASE_DOMAIN,
+} from "../hypervisor/mod.ts";
+
+function throwsCode(fn: () => unknown, code: XenErrnoCode): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof XenError, `expected XenError ${code}, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    return true;
+  });
+}
+
+/** A store with dom0, dom1, dom2 connected. */
+function store(opts = {}): XenStore {
+  const xs = new XenStore(opts);
+  xs.introduceDomain(0, "Domain-0");
+  xs.introduceDomain(1, "vm1");
+  xs.introduceDomain(2, "vm2");
+  return xs;
+}
+
+function recorder(): { log: string[]; cb: (p: string, t: string) => void } {
+  const log: string[] = [];
+  return { log, cb: (p, t) => log.push(`${t}:${p}`) };
+}
+
+Deno.test("xenstore: a domain's home exists from creation and goes at teardown", async () => {
+  const engine = new Engine();
+  const hv = new Hypervisor(engine, new MachineMemory(128 << 20), PCIX_SDR_2006, new Prng(3));
+  const xs = hv.xenstore;
+  const events = recorder();
+  xs.watch(0, XS_INTRODUCE_DOMAIN, "intro", events.cb);
+  xs.watch(0, XS_RELEASE_DOMAIN, "rel", events.cb);
+  await engine.run(async () => {
+    const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const home = `/local/domain/${vm.domid}`;
+    assert.equal(xs.read(vm.domid, "name"), "vm");
+    assert.equal(xs.read(0, `${home}/domid`), String(vm.domid));
+    assert.deepEqual(xs.directory(0, home), ["control", "data", "device", "domid", "name"]);
+    throwsCode(() => xs.write(vm.domid, "name", "evil"), "EACCES");
+    throwsCode(() => xs.write(vm.domid, "newtop", "x"), "EACCES");
+    xs.write(vm.domid, "device/vib/0/state", "1");
+    assert.equal(xs.read(0, `${home}/device/vib/0/state`), "1");
+    xs.watch(vm.domid, "device", "mine", () => {});
+    assert.equal(xs.watchesOf(vm.domid), 1);
+    await hv.destroyDomain(hv.dom0, vm.domid);
+    assert.equal(xs.exists(0, home), false);
+    assert.equal(xs.watchesOf(vm.domid), 0);
+    assert.equal(xs.nodesOwnedBy(vm.domid), 0);
+    throwsCode(() => xs.read(vm.domid, "name"), "ESRCH");
+  });
+  assert.deepEqual(events.log, [
+    `intro:${XS_INTRODUCE_DOMAIN}`,
+    `rel:${XS_RELEASE_DOMAIN}`,
+    `intro:${XS_INTRODUCE_DOMAIN}`,
+    `rel:${XS_RELEASE_DOMAIN}`,
+  ]);
+});
+
+Deno.test("xenstore: permissions — owner, default, per-domain entries, dom0 sees all", () => {
+  const xs = store();
+  xs.write(1, "data/secret", "s");
+  throwsCode(() => xs.read(2, "/local/domain/1/data/secret"), "EACCES");
+  throwsCode(() => xs.directory(2, "/local/domain/1/data"), "EACCES");
+  throwsCode(() => xs.write(2, "/local/domain/1/data/secret", "x"), "EACCES");
+  throwsCode(() => xs.rm(2, "/local/domain/1/data/secret"), "EACCES");
+  assert.equal(xs.read(0, "/local/domain/1/data/secret"), "s");
+  // The creator owns what it created, inheriting the rest of its parent's list.
+  assert.deepEqual(xs.getPerms(1, "data/secret"), [{ domid: 1, perm: "n" }]);
+
+  xs.setPerms(1, "data/secret", [{ domid: 1, perm: "n" }, { domid: 2, perm: "r" }]);
+  assert.equal(xs.read(2, "/local/domain/1/data/secret"), "s");
+  throwsCode(() => xs.write(2, "/local/domain/1/data/secret", "x"), "EACCES");
+  xs.setPerms(1, "data/secret", [{ domid: 1, perm: "b" }]);
+  xs.write(2, "/local/domain/1/data/secret", "from2"); // default b
+  assert.equal(xs.read(1, "data/secret"), "from2");
+  throwsCode(
+    () => xs.setPerms(2, "/local/domain/1/data/secret", [{ domid: 2, perm: "n" }]),
+    "EACCES",
+  );
+  throwsCode(() => xs.setPerms(1, "data/secret", [{ domid: 2, perm: "n" }]), "EPERM");
+  throwsCode(() => xs.setPerms(1, "data/secret", []), "EINVAL");
+  throwsCode(() => xs.setPerms(1, "data/secret", [{ domid: 1, perm: "x" as "n" }]), "EINVAL");
+  throwsCode(() => xs.setPerms(1, "data/secret", [{ domid: -1, perm: "n" }]), "EINVAL");
+  throwsCode(() => xs.setPerms(1, "data/nope", [{ domid: 1, perm: "n" }]), "ENOENT");
+  // dom0 may give a node away.
+  xs.setPerms(0, "/local/domain/1/data/secret", [{ domid: 2, perm: "n" }]);
+  assert.equal(xs.nodesOwnedBy(2), 3 + 1, "its own three directories and the gift");
+  throwsCode(() => xs.read(1, "data/secret"), "EACCES");
+  assert.equal(xs.read(2, "/local/domain/1/data/secret"), "from2");
+});
+
+Deno.test("xenstore: backend-style layout — dom0 writes, then shares read access with the frontend", () => {
+  const xs = store();
+  const be = "/local/domain/0/backend/vib/1/0";
+  xs.write(0, `${be}/state`, "1");
+  throwsCode(() => xs.read(1, `${be}/state`), "EACCES");
+  xs.setPerms(0, be, [{ domid: 0, perm: "n" }, { domid: 1, perm: "r" }]);
+  xs.setPerms(0, `${be}/state`, [{ domid: 0, perm: "n" }, { domid: 1, perm: "r" }]);
+  assert.equal(xs.read(1, `${be}/state`), "1");
+  assert.deepEqual(xs.directory(1, be), ["state"]);
+  // New nodes dom0 creates under it inherit the parent's list.
+  xs.write(0, `${be}/uar-mfn`, "4242");
+  assert.equal(xs.read(1, `${be}/uar-mfn`), "4242");
+  throwsCode(() => xs.write(1, `${be}/state`, "6"), "EACCES");
+});
+
+Deno.test("xenstore: watches fire on registration, on the node and below, and on removal", () => {
+  const xs = store();
+  const w = recorder();
+  xs.watch(0, "/local/domain/1/device", "dev", w.cb);
+  assert.deepEqual(w.log, ["dev:/local/domain/1/device"], "fires once when set");
+  xs.write(1, "device/vib/0/state", "1");
+  xs.write(1, "data/other", "x"); // sibling: no event
+  xs.mkdir(1, "device/vib/1");
+  xs.mkdir(1, "device/vib/1"); // exists: no event
+  assert.deepEqual(w.log.slice(1), [
+    "dev:/local/domain/1/device/vib/0/state",
+    "dev:/local/domain/1/device/vib/1",
+  ]);
+
+  const inner = recorder();
+  xs.watch(0, "/local/domain/1/device/vib/0/state", "st", inner.cb);
+  w.log.length = 0;
+  inner.log.length = 0;
+  xs.rm(1, "device/vib");
+  assert.deepEqual(w.log, ["dev:/local/domain/1/device/vib"]);
+  assert.deepEqual(
+    inner.log,
+    ["st:/local/domain/1/device/vib/0/state"],
+    "watch inside the subtree fires",
+  );
+  assert.equal(xs.exists(0, "/local/domain/1/device/vib/0"), false);
+  xs.rm(1, "device/vib"); // already gone, parent exists: ok
+  throwsCode(() => xs.rm(1, "device/vib/0/state"), "ENOENT");
+
+  xs.unwatch(0, "/local/domain/1/device", "dev");
+  w.log.length = 0;
+  xs.write(1, "device/x", "1");
+  assert.deepEqual(w.log, []);
+  throwsCode(() => xs.unwatch(0, "/local/domain/1/device", "dev"), "ENOENT");
+});
+
+Deno.test("xenstore: relative watches get relative paths; unreadable nodes are not reported", () => {
+  const xs = store();
+  const mine = recorder();
+  xs.watch(1, "device", "t", mine.cb);
+  xs.write(1, "device/a", "1");
+  assert.deepEqual(mine.log, ["t:device", "t:device/a"]);
+
+  const spy = recorder();
+  xs.watch(2, "/local/domain/1", "spy", spy.cb); // registration succeeds and fires
+  xs.write(1, "data/secret", "s");
+  assert.deepEqual(spy.log, ["spy:/local/domain/1"], "dom2 cannot read dom1's data: no event");
+  xs.setPerms(1, "data/secret", [{ domid: 1, perm: "n" }, { domid: 2, perm: "r" }]);
+  assert.deepEqual(spy.log.slice(1), ["spy:/local/domain/1/data/secret"]);
+});
+
+Deno.test("xenstore: callbacks may write; their events are queued and delivered in order", () => {
+  const xs = store();
+  const order: string[] = [];
+  xs.watch(0, "/local/domain/1/device/state", "fe", (p) => {
+    order.push(`fe ${p}`);
+    if (xs.exists(0, p) && xs.read(0, p) === "1") {
+      xs.write(0, "/local/domain/0/backend/state", "2");
+      order.push("fe-cb done");
+    }
+  });
+  xs.watch(0, "/local/domain/0/backend/state", "be", (p) => order.push(`be ${p}`));
+  order.length = 0;
+  xs.write(1, "device/state", "1");
+  assert.deepEqual(order, [
+    "fe /local/domain/1/device/state",
+    "fe-cb done",
+    "be /local/domain/0/backend/state",
+  ]);
+});
+
+Deno.test("xenstore: callback exceptions go to onWatchError and do not break the writer", () => {
+  const errors: unknown[] = [];
+  const xs = store({ onWatchError: (e: unknown) => errors.push(e) });
+  xs.watch(0, "/local/domain/1/data", "boom", (p) => {
+    if (p.endsWith("/x")) throw new Error("bug in a watcher");
+  });
+  xs.write(1, "data/x", "1");
+  assert.equal(xs.read(1, "data/x"), "1");
+  assert.equal(errors.length, 1);
+});
+
+Deno.test("xenstore: refusals — paths, missing nodes, connections, quotas, duplicates", () => {
+  const xs = store({ maxNodesPerDomain: 10, maxWatchesPerDomain: 2, maxValueBytes: 16 });
+  for (const bad of ["", "/a//b", "/a/", "/a b", "/a.b", "@other", "/" + "x".repeat(3100)]) {
+    throwsCode(() => xs.write(1, bad, "v"), "EINVAL");
+  }
+  throwsCode(() => xs.read(1, 42 as unknown as string), "EINVAL");
+  throwsCode(() => xs.write(1, "data/v", 7 as unknown as string), "EINVAL");
+  throwsCode(() => xs.read(1, "data/missing"), "ENOENT");
+  throwsCode(() => xs.directory(1, "data/missing"), "ENOENT");
+  throwsCode(() => xs.rm(0, "/"), "EINVAL");
+  throwsCode(() => xs.read(7, "/local"), "ESRCH");
+  throwsCode(() => xs.write(1, "data/big", "x".repeat(17)), "ENOSPC");
+  xs.write(0, "/tool/big", "x".repeat(17)); // dom0 is not subject to quotas
+  // dom1 owns device, control, data: 7 more nodes fit, the 8th does not.
+  xs.write(1, "data/a/b/c/d/e/f/g", "1");
+  throwsCode(() => xs.write(1, "data/h", "1"), "ENOSPC");
+  xs.rm(1, "data/a");
+  xs.write(1, "data/h", "1");
+
+  xs.watch(1, "data", "t1", () => {});
+  throwsCode(() => xs.watch(1, "data", "t1", () => {}), "EEXIST");
+  xs.watch(1, "data", "t2", () => {});
+  throwsCode(() => xs.watch(1, "data", "t3", () => {}), "E2BIG");
+  throwsCode(() => xs.watch(1, XS_RELEASE_DOMAIN, "r", () => {}), "EACCES");
+  throwsCode(() => xs.watch(0, "@bogus", "r", () => {}), "EINVAL");
+  throwsCode(() => xs.watch(0, "/x", 5 as unknown as string, () => {}), "EINVAL");
+  throwsCode(() => xs.introduceDomain(1, "again"), "EEXIST");
+});
+
+Deno.test("xenstore: write creates missing parents; directory is sorted; rm keeps counts right", () => {
+  const xs = store();
+  const before = xs.size;
+  xs.write(1, "device/vib/0/ring-ref", "8");
+  xs.write(1, "device/vib/0/event-channel", "3");
+  xs.write(1, "device/vib/0/a", "");
+  assert.deepEqual(xs.directory(1, "device/vib/0"), ["a", "event-channel", "ring-ref"]);
+  assert.equal(xs.read(1, "device/vib"), "");
+  assert.equal(xs.size, before + 5);
+  assert.equal(xs.nodesOwnedBy(1), 3 + 5);
+  xs.rm(1, "device/vib");
+  assert.equal(xs.size, before);
+  assert.equal(xs.nodesOwnedBy(1), 3);
+});

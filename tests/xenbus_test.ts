@@ -1,0 +1,325 @@
+import assert from "node:assert/strict";
+import { XenStore } from "../hypervisor/xenstore.ts";
+import { DeadlockError, Engine } from "../sim/engine.ts";
+import {
+  createXenbusDevice,
+  isLegalXenbusTransition,
+  parseXenbusState,
+  XenbusDevice,
+  XenbusError,
+  XenbusState as S,
+  xenbusStateName,
+  type XenbusStateValue,
+  type XenStoreLike,
+} from "../drivers/xenbus/xenbus.ts";
+import { cTest } from "./support/cc.ts";
+
+const FRONT = 1;
+
+function setup() {
+  const xs = new XenStore();
+  xs.introduceDomain(0, "Domain-0");
+  xs.introduceDomain(FRONT, "guest");
+  const p = createXenbusDevice(xs, { type: "vib", frontDomid: FRONT, backDomid: 0, devid: 0 });
+  const front = new XenbusDevice({
+    xs,
+    domid: FRONT,
+    nodePath: p.frontend,
+    otherendDomid: 0,
+    otherendPath: p.backend,
+  });
+  const back = new XenbusDevice({
+    xs,
+    domid: 0,
+    nodePath: p.backend,
+    otherendDomid: FRONT,
+    otherendPath: p.frontend,
+  });
+  return { xs, p, front, back };
+}
+
+function xenbusError(fn: () => unknown): XenbusError {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof XenbusError, `expected XenbusError, got ${e}`);
+    return e;
+  }
+  assert.fail("no error");
+}
+
+Deno.test("xenbus: a device needs only XenStoreLike (a minimal map-backed store works)", () => {
+  const data = new Map<string, string>();
+  const watches: [string, () => void][] = [];
+  const mini: XenStoreLike = {
+    read(_c, path) {
+      const v = data.get(path);
+      if (v === undefined) throw Object.assign(new Error(`no ${path}`), { code: "ENOENT" });
+      return v;
+    },
+    write(_c, path, value) {
+      data.set(path, value);
+      for (const [w, cb] of watches) if (path.startsWith(w)) cb();
+    },
+    watch(_c, path, _t, cb) {
+      watches.push([path, () => cb(path, _t)]);
+      cb(path, _t);
+    },
+    unwatch() {},
+  };
+  const dev = new XenbusDevice({
+    xs: mini,
+    domid: 0,
+    nodePath: "/b",
+    otherendDomid: 1,
+    otherendPath: "/f",
+  });
+  assert.equal(dev.state, S.Unknown, "no state node yet");
+  const heard: XenbusStateValue[] = [];
+  dev.onPeerChange((st) => heard.push(st));
+  dev.switchState(S.Initialising);
+  mini.write(1, "/f/state", "3");
+  assert.equal(data.get("/b/state"), "1");
+  assert.deepEqual(heard, [S.Unknown, S.Initialised]);
+  // A store failure that is not an errno-coded refusal is a bug and propagates.
+  const broken: XenStoreLike = {
+    ...mini,
+    read: () => {
+      throw new TypeError("bug");
+    },
+  };
+  assert.throws(
+    () =>
+      new XenbusDevice({
+        xs: broken,
+        domid: 0,
+        nodePath: "/b",
+        otherendDomid: 1,
+        otherendPath: "/f",
+      }),
+    TypeError,
+  );
+});
+
+Deno.test("xenbus: the legal-transition table, checked over every pair of states", () => {
+  const legal = new Set([
+    "0>1",
+    "1>2",
+    "1>3",
+    "1>5",
+    "1>6",
+    "2>3",
+    "2>4",
+    "2>5",
+    "2>6",
+    "3>4",
+    "3>5",
+    "3>6",
+    "4>5",
+    "4>6",
+    "5>6",
+    "6>1",
+    "6>2",
+  ]);
+  for (let from = 0; from <= 7; from++) {
+    for (let to = 0; to <= 7; to++) {
+      assert.equal(
+        isLegalXenbusTransition(from, to),
+        legal.has(`${from}>${to}`),
+        `${from} -> ${to}`,
+      );
+    }
+  }
+  assert.equal(xenbusStateName(S.InitWait), "InitWait");
+  assert.equal(xenbusStateName(9), "invalid(9)");
+});
+
+Deno.test("xenbus: illegal transitions are refused, name both states, and write nothing", () => {
+  const { xs, p, front, back } = setup();
+  assert.equal(front.state, S.Initialising, "the toolstack created the device in Initialising");
+  const events: string[] = [];
+  xs.watch(0, p.frontend, "spy", (path) => events.push(path));
+  events.length = 0;
+  for (const to of [S.Connected, S.Unknown]) {
+    const e = xenbusError(() => front.switchState(to));
+    assert.equal(e.code, "illegal-transition");
+    assert.match(e.message, new RegExp(`Initialising -> ${xenbusStateName(to)}`));
+  }
+  assert.equal(xs.read(FRONT, `${p.frontend}/state`), "1");
+  assert.deepEqual(events, [], "no write reached the store");
+  assert.equal(front.state, S.Initialising);
+
+  // Walk the front to Closing; then Connected and Initialised are out of reach.
+  front.switchState(S.Initialised);
+  front.switchState(S.Connected);
+  assert.throws(() => front.switchState(S.Initialised), /Connected -> Initialised/);
+  assert.throws(() => front.switchState(S.InitWait), /Connected -> InitWait/);
+  front.switchState(S.Closing);
+  assert.throws(() => front.switchState(S.Connected), /Closing -> Connected/);
+  assert.throws(() => front.switchState(S.Initialising), /Closing -> Initialising/);
+  front.switchState(S.Closed);
+  assert.throws(() => front.switchState(S.Connected), /Closed -> Connected/);
+  assert.equal(xs.read(0, `${p.frontend}/state`), "6");
+
+  // A backend cannot skip InitWait/Initialised to Connected either.
+  assert.throws(() => back.switchState(S.Connected), /Initialising -> Connected/);
+});
+
+Deno.test("xenbus: switching to the current state is a no-op without a store write", () => {
+  const { xs, p, back } = setup();
+  let fired = 0;
+  xs.watch(FRONT, `${p.backend}/state`, "t", () => fired++);
+  fired = 0;
+  assert.equal(back.switchState(S.Initialising), false);
+  assert.equal(fired, 0);
+  assert.equal(back.switchState(S.InitWait), true);
+  assert.equal(fired, 1, "the frontend's watch saw the change");
+});
+
+await cTest(
+  "xenbus: XenbusState values equal enum xenbus_state in xen/io/xenbus.h",
+  { headers: ["xen/io/xenbus.h"], install: "libxen-dev" },
+  async (c) => {
+    const out = await c.run(String.raw`
+      #include <stdio.h>
+      #include <xen/io/xenbus.h>
+      int main(void) {
+        printf("%d %d %d %d %d %d %d\n", XenbusStateUnknown, XenbusStateInitialising,
+               XenbusStateInitWait, XenbusStateInitialised, XenbusStateConnected,
+               XenbusStateClosing, XenbusStateClosed);
+        return 0;
+      }`);
+    assert.equal(
+      out.trim(),
+      [S.Unknown, S.Initialising, S.InitWait, S.Initialised, S.Connected, S.Closing, S.Closed]
+        .join(" "),
+    );
+  },
+);
+
+Deno.test("xenbus: full handshake and close between two engine processes over the real XenStore", async () => {
+  const { xs, p, front, back } = setup();
+  const engine = new Engine();
+  const seen: string[] = [];
+  // dom0 observes every state write of both ends, in order.
+  for (const [who, dir] of [["F", p.frontend], ["B", p.backend]]) {
+    xs.watch(0, `${dir}/state`, `log-${who}`, () => {
+      seen.push(`${who}${xs.read(0, `${dir}/state`)}@${engine.now}`);
+    });
+  }
+  seen.length = 0;
+  const is = (...ss: XenbusStateValue[]) => (s: XenbusStateValue) => ss.includes(s);
+
+  const result = await engine.run(async () => {
+    const backend = engine.spawn("backend", async () => {
+      await engine.sleep(10); // hotplug scripts
+      back.switchState(S.InitWait);
+      await back.waitPeer(engine, is(S.Initialised, S.Connected));
+      // Read what the frontend published before saying Initialised.
+      const ringRef = xs.read(0, `${p.frontend}/ring-ref`);
+      const port = xs.read(0, `${p.frontend}/event-channel`);
+      await engine.sleep(5); // map the ring, bind the port
+      back.switchState(S.Connected);
+      await back.waitPeer(engine, is(S.Closing, S.Closed, S.Unknown));
+      back.switchState(S.Closing);
+      await back.waitPeer(engine, is(S.Closed, S.Unknown));
+      back.switchState(S.Closed);
+      return `${ringRef}/${port}`;
+    });
+    const frontend = engine.spawn("frontend", async () => {
+      await front.waitPeer(engine, is(S.InitWait));
+      xs.write(FRONT, `${p.frontend}/ring-ref`, "8");
+      xs.write(FRONT, `${p.frontend}/event-channel`, "3");
+      front.switchState(S.Initialised);
+      await front.waitPeer(engine, is(S.Connected));
+      front.switchState(S.Connected);
+      await engine.sleep(100); // traffic
+      front.switchState(S.Closing);
+      await front.waitPeer(engine, is(S.Closing, S.Closed));
+      front.switchState(S.Closed);
+    });
+    const [got] = await Promise.all([backend, frontend]);
+    return got;
+  });
+  assert.equal(result, "8/3");
+  assert.deepEqual(seen, [
+    "B2@10",
+    "F3@10",
+    "B4@15",
+    "F4@15",
+    "F5@115",
+    "B5@115",
+    "F6@115",
+    "B6@115",
+  ]);
+  assert.equal(front.state, S.Closed);
+  assert.equal(back.state, S.Closed);
+});
+
+Deno.test("xenbus: a hostile frontend's garbage state reads as Unknown; it cannot touch the backend's node", () => {
+  const { xs, p, front, back } = setup();
+  const heard: [XenbusStateValue, string | undefined][] = [];
+  back.onPeerChange((s, raw) => heard.push([s, raw]));
+  for (const raw of ["banana", "", "04", "4 ", "7", "-1", "3.0", "4"]) {
+    xs.write(FRONT, `${p.frontend}/state`, raw);
+  }
+  assert.deepEqual(heard, [
+    [S.Initialising, "1"], // on registration
+    [S.Unknown, "banana"],
+    [S.Unknown, ""],
+    [S.Unknown, "04"],
+    [S.Unknown, "4 "],
+    [S.Unknown, "7"],
+    [S.Unknown, "-1"],
+    [S.Unknown, "3.0"],
+    [S.Connected, "4"],
+  ]);
+  assert.equal(parseXenbusState(undefined), S.Unknown);
+  // The backend's directory is read-only to the frontend.
+  assert.throws(() => xs.write(FRONT, `${p.backend}/state`, "4"), { code: "EACCES" });
+  assert.equal(back.peerState(), S.Connected);
+  assert.equal(front.peerState(), S.Initialising);
+});
+
+Deno.test("xenbus: when the frontend's domain is released the backend sees Unknown and can close", async () => {
+  const { xs, back } = setup();
+  const engine = new Engine();
+  back.switchState(S.InitWait);
+  const out = await engine.run(async () => {
+    engine.schedule(50, () => xs.releaseDomain(FRONT));
+    const s = await back.waitPeer(engine, (x) => x === S.Unknown || x === S.Closed);
+    back.switchState(S.Closed);
+    return [s, engine.now];
+  });
+  assert.deepEqual(out, [S.Unknown, 50]);
+  assert.equal(back.peerRaw(), undefined);
+  back.dispose();
+  back.dispose(); // twice is fine
+  assert.equal(xenbusError(() => back.switchState(S.InitWait)).code, "disposed");
+});
+
+Deno.test("xenbus: listeners share one watch; dispose removes it", () => {
+  const { xs, front } = setup();
+  const before = xs.watchCount;
+  const a: XenbusStateValue[] = [], b: XenbusStateValue[] = [];
+  const offA = front.onPeerChange((s) => a.push(s));
+  front.onPeerChange((s) => b.push(s));
+  assert.equal(xs.watchCount, before + 1);
+  offA();
+  xs.write(0, `${front.otherendPath}/state`, "2");
+  assert.deepEqual(a, [S.Initialising]);
+  assert.deepEqual(b, [S.Initialising, S.InitWait]);
+  front.dispose();
+  assert.equal(xs.watchCount, before);
+});
+
+Deno.test("xenbus: a wait on a peer that never moves is a deadlock naming the xenbus node", async () => {
+  const { front } = setup();
+  const engine = new Engine();
+  const err = await engine.run(() => front.waitPeer(engine, (s) => s === S.Connected)).then(
+    () => undefined,
+    (e) => e,
+  );
+  assert.ok(err instanceof DeadlockError);
+  assert.match(err.message, /xenbus \/local\/domain\/0\/backend\/vib\/1\/0\/state/);
+});
