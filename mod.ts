@@ -1,17 +1,26 @@
 /**
  * xenib: VMM-bypass I/O for virtual machines (Liu, Huang, Abali, Panda,
  * USENIX ATC 2006) as an executable system in virtual time. This module only
- * re-exports; see README.md and the `shared` API contract.
+ * re-exports: the verbs API and clusters (`drivers/verbs`), the simulated
+ * platform (`sim`), the hypervisor (`hypervisor`, as `Xen*`-free names plus
+ * its `Domain` as `XenDomain`), the HCA model (`hca`), and the real-hardware
+ * provider (`openRealDevice`).
  *
  * @example
  * ```ts
- * import { Engine } from "./mod.ts";
- * const engine = new Engine();
- * console.log(await engine.run(async () => 42)); // 42
+ * import { Cluster } from "./mod.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * cluster.addHost({ name: "a", hypervisor: false });
+ * await cluster.start();
+ * console.log(cluster.now > 0);
  * ```
  *
  * @module
  */
 export * from "./sim/mod.ts";
-export * from "./drivers/verbs/enums.ts";
-export * from "./drivers/verbs/errors.ts";
+export * from "./drivers/verbs/mod.ts";
+export * from "./drivers/verbs/real.ts";
+export * from "./hca/mod.ts";
+export * from "./hypervisor/mod.ts";
+export { Domain } from "./drivers/verbs/mod.ts";
+export { Domain as XenDomain } from "./hypervisor/mod.ts";

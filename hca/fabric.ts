@@ -18,7 +18,7 @@ import {
   type FabricNode,
   type Fate,
   Port,
-  type PortState,
+  type PortLinkState,
 } from "./port.ts";
 import { SwitchNode } from "./switch.ts";
 import { type PcapOptions, PcapWriter } from "./pcap.ts";
@@ -32,11 +32,11 @@ export interface Endpoint {
    */
   receive(bytes: Uint8Array, port: Port): boolean | void;
   /** The port changed state (e.g. the SM made it ACTIVE): raise the port event. */
-  portStateChanged?(port: Port, from: PortState): void;
+  portStateChanged?(port: Port, from: PortLinkState): void;
 }
 
 /** Options for {@link Fabric.addHca}. */
-export interface HcaOptions {
+export interface CaAttachOptions {
   /** Number of ports (default 1). */
   ports?: number;
   /** Input buffer per port in bytes (default {@link DEFAULT_RX_BUFFER_BYTES}). */
@@ -224,7 +224,7 @@ export class Fabric {
   }
 
   /** Attach a channel adapter with `opts.ports` ports (all DOWN until connected). */
-  addHca(name: string, endpoint: Endpoint, opts: HcaOptions = {}): HcaNode {
+  addHca(name: string, endpoint: Endpoint, opts: CaAttachOptions = {}): HcaNode {
     const index = this.#nodes.length;
     const node = new HcaNode(name, index, nodeGuid(index), endpoint);
     const wiring = {
@@ -232,7 +232,7 @@ export class Fabric {
       onTransmit: (p: Port, l: Link, b: Uint8Array) => this.#onTransmit(p, l, b),
       quiet: () => this.#rules.length === 0 && this.#captures.length === 0,
       receive: (bytes: Uint8Array, port: Port) => endpoint.receive(bytes, port),
-      stateChanged: (port: Port, from: PortState) => endpoint.portStateChanged?.(port, from),
+      stateChanged: (port: Port, from: PortLinkState) => endpoint.portStateChanged?.(port, from),
     };
     const n = opts.ports ?? 1;
     const ports: Port[] = [];

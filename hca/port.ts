@@ -20,8 +20,8 @@ import type { Engine, EventHandle } from "../sim/engine.ts";
 import type { Link } from "./link.ts";
 import { PERMISSIVE_LID } from "./packet.ts";
 
-/** Port states (IBTA §7.2, PortInfo:PortState). */
-export type PortState = "DOWN" | "INIT" | "ARMED" | "ACTIVE";
+/** Port states (IBTA §7.2, PortInfo:PortLinkState). */
+export type PortLinkState = "DOWN" | "INIT" | "ARMED" | "ACTIVE";
 
 /** Bytes per flow-control credit (IBTA §7.9.4). */
 export const CREDIT_BYTES = 64;
@@ -132,7 +132,7 @@ export interface PortWiring {
   /** Receive callback of an HCA node. */
   receive?(bytes: Uint8Array, port: Port): boolean | void;
   /** Port state change notification of an HCA node. */
-  stateChanged?(port: Port, from: PortState): void;
+  stateChanged?(port: Port, from: PortLinkState): void;
 }
 
 /** A packet in a port's input buffer. */
@@ -157,7 +157,7 @@ interface Queued {
 }
 
 /** Legal state changes (IBTA §7.2: link up → INIT; SM: INIT → ARMED → ACTIVE; anything → DOWN). */
-const TRANSITIONS: Record<PortState, readonly PortState[]> = {
+const TRANSITIONS: Record<PortLinkState, readonly PortLinkState[]> = {
   DOWN: ["INIT"],
   INIT: ["ARMED", "DOWN"],
   ARMED: ["ACTIVE", "INIT", "DOWN"],
@@ -200,7 +200,7 @@ export class Port {
   /** Switch ports: cut-through latency from first bit in to routing decision; undefined on CAs. */
   cutThroughNs: number | undefined;
 
-  #state: PortState = "DOWN";
+  #state: PortLinkState = "DOWN";
   #w: PortWiring;
   #bufferCredits: number;
   // Transmit side.
@@ -243,7 +243,7 @@ export class Port {
   }
 
   /** Port state (IBTA §7.2). */
-  get state(): PortState {
+  get state(): PortLinkState {
     return this.#state;
   }
 
@@ -309,7 +309,7 @@ export class Port {
    * Change the port state; only the transitions IBTA §7.2 allows.
    * @throws RangeError on an illegal transition (e.g. INIT → ACTIVE)
    */
-  setState(next: PortState): void {
+  setState(next: PortLinkState): void {
     const from = this.#state;
     if (from === next) return;
     if (!TRANSITIONS[from].includes(next)) {

@@ -10,7 +10,7 @@ import {
 import { type Endpoint, Fabric, type HcaNode } from "../hca/fabric.ts";
 import { OP } from "../hca/opcode.ts";
 import { decodePacket, encodePacket, wireLength } from "../hca/packet.ts";
-import { creditsFor, type Port, type PortState } from "../hca/port.ts";
+import { creditsFor, type Port, type PortLinkState } from "../hca/port.ts";
 import {
   SM_PROCESS_NS,
   SMA_PROCESS_NS,
@@ -30,7 +30,7 @@ class Recorder implements Endpoint {
     this.got.push({ t: this.engine.now, psn, bytes, port });
     return true;
   }
-  portStateChanged(port: Port, from: PortState): void {
+  portStateChanged(port: Port, from: PortLinkState): void {
     this.states.push(`${port.name}:${from}->${port.state}`);
   }
 }

@@ -1,0 +1,148 @@
+/**
+ * Index allocators of the HCA driver (mthca_alloc style): PD numbers, QPNs,
+ * CQNs, EQNs, SRQNs, UAR indices, AH indices, MPT indices. Allocation is
+ * next-fit from the last index handed out, so a freed number is not reused
+ * at once — a late doorbell or a stale handle for a destroyed QP then names
+ * nothing instead of a new, unrelated QP (mthca rotates QPNs for the same
+ * reason).
+ *
+ * @module
+ */
+
+/**
+ * Next-fit allocator over [reserved, max).
+ *
+ * @example
+ * ```ts
+ * import { IndexAllocator } from "./alloc.ts";
+ * const qpn = new IndexAllocator("qpn", 8, 2); // QP0/QP1 reserved
+ * const a = qpn.alloc()!, b = qpn.alloc();
+ * qpn.release(a);
+ * console.log(a, b, qpn.alloc()); // 2 3 4 — 2 is not reused at once
+ * ```
+ */
+export class IndexAllocator {
+  #used: Uint8Array;
+  #next: number;
+  #inUse = 0;
+
+  #lowest: boolean;
+
+  /**
+   * @param name what it allocates (in messages)
+   * @param max one past the largest index
+   * @param reserved indices below this are never handed out
+   * @param policy "next-fit" (default) or "lowest": always the lowest free
+   *   index, for tables whose entries carry their own reuse tag (MPT keys)
+   */
+  constructor(
+    readonly name: string,
+    readonly max: number,
+    readonly reserved = 0,
+    policy: "next-fit" | "lowest" = "next-fit",
+  ) {
+    this.#used = new Uint8Array(max);
+    this.#next = reserved;
+    this.#lowest = policy === "lowest";
+  }
+
+  /** Indices handed out now. */
+  get inUse(): number {
+    return this.#inUse;
+  }
+
+  /** Indices still available. */
+  get free(): number {
+    return this.max - this.reserved - this.#inUse;
+  }
+
+  /** Take an index; undefined if none is left. */
+  alloc(): number | undefined {
+    const span = this.max - this.reserved;
+    if (span <= 0 || this.#inUse >= span) return undefined;
+    let i = this.#next;
+    for (let n = 0; n < span; n++) {
+      if (i >= this.max) i = this.reserved;
+      if (!this.#used[i]) {
+        this.#used[i] = 1;
+        this.#inUse++;
+        // "lowest": every index below i is taken, so the search resumes at i.
+        this.#next = this.#lowest ? i : i + 1;
+        return i;
+      }
+      i++;
+    }
+    return undefined;
+  }
+
+  /** Return an index; freeing one not in use throws (a driver bug). */
+  release(index: number): void {
+    if (!this.isUsed(index)) {
+      throw new Error(`${this.name}: free of index ${index} that is not allocated`);
+    }
+    this.#used[index] = 0;
+    this.#inUse--;
+    if (this.#lowest && index < this.#next) this.#next = index;
+  }
+
+  /** True if `index` is handed out. */
+  isUsed(index: number): boolean {
+    return Number.isInteger(index) && index >= 0 && index < this.max && this.#used[index] === 1;
+  }
+}
+
+/**
+ * MPT keys: index allocator plus an 8-bit tag per index that advances every
+ * time the index is reused, so a key of a deregistered region stops working
+ * even when its MPT entry is used again (key = index << 8 | tag, as the
+ * device's `mptKey`). Indices are reused lowest-first: the tag, not the
+ * allocation order, is what protects against stale keys.
+ *
+ * @example
+ * ```ts
+ * import { KeyAllocator } from "./alloc.ts";
+ * const keys = new KeyAllocator(4, 1);
+ * const k1 = keys.alloc()!;
+ * keys.release(k1);
+ * const k2 = keys.alloc()!; // index 1 again, with the next tag
+ * console.log(k2 >>> 8 === k1 >>> 8, k2 !== k1); // true true
+ * ```
+ */
+export class KeyAllocator {
+  #index: IndexAllocator;
+  #tag: Uint8Array;
+
+  /**
+   * @param max MPT entries
+   * @param reserved entries below this are never used (key 0 means "none")
+   */
+  constructor(max: number, reserved = 1) {
+    // Lowest-free reuse is safe here: the tag makes the old key invalid.
+    this.#index = new IndexAllocator("mpt", max, reserved, "lowest");
+    this.#tag = new Uint8Array(max);
+  }
+
+  /** MPT entries in use. */
+  get inUse(): number {
+    return this.#index.inUse;
+  }
+
+  /** MPT entries available. */
+  get free(): number {
+    return this.#index.free;
+  }
+
+  /** A fresh key (its index is `key >>> 8`), or undefined when the table is full. */
+  alloc(): number | undefined {
+    const i = this.#index.alloc();
+    if (i === undefined) return undefined;
+    const tag = this.#tag[i];
+    this.#tag[i] = (tag + 1) & 0xff;
+    return ((i << 8) | tag) >>> 0;
+  }
+
+  /** Return the MPT entry of `key`. */
+  release(key: number): void {
+    this.#index.release(key >>> 8);
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Issuing HCA commands from the driver: a failed command becomes the errno
+ * the Linux mthca driver returns for it (`mthca_status_to_errno`), so every
+ * caller up to the verbs API sees one kind of error.
+ *
+ * @module
+ */
+import {
+  type CmdIn,
+  cmdName,
+  type CmdOp,
+  type CmdOut,
+  CmdStatus,
+  cmdStatusName,
+  type CommandInterface,
+} from "../../hca/commands.ts";
+import { type ErrnoCode, VerbsError } from "../verbs/errors.ts";
+
+const ERRNO_OF_STATUS: Record<number, ErrnoCode> = {
+  [CmdStatus.INTERNAL_ERR]: "EIO",
+  [CmdStatus.BAD_OP]: "EPERM",
+  [CmdStatus.BAD_PARAM]: "EINVAL",
+  [CmdStatus.BAD_SYS_STATE]: "ENXIO",
+  [CmdStatus.BAD_RESOURCE]: "EBADF",
+  [CmdStatus.RESOURCE_BUSY]: "EBUSY",
+  [CmdStatus.EXCEED_LIM]: "ENOMEM",
+  [CmdStatus.BAD_RES_STATE]: "EBADF",
+  [CmdStatus.BAD_INDEX]: "EBADF",
+  [CmdStatus.BAD_QP_STATE]: "EINVAL",
+  [CmdStatus.BAD_SEG_PARAM]: "EFAULT",
+  [CmdStatus.BAD_SIZE]: "ENOMEM",
+};
+
+/**
+ * The errno name mthca maps a command status to.
+ *
+ * @example
+ * ```ts
+ * import { errnoOfStatus } from "./cmd.ts";
+ * console.log(errnoOfStatus(0x06)); // "EBUSY"
+ * ```
+ */
+export function errnoOfStatus(status: number): ErrnoCode {
+  return ERRNO_OF_STATUS[status] ?? "EIO";
+}
+
+/**
+ * Run a command; throw a `VerbsError` naming the command if it fails.
+ *
+ * @example
+ * ```ts
+ * import { exec } from "./cmd.ts";
+ * import { CmdOp, type CommandInterface } from "../../hca/commands.ts";
+ * async function limits(cmd: CommandInterface) {
+ *   return (await exec(cmd, CmdOp.QUERY_DEV_LIM, {})).maxQp;
+ * }
+ * ```
+ */
+export async function exec<O extends CmdOp>(
+  cmd: CommandInterface,
+  op: O,
+  params: CmdIn<O>,
+): Promise<CmdOut<O>> {
+  const r = await cmd.exec(op, params);
+  if (r.ok) return r.out;
+  throw new VerbsError(
+    errnoOfStatus(r.status),
+    `${cmdName(op)} failed with ${cmdStatusName(r.status)}: ${r.message}`,
+  );
+}

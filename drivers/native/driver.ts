@@ -1,0 +1,582 @@
+/**
+ * The HCA kernel driver (mthca style): device bring-up, index allocators,
+ * memory registration (MTT + MPT), queue contexts through the command
+ * interface, and the event queues with their interrupt handler.
+ *
+ * The driver knows machine frames, not address spaces: whoever asks it to
+ * register memory hands it the frames (the native uverbs layer from the
+ * process page table; a Xen backend from grant mappings). It keeps no
+ * per-user state either — handle tables, use counts and attribute checks
+ * live in the kernel verbs layer (`ucontext.ts`) above it.
+ *
+ * @module
+ */
+import {
+  CmdOp,
+  type DevLim,
+  EqeType,
+  type PortInfo,
+  type QpContextParams,
+  type QpInfo,
+} from "../../hca/commands.ts";
+import type { CommandInterface } from "../../hca/commands.ts";
+import type { HcaStats, ResourceKind } from "../../hca/device.ts";
+import { decodeEqe, EQE_BYTES, eqeReady } from "../../hca/eqe.ts";
+import { cmdWord, doorbellBytes, EqDbCmd, UarOffset } from "../../hca/uar.ts";
+import type { AddressSpace } from "../../sim/address_space.ts";
+import type { Engine } from "../../sim/engine.ts";
+import { PAGE_SHIFT, PAGE_SIZE } from "../../sim/memory.ts";
+import type { Profile } from "../../sim/profiles/mod.ts";
+import { VerbsError } from "../verbs/errors.ts";
+import { IndexAllocator, KeyAllocator } from "./alloc.ts";
+import { MttBuddy } from "./buddy.ts";
+import { exec } from "./cmd.ts";
+
+/**
+ * Counts of `hca.stats()` by resource kind.
+ *
+ * @example
+ * ```ts
+ * import type { ResourceCounts } from "./driver.ts";
+ * const qps = (c: ResourceCounts) => c.qp;
+ * ```
+ */
+export type ResourceCounts = Record<ResourceKind, number>;
+
+/**
+ * What the driver needs of the device (the `Hca` of `hca/device.ts`).
+ *
+ * @example
+ * ```ts
+ * import type { HcaDevice } from "./driver.ts";
+ * const uar0 = (hca: HcaDevice) => hca.uarMfn(0);
+ * ```
+ */
+export interface HcaDevice {
+  /** BAR0 command interface. */
+  readonly cmd: CommandInterface;
+  /** Machine frame of UAR page `index`. */
+  uarMfn(index: number): number;
+  /** Resource counts; `sw` supplies the counts only the driver knows. */
+  stats(sw?: Partial<ResourceCounts>): HcaStats;
+}
+
+/**
+ * A registered region: an MPT entry and its MTT run.
+ *
+ * @example
+ * ```ts
+ * import type { HwRegion } from "./driver.ts";
+ * const index = (r: HwRegion) => r.key >>> 8;
+ * ```
+ */
+export interface HwRegion {
+  key: number;
+  pdn: number;
+  start: number;
+  length: number;
+  access: number;
+  mtt: { base: number; order: number; entries: number };
+}
+
+/**
+ * Events the driver dispatches for a CQ.
+ *
+ * @example
+ * ```ts
+ * import type { CqEventSink } from "./driver.ts";
+ * const sink: CqEventSink = { comp() {}, error(cause) { console.log(cause); } };
+ * ```
+ */
+export interface CqEventSink {
+  /** Completion event (the CQ was armed). */
+  comp(): void;
+  /** CQ error (overrun or access error). */
+  error(cause: number): void;
+}
+
+/**
+ * Events for a QP or SRQ: the raw EQE type.
+ *
+ * @example
+ * ```ts
+ * import type { ObjectEventSink } from "./driver.ts";
+ * const sink: ObjectEventSink = (t) => console.log(t);
+ * ```
+ */
+export type ObjectEventSink = (eqeType: number) => void;
+
+/**
+ * Port events: PORT_CHANGE subtype (1 down, 4 active).
+ *
+ * @example
+ * ```ts
+ * import type { PortEventSink } from "./driver.ts";
+ * const sink: PortEventSink = (port, sub) => console.log(port, sub);
+ * ```
+ */
+export type PortEventSink = (port: number, subtype: number) => void;
+
+/**
+ * Options of {@link HcaDriver}.
+ *
+ * @example
+ * ```ts
+ * import type { HcaDriverOptions } from "./driver.ts";
+ * const name = (o: HcaDriverOptions) => o.name;
+ * ```
+ */
+export interface HcaDriverOptions {
+  engine: Engine;
+  profile: Profile;
+  hca: HcaDevice;
+  /** Kernel memory of the OS running the driver (EQ buffers live there). */
+  kernel: AddressSpace;
+  /** Device name (`"mthca0"`). */
+  name: string;
+  /** Interrupt vectors of the completion and async EQs. */
+  vectors?: { comp: number; async: number };
+  /** log2 entries of the completion EQ (default 10) and the async EQ (default 8). */
+  eqLogSizes?: { comp: number; async: number };
+}
+
+interface Eq {
+  eqn: number;
+  vector: number;
+  logSize: number;
+  addr: number;
+  region: HwRegion;
+  ci: number;
+}
+
+/** PD number the driver keeps for its own regions (EQ buffers). */
+const KERNEL_PD = 0;
+
+/** Every async event type, for MAP_EQ (completions go by the CQ context). */
+const ASYNC_EVENT_MASK = [
+  EqeType.PATH_MIG,
+  EqeType.COMM_EST,
+  EqeType.SQ_DRAINED,
+  EqeType.CQ_ERROR,
+  EqeType.WQ_CATAS_ERROR,
+  EqeType.PATH_MIG_FAILED,
+  EqeType.LOCAL_CATAS_ERROR,
+  EqeType.PORT_CHANGE,
+  EqeType.WQ_INVAL_REQ_ERROR,
+  EqeType.WQ_ACCESS_ERROR,
+  EqeType.SRQ_CATAS_ERROR,
+  EqeType.SRQ_QP_LAST_WQE,
+  EqeType.SRQ_LIMIT,
+].reduce((m, t) => m | (1 << t), 0);
+
+/**
+ * The HCA driver of one host.
+ *
+ * @example
+ * ```ts
+ * import { HcaDriver } from "./driver.ts";
+ * // const drv = new HcaDriver({ engine, profile, hca, kernel, name: "mthca0" });
+ * // await drv.init();           // QUERY_DEV_LIM, INIT_HCA, EQs
+ * // const pdn = drv.allocPd();
+ * ```
+ */
+export class HcaDriver {
+  readonly engine: Engine;
+  readonly profile: Profile;
+  readonly hca: HcaDevice;
+  readonly kernel: AddressSpace;
+  readonly name: string;
+  #devLim: DevLim | undefined;
+  #pd!: IndexAllocator;
+  #qpn!: IndexAllocator;
+  #cqn!: IndexAllocator;
+  #srqn!: IndexAllocator;
+  #eqn!: IndexAllocator;
+  #uar!: IndexAllocator;
+  #ah!: IndexAllocator;
+  #keys!: KeyAllocator;
+  #mtt!: MttBuddy;
+  #eqs: Eq[] = [];
+  #compEq: Eq | undefined;
+  #kernelUarAddr = 0;
+  #cqSinks = new Map<number, CqEventSink>();
+  #qpSinks = new Map<number, ObjectEventSink>();
+  #srqSinks = new Map<number, ObjectEventSink>();
+  #portSinks = new Set<PortEventSink>();
+  #vectors: { comp: number; async: number };
+  #eqLog: { comp: number; async: number };
+  /** Interrupts handled, EQEs consumed. */
+  readonly counters = { interrupts: 0, eqes: 0, commands: 0 };
+
+  /** @param o see {@link HcaDriverOptions} */
+  constructor(o: HcaDriverOptions) {
+    this.engine = o.engine;
+    this.profile = o.profile;
+    this.hca = o.hca;
+    this.kernel = o.kernel;
+    this.name = o.name;
+    this.#vectors = o.vectors ?? { comp: 0, async: 1 };
+    this.#eqLog = o.eqLogSizes ?? { comp: 10, async: 8 };
+  }
+
+  /** Device limits (after {@link init}). */
+  get devLim(): DevLim {
+    if (!this.#devLim) throw new VerbsError("ENXIO", `${this.name}: driver not initialized`);
+    return this.#devLim;
+  }
+
+  /** True once {@link init} has run. */
+  get ready(): boolean {
+    return this.#devLim !== undefined;
+  }
+
+  /** Interrupt vectors this driver's EQs raise. */
+  get vectors(): { comp: number; async: number } {
+    return { ...this.#vectors };
+  }
+
+  /**
+   * Bring the device up: query limits, INIT_HCA, set up allocators, create
+   * the completion and async EQs and route async events.
+   */
+  async init(): Promise<void> {
+    const lim = await exec(this.hca.cmd, CmdOp.QUERY_DEV_LIM, {});
+    await exec(this.hca.cmd, CmdOp.INIT_HCA, {});
+    for (let port = 1; port <= lim.ports; port++) await exec(this.hca.cmd, CmdOp.INIT_IB, { port });
+    this.#devLim = lim;
+    const p = this.profile.hca;
+    this.#pd = new IndexAllocator("pd", Math.min(lim.maxPd, p.maxPd), KERNEL_PD + 1);
+    this.#qpn = new IndexAllocator("qpn", lim.maxQp, lim.reservedQps);
+    this.#cqn = new IndexAllocator("cqn", lim.maxCq, lim.reservedCqs);
+    this.#srqn = new IndexAllocator("srqn", lim.maxSrq, lim.reservedSrqs);
+    this.#eqn = new IndexAllocator("eqn", lim.maxEq, lim.reservedEqs);
+    this.#uar = new IndexAllocator("uar", lim.maxUar, Math.max(1, lim.reservedUars));
+    this.#ah = new IndexAllocator("ah", lim.maxAh, 0);
+    this.#keys = new KeyAllocator(lim.maxMpt, Math.max(1, lim.reservedMpts));
+    this.#mtt = new MttBuddy(lim.maxMtt);
+    // The kernel rings EQ doorbells through UAR 0, mapped into its own space.
+    this.#kernelUarAddr = this.kernel.mapForeign(this.hca.uarMfn(0));
+    this.#compEq = await this.#createEq(this.#vectors.comp, this.#eqLog.comp);
+    const asyncEq = await this.#createEq(this.#vectors.async, this.#eqLog.async);
+    await exec(this.hca.cmd, CmdOp.MAP_EQ, { eqn: asyncEq.eqn, eventMask: ASYNC_EVENT_MASK });
+  }
+
+  async #createEq(vector: number, logSize: number): Promise<Eq> {
+    const eqn = this.#take(this.#eqn, "EQ");
+    const bytes = (1 << logSize) * EQE_BYTES;
+    const addr = this.kernel.alloc(bytes, PAGE_SIZE);
+    const region = await this.regRegion({
+      pdn: KERNEL_PD,
+      start: addr,
+      length: bytes,
+      access: 1, // LOCAL_WRITE: the device writes EQEs
+      mfns: this.kernel.pageRange(addr, bytes).map((p) => this.kernel.mfnOf(p)!),
+    });
+    await exec(this.hca.cmd, CmdOp.SW2HW_EQ, {
+      eqn,
+      key: region.key,
+      addr,
+      logSize,
+      vector,
+      uarIndex: 0,
+    });
+    const eq: Eq = { eqn, vector, logSize, addr, region, ci: 0 };
+    this.#eqs.push(eq);
+    return eq;
+  }
+
+  /** EQN that receives completion events (for SW2HW_CQ). */
+  get compEqn(): number {
+    if (!this.#compEq) throw new VerbsError("ENXIO", `${this.name}: driver not initialized`);
+    return this.#compEq.eqn;
+  }
+
+  #take(a: IndexAllocator, what: string): number {
+    const i = a.alloc();
+    if (i === undefined) {
+      throw new VerbsError(
+        "ENOMEM",
+        `${this.name}: no free ${what} (${a.inUse} of ${a.max} in use)`,
+      );
+    }
+    return i;
+  }
+
+  // -- allocators ------------------------------------------------------------
+
+  /** A protection domain number. */
+  allocPd(): number {
+    return this.#take(this.#pd, "PD");
+  }
+  /** Return a PD number. */
+  freePd(pdn: number): void {
+    this.#pd.release(pdn);
+  }
+  /** A UAR index for a user context. */
+  allocUar(): number {
+    return this.#take(this.#uar, "UAR");
+  }
+  /** Return a UAR index. */
+  freeUar(i: number): void {
+    this.#uar.release(i);
+  }
+  /** An address-handle index. */
+  allocAh(): number {
+    return this.#take(this.#ah, "AH");
+  }
+  /** Return an AH index. */
+  freeAh(i: number): void {
+    this.#ah.release(i);
+  }
+  /** A QP number (QP0/QP1 are never handed out). */
+  allocQpn(): number {
+    return this.#take(this.#qpn, "QP");
+  }
+  /** Return a QPN (after TO_RST). */
+  freeQpn(qpn: number): void {
+    this.#qpSinks.delete(qpn);
+    this.#qpn.release(qpn);
+  }
+  /** A CQ number. */
+  allocCqn(): number {
+    return this.#take(this.#cqn, "CQ");
+  }
+  /** Return a CQN (after HW2SW_CQ). */
+  freeCqn(cqn: number): void {
+    this.#cqSinks.delete(cqn);
+    this.#cqn.release(cqn);
+  }
+  /** An SRQ number. */
+  allocSrqn(): number {
+    return this.#take(this.#srqn, "SRQ");
+  }
+  /** Return an SRQN (after HW2SW_SRQ). */
+  freeSrqn(srqn: number): void {
+    this.#srqSinks.delete(srqn);
+    this.#srqn.release(srqn);
+  }
+
+  /** Counts of what the driver hands out (for `hca.stats`). */
+  swCounts(): Partial<ResourceCounts> {
+    return {
+      pd: this.#pd?.inUse ?? 0,
+      ah: this.#ah?.inUse ?? 0,
+      // UAR 0 is the kernel's; the API counts user contexts' pages.
+      uar: this.#uar?.inUse ?? 0,
+      // QPs still in RESET are not the device's yet, but they are in use.
+      qp: this.#qpn?.inUse ?? 0,
+    };
+  }
+
+  // -- memory registration -----------------------------------------------------
+
+  /**
+   * Register a region: MTT entries for its frames, then an MPT entry.
+   * `mfns` are the frames of the pages covering `[start, start+length)`,
+   * first page first.
+   */
+  async regRegion(
+    r: { pdn: number; start: number; length: number; access: number; mfns: readonly number[] },
+  ): Promise<HwRegion> {
+    const pages = Math.ceil(((r.start & (PAGE_SIZE - 1)) + r.length) / PAGE_SIZE);
+    if (r.length <= 0 || pages !== r.mfns.length) {
+      throw new VerbsError(
+        "EINVAL",
+        `reg_mr: ${r.mfns.length} frames given for ${r.length} bytes at 0x${r.start.toString(16)}`,
+      );
+    }
+    const mtt = this.#mtt.alloc(pages);
+    if (!mtt) {
+      throw new VerbsError("ENOMEM", `${this.name}: MTT table full (${pages} entries asked)`);
+    }
+    const key = this.#keys.alloc();
+    if (key === undefined) {
+      this.#mtt.free(mtt);
+      throw new VerbsError("ENOMEM", `${this.name}: MPT table full`);
+    }
+    try {
+      await exec(this.hca.cmd, CmdOp.WRITE_MTT, { base: mtt.base, mfns: r.mfns });
+      await exec(this.hca.cmd, CmdOp.SW2HW_MPT, {
+        index: key >>> 8,
+        key,
+        pd: r.pdn,
+        start: r.start,
+        length: r.length,
+        access: r.access,
+        mttBase: mtt.base,
+        mttCount: pages,
+        pageShift: PAGE_SHIFT,
+      });
+    } catch (e) {
+      this.#keys.release(key);
+      this.#mtt.free(mtt);
+      throw e;
+    }
+    return { key, pdn: r.pdn, start: r.start, length: r.length, access: r.access, mtt };
+  }
+
+  /** Deregister a region (HW2SW_MPT; EBUSY while a queue uses it). */
+  async deregRegion(r: HwRegion): Promise<void> {
+    await exec(this.hca.cmd, CmdOp.HW2SW_MPT, { index: r.key >>> 8 });
+    this.#keys.release(r.key);
+    this.#mtt.free(r.mtt);
+  }
+
+  // -- queues --------------------------------------------------------------------
+
+  /** SW2HW_CQ for a CQ whose buffer is registered as `region`. */
+  async swToHwCq(
+    c: { cqn: number; region: HwRegion; addr: number; logSize: number; uarIndex: number },
+    sink: CqEventSink,
+  ): Promise<void> {
+    await exec(this.hca.cmd, CmdOp.SW2HW_CQ, {
+      cqn: c.cqn,
+      key: c.region.key,
+      addr: c.addr,
+      logSize: c.logSize,
+      eqn: this.compEqn,
+      uarIndex: c.uarIndex,
+    });
+    this.#cqSinks.set(c.cqn, sink);
+  }
+
+  /** HW2SW_CQ (EBUSY while QPs use it). */
+  async hwToSwCq(cqn: number): Promise<void> {
+    await exec(this.hca.cmd, CmdOp.HW2SW_CQ, { cqn });
+    this.#cqSinks.delete(cqn);
+  }
+
+  /** RESIZE_CQ into a new registered buffer. */
+  async resizeCq(
+    c: { cqn: number; region: HwRegion; addr: number; logSize: number },
+  ): Promise<void> {
+    await exec(this.hca.cmd, CmdOp.RESIZE_CQ, {
+      cqn: c.cqn,
+      key: c.region.key,
+      addr: c.addr,
+      logSize: c.logSize,
+    });
+  }
+
+  /** QUERY_CQ. */
+  queryCq(cqn: number) {
+    return exec(this.hca.cmd, CmdOp.QUERY_CQ, { cqn });
+  }
+
+  /** SW2HW_SRQ and its event sink. */
+  async swToHwSrq(
+    s: {
+      srqn: number;
+      pdn: number;
+      region: HwRegion;
+      addr: number;
+      logSize: number;
+      logStride: number;
+      uarIndex: number;
+    },
+    sink: ObjectEventSink,
+  ): Promise<void> {
+    await exec(this.hca.cmd, CmdOp.SW2HW_SRQ, {
+      srqn: s.srqn,
+      pd: s.pdn,
+      key: s.region.key,
+      addr: s.addr,
+      logSize: s.logSize,
+      logStride: s.logStride,
+      uarIndex: s.uarIndex,
+    });
+    this.#srqSinks.set(s.srqn, sink);
+  }
+
+  /** ARM_SRQ: one SRQ_LIMIT event when fewer than `limit` WQEs remain (0 disarms). */
+  async armSrq(srqn: number, limit: number): Promise<void> {
+    await exec(this.hca.cmd, CmdOp.ARM_SRQ, { srqn, limit });
+  }
+
+  /** HW2SW_SRQ (EBUSY while QPs use it). */
+  async hwToSwSrq(srqn: number): Promise<void> {
+    await exec(this.hca.cmd, CmdOp.HW2SW_SRQ, { srqn });
+    this.#srqSinks.delete(srqn);
+  }
+
+  /** Register where a QP's async events go. */
+  setQpSink(qpn: number, sink: ObjectEventSink): void {
+    this.#qpSinks.set(qpn, sink);
+  }
+
+  /** One QP transition command. */
+  async qpTransition(op: number, qpn: number, ctx?: Partial<QpContextParams>): Promise<void> {
+    // deno-lint-ignore no-explicit-any
+    await exec(this.hca.cmd, op as any, { qpn, ctx });
+  }
+
+  /** QUERY_QP: the QPC as the device holds it. */
+  queryQp(qpn: number): Promise<QpInfo> {
+    return exec(this.hca.cmd, CmdOp.QUERY_QP, { qpn });
+  }
+
+  /** QUERY_PORT. */
+  queryPort(port: number): Promise<PortInfo> {
+    return exec(this.hca.cmd, CmdOp.QUERY_PORT, { port });
+  }
+
+  /** Listen to port changes (every user context does). */
+  addPortSink(s: PortEventSink): void {
+    this.#portSinks.add(s);
+  }
+  /** Stop listening. */
+  removePortSink(s: PortEventSink): void {
+    this.#portSinks.delete(s);
+  }
+
+  // -- interrupts ----------------------------------------------------------------
+
+  /**
+   * The interrupt handler: consume every EQE of the EQ raising `vector`,
+   * dispatch it, and re-arm the EQ. The platform calls it after its
+   * interrupt entry cost (bare metal) or from dom0's physical-IRQ upcall (Xen).
+   */
+  handleInterrupt(vector: number): void {
+    this.counters.interrupts++;
+    for (const eq of this.#eqs) if (eq.vector === vector) this.#pollEq(eq);
+  }
+
+  #pollEq(eq: Eq): void {
+    const size = 1 << eq.logSize;
+    let n = 0;
+    for (;;) {
+      const off = eq.addr + (eq.ci & (size - 1)) * EQE_BYTES;
+      const b = this.kernel.read(off, EQE_BYTES);
+      if (!eqeReady(b, 0, eq.ci, eq.logSize)) break;
+      eq.ci = (eq.ci + 1) >>> 0;
+      n++;
+      this.#dispatch(decodeEqe(b));
+    }
+    this.counters.eqes += n;
+    const db = doorbellBytes(cmdWord(EqDbCmd.SET_CI_ARM, eq.eqn), eq.ci);
+    this.kernel.write(this.#kernelUarAddr + UarOffset.EQ, db);
+    // Arming with unconsumed EQEs interrupts again (FORMATS.md §8), so an
+    // EQE that lands between our last read and the arm is not lost.
+  }
+
+  #dispatch(e: { type: number; subtype: number; index: number; cause: number }): void {
+    switch (e.type) {
+      case EqeType.COMPLETION:
+        this.#cqSinks.get(e.index)?.comp();
+        return;
+      case EqeType.CQ_ERROR:
+        this.#cqSinks.get(e.index)?.error(e.cause);
+        return;
+      case EqeType.PORT_CHANGE:
+        for (const s of [...this.#portSinks]) s(e.index, e.subtype);
+        return;
+      case EqeType.SRQ_LIMIT:
+      case EqeType.SRQ_CATAS_ERROR:
+        this.#srqSinks.get(e.index)?.(e.type);
+        return;
+      default:
+        // QP events (and SRQ_QP_LAST_WQE, which names the QP).
+        this.#qpSinks.get(e.index)?.(e.type);
+    }
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The bare-metal host platform: one OS with the HCA driver in its kernel.
+ * Interrupts reach the driver after the interrupt entry cost; the OS's
+ * processes open the device through the native kernel ABI.
+ *
+ * @module
+ */
+import type { ResourceKind } from "../../hca/device.ts";
+import { AddressSpace } from "../../sim/address_space.ts";
+import { Domain } from "../verbs/domain.ts";
+import {
+  type HostCounters,
+  type HostHardware,
+  type HostPlatform,
+  type HostSpec,
+  zeroCounters,
+} from "../verbs/host.ts";
+import { HcaDriver } from "./driver.ts";
+import { NativeUverbsDevice } from "./uverbs_native.ts";
+
+/** Kernel address space of a host (EQ buffers and the kernel's UAR mapping). */
+const KERNEL_BYTES = 64 << 20;
+
+/**
+ * A bare-metal OS on a host.
+ *
+ * @example
+ * ```ts
+ * import { Cluster } from "../verbs/cluster.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * console.log(host.platform.kind); // "native"
+ * ```
+ */
+export class NativePlatform implements HostPlatform {
+  readonly kind = "native";
+  readonly os: Domain;
+  readonly guests: readonly Domain[] = [];
+  readonly driver: HcaDriver;
+  readonly kernel: AddressSpace;
+
+  /**
+   * @param hw the host's hardware
+   * @param spec the host's description
+   */
+  constructor(readonly hw: HostHardware, spec: HostSpec) {
+    const memBytes = (spec.memoryMiB ?? 4096) * 1024 * 1024;
+    this.kernel = new AddressSpace(hw.memory, `${hw.name} kernel`, KERNEL_BYTES, hw.rng.fork());
+    const space = new AddressSpace(
+      hw.memory,
+      `${hw.name} os`,
+      memBytes - KERNEL_BYTES,
+      hw.rng.fork(),
+    );
+    this.os = new Domain({
+      name: hw.name,
+      engine: hw.engine,
+      profile: hw.profile,
+      space,
+      machine: hw.memory,
+    });
+    this.driver = new HcaDriver({
+      engine: hw.engine,
+      profile: hw.profile,
+      hca: hw.hca,
+      kernel: this.kernel,
+      name: "mthca0",
+    });
+    // The handler runs after interrupt entry (APIC, irq_enter, dispatch).
+    hw.irq.connect((v) =>
+      hw.engine.schedule(hw.profile.cpu.interruptNs, () => this.driver.handleInterrupt(v))
+    );
+  }
+
+  /** Initialize the driver and offer the device to the OS's processes. */
+  async start(): Promise<void> {
+    if (this.driver.ready) return;
+    await this.driver.init();
+    this.os.addDevice(new NativeUverbsDevice(this.driver, this.os.space));
+  }
+
+  swCounts(): Partial<Record<ResourceKind, number>> {
+    return this.driver.swCounts();
+  }
+
+  counters(): HostCounters {
+    return zeroCounters();
+  }
+}
+
+/**
+ * The factory registered for `hypervisor: false` hosts.
+ *
+ * @example
+ * ```ts
+ * import { registerHostPlatform } from "../verbs/host.ts";
+ * import { nativePlatform } from "./platform.ts";
+ * registerHostPlatform("native", nativePlatform);
+ * ```
+ */
+export function nativePlatform(hw: HostHardware, spec: HostSpec): HostPlatform {
+  return new NativePlatform(hw, spec);
+}

@@ -1,0 +1,813 @@
+/**
+ * The kernel verbs layer for one open device file (Linux ib_uverbs + the
+ * parts of ib_core and mthca that hold per-user state): the file's handle
+ * tables, use counts (destroying a PD, CQ or SRQ that others use fails with
+ * EBUSY), the QP attribute table check, argument validation, and the
+ * translation of user buffers to machine frames for the driver.
+ *
+ * Costs are not charged here: the caller decides what reaching the kernel
+ * cost (a system call natively, a ring round trip and backend work in Xen).
+ *
+ * @module
+ */
+import { CmdOp, type PathParams, type QpContextParams } from "../../hca/commands.ts";
+import { CQE_BYTES } from "../../hca/cqe.ts";
+import { EqeType } from "../../hca/commands.ts";
+import { SEG_BYTES } from "../../hca/wqe.ts";
+import { PAGE_SIZE } from "../../sim/memory.ts";
+import {
+  Access,
+  EventType,
+  mtuFromBytes,
+  QpAttrMask as M,
+  QpState as S,
+  QpType,
+} from "../verbs/enums.ts";
+import { VerbsError } from "../verbs/errors.ts";
+import { modifyQpError } from "../verbs/qp_state.ts";
+import { sendWqeBytes } from "../verbs/wq_layout.ts";
+import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "../verbs/types.ts";
+import type {
+  AllocPdResp,
+  CreateAhResp,
+  CreateCqReq,
+  CreateCqResp,
+  CreateQpReq,
+  CreateQpResp,
+  CreateSrqReq,
+  CreateSrqResp,
+  ModifyQpReq,
+  ModifySrqReq,
+  QueryQpResp,
+  RegMrReq,
+  RegMrResp,
+  ResizeCqReq,
+  UverbsEventHandlers,
+  UverbsFile,
+} from "../verbs/uverbs.ts";
+import type { HcaDriver, HwRegion } from "./driver.ts";
+
+/**
+ * How the kernel reaches a user's buffers.
+ *
+ * @example
+ * ```ts
+ * import type { UserMemory } from "./ucontext.ts";
+ * const flat: UserMemory = { frames: (addr, len) => [Math.floor(addr / 4096)].slice(0, len > 0 ? 1 : 0) };
+ * ```
+ */
+export interface UserMemory {
+  /**
+   * Machine frames of the pages covering `[addr, addr+len)`, first page
+   * first (pinning them). Throws `VerbsError` EFAULT for an unmapped page.
+   */
+  frames(addr: number, len: number): number[];
+}
+
+/**
+ * Options of {@link UContext}.
+ *
+ * @example
+ * ```ts
+ * import type { UContextOptions } from "./ucontext.ts";
+ * const uar = (o: UContextOptions) => o.uarIndex;
+ * ```
+ */
+export interface UContextOptions {
+  driver: HcaDriver;
+  memory: UserMemory;
+  /** The context's UAR (allocated by the opener) and where it is mapped for the user. */
+  uarIndex: number;
+  uarAddr: number;
+  /** Awaited at the start of every call: the cost of entering the kernel. */
+  enter?: () => Promise<void>;
+  /** Called once by {@link UContext.close} after everything is released (free and unmap the UAR). */
+  onClose?: () => void;
+}
+
+interface PdObj {
+  pdn: number;
+  users: number;
+}
+interface MrObj {
+  pd: PdObj;
+  region: HwRegion;
+}
+interface CqObj {
+  cqn: number;
+  region: HwRegion;
+  logSize: number;
+  users: number;
+}
+interface SrqObj {
+  srqn: number;
+  pd: PdObj;
+  region: HwRegion;
+  maxWr: number;
+  maxSge: number;
+  users: number;
+}
+interface QpObj {
+  qpn: number;
+  type: number;
+  pd: PdObj;
+  sendCq: CqObj;
+  recvCq: CqObj;
+  srq: SrqObj | undefined;
+  region: HwRegion;
+  req: CreateQpReq;
+  cap: QpCap;
+  state: number;
+  attr: QpAttr;
+}
+interface AhObj {
+  pd: PdObj;
+  index: number;
+}
+
+const ASYNC_OF_EQE: Record<number, number> = {
+  [EqeType.PATH_MIG]: EventType.PATH_MIG,
+  [EqeType.COMM_EST]: EventType.COMM_EST,
+  [EqeType.SQ_DRAINED]: EventType.SQ_DRAINED,
+  [EqeType.WQ_CATAS_ERROR]: EventType.QP_FATAL,
+  [EqeType.PATH_MIG_FAILED]: EventType.PATH_MIG_ERR,
+  [EqeType.WQ_INVAL_REQ_ERROR]: EventType.QP_REQ_ERR,
+  [EqeType.WQ_ACCESS_ERROR]: EventType.QP_ACCESS_ERR,
+  [EqeType.SRQ_QP_LAST_WQE]: EventType.QP_LAST_WQE_REACHED,
+  [EqeType.SRQ_LIMIT]: EventType.SRQ_LIMIT_REACHED,
+  [EqeType.SRQ_CATAS_ERROR]: EventType.SRQ_ERR,
+};
+
+/** The HCA command of each legal (from, to) pair. */
+function transitionOp(from: number, to: number): number | undefined {
+  if (to === S.ERR) return CmdOp.TO_ERR_QP;
+  if (to === S.RESET) return CmdOp.TO_RST_QP;
+  const key = `${from}>${to}`;
+  return ({
+    [`${S.RESET}>${S.INIT}`]: CmdOp.RST2INIT_QP,
+    [`${S.INIT}>${S.INIT}`]: CmdOp.INIT2INIT_QP,
+    [`${S.INIT}>${S.RTR}`]: CmdOp.INIT2RTR_QP,
+    [`${S.RTR}>${S.RTS}`]: CmdOp.RTR2RTS_QP,
+    [`${S.RTS}>${S.RTS}`]: CmdOp.RTS2RTS_QP,
+    [`${S.SQE}>${S.RTS}`]: CmdOp.SQERR2RTS_QP,
+    [`${S.RTS}>${S.SQD}`]: CmdOp.RTS2SQD_QP,
+    [`${S.SQD}>${S.SQD}`]: CmdOp.SQD2SQD_QP,
+    [`${S.SQD}>${S.RTS}`]: CmdOp.SQD2RTS_QP,
+  } as Record<string, number>)[key];
+}
+
+function isPow2(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+function inval(msg: string): VerbsError {
+  return new VerbsError("EINVAL", msg);
+}
+
+function checkInt(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw inval(`${name} must be an integer in ${min}..${max}, got ${String(v)}`);
+  }
+  return v;
+}
+
+/**
+ * One open device file's kernel state.
+ *
+ * @example
+ * ```ts
+ * import { UContext } from "./ucontext.ts";
+ * // const uctx = new UContext({ driver, memory, uarIndex, uarAddr });
+ * // const { pdHandle } = await uctx.allocPd();
+ * ```
+ */
+export class UContext implements UverbsFile {
+  readonly deviceName: string;
+  readonly uarIndex: number;
+  readonly uarAddr: number;
+  readonly numCompVectors = 1;
+  readonly driver: HcaDriver;
+  #mem: UserMemory;
+  #enter: () => Promise<void>;
+  #onClose?: () => void;
+  #handlers: UverbsEventHandlers = { onCompEvent() {}, onAsyncEvent() {} };
+  #next = 1;
+  #closed = false;
+  #pds = new Map<number, PdObj>();
+  #mrs = new Map<number, MrObj>();
+  #cqs = new Map<number, CqObj>();
+  #qps = new Map<number, QpObj>();
+  #srqs = new Map<number, SrqObj>();
+  #ahs = new Map<number, AhObj>();
+  #portSink = (port: number, subtype: number) => {
+    this.#handlers.onAsyncEvent({
+      type: subtype === 4 ? EventType.PORT_ACTIVE : EventType.PORT_ERR,
+      portNum: port,
+    });
+  };
+
+  /** @param o see {@link UContextOptions} */
+  constructor(o: UContextOptions) {
+    this.driver = o.driver;
+    this.deviceName = o.driver.name;
+    this.#mem = o.memory;
+    this.uarIndex = o.uarIndex;
+    this.uarAddr = o.uarAddr;
+    this.#enter = o.enter ?? (() => Promise.resolve());
+    this.#onClose = o.onClose;
+    this.driver.addPortSink(this.#portSink);
+  }
+
+  /** Objects this file holds now, by kind (teardown checks use it). */
+  counts(): { pd: number; mr: number; cq: number; qp: number; srq: number; ah: number } {
+    return {
+      pd: this.#pds.size,
+      mr: this.#mrs.size,
+      cq: this.#cqs.size,
+      qp: this.#qps.size,
+      srq: this.#srqs.size,
+      ah: this.#ahs.size,
+    };
+  }
+
+  setEventHandlers(h: UverbsEventHandlers): void {
+    this.#handlers = h;
+  }
+
+  async #in(): Promise<void> {
+    if (this.#closed) throw new VerbsError("EBADF", `${this.deviceName}: context is closed`);
+    await this.#enter();
+  }
+
+  #get<T>(m: Map<number, T>, h: number, what: string): T {
+    const o = m.get(h);
+    if (!o) throw inval(`no ${what} with handle ${h} in this context`);
+    return o;
+  }
+
+  #frames(addr: number, len: number): number[] {
+    try {
+      return this.#mem.frames(addr, len);
+    } catch (e) {
+      if (e instanceof VerbsError) throw e;
+      throw new VerbsError(
+        "EFAULT",
+        `buffer 0x${addr.toString(16)}+${len}: ${(e as Error).message}`,
+      );
+    }
+  }
+
+  async queryDevice(): Promise<DeviceAttr> {
+    await this.#in();
+    const l = this.driver.devLim;
+    const p = this.driver.profile.hca;
+    return {
+      fwVer: "3.5.0",
+      nodeGuid: "0002c90200000000",
+      vendorId: 0x02c9,
+      vendorPartId: 23108,
+      hwVer: 0xa1,
+      maxMrSize: 2 ** 32,
+      pageSizeCap: 0xfffff000,
+      maxQp: l.maxQp - l.reservedQps,
+      maxQpWr: l.maxQpWr,
+      deviceCapFlags: 0,
+      maxSge: l.maxSge,
+      maxCq: l.maxCq - l.reservedCqs,
+      maxCqe: l.maxCqe,
+      maxMr: l.maxMpt - l.reservedMpts,
+      maxPd: Math.min(l.maxPd, p.maxPd) - 1,
+      maxQpRdAtom: l.maxDestRdAtomic,
+      maxQpInitRdAtom: l.maxRdAtomic,
+      atomicCap: 1,
+      maxAh: l.maxAh,
+      maxSrq: l.maxSrq - l.reservedSrqs,
+      maxSrqWr: l.maxQpWr,
+      maxSrqSge: l.maxSge,
+      maxPkeys: 64,
+      physPortCnt: l.ports,
+      maxInlineData: l.maxInline,
+    };
+  }
+
+  async queryPort(portNum: number): Promise<PortAttr> {
+    await this.#in();
+    checkInt("port", portNum, 1, this.driver.devLim.ports);
+    const p = await this.driver.queryPort(portNum);
+    const speed: Record<number, number> = { 2.5: 1, 5: 2, 10: 4, 14: 16, 25: 32, 50: 64, 100: 128 };
+    const width: Record<number, number> = { 1: 1, 4: 2, 8: 4, 12: 8 };
+    return {
+      state: p.state,
+      maxMtu: p.maxMtu,
+      activeMtu: p.activeMtu,
+      lid: p.lid,
+      smLid: p.smLid,
+      lmc: p.lmc,
+      activeWidth: width[p.activeWidth] ?? 0,
+      activeSpeed: speed[p.activeSpeedGbps] ?? 0,
+      physState: p.physState,
+      gidTblLen: 1,
+      pkeyTblLen: p.pkeys.length,
+      maxMsgSz: 2 ** 31,
+    };
+  }
+
+  async allocPd(): Promise<AllocPdResp> {
+    await this.#in();
+    const pdn = this.driver.allocPd();
+    const h = this.#next++;
+    this.#pds.set(h, { pdn, users: 0 });
+    return { pdHandle: h, pdn };
+  }
+
+  async deallocPd(pdHandle: number): Promise<void> {
+    await this.#in();
+    const pd = this.#get(this.#pds, pdHandle, "PD");
+    if (pd.users > 0) {
+      throw new VerbsError("EBUSY", `dealloc_pd: PD ${pd.pdn} still has ${pd.users} object(s)`);
+    }
+    this.#pds.delete(pdHandle);
+    this.driver.freePd(pd.pdn);
+  }
+
+  async regMr(req: RegMrReq): Promise<RegMrResp> {
+    await this.#in();
+    const pd = this.#get(this.#pds, req.pdHandle, "PD");
+    checkInt("length", req.length, 1, 2 ** 32);
+    checkInt("addr", req.addr, 1, Number.MAX_SAFE_INTEGER);
+    const known = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ |
+      Access.REMOTE_ATOMIC;
+    if (req.access & ~known) {
+      throw inval(`reg_mr: access flags 0x${req.access.toString(16)} not supported`);
+    }
+    // IBTA §10.6.3.1: remote write or atomic access requires local write.
+    if (
+      (req.access & (Access.REMOTE_WRITE | Access.REMOTE_ATOMIC)) &&
+      !(req.access & Access.LOCAL_WRITE)
+    ) {
+      throw inval("reg_mr: REMOTE_WRITE/REMOTE_ATOMIC require LOCAL_WRITE");
+    }
+    const region = await this.driver.regRegion({
+      pdn: pd.pdn,
+      start: req.addr,
+      length: req.length,
+      access: req.access,
+      mfns: this.#frames(req.addr, req.length),
+    });
+    pd.users++;
+    const h = this.#next++;
+    this.#mrs.set(h, { pd, region });
+    return { mrHandle: h, lkey: region.key, rkey: region.key };
+  }
+
+  async deregMr(mrHandle: number): Promise<void> {
+    await this.#in();
+    const mr = this.#get(this.#mrs, mrHandle, "MR");
+    await this.driver.deregRegion(mr.region);
+    this.#mrs.delete(mrHandle);
+    mr.pd.users--;
+  }
+
+  /** Register a queue buffer the library allocated (page-aligned, whole pages). */
+  async #queueRegion(pdn: number, addr: number, bytes: number, what: string): Promise<HwRegion> {
+    if (addr % PAGE_SIZE !== 0) {
+      throw inval(`${what}: buffer 0x${addr.toString(16)} not page-aligned`);
+    }
+    return await this.driver.regRegion({
+      pdn,
+      start: addr,
+      length: bytes,
+      access: Access.LOCAL_WRITE,
+      mfns: this.#frames(addr, bytes),
+    });
+  }
+
+  async createCq(req: CreateCqReq): Promise<CreateCqResp> {
+    await this.#in();
+    const lim = this.driver.devLim;
+    checkInt("cqe", req.cqe, 1, lim.maxCqe);
+    checkInt("compVector", req.compVector, 0, this.numCompVectors - 1);
+    const entries = 1 << checkInt("logSize", req.logSize, 1, 24);
+    if (entries < req.cqe + 1 || entries * CQE_BYTES > req.bufBytes) {
+      throw inval(
+        `create_cq: ${entries} entries do not fit cqe=${req.cqe} in ${req.bufBytes} bytes`,
+      );
+    }
+    const region = await this.#queueRegion(0, req.bufAddr, entries * CQE_BYTES, "create_cq");
+    let cqn: number;
+    try {
+      cqn = this.driver.allocCqn();
+    } catch (e) {
+      await this.driver.deregRegion(region);
+      throw e;
+    }
+    const h = this.#next++;
+    const cq: CqObj = { cqn, region, logSize: req.logSize, users: 0 };
+    try {
+      await this.driver.swToHwCq(
+        { cqn, region, addr: req.bufAddr, logSize: req.logSize, uarIndex: this.uarIndex },
+        {
+          comp: () => this.#handlers.onCompEvent(h),
+          error: () => this.#handlers.onAsyncEvent({ type: EventType.CQ_ERR, cqHandle: h }),
+        },
+      );
+    } catch (e) {
+      this.driver.freeCqn(cqn);
+      await this.driver.deregRegion(region);
+      throw e;
+    }
+    this.#cqs.set(h, cq);
+    return { cqHandle: h, cqn, cqe: entries - 1 };
+  }
+
+  async resizeCq(req: ResizeCqReq): Promise<{ cqe: number }> {
+    await this.#in();
+    const cq = this.#get(this.#cqs, req.cqHandle, "CQ");
+    checkInt("cqe", req.cqe, 1, this.driver.devLim.maxCqe);
+    const entries = 1 << checkInt("logSize", req.logSize, 1, 24);
+    if (entries < req.cqe + 1 || entries * CQE_BYTES > req.bufBytes) {
+      throw inval(`resize_cq: ${entries} entries do not fit cqe=${req.cqe}`);
+    }
+    const region = await this.#queueRegion(0, req.bufAddr, entries * CQE_BYTES, "resize_cq");
+    try {
+      await this.driver.resizeCq({ cqn: cq.cqn, region, addr: req.bufAddr, logSize: req.logSize });
+    } catch (e) {
+      await this.driver.deregRegion(region);
+      throw e;
+    }
+    const old = cq.region;
+    cq.region = region;
+    cq.logSize = req.logSize;
+    await this.driver.deregRegion(old);
+    return { cqe: entries - 1 };
+  }
+
+  async destroyCq(cqHandle: number): Promise<void> {
+    await this.#in();
+    const cq = this.#get(this.#cqs, cqHandle, "CQ");
+    if (cq.users > 0) {
+      throw new VerbsError("EBUSY", `destroy_cq: CQ ${cq.cqn} is used by ${cq.users} QP(s)`);
+    }
+    await this.driver.hwToSwCq(cq.cqn);
+    this.driver.freeCqn(cq.cqn);
+    await this.driver.deregRegion(cq.region);
+    this.#cqs.delete(cqHandle);
+  }
+
+  async createQp(req: CreateQpReq): Promise<CreateQpResp> {
+    await this.#in();
+    const lim = this.driver.devLim;
+    if (req.type !== QpType.RC && req.type !== QpType.UC && req.type !== QpType.UD) {
+      throw inval(`create_qp: QP type ${req.type} not supported`);
+    }
+    const pd = this.#get(this.#pds, req.pdHandle, "PD");
+    const sendCq = this.#get(this.#cqs, req.sendCqHandle, "CQ");
+    const recvCq = this.#get(this.#cqs, req.recvCqHandle, "CQ");
+    const srq = req.srqHandle === undefined
+      ? undefined
+      : this.#get(this.#srqs, req.srqHandle, "SRQ");
+    const c = req.cap;
+    checkInt("maxSendWr", c.maxSendWr, 1, lim.maxQpWr);
+    checkInt("maxRecvWr", c.maxRecvWr, srq ? 0 : 1, lim.maxQpWr);
+    checkInt("maxSendSge", c.maxSendSge, 0, lim.maxSge);
+    checkInt("maxRecvSge", c.maxRecvSge, srq ? 0 : 1, lim.maxSge);
+    checkInt("maxInlineData", c.maxInlineData ?? 0, 0, lim.maxInline);
+    const w = req.wq;
+    const need = sendWqeBytes(req.type, c.maxSendSge, c.maxInlineData ?? 0);
+    if (
+      !isPow2(w.sqSize) || w.sqSize < c.maxSendWr || !isPow2(w.sqStride) || w.sqStride < need ||
+      w.sqStride < 64 || w.sqStride > 1024
+    ) {
+      throw inval(`create_qp: send queue ${w.sqSize}x${w.sqStride} B does not fit the caps`);
+    }
+    if (srq) {
+      if (w.rqSize !== 0) throw inval("create_qp: a QP with an SRQ has no receive queue");
+    } else if (
+      !isPow2(w.rqSize) || w.rqSize < c.maxRecvWr || !isPow2(w.rqStride) ||
+      w.rqStride < c.maxRecvSge * SEG_BYTES || w.rqStride < 16 || w.rqStride > 1024
+    ) {
+      throw inval(`create_qp: receive queue ${w.rqSize}x${w.rqStride} B does not fit the caps`);
+    }
+    const sqEnd = w.sqOffset + w.sqSize * w.sqStride, rqEnd = w.rqOffset + w.rqSize * w.rqStride;
+    if (
+      w.sqOffset < 0 || w.rqOffset < 0 || sqEnd > w.bufBytes || rqEnd > w.bufBytes ||
+      (w.rqSize > 0 && w.sqOffset < rqEnd && w.rqOffset < sqEnd)
+    ) {
+      throw inval("create_qp: queues overlap or overrun the buffer");
+    }
+    const region = await this.#queueRegion(pd.pdn, w.bufAddr, w.bufBytes, "create_qp");
+    let qpn: number;
+    try {
+      qpn = this.driver.allocQpn();
+    } catch (e) {
+      await this.driver.deregRegion(region);
+      throw e;
+    }
+    const h = this.#next++;
+    const cap: QpCap = {
+      maxSendWr: w.sqSize,
+      maxRecvWr: w.rqSize,
+      maxSendSge: c.maxSendSge,
+      maxRecvSge: srq ? 0 : c.maxRecvSge,
+      maxInlineData: c.maxInlineData ?? 0,
+    };
+    const qp: QpObj = {
+      qpn,
+      type: req.type,
+      pd,
+      sendCq,
+      recvCq,
+      srq,
+      region,
+      req: structuredClone(req),
+      cap,
+      state: S.RESET,
+      attr: {},
+    };
+    this.driver.setQpSink(qpn, (t) => {
+      const type = ASYNC_OF_EQE[t];
+      if (type !== undefined) this.#handlers.onAsyncEvent({ type, qpHandle: h });
+    });
+    pd.users++;
+    sendCq.users++;
+    recvCq.users++;
+    if (srq) srq.users++;
+    this.#qps.set(h, qp);
+    return { qpHandle: h, qpn, cap: { ...cap } };
+  }
+
+  #path(ah: AhAttr): PathParams {
+    checkInt("ah.dlid", ah.dlid, 1, 0xbfff);
+    const p: PathParams = {
+      dlid: ah.dlid,
+      sl: checkInt("ah.sl", ah.sl ?? 0, 0, 15),
+      srcPathBits: checkInt("ah.srcPathBits", ah.srcPathBits ?? 0, 0, 127),
+      staticRate: ah.staticRate ?? 0,
+    };
+    if (ah.grh) {
+      if (!(ah.grh.dgid instanceof Uint8Array) || ah.grh.dgid.length !== 16) {
+        throw inval("ah.grh.dgid must be 16 bytes");
+      }
+      p.grh = {
+        dgid: ah.grh.dgid.slice(),
+        sgidIndex: ah.grh.sgidIndex ?? 0,
+        flowLabel: ah.grh.flowLabel ?? 0,
+        hopLimit: ah.grh.hopLimit ?? 64,
+        trafficClass: 0,
+      };
+    }
+    return p;
+  }
+
+  /** Attribute values → QPC fields, refusing out-of-range values (EINVAL). */
+  #context(a: QpAttr, mask: number): Partial<QpContextParams> {
+    const lim = this.driver.devLim;
+    const ctx: Partial<QpContextParams> = {};
+    if (mask & M.PORT) ctx.port = checkInt("port", a.port, 1, lim.ports);
+    if (mask & M.PKEY_INDEX) ctx.pkeyIndex = checkInt("pkeyIndex", a.pkeyIndex, 0, 127);
+    if (mask & M.QKEY) ctx.qkey = checkInt("qkey", a.qkey, 0, 0xffffffff);
+    if (mask & M.ACCESS_FLAGS) {
+      const f = checkInt("accessFlags", a.accessFlags, 0, 0xff);
+      const known = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ |
+        Access.REMOTE_ATOMIC;
+      if (f & ~known) throw inval(`accessFlags 0x${f.toString(16)} not supported`);
+      ctx.accessFlags = f & (Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC);
+    }
+    if (mask & M.AV) ctx.path = this.#path(a.ah!);
+    if (mask & M.PATH_MTU) {
+      const v = a.pathMtu!;
+      const code = v >= 1 && v <= 5 ? v : mtuFromBytes(v);
+      if (code === undefined || code > lim.maxMtu) {
+        throw inval(`pathMtu ${v} is not a supported MTU (max ${256 << (lim.maxMtu - 1)})`);
+      }
+      ctx.mtu = code;
+    }
+    if (mask & M.TIMEOUT) ctx.timeout = checkInt("timeout", a.timeout, 0, 31);
+    if (mask & M.RETRY_CNT) ctx.retryCnt = checkInt("retryCnt", a.retryCnt, 0, 7);
+    if (mask & M.RNR_RETRY) ctx.rnrRetry = checkInt("rnrRetry", a.rnrRetry, 0, 7);
+    if (mask & M.RQ_PSN) ctx.rqPsn = checkInt("rqPsn", a.rqPsn, 0, 0xffffff);
+    if (mask & M.SQ_PSN) ctx.sqPsn = checkInt("sqPsn", a.sqPsn, 0, 0xffffff);
+    if (mask & M.MAX_QP_RD_ATOMIC) {
+      ctx.maxRdAtomic = checkInt("maxRdAtomic", a.maxRdAtomic, 0, lim.maxRdAtomic);
+    }
+    if (mask & M.MAX_DEST_RD_ATOMIC) {
+      ctx.maxDestRdAtomic = checkInt("maxDestRdAtomic", a.maxDestRdAtomic, 0, lim.maxDestRdAtomic);
+    }
+    if (mask & M.MIN_RNR_TIMER) ctx.minRnrTimer = checkInt("minRnrTimer", a.minRnrTimer, 0, 31);
+    if (mask & M.DEST_QPN) ctx.destQpn = checkInt("destQpNum", a.destQpNum, 0, 0xffffff);
+    if (mask & M.EN_SQD_ASYNC_NOTIFY) ctx.sqdEvent = !!a.enSqdAsyncNotify;
+    if (mask & M.ALT_PATH) this.#path(a.altPath!); // validated, not used by the device
+    if (mask & M.CAP) throw inval("modify_qp: resizing a QP (cap) is not supported");
+    return ctx;
+  }
+
+  async modifyQp(req: ModifyQpReq): Promise<void> {
+    await this.#in();
+    const qp = this.#get(this.#qps, req.qpHandle, "QP");
+    const a = req.attr, mask = req.mask;
+    const cur = mask & M.CUR_STATE ? a.curState! : qp.state;
+    const next = mask & M.STATE ? a.state! : cur;
+    const why = modifyQpError(cur, next, qp.type, mask);
+    if (why) throw inval(`modify_qp QP ${qp.qpn}: ${why}`);
+    const ctx = this.#context(a, mask);
+    if (cur === S.RESET && next === S.RESET) return;
+    if (cur === S.RESET && next === S.INIT) {
+      const w = qp.req.wq;
+      Object.assign(ctx, {
+        type: qp.type,
+        pd: qp.pd.pdn,
+        sendCqn: qp.sendCq.cqn,
+        recvCqn: qp.recvCq.cqn,
+        srqn: qp.srq ? qp.srq.srqn : -1,
+        uarIndex: this.uarIndex,
+        wqKey: qp.region.key,
+        sqAddr: w.bufAddr + w.sqOffset,
+        sqSize: w.sqSize,
+        sqStride: w.sqStride,
+        rqAddr: w.bufAddr + w.rqOffset,
+        rqSize: w.rqSize,
+        rqStride: w.rqStride || 16,
+      });
+    }
+    const op = transitionOp(cur, next)!;
+    await this.driver.qpTransition(op, qp.qpn, ctx);
+    qp.state = next;
+    if (next === S.RESET) qp.attr = {};
+    else {
+      const { state: _s, curState: _c, ...rest } = a;
+      Object.assign(qp.attr, structuredClone(rest));
+    }
+  }
+
+  async queryQp(qpHandle: number): Promise<QueryQpResp> {
+    await this.#in();
+    const qp = this.#get(this.#qps, qpHandle, "QP");
+    if (qp.state === S.RESET) return { attr: { state: S.RESET }, cap: { ...qp.cap } };
+    const q = await this.driver.queryQp(qp.qpn);
+    qp.state = q.state;
+    const attr: QpAttr & { state: number } = {
+      ...structuredClone(qp.attr),
+      state: q.state,
+      port: q.port,
+      pkeyIndex: q.pkeyIndex,
+      accessFlags: q.accessFlags,
+    };
+    if (qp.type === QpType.UD) attr.qkey = q.qkey;
+    if (q.state >= S.RTR && qp.type !== QpType.UD) {
+      attr.destQpNum = q.destQpn;
+      attr.pathMtu = q.mtu;
+      attr.rqPsn = q.rqPsn;
+    }
+    if (q.state >= S.RTS) attr.sqPsn = q.sqPsn;
+    return { attr, cap: { ...qp.cap } };
+  }
+
+  async destroyQp(qpHandle: number): Promise<void> {
+    await this.#in();
+    const qp = this.#get(this.#qps, qpHandle, "QP");
+    if (qp.state !== S.RESET) await this.driver.qpTransition(CmdOp.TO_RST_QP, qp.qpn);
+    qp.state = S.RESET;
+    await this.driver.deregRegion(qp.region);
+    this.driver.freeQpn(qp.qpn);
+    this.#qps.delete(qpHandle);
+    qp.pd.users--;
+    qp.sendCq.users--;
+    qp.recvCq.users--;
+    if (qp.srq) qp.srq.users--;
+  }
+
+  async createSrq(req: CreateSrqReq): Promise<CreateSrqResp> {
+    await this.#in();
+    const lim = this.driver.devLim;
+    const pd = this.#get(this.#pds, req.pdHandle, "PD");
+    checkInt("maxWr", req.maxWr, 1, lim.maxQpWr);
+    checkInt("maxSge", req.maxSge, 1, lim.maxSge);
+    checkInt("srqLimit", req.srqLimit, 0, req.maxWr - 1);
+    const entries = 1 << checkInt("logSize", req.logSize, 0, 24);
+    const stride = 1 << checkInt("logStride", req.logStride, 4, 10);
+    if (entries < req.maxWr || stride < req.maxSge * SEG_BYTES || entries * stride > req.bufBytes) {
+      throw inval(`create_srq: ${entries}x${stride} B ring does not fit the request`);
+    }
+    const region = await this.#queueRegion(pd.pdn, req.bufAddr, req.bufBytes, "create_srq");
+    let srqn: number;
+    try {
+      srqn = this.driver.allocSrqn();
+    } catch (e) {
+      await this.driver.deregRegion(region);
+      throw e;
+    }
+    const h = this.#next++;
+    try {
+      await this.driver.swToHwSrq(
+        {
+          srqn,
+          pdn: pd.pdn,
+          region,
+          addr: req.bufAddr,
+          logSize: req.logSize,
+          logStride: req.logStride,
+          uarIndex: this.uarIndex,
+        },
+        (t) => {
+          const type = ASYNC_OF_EQE[t];
+          if (type !== undefined) this.#handlers.onAsyncEvent({ type, srqHandle: h });
+        },
+      );
+      if (req.srqLimit > 0) await this.driver.armSrq(srqn, req.srqLimit);
+    } catch (e) {
+      this.driver.freeSrqn(srqn);
+      await this.driver.deregRegion(region);
+      throw e;
+    }
+    pd.users++;
+    this.#srqs.set(h, { srqn, pd, region, maxWr: req.maxWr, maxSge: req.maxSge, users: 0 });
+    return { srqHandle: h, srqn, maxWr: entries, maxSge: req.maxSge };
+  }
+
+  async modifySrq(req: ModifySrqReq): Promise<void> {
+    await this.#in();
+    const srq = this.#get(this.#srqs, req.srqHandle, "SRQ");
+    if (req.maxWr !== undefined) throw inval("modify_srq: resizing an SRQ is not supported");
+    if (req.srqLimit === undefined) return;
+    checkInt("srqLimit", req.srqLimit, 0, srq.maxWr);
+    await this.driver.armSrq(srq.srqn, req.srqLimit);
+  }
+
+  async destroySrq(srqHandle: number): Promise<void> {
+    await this.#in();
+    const srq = this.#get(this.#srqs, srqHandle, "SRQ");
+    if (srq.users > 0) {
+      throw new VerbsError("EBUSY", `destroy_srq: SRQ ${srq.srqn} is used by ${srq.users} QP(s)`);
+    }
+    await this.driver.hwToSwSrq(srq.srqn);
+    this.driver.freeSrqn(srq.srqn);
+    await this.driver.deregRegion(srq.region);
+    this.#srqs.delete(srqHandle);
+    srq.pd.users--;
+  }
+
+  async createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp> {
+    await this.#in();
+    const pd = this.#get(this.#pds, req.pdHandle, "PD");
+    this.#path(req.attr);
+    if (req.attr.portNum !== undefined) {
+      checkInt("ah.portNum", req.attr.portNum, 1, this.driver.devLim.ports);
+    }
+    const index = this.driver.allocAh();
+    pd.users++;
+    const h = this.#next++;
+    this.#ahs.set(h, { pd, index });
+    return { ahHandle: h };
+  }
+
+  async destroyAh(ahHandle: number): Promise<void> {
+    await this.#in();
+    const ah = this.#get(this.#ahs, ahHandle, "AH");
+    this.driver.freeAh(ah.index);
+    this.#ahs.delete(ahHandle);
+    ah.pd.users--;
+  }
+
+  async close(): Promise<void> {
+    await this.#in();
+    this.#closed = true;
+    this.driver.removePortSink(this.#portSink);
+    this.#handlers = { onCompEvent() {}, onAsyncEvent() {} };
+    // Teardown in dependency order, as ib_uverbs_cleanup_ucontext does.
+    for (const [h, qp] of this.#qps) {
+      if (qp.state !== S.RESET) await this.driver.qpTransition(CmdOp.TO_RST_QP, qp.qpn);
+      await this.driver.deregRegion(qp.region);
+      this.driver.freeQpn(qp.qpn);
+      this.#qps.delete(h);
+    }
+    for (const [h, ah] of this.#ahs) {
+      this.driver.freeAh(ah.index);
+      this.#ahs.delete(h);
+    }
+    for (const [h, mr] of this.#mrs) {
+      await this.driver.deregRegion(mr.region);
+      this.#mrs.delete(h);
+    }
+    for (const [h, srq] of this.#srqs) {
+      await this.driver.hwToSwSrq(srq.srqn);
+      this.driver.freeSrqn(srq.srqn);
+      await this.driver.deregRegion(srq.region);
+      this.#srqs.delete(h);
+    }
+    for (const [h, cq] of this.#cqs) {
+      await this.driver.hwToSwCq(cq.cqn);
+      this.driver.freeCqn(cq.cqn);
+      await this.driver.deregRegion(cq.region);
+      this.#cqs.delete(h);
+    }
+    for (const [h, pd] of this.#pds) {
+      this.driver.freePd(pd.pdn);
+      this.#pds.delete(h);
+    }
+    // The opener allocated and mapped the UAR; it releases them.
+    this.#onClose?.();
+  }
+}
+
+/** Re-exported for the types of event payloads. */
+export type { AsyncEvent };

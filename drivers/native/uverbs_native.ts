@@ -1,0 +1,93 @@
+/**
+ * The native implementation of the kernel ABI (`drivers/verbs/uverbs.ts`):
+ * a process on a bare-metal OS (or dom0) enters its own kernel, whose verbs
+ * layer drives the HCA driver. Every call costs one system call plus the
+ * kernel verbs work (`cpu.syscallNs + cpu.kernelVerbsNs`), then whatever
+ * device commands it issues.
+ *
+ * @module
+ */
+import type { AddressSpace } from "../../sim/address_space.ts";
+import { VerbsError } from "../verbs/errors.ts";
+import type { UverbsDevice, UverbsFile } from "../verbs/uverbs.ts";
+import type { HcaDriver } from "./driver.ts";
+import { UContext, type UserMemory } from "./ucontext.ts";
+
+/**
+ * User memory of a process on the same OS as the driver: its page table
+ * gives the frames directly (get_user_pages).
+ *
+ * @example
+ * ```ts
+ * import { pageTableMemory } from "./uverbs_native.ts";
+ * // const mem = pageTableMemory(space); mem.frames(addr, 8192) // two frames
+ * ```
+ */
+export function pageTableMemory(space: AddressSpace): UserMemory {
+  return {
+    frames(addr: number, len: number): number[] {
+      return space.pageRange(addr, len).map((p) => {
+        const mfn = space.mfnOf(p);
+        if (mfn === undefined || !space.owns(p)) {
+          throw new VerbsError("EFAULT", `page 0x${(p * 4096).toString(16)} is not mapped memory`);
+        }
+        return mfn;
+      });
+    },
+  };
+}
+
+/**
+ * `/dev/infiniband/uverbsN` on a native OS, for processes of one address
+ * space.
+ *
+ * @example
+ * ```ts
+ * import { NativeUverbsDevice } from "./uverbs_native.ts";
+ * // const dev = new NativeUverbsDevice(driver, osSpace);
+ * // const file = await dev.open(); // one UAR page, mapped into osSpace
+ * ```
+ */
+export class NativeUverbsDevice implements UverbsDevice {
+  readonly name: string;
+  /** Files opened and not closed. */
+  openFiles = 0;
+
+  /**
+   * @param driver the host's HCA driver
+   * @param space the address space of the processes that open it
+   */
+  constructor(readonly driver: HcaDriver, readonly space: AddressSpace) {
+    this.name = driver.name;
+  }
+
+  #enter = (): Promise<void> => {
+    const c = this.driver.profile.cpu;
+    return this.driver.engine.sleep(c.syscallNs + c.kernelVerbsNs);
+  };
+
+  async open(): Promise<UverbsFile> {
+    if (!this.driver.ready) {
+      throw new VerbsError(
+        "ENODEV",
+        `${this.name}: the HCA driver is not initialized (cluster.start())`,
+      );
+    }
+    await this.#enter();
+    const uarIndex = this.driver.allocUar();
+    const uarAddr = this.space.mapForeign(this.driver.hca.uarMfn(uarIndex));
+    this.openFiles++;
+    return new UContext({
+      driver: this.driver,
+      memory: pageTableMemory(this.space),
+      uarIndex,
+      uarAddr,
+      enter: this.#enter,
+      onClose: () => {
+        this.space.unmapForeign(uarAddr);
+        this.driver.freeUar(uarIndex);
+        this.openFiles--;
+      },
+    });
+  }
+}

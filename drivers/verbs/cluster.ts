@@ -1,0 +1,182 @@
+/**
+ * `Cluster` (API.md): the simulated machine room — one engine and seeded
+ * PRNG, a fabric with one switch that connects every host, and the hosts.
+ * `start()` wires the hosts to the switch, brings up each host's software
+ * (the HCA driver) and runs the subnet manager (LIDs assigned, ports
+ * ACTIVE); `run()` executes a program in virtual time.
+ *
+ * @module
+ */
+import { Fabric } from "../../hca/fabric.ts";
+import { Hca } from "../../hca/device.ts";
+import { SubnetManager } from "../../hca/subnet_manager.ts";
+import type { SwitchNode } from "../../hca/switch.ts";
+import { Engine } from "../../sim/engine.ts";
+import { InterruptController } from "../../sim/irq.ts";
+import { Prng } from "../../sim/prng.ts";
+import { type Profile, resolveProfile } from "../../sim/profiles/mod.ts";
+import { nativePlatform } from "../native/platform.ts";
+import { CpuClock } from "./cpu.ts";
+import { VerbsError } from "./errors.ts";
+import { Host, type HostHardware, type HostSpec, registerHostPlatform } from "./host.ts";
+import { WatchedMemory } from "./memory_watch.ts";
+
+registerHostPlatform("native", nativePlatform);
+
+/**
+ * Options of {@link Cluster}.
+ *
+ * @example
+ * ```ts
+ * import type { ClusterOptions } from "./cluster.ts";
+ * const o: ClusterOptions = { profile: "modern-gen5-ndr", seed: 42 };
+ * ```
+ */
+export interface ClusterOptions {
+  /** A built-in profile name, a `Profile`, or a plain object with overrides (and `base`). */
+  profile: string | Profile | Record<string, unknown>;
+  /** Seed of the cluster's PRNG: same program + seed ⇒ same run. */
+  seed: number;
+  /** Keep a readable engine trace. */
+  recordTrace?: boolean;
+}
+
+/**
+ * A cluster of hosts on one switch.
+ *
+ * @example
+ * ```ts
+ * import { Cluster } from "./cluster.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "node1", hypervisor: false });
+ * await cluster.start();
+ * const lid = await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   return ctx.queryPort(1).lid;
+ * });
+ * console.log(lid > 0); // true
+ * ```
+ */
+export class Cluster {
+  readonly engine: Engine;
+  readonly profile: Profile;
+  readonly rng: Prng;
+  readonly fabric: Fabric;
+  #hosts: Host[] = [];
+  #switch: SwitchNode | undefined;
+  #started = false;
+  #running = 0;
+
+  /** @param opts see {@link ClusterOptions} */
+  constructor(opts: ClusterOptions) {
+    this.profile = resolveProfile(opts.profile as string | Profile);
+    this.engine = new Engine({ recordTrace: opts.recordTrace });
+    this.rng = new Prng(opts.seed);
+    this.fabric = new Fabric(this.engine, { profile: this.profile, prng: this.rng.fork() });
+  }
+
+  /** Hosts in order of addition. */
+  get hosts(): readonly Host[] {
+    return this.#hosts;
+  }
+
+  /** The switch (after {@link start}). */
+  get switch(): SwitchNode | undefined {
+    return this.#switch;
+  }
+
+  /** Virtual time in ns. */
+  get now(): number {
+    return this.engine.now;
+  }
+
+  /**
+   * Add a host: its hardware (machine memory, interrupt controller, an HCA
+   * on the fabric) and the platform for its kind. Before {@link start}.
+   */
+  addHost(spec: HostSpec): Host {
+    if (this.#started) {
+      throw new VerbsError("EINVAL", `addHost ${spec.name}: add hosts before cluster.start()`);
+    }
+    if (!spec.name || this.#hosts.some((h) => h.name === spec.name)) {
+      throw new VerbsError("EINVAL", `addHost: host name '${spec.name}' missing or already used`);
+    }
+    const rng = this.rng.fork();
+    const memory = new WatchedMemory((spec.memoryMiB ?? 4096) * 1024 * 1024, this.engine);
+    const irq = new InterruptController();
+    const hca = new Hca({
+      engine: this.engine,
+      memory,
+      irq,
+      profile: this.profile,
+      rng: rng.fork(),
+      name: `${spec.name}/hca0`,
+      fabric: this.fabric,
+    });
+    const hw: HostHardware = {
+      name: spec.name,
+      engine: this.engine,
+      profile: this.profile,
+      rng,
+      memory,
+      irq,
+      hca,
+    };
+    const host = new Host(hw, spec);
+    this.#hosts.push(host);
+    return host;
+  }
+
+  /**
+   * Cable every host to one switch, start each host's software and run the
+   * subnet manager from the first host: LIDs assigned, ports ACTIVE.
+   */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    if (this.#hosts.length === 0) throw new VerbsError("EINVAL", "cluster.start: no hosts");
+    this.#started = true;
+    const sw = this.fabric.addSwitch("sw0", { ports: Math.max(8, this.#hosts.length) });
+    this.#switch = sw;
+    this.#hosts.forEach((h, i) => {
+      const port = (h.hw.hca as Hca).port(1);
+      if (!port) throw new Error(`host ${h.name}: HCA not attached to the fabric`);
+      this.fabric.connect(port, sw.ports[i]);
+    });
+    await this.#inEngine(async () => {
+      await Promise.all(
+        this.#hosts.map((h) => this.engine.spawn(`${h.name} boot`, () => h.platform.start())),
+      );
+      await new SubnetManager(this.fabric, { home: (this.#hosts[0].hw.hca as Hca).port(1) })
+        .sweep();
+    }, "cluster start");
+  }
+
+  async #inEngine<T>(fn: () => Promise<T>, name: string): Promise<T> {
+    if (this.#running > 0) return await fn();
+    this.#running++;
+    try {
+      return await this.engine.run(fn, name);
+    } finally {
+      this.#running--;
+    }
+  }
+
+  /** Run `fn` as the root process in virtual time; resolves with its result. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#running > 0) {
+      throw new VerbsError("EINVAL", "cluster.run: already running (use cluster.spawn inside run)");
+    }
+    return this.#inEngine(fn, "main");
+  }
+
+  /** Start a concurrent process (a thread of some domain's program) inside {@link run}. */
+  spawn<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.engine.spawn(name, fn);
+  }
+
+  /** Sleep `ns` of virtual time (inside {@link run}), after paying the thread's CPU debt. */
+  async sleep(ns: number): Promise<void> {
+    await CpuClock.of(this.engine).settle();
+    await this.engine.sleep(ns);
+  }
+}

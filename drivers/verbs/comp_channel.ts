@@ -1,0 +1,82 @@
+/**
+ * `CompChannel` (`struct ibv_comp_channel`): where completion events of the
+ * CQs created with it are queued, and where a thread sleeps waiting for
+ * them.
+ *
+ * Costs: taking an already-queued event is a `read()` on the channel's file
+ * (`cpu.syscallNs`); a thread that had to sleep runs again `cpu.wakeupNs`
+ * after the kernel queued the event (try_to_wake_up and the switch to it).
+ *
+ * @module
+ */
+import type { Context } from "./context.ts";
+import type { Cq } from "./cq.ts";
+import { VerbsError } from "./errors.ts";
+
+/**
+ * A completion channel.
+ *
+ * @example
+ * ```ts
+ * import type { CompChannel } from "./comp_channel.ts";
+ * async function next(ch: CompChannel) {
+ *   const cq = await ch.getEvent();
+ *   cq.ackEvents(1);
+ *   return cq;
+ * }
+ * ```
+ */
+export class CompChannel {
+  #queue: Cq[] = [];
+  #waiters: ((cq: Cq | undefined) => void)[] = [];
+  /** Events delivered to this channel so far. */
+  delivered = 0;
+
+  /** @param context the owning context */
+  constructor(readonly context: Context) {}
+
+  /** Events queued and not yet taken. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /** @internal the kernel queued a completion event for `cq` */
+  deliver(cq: Cq): void {
+    this.delivered++;
+    const w = this.#waiters.shift();
+    if (w) this.context.env.engine.schedule(this.context.env.profile.cpu.wakeupNs, () => w(cq));
+    else this.#queue.push(cq);
+  }
+
+  /**
+   * `ibv_get_cq_event`: the CQ of the next completion event, waiting in
+   * virtual time. With `timeoutNs`, rejects with ETIMEDOUT when none came.
+   */
+  async getEvent(opts: { timeoutNs?: number } = {}): Promise<Cq> {
+    await this.context.enter();
+    const env = this.context.env;
+    const queued = this.#queue.shift();
+    if (queued) {
+      await env.engine.sleep(env.profile.cpu.syscallNs);
+      queued.eventTaken();
+      return queued;
+    }
+    const b = env.engine.block<Cq | undefined>(`completion channel of ${this.context.deviceName}`);
+    this.#waiters.push(b.resolve);
+    let timer;
+    if (opts.timeoutNs !== undefined) {
+      timer = env.engine.schedule(opts.timeoutNs, () => {
+        const i = this.#waiters.indexOf(b.resolve);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        b.resolve(undefined);
+      });
+    }
+    const cq = await b.promise;
+    if (timer) env.engine.cancel(timer);
+    if (!cq) {
+      throw new VerbsError("ETIMEDOUT", `get_cq_event: no event within ${opts.timeoutNs} ns`);
+    }
+    cq.eventTaken();
+    return cq;
+  }
+}

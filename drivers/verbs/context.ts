@@ -1,0 +1,304 @@
+/**
+ * `Context` (`struct ibv_context`): an open device in one domain — the
+ * kernel file for control operations, the UAR page and the user-level
+ * provider for the fast path, the cached device and port attributes, and
+ * the routing of events from the kernel to CQs, completion channels and
+ * async-event listeners.
+ *
+ * Control verbs first pay the calling thread's CPU debt (see `cpu.ts`),
+ * then make one kernel call.
+ *
+ * @module
+ */
+import type { Engine } from "../../sim/engine.ts";
+import type { Profile } from "../../sim/profiles/mod.ts";
+import { CompChannel } from "./comp_channel.ts";
+import type { CpuClock } from "./cpu.ts";
+import { Cq } from "./cq.ts";
+import { EventType } from "./enums.ts";
+import { VerbsError } from "./errors.ts";
+import { Pd } from "./pd.ts";
+import { Provider, type ProviderMemory } from "./provider.ts";
+import type { Qp } from "./qp.ts";
+import type { Srq } from "./srq.ts";
+import type { AsyncEvent, DeviceAttr, PortAttr } from "./types.ts";
+import type { UverbsFile } from "./uverbs.ts";
+import { cqLayout } from "./wq_layout.ts";
+
+/**
+ * What the verbs library needs from the domain it runs in.
+ *
+ * @example
+ * ```ts
+ * import type { VerbsEnv } from "./context.ts";
+ * const cost = (env: VerbsEnv) => env.profile.cpu.wqeBuildNs;
+ * ```
+ */
+export interface VerbsEnv {
+  engine: Engine;
+  profile: Profile;
+  cpu: CpuClock;
+  /** The domain's memory, with an allocator for queue buffers. */
+  memory: ProviderMemory & {
+    alloc(bytes: number, align?: number): number;
+    free(addr: number): void;
+  };
+  /** Block until a write touches one of these machine frames (see `memory_watch.ts`). */
+  waitWrite?: (mfns: readonly number[], label: string, timeoutNs?: number) => Promise<boolean>;
+}
+
+/**
+ * An async event as the application sees it (`struct ibv_async_event`):
+ * the object it concerns, resolved from the kernel's handle.
+ *
+ * @example
+ * ```ts
+ * import type { VerbsAsyncEvent } from "./context.ts";
+ * const isLimit = (e: VerbsAsyncEvent) => e.type === 15 && e.srq !== undefined;
+ * ```
+ */
+export interface VerbsAsyncEvent {
+  /** `EventType`. */
+  type: number;
+  qp?: Qp;
+  cq?: Cq;
+  srq?: Srq;
+  portNum?: number;
+}
+
+/**
+ * An open device.
+ *
+ * @example
+ * ```ts
+ * import { Cluster } from "./cluster.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   console.log(ctx.queryPort(1).state); // 4 (ACTIVE)
+ *   await ctx.close();
+ * });
+ * ```
+ */
+export class Context {
+  /** The kernel side. */
+  readonly file: UverbsFile;
+  /** The fast path. */
+  readonly provider: Provider;
+  /** The domain's facilities. */
+  readonly env: VerbsEnv;
+  #device: DeviceAttr;
+  #ports: PortAttr[];
+  #closed = false;
+  /** @internal objects by kernel handle, for event routing */
+  readonly cqs = new Map<number, Cq>();
+  /** @internal */
+  readonly qps = new Map<number, Qp>();
+  /** @internal */
+  readonly srqs = new Map<number, Srq>();
+  #asyncQueue: VerbsAsyncEvent[] = [];
+  #asyncWaiters: ((e: VerbsAsyncEvent) => void)[] = [];
+  #asyncListeners = new Set<(e: VerbsAsyncEvent) => void>();
+  /** Async events received and not yet acknowledged. */
+  asyncUnacked = 0;
+
+  private constructor(file: UverbsFile, env: VerbsEnv, device: DeviceAttr, ports: PortAttr[]) {
+    this.file = file;
+    this.env = env;
+    this.#device = device;
+    this.#ports = ports;
+    this.provider = new Provider({
+      engine: env.engine,
+      profile: env.profile,
+      memory: env.memory,
+      uarAddr: file.uarAddr,
+      cpu: env.cpu,
+      waitWrite: env.waitWrite,
+    });
+    file.setEventHandlers({
+      onCompEvent: (h) => this.cqs.get(h)?.deliverEvent(),
+      onAsyncEvent: (e) => this.#onAsync(e),
+    });
+  }
+
+  /**
+   * Build a context on an opened kernel file: query the device and its
+   * ports once (`queryDevice`/`queryPort` are then answered from the cache,
+   * which port events refresh).
+   */
+  static async open(file: UverbsFile, env: VerbsEnv): Promise<Context> {
+    await env.cpu.settle();
+    const device = await file.queryDevice();
+    const ports: PortAttr[] = [];
+    for (let p = 1; p <= device.physPortCnt; p++) ports.push(await file.queryPort(p));
+    return new Context(file, env, device, ports);
+  }
+
+  /** Device name (`"mthca0"`). */
+  get deviceName(): string {
+    return this.file.deviceName;
+  }
+
+  /** `ibv_query_device`: the device's attributes. */
+  queryDevice(): DeviceAttr {
+    return { ...this.#device };
+  }
+
+  /** `ibv_query_port`: the port's attributes (as of the last port event). */
+  queryPort(portNum: number): PortAttr {
+    const p = this.#ports[portNum - 1];
+    if (!p) {
+      throw new VerbsError("EINVAL", `query_port: no port ${portNum} (1..${this.#ports.length})`);
+    }
+    return { ...p };
+  }
+
+  /** Re-read a port's attributes from the device (one kernel call). */
+  async refreshPort(portNum: number): Promise<PortAttr> {
+    this.#live();
+    await this.env.cpu.settle();
+    const p = await this.file.queryPort(portNum);
+    this.#ports[portNum - 1] = p;
+    return { ...p };
+  }
+
+  #live(): void {
+    if (this.#closed) throw new VerbsError("EBADF", `${this.deviceName}: context is closed`);
+  }
+
+  /** @internal pay the thread's CPU debt before a kernel call */
+  async enter(): Promise<void> {
+    this.#live();
+    await this.env.cpu.settle();
+  }
+
+  /** @internal allocate a zeroed, page-aligned buffer in the domain's memory */
+  allocBuffer(bytes: number): number {
+    const addr = this.env.memory.alloc(bytes, 4096);
+    // A reused allocation may hold an old ring: a stale owner bit must not look valid.
+    this.env.memory.write(addr, new Uint8Array(bytes));
+    return addr;
+  }
+
+  /** `ibv_alloc_pd`. */
+  async allocPd(): Promise<Pd> {
+    await this.enter();
+    const r = await this.file.allocPd();
+    return new Pd(this, r.pdHandle, r.pdn);
+  }
+
+  /** `ibv_create_comp_channel`. */
+  createCompChannel(): CompChannel {
+    this.#live();
+    return new CompChannel(this);
+  }
+
+  /**
+   * `ibv_create_cq`: at least `cqe` entries; completion events go to
+   * `opts.channel`.
+   */
+  async createCq(
+    cqe: number,
+    opts: { channel?: CompChannel; compVector?: number } = {},
+  ): Promise<Cq> {
+    await this.enter();
+    if (!Number.isInteger(cqe) || cqe < 1 || cqe > this.#device.maxCqe) {
+      throw new VerbsError("EINVAL", `create_cq: cqe ${cqe} outside 1..${this.#device.maxCqe}`);
+    }
+    if (opts.channel && opts.channel.context !== this) {
+      throw new VerbsError("EINVAL", "create_cq: the channel belongs to another context");
+    }
+    const l = cqLayout(cqe);
+    const addr = this.allocBuffer(l.bytes);
+    let r;
+    try {
+      r = await this.file.createCq({
+        cqe,
+        logSize: l.logSize,
+        bufAddr: addr,
+        bufBytes: l.bytes,
+        compVector: opts.compVector ?? 0,
+      });
+    } catch (e) {
+      this.env.memory.free(addr);
+      throw e;
+    }
+    const pcq = this.provider.addCq({ cqn: r.cqn, addr, logSize: l.logSize });
+    const cq = new Cq(this, r.cqHandle, pcq, r.cqe, addr, opts.channel);
+    this.cqs.set(r.cqHandle, cq);
+    return cq;
+  }
+
+  #onAsync(e: AsyncEvent): void {
+    const ev: VerbsAsyncEvent = { type: e.type };
+    if (e.qpHandle !== undefined) ev.qp = this.qps.get(e.qpHandle);
+    if (e.cqHandle !== undefined) ev.cq = this.cqs.get(e.cqHandle);
+    if (e.srqHandle !== undefined) {
+      ev.srq = this.srqs.get(e.srqHandle);
+      // IBTA §10.2.9.3: the limit disarms when it fires.
+      if (e.type === EventType.SRQ_LIMIT_REACHED && ev.srq) ev.srq.limitFired();
+    }
+    if (e.portNum !== undefined) {
+      ev.portNum = e.portNum;
+      const p = this.#ports[e.portNum - 1];
+      if (p) p.state = e.type === EventType.PORT_ACTIVE ? 4 : 1;
+    }
+    for (const l of this.#asyncListeners) l(ev);
+    const w = this.#asyncWaiters.shift();
+    if (w) w(ev);
+    else this.#asyncQueue.push(ev);
+  }
+
+  /** Call `listener` for every async event (returns a function that stops it). */
+  onAsyncEvent(listener: (e: VerbsAsyncEvent) => void): () => void {
+    this.#asyncListeners.add(listener);
+    return () => this.#asyncListeners.delete(listener);
+  }
+
+  /** `ibv_get_async_event`: the next async event, waiting in virtual time if none is queued. */
+  async getAsyncEvent(): Promise<VerbsAsyncEvent> {
+    await this.enter();
+    const c = this.env.profile.cpu;
+    const q = this.#asyncQueue.shift();
+    if (q) {
+      await this.env.engine.sleep(c.syscallNs);
+      this.asyncUnacked++;
+      return q;
+    }
+    const b = this.env.engine.block<VerbsAsyncEvent>(`${this.deviceName} async event`);
+    this.#asyncWaiters.push((e) => this.env.engine.schedule(c.wakeupNs, () => b.resolve(e)));
+    const ev = await b.promise;
+    this.asyncUnacked++;
+    return ev;
+  }
+
+  /** `ibv_ack_async_event`. */
+  ackAsyncEvent(): void {
+    if (this.asyncUnacked > 0) this.asyncUnacked--;
+  }
+
+  /** Async events queued and not yet taken with {@link getAsyncEvent}. */
+  get asyncPending(): number {
+    return this.#asyncQueue.length;
+  }
+
+  /** `ibv_close_device`: releases every object of the context. */
+  async close(): Promise<void> {
+    await this.enter();
+    this.#closed = true;
+    await this.file.close();
+    for (const qp of this.qps.values()) qp.released();
+    for (const srq of this.srqs.values()) srq.released();
+    for (const cq of this.cqs.values()) cq.released();
+    this.qps.clear();
+    this.srqs.clear();
+    this.cqs.clear();
+  }
+
+  /** True once {@link close} ran. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Virtual-time CPU cost of synchronous verbs.
+ *
+ * `qp.postSend`, `qp.postRecv` and `cq.poll` are synchronous (API.md, as in
+ * libibverbs), yet on a real host they take CPU time: a few hundred
+ * instructions to format a WQE, an uncached read per CQE. A synchronous JS
+ * call cannot advance the engine's clock, so the cost is kept as *CPU debt*:
+ * each software thread (engine process) has a "busy until" time. A
+ * synchronous call moves it forward by its cost ({@link CpuClock.charge});
+ * its side effects that the device can observe are stamped with that time
+ * (the doorbell reaches the device at `busyUntil + mmioWriteNs`). The next
+ * call that may block — `cq.pollUntil`, `channel.getEvent`, any control verb,
+ * `cluster.sleep` — first sleeps until `busyUntil` ({@link CpuClock.settle}),
+ * i.e. pays the debt.
+ *
+ * Why a "busy until" time and not an amount: a single process that drives
+ * two hosts (common in tests) accrues cost on one host and then waits on the
+ * other; time that passed meanwhile has already absorbed the work, so a
+ * stale debt must not push later doorbells out. Why per process and not per
+ * domain: two application threads of one domain run on different cores;
+ * their work does not serialize.
+ *
+ * @module
+ */
+import type { Engine } from "../../sim/engine.ts";
+
+const NO_PROCESS = {};
+
+/**
+ * Per-engine ledger of CPU time owed by each process.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../../sim/engine.ts";
+ * import { CpuClock } from "./cpu.ts";
+ * const engine = new Engine();
+ * const cpu = CpuClock.of(engine);
+ * const t = await engine.run(async () => {
+ *   cpu.charge(150); // a WQE built
+ *   cpu.charge(100); // a CQE read
+ *   await cpu.settle();
+ *   return engine.now;
+ * });
+ * console.log(t); // 250
+ * ```
+ */
+export class CpuClock {
+  static #clocks = new WeakMap<Engine, CpuClock>();
+  #busy = new WeakMap<object, number>();
+
+  private constructor(readonly engine: Engine) {}
+
+  /** The ledger of `engine` (one per engine). */
+  static of(engine: Engine): CpuClock {
+    let c = CpuClock.#clocks.get(engine);
+    if (!c) {
+      c = new CpuClock(engine);
+      CpuClock.#clocks.set(engine, c);
+    }
+    return c;
+  }
+
+  #key(): object {
+    return this.engine.current() ?? NO_PROCESS;
+  }
+
+  /** Virtual time at which the calling process's CPU is free (>= now). */
+  busyUntil(): number {
+    const b = this.#busy.get(this.#key()) ?? 0;
+    return Math.max(b, this.engine.now);
+  }
+
+  /**
+   * Spend `ns` of CPU on a synchronous call; returns the virtual time at
+   * which that work is done (when its effects can leave the CPU).
+   */
+  charge(ns: number): number {
+    const k = this.#key();
+    const done = Math.max(this.#busy.get(k) ?? 0, this.engine.now) + ns;
+    this.#busy.set(k, done);
+    return done;
+  }
+
+  /** Debt of the calling process in ns (0 if its CPU is free). */
+  debt(): number {
+    return this.busyUntil() - this.engine.now;
+  }
+
+  /** Sleep until the calling process's CPU work is done (pay the debt). */
+  async settle(): Promise<void> {
+    const d = this.debt();
+    if (d > 0) await this.engine.sleep(d);
+  }
+}

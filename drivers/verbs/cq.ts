@@ -1,0 +1,192 @@
+/**
+ * `Cq` (`struct ibv_cq`): a completion queue. `poll` is the provider's
+ * synchronous ring read; `pollUntil` is a thread spinning on the CQ in
+ * virtual time.
+ *
+ * `pollUntil` does not burn host CPU while it waits: it blocks until the
+ * device writes into the CQ buffer (see `memory_watch.ts`) and then
+ * re-polls. What it charges is what a spinning thread would see: it
+ * polls every `cpu.emptyPollNs`, so a CQE that lands between two polls is
+ * seen at the next one, and reading it costs `cpu.cqePollNs`.
+ *
+ * @module
+ */
+import type { CompChannel } from "./comp_channel.ts";
+import type { Context } from "./context.ts";
+import { VerbsError } from "./errors.ts";
+import type { ProviderCq } from "./provider.ts";
+import type { WorkCompletion } from "./types.ts";
+import { cqLayout } from "./wq_layout.ts";
+
+/**
+ * A completion queue.
+ *
+ * @example
+ * ```ts
+ * import type { Cq } from "./cq.ts";
+ * async function drain(cq: Cq, n: number) {
+ *   const wcs = await cq.pollUntil(n);
+ *   return wcs.every((wc) => wc.status === 0);
+ * }
+ * ```
+ */
+export class Cq {
+  #dead = false;
+  #cqe: number;
+  #addr: number;
+  /** Completion events taken with `channel.getEvent` (`comp_events_completed`). */
+  eventsTaken = 0;
+  /** Events acknowledged with {@link ackEvents}. */
+  eventsAcked = 0;
+
+  /**
+   * @param context owning context
+   * @param handle kernel handle
+   * @param pcq the provider's ring
+   * @param cqe usable entries
+   * @param addr buffer address
+   * @param channel completion channel, if any
+   */
+  constructor(
+    readonly context: Context,
+    readonly handle: number,
+    readonly pcq: ProviderCq,
+    cqe: number,
+    addr: number,
+    readonly channel?: CompChannel,
+  ) {
+    this.#cqe = cqe;
+    this.#addr = addr;
+  }
+
+  /** Usable entries. */
+  get cqe(): number {
+    return this.#cqe;
+  }
+
+  /** CQ number. */
+  get cqn(): number {
+    return this.pcq.cqn;
+  }
+
+  #live(what: string): void {
+    if (this.#dead) throw new VerbsError("EINVAL", `${what}: CQ ${this.cqn} was destroyed`);
+  }
+
+  /** `ibv_poll_cq`: up to `n` completions, oldest first (may be none). */
+  poll(n = 1): WorkCompletion[] {
+    this.#live("poll_cq");
+    return this.pcq.poll(n);
+  }
+
+  /**
+   * Exactly `n` completions, waiting in virtual time as a thread spinning on
+   * the CQ would. With `timeoutNs`, rejects with ETIMEDOUT (the completions
+   * polled so far are lost to the caller, as they would be to a thread
+   * that gave up).
+   */
+  async pollUntil(n: number, opts: { timeoutNs?: number } = {}): Promise<WorkCompletion[]> {
+    this.#live("poll_cq");
+    const ctx = this.context;
+    await ctx.enter();
+    const env = ctx.env;
+    const period = Math.max(1, env.profile.cpu.emptyPollNs);
+    const deadline = opts.timeoutNs === undefined ? Infinity : env.engine.now + opts.timeoutNs;
+    const out: WorkCompletion[] = [];
+    for (;;) {
+      for (const wc of this.pcq.poll(n - out.length)) out.push(wc);
+      if (out.length >= n) return out;
+      await env.cpu.settle();
+      const spinStart = env.engine.now;
+      while (!this.pcq.ready()) {
+        const left = deadline - env.engine.now;
+        if (left <= 0) {
+          throw new VerbsError(
+            "ETIMEDOUT",
+            `poll_cq CQ ${this.cqn}: ${out.length} of ${n} completions`,
+          );
+        }
+        await this.pcq.waitWrite(
+          `CQ ${this.cqn} pollUntil(${n})`,
+          left === Infinity ? undefined : left,
+        );
+        if (this.#dead) throw new VerbsError("EINVAL", `poll_cq: CQ ${this.cqn} was destroyed`);
+      }
+      // The spinning thread notices the CQE at its next poll.
+      const since = env.engine.now - spinStart;
+      const wait = Math.ceil(since / period) * period - since;
+      if (wait > 0) await env.engine.sleep(wait);
+    }
+  }
+
+  /** `ibv_req_notify_cq`: one completion event for the next (solicited) completion. */
+  reqNotify(solicitedOnly = false): void {
+    this.#live("req_notify_cq");
+    this.pcq.arm(solicitedOnly);
+  }
+
+  /** `ibv_ack_cq_events`. */
+  ackEvents(n: number): void {
+    if (!Number.isInteger(n) || n < 0 || this.eventsAcked + n > this.eventsTaken) {
+      throw new VerbsError(
+        "EINVAL",
+        `ack_cq_events: ${n} more than the ${this.eventsTaken - this.eventsAcked} unacknowledged`,
+      );
+    }
+    this.eventsAcked += n;
+  }
+
+  /** @internal the kernel reported a completion event for this CQ */
+  deliverEvent(): void {
+    this.channel?.deliver(this);
+  }
+
+  /** @internal `getEvent` returned this CQ */
+  eventTaken(): void {
+    this.eventsTaken++;
+  }
+
+  /** `ibv_resize_cq`: at least `cqe` entries; unpolled completions are kept. */
+  async resize(cqe: number): Promise<void> {
+    this.#live("resize_cq");
+    const ctx = this.context;
+    await ctx.enter();
+    const l = cqLayout(cqe);
+    const addr = ctx.allocBuffer(l.bytes);
+    let r;
+    try {
+      r = await ctx.file.resizeCq({
+        cqHandle: this.handle,
+        cqe,
+        logSize: l.logSize,
+        bufAddr: addr,
+        bufBytes: l.bytes,
+        consumerIndex: this.pcq.consumerIndex,
+      });
+    } catch (e) {
+      ctx.env.memory.free(addr);
+      throw e;
+    }
+    this.pcq.moveTo(addr, l.logSize);
+    ctx.env.memory.free(this.#addr);
+    this.#addr = addr;
+    this.#cqe = r.cqe;
+  }
+
+  /** `ibv_destroy_cq`: EBUSY while a QP uses it. */
+  async destroy(): Promise<void> {
+    this.#live("destroy_cq");
+    const ctx = this.context;
+    await ctx.enter();
+    await ctx.file.destroyCq(this.handle);
+    this.released();
+    ctx.cqs.delete(this.handle);
+  }
+
+  /** @internal the kernel object is gone */
+  released(): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    this.context.env.memory.free(this.#addr);
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * `Domain`: an operating system instance that runs verbs programs — the
+ * bare-metal OS, dom0, or a Xen guest (API.md). It owns an address space
+ * (its memory as its programs address it) and offers the RDMA devices its
+ * kernel knows, each as a kernel ABI (`UverbsDevice`); what lies behind
+ * that ABI (the native driver, or a frontend forwarding to dom0) is the
+ * platform's choice, and the verbs library above is the same.
+ *
+ * @module
+ */
+import type { AddressSpace } from "../../sim/address_space.ts";
+import type { Engine } from "../../sim/engine.ts";
+import type { Profile } from "../../sim/profiles/mod.ts";
+import { Context, type VerbsEnv } from "./context.ts";
+import { CpuClock } from "./cpu.ts";
+import { VerbsError } from "./errors.ts";
+import type { WatchedMemory } from "./memory_watch.ts";
+import type { UverbsDevice } from "./uverbs.ts";
+
+/**
+ * A domain's memory as its programs see it (`dom.memory`).
+ *
+ * @example
+ * ```ts
+ * import type { DomainMemory } from "./domain.ts";
+ * function fill(mem: DomainMemory) {
+ *   const a = mem.alloc(4096, 4096);
+ *   mem.write(a, new Uint8Array([1, 2, 3]));
+ *   return mem.read(a, 3); // Uint8Array [1, 2, 3]
+ * }
+ * ```
+ */
+export class DomainMemory {
+  /**
+   * @param space the domain's address space
+   * @param machine the host's machine memory (for write waits)
+   */
+  constructor(readonly space: AddressSpace, readonly machine: WatchedMemory | undefined) {}
+
+  /** Allocate `bytes` aligned to `align` (default 64); returns the address. */
+  alloc(bytes: number, align?: number): number {
+    return this.space.alloc(bytes, align);
+  }
+
+  /** Free an allocation. */
+  free(addr: number): void {
+    this.space.free(addr);
+  }
+
+  /** Read `len` bytes at `addr`. */
+  read(addr: number, len: number): Uint8Array {
+    return this.space.read(addr, len);
+  }
+
+  /** Write `bytes` at `addr`. */
+  write(addr: number, bytes: Uint8Array): void {
+    this.space.write(addr, bytes);
+  }
+
+  /**
+   * Wait (without spending host CPU) until something — the HCA's DMA or
+   * another CPU — writes into the pages of `[addr, addr+len)`, or
+   * `timeoutNs` passes. Returns false on timeout. Wake-ups can be spurious:
+   * re-check the memory. Costs no virtual CPU time itself; a program that
+   * models a spinning poll charges its polls (see `Cq.pollUntil`).
+   */
+  async waitWrite(addr: number, len: number, timeoutNs?: number): Promise<boolean> {
+    const frames = new Set<number>();
+    for (const p of this.space.pageRange(addr, Math.max(1, len))) {
+      frames.add(Math.floor(this.space.translate(p * 4096) / 4096));
+    }
+    if (!this.machine) throw new VerbsError("ENOSYS", "waitWrite: host memory has no write watch");
+    return await this.machine.waitWrite([...frames], `0x${addr.toString(16)}+${len}`, timeoutNs);
+  }
+}
+
+/**
+ * Options of {@link Domain}.
+ *
+ * @example
+ * ```ts
+ * import type { DomainOptions } from "./domain.ts";
+ * const named = (o: DomainOptions) => o.name;
+ * ```
+ */
+export interface DomainOptions {
+  name: string;
+  /** Xen domain id (guests and dom0). */
+  domid?: number;
+  engine: Engine;
+  profile: Profile;
+  space: AddressSpace;
+  /** Host memory, when it supports write waits. */
+  machine?: WatchedMemory;
+  /** The RDMA devices this domain's kernel offers (may be filled in later). */
+  devices?: UverbsDevice[];
+}
+
+/**
+ * An OS instance.
+ *
+ * @example
+ * ```ts
+ * import { Cluster } from "./cluster.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const os = cluster.addHost({ name: "n0", hypervisor: false }).os;
+ * await cluster.start();
+ * console.log(os.devices()); // ["mthca0"]
+ * ```
+ */
+export class Domain {
+  readonly name: string;
+  readonly domid: number | undefined;
+  readonly engine: Engine;
+  readonly profile: Profile;
+  readonly memory: DomainMemory;
+  /** CPU time accounting of this domain's threads. */
+  readonly cpu: CpuClock;
+  #devices: UverbsDevice[];
+
+  /** @param o see {@link DomainOptions} */
+  constructor(o: DomainOptions) {
+    this.name = o.name;
+    this.domid = o.domid;
+    this.engine = o.engine;
+    this.profile = o.profile;
+    this.memory = new DomainMemory(o.space, o.machine);
+    this.cpu = CpuClock.of(o.engine);
+    this.#devices = o.devices ? [...o.devices] : [];
+  }
+
+  /** The domain's address space (platform code: drivers, hypervisor). */
+  get space(): AddressSpace {
+    return this.memory.space;
+  }
+
+  /** Offer a device to this domain's programs (platform code). */
+  addDevice(dev: UverbsDevice): void {
+    this.#devices.push(dev);
+  }
+
+  /** Withdraw a device (platform code, e.g. a frontend disconnecting). */
+  removeDevice(name: string): void {
+    this.#devices = this.#devices.filter((d) => d.name !== name);
+  }
+
+  /** Names of the RDMA devices (`ibv_get_device_list`). */
+  devices(): string[] {
+    return this.#devices.map((d) => d.name);
+  }
+
+  /** What the verbs library runs on in this domain. */
+  verbsEnv(): VerbsEnv {
+    const m = this.memory;
+    const machine = m.machine;
+    return {
+      engine: this.engine,
+      profile: this.profile,
+      cpu: this.cpu,
+      memory: this.space,
+      waitWrite: machine
+        ? (mfns, label, timeoutNs) => machine.waitWrite(mfns, label, timeoutNs)
+        : undefined,
+    };
+  }
+
+  /** `ibv_open_device`: the named device, or the first one. */
+  async openDevice(name?: string): Promise<Context> {
+    const dev = name === undefined ? this.#devices[0] : this.#devices.find((d) => d.name === name);
+    if (!dev) {
+      throw new VerbsError(
+        "ENODEV",
+        name === undefined
+          ? `${this.name}: no RDMA device (has the cluster been started?)`
+          : `${this.name}: no RDMA device '${name}' (have: ${this.devices().join(", ") || "none"})`,
+      );
+    }
+    await this.cpu.settle();
+    const file = await dev.open();
+    return await Context.open(file, this.verbsEnv());
+  }
+}

@@ -1,0 +1,359 @@
+/**
+ * `Host`: one machine of the cluster — machine memory, an interrupt
+ * controller, an HCA on the fabric — and the software platform that runs
+ * on it: a bare-metal OS, or a Xen hypervisor with dom0 and guests.
+ *
+ * The platform is the extension point for virtualization: `Cluster.addHost`
+ * builds the hardware ({@link HostHardware}) and hands it to the factory
+ * registered for the host kind ({@link registerHostPlatform}): "native"
+ * (`drivers/native/platform.ts`) is built in; "xen" is registered by the
+ * Xen-IB code. A platform supplies the domains, their devices (the kernel
+ * ABI behind `openDevice`), guest creation and the host's counters.
+ *
+ * @module
+ */
+import type { Engine } from "../../sim/engine.ts";
+import type { InterruptController } from "../../sim/irq.ts";
+import type { Prng } from "../../sim/prng.ts";
+import type { Profile } from "../../sim/profiles/mod.ts";
+import type { HcaStats, ResourceKind } from "../../hca/device.ts";
+import type { HcaDevice } from "../native/driver.ts";
+import type { Domain } from "./domain.ts";
+import { VerbsError } from "./errors.ts";
+import type { WatchedMemory } from "./memory_watch.ts";
+
+/**
+ * What `cluster.addHost` takes.
+ *
+ * @example
+ * ```ts
+ * import type { HostSpec } from "./host.ts";
+ * const spec: HostSpec = { name: "node1", hypervisor: false };
+ * ```
+ */
+export interface HostSpec {
+  name: string;
+  /** A Xen host (dom0 + backend) instead of a bare-metal OS. */
+  hypervisor: boolean;
+  /** Machine memory (default 4096 MiB; frames cost nothing until touched). */
+  memoryMiB?: number;
+}
+
+/**
+ * `host.counters()` (API.md): cumulative virtualization work; zeros on bare metal.
+ *
+ * @example
+ * ```ts
+ * import { type HostCounters, zeroCounters } from "./host.ts";
+ * const c: HostCounters = zeroCounters();
+ * ```
+ */
+export interface HostCounters {
+  hypercalls: number;
+  evtchnSends: number;
+  backendRequests: number;
+  grantMaps: number;
+  dom0BusyNs: number;
+  byKind: {
+    hypercalls: Record<string, number>;
+    evtchnSends: Record<string, number>;
+    backendRequests: Record<string, number>;
+  };
+}
+
+/**
+ * Zero counters (a bare-metal host's).
+ *
+ * @example
+ * ```ts
+ * import { zeroCounters } from "./host.ts";
+ * console.log(zeroCounters().hypercalls); // 0
+ * ```
+ */
+export function zeroCounters(): HostCounters {
+  return {
+    hypercalls: 0,
+    evtchnSends: 0,
+    backendRequests: 0,
+    grantMaps: 0,
+    dom0BusyNs: 0,
+    byKind: { hypercalls: {}, evtchnSends: {}, backendRequests: {} },
+  };
+}
+
+/**
+ * The HCA device as the platform's driver sees it, plus what the fabric needs.
+ *
+ * @example
+ * ```ts
+ * import type { HostHca } from "./host.ts";
+ * const frame = (h: HostHca) => h.uarMfn(0);
+ * ```
+ */
+export interface HostHca extends HcaDevice {
+  readonly name: string;
+}
+
+/**
+ * The hardware of one host, built by the cluster before the platform.
+ *
+ * @example
+ * ```ts
+ * import type { HostHardware } from "./host.ts";
+ * const ram = (hw: HostHardware) => hw.memory.frames;
+ * ```
+ */
+export interface HostHardware {
+  readonly name: string;
+  readonly engine: Engine;
+  readonly profile: Profile;
+  /** A generator of this host's own (forked from the cluster's). */
+  readonly rng: Prng;
+  readonly memory: WatchedMemory;
+  readonly irq: InterruptController;
+  readonly hca: HostHca;
+}
+
+/**
+ * Options of `host.createGuest` (API.md).
+ *
+ * @example
+ * ```ts
+ * import type { GuestOptions } from "./host.ts";
+ * const vm: GuestOptions = { name: "vm0", memoryMiB: 64, driver: "bypass" };
+ * ```
+ */
+export interface GuestOptions {
+  name: string;
+  memoryMiB?: number;
+  /** "bypass" (Xen-IB) or "split". */
+  driver?: "bypass" | "split";
+}
+
+/**
+ * A guest domain: a `Domain` that can be shut down or crashed.
+ *
+ * @example
+ * ```ts
+ * import type { GuestDomain } from "./host.ts";
+ * const stop = (vm: GuestDomain) => vm.shutdown();
+ * ```
+ */
+export interface GuestDomain extends Domain {
+  /** Clean teardown. */
+  shutdown(): Promise<void>;
+  /** Abrupt death: no frontend cooperation. */
+  crash(): void;
+}
+
+/**
+ * What a Xen platform exposes as `host.hypervisor` (refined by the Xen code).
+ *
+ * @example
+ * ```ts
+ * import type { HypervisorLike } from "./host.ts";
+ * const domains = (hv: HypervisorLike) => hv.stats().domains;
+ * ```
+ */
+export interface HypervisorLike {
+  stats(): Record<string, number>;
+}
+
+/**
+ * The software of a host.
+ *
+ * @example
+ * ```ts
+ * import { type HostPlatform, zeroCounters } from "./host.ts";
+ * const idle: HostPlatform = { kind: "idle", guests: [], start: async () => {}, counters: zeroCounters };
+ * ```
+ */
+export interface HostPlatform {
+  /** "native", "xen", … */
+  readonly kind: string;
+  /** The bare-metal OS (native platforms). */
+  readonly os?: Domain;
+  /** The privileged domain (Xen). */
+  readonly dom0?: Domain;
+  /** The hypervisor (Xen). */
+  readonly hypervisor?: HypervisorLike;
+  /** Guest domains now running. */
+  readonly guests: readonly Domain[];
+  /** Counts only the driver knows (PDs, AHs, user UARs), for `hca.stats()`. */
+  swCounts?(): Partial<Record<ResourceKind, number>>;
+  /** Bring the software up (driver init) during `cluster.start()`; runs in virtual time. */
+  start(): Promise<void>;
+  /** Create a guest (Xen). */
+  createGuest?(opts: GuestOptions): Promise<GuestDomain>;
+  /** `host.counters()`. */
+  counters(): HostCounters;
+}
+
+/**
+ * Builds the platform of a host from its hardware.
+ *
+ * @example
+ * ```ts
+ * import { type HostPlatformFactory, zeroCounters } from "./host.ts";
+ * const f: HostPlatformFactory = () => ({ kind: "idle", guests: [], start: async () => {}, counters: zeroCounters });
+ * ```
+ */
+export type HostPlatformFactory = (hw: HostHardware, spec: HostSpec) => HostPlatform;
+
+const PLATFORMS = new Map<string, HostPlatformFactory>();
+
+/**
+ * Register the platform for a host kind: "native" (`hypervisor: false`) or
+ * "xen" (`hypervisor: true`). A later registration replaces an earlier one;
+ * the returned function restores what was there before.
+ *
+ * @example
+ * ```ts
+ * import { registerHostPlatform, zeroCounters } from "./host.ts";
+ * const restore = registerHostPlatform("toy", (hw) => ({
+ *   kind: "toy", guests: [], start: async () => {}, counters: zeroCounters,
+ * }));
+ * restore();
+ * ```
+ */
+export function registerHostPlatform(kind: string, factory: HostPlatformFactory): () => void {
+  const before = PLATFORMS.get(kind);
+  PLATFORMS.set(kind, factory);
+  return () => {
+    if (before) PLATFORMS.set(kind, before);
+    else PLATFORMS.delete(kind);
+  };
+}
+
+/**
+ * The factory for `kind`, or a clear error if none is registered.
+ *
+ * @example
+ * ```ts
+ * import { hostPlatformFactory } from "./host.ts";
+ * try { hostPlatformFactory("xen"); } catch (e) { console.log((e as Error).message); } // ENOSYS until registered
+ * ```
+ */
+export function hostPlatformFactory(kind: string): HostPlatformFactory {
+  const f = PLATFORMS.get(kind);
+  if (!f) {
+    throw new VerbsError(
+      "ENOSYS",
+      kind === "xen"
+        ? "Xen hosts (hypervisor: true) are not available yet: no 'xen' host platform is " +
+          "registered (see registerHostPlatform in drivers/verbs/host.ts)"
+        : `no '${kind}' host platform registered`,
+    );
+  }
+  return f;
+}
+
+/**
+ * `host.hca`: the device with statistics that include what only the driver
+ * counts.
+ *
+ * @example
+ * ```ts
+ * import type { HcaHandle } from "./host.ts";
+ * const qps = (h: HcaHandle) => h.stats().used.qp;
+ * ```
+ */
+export class HcaHandle {
+  /**
+   * @param device the HCA device
+   * @param platform the host's software (its driver's counts)
+   */
+  constructor(readonly device: HostHca, private platform: () => HostPlatform) {}
+
+  /** Device name. */
+  get name(): string {
+    return this.device.name;
+  }
+
+  /** Used and free resources, rejected doorbells, packets (API.md). */
+  stats(): HcaStats {
+    return this.device.stats(this.platform().swCounts?.() ?? {});
+  }
+}
+
+/**
+ * A host of the cluster.
+ *
+ * @example
+ * ```ts
+ * import { Cluster } from "./cluster.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * console.log(host.name, host.counters().hypercalls); // n0 0
+ * ```
+ */
+export class Host {
+  readonly name: string;
+  /** The hardware. */
+  readonly hw: HostHardware;
+  /** The software. */
+  readonly platform: HostPlatform;
+  /** `host.hca` (API.md). */
+  readonly hca: HcaHandle;
+
+  /**
+   * @param hw the host's hardware
+   * @param spec what was asked for
+   */
+  constructor(hw: HostHardware, spec: HostSpec) {
+    this.name = spec.name;
+    this.hw = hw;
+    this.platform = hostPlatformFactory(spec.hypervisor ? "xen" : "native")(hw, spec);
+    this.hca = new HcaHandle(hw.hca, () => this.platform);
+  }
+
+  /** The bare-metal OS (a `Domain`); a Xen host has `dom0` and guests instead. */
+  get os(): Domain {
+    const os = this.platform.os;
+    if (!os) {
+      throw new VerbsError(
+        "EINVAL",
+        `${this.name} is a ${this.platform.kind} host: it has no bare-metal os (use dom0 or a guest)`,
+      );
+    }
+    return os;
+  }
+
+  /** The privileged domain of a Xen host. */
+  get dom0(): Domain {
+    const d = this.platform.dom0;
+    if (!d) throw new VerbsError("EINVAL", `${this.name} is a ${this.platform.kind} host: no dom0`);
+    return d;
+  }
+
+  /** The hypervisor (Xen hosts only). */
+  get hypervisor(): HypervisorLike | undefined {
+    return this.platform.hypervisor;
+  }
+
+  /** Guests running on this host (none on bare metal). */
+  get guests(): readonly Domain[] {
+    return this.platform.guests;
+  }
+
+  /** True for a Xen host. */
+  get isXen(): boolean {
+    return this.platform.kind === "xen";
+  }
+
+  /** Create a guest domain (Xen hosts). */
+  async createGuest(opts: GuestOptions): Promise<GuestDomain> {
+    if (!this.platform.createGuest) {
+      throw new VerbsError(
+        "EOPNOTSUPP",
+        `${this.name} is a ${this.platform.kind} host: it cannot run guests`,
+      );
+    }
+    return await this.platform.createGuest(opts);
+  }
+
+  /** Cumulative virtualization counters (zeros on bare metal). */
+  counters(): HostCounters {
+    return this.platform.counters();
+  }
+}

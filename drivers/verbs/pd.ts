@@ -1,0 +1,212 @@
+/**
+ * `Pd` (`struct ibv_pd`): a protection domain and the objects made in it —
+ * memory regions, QPs, SRQs, address handles.
+ *
+ * @module
+ */
+import { Ah } from "./ah.ts";
+import type { Context } from "./context.ts";
+import type { Cq } from "./cq.ts";
+import { QpType } from "./enums.ts";
+import { VerbsError } from "./errors.ts";
+import { Mr } from "./mr.ts";
+import { Qp } from "./qp.ts";
+import { Srq } from "./srq.ts";
+import type { AhAttr, QpCap, SrqAttr } from "./types.ts";
+import { qpLayout, srqLayout } from "./wq_layout.ts";
+
+/**
+ * QP creation attributes (`struct ibv_qp_init_attr`).
+ *
+ * @example
+ * ```ts
+ * import type { QpInitAttr } from "./pd.ts";
+ * // const init: QpInitAttr = { type: QpType.RC, sendCq: cq, recvCq: cq, cap: { ... } };
+ * ```
+ */
+export interface QpInitAttr {
+  /** `QpType`. */
+  type: number;
+  sendCq: Cq;
+  recvCq: Cq;
+  /** Take receive WQEs from this SRQ instead of an own receive queue. */
+  srq?: Srq;
+  cap: QpCap;
+  /** Every send WR generates a completion. */
+  sqSigAll?: boolean;
+}
+
+/**
+ * A protection domain.
+ *
+ * @example
+ * ```ts
+ * import type { Pd } from "./pd.ts";
+ * import { Access } from "./enums.ts";
+ * async function register(pd: Pd, addr: number) {
+ *   return await pd.regMr(addr, 4096, Access.LOCAL_WRITE);
+ * }
+ * ```
+ */
+export class Pd {
+  #dead = false;
+
+  /**
+   * @param context the owning context
+   * @param handle kernel handle
+   * @param pdn protection domain number
+   */
+  constructor(readonly context: Context, readonly handle: number, readonly pdn: number) {}
+
+  #live(what: string): void {
+    if (this.#dead) throw new VerbsError("EINVAL", `${what}: the PD was deallocated`);
+  }
+
+  /** `ibv_reg_mr`: register `[addr, addr+length)` of the domain's memory. */
+  async regMr(addr: number, length: number, access: number): Promise<Mr> {
+    this.#live("reg_mr");
+    await this.context.enter();
+    const r = await this.context.file.regMr({ pdHandle: this.handle, addr, length, access });
+    return new Mr(this, r.mrHandle, r.lkey, r.rkey, addr, length, access);
+  }
+
+  /** `ibv_create_qp`: the library allocates the queue buffer, the kernel registers it. */
+  async createQp(init: QpInitAttr): Promise<Qp> {
+    this.#live("create_qp");
+    const ctx = this.context;
+    await ctx.enter();
+    for (const cq of [init.sendCq, init.recvCq]) {
+      if (!cq || cq.context !== ctx) {
+        throw new VerbsError("EINVAL", "create_qp: CQ of another context");
+      }
+    }
+    if (init.srq && init.srq.pd.context !== ctx) {
+      throw new VerbsError("EINVAL", "create_qp: SRQ of another context");
+    }
+    if (init.type !== QpType.RC && init.type !== QpType.UC && init.type !== QpType.UD) {
+      throw new VerbsError("EINVAL", `create_qp: QP type ${init.type} not supported`);
+    }
+    const cap: QpCap = {
+      maxSendWr: init.cap.maxSendWr,
+      maxRecvWr: init.srq ? 0 : init.cap.maxRecvWr,
+      maxSendSge: init.cap.maxSendSge,
+      maxRecvSge: init.srq ? 0 : init.cap.maxRecvSge,
+      maxInlineData: init.cap.maxInlineData ?? 0,
+    };
+    const dev = ctx.queryDevice();
+    for (
+      const [k, v, max] of [
+        ["maxSendWr", cap.maxSendWr, dev.maxQpWr],
+        ["maxRecvWr", cap.maxRecvWr, dev.maxQpWr],
+        ["maxSendSge", cap.maxSendSge, dev.maxSge],
+        ["maxRecvSge", cap.maxRecvSge, dev.maxSge],
+        ["maxInlineData", cap.maxInlineData!, dev.maxInlineData],
+      ] as const
+    ) {
+      if (!Number.isInteger(v) || v < 0 || v > max) {
+        throw new VerbsError("EINVAL", `create_qp: cap.${k} ${v} outside 0..${max}`);
+      }
+    }
+    const wq = qpLayout(init.type, cap, !!init.srq);
+    wq.bufAddr = ctx.allocBuffer(wq.bufBytes);
+    let r;
+    try {
+      r = await ctx.file.createQp({
+        pdHandle: this.handle,
+        type: init.type,
+        sendCqHandle: init.sendCq.handle,
+        recvCqHandle: init.recvCq.handle,
+        srqHandle: init.srq?.handle,
+        sqSigAll: !!init.sqSigAll,
+        cap,
+        wq,
+      });
+    } catch (e) {
+      ctx.env.memory.free(wq.bufAddr);
+      throw e;
+    }
+    const pqp = ctx.provider.addQp({
+      qpn: r.qpn,
+      type: init.type,
+      sqSigAll: !!init.sqSigAll,
+      bufAddr: wq.bufAddr,
+      sqOffset: wq.sqOffset,
+      sqSize: wq.sqSize,
+      sqStride: wq.sqStride,
+      rqOffset: wq.rqOffset,
+      rqSize: wq.rqSize,
+      rqStride: wq.rqStride,
+      maxSendSge: cap.maxSendSge,
+      maxRecvSge: cap.maxRecvSge,
+      maxInline: cap.maxInlineData!,
+      sendCq: init.sendCq.pcq,
+      recvCq: init.recvCq.pcq,
+      srq: init.srq?.psrq,
+    });
+    const qp = new Qp(this, r.qpHandle, pqp, init, r.cap, wq.bufAddr);
+    ctx.qps.set(r.qpHandle, qp);
+    return qp;
+  }
+
+  /** `ibv_create_srq`. */
+  async createSrq(attr: SrqAttr): Promise<Srq> {
+    this.#live("create_srq");
+    const ctx = this.context;
+    await ctx.enter();
+    const dev = ctx.queryDevice();
+    if (!Number.isInteger(attr.maxWr) || attr.maxWr < 1 || attr.maxWr > dev.maxSrqWr) {
+      throw new VerbsError("EINVAL", `create_srq: maxWr ${attr.maxWr} outside 1..${dev.maxSrqWr}`);
+    }
+    if (!Number.isInteger(attr.maxSge) || attr.maxSge < 1 || attr.maxSge > dev.maxSrqSge) {
+      throw new VerbsError(
+        "EINVAL",
+        `create_srq: maxSge ${attr.maxSge} outside 1..${dev.maxSrqSge}`,
+      );
+    }
+    const l = srqLayout(attr.maxWr, attr.maxSge);
+    const addr = ctx.allocBuffer(l.bytes);
+    let r;
+    try {
+      r = await ctx.file.createSrq({
+        pdHandle: this.handle,
+        maxWr: attr.maxWr,
+        maxSge: attr.maxSge,
+        srqLimit: attr.srqLimit ?? 0,
+        bufAddr: addr,
+        bufBytes: l.bytes,
+        logSize: l.logSize,
+        logStride: l.logStride,
+      });
+    } catch (e) {
+      ctx.env.memory.free(addr);
+      throw e;
+    }
+    const psrq = ctx.provider.addSrq({
+      srqn: r.srqn,
+      addr,
+      logSize: l.logSize,
+      logStride: l.logStride,
+      maxWr: attr.maxWr,
+      maxSge: attr.maxSge,
+    });
+    const srq = new Srq(this, r.srqHandle, psrq, attr, addr);
+    ctx.srqs.set(r.srqHandle, srq);
+    return srq;
+  }
+
+  /** `ibv_create_ah`: an address handle for UD sends. */
+  async createAh(attr: AhAttr): Promise<Ah> {
+    this.#live("create_ah");
+    await this.context.enter();
+    const r = await this.context.file.createAh({ pdHandle: this.handle, attr });
+    return new Ah(this, r.ahHandle, attr);
+  }
+
+  /** `ibv_dealloc_pd`: EBUSY while MRs, QPs, SRQs or AHs use it. */
+  async dealloc(): Promise<void> {
+    this.#live("dealloc_pd");
+    await this.context.enter();
+    await this.context.file.deallocPd(this.handle);
+    this.#dead = true;
+  }
+}

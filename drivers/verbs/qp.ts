@@ -1,0 +1,139 @@
+/**
+ * `Qp` (`struct ibv_qp`): a queue pair. `modify` takes attributes by name
+ * (API.md); the attribute mask is derived from the keys present and checked
+ * by the kernel against the IBTA transition table (`qp_state.ts`).
+ * `postSend`/`postRecv` are the provider's synchronous fast path.
+ *
+ * @module
+ */
+import type { Cq } from "./cq.ts";
+import { QpAttrMask, QpState } from "./enums.ts";
+import { VerbsError } from "./errors.ts";
+import type { Pd, QpInitAttr } from "./pd.ts";
+import type { ProviderQp } from "./provider.ts";
+import { attrMask } from "./qp_state.ts";
+import type { Srq } from "./srq.ts";
+import type { QpAttr, QpCap, RecvWr, SendWr } from "./types.ts";
+
+/**
+ * A queue pair.
+ *
+ * @example
+ * ```ts
+ * import type { Qp } from "./qp.ts";
+ * import { QpState } from "./enums.ts";
+ * async function toInit(qp: Qp) {
+ *   await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+ * }
+ * ```
+ */
+export class Qp {
+  #dead = false;
+  readonly type: number;
+  readonly sendCq: Cq;
+  readonly recvCq: Cq;
+  readonly srq: Srq | undefined;
+  /** Capacities granted. */
+  readonly cap: Readonly<QpCap>;
+
+  /**
+   * @param pd protection domain
+   * @param handle kernel handle
+   * @param pqp the provider's rings
+   * @param init creation attributes
+   * @param cap capacities granted
+   * @param bufAddr the work queue buffer
+   */
+  constructor(
+    readonly pd: Pd,
+    readonly handle: number,
+    readonly pqp: ProviderQp,
+    init: QpInitAttr,
+    cap: QpCap,
+    readonly bufAddr: number,
+  ) {
+    this.type = init.type;
+    this.sendCq = init.sendCq;
+    this.recvCq = init.recvCq;
+    this.srq = init.srq;
+    this.cap = Object.freeze({ ...cap });
+  }
+
+  /** QP number. */
+  get qpNum(): number {
+    return this.pqp.qpn;
+  }
+
+  /** State as last set by `modify` or seen by `query` (the device may since have moved it to an error state). */
+  get state(): number {
+    return this.pqp.state;
+  }
+
+  #live(what: string): void {
+    if (this.#dead) throw new VerbsError("EINVAL", `${what}: QP ${this.qpNum} was destroyed`);
+  }
+
+  /**
+   * `ibv_modify_qp`: attributes by name; a key present (and not undefined)
+   * sets its mask bit. EINVAL — and the QP unchanged — for an unknown
+   * attribute, an illegal transition, or a missing or forbidden attribute.
+   */
+  async modify(attr: QpAttr): Promise<void> {
+    this.#live("modify_qp");
+    const { mask, unknown } = attrMask(attr as Record<string, unknown>);
+    if (unknown.length > 0) {
+      throw new VerbsError("EINVAL", `modify_qp: unknown attribute(s) ${unknown.join(", ")}`);
+    }
+    const ctx = this.pd.context;
+    await ctx.enter();
+    await ctx.file.modifyQp({ qpHandle: this.handle, attr, mask });
+    if (mask & QpAttrMask.STATE) {
+      if (attr.state === QpState.RESET) this.pqp.reset();
+      this.pqp.state = attr.state!;
+    }
+  }
+
+  /** `ibv_query_qp`: current attributes (state as the device holds it) and capacities. */
+  async query(): Promise<QpAttr & { state: number; cap: QpCap }> {
+    this.#live("query_qp");
+    const ctx = this.pd.context;
+    await ctx.enter();
+    const r = await ctx.file.queryQp(this.handle);
+    this.pqp.state = r.attr.state;
+    return { ...r.attr, cap: r.cap };
+  }
+
+  /** `ibv_post_send` (one WR, or several in order; stops at the first that fails). */
+  postSend(wr: SendWr | readonly SendWr[]): void {
+    this.#live("post_send");
+    if (Array.isArray(wr)) { for (const w of wr) this.pqp.postSend(w); }
+    else this.pqp.postSend(wr as SendWr);
+  }
+
+  /** `ibv_post_recv` (one WR, or several in order). */
+  postRecv(wr: RecvWr | readonly RecvWr[]): void {
+    this.#live("post_recv");
+    if (Array.isArray(wr)) { for (const w of wr) this.pqp.postRecv(w); }
+    else this.pqp.postRecv(wr as RecvWr);
+  }
+
+  /** `ibv_destroy_qp`. */
+  async destroy(): Promise<void> {
+    this.#live("destroy_qp");
+    const ctx = this.pd.context;
+    await ctx.enter();
+    await ctx.file.destroyQp(this.handle);
+    ctx.qps.delete(this.handle);
+    this.released();
+  }
+
+  /** @internal the kernel object is gone */
+  released(): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    const ctx = this.pd.context;
+    this.pqp.reset();
+    ctx.provider.qps.delete(this.qpNum);
+    ctx.env.memory.free(this.bufAddr);
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * The QP state machine of `ibv_modify_qp`: which state transitions exist and,
+ * per transition and QP type, which attributes must and may be given
+ * (IBTA vol. 1 §11.2.4.2 and the QP state diagram §10.3.1; the same table
+ * Linux keeps as `qp_state_table` in drivers/infiniband/core/verbs.c and
+ * checks with `ib_modify_qp_is_ok`).
+ *
+ * API.md's `qp.modify({ state, … })` takes attributes by name; the mask is
+ * derived from which keys are present ({@link attrMask}), so "missing" and
+ * "forbidden" are decided exactly as the kernel decides them for a C caller
+ * that sets `attr_mask` bits.
+ *
+ * @module
+ */
+import { QpAttrMask, QpState, QpType } from "./enums.ts";
+
+const {
+  STATE,
+  CUR_STATE,
+  EN_SQD_ASYNC_NOTIFY,
+  ACCESS_FLAGS,
+  PKEY_INDEX,
+  PORT,
+  QKEY,
+  AV,
+  PATH_MTU,
+  TIMEOUT,
+  RETRY_CNT,
+  RNR_RETRY,
+  RQ_PSN,
+  MAX_QP_RD_ATOMIC,
+  ALT_PATH,
+  MIN_RNR_TIMER,
+  SQ_PSN,
+  MAX_DEST_RD_ATOMIC,
+  PATH_MIG_STATE,
+  DEST_QPN,
+} = QpAttrMask;
+
+/**
+ * Attribute bits per QP type for one transition.
+ *
+ * @example
+ * ```ts
+ * import { QP_STATE_TABLE, type TransitionParams } from "./qp_state.ts";
+ * const t: TransitionParams | undefined = QP_STATE_TABLE[0][1];
+ * ```
+ */
+export interface TransitionParams {
+  /** Attributes that must be present, by QP type. */
+  readonly req: Readonly<Record<QpType, number>>;
+  /** Attributes that may be present, by QP type (anything else is forbidden). */
+  readonly opt: Readonly<Record<QpType, number>>;
+}
+
+const NONE: Readonly<Record<QpType, number>> = { [QpType.RC]: 0, [QpType.UC]: 0, [QpType.UD]: 0 };
+
+function t(
+  req: Partial<Record<QpType, number>> = {},
+  opt: Partial<Record<QpType, number>> = {},
+): TransitionParams {
+  return { req: { ...NONE, ...req }, opt: { ...NONE, ...opt } };
+}
+
+const RC = QpType.RC, UC = QpType.UC, UD = QpType.UD;
+const S = QpState;
+
+/**
+ * `QP_STATE_TABLE[from][to]`: the transition's parameters, or undefined if
+ * `ibv_modify_qp` may not move a QP from `from` to `to` (SQE and ERR are
+ * also entered by the device on errors; that is not a modify).
+ *
+ * @example
+ * ```ts
+ * import { QP_STATE_TABLE } from "./qp_state.ts";
+ * import { QpAttrMask, QpState, QpType } from "./enums.ts";
+ * const init2rtr = QP_STATE_TABLE[QpState.INIT][QpState.RTR]!;
+ * console.log((init2rtr.req[QpType.RC] & QpAttrMask.PATH_MTU) !== 0); // true
+ * ```
+ */
+export const QP_STATE_TABLE: readonly (readonly (TransitionParams | undefined)[])[] = (() => {
+  const tab: (TransitionParams | undefined)[][] = [];
+  for (let i = 0; i <= S.ERR; i++) tab.push(new Array(S.ERR + 1).fill(undefined));
+  // Every state but RESET may be reset or moved to ERR with no attributes.
+  for (let s = S.INIT; s <= S.ERR; s++) {
+    tab[s][S.RESET] = t();
+    tab[s][S.ERR] = t();
+  }
+  tab[S.RESET][S.RESET] = t();
+  tab[S.RESET][S.INIT] = t({
+    [UD]: PKEY_INDEX | PORT | QKEY,
+    [UC]: PKEY_INDEX | PORT | ACCESS_FLAGS,
+    [RC]: PKEY_INDEX | PORT | ACCESS_FLAGS,
+  });
+  tab[S.INIT][S.INIT] = t({}, {
+    [UD]: PKEY_INDEX | PORT | QKEY,
+    [UC]: PKEY_INDEX | PORT | ACCESS_FLAGS,
+    [RC]: PKEY_INDEX | PORT | ACCESS_FLAGS,
+  });
+  tab[S.INIT][S.RTR] = t({
+    [UC]: AV | PATH_MTU | DEST_QPN | RQ_PSN,
+    [RC]: AV | PATH_MTU | DEST_QPN | RQ_PSN | MAX_DEST_RD_ATOMIC | MIN_RNR_TIMER,
+  }, {
+    [UD]: PKEY_INDEX | QKEY,
+    [UC]: ALT_PATH | ACCESS_FLAGS | PKEY_INDEX,
+    [RC]: ALT_PATH | ACCESS_FLAGS | PKEY_INDEX,
+  });
+  tab[S.RTR][S.RTS] = t({
+    [UD]: SQ_PSN,
+    [UC]: SQ_PSN,
+    [RC]: TIMEOUT | RETRY_CNT | RNR_RETRY | SQ_PSN | MAX_QP_RD_ATOMIC,
+  }, {
+    [UD]: CUR_STATE | QKEY,
+    [UC]: CUR_STATE | ALT_PATH | ACCESS_FLAGS | PATH_MIG_STATE,
+    [RC]: CUR_STATE | ALT_PATH | ACCESS_FLAGS | MIN_RNR_TIMER | PATH_MIG_STATE,
+  });
+  const rtsOpt = {
+    [UD]: CUR_STATE | QKEY,
+    [UC]: CUR_STATE | ACCESS_FLAGS | ALT_PATH | PATH_MIG_STATE,
+    [RC]: CUR_STATE | ACCESS_FLAGS | ALT_PATH | PATH_MIG_STATE | MIN_RNR_TIMER,
+  };
+  tab[S.RTS][S.RTS] = t({}, rtsOpt);
+  tab[S.RTS][S.SQD] = t({}, {
+    [UD]: EN_SQD_ASYNC_NOTIFY,
+    [UC]: EN_SQD_ASYNC_NOTIFY,
+    [RC]: EN_SQD_ASYNC_NOTIFY,
+  });
+  tab[S.SQD][S.RTS] = t({}, rtsOpt);
+  tab[S.SQD][S.SQD] = t({}, {
+    [UD]: PKEY_INDEX | QKEY,
+    [UC]: AV | ALT_PATH | ACCESS_FLAGS | PKEY_INDEX | PATH_MIG_STATE,
+    [RC]: PORT | AV | TIMEOUT | RETRY_CNT | RNR_RETRY | MAX_QP_RD_ATOMIC | MAX_DEST_RD_ATOMIC |
+      ALT_PATH | ACCESS_FLAGS | PKEY_INDEX | MIN_RNR_TIMER | PATH_MIG_STATE,
+  });
+  // SQE exists for UC and UD only (an RC send error moves the QP to ERR,
+  // IBTA §10.3.1); Linux lists the transition without attributes for RC.
+  tab[S.SQE][S.RTS] = t({}, { [UD]: CUR_STATE | QKEY, [UC]: CUR_STATE | ACCESS_FLAGS });
+  return tab;
+})();
+
+/**
+ * Attribute names of `qp.modify`, with the `ibv_qp_attr_mask` bit each one sets.
+ *
+ * @example
+ * ```ts
+ * import { ATTR_MASK_BITS } from "./qp_state.ts";
+ * console.log(ATTR_MASK_BITS.pathMtu === 1 << 8); // true
+ * ```
+ */
+export const ATTR_MASK_BITS = {
+  state: STATE,
+  curState: CUR_STATE,
+  enSqdAsyncNotify: EN_SQD_ASYNC_NOTIFY,
+  accessFlags: ACCESS_FLAGS,
+  pkeyIndex: PKEY_INDEX,
+  port: PORT,
+  qkey: QKEY,
+  ah: AV,
+  pathMtu: PATH_MTU,
+  timeout: TIMEOUT,
+  retryCnt: RETRY_CNT,
+  rnrRetry: RNR_RETRY,
+  rqPsn: RQ_PSN,
+  maxRdAtomic: MAX_QP_RD_ATOMIC,
+  altPath: ALT_PATH,
+  minRnrTimer: MIN_RNR_TIMER,
+  sqPsn: SQ_PSN,
+  maxDestRdAtomic: MAX_DEST_RD_ATOMIC,
+  pathMigState: PATH_MIG_STATE,
+  cap: QpAttrMask.CAP,
+  destQpNum: DEST_QPN,
+} as const;
+
+/**
+ * A `qp.modify` attribute name.
+ *
+ * @example
+ * ```ts
+ * import type { QpAttrName } from "./qp_state.ts";
+ * const n: QpAttrName = "destQpNum";
+ * ```
+ */
+export type QpAttrName = keyof typeof ATTR_MASK_BITS;
+
+const NAME_OF_BIT = new Map<number, QpAttrName>(
+  Object.entries(ATTR_MASK_BITS).map(([k, v]) => [v, k as QpAttrName]),
+);
+
+/**
+ * The attribute mask a C caller would pass: one bit per present key whose
+ * value is not `undefined`. Unknown keys are returned separately so the
+ * caller can reject them.
+ *
+ * @example
+ * ```ts
+ * import { attrMask } from "./qp_state.ts";
+ * import { QpAttrMask } from "./enums.ts";
+ * const { mask, unknown } = attrMask({ state: 1, port: 1, bogus: 3 });
+ * console.log(mask === (QpAttrMask.STATE | QpAttrMask.PORT), unknown); // true ["bogus"]
+ * ```
+ */
+export function attrMask(attr: Record<string, unknown>): { mask: number; unknown: string[] } {
+  let mask = 0;
+  const unknown: string[] = [];
+  for (const [k, v] of Object.entries(attr)) {
+    if (v === undefined) continue;
+    const bit = (ATTR_MASK_BITS as Record<string, number>)[k];
+    if (bit === undefined) unknown.push(k);
+    else mask |= bit;
+  }
+  return { mask, unknown };
+}
+
+/**
+ * Names of the attributes whose bits are set in `mask`, for error messages.
+ *
+ * @example
+ * ```ts
+ * import { maskNames } from "./qp_state.ts";
+ * console.log(maskNames((1 << 4) | (1 << 5))); // ["pkeyIndex", "port"]
+ * ```
+ */
+export function maskNames(mask: number): QpAttrName[] {
+  const out: QpAttrName[] = [];
+  for (let b = 1; b <= mask && b !== 0; b <<= 1) {
+    if (mask & b) {
+      const n = NAME_OF_BIT.get(b);
+      if (n) out.push(n);
+    }
+  }
+  return out;
+}
+
+const STATE_NAMES = ["RESET", "INIT", "RTR", "RTS", "SQD", "SQE", "ERR"];
+const TYPE_NAMES: Record<number, string> = { [RC]: "RC", [UC]: "UC", [UD]: "UD" };
+
+/**
+ * `QpState` value → its verbs name (`"RTR"`), for messages.
+ *
+ * @example
+ * ```ts
+ * import { stateName } from "./qp_state.ts";
+ * console.log(stateName(2)); // "RTR"
+ * ```
+ */
+export function stateName(s: number): string {
+  return STATE_NAMES[s] ?? `state ${s}`;
+}
+
+/**
+ * `QpType` value → its verbs name (`"RC"`), for messages.
+ *
+ * @example
+ * ```ts
+ * import { qpTypeName } from "./qp_state.ts";
+ * console.log(qpTypeName(4)); // "UD"
+ * ```
+ */
+export function qpTypeName(t: number): string {
+  return TYPE_NAMES[t] ?? `type ${t}`;
+}
+
+/**
+ * Why `ibv_modify_qp(cur → next, mask)` is not allowed for a QP of `type`,
+ * or undefined if it is (Linux `ib_modify_qp_is_ok`, with the reason).
+ *
+ * @example
+ * ```ts
+ * import { modifyQpError } from "./qp_state.ts";
+ * import { QpAttrMask as M, QpState, QpType } from "./enums.ts";
+ * console.log(modifyQpError(QpState.RESET, QpState.INIT, QpType.RC, M.STATE | M.PORT));
+ * // "RESET->INIT on an RC QP requires pkeyIndex, accessFlags"
+ * ```
+ */
+export function modifyQpError(
+  cur: number,
+  next: number,
+  type: number,
+  mask: number,
+): string | undefined {
+  if (!(type in TYPE_NAMES)) return `unsupported QP type ${type}`;
+  if (!Number.isInteger(next) || next < S.RESET || next > S.ERR) {
+    return `no such QP state ${next}`;
+  }
+  const from = stateName(cur), to = stateName(next), ty = qpTypeName(type);
+  // The current-state hint is only meaningful once the QP can have had an
+  // asynchronous state change (RTR onward, IBTA §11.2.4.2).
+  if (mask & CUR_STATE && cur !== S.RTR && cur !== S.RTS && cur !== S.SQD && cur !== S.SQE) {
+    return `curState may not be given in state ${from}`;
+  }
+  const tr = QP_STATE_TABLE[cur]?.[next];
+  if (!tr) return `no transition ${from}->${to}`;
+  const req = tr.req[type as QpType], opt = tr.opt[type as QpType];
+  if ((mask & req) !== req) {
+    return `${from}->${to} on an ${ty} QP requires ${maskNames(req & ~mask).join(", ")}`;
+  }
+  const extra = mask & ~(req | opt | STATE);
+  if (extra) {
+    return `${from}->${to} on an ${ty} QP does not take ${maskNames(extra).join(", ")}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,94 @@
+/**
+ * `RealContext`: an open RDMA device with the verbs API of API.md. It owns a
+ * libibverbs handle and every object created through it; `close()` destroys
+ * what is left (QPs before the CQs and SRQs they use, MRs before their PD),
+ * closes the device and dlcloses the library.
+ *
+ * @module
+ */
+import { IBV_DEVICE_ATTR, queryPort, scratch } from "../../../hca/ffi/mod.ts";
+import { VerbsError } from "../errors.ts";
+import type { DeviceAttr, PortAttr } from "../types.ts";
+import { decodeDeviceAttr, decodePortAttr } from "./info.ts";
+import { RealCompChannel, RealCq, type RealCqOptions } from "./cq.ts";
+import type { RealDevice } from "./device.ts";
+import { verbs } from "./errors.ts";
+import { RealPd } from "./pd.ts";
+
+/**
+ * An open real RDMA device. Get one with `openRealDevice()`.
+ *
+ * @example
+ * ```ts
+ * import { openRealDevice } from "../real.ts";
+ * const ctx = await openRealDevice(); // VerbsError ENODEV without library or device
+ * console.log(ctx.deviceName, ctx.queryPort(1).state);
+ * await ctx.close();
+ * ```
+ */
+export class RealContext {
+  #dev: RealDevice;
+
+  /** Made by `openRealDevice`. */
+  constructor(dev: RealDevice) {
+    this.#dev = dev;
+  }
+
+  /** Kernel device name, e.g. `mlx5_0`. */
+  get deviceName(): string {
+    return this.#dev.name;
+  }
+
+  /** True after {@link close}. */
+  get closed(): boolean {
+    return this.#dev.closed;
+  }
+
+  /** `ibv_query_device`: every field of `struct ibv_device_attr`, camelCased. */
+  queryDevice(): DeviceAttr & Record<string, unknown> {
+    const buf = scratch(IBV_DEVICE_ATTR.sizeof);
+    const lib = this.#dev.lib;
+    verbs(() => lib.check(lib.symbols.ibv_query_device(this.#dev.ctx, buf), "ibv_query_device"));
+    return decodeDeviceAttr(buf);
+  }
+
+  /** `ibv_query_port` (the header's inline, via the extended context when there is one). */
+  queryPort(port: number): PortAttr & Record<string, number> {
+    if (!Number.isInteger(port) || port < 1 || port > 255) {
+      throw new VerbsError("EINVAL", `queryPort: port ${port} (ports are 1-based)`);
+    }
+    const { rc, attr } = queryPort(this.#dev.lib, this.#dev.ctx, port);
+    verbs(() => this.#dev.lib.check(rc, "ibv_query_port"));
+    return decodePortAttr(attr);
+  }
+
+  /** `ibv_query_gid`: GID `index` of `port`, 16 bytes in network order. */
+  queryGid(port: number, index: number): Uint8Array {
+    const gid = scratch(16);
+    const lib = this.#dev.lib;
+    verbs(() =>
+      lib.check(lib.symbols.ibv_query_gid(this.#dev.ctx, port, index, gid), "ibv_query_gid")
+    );
+    return gid;
+  }
+
+  /** `ibv_alloc_pd`. */
+  allocPd(): Promise<RealPd> {
+    return Promise.resolve().then(() => new RealPd(this.#dev));
+  }
+
+  /** `ibv_create_comp_channel`. */
+  createCompChannel(): RealCompChannel {
+    return new RealCompChannel(this.#dev);
+  }
+
+  /** `ibv_create_cq` with at least `cqe` entries. */
+  createCq(cqe: number, opts: RealCqOptions = {}): Promise<RealCq> {
+    return Promise.resolve().then(() => new RealCq(this.#dev, cqe, opts));
+  }
+
+  /** Destroy what is left, `ibv_close_device`, and close the library (idempotent). */
+  close(): Promise<void> {
+    return Promise.resolve().then(() => this.#dev.close());
+  }
+}

@@ -1,0 +1,272 @@
+/**
+ * Completion queues and completion channels on a real HCA. `poll` and
+ * `reqNotify` go straight to the provider through the context's ops (the
+ * CQ ring is in user memory; arming writes the CQ doorbell on the UAR page);
+ * `getEvent` blocks in read(2) on the channel's fd, so it runs on a Deno
+ * worker thread and returns a promise.
+ *
+ * @module
+ */
+import {
+  cUint,
+  getU64,
+  HEADER_CONSTANTS,
+  IBV_COMP_CHANNEL,
+  IBV_CQ,
+  IBV_WC,
+  pointerValue,
+  POLLFD,
+  put,
+  scratch,
+  viewOf,
+} from "../../../hca/ffi/mod.ts";
+import { VerbsError } from "../errors.ts";
+import type { WorkCompletion } from "../types.ts";
+import { attach, destroyObject, pointerOf, type RealDevice } from "./device.ts";
+import { errnoCode, verbs } from "./errors.ts";
+import { decodeWcs } from "./wr.ts";
+
+/** Events returned by `getEvent` and not yet acknowledged, per CQ. */
+const unacked = new WeakMap<RealCq, number>();
+/** Per channel: `struct ibv_cq *` → the CQ object an event names. */
+const routes = new WeakMap<RealCompChannel, Map<bigint, RealCq>>();
+/** Empty polls between yields to the event loop in `pollUntil`. */
+const SPINS_PER_YIELD = 1024;
+
+/**
+ * A completion channel (`struct ibv_comp_channel`).
+ *
+ * @example
+ * ```ts
+ * import type { RealContext } from "../real.ts";
+ * declare const ctx: RealContext;
+ * const ch = ctx.createCompChannel();
+ * const cq = await ctx.createCq(16, { channel: ch });
+ * cq.reqNotify(false);
+ * const fired = await ch.getEvent(); // === cq
+ * fired.ackEvents(1);
+ * ```
+ */
+export class RealCompChannel {
+  #dev: RealDevice;
+  #waiting = false;
+
+  /** Made by `RealContext.createCompChannel`. */
+  constructor(dev: RealDevice) {
+    this.#dev = dev;
+    const ptr = verbs(() =>
+      dev.lib.must(dev.lib.symbols.ibv_create_comp_channel(dev.ctx), "ibv_create_comp_channel")
+    );
+    routes.set(this, new Map());
+    attach(this, dev, "channel", ptr, () => this.#destroy());
+  }
+
+  /**
+   * Wait for the next completion event; resolves to the CQ that fired.
+   * Acknowledge it with `cq.ackEvents`.
+   *
+   * @param opts.timeoutNs give up after this long (wall-clock time, rounded
+   *   up to milliseconds: poll(2) on the channel fd): VerbsError ETIMEDOUT
+   */
+  async getEvent(opts: { timeoutNs?: number } = {}): Promise<RealCq> {
+    const ptr = pointerOf(this, this.#dev, "channel");
+    if (this.#waiting) throw new VerbsError("EBUSY", "getEvent: already waiting on this channel");
+    const cqOut = scratch(8);
+    const ctxOut = scratch(8);
+    this.#waiting = true;
+    let rc: number;
+    try {
+      if (opts.timeoutNs !== undefined) await this.#readable(ptr, opts.timeoutNs);
+      rc = await this.#dev.lib.symbols.ibv_get_cq_event(ptr, cqOut, ctxOut);
+    } finally {
+      this.#waiting = false;
+    }
+    // errno belongs to the worker thread that ran the call: not readable here.
+    if (rc !== 0) throw new VerbsError("EIO", `ibv_get_cq_event failed (returned ${rc})`);
+    const cq = routes.get(this)!.get(getU64(viewOf(cqOut), { offset: 0, size: 8 }));
+    if (!cq) {
+      throw new VerbsError("EIO", "ibv_get_cq_event: event for a CQ this channel does not know");
+    }
+    unacked.set(cq, (unacked.get(cq) ?? 0) + 1);
+    return cq;
+  }
+
+  /** Wait until the channel fd has an event, or time out. */
+  async #readable(ptr: Deno.PointerObject, timeoutNs: number): Promise<void> {
+    if (typeof timeoutNs !== "number" || !(timeoutNs >= 0)) {
+      throw new VerbsError("EINVAL", `getEvent: timeoutNs ${timeoutNs}`);
+    }
+    const pfd = scratch(POLLFD.sizeof);
+    const v = viewOf(pfd);
+    put(v, POLLFD.fields.fd, cUint(ptr, IBV_COMP_CHANNEL.fields.fd));
+    put(v, POLLFD.fields.events, HEADER_CONSTANTS.POLLIN);
+    const ms = Math.min(0x7fffffff, Math.ceil(timeoutNs / 1e6));
+    const n = await this.#dev.lib.symbols.poll(pfd, 1n, ms);
+    if (n === 0) throw new VerbsError("ETIMEDOUT", `get_cq_event: no event within ${timeoutNs} ns`);
+    if (n < 0) throw new VerbsError("EIO", `poll(2) on the completion channel failed`);
+  }
+
+  #destroy(): void {
+    if (this.#waiting) {
+      throw new VerbsError("EBUSY", "comp channel: a getEvent() is still waiting on it");
+    }
+    destroyObject(
+      this,
+      this.#dev,
+      "channel",
+      "ibv_destroy_comp_channel",
+      (p) => this.#dev.lib.symbols.ibv_destroy_comp_channel(p),
+    );
+  }
+
+  /** `ibv_destroy_comp_channel` (EBUSY while a CQ uses it or a getEvent waits). */
+  destroy(): Promise<void> {
+    return Promise.resolve().then(() => this.#destroy());
+  }
+}
+
+/** Options of `createCq`. */
+export interface RealCqOptions {
+  /** Channel that receives this CQ's completion events. */
+  channel?: RealCompChannel;
+  /** Interrupt vector (`< num_comp_vectors`), default 0. */
+  compVector?: number;
+}
+
+/**
+ * A completion queue (`struct ibv_cq`).
+ *
+ * @example
+ * ```ts
+ * import type { RealContext } from "../real.ts";
+ * declare const ctx: RealContext;
+ * const cq = await ctx.createCq(256);
+ * const wcs = cq.poll(16); // WorkCompletion[], possibly empty
+ * ```
+ */
+export class RealCq {
+  /** Entries the provider allocated (at least what was asked). */
+  readonly cqe: number;
+  /** Kernel handle of the CQ. */
+  readonly handle: number;
+  /** The completion channel, if any. */
+  readonly channel?: RealCompChannel;
+  #dev: RealDevice;
+  #addr: bigint;
+  #wc = scratch(16 * IBV_WC.sizeof);
+
+  /** Made by `RealContext.createCq`. */
+  constructor(dev: RealDevice, cqe: number, opts: RealCqOptions = {}) {
+    this.#dev = dev;
+    if (!Number.isInteger(cqe) || cqe < 1 || cqe > 0x7fffffff) {
+      throw new VerbsError("EINVAL", `createCq: cqe ${cqe} must be a positive int`);
+    }
+    const ch = opts.channel ? pointerOf(opts.channel, dev, "channel") : null;
+    const ptr = verbs(() =>
+      dev.lib.must(
+        dev.lib.symbols.ibv_create_cq(dev.ctx, cqe, null, ch, opts.compVector ?? 0),
+        "ibv_create_cq",
+      )
+    );
+    this.cqe = cUint(ptr, IBV_CQ.fields.cqe);
+    this.handle = cUint(ptr, IBV_CQ.fields.handle);
+    this.channel = opts.channel;
+    this.#addr = pointerValue(ptr);
+    if (this.channel) routes.get(this.channel)!.set(this.#addr, this);
+    attach(this, dev, "cq", ptr, () => this.#destroy());
+  }
+
+  /** Up to `n` completions, oldest first; [] when the CQ is empty. */
+  poll(n = 1): WorkCompletion[] {
+    const ptr = pointerOf(this, this.#dev, "cq");
+    const fn = this.#dev.ops.pollCq;
+    if (!fn) throw new VerbsError("EOPNOTSUPP", "poll_cq: the provider has no poll_cq");
+    if (!Number.isInteger(n) || n < 1) throw new VerbsError("EINVAL", `poll: n=${n}`);
+    if (this.#wc.byteLength < n * IBV_WC.sizeof) this.#wc = scratch(n * IBV_WC.sizeof);
+    const got = fn.call(ptr, n, this.#wc);
+    if (got < 0) {
+      throw new VerbsError(
+        errnoCode(-got),
+        `poll_cq failed (returned ${got}): CQ overrun or error`,
+      );
+    }
+    return decodeWcs(this.#wc, got);
+  }
+
+  /**
+   * Busy-poll until exactly `n` completions arrived. There is no virtual
+   * time on real hardware, so a timeout is wall-clock time — the one clock
+   * this driver reads, and only when asked to. Every {@link SPINS_PER_YIELD}
+   * empty polls it yields to the event loop so other tasks keep running.
+   *
+   * @param opts.timeoutNs give up after this long: VerbsError ETIMEDOUT
+   * @param opts.maxPolls give up after this many polls: VerbsError ETIMEDOUT
+   * @throws on giving up, the error's `completions` holds what did arrive
+   */
+  async pollUntil(
+    n: number,
+    opts: { timeoutNs?: number; maxPolls?: number } = {},
+  ): Promise<WorkCompletion[]> {
+    const max = opts.maxPolls ?? Infinity;
+    const deadline = opts.timeoutNs === undefined
+      ? Infinity
+      : performance.now() + opts.timeoutNs / 1e6;
+    const out: WorkCompletion[] = [];
+    let empty = 0;
+    for (let polls = 0; out.length < n; polls++) {
+      if (polls >= max || (empty > 0 && deadline !== Infinity && performance.now() >= deadline)) {
+        const e = new VerbsError(
+          "ETIMEDOUT",
+          `poll_cq: ${out.length} of ${n} completions after ${polls} polls`,
+        );
+        throw Object.assign(e, { completions: out });
+      }
+      const got = this.poll(n - out.length);
+      out.push(...got);
+      if (got.length > 0) empty = 0;
+      else if (++empty % SPINS_PER_YIELD === 0) await new Promise((r) => setTimeout(r, 0));
+    }
+    return out;
+  }
+
+  /** Arm the CQ: the next (solicited, if asked) completion raises an event on its channel. */
+  reqNotify(solicitedOnly = false): void {
+    const ptr = pointerOf(this, this.#dev, "cq");
+    const fn = this.#dev.ops.reqNotifyCq;
+    if (!fn) throw new VerbsError("EOPNOTSUPP", "req_notify_cq: the provider has none");
+    const rc = fn.call(ptr, solicitedOnly ? 1 : 0);
+    if (rc !== 0) {
+      throw new VerbsError(errnoCode(Math.abs(rc)), `req_notify_cq failed (returned ${rc})`);
+    }
+  }
+
+  /** Acknowledge `n` events returned by `channel.getEvent()`. */
+  ackEvents(n: number): void {
+    const ptr = pointerOf(this, this.#dev, "cq");
+    const pending = unacked.get(this) ?? 0;
+    if (!Number.isInteger(n) || n < 0 || n > pending) {
+      throw new VerbsError("EINVAL", `ackEvents(${n}): ${pending} event(s) unacknowledged`);
+    }
+    this.#dev.lib.symbols.ibv_ack_cq_events(ptr, n);
+    unacked.set(this, pending - n);
+  }
+
+  #destroy(): void {
+    // ibv_destroy_cq waits (forever) for every delivered event to be acked.
+    const pending = unacked.get(this) ?? 0;
+    if (pending > 0) this.ackEvents(pending);
+    destroyObject(
+      this,
+      this.#dev,
+      "cq",
+      "ibv_destroy_cq",
+      (p) => this.#dev.lib.symbols.ibv_destroy_cq(p),
+    );
+    if (this.channel) routes.get(this.channel)!.delete(this.#addr);
+  }
+
+  /** `ibv_destroy_cq` (EBUSY while a QP uses it). */
+  destroy(): Promise<void> {
+    return Promise.resolve().then(() => this.#destroy());
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * What every real verbs object needs: the library handle, the open context,
+ * its fast-path ops, and the C pointer behind each JS object. Pointers live
+ * in a WeakMap rather than on the objects, so they are not public API, an
+ * object of the simulated stack passed to a real verb is recognised (and
+ * refused) instead of being dereferenced, and a destroyed object can never
+ * hand a dangling pointer to C.
+ *
+ * @module
+ */
+import { type ContextOps, contextOps, type Ibverbs } from "../../../hca/ffi/mod.ts";
+import { VerbsError } from "../errors.ts";
+import { verbs } from "./errors.ts";
+
+/** Kinds of objects a context owns, in the order `close()` destroys them (users first). */
+export const TEARDOWN_ORDER = ["qp", "srq", "ah", "mr", "pd", "cq", "channel"] as const;
+/** One of {@link TEARDOWN_ORDER}. */
+export type Kind = (typeof TEARDOWN_ORDER)[number];
+
+/**
+ * One open device context (internal to `drivers/verbs/real`).
+ *
+ * @example
+ * ```ts
+ * import { RealDevice } from "./device.ts";
+ * declare const dev: RealDevice; // made by openRealDevice()
+ * console.log(dev.name, dev.closed);
+ * ```
+ */
+export class RealDevice {
+  /** The provider's fast-path functions. */
+  readonly ops: ContextOps;
+  #ctx: Deno.PointerObject | null;
+  #live = new Map<Kind, Map<object, () => void>>(TEARDOWN_ORDER.map((k) => [k, new Map()]));
+
+  /**
+   * @param lib the library handle this context owns
+   * @param name kernel device name
+   * @param ctx `struct ibv_context *`
+   */
+  constructor(readonly lib: Ibverbs, readonly name: string, ctx: Deno.PointerObject) {
+    this.#ctx = ctx;
+    this.ops = contextOps(ctx);
+  }
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.#ctx === null;
+  }
+
+  /** `struct ibv_context *`; throws once the context is closed. */
+  get ctx(): Deno.PointerObject {
+    if (!this.#ctx) throw new VerbsError("EINVAL", `device ${this.name}: context is closed`);
+    return this.#ctx;
+  }
+
+  /** Record a live object and how to destroy it synchronously. */
+  track(kind: Kind, obj: object, destroy: () => void): void {
+    this.#live.get(kind)!.set(obj, destroy);
+  }
+
+  /** Forget a destroyed object. */
+  untrack(kind: Kind, obj: object): void {
+    this.#live.get(kind)!.delete(obj);
+  }
+
+  /** Live objects of a kind. */
+  count(kind: Kind): number {
+    return this.#live.get(kind)!.size;
+  }
+
+  /**
+   * Destroy every object still live (users before what they use), then close
+   * the context and the library handle (idempotent). The context and library
+   * are released even when a destroy fails; the first failure is rethrown.
+   */
+  close(): void {
+    if (!this.#ctx) return;
+    let first: unknown;
+    for (const kind of TEARDOWN_ORDER) {
+      for (const destroy of [...this.#live.get(kind)!.values()]) {
+        try {
+          destroy();
+        } catch (e) {
+          first ??= e;
+        }
+      }
+    }
+    const ctx = this.#ctx;
+    this.#ctx = null;
+    try {
+      verbs(() => this.lib.check(this.lib.symbols.ibv_close_device(ctx), "ibv_close_device"));
+    } catch (e) {
+      first ??= e;
+    } finally {
+      this.lib.close();
+    }
+    if (first !== undefined) throw first;
+  }
+}
+
+interface Handle {
+  ptr: Deno.PointerObject | null;
+  readonly dev: RealDevice;
+}
+
+const handles = new WeakMap<object, Handle>();
+
+/**
+ * Record the C object behind a JS object, and how the context destroys it on close.
+ *
+ * @example
+ * ```ts
+ * import { attach, type RealDevice } from "./device.ts";
+ * declare const dev: RealDevice, ptr: Deno.PointerObject;
+ * const pd = { dealloc() {} };
+ * attach(pd, dev, "pd", ptr, () => pd.dealloc());
+ * ```
+ */
+export function attach(
+  obj: object,
+  dev: RealDevice,
+  kind: Kind,
+  ptr: Deno.PointerObject,
+  destroy: () => void,
+): void {
+  handles.set(obj, { ptr, dev });
+  dev.track(kind, obj, destroy);
+}
+
+/**
+ * The C pointer of a live object of `dev`.
+ *
+ * @param what the role, for the message ("cq", "sendCq", "srq", …)
+ * @throws VerbsError EINVAL for an object that is not a real-device object,
+ *   belongs to another context, or was destroyed
+ * @example
+ * ```ts
+ * import { pointerOf, type RealDevice } from "./device.ts";
+ * declare const dev: RealDevice;
+ * try {
+ *   pointerOf({}, dev, "cq");
+ * } catch (e) {
+ *   console.log((e as Error).message); // EINVAL: cq is not an object of a real device …
+ * }
+ * ```
+ */
+export function pointerOf(obj: unknown, dev: RealDevice, what: string): Deno.PointerObject {
+  const h = typeof obj === "object" && obj !== null ? handles.get(obj) : undefined;
+  if (!h) {
+    throw new VerbsError(
+      "EINVAL",
+      `${what} is not an object of a real device (objects of the built-in model cannot mix in)`,
+    );
+  }
+  if (h.dev !== dev) throw new VerbsError("EINVAL", `${what} belongs to another device context`);
+  if (!h.ptr) throw new VerbsError("EINVAL", `${what} was already destroyed`);
+  if (dev.closed) throw new VerbsError("EINVAL", `${what}: device ${dev.name} is closed`);
+  return h.ptr;
+}
+
+/**
+ * Run the destroy verb of an object. The JS object is marked destroyed while
+ * the verb runs and only stays so when the verb succeeded: a refused destroy
+ * (EBUSY: a CQ still used by a QP) leaves a live, usable object.
+ *
+ * @param call the verb's name, for the error
+ * @param destroy calls the verb with the pointer and returns its int result
+ * @example
+ * ```ts
+ * import { destroyObject, type RealDevice } from "./device.ts";
+ * declare const dev: RealDevice, mr: object;
+ * destroyObject(mr, dev, "mr", "ibv_dereg_mr", (p) => dev.lib.symbols.ibv_dereg_mr(p));
+ * ```
+ */
+export function destroyObject(
+  obj: object,
+  dev: RealDevice,
+  kind: Kind,
+  call: string,
+  destroy: (ptr: Deno.PointerObject) => number,
+): void {
+  const ptr = pointerOf(obj, dev, kind);
+  const h = handles.get(obj)!;
+  h.ptr = null;
+  const rc = destroy(ptr);
+  if (rc !== 0) {
+    h.ptr = ptr;
+    verbs(() => dev.lib.check(rc, call));
+  }
+  dev.untrack(kind, obj);
+}

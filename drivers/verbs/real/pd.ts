@@ -1,0 +1,229 @@
+/**
+ * Protection domains, memory regions and address handles on a real HCA.
+ * `regMr` registers memory of a {@link RealMemory} only: the kernel pins
+ * those pages and writes their physical addresses into the HCA's
+ * translation table, so the bytes must neither move nor be freed while the
+ * MR exists — which Deno guarantees for a live `RealMemory`, and the MR
+ * keeps its `RealMemory` alive.
+ *
+ * @module
+ */
+import {
+  cUint,
+  HEADER_CONSTANTS,
+  IBV_AH,
+  IBV_AH_ATTR,
+  IBV_MR,
+  IBV_PD,
+  scratch,
+  toPointer,
+  viewOf,
+} from "../../../hca/ffi/mod.ts";
+import { VerbsError } from "../errors.ts";
+import type { AhAttr, SrqAttr } from "../types.ts";
+import { encodeAh } from "./attrs.ts";
+import { attach, destroyObject, pointerOf, type RealDevice } from "./device.ts";
+import { verbs } from "./errors.ts";
+import { RealMemory } from "./memory.ts";
+import { RealQp, type RealQpInit, RealSrq } from "./qp.ts";
+
+/**
+ * A registered memory region (`struct ibv_mr`).
+ *
+ * @example
+ * ```ts
+ * import { Access } from "../enums.ts";
+ * import type { RealPd } from "../real.ts";
+ * import { RealMemory } from "./memory.ts";
+ * declare const pd: RealPd;
+ * const mem = new RealMemory(1 << 20);
+ * const mr = await pd.regMr(mem.alloc(4096, 4096), 4096, Access.LOCAL_WRITE);
+ * console.log(mr.lkey, mr.rkey);
+ * await mr.dereg();
+ * ```
+ */
+export class RealMr {
+  /** Local key (SGEs). */
+  readonly lkey: number;
+  /** Remote key (RDMA and atomics from the peer). */
+  readonly rkey: number;
+  /** Kernel handle of the MR. */
+  readonly handle: number;
+  #dev: RealDevice;
+
+  /** Made by `RealPd.regMr`. */
+  constructor(
+    dev: RealDevice,
+    pd: Deno.PointerObject,
+    readonly addr: number,
+    readonly length: number,
+    readonly access: number,
+    /** The buffer the region lies in (kept alive by the MR). */
+    readonly memory: RealMemory,
+  ) {
+    this.#dev = dev;
+    const s = dev.lib.symbols;
+    const at = toPointer(BigInt(addr));
+    const optional = (BigInt(access) & HEADER_CONSTANTS.IBV_ACCESS_OPTIONAL_RANGE) !== 0n;
+    const ptr = verbs(() => {
+      // As verbs.h's ibv_reg_mr macro: optional access bits need the iova2 entry.
+      if (!optional) {
+        return dev.lib.must(s.ibv_reg_mr(pd, at, BigInt(length), access), "ibv_reg_mr");
+      }
+      if (!s.ibv_reg_mr_iova2) {
+        throw new VerbsError("EOPNOTSUPP", "regMr: optional access flags need libibverbs >= 1.8");
+      }
+      return dev.lib.must(
+        s.ibv_reg_mr_iova2(pd, at, BigInt(length), BigInt(addr), access),
+        "ibv_reg_mr_iova2",
+      );
+    });
+    this.lkey = cUint(ptr, IBV_MR.fields.lkey);
+    this.rkey = cUint(ptr, IBV_MR.fields.rkey);
+    this.handle = cUint(ptr, IBV_MR.fields.handle);
+    attach(this, dev, "mr", ptr, () => this.#dereg());
+  }
+
+  #dereg(): void {
+    destroyObject(
+      this,
+      this.#dev,
+      "mr",
+      "ibv_dereg_mr",
+      (p) => this.#dev.lib.symbols.ibv_dereg_mr(p),
+    );
+  }
+
+  /** `ibv_dereg_mr`. */
+  dereg(): Promise<void> {
+    return Promise.resolve().then(() => this.#dereg());
+  }
+}
+
+/**
+ * An address handle (`struct ibv_ah`) for UD sends.
+ *
+ * @example
+ * ```ts
+ * import type { RealPd } from "../real.ts";
+ * declare const pd: RealPd;
+ * const ah = await pd.createAh({ dlid: 3, portNum: 1 });
+ * // qp.postSend({ ..., ah, remoteQpn, remoteQkey })
+ * await ah.destroy();
+ * ```
+ */
+export class RealAh {
+  /** Kernel handle of the AH. */
+  readonly handle: number;
+  /** The address vector, as given (port defaulted to 1). */
+  readonly attr: AhAttr;
+  #dev: RealDevice;
+
+  /** Made by `RealPd.createAh`. */
+  constructor(dev: RealDevice, pd: Deno.PointerObject, attr: AhAttr) {
+    this.#dev = dev;
+    const buf = scratch(IBV_AH_ATTR.sizeof);
+    encodeAh(viewOf(buf), 0, attr, 1);
+    this.attr = { ...attr, portNum: attr.portNum ?? 1 };
+    const ptr = verbs(() => dev.lib.must(dev.lib.symbols.ibv_create_ah(pd, buf), "ibv_create_ah"));
+    this.handle = cUint(ptr, IBV_AH.fields.handle);
+    attach(this, dev, "ah", ptr, () => this.#destroy());
+  }
+
+  #destroy(): void {
+    destroyObject(
+      this,
+      this.#dev,
+      "ah",
+      "ibv_destroy_ah",
+      (p) => this.#dev.lib.symbols.ibv_destroy_ah(p),
+    );
+  }
+
+  /** `ibv_destroy_ah`. */
+  destroy(): Promise<void> {
+    return Promise.resolve().then(() => this.#destroy());
+  }
+}
+
+/**
+ * A protection domain (`struct ibv_pd`).
+ *
+ * @example
+ * ```ts
+ * import type { RealContext } from "../real.ts";
+ * declare const ctx: RealContext;
+ * const pd = await ctx.allocPd();
+ * await pd.dealloc();
+ * ```
+ */
+export class RealPd {
+  /** Kernel handle of the PD. */
+  readonly handle: number;
+  #dev: RealDevice;
+
+  /** Made by `RealContext.allocPd`. */
+  constructor(dev: RealDevice) {
+    this.#dev = dev;
+    const ptr = verbs(() => dev.lib.must(dev.lib.symbols.ibv_alloc_pd(dev.ctx), "ibv_alloc_pd"));
+    this.handle = cUint(ptr, IBV_PD.fields.handle);
+    attach(this, dev, "pd", ptr, () => this.#dealloc());
+  }
+
+  #run<T>(body: (pd: Deno.PointerObject) => T): Promise<T> {
+    return Promise.resolve().then(() => body(pointerOf(this, this.#dev, "pd")));
+  }
+
+  /**
+   * Register `[addr, addr + length)`, which must lie in a live {@link RealMemory}.
+   *
+   * @throws VerbsError EFAULT for memory that is not a RealMemory's; the
+   *   provider's errno otherwise (ENOMEM: locked-memory limit, see `ulimit -l`)
+   */
+  regMr(addr: number, length: number, access: number): Promise<RealMr> {
+    return this.#run((pd) => {
+      if (!Number.isSafeInteger(addr) || !Number.isSafeInteger(length) || length <= 0) {
+        throw new VerbsError("EINVAL", `regMr(${addr}, ${length}): bad address or length`);
+      }
+      const mem = RealMemory.find(addr, length);
+      if (!mem) {
+        throw new VerbsError(
+          "EFAULT",
+          `regMr: [0x${addr.toString(16)}, +${length}) is not inside a RealMemory; on real ` +
+            `hardware register only memory from RealMemory.alloc (Deno may move or free the rest)`,
+        );
+      }
+      return new RealMr(this.#dev, pd, addr, length, access, mem);
+    });
+  }
+
+  /** `ibv_create_qp`. */
+  createQp(init: RealQpInit): Promise<RealQp> {
+    return this.#run((pd) => new RealQp(this.#dev, pd, init));
+  }
+
+  /** `ibv_create_ah` (port 1 unless `portNum` says otherwise). */
+  createAh(attr: AhAttr): Promise<RealAh> {
+    return this.#run((pd) => new RealAh(this.#dev, pd, attr));
+  }
+
+  /** `ibv_create_srq`. */
+  createSrq(attr: SrqAttr): Promise<RealSrq> {
+    return this.#run((pd) => new RealSrq(this.#dev, pd, attr));
+  }
+
+  #dealloc(): void {
+    destroyObject(
+      this,
+      this.#dev,
+      "pd",
+      "ibv_dealloc_pd",
+      (p) => this.#dev.lib.symbols.ibv_dealloc_pd(p),
+    );
+  }
+
+  /** `ibv_dealloc_pd` (EBUSY while it has MRs, QPs, AHs or SRQs). */
+  dealloc(): Promise<void> {
+    return Promise.resolve().then(() => this.#dealloc());
+  }
+}

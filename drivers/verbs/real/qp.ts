@@ -1,0 +1,243 @@
+/**
+ * Queue pairs and shared receive queues on a real HCA. Posting calls the
+ * provider's `post_send`/`post_recv` straight from JS: the provider writes
+ * the WQE into the queue buffer and rings the doorbell on the UAR page —
+ * the same no-kernel, no-hypervisor path a bypass guest takes.
+ *
+ * @module
+ */
+import {
+  cUint,
+  getU64,
+  IBV_QP,
+  IBV_QP_ATTR,
+  IBV_QP_INIT_ATTR,
+  IBV_SRQ,
+  IBV_SRQ_INIT_ATTR,
+  type PostFn,
+  put,
+  scratch,
+  viewOf,
+} from "../../../hca/ffi/mod.ts";
+import { QpAttrMask, type QpState, type QpType } from "../enums.ts";
+import { VerbsError } from "../errors.ts";
+import type { QpAttr, QpCap, RecvWr, SendWr, SrqAttr } from "../types.ts";
+import { decodeCap, decodeQpAttr, encodeQpAttr, encodeQpInitAttr } from "./attrs.ts";
+import type { RealCq } from "./cq.ts";
+import { attach, destroyObject, pointerOf, type RealDevice } from "./device.ts";
+import { errnoCode, verbs } from "./errors.ts";
+import { type EncodedChain, encodeRecvWrs, encodeSendWrs, failedIndex } from "./wr.ts";
+
+const ALL_ATTRS = Object.values(QpAttrMask).reduce((a, b) => a | b, 0);
+
+function post(
+  fn: PostFn | null,
+  verb: string,
+  ptr: Deno.PointerObject,
+  c: EncodedChain,
+  wrs: readonly { wrId: bigint }[],
+): void {
+  if (!fn) throw new VerbsError("EOPNOTSUPP", `${verb}: the provider does not implement it`);
+  const bad = scratch(8);
+  const rc = fn.call(ptr, c.buf, bad);
+  if (rc === 0) return;
+  const i = failedIndex(c, getU64(viewOf(bad), { offset: 0, size: 8 }));
+  const which = i >= 0 ? `wr[${i}] (wrId ${wrs[i].wrId}) and later WRs` : "the WR list";
+  throw new VerbsError(
+    errnoCode(Math.abs(rc)),
+    `${verb}: ${which} refused by the provider (errno ${Math.abs(rc)}); earlier WRs were posted`,
+  );
+}
+
+/** What `pd.createQp` takes (API.md). */
+export interface RealQpInit {
+  /** `QpType.RC`, `UC` or `UD`. */
+  type: QpType;
+  /** CQ for send completions. */
+  sendCq: RealCq;
+  /** CQ for receive completions. */
+  recvCq: RealCq;
+  /** Shared receive queue instead of the QP's own. */
+  srq?: RealSrq;
+  /** Requested capacities (the granted ones are `qp.cap`). */
+  cap: QpCap;
+  /** Every send WR completes signalled. */
+  sqSigAll?: boolean;
+}
+
+/**
+ * A queue pair (`struct ibv_qp`).
+ *
+ * @example
+ * ```ts
+ * import { QpState, QpType, WrOpcode } from "../enums.ts";
+ * import type { RealCq, RealPd } from "../real.ts";
+ * declare const pd: RealPd, cq: RealCq;
+ * const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq,
+ *   cap: { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1 } });
+ * await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+ * console.log(qp.qpNum, qp.state); // e.g. 1234 1
+ * ```
+ */
+export class RealQp {
+  /** QP number (what the peer puts in `destQpNum`). */
+  readonly qpNum: number;
+  /** Transport type. */
+  readonly type: QpType;
+  /** Capacities the provider granted. */
+  readonly cap: Required<QpCap>;
+  /** Kernel handle of the QP. */
+  readonly handle: number;
+  #dev: RealDevice;
+  #port = 1;
+
+  /** Made by `RealPd.createQp`. */
+  constructor(dev: RealDevice, pd: Deno.PointerObject, init: RealQpInit) {
+    this.#dev = dev;
+    const addr = (o: unknown, what: string) =>
+      o === undefined ? 0n : Deno.UnsafePointer.value(pointerOf(o, dev, what));
+    const buf = encodeQpInitAttr(init.type, init.cap, init.sqSigAll ?? false, [
+      addr(init.sendCq, "sendCq"),
+      addr(init.recvCq, "recvCq"),
+      addr(init.srq, "srq"),
+    ]);
+    const ptr = verbs(() => dev.lib.must(dev.lib.symbols.ibv_create_qp(pd, buf), "ibv_create_qp"));
+    this.qpNum = cUint(ptr, IBV_QP.fields.qp_num);
+    this.handle = cUint(ptr, IBV_QP.fields.handle);
+    this.type = init.type;
+    this.cap = decodeCap(viewOf(buf), IBV_QP_INIT_ATTR.fields.cap.offset);
+    attach(this, dev, "qp", ptr, () => this.#destroy());
+  }
+
+  /** Current state as libibverbs tracks it (updated by each successful modify). */
+  get state(): QpState {
+    return cUint(pointerOf(this, this.#dev, "qp"), IBV_QP.fields.state) as QpState;
+  }
+
+  /** `ibv_modify_qp`; the attribute mask is the set of keys given. */
+  modify(attr: QpAttr): Promise<void> {
+    return Promise.resolve().then(() => {
+      const ptr = pointerOf(this, this.#dev, "qp");
+      const { buf, mask } = encodeQpAttr(attr, this.#port);
+      verbs(() =>
+        this.#dev.lib.check(this.#dev.lib.symbols.ibv_modify_qp(ptr, buf, mask), "ibv_modify_qp")
+      );
+      if (attr.port !== undefined) this.#port = attr.port;
+    });
+  }
+
+  /** `ibv_query_qp` of every attribute (`pathMtu` as an `Mtu` value). */
+  query(): Promise<ReturnType<typeof decodeQpAttr>> {
+    return Promise.resolve().then(() => {
+      const ptr = pointerOf(this, this.#dev, "qp");
+      const attr = scratch(IBV_QP_ATTR.sizeof);
+      const init = scratch(IBV_QP_INIT_ATTR.sizeof);
+      verbs(() =>
+        this.#dev.lib.check(
+          this.#dev.lib.symbols.ibv_query_qp(ptr, attr, ALL_ATTRS, init),
+          "ibv_query_qp",
+        )
+      );
+      return decodeQpAttr(attr);
+    });
+  }
+
+  /** Post one WR or a chain; throws VerbsError naming the first refused WR. */
+  postSend(wr: SendWr | readonly SendWr[]): void {
+    const ptr = pointerOf(this, this.#dev, "qp");
+    const wrs = Array.isArray(wr) ? wr : [wr as SendWr];
+    const c = encodeSendWrs(
+      wrs,
+      this.type,
+      (ah) => Deno.UnsafePointer.value(pointerOf(ah, this.#dev, "wr.ah")),
+    );
+    post(this.#dev.ops.postSend, "post_send", ptr, c, wrs);
+  }
+
+  /** Post one receive WR or a chain. */
+  postRecv(wr: RecvWr | readonly RecvWr[]): void {
+    const ptr = pointerOf(this, this.#dev, "qp");
+    const wrs = Array.isArray(wr) ? wr : [wr as RecvWr];
+    post(this.#dev.ops.postRecv, "post_recv", ptr, encodeRecvWrs(wrs), wrs);
+  }
+
+  #destroy(): void {
+    destroyObject(
+      this,
+      this.#dev,
+      "qp",
+      "ibv_destroy_qp",
+      (p) => this.#dev.lib.symbols.ibv_destroy_qp(p),
+    );
+  }
+
+  /** `ibv_destroy_qp`. */
+  destroy(): Promise<void> {
+    return Promise.resolve().then(() => this.#destroy());
+  }
+}
+
+/**
+ * A shared receive queue (`struct ibv_srq`).
+ *
+ * @example
+ * ```ts
+ * import type { RealPd } from "../real.ts";
+ * declare const pd: RealPd;
+ * const srq = await pd.createSrq({ maxWr: 128, maxSge: 1 });
+ * console.log(srq.attr.maxWr >= 128); // true
+ * ```
+ */
+export class RealSrq {
+  /** Attributes the provider granted. */
+  readonly attr: Required<SrqAttr>;
+  /** Kernel handle of the SRQ. */
+  readonly handle: number;
+  #dev: RealDevice;
+
+  /** Made by `RealPd.createSrq`. */
+  constructor(dev: RealDevice, pd: Deno.PointerObject, attr: SrqAttr) {
+    this.#dev = dev;
+    const F = IBV_SRQ_INIT_ATTR.fields;
+    const buf = scratch(IBV_SRQ_INIT_ATTR.sizeof);
+    const v = viewOf(buf);
+    for (const [k, f] of [["maxWr", F["attr.max_wr"]], ["maxSge", F["attr.max_sge"]]] as const) {
+      const x = attr[k];
+      if (!Number.isInteger(x) || x < 1) throw new VerbsError("EINVAL", `createSrq: ${k}=${x}`);
+      put(v, f, x);
+    }
+    put(v, F["attr.srq_limit"], attr.srqLimit ?? 0);
+    const ptr = verbs(() =>
+      dev.lib.must(dev.lib.symbols.ibv_create_srq(pd, buf), "ibv_create_srq")
+    );
+    this.attr = {
+      maxWr: v.getUint32(F["attr.max_wr"].offset, true),
+      maxSge: v.getUint32(F["attr.max_sge"].offset, true),
+      srqLimit: v.getUint32(F["attr.srq_limit"].offset, true),
+    };
+    this.handle = cUint(ptr, IBV_SRQ.fields.handle);
+    attach(this, dev, "srq", ptr, () => this.#destroy());
+  }
+
+  /** Post one receive WR or a chain to the shared queue. */
+  postRecv(wr: RecvWr | readonly RecvWr[]): void {
+    const ptr = pointerOf(this, this.#dev, "srq");
+    const wrs = Array.isArray(wr) ? wr : [wr as RecvWr];
+    post(this.#dev.ops.postSrqRecv, "post_srq_recv", ptr, encodeRecvWrs(wrs), wrs);
+  }
+
+  #destroy(): void {
+    destroyObject(
+      this,
+      this.#dev,
+      "srq",
+      "ibv_destroy_srq",
+      (p) => this.#dev.lib.symbols.ibv_destroy_srq(p),
+    );
+  }
+
+  /** `ibv_destroy_srq` (EBUSY while a QP uses it). */
+  destroy(): Promise<void> {
+    return Promise.resolve().then(() => this.#destroy());
+  }
+}

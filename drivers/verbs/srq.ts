@@ -1,0 +1,114 @@
+/**
+ * `Srq` (`struct ibv_srq`): a shared receive queue. Its limit arms a
+ * one-shot SRQ_LIMIT_REACHED async event for when fewer WQEs remain
+ * (IBTA §10.2.9.3); the event disarms it.
+ *
+ * @module
+ */
+import { VerbsError } from "./errors.ts";
+import type { Pd } from "./pd.ts";
+import type { ProviderSrq } from "./provider.ts";
+import type { RecvWr, SrqAttr } from "./types.ts";
+
+/**
+ * A shared receive queue.
+ *
+ * @example
+ * ```ts
+ * import type { Srq } from "./srq.ts";
+ * async function rearm(srq: Srq) {
+ *   await srq.modify({ srqLimit: 8 });
+ * }
+ * ```
+ */
+export class Srq {
+  #dead = false;
+  #limit: number;
+  readonly maxWr: number;
+  readonly maxSge: number;
+
+  /**
+   * @param pd protection domain
+   * @param handle kernel handle
+   * @param psrq the provider's ring
+   * @param attr creation attributes
+   * @param bufAddr ring buffer
+   */
+  constructor(
+    readonly pd: Pd,
+    readonly handle: number,
+    readonly psrq: ProviderSrq,
+    attr: SrqAttr,
+    readonly bufAddr: number,
+  ) {
+    this.maxWr = attr.maxWr;
+    this.maxSge = attr.maxSge;
+    this.#limit = attr.srqLimit ?? 0;
+  }
+
+  /** SRQ number. */
+  get srqn(): number {
+    return this.psrq.srqn;
+  }
+
+  /** The armed limit (0 when disarmed). */
+  get srqLimit(): number {
+    return this.#limit;
+  }
+
+  /** Receive WQEs posted and not yet consumed by a completion the application polled. */
+  get outstanding(): number {
+    return this.psrq.outstanding;
+  }
+
+  #live(what: string): void {
+    if (this.#dead) throw new VerbsError("EINVAL", `${what}: SRQ ${this.srqn} was destroyed`);
+  }
+
+  /** `ibv_post_srq_recv` (one WR or several in order). */
+  postRecv(wr: RecvWr | readonly RecvWr[]): void {
+    this.#live("post_srq_recv");
+    if (Array.isArray(wr)) { for (const w of wr) this.psrq.postRecv(w); }
+    else this.psrq.postRecv(wr as RecvWr);
+  }
+
+  /** `ibv_modify_srq` with `IBV_SRQ_LIMIT` (resizing is not supported: EINVAL). */
+  async modify(attr: { srqLimit?: number; maxWr?: number }): Promise<void> {
+    this.#live("modify_srq");
+    const ctx = this.pd.context;
+    await ctx.enter();
+    await ctx.file.modifySrq({
+      srqHandle: this.handle,
+      srqLimit: attr.srqLimit,
+      maxWr: attr.maxWr,
+    });
+    if (attr.srqLimit !== undefined) this.#limit = attr.srqLimit;
+  }
+
+  /** `ibv_query_srq` (from the library's view). */
+  query(): SrqAttr {
+    return { maxWr: this.maxWr, maxSge: this.maxSge, srqLimit: this.#limit };
+  }
+
+  /** `ibv_destroy_srq`: EBUSY while a QP uses it. */
+  async destroy(): Promise<void> {
+    this.#live("destroy_srq");
+    const ctx = this.pd.context;
+    await ctx.enter();
+    await ctx.file.destroySrq(this.handle);
+    ctx.srqs.delete(this.handle);
+    this.released();
+  }
+
+  /** @internal the limit event fired and disarmed the limit */
+  limitFired(): void {
+    this.#limit = 0;
+  }
+
+  /** @internal the kernel object is gone */
+  released(): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    this.pd.context.env.memory.free(this.bufAddr);
+  }
+}

@@ -1,0 +1,358 @@
+/**
+ * Plain data types of the verbs API (API.md): work requests, completions,
+ * attributes. They carry no behaviour, so the same shapes travel through the
+ * kernel ABI ({@link "./uverbs.ts"}) and, in a guest, over the shared ring.
+ *
+ * @module
+ */
+import type { QpState, WcOpcode, WcStatus, WrOpcode } from "./enums.ts";
+
+/**
+ * One scatter/gather element (`struct ibv_sge`): `addr` in the poster's
+ * address space.
+ *
+ * @example
+ * ```ts
+ * import type { Sge } from "./types.ts";
+ * const sge: Sge = { addr: 0x10000, length: 64, lkey: 0x100 };
+ * ```
+ */
+export interface Sge {
+  /** Start address in the posting domain's memory. */
+  addr: number;
+  /** Bytes. */
+  length: number;
+  /** Local key of a memory region covering the range. */
+  lkey: number;
+}
+
+/**
+ * Address vector (`struct ibv_ah_attr`): where a UD packet or a connected
+ * QP's path goes.
+ *
+ * @example
+ * ```ts
+ * import type { AhAttr } from "./types.ts";
+ * const ah: AhAttr = { dlid: 2, sl: 0, portNum: 1 };
+ * ```
+ */
+export interface AhAttr {
+  /** Destination LID. */
+  dlid: number;
+  /** Service level (0..15). */
+  sl?: number;
+  /** Source path bits (LMC). */
+  srcPathBits?: number;
+  /** Static rate (IBTA encoding; 0 = port rate). */
+  staticRate?: number;
+  /** Local port (default 1). */
+  portNum?: number;
+  /** Global route header: present when routing across subnets. */
+  grh?: { dgid: Uint8Array; flowLabel?: number; sgidIndex?: number; hopLimit?: number };
+}
+
+/**
+ * Queue capacities (`struct ibv_qp_cap`).
+ *
+ * @example
+ * ```ts
+ * import type { QpCap } from "./types.ts";
+ * const cap: QpCap = { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1, maxInlineData: 64 };
+ * ```
+ */
+export interface QpCap {
+  /** Send work requests outstanding. */
+  maxSendWr: number;
+  /** Receive work requests outstanding. */
+  maxRecvWr: number;
+  /** Scatter/gather entries per send WR. */
+  maxSendSge: number;
+  /** Scatter/gather entries per receive WR. */
+  maxRecvSge: number;
+  /** Bytes of inline data per send WR. */
+  maxInlineData?: number;
+}
+
+/**
+ * Attributes of `qp.modify` / `qp.query` (`struct ibv_qp_attr`); keys
+ * present select the attribute mask (see `qp_state.ts`).
+ *
+ * @example
+ * ```ts
+ * import type { QpAttr } from "./types.ts";
+ * const a: QpAttr = { state: 1, port: 1, pkeyIndex: 0, accessFlags: 0 };
+ * ```
+ */
+export interface QpAttr {
+  /** Target state; absent means "stay" (e.g. RTS→RTS tuning). */
+  state?: QpState;
+  /** The caller's idea of the current state (allowed from RTR on). */
+  curState?: QpState;
+  /** Ask for an SQ_DRAINED async event on entering SQD. */
+  enSqdAsyncNotify?: boolean;
+  /** Remote access rights the QP grants (`Access` bits). */
+  accessFlags?: number;
+  /** P_Key table index. */
+  pkeyIndex?: number;
+  /** Physical port (1-based). */
+  port?: number;
+  /** Q_Key (UD). */
+  qkey?: number;
+  /** Primary path. */
+  ah?: AhAttr;
+  /** Path MTU: an `Mtu` value (1..5) or bytes (256..4096). */
+  pathMtu?: number;
+  /** Local ACK timeout exponent (4.096 µs × 2^timeout; 0 = infinite). */
+  timeout?: number;
+  /** Transport retries (0..7). */
+  retryCnt?: number;
+  /** RNR retries (0..7; 7 = infinite). */
+  rnrRetry?: number;
+  /** Expected receive PSN. */
+  rqPsn?: number;
+  /** Outstanding RDMA READ/atomic as initiator. */
+  maxRdAtomic?: number;
+  /** Alternate path (APM; accepted and stored, not used by the model). */
+  altPath?: AhAttr;
+  /** Minimum RNR NAK timer (IBTA encoding 0..31). */
+  minRnrTimer?: number;
+  /** Send PSN. */
+  sqPsn?: number;
+  /** Outstanding RDMA READ/atomic as responder. */
+  maxDestRdAtomic?: number;
+  /** APM migration state. */
+  pathMigState?: number;
+  /** Capacities (resize; not supported by the model's QPs). */
+  cap?: QpCap;
+  /** Remote QP number (connected QPs). */
+  destQpNum?: number;
+}
+
+/**
+ * A send work request (`struct ibv_send_wr`, one WR — chain by calling again).
+ *
+ * @example
+ * ```ts
+ * import { WrOpcode, SendFlags } from "./enums.ts";
+ * import type { SendWr } from "./types.ts";
+ * const wr: SendWr = { wrId: 1n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [] };
+ * ```
+ */
+export interface SendWr {
+  /** Returned in the completion. */
+  wrId: bigint;
+  /** Operation. */
+  opcode: WrOpcode;
+  /** `SendFlags` bits. */
+  sendFlags?: number;
+  /** Local buffers (gathered, or copied inline with `SendFlags.INLINE`). */
+  sgList: Sge[];
+  /** Immediate data (`*_WITH_IMM`), 32 bits. */
+  immData?: number;
+  /** RDMA/atomic target address in the remote domain's region. */
+  remoteAddr?: number;
+  /** Remote key. */
+  rkey?: number;
+  /** Atomic compare (CMP_AND_SWP) or add (FETCH_AND_ADD) operand. */
+  compareAdd?: bigint;
+  /** Atomic swap operand. */
+  swap?: bigint;
+  /** UD: destination address handle. */
+  ah?: { readonly attr: AhAttr };
+  /** UD: destination QP number. */
+  remoteQpn?: number;
+  /** UD: destination Q_Key. */
+  remoteQkey?: number;
+}
+
+/**
+ * A receive work request (`struct ibv_recv_wr`).
+ *
+ * @example
+ * ```ts
+ * import type { RecvWr } from "./types.ts";
+ * const wr: RecvWr = { wrId: 2n, sgList: [{ addr: 0x10000, length: 4096, lkey: 0x100 }] };
+ * ```
+ */
+export interface RecvWr {
+  /** Returned in the completion. */
+  wrId: bigint;
+  /** Scatter list. */
+  sgList: Sge[];
+}
+
+/**
+ * A work completion (`struct ibv_wc`).
+ *
+ * @example
+ * ```ts
+ * import type { WorkCompletion } from "./types.ts";
+ * const ok = (wc: WorkCompletion) => wc.status === 0;
+ * ```
+ */
+export interface WorkCompletion {
+  /** The WR's id. */
+  wrId: bigint;
+  /** `WcStatus`. */
+  status: WcStatus;
+  /** `WcOpcode` (meaningful on success). */
+  opcode: WcOpcode;
+  /** Vendor syndrome (0 on success). */
+  vendorErr: number;
+  /** Bytes received (receive completions) or transferred. */
+  byteLen: number;
+  /** Local QP number. */
+  qpNum: number;
+  /** Source QP (UD receives). */
+  srcQp: number;
+  /** Immediate data, when `wcFlags & WcFlags.WITH_IMM`. */
+  immData?: number;
+  /** `WcFlags` bits. */
+  wcFlags: number;
+  /** Source LID (receives). */
+  slid: number;
+  /** Service level (receives). */
+  sl: number;
+  /** P_Key index (UD receives on GSI). */
+  pkeyIndex: number;
+  /** Destination path bits. */
+  dlidPathBits: number;
+}
+
+/**
+ * Device attributes (`struct ibv_device_attr`, the fields the model has).
+ *
+ * @example
+ * ```ts
+ * import type { DeviceAttr } from "./types.ts";
+ * const fits = (d: DeviceAttr) => d.maxQpWr >= 64;
+ * ```
+ */
+export interface DeviceAttr {
+  /** Firmware version string. */
+  fwVer: string;
+  /** Node GUID (hex string). */
+  nodeGuid: string;
+  /** PCI vendor id. */
+  vendorId: number;
+  /** PCI device id. */
+  vendorPartId: number;
+  /** Hardware revision. */
+  hwVer: number;
+  /** Largest MR in bytes. */
+  maxMrSize: number;
+  /** Supported page sizes (bit mask). */
+  pageSizeCap: number;
+  /** Queue pairs. */
+  maxQp: number;
+  /** Work requests per queue. */
+  maxQpWr: number;
+  /** `IBV_DEVICE_*` capability bits. */
+  deviceCapFlags: number;
+  /** SGEs per WR. */
+  maxSge: number;
+  /** Completion queues. */
+  maxCq: number;
+  /** Entries per CQ. */
+  maxCqe: number;
+  /** Memory regions. */
+  maxMr: number;
+  /** Protection domains. */
+  maxPd: number;
+  /** Outstanding RDMA READ/atomic per QP as responder. */
+  maxQpRdAtom: number;
+  /** Outstanding RDMA READ/atomic per QP as initiator. */
+  maxQpInitRdAtom: number;
+  /** Atomic support (0 none, 1 HCA, 2 global). */
+  atomicCap: number;
+  /** Address handles. */
+  maxAh: number;
+  /** Shared receive queues. */
+  maxSrq: number;
+  /** Work requests per SRQ. */
+  maxSrqWr: number;
+  /** SGEs per SRQ WR. */
+  maxSrqSge: number;
+  /** P_Keys per port. */
+  maxPkeys: number;
+  /** Physical ports. */
+  physPortCnt: number;
+  /** Inline bytes per send WR (model extension, mthca reports it per QP). */
+  maxInlineData: number;
+}
+
+/**
+ * Port attributes (`struct ibv_port_attr`).
+ *
+ * @example
+ * ```ts
+ * import type { PortAttr } from "./types.ts";
+ * const up = (p: PortAttr) => p.state === 4;
+ * ```
+ */
+export interface PortAttr {
+  /** `PortState`. */
+  state: number;
+  /** Largest MTU the port supports (`Mtu`). */
+  maxMtu: number;
+  /** Active MTU (`Mtu`). */
+  activeMtu: number;
+  /** LID (0 until the subnet manager assigns one). */
+  lid: number;
+  /** The subnet manager's LID. */
+  smLid: number;
+  /** LID mask count. */
+  lmc: number;
+  /** Lanes (IBTA encoding: 1 = 1x, 2 = 4x, 4 = 8x, 8 = 12x). */
+  activeWidth: number;
+  /** Per-lane speed (IBTA encoding: 1 = SDR … 64 = NDR). */
+  activeSpeed: number;
+  /** Physical state (5 = LinkUp). */
+  physState: number;
+  /** GIDs per port. */
+  gidTblLen: number;
+  /** P_Keys per port. */
+  pkeyTblLen: number;
+  /** Largest message. */
+  maxMsgSz: number;
+}
+
+/**
+ * Shared receive queue attributes (`struct ibv_srq_attr`).
+ *
+ * @example
+ * ```ts
+ * import type { SrqAttr } from "./types.ts";
+ * const a: SrqAttr = { maxWr: 128, maxSge: 1, srqLimit: 16 };
+ * ```
+ */
+export interface SrqAttr {
+  /** Receive WRs outstanding. */
+  maxWr: number;
+  /** SGEs per WR. */
+  maxSge: number;
+  /** Limit: an SRQ_LIMIT_REACHED event fires when fewer WRs remain (0 = disarmed). */
+  srqLimit?: number;
+}
+
+/**
+ * An asynchronous event (`struct ibv_async_event`) as delivered to a context.
+ *
+ * @example
+ * ```ts
+ * import type { AsyncEvent } from "./types.ts";
+ * const e: AsyncEvent = { type: 15, srqHandle: 3 };
+ * ```
+ */
+export interface AsyncEvent {
+  /** `EventType`. */
+  type: number;
+  /** The QP, by handle, for QP events. */
+  qpHandle?: number;
+  /** The CQ, by handle, for CQ_ERR. */
+  cqHandle?: number;
+  /** The SRQ, by handle, for SRQ events. */
+  srqHandle?: number;
+  /** The port, for port events. */
+  portNum?: number;
+}

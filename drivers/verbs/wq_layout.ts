@@ -1,0 +1,108 @@
+/**
+ * Queue buffer layouts the user library chooses and the kernel checks
+ * (FORMATS.md §5–§7): WQE stride per QP type and capacities, ring sizes,
+ * CQ and SRQ buffer sizes. One formula on both sides of the kernel ABI, so
+ * they agree — as libmthca and mthca agree on `mthca_alloc_qp_buf`.
+ *
+ * @module
+ */
+import { CQE_BYTES } from "../../hca/cqe.ts";
+import { SEG_BYTES, UD_SEG_BYTES } from "../../hca/wqe.ts";
+import { PAGE_SIZE } from "../../sim/memory.ts";
+import { QpType } from "./enums.ts";
+import type { QpCap } from "./types.ts";
+import type { WqLayout } from "./uverbs.ts";
+
+/**
+ * Smallest power of two >= n (n >= 1).
+ *
+ * @example
+ * ```ts
+ * import { roundPow2 } from "./wq_layout.ts";
+ * console.log(roundPow2(100)); // 128
+ * ```
+ */
+export function roundPow2(n: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+}
+
+/**
+ * Bytes of send WQE a QP of `type` needs for the given capacities: control
+ * segment, the address segments the type's opcodes use, and the larger of
+ * the gather list and the inline data.
+ *
+ * @example
+ * ```ts
+ * import { sendWqeBytes } from "./wq_layout.ts";
+ * console.log(sendWqeBytes(2, 1, 0)); // 64: ctrl + raddr + atomic + 1 data segment
+ * ```
+ */
+export function sendWqeBytes(type: number, maxSge: number, maxInline: number): number {
+  let n = SEG_BYTES;
+  if (type === QpType.RC) n += 2 * SEG_BYTES; // remote address + atomic operands
+  else if (type === QpType.UC) n += SEG_BYTES; // remote address
+  else n += UD_SEG_BYTES;
+  const data = Math.max(maxSge * SEG_BYTES, maxInline > 0 ? (4 + maxInline + 15) & ~15 : 0);
+  return n + data;
+}
+
+/**
+ * Layout of a QP's work queue buffer: RQ first, then the SQ, the whole
+ * rounded to pages (`bufAddr` is filled in by the allocator).
+ *
+ * @example
+ * ```ts
+ * import { qpLayout } from "./wq_layout.ts";
+ * const l = qpLayout(2, { maxSendWr: 10, maxRecvWr: 10, maxSendSge: 1, maxRecvSge: 1 }, false);
+ * console.log(l.sqSize, l.sqStride, l.rqSize, l.rqStride); // 16 64 16 16
+ * ```
+ */
+export function qpLayout(type: number, cap: QpCap, srq: boolean): WqLayout {
+  const sqStride = Math.max(
+    64,
+    roundPow2(sendWqeBytes(type, cap.maxSendSge, cap.maxInlineData ?? 0)),
+  );
+  const sqSize = roundPow2(cap.maxSendWr);
+  const rqSize = srq ? 0 : roundPow2(cap.maxRecvWr);
+  const rqStride = srq ? 0 : Math.max(16, roundPow2(cap.maxRecvSge * SEG_BYTES));
+  const rqBytes = rqSize * rqStride;
+  const sqOffset = Math.ceil(rqBytes / sqStride) * sqStride;
+  const bufBytes = Math.ceil((sqOffset + sqSize * sqStride) / PAGE_SIZE) * PAGE_SIZE;
+  return { bufAddr: 0, bufBytes, sqOffset, sqSize, sqStride, rqOffset: 0, rqSize, rqStride };
+}
+
+/**
+ * CQ ring for `cqe` entries: `(cqe + 1)` rounded up to a power of two
+ * (mthca keeps one entry spare), in whole pages.
+ *
+ * @example
+ * ```ts
+ * import { cqLayout } from "./wq_layout.ts";
+ * console.log(cqLayout(256)); // { logSize: 9, bytes: 16384 }
+ * ```
+ */
+export function cqLayout(cqe: number): { logSize: number; bytes: number } {
+  const logSize = Math.max(1, Math.ceil(Math.log2(cqe + 1)));
+  const bytes = Math.ceil(((1 << logSize) * CQE_BYTES) / PAGE_SIZE) * PAGE_SIZE;
+  return { logSize, bytes };
+}
+
+/**
+ * SRQ ring for `maxWr` WQEs of `maxSge` entries.
+ *
+ * @example
+ * ```ts
+ * import { srqLayout } from "./wq_layout.ts";
+ * console.log(srqLayout(100, 2)); // { logSize: 7, logStride: 5, bytes: 4096 }
+ * ```
+ */
+export function srqLayout(maxWr: number, maxSge: number): {
+  logSize: number;
+  logStride: number;
+  bytes: number;
+} {
+  const logSize = Math.ceil(Math.log2(Math.max(1, maxWr)));
+  const logStride = Math.max(4, Math.ceil(Math.log2(maxSge * SEG_BYTES)));
+  const bytes = Math.ceil(((1 << logSize) << logStride) / PAGE_SIZE) * PAGE_SIZE;
+  return { logSize, logStride, bytes };
+}

@@ -1,0 +1,678 @@
+/**
+ * The HCA command interface (BAR0 "HCR", privileged): command opcodes, their
+ * parameter and result types, and the firmware status codes. Opcode and
+ * status numbers follow the Mellanox InfiniHost (MT23108 "Tavor") programming
+ * model as the Linux mthca driver names them; parameters are typed objects
+ * instead of mailbox bytes, but carry the same fields.
+ *
+ * The driver allocates indices (QPN, CQN, EQN, SRQN, MPT index, MTT segment,
+ * UAR index) from its own allocators and hands ownership of an entry to the
+ * device with a SW2HW_* command; HW2SW_* (or 2RST for a QP) gives it back.
+ * The device validates every field and answers with a {@link CmdStatus};
+ * it never throws on bad input.
+ *
+ * Numbers shared with verbs (QP type, QP state, access flags, MTU codes)
+ * mirror `infiniband/verbs.h` so that the driver passes them through, but
+ * this module imports nothing from `drivers/` (the device knows machine
+ * addresses and vectors, not verbs objects).
+ *
+ * @module
+ */
+
+/**
+ * Command opcodes (Tavor numbering; QUERY_PORT and INIT2INIT as in later
+ * Mellanox firmware).
+ */
+export const CmdOp = {
+  QUERY_DEV_LIM: 0x03,
+  INIT_HCA: 0x07,
+  CLOSE_HCA: 0x08,
+  INIT_IB: 0x09,
+  CLOSE_IB: 0x0a,
+  SW2HW_MPT: 0x0d,
+  QUERY_MPT: 0x0e,
+  HW2SW_MPT: 0x0f,
+  WRITE_MTT: 0x11,
+  MAP_EQ: 0x12,
+  SW2HW_EQ: 0x13,
+  HW2SW_EQ: 0x14,
+  QUERY_EQ: 0x15,
+  SW2HW_CQ: 0x16,
+  HW2SW_CQ: 0x17,
+  QUERY_CQ: 0x18,
+  RST2INIT_QP: 0x19,
+  INIT2RTR_QP: 0x1a,
+  RTR2RTS_QP: 0x1b,
+  RTS2RTS_QP: 0x1c,
+  SQERR2RTS_QP: 0x1d,
+  TO_ERR_QP: 0x1e,
+  RTS2SQD_QP: 0x1f,
+  SQD2RTS_QP: 0x20,
+  TO_RST_QP: 0x21,
+  QUERY_QP: 0x22,
+  RESIZE_CQ: 0x2c,
+  INIT2INIT_QP: 0x2d,
+  SW2HW_SRQ: 0x35,
+  HW2SW_SRQ: 0x36,
+  QUERY_SRQ: 0x37,
+  SQD2SQD_QP: 0x38,
+  ARM_SRQ: 0x40,
+  QUERY_PORT: 0x43,
+} as const;
+/** A value of {@link CmdOp}. */
+export type CmdOp = (typeof CmdOp)[keyof typeof CmdOp];
+
+/** Name of a command opcode, for traces and messages. */
+export function cmdName(op: number): string {
+  for (const [k, v] of Object.entries(CmdOp)) if (v === op) return k;
+  return `CMD_0x${op.toString(16)}`;
+}
+
+/** Firmware command status (the HCR status byte; values as mthca's CMD_STAT_*). */
+export const CmdStatus = {
+  OK: 0x00,
+  /** Internal error (a bus error while reading the mailbox). */
+  INTERNAL_ERR: 0x01,
+  /** Opcode not supported. */
+  BAD_OP: 0x02,
+  /** A parameter is out of range or missing. */
+  BAD_PARAM: 0x03,
+  /** The HCA is not initialized (INIT_HCA not run) or already is. */
+  BAD_SYS_STATE: 0x04,
+  /** The object referred to (PD, CQ, EQ, SRQ, MPT key, MTT range) is not usable. */
+  BAD_RESOURCE: 0x05,
+  /** The object is referenced by another HW-owned object (e.g. a CQ with QPs). */
+  RESOURCE_BUSY: 0x06,
+  /** A limit would be exceeded (e.g. CQ size above max_cqe). */
+  EXCEED_LIM: 0x08,
+  /** The object is in the wrong state for this command (e.g. SW2HW on a HW-owned entry). */
+  BAD_RES_STATE: 0x09,
+  /** The index is outside the table. */
+  BAD_INDEX: 0x0a,
+  /** The QP is in the wrong state for this transition. */
+  BAD_QP_STATE: 0x10,
+  /** A memory-translation segment parameter is bad (page size, MTT range). */
+  BAD_SEG_PARAM: 0x20,
+  /** A size (queue length, stride) is not supported. */
+  BAD_SIZE: 0x40,
+} as const;
+/** A value of {@link CmdStatus}. */
+export type CmdStatus = (typeof CmdStatus)[keyof typeof CmdStatus];
+
+/** Name of a status value. */
+export function cmdStatusName(status: number): string {
+  for (const [k, v] of Object.entries(CmdStatus)) if (v === status) return k;
+  return `STATUS_0x${status.toString(16)}`;
+}
+
+/** QP service type (values = `ibv_qp_type`). */
+export const QpServiceType = { RC: 2, UC: 3, UD: 4 } as const;
+/** A value of {@link QpServiceType}. */
+export type QpServiceType = (typeof QpServiceType)[keyof typeof QpServiceType];
+
+/** QP state as the device holds it (values = `ibv_qp_state`). */
+export const HwQpState = { RESET: 0, INIT: 1, RTR: 2, RTS: 3, SQD: 4, SQE: 5, ERR: 6 } as const;
+/** A value of {@link HwQpState}. */
+export type HwQpState = (typeof HwQpState)[keyof typeof HwQpState];
+
+/** Access rights in an MPT entry and a QPC (bit values = `ibv_access_flags`). */
+export const HwAccess = {
+  LOCAL_WRITE: 1,
+  REMOTE_WRITE: 2,
+  REMOTE_READ: 4,
+  REMOTE_ATOMIC: 8,
+} as const;
+
+/**
+ * Event types of EQEs (Tavor numbering). Completion events go to the EQ
+ * named in the CQ context; the others go to the EQ that MAP_EQ maps them to.
+ */
+export const EqeType = {
+  COMPLETION: 0x00,
+  PATH_MIG: 0x01,
+  COMM_EST: 0x02,
+  SQ_DRAINED: 0x03,
+  CQ_ERROR: 0x04,
+  WQ_CATAS_ERROR: 0x05,
+  PATH_MIG_FAILED: 0x07,
+  LOCAL_CATAS_ERROR: 0x08,
+  PORT_CHANGE: 0x09,
+  EQ_OVERFLOW: 0x0f,
+  WQ_INVAL_REQ_ERROR: 0x10,
+  WQ_ACCESS_ERROR: 0x11,
+  SRQ_CATAS_ERROR: 0x12,
+  SRQ_QP_LAST_WQE: 0x13,
+  SRQ_LIMIT: 0x14,
+} as const;
+/** A value of {@link EqeType}. */
+export type EqeType = (typeof EqeType)[keyof typeof EqeType];
+
+/** MPT index of a key: the low 8 bits are a tag the driver varies on reuse. */
+export function keyToMptIndex(key: number): number {
+  return key >>> 8;
+}
+
+/** A key for MPT entry `index` with tag `tag` (0..255). */
+export function mptKey(index: number, tag = 0): number {
+  return ((index << 8) | (tag & 0xff)) >>> 0;
+}
+
+// ---------------------------------------------------------------------------
+// Parameter and result types, one per command.
+
+/** Output of QUERY_DEV_LIM: the device's limits and fixed formats. */
+export interface DevLim {
+  /** Queue pairs. */
+  maxQp: number;
+  /** Completion queues. */
+  maxCq: number;
+  /** Event queues. */
+  maxEq: number;
+  /** Shared receive queues. */
+  maxSrq: number;
+  /** MPT entries (memory regions). */
+  maxMpt: number;
+  /** MTT entries. */
+  maxMtt: number;
+  /** UAR pages. */
+  maxUar: number;
+  /** Protection domains. */
+  maxPd: number;
+  /** Address handles (kept by the driver). */
+  maxAh: number;
+  /** Work requests per queue. */
+  maxQpWr: number;
+  /** Gather/scatter entries per WQE. */
+  maxSge: number;
+  /** Entries per CQ. */
+  maxCqe: number;
+  /** Inline bytes per send WQE. */
+  maxInline: number;
+  /** Outstanding RDMA READ/atomic a QP may initiate. */
+  maxRdAtomic: number;
+  /** Outstanding RDMA READ/atomic a QP accepts as responder. */
+  maxDestRdAtomic: number;
+  /** QPNs below this are reserved (special QPs 0 and 1). */
+  reservedQps: number;
+  /** MPT indices below this are reserved (index 0: key 0 means "no key"). */
+  reservedMpts: number;
+  /** CQNs/EQNs/SRQNs below these are reserved. */
+  reservedCqs: number;
+  /** EQNs below this are reserved. */
+  reservedEqs: number;
+  /** SRQNs below this are reserved. */
+  reservedSrqs: number;
+  /** UARs below this are the kernel driver's (UAR 0). */
+  reservedUars: number;
+  /** Number of ports. */
+  ports: number;
+  /** Bytes: UAR page, CQE, EQE, smallest WQE stride, largest WQE stride. */
+  uarSize: number;
+  /** Bytes per CQE. */
+  cqeSize: number;
+  /** Bytes per EQE. */
+  eqeSize: number;
+  /** Smallest send WQE stride (bytes). */
+  minWqeStride: number;
+  /** Largest WQE stride (bytes). */
+  maxWqeStride: number;
+  /** Largest MTU code (5 = 4096). */
+  maxMtu: number;
+  /** Page shifts accepted in an MPT entry. */
+  minPageShift: number;
+  /** Largest page shift in an MPT entry. */
+  maxPageShift: number;
+}
+
+/** INIT_IB / CLOSE_IB / QUERY_PORT parameter. */
+export interface PortParams {
+  /** Port number (1-based). */
+  port: number;
+}
+
+/** Output of QUERY_PORT (fabric-side values come from the port object). */
+export interface PortInfo {
+  /** Port number (1-based). */
+  port: number;
+  /** `ibv_port_state` value: 1 DOWN, 2 INIT, 3 ARMED, 4 ACTIVE. */
+  state: number;
+  /** Physical state: 5 LinkUp, 3 Disabled, 2 Polling (IBTA PortInfo). */
+  physState: number;
+  /** Base LID. */
+  lid: number;
+  /** LID mask control. */
+  lmc: number;
+  /** LID of the subnet manager. */
+  smLid: number;
+  /** SL to reach the subnet manager. */
+  smSl: number;
+  /** MTU codes (1..5). */
+  maxMtu: number;
+  /** Active MTU code. */
+  activeMtu: number;
+  /** Link width (lanes) and per-lane signalling rate in Gb/s. */
+  activeWidth: number;
+  /** Per-lane signalling rate, Gb/s. */
+  activeSpeedGbps: number;
+  /** Subnet prefix (GID high 64 bits). */
+  gidPrefix: bigint;
+  /** Port GUID. */
+  guid: bigint;
+  /** P_Key table. */
+  pkeys: number[];
+  /** IB_PORT_* capability bits (IBTA PortInfo:CapabilityMask). */
+  capMask: number;
+}
+
+/** SW2HW_MPT parameter: make MPT entry `index` a valid region owned by HW. */
+export interface MptParams {
+  /** MPT index (= key >>> 8). */
+  index: number;
+  /** lkey = rkey; must satisfy `key >>> 8 === index`. */
+  key: number;
+  /** Protection domain. */
+  pd: number;
+  /** Virtual start address the consumer uses (what WQE addresses are relative to). */
+  start: number;
+  /** Bytes in the region. */
+  length: number;
+  /** {@link HwAccess} bits. */
+  access: number;
+  /** First MTT entry and number of entries (pages) the region uses. */
+  mttBase: number;
+  /** MTT entries used (pages). */
+  mttCount: number;
+  /** log2 of the translation page size (12 = 4 KiB; larger pages need machine-contiguous frames). */
+  pageShift: number;
+}
+
+/** HW2SW_MPT / QUERY_MPT parameter. */
+export interface MptIndexParams {
+  /** Table index. */
+  index: number;
+}
+
+/** QUERY_MPT output. */
+export type MptInfo = MptParams;
+
+/** WRITE_MTT parameter: write machine frame numbers into MTT[base ..]. */
+export interface WriteMttParams {
+  /** First MTT entry to write. */
+  base: number;
+  /** Machine frame number of each translation page (first frame of the page). */
+  mfns: readonly number[];
+}
+
+/** SW2HW_EQ parameter. */
+export interface EqParams {
+  /** EQ number. */
+  eqn: number;
+  /** MPT key of the EQ buffer (must grant LOCAL_WRITE). */
+  key: number;
+  /** Virtual address of entry 0 within that region. */
+  addr: number;
+  /** log2 of the number of 32-byte entries. */
+  logSize: number;
+  /** Interrupt vector raised (through `irq.raise`) when an EQE is written to an armed EQ. */
+  vector: number;
+  /** UAR whose EQ doorbell may update this EQ (the kernel's, normally 0). */
+  uarIndex: number;
+}
+
+/** HW2SW_EQ / QUERY_EQ parameter. */
+export interface EqIndexParams {
+  /** EQ number. */
+  eqn: number;
+}
+
+/** QUERY_EQ output. */
+export interface EqInfo extends EqParams {
+  /** Entries written by the device (free-running). */
+  producerIndex: number;
+  /** Consumer index last set by a doorbell. */
+  consumerIndex: number;
+  /** Arm state. */
+  armed: boolean;
+  /** An event was lost to overrun. */
+  overflowed: boolean;
+}
+
+/** MAP_EQ parameter: route the event types in `eventMask` (bit = 1 << EqeType) to `eqn`. */
+export interface MapEqParams {
+  /** EQ number. */
+  eqn: number;
+  /** Bit `1 << EqeType` per event type. */
+  eventMask: number;
+  /** Remove the mapping instead of adding it. */
+  unmap?: boolean;
+}
+
+/** SW2HW_CQ parameter. */
+export interface CqParams {
+  /** CQ number. */
+  cqn: number;
+  /** MPT key of the CQ buffer (must grant LOCAL_WRITE). */
+  key: number;
+  /** Virtual address of entry 0 within that region. */
+  addr: number;
+  /** log2 of the number of 32-byte entries. */
+  logSize: number;
+  /** EQ that receives this CQ's completion events. */
+  eqn: number;
+  /** UAR whose CQ doorbells may update this CQ. */
+  uarIndex: number;
+}
+
+/** HW2SW_CQ / QUERY_CQ parameter. */
+export interface CqIndexParams {
+  /** CQ number. */
+  cqn: number;
+}
+
+/** RESIZE_CQ parameter: the CQ continues in a new buffer (see FORMATS.md "Resize"). */
+export interface ResizeCqParams {
+  /** CQ number. */
+  cqn: number;
+  /** MPT key (lkey = rkey) of the buffer's region. */
+  key: number;
+  /** Virtual address of entry 0 within the key's region. */
+  addr: number;
+  /** log2 of the number of entries. */
+  logSize: number;
+}
+
+/** QUERY_CQ output. */
+export interface CqInfo extends CqParams {
+  /** Entries written by the device (free-running). */
+  producerIndex: number;
+  /** Consumer index last set by a doorbell. */
+  consumerIndex: number;
+  /** 0 disarmed, 1 next completion, 2 solicited only. */
+  armed: number;
+  /** CQ overflowed: no more CQEs are written (async CQ_ERROR was raised). */
+  error: boolean;
+}
+
+/** SW2HW_SRQ parameter. */
+export interface SrqParams {
+  /** SRQ number. */
+  srqn: number;
+  /** Protection domain. */
+  pd: number;
+  /** MPT key and virtual address of the SRQ ring buffer. */
+  key: number;
+  /** Virtual address of entry 0 within the key's region. */
+  addr: number;
+  /** log2 entries and log2 stride (bytes, 16-byte scatter entries). */
+  logSize: number;
+  /** log2 of the entry stride in bytes. */
+  logStride: number;
+  /** UAR index whose doorbells control this object. */
+  uarIndex: number;
+}
+
+/** HW2SW_SRQ / QUERY_SRQ parameter. */
+export interface SrqIndexParams {
+  /** SRQ number. */
+  srqn: number;
+}
+
+/** ARM_SRQ parameter: raise SRQ_LIMIT once when fewer than `limit` WQEs remain (0 disarms). */
+export interface ArmSrqParams {
+  /** SRQ number. */
+  srqn: number;
+  /** Armed limit (0 = disarmed). */
+  limit: number;
+}
+
+/** QUERY_SRQ output. */
+export interface SrqInfo extends SrqParams {
+  /** Producer counter from the last doorbell. */
+  producerCounter: number;
+  /** WQEs taken by the device. */
+  consumerCounter: number;
+  /** Armed limit (0 = disarmed). */
+  limit: number;
+}
+
+/** GRH fields of a path or UD address. */
+export interface GrhParams {
+  /** Destination GID (16 bytes). */
+  dgid: Uint8Array;
+  /** Index of the source GID. */
+  sgidIndex: number;
+  /** GRH flow label (20 bits). */
+  flowLabel: number;
+  /** GRH hop limit. */
+  hopLimit: number;
+  /** GRH traffic class. */
+  trafficClass: number;
+}
+
+/** Primary path of a connected QP (the address vector in the QPC). */
+export interface PathParams {
+  /** Destination LID. */
+  dlid: number;
+  /** Service level. */
+  sl: number;
+  /** Source path bits (added to the port LID). */
+  srcPathBits: number;
+  /** Absent: no GRH (same subnet). */
+  grh?: GrhParams;
+  /** Static rate (0 = full). */
+  staticRate?: number;
+}
+
+/**
+ * QPC fields a transition may set. Which ones a transition requires is
+ * listed in FORMATS.md ("QP transitions"); fields a transition does not
+ * accept are ignored. Sizes are in entries and bytes, each a power of two.
+ */
+export interface QpContextParams {
+  /** Service type. */
+  type: QpServiceType;
+  /** Protection domain. */
+  pd: number;
+  /** CQ for send completions. */
+  sendCqn: number;
+  /** CQ for receive completions. */
+  recvCqn: number;
+  /** SRQ number, or -1 / absent for none (then rqSize must be > 0). */
+  srqn: number;
+  /** UAR index whose doorbells control this object. */
+  uarIndex: number;
+  /** MPT key of the WQ buffer (SQ and RQ live in this one region). */
+  wqKey: number;
+  /** Virtual address of SQ entry 0 and RQ entry 0 in that region. */
+  sqAddr: number;
+  /** Virtual address of RQ entry 0. */
+  rqAddr: number;
+  /** Entries (power of two, 1..maxQpWr rounded up) and stride in bytes (64..1024). */
+  sqSize: number;
+  /** SQ stride in bytes (64..1024). */
+  sqStride: number;
+  /** 0 with an SRQ. */
+  rqSize: number;
+  /** RQ stride in bytes (16..1024). */
+  rqStride: number;
+  /** Port number (1-based). */
+  port: number;
+  /** P_Key table index. */
+  pkeyIndex: number;
+  /** Q_Key (UD). */
+  qkey: number;
+  /** {@link HwAccess} remote bits the responder allows (REMOTE_WRITE/READ/ATOMIC). */
+  accessFlags: number;
+  /** Remote QPN. */
+  destQpn: number;
+  /** Expected PSN of the responder (INIT2RTR). */
+  rqPsn: number;
+  /** Next PSN of the requester (RTR2RTS). */
+  sqPsn: number;
+  /** MTU code 1..5 (256..4096 bytes). */
+  mtu: number;
+  /** Primary path. */
+  path: PathParams;
+  /** Local ACK timeout: 4.096 µs · 2^timeout; 0 = infinite (IBTA §9.7.6.1.3). */
+  timeout: number;
+  /** 0..7 transport retries. */
+  retryCnt: number;
+  /** 0..7 RNR retries; 7 = infinite (IBTA §9.7.5.2.8). */
+  rnrRetry: number;
+  /** 5-bit code of IBTA table 45 sent in our RNR NAKs. */
+  minRnrTimer: number;
+  /** Outstanding RDMA READ/atomic we may initiate. */
+  maxRdAtomic: number;
+  /** RDMA READ/atomic we accept outstanding as responder. */
+  maxDestRdAtomic: number;
+  /** Raise SQ_DRAINED when the RTS→SQD drain completes. */
+  sqdEvent: boolean;
+}
+
+/** Parameter of every QP transition command. */
+export interface QpTransitionParams {
+  /** QP number. */
+  qpn: number;
+  /** Fields to set. */
+  ctx?: Partial<QpContextParams>;
+}
+
+/** QUERY_QP parameter. */
+export interface QpIndexParams {
+  /** QP number. */
+  qpn: number;
+}
+
+/** QUERY_QP output: the whole QPC as the device holds it now. */
+export interface QpInfo extends QpContextParams {
+  /** QP number. */
+  qpn: number;
+  /** State (see the type). */
+  state: HwQpState;
+  /** PSN the requester sends next, and the oldest unacknowledged PSN. */
+  nextPsn: number;
+  /** Oldest unacknowledged PSN. */
+  unackedPsn: number;
+  /** PSN the responder expects next. */
+  expectedPsn: number;
+  /** Producer counters the doorbells set and the device's consumer counters. */
+  sqProducer: number;
+  /** Oldest SQ WQE not completed. */
+  sqConsumer: number;
+  /** RQ producer counter from the last doorbell. */
+  rqProducer: number;
+  /** RQ WQEs taken. */
+  rqConsumer: number;
+  /** Retries left now (reset on progress). */
+  retriesLeft: number;
+  /** RNR retries left now. */
+  rnrRetriesLeft: number;
+}
+
+/** Parameter and output type of each command. */
+export interface CommandMap {
+  /** QUERY_DEV_LIM. */
+  [CmdOp.QUERY_DEV_LIM]: { in: Record<string, never>; out: DevLim };
+  /** INIT_HCA. */
+  [CmdOp.INIT_HCA]: { in: Record<string, never>; out: void };
+  /** CLOSE_HCA. */
+  [CmdOp.CLOSE_HCA]: { in: Record<string, never>; out: void };
+  /** INIT_IB. */
+  [CmdOp.INIT_IB]: { in: PortParams; out: void };
+  /** CLOSE_IB. */
+  [CmdOp.CLOSE_IB]: { in: PortParams; out: void };
+  /** QUERY_PORT. */
+  [CmdOp.QUERY_PORT]: { in: PortParams; out: PortInfo };
+  /** SW2HW_MPT. */
+  [CmdOp.SW2HW_MPT]: { in: MptParams; out: void };
+  /** QUERY_MPT. */
+  [CmdOp.QUERY_MPT]: { in: MptIndexParams; out: MptInfo };
+  /** HW2SW_MPT. */
+  [CmdOp.HW2SW_MPT]: { in: MptIndexParams; out: void };
+  /** WRITE_MTT. */
+  [CmdOp.WRITE_MTT]: { in: WriteMttParams; out: void };
+  /** MAP_EQ. */
+  [CmdOp.MAP_EQ]: { in: MapEqParams; out: void };
+  /** SW2HW_EQ. */
+  [CmdOp.SW2HW_EQ]: { in: EqParams; out: void };
+  /** HW2SW_EQ. */
+  [CmdOp.HW2SW_EQ]: { in: EqIndexParams; out: void };
+  /** QUERY_EQ. */
+  [CmdOp.QUERY_EQ]: { in: EqIndexParams; out: EqInfo };
+  /** SW2HW_CQ. */
+  [CmdOp.SW2HW_CQ]: { in: CqParams; out: void };
+  /** HW2SW_CQ. */
+  [CmdOp.HW2SW_CQ]: { in: CqIndexParams; out: void };
+  /** QUERY_CQ. */
+  [CmdOp.QUERY_CQ]: { in: CqIndexParams; out: CqInfo };
+  /** RESIZE_CQ. */
+  [CmdOp.RESIZE_CQ]: { in: ResizeCqParams; out: void };
+  /** SW2HW_SRQ. */
+  [CmdOp.SW2HW_SRQ]: { in: SrqParams; out: void };
+  /** HW2SW_SRQ. */
+  [CmdOp.HW2SW_SRQ]: { in: SrqIndexParams; out: void };
+  /** QUERY_SRQ. */
+  [CmdOp.QUERY_SRQ]: { in: SrqIndexParams; out: SrqInfo };
+  /** ARM_SRQ. */
+  [CmdOp.ARM_SRQ]: { in: ArmSrqParams; out: void };
+  /** RST2INIT_QP. */
+  [CmdOp.RST2INIT_QP]: { in: QpTransitionParams; out: void };
+  /** INIT2INIT_QP. */
+  [CmdOp.INIT2INIT_QP]: { in: QpTransitionParams; out: void };
+  /** INIT2RTR_QP. */
+  [CmdOp.INIT2RTR_QP]: { in: QpTransitionParams; out: void };
+  /** RTR2RTS_QP. */
+  [CmdOp.RTR2RTS_QP]: { in: QpTransitionParams; out: void };
+  /** RTS2RTS_QP. */
+  [CmdOp.RTS2RTS_QP]: { in: QpTransitionParams; out: void };
+  /** SQERR2RTS_QP. */
+  [CmdOp.SQERR2RTS_QP]: { in: QpTransitionParams; out: void };
+  /** RTS2SQD_QP. */
+  [CmdOp.RTS2SQD_QP]: { in: QpTransitionParams; out: void };
+  /** SQD2SQD_QP. */
+  [CmdOp.SQD2SQD_QP]: { in: QpTransitionParams; out: void };
+  /** SQD2RTS_QP. */
+  [CmdOp.SQD2RTS_QP]: { in: QpTransitionParams; out: void };
+  /** TO_ERR_QP. */
+  [CmdOp.TO_ERR_QP]: { in: QpTransitionParams; out: void };
+  /** TO_RST_QP. */
+  [CmdOp.TO_RST_QP]: { in: QpTransitionParams; out: void };
+  /** QUERY_QP. */
+  [CmdOp.QUERY_QP]: { in: QpIndexParams; out: QpInfo };
+}
+
+/** Parameter type of command `O`. */
+export type CmdIn<O extends CmdOp> = CommandMap[O]["in"];
+/** Output type of command `O`. */
+export type CmdOut<O extends CmdOp> = CommandMap[O]["out"];
+
+/**
+ * Result of a command: `status` 0 ({@link CmdStatus.OK}) with `out`, or a
+ * failure status with a one-line `message` naming the field at fault.
+ */
+export type CmdResult<T> =
+  | { ok: true; status: typeof CmdStatus.OK; out: T }
+  | { ok: false; status: Exclude<CmdStatus, typeof CmdStatus.OK>; message: string };
+
+/**
+ * What the driver holds to issue commands (`hca.cmd`).
+ *
+ * @example
+ * ```ts
+ * import { CmdOp, type CommandInterface } from "./commands.ts";
+ * async function devLim(cmd: CommandInterface) {
+ *   const r = await cmd.exec(CmdOp.QUERY_DEV_LIM, {});
+ *   return r.ok ? r.out.maxQp : -1;
+ * }
+ * ```
+ */
+export interface CommandInterface {
+  /**
+   * Run one command; resolves after the command time (commandNs, plus
+   * commandPerMttNs per entry for WRITE_MTT) in virtual time. Commands run
+   * one at a time, in the order issued.
+   */
+  exec<O extends CmdOp>(op: O, params: CmdIn<O>): Promise<CmdResult<CmdOut<O>>>;
+  /** Commands executed so far. */
+  readonly executed: number;
+}

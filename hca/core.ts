@@ -1,0 +1,96 @@
+/**
+ * What every part of the device shares: the platform (engine, memory,
+ * interrupts, profile), the DMA bus, the memory translation tables, the
+ * counters and the async-event router. The device builds one; contexts and
+ * transport engines receive it instead of the whole device, so each file
+ * depends only on what it uses.
+ *
+ * @module
+ */
+
+import type { Engine } from "../sim/engine.ts";
+import type { InterruptController } from "../sim/irq.ts";
+import type { MachineMemory } from "../sim/memory.ts";
+import type { Prng } from "../sim/prng.ts";
+import type { Profile } from "../sim/profiles/schema.ts";
+import type { DmaBus } from "./dma.ts";
+import type { MemoryTranslation } from "./mpt.ts";
+
+/** Cumulative device counters (part of `hca.stats()`). */
+export interface HcaCounters {
+  /** Doorbells that reached the device. */
+  doorbells: number;
+  /** Doorbells dropped (wrong UAR, free context, malformed). */
+  doorbellsRejected: number;
+  /** Packets the ports took for transmission. */
+  packetsSent: number;
+  /** Packets decoded (good CRCs). */
+  packetsReceived: number;
+  /** Received packets dropped (bad QPN, wrong state, bad Q_Key, PSN out of window, …). */
+  packetsDropped: number;
+  /** Go-back-N restarts of the requester. */
+  retransmits: number;
+  /** RNR NAKs the responder sent. */
+  rnrNaksSent: number;
+  /** RNR NAKs the requester received. */
+  rnrNaksReceived: number;
+  /** PSN sequence error NAKs sent. */
+  seqNaksSent: number;
+  /** Retransmission timer expiries. */
+  timeouts: number;
+  /** CQEs written to host memory. */
+  cqesWritten: number;
+  /** EQEs written to host memory. */
+  eqesWritten: number;
+  /** CQ overruns (CQ_ERROR raised). */
+  cqOverruns: number;
+  /** Events lost to full EQs. */
+  eqOverruns: number;
+  /** Interrupts raised. */
+  interrupts: number;
+}
+
+/** A fresh set of zero counters. */
+export function newCounters(): HcaCounters {
+  return {
+    doorbells: 0,
+    doorbellsRejected: 0,
+    packetsSent: 0,
+    packetsReceived: 0,
+    packetsDropped: 0,
+    retransmits: 0,
+    rnrNaksSent: 0,
+    rnrNaksReceived: 0,
+    seqNaksSent: 0,
+    timeouts: 0,
+    cqesWritten: 0,
+    eqesWritten: 0,
+    cqOverruns: 0,
+    eqOverruns: 0,
+    interrupts: 0,
+  };
+}
+
+/** The shared internals of one HCA. */
+export interface HcaCore {
+  /** Device name. */
+  readonly name: string;
+  /** The simulation engine. */
+  readonly engine: Engine;
+  /** Host machine memory. */
+  readonly memory: MachineMemory;
+  /** Host interrupt controller. */
+  readonly irq: InterruptController;
+  /** Cost profile. */
+  readonly profile: Profile;
+  /** Seeded random source. */
+  readonly rng: Prng;
+  /** DMA timing. */
+  readonly bus: DmaBus;
+  /** MPT/MTT tables. */
+  readonly tpt: MemoryTranslation;
+  /** Cumulative counters. */
+  readonly counters: HcaCounters;
+  /** Route an affiliated/unaffiliated async event to the EQ MAP_EQ chose (dropped if none). */
+  asyncEvent(type: number, subtype: number, index: number, cause?: number): void;
+}

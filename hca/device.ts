@@ -1,0 +1,518 @@
+/**
+ * The HCA device model (MT23108 "Tavor"/mthca style, simplified, same
+ * boundaries): the command interface in BAR0, UAR doorbell pages, the
+ * context tables (QPC, CQC, EQC, SRQC, MPT, MTT), the DMA engine and the
+ * RC/UC/UD transport, attached to the fabric as a channel adapter.
+ *
+ * The device knows machine addresses and interrupt vectors, not domains or
+ * verbs objects: it imports nothing from `drivers/` or `hypervisor/`.
+ * Contract with the driver: `hca/FORMATS.md`, `hca/commands.ts`.
+ *
+ * @module
+ */
+
+import type { Engine } from "../sim/engine.ts";
+import type { InterruptController } from "../sim/irq.ts";
+import type { MachineMemory } from "../sim/memory.ts";
+import type { Prng } from "../sim/prng.ts";
+import type { Profile } from "../sim/profiles/schema.ts";
+import { HcaCommandInterface } from "./command_interface.ts";
+import { cmdName, CmdOp, type CmdResult, CmdStatus, EqeType, HwQpState } from "./commands.ts";
+import { Completer } from "./completer.ts";
+import { type HcaCore, type HcaCounters, newCounters } from "./core.ts";
+import type { CompletionQueue } from "./cq.ts";
+import { DmaBus } from "./dma.ts";
+import type { EventQueue } from "./eq.ts";
+import { PortChangeSubtype } from "./eqe.ts";
+import type { Fabric, HcaNode } from "./fabric.ts";
+import * as fw from "./firmware.ts";
+import { MemoryTranslation } from "./mpt.ts";
+import { decodePacket } from "./packet.ts";
+import type { Port, PortLinkState } from "./port.ts";
+import { isQpTransition, qpTransition, queryQp, release } from "./qp_commands.ts";
+import { Requester } from "./requester.ts";
+import { Responder } from "./responder.ts";
+import type { SharedReceiveQueue } from "./srq.ts";
+import { Transport } from "./transport.ts";
+import { CqDbCmd, EqDbCmd, UarOffset, UarPages } from "./uar.ts";
+import type { Qp } from "./qp.ts";
+
+/** Options for {@link Hca}. */
+export interface HcaOptions {
+  /** The simulation engine. */
+  engine: Engine;
+  /** Host machine memory (DMA target; UAR pages are attached to it). */
+  memory: MachineMemory;
+  /** Host interrupt controller (EQ vectors are raised here). */
+  irq: InterruptController;
+  /** Cost profile. */
+  profile: Profile;
+  /** Seeded random source. */
+  rng: Prng;
+  /** Device and fabric node name. */
+  name: string;
+  /** Number of ports (default 1). */
+  ports?: 1 | 2;
+  /** Attach to this fabric at once (else call {@link Hca.attach}). */
+  fabric?: Fabric;
+}
+
+/** Resource kinds in {@link HcaStats}. */
+export type ResourceKind = "pd" | "mr" | "cq" | "qp" | "srq" | "ah" | "uar" | "mtt" | "eq";
+
+/** `hca.stats()`: used/free resources plus cumulative counters. */
+export interface HcaStats {
+  /** In use, per kind. */
+  used: Record<ResourceKind, number>;
+  /** Available, per kind. */
+  free: Record<ResourceKind, number>;
+  /** Doorbells dropped (wrong UAR, free context, malformed). */
+  doorbellsRejected: number;
+  /** Packets the ports took for transmission. */
+  packetsSent: number;
+  /** Packets decoded (good CRCs). */
+  packetsReceived: number;
+  /** Every device counter (retransmits, NAKs, CQEs written, …). */
+  counters: Readonly<HcaCounters>;
+}
+
+/** Receive queue depth (packets) beyond which the device stops taking packets from the port. */
+const RX_QUEUE_LIMIT = 64;
+/** Write-bus backlog (ns) beyond which receive back-pressures the link instead of buffering. */
+const RX_BACKLOG_NS = 20_000;
+
+/**
+ * One HCA.
+ *
+ * @example
+ * ```ts
+ * import { Engine, InterruptController, MachineMemory, Prng, PCIX_SDR_2006 } from "../sim/mod.ts";
+ * import { Hca } from "./device.ts";
+ * import { CmdOp } from "./commands.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(64 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * const r = await engine.run(() => hca.cmd.exec(CmdOp.INIT_HCA, {}));
+ * console.log(r.ok, hca.stats().free.qp); // true 64510
+ * ```
+ */
+export class Hca {
+  /** The privileged command interface (BAR0). Never map it into a guest. */
+  readonly cmd: HcaCommandInterface;
+  /** Device internals shared by its parts. */
+  readonly core: HcaCore;
+  /** The fabric node, once attached. */
+  node: HcaNode | undefined;
+  /** Number of ports. */
+  readonly portCount: number;
+  /** The UAR I/O pages. */
+  readonly uars: UarPages;
+
+  #tp: Transport;
+  #req: Requester;
+  #comp: Completer;
+  #resp: Responder;
+  #tables: fw.DeviceTables;
+  #cqs: (CompletionQueue | undefined)[] = [];
+  #eqs: (EventQueue | undefined)[] = [];
+  #srqs: (SharedReceiveQueue | undefined)[] = [];
+  #eventMap: (EventQueue | undefined)[] = [];
+  #initialized = false;
+  // Receive pipeline: (bytes, port, due) FIFO behind one engine event.
+  #rxBytes: Uint8Array[] = [];
+  #rxDue: number[] = [];
+  #rxHead = 0;
+  #rxFree = 0;
+  #rxArmed = false;
+  #rxStalled: Port[] = [];
+  #tagRx: number;
+
+  /**
+   * Create it (hardware state; the device builds these).
+   * @param opts see {@link HcaOptions} */
+  constructor(opts: HcaOptions) {
+    const { engine, memory, irq, profile, rng, name } = opts;
+    this.portCount = opts.ports ?? 1;
+    const counters = newCounters();
+    const tpt = new MemoryTranslation(memory, profile.hca.maxMr, profile.hca.maxMtt);
+    const bus = new DmaBus(engine, profile.pci);
+    this.core = {
+      name,
+      engine,
+      memory,
+      irq,
+      profile,
+      rng,
+      bus,
+      tpt,
+      counters,
+      asyncEvent: (type, subtype, index, cause = 0) => {
+        const eq = this.#eventMap[type];
+        if (eq) eq.post(type, subtype, index, cause);
+      },
+    };
+    this.#tp = new Transport(this.core);
+    this.#req = new Requester(this.core, this.#tp, (qp) => this.#comp.timeout(qp));
+    this.#comp = new Completer(this.core, this.#tp, this.#req);
+    this.#resp = new Responder(this.core, this.#tp);
+    this.#tp.engines = {
+      kickRequester: (qp) => this.#req.kick(qp),
+      kickResponder: (qp) => this.#resp.kick(qp),
+      localError: (qp) => this.#comp.localError(qp),
+      checkDrained: (qp) => this.#comp.checkDrained(qp),
+      unreliableSent: (qp, w) => this.#comp.unreliableSent(qp, w),
+    };
+    const isInit = () => this.#initialized;
+    const setInit = (v: boolean) => (this.#initialized = v);
+    this.#tables = {
+      core: this.core,
+      tp: this.#tp,
+      cqs: this.#cqs,
+      eqs: this.#eqs,
+      srqs: this.#srqs,
+      eventMap: this.#eventMap,
+      get initialized() {
+        return isInit();
+      },
+      set initialized(v: boolean) {
+        setInit(v);
+      },
+      portCount: this.portCount,
+      port: (n) => this.port(n),
+      reset: () => this.#reset(),
+    };
+    this.uars = new UarPages(engine, memory, profile.hca.maxUar, profile.pci.mmioWriteNs, this);
+    this.cmd = new HcaCommandInterface(engine, profile, (op, p) => this.#firmware(op, p));
+    this.#tagRx = engine.tag("hca.rx");
+    if (opts.fabric) this.attach(opts.fabric);
+  }
+
+  /** Device name. */
+  get name(): string {
+    return this.core.name;
+  }
+
+  /** Attach to a fabric as a channel adapter (once); returns the node. */
+  attach(fabric: Fabric): HcaNode {
+    if (this.node) throw new Error(`HCA ${this.name} is already attached to a fabric`);
+    this.node = fabric.addHca(this.name, this, { ports: this.portCount });
+    this.#tp.bindPorts(this.node.ports);
+    return this.node;
+  }
+
+  /** Fabric port `n` (1-based), once attached. */
+  port(n: number): Port | undefined {
+    return this.node?.ports[n - 1];
+  }
+
+  /** @internal A QP context (tests and diagnostics; the driver uses QUERY_QP). */
+  qpContext(qpn: number): Qp | undefined {
+    return this.#tp.qps[qpn];
+  }
+
+  /** Machine frame number of UAR page `index` (an I/O frame: map it into exactly one user). */
+  uarMfn(index: number): number {
+    return this.uars.mfn(index);
+  }
+
+  /**
+   * Resource usage and counters. `sw` supplies used counts the driver keeps
+   * (PDs, AHs, UARs it allocated, QPs still in RESET): any kind given
+   * overrides the device's own count.
+   */
+  stats(sw: Partial<Record<ResourceKind, number>> = {}): HcaStats {
+    const h = this.core.profile.hca;
+    let qp = 0;
+    const uars = new Set<number>();
+    for (const q of this.#tp.qps) {
+      if (q && q.state !== HwQpState.RESET) {
+        qp++;
+        uars.add(q.uarIndex);
+      }
+    }
+    let cq = 0, eq = 0, srq = 0;
+    for (const c of this.#cqs) if (c) (cq++, uars.add(c.uarIndex));
+    for (const e of this.#eqs) if (e) (eq++, uars.add(e.uarIndex));
+    for (const s of this.#srqs) if (s) (srq++, uars.add(s.uarIndex));
+    const used: Record<ResourceKind, number> = {
+      pd: 0,
+      mr: this.core.tpt.used,
+      cq,
+      qp,
+      srq,
+      ah: 0,
+      uar: uars.size,
+      mtt: this.core.tpt.mttUsed,
+      eq,
+    };
+    for (const [k, v] of Object.entries(sw)) if (typeof v === "number") used[k as ResourceKind] = v;
+    const max: Record<ResourceKind, number> = {
+      pd: h.maxPd,
+      mr: h.maxMr - fw.RESERVED.mpt,
+      cq: h.maxCq - fw.RESERVED.cq,
+      qp: h.maxQp - fw.RESERVED.qp,
+      srq: h.maxSrq - fw.RESERVED.srq,
+      ah: h.maxAh,
+      uar: h.maxUar,
+      mtt: h.maxMtt,
+      eq: fw.MAX_EQ - fw.RESERVED.eq,
+    };
+    const free = {} as Record<ResourceKind, number>;
+    for (const k of Object.keys(max) as ResourceKind[]) free[k] = max[k] - used[k];
+    const c = this.core.counters;
+    return {
+      used,
+      free,
+      doorbellsRejected: c.doorbellsRejected,
+      packetsSent: c.packetsSent,
+      packetsReceived: c.packetsReceived,
+      counters: { ...c },
+    };
+  }
+
+  // ---- firmware -------------------------------------------------------
+
+  #firmware(op: number, p: unknown): CmdResult<unknown> {
+    const t = this.#tables;
+    if (op === CmdOp.QUERY_DEV_LIM) return fw.ok(fw.devLim(t));
+    if (op === CmdOp.INIT_HCA) {
+      if (this.#initialized) {
+        return fw.fail(CmdStatus.BAD_SYS_STATE, "INIT_HCA: already initialized");
+      }
+      this.#initialized = true;
+      return fw.ok(undefined);
+    }
+    if (!this.#initialized) {
+      return fw.fail(CmdStatus.BAD_SYS_STATE, `${cmdName(op)}: HCA not initialized (run INIT_HCA)`);
+    }
+    if (isQpTransition(op)) {
+      return qpTransition(t, { requester: this.#req, completer: this.#comp }, op, p);
+    }
+    switch (op) {
+      case CmdOp.CLOSE_HCA:
+        this.#reset();
+        this.#initialized = false;
+        return fw.ok(undefined);
+      case CmdOp.INIT_IB:
+        return fw.setPort(t, fw.obj(p)?.port, true);
+      case CmdOp.CLOSE_IB:
+        return fw.setPort(t, fw.obj(p)?.port, false);
+      case CmdOp.QUERY_PORT:
+        return fw.portInfo(t, fw.obj(p)?.port as number);
+      case CmdOp.WRITE_MTT:
+        return fw.writeMtt(t, p);
+      case CmdOp.SW2HW_MPT:
+        return fw.sw2hwMpt(t, p);
+      case CmdOp.HW2SW_MPT:
+        return fw.hw2swMpt(t, p);
+      case CmdOp.QUERY_MPT:
+        return fw.queryMpt(t, p);
+      case CmdOp.SW2HW_EQ:
+        return fw.sw2hwEq(t, p);
+      case CmdOp.HW2SW_EQ:
+        return fw.hw2swEq(t, p);
+      case CmdOp.MAP_EQ:
+        return fw.mapEq(t, p);
+      case CmdOp.QUERY_EQ:
+        return fw.queryEq(t, p);
+      case CmdOp.SW2HW_CQ:
+        return fw.sw2hwCq(t, p);
+      case CmdOp.HW2SW_CQ:
+        return fw.hw2swCq(t, p);
+      case CmdOp.RESIZE_CQ:
+        return fw.resizeCq(t, p);
+      case CmdOp.QUERY_CQ:
+        return fw.queryCq(t, p);
+      case CmdOp.SW2HW_SRQ:
+        return fw.sw2hwSrq(t, p);
+      case CmdOp.HW2SW_SRQ:
+        return fw.hw2swSrq(t, p);
+      case CmdOp.ARM_SRQ:
+        return fw.armSrq(t, p);
+      case CmdOp.QUERY_SRQ:
+        return fw.querySrq(t, p);
+      case CmdOp.QUERY_QP:
+        return queryQp(t, p);
+    }
+    return fw.fail(CmdStatus.BAD_OP, `opcode 0x${op.toString(16)} is not supported`);
+  }
+
+  /** CLOSE_HCA: every context dropped, in-flight work discarded. */
+  #reset(): void {
+    for (const q of this.#tp.qps) if (q) release(this.#tables, q);
+    this.#tp.qps.length = 0;
+    this.#cqs.length = 0;
+    this.#eqs.length = 0;
+    this.#srqs.length = 0;
+    this.#eventMap.length = 0;
+    this.core.tpt.clear();
+  }
+
+  // ---- doorbells (UAR) --------------------------------------------------
+
+  /** @internal A doorbell reached the device (called by {@link UarPages}). */
+  doorbell(uar: number, offset: number, w0: number, w1: number, ok: boolean): void {
+    const c = this.core.counters;
+    c.doorbells++;
+    if (!ok || !this.#initialized || !this.#ring(uar, offset, w0, w1)) c.doorbellsRejected++;
+  }
+
+  /**
+   * Act on a doorbell; false if it must be dropped: unknown offset or
+   * command, a context not owned by HW, or one whose UAR index is not the
+   * page written (DESIGN §9 invariant 1: the UAR page is the authority).
+   */
+  #ring(uar: number, offset: number, w0: number, w1: number): boolean {
+    const index = w0 & 0xffffff;
+    const cmd = w0 >>> 24;
+    switch (offset) {
+      case UarOffset.SEND: {
+        const qp = this.#tp.qps[index];
+        if (cmd !== 0 || !qp || qp.uarIndex !== uar) return false;
+        // IBTA vol 1 §10.3.1: the SQ takes WRs only from RTS on (the verbs layer reports the error).
+        if (
+          qp.state === HwQpState.RESET || qp.state === HwQpState.INIT || qp.state === HwQpState.RTR
+        ) {
+          return false;
+        }
+        if (!this.#sqCounterOk(qp, w1)) return false;
+        this.#req.doorbell(qp, w1 >>> 0);
+        return true;
+      }
+      case UarOffset.RECV: {
+        const qp = this.#tp.qps[index];
+        if (cmd !== 0 || !qp || qp.uarIndex !== uar || qp.state === HwQpState.RESET || qp.srq) {
+          return false;
+        }
+        return this.#resp.doorbell(qp, w1);
+      }
+      case UarOffset.SRQ: {
+        const s = this.#srqs[index];
+        if (cmd !== 0 || !s || s.uarIndex !== uar) return false;
+        return s.doorbell(w1);
+      }
+      case UarOffset.CQ: {
+        const cq = this.#cqs[index];
+        if (!cq || cq.uarIndex !== uar) return false;
+        if (cmd === CqDbCmd.SET_CI) cq.doorbell(w1, 0);
+        else if (cmd === CqDbCmd.REQ_NOTIFY_NEXT) cq.doorbell(w1, 1);
+        else if (cmd === CqDbCmd.REQ_NOTIFY_SOLICITED) cq.doorbell(w1, 2);
+        else return false;
+        return true;
+      }
+      case UarOffset.EQ: {
+        const eq = this.#eqs[index];
+        if (!eq || eq.uarIndex !== uar) return false;
+        if (cmd !== EqDbCmd.SET_CI && cmd !== EqDbCmd.SET_CI_ARM) return false;
+        eq.doorbell(w1, cmd === EqDbCmd.SET_CI_ARM);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** A send producer counter may move forward by at most the queue size past the oldest live WQE. */
+  #sqCounterOk(qp: Qp, counter: number): boolean {
+    const c = counter >>> 0;
+    const oldest = qp.sq[0]?.counter ?? ((qp.sqFetch - qp.fetching) >>> 0);
+    return ((c - oldest) >>> 0) <= qp.sqSize && ((c - qp.sqProducer) >>> 0) <= qp.sqSize;
+  }
+
+  // ---- fabric endpoint ---------------------------------------------------
+
+  /**
+   * @internal A packet arrived at one of our ports. Returns false (leave it
+   * in the port's buffer, the sender stalls on credits) when the receive
+   * pipeline or the host bus is backed up.
+   */
+  receive(bytes: Uint8Array, port: Port): boolean {
+    const e = this.core.engine;
+    if (
+      this.#rxBytes.length - this.#rxHead >= RX_QUEUE_LIMIT ||
+      this.core.bus.writeBacklogNs() > RX_BACKLOG_NS
+    ) {
+      if (!this.#rxStalled.includes(port)) this.#rxStalled.push(port);
+      if (!this.#rxArmed) {
+        this.#rxArmed = true;
+        e.schedule(RX_BACKLOG_NS / 4, this.#rxRun, this.#tagRx);
+      }
+      return false;
+    }
+    const start = this.#rxFree > e.now ? this.#rxFree : e.now;
+    this.#rxFree = start + this.core.profile.hca.packetProcessNs;
+    this.#rxBytes.push(bytes);
+    this.#rxDue.push(this.#rxFree);
+    if (!this.#rxArmed) {
+      this.#rxArmed = true;
+      e.schedule(this.#rxFree - e.now, this.#rxRun, this.#tagRx);
+    }
+    return true;
+  }
+
+  #rxRun = (): void => {
+    const e = this.core.engine;
+    const now = e.now;
+    while (this.#rxHead < this.#rxBytes.length && this.#rxDue[this.#rxHead] <= now) {
+      const b = this.#rxBytes[this.#rxHead];
+      this.#rxBytes[this.#rxHead] = undefined as unknown as Uint8Array;
+      this.#rxHead++;
+      this.#process(b);
+    }
+    if (this.#rxHead === this.#rxBytes.length) {
+      this.#rxBytes.length = 0;
+      this.#rxDue.length = 0;
+      this.#rxHead = 0;
+    } else if (this.#rxHead > 1024) {
+      this.#rxBytes.splice(0, this.#rxHead);
+      this.#rxDue.splice(0, this.#rxHead);
+      this.#rxHead = 0;
+    }
+    if (this.#rxStalled.length > 0 && this.core.bus.writeBacklogNs() <= RX_BACKLOG_NS) {
+      const ports = this.#rxStalled;
+      this.#rxStalled = [];
+      for (const p of ports) p.resumeReceive();
+    }
+    if (this.#rxHead < this.#rxBytes.length) {
+      e.schedule(this.#rxDue[this.#rxHead] - now, this.#rxRun, this.#tagRx);
+    } else if (this.#rxStalled.length > 0) {
+      e.schedule(RX_BACKLOG_NS / 4, this.#rxRun, this.#tagRx);
+    } else {
+      this.#rxArmed = false;
+    }
+  };
+
+  /** Transport-layer receive checks (IBTA vol 1 §9.6 packet validation), then the responder or the completer. */
+  #process(bytes: Uint8Array): void {
+    const c = this.core.counters;
+    const r = decodePacket(bytes);
+    if (!r.ok) {
+      // Bad CRC/length: the link layer would have dropped it (IBTA §7.8).
+      c.packetsDropped++;
+      return;
+    }
+    c.packetsReceived++;
+    const pkt = r.packet;
+    const qp = this.#tp.qps[pkt.bth.destQp];
+    if (!qp || qp.state === HwQpState.RESET || qp.state === HwQpState.INIT) {
+      c.packetsDropped++;
+      return;
+    }
+    const tp = pkt.info.transport;
+    if ((tp === "RC" ? 2 : tp === "UC" ? 3 : 4) !== qp.type) {
+      c.packetsDropped++;
+      return;
+    }
+    if (pkt.info.isResponse) this.#comp.onResponse(qp, pkt);
+    else this.#resp.onRequest(qp, pkt, bytes);
+  }
+
+  /** @internal The fabric changed a port's state: raise PORT_CHANGE (IBTA vol 1 §14.3.6 port state change). */
+  portStateChanged(port: Port, from: PortLinkState): void {
+    if (!this.#initialized) return;
+    if (port.state === "ACTIVE") {
+      this.core.asyncEvent(EqeType.PORT_CHANGE, PortChangeSubtype.ACTIVE, port.portNum);
+    } else if (from === "ACTIVE") {
+      this.core.asyncEvent(EqeType.PORT_CHANGE, PortChangeSubtype.DOWN, port.portNum);
+    }
+  }
+}

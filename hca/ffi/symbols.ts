@@ -1,0 +1,116 @@
+/**
+ * The C signatures the binding uses: exported libibverbs functions (for
+ * `Deno.dlopen`) and the `ibv_context.ops` / `verbs_context` function
+ * pointers behind the static-inline verbs of verbs.h (for
+ * `Deno.UnsafeFnPointer`). Exported symbols resolve to their default version
+ * (`@@IBVERBS_1.1` and later), the ones a C program compiled today links.
+ *
+ * @module
+ */
+
+/**
+ * Exported functions. `ibv_query_port` here is the real symbol, which takes
+ * the *compat* port struct; verbs.h hides it behind a macro — see `ops.ts`.
+ * `__errno_location` and `poll` are libc's; dlsym on the libibverbs handle
+ * finds them through the library's own dependencies, so one handle suffices.
+ *
+ * @example
+ * ```ts
+ * import { IBV_SYMBOLS } from "./symbols.ts";
+ * console.log(IBV_SYMBOLS.ibv_alloc_pd.result); // pointer
+ * ```
+ */
+export const IBV_SYMBOLS = {
+  ibv_get_device_list: { parameters: ["buffer"], result: "pointer" },
+  ibv_free_device_list: { parameters: ["pointer"], result: "void" },
+  ibv_get_device_name: { parameters: ["pointer"], result: "pointer" },
+  ibv_open_device: { parameters: ["pointer"], result: "pointer" },
+  ibv_close_device: { parameters: ["pointer"], result: "i32" },
+  ibv_query_device: { parameters: ["pointer", "buffer"], result: "i32" },
+  ibv_query_port: { parameters: ["pointer", "u8", "buffer"], result: "i32" },
+  ibv_query_gid: { parameters: ["pointer", "u8", "i32", "buffer"], result: "i32" },
+  ibv_alloc_pd: { parameters: ["pointer"], result: "pointer" },
+  ibv_dealloc_pd: { parameters: ["pointer"], result: "i32" },
+  ibv_reg_mr: { parameters: ["pointer", "pointer", "usize", "i32"], result: "pointer" },
+  // rdma-core >= 20 (IBVERBS_1.8); only needed for optional access flags.
+  ibv_reg_mr_iova2: {
+    parameters: ["pointer", "pointer", "usize", "u64", "u32"],
+    result: "pointer",
+    optional: true,
+  },
+  ibv_dereg_mr: { parameters: ["pointer"], result: "i32" },
+  ibv_create_comp_channel: { parameters: ["pointer"], result: "pointer" },
+  ibv_destroy_comp_channel: { parameters: ["pointer"], result: "i32" },
+  ibv_create_cq: {
+    parameters: ["pointer", "i32", "pointer", "pointer", "i32"],
+    result: "pointer",
+  },
+  ibv_destroy_cq: { parameters: ["pointer"], result: "i32" },
+  // Blocks in read(2) on the channel fd: run it off the JS thread.
+  ibv_get_cq_event: {
+    parameters: ["pointer", "buffer", "buffer"],
+    result: "i32",
+    nonblocking: true,
+  },
+  ibv_ack_cq_events: { parameters: ["pointer", "u32"], result: "void" },
+  ibv_create_qp: { parameters: ["pointer", "buffer"], result: "pointer" },
+  ibv_modify_qp: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
+  ibv_query_qp: { parameters: ["pointer", "buffer", "i32", "buffer"], result: "i32" },
+  ibv_destroy_qp: { parameters: ["pointer"], result: "i32" },
+  ibv_create_ah: { parameters: ["pointer", "buffer"], result: "pointer" },
+  ibv_destroy_ah: { parameters: ["pointer"], result: "i32" },
+  ibv_create_srq: { parameters: ["pointer", "buffer"], result: "pointer" },
+  ibv_destroy_srq: { parameters: ["pointer"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+  // libc's poll(2), found the same way: a completion wait with a timeout.
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+} as const;
+
+/**
+ * `int (*post_send)(struct ibv_qp *, struct ibv_send_wr *, struct ibv_send_wr **)`;
+ * `post_recv` and `post_srq_recv` have the same shape.
+ *
+ * @example
+ * ```ts
+ * import { POST_FN } from "./symbols.ts";
+ * console.log(POST_FN.parameters.length); // 3
+ * ```
+ */
+export const POST_FN = { parameters: ["pointer", "buffer", "buffer"], result: "i32" } as const;
+
+/**
+ * `int (*poll_cq)(struct ibv_cq *, int num_entries, struct ibv_wc *)`.
+ *
+ * @example
+ * ```ts
+ * import { POLL_CQ_FN } from "./symbols.ts";
+ * console.log(POLL_CQ_FN.result); // i32
+ * ```
+ */
+export const POLL_CQ_FN = { parameters: ["pointer", "i32", "buffer"], result: "i32" } as const;
+
+/**
+ * `int (*req_notify_cq)(struct ibv_cq *, int solicited_only)`.
+ *
+ * @example
+ * ```ts
+ * import { REQ_NOTIFY_CQ_FN } from "./symbols.ts";
+ * console.log(REQ_NOTIFY_CQ_FN.parameters); // ["pointer", "i32"]
+ * ```
+ */
+export const REQ_NOTIFY_CQ_FN = { parameters: ["pointer", "i32"], result: "i32" } as const;
+
+/**
+ * `int (*query_port)(struct ibv_context *, uint8_t, struct ibv_port_attr *, size_t)`
+ * in `struct verbs_context`.
+ *
+ * @example
+ * ```ts
+ * import { QUERY_PORT_FN } from "./symbols.ts";
+ * console.log(QUERY_PORT_FN.parameters[3]); // usize
+ * ```
+ */
+export const QUERY_PORT_FN = {
+  parameters: ["pointer", "u8", "buffer", "usize"],
+  result: "i32",
+} as const;

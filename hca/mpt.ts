@@ -1,0 +1,241 @@
+/**
+ * Memory protection and translation: the MPT (one entry per registered
+ * region: key, PD, bounds, rights, where its pages are in the MTT) and the
+ * MTT (machine frame of each page). Every byte the device touches in host
+ * memory is found here; the checks fail closed and name the reason with a
+ * {@link CqeSyndrome} value (IBTA vol 1 §10.6.3 memory protection, §9.7.4.1
+ * R_Key validation).
+ *
+ * @module
+ */
+
+import { type MachineMemory, PAGE_SHIFT, PAGE_SIZE } from "../sim/memory.ts";
+import { CqeSyndrome } from "./cqe.ts";
+import { HwAccess, keyToMptIndex } from "./commands.ts";
+
+/** A HW-owned MPT entry. */
+export interface MptEntry {
+  /** MPT index. */
+  readonly index: number;
+  /** Key (lkey = rkey). */
+  readonly key: number;
+  /** Protection domain. */
+  readonly pd: number;
+  /** First virtual address. */
+  readonly start: number;
+  /** Bytes. */
+  readonly length: number;
+  /** HwAccess bits. */
+  readonly access: number;
+  /** First MTT entry. */
+  readonly mttBase: number;
+  /** MTT entries (pages). */
+  readonly mttCount: number;
+  /** log2 of the page size. */
+  readonly pageShift: number;
+  /** Queue contexts (QP WQ, CQ, EQ, SRQ) whose buffer this region is. */
+  refs: number;
+}
+
+const MTT_CHUNK = 4096;
+
+/**
+ * The MTT: machine frame numbers, stored in lazily allocated chunks so that
+ * a million-entry table costs nothing until written.
+ */
+export class Mtt {
+  #chunks = new Map<number, Uint32Array>();
+  /**
+   * Create it (hardware state; the device builds these).
+   * @param size entries */
+  constructor(readonly size: number) {}
+
+  /** Write `mfns` at `base`. Caller has checked the range. */
+  write(base: number, mfns: readonly number[]): void {
+    for (let i = 0; i < mfns.length; i++) {
+      const at = base + i;
+      const c = Math.floor(at / MTT_CHUNK);
+      let chunk = this.#chunks.get(c);
+      if (!chunk) this.#chunks.set(c, chunk = new Uint32Array(MTT_CHUNK));
+      chunk[at - c * MTT_CHUNK] = mfns[i];
+    }
+  }
+
+  /** Entry `at` (0 if never written). */
+  get(at: number): number {
+    const c = Math.floor(at / MTT_CHUNK);
+    const chunk = this.#chunks.get(c);
+    return chunk ? chunk[at - c * MTT_CHUNK] : 0;
+  }
+
+  /** Drop every entry (CLOSE_HCA). */
+  clear(): void {
+    this.#chunks.clear();
+  }
+}
+
+/**
+ * MPT and MTT with the checks and copies the data path uses.
+ *
+ * @example
+ * ```ts
+ * import { MachineMemory } from "../sim/memory.ts";
+ * import { MemoryTranslation } from "./mpt.ts";
+ * const mem = new MachineMemory(1 << 20);
+ * const tpt = new MemoryTranslation(mem, 16, 64);
+ * const f = mem.allocFrame("t");
+ * tpt.mtt.write(0, [f]);
+ * tpt.install({ index: 1, key: 0x100, pd: 1, start: 0x1000, length: 4096, access: 1, mttBase: 0, mttCount: 1, pageShift: 12, refs: 0 });
+ * const e = tpt.check(0x100, 1, 0x1000, 8, 1);
+ * if (typeof e !== "number") tpt.scatter(e, 0x1000, new Uint8Array([1, 2]));
+ * console.log(mem.read(f * 4096, 2)); // Uint8Array [1, 2]
+ * ```
+ */
+export class MemoryTranslation {
+  /** MPT entries by index (HW-owned only). */
+  readonly mpt: (MptEntry | undefined)[] = [];
+  /** The MTT. */
+  readonly mtt: Mtt;
+  /** Entries in use. */
+  used = 0;
+  /** MTT entries covered by HW-owned MPT entries. */
+  mttUsed = 0;
+
+  /**
+   * Create it (hardware state; the device builds these).
+   * @param memory host memory
+   * @param maxMpt MPT entries
+   * @param maxMtt MTT entries
+   */
+  constructor(readonly memory: MachineMemory, readonly maxMpt: number, maxMtt: number) {
+    this.mtt = new Mtt(maxMtt);
+  }
+
+  /** Make an entry HW-owned (the command layer validated it). */
+  install(e: MptEntry): void {
+    this.mpt[e.index] = e;
+    this.used++;
+    this.mttUsed += e.mttCount;
+  }
+
+  /** Return an entry to software. */
+  remove(index: number): void {
+    const e = this.mpt[index];
+    if (!e) return;
+    this.mpt[index] = undefined;
+    this.used--;
+    this.mttUsed -= e.mttCount;
+  }
+
+  /** Drop everything (CLOSE_HCA). */
+  clear(): void {
+    this.mpt.length = 0;
+    this.used = 0;
+    this.mttUsed = 0;
+    this.mtt.clear();
+  }
+
+  /** True while `e` is still the HW-owned entry at its index (not deregistered since). */
+  live(e: MptEntry): boolean {
+    return this.mpt[e.index] === e;
+  }
+
+  /** The HW-owned entry a key names (tag included), or undefined. */
+  lookup(key: number): MptEntry | undefined {
+    const e = this.mpt[keyToMptIndex(key)];
+    return e && e.key === key ? e : undefined;
+  }
+
+  /**
+   * Validate an access of `len` bytes at `va` through `key`: key valid and
+   * current, PD equal (`pd` < 0 skips the PD check, for queue buffers the
+   * driver chose), inside the region, rights present (`need`: HwAccess bits;
+   * 0 = read by the local device, always allowed to the owner). Returns the
+   * entry or a {@link CqeSyndrome} value.
+   */
+  check(key: number, pd: number, va: number, len: number, need: number): MptEntry | number {
+    const e = this.lookup(key);
+    if (!e) return CqeSyndrome.BAD_KEY;
+    if (pd >= 0 && e.pd !== pd) return CqeSyndrome.PD_MISMATCH;
+    if (!(va >= e.start) || va + len > e.start + e.length) return CqeSyndrome.OUT_OF_BOUNDS;
+    if ((e.access & need) !== need) return CqeSyndrome.ACCESS_RIGHTS;
+    return e;
+  }
+
+  /** Machine frame holding byte `va` of region `e`, or 0 if it is not RAM. */
+  frameOf(e: MptEntry, va: number): number {
+    const pageSize = 2 ** e.pageShift;
+    const base = Math.floor(e.start / pageSize) * pageSize;
+    const rel = va - base;
+    const page = Math.floor(rel / pageSize);
+    if (page >= e.mttCount) return 0;
+    const first = this.mtt.get(e.mttBase + page);
+    if (first === 0) return 0;
+    const mfn = first + Math.floor((rel - page * pageSize) / PAGE_SIZE);
+    return this.memory.isAllocated(mfn) ? mfn : 0;
+  }
+
+  /**
+   * Copy `len` bytes at `va` of region `e` into `out[outOff..]`. False if a
+   * page is not RAM (the caller fails the access; nothing partial is used).
+   */
+  gather(e: MptEntry, va: number, len: number, out: Uint8Array, outOff: number): boolean {
+    let done = 0;
+    while (done < len) {
+      const a = va + done;
+      const mfn = this.frameOf(e, a);
+      if (mfn === 0) return false;
+      const off = a % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, len - done);
+      out.set(this.memory.frame(mfn).subarray(off, off + n), outOff + done);
+      done += n;
+    }
+    return true;
+  }
+
+  /**
+   * Write `data` at `va` of region `e`. Translates every page first, so a
+   * failing page leaves memory untouched (no partial write); false then.
+   */
+  scatter(e: MptEntry, va: number, data: Uint8Array): boolean {
+    const len = data.length;
+    // Two passes: a write that cannot complete must write nothing (IBTA §10.6.3: fail closed).
+    let frames: number[] | undefined;
+    let single = 0;
+    let done = 0;
+    while (done < len) {
+      const a = va + done;
+      const mfn = this.frameOf(e, a);
+      if (mfn === 0) return false;
+      const n = Math.min(PAGE_SIZE - (a % PAGE_SIZE), len - done);
+      if (done === 0) single = mfn;
+      else (frames ??= [single]).push(mfn);
+      done += n;
+    }
+    done = 0;
+    let i = 0;
+    while (done < len) {
+      const a = va + done;
+      const off = a % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, len - done);
+      const mfn = frames ? frames[i++] : single;
+      this.memory.frame(mfn).set(n === len ? data : data.subarray(done, done + n), off);
+      done += n;
+    }
+    return true;
+  }
+}
+
+/** Pages of `[start, start+length)` at `pageShift` — the MTT entries a region needs. */
+export function pagesSpanned(start: number, length: number, pageShift = PAGE_SHIFT): number {
+  if (length <= 0) return 0;
+  const ps = 2 ** pageShift;
+  return Math.floor((start + length - 1) / ps) - Math.floor(start / ps) + 1;
+}
+
+/** Rights a remote operation needs, in the MPT and in the QP (IBTA §10.6.3.3). */
+export const RemoteNeed = {
+  write: HwAccess.REMOTE_WRITE,
+  read: HwAccess.REMOTE_READ,
+  atomic: HwAccess.REMOTE_ATOMIC,
+} as const;

@@ -1,0 +1,549 @@
+/**
+ * The send engine (requester side of a QP, rxe_req's role): fetch send WQEs
+ * by DMA after a doorbell, check them, give them PSNs, cut messages into
+ * path-MTU packets with the opcode table, read each packet's payload by DMA
+ * and hand it to the port. Retransmission (go-back-N from a PSN) is driven
+ * by the completer, which rewinds `reqIndex`/`sentPkts` and calls
+ * {@link Requester.kick}.
+ *
+ * Timing per WQE: the fetch (DMA read of one stride), `wqeProcessNs`, then
+ * per packet a payload DMA read (none for inline data) and the link. Fetches
+ * and payload reads overlap (the bus model serializes only the transfers),
+ * and up to `txWindowFor(profile)` packets of a QP are in flight between DMA and
+ * the port, so long messages stream at min(bus, link).
+ *
+ * @module
+ */
+
+import { HwAccess, HwQpState, QpServiceType } from "./commands.ts";
+import { PAGE_SIZE } from "../sim/memory.ts";
+import type { HcaCore } from "./core.ts";
+import { CqeSyndrome } from "./cqe.ts";
+import { OP, pickOpcode, type Position, type Transport as Tp } from "./opcode.ts";
+import type { PacketInit } from "./packet.ts";
+import { psnAdd, psnDiff, type Qp, type SendWqe, type TxSlot, WqeKind } from "./qp.ts";
+import { ackTimeoutNs } from "./timers.ts";
+import { type Transport, TxWindow, WcStatus } from "./transport.ts";
+import { decodeSendWqe, type ParsedSendWqe, WqeFlags, WqeOpcode } from "./wqe.ts";
+
+/** WQE fetches a QP may have outstanding (the engine prefetches posted WQEs). */
+export const FETCH_DEPTH = 8;
+/** The requester sets AckReq at least every this many packets of a long message. */
+export const ACKREQ_EVERY = 64;
+/** Largest message (IBTA §9.4: DMA length is a 31-bit quantity for verbs). */
+export const MAX_MSG = 2 ** 31;
+
+const TRANSPORT: Record<number, Tp> = { 2: "RC", 3: "UC", 4: "UD" };
+
+function kindOf(op: number): number {
+  switch (op) {
+    case WqeOpcode.SEND:
+    case WqeOpcode.SEND_IMM:
+      return WqeKind.SEND;
+    case WqeOpcode.RDMA_WRITE:
+    case WqeOpcode.RDMA_WRITE_IMM:
+      return WqeKind.WRITE;
+    case WqeOpcode.RDMA_READ:
+      return WqeKind.READ;
+    default:
+      return WqeKind.ATOMIC;
+  }
+}
+
+/**
+ * One HCA's send engine (all QPs).
+ *
+ * @example
+ * ```ts
+ * import { FETCH_DEPTH } from "./requester.ts";
+ * console.log(FETCH_DEPTH); // 8
+ * ```
+ */
+export class Requester {
+  #tagFetch: number;
+  #tagPkt: number;
+  #tagStep: number;
+  #tagTimer: number;
+  #scratch: Uint8Array = new Uint8Array(1024);
+
+  /**
+   * Create it (hardware state; the device builds these).
+   * @param core device internals
+   * @param tp shared transport services
+   * @param onTimeout the completer's retransmission-timeout handler
+   */
+  constructor(
+    private core: HcaCore,
+    private tp: Transport,
+    private onTimeout: (qp: Qp) => void,
+  ) {
+    const e = core.engine;
+    this.#tagFetch = e.tag("hca.wqe_fetch");
+    this.#tagPkt = e.tag("hca.req_pkt");
+    this.#tagStep = e.tag("hca.req_step");
+    this.#tagTimer = e.tag("hca.retry_timer");
+  }
+
+  /** Send doorbell for a QP the device accepted: new SQ producer counter. */
+  doorbell(qp: Qp, counter: number): void {
+    qp.sqProducer = counter;
+    if (qp.state === HwQpState.ERR || qp.state === HwQpState.SQE) {
+      // IBTA §10.3.1: WRs posted to a QP in Error (SQ in SQE) complete flushed.
+      this.tp.flushSend(qp);
+      return;
+    }
+    this.fetch(qp);
+  }
+
+  /** Issue WQE fetches for posted WQEs, up to {@link FETCH_DEPTH} in flight. */
+  fetch(qp: Qp): void {
+    while (
+      qp.sqFetch !== qp.sqProducer && qp.fetching < FETCH_DEPTH &&
+      qp.sq.length + qp.fetching < qp.sqSize
+    ) {
+      const c = qp.sqFetch;
+      qp.sqFetch = (c + 1) >>> 0;
+      qp.fetching++;
+      const epoch = qp.fetchEpoch;
+      this.core.bus.read(qp.sqStride, () => this.#fetched(qp, c, epoch), this.#tagFetch);
+    }
+  }
+
+  #fetched(qp: Qp, counter: number, epoch: number): void {
+    if (qp.fetchEpoch !== epoch) return; // flushed or reset meanwhile
+    qp.fetching--;
+    const stride = qp.sqStride;
+    if (this.#scratch.length < stride) this.#scratch = new Uint8Array(stride);
+    const buf = this.#scratch.subarray(0, stride);
+    const w: SendWqe = {
+      counter,
+      wqe: undefined,
+      kind: WqeKind.SEND,
+      signaled: true,
+      failStatus: 0,
+      failSyndrome: 0,
+      started: false,
+      psnAssigned: false,
+      firstPsn: 0,
+      npsn: 0,
+      npkts: 0,
+      sentPkts: 0,
+      readPkts: 0,
+      readDone: 0,
+      rdCounted: false,
+      done: false,
+    };
+    if (!this.core.tpt.gather(qp.wq, qp.sqWqeAddr(counter), stride, buf, 0)) {
+      w.failStatus = WcStatus.LOC_PROT_ERR;
+      w.failSyndrome = CqeSyndrome.BAD_FRAME;
+    } else {
+      const parsed = decodeSendWqe(buf, qp.type === QpServiceType.UD, this.core.profile.hca.maxSge);
+      if (typeof parsed === "string") {
+        w.failStatus = WcStatus.LOC_QP_OP_ERR;
+        w.failSyndrome = CqeSyndrome.BAD_WQE;
+      } else {
+        w.wqe = parsed;
+        w.kind = kindOf(parsed.opcode);
+        w.signaled = (parsed.flags & WqeFlags.SIGNALED) !== 0;
+        this.#plan(qp, w, parsed);
+      }
+    }
+    qp.sq.push(w);
+    this.fetch(qp);
+    this.kick(qp);
+  }
+
+  /** Local checks and the packet/PSN plan of a parsed WQE (IBTA §10.8.3 local errors). */
+  #plan(qp: Qp, w: SendWqe, p: ParsedSendWqe): void {
+    const fail = (status: number, syndrome: number) => {
+      w.failStatus = status;
+      w.failSyndrome = syndrome;
+    };
+    const hca = this.core.profile.hca;
+    // Opcode must suit the service (IBTA §9.2 table 38: UD sends only, UC no READ/atomics).
+    if (qp.type === QpServiceType.UD && w.kind !== WqeKind.SEND) {
+      return fail(WcStatus.LOC_QP_OP_ERR, CqeSyndrome.BAD_OPCODE_FOR_QP);
+    }
+    if (qp.type === QpServiceType.UC && (w.kind === WqeKind.READ || w.kind === WqeKind.ATOMIC)) {
+      return fail(WcStatus.LOC_QP_OP_ERR, CqeSyndrome.BAD_OPCODE_FOR_QP);
+    }
+    if (
+      p.inline && (p.length > hca.maxInline || w.kind === WqeKind.READ || w.kind === WqeKind.ATOMIC)
+    ) {
+      return fail(WcStatus.LOC_QP_OP_ERR, CqeSyndrome.BAD_WQE);
+    }
+    if (p.length > MAX_MSG) return fail(WcStatus.LOC_LEN_ERR, CqeSyndrome.LENGTH);
+    const mtu = this.#mtu(qp);
+    if (qp.type === QpServiceType.UD && p.length > mtu) {
+      // IBTA §9.8: a UD message is one packet.
+      return fail(WcStatus.LOC_LEN_ERR, CqeSyndrome.LENGTH);
+    }
+    if (w.kind === WqeKind.ATOMIC && p.length !== 8) {
+      return fail(WcStatus.LOC_LEN_ERR, CqeSyndrome.LENGTH);
+    }
+    // Gather/scatter keys: the QP's PD, bounds, and LOCAL_WRITE where the
+    // HCA writes the response (IBTA vol 1 §10.6.3.3 local access keys: a failure is LOC_PROT_ERR).
+    const need = w.kind === WqeKind.READ || w.kind === WqeKind.ATOMIC ? HwAccess.LOCAL_WRITE : 0;
+    for (const s of p.sgl) {
+      const r = this.core.tpt.check(s.lkey, qp.pd, s.addr, s.length, need);
+      if (typeof r === "number") return fail(WcStatus.LOC_PROT_ERR, r);
+    }
+    const pkts = Math.max(1, Math.ceil(p.length / mtu));
+    if (w.kind === WqeKind.READ) {
+      w.npkts = 1;
+      w.npsn = pkts;
+    } else if (w.kind === WqeKind.ATOMIC) {
+      w.npkts = 1;
+      w.npsn = 1;
+    } else {
+      w.npkts = pkts;
+      w.npsn = pkts;
+    }
+  }
+
+  #mtu(qp: Qp): number {
+    if (qp.type === QpServiceType.UD) {
+      const port = this.tp.port(qp.port);
+      return port && port.activeMtu > 0 ? port.activeMtu : qp.mtuBytes;
+    }
+    return qp.mtuBytes;
+  }
+
+  /** Run the send engine for `qp` soon (idempotent). */
+  kick(qp: Qp): void {
+    if (qp.reqScheduled) return;
+    qp.reqScheduled = true;
+    const now = this.core.engine.now;
+    const at = qp.reqHoldUntil > now ? qp.reqHoldUntil - now : 0;
+    this.core.engine.schedule(at, () => this.#step(qp), this.#tagStep);
+  }
+
+  #step(qp: Qp): void {
+    qp.reqScheduled = false;
+    if (qp.state !== HwQpState.RTS && qp.state !== HwQpState.SQD) return;
+    const now = this.core.engine.now;
+    if (qp.reqHoldUntil > now) return this.kick(qp);
+    while (qp.txInFlight < this.tp.txWindow && !qp.sqError) {
+      const w = qp.sq[qp.reqIndex];
+      if (!w) return;
+      if (w.failStatus !== 0) {
+        // Completes in order once everything before it has (the completer's job).
+        qp.sqError = true;
+        qp.reqIndex++;
+        this.tp.engines.localError(qp);
+        return;
+      }
+      if (!w.psnAssigned) {
+        if (qp.state === HwQpState.SQD) return this.tp.engines.checkDrained(qp);
+        const p = w.wqe!;
+        // IBTA §10.8.3: a fenced WR waits for prior RDMA READs and atomics.
+        if ((p.flags & WqeFlags.FENCE) && qp.rdAtomicOutstanding > 0) return;
+        if (
+          (w.kind === WqeKind.READ || w.kind === WqeKind.ATOMIC) &&
+          qp.rdAtomicOutstanding >= Math.max(1, qp.maxRdAtomic)
+        ) return;
+        if (!w.started) {
+          w.started = true;
+          qp.reqHoldUntil = now + this.core.profile.hca.wqeProcessNs;
+          return this.kick(qp);
+        }
+        w.psnAssigned = true;
+        // New PSNs continue after the highest ever used (a rewind only lowers `nextPsn`).
+        w.firstPsn = qp.psnHigh;
+      }
+      const rdAtomic = w.kind === WqeKind.READ || w.kind === WqeKind.ATOMIC;
+      if (rdAtomic || w.sentPkts + 1 >= w.npkts) {
+        // Move on before issuing: a UC/UD WQE may complete (and leave `sq`) synchronously.
+        qp.reqIndex++;
+        const end = psnAdd(w.firstPsn, w.npsn);
+        if (psnDiff(end, qp.nextPsn) > 0) qp.nextPsn = end;
+        if (psnDiff(end, qp.psnHigh) > 0) qp.psnHigh = end;
+      }
+      if (rdAtomic) {
+        if (!w.rdCounted) {
+          w.rdCounted = true;
+          qp.rdAtomicOutstanding++;
+        }
+        this.#issueReadOrAtomic(qp, w);
+      } else {
+        this.#issuePacket(qp, w);
+      }
+    }
+  }
+
+  /** Reserve the next place in the QP's packet order. */
+  #slot(qp: Qp, w: SendWqe, last: boolean): TxSlot {
+    const slot: TxSlot = { ready: false, init: undefined, windowed: true, w, last };
+    qp.reqSlots.push(slot);
+    qp.txInFlight++;
+    return slot;
+  }
+
+  /** Hand every leading filled slot to the port, in issue order. */
+  #flush(qp: Qp): void {
+    const q = qp.reqSlots;
+    let dropped = false;
+    while (q.length > 0 && q[0].ready) {
+      const s = q.shift()!;
+      if (!s.init) {
+        qp.txInFlight--;
+        dropped = true;
+        continue;
+      }
+      this.tp.send(qp.port, s.init, qp, TxWindow.REQUESTER);
+      if (qp.type === QpServiceType.RC) this.armTimer(qp);
+      else if (s.last) this.tp.engines.unreliableSent(qp, s.w!);
+    }
+    if (dropped) this.kick(qp);
+  }
+
+  /** One packet of a SEND or RDMA WRITE. */
+  #issuePacket(qp: Qp, w: SendWqe): void {
+    const p = w.wqe!;
+    const mtu = this.#mtu(qp);
+    const i = w.sentPkts++;
+    const off = i * mtu;
+    const len = Math.min(mtu, p.length - off);
+    const last = i === w.npkts - 1;
+    const psn = psnAdd(w.firstPsn, i);
+    const nextPsn = psnAdd(psn, 1);
+    if (psnDiff(nextPsn, qp.nextPsn) > 0) qp.nextPsn = nextPsn;
+    if (psnDiff(nextPsn, qp.psnHigh) > 0) qp.psnHigh = nextPsn;
+    const slot = this.#slot(qp, w, last);
+    const epoch = qp.epoch;
+    if (p.inline || len === 0) {
+      this.#emit(qp, slot, i, off, len, epoch);
+    } else {
+      this.core.bus.read(len, () => this.#emit(qp, slot, i, off, len, epoch), this.#tagPkt);
+    }
+  }
+
+  /** Build packet `i` of the slot's WQE once its payload is in the device. */
+  #emit(qp: Qp, slot: TxSlot, i: number, off: number, len: number, epoch: number): void {
+    slot.ready = true;
+    if (qp.epoch !== epoch) return this.#flush(qp);
+    const w = slot.w!;
+    const last = slot.last;
+    const p = w.wqe!;
+    let payload: Uint8Array | undefined;
+    if (len > 0) {
+      if (p.inline) payload = p.inline.subarray(off, off + len);
+      else {
+        payload = this.#payload(qp, p, off, len);
+        if (!payload) {
+          qp.sqError = true;
+          w.failStatus = WcStatus.LOC_PROT_ERR;
+          w.failSyndrome = CqeSyndrome.BAD_FRAME;
+          this.#flush(qp);
+          this.tp.engines.localError(qp);
+          return;
+        }
+      }
+    }
+    const tp = TRANSPORT[qp.type];
+    const first = i === 0;
+    const pos: Position = first && last ? "only" : first ? "first" : last ? "last" : "middle";
+    const isWrite = w.kind === WqeKind.WRITE;
+    const imm = p.opcode === WqeOpcode.SEND_IMM || p.opcode === WqeOpcode.RDMA_WRITE_IMM;
+    const opcode = pickOpcode(tp, isWrite ? "write" : "send", pos, imm);
+    const psn = psnAdd(w.firstPsn, i);
+    qp.noAckPkts++;
+    const ackReq = qp.type === QpServiceType.RC && (last || qp.noAckPkts >= ACKREQ_EVERY);
+    if (ackReq) qp.noAckPkts = 0;
+    const init: PacketInit = {
+      lrh: { dlid: 0, slid: 0 },
+      bth: {
+        opcode,
+        destQp: qp.destQpn,
+        psn,
+        pkey: this.tp.pkey(qp),
+        se: last && (p.flags & WqeFlags.SOLICITED) !== 0,
+        ackReq,
+      },
+      payload,
+    };
+    if (imm && last) init.immDt = p.imm;
+    if (isWrite && first) {
+      init.reth = { va: BigInt(p.remoteAddr), rkey: p.rkey, dmaLen: p.length };
+    }
+    if (qp.type === QpServiceType.UD) this.#udRoute(qp, p, init);
+    else this.tp.route(qp, init);
+    slot.init = init;
+    this.#flush(qp);
+  }
+
+  #udRoute(qp: Qp, p: ParsedSendWqe, init: PacketInit): void {
+    const u = p.ud!;
+    const port = this.tp.port(qp.port);
+    init.lrh = {
+      dlid: u.dlid,
+      slid: ((port?.lid ?? 0) | (u.srcPathBits ?? 0)) & 0xffff,
+      sl: u.sl ?? 0,
+    };
+    if (u.grh && port) {
+      init.grh = {
+        sgid: port.gid,
+        dgid: u.grh.dgid,
+        tClass: u.grh.trafficClass,
+        flowLabel: u.grh.flowLabel,
+        hopLmt: u.grh.hopLimit,
+      };
+    }
+    init.bth.destQp = u.remoteQpn;
+    // IBTA vol 1 §3.5.3: a Q_Key with the high bit set means "use the QP's own".
+    init.deth = { qkey: (u.qkey & 0x80000000) ? qp.qkey : u.qkey, srcQp: qp.qpn };
+  }
+
+  /**
+   * Message bytes [off, off+len): a view of the host frame when they sit in
+   * one page of one gather entry (the encoder copies them at once, so no
+   * snapshot is needed), else a gathered copy. Undefined if a check fails.
+   */
+  #payload(qp: Qp, p: ParsedSendWqe, off: number, len: number): Uint8Array | undefined {
+    let pos = 0;
+    for (const s of p.sgl) {
+      if (off < pos + s.length) {
+        const from = off - pos;
+        if (from + len > s.length) break;
+        const va = s.addr + from;
+        const tpt = this.core.tpt;
+        const e = tpt.check(s.lkey, qp.pd, va, len, 0);
+        if (typeof e === "number") return undefined;
+        const po = va % PAGE_SIZE;
+        if (po + len > PAGE_SIZE) break;
+        const mfn = tpt.frameOf(e, va);
+        if (mfn === 0) return undefined;
+        return this.core.memory.frame(mfn).subarray(po, po + len);
+      }
+      pos += s.length;
+    }
+    const out = new Uint8Array(len);
+    return this.#gather(qp, p, off, len, out) ? out : undefined;
+  }
+
+  /** Copy message bytes [off, off+len) from the gather list into `out`. */
+  #gather(qp: Qp, p: ParsedSendWqe, off: number, len: number, out: Uint8Array): boolean {
+    const tpt = this.core.tpt;
+    let pos = 0; // message offset of the current SGE
+    let done = 0;
+    for (const s of p.sgl) {
+      if (done >= len) break;
+      const sEnd = pos + s.length;
+      if (off + done < sEnd) {
+        const from = off + done - pos;
+        const n = Math.min(s.length - from, len - done);
+        const e = tpt.check(s.lkey, qp.pd, s.addr + from, n, 0);
+        if (typeof e === "number" || !tpt.gather(e, s.addr + from, n, out, done)) return false;
+        done += n;
+      }
+      pos = sEnd;
+    }
+    return done === len;
+  }
+
+  /** The RDMA READ request (possibly resumed mid-way) or the atomic request. */
+  #issueReadOrAtomic(qp: Qp, w: SendWqe): void {
+    const p = w.wqe!;
+    w.sentPkts = 1;
+    const init: PacketInit = {
+      lrh: { dlid: 0, slid: 0 },
+      bth: { opcode: 0, destQp: qp.destQpn, psn: 0, pkey: this.tp.pkey(qp), ackReq: true },
+    };
+    if (w.kind === WqeKind.READ) {
+      // A retried READ asks only for what has not arrived (IBTA vol 1 §9.4.4: a retried READ may reread only the missing part).
+      init.bth.opcode = OP.RC_RDMA_READ_REQUEST;
+      init.bth.psn = psnAdd(w.firstPsn, w.readPkts);
+      init.reth = {
+        va: BigInt(p.remoteAddr + w.readDone),
+        rkey: p.rkey,
+        dmaLen: p.length - w.readDone,
+      };
+    } else {
+      init.bth.opcode = p.opcode === WqeOpcode.ATOMIC_CS ? OP.RC_COMPARE_SWAP : OP.RC_FETCH_ADD;
+      init.bth.psn = w.firstPsn;
+      init.atomicEth = {
+        va: BigInt(p.remoteAddr),
+        rkey: p.rkey,
+        swapAdd: p.swapAdd,
+        compare: p.opcode === WqeOpcode.ATOMIC_CS ? p.compare : 0n,
+      };
+    }
+    this.tp.route(qp, init);
+    const slot = this.#slot(qp, w, true);
+    slot.ready = true;
+    slot.init = init;
+    this.#flush(qp);
+  }
+
+  /**
+   * (Re)arm the retransmission timer lazily: the deadline moves with every
+   * packet and ACK, the engine event only when it fires early.
+   */
+  armTimer(qp: Qp): void {
+    const t = ackTimeoutNs(qp.timeout);
+    if (t === Infinity) return;
+    const now = this.core.engine.now;
+    qp.timerDeadline = Math.max(now, qp.reqHoldUntil) + t;
+    if (!qp.retransmitTimer || qp.retransmitTimer.done) {
+      qp.retransmitTimer = this.core.engine.schedule(
+        qp.timerDeadline - now,
+        () => this.#timerFired(qp),
+        this.#tagTimer,
+      );
+    }
+  }
+
+  /** Stop the timer (nothing outstanding). */
+  stopTimer(qp: Qp): void {
+    qp.timerDeadline = 0;
+  }
+
+  #timerFired(qp: Qp): void {
+    qp.retransmitTimer = undefined;
+    if (qp.timerDeadline === 0) return;
+    if (qp.state !== HwQpState.RTS && qp.state !== HwQpState.SQD) return;
+    const now = this.core.engine.now;
+    if (qp.timerDeadline > now) {
+      qp.retransmitTimer = this.core.engine.schedule(
+        qp.timerDeadline - now,
+        () => this.#timerFired(qp),
+        this.#tagTimer,
+      );
+      return;
+    }
+    qp.timerDeadline = 0;
+    this.onTimeout(qp);
+  }
+
+  /**
+   * Go back to `psn` (IBTA §9.7.6.1: go-back-N): the WQE holding it resends
+   * from that packet, every later WQE from its start.
+   */
+  rewind(qp: Qp, psn: number): void {
+    qp.epoch++;
+    let found = -1;
+    for (let i = 0; i < qp.sq.length; i++) {
+      const w = qp.sq[i];
+      if (w.done || !w.psnAssigned) continue;
+      if (found < 0) {
+        const d = psnDiff(psn, w.firstPsn);
+        if (d >= 0 && d < w.npsn) found = i;
+        else continue;
+      }
+      if (i === found && (w.kind === WqeKind.SEND || w.kind === WqeKind.WRITE)) {
+        w.sentPkts = psnDiff(psn, w.firstPsn);
+      } else {
+        w.sentPkts = 0;
+      }
+      if (w.rdCounted) {
+        w.rdCounted = false;
+        qp.rdAtomicOutstanding--;
+      }
+    }
+    if (found < 0) return;
+    qp.reqIndex = found;
+    qp.nextPsn = psn;
+    this.core.counters.retransmits++;
+    this.kick(qp);
+  }
+}

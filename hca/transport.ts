@@ -1,0 +1,365 @@
+/**
+ * What the three transport engines (requester, completer, responder) share:
+ * the QP table, the per-port transmit arbiter, packet header construction
+ * from a QP's path, completion writing, and the move to the error state
+ * with its flush (IBTA vol 1 §10.3.1: a QP entering Error completes every
+ * outstanding WR with "flushed in error").
+ *
+ * @module
+ */
+
+import { EqeType, HwQpState, QpServiceType } from "./commands.ts";
+import type { HcaCore } from "./core.ts";
+import type { Profile } from "../sim/profiles/schema.ts";
+import { CqeFlags, CqeSyndrome } from "./cqe.ts";
+import { encodePacket, type PacketInit } from "./packet.ts";
+import type { Port } from "./port.ts";
+import { type Qp, type SendWqe, WqeKind } from "./qp.ts";
+import { WqeOpcode } from "./wqe.ts";
+
+/** `ibv_wc_status` values the device writes (mirrors verbs.h). */
+export const WcStatus = {
+  SUCCESS: 0,
+  LOC_LEN_ERR: 1,
+  LOC_QP_OP_ERR: 2,
+  LOC_PROT_ERR: 4,
+  WR_FLUSH_ERR: 5,
+  BAD_RESP_ERR: 7,
+  LOC_ACCESS_ERR: 8,
+  REM_INV_REQ_ERR: 9,
+  REM_ACCESS_ERR: 10,
+  REM_OP_ERR: 11,
+  RETRY_EXC_ERR: 12,
+  RNR_RETRY_EXC_ERR: 13,
+} as const;
+
+/** `ibv_wc_opcode` values (mirrors verbs.h). */
+export const WcOpcode = {
+  SEND: 0,
+  RDMA_WRITE: 1,
+  RDMA_READ: 2,
+  COMP_SWAP: 3,
+  FETCH_ADD: 4,
+  RECV: 128,
+  RECV_RDMA_WITH_IMM: 129,
+} as const;
+
+/** Transmit queue entry owners: whose window a packet counts against. */
+export const TxWindow = { NONE: 0, REQUESTER: 1, RESPONDER: 2 } as const;
+
+/**
+ * Smallest number of packets a QP may have between "payload DMA issued"
+ * and "accepted by the port", per direction of work. Small enough that one
+ * streaming QP cannot queue a whole message ahead of others.
+ */
+export const TX_WINDOW = 4;
+
+/**
+ * The send engine's read-ahead for a profile: enough packets to cover the
+ * DMA read latency twice over at bus speed (so a long message streams at
+ * min(bus, link)), never below {@link TX_WINDOW}. On PCI-X (0.9 µs, 880 MB/s,
+ * 2 KiB packets) that is 4; on PCIe Gen5 (0.6 µs, 50 GB/s, 4 KiB) 18.
+ *
+ * @example
+ * ```ts
+ * import { txWindowFor } from "./transport.ts";
+ * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+ * console.log(txWindowFor(PCIX_SDR_2006)); // 4
+ * ```
+ */
+export function txWindowFor(p: Profile): number {
+  const inFlight = (p.pci.dmaReadLatencyNs * p.pci.bytesPerSec) / 1e9;
+  return Math.max(TX_WINDOW, 2 * Math.ceil(inFlight / p.link.mtu) + 2);
+}
+
+/** Per-port transmit arbiter: FIFO of finished packets waiting for the link. */
+class TxQueue {
+  bytes: Uint8Array[] = [];
+  owner: (Qp | undefined)[] = [];
+  kind: number[] = [];
+  head = 0;
+  waiting = false;
+  constructor(readonly port: Port) {}
+}
+
+/** Hooks the transport calls into its engines (set by the device). */
+export interface TransportEngines {
+  /** The requester may send again (window opened, RNR wait over, fence lifted). */
+  kickRequester(qp: Qp): void;
+  /** The responder's read-response stream may continue. */
+  kickResponder(qp: Qp): void;
+  /** A WQE failed a local check: complete it in error once all before it completed. */
+  localError(qp: Qp): void;
+  /** SQD: see whether the send queue has drained. */
+  checkDrained(qp: Qp): void;
+  /** UC/UD: the last packet of `w` left; it completes now. */
+  unreliableSent(qp: Qp, w: SendWqe): void;
+}
+
+/**
+ * Shared transport services of one HCA.
+ *
+ * @example
+ * ```ts
+ * import { psnDiff } from "./qp.ts";
+ * console.log(psnDiff(0, 0xffffff)); // 1: PSN arithmetic wraps at 2^24
+ * ```
+ */
+export class Transport {
+  /** QP contexts by QPN (every allocated entry, including RESET ones). */
+  readonly qps: (Qp | undefined)[] = [];
+  #tx: TxQueue[] = [];
+  /** Engines (set once by the device). */
+  engines!: TransportEngines;
+
+  /**
+   * Create it (hardware state; the device builds these).
+   * @param core device internals */
+  constructor(readonly core: HcaCore) {
+    this.txWindow = txWindowFor(core.profile);
+  }
+
+  /** Packets per QP and direction between DMA and the port ({@link txWindowFor}). */
+  readonly txWindow: number;
+
+  /** Bind the fabric ports (index 0 = port 1). */
+  bindPorts(ports: readonly Port[]): void {
+    this.#tx = ports.map((p) => new TxQueue(p));
+  }
+
+  /** The port object for a 1-based port number, if bound. */
+  port(n: number): Port | undefined {
+    return this.#tx[n - 1]?.port;
+  }
+
+  /**
+   * Encode and queue a packet on port `portNum`. `window` says which of the
+   * QP's windows it counts against until the port takes it.
+   */
+  send(portNum: number, init: PacketInit, qp: Qp | undefined, window: number): void {
+    const q = this.#tx[portNum - 1];
+    if (!q) {
+      // No cable: the packet goes nowhere (the peer's absence shows as timeouts).
+      this.#sent(qp, window);
+      return;
+    }
+    q.bytes.push(encodePacket(init));
+    q.owner.push(qp);
+    q.kind.push(window);
+    if (!q.waiting) this.#pump(q);
+  }
+
+  #pump(q: TxQueue): void {
+    q.waiting = false;
+    while (q.head < q.bytes.length) {
+      const b = q.bytes[q.head];
+      if (!q.port.trySend(b)) {
+        q.waiting = true;
+        q.port.whenReady(b.length, () => this.#pump(q));
+        return;
+      }
+      const qp = q.owner[q.head];
+      const kind = q.kind[q.head];
+      q.bytes[q.head] = undefined as unknown as Uint8Array;
+      q.owner[q.head] = undefined;
+      q.head++;
+      this.core.counters.packetsSent++;
+      this.#sent(qp, kind);
+    }
+    q.bytes.length = 0;
+    q.owner.length = 0;
+    q.kind.length = 0;
+    q.head = 0;
+  }
+
+  #sent(qp: Qp | undefined, kind: number): void {
+    if (!qp) return;
+    if (kind === TxWindow.REQUESTER) {
+      qp.txInFlight--;
+      this.engines.kickRequester(qp);
+    } else if (kind === TxWindow.RESPONDER) {
+      qp.respTxInFlight--;
+      this.engines.kickResponder(qp);
+    }
+  }
+
+  /** LRH/GRH part of a packet to the QP's primary path (connected QPs). */
+  route(qp: Qp, init: PacketInit): PacketInit {
+    const port = this.port(qp.port);
+    const path = qp.path;
+    init.lrh = {
+      dlid: path.dlid,
+      slid: ((port?.lid ?? 0) | path.srcPathBits) & 0xffff,
+      sl: path.sl,
+    };
+    if (path.grh && port) {
+      init.grh = {
+        sgid: port.gid,
+        dgid: path.grh.dgid,
+        tClass: path.grh.trafficClass,
+        flowLabel: path.grh.flowLabel,
+        hopLmt: path.grh.hopLimit,
+      };
+    }
+    return init;
+  }
+
+  /** P_Key the QP's packets carry (the port table holds only the default partition). */
+  pkey(_qp: Qp): number {
+    return 0xffff;
+  }
+
+  // ---- completions ----------------------------------------------------
+
+  /** Write the send-queue CQE of `w` (status 0 only if signaled; errors always). */
+  sqComplete(qp: Qp, w: SendWqe, status: number, syndrome: number): void {
+    if (status === WcStatus.SUCCESS && !w.signaled) return;
+    const op = w.wqe?.opcode;
+    const opcode = w.kind === WqeKind.SEND
+      ? WcOpcode.SEND
+      : w.kind === WqeKind.WRITE
+      ? WcOpcode.RDMA_WRITE
+      : w.kind === WqeKind.READ
+      ? WcOpcode.RDMA_READ
+      : op === WqeOpcode.ATOMIC_CS
+      ? WcOpcode.COMP_SWAP
+      : WcOpcode.FETCH_ADD;
+    const len = status === WcStatus.SUCCESS ? (w.wqe?.length ?? 0) : 0;
+    qp.sendCq.post({
+      qpn: qp.qpn,
+      imm: 0,
+      byteLen: len,
+      slid: 0,
+      sl: 0,
+      dlidPathBits: 0,
+      srcQp: 0,
+      wqeCounter: w.counter & 0xffff,
+      status,
+      syndrome,
+      opcode,
+      flags: CqeFlags.SQ,
+      pkeyIndex: 0,
+    }, status !== WcStatus.SUCCESS);
+  }
+
+  /** Flush CQE for a WQE the device never parsed (counter only). */
+  flushSq(qp: Qp, counter: number): void {
+    qp.sendCq.post({
+      qpn: qp.qpn,
+      imm: 0,
+      byteLen: 0,
+      slid: 0,
+      sl: 0,
+      dlidPathBits: 0,
+      srcQp: 0,
+      wqeCounter: counter & 0xffff,
+      status: WcStatus.WR_FLUSH_ERR,
+      syndrome: CqeSyndrome.FLUSH,
+      opcode: WcOpcode.SEND,
+      flags: CqeFlags.SQ,
+      pkeyIndex: 0,
+    }, true);
+  }
+
+  /** Receive-queue CQE. */
+  rqComplete(
+    qp: Qp,
+    counter: number,
+    fromSrq: boolean,
+    status: number,
+    syndrome: number,
+    f: {
+      opcode?: number;
+      byteLen?: number;
+      imm?: number;
+      withImm?: boolean;
+      grh?: boolean;
+      slid?: number;
+      sl?: number;
+      srcQp?: number;
+      solicited?: boolean;
+    } = {},
+  ): void {
+    let flags = fromSrq ? CqeFlags.SRQ : 0;
+    if (f.withImm) flags |= CqeFlags.WITH_IMM;
+    if (f.grh) flags |= CqeFlags.GRH;
+    if (f.solicited) flags |= CqeFlags.SOLICITED;
+    qp.recvCq.post({
+      qpn: qp.qpn,
+      imm: f.imm ?? 0,
+      byteLen: f.byteLen ?? 0,
+      slid: f.slid ?? 0,
+      sl: f.sl ?? 0,
+      dlidPathBits: 0,
+      srcQp: f.srcQp ?? 0,
+      wqeCounter: counter & 0xffff,
+      status,
+      syndrome,
+      opcode: f.opcode ?? WcOpcode.RECV,
+      flags,
+      pkeyIndex: 0,
+    }, status !== WcStatus.SUCCESS || f.solicited === true);
+  }
+
+  // ---- error state ----------------------------------------------------
+
+  /**
+   * Move a QP to ERR (or, for a UC/UD send-side error with `sqOnly`, to SQE)
+   * and flush: every WQE the device holds or that was posted and not
+   * fetched completes with WR_FLUSH_ERR (IBTA vol 1 §10.3.1, §11.5.4);
+   * `asyncType` raises an affiliated async event (e.g. WQ_ACCESS_ERROR).
+   */
+  toError(qp: Qp, asyncType = -1, sqOnly = false): void {
+    if (qp.state === HwQpState.ERR || qp.state === HwQpState.RESET) return;
+    const next = sqOnly && qp.type !== QpServiceType.RC ? HwQpState.SQE : HwQpState.ERR;
+    if (qp.state === HwQpState.SQE && next === HwQpState.SQE) return;
+    qp.state = next;
+    qp.epoch++;
+    if (next === HwQpState.ERR) qp.respEpoch++;
+    if (qp.retransmitTimer) {
+      this.core.engine.cancel(qp.retransmitTimer);
+      qp.retransmitTimer = undefined;
+    }
+    if (asyncType >= 0) this.core.asyncEvent(asyncType, 0, qp.qpn);
+    this.flushSend(qp);
+    if (next === HwQpState.ERR) this.flushRecv(qp);
+  }
+
+  /** Flush the send queue (fetched and unfetched WQEs). */
+  flushSend(qp: Qp): void {
+    for (const w of qp.sq) {
+      if (!w.done) this.sqComplete(qp, w, WcStatus.WR_FLUSH_ERR, CqeSyndrome.FLUSH);
+    }
+    qp.sq = [];
+    qp.reqIndex = 0;
+    qp.rdAtomicOutstanding = 0;
+    // WQEs being fetched now come after those in `sq`, then the unfetched ones.
+    for (let c = (qp.sqFetch - qp.fetching) >>> 0; c !== qp.sqProducer; c = (c + 1) >>> 0) {
+      this.flushSq(qp, c);
+    }
+    qp.fetching = 0;
+    qp.fetchEpoch++;
+    qp.sqFetch = qp.sqProducer;
+  }
+
+  /** Flush the receive side: a message in progress, and the RQ (not the SRQ's WQEs). */
+  flushRecv(qp: Qp): void {
+    const r = qp.recv;
+    if (r) {
+      this.rqComplete(qp, r.counter, r.fromSrq, WcStatus.WR_FLUSH_ERR, CqeSyndrome.FLUSH);
+      qp.recv = undefined;
+    }
+    if (!qp.srq) {
+      for (let c = qp.rqConsumer; c !== qp.rqProducer; c = (c + 1) >>> 0) {
+        this.rqComplete(qp, c, false, WcStatus.WR_FLUSH_ERR, CqeSyndrome.FLUSH);
+      }
+      qp.rqConsumer = qp.rqProducer;
+    } else {
+      // IBTA §10.2.9.5: a QP on an SRQ that enters Error reports Last WQE Reached.
+      this.core.asyncEvent(EqeType.SRQ_QP_LAST_WQE, 0, qp.qpn);
+    }
+    qp.respQueue = [];
+    qp.respBusy = false;
+    qp.responses = [];
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * UAR pages (FORMATS.md §4): the device's user access region, one 4 KiB I/O
+ * frame per user context. A doorbell is one 8-byte MMIO write at a fixed
+ * offset; the page it lands on is the authority the device checks against
+ * the context's UAR index (DESIGN §9 invariant 1). This module owns the I/O
+ * frames and the posted-write delay; the device decides what a doorbell
+ * does.
+ *
+ * @module
+ */
+
+import type { Engine } from "../sim/engine.ts";
+import type { MachineMemory, MmioHandler } from "../sim/memory.ts";
+
+/** Doorbell offsets within a UAR page. */
+export const UarOffset = {
+  CQ: 0x10,
+  SEND: 0x18,
+  RECV: 0x20,
+  SRQ: 0x28,
+  EQ: 0x30,
+} as const;
+/** A value of {@link UarOffset}. */
+export type UarOffset = (typeof UarOffset)[keyof typeof UarOffset];
+
+/** CQ doorbell commands (top byte of word 0). */
+export const CqDbCmd = { SET_CI: 1, REQ_NOTIFY_NEXT: 2, REQ_NOTIFY_SOLICITED: 3 } as const;
+/** EQ doorbell commands. */
+export const EqDbCmd = { SET_CI: 1, SET_CI_ARM: 2 } as const;
+
+/** Bytes of one doorbell write. */
+export const DOORBELL_BYTES = 8;
+
+/**
+ * The 8 bytes of a doorbell: `word0` (big-endian u32) then `word1`.
+ *
+ * @example
+ * ```ts
+ * import { doorbellBytes, UarOffset } from "./uar.ts";
+ * // Send doorbell for QP 0x12 with producer counter 3, written at uarAddr + UarOffset.SEND:
+ * console.log(doorbellBytes(0x12, 3)); // Uint8Array [0,0,0,18, 0,0,0,3]
+ * ```
+ */
+export function doorbellBytes(word0: number, word1: number): Uint8Array {
+  const b = new Uint8Array(DOORBELL_BYTES);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, word0 >>> 0);
+  dv.setUint32(4, word1 >>> 0);
+  return b;
+}
+
+/**
+ * Word 0 of a CQ or EQ doorbell: command in the top byte, CQN/EQN below.
+ *
+ * @example
+ * ```ts
+ * import { cmdWord, CqDbCmd } from "./uar.ts";
+ * console.log(cmdWord(CqDbCmd.REQ_NOTIFY_NEXT, 7).toString(16)); // "2000007"
+ * ```
+ */
+export function cmdWord(cmd: number, index: number): number {
+  return ((cmd << 24) | (index & 0xffffff)) >>> 0;
+}
+
+/** Receiver of doorbells once the posted write reaches the device. */
+export interface DoorbellSink {
+  /**
+   * A doorbell written on UAR `uar` at `offset`; `ok` false for a write the
+   * page could not parse (wrong size or offset).
+   */
+  doorbell(uar: number, offset: number, word0: number, word1: number, ok: boolean): void;
+}
+
+/**
+ * The UAR I/O frames of one HCA. Writes are delivered to the sink
+ * `mmioWriteNs` later, in order (posted writes do not pass each other).
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory } from "../sim/mod.ts";
+ * import { UarPages, UarOffset, doorbellBytes } from "./uar.ts";
+ * const engine = new Engine(), mem = new MachineMemory(1 << 20);
+ * const seen: number[] = [];
+ * const uars = new UarPages(engine, mem, 4, 250, { doorbell: (u, o, w0) => seen.push(u, o, w0) });
+ * await engine.run(async () => {
+ *   mem.write(uars.mfn(2) * 4096 + UarOffset.SEND, doorbellBytes(9, 1));
+ *   await engine.sleep(250);
+ * });
+ * console.log(seen); // [2, 24, 9]
+ * ```
+ */
+export class UarPages implements MmioHandler {
+  /** First I/O frame. */
+  readonly firstMfn: number;
+  // Pending doorbells as a flat FIFO (uar, offset, w0, w1, ok, due): one
+  // engine event at a time instead of a closure per doorbell.
+  #q: number[] = [];
+  #head = 0;
+  #armed = false;
+  #tag: number;
+  /** Doorbell writes received (valid or not). */
+  writes = 0;
+
+  /**
+   * Create it (hardware state; the device builds these).
+   * @param engine the engine
+   * @param memory host memory to attach the frames to
+   * @param count number of UAR pages
+   * @param mmioWriteNs posted-write delay until the device sees a write
+   * @param sink the device
+   */
+  constructor(
+    private engine: Engine,
+    memory: MachineMemory,
+    readonly count: number,
+    private mmioWriteNs: number,
+    private sink: DoorbellSink,
+  ) {
+    this.firstMfn = memory.attachMmio(count, this);
+    this.#tag = engine.tag("hca.doorbell");
+  }
+
+  /** Machine frame number of UAR `index`. */
+  mfn(index: number): number {
+    if (!(index >= 0 && index < this.count) || !Number.isInteger(index)) {
+      throw new RangeError(`UAR index ${index} outside 0..${this.count - 1}`);
+    }
+    return this.firstMfn + index;
+  }
+
+  /** A doorbell write reached the UAR page (see FORMATS.md §4). */
+  mmioWrite(mfn: number, offset: number, bytes: Uint8Array): void {
+    this.writes++;
+    const uar = mfn - this.firstMfn;
+    let ok = bytes.length === DOORBELL_BYTES && (offset & 7) === 0;
+    let w0 = 0, w1 = 0;
+    if (ok) {
+      w0 = ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
+      w1 = ((bytes[4] << 24) | (bytes[5] << 16) | (bytes[6] << 8) | bytes[7]) >>> 0;
+    } else ok = false;
+    this.#q.push(uar, offset, w0, w1, ok ? 1 : 0, this.engine.now + this.mmioWriteNs);
+    if (!this.#armed) {
+      this.#armed = true;
+      this.engine.schedule(this.mmioWriteNs, this.#deliver, this.#tag);
+    }
+  }
+
+  /** Reads of a UAR page return zeros (doorbell registers are write-only). */
+  mmioRead(_mfn: number, _offset: number, len: number): Uint8Array {
+    // Doorbell registers are write-only; reads return zeros like the hardware.
+    return new Uint8Array(len);
+  }
+
+  #deliver = (): void => {
+    const q = this.#q;
+    const now = this.engine.now;
+    while (this.#head < q.length && q[this.#head + 5] <= now) {
+      const h = this.#head;
+      this.#head += 6;
+      this.sink.doorbell(q[h], q[h + 1], q[h + 2], q[h + 3], q[h + 4] === 1);
+    }
+    if (this.#head >= q.length) {
+      q.length = 0;
+      this.#head = 0;
+      this.#armed = false;
+    } else {
+      if (this.#head > 4096) {
+        q.splice(0, this.#head);
+        this.#head = 0;
+      }
+      this.engine.schedule(q[this.#head + 5] - now, this.#deliver, this.#tag);
+    }
+  };
+}

@@ -1,0 +1,383 @@
+/**
+ * Work queue entry formats (FORMATS.md §5–§6): what the user-level provider
+ * writes into a send or receive queue and what the device fetches by DMA.
+ * Big-endian, 16-byte segments, fixed stride per queue.
+ *
+ * Encoders write into a caller's buffer (the provider keeps one scratch
+ * buffer per queue); the decoder is the device's WQE parser and reports a
+ * malformed WQE as a reason string instead of throwing, because the bytes
+ * come from an untrusted user.
+ *
+ * @module
+ */
+
+/** WQE opcodes in the control segment (Mellanox numbering). */
+export const WqeOpcode = {
+  RDMA_WRITE: 0x08,
+  RDMA_WRITE_IMM: 0x09,
+  SEND: 0x0a,
+  SEND_IMM: 0x0b,
+  RDMA_READ: 0x10,
+  ATOMIC_CS: 0x11,
+  ATOMIC_FA: 0x12,
+} as const;
+/** A value of {@link WqeOpcode}. */
+export type WqeOpcode = (typeof WqeOpcode)[keyof typeof WqeOpcode];
+
+/** Control segment flags. */
+export const WqeFlags = {
+  /** Write a CQE when the WQE completes successfully. */
+  SIGNALED: 1,
+  /** Set the solicited event bit on the last packet. */
+  SOLICITED: 2,
+  /** Wait for outstanding RDMA READs/atomics before starting (IBTA §10.8.3.3). */
+  FENCE: 4,
+  /** Data is one inline segment instead of a gather list. */
+  INLINE: 8,
+} as const;
+
+/** Bytes of one segment unit. */
+export const SEG_BYTES = 16;
+/** Bytes of the UD address segment. */
+export const UD_SEG_BYTES = 48;
+/** An lkey that ends a receive scatter list (MPT index 0 is reserved). */
+export const INVALID_LKEY = 0;
+/** Marks a data segment as inline (bit 31 of its byte count). */
+export const INLINE_BIT = 0x80000000;
+
+/** One gather/scatter entry. */
+export interface DataSeg {
+  /** Virtual address (in the region's address space). */
+  addr: number;
+  /** Bytes. */
+  length: number;
+  /** Local key of the region. */
+  lkey: number;
+}
+
+/** Destination of a UD send (the address segment). */
+export interface UdAddress {
+  /** Port (0 = the QP's port). */
+  port?: number;
+  /** Destination LID. */
+  dlid: number;
+  /** Service level. */
+  sl?: number;
+  /** Source path bits. */
+  srcPathBits?: number;
+  /** Static rate (0 = full). */
+  staticRate?: number;
+  /** GRH fields, when the destination is routed by GID. */
+  grh?: {
+    dgid: Uint8Array;
+    sgidIndex?: number;
+    flowLabel?: number;
+    hopLimit?: number;
+    trafficClass?: number;
+  };
+  /** Destination QPN. */
+  remoteQpn: number;
+  /** Q_Key; bit 31 set means "use the QP's Q_Key" (IBTA §10.2.5). */
+  qkey: number;
+}
+
+/** A send WQE as the provider describes it. */
+export interface SendWqe {
+  /** WqeOpcode. */
+  opcode: WqeOpcode;
+  /** {@link WqeFlags} bits (INLINE is set by the encoder when `inline` is given). */
+  flags: number;
+  /** Immediate data (SEND_IMM, RDMA_WRITE_IMM), 32 bits as sent. */
+  imm?: number;
+  /** RDMA/atomic target. */
+  remoteAddr?: number | bigint;
+  /** Remote key of the request. */
+  rkey?: number;
+  /** Atomic operands. */
+  swapAdd?: bigint;
+  /** Compare operand (CMP_AND_SWP). */
+  compare?: bigint;
+  /** UD QPs only. */
+  ud?: UdAddress;
+  /** Gather list (ignored when `inline` is given). */
+  sgl?: readonly DataSeg[];
+  /** Inline payload. */
+  inline?: Uint8Array;
+}
+
+function needsRaddr(op: number): boolean {
+  return op === WqeOpcode.RDMA_WRITE || op === WqeOpcode.RDMA_WRITE_IMM ||
+    op === WqeOpcode.RDMA_READ || op === WqeOpcode.ATOMIC_CS || op === WqeOpcode.ATOMIC_FA;
+}
+
+function isAtomic(op: number): boolean {
+  return op === WqeOpcode.ATOMIC_CS || op === WqeOpcode.ATOMIC_FA;
+}
+
+/**
+ * Bytes a send WQE occupies (a multiple of 16); compare with the stride.
+ *
+ * @example
+ * ```ts
+ * import { sendWqeSize, WqeOpcode } from "./wqe.ts";
+ * console.log(sendWqeSize({ opcode: WqeOpcode.RDMA_WRITE, flags: 0, sgl: [{ addr: 0, length: 8, lkey: 256 }] })); // 48
+ * ```
+ */
+export function sendWqeSize(w: SendWqe): number {
+  let n = SEG_BYTES;
+  if (needsRaddr(w.opcode)) n += SEG_BYTES;
+  if (isAtomic(w.opcode)) n += SEG_BYTES;
+  if (w.ud) n += UD_SEG_BYTES;
+  if (w.inline) n += (4 + w.inline.length + 15) & ~15;
+  else n += SEG_BYTES * (w.sgl?.length ?? 0);
+  return n;
+}
+
+/**
+ * Encode a send WQE at `out[off..]`; returns the bytes written (a multiple
+ * of 16). Bytes after that up to the stride are left as they are.
+ * @throws RangeError if it does not fit in `out` (a provider bug)
+ *
+ * @example
+ * ```ts
+ * import { encodeSendWqe, decodeSendWqe, WqeOpcode, WqeFlags } from "./wqe.ts";
+ * const buf = new Uint8Array(64);
+ * encodeSendWqe({ opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, sgl: [{ addr: 4096, length: 8, lkey: 0x100 }] }, buf);
+ * const d = decodeSendWqe(buf, false);
+ * console.log(typeof d === "string" ? d : d.sgl[0].addr); // 4096
+ * ```
+ */
+export function encodeSendWqe(w: SendWqe, out: Uint8Array, off = 0): number {
+  const size = sendWqeSize(w);
+  if (off + size > out.length) {
+    throw new RangeError(`encodeSendWqe: WQE of ${size} bytes does not fit (stride too small)`);
+  }
+  const dv = new DataView(out.buffer, out.byteOffset + off, size);
+  out.fill(0, off, off + size);
+  let flags = w.flags & 0x07;
+  if (w.inline) flags |= WqeFlags.INLINE;
+  dv.setUint8(0, w.opcode);
+  dv.setUint8(1, flags);
+  dv.setUint8(2, size / SEG_BYTES);
+  dv.setUint32(4, (w.imm ?? 0) >>> 0);
+  let p = SEG_BYTES;
+  if (needsRaddr(w.opcode)) {
+    dv.setBigUint64(p, BigInt.asUintN(64, BigInt(w.remoteAddr ?? 0)));
+    dv.setUint32(p + 8, (w.rkey ?? 0) >>> 0);
+    p += SEG_BYTES;
+  }
+  if (isAtomic(w.opcode)) {
+    dv.setBigUint64(p, BigInt.asUintN(64, w.swapAdd ?? 0n));
+    dv.setBigUint64(p + 8, BigInt.asUintN(64, w.compare ?? 0n));
+    p += SEG_BYTES;
+  }
+  if (w.ud) {
+    const u = w.ud;
+    dv.setUint8(p, u.port ?? 0);
+    dv.setUint8(p + 1, u.grh ? 0x80 : 0);
+    dv.setUint16(p + 2, u.dlid);
+    dv.setUint8(p + 4, (u.sl ?? 0) << 4);
+    dv.setUint8(p + 5, u.srcPathBits ?? 0);
+    dv.setUint8(p + 6, u.staticRate ?? 0);
+    if (u.grh) {
+      dv.setUint8(p + 7, u.grh.hopLimit ?? 64);
+      dv.setUint32(
+        p + 8,
+        (((u.grh.trafficClass ?? 0) & 0xff) << 20 | ((u.grh.flowLabel ?? 0) & 0xfffff)) >>> 0,
+      );
+      dv.setUint8(p + 12, u.grh.sgidIndex ?? 0);
+      out.set(u.grh.dgid.subarray(0, 16), off + p + 16);
+    }
+    dv.setUint32(p + 32, u.remoteQpn & 0xffffff);
+    dv.setUint32(p + 36, u.qkey >>> 0);
+    p += UD_SEG_BYTES;
+  }
+  if (w.inline) {
+    dv.setUint32(p, (INLINE_BIT | w.inline.length) >>> 0);
+    out.set(w.inline, off + p + 4);
+  } else {
+    for (const s of w.sgl ?? []) {
+      dv.setUint32(p, s.length >>> 0);
+      dv.setUint32(p + 4, s.lkey >>> 0);
+      dv.setBigUint64(p + 8, BigInt(s.addr));
+      p += SEG_BYTES;
+    }
+  }
+  return size;
+}
+
+/** A send WQE as the device parsed it. */
+export interface ParsedSendWqe {
+  /** WqeOpcode. */
+  opcode: number;
+  /** WqeFlags bits. */
+  flags: number;
+  /** Immediate data as sent. */
+  imm: number;
+  /** Remote virtual address (RDMA, atomics). */
+  remoteAddr: number;
+  /** Remote key of the request. */
+  rkey: number;
+  /** Swap (CMP_AND_SWP) or add (FETCH_AND_ADD) operand. */
+  swapAdd: bigint;
+  /** Compare operand (CMP_AND_SWP). */
+  compare: bigint;
+  /** UD address segment (UD QPs). */
+  ud: UdAddress | undefined;
+  /** Gather list (empty entries dropped); empty when inline. */
+  sgl: DataSeg[];
+  /** Inline payload (a copy), or undefined. */
+  inline: Uint8Array | undefined;
+  /** Total message length (sum of the gather list or the inline bytes). */
+  length: number;
+}
+
+const VALID_OPCODES = new Set<number>(Object.values(WqeOpcode));
+
+/**
+ * Parse a send WQE (the device side). `ud` says whether the QP is UD (then
+ * the address segment follows the control segment). Returns a reason string
+ * for a malformed WQE (→ `LOC_QP_OP_ERR`).
+ *
+ * @example
+ * ```ts
+ * import { decodeSendWqe } from "./wqe.ts";
+ * console.log(decodeSendWqe(new Uint8Array(64).fill(0xff), false)); // a reason string
+ * ```
+ */
+export function decodeSendWqe(b: Uint8Array, ud: boolean, maxSge = 30): ParsedSendWqe | string {
+  if (b.length < SEG_BYTES) return "WQE shorter than a control segment";
+  const dv = new DataView(b.buffer, b.byteOffset, b.length);
+  const opcode = b[0];
+  if (!VALID_OPCODES.has(opcode)) return `unknown WQE opcode 0x${opcode.toString(16)}`;
+  const flags = b[1];
+  const size = b[2] * SEG_BYTES;
+  if (size < SEG_BYTES || size > b.length) return `WQE size ${b[2]} units outside the stride`;
+  const w: ParsedSendWqe = {
+    opcode,
+    flags,
+    imm: dv.getUint32(4),
+    remoteAddr: 0,
+    rkey: 0,
+    swapAdd: 0n,
+    compare: 0n,
+    ud: undefined,
+    sgl: [],
+    inline: undefined,
+    length: 0,
+  };
+  let p = SEG_BYTES;
+  if (needsRaddr(opcode)) {
+    if (p + SEG_BYTES > size) return "WQE too short for its remote address segment";
+    w.remoteAddr = Number(dv.getBigUint64(p));
+    w.rkey = dv.getUint32(p + 8);
+    p += SEG_BYTES;
+  }
+  if (isAtomic(opcode)) {
+    if (p + SEG_BYTES > size) return "WQE too short for its atomic segment";
+    w.swapAdd = dv.getBigUint64(p);
+    w.compare = dv.getBigUint64(p + 8);
+    p += SEG_BYTES;
+  }
+  if (ud) {
+    if (p + UD_SEG_BYTES > size) return "UD WQE too short for its address segment";
+    const hasGrh = (b[p + 1] & 0x80) !== 0;
+    const tf = dv.getUint32(p + 8);
+    w.ud = {
+      port: b[p],
+      dlid: dv.getUint16(p + 2),
+      sl: b[p + 4] >>> 4,
+      srcPathBits: b[p + 5],
+      staticRate: b[p + 6],
+      grh: hasGrh
+        ? {
+          hopLimit: b[p + 7],
+          trafficClass: (tf >>> 20) & 0xff,
+          flowLabel: tf & 0xfffff,
+          sgidIndex: b[p + 12],
+          dgid: b.slice(p + 16, p + 32),
+        }
+        : undefined,
+      remoteQpn: dv.getUint32(p + 32) & 0xffffff,
+      qkey: dv.getUint32(p + 36),
+    };
+    p += UD_SEG_BYTES;
+  }
+  if (flags & WqeFlags.INLINE) {
+    if (p + 4 > size) return "inline WQE has no inline segment";
+    const hdr = dv.getUint32(p);
+    if (!(hdr & INLINE_BIT)) return "inline flag set but segment lacks the inline bit";
+    const n = hdr & 0x7fffffff;
+    if (p + 4 + n > size) return `inline data of ${n} bytes overruns the WQE`;
+    w.inline = b.slice(p + 4, p + 4 + n);
+    w.length = n;
+  } else {
+    let total = 0;
+    for (; p + SEG_BYTES <= size; p += SEG_BYTES) {
+      const len = dv.getUint32(p);
+      if (len & INLINE_BIT) return "inline segment without the inline flag";
+      if (len === 0) continue;
+      if (w.sgl.length >= maxSge) return `more than ${maxSge} gather entries`;
+      w.sgl.push({ addr: Number(dv.getBigUint64(p + 8)), length: len, lkey: dv.getUint32(p + 4) });
+      total += len;
+    }
+    w.length = total;
+  }
+  return w;
+}
+
+/**
+ * Encode a receive WQE (scatter list) at `out[off..off+stride)`; unused
+ * slots get a terminating entry with {@link INVALID_LKEY}.
+ * @throws RangeError if the list does not fit the stride
+ *
+ * @example
+ * ```ts
+ * import { encodeRecvWqe, decodeRecvWqe } from "./wqe.ts";
+ * const buf = new Uint8Array(32);
+ * encodeRecvWqe([{ addr: 8192, length: 100, lkey: 0x200 }], buf, 0, 32);
+ * console.log(decodeRecvWqe(buf)[0].length); // 100
+ * ```
+ */
+export function encodeRecvWqe(
+  sgl: readonly DataSeg[],
+  out: Uint8Array,
+  off = 0,
+  stride = out.length - off,
+): number {
+  if (sgl.length * SEG_BYTES > stride) {
+    throw new RangeError(`encodeRecvWqe: ${sgl.length} entries exceed the stride of ${stride}`);
+  }
+  const dv = new DataView(out.buffer, out.byteOffset + off, stride);
+  out.fill(0, off, off + stride);
+  let p = 0;
+  for (const s of sgl) {
+    dv.setUint32(p, s.length >>> 0);
+    dv.setUint32(p + 4, s.lkey >>> 0);
+    dv.setBigUint64(p + 8, BigInt(s.addr));
+    p += SEG_BYTES;
+  }
+  // A zeroed entry (lkey 0) terminates the list when there is room left.
+  return stride;
+}
+
+/**
+ * Parse a receive WQE: entries up to the stride or the first with
+ * {@link INVALID_LKEY}; zero-length entries are kept (they take no bytes).
+ *
+ * @example
+ * ```ts
+ * import { decodeRecvWqe } from "./wqe.ts";
+ * console.log(decodeRecvWqe(new Uint8Array(32)).length); // 0
+ * ```
+ */
+export function decodeRecvWqe(b: Uint8Array): DataSeg[] {
+  const dv = new DataView(b.buffer, b.byteOffset, b.length);
+  const out: DataSeg[] = [];
+  for (let p = 0; p + SEG_BYTES <= b.length; p += SEG_BYTES) {
+    const lkey = dv.getUint32(p + 4);
+    if (lkey === INVALID_LKEY) break;
+    out.push({ addr: Number(dv.getBigUint64(p + 8)), length: dv.getUint32(p), lkey });
+  }
+  return out;
+}

@@ -1,0 +1,157 @@
+/**
+ * Shared setup for the verbs conformance tests: a two-host bare-metal
+ * cluster, an open context per host, and QP connection in one call.
+ *
+ * @module
+ */
+import {
+  Access,
+  Cluster,
+  type Context,
+  type Cq,
+  type Domain,
+  type Mr,
+  type Pd,
+  type Qp,
+  QpState,
+  QpType,
+  VerbsError,
+} from "../../mod.ts";
+import type { QpCap } from "../../drivers/verbs/types.ts";
+
+/** One side of a test: its domain, context, PD, CQ and a registered buffer. */
+export interface Side {
+  dom: Domain;
+  ctx: Context;
+  pd: Pd;
+  cq: Cq;
+  buf: number;
+  mr: Mr;
+  lid: number;
+}
+
+/** All remote and local rights, for test buffers. */
+export const ALL_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ |
+  Access.REMOTE_ATOMIC;
+
+/** A started two-host cluster. */
+export async function twoHosts(
+  profile = "pcix-sdr-2006",
+): Promise<{ cluster: Cluster; a: Domain; b: Domain }> {
+  const cluster = new Cluster({ profile, seed: 7 });
+  const ha = cluster.addHost({ name: "a", hypervisor: false });
+  const hb = cluster.addHost({ name: "b", hypervisor: false });
+  await cluster.start();
+  return { cluster, a: ha.os, b: hb.os };
+}
+
+/** Open the device, a PD, a CQ of `cqe` entries and a 64 KiB registered buffer. */
+export async function side(dom: Domain, cqe = 64, bufBytes = 65536): Promise<Side> {
+  const ctx = await dom.openDevice();
+  const pd = await ctx.allocPd();
+  const cq = await ctx.createCq(cqe);
+  const buf = dom.memory.alloc(bufBytes, 4096);
+  const mr = await pd.regMr(buf, bufBytes, ALL_ACCESS);
+  return { dom, ctx, pd, cq, buf, mr, lid: ctx.queryPort(1).lid };
+}
+
+/** Default capacities for test QPs. */
+export const CAP: QpCap = {
+  maxSendWr: 16,
+  maxRecvWr: 16,
+  maxSendSge: 2,
+  maxRecvSge: 2,
+  maxInlineData: 64,
+};
+
+/** Attributes that take a QP of `type` from RESET to INIT. */
+export function initAttr(type: number): Record<string, unknown> {
+  return type === QpType.UD
+    ? { state: QpState.INIT, port: 1, pkeyIndex: 0, qkey: 0x11111111 }
+    : { state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: ALL_ACCESS & ~Access.LOCAL_WRITE };
+}
+
+/** Attributes for INIT→RTR toward (`dlid`, `destQpNum`). */
+export function rtrAttr(type: number, dlid: number, destQpNum: number): Record<string, unknown> {
+  if (type === QpType.UD) return { state: QpState.RTR };
+  const a: Record<string, unknown> = {
+    state: QpState.RTR,
+    ah: { dlid },
+    pathMtu: 2048,
+    destQpNum,
+    rqPsn: 100,
+  };
+  if (type === QpType.RC) Object.assign(a, { maxDestRdAtomic: 4, minRnrTimer: 1 });
+  return a;
+}
+
+/** Attributes for RTR→RTS. */
+export function rtsAttr(type: number): Record<string, unknown> {
+  const a: Record<string, unknown> = { state: QpState.RTS, sqPsn: 100 };
+  if (type === QpType.RC) {
+    Object.assign(a, { timeout: 14, retryCnt: 7, rnrRetry: 7, maxRdAtomic: 4 });
+  }
+  return a;
+}
+
+/** Bring a QP from RESET to RTS toward the peer. */
+export async function toRts(qp: Qp, type: number, dlid: number, destQpNum: number): Promise<void> {
+  await qp.modify(initAttr(type));
+  await qp.modify(rtrAttr(type, dlid, destQpNum));
+  await qp.modify(rtsAttr(type));
+}
+
+/** A QP of `type` on each side, connected to each other and in RTS. */
+export async function pair(
+  x: Side,
+  y: Side,
+  type: number,
+  cap: QpCap = CAP,
+): Promise<[Qp, Qp]> {
+  const qx = await x.pd.createQp({ type, sendCq: x.cq, recvCq: x.cq, cap });
+  const qy = await y.pd.createQp({ type, sendCq: y.cq, recvCq: y.cq, cap });
+  await toRts(qx, type, y.lid, qy.qpNum);
+  await toRts(qy, type, x.lid, qx.qpNum);
+  return [qx, qy];
+}
+
+/** Run `fn`, expecting a VerbsError with `code`; returns its message. */
+export async function rejects(fn: () => unknown, code: string): Promise<string> {
+  try {
+    await fn();
+  } catch (e) {
+    if (e instanceof VerbsError && e.code === code) return e.message;
+    throw new Error(`expected VerbsError ${code}, got ${e instanceof Error ? e.message : e}`);
+  }
+  throw new Error(`expected VerbsError ${code}, but the call succeeded`);
+}
+
+/** Bytes 0..n-1 shifted by `seed`. */
+export function pattern(n: number, seed = 1): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 7 + seed) & 0xff;
+  return b;
+}
+
+/**
+ * Wait until `dom`'s memory at `addr` holds `want` (unreliable transports
+ * complete the send before the data lands), at most `timeoutNs`.
+ */
+export async function waitBytes(
+  dom: Domain,
+  addr: number,
+  want: Uint8Array,
+  timeoutNs = 1_000_000,
+): Promise<void> {
+  const end = dom.engine.now + timeoutNs;
+  const same = () => dom.memory.read(addr, want.length).every((v, i) => v === want[i]);
+  while (!same()) {
+    const left = end - dom.engine.now;
+    if (left <= 0 || !(await dom.memory.waitWrite(addr, want.length, left))) {
+      if (same()) return;
+      throw new Error(
+        `memory at 0x${addr.toString(16)} never got the expected ${want.length} bytes`,
+      );
+    }
+  }
+}

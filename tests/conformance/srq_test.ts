@@ -1,0 +1,87 @@
+/**
+ * Shared receive queues: two QPs draw receive WQEs from one SRQ, the wr_id
+ * comes back with the QP that used it; the SRQ limit raises
+ * SRQ_LIMIT_REACHED once and disarms (IBTA vol. 1 §10.2.9.3, §11.5.2.3).
+ */
+import assert from "node:assert/strict";
+import { EventType, type Qp, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
+import { initAttr, rejects, rtrAttr, rtsAttr, side, twoHosts } from "./helpers.ts";
+
+Deno.test("SRQ: shared by two QPs, limit event fires once and disarms", async () => {
+  const { cluster, a, b } = await twoHosts();
+  await cluster.run(async () => {
+    const x = await side(a), y = await side(b);
+    await rejects(() => y.pd.createSrq({ maxWr: 8, maxSge: 1, srqLimit: 9 }), "EINVAL");
+    const srq = await y.pd.createSrq({ maxWr: 8, maxSge: 1 });
+    const cap = { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 };
+    const senders: Qp[] = [], receivers: Qp[] = [];
+    for (let i = 0; i < 2; i++) {
+      const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap });
+      const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, srq, cap });
+      for (const [q, lid, dest] of [[qx, y.lid, qy.qpNum], [qy, x.lid, qx.qpNum]] as const) {
+        await q.modify(initAttr(QpType.RC));
+        await q.modify(rtrAttr(QpType.RC, lid, dest));
+        await q.modify(rtsAttr(QpType.RC));
+      }
+      senders.push(qx);
+      receivers.push(qy);
+    }
+    // A QP on an SRQ has no receive queue of its own.
+    await rejects(
+      () =>
+        receivers[0].postRecv({ wrId: 1n, sgList: [{ addr: y.buf, length: 8, lkey: y.mr.lkey }] }),
+      "EINVAL",
+    );
+    for (let i = 0n; i < 8n; i++) {
+      srq.postRecv({
+        wrId: 100n + i,
+        sgList: [{ addr: y.buf + Number(i) * 256, length: 256, lkey: y.mr.lkey }],
+      });
+    }
+    assert.match(
+      await rejects(() => srq.postRecv({ wrId: 9n, sgList: [] }), "ENOMEM"),
+      /SRQ full/,
+    );
+    await srq.modify({ srqLimit: 7 });
+    const send = (q: number, tag: number) => {
+      x.dom.memory.write(x.buf, new Uint8Array([tag]));
+      senders[q].postSend({
+        wrId: BigInt(tag),
+        opcode: WrOpcode.SEND,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 1, lkey: x.mr.lkey }],
+      });
+    };
+    send(1, 0xa1);
+    await x.cq.pollUntil(1);
+    send(0, 0xa2);
+    await x.cq.pollUntil(1);
+    const wcs = await y.cq.pollUntil(2);
+    // WQEs are taken in posting order, whichever QP the message came to.
+    assert.deepEqual(wcs.map((w) => [w.wrId, w.qpNum]), [
+      [100n, receivers[1].qpNum],
+      [101n, receivers[0].qpNum],
+    ]);
+    assert.ok(wcs.every((w) => w.status === WcStatus.SUCCESS));
+    assert.equal(y.dom.memory.read(y.buf, 1)[0], 0xa1);
+    assert.equal(y.dom.memory.read(y.buf + 256, 1)[0], 0xa2);
+    // 6 left < limit 7: one SRQ_LIMIT_REACHED, and the limit is disarmed.
+    const ev = await y.ctx.getAsyncEvent();
+    assert.equal(ev.type, EventType.SRQ_LIMIT_REACHED);
+    assert.equal(ev.srq, srq);
+    assert.equal(srq.srqLimit, 0);
+    y.ctx.ackAsyncEvent();
+    send(0, 0xa3);
+    await x.cq.pollUntil(1);
+    await y.cq.pollUntil(1);
+    await cluster.sleep(50_000);
+    assert.equal(y.ctx.asyncPending, 0, "no second limit event without re-arming");
+    // Slots are reused once completed.
+    srq.postRecv({ wrId: 200n, sgList: [{ addr: y.buf, length: 8, lkey: y.mr.lkey }] });
+    assert.equal(srq.outstanding, 6);
+    // Busy while QPs use it; free once they are gone.
+    await rejects(() => srq.destroy(), "EBUSY");
+    for (const q of receivers) await q.destroy();
+    await srq.destroy();
+  });
+});

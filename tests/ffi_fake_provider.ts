@@ -1,0 +1,298 @@
+/**
+ * A stand-in for libibverbs and a provider, for testing `drivers/verbs/real`
+ * without an RDMA device. The exported verbs are JS functions; the context
+ * is a real `struct verbs_context` in memory whose `ops` and `query_port`
+ * slots hold C-callable trampolines (`Deno.UnsafeCallback`), so the fast
+ * path runs exactly as on hardware: the binding loads function pointers
+ * from the context at the verbs.h offsets and calls them with C structs,
+ * which the fake reads back through raw pointers as a provider would.
+ */
+import {
+  IBV_COMP_CHANNEL,
+  IBV_CONTEXT,
+  IBV_CQ,
+  IBV_MR,
+  IBV_QP,
+  IBV_QP_INIT_ATTR,
+  IBV_RECV_WR,
+  IBV_SEND_WR,
+  IBV_SGE,
+  IBV_WC,
+  Ibverbs,
+  pointerValue,
+  VERBS_CONTEXT,
+} from "../hca/ffi/mod.ts";
+import { RealContext } from "../drivers/verbs/real.ts";
+import { RealDevice } from "../drivers/verbs/real/device.ts";
+
+type P = Deno.PointerObject;
+const LIBC = {
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  pipe: { parameters: ["buffer"], result: "i32" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+} as const;
+const mem = (p: P, len: number) => new DataView(Deno.UnsafePointerView.getArrayBuffer(p, len));
+
+/** A WR as the provider saw it in memory. */
+export interface SeenWr {
+  wrId: bigint;
+  opcode?: number;
+  imm?: number;
+  remoteAddr?: bigint;
+  sges: [bigint, number, number][];
+}
+
+/** The fake library + provider of one device context. */
+export class FakeProvider {
+  /** Verb calls, in order. */
+  readonly log: string[] = [];
+  /** WRs posted through ops.post_send / post_recv. */
+  readonly sent: SeenWr[] = [];
+  /** WRs posted through ops.post_recv / post_srq_recv. */
+  readonly recvd: SeenWr[] = [];
+  /** Completions (48-byte `struct ibv_wc`) poll_cq hands out next. */
+  readonly cqes: Uint8Array[] = [];
+  /** The fd a created completion channel reports (-1: none). */
+  channelFd = -1;
+  /** `struct ibv_cq *` of every CQ created, in order. */
+  readonly cqs: P[] = [];
+  /** errno the next failing verb leaves behind; a verb named here fails once. */
+  failNext: { verb: string; errno: number } | null = null;
+  #keep: Uint8Array[] = [];
+  #callbacks: { close(): void }[] = [];
+  #libcHandle?: Deno.DynamicLibrary<typeof LIBC>;
+  #errno = this.#struct(8);
+  #next = 1;
+  /** The `struct verbs_context` the fake provider "allocated". */
+  readonly vctx: Uint8Array;
+  /** Its embedded `struct ibv_context *`, what the binding is given. */
+  readonly ctx: P;
+
+  /** @param opts.extended false: a context without `verbs_context` (old provider) */
+  constructor(opts: { extended?: boolean } = {}) {
+    this.vctx = new Uint8Array(new ArrayBuffer(VERBS_CONTEXT.sizeof));
+    this.ctx = Deno.UnsafePointer.offset(
+      Deno.UnsafePointer.of(this.vctx)!,
+      VERBS_CONTEXT.fields.context.offset,
+    )!;
+    const v = new DataView(this.vctx.buffer);
+    const C = IBV_CONTEXT.fields, base = VERBS_CONTEXT.fields.context.offset;
+    const slot = (off: number, cb: { pointer: P; close(): void }) => {
+      this.#callbacks.push(cb);
+      v.setBigUint64(off, pointerValue(cb.pointer), true);
+    };
+    const post = (log: SeenWr[], L: typeof IBV_SEND_WR | typeof IBV_RECV_WR, verb: string) =>
+      new Deno.UnsafeCallback(
+        { parameters: ["pointer", "pointer", "pointer"], result: "i32" } as const,
+        (_qp, wr, bad) => this.#post(log, L, verb, wr!, bad!),
+      );
+    slot(base + C["ops.post_send"].offset, post(this.sent, IBV_SEND_WR, "post_send"));
+    slot(base + C["ops.post_recv"].offset, post(this.recvd, IBV_RECV_WR, "post_recv"));
+    slot(base + C["ops.post_srq_recv"].offset, post(this.recvd, IBV_RECV_WR, "post_srq_recv"));
+    slot(
+      base + C["ops.poll_cq"].offset,
+      new Deno.UnsafeCallback(
+        { parameters: ["pointer", "i32", "pointer"], result: "i32" } as const,
+        (_cq, n, wc) => {
+          const got = this.cqes.splice(0, n);
+          const out = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(wc!, n * IBV_WC.sizeof));
+          got.forEach((c, i) => out.set(c, i * IBV_WC.sizeof));
+          return got.length;
+        },
+      ),
+    );
+    slot(
+      base + C["ops.req_notify_cq"].offset,
+      new Deno.UnsafeCallback(
+        { parameters: ["pointer", "i32"], result: "i32" } as const,
+        (_, s) => {
+          this.log.push(`req_notify_cq ${s}`);
+          return 0;
+        },
+      ),
+    );
+    if (opts.extended ?? true) {
+      v.setBigUint64(base + C.abi_compat.offset, 0xffffffffffffffffn, true);
+      v.setBigUint64(VERBS_CONTEXT.fields.sz.offset, BigInt(VERBS_CONTEXT.sizeof), true);
+      slot(
+        VERBS_CONTEXT.fields.query_port.offset,
+        new Deno.UnsafeCallback(
+          { parameters: ["pointer", "u8", "pointer", "usize"], result: "i32" } as const,
+          (_, port, attr, size) => {
+            this.log.push(`query_port ${port} ${size}`);
+            const a = mem(attr!, Number(size));
+            a.setUint32(0, 4, true); // ACTIVE
+            a.setUint16(34, 0x10 + port, true); // lid
+            return port > 2 ? 22 : 0;
+          },
+        ),
+      );
+    }
+  }
+
+  #struct(size: number): Uint8Array {
+    const b = new Uint8Array(new ArrayBuffer(size));
+    this.#keep.push(b);
+    return b;
+  }
+
+  #object(name: string, size: number, fill?: (v: DataView) => void): P | null {
+    if (this.failNext?.verb === name) {
+      new DataView(this.#errno.buffer).setInt32(0, this.failNext.errno, true);
+      this.failNext = null;
+      this.log.push(`${name} -> NULL`);
+      return null;
+    }
+    const b = this.#struct(size);
+    fill?.(new DataView(b.buffer));
+    this.log.push(name);
+    return Deno.UnsafePointer.of(b);
+  }
+
+  #post(log: SeenWr[], L: typeof IBV_SEND_WR | typeof IBV_RECV_WR, verb: string, wr: P, bad: P) {
+    for (
+      let p: P | null = wr;
+      p;
+      p = new Deno.UnsafePointerView(p).getPointer(L.fields.next.offset)
+    ) {
+      const w = mem(p, L.sizeof);
+      const seen: SeenWr = { wrId: w.getBigUint64(L.fields.wr_id.offset, true), sges: [] };
+      const sg = new Deno.UnsafePointerView(p).getPointer(L.fields.sg_list.offset);
+      for (let i = 0; i < w.getInt32(L.fields.num_sge.offset, true); i++) {
+        const s = mem(Deno.UnsafePointer.offset(sg!, i * IBV_SGE.sizeof)!, IBV_SGE.sizeof);
+        seen.sges.push([s.getBigUint64(0, true), s.getUint32(8, true), s.getUint32(12, true)]);
+      }
+      if (L === IBV_SEND_WR) {
+        const F = IBV_SEND_WR.fields;
+        seen.opcode = w.getUint32(F.opcode.offset, true);
+        seen.imm = w.getUint32(F.imm_data.offset, false);
+        seen.remoteAddr = w.getBigUint64(F["wr.rdma.remote_addr"].offset, true);
+      }
+      if (seen.wrId === 666n) {
+        mem(bad, 8).setBigUint64(0, pointerValue(p), true);
+        return 12;
+      }
+      log.push(seen);
+    }
+    this.log.push(verb);
+    return 0;
+  }
+
+  /**
+   * A real pipe whose read end becomes the fd of the next completion
+   * channel: `signal()` makes it readable, as an event does a channel fd.
+   */
+  pipe(): { signal(): void; close(): void } {
+    const fds = new Int32Array(new ArrayBuffer(8));
+    if (this.#libc().symbols.pipe(fds) !== 0) throw new Error("pipe(2) failed");
+    this.channelFd = fds[0];
+    const libc = this.#libc().symbols;
+    return {
+      signal: () => void libc.write(fds[1], new Uint8Array([1]), 1n),
+      close: () => void (libc.close(fds[0]), libc.close(fds[1])),
+    };
+  }
+
+  #libc() {
+    return this.#libcHandle ??= Deno.dlopen("libc.so.6", LIBC);
+  }
+
+  /** The exported verbs, as JS. */
+  #symbols() {
+    const ok = (name: string) => () => (this.log.push(name), 0);
+    const liveQpCqs = new Map<bigint, bigint[]>();
+    return {
+      __errno_location: () => Deno.UnsafePointer.of(this.#errno),
+      ibv_close_device: ok("close_device"),
+      ibv_query_port: (_: P, port: number, attr: Uint8Array) => {
+        this.log.push(`compat query_port ${port} ${attr.byteLength}`);
+        attr[0] = 2; // INIT
+        return 0;
+      },
+      ibv_alloc_pd: () => this.#object("alloc_pd", 16),
+      ibv_dealloc_pd: ok("dealloc_pd"),
+      ibv_reg_mr: (_: P, addr: P, len: bigint, access: number) =>
+        this.#object(`reg_mr ${pointerValue(addr)} ${len} ${access}`, IBV_MR.sizeof, (v) => {
+          v.setUint32(IBV_MR.fields.lkey.offset, 0x1000 + this.#next, true);
+          v.setUint32(IBV_MR.fields.rkey.offset, 0x2000 + this.#next++, true);
+        }),
+      ibv_dereg_mr: ok("dereg_mr"),
+      ibv_create_cq: (_: P, cqe: number) => {
+        const cq = this.#object(
+          "create_cq",
+          IBV_CQ.sizeof,
+          (v) => v.setInt32(IBV_CQ.fields.cqe.offset, cqe + 1, true),
+        );
+        if (cq) this.cqs.push(cq);
+        return cq;
+      },
+      ibv_create_comp_channel: () =>
+        this.#object(
+          "create_comp_channel",
+          IBV_COMP_CHANNEL.sizeof,
+          (v) => v.setInt32(IBV_COMP_CHANNEL.fields.fd.offset, this.channelFd, true),
+        ),
+      // The real poll(2): a completion wait with a timeout polls the channel's real fd.
+      poll: (fds: Uint8Array, n: bigint, ms: number) => this.#libc().symbols.poll(fds, n, ms),
+      ibv_destroy_comp_channel: ok("destroy_comp_channel"),
+      // Resolves to the first CQ created: what an armed CQ's interrupt would report.
+      ibv_get_cq_event: (_: P, cqOut: Uint8Array) => {
+        new DataView(cqOut.buffer).setBigUint64(cqOut.byteOffset, pointerValue(this.cqs[0]), true);
+        this.log.push("get_cq_event");
+        return Promise.resolve(0);
+      },
+      ibv_ack_cq_events: (_: P, n: number) => void this.log.push(`ack_cq_events ${n}`),
+      ibv_destroy_cq: (cq: P) => {
+        const busy = [...liveQpCqs.values()].some((cqs) => cqs.includes(pointerValue(cq)));
+        this.log.push(busy ? "destroy_cq EBUSY" : "destroy_cq");
+        return busy ? 16 : 0;
+      },
+      ibv_create_qp: (_: P, init: Uint8Array) => {
+        const v = new DataView(init.buffer), I = IBV_QP_INIT_ATTR.fields;
+        const cap = I.cap.offset;
+        v.setUint32(cap, 2 ** Math.ceil(Math.log2(v.getUint32(cap, true))), true); // granted
+        v.setUint32(cap + 16, 64, true);
+        const qp = this.#object(
+          "create_qp",
+          IBV_QP.sizeof,
+          (q) => q.setUint32(IBV_QP.fields.qp_num.offset, 0x100 + this.#next++, true),
+        );
+        if (qp) {
+          const cqs = [
+            v.getBigUint64(I.send_cq.offset, true),
+            v.getBigUint64(I.recv_cq.offset, true),
+          ];
+          liveQpCqs.set(pointerValue(qp), cqs);
+        }
+        return qp;
+      },
+      ibv_modify_qp: (qp: P, attr: Uint8Array, mask: number) => {
+        const state = new DataView(attr.buffer).getUint32(0, true);
+        this.log.push(`modify_qp mask=${mask} state=${state}`);
+        if (mask & 1) mem(qp, IBV_QP.sizeof).setUint32(IBV_QP.fields.state.offset, state, true);
+        return 0;
+      },
+      ibv_destroy_qp: (
+        qp: P,
+      ) => (liveQpCqs.delete(pointerValue(qp)), this.log.push("destroy_qp"), 0),
+      ibv_create_srq: () => this.#object("create_srq", 128),
+      ibv_destroy_srq: ok("destroy_srq"),
+      ibv_create_ah: () => this.#object("create_ah", 24),
+      ibv_destroy_ah: ok("destroy_ah"),
+    };
+  }
+
+  /** A `RealContext` over this fake. */
+  open(name = "fake0"): RealContext {
+    const dylib = { symbols: this.#symbols(), close: () => this.log.push("dlclose") };
+    const lib = new Ibverbs("fake", dylib as unknown as ConstructorParameters<typeof Ibverbs>[1]);
+    return new RealContext(new RealDevice(lib, name, this.ctx));
+  }
+
+  /** Release the trampolines. */
+  close(): void {
+    this.#libcHandle?.close();
+    for (const cb of this.#callbacks) cb.close();
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * `drivers/verbs/real` end to end against a fake libibverbs/provider
+ * (tests/ffi_fake_provider.ts): the fast path is called through function
+ * pointers read from a real `struct ibv_context` at the verbs.h offsets, and
+ * the fake reads the WRs back through raw pointers, as a provider does. What
+ * this cannot show — a real HCA executing the WQEs — is listed in
+ * docs/real-hardware.md.
+ */
+import assert from "node:assert/strict";
+import { IBV_WC } from "../hca/ffi/mod.ts";
+import { Access, QpState, QpType, WcFlags, WcOpcode, WrOpcode } from "../drivers/verbs/enums.ts";
+import { VerbsError } from "../drivers/verbs/errors.ts";
+import { RealMemory } from "../drivers/verbs/real.ts";
+import { FakeProvider } from "./ffi_fake_provider.ts";
+
+const isCode = (code: string, re?: RegExp) => (e: unknown) =>
+  e instanceof VerbsError && e.code === code && (!re || re.test(e.message));
+
+function cqe(wrId: bigint, opcode: number, extra: (v: DataView) => void = () => {}) {
+  const b = new Uint8Array(IBV_WC.sizeof);
+  const v = new DataView(b.buffer);
+  v.setBigUint64(IBV_WC.fields.wr_id.offset, wrId, true);
+  v.setUint32(IBV_WC.fields.opcode.offset, opcode, true);
+  extra(v);
+  return b;
+}
+
+const cap = { maxSendWr: 10, maxRecvWr: 4, maxSendSge: 2, maxRecvSge: 1, maxInlineData: 0 };
+
+Deno.test("fake provider: ibv_query_port uses verbs_context->query_port, else the compat symbol", () => {
+  const ext = new FakeProvider({ extended: true });
+  const old = new FakeProvider({ extended: false });
+  try {
+    const port = ext.open().queryPort(2);
+    assert.equal(port.state, 4);
+    assert.equal(port.lid, 0x12);
+    assert.ok(ext.log.includes("query_port 2 52"), "called with sizeof(struct ibv_port_attr)");
+    assert.throws(() => ext.open().queryPort(3), isCode("EINVAL", /ibv_query_port/));
+    assert.equal(old.open().queryPort(1).state, 2);
+    assert.deepEqual(old.log, ["compat query_port 1 52"]);
+  } finally {
+    ext.close();
+    old.close();
+  }
+});
+
+Deno.test("fake provider: objects, the fast path through ctx->ops, and teardown order", async () => {
+  const fake = new FakeProvider();
+  try {
+    const ctx = fake.open();
+    const mem = new RealMemory(1 << 16);
+    const buf = mem.alloc(8192, 4096);
+    const pd = await ctx.allocPd();
+    const mr = await pd.regMr(buf, 8192, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+    assert.ok(fake.log.includes(`reg_mr ${buf} 8192 3`), "the process address was registered");
+    assert.equal(mr.memory, mem);
+    await assert.rejects(pd.regMr(0x1000, 64, 0), isCode("EFAULT", /RealMemory/));
+    const cq = await ctx.createCq(15);
+    assert.equal(cq.cqe, 16, "the provider's granted size");
+    const cq2 = await ctx.createCq(8);
+    const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq2, cap });
+    assert.equal(qp.cap.maxSendWr, 16, "caps granted by the provider are reported");
+    assert.equal(qp.cap.maxInlineData, 64);
+    await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+    assert.equal(qp.state, QpState.INIT, "libibverbs' qp->state is read back");
+    const srq = await pd.createSrq({ maxWr: 8, maxSge: 1 });
+    const ah = await pd.createAh({ dlid: 9 });
+
+    qp.postSend([
+      {
+        wrId: 1n,
+        opcode: WrOpcode.RDMA_WRITE,
+        sgList: [{ addr: buf, length: 64, lkey: mr.lkey }, {
+          addr: buf + 64,
+          length: 8,
+          lkey: mr.lkey,
+        }],
+        remoteAddr: 0x7000,
+        rkey: 5,
+      },
+      { wrId: 2n, opcode: WrOpcode.SEND_WITH_IMM, sgList: [], immData: 0xa0b0c0d0 },
+    ]);
+    assert.deepEqual(fake.sent, [
+      {
+        wrId: 1n,
+        opcode: WrOpcode.RDMA_WRITE,
+        imm: 0,
+        remoteAddr: 0x7000n,
+        sges: [[BigInt(buf), 64, mr.lkey], [BigInt(buf + 64), 8, mr.lkey]],
+      },
+      { wrId: 2n, opcode: WrOpcode.SEND_WITH_IMM, imm: 0xa0b0c0d0, remoteAddr: 0n, sges: [] },
+    ]);
+    assert.throws(
+      () =>
+        qp.postSend([{ wrId: 3n, opcode: WrOpcode.SEND, sgList: [] }, {
+          wrId: 666n,
+          opcode: WrOpcode.SEND,
+          sgList: [],
+        }]),
+      isCode("ENOMEM", /wr\[1\] \(wrId 666\)/),
+    );
+    qp.postRecv({ wrId: 4n, sgList: [{ addr: buf, length: 4096, lkey: mr.lkey }] });
+    srq.postRecv({ wrId: 5n, sgList: [] });
+    assert.deepEqual(fake.recvd.map((w) => w.wrId), [4n, 5n]);
+
+    fake.cqes.push(
+      cqe(1n, WcOpcode.RDMA_WRITE),
+      cqe(4n, WcOpcode.RECV, (v) => {
+        v.setUint32(IBV_WC.fields.wc_flags.offset, WcFlags.WITH_IMM, true);
+        v.setUint32(IBV_WC.fields.imm_data.offset, 0x01020304, false);
+      }),
+    );
+    const wcs = cq.poll(1);
+    assert.deepEqual(wcs.map((w) => w.wrId), [1n]);
+    const [recv] = await cq.pollUntil(1);
+    assert.equal(recv.immData, 0x01020304);
+    await assert.rejects(
+      cq.pollUntil(2, { maxPolls: 3 }),
+      (e) => isCode("ETIMEDOUT")(e) && Array.isArray((e as { completions?: unknown }).completions),
+    );
+    cq.reqNotify(true);
+    assert.ok(fake.log.includes("req_notify_cq 1"));
+
+    await assert.rejects(cq.destroy(), isCode("EBUSY"), "a QP still uses the CQ");
+    assert.deepEqual(cq.poll(4), [], "a refused destroy leaves the CQ usable");
+    assert.equal(ah.attr.portNum, 1, "AH port defaults to 1");
+    fake.log.length = 0;
+    await ctx.close();
+    assert.deepEqual(fake.log, [
+      "destroy_qp",
+      "destroy_srq",
+      "destroy_ah",
+      "dereg_mr",
+      "dealloc_pd",
+      "destroy_cq",
+      "destroy_cq",
+      "close_device",
+      "dlclose",
+    ]);
+    assert.equal(ctx.closed, true);
+    await assert.rejects(pd.createAh({ dlid: 1 }), isCode("EINVAL", /destroyed|closed/));
+    assert.throws(() => qp.postRecv({ wrId: 9n, sgList: [] }), isCode("EINVAL"));
+  } finally {
+    fake.close();
+  }
+});
+
+Deno.test("fake provider: completion events route to their CQ; unacked events are acked on destroy", async () => {
+  const fake = new FakeProvider();
+  try {
+    const ctx = fake.open();
+    const ch = ctx.createCompChannel();
+    const cq = await ctx.createCq(4, { channel: ch });
+    assert.equal(cq.channel, ch);
+    cq.reqNotify(false);
+    assert.equal(await ch.getEvent(), cq);
+    assert.equal(await ch.getEvent(), cq);
+    cq.ackEvents(1);
+    assert.throws(() => cq.ackEvents(2), isCode("EINVAL", /1 event\(s\) unacknowledged/));
+    await assert.rejects(
+      cq.pollUntil(1, { timeoutNs: 1e6 }),
+      isCode("ETIMEDOUT", /0 of 1 completions/),
+    );
+    await cq.destroy(); // ibv_destroy_cq would wait forever for the unacked event
+    await ch.destroy();
+    assert.deepEqual(fake.log.filter((l) => /cq_event|destroy/.test(l)), [
+      "get_cq_event",
+      "get_cq_event",
+      "ack_cq_events 1",
+      "ack_cq_events 1",
+      "destroy_cq",
+      "destroy_comp_channel",
+    ]);
+    await ctx.close();
+  } finally {
+    fake.close();
+  }
+});
+
+Deno.test("getEvent with timeoutNs polls the channel fd: times out, then returns once readable", async () => {
+  const fake = new FakeProvider();
+  const pipe = fake.pipe();
+  try {
+    const ctx = fake.open();
+    const ch = ctx.createCompChannel();
+    const cq = await ctx.createCq(4, { channel: ch });
+    await assert.rejects(ch.getEvent({ timeoutNs: 20e6 }), isCode("ETIMEDOUT", /20000000 ns/));
+    assert.ok(!fake.log.includes("get_cq_event"), "the blocking verb was not entered");
+    pipe.signal();
+    assert.equal(await ch.getEvent({ timeoutNs: 5e9 }), cq);
+    await assert.rejects(ch.getEvent({ timeoutNs: -1 }), isCode("EINVAL"));
+    await ctx.close();
+  } finally {
+    pipe.close();
+    fake.close();
+  }
+});
+
+Deno.test("fake provider: NULL from a verb maps errno; objects of another context are refused", async () => {
+  const a = new FakeProvider();
+  const b = new FakeProvider();
+  try {
+    const ctxA = a.open("a0");
+    const ctxB = b.open("b0");
+    a.failNext = { verb: "alloc_pd", errno: 12 };
+    await assert.rejects(ctxA.allocPd(), isCode("ENOMEM", /ibv_alloc_pd failed \(errno 12\)/));
+    const pd = await ctxA.allocPd();
+    const foreignCq = await ctxB.createCq(4);
+    await assert.rejects(
+      pd.createQp({ type: QpType.RC, sendCq: foreignCq, recvCq: foreignCq, cap }),
+      isCode("EINVAL", /belongs to another device context/),
+    );
+    const cq = await ctxA.createCq(4);
+    await assert.rejects(
+      pd.createQp({ type: 9 as QpType, sendCq: cq, recvCq: cq, cap }),
+      isCode("EINVAL", /type 9 is not RC/),
+    );
+    assert.equal(a.log.filter((l) => l === "create_qp").length, 0, "nothing reached C");
+    await ctxA.close();
+    await ctxB.close();
+  } finally {
+    a.close();
+    b.close();
+  }
+});

@@ -1,0 +1,330 @@
+import assert from "node:assert/strict";
+import { allZero, connectedQps, makePair, must, pattern } from "./support/hca_harness.ts";
+import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
+import { CqeSyndrome } from "../hca/cqe.ts";
+import { WcStatus } from "../hca/transport.ts";
+import { CmdOp, EqeType, HwAccess, HwQpState, QpServiceType } from "../hca/commands.ts";
+import { encodePacket } from "../hca/packet.ts";
+import { OP } from "../hca/opcode.ts";
+
+Deno.test("hca errors: a bad rkey gives REM_ACCESS_ERR, writes no byte, errors both QPs and flushes the rest", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { qa, qb, cqa } = await connectedQps(p);
+    const src = await p.a.buffer(4096);
+    const dst = await p.b.buffer(4096);
+    p.a.write(src.addr, pattern(4096));
+    p.a.postSend(qa, {
+      opcode: WqeOpcode.RDMA_WRITE,
+      flags: WqeFlags.SIGNALED,
+      remoteAddr: dst.addr,
+      rkey: (dst.key & ~0xff) | ((dst.key + 1) & 0xff), // right index, stale tag
+      sgl: [{ addr: src.addr, length: 4096, lkey: src.key }],
+    });
+    const second = p.a.postSend(qa, {
+      opcode: WqeOpcode.RDMA_WRITE,
+      flags: 0,
+      remoteAddr: dst.addr,
+      rkey: dst.key,
+      sgl: [{ addr: src.addr, length: 8, lkey: src.key }],
+    });
+    const cs = await p.a.waitCqes(cqa, 2);
+    assert.equal(cs[0].status, WcStatus.REM_ACCESS_ERR);
+    assert.equal(cs[0].syndrome, CqeSyndrome.NAK_REMOTE_ACCESS);
+    assert.equal(cs[1].status, WcStatus.WR_FLUSH_ERR);
+    assert.equal(cs[1].wqeCounter, second);
+    assert.ok(allZero(p.b.read(dst.addr, 4096)));
+    assert.equal(must(await p.a.exec(CmdOp.QUERY_QP, { qpn: qa.qpn })).state, HwQpState.ERR);
+    assert.equal(must(await p.b.exec(CmdOp.QUERY_QP, { qpn: qb.qpn })).state, HwQpState.ERR);
+    assert.ok(p.b.events.some((e) => e.type === EqeType.WQ_ACCESS_ERROR && e.index === qb.qpn));
+  });
+});
+
+Deno.test("hca errors: an RDMA WRITE one byte past the region writes nothing (bounds fail closed)", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { qa, cqa } = await connectedQps(p);
+    const src = await p.a.buffer(8192);
+    const whole = p.b.as.alloc(16384, 4096);
+    const dst = await p.b.regMr(whole, 8192, HwAccess.LOCAL_WRITE | HwAccess.REMOTE_WRITE, 1);
+    p.a.write(src.addr, pattern(8192));
+    p.a.postSend(qa, {
+      opcode: WqeOpcode.RDMA_WRITE,
+      flags: WqeFlags.SIGNALED,
+      remoteAddr: dst.addr + 1,
+      rkey: dst.key,
+      sgl: [{ addr: src.addr, length: 8192, lkey: src.key }],
+    });
+    const [c] = await p.a.waitCqes(cqa, 1);
+    assert.equal(c.status, WcStatus.REM_ACCESS_ERR);
+    assert.ok(allZero(p.b.read(whole, 16384)));
+  });
+});
+
+Deno.test("hca errors: RDMA READ without REMOTE_READ rights is a remote access error", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { qa, cqa } = await connectedQps(p);
+    const local = await p.a.buffer(64);
+    const remote = await p.b.buffer(64, HwAccess.LOCAL_WRITE | HwAccess.REMOTE_WRITE);
+    p.a.postSend(qa, {
+      opcode: WqeOpcode.RDMA_READ,
+      flags: WqeFlags.SIGNALED,
+      remoteAddr: remote.addr,
+      rkey: remote.key,
+      sgl: [{ addr: local.addr, length: 64, lkey: local.key }],
+    });
+    const [c] = await p.a.waitCqes(cqa, 1);
+    assert.equal(c.status, WcStatus.REM_ACCESS_ERR);
+  });
+});
+
+Deno.test("hca errors: bad lkey, foreign PD and missing LOCAL_WRITE are LOC_PROT_ERR before anything is sent", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const cases: [number, number][] = [];
+    for (let i = 0; i < 3; i++) {
+      const { qa, cqa } = await connectedQps(p);
+      const other = await p.a.buffer(64, 0xf, 2); // PD 2, the QP is in PD 1
+      const ro = await p.a.buffer(64, 0); // no LOCAL_WRITE
+      const remote = await p.b.buffer(64);
+      const sent = p.a.hca.stats().packetsSent;
+      if (i === 0) {
+        p.a.postSend(qa, {
+          opcode: WqeOpcode.SEND,
+          flags: 0,
+          sgl: [{ addr: ro.addr, length: 8, lkey: 0x12345 }],
+        });
+      } else if (i === 1) {
+        p.a.postSend(qa, {
+          opcode: WqeOpcode.SEND,
+          flags: 0,
+          sgl: [{ addr: other.addr, length: 8, lkey: other.key }],
+        });
+      } else {
+        p.a.postSend(qa, {
+          opcode: WqeOpcode.RDMA_READ,
+          flags: 0,
+          remoteAddr: remote.addr,
+          rkey: remote.key,
+          sgl: [{ addr: ro.addr, length: 8, lkey: ro.key }],
+        });
+      }
+      const [c] = await p.a.waitCqes(cqa, 1);
+      cases.push([c.status, c.syndrome]);
+      assert.equal(p.a.hca.stats().packetsSent, sent, "nothing left the port");
+    }
+    assert.deepEqual(cases, [
+      [WcStatus.LOC_PROT_ERR, CqeSyndrome.BAD_KEY],
+      [WcStatus.LOC_PROT_ERR, CqeSyndrome.PD_MISMATCH],
+      [WcStatus.LOC_PROT_ERR, CqeSyndrome.ACCESS_RIGHTS],
+    ]);
+  });
+});
+
+Deno.test("hca errors: a receive buffer too small gives LOC_LEN_ERR at the responder, REM_INV_REQ_ERR at the requester", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { qa, qb, cqa, cqb } = await connectedQps(p);
+    const dst = await p.b.buffer(4096);
+    const src = await p.a.buffer(200);
+    p.a.write(src.addr, pattern(200));
+    p.b.postRecv(qb, [{ addr: dst.addr, length: 100, lkey: dst.key }]);
+    p.a.postSend(qa, {
+      opcode: WqeOpcode.SEND,
+      flags: WqeFlags.SIGNALED,
+      sgl: [{ addr: src.addr, length: 200, lkey: src.key }],
+    });
+    const [r] = await p.b.waitCqes(cqb, 1);
+    const [s] = await p.a.waitCqes(cqa, 1);
+    assert.equal(r.status, WcStatus.LOC_LEN_ERR);
+    assert.equal(s.status, WcStatus.REM_INV_REQ_ERR);
+    assert.ok(allZero(p.b.read(dst.addr + 100, 100)));
+  });
+});
+
+Deno.test("hca errors: a misaligned atomic is an invalid request (REM_INV_REQ_ERR) and changes nothing", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { qa, qb, cqa } = await connectedQps(p);
+    const local = await p.a.buffer(64);
+    const remote = await p.b.buffer(64);
+    p.a.postSend(qa, {
+      opcode: WqeOpcode.ATOMIC_FA,
+      flags: WqeFlags.SIGNALED,
+      remoteAddr: remote.addr + 4,
+      rkey: remote.key,
+      swapAdd: 1n,
+      sgl: [{ addr: local.addr, length: 8, lkey: local.key }],
+    });
+    const [c] = await p.a.waitCqes(cqa, 1);
+    assert.equal(c.status, WcStatus.REM_INV_REQ_ERR);
+    assert.ok(allZero(p.b.read(remote.addr, 64)));
+    assert.ok(allZero(p.a.read(local.addr, 8)));
+    assert.ok(p.b.events.some((e) => e.type === EqeType.WQ_INVAL_REQ_ERROR && e.index === qb.qpn));
+  });
+});
+
+Deno.test("hca errors: a responder whose receive WQE has a bad lkey answers REM_OP_ERR; it reports LOC_PROT_ERR", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { qa, qb, cqa, cqb } = await connectedQps(p);
+    const dst = await p.b.buffer(64);
+    p.b.postRecv(qb, [{ addr: dst.addr, length: 64, lkey: dst.key + 0x100 }]);
+    p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(16) });
+    const [r] = await p.b.waitCqes(cqb, 1);
+    const [s] = await p.a.waitCqes(cqa, 1);
+    assert.equal(r.status, WcStatus.LOC_PROT_ERR);
+    assert.equal(s.status, WcStatus.REM_OP_ERR);
+  });
+});
+
+Deno.test("hca errors: LOC_QP_OP_ERR for a READ on a UC QP and for a malformed WQE", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const uc = await connectedQps(p, { type: QpServiceType.UC });
+    const buf = await p.a.buffer(64);
+    p.a.postSend(uc.qa, {
+      opcode: WqeOpcode.RDMA_READ,
+      flags: 0,
+      remoteAddr: 0,
+      rkey: 0,
+      sgl: [{ addr: buf.addr, length: 8, lkey: buf.key }],
+    });
+    const [c1] = await p.a.waitCqes(uc.cqa, 1);
+    assert.equal(c1.status, WcStatus.LOC_QP_OP_ERR);
+    assert.equal(c1.syndrome, CqeSyndrome.BAD_OPCODE_FOR_QP);
+    // UC send-side errors leave the receive side working: SQE, not ERR (IBTA §10.3.1).
+    assert.equal(must(await p.a.exec(CmdOp.QUERY_QP, { qpn: uc.qa.qpn })).state, HwQpState.SQE);
+
+    const rc = await connectedQps(p);
+    const garbage = new Uint8Array(rc.qa.sqStride).fill(0xee);
+    p.a.write(rc.qa.sqAddr, garbage);
+    rc.qa.sqPc = 1;
+    p.a.ring(rc.qa.uar, 0x18, rc.qa.qpn, 1);
+    const [c2] = await p.a.waitCqes(rc.cqa, 1);
+    assert.equal(c2.status, WcStatus.LOC_QP_OP_ERR);
+    assert.equal(c2.syndrome, CqeSyndrome.BAD_WQE);
+  });
+});
+
+Deno.test("hca errors: with the peer QP destroyed the sender completes with RETRY_EXC_ERR after retry_cnt retries", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    // timeout 8: 4.096 µs · 2^8 ≈ 1.05 ms per try.
+    const { qa, qb, cqa } = await connectedQps(p, { qa: { timeout: 8, retryCnt: 3 } });
+    must(await p.b.exec(CmdOp.TO_RST_QP, { qpn: qb.qpn }));
+    const t0 = p.engine.now;
+    p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
+    const [c] = await p.a.waitCqes(cqa, 1, 1e9, 10_000);
+    const dt = p.engine.now - t0;
+    assert.equal(c.status, WcStatus.RETRY_EXC_ERR);
+    assert.equal(p.a.hca.stats().counters.timeouts, 4);
+    assert.ok(dt > 4 * 1.04e6 && dt < 4 * 1.04e6 + 100_000, `took ${dt} ns`);
+  });
+});
+
+Deno.test("hca errors: with the peer's port down (CLOSE_IB) the sender completes with RETRY_EXC_ERR", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { qa, cqa } = await connectedQps(p, { qa: { timeout: 6, retryCnt: 1 } });
+    must(await p.b.exec(CmdOp.CLOSE_IB, { port: 1 }));
+    p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
+    const [c] = await p.a.waitCqes(cqa, 1, 1e9, 10_000);
+    assert.equal(c.status, WcStatus.RETRY_EXC_ERR);
+    assert.equal(c.syndrome, CqeSyndrome.RETRY_EXCEEDED);
+  });
+});
+
+Deno.test("hca errors: with no receive posted the sender gets RNR_RETRY_EXC_ERR after rnr_retry RNR NAKs", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    // Responder's min RNR timer code 2 = 20 µs (IBTA table 45).
+    const { qa, cqa } = await connectedQps(p, { qa: { rnrRetry: 3 }, qb: { minRnrTimer: 2 } });
+    const t0 = p.engine.now;
+    p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
+    const [c] = await p.a.waitCqes(cqa, 1, 1e9, 1000);
+    assert.equal(c.status, WcStatus.RNR_RETRY_EXC_ERR);
+    assert.equal(p.a.hca.stats().counters.rnrNaksReceived, 4);
+    assert.equal(p.b.hca.stats().counters.rnrNaksSent, 4);
+    const dt = p.engine.now - t0;
+    assert.ok(dt > 3 * 20_000 && dt < 3 * 20_000 + 30_000, `took ${dt} ns`);
+  });
+});
+
+Deno.test("hca errors: RNR NAKs are retried until a receive is posted (rnr_retry 7 = forever)", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { qa, qb, cqa, cqb } = await connectedQps(p, { qb: { minRnrTimer: 1 } });
+    const dst = await p.b.buffer(64);
+    p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8, 3) });
+    await p.engine.sleep(200_000);
+    p.b.postRecv(qb, [{ addr: dst.addr, length: 64, lkey: dst.key }]);
+    const [s] = await p.a.waitCqes(cqa, 1);
+    const [r] = await p.b.waitCqes(cqb, 1);
+    assert.equal(s.status, WcStatus.SUCCESS);
+    assert.equal(r.status, WcStatus.SUCCESS);
+    assert.deepEqual(p.b.read(dst.addr, 8), pattern(8, 3));
+    assert.ok(p.a.hca.stats().counters.rnrNaksReceived >= 10);
+  });
+});
+
+Deno.test("hca errors: 2ERR flushes posted receives with WR_FLUSH_ERR, and later posts flush at once", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { qa, qb, cqa, cqb } = await connectedQps(p);
+    const dst = await p.b.buffer(64);
+    const counters = [0, 1, 2].map(() =>
+      p.b.postRecv(qb, [{ addr: dst.addr, length: 64, lkey: dst.key }])
+    );
+    await p.engine.sleep(1000);
+    must(await p.b.exec(CmdOp.TO_ERR_QP, { qpn: qb.qpn }));
+    const r = await p.b.waitCqes(cqb, 3);
+    assert.deepEqual(r.map((c) => c.status), [5, 5, 5]);
+    assert.deepEqual(r.map((c) => c.wqeCounter), counters);
+    const late = p.b.postRecv(qb, [{ addr: dst.addr, length: 64, lkey: dst.key }]);
+    const [l] = await p.b.waitCqes(cqb, 1);
+    assert.equal(l.status, WcStatus.WR_FLUSH_ERR);
+    assert.equal(l.wqeCounter, late);
+    // Sends posted after the error are flushed too (SQ in ERR).
+    must(await p.a.exec(CmdOp.TO_ERR_QP, { qpn: qa.qpn }));
+    const sc = p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: 0, inline: pattern(4) });
+    const [s] = await p.a.waitCqes(cqa, 1);
+    assert.equal(s.status, WcStatus.WR_FLUSH_ERR);
+    assert.equal(s.wqeCounter, sc);
+  });
+});
+
+Deno.test("hca errors: a response that does not match the outstanding request is BAD_RESP_ERR", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { qa, qb, cqa } = await connectedQps(p, { qa: { timeout: 20 } });
+    // Silence the real peer so that only the forged response arrives.
+    must(await p.b.exec(CmdOp.TO_RST_QP, { qpn: qb.qpn }));
+    p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
+    await p.engine.sleep(5_000);
+    const forged = encodePacket({
+      lrh: { dlid: p.a.lid, slid: p.b.lid },
+      bth: { opcode: OP.RC_ATOMIC_ACKNOWLEDGE, destQp: qa.qpn, psn: 0 },
+      aeth: { syndrome: 0x1f, msn: 1 },
+      atomicAckEth: { origRemData: 42n },
+    });
+    p.a.hca.receive(forged, p.a.hca.port(1)!);
+    const [c] = await p.a.waitCqes(cqa, 1);
+    assert.equal(c.status, WcStatus.BAD_RESP_ERR);
+  });
+});

@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { connectedQps, makePair, must, pattern } from "./support/hca_harness.ts";
+import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
+import { CqeFlags } from "../hca/cqe.ts";
+import { CqErrorCause } from "../hca/eqe.ts";
+import { WcStatus } from "../hca/transport.ts";
+import { CmdOp, EqeType } from "../hca/commands.ts";
+
+Deno.test("hca events: an armed CQ writes one completion EQE and raises the EQ's vector once", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { qa, cqa } = await connectedQps(p);
+    const dst = await p.b.buffer(64);
+    const irqs = p.a.interrupts.length;
+    p.a.arm(cqa);
+    for (let i = 0; i < 3; i++) {
+      p.a.postSend(qa, {
+        opcode: WqeOpcode.RDMA_WRITE,
+        flags: WqeFlags.SIGNALED,
+        remoteAddr: dst.addr,
+        rkey: dst.key,
+        inline: pattern(4),
+      });
+    }
+    await p.engine.sleep(50_000);
+    assert.equal(p.a.interrupts.length, irqs + 1, "armed once → one event");
+    assert.equal(p.a.interrupts.at(-1), 5);
+    const comp = p.a.events.filter((e) => e.type === EqeType.COMPLETION);
+    assert.equal(comp.length, 1);
+    assert.equal(comp[0].index, cqa.cqn);
+    assert.equal((await p.a.waitCqes(cqa, 3)).length, 3);
+  });
+});
+
+Deno.test("hca events: a CQ that overruns goes to error and raises CQ_ERROR; no CQE is overwritten", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const cq = await p.a.createCq(2); // 4 entries
+    const cqb = await p.b.createCq();
+    const qa = await p.a.createQp({ sendCq: cq });
+    const qb = await p.b.createQp({ sendCq: cqb });
+    await p.a.toRts(qa, qb.qpn, p.b.lid);
+    await p.b.toRts(qb, qa.qpn, p.a.lid);
+    const dst = await p.b.buffer(64);
+    for (let i = 0; i < 6; i++) {
+      p.a.postSend(qa, {
+        opcode: WqeOpcode.RDMA_WRITE,
+        flags: WqeFlags.SIGNALED,
+        remoteAddr: dst.addr,
+        rkey: dst.key,
+        inline: pattern(4),
+      });
+    }
+    await p.engine.sleep(50_000);
+    const ev = p.a.events.find((e) => e.type === EqeType.CQ_ERROR);
+    assert.ok(ev, "CQ_ERROR raised");
+    assert.equal(ev.index, cq.cqn);
+    assert.equal(ev.cause, CqErrorCause.OVERRUN);
+    assert.equal(must(await p.a.exec(CmdOp.QUERY_CQ, { cqn: cq.cqn })).error, true);
+    const got = await p.a.waitCqes(cq, 6, 10_000);
+    assert.deepEqual(got.map((c) => c.wqeCounter), [0, 1, 2, 3]);
+  });
+});
+
+Deno.test("hca events: two QPs share an SRQ; the limit event fires once when it runs low", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const srq = await p.b.createSrq(4, 5); // 16 entries of 32 bytes
+    const cqb = await p.b.createCq();
+    const cqa = await p.a.createCq();
+    const b1 = await p.b.createQp({ sendCq: cqb, srq });
+    const b2 = await p.b.createQp({ sendCq: cqb, srq });
+    const a1 = await p.a.createQp({ sendCq: cqa });
+    const a2 = await p.a.createQp({ sendCq: cqa });
+    await p.a.toRts(a1, b1.qpn, p.b.lid);
+    await p.a.toRts(a2, b2.qpn, p.b.lid);
+    await p.b.toRts(b1, a1.qpn, p.a.lid);
+    await p.b.toRts(b2, a2.qpn, p.a.lid);
+    const dst = await p.b.buffer(8 * 64);
+    for (let i = 0; i < 8; i++) {
+      p.b.postSrq(srq, [{ addr: dst.addr + i * 64, length: 64, lkey: dst.key }]);
+    }
+    must(await p.b.exec(CmdOp.ARM_SRQ, { srqn: srq.srqn, limit: 5 }));
+    for (let i = 0; i < 4; i++) {
+      p.a.postSend(i % 2 ? a2 : a1, { opcode: WqeOpcode.SEND, flags: 0, inline: pattern(16, i) });
+      await p.engine.sleep(10_000);
+    }
+    const cs = await p.b.waitCqes(cqb, 4);
+    assert.deepEqual(cs.map((c) => c.qpn), [b1.qpn, b2.qpn, b1.qpn, b2.qpn]);
+    assert.deepEqual(cs.map((c) => c.wqeCounter), [0, 1, 2, 3]);
+    assert.ok(cs.every((c) => (c.flags & CqeFlags.SRQ) && c.status === WcStatus.SUCCESS));
+    for (let i = 0; i < 4; i++) assert.deepEqual(p.b.read(dst.addr + i * 64, 16), pattern(16, i));
+    const lim = p.b.events.filter((e) => e.type === EqeType.SRQ_LIMIT);
+    assert.equal(lim.length, 1);
+    assert.equal(lim[0].index, srq.srqn);
+    assert.equal(must(await p.b.exec(CmdOp.QUERY_SRQ, { srqn: srq.srqn })).limit, 0, "disarmed");
+    // A receive doorbell for a QP on an SRQ is meaningless: rejected.
+    const rej = p.b.hca.stats().doorbellsRejected;
+    p.b.ring(1, 0x20, b1.qpn, 1);
+    await p.engine.sleep(1000);
+    assert.equal(p.b.hca.stats().doorbellsRejected, rej + 1);
+  });
+});
+
+Deno.test("hca events: COMM_EST on the first packet in RTR, SQ_DRAINED after RTS→SQD", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const cqa = await p.a.createCq(), cqb = await p.b.createCq();
+    const qa = await p.a.createQp({ sendCq: cqa });
+    const qb = await p.b.createQp({ sendCq: cqb });
+    await p.a.toRts(qa, qb.qpn, p.b.lid);
+    must(
+      await p.b.exec(CmdOp.INIT2RTR_QP, {
+        qpn: qb.qpn,
+        ctx: { destQpn: qa.qpn, rqPsn: 0, mtu: 4, path: { dlid: p.a.lid, sl: 0, srcPathBits: 0 } },
+      }),
+    );
+    const dst = await p.b.buffer(64);
+    p.b.postRecv(qb, [{ addr: dst.addr, length: 64, lkey: dst.key }]);
+    p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
+    const [c] = await p.a.waitCqes(cqa, 1);
+    assert.equal(c.status, WcStatus.SUCCESS, "an RTR responder receives and acknowledges");
+    assert.ok(p.b.events.some((e) => e.type === EqeType.COMM_EST && e.index === qb.qpn));
+    must(await p.a.exec(CmdOp.RTS2SQD_QP, { qpn: qa.qpn, ctx: { sqdEvent: true } }));
+    await p.engine.sleep(1000);
+    assert.ok(p.a.events.some((e) => e.type === EqeType.SQ_DRAINED && e.index === qa.qpn));
+    // In SQD new WQEs wait; SQD2RTS lets them go.
+    p.b.postRecv(qb, [{ addr: dst.addr, length: 64, lkey: dst.key }]);
+    p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
+    await p.engine.sleep(50_000);
+    assert.equal(p.a.poll(cqa), undefined);
+    must(await p.a.exec(CmdOp.SQD2RTS_QP, { qpn: qa.qpn }));
+    const [c2] = await p.a.waitCqes(cqa, 1);
+    assert.equal(c2.status, WcStatus.SUCCESS);
+  });
+});

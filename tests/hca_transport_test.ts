@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import { connectedQps, firstDiff, makePair, pattern } from "./support/hca_harness.ts";
+import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
+import { WcStatus } from "../hca/transport.ts";
+import { buildProfile, PCIX_SDR_2006 } from "../sim/mod.ts";
+import { OP } from "../hca/opcode.ts";
+import { peek } from "../hca/packet.ts";
+
+Deno.test("hca transport: a cut link (every packet dropped) ends in RETRY_EXC_ERR", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { qa, cqa } = await connectedQps(p, { qa: { timeout: 5, retryCnt: 2 } });
+    p.fabric.addFault({ kind: "drop", probability: 1 });
+    p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
+    const [c] = await p.a.waitCqes(cqa, 1, 1e9, 5000);
+    assert.equal(c.status, WcStatus.RETRY_EXC_ERR);
+    assert.equal(p.a.hca.stats().counters.timeouts, 3);
+  });
+});
+
+async function readsThenSend(fence: boolean): Promise<{ sendArrived: number; readDone: number }> {
+  const p = makePair();
+  return await p.engine.run(async () => {
+    await p.setup();
+    const { qa, qb, cqa, cqb } = await connectedQps(p);
+    const remote = await p.b.buffer(65536);
+    const local = await p.a.buffer(65536);
+    const dst = await p.b.buffer(64);
+    p.b.postRecv(qb, [{ addr: dst.addr, length: 64, lkey: dst.key }]);
+    p.a.postSend(qa, {
+      opcode: WqeOpcode.RDMA_READ,
+      flags: WqeFlags.SIGNALED,
+      remoteAddr: remote.addr,
+      rkey: remote.key,
+      sgl: [{ addr: local.addr, length: 65536, lkey: local.key }],
+    });
+    p.a.postSend(qa, {
+      opcode: WqeOpcode.SEND,
+      flags: WqeFlags.SIGNALED | (fence ? WqeFlags.FENCE : 0),
+      inline: pattern(8),
+    });
+    let sendArrived = 0, readDone = 0;
+    const rx = p.engine.spawn("rx", async () => {
+      await p.b.waitCqes(cqb, 1, 1e9, 100);
+      sendArrived = p.engine.now;
+    });
+    const [r] = await p.a.waitCqes(cqa, 1, 1e9, 100);
+    readDone = p.engine.now;
+    assert.equal(r.status, WcStatus.SUCCESS);
+    await rx;
+    return { sendArrived, readDone };
+  });
+}
+
+Deno.test("hca transport: a fenced SEND waits for the RDMA READ before it leaves (IBTA §10.8.3.3)", async () => {
+  const loose = await readsThenSend(false);
+  const fenced = await readsThenSend(true);
+  assert.ok(loose.sendArrived < loose.readDone - 30_000, "unfenced SEND overtakes the READ data");
+  assert.ok(
+    fenced.sendArrived > fenced.readDone - 2_000,
+    "fenced SEND follows the READ's completion",
+  );
+});
+
+async function fourReads(maxRdAtomic: number): Promise<number> {
+  const p = makePair();
+  return await p.engine.run(async () => {
+    await p.setup();
+    const { qa, cqa } = await connectedQps(p, { qa: { maxRdAtomic }, qb: { maxDestRdAtomic: 4 } });
+    const remote = await p.b.buffer(4 * 512);
+    const local = await p.a.buffer(4 * 512);
+    p.b.write(remote.addr, pattern(2048, 4));
+    const t0 = p.engine.now;
+    for (let i = 0; i < 4; i++) {
+      p.a.postSend(qa, {
+        opcode: WqeOpcode.RDMA_READ,
+        flags: WqeFlags.SIGNALED,
+        remoteAddr: remote.addr + i * 512,
+        rkey: remote.key,
+        sgl: [{ addr: local.addr + i * 512, length: 512, lkey: local.key }],
+      });
+    }
+    const cs = await p.a.waitCqes(cqa, 4, 1e9, 100);
+    assert.deepEqual(cs.map((c) => c.status), [0, 0, 0, 0]);
+    assert.equal(firstDiff(p.a.read(local.addr, 2048), pattern(2048, 4)), -1);
+    return p.engine.now - t0;
+  });
+}
+
+Deno.test("hca transport: RDMA READs overlap up to max_rd_atomic", async () => {
+  const one = await fourReads(1);
+  const four = await fourReads(4);
+  // With one outstanding READ each waits a full round trip.
+  assert.ok(one > 1.8 * four, `serial ${one} ns vs overlapped ${four} ns`);
+});
+
+Deno.test("hca transport: ACK coalescing (ackDelayNs) acknowledges several messages with one ACK", async () => {
+  const profile = buildProfile({ hca: { ackDelayNs: 5_000 } }, PCIX_SDR_2006);
+  const p = makePair({ profile });
+  await p.engine.run(async () => {
+    await p.setup();
+    let acks = 0;
+    p.fabric.addCapture((r) => {
+      if (peek.opcode(r.bytes) === OP.RC_ACKNOWLEDGE && r.from === p.b.hca.port(1)) acks++;
+    });
+    const { qa, cqa } = await connectedQps(p);
+    const dst = await p.b.buffer(64);
+    for (let i = 0; i < 20; i++) {
+      p.a.postSend(qa, {
+        opcode: WqeOpcode.RDMA_WRITE,
+        flags: WqeFlags.SIGNALED,
+        remoteAddr: dst.addr,
+        rkey: dst.key,
+        inline: pattern(8, i),
+      });
+    }
+    const cs = await p.a.waitCqes(cqa, 20);
+    assert.equal(cs.length, 20);
+    assert.ok(cs.every((c) => c.status === 0));
+    assert.ok(acks >= 1 && acks < 10, `${acks} ACKs for 20 messages`);
+  });
+});
+
+Deno.test("hca transport: the same seed gives the same virtual time and trace hash under faults", async () => {
+  const run = async () => {
+    const p = makePair({ seed: 11 });
+    return await p.engine.run(async () => {
+      await p.setup();
+      p.fabric.addFault({ kind: "drop", probability: 0.03 });
+      const { qa, cqa } = await connectedQps(p, { qa: { timeout: 8 } });
+      const src = await p.a.buffer(20000);
+      const dst = await p.b.buffer(20000);
+      for (let i = 0; i < 10; i++) {
+        p.a.postSend(qa, {
+          opcode: WqeOpcode.RDMA_WRITE,
+          flags: WqeFlags.SIGNALED,
+          remoteAddr: dst.addr,
+          rkey: dst.key,
+          sgl: [{ addr: src.addr, length: 20000, lkey: src.key }],
+        });
+      }
+      await p.a.waitCqes(cqa, 10, 1e9, 1000);
+      return `${p.engine.now} ${p.engine.traceHash()} ${p.a.hca.stats().counters.retransmits}`;
+    });
+  };
+  assert.equal(await run(), await run());
+});

@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import {
+  allZero,
+  firstDiff,
+  type Host,
+  makePair,
+  must,
+  type Pair,
+  pattern,
+} from "./support/hca_harness.ts";
+import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
+import { CqeFlags } from "../hca/cqe.ts";
+import { WcOpcode, WcStatus } from "../hca/transport.ts";
+import { CmdOp, HwQpState, QpServiceType } from "../hca/commands.ts";
+
+const QKEY = 0x11111111;
+
+async function udPair(p: Pair) {
+  const mk = async (h: Host) => {
+    const cq = await h.createCq();
+    const qp = await h.createQp({ type: QpServiceType.UD, sendCq: cq, qkey: QKEY });
+    await h.toRts(qp, 0, 0);
+    return { cq, qp };
+  };
+  return { a: await mk(p.a), b: await mk(p.b) };
+}
+
+Deno.test("hca UD: a datagram lands after 40 bytes of GRH space, with source QP and LID in the CQE", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { a, b } = await udPair(p);
+    const src = await p.a.buffer(1000);
+    const dst = await p.b.buffer(2048);
+    p.a.write(src.addr, pattern(1000, 6));
+    p.b.postRecv(b.qp, [{ addr: dst.addr, length: 2048, lkey: dst.key }]);
+    p.a.postSend(a.qp, {
+      opcode: WqeOpcode.SEND_IMM,
+      flags: WqeFlags.SIGNALED,
+      imm: 0xabcd,
+      ud: { dlid: p.b.lid, remoteQpn: b.qp.qpn, qkey: QKEY },
+      sgl: [{ addr: src.addr, length: 1000, lkey: src.key }],
+    });
+    const [s] = await p.a.waitCqes(a.cq, 1);
+    const [r] = await p.b.waitCqes(b.cq, 1);
+    assert.equal(s.status, WcStatus.SUCCESS);
+    assert.equal(r.status, WcStatus.SUCCESS);
+    assert.equal(r.opcode, WcOpcode.RECV);
+    assert.equal(r.byteLen, 1040);
+    assert.equal(r.srcQp, a.qp.qpn);
+    assert.equal(r.slid, p.a.lid);
+    assert.equal(r.imm, 0xabcd);
+    assert.equal(r.flags & CqeFlags.GRH, 0);
+    assert.ok(allZero(p.b.read(dst.addr, 40)), "no GRH: the space is left untouched");
+    assert.equal(firstDiff(p.b.read(dst.addr + 40, 1000), pattern(1000, 6)), -1);
+  });
+});
+
+Deno.test("hca UD: with a GRH the first 40 bytes receive it; a Q_Key with bit 31 uses the QP's own", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { a, b } = await udPair(p);
+    const dst = await p.b.buffer(256);
+    p.b.postRecv(b.qp, [{ addr: dst.addr, length: 256, lkey: dst.key }]);
+    const dgid = p.b.hca.port(1)!.gid;
+    p.a.postSend(a.qp, {
+      opcode: WqeOpcode.SEND,
+      flags: WqeFlags.SIGNALED,
+      ud: { dlid: p.b.lid, remoteQpn: b.qp.qpn, qkey: 0x80000000, grh: { dgid, hopLimit: 7 } },
+      inline: pattern(20, 2),
+    });
+    const [r] = await p.b.waitCqes(b.cq, 1);
+    assert.equal(r.status, WcStatus.SUCCESS);
+    assert.ok(r.flags & CqeFlags.GRH);
+    const grh = p.b.read(dst.addr, 40);
+    assert.equal(grh[0] >>> 4, 6, "IPVer 6");
+    assert.equal(grh[7], 7, "hop limit");
+    assert.deepEqual(grh.subarray(8, 24), p.a.hca.port(1)!.gid, "SGID");
+    assert.deepEqual(grh.subarray(24, 40), dgid, "DGID");
+    assert.deepEqual(p.b.read(dst.addr + 40, 20), pattern(20, 2));
+  });
+});
+
+Deno.test("hca UD: a wrong Q_Key or no posted receive drops the datagram silently", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { a, b } = await udPair(p);
+    const dst = await p.b.buffer(256);
+    const dropped = p.b.hca.stats().counters.packetsDropped;
+    p.a.postSend(a.qp, {
+      opcode: WqeOpcode.SEND,
+      flags: 0,
+      ud: { dlid: p.b.lid, remoteQpn: b.qp.qpn, qkey: QKEY },
+      inline: pattern(8),
+    });
+    await p.engine.sleep(20_000);
+    p.b.postRecv(b.qp, [{ addr: dst.addr, length: 256, lkey: dst.key }]);
+    p.a.postSend(a.qp, {
+      opcode: WqeOpcode.SEND,
+      flags: 0,
+      ud: { dlid: p.b.lid, remoteQpn: b.qp.qpn, qkey: 0x2222 },
+      inline: pattern(8),
+    });
+    await p.engine.sleep(20_000);
+    assert.equal(p.b.poll(b.cq), undefined);
+    assert.equal(p.b.hca.stats().counters.packetsDropped - dropped, 2);
+    assert.ok(allZero(p.b.read(dst.addr, 256)));
+    assert.equal(p.b.hca.stats().counters.rnrNaksSent, 0, "UD never sends RNR NAKs");
+  });
+});
+
+Deno.test("hca UD: a message longer than the MTU is LOC_LEN_ERR and the send queue goes to SQE", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { a, b } = await udPair(p);
+    const src = await p.a.buffer(4096);
+    p.a.postSend(a.qp, {
+      opcode: WqeOpcode.SEND,
+      flags: WqeFlags.SIGNALED,
+      ud: { dlid: p.b.lid, remoteQpn: b.qp.qpn, qkey: QKEY },
+      sgl: [{ addr: src.addr, length: 2049, lkey: src.key }],
+    });
+    const [c] = await p.a.waitCqes(a.cq, 1);
+    assert.equal(c.status, WcStatus.LOC_LEN_ERR);
+    assert.equal(must(await p.a.exec(CmdOp.QUERY_QP, { qpn: a.qp.qpn })).state, HwQpState.SQE);
+    must(await p.a.exec(CmdOp.SQERR2RTS_QP, { qpn: a.qp.qpn }));
+    assert.equal(must(await p.a.exec(CmdOp.QUERY_QP, { qpn: a.qp.qpn })).state, HwQpState.RTS);
+  });
+});
+
+Deno.test("hca UD: RDMA opcodes are not allowed on UD (LOC_QP_OP_ERR)", async () => {
+  const p = makePair();
+  await p.engine.run(async () => {
+    await p.setup();
+    const { a } = await udPair(p);
+    const src = await p.a.buffer(64);
+    p.a.postSend(a.qp, {
+      opcode: WqeOpcode.RDMA_WRITE,
+      flags: WqeFlags.SIGNALED,
+      remoteAddr: 0,
+      rkey: 0,
+      ud: { dlid: p.b.lid, remoteQpn: 9, qkey: QKEY },
+      sgl: [{ addr: src.addr, length: 8, lkey: src.key }],
+    });
+    const [c] = await p.a.waitCqes(a.cq, 1);
+    assert.equal(c.status, WcStatus.LOC_QP_OP_ERR);
+  });
+});

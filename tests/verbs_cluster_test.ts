@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import {
+  Cluster,
+  QpType,
+  registerHostPlatform,
+  SendFlags,
+  VerbsError,
+  WcStatus,
+  WrOpcode,
+  zeroCounters,
+} from "../mod.ts";
+import { pair, rejects, side, twoHosts } from "./conformance/helpers.ts";
+
+Deno.test("cluster: bare-metal hosts get LIDs and ACTIVE ports; counters are zero", async () => {
+  const { cluster, a, b } = await twoHosts();
+  const [ha, hb] = cluster.hosts;
+  assert.deepEqual(ha.counters(), zeroCounters());
+  assert.equal(ha.hypervisor, undefined);
+  assert.deepEqual(hb.guests, []);
+  assert.deepEqual(a.devices(), ["mthca0"]);
+  await rejects(() => ha.createGuest({ name: "vm" }), "EOPNOTSUPP");
+  assert.throws(() => ha.dom0, /no dom0/);
+  await cluster.run(async () => {
+    await rejects(() => b.openDevice("mlx5_0"), "ENODEV");
+    const ctx = await a.openDevice();
+    const port = ctx.queryPort(1);
+    assert.equal(port.state, 4);
+    assert.ok(port.lid > 0);
+    assert.equal(ctx.queryDevice().maxQpWr, cluster.profile.hca.maxQpWr);
+    // Sync verbs run up CPU debt; the next await pays it.
+    const t = cluster.now;
+    await cluster.sleep(0);
+    assert.equal(cluster.now, t);
+  });
+  assert.throws(() => cluster.addHost({ name: "late", hypervisor: false }), VerbsError);
+});
+
+Deno.test("cluster: Xen hosts need a registered platform, and get it through the extension point", () => {
+  const c = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  assert.throws(() => c.addHost({ name: "x", hypervisor: true }), /not available yet/);
+  let built = "";
+  const restore = registerHostPlatform("xen", (hw, spec) => {
+    built = `${spec.name}:${hw.hca.name}`;
+    return { kind: "xen", guests: [], start: async () => {}, counters: zeroCounters };
+  });
+  try {
+    const h = c.addHost({ name: "x", hypervisor: true });
+    assert.equal(built, "x:x/hca0");
+    assert.ok(h.isXen);
+    assert.throws(() => h.os, /no bare-metal os/);
+  } finally {
+    restore();
+  }
+  assert.throws(() => c.addHost({ name: "y", hypervisor: true }), /not available yet/);
+});
+
+Deno.test("same seed, same run: identical trace hash and timing", async () => {
+  const once = async () => {
+    const { cluster, a, b } = await twoHosts();
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [qx] = await pair(x, y, QpType.RC);
+      for (let i = 0n; i < 4n; i++) {
+        qx.postSend({
+          wrId: i,
+          opcode: WrOpcode.RDMA_WRITE,
+          sendFlags: SendFlags.SIGNALED,
+          sgList: [{ addr: x.buf, length: 5000, lkey: x.mr.lkey }],
+          remoteAddr: y.buf,
+          rkey: y.mr.rkey,
+        });
+      }
+      await x.cq.pollUntil(4);
+    });
+    return [cluster.now, cluster.engine.traceHash()];
+  };
+  assert.deepEqual(await once(), await once());
+});
+
+Deno.test("resize_cq keeps unpolled completions; query_qp reports the attributes", async () => {
+  const { cluster, a, b } = await twoHosts();
+  await cluster.run(async () => {
+    const x = await side(a, 4), y = await side(b);
+    const [qx] = await pair(x, y, QpType.RC);
+    for (let i = 0n; i < 3n; i++) {
+      qx.postSend({
+        wrId: 10n + i,
+        opcode: WrOpcode.RDMA_WRITE,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 8, lkey: x.mr.lkey }],
+        remoteAddr: y.buf,
+        rkey: y.mr.rkey,
+      });
+    }
+    await cluster.sleep(30_000);
+    const first = x.cq.poll(1);
+    assert.equal(first[0].wrId, 10n);
+    await x.cq.resize(40);
+    assert.equal(x.cq.cqe, 63);
+    const rest = await x.cq.pollUntil(2);
+    assert.deepEqual(rest.map((w) => w.wrId), [11n, 12n]);
+    assert.ok(rest.every((w) => w.status === WcStatus.SUCCESS));
+    const q = await qx.query();
+    assert.equal(q.state, 3);
+    assert.equal(q.destQpNum !== undefined, true);
+    assert.equal(q.cap.maxSendWr, 16);
+    assert.equal(q.port, 1);
+  });
+});

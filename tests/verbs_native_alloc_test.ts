@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { IndexAllocator, KeyAllocator } from "../drivers/native/alloc.ts";
+import { MTT_SEG_ENTRIES, MttBuddy } from "../drivers/native/buddy.ts";
+import { CpuClock } from "../drivers/verbs/cpu.ts";
+import { Engine } from "../sim/engine.ts";
+
+Deno.test("IndexAllocator: reserved indices are never handed out; freed ones are not reused at once", () => {
+  const a = new IndexAllocator("qpn", 6, 2);
+  assert.deepEqual([a.alloc(), a.alloc(), a.alloc()], [2, 3, 4]);
+  a.release(3);
+  assert.equal(a.alloc(), 5); // next-fit: 3 waits its turn
+  assert.equal(a.alloc(), 3); // wrapped around, skipping 0 and 1
+  assert.equal(a.alloc(), undefined); // 2..5 all in use
+  assert.equal(a.inUse, 4);
+  assert.throws(() => a.release(1), /not allocated/);
+});
+
+Deno.test("KeyAllocator: a reused MPT index gets a new tag, so the old key differs", () => {
+  const k = new KeyAllocator(4, 1); // indices 1, 2, 3
+  const k1 = k.alloc()!;
+  const k2 = k.alloc()!;
+  assert.equal(k1 >>> 8, 1);
+  assert.equal(k2 >>> 8, 2);
+  k.release(k1);
+  const k3 = k.alloc()!;
+  assert.equal(k3 >>> 8, 1, "lowest free index first");
+  assert.notEqual(k3, k1);
+  assert.equal(k3 & 0xff, ((k1 & 0xff) + 1) & 0xff);
+  assert.equal(k.alloc()! >>> 8, 3);
+  assert.equal(k.alloc(), undefined);
+  // 256 reuses wrap the 8-bit tag.
+  let last = k3;
+  for (let i = 0; i < 255; i++) {
+    k.release(last);
+    last = k.alloc()!;
+  }
+  assert.equal(last, k1);
+});
+
+Deno.test("MttBuddy: runs are size-aligned powers of two and merge back on free", () => {
+  const m = new MttBuddy(64 * MTT_SEG_ENTRIES);
+  const a = m.alloc(1)!; // 1 segment
+  const b = m.alloc(3 * MTT_SEG_ENTRIES)!; // 3 segments → 4
+  assert.equal(a.entries, MTT_SEG_ENTRIES);
+  assert.equal(b.entries, 4 * MTT_SEG_ENTRIES);
+  assert.equal(b.base % b.entries, 0);
+  assert.ok(b.base >= a.base + a.entries || b.base + b.entries <= a.base);
+  assert.equal(m.usedEntries, 5 * MTT_SEG_ENTRIES);
+  m.free(a);
+  m.free(b);
+  assert.equal(m.freeEntries, 64 * MTT_SEG_ENTRIES);
+  // Fully merged again: the whole table is one run.
+  assert.equal(m.alloc(64 * MTT_SEG_ENTRIES)?.base, 0);
+  assert.equal(m.alloc(1), undefined);
+});
+
+Deno.test("CpuClock: synchronous work is debt, paid by the next await; per process", async () => {
+  const e = new Engine();
+  const cpu = CpuClock.of(e);
+  const t = await e.run(async () => {
+    assert.equal(cpu.charge(150), 150);
+    assert.equal(cpu.charge(100), 250); // work serializes on one thread
+    const other = e.spawn("other", async () => {
+      assert.equal(cpu.debt(), 0); // another thread has its own CPU
+      cpu.charge(40);
+      await cpu.settle();
+      return e.now;
+    });
+    assert.equal(await other, 40);
+    await cpu.settle();
+    return e.now;
+  });
+  assert.equal(t, 250);
+  // A stale "busy until" in the past does not delay later work.
+  await e.run(async () => {
+    cpu.charge(10);
+    await e.sleep(1000);
+    assert.equal(cpu.charge(5), e.now + 5);
+  });
+});
