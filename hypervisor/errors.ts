@@ -8,33 +8,19 @@
  * other exception escaping the hypervisor is a bug in the model, not a guest
  * error, and is deliberately not turned into an errno.
  *
- * The numbers are Linux errno values, equal to the `Errno` table of
- * `drivers/verbs/errors.ts`; they are repeated here because the hypervisor
- * must not import `drivers/`.
+ * The numbers are Linux errno values from `sim/errno.ts`, the table the
+ * verbs layer uses too.
  *
  * @module
  */
 
-/** Linux errno values the hypervisor returns. */
-export const XenErrno = {
-  EPERM: 1,
-  ENOENT: 2,
-  ESRCH: 3,
-  E2BIG: 7,
-  EAGAIN: 11,
-  ENOMEM: 12,
-  EACCES: 13,
-  EFAULT: 14,
-  EBUSY: 16,
-  EEXIST: 17,
-  EINVAL: 22,
-  ENOSPC: 28,
-  ENOSYS: 38,
-  ENOTCONN: 107,
-} as const;
+import { Errno, type ErrnoCode } from "../sim/errno.ts";
+
+/** Linux errno values the hypervisor returns (the platform's one table). */
+export const XenErrno: typeof Errno = Errno;
 
 /** A name in {@link XenErrno}. */
-export type XenErrnoCode = keyof typeof XenErrno;
+export type XenErrnoCode = ErrnoCode;
 
 /**
  * A refused hypervisor operation.

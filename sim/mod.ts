@@ -9,3 +9,4 @@ export * from "./memory.ts";
 export * from "./irq.ts";
 export * from "./profiles/mod.ts";
 export * from "./address_space.ts";
+export * from "./errno.ts";

@@ -5,35 +5,9 @@
  * @module
  */
 
-/** Linux errno values used by verbs and the hypervisor. */
-export const Errno = {
-  EPERM: 1,
-  ENOENT: 2,
-  ESRCH: 3,
-  EINTR: 4,
-  EIO: 5,
-  ENXIO: 6,
-  E2BIG: 7,
-  EBADF: 9,
-  EAGAIN: 11,
-  ENOMEM: 12,
-  EACCES: 13,
-  EFAULT: 14,
-  EBUSY: 16,
-  EEXIST: 17,
-  ENODEV: 19,
-  EINVAL: 22,
-  ENOSPC: 28,
-  ERANGE: 34,
-  ENOSYS: 38,
-  ENOTCONN: 107,
-  ETIMEDOUT: 110,
-  ECONNRESET: 104,
-  EOPNOTSUPP: 95,
-} as const;
+import { Errno, type ErrnoCode } from "../../sim/errno.ts";
 
-/** A name in {@link Errno}. */
-export type ErrnoCode = keyof typeof Errno;
+export { Errno, type ErrnoCode };
 
 /**
  * Error of a verbs call.

@@ -1,0 +1,45 @@
+/**
+ * Linux errno values: the one table both the verbs layer (`VerbsError`) and
+ * the hypervisor (`XenError`) report with, so a number means the same thing
+ * on every path. Platform-level, so neither has to import the other.
+ *
+ * @module
+ */
+
+/**
+ * Linux errno values by name.
+ *
+ * @example
+ * ```ts
+ * import { Errno } from "./errno.ts";
+ * console.log(Errno.EINVAL); // 22
+ * ```
+ */
+export const Errno = {
+  EPERM: 1,
+  ENOENT: 2,
+  ESRCH: 3,
+  EINTR: 4,
+  EIO: 5,
+  ENXIO: 6,
+  E2BIG: 7,
+  EBADF: 9,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EFAULT: 14,
+  EBUSY: 16,
+  EEXIST: 17,
+  ENODEV: 19,
+  EINVAL: 22,
+  ENOSPC: 28,
+  ERANGE: 34,
+  ENOSYS: 38,
+  ENOTCONN: 107,
+  ETIMEDOUT: 110,
+  ECONNRESET: 104,
+  EOPNOTSUPP: 95,
+} as const;
+
+/** A name in {@link Errno}. */
+export type ErrnoCode = keyof typeof Errno;
