@@ -562,7 +562,10 @@ export function decodePacket(bytes: Uint8Array, opts: DecodeOptions = {}): Decod
   if (tver !== 0) return fail("tver", `BTH TVer ${tver}, must be 0 (IBTA §9.2.1)`);
   const info = opcodeInfo(opcode);
   if (!info) {
-    return fail("opcode", `opcode 0x${hex(opcode, 2)} is not implemented (IBTA §9.2 table 38)`);
+    return fail(
+      "opcode",
+      `opcode 0x${hex(opcode, 2)} is not supported by this model (IBTA §9.2 table 38)`,
+    );
   }
   const padCnt = (b1 >>> 4) & 3;
   const payloadAt = o + BTH_BYTES + info.extBytes;

@@ -104,9 +104,9 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
     const doms: Record<Who, Domain> = { dom0, a, b };
     // Fixtures the cases refer to.
     const pfn = a.memory.alloc(4096, 4096) / 4096;
-    const refToDom0 = await a.grants.grantAccess(0, pfn);
+    const refForDom0 = await a.grants.grantAccess(0, pfn);
     const roRef = await a.grants.grantAccess(0, pfn, true);
-    const held = await hv.grantMap(dom0, { domid: a.domid, ref: refToDom0 });
+    const held = await hv.grantMap(dom0, { domid: a.domid, ref: refForDom0 });
     const offeredToA = await hv.evtchnAllocUnbound(dom0, { remoteDom: a.domid });
     const unboundOfA = await hv.evtchnAllocUnbound(a, { remoteDom: 0 });
     const pirqPort = await hv.evtchnBindPirq(dom0, 9);
@@ -322,14 +322,14 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         call: "grant_table_op:map_grant_ref",
         why: "foreign",
         who: "dom0",
-        args: { domid: NONE, ref: refToDom0 },
+        args: { domid: NONE, ref: refForDom0 },
         errno: "ESRCH",
       },
       {
         call: "grant_table_op:map_grant_ref",
         why: "range",
         who: "dom0",
-        args: { domid: OUT, ref: refToDom0 },
+        args: { domid: OUT, ref: refForDom0 },
         errno: "EINVAL",
       },
       {
@@ -357,7 +357,7 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         call: "grant_table_op:map_grant_ref",
         why: "foreign",
         who: "b",
-        args: { domid: a.domid, ref: refToDom0 },
+        args: { domid: a.domid, ref: refForDom0 },
         errno: "EPERM",
       },
       {
@@ -378,7 +378,7 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         call: "grant_table_op:map_grant_ref",
         why: "foreign",
         who: "a",
-        args: { domid: DOMID_SELF, ref: refToDom0 },
+        args: { domid: DOMID_SELF, ref: refForDom0 },
         errno: "EINVAL",
       },
       {
@@ -691,7 +691,7 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
 
     // Nothing the refusals touched changed.
     assert.deepEqual(hv.stats(), before);
-    assert.equal(a.grants.readEntry(refToDom0).flags & GTF_permit_access, GTF_permit_access);
+    assert.equal(a.grants.readEntry(refForDom0).flags & GTF_permit_access, GTF_permit_access);
     const c = hv.counters();
     assert.equal(c.byKind.unknown, 2);
     assert.ok(c.hypercalls >= cases.length + HYPERCALLS.length * 6);

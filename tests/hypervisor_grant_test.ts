@@ -130,15 +130,15 @@ Deno.test("grant: map refusals — domid, ref, entry contents, self-map, frames 
     const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
     const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
     const { pfn } = page(a, 3);
-    const toDom0 = await a.grants.grantAccess(0, pfn);
-    await rejects(hv.grantMap(dom0, { domid: 999, ref: toDom0 }), "ESRCH");
-    await rejects(hv.grantMap(dom0, { domid: 0x8000, ref: toDom0 }), "EINVAL");
+    const grantForDom0 = await a.grants.grantAccess(0, pfn);
+    await rejects(hv.grantMap(dom0, { domid: 999, ref: grantForDom0 }), "ESRCH");
+    await rejects(hv.grantMap(dom0, { domid: 0x8000, ref: grantForDom0 }), "EINVAL");
     await rejects(hv.grantMap(dom0, { domid: a.domid, ref: a.grants.size }), "EINVAL");
     await rejects(hv.grantMap(dom0, { domid: a.domid, ref: -1 }), "EINVAL");
     await rejects(hv.grantMap(dom0, { domid: a.domid, ref: 1.5 }), "EINVAL");
-    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: toDom0 + 1 }), "EINVAL"); // never granted
-    await rejects(hv.grantMap(b, { domid: a.domid, ref: toDom0 }), "EPERM"); // granted to dom0
-    await rejects(hv.grantMap(a, { domid: a.domid, ref: toDom0 }), "EINVAL"); // own grant
+    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: grantForDom0 + 1 }), "EINVAL"); // never granted
+    await rejects(hv.grantMap(b, { domid: a.domid, ref: grantForDom0 }), "EPERM"); // granted to dom0
+    await rejects(hv.grantMap(a, { domid: a.domid, ref: grantForDom0 }), "EINVAL"); // own grant
 
     // Hostile entry contents written straight into the table.
     const poke = (ref: number, bytes: number[]) =>
