@@ -24,3 +24,4 @@ export * from "./hca/mod.ts";
 export * from "./hypervisor/mod.ts";
 export { Domain } from "./drivers/verbs/mod.ts";
 export { Domain as XenDomain } from "./hypervisor/mod.ts";
+export * from "./drivers/xen/mod.ts";

@@ -84,18 +84,45 @@ interface End {
 
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
 
+/**
+ * Where the two ends of a test run: bare-metal hosts ("native", the
+ * default) or one Xen guest per host with the given driver. The verbs
+ * program is the same in every case; only its domains differ.
+ *
+ * @example
+ * ```ts
+ * import type { Placement } from "./native_perf.ts";
+ * const p: Placement = "bypass";
+ * ```
+ */
+export type Placement = "native" | "bypass" | "split";
+
 async function connectedPair(
   profile: string | Record<string, unknown>,
   size: number,
   inline: number,
   depth: number,
+  placement: Placement = "native",
 ): Promise<{ cluster: Cluster; ends: [End, End] }> {
   const cluster = new Cluster({ profile, seed: 1 });
-  const doms = [
-    cluster.addHost({ name: "node0", hypervisor: false }).os,
-    cluster.addHost({ name: "node1", hypervisor: false }).os,
+  const virt = placement !== "native";
+  const hosts = [
+    cluster.addHost({ name: "node0", hypervisor: virt }),
+    cluster.addHost({ name: "node1", hypervisor: virt }),
   ];
   await cluster.start();
+  const doms: Domain[] = [];
+  for (const [i, h] of hosts.entries()) {
+    doms.push(
+      virt
+        ? await h.createGuest({
+          name: `vm${i}`,
+          memoryMiB: 256,
+          driver: placement as "bypass" | "split",
+        })
+        : h.os,
+    );
+  }
   const ends = await cluster.run(async () => {
     const out: End[] = [];
     for (const dom of doms) {
@@ -170,7 +197,7 @@ async function spinUntil(dom: Domain, addr: number, want: number): Promise<void>
  */
 export async function writeLatency(
   profile: string | Record<string, unknown>,
-  opts: { size?: number; iters?: number; warmup?: number } = {},
+  opts: { size?: number; iters?: number; warmup?: number; placement?: Placement } = {},
 ): Promise<LatencyResult> {
   const size = opts.size ?? 2;
   const iters = opts.iters ?? 1000;
@@ -178,7 +205,7 @@ export async function writeLatency(
   const total = iters + warmup;
   // Two halves per side, as perftest: the source of our writes, and where the peer writes.
   const half = Math.ceil(size / 64) * 64;
-  const { cluster, ends } = await connectedPair(profile, 2 * half, 0, 16);
+  const { cluster, ends } = await connectedPair(profile, 2 * half, 0, 16, opts.placement);
   // Inline when the payload fits, as perftest's latency tests do.
   const maxInline = Math.min(cluster.profile.hca.maxInline, 400);
   const inline = size <= maxInline;
@@ -282,12 +309,12 @@ export async function writeLatency(
  */
 export async function writeBandwidth(
   profile: string | Record<string, unknown>,
-  opts: { size?: number; iters?: number; window?: number } = {},
+  opts: { size?: number; iters?: number; window?: number; placement?: Placement } = {},
 ): Promise<BandwidthResult> {
   const size = opts.size ?? 1 << 20;
   const iters = opts.iters ?? 64;
   const window = opts.window ?? 16;
-  const { cluster, ends } = await connectedPair(profile, size, 0, window);
+  const { cluster, ends } = await connectedPair(profile, size, 0, window, opts.placement);
   const [me, peer] = ends;
   let t0 = 0, t1 = 0;
   await cluster.run(async () => {

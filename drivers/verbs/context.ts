@@ -109,14 +109,15 @@ export class Context {
     this.env = env;
     this.#device = device;
     this.#ports = ports;
-    this.provider = new Provider({
+    const penv = {
       engine: env.engine,
       profile: env.profile,
       memory: env.memory,
       uarAddr: file.uarAddr,
       cpu: env.cpu,
       waitWrite: env.waitWrite,
-    });
+    };
+    this.provider = file.createProvider?.(penv) ?? new Provider(penv);
     file.setEventHandlers({
       onCompEvent: (h) => this.cqs.get(h)?.deliverEvent(),
       onAsyncEvent: (e) => this.#onAsync(e),

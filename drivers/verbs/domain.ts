@@ -15,6 +15,7 @@ import { Context, type VerbsEnv } from "./context.ts";
 import { CpuClock } from "./cpu.ts";
 import { VerbsError } from "./errors.ts";
 import type { WatchedMemory } from "./memory_watch.ts";
+import { RegCacheFile } from "./reg_cache.ts";
 import type { UverbsDevice } from "./uverbs.ts";
 
 /**
@@ -94,6 +95,22 @@ export interface DomainOptions {
   machine?: WatchedMemory;
   /** The RDMA devices this domain's kernel offers (may be filled in later). */
   devices?: UverbsDevice[];
+  /** Registration cache for contexts opened without saying (default off; see `reg_cache.ts`). */
+  regCache?: boolean;
+}
+
+/**
+ * Options of {@link Domain.openDevice}.
+ *
+ * @example
+ * ```ts
+ * import type { OpenDeviceOptions } from "./domain.ts";
+ * const opts: OpenDeviceOptions = { regCache: true };
+ * ```
+ */
+export interface OpenDeviceOptions {
+  /** Put a registration cache (`reg_cache.ts`) in front of the kernel for this context. */
+  regCache?: boolean;
 }
 
 /**
@@ -116,6 +133,10 @@ export class Domain {
   readonly memory: DomainMemory;
   /** CPU time accounting of this domain's threads. */
   readonly cpu: CpuClock;
+  /** Whether contexts get a registration cache unless `openDevice` says otherwise. */
+  readonly regCache: boolean;
+  /** What `openDevice(name, opts)` takes to turn the registration cache on (tools probe it). */
+  readonly regCacheOption: OpenDeviceOptions = { regCache: true };
   #devices: UverbsDevice[];
 
   /** @param o see {@link DomainOptions} */
@@ -126,6 +147,7 @@ export class Domain {
     this.profile = o.profile;
     this.memory = new DomainMemory(o.space, o.machine);
     this.cpu = CpuClock.of(o.engine);
+    this.regCache = o.regCache ?? false;
     this.#devices = o.devices ? [...o.devices] : [];
   }
 
@@ -165,7 +187,7 @@ export class Domain {
   }
 
   /** `ibv_open_device`: the named device, or the first one. */
-  async openDevice(name?: string): Promise<Context> {
+  async openDevice(name?: string, opts: OpenDeviceOptions = {}): Promise<Context> {
     const dev = name === undefined ? this.#devices[0] : this.#devices.find((d) => d.name === name);
     if (!dev) {
       throw new VerbsError(
@@ -177,6 +199,7 @@ export class Domain {
     }
     await this.cpu.settle();
     const file = await dev.open();
-    return await Context.open(file, this.verbsEnv());
+    const cached = opts.regCache ?? this.regCache;
+    return await Context.open(cached ? new RegCacheFile(file) : file, this.verbsEnv());
   }
 }

@@ -128,6 +128,8 @@ export interface GuestOptions {
   memoryMiB?: number;
   /** "bypass" (Xen-IB) or "split". */
   driver?: "bypass" | "split";
+  /** Registration cache in the guest's contexts (default on; see `reg_cache.ts`). */
+  regCache?: boolean;
 }
 
 /**

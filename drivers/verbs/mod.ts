@@ -32,7 +32,8 @@ export {
   registerHostPlatform,
   zeroCounters,
 } from "./host.ts";
-export { Domain, DomainMemory, type DomainOptions } from "./domain.ts";
+export { Domain, DomainMemory, type DomainOptions, type OpenDeviceOptions } from "./domain.ts";
+export { RegCacheFile, type RegCacheOptions } from "./reg_cache.ts";
 export { Context, type VerbsAsyncEvent, type VerbsEnv } from "./context.ts";
 export { Pd, type QpInitAttr } from "./pd.ts";
 export { Mr } from "./mr.ts";

@@ -15,7 +15,8 @@
  * that resolve only in this open file's own table), strings, booleans,
  * bigints, `Uint8Array`s and plain objects of those. No call takes or returns
  * a JS object with behaviour, except the two event callbacks registered with
- * {@link UverbsFile.setEventHandlers}.
+ * {@link UverbsFile.setEventHandlers} and the optional
+ * {@link UverbsFile.createProvider} (a split-driver guest's datapath).
  *
  * Addresses (`bufAddr`, `addr`) are in the caller's address space — for a
  * guest, its pseudo-physical space; the implementation is responsible for
@@ -27,6 +28,7 @@
  *
  * @module
  */
+import type { Provider, ProviderEnv } from "./provider.ts";
 import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "./types.ts";
 
 /**
@@ -357,6 +359,14 @@ export interface UverbsFile {
 
   /** Register the event callbacks (replaces earlier ones). */
   setEventHandlers(h: UverbsEventHandlers): void;
+
+  /**
+   * The fast path of this context, if the kernel side decides it: a
+   * split-driver guest's provider sends its doorbells and polls to dom0.
+   * Absent or undefined: the verbs layer's own {@link Provider} (native,
+   * bypass).
+   */
+  createProvider?(env: ProviderEnv): Provider | undefined;
 
   queryDevice(): Promise<DeviceAttr>;
   queryPort(portNum: number): Promise<PortAttr>;

@@ -1,0 +1,49 @@
+/**
+ * One guest context as dom0's backend holds it: the kernel verbs state
+ * (a `UContext` of the native driver, with the context's own handle
+ * tables — DESIGN §9 invariant 4: a handle from this frontend resolves
+ * only here), the UAR, and every grant mapping and shadow buffer the
+ * context's objects use, so that closing it returns all of them.
+ *
+ * @module
+ */
+import type { UContext } from "../native/ucontext.ts";
+import type { SplitContext } from "../split/back.ts";
+import type { GrantedMemory } from "./granted_memory.ts";
+import type { MappedBuffer } from "./grants.ts";
+
+/** What one object (MR, CQ, QP, SRQ) holds besides its device state. */
+export interface ObjectBacking {
+  /** The guest pages, mapped in dom0. */
+  buf: MappedBuffer;
+  /** Split mode: the dom0 shadow queue registered with the device. */
+  shadow?: number;
+  /** QPN / CQN / SRQN (split mode routes doorbells by number). */
+  num?: number;
+}
+
+/**
+ * A context of a frontend.
+ *
+ * @example
+ * ```ts
+ * import type { BackContext } from "./context.ts";
+ * const pinned = (c: BackContext) =>
+ *   [...c.objects.values()].reduce((n, o) => n + o.buf.handles.length, 0);
+ * ```
+ */
+export interface BackContext {
+  /** Context id (the `ctx` of requests). */
+  id: number;
+  /** The kernel verbs state. */
+  uctx: UContext;
+  /** The frames of the buffer being registered by the call in progress. */
+  memory: GrantedMemory;
+  /** UAR page index and where it is mapped (guest address in bypass mode, dom0's in split). */
+  uarIndex: number;
+  uarAddr: number;
+  /** Backing of each object, by `"<kind>:<handle>"`. */
+  objects: Map<string, ObjectBacking>;
+  /** Split mode only. */
+  split?: SplitContext;
+}

@@ -1,0 +1,415 @@
+/**
+ * One backend instance ("vibback"), serving one guest's frontend from
+ * dom0: the xenbus handshake, the request loop, event forwarding and the
+ * teardown that returns everything.
+ *
+ * - Handshake: InitWait; when the frontend is Initialised, read its
+ *   `ring-ref`, `event-ring-ref` and `event-channel` (strict decimal),
+ *   map both pages, bind the event channel, Connected.
+ * - Requests: the ring copies each request out of the shared page before
+ *   it is decoded (`ring.ts`); the backend then checks it
+ *   (`ops.checkRequest`, strictly increasing ids: a replay gets EINVAL),
+ *   executes it against the native driver (`ops.execute`) and answers.
+ *   Costs: `ringMarshalNs` to copy the request out and the response in,
+ *   `backendOpNs` of lookup and validation, the driver's own costs, and a
+ *   hypercall for the notification when the frontend asked for one.
+ *   A frontend that keeps its ring full is served a ring's worth at a time,
+ *   then the other backends run; one that publishes impossible ring
+ *   indices is disconnected (xenbus Closing), its guest keeps running.
+ * - Events: the native driver calls the context's handlers from dom0's
+ *   interrupt path; an event thread writes them into the event ring
+ *   (split mode: after copying the CQ's new entries to the guest) and
+ *   notifies the guest — the dom0 hop of flow 3.
+ * - Teardown (frontend Closing/Closed or gone, guest shut down or crashed,
+ *   hostile frontend): every context is closed through the driver (device
+ *   objects destroyed, UAR unmapped and freed), then every grant unmapped
+ *   (which frees the frames of a dead guest), the ring pages unmapped, the
+ *   port closed, Closed.
+ *
+ * @module
+ */
+import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
+import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
+import { type Engine, WaitQueue } from "../../sim/engine.ts";
+import type { Profile } from "../../sim/profiles/mod.ts";
+import type { HcaDriver } from "../native/driver.ts";
+import { Errno, VerbsError } from "../verbs/errors.ts";
+import type { Dom0Heap } from "../xen/dom0_heap.ts";
+import type { EventDispatcher } from "../xen/evtchn.ts";
+import { BackRing, RingError } from "../xenbus/ring.ts";
+import { EventRingProducer, type VibEvent, VibEventKind } from "../xenbus/vib_event_ring.ts";
+import {
+  opName,
+  VIB_KEYS,
+  type VibRequest,
+  type VibResponse,
+  vibRingOptions,
+} from "../xenbus/vib_protocol.ts";
+import { XenbusDevice, XenbusState, type XenbusStateValue } from "../xenbus/xenbus.ts";
+import type { BackContext } from "./context.ts";
+import { BackendGrants, type MappedBuffer } from "./grants.ts";
+import { checkRequest, closeContext, cqnOf, execute, type OpEnv } from "./ops.ts";
+
+/** Counters the host reports (`host.counters()`), shared by all backends of a host. */
+export interface BackendStats {
+  requests: number;
+  byKind: Record<string, number>;
+  /** Virtual time dom0 spent serving requests and forwarding events. */
+  busyNs: number;
+}
+
+/** What a backend instance needs from dom0. */
+export interface BackendHost {
+  engine: Engine;
+  profile: Profile;
+  hv: Hypervisor;
+  driver: HcaDriver;
+  heap: Dom0Heap;
+  /** Dom0's event-channel dispatcher. */
+  events: EventDispatcher;
+  stats: BackendStats;
+}
+
+function errnoOf(e: unknown): number {
+  if (e instanceof VerbsError) return e.errno;
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code === "string" && code in Errno) return Errno[code as keyof typeof Errno];
+  return Errno.EIO;
+}
+
+/** Strict non-negative decimal, as xenbus_scanf would accept it. */
+function parseKey(v: string | undefined): number | undefined {
+  return v !== undefined && /^(0|[1-9][0-9]{0,9})$/.test(v) ? Number(v) : undefined;
+}
+
+/**
+ * A backend instance.
+ *
+ * @example
+ * ```ts
+ * import type { VibBack } from "./vibback.ts";
+ * const live = (b: VibBack) => b.connected && b.contextCount;
+ * ```
+ */
+export class VibBack {
+  readonly xb: XenbusDevice;
+  readonly mode: "bypass" | "split";
+  readonly grants: BackendGrants;
+  /** Why the backend disconnected (undefined while it has not). */
+  closeReason: string | undefined;
+  /** Requests refused, by errno name, and the last refusal's message. */
+  readonly refused: Record<string, number> = {};
+  lastRefusal: string | undefined;
+  connected = false;
+  #h: BackendHost;
+  #dom0: XenDomain;
+  #contexts = new Map<number, BackContext>();
+  #wq: WaitQueue;
+  #evWq: WaitQueue;
+  #events: VibEvent[] = [];
+  #ring: BackRing<VibRequest, VibResponse> | undefined;
+  #evRing: EventRingProducer | undefined;
+  #pages: MappedBuffer | undefined;
+  #port = 0;
+  #lastId: number | undefined;
+  #closing = false;
+  #finished: Promise<void>;
+  #eventThread: Promise<void> | undefined;
+  #env: OpEnv;
+
+  /**
+   * Start serving the frontend of `frontDomid` whose backend directory is
+   * `paths.backend`; returns at once (the instance runs as dom0 processes).
+   */
+  constructor(
+    host: BackendHost,
+    readonly frontDomid: number,
+    readonly paths: { frontend: string; backend: string },
+  ) {
+    this.#h = host;
+    this.#dom0 = host.hv.dom0;
+    const xs = host.hv.xenstore;
+    this.mode = (() => {
+      try {
+        return xs.read(0, `${paths.backend}/${VIB_KEYS.mode}`) === "split" ? "split" : "bypass";
+      } catch {
+        return "bypass";
+      }
+    })();
+    this.xb = new XenbusDevice({
+      xs,
+      domid: 0,
+      nodePath: paths.backend,
+      otherendDomid: frontDomid,
+      otherendPath: paths.frontend,
+    });
+    this.grants = new BackendGrants(host.hv, this.#dom0, frontDomid);
+    this.#wq = new WaitQueue(host.engine, `vibback dom${frontDomid} requests`);
+    this.#evWq = new WaitQueue(host.engine, `vibback dom${frontDomid} events`);
+    this.#env = {
+      engine: host.engine,
+      profile: host.profile,
+      hv: host.hv,
+      dom0: this.#dom0,
+      frontDomid,
+      driver: host.driver,
+      heap: host.heap,
+      grants: this.grants,
+      mode: this.mode,
+      contexts: this.#contexts,
+      queueEvent: (e) => this.#queueEvent(e),
+    };
+    this.#finished = host.engine.spawn(`vibback dom${frontDomid}`, () => this.#run());
+  }
+
+  /** Resolves when the instance has torn everything down. */
+  get finished(): Promise<void> {
+    return this.#finished;
+  }
+
+  /** Contexts open now. */
+  get contextCount(): number {
+    return this.#contexts.size;
+  }
+
+  /** The contexts (tests and tools look at them; the backend owns them). */
+  contexts(): ReadonlyMap<number, BackContext> {
+    return this.#contexts;
+  }
+
+  /** Ask the instance to disconnect and tear down (idempotent). */
+  close(reason: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.closeReason = reason;
+    this.#wq.notifyAll();
+    this.#evWq.notifyAll();
+  }
+
+  async #run(): Promise<void> {
+    const guest = this.#h.hv.domain(this.frontDomid);
+    const unhook = guest?.onTeardown(() => {
+      this.close(`dom${this.frontDomid} was torn down`);
+      return this.#finished;
+    });
+    try {
+      if (!guest || !guest.running) return this.close("guest is not running");
+      this.xb.onPeerChange((s) => this.#peerChanged(s));
+      this.xb.switchState(XenbusState.InitWait);
+      while (!this.#closing && this.xb.peerState() !== XenbusState.Initialised) {
+        await this.#wq.wait();
+      }
+      if (!this.#closing) await this.#connect();
+      if (!this.#closing) {
+        this.xb.switchState(XenbusState.Connected);
+        this.connected = true;
+        this.#eventThread = this.#h.engine.spawn(
+          `vibback dom${this.frontDomid} events`,
+          () => this.#forwardEvents(),
+        );
+        await this.#serve();
+      }
+    } catch (e) {
+      this.close(`backend error: ${(e as Error).message}`);
+    } finally {
+      await this.#teardown();
+      unhook?.();
+    }
+  }
+
+  #peerChanged(s: XenbusStateValue): void {
+    if (s === XenbusState.Initialised) this.#wq.notifyAll();
+    // A missing or garbage state node is a frontend that is gone or broken: treat as Closed.
+    else if (s === XenbusState.Closing || s === XenbusState.Closed || s === XenbusState.Unknown) {
+      this.close(`frontend ${s === XenbusState.Unknown ? "gone" : "closed"}`);
+    }
+  }
+
+  async #connect(): Promise<void> {
+    const xs = this.#h.hv.xenstore;
+    const read = (k: string) => {
+      try {
+        return parseKey(xs.read(0, `${this.paths.frontend}/${k}`));
+      } catch {
+        return undefined;
+      }
+    };
+    const ringRef = read(VIB_KEYS.ringRef);
+    const evRef = read(VIB_KEYS.eventRingRef);
+    const port = read(VIB_KEYS.eventChannel);
+    if (ringRef === undefined || evRef === undefined || port === undefined) {
+      return this.close("frontend published malformed ring-ref/event-ring-ref/event-channel");
+    }
+    try {
+      this.#pages = await this.grants.mapBuffer({ flags: 0, segs: [ringRef, evRef] }, 2, false);
+      this.#port = await this.#h.hv.evtchnBindInterdomain(this.#dom0, {
+        remoteDom: this.frontDomid,
+        remotePort: port,
+      });
+    } catch (e) {
+      return this.close(`connect: ${(e as Error).message}`);
+    }
+    this.#h.events.bind(this.#port, () => this.#wq.notifyAll());
+    const mem = this.#h.hv.mem;
+    this.#ring = BackRing.attach(mem.frame(this.#pages.mfns[0]), vibRingOptions());
+    this.#evRing = new EventRingProducer(mem.frame(this.#pages.mfns[1]));
+  }
+
+  async #serve(): Promise<void> {
+    const ring = this.#ring!;
+    while (!this.#closing) {
+      let n = 0;
+      try {
+        for (; n < ring.size && !this.#closing; n++) {
+          const req = ring.takeRequest();
+          if (!req) break;
+          await this.#handle(req);
+        }
+        if (this.#closing) break;
+        // A full ring's worth: let the other backends run before the next batch.
+        if (n === ring.size) {
+          await this.#h.engine.sleep(0);
+          continue;
+        }
+        if (ring.finalCheckForRequests()) continue;
+      } catch (e) {
+        if (e instanceof RingError) return this.close(`hostile frontend: ${e.message}`);
+        throw e;
+      }
+      await this.#wq.wait();
+    }
+  }
+
+  async #handle(req: VibRequest): Promise<void> {
+    const h = this.#h, x = h.profile.xen;
+    const t0 = h.engine.now;
+    const kind = opName(req.op).startsWith("op") ? "INVALID" : opName(req.op);
+    h.stats.requests++;
+    h.stats.byKind[kind] = (h.stats.byKind[kind] ?? 0) + 1;
+    await h.engine.sleep(x.ringMarshalNs + x.backendOpNs);
+    let status = 0;
+    let body: Record<string, unknown> = {};
+    try {
+      const replay = this.#lastId !== undefined &&
+        ((req.id - this.#lastId) >>> 0 === 0 || (req.id - this.#lastId) >>> 0 > 0x7fffffff);
+      if (replay) {
+        throw new VerbsError("EINVAL", `request id ${req.id} replayed (last ${this.#lastId})`);
+      }
+      this.#lastId = req.id;
+      checkRequest(this.#env, req);
+      body = await execute(this.#env, req);
+    } catch (e) {
+      status = -errnoOf(e);
+      body = {};
+      const name = (e as { code?: string }).code ?? "EIO";
+      this.refused[name] = (this.refused[name] ?? 0) + 1;
+      this.lastRefusal = `${kind}: ${(e as Error).message}`;
+    }
+    try {
+      this.#ring!.pushResponse({ id: req.id, op: req.op, status, body });
+      await h.engine.sleep(x.ringMarshalNs);
+      if (this.#ring!.pushResponsesAndCheckNotify()) await this.#notify();
+    } finally {
+      h.stats.busyNs += h.engine.now - t0;
+    }
+  }
+
+  async #notify(): Promise<void> {
+    try {
+      await this.#h.hv.evtchnSend(this.#dom0, this.#port);
+    } catch {
+      this.close("frontend's event channel is gone");
+    }
+  }
+
+  #queueEvent(e: VibEvent): void {
+    if (this.#closing || !this.connected) return;
+    this.#events.push(e);
+    this.#evWq.notifyOne();
+  }
+
+  async #forwardEvents(): Promise<void> {
+    const h = this.#h;
+    while (!this.#closing) {
+      if (this.#events.length === 0) {
+        await this.#evWq.wait();
+        continue;
+      }
+      const t0 = h.engine.now;
+      const batch = this.#events.splice(0);
+      for (const e of batch) {
+        const c = this.#contexts.get(e.ctx);
+        if (!c) continue;
+        if (c.split && e.kind === VibEventKind.COMP) {
+          // The guest polls its own ring after the event: the entries must be there.
+          const cqn = cqnOf(c, e.handle);
+          if (cqn !== undefined && c.split.hasCq(cqn)) await c.split.poll(cqn);
+        }
+        try {
+          this.#evRing!.push(e);
+        } catch (err) {
+          this.close(`hostile frontend: ${(err as Error).message}`);
+          return;
+        }
+      }
+      await h.engine.sleep(h.profile.xen.ringMarshalNs);
+      if (!this.#closing) await this.#notify();
+      h.stats.busyNs += h.engine.now - t0;
+    }
+  }
+
+  async #teardown(): Promise<void> {
+    this.#closing = true;
+    this.#evWq.notifyAll();
+    if (this.#eventThread) await this.#eventThread;
+    const h = this.#h;
+    const t0 = h.engine.now;
+    for (const c of [...this.#contexts.values()]) {
+      try {
+        await closeContext(this.#env, c);
+      } catch {
+        // Keep going: every other context must still be returned.
+      }
+    }
+    if (this.#port) {
+      h.events.unbind(this.#port);
+      await h.hv.evtchnClose(this.#dom0, this.#port).catch(() => {});
+      this.#port = 0;
+    }
+    if (this.#pages) {
+      await this.grants.unmap(this.#pages);
+      this.#pages = undefined;
+    }
+    this.#ring = undefined;
+    this.#evRing = undefined;
+    this.connected = false;
+    for (const s of [XenbusState.Closing, XenbusState.Closed] as const) {
+      try {
+        this.xb.switchState(s);
+      } catch {
+        // Already there, or the node is gone with dom0's permission to write it.
+      }
+    }
+    h.stats.busyNs += h.engine.now - t0;
+    this.xb.dispose();
+    if (h.hv.stateOf(this.frontDomid) !== "running") removeBackendNode(h.hv, this.paths.backend);
+  }
+}
+
+/**
+ * Remove a backend directory (the toolstack's job once the guest is gone).
+ *
+ * @example
+ * ```ts
+ * import { removeBackendNode } from "./vibback.ts";
+ * // removeBackendNode(hv, "/local/domain/0/backend/vib/3/0"); // removes .../vib/3
+ * console.log(typeof removeBackendNode); // function
+ * ```
+ */
+export function removeBackendNode(hv: Hypervisor, path: string): void {
+  try {
+    hv.xenstore.rm(0, path.slice(0, path.lastIndexOf("/")));
+  } catch {
+    // Already removed.
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Dom0's backend driver: watches `/local/domain/0/backend/vib` for new
+ * devices the toolstack creates and starts one backend instance
+ * (`vibback.ts`) per frontend; forgets an instance once it has torn down
+ * and its guest is gone (then the backend directory is removed).
+ *
+ * @module
+ */
+import { XS_RELEASE_DOMAIN } from "../../hypervisor/xenstore.ts";
+import { VIB_KEYS } from "../xenbus/vib_protocol.ts";
+import { xenbusPaths } from "../xenbus/xenbus.ts";
+import { type BackendHost, type BackendStats, removeBackendNode, VibBack } from "./vibback.ts";
+
+/**
+ * Where the toolstack puts vib backend directories.
+ *
+ * @example
+ * ```ts
+ * import { VIB_BACKEND_DIR } from "./watcher.ts";
+ * console.log(`${VIB_BACKEND_DIR}/3/0`); // /local/domain/0/backend/vib/3/0
+ * ```
+ */
+export const VIB_BACKEND_DIR = "/local/domain/0/backend/vib";
+
+/**
+ * The backend driver of one host.
+ *
+ * @example
+ * ```ts
+ * import type { VibBackDriver } from "./watcher.ts";
+ * const served = (d: VibBackDriver) => [...d.instances().keys()]; // frontend domids
+ * ```
+ */
+export class VibBackDriver {
+  /** Requests, by op, and dom0 time, over every instance. */
+  readonly stats: BackendStats = { requests: 0, byKind: {}, busyNs: 0 };
+  #host: BackendHost;
+  #instances = new Map<number, VibBack>();
+
+  /** @param host dom0's facilities (its `stats` is replaced by this driver's) */
+  constructor(host: Omit<BackendHost, "stats">) {
+    this.#host = { ...host, stats: this.stats };
+  }
+
+  /** Start watching (dom0 boot). */
+  start(): void {
+    const xs = this.#host.hv.xenstore;
+    xs.watch(0, VIB_BACKEND_DIR, "vibback-probe", () => this.#scan());
+    xs.watch(0, XS_RELEASE_DOMAIN, "vibback-release", () => this.#reap());
+  }
+
+  /** Backend instances by frontend domid. */
+  instances(): ReadonlyMap<number, VibBack> {
+    return this.#instances;
+  }
+
+  #scan(): void {
+    const xs = this.#host.hv.xenstore;
+    let doms: string[];
+    try {
+      doms = xs.directory(0, VIB_BACKEND_DIR);
+    } catch {
+      return;
+    }
+    for (const d of doms) {
+      if (!/^[1-9][0-9]*$/.test(d)) continue;
+      const domid = Number(d);
+      if (this.#instances.has(domid)) continue;
+      const p = xenbusPaths("vib", domid, 0, 0);
+      // The toolstack writes the mode last: until then the device is not complete.
+      const ready = [`${p.backend}/state`, `${p.backend}/${VIB_KEYS.mode}`].every((k) => {
+        try {
+          return xs.exists(0, k);
+        } catch {
+          return false;
+        }
+      });
+      if (!ready) continue;
+      const inst = new VibBack(this.#host, domid, p);
+      this.#instances.set(domid, inst);
+      inst.finished.then(() => this.#reap());
+    }
+  }
+
+  #reap(): void {
+    const hv = this.#host.hv;
+    for (const [domid, inst] of this.#instances) {
+      if (inst.connected || hv.stateOf(domid) === "running" || hv.stateOf(domid) === "shutdown") {
+        continue;
+      }
+      inst.finished.then(() => {
+        if (this.#instances.get(domid) !== inst) return;
+        this.#instances.delete(domid);
+        removeBackendNode(hv, inst.paths.backend);
+      });
+    }
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Granting a guest buffer to dom0 (flow 4, the guest's half): one grant
+ * entry per page, written in the guest's own grant table (`grantEntryNs`
+ * each); when there are more pages than fit in a request's segment area,
+ * the refs go into indirect pages — granted read-only themselves — and the
+ * request carries those pages' refs.
+ *
+ * A page the guest does not have mapped is refused here, with EFAULT, as
+ * the guest kernel's get_user_pages would; a full grant table is ENOMEM.
+ *
+ * @module
+ */
+import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
+import type { Engine } from "../../sim/engine.ts";
+import { PAGE_SIZE } from "../../sim/memory.ts";
+import { VerbsError } from "../verbs/errors.ts";
+import { REFS_PER_INDIRECT_PAGE, VIB_F_INDIRECT, VIB_MAX_PAGES } from "../xenbus/vib_protocol.ts";
+
+/** A buffer granted for one request. */
+export interface GrantedBuffer {
+  /** Pages covered. */
+  nrPages: number;
+  /** One ref per page, kept until the object is destroyed. */
+  refs: number[];
+  /** What goes in the request: the page refs, or the indirect pages' refs. */
+  segs: number[];
+  flags: number;
+  /** Indirect pages, released once the request is answered. */
+  indirect?: { addr: number; refs: number[] };
+}
+
+function pagesOf(addr: number, len: number): number[] {
+  if (!Number.isInteger(addr) || !Number.isInteger(len) || addr < 0 || len <= 0) return [];
+  const out: number[] = [];
+  for (let p = Math.floor(addr / PAGE_SIZE); p * PAGE_SIZE < addr + len; p++) out.push(p);
+  return out;
+}
+
+/**
+ * Grant the pages of `[addr, addr+bytes)` to dom0. A malformed extent
+ * grants nothing (the backend refuses the request with the kernel's errno).
+ *
+ * @example
+ * ```ts
+ * import { grantBuffer } from "./buffers.ts";
+ * // const g = await grantBuffer(engine, vm, 50, addr, 8192, false, 20); // g.refs.length === 2
+ * console.log(typeof grantBuffer); // function
+ * ```
+ */
+export async function grantBuffer(
+  engine: Engine,
+  dom: XenDomain,
+  entryNs: number,
+  addr: number,
+  bytes: number,
+  readonly: boolean,
+  capacity: number,
+): Promise<GrantedBuffer> {
+  const pfns = pagesOf(addr, bytes);
+  if (pfns.length > VIB_MAX_PAGES) {
+    throw new VerbsError("ENOMEM", `${pfns.length} pages is more than one request can pin`);
+  }
+  for (const p of pfns) {
+    if (!dom.memory.owns(p)) {
+      throw new VerbsError("EFAULT", `page 0x${(p * PAGE_SIZE).toString(16)} is not mapped memory`);
+    }
+  }
+  const refs: number[] = [];
+  try {
+    for (const p of pfns) refs.push(dom.grants.grantAccessNow(0, p, readonly));
+  } catch (e) {
+    for (const r of refs) dom.grants.endAccessNow(r);
+    throw new VerbsError("ENOMEM", `grant table full: ${(e as Error).message}`);
+  }
+  await engine.sleep(refs.length * entryNs);
+  if (refs.length <= capacity) return { nrPages: refs.length, refs, segs: refs, flags: 0 };
+  const n = Math.ceil(refs.length / REFS_PER_INDIRECT_PAGE);
+  if (n > capacity) {
+    await ungrant(engine, dom, entryNs, refs);
+    throw new VerbsError(
+      "ENOMEM",
+      `${refs.length} pages need ${n} indirect pages (at most ${capacity})`,
+    );
+  }
+  const iaddr = dom.memory.alloc(n * PAGE_SIZE, PAGE_SIZE);
+  const raw = new Uint8Array(n * PAGE_SIZE);
+  const dv = new DataView(raw.buffer);
+  refs.forEach((r, i) => dv.setUint32(4 * i, r, true));
+  dom.memory.write(iaddr, raw);
+  const irefs: number[] = [];
+  for (let i = 0; i < n; i++) irefs.push(dom.grants.grantAccessNow(0, iaddr / PAGE_SIZE + i, true));
+  await engine.sleep(n * entryNs);
+  return {
+    nrPages: refs.length,
+    refs,
+    segs: irefs,
+    flags: VIB_F_INDIRECT,
+    indirect: { addr: iaddr, refs: irefs },
+  };
+}
+
+/**
+ * End the indirect pages' grants and free them (after the response).
+ *
+ * @example
+ * ```ts
+ * import { dropIndirect } from "./buffers.ts";
+ * // after the REG_MR response: await dropIndirect(engine, vm, 50, granted);
+ * console.log(typeof dropIndirect); // function
+ * ```
+ */
+export async function dropIndirect(
+  engine: Engine,
+  dom: XenDomain,
+  entryNs: number,
+  g: GrantedBuffer,
+): Promise<void> {
+  // A dead guest has nothing left to give back: Xen revoked its grants and memory.
+  if (!g.indirect || !dom.running) return;
+  await ungrant(engine, dom, entryNs, g.indirect.refs);
+  dom.memory.free(g.indirect.addr);
+  g.indirect = undefined;
+}
+
+/**
+ * End access through `refs` (dom0 no longer maps them); a ref dom0 still
+ * maps stays in use. Nothing to do in a dead guest.
+ *
+ * @example
+ * ```ts
+ * import { ungrant } from "./buffers.ts";
+ * // after DEREG_MR succeeded: await ungrant(engine, vm, 50, refs);
+ * console.log(typeof ungrant); // function
+ * ```
+ */
+export async function ungrant(
+  engine: Engine,
+  dom: XenDomain,
+  entryNs: number,
+  refs: readonly number[],
+): Promise<void> {
+  if (!dom.running) return;
+  let n = 0;
+  for (const r of refs) {
+    try {
+      dom.grants.endAccessNow(r);
+      n++;
+    } catch {
+      // Still mapped by a backend that did not let go: the ref stays in use.
+    }
+  }
+  if (n > 0) await engine.sleep(n * entryNs);
+}

@@ -1,0 +1,301 @@
+/**
+ * An open device file in a guest: the kernel ABI (`UverbsFile`) implemented
+ * by forwarding each call over the ring to dom0's backend. Buffers the
+ * call names (a memory region, a CQ/QP/SRQ ring the user library
+ * allocated in guest memory) are granted page by page first; the grants
+ * stay until the object is destroyed, because dom0 keeps them mapped (the
+ * device's MTT points at those frames).
+ *
+ * The UAR page of the context is the one dom0 had the hypervisor map into
+ * this guest (bypass mode): `uarAddr` is its guest address, and the
+ * unchanged user-level provider rings doorbells there.
+ *
+ * @module
+ */
+import type { AhAttr, DeviceAttr, PortAttr } from "../verbs/types.ts";
+import type {
+  AllocPdResp,
+  CreateAhResp,
+  CreateCqReq,
+  CreateCqResp,
+  CreateQpReq,
+  CreateQpResp,
+  CreateSrqReq,
+  CreateSrqResp,
+  ModifyQpReq,
+  ModifySrqReq,
+  QueryQpResp,
+  RegMrReq,
+  RegMrResp,
+  ResizeCqReq,
+  UverbsEventHandlers,
+  UverbsFile,
+} from "../verbs/uverbs.ts";
+import { VerbsError } from "../verbs/errors.ts";
+import type { Provider, ProviderEnv } from "../verbs/provider.ts";
+import { SplitProvider } from "../split/front.ts";
+import { segCapacity, VibOp } from "../xenbus/vib_protocol.ts";
+import { dropIndirect, grantBuffer, type GrantedBuffer, ungrant } from "./buffers.ts";
+import type { RequestArgs, VibFront } from "./vibfront.ts";
+
+/**
+ * A guest's open device file.
+ *
+ * @example
+ * ```ts
+ * import type { VibFrontFile } from "./file.ts";
+ * const pinnedPages = (f: VibFrontFile) => f.grantedPages;
+ * ```
+ */
+export class VibFrontFile implements UverbsFile {
+  readonly deviceName: string;
+  readonly ctx: number;
+  readonly uarIndex: number;
+  readonly uarAddr: number;
+  readonly numCompVectors: number;
+  /** Where events for this file go (the verbs context installs them). */
+  handlers: UverbsEventHandlers = { onCompEvent() {}, onAsyncEvent() {} };
+  #front: VibFront;
+  #grants = new Map<string, number[]>();
+  #closed = false;
+
+  /**
+   * @param front the device
+   * @param r the `OPEN` response
+   */
+  constructor(front: VibFront, r: Record<string, unknown>) {
+    this.#front = front;
+    this.deviceName = front.name;
+    this.ctx = r.ctx as number;
+    this.uarIndex = r.uarIndex as number;
+    this.uarAddr = r.uarAddr as number;
+    this.numCompVectors = r.numCompVectors as number;
+  }
+
+  /** The device this file was opened on. */
+  get front(): VibFront {
+    return this.#front;
+  }
+
+  /** Pages this file keeps granted to dom0 now. */
+  get grantedPages(): number {
+    let n = 0;
+    for (const r of this.#grants.values()) n += r.length;
+    return n;
+  }
+
+  setEventHandlers(h: UverbsEventHandlers): void {
+    this.handlers = h;
+  }
+
+  /**
+   * The fast path of this context: the unchanged provider in bypass mode
+   * (undefined: the verbs layer builds its own), the split provider —
+   * doorbells and polls as ring requests — in split mode.
+   */
+  createProvider(env: ProviderEnv): Provider | undefined {
+    return this.#front.mode === "split" ? new SplitProvider(env, this.#front, this.ctx) : undefined;
+  }
+
+  async #call(
+    op: number,
+    handle: number,
+    body: Record<string, unknown>,
+    buf?: GrantedBuffer,
+  ): Promise<Record<string, unknown>> {
+    if (this.#closed) throw new VerbsError("EBADF", `${this.deviceName}: context is closed`);
+    const a: RequestArgs = {
+      op,
+      flags: buf?.flags ?? 0,
+      ctx: this.ctx,
+      handle: typeof handle === "number" && Number.isInteger(handle) ? handle >>> 0 : 0xffffffff,
+      body: buf ? { ...body, nrPages: buf.nrPages } : body,
+      segs: buf?.segs ?? [],
+    };
+    return await this.#front.request(a);
+  }
+
+  #grant(addr: number, bytes: number, readonly: boolean, op: number): Promise<GrantedBuffer> {
+    const o = this.#front.o;
+    return grantBuffer(
+      o.engine,
+      o.dom,
+      o.profile.xen.grantEntryNs,
+      addr,
+      bytes,
+      readonly,
+      segCapacity(op),
+    );
+  }
+
+  /** Send a request that carries a buffer; on failure give the grants back. */
+  async #withBuffer(
+    op: number,
+    handle: number,
+    body: Record<string, unknown>,
+    addr: number,
+    bytes: number,
+    readonly: boolean,
+  ): Promise<{ r: Record<string, unknown>; refs: number[] }> {
+    const o = this.#front.o;
+    const g = await this.#grant(addr, bytes, readonly, op);
+    try {
+      const r = await this.#call(op, handle, body, g);
+      return { r, refs: g.refs };
+    } catch (e) {
+      await ungrant(o.engine, o.dom, o.profile.xen.grantEntryNs, g.refs);
+      throw e;
+    } finally {
+      await dropIndirect(o.engine, o.dom, o.profile.xen.grantEntryNs, g);
+    }
+  }
+
+  async #endGrants(key: string): Promise<void> {
+    const refs = this.#grants.get(key);
+    if (!refs) return;
+    this.#grants.delete(key);
+    const o = this.#front.o;
+    await ungrant(o.engine, o.dom, o.profile.xen.grantEntryNs, refs);
+  }
+
+  async queryDevice(): Promise<DeviceAttr> {
+    return (await this.#call(VibOp.QUERY_DEVICE, 0, {})) as unknown as DeviceAttr;
+  }
+
+  async queryPort(portNum: number): Promise<PortAttr> {
+    return (await this.#call(VibOp.QUERY_PORT, 0, { port: portNum })) as unknown as PortAttr;
+  }
+
+  async allocPd(): Promise<AllocPdResp> {
+    return (await this.#call(VibOp.ALLOC_PD, 0, {})) as unknown as AllocPdResp;
+  }
+
+  async deallocPd(pdHandle: number): Promise<void> {
+    await this.#call(VibOp.DEALLOC_PD, pdHandle, {});
+  }
+
+  async regMr(req: RegMrReq): Promise<RegMrResp> {
+    const { addr, length, access } = req;
+    // The device writes only into regions with local write access.
+    const ro = typeof access === "number" && (access & 1) === 0;
+    const { r, refs } = await this.#withBuffer(
+      VibOp.REG_MR,
+      req.pdHandle,
+      { addr, length, access },
+      addr,
+      length,
+      ro,
+    );
+    this.#grants.set(`mr:${r.mrHandle}`, refs);
+    return r as unknown as RegMrResp;
+  }
+
+  async deregMr(mrHandle: number): Promise<void> {
+    await this.#call(VibOp.DEREG_MR, mrHandle, {});
+    await this.#endGrants(`mr:${mrHandle}`);
+  }
+
+  async createCq(req: CreateCqReq): Promise<CreateCqResp> {
+    const { r, refs } = await this.#withBuffer(
+      VibOp.CREATE_CQ,
+      0,
+      { ...req },
+      req.bufAddr,
+      req.bufBytes,
+      false,
+    );
+    this.#grants.set(`cq:${r.cqHandle}`, refs);
+    return r as unknown as CreateCqResp;
+  }
+
+  async resizeCq(req: ResizeCqReq): Promise<{ cqe: number }> {
+    const { r, refs } = await this.#withBuffer(
+      VibOp.RESIZE_CQ,
+      req.cqHandle,
+      { ...req },
+      req.bufAddr,
+      req.bufBytes,
+      false,
+    );
+    await this.#endGrants(`cq:${req.cqHandle}`);
+    this.#grants.set(`cq:${req.cqHandle}`, refs);
+    return r as unknown as { cqe: number };
+  }
+
+  async destroyCq(cqHandle: number): Promise<void> {
+    await this.#call(VibOp.DESTROY_CQ, cqHandle, {});
+    await this.#endGrants(`cq:${cqHandle}`);
+  }
+
+  async createQp(req: CreateQpReq): Promise<CreateQpResp> {
+    const { r, refs } = await this.#withBuffer(
+      VibOp.CREATE_QP,
+      req.pdHandle,
+      { ...req },
+      req.wq?.bufAddr,
+      req.wq?.bufBytes,
+      false,
+    );
+    this.#grants.set(`qp:${r.qpHandle}`, refs);
+    return r as unknown as CreateQpResp;
+  }
+
+  async modifyQp(req: ModifyQpReq): Promise<void> {
+    await this.#call(VibOp.MODIFY_QP, req.qpHandle, { mask: req.mask, attr: req.attr });
+  }
+
+  async queryQp(qpHandle: number): Promise<QueryQpResp> {
+    const r = await this.#call(VibOp.QUERY_QP, qpHandle, {});
+    return { attr: (r.attr ?? {}) as QueryQpResp["attr"], cap: r.cap as QueryQpResp["cap"] };
+  }
+
+  async destroyQp(qpHandle: number): Promise<void> {
+    await this.#call(VibOp.DESTROY_QP, qpHandle, {});
+    await this.#endGrants(`qp:${qpHandle}`);
+  }
+
+  async createSrq(req: CreateSrqReq): Promise<CreateSrqResp> {
+    const { r, refs } = await this.#withBuffer(
+      VibOp.CREATE_SRQ,
+      req.pdHandle,
+      { ...req },
+      req.bufAddr,
+      req.bufBytes,
+      false,
+    );
+    this.#grants.set(`srq:${r.srqHandle}`, refs);
+    return r as unknown as CreateSrqResp;
+  }
+
+  async modifySrq(req: ModifySrqReq): Promise<void> {
+    await this.#call(VibOp.MODIFY_SRQ, req.srqHandle, { srqLimit: req.srqLimit, maxWr: req.maxWr });
+  }
+
+  async destroySrq(srqHandle: number): Promise<void> {
+    await this.#call(VibOp.DESTROY_SRQ, srqHandle, {});
+    await this.#endGrants(`srq:${srqHandle}`);
+  }
+
+  async createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp> {
+    return (await this.#call(VibOp.CREATE_AH, req.pdHandle, {
+      attr: req.attr,
+    })) as unknown as CreateAhResp;
+  }
+
+  async destroyAh(ahHandle: number): Promise<void> {
+    await this.#call(VibOp.DESTROY_AH, ahHandle, {});
+  }
+
+  async close(): Promise<void> {
+    await this.#call(VibOp.CLOSE, 0, {});
+    this.#closed = true;
+    this.handlers = { onCompEvent() {}, onAsyncEvent() {} };
+    await this.releaseGrants();
+    this.#front.forgetFile(this.ctx);
+  }
+
+  /** @internal end every grant this file holds (dom0 has unmapped them) */
+  async releaseGrants(): Promise<void> {
+    for (const key of [...this.#grants.keys()]) await this.#endGrants(key);
+  }
+}

@@ -1,0 +1,562 @@
+/**
+ * The guest's virtual HCA driver ("vibfront"): registered in the guest
+ * kernel as an IB device named after the physical one, it connects to
+ * dom0's backend over xenbus and forwards every control operation as one
+ * fixed-size request on the shared ring (`vib_protocol.ts`).
+ *
+ * - Connect: allocate and grant the request ring page and the event ring
+ *   page, allocate an unbound event channel for dom0, publish
+ *   `ring-ref`, `event-ring-ref`, `event-channel`; Initialised; when the
+ *   backend is Connected, Connected.
+ * - A request: enter the guest kernel (`syscallNs`), marshal into the next
+ *   slot (`ringMarshalNs`), publish, `EVTCHNOP_send` if the backend asked
+ *   to be woken (`req_event`), sleep until the response's event (the
+ *   backend's send, `upcallNs + domainSwitchNs` to reach this vCPU), copy
+ *   the response out (`ringMarshalNs`).
+ * - Events: the upcall drains the response ring and the event ring; CQ
+ *   completion events and async events go to the open files' handlers
+ *   (the verbs layer's completion channels and async queues).
+ * - The split datapath submits doorbell and poll requests without
+ *   waiting ({@link VibFront.submit}), from the application's synchronous
+ *   calls.
+ *
+ * The frontend trusts the backend no more than it must: responses are
+ * copied out of the ring and matched by id, impossible response indices
+ * break the ring (the device goes away, the guest keeps running).
+ *
+ * @module
+ */
+import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
+import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
+import { type Engine, Mailbox, WaitQueue } from "../../sim/engine.ts";
+import type { Profile } from "../../sim/profiles/mod.ts";
+import { Errno, type ErrnoCode, VerbsError } from "../verbs/errors.ts";
+import type { AsyncEvent } from "../verbs/types.ts";
+import type { UverbsDevice, UverbsFile } from "../verbs/uverbs.ts";
+import { EventDispatcher } from "../xen/evtchn.ts";
+import { FrontRing, RingError } from "../xenbus/ring.ts";
+import {
+  EventRingConsumer,
+  type VibEvent,
+  VibEventKind,
+  VibEventObj,
+} from "../xenbus/vib_event_ring.ts";
+import {
+  opName,
+  VIB_KEYS,
+  VibEncodeError,
+  VibOp,
+  type VibRequest,
+  type VibResponse,
+  vibRingOptions,
+} from "../xenbus/vib_protocol.ts";
+import { XenbusDevice, XenbusState } from "../xenbus/xenbus.ts";
+import type { VibFrontFile } from "./file.ts";
+
+/** Options of {@link VibFront}. */
+export interface VibFrontOptions {
+  engine: Engine;
+  profile: Profile;
+  hv: Hypervisor;
+  /** The guest domain this driver runs in. */
+  dom: XenDomain;
+  paths: { frontend: string; backend: string };
+  /** Datapath of the device ("bypass" or "split"). */
+  mode: "bypass" | "split";
+  /** Builds the file of an opened context (kept out of this module to avoid a cycle). */
+  makeFile: (front: VibFront, r: Record<string, unknown>) => VibFrontFile;
+}
+
+const CODE_OF = new Map<number, ErrnoCode>(
+  Object.entries(Errno).map(([k, v]) => [v, k as ErrnoCode]),
+);
+
+/**
+ * The errno name for a `-errno` status.
+ *
+ * @example
+ * ```ts
+ * import { codeOfStatus } from "./vibfront.ts";
+ * console.log(codeOfStatus(-22)); // EINVAL
+ * ```
+ */
+export function codeOfStatus(status: number): ErrnoCode {
+  return CODE_OF.get(-status) ?? "EIO";
+}
+
+/** A request as the caller gives it (the id is the driver's). */
+export type RequestArgs = Omit<VibRequest, "id" | "reserved">;
+
+/**
+ * The frontend of one guest.
+ *
+ * @example
+ * ```ts
+ * import type { VibFront } from "./vibfront.ts";
+ * import { VibOp } from "../xenbus/vib_protocol.ts";
+ * async function pd(front: VibFront, ctx: number) {
+ *   return await front.request({ op: VibOp.ALLOC_PD, flags: 0, ctx, handle: 0, body: {}, segs: [] });
+ * }
+ * ```
+ */
+export class VibFront implements UverbsDevice {
+  /** Device name (the physical device's, as the backend publishes it). */
+  name = "vib";
+  readonly xb: XenbusDevice;
+  readonly mode: "bypass" | "split";
+  /** Requests sent, upcalls taken, events delivered, responses with errors. */
+  readonly stats = { requests: 0, upcalls: 0, events: 0, errors: 0 };
+  readonly o: VibFrontOptions;
+  #ring: FrontRing<VibRequest, VibResponse> | undefined;
+  #events: EventRingConsumer | undefined;
+  #pages: { addr: number; ref: number }[] = [];
+  #port = 0;
+  #nextId = 1;
+  #waiters = new Map<number, (r: VibResponse | undefined) => void>();
+  #arrived = new Map<number, VibResponse>();
+  #awaited = new Set<number>();
+  #callbacks = new Map<number, (r: VibResponse) => void>();
+  #backlog: VibRequest[] = [];
+  #slots: WaitQueue;
+  #kicks: Mailbox<number>;
+  #files = new Map<number, VibFrontFile>();
+  #dead: string | undefined;
+  #closing = false;
+
+  /** @param o see {@link VibFrontOptions} */
+  constructor(o: VibFrontOptions) {
+    this.o = o;
+    this.mode = o.mode;
+    this.xb = new XenbusDevice({
+      xs: o.hv.xenstore,
+      domid: o.dom.domid,
+      nodePath: o.paths.frontend,
+      otherendDomid: 0,
+      otherendPath: o.paths.backend,
+    });
+    this.#slots = new WaitQueue(o.engine, `vibfront dom${o.dom.domid} ring slot`);
+    this.#kicks = new Mailbox(o.engine, `vibfront dom${o.dom.domid} notify`);
+  }
+
+  /** The shared request ring (tests look at and forge it, as a hostile guest would). */
+  get ring(): FrontRing<VibRequest, VibResponse> {
+    this.#live();
+    return this.#ring!;
+  }
+
+  /** Guest address of the event ring page (tests forge it, as a hostile guest would). */
+  get eventRingAddr(): number {
+    return this.#pages[1]?.addr ?? 0;
+  }
+
+  /** The guest's end of the event channel. */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Why the device went away, if it did. */
+  get deadReason(): string | undefined {
+    return this.#dead;
+  }
+
+  /** Files (contexts) open now, by context id. */
+  get files(): ReadonlyMap<number, VibFrontFile> {
+    return this.#files;
+  }
+
+  #live(): void {
+    if (this.#dead) {
+      throw new VerbsError("EIO", `${this.name}: device disconnected (${this.#dead})`);
+    }
+  }
+
+  /** The xenbus handshake (guest kernel, at boot). */
+  async connect(): Promise<void> {
+    const { hv, dom, engine } = this.o;
+    const space = dom.memory;
+    const page = async () => {
+      const addr = space.alloc(4096, 4096);
+      const ref = await dom.grants.grantAccess(0, addr / 4096, false);
+      this.#pages.push({ addr, ref });
+      return { addr, ref, bytes: hv.mem.frame(space.mfnOf(addr / 4096)!) };
+    };
+    const ring = await page();
+    this.#ring = FrontRing.init(ring.bytes, vibRingOptions());
+    const ev = await page();
+    this.#events = new EventRingConsumer(ev.bytes);
+    this.#events.init();
+    this.#port = await hv.evtchnAllocUnbound(dom, { remoteDom: 0 });
+    EventDispatcher.of(dom).bind(this.#port, () => this.#upcall());
+    const xs = hv.xenstore, d = dom.domid, p = this.o.paths.frontend;
+    xs.write(d, `${p}/${VIB_KEYS.ringRef}`, String(ring.ref));
+    xs.write(d, `${p}/${VIB_KEYS.eventRingRef}`, String(ev.ref));
+    xs.write(d, `${p}/${VIB_KEYS.eventChannel}`, String(this.#port));
+    this.xb.switchState(XenbusState.Initialised);
+    const s = await this.xb.waitPeer(
+      engine,
+      (s) =>
+        s === XenbusState.Connected || s === XenbusState.Closing || s === XenbusState.Closed ||
+        s === XenbusState.Unknown,
+    );
+    if (s !== XenbusState.Connected) {
+      await this.#release();
+      this.xb.dispose();
+      throw new VerbsError("ENODEV", `vibfront dom${d}: backend did not connect (state ${s})`);
+    }
+    try {
+      this.name = xs.read(d, `${this.o.paths.backend}/${VIB_KEYS.deviceName}`);
+    } catch {
+      // Keep the generic name.
+    }
+    this.xb.switchState(XenbusState.Connected);
+    this.xb.onPeerChange((st) => {
+      if (st !== XenbusState.Connected && !this.#closing && !this.#dead) {
+        this.o.engine.spawn(`vibfront dom${d} backend closed`, () => this.#backendGone());
+      }
+    });
+    engine.spawn(`vibfront dom${d} notify`, () => this.#notifier());
+  }
+
+  /** `ibv_open_device` on this device: a context in dom0 with its own UAR. */
+  async open(): Promise<UverbsFile> {
+    const r = await this.request({
+      op: VibOp.OPEN,
+      flags: 0,
+      ctx: 0,
+      handle: 0,
+      body: {},
+      segs: [],
+    });
+    const file = this.o.makeFile(this, r);
+    this.#files.set(r.ctx as number, file);
+    return file;
+  }
+
+  /** @internal a file was closed */
+  forgetFile(ctx: number): void {
+    this.#files.delete(ctx);
+  }
+
+  /**
+   * One control operation: marshal, publish, notify, wait for the response.
+   * Rejects with the backend's errno, EINVAL for a value the protocol cannot
+   * carry, EIO once the device is gone.
+   */
+  async request(a: RequestArgs): Promise<Record<string, unknown>> {
+    const { engine, profile } = this.o;
+    this.#live();
+    await engine.sleep(profile.cpu.syscallNs);
+    while (this.#drain() && this.#ring!.full) {
+      this.#arm();
+      await this.#slots.wait();
+      this.#live();
+    }
+    this.#live();
+    const id = this.#nextId;
+    try {
+      this.#ring!.pushRequest({ ...a, id });
+    } catch (e) {
+      if (e instanceof VibEncodeError) {
+        throw new VerbsError("EINVAL", `${opName(a.op)}: ${e.message}`);
+      }
+      throw e;
+    }
+    this.#nextId = (id + 1) >>> 0 || 1;
+    this.stats.requests++;
+    this.#awaited.add(id);
+    await engine.sleep(profile.xen.ringMarshalNs);
+    if (this.#dead) {
+      throw new VerbsError("EIO", `${this.name}: device disconnected (${this.#dead})`);
+    }
+    if (this.#ring!.pushRequestsAndCheckNotify()) await this.#notify();
+    const r = this.#arrived.get(id) ?? await this.#wait(id, a.op);
+    this.#arrived.delete(id);
+    this.#awaited.delete(id);
+    await engine.sleep(profile.xen.ringMarshalNs);
+    if (!r) throw new VerbsError("EIO", `${opName(a.op)}: device disconnected (${this.#dead})`);
+    if (r.status < 0) {
+      this.stats.errors++;
+      const code = codeOfStatus(r.status);
+      throw new VerbsError(code, `${opName(a.op)}: the backend refused the request`);
+    }
+    return r.body;
+  }
+
+  /**
+   * A request with no safety net, for hostile-guest experiments (tests,
+   * tools): `id` overrides the driver's (a replay), `mutate` rewrites the
+   * slot's bytes after encoding and before publishing (forged headers,
+   * counts, refs). Resolves with the raw response (status included) or
+   * undefined if the device went away.
+   */
+  async requestRaw(
+    a: RequestArgs & { id?: number },
+    mutate?: (slot: DataView) => void,
+  ): Promise<VibResponse | undefined> {
+    this.#live();
+    const ring = this.#ring!;
+    while (this.#drain() && ring.full) {
+      this.#arm();
+      await this.#slots.wait();
+    }
+    const id = a.id ?? this.#nextId;
+    if (a.id === undefined) this.#nextId = (id + 1) >>> 0 || 1;
+    const slot = ring.reqProdPvt;
+    ring.pushRequest({ ...a, id });
+    mutate?.(ring.shared.slotView(slot));
+    const wantId = new DataView(
+      ring.shared.page.buffer,
+      ring.shared.page.byteOffset + ring.shared.slotOffset(slot),
+    )
+      .getUint32(0, true);
+    this.#awaited.add(wantId);
+    if (ring.pushRequestsAndCheckNotify()) await this.#notify();
+    const r = this.#arrived.get(wantId) ?? await this.#wait(wantId, a.op);
+    this.#arrived.delete(wantId);
+    this.#awaited.delete(wantId);
+    return r;
+  }
+
+  /**
+   * Queue a request from a synchronous caller (the split datapath): it is
+   * published at once if a slot is free, else when one frees up. Returns
+   * whether the backend must be notified (the caller charges the hypercall
+   * and calls {@link kick} when its CPU gets there). `onResponse`, if
+   * given, gets the response from the upcall.
+   */
+  submit(a: RequestArgs, onResponse?: (r: VibResponse) => void): boolean {
+    this.#live();
+    const id = this.#nextId;
+    this.#nextId = (id + 1) >>> 0 || 1;
+    this.stats.requests++;
+    this.#callbacks.set(id, onResponse ?? (() => {}));
+    const req = { ...a, id };
+    this.#drain();
+    if (this.#ring!.full || this.#backlog.length > 0) {
+      this.#backlog.push(req);
+      this.#arm();
+      return false;
+    }
+    try {
+      this.#ring!.pushRequest(req);
+    } catch (e) {
+      this.#callbacks.delete(id);
+      if (e instanceof VibEncodeError) {
+        throw new VerbsError("EINVAL", `${opName(a.op)}: ${e.message}`);
+      }
+      throw e;
+    }
+    if (onResponse) this.#arm();
+    return this.#ring!.pushRequestsAndCheckNotify();
+  }
+
+  /** Send the event channel notification `delayNs` from now (a process does the hypercall). */
+  kick(delayNs: number): void {
+    this.o.engine.schedule(Math.max(0, delayNs), () => this.#kicks.put(1));
+  }
+
+  async #notifier(): Promise<void> {
+    for (;;) {
+      await this.#kicks.take();
+      if (this.#dead) return;
+      await this.#notify();
+    }
+  }
+
+  async #notify(): Promise<void> {
+    try {
+      await this.o.hv.evtchnSend(this.o.dom, this.#port);
+    } catch (e) {
+      this.#kill(`event channel: ${(e as Error).message}`);
+    }
+  }
+
+  #wait(id: number, op: number): Promise<VibResponse | undefined> {
+    const b = this.o.engine.block<VibResponse | undefined>(
+      `${this.name} dom${this.o.dom.domid} ${opName(op)} response`,
+    );
+    this.#waiters.set(id, b.resolve);
+    this.#arm();
+    return b.promise;
+  }
+
+  /** Ask for an event at the next response while anyone waits for one (re-checking after). */
+  #arm(): void {
+    if (this.#dead || !this.#ring) return;
+    try {
+      while (this.#ring.finalCheckForResponses()) this.#drain();
+    } catch (e) {
+      if (e instanceof RingError) this.#kill(`response ring: ${e.message}`);
+      else throw e;
+    }
+  }
+
+  /** Take every published response; true if the device is still alive. */
+  #drain(): boolean {
+    if (this.#dead || !this.#ring) return false;
+    let took = false;
+    try {
+      for (;;) {
+        const r = this.#ring.takeResponse();
+        if (!r) break;
+        took = true;
+        this.#deliver(r);
+      }
+    } catch (e) {
+      if (e instanceof RingError) {
+        this.#kill(`response ring: ${e.message}`);
+        return false;
+      }
+      throw e;
+    }
+    if (took) this.#refill();
+    return true;
+  }
+
+  #deliver(r: VibResponse): void {
+    const w = this.#waiters.get(r.id);
+    if (w) {
+      this.#waiters.delete(r.id);
+      w(r);
+      return;
+    }
+    const cb = this.#callbacks.get(r.id);
+    if (cb) {
+      this.#callbacks.delete(r.id);
+      if (r.status < 0) this.stats.errors++;
+      cb(r);
+      return;
+    }
+    // Published before its waiter got there (the notify hypercall was still running).
+    if (this.#awaited.has(r.id)) this.#arrived.set(r.id, r);
+  }
+
+  /** Slots freed: queued synchronous requests go out, waiting callers retry. */
+  #refill(): void {
+    const ring = this.#ring!;
+    let pushed = false;
+    while (this.#backlog.length > 0 && !ring.full) {
+      ring.pushRequest(this.#backlog.shift()!);
+      pushed = true;
+    }
+    if (pushed && ring.pushRequestsAndCheckNotify()) this.kick(0);
+    this.#slots.notifyAll();
+  }
+
+  #upcall(): void {
+    this.stats.upcalls++;
+    this.#drain();
+    if (this.#waiters.size > 0 || this.#callbacks.size > 0 || this.#backlog.length > 0) this.#arm();
+    const evs = this.#events?.take() ?? [];
+    if (evs.length === 0 || this.#dead) return;
+    // The guest kernel copies the events out before handing them on.
+    this.o.engine.schedule(this.o.profile.xen.ringMarshalNs, () => {
+      for (const e of evs) this.#dispatch(e);
+    });
+  }
+
+  #dispatch(e: VibEvent): void {
+    const f = this.#files.get(e.ctx);
+    if (!f) return;
+    this.stats.events++;
+    if (e.kind === VibEventKind.COMP) {
+      f.handlers.onCompEvent(e.handle);
+      return;
+    }
+    const ev: AsyncEvent = { type: e.type };
+    if (e.obj === VibEventObj.QP) ev.qpHandle = e.handle;
+    else if (e.obj === VibEventObj.CQ) ev.cqHandle = e.handle;
+    else if (e.obj === VibEventObj.SRQ) ev.srqHandle = e.handle;
+    else if (e.obj === VibEventObj.PORT) ev.portNum = e.handle;
+    f.handlers.onAsyncEvent(ev);
+  }
+
+  /** The device is gone: every waiter gets EIO, every later call too. */
+  #kill(reason: string): void {
+    if (this.#dead) return;
+    this.#dead = reason;
+    for (const w of this.#waiters.values()) w(undefined);
+    this.#waiters.clear();
+    // Callers of submit() wait on their callbacks: tell them it is over (EIO).
+    for (const [id, cb] of [...this.#callbacks]) cb({ id, op: 0, status: -5, body: {} });
+    this.#callbacks.clear();
+    this.#backlog = [];
+    this.#slots.notifyAll();
+    this.#kicks.put(0);
+    this.onDead?.(reason);
+  }
+
+  /** Called once when the device goes away (the guest kernel unregisters it). */
+  onDead: ((reason: string) => void) | undefined;
+
+  /** The backend disconnected us: wait until it is Closed, then let go of our side. */
+  async #backendGone(): Promise<void> {
+    this.#kill(
+      `backend ${this.xb.peerState() === XenbusState.Unknown ? "gone" : "closed the device"}`,
+    );
+    await this.xb.waitPeer(
+      this.o.engine,
+      (s) => s === XenbusState.Closed || s === XenbusState.Unknown,
+    );
+    if (this.o.dom.running) await this.#release();
+    try {
+      this.xb.switchState(XenbusState.Closed);
+    } catch {
+      // The guest's store is gone.
+    }
+    this.xb.dispose();
+  }
+
+  /**
+   * Clean disconnect (guest shutdown): Closing, wait for the backend to
+   * tear everything down and reach Closed, end our grants, close the port,
+   * Closed.
+   */
+  async disconnect(): Promise<void> {
+    if (this.#closing || !this.o.dom.running) return;
+    this.#closing = true;
+    try {
+      this.xb.switchState(XenbusState.Closing);
+    } catch {
+      return;
+    }
+    await this.xb.waitPeer(
+      this.o.engine,
+      (s) => s === XenbusState.Closed || s === XenbusState.Unknown,
+    );
+    this.#kill("device closed");
+    await this.#release();
+    this.xb.switchState(XenbusState.Closed);
+    this.xb.dispose();
+  }
+
+  /** The guest died: nothing of it runs any more. */
+  crashed(): void {
+    this.#closing = true;
+    this.#kill("guest crashed");
+  }
+
+  /** End every grant, free the ring pages, close the port. */
+  async #release(): Promise<void> {
+    const { dom, hv } = this.o;
+    for (const f of [...this.#files.values()]) await f.releaseGrants();
+    this.#files.clear();
+    for (const p of this.#pages) {
+      try {
+        await dom.grants.endAccess(p.ref);
+        dom.memory.free(p.addr);
+      } catch {
+        // The backend still maps it (a broken backend): the page stays granted.
+      }
+    }
+    this.#pages = [];
+    if (this.#port) {
+      EventDispatcher.of(dom).unbind(this.#port);
+      await hv.evtchnClose(dom, this.#port).catch(() => {});
+      this.#port = 0;
+    }
+  }
+}
+
+export { codeOfStatus as statusCode };
+export type { VibEvent };

@@ -1,0 +1,307 @@
+/**
+ * The split baseline's dom0 half: dom0 owns the queues the device sees.
+ *
+ * Design (documented in docs/architecture.md): the guest runs the same
+ * user-level provider, which formats WQEs into the guest's own queue
+ * buffer and reads CQEs from the guest's own CQ ring — but its doorbells
+ * and polls become requests on the ring (`drivers/split/front.ts`). For
+ * every QP, CQ and SRQ the backend keeps a *shadow* queue in dom0's heap,
+ * registered with the device under the guest's context and rung through a
+ * UAR page that only dom0 maps. A DOORBELL request makes dom0 copy the
+ * new WQEs out of the guest's queue (through its grant mapping: copy
+ * before use, the guest cannot change a WQE after dom0 took it) into the
+ * shadow and ring the real doorbell; a POLL_CQ request makes dom0 copy
+ * the CQEs the device wrote into the shadow CQ over to the guest's ring
+ * (never more than the guest has room for) and give the shadow entries
+ * back to the device. Data buffers are the guest's memory regions,
+ * registered through grants exactly as in bypass mode, so the payload
+ * itself moves by DMA; only the queue entries cross dom0.
+ *
+ * Every post and every poll is therefore one ring request, one backend
+ * wake-up (when the backend was idle) and a memcpy in dom0.
+ *
+ * @module
+ */
+import { CQE_BYTES, cqeReady } from "../../hca/cqe.ts";
+import { cmdWord, CqDbCmd, doorbellBytes, UarOffset } from "../../hca/uar.ts";
+import type { AddressSpace } from "../../sim/address_space.ts";
+import type { Engine } from "../../sim/engine.ts";
+import { PAGE_SIZE } from "../../sim/memory.ts";
+import type { Profile } from "../../sim/profiles/mod.ts";
+import type { MappedBuffer } from "../back/grants.ts";
+import type { Dom0Heap } from "../xen/dom0_heap.ts";
+import { VerbsError } from "../verbs/errors.ts";
+import type { WqLayout } from "../verbs/uverbs.ts";
+
+interface ShadowQp {
+  qpn: number;
+  guest: MappedBuffer;
+  shadow: number;
+  wq: WqLayout;
+  sqPosted: number;
+  rqPosted: number;
+}
+
+interface ShadowCq {
+  cqn: number;
+  guest: MappedBuffer;
+  shadow: number;
+  logSize: number;
+  /** Shadow entries handed to the guest (free-running). */
+  ci: number;
+  /** The guest's consumer index as of its last poll. */
+  guestCi: number;
+}
+
+interface ShadowSrq {
+  srqn: number;
+  guest: MappedBuffer;
+  shadow: number;
+  size: number;
+  stride: number;
+  posted: number;
+}
+
+function inval(msg: string): VerbsError {
+  return new VerbsError("EINVAL", msg);
+}
+
+/**
+ * The shadow queues of one split-mode context.
+ *
+ * @example
+ * ```ts
+ * import type { SplitContext } from "./back.ts";
+ * async function post(s: SplitContext, qpn: number, counter: number) {
+ *   await s.doorbell(0x18, qpn, counter); // copy the new send WQEs, ring the device
+ * }
+ * ```
+ */
+export class SplitContext {
+  #qps = new Map<number, ShadowQp>();
+  #cqs = new Map<number, ShadowCq>();
+  #srqs = new Map<number, ShadowSrq>();
+  /** WQEs and CQEs copied so far. */
+  readonly counters = { wqes: 0, cqes: 0, doorbells: 0 };
+
+  /**
+   * @param o.space dom0's address space (shadows and grant mappings live there)
+   * @param o.heap dom0's backend heap
+   * @param o.uarAddr where dom0 mapped this context's UAR page
+   */
+  constructor(
+    readonly o: {
+      engine: Engine;
+      profile: Profile;
+      space: AddressSpace;
+      heap: Dom0Heap;
+      uarAddr: number;
+    },
+  ) {}
+
+  /** A zeroed shadow buffer of `bytes` and its frames, to register with the device. */
+  shadow(bytes: number): { addr: number; mfns: number[] } {
+    const addr = this.o.heap.alloc(bytes);
+    const s = this.o.space;
+    return { addr, mfns: s.pageRange(addr, bytes).map((p) => s.mfnOf(p)!) };
+  }
+
+  /** Give back a shadow buffer. */
+  freeShadow(addr: number): void {
+    this.o.heap.free(addr);
+  }
+
+  /** Track a CQ whose guest ring is `guest` and device ring `shadow`. */
+  addCq(cqn: number, guest: MappedBuffer, shadow: number, logSize: number): void {
+    this.#cqs.set(cqn, { cqn, guest, shadow, logSize, ci: 0, guestCi: 0 });
+  }
+
+  /** Track a QP. */
+  addQp(qpn: number, guest: MappedBuffer, shadow: number, wq: WqLayout): void {
+    this.#qps.set(qpn, { qpn, guest, shadow, wq: { ...wq }, sqPosted: 0, rqPosted: 0 });
+  }
+
+  /** Track an SRQ. */
+  addSrq(
+    srqn: number,
+    guest: MappedBuffer,
+    shadow: number,
+    logSize: number,
+    logStride: number,
+  ): void {
+    this.#srqs.set(srqn, {
+      srqn,
+      guest,
+      shadow,
+      size: 1 << logSize,
+      stride: 1 << logStride,
+      posted: 0,
+    });
+  }
+
+  /** Forget a queue (its shadow is freed by the caller). */
+  removeCq(cqn: number): void {
+    this.#cqs.delete(cqn);
+  }
+  /** Forget a QP. */
+  removeQp(qpn: number): void {
+    this.#qps.delete(qpn);
+  }
+  /** Forget an SRQ. */
+  removeSrq(srqn: number): void {
+    this.#srqs.delete(srqn);
+  }
+
+  /** The QP went to RESET: the device's producer counters restart, and so do ours. */
+  resetQp(qpn: number): void {
+    const q = this.#qps.get(qpn);
+    if (q) q.sqPosted = q.rqPosted = 0;
+  }
+
+  #copyNs(bytes: number): number {
+    return (bytes * 1e9) / this.o.profile.cpu.memcpyBytesPerSec;
+  }
+
+  /** Bytes `[off, off+len)` of a guest buffer, read through dom0's grant mappings. */
+  #readGuest(b: MappedBuffer, off: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    let done = 0;
+    while (done < len) {
+      const o = off + done;
+      const pg = Math.floor(o / PAGE_SIZE);
+      if (pg >= b.addrs.length) throw inval(`offset ${o} beyond the ${b.addrs.length}-page buffer`);
+      const n = Math.min(PAGE_SIZE - (o % PAGE_SIZE), len - done);
+      out.set(this.o.space.read(b.addrs[pg] + (o % PAGE_SIZE), n), done);
+      done += n;
+    }
+    return out;
+  }
+
+  #writeGuest(b: MappedBuffer, off: number, bytes: Uint8Array): void {
+    let done = 0;
+    while (done < bytes.length) {
+      const o = off + done;
+      const pg = Math.floor(o / PAGE_SIZE);
+      if (pg >= b.addrs.length) throw inval(`offset ${o} beyond the ${b.addrs.length}-page buffer`);
+      const n = Math.min(PAGE_SIZE - (o % PAGE_SIZE), bytes.length - done);
+      this.o.space.write(b.addrs[pg] + (o % PAGE_SIZE), bytes.subarray(done, done + n));
+      done += n;
+    }
+  }
+
+  #ring(offset: number, w0: number, w1: number): void {
+    this.counters.doorbells++;
+    this.o.space.write(this.o.uarAddr + offset, doorbellBytes(w0, w1));
+  }
+
+  /** Copy WQEs `[from, to)` of a ring from the guest's queue to the shadow. */
+  async #copyWqes(
+    guest: MappedBuffer,
+    shadow: number,
+    base: number,
+    size: number,
+    stride: number,
+    from: number,
+    to: number,
+    what: string,
+  ): Promise<void> {
+    const n = (to - from) >>> 0;
+    if (n > size) throw inval(`${what}: doorbell moves the producer by ${n} (> ${size} entries)`);
+    for (let i = 0; i < n; i++) {
+      const off = base + ((from + i) & (size - 1)) * stride;
+      this.o.space.write(shadow + off, this.#readGuest(guest, off, stride));
+    }
+    this.counters.wqes += n;
+    if (n > 0) await this.o.engine.sleep(this.#copyNs(n * stride));
+  }
+
+  /** Execute a guest doorbell: `offset` in the UAR page, the two doorbell words. */
+  async doorbell(offset: number, w0: number, w1: number): Promise<void> {
+    const index = w0 & 0xffffff, cmd = w0 >>> 24;
+    switch (offset) {
+      case UarOffset.SEND:
+      case UarOffset.RECV: {
+        const q = this.#qps.get(index);
+        if (cmd !== 0 || !q) throw inval(`doorbell for QP ${index}: not a QP of this context`);
+        const send = offset === UarOffset.SEND;
+        const w = q.wq;
+        await this.#copyWqes(
+          q.guest,
+          q.shadow,
+          send ? w.sqOffset : w.rqOffset,
+          send ? w.sqSize : w.rqSize,
+          send ? w.sqStride : w.rqStride,
+          send ? q.sqPosted : q.rqPosted,
+          w1 >>> 0,
+          `QP ${index}`,
+        );
+        if (send) q.sqPosted = w1 >>> 0;
+        else q.rqPosted = w1 >>> 0;
+        this.#ring(offset, w0, w1);
+        return;
+      }
+      case UarOffset.SRQ: {
+        const s = this.#srqs.get(index);
+        if (cmd !== 0 || !s) throw inval(`doorbell for SRQ ${index}: not an SRQ of this context`);
+        await this.#copyWqes(
+          s.guest,
+          s.shadow,
+          0,
+          s.size,
+          s.stride,
+          s.posted,
+          w1 >>> 0,
+          `SRQ ${index}`,
+        );
+        s.posted = w1 >>> 0;
+        this.#ring(offset, w0, w1);
+        return;
+      }
+      case UarOffset.CQ: {
+        const c = this.#cqs.get(index);
+        if (!c) throw inval(`doorbell for CQ ${index}: not a CQ of this context`);
+        // dom0 keeps the shadow's consumer index itself; the guest's is advice.
+        if (cmd === CqDbCmd.SET_CI) return;
+        if (cmd !== CqDbCmd.REQ_NOTIFY_NEXT && cmd !== CqDbCmd.REQ_NOTIFY_SOLICITED) {
+          throw inval(`CQ doorbell command ${cmd} unknown`);
+        }
+        this.#ring(UarOffset.CQ, cmdWord(cmd, index), c.ci);
+        return;
+      }
+    }
+    throw inval(`doorbell at UAR offset 0x${offset.toString(16)} is not a guest doorbell`);
+  }
+
+  /**
+   * Hand the CQEs the device wrote into CQ `cqn`'s shadow to the guest's
+   * ring (no more than it has room for, given its consumer index
+   * `guestCi`), give the entries back to the device; returns how many.
+   */
+  async poll(cqn: number, guestCi?: number): Promise<number> {
+    const c = this.#cqs.get(cqn);
+    if (!c) throw inval(`poll of CQ ${cqn}: not a CQ of this context`);
+    if (guestCi !== undefined) c.guestCi = guestCi >>> 0;
+    const size = 1 << c.logSize;
+    let n = 0;
+    while (((c.ci - c.guestCi) >>> 0) < size) {
+      const off = (c.ci & (size - 1)) * CQE_BYTES;
+      const b = this.o.space.read(c.shadow + off, CQE_BYTES);
+      if (!cqeReady(b, 0, c.ci, c.logSize)) break;
+      // Same index, same ring size: the owner bit the guest expects is the one the device wrote.
+      this.#writeGuest(c.guest, off, b);
+      c.ci = (c.ci + 1) >>> 0;
+      n++;
+    }
+    if (n > 0) {
+      this.counters.cqes += n;
+      this.#ring(UarOffset.CQ, cmdWord(CqDbCmd.SET_CI, cqn), c.ci);
+      await this.o.engine.sleep(this.#copyNs(n * CQE_BYTES));
+    }
+    return n;
+  }
+
+  /** True if `cqn` is one of this context's CQs. */
+  hasCq(cqn: number): boolean {
+    return this.#cqs.has(cqn);
+  }
+}

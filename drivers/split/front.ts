@@ -1,0 +1,135 @@
+/**
+ * The split baseline's guest half: the unchanged user-level provider,
+ * except that it never touches the device. Its WQEs and CQEs stay where
+ * the provider puts and reads them (the guest's own queue buffers), but
+ *
+ * - a doorbell becomes a `DOORBELL` request on the ring (dom0 copies the
+ *   new WQEs into its shadow queue and rings the device itself);
+ * - every poll of a CQ sends a `POLL_CQ` request (dom0 copies the new
+ *   CQEs into the guest's ring), and a thread that waits for completions
+ *   waits for that request's response.
+ *
+ * Each request costs the posting thread what entering the guest kernel
+ * and marshalling cost (`syscallNs + ringMarshalNs`), plus the
+ * `EVTCHNOP_send` hypercall when the backend was idle and asked to be
+ * woken. No response is waited for on the post path (errors dom0 finds
+ * there surface as the device's error completions or not at all, as a
+ * lost doorbell would). See `back.ts` for dom0's half.
+ *
+ * @module
+ */
+import { CqDbCmd, UarOffset } from "../../hca/uar.ts";
+import type { VibFront } from "../front/vibfront.ts";
+import { Provider, ProviderCq, type ProviderEnv } from "../verbs/provider.ts";
+import { VibOp } from "../xenbus/vib_protocol.ts";
+
+/**
+ * A provider whose doorbells and polls go to dom0.
+ *
+ * @example
+ * ```ts
+ * import { SplitProvider } from "./front.ts";
+ * import { Provider } from "../verbs/provider.ts";
+ * console.log(SplitProvider.prototype instanceof Provider); // true: same WQE/CQE code
+ * ```
+ */
+export class SplitProvider extends Provider {
+  /** Requests sent by this context's datapath. */
+  requests = 0;
+
+  /**
+   * @param env the provider's environment (the guest's memory; `uarAddr` unused)
+   * @param front the guest's vib frontend
+   * @param ctx the context id on that device
+   */
+  constructor(env: ProviderEnv, readonly front: VibFront, readonly ctx: number) {
+    super(env);
+  }
+
+  /** Marshal a datapath request from a synchronous call, charging the calling thread. */
+  send(op: number, body: Record<string, unknown>, onResponse?: () => void): void {
+    const env = this.env, x = env.profile.xen;
+    env.cpu.charge(env.profile.cpu.syscallNs + x.ringMarshalNs);
+    this.requests++;
+    const notify = this.front.submit(
+      { op, flags: 0, ctx: this.ctx, handle: 0, body, segs: [] },
+      onResponse ? () => onResponse() : undefined,
+    );
+    if (notify) {
+      // The hypercall is the thread's work too; the event leaves when it is done.
+      const done = env.cpu.charge(x.hypercallNs);
+      this.front.kick(done - x.hypercallNs - env.engine.now);
+    }
+  }
+
+  /** A doorbell: a request for dom0 to execute (the CQ's consumer index travels with the polls). */
+  override doorbell(offset: number, word0: number, word1: number): void {
+    if (offset === UarOffset.CQ && word0 >>> 24 === CqDbCmd.SET_CI) return;
+    this.doorbells++;
+    this.send(VibOp.DOORBELL, { offset, word0, word1 });
+  }
+
+  override addCq(c: { cqn: number; addr: number; logSize: number }): ProviderCq {
+    return new SplitCq(this, c.cqn, c.addr, c.logSize);
+  }
+}
+
+/**
+ * A CQ read from the guest's own ring, which dom0 fills on each poll.
+ *
+ * @example
+ * ```ts
+ * import { SplitCq } from "./front.ts";
+ * import { ProviderCq } from "../verbs/provider.ts";
+ * console.log(SplitCq.prototype instanceof ProviderCq); // true
+ * ```
+ */
+export class SplitCq extends ProviderCq {
+  #sp: SplitProvider;
+  #inflight = false;
+  #waiters: ((v: boolean) => void)[] = [];
+
+  /**
+   * @param p the split provider
+   * @param cqn CQ number
+   * @param addr the guest's ring
+   * @param logSize log2 entries
+   */
+  constructor(p: SplitProvider, cqn: number, addr: number, logSize: number) {
+    super(p, cqn, addr, logSize);
+    this.#sp = p;
+  }
+
+  /** Ask dom0 for new completions, unless a request is already on its way. */
+  #ask(): void {
+    if (this.#inflight) return;
+    this.#inflight = true;
+    this.#sp.send(VibOp.POLL_CQ, { cqn: this.cqn, consumerIndex: this.consumerIndex }, () => {
+      this.#inflight = false;
+      for (const w of this.#waiters.splice(0)) w(true);
+    });
+  }
+
+  /** `ibv_poll_cq`: what dom0 has delivered so far; the call itself is one more request. */
+  override poll(max: number): ReturnType<ProviderCq["poll"]> {
+    const out = super.poll(max);
+    this.#ask();
+    return out;
+  }
+
+  /** Wait for the answer of the poll request on its way (or `timeoutNs`). */
+  override waitWrite(label: string, timeoutNs?: number): Promise<boolean> {
+    this.#ask();
+    const engine = this.#sp.env.engine;
+    const b = engine.block<boolean>(`${label} (split poll)`);
+    this.#waiters.push(b.resolve);
+    if (timeoutNs !== undefined) {
+      engine.schedule(timeoutNs, () => {
+        const i = this.#waiters.indexOf(b.resolve);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        b.resolve(false);
+      });
+    }
+    return b.promise;
+  }
+}

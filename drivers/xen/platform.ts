@@ -1,0 +1,224 @@
+/**
+ * The Xen host platform (`cluster.addHost({ hypervisor: true })`): the
+ * hypervisor on the host's hardware, dom0 running the native HCA driver
+ * (the HCA's interrupt vectors bound to dom0 as physical IRQs, so device
+ * interrupts reach the driver through the hypervisor), the backend driver
+ * that serves guests' frontends, and the toolstack that creates guests.
+ *
+ * Plugged into the verbs layer's extension point
+ * (`registerHostPlatform("xen", …)`, done by importing this module).
+ *
+ * @module
+ */
+import type { ResourceKind } from "../../hca/device.ts";
+import { Hypervisor } from "../../hypervisor/hypervisor.ts";
+import { VibBackDriver } from "../back/watcher.ts";
+import { HcaDriver } from "../native/driver.ts";
+import { NativeUverbsDevice } from "../native/uverbs_native.ts";
+import { Domain } from "../verbs/domain.ts";
+import { VerbsError } from "../verbs/errors.ts";
+import {
+  type GuestOptions,
+  type HostCounters,
+  type HostHardware,
+  type HostPlatform,
+  type HostSpec,
+  registerHostPlatform,
+} from "../verbs/host.ts";
+import { VIB_KEYS } from "../xenbus/vib_protocol.ts";
+import { createXenbusDevice } from "../xenbus/xenbus.ts";
+import { Dom0Heap, sealDom0Space } from "./dom0_heap.ts";
+import { EventDispatcher } from "./evtchn.ts";
+import { XenGuest } from "./guest.ts";
+import { asVerbsError, inEngine } from "./util.ts";
+
+/** Dom0's memory (its P2M; frames are taken lazily). */
+const DOM0_BYTES = 1 << 30;
+/** Dom0's backend heap (split-mode shadow queues). */
+const DOM0_HEAP_BYTES = 16 << 20;
+
+/**
+ * A Xen host.
+ *
+ * @example
+ * ```ts
+ * import { Cluster } from "../verbs/cluster.ts";
+ * import "./platform.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", memoryMiB: 64, driver: "bypass" });
+ * console.log(vm.devices()); // ["mthca0"]
+ * ```
+ */
+export class XenPlatform implements HostPlatform {
+  readonly kind = "xen";
+  /** The hypervisor. */
+  readonly hv: Hypervisor;
+  /** Dom0 as a verbs domain (its processes use the device natively). */
+  readonly dom0: Domain;
+  /** The native HCA driver, in dom0's kernel. */
+  readonly driver: HcaDriver;
+  /** Dom0's backend driver (after start). */
+  backend: VibBackDriver | undefined;
+  #guests: XenGuest[] = [];
+  #heap: Dom0Heap | undefined;
+
+  /**
+   * @param hw the host's hardware
+   * @param spec the host's description
+   */
+  constructor(readonly hw: HostHardware, spec: HostSpec) {
+    void spec;
+    this.hv = new Hypervisor(hw.engine, hw.memory, hw.profile, hw.rng.fork(), {
+      dom0MemoryBytes: DOM0_BYTES,
+      pic: hw.irq,
+    });
+    const space = this.hv.dom0.memory;
+    this.dom0 = new Domain({
+      name: `${hw.name}-dom0`,
+      domid: 0,
+      engine: hw.engine,
+      profile: hw.profile,
+      space,
+      machine: hw.memory,
+    });
+    this.driver = new HcaDriver({
+      engine: hw.engine,
+      profile: hw.profile,
+      hca: hw.hca,
+      kernel: space,
+      name: "mthca0",
+    });
+  }
+
+  /** The hypervisor (`host.hypervisor`). */
+  get hypervisor(): Hypervisor {
+    return this.hv;
+  }
+
+  /** Guests running now. */
+  get guests(): readonly XenGuest[] {
+    return this.#guests;
+  }
+
+  /** Dom0's backend heap (after start). */
+  get heap(): Dom0Heap {
+    if (!this.#heap) throw new VerbsError("ENXIO", `${this.hw.name}: dom0 has not booted`);
+    return this.#heap;
+  }
+
+  /**
+   * Dom0 boot: the HCA driver, the physical IRQs of its event queues bound
+   * to dom0's event channels, the backend heap, the backend driver.
+   */
+  async start(): Promise<void> {
+    if (this.driver.ready) return;
+    const hv = this.hv, dom0 = hv.dom0;
+    await this.driver.init();
+    const events = EventDispatcher.of(dom0);
+    const v = this.driver.vectors;
+    for (const vector of new Set([v.comp, v.async])) {
+      const port = await hv.evtchnBindPirq(dom0, vector);
+      events.bind(port, () => this.driver.handleInterrupt(vector));
+    }
+    this.dom0.addDevice(new NativeUverbsDevice(this.driver, dom0.memory));
+    this.#heap = Dom0Heap.reserve(dom0.memory, DOM0_HEAP_BYTES);
+    sealDom0Space(dom0.memory, this.#heap.end, this.hw.hca.uarMfn(0));
+    this.backend = new VibBackDriver({
+      engine: this.hw.engine,
+      profile: this.hw.profile,
+      hv,
+      driver: this.driver,
+      heap: this.#heap,
+      events,
+    });
+    this.backend.start();
+  }
+
+  swCounts(): Partial<Record<ResourceKind, number>> {
+    return this.driver.swCounts();
+  }
+
+  /**
+   * The toolstack: create the domain, the vib device in xenstore (the
+   * backend driver notices it), and boot the guest's frontend.
+   */
+  createGuest(opts: GuestOptions): Promise<XenGuest> {
+    const engine = this.hw.engine;
+    return inEngine(engine, `create ${opts.name}`, async () => {
+      if (!this.backend) throw new VerbsError("ENXIO", `${this.hw.name}: start the cluster first`);
+      const mode = opts.driver ?? "bypass";
+      if (mode !== "bypass" && mode !== "split") {
+        throw new VerbsError(
+          "EINVAL",
+          `createGuest ${opts.name}: driver '${mode}' (use bypass or split)`,
+        );
+      }
+      const mib = opts.memoryMiB ?? 64;
+      let xd;
+      try {
+        xd = await this.hv.createDomain(this.hv.dom0, { name: opts.name, memoryBytes: mib << 20 });
+      } catch (e) {
+        throw asVerbsError(e, `createGuest ${opts.name}`);
+      }
+      const xs = this.hv.xenstore;
+      const p = createXenbusDevice(xs, {
+        type: "vib",
+        frontDomid: xd.domid,
+        backDomid: 0,
+        devid: 0,
+      });
+      xs.write(0, `${p.backend}/${VIB_KEYS.deviceName}`, this.driver.name);
+      xs.write(0, `${p.backend}/${VIB_KEYS.mode}`, mode);
+      const guest = new XenGuest(this, xd, p, { ...opts, driver: mode });
+      try {
+        await guest.boot();
+      } catch (e) {
+        await this.hv.destroyDomain(this.hv.dom0, xd.domid).catch(() => {});
+        throw e;
+      }
+      this.#guests.push(guest);
+      return guest;
+    });
+  }
+
+  /** @internal a guest is gone */
+  forget(g: XenGuest): void {
+    this.#guests = this.#guests.filter((x) => x !== g);
+  }
+
+  /** Hypercalls, event-channel sends, backend requests, grant maps and dom0 time (API.md). */
+  counters(): HostCounters {
+    const c = this.hv.counters();
+    const b = this.backend?.stats ?? { requests: 0, byKind: {}, busyNs: 0 };
+    return {
+      hypercalls: c.hypercalls,
+      evtchnSends: c.evtchnSends,
+      backendRequests: b.requests,
+      grantMaps: c.grantMaps,
+      dom0BusyNs: b.busyNs,
+      byKind: {
+        hypercalls: { ...c.byKind },
+        evtchnSends: { ...c.evtchnSendsByKind },
+        backendRequests: { ...b.byKind },
+      },
+    };
+  }
+}
+
+/**
+ * The factory registered for `hypervisor: true` hosts.
+ *
+ * @example
+ * ```ts
+ * import { registerHostPlatform } from "../verbs/host.ts";
+ * import { xenPlatform } from "./platform.ts";
+ * registerHostPlatform("xen", xenPlatform);
+ * ```
+ */
+export function xenPlatform(hw: HostHardware, spec: HostSpec): HostPlatform {
+  return new XenPlatform(hw, spec);
+}
+
+registerHostPlatform("xen", xenPlatform);

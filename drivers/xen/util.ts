@@ -1,0 +1,43 @@
+/**
+ * Small helpers of the Xen platform code.
+ *
+ * @module
+ */
+import { XenError } from "../../hypervisor/errors.ts";
+import type { Engine } from "../../sim/engine.ts";
+import { Errno, type ErrnoCode, VerbsError } from "../verbs/errors.ts";
+
+/**
+ * Run `fn` in virtual time: directly when called from a process (inside
+ * `cluster.run`), else as an engine run of its own — so that toolstack
+ * calls like `createGuest` work both at top level and inside a program.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../../sim/engine.ts";
+ * import { inEngine } from "./util.ts";
+ * const engine = new Engine();
+ * console.log(await inEngine(engine, "t", async () => { await engine.sleep(5); return engine.now; })); // 5
+ * ```
+ */
+export async function inEngine<T>(engine: Engine, name: string, fn: () => Promise<T>): Promise<T> {
+  return engine.current() ? await fn() : await engine.run(fn, name);
+}
+
+/**
+ * A hypervisor refusal as the verbs API reports errors (same errno).
+ *
+ * @example
+ * ```ts
+ * import { XenError } from "../../hypervisor/errors.ts";
+ * import { asVerbsError } from "./util.ts";
+ * console.log((asVerbsError(new XenError("EPERM", "no"), "x") as Error).name); // VerbsError
+ * ```
+ */
+export function asVerbsError(e: unknown, what: string): unknown {
+  if (e instanceof XenError) {
+    const code = (e.code in Errno ? e.code : "EIO") as ErrnoCode;
+    return new VerbsError(code, `${what}: ${e.message}`);
+  }
+  return e;
+}

@@ -1,0 +1,148 @@
+/**
+ * The vib wire format: every op fits its slot, values survive the trip
+ * (absent attributes stay absent), values a field cannot hold are refused,
+ * and the event ring's indices are checked on both sides.
+ */
+import assert from "node:assert/strict";
+import {
+  decodeRequest,
+  decodeResponse,
+  encodeRequest,
+  encodeResponse,
+  protocolTable,
+  segCapacity,
+  VIB_F_INDIRECT,
+  VIB_OPS,
+  VIB_SLOT_BYTES,
+  VibEncodeError,
+  VibOp,
+} from "../drivers/xenbus/vib_protocol.ts";
+import {
+  EventRingConsumer,
+  EventRingProducer,
+  VibEventKind,
+} from "../drivers/xenbus/vib_event_ring.ts";
+
+const slot = () => new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
+
+Deno.test("the opcode table: every field inside the slot, no two fields overlap", () => {
+  for (const [op] of VIB_OPS) {
+    for (const dir of ["req", "rsp"] as const) {
+      const rows = protocolTable().filter((r) =>
+        r.op === op && r.dir === dir && !r.field.startsWith("segs")
+      );
+      const sizes: Record<string, number> = {
+        u8: 1,
+        bool: 1,
+        u16: 2,
+        u32: 4,
+        u64: 8,
+        guid: 8,
+        str16: 16,
+        bytes16: 16,
+        obj: 0,
+      };
+      let end = 0;
+      for (const r of rows) {
+        assert.ok(r.offset >= end, `${r.name}.${r.field} overlaps`);
+        end = r.offset + sizes[r.type];
+      }
+      assert.ok(end <= VIB_SLOT_BYTES, `op ${op} ${dir} ends at ${end}`);
+    }
+  }
+  assert.equal(segCapacity(VibOp.REG_MR), 22);
+  assert.equal(segCapacity(VibOp.ALLOC_PD), 0);
+});
+
+Deno.test("a modify_qp request round-trips, absent attributes stay absent", () => {
+  const attr = {
+    state: 2,
+    pathMtu: 2048,
+    destQpNum: 0x123456,
+    rqPsn: 5,
+    ah: { dlid: 7, grh: { dgid: new Uint8Array(16).fill(9), hopLimit: 3 } },
+  };
+  const s = slot();
+  encodeRequest({
+    id: 9,
+    op: VibOp.MODIFY_QP,
+    flags: 0,
+    ctx: 2,
+    handle: 4,
+    body: { mask: 0x1181, attr },
+    segs: [],
+  }, s);
+  const r = decodeRequest(new DataView(s.buffer.slice(0)));
+  assert.equal(r.id, 9);
+  assert.equal(r.ctx, 2);
+  assert.equal(r.handle, 4);
+  assert.deepEqual(r.body, { mask: 0x1181, attr });
+  assert.ok(
+    !("altPath" in (r.body.attr as object)) && !("sl" in ((r.body.attr as { ah: object }).ah)),
+  );
+});
+
+Deno.test("values a field cannot hold are refused, segments beyond the slot too", () => {
+  const bad = [
+    { op: VibOp.QUERY_PORT, body: { port: 256 } },
+    { op: VibOp.QUERY_PORT, body: { port: 1.5 } },
+    {
+      op: VibOp.MODIFY_QP,
+      body: { mask: 0, attr: { ah: { dlid: 1, grh: { dgid: new Uint8Array(4) } } } },
+    },
+    { op: VibOp.REG_MR, body: { addr: -1, length: 1, access: 0, nrPages: 0 } },
+  ];
+  for (const b of bad) {
+    assert.throws(
+      () => encodeRequest({ id: 1, flags: 0, ctx: 1, handle: 0, segs: [], ...b }, slot()),
+      VibEncodeError,
+    );
+  }
+  assert.throws(() =>
+    encodeRequest({
+      id: 1,
+      op: VibOp.REG_MR,
+      flags: VIB_F_INDIRECT,
+      ctx: 1,
+      handle: 1,
+      body: { addr: 4096, length: 4096, access: 1, nrPages: 1 },
+      segs: new Array(23).fill(8),
+    }, slot()), VibEncodeError);
+});
+
+Deno.test("responses: body on success only, errno otherwise", () => {
+  const s = slot();
+  encodeResponse({
+    id: 3,
+    op: VibOp.CREATE_CQ,
+    status: 0,
+    body: { cqHandle: 2, cqn: 130, cqe: 255 },
+  }, s);
+  assert.deepEqual(decodeResponse(s), {
+    id: 3,
+    op: VibOp.CREATE_CQ,
+    status: 0,
+    body: { cqHandle: 2, cqn: 130, cqe: 255 },
+  });
+  encodeResponse({ id: 4, op: VibOp.CREATE_CQ, status: -12, body: { cqHandle: 2 } }, s);
+  assert.deepEqual(decodeResponse(s), { id: 4, op: VibOp.CREATE_CQ, status: -12, body: {} });
+});
+
+Deno.test("event ring: fills, reports loss, refuses an impossible consumer index", () => {
+  const page = new Uint8Array(4096);
+  const back = new EventRingProducer(page), front = new EventRingConsumer(page);
+  front.init();
+  for (let i = 0; i < 128; i++) {
+    assert.ok(back.push({ ctx: 1, kind: VibEventKind.COMP, obj: 2, type: 0, handle: i }));
+  }
+  assert.equal(back.push({ ctx: 1, kind: VibEventKind.COMP, obj: 2, type: 0, handle: 999 }), false);
+  assert.equal(front.lost, 1);
+  const got = front.take();
+  assert.equal(got.length, 128);
+  assert.equal(got[127].handle, 127);
+  new DataView(page.buffer).setUint32(4, 5000, true);
+  assert.throws(
+    () => back.push({ ctx: 1, kind: VibEventKind.ASYNC, obj: 0, type: 1, handle: 0 }),
+    /cons/,
+  );
+});

@@ -1,0 +1,122 @@
+/**
+ * Shared setup for the Xen-IB tests: clusters of Xen hosts with guests,
+ * connected RC QP pairs, and the counts invariant 6 compares.
+ *
+ * @module
+ */
+import {
+  Access,
+  Cluster,
+  type Context,
+  type Cq,
+  type Domain,
+  type Host,
+  type Mr,
+  type Pd,
+  type Qp,
+  QpState,
+  QpType,
+  type XenGuest,
+  type XenPlatform,
+} from "../mod.ts";
+
+/** All remote rights and local write. */
+export const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ |
+  Access.REMOTE_ATOMIC;
+
+/** One end of a test connection. */
+export interface End {
+  dom: Domain;
+  ctx: Context;
+  pd: Pd;
+  cq: Cq;
+  mr: Mr;
+  buf: number;
+  qp: Qp;
+  lid: number;
+}
+
+/** The Xen platform of a host. */
+export function xenOf(h: Host): XenPlatform {
+  return h.platform as XenPlatform;
+}
+
+/** A started cluster of `kinds` hosts (true = Xen). */
+export async function cluster(
+  kinds: boolean[],
+  seed = 3,
+): Promise<{ cluster: Cluster; hosts: Host[] }> {
+  const c = new Cluster({ profile: "pcix-sdr-2006", seed });
+  const hosts = kinds.map((x, i) => c.addHost({ name: `h${i}`, hypervisor: x }));
+  await c.start();
+  return { cluster: c, hosts };
+}
+
+/** Open a device, a PD, a CQ, a registered buffer and an RC QP (in RESET). */
+export async function end(
+  dom: Domain,
+  bufBytes = 65536,
+  opts: { regCache?: boolean } = {},
+): Promise<End> {
+  const ctx = await dom.openDevice(undefined, opts);
+  const pd = await ctx.allocPd();
+  const cq = await ctx.createCq(64);
+  const buf = dom.memory.alloc(bufBytes, 4096);
+  const mr = await pd.regMr(buf, bufBytes, ACCESS);
+  const qp = await pd.createQp({
+    type: QpType.RC,
+    sendCq: cq,
+    recvCq: cq,
+    cap: { maxSendWr: 32, maxRecvWr: 32, maxSendSge: 1, maxRecvSge: 1, maxInlineData: 64 },
+  });
+  return { dom, ctx, pd, cq, mr, buf, qp, lid: ctx.queryPort(1).lid };
+}
+
+/** Bring `a`'s and `b`'s QPs to RTS toward each other. */
+export async function connect(a: End, b: End): Promise<void> {
+  for (const [me, peer] of [[a, b], [b, a]]) {
+    await me.qp.modify({
+      state: QpState.INIT,
+      port: 1,
+      pkeyIndex: 0,
+      accessFlags: ACCESS & ~Access.LOCAL_WRITE,
+    });
+    await me.qp.modify({
+      state: QpState.RTR,
+      ah: { dlid: peer.lid },
+      pathMtu: 2048,
+      destQpNum: peer.qp.qpNum,
+      rqPsn: 0,
+      maxDestRdAtomic: 4,
+      minRnrTimer: 12,
+    });
+    await me.qp.modify({
+      state: QpState.RTS,
+      sqPsn: 0,
+      timeout: 14,
+      retryCnt: 7,
+      rnrRetry: 7,
+      maxRdAtomic: 4,
+    });
+  }
+}
+
+/** Everything invariant 6 says must come back: device usage and the hypervisor's counts. */
+export function counts(h: Host): Record<string, unknown> {
+  const s = h.hca.stats();
+  return { used: s.used, free: s.free, hv: xenOf(h).hv.stats() };
+}
+
+/** A guest of a Xen host. */
+export function guest(
+  h: Host,
+  name: string,
+  driver: "bypass" | "split" = "bypass",
+): Promise<XenGuest> {
+  return h.createGuest({ name, memoryMiB: 64, driver }) as Promise<XenGuest>;
+}
+
+/** Wait until `dom`'s byte at `addr` is `v` (a CPU spinning on it). */
+export async function spin(dom: Domain, addr: number, v: number): Promise<void> {
+  while (dom.memory.read(addr, 1)[0] !== v) await dom.memory.waitWrite(addr, 1);
+}

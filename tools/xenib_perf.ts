@@ -1,0 +1,480 @@
+/**
+ * `deno task xenib-perf`: the paper's VMM-bypass measurements in virtual
+ * time, native vs bypass (vs split), on one profile (default
+ * `pcix-sdr-2006`):
+ *
+ * 1. RDMA WRITE latency (2 B) and bandwidth (1 MiB): the unmodified
+ *    program of `native_perf.ts`, placed on bare metal, in bypass guests
+ *    and in split guests. Bypass must be within 2 % (latency) and 1 %
+ *    (bandwidth) of native.
+ * 2. The split baseline's per-message overhead: its extra latency, and
+ *    its extra time per message at a small message size.
+ * 3. Memory registration cost for 1…1024 pages, native vs bypass, without
+ *    and with the registration cache.
+ * 4. Event-driven SEND/RECV latency (completion channels, no polling),
+ *    native vs bypass: the extra dom0 hop of every completion event.
+ * 5. CQ and QP creation cost, native vs bypass.
+ *
+ * Every figure comes from the structure of the paths (which crossings a
+ * flow makes, each at the profile's primitive cost), never from a
+ * per-mode factor.
+ *
+ * @example
+ * ```sh
+ * deno task xenib-perf --profile pcix-sdr-2006
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  Access,
+  Cluster,
+  type Cq,
+  type Domain,
+  type Host,
+  type Mr,
+  type Qp,
+  QpState,
+  QpType,
+  SendFlags,
+  WcStatus,
+  WrOpcode,
+} from "../mod.ts";
+import { type Placement, writeBandwidth, writeLatency } from "./native_perf.ts";
+
+/** Cost of one registration size. */
+export interface RegPoint {
+  pages: number;
+  /** µs for `regMr` with no cache. */
+  regUs: number;
+  /** µs for `dereg` with no cache. */
+  deregUs: number;
+  /** µs per `regMr` + `dereg` of the same buffer, `reps` times, with the cache. */
+  cachedUs: number;
+  /** µs of a `regMr` the cache answers (no kernel call). */
+  hitUs: number;
+}
+
+/** One environment of a test: a cluster with one domain per host. */
+async function domains(
+  profile: string,
+  placement: Placement,
+  count: number,
+  regCache = false,
+): Promise<{ cluster: Cluster; hosts: Host[]; doms: Domain[] }> {
+  const cluster = new Cluster({ profile, seed: 1 });
+  const virt = placement !== "native";
+  const hosts = Array.from(
+    { length: count },
+    (_, i) => cluster.addHost({ name: `node${i}`, hypervisor: virt }),
+  );
+  await cluster.start();
+  const doms: Domain[] = [];
+  for (const [i, h] of hosts.entries()) {
+    doms.push(
+      virt
+        ? await h.createGuest({
+          name: `vm${i}`,
+          memoryMiB: 256,
+          driver: placement as "bypass",
+          regCache,
+        })
+        : h.os,
+    );
+  }
+  return { cluster, hosts, doms };
+}
+
+/**
+ * Registration cost for each page count: `regMr` and `dereg` without the
+ * cache, and the cost per registration when the same buffer is registered
+ * `reps` times with the cache (one miss, then hits).
+ *
+ * @example
+ * ```ts
+ * import { registrationCost } from "./xenib_perf.ts";
+ * const [p] = await registrationCost("pcix-sdr-2006", "bypass", [4], 2);
+ * console.log(p.regUs > p.cachedUs); // true
+ * ```
+ */
+export async function registrationCost(
+  profile: string,
+  placement: Placement,
+  pages: number[],
+  reps = 10,
+): Promise<RegPoint[]> {
+  const { cluster, doms: [dom] } = await domains(profile, placement, 1);
+  return await cluster.run(async () => {
+    const plain = await dom.openDevice(undefined, { regCache: false });
+    const cached = await dom.openDevice(undefined, { regCache: true });
+    const pd = await plain.allocPd(), cpd = await cached.allocPd();
+    const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
+    const out: RegPoint[] = [];
+    for (const n of pages) {
+      const len = n * 4096;
+      const buf = dom.memory.alloc(len, 4096);
+      dom.memory.write(buf, new Uint8Array([1]));
+      const t0 = cluster.now;
+      const mr = await pd.regMr(buf, len, access);
+      const t1 = cluster.now;
+      await mr.dereg();
+      const t2 = cluster.now;
+      let hit = 0;
+      for (let r = 0; r < reps; r++) {
+        const t = cluster.now;
+        const m = await cpd.regMr(buf, len, access);
+        if (r === reps - 1) hit = cluster.now - t;
+        await m.dereg();
+      }
+      const t3 = cluster.now;
+      out.push({
+        pages: n,
+        regUs: (t1 - t0) / 1000,
+        deregUs: (t2 - t1) / 1000,
+        cachedUs: (t3 - t2) / reps / 1000,
+        hitUs: hit / 1000,
+      });
+    }
+    return out;
+  });
+}
+
+/** Creation and destruction cost of a CQ and an RC QP, µs. */
+export interface CreationCost {
+  createCqUs: number;
+  createQpUs: number;
+  destroyQpUs: number;
+  destroyCqUs: number;
+}
+
+/**
+ * Time to create (and destroy) a 256-entry CQ and an RC QP with 64-deep
+ * queues.
+ *
+ * @example
+ * ```ts
+ * import { creationCost } from "./xenib_perf.ts";
+ * const c = await creationCost("pcix-sdr-2006", "native");
+ * console.log(c.createQpUs > 0); // true
+ * ```
+ */
+export async function creationCost(profile: string, placement: Placement): Promise<CreationCost> {
+  const { cluster, doms: [dom] } = await domains(profile, placement, 1);
+  return await cluster.run(async () => {
+    const ctx = await dom.openDevice();
+    const pd = await ctx.allocPd();
+    const t0 = cluster.now;
+    const cq = await ctx.createCq(256);
+    const t1 = cluster.now;
+    const qp = await pd.createQp({
+      type: QpType.RC,
+      sendCq: cq,
+      recvCq: cq,
+      cap: { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1 },
+    });
+    const t2 = cluster.now;
+    await qp.destroy();
+    const t3 = cluster.now;
+    await cq.destroy();
+    const t4 = cluster.now;
+    return {
+      createCqUs: (t1 - t0) / 1000,
+      createQpUs: (t2 - t1) / 1000,
+      destroyQpUs: (t3 - t2) / 1000,
+      destroyCqUs: (t4 - t3) / 1000,
+    };
+  });
+}
+
+/** Event-driven latency result. */
+export interface EventLatency {
+  /** Median half round trip, µs. */
+  typicalUs: number;
+  /** Event-channel sends per message on the first host (the dom0 hop's evidence). */
+  evtchnSendsPerMsg: number;
+  /** Backend requests per message (0: the data path never reaches dom0). */
+  backendRequestsPerMsg: number;
+}
+
+interface EvEnd {
+  dom: Domain;
+  qp: Qp;
+  scq: Cq;
+  rcq: Cq;
+  mr: Mr;
+  buf: number;
+  lid: number;
+}
+
+/**
+ * SEND/RECV ping-pong where each side sleeps on its completion channel
+ * (`reqNotify` + `getEvent`), never polling for the message: latency =
+ * half the round trip. In a bypass guest every receive completion's event
+ * goes HCA → dom0 (physical IRQ) → backend → event channel → guest.
+ *
+ * @example
+ * ```ts
+ * import { eventLatency } from "./xenib_perf.ts";
+ * const r = await eventLatency("pcix-sdr-2006", "native", { iters: 10 });
+ * console.log(r.typicalUs > 0); // true
+ * ```
+ */
+export async function eventLatency(
+  profile: string,
+  placement: Placement,
+  opts: { size?: number; iters?: number; warmup?: number } = {},
+): Promise<EventLatency> {
+  const size = opts.size ?? 64, iters = opts.iters ?? 200, warmup = opts.warmup ?? 5;
+  const total = iters + warmup;
+  const { cluster, hosts, doms } = await domains(profile, placement, 2);
+  const ends = await cluster.run(async () => {
+    const out: EvEnd[] = [];
+    for (const dom of doms) {
+      const ctx = await dom.openDevice();
+      const pd = await ctx.allocPd();
+      const ch = ctx.createCompChannel();
+      const scq = await ctx.createCq(total + 4);
+      const rcq = await ctx.createCq(16, { channel: ch });
+      const buf = dom.memory.alloc(2 * 4096, 4096);
+      const mr = await pd.regMr(buf, 2 * 4096, Access.LOCAL_WRITE);
+      const qp = await pd.createQp({
+        type: QpType.RC,
+        sendCq: scq,
+        recvCq: rcq,
+        cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 },
+      });
+      out.push({ dom, qp, scq, rcq, mr, buf, lid: ctx.queryPort(1).lid });
+    }
+    for (const [me, peer] of [[out[0], out[1]], [out[1], out[0]]]) {
+      await me.qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+      await me.qp.modify({
+        state: QpState.RTR,
+        ah: { dlid: peer.lid },
+        pathMtu: 2048,
+        destQpNum: peer.qp.qpNum,
+        rqPsn: 0,
+        maxDestRdAtomic: 1,
+        minRnrTimer: 12,
+      });
+      await me.qp.modify({
+        state: QpState.RTS,
+        sqPsn: 0,
+        timeout: 14,
+        retryCnt: 7,
+        rnrRetry: 7,
+        maxRdAtomic: 1,
+      });
+    }
+    return out;
+  });
+  const stamps: number[] = [];
+  const recvOne = async (e: EvEnd) => {
+    const ch = e.rcq.channel!;
+    const got = () => {
+      const wcs = e.rcq.poll(1);
+      if (wcs.length === 0) return false;
+      if (wcs[0].status !== WcStatus.SUCCESS) throw new Error(`recv failed: ${wcs[0].status}`);
+      e.qp.postRecv({ wrId: 0n, sgList: [{ addr: e.buf + 4096, length: size, lkey: e.mr.lkey }] });
+      return true;
+    };
+    // ibv's event loop: poll, arm, poll again (a completion before the arm raises no event), sleep.
+    for (;;) {
+      if (got()) return;
+      e.rcq.reqNotify(false);
+      if (got()) return;
+      await ch.getEvent();
+      e.rcq.ackEvents(1);
+    }
+  };
+  const send = (e: EvEnd, n: number) => {
+    e.qp.postSend({
+      wrId: BigInt(n),
+      opcode: WrOpcode.SEND,
+      sendFlags: SendFlags.SIGNALED,
+      sgList: [{ addr: e.buf, length: size, lkey: e.mr.lkey }],
+    });
+    e.scq.poll(16);
+  };
+  const before = hosts[0].counters();
+  await cluster.run(async () => {
+    for (const e of ends) {
+      e.qp.postRecv({ wrId: 0n, sgList: [{ addr: e.buf + 4096, length: size, lkey: e.mr.lkey }] });
+    }
+    const side = (me: EvEnd, client: boolean) => async () => {
+      for (let n = 1; n <= total; n++) {
+        if (client) {
+          stamps.push(cluster.now);
+          send(me, n);
+          await recvOne(me);
+        } else {
+          await recvOne(me);
+          send(me, n);
+        }
+      }
+      if (client) stamps.push(cluster.now);
+    };
+    await Promise.all([
+      cluster.spawn("ev-server", side(ends[1], false)),
+      cluster.spawn("ev-client", side(ends[0], true)),
+    ]);
+  });
+  const after = hosts[0].counters();
+  const halves: number[] = [];
+  for (let i = warmup; i < total; i++) halves.push((stamps[i + 1] - stamps[i]) / 2);
+  halves.sort((a, b) => a - b);
+  return {
+    typicalUs: halves[Math.floor(halves.length / 2)] / 1000,
+    evtchnSendsPerMsg: (after.evtchnSends - before.evtchnSends) / total,
+    backendRequestsPerMsg: (after.backendRequests - before.backendRequests) / total,
+  };
+}
+
+function pct(a: number, b: number): string {
+  return `${((a / b - 1) * 100).toFixed(3)} %`;
+}
+
+function row(cells: (string | number)[], widths: number[]): string {
+  return cells.map((c, i) => String(c).padStart(widths[i])).join("  ");
+}
+
+/**
+ * Run every measurement and print the report.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./xenib_perf.ts";
+ * await main(["--quick"]);
+ * ```
+ */
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      profile: { type: "string", short: "p", default: "pcix-sdr-2006" },
+      iters: { type: "string", default: "1000" },
+      quick: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(
+      "usage: xenib_perf.ts [--profile pcix-sdr-2006|modern-gen5-ndr] [--iters 1000] [--quick]",
+    );
+    return;
+  }
+  const profile = values.profile!;
+  const iters = values.quick ? 100 : Number(values.iters);
+  const c = new Cluster({ profile, seed: 1 });
+  console.log(`xenib-perf — profile ${c.profile.name}: ${c.profile.description} (virtual time)\n`);
+
+  console.log(
+    "1. RDMA WRITE, the unmodified native_perf program on bare metal, bypass and split guests",
+  );
+  const lat: Record<string, number> = {}, bw: Record<string, number> = {};
+  for (const p of ["native", "bypass", "split"] as const) {
+    lat[p] = (await writeLatency(profile, { size: 2, iters, placement: p })).typicalUs;
+    bw[p] = (await writeBandwidth(profile, { size: 1 << 20, iters: 64, placement: p })).mbPerSec;
+  }
+  const w1 = [8, 16, 18, 12];
+  console.log(row(["mode", "2 B latency µs", "1 MiB bw MB/s", "vs native"], w1));
+  for (const p of ["native", "bypass", "split"]) {
+    console.log(
+      row([
+        p,
+        lat[p].toFixed(3),
+        bw[p].toFixed(1),
+        p === "native" ? "" : `lat ${pct(lat[p], lat.native)}`,
+      ], w1),
+    );
+  }
+  const latOk = Math.abs(lat.bypass / lat.native - 1) <= 0.02;
+  const bwOk = Math.abs(bw.bypass / bw.native - 1) <= 0.01;
+  console.log(
+    `   bypass latency within 2 % of native: ${latOk ? "yes" : "NO"} (${
+      pct(lat.bypass, lat.native)
+    }); ` +
+      `bandwidth within 1 %: ${bwOk ? "yes" : "NO"} (${pct(bw.bypass, bw.native)})\n`,
+  );
+
+  console.log("2. Split baseline: per-message overhead (every post and poll crosses dom0)");
+  const small = 64;
+  const nSmall = values.quick ? 200 : 2000;
+  const rate: Record<string, number> = {};
+  for (const p of ["native", "split"] as const) {
+    const r = await writeBandwidth(profile, {
+      size: small,
+      iters: nSmall,
+      window: 16,
+      placement: p,
+    });
+    rate[p] = (r.mbPerSec * 1e6) / small;
+  }
+  console.log(
+    `   2 B latency: split ${lat.split.toFixed(3)} µs vs native ${lat.native.toFixed(3)} µs ` +
+      `→ +${(lat.split - lat.native).toFixed(3)} µs per one-way message`,
+  );
+  console.log(
+    `   ${small} B streaming: native ${(rate.native / 1e6).toFixed(3)} Mmsg/s, split ` +
+      `${(rate.split / 1e6).toFixed(3)} Mmsg/s → +${
+        ((1 / rate.split - 1 / rate.native) * 1e6).toFixed(3)
+      } µs per message\n`,
+  );
+
+  console.log(
+    "3. Memory registration (µs): regMr and dereg without the cache; with the cache, the",
+  );
+  console.log(
+    "   same buffer registered and deregistered 10 times (one miss, then hits), per time, and one hit",
+  );
+  const pages = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+  const nat = await registrationCost(profile, "native", pages);
+  const byp = await registrationCost(profile, "bypass", pages);
+  const w3 = [6, 11, 11, 13, 13, 13, 13, 6];
+  const head = ["pages", "native reg", "bypass reg", "native dereg", "bypass dereg"];
+  console.log(row([...head, "native cache", "bypass cache", "hit"], w3));
+  for (let i = 0; i < pages.length; i++) {
+    console.log(row([
+      pages[i],
+      nat[i].regUs.toFixed(1),
+      byp[i].regUs.toFixed(1),
+      nat[i].deregUs.toFixed(1),
+      byp[i].deregUs.toFixed(1),
+      nat[i].cachedUs.toFixed(1),
+      byp[i].cachedUs.toFixed(1),
+      Math.max(nat[i].hitUs, byp[i].hitUs).toFixed(1),
+    ], w3));
+  }
+  console.log();
+
+  console.log(
+    "4. Event-driven SEND/RECV latency (64 B, completion channels, no polling for the message)",
+  );
+  const evIters = values.quick ? 50 : 200;
+  const evN = await eventLatency(profile, "native", { iters: evIters });
+  const evB = await eventLatency(profile, "bypass", { iters: evIters });
+  console.log(
+    `   native ${evN.typicalUs.toFixed(3)} µs, bypass ${evB.typicalUs.toFixed(3)} µs → dom0 hop ` +
+      `+${(evB.typicalUs - evN.typicalUs).toFixed(3)} µs per event; bypass host: ` +
+      `${evB.evtchnSendsPerMsg.toFixed(2)} event-channel sends and ${
+        evB.backendRequestsPerMsg.toFixed(2)
+      } ` +
+      `backend requests per message\n`,
+  );
+
+  console.log("5. CQ (256 entries) and RC QP (64/64) creation cost (µs)");
+  const w5 = [8, 12, 12, 12, 12];
+  console.log(row(["mode", "create CQ", "create QP", "destroy QP", "destroy CQ"], w5));
+  for (const p of ["native", "bypass"] as const) {
+    const r = await creationCost(profile, p);
+    console.log(row([
+      p,
+      r.createCqUs.toFixed(1),
+      r.createQpUs.toFixed(1),
+      r.destroyQpUs.toFixed(1),
+      r.destroyCqUs.toFixed(1),
+    ], w5));
+  }
+}
+
+if (import.meta.main) await main(Deno.args);
