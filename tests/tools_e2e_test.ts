@@ -1,0 +1,136 @@
+// The tools end to end on the simulated cluster, as subprocesses. Guest
+// modes the library does not have yet must fail with a clear message
+// (exit 1, nothing written) instead of printing numbers.
+import assert from "node:assert/strict";
+import { svgProblems } from "../tools/lib/svg_check.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+async function tool(
+  file: string,
+  args: string[],
+  write?: string,
+): Promise<{ code: number; out: string; err: string }> {
+  const perms = [`--allow-read=${ROOT}`, "--allow-env=LOG_TOKENS,LOG_STREAM"];
+  if (write) perms.push(`--allow-write=${write}`);
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...perms, `${ROOT}tools/${file}`, ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const d = new TextDecoder();
+  return { code: r.code, out: d.decode(r.stdout), err: d.decode(r.stderr) };
+}
+
+Deno.test("perftest end to end: perftest's table, deterministic, sensible, per mode", async () => {
+  const args = ["ib_write_lat", "-n", "50", "-s", "64", "--seed", "3"];
+  const small = ["ib_write_lat", "-n", "50", "-s", "2", "--json"];
+  const [a, b, json, bw, bypass, split] = await Promise.all([
+    tool("perftest.ts", args),
+    tool("perftest.ts", args),
+    tool("perftest.ts", small),
+    tool("perftest.ts", ["ib_write_bw", "-n", "200", "-s", "65536", "--report_gbits"]),
+    tool("perftest.ts", [...small, "--mode", "bypass"]),
+    tool("perftest.ts", [...small, "--mode", "split"]),
+  ]);
+  for (const r of [a, json, bw]) assert.equal(r.code, 0, r.err);
+  assert.equal(a.out, b.out, "same seed, same output");
+  assert.match(a.out, /RDMA_Write Latency Test/);
+  assert.match(a.out, /Mode\s+: native/);
+  const row = a.out.split("\n").find((l) => /^\s*64\s+50\s/.test(l));
+  assert.ok(row, a.out);
+  const typical64 = Number(row.trim().split(/\s+/)[4]);
+  const j = JSON.parse(json.out) as { results: { bytes: number; tTypical: number }[] };
+  const typical2 = j.results[0].tTypical;
+  // A 2006-class HCA: a few microseconds, and 64 B costs no less than 2 B.
+  assert.ok(typical2 > 1 && typical2 < 20, `2 B latency ${typical2} µs`);
+  assert.ok(typical64 >= typical2, `${typical64} < ${typical2}`);
+  // Guest modes, once the library has them: bypass keeps native latency, split pays dom0 trips.
+  for (const [r, mode] of [[bypass, "bypass"], [split, "split"]] as const) {
+    if (r.code !== 0) {
+      assert.match(r.err, new RegExp(`mode ${mode}: the library could not create`));
+      continue;
+    }
+    const jr = JSON.parse(r.out) as { mode: string; results: { tTypical: number }[] };
+    assert.equal(jr.mode, mode);
+    const t = jr.results[0].tTypical;
+    if (mode === "bypass") assert.ok(Math.abs(t - typical2) / typical2 < 0.05, `bypass ${t} µs`);
+    else assert.ok(t > typical2 * 1.1, `split ${t} µs vs native ${typical2} µs`);
+  }
+  assert.match(bw.out, /BW average\[Gb\/sec\]/);
+  const bwRow = bw.out.split("\n").find((l) => /^\s*65536\s+200\s/.test(l))!;
+  const gbps = Number(bwRow.trim().split(/\s+/)[3]);
+  // Below the 8 Gb/s data rate of a 4X SDR link, and not absurdly low.
+  assert.ok(gbps > 2 && gbps <= 8, `bandwidth ${gbps} Gb/s`);
+});
+
+Deno.test("devinfo and scenario end to end", async () => {
+  const [dev, run] = await Promise.all([
+    tool("ibv_devinfo.ts", ["-v"]),
+    tool("run.ts", ["tools/examples/two_guests.yaml", "--json"]),
+  ]);
+  assert.equal(dev.code, 0, dev.err);
+  assert.match(dev.out, /^hca_id:\t\S+/m);
+  assert.match(dev.out, /state:\s+PORT_ACTIVE \(4\)/);
+  assert.match(dev.out, /max_qp:\s+\d+/);
+  // two_guests.yaml has bypass guests: it runs once the library has them, else names the mode.
+  if (run.code !== 0) {
+    assert.match(
+      run.err,
+      /host xen0 \(hypervisor: true\): the library could not create it|guest vm0: mode bypass: the library could not create a bypass guest/,
+    );
+    assert.match(run.err, /nothing was run/);
+  } else {
+    const r = JSON.parse(run.out) as { workload: { kind: string }[] };
+    assert.deepEqual(r.workload.map((w) => w.kind), ["perftest", "perftest", "alltoall"]);
+  }
+});
+
+Deno.test("paper --quick writes the report and charts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "xenib_paper_" });
+  try {
+    let r = await tool("paper.ts", ["--quick", "--out", dir], dir);
+    let modes = ["native", "bypass", "split"];
+    if (r.code !== 0) {
+      // A mode the library does not have yet: a clear message, nothing written.
+      assert.match(r.err, /mode (bypass|split): the library could not create/);
+      assert.match(r.err, /use --modes/);
+      await assert.rejects(Deno.stat(`${dir}/report.md`));
+      modes = ["native"];
+      r = await tool("paper.ts", ["--quick", "--out", dir, "--modes", "native"], dir);
+    }
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /elapsed: [\d.]+ s \(wall clock\)/);
+    assert.match(r.out, /# Claims/);
+    const md = await Deno.readTextFile(`${dir}/report.md`);
+    for (
+      const h of [
+        "## Claims",
+        "## 1. RDMA WRITE latency",
+        "## 2. RDMA WRITE bandwidth",
+        "## 3. Event-driven completion",
+        "## 4. Memory registration",
+        "## 5. Resource setup costs",
+      ]
+    ) assert.ok(md.includes(h), h);
+    assert.match(md, /\| bytes \| native \[µs\]/);
+    assert.match(md, /\| createQp \| \d+\.\d\d/);
+    for (const f of ["write_lat", "write_bw", "event_lat", "registration", "setup"]) {
+      const svg = await Deno.readTextFile(`${dir}/${f}.svg`);
+      assert.deepEqual(
+        svgProblems(svg, f === "event_lat" ? ["native, events"] : ["native"]),
+        [],
+        f,
+      );
+    }
+    if (modes.length === 1) {
+      assert.match(md, /not evaluated/);
+    } else {
+      assert.ok(!/not evaluated/.test(md.split("## 1.")[0]), "every claim evaluated");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

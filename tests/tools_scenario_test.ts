@@ -1,0 +1,329 @@
+import assert from "node:assert/strict";
+import { parseScenario } from "../tools/lib/scenario.ts";
+import { YamlInputError } from "../tools/lib/yaml_errors.ts";
+
+const GOOD = `# two hosts, one guest
+profile: pcix-sdr-2006
+seed: 7
+hosts:
+  - name: node0
+    hypervisor: true
+  - name: node1
+    hypervisor: false
+guests:
+  - name: vm0
+    host: node0
+    mode: bypass
+    memoryMiB: 128
+workload:
+  - perftest: ib_write_lat
+    between: [vm0, node1]
+    sizes: [2, 64K]
+    iterations: 100
+  - perftest: ib_send_bw
+    between: [node1, vm0]
+    connection: UD
+    events: true
+    qps: 2
+  - alltoall: [vm0, node1, node0]
+    size: 4096
+    iterations: 10
+    opcode: RDMA_READ
+`;
+
+async function bad(text: string): Promise<YamlInputError> {
+  try {
+    await parseScenario(text, "s.yaml");
+  } catch (e) {
+    assert.ok(e instanceof YamlInputError, `expected YamlInputError, got ${e}`);
+    return e;
+  }
+  assert.fail("expected the scenario to be rejected");
+}
+
+/** Line:col (1-based) where `needle` starts in `text` (it must occur once). */
+function posOf(text: string, needle: string): string {
+  assert.equal(text.split(needle).length, 2, `'${needle}' must occur once`);
+  const before = text.slice(0, text.indexOf(needle)).split("\n");
+  return `${before.length}:${before[before.length - 1].length + 1}`;
+}
+
+/**
+ * Replace `from` in GOOD by `to`, parse, and expect an error whose
+ * file:line:col is where `at` starts in the new text and whose message
+ * matches `re` (naming the key).
+ */
+async function expectAt(from: string, to: string, at: string, re: RegExp) {
+  assert.equal(GOOD.split(from).length, 2, `'${from}' must occur once`);
+  const text = GOOD.replace(from, to);
+  const e = await bad(text);
+  assert.equal(`${e.file}:${e.line}:${e.col}`, `s.yaml:${posOf(text, at)}`, e.message);
+  assert.match(e.message, re);
+}
+
+Deno.test("scenario: a valid file resolves hosts, guests, perftest configs and all-to-all", async () => {
+  const s = await parseScenario(GOOD, "s.yaml");
+  assert.equal(s.seed, 7);
+  assert.equal(s.profile.name, "pcix-sdr-2006");
+  assert.deepEqual(s.hosts, [{ name: "node0", hypervisor: true }, {
+    name: "node1",
+    hypervisor: false,
+  }]);
+  assert.deepEqual(s.guests, [{ name: "vm0", host: "node0", mode: "bypass", memoryMiB: 128 }]);
+  const [w0, w1, w2] = s.workload;
+  assert.ok(w0.kind === "perftest" && w1.kind === "perftest" && w2.kind === "alltoall");
+  assert.deepEqual(w0.between, ["vm0", "node1"]);
+  assert.deepEqual(w0.config.sizes, [2, 65536]);
+  assert.equal(w0.config.iters, 100);
+  assert.equal(w0.config.seed, 7);
+  assert.deepEqual([w1.config.connection, w1.config.events, w1.config.qps], ["UD", true, 2]);
+  assert.deepEqual([w2.endpoints, w2.size, w2.opcode, w2.iterations], [
+    ["vm0", "node1", "node0"],
+    4096,
+    "read",
+    10,
+  ]);
+});
+
+Deno.test("scenario: profiles by name, inline mapping with errors inside it", async () => {
+  const inline = GOOD.replace(
+    "profile: pcix-sdr-2006",
+    "profile:\n  base: modern-gen5-ndr\n  pci:\n    mmioWriteNs: 1 us",
+  );
+  const s = await parseScenario(inline, "s.yaml");
+  assert.equal(s.profile.pci.mmioWriteNs, 1000);
+  assert.equal(s.profile.link.mtu, 4096);
+  const e = await bad(inline.replace("mmioWriteNs: 1 us", "mmioWriteNs: 1 MB/s"));
+  assert.equal(`${e.line}:${e.col}`, posOf(inline, "mmioWriteNs"));
+  assert.match(e.message, /pci\.mmioWriteNs.*wrong unit 'MB\/s'/);
+  const e2 = await bad(inline.replace("mmioWriteNs: 1 us", "bogusKey: 3"));
+  assert.match(e2.message, /s\.yaml:5:5: profile\.pci\.bogusKey: unknown key \(known: mmioWriteNs/);
+  await expectAt(
+    "profile: pcix-sdr-2006",
+    "profile: nope",
+    "profile: nope",
+    /profile: unknown profile 'nope'/,
+  );
+  await expectAt(
+    "profile: pcix-sdr-2006",
+    "profile: 12",
+    "profile: 12",
+    /profile: must be a profile name/,
+  );
+  const e3 = await bad(GOOD.replace("profile: pcix-sdr-2006", "profile: /nonexistent/p.yaml"));
+  assert.match(e3.message, /s\.yaml:2:1: profile: --profile \/nonexistent\/p\.yaml: cannot read/);
+});
+
+Deno.test("scenario: top level, hosts and guests errors point at the key", async () => {
+  await expectAt("seed: 7", "seed: 7\nfoo: 1", "foo: 1", /foo: unknown key 'foo'/);
+  await expectAt("seed: 7", "seed: -2", "seed: -2", /seed: -2 is out of range/);
+  await expectAt("seed: 7", "seed: lots", "seed: lots", /seed: must be a whole number/);
+  await expectAt(
+    "    hypervisor: false",
+    "    hypervisor: maybe",
+    "hypervisor: maybe",
+    /hosts\[1\]\.hypervisor: must be true or false/,
+  );
+  {
+    const text = GOOD.replace("  - name: node1", "  - name: node0");
+    const e = await bad(text);
+    const at = text.slice(0, text.lastIndexOf("name: node0")).split("\n");
+    assert.equal(`${e.line}:${e.col}`, `${at.length}:${at[at.length - 1].length + 1}`);
+    assert.match(e.message, /hosts\[1\]\.name: duplicate name 'node0'/);
+  }
+  await expectAt(
+    "  - name: node1",
+    "  - name: 1node",
+    "name: 1node",
+    /hosts\[1\]\.name: '1node' is not a valid name/,
+  );
+  await expectAt(
+    "    hypervisor: false",
+    "    hypervisor: false\n    cpus: 4",
+    "cpus: 4",
+    /hosts\[1\]\.cpus: unknown key/,
+  );
+  await expectAt(
+    "    host: node0",
+    "    host: node9",
+    "host: node9",
+    /guests\[0\]\.host: unknown host 'node9'/,
+  );
+  await expectAt(
+    "    host: node0",
+    "    host: node1",
+    "host: node1",
+    /guests\[0\]\.host: host 'node1' is bare metal/,
+  );
+  await expectAt(
+    "    mode: bypass",
+    "    mode: hvm",
+    "mode: hvm",
+    /guests\[0\]\.mode: 'hvm' is not a guest mode/,
+  );
+  await expectAt(
+    "    memoryMiB: 128",
+    "    memoryMiB: 1.5",
+    "memoryMiB: 1.5",
+    /guests\[0\]\.memoryMiB: must be a whole number/,
+  );
+  await expectAt(
+    "    memoryMiB: 128",
+    "    memoryMiB: 4",
+    "memoryMiB: 4",
+    /guests\[0\]\.memoryMiB: 4 is out of range/,
+  );
+  await expectAt(
+    "  - name: vm0",
+    "  - name: node1",
+    "name: node1\n    host",
+    /guests\[0\]\.name: duplicate name 'node1'/,
+  );
+  await expectAt("    mode: bypass\n", "", "name: vm0", /guests\[0\]: missing key 'mode'/);
+  await expectAt(
+    "guests:\n  - name: vm0\n    host: node0\n    mode: bypass\n    memoryMiB: 128\n",
+    "guests: 3\n",
+    "guests: 3",
+    /guests: must be a list/,
+  );
+});
+
+Deno.test("scenario: workload errors point at the key", async () => {
+  await expectAt(
+    "  - perftest: ib_write_lat",
+    "  - perftest: ib_write_latency",
+    "perftest: ib_write_latency",
+    /workload\[0\]\.perftest: unknown test/,
+  );
+  await expectAt(
+    "    between: [vm0, node1]",
+    "    between: [vm0, vm7]",
+    "vm7",
+    /workload\[0\]\.between\[1\]: unknown endpoint 'vm7'/,
+  );
+  await expectAt(
+    "    between: [vm0, node1]",
+    "    between: [vm0]",
+    "between: [vm0]",
+    /workload\[0\]\.between: needs exactly two endpoints/,
+  );
+  await expectAt(
+    "    between: [vm0, node1]",
+    "    between: [vm0, vm0]",
+    "vm0]\n    sizes",
+    /must differ/,
+  );
+  await expectAt(
+    "    sizes: [2, 64K]",
+    "    sizes: [2, 64Q]",
+    "64Q",
+    /workload\[0\]\.sizes\[1\]: '64Q' is not a size/,
+  );
+  await expectAt(
+    "    iterations: 100",
+    "    iterations: 2",
+    "iterations: 2\n",
+    /workload\[0\]\.iterations: 2 is out of range/,
+  );
+  await expectAt(
+    "    iterations: 100",
+    "    iterations: many",
+    "iterations: many",
+    /workload\[0\]\.iterations: must be a whole number/,
+  );
+  await expectAt(
+    "    iterations: 100",
+    "    iterations: 100\n    color: red",
+    "color: red",
+    /workload\[0\]\.color: unknown key 'color'/,
+  );
+  await expectAt(
+    "    connection: UD",
+    "    connection: XRC",
+    "connection: XRC",
+    /workload\[1\]\.connection: 'XRC' is not a connection type/,
+  );
+  await expectAt(
+    "    events: true",
+    "    events: yes please",
+    "events: yes please",
+    /workload\[1\]\.events: must be true or false/,
+  );
+  await expectAt("    qps: 2", "    qps: 0", "qps: 0", /workload\[1\]\.qps: 0 is out of range/);
+  await expectAt(
+    "    opcode: RDMA_READ",
+    "    opcode: RDMA_PEEK",
+    "opcode: RDMA_PEEK",
+    /workload\[2\]\.opcode: 'RDMA_PEEK' is not an opcode/,
+  );
+  await expectAt(
+    "  - alltoall: [vm0, node1, node0]",
+    "  - alltoall: [vm0]",
+    "alltoall: [vm0]",
+    /workload\[2\]\.alltoall: needs at least two/,
+  );
+  await expectAt(
+    "  - alltoall: [vm0, node1, node0]",
+    "  - alltoall: [vm0, node1, vm0]",
+    "vm0]\n    size",
+    /workload\[2\]\.alltoall\[2\]: endpoint 'vm0' listed twice/,
+  );
+  await expectAt(
+    "    size: 4096",
+    "    size: big",
+    "size: big",
+    /workload\[2\]\.size: 'big' is not a size/,
+  );
+  await expectAt(
+    "    iterations: 10\n",
+    "    iterations: 0\n",
+    "iterations: 0",
+    /workload\[2\]\.iterations: 0 is out of range/,
+  );
+  await expectAt(
+    "  - alltoall: [vm0, node1, node0]",
+    "  - alltoall: [vm0, node1, node0]\n    perftest: ib_write_lat",
+    "alltoall: [vm0, node1, node0]",
+    /exactly one of 'perftest' or 'alltoall'/,
+  );
+});
+
+Deno.test("scenario: perftest's rejected combinations are reported at the key", async () => {
+  // UC with RDMA READ, UD with WRITE, events with WRITE, inline with READ, atomic size.
+  const wl = (body: string) =>
+    GOOD.replace(/workload:[\s\S]*$/, `workload:\n  - between: [vm0, node1]\n${body}`);
+  const e1 = await bad(wl("    perftest: ib_read_lat\n    connection: UC\n"));
+  assert.match(
+    e1.message,
+    /s\.yaml:17:5: workload\[0\]\.connection: UC: UC connection not possible in READ/,
+  );
+  const e2 = await bad(wl("    perftest: ib_write_bw\n    connection: UD\n"));
+  assert.match(
+    e2.message,
+    /s\.yaml:17:5: workload\[0\]\.connection: .*UD connection only possible in SEND/,
+  );
+  const e3 = await bad(wl("    perftest: ib_write_lat\n    events: true\n"));
+  assert.match(
+    e3.message,
+    /s\.yaml:17:5: workload\[0\]\.events: events feature not available on WRITE/,
+  );
+  const e4 = await bad(wl("    perftest: ib_read_lat\n    inline: 64\n"));
+  assert.match(e4.message, /s\.yaml:17:5: workload\[0\]\.inline: inline feature not available/);
+  const e5 = await bad(wl("    perftest: ib_atomic_lat\n    size: 64\n"));
+  assert.match(e5.message, /s\.yaml:17:5: workload\[0\]\.size: message size cannot be changed/);
+  const e6 = await bad(wl("    perftest: ib_write_lat\n    mtu: 1000\n"));
+  assert.match(e6.message, /s\.yaml:17:5: workload\[0\]\.mtu: invalid MTU 1000/);
+});
+
+Deno.test("scenario: structure and syntax errors", async () => {
+  const e = await bad("hosts: [\n");
+  assert.equal(e.file, "s.yaml");
+  assert.match((await bad("- 1\n")).message, /s\.yaml:1:1: \(top level\): must be a mapping/);
+  assert.match((await bad("workload: []\n")).message, /missing key 'hosts'/);
+  assert.match(
+    (await bad("hosts:\n  - name: a\n  - name: b\nworkload: []\n")).message,
+    /s\.yaml:4:1: workload: needs at least one entry/,
+  );
+  const dup = await bad("hosts:\n  - name: a\n    name: b\nworkload: []\n");
+  assert.equal(dup.line, 3);
+});

@@ -1,0 +1,91 @@
+/**
+ * `deno task devinfo`: devices and ports as `ibv_devinfo` prints them, for a
+ * simulated bare-metal host, a bypass/split guest, dom0, or real hardware.
+ *
+ * @example
+ * ```sh
+ * deno task devinfo --mode bypass -v
+ * ```
+ *
+ * @module
+ */
+import { devinfoUsage, parseDevinfoArgs } from "./lib/devinfo_args.ts";
+import { type DevInfo, formatDevinfo } from "./lib/devinfo_format.ts";
+import {
+  type Context,
+  type Domain,
+  loadToolProfile,
+  modeError,
+  openReal,
+  requireCluster,
+  ToolError,
+} from "./lib/api.ts";
+import { runMain } from "./lib/cli.ts";
+
+async function gather(ctx: Context, name: string, port?: number): Promise<DevInfo> {
+  const device = ctx.queryDevice();
+  const count = Number(device.physPortCnt ?? 1);
+  if (port !== undefined && port > count) {
+    throw new ToolError(`-i/--ib-port ${port}: ${name} has ${count} port(s)`);
+  }
+  const ports: Record<string, unknown>[] = [];
+  for (let p = 1; p <= count; p++) {
+    if (port === undefined || p === port) ports.push({ ...ctx.queryPort(p) });
+  }
+  await ctx.close();
+  return { name, device: { ...device }, ports };
+}
+
+await runMain("devinfo", async () => {
+  const c = parseDevinfoArgs(Deno.args);
+  if (c.help) {
+    console.log(devinfoUsage());
+    return;
+  }
+  const infos: DevInfo[] = [];
+  if (c.device) {
+    const ctx = await openReal(c.device.name);
+    infos.push(await gather(ctx, c.device.name ?? "real0", c.ibPort));
+  } else {
+    const profile = await loadToolProfile(c.profile);
+    const Cluster = await requireCluster();
+    const cluster = new Cluster({ profile, seed: c.seed });
+    const xen = c.mode !== "native";
+    let dom: Domain | undefined;
+    try {
+      const host = cluster.addHost({ name: "node0", hypervisor: xen });
+      await cluster.start();
+      dom = xen ? host.dom0 : host.os;
+      if (xen && !c.dom0) {
+        dom = await host.createGuest({
+          name: "vm0",
+          memoryMiB: 64,
+          driver: c.mode as "bypass" | "split",
+        });
+      }
+    } catch (e) {
+      if (!xen) throw e;
+      throw modeError(c.mode, e);
+    }
+    if (!dom) throw new ToolError("the library's Host has no domain to inspect");
+    const d = dom;
+    const names = d.devices();
+    if (c.ibDev !== undefined && !names.includes(c.ibDev)) {
+      throw new ToolError(
+        `-d/--ib-dev: no device '${c.ibDev}' in ${d.name} (devices: ${names.join(", ") || "none"})`,
+      );
+    }
+    if (c.list) {
+      console.log(`${names.length} HCA${names.length === 1 ? "" : "s"} found:`);
+      for (const n of names) console.log(`\t${n}`);
+      return;
+    }
+    await cluster.run(async () => {
+      for (const n of names) {
+        if (c.ibDev !== undefined && n !== c.ibDev) continue;
+        infos.push(await gather(await d.openDevice(n), n, c.ibPort));
+      }
+    });
+  }
+  console.log(formatDevinfo(infos, c.verbose).trimEnd());
+});

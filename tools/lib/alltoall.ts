@@ -1,0 +1,321 @@
+/**
+ * All-to-all traffic among several endpoints (scenario workloads): every
+ * endpoint has an RC connection to every other and sends `iterations`
+ * messages of `size` bytes to each (RDMA WRITE, SEND or RDMA READ, the
+ * latter pulling from each peer), round-robin, `txDepth` in flight per
+ * connection. Reports per-endpoint and aggregate throughput in virtual time.
+ *
+ * @module
+ */
+import { Access, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
+import type { Cluster, Context, Cq, Domain, Mr, Pd, Qp, Wc } from "./api.ts";
+import { ToolError } from "./api.ts";
+import type { AllToAllWorkload } from "./scenario.ts";
+
+/** One endpoint's share of an all-to-all run. */
+export interface AllToAllEndpoint {
+  /** Endpoint name. */
+  name: string;
+  /** How it reaches the HCA. */
+  mode: string;
+  /** Messages it completed (sent, or read for `read`). */
+  messages: number;
+  /** Bytes it moved. */
+  bytes: number;
+  /** Time from the common start until its last completion, µs. */
+  finishUs: number;
+  /** bytes / finish time, MB/s (2^20). */
+  MBps: number;
+}
+
+/** Result of an all-to-all workload. */
+export interface AllToAllResult {
+  /** Workload label. */
+  name: string;
+  /** Operation. */
+  opcode: string;
+  /** Message size. */
+  size: number;
+  /** Messages per ordered pair. */
+  iterations: number;
+  /** Per endpoint. */
+  endpoints: AllToAllEndpoint[];
+  /** Until the last endpoint finished, µs. */
+  makespanUs: number;
+  /** All bytes / makespan, MB/s. */
+  aggregateMBps: number;
+}
+
+interface Node {
+  name: string;
+  mode: string;
+  dom: Domain;
+  pd: Pd;
+  mr: Mr;
+  base: number;
+  region: number;
+  cq: Cq;
+  rcq: Cq;
+  qps: Map<number, Qp>;
+  lid: number;
+  ctx: Context;
+}
+
+function check(wc: Wc, what: string): void {
+  if (wc.status !== WcStatus.SUCCESS) {
+    const name = Object.entries(WcStatus).find(([, v]) => v === wc.status)?.[0] ?? wc.status;
+    throw new ToolError(`${what}: completion with error status ${name}`);
+  }
+}
+
+/**
+ * Run an all-to-all workload on a started cluster.
+ *
+ * @example
+ * ```ts ignore
+ * const r = await runAllToAll(cluster, [{ name: "a", mode: "native", dom: a }, …], workload);
+ * ```
+ */
+export async function runAllToAll(
+  cluster: Cluster,
+  eps: { name: string; mode: string; dom: Domain }[],
+  w: AllToAllWorkload,
+): Promise<AllToAllResult> {
+  const n = eps.length;
+  const region = Math.ceil(Math.max(64, w.size) / 64) * 64;
+  const rx = Math.min(w.iterations, 256);
+  return await cluster.run(async () => {
+    const nodes: Node[] = [];
+    for (const ep of eps) {
+      const ctx = await ep.dom.openDevice();
+      const lid = Number(ctx.queryPort(1).lid ?? 0);
+      const pd = await ctx.allocPd();
+      const bytes = 2 * n * region;
+      let base: number;
+      try {
+        base = ep.dom.memory.alloc(bytes, 4096);
+      } catch (e) {
+        throw new ToolError(
+          `${w.name}: ${ep.name} cannot allocate ${bytes} bytes (${
+            (e as Error).message
+          }); give it more memoryMiB`,
+        );
+      }
+      const mr = await pd.regMr(
+        base,
+        bytes,
+        Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ,
+      );
+      const cq = await ctx.createCq(w.txDepth * n + 1);
+      const rcq = await ctx.createCq(rx * n + 1);
+      nodes.push({
+        name: ep.name,
+        mode: ep.mode,
+        dom: ep.dom,
+        pd,
+        mr,
+        base,
+        region,
+        cq,
+        rcq,
+        qps: new Map(),
+        lid,
+        ctx,
+      });
+    }
+    // One RC QP per ordered pair.
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        if (i === j) continue;
+        const me = nodes[i];
+        me.qps.set(
+          j,
+          await me.pd.createQp({
+            type: QpType.RC,
+            sendCq: me.cq,
+            recvCq: me.rcq,
+            cap: { maxSendWr: w.txDepth, maxRecvWr: rx, maxSendSge: 1, maxRecvSge: 1 },
+          }),
+        );
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        if (i === j) continue;
+        const qp = nodes[i].qps.get(j)!;
+        await qp.modify({
+          state: QpState.INIT,
+          port: 1,
+          pkeyIndex: 0,
+          accessFlags: Access.REMOTE_WRITE | Access.REMOTE_READ,
+        });
+        await qp.modify({
+          state: QpState.RTR,
+          pathMtu: 2048,
+          destQpNum: nodes[j].qps.get(i)!.qpNum,
+          rqPsn: 0,
+          ah: { dlid: nodes[j].lid },
+          maxDestRdAtomic: 1,
+          minRnrTimer: 12,
+        });
+        await qp.modify({
+          state: QpState.RTS,
+          sqPsn: 0,
+          timeout: 14,
+          retryCnt: 7,
+          rnrRetry: 7,
+          maxRdAtomic: 1,
+        });
+      }
+    }
+    const src = (node: Node, peer: number) => node.base + peer * node.region;
+    const dst = (node: Node, peer: number) => node.base + (n + peer) * node.region;
+    const postRecv = (node: Node, peer: number, id: number) =>
+      node.qps.get(peer)!.postRecv({
+        wrId: BigInt(peer) * 0x100000000n + BigInt(id),
+        sgList: [{ addr: dst(node, peer), length: w.size, lkey: node.mr.lkey }],
+      });
+    if (w.opcode === "send") {
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          if (i !== j) { for (let k = 0; k < rx; k++) postRecv(nodes[i], j, k); }
+        }
+      }
+    }
+    const t0 = cluster.now;
+    const finish = new Array<number>(n).fill(0);
+    const sender = async (i: number) => {
+      const me = nodes[i];
+      const peers = nodes.map((_, j) => j).filter((j) => j !== i);
+      const scnt = new Map(peers.map((j) => [j, 0])), ccnt = new Map(peers.map((j) => [j, 0]));
+      let done = 0;
+      const total = peers.length * w.iterations;
+      while (done < total) {
+        for (const j of peers) {
+          while (scnt.get(j)! < w.iterations && scnt.get(j)! - ccnt.get(j)! < w.txDepth) {
+            const k = scnt.get(j)!;
+            const peer = nodes[j];
+            const wrId = BigInt(j) * 0x100000000n + BigInt(k);
+            const common = { wrId, sendFlags: SendFlags.SIGNALED };
+            const qp = me.qps.get(j)!;
+            if (w.opcode === "write") {
+              qp.postSend({
+                ...common,
+                opcode: WrOpcode.RDMA_WRITE,
+                sgList: [{ addr: src(me, j), length: w.size, lkey: me.mr.lkey }],
+                remoteAddr: dst(peer, i),
+                rkey: peer.mr.rkey,
+              });
+            } else if (w.opcode === "read") {
+              qp.postSend({
+                ...common,
+                opcode: WrOpcode.RDMA_READ,
+                sgList: [{ addr: dst(me, j), length: w.size, lkey: me.mr.lkey }],
+                remoteAddr: src(peer, i),
+                rkey: peer.mr.rkey,
+              });
+            } else {
+              qp.postSend({
+                ...common,
+                opcode: WrOpcode.SEND,
+                sgList: [{ addr: src(me, j), length: w.size, lkey: me.mr.lkey }],
+              });
+            }
+            scnt.set(j, k + 1);
+          }
+        }
+        const wcs = [...(await me.cq.pollUntil(1)), ...(await me.cq.poll(15))];
+        for (const wc of wcs) {
+          check(wc, `${w.name} (${me.name})`);
+          const j = Number(wc.wrId >> 32n);
+          ccnt.set(j, ccnt.get(j)! + 1);
+          done++;
+        }
+      }
+      finish[i] = cluster.now - t0;
+    };
+    const receiver = async (i: number) => {
+      const me = nodes[i];
+      const expect = (n - 1) * w.iterations;
+      const posted = new Array<number>(n).fill(rx);
+      let got = 0;
+      while (got < expect) {
+        const wcs = [...(await me.rcq.pollUntil(1)), ...(await me.rcq.poll(15))];
+        for (const wc of wcs) {
+          check(wc, `${w.name} (${me.name}, receive)`);
+          const j = Number(wc.wrId >> 32n);
+          got++;
+          if (posted[j] < w.iterations) postRecv(me, j, posted[j]++);
+        }
+      }
+    };
+    const spawn = (name: string, fn: () => Promise<void>) =>
+      cluster.spawn ? cluster.spawn(name, fn) : fn();
+    const procs: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) {
+      if (w.opcode === "send") procs.push(spawn(`a2a-recv-${nodes[i].name}`, () => receiver(i)));
+      procs.push(spawn(`a2a-send-${nodes[i].name}`, () => sender(i)));
+    }
+    await Promise.all(procs);
+    const perEp = (n - 1) * w.iterations;
+    const endpoints = nodes.map((node, i) => ({
+      name: node.name,
+      mode: node.mode,
+      messages: perEp,
+      bytes: perEp * w.size,
+      finishUs: finish[i] / 1000,
+      MBps: finish[i] > 0 ? (perEp * w.size) / (finish[i] / 1e9) / 1048576 : 0,
+    }));
+    const makespan = Math.max(...finish);
+    for (const node of nodes) {
+      for (const qp of node.qps.values()) await qp.destroy();
+      await node.cq.destroy();
+      await node.rcq.destroy();
+      await node.mr.dereg();
+      await node.pd.dealloc();
+      await node.ctx.close();
+    }
+    return {
+      name: w.name,
+      opcode: w.opcode,
+      size: w.size,
+      iterations: w.iterations,
+      endpoints,
+      makespanUs: makespan / 1000,
+      aggregateMBps: makespan > 0 ? (n * perEp * w.size) / (makespan / 1e9) / 1048576 : 0,
+    };
+  });
+}
+
+/**
+ * The all-to-all result as a table.
+ *
+ * @example
+ * ```ts
+ * import { formatAllToAll } from "./alltoall.ts";
+ * const t = formatAllToAll({ name: "x", opcode: "write", size: 4096, iterations: 10, makespanUs: 100,
+ *   aggregateMBps: 800, endpoints: [{ name: "a", mode: "native", messages: 10, bytes: 40960,
+ *   finishUs: 100, MBps: 390.6 }] });
+ * console.log(t.includes("aggregate")); // true
+ * ```
+ */
+export function formatAllToAll(r: AllToAllResult): string {
+  const head = ["endpoint", "mode", "#messages", "#bytes", "time[usec]", "BW[MB/sec]"];
+  const rows = r.endpoints.map((e) => [
+    e.name,
+    e.mode,
+    String(e.messages),
+    String(e.bytes),
+    e.finishUs.toFixed(2),
+    e.MBps.toFixed(2),
+  ]);
+  rows.push(["aggregate", "", "", "", r.makespanUs.toFixed(2), r.aggregateMBps.toFixed(2)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));
+  const line = (cells: string[]) =>
+    " " + cells.map((c, i) => c.padEnd(widths[i])).join("   ").trimEnd();
+  return [
+    ` all-to-all ${r.opcode}, ${r.size} bytes, ${r.iterations} messages per pair`,
+    line(head),
+    ...rows.map(line),
+  ].join("\n");
+}

@@ -1,0 +1,177 @@
+/**
+ * The part of xenib's public API (API.md, `mod.ts`) the tools program
+ * against, as structural types, and a loader that fails with a clear
+ * message while a piece of the library is not there yet. The tools never
+ * reach into internals: everything goes through `mod.ts`.
+ *
+ * @module
+ */
+
+/**
+ * Thrown by tools for conditions the user must act on; the CLI prints the message and exits 1.
+ *
+ * @example
+ * ```ts
+ * import { ToolError } from "./api.ts";
+ * console.log(new ToolError("no such device").name); // ToolError
+ * ```
+ */
+export class ToolError extends Error {
+  /** @param message the whole message shown to the user */
+  constructor(message: string) {
+    super(message);
+    this.name = "ToolError";
+  }
+}
+
+export type {
+  Ah,
+  Cluster,
+  CompChannel,
+  Context,
+  Cq,
+  Domain,
+  Host,
+  HostCounters,
+  Mr,
+  Pd,
+  Qp,
+  WorkCompletion as Wc,
+} from "../../mod.ts";
+import { Cluster, type Context, type Domain, type Profile } from "../../mod.ts";
+import { loadProfile } from "./profile_yaml.ts";
+
+/** Constructor of {@link Cluster}. */
+export type ClusterCtor = typeof Cluster;
+
+/** The optional (real-hardware) part of `mod.ts` the tools look up at run time. */
+export interface XenibApi {
+  openRealDevice?: (name?: string) => Promise<Context>;
+  RealHost?: new (opts?: { name?: string; memoryBytes?: number }) => Domain;
+}
+
+let cached: XenibApi | undefined;
+
+/**
+ * Load `mod.ts` (dynamically, so that the tools still run their parsing and
+ * validation while parts of the library are being built).
+ *
+ * @example
+ * ```ts
+ * import { loadApi } from "./api.ts";
+ * const api = await loadApi();
+ * console.log(typeof api); // object
+ * ```
+ */
+export async function loadApi(): Promise<XenibApi> {
+  if (!cached) cached = (await import("../../mod.ts")) as unknown as XenibApi;
+  return cached;
+}
+
+/**
+ * The `Cluster` class, or a {@link ToolError} saying the library does not
+ * provide it yet.
+ *
+ * @example
+ * ```ts
+ * import { requireCluster } from "./api.ts";
+ * try { await requireCluster(); } catch (e) { console.log((e as Error).name); }
+ * ```
+ */
+export async function requireCluster(): Promise<ClusterCtor> {
+  const api = (await loadApi()) as { Cluster?: unknown };
+  if (typeof api.Cluster !== "function") {
+    throw new ToolError(
+      "xenib's library does not export Cluster from mod.ts; nothing was run",
+    );
+  }
+  return Cluster;
+}
+
+/**
+ * Open a real RDMA device through the library's FFI provider; rejects with
+ * a {@link ToolError} carrying the provider's own message (e.g. ENODEV).
+ *
+ * @example
+ * ```ts
+ * import { openReal } from "./api.ts";
+ * await openReal().catch((e) => console.log((e as Error).name)); // ToolError (no hardware here)
+ * ```
+ */
+export async function openReal(name?: string): Promise<Context> {
+  const api = await loadApi();
+  if (typeof api.openRealDevice !== "function") {
+    throw new ToolError(
+      "--device real: xenib's library does not export openRealDevice from mod.ts yet (drivers/verbs/real.ts)",
+    );
+  }
+  try {
+    return await api.openRealDevice(name);
+  } catch (e) {
+    throw new ToolError(`--device real${name ? `:${name}` : ""}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * This machine as a Domain (real memory, real devices), after checking that
+ * a real device opens (else the provider's message, as {@link openReal}).
+ *
+ * @example
+ * ```ts
+ * import { realHost } from "./api.ts";
+ * await realHost(1 << 20).catch((e) => console.log((e as Error).name)); // ToolError (no hardware here)
+ * ```
+ */
+export async function realHost(memoryBytes: number, name?: string): Promise<Domain> {
+  const ctx = await openReal(name);
+  await ctx.close();
+  const api = await loadApi();
+  if (typeof api.RealHost !== "function") {
+    throw new ToolError("--device real: xenib's library does not export RealHost from mod.ts yet");
+  }
+  return new api.RealHost({ name: name ?? "real", memoryBytes });
+}
+
+/**
+ * Which guest driver modes the library accepts. A mode that is not
+ * implemented yet makes `createGuest` reject; the tools pass that message on
+ * (prefixed with the mode) instead of measuring anything.
+ *
+ * @example
+ * ```ts
+ * import { modeError } from "./api.ts";
+ * console.log(modeError("split", new Error("EINVAL: driver 'split' not implemented")).message.startsWith("mode split")); // true
+ * ```
+ */
+export function modeError(mode: string, e: unknown): ToolError {
+  return new ToolError(
+    `mode ${mode}: the library could not create a ${mode} guest (${
+      (e as Error)?.message ?? String(e)
+    }); nothing was run`,
+  );
+}
+
+/**
+ * `loadProfile` for the CLIs: a profile file that cannot be read becomes a
+ * {@link ToolError} (one line, no stack) that names the permission to add.
+ *
+ * @example
+ * ```ts
+ * import { loadToolProfile } from "./api.ts";
+ * console.log((await loadToolProfile("pcix-sdr-2006")).link.mtu); // 2048
+ * ```
+ */
+export async function loadToolProfile(spec: string): Promise<Profile> {
+  try {
+    return await loadProfile(spec);
+  } catch (e) {
+    const msg = (e as Error)?.message ?? String(e);
+    if ((e as Error)?.name === "Error" && msg.startsWith("--profile ")) {
+      const perm = /Requires read access/.test(msg)
+        ? `; the task may read ./ only: add --allow-read=.,${spec} to the deno command`
+        : "";
+      throw new ToolError(msg.replace(/, run again with the --allow-read flag/, "") + perm);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Flags of `tools/ibv_devinfo.ts`: ibv_devinfo's own (`-d`, `-i`, `-l`,
+ * `-v`, `-h`) and xenib's (`--mode`, `--dom0`, `--profile`, `--seed`,
+ * `--device real[:NAME]`).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  type Mode,
+  parseDevice,
+  parseIntFlag,
+  parseMode,
+  parseSeed,
+  rephraseParseError,
+  UsageError,
+} from "./perftest_args.ts";
+
+/** A parsed ibv_devinfo command line. */
+export interface DevinfoConfig {
+  /** `-d`: only this device. */
+  ibDev?: string;
+  /** `-i`: only this port. */
+  ibPort?: number;
+  /** `-l`: list device names only. */
+  list: boolean;
+  /** `-v`: all attributes. */
+  verbose: boolean;
+  /** Which domain's view: a bare-metal host (native) or a guest (bypass/split). */
+  mode: Mode;
+  /** Show dom0's view of a Xen host instead of a guest's. */
+  dom0: boolean;
+  /** Cost profile. */
+  profile: string;
+  /** Seed. */
+  seed: number;
+  /** Real hardware. */
+  device?: { real: true; name?: string };
+  /** `-h`. */
+  help: boolean;
+}
+
+/**
+ * Parse ibv_devinfo flags.
+ *
+ * @example
+ * ```ts
+ * import { parseDevinfoArgs } from "./devinfo_args.ts";
+ * console.log(parseDevinfoArgs(["-v", "--mode", "bypass"]).verbose); // true
+ * ```
+ */
+export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        "ib-dev": { type: "string", short: "d" },
+        "ib-port": { type: "string", short: "i" },
+        list: { type: "boolean", short: "l" },
+        verbose: { type: "boolean", short: "v" },
+        mode: { type: "string" },
+        dom0: { type: "boolean" },
+        profile: { type: "string" },
+        seed: { type: "string" },
+        device: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (e) {
+    throw rephraseParseError(e);
+  }
+  const c: DevinfoConfig = {
+    list: v.list ?? false,
+    verbose: v.verbose ?? false,
+    mode: "native",
+    dom0: v.dom0 ?? false,
+    profile: "pcix-sdr-2006",
+    seed: 1,
+    help: v.help ?? false,
+  };
+  if (c.help) return c;
+  if (v["ib-dev"] !== undefined) c.ibDev = v["ib-dev"];
+  if (v["ib-port"] !== undefined) c.ibPort = parseIntFlag("-i/--ib-port", v["ib-port"], 1, 255);
+  if (v.mode !== undefined) c.mode = parseMode(v.mode);
+  if (c.dom0 && c.mode === "native") {
+    throw new UsageError(`--dom0: only a Xen host has a dom0 (use --mode bypass or split)`);
+  }
+  if (v.profile !== undefined) c.profile = v.profile;
+  if (v.seed !== undefined) c.seed = parseSeed(v.seed);
+  if (v.device !== undefined) {
+    c.device = parseDevice(v.device);
+    if (v.mode !== undefined || c.dom0) {
+      throw new UsageError(
+        `--device real: shows the real device of this machine; drop --mode/--dom0`,
+      );
+    }
+  }
+  return c;
+}
+
+/**
+ * Usage text.
+ *
+ * @example
+ * ```ts
+ * import { devinfoUsage } from "./devinfo_args.ts";
+ * console.log(devinfoUsage().split("\n")[0]); // Usage: deno task devinfo [flags]
+ * ```
+ */
+export function devinfoUsage(): string {
+  return [
+    "Usage: deno task devinfo [flags]",
+    "",
+    "Devices and ports as ibv_devinfo shows them, for a simulated host or domain.",
+    "",
+    "  -d, --ib-dev=<dev>     only this device (default: all)",
+    "  -i, --ib-port=<port>   only this port (default: all)",
+    "  -l, --list             list device names only",
+    "  -v, --verbose          every device limit and port attribute",
+    "      --mode=<native|bypass|split>  whose view: a bare-metal host (native, default)",
+    "                         or a guest with that driver on a Xen host",
+    "      --dom0             dom0's view of the Xen host (with --mode bypass|split)",
+    "      --profile=<NAME|FILE.yaml>    cost profile (default pcix-sdr-2006)",
+    "      --seed=<n>         PRNG seed (default 1)",
+    "      --device=real[:NAME]  the real RDMA device of this machine (libibverbs via FFI)",
+    "  -h, --help             this text",
+  ].join("\n");
+}

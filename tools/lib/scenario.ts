@@ -1,0 +1,505 @@
+/**
+ * Scenario files for `deno task run scenario.yaml`: hosts, guests, a cost
+ * profile, a seed and a workload list (perftest-style tests between two
+ * endpoints, all-to-all traffic among several). Every problem is reported
+ * as `file:line:col: <key path>: <what is wrong>` pointing at the offending
+ * key.
+ *
+ * ```yaml
+ * profile: pcix-sdr-2006          # a built-in name, a FILE.yaml, or an inline mapping
+ * seed: 7
+ * hosts:
+ *   - { name: node0, hypervisor: true }
+ *   - { name: node1, hypervisor: false }
+ * guests:
+ *   - { name: vm0, host: node0, mode: bypass, memoryMiB: 64 }
+ * workload:
+ *   - perftest: ib_write_lat        # endpoints: guest names, or host names (bare-metal OS / dom0)
+ *     between: [vm0, node1]
+ *     size: 64
+ *     iterations: 1000
+ *   - alltoall: [vm0, node1]
+ *     size: 4096
+ *     iterations: 100
+ *     opcode: write
+ * ```
+ *
+ * @module
+ */
+import { isMap } from "yaml";
+import { type Profile, ProfileError, resolveProfile } from "../../mod.ts";
+import { errorAt, type LocatedYaml, parseYaml, YamlInputError } from "./yaml_errors.ts";
+import { loadProfile } from "./profile_yaml.ts";
+import {
+  LIMITS,
+  parsePerftestArgs,
+  parseSize,
+  PERFTEST_TESTS,
+  type PerftestConfig,
+  type TestName,
+  UsageError,
+} from "./perftest_args.ts";
+
+/** A host of the scenario. */
+export interface ScenarioHost {
+  /** Unique name. */
+  name: string;
+  /** Xen host (dom0 + backend) or bare metal. */
+  hypervisor: boolean;
+}
+
+/** A guest of the scenario. */
+export interface ScenarioGuest {
+  /** Unique name. */
+  name: string;
+  /** Name of its (Xen) host. */
+  host: string;
+  /** Driver: Xen-IB bypass or the split baseline. */
+  mode: "bypass" | "split";
+  /** Memory, MiB. */
+  memoryMiB: number;
+}
+
+/** A perftest between two endpoints. */
+export interface PerftestWorkload {
+  kind: "perftest";
+  /** Label (default `<test> a<->b`). */
+  name: string;
+  /** The two endpoints (guest or host names); the first is perftest's client. */
+  between: [string, string];
+  /** The test, as `deno task perftest` would run it. */
+  config: PerftestConfig;
+}
+
+/** All-to-all traffic. */
+export interface AllToAllWorkload {
+  kind: "alltoall";
+  /** Label. */
+  name: string;
+  /** Endpoints (at least two). */
+  endpoints: string[];
+  /** Message size, bytes. */
+  size: number;
+  /** Messages each endpoint sends to every other. */
+  iterations: number;
+  /** Operation. */
+  opcode: "write" | "send" | "read";
+  /** Outstanding WRs per connection. */
+  txDepth: number;
+}
+
+/** One workload entry. */
+export type Workload = PerftestWorkload | AllToAllWorkload;
+
+/** A validated scenario. */
+export interface Scenario {
+  /** The file it came from. */
+  file: string;
+  /** Resolved profile. */
+  profile: Profile;
+  /** Seed. */
+  seed: number;
+  /** Hosts. */
+  hosts: ScenarioHost[];
+  /** Guests. */
+  guests: ScenarioGuest[];
+  /** Workloads, run in order. */
+  workload: Workload[];
+}
+
+type Path = (string | number)[];
+
+function show(path: Path): string {
+  let s = "";
+  for (const p of path) s += typeof p === "number" ? `[${p}]` : s ? `.${p}` : p;
+  return s || "(top level)";
+}
+
+class V {
+  constructor(readonly y: LocatedYaml) {}
+  fail(path: Path, detail: string): never {
+    throw errorAt(this.y, path, `${show(path)}: ${detail}`);
+  }
+  mapping(v: unknown, path: Path, what: string): Record<string, unknown> {
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+      this.fail(path, `must be a mapping (${what})`);
+    }
+    return v as Record<string, unknown>;
+  }
+  keys(o: Record<string, unknown>, path: Path, known: string[]): void {
+    for (const k of Object.keys(o)) {
+      if (!known.includes(k)) {
+        this.fail([...path, k], `unknown key '${k}' (known: ${known.join(", ")})`);
+      }
+    }
+  }
+  list(v: unknown, path: Path): unknown[] {
+    if (!Array.isArray(v)) this.fail(path, "must be a list");
+    return v;
+  }
+  str(v: unknown, path: Path): string {
+    if (typeof v !== "string" || v === "") this.fail(path, `must be a non-empty string`);
+    return v;
+  }
+  name(v: unknown, path: Path): string {
+    const s = this.str(v, path);
+    if (!/^[A-Za-z][A-Za-z0-9_.-]*$/.test(s)) {
+      this.fail(
+        path,
+        `'${s}' is not a valid name (letters, digits, _ . -; starting with a letter)`,
+      );
+    }
+    return s;
+  }
+  bool(v: unknown, path: Path): boolean {
+    if (typeof v !== "boolean") this.fail(path, `must be true or false (got ${JSON.stringify(v)})`);
+    return v;
+  }
+  int(v: unknown, path: Path, min: number, max: number): number {
+    if (typeof v !== "number" || !Number.isInteger(v)) {
+      this.fail(path, `must be a whole number (got ${JSON.stringify(v)})`);
+    }
+    if (v < min || v > max) this.fail(path, `${v} is out of range (${min}..${max})`);
+    return v;
+  }
+}
+
+const TOP_KEYS = ["name", "description", "profile", "seed", "hosts", "guests", "workload"];
+const HOST_KEYS = ["name", "hypervisor"];
+const GUEST_KEYS = ["name", "host", "mode", "memoryMiB"];
+const PERFTEST_KEYS = [
+  "perftest",
+  "name",
+  "between",
+  "size",
+  "sizes",
+  "all",
+  "iterations",
+  "connection",
+  "mtu",
+  "inline",
+  "events",
+  "txDepth",
+  "qps",
+  "atomicType",
+  "reportGbits",
+];
+const ALLTOALL_KEYS = ["alltoall", "name", "size", "iterations", "opcode", "txDepth"];
+
+/** perftest flag (as named in a UsageError) → scenario key. */
+const FLAG_KEYS: [string, string][] = [
+  ["-s/--size", "size"],
+  ["-a/--all", "all"],
+  ["-n/--iters", "iterations"],
+  ["-c/--connection", "connection"],
+  ["-m/--mtu", "mtu"],
+  ["-I/--inline_size", "inline"],
+  ["-e/--events", "events"],
+  ["-t/--tx-depth", "txDepth"],
+  ["-q/--qp", "qps"],
+  ["-A/--atomic_type", "atomicType"],
+];
+
+/**
+ * Parse and validate a scenario from YAML text. `dir` resolves a relative
+ * profile file. Profile files are read (so this is async).
+ *
+ * @example
+ * ```ts
+ * import { parseScenario } from "./scenario.ts";
+ * const s = await parseScenario(
+ *   "hosts:\n  - {name: a}\n  - {name: b}\nworkload:\n  - perftest: ib_write_lat\n    between: [a, b]\n",
+ *   "s.yaml",
+ * );
+ * console.log(s.workload[0].kind, s.profile.name); // perftest pcix-sdr-2006
+ * ```
+ */
+export async function parseScenario(text: string, file: string, dir = "."): Promise<Scenario> {
+  const y = parseYaml(text, file);
+  const v: V = new V(y);
+  const top = v.mapping(y.doc.toJS(), [], "profile:, seed:, hosts:, guests:, workload:");
+  v.keys(top, [], TOP_KEYS);
+  if (top.name !== undefined) v.str(top.name, ["name"]);
+  if (top.description !== undefined) v.str(top.description, ["description"]);
+
+  // Profile.
+  let profile: Profile;
+  const p = top.profile ?? "pcix-sdr-2006";
+  if (typeof p === "string") {
+    if (/\.ya?ml$/i.test(p)) {
+      const path = p.startsWith("/") ? p : `${dir}/${p}`;
+      try {
+        profile = await loadProfile(path);
+      } catch (e) {
+        if (e instanceof YamlInputError) throw e; // already file:line:col in the profile file
+        v.fail(["profile"], (e as Error).message);
+      }
+    } else {
+      try {
+        profile = resolveProfile(p);
+      } catch (e) {
+        v.fail(["profile"], (e as Error).message.replace(/^profile: /, ""));
+      }
+    }
+  } else if (isMap(y.doc.get("profile", true))) {
+    try {
+      profile = resolveProfile(p as Record<string, unknown>);
+    } catch (e) {
+      if (!(e instanceof ProfileError)) throw e;
+      const sub = e.path ? e.path.split(".") : [];
+      v.fail(["profile", ...sub], e.message.replace(/^profile key '[^']*': |^profile: /, ""));
+    }
+  } else {
+    v.fail(["profile"], "must be a profile name, a FILE.yaml, or a mapping of profile groups");
+  }
+
+  const seed = top.seed === undefined ? 1 : v.int(top.seed, ["seed"], 0, 2 ** 32 - 1);
+
+  // Hosts.
+  if (top.hosts === undefined) v.fail([], "missing key 'hosts' (a list of {name, hypervisor})");
+  const names = new Map<string, string>(); // name -> "host" | "guest"
+  const hosts: ScenarioHost[] = [];
+  v.list(top.hosts, ["hosts"]).forEach((h, i) => {
+    const o = v.mapping(h, ["hosts", i], "name:, hypervisor:");
+    v.keys(o, ["hosts", i], HOST_KEYS);
+    if (o.name === undefined) v.fail(["hosts", i], "missing key 'name'");
+    const name = v.name(o.name, ["hosts", i, "name"]);
+    if (names.has(name)) v.fail(["hosts", i, "name"], `duplicate name '${name}'`);
+    names.set(name, "host");
+    const hypervisor = o.hypervisor === undefined
+      ? false
+      : v.bool(o.hypervisor, ["hosts", i, "hypervisor"]);
+    hosts.push({ name, hypervisor });
+  });
+  if (hosts.length === 0) v.fail(["hosts"], "needs at least one host");
+
+  // Guests.
+  const guests: ScenarioGuest[] = [];
+  if (top.guests !== undefined) {
+    v.list(top.guests, ["guests"]).forEach((g, i) => {
+      const path: Path = ["guests", i];
+      const o = v.mapping(g, path, "name:, host:, mode:, memoryMiB:");
+      v.keys(o, path, GUEST_KEYS);
+      for (const k of ["name", "host", "mode"]) {
+        if (o[k] === undefined) v.fail(path, `missing key '${k}'`);
+      }
+      const name = v.name(o.name, [...path, "name"]);
+      if (names.has(name)) v.fail([...path, "name"], `duplicate name '${name}'`);
+      const host = v.str(o.host, [...path, "host"]);
+      const h = hosts.find((x) => x.name === host);
+      if (!h) {
+        v.fail(
+          [...path, "host"],
+          `unknown host '${host}' (hosts: ${hosts.map((x) => x.name).join(", ")})`,
+        );
+      }
+      if (!h.hypervisor) {
+        v.fail(
+          [...path, "host"],
+          `host '${host}' is bare metal (hypervisor: false); guests need a Xen host`,
+        );
+      }
+      const mode = v.str(o.mode, [...path, "mode"]);
+      if (mode !== "bypass" && mode !== "split") {
+        v.fail([...path, "mode"], `'${mode}' is not a guest mode (bypass or split)`);
+      }
+      const memoryMiB = o.memoryMiB === undefined
+        ? 64
+        : v.int(o.memoryMiB, [...path, "memoryMiB"], 16, 65536);
+      names.set(name, "guest");
+      guests.push({ name, host, mode, memoryMiB });
+    });
+  }
+
+  const endpoint = (x: unknown, path: Path): string => {
+    const s = v.str(x, path);
+    if (!names.has(s)) {
+      v.fail(path, `unknown endpoint '${s}' (hosts and guests: ${[...names.keys()].join(", ")})`);
+    }
+    return s;
+  };
+
+  // Workload.
+  if (top.workload === undefined) v.fail([], "missing key 'workload' (a list of tests)");
+  const workload: Workload[] = [];
+  v.list(top.workload, ["workload"]).forEach((w, i) => {
+    const path: Path = ["workload", i];
+    const o = v.mapping(w, path, "perftest: … or alltoall: …");
+    const isPerf = "perftest" in o, isA2a = "alltoall" in o;
+    if (isPerf === isA2a) {
+      v.fail(path, "each workload entry needs exactly one of 'perftest' or 'alltoall'");
+    }
+    if (isPerf) workload.push(perftestEntry(v, o, path, endpoint, seed));
+    else workload.push(alltoallEntry(v, o, path, endpoint));
+  });
+  if (workload.length === 0) v.fail(["workload"], "needs at least one entry");
+  return { file, profile: profile!, seed, hosts, guests, workload };
+}
+
+function perftestEntry(
+  v: V,
+  o: Record<string, unknown>,
+  path: Path,
+  endpoint: (x: unknown, p: Path) => string,
+  seed: number,
+): PerftestWorkload {
+  v.keys(o, path, PERFTEST_KEYS);
+  const test = v.str(o.perftest, [...path, "perftest"]);
+  if (!(test in PERFTEST_TESTS)) {
+    v.fail(
+      [...path, "perftest"],
+      `unknown test '${test}' (one of ${Object.keys(PERFTEST_TESTS).join(", ")})`,
+    );
+  }
+  if (o.between === undefined) v.fail(path, "missing key 'between' (two endpoints)");
+  const btw = v.list(o.between, [...path, "between"]);
+  if (btw.length !== 2) {
+    v.fail([...path, "between"], `needs exactly two endpoints (got ${btw.length})`);
+  }
+  const a = endpoint(btw[0], [...path, "between", 0]);
+  const b = endpoint(btw[1], [...path, "between", 1]);
+  if (a === b) v.fail([...path, "between", 1], `the two endpoints must differ (both '${a}')`);
+  if (o.size !== undefined && o.sizes !== undefined) {
+    v.fail([...path, "sizes"], "give either 'size' or 'sizes', not both");
+  }
+  const argv: string[] = [];
+  const num = (k: string, flag: string) => {
+    if (o[k] === undefined) return;
+    if (typeof o[k] !== "number" || !Number.isInteger(o[k])) {
+      v.fail([...path, k], `must be a whole number (got ${JSON.stringify(o[k])})`);
+    }
+    argv.push(flag, String(o[k]));
+  };
+  const flag = (k: string, f: string) => {
+    if (o[k] !== undefined && v.bool(o[k], [...path, k])) argv.push(f);
+  };
+  if (o.size !== undefined) {
+    if (typeof o.size !== "number" && typeof o.size !== "string") {
+      v.fail([...path, "size"], `must be a size in bytes (got ${JSON.stringify(o.size)})`);
+    }
+    argv.push("-s", String(o.size));
+  }
+  num("iterations", "-n");
+  if (o.connection !== undefined) argv.push("-c", v.str(o.connection, [...path, "connection"]));
+  num("mtu", "-m");
+  num("inline", "-I");
+  num("txDepth", "-t");
+  num("qps", "-q");
+  if (o.atomicType !== undefined) argv.push("-A", v.str(o.atomicType, [...path, "atomicType"]));
+  flag("events", "-e");
+  flag("all", "-a");
+  flag("reportGbits", "--report_gbits");
+  argv.push("--seed", String(seed));
+  let config: PerftestConfig;
+  try {
+    config = parsePerftestArgs(argv, test as TestName);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    const hit = FLAG_KEYS.find(([f]) => e.message.startsWith(f));
+    const key = hit?.[1] ?? "perftest";
+    const detail = hit ? e.message.slice(hit[0].length).replace(/^:?\s*/, "") : e.message;
+    v.fail([...path, key in o ? key : "perftest"], detail);
+  }
+  if (o.sizes !== undefined) {
+    const list = v.list(o.sizes, [...path, "sizes"]);
+    if (list.length === 0) v.fail([...path, "sizes"], "needs at least one size");
+    if (o.all === true) v.fail([...path, "sizes"], "give either 'all' or 'sizes', not both");
+    config.sizes = list.map((s, k) => {
+      if (typeof s !== "number" && typeof s !== "string") {
+        v.fail([...path, "sizes", k], `must be a size in bytes (got ${JSON.stringify(s)})`);
+      }
+      try {
+        const n = parseSize(String(s));
+        if (config.verb === "atomic" && n !== LIMITS.atomicSize) {
+          throw new UsageError("message size cannot be changed for Atomic tests");
+        }
+        return n;
+      } catch (e) {
+        v.fail([...path, "sizes", k], (e as Error).message.replace(/^-s\/--size:\s*/, ""));
+      }
+    });
+  }
+  const name = o.name === undefined ? `${test} ${a}<->${b}` : v.str(o.name, [...path, "name"]);
+  return { kind: "perftest", name, between: [a, b], config };
+}
+
+function alltoallEntry(
+  v: V,
+  o: Record<string, unknown>,
+  path: Path,
+  endpoint: (x: unknown, p: Path) => string,
+): AllToAllWorkload {
+  v.keys(o, path, ALLTOALL_KEYS);
+  const eps = v.list(o.alltoall, [...path, "alltoall"]);
+  if (eps.length < 2) {
+    v.fail([...path, "alltoall"], `needs at least two endpoints (got ${eps.length})`);
+  }
+  const endpoints = eps.map((e, k) => endpoint(e, [...path, "alltoall", k]));
+  endpoints.forEach((e, k) => {
+    if (endpoints.indexOf(e) !== k) {
+      v.fail([...path, "alltoall", k], `endpoint '${e}' listed twice`);
+    }
+  });
+  let size = 4096;
+  if (o.size !== undefined) {
+    if (typeof o.size !== "number" && typeof o.size !== "string") {
+      v.fail([...path, "size"], `must be a size in bytes (got ${JSON.stringify(o.size)})`);
+    }
+    try {
+      size = parseSize(String(o.size));
+    } catch (e) {
+      v.fail([...path, "size"], (e as Error).message.replace(/^-s\/--size:\s*/, ""));
+    }
+    if (size > 64 * 1048576) {
+      v.fail([...path, "size"], `${size} is too large for all-to-all (max 64M)`);
+    }
+  }
+  const iterations = o.iterations === undefined
+    ? 100
+    : v.int(o.iterations, [...path, "iterations"], 1, 1_000_000);
+  let opcode: AllToAllWorkload["opcode"] = "write";
+  if (o.opcode !== undefined) {
+    const s = v.str(o.opcode, [...path, "opcode"]);
+    const map: Record<string, AllToAllWorkload["opcode"]> = {
+      write: "write",
+      RDMA_WRITE: "write",
+      send: "send",
+      SEND: "send",
+      read: "read",
+      RDMA_READ: "read",
+    };
+    if (!map[s]) v.fail([...path, "opcode"], `'${s}' is not an opcode (write, send or read)`);
+    opcode = map[s];
+  }
+  const txDepth = o.txDepth === undefined ? 16 : v.int(o.txDepth, [...path, "txDepth"], 1, 4096);
+  const name = o.name === undefined
+    ? `alltoall ${opcode} ${endpoints.join(",")}`
+    : v.str(o.name, [...path, "name"]);
+  return { kind: "alltoall", name, endpoints, size, iterations, opcode, txDepth };
+}
+
+/**
+ * Read and validate a scenario file.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadScenario } from "./scenario.ts";
+ * const s = await loadScenario("examples/scenario.yaml");
+ * ```
+ */
+export async function loadScenario(file: string): Promise<Scenario> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable) {
+      throw new UsageError(
+        `${file}: cannot read the scenario: no read permission (the task grants --allow-read=. only); ` +
+          `run: deno run --allow-read=.,${file} --allow-env=LOG_TOKENS,LOG_STREAM tools/run.ts ${file}`,
+      );
+    }
+    throw new UsageError(`${file}: cannot read the scenario (${(e as Error).message})`);
+  }
+  const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) : ".";
+  return await parseScenario(text, file, dir);
+}

@@ -1,0 +1,78 @@
+/**
+ * `deno task run scenario.yaml [--json] [--check]`: build the cluster a
+ * scenario file describes and run its workloads (perftest-style tests
+ * between two endpoints, all-to-all traffic). Validation errors name the
+ * file, line, column and key.
+ *
+ * @example
+ * ```sh
+ * deno task run examples/two_guests.yaml
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { rephraseParseError, UsageError } from "./lib/perftest_args.ts";
+import { loadScenario } from "./lib/scenario.ts";
+import { formatScenario, runScenario, scenarioJson } from "./lib/scenario_run.ts";
+import { Progress, runMain } from "./lib/cli.ts";
+
+const USAGE = [
+  "Usage: deno task run <scenario.yaml> [flags]",
+  "",
+  "Builds the hosts and guests of a scenario file and runs its workload list.",
+  "",
+  "      --json     print the results as JSON",
+  "      --check    validate the file only (no simulation)",
+  "  -h, --help     this text",
+  "",
+  "Scenario keys: profile (name, FILE.yaml or mapping), seed, hosts [{name, hypervisor}],",
+  "guests [{name, host, mode: bypass|split, memoryMiB}], workload [perftest: <test>, between: [a, b],",
+  "size|sizes|all, iterations, connection, mtu, inline, events, txDepth, qps, atomicType, reportGbits |",
+  "alltoall: [a, b, …], size, iterations, opcode: write|send|read, txDepth]. See docs/tools.md.",
+].join("\n");
+
+await runMain("run", async () => {
+  let v, positionals;
+  try {
+    ({ values: v, positionals } = parseArgs({
+      args: Deno.args,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        json: { type: "boolean" },
+        check: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    throw rephraseParseError(e);
+  }
+  if (v.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? "missing scenario file (deno task run <scenario.yaml>)"
+        : `one scenario file at a time (got ${positionals.join(", ")})`,
+    );
+  }
+  const s = await loadScenario(positionals[0]);
+  if (v.check) {
+    console.log(
+      `${s.file}: ok (${s.hosts.length} host(s), ${s.guests.length} guest(s), ${s.workload.length} workload(s))`,
+    );
+    return;
+  }
+  const progress = v.json ? undefined : new Progress(s.workload.length);
+  const results = await runScenario(s, (name, i) => {
+    if (i > 0) progress?.step(name);
+  });
+  progress?.step("done");
+  progress?.end();
+  console.log(
+    v.json ? JSON.stringify(scenarioJson(s, results), null, 2) : formatScenario(s, results),
+  );
+});
