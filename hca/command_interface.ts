@@ -21,7 +21,26 @@ import {
   type CommandInterface,
 } from "./commands.ts";
 
-/** What executes a command's effect (the device's firmware). */
+/**
+ * What executes a command's effect (the device's firmware).
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+ * import { type CommandHandler, HcaCommandInterface } from "./command_interface.ts";
+ * import { CmdOp, CmdStatus } from "./commands.ts";
+ * // Firmware that knows only QUERY_DEV_LIM's opcode and refuses everything else.
+ * const firmware: CommandHandler = (op) =>
+ *   op === CmdOp.QUERY_DEV_LIM
+ *     ? { ok: true, status: CmdStatus.OK, out: {} }
+ *     : { ok: false, status: CmdStatus.BAD_OP, message: `0x${op.toString(16)}` };
+ * const engine = new Engine();
+ * const hcr = new HcaCommandInterface(engine, PCIX_SDR_2006, firmware);
+ * const r = await engine.run(() => hcr.exec(CmdOp.INIT_HCA, {}));
+ * console.log(r.status); // 2 (BAD_OP)
+ * ```
+ */
 export type CommandHandler = (op: number, params: unknown) => CmdResult<unknown>;
 
 /**

@@ -22,6 +22,12 @@
 /**
  * Command opcodes (Tavor numbering; QUERY_PORT and INIT2INIT as in later
  * Mellanox firmware).
+ *
+ * @example
+ * ```ts
+ * import { cmdName, CmdOp } from "./commands.ts";
+ * console.log(CmdOp.RTR2RTS_QP, cmdName(0x1b)); // 27 RTR2RTS_QP
+ * ```
  */
 export const CmdOp = {
   QUERY_DEV_LIM: 0x03,
@@ -62,13 +68,35 @@ export const CmdOp = {
 /** A value of {@link CmdOp}. */
 export type CmdOp = (typeof CmdOp)[keyof typeof CmdOp];
 
-/** Name of a command opcode, for traces and messages. */
+/**
+ * Name of a command opcode, for traces and messages.
+ *
+ * @example
+ * ```ts
+ * import { cmdName } from "./commands.ts";
+ * console.log(cmdName(0x16), cmdName(0x99)); // SW2HW_CQ CMD_0x99
+ * ```
+ */
 export function cmdName(op: number): string {
   for (const [k, v] of Object.entries(CmdOp)) if (v === op) return k;
   return `CMD_0x${op.toString(16)}`;
 }
 
-/** Firmware command status (the HCR status byte; values as mthca's CMD_STAT_*). */
+/**
+ * Firmware command status (the HCR status byte; values as mthca's CMD_STAT_*).
+ *
+ * @example
+ * ```ts
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * import { CmdOp, CmdStatus } from "./commands.ts";
+ * const r = await engine.run(() => hca.cmd.exec(CmdOp.QUERY_PORT, { port: 1 }));
+ * console.log(r.status === CmdStatus.BAD_SYS_STATE); // true: INIT_HCA has not run
+ * ```
+ */
 export const CmdStatus = {
   OK: 0x00,
   /** Internal error (a bus error while reading the mailbox). */
@@ -99,23 +127,56 @@ export const CmdStatus = {
 /** A value of {@link CmdStatus}. */
 export type CmdStatus = (typeof CmdStatus)[keyof typeof CmdStatus];
 
-/** Name of a status value. */
+/**
+ * Name of a status value.
+ *
+ * @example
+ * ```ts
+ * import { cmdStatusName } from "./commands.ts";
+ * console.log(cmdStatusName(0x10)); // BAD_QP_STATE
+ * ```
+ */
 export function cmdStatusName(status: number): string {
   for (const [k, v] of Object.entries(CmdStatus)) if (v === status) return k;
   return `STATUS_0x${status.toString(16)}`;
 }
 
-/** QP service type (values = `ibv_qp_type`). */
+/**
+ * QP service type (values = `ibv_qp_type`).
+ *
+ * @example
+ * ```ts
+ * import { QpServiceType } from "./commands.ts";
+ * console.log(QpServiceType.UD); // 4, as IBV_QPT_UD
+ * ```
+ */
 export const QpServiceType = { RC: 2, UC: 3, UD: 4 } as const;
 /** A value of {@link QpServiceType}. */
 export type QpServiceType = (typeof QpServiceType)[keyof typeof QpServiceType];
 
-/** QP state as the device holds it (values = `ibv_qp_state`). */
+/**
+ * QP state as the device holds it (values = `ibv_qp_state`).
+ *
+ * @example
+ * ```ts
+ * import { HwQpState } from "./commands.ts";
+ * console.log(Object.keys(HwQpState)[HwQpState.SQE]); // SQE
+ * ```
+ */
 export const HwQpState = { RESET: 0, INIT: 1, RTR: 2, RTS: 3, SQD: 4, SQE: 5, ERR: 6 } as const;
 /** A value of {@link HwQpState}. */
 export type HwQpState = (typeof HwQpState)[keyof typeof HwQpState];
 
-/** Access rights in an MPT entry and a QPC (bit values = `ibv_access_flags`). */
+/**
+ * Access rights in an MPT entry and a QPC (bit values = `ibv_access_flags`).
+ *
+ * @example
+ * ```ts
+ * import { HwAccess } from "./commands.ts";
+ * // A region a peer may write into needs LOCAL_WRITE too (IBTA vol 1 §10.6.3).
+ * console.log(HwAccess.LOCAL_WRITE | HwAccess.REMOTE_WRITE); // 3
+ * ```
+ */
 export const HwAccess = {
   LOCAL_WRITE: 1,
   REMOTE_WRITE: 2,
@@ -126,6 +187,13 @@ export const HwAccess = {
 /**
  * Event types of EQEs (Tavor numbering). Completion events go to the EQ
  * named in the CQ context; the others go to the EQ that MAP_EQ maps them to.
+ *
+ * @example
+ * ```ts
+ * import { EqeType } from "./commands.ts";
+ * // MAP_EQ's mask: route the QP error events to one EQ.
+ * console.log((1 << EqeType.WQ_INVAL_REQ_ERROR | 1 << EqeType.WQ_ACCESS_ERROR).toString(16)); // 30000
+ * ```
  */
 export const EqeType = {
   COMPLETION: 0x00,
@@ -147,12 +215,29 @@ export const EqeType = {
 /** A value of {@link EqeType}. */
 export type EqeType = (typeof EqeType)[keyof typeof EqeType];
 
-/** MPT index of a key: the low 8 bits are a tag the driver varies on reuse. */
+/**
+ * MPT index of a key: the low 8 bits are a tag the driver varies on reuse.
+ *
+ * @example
+ * ```ts
+ * import { keyToMptIndex } from "./commands.ts";
+ * console.log(keyToMptIndex(0x12345a)); // 4660 (0x1234)
+ * ```
+ */
 export function keyToMptIndex(key: number): number {
   return key >>> 8;
 }
 
-/** A key for MPT entry `index` with tag `tag` (0..255). */
+/**
+ * A key for MPT entry `index` with tag `tag` (0..255).
+ *
+ * @example
+ * ```ts
+ * import { keyToMptIndex, mptKey } from "./commands.ts";
+ * const stale = mptKey(7, 1), fresh = mptKey(7, 2); // the same entry, registered again
+ * console.log(keyToMptIndex(stale) === keyToMptIndex(fresh), stale === fresh); // true false
+ * ```
+ */
 export function mptKey(index: number, tag = 0): number {
   return ((index << 8) | (tag & 0xff)) >>> 0;
 }
@@ -160,7 +245,25 @@ export function mptKey(index: number, tag = 0): number {
 // ---------------------------------------------------------------------------
 // Parameter and result types, one per command.
 
-/** Output of QUERY_DEV_LIM: the device's limits and fixed formats. */
+/**
+ * Output of QUERY_DEV_LIM: the device's limits and fixed formats.
+ *
+ * @example
+ * ```ts
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * import { CmdOp, type DevLim } from "./commands.ts";
+ * const lim = await engine.run(async () => {
+ *   const r = await hca.cmd.exec(CmdOp.QUERY_DEV_LIM, {});
+ *   return r.ok ? r.out : undefined;
+ * });
+ * const firstUserQpn = (l: DevLim) => l.reservedQps;
+ * console.log(firstUserQpn(lim!), lim!.cqeSize); // 2 32
+ * ```
+ */
 export interface DevLim {
   /** Queue pairs. */
   maxQp: number;
@@ -224,13 +327,40 @@ export interface DevLim {
   maxPageShift: number;
 }
 
-/** INIT_IB / CLOSE_IB / QUERY_PORT parameter. */
+/**
+ * INIT_IB / CLOSE_IB / QUERY_PORT parameter.
+ *
+ * @example
+ * ```ts
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * import { CmdOp, type PortParams } from "./commands.ts";
+ * const port: PortParams = { port: 1 };
+ * await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   const r = await hca.cmd.exec(CmdOp.QUERY_PORT, port);
+ *   if (r.ok) console.log(r.out.state); // 1 (DOWN: not cabled)
+ * });
+ * ```
+ */
 export interface PortParams {
   /** Port number (1-based). */
   port: number;
 }
 
-/** Output of QUERY_PORT (fabric-side values come from the port object). */
+/**
+ * Output of QUERY_PORT (fabric-side values come from the port object).
+ *
+ * @example
+ * ```ts
+ * import type { PortInfo } from "./commands.ts";
+ * const mtuBytes = (p: PortInfo) => 128 << p.activeMtu;
+ * console.log(mtuBytes({ activeMtu: 4 } as PortInfo)); // 2048
+ * ```
+ */
 export interface PortInfo {
   /** Port number (1-based). */
   port: number;
@@ -264,7 +394,20 @@ export interface PortInfo {
   capMask: number;
 }
 
-/** SW2HW_MPT parameter: make MPT entry `index` a valid region owned by HW. */
+/**
+ * SW2HW_MPT parameter: make MPT entry `index` a valid region owned by HW.
+ *
+ * @example
+ * ```ts
+ * import { HwAccess, type MptParams, mptKey } from "./commands.ts";
+ * // 10 KiB at an address 512 bytes into a page: it spans 3 translation pages.
+ * const mr: MptParams = {
+ *   index: 9, key: mptKey(9, 0x5a), pd: 1, start: 0x20200, length: 10240,
+ *   access: HwAccess.LOCAL_WRITE, mttBase: 0, mttCount: 3, pageShift: 12,
+ * };
+ * console.log(mr.key.toString(16)); // 95a
+ * ```
+ */
 export interface MptParams {
   /** MPT index (= key >>> 8). */
   index: number;
@@ -286,16 +429,44 @@ export interface MptParams {
   pageShift: number;
 }
 
-/** HW2SW_MPT / QUERY_MPT parameter. */
+/**
+ * HW2SW_MPT / QUERY_MPT parameter.
+ *
+ * @example
+ * ```ts
+ * import { keyToMptIndex, type MptIndexParams } from "./commands.ts";
+ * const dereg: MptIndexParams = { index: keyToMptIndex(0x95a) };
+ * console.log(dereg); // { index: 9 }
+ * ```
+ */
 export interface MptIndexParams {
   /** Table index. */
   index: number;
 }
 
-/** QUERY_MPT output. */
+/**
+ * QUERY_MPT output.
+ *
+ * @example
+ * ```ts
+ * import type { MptInfo } from "./commands.ts";
+ * const covers = (e: MptInfo, va: number, len: number) => va >= e.start && va + len <= e.start + e.length;
+ * console.log(covers({ start: 4096, length: 4096 } as MptInfo, 8000, 300)); // false
+ * ```
+ */
 export type MptInfo = MptParams;
 
-/** WRITE_MTT parameter: write machine frame numbers into MTT[base ..]. */
+/**
+ * WRITE_MTT parameter: write machine frame numbers into MTT[base ..].
+ *
+ * @example
+ * ```ts
+ * import type { WriteMttParams } from "./commands.ts";
+ * // Guest-contiguous pages need not be machine-contiguous: one MTT entry each.
+ * const w: WriteMttParams = { base: 64, mfns: [812, 97, 4005] };
+ * console.log(w.base + w.mfns.length); // 67: next free entry
+ * ```
+ */
 export interface WriteMttParams {
   /** First MTT entry to write. */
   base: number;
@@ -303,7 +474,16 @@ export interface WriteMttParams {
   mfns: readonly number[];
 }
 
-/** SW2HW_EQ parameter. */
+/**
+ * SW2HW_EQ parameter.
+ *
+ * @example
+ * ```ts
+ * import { type EqParams, mptKey } from "./commands.ts";
+ * const eq: EqParams = { eqn: 1, key: mptKey(2), addr: 0x40000, logSize: 8, vector: 17, uarIndex: 0 };
+ * console.log(32 << eq.logSize); // 8192 bytes of EQ buffer
+ * ```
+ */
 export interface EqParams {
   /** EQ number. */
   eqn: number;
@@ -319,13 +499,31 @@ export interface EqParams {
   uarIndex: number;
 }
 
-/** HW2SW_EQ / QUERY_EQ parameter. */
+/**
+ * HW2SW_EQ / QUERY_EQ parameter.
+ *
+ * @example
+ * ```ts
+ * import type { EqIndexParams } from "./commands.ts";
+ * const q: EqIndexParams = { eqn: 1 };
+ * console.log(q.eqn); // 1
+ * ```
+ */
 export interface EqIndexParams {
   /** EQ number. */
   eqn: number;
 }
 
-/** QUERY_EQ output. */
+/**
+ * QUERY_EQ output.
+ *
+ * @example
+ * ```ts
+ * import type { EqInfo } from "./commands.ts";
+ * const backlog = (e: EqInfo) => e.producerIndex - e.consumerIndex;
+ * console.log(backlog({ producerIndex: 12, consumerIndex: 9 } as EqInfo)); // 3
+ * ```
+ */
 export interface EqInfo extends EqParams {
   /** Entries written by the device (free-running). */
   producerIndex: number;
@@ -337,7 +535,16 @@ export interface EqInfo extends EqParams {
   overflowed: boolean;
 }
 
-/** MAP_EQ parameter: route the event types in `eventMask` (bit = 1 << EqeType) to `eqn`. */
+/**
+ * MAP_EQ parameter: route the event types in `eventMask` (bit = 1 << EqeType) to `eqn`.
+ *
+ * @example
+ * ```ts
+ * import { EqeType, type MapEqParams } from "./commands.ts";
+ * const portEvents: MapEqParams = { eqn: 0, eventMask: 1 << EqeType.PORT_CHANGE };
+ * console.log(portEvents.eventMask); // 512
+ * ```
+ */
 export interface MapEqParams {
   /** EQ number. */
   eqn: number;
@@ -347,7 +554,16 @@ export interface MapEqParams {
   unmap?: boolean;
 }
 
-/** SW2HW_CQ parameter. */
+/**
+ * SW2HW_CQ parameter.
+ *
+ * @example
+ * ```ts
+ * import { type CqParams, mptKey } from "./commands.ts";
+ * const cq: CqParams = { cqn: 3, key: mptKey(4), addr: 0x80000, logSize: 6, eqn: 0, uarIndex: 2 };
+ * console.log(2 ** cq.logSize); // 64 entries
+ * ```
+ */
 export interface CqParams {
   /** CQ number. */
   cqn: number;
@@ -363,13 +579,31 @@ export interface CqParams {
   uarIndex: number;
 }
 
-/** HW2SW_CQ / QUERY_CQ parameter. */
+/**
+ * HW2SW_CQ / QUERY_CQ parameter.
+ *
+ * @example
+ * ```ts
+ * import type { CqIndexParams } from "./commands.ts";
+ * const q: CqIndexParams = { cqn: 3 };
+ * console.log(q.cqn); // 3
+ * ```
+ */
 export interface CqIndexParams {
   /** CQ number. */
   cqn: number;
 }
 
-/** RESIZE_CQ parameter: the CQ continues in a new buffer (see FORMATS.md "Resize"). */
+/**
+ * RESIZE_CQ parameter: the CQ continues in a new buffer (see FORMATS.md "Resize").
+ *
+ * @example
+ * ```ts
+ * import { mptKey, type ResizeCqParams } from "./commands.ts";
+ * const grow: ResizeCqParams = { cqn: 3, key: mptKey(5), addr: 0x90000, logSize: 7 };
+ * console.log(grow.logSize); // 7: 128 entries
+ * ```
+ */
 export interface ResizeCqParams {
   /** CQ number. */
   cqn: number;
@@ -381,7 +615,16 @@ export interface ResizeCqParams {
   logSize: number;
 }
 
-/** QUERY_CQ output. */
+/**
+ * QUERY_CQ output.
+ *
+ * @example
+ * ```ts
+ * import type { CqInfo } from "./commands.ts";
+ * const unpolled = (c: CqInfo) => c.producerIndex - c.consumerIndex;
+ * console.log(unpolled({ producerIndex: 70, consumerIndex: 64 } as CqInfo)); // 6
+ * ```
+ */
 export interface CqInfo extends CqParams {
   /** Entries written by the device (free-running). */
   producerIndex: number;
@@ -393,7 +636,16 @@ export interface CqInfo extends CqParams {
   error: boolean;
 }
 
-/** SW2HW_SRQ parameter. */
+/**
+ * SW2HW_SRQ parameter.
+ *
+ * @example
+ * ```ts
+ * import { mptKey, type SrqParams } from "./commands.ts";
+ * const srq: SrqParams = { srqn: 1, pd: 1, key: mptKey(6), addr: 0xa0000, logSize: 6, logStride: 5, uarIndex: 2 };
+ * console.log(2 ** srq.logStride / 16); // 2 scatter entries per WQE
+ * ```
+ */
 export interface SrqParams {
   /** SRQ number. */
   srqn: number;
@@ -411,13 +663,32 @@ export interface SrqParams {
   uarIndex: number;
 }
 
-/** HW2SW_SRQ / QUERY_SRQ parameter. */
+/**
+ * HW2SW_SRQ / QUERY_SRQ parameter.
+ *
+ * @example
+ * ```ts
+ * import type { SrqIndexParams } from "./commands.ts";
+ * const q: SrqIndexParams = { srqn: 1 };
+ * console.log(q.srqn); // 1
+ * ```
+ */
 export interface SrqIndexParams {
   /** SRQ number. */
   srqn: number;
 }
 
-/** ARM_SRQ parameter: raise SRQ_LIMIT once when fewer than `limit` WQEs remain (0 disarms). */
+/**
+ * ARM_SRQ parameter: raise SRQ_LIMIT once when fewer than `limit` WQEs remain (0 disarms).
+ *
+ * @example
+ * ```ts
+ * import type { ArmSrqParams } from "./commands.ts";
+ * // SRQ_LIMIT fires once when fewer than 8 posted receives remain.
+ * const arm: ArmSrqParams = { srqn: 1, limit: 8 };
+ * console.log(arm.limit); // 8
+ * ```
+ */
 export interface ArmSrqParams {
   /** SRQ number. */
   srqn: number;
@@ -425,7 +696,16 @@ export interface ArmSrqParams {
   limit: number;
 }
 
-/** QUERY_SRQ output. */
+/**
+ * QUERY_SRQ output.
+ *
+ * @example
+ * ```ts
+ * import type { SrqInfo } from "./commands.ts";
+ * const posted = (s: SrqInfo) => s.producerCounter - s.consumerCounter;
+ * console.log(posted({ producerCounter: 40, consumerCounter: 33 } as SrqInfo)); // 7
+ * ```
+ */
 export interface SrqInfo extends SrqParams {
   /** Producer counter from the last doorbell. */
   producerCounter: number;
@@ -435,7 +715,18 @@ export interface SrqInfo extends SrqParams {
   limit: number;
 }
 
-/** GRH fields of a path or UD address. */
+/**
+ * GRH fields of a path or UD address.
+ *
+ * @example
+ * ```ts
+ * import type { GrhParams } from "./commands.ts";
+ * const dgid = new Uint8Array(16);
+ * dgid.set([0xfe, 0x80]);
+ * const grh: GrhParams = { dgid, sgidIndex: 0, flowLabel: 0, hopLimit: 64, trafficClass: 0 };
+ * console.log(grh.dgid[0].toString(16)); // fe (link-local prefix)
+ * ```
+ */
 export interface GrhParams {
   /** Destination GID (16 bytes). */
   dgid: Uint8Array;
@@ -449,7 +740,16 @@ export interface GrhParams {
   trafficClass: number;
 }
 
-/** Primary path of a connected QP (the address vector in the QPC). */
+/**
+ * Primary path of a connected QP (the address vector in the QPC).
+ *
+ * @example
+ * ```ts
+ * import type { PathParams } from "./commands.ts";
+ * const toPeer: PathParams = { dlid: 3, sl: 0, srcPathBits: 0 };
+ * console.log(toPeer.grh === undefined); // true: same subnet, LRH only
+ * ```
+ */
 export interface PathParams {
   /** Destination LID. */
   dlid: number;
@@ -467,6 +767,14 @@ export interface PathParams {
  * QPC fields a transition may set. Which ones a transition requires is
  * listed in FORMATS.md ("QP transitions"); fields a transition does not
  * accept are ignored. Sizes are in entries and bytes, each a power of two.
+ *
+ * @example
+ * ```ts
+ * import type { QpContextParams } from "./commands.ts";
+ * // The INIT2RTR fields of a connected QP (FORMATS.md §9).
+ * const rtr: Partial<QpContextParams> = { destQpn: 0x48, rqPsn: 0, mtu: 4, path: { dlid: 3, sl: 0, srcPathBits: 0 } };
+ * console.log(Object.keys(rtr).length); // 4
+ * ```
  */
 export interface QpContextParams {
   /** Service type. */
@@ -529,7 +837,16 @@ export interface QpContextParams {
   sqdEvent: boolean;
 }
 
-/** Parameter of every QP transition command. */
+/**
+ * Parameter of every QP transition command.
+ *
+ * @example
+ * ```ts
+ * import { CmdOp, type QpTransitionParams } from "./commands.ts";
+ * const toRts: QpTransitionParams = { qpn: 0x40, ctx: { sqPsn: 0, timeout: 14, retryCnt: 7, rnrRetry: 7 } };
+ * console.log(CmdOp.RTR2RTS_QP, toRts.ctx?.timeout); // 27 14
+ * ```
+ */
 export interface QpTransitionParams {
   /** QP number. */
   qpn: number;
@@ -537,13 +854,31 @@ export interface QpTransitionParams {
   ctx?: Partial<QpContextParams>;
 }
 
-/** QUERY_QP parameter. */
+/**
+ * QUERY_QP parameter.
+ *
+ * @example
+ * ```ts
+ * import type { QpIndexParams } from "./commands.ts";
+ * const q: QpIndexParams = { qpn: 0x40 };
+ * console.log(q.qpn); // 64
+ * ```
+ */
 export interface QpIndexParams {
   /** QP number. */
   qpn: number;
 }
 
-/** QUERY_QP output: the whole QPC as the device holds it now. */
+/**
+ * QUERY_QP output: the whole QPC as the device holds it now.
+ *
+ * @example
+ * ```ts
+ * import { HwQpState, type QpInfo } from "./commands.ts";
+ * const canPost = (q: QpInfo) => q.state === HwQpState.RTS;
+ * console.log(canPost({ state: HwQpState.RTR } as QpInfo)); // false
+ * ```
+ */
 export interface QpInfo extends QpContextParams {
   /** QP number. */
   qpn: number;
@@ -569,7 +904,17 @@ export interface QpInfo extends QpContextParams {
   rnrRetriesLeft: number;
 }
 
-/** Parameter and output type of each command. */
+/**
+ * Parameter and output type of each command.
+ *
+ * @example
+ * ```ts
+ * import { CmdOp, type CommandMap } from "./commands.ts";
+ * type CqQuery = CommandMap[typeof CmdOp.QUERY_CQ];
+ * const emptyCq = (r: CqQuery["out"]) => r.producerIndex === r.consumerIndex;
+ * console.log(emptyCq({ producerIndex: 5, consumerIndex: 5 } as CqQuery["out"])); // true
+ * ```
+ */
 export interface CommandMap {
   /** QUERY_DEV_LIM. */
   [CmdOp.QUERY_DEV_LIM]: { in: Record<string, never>; out: DevLim };
@@ -641,14 +986,48 @@ export interface CommandMap {
   [CmdOp.QUERY_QP]: { in: QpIndexParams; out: QpInfo };
 }
 
-/** Parameter type of command `O`. */
+/**
+ * Parameter type of command `O`.
+ *
+ * @example
+ * ```ts
+ * import { CmdOp, type CmdIn } from "./commands.ts";
+ * const p: CmdIn<typeof CmdOp.HW2SW_CQ> = { cqn: 3 };
+ * console.log(p); // { cqn: 3 }
+ * ```
+ */
 export type CmdIn<O extends CmdOp> = CommandMap[O]["in"];
-/** Output type of command `O`. */
+/**
+ * Output type of command `O`.
+ *
+ * @example
+ * ```ts
+ * import { CmdOp, type CmdOut } from "./commands.ts";
+ * type Port = CmdOut<typeof CmdOp.QUERY_PORT>;
+ * const speedGbps = (o: Port) => o.activeWidth * o.activeSpeedGbps;
+ * console.log(speedGbps({ activeWidth: 4, activeSpeedGbps: 2.5 } as Port)); // 10
+ * ```
+ */
 export type CmdOut<O extends CmdOp> = CommandMap[O]["out"];
 
 /**
  * Result of a command: `status` 0 ({@link CmdStatus.OK}) with `out`, or a
  * failure status with a one-line `message` naming the field at fault.
+ *
+ * @example
+ * ```ts
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * import { CmdOp, type CmdResult, cmdStatusName } from "./commands.ts";
+ * const r: CmdResult<void> = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   return await hca.cmd.exec(CmdOp.HW2SW_CQ, { cqn: 7 });
+ * });
+ * if (!r.ok) console.log(cmdStatusName(r.status), r.message); // BAD_RES_STATE HW2SW_CQ: CQ 7 is not HW-owned
+ * ```
  */
 export type CmdResult<T> =
   | { ok: true; status: typeof CmdStatus.OK; out: T }

@@ -16,7 +16,18 @@ import type { Profile } from "../sim/profiles/schema.ts";
 import type { DmaBus } from "./dma.ts";
 import type { MemoryTranslation } from "./mpt.ts";
 
-/** Cumulative device counters (part of `hca.stats()`). */
+/**
+ * Cumulative device counters (part of `hca.stats()`).
+ *
+ * @example
+ * ```ts
+ * import { type HcaCounters, newCounters } from "./core.ts";
+ * const c: HcaCounters = newCounters();
+ * c.retransmits += 3;
+ * const lossy = (x: HcaCounters) => x.retransmits + x.timeouts > 0;
+ * console.log(lossy(c)); // true
+ * ```
+ */
 export interface HcaCounters {
   /** Doorbells that reached the device. */
   doorbells: number;
@@ -50,7 +61,15 @@ export interface HcaCounters {
   interrupts: number;
 }
 
-/** A fresh set of zero counters. */
+/**
+ * A fresh set of zero counters.
+ *
+ * @example
+ * ```ts
+ * import { newCounters } from "./core.ts";
+ * console.log(Object.values(newCounters()).every((v) => v === 0)); // true
+ * ```
+ */
 export function newCounters(): HcaCounters {
   return {
     doorbells: 0,
@@ -71,7 +90,21 @@ export function newCounters(): HcaCounters {
   };
 }
 
-/** The shared internals of one HCA. */
+/**
+ * The shared internals of one HCA.
+ *
+ * @example
+ * ```ts
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * import type { HcaCore } from "./core.ts";
+ * const core: HcaCore = hca.core;
+ * console.log(core.name, core.profile.name); // hca0 pcix-sdr-2006
+ * ```
+ */
 export interface HcaCore {
   /** Device name. */
   readonly name: string;

@@ -11,13 +11,22 @@ import { EqeType } from "./commands.ts";
 import { type Cqe, CQE_BYTES, encodeCqe } from "./cqe.ts";
 import { CqErrorCause } from "./eqe.ts";
 import type { HcaCore } from "./core.ts";
+import { EntryRing } from "./entry_ring.ts";
 import type { EventQueue } from "./eq.ts";
 import type { MptEntry } from "./mpt.ts";
 
-/** CQ arm states. */
+/**
+ * CQ arm states.
+ *
+ * @example
+ * ```ts
+ * import { CqArm } from "./cq.ts";
+ * import { CqDbCmd } from "./uar.ts";
+ * // The CQ doorbell's command is the arm state it sets.
+ * console.log(CqDbCmd.REQ_NOTIFY_SOLICITED - 1 === CqArm.SOLICITED); // true
+ * ```
+ */
 export const CqArm = { NONE: 0, NEXT: 1, SOLICITED: 2 } as const;
-
-const scratch = new Uint8Array(CQE_BYTES);
 
 /**
  * One HW-owned CQ.
@@ -28,18 +37,11 @@ const scratch = new Uint8Array(CQE_BYTES);
  * function unpolled(cq: CompletionQueue): number { return cq.producer - cq.consumer; }
  * ```
  */
-export class CompletionQueue {
-  /** Entries produced (free-running counter). */
-  producer = 0;
-  /** Consumer counter. */
-  consumer = 0;
+export class CompletionQueue extends EntryRing {
   /** Arm state. */
   armed: number = CqArm.NONE;
   /** In error: writes nothing more. */
   error = false;
-  /** QPs that report to this CQ. */
-  refs = 0;
-  #tag: number;
 
   /**
    * Create it (hardware state; the device builds these).
@@ -52,20 +54,15 @@ export class CompletionQueue {
    * @param uarIndex UAR whose CQ doorbells control this CQ
    */
   constructor(
-    private core: HcaCore,
+    core: HcaCore,
     readonly cqn: number,
-    public mpt: MptEntry,
-    public addr: number,
-    public logSize: number,
+    mpt: MptEntry,
+    addr: number,
+    logSize: number,
     readonly eq: EventQueue,
-    readonly uarIndex: number,
+    uarIndex: number,
   ) {
-    this.#tag = core.engine.tag("hca.cqe");
-  }
-
-  /** Entries in the ring. */
-  get size(): number {
-    return 2 ** this.logSize;
+    super(core, mpt, addr, logSize, uarIndex, CQE_BYTES, "hca.cqe");
   }
 
   /**
@@ -77,37 +74,30 @@ export class CompletionQueue {
    */
   post(cqe: Cqe, solicited: boolean): boolean {
     if (this.error) return false;
-    if (this.producer - this.consumer >= this.size) {
+    const core = this.core;
+    if (this.full) {
       this.error = true;
-      this.core.counters.cqOverruns++;
-      this.core.asyncEvent(EqeType.CQ_ERROR, 0, this.cqn, CqErrorCause.OVERRUN);
+      core.counters.cqOverruns++;
+      core.asyncEvent(EqeType.CQ_ERROR, 0, this.cqn, CqErrorCause.OVERRUN);
       return false;
     }
-    const pi = this.producer++;
-    const core = this.core;
-    core.bus.write(
-      CQE_BYTES,
+    this.produce(
+      core.profile.hca.cqeWriteNs,
+      (pi, logSize, out) => encodeCqe(cqe, pi, logSize, out),
       () => {
-        // The buffer may have been swapped by RESIZE_CQ since the post: use the current one.
-        encodeCqe(cqe, pi, this.logSize, scratch);
-        if (core.tpt.live(this.mpt)) {
-          core.tpt.scatter(this.mpt, this.addr + (pi % this.size) * CQE_BYTES, scratch);
-        }
         core.counters.cqesWritten++;
         if (this.armed === CqArm.NEXT || (this.armed === CqArm.SOLICITED && solicited)) {
           this.armed = CqArm.NONE;
           this.eq.post(EqeType.COMPLETION, 0, this.cqn);
         }
       },
-      this.#tag,
-      core.profile.hca.cqeWriteNs,
     );
     return true;
   }
 
   /** CQ doorbell: set the consumer index and the arm state. */
   doorbell(ci: number, arm: number): void {
-    this.consumer = ci >>> 0;
+    this.setConsumer(ci);
     if (arm !== CqArm.NONE) this.armed = arm;
   }
 }

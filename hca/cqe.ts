@@ -8,10 +8,28 @@
  * @module
  */
 
-/** Bytes of a CQE. */
+/**
+ * Bytes of a CQE.
+ *
+ * @example
+ * ```ts
+ * import { CQE_BYTES } from "./cqe.ts";
+ * const entryAddr = (base: number, ci: number, logSize: number) => base + (ci % 2 ** logSize) * CQE_BYTES;
+ * console.log(entryAddr(0x1000, 65, 6)); // 4128 (0x1020: entry 1 on the second pass)
+ * ```
+ */
 export const CQE_BYTES = 32;
 
-/** CQE flag bits (byte 25). */
+/**
+ * CQE flag bits (byte 25).
+ *
+ * @example
+ * ```ts
+ * import { CqeFlags } from "./cqe.ts";
+ * const isSend = (flags: number) => (flags & CqeFlags.SQ) !== 0;
+ * console.log(isSend(CqeFlags.SQ | CqeFlags.SOLICITED)); // true
+ * ```
+ */
 export const CqeFlags = {
   GRH: 1,
   WITH_IMM: 2,
@@ -25,6 +43,13 @@ export const CqeFlags = {
 /**
  * Vendor syndrome (byte 23): why an error CQE was written. Values are this
  * model's own; the status byte carries the IBTA meaning.
+ *
+ * @example
+ * ```ts
+ * import { CqeSyndrome } from "./cqe.ts";
+ * const why = Object.entries(CqeSyndrome).find(([, v]) => v === 0x02)?.[0];
+ * console.log(why); // PD_MISMATCH
+ * ```
  */
 export const CqeSyndrome = {
   NONE: 0,
@@ -57,7 +82,21 @@ export const CqeSyndrome = {
   FLUSH: 0x40,
 } as const;
 
-/** Fields of a CQE. */
+/**
+ * Fields of a CQE.
+ *
+ * @example
+ * ```ts
+ * import { type Cqe, decodeCqe, encodeCqe } from "./cqe.ts";
+ * const c: Cqe = {
+ *   qpn: 0x41, imm: 0, byteLen: 5000, slid: 2, sl: 0, dlidPathBits: 0, srcQp: 0x40,
+ *   wqeCounter: 7, status: 0, syndrome: 0, opcode: 128, flags: 0, pkeyIndex: 0,
+ * };
+ * const b = new Uint8Array(32);
+ * encodeCqe(c, 0, 4, b);
+ * console.log(decodeCqe(b).byteLen); // 5000
+ * ```
+ */
 export interface Cqe {
   /** QP number. */
   qpn: number;
@@ -90,6 +129,13 @@ export interface Cqe {
 /**
  * Owner bit the device writes for producer index `pi` in a ring of
  * `2^logSize` entries: 1 on the first pass, 0 on the second, …
+ *
+ * @example
+ * ```ts
+ * import { ownerBitFor } from "./cqe.ts";
+ * // A ring of 4: entries 0..3 carry owner 1, the next pass 0, then 1 again.
+ * console.log([0, 3, 4, 7, 8].map((i) => ownerBitFor(i, 2))); // [ 1, 1, 0, 0, 1 ]
+ * ```
  */
 export function ownerBitFor(index: number, logSize: number): number {
   return 1 ^ (Math.floor(index / 2 ** logSize) & 1);

@@ -9,9 +9,8 @@
 
 import { encodeEqe, EQE_BYTES } from "./eqe.ts";
 import type { HcaCore } from "./core.ts";
+import { EntryRing } from "./entry_ring.ts";
 import type { MptEntry } from "./mpt.ts";
-
-const scratch = new Uint8Array(EQE_BYTES);
 
 /**
  * One HW-owned EQ.
@@ -22,20 +21,13 @@ const scratch = new Uint8Array(EQE_BYTES);
  * function pending(eq: EventQueue): number { return eq.producer - eq.consumer; }
  * ```
  */
-export class EventQueue {
-  /** EQEs written (free-running). */
-  producer = 0;
-  /** Consumer index the driver last set with the EQ doorbell. */
-  consumer = 0;
+export class EventQueue extends EntryRing {
   /** EQEs whose DMA write is visible. */
   visible = 0;
   /** Arm state. */
   armed = true;
   /** An event was lost to overrun. */
   overflowed = false;
-  /** CQs that report to this EQ. */
-  refs = 0;
-  #tag: number;
 
   /**
    * Create it (hardware state; the device builds these).
@@ -48,20 +40,15 @@ export class EventQueue {
    * @param uarIndex UAR whose EQ doorbell controls this EQ
    */
   constructor(
-    private core: HcaCore,
+    core: HcaCore,
     readonly eqn: number,
-    public mpt: MptEntry,
-    public addr: number,
-    readonly logSize: number,
+    mpt: MptEntry,
+    addr: number,
+    logSize: number,
     public vector: number,
-    readonly uarIndex: number,
+    uarIndex: number,
   ) {
-    this.#tag = core.engine.tag("hca.eqe");
-  }
-
-  /** Entries in the ring. */
-  get size(): number {
-    return 2 ** this.logSize;
+    super(core, mpt, addr, logSize, uarIndex, EQE_BYTES, "hca.eqe");
   }
 
   /**
@@ -70,31 +57,26 @@ export class EventQueue {
    * the overrun (Tavor reports EQ overflow the same way: events are lost).
    */
   post(type: number, subtype: number, index: number, cause = 0): void {
-    if (this.producer - this.consumer >= this.size) {
+    const core = this.core;
+    if (this.full) {
       this.overflowed = true;
-      this.core.counters.eqOverruns++;
+      core.counters.eqOverruns++;
       return;
     }
-    const pi = this.producer++;
-    const core = this.core;
-    core.bus.write(
-      EQE_BYTES,
-      () => {
-        encodeEqe({ type, subtype, index, cause }, pi, this.logSize, scratch);
-        const va = this.addr + (pi % this.size) * EQE_BYTES;
-        if (core.tpt.live(this.mpt)) core.tpt.scatter(this.mpt, va, scratch);
+    this.produce(
+      core.profile.hca.eqeNs,
+      (pi, logSize, out) => encodeEqe({ type, subtype, index, cause }, pi, logSize, out),
+      (pi) => {
         core.counters.eqesWritten++;
         this.visible = pi + 1;
         this.#interrupt();
       },
-      this.#tag,
-      core.profile.hca.eqeNs,
     );
   }
 
   /** EQ doorbell: set the consumer index, optionally re-arm. */
   doorbell(ci: number, arm: boolean): void {
-    this.consumer = ci >>> 0;
+    this.setConsumer(ci);
     if (arm) {
       this.armed = true;
       // Arming with unconsumed EQEs interrupts at once, so an EQE written

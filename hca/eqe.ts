@@ -9,16 +9,53 @@
 
 import { ownerBitFor } from "./cqe.ts";
 
-/** Bytes of an EQE. */
+/**
+ * Bytes of an EQE.
+ *
+ * @example
+ * ```ts
+ * import { EQE_BYTES } from "./eqe.ts";
+ * console.log(EQE_BYTES << 8); // 8192: an EQ of 256 entries
+ * ```
+ */
 export const EQE_BYTES = 32;
 
-/** PORT_CHANGE subtypes (byte 3). */
+/**
+ * PORT_CHANGE subtypes (byte 3).
+ *
+ * @example
+ * ```ts
+ * import { PortChangeSubtype } from "./eqe.ts";
+ * import type { Eqe } from "./eqe.ts";
+ * const portUp = (e: Eqe) => e.type === 0x09 && e.subtype === PortChangeSubtype.ACTIVE;
+ * console.log(portUp({ type: 0x09, subtype: 4, index: 1, cause: 0 })); // true
+ * ```
+ */
 export const PortChangeSubtype = { DOWN: 1, ACTIVE: 4 } as const;
 
-/** CQ_ERROR causes (byte 8). */
+/**
+ * CQ_ERROR causes (byte 8).
+ *
+ * @example
+ * ```ts
+ * import { CqErrorCause, decodeEqe, encodeEqe } from "./eqe.ts";
+ * const b = new Uint8Array(32);
+ * encodeEqe({ type: 0x04, subtype: 0, index: 3, cause: CqErrorCause.OVERRUN }, 0, 4, b);
+ * console.log(decodeEqe(b).cause === CqErrorCause.OVERRUN); // true
+ * ```
+ */
 export const CqErrorCause = { OVERRUN: 1, ACCESS: 2 } as const;
 
-/** Fields of an EQE. */
+/**
+ * Fields of an EQE.
+ *
+ * @example
+ * ```ts
+ * import type { Eqe } from "./eqe.ts";
+ * const describe = (e: Eqe) => e.type === 0 ? `completion on CQ ${e.index}` : `event ${e.type}`;
+ * console.log(describe({ type: 0, subtype: 0, index: 5, cause: 0 })); // completion on CQ 5
+ * ```
+ */
 export interface Eqe {
   /** `EqeType` value (commands.ts). */
   type: number;

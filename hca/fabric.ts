@@ -23,7 +23,21 @@ import {
 import { SwitchNode } from "./switch.ts";
 import { type PcapOptions, PcapWriter } from "./pcap.ts";
 
-/** What a channel adapter gives the fabric: where its packets go. */
+/**
+ * What a channel adapter gives the fabric: where its packets go.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+ * import { type Endpoint, Fabric } from "./fabric.ts";
+ * const got: number[] = [];
+ * const nic: Endpoint = { receive: (bytes) => void got.push(bytes.length) };
+ * const fabric = new Fabric(new Engine(), { profile: PCIX_SDR_2006 });
+ * const node = fabric.addHca("nic", nic);
+ * console.log(node.ports.length); // 1
+ * ```
+ */
 export interface Endpoint {
   /**
    * A packet arrived at `port` (its last bit is in). Return `false` to
@@ -35,7 +49,22 @@ export interface Endpoint {
   portStateChanged?(port: Port, from: PortLinkState): void;
 }
 
-/** Options for {@link Fabric.addHca}. */
+/**
+ * Options for {@link Fabric.addHca}.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+ * import { type CaAttachOptions, Fabric } from "./fabric.ts";
+ * const fabric = new Fabric(new Engine(), { profile: PCIX_SDR_2006 });
+ * const opts: CaAttachOptions = { ports: 2, maxMtu: 1024 };
+ * const a = fabric.addHca("a", { receive() {} }, opts);
+ * const b = fabric.addHca("b", { receive() {} });
+ * fabric.connect(a.port(2), b.port(1));
+ * console.log(a.port(2).activeMtu); // 1024: the smaller end decides
+ * ```
+ */
 export interface CaAttachOptions {
   /** Number of ports (default 1). */
   ports?: number;
@@ -45,7 +74,18 @@ export interface CaAttachOptions {
   maxMtu?: number;
 }
 
-/** Options for {@link Fabric.addSwitch}. */
+/**
+ * Options for {@link Fabric.addSwitch}.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import { Fabric, type SwitchOptions } from "./fabric.ts";
+ * const fabric = new Fabric(new Engine());
+ * const opts: SwitchOptions = { ports: 36, hopNs: 100 };
+ * console.log(fabric.addSwitch("leaf", opts).ports.length); // 36
+ * ```
+ */
 export interface SwitchOptions {
   /** Number of external ports (default 8). */
   ports?: number;
@@ -55,7 +95,19 @@ export interface SwitchOptions {
   rxBufferBytes?: number;
 }
 
-/** Options for {@link Fabric}. */
+/**
+ * Options for {@link Fabric}.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MODERN_GEN5_NDR, Prng } from "../sim/mod.ts";
+ * import { Fabric, type FabricOptions } from "./fabric.ts";
+ * const opts: FabricOptions = { profile: MODERN_GEN5_NDR, prng: new Prng(9) };
+ * const fabric = new Fabric(new Engine(), opts);
+ * const a = fabric.addHca("a", { receive() {} }), b = fabric.addHca("b", { receive() {} });
+ * console.log(fabric.connect(a.port(1), b.port(1)).params.mtu); // 4096
+ * ```
+ */
 export interface FabricOptions {
   /** Draws for fault injection (default: a Prng seeded 0). Pass a fork of the cluster's. */
   prng?: Prng;
@@ -67,6 +119,19 @@ export interface FabricOptions {
  * A fault rule: every packet put on a wire that matches all given fields
  * suffers `kind` with `probability` (one Prng draw per matching packet).
  * Rules are tried in order; the first that fires decides the packet.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+ * import { Fabric, type FaultRule } from "./fabric.ts";
+ * import { OP } from "./opcode.ts";
+ * const fabric = new Fabric(new Engine(), { profile: PCIX_SDR_2006 });
+ * // Lose the first ACK only: the requester must recover by its timer or a duplicate.
+ * const loseOneAck: FaultRule = { kind: "drop", opcode: OP.RC_ACKNOWLEDGE, probability: 1, limit: 1 };
+ * const remove = fabric.addFault(loseOneAck);
+ * remove();
+ * ```
  */
 export interface FaultRule {
   /** Only this link (either direction unless `from` is given). */
@@ -87,7 +152,33 @@ export interface FaultRule {
   limit?: number;
 }
 
-/** A packet as a capture hook sees it, at the instant its first bit leaves `from`. */
+/**
+ * A packet as a capture hook sees it, at the instant its first bit leaves `from`.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+ * import { type CaptureRecord, Fabric } from "./fabric.ts";
+ * import { OP } from "./opcode.ts";
+ * import { encodePacket } from "./packet.ts";
+ * import { SubnetManager } from "./subnet_manager.ts";
+ * const engine = new Engine();
+ * const fabric = new Fabric(engine, { profile: PCIX_SDR_2006 });
+ * const a = fabric.addHca("a", { receive() {} }), b = fabric.addHca("b", { receive() {} });
+ * fabric.connect(a.port(1), b.port(1));
+ * new SubnetManager(fabric).sweepNow();
+ * const wire: CaptureRecord[] = [];
+ * fabric.addCapture((r) => wire.push(r));
+ * const lrh = { dlid: b.port(1).lid, slid: a.port(1).lid };
+ * const pkt = encodePacket({ lrh, bth: { opcode: OP.RC_SEND_ONLY, destQp: 9, psn: 0 } });
+ * await engine.run(async () => {
+ *   a.port(1).trySend(pkt);
+ *   await engine.sleep(1_000);
+ * });
+ * console.log(wire.length, wire[0].to === b.port(1)); // 1 true
+ * ```
+ */
 export interface CaptureRecord {
   /** Virtual time (ns). */
   timeNs: number;
@@ -101,7 +192,22 @@ export interface CaptureRecord {
   link: Link;
 }
 
-/** Restricts a capture hook to one port's transmissions or one link. */
+/**
+ * Restricts a capture hook to one port's transmissions or one link.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+ * import { type CaptureFilter, Fabric } from "./fabric.ts";
+ * const fabric = new Fabric(new Engine(), { profile: PCIX_SDR_2006 });
+ * const a = fabric.addHca("a", { receive() {} }), b = fabric.addHca("b", { receive() {} });
+ * const link = fabric.connect(a.port(1), b.port(1));
+ * const onlyThisLink: CaptureFilter = { link };
+ * const stop = fabric.addCapture((r) => console.log(r.bytes.length), onlyThisLink);
+ * stop();
+ * ```
+ */
 export interface CaptureFilter {
   /** Only packets this port sends or receives. */
   port?: Port;

@@ -9,6 +9,7 @@
  */
 
 import {
+  CmdOp,
   type CmdResult,
   CmdStatus,
   type DevLim,
@@ -27,12 +28,38 @@ import type { Port } from "./port.ts";
 import { SharedReceiveQueue } from "./srq.ts";
 import type { Transport } from "./transport.ts";
 
-/** Event queues the device has (Tavor: 64). */
+/**
+ * Event queues the device has (Tavor: 64).
+ *
+ * @example
+ * ```ts
+ * import { MAX_EQ } from "./firmware.ts";
+ * console.log(MAX_EQ); // 64: EQNs 0..63
+ * ```
+ */
 export const MAX_EQ = 64;
-/** Reserved indices (QUERY_DEV_LIM reports them). */
+/**
+ * Reserved indices (QUERY_DEV_LIM reports them).
+ *
+ * @example
+ * ```ts
+ * import { RESERVED } from "./firmware.ts";
+ * // QPN 0 and 1 are the special QPs; MPT index 0 makes key 0 mean "no key".
+ * console.log(RESERVED.qp, RESERVED.mpt); // 2 1
+ * ```
+ */
 export const RESERVED = { qp: 2, mpt: 1, cq: 0, eq: 0, srq: 0, uar: 1 } as const;
 
-/** The device state the firmware works on. */
+/**
+ * The device state the firmware works on.
+ *
+ * @example
+ * ```ts
+ * import type { DeviceTables } from "./firmware.ts";
+ * const hwOwnedCqs = (t: DeviceTables) => t.cqs.filter((c) => c !== undefined).length;
+ * console.log(typeof hwOwnedCqs); // "function"
+ * ```
+ */
 export interface DeviceTables {
   /** Device internals. */
   readonly core: HcaCore;
@@ -56,33 +83,85 @@ export interface DeviceTables {
   reset(): void;
 }
 
-/** A failed command result. */
+/**
+ * A failed command result.
+ *
+ * @example
+ * ```ts
+ * import { CmdStatus } from "./commands.ts";
+ * import { fail } from "./firmware.ts";
+ * const r = fail(CmdStatus.BAD_INDEX, "SW2HW_CQ: cqn out of range");
+ * console.log(r.ok, r.status); // false 10
+ * ```
+ */
 export function fail(status: number, message: string): CmdResult<never> {
   return { ok: false, status: status as Exclude<CmdStatus, 0>, message };
 }
 
-/** A successful command result. */
+/**
+ * A successful command result.
+ *
+ * @example
+ * ```ts
+ * import { ok } from "./firmware.ts";
+ * console.log(ok({ lid: 3 })); // { ok: true, status: 0, out: { lid: 3 } }
+ * ```
+ */
 export function ok<T>(out: T): CmdResult<T> {
   return { ok: true, status: CmdStatus.OK, out };
 }
 
-/** Parameter object or undefined. */
+/**
+ * Parameter object or undefined.
+ *
+ * @example
+ * ```ts
+ * import { obj } from "./firmware.ts";
+ * console.log(obj(null), obj({ cqn: 1 })); // undefined { cqn: 1 }
+ * ```
+ */
 export function obj(p: unknown): Record<string, unknown> | undefined {
   return typeof p === "object" && p !== null ? p as Record<string, unknown> : undefined;
 }
 
-/** True for an integer in [lo, hi]. */
+/**
+ * True for an integer in [lo, hi].
+ *
+ * @example
+ * ```ts
+ * import { isInt } from "./firmware.ts";
+ * console.log(isInt(7, 0, 7), isInt(7.5, 0, 8), isInt("7", 0, 8)); // true false false
+ * ```
+ */
 export function isInt(v: unknown, lo: number, hi: number): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= lo && v <= hi;
 }
 
-/** True for a power of two ≥ 1. */
+/**
+ * True for a power of two ≥ 1.
+ *
+ * @example
+ * ```ts
+ * import { isPow2 } from "./firmware.ts";
+ * console.log([64, 96, 0, 1].map(isPow2)); // [ true, false, false, true ]
+ * ```
+ */
 export function isPow2(v: unknown): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= 1 && (v & (v - 1)) === 0 &&
     v <= 2 ** 30;
 }
 
-/** Look up a queue buffer key: HW-owned, the range inside, LOCAL_WRITE if the device writes it. */
+/**
+ * Look up a queue buffer key: HW-owned, the range inside, LOCAL_WRITE if the device writes it.
+ *
+ * @example
+ * ```ts
+ * import { queueBuffer } from "./firmware.ts";
+ * // Used by SW2HW_CQ/EQ/SRQ and RST2INIT: a queue must lie inside a HW-owned region,
+ * // and one the device writes (CQ, EQ) needs LOCAL_WRITE.
+ * console.log(queueBuffer.length); // 6 parameters
+ * ```
+ */
 export function queueBuffer(
   t: DeviceTables,
   key: unknown,
@@ -106,12 +185,75 @@ export function queueBuffer(
   return e;
 }
 
-/** True if `v` is a command result (a failure returned by a lookup helper). */
+/**
+ * True if `v` is a command result (a failure returned by a lookup helper).
+ *
+ * @example
+ * ```ts
+ * import { CmdStatus } from "./commands.ts";
+ * import { fail, isResult } from "./firmware.ts";
+ * console.log(isResult(fail(CmdStatus.BAD_PARAM, "x")), isResult({ index: 1 })); // true false
+ * ```
+ */
 export function isResult(v: unknown): v is CmdResult<never> {
   return typeof v === "object" && v !== null && "ok" in v;
 }
 
-/** QUERY_DEV_LIM output from the profile. */
+/**
+ * The HW-owned entry of `table` that `params[field]` names (an index below
+ * `count`), or BAD_INDEX / BAD_RES_STATE naming `noun`.
+ */
+function owned<T>(
+  params: unknown,
+  field: string,
+  count: number,
+  table: readonly (T | undefined)[],
+  what: string,
+  noun: string,
+): T | CmdResult<never> {
+  const n = obj(params)?.[field];
+  if (!isInt(n, 0, count - 1)) return fail(CmdStatus.BAD_INDEX, `${what}: ${field} out of range`);
+  return table[n] ?? fail(CmdStatus.BAD_RES_STATE, `${what}: ${noun} ${n} is not HW-owned`);
+}
+
+/**
+ * The index `params[field]` for a SW2HW command: in `first..count-1` (below
+ * `first` is reserved) and not yet HW-owned; or BAD_INDEX / BAD_RES_STATE.
+ */
+function unowned(
+  params: unknown,
+  field: string,
+  first: number,
+  count: number,
+  table: readonly unknown[],
+  what: string,
+  noun: string,
+): number | CmdResult<never> {
+  const n = obj(params)?.[field];
+  if (!isInt(n, first, count - 1)) {
+    return fail(CmdStatus.BAD_INDEX, `${what}: ${field} out of range`);
+  }
+  if (table[n] !== undefined) {
+    return fail(CmdStatus.BAD_RES_STATE, `${what}: ${noun} ${n} is already HW-owned`);
+  }
+  return n;
+}
+
+/**
+ * QUERY_DEV_LIM output from the profile.
+ *
+ * @example
+ * ```ts
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * import { CmdOp } from "./commands.ts";
+ * const r = await engine.run(() => hca.cmd.exec(CmdOp.QUERY_DEV_LIM, {}));
+ * if (r.ok) console.log(r.out.maxEq, r.out.reservedUars); // 64 1
+ * ```
+ */
 export function devLim(t: DeviceTables): DevLim {
   const h = t.core.profile.hca;
   return {
@@ -152,7 +294,7 @@ const PORT_STATE = { DOWN: 1, INIT: 2, ARMED: 3, ACTIVE: 4 } as const;
 const MTU_CODE: Record<number, number> = { 256: 1, 512: 2, 1024: 3, 2048: 4, 4096: 5 };
 
 /** QUERY_PORT output from the fabric port. */
-export function portInfo(t: DeviceTables, n: number): CmdResult<PortInfo> {
+function portInfo(t: DeviceTables, n: number): CmdResult<PortInfo> {
   if (!isInt(n, 1, t.portCount)) {
     return fail(CmdStatus.BAD_PARAM, `port ${n} outside 1..${t.portCount}`);
   }
@@ -178,7 +320,7 @@ export function portInfo(t: DeviceTables, n: number): CmdResult<PortInfo> {
 }
 
 /** INIT_IB / CLOSE_IB: enable or disable a port at the device (the link layer follows). */
-export function setPort(t: DeviceTables, n: unknown, up: boolean): CmdResult<void> {
+function setPort(t: DeviceTables, n: unknown, up: boolean): CmdResult<void> {
   if (!isInt(n, 1, t.portCount)) {
     return fail(CmdStatus.BAD_PARAM, `port ${n} outside 1..${t.portCount}`);
   }
@@ -192,7 +334,7 @@ export function setPort(t: DeviceTables, n: unknown, up: boolean): CmdResult<voi
 // ---- MPT / MTT ------------------------------------------------------------
 
 /** WRITE_MTT. */
-export function writeMtt(t: DeviceTables, params: unknown): CmdResult<void> {
+function writeMtt(t: DeviceTables, params: unknown): CmdResult<void> {
   const p = obj(params);
   const max = t.core.profile.hca.maxMtt;
   if (!p || !Array.isArray(p.mfns)) {
@@ -221,7 +363,7 @@ export function writeMtt(t: DeviceTables, params: unknown): CmdResult<void> {
 }
 
 /** SW2HW_MPT. */
-export function sw2hwMpt(t: DeviceTables, params: unknown): CmdResult<void> {
+function sw2hwMpt(t: DeviceTables, params: unknown): CmdResult<void> {
   const p = obj(params);
   const h = t.core.profile.hca;
   const tpt = t.core.tpt;
@@ -279,16 +421,11 @@ export function sw2hwMpt(t: DeviceTables, params: unknown): CmdResult<void> {
 }
 
 function ownedMpt(t: DeviceTables, params: unknown, what: string): MptEntry | CmdResult<never> {
-  const p = obj(params);
-  if (!p || !isInt(p.index, 0, t.core.profile.hca.maxMr - 1)) {
-    return fail(CmdStatus.BAD_INDEX, `${what}: index out of range`);
-  }
-  const e = t.core.tpt.mpt[p.index];
-  return e ?? fail(CmdStatus.BAD_RES_STATE, `${what}: entry ${p.index} is not HW-owned`);
+  return owned(params, "index", t.core.profile.hca.maxMr, t.core.tpt.mpt, what, "entry");
 }
 
 /** HW2SW_MPT. */
-export function hw2swMpt(t: DeviceTables, params: unknown): CmdResult<void> {
+function hw2swMpt(t: DeviceTables, params: unknown): CmdResult<void> {
   const e = ownedMpt(t, params, "HW2SW_MPT");
   if (isResult(e)) return e;
   if (e.refs > 0) {
@@ -299,7 +436,7 @@ export function hw2swMpt(t: DeviceTables, params: unknown): CmdResult<void> {
 }
 
 /** QUERY_MPT. */
-export function queryMpt(t: DeviceTables, params: unknown): CmdResult<unknown> {
+function queryMpt(t: DeviceTables, params: unknown): CmdResult<unknown> {
   const e = ownedMpt(t, params, "QUERY_MPT");
   if (isResult(e)) return e;
   const { refs: _refs, ...info } = e;
@@ -309,22 +446,14 @@ export function queryMpt(t: DeviceTables, params: unknown): CmdResult<unknown> {
 // ---- EQ -------------------------------------------------------------------
 
 function ownedEq(t: DeviceTables, params: unknown, what: string): EventQueue | CmdResult<never> {
-  const p = obj(params);
-  if (!p || !isInt(p.eqn, 0, MAX_EQ - 1)) {
-    return fail(CmdStatus.BAD_INDEX, `${what}: eqn out of range`);
-  }
-  return t.eqs[p.eqn] ?? fail(CmdStatus.BAD_RES_STATE, `${what}: EQ ${p.eqn} is not HW-owned`);
+  return owned(params, "eqn", MAX_EQ, t.eqs, what, "EQ");
 }
 
 /** SW2HW_EQ. */
-export function sw2hwEq(t: DeviceTables, params: unknown): CmdResult<void> {
-  const p = obj(params);
-  if (!p || !isInt(p.eqn, RESERVED.eq, MAX_EQ - 1)) {
-    return fail(CmdStatus.BAD_INDEX, "SW2HW_EQ: eqn out of range");
-  }
-  if (t.eqs[p.eqn]) {
-    return fail(CmdStatus.BAD_RES_STATE, `SW2HW_EQ: EQ ${p.eqn} is already HW-owned`);
-  }
+function sw2hwEq(t: DeviceTables, params: unknown): CmdResult<void> {
+  const eqn = unowned(params, "eqn", RESERVED.eq, MAX_EQ, t.eqs, "SW2HW_EQ", "EQ");
+  if (isResult(eqn)) return eqn;
+  const p = obj(params)!;
   if (!isInt(p.logSize, 0, 22)) return fail(CmdStatus.BAD_SIZE, "SW2HW_EQ: logSize out of range");
   if (!isInt(p.vector, 0, 0xffff)) {
     return fail(CmdStatus.BAD_PARAM, "SW2HW_EQ: vector out of range");
@@ -335,9 +464,9 @@ export function sw2hwEq(t: DeviceTables, params: unknown): CmdResult<void> {
   const e = queueBuffer(t, p.key, p.addr, EQE_BYTES * 2 ** p.logSize, true, "SW2HW_EQ");
   if (isResult(e)) return e;
   e.refs++;
-  t.eqs[p.eqn] = new EventQueue(
+  t.eqs[eqn] = new EventQueue(
     t.core,
-    p.eqn,
+    eqn,
     e,
     p.addr as number,
     p.logSize,
@@ -348,7 +477,7 @@ export function sw2hwEq(t: DeviceTables, params: unknown): CmdResult<void> {
 }
 
 /** HW2SW_EQ. */
-export function hw2swEq(t: DeviceTables, params: unknown): CmdResult<void> {
+function hw2swEq(t: DeviceTables, params: unknown): CmdResult<void> {
   const eq = ownedEq(t, params, "HW2SW_EQ");
   if (isResult(eq)) return eq;
   if (eq.refs > 0) {
@@ -361,7 +490,7 @@ export function hw2swEq(t: DeviceTables, params: unknown): CmdResult<void> {
 }
 
 /** MAP_EQ. */
-export function mapEq(t: DeviceTables, params: unknown): CmdResult<void> {
+function mapEq(t: DeviceTables, params: unknown): CmdResult<void> {
   const eq = ownedEq(t, params, "MAP_EQ");
   if (isResult(eq)) return eq;
   const p = obj(params)!;
@@ -377,7 +506,7 @@ export function mapEq(t: DeviceTables, params: unknown): CmdResult<void> {
 }
 
 /** QUERY_EQ. */
-export function queryEq(t: DeviceTables, params: unknown): CmdResult<unknown> {
+function queryEq(t: DeviceTables, params: unknown): CmdResult<unknown> {
   const eq = ownedEq(t, params, "QUERY_EQ");
   if (isResult(eq)) return eq;
   return ok({
@@ -401,11 +530,7 @@ function ownedCq(
   params: unknown,
   what: string,
 ): CompletionQueue | CmdResult<never> {
-  const p = obj(params);
-  if (!p || !isInt(p.cqn, 0, t.core.profile.hca.maxCq - 1)) {
-    return fail(CmdStatus.BAD_INDEX, `${what}: cqn out of range`);
-  }
-  return t.cqs[p.cqn] ?? fail(CmdStatus.BAD_RES_STATE, `${what}: CQ ${p.cqn} is not HW-owned`);
+  return owned(params, "cqn", t.core.profile.hca.maxCq, t.cqs, what, "CQ");
 }
 
 function cqLogSizeOk(t: DeviceTables, v: unknown): v is number {
@@ -414,15 +539,11 @@ function cqLogSizeOk(t: DeviceTables, v: unknown): v is number {
 }
 
 /** SW2HW_CQ. */
-export function sw2hwCq(t: DeviceTables, params: unknown): CmdResult<void> {
-  const p = obj(params);
+function sw2hwCq(t: DeviceTables, params: unknown): CmdResult<void> {
   const h = t.core.profile.hca;
-  if (!p || !isInt(p.cqn, RESERVED.cq, h.maxCq - 1)) {
-    return fail(CmdStatus.BAD_INDEX, "SW2HW_CQ: cqn out of range");
-  }
-  if (t.cqs[p.cqn]) {
-    return fail(CmdStatus.BAD_RES_STATE, `SW2HW_CQ: CQ ${p.cqn} is already HW-owned`);
-  }
+  const cqn = unowned(params, "cqn", RESERVED.cq, h.maxCq, t.cqs, "SW2HW_CQ", "CQ");
+  if (isResult(cqn)) return cqn;
+  const p = obj(params)!;
   if (!cqLogSizeOk(t, p.logSize)) {
     return fail(CmdStatus.EXCEED_LIM, `SW2HW_CQ: 2^${p.logSize} entries above max_cqe`);
   }
@@ -435,12 +556,12 @@ export function sw2hwCq(t: DeviceTables, params: unknown): CmdResult<void> {
   if (isResult(e)) return e;
   e.refs++;
   eq.refs++;
-  t.cqs[p.cqn] = new CompletionQueue(t.core, p.cqn, e, p.addr as number, p.logSize, eq, p.uarIndex);
+  t.cqs[cqn] = new CompletionQueue(t.core, cqn, e, p.addr as number, p.logSize, eq, p.uarIndex);
   return ok(undefined);
 }
 
 /** HW2SW_CQ. */
-export function hw2swCq(t: DeviceTables, params: unknown): CmdResult<void> {
+function hw2swCq(t: DeviceTables, params: unknown): CmdResult<void> {
   const cq = ownedCq(t, params, "HW2SW_CQ");
   if (isResult(cq)) return cq;
   if (cq.refs > 0) {
@@ -453,7 +574,7 @@ export function hw2swCq(t: DeviceTables, params: unknown): CmdResult<void> {
 }
 
 /** RESIZE_CQ. */
-export function resizeCq(t: DeviceTables, params: unknown): CmdResult<void> {
+function resizeCq(t: DeviceTables, params: unknown): CmdResult<void> {
   const cq = ownedCq(t, params, "RESIZE_CQ");
   if (isResult(cq)) return cq;
   const p = obj(params)!;
@@ -474,7 +595,7 @@ export function resizeCq(t: DeviceTables, params: unknown): CmdResult<void> {
 }
 
 /** QUERY_CQ. */
-export function queryCq(t: DeviceTables, params: unknown): CmdResult<unknown> {
+function queryCq(t: DeviceTables, params: unknown): CmdResult<unknown> {
   const cq = ownedCq(t, params, "QUERY_CQ");
   if (isResult(cq)) return cq;
   return ok({
@@ -498,23 +619,15 @@ function ownedSrq(
   params: unknown,
   what: string,
 ): SharedReceiveQueue | CmdResult<never> {
-  const p = obj(params);
-  if (!p || !isInt(p.srqn, 0, t.core.profile.hca.maxSrq - 1)) {
-    return fail(CmdStatus.BAD_INDEX, `${what}: srqn out of range`);
-  }
-  return t.srqs[p.srqn] ?? fail(CmdStatus.BAD_RES_STATE, `${what}: SRQ ${p.srqn} is not HW-owned`);
+  return owned(params, "srqn", t.core.profile.hca.maxSrq, t.srqs, what, "SRQ");
 }
 
 /** SW2HW_SRQ. */
-export function sw2hwSrq(t: DeviceTables, params: unknown): CmdResult<void> {
-  const p = obj(params);
+function sw2hwSrq(t: DeviceTables, params: unknown): CmdResult<void> {
   const h = t.core.profile.hca;
-  if (!p || !isInt(p.srqn, RESERVED.srq, h.maxSrq - 1)) {
-    return fail(CmdStatus.BAD_INDEX, "SW2HW_SRQ: srqn out of range");
-  }
-  if (t.srqs[p.srqn]) {
-    return fail(CmdStatus.BAD_RES_STATE, `SW2HW_SRQ: SRQ ${p.srqn} is already HW-owned`);
-  }
+  const srqn = unowned(params, "srqn", RESERVED.srq, h.maxSrq, t.srqs, "SW2HW_SRQ", "SRQ");
+  if (isResult(srqn)) return srqn;
+  const p = obj(params)!;
   if (!isInt(p.pd, 0, h.maxPd - 1)) return fail(CmdStatus.BAD_PARAM, "SW2HW_SRQ: pd out of range");
   if (!isInt(p.logSize, 0, 30) || 2 ** p.logSize > 2 * h.maxQpWr) {
     return fail(CmdStatus.EXCEED_LIM, "SW2HW_SRQ: size above max_qp_wr");
@@ -528,9 +641,9 @@ export function sw2hwSrq(t: DeviceTables, params: unknown): CmdResult<void> {
   const e = queueBuffer(t, p.key, p.addr, 2 ** (p.logSize + p.logStride), false, "SW2HW_SRQ");
   if (isResult(e)) return e;
   e.refs++;
-  t.srqs[p.srqn] = new SharedReceiveQueue(
+  t.srqs[srqn] = new SharedReceiveQueue(
     t.core,
-    p.srqn,
+    srqn,
     p.pd,
     e,
     p.addr as number,
@@ -542,7 +655,7 @@ export function sw2hwSrq(t: DeviceTables, params: unknown): CmdResult<void> {
 }
 
 /** HW2SW_SRQ. */
-export function hw2swSrq(t: DeviceTables, params: unknown): CmdResult<void> {
+function hw2swSrq(t: DeviceTables, params: unknown): CmdResult<void> {
   const s = ownedSrq(t, params, "HW2SW_SRQ");
   if (isResult(s)) return s;
   if (s.refs > 0) {
@@ -554,7 +667,7 @@ export function hw2swSrq(t: DeviceTables, params: unknown): CmdResult<void> {
 }
 
 /** ARM_SRQ. */
-export function armSrq(t: DeviceTables, params: unknown): CmdResult<void> {
+function armSrq(t: DeviceTables, params: unknown): CmdResult<void> {
   const s = ownedSrq(t, params, "ARM_SRQ");
   if (isResult(s)) return s;
   const p = obj(params)!;
@@ -566,7 +679,7 @@ export function armSrq(t: DeviceTables, params: unknown): CmdResult<void> {
 }
 
 /** QUERY_SRQ. */
-export function querySrq(t: DeviceTables, params: unknown): CmdResult<unknown> {
+function querySrq(t: DeviceTables, params: unknown): CmdResult<unknown> {
   const s = ownedSrq(t, params, "QUERY_SRQ");
   if (isResult(s)) return s;
   return ok({
@@ -582,3 +695,52 @@ export function querySrq(t: DeviceTables, params: unknown): CmdResult<unknown> {
     limit: s.limit,
   });
 }
+
+/**
+ * A resource command's effect on the device tables.
+ *
+ * @example
+ * ```ts
+ * import { RESOURCE_COMMANDS, type ResourceCommand } from "./firmware.ts";
+ * import { CmdOp } from "./commands.ts";
+ * const writeMtt: ResourceCommand | undefined = RESOURCE_COMMANDS[CmdOp.WRITE_MTT];
+ * console.log(typeof writeMtt); // "function"
+ * ```
+ */
+export type ResourceCommand = (t: DeviceTables, params: unknown) => CmdResult<unknown>;
+
+const port = (params: unknown) => obj(params)?.port;
+
+/**
+ * The resource commands (ports, MPT/MTT, EQ, CQ, SRQ) by opcode. Device
+ * setup (QUERY_DEV_LIM, INIT_HCA, CLOSE_HCA) and the QP commands
+ * (`qp_commands.ts`) are not here: they touch the device's own state.
+ *
+ * @example
+ * ```ts
+ * import { RESOURCE_COMMANDS } from "./firmware.ts";
+ * import { CmdOp } from "./commands.ts";
+ * console.log(CmdOp.SW2HW_CQ in RESOURCE_COMMANDS, CmdOp.INIT_HCA in RESOURCE_COMMANDS); // true false
+ * ```
+ */
+export const RESOURCE_COMMANDS: Readonly<Partial<Record<number, ResourceCommand>>> = {
+  [CmdOp.INIT_IB]: (t, p) => setPort(t, port(p), true),
+  [CmdOp.CLOSE_IB]: (t, p) => setPort(t, port(p), false),
+  [CmdOp.QUERY_PORT]: (t, p) => portInfo(t, port(p) as number),
+  [CmdOp.WRITE_MTT]: writeMtt,
+  [CmdOp.SW2HW_MPT]: sw2hwMpt,
+  [CmdOp.HW2SW_MPT]: hw2swMpt,
+  [CmdOp.QUERY_MPT]: queryMpt,
+  [CmdOp.SW2HW_EQ]: sw2hwEq,
+  [CmdOp.HW2SW_EQ]: hw2swEq,
+  [CmdOp.MAP_EQ]: mapEq,
+  [CmdOp.QUERY_EQ]: queryEq,
+  [CmdOp.SW2HW_CQ]: sw2hwCq,
+  [CmdOp.HW2SW_CQ]: hw2swCq,
+  [CmdOp.RESIZE_CQ]: resizeCq,
+  [CmdOp.QUERY_CQ]: queryCq,
+  [CmdOp.SW2HW_SRQ]: sw2hwSrq,
+  [CmdOp.HW2SW_SRQ]: hw2swSrq,
+  [CmdOp.ARM_SRQ]: armSrq,
+  [CmdOp.QUERY_SRQ]: querySrq,
+};

@@ -8,7 +8,18 @@
 import type { Profile } from "../sim/profiles/mod.ts";
 import type { Port } from "./port.ts";
 
-/** What a link is built from (IBTA vol. 2 ch. 5–6: width, speed, encoding). */
+/**
+ * What a link is built from (IBTA vol. 2 ch. 5–6: width, speed, encoding).
+ *
+ * @example
+ * ```ts
+ * import { type LinkParams, serializationNs } from "./link.ts";
+ * const fdr: LinkParams = {
+ *   width: 4, laneSignalBytesPerSec: 14.0625e9 / 8, encodingEfficiency: 64 / 66, mtu: 4096, propagationNs: 10,
+ * };
+ * console.log(serializationNs(4096 + 26, fdr).toFixed(1)); // 604.6
+ * ```
+ */
 export interface LinkParams {
   /** Lanes (1, 4, 8, 12). */
   width: number;
@@ -22,7 +33,16 @@ export interface LinkParams {
   propagationNs: number;
 }
 
-/** IBA MTUs (IBTA §7.7.8, PortInfo NeighborMTU encodings 1..5). */
+/**
+ * IBA MTUs (IBTA §7.7.8, PortInfo NeighborMTU encodings 1..5).
+ *
+ * @example
+ * ```ts
+ * import { IBA_MTUS } from "./link.ts";
+ * const mtuCode = (bytes: number) => IBA_MTUS.indexOf(bytes) + 1;
+ * console.log(mtuCode(2048)); // 4
+ * ```
+ */
 export const IBA_MTUS: readonly number[] = [256, 512, 1024, 2048, 4096];
 
 /**

@@ -11,9 +11,18 @@
 
 import { type MachineMemory, PAGE_SHIFT, PAGE_SIZE } from "../sim/memory.ts";
 import { CqeSyndrome } from "./cqe.ts";
-import { HwAccess, keyToMptIndex } from "./commands.ts";
+import { keyToMptIndex } from "./commands.ts";
 
-/** A HW-owned MPT entry. */
+/**
+ * A HW-owned MPT entry.
+ *
+ * @example
+ * ```ts
+ * import type { MptEntry } from "./mpt.ts";
+ * const firstPageOffset = (e: MptEntry) => e.start % 2 ** e.pageShift;
+ * console.log(firstPageOffset({ start: 0x10200, pageShift: 12 } as MptEntry)); // 512
+ * ```
+ */
 export interface MptEntry {
   /** MPT index. */
   readonly index: number;
@@ -42,6 +51,14 @@ const MTT_CHUNK = 4096;
 /**
  * The MTT: machine frame numbers, stored in lazily allocated chunks so that
  * a million-entry table costs nothing until written.
+ *
+ * @example
+ * ```ts
+ * import { Mtt } from "./mpt.ts";
+ * const mtt = new Mtt(1 << 20); // a million entries, allocated as written
+ * mtt.write(1000, [77, 78]);
+ * console.log(mtt.get(1001), mtt.get(5)); // 78 0
+ * ```
  */
 export class Mtt {
   #chunks = new Map<number, Uint32Array>();
@@ -226,16 +243,17 @@ export class MemoryTranslation {
   }
 }
 
-/** Pages of `[start, start+length)` at `pageShift` — the MTT entries a region needs. */
+/**
+ * Pages of `[start, start+length)` at `pageShift` — the MTT entries a region needs.
+ *
+ * @example
+ * ```ts
+ * import { pagesSpanned } from "./mpt.ts";
+ * console.log(pagesSpanned(4000, 200), pagesSpanned(0, 8192)); // 2 2
+ * ```
+ */
 export function pagesSpanned(start: number, length: number, pageShift = PAGE_SHIFT): number {
   if (length <= 0) return 0;
   const ps = 2 ** pageShift;
   return Math.floor((start + length - 1) / ps) - Math.floor(start / ps) + 1;
 }
-
-/** Rights a remote operation needs, in the MPT and in the QP (IBTA §10.6.3.3). */
-export const RemoteNeed = {
-  write: HwAccess.REMOTE_WRITE,
-  read: HwAccess.REMOTE_READ,
-  atomic: HwAccess.REMOTE_ATOMIC,
-} as const;

@@ -13,20 +13,54 @@
  * @module
  */
 
-/** Transport service, the top three bits of the opcode (IBTA §9.2, table 38). */
+/**
+ * Transport service, the top three bits of the opcode (IBTA §9.2, table 38).
+ *
+ * @example
+ * ```ts
+ * import { opcodeInfo, type Transport } from "./opcode.ts";
+ * const reliable = (t: Transport) => t === "RC";
+ * console.log(reliable(opcodeInfo(0x64)!.transport)); // false (UD SEND ONLY)
+ * ```
+ */
 export type Transport = "RC" | "UC" | "UD";
 
-/** Opcode bits 7..5 per transport (IBTA §9.2 table 38). */
+/**
+ * Opcode bits 7..5 per transport (IBTA §9.2 table 38).
+ *
+ * @example
+ * ```ts
+ * import { TRANSPORT_PREFIX } from "./opcode.ts";
+ * console.log((TRANSPORT_PREFIX.UC | 0x04).toString(16)); // 24: UC SEND ONLY
+ * ```
+ */
 export const TRANSPORT_PREFIX: Readonly<Record<Transport, number>> = {
   RC: 0x00,
   UC: 0x20,
   UD: 0x60,
 };
 
-/** Extension transport headers an opcode may carry (IBTA §9.3). */
+/**
+ * Extension transport headers an opcode may carry (IBTA §9.3).
+ *
+ * @example
+ * ```ts
+ * import { EXT_HEADER_BYTES, type ExtHeader } from "./opcode.ts";
+ * const headers: ExtHeader[] = ["reth", "immDt"]; // RDMA WRITE ONLY with immediate
+ * console.log(headers.reduce((n, h) => n + EXT_HEADER_BYTES[h], 0)); // 20
+ * ```
+ */
 export type ExtHeader = "deth" | "reth" | "atomicEth" | "aeth" | "atomicAckEth" | "immDt";
 
-/** Byte length of each extension header (IBTA §9.3.2–§9.3.6, §9.3.8). */
+/**
+ * Byte length of each extension header (IBTA §9.3.2–§9.3.6, §9.3.8).
+ *
+ * @example
+ * ```ts
+ * import { EXT_HEADER_BYTES } from "./opcode.ts";
+ * console.log(EXT_HEADER_BYTES.atomicEth); // 28
+ * ```
+ */
 export const EXT_HEADER_BYTES: Readonly<Record<ExtHeader, number>> = {
   // Q_Key (4), reserved (1), SrcQP (3) — §9.3.2.
   deth: 8,
@@ -46,6 +80,12 @@ export const EXT_HEADER_BYTES: Readonly<Record<ExtHeader, number>> = {
  * Order in which extension headers follow the BTH (IBTA §9.2, figure 100 and
  * the per-opcode header lists of table 38): DETH, RETH, AtomicETH, AETH,
  * AtomicAckETH, ImmDt.
+ *
+ * @example
+ * ```ts
+ * import { EXT_HEADER_ORDER } from "./opcode.ts";
+ * console.log(EXT_HEADER_ORDER.indexOf("deth") < EXT_HEADER_ORDER.indexOf("immDt")); // true: DETH comes first
+ * ```
  */
 export const EXT_HEADER_ORDER: readonly ExtHeader[] = [
   "deth",
@@ -56,13 +96,40 @@ export const EXT_HEADER_ORDER: readonly ExtHeader[] = [
   "immDt",
 ];
 
-/** Where a packet sits in its message (IBTA §9.2: First/Middle/Last/Only). */
+/**
+ * Where a packet sits in its message (IBTA §9.2: First/Middle/Last/Only).
+ *
+ * @example
+ * ```ts
+ * import { opcodeInfo, type Position } from "./opcode.ts";
+ * const ends = (p: Position) => p === "last" || p === "only";
+ * console.log(ends(opcodeInfo(0x02)!.position)); // true (RC SEND LAST)
+ * ```
+ */
 export type Position = "first" | "middle" | "last" | "only";
 
-/** What the operation is. */
+/**
+ * What the operation is.
+ *
+ * @example
+ * ```ts
+ * import { OPCODES, type Operation } from "./opcode.ts";
+ * const count = (op: Operation) => OPCODES.filter((o) => o.operation === op).length;
+ * console.log(count("read")); // 5: the request and four response positions
+ * ```
+ */
 export type Operation = "send" | "write" | "read" | "atomic" | "ack";
 
-/** One row of the opcode table. */
+/**
+ * One row of the opcode table.
+ *
+ * @example
+ * ```ts
+ * import { OP, opcodeInfo, type OpcodeInfo } from "./opcode.ts";
+ * const i: OpcodeInfo = opcodeInfo(OP.RC_RDMA_READ_REQUEST)!;
+ * console.log(i.headers, i.requiresAck, i.hasPayload); // [ "reth" ] true false
+ * ```
+ */
 export interface OpcodeInfo {
   /** 8-bit BTH opcode value. */
   readonly value: number;
@@ -105,7 +172,16 @@ export interface OpcodeInfo {
   readonly isLast: boolean;
 }
 
-/** Length of the BTH (IBTA §9.2). */
+/**
+ * Length of the BTH (IBTA §9.2).
+ *
+ * @example
+ * ```ts
+ * import { BTH_BYTES, OP, opcodeInfo } from "./opcode.ts";
+ * // The payload of an RDMA WRITE FIRST starts this far after the LRH (no GRH):
+ * console.log(8 + BTH_BYTES + opcodeInfo(OP.RC_RDMA_WRITE_FIRST)!.extBytes); // 36
+ * ```
+ */
 export const BTH_BYTES = 12;
 
 function row(
@@ -173,7 +249,15 @@ function sendsAndWrites(t: Transport): OpcodeInfo[] {
   ];
 }
 
-/** Every opcode the model uses, in value order. */
+/**
+ * Every opcode the model uses, in value order.
+ *
+ * @example
+ * ```ts
+ * import { OPCODES } from "./opcode.ts";
+ * console.log(OPCODES.length, OPCODES.filter((o) => o.transport === "UD").length); // 35 2
+ * ```
+ */
 export const OPCODES: readonly OpcodeInfo[] = Object.freeze([
   ...sendsAndWrites("RC"),
   row("RC", 0x0c, "RDMA_READ_REQUEST", "read", "only", ["reth"]),
@@ -277,7 +361,16 @@ export const OP = {
   UD_SEND_ONLY_WITH_IMMEDIATE: 0x65,
 } as const;
 
-/** An opcode value the table defines. */
+/**
+ * An opcode value the table defines.
+ *
+ * @example
+ * ```ts
+ * import { OP, type OpcodeValue } from "./opcode.ts";
+ * const ack: OpcodeValue = OP.RC_ACKNOWLEDGE;
+ * console.log(ack); // 17
+ * ```
+ */
 export type OpcodeValue = (typeof OP)[keyof typeof OP];
 
 /**

@@ -16,26 +16,128 @@ import { crc16Update, crc32Byte, crc32Update } from "./crc.ts";
 import { BTH_BYTES, type OpcodeInfo, opcodeInfo } from "./opcode.ts";
 import zlib from "node:zlib";
 
-/** Bytes of the Local Route Header (IBTA §7.7). */
+/**
+ * Bytes of the Local Route Header (IBTA §7.7).
+ *
+ * @example
+ * ```ts
+ * import { encodePacket, LRH_BYTES } from "./packet.ts";
+ * import { OP } from "./opcode.ts";
+ * const wire = encodePacket({ lrh: { dlid: 4, slid: 1 }, bth: { opcode: OP.RC_ACKNOWLEDGE, destQp: 9, psn: 3 }, aeth: { syndrome: 0x1f, msn: 1 } });
+ * console.log(wire[LRH_BYTES]); // 17: the BTH opcode byte follows the LRH
+ * ```
+ */
 export const LRH_BYTES = 8;
-/** Bytes of the Global Route Header (IBTA §8.3). */
+/**
+ * Bytes of the Global Route Header (IBTA §8.3).
+ *
+ * @example
+ * ```ts
+ * import { GRH_BYTES, wireLength } from "./packet.ts";
+ * import { OP } from "./opcode.ts";
+ * console.log(wireLength(OP.UD_SEND_ONLY, 64, true) - wireLength(OP.UD_SEND_ONLY, 64, false) === GRH_BYTES); // true
+ * ```
+ */
 export const GRH_BYTES = 40;
-/** Bytes of the Invariant CRC (IBTA §7.8.1). */
+/**
+ * Bytes of the Invariant CRC (IBTA §7.8.1).
+ *
+ * @example
+ * ```ts
+ * import { ICRC_BYTES, VCRC_BYTES, wireLength } from "./packet.ts";
+ * import { OP } from "./opcode.ts";
+ * // A zero-length RC SEND ONLY: LRH + BTH + both CRCs.
+ * console.log(wireLength(OP.RC_SEND_ONLY, 0, false) === 8 + 12 + ICRC_BYTES + VCRC_BYTES); // true
+ * ```
+ */
 export const ICRC_BYTES = 4;
-/** Bytes of the Variant CRC (IBTA §7.8.2). */
+/**
+ * Bytes of the Variant CRC (IBTA §7.8.2).
+ *
+ * @example
+ * ```ts
+ * import { decodePacket, encodePacket, VCRC_BYTES } from "./packet.ts";
+ * import { OP } from "./opcode.ts";
+ * const wire = encodePacket({ lrh: { dlid: 2, slid: 1 }, bth: { opcode: OP.RC_SEND_ONLY, destQp: 5, psn: 0 } });
+ * wire[wire.length - VCRC_BYTES] ^= 1; // a bit flipped on the link
+ * const r = decodePacket(wire);
+ * console.log(r.ok ? "ok" : r.code); // vcrc
+ * ```
+ */
 export const VCRC_BYTES = 2;
-/** Link Next Header: IBA transport, BTH follows the LRH (IBTA §7.7.4). */
+/**
+ * Link Next Header: IBA transport, BTH follows the LRH (IBTA §7.7.4).
+ *
+ * @example
+ * ```ts
+ * import { decodePacket, encodePacket, LNH_IBA_LOCAL } from "./packet.ts";
+ * import { OP } from "./opcode.ts";
+ * const r = decodePacket(encodePacket({ lrh: { dlid: 2, slid: 1 }, bth: { opcode: OP.RC_SEND_ONLY, destQp: 5, psn: 0 } }));
+ * console.log(r.ok && r.packet.lrh.lnh === LNH_IBA_LOCAL); // true
+ * ```
+ */
 export const LNH_IBA_LOCAL = 2;
-/** Link Next Header: IBA global, GRH then BTH follow (IBTA §7.7.4). */
+/**
+ * Link Next Header: IBA global, GRH then BTH follow (IBTA §7.7.4).
+ *
+ * @example
+ * ```ts
+ * import { decodePacket, encodePacket, LNH_IBA_GLOBAL } from "./packet.ts";
+ * import { OP } from "./opcode.ts";
+ * const gid = new Uint8Array(16);
+ * const wire = encodePacket({
+ *   lrh: { dlid: 2, slid: 1 }, grh: { sgid: gid, dgid: gid },
+ *   bth: { opcode: OP.UD_SEND_ONLY, destQp: 5, psn: 0 }, deth: { qkey: 0x11, srcQp: 7 },
+ * });
+ * const r = decodePacket(wire);
+ * console.log(r.ok && r.packet.lrh.lnh === LNH_IBA_GLOBAL); // true
+ * ```
+ */
 export const LNH_IBA_GLOBAL = 3;
-/** GRH NxtHdr value for an IBA transport header (IBTA §8.3.1). */
+/**
+ * GRH NxtHdr value for an IBA transport header (IBTA §8.3.1).
+ *
+ * @example
+ * ```ts
+ * import { GRH_NXTHDR_IBA } from "./packet.ts";
+ * console.log(GRH_NXTHDR_IBA); // 27: the IPv6 next-header value IBTA assigned to the BTH
+ * ```
+ */
 export const GRH_NXTHDR_IBA = 0x1b;
-/** Permissive DLID, accepted by every port (IBTA §4.1.3). */
+/**
+ * Permissive DLID, accepted by every port (IBTA §4.1.3).
+ *
+ * @example
+ * ```ts
+ * import { PERMISSIVE_LID } from "./packet.ts";
+ * const forEveryPort = (dlid: number) => dlid === PERMISSIVE_LID;
+ * console.log(forEveryPort(0xffff)); // true (directed-route SMPs use it)
+ * ```
+ */
 export const PERMISSIVE_LID = 0xffff;
-/** Largest LRH PktLen an 11-bit field holds, in 4-byte words (IBTA §7.7.6). */
+/**
+ * Largest LRH PktLen an 11-bit field holds, in 4-byte words (IBTA §7.7.6).
+ *
+ * @example
+ * ```ts
+ * import { MAX_PKT_LEN_WORDS } from "./packet.ts";
+ * console.log(MAX_PKT_LEN_WORDS * 4); // 8188: no packet is longer, so a 4 KiB MTU fits with room
+ * ```
+ */
 export const MAX_PKT_LEN_WORDS = 0x7ff;
 
-/** Local Route Header (IBTA §7.7). */
+/**
+ * Local Route Header (IBTA §7.7).
+ *
+ * @example
+ * ```ts
+ * import { decodePacket, encodePacket, type Lrh } from "./packet.ts";
+ * import { OP } from "./opcode.ts";
+ * const r = decodePacket(encodePacket({ lrh: { dlid: 2, slid: 1, sl: 3 }, bth: { opcode: OP.RC_SEND_ONLY, destQp: 5, psn: 0 }, payload: new Uint8Array(5) }));
+ * const lrh: Lrh | undefined = r.ok ? r.packet.lrh : undefined;
+ * console.log(lrh?.sl, lrh?.pktLen); // 3 8 (8 + 12 + 5 + 3 pad + 4 ICRC = 32 bytes = 8 words)
+ * ```
+ */
 export interface Lrh {
   /** Virtual lane, 4 bits (15 = subnet management). */
   vl: number;
@@ -53,7 +155,17 @@ export interface Lrh {
   slid: number;
 }
 
-/** Global Route Header (IBTA §8.3). */
+/**
+ * Global Route Header (IBTA §8.3).
+ *
+ * @example
+ * ```ts
+ * import type { Grh } from "./packet.ts";
+ * const sameSubnet = (g: Grh) => g.sgid.subarray(0, 8).every((b, i) => b === g.dgid[i]);
+ * const gid = (last: number) => Uint8Array.from({ length: 16 }, (_, i) => i === 0 ? 0xfe : i === 1 ? 0x80 : i === 15 ? last : 0);
+ * console.log(sameSubnet({ sgid: gid(1), dgid: gid(2) } as Grh)); // true
+ * ```
+ */
 export interface Grh {
   /** IP version, 4 bits; 6 (§8.3.1). */
   ipVer: number;
@@ -73,7 +185,17 @@ export interface Grh {
   dgid: Uint8Array;
 }
 
-/** Base Transport Header (IBTA §9.2). */
+/**
+ * Base Transport Header (IBTA §9.2).
+ *
+ * @example
+ * ```ts
+ * import type { Bth } from "./packet.ts";
+ * import { psnDiff } from "./qp.ts";
+ * const behind = (b: Bth, expected: number) => psnDiff(b.psn, expected) < 0;
+ * console.log(behind({ psn: 0xfffffe } as Bth, 1)); // true: a duplicate from before the wrap
+ * ```
+ */
 export interface Bth {
   /** Opcode (see `opcode.ts`). */
   opcode: number;
@@ -99,7 +221,17 @@ export interface Bth {
   psn: number;
 }
 
-/** Datagram Extended Transport Header (IBTA §9.3.2). */
+/**
+ * Datagram Extended Transport Header (IBTA §9.3.2).
+ *
+ * @example
+ * ```ts
+ * import type { Deth } from "./packet.ts";
+ * // IBTA vol 1 §10.2.5: a UD datagram is accepted only with the QP's Q_Key.
+ * const accepted = (d: Deth, qkey: number) => d.qkey === qkey;
+ * console.log(accepted({ qkey: 0x1234, srcQp: 0x48 }, 0x1234)); // true
+ * ```
+ */
 export interface Deth {
   /** Queue key. */
   qkey: number;
@@ -107,7 +239,16 @@ export interface Deth {
   srcQp: number;
 }
 
-/** RDMA Extended Transport Header (IBTA §9.3.3). */
+/**
+ * RDMA Extended Transport Header (IBTA §9.3.3).
+ *
+ * @example
+ * ```ts
+ * import type { Reth } from "./packet.ts";
+ * const lastByte = (r: Reth) => r.va + BigInt(r.dmaLen) - 1n;
+ * console.log(lastByte({ va: 0x1000n, rkey: 0x5a01, dmaLen: 4096 })); // 8191n
+ * ```
+ */
 export interface Reth {
   /** Remote virtual address. */
   va: bigint;
@@ -117,7 +258,16 @@ export interface Reth {
   dmaLen: number;
 }
 
-/** Atomic Extended Transport Header (IBTA §9.3.4). */
+/**
+ * Atomic Extended Transport Header (IBTA §9.3.4).
+ *
+ * @example
+ * ```ts
+ * import type { AtomicEth } from "./packet.ts";
+ * const aligned = (a: AtomicEth) => a.va % 8n === 0n;
+ * console.log(aligned({ va: 0x2004n, rkey: 1, swapAdd: 1n, compare: 0n })); // false: Invalid Request NAK
+ * ```
+ */
 export interface AtomicEth {
   /** Remote virtual address (8-byte aligned). */
   va: bigint;
@@ -129,7 +279,16 @@ export interface AtomicEth {
   compare: bigint;
 }
 
-/** ACK Extended Transport Header (IBTA §9.3.5). */
+/**
+ * ACK Extended Transport Header (IBTA §9.3.5).
+ *
+ * @example
+ * ```ts
+ * import { type Aeth, aethSyndrome } from "./packet.ts";
+ * const a: Aeth = { syndrome: aethSyndrome.rnrNak(12), msn: 4 };
+ * console.log(aethSyndrome.parse(a.syndrome)); // { kind: "rnrNak", value: 12 }
+ * ```
+ */
 export interface Aeth {
   /** Syndrome, 8 bits (see {@link aethSyndrome}). */
   syndrome: number;
@@ -137,32 +296,71 @@ export interface Aeth {
   msn: number;
 }
 
-/** Atomic ACK Extended Transport Header (IBTA §9.3.6). */
+/**
+ * Atomic ACK Extended Transport Header (IBTA §9.3.6).
+ *
+ * @example
+ * ```ts
+ * import type { AtomicAckEth } from "./packet.ts";
+ * // FETCH_ADD returns the value before the add.
+ * const ack: AtomicAckEth = { origRemData: 41n };
+ * console.log(ack.origRemData + 1n); // 42n, now in remote memory
+ * ```
+ */
 export interface AtomicAckEth {
   /** The remote data before the atomic operation. */
   origRemData: bigint;
 }
 
-/** A decoded packet; every header the opcode carries is present. */
-export interface Packet {
+/**
+ * The extension headers after the BTH (IBTA §9.3). Each is present exactly
+ * when the opcode carries it: so a decoded {@link Packet} has them, and
+ * {@link encodePacket} requires them.
+ *
+ * @example
+ * ```ts
+ * import type { ExtensionHeaders } from "./packet.ts";
+ * const readRequest: ExtensionHeaders = { reth: { va: 0x1000n, rkey: 0x5a01, dmaLen: 4096 } };
+ * console.log(Object.keys(readRequest)); // [ "reth" ]
+ * ```
+ */
+export interface ExtensionHeaders {
+  /** Datagram header: UD packets. */
+  deth?: Deth;
+  /** RDMA header: RDMA WRITE First/Only and RDMA READ Request. */
+  reth?: Reth;
+  /** Atomic header: CmpSwap and FetchAdd. */
+  atomicEth?: AtomicEth;
+  /** ACK header: ACK, ATOMIC ACK and READ responses First/Last/Only. */
+  aeth?: Aeth;
+  /** Atomic ACK header: ATOMIC ACKNOWLEDGE. */
+  atomicAckEth?: AtomicAckEth;
+  /** Immediate data (32 bits, as sent: network byte order value) on *_WITH_IMMEDIATE. */
+  immDt?: number;
+}
+
+/**
+ * A decoded packet; every header the opcode carries is present.
+ *
+ * @example
+ * ```ts
+ * import { decodePacket, encodePacket, type Packet } from "./packet.ts";
+ * import { OP } from "./opcode.ts";
+ * const r = decodePacket(encodePacket({
+ *   lrh: { dlid: 7, slid: 3 }, bth: { opcode: OP.RC_RDMA_WRITE_ONLY, destQp: 0x41, psn: 5 },
+ *   reth: { va: 0x9000n, rkey: 0x301, dmaLen: 3 }, payload: new Uint8Array([1, 2, 3]),
+ * }));
+ * const p: Packet | undefined = r.ok ? r.packet : undefined;
+ * console.log(p?.info.name, [...p!.payload]); // RC_RDMA_WRITE_ONLY [ 1, 2, 3 ]
+ * ```
+ */
+export interface Packet extends ExtensionHeaders {
   /** Local Route Header. */
   lrh: Lrh;
   /** Global Route Header, when `lrh.lnh` is 3. */
   grh?: Grh;
   /** Base Transport Header. */
   bth: Bth;
-  /** Present on UD packets. */
-  deth?: Deth;
-  /** Present on RDMA WRITE First/Only and RDMA READ Request. */
-  reth?: Reth;
-  /** Present on CmpSwap/FetchAdd. */
-  atomicEth?: AtomicEth;
-  /** Present on ACK, ATOMIC ACK and READ responses First/Last/Only. */
-  aeth?: Aeth;
-  /** Present on ATOMIC ACKNOWLEDGE. */
-  atomicAckEth?: AtomicAckEth;
-  /** Immediate data (32 bits, as sent: network byte order value) on *_WITH_IMMEDIATE. */
-  immDt?: number;
   /** Payload bytes (a view into the decoded buffer; pad excluded). */
   payload: Uint8Array;
   /** The opcode table row. */
@@ -177,8 +375,21 @@ export interface Packet {
  * What {@link encodePacket} needs: the headers without fields it computes
  * (LNH, PktLen, PadCnt, PayLen) and with defaults (versions 0, VL/SL 0,
  * P_Key 0xFFFF, hop limit 64, flags false).
+ *
+ * @example
+ * ```ts
+ * import { encodePacket, type PacketInit } from "./packet.ts";
+ * import { OP } from "./opcode.ts";
+ * const init: PacketInit = {
+ *   lrh: { dlid: 7, slid: 3 },
+ *   bth: { opcode: OP.RC_SEND_ONLY_WITH_IMMEDIATE, destQp: 0x41, psn: 100, se: true },
+ *   immDt: 0xcafe,
+ *   payload: new Uint8Array(6),
+ * };
+ * console.log(encodePacket(init).length); // 38: 8 + 12 + 4 + 6 + 2 pad + 4 + 2
+ * ```
  */
-export interface PacketInit {
+export interface PacketInit extends ExtensionHeaders {
   /** Route: DLID and SLID required. */
   lrh: { dlid: number; slid: number; vl?: number; sl?: number; lver?: number };
   /** Global route: GIDs required. Its presence sets LNH to IBA global. */
@@ -202,23 +413,21 @@ export interface PacketInit {
     fecn?: boolean;
     becn?: boolean;
   };
-  /** Required exactly when the opcode carries it. */
-  deth?: Deth;
-  /** Required exactly when the opcode carries it. */
-  reth?: Reth;
-  /** Required exactly when the opcode carries it. */
-  atomicEth?: AtomicEth;
-  /** Required exactly when the opcode carries it. */
-  aeth?: Aeth;
-  /** Required exactly when the opcode carries it. */
-  atomicAckEth?: AtomicAckEth;
-  /** Required exactly when the opcode carries it. */
-  immDt?: number;
   /** Payload; must be empty for opcodes without one. */
   payload?: Uint8Array;
 }
 
-/** Why {@link decodePacket} rejected bytes. */
+/**
+ * Why {@link decodePacket} rejected bytes.
+ *
+ * @example
+ * ```ts
+ * import { decodePacket, type DecodeErrorCode } from "./packet.ts";
+ * const r = decodePacket(new Uint8Array(10));
+ * const code: DecodeErrorCode | undefined = r.ok ? undefined : r.code;
+ * console.log(code); // short
+ * ```
+ */
 export type DecodeErrorCode =
   | "short"
   | "length"
@@ -231,12 +440,34 @@ export type DecodeErrorCode =
   | "vcrc"
   | "icrc";
 
-/** Result of {@link decodePacket}. */
+/**
+ * Result of {@link decodePacket}.
+ *
+ * @example
+ * ```ts
+ * import { decodePacket, type DecodeResult, encodePacket } from "./packet.ts";
+ * import { OP } from "./opcode.ts";
+ * const r: DecodeResult = decodePacket(encodePacket({ lrh: { dlid: 2, slid: 1 }, bth: { opcode: OP.RC_RDMA_READ_REQUEST, destQp: 5, psn: 9 }, reth: { va: 64n, rkey: 7, dmaLen: 100 } }));
+ * console.log(r.ok ? r.packet.reth?.dmaLen : r.reason); // 100
+ * ```
+ */
 export type DecodeResult =
   | { ok: true; packet: Packet }
   | { ok: false; code: DecodeErrorCode; reason: string };
 
-/** Options for {@link decodePacket}. */
+/**
+ * Options for {@link decodePacket}.
+ *
+ * @example
+ * ```ts
+ * import { decodePacket, type DecodeOptions, encodePacket } from "./packet.ts";
+ * import { OP } from "./opcode.ts";
+ * const wire = encodePacket({ lrh: { dlid: 2, slid: 1 }, bth: { opcode: OP.RC_SEND_ONLY, destQp: 5, psn: 0 } });
+ * wire[wire.length - 1] ^= 0xff;
+ * const headersOnly: DecodeOptions = { checkCrc: false };
+ * console.log(decodePacket(wire).ok, decodePacket(wire, headersOnly).ok); // false true
+ * ```
+ */
 export interface DecodeOptions {
   /** Check VCRC and ICRC (default true). */
   checkCrc?: boolean;

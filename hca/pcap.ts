@@ -17,17 +17,68 @@
  * @module
  */
 
-/** LINKTYPE_INFINIBAND (tcpdump.org link-layer header types). */
+/**
+ * LINKTYPE_INFINIBAND (tcpdump.org link-layer header types).
+ *
+ * @example
+ * ```ts
+ * import { LINKTYPE_INFINIBAND, PcapWriter } from "./pcap.ts";
+ * console.log(new PcapWriter({ linkType: LINKTYPE_INFINIBAND }).linkType); // 247
+ * ```
+ */
 export const LINKTYPE_INFINIBAND = 247;
-/** LINKTYPE_WIRESHARK_UPPER_PDU: records start with exported-PDU tags. */
+/**
+ * LINKTYPE_WIRESHARK_UPPER_PDU: records start with exported-PDU tags.
+ *
+ * @example
+ * ```ts
+ * import { decodePcap, encodePcap, LINKTYPE_WIRESHARK_UPPER_PDU } from "./pcap.ts";
+ * const file = encodePcap([{ timeNs: 5, bytes: new Uint8Array(30) }], { linkType: LINKTYPE_WIRESHARK_UPPER_PDU });
+ * console.log(decodePcap(file)[0].bytes.length); // 30: the exported-PDU tags are stripped again
+ * ```
+ */
 export const LINKTYPE_WIRESHARK_UPPER_PDU = 252;
-/** pcap magic for nanosecond timestamps. */
+/**
+ * pcap magic for nanosecond timestamps.
+ *
+ * @example
+ * ```ts
+ * import { encodePcap, PCAP_MAGIC_NS } from "./pcap.ts";
+ * const file = encodePcap([]);
+ * console.log(new DataView(file.buffer).getUint32(0, true) === PCAP_MAGIC_NS); // true: nanosecond timestamps
+ * ```
+ */
 export const PCAP_MAGIC_NS = 0xa1b23c4d;
-/** Bytes of the pcap global header. */
+/**
+ * Bytes of the pcap global header.
+ *
+ * @example
+ * ```ts
+ * import { encodePcap, PCAP_HEADER_BYTES } from "./pcap.ts";
+ * console.log(encodePcap([]).length === PCAP_HEADER_BYTES); // true
+ * ```
+ */
 export const PCAP_HEADER_BYTES = 24;
-/** Bytes of a pcap record header. */
+/**
+ * Bytes of a pcap record header.
+ *
+ * @example
+ * ```ts
+ * import { encodePcap, PCAP_HEADER_BYTES, PCAP_RECORD_HEADER_BYTES } from "./pcap.ts";
+ * const file = encodePcap([{ timeNs: 0, bytes: new Uint8Array(26) }]);
+ * console.log(file.length - PCAP_HEADER_BYTES - PCAP_RECORD_HEADER_BYTES); // 26
+ * ```
+ */
 export const PCAP_RECORD_HEADER_BYTES = 16;
-/** Default snapshot length: the largest IBA packet (4 KiB MTU + headers) fits. */
+/**
+ * Default snapshot length: the largest IBA packet (4 KiB MTU + headers) fits.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_SNAPLEN } from "./pcap.ts";
+ * console.log(DEFAULT_SNAPLEN > 4096 + 126); // true: a 4 KiB-MTU packet with every header fits
+ * ```
+ */
 export const DEFAULT_SNAPLEN = 8192;
 
 /** Exported-PDU tag naming the dissector for the bytes that follow. */
@@ -49,7 +100,17 @@ const EXPORTED_PDU_PREFIX: Uint8Array = (() => {
   return b;
 })();
 
-/** Options for {@link PcapWriter}. */
+/**
+ * Options for {@link PcapWriter}.
+ *
+ * @example
+ * ```ts
+ * import { decodePcap, encodePcap, type PcapOptions } from "./pcap.ts";
+ * const headersOnly: PcapOptions = { snaplen: 64 };
+ * const file = encodePcap([{ timeNs: 0, bytes: new Uint8Array(2100) }], headersOnly);
+ * console.log(decodePcap(file)[0].bytes.length); // 64
+ * ```
+ */
 export interface PcapOptions {
   /** Longest record kept; longer packets are truncated (caplen < len). */
   snaplen?: number;
@@ -61,7 +122,16 @@ export interface PcapOptions {
   linkType?: typeof LINKTYPE_INFINIBAND | typeof LINKTYPE_WIRESHARK_UPPER_PDU;
 }
 
-/** One captured packet. */
+/**
+ * One captured packet.
+ *
+ * @example
+ * ```ts
+ * import { decodePcap, encodePcap, type PcapRecord } from "./pcap.ts";
+ * const rec: PcapRecord = { timeNs: 1_234_567_890_123, bytes: new Uint8Array([0xf0, 2]) };
+ * console.log(decodePcap(encodePcap([rec]))[0].timeNs); // 1234567890123
+ * ```
+ */
 export interface PcapRecord {
   /** Virtual time in nanoseconds. */
   timeNs: number;

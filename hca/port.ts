@@ -20,17 +20,50 @@ import type { Engine, EventHandle } from "../sim/engine.ts";
 import type { Link } from "./link.ts";
 import { PERMISSIVE_LID } from "./packet.ts";
 
-/** Port states (IBTA §7.2, PortInfo:PortLinkState). */
+/**
+ * Port states (IBTA §7.2, PortInfo:PortLinkState).
+ *
+ * @example
+ * ```ts
+ * import type { PortLinkState } from "./port.ts";
+ * const sendsData = (s: PortLinkState) => s === "ACTIVE";
+ * console.log(sendsData("ARMED")); // false: only SMPs (VL15) leave an ARMED port
+ * ```
+ */
 export type PortLinkState = "DOWN" | "INIT" | "ARMED" | "ACTIVE";
 
-/** Bytes per flow-control credit (IBTA §7.9.4). */
+/**
+ * Bytes per flow-control credit (IBTA §7.9.4).
+ *
+ * @example
+ * ```ts
+ * import { CREDIT_BYTES, DEFAULT_RX_BUFFER_BYTES } from "./port.ts";
+ * console.log(DEFAULT_RX_BUFFER_BYTES / CREDIT_BYTES); // 256 credits
+ * ```
+ */
 export const CREDIT_BYTES = 64;
-/** VL of subnet management packets; the only traffic in INIT/ARMED (§7.2, §7.6.5). */
+/**
+ * VL of subnet management packets; the only traffic in INIT/ARMED (§7.2, §7.6.5).
+ *
+ * @example
+ * ```ts
+ * import { VL15 } from "./port.ts";
+ * const isSmp = (wire: Uint8Array) => wire[0] >>> 4 === VL15;
+ * console.log(isSmp(new Uint8Array([0xf0, 0x02]))); // true
+ * ```
+ */
 export const VL15 = 15;
 /**
  * Default input buffer per port: 16 KiB (256 credits), the order of one
  * data VL's buffer on InfiniHost/ConnectX-class silicon; at least a few
  * MTU packets so one link keeps streaming while credits travel back.
+ *
+ * @example
+ * ```ts
+ * import { creditsFor, DEFAULT_RX_BUFFER_BYTES } from "./port.ts";
+ * // Full 2 KiB-MTU packets (2174 wire bytes) the default buffer holds:
+ * console.log(Math.floor(DEFAULT_RX_BUFFER_BYTES / 64 / creditsFor(2174))); // 7
+ * ```
  */
 export const DEFAULT_RX_BUFFER_BYTES = 16 * 1024;
 
@@ -47,7 +80,22 @@ export function creditsFor(bytes: number): number {
   return Math.ceil(bytes / CREDIT_BYTES);
 }
 
-/** Per-port counters (named after PortCounters where one exists, IBTA §16.1.3.5). */
+/**
+ * Per-port counters (named after PortCounters where one exists, IBTA §16.1.3.5).
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+ * import { Fabric } from "./fabric.ts";
+ * import type { PortCounters } from "./port.ts";
+ * const fabric = new Fabric(new Engine(), { profile: PCIX_SDR_2006 });
+ * const a = fabric.addHca("a", { receive() {} });
+ * a.port(1).trySend(new Uint8Array(30)); // not cabled: discarded
+ * const c: PortCounters = a.port(1).counters;
+ * console.log(c.xmitPkts, c.xmitDiscards); // 0 1
+ * ```
+ */
 export interface PortCounters {
   /** PortXmitPkts: packets put on the wire. */
   xmitPkts: number;
@@ -95,7 +143,21 @@ function zeroCounters(): PortCounters {
   };
 }
 
-/** A node of the fabric as ports see it. */
+/**
+ * A node of the fabric as ports see it.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import { Fabric } from "./fabric.ts";
+ * import type { FabricNode } from "./port.ts";
+ * const fabric = new Fabric(new Engine());
+ * fabric.addSwitch("sw", { ports: 4, hopNs: 100 });
+ * fabric.addHca("h", { receive() {} });
+ * const describe = (n: FabricNode) => `${n.kind} ${n.name}: ${n.ports.length} ports`;
+ * console.log(fabric.nodes.map(describe)); // [ "switch sw: 4 ports", "hca h: 1 ports" ]
+ * ```
+ */
 export interface FabricNode {
   /** Channel adapter or switch. */
   readonly kind: "hca" | "switch";
@@ -109,7 +171,16 @@ export interface FabricNode {
   readonly ports: readonly Port[];
 }
 
-/** What a faulty link does to one packet (decided by the fabric). */
+/**
+ * What a faulty link does to one packet (decided by the fabric).
+ *
+ * @example
+ * ```ts
+ * import type { Fate } from "./port.ts";
+ * const extraDelay = (f: Fate) => f.kind === "delay" ? f.delayNs : 0;
+ * console.log(extraDelay({ kind: "delay", delayNs: 5_000 })); // 5000
+ * ```
+ */
 export type Fate =
   | { kind: "deliver" }
   | { kind: "drop" }
@@ -119,7 +190,18 @@ export type Fate =
 
 const DELIVER: Fate = { kind: "deliver" };
 
-/** Services the fabric gives its ports. */
+/**
+ * Services the fabric gives its ports.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import type { PortWiring } from "./port.ts";
+ * // The fabric wires each port with these services; a minimal, fault-free one:
+ * const wiring: PortWiring = { engine: new Engine(), onTransmit: () => ({ kind: "deliver" }), quiet: () => true };
+ * console.log(wiring.quiet()); // true
+ * ```
+ */
 export interface PortWiring {
   /** The engine. */
   readonly engine: Engine;
@@ -135,7 +217,18 @@ export interface PortWiring {
   stateChanged?(port: Port, from: PortLinkState): void;
 }
 
-/** A packet in a port's input buffer. */
+/**
+ * A packet in a port's input buffer.
+ *
+ * @example
+ * ```ts
+ * import type { BufferedPacket } from "./port.ts";
+ * import { creditsFor } from "./port.ts";
+ * const bytes = new Uint8Array(2174);
+ * const pkt: BufferedPacket = { bytes, credits: creditsFor(bytes.length), charged: true };
+ * console.log(pkt.credits); // 34
+ * ```
+ */
 export interface BufferedPacket {
   /** Wire bytes. */
   readonly bytes: Uint8Array;
@@ -545,8 +638,10 @@ export class Port {
     const firstBit = start + prop;
     const lastBit = end + prop;
     if (release) {
-      // The tail has left the switch: its input buffer space is free.
-      this.#kick = engine.schedule(end - now, () => {
+      // The tail has left the switch: its input buffer space is free. `start`
+      // may lie up to 1 ns in the past (see above), so a short packet on a
+      // fast link can end before `now`: then it is free at once.
+      this.#kick = engine.schedule(Math.max(0, end - now), () => {
         release();
         this.#pump();
       });
@@ -558,7 +653,7 @@ export class Port {
       case "drop":
         c.dropped++;
         // The receiver discards it on arrival (bad CRC); its credits come back.
-        engine.schedule(lastBit + prop - now, () => this.credit(credits));
+        engine.schedule(Math.max(0, lastBit + prop - now), () => this.credit(credits));
         break;
       case "duplicate": {
         c.duplicated++;

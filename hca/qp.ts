@@ -16,23 +16,67 @@ import type { Packet, PacketInit } from "./packet.ts";
 import type { SharedReceiveQueue } from "./srq.ts";
 import type { ParsedSendWqe } from "./wqe.ts";
 
-/** PSNs are 24-bit (IBTA §9.7.1). */
+/**
+ * PSNs are 24-bit (IBTA §9.7.1).
+ *
+ * @example
+ * ```ts
+ * import { PSN_MASK } from "./qp.ts";
+ * console.log((PSN_MASK + 1) & PSN_MASK); // 0: the PSN after 0xffffff
+ * ```
+ */
 export const PSN_MASK = 0xffffff;
 
-/** `a - b` in PSN space, as a signed 24-bit distance (IBTA §9.7.1 modulo 2^24 arithmetic). */
+/**
+ * `a - b` in PSN space, as a signed 24-bit distance (IBTA §9.7.1 modulo 2^24 arithmetic).
+ *
+ * @example
+ * ```ts
+ * import { psnDiff } from "./qp.ts";
+ * console.log(psnDiff(3, 0xfffffd), psnDiff(0xfffffd, 3)); // 6 -6
+ * ```
+ */
 export function psnDiff(a: number, b: number): number {
   return (((a - b) << 8) >> 8);
 }
 
-/** `psn + n` modulo 2^24. */
+/**
+ * `psn + n` modulo 2^24.
+ *
+ * @example
+ * ```ts
+ * import { psnAdd } from "./qp.ts";
+ * console.log(psnAdd(0xfffffe, 5)); // 3
+ * ```
+ */
 export function psnAdd(psn: number, n: number): number {
   return (psn + n) & PSN_MASK;
 }
 
-/** Operation classes of a send WQE. */
+/**
+ * Operation classes of a send WQE.
+ *
+ * @example
+ * ```ts
+ * import { WqeKind } from "./qp.ts";
+ * // READ and atomic WQEs count against max_rd_atomic; SEND and WRITE do not.
+ * const rdAtomic = (k: number) => k === WqeKind.READ || k === WqeKind.ATOMIC;
+ * console.log(rdAtomic(WqeKind.WRITE)); // false
+ * ```
+ */
 export const WqeKind = { SEND: 0, WRITE: 1, READ: 2, ATOMIC: 3 } as const;
 
-/** A send WQE the requester has fetched, with its transport bookkeeping. */
+/**
+ * A send WQE the requester has fetched, with its transport bookkeeping.
+ *
+ * @example
+ * ```ts
+ * import type { SendWqe } from "./qp.ts";
+ * // The requester's view of a WQE: which PSNs it took.
+ * const lastPsn = (w: SendWqe) => (w.firstPsn + w.npsn - 1) & 0xffffff;
+ * console.log(lastPsn({ firstPsn: 0xfffffe, npsn: 4 } as SendWqe)); // 1
+ * ```
+ */
 export interface SendWqe {
   /** SQ counter of this WQE (u32). */
   counter: number;
@@ -68,7 +112,18 @@ export interface SendWqe {
   done: boolean;
 }
 
-/** A responder resource: a recent RDMA READ or atomic, replayed for duplicates (IBTA §9.7.5.2.5–6). */
+/**
+ * A responder resource: a recent RDMA READ or atomic, replayed for duplicates (IBTA §9.7.5.2.5–6).
+ *
+ * @example
+ * ```ts
+ * import type { ResponderResource } from "./qp.ts";
+ * import { psnDiff } from "./qp.ts";
+ * // A duplicate READ request is served again if its PSN falls in a remembered READ.
+ * const covers = (r: ResponderResource, psn: number) => psnDiff(psn, r.firstPsn) >= 0 && psnDiff(psn, r.firstPsn) < r.npsn;
+ * console.log(covers({ kind: "read", firstPsn: 10, npsn: 4 } as ResponderResource, 12)); // true
+ * ```
+ */
 export interface ResponderResource {
   /** What it is. */
   kind: "read" | "atomic";
@@ -89,6 +144,14 @@ export interface ResponderResource {
 /**
  * A packet reserved in issue order: filled when its payload is in the
  * device (or at once without payload), sent when every earlier slot was.
+ *
+ * @example
+ * ```ts
+ * import type { TxSlot } from "./qp.ts";
+ * // Packets leave in issue order: only a ready head slot may go.
+ * const canSend = (slots: TxSlot[]) => slots.length > 0 && slots[0].ready;
+ * console.log(canSend([{ ready: false } as TxSlot, { ready: true } as TxSlot])); // false
+ * ```
  */
 export interface TxSlot {
   /** Filled / executed. */
@@ -103,10 +166,27 @@ export interface TxSlot {
   last: boolean;
 }
 
-/** Kinds of responder output, sent strictly in PSN order (IBTA §9.7.5.1.2). */
+/**
+ * Kinds of responder output, sent strictly in PSN order (IBTA §9.7.5.1.2).
+ *
+ * @example
+ * ```ts
+ * import { RespKind } from "./qp.ts";
+ * console.log(Object.keys(RespKind)); // [ "READ", "ATOMIC", "ACK" ]
+ * ```
+ */
 export const RespKind = { READ: 0, ATOMIC: 1, ACK: 2 } as const;
 
-/** A response the responder owes: READ response packets, an atomic ACK, or an ACK/NAK. */
+/**
+ * A response the responder owes: READ response packets, an atomic ACK, or an ACK/NAK.
+ *
+ * @example
+ * ```ts
+ * import { type RespEntry, RespKind } from "./qp.ts";
+ * const pending = (e: RespEntry) => e.kind === RespKind.READ ? e.npkts - e.issued : 1;
+ * console.log(pending({ kind: RespKind.READ, npkts: 5, issued: 2 } as RespEntry)); // 3
+ * ```
+ */
 export interface RespEntry {
   /** What it is. */
   kind: number;
@@ -132,7 +212,16 @@ export interface RespEntry {
   orig: bigint;
 }
 
-/** Receive message in progress at the responder. */
+/**
+ * Receive message in progress at the responder.
+ *
+ * @example
+ * ```ts
+ * import type { RecvInProgress } from "./qp.ts";
+ * const room = (r: RecvInProgress) => r.capacity - r.offset;
+ * console.log(room({ capacity: 4096, offset: 2048 } as RecvInProgress)); // 2048
+ * ```
+ */
 export interface RecvInProgress {
   /** RQ or SRQ counter of the WQE taken. */
   counter: number;

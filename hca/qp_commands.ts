@@ -12,6 +12,7 @@ import {
   type CmdResult,
   CmdStatus,
   HwQpState,
+  type PathParams,
   type QpInfo,
   QpServiceType,
 } from "./commands.ts";
@@ -29,7 +30,17 @@ import { Qp } from "./qp.ts";
 import type { Requester } from "./requester.ts";
 import type { Completer } from "./completer.ts";
 
-/** Engines the QP commands start or stop. */
+/**
+ * Engines the QP commands start or stop.
+ *
+ * @example
+ * ```ts
+ * import type { QpEngines } from "./qp_commands.ts";
+ * // RTR2RTS starts the requester; RTS2SQD asks the completer whether the SQ drained.
+ * const parts = (e: QpEngines) => [e.requester, e.completer].length;
+ * console.log(typeof parts); // "function"
+ * ```
+ */
 export interface QpEngines {
   /** The send engine. */
   readonly requester: Requester;
@@ -39,45 +50,132 @@ export interface QpEngines {
 
 type Ctx = Record<string, unknown>;
 
-/** Allowed current state(s) and resulting state of each transition command. */
-const TRANSITIONS: Record<number, { from: readonly number[]; to: number; name: string }> = {
-  [CmdOp.RST2INIT_QP]: { from: [HwQpState.RESET], to: HwQpState.INIT, name: "RST2INIT" },
-  [CmdOp.INIT2INIT_QP]: { from: [HwQpState.INIT], to: HwQpState.INIT, name: "INIT2INIT" },
-  [CmdOp.INIT2RTR_QP]: { from: [HwQpState.INIT], to: HwQpState.RTR, name: "INIT2RTR" },
-  [CmdOp.RTR2RTS_QP]: { from: [HwQpState.RTR], to: HwQpState.RTS, name: "RTR2RTS" },
-  [CmdOp.RTS2RTS_QP]: { from: [HwQpState.RTS], to: HwQpState.RTS, name: "RTS2RTS" },
-  [CmdOp.SQERR2RTS_QP]: { from: [HwQpState.SQE], to: HwQpState.RTS, name: "SQERR2RTS" },
-  [CmdOp.RTS2SQD_QP]: { from: [HwQpState.RTS], to: HwQpState.SQD, name: "RTS2SQD" },
-  [CmdOp.SQD2SQD_QP]: { from: [HwQpState.SQD], to: HwQpState.SQD, name: "SQD2SQD" },
-  [CmdOp.SQD2RTS_QP]: { from: [HwQpState.SQD], to: HwQpState.RTS, name: "SQD2RTS" },
-  [CmdOp.TO_ERR_QP]: {
-    from: [
-      HwQpState.INIT,
-      HwQpState.RTR,
-      HwQpState.RTS,
-      HwQpState.SQD,
-      HwQpState.SQE,
-      HwQpState.ERR,
-    ],
-    to: HwQpState.ERR,
-    name: "2ERR",
+/**
+ * One QP transition command: the state(s) it starts from, the state it
+ * leaves, and the QPC fields it takes (FORMATS.md §9, after IBTA vol 1
+ * §11.2.4). Fields it does not take are ignored; `requires` must be present
+ * for every QP type, `requiresConnected` for RC and UC only.
+ */
+interface Transition {
+  readonly name: string;
+  readonly from: readonly number[];
+  readonly to: number;
+  readonly accepts: readonly Field[];
+  readonly requires?: readonly Field[];
+  readonly requiresConnected?: readonly Field[];
+}
+
+type Field = keyof typeof FIELDS;
+
+const ANY_BUT_RESET = [
+  HwQpState.INIT,
+  HwQpState.RTR,
+  HwQpState.RTS,
+  HwQpState.SQD,
+  HwQpState.SQE,
+  HwQpState.ERR,
+];
+
+/** What a QP in RTS may still change (RTS2RTS, and SQD2RTS on the way back). */
+const RTS_MODIFIABLE: readonly Field[] = ["accessFlags", "minRnrTimer", "qkey"];
+
+/** The one place that says which fields each transition takes. */
+const TRANSITIONS: Record<number, Transition> = {
+  [CmdOp.RST2INIT_QP]: {
+    name: "RST2INIT",
+    from: [HwQpState.RESET],
+    to: HwQpState.INIT,
+    accepts: ["pkeyIndex", "qkey", "accessFlags"],
   },
-  [CmdOp.TO_RST_QP]: {
-    from: [
-      HwQpState.RESET,
-      HwQpState.INIT,
-      HwQpState.RTR,
-      HwQpState.RTS,
-      HwQpState.SQD,
-      HwQpState.SQE,
-      HwQpState.ERR,
+  [CmdOp.INIT2INIT_QP]: {
+    name: "INIT2INIT",
+    from: [HwQpState.INIT],
+    to: HwQpState.INIT,
+    accepts: ["port", "pkeyIndex", "qkey", "accessFlags"],
+  },
+  [CmdOp.INIT2RTR_QP]: {
+    name: "INIT2RTR",
+    from: [HwQpState.INIT],
+    to: HwQpState.RTR,
+    accepts: [
+      "destQpn",
+      "rqPsn",
+      "mtu",
+      "path",
+      "maxDestRdAtomic",
+      "minRnrTimer",
+      "qkey",
+      "accessFlags",
+      "pkeyIndex",
     ],
-    to: HwQpState.RESET,
+    requiresConnected: ["destQpn", "rqPsn", "mtu", "path"],
+  },
+  [CmdOp.RTR2RTS_QP]: {
+    name: "RTR2RTS",
+    from: [HwQpState.RTR],
+    to: HwQpState.RTS,
+    accepts: [
+      "sqPsn",
+      "timeout",
+      "retryCnt",
+      "rnrRetry",
+      "maxRdAtomic",
+      "accessFlags",
+      "minRnrTimer",
+      "qkey",
+    ],
+    requires: ["sqPsn"],
+  },
+  [CmdOp.RTS2RTS_QP]: {
+    name: "RTS2RTS",
+    from: [HwQpState.RTS],
+    to: HwQpState.RTS,
+    accepts: RTS_MODIFIABLE,
+  },
+  [CmdOp.SQERR2RTS_QP]: {
+    name: "SQERR2RTS",
+    from: [HwQpState.SQE],
+    to: HwQpState.RTS,
+    accepts: ["accessFlags", "qkey"],
+  },
+  [CmdOp.RTS2SQD_QP]: {
+    name: "RTS2SQD",
+    from: [HwQpState.RTS],
+    to: HwQpState.SQD,
+    accepts: ["sqdEvent"],
+  },
+  [CmdOp.SQD2SQD_QP]: {
+    name: "SQD2SQD",
+    from: [HwQpState.SQD],
+    to: HwQpState.SQD,
+    // A drained QP may also change its retry policy and path (IBTA vol 1 §11.2.4).
+    accepts: [...RTS_MODIFIABLE, "timeout", "retryCnt", "rnrRetry", "maxRdAtomic", "path"],
+  },
+  [CmdOp.SQD2RTS_QP]: {
+    name: "SQD2RTS",
+    from: [HwQpState.SQD],
+    to: HwQpState.RTS,
+    accepts: RTS_MODIFIABLE,
+  },
+  [CmdOp.TO_ERR_QP]: { name: "2ERR", from: ANY_BUT_RESET, to: HwQpState.ERR, accepts: [] },
+  [CmdOp.TO_RST_QP]: {
     name: "2RST",
+    from: [HwQpState.RESET, ...ANY_BUT_RESET],
+    to: HwQpState.RESET,
+    accepts: [],
   },
 };
 
-/** True if `op` is a QP transition command. */
+/**
+ * True if `op` is a QP transition command.
+ *
+ * @example
+ * ```ts
+ * import { isQpTransition } from "./qp_commands.ts";
+ * import { CmdOp } from "./commands.ts";
+ * console.log(isQpTransition(CmdOp.TO_ERR_QP), isQpTransition(CmdOp.QUERY_QP)); // true false
+ * ```
+ */
 export function isQpTransition(op: number): boolean {
   return TRANSITIONS[op] !== undefined;
 }
@@ -145,7 +243,26 @@ export function qpTransition(
   return ok(undefined);
 }
 
-/** Drop a QP's context (2RST): no completions, references released, in-flight work discarded. */
+/**
+ * Drop a QP's context (2RST): no completions, references released, in-flight work discarded.
+ *
+ * @example
+ * ```ts
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * import { CmdOp } from "./commands.ts";
+ * // 2RST runs release(): the QPN is free again and the QP is reported in RESET.
+ * await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   const r = await hca.cmd.exec(CmdOp.TO_RST_QP, { qpn: 0x40 });
+ *   const q = await hca.cmd.exec(CmdOp.QUERY_QP, { qpn: 0x40 });
+ *   console.log(r.ok, q.ok && q.out.state); // true 0
+ * });
+ * ```
+ */
 export function release(t: DeviceTables, qp: Qp): void {
   qp.state = HwQpState.RESET;
   qp.epoch++;
@@ -236,167 +353,128 @@ function rst2init(t: DeviceTables, qpn: number, c: Ctx): CmdResult<void> {
   return ok(undefined);
 }
 
-/** Fields each transition accepts (FORMATS.md §9); others are ignored. */
-const ACCEPTS: Record<number, readonly string[]> = {
-  [CmdOp.RST2INIT_QP]: ["pkeyIndex", "qkey", "accessFlags"],
-  [CmdOp.INIT2INIT_QP]: ["port", "pkeyIndex", "qkey", "accessFlags"],
-  [CmdOp.INIT2RTR_QP]: [
-    "destQpn",
-    "rqPsn",
-    "mtu",
-    "path",
-    "maxDestRdAtomic",
-    "minRnrTimer",
-    "qkey",
-    "accessFlags",
-    "pkeyIndex",
-  ],
-  [CmdOp.RTR2RTS_QP]: [
-    "sqPsn",
-    "timeout",
-    "retryCnt",
-    "rnrRetry",
-    "maxRdAtomic",
-    "accessFlags",
-    "minRnrTimer",
-    "qkey",
-  ],
-  [CmdOp.RTS2RTS_QP]: ["accessFlags", "minRnrTimer", "qkey"],
-  [CmdOp.SQERR2RTS_QP]: ["accessFlags", "qkey"],
-  [CmdOp.RTS2SQD_QP]: ["sqdEvent"],
-  [CmdOp.SQD2SQD_QP]: [
-    "accessFlags",
-    "minRnrTimer",
-    "qkey",
-    "timeout",
-    "retryCnt",
-    "rnrRetry",
-    "maxRdAtomic",
-    "path",
-  ],
-  [CmdOp.SQD2RTS_QP]: ["accessFlags", "minRnrTimer", "qkey"],
-};
+/** A field's value as the QPC stores it, or why the command is refused. */
+type Parsed = { value: unknown } | { status: number; why: string };
 
-/** Fields a transition cannot do without, by QP type. */
-function required(op: number, type: number): readonly string[] {
-  if (op === CmdOp.INIT2RTR_QP && type !== QpServiceType.UD) {
-    return ["destQpn", "rqPsn", "mtu", "path"];
-  }
-  if (op === CmdOp.RTR2RTS_QP) return ["sqPsn"];
-  return [];
+/** How one QPC field is checked, and stored once every field of the command passed. */
+interface FieldRule {
+  parse(v: unknown, t: DeviceTables, q: Qp): Parsed;
+  /** Method syntax on purpose: each rule's `set` takes its own value type. */
+  set(q: Qp, v: unknown): void;
 }
 
-/** Validate and apply the accepted fields of `c` to `q`; nothing changes on failure. */
+/**
+ * An integer field in `lo..hi` (`hi` may come from the device), refused
+ * with BAD_PARAM and `why`; `cap`, if given, is a device limit above which
+ * the value is EXCEED_LIM instead.
+ */
+function int(
+  lo: number,
+  hi: number | ((t: DeviceTables) => number),
+  why: string,
+  set: (q: Qp, v: number) => void,
+  cap?: (t: DeviceTables) => number,
+): FieldRule {
+  return {
+    parse(v, t) {
+      if (!isInt(v, lo, typeof hi === "number" ? hi : hi(t))) {
+        return { status: CmdStatus.BAD_PARAM, why };
+      }
+      const limit = cap?.(t);
+      if (limit !== undefined && v > limit) {
+        return { status: CmdStatus.EXCEED_LIM, why: `above the device's ${limit}` };
+      }
+      return { value: v };
+    },
+    set,
+  };
+}
+
+const maxRdAtomic = (t: DeviceTables) => t.core.profile.hca.maxRdAtomic;
+
+/** Every QPC field a transition may set. */
+const FIELDS = {
+  port: int(1, (t) => t.portCount, "out of range", (q, v) => (q.port = v)),
+  pkeyIndex: int(0, 0xffff, "out of range", (q, v) => (q.pkeyIndex = v)),
+  qkey: int(0, 0xffffffff, "must be a u32", (q, v) => (q.qkey = v)),
+  accessFlags: int(0, 0xff, "must be a bit mask", (q, v) => (q.accessFlags = v)),
+  destQpn: int(0, 0xffffff, "must be 24 bits", (q, v) => (q.destQpn = v)),
+  rqPsn: int(0, 0xffffff, "must be 24 bits", (q, v) => (q.rqPsn = q.expectedPsn = v)),
+  sqPsn: int(0, 0xffffff, "must be 24 bits", (q, v) => (q.sqPsn = v)),
+  mtu: { parse: parseMtu, set: (q: Qp, v: number) => (q.mtu = v) },
+  path: { parse: parsePath, set: (q: Qp, v: PathParams) => (q.path = v) },
+  maxDestRdAtomic: int(0, 255, "out of range", (q, v) => (q.maxDestRdAtomic = v), maxRdAtomic),
+  maxRdAtomic: int(0, 255, "out of range", (q, v) => (q.maxRdAtomic = v), maxRdAtomic),
+  minRnrTimer: int(0, 31, "must be a 5-bit code", (q, v) => (q.minRnrTimer = v)),
+  timeout: int(0, 31, "must be 0..31", (q, v) => (q.timeout = v)),
+  retryCnt: int(0, 7, "must be 0..7", (q, v) => (q.retryCnt = v)),
+  rnrRetry: int(0, 7, "must be 0..7", (q, v) => (q.rnrRetry = v)),
+  sqdEvent: {
+    parse: (v: unknown) => ({ value: v === true }),
+    set: (q: Qp, v: boolean) => (q.sqdEvent = v),
+  },
+} satisfies Record<string, FieldRule>;
+
+function parseMtu(v: unknown, t: DeviceTables, q: Qp): Parsed {
+  if (!isInt(v, 1, 5)) return { status: CmdStatus.BAD_PARAM, why: "must be an MTU code 1..5" };
+  // Longer packets than the port's link carries would go on the wire.
+  const portMtu = t.port(q.port)?.activeMtu ?? 0;
+  if (portMtu > 0 && 128 << v > portMtu) {
+    return {
+      status: CmdStatus.BAD_PARAM,
+      why: `${128 << v} above port ${q.port}'s MTU ${portMtu}`,
+    };
+  }
+  return { value: v };
+}
+
+function parsePath(v: unknown): Parsed {
+  const p = obj(v);
+  if (
+    !p || !isInt(p.dlid, 0, 0xffff) || !isInt(p.sl ?? 0, 0, 15) ||
+    !isInt(p.srcPathBits ?? 0, 0, 0x7f)
+  ) {
+    return {
+      status: CmdStatus.BAD_PARAM,
+      why: "needs dlid (16 bits), sl (0..15), srcPathBits (0..127)",
+    };
+  }
+  const g = p.grh === undefined ? undefined : obj(p.grh);
+  if (p.grh !== undefined && (!g || !(g.dgid instanceof Uint8Array) || g.dgid.length !== 16)) {
+    return { status: CmdStatus.BAD_PARAM, why: "grh needs a 16-byte dgid" };
+  }
+  const path: PathParams = {
+    dlid: p.dlid as number,
+    sl: (p.sl ?? 0) as number,
+    srcPathBits: (p.srcPathBits ?? 0) as number,
+    staticRate: (p.staticRate ?? 0) as number,
+    grh: g
+      ? {
+        dgid: (g.dgid as Uint8Array).slice(),
+        sgidIndex: (g.sgidIndex ?? 0) as number,
+        flowLabel: (g.flowLabel ?? 0) as number,
+        hopLimit: (g.hopLimit ?? 64) as number,
+        trafficClass: (g.trafficClass ?? 0) as number,
+      }
+      : undefined,
+  };
+  return { value: path };
+}
+
+/** Validate and apply the fields of `c` that transition `op` takes; nothing changes on failure. */
 function modify(t: DeviceTables, q: Qp, op: number, c: Ctx): CmdResult<void> {
-  const name = TRANSITIONS[op].name;
-  const h = t.core.profile.hca;
-  for (const k of required(op, q.type)) {
-    if (c[k] === undefined) return fail(CmdStatus.BAD_PARAM, `${name}: ${k} is required`);
+  const tr = TRANSITIONS[op];
+  const connected = q.type !== QpServiceType.UD;
+  for (const k of [...(tr.requires ?? []), ...(connected ? tr.requiresConnected ?? [] : [])]) {
+    if (c[k] === undefined) return fail(CmdStatus.BAD_PARAM, `${tr.name}: ${k} is required`);
   }
   const apply: (() => void)[] = [];
-  for (const k of ACCEPTS[op] ?? []) {
-    const v = c[k];
-    if (v === undefined) continue;
-    const bad = (why: string) => fail(CmdStatus.BAD_PARAM, `${name}: ${k} ${why}`);
-    switch (k) {
-      case "port":
-        if (!isInt(v, 1, t.portCount)) return bad("out of range");
-        apply.push(() => (q.port = v));
-        break;
-      case "pkeyIndex":
-        if (!isInt(v, 0, 0xffff)) return bad("out of range");
-        apply.push(() => (q.pkeyIndex = v));
-        break;
-      case "qkey":
-        if (!isInt(v, 0, 0xffffffff)) return bad("must be a u32");
-        apply.push(() => (q.qkey = v));
-        break;
-      case "accessFlags":
-        if (!isInt(v, 0, 0xff)) return bad("must be a bit mask");
-        apply.push(() => (q.accessFlags = v));
-        break;
-      case "destQpn":
-        if (!isInt(v, 0, 0xffffff)) return bad("must be 24 bits");
-        apply.push(() => (q.destQpn = v));
-        break;
-      case "rqPsn":
-        if (!isInt(v, 0, 0xffffff)) return bad("must be 24 bits");
-        apply.push(() => (q.rqPsn = q.expectedPsn = v));
-        break;
-      case "sqPsn":
-        if (!isInt(v, 0, 0xffffff)) return bad("must be 24 bits");
-        apply.push(() => (q.sqPsn = v));
-        break;
-      case "mtu":
-        if (!isInt(v, 1, 5)) return bad("must be an MTU code 1..5");
-        apply.push(() => (q.mtu = v));
-        break;
-      case "path": {
-        const p = obj(v);
-        if (
-          !p || !isInt(p.dlid, 0, 0xffff) || !isInt(p.sl ?? 0, 0, 15) ||
-          !isInt(p.srcPathBits ?? 0, 0, 0x7f)
-        ) {
-          return bad("needs dlid (16 bits), sl (0..15), srcPathBits (0..127)");
-        }
-        const g = p.grh === undefined ? undefined : obj(p.grh);
-        if (
-          p.grh !== undefined && (!g || !(g.dgid instanceof Uint8Array) || g.dgid.length !== 16)
-        ) {
-          return bad("grh needs a 16-byte dgid");
-        }
-        const path = {
-          dlid: p.dlid as number,
-          sl: (p.sl ?? 0) as number,
-          srcPathBits: (p.srcPathBits ?? 0) as number,
-          staticRate: (p.staticRate ?? 0) as number,
-          grh: g
-            ? {
-              dgid: (g.dgid as Uint8Array).slice(),
-              sgidIndex: (g.sgidIndex ?? 0) as number,
-              flowLabel: (g.flowLabel ?? 0) as number,
-              hopLimit: (g.hopLimit ?? 64) as number,
-              trafficClass: (g.trafficClass ?? 0) as number,
-            }
-            : undefined,
-        };
-        apply.push(() => (q.path = path));
-        break;
-      }
-      case "maxDestRdAtomic":
-        if (!isInt(v, 0, 255)) return bad("out of range");
-        if (v > h.maxRdAtomic) {
-          return fail(CmdStatus.EXCEED_LIM, `${name}: ${k} above the device's ${h.maxRdAtomic}`);
-        }
-        apply.push(() => (q.maxDestRdAtomic = v));
-        break;
-      case "maxRdAtomic":
-        if (!isInt(v, 0, 255)) return bad("out of range");
-        if (v > h.maxRdAtomic) {
-          return fail(CmdStatus.EXCEED_LIM, `${name}: ${k} above the device's ${h.maxRdAtomic}`);
-        }
-        apply.push(() => (q.maxRdAtomic = v));
-        break;
-      case "minRnrTimer":
-        if (!isInt(v, 0, 31)) return bad("must be a 5-bit code");
-        apply.push(() => (q.minRnrTimer = v));
-        break;
-      case "timeout":
-        if (!isInt(v, 0, 31)) return bad("must be 0..31");
-        apply.push(() => (q.timeout = v));
-        break;
-      case "retryCnt":
-        if (!isInt(v, 0, 7)) return bad("must be 0..7");
-        apply.push(() => (q.retryCnt = v));
-        break;
-      case "rnrRetry":
-        if (!isInt(v, 0, 7)) return bad("must be 0..7");
-        apply.push(() => (q.rnrRetry = v));
-        break;
-      case "sqdEvent":
-        apply.push(() => (q.sqdEvent = v === true));
-        break;
-    }
+  for (const k of tr.accepts) {
+    if (c[k] === undefined) continue;
+    const rule: FieldRule = FIELDS[k];
+    const r = rule.parse(c[k], t, q);
+    if ("why" in r) return fail(r.status, `${tr.name}: ${k} ${r.why}`);
+    apply.push(() => rule.set(q, r.value));
   }
   for (const f of apply) f();
   return ok(undefined);

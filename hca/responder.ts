@@ -16,6 +16,7 @@
 import { EqeType, HwAccess, HwQpState, QpServiceType } from "./commands.ts";
 import type { HcaCore } from "./core.ts";
 import { CqeSyndrome } from "./cqe.ts";
+import type { MptEntry } from "./mpt.ts";
 import { OP } from "./opcode.ts";
 import { aethSyndrome, GRH_BYTES, LRH_BYTES, type Packet, type PacketInit } from "./packet.ts";
 import {
@@ -31,8 +32,18 @@ import { type Transport, TxWindow, WcOpcode, WcStatus } from "./transport.ts";
 import { decodeRecvWqe } from "./wqe.ts";
 
 /** Responder resources kept for duplicate READ/atomic replay (IBTA §9.7.5). */
-export const REPLAY_DEPTH = 16;
-/** Bytes of GRH space at the start of a UD receive buffer (IBTA §11.4.1). */
+const REPLAY_DEPTH = 16;
+/**
+ * Bytes of GRH space at the start of a UD receive buffer (IBTA §11.4.1).
+ *
+ * @example
+ * ```ts
+ * import { UD_GRH_SPACE } from "./responder.ts";
+ * // A UD receive buffer needs room for the GRH before the payload (IBTA §11.4.1).
+ * const payloadRoom = (scatterBytes: number) => scatterBytes - UD_GRH_SPACE;
+ * console.log(payloadRoom(2048 + 40)); // 2048
+ * ```
+ */
 export const UD_GRH_SPACE = 40;
 
 const ACK_SYNDROME = aethSyndrome.ack(aethSyndrome.CREDITS_INVALID);
@@ -175,19 +186,7 @@ export class Responder {
     if (op === "atomic") {
       const res = qp.resources.find((r) => r.kind === "atomic" && r.firstPsn === psn);
       if (!res) return;
-      this.#pushResponse(qp, {
-        kind: RespKind.ATOMIC,
-        psn,
-        npkts: 1,
-        issued: 0,
-        mpt: undefined,
-        va: 0,
-        length: 0,
-        syndrome: ACK_SYNDROME,
-        replay: true,
-        ready: true,
-        orig: res.orig,
-      });
+      this.#pushResponse(qp, dataless(RespKind.ATOMIC, psn, ACK_SYNDROME, true, res.orig));
       return;
     }
     // SEND/WRITE: acknowledge again with the most recent PSN (§9.7.5).
@@ -424,15 +423,11 @@ export class Responder {
       const len = reth.dmaLen;
       let mpt = undefined;
       if (len > 0) {
-        // IBTA vol 1 §10.6.3 R_Key check: key, PD, bounds, REMOTE_WRITE in region and QP.
-        const e = (qp.accessFlags & HwAccess.REMOTE_WRITE)
-          ? this.core.tpt.check(reth.rkey, qp.pd, va, len, HwAccess.REMOTE_WRITE)
-          : CqeSyndrome.ACCESS_RIGHTS;
-        if (typeof e === "number") {
+        mpt = this.#remoteAccess(qp, reth.rkey, va, len, HwAccess.REMOTE_WRITE);
+        if (!mpt) {
           if (!rc) return this.#ucDrop(qp, pkt);
           return this.#fatal(qp, aethSyndrome.NAK_REMOTE_ACCESS, psn, EqeType.WQ_ACCESS_ERROR);
         }
-        mpt = e;
       }
       qp.writeMpt = mpt;
       qp.writeVa = va;
@@ -478,10 +473,35 @@ export class Responder {
 
   // ---- RDMA READ and atomics -------------------------------------------
 
-  #outstandingRdAtomic(qp: Qp): number {
+  /** READ/atomic requests held beyond max_dest_rd_atomic are an Invalid Request (IBTA vol 1 §9.7.5.2). */
+  #rdAtomicFull(qp: Qp): boolean {
     let n = 0;
     for (const r of qp.responses) if (r.kind !== RespKind.ACK && !r.replay) n++;
-    return n;
+    return n >= Math.max(1, qp.maxDestRdAtomic);
+  }
+
+  /**
+   * The R_Key check of IBTA vol 1 §10.6.3 for a remote access `right`: the
+   * QP must allow it, then key, PD, bounds and the right in the region.
+   */
+  #remoteAccess(
+    qp: Qp,
+    rkey: number,
+    va: number,
+    len: number,
+    right: number,
+  ): MptEntry | undefined {
+    if (!(qp.accessFlags & right)) return undefined;
+    const e = this.core.tpt.check(rkey, qp.pd, va, len, right);
+    return typeof e === "number" ? undefined : e;
+  }
+
+  /** A READ or atomic request is taken: one message spanning `npsn` PSNs. */
+  #takeRdAtomic(qp: Qp, psn: number, npsn: number): void {
+    qp.expectedPsn = psnAdd(psn, npsn);
+    qp.nakSent = false;
+    qp.lastOpcode = -1;
+    qp.msn = (qp.msn + 1) & 0xffffff;
   }
 
   #readRequest(qp: Qp, pkt: Packet): void {
@@ -489,21 +509,17 @@ export class Responder {
     const reth = pkt.reth!;
     const va = Number(reth.va);
     const len = reth.dmaLen;
-    if (this.#outstandingRdAtomic(qp) >= Math.max(1, qp.maxDestRdAtomic) || len > 2 ** 31) {
-      // More READ/atomics than max_dest_rd_atomic (IBTA vol 1 §9.7.5.2): Invalid Request.
+    if (this.#rdAtomicFull(qp) || len > 2 ** 31) {
       return this.#fatal(qp, aethSyndrome.NAK_INVALID_REQUEST, psn, EqeType.WQ_INVAL_REQ_ERROR);
     }
     let mpt = undefined;
     if (len > 0) {
-      const e = (qp.accessFlags & HwAccess.REMOTE_READ)
-        ? this.core.tpt.check(reth.rkey, qp.pd, va, len, HwAccess.REMOTE_READ)
-        : CqeSyndrome.ACCESS_RIGHTS;
-      if (typeof e === "number") {
+      mpt = this.#remoteAccess(qp, reth.rkey, va, len, HwAccess.REMOTE_READ);
+      if (!mpt) {
         return this.#fatal(qp, aethSyndrome.NAK_REMOTE_ACCESS, psn, EqeType.WQ_ACCESS_ERROR);
       }
-      mpt = e;
     }
-    const npkts = Math.max(1, Math.ceil(len / qp.mtuBytes));
+    const npkts = readPackets(qp, len);
     this.#remember(qp, {
       kind: "read",
       firstPsn: psn,
@@ -513,10 +529,7 @@ export class Responder {
       length: len,
       orig: 0n,
     });
-    qp.expectedPsn = psnAdd(psn, npkts);
-    qp.nakSent = false;
-    qp.lastOpcode = -1;
-    qp.msn = (qp.msn + 1) & 0xffffff;
+    this.#takeRdAtomic(qp, psn, npkts);
     this.#queueRead(qp, psn, mpt, va, len, false);
   }
 
@@ -531,7 +544,7 @@ export class Responder {
     this.#pushResponse(qp, {
       kind: RespKind.READ,
       psn,
-      npkts: Math.max(1, Math.ceil(len / qp.mtuBytes)),
+      npkts: readPackets(qp, len),
       issued: 0,
       mpt,
       va,
@@ -553,19 +566,14 @@ export class Responder {
     const a = pkt.atomicEth!;
     const va = Number(a.va);
     // IBTA vol 1 §9.4.5: atomics need an 8-byte aligned address, else Invalid Request.
-    if (va % 8 !== 0 || this.#outstandingRdAtomic(qp) >= Math.max(1, qp.maxDestRdAtomic)) {
+    if (va % 8 !== 0 || this.#rdAtomicFull(qp)) {
       return this.#fatal(qp, aethSyndrome.NAK_INVALID_REQUEST, psn, EqeType.WQ_INVAL_REQ_ERROR);
     }
-    const e = (qp.accessFlags & HwAccess.REMOTE_ATOMIC)
-      ? this.core.tpt.check(a.rkey, qp.pd, va, 8, HwAccess.REMOTE_ATOMIC)
-      : CqeSyndrome.ACCESS_RIGHTS;
-    if (typeof e === "number") {
+    const e = this.#remoteAccess(qp, a.rkey, va, 8, HwAccess.REMOTE_ATOMIC);
+    if (!e) {
       return this.#fatal(qp, aethSyndrome.NAK_REMOTE_ACCESS, psn, EqeType.WQ_ACCESS_ERROR);
     }
-    qp.expectedPsn = psnAdd(psn, 1);
-    qp.nakSent = false;
-    qp.lastOpcode = -1;
-    qp.msn = (qp.msn + 1) & 0xffffff;
+    this.#takeRdAtomic(qp, psn, 1);
     const entry: RespEntry = {
       kind: RespKind.ATOMIC,
       psn,
@@ -617,19 +625,7 @@ export class Responder {
   /** Queue an ACK/NAK behind earlier responses (or send it now if none wait). */
   #respond(qp: Qp, syndrome: number, psn: number): void {
     if (qp.responses.length === 0) return this.#respondNow(qp, syndrome, psn);
-    this.#pushResponse(qp, {
-      kind: RespKind.ACK,
-      psn,
-      npkts: 1,
-      issued: 0,
-      mpt: undefined,
-      va: 0,
-      length: 0,
-      syndrome,
-      replay: false,
-      ready: true,
-      orig: 0n,
-    });
+    this.#pushResponse(qp, dataless(RespKind.ACK, psn, syndrome, false, 0n));
   }
 
   /** An ACK/NAK, behind any response packet already reserved. */
@@ -839,3 +835,31 @@ export class Responder {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Response packets of a READ of `len` bytes at the QP's path MTU (a zero-length READ has one). */
+function readPackets(qp: Qp, len: number): number {
+  return Math.max(1, Math.ceil(len / qp.mtuBytes));
+}
+
+/** A response that reads no memory and is ready at once: an ACK/NAK, or a replayed atomic result. */
+function dataless(
+  kind: number,
+  psn: number,
+  syndrome: number,
+  replay: boolean,
+  orig: bigint,
+): RespEntry {
+  return {
+    kind,
+    psn,
+    npkts: 1,
+    issued: 0,
+    mpt: undefined,
+    va: 0,
+    length: 0,
+    syndrome,
+    replay,
+    ready: true,
+    orig,
+  };
+}

@@ -11,12 +11,40 @@
 import { peek } from "./packet.ts";
 import type { BufferedPacket, FabricNode, Port } from "./port.ts";
 
-/** Entries of the linear forwarding table: unicast LIDs 0x0000–0xBFFF (IBTA §4.1.3). */
+/**
+ * Entries of the linear forwarding table: unicast LIDs 0x0000–0xBFFF (IBTA §4.1.3).
+ *
+ * @example
+ * ```ts
+ * import { LFT_SIZE } from "./switch.ts";
+ * console.log((LFT_SIZE - 1).toString(16)); // bfff: the highest unicast LID
+ * ```
+ */
 export const LFT_SIZE = 0xc000;
-/** LFT entry meaning "no route" (IBTA §14.2.5.10: 255 = invalid port). */
+/**
+ * LFT entry meaning "no route" (IBTA §14.2.5.10: 255 = invalid port).
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/engine.ts";
+ * import { Fabric } from "./fabric.ts";
+ * import { LFT_NO_ROUTE } from "./switch.ts";
+ * const sw = new Fabric(new Engine()).addSwitch("sw", { ports: 2, hopNs: 50 });
+ * console.log(LFT_NO_ROUTE, sw.route(9)); // 255 undefined: packets to LID 9 are dropped
+ * ```
+ */
 export const LFT_NO_ROUTE = 0xff;
 
-/** Switch counters beyond its ports'. */
+/**
+ * Switch counters beyond its ports'.
+ *
+ * @example
+ * ```ts
+ * import type { SwitchCounters } from "./switch.ts";
+ * const lossRate = (c: SwitchCounters) => c.unknownDlidDrops / Math.max(1, c.forwarded + c.unknownDlidDrops);
+ * console.log(lossRate({ unknownDlidDrops: 1, toSwitchLid: 0, forwarded: 99 })); // 0.01
+ * ```
+ */
 export interface SwitchCounters {
   /** Packets dropped because the LFT had no valid port for the DLID. */
   unknownDlidDrops: number;

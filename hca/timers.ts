@@ -9,6 +9,13 @@
 /**
  * RNR NAK timer, by 5-bit code, in ns (IBTA vol 1 §9.7.5.2.8, table 45).
  * Code 0 is the longest (655.36 ms).
+ *
+ * @example
+ * ```ts
+ * import { RNR_TIMER_NS } from "./timers.ts";
+ * // The smallest code whose RNR delay is at least 1 ms:
+ * console.log(RNR_TIMER_NS.findIndex((ns, code) => code > 0 && ns >= 1e6)); // 14 (1.28 ms)
+ * ```
  */
 export const RNR_TIMER_NS: readonly number[] = [
   655_360_000,

@@ -17,7 +17,16 @@ import type { Port } from "./port.ts";
 import { type Qp, type SendWqe, WqeKind } from "./qp.ts";
 import { WqeOpcode } from "./wqe.ts";
 
-/** `ibv_wc_status` values the device writes (mirrors verbs.h). */
+/**
+ * `ibv_wc_status` values the device writes (mirrors verbs.h).
+ *
+ * @example
+ * ```ts
+ * import { WcStatus } from "./transport.ts";
+ * const name = (s: number) => Object.keys(WcStatus).find((k) => WcStatus[k as keyof typeof WcStatus] === s);
+ * console.log(name(12)); // RETRY_EXC_ERR
+ * ```
+ */
 export const WcStatus = {
   SUCCESS: 0,
   LOC_LEN_ERR: 1,
@@ -33,7 +42,16 @@ export const WcStatus = {
   RNR_RETRY_EXC_ERR: 13,
 } as const;
 
-/** `ibv_wc_opcode` values (mirrors verbs.h). */
+/**
+ * `ibv_wc_opcode` values (mirrors verbs.h).
+ *
+ * @example
+ * ```ts
+ * import { WcOpcode } from "./transport.ts";
+ * const isReceive = (op: number) => (op & WcOpcode.RECV) !== 0;
+ * console.log(isReceive(WcOpcode.RECV_RDMA_WITH_IMM), isReceive(WcOpcode.RDMA_READ)); // true false
+ * ```
+ */
 export const WcOpcode = {
   SEND: 0,
   RDMA_WRITE: 1,
@@ -44,7 +62,17 @@ export const WcOpcode = {
   RECV_RDMA_WITH_IMM: 129,
 } as const;
 
-/** Transmit queue entry owners: whose window a packet counts against. */
+/**
+ * Transmit queue entry owners: whose window a packet counts against.
+ *
+ * @example
+ * ```ts
+ * import { TxWindow } from "./transport.ts";
+ * // Read-response packets count against the responder's window, not the requester's.
+ * const windowOf = (isResponse: boolean) => isResponse ? TxWindow.RESPONDER : TxWindow.REQUESTER;
+ * console.log(windowOf(true)); // 2
+ * ```
+ */
 export const TxWindow = { NONE: 0, REQUESTER: 1, RESPONDER: 2 } as const;
 
 /**
@@ -52,7 +80,7 @@ export const TxWindow = { NONE: 0, REQUESTER: 1, RESPONDER: 2 } as const;
  * and "accepted by the port", per direction of work. Small enough that one
  * streaming QP cannot queue a whole message ahead of others.
  */
-export const TX_WINDOW = 4;
+const TX_WINDOW = 4;
 
 /**
  * The send engine's read-ahead for a profile: enough packets to cover the
@@ -82,7 +110,19 @@ class TxQueue {
   constructor(readonly port: Port) {}
 }
 
-/** Hooks the transport calls into its engines (set by the device). */
+/**
+ * Hooks the transport calls into its engines (set by the device).
+ *
+ * @example
+ * ```ts
+ * import type { TransportEngines } from "./transport.ts";
+ * // The hooks a device gives its transport; a do-nothing set for a unit test:
+ * const idle: TransportEngines = {
+ *   kickRequester() {}, kickResponder() {}, localError() {}, checkDrained() {}, unreliableSent() {},
+ * };
+ * console.log(Object.keys(idle).length); // 5
+ * ```
+ */
 export interface TransportEngines {
   /** The requester may send again (window opened, RNR wait over, fence lifted). */
   kickRequester(qp: Qp): void;
@@ -185,23 +225,7 @@ export class Transport {
 
   /** LRH/GRH part of a packet to the QP's primary path (connected QPs). */
   route(qp: Qp, init: PacketInit): PacketInit {
-    const port = this.port(qp.port);
-    const path = qp.path;
-    init.lrh = {
-      dlid: path.dlid,
-      slid: ((port?.lid ?? 0) | path.srcPathBits) & 0xffff,
-      sl: path.sl,
-    };
-    if (path.grh && port) {
-      init.grh = {
-        sgid: port.gid,
-        dgid: path.grh.dgid,
-        tClass: path.grh.trafficClass,
-        flowLabel: path.grh.flowLabel,
-        hopLmt: path.grh.hopLimit,
-      };
-    }
-    return init;
+    return routeTo(init, this.port(qp.port), qp.path);
   }
 
   /** P_Key the QP's packets carry (the port table holds only the default partition). */
@@ -362,4 +386,61 @@ export class Transport {
     qp.respBusy = false;
     qp.responses = [];
   }
+}
+
+/**
+ * Where a packet goes: a connected QP's primary path, or the address vector of a UD WQE.
+ *
+ * @example
+ * ```ts
+ * import type { AddressVector } from "./transport.ts";
+ * // A path's LRH SLID is the port's LID plus the source path bits (LMC).
+ * const slid = (portLid: number, av: AddressVector) => portLid | (av.srcPathBits ?? 0);
+ * console.log(slid(0x10, { dlid: 0x20, srcPathBits: 3 })); // 19
+ * ```
+ */
+export interface AddressVector {
+  /** Destination LID. */
+  dlid: number;
+  /** Service level (default 0). */
+  sl?: number;
+  /** Source path bits added to the port's LID (default 0). */
+  srcPathBits?: number;
+  /** GRH fields; without them (or without a port GID) the packet is local. */
+  grh?: { dgid: Uint8Array; flowLabel?: number; hopLimit?: number; trafficClass?: number };
+}
+
+/**
+ * Fill the LRH (and GRH for a global destination) of `init` for a packet
+ * leaving `port` towards `av`.
+ *
+ * @example
+ * ```ts
+ * import { routeTo } from "./transport.ts";
+ * import type { PacketInit } from "./packet.ts";
+ * const init = { bth: { opcode: 4, destQp: 9, psn: 0 } } as PacketInit;
+ * routeTo(init, undefined, { dlid: 7, sl: 2, srcPathBits: 1 });
+ * console.log(init.lrh); // { dlid: 7, slid: 1, sl: 2 }
+ * ```
+ */
+export function routeTo(
+  init: PacketInit,
+  port: Port | undefined,
+  av: AddressVector,
+): PacketInit {
+  init.lrh = {
+    dlid: av.dlid,
+    slid: ((port?.lid ?? 0) | (av.srcPathBits ?? 0)) & 0xffff,
+    sl: av.sl ?? 0,
+  };
+  if (av.grh && port) {
+    init.grh = {
+      sgid: port.gid,
+      dgid: av.grh.dgid,
+      tClass: av.grh.trafficClass,
+      flowLabel: av.grh.flowLabel,
+      hopLmt: av.grh.hopLimit,
+    };
+  }
+  return init;
 }

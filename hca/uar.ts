@@ -12,7 +12,15 @@
 import type { Engine } from "../sim/engine.ts";
 import type { MachineMemory, MmioHandler } from "../sim/memory.ts";
 
-/** Doorbell offsets within a UAR page. */
+/**
+ * Doorbell offsets within a UAR page.
+ *
+ * @example
+ * ```ts
+ * import { UarOffset } from "./uar.ts";
+ * console.log(UarOffset.SEND.toString(16)); // 18
+ * ```
+ */
 export const UarOffset = {
   CQ: 0x10,
   SEND: 0x18,
@@ -23,12 +31,37 @@ export const UarOffset = {
 /** A value of {@link UarOffset}. */
 export type UarOffset = (typeof UarOffset)[keyof typeof UarOffset];
 
-/** CQ doorbell commands (top byte of word 0). */
+/**
+ * CQ doorbell commands (top byte of word 0).
+ *
+ * @example
+ * ```ts
+ * import { cmdWord, CqDbCmd } from "./uar.ts";
+ * console.log(cmdWord(CqDbCmd.REQ_NOTIFY_NEXT, 5).toString(16)); // 2000005
+ * ```
+ */
 export const CqDbCmd = { SET_CI: 1, REQ_NOTIFY_NEXT: 2, REQ_NOTIFY_SOLICITED: 3 } as const;
-/** EQ doorbell commands. */
+/**
+ * EQ doorbell commands.
+ *
+ * @example
+ * ```ts
+ * import { cmdWord, doorbellBytes, EqDbCmd } from "./uar.ts";
+ * // What an interrupt handler writes after draining EQ 0 up to consumer index 12:
+ * console.log([...doorbellBytes(cmdWord(EqDbCmd.SET_CI_ARM, 0), 12)]); // [ 2, 0, 0, 0, 0, 0, 0, 12 ]
+ * ```
+ */
 export const EqDbCmd = { SET_CI: 1, SET_CI_ARM: 2 } as const;
 
-/** Bytes of one doorbell write. */
+/**
+ * Bytes of one doorbell write.
+ *
+ * @example
+ * ```ts
+ * import { DOORBELL_BYTES, doorbellBytes } from "./uar.ts";
+ * console.log(doorbellBytes(1, 2).length === DOORBELL_BYTES); // true: anything else is rejected
+ * ```
+ */
 export const DOORBELL_BYTES = 8;
 
 /**
@@ -62,7 +95,25 @@ export function cmdWord(cmd: number, index: number): number {
   return ((cmd << 24) | (index & 0xffffff)) >>> 0;
 }
 
-/** Receiver of doorbells once the posted write reaches the device. */
+/**
+ * Receiver of doorbells once the posted write reaches the device.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory } from "../sim/mod.ts";
+ * import { doorbellBytes, type DoorbellSink, UarOffset, UarPages } from "./uar.ts";
+ * const engine = new Engine(), mem = new MachineMemory(1 << 20);
+ * const rejected: number[] = [];
+ * const sink: DoorbellSink = { doorbell: (uar, offset, _w0, _w1, ok) => void (ok || rejected.push(offset)) };
+ * const uars = new UarPages(engine, mem, 2, 100, sink);
+ * await engine.run(async () => {
+ *   mem.write(uars.mfn(1) * 4096 + UarOffset.RECV, new Uint8Array(4)); // a 4-byte write
+ *   mem.write(uars.mfn(1) * 4096 + UarOffset.RECV, doorbellBytes(7, 1));
+ *   await engine.sleep(100);
+ * });
+ * console.log(rejected); // [ 32 ]
+ * ```
+ */
 export interface DoorbellSink {
   /**
    * A doorbell written on UAR `uar` at `offset`; `ok` false for a write the

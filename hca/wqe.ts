@@ -11,7 +11,16 @@
  * @module
  */
 
-/** WQE opcodes in the control segment (Mellanox numbering). */
+/**
+ * WQE opcodes in the control segment (Mellanox numbering).
+ *
+ * @example
+ * ```ts
+ * import { WqeOpcode } from "./wqe.ts";
+ * const needsRemoteAddress = (op: number) => op !== WqeOpcode.SEND && op !== WqeOpcode.SEND_IMM;
+ * console.log(needsRemoteAddress(WqeOpcode.RDMA_READ)); // true
+ * ```
+ */
 export const WqeOpcode = {
   RDMA_WRITE: 0x08,
   RDMA_WRITE_IMM: 0x09,
@@ -24,7 +33,17 @@ export const WqeOpcode = {
 /** A value of {@link WqeOpcode}. */
 export type WqeOpcode = (typeof WqeOpcode)[keyof typeof WqeOpcode];
 
-/** Control segment flags. */
+/**
+ * Control segment flags.
+ *
+ * @example
+ * ```ts
+ * import { encodeSendWqe, WqeFlags, WqeOpcode } from "./wqe.ts";
+ * const b = new Uint8Array(64);
+ * encodeSendWqe({ opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED | WqeFlags.SOLICITED, inline: new Uint8Array(4) }, b);
+ * console.log(b[1]); // 11: SIGNALED | SOLICITED | INLINE (set by the encoder)
+ * ```
+ */
 export const WqeFlags = {
   /** Write a CQE when the WQE completes successfully. */
   SIGNALED: 1,
@@ -36,16 +55,64 @@ export const WqeFlags = {
   INLINE: 8,
 } as const;
 
-/** Bytes of one segment unit. */
+/**
+ * Bytes of one segment unit.
+ *
+ * @example
+ * ```ts
+ * import { SEG_BYTES, sendWqeSize, WqeOpcode } from "./wqe.ts";
+ * const w = { opcode: WqeOpcode.SEND, flags: 0, sgl: [{ addr: 0, length: 8, lkey: 256 }, { addr: 64, length: 8, lkey: 256 }] };
+ * console.log(sendWqeSize(w) / SEG_BYTES); // 3: control + two data segments
+ * ```
+ */
 export const SEG_BYTES = 16;
-/** Bytes of the UD address segment. */
+/**
+ * Bytes of the UD address segment.
+ *
+ * @example
+ * ```ts
+ * import { sendWqeSize, UD_SEG_BYTES, WqeOpcode } from "./wqe.ts";
+ * const ud = { dlid: 3, remoteQpn: 0x48, qkey: 0x11 };
+ * console.log(sendWqeSize({ opcode: WqeOpcode.SEND, flags: 0, ud, sgl: [] }) === 16 + UD_SEG_BYTES); // true
+ * ```
+ */
 export const UD_SEG_BYTES = 48;
-/** An lkey that ends a receive scatter list (MPT index 0 is reserved). */
+/**
+ * An lkey that ends a receive scatter list (MPT index 0 is reserved).
+ *
+ * @example
+ * ```ts
+ * import { decodeRecvWqe, encodeRecvWqe, INVALID_LKEY } from "./wqe.ts";
+ * const b = new Uint8Array(64);
+ * encodeRecvWqe([{ addr: 0x1000, length: 64, lkey: 0x100 }], b);
+ * console.log(new DataView(b.buffer).getUint32(20) === INVALID_LKEY, decodeRecvWqe(b).length); // true 1
+ * ```
+ */
 export const INVALID_LKEY = 0;
-/** Marks a data segment as inline (bit 31 of its byte count). */
+/**
+ * Marks a data segment as inline (bit 31 of its byte count).
+ *
+ * @example
+ * ```ts
+ * import { encodeSendWqe, INLINE_BIT, WqeOpcode } from "./wqe.ts";
+ * const b = new Uint8Array(64);
+ * encodeSendWqe({ opcode: WqeOpcode.RDMA_WRITE, flags: 0, remoteAddr: 0, rkey: 1, inline: new Uint8Array(5) }, b);
+ * const word = new DataView(b.buffer).getUint32(32);
+ * console.log((word & INLINE_BIT) !== 0, word & ~INLINE_BIT); // true 5
+ * ```
+ */
 export const INLINE_BIT = 0x80000000;
 
-/** One gather/scatter entry. */
+/**
+ * One gather/scatter entry.
+ *
+ * @example
+ * ```ts
+ * import type { DataSeg } from "./wqe.ts";
+ * const total = (sgl: DataSeg[]) => sgl.reduce((n, s) => n + s.length, 0);
+ * console.log(total([{ addr: 0, length: 100, lkey: 0x100 }, { addr: 4096, length: 28, lkey: 0x100 }])); // 128
+ * ```
+ */
 export interface DataSeg {
   /** Virtual address (in the region's address space). */
   addr: number;
@@ -55,7 +122,17 @@ export interface DataSeg {
   lkey: number;
 }
 
-/** Destination of a UD send (the address segment). */
+/**
+ * Destination of a UD send (the address segment).
+ *
+ * @example
+ * ```ts
+ * import { type UdAddress } from "./wqe.ts";
+ * // Bit 31 of the Q_Key: "use my QP's own Q_Key" (IBTA vol 1 §3.5.3).
+ * const to: UdAddress = { dlid: 5, remoteQpn: 0x90, qkey: 0x80000000 };
+ * console.log((to.qkey & 0x80000000) !== 0); // true
+ * ```
+ */
 export interface UdAddress {
   /** Port (0 = the QP's port). */
   port?: number;
@@ -81,7 +158,19 @@ export interface UdAddress {
   qkey: number;
 }
 
-/** A send WQE as the provider describes it. */
+/**
+ * A send WQE as the provider describes it.
+ *
+ * @example
+ * ```ts
+ * import { encodeSendWqe, type SendWqe, WqeFlags, WqeOpcode } from "./wqe.ts";
+ * const faa: SendWqe = {
+ *   opcode: WqeOpcode.ATOMIC_FA, flags: WqeFlags.SIGNALED, remoteAddr: 0x2000, rkey: 0x301,
+ *   swapAdd: 1n, sgl: [{ addr: 0x5000, length: 8, lkey: 0x200 }],
+ * };
+ * console.log(encodeSendWqe(faa, new Uint8Array(64))); // 64 bytes written
+ * ```
+ */
 export interface SendWqe {
   /** WqeOpcode. */
   opcode: WqeOpcode;
@@ -206,7 +295,18 @@ export function encodeSendWqe(w: SendWqe, out: Uint8Array, off = 0): number {
   return size;
 }
 
-/** A send WQE as the device parsed it. */
+/**
+ * A send WQE as the device parsed it.
+ *
+ * @example
+ * ```ts
+ * import { decodeSendWqe, encodeSendWqe, type ParsedSendWqe, WqeOpcode } from "./wqe.ts";
+ * const b = new Uint8Array(64);
+ * encodeSendWqe({ opcode: WqeOpcode.SEND_IMM, flags: 0, imm: 7, sgl: [{ addr: 0, length: 300, lkey: 0x100 }] }, b);
+ * const p = decodeSendWqe(b, false) as ParsedSendWqe;
+ * console.log(p.imm, p.length); // 7 300
+ * ```
+ */
 export interface ParsedSendWqe {
   /** WqeOpcode. */
   opcode: number;

@@ -7,9 +7,31 @@
  */
 import { type XenErrnoCode, XenError } from "./errors.ts";
 
-/** `DOMID_SELF` (`xen/xen.h`): "the calling domain" wherever a domid is expected. */
+/**
+ * `DOMID_SELF` (`xen/xen.h`): "the calling domain" wherever a domid is expected.
+ *
+ * @example
+ * ```ts
+ * import { DOMID_SELF } from "./args.ts";
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * const frames = await engine.run(() => hv.currentReservation(hv.dom0, DOMID_SELF));
+ * console.log(typeof frames); // "number"
+ * ```
+ */
 export const DOMID_SELF = 0x7ff0;
-/** `DOMID_FIRST_RESERVED` (`xen/xen.h`): domids from here up are special, never a domain. */
+/**
+ * `DOMID_FIRST_RESERVED` (`xen/xen.h`): domids from here up are special, never a domain.
+ *
+ * @example
+ * ```ts
+ * import { DOMID_FIRST_RESERVED } from "./args.ts";
+ * const isDomid = (v: number) => Number.isInteger(v) && v >= 0 && v < DOMID_FIRST_RESERVED;
+ * console.log(isDomid(1), isDomid(0x7ff0)); // true false
+ * ```
+ */
 export const DOMID_FIRST_RESERVED = 0x7ff0;
 
 /**

@@ -17,16 +17,54 @@ import type { AddressSpace } from "../sim/address_space.ts";
 import type { SharedInfo } from "./event_channel.ts";
 import type { GuestGrantTable } from "./grant_table.ts";
 
-/** Where a domain is in its life. */
+/**
+ * Where a domain is in its life.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * import type { DomainState } from "./domain.ts";
+ * const states: DomainState[] = [];
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   states.push(vm.state);
+ *   hv.domainCrash(vm);
+ *   states.push(vm.state);
+ * });
+ * console.log(states); // [ "running", "dead" ]
+ * ```
+ */
 export type DomainState = "running" | "shutdown" | "crashed" | "dying" | "dead";
 
-/** Why a domain was torn down. */
+/**
+ * Why a domain was torn down.
+ *
+ * @example
+ * ```ts
+ * import type { TeardownReason } from "./domain.ts";
+ * const clean = (why: TeardownReason) => why === "shutdown";
+ * console.log(clean("crash")); // false
+ * ```
+ */
 export type TeardownReason = "shutdown" | "crash" | "destroy";
 
 /**
  * The guest kernel's event-channel upcall (a virtual interrupt). It runs as
  * an engine callback, not a process: it must not await; it reads the
  * pending ports (`dom.sharedInfo.takePending()`) and wakes processes.
+ *
+ * @example
+ * ```ts
+ * import type { UpcallHandler } from "./domain.ts";
+ * // What a guest kernel's event handler does: take the pending ports, dispatch each.
+ * const handler: UpcallHandler = (dom) => {
+ *   for (const port of dom.sharedInfo.takePending()) console.log(`dom${dom.domid} port ${port}`);
+ * };
+ * console.log(typeof handler); // "function"
+ * ```
  */
 export type UpcallHandler = (dom: Domain) => void;
 
@@ -35,10 +73,32 @@ export type UpcallHandler = (dom: Domain) => void;
  * owns). A hook that returns a promise runs as its own engine process, so it
  * may take virtual time (a backend unmapping grants, destroying HCA
  * resources).
+ *
+ * @example
+ * ```ts
+ * import type { TeardownHook } from "./domain.ts";
+ * // A backend releases what it holds for a guest when the guest goes away.
+ * const held = new Map<number, string[]>([[1, ["grant 8", "port 3"]]]);
+ * const release: TeardownHook = (dom, reason) => {
+ *   console.log(`dom${dom.domid} (${reason}): releasing ${held.get(dom.domid)?.join(", ")}`);
+ *   held.delete(dom.domid);
+ * };
+ * console.log(typeof release); // "function"
+ * ```
  */
 export type TeardownHook = (dom: Domain, reason: TeardownReason) => void | Promise<void>;
 
-/** The mutable part of a domain, held by the hypervisor. */
+/**
+ * The mutable part of a domain, held by the hypervisor.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../sim/mod.ts";
+ * import { newDomainCore } from "./domain.ts";
+ * const core = newDomainCore(new Engine(), () => {});
+ * console.log(core.state, core.hooks.length); // running 0
+ * ```
+ */
 export interface DomainCore {
   /** Lifecycle state. */
   state: DomainState;
@@ -54,7 +114,22 @@ export interface DomainCore {
   stateChanged: WaitQueue;
 }
 
-/** What the hypervisor passes to build a domain. */
+/**
+ * What the hypervisor passes to build a domain.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   // The hypervisor built `vm` from a DomainInit; its fields are the domain's.
+ *   console.log(vm.domid, vm.name, vm.privileged); // 1 vm false
+ * });
+ * ```
+ */
 export interface DomainInit {
   /** Domain id. */
   domid: number;

@@ -16,10 +16,27 @@
 
 import { Errno, type ErrnoCode } from "../sim/errno.ts";
 
-/** Linux errno values the hypervisor returns (the platform's one table). */
+/**
+ * Linux errno values the hypervisor returns (the platform's one table).
+ *
+ * @example
+ * ```ts
+ * import { XenErrno } from "./errors.ts";
+ * console.log(-XenErrno.ESRCH); // -3, what a hypercall naming no domain returns
+ * ```
+ */
 export const XenErrno: typeof Errno = Errno;
 
-/** A name in {@link XenErrno}. */
+/**
+ * A name in {@link XenErrno}.
+ *
+ * @example
+ * ```ts
+ * import { XenError, type XenErrnoCode } from "./errors.ts";
+ * const refuse = (code: XenErrnoCode) => new XenError(code, "refused");
+ * console.log(refuse("EPERM").errno); // 1
+ * ```
+ */
 export type XenErrnoCode = ErrnoCode;
 
 /**

@@ -30,21 +30,96 @@
 import { XenError } from "./errors.ts";
 import { intArg } from "./args.ts";
 
-/** 2-level ABI port count on 64-bit (`EVTCHN_2L_NR_CHANNELS`). */
+/**
+ * 2-level ABI port count on 64-bit (`EVTCHN_2L_NR_CHANNELS`).
+ *
+ * @example
+ * ```ts
+ * import { NR_EVENT_CHANNELS } from "./event_channel.ts";
+ * console.log(NR_EVENT_CHANNELS / 64); // 64 pending words of 64 bits
+ * ```
+ */
 export const NR_EVENT_CHANNELS = 4096;
-/** `XEN_LEGACY_MAX_VCPUS` (x86): `vcpu_info` slots in the shared-info page. */
+/**
+ * `XEN_LEGACY_MAX_VCPUS` (x86): `vcpu_info` slots in the shared-info page.
+ *
+ * @example
+ * ```ts
+ * import { VCPU_INFO_SIZE, XEN_LEGACY_MAX_VCPUS } from "./event_channel.ts";
+ * console.log(XEN_LEGACY_MAX_VCPUS * VCPU_INFO_SIZE); // 2048 bytes of vcpu_info before the event bits
+ * ```
+ */
 export const XEN_LEGACY_MAX_VCPUS = 32;
-/** Bytes of one `struct vcpu_info` on x86. */
+/**
+ * Bytes of one `struct vcpu_info` on x86.
+ *
+ * @example
+ * ```ts
+ * import { OFF_PENDING_SEL, VCPU_INFO_SIZE } from "./event_channel.ts";
+ * const selOfVcpu = (v: number) => v * VCPU_INFO_SIZE + OFF_PENDING_SEL;
+ * console.log(selOfVcpu(1)); // 72
+ * ```
+ */
 export const VCPU_INFO_SIZE = 64;
-/** Offset of `evtchn_upcall_pending` in `vcpu_info`. */
+/**
+ * Offset of `evtchn_upcall_pending` in `vcpu_info`.
+ *
+ * @example
+ * ```ts
+ * import { OFF_UPCALL_PENDING, SharedInfo } from "./event_channel.ts";
+ * const page = new Uint8Array(4096);
+ * page[OFF_UPCALL_PENDING] = 1; // what Xen sets before it injects the upcall
+ * console.log(new SharedInfo(page).upcallPending); // true
+ * ```
+ */
 export const OFF_UPCALL_PENDING = 0;
-/** Offset of `evtchn_upcall_mask` in `vcpu_info`. */
+/**
+ * Offset of `evtchn_upcall_mask` in `vcpu_info`.
+ *
+ * @example
+ * ```ts
+ * import { OFF_UPCALL_MASK } from "./event_channel.ts";
+ * const page = new Uint8Array(4096);
+ * page[OFF_UPCALL_MASK] = 1; // a guest with event delivery disabled (local_irq_disable)
+ * console.log(page[1]); // 1
+ * ```
+ */
 export const OFF_UPCALL_MASK = 1;
-/** Offset of `evtchn_pending_sel` (a 64-bit word) in `vcpu_info`. */
+/**
+ * Offset of `evtchn_pending_sel` (a 64-bit word) in `vcpu_info`.
+ *
+ * @example
+ * ```ts
+ * import { OFF_PENDING_SEL, SharedInfo } from "./event_channel.ts";
+ * const si = new SharedInfo(new Uint8Array(4096));
+ * si.setPending(65); // word 1 of evtchn_pending
+ * console.log(new DataView(si.page.buffer).getBigUint64(OFF_PENDING_SEL, true)); // 2n
+ * ```
+ */
 export const OFF_PENDING_SEL = 8;
-/** Offset of `evtchn_pending[]` in `struct shared_info`. */
+/**
+ * Offset of `evtchn_pending[]` in `struct shared_info`.
+ *
+ * @example
+ * ```ts
+ * import { OFF_EVTCHN_PENDING, SharedInfo } from "./event_channel.ts";
+ * const si = new SharedInfo(new Uint8Array(4096));
+ * si.setPending(3);
+ * console.log(si.page[OFF_EVTCHN_PENDING]); // 8 (bit 3)
+ * ```
+ */
 export const OFF_EVTCHN_PENDING: number = XEN_LEGACY_MAX_VCPUS * VCPU_INFO_SIZE;
-/** Offset of `evtchn_mask[]` in `struct shared_info`. */
+/**
+ * Offset of `evtchn_mask[]` in `struct shared_info`.
+ *
+ * @example
+ * ```ts
+ * import { OFF_EVTCHN_MASK, SharedInfo } from "./event_channel.ts";
+ * const si = new SharedInfo(new Uint8Array(4096));
+ * si.mask(9);
+ * console.log(si.page[OFF_EVTCHN_MASK + 1]); // 2 (bit 9)
+ * ```
+ */
 export const OFF_EVTCHN_MASK: number = OFF_EVTCHN_PENDING + NR_EVENT_CHANNELS / 8;
 
 /**
@@ -168,10 +243,34 @@ export class SharedInfo {
   }
 }
 
-/** `EVTCHNSTAT_*` names: what a port is bound to. */
+/**
+ * `EVTCHNSTAT_*` names: what a port is bound to.
+ *
+ * @example
+ * ```ts
+ * import type { EvtchnState } from "./event_channel.ts";
+ * const canSend = (s: EvtchnState) => s === "interdomain";
+ * console.log(canSend("unbound")); // false: EVTCHNOP_send gives ENOTCONN
+ * ```
+ */
 export type EvtchnState = "closed" | "unbound" | "interdomain" | "pirq";
 
-/** Result of `EVTCHNOP_status`. */
+/**
+ * Result of `EVTCHNOP_status`.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(128 << 20), PCIX_SDR_2006, new Prng(1));
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   const port = await hv.evtchnAllocUnbound(hv.dom0, { remoteDom: vm.domid });
+ *   console.log(await hv.evtchnStatus(hv.dom0, { port })); // { state: "unbound", remoteDomid: 1 }
+ * });
+ * ```
+ */
 export interface EvtchnStatus {
   /** What the port is bound to. */
   state: EvtchnState;

@@ -45,33 +45,150 @@ import type { AddressSpace } from "../sim/address_space.ts";
 import { XenError } from "./errors.ts";
 import { DOMID_FIRST_RESERVED, intArg } from "./args.ts";
 
-/** `GTF_invalid`: the entry grants nothing. */
+/**
+ * `GTF_invalid`: the entry grants nothing.
+ *
+ * @example
+ * ```ts
+ * import { decodeGrantEntry, GTF_invalid, GTF_type_mask } from "./grant_table.ts";
+ * const e = decodeGrantEntry(new Uint8Array(8));
+ * console.log((e.flags & GTF_type_mask) === GTF_invalid); // true: a zeroed entry grants nothing
+ * ```
+ */
 export const GTF_invalid = 0;
-/** `GTF_permit_access`: `domid` may map `frame`. */
+/**
+ * `GTF_permit_access`: `domid` may map `frame`.
+ *
+ * @example
+ * ```ts
+ * import { encodeGrantEntry, GTF_permit_access } from "./grant_table.ts";
+ * console.log(encodeGrantEntry({ flags: GTF_permit_access, domid: 0, frame: 7 })[0]); // 1
+ * ```
+ */
 export const GTF_permit_access = 1;
-/** `GTF_accept_transfer` (not supported here: maps refuse it). */
+/**
+ * `GTF_accept_transfer` (not supported here: maps refuse it).
+ *
+ * @example
+ * ```ts
+ * import { GTF_accept_transfer, GTF_type_mask } from "./grant_table.ts";
+ * // Page transfer is not modelled: such an entry is refused by map_grant_ref.
+ * console.log((GTF_accept_transfer & GTF_type_mask) !== 1); // true
+ * ```
+ */
 export const GTF_accept_transfer = 2;
-/** `GTF_transitive` (v2 only: maps refuse it). */
+/**
+ * `GTF_transitive` (v2 only: maps refuse it).
+ *
+ * @example
+ * ```ts
+ * import { GTF_transitive } from "./grant_table.ts";
+ * console.log(GTF_transitive); // 3 (grant table v2 only; refused by this v1 table)
+ * ```
+ */
 export const GTF_transitive = 3;
-/** `GTF_type_mask`. */
+/**
+ * `GTF_type_mask`.
+ *
+ * @example
+ * ```ts
+ * import { GTF_permit_access, GTF_readonly, GTF_type_mask } from "./grant_table.ts";
+ * console.log((GTF_permit_access | GTF_readonly) & GTF_type_mask); // 1
+ * ```
+ */
 export const GTF_type_mask = 3;
-/** `GTF_readonly`: only read-only mappings. */
+/**
+ * `GTF_readonly`: only read-only mappings.
+ *
+ * @example
+ * ```ts
+ * import { encodeGrantEntry, GTF_permit_access, GTF_readonly } from "./grant_table.ts";
+ * const e = encodeGrantEntry({ flags: GTF_permit_access | GTF_readonly, domid: 0, frame: 7 });
+ * console.log(e[0]); // 5
+ * ```
+ */
 export const GTF_readonly = 1 << 2;
-/** `GTF_reading`: set by Xen while the grant is mapped. */
+/**
+ * `GTF_reading`: set by Xen while the grant is mapped.
+ *
+ * @example
+ * ```ts
+ * import { GTF_reading, GTF_writing } from "./grant_table.ts";
+ * const inUse = (flags: number) => (flags & (GTF_reading | GTF_writing)) !== 0;
+ * console.log(inUse(0x19)); // true: mapped, so gnttab_end_foreign_access must wait
+ * ```
+ */
 export const GTF_reading = 1 << 3;
-/** `GTF_writing`: set by Xen while the grant is mapped writable. */
+/**
+ * `GTF_writing`: set by Xen while the grant is mapped writable.
+ *
+ * @example
+ * ```ts
+ * import { GTF_writing } from "./grant_table.ts";
+ * console.log((0x0d & GTF_writing) === 0); // true: mapped read-only
+ * ```
+ */
 export const GTF_writing = 1 << 4;
-/** `GTF_sub_page` (v2 only: maps refuse it). */
+/**
+ * `GTF_sub_page` (v2 only: maps refuse it).
+ *
+ * @example
+ * ```ts
+ * import { GTF_sub_page } from "./grant_table.ts";
+ * console.log(GTF_sub_page.toString(16)); // "100" (v2 sub-page grants; refused by this v1 table)
+ * ```
+ */
 export const GTF_sub_page = 1 << 8;
 
-/** `sizeof(grant_entry_v1_t)`. */
+/**
+ * `sizeof(grant_entry_v1_t)`.
+ *
+ * @example
+ * ```ts
+ * import { GRANT_ENTRY_V1_SIZE } from "./grant_table.ts";
+ * console.log(300 * GRANT_ENTRY_V1_SIZE); // 2400: byte offset of ref 300 in the table
+ * ```
+ */
 export const GRANT_ENTRY_V1_SIZE = 8;
-/** v1 entries per 4 KiB table frame. */
+/**
+ * v1 entries per 4 KiB table frame.
+ *
+ * @example
+ * ```ts
+ * import { GRANT_ENTRIES_PER_FRAME } from "./grant_table.ts";
+ * console.log(32 * GRANT_ENTRIES_PER_FRAME); // 16384 refs in a 32-frame table
+ * ```
+ */
 export const GRANT_ENTRIES_PER_FRAME = PAGE_SIZE / GRANT_ENTRY_V1_SIZE;
-/** `GNTTAB_NR_RESERVED_ENTRIES`: refs a Linux guest keeps for the toolstack. */
+/**
+ * `GNTTAB_NR_RESERVED_ENTRIES`: refs a Linux guest keeps for the toolstack.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(128 << 20), PCIX_SDR_2006, new Prng(1));
+ * import { GNTTAB_NR_RESERVED_ENTRIES } from "./grant_table.ts";
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   const ref = await vm.grants.grantAccess(0, vm.memory.alloc(4096, 4096) / 4096);
+ *   console.log(ref === GNTTAB_NR_RESERVED_ENTRIES); // true: the first ref handed out
+ * });
+ * ```
+ */
 export const GNTTAB_NR_RESERVED_ENTRIES = 8;
 
-/** A decoded `grant_entry_v1_t`. */
+/**
+ * A decoded `grant_entry_v1_t`.
+ *
+ * @example
+ * ```ts
+ * import { decodeGrantEntry, encodeGrantEntry, type GrantEntryV1 } from "./grant_table.ts";
+ * const e: GrantEntryV1 = { flags: 1, domid: 0, frame: 0xbeef };
+ * console.log(decodeGrantEntry(encodeGrantEntry(e))); // { flags: 1, domid: 0, frame: 48879 }
+ * ```
+ */
 export interface GrantEntryV1 {
   /** `GTF_*` bits. */
   flags: number;
@@ -118,7 +235,18 @@ export function decodeGrantEntry(bytes: Uint8Array, off = 0): GrantEntryV1 {
   return { flags: v.getUint16(0, true), domid: v.getUint16(2, true), frame: v.getUint32(4, true) };
 }
 
-/** What a grant party is to the grant code: a domid and its P2M. */
+/**
+ * What a grant party is to the grant code: a domid and its P2M.
+ *
+ * @example
+ * ```ts
+ * import { AddressSpace, MachineMemory, Prng } from "../sim/mod.ts";
+ * import type { GrantParty } from "./grant_table.ts";
+ * const mem = new MachineMemory(16 << 20);
+ * const backend: GrantParty = { domid: 0, memory: new AddressSpace(mem, "dom0", 8 << 20, new Prng(1)) };
+ * console.log(backend.domid); // 0
+ * ```
+ */
 export interface GrantParty {
   /** Domain id. */
   readonly domid: number;
@@ -126,7 +254,25 @@ export interface GrantParty {
   readonly memory: AddressSpace;
 }
 
-/** A successful `GNTTABOP_map_grant_ref`. */
+/**
+ * A successful `GNTTABOP_map_grant_ref`.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(128 << 20), PCIX_SDR_2006, new Prng(1));
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   const page = vm.memory.alloc(4096, 4096);
+ *   const ref = await vm.grants.grantAccess(0, page / 4096);
+ *   const m = await hv.grantMap(hv.dom0, { domid: vm.domid, ref });
+ *   console.log(m.mfn === vm.memory.mfnOf(page / 4096)); // true: the frame an MTT entry gets
+ *   await hv.grantUnmap(hv.dom0, m.handle);
+ * });
+ * ```
+ */
 export interface GrantMapping {
   /** Handle for the unmap, valid in the mapping domain only. */
   handle: number;

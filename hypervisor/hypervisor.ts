@@ -59,7 +59,15 @@ import { type GrantMapping, GrantTables, GuestGrantTable } from "./grant_table.t
 import { IoPages } from "./io_page.ts";
 import { XenStore, type XenStoreOptions } from "./xenstore.ts";
 
-/** Every hypercall the dispatcher knows. */
+/**
+ * Every hypercall the dispatcher knows.
+ *
+ * @example
+ * ```ts
+ * import { HYPERCALLS } from "./hypervisor.ts";
+ * console.log(HYPERCALLS.filter((h) => h.startsWith("grant_table_op:")).length); // 3
+ * ```
+ */
 export const HYPERCALLS = [
   "domctl:createdomain",
   "domctl:destroydomain",
@@ -79,10 +87,39 @@ export const HYPERCALLS = [
   "memory_op:current_reservation",
 ] as const;
 
-/** A hypercall name. */
+/**
+ * A hypercall name.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * import type { HypercallName } from "./hypervisor.ts";
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * const call: HypercallName = "memory_op:current_reservation";
+ * const r = await engine.run(() => hv.hypercall(hv.dom0, call, {}));
+ * console.log(r.rc); // 0
+ * ```
+ */
 export type HypercallName = typeof HYPERCALLS[number];
 
-/** What {@link Hypervisor.hypercall} returns. */
+/**
+ * What {@link Hypervisor.hypercall} returns.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * import type { HypercallResult } from "./hypervisor.ts";
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * const r: HypercallResult = await engine.run(() =>
+ *   hv.hypercall(hv.dom0, "event_channel_op:send", { port: 9 })
+ * );
+ * console.log(r.rc); // -22 (EINVAL: port 9 is not bound)
+ * ```
+ */
 export interface HypercallResult {
   /** 0 or `-errno`. */
   rc: number;
@@ -92,7 +129,24 @@ export interface HypercallResult {
   error?: string;
 }
 
-/** Host-level options. */
+/**
+ * Host-level options.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * import type { HypervisorOptions } from "./hypervisor.ts";
+ * const opts: HypervisorOptions = { autoDestroy: false, grantFrames: 4 };
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1), opts);
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   hv.domainCrash(vm);
+ *   console.log(vm.state, vm.grants.size); // crashed 2048 (kept until dom0 destroys it)
+ * });
+ * ```
+ */
 export interface HypervisorOptions {
   /** Address space of dom0 (frames are taken lazily). Default 1 GiB. */
   dom0MemoryBytes?: number;
@@ -112,7 +166,21 @@ export interface HypervisorOptions {
   onHookError?: (err: unknown) => void;
 }
 
-/** `domctl:createdomain` arguments. */
+/**
+ * `domctl:createdomain` arguments.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * import type { DomainConfig } from "./hypervisor.ts";
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * const cfg: DomainConfig = { name: "small", memoryBytes: 4 << 20, grantFrames: 1, maxEvtchnPorts: 64 };
+ * const vm = await engine.run(() => hv.createDomain(hv.dom0, cfg));
+ * console.log(vm.grants.size); // 512
+ * ```
+ */
 export interface DomainConfig {
   /** Unique name. */
   name: string;
@@ -126,7 +194,27 @@ export interface DomainConfig {
   maxMaptrack?: number;
 }
 
-/** One op of a batched grant map. */
+/**
+ * One op of a batched grant map.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * import type { GrantMapOp } from "./hypervisor.ts";
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   const buf = vm.memory.alloc(2 * 4096, 4096) / 4096;
+ *   const ops: GrantMapOp[] = [];
+ *   for (const pfn of [buf, buf + 1]) {
+ *     ops.push({ domid: vm.domid, ref: await vm.grants.grantAccess(0, pfn), readonly: true });
+ *   }
+ *   console.log((await hv.grantMapBatch(hv.dom0, ops)).map((r) => r.status)); // [ 0, 0 ]
+ * });
+ * ```
+ */
 export interface GrantMapOp {
   /** Granting domain. */
   domid: number;
@@ -136,7 +224,27 @@ export interface GrantMapOp {
   readonly?: boolean;
 }
 
-/** Per-op result of a batched grant map (status 0 or `-errno`, as `GNTST_*`). */
+/**
+ * Per-op result of a batched grant map (status 0 or `-errno`, as `GNTST_*`).
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * import type { GrantMapResult } from "./hypervisor.ts";
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   const ref = await vm.grants.grantAccess(0, vm.memory.alloc(4096, 4096) / 4096);
+ *   const out: GrantMapResult[] = await hv.grantMapBatch(hv.dom0, [
+ *     { domid: vm.domid, ref },
+ *     { domid: vm.domid, ref: ref + 1 }, // never granted
+ *   ]);
+ *   console.log(out.map((r) => r.status)); // [ 0, -22 ] (EINVAL: that entry grants nothing)
+ * });
+ * ```
+ */
 export interface GrantMapResult extends Partial<GrantMapping> {
   /** 0 on success, else `-errno`. */
   status: number;
@@ -145,6 +253,21 @@ export interface GrantMapResult extends Partial<GrantMapping> {
 /**
  * `hv.stats()` (API.md). A type alias, not an interface, so that it is
  * assignable to `Record<string, number>`.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * import type { HypervisorStats } from "./hypervisor.ts";
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * const before: HypervisorStats = hv.stats();
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   await hv.destroyDomain(hv.dom0, vm.domid);
+ * });
+ * console.log(JSON.stringify(hv.stats()) === JSON.stringify(before)); // true: nothing left behind
+ * ```
  */
 export type HypervisorStats = {
   /** Domains not yet dead (dom0, running guests, dying zombies). */
@@ -159,7 +282,20 @@ export type HypervisorStats = {
   ioPagesMapped: number;
 };
 
-/** Cumulative counters. */
+/**
+ * Cumulative counters.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * await engine.run(() => hv.hypercall(hv.dom0, "sched_op:shutdown", {})); // refused: EPERM
+ * const c = hv.counters();
+ * console.log(c.hypercalls, c.byKind); // 1 { "sched_op:shutdown": 1 }
+ * ```
+ */
 export interface HypervisorCounters {
   /** Hypercalls made (refused ones too). */
   hypercalls: number;

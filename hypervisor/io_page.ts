@@ -17,7 +17,20 @@ import type { AddressSpace } from "../sim/address_space.ts";
 import { XenError } from "./errors.ts";
 import { intArg } from "./args.ts";
 
-/** What the I/O-page code needs of a domain. */
+/**
+ * What the I/O-page code needs of a domain.
+ *
+ * @example
+ * ```ts
+ * import { AddressSpace, MachineMemory, Prng } from "../sim/mod.ts";
+ * import type { IoPageTarget } from "./io_page.ts";
+ * const guest: IoPageTarget = {
+ *   domid: 3,
+ *   memory: new AddressSpace(new MachineMemory(16 << 20), "dom3", 8 << 20, new Prng(2)),
+ * };
+ * console.log(guest.domid); // 3
+ * ```
+ */
 export interface IoPageTarget {
   /** Domain id. */
   readonly domid: number;

@@ -37,10 +37,33 @@
 import { XenError } from "./errors.ts";
 import { DOMID_FIRST_RESERVED, intArg, show } from "./args.ts";
 
-/** A permission letter: none, read, write, both. */
+/**
+ * A permission letter: none, read, write, both.
+ *
+ * @example
+ * ```ts
+ * import type { XsPermLetter } from "./xenstore.ts";
+ * const canRead = (p: XsPermLetter) => p === "r" || p === "b";
+ * console.log(canRead("w")); // false
+ * ```
+ */
 export type XsPermLetter = "n" | "r" | "w" | "b";
 
-/** One entry of a node's permission list. */
+/**
+ * One entry of a node's permission list.
+ *
+ * @example
+ * ```ts
+ * import { type XsPerm, XenStore } from "./xenstore.ts";
+ * const xs = new XenStore();
+ * xs.introduceDomain(0, "Domain-0");
+ * xs.introduceDomain(5, "vm");
+ * xs.write(0, "/local/domain/0/backend/vib/5/0/state", "1");
+ * const perms: XsPerm[] = [{ domid: 0, perm: "n" }, { domid: 5, perm: "r" }];
+ * xs.setPerms(0, "/local/domain/0/backend/vib/5/0/state", perms);
+ * console.log(xs.read(5, "/local/domain/0/backend/vib/5/0/state")); // "1"
+ * ```
+ */
 export interface XsPerm {
   /** Domain the entry is about (the owner for the first entry). */
   domid: number;
@@ -48,10 +71,37 @@ export interface XsPerm {
   perm: XsPermLetter;
 }
 
-/** Called when a watch fires. */
+/**
+ * Called when a watch fires.
+ *
+ * @example
+ * ```ts
+ * import { XenStore, type XsWatchCallback } from "./xenstore.ts";
+ * const xs = new XenStore();
+ * xs.introduceDomain(0, "Domain-0");
+ * const log: XsWatchCallback = (path, token) => console.log(token, path);
+ * xs.watch(0, "/vm", "t", log); // prints once at registration: t /vm
+ * xs.write(0, "/vm/state", "4"); // t /vm/state
+ * ```
+ */
 export type XsWatchCallback = (path: string, token: string) => void;
 
-/** Limits, as xenstored's quotas. */
+/**
+ * Limits, as xenstored's quotas.
+ *
+ * @example
+ * ```ts
+ * import { XenStore, type XenStoreOptions } from "./xenstore.ts";
+ * const opts: XenStoreOptions = { maxNodesPerDomain: 16, maxValueBytes: 64 };
+ * const xs = new XenStore(opts);
+ * xs.introduceDomain(1, "vm");
+ * try {
+ *   xs.write(1, "data/big", "x".repeat(65));
+ * } catch (e) {
+ *   console.log((e as Error).message.startsWith("ENOSPC")); // true
+ * }
+ * ```
+ */
 export interface XenStoreOptions {
   /** Nodes an unprivileged domain may own (xenstored `-E`, default 1000). */
   maxNodesPerDomain?: number;
@@ -63,13 +113,58 @@ export interface XenStoreOptions {
   onWatchError?: (err: unknown) => void;
 }
 
-/** Max length of an absolute path (`XENSTORE_ABS_PATH_MAX`). */
+/**
+ * Max length of an absolute path (`XENSTORE_ABS_PATH_MAX`).
+ *
+ * @example
+ * ```ts
+ * import { XENSTORE_ABS_PATH_MAX, XenStore } from "./xenstore.ts";
+ * const xs = new XenStore();
+ * xs.introduceDomain(0, "Domain-0");
+ * try {
+ *   xs.write(0, "/" + "x".repeat(XENSTORE_ABS_PATH_MAX), "v");
+ * } catch (e) {
+ *   console.log((e as Error).name); // "XenError" (EINVAL)
+ * }
+ * ```
+ */
 export const XENSTORE_ABS_PATH_MAX = 3072;
-/** Max length of a relative path (`XENSTORE_REL_PATH_MAX`). */
+/**
+ * Max length of a relative path (`XENSTORE_REL_PATH_MAX`).
+ *
+ * @example
+ * ```ts
+ * import { XENSTORE_REL_PATH_MAX } from "./xenstore.ts";
+ * console.log(XENSTORE_REL_PATH_MAX < 3072); // true: a relative path has less room than an absolute one
+ * ```
+ */
 export const XENSTORE_REL_PATH_MAX = 2048;
-/** Special watch path fired when a domain is introduced. */
+/**
+ * Special watch path fired when a domain is introduced.
+ *
+ * @example
+ * ```ts
+ * import { XenStore, XS_INTRODUCE_DOMAIN } from "./xenstore.ts";
+ * const xs = new XenStore();
+ * xs.introduceDomain(0, "Domain-0");
+ * xs.watch(0, XS_INTRODUCE_DOMAIN, "new", (path) => console.log(path));
+ * xs.introduceDomain(7, "vm7"); // prints "@introduceDomain" (also once at registration)
+ * ```
+ */
 export const XS_INTRODUCE_DOMAIN = "@introduceDomain";
-/** Special watch path fired when a domain is released. */
+/**
+ * Special watch path fired when a domain is released.
+ *
+ * @example
+ * ```ts
+ * import { XenStore, XS_RELEASE_DOMAIN } from "./xenstore.ts";
+ * const xs = new XenStore();
+ * xs.introduceDomain(0, "Domain-0");
+ * xs.introduceDomain(7, "vm7");
+ * xs.watch(0, XS_RELEASE_DOMAIN, "gone", () => console.log("a domain was released"));
+ * xs.releaseDomain(7); // the backend's cue to clean up (it fired once at registration too)
+ * ```
+ */
 export const XS_RELEASE_DOMAIN = "@releaseDomain";
 
 const VALID = /^[A-Za-z0-9\-/_@]*$/;

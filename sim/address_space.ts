@@ -18,7 +18,22 @@ import type { Prng } from "./prng.ts";
 /** Pages populated together; their machine frames are shuffled within the chunk. */
 const CHUNK = 16;
 
-/** Error for a bad address or an exhausted space. */
+/**
+ * Error for a bad address or an exhausted space.
+ *
+ * @example
+ * ```ts
+ * import { AddressSpace, AddressSpaceError } from "./address_space.ts";
+ * import { MachineMemory } from "./memory.ts";
+ * import { Prng } from "./prng.ts";
+ * const as = new AddressSpace(new MachineMemory(1 << 20), "dom1", 64 << 10, new Prng(1));
+ * try {
+ *   as.alloc(1 << 20);
+ * } catch (e) {
+ *   console.log(e instanceof AddressSpaceError && e.code); // "ENOMEM"
+ * }
+ * ```
+ */
 export class AddressSpaceError extends Error {
   /**
    * @param code errno-style name (`EFAULT`, `ENOMEM`, `EINVAL`)

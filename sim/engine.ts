@@ -29,12 +29,34 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 
-/** Microtask turns the engine yields before falling back to a macrotask drain. */
+/**
+ * Microtask turns the engine yields before falling back to a macrotask drain.
+ *
+ * @example
+ * ```ts
+ * import { SPIN_LIMIT } from "./engine.ts";
+ * console.log(SPIN_LIMIT); // 256
+ * ```
+ */
 export const SPIN_LIMIT = 256;
 /** Microtask turns granted after a process finishes, for awaiters outside any process. */
 const JOIN_TURNS = 16;
 
-/** A scheduled hardware callback; keep it to cancel the event. */
+/**
+ * A scheduled hardware callback; keep it to cancel the event.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "./engine.ts";
+ * const engine = new Engine();
+ * await engine.run(async () => {
+ *   const timer = engine.schedule(100, () => console.log("never"));
+ *   engine.cancel(timer);
+ *   await engine.sleep(200);
+ *   console.log(timer.time, timer.done); // 100 true
+ * });
+ * ```
+ */
 export interface EventHandle {
   /** Virtual time (ns) at which the event fires. */
   readonly time: number;
@@ -52,7 +74,17 @@ class Ev implements EventHandle {
   ) {}
 }
 
-/** A software process as the engine tracks it. */
+/**
+ * A software process as the engine tracks it.
+ *
+ * @example
+ * ```ts
+ * import { DeadlockError, Engine } from "./engine.ts";
+ * const engine = new Engine();
+ * const err = await engine.run(() => engine.block<void>("a reply").promise).catch((e) => e);
+ * if (err instanceof DeadlockError) console.log(err.waiters); // [ { name: "root", waitingOn: "a reply" } ]
+ * ```
+ */
 export interface ProcessInfo {
   /** Name given to {@link Engine.spawn}; used in deadlock reports. */
   readonly name: string;
@@ -110,7 +142,21 @@ class Joinable<T> extends Promise<T> {
   }
 }
 
-/** Thrown by {@link Engine.run} when every process waits and no event is pending. */
+/**
+ * Thrown by {@link Engine.run} when every process waits and no event is pending.
+ *
+ * @example
+ * ```ts
+ * import { DeadlockError, Engine, Mailbox } from "./engine.ts";
+ * const engine = new Engine();
+ * const inbox = new Mailbox<string>(engine, "inbox");
+ * try {
+ *   await engine.run(() => inbox.take());
+ * } catch (e) {
+ *   console.log(e instanceof DeadlockError && e.waiters[0].waitingOn); // "inbox"
+ * }
+ * ```
+ */
 export class DeadlockError extends Error {
   /** The processes that were waiting, with what each waited on. */
   readonly waiters: ProcessInfo[];
@@ -130,7 +176,17 @@ export class DeadlockError extends Error {
   }
 }
 
-/** Options for {@link Engine}. */
+/**
+ * Options for {@link Engine}.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "./engine.ts";
+ * const engine = new Engine({ recordTrace: true });
+ * await engine.run(() => engine.sleep(5));
+ * console.log(engine.trace()); // [ "5 event" ]
+ * ```
+ */
 export interface EngineOptions {
   /** Keep a readable trace line for every event (costs memory); the hash is always kept. */
   recordTrace?: boolean;

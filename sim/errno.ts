@@ -41,5 +41,14 @@ export const Errno = {
   EOPNOTSUPP: 95,
 } as const;
 
-/** A name in {@link Errno}. */
+/**
+ * A name in {@link Errno}.
+ *
+ * @example
+ * ```ts
+ * import { Errno, type ErrnoCode } from "./errno.ts";
+ * const code: ErrnoCode = "EBUSY";
+ * console.log(-Errno[code]); // -16
+ * ```
+ */
 export type ErrnoCode = keyof typeof Errno;

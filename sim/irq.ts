@@ -6,7 +6,20 @@
  * @module
  */
 
-/** Handler for a raised vector. */
+/**
+ * Handler for a raised vector.
+ *
+ * @example
+ * ```ts
+ * import { InterruptController, type IrqHandler } from "./irq.ts";
+ * const seen: number[] = [];
+ * const handler: IrqHandler = (vector) => seen.push(vector);
+ * const pic = new InterruptController();
+ * pic.connect(handler);
+ * pic.raise(5);
+ * console.log(seen); // [ 5 ]
+ * ```
+ */
 export type IrqHandler = (vector: number) => void;
 
 /**

@@ -7,12 +7,41 @@
  * @module
  */
 
-/** Bytes in a page/frame. */
+/**
+ * Bytes in a page/frame.
+ *
+ * @example
+ * ```ts
+ * import { PAGE_SIZE } from "./memory.ts";
+ * console.log(0x12345 % PAGE_SIZE); // 837 (offset in its frame)
+ * ```
+ */
 export const PAGE_SIZE = 4096;
-/** log2 of {@link PAGE_SIZE}. */
+/**
+ * log2 of {@link PAGE_SIZE}.
+ *
+ * @example
+ * ```ts
+ * import { PAGE_SHIFT } from "./memory.ts";
+ * console.log(0x12345 >> PAGE_SHIFT); // 18 (frame number)
+ * ```
+ */
 export const PAGE_SHIFT = 12;
 
-/** Error for an access to a frame that was never allocated or was freed. */
+/**
+ * Error for an access to a frame that was never allocated or was freed.
+ *
+ * @example
+ * ```ts
+ * import { MachineMemory, MachineMemoryError } from "./memory.ts";
+ * const mem = new MachineMemory(1 << 20);
+ * try {
+ *   mem.read(5 * 4096, 4); // frame 5 was never allocated
+ * } catch (e) {
+ *   console.log(e instanceof MachineMemoryError); // true
+ * }
+ * ```
+ */
 export class MachineMemoryError extends Error {
   /** @param message what was wrong */
   constructor(message: string) {
@@ -25,6 +54,18 @@ export class MachineMemoryError extends Error {
  * A device's memory-mapped I/O page handler (a BAR page such as a UAR).
  * Writes to machine frames attached with {@link MachineMemory.attachMmio}
  * go here instead of to RAM; the device sees which frame and offset.
+ *
+ * @example
+ * ```ts
+ * import { MachineMemory, type MmioHandler } from "./memory.ts";
+ * const mem = new MachineMemory(1 << 20);
+ * const device: MmioHandler = {
+ *   mmioWrite: (mfn, offset, bytes) => console.log("store", mfn, offset, bytes.length),
+ *   mmioRead: (_mfn, _offset, len) => new Uint8Array(len),
+ * };
+ * const first = mem.attachMmio(1, device);
+ * mem.write(first * 4096 + 0x18, new Uint8Array(8)); // store <first> 24 8
+ * ```
  */
 export interface MmioHandler {
   /** A write of `bytes` at `offset` within I/O frame `mfn`. */

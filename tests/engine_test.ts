@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { DeadlockError, Engine, Mailbox, WaitQueue } from "../sim/engine.ts";
 import { Prng } from "../sim/prng.ts";
-import { buildProfile, parseQuantity, ProfileError } from "../sim/profiles/schema.ts";
+import {
+  buildProfile,
+  parseQuantity,
+  PROFILE_SCHEMA,
+  ProfileError,
+} from "../sim/profiles/schema.ts";
 import { PCIX_SDR_2006 } from "../sim/profiles/pcix_sdr_2006.ts";
 
 // ---------------------------------------------------------------------------
@@ -430,4 +435,34 @@ Deno.test("profile schema: units convert to canonical values and the base is not
   assert.equal(parseQuantity("1.5e3 ns", "time", "x"), 1500);
   assert.equal(parseQuantity("1 MiB", "size", "x"), 1048576);
   assert.equal(parseQuantity("  7  ", "count", "x"), 7);
+});
+
+Deno.test("profiles: every built-in parameter is in the schema (with its unit) and has a source comment", async () => {
+  for (const file of ["pcix_sdr_2006.ts", "modern_gen5_ndr.ts"]) {
+    const src = await Deno.readTextFile(new URL(`../sim/profiles/${file}`, import.meta.url));
+    const seen: string[] = [];
+    let group = "";
+    let prev = "";
+    for (const line of src.split("\n")) {
+      const g = line.match(/^ {2}([a-z]+): \{$/);
+      if (g) group = g[1];
+      const p = line.match(/^ {4}([A-Za-z]+): [^{]/);
+      if (p) {
+        const key = `${group}.${p[1]}`;
+        seen.push(key);
+        const spec = (PROFILE_SCHEMA as Record<string, Record<string, { unit: string }>>)[group]
+          ?.[p[1]];
+        assert.ok(spec?.unit, `${file}: ${key} has no unit in PROFILE_SCHEMA`);
+        assert.ok(
+          prev.trim().startsWith("//") || line.includes("//"),
+          `${file}: ${key} has no source comment`,
+        );
+      }
+      if (line.trim()) prev = line;
+    }
+    const schemaKeys = Object.entries(PROFILE_SCHEMA).flatMap(([g, ps]) =>
+      Object.keys(ps).map((k) => `${g}.${k}`)
+    );
+    assert.deepEqual(seen.sort(), schemaKeys.sort(), `${file} sets every parameter once`);
+  }
 });

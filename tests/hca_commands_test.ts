@@ -1,8 +1,19 @@
 import assert from "node:assert/strict";
 import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
 import { Hca } from "../hca/device.ts";
-import { CmdOp, CmdStatus, HwAccess, HwQpState, mptKey } from "../hca/commands.ts";
-import { makePair, must } from "./support/hca_harness.ts";
+import {
+  cmdName,
+  CmdOp,
+  CmdStatus,
+  EqeType,
+  HwAccess,
+  HwQpState,
+  mptKey,
+  QpServiceType,
+} from "../hca/commands.ts";
+import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
+import { WcStatus } from "../hca/transport.ts";
+import { must, withPair } from "./support/hca_harness.ts";
 
 function solo() {
   const engine = new Engine();
@@ -117,9 +128,7 @@ Deno.test("hca commands: MPT/MTT validation returns firmware statuses, never thr
 });
 
 Deno.test("hca commands: CQ/EQ/SRQ checks, RESOURCE_BUSY while referenced, limits", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const h = p.a;
     const cq = await h.createCq(4);
     const mem = await h.buffer(1 << 16, HwAccess.LOCAL_WRITE, 0);
@@ -177,9 +186,7 @@ Deno.test("hca commands: CQ/EQ/SRQ checks, RESOURCE_BUSY while referenced, limit
 });
 
 Deno.test("hca commands: QP transitions are enforced from the right state only, with required fields", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const h = p.a;
     const cq = await h.createCq(4);
     const qp = await h.createQp({ sendCq: cq });
@@ -194,30 +201,18 @@ Deno.test("hca commands: QP transitions are enforced from the right state only, 
       (await h.exec(CmdOp.RTR2RTS_QP, { qpn, ctx: { sqPsn: 0 } })).status,
       CmdStatus.BAD_QP_STATE,
     );
-    assert.equal(
-      (await h.exec(CmdOp.INIT2RTR_QP, { qpn, ctx: { rqPsn: 0 } })).status,
-      CmdStatus.BAD_PARAM,
-    );
-    assert.equal(
-      (await h.exec(CmdOp.INIT2RTR_QP, {
-        qpn,
-        ctx: { destQpn: 5, rqPsn: 0, mtu: 9, path: { dlid: 1, sl: 0, srcPathBits: 0 } },
-      })).status,
-      CmdStatus.BAD_PARAM,
-    );
-    assert.equal(
-      (await h.exec(CmdOp.INIT2RTR_QP, {
-        qpn,
-        ctx: {
-          destQpn: 5,
-          rqPsn: 0,
-          mtu: 4,
-          path: { dlid: 1, sl: 0, srcPathBits: 0 },
-          maxDestRdAtomic: 99,
-        },
-      })).status,
-      CmdStatus.EXCEED_LIM,
-    );
+    const rtr = { destQpn: 5, rqPsn: 0, mtu: 4, path: { dlid: 1, sl: 0, srcPathBits: 0 } };
+    const refused: [Record<string, unknown>, number][] = [
+      [{ rqPsn: 0 }, CmdStatus.BAD_PARAM], // destQpn, mtu, path missing
+      [{ ...rtr, mtu: 9 }, CmdStatus.BAD_PARAM],
+      [{ ...rtr, maxDestRdAtomic: 99 }, CmdStatus.EXCEED_LIM],
+      // The port's link carries 2048-byte payloads (pcix-sdr-2006): no 4096 path MTU.
+      [{ ...rtr, mtu: 5 }, CmdStatus.BAD_PARAM],
+    ];
+    for (const [ctx, status] of refused) {
+      const r = await h.exec(CmdOp.INIT2RTR_QP, { qpn, ctx });
+      assert.equal(r.status, status, JSON.stringify(ctx));
+    }
     assert.equal(await st(), HwQpState.INIT, "a failed transition changes nothing");
     must(
       await h.exec(CmdOp.INIT2RTR_QP, {
@@ -263,9 +258,7 @@ Deno.test("hca commands: QP transitions are enforced from the right state only, 
 });
 
 Deno.test("hca commands: QUERY_PORT reports the fabric port; CLOSE_IB takes it down and raises PORT_CHANGE", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const info = must(await p.a.exec(CmdOp.QUERY_PORT, { port: 1 }));
     assert.equal(info.state, 4);
     assert.equal(info.lid, p.a.lid);
@@ -277,5 +270,130 @@ Deno.test("hca commands: QUERY_PORT reports the fabric port; CLOSE_IB takes it d
     await p.engine.sleep(5_000);
     assert.equal(must(await p.a.exec(CmdOp.QUERY_PORT, { port: 1 })).state, 1);
     assert.ok(p.a.events.some((e) => e.type === 0x09 && e.subtype === 1 && e.index === 1));
+  });
+});
+
+Deno.test("hca commands: every opcode succeeds in its place, and every firmware status is produced", async () => {
+  await withPair({}, async (p) => {
+    const h = p.a;
+    const ok = new Set<number>();
+    const statuses = new Set<number>();
+    /** Run a command, require `status`, record both; returns the output on success. */
+    const run = async (op: number, params: unknown, status: number = CmdStatus.OK) => {
+      const r = await h.hca.cmd.exec(op as CmdOp, params as never);
+      assert.equal(r.status, status, `${cmdName(op)} ${r.ok ? "" : r.message}`);
+      if (r.ok) ok.add(op);
+      statuses.add(r.status);
+      return r.ok ? r.out as unknown as Record<string, unknown> : undefined;
+    };
+    const op = CmdOp;
+    const st = CmdStatus;
+    await run(op.QUERY_DEV_LIM, {});
+    await run(op.INIT_HCA, {}, st.BAD_SYS_STATE);
+    await run(0x999, {}, st.BAD_OP);
+    await run(op.QUERY_PORT, { port: 1 });
+    await run(op.INIT_IB, { port: 1 });
+    await run(op.INIT_IB, { port: 2 }, st.BAD_PARAM);
+    // A firmware fault (here a mailbox that cannot be read) is INTERNAL_ERR, not an exception.
+    const unreadable = new Proxy({}, {
+      get() {
+        throw new Error("bus error");
+      },
+    });
+    await run(op.QUERY_QP, unreadable, st.INTERNAL_ERR);
+
+    // Memory translation.
+    const addr = h.as.alloc(3 * 4096, 4096);
+    const mfns = h.as.pageRange(addr, 3 * 4096).map((pg) => h.as.mfnOf(pg)!);
+    const lim = PCIX_SDR_2006.hca;
+    await run(op.WRITE_MTT, { base: 1000, mfns });
+    await run(op.WRITE_MTT, { base: lim.maxMtt - 1, mfns }, st.BAD_SEG_PARAM);
+    const mpt = {
+      index: 100,
+      key: mptKey(100, 7),
+      pd: 1,
+      start: addr,
+      length: 3 * 4096,
+      access: HwAccess.LOCAL_WRITE,
+      mttBase: 1000,
+      mttCount: 3,
+      pageShift: 12,
+    };
+    await run(op.SW2HW_MPT, mpt);
+    await run(op.SW2HW_MPT, mpt, st.BAD_RES_STATE);
+    await run(op.SW2HW_MPT, { ...mpt, index: 0, key: 7 }, st.BAD_INDEX);
+    assert.equal((await run(op.QUERY_MPT, { index: 100 }))!.key, mpt.key);
+
+    // EQ 1 in the region's first page, CQ in the second, SRQ in the third.
+    const eq = { eqn: 1, key: mpt.key, addr, logSize: 7, vector: 9, uarIndex: 2 };
+    await run(op.SW2HW_EQ, { ...eq, logSize: 23 }, st.BAD_SIZE);
+    await run(op.SW2HW_EQ, eq);
+    await run(op.MAP_EQ, { eqn: 1, eventMask: 1 << EqeType.SRQ_LIMIT });
+    await run(op.MAP_EQ, { eqn: 1, eventMask: 1 << EqeType.SRQ_LIMIT, unmap: true });
+    assert.equal((await run(op.QUERY_EQ, { eqn: 1 }))!.vector, 9);
+    const cq = { cqn: 50, key: mpt.key, addr: addr + 4096, logSize: 6, eqn: 1, uarIndex: 2 };
+    await run(op.SW2HW_CQ, { ...cq, logSize: 20 }, st.EXCEED_LIM);
+    await run(op.SW2HW_CQ, { ...cq, eqn: 7 }, st.BAD_RESOURCE);
+    await run(op.SW2HW_CQ, cq);
+    await run(op.RESIZE_CQ, { cqn: 50, key: mpt.key, addr: addr + 4096, logSize: 7 });
+    assert.equal((await run(op.QUERY_CQ, { cqn: 50 }))!.logSize, 7);
+    await run(op.HW2SW_EQ, { eqn: 1 }, st.RESOURCE_BUSY);
+    const srq = {
+      srqn: 5,
+      pd: 1,
+      key: mpt.key,
+      addr: addr + 2 * 4096,
+      logSize: 4,
+      logStride: 5,
+      uarIndex: 2,
+    };
+    await run(op.SW2HW_SRQ, srq);
+    await run(op.ARM_SRQ, { srqn: 5, limit: 2 });
+    assert.equal((await run(op.QUERY_SRQ, { srqn: 5 }))!.limit, 2);
+
+    // A UD QP through every transition; SQE comes from a send with a bad lkey.
+    const ud = await h.createQp({ type: QpServiceType.UD, sendCq: await h.createCq(4) });
+    const qpn = ud.qpn;
+    await run(op.INIT2INIT_QP, { qpn, ctx: { qkey: 0x77 } });
+    await run(op.INIT2RTR_QP, { qpn, ctx: {} });
+    await run(op.RTR2RTS_QP, { qpn, ctx: { sqPsn: 1 } });
+    await run(op.RTS2RTS_QP, { qpn, ctx: { qkey: 0x78 } });
+    await run(op.RTS2SQD_QP, { qpn, ctx: {} });
+    await run(op.SQD2SQD_QP, { qpn, ctx: { qkey: 0x79 } });
+    await run(op.SQD2RTS_QP, { qpn, ctx: {} });
+    await run(op.SQERR2RTS_QP, { qpn, ctx: {} }, st.BAD_QP_STATE);
+    h.postSend(ud, {
+      opcode: WqeOpcode.SEND,
+      flags: WqeFlags.SIGNALED,
+      ud: { dlid: p.b.lid, remoteQpn: 0x99, qkey: 0 },
+      sgl: [{ addr, length: 8, lkey: 0xbad00 }],
+    });
+    const [cqe] = await h.waitCqes(ud.sendCq, 1);
+    assert.equal(cqe.status, WcStatus.LOC_PROT_ERR);
+    assert.equal((await run(op.QUERY_QP, { qpn }))!.state, HwQpState.SQE);
+    await run(op.SQERR2RTS_QP, { qpn, ctx: {} });
+    assert.equal((await run(op.QUERY_QP, { qpn }))!.qkey, 0x79);
+    const ctx = await run(op.QUERY_QP, { qpn });
+    await run(op.TO_ERR_QP, { qpn });
+    await run(op.TO_RST_QP, { qpn });
+    // The QPN is free again: the context QUERY_QP reported sets it up anew.
+    await run(op.RST2INIT_QP, { qpn, ctx });
+    assert.equal((await run(op.QUERY_QP, { qpn }))!.state, HwQpState.INIT);
+    await run(op.TO_RST_QP, { qpn });
+
+    // Tear down what this test made, then the ports and the HCA.
+    await run(op.HW2SW_SRQ, { srqn: 5 });
+    await run(op.HW2SW_CQ, { cqn: 50 });
+    await run(op.HW2SW_EQ, { eqn: 1 });
+    await run(op.HW2SW_MPT, { index: 100 });
+    await run(op.CLOSE_IB, { port: 1 });
+    await run(op.CLOSE_HCA, {});
+    await run(op.QUERY_PORT, { port: 1 }, st.BAD_SYS_STATE);
+    await run(op.INIT_HCA, {});
+
+    const names = (set: Set<number>, table: Record<string, number>) =>
+      Object.keys(table).filter((k) => set.has(table[k])).sort();
+    assert.deepEqual(names(ok, CmdOp), Object.keys(CmdOp).sort(), "every opcode succeeded once");
+    assert.deepEqual(names(statuses, CmdStatus), Object.keys(CmdStatus).sort());
   });
 });

@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
-import { allZero, connectedQps, makePair, pattern } from "./support/hca_harness.ts";
+import { allZero, connectedQps, pattern, withPair } from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { cmdWord, CqDbCmd, UarOffset } from "../hca/uar.ts";
 import { PAGE_SIZE } from "../sim/mod.ts";
 
 Deno.test("hca doorbell: a send doorbell on the wrong UAR page moves no data and is counted", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, cqa } = await connectedQps(p); // the QP's context holds UAR 1
     const src = await p.a.buffer(256);
     const dst = await p.b.buffer(256);
@@ -35,9 +33,7 @@ Deno.test("hca doorbell: a send doorbell on the wrong UAR page moves no data and
 });
 
 Deno.test("hca doorbell: receive, CQ and malformed doorbells are checked the same way", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, qb, cqb } = await connectedQps(p);
     const dst = await p.b.buffer(64);
     const base = p.b.hca.stats().doorbellsRejected;
@@ -62,9 +58,7 @@ Deno.test("hca doorbell: receive, CQ and malformed doorbells are checked the sam
 });
 
 Deno.test("hca doorbell: the device sees a doorbell mmioWriteNs after the write", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa } = await connectedQps(p);
     const before = p.a.hca.stats().counters.doorbells;
     p.a.ring(2, UarOffset.SEND, qa.qpn, 0);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { allZero, connectedQps, makePair, must, pattern } from "./support/hca_harness.ts";
+import { allZero, connectedQps, must, pattern, withPair } from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { CqeSyndrome } from "../hca/cqe.ts";
 import { WcStatus } from "../hca/transport.ts";
@@ -8,9 +8,7 @@ import { encodePacket } from "../hca/packet.ts";
 import { OP } from "../hca/opcode.ts";
 
 Deno.test("hca errors: a bad rkey gives REM_ACCESS_ERR, writes no byte, errors both QPs and flushes the rest", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, qb, cqa } = await connectedQps(p);
     const src = await p.a.buffer(4096);
     const dst = await p.b.buffer(4096);
@@ -42,9 +40,7 @@ Deno.test("hca errors: a bad rkey gives REM_ACCESS_ERR, writes no byte, errors b
 });
 
 Deno.test("hca errors: an RDMA WRITE one byte past the region writes nothing (bounds fail closed)", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, cqa } = await connectedQps(p);
     const src = await p.a.buffer(8192);
     const whole = p.b.as.alloc(16384, 4096);
@@ -64,9 +60,7 @@ Deno.test("hca errors: an RDMA WRITE one byte past the region writes nothing (bo
 });
 
 Deno.test("hca errors: RDMA READ without REMOTE_READ rights is a remote access error", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, cqa } = await connectedQps(p);
     const local = await p.a.buffer(64);
     const remote = await p.b.buffer(64, HwAccess.LOCAL_WRITE | HwAccess.REMOTE_WRITE);
@@ -83,9 +77,7 @@ Deno.test("hca errors: RDMA READ without REMOTE_READ rights is a remote access e
 });
 
 Deno.test("hca errors: bad lkey, foreign PD and missing LOCAL_WRITE are LOC_PROT_ERR before anything is sent", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const cases: [number, number][] = [];
     for (let i = 0; i < 3; i++) {
       const { qa, cqa } = await connectedQps(p);
@@ -127,9 +119,7 @@ Deno.test("hca errors: bad lkey, foreign PD and missing LOCAL_WRITE are LOC_PROT
 });
 
 Deno.test("hca errors: a receive buffer too small gives LOC_LEN_ERR at the responder, REM_INV_REQ_ERR at the requester", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, qb, cqa, cqb } = await connectedQps(p);
     const dst = await p.b.buffer(4096);
     const src = await p.a.buffer(200);
@@ -149,9 +139,7 @@ Deno.test("hca errors: a receive buffer too small gives LOC_LEN_ERR at the respo
 });
 
 Deno.test("hca errors: a misaligned atomic is an invalid request (REM_INV_REQ_ERR) and changes nothing", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, qb, cqa } = await connectedQps(p);
     const local = await p.a.buffer(64);
     const remote = await p.b.buffer(64);
@@ -172,9 +160,7 @@ Deno.test("hca errors: a misaligned atomic is an invalid request (REM_INV_REQ_ER
 });
 
 Deno.test("hca errors: a responder whose receive WQE has a bad lkey answers REM_OP_ERR; it reports LOC_PROT_ERR", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, qb, cqa, cqb } = await connectedQps(p);
     const dst = await p.b.buffer(64);
     p.b.postRecv(qb, [{ addr: dst.addr, length: 64, lkey: dst.key + 0x100 }]);
@@ -183,13 +169,12 @@ Deno.test("hca errors: a responder whose receive WQE has a bad lkey answers REM_
     const [s] = await p.a.waitCqes(cqa, 1);
     assert.equal(r.status, WcStatus.LOC_PROT_ERR);
     assert.equal(s.status, WcStatus.REM_OP_ERR);
+    assert.ok(allZero(p.b.read(dst.addr, 64)), "nothing placed");
   });
 });
 
 Deno.test("hca errors: LOC_QP_OP_ERR for a READ on a UC QP and for a malformed WQE", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const uc = await connectedQps(p, { type: QpServiceType.UC });
     const buf = await p.a.buffer(64);
     p.a.postSend(uc.qa, {
@@ -201,6 +186,7 @@ Deno.test("hca errors: LOC_QP_OP_ERR for a READ on a UC QP and for a malformed W
     });
     const [c1] = await p.a.waitCqes(uc.cqa, 1);
     assert.equal(c1.status, WcStatus.LOC_QP_OP_ERR);
+    assert.ok(allZero(p.a.read(buf.addr, 64)), "nothing placed");
     assert.equal(c1.syndrome, CqeSyndrome.BAD_OPCODE_FOR_QP);
     // UC send-side errors leave the receive side working: SQE, not ERR (IBTA §10.3.1).
     assert.equal(must(await p.a.exec(CmdOp.QUERY_QP, { qpn: uc.qa.qpn })).state, HwQpState.SQE);
@@ -217,9 +203,7 @@ Deno.test("hca errors: LOC_QP_OP_ERR for a READ on a UC QP and for a malformed W
 });
 
 Deno.test("hca errors: with the peer QP destroyed the sender completes with RETRY_EXC_ERR after retry_cnt retries", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     // timeout 8: 4.096 µs · 2^8 ≈ 1.05 ms per try.
     const { qa, qb, cqa } = await connectedQps(p, { qa: { timeout: 8, retryCnt: 3 } });
     must(await p.b.exec(CmdOp.TO_RST_QP, { qpn: qb.qpn }));
@@ -234,9 +218,7 @@ Deno.test("hca errors: with the peer QP destroyed the sender completes with RETR
 });
 
 Deno.test("hca errors: with the peer's port down (CLOSE_IB) the sender completes with RETRY_EXC_ERR", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, cqa } = await connectedQps(p, { qa: { timeout: 6, retryCnt: 1 } });
     must(await p.b.exec(CmdOp.CLOSE_IB, { port: 1 }));
     p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
@@ -247,9 +229,7 @@ Deno.test("hca errors: with the peer's port down (CLOSE_IB) the sender completes
 });
 
 Deno.test("hca errors: with no receive posted the sender gets RNR_RETRY_EXC_ERR after rnr_retry RNR NAKs", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     // Responder's min RNR timer code 2 = 20 µs (IBTA table 45).
     const { qa, cqa } = await connectedQps(p, { qa: { rnrRetry: 3 }, qb: { minRnrTimer: 2 } });
     const t0 = p.engine.now;
@@ -264,9 +244,7 @@ Deno.test("hca errors: with no receive posted the sender gets RNR_RETRY_EXC_ERR 
 });
 
 Deno.test("hca errors: RNR NAKs are retried until a receive is posted (rnr_retry 7 = forever)", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, qb, cqa, cqb } = await connectedQps(p, { qb: { minRnrTimer: 1 } });
     const dst = await p.b.buffer(64);
     p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8, 3) });
@@ -282,9 +260,7 @@ Deno.test("hca errors: RNR NAKs are retried until a receive is posted (rnr_retry
 });
 
 Deno.test("hca errors: 2ERR flushes posted receives with WR_FLUSH_ERR, and later posts flush at once", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, qb, cqa, cqb } = await connectedQps(p);
     const dst = await p.b.buffer(64);
     const counters = [0, 1, 2].map(() =>
@@ -309,9 +285,7 @@ Deno.test("hca errors: 2ERR flushes posted receives with WR_FLUSH_ERR, and later
 });
 
 Deno.test("hca errors: a response that does not match the outstanding request is BAD_RESP_ERR", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, qb, cqa } = await connectedQps(p, { qa: { timeout: 20 } });
     // Silence the real peer so that only the forged response arrives.
     must(await p.b.exec(CmdOp.TO_RST_QP, { qpn: qb.qpn }));

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connectedQps, makePair, must, pattern } from "./support/hca_harness.ts";
+import { connectedQps, must, pattern, withPair } from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { CqeFlags } from "../hca/cqe.ts";
 import { CqErrorCause } from "../hca/eqe.ts";
@@ -7,9 +7,7 @@ import { WcStatus } from "../hca/transport.ts";
 import { CmdOp, EqeType } from "../hca/commands.ts";
 
 Deno.test("hca events: an armed CQ writes one completion EQE and raises the EQ's vector once", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, cqa } = await connectedQps(p);
     const dst = await p.b.buffer(64);
     const irqs = p.a.interrupts.length;
@@ -34,9 +32,7 @@ Deno.test("hca events: an armed CQ writes one completion EQE and raises the EQ's
 });
 
 Deno.test("hca events: a CQ that overruns goes to error and raises CQ_ERROR; no CQE is overwritten", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const cq = await p.a.createCq(2); // 4 entries
     const cqb = await p.b.createCq();
     const qa = await p.a.createQp({ sendCq: cq });
@@ -65,9 +61,7 @@ Deno.test("hca events: a CQ that overruns goes to error and raises CQ_ERROR; no 
 });
 
 Deno.test("hca events: two QPs share an SRQ; the limit event fires once when it runs low", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const srq = await p.b.createSrq(4, 5); // 16 entries of 32 bytes
     const cqb = await p.b.createCq();
     const cqa = await p.a.createCq();
@@ -106,9 +100,7 @@ Deno.test("hca events: two QPs share an SRQ; the limit event fires once when it 
 });
 
 Deno.test("hca events: COMM_EST on the first packet in RTR, SQ_DRAINED after RTS→SQD", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const cqa = await p.a.createCq(), cqb = await p.b.createCq();
     const qa = await p.a.createQp({ sendCq: cqa });
     const qb = await p.b.createQp({ sendCq: cqb });

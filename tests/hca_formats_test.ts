@@ -161,9 +161,14 @@ Deno.test("hca formats: EQEs, doorbell words, keys, timers and PSN arithmetic", 
     new Uint8Array([3, 1, 2, 3, 0xff, 0xff, 0xff, 0xfe]),
   );
   assert.equal(keyToMptIndex(mptKey(0x1234, 0x99)), 0x1234);
+  // IBTA table 45: code 0 is 655.36 ms; codes 1..3 are 0.01, 0.02, 0.03 ms; from code 2 on,
+  // every second code doubles (0.02, 0.04, 0.08, … and 0.03, 0.06, 0.12, …) up to 491.52 ms.
   assert.equal(rnrTimerNs(0), 655_360_000);
-  assert.equal(rnrTimerNs(1), 10_000);
+  assert.deepEqual([1, 2, 3].map(rnrTimerNs), [10_000, 20_000, 30_000]);
+  for (let c = 2; c <= 29; c++) assert.equal(rnrTimerNs(c + 2), 2 * rnrTimerNs(c), `code ${c + 2}`);
   assert.equal(rnrTimerNs(31), 491_520_000);
+  assert.equal(rnrTimerNs(32 + 12), rnrTimerNs(12), "only the 5-bit code counts");
+  assert.equal(ackTimeoutNs(14), 4096 * 2 ** 14, "4.096 us * 2^timeout");
   assert.equal(ackTimeoutNs(0), Infinity);
   assert.equal(ackTimeoutNs(1), 8192);
   assert.equal(psnDiff(2, 0xfffffe), 4);

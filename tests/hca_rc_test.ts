@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
-import { allZero, connectedQps, firstDiff, makePair, pattern } from "./support/hca_harness.ts";
+import { allZero, connectedQps, firstDiff, pattern, withPair } from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { CqeFlags } from "../hca/cqe.ts";
 import { WcOpcode, WcStatus } from "../hca/transport.ts";
 
 Deno.test("hca RC: SEND moves the bytes into the posted receive buffer and completes both sides", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, qb, cqa, cqb } = await connectedQps(p);
     const src = await p.a.buffer(5000);
     const dst = await p.b.buffer(8192);
@@ -38,9 +36,7 @@ Deno.test("hca RC: SEND moves the bytes into the posted receive buffer and compl
 });
 
 Deno.test("hca RC: RDMA WRITE of 1 MiB streams and lands exactly", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, cqa } = await connectedQps(p);
     const n = 1 << 20;
     const src = await p.a.buffer(n);
@@ -68,9 +64,7 @@ Deno.test("hca RC: RDMA WRITE of 1 MiB streams and lands exactly", async () => {
 });
 
 Deno.test("hca RC: SEND_WITH_IMM carries the immediate and a solicited bit; unsignaled sends write no CQE", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, qb, cqa, cqb } = await connectedQps(p);
     const src = await p.a.buffer(64);
     const dst = await p.b.buffer(64);
@@ -104,9 +98,7 @@ Deno.test("hca RC: SEND_WITH_IMM carries the immediate and a solicited bit; unsi
 });
 
 Deno.test("hca RC: RDMA WRITE with immediate consumes a receive WQE but not its buffers", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, qb, cqa, cqb } = await connectedQps(p);
     const src = await p.a.buffer(3000);
     const dst = await p.b.buffer(4096);
@@ -136,9 +128,7 @@ Deno.test("hca RC: RDMA WRITE with immediate consumes a receive WQE but not its 
 });
 
 Deno.test("hca RC: RDMA READ of several MTUs into a two-entry scatter list", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, cqa } = await connectedQps(p);
     const remote = await p.b.buffer(10000);
     const local = await p.a.buffer(12000);
@@ -165,20 +155,11 @@ Deno.test("hca RC: RDMA READ of several MTUs into a two-entry scatter list", asy
 });
 
 Deno.test("hca RC: atomics compare-and-swap and fetch-and-add on little-endian host memory", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, cqa } = await connectedQps(p);
     const remote = await p.b.buffer(64);
     const local = await p.a.buffer(64);
-    const le = (v: bigint) => {
-      const b = new Uint8Array(8);
-      new DataView(b.buffer).setBigUint64(0, v, true);
-      return b;
-    };
-    const rd = (h: typeof p.a, a: number) =>
-      new DataView(h.read(a, 8).buffer).getBigUint64(0, true);
-    p.b.write(remote.addr, le(100n));
+    p.b.writeU64(remote.addr, 100n);
     // CAS that matches: swaps.
     p.a.postSend(qa, {
       opcode: WqeOpcode.ATOMIC_CS,
@@ -215,17 +196,15 @@ Deno.test("hca RC: atomics compare-and-swap and fetch-and-add on little-endian h
       WcOpcode.COMP_SWAP,
       WcOpcode.FETCH_ADD,
     ]);
-    assert.equal(rd(p.a, local.addr), 100n);
-    assert.equal(rd(p.a, local.addr + 8), 7n);
-    assert.equal(rd(p.a, local.addr + 16), 7n);
-    assert.equal(rd(p.b, remote.addr), 5n); // 7 + (2^64 - 2) mod 2^64
+    assert.equal(p.a.readU64(local.addr), 100n);
+    assert.equal(p.a.readU64(local.addr + 8), 7n);
+    assert.equal(p.a.readU64(local.addr + 16), 7n);
+    assert.equal(p.b.readU64(remote.addr), 5n); // 7 + (2^64 - 2) mod 2^64
   });
 });
 
 Deno.test("hca RC: inline SEND, zero-length SEND and zero-length RDMA WRITE", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, qb, cqa, cqb } = await connectedQps(p);
     const dst = await p.b.buffer(256);
     p.b.postRecv(qb, [{ addr: dst.addr, length: 256, lkey: dst.key }]);
@@ -249,9 +228,7 @@ Deno.test("hca RC: inline SEND, zero-length SEND and zero-length RDMA WRITE", as
 });
 
 Deno.test("hca RC: solicited-only arming raises a completion event only for solicited receives", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, qb, cqb } = await connectedQps(p);
     const dst = await p.b.buffer(256);
     for (let i = 0; i < 2; i++) p.b.postRecv(qb, [{ addr: dst.addr, length: 256, lkey: dst.key }]);

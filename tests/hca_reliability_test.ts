@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connectedQps, firstDiff, makePair, pattern } from "./support/hca_harness.ts";
+import { connectedQps, firstDiff, makePair, pattern, withPair } from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { WcStatus } from "../hca/transport.ts";
 import { QpServiceType } from "../hca/commands.ts";
@@ -18,9 +18,7 @@ function message(i: number): Uint8Array {
 }
 
 Deno.test("hca reliability: with 1% drop and 1% duplication RC delivers every message exactly once, in order", async () => {
-  const p = makePair({ seed: 7 });
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({ seed: 7 }, async (p) => {
     p.fabric.addFault({ kind: "drop", probability: 0.01 });
     p.fabric.addFault({ kind: "duplicate", probability: 0.01 });
     // timeout 10: ~4.2 ms; retries reset on progress, so losses never exhaust them.
@@ -91,7 +89,10 @@ Deno.test("hca reliability: with 1% drop and 1% duplication RC delivers every me
       if (c.opcode === 0) completed++;
     }
     assert.equal(await receiver, MESSAGES);
-    const faa = new DataView(p.b.read(counter.addr, 8).buffer).getBigUint64(0, true);
+    await p.engine.sleep(10_000_000); // past any retransmission a late duplicate could cause
+    assert.equal(p.b.poll(cqb), undefined, "no message delivered twice");
+    assert.equal(p.a.poll(cqa), undefined);
+    const faa = p.b.readU64(counter.addr);
     assert.equal(faa, BigInt(MESSAGES / 10));
     const ca = p.a.hca.stats().counters, cb = p.b.hca.stats().counters;
     assert.ok(ca.retransmits > 10, `retransmits ${ca.retransmits}`);
@@ -100,9 +101,7 @@ Deno.test("hca reliability: with 1% drop and 1% duplication RC delivers every me
 });
 
 Deno.test("hca reliability: RDMA READs under loss return the right bytes exactly once per request", async () => {
-  const p = makePair({ seed: 3 });
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({ seed: 3 }, async (p) => {
     p.fabric.addFault({ kind: "drop", probability: 0.02 });
     p.fabric.addFault({ kind: "duplicate", probability: 0.02 });
     const { qa, cqa } = await connectedQps(p, { qa: { timeout: 10 } });
@@ -127,9 +126,7 @@ Deno.test("hca reliability: RDMA READs under loss return the right bytes exactly
 });
 
 Deno.test("hca reliability: UC under loss drops whole messages and never retransmits", async () => {
-  const p = makePair({ seed: 5 });
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({ seed: 5 }, async (p) => {
     p.fabric.addFault({ kind: "drop", probability: 0.05 });
     const { qa, qb, cqa, cqb } = await connectedQps(p, { type: QpServiceType.UC, rqSize: 256 });
     const src = await p.a.buffer(5000);
@@ -226,10 +223,10 @@ Deno.test("hca reliability: reordering (delayed packets), loss and duplicates ac
       assert.equal(r.length, 16);
       assert.equal(firstDiff(p.a.read(loc.addr, n), pattern(n, seed)), -1);
       // Each FETCH_AND_ADD ran exactly once: the counter is 16 and the results are 0..15.
-      assert.equal(new DataView(p.b.read(ctr.addr, 8).buffer).getBigUint64(0, true), 16n);
+      assert.equal(p.b.readU64(ctr.addr), 16n);
       const got = new Set<bigint>();
       for (let i = 0; i < 16; i++) {
-        got.add(new DataView(p.a.read(res.addr + 8 * i, 8).buffer).getBigUint64(0, true));
+        got.add(p.a.readU64(res.addr + 8 * i));
       }
       assert.equal(got.size, 16);
       assert.ok(p.a.hca.stats().counters.retransmits > 0);

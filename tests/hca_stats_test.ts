@@ -2,12 +2,10 @@ import assert from "node:assert/strict";
 import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
 import { Hca } from "../hca/device.ts";
 import { CmdOp } from "../hca/commands.ts";
-import { makePair, must } from "./support/hca_harness.ts";
+import { must, withPair } from "./support/hca_harness.ts";
 
 Deno.test("hca stats: free/used QPs, CQs, MRs, UARs and MTT entries follow the contexts and return to baseline", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const h = p.a;
     const base = h.hca.stats();
     const prof = PCIX_SDR_2006.hca;

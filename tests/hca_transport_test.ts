@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connectedQps, firstDiff, makePair, pattern } from "./support/hca_harness.ts";
+import { connectedQps, firstDiff, makePair, pattern, withPair } from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { WcStatus } from "../hca/transport.ts";
 import { buildProfile, PCIX_SDR_2006 } from "../sim/mod.ts";
@@ -7,9 +7,7 @@ import { OP } from "../hca/opcode.ts";
 import { peek } from "../hca/packet.ts";
 
 Deno.test("hca transport: a cut link (every packet dropped) ends in RETRY_EXC_ERR", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, cqa } = await connectedQps(p, { qa: { timeout: 5, retryCnt: 2 } });
     p.fabric.addFault({ kind: "drop", probability: 1 });
     p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
@@ -20,9 +18,7 @@ Deno.test("hca transport: a cut link (every packet dropped) ends in RETRY_EXC_ER
 });
 
 async function readsThenSend(fence: boolean): Promise<{ sendArrived: number; readDone: number }> {
-  const p = makePair();
-  return await p.engine.run(async () => {
-    await p.setup();
+  return await withPair({}, async (p) => {
     const { qa, qb, cqa, cqb } = await connectedQps(p);
     const remote = await p.b.buffer(65536);
     const local = await p.a.buffer(65536);
@@ -64,9 +60,7 @@ Deno.test("hca transport: a fenced SEND waits for the RDMA READ before it leaves
 });
 
 async function fourReads(maxRdAtomic: number): Promise<number> {
-  const p = makePair();
-  return await p.engine.run(async () => {
-    await p.setup();
+  return await withPair({}, async (p) => {
     const { qa, cqa } = await connectedQps(p, { qa: { maxRdAtomic }, qb: { maxDestRdAtomic: 4 } });
     const remote = await p.b.buffer(4 * 512);
     const local = await p.a.buffer(4 * 512);
@@ -97,9 +91,7 @@ Deno.test("hca transport: RDMA READs overlap up to max_rd_atomic", async () => {
 
 Deno.test("hca transport: ACK coalescing (ackDelayNs) acknowledges several messages with one ACK", async () => {
   const profile = buildProfile({ hca: { ackDelayNs: 5_000 } }, PCIX_SDR_2006);
-  const p = makePair({ profile });
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({ profile }, async (p) => {
     let acks = 0;
     p.fabric.addCapture((r) => {
       if (peek.opcode(r.bytes) === OP.RC_ACKNOWLEDGE && r.from === p.b.hca.port(1)) acks++;
@@ -145,4 +137,40 @@ Deno.test("hca transport: the same seed gives the same virtual time and trace ha
     });
   };
   assert.equal(await run(), await run());
+});
+
+Deno.test("hca transport: an RDMA WRITE's completion time moves by exactly the profile's costs on its path", async () => {
+  // One signaled 8-byte inline RDMA WRITE through a switch, polled every ns.
+  const completion = (over: Record<string, Record<string, number>>) =>
+    withPair({ profile: buildProfile(over, PCIX_SDR_2006) }, async (p) => {
+      const { qa, cqa } = await connectedQps(p);
+      const dst = await p.b.buffer(64);
+      const t0 = p.engine.now;
+      p.a.postSend(qa, {
+        opcode: WqeOpcode.RDMA_WRITE,
+        flags: WqeFlags.SIGNALED,
+        remoteAddr: dst.addr,
+        rkey: dst.key,
+        inline: pattern(8),
+      });
+      await p.a.waitCqes(cqa, 1, 1e9, 1);
+      return p.engine.now - t0;
+    });
+  const base = await completion({});
+  // [group, parameter, added ns, times it lies on the path (FORMATS.md §13)]
+  const path: [string, string, number, number][] = [
+    ["pci", "mmioWriteNs", 100, 1], // the doorbell
+    ["pci", "dmaReadLatencyNs", 200, 1], // the WQE fetch (inline data: no payload read)
+    ["hca", "wqeProcessNs", 1000, 1], // the requester starts the WQE
+    ["link", "propagationNs", 50, 4], // a→switch→b, and the ACK back
+    ["link", "switchHopNs", 40, 2],
+    ["hca", "packetProcessNs", 500, 2], // the WRITE at b, the ACK at a
+    ["pci", "dmaWriteLatencyNs", 70, 2], // the data at b (before the ACK), the CQE at a
+    ["hca", "cqeWriteNs", 300, 1],
+  ];
+  const P = PCIX_SDR_2006 as unknown as Record<string, Record<string, number>>;
+  for (const [group, key, add, times] of path) {
+    const t = await completion({ [group]: { [key]: P[group][key] + add } });
+    assert.equal(t - base, add * times, `${group}.${key} + ${add} ns`);
+  }
 });

@@ -1,14 +1,12 @@
 import assert from "node:assert/strict";
-import { allZero, connectedQps, firstDiff, makePair, pattern } from "./support/hca_harness.ts";
+import { allZero, connectedQps, firstDiff, pattern, withPair } from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { CqeFlags } from "../hca/cqe.ts";
 import { WcOpcode, WcStatus } from "../hca/transport.ts";
 import { HwAccess, QpServiceType } from "../hca/commands.ts";
 
 Deno.test("hca UC: SEND, SEND_WITH_IMM, RDMA WRITE and RDMA WRITE with immediate, bytes checked", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, qb, cqa, cqb } = await connectedQps(p, { type: QpServiceType.UC });
     const src = await p.a.buffer(6000);
     const dst = await p.b.buffer(16384);
@@ -71,9 +69,7 @@ Deno.test("hca UC: SEND, SEND_WITH_IMM, RDMA WRITE and RDMA WRITE with immediate
 });
 
 Deno.test("hca UC: an rkey violation drops the message silently; the QP keeps working", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { qa, cqa } = await connectedQps(p, { type: QpServiceType.UC });
     const src = await p.a.buffer(64);
     const ro = await p.b.buffer(64, HwAccess.LOCAL_WRITE);

@@ -3,10 +3,10 @@ import {
   allZero,
   firstDiff,
   type Host,
-  makePair,
   must,
   type Pair,
   pattern,
+  withPair,
 } from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { CqeFlags } from "../hca/cqe.ts";
@@ -26,9 +26,7 @@ async function udPair(p: Pair) {
 }
 
 Deno.test("hca UD: a datagram lands after 40 bytes of GRH space, with source QP and LID in the CQE", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { a, b } = await udPair(p);
     const src = await p.a.buffer(1000);
     const dst = await p.b.buffer(2048);
@@ -57,9 +55,7 @@ Deno.test("hca UD: a datagram lands after 40 bytes of GRH space, with source QP 
 });
 
 Deno.test("hca UD: with a GRH the first 40 bytes receive it; a Q_Key with bit 31 uses the QP's own", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { a, b } = await udPair(p);
     const dst = await p.b.buffer(256);
     p.b.postRecv(b.qp, [{ addr: dst.addr, length: 256, lkey: dst.key }]);
@@ -83,9 +79,7 @@ Deno.test("hca UD: with a GRH the first 40 bytes receive it; a Q_Key with bit 31
 });
 
 Deno.test("hca UD: a wrong Q_Key or no posted receive drops the datagram silently", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { a, b } = await udPair(p);
     const dst = await p.b.buffer(256);
     const dropped = p.b.hca.stats().counters.packetsDropped;
@@ -112,9 +106,7 @@ Deno.test("hca UD: a wrong Q_Key or no posted receive drops the datagram silentl
 });
 
 Deno.test("hca UD: a message longer than the MTU is LOC_LEN_ERR and the send queue goes to SQE", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { a, b } = await udPair(p);
     const src = await p.a.buffer(4096);
     p.a.postSend(a.qp, {
@@ -132,9 +124,7 @@ Deno.test("hca UD: a message longer than the MTU is LOC_LEN_ERR and the send que
 });
 
 Deno.test("hca UD: RDMA opcodes are not allowed on UD (LOC_QP_OP_ERR)", async () => {
-  const p = makePair();
-  await p.engine.run(async () => {
-    await p.setup();
+  await withPair({}, async (p) => {
     const { a } = await udPair(p);
     const src = await p.a.buffer(64);
     p.a.postSend(a.qp, {

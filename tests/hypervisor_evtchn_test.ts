@@ -9,9 +9,8 @@ import {
   OFF_PENDING_SEL,
   OFF_UPCALL_PENDING,
   SharedInfo,
-  type XenErrnoCode,
-  XenError,
 } from "../hypervisor/mod.ts";
+import { rejectsXen } from "./support/xen.ts";
 
 const P = PCIX_SDR_2006;
 const UPCALL = P.xen.upcallNs + P.xen.domainSwitchNs;
@@ -21,17 +20,6 @@ function setup(opts: HypervisorOptions = {}) {
   const mem = new MachineMemory(256 << 20);
   const hv = new Hypervisor(engine, mem, P, new Prng(5), opts);
   return { engine, mem, hv, dom0: hv.dom0 };
-}
-
-async function rejects(p: Promise<unknown>, code: XenErrnoCode): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof XenError, `expected XenError ${code}, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    return;
-  }
-  assert.fail(`expected ${code}, call succeeded`);
 }
 
 /** Install an upcall handler that records (time, ports) per upcall. */
@@ -155,9 +143,9 @@ Deno.test("evtchn: closing one end leaves the peer unbound; sends fail; the peer
       remoteDomid: vm.domid,
     });
     assert.deepEqual(await hv.evtchnStatus(vm, { port: front }), { state: "closed" });
-    await rejects(hv.evtchnSend(dom0, back), "ENOTCONN");
-    await rejects(hv.evtchnSend(vm, front), "EINVAL");
-    await rejects(hv.evtchnClose(vm, front), "EINVAL");
+    await rejectsXen(hv.evtchnSend(dom0, back), "ENOTCONN");
+    await rejectsXen(hv.evtchnSend(vm, front), "EINVAL");
+    await rejectsXen(hv.evtchnClose(vm, front), "EINVAL");
     assert.equal(hv.stats().evtchnsBound, 1);
     const again = await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back });
     const log = recordUpcalls(engine, vm);
@@ -176,30 +164,30 @@ Deno.test("evtchn: refusals — privilege, foreign and bad domids, bad ports, pi
   await engine.run(async () => {
     const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20, maxEvtchnPorts: 4 });
     const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
-    await rejects(hv.evtchnAllocUnbound(a, { dom: b.domid, remoteDom: 0 }), "EPERM");
-    await rejects(hv.evtchnAllocUnbound(a, { remoteDom: 999 }), "ESRCH");
-    await rejects(hv.evtchnAllocUnbound(a, { remoteDom: -3 }), "EINVAL");
+    await rejectsXen(hv.evtchnAllocUnbound(a, { dom: b.domid, remoteDom: 0 }), "EPERM");
+    await rejectsXen(hv.evtchnAllocUnbound(a, { remoteDom: 999 }), "ESRCH");
+    await rejectsXen(hv.evtchnAllocUnbound(a, { remoteDom: -3 }), "EINVAL");
     const offered = await hv.evtchnAllocUnbound(dom0, { remoteDom: a.domid });
-    await rejects(hv.evtchnBindInterdomain(b, { remoteDom: 0, remotePort: offered }), "EINVAL");
-    await rejects(hv.evtchnBindInterdomain(a, { remoteDom: 0, remotePort: 0 }), "EINVAL");
-    await rejects(hv.evtchnBindInterdomain(a, { remoteDom: 0, remotePort: 4096 }), "EINVAL");
-    await rejects(hv.evtchnBindInterdomain(a, { remoteDom: 999, remotePort: 1 }), "ESRCH");
-    await rejects(hv.evtchnBindPirq(a, 3), "EPERM");
-    await rejects(hv.evtchnBindPirq(dom0, 256), "EINVAL");
+    await rejectsXen(hv.evtchnBindInterdomain(b, { remoteDom: 0, remotePort: offered }), "EINVAL");
+    await rejectsXen(hv.evtchnBindInterdomain(a, { remoteDom: 0, remotePort: 0 }), "EINVAL");
+    await rejectsXen(hv.evtchnBindInterdomain(a, { remoteDom: 0, remotePort: 4096 }), "EINVAL");
+    await rejectsXen(hv.evtchnBindInterdomain(a, { remoteDom: 999, remotePort: 1 }), "ESRCH");
+    await rejectsXen(hv.evtchnBindPirq(a, 3), "EPERM");
+    await rejectsXen(hv.evtchnBindPirq(dom0, 256), "EINVAL");
     const pport = await hv.evtchnBindPirq(dom0, 3);
-    await rejects(hv.evtchnBindPirq(dom0, 3), "EEXIST");
-    await rejects(hv.evtchnSend(dom0, pport), "EINVAL");
+    await rejectsXen(hv.evtchnBindPirq(dom0, 3), "EEXIST");
+    await rejectsXen(hv.evtchnSend(dom0, pport), "EINVAL");
     for (const port of [0, -1, 4096, 2.5, 77]) {
-      await rejects(hv.evtchnSend(a, port), "EINVAL");
-      await rejects(hv.evtchnClose(a, port), "EINVAL");
-      await rejects(hv.evtchnUnmask(a, port), "EINVAL");
+      await rejectsXen(hv.evtchnSend(a, port), "EINVAL");
+      await rejectsXen(hv.evtchnClose(a, port), "EINVAL");
+      await rejectsXen(hv.evtchnUnmask(a, port), "EINVAL");
     }
-    await rejects(hv.evtchnStatus(a, { dom: b.domid, port: 1 }), "EPERM");
-    await rejects(hv.evtchnStatus(dom0, { dom: 999, port: 1 }), "ESRCH");
+    await rejectsXen(hv.evtchnStatus(a, { dom: b.domid, port: 1 }), "EPERM");
+    await rejectsXen(hv.evtchnStatus(dom0, { dom: 999, port: 1 }), "ESRCH");
     // maxEvtchnPorts 4: ports 1..3.
     for (let i = 0; i < 3; i++) await hv.evtchnAllocUnbound(a, { remoteDom: 0 });
-    await rejects(hv.evtchnAllocUnbound(a, { remoteDom: 0 }), "ENOSPC");
-    await rejects(hv.evtchnSend(a, 4), "EINVAL");
+    await rejectsXen(hv.evtchnAllocUnbound(a, { remoteDom: 0 }), "ENOSPC");
+    await rejectsXen(hv.evtchnSend(a, 4), "EINVAL");
     // The refusals changed nothing of b's.
     assert.equal(hv.stats().evtchnsBound, 5);
   });
@@ -238,7 +226,7 @@ Deno.test("evtchn: no upcall reaches a domain that died before delivery", async 
     hv.domainCrash(vm);
     await engine.sleep(UPCALL * 2);
     assert.equal(log.length, 0);
-    await rejects(hv.evtchnSend(dom0, back), "ENOTCONN");
+    await rejectsXen(hv.evtchnSend(dom0, back), "ENOTCONN");
     await hv.evtchnClose(dom0, back);
   });
 });

@@ -13,9 +13,8 @@ import {
   Hypervisor,
   type HypervisorOptions,
   XenErrno,
-  type XenErrnoCode,
-  XenError,
 } from "../hypervisor/mod.ts";
+import { fullDomain, rejectsXen, throwsXen } from "./support/xen.ts";
 
 const X = PCIX_SDR_2006.xen;
 
@@ -24,22 +23,6 @@ function setup(opts: HypervisorOptions = {}) {
   const mem = new MachineMemory(256 << 20);
   const hv = new Hypervisor(engine, mem, PCIX_SDR_2006, new Prng(11), opts);
   return { engine, mem, hv, dom0: hv.dom0 };
-}
-
-async function rejects(p: Promise<unknown>, code: XenErrnoCode): Promise<XenError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof XenError, `expected XenError ${code}, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    assert.equal(e.errno, XenErrno[code]);
-    return e;
-  }
-  assert.fail(`expected ${code}, call succeeded`);
-}
-
-function throwsCode(fn: () => unknown, code: XenErrnoCode): void {
-  assert.throws(fn, (e: unknown) => e instanceof XenError && e.code === code);
 }
 
 /** A fresh page of `dom` with a byte pattern; returns its address and pfn. */
@@ -69,7 +52,7 @@ Deno.test("grant: map gives the granter's frame; GTF_reading/writing track the m
     assert.equal(hv.grantsMappedBy(0), 1);
     assert.equal(hv.grantsMappedFrom(vm.domid), 1);
     assert.equal(hv.stats().grantsMapped, 1);
-    await rejects(vm.grants.endAccess(ref), "EBUSY");
+    await rejectsXen(vm.grants.endAccess(ref), "EBUSY");
 
     await hv.grantUnmap(dom0, m.handle);
     assert.equal(vm.grants.readEntry(ref).flags, GTF_permit_access, "status bits cleared");
@@ -77,7 +60,7 @@ Deno.test("grant: map gives the granter's frame; GTF_reading/writing track the m
     assert.equal(hv.stats().grantsMapped, 0);
     await vm.grants.endAccess(ref);
     assert.equal(vm.grants.inUse, 0);
-    await rejects(vm.grants.endAccess(ref), "EINVAL");
+    await rejectsXen(vm.grants.endAccess(ref), "EINVAL");
     // The freed ref is handed out again.
     assert.equal(await vm.grants.grantAccess(0, pfn), ref);
   });
@@ -90,7 +73,7 @@ Deno.test("grant: read-only grants map read-only; writes through the mapping fai
     const { addr, pfn } = page(vm, 0x22);
     const ro = await vm.grants.grantAccess(0, pfn, true);
     assert.equal(vm.grants.readEntry(ro).flags, GTF_permit_access | GTF_readonly);
-    await rejects(hv.grantMap(dom0, { domid: vm.domid, ref: ro }), "EPERM");
+    await rejectsXen(hv.grantMap(dom0, { domid: vm.domid, ref: ro }), "EPERM");
     const m = await hv.grantMap(dom0, { domid: vm.domid, ref: ro, readonly: true });
     assert.equal(dom0.memory.read(m.addr, 1)[0], 0x22);
     assert.throws(() => dom0.memory.write(m.addr, new Uint8Array([1])), /read-only/);
@@ -117,7 +100,7 @@ Deno.test("grant: one ref mapped twice pins it until both handles are unmapped",
     assert.equal(a.mfn, b.mfn);
     await hv.grantUnmap(dom0, a.handle);
     assert.equal(vm.grants.readEntry(ref).flags & (GTF_reading | GTF_writing), GTF_reading);
-    await rejects(vm.grants.endAccess(ref), "EBUSY");
+    await rejectsXen(vm.grants.endAccess(ref), "EBUSY");
     await hv.grantUnmap(dom0, b.handle);
     assert.equal(vm.grants.readEntry(ref).flags & (GTF_reading | GTF_writing), 0);
     await vm.grants.endAccess(ref);
@@ -131,40 +114,40 @@ Deno.test("grant: map refusals — domid, ref, entry contents, self-map, frames 
     const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
     const { pfn } = page(a, 3);
     const grantForDom0 = await a.grants.grantAccess(0, pfn);
-    await rejects(hv.grantMap(dom0, { domid: 999, ref: grantForDom0 }), "ESRCH");
-    await rejects(hv.grantMap(dom0, { domid: 0x8000, ref: grantForDom0 }), "EINVAL");
-    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: a.grants.size }), "EINVAL");
-    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: -1 }), "EINVAL");
-    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: 1.5 }), "EINVAL");
-    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: grantForDom0 + 1 }), "EINVAL"); // never granted
-    await rejects(hv.grantMap(b, { domid: a.domid, ref: grantForDom0 }), "EPERM"); // granted to dom0
-    await rejects(hv.grantMap(a, { domid: a.domid, ref: grantForDom0 }), "EINVAL"); // own grant
+    await rejectsXen(hv.grantMap(dom0, { domid: 999, ref: grantForDom0 }), "ESRCH");
+    await rejectsXen(hv.grantMap(dom0, { domid: 0x8000, ref: grantForDom0 }), "EINVAL");
+    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: a.grants.size }), "EINVAL");
+    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: -1 }), "EINVAL");
+    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: 1.5 }), "EINVAL");
+    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: grantForDom0 + 1 }), "EINVAL"); // never granted
+    await rejectsXen(hv.grantMap(b, { domid: a.domid, ref: grantForDom0 }), "EPERM"); // granted to dom0
+    await rejectsXen(hv.grantMap(a, { domid: a.domid, ref: grantForDom0 }), "EINVAL"); // own grant
 
     // Hostile entry contents written straight into the table.
     const poke = (ref: number, bytes: number[]) =>
       a.memory.write(a.grants.entryAddr(ref), new Uint8Array(bytes));
     poke(100, [GTF_transitive, 0, 0, 0, pfn & 0xff, pfn >> 8, 0, 0]);
-    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: 100 }), "EINVAL");
+    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: 100 }), "EINVAL");
     poke(101, [GTF_permit_access, GTF_sub_page >> 8, 0, 0, pfn & 0xff, pfn >> 8, 0, 0]);
-    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: 101 }), "EINVAL");
+    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: 101 }), "EINVAL");
     poke(102, [GTF_permit_access, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]); // frame 2^32-1
-    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: 102 }), "EINVAL");
+    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: 102 }), "EINVAL");
 
     // A page a maps from b is not a's to grant: refused at map time.
     const bp = page(b, 9);
     const bRef = await b.grants.grantAccess(a.domid, bp.pfn);
     const am = await hv.grantMap(a, { domid: b.domid, ref: bRef });
     const regrant = await a.grants.grantAccess(0, am.addr / 4096);
-    const e = await rejects(hv.grantMap(dom0, { domid: a.domid, ref: regrant }), "EINVAL");
+    const e = await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: regrant }), "EINVAL");
     assert.match(e.message, /not a page dom\d+ owns/);
     // Nor are the shared-info page or the grant table itself.
     const si = await a.grants.grantAccess(0, a.sharedInfoAddr / 4096);
-    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: si }), "EINVAL");
+    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: si }), "EINVAL");
     const tbl = await a.grants.grantAccess(0, a.grants.entryAddr(0) / 4096);
-    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: tbl }), "EINVAL");
+    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: tbl }), "EINVAL");
     // A page never populated.
     const hole = await a.grants.grantAccess(0, (16 << 20) / 4096 - 1);
-    await rejects(hv.grantMap(dom0, { domid: a.domid, ref: hole }), "EINVAL");
+    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: hole }), "EINVAL");
 
     assert.equal(hv.stats().grantsMapped, 1, "only a's mapping of b's page exists");
     await hv.grantUnmap(a, am.handle);
@@ -178,13 +161,13 @@ Deno.test("grant: unmap refusals — unknown, foreign and double handles", async
     const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
     const ref = await a.grants.grantAccess(0, page(a, 1).pfn);
     const m = await hv.grantMap(dom0, { domid: a.domid, ref });
-    await rejects(hv.grantUnmap(dom0, m.handle + 1), "EINVAL");
-    await rejects(hv.grantUnmap(dom0, -1), "EINVAL");
-    await rejects(hv.grantUnmap(dom0, 1 << 30), "EINVAL");
-    await rejects(hv.grantUnmap(b, m.handle), "EINVAL"); // handles resolve only in the caller
+    await rejectsXen(hv.grantUnmap(dom0, m.handle + 1), "EINVAL");
+    await rejectsXen(hv.grantUnmap(dom0, -1), "EINVAL");
+    await rejectsXen(hv.grantUnmap(dom0, 1 << 30), "EINVAL");
+    await rejectsXen(hv.grantUnmap(b, m.handle), "EINVAL"); // handles resolve only in the caller
     assert.equal(hv.grantsMappedBy(0), 1);
     await hv.grantUnmap(dom0, m.handle);
-    await rejects(hv.grantUnmap(dom0, m.handle), "EINVAL");
+    await rejectsXen(hv.grantUnmap(dom0, m.handle), "EINVAL");
   });
 });
 
@@ -203,9 +186,9 @@ Deno.test("grant: a guest rewriting a mapped entry cannot move or steal the mapp
     );
     assert.equal(dom0.memory.read(m.addr, 1)[0], 0x31, "mapping still on the original frame");
     // b is now named by the entry, but the grant is pinned by dom0.
-    await rejects(hv.grantMap(b, { domid: a.domid, ref }), "EBUSY");
+    await rejectsXen(hv.grantMap(b, { domid: a.domid, ref }), "EBUSY");
     // dom0 is no longer named: a new map is refused.
-    await rejects(hv.grantMap(dom0, { domid: a.domid, ref }), "EPERM");
+    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref }), "EPERM");
     await hv.grantUnmap(dom0, m.handle);
     // Once unpinned, b may map what the entry now says.
     const mb = await hv.grantMap(b, { domid: a.domid, ref });
@@ -259,7 +242,7 @@ Deno.test("grant: garbage in a guest's whole table gives errnos only and leaves 
   });
 });
 
-Deno.test("grant: table and maptrack limits give ENOSPC", async () => {
+Deno.test("grant: table and maptrack limits give ENOSPC; a full address space ENOMEM", async () => {
   const { engine, hv, dom0 } = setup();
   await engine.run(async () => {
     const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20, grantFrames: 1 });
@@ -271,12 +254,21 @@ Deno.test("grant: table and maptrack limits give ENOSPC", async () => {
     for (let i = GNTTAB_NR_RESERVED_ENTRIES; i < a.grants.size; i++) {
       refs.push(a.grants.grantAccessNow(b.domid, pfn));
     }
-    throwsCode(() => a.grants.grantAccessNow(b.domid, pfn), "ENOSPC");
+    throwsXen(() => a.grants.grantAccessNow(b.domid, pfn), "ENOSPC");
     const m1 = await hv.grantMap(b, { domid: a.domid, ref: refs[0] });
     await hv.grantMap(b, { domid: a.domid, ref: refs[1] });
-    await rejects(hv.grantMap(b, { domid: a.domid, ref: refs[2] }), "ENOSPC");
+    await rejectsXen(hv.grantMap(b, { domid: a.domid, ref: refs[2] }), "ENOSPC");
     await hv.grantUnmap(b, m1.handle);
     await hv.grantMap(b, { domid: a.domid, ref: refs[2] });
+
+    // A mapper whose address space is used up has nowhere to put the page.
+    const full = await fullDomain(hv, "full");
+    const ref = await dom0.grants.grantAccess(full.domid, page(dom0, 2).pfn);
+    const before = hv.stats();
+    await rejectsXen(hv.grantMap(full, { domid: 0, ref }), "ENOMEM");
+    assert.deepEqual(hv.stats(), before);
+    const flags = dom0.grants.readEntry(ref).flags;
+    assert.equal(flags & (GTF_reading | GTF_writing), 0, "not marked in use");
   });
 });
 
@@ -284,11 +276,11 @@ Deno.test("grant: guest-side argument checks", async () => {
   const { engine, hv, dom0 } = setup();
   await engine.run(async () => {
     const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
-    throwsCode(() => a.grants.grantAccessNow(-1, 5), "EINVAL");
-    throwsCode(() => a.grants.grantAccessNow(0x7ff0, 5), "EINVAL");
-    throwsCode(() => a.grants.grantAccessNow(0, 2 ** 32), "EINVAL");
-    throwsCode(() => a.grants.endAccessNow(a.grants.size), "EINVAL");
-    throwsCode(() => a.grants.endAccessNow(GNTTAB_NR_RESERVED_ENTRIES), "EINVAL"); // not in use
+    throwsXen(() => a.grants.grantAccessNow(-1, 5), "EINVAL");
+    throwsXen(() => a.grants.grantAccessNow(0x7ff0, 5), "EINVAL");
+    throwsXen(() => a.grants.grantAccessNow(0, 2 ** 32), "EINVAL");
+    throwsXen(() => a.grants.endAccessNow(a.grants.size), "EINVAL");
+    throwsXen(() => a.grants.endAccessNow(GNTTAB_NR_RESERVED_ENTRIES), "EINVAL"); // not in use
   });
 });
 

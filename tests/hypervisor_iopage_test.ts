@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
 import { Engine, MachineMemory, type MmioHandler, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
-import { Hypervisor, type XenErrnoCode, XenError } from "../hypervisor/mod.ts";
-
-async function rejects(p: Promise<unknown>, code: XenErrnoCode): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof XenError, `expected XenError ${code}, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    return;
-  }
-  assert.fail(`expected ${code}, call succeeded`);
-}
+import { Hypervisor } from "../hypervisor/mod.ts";
+import { fullDomain, rejectsXen } from "./support/xen.ts";
 
 /** A host with a device of 4 UAR-like I/O pages that logs every write. */
 function setup() {
@@ -50,29 +40,33 @@ Deno.test("iopage: dom0 maps a device page into one guest; the guest's stores re
   });
 });
 
-Deno.test("iopage: refusals — unprivileged, RAM, no such frame, already mapped, dom0, unknown guest", async () => {
+Deno.test("iopage: refusals — unprivileged, RAM, no such frame, already mapped, dom0, unknown guest, no room", async () => {
   const { engine, mem, hv, dom0, uar } = setup();
   await engine.run(async () => {
     const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
     const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
-    await rejects(hv.mapIoPage(a, { domid: a.domid, mfn: uar }), "EPERM");
-    await rejects(hv.mapIoPage(a, { domid: b.domid, mfn: uar }), "EPERM");
+    await rejectsXen(hv.mapIoPage(a, { domid: a.domid, mfn: uar }), "EPERM");
+    await rejectsXen(hv.mapIoPage(a, { domid: b.domid, mfn: uar }), "EPERM");
     const ram = b.memory.mfnOf(b.memory.alloc(4096, 4096) / 4096)!;
-    await rejects(hv.mapIoPage(dom0, { domid: a.domid, mfn: ram }), "EPERM");
-    await rejects(hv.mapIoPage(dom0, { domid: a.domid, mfn: 0 }), "EINVAL");
-    await rejects(hv.mapIoPage(dom0, { domid: a.domid, mfn: mem.frames }), "EINVAL");
-    await rejects(hv.mapIoPage(dom0, { domid: a.domid, mfn: uar + 4 }), "EINVAL");
-    await rejects(hv.mapIoPage(dom0, { domid: a.domid, mfn: -1 }), "EINVAL");
-    await rejects(hv.mapIoPage(dom0, { domid: 0, mfn: uar }), "EINVAL");
-    await rejects(hv.mapIoPage(dom0, { domid: 999, mfn: uar }), "ESRCH");
-    await rejects(hv.mapIoPage(dom0, { domid: 0x8000, mfn: uar }), "EINVAL");
+    await rejectsXen(hv.mapIoPage(dom0, { domid: a.domid, mfn: ram }), "EPERM");
+    await rejectsXen(hv.mapIoPage(dom0, { domid: a.domid, mfn: 0 }), "EINVAL");
+    await rejectsXen(hv.mapIoPage(dom0, { domid: a.domid, mfn: mem.frames }), "EINVAL");
+    await rejectsXen(hv.mapIoPage(dom0, { domid: a.domid, mfn: uar + 4 }), "EINVAL");
+    await rejectsXen(hv.mapIoPage(dom0, { domid: a.domid, mfn: -1 }), "EINVAL");
+    await rejectsXen(hv.mapIoPage(dom0, { domid: 0, mfn: uar }), "EINVAL");
+    await rejectsXen(hv.mapIoPage(dom0, { domid: 999, mfn: uar }), "ESRCH");
+    await rejectsXen(hv.mapIoPage(dom0, { domid: 0x8000, mfn: uar }), "EINVAL");
+    // A guest whose address space is used up has nowhere to put the page.
+    const full = await fullDomain(hv, "full");
+    await rejectsXen(hv.mapIoPage(dom0, { domid: full.domid, mfn: uar }), "ENOMEM");
+    assert.equal(hv.ioPageHolder(uar), undefined);
 
     await hv.mapIoPage(dom0, { domid: a.domid, mfn: uar });
-    await rejects(hv.mapIoPage(dom0, { domid: b.domid, mfn: uar }), "EBUSY");
-    await rejects(hv.mapIoPage(dom0, { domid: a.domid, mfn: uar }), "EBUSY");
-    await rejects(hv.unmapIoPage(dom0, { domid: b.domid, mfn: uar }), "EINVAL");
-    await rejects(hv.unmapIoPage(dom0, { domid: a.domid, mfn: uar + 1 }), "EINVAL");
-    await rejects(hv.unmapIoPage(a, { domid: a.domid, mfn: uar }), "EPERM");
+    await rejectsXen(hv.mapIoPage(dom0, { domid: b.domid, mfn: uar }), "EBUSY");
+    await rejectsXen(hv.mapIoPage(dom0, { domid: a.domid, mfn: uar }), "EBUSY");
+    await rejectsXen(hv.unmapIoPage(dom0, { domid: b.domid, mfn: uar }), "EINVAL");
+    await rejectsXen(hv.unmapIoPage(dom0, { domid: a.domid, mfn: uar + 1 }), "EINVAL");
+    await rejectsXen(hv.unmapIoPage(a, { domid: a.domid, mfn: uar }), "EPERM");
     assert.equal(hv.ioPageHolder(uar), a.domid);
     assert.equal(hv.stats().ioPagesMapped, 1);
 

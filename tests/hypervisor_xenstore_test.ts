@@ -2,20 +2,12 @@ import assert from "node:assert/strict";
 import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
 import {
   Hypervisor,
-  type XenErrnoCode,
-  XenError,
   XenStore,
+  XENSTORE_REL_PATH_MAX,
   XS_INTRODUCE_DOMAIN,
   XS_RELEASE_DOMAIN,
 } from "../hypervisor/mod.ts";
-
-function throwsCode(fn: () => unknown, code: XenErrnoCode): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof XenError, `expected XenError ${code}, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    return true;
-  });
-}
+import { throwsXen } from "./support/xen.ts";
 
 /** A store with dom0, dom1, dom2 connected. */
 function store(opts = {}): XenStore {
@@ -44,8 +36,8 @@ Deno.test("xenstore: a domain's home exists from creation and goes at teardown",
     assert.equal(xs.read(vm.domid, "name"), "vm");
     assert.equal(xs.read(0, `${home}/domid`), String(vm.domid));
     assert.deepEqual(xs.directory(0, home), ["control", "data", "device", "domid", "name"]);
-    throwsCode(() => xs.write(vm.domid, "name", "evil"), "EACCES");
-    throwsCode(() => xs.write(vm.domid, "newtop", "x"), "EACCES");
+    throwsXen(() => xs.write(vm.domid, "name", "evil"), "EACCES");
+    throwsXen(() => xs.write(vm.domid, "newtop", "x"), "EACCES");
     xs.write(vm.domid, "device/vib/0/state", "1");
     assert.equal(xs.read(0, `${home}/device/vib/0/state`), "1");
     xs.watch(vm.domid, "device", "mine", () => {});
@@ -54,7 +46,7 @@ Deno.test("xenstore: a domain's home exists from creation and goes at teardown",
     assert.equal(xs.exists(0, home), false);
     assert.equal(xs.watchesOf(vm.domid), 0);
     assert.equal(xs.nodesOwnedBy(vm.domid), 0);
-    throwsCode(() => xs.read(vm.domid, "name"), "ESRCH");
+    throwsXen(() => xs.read(vm.domid, "name"), "ESRCH");
   });
   assert.deepEqual(events.log, [
     `intro:${XS_INTRODUCE_DOMAIN}`,
@@ -67,33 +59,33 @@ Deno.test("xenstore: a domain's home exists from creation and goes at teardown",
 Deno.test("xenstore: permissions — owner, default, per-domain entries, dom0 sees all", () => {
   const xs = store();
   xs.write(1, "data/secret", "s");
-  throwsCode(() => xs.read(2, "/local/domain/1/data/secret"), "EACCES");
-  throwsCode(() => xs.directory(2, "/local/domain/1/data"), "EACCES");
-  throwsCode(() => xs.write(2, "/local/domain/1/data/secret", "x"), "EACCES");
-  throwsCode(() => xs.rm(2, "/local/domain/1/data/secret"), "EACCES");
+  throwsXen(() => xs.read(2, "/local/domain/1/data/secret"), "EACCES");
+  throwsXen(() => xs.directory(2, "/local/domain/1/data"), "EACCES");
+  throwsXen(() => xs.write(2, "/local/domain/1/data/secret", "x"), "EACCES");
+  throwsXen(() => xs.rm(2, "/local/domain/1/data/secret"), "EACCES");
   assert.equal(xs.read(0, "/local/domain/1/data/secret"), "s");
   // The creator owns what it created, inheriting the rest of its parent's list.
   assert.deepEqual(xs.getPerms(1, "data/secret"), [{ domid: 1, perm: "n" }]);
 
   xs.setPerms(1, "data/secret", [{ domid: 1, perm: "n" }, { domid: 2, perm: "r" }]);
   assert.equal(xs.read(2, "/local/domain/1/data/secret"), "s");
-  throwsCode(() => xs.write(2, "/local/domain/1/data/secret", "x"), "EACCES");
+  throwsXen(() => xs.write(2, "/local/domain/1/data/secret", "x"), "EACCES");
   xs.setPerms(1, "data/secret", [{ domid: 1, perm: "b" }]);
   xs.write(2, "/local/domain/1/data/secret", "from2"); // default b
   assert.equal(xs.read(1, "data/secret"), "from2");
-  throwsCode(
+  throwsXen(
     () => xs.setPerms(2, "/local/domain/1/data/secret", [{ domid: 2, perm: "n" }]),
     "EACCES",
   );
-  throwsCode(() => xs.setPerms(1, "data/secret", [{ domid: 2, perm: "n" }]), "EPERM");
-  throwsCode(() => xs.setPerms(1, "data/secret", []), "EINVAL");
-  throwsCode(() => xs.setPerms(1, "data/secret", [{ domid: 1, perm: "x" as "n" }]), "EINVAL");
-  throwsCode(() => xs.setPerms(1, "data/secret", [{ domid: -1, perm: "n" }]), "EINVAL");
-  throwsCode(() => xs.setPerms(1, "data/nope", [{ domid: 1, perm: "n" }]), "ENOENT");
+  throwsXen(() => xs.setPerms(1, "data/secret", [{ domid: 2, perm: "n" }]), "EPERM");
+  throwsXen(() => xs.setPerms(1, "data/secret", []), "EINVAL");
+  throwsXen(() => xs.setPerms(1, "data/secret", [{ domid: 1, perm: "x" as "n" }]), "EINVAL");
+  throwsXen(() => xs.setPerms(1, "data/secret", [{ domid: -1, perm: "n" }]), "EINVAL");
+  throwsXen(() => xs.setPerms(1, "data/nope", [{ domid: 1, perm: "n" }]), "ENOENT");
   // dom0 may give a node away.
   xs.setPerms(0, "/local/domain/1/data/secret", [{ domid: 2, perm: "n" }]);
   assert.equal(xs.nodesOwnedBy(2), 3 + 1, "its own three directories and the gift");
-  throwsCode(() => xs.read(1, "data/secret"), "EACCES");
+  throwsXen(() => xs.read(1, "data/secret"), "EACCES");
   assert.equal(xs.read(2, "/local/domain/1/data/secret"), "from2");
 });
 
@@ -101,7 +93,7 @@ Deno.test("xenstore: backend-style layout — dom0 writes, then shares read acce
   const xs = store();
   const be = "/local/domain/0/backend/vib/1/0";
   xs.write(0, `${be}/state`, "1");
-  throwsCode(() => xs.read(1, `${be}/state`), "EACCES");
+  throwsXen(() => xs.read(1, `${be}/state`), "EACCES");
   xs.setPerms(0, be, [{ domid: 0, perm: "n" }, { domid: 1, perm: "r" }]);
   xs.setPerms(0, `${be}/state`, [{ domid: 0, perm: "n" }, { domid: 1, perm: "r" }]);
   assert.equal(xs.read(1, `${be}/state`), "1");
@@ -109,7 +101,7 @@ Deno.test("xenstore: backend-style layout — dom0 writes, then shares read acce
   // New nodes dom0 creates under it inherit the parent's list.
   xs.write(0, `${be}/uar-mfn`, "4242");
   assert.equal(xs.read(1, `${be}/uar-mfn`), "4242");
-  throwsCode(() => xs.write(1, `${be}/state`, "6"), "EACCES");
+  throwsXen(() => xs.write(1, `${be}/state`, "6"), "EACCES");
 });
 
 Deno.test("xenstore: watches fire on registration, on the node and below, and on removal", () => {
@@ -139,13 +131,13 @@ Deno.test("xenstore: watches fire on registration, on the node and below, and on
   );
   assert.equal(xs.exists(0, "/local/domain/1/device/vib/0"), false);
   xs.rm(1, "device/vib"); // already gone, parent exists: ok
-  throwsCode(() => xs.rm(1, "device/vib/0/state"), "ENOENT");
+  throwsXen(() => xs.rm(1, "device/vib/0/state"), "ENOENT");
 
   xs.unwatch(0, "/local/domain/1/device", "dev");
   w.log.length = 0;
   xs.write(1, "device/x", "1");
   assert.deepEqual(w.log, []);
-  throwsCode(() => xs.unwatch(0, "/local/domain/1/device", "dev"), "ENOENT");
+  throwsXen(() => xs.unwatch(0, "/local/domain/1/device", "dev"), "ENOENT");
 });
 
 Deno.test("xenstore: relative watches get relative paths; unreadable nodes are not reported", () => {
@@ -197,30 +189,32 @@ Deno.test("xenstore: callback exceptions go to onWatchError and do not break the
 Deno.test("xenstore: refusals — paths, missing nodes, connections, quotas, duplicates", () => {
   const xs = store({ maxNodesPerDomain: 10, maxWatchesPerDomain: 2, maxValueBytes: 16 });
   for (const bad of ["", "/a//b", "/a/", "/a b", "/a.b", "@other", "/" + "x".repeat(3100)]) {
-    throwsCode(() => xs.write(1, bad, "v"), "EINVAL");
+    throwsXen(() => xs.write(1, bad, "v"), "EINVAL");
   }
-  throwsCode(() => xs.read(1, 42 as unknown as string), "EINVAL");
-  throwsCode(() => xs.write(1, "data/v", 7 as unknown as string), "EINVAL");
-  throwsCode(() => xs.read(1, "data/missing"), "ENOENT");
-  throwsCode(() => xs.directory(1, "data/missing"), "ENOENT");
-  throwsCode(() => xs.rm(0, "/"), "EINVAL");
-  throwsCode(() => xs.read(7, "/local"), "ESRCH");
-  throwsCode(() => xs.write(1, "data/big", "x".repeat(17)), "ENOSPC");
+  // Relative paths have their own, shorter limit (xenstore's XENSTORE_REL_PATH_MAX).
+  throwsXen(() => xs.write(1, "x".repeat(XENSTORE_REL_PATH_MAX + 1), "v"), "EINVAL");
+  throwsXen(() => xs.read(1, 42 as unknown as string), "EINVAL");
+  throwsXen(() => xs.write(1, "data/v", 7 as unknown as string), "EINVAL");
+  throwsXen(() => xs.read(1, "data/missing"), "ENOENT");
+  throwsXen(() => xs.directory(1, "data/missing"), "ENOENT");
+  throwsXen(() => xs.rm(0, "/"), "EINVAL");
+  throwsXen(() => xs.read(7, "/local"), "ESRCH");
+  throwsXen(() => xs.write(1, "data/big", "x".repeat(17)), "ENOSPC");
   xs.write(0, "/tool/big", "x".repeat(17)); // dom0 is not subject to quotas
   // dom1 owns device, control, data: 7 more nodes fit, the 8th does not.
   xs.write(1, "data/a/b/c/d/e/f/g", "1");
-  throwsCode(() => xs.write(1, "data/h", "1"), "ENOSPC");
+  throwsXen(() => xs.write(1, "data/h", "1"), "ENOSPC");
   xs.rm(1, "data/a");
   xs.write(1, "data/h", "1");
 
   xs.watch(1, "data", "t1", () => {});
-  throwsCode(() => xs.watch(1, "data", "t1", () => {}), "EEXIST");
+  throwsXen(() => xs.watch(1, "data", "t1", () => {}), "EEXIST");
   xs.watch(1, "data", "t2", () => {});
-  throwsCode(() => xs.watch(1, "data", "t3", () => {}), "E2BIG");
-  throwsCode(() => xs.watch(1, XS_RELEASE_DOMAIN, "r", () => {}), "EACCES");
-  throwsCode(() => xs.watch(0, "@bogus", "r", () => {}), "EINVAL");
-  throwsCode(() => xs.watch(0, "/x", 5 as unknown as string, () => {}), "EINVAL");
-  throwsCode(() => xs.introduceDomain(1, "again"), "EEXIST");
+  throwsXen(() => xs.watch(1, "data", "t3", () => {}), "E2BIG");
+  throwsXen(() => xs.watch(1, XS_RELEASE_DOMAIN, "r", () => {}), "EACCES");
+  throwsXen(() => xs.watch(0, "@bogus", "r", () => {}), "EINVAL");
+  throwsXen(() => xs.watch(0, "/x", 5 as unknown as string, () => {}), "EINVAL");
+  throwsXen(() => xs.introduceDomain(1, "again"), "EEXIST");
 });
 
 Deno.test("xenstore: write creates missing parents; directory is sorted; rm keeps counts right", () => {

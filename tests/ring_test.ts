@@ -468,6 +468,8 @@ Deno.test("ring: slot size must hold both messages; explicit slot size sets the 
     () => FrontRing.init(new Uint8Array(4096), { ...OPTS, slotSize: 12 }),
     "layout",
   );
+  // A page already laid out with other slots cannot carry these messages.
+  assertRingError(() => BackRing.attach(new SharedRing(new Uint8Array(4096), 32), OPTS), "layout");
   const r = FrontRing.init(new Uint8Array(4096), { request: rspCodec, response: rspCodec });
   assert.equal(r.shared.slotSize, 12);
   const padded = FrontRing.init(new Uint8Array(4096), {

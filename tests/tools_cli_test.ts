@@ -25,14 +25,15 @@ function userError(r: { code: number; err: string }, tool: string, re: RegExp): 
 }
 
 Deno.test("tools: --help of every task", async () => {
-  const [perf, perfTest, dev, paper, run] = await Promise.all([
+  const [perf, perfTest, dev, paper, run, xperf] = await Promise.all([
     task("perftest", "--help"),
     task("perftest", "ib_read_bw", "-h"),
     task("devinfo", "--help"),
     task("paper", "--help"),
     task("run", "--help"),
+    task("xenib-perf", "--help"),
   ]);
-  for (const r of [perf, perfTest, dev, paper, run]) assert.equal(r.code, 0, r.err);
+  for (const r of [perf, perfTest, dev, paper, run, xperf]) assert.equal(r.code, 0, r.err);
   assert.match(perf.out, /Usage: deno task perftest <test>/);
   assert.match(perf.out, /ib_atomic_bw/);
   assert.match(perfTest.out, /Usage: deno task perftest ib_read_bw/);
@@ -41,6 +42,8 @@ Deno.test("tools: --help of every task", async () => {
   assert.match(paper.out, /Usage: deno task paper/);
   assert.match(paper.out, /--quick/);
   assert.match(run.out, /Usage: deno task run <scenario\.yaml>/);
+  assert.match(xperf.out, /Usage: deno task xenib-perf/);
+  assert.match(xperf.out, /--profile/);
 });
 
 Deno.test("tools: bad flags and values exit 1 with a message naming them", async () => {
@@ -48,8 +51,8 @@ Deno.test("tools: bad flags and values exit 1 with a message naming them", async
   try {
     const bad = `${dir}/bad.yaml`;
     await Deno.writeTextFile(bad, "hosts:\n  - name: a\n    hypervisr: true\nworkload: []\n");
-    const [unknown, combo, value, devFlag, paperOut, runBad, runMissing, runExtra] = await Promise
-      .all([
+    const [unknown, combo, value, devFlag, paperOut, runBad, runMissing, runExtra, xIters, xProf] =
+      await Promise.all([
         task("perftest", "ib_write_lat", "--frobnicate"),
         task("perftest", "ib_read_lat", "-c", "UC"),
         task("perftest", "ib_write_bw", "-s", "12Q"),
@@ -59,6 +62,8 @@ Deno.test("tools: bad flags and values exit 1 with a message naming them", async
         task("run", bad),
         task("run"),
         task("run", "a.yaml", "b.yaml"),
+        task("xenib-perf", "--iters", "many"),
+        task("xenib-perf", "--profile", "pcix-ddr"),
       ]);
     const profileOutside = await task("perftest", "ib_write_lat", "--profile", `${dir}/p.yaml`);
     userError(
@@ -74,6 +79,8 @@ Deno.test("tools: bad flags and values exit 1 with a message naming them", async
     userError(runBad, "run", /cannot read the scenario: no read permission.*--allow-read=\.,/);
     userError(runMissing, "run", /missing scenario file/);
     userError(runExtra, "run", /one scenario file at a time/);
+    userError(xIters, "xenib-perf", /--iters: 'many' is not a whole number/);
+    userError(xProf, "xenib-perf", /unknown profile 'pcix-ddr' \(built-in: pcix-sdr-2006/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -78,39 +78,25 @@ Deno.test("perftest format: latency and bandwidth tables with perftest's columns
     65536e9 / 1048576 / 1000,
     2 * 65536e9 / 1048576 / 1000,
   ], 1);
-  const mb = formatResult({
+  const bwResult: PerftestResult = {
     ...base,
     test: "ib_write_bw",
     verb: "write",
     kind: "bw",
     lat: [],
     bw: [bwRow],
-  });
+  };
+  const mb = formatResult(bwResult);
   assert.match(mb, /RDMA_Write BW Test/);
   assert.match(
     mb,
     /#bytes\s+#iterations\s+BW peak\[MB\/sec\]\s+BW average\[MB\/sec\]\s+MsgRate\[Mpps\]/,
   );
   assert.match(mb, /65536\s+2\s+1000\.00\s+1000\.00/);
-  const gb = formatResult({
-    ...base,
-    test: "ib_write_bw",
-    verb: "write",
-    kind: "bw",
-    reportGbits: true,
-    lat: [],
-    bw: [bwRow],
-  });
+  const gb = formatResult({ ...bwResult, reportGbits: true });
   assert.match(gb, /BW average\[Gb\/sec\]/);
   assert.match(gb, /65536\s+2\s+8\.39\s+8\.39/); // 1000 MiB/s = 8.39 Gb/s
-  const j = resultToJson({
-    ...base,
-    test: "ib_write_bw",
-    verb: "write",
-    kind: "bw",
-    lat: [],
-    bw: [bwRow],
-  });
+  const j = resultToJson(bwResult);
   assert.equal((j.results as { bwAverageMBps: number }[])[0].bwAverageMBps.toFixed(2), "1000.00");
   // Read tests show no inline line (perftest: no inline for READ).
   const read = formatResult({

@@ -12,7 +12,7 @@ import { doorbellBytes, UarOffset } from "../hca/uar.ts";
 import { encodeSendWqe, WqeOpcode } from "../hca/wqe.ts";
 import { type Context, SendFlags, WcStatus, WrOpcode, type XenGuest } from "../mod.ts";
 import { VIB_MAX_PAGES, VibOp } from "../drivers/xenbus/vib_protocol.ts";
-import { cluster, connect, counts, end, guest, xenOf } from "./xenib_support.ts";
+import { cluster, connect, counts, end, guest, rdmaWrite, xenOf } from "./xenib_support.ts";
 
 /** The frontend context id behind a guest's verbs context. */
 function ctxId(ctx: Context): number {
@@ -137,15 +137,7 @@ Deno.test("hostile guest: every malformed request is refused, the backend stays 
     assert.ok(Object.values(back.refused).reduce((a, b) => a + b, 0) >= 16);
     // The honest guest was never disturbed.
     good.memory.write(g.buf, new Uint8Array([7, 7, 7]));
-    g.qp.postSend({
-      wrId: 1n,
-      opcode: WrOpcode.RDMA_WRITE,
-      sendFlags: SendFlags.SIGNALED,
-      sgList: [{ addr: g.buf, length: 3, lkey: g.mr.lkey }],
-      remoteAddr: n.buf,
-      rkey: n.mr.rkey,
-    });
-    assert.equal((await g.cq.pollUntil(1))[0].status, WcStatus.SUCCESS);
+    assert.equal(await rdmaWrite(g, n, { length: 3 }), WcStatus.SUCCESS);
     assert.deepEqual(hosts[1].os.memory.read(n.buf, 3), new Uint8Array([7, 7, 7]));
     // Privileged hypercalls and other guests' grants.
     const victimRef = good.xen.grants.grantAccessNow(0, g.buf / 4096, false);
@@ -221,15 +213,7 @@ Deno.test("hostile guest: garbage ring indices get it disconnected; others keep 
     // The other guest is unaffected, control path and data path.
     const cq = await g.ctx.createCq(8);
     await cq.destroy();
-    g.qp.postSend({
-      wrId: 2n,
-      opcode: WrOpcode.RDMA_WRITE,
-      sendFlags: SendFlags.SIGNALED,
-      sgList: [{ addr: g.buf, length: 8, lkey: g.mr.lkey }],
-      remoteAddr: n.buf,
-      rkey: n.mr.rkey,
-    });
-    assert.equal((await g.cq.pollUntil(1))[0].status, WcStatus.SUCCESS);
+    assert.equal(await rdmaWrite(g, n), WcStatus.SUCCESS);
     await g.ctx.close();
   });
   await good.shutdown();
@@ -248,15 +232,7 @@ Deno.test("hostile guest: a request flood is served a ring at a time; the others
     const me = ctxId(ctx);
     const write = async () => {
       const t = c.now;
-      g.qp.postSend({
-        wrId: 3n,
-        opcode: WrOpcode.RDMA_WRITE,
-        sendFlags: SendFlags.SIGNALED,
-        sgList: [{ addr: g.buf, length: 64, lkey: g.mr.lkey }],
-        remoteAddr: n.buf,
-        rkey: n.mr.rkey,
-      });
-      assert.equal((await g.cq.pollUntil(1))[0].status, WcStatus.SUCCESS);
+      assert.equal(await rdmaWrite(g, n, { length: 64 }), WcStatus.SUCCESS);
       return c.now - t;
     };
     const control = async () => {

@@ -8,9 +8,19 @@
  */
 import assert from "node:assert/strict";
 import { doorbellBytes, UarOffset } from "../hca/uar.ts";
-import { type Host, QpState, SendFlags, WcStatus, WrOpcode } from "../mod.ts";
+import { Access, type Host, QpState, SendFlags, WcStatus, WrOpcode } from "../mod.ts";
 import { VibOp } from "../drivers/xenbus/vib_protocol.ts";
-import { ACCESS, cluster, connect, counts, type End, end, guest, xenOf } from "./xenib_support.ts";
+import {
+  ACCESS,
+  cluster,
+  connect,
+  counts,
+  type End,
+  end,
+  guest,
+  rdmaWrite,
+  xenOf,
+} from "./xenib_support.ts";
 
 function mtt(h: Host) {
   return (h.hw.hca as unknown as { core: { tpt: import("../hca/mpt.ts").MemoryTranslation } }).core
@@ -64,17 +74,42 @@ Deno.test("invariant 2: MTT entries hold the granted frames, mapped by dom0, unt
     assert.equal(mtt(hosts[0]).lookup(rkey), undefined);
     // The old key no longer reaches the guest's frames.
     vm.memory.write(buf + 100, new Uint8Array(8).fill(0x11));
-    n.qp.postSend({
-      wrId: 1n,
-      opcode: WrOpcode.RDMA_WRITE,
-      sendFlags: SendFlags.SIGNALED,
-      sgList: [{ addr: n.buf, length: 8, lkey: n.mr.lkey }],
-      remoteAddr: buf + 100,
-      rkey,
-    });
-    const [wc] = await n.cq.pollUntil(1);
-    assert.equal(wc.status, WcStatus.REM_ACCESS_ERR);
+    assert.equal(await rdmaWrite(n, g, { remoteAddr: buf + 100, rkey }), WcStatus.REM_ACCESS_ERR);
     assert.deepEqual(vm.memory.read(buf + 100, 8), new Uint8Array(8).fill(0x11));
+  });
+});
+
+Deno.test("invariant 2: a region too big for one request travels in indirect pages, every page mapped", async () => {
+  const { cluster: c, hosts } = await cluster([true, false]);
+  const vm = await guest(hosts[0], "vm0");
+  const hv = xenOf(hosts[0]).hv;
+  await c.run(async () => {
+    const g = await end(vm, 4096, { regCache: false }), n = await end(hosts[1].os);
+    await connect(g, n);
+    // 2100 refs: more than a slot holds, more than one indirect page (1024 refs) holds.
+    const pages = 2100;
+    const buf = vm.memory.alloc(pages * 4096, 4096);
+    const maps = hosts[0].counters().grantMaps, pinned = hv.grantsMappedFrom(vm.domid!);
+    const mr = await g.pd.regMr(buf, pages * 4096, ACCESS);
+    assert.equal(
+      hosts[0].counters().grantMaps - maps,
+      pages + 3,
+      "every page, plus three indirect pages mapped for the copy",
+    );
+    assert.equal(hv.grantsMappedFrom(vm.domid!), pinned + pages, "the indirect pages unmapped");
+    const e = mtt(hosts[0]).lookup(mr.lkey)!;
+    for (const i of [0, 1023, 1024, 2047, 2048, pages - 1]) {
+      const va = buf + i * 4096;
+      assert.equal(mtt(hosts[0]).frameOf(e, va), vm.space.mfnOf(va / 4096), `page ${i}`);
+    }
+    // The peer reaches the first and the last page through the one rkey.
+    hosts[1].os.memory.write(n.buf, new Uint8Array(8).fill(0x42));
+    for (const at of [buf, buf + pages * 4096 - 8]) {
+      assert.equal(await rdmaWrite(n, g, { remoteAddr: at, rkey: mr.rkey }), WcStatus.SUCCESS);
+      assert.deepEqual(vm.memory.read(at, 8), new Uint8Array(8).fill(0x42));
+    }
+    await mr.dereg();
+    assert.equal(hv.grantsMappedFrom(vm.domid!), pinned);
   });
 });
 
@@ -87,16 +122,8 @@ Deno.test("invariant 3: keys fail closed — out of bounds writes error, nothing
     const after = g.buf + 8192;
     const guard = vm.memory.alloc(4096, 4096);
     vm.memory.write(guard, new Uint8Array(16).fill(0x5a));
-    n.qp.postSend({
-      wrId: 1n,
-      opcode: WrOpcode.RDMA_WRITE,
-      sendFlags: SendFlags.SIGNALED,
-      sgList: [{ addr: n.buf, length: 64, lkey: n.mr.lkey }],
-      remoteAddr: after - 32,
-      rkey: g.mr.rkey,
-    });
-    const [wc] = await n.cq.pollUntil(1);
-    assert.equal(wc.status, WcStatus.REM_ACCESS_ERR);
+    const status = await rdmaWrite(n, g, { length: 64, remoteAddr: after - 32 });
+    assert.equal(status, WcStatus.REM_ACCESS_ERR);
     assert.deepEqual(vm.memory.read(guard, 16), new Uint8Array(16).fill(0x5a));
     assert.equal((await n.qp.query()).state, QpState.ERR);
   });
@@ -139,6 +166,49 @@ Deno.test("invariant 4: a handle resolves only in its own frontend's table", asy
     // The victim's objects are untouched.
     assert.equal((await v.qp.query()).state, QpState.RESET);
     await v.mr.dereg();
+  });
+});
+
+Deno.test("invariant 5: what the backend cannot honour gets the native errno; it keeps serving", async () => {
+  const { cluster: c, hosts } = await cluster([true, true, false]);
+  const vm = await guest(hosts[0], "vm0"), other = await guest(hosts[1], "other");
+  // Requests an honest program may make that the native driver refuses: the guest must get
+  // the same answer as on bare metal, as an error response, not a disconnect.
+  const refusals = async (e: End): Promise<string[]> => {
+    const tries: (() => Promise<unknown>)[] = [
+      () => e.qp.modify({ state: QpState.RTS, sqPsn: 0 }), // RESET → RTS skips INIT and RTR
+      () => e.pd.dealloc(), // the PD still holds the MR and the QP
+      () => e.cq.destroy(), // the QP still uses the CQ
+      () => e.pd.regMr(e.buf, 4096, Access.REMOTE_WRITE), // remote write without local write
+      () => e.qp.modify({ state: QpState.INIT, port: 2, pkeyIndex: 0, accessFlags: 0 }),
+      () => e.pd.createAh({ dlid: 0 }),
+    ];
+    const codes: string[] = [];
+    for (const f of tries) codes.push(await f().then(() => "ok", (x) => x.code));
+    return codes;
+  };
+  await c.run(async () => {
+    const g = await end(vm), o = await end(other), n = await end(hosts[2].os);
+    await connect(o, n);
+    const back = xenOf(hosts[0]).backend!.instances().get(vm.domid!)!;
+    const served = hosts[0].counters().backendRequests;
+    const codes = await refusals(g);
+    assert.deepEqual(codes, await refusals(await end(hosts[2].os)), "the errno of bare metal");
+    assert.ok(codes.every((x) => x !== "ok"), codes.join());
+    assert.equal(Object.values(back.refused).reduce((a, b) => a + b, 0), codes.length);
+    assert.equal(hosts[0].counters().backendRequests, served + codes.length, "each one answered");
+    // More requests at once than the ring has slots: the frontend queues, the backend serves all.
+    const pds = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => c.spawn(`pd${i}`, () => g.ctx.allocPd())),
+    );
+    assert.equal(new Set(pds.map((p) => p.handle)).size, 100);
+    for (const p of pds) await p.dealloc();
+    assert.ok(back.connected, "error responses, never a disconnect");
+    // The same context still works, and so does another guest's path.
+    const n2 = await end(hosts[2].os);
+    await connect(g, n2);
+    assert.equal(await rdmaWrite(g, n2), WcStatus.SUCCESS);
+    assert.equal(await rdmaWrite(o, n), WcStatus.SUCCESS);
   });
 });
 

@@ -7,6 +7,7 @@
 import {
   Access,
   Cluster,
+  connectPair,
   type Context,
   type Cq,
   type Domain,
@@ -14,8 +15,9 @@ import {
   type Mr,
   type Pd,
   type Qp,
-  QpState,
   QpType,
+  SendFlags,
+  WrOpcode,
   type XenGuest,
   type XenPlatform,
 } from "../mod.ts";
@@ -72,33 +74,30 @@ export async function end(
   return { dom, ctx, pd, cq, mr, buf, qp, lid: ctx.queryPort(1).lid };
 }
 
-/** Bring `a`'s and `b`'s QPs to RTS toward each other. */
-export async function connect(a: End, b: End): Promise<void> {
-  for (const [me, peer] of [[a, b], [b, a]]) {
-    await me.qp.modify({
-      state: QpState.INIT,
-      port: 1,
-      pkeyIndex: 0,
-      accessFlags: ACCESS & ~Access.LOCAL_WRITE,
-    });
-    await me.qp.modify({
-      state: QpState.RTR,
-      ah: { dlid: peer.lid },
-      pathMtu: 2048,
-      destQpNum: peer.qp.qpNum,
-      rqPsn: 0,
-      maxDestRdAtomic: 4,
-      minRnrTimer: 12,
-    });
-    await me.qp.modify({
-      state: QpState.RTS,
-      sqPsn: 0,
-      timeout: 14,
-      retryCnt: 7,
-      rnrRetry: 7,
-      maxRdAtomic: 4,
-    });
-  }
+/** Bring `a`'s and `b`'s QPs to RTS toward each other, four READs/atomics in flight. */
+export function connect(a: End, b: End): Promise<void> {
+  return connectPair(a, b, { maxRdAtomic: 4, maxDestRdAtomic: 4 });
+}
+
+/**
+ * A signaled RDMA WRITE of `length` bytes (default 8) from `from`'s buffer
+ * to `to`'s (or to `remoteAddr` with `rkey`); resolves with its completion status.
+ */
+export async function rdmaWrite(
+  from: End,
+  to: End,
+  o: { length?: number; remoteAddr?: number; rkey?: number } = {},
+): Promise<number> {
+  from.qp.postSend({
+    wrId: 1n,
+    opcode: WrOpcode.RDMA_WRITE,
+    sendFlags: SendFlags.SIGNALED,
+    sgList: [{ addr: from.buf, length: o.length ?? 8, lkey: from.mr.lkey }],
+    remoteAddr: o.remoteAddr ?? to.buf,
+    rkey: o.rkey ?? to.mr.rkey,
+  });
+  const [wc] = await from.cq.pollUntil(1);
+  return wc.status;
 }
 
 /** Everything invariant 6 says must come back: device usage and the hypervisor's counts. */

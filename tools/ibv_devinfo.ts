@@ -12,12 +12,12 @@
 import { devinfoUsage, parseDevinfoArgs } from "./lib/devinfo_args.ts";
 import { type DevInfo, formatDevinfo } from "./lib/devinfo_format.ts";
 import {
+  Cluster,
   type Context,
   type Domain,
   loadToolProfile,
   modeError,
   openReal,
-  requireCluster,
   ToolError,
 } from "./lib/api.ts";
 import { runMain } from "./lib/cli.ts";
@@ -36,8 +36,8 @@ async function gather(ctx: Context, name: string, port?: number): Promise<DevInf
   return { name, device: { ...device }, ports };
 }
 
-await runMain("devinfo", async () => {
-  const c = parseDevinfoArgs(Deno.args);
+async function main(args: string[]): Promise<void> {
+  const c = parseDevinfoArgs(args);
   if (c.help) {
     console.log(devinfoUsage());
     return;
@@ -48,7 +48,6 @@ await runMain("devinfo", async () => {
     infos.push(await gather(ctx, c.device.name ?? "real0", c.ibPort));
   } else {
     const profile = await loadToolProfile(c.profile);
-    const Cluster = await requireCluster();
     const cluster = new Cluster({ profile, seed: c.seed });
     const xen = c.mode !== "native";
     let dom: Domain | undefined;
@@ -88,4 +87,7 @@ await runMain("devinfo", async () => {
     });
   }
   console.log(formatDevinfo(infos, c.verbose).trimEnd());
-});
+}
+
+// Only as a program: importing the module (docs, tests) must not run it.
+if (import.meta.main) await runMain("devinfo", () => main(Deno.args));

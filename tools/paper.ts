@@ -18,12 +18,12 @@ import {
   paperMarkdown,
   paperTables,
 } from "./lib/paper_report.ts";
-import { loadToolProfile, requireCluster, ToolError } from "./lib/api.ts";
+import { loadToolProfile, ToolError } from "./lib/api.ts";
 import { Progress, runMain } from "./lib/cli.ts";
 
-await runMain("paper", async () => {
+async function main(args: string[]): Promise<void> {
   const t0 = performance.now();
-  const c = parsePaperArgs(Deno.args);
+  const c = parsePaperArgs(args);
   if (c.help) {
     console.log(paperUsage());
     return;
@@ -37,7 +37,6 @@ await runMain("paper", async () => {
     );
   }
   const profile = await loadToolProfile(c.profile);
-  await requireCluster();
   const plan = paperPlan(c.quick);
   const progress = new Progress(paperSteps(plan, c.modes));
   progress.draw("starting");
@@ -72,4 +71,7 @@ await runMain("paper", async () => {
   console.log(`# Claims\n${claimsTable(evaluateClaims(data))}\n`);
   console.log(`wrote ${files.join(", ")}`);
   console.log(`elapsed: ${((performance.now() - t0) / 1000).toFixed(1)} s (wall clock)`);
-});
+}
+
+// Only as a program: importing the module (docs, tests) must not run it.
+if (import.meta.main) await runMain("paper", () => main(Deno.args));

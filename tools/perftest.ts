@@ -16,10 +16,10 @@ import { formatResult, resultToJson } from "./lib/perftest_format.ts";
 import { runPerftest } from "./lib/perftest_runner.ts";
 import { Progress, runMain } from "./lib/cli.ts";
 
-await runMain("perftest", async () => {
-  const config = parsePerftestArgs(Deno.args);
+async function main(args: string[]): Promise<void> {
+  const config = parsePerftestArgs(args);
   if (config.help) {
-    const named = Deno.args.find((a) => a.startsWith("ib_"));
+    const named = args.find((a) => a.startsWith("ib_"));
     console.log(perftestUsage(config.test && named ? config.test : undefined));
     return;
   }
@@ -36,4 +36,7 @@ await runMain("perftest", async () => {
     progress.end();
   }
   console.log(config.json ? JSON.stringify(resultToJson(result), null, 2) : formatResult(result));
-});
+}
+
+// Only as a program: importing the module (docs, tests) must not run it.
+if (import.meta.main) await runMain("perftest", () => main(Deno.args));

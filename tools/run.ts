@@ -11,8 +11,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { rephraseParseError, UsageError } from "./lib/perftest_args.ts";
+import { parseFlags, UsageError } from "./lib/perftest_args.ts";
 import { loadScenario } from "./lib/scenario.ts";
 import { formatScenario, runScenario, scenarioJson } from "./lib/scenario_run.ts";
 import { Progress, runMain } from "./lib/cli.ts";
@@ -32,22 +31,12 @@ const USAGE = [
   "alltoall: [a, b, …], size, iterations, opcode: write|send|read, txDepth]. See docs/tools.md.",
 ].join("\n");
 
-await runMain("run", async () => {
-  let v, positionals;
-  try {
-    ({ values: v, positionals } = parseArgs({
-      args: Deno.args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        json: { type: "boolean" },
-        check: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (e) {
-    throw rephraseParseError(e);
-  }
+async function main(args: string[]): Promise<void> {
+  const { values: v, positionals } = parseFlags(args, {
+    json: { type: "boolean" },
+    check: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, true);
   if (v.help) {
     console.log(USAGE);
     return;
@@ -75,4 +64,7 @@ await runMain("run", async () => {
   console.log(
     v.json ? JSON.stringify(scenarioJson(s, results), null, 2) : formatScenario(s, results),
   );
-});
+}
+
+// Only as a program: importing the module (docs, tests) must not run it.
+if (import.meta.main) await runMain("run", () => main(Deno.args));

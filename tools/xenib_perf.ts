@@ -26,24 +26,45 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
   Access,
   Cluster,
+  connectPair,
   type Cq,
   type Domain,
   type Host,
   type Mr,
   type Qp,
-  QpState,
   QpType,
   SendFlags,
   WcStatus,
   WrOpcode,
 } from "../mod.ts";
+import { runMain } from "./lib/cli.ts";
+import { parseFlags, parseIntFlag, UsageError } from "./lib/perftest_args.ts";
 import { type Placement, writeBandwidth, writeLatency } from "./native_perf.ts";
 
-/** Cost of one registration size. */
+/**
+ * A built-in profile's name, or a plain object of overrides on a `base`
+ * (as `Cluster` takes it).
+ *
+ * @example
+ * ```ts
+ * import type { ProfileSpec } from "./xenib_perf.ts";
+ * const slowXen: ProfileSpec = { base: "pcix-sdr-2006", xen: { upcallNs: 3000 } };
+ * ```
+ */
+export type ProfileSpec = string | Record<string, unknown>;
+
+/**
+ * Cost of one registration size.
+ *
+ * @example
+ * ```ts
+ * import type { RegPoint } from "./xenib_perf.ts";
+ * const saved = (p: RegPoint) => p.regUs + p.deregUs - p.cachedUs;
+ * ```
+ */
 export interface RegPoint {
   pages: number;
   /** µs for `regMr` with no cache. */
@@ -58,7 +79,7 @@ export interface RegPoint {
 
 /** One environment of a test: a cluster with one domain per host. */
 async function domains(
-  profile: string,
+  profile: ProfileSpec,
   placement: Placement,
   count: number,
   regCache = false,
@@ -99,7 +120,7 @@ async function domains(
  * ```
  */
 export async function registrationCost(
-  profile: string,
+  profile: ProfileSpec,
   placement: Placement,
   pages: number[],
   reps = 10,
@@ -140,7 +161,15 @@ export async function registrationCost(
   });
 }
 
-/** Creation and destruction cost of a CQ and an RC QP, µs. */
+/**
+ * Creation and destruction cost of a CQ and an RC QP, µs.
+ *
+ * @example
+ * ```ts
+ * import type { CreationCost } from "./xenib_perf.ts";
+ * const setup = (c: CreationCost) => c.createCqUs + c.createQpUs;
+ * ```
+ */
 export interface CreationCost {
   createCqUs: number;
   createQpUs: number;
@@ -159,7 +188,10 @@ export interface CreationCost {
  * console.log(c.createQpUs > 0); // true
  * ```
  */
-export async function creationCost(profile: string, placement: Placement): Promise<CreationCost> {
+export async function creationCost(
+  profile: ProfileSpec,
+  placement: Placement,
+): Promise<CreationCost> {
   const { cluster, doms: [dom] } = await domains(profile, placement, 1);
   return await cluster.run(async () => {
     const ctx = await dom.openDevice();
@@ -187,7 +219,15 @@ export async function creationCost(profile: string, placement: Placement): Promi
   });
 }
 
-/** Event-driven latency result. */
+/**
+ * Event-driven latency result.
+ *
+ * @example
+ * ```ts
+ * import type { EventLatency } from "./xenib_perf.ts";
+ * const crossedDom0 = (e: EventLatency) => e.evtchnSendsPerMsg > 0;
+ * ```
+ */
 export interface EventLatency {
   /** Median half round trip, µs. */
   typicalUs: number;
@@ -221,7 +261,7 @@ interface EvEnd {
  * ```
  */
 export async function eventLatency(
-  profile: string,
+  profile: ProfileSpec,
   placement: Placement,
   opts: { size?: number; iters?: number; warmup?: number } = {},
 ): Promise<EventLatency> {
@@ -246,26 +286,7 @@ export async function eventLatency(
       });
       out.push({ dom, qp, scq, rcq, mr, buf, lid: ctx.queryPort(1).lid });
     }
-    for (const [me, peer] of [[out[0], out[1]], [out[1], out[0]]]) {
-      await me.qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
-      await me.qp.modify({
-        state: QpState.RTR,
-        ah: { dlid: peer.lid },
-        pathMtu: 2048,
-        destQpNum: peer.qp.qpNum,
-        rqPsn: 0,
-        maxDestRdAtomic: 1,
-        minRnrTimer: 12,
-      });
-      await me.qp.modify({
-        state: QpState.RTS,
-        sqPsn: 0,
-        timeout: 14,
-        retryCnt: 7,
-        rnrRetry: 7,
-        maxRdAtomic: 1,
-      });
-    }
+    await connectPair(out[0], out[1], { accessFlags: 0 });
     return out;
   });
   const stamps: number[] = [];
@@ -339,6 +360,31 @@ function row(cells: (string | number)[], widths: number[]): string {
 }
 
 /**
+ * Usage text.
+ *
+ * @example
+ * ```ts
+ * import { xenibPerfUsage } from "./xenib_perf.ts";
+ * console.log(xenibPerfUsage().split("\n")[0]); // Usage: deno task xenib-perf [flags]
+ * ```
+ */
+export function xenibPerfUsage(): string {
+  return [
+    "Usage: deno task xenib-perf [flags]",
+    "",
+    "The VMM-bypass measurements in virtual time, native vs bypass (vs split): RDMA WRITE",
+    "latency (2 B) and bandwidth (1 MiB), the split baseline's per-message overhead, memory",
+    "registration cost for 1..1024 pages with and without the registration cache,",
+    "event-driven SEND/RECV latency, CQ and QP creation cost.",
+    "",
+    "  -p, --profile=<name>   built-in cost profile: pcix-sdr-2006 (default), modern-gen5-ndr",
+    "      --iters=<n>        ping-pong rounds of the latency test, 10.. (default 1000)",
+    "      --quick            a smaller run (100 rounds, fewer messages)",
+    "  -h, --help             this text",
+  ].join("\n");
+}
+
+/**
  * Run every measurement and print the report.
  *
  * @example
@@ -348,23 +394,23 @@ function row(cells: (string | number)[], widths: number[]): string {
  * ```
  */
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      profile: { type: "string", short: "p", default: "pcix-sdr-2006" },
-      iters: { type: "string", default: "1000" },
-      quick: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h" },
-    },
+  const { values } = parseFlags(args, {
+    profile: { type: "string", short: "p" },
+    iters: { type: "string" },
+    quick: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
   });
   if (values.help) {
-    console.log(
-      "usage: xenib_perf.ts [--profile pcix-sdr-2006|modern-gen5-ndr] [--iters 1000] [--quick]",
-    );
+    console.log(xenibPerfUsage());
     return;
   }
-  const profile = values.profile!;
-  const iters = values.quick ? 100 : Number(values.iters);
+  if (values.quick && values.iters !== undefined) {
+    throw new UsageError("--iters and --quick: choose one (--quick runs 100 rounds)");
+  }
+  const profile = values.profile ?? "pcix-sdr-2006";
+  const iters = values.iters === undefined
+    ? (values.quick ? 100 : 1000)
+    : parseIntFlag("--iters", values.iters, 10, 10_000_000);
   const c = new Cluster({ profile, seed: 1 });
   console.log(`xenib-perf — profile ${c.profile.name}: ${c.profile.description} (virtual time)\n`);
 
@@ -414,6 +460,14 @@ export async function main(args: string[]): Promise<void> {
     `   2 B latency: split ${lat.split.toFixed(3)} µs vs native ${lat.native.toFixed(3)} µs ` +
       `→ +${(lat.split - lat.native).toFixed(3)} µs per one-way message`,
   );
+  // Per message, not per byte: the extra stays put as the payload grows.
+  const extra: string[] = [];
+  for (const size of [64, 512, 4096]) {
+    const n = await writeLatency(profile, { size, iters, placement: "native" });
+    const sp = await writeLatency(profile, { size, iters, placement: "split" });
+    extra.push(`${size} B +${(sp.typicalUs - n.typicalUs).toFixed(3)}`);
+  }
+  console.log(`   one-way latency over native by size: ${extra.join(", ")} µs`);
   console.log(
     `   ${small} B streaming: native ${(rate.native / 1e6).toFixed(3)} Mmsg/s, split ` +
       `${(rate.split / 1e6).toFixed(3)} Mmsg/s → +${
@@ -477,4 +531,4 @@ export async function main(args: string[]): Promise<void> {
   }
 }
 
-if (import.meta.main) await main(Deno.args);
+if (import.meta.main) await runMain("xenib-perf", () => main(Deno.args));

@@ -12,7 +12,15 @@ import type { SplitContext } from "../split/back.ts";
 import type { GrantedMemory } from "./granted_memory.ts";
 import type { MappedBuffer } from "./grants.ts";
 
-/** What one object (MR, CQ, QP, SRQ) holds besides its device state. */
+/**
+ * What one object (MR, CQ, QP, SRQ) holds besides its device state.
+ *
+ * @example
+ * ```ts
+ * import type { ObjectBacking } from "./context.ts";
+ * const pages = (o: ObjectBacking) => o.buf.mfns.length; // the frames the device may reach
+ * ```
+ */
 export interface ObjectBacking {
   /** The guest pages, mapped in dom0. */
   buf: MappedBuffer;

@@ -14,7 +14,15 @@ import { PAGE_SIZE } from "../../sim/memory.ts";
 import { Errno, type ErrnoCode, VerbsError } from "../verbs/errors.ts";
 import { REFS_PER_INDIRECT_PAGE, VIB_F_INDIRECT } from "../xenbus/vib_protocol.ts";
 
-/** A guest buffer mapped into dom0, page by page. */
+/**
+ * A guest buffer mapped into dom0, page by page.
+ *
+ * @example
+ * ```ts
+ * import type { MappedBuffer } from "./grants.ts";
+ * const none: MappedBuffer = { handles: [], mfns: [], addrs: [] };
+ * ```
+ */
 export interface MappedBuffer {
   /** Grant handles (dom0's maptrack), for the unmap. */
   handles: number[];

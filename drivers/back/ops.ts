@@ -38,7 +38,15 @@ import type { BackContext, ObjectBacking } from "./context.ts";
 import { GrantedMemory } from "./granted_memory.ts";
 import type { BackendGrants, MappedBuffer } from "./grants.ts";
 
-/** What the op handlers need from their backend instance. */
+/**
+ * What the op handlers need from their backend instance.
+ *
+ * @example
+ * ```ts
+ * import type { OpEnv } from "./ops.ts";
+ * const isSplit = (env: OpEnv) => env.mode === "split";
+ * ```
+ */
 export interface OpEnv {
   engine: Engine;
   profile: Profile;

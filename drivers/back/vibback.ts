@@ -50,7 +50,15 @@ import type { BackContext } from "./context.ts";
 import { BackendGrants, type MappedBuffer } from "./grants.ts";
 import { checkRequest, closeContext, cqnOf, execute, type OpEnv } from "./ops.ts";
 
-/** Counters the host reports (`host.counters()`), shared by all backends of a host. */
+/**
+ * Counters the host reports (`host.counters()`), shared by all backends of a host.
+ *
+ * @example
+ * ```ts
+ * import type { BackendStats } from "./vibback.ts";
+ * const stats: BackendStats = { requests: 0, byKind: {}, busyNs: 0 };
+ * ```
+ */
 export interface BackendStats {
   requests: number;
   byKind: Record<string, number>;
@@ -58,7 +66,15 @@ export interface BackendStats {
   busyNs: number;
 }
 
-/** What a backend instance needs from dom0. */
+/**
+ * What a backend instance needs from dom0.
+ *
+ * @example
+ * ```ts
+ * import type { BackendHost } from "./vibback.ts";
+ * const served = (h: BackendHost) => h.stats.requests;
+ * ```
+ */
 export interface BackendHost {
   engine: Engine;
   profile: Profile;

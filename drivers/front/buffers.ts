@@ -16,7 +16,15 @@ import { PAGE_SIZE } from "../../sim/memory.ts";
 import { VerbsError } from "../verbs/errors.ts";
 import { REFS_PER_INDIRECT_PAGE, VIB_F_INDIRECT, VIB_MAX_PAGES } from "../xenbus/vib_protocol.ts";
 
-/** A buffer granted for one request. */
+/**
+ * A buffer granted for one request.
+ *
+ * @example
+ * ```ts
+ * import type { GrantedBuffer } from "./buffers.ts";
+ * const indirect = (b: GrantedBuffer) => b.indirect !== undefined; // > 22 pages
+ * ```
+ */
 export interface GrantedBuffer {
   /** Pages covered. */
   nrPages: number;

@@ -53,7 +53,15 @@ import {
 import { XenbusDevice, XenbusState } from "../xenbus/xenbus.ts";
 import type { VibFrontFile } from "./file.ts";
 
-/** Options of {@link VibFront}. */
+/**
+ * Options of {@link VibFront}.
+ *
+ * @example
+ * ```ts
+ * import type { VibFrontOptions } from "./vibfront.ts";
+ * const domid = (o: VibFrontOptions) => o.dom.domid;
+ * ```
+ */
 export interface VibFrontOptions {
   engine: Engine;
   profile: Profile;
@@ -84,7 +92,16 @@ export function codeOfStatus(status: number): ErrnoCode {
   return CODE_OF.get(-status) ?? "EIO";
 }
 
-/** A request as the caller gives it (the id is the driver's). */
+/**
+ * A request as the caller gives it (the id is the driver's).
+ *
+ * @example
+ * ```ts
+ * import type { RequestArgs } from "./vibfront.ts";
+ * import { VibOp } from "../xenbus/vib_protocol.ts";
+ * const allocPd: RequestArgs = { op: VibOp.ALLOC_PD, flags: 0, ctx: 1, handle: 0, body: {}, segs: [] };
+ * ```
+ */
 export type RequestArgs = Omit<VibRequest, "id" | "reserved">;
 
 /**

@@ -22,6 +22,31 @@ import { NativeUverbsDevice } from "./uverbs_native.ts";
 const KERNEL_BYTES = 64 << 20;
 
 /**
+ * The HCA kernel driver of a host, in the kernel whose address space is
+ * `kernel`: the bare-metal OS's, or dom0's on a Xen host. Both register
+ * the device under the same name, so guests and bare-metal programs open
+ * it alike.
+ *
+ * @example
+ * ```ts
+ * import { Cluster } from "../verbs/cluster.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * console.log(host.os.devices()); // [ "mthca0" ]
+ * ```
+ */
+export function hostDriver(hw: HostHardware, kernel: AddressSpace): HcaDriver {
+  return new HcaDriver({
+    engine: hw.engine,
+    profile: hw.profile,
+    hca: hw.hca,
+    kernel,
+    name: "mthca0",
+  });
+}
+
+/**
  * A bare-metal OS on a host.
  *
  * @example
@@ -59,13 +84,7 @@ export class NativePlatform implements HostPlatform {
       space,
       machine: hw.memory,
     });
-    this.driver = new HcaDriver({
-      engine: hw.engine,
-      profile: hw.profile,
-      hca: hw.hca,
-      kernel: this.kernel,
-      name: "mthca0",
-    });
+    this.driver = hostDriver(hw, this.kernel);
     // The handler runs after interrupt entry (APIC, irq_enter, dispatch).
     hw.irq.connect((v) =>
       hw.engine.schedule(hw.profile.cpu.interruptNs, () => this.driver.handleInterrupt(v))

@@ -87,6 +87,8 @@ export class SplitProvider extends Provider {
 export class SplitCq extends ProviderCq {
   #sp: SplitProvider;
   #inflight = false;
+  /** A waiting thread was woken by a poll answer that no `poll()` has returned yet. */
+  #answered = false;
   #waiters: ((v: boolean) => void)[] = [];
 
   /**
@@ -104,16 +106,29 @@ export class SplitCq extends ProviderCq {
   #ask(): void {
     if (this.#inflight) return;
     this.#inflight = true;
+    // A newer round trip supersedes an answer no poll has used.
+    this.#answered = false;
     this.#sp.send(VibOp.POLL_CQ, { cqn: this.cqn, consumerIndex: this.consumerIndex }, () => {
       this.#inflight = false;
+      this.#answered = this.#waiters.length > 0;
       for (const w of this.#waiters.splice(0)) w(true);
     });
   }
 
-  /** `ibv_poll_cq`: what dom0 has delivered so far; the call itself is one more request. */
+  /**
+   * `ibv_poll_cq`: what dom0 has delivered so far; the call itself is one
+   * more request. Except right after a waiting thread got an answer: that
+   * answer is this call's round trip (in the split driver `ibv_poll_cq`
+   * is one request and its response), so no request follows it. Otherwise
+   * a `pollUntil` that found its completion would leave a request in
+   * flight whose stale answer its next wait would have to sit out: one
+   * extra dom0 round trip per wait, which made latency a staircase of
+   * poll round trips instead of the path's cost.
+   */
   override poll(max: number): ReturnType<ProviderCq["poll"]> {
     const out = super.poll(max);
-    this.#ask();
+    if (this.#answered) this.#answered = false;
+    else this.#ask();
     return out;
   }
 

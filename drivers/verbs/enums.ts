@@ -5,7 +5,16 @@
  * @module
  */
 
-/** `enum ibv_access_flags`. */
+/**
+ * `enum ibv_access_flags`: rights of a memory region or QP.
+ *
+ * @example
+ * ```ts
+ * import { Access } from "./enums.ts";
+ * const rw = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
+ * console.log(rw); // 7
+ * ```
+ */
 export const Access = {
   LOCAL_WRITE: 1,
   REMOTE_WRITE: 1 << 1,
@@ -16,12 +25,36 @@ export const Access = {
   ON_DEMAND: 1 << 6,
 } as const;
 
-/** `enum ibv_qp_type`. */
+/**
+ * `enum ibv_qp_type`.
+ *
+ * @example
+ * ```ts
+ * import { QpType } from "./enums.ts";
+ * console.log(QpType.RC, QpType.UC, QpType.UD); // 2 3 4
+ * ```
+ */
 export const QpType = { RC: 2, UC: 3, UD: 4 } as const;
-/** A value of {@link QpType}. */
+/**
+ * A value of {@link QpType}.
+ *
+ * @example
+ * ```ts
+ * import { QpType } from "./enums.ts";
+ * const v: QpType = QpType.RC;
+ * ```
+ */
 export type QpType = (typeof QpType)[keyof typeof QpType];
 
-/** `enum ibv_qp_state`. */
+/**
+ * `enum ibv_qp_state`.
+ *
+ * @example
+ * ```ts
+ * import { QpState } from "./enums.ts";
+ * console.log(QpState.RTS); // 3
+ * ```
+ */
 export const QpState = {
   RESET: 0,
   INIT: 1,
@@ -31,10 +64,26 @@ export const QpState = {
   SQE: 5,
   ERR: 6,
 } as const;
-/** A value of {@link QpState}. */
+/**
+ * A value of {@link QpState}.
+ *
+ * @example
+ * ```ts
+ * import { QpState } from "./enums.ts";
+ * const v: QpState = QpState.RESET;
+ * ```
+ */
 export type QpState = (typeof QpState)[keyof typeof QpState];
 
-/** `enum ibv_wr_opcode`. */
+/**
+ * `enum ibv_wr_opcode`: what a send work request does.
+ *
+ * @example
+ * ```ts
+ * import { WrOpcode } from "./enums.ts";
+ * console.log(WrOpcode.RDMA_WRITE, WrOpcode.SEND); // 0 2
+ * ```
+ */
 export const WrOpcode = {
   RDMA_WRITE: 0,
   RDMA_WRITE_WITH_IMM: 1,
@@ -44,10 +93,27 @@ export const WrOpcode = {
   ATOMIC_CMP_AND_SWP: 5,
   ATOMIC_FETCH_AND_ADD: 6,
 } as const;
-/** A value of {@link WrOpcode}. */
+/**
+ * A value of {@link WrOpcode}.
+ *
+ * @example
+ * ```ts
+ * import { WrOpcode } from "./enums.ts";
+ * const v: WrOpcode = WrOpcode.RDMA_WRITE;
+ * ```
+ */
 export type WrOpcode = (typeof WrOpcode)[keyof typeof WrOpcode];
 
-/** `enum ibv_send_flags`. */
+/**
+ * `enum ibv_send_flags`.
+ *
+ * @example
+ * ```ts
+ * import { SendFlags } from "./enums.ts";
+ * const flags = SendFlags.SIGNALED | SendFlags.INLINE;
+ * console.log(flags); // 10
+ * ```
+ */
 export const SendFlags = {
   FENCE: 1,
   SIGNALED: 1 << 1,
@@ -55,7 +121,15 @@ export const SendFlags = {
   INLINE: 1 << 3,
 } as const;
 
-/** `enum ibv_wc_status`. */
+/**
+ * `enum ibv_wc_status`: the outcome in a work completion.
+ *
+ * @example
+ * ```ts
+ * import { WcStatus } from "./enums.ts";
+ * console.log(WcStatus.SUCCESS, WcStatus.WR_FLUSH_ERR); // 0 5
+ * ```
+ */
 export const WcStatus = {
   SUCCESS: 0,
   LOC_LEN_ERR: 1,
@@ -80,10 +154,26 @@ export const WcStatus = {
   RESP_TIMEOUT_ERR: 20,
   GENERAL_ERR: 21,
 } as const;
-/** A value of {@link WcStatus}. */
+/**
+ * A value of {@link WcStatus}.
+ *
+ * @example
+ * ```ts
+ * import { WcStatus } from "./enums.ts";
+ * const v: WcStatus = WcStatus.SUCCESS;
+ * ```
+ */
 export type WcStatus = (typeof WcStatus)[keyof typeof WcStatus];
 
-/** `enum ibv_wc_opcode`. */
+/**
+ * `enum ibv_wc_opcode`: which operation a work completion reports.
+ *
+ * @example
+ * ```ts
+ * import { WcOpcode } from "./enums.ts";
+ * console.log(WcOpcode.RECV); // 128
+ * ```
+ */
 export const WcOpcode = {
   SEND: 0,
   RDMA_WRITE: 1,
@@ -94,13 +184,38 @@ export const WcOpcode = {
   RECV: 1 << 7,
   RECV_RDMA_WITH_IMM: (1 << 7) + 1,
 } as const;
-/** A value of {@link WcOpcode}. */
+/**
+ * A value of {@link WcOpcode}.
+ *
+ * @example
+ * ```ts
+ * import { WcOpcode } from "./enums.ts";
+ * const v: WcOpcode = WcOpcode.SEND;
+ * ```
+ */
 export type WcOpcode = (typeof WcOpcode)[keyof typeof WcOpcode];
 
-/** `enum ibv_wc_flags`. */
+/**
+ * `enum ibv_wc_flags`.
+ *
+ * @example
+ * ```ts
+ * import { WcFlags } from "./enums.ts";
+ * const hasImm = (wcFlags: number) => (wcFlags & WcFlags.WITH_IMM) !== 0;
+ * console.log(hasImm(2)); // true
+ * ```
+ */
 export const WcFlags = { GRH: 1, WITH_IMM: 1 << 1 } as const;
 
-/** `enum ibv_port_state`. */
+/**
+ * `enum ibv_port_state`.
+ *
+ * @example
+ * ```ts
+ * import { PortState } from "./enums.ts";
+ * console.log(PortState.ACTIVE); // 4
+ * ```
+ */
 export const PortState = {
   NOP: 0,
   DOWN: 1,
@@ -109,15 +224,47 @@ export const PortState = {
   ACTIVE: 4,
   ACTIVE_DEFER: 5,
 } as const;
-/** A value of {@link PortState}. */
+/**
+ * A value of {@link PortState}.
+ *
+ * @example
+ * ```ts
+ * import { PortState } from "./enums.ts";
+ * const v: PortState = PortState.NOP;
+ * ```
+ */
 export type PortState = (typeof PortState)[keyof typeof PortState];
 
-/** `enum ibv_mtu`. */
+/**
+ * `enum ibv_mtu`.
+ *
+ * @example
+ * ```ts
+ * import { Mtu } from "./enums.ts";
+ * console.log(Mtu.MTU_2048); // 4
+ * ```
+ */
 export const Mtu = { MTU_256: 1, MTU_512: 2, MTU_1024: 3, MTU_2048: 4, MTU_4096: 5 } as const;
-/** A value of {@link Mtu}. */
+/**
+ * A value of {@link Mtu}.
+ *
+ * @example
+ * ```ts
+ * import { Mtu } from "./enums.ts";
+ * const v: Mtu = Mtu.MTU_256;
+ * ```
+ */
 export type Mtu = (typeof Mtu)[keyof typeof Mtu];
 
-/** `enum ibv_event_type` (async events). */
+/**
+ * `enum ibv_event_type` (async events).
+ *
+ * @example
+ * ```ts
+ * import { EventType } from "./enums.ts";
+ * console.log(EventType.SRQ_LIMIT_REACHED); // 15
+ * ```
+ */
 export const EventType = {
   CQ_ERR: 0,
   QP_FATAL: 1,
@@ -139,10 +286,26 @@ export const EventType = {
   CLIENT_REREGISTER: 17,
   GID_CHANGE: 18,
 } as const;
-/** A value of {@link EventType}. */
+/**
+ * A value of {@link EventType}.
+ *
+ * @example
+ * ```ts
+ * import { EventType } from "./enums.ts";
+ * const v: EventType = EventType.CQ_ERR;
+ * ```
+ */
 export type EventType = (typeof EventType)[keyof typeof EventType];
 
-/** `enum ibv_qp_attr_mask`. */
+/**
+ * `enum ibv_qp_attr_mask`: which `ibv_qp_attr` fields a modify sets.
+ *
+ * @example
+ * ```ts
+ * import { QpAttrMask } from "./enums.ts";
+ * console.log(QpAttrMask.STATE | QpAttrMask.PORT); // 33
+ * ```
+ */
 export const QpAttrMask = {
   STATE: 1,
   CUR_STATE: 1 << 1,
@@ -167,12 +330,28 @@ export const QpAttrMask = {
   DEST_QPN: 1 << 20,
 } as const;
 
-/** Bytes of an `ibv_mtu` value: 256 << (mtu - 1). */
+/**
+ * Bytes of an `ibv_mtu` value: 256 << (mtu - 1).
+ *
+ * @example
+ * ```ts
+ * import { Mtu, mtuBytes } from "./enums.ts";
+ * console.log(mtuBytes(Mtu.MTU_4096)); // 4096
+ * ```
+ */
 export function mtuBytes(mtu: Mtu): number {
   return 256 << (mtu - 1);
 }
 
-/** The `ibv_mtu` value for a byte count (256..4096), or undefined. */
+/**
+ * The `ibv_mtu` value for a byte count (256..4096), or undefined.
+ *
+ * @example
+ * ```ts
+ * import { mtuFromBytes } from "./enums.ts";
+ * console.log(mtuFromBytes(2048), mtuFromBytes(3000)); // 4 undefined
+ * ```
+ */
 export function mtuFromBytes(bytes: number): Mtu | undefined {
   const m = ({ 256: 1, 512: 2, 1024: 3, 2048: 4, 4096: 5 } as Record<number, Mtu>)[bytes];
   return m;

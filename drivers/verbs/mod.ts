@@ -40,6 +40,15 @@ export { Mr } from "./mr.ts";
 export { Cq } from "./cq.ts";
 export { CompChannel } from "./comp_channel.ts";
 export { Qp } from "./qp.ts";
+export {
+  type ConnectableQp,
+  connectAttrs,
+  type ConnectOptions,
+  connectPair,
+  connectQp,
+  type QpEnd,
+  type QpPeer,
+} from "./connect.ts";
 export { Srq } from "./srq.ts";
 export { Ah } from "./ah.ts";
 export { CpuClock } from "./cpu.ts";

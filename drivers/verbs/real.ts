@@ -12,16 +12,22 @@
  * ```ts
  * import { Access, QpType } from "./enums.ts";
  * import { openRealDevice, RealMemory } from "./real.ts";
- * const ctx = await openRealDevice(); // rejects with ENODEV on a machine without RDMA
- * const mem = new RealMemory(1 << 20);
- * const pd = await ctx.allocPd();
- * const buf = mem.alloc(4096, 4096);
- * const mr = await pd.regMr(buf, 4096, Access.LOCAL_WRITE);
- * const cq = await ctx.createCq(64);
- * const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq,
- *   cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
- * qp.postRecv({ wrId: 1n, sgList: [{ addr: buf, length: 4096, lkey: mr.lkey }] });
- * await ctx.close(); // destroys qp, cq, mr, pd
+ * import { VerbsError } from "./errors.ts";
+ * try {
+ *   const ctx = await openRealDevice(); // rejects with ENODEV on a machine without RDMA
+ *   const mem = new RealMemory(1 << 20);
+ *   const pd = await ctx.allocPd();
+ *   const buf = mem.alloc(4096, 4096);
+ *   const mr = await pd.regMr(buf, 4096, Access.LOCAL_WRITE);
+ *   const cq = await ctx.createCq(64);
+ *   const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq,
+ *     cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
+ *   qp.postRecv({ wrId: 1n, sgList: [{ addr: buf, length: 4096, lkey: mr.lkey }] });
+ *   await ctx.close(); // destroys qp, cq, mr, pd
+ * } catch (e) {
+ *   if (!(e instanceof VerbsError && ["ENODEV", "EPERM"].includes(e.code))) throw e;
+ *   console.log(e.message); // says what is missing and how to fix it
+ * }
  * ```
  *
  * @module

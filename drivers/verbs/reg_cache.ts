@@ -47,7 +47,15 @@ import type {
 import type { AhAttr, DeviceAttr, PortAttr } from "./types.ts";
 import { VerbsError } from "./errors.ts";
 
-/** Limits of a {@link RegCacheFile}. */
+/**
+ * Limits of a {@link RegCacheFile}.
+ *
+ * @example
+ * ```ts
+ * import type { RegCacheOptions } from "./reg_cache.ts";
+ * const small: RegCacheOptions = { maxIdle: 8, maxIdlePages: 1024 };
+ * ```
+ */
 export interface RegCacheOptions {
   /** Unused registrations kept (least recently used evicted first). Default 64. */
   maxIdle?: number;

@@ -13,7 +13,8 @@
 import type { ResourceKind } from "../../hca/device.ts";
 import { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { VibBackDriver } from "../back/watcher.ts";
-import { HcaDriver } from "../native/driver.ts";
+import type { HcaDriver } from "../native/driver.ts";
+import { hostDriver } from "../native/platform.ts";
 import { NativeUverbsDevice } from "../native/uverbs_native.ts";
 import { Domain } from "../verbs/domain.ts";
 import { VerbsError } from "../verbs/errors.ts";
@@ -83,13 +84,7 @@ export class XenPlatform implements HostPlatform {
       space,
       machine: hw.memory,
     });
-    this.driver = new HcaDriver({
-      engine: hw.engine,
-      profile: hw.profile,
-      hca: hw.hca,
-      kernel: space,
-      name: "mthca0",
-    });
+    this.driver = hostDriver(hw, space);
   }
 
   /** The hypervisor (`host.hypervisor`). */

@@ -78,7 +78,15 @@ export const VibEventKind = { COMP: 1, ASYNC: 2 } as const;
  */
 export const VibEventObj = { NONE: 0, QP: 1, CQ: 2, SRQ: 3, PORT: 4 } as const;
 
-/** One event. */
+/**
+ * One event.
+ *
+ * @example
+ * ```ts
+ * import { VibEventKind, VibEventObj, type VibEvent } from "./vib_event_ring.ts";
+ * const cqEvent: VibEvent = { ctx: 1, kind: VibEventKind.COMP, obj: VibEventObj.CQ, type: 0, handle: 3 };
+ * ```
+ */
 export interface VibEvent {
   ctx: number;
   kind: number;

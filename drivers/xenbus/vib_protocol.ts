@@ -160,10 +160,26 @@ export const VibOp = {
   POLL_CQ: 33,
 } as const;
 
-/** A value of {@link VibOp}. */
+/**
+ * A value of {@link VibOp}.
+ *
+ * @example
+ * ```ts
+ * import { VibOp, type VibOpCode } from "./vib_protocol.ts";
+ * const op: VibOpCode = VibOp.REG_MR;
+ * ```
+ */
 export type VibOpCode = (typeof VibOp)[keyof typeof VibOp];
 
-/** Field types of the table: integers are little-endian. */
+/**
+ * Field types of the table: integers are little-endian.
+ *
+ * @example
+ * ```ts
+ * import type { FieldType } from "./vib_protocol.ts";
+ * const t: FieldType = "u32";
+ * ```
+ */
 export type FieldType =
   | "u8"
   | "u16"
@@ -198,14 +214,30 @@ const MAX: Partial<Record<FieldType, number>> = {
   u64: Number.MAX_SAFE_INTEGER,
 };
 
-/** One field: a dotted path into the message object, its type, and whether it may be absent. */
+/**
+ * One field: a dotted path into the message object, its type, and whether it may be absent.
+ *
+ * @example
+ * ```ts
+ * import type { FieldSpec } from "./vib_protocol.ts";
+ * const field: FieldSpec = { name: "attr.dlid", type: "u16" };
+ * ```
+ */
 export interface FieldSpec {
   name: string;
   type: FieldType;
   opt?: boolean;
 }
 
-/** One operation: its fields each way and whether it carries a buffer's grant refs. */
+/**
+ * One operation: its fields each way and whether it carries a buffer's grant refs.
+ *
+ * @example
+ * ```ts
+ * import type { OpSpec } from "./vib_protocol.ts";
+ * const carriesBuffer = (s: OpSpec) => s.segs === true;
+ * ```
+ */
 export interface OpSpec {
   op: VibOpCode;
   name: string;
@@ -548,6 +580,12 @@ export function segCapacity(op: number): number {
 /**
  * A request as the two ends see it: the header, the op's fields (nested
  * plain objects, keys as in the table) and the segment refs.
+ *
+ * @example
+ * ```ts
+ * import { VibOp, type VibRequest } from "./vib_protocol.ts";
+ * const req: VibRequest = { id: 1, op: VibOp.ALLOC_PD, flags: 0, ctx: 1, handle: 0, body: {}, segs: [] };
+ * ```
  */
 export interface VibRequest {
   id: number;
@@ -565,7 +603,15 @@ export interface VibRequest {
   nrSegsRaw?: number;
 }
 
-/** A response: header and the op's response fields. */
+/**
+ * A response: header and the op's response fields.
+ *
+ * @example
+ * ```ts
+ * import { VibOp, type VibResponse } from "./vib_protocol.ts";
+ * const refused: VibResponse = { id: 1, op: VibOp.ALLOC_PD, status: -22, body: {} };
+ * ```
+ */
 export interface VibResponse {
   id: number;
   op: number;
@@ -880,7 +926,15 @@ export function vibRingOptions() {
   };
 }
 
-/** One row of {@link protocolTable}. */
+/**
+ * One row of {@link protocolTable}.
+ *
+ * @example
+ * ```ts
+ * import { protocolTable, type ProtocolRow } from "./vib_protocol.ts";
+ * const rows: ProtocolRow[] = protocolTable().filter((r) => r.name === "REG_MR");
+ * ```
+ */
 export interface ProtocolRow {
   op: number;
   name: string;

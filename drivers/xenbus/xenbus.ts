@@ -230,7 +230,23 @@ function isStoreRefusal(e: unknown): boolean {
   return typeof code === "string" && /^E[A-Z0-9]+$/.test(code);
 }
 
-/** Called with the peer's state whenever its state node changes. */
+/**
+ * Called with the peer's state whenever its state node changes.
+ *
+ * @example
+ * ```ts
+ * import { XenStore } from "../../hypervisor/xenstore.ts";
+ * import { createXenbusDevice, type PeerListener, XenbusDevice, xenbusStateName } from "./xenbus.ts";
+ * const xs = new XenStore();
+ * xs.introduceDomain(0, "Domain-0");
+ * xs.introduceDomain(1, "guest");
+ * const p = createXenbusDevice(xs, { type: "vib", frontDomid: 1, backDomid: 0, devid: 0 });
+ * const back = new XenbusDevice({ xs, domid: 0, nodePath: p.backend, otherendDomid: 1, otherendPath: p.frontend });
+ * const log: PeerListener = (state) => console.log("frontend is", xenbusStateName(state));
+ * back.onPeerChange(log); // frontend is Initialising
+ * xs.write(1, `${p.frontend}/state`, "3"); // frontend is Initialised
+ * ```
+ */
 export type PeerListener = (state: XenbusStateValue, raw: string | undefined) => void;
 
 let tokenSeq = 0;

@@ -6,7 +6,16 @@
  * @module
  */
 
-/** Snapshot of the binding's resource counters. */
+/**
+ * Snapshot of the binding's resource counters.
+ *
+ * @example
+ * ```ts
+ * import { type FfiCounters, ffiCounters } from "./counters.ts";
+ * const c: FfiCounters = ffiCounters();
+ * console.log(c.deviceListsReturned - c.deviceListsFreed); // 0: no list held
+ * ```
+ */
 export interface FfiCounters {
   /** Successful `Deno.dlopen` of libibverbs. */
   libraryOpens: number;

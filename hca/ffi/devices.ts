@@ -10,7 +10,15 @@ import { FFI_ERRNO, FfiError } from "./errors.ts";
 import type { Ibverbs } from "./library.ts";
 import { scratch, viewOf } from "./struct.ts";
 
-/** What the RDMA stack says when asked for devices. */
+/**
+ * What the RDMA stack says when asked for devices.
+ *
+ * @example
+ * ```ts
+ * import type { DeviceListing } from "./devices.ts";
+ * const none: DeviceListing = { names: [], errno: 38 }; // no uverbs in the kernel
+ * ```
+ */
 export interface DeviceListing {
   /** Kernel device names, e.g. `mlx5_0`, in libibverbs' order. */
   readonly names: string[];
@@ -18,7 +26,15 @@ export interface DeviceListing {
   readonly errno: number;
 }
 
-/** How to get a device, appended to every "no RDMA device" message. */
+/**
+ * How to get a device, appended to every "no RDMA device" message.
+ *
+ * @example
+ * ```ts
+ * import { DEVICE_HINT } from "./devices.ts";
+ * console.log(DEVICE_HINT.startsWith("load the HCA's kernel driver")); // true
+ * ```
+ */
 export const DEVICE_HINT = "load the HCA's kernel driver (e.g. modprobe mlx5_ib, or a soft-RoCE " +
   "device: rdma link add rxe0 type rxe netdev eth0), check that /dev/infiniband/uverbs* exists " +
   "and is readable, and that ibverbs-providers is installed; or use the built-in device model " +

@@ -12,10 +12,24 @@
  * - `no-device`: the library loaded but there is no (such) RDMA device;
  * - `no-permission`: Deno was not given `--allow-ffi`;
  * - `call`: a verb returned an error (see `errno`).
+ *
+ * @example
+ * ```ts
+ * import type { FfiFailure } from "./errors.ts";
+ * const setup = (f: FfiFailure) => f !== "call";
+ * ```
  */
 export type FfiFailure = "no-library" | "no-device" | "no-permission" | "call";
 
-/** Linux errno values the binding itself reports. */
+/**
+ * Linux errno values the binding itself reports.
+ *
+ * @example
+ * ```ts
+ * import { FFI_ERRNO } from "./errors.ts";
+ * console.log(FFI_ERRNO.ENODEV); // 19
+ * ```
+ */
 export const FFI_ERRNO = { EPERM: 1, EIO: 5, ENODEV: 19, EINVAL: 22, ENOSYS: 38 } as const;
 
 /**

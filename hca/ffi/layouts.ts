@@ -11,7 +11,15 @@
  * @module
  */
 
-/** Where one C member lives inside its struct. */
+/**
+ * Where one C member lives inside its struct.
+ *
+ * @example
+ * ```ts
+ * import type { Field } from "./layouts.ts";
+ * const qpNum: Field = { offset: 52, size: 4 }; // struct ibv_qp, qp_num
+ * ```
+ */
 export interface Field {
   /** `offsetof(struct, member)` in bytes. */
   readonly offset: number;
@@ -19,7 +27,16 @@ export interface Field {
   readonly size: number;
 }
 
-/** One struct: its C type name, `sizeof`, and the fields the binding touches. */
+/**
+ * One struct: its C type name, `sizeof`, and the fields the binding touches.
+ *
+ * @example
+ * ```ts
+ * import { IBV_SGE, type Layout } from "./layouts.ts";
+ * const sge: Layout = IBV_SGE;
+ * console.log(sge.type, sge.sizeof); // struct ibv_sge 16
+ * ```
+ */
 export interface Layout<F extends string = string> {
   /** C type, e.g. `struct ibv_wc`. */
   readonly type: string;

@@ -9,13 +9,37 @@ import { bump } from "./counters.ts";
 import { FFI_ERRNO, FfiError } from "./errors.ts";
 import { IBV_SYMBOLS } from "./symbols.ts";
 
-/** The soname a program linked with `-libverbs` loads (Debian package `libibverbs1`). */
+/**
+ * The soname a program linked with `-libverbs` loads (Debian package `libibverbs1`).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_LIBRARY } from "./library.ts";
+ * console.log(DEFAULT_LIBRARY); // libibverbs.so.1
+ * ```
+ */
 export const DEFAULT_LIBRARY = "libibverbs.so.1";
 
-/** The bound functions of one library handle. */
+/**
+ * The bound functions of one library handle.
+ *
+ * @example
+ * ```ts
+ * import type { IbvSymbols } from "./library.ts";
+ * const free = (s: IbvSymbols, list: Deno.PointerValue) => s.ibv_free_device_list(list);
+ * ```
+ */
 export type IbvSymbols = Deno.DynamicLibrary<typeof IBV_SYMBOLS>["symbols"];
 
-/** How to get the library, appended to every "could not be loaded" message. */
+/**
+ * How to get the library, appended to every "could not be loaded" message.
+ *
+ * @example
+ * ```ts
+ * import { INSTALL_HINT } from "./library.ts";
+ * console.log(INSTALL_HINT.startsWith("install libibverbs1")); // true
+ * ```
+ */
 export const INSTALL_HINT = "install libibverbs1 (Debian/Ubuntu: apt-get install libibverbs1 " +
   "ibverbs-providers; Fedora/RHEL: dnf install libibverbs), or pass the library's path; " +
   "the built-in device model (Cluster) needs no library";

@@ -14,10 +14,27 @@ import type { Ibverbs } from "./library.ts";
 import { POLL_CQ_FN, POST_FN, QUERY_PORT_FN, REQ_NOTIFY_CQ_FN } from "./symbols.ts";
 import { scratch } from "./struct.ts";
 
-/** A `post_send`/`post_recv`/`post_srq_recv` function pointer. */
+/**
+ * A `post_send`/`post_recv`/`post_srq_recv` function pointer.
+ *
+ * @example
+ * ```ts
+ * import type { PostFn } from "./ops.ts";
+ * const post = (fn: PostFn, qp: Deno.PointerObject, wr: Uint8Array<ArrayBuffer>, bad: Uint8Array<ArrayBuffer>) =>
+ *   fn.call(qp, wr, bad); // 0 or an errno
+ * ```
+ */
 export type PostFn = Deno.UnsafeFnPointer<typeof POST_FN>;
 
-/** The provider's fast-path functions of one device context. */
+/**
+ * The provider's fast-path functions of one device context.
+ *
+ * @example
+ * ```ts
+ * import type { ContextOps } from "./ops.ts";
+ * const canPoll = (ops: ContextOps) => ops.pollCq !== null;
+ * ```
+ */
 export interface ContextOps {
   /** `ops.post_send(qp, wr, &bad_wr)`. */
   readonly postSend: PostFn | null;
@@ -50,9 +67,10 @@ function fn<D extends Deno.ForeignFunction>(
  * @example
  * ```ts
  * import { contextOps } from "./ops.ts";
- * declare const ctx: Deno.PointerObject; // from openDevice()
- * const ops = contextOps(ctx);
- * console.log(ops.pollCq !== null);
+ * async function example(ctx: Deno.PointerObject) { // from openDevice()
+ *   const ops = contextOps(ctx);
+ *   console.log(ops.pollCq !== null);
+ * }
  * ```
  */
 export function contextOps(ctx: Deno.PointerObject): ContextOps {
@@ -93,10 +111,10 @@ function extendedQueryPort(
  * @example
  * ```ts
  * import { queryPort } from "./ops.ts";
- * declare const lib: import("./library.ts").Ibverbs;
- * declare const ctx: Deno.PointerObject;
- * const { rc, attr } = queryPort(lib, ctx, 1);
- * console.log(rc, attr.byteLength); // 0 52
+ * async function example(lib: import("./library.ts").Ibverbs, ctx: Deno.PointerObject) {
+ *   const { rc, attr } = queryPort(lib, ctx, 1);
+ *   console.log(rc, attr.byteLength); // 0 52
+ * }
  * ```
  */
 export function queryPort(

@@ -11,7 +11,15 @@ export * from "./schema.ts";
 export { PCIX_SDR_2006 } from "./pcix_sdr_2006.ts";
 export { MODERN_GEN5_NDR } from "./modern_gen5_ndr.ts";
 
-/** Built-in profiles by name. */
+/**
+ * Built-in profiles by name.
+ *
+ * @example
+ * ```ts
+ * import { PROFILES } from "./mod.ts";
+ * console.log(Object.keys(PROFILES)); // [ "pcix-sdr-2006", "modern-gen5-ndr" ]
+ * ```
+ */
 export const PROFILES: Readonly<Record<string, Profile>> = {
   "pcix-sdr-2006": PCIX_SDR_2006,
   "modern-gen5-ndr": MODERN_GEN5_NDR,

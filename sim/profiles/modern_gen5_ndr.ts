@@ -62,20 +62,23 @@ export const MODERN_GEN5_NDR: Profile = {
     eqeNs: 100,
     // ACK coalescing window.
     ackDelayNs: 0,
-    // Limits of the ConnectX-7 class, as ibv_devinfo -v reports them (rounded).
-    maxQp: 131072,
-    maxCq: 16_777_216,
-    maxMr: 16_777_216,
+    // Limits of the ConnectX-7 class, as ibv_devinfo -v reports them (rounded), field per line.
+    maxQp: 131072, // max_qp
+    maxCq: 16_777_216, // max_cq
+    maxMr: 16_777_216, // max_mr
+    // model's choice (mlx5 has no fixed MTT table); ibv_devinfo does not report it
     maxMtt: 16_777_216,
-    maxPd: 16_777_216,
+    maxPd: 16_777_216, // max_pd
+    // model's choice of UAR pages; ibv_devinfo does not report them
     maxUar: 8192,
-    maxSrq: 8_388_608,
-    maxAh: 16_777_216,
-    maxQpWr: 32768,
-    maxSge: 30,
-    maxCqe: 4_194_303,
+    maxSrq: 8_388_608, // max_srq
+    maxAh: 16_777_216, // max_ah
+    maxQpWr: 32768, // max_qp_wr
+    maxSge: 30, // max_sge
+    maxCqe: 4_194_303, // max_cqe
+    // model's choice of inline bytes; ibv_devinfo does not report them
     maxInline: 960,
-    maxRdAtomic: 16,
+    maxRdAtomic: 16, // max_qp_rd_atom
   },
   link: {
     // 4x link.

@@ -73,20 +73,23 @@ export const PCIX_SDR_2006: Profile = {
     eqeNs: 200,
     // ACK coalescing window of the responder.
     ackDelayNs: 0,
-    // Limits as ibv_devinfo -v reports them for MT23108 (firmware 3.x).
-    maxQp: 64512,
-    maxCq: 65408,
-    maxMr: 131056,
+    // Limits: as ibv_devinfo -v reports them for MT23108 (firmware 3.x), field named per line.
+    maxQp: 64512, // max_qp
+    maxCq: 65408, // max_cq
+    maxMr: 131056, // max_mr
+    // mthca's default num_mtt (1 << 20); ibv_devinfo does not report MTT entries
     maxMtt: 1_048_576,
-    maxPd: 32764,
+    maxPd: 32764, // max_pd
+    // model's choice of UAR pages; ibv_devinfo does not report them
     maxUar: 1024,
-    maxSrq: 960,
-    maxAh: 65536,
-    maxQpWr: 16384,
-    maxSge: 30,
-    maxCqe: 131071,
+    maxSrq: 960, // max_srq
+    maxAh: 65536, // max_ah
+    maxQpWr: 16384, // max_qp_wr
+    maxSge: 30, // max_sge
+    maxCqe: 131071, // max_cqe
+    // model's choice of inline bytes; ibv_devinfo does not report them
     maxInline: 400,
-    maxRdAtomic: 4,
+    maxRdAtomic: 4, // max_qp_rd_atom
   },
   link: {
     // 4x link.

@@ -14,10 +14,28 @@
  * @module
  */
 
-/** What a parameter measures, which decides the units it accepts. */
+/**
+ * What a parameter measures, which decides the units it accepts.
+ *
+ * @example
+ * ```ts
+ * import { PROFILE_SCHEMA, type UnitKind } from "./schema.ts";
+ * const unit: UnitKind = PROFILE_SCHEMA.pci.bytesPerSec.unit;
+ * console.log(unit); // "rate"
+ * ```
+ */
 export type UnitKind = "time" | "rate" | "size" | "count";
 
-/** One parameter's unit and meaning. */
+/**
+ * One parameter's unit and meaning.
+ *
+ * @example
+ * ```ts
+ * import type { ParamSpec } from "./schema.ts";
+ * const spec: ParamSpec = { unit: "time", doc: "doorbell write latency" };
+ * console.log(spec.integer ?? false); // false
+ * ```
+ */
 export interface ParamSpec {
   /** What it measures. */
   unit: UnitKind;
@@ -29,7 +47,15 @@ export interface ParamSpec {
   positive?: boolean;
 }
 
-/** The parameter groups, by the component that charges them. */
+/**
+ * The parameter groups, by the component that charges them.
+ *
+ * @example
+ * ```ts
+ * import { PROFILE_SCHEMA } from "./schema.ts";
+ * console.log(PROFILE_SCHEMA.xen.grantMapNs.doc); // "hypervisor work per grant mapped (GNTTABOP_map_grant_ref)"
+ * ```
+ */
 export const PROFILE_SCHEMA = {
   cpu: {
     wqeBuildNs: { unit: "time", doc: "user-level provider formats one WQE in host memory" },
@@ -105,14 +131,37 @@ export const PROFILE_SCHEMA = {
 
 type Schema = typeof PROFILE_SCHEMA;
 
-/** A complete cost profile, values in canonical units (ns, bytes/s, bytes, counts). */
+/**
+ * A complete cost profile, values in canonical units (ns, bytes/s, bytes, counts).
+ *
+ * @example
+ * ```ts
+ * import type { Profile } from "./schema.ts";
+ * import { PCIX_SDR_2006 } from "./pcix_sdr_2006.ts";
+ * const slowBus: Profile = { ...PCIX_SDR_2006, name: "slow-bus", pci: { ...PCIX_SDR_2006.pci, bytesPerSec: 266e6 } };
+ * console.log(slowBus.pci.bytesPerSec); // 266000000
+ * ```
+ */
 export type Profile =
   & { name: string; description: string }
   & {
     [G in keyof Schema]: { [P in keyof Schema[G]]: number };
   };
 
-/** Error from {@link buildProfile} or {@link parseQuantity}; `path` names the key. */
+/**
+ * Error from {@link buildProfile} or {@link parseQuantity}; `path` names the key.
+ *
+ * @example
+ * ```ts
+ * import { buildProfile, ProfileError } from "./schema.ts";
+ * import { PCIX_SDR_2006 } from "./pcix_sdr_2006.ts";
+ * try {
+ *   buildProfile({ pci: { mmioWriteNs: "5 MB/s" } }, PCIX_SDR_2006);
+ * } catch (e) {
+ *   console.log(e instanceof ProfileError && e.path); // "pci.mmioWriteNs"
+ * }
+ * ```
+ */
 export class ProfileError extends Error {
   /**
    * @param path dotted key path, e.g. `pci.mmioWriteNs`
@@ -238,7 +287,16 @@ export function buildProfile(input: unknown, base: Profile): Profile {
   return out;
 }
 
-/** Payload bandwidth of a link in bytes/s (lanes × rate × encoding). */
+/**
+ * Payload bandwidth of a link in bytes/s (lanes × rate × encoding).
+ *
+ * @example
+ * ```ts
+ * import { linkBytesPerSec } from "./schema.ts";
+ * import { PCIX_SDR_2006 } from "./pcix_sdr_2006.ts";
+ * console.log(linkBytesPerSec(PCIX_SDR_2006)); // 1000000000 (4 × 2.5 Gb/s × 8b/10b)
+ * ```
+ */
 export function linkBytesPerSec(p: Profile): number {
   return p.link.width * p.link.laneSignalBytesPerSec * p.link.encodingEfficiency;
 }

@@ -5,8 +5,8 @@
  * interrupt and the wake-up.
  */
 import assert from "node:assert/strict";
-import { QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
-import { rejects, side, twoHosts } from "./helpers.ts";
+import { connectPair, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
+import { CONNECT, rejects, side, twoHosts } from "./helpers.ts";
 
 Deno.test("completion channel: armed CQ raises one event per arm; solicited-only arms", async () => {
   const { cluster, a, b } = await twoHosts();
@@ -18,12 +18,7 @@ Deno.test("completion channel: armed CQ raises one event per arm; solicited-only
     const cap = { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 };
     const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap });
     const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: rcq, cap });
-    const { initAttr, rtrAttr, rtsAttr } = await import("./helpers.ts");
-    for (const [q, lid, dest] of [[qx, y.lid, qy.qpNum], [qy, x.lid, qx.qpNum]] as const) {
-      await q.modify(initAttr(QpType.RC));
-      await q.modify(rtrAttr(QpType.RC, lid, dest));
-      await q.modify(rtsAttr(QpType.RC));
-    }
+    await connectPair({ qp: qx, lid: x.lid }, { qp: qy, lid: y.lid }, CONNECT);
     for (let i = 0n; i < 6n; i++) {
       qy.postRecv({ wrId: i, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
     }

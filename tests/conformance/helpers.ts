@@ -1,20 +1,21 @@
 /**
  * Shared setup for the verbs conformance tests: a two-host bare-metal
- * cluster, an open context per host, and QP connection in one call.
+ * cluster, an open context per host, and connected QP pairs (through the
+ * library's `connectPair`, so the tests connect exactly as users do).
  *
  * @module
  */
 import {
   Access,
   Cluster,
+  type ConnectOptions,
+  connectPair,
   type Context,
   type Cq,
   type Domain,
   type Mr,
   type Pd,
   type Qp,
-  QpState,
-  QpType,
   VerbsError,
 } from "../../mod.ts";
 import type { QpCap } from "../../drivers/verbs/types.ts";
@@ -64,42 +65,17 @@ export const CAP: QpCap = {
   maxInlineData: 64,
 };
 
-/** Attributes that take a QP of `type` from RESET to INIT. */
-export function initAttr(type: number): Record<string, unknown> {
-  return type === QpType.UD
-    ? { state: QpState.INIT, port: 1, pkeyIndex: 0, qkey: 0x11111111 }
-    : { state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: ALL_ACCESS & ~Access.LOCAL_WRITE };
-}
-
-/** Attributes for INIT→RTR toward (`dlid`, `destQpNum`). */
-export function rtrAttr(type: number, dlid: number, destQpNum: number): Record<string, unknown> {
-  if (type === QpType.UD) return { state: QpState.RTR };
-  const a: Record<string, unknown> = {
-    state: QpState.RTR,
-    ah: { dlid },
-    pathMtu: 2048,
-    destQpNum,
-    rqPsn: 100,
-  };
-  if (type === QpType.RC) Object.assign(a, { maxDestRdAtomic: 4, minRnrTimer: 1 });
-  return a;
-}
-
-/** Attributes for RTR→RTS. */
-export function rtsAttr(type: number): Record<string, unknown> {
-  const a: Record<string, unknown> = { state: QpState.RTS, sqPsn: 100 };
-  if (type === QpType.RC) {
-    Object.assign(a, { timeout: 14, retryCnt: 7, rnrRetry: 7, maxRdAtomic: 4 });
-  }
-  return a;
-}
-
-/** Bring a QP from RESET to RTS toward the peer. */
-export async function toRts(qp: Qp, type: number, dlid: number, destQpNum: number): Promise<void> {
-  await qp.modify(initAttr(type));
-  await qp.modify(rtrAttr(type, dlid, destQpNum));
-  await qp.modify(rtsAttr(type));
-}
+/**
+ * How the tests connect QPs: PSNs away from 0 (so a PSN mix-up shows), four
+ * RDMA READs/atomics each way, and the shortest RNR timer (RNR tests stay short).
+ */
+export const CONNECT: ConnectOptions = {
+  sqPsn: 100,
+  rqPsn: 100,
+  maxRdAtomic: 4,
+  maxDestRdAtomic: 4,
+  minRnrTimer: 1,
+};
 
 /** A QP of `type` on each side, connected to each other and in RTS. */
 export async function pair(
@@ -110,8 +86,7 @@ export async function pair(
 ): Promise<[Qp, Qp]> {
   const qx = await x.pd.createQp({ type, sendCq: x.cq, recvCq: x.cq, cap });
   const qy = await y.pd.createQp({ type, sendCq: y.cq, recvCq: y.cq, cap });
-  await toRts(qx, type, y.lid, qy.qpNum);
-  await toRts(qy, type, x.lid, qx.qpNum);
+  await connectPair({ qp: qx, lid: x.lid }, { qp: qy, lid: y.lid }, CONNECT);
   return [qx, qy];
 }
 

@@ -8,8 +8,8 @@
  */
 import assert from "node:assert/strict";
 import {
+  connectAttrs,
   type Qp,
-  QpState,
   QpType,
   SendFlags,
   WcFlags,
@@ -17,7 +17,16 @@ import {
   WcStatus,
   WrOpcode,
 } from "../../mod.ts";
-import { pair, pattern, rejects, type Side, side, twoHosts, waitBytes } from "./helpers.ts";
+import {
+  CONNECT,
+  pair,
+  pattern,
+  rejects,
+  type Side,
+  side,
+  twoHosts,
+  waitBytes,
+} from "./helpers.ts";
 
 const ALL_OPS = Object.values(WrOpcode);
 const ALLOWED: Record<number, number[]> = {
@@ -238,28 +247,17 @@ Deno.test("post errors: state, SGE count, missing arguments, full queues", async
     // RESET: neither queue takes work (IBTA §10.8.2).
     await rejects(() => send(1n), "EINVAL");
     await rejects(() => recv(1n), "EINVAL");
-    await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+    const [init, rtr, rts] = connectAttrs(QpType.RC, {
+      ...CONNECT,
+      remoteQpn: (await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap })).qpNum,
+      dlid: y.lid,
+    });
+    await qp.modify(init);
     recv(1n); // INIT: receives may be posted
     await rejects(() => send(1n), "EINVAL");
-    const peer = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap });
-    await qp.modify({
-      state: QpState.RTR,
-      ah: { dlid: y.lid },
-      pathMtu: 2048,
-      destQpNum: peer.qpNum,
-      rqPsn: 0,
-      maxDestRdAtomic: 1,
-      minRnrTimer: 1,
-    });
+    await qp.modify(rtr);
     await rejects(() => send(1n), "EINVAL"); // RTR: still no sends
-    await qp.modify({
-      state: QpState.RTS,
-      sqPsn: 0,
-      timeout: 14,
-      retryCnt: 7,
-      rnrRetry: 7,
-      maxRdAtomic: 1,
-    });
+    await qp.modify(rts);
     const two = [{ addr: x.buf, length: 8, lkey: x.mr.lkey }, {
       addr: x.buf + 8,
       length: 8,

@@ -1,6 +1,7 @@
 /**
  * Object lifetimes: destroying an object others still use fails with EBUSY
- * (a PD with MRs/QPs, a CQ with QPs, an SRQ with QPs); closing a context
+ * (a PD with MRs/QPs, a CQ with QPs, an SRQ with QPs), while a QP with
+ * work in flight may be destroyed (verbs does not wait); closing a context
  * returns every device resource; a CQ that overruns raises CQ_ERR; a
  * deregistered region's key stops working even when its MPT entry is
  * reused; a doorbell on one context's UAR page cannot drive another
@@ -8,8 +9,8 @@
  */
 import assert from "node:assert/strict";
 import { doorbellBytes, UarOffset } from "../../hca/uar.ts";
-import { EventType, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
-import { ALL_ACCESS, pair, rejects, side, twoHosts } from "./helpers.ts";
+import { connectQp, EventType, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
+import { ALL_ACCESS, CONNECT, pair, rejects, side, twoHosts } from "./helpers.ts";
 
 Deno.test("destroy while busy: EBUSY until the users are gone", async () => {
   const { cluster, a, b } = await twoHosts();
@@ -76,10 +77,7 @@ Deno.test("CQ overrun raises CQ_ERR; a stale lkey fails after its MPT entry is r
     const cap = { maxSendWr: 8, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
     const qx = await x.pd.createQp({ type: QpType.RC, sendCq: small, recvCq: x.cq, cap });
     const [, qy] = await pair(x, y, QpType.RC);
-    const { initAttr, rtrAttr, rtsAttr } = await import("./helpers.ts");
-    await qx.modify(initAttr(QpType.RC));
-    await qx.modify(rtrAttr(QpType.RC, y.lid, qy.qpNum));
-    await qx.modify(rtsAttr(QpType.RC));
+    await connectQp(qx, { ...CONNECT, remoteQpn: qy.qpNum, dlid: y.lid });
     // The 2-entry ring takes 2 CQEs; the 3rd overruns it (nobody polls).
     for (let i = 0n; i < 3n; i++) {
       qx.postSend({
@@ -153,4 +151,34 @@ Deno.test("a doorbell naming another context's QP is dropped by the device", asy
     assert.equal(h.hca.stats().doorbellsRejected, before + 1);
     assert.deepEqual(y.dom.memory.read(y.buf, 8), new Uint8Array(8), "nothing was written");
   });
+});
+
+Deno.test("destroying a QP with work in flight: allowed, and the device sends nothing more", async () => {
+  const { cluster, a, b } = await twoHosts();
+  const ha = cluster.hosts[0];
+  const before = ha.hca.stats().used;
+  await cluster.run(async () => {
+    const x = await side(a, 64, 1 << 20), y = await side(b, 64, 1 << 20);
+    const [qx] = await pair(x, y, QpType.RC);
+    const sent = ha.hca.stats().packetsSent;
+    for (let i = 0n; i < 4n; i++) {
+      qx.postSend({
+        wrId: i,
+        opcode: WrOpcode.RDMA_WRITE,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 256 * 1024, lkey: x.mr.lkey }],
+        remoteAddr: y.buf,
+        rkey: y.mr.rkey,
+      });
+    }
+    await cluster.sleep(20_000); // mid-stream: some packets are out, most are not
+    assert.ok(ha.hca.stats().packetsSent > sent, "the transfer had started");
+    await qx.destroy(); // ibv_destroy_qp does not wait for outstanding work
+    await x.cq.destroy(); // nor does the CQ it used stay busy
+    const after = ha.hca.stats().packetsSent;
+    await cluster.sleep(5_000_000);
+    assert.equal(ha.hca.stats().packetsSent, after, "the destroyed QP sends nothing more");
+    await x.ctx.close();
+  });
+  assert.deepEqual(ha.hca.stats().used, before);
 });

@@ -4,8 +4,16 @@
  * SRQ_LIMIT_REACHED once and disarms (IBTA vol. 1 §10.2.9.3, §11.5.2.3).
  */
 import assert from "node:assert/strict";
-import { EventType, type Qp, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
-import { initAttr, rejects, rtrAttr, rtsAttr, side, twoHosts } from "./helpers.ts";
+import {
+  connectPair,
+  EventType,
+  type Qp,
+  QpType,
+  SendFlags,
+  WcStatus,
+  WrOpcode,
+} from "../../mod.ts";
+import { CONNECT, rejects, side, twoHosts } from "./helpers.ts";
 
 Deno.test("SRQ: shared by two QPs, limit event fires once and disarms", async () => {
   const { cluster, a, b } = await twoHosts();
@@ -18,11 +26,7 @@ Deno.test("SRQ: shared by two QPs, limit event fires once and disarms", async ()
     for (let i = 0; i < 2; i++) {
       const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap });
       const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, srq, cap });
-      for (const [q, lid, dest] of [[qx, y.lid, qy.qpNum], [qy, x.lid, qx.qpNum]] as const) {
-        await q.modify(initAttr(QpType.RC));
-        await q.modify(rtrAttr(QpType.RC, lid, dest));
-        await q.modify(rtsAttr(QpType.RC));
-      }
+      await connectPair({ qp: qx, lid: x.lid }, { qp: qy, lid: y.lid }, CONNECT);
       senders.push(qx);
       receivers.push(qy);
     }

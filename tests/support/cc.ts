@@ -14,7 +14,9 @@
  * directory (under `/tmp`, which the project's test task allows).
  *
  * @example
- * ```ts
+ * Not run by `deno test --doc`: it registers a test, and a doc test cannot
+ * register another.
+ * ```ts ignore
  * import assert from "node:assert/strict";
  * import { cTest } from "./cc.ts"; // in a test under tests/: "./support/cc.ts"
  *
@@ -298,7 +300,8 @@ async function doProbe(req: CRequirements): Promise<CProbe> {
  * (see the module doc). Await it at the top level of a test module.
  *
  * @example
- * ```ts
+ * Not run by `deno test --doc`, for the reason the module doc gives.
+ * ```ts ignore
  * import assert from "node:assert/strict";
  * import { cTest } from "./cc.ts";
  * await cTest("C int is 32-bit", {}, async (c) => {

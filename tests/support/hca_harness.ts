@@ -410,6 +410,18 @@ export class Host {
   write(addr: number, bytes: Uint8Array): void {
     this.as.write(addr, bytes);
   }
+
+  /** The 64-bit value at `addr`, host (little-endian) order, as atomics see it. */
+  readU64(addr: number): bigint {
+    return new DataView(this.as.read(addr, 8).buffer).getBigUint64(0, true);
+  }
+
+  /** Store a 64-bit value at `addr` in host (little-endian) order. */
+  writeU64(addr: number, v: bigint): void {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, v, true);
+    this.as.write(addr, b);
+  }
 }
 
 /** Two hosts through a switch, ports ACTIVE, both HCAs initialized. */
@@ -453,6 +465,18 @@ export function makePair(o: PairOptions = {}): Pair & { setup(): Promise<void> }
       new SubnetManager(fabric).sweepNow();
     },
   };
+}
+
+/**
+ * Build a pair, set it up and run `fn` on it in virtual time (the usual
+ * opening of a device-level test).
+ */
+export function withPair<T>(o: PairOptions, fn: (p: Pair) => Promise<T>): Promise<T> {
+  const p = makePair(o);
+  return p.engine.run(async () => {
+    await p.setup();
+    return await fn(p);
+  });
 }
 
 /** An RC (or UC) pair of connected QPs with a CQ each. */

@@ -7,12 +7,20 @@
  *
  * @module
  */
-import { Access, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
+import { Access, connectQp, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
 import type { Cluster, Context, Cq, Domain, Mr, Pd, Qp, Wc } from "./api.ts";
 import { ToolError } from "./api.ts";
 import type { AllToAllWorkload } from "./scenario.ts";
 
-/** One endpoint's share of an all-to-all run. */
+/**
+ * One endpoint's share of an all-to-all run.
+ *
+ * @example
+ * ```ts
+ * import type { AllToAllEndpoint } from "./alltoall.ts";
+ * const gbps = (e: AllToAllEndpoint) => (e.MBps * 1048576 * 8) / 1e9;
+ * ```
+ */
 export interface AllToAllEndpoint {
   /** Endpoint name. */
   name: string;
@@ -28,7 +36,15 @@ export interface AllToAllEndpoint {
   MBps: number;
 }
 
-/** Result of an all-to-all workload. */
+/**
+ * Result of an all-to-all workload.
+ *
+ * @example
+ * ```ts
+ * import type { AllToAllResult } from "./alltoall.ts";
+ * const slowest = (r: AllToAllResult) => Math.max(...r.endpoints.map((e) => e.finishUs));
+ * ```
+ */
 export interface AllToAllResult {
   /** Workload label. */
   name: string;
@@ -142,29 +158,10 @@ export async function runAllToAll(
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < n; j++) {
         if (i === j) continue;
-        const qp = nodes[i].qps.get(j)!;
-        await qp.modify({
-          state: QpState.INIT,
-          port: 1,
-          pkeyIndex: 0,
+        await connectQp(nodes[i].qps.get(j)!, {
+          remoteQpn: nodes[j].qps.get(i)!.qpNum,
+          dlid: nodes[j].lid,
           accessFlags: Access.REMOTE_WRITE | Access.REMOTE_READ,
-        });
-        await qp.modify({
-          state: QpState.RTR,
-          pathMtu: 2048,
-          destQpNum: nodes[j].qps.get(i)!.qpNum,
-          rqPsn: 0,
-          ah: { dlid: nodes[j].lid },
-          maxDestRdAtomic: 1,
-          minRnrTimer: 12,
-        });
-        await qp.modify({
-          state: QpState.RTS,
-          sqPsn: 0,
-          timeout: 14,
-          retryCnt: 7,
-          rnrRetry: 7,
-          maxRdAtomic: 1,
         });
       }
     }

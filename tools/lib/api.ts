@@ -1,7 +1,7 @@
 /**
  * The part of xenib's public API (API.md, `mod.ts`) the tools program
- * against, as structural types, and a loader that fails with a clear
- * message while a piece of the library is not there yet. The tools never
+ * against, and the CLI-facing wrappers around it: errors the user must act
+ * on become {@link ToolError}s with one-line messages. The tools never
  * reach into internals: everything goes through `mod.ts`.
  *
  * @module
@@ -24,9 +24,9 @@ export class ToolError extends Error {
   }
 }
 
+export { Cluster } from "../../mod.ts";
 export type {
   Ah,
-  Cluster,
   CompChannel,
   Context,
   Cq,
@@ -38,13 +38,19 @@ export type {
   Qp,
   WorkCompletion as Wc,
 } from "../../mod.ts";
-import { Cluster, type Context, type Domain, type Profile } from "../../mod.ts";
+import type { Context, Domain, Profile } from "../../mod.ts";
 import { loadProfile } from "./profile_yaml.ts";
 
-/** Constructor of {@link Cluster}. */
-export type ClusterCtor = typeof Cluster;
-
-/** The optional (real-hardware) part of `mod.ts` the tools look up at run time. */
+/**
+ * The real-hardware part of `mod.ts`, looked up when a tool is given `--device real`.
+ *
+ * @example
+ * ```ts
+ * import { loadApi, type XenibApi } from "./api.ts";
+ * const api: XenibApi = await loadApi();
+ * console.log(typeof api.openRealDevice); // function
+ * ```
+ */
 export interface XenibApi {
   openRealDevice?: (name?: string) => Promise<Context>;
   RealHost?: new (opts?: { name?: string; memoryBytes?: number }) => Domain;
@@ -53,8 +59,8 @@ export interface XenibApi {
 let cached: XenibApi | undefined;
 
 /**
- * Load `mod.ts` (dynamically, so that the tools still run their parsing and
- * validation while parts of the library are being built).
+ * `mod.ts` as an object, for the real-hardware entry points (their FFI is
+ * only loaded when they are called).
  *
  * @example
  * ```ts
@@ -66,26 +72,6 @@ let cached: XenibApi | undefined;
 export async function loadApi(): Promise<XenibApi> {
   if (!cached) cached = (await import("../../mod.ts")) as unknown as XenibApi;
   return cached;
-}
-
-/**
- * The `Cluster` class, or a {@link ToolError} saying the library does not
- * provide it yet.
- *
- * @example
- * ```ts
- * import { requireCluster } from "./api.ts";
- * try { await requireCluster(); } catch (e) { console.log((e as Error).name); }
- * ```
- */
-export async function requireCluster(): Promise<ClusterCtor> {
-  const api = (await loadApi()) as { Cluster?: unknown };
-  if (typeof api.Cluster !== "function") {
-    throw new ToolError(
-      "xenib's library does not export Cluster from mod.ts; nothing was run",
-    );
-  }
-  return Cluster;
 }
 
 /**

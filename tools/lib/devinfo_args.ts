@@ -5,18 +5,26 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
   type Mode,
   parseDevice,
+  parseFlags,
   parseIntFlag,
   parseMode,
   parseSeed,
-  rephraseParseError,
   UsageError,
 } from "./perftest_args.ts";
 
-/** A parsed ibv_devinfo command line. */
+/**
+ * A parsed ibv_devinfo command line.
+ *
+ * @example
+ * ```ts
+ * import { type DevinfoConfig, parseDevinfoArgs } from "./devinfo_args.ts";
+ * const c: DevinfoConfig = parseDevinfoArgs(["--mode", "split", "--dom0"]);
+ * console.log(c.mode, c.dom0); // split true
+ * ```
+ */
 export interface DevinfoConfig {
   /** `-d`: only this device. */
   ibDev?: string;
@@ -50,28 +58,18 @@ export interface DevinfoConfig {
  * ```
  */
 export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "ib-dev": { type: "string", short: "d" },
-        "ib-port": { type: "string", short: "i" },
-        list: { type: "boolean", short: "l" },
-        verbose: { type: "boolean", short: "v" },
-        mode: { type: "string" },
-        dom0: { type: "boolean" },
-        profile: { type: "string" },
-        seed: { type: "string" },
-        device: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (e) {
-    throw rephraseParseError(e);
-  }
+  const v = parseFlags(argv, {
+    "ib-dev": { type: "string", short: "d" },
+    "ib-port": { type: "string", short: "i" },
+    list: { type: "boolean", short: "l" },
+    verbose: { type: "boolean", short: "v" },
+    mode: { type: "string" },
+    dom0: { type: "boolean" },
+    profile: { type: "string" },
+    seed: { type: "string" },
+    device: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }).values;
   const c: DevinfoConfig = {
     list: v.list ?? false,
     verbose: v.verbose ?? false,

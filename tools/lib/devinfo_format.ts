@@ -5,7 +5,15 @@
  * @module
  */
 
-/** One device as the tool gathered it. */
+/**
+ * One device as the tool gathered it.
+ *
+ * @example
+ * ```ts
+ * import type { DevInfo } from "./devinfo_format.ts";
+ * const dev: DevInfo = { name: "mthca0", device: { physPortCnt: 1 }, ports: [{ state: 4 }] };
+ * ```
+ */
 export interface DevInfo {
   /** `hca_id`. */
   name: string;

@@ -3,10 +3,18 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { type Mode, MODES, parseSeed, rephraseParseError, UsageError } from "./perftest_args.ts";
+import { type Mode, MODES, parseFlags, parseSeed, UsageError } from "./perftest_args.ts";
 
-/** A parsed `deno task paper` command line. */
+/**
+ * A parsed `deno task paper` command line.
+ *
+ * @example
+ * ```ts
+ * import { type PaperConfig, parsePaperArgs } from "./paper_args.ts";
+ * const c: PaperConfig = parsePaperArgs(["--out", "out/p"]);
+ * console.log(c.out, c.modes.length); // out/p 3
+ * ```
+ */
 export interface PaperConfig {
   /** Smaller run. */
   quick: boolean;
@@ -32,24 +40,14 @@ export interface PaperConfig {
  * ```
  */
 export function parsePaperArgs(argv: string[]): PaperConfig {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        quick: { type: "boolean" },
-        profile: { type: "string" },
-        seed: { type: "string" },
-        out: { type: "string" },
-        modes: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (e) {
-    throw rephraseParseError(e);
-  }
+  const v = parseFlags(argv, {
+    quick: { type: "boolean" },
+    profile: { type: "string" },
+    seed: { type: "string" },
+    out: { type: "string" },
+    modes: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }).values;
   const c: PaperConfig = {
     quick: v.quick ?? false,
     profile: v.profile ?? "pcix-sdr-2006",

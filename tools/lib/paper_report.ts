@@ -7,7 +7,15 @@
  */
 import { barChart, lineChart, type Series } from "./svg_chart.ts";
 
-/** One latency point. */
+/**
+ * One latency point.
+ *
+ * @example
+ * ```ts
+ * import type { LatPoint } from "./paper_report.ts";
+ * const p: LatPoint = { bytes: 2, typicalUs: 5.04, avgUs: 5.04 };
+ * ```
+ */
 export interface LatPoint {
   /** Message size. */
   bytes: number;
@@ -17,7 +25,15 @@ export interface LatPoint {
   avgUs: number;
 }
 
-/** One bandwidth point. */
+/**
+ * One bandwidth point.
+ *
+ * @example
+ * ```ts
+ * import type { BwPoint } from "./paper_report.ts";
+ * const p: BwPoint = { bytes: 65536, avgMBps: 838, peakMBps: 838, mpps: 0.0134, iterations: 100 };
+ * ```
+ */
 export interface BwPoint {
   /** Message size. */
   bytes: number;
@@ -31,7 +47,15 @@ export interface BwPoint {
   iterations: number;
 }
 
-/** Registration cost at one buffer size. */
+/**
+ * Registration cost at one buffer size.
+ *
+ * @example
+ * ```ts
+ * import type { RegPoint } from "./paper_report.ts";
+ * const p: RegPoint = { pages: 1, regUs: 42.4, deregUs: 22.3 };
+ * ```
+ */
 export interface RegPoint {
   /** 4 KiB pages registered. */
   pages: number;
@@ -41,7 +65,15 @@ export interface RegPoint {
   deregUs: number;
 }
 
-/** Names of the control operations timed in the setup experiment, in display order. */
+/**
+ * Names of the control operations timed in the setup experiment, in display order.
+ *
+ * @example
+ * ```ts
+ * import { SETUP_OPS } from "./paper_report.ts";
+ * console.log(SETUP_OPS[0]); // openDevice
+ * ```
+ */
 export const SETUP_OPS = [
   "openDevice",
   "allocPd",
@@ -53,10 +85,26 @@ export const SETUP_OPS = [
   "destroyCq",
 ] as const;
 
-/** One control operation. */
+/**
+ * One control operation.
+ *
+ * @example
+ * ```ts
+ * import type { SetupOp } from "./paper_report.ts";
+ * const op: SetupOp = "createQp";
+ * ```
+ */
 export type SetupOp = (typeof SETUP_OPS)[number];
 
-/** Everything the paper tool measured. Series are keyed by label (`native`, `bypass`, …). */
+/**
+ * Everything the paper tool measured. Series are keyed by label (`native`, `bypass`, …).
+ *
+ * @example
+ * ```ts
+ * import type { PaperData } from "./paper_report.ts";
+ * const modes = (d: PaperData) => d.modes.join(", ");
+ * ```
+ */
 export interface PaperData {
   /** Profile name. */
   profile: string;
@@ -88,7 +136,15 @@ export interface PaperData {
   wallSeconds?: number;
 }
 
-/** Verdict on one claim. */
+/**
+ * Verdict on one claim.
+ *
+ * @example
+ * ```ts
+ * import type { Claim } from "./paper_report.ts";
+ * const ok = (c: Claim) => c.status === "reproduced";
+ * ```
+ */
 export interface Claim {
   /** Short id. */
   id: string;
@@ -102,9 +158,25 @@ export interface Claim {
   status: "reproduced" | "not reproduced" | "not evaluated";
 }
 
-/** Tolerance for "about the same", relative. */
+/**
+ * Tolerance for "about the same", relative.
+ *
+ * @example
+ * ```ts
+ * import { SAME_TOL } from "./paper_report.ts";
+ * console.log(SAME_TOL); // 0.05
+ * ```
+ */
 export const SAME_TOL = 0.05;
-/** A cost counts as "more" when it is at least this much larger, relative. */
+/**
+ * A cost counts as "more" when it is at least this much larger, relative.
+ *
+ * @example
+ * ```ts
+ * import { MORE_TOL } from "./paper_report.ts";
+ * console.log(MORE_TOL); // 0.1
+ * ```
+ */
 export const MORE_TOL = 0.10;
 
 const f2 = (x: number) => x.toFixed(2);

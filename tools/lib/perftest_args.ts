@@ -8,9 +8,17 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 
-/** The eight perftest programs xenib provides. */
+/**
+ * The eight perftest programs xenib provides.
+ *
+ * @example
+ * ```ts
+ * import { PERFTEST_TESTS } from "./perftest_args.ts";
+ * console.log(PERFTEST_TESTS.ib_read_bw); // { verb: "read", kind: "bw" }
+ * ```
+ */
 export const PERFTEST_TESTS = {
   ib_write_lat: { verb: "write", kind: "lat" },
   ib_write_bw: { verb: "write", kind: "bw" },
@@ -22,23 +30,87 @@ export const PERFTEST_TESTS = {
   ib_atomic_bw: { verb: "atomic", kind: "bw" },
 } as const;
 
-/** A perftest program name, e.g. `ib_write_lat`. */
+/**
+ * A perftest program name, e.g. `ib_write_lat`.
+ *
+ * @example
+ * ```ts
+ * import type { TestName } from "./perftest_args.ts";
+ * const t: TestName = "ib_send_lat";
+ * ```
+ */
 export type TestName = keyof typeof PERFTEST_TESTS;
-/** The verb a test exercises. */
+/**
+ * The verb a test exercises.
+ *
+ * @example
+ * ```ts
+ * import type { Verb } from "./perftest_args.ts";
+ * const v: Verb = "atomic";
+ * ```
+ */
 export type Verb = "write" | "read" | "send" | "atomic";
-/** Latency (ping-pong / round trip) or bandwidth (streaming) test. */
+/**
+ * Latency (ping-pong / round trip) or bandwidth (streaming) test.
+ *
+ * @example
+ * ```ts
+ * import type { TestKind } from "./perftest_args.ts";
+ * const k: TestKind = "bw";
+ * ```
+ */
 export type TestKind = "lat" | "bw";
-/** Transport service (`-c`). */
+/**
+ * Transport service (`-c`).
+ *
+ * @example
+ * ```ts
+ * import type { Connection } from "./perftest_args.ts";
+ * const c: Connection = "UD";
+ * ```
+ */
 export type Connection = "RC" | "UC" | "UD";
-/** How the endpoints reach the HCA. */
+/**
+ * How the endpoints reach the HCA.
+ *
+ * @example
+ * ```ts
+ * import type { Mode } from "./perftest_args.ts";
+ * const m: Mode = "bypass";
+ * ```
+ */
 export type Mode = "native" | "bypass" | "split";
-/** Atomic operation of the atomic tests (`-A`). */
+/**
+ * Atomic operation of the atomic tests (`-A`).
+ *
+ * @example
+ * ```ts
+ * import type { AtomicType } from "./perftest_args.ts";
+ * const a: AtomicType = "CMP_AND_SWAP";
+ * ```
+ */
 export type AtomicType = "FETCH_AND_ADD" | "CMP_AND_SWAP";
 
-/** All modes, in the order tools show them. */
+/**
+ * All modes, in the order tools show them.
+ *
+ * @example
+ * ```ts
+ * import { MODES } from "./perftest_args.ts";
+ * console.log(MODES.join(",")); // native,bypass,split
+ * ```
+ */
 export const MODES: readonly Mode[] = ["native", "bypass", "split"];
 
-/** perftest's limits (perftest_parameters.h). */
+/**
+ * perftest's limits (perftest_parameters.h).
+ *
+ * @example
+ * ```ts
+ * import { LIMITS } from "./perftest_args.ts";
+ * console.log(LIMITS.minIters); // 5
+ * ```
+ */
 export const LIMITS = {
   minIters: 5,
   maxTx: 15000,
@@ -50,7 +122,16 @@ export const LIMITS = {
   udAddition: 40,
 } as const;
 
-/** A fully resolved perftest run. */
+/**
+ * A fully resolved perftest run.
+ *
+ * @example
+ * ```ts
+ * import { parsePerftestArgs, type PerftestConfig } from "./perftest_args.ts";
+ * const c: PerftestConfig = parsePerftestArgs(["ib_send_bw", "-q", "4"]);
+ * console.log(c.qps, c.txDepth); // 4 128
+ * ```
+ */
 export interface PerftestConfig {
   /** Program name. */
   test: TestName;
@@ -160,6 +241,34 @@ export function rephraseParseError(e: unknown): UsageError {
   m = /Unexpected argument '([^']+)'/.exec(msg);
   if (m) return new UsageError(`unexpected argument '${m[1]}' (see --help)`);
   return new UsageError(code ? `${msg.split(".")[0]}` : msg);
+}
+
+/**
+ * `node:util` parseArgs in strict mode (an unknown flag is an error), with
+ * its errors rephrased by {@link rephraseParseError}: the one way every
+ * tool reads its flags.
+ *
+ * @param allowPositionals whether bare arguments are allowed (else each is an error)
+ * @example
+ * ```ts
+ * import { parseFlags } from "./perftest_args.ts";
+ * const { values } = parseFlags(["--quick", "-p", "x"], {
+ *   quick: { type: "boolean" },
+ *   profile: { type: "string", short: "p" },
+ * });
+ * console.log(values.quick, values.profile); // true x
+ * ```
+ */
+export function parseFlags<const T extends ParseArgsOptionsConfig>(
+  argv: string[],
+  options: T,
+  allowPositionals = false,
+) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals });
+  } catch (e) {
+    throw rephraseParseError(e);
+  }
 }
 
 /** Long name → the spelling to show (`-s/--size`). */

@@ -6,7 +6,15 @@
  */
 import { bwInUnit, type BwRow, type LatRow, type PerftestResult } from "./perftest_stats.ts";
 
-/** perftest's separator line. */
+/**
+ * perftest's separator line.
+ *
+ * @example
+ * ```ts
+ * import { RESULT_LINE } from "./perftest_format.ts";
+ * console.log(RESULT_LINE.length); // 87
+ * ```
+ */
 export const RESULT_LINE = "-".repeat(87);
 
 const TITLES: Record<string, string> = {
@@ -16,7 +24,15 @@ const TITLES: Record<string, string> = {
   atomic: "Atomic",
 };
 
-/** Column headers of the latency table. */
+/**
+ * Column headers of the latency table.
+ *
+ * @example
+ * ```ts
+ * import { LAT_COLUMNS } from "./perftest_format.ts";
+ * console.log(LAT_COLUMNS[4]); // t_typical[usec]
+ * ```
+ */
 export const LAT_COLUMNS = [
   "#bytes",
   "#iterations",

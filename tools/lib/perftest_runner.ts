@@ -21,9 +21,9 @@
  */
 import {
   Access,
+  connectQp,
   linkBytesPerSec,
   type Profile,
-  QpState,
   QpType,
   SendFlags,
   type SendWr,
@@ -32,7 +32,7 @@ import {
 } from "../../mod.ts";
 import {
   type Ah,
-  type Cluster,
+  Cluster,
   type CompChannel,
   type Context,
   type Cq,
@@ -44,7 +44,6 @@ import {
   type Pd,
   type Qp,
   realHost,
-  requireCluster,
   ToolError,
   type Wc,
 } from "./api.ts";
@@ -57,7 +56,22 @@ import {
   type PerftestResult,
 } from "./perftest_stats.ts";
 
-/** Where and how a run happens (clock, waiting, concurrency). */
+/**
+ * Where and how a run happens (clock, waiting, concurrency).
+ *
+ * @example
+ * ```ts
+ * import type { PerftestEnv } from "./perftest_runner.ts";
+ * import type { Cluster } from "../../mod.ts";
+ * const envOf = (cluster: Cluster): PerftestEnv => ({
+ *   now: () => cluster.now,
+ *   sleep: (ns) => cluster.sleep(ns),
+ *   spawn: (name, fn) => cluster.spawn(name, fn),
+ *   pollStepNs: 40,
+ *   virtual: true,
+ * });
+ * ```
+ */
 export interface PerftestEnv {
   /** Current time in ns (virtual or wall). */
   now(): number;
@@ -71,7 +85,15 @@ export interface PerftestEnv {
   virtual: boolean;
 }
 
-/** Options of {@link runPerftest}. */
+/**
+ * Options of {@link runPerftest}.
+ *
+ * @example
+ * ```ts
+ * import type { RunPerftestOptions } from "./perftest_runner.ts";
+ * const o: RunPerftestOptions = { onSize: (bytes) => console.log(`${bytes} bytes`) };
+ * ```
+ */
 export interface RunPerftestOptions {
   /** Run on this cluster between these two domains instead of building a fresh cluster. */
   endpoints?: { cluster: Cluster; a: Domain; b: Domain; mode?: string };
@@ -274,8 +296,7 @@ export async function buildPair(
   config: PerftestConfig,
   profile: Profile,
 ): Promise<{ cluster: Cluster; a: Domain; b: Domain; hosts: Host[] }> {
-  const ClusterCtor = await requireCluster();
-  const cluster = new ClusterCtor({ profile, seed: config.seed });
+  const cluster = new Cluster({ profile, seed: config.seed });
   if (config.mode === "native") {
     const h0 = cluster.addHost({ name: "node0", hypervisor: false });
     const h1 = cluster.addHost({ name: "node1", hypervisor: false });
@@ -481,6 +502,7 @@ async function setupSide(
   };
 }
 
+/** perftest's `ctx_connect`: each of `me`'s QPs to RTS toward its peer QP (UD: plus an AH). */
 async function connect(
   c: PerftestConfig,
   me: Side,
@@ -488,39 +510,16 @@ async function connect(
   mtu: number,
   maxRdAtomic: number,
 ): Promise<void> {
-  const pd = me.pd;
   for (let q = 0; q < me.qps.length; q++) {
-    const qp = me.qps[q];
-    const remote = peer.qps[q].qpNum;
-    if (c.connection === "UD") {
-      await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, qkey: QKEY });
-      await qp.modify({ state: QpState.RTR });
-      await qp.modify({ state: QpState.RTS, sqPsn: 0 });
-      me.ahs.push(await pd.createAh({ dlid: peer.lid, portNum: 1 }));
-      continue;
-    }
-    const rc = c.connection === "RC";
-    await qp.modify({
-      state: QpState.INIT,
-      port: 1,
-      pkeyIndex: 0,
-      accessFlags: rc
-        ? Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC
-        : Access.REMOTE_WRITE,
-    });
-    await qp.modify({
-      state: QpState.RTR,
+    await connectQp(me.qps[q], {
+      remoteQpn: peer.qps[q].qpNum,
+      dlid: peer.lid,
       pathMtu: mtu,
-      destQpNum: remote,
-      rqPsn: 0,
-      ah: { dlid: peer.lid },
-      ...(rc ? { maxDestRdAtomic: maxRdAtomic, minRnrTimer: 12 } : {}),
+      qkey: QKEY,
+      maxRdAtomic,
+      maxDestRdAtomic: maxRdAtomic,
     });
-    await qp.modify({
-      state: QpState.RTS,
-      sqPsn: 0,
-      ...(rc ? { timeout: 14, retryCnt: 7, rnrRetry: 7, maxRdAtomic } : {}),
-    });
+    if (c.connection === "UD") me.ahs.push(await me.pd.createAh({ dlid: peer.lid, portNum: 1 }));
   }
 }
 
@@ -553,23 +552,18 @@ function sendWr(
   const remoteDst = peer.dst + q * peer.region;
   switch (c.verb) {
     case "write":
+    case "read": {
+      // A WRITE pushes our source into the peer's destination; a READ pulls the other way.
+      const write = c.verb === "write";
       return {
         wrId,
-        opcode: WrOpcode.RDMA_WRITE,
+        opcode: write ? WrOpcode.RDMA_WRITE : WrOpcode.RDMA_READ,
         sendFlags: flags,
-        sgList: [{ addr: src, length: size, lkey: me.mr.lkey }],
-        remoteAddr: remoteDst,
+        sgList: [{ addr: write ? src : dst, length: size, lkey: me.mr.lkey }],
+        remoteAddr: write ? remoteDst : remoteSrc,
         rkey: peer.mr.rkey,
       };
-    case "read":
-      return {
-        wrId,
-        opcode: WrOpcode.RDMA_READ,
-        sendFlags: flags,
-        sgList: [{ addr: dst, length: size, lkey: me.mr.lkey }],
-        remoteAddr: remoteSrc,
-        rkey: peer.mr.rkey,
-      };
+    }
     case "atomic": {
       const cas = c.atomicType === "CMP_AND_SWAP";
       return {

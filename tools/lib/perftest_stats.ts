@@ -8,7 +8,16 @@
  * @module
  */
 
-/** One line of a latency table; times in microseconds. */
+/**
+ * One line of a latency table; times in microseconds.
+ *
+ * @example
+ * ```ts
+ * import { latencyStats, type LatRow } from "./perftest_stats.ts";
+ * const row: LatRow = latencyStats(2, [9000, 9000, 9000], 2);
+ * console.log(row.tTypical); // 4.5
+ * ```
+ */
 export interface LatRow {
   /** Message size. */
   bytes: number;
@@ -30,7 +39,16 @@ export interface LatRow {
   p999: number;
 }
 
-/** One line of a bandwidth table. */
+/**
+ * One line of a bandwidth table.
+ *
+ * @example
+ * ```ts
+ * import { bandwidthStats, type BwRow } from "./perftest_stats.ts";
+ * const row: BwRow = bandwidthStats(1000, [0, 0], [1000, 2000], 1);
+ * console.log(row.avgBytesPerSec); // 1000000000
+ * ```
+ */
 export interface BwRow {
   /** Message size. */
   bytes: number;
@@ -44,7 +62,15 @@ export interface BwRow {
   msgRateMpps: number;
 }
 
-/** Samples perftest drops from the top before computing latency statistics. */
+/**
+ * Samples perftest drops from the top before computing latency statistics.
+ *
+ * @example
+ * ```ts
+ * import { LAT_MEASURE_TAIL } from "./perftest_stats.ts";
+ * console.log(LAT_MEASURE_TAIL); // 2
+ * ```
+ */
 export const LAT_MEASURE_TAIL = 2;
 
 /**
@@ -131,7 +157,15 @@ export function bandwidthStats(
   };
 }
 
-/** perftest's MB: 2^20 bytes. */
+/**
+ * perftest's MB: 2^20 bytes.
+ *
+ * @example
+ * ```ts
+ * import { MB } from "./perftest_stats.ts";
+ * console.log(MB); // 1048576
+ * ```
+ */
 export const MB = 1 << 20;
 
 /**
@@ -147,7 +181,15 @@ export function bwInUnit(bytesPerSec: number, gbits: boolean): number {
   return gbits ? bytesPerSec / 125e6 : bytesPerSec / MB;
 }
 
-/** What a perftest run reports: its settings (for the header) and one row per size. */
+/**
+ * What a perftest run reports: its settings (for the header) and one row per size.
+ *
+ * @example
+ * ```ts
+ * import type { PerftestResult } from "./perftest_stats.ts";
+ * const typical = (r: PerftestResult) => r.lat.map((row) => row.tTypical);
+ * ```
+ */
 export interface PerftestResult {
   /** Program, e.g. `ib_write_lat`. */
   test: string;

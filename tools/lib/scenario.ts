@@ -40,7 +40,15 @@ import {
   UsageError,
 } from "./perftest_args.ts";
 
-/** A host of the scenario. */
+/**
+ * A host of the scenario.
+ *
+ * @example
+ * ```ts
+ * import type { ScenarioHost } from "./scenario.ts";
+ * const h: ScenarioHost = { name: "xen0", hypervisor: true };
+ * ```
+ */
 export interface ScenarioHost {
   /** Unique name. */
   name: string;
@@ -48,7 +56,15 @@ export interface ScenarioHost {
   hypervisor: boolean;
 }
 
-/** A guest of the scenario. */
+/**
+ * A guest of the scenario.
+ *
+ * @example
+ * ```ts
+ * import type { ScenarioGuest } from "./scenario.ts";
+ * const g: ScenarioGuest = { name: "vm0", host: "xen0", mode: "bypass", memoryMiB: 64 };
+ * ```
+ */
 export interface ScenarioGuest {
   /** Unique name. */
   name: string;
@@ -60,7 +76,21 @@ export interface ScenarioGuest {
   memoryMiB: number;
 }
 
-/** A perftest between two endpoints. */
+/**
+ * A perftest between two endpoints.
+ *
+ * @example
+ * ```ts
+ * import type { PerftestWorkload } from "./scenario.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * const w: PerftestWorkload = {
+ *   kind: "perftest",
+ *   name: "ib_write_lat vm0<->metal",
+ *   between: ["vm0", "metal"],
+ *   config: parsePerftestArgs(["ib_write_lat"]),
+ * };
+ * ```
+ */
 export interface PerftestWorkload {
   kind: "perftest";
   /** Label (default `<test> a<->b`). */
@@ -71,7 +101,23 @@ export interface PerftestWorkload {
   config: PerftestConfig;
 }
 
-/** All-to-all traffic. */
+/**
+ * All-to-all traffic.
+ *
+ * @example
+ * ```ts
+ * import type { AllToAllWorkload } from "./scenario.ts";
+ * const w: AllToAllWorkload = {
+ *   kind: "alltoall",
+ *   name: "alltoall",
+ *   endpoints: ["vm0", "metal"],
+ *   size: 4096,
+ *   iterations: 10,
+ *   opcode: "write",
+ *   txDepth: 16,
+ * };
+ * ```
+ */
 export interface AllToAllWorkload {
   kind: "alltoall";
   /** Label. */
@@ -88,10 +134,28 @@ export interface AllToAllWorkload {
   txDepth: number;
 }
 
-/** One workload entry. */
+/**
+ * One workload entry.
+ *
+ * @example
+ * ```ts
+ * import type { Workload } from "./scenario.ts";
+ * const label = (w: Workload) => `${w.kind}: ${w.name}`;
+ * ```
+ */
 export type Workload = PerftestWorkload | AllToAllWorkload;
 
-/** A validated scenario. */
+/**
+ * A validated scenario.
+ *
+ * @example
+ * ```ts
+ * import { parseScenario, type Scenario } from "./scenario.ts";
+ * const text = "hosts:\n  - name: a\n  - name: b\nworkload:\n  - perftest: ib_write_lat\n    between: [a, b]\n";
+ * const s: Scenario = await parseScenario(text, "s.yaml");
+ * console.log(s.hosts.length); // 2
+ * ```
+ */
 export interface Scenario {
   /** The file it came from. */
   file: string;

@@ -5,19 +5,35 @@
  *
  * @module
  */
-import { type Domain, type Host, modeError, requireCluster, ToolError } from "./api.ts";
+import { Cluster, type Domain, type Host, modeError, ToolError } from "./api.ts";
 import { runPerftest } from "./perftest_runner.ts";
 import { formatResult, resultToJson } from "./perftest_format.ts";
 import type { PerftestResult } from "./perftest_stats.ts";
 import { type AllToAllResult, formatAllToAll, runAllToAll } from "./alltoall.ts";
 import type { Scenario } from "./scenario.ts";
 
-/** Result of one workload entry. */
+/**
+ * Result of one workload entry.
+ *
+ * @example
+ * ```ts
+ * import type { WorkloadResult } from "./scenario_run.ts";
+ * const hostsTouched = (r: WorkloadResult) => Object.keys(r.counters);
+ * ```
+ */
 export type WorkloadResult =
   | { kind: "perftest"; name: string; result: PerftestResult; counters: Record<string, Counters> }
   | { kind: "alltoall"; name: string; result: AllToAllResult; counters: Record<string, Counters> };
 
-/** A host's counters (deltas over one workload). */
+/**
+ * A host's counters (deltas over one workload).
+ *
+ * @example
+ * ```ts
+ * import type { Counters } from "./scenario_run.ts";
+ * const quiet: Counters = { hypercalls: 0, evtchnSends: 0, backendRequests: 0 };
+ * ```
+ */
 export type Counters = Record<string, number>;
 
 function snapshot(hosts: Host[]): Record<string, Counters> {
@@ -57,7 +73,6 @@ export async function runScenario(
   s: Scenario,
   onWorkload?: (name: string, i: number, n: number) => void,
 ): Promise<WorkloadResult[]> {
-  const Cluster = await requireCluster();
   const cluster = new Cluster({ profile: s.profile, seed: s.seed });
   const hosts = new Map<string, Host>();
   try {

@@ -6,7 +6,15 @@
  * @module
  */
 
-/** One line of a chart. */
+/**
+ * One line of a chart.
+ *
+ * @example
+ * ```ts
+ * import type { Series } from "./svg_chart.ts";
+ * const s: Series = { label: "native", points: [[2, 4.5], [64, 4.7]] };
+ * ```
+ */
 export interface Series {
   /** Legend label. */
   label: string;
@@ -14,7 +22,16 @@ export interface Series {
   points: [number, number][];
 }
 
-/** What to draw. */
+/**
+ * What to draw.
+ *
+ * @example
+ * ```ts
+ * import { type ChartSpec, lineChart } from "./svg_chart.ts";
+ * const spec: ChartSpec = { title: "t", xLabel: "Pages", yLabel: "Time (µs)", xTicks: "plain", series: [] };
+ * console.log(lineChart(spec).includes("Pages")); // true
+ * ```
+ */
 export interface ChartSpec {
   /** Title above the plot. */
   title: string;
@@ -97,6 +114,69 @@ function fmtTick(v: number): string {
   return Number(v.toPrecision(3)).toString();
 }
 
+/** Plot area margins and size of a chart. */
+interface Frame {
+  m: { left: number; right: number; top: number; bottom: number };
+  pw: number;
+  ph: number;
+}
+
+/** The document head: XML declaration, `<svg>`, title, white background, heading. */
+function open(o: string[], W: number, H: number, title: string): void {
+  o.push(`<?xml version="1.0" encoding="UTF-8"?>`);
+  o.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+  );
+  o.push(`<title>${xmlEscape(title)}</title>`);
+  o.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`);
+  o.push(
+    `<text x="${W / 2}" y="26" text-anchor="middle" font-size="16" font-weight="bold">${
+      xmlEscape(title)
+    }</text>`,
+  );
+}
+
+/** Horizontal grid lines with the y ticks and their labels. */
+function yGrid(o: string[], { m, pw }: Frame, ticks: number[], Y: (y: number) => number): void {
+  o.push(`<g class="y-axis">`);
+  for (const v of ticks) {
+    const y = Y(v).toFixed(1);
+    o.push(
+      `<line x1="${m.left}" y1="${y}" x2="${
+        m.left + pw
+      }" y2="${y}" stroke="#dddddd" stroke-width="1"/>`,
+    );
+    o.push(`<line x1="${m.left - 5}" y1="${y}" x2="${m.left}" y2="${y}" stroke="#000000"/>`);
+    o.push(`<text x="${m.left - 8}" y="${Number(y) + 4}" text-anchor="end">${fmtTick(v)}</text>`);
+  }
+  o.push(`</g>`);
+}
+
+/** The x and y axis lines. */
+function axes(o: string[], { m, pw, ph }: Frame): void {
+  o.push(
+    `<line class="axis" x1="${m.left}" y1="${m.top + ph}" x2="${m.left + pw}" y2="${
+      m.top + ph
+    }" stroke="#000000" stroke-width="1.5"/>`,
+  );
+  o.push(
+    `<line class="axis" x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${
+      m.top + ph
+    }" stroke="#000000" stroke-width="1.5"/>`,
+  );
+}
+
+/** The y axis label, rotated, centred on the plot. */
+function yLabel(o: string[], { m, ph }: Frame, text: string): void {
+  o.push(
+    `<text class="y-label" x="18" y="${
+      m.top + ph / 2
+    }" text-anchor="middle" font-size="13" transform="rotate(-90 18 ${m.top + ph / 2})">${
+      xmlEscape(text)
+    }</text>`,
+  );
+}
+
 /**
  * Render a line chart as a standalone SVG document.
  *
@@ -138,33 +218,10 @@ export function lineChart(spec: ChartSpec): string {
     Y = (y: number) => m.top + ph - (y / y1) * ph;
   }
   const X = (x: number) => m.left + ((tx(x) - x0) / (x1 - x0)) * pw;
+  const f: Frame = { m, pw, ph };
   const o: string[] = [];
-  o.push(`<?xml version="1.0" encoding="UTF-8"?>`);
-  o.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
-  );
-  o.push(`<title>${xmlEscape(spec.title)}</title>`);
-  o.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`);
-  o.push(
-    `<text x="${W / 2}" y="26" text-anchor="middle" font-size="16" font-weight="bold">${
-      xmlEscape(spec.title)
-    }</text>`,
-  );
-  // Grid and y ticks.
-  o.push(`<g class="y-axis">`);
-  for (const v of yt) {
-    const y = Y(v).toFixed(1);
-    o.push(
-      `<line x1="${m.left}" y1="${y}" x2="${
-        m.left + pw
-      }" y2="${y}" stroke="#dddddd" stroke-width="1"/>`,
-    );
-    o.push(`<line x1="${m.left - 5}" y1="${y}" x2="${m.left}" y2="${y}" stroke="#000000"/>`);
-    o.push(
-      `<text x="${m.left - 8}" y="${Number(y) + 4}" text-anchor="end">${fmtTick(v)}</text>`,
-    );
-  }
-  o.push(`</g>`);
+  open(o, W, H, spec.title);
+  yGrid(o, f, yt, Y);
   // X ticks: powers of two (thinned to at most ~12 labels) or linear nice ticks.
   o.push(`<g class="x-axis">`);
   const xTicks: number[] = [];
@@ -193,17 +250,7 @@ export function lineChart(spec: ChartSpec): string {
     );
   }
   o.push(`</g>`);
-  // Axes.
-  o.push(
-    `<line class="axis" x1="${m.left}" y1="${m.top + ph}" x2="${m.left + pw}" y2="${
-      m.top + ph
-    }" stroke="#000000" stroke-width="1.5"/>`,
-  );
-  o.push(
-    `<line class="axis" x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${
-      m.top + ph
-    }" stroke="#000000" stroke-width="1.5"/>`,
-  );
+  axes(o, f);
   o.push(
     `<text class="x-label" x="${m.left + pw / 2}" y="${
       m.top + ph + 40
@@ -211,13 +258,7 @@ export function lineChart(spec: ChartSpec): string {
       xmlEscape(spec.xLabel + (logX ? " — log scale" : ""))
     }</text>`,
   );
-  o.push(
-    `<text class="y-label" x="18" y="${
-      m.top + ph / 2
-    }" text-anchor="middle" font-size="13" transform="rotate(-90 18 ${m.top + ph / 2})">${
-      xmlEscape(spec.yLabel + (logY ? " — log scale" : ""))
-    }</text>`,
-  );
+  yLabel(o, f, spec.yLabel + (logY ? " — log scale" : ""));
   // Series.
   spec.series.forEach((s, i) => {
     const c = COLORS[i % COLORS.length];
@@ -303,30 +344,10 @@ export function barChart(spec: {
   const yt = niceTicks(Math.max(1e-9, ...spec.series.flatMap((s) => s.values)));
   const y1 = yt[yt.length - 1];
   const Y = (y: number) => m.top + ph - (y / y1) * ph;
+  const f: Frame = { m, pw, ph };
   const o: string[] = [];
-  o.push(`<?xml version="1.0" encoding="UTF-8"?>`);
-  o.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
-  );
-  o.push(`<title>${xmlEscape(spec.title)}</title>`);
-  o.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`);
-  o.push(
-    `<text x="${W / 2}" y="26" text-anchor="middle" font-size="16" font-weight="bold">${
-      xmlEscape(spec.title)
-    }</text>`,
-  );
-  o.push(`<g class="y-axis">`);
-  for (const v of yt) {
-    const y = Y(v).toFixed(1);
-    o.push(
-      `<line x1="${m.left}" y1="${y}" x2="${
-        m.left + pw
-      }" y2="${y}" stroke="#dddddd" stroke-width="1"/>`,
-    );
-    o.push(`<line x1="${m.left - 5}" y1="${y}" x2="${m.left}" y2="${y}" stroke="#000000"/>`);
-    o.push(`<text x="${m.left - 8}" y="${Number(y) + 4}" text-anchor="end">${fmtTick(v)}</text>`);
-  }
-  o.push(`</g>`);
+  open(o, W, H, spec.title);
+  yGrid(o, f, yt, Y);
   const nc = Math.max(1, spec.categories.length), ns = Math.max(1, spec.series.length);
   const groupW = pw / nc, barW = (groupW * 0.7) / ns;
   o.push(`<g class="x-axis">`);
@@ -357,23 +378,8 @@ export function barChart(spec: {
     });
     o.push(`</g>`);
   });
-  o.push(
-    `<line class="axis" x1="${m.left}" y1="${m.top + ph}" x2="${m.left + pw}" y2="${
-      m.top + ph
-    }" stroke="#000000" stroke-width="1.5"/>`,
-  );
-  o.push(
-    `<line class="axis" x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${
-      m.top + ph
-    }" stroke="#000000" stroke-width="1.5"/>`,
-  );
-  o.push(
-    `<text class="y-label" x="18" y="${
-      m.top + ph / 2
-    }" text-anchor="middle" font-size="13" transform="rotate(-90 18 ${m.top + ph / 2})">${
-      xmlEscape(spec.yLabel)
-    }</text>`,
-  );
+  axes(o, f);
+  yLabel(o, f, spec.yLabel);
   o.push(`<g class="legend">`);
   const ly = H - 22;
   const itemW = Math.min(200, pw / ns);

@@ -6,7 +6,16 @@
  */
 import { type Document, isMap, isScalar, LineCounter, parseDocument } from "yaml";
 
-/** A YAML document with the line counter needed to turn offsets into positions. */
+/**
+ * A YAML document with the line counter needed to turn offsets into positions.
+ *
+ * @example
+ * ```ts
+ * import { type LocatedYaml, parseYaml } from "./yaml_errors.ts";
+ * const y: LocatedYaml = parseYaml("seed: 1\n", "s.yaml");
+ * console.log(y.file); // s.yaml
+ * ```
+ */
 export interface LocatedYaml {
   /** The parsed document. */
   doc: Document;
@@ -16,7 +25,15 @@ export interface LocatedYaml {
   file: string;
 }
 
-/** Error in a YAML input file: message starts with `file:line:col:`. */
+/**
+ * Error in a YAML input file: message starts with `file:line:col:`.
+ *
+ * @example
+ * ```ts
+ * import { YamlInputError } from "./yaml_errors.ts";
+ * console.log(new YamlInputError("s.yaml", 3, 5, "unknown key 'x'").message); // s.yaml:3:5: unknown key 'x'
+ * ```
+ */
 export class YamlInputError extends Error {
   /**
    * @param file file name

@@ -21,9 +21,11 @@ import { RealPd } from "./pd.ts";
  * @example
  * ```ts
  * import { openRealDevice } from "../real.ts";
- * const ctx = await openRealDevice(); // VerbsError ENODEV without library or device
- * console.log(ctx.deviceName, ctx.queryPort(1).state);
- * await ctx.close();
+ * async function show(name?: string) {
+ *   const ctx = await openRealDevice(name); // VerbsError ENODEV without library or device
+ *   console.log(ctx.deviceName, ctx.queryPort(1).state);
+ *   await ctx.close();
+ * }
  * ```
  */
 export class RealContext {

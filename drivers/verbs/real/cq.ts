@@ -39,12 +39,13 @@ const SPINS_PER_YIELD = 1024;
  * @example
  * ```ts
  * import type { RealContext } from "../real.ts";
- * declare const ctx: RealContext;
- * const ch = ctx.createCompChannel();
- * const cq = await ctx.createCq(16, { channel: ch });
- * cq.reqNotify(false);
- * const fired = await ch.getEvent(); // === cq
- * fired.ackEvents(1);
+ * async function example(ctx: RealContext) {
+ *   const ch = ctx.createCompChannel();
+ *   const cq = await ctx.createCq(16, { channel: ch });
+ *   cq.reqNotify(false);
+ *   const fired = await ch.getEvent(); // === cq
+ *   fired.ackEvents(1);
+ * }
  * ```
  */
 export class RealCompChannel {
@@ -125,7 +126,15 @@ export class RealCompChannel {
   }
 }
 
-/** Options of `createCq`. */
+/**
+ * Options of `createCq`.
+ *
+ * @example
+ * ```ts
+ * import type { RealCompChannel, RealCqOptions } from "./cq.ts";
+ * const withEvents = (channel: RealCompChannel): RealCqOptions => ({ channel, compVector: 0 });
+ * ```
+ */
 export interface RealCqOptions {
   /** Channel that receives this CQ's completion events. */
   channel?: RealCompChannel;
@@ -139,9 +148,10 @@ export interface RealCqOptions {
  * @example
  * ```ts
  * import type { RealContext } from "../real.ts";
- * declare const ctx: RealContext;
- * const cq = await ctx.createCq(256);
- * const wcs = cq.poll(16); // WorkCompletion[], possibly empty
+ * async function example(ctx: RealContext) {
+ *   const cq = await ctx.createCq(256);
+ *   const wcs = cq.poll(16); // WorkCompletion[], possibly empty
+ * }
  * ```
  */
 export class RealCq {
@@ -194,12 +204,14 @@ export class RealCq {
   }
 
   /**
-   * Busy-poll until exactly `n` completions arrived. There is no virtual
-   * time on real hardware, so a timeout is wall-clock time — the one clock
-   * this driver reads, and only when asked to. Every {@link SPINS_PER_YIELD}
-   * empty polls it yields to the event loop so other tasks keep running.
+   * Busy-poll until exactly `n` completions arrived. Every
+   * {@link SPINS_PER_YIELD} empty polls it yields to the event loop, so
+   * other tasks keep running — and so a timeout can fire: there is no
+   * virtual time on real hardware, and rather than read a clock on every
+   * poll the timeout is a host timer that the loop notices at its next
+   * yield (so, like `getEvent`'s, it is rounded up to milliseconds).
    *
-   * @param opts.timeoutNs give up after this long: VerbsError ETIMEDOUT
+   * @param opts.timeoutNs give up after this long (wall-clock): VerbsError ETIMEDOUT
    * @param opts.maxPolls give up after this many polls: VerbsError ETIMEDOUT
    * @throws on giving up, the error's `completions` holds what did arrive
    */
@@ -208,25 +220,34 @@ export class RealCq {
     opts: { timeoutNs?: number; maxPolls?: number } = {},
   ): Promise<WorkCompletion[]> {
     const max = opts.maxPolls ?? Infinity;
-    const deadline = opts.timeoutNs === undefined
-      ? Infinity
-      : performance.now() + opts.timeoutNs / 1e6;
-    const out: WorkCompletion[] = [];
-    let empty = 0;
-    for (let polls = 0; out.length < n; polls++) {
-      if (polls >= max || (empty > 0 && deadline !== Infinity && performance.now() >= deadline)) {
-        const e = new VerbsError(
-          "ETIMEDOUT",
-          `poll_cq: ${out.length} of ${n} completions after ${polls} polls`,
-        );
-        throw Object.assign(e, { completions: out });
-      }
-      const got = this.poll(n - out.length);
-      out.push(...got);
-      if (got.length > 0) empty = 0;
-      else if (++empty % SPINS_PER_YIELD === 0) await new Promise((r) => setTimeout(r, 0));
+    const t = opts.timeoutNs;
+    if (t !== undefined && (typeof t !== "number" || !(t >= 0))) {
+      throw new VerbsError("EINVAL", `pollUntil: timeoutNs ${t}`);
     }
-    return out;
+    let expired = false;
+    const timer = t === undefined
+      ? undefined
+      : setTimeout(() => (expired = true), Math.min(0x7fffffff, Math.ceil(t / 1e6)));
+    const out: WorkCompletion[] = [];
+    try {
+      let empty = 0;
+      for (let polls = 0; out.length < n; polls++) {
+        if (polls >= max || (expired && empty > 0)) {
+          const e = new VerbsError(
+            "ETIMEDOUT",
+            `poll_cq: ${out.length} of ${n} completions after ${polls} polls`,
+          );
+          throw Object.assign(e, { completions: out });
+        }
+        const got = this.poll(n - out.length);
+        out.push(...got);
+        if (got.length > 0) empty = 0;
+        else if (++empty % SPINS_PER_YIELD === 0) await new Promise((r) => setTimeout(r, 0));
+      }
+      return out;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Arm the CQ: the next (solicited, if asked) completion raises an event on its channel. */

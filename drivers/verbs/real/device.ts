@@ -12,9 +12,25 @@ import { type ContextOps, contextOps, type Ibverbs } from "../../../hca/ffi/mod.
 import { VerbsError } from "../errors.ts";
 import { verbs } from "./errors.ts";
 
-/** Kinds of objects a context owns, in the order `close()` destroys them (users first). */
+/**
+ * Kinds of objects a context owns, in the order `close()` destroys them (users first).
+ *
+ * @example
+ * ```ts
+ * import { TEARDOWN_ORDER } from "./device.ts";
+ * console.log(TEARDOWN_ORDER.indexOf("qp") < TEARDOWN_ORDER.indexOf("cq")); // true
+ * ```
+ */
 export const TEARDOWN_ORDER = ["qp", "srq", "ah", "mr", "pd", "cq", "channel"] as const;
-/** One of {@link TEARDOWN_ORDER}. */
+/**
+ * One of {@link TEARDOWN_ORDER}.
+ *
+ * @example
+ * ```ts
+ * import type { Kind } from "./device.ts";
+ * const k: Kind = "mr";
+ * ```
+ */
 export type Kind = (typeof TEARDOWN_ORDER)[number];
 
 /**
@@ -23,8 +39,9 @@ export type Kind = (typeof TEARDOWN_ORDER)[number];
  * @example
  * ```ts
  * import { RealDevice } from "./device.ts";
- * declare const dev: RealDevice; // made by openRealDevice()
- * console.log(dev.name, dev.closed);
+ * async function example(dev: RealDevice) { // made by openRealDevice()
+ *   console.log(dev.name, dev.closed);
+ * }
  * ```
  */
 export class RealDevice {
@@ -112,9 +129,10 @@ const handles = new WeakMap<object, Handle>();
  * @example
  * ```ts
  * import { attach, type RealDevice } from "./device.ts";
- * declare const dev: RealDevice, ptr: Deno.PointerObject;
- * const pd = { dealloc() {} };
- * attach(pd, dev, "pd", ptr, () => pd.dealloc());
+ * async function example(dev: RealDevice, ptr: Deno.PointerObject) {
+ *   const pd = { dealloc() {} };
+ *   attach(pd, dev, "pd", ptr, () => pd.dealloc());
+ * }
  * ```
  */
 export function attach(
@@ -137,11 +155,12 @@ export function attach(
  * @example
  * ```ts
  * import { pointerOf, type RealDevice } from "./device.ts";
- * declare const dev: RealDevice;
- * try {
- *   pointerOf({}, dev, "cq");
- * } catch (e) {
- *   console.log((e as Error).message); // EINVAL: cq is not an object of a real device …
+ * async function example(dev: RealDevice) {
+ *   try {
+ *     pointerOf({}, dev, "cq");
+ *   } catch (e) {
+ *     console.log((e as Error).message); // EINVAL: cq is not an object of a real device …
+ *   }
  * }
  * ```
  */
@@ -169,8 +188,9 @@ export function pointerOf(obj: unknown, dev: RealDevice, what: string): Deno.Poi
  * @example
  * ```ts
  * import { destroyObject, type RealDevice } from "./device.ts";
- * declare const dev: RealDevice, mr: object;
- * destroyObject(mr, dev, "mr", "ibv_dereg_mr", (p) => dev.lib.symbols.ibv_dereg_mr(p));
+ * async function example(dev: RealDevice, mr: object) {
+ *   destroyObject(mr, dev, "mr", "ibv_dereg_mr", (p) => dev.lib.symbols.ibv_dereg_mr(p));
+ * }
  * ```
  */
 export function destroyObject(

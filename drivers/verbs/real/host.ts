@@ -10,7 +10,15 @@ import type { RealContext } from "./context.ts";
 import { RealMemory } from "./memory.ts";
 import { listRealDevices, openRealDevice, type RealOpenOptions } from "./open.ts";
 
-/** Options of {@link RealHost}. */
+/**
+ * Options of {@link RealHost}.
+ *
+ * @example
+ * ```ts
+ * import type { RealHostOptions } from "./host.ts";
+ * const opts: RealHostOptions = { memoryBytes: 1 << 20 };
+ * ```
+ */
 export interface RealHostOptions extends RealOpenOptions {
   /** Name (default "real"). */
   name?: string;

@@ -10,7 +10,15 @@ import { RealContext } from "./context.ts";
 import { RealDevice } from "./device.ts";
 import { verbs } from "./errors.ts";
 
-/** Where to find libibverbs. */
+/**
+ * Where to find libibverbs.
+ *
+ * @example
+ * ```ts
+ * import type { RealOpenOptions } from "./open.ts";
+ * const opts: RealOpenOptions = { library: "/opt/rdma-core/lib/libibverbs.so.1" };
+ * ```
+ */
 export interface RealOpenOptions {
   /** Library soname or path (default `libibverbs.so.1`). */
   library?: string;

@@ -35,11 +35,12 @@ import { RealQp, type RealQpInit, RealSrq } from "./qp.ts";
  * import { Access } from "../enums.ts";
  * import type { RealPd } from "../real.ts";
  * import { RealMemory } from "./memory.ts";
- * declare const pd: RealPd;
- * const mem = new RealMemory(1 << 20);
- * const mr = await pd.regMr(mem.alloc(4096, 4096), 4096, Access.LOCAL_WRITE);
- * console.log(mr.lkey, mr.rkey);
- * await mr.dereg();
+ * async function example(pd: RealPd) {
+ *   const mem = new RealMemory(1 << 20);
+ *   const mr = await pd.regMr(mem.alloc(4096, 4096), 4096, Access.LOCAL_WRITE);
+ *   console.log(mr.lkey, mr.rkey);
+ *   await mr.dereg();
+ * }
  * ```
  */
 export class RealMr {
@@ -106,10 +107,11 @@ export class RealMr {
  * @example
  * ```ts
  * import type { RealPd } from "../real.ts";
- * declare const pd: RealPd;
- * const ah = await pd.createAh({ dlid: 3, portNum: 1 });
- * // qp.postSend({ ..., ah, remoteQpn, remoteQkey })
- * await ah.destroy();
+ * async function example(pd: RealPd) {
+ *   const ah = await pd.createAh({ dlid: 3, portNum: 1 });
+ *   // qp.postSend({ ..., ah, remoteQpn, remoteQkey })
+ *   await ah.destroy();
+ * }
  * ```
  */
 export class RealAh {
@@ -152,9 +154,10 @@ export class RealAh {
  * @example
  * ```ts
  * import type { RealContext } from "../real.ts";
- * declare const ctx: RealContext;
- * const pd = await ctx.allocPd();
- * await pd.dealloc();
+ * async function example(ctx: RealContext) {
+ *   const pd = await ctx.allocPd();
+ *   await pd.dealloc();
+ * }
  * ```
  */
 export class RealPd {

@@ -49,7 +49,18 @@ function post(
   );
 }
 
-/** What `pd.createQp` takes (API.md). */
+/**
+ * What `pd.createQp` takes (API.md).
+ *
+ * @example
+ * ```ts
+ * import { QpType } from "../enums.ts";
+ * import type { RealCq } from "./cq.ts";
+ * import type { RealQpInit } from "./qp.ts";
+ * const rc = (cq: RealCq): RealQpInit => ({ type: QpType.RC, sendCq: cq, recvCq: cq,
+ *   cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
+ * ```
+ */
 export interface RealQpInit {
   /** `QpType.RC`, `UC` or `UD`. */
   type: QpType;
@@ -72,11 +83,12 @@ export interface RealQpInit {
  * ```ts
  * import { QpState, QpType, WrOpcode } from "../enums.ts";
  * import type { RealCq, RealPd } from "../real.ts";
- * declare const pd: RealPd, cq: RealCq;
- * const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq,
- *   cap: { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1 } });
- * await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
- * console.log(qp.qpNum, qp.state); // e.g. 1234 1
+ * async function example(pd: RealPd, cq: RealCq) {
+ *   const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq,
+ *     cap: { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1 } });
+ *   await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+ *   console.log(qp.qpNum, qp.state); // e.g. 1234 1
+ * }
  * ```
  */
 export class RealQp {
@@ -183,9 +195,10 @@ export class RealQp {
  * @example
  * ```ts
  * import type { RealPd } from "../real.ts";
- * declare const pd: RealPd;
- * const srq = await pd.createSrq({ maxWr: 128, maxSge: 1 });
- * console.log(srq.attr.maxWr >= 128); // true
+ * async function example(pd: RealPd) {
+ *   const srq = await pd.createSrq({ maxWr: 128, maxSge: 1 });
+ *   console.log(srq.attr.maxWr >= 128); // true
+ * }
  * ```
  */
 export class RealSrq {

@@ -26,7 +26,15 @@ import { VerbsError } from "../errors.ts";
 import type { RecvWr, SendWr, Sge, WorkCompletion } from "../types.ts";
 import { RealMemory } from "./memory.ts";
 
-/** A WR chain ready for a post verb. */
+/**
+ * A WR chain ready for a post verb.
+ *
+ * @example
+ * ```ts
+ * import type { EncodedChain } from "./wr.ts";
+ * const bytes = (c: EncodedChain) => c.buf.byteLength;
+ * ```
+ */
 export interface EncodedChain {
   /** The bytes C reads: pass as the `wr` argument. */
   readonly buf: Uint8Array<ArrayBuffer>;

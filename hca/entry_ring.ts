@@ -1,0 +1,98 @@
+/**
+ * What CQs and EQs share: a ring of fixed-size entries in host memory that
+ * the device produces into (through the ring's MPT, by DMA write) and the
+ * driver consumes from, reporting its consumer index with a doorbell. Each
+ * entry carries an owner bit computed from the producer counter, so the
+ * driver needs no other signal that an entry is new.
+ *
+ * @module
+ */
+
+import type { HcaCore } from "./core.ts";
+import type { MptEntry } from "./mpt.ts";
+
+/**
+ * A ring of 2^logSize entries of `entryBytes` each.
+ *
+ * @example
+ * ```ts
+ * import type { EntryRing } from "./entry_ring.ts";
+ * function unconsumed(ring: EntryRing): number { return ring.producer - ring.consumer; }
+ * ```
+ */
+export abstract class EntryRing {
+  /** Entries produced (free-running counter). */
+  producer = 0;
+  /** Consumer counter the driver last set with the doorbell. */
+  consumer = 0;
+  /** HW-owned objects that report to this ring (QPs to a CQ, CQs to an EQ). */
+  refs = 0;
+  #scratch: Uint8Array;
+  #tag: number;
+
+  /**
+   * @param core device internals
+   * @param mpt region of the ring buffer
+   * @param addr virtual address of entry 0
+   * @param logSize log2 entries
+   * @param uarIndex UAR whose doorbells control this ring
+   * @param entryBytes size of one entry
+   * @param traceLabel engine trace label of the entry writes
+   */
+  constructor(
+    protected readonly core: HcaCore,
+    public mpt: MptEntry,
+    public addr: number,
+    public logSize: number,
+    readonly uarIndex: number,
+    entryBytes: number,
+    traceLabel: string,
+  ) {
+    this.#scratch = new Uint8Array(entryBytes);
+    this.#tag = core.engine.tag(traceLabel);
+  }
+
+  /** Entries in the ring. */
+  get size(): number {
+    return 2 ** this.logSize;
+  }
+
+  /** No room for another entry until the driver consumes some. */
+  get full(): boolean {
+    return this.producer - this.consumer >= this.size;
+  }
+
+  /** Record the consumer index a doorbell carried. */
+  protected setConsumer(ci: number): void {
+    this.consumer = ci >>> 0;
+  }
+
+  /**
+   * Take the next producer slot and write it after `workNs` of device
+   * work and the DMA write. `encode` runs when the write lands, with the
+   * buffer as it is then (RESIZE_CQ may have moved it since); a buffer
+   * whose region was deregistered meanwhile receives nothing. `landed`
+   * runs after the write either way.
+   */
+  protected produce(
+    workNs: number,
+    encode: (pi: number, logSize: number, out: Uint8Array) => void,
+    landed: (pi: number) => void,
+  ): void {
+    const pi = this.producer++;
+    const core = this.core;
+    const out = this.#scratch;
+    core.bus.write(
+      out.length,
+      () => {
+        encode(pi, this.logSize, out);
+        if (core.tpt.live(this.mpt)) {
+          core.tpt.scatter(this.mpt, this.addr + (pi % this.size) * out.length, out);
+        }
+        landed(pi);
+      },
+      this.#tag,
+      workNs,
+    );
+  }
+}
