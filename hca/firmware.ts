@@ -306,7 +306,7 @@ function portInfo(t: DeviceTables, n: number): CmdResult<PortInfo> {
     physState: !link ? 2 : p!.state === "DOWN" ? 3 : 5,
     lid: p?.lid ?? 0,
     lmc: p?.lmc ?? 0,
-    smLid: 0,
+    smLid: p?.smLid ?? 0,
     smSl: 0,
     maxMtu: MTU_CODE[p?.maxMtu ?? 4096] ?? 5,
     activeMtu: MTU_CODE[p?.activeMtu ?? 0] ?? 0,

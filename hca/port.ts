@@ -282,6 +282,8 @@ export class Port {
   lid = 0;
   /** LID mask control: the port answers to 2^lmc LIDs from `lid` (IBTA §7.11.1). */
   lmc = 0;
+  /** LID of the port the master subnet manager runs on (PortInfo:MasterSMLID), 0 = none yet. */
+  smLid = 0;
   /** Subnet prefix (high 8 bytes of the GID), set by the SM; default fe80::/64. */
   subnetPrefix = 0xfe80000000000000n;
   /** Link to the peer port, when connected. */

@@ -275,6 +275,14 @@ export class SubnetManager {
       }
     }
     const maxLid = nextLid - 1;
+    // PortInfo:MasterSMLID tells every CA port where its SM is (IBTA §14.2.5.6).
+    const smLid = lidOf.get(home) ?? 0;
+    for (const r of order) {
+      if (r.node.kind === "switch") continue;
+      for (const p of r.node.ports) {
+        if (p.link) steps.push({ target: r, apply: () => (p.smLid = smLid) });
+      }
+    }
 
     // 3. Forwarding tables: shortest path, ties to the lowest port number.
     for (const r of order) {

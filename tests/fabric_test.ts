@@ -314,6 +314,9 @@ Deno.test("SM: LIDs in discovery order, ports ACTIVE, every LID routed to its po
   assert.deepEqual(result.unreachable, [lonely]);
   assert.equal(lonely.port(1).state, "DOWN");
   for (const h of hcas) for (const p of h.ports) assert.equal(p.state, "ACTIVE", p.name);
+  // Every CA port learns where the master SM is: h0/1, LID 1.
+  for (const h of hcas) for (const p of h.ports) assert.equal(p.smLid, 1, p.name);
+  assert.equal(lonely.port(1).smLid, 0);
   for (const s of [s0, s1]) for (const p of s.ports) if (p.link) assert.equal(p.state, "ACTIVE");
   assert.deepEqual(recs[0].states, ["h0/1:DOWN->INIT", "h0/1:INIT->ARMED", "h0/1:ARMED->ACTIVE"]);
   // Routes: s0 sends LID 5 (h3/2) straight down port 3, LID 4 (h3/1) via s1.
