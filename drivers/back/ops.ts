@@ -532,7 +532,7 @@ export async function execute(env: OpEnv, req: VibRequest): Promise<Record<strin
         copied: await c.split!.poll(num(b.cqn, "cqn"), num(b.consumerIndex, "consumerIndex")),
       };
   }
-  throw new VerbsError("ENOSYS", `op ${req.op} not implemented`);
+  throw new VerbsError("ENOSYS", `op ${req.op} is not a vibfront request this backend knows`);
 }
 
 /**

@@ -119,14 +119,14 @@ export async function realHost(memoryBytes: number, name?: string): Promise<Doma
 }
 
 /**
- * Which guest driver modes the library accepts. A mode that is not
- * implemented yet makes `createGuest` reject; the tools pass that message on
+ * Which guest driver modes the library accepts. A mode the library does
+ * not offer makes `createGuest` reject; the tools pass that message on
  * (prefixed with the mode) instead of measuring anything.
  *
  * @example
  * ```ts
  * import { modeError } from "./api.ts";
- * console.log(modeError("split", new Error("EINVAL: driver 'split' not implemented")).message.startsWith("mode split")); // true
+ * console.log(modeError("sriov", new Error("EINVAL: unknown driver 'sriov'")).message.startsWith("mode sriov")); // true
  * ```
  */
 export function modeError(mode: string, e: unknown): ToolError {
