@@ -1,0 +1,374 @@
+/**
+ * Encoding and decoding of request/response slots. Kept separate from the
+ * layout so that the rules about what a value may be (range checks, the
+ * presence map, `-EIO` fallback) live in one place both ends share.
+ *
+ * @module
+ */
+
+import {
+  type Layout,
+  type Placed,
+  requestLayout,
+  responseLayout,
+  segCapacity,
+  segStart,
+} from "./vib_layout.ts";
+import { type FieldType, opName } from "./vib_ops.ts";
+import { VIB_RSP_HEADER, VIB_SLOT_BYTES } from "./vib_wire.ts";
+
+const MAX: Partial<Record<FieldType, number>> = {
+  u8: 0xff,
+  u16: 0xffff,
+  u32: 0xffffffff,
+  u64: Number.MAX_SAFE_INTEGER,
+};
+
+/**
+ * A request as the two ends see it: the header, the op's fields (nested
+ * plain objects, keys as in the table) and the segment refs.
+ *
+ * @example
+ * ```ts
+ * import { VibOp, type VibRequest } from "./vib_protocol.ts";
+ * const req: VibRequest = { id: 1, op: VibOp.ALLOC_PD, flags: 0, ctx: 1, handle: 0, body: {}, segs: [] };
+ * ```
+ */
+export interface VibRequest {
+  id: number;
+  op: number;
+  flags: number;
+  ctx: number;
+  handle: number;
+  /** Op fields (nested). */
+  body: Record<string, unknown>;
+  /** Grant refs of the segment area (`nr_segs` of them). */
+  segs: number[];
+  /** Header bytes 14..15 (must be 0; the backend refuses anything else). */
+  reserved?: number;
+  /** As decoded: the header's `nr_segs` before clamping to the slot (the backend checks it). */
+  nrSegsRaw?: number;
+}
+
+/**
+ * A response: header and the op's response fields.
+ *
+ * @example
+ * ```ts
+ * import { VibOp, type VibResponse } from "./vib_protocol.ts";
+ * const refused: VibResponse = { id: 1, op: VibOp.ALLOC_PD, status: -22, body: {} };
+ * ```
+ */
+export interface VibResponse {
+  id: number;
+  op: number;
+  /** 0 or `-errno`. */
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/**
+ * A value the table cannot carry (the sender refuses it: EINVAL).
+ *
+ * @example
+ * ```ts
+ * import { VibEncodeError } from "./vib_protocol.ts";
+ * console.log(new VibEncodeError("attr.port: 300 does not fit u8").name); // VibEncodeError
+ * ```
+ */
+export class VibEncodeError extends Error {
+  /** @param message which field and why */
+  constructor(message: string) {
+    super(message);
+    this.name = "VibEncodeError";
+  }
+}
+
+function getPath(o: Record<string, unknown>, path: string): unknown {
+  let v: unknown = o;
+  for (const k of path.split(".")) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<string, unknown>)[k];
+  }
+  return v;
+}
+
+function setPath(o: Record<string, unknown>, path: string, value: unknown): void {
+  const ks = path.split(".");
+  let t = o;
+  for (const k of ks.slice(0, -1)) {
+    if (typeof t[k] !== "object" || t[k] === null) t[k] = {};
+    t = t[k] as Record<string, unknown>;
+  }
+  t[ks[ks.length - 1]] = value;
+}
+
+/** True if `path` lies inside one of the absent optional objects. */
+function hidden(absent: string[], path: string): boolean {
+  return absent.some((a) => path.startsWith(`${a}.`));
+}
+
+function writeField(dv: DataView, p: Placed, v: unknown): void {
+  const bad = (why: string) => new VibEncodeError(`${p.name}: ${why}`);
+  switch (p.type) {
+    case "u8":
+    case "u16":
+    case "u32":
+    case "u64": {
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX[p.type]!) {
+        throw bad(`${String(v)} does not fit ${p.type}`);
+      }
+      if (p.type === "u8") dv.setUint8(p.off, v);
+      else if (p.type === "u16") dv.setUint16(p.off, v, true);
+      else if (p.type === "u32") dv.setUint32(p.off, v, true);
+      else {
+        dv.setUint32(p.off, v % 2 ** 32, true);
+        dv.setUint32(p.off + 4, Math.floor(v / 2 ** 32), true);
+      }
+      return;
+    }
+    case "bool":
+      dv.setUint8(p.off, v ? 1 : 0);
+      return;
+    case "guid": {
+      if (typeof v !== "string" || !/^[0-9a-fA-F]{16}$/.test(v)) throw bad("not 16 hex digits");
+      dv.setBigUint64(p.off, BigInt(`0x${v}`), true);
+      return;
+    }
+    case "str16": {
+      const b = new TextEncoder().encode(String(v ?? ""));
+      if (b.length > 16) throw bad("longer than 16 bytes");
+      for (let i = 0; i < 16; i++) dv.setUint8(p.off + i, b[i] ?? 0);
+      return;
+    }
+    case "bytes16": {
+      if (!(v instanceof Uint8Array) || v.length !== 16) throw bad("must be 16 bytes");
+      for (let i = 0; i < 16; i++) dv.setUint8(p.off + i, v[i]);
+      return;
+    }
+    case "obj":
+      return;
+  }
+}
+
+function readField(dv: DataView, p: Placed): unknown {
+  switch (p.type) {
+    case "u8":
+      return dv.getUint8(p.off);
+    case "u16":
+      return dv.getUint16(p.off, true);
+    case "u32":
+      return dv.getUint32(p.off, true);
+    case "u64":
+      return dv.getUint32(p.off, true) + dv.getUint32(p.off + 4, true) * 2 ** 32;
+    case "bool":
+      return dv.getUint8(p.off) !== 0;
+    case "guid":
+      return dv.getBigUint64(p.off, true).toString(16).padStart(16, "0");
+    case "str16": {
+      const b = new Uint8Array(dv.buffer, dv.byteOffset + p.off, 16);
+      const end = b.indexOf(0);
+      return new TextDecoder().decode(b.subarray(0, end < 0 ? 16 : end));
+    }
+    case "bytes16":
+      return new Uint8Array(dv.buffer, dv.byteOffset + p.off, 16).slice();
+    case "obj":
+      return {};
+  }
+}
+
+function encodeBody(dv: DataView, l: Layout, body: Record<string, unknown>): void {
+  let lo = 0, hi = 0;
+  const absent: string[] = [];
+  for (const p of l.fields) {
+    if (hidden(absent, p.name)) continue;
+    const v = getPath(body, p.name);
+    if (p.opt && v === undefined) {
+      if (p.type === "obj") absent.push(p.name);
+      continue;
+    }
+    if (p.type === "obj" && (v === null || typeof v !== "object")) {
+      throw new VibEncodeError(`${p.name}: not an object`);
+    }
+    if (p.opt) {
+      if (p.bit < 32) lo |= 1 << p.bit;
+      else hi |= 1 << (p.bit - 32);
+    }
+    writeField(dv, p, v);
+  }
+  if (l.hasPresence) {
+    const base = l.fields[0].off - 8;
+    dv.setUint32(base, lo >>> 0, true);
+    dv.setUint32(base + 4, hi >>> 0, true);
+  }
+}
+
+function decodeBody(dv: DataView, l: Layout): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  let lo = 0, hi = 0;
+  if (l.hasPresence) {
+    const base = l.fields[0].off - 8;
+    lo = dv.getUint32(base, true);
+    hi = dv.getUint32(base + 4, true);
+  }
+  const absent: string[] = [];
+  for (const p of l.fields) {
+    if (hidden(absent, p.name)) continue;
+    if (p.opt) {
+      const on = p.bit < 32 ? (lo >>> p.bit) & 1 : (hi >>> (p.bit - 32)) & 1;
+      if (!on) {
+        if (p.type === "obj") absent.push(p.name);
+        continue;
+      }
+    }
+    setPath(out, p.name, readField(dv, p));
+  }
+  return out;
+}
+
+/**
+ * Write `req` into a slot (`out` views exactly {@link VIB_SLOT_BYTES} bytes).
+ * @throws VibEncodeError for a value that does not fit, or too many segments
+ *
+ * @example
+ * ```ts
+ * import { decodeRequest, encodeRequest, VIB_SLOT_BYTES, VibOp } from "./vib_protocol.ts";
+ * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
+ * encodeRequest({ id: 1, op: VibOp.QUERY_PORT, flags: 0, ctx: 1, handle: 0, body: { port: 1 }, segs: [] }, slot);
+ * console.log(decodeRequest(slot).body); // { port: 1 }
+ * ```
+ */
+export function encodeRequest(req: VibRequest, out: DataView): void {
+  // An op outside the table still gets its header (a hostile or newer frontend may send one).
+  const l = requestLayout(req.op);
+  new Uint8Array(out.buffer, out.byteOffset, VIB_SLOT_BYTES).fill(0);
+  out.setUint32(0, req.id >>> 0, true);
+  out.setUint8(4, req.op);
+  out.setUint8(5, req.flags & 0xff);
+  out.setUint16(6, req.ctx & 0xffff, true);
+  out.setUint32(8, req.handle >>> 0, true);
+  out.setUint16(12, req.segs.length, true);
+  out.setUint16(14, (req.reserved ?? 0) & 0xffff, true);
+  if (l) encodeBody(out, l, req.body);
+  if (req.segs.length > segCapacity(req.op)) {
+    throw new VibEncodeError(`${opName(req.op)}: ${req.segs.length} segments do not fit`);
+  }
+  if (req.segs.length === 0) return;
+  const s = segStart(req.op);
+  req.segs.forEach((r, i) => out.setUint32(s + 4 * i, r >>> 0, true));
+}
+
+/**
+ * Read a request from a private copy of its slot. Unknown ops decode with
+ * an empty body; the segment refs are clamped to what the slot can hold,
+ * and `nrSegsRaw` keeps the header's count for the backend to check.
+ *
+ * @example
+ * ```ts
+ * import { decodeRequest, VIB_SLOT_BYTES } from "./vib_protocol.ts";
+ * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
+ * slot.setUint8(4, 99);
+ * console.log(decodeRequest(slot).op); // 99
+ * ```
+ */
+export function decodeRequest(inp: DataView): VibRequest {
+  const op = inp.getUint8(4);
+  const l = requestLayout(op);
+  const nrSegsRaw = inp.getUint16(12, true);
+  const segs: number[] = [];
+  if (l) {
+    const s = segStart(op);
+    const n = Math.min(nrSegsRaw, segCapacity(op));
+    for (let i = 0; i < n; i++) segs.push(inp.getUint32(s + 4 * i, true));
+  }
+  return {
+    id: inp.getUint32(0, true),
+    op,
+    flags: inp.getUint8(5),
+    ctx: inp.getUint16(6, true),
+    handle: inp.getUint32(8, true),
+    reserved: inp.getUint16(14, true),
+    nrSegsRaw,
+    body: l ? decodeBody(inp, l) : {},
+    segs,
+  };
+}
+
+/**
+ * Write a response into a slot. A response whose body does not fit its
+ * table (it should always fit) is sent as `-EIO` with an empty body.
+ *
+ * @example
+ * ```ts
+ * import { decodeResponse, encodeResponse, VIB_SLOT_BYTES, VibOp } from "./vib_protocol.ts";
+ * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
+ * encodeResponse({ id: 5, op: VibOp.ALLOC_PD, status: 0, body: { pdHandle: 1, pdn: 3 } }, slot);
+ * console.log(decodeResponse(slot).body); // { pdHandle: 1, pdn: 3 }
+ * ```
+ */
+export function encodeResponse(rsp: VibResponse, out: DataView): void {
+  new Uint8Array(out.buffer, out.byteOffset, VIB_SLOT_BYTES).fill(0);
+  out.setUint32(0, rsp.id >>> 0, true);
+  out.setUint8(4, rsp.op & 0xff);
+  let status = rsp.status;
+  const l = responseLayout(rsp.op);
+  if (status === 0 && l) {
+    try {
+      encodeBody(out, l, rsp.body);
+    } catch {
+      new Uint8Array(out.buffer, out.byteOffset + VIB_RSP_HEADER, VIB_SLOT_BYTES - VIB_RSP_HEADER)
+        .fill(0);
+      status = -5;
+    }
+  }
+  out.setInt16(6, status, true);
+}
+
+/**
+ * Read a response from a private copy of its slot (a body only on success).
+ *
+ * @example
+ * ```ts
+ * import { decodeResponse, encodeResponse, VIB_SLOT_BYTES, VibOp } from "./vib_protocol.ts";
+ * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
+ * encodeResponse({ id: 5, op: VibOp.ALLOC_PD, status: -22, body: {} }, slot);
+ * console.log(decodeResponse(slot).status); // -22
+ * ```
+ */
+export function decodeResponse(inp: DataView): VibResponse {
+  const op = inp.getUint8(4);
+  const status = inp.getInt16(6, true);
+  const l = responseLayout(op);
+  return {
+    id: inp.getUint32(0, true),
+    op,
+    status,
+    body: status === 0 && l ? decodeBody(inp, l) : {},
+  };
+}
+
+/**
+ * The slot codecs for `FrontRing`/`BackRing` (`ring.ts`).
+ *
+ * @example
+ * ```ts
+ * import { FrontRing } from "./ring.ts";
+ * import { vibRingOptions } from "./vib_protocol.ts";
+ * const front = FrontRing.init(new Uint8Array(4096), vibRingOptions());
+ * console.log(front.size); // 16
+ * ```
+ */
+export function vibRingOptions() {
+  return {
+    request: {
+      size: VIB_SLOT_BYTES,
+      encode: (v: VibRequest, out: DataView) => encodeRequest(v, out),
+      decode: (inp: DataView) => decodeRequest(inp),
+    },
+    response: {
+      size: VIB_SLOT_BYTES,
+      encode: (v: VibResponse, out: DataView) => encodeResponse(v, out),
+      decode: (inp: DataView) => decodeResponse(inp),
+    },
+  };
+}

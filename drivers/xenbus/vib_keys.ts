@@ -1,0 +1,29 @@
+/**
+ * Xenstore keys of a vib device. They are the handshake half of the
+ * contract (the ring is the other half) and are read by the toolstack and
+ * watcher code that has no business with the wire codec.
+ *
+ * @module
+ */
+
+/**
+ * Xenstore keys of a vib device (under each end's directory).
+ *
+ * @example
+ * ```ts
+ * import { VIB_KEYS } from "./vib_protocol.ts";
+ * console.log(VIB_KEYS.ringRef); // ring-ref
+ * ```
+ */
+export const VIB_KEYS = {
+  /** Frontend: grant ref of the request/response ring page. */
+  ringRef: "ring-ref",
+  /** Frontend: grant ref of the event ring page. */
+  eventRingRef: "event-ring-ref",
+  /** Frontend: its unbound event-channel port offered to the backend. */
+  eventChannel: "event-channel",
+  /** Backend: the physical device's name (what the guest registers its device as). */
+  deviceName: "device-name",
+  /** Backend: "bypass" or "split" (what the toolstack asked for). */
+  mode: "mode",
+} as const;

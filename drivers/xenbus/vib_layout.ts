@@ -1,0 +1,207 @@
+/**
+ * Where each field of each op sits in a slot. Offsets are computed once
+ * from the op table at load time, so that a table change that overflows a
+ * slot fails at import rather than on the first request that uses it.
+ *
+ * @module
+ */
+
+import { type FieldSpec, type FieldType, VIB_OPS } from "./vib_ops.ts";
+import { VIB_REQ_HEADER, VIB_RSP_HEADER, VIB_SLOT_BYTES } from "./vib_wire.ts";
+
+const SIZE: Record<FieldType, number> = {
+  u8: 1,
+  u16: 2,
+  u32: 4,
+  u64: 8,
+  bool: 1,
+  guid: 8,
+  str16: 16,
+  bytes16: 16,
+  obj: 0,
+};
+
+/**
+ * A field with its place in the slot. The codec works from these rather
+ * than from the table so that offsets are computed once, not per message.
+ *
+ * @example
+ * ```ts
+ * import { type Placed, requestLayout } from "./vib_layout.ts";
+ * import { VibOp } from "./vib_ops.ts";
+ * const addr: Placed = requestLayout(VibOp.REG_MR)!.fields[0];
+ * console.log(addr.off, addr.bit); // 16 -1
+ * ```
+ */
+export interface Placed extends FieldSpec {
+  /** Byte offset in the slot. */
+  off: number;
+  /** Presence-map bit, or -1 for a field that is always present. */
+  bit: number;
+}
+
+/**
+ * One direction of one op, as laid out in a slot.
+ *
+ * @example
+ * ```ts
+ * import { type Layout, responseLayout } from "./vib_layout.ts";
+ * import { VibOp } from "./vib_ops.ts";
+ * const l: Layout = responseLayout(VibOp.ALLOC_PD)!;
+ * console.log(l.hasPresence, l.end); // false 16
+ * ```
+ */
+export interface Layout {
+  fields: Placed[];
+  hasPresence: boolean;
+  /** Byte after the last field (relative to the slot). */
+  end: number;
+}
+
+function place(specs: FieldSpec[], start: number): Layout {
+  const hasPresence = specs.some((s) => s.opt);
+  let off = start + (hasPresence ? 8 : 0);
+  let bit = 0;
+  const fields = specs.map((s) => {
+    const p: Placed = { ...s, off, bit: s.opt ? bit++ : -1 };
+    off += SIZE[s.type];
+    return p;
+  });
+  if (bit > 64) throw new Error("vib protocol: more than 64 optional fields in one message");
+  return { fields, hasPresence, end: off };
+}
+
+const REQ_LAYOUT = new Map<number, Layout>();
+const RSP_LAYOUT = new Map<number, Layout>();
+for (const [op, s] of VIB_OPS) {
+  const req = place(s.req, VIB_REQ_HEADER);
+  const rsp = place(s.rsp, VIB_RSP_HEADER);
+  if (req.end > VIB_SLOT_BYTES || rsp.end > VIB_SLOT_BYTES) {
+    throw new Error(`vib protocol: ${s.name} does not fit a ${VIB_SLOT_BYTES}-byte slot`);
+  }
+  REQ_LAYOUT.set(op, req);
+  RSP_LAYOUT.set(op, rsp);
+}
+
+/**
+ * Request layout of `op`; `undefined` for an op outside the table, which the
+ * codec still carries header-only because a hostile or newer frontend may
+ * send one.
+ *
+ * @example
+ * ```ts
+ * import { requestLayout } from "./vib_layout.ts";
+ * import { VibOp } from "./vib_ops.ts";
+ * console.log(requestLayout(VibOp.QUERY_PORT)!.fields.length, requestLayout(99)); // 1 undefined
+ * ```
+ */
+export function requestLayout(op: number): Layout | undefined {
+  return REQ_LAYOUT.get(op);
+}
+
+/**
+ * Response layout of `op`; `undefined` for an op outside the table.
+ *
+ * @example
+ * ```ts
+ * import { responseLayout } from "./vib_layout.ts";
+ * import { VibOp } from "./vib_ops.ts";
+ * console.log(responseLayout(VibOp.ALLOC_PD)!.fields.map((p) => p.off)); // [ 8, 12 ]
+ * ```
+ */
+export function responseLayout(op: number): Layout | undefined {
+  return RSP_LAYOUT.get(op);
+}
+
+/**
+ * Offset of an op's segment area: 4-byte aligned after its fields, so that
+ * the `u32` grant refs are naturally aligned for a C backend.
+ *
+ * @example
+ * ```ts
+ * import { segStart } from "./vib_layout.ts";
+ * import { VibOp } from "./vib_ops.ts";
+ * console.log(segStart(VibOp.REG_MR)); // 40
+ * ```
+ */
+export function segStart(op: number): number {
+  return (REQ_LAYOUT.get(op)!.end + 3) & ~3;
+}
+
+/**
+ * Grant refs that fit in `op`'s segment area (0 for ops without one).
+ *
+ * @example
+ * ```ts
+ * import { segCapacity, VibOp } from "./vib_protocol.ts";
+ * console.log(segCapacity(VibOp.REG_MR)); // 22
+ * ```
+ */
+export function segCapacity(op: number): number {
+  const s = VIB_OPS.get(op);
+  if (!s?.segs) return 0;
+  return Math.floor((VIB_SLOT_BYTES - segStart(op)) / 4);
+}
+
+/**
+ * One row of {@link protocolTable}.
+ *
+ * @example
+ * ```ts
+ * import { protocolTable, type ProtocolRow } from "./vib_protocol.ts";
+ * const rows: ProtocolRow[] = protocolTable().filter((r) => r.name === "REG_MR");
+ * ```
+ */
+export interface ProtocolRow {
+  op: number;
+  name: string;
+  handle: string;
+  dir: "req" | "rsp";
+  field: string;
+  type: FieldType;
+  offset: number;
+  optional: boolean;
+}
+
+/**
+ * The opcode table with offsets, for documentation and tests.
+ *
+ * @example
+ * ```ts
+ * import { protocolTable } from "./vib_protocol.ts";
+ * const row = protocolTable().find((r) => r.name === "REG_MR" && r.field === "addr")!;
+ * console.log(row.offset, row.type); // 16 u64
+ * ```
+ */
+export function protocolTable(): ProtocolRow[] {
+  const rows: ProtocolRow[] = [];
+  for (const [op, s] of VIB_OPS) {
+    for (const [dir, l] of [["req", REQ_LAYOUT.get(op)!], ["rsp", RSP_LAYOUT.get(op)!]] as const) {
+      for (const p of l.fields) {
+        rows.push({
+          op,
+          name: s.name,
+          handle: s.handle ?? "",
+          dir,
+          field: p.name,
+          type: p.type,
+          offset: p.off,
+          optional: !!p.opt,
+        });
+      }
+    }
+    if (s.segs) {
+      rows.push({
+        op,
+        name: s.name,
+        handle: s.handle ?? "",
+        dir: "req",
+        field: `segs[${segCapacity(op)}]`,
+        type: "u32",
+        offset: segStart(op),
+        optional: false,
+      });
+    }
+  }
+  return rows;
+}

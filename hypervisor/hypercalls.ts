@@ -1,0 +1,394 @@
+/**
+ * The hypercall layer: the table of named hypercalls and the dispatcher a
+ * hostile guest reaches. Each call is counted (refused ones too), costs
+ * `profile.xen.hypercallNs` plus its own per-op cost, and checks its
+ * caller, privilege and untrusted argument block before touching anything.
+ *
+ * A caller that is not a running domain of this hypervisor gets ESRCH; an
+ * unprivileged caller asking for a privileged operation EPERM; a malformed
+ * argument EINVAL (EFAULT if the argument block itself is not an object);
+ * a domid naming no live domain ESRCH.
+ *
+ * @module
+ */
+import { rc, XenError } from "./errors.ts";
+import { argBlock, boolArg, DOMID_FIRST_RESERVED, DOMID_SELF, intArg, show } from "./args.ts";
+import { Domain } from "./domain.ts";
+import type { GrantMapping } from "./grant_table.ts";
+import type { HostState } from "./host.ts";
+import type { Lifecycle } from "./lifecycle.ts";
+
+/**
+ * Every hypercall the dispatcher knows.
+ *
+ * @example
+ * ```ts
+ * import { HYPERCALLS } from "./hypervisor.ts";
+ * console.log(HYPERCALLS.filter((h) => h.startsWith("grant_table_op:")).length); // 3
+ * ```
+ */
+export const HYPERCALLS = [
+  "domctl:createdomain",
+  "domctl:destroydomain",
+  "domctl:memory_mapping",
+  "sched_op:shutdown",
+  "sched_op:remote_shutdown",
+  "grant_table_op:map_grant_ref",
+  "grant_table_op:unmap_grant_ref",
+  "grant_table_op:query_size",
+  "event_channel_op:alloc_unbound",
+  "event_channel_op:bind_interdomain",
+  "event_channel_op:bind_pirq",
+  "event_channel_op:send",
+  "event_channel_op:close",
+  "event_channel_op:unmask",
+  "event_channel_op:status",
+  "memory_op:current_reservation",
+] as const;
+
+/**
+ * A hypercall name.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * import type { HypercallName } from "./hypervisor.ts";
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * const call: HypercallName = "memory_op:current_reservation";
+ * const r = await engine.run(() => hv.hypercall(hv.dom0, call, {}));
+ * console.log(r.rc); // 0
+ * ```
+ */
+export type HypercallName = typeof HYPERCALLS[number];
+
+/**
+ * What {@link Hypervisor.hypercall} returns.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * import type { HypercallResult } from "./hypervisor.ts";
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * const r: HypercallResult = await engine.run(() =>
+ *   hv.hypercall(hv.dom0, "event_channel_op:send", { port: 9 })
+ * );
+ * console.log(r.rc); // -22 (EINVAL: port 9 is not bound)
+ * ```
+ */
+export interface HypercallResult {
+  /** 0 or `-errno`. */
+  rc: number;
+  /** The result on success. */
+  value?: unknown;
+  /** The refusal's message on failure. */
+  error?: string;
+}
+
+/**
+ * One op of a batched grant map.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * import type { GrantMapOp } from "./hypervisor.ts";
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   const buf = vm.memory.alloc(2 * 4096, 4096) / 4096;
+ *   const ops: GrantMapOp[] = [];
+ *   for (const pfn of [buf, buf + 1]) {
+ *     ops.push({ domid: vm.domid, ref: await vm.grants.grantAccess(0, pfn), readonly: true });
+ *   }
+ *   console.log((await hv.grantMapBatch(hv.dom0, ops)).map((r) => r.status)); // [ 0, 0 ]
+ * });
+ * ```
+ */
+export interface GrantMapOp {
+  /** Granting domain. */
+  domid: number;
+  /** Grant reference in its table. */
+  ref: number;
+  /** Map read-only. */
+  readonly?: boolean;
+}
+
+/**
+ * Per-op result of a batched grant map (status 0 or `-errno`, as `GNTST_*`).
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * import type { GrantMapResult } from "./hypervisor.ts";
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   const ref = await vm.grants.grantAccess(0, vm.memory.alloc(4096, 4096) / 4096);
+ *   const out: GrantMapResult[] = await hv.grantMapBatch(hv.dom0, [
+ *     { domid: vm.domid, ref },
+ *     { domid: vm.domid, ref: ref + 1 }, // never granted
+ *   ]);
+ *   console.log(out.map((r) => r.status)); // [ 0, -22 ] (EINVAL: that entry grants nothing)
+ * });
+ * ```
+ */
+export interface GrantMapResult extends Partial<GrantMapping> {
+  /** 0 on success, else `-errno`. */
+  status: number;
+}
+
+/**
+ * Who makes a hypercall: a domain, or its domid (checked either way).
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * import type { Caller } from "./hypercalls.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * const stranger: Caller = 42;
+ * const r = await engine.run(() => hv.hypercall(stranger, "memory_op:current_reservation", {}));
+ * console.log(r.rc); // -3 (ESRCH: no dom42 here)
+ * ```
+ */
+export type Caller = Domain | number;
+type Handler = (c: Domain, a: Record<string, unknown>) => { value: unknown; costNs: number };
+
+const MAX_BATCH = 4096;
+
+/**
+ * The dispatcher and handler table of one host.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { HostState } from "./host.ts";
+ * import { Lifecycle } from "./lifecycle.ts";
+ * import { Hypercalls } from "./hypercalls.ts";
+ * const engine = new Engine();
+ * const events = { kick: () => {}, zombieReleased: () => {} };
+ * const h = new HostState(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1), {}, events);
+ * const life = new Lifecycle(h, () => {});
+ * const calls = new Hypercalls(h, life);
+ * const dom0 = life.build(0, "Domain-0", true, { name: "Domain-0", memoryBytes: 8 << 20 });
+ * const frames = await engine.run(() => calls.invoke(dom0, "memory_op:current_reservation", {}));
+ * console.log(typeof frames, h.c.hypercalls); // number 1
+ * ```
+ */
+export class Hypercalls {
+  #handlers: Record<HypercallName, Handler>;
+
+  /**
+   * @param h the host's shared state
+   * @param life builds and tears down domains for the domctl and sched_op calls
+   */
+  constructor(private h: HostState, private life: Lifecycle) {
+    this.#handlers = this.#makeHandlers();
+  }
+
+  /** Make hypercall `name` as `caller`; throws {@link XenError} when refused. */
+  async invoke(caller: Caller, name: string, args: unknown): Promise<unknown> {
+    const known = Object.hasOwn(this.#handlers, name);
+    const kind = known ? name : "unknown";
+    this.h.c.hypercalls++;
+    this.h.c.byKind.set(kind, (this.h.c.byKind.get(kind) ?? 0) + 1);
+    this.h.engine.traceMark(`xen:${kind}`);
+    await this.h.engine.sleep(this.h.profile.xen.hypercallNs);
+    const c = this.#caller(caller, kind);
+    if (!known) throw new XenError("ENOSYS", `no hypercall ${show(name)}`);
+    const { value, costNs } = this.#handlers[name as HypercallName](c, argBlock(args, name));
+    if (costNs > 0) await this.h.engine.sleep(costNs);
+    return value;
+  }
+
+  #caller(caller: Caller, what: string): Domain {
+    const d = typeof caller === "number"
+      ? this.h.domains.get(caller)
+      : caller instanceof Domain && this.h.domains.get(caller.domid) === caller
+      ? caller
+      : undefined;
+    if (!d) throw new XenError("ESRCH", `${what}: caller ${show(caller)} is not a domain here`);
+    if (!d.running) throw new XenError("ESRCH", `${what}: caller ${d} is ${d.state}`);
+    return d;
+  }
+
+  /** A domid argument: DOMID_SELF is the caller; anything else must name a domain here. */
+  #domid(c: Domain, v: unknown, what: string): number {
+    if (v === DOMID_SELF) return c.domid;
+    return intArg(v, 0, DOMID_FIRST_RESERVED - 1, `${what}: domid`);
+  }
+
+  #target(c: Domain, v: unknown, what: string): Domain {
+    const id = this.#domid(c, v, what);
+    const d = this.h.domains.get(id);
+    if (!d || d.state === "dying") throw new XenError("ESRCH", `${what}: no domain ${id}`);
+    return d;
+  }
+
+  #selfOrPriv(c: Domain, id: number, what: string): void {
+    if (id !== c.domid) priv(c, `${what} on dom${id}`);
+  }
+
+  #makeHandlers(): Record<HypercallName, Handler> {
+    const x = this.h.profile.xen;
+    const ok = (value: unknown = undefined, costNs = 0) => ({ value, costNs });
+    return {
+      "domctl:createdomain": (c, a) => {
+        priv(c, "domctl:createdomain");
+        return ok(this.life.create(a));
+      },
+      "domctl:destroydomain": (c, a) => {
+        const what = "domctl:destroydomain";
+        priv(c, what);
+        const id = this.#domid(c, a.domid, what);
+        const d = this.h.domains.get(id);
+        if (!d) throw new XenError("ESRCH", `${what}: no domain ${id}`);
+        if (d.privileged) throw new XenError("EPERM", `${what}: dom0 cannot be destroyed`);
+        if (d.state !== "dying") this.life.teardown(d, "destroy");
+        return ok();
+      },
+      "sched_op:shutdown": (c, a) => {
+        const what = "sched_op:shutdown";
+        const reason = shutdownReason(a.reason, what);
+        if (c.privileged) throw new XenError("EPERM", `${what}: dom0 cannot shut down here`);
+        this.life.markShutdown(c, reason);
+        return ok();
+      },
+      "sched_op:remote_shutdown": (c, a) => {
+        const what = "sched_op:remote_shutdown";
+        priv(c, what);
+        const reason = shutdownReason(a.reason, what);
+        const d = this.#target(c, a.domid, what);
+        if (d.privileged) throw new XenError("EPERM", `${what}: dom0 cannot be shut down`);
+        if (d.running) this.life.markShutdown(d, reason);
+        return ok();
+      },
+      "domctl:memory_mapping": (c, a) => {
+        const what = "domctl:memory_mapping";
+        priv(c, what);
+        const add = boolArg(a.add, `${what}: add`);
+        const d = this.#target(c, a.domid, what);
+        if (d.privileged) {
+          throw new XenError("EINVAL", `${what}: dom0 reaches device pages without the hypervisor`);
+        }
+        if (!add) return ok(this.h.io.unmap(d.domid, a.mfn));
+        if (!d.running) throw new XenError("ESRCH", `${what}: ${d} is ${d.state}`);
+        return ok(this.h.io.map(d, a.mfn));
+      },
+      "grant_table_op:map_grant_ref": (c, a) => {
+        const what = "grant_table_op:map_grant_ref";
+        if (a.ops === undefined) {
+          const m = this.#grantMapOne(c, a, what);
+          return ok(m, x.grantMapNs);
+        }
+        const ops = batch(a.ops, what);
+        const out: GrantMapResult[] = ops.map((op) => {
+          try {
+            return { status: 0, ...this.#grantMapOne(c, argBlock(op, what), what) };
+          } catch (e) {
+            return { status: rc(e) };
+          }
+        });
+        return ok(out, ops.length * x.grantMapNs);
+      },
+      "grant_table_op:unmap_grant_ref": (c, a) => {
+        const what = "grant_table_op:unmap_grant_ref";
+        if (a.handles === undefined) {
+          this.h.grants.unmap(c, a.handle);
+          this.h.c.grantUnmaps++;
+          return ok(undefined, x.grantUnmapNs);
+        }
+        const hs = batch(a.handles, what);
+        const out = hs.map((h) => {
+          try {
+            this.h.grants.unmap(c, h);
+            this.h.c.grantUnmaps++;
+            return 0;
+          } catch (e) {
+            return rc(e);
+          }
+        });
+        return ok(out, hs.length * x.grantUnmapNs);
+      },
+      "grant_table_op:query_size": (c, a) => {
+        const what = "grant_table_op:query_size";
+        const d = this.#target(c, a.domid ?? DOMID_SELF, what);
+        this.#selfOrPriv(c, d.domid, what);
+        return ok({ nrFrames: this.h.grants.tableFrames(d.domid)!.length });
+      },
+      "event_channel_op:alloc_unbound": (c, a) => {
+        const what = "event_channel_op:alloc_unbound";
+        const dom = this.#domid(c, a.dom ?? DOMID_SELF, what);
+        this.#selfOrPriv(c, dom, what);
+        const remote = this.#domid(c, a.remoteDom, `${what}: remote`);
+        return ok(this.h.evtchn.allocUnbound(dom, remote));
+      },
+      "event_channel_op:bind_interdomain": (c, a) => {
+        const what = "event_channel_op:bind_interdomain";
+        const remote = this.#domid(c, a.remoteDom, `${what}: remote`);
+        return ok(this.h.evtchn.bindInterdomain(c.domid, remote, a.remotePort));
+      },
+      "event_channel_op:bind_pirq": (c, a) => {
+        priv(c, "event_channel_op:bind_pirq");
+        return ok(this.h.evtchn.bindPirq(c.domid, a.pirq));
+      },
+      "event_channel_op:send": (c, a) => {
+        const to = this.h.evtchn.send(c.domid, a.port);
+        this.h.c.evtchnSends++;
+        const k = `dom${c.domid}->dom${to}`;
+        this.h.c.sendsByKind.set(k, (this.h.c.sendsByKind.get(k) ?? 0) + 1);
+        return ok();
+      },
+      "event_channel_op:close": (c, a) => ok(this.h.evtchn.close(c.domid, a.port)),
+      "event_channel_op:unmask": (c, a) => ok(this.h.evtchn.unmask(c.domid, a.port)),
+      "event_channel_op:status": (c, a) => {
+        const what = "event_channel_op:status";
+        const dom = this.#domid(c, a.dom ?? DOMID_SELF, what);
+        this.#selfOrPriv(c, dom, what);
+        return ok(this.h.evtchn.status(dom, a.port));
+      },
+      "memory_op:current_reservation": (c, a) => {
+        const what = "memory_op:current_reservation";
+        const d = this.#target(c, a.domid ?? DOMID_SELF, what);
+        this.#selfOrPriv(c, d.domid, what);
+        return ok(d.memory.framesOwned);
+      },
+    };
+  }
+
+  #grantMapOne(c: Domain, a: Record<string, unknown>, what: string): GrantMapping {
+    const granter = this.#domid(c, a.domid, what);
+    const readonly = boolArg(a.readonly, `${what}: readonly`);
+    if (this.h.domains.get(granter)?.state === "dying") {
+      throw new XenError("ESRCH", `${what}: dom${granter} is dying`);
+    }
+    const m = this.h.grants.map(c, granter, a.ref, readonly);
+    this.h.c.grantMaps++;
+    return m;
+  }
+}
+
+function priv(c: Domain, what: string): void {
+  if (!c.privileged) throw new XenError("EPERM", `${what}: caller ${c} is not privileged`);
+}
+
+function shutdownReason(v: unknown, what: string): "poweroff" | "crash" {
+  if (v === undefined || v === "poweroff") return "poweroff";
+  if (v === "crash") return "crash";
+  throw new XenError("EINVAL", `${what}: reason ${show(v)} is not "poweroff" or "crash"`);
+}
+
+function batch(v: unknown, what: string): unknown[] {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_BATCH) {
+    throw new XenError("EINVAL", `${what}: need a list of 1..${MAX_BATCH} ops`);
+  }
+  return v;
+}

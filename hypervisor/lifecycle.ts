@@ -1,0 +1,210 @@
+/**
+ * Domain lifecycle: building a domain (dom0 at boot, guests on
+ * `domctl:createdomain`), shutdown and crash, and teardown down to `dead`.
+ *
+ * Teardown runs at once and in this order: event channels closed (peers'
+ * ports become unbound), I/O pages unmapped, grants the domain mapped
+ * unmapped, its grant table and shared-info page freed, its memory freed
+ * except frames other domains still map (freed as each is unmapped; the
+ * domain stays `dying` until the last one goes, as in Xen), its xenstore
+ * home removed and `@releaseDomain` fired, then the teardown hooks run
+ * (backends release what they hold for it).
+ *
+ * @module
+ */
+import { PAGE_SIZE } from "../sim/memory.ts";
+import { AddressSpace } from "../sim/address_space.ts";
+import { XenError } from "./errors.ts";
+import { DOMID_FIRST_RESERVED, intArg, show } from "./args.ts";
+import { Domain, newDomainCore, type TeardownReason } from "./domain.ts";
+import { NR_EVENT_CHANNELS, SharedInfo } from "./event_channel.ts";
+import { GuestGrantTable } from "./grant_table.ts";
+import type { HostState } from "./host.ts";
+
+/**
+ * `domctl:createdomain` arguments.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * import type { DomainConfig } from "./hypervisor.ts";
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * const cfg: DomainConfig = { name: "small", memoryBytes: 4 << 20, grantFrames: 1, maxEvtchnPorts: 64 };
+ * const vm = await engine.run(() => hv.createDomain(hv.dom0, cfg));
+ * console.log(vm.grants.size); // 512
+ * ```
+ */
+export interface DomainConfig {
+  /** Unique name. */
+  name: string;
+  /** Size of the domain's address space (frames are taken lazily). */
+  memoryBytes: number;
+  /** Grant-table frames (1..64). */
+  grantFrames?: number;
+  /** Event-channel port numbers available (2..4096, port 0 reserved). */
+  maxEvtchnPorts?: number;
+  /** Grants the domain may map at once. */
+  maxMaptrack?: number;
+}
+
+const MIN_DOMAIN_PAGES = 16;
+
+/**
+ * Builds, shuts down and tears down the domains of one host.
+ *
+ * @example
+ * ```ts
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { HostState } from "./host.ts";
+ * import { Lifecycle } from "./lifecycle.ts";
+ * let life: Lifecycle | undefined;
+ * const events = { kick: () => {}, zombieReleased: (d: number) => life!.markDead(d) };
+ * const h = new HostState(new Engine(), new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1), {}, events);
+ * life = new Lifecycle(h, () => {});
+ * const vm = life.build(1, "vm", false, { name: "vm", memoryBytes: 8 << 20, grantFrames: 1 });
+ * life.teardown(vm, "destroy");
+ * console.log(vm.state, h.domains.size); // dead 0
+ * ```
+ */
+export class Lifecycle {
+  /**
+   * @param h the host's shared state
+   * @param upcallInstalled called with a domid when it installs an upcall
+   *   handler, so events that arrived before it are delivered
+   */
+  constructor(
+    private h: HostState,
+    private upcallInstalled: (domid: number) => void,
+  ) {}
+
+  /** Build domain `domid` from `cfg` (arguments already checked) and introduce it to xenstore. */
+  build(domid: number, name: string, privileged: boolean, cfg: DomainConfig): Domain {
+    const h = this.h;
+    const grantFrames = cfg.grantFrames ?? h.opts.grantFrames;
+    const memory = new AddressSpace(h.mem, `dom${domid}`, cfg.memoryBytes, h.prng.fork());
+    const siMfn = h.mem.allocFrame(`xen:shared_info:dom${domid}`);
+    const sharedInfoAddr = memory.mapForeign(siMfn);
+    const sharedInfo = new SharedInfo(h.mem.frame(siMfn));
+    const tableAddrs = h.grants.setupTable(
+      { domid, memory },
+      grantFrames,
+      cfg.maxMaptrack ?? h.opts.maxMaptrack,
+    );
+    const grants = new GuestGrantTable(
+      memory,
+      tableAddrs,
+      h.engine,
+      h.profile.xen.grantEntryNs,
+    );
+    h.evtchn.addDomain(domid, sharedInfo, cfg.maxEvtchnPorts ?? NR_EVENT_CHANNELS);
+    const core = newDomainCore(h.engine, () => this.upcallInstalled(domid));
+    const dom = new Domain(
+      { domid, name, privileged, memory, sharedInfo, sharedInfoAddr, grants },
+      core,
+    );
+    h.domains.set(domid, dom);
+    h.cores.set(domid, core);
+    h.xenFrames.set(domid, { sharedInfo: siMfn, grantFrames });
+    h.xenstore.introduceDomain(domid, name);
+    return dom;
+  }
+
+  /**
+   * The body of `domctl:createdomain` once the caller is known to be
+   * privileged: check the untrusted argument block, then build.
+   */
+  create(a: Record<string, unknown>): Domain {
+    const h = this.h;
+    const what = "domctl:createdomain";
+    const name = a.name;
+    if (typeof name !== "string" || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+      throw new XenError("EINVAL", `${what}: name ${show(name)} must be 1-64 of [A-Za-z0-9_.-]`);
+    }
+    for (const d of h.domains.values()) {
+      if (d.name === name) throw new XenError("EEXIST", `${what}: ${d} already has that name`);
+    }
+    const grantFrames = a.grantFrames === undefined
+      ? h.opts.grantFrames
+      : intArg(a.grantFrames, 1, 64, `${what}: grantFrames`);
+    const minBytes = (MIN_DOMAIN_PAGES + grantFrames) * PAGE_SIZE;
+    const bytes = intArg(a.memoryBytes, minBytes, Number.MAX_SAFE_INTEGER, `${what}: memoryBytes`);
+    if (bytes > h.mem.frames * PAGE_SIZE) {
+      throw new XenError("ENOMEM", `${what}: ${bytes} bytes is more than the host's memory`);
+    }
+    if (h.mem.available < grantFrames + 1) {
+      throw new XenError("ENOMEM", `${what}: no machine frames left for the domain's tables`);
+    }
+    const maxEvtchnPorts = a.maxEvtchnPorts === undefined
+      ? undefined
+      : intArg(a.maxEvtchnPorts, 2, NR_EVENT_CHANNELS, `${what}: maxEvtchnPorts`);
+    const maxMaptrack = a.maxMaptrack === undefined
+      ? undefined
+      : intArg(a.maxMaptrack, 1, 1 << 20, `${what}: maxMaptrack`);
+    if (h.nextDomid >= DOMID_FIRST_RESERVED) {
+      throw new XenError("ENOSPC", `${what}: domain ids exhausted`);
+    }
+    const domid = h.nextDomid++;
+    return this.build(domid, name, false, {
+      name,
+      memoryBytes: bytes,
+      grantFrames,
+      maxEvtchnPorts,
+      maxMaptrack,
+    });
+  }
+
+  /** Mark `d` shut down or crashed; tear it down unless the host keeps zombies for dom0. */
+  markShutdown(d: Domain, reason: "poweroff" | "crash"): void {
+    const h = this.h;
+    const core = h.cores.get(d.domid)!;
+    core.state = reason === "crash" ? "crashed" : "shutdown";
+    core.reason = reason === "crash" ? "crash" : "shutdown";
+    core.stateChanged.notifyAll();
+    h.engine.traceMark(`xen:${core.state}`, d.domid);
+    if (h.opts.autoDestroy) this.teardown(d, core.reason);
+  }
+
+  /** Tear `d` down now (see the module doc for the order). */
+  teardown(d: Domain, reason: TeardownReason): void {
+    const h = this.h;
+    const id = d.domid;
+    const core = h.cores.get(id)!;
+    core.state = "dying";
+    core.reason ??= reason;
+    core.upcall = undefined;
+    h.upcallScheduled.delete(id);
+    h.evtchn.removeDomain(id);
+    h.io.releaseDomain(id);
+    h.grants.releaseMapper(id);
+    const keep = h.grants.releaseGranter(id);
+    h.mem.freeFrame(h.xenFrames.get(id)!.sharedInfo);
+    h.xenFrames.delete(id);
+    d.memory.releaseAll(keep);
+    h.xenstore.releaseDomain(id);
+    core.stateChanged.notifyAll();
+    h.engine.traceMark("xen:teardown", id);
+    const hooks = core.hooks.splice(0);
+    if (keep.size === 0) this.markDead(id);
+    for (const hook of hooks) {
+      h.engine.spawn(`teardown hook of dom${id}`, async () => {
+        await hook(d, core.reason!);
+      }).catch((err) => {
+        h.hookErrors.push(err);
+        h.onHookError(err);
+      });
+    }
+  }
+
+  /** `domid` is gone for good: its last frame was freed, or it had none left mapped. */
+  markDead(domid: number): void {
+    const h = this.h;
+    const core = h.cores.get(domid);
+    if (!core) return;
+    core.state = "dead";
+    h.domains.delete(domid);
+    h.cores.delete(domid);
+    core.stateChanged.notifyAll();
+  }
+}
