@@ -108,3 +108,35 @@ Deno.test("resize_cq keeps unpolled completions; query_qp reports the attributes
     assert.equal(q.port, 1);
   });
 });
+
+Deno.test("calls that wait in virtual time, outside cluster.run, fail at once with one line saying so", async () => {
+  const c = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  const bare = c.addHost({ name: "n0", hypervisor: false });
+  const xen = c.addHost({ name: "x0", hypervisor: true });
+  await c.start();
+  const vm = await xen.createGuest({ name: "vm0", memoryMiB: 64, driver: "bypass" });
+  const outside = async (what: RegExp, call: () => Promise<unknown>) => {
+    const e = await call().then(() => undefined, (err) => err);
+    assert.ok(e instanceof VerbsError, `${what}: rejected with a VerbsError`);
+    assert.equal(e.code, "EINVAL");
+    assert.match(e.message, what);
+    assert.match(e.message, /called outside cluster\.run\(\)/);
+    assert.ok(!e.message.includes("\n"), "one line");
+  };
+  await outside(/^EINVAL: n0: openDevice\(\)/, () => bare.os.openDevice());
+  await outside(/^EINVAL: vm0: openDevice\(\)/, () => vm.openDevice());
+  await outside(/cluster\.sleep\(\)/, () => c.sleep(1_000));
+  await outside(
+    /cluster\.spawn\('worker'\)/,
+    () => Promise.try(() => c.spawn("worker", () => c.sleep(1))),
+  );
+  // Nothing was half-done: the same calls work inside run.
+  const t = c.now;
+  const lids = await c.run(async () => {
+    const got = await Promise.all([bare.os.openDevice(), vm.openDevice()]);
+    await c.spawn("worker", () => c.sleep(1_000));
+    return got.map((ctx) => ctx.queryPort(1).lid);
+  });
+  assert.ok(lids.every((l) => l > 0));
+  assert.ok(c.now >= t + 1_000);
+});

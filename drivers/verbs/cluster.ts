@@ -17,6 +17,7 @@ import { Prng } from "../../sim/prng.ts";
 import { type Profile, resolveProfile } from "../../sim/profiles/mod.ts";
 import { nativePlatform } from "../native/platform.ts";
 import { CpuClock } from "./cpu.ts";
+import { requireRun } from "./domain.ts";
 import { VerbsError } from "./errors.ts";
 import { Host, type HostHardware, type HostSpec, registerHostPlatform } from "./host.ts";
 import { WatchedMemory } from "./memory_watch.ts";
@@ -171,11 +172,13 @@ export class Cluster {
 
   /** Start a concurrent process (a thread of some domain's program) inside {@link run}. */
   spawn<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    requireRun(this.engine, `cluster.spawn('${name}')`);
     return this.engine.spawn(name, fn);
   }
 
   /** Sleep `ns` of virtual time (inside {@link run}), after paying the thread's CPU debt. */
   async sleep(ns: number): Promise<void> {
+    requireRun(this.engine, "cluster.sleep()");
     await CpuClock.of(this.engine).settle();
     await this.engine.sleep(ns);
   }

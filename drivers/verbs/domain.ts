@@ -19,6 +19,32 @@ import { RegCacheFile } from "./reg_cache.ts";
 import type { UverbsDevice } from "./uverbs.ts";
 
 /**
+ * Throw the one-line error a call that waits in virtual time gets outside
+ * `cluster.run`, where it would otherwise never resolve (nothing advances
+ * virtual time, and Deno reports only "Top-level await promise never
+ * resolved").
+ *
+ * @throws VerbsError EINVAL when the caller is not a process of `engine`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../../sim/engine.ts";
+ * import { requireRun } from "./domain.ts";
+ * const engine = new Engine();
+ * assert.throws(() => requireRun(engine, "vm0: openDevice()"), /outside cluster\.run/);
+ * await engine.run(async () => requireRun(engine, "vm0: openDevice()")); // inside: fine
+ * ```
+ */
+export function requireRun(engine: Engine, what: string): void {
+  if (engine.current()) return;
+  throw new VerbsError(
+    "EINVAL",
+    `${what} called outside cluster.run(): it waits in virtual time, which passes only ` +
+      "inside await cluster.run(async () => { ... })",
+  );
+}
+
+/**
  * A domain's memory as its programs see it (`dom.memory`).
  *
  * @example
@@ -188,6 +214,7 @@ export class Domain {
 
   /** `ibv_open_device`: the named device, or the first one. */
   async openDevice(name?: string, opts: OpenDeviceOptions = {}): Promise<Context> {
+    requireRun(this.engine, `${this.name}: openDevice()`);
     const dev = name === undefined ? this.#devices[0] : this.#devices.find((d) => d.name === name);
     if (!dev) {
       throw new VerbsError(
