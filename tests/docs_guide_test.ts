@@ -7,12 +7,10 @@
  * guide's output block for it. The first program runs alone in an otherwise
  * empty directory.
  *
- * Skip policy for the tshark check (as in pcap_tshark_test.ts): without
- * tshark it is registered as ignored, named with what is missing; under
- * CI=true it fails instead.
+ * The tshark check follows tests/support/tshark.ts's skip policy.
  */
 import assert from "node:assert/strict";
-import { isCI } from "./support/cc.ts";
+import { tshark, tsharkTest } from "./support/tshark.ts";
 
 const root = new URL("../", import.meta.url);
 const rootPath = decodeURIComponent(root.pathname);
@@ -198,43 +196,16 @@ Deno.test("README: the library example runs next to xenib/ as the README says an
   }
 });
 
-async function hasTshark(): Promise<boolean> {
-  try {
-    const out = await new Deno.Command("tshark", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
-}
-
-const MISSING = "tshark not found — install tshark";
-const HAVE_TSHARK = await hasTshark();
-const TSHARK = "guide: tshark -r rdma_write.pcap lists the six packets section 8 shows";
-if (!HAVE_TSHARK && !isCI()) console.warn(`skipped: ${TSHARK}: ${MISSING}`);
-
-Deno.test({
-  name: HAVE_TSHARK || isCI() ? TSHARK : `${TSHARK} (skipped: ${MISSING})`,
-  ignore: !HAVE_TSHARK && !isCI(),
-  async fn() {
-    if (!HAVE_TSHARK) throw new Error(`missing prerequisite (CI=true, so this fails): ${MISSING}`);
+await tsharkTest(
+  "guide: tshark -r rdma_write.pcap lists the six packets section 8 shows",
+  async () => {
     assert.match(guide, /`tshark -r rdma_write\.pcap` lists the same six packets/);
     const run = runs.find((r) => r.file === "08_traces.ts")!;
     const { work, hello } = await layout();
     try {
       await Deno.copyFile(new URL("docs/guide/08_traces.ts", root), `${hello}/08_traces.ts`);
       await runInHello(run, hello);
-      const out = await new Deno.Command("tshark", {
-        args: ["-r", "rdma_write.pcap"],
-        cwd: hello,
-        stdout: "piped",
-        stderr: "null",
-      }).output();
-      assert.ok(out.success, "tshark reads the capture");
-      const rows = new TextDecoder().decode(out.stdout).trim().split("\n");
+      const rows = (await tshark(["-r", "rdma_write.pcap"], hello)).trim().split("\n");
       const ops = rows.map((r) => /RC (RDMA Write First|RDMA Write Last|Acknowledge)/.exec(r)?.[1]);
       assert.deepEqual(ops, [
         "RDMA Write First",
@@ -249,4 +220,4 @@ Deno.test({
       await Deno.remove(work, { recursive: true });
     }
   },
-});
+);

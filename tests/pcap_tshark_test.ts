@@ -7,9 +7,7 @@
  * independent computation (zlib's CRC-32 over a masked copy; a bit-serial
  * CRC-16).
  *
- * Skip policy (the one tests/support/cc.ts applies to C compilers): without
- * tshark the test is registered as ignored, its name and a warning saying
- * what is missing; under CI=true it fails instead.
+ * Skip policy: tests/support/tshark.ts.
  */
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
@@ -26,33 +24,9 @@ import {
 } from "../hca/pcap.ts";
 import type { Port } from "../hca/port.ts";
 import { SubnetManager } from "../hca/subnet_manager.ts";
-import { isCI } from "./support/cc.ts";
+import { tshark, tsharkTest } from "./support/tshark.ts";
 
-async function hasTshark(): Promise<boolean> {
-  try {
-    const out = await new Deno.Command("tshark", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    })
-      .output();
-    return out.success;
-  } catch {
-    return false;
-  }
-}
-
-const MISSING = "tshark not found — install tshark";
-const HAVE_TSHARK = await hasTshark();
 const NAME = "tshark dissects captured packets as encoded (link types 247 and 252)";
-if (!HAVE_TSHARK && !isCI()) console.warn(`skipped: ${NAME}: ${MISSING}`);
-
-async function tshark(args: string[]): Promise<string> {
-  const out = await new Deno.Command("tshark", { args, stdout: "piped", stderr: "piped" }).output();
-  const err = new TextDecoder().decode(out.stderr);
-  if (!out.success) throw new Error(`tshark ${args.join(" ")} failed: ${err}`);
-  return new TextDecoder().decode(out.stdout);
-}
 
 /** A small conversation: every header type, both directions, one global packet. */
 async function capture(): Promise<
@@ -240,116 +214,109 @@ function refVcrc(bytes: Uint8Array): number {
   return crc ^ 0xffff;
 }
 
-Deno.test({
-  name: HAVE_TSHARK || isCI() ? NAME : `${NAME} (skipped: ${MISSING})`,
-  ignore: !HAVE_TSHARK && !isCI(),
-  async fn() {
-    if (!HAVE_TSHARK) {
-      throw new Error(`missing prerequisite (CI=true, so this fails): ${MISSING}`);
-    }
-    const { records, w247, w252 } = await capture();
-    assert.equal(w247.linkType, LINKTYPE_INFINIBAND);
-    // Our own reader gets back exactly what went on the wire, from both formats.
-    for (const w of [w247, w252]) {
-      assert.deepEqual(decodePcap(w.bytes()), records);
-    }
-    const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "xenib-pcap-" });
-    try {
-      const p252 = `${dir}/upper_pdu.pcap`;
-      await Deno.writeFile(p252, w252.bytes());
-      // Wireshark 4.0 maps no reader to link type 247; relabel a copy as
-      // DLT_USER0 and bind that to the infiniband dissector — the bytes
-      // after the record header are untouched, so this checks the 247 file.
-      const p247 = `${dir}/infiniband.pcap`;
-      const copy = w247.bytes().slice();
-      new DataView(copy.buffer).setUint32(20, 147, true);
-      await Deno.writeFile(p247, copy);
-      const user0 = ["-o", `uat:user_dlts:"User 0 (DLT=147)","infiniband","0","","0",""`];
-      const rows252 = await dissect(p252, []);
-      const rows247 = await dissect(p247, user0);
-      assert.deepEqual(rows247, rows252, "both link types dissect identically");
-      assert.equal(rows252.length, records.length);
+await tsharkTest(NAME, async () => {
+  const { records, w247, w252 } = await capture();
+  assert.equal(w247.linkType, LINKTYPE_INFINIBAND);
+  // Our own reader gets back exactly what went on the wire, from both formats.
+  for (const w of [w247, w252]) {
+    assert.deepEqual(decodePcap(w.bytes()), records);
+  }
+  const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "xenib-pcap-" });
+  try {
+    const p252 = `${dir}/upper_pdu.pcap`;
+    await Deno.writeFile(p252, w252.bytes());
+    // Wireshark 4.0 maps no reader to link type 247; relabel a copy as
+    // DLT_USER0 and bind that to the infiniband dissector — the bytes
+    // after the record header are untouched, so this checks the 247 file.
+    const p247 = `${dir}/infiniband.pcap`;
+    const copy = w247.bytes().slice();
+    new DataView(copy.buffer).setUint32(20, 147, true);
+    await Deno.writeFile(p247, copy);
+    const user0 = ["-o", `uat:user_dlts:"User 0 (DLT=147)","infiniband","0","","0",""`];
+    const rows252 = await dissect(p252, []);
+    const rows247 = await dissect(p247, user0);
+    assert.deepEqual(rows247, rows252, "both link types dissect identically");
+    assert.equal(rows252.length, records.length);
 
-      for (let i = 0; i < records.length; i++) {
-        const row = rows252[i], rec = records[i];
-        const r = decodePacket(rec.bytes);
-        assert.ok(r.ok);
-        const p = r.packet;
-        const where = `packet ${i} (${p.info.name})`;
-        assert.equal(row["frame.time_epoch"], (rec.timeNs / 1e9).toFixed(9), where);
-        assert.equal(num(row["infiniband.lrh.vl"]), BigInt(p.lrh.vl), where);
-        assert.equal(num(row["infiniband.lrh.sl"]), BigInt(p.lrh.sl), where);
-        assert.equal(num(row["infiniband.lrh.lnh"]), BigInt(p.lrh.lnh), where);
-        assert.equal(num(row["infiniband.lrh.dlid"]), BigInt(p.lrh.dlid), where);
-        assert.equal(num(row["infiniband.lrh.slid"]), BigInt(p.lrh.slid), where);
-        assert.equal(num(row["infiniband.lrh.pktlen"]), BigInt(p.lrh.pktLen), where);
-        assert.equal(num(row["infiniband.bth.opcode"]), BigInt(p.bth.opcode), where);
-        assert.equal(num(row["infiniband.bth.se"]), p.bth.se ? 1n : 0n, where);
-        assert.equal(num(row["infiniband.bth.padcnt"]), BigInt(p.bth.padCnt), where);
-        assert.equal(num(row["infiniband.bth.p_key"]), BigInt(p.bth.pkey), where);
-        assert.equal(num(row["infiniband.bth.destqp"]), BigInt(p.bth.destQp), where);
-        assert.equal(num(row["infiniband.bth.a"]), p.bth.ackReq ? 1n : 0n, where);
-        assert.equal(num(row["infiniband.bth.psn"]), BigInt(p.bth.psn), where);
-        const opt = (f: keyof Row, v: bigint | number | undefined) => {
-          if (v === undefined) assert.equal(row[f], "", `${where}: ${f} should be absent`);
-          else assert.equal(num(row[f]), BigInt(v), `${where}: ${f}`);
-        };
-        // Wireshark files AtomicETH's VA and R_Key under the RETH field names.
-        opt("infiniband.reth.va", p.reth?.va ?? p.atomicEth?.va);
-        opt("infiniband.reth.r_key", p.reth?.rkey ?? p.atomicEth?.rkey);
-        opt("infiniband.reth.dmalen", p.reth?.dmaLen);
-        opt("infiniband.aeth.syndrome", p.aeth?.syndrome);
-        opt("infiniband.aeth.msn", p.aeth?.msn);
-        opt("infiniband.atomiceth.swapdt", p.atomicEth?.swapAdd);
-        opt("infiniband.atomiceth.cmpdt", p.atomicEth?.compare);
-        opt("infiniband.atomicacketh.origremdt", p.atomicAckEth?.origRemData);
-        opt("infiniband.deth.q_key", p.deth?.qkey);
-        opt("infiniband.deth.srcqp", p.deth?.srcQp);
-        if (p.immDt === undefined) assert.equal(row["infiniband.immdt"], "");
-        else assert.equal(parseInt(row["infiniband.immdt"], 16), p.immDt, where);
-        if (p.grh) {
-          assert.equal(row["infiniband.grh.ipver"], "6");
-          opt("infiniband.grh.tclass", p.grh.tClass);
-          opt("infiniband.grh.flowlabel", p.grh.flowLabel);
-          opt("infiniband.grh.paylen", p.grh.payLen);
-          opt("infiniband.grh.hoplmt", p.grh.hopLmt);
-          assert.equal(row["infiniband.grh.sgid"], gidText(p.grh.sgid));
-          assert.equal(row["infiniband.grh.dgid"], gidText(p.grh.dgid));
-        } else assert.equal(row["infiniband.grh.ipver"], "");
-        // tshark shows the CRC bytes as big-endian numbers; we store them LSB first.
-        const n = rec.bytes.length;
-        const dv = new DataView(rec.bytes.buffer, rec.bytes.byteOffset, n);
-        assert.equal(num(row["infiniband.invariant.crc"]), BigInt(dv.getUint32(n - 6)), where);
-        assert.equal(num(row["infiniband.variant.crc"]), BigInt(dv.getUint16(n - 2)), where);
-        assert.equal(dv.getUint32(n - 6, true), refIcrc(rec.bytes), `${where}: ICRC`);
-        assert.equal(dv.getUint16(n - 2, true), refVcrc(rec.bytes), `${where}: VCRC`);
-      }
-      // Nothing tshark considers malformed.
-      const bad = await tshark([
-        "--disable-protocol",
-        "rpcordma",
-        "-r",
-        p252,
-        "-Y",
-        "_ws.malformed || _ws.expert.severity >= warning",
-      ]);
-      assert.equal(bad.trim(), "");
-      // The payload tshark hands on (pad stripped by PadCnt) is ours.
-      const pay = await tshark([
-        "--disable-protocol",
-        "rpcordma",
-        "-r",
-        p252,
-        "-Y",
-        "infiniband.bth.opcode == 11",
-        "-T",
-        "fields",
-        "-e",
-        "data.data",
-      ]);
-      assert.equal(pay.trim().replaceAll(":", ""), "5a".repeat(300));
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+    for (let i = 0; i < records.length; i++) {
+      const row = rows252[i], rec = records[i];
+      const r = decodePacket(rec.bytes);
+      assert.ok(r.ok);
+      const p = r.packet;
+      const where = `packet ${i} (${p.info.name})`;
+      assert.equal(row["frame.time_epoch"], (rec.timeNs / 1e9).toFixed(9), where);
+      assert.equal(num(row["infiniband.lrh.vl"]), BigInt(p.lrh.vl), where);
+      assert.equal(num(row["infiniband.lrh.sl"]), BigInt(p.lrh.sl), where);
+      assert.equal(num(row["infiniband.lrh.lnh"]), BigInt(p.lrh.lnh), where);
+      assert.equal(num(row["infiniband.lrh.dlid"]), BigInt(p.lrh.dlid), where);
+      assert.equal(num(row["infiniband.lrh.slid"]), BigInt(p.lrh.slid), where);
+      assert.equal(num(row["infiniband.lrh.pktlen"]), BigInt(p.lrh.pktLen), where);
+      assert.equal(num(row["infiniband.bth.opcode"]), BigInt(p.bth.opcode), where);
+      assert.equal(num(row["infiniband.bth.se"]), p.bth.se ? 1n : 0n, where);
+      assert.equal(num(row["infiniband.bth.padcnt"]), BigInt(p.bth.padCnt), where);
+      assert.equal(num(row["infiniband.bth.p_key"]), BigInt(p.bth.pkey), where);
+      assert.equal(num(row["infiniband.bth.destqp"]), BigInt(p.bth.destQp), where);
+      assert.equal(num(row["infiniband.bth.a"]), p.bth.ackReq ? 1n : 0n, where);
+      assert.equal(num(row["infiniband.bth.psn"]), BigInt(p.bth.psn), where);
+      const opt = (f: keyof Row, v: bigint | number | undefined) => {
+        if (v === undefined) assert.equal(row[f], "", `${where}: ${f} should be absent`);
+        else assert.equal(num(row[f]), BigInt(v), `${where}: ${f}`);
+      };
+      // Wireshark files AtomicETH's VA and R_Key under the RETH field names.
+      opt("infiniband.reth.va", p.reth?.va ?? p.atomicEth?.va);
+      opt("infiniband.reth.r_key", p.reth?.rkey ?? p.atomicEth?.rkey);
+      opt("infiniband.reth.dmalen", p.reth?.dmaLen);
+      opt("infiniband.aeth.syndrome", p.aeth?.syndrome);
+      opt("infiniband.aeth.msn", p.aeth?.msn);
+      opt("infiniband.atomiceth.swapdt", p.atomicEth?.swapAdd);
+      opt("infiniband.atomiceth.cmpdt", p.atomicEth?.compare);
+      opt("infiniband.atomicacketh.origremdt", p.atomicAckEth?.origRemData);
+      opt("infiniband.deth.q_key", p.deth?.qkey);
+      opt("infiniband.deth.srcqp", p.deth?.srcQp);
+      if (p.immDt === undefined) assert.equal(row["infiniband.immdt"], "");
+      else assert.equal(parseInt(row["infiniband.immdt"], 16), p.immDt, where);
+      if (p.grh) {
+        assert.equal(row["infiniband.grh.ipver"], "6");
+        opt("infiniband.grh.tclass", p.grh.tClass);
+        opt("infiniband.grh.flowlabel", p.grh.flowLabel);
+        opt("infiniband.grh.paylen", p.grh.payLen);
+        opt("infiniband.grh.hoplmt", p.grh.hopLmt);
+        assert.equal(row["infiniband.grh.sgid"], gidText(p.grh.sgid));
+        assert.equal(row["infiniband.grh.dgid"], gidText(p.grh.dgid));
+      } else assert.equal(row["infiniband.grh.ipver"], "");
+      // tshark shows the CRC bytes as big-endian numbers; we store them LSB first.
+      const n = rec.bytes.length;
+      const dv = new DataView(rec.bytes.buffer, rec.bytes.byteOffset, n);
+      assert.equal(num(row["infiniband.invariant.crc"]), BigInt(dv.getUint32(n - 6)), where);
+      assert.equal(num(row["infiniband.variant.crc"]), BigInt(dv.getUint16(n - 2)), where);
+      assert.equal(dv.getUint32(n - 6, true), refIcrc(rec.bytes), `${where}: ICRC`);
+      assert.equal(dv.getUint16(n - 2, true), refVcrc(rec.bytes), `${where}: VCRC`);
     }
-  },
+    // Nothing tshark considers malformed.
+    const bad = await tshark([
+      "--disable-protocol",
+      "rpcordma",
+      "-r",
+      p252,
+      "-Y",
+      "_ws.malformed || _ws.expert.severity >= warning",
+    ]);
+    assert.equal(bad.trim(), "");
+    // The payload tshark hands on (pad stripped by PadCnt) is ours.
+    const pay = await tshark([
+      "--disable-protocol",
+      "rpcordma",
+      "-r",
+      p252,
+      "-Y",
+      "infiniband.bth.opcode == 11",
+      "-T",
+      "fields",
+      "-e",
+      "data.data",
+    ]);
+    assert.equal(pay.trim().replaceAll(":", ""), "5a".repeat(300));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
