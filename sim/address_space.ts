@@ -23,15 +23,16 @@ const CHUNK = 16;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AddressSpace, AddressSpaceError } from "./address_space.ts";
  * import { MachineMemory } from "./memory.ts";
  * import { Prng } from "./prng.ts";
  * const as = new AddressSpace(new MachineMemory(1 << 20), "dom1", 64 << 10, new Prng(1));
- * try {
- *   as.alloc(1 << 20);
- * } catch (e) {
- *   console.log(e instanceof AddressSpaceError && e.code); // "ENOMEM"
- * }
+ * assert.throws(
+ *   () => as.alloc(1 << 20),
+ *   (e) => e instanceof AddressSpaceError && e.code === "ENOMEM",
+ * );
+ * assert.throws(() => as.read(0, 4), { name: "AddressSpaceError", code: "EFAULT" }); // page 0
  * ```
  */
 export class AddressSpaceError extends Error {
@@ -57,12 +58,15 @@ interface Mapping {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AddressSpace, MachineMemory, Prng } from "./mod.ts";
  * const mem = new MachineMemory(64 << 20);
  * const as = new AddressSpace(mem, "vm0", 16 << 20, new Prng(1));
  * const a = as.alloc(8192, 4096);
  * as.write(a + 4090, new Uint8Array(10).fill(7)); // crosses a page boundary
- * console.log(as.translate(a) !== as.translate(a + 4096) - 4096); // not contiguous
+ * assert.deepEqual(as.read(a + 4090, 10), new Uint8Array(10).fill(7));
+ * assert.notEqual(as.translate(a + 4096), as.translate(a) + 4096); // not machine-contiguous
+ * assert.equal(mem.ownerOf(as.translate(a) / 4096), "vm0");
  * ```
  */
 export class AddressSpace {

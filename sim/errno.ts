@@ -11,8 +11,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Errno } from "./errno.ts";
- * console.log(Errno.EINVAL); // 22
+ * assert.equal(Errno.EINVAL, 22); // as in Linux's include/uapi/asm-generic/errno-base.h
+ * assert.equal(Errno.ETIMEDOUT, 110);
  * ```
  */
 export const Errno = {
@@ -46,9 +48,10 @@ export const Errno = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Errno, type ErrnoCode } from "./errno.ts";
- * const code: ErrnoCode = "EBUSY";
- * console.log(-Errno[code]); // -16
+ * const hypercallRc = (code: ErrnoCode) => -Errno[code]; // Xen returns -errno
+ * assert.equal(hypercallRc("EBUSY"), -16);
  * ```
  */
 export type ErrnoCode = keyof typeof Errno;

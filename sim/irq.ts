@@ -11,13 +11,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InterruptController, type IrqHandler } from "./irq.ts";
  * const seen: number[] = [];
  * const handler: IrqHandler = (vector) => seen.push(vector);
  * const pic = new InterruptController();
  * pic.connect(handler);
  * pic.raise(5);
- * console.log(seen); // [ 5 ]
+ * assert.deepEqual(seen, [5]);
  * ```
  */
 export type IrqHandler = (vector: number) => void;
@@ -27,12 +28,16 @@ export type IrqHandler = (vector: number) => void;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InterruptController } from "./irq.ts";
  * const pic = new InterruptController();
+ * pic.raise(3); // nobody has connected a handler yet
+ * assert.equal(pic.lost, 1);
  * let seen = -1;
  * pic.connect((v) => (seen = v));
  * pic.raise(3);
- * console.log(seen); // 3
+ * assert.equal(seen, 3);
+ * assert.equal(pic.raised.get(3), 2); // both raises are counted
  * ```
  */
 export class InterruptController {

@@ -12,8 +12,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PAGE_SIZE } from "./memory.ts";
- * console.log(0x12345 % PAGE_SIZE); // 837 (offset in its frame)
+ * assert.equal(PAGE_SIZE, 4096);
+ * assert.equal(0x12345 % PAGE_SIZE, 0x345); // offset in its frame
  * ```
  */
 export const PAGE_SIZE = 4096;
@@ -22,8 +24,10 @@ export const PAGE_SIZE = 4096;
  *
  * @example
  * ```ts
- * import { PAGE_SHIFT } from "./memory.ts";
- * console.log(0x12345 >> PAGE_SHIFT); // 18 (frame number)
+ * import assert from "node:assert/strict";
+ * import { PAGE_SHIFT, PAGE_SIZE } from "./memory.ts";
+ * assert.equal(1 << PAGE_SHIFT, PAGE_SIZE);
+ * assert.equal(0x12345 >> PAGE_SHIFT, 0x12); // frame number
  * ```
  */
 export const PAGE_SHIFT = 12;
@@ -33,13 +37,11 @@ export const PAGE_SHIFT = 12;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MachineMemory, MachineMemoryError } from "./memory.ts";
  * const mem = new MachineMemory(1 << 20);
- * try {
- *   mem.read(5 * 4096, 4); // frame 5 was never allocated
- * } catch (e) {
- *   console.log(e instanceof MachineMemoryError); // true
- * }
+ * assert.throws(() => mem.read(5 * 4096, 4), MachineMemoryError); // frame 5 was never allocated
+ * assert.throws(() => mem.freeFrame(5), /free of unallocated frame 5/);
  * ```
  */
 export class MachineMemoryError extends Error {
@@ -57,14 +59,19 @@ export class MachineMemoryError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MachineMemory, type MmioHandler } from "./memory.ts";
  * const mem = new MachineMemory(1 << 20);
+ * const stores: [number, number, number][] = [];
  * const device: MmioHandler = {
- *   mmioWrite: (mfn, offset, bytes) => console.log("store", mfn, offset, bytes.length),
- *   mmioRead: (_mfn, _offset, len) => new Uint8Array(len),
+ *   mmioWrite: (mfn, offset, bytes) => stores.push([mfn, offset, bytes.length]),
+ *   mmioRead: (_mfn, _offset, len) => new Uint8Array(len).fill(0xff),
  * };
  * const first = mem.attachMmio(1, device);
- * mem.write(first * 4096 + 0x18, new Uint8Array(8)); // store <first> 24 8
+ * assert.equal(first, mem.frames + 1); // I/O frames sit above RAM
+ * mem.write(first * 4096 + 0x18, new Uint8Array(8)); // a doorbell store reaches the device
+ * assert.deepEqual(stores, [[first, 0x18, 8]]);
+ * assert.deepEqual(mem.read(first * 4096, 2), new Uint8Array([0xff, 0xff]));
  * ```
  */
 export interface MmioHandler {
@@ -79,11 +86,17 @@ export interface MmioHandler {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MachineMemory } from "./memory.ts";
  * const mem = new MachineMemory(16 * 1024 * 1024);
  * const mfn = mem.allocFrame("dom0");
+ * assert.deepEqual(mem.read(mfn * 4096, 2), new Uint8Array(2)); // untouched frames read as zeros
  * mem.write(mfn * 4096 + 8, new Uint8Array([1, 2, 3]));
- * console.log(mem.read(mfn * 4096 + 8, 3)); // Uint8Array [1, 2, 3]
+ * assert.deepEqual(mem.read(mfn * 4096 + 8, 3), new Uint8Array([1, 2, 3]));
+ * assert.equal(mem.ownerOf(mfn), "dom0");
+ * mem.freeFrame(mfn);
+ * assert.equal(mem.allocFrame("dom1"), mfn); // reused, and scrubbed
+ * assert.deepEqual(mem.read(mfn * 4096 + 8, 3), new Uint8Array(3));
  * ```
  */
 export class MachineMemory {

@@ -13,9 +13,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Prng } from "./prng.ts";
  * const a = new Prng(42), b = new Prng(42);
- * console.log(a.nextU32() === b.nextU32()); // true
+ * const draws = [a.nextU32(), a.int(6), a.next(), a.chance(0.5)];
+ * assert.deepEqual([b.nextU32(), b.int(6), b.next(), b.chance(0.5)], draws); // same seed, same run
+ * assert.notEqual(new Prng(43).nextU32(), draws[0]);
+ * assert.throws(() => a.int(0), /n must be >= 1, got 0/);
  * ```
  */
 export class Prng {

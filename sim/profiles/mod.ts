@@ -16,8 +16,9 @@ export { MODERN_GEN5_NDR } from "./modern_gen5_ndr.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PROFILES } from "./mod.ts";
- * console.log(Object.keys(PROFILES)); // [ "pcix-sdr-2006", "modern-gen5-ndr" ]
+ * assert.deepEqual(Object.keys(PROFILES), ["pcix-sdr-2006", "modern-gen5-ndr"]);
  * ```
  */
 export const PROFILES: Readonly<Record<string, Profile>> = {
@@ -31,8 +32,13 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
  *
  * @example
  * ```ts
- * import { resolveProfile } from "./mod.ts";
- * console.log(resolveProfile("modern-gen5-ndr").link.mtu); // 4096
+ * import assert from "node:assert/strict";
+ * import { PROFILES, resolveProfile } from "./mod.ts";
+ * assert.equal(resolveProfile("modern-gen5-ndr"), PROFILES["modern-gen5-ndr"]);
+ * const tuned = resolveProfile({ base: "modern-gen5-ndr", pci: { mmioWriteNs: "0.1 us" } });
+ * assert.equal(tuned.pci.mmioWriteNs, 100);
+ * assert.equal(tuned.link.mtu, 4096); // the rest comes from the base
+ * assert.throws(() => resolveProfile("fast"), /unknown profile 'fast'/);
  * ```
  */
 export function resolveProfile(p: string | Profile | Record<string, unknown>): Profile {

@@ -12,8 +12,9 @@ import type { Profile } from "./schema.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MODERN_GEN5_NDR } from "./modern_gen5_ndr.ts";
- * console.log(MODERN_GEN5_NDR.link.mtu); // 4096
+ * assert.equal(MODERN_GEN5_NDR.link.mtu, 4096);
  * ```
  */
 export const MODERN_GEN5_NDR: Profile = {

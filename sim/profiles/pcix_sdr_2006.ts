@@ -18,8 +18,9 @@ import type { Profile } from "./schema.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PCIX_SDR_2006 } from "./pcix_sdr_2006.ts";
- * console.log(PCIX_SDR_2006.link.mtu); // 2048
+ * assert.equal(PCIX_SDR_2006.link.mtu, 2048);
  * ```
  */
 export const PCIX_SDR_2006: Profile = {

@@ -19,9 +19,11 @@
  *
  * @example
  * ```ts
- * import { PROFILE_SCHEMA, type UnitKind } from "./schema.ts";
- * const unit: UnitKind = PROFILE_SCHEMA.pci.bytesPerSec.unit;
- * console.log(unit); // "rate"
+ * import assert from "node:assert/strict";
+ * import { parseQuantity, type UnitKind } from "./schema.ts";
+ * const time: UnitKind = "time";
+ * assert.equal(parseQuantity("2 us", time, "x"), 2000); // the unit decides what "2 us" means
+ * assert.throws(() => parseQuantity("2 us", "rate", "x"), /wrong unit 'us' for a rate parameter/);
  * ```
  */
 export type UnitKind = "time" | "rate" | "size" | "count";
@@ -31,9 +33,10 @@ export type UnitKind = "time" | "rate" | "size" | "count";
  *
  * @example
  * ```ts
- * import type { ParamSpec } from "./schema.ts";
- * const spec: ParamSpec = { unit: "time", doc: "doorbell write latency" };
- * console.log(spec.integer ?? false); // false
+ * import assert from "node:assert/strict";
+ * import { type ParamSpec, PROFILE_SCHEMA } from "./schema.ts";
+ * const spec: ParamSpec = PROFILE_SCHEMA.hca.maxQp;
+ * assert.deepEqual([spec.unit, spec.integer, spec.positive], ["count", true, true]);
  * ```
  */
 export interface ParamSpec {
@@ -52,8 +55,10 @@ export interface ParamSpec {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PROFILE_SCHEMA } from "./schema.ts";
- * console.log(PROFILE_SCHEMA.xen.grantMapNs.doc); // "hypervisor work per grant mapped (GNTTABOP_map_grant_ref)"
+ * assert.equal(PROFILE_SCHEMA.xen.grantMapNs.unit, "time");
+ * assert.match(PROFILE_SCHEMA.xen.grantMapNs.doc, /GNTTABOP_map_grant_ref/);
  * ```
  */
 export const PROFILE_SCHEMA = {
@@ -136,10 +141,15 @@ type Schema = typeof PROFILE_SCHEMA;
  *
  * @example
  * ```ts
- * import type { Profile } from "./schema.ts";
+ * import assert from "node:assert/strict";
+ * import { linkBytesPerSec, type Profile } from "./schema.ts";
  * import { PCIX_SDR_2006 } from "./pcix_sdr_2006.ts";
- * const slowBus: Profile = { ...PCIX_SDR_2006, name: "slow-bus", pci: { ...PCIX_SDR_2006.pci, bytesPerSec: 266e6 } };
- * console.log(slowBus.pci.bytesPerSec); // 266000000
+ * const ddr: Profile = {
+ *   ...PCIX_SDR_2006,
+ *   name: "pcix-ddr",
+ *   link: { ...PCIX_SDR_2006.link, laneSignalBytesPerSec: 5e9 / 8 },
+ * };
+ * assert.equal(linkBytesPerSec(ddr), 2 * linkBytesPerSec(PCIX_SDR_2006));
  * ```
  */
 export type Profile =
@@ -153,13 +163,13 @@ export type Profile =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildProfile, ProfileError } from "./schema.ts";
  * import { PCIX_SDR_2006 } from "./pcix_sdr_2006.ts";
- * try {
- *   buildProfile({ pci: { mmioWriteNs: "5 MB/s" } }, PCIX_SDR_2006);
- * } catch (e) {
- *   console.log(e instanceof ProfileError && e.path); // "pci.mmioWriteNs"
- * }
+ * assert.throws(
+ *   () => buildProfile({ pci: { mmioWriteNs: "5 MB/s" } }, PCIX_SDR_2006),
+ *   (e) => e instanceof ProfileError && e.path === "pci.mmioWriteNs",
+ * );
  * ```
  */
 export class ProfileError extends Error {
@@ -200,9 +210,11 @@ const CANONICAL: Record<UnitKind, string> = { time: "ns", rate: "B/s", size: "B"
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseQuantity } from "./schema.ts";
- * console.log(parseQuantity("1.5 us", "time", "x")); // 1500
- * console.log(parseQuantity("10 Gb/s", "rate", "x")); // 1250000000
+ * assert.equal(parseQuantity("1.5 us", "time", "x"), 1500);
+ * assert.equal(parseQuantity("10 Gb/s", "rate", "x"), 1.25e9);
+ * assert.equal(parseQuantity(7, "count", "x"), 7); // a bare number is already canonical
  * ```
  */
 export function parseQuantity(value: unknown, kind: UnitKind, path: string): number {
@@ -241,10 +253,13 @@ export function parseQuantity(value: unknown, kind: UnitKind, path: string): num
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildProfile } from "./schema.ts";
  * import { PCIX_SDR_2006 } from "./pcix_sdr_2006.ts";
  * const p = buildProfile({ name: "slow-bus", pci: { bytesPerSec: "500 MB/s" } }, PCIX_SDR_2006);
- * console.log(p.pci.bytesPerSec); // 500000000
+ * assert.equal(p.pci.bytesPerSec, 500e6);
+ * assert.equal(p.pci.mmioWriteNs, PCIX_SDR_2006.pci.mmioWriteNs); // the rest from the base
+ * assert.throws(() => buildProfile({ pci: { bytesPerSec: -1 } }, PCIX_SDR_2006), /negative/);
  * ```
  */
 export function buildProfile(input: unknown, base: Profile): Profile {
@@ -292,9 +307,10 @@ export function buildProfile(input: unknown, base: Profile): Profile {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { linkBytesPerSec } from "./schema.ts";
  * import { PCIX_SDR_2006 } from "./pcix_sdr_2006.ts";
- * console.log(linkBytesPerSec(PCIX_SDR_2006)); // 1000000000 (4 × 2.5 Gb/s × 8b/10b)
+ * assert.equal(linkBytesPerSec(PCIX_SDR_2006), 1e9); // 4 lanes × 2.5 Gb/s × 8b/10b
  * ```
  */
 export function linkBytesPerSec(p: Profile): number {
