@@ -12,13 +12,16 @@ import { type XenErrnoCode, XenError } from "./errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DOMID_SELF } from "./args.ts";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hypervisor } from "./hypervisor.ts";
  * const engine = new Engine();
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
- * const frames = await engine.run(() => hv.currentReservation(hv.dom0, DOMID_SELF));
- * console.log(typeof frames); // "number"
+ * const [self, byId] = await engine.run(() =>
+ *   Promise.all([hv.currentReservation(hv.dom0, DOMID_SELF), hv.currentReservation(hv.dom0, 0)])
+ * );
+ * assert.equal(self, byId); // DOMID_SELF names the caller
  * ```
  */
 export const DOMID_SELF = 0x7ff0;
@@ -27,9 +30,11 @@ export const DOMID_SELF = 0x7ff0;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DOMID_FIRST_RESERVED } from "./args.ts";
  * const isDomid = (v: number) => Number.isInteger(v) && v >= 0 && v < DOMID_FIRST_RESERVED;
- * console.log(isDomid(1), isDomid(0x7ff0)); // true false
+ * assert.equal(isDomid(1), true);
+ * assert.equal(isDomid(0x7ff0), false); // DOMID_SELF and above are reserved
  * ```
  */
 export const DOMID_FIRST_RESERVED = 0x7ff0;
@@ -39,8 +44,13 @@ export const DOMID_FIRST_RESERVED = 0x7ff0;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { intArg } from "./args.ts";
- * console.log(intArg(5, 0, 10, "evtchn_send: port")); // 5
+ * assert.equal(intArg(5, 0, 10, "evtchn_send: port"), 5);
+ * assert.throws(() => intArg(11, 0, 10, "evtchn_send: port"), {
+ *   code: "EINVAL",
+ *   message: "EINVAL: evtchn_send: port: 11 is not an integer in [0, 10]",
+ * });
  * ```
  */
 export function intArg(
@@ -61,8 +71,10 @@ export function intArg(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { boolArg } from "./args.ts";
- * console.log(boolArg(undefined, "readonly")); // false
+ * assert.equal(boolArg(undefined, "readonly"), false); // absent means false
+ * assert.throws(() => boolArg(1, "readonly"), /readonly: 1 is not a boolean/);
  * ```
  */
 export function boolArg(value: unknown, what: string): boolean {
@@ -79,8 +91,10 @@ export function boolArg(value: unknown, what: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { argBlock } from "./args.ts";
- * console.log(argBlock({ port: 3 }, "event_channel_op:send").port); // 3
+ * assert.equal(argBlock({ port: 3 }, "event_channel_op:send").port, 3);
+ * assert.throws(() => argBlock(null, "event_channel_op:send"), { code: "EFAULT" });
  * ```
  */
 export function argBlock(value: unknown, what: string): Record<string, unknown> {
@@ -95,8 +109,10 @@ export function argBlock(value: unknown, what: string): Record<string, unknown> 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { show } from "./args.ts";
- * console.log(show("x".repeat(100)).length); // 42
+ * assert.equal(show("x".repeat(100)).length, 42); // 40 characters, quoted
+ * assert.equal(show([1, 2]), "an array");
  * ```
  */
 export function show(value: unknown): string {

@@ -22,19 +22,21 @@ import type { GuestGrantTable } from "./grant_table.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hypervisor } from "./hypervisor.ts";
+ * import type { DomainState } from "./domain.ts";
  * const engine = new Engine();
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
- * import type { DomainState } from "./domain.ts";
  * const states: DomainState[] = [];
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
  *   states.push(vm.state);
  *   hv.domainCrash(vm);
+ *   await vm.whenDead();
  *   states.push(vm.state);
  * });
- * console.log(states); // [ "running", "dead" ]
+ * assert.deepEqual(states, ["running", "dead"]);
  * ```
  */
 export type DomainState = "running" | "shutdown" | "crashed" | "dying" | "dead";
@@ -44,9 +46,20 @@ export type DomainState = "running" | "shutdown" | "crashed" | "dying" | "dead";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
  * import type { TeardownReason } from "./domain.ts";
- * const clean = (why: TeardownReason) => why === "shutdown";
- * console.log(clean("crash")); // false
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * const reasons: TeardownReason[] = [];
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   vm.onTeardown((_dom, why) => void reasons.push(why));
+ *   hv.domainCrash(vm);
+ *   await vm.whenDead();
+ * });
+ * assert.deepEqual(reasons, ["crash"]);
  * ```
  */
 export type TeardownReason = "shutdown" | "crash" | "destroy";
@@ -58,12 +71,27 @@ export type TeardownReason = "shutdown" | "crash" | "destroy";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
  * import type { UpcallHandler } from "./domain.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * const seen: number[] = [];
  * // What a guest kernel's event handler does: take the pending ports, dispatch each.
- * const handler: UpcallHandler = (dom) => {
- *   for (const port of dom.sharedInfo.takePending()) console.log(`dom${dom.domid} port ${port}`);
- * };
- * console.log(typeof handler); // "function"
+ * const handler: UpcallHandler = (dom) => void seen.push(...dom.sharedInfo.takePending());
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   vm.installUpcall(handler);
+ *   const back = await hv.evtchnAllocUnbound(hv.dom0, { remoteDom: vm.domid });
+ *   const r = await hv.hypercall(vm, "event_channel_op:bind_interdomain", {
+ *     remoteDom: 0,
+ *     remotePort: back,
+ *   });
+ *   await hv.evtchnSend(hv.dom0, back);
+ *   await engine.sleep(100_000); // the upcall is delivered after the send returns
+ *   assert.deepEqual(seen, [r.value]);
+ * });
  * ```
  */
 export type UpcallHandler = (dom: Domain) => void;
@@ -76,14 +104,22 @@ export type UpcallHandler = (dom: Domain) => void;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
  * import type { TeardownHook } from "./domain.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
  * // A backend releases what it holds for a guest when the guest goes away.
  * const held = new Map<number, string[]>([[1, ["grant 8", "port 3"]]]);
- * const release: TeardownHook = (dom, reason) => {
- *   console.log(`dom${dom.domid} (${reason}): releasing ${held.get(dom.domid)?.join(", ")}`);
- *   held.delete(dom.domid);
- * };
- * console.log(typeof release); // "function"
+ * const release: TeardownHook = (dom) => void held.delete(dom.domid);
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   assert.equal(vm.domid, 1);
+ *   vm.onTeardown(release);
+ *   await hv.destroyDomain(hv.dom0, vm.domid);
+ * });
+ * assert.equal(held.size, 0);
  * ```
  */
 export type TeardownHook = (dom: Domain, reason: TeardownReason) => void | Promise<void>;
@@ -93,10 +129,12 @@ export type TeardownHook = (dom: Domain, reason: TeardownReason) => void | Promi
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/mod.ts";
  * import { newDomainCore } from "./domain.ts";
- * const core = newDomainCore(new Engine(), () => {});
- * console.log(core.state, core.hooks.length); // running 0
+ * let installs = 0;
+ * const core = newDomainCore(new Engine(), () => installs++);
+ * assert.deepEqual([core.state, core.hooks.length, installs], ["running", 0, 0]);
  * ```
  */
 export interface DomainCore {
@@ -119,6 +157,7 @@ export interface DomainCore {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hypervisor } from "./hypervisor.ts";
  * const engine = new Engine();
@@ -126,7 +165,8 @@ export interface DomainCore {
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
  *   // The hypervisor built `vm` from a DomainInit; its fields are the domain's.
- *   console.log(vm.domid, vm.name, vm.privileged); // 1 vm false
+ *   assert.deepEqual([vm.domid, vm.name, vm.privileged], [1, "vm", false]);
+ *   assert.equal(vm.memory.pages, (8 << 20) / 4096);
  * });
  * ```
  */
@@ -152,16 +192,20 @@ export interface DomainInit {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hypervisor } from "./hypervisor.ts";
  * const engine = new Engine();
  * const hv = new Hypervisor(engine, new MachineMemory(256 << 20), PCIX_SDR_2006, new Prng(1));
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm0", memoryBytes: 16 << 20 });
- *   vm.onTeardown((d, why) => console.log(`dom${d.domid} gone: ${why}`));
- *   await hv.destroyDomain(hv.dom0, vm.domid); // prints "dom1 gone: destroy"
+ *   const gone: string[] = [];
+ *   vm.onTeardown((d, why) => void gone.push(`dom${d.domid} ${why}`));
+ *   await hv.destroyDomain(hv.dom0, vm.domid);
  *   await vm.whenDead();
- *   console.log(vm.state); // dead
+ *   assert.deepEqual(gone, ["dom1 destroy"]);
+ *   assert.equal(vm.state, "dead");
+ *   assert.equal(hv.domain(vm.domid), undefined);
  * });
  * ```
  */
@@ -263,9 +307,12 @@ export class Domain {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { newDomainCore } from "./domain.ts";
- * console.log(newDomainCore(new Engine(), () => {}).state); // running
+ * const core = newDomainCore(new Engine(), () => {});
+ * assert.equal(core.state, "running");
+ * assert.equal(core.upcall, undefined); // no handler until the guest installs one
  * ```
  */
 export function newDomainCore(engine: Engine, onUpcallInstalled: () => void): DomainCore {

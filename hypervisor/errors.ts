@@ -21,8 +21,9 @@ import { Errno, type ErrnoCode } from "../sim/errno.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XenErrno } from "./errors.ts";
- * console.log(-XenErrno.ESRCH); // -3, what a hypercall naming no domain returns
+ * assert.equal(-XenErrno.ESRCH, -3); // what a hypercall naming no domain returns
  * ```
  */
 export const XenErrno: typeof Errno = Errno;
@@ -32,9 +33,10 @@ export const XenErrno: typeof Errno = Errno;
  *
  * @example
  * ```ts
- * import { XenError, type XenErrnoCode } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ * import { type XenErrnoCode, XenError } from "./errors.ts";
  * const refuse = (code: XenErrnoCode) => new XenError(code, "refused");
- * console.log(refuse("EPERM").errno); // 1
+ * assert.equal(refuse("EPERM").errno, 1);
  * ```
  */
 export type XenErrnoCode = ErrnoCode;
@@ -44,9 +46,11 @@ export type XenErrnoCode = ErrnoCode;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XenError } from "./errors.ts";
  * const e = new XenError("EPERM", "domctl:createdomain: caller dom1 is not privileged");
- * console.log(e.errno, e.code, e.rc); // 1 EPERM -1
+ * assert.deepEqual([e.errno, e.code, e.rc], [1, "EPERM", -1]);
+ * assert.equal(e.message, "EPERM: domctl:createdomain: caller dom1 is not privileged");
  * ```
  */
 export class XenError extends Error {
@@ -76,8 +80,9 @@ export class XenError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rc, XenError } from "./errors.ts";
- * console.log(rc(new XenError("EINVAL", "bad port"))); // -22
+ * assert.equal(rc(new XenError("EINVAL", "bad port")), -22);
  * ```
  */
 export function rc(e: unknown): number {
@@ -90,8 +95,9 @@ export function rc(e: unknown): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { errnoName } from "./errors.ts";
- * console.log(errnoName(-16)); // EBUSY
+ * assert.deepEqual([errnoName(-16), errnoName(0), errnoName(-999)], ["EBUSY", "OK", "UNKNOWN"]);
  * ```
  */
 export function errnoName(rcValue: number): XenErrnoCode | "OK" | "UNKNOWN" {

@@ -35,8 +35,9 @@ import { intArg } from "./args.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NR_EVENT_CHANNELS } from "./event_channel.ts";
- * console.log(NR_EVENT_CHANNELS / 64); // 64 pending words of 64 bits
+ * assert.equal(NR_EVENT_CHANNELS / 64, 64); // 64 pending words of 64 bits
  * ```
  */
 export const NR_EVENT_CHANNELS = 4096;
@@ -45,8 +46,9 @@ export const NR_EVENT_CHANNELS = 4096;
  *
  * @example
  * ```ts
- * import { VCPU_INFO_SIZE, XEN_LEGACY_MAX_VCPUS } from "./event_channel.ts";
- * console.log(XEN_LEGACY_MAX_VCPUS * VCPU_INFO_SIZE); // 2048 bytes of vcpu_info before the event bits
+ * import assert from "node:assert/strict";
+ * import { OFF_EVTCHN_PENDING, VCPU_INFO_SIZE, XEN_LEGACY_MAX_VCPUS } from "./event_channel.ts";
+ * assert.equal(XEN_LEGACY_MAX_VCPUS * VCPU_INFO_SIZE, OFF_EVTCHN_PENDING); // vcpu_info comes first
  * ```
  */
 export const XEN_LEGACY_MAX_VCPUS = 32;
@@ -55,9 +57,10 @@ export const XEN_LEGACY_MAX_VCPUS = 32;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OFF_PENDING_SEL, VCPU_INFO_SIZE } from "./event_channel.ts";
  * const selOfVcpu = (v: number) => v * VCPU_INFO_SIZE + OFF_PENDING_SEL;
- * console.log(selOfVcpu(1)); // 72
+ * assert.equal(selOfVcpu(1), 72);
  * ```
  */
 export const VCPU_INFO_SIZE = 64;
@@ -66,10 +69,11 @@ export const VCPU_INFO_SIZE = 64;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OFF_UPCALL_PENDING, SharedInfo } from "./event_channel.ts";
  * const page = new Uint8Array(4096);
  * page[OFF_UPCALL_PENDING] = 1; // what Xen sets before it injects the upcall
- * console.log(new SharedInfo(page).upcallPending); // true
+ * assert.equal(new SharedInfo(page).upcallPending, true);
  * ```
  */
 export const OFF_UPCALL_PENDING = 0;
@@ -78,10 +82,10 @@ export const OFF_UPCALL_PENDING = 0;
  *
  * @example
  * ```ts
- * import { OFF_UPCALL_MASK } from "./event_channel.ts";
- * const page = new Uint8Array(4096);
- * page[OFF_UPCALL_MASK] = 1; // a guest with event delivery disabled (local_irq_disable)
- * console.log(page[1]); // 1
+ * import assert from "node:assert/strict";
+ * import { OFF_UPCALL_MASK, OFF_UPCALL_PENDING } from "./event_channel.ts";
+ * // struct vcpu_info: evtchn_upcall_pending, then evtchn_upcall_mask, one byte each
+ * assert.equal(OFF_UPCALL_MASK, OFF_UPCALL_PENDING + 1);
  * ```
  */
 export const OFF_UPCALL_MASK = 1;
@@ -90,10 +94,11 @@ export const OFF_UPCALL_MASK = 1;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OFF_PENDING_SEL, SharedInfo } from "./event_channel.ts";
  * const si = new SharedInfo(new Uint8Array(4096));
  * si.setPending(65); // word 1 of evtchn_pending
- * console.log(new DataView(si.page.buffer).getBigUint64(OFF_PENDING_SEL, true)); // 2n
+ * assert.equal(new DataView(si.page.buffer).getBigUint64(OFF_PENDING_SEL, true), 2n);
  * ```
  */
 export const OFF_PENDING_SEL = 8;
@@ -102,10 +107,11 @@ export const OFF_PENDING_SEL = 8;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OFF_EVTCHN_PENDING, SharedInfo } from "./event_channel.ts";
  * const si = new SharedInfo(new Uint8Array(4096));
  * si.setPending(3);
- * console.log(si.page[OFF_EVTCHN_PENDING]); // 8 (bit 3)
+ * assert.equal(si.page[OFF_EVTCHN_PENDING], 8); // bit 3
  * ```
  */
 export const OFF_EVTCHN_PENDING: number = XEN_LEGACY_MAX_VCPUS * VCPU_INFO_SIZE;
@@ -114,10 +120,12 @@ export const OFF_EVTCHN_PENDING: number = XEN_LEGACY_MAX_VCPUS * VCPU_INFO_SIZE;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OFF_EVTCHN_MASK, SharedInfo } from "./event_channel.ts";
  * const si = new SharedInfo(new Uint8Array(4096));
  * si.mask(9);
- * console.log(si.page[OFF_EVTCHN_MASK + 1]); // 2 (bit 9)
+ * assert.equal(si.page[OFF_EVTCHN_MASK + 1], 2); // bit 9
+ * assert.equal(si.setPending(9), false); // a masked port raises no upcall
  * ```
  */
 export const OFF_EVTCHN_MASK: number = OFF_EVTCHN_PENDING + NR_EVENT_CHANNELS / 8;
@@ -127,11 +135,13 @@ export const OFF_EVTCHN_MASK: number = OFF_EVTCHN_PENDING + NR_EVENT_CHANNELS / 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SharedInfo } from "./event_channel.ts";
  * const si = new SharedInfo(new Uint8Array(4096));
- * console.log(si.setPending(70)); // true: first event, the vCPU must be kicked
- * console.log(si.setPending(3)); // false: an upcall is already pending
- * console.log(si.takePending()); // [3, 70]
+ * assert.equal(si.setPending(70), true); // first event: the vCPU must be kicked
+ * assert.equal(si.setPending(3), false); // an upcall is already pending
+ * assert.deepEqual(si.takePending(), [3, 70]);
+ * assert.equal(si.upcallPending, false);
  * ```
  */
 export class SharedInfo {
@@ -248,9 +258,15 @@ export class SharedInfo {
  *
  * @example
  * ```ts
- * import type { EvtchnState } from "./event_channel.ts";
- * const canSend = (s: EvtchnState) => s === "interdomain";
- * console.log(canSend("unbound")); // false: EVTCHNOP_send gives ENOTCONN
+ * import assert from "node:assert/strict";
+ * import { EventChannels, type EvtchnState, SharedInfo } from "./event_channel.ts";
+ * const ev = new EventChannels(() => {});
+ * ev.addDomain(0, new SharedInfo(new Uint8Array(4096)));
+ * ev.addDomain(1, new SharedInfo(new Uint8Array(4096)));
+ * const port = ev.allocUnbound(0, 1);
+ * const state: EvtchnState = ev.status(0, port).state;
+ * assert.equal(state, "unbound");
+ * assert.throws(() => ev.send(0, port), { code: "ENOTCONN" }); // not connected yet
  * ```
  */
 export type EvtchnState = "closed" | "unbound" | "interdomain" | "pirq";
@@ -260,6 +276,7 @@ export type EvtchnState = "closed" | "unbound" | "interdomain" | "pirq";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hypervisor } from "./hypervisor.ts";
  * const engine = new Engine();
@@ -267,7 +284,10 @@ export type EvtchnState = "closed" | "unbound" | "interdomain" | "pirq";
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
  *   const port = await hv.evtchnAllocUnbound(hv.dom0, { remoteDom: vm.domid });
- *   console.log(await hv.evtchnStatus(hv.dom0, { port })); // { state: "unbound", remoteDomid: 1 }
+ *   assert.deepEqual(await hv.evtchnStatus(hv.dom0, { port }), {
+ *     state: "unbound",
+ *     remoteDomid: 1,
+ *   });
  * });
  * ```
  */
@@ -308,6 +328,7 @@ interface PortTable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EventChannels, SharedInfo } from "./event_channel.ts";
  * const kicked: number[] = [];
  * const ev = new EventChannels((d) => kicked.push(d));
@@ -316,7 +337,8 @@ interface PortTable {
  * const back = ev.allocUnbound(0, 1);
  * const front = ev.bindInterdomain(1, 0, back);
  * ev.send(1, front);
- * console.log(kicked); // [0]
+ * assert.deepEqual(kicked, [0]);
+ * assert.deepEqual(ev.shared(0)!.takePending(), [back]);
  * ```
  */
 export class EventChannels {

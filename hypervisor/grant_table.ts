@@ -50,9 +50,10 @@ import { DOMID_FIRST_RESERVED, intArg } from "./args.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeGrantEntry, GTF_invalid, GTF_type_mask } from "./grant_table.ts";
  * const e = decodeGrantEntry(new Uint8Array(8));
- * console.log((e.flags & GTF_type_mask) === GTF_invalid); // true: a zeroed entry grants nothing
+ * assert.equal(e.flags & GTF_type_mask, GTF_invalid); // a zeroed entry grants nothing
  * ```
  */
 export const GTF_invalid = 0;
@@ -61,8 +62,9 @@ export const GTF_invalid = 0;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeGrantEntry, GTF_permit_access } from "./grant_table.ts";
- * console.log(encodeGrantEntry({ flags: GTF_permit_access, domid: 0, frame: 7 })[0]); // 1
+ * assert.equal(encodeGrantEntry({ flags: GTF_permit_access, domid: 0, frame: 7 })[0], 1);
  * ```
  */
 export const GTF_permit_access = 1;
@@ -71,9 +73,10 @@ export const GTF_permit_access = 1;
  *
  * @example
  * ```ts
- * import { GTF_accept_transfer, GTF_type_mask } from "./grant_table.ts";
+ * import assert from "node:assert/strict";
+ * import { GTF_accept_transfer, GTF_permit_access, GTF_type_mask } from "./grant_table.ts";
  * // Page transfer is not modelled: such an entry is refused by map_grant_ref.
- * console.log((GTF_accept_transfer & GTF_type_mask) !== 1); // true
+ * assert.notEqual(GTF_accept_transfer & GTF_type_mask, GTF_permit_access);
  * ```
  */
 export const GTF_accept_transfer = 2;
@@ -82,8 +85,9 @@ export const GTF_accept_transfer = 2;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GTF_transitive } from "./grant_table.ts";
- * console.log(GTF_transitive); // 3 (grant table v2 only; refused by this v1 table)
+ * assert.equal(GTF_transitive, 3); // grant table v2 only; refused by this v1 table
  * ```
  */
 export const GTF_transitive = 3;
@@ -92,8 +96,9 @@ export const GTF_transitive = 3;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GTF_permit_access, GTF_readonly, GTF_type_mask } from "./grant_table.ts";
- * console.log((GTF_permit_access | GTF_readonly) & GTF_type_mask); // 1
+ * assert.equal((GTF_permit_access | GTF_readonly) & GTF_type_mask, GTF_permit_access);
  * ```
  */
 export const GTF_type_mask = 3;
@@ -102,9 +107,10 @@ export const GTF_type_mask = 3;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeGrantEntry, GTF_permit_access, GTF_readonly } from "./grant_table.ts";
  * const e = encodeGrantEntry({ flags: GTF_permit_access | GTF_readonly, domid: 0, frame: 7 });
- * console.log(e[0]); // 5
+ * assert.equal(e[0], 5);
  * ```
  */
 export const GTF_readonly = 1 << 2;
@@ -113,9 +119,11 @@ export const GTF_readonly = 1 << 2;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GTF_reading, GTF_writing } from "./grant_table.ts";
  * const inUse = (flags: number) => (flags & (GTF_reading | GTF_writing)) !== 0;
- * console.log(inUse(0x19)); // true: mapped, so gnttab_end_foreign_access must wait
+ * assert.equal(inUse(0x19), true); // mapped, so gnttab_end_foreign_access must wait
+ * assert.equal(inUse(0x01), false);
  * ```
  */
 export const GTF_reading = 1 << 3;
@@ -124,8 +132,10 @@ export const GTF_reading = 1 << 3;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GTF_writing } from "./grant_table.ts";
- * console.log((0x0d & GTF_writing) === 0); // true: mapped read-only
+ * assert.equal(0x0d & GTF_writing, 0); // mapped read-only
+ * assert.equal(0x19 & GTF_writing, GTF_writing); // mapped writable
  * ```
  */
 export const GTF_writing = 1 << 4;
@@ -134,8 +144,9 @@ export const GTF_writing = 1 << 4;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GTF_sub_page } from "./grant_table.ts";
- * console.log(GTF_sub_page.toString(16)); // "100" (v2 sub-page grants; refused by this v1 table)
+ * assert.equal(GTF_sub_page, 0x100); // v2 sub-page grants; refused by this v1 table
  * ```
  */
 export const GTF_sub_page = 1 << 8;
@@ -145,8 +156,9 @@ export const GTF_sub_page = 1 << 8;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GRANT_ENTRY_V1_SIZE } from "./grant_table.ts";
- * console.log(300 * GRANT_ENTRY_V1_SIZE); // 2400: byte offset of ref 300 in the table
+ * assert.equal(300 * GRANT_ENTRY_V1_SIZE, 2400); // byte offset of ref 300 in the table
  * ```
  */
 export const GRANT_ENTRY_V1_SIZE = 8;
@@ -155,8 +167,9 @@ export const GRANT_ENTRY_V1_SIZE = 8;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GRANT_ENTRIES_PER_FRAME } from "./grant_table.ts";
- * console.log(32 * GRANT_ENTRIES_PER_FRAME); // 16384 refs in a 32-frame table
+ * assert.equal(32 * GRANT_ENTRIES_PER_FRAME, 16384); // refs in a 32-frame table
  * ```
  */
 export const GRANT_ENTRIES_PER_FRAME = PAGE_SIZE / GRANT_ENTRY_V1_SIZE;
@@ -165,15 +178,16 @@ export const GRANT_ENTRIES_PER_FRAME = PAGE_SIZE / GRANT_ENTRY_V1_SIZE;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hypervisor } from "./hypervisor.ts";
+ * import { GNTTAB_NR_RESERVED_ENTRIES } from "./grant_table.ts";
  * const engine = new Engine();
  * const hv = new Hypervisor(engine, new MachineMemory(128 << 20), PCIX_SDR_2006, new Prng(1));
- * import { GNTTAB_NR_RESERVED_ENTRIES } from "./grant_table.ts";
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
  *   const ref = await vm.grants.grantAccess(0, vm.memory.alloc(4096, 4096) / 4096);
- *   console.log(ref === GNTTAB_NR_RESERVED_ENTRIES); // true: the first ref handed out
+ *   assert.equal(ref, GNTTAB_NR_RESERVED_ENTRIES); // the first ref handed out
  * });
  * ```
  */
@@ -184,9 +198,10 @@ export const GNTTAB_NR_RESERVED_ENTRIES = 8;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeGrantEntry, encodeGrantEntry, type GrantEntryV1 } from "./grant_table.ts";
  * const e: GrantEntryV1 = { flags: 1, domid: 0, frame: 0xbeef };
- * console.log(decodeGrantEntry(encodeGrantEntry(e))); // { flags: 1, domid: 0, frame: 48879 }
+ * assert.deepEqual(decodeGrantEntry(encodeGrantEntry(e)), e);
  * ```
  */
 export interface GrantEntryV1 {
@@ -203,9 +218,10 @@ export interface GrantEntryV1 {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeGrantEntry, GTF_permit_access } from "./grant_table.ts";
  * const b = encodeGrantEntry({ flags: GTF_permit_access, domid: 0, frame: 0x1234 });
- * console.log([...b]); // [1, 0, 0, 0, 52, 18, 0, 0]
+ * assert.deepEqual([...b], [1, 0, 0, 0, 0x34, 0x12, 0, 0]); // little-endian u16, u16, u32
  * ```
  */
 export function encodeGrantEntry(
@@ -225,9 +241,13 @@ export function encodeGrantEntry(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeGrantEntry } from "./grant_table.ts";
- * console.log(decodeGrantEntry(new Uint8Array([5, 0, 3, 0, 9, 0, 0, 0])));
- * // { flags: 5, domid: 3, frame: 9 }
+ * assert.deepEqual(decodeGrantEntry(new Uint8Array([5, 0, 3, 0, 9, 0, 0, 0])), {
+ *   flags: 5,
+ *   domid: 3,
+ *   frame: 9,
+ * });
  * ```
  */
 export function decodeGrantEntry(bytes: Uint8Array, off = 0): GrantEntryV1 {
@@ -240,11 +260,17 @@ export function decodeGrantEntry(bytes: Uint8Array, off = 0): GrantEntryV1 {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AddressSpace, MachineMemory, Prng } from "../sim/mod.ts";
- * import type { GrantParty } from "./grant_table.ts";
+ * import { type GrantParty, GrantTables } from "./grant_table.ts";
  * const mem = new MachineMemory(16 << 20);
- * const backend: GrantParty = { domid: 0, memory: new AddressSpace(mem, "dom0", 8 << 20, new Prng(1)) };
- * console.log(backend.domid); // 0
+ * const dom0: GrantParty = {
+ *   domid: 0,
+ *   memory: new AddressSpace(mem, "dom0", 8 << 20, new Prng(1)),
+ * };
+ * const gt = new GrantTables(mem, () => {});
+ * const frames = gt.setupTable(dom0, 1, 64); // the party's table frames, mapped into its memory
+ * assert.equal(frames.length, 1);
  * ```
  */
 export interface GrantParty {
@@ -259,6 +285,7 @@ export interface GrantParty {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hypervisor } from "./hypervisor.ts";
  * const engine = new Engine();
@@ -268,7 +295,8 @@ export interface GrantParty {
  *   const page = vm.memory.alloc(4096, 4096);
  *   const ref = await vm.grants.grantAccess(0, page / 4096);
  *   const m = await hv.grantMap(hv.dom0, { domid: vm.domid, ref });
- *   console.log(m.mfn === vm.memory.mfnOf(page / 4096)); // true: the frame an MTT entry gets
+ *   assert.equal(m.mfn, vm.memory.mfnOf(page / 4096)); // the frame an MTT entry gets
+ *   assert.equal(hv.dom0.memory.translate(m.addr), m.mfn * 4096); // mapped into dom0 at m.addr
  *   await hv.grantUnmap(hv.dom0, m.handle);
  * });
  * ```
@@ -340,6 +368,7 @@ class Maptrack {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GrantTables, GuestGrantTable } from "./grant_table.ts";
  * import { AddressSpace, Engine, MachineMemory, Prng } from "../sim/mod.ts";
  * const mem = new MachineMemory(64 << 20);
@@ -352,7 +381,8 @@ class Maptrack {
  * const page = vm.memory.alloc(4096, 4096);
  * const ref = guest.grantAccessNow(0, page / 4096, false);
  * const m = gt.map(dom0, 1, ref, false);
- * console.log(m.mfn === vm.memory.mfnOf(page / 4096)); // true
+ * assert.equal(m.mfn, vm.memory.mfnOf(page / 4096));
+ * assert.throws(() => gt.map(dom0, 1, ref + 1, false), { code: "EINVAL" }); // never granted
  * ```
  */
 export class GrantTables {

@@ -23,16 +23,19 @@ import { XenStore, type XenStoreOptions } from "./xenstore.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
- * import { Hypervisor } from "./hypervisor.ts";
+ * import { Hypervisor, type HypervisorOptions } from "./hypervisor.ts";
  * const engine = new Engine();
- * import type { HypervisorOptions } from "./hypervisor.ts";
  * const opts: HypervisorOptions = { autoDestroy: false, grantFrames: 4 };
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1), opts);
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   assert.equal(vm.grants.size, 4 * 512); // grantFrames frames of 512 entries
  *   hv.domainCrash(vm);
- *   console.log(vm.state, vm.grants.size); // crashed 2048 (kept until dom0 destroys it)
+ *   assert.equal(vm.state, "crashed"); // kept until dom0 destroys it
+ *   await hv.destroyDomain(hv.dom0, vm.domid);
+ *   await vm.whenDead();
  * });
  * ```
  */
@@ -60,24 +63,49 @@ export interface HypervisorOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
- * import { HostState } from "./host.ts";
- * import type { HostCounters } from "./host.ts";
- * const hooks = { kick: () => {}, zombieReleased: () => {} };
- * const h = new HostState(new Engine(), new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1), {}, hooks);
+ * import { type HostCounters, HostState } from "./host.ts";
+ * import { Lifecycle } from "./lifecycle.ts";
+ * import { Hypercalls } from "./hypercalls.ts";
+ * const engine = new Engine();
+ * const events = { kick: () => {}, zombieReleased: () => {} };
+ * const h = new HostState(
+ *   engine,
+ *   new MachineMemory(64 << 20),
+ *   PCIX_SDR_2006,
+ *   new Prng(1),
+ *   {},
+ *   events,
+ * );
+ * const life = new Lifecycle(h, () => {});
+ * const dom0 = life.build(0, "Domain-0", true, { name: "Domain-0", memoryBytes: 8 << 20 });
+ * await engine.run(() =>
+ *   new Hypercalls(h, life).invoke(dom0, "memory_op:current_reservation", {})
+ * );
  * const c: HostCounters = h.c;
- * console.log(c.hypercalls, c.byKind.size); // 0 0
+ * assert.equal(c.hypercalls, 1);
+ * assert.equal(c.byKind.get("memory_op:current_reservation"), 1);
  * ```
  */
 export interface HostCounters {
+  /** Hypercalls made (refused ones too). */
   hypercalls: number;
+  /** Hypercalls by name (`unknown` for names the dispatcher does not know). */
   byKind: Map<string, number>;
+  /** Successful `EVTCHNOP_send`s. */
   evtchnSends: number;
+  /** Sends by `dom<from>->dom<to>`. */
   sendsByKind: Map<string, number>;
+  /** Grants mapped (ops, not hypercalls). */
   grantMaps: number;
+  /** Grants unmapped by request (ops, not hypercalls). */
   grantUnmaps: number;
+  /** Upcalls delivered to handlers. */
   upcalls: number;
+  /** Physical IRQs routed to a bound port. */
   pirqsRouted: number;
+  /** Physical IRQs nobody had bound. */
   pirqsUnbound: number;
 }
 
@@ -89,11 +117,24 @@ export interface HostCounters {
  *
  * @example
  * ```ts
- * import type { HostEvents } from "./host.ts";
+ * import assert from "node:assert/strict";
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { SharedInfo } from "./event_channel.ts";
+ * import { type HostEvents, HostState } from "./host.ts";
  * const kicked: number[] = [];
  * const events: HostEvents = { kick: (d) => kicked.push(d), zombieReleased: () => {} };
- * events.kick(3);
- * console.log(kicked); // [ 3 ]
+ * const h = new HostState(
+ *   new Engine(),
+ *   new MachineMemory(64 << 20),
+ *   PCIX_SDR_2006,
+ *   new Prng(1),
+ *   {},
+ *   events,
+ * );
+ * h.evtchn.addDomain(0, new SharedInfo(new Uint8Array(4096)));
+ * const port = h.evtchn.bindInterdomain(0, 0, h.evtchn.allocUnbound(0, 0)); // a loopback channel
+ * h.evtchn.send(0, port);
+ * assert.deepEqual(kicked, [0]); // the host's event channels kick through HostEvents
  * ```
  */
 export interface HostEvents {
@@ -108,12 +149,20 @@ export interface HostEvents {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { HostState } from "./host.ts";
  * const hooks = { kick: () => {}, zombieReleased: () => {} };
  * const opts = { grantFrames: 4 };
- * const h = new HostState(new Engine(), new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1), opts, hooks);
- * console.log(h.opts.grantFrames, h.opts.autoDestroy, h.domains.size); // 4 true 0
+ * const h = new HostState(
+ *   new Engine(),
+ *   new MachineMemory(64 << 20),
+ *   PCIX_SDR_2006,
+ *   new Prng(1),
+ *   opts,
+ *   hooks,
+ * );
+ * assert.deepEqual([h.opts.grantFrames, h.opts.autoDestroy, h.domains.size], [4, true, 0]);
  * ```
  */
 export class HostState {

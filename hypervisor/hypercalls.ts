@@ -23,8 +23,13 @@ import type { Lifecycle } from "./lifecycle.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HYPERCALLS } from "./hypervisor.ts";
- * console.log(HYPERCALLS.filter((h) => h.startsWith("grant_table_op:")).length); // 3
+ * assert.deepEqual(HYPERCALLS.filter((h) => h.startsWith("grant_table_op:")), [
+ *   "grant_table_op:map_grant_ref",
+ *   "grant_table_op:unmap_grant_ref",
+ *   "grant_table_op:query_size",
+ * ]);
  * ```
  */
 export const HYPERCALLS = [
@@ -51,14 +56,16 @@ export const HYPERCALLS = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
- * import { Hypervisor } from "./hypervisor.ts";
+ * import { type HypercallName, Hypervisor } from "./hypervisor.ts";
  * const engine = new Engine();
- * import type { HypercallName } from "./hypervisor.ts";
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
  * const call: HypercallName = "memory_op:current_reservation";
  * const r = await engine.run(() => hv.hypercall(hv.dom0, call, {}));
- * console.log(r.rc); // 0
+ * assert.equal(r.rc, 0);
+ * const bad = await engine.run(() => hv.hypercall(hv.dom0, "memory_op:increase", {}));
+ * assert.equal(bad.rc, -38); // ENOSYS: not a HypercallName
  * ```
  */
 export type HypercallName = typeof HYPERCALLS[number];
@@ -68,15 +75,16 @@ export type HypercallName = typeof HYPERCALLS[number];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
- * import { Hypervisor } from "./hypervisor.ts";
+ * import { type HypercallResult, Hypervisor } from "./hypervisor.ts";
  * const engine = new Engine();
- * import type { HypercallResult } from "./hypervisor.ts";
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
  * const r: HypercallResult = await engine.run(() =>
  *   hv.hypercall(hv.dom0, "event_channel_op:send", { port: 9 })
  * );
- * console.log(r.rc); // -22 (EINVAL: port 9 is not bound)
+ * assert.equal(r.rc, -22); // EINVAL: port 9 is not bound
+ * assert.match(r.error!, /port 9/);
  * ```
  */
 export interface HypercallResult {
@@ -93,10 +101,10 @@ export interface HypercallResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
- * import { Hypervisor } from "./hypervisor.ts";
+ * import { type GrantMapOp, Hypervisor } from "./hypervisor.ts";
  * const engine = new Engine();
- * import type { GrantMapOp } from "./hypervisor.ts";
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
@@ -105,7 +113,9 @@ export interface HypercallResult {
  *   for (const pfn of [buf, buf + 1]) {
  *     ops.push({ domid: vm.domid, ref: await vm.grants.grantAccess(0, pfn), readonly: true });
  *   }
- *   console.log((await hv.grantMapBatch(hv.dom0, ops)).map((r) => r.status)); // [ 0, 0 ]
+ *   const out = await hv.grantMapBatch(hv.dom0, ops);
+ *   assert.deepEqual(out.map((r) => r.status), [0, 0]);
+ *   assert.equal(hv.counters().byKind["grant_table_op:map_grant_ref"], 1); // one hypercall
  * });
  * ```
  */
@@ -123,10 +133,10 @@ export interface GrantMapOp {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
- * import { Hypervisor } from "./hypervisor.ts";
+ * import { type GrantMapResult, Hypervisor } from "./hypervisor.ts";
  * const engine = new Engine();
- * import type { GrantMapResult } from "./hypervisor.ts";
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
@@ -135,7 +145,7 @@ export interface GrantMapOp {
  *     { domid: vm.domid, ref },
  *     { domid: vm.domid, ref: ref + 1 }, // never granted
  *   ]);
- *   console.log(out.map((r) => r.status)); // [ 0, -22 ] (EINVAL: that entry grants nothing)
+ *   assert.deepEqual(out.map((r) => r.status), [0, -22]); // EINVAL: that entry grants nothing
  * });
  * ```
  */
@@ -149,6 +159,7 @@ export interface GrantMapResult extends Partial<GrantMapping> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hypervisor } from "./hypervisor.ts";
  * import type { Caller } from "./hypercalls.ts";
@@ -156,7 +167,7 @@ export interface GrantMapResult extends Partial<GrantMapping> {
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
  * const stranger: Caller = 42;
  * const r = await engine.run(() => hv.hypercall(stranger, "memory_op:current_reservation", {}));
- * console.log(r.rc); // -3 (ESRCH: no dom42 here)
+ * assert.equal(r.rc, -3); // ESRCH: no dom42 here
  * ```
  */
 export type Caller = Domain | number;
@@ -169,18 +180,30 @@ const MAX_BATCH = 4096;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { HostState } from "./host.ts";
  * import { Lifecycle } from "./lifecycle.ts";
  * import { Hypercalls } from "./hypercalls.ts";
  * const engine = new Engine();
  * const events = { kick: () => {}, zombieReleased: () => {} };
- * const h = new HostState(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1), {}, events);
+ * const h = new HostState(
+ *   engine,
+ *   new MachineMemory(64 << 20),
+ *   PCIX_SDR_2006,
+ *   new Prng(1),
+ *   {},
+ *   events,
+ * );
  * const life = new Lifecycle(h, () => {});
  * const calls = new Hypercalls(h, life);
  * const dom0 = life.build(0, "Domain-0", true, { name: "Domain-0", memoryBytes: 8 << 20 });
  * const frames = await engine.run(() => calls.invoke(dom0, "memory_op:current_reservation", {}));
- * console.log(typeof frames, h.c.hypercalls); // number 1
+ * assert.equal(frames, dom0.memory.framesOwned);
+ * await assert.rejects(engine.run(() => calls.invoke(dom0, "event_channel_op:send", {})), {
+ *   code: "EINVAL",
+ * }); // refused calls throw XenError (the Hypervisor turns them into rc)
+ * assert.equal(h.c.hypercalls, 2);
  * ```
  */
 export class Hypercalls {

@@ -62,17 +62,19 @@ export type { DomainConfig } from "./lifecycle.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
- * import { Hypervisor } from "./hypervisor.ts";
+ * import { Hypervisor, type HypervisorStats } from "./hypervisor.ts";
  * const engine = new Engine();
- * import type { HypervisorStats } from "./hypervisor.ts";
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
  * const before: HypervisorStats = hv.stats();
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   assert.equal(hv.stats().domains, before.domains + 1);
  *   await hv.destroyDomain(hv.dom0, vm.domid);
+ *   await vm.whenDead();
  * });
- * console.log(JSON.stringify(hv.stats()) === JSON.stringify(before)); // true: nothing left behind
+ * assert.deepEqual(hv.stats(), before); // nothing left behind
  * ```
  */
 export type HypervisorStats = {
@@ -93,13 +95,16 @@ export type HypervisorStats = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hypervisor } from "./hypervisor.ts";
  * const engine = new Engine();
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
- * await engine.run(() => hv.hypercall(hv.dom0, "sched_op:shutdown", {})); // refused: EPERM
+ * const r = await engine.run(() => hv.hypercall(hv.dom0, "sched_op:shutdown", {}));
+ * assert.equal(r.rc, -1); // EPERM: dom0 may not shut itself down
  * const c = hv.counters();
- * console.log(c.hypercalls, c.byKind); // 1 { "sched_op:shutdown": 1 }
+ * assert.equal(c.hypercalls, 1); // refused calls count too
+ * assert.deepEqual(c.byKind, { "sched_op:shutdown": 1 });
  * ```
  */
 export interface HypervisorCounters {
@@ -128,6 +133,7 @@ export interface HypervisorCounters {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hypervisor } from "./hypervisor.ts";
  * const engine = new Engine();
@@ -138,11 +144,12 @@ export interface HypervisorCounters {
  *   const page = vm.memory.alloc(4096, 4096);
  *   const ref = await vm.grants.grantAccess(0, page / 4096, false);
  *   const m = await hv.grantMap(dom0, { domid: vm.domid, ref });
- *   dom0.memory.write(m.addr, new Uint8Array([42]));
- *   console.log(vm.memory.read(page, 1)[0]); // 42
+ *   dom0.memory.write(m.addr, new Uint8Array([42])); // dom0 writes the guest's page
+ *   assert.equal(vm.memory.read(page, 1)[0], 42);
  *   await hv.grantUnmap(dom0, m.handle);
  * });
- * console.log(hv.counters().byKind["grant_table_op:map_grant_ref"]); // 1
+ * assert.equal(hv.counters().byKind["grant_table_op:map_grant_ref"], 1);
+ * assert.ok(engine.now > 0); // hypercalls cost virtual time
  * ```
  */
 export class Hypervisor {

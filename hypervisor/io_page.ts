@@ -22,13 +22,17 @@ import { intArg } from "./args.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AddressSpace, MachineMemory, Prng } from "../sim/mod.ts";
- * import type { IoPageTarget } from "./io_page.ts";
+ * import { IoPages, type IoPageTarget } from "./io_page.ts";
+ * const mem = new MachineMemory(16 << 20);
+ * const uar = mem.attachMmio(1, { mmioWrite() {}, mmioRead: (_m, _o, n) => new Uint8Array(n) });
  * const guest: IoPageTarget = {
  *   domid: 3,
- *   memory: new AddressSpace(new MachineMemory(16 << 20), "dom3", 8 << 20, new Prng(2)),
+ *   memory: new AddressSpace(mem, "dom3", 8 << 20, new Prng(2)),
  * };
- * console.log(guest.domid); // 3
+ * new IoPages(mem).map(guest, uar);
+ * assert.equal(guest.memory.foreignMapped, 1); // the device page, not the guest's own frame
  * ```
  */
 export interface IoPageTarget {
@@ -43,6 +47,7 @@ export interface IoPageTarget {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IoPages } from "./io_page.ts";
  * import { AddressSpace, MachineMemory, Prng } from "../sim/mod.ts";
  * const mem = new MachineMemory(16 << 20);
@@ -50,7 +55,9 @@ export interface IoPageTarget {
  * const vm = { domid: 1, memory: new AddressSpace(mem, "dom1", 1 << 20, new Prng(1)) };
  * const io = new IoPages(mem);
  * const addr = io.map(vm, uar);
- * console.log(vm.memory.translate(addr) / 4096 === uar); // true
+ * assert.equal(vm.memory.translate(addr) / 4096, uar);
+ * assert.equal(io.holderOf(uar), 1);
+ * assert.throws(() => io.map(vm, 5), { code: "EPERM", message: /frame 5 is RAM/ });
  * ```
  */
 export class IoPages {

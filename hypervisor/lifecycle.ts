@@ -26,14 +26,20 @@ import type { HostState } from "./host.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
- * import { Hypervisor } from "./hypervisor.ts";
+ * import { type DomainConfig, Hypervisor } from "./hypervisor.ts";
  * const engine = new Engine();
- * import type { DomainConfig } from "./hypervisor.ts";
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
- * const cfg: DomainConfig = { name: "small", memoryBytes: 4 << 20, grantFrames: 1, maxEvtchnPorts: 64 };
+ * const cfg: DomainConfig = {
+ *   name: "small",
+ *   memoryBytes: 4 << 20,
+ *   grantFrames: 1,
+ *   maxEvtchnPorts: 64,
+ * };
  * const vm = await engine.run(() => hv.createDomain(hv.dom0, cfg));
- * console.log(vm.grants.size); // 512
+ * assert.equal(vm.grants.size, 512); // one frame of 8-byte entries
+ * assert.equal(vm.name, "small");
  * ```
  */
 export interface DomainConfig {
@@ -56,16 +62,25 @@ const MIN_DOMAIN_PAGES = 16;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { HostState } from "./host.ts";
  * import { Lifecycle } from "./lifecycle.ts";
  * let life: Lifecycle | undefined;
  * const events = { kick: () => {}, zombieReleased: (d: number) => life!.markDead(d) };
- * const h = new HostState(new Engine(), new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1), {}, events);
+ * const h = new HostState(
+ *   new Engine(),
+ *   new MachineMemory(64 << 20),
+ *   PCIX_SDR_2006,
+ *   new Prng(1),
+ *   {},
+ *   events,
+ * );
  * life = new Lifecycle(h, () => {});
  * const vm = life.build(1, "vm", false, { name: "vm", memoryBytes: 8 << 20, grantFrames: 1 });
+ * assert.equal(h.domains.get(1), vm);
  * life.teardown(vm, "destroy");
- * console.log(vm.state, h.domains.size); // dead 0
+ * assert.deepEqual([vm.state, h.domains.size], ["dead", 0]);
  * ```
  */
 export class Lifecycle {

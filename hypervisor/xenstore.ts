@@ -42,9 +42,19 @@ import { DOMID_FIRST_RESERVED, intArg, show } from "./args.ts";
  *
  * @example
  * ```ts
- * import type { XsPermLetter } from "./xenstore.ts";
- * const canRead = (p: XsPermLetter) => p === "r" || p === "b";
- * console.log(canRead("w")); // false
+ * import assert from "node:assert/strict";
+ * import { XenStore, type XsPermLetter } from "./xenstore.ts";
+ * const xs = new XenStore();
+ * xs.introduceDomain(0, "Domain-0");
+ * xs.introduceDomain(5, "vm");
+ * const path = "/local/domain/0/backend/vib/5/0/state";
+ * xs.write(0, path, "1");
+ * const let5 = (perm: XsPermLetter) =>
+ *   xs.setPerms(0, path, [{ domid: 0, perm: "n" }, { domid: 5, perm }]);
+ * let5("w"); // write-only: dom5 may not read it
+ * assert.throws(() => xs.read(5, path), { code: "EACCES" });
+ * let5("b"); // both
+ * assert.equal(xs.read(5, path), "1");
  * ```
  */
 export type XsPermLetter = "n" | "r" | "w" | "b";
@@ -54,14 +64,18 @@ export type XsPermLetter = "n" | "r" | "w" | "b";
  *
  * @example
  * ```ts
- * import { type XsPerm, XenStore } from "./xenstore.ts";
+ * import assert from "node:assert/strict";
+ * import { XenStore, type XsPerm } from "./xenstore.ts";
  * const xs = new XenStore();
  * xs.introduceDomain(0, "Domain-0");
  * xs.introduceDomain(5, "vm");
  * xs.write(0, "/local/domain/0/backend/vib/5/0/state", "1");
  * const perms: XsPerm[] = [{ domid: 0, perm: "n" }, { domid: 5, perm: "r" }];
  * xs.setPerms(0, "/local/domain/0/backend/vib/5/0/state", perms);
- * console.log(xs.read(5, "/local/domain/0/backend/vib/5/0/state")); // "1"
+ * assert.equal(xs.read(5, "/local/domain/0/backend/vib/5/0/state"), "1");
+ * assert.throws(() => xs.write(5, "/local/domain/0/backend/vib/5/0/state", "6"), {
+ *   code: "EACCES",
+ * });
  * ```
  */
 export interface XsPerm {
@@ -76,12 +90,15 @@ export interface XsPerm {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XenStore, type XsWatchCallback } from "./xenstore.ts";
  * const xs = new XenStore();
  * xs.introduceDomain(0, "Domain-0");
- * const log: XsWatchCallback = (path, token) => console.log(token, path);
- * xs.watch(0, "/vm", "t", log); // prints once at registration: t /vm
- * xs.write(0, "/vm/state", "4"); // t /vm/state
+ * const events: string[] = [];
+ * const log: XsWatchCallback = (path, token) => events.push(`${token} ${path}`);
+ * xs.watch(0, "/vm", "t", log); // fires once at registration
+ * xs.write(0, "/vm/state", "4");
+ * assert.deepEqual(events, ["t /vm", "t /vm/state"]);
  * ```
  */
 export type XsWatchCallback = (path: string, token: string) => void;
@@ -91,15 +108,13 @@ export type XsWatchCallback = (path: string, token: string) => void;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XenStore, type XenStoreOptions } from "./xenstore.ts";
  * const opts: XenStoreOptions = { maxNodesPerDomain: 16, maxValueBytes: 64 };
  * const xs = new XenStore(opts);
  * xs.introduceDomain(1, "vm");
- * try {
- *   xs.write(1, "data/big", "x".repeat(65));
- * } catch (e) {
- *   console.log((e as Error).message.startsWith("ENOSPC")); // true
- * }
+ * xs.write(1, "data/small", "x".repeat(64));
+ * assert.throws(() => xs.write(1, "data/big", "x".repeat(65)), { code: "ENOSPC" });
  * ```
  */
 export interface XenStoreOptions {
@@ -118,14 +133,14 @@ export interface XenStoreOptions {
  *
  * @example
  * ```ts
- * import { XENSTORE_ABS_PATH_MAX, XenStore } from "./xenstore.ts";
+ * import assert from "node:assert/strict";
+ * import { XenStore, XENSTORE_ABS_PATH_MAX } from "./xenstore.ts";
  * const xs = new XenStore();
  * xs.introduceDomain(0, "Domain-0");
- * try {
- *   xs.write(0, "/" + "x".repeat(XENSTORE_ABS_PATH_MAX), "v");
- * } catch (e) {
- *   console.log((e as Error).name); // "XenError" (EINVAL)
- * }
+ * assert.throws(() => xs.write(0, "/" + "x".repeat(XENSTORE_ABS_PATH_MAX), "v"), {
+ *   name: "XenError",
+ *   code: "EINVAL",
+ * });
  * ```
  */
 export const XENSTORE_ABS_PATH_MAX = 3072;
@@ -134,8 +149,13 @@ export const XENSTORE_ABS_PATH_MAX = 3072;
  *
  * @example
  * ```ts
- * import { XENSTORE_REL_PATH_MAX } from "./xenstore.ts";
- * console.log(XENSTORE_REL_PATH_MAX < 3072); // true: a relative path has less room than an absolute one
+ * import assert from "node:assert/strict";
+ * import { XenStore, XENSTORE_REL_PATH_MAX } from "./xenstore.ts";
+ * const xs = new XenStore();
+ * xs.introduceDomain(1, "vm");
+ * const name = (n: number) => "data/" + "x".repeat(n - "data/".length); // relative to its home
+ * xs.write(1, name(XENSTORE_REL_PATH_MAX), "v");
+ * assert.throws(() => xs.write(1, name(XENSTORE_REL_PATH_MAX + 1), "v"), { code: "EINVAL" });
  * ```
  */
 export const XENSTORE_REL_PATH_MAX = 2048;
@@ -144,11 +164,14 @@ export const XENSTORE_REL_PATH_MAX = 2048;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XenStore, XS_INTRODUCE_DOMAIN } from "./xenstore.ts";
  * const xs = new XenStore();
  * xs.introduceDomain(0, "Domain-0");
- * xs.watch(0, XS_INTRODUCE_DOMAIN, "new", (path) => console.log(path));
- * xs.introduceDomain(7, "vm7"); // prints "@introduceDomain" (also once at registration)
+ * const events: string[] = [];
+ * xs.watch(0, XS_INTRODUCE_DOMAIN, "new", (path) => events.push(path)); // fires once now
+ * xs.introduceDomain(7, "vm7");
+ * assert.deepEqual(events, ["@introduceDomain", "@introduceDomain"]);
  * ```
  */
 export const XS_INTRODUCE_DOMAIN = "@introduceDomain";
@@ -157,12 +180,16 @@ export const XS_INTRODUCE_DOMAIN = "@introduceDomain";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XenStore, XS_RELEASE_DOMAIN } from "./xenstore.ts";
  * const xs = new XenStore();
  * xs.introduceDomain(0, "Domain-0");
  * xs.introduceDomain(7, "vm7");
- * xs.watch(0, XS_RELEASE_DOMAIN, "gone", () => console.log("a domain was released"));
- * xs.releaseDomain(7); // the backend's cue to clean up (it fired once at registration too)
+ * let released = 0;
+ * xs.watch(0, XS_RELEASE_DOMAIN, "gone", () => released++); // fires once now
+ * xs.releaseDomain(7); // the backend's cue to clean up
+ * assert.equal(released, 2);
+ * assert.equal(xs.isConnected(7), false);
  * ```
  */
 export const XS_RELEASE_DOMAIN = "@releaseDomain";
@@ -189,15 +216,16 @@ interface Watch {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XenStore } from "./xenstore.ts";
  * const xs = new XenStore();
  * xs.introduceDomain(0, "Domain-0");
  * xs.introduceDomain(1, "vm0");
  * const seen: string[] = [];
  * xs.watch(0, "/local/domain/1/device", "tok", (p) => seen.push(p));
- * xs.write(1, "device/vib/0/state", "1");
- * console.log(seen); // ["/local/domain/1/device", "/local/domain/1/device/vib/0/state"]
- * console.log(xs.read(0, "/local/domain/1/device/vib/0/state")); // "1"
+ * xs.write(1, "device/vib/0/state", "1"); // dom1 writes under its home, relatively
+ * assert.deepEqual(seen, ["/local/domain/1/device", "/local/domain/1/device/vib/0/state"]);
+ * assert.equal(xs.read(0, "/local/domain/1/device/vib/0/state"), "1");
  * ```
  */
 export class XenStore {
