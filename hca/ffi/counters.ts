@@ -11,9 +11,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type FfiCounters, ffiCounters } from "./counters.ts";
- * const c: FfiCounters = ffiCounters();
- * console.log(c.deviceListsReturned - c.deviceListsFreed); // 0: no list held
+ * import { loadIbverbs } from "./library.ts";
+ * const before: FfiCounters = ffiCounters();
+ * assert.throws(() => loadIbverbs("/nonexistent/libibverbs.so.1"));
+ * assert.equal(ffiCounters().libraryOpens, before.libraryOpens); // a failed dlopen holds nothing
  * ```
  */
 export interface FfiCounters {
@@ -42,9 +45,15 @@ const counts: FfiCounters = {
  *
  * @example
  * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
  * import { ffiCounters } from "./counters.ts";
- * const c = ffiCounters();
- * console.log(c.libraryOpens - c.libraryCloses); // 0 when nothing is open
+ * import { loadIbverbs } from "./library.ts";
+ * const before = ffiCounters();
+ * loadIbverbs().close();
+ * const after = ffiCounters();
+ * assert.equal(after.libraryOpens - before.libraryOpens, 1);
+ * assert.equal(after.libraryCloses - before.libraryCloses, 1);
  * ```
  */
 export function ffiCounters(): FfiCounters {
@@ -56,10 +65,11 @@ export function ffiCounters(): FfiCounters {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bump, ffiCounters } from "./counters.ts";
  * const before = ffiCounters().deviceListCalls;
  * bump("deviceListCalls");
- * console.log(ffiCounters().deviceListCalls - before); // 1
+ * assert.equal(ffiCounters().deviceListCalls - before, 1);
  * ```
  */
 export function bump(key: keyof FfiCounters): void {

@@ -15,8 +15,10 @@ import { scratch, viewOf } from "./struct.ts";
  *
  * @example
  * ```ts
- * import type { DeviceListing } from "./devices.ts";
- * const none: DeviceListing = { names: [], errno: 38 }; // no uverbs in the kernel
+ * import assert from "node:assert/strict";
+ * import { type DeviceListing, noDeviceMessage } from "./devices.ts";
+ * const none: DeviceListing = { names: [], errno: 38 }; // NULL list, ENOSYS: no kernel uverbs
+ * assert.match(noDeviceMessage(none), /ENOSYS: the kernel exposes no RDMA verbs interface/);
  * ```
  */
 export interface DeviceListing {
@@ -31,8 +33,10 @@ export interface DeviceListing {
  *
  * @example
  * ```ts
- * import { DEVICE_HINT } from "./devices.ts";
- * console.log(DEVICE_HINT.startsWith("load the HCA's kernel driver")); // true
+ * import assert from "node:assert/strict";
+ * import { DEVICE_HINT, noDeviceMessage } from "./devices.ts";
+ * assert.ok(noDeviceMessage({ names: [], errno: 0 }).endsWith(DEVICE_HINT));
+ * assert.match(DEVICE_HINT, /modprobe mlx5_ib/);
  * ```
  */
 export const DEVICE_HINT = "load the HCA's kernel driver (e.g. modprobe mlx5_ib, or a soft-RoCE " +
@@ -74,10 +78,17 @@ function names(lib: Ibverbs, list: Deno.PointerObject | null, count: number): st
  *
  * @example
  * ```ts
- * import { listDevices, loadIbverbs } from "./mod.ts";
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
+ * import { ffiCounters, listDevices, loadIbverbs } from "./mod.ts";
  * const lib = loadIbverbs();
  * try {
- *   console.log(listDevices(lib).names); // [] on a machine without RDMA devices
+ *   const before = ffiCounters();
+ *   const { names } = listDevices(lib); // [] without RDMA devices, else e.g. ["mlx5_0"]
+ *   const after = ffiCounters();
+ *   assert.ok(names.every((n) => typeof n === "string" && n.length > 0));
+ *   assert.equal(after.deviceListCalls - before.deviceListCalls, 1);
+ *   assert.equal(after.deviceListsReturned - after.deviceListsFreed, 0); // the list is freed
  * } finally {
  *   lib.close();
  * }
@@ -92,8 +103,13 @@ export function listDevices(lib: Ibverbs): DeviceListing {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { noDeviceMessage } from "./devices.ts";
- * console.log(noDeviceMessage({ names: [], errno: 0 }).includes("returned 0 devices")); // true
+ * assert.match(
+ *   noDeviceMessage({ names: [], errno: 0 }),
+ *   /^libibverbs loaded but no RDMA device found \(ibv_get_device_list returned 0 devices\): load/,
+ * );
+ * assert.match(noDeviceMessage({ names: [], errno: 13 }), /NULL with errno 13/);
  * ```
  */
 export function noDeviceMessage(listing: DeviceListing): string {
@@ -113,12 +129,13 @@ export function noDeviceMessage(listing: DeviceListing): string {
  *   `call` with errno when `ibv_open_device` fails (e.g. EACCES on uverbs)
  * @example
  * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
  * import { loadIbverbs, openDevice } from "./mod.ts";
  * const lib = loadIbverbs();
  * try {
- *   openDevice(lib); // throws FfiError "no-device" on a machine without RDMA devices
- * } catch (e) {
- *   console.log((e as Error).message);
+ *   // With no device at all, or none of that name: ENODEV and a message saying which.
+ *   assert.throws(() => openDevice(lib, "no-such-hca0"), { kind: "no-device", errno: 19 });
  * } finally {
  *   lib.close();
  * }

@@ -15,8 +15,16 @@
  *
  * @example
  * ```ts
- * import type { FfiFailure } from "./errors.ts";
- * const setup = (f: FfiFailure) => f !== "call";
+ * import assert from "node:assert/strict";
+ * import { type FfiError, type FfiFailure, loadIbverbs } from "./mod.ts";
+ * const kindOf = (f: () => unknown): FfiFailure | undefined => {
+ *   try {
+ *     f();
+ *   } catch (e) {
+ *     return (e as FfiError).kind;
+ *   }
+ * };
+ * assert.equal(kindOf(() => loadIbverbs("/nonexistent/libibverbs.so.1")), "no-library");
  * ```
  */
 export type FfiFailure = "no-library" | "no-device" | "no-permission" | "call";
@@ -26,8 +34,10 @@ export type FfiFailure = "no-library" | "no-device" | "no-permission" | "call";
  *
  * @example
  * ```ts
- * import { FFI_ERRNO } from "./errors.ts";
- * console.log(FFI_ERRNO.ENODEV); // 19
+ * import assert from "node:assert/strict";
+ * import { FFI_ERRNO, loadIbverbs } from "./mod.ts";
+ * assert.equal(FFI_ERRNO.ENODEV, 19);
+ * assert.throws(() => loadIbverbs("/nonexistent/libibverbs.so.1"), { errno: FFI_ERRNO.ENODEV });
  * ```
  */
 export const FFI_ERRNO = { EPERM: 1, EIO: 5, ENODEV: 19, EINVAL: 22, ENOSYS: 38 } as const;
@@ -37,9 +47,11 @@ export const FFI_ERRNO = { EPERM: 1, EIO: 5, ENODEV: 19, EINVAL: 22, ENOSYS: 38 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FfiError } from "./errors.ts";
  * const e = new FfiError("call", 12, "ibv_alloc_pd", "ibv_alloc_pd failed (errno 12)");
- * console.log(e.kind, e.errno, e.call); // call 12 ibv_alloc_pd
+ * assert.deepEqual([e.kind, e.errno, e.call, e.name], ["call", 12, "ibv_alloc_pd", "FfiError"]);
+ * assert.ok(e instanceof Error);
  * ```
  */
 export class FfiError extends Error {

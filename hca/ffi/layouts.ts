@@ -16,8 +16,13 @@
  *
  * @example
  * ```ts
- * import type { Field } from "./layouts.ts";
+ * import assert from "node:assert/strict";
+ * import { type Field, getUint, IBV_QP, scratch, viewOf } from "./mod.ts";
  * const qpNum: Field = { offset: 52, size: 4 }; // struct ibv_qp, qp_num
+ * assert.deepEqual(IBV_QP.fields.qp_num, qpNum);
+ * const qp = scratch(IBV_QP.sizeof);
+ * viewOf(qp).setUint32(52, 0x1234, true);
+ * assert.equal(getUint(viewOf(qp), qpNum), 0x1234);
  * ```
  */
 export interface Field {
@@ -32,9 +37,10 @@ export interface Field {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_SGE, type Layout } from "./layouts.ts";
  * const sge: Layout = IBV_SGE;
- * console.log(sge.type, sge.sizeof); // struct ibv_sge 16
+ * assert.deepEqual([sge.type, sge.sizeof], ["struct ibv_sge", 16]);
  * ```
  */
 export interface Layout<F extends string = string> {
@@ -51,9 +57,11 @@ export interface Layout<F extends string = string> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { layout } from "./layouts.ts";
  * const L = layout("struct ibv_sge", 16, { addr: [0, 8], length: [8, 4], lkey: [12, 4] });
- * console.log(L.fields.lkey.offset); // 12
+ * assert.deepEqual(L.fields.lkey, { offset: 12, size: 4 });
+ * assert.ok(Object.isFrozen(L.fields.lkey));
  * ```
  */
 export function layout<F extends string>(
@@ -73,8 +81,9 @@ export function layout<F extends string>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_DEVICE_ATTR } from "./layouts.ts";
- * console.log(IBV_DEVICE_ATTR.fields.phys_port_cnt.offset); // 227
+ * assert.deepEqual(IBV_DEVICE_ATTR.fields.phys_port_cnt, { offset: 227, size: 1 }); // a uint8_t
  * ```
  */
 export const IBV_DEVICE_ATTR = layout("struct ibv_device_attr", 232, {
@@ -125,8 +134,9 @@ export const IBV_DEVICE_ATTR = layout("struct ibv_device_attr", 232, {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_PORT_ATTR } from "./layouts.ts";
- * console.log(IBV_PORT_ATTR.fields.lid.offset); // 34
+ * assert.deepEqual(IBV_PORT_ATTR.fields.lid, { offset: 34, size: 2 });
  * ```
  */
 export const IBV_PORT_ATTR = layout("struct ibv_port_attr", 52, {
@@ -160,8 +170,9 @@ export const IBV_PORT_ATTR = layout("struct ibv_port_attr", 52, {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_CONTEXT } from "./layouts.ts";
- * console.log(IBV_CONTEXT.fields["ops.poll_cq"].offset); // 96
+ * assert.equal(IBV_CONTEXT.fields["ops.poll_cq"].offset, 96);
  * ```
  */
 export const IBV_CONTEXT = layout("struct ibv_context", 328, {
@@ -183,8 +194,11 @@ export const IBV_CONTEXT = layout("struct ibv_context", 328, {
  *
  * @example
  * ```ts
- * import { VERBS_CONTEXT } from "./layouts.ts";
- * console.log(VERBS_CONTEXT.fields.context.offset); // 320
+ * import assert from "node:assert/strict";
+ * import { IBV_CONTEXT, VERBS_CONTEXT } from "./layouts.ts";
+ * // struct verbs_context ends with the struct ibv_context the verbs see.
+ * assert.equal(VERBS_CONTEXT.fields.context.offset, 320);
+ * assert.equal(VERBS_CONTEXT.fields.context.offset + IBV_CONTEXT.sizeof, VERBS_CONTEXT.sizeof);
  * ```
  */
 export const VERBS_CONTEXT = layout("struct verbs_context", 648, {
@@ -198,8 +212,9 @@ export const VERBS_CONTEXT = layout("struct verbs_context", 648, {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_PD } from "./layouts.ts";
- * console.log(IBV_PD.fields.handle.offset); // 8
+ * assert.equal(IBV_PD.fields.handle.offset, 8);
  * ```
  */
 export const IBV_PD = layout("struct ibv_pd", 16, { handle: [8, 4] });
@@ -209,8 +224,9 @@ export const IBV_PD = layout("struct ibv_pd", 16, { handle: [8, 4] });
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_AH } from "./layouts.ts";
- * console.log(IBV_AH.fields.handle.offset); // 16
+ * assert.equal(IBV_AH.fields.handle.offset, 16);
  * ```
  */
 export const IBV_AH = layout("struct ibv_ah", 24, { handle: [16, 4] });
@@ -220,8 +236,9 @@ export const IBV_AH = layout("struct ibv_ah", 24, { handle: [16, 4] });
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_SRQ } from "./layouts.ts";
- * console.log(IBV_SRQ.fields.handle.offset); // 24
+ * assert.equal(IBV_SRQ.fields.handle.offset, 24);
  * ```
  */
 export const IBV_SRQ = layout("struct ibv_srq", 128, { handle: [24, 4] });
@@ -231,8 +248,9 @@ export const IBV_SRQ = layout("struct ibv_srq", 128, { handle: [24, 4] });
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_MR } from "./layouts.ts";
- * console.log(IBV_MR.fields.lkey.offset); // 36
+ * assert.deepEqual([IBV_MR.fields.lkey.offset, IBV_MR.fields.rkey.offset], [36, 40]);
  * ```
  */
 export const IBV_MR = layout("struct ibv_mr", 48, {
@@ -248,8 +266,9 @@ export const IBV_MR = layout("struct ibv_mr", 48, {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_CQ } from "./layouts.ts";
- * console.log(IBV_CQ.fields.cqe.offset); // 28
+ * assert.equal(IBV_CQ.fields.cqe.offset, 28);
  * ```
  */
 export const IBV_CQ = layout("struct ibv_cq", 128, {
@@ -264,8 +283,9 @@ export const IBV_CQ = layout("struct ibv_cq", 128, {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_COMP_CHANNEL } from "./layouts.ts";
- * console.log(IBV_COMP_CHANNEL.fields.fd.offset); // 8
+ * assert.deepEqual(IBV_COMP_CHANNEL.fields.fd, { offset: 8, size: 4 });
  * ```
  */
 export const IBV_COMP_CHANNEL = layout("struct ibv_comp_channel", 16, { fd: [8, 4] });
@@ -276,8 +296,9 @@ export const IBV_COMP_CHANNEL = layout("struct ibv_comp_channel", 16, { fd: [8, 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { POLLFD } from "./layouts.ts";
- * console.log(POLLFD.sizeof); // 8
+ * assert.equal(POLLFD.sizeof, 8);
  * ```
  */
 export const POLLFD = layout("struct pollfd", 8, { fd: [0, 4], events: [4, 2], revents: [6, 2] });
@@ -287,8 +308,9 @@ export const POLLFD = layout("struct pollfd", 8, { fd: [0, 4], events: [4, 2], r
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_QP } from "./layouts.ts";
- * console.log(IBV_QP.fields.qp_num.offset); // 52
+ * assert.equal(IBV_QP.fields.qp_num.offset, 52);
  * ```
  */
 export const IBV_QP = layout("struct ibv_qp", 160, {
@@ -303,8 +325,9 @@ export const IBV_QP = layout("struct ibv_qp", 160, {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_QP_CAP } from "./layouts.ts";
- * console.log(IBV_QP_CAP.sizeof); // 20
+ * assert.equal(IBV_QP_CAP.sizeof, 20); // five uint32_t
  * ```
  */
 export const IBV_QP_CAP = layout("struct ibv_qp_cap", 20, {
@@ -320,8 +343,9 @@ export const IBV_QP_CAP = layout("struct ibv_qp_cap", 20, {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_QP_INIT_ATTR } from "./layouts.ts";
- * console.log(IBV_QP_INIT_ATTR.fields.cap.offset); // 32
+ * assert.equal(IBV_QP_INIT_ATTR.fields.cap.offset, 32);
  * ```
  */
 export const IBV_QP_INIT_ATTR = layout("struct ibv_qp_init_attr", 64, {
@@ -340,8 +364,9 @@ export const IBV_QP_INIT_ATTR = layout("struct ibv_qp_init_attr", 64, {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_QP_ATTR } from "./layouts.ts";
- * console.log(IBV_QP_ATTR.fields.ah_attr.offset); // 56
+ * assert.equal(IBV_QP_ATTR.fields.ah_attr.offset, 56);
  * ```
  */
 export const IBV_QP_ATTR = layout("struct ibv_qp_attr", 144, {
@@ -378,8 +403,9 @@ export const IBV_QP_ATTR = layout("struct ibv_qp_attr", 144, {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_AH_ATTR } from "./layouts.ts";
- * console.log(IBV_AH_ATTR.fields.dlid.offset); // 24
+ * assert.equal(IBV_AH_ATTR.fields.dlid.offset, 24);
  * ```
  */
 export const IBV_AH_ATTR = layout("struct ibv_ah_attr", 32, {
@@ -401,8 +427,9 @@ export const IBV_AH_ATTR = layout("struct ibv_ah_attr", 32, {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_SRQ_INIT_ATTR } from "./layouts.ts";
- * console.log(IBV_SRQ_INIT_ATTR.fields["attr.max_wr"].offset); // 8
+ * assert.equal(IBV_SRQ_INIT_ATTR.fields["attr.max_wr"].offset, 8);
  * ```
  */
 export const IBV_SRQ_INIT_ATTR = layout("struct ibv_srq_init_attr", 24, {
@@ -417,8 +444,9 @@ export const IBV_SRQ_INIT_ATTR = layout("struct ibv_srq_init_attr", 24, {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_SGE } from "./layouts.ts";
- * console.log(IBV_SGE.sizeof); // 16
+ * assert.equal(IBV_SGE.sizeof, 16);
  * ```
  */
 export const IBV_SGE = layout("struct ibv_sge", 16, {
@@ -432,8 +460,9 @@ export const IBV_SGE = layout("struct ibv_sge", 16, {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_SEND_WR } from "./layouts.ts";
- * console.log(IBV_SEND_WR.fields["wr.atomic.swap"].offset); // 56
+ * assert.equal(IBV_SEND_WR.fields["wr.atomic.swap"].offset, 56);
  * ```
  */
 export const IBV_SEND_WR = layout("struct ibv_send_wr", 128, {
@@ -460,8 +489,9 @@ export const IBV_SEND_WR = layout("struct ibv_send_wr", 128, {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_RECV_WR } from "./layouts.ts";
- * console.log(IBV_RECV_WR.sizeof); // 32
+ * assert.equal(IBV_RECV_WR.sizeof, 32);
  * ```
  */
 export const IBV_RECV_WR = layout("struct ibv_recv_wr", 32, {
@@ -476,8 +506,9 @@ export const IBV_RECV_WR = layout("struct ibv_recv_wr", 32, {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_WC } from "./layouts.ts";
- * console.log(IBV_WC.sizeof, IBV_WC.fields.byte_len.offset); // 48 20
+ * assert.deepEqual([IBV_WC.sizeof, IBV_WC.fields.byte_len.offset], [48, 20]);
  * ```
  */
 export const IBV_WC = layout("struct ibv_wc", 48, {
@@ -501,8 +532,9 @@ export const IBV_WC = layout("struct ibv_wc", 48, {
  *
  * @example
  * ```ts
- * import { LAYOUTS } from "./layouts.ts";
- * console.log(Object.keys(LAYOUTS).includes("IBV_WC")); // true
+ * import assert from "node:assert/strict";
+ * import { IBV_WC, LAYOUTS } from "./layouts.ts";
+ * assert.equal(LAYOUTS.IBV_WC, IBV_WC);
  * ```
  */
 export const LAYOUTS: Readonly<Record<string, Layout>> = Object.freeze({
@@ -535,8 +567,9 @@ export const LAYOUTS: Readonly<Record<string, Layout>> = Object.freeze({
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HEADER_CONSTANTS } from "./layouts.ts";
- * console.log(HEADER_CONSTANTS.IBV_ACCESS_OPTIONAL_RANGE.toString(16)); // 3ff00000
+ * assert.equal(HEADER_CONSTANTS.IBV_ACCESS_OPTIONAL_RANGE, 0x3ff00000n);
  * ```
  */
 export const HEADER_CONSTANTS = Object.freeze({

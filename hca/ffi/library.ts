@@ -14,8 +14,9 @@ import { IBV_SYMBOLS } from "./symbols.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_LIBRARY } from "./library.ts";
- * console.log(DEFAULT_LIBRARY); // libibverbs.so.1
+ * assert.equal(DEFAULT_LIBRARY, "libibverbs.so.1");
  * ```
  */
 export const DEFAULT_LIBRARY = "libibverbs.so.1";
@@ -25,8 +26,14 @@ export const DEFAULT_LIBRARY = "libibverbs.so.1";
  *
  * @example
  * ```ts
- * import type { IbvSymbols } from "./library.ts";
- * const free = (s: IbvSymbols, list: Deno.PointerValue) => s.ibv_free_device_list(list);
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
+ * import { type IbvSymbols, loadIbverbs } from "./library.ts";
+ * const lib = loadIbverbs();
+ * const symbols: IbvSymbols = lib.symbols;
+ * assert.equal(typeof symbols.ibv_get_device_list, "function");
+ * lib.close();
+ * assert.throws(() => lib.symbols, /is closed/); // no calls through a closed handle
  * ```
  */
 export type IbvSymbols = Deno.DynamicLibrary<typeof IBV_SYMBOLS>["symbols"];
@@ -36,8 +43,12 @@ export type IbvSymbols = Deno.DynamicLibrary<typeof IBV_SYMBOLS>["symbols"];
  *
  * @example
  * ```ts
- * import { INSTALL_HINT } from "./library.ts";
- * console.log(INSTALL_HINT.startsWith("install libibverbs1")); // true
+ * import assert from "node:assert/strict";
+ * import { INSTALL_HINT, loadIbverbs } from "./library.ts";
+ * assert.throws(
+ *   () => loadIbverbs("/nonexistent/libibverbs.so.1"),
+ *   (e) => e instanceof Error && e.message.endsWith(INSTALL_HINT),
+ * );
  * ```
  */
 export const INSTALL_HINT = "install libibverbs1 (Debian/Ubuntu: apt-get install libibverbs1 " +
@@ -50,9 +61,20 @@ export const INSTALL_HINT = "install libibverbs1 (Debian/Ubuntu: apt-get install
  *
  * @example
  * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
  * import { loadIbverbs } from "./library.ts";
- * const lib = loadIbverbs(); // throws FfiError (no-library) where it is absent
+ * const lib = loadIbverbs();
+ * lib.check(0, "ibv_dealloc_pd"); // 0 is success
+ * assert.throws(() => lib.check(16, "ibv_dealloc_pd"), {
+ *   kind: "call",
+ *   errno: 16,
+ *   message: "ibv_dealloc_pd failed (errno 16)",
+ * });
+ * assert.throws(() => lib.check(-16, "ibv_dealloc_pd"), { errno: 16 }); // some return -errno
  * lib.close();
+ * lib.close(); // idempotent
+ * assert.equal(lib.closed, true);
  * ```
  */
 export class Ibverbs {
@@ -132,12 +154,14 @@ export class Ibverbs {
  *   {@link INSTALL_HINT}; `no-permission` (EPERM) without `--allow-ffi`
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadIbverbs } from "./library.ts";
- * try {
- *   loadIbverbs("/nonexistent/libibverbs.so.1");
- * } catch (e) {
- *   console.log((e as Error).message.startsWith("/nonexistent/libibverbs.so.1 could not be loaded")); // true
- * }
+ * assert.throws(() => loadIbverbs("/nonexistent/libibverbs.so.1"), {
+ *   name: "FfiError",
+ *   kind: "no-library",
+ *   errno: 19,
+ *   message: /^\/nonexistent\/libibverbs\.so\.1 could not be loaded \(.*\): install libibverbs1/,
+ * });
  * ```
  */
 export function loadIbverbs(path: string = DEFAULT_LIBRARY): Ibverbs {

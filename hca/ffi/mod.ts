@@ -7,17 +7,17 @@
  *
  * @example
  * ```ts
- * import { FfiError, listDevices, loadIbverbs } from "./mod.ts";
- * try {
- *   const lib = loadIbverbs();
- *   try {
- *     console.log(listDevices(lib).names);
- *   } finally {
- *     lib.close();
- *   }
- * } catch (e) {
- *   if (e instanceof FfiError) console.log(e.kind, e.message); // no-library …
- * }
+ * import assert from "node:assert/strict";
+ * import { FfiError, getUint, IBV_WC, loadIbverbs, scratch, viewOf } from "./mod.ts";
+ * // C structs are read and written through layouts checked against verbs.h:
+ * const wc = viewOf(scratch(IBV_WC.sizeof)); // one struct ibv_wc
+ * wc.setUint32(IBV_WC.fields.byte_len.offset, 64, true);
+ * assert.equal(getUint(wc, IBV_WC.fields.byte_len), 64);
+ * // Loading is explicit; a missing library is an FfiError that says how to install it:
+ * assert.throws(
+ *   () => loadIbverbs("/nonexistent/libibverbs.so.1"),
+ *   (e) => e instanceof FfiError && e.kind === "no-library" && /install libibverbs1/.test(e.message),
+ * );
  * ```
  *
  * @module

@@ -15,25 +15,14 @@ import { POLL_CQ_FN, POST_FN, QUERY_PORT_FN, REQ_NOTIFY_CQ_FN } from "./symbols.
 import { scratch } from "./struct.ts";
 
 /**
- * A `post_send`/`post_recv`/`post_srq_recv` function pointer.
- *
- * @example
- * ```ts
- * import type { PostFn } from "./ops.ts";
- * const post = (fn: PostFn, qp: Deno.PointerObject, wr: Uint8Array<ArrayBuffer>, bad: Uint8Array<ArrayBuffer>) =>
- *   fn.call(qp, wr, bad); // 0 or an errno
- * ```
+ * A `post_send`/`post_recv`/`post_srq_recv` function pointer, as {@link contextOps}
+ * binds it.
  */
 export type PostFn = Deno.UnsafeFnPointer<typeof POST_FN>;
 
 /**
- * The provider's fast-path functions of one device context.
- *
- * @example
- * ```ts
- * import type { ContextOps } from "./ops.ts";
- * const canPoll = (ops: ContextOps) => ops.pollCq !== null;
- * ```
+ * The provider's fast-path functions of one device context (made by
+ * {@link contextOps}; its example calls one).
  */
 export interface ContextOps {
   /** `ops.post_send(qp, wr, &bad_wr)`. */
@@ -66,11 +55,17 @@ function fn<D extends Deno.ForeignFunction>(
  *
  * @example
  * ```ts
- * import { contextOps } from "./ops.ts";
- * async function example(ctx: Deno.PointerObject) { // from openDevice()
- *   const ops = contextOps(ctx);
- *   console.log(ops.pollCq !== null);
- * }
+ * import assert from "node:assert/strict";
+ * import { contextOps, IBV_CONTEXT, POLL_CQ_FN, put, scratch, viewOf } from "./mod.ts";
+ * const ctx = scratch(IBV_CONTEXT.sizeof); // a struct ibv_context whose provider filled no ops
+ * assert.equal(contextOps(Deno.UnsafePointer.of(ctx)!).pollCq, null);
+ * // A provider's poll_cq that reports one completion per call.
+ * const pollCq = new Deno.UnsafeCallback(POLL_CQ_FN, () => 1);
+ * const fnAddr = Deno.UnsafePointer.value(pollCq.pointer);
+ * put(viewOf(ctx), IBV_CONTEXT.fields["ops.poll_cq"], BigInt(fnAddr));
+ * const ops = contextOps(Deno.UnsafePointer.of(ctx)!);
+ * assert.equal(ops.pollCq!.call(null, 16, scratch(48 * 16)), 1); // the call goes to the provider
+ * pollCq.close();
  * ```
  */
 export function contextOps(ctx: Deno.PointerObject): ContextOps {
@@ -110,11 +105,26 @@ function extendedQueryPort(
  * @returns the verb's result (0 or an errno) and the filled `struct ibv_port_attr`
  * @example
  * ```ts
- * import { queryPort } from "./ops.ts";
- * async function example(lib: import("./library.ts").Ibverbs, ctx: Deno.PointerObject) {
- *   const { rc, attr } = queryPort(lib, ctx, 1);
- *   console.log(rc, attr.byteLength); // 0 52
- * }
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
+ * import { HEADER_CONSTANTS, IBV_CONTEXT, loadIbverbs, put, QUERY_PORT_FN } from "./mod.ts";
+ * import { queryPort, scratch, VERBS_CONTEXT, viewOf } from "./mod.ts";
+ * // An extended context (struct verbs_context) whose provider implements query_port:
+ * const vctx = viewOf(scratch(VERBS_CONTEXT.sizeof));
+ * const base = VERBS_CONTEXT.fields.context.offset; // the struct ibv_context inside it
+ * put(vctx, IBV_CONTEXT.fields.abi_compat, HEADER_CONSTANTS.__VERBS_ABI_IS_EXTENDED, base);
+ * put(vctx, VERBS_CONTEXT.fields.sz, VERBS_CONTEXT.sizeof);
+ * const provider = new Deno.UnsafeCallback(QUERY_PORT_FN, (_ctx, _port, attr) => {
+ *   new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(attr!, 1))[0] = 4; // state: ACTIVE
+ *   return 0;
+ * });
+ * put(vctx, VERBS_CONTEXT.fields.query_port, Deno.UnsafePointer.value(provider.pointer));
+ * const ctx = Deno.UnsafePointer.offset(Deno.UnsafePointer.of(vctx.buffer)!, base)!;
+ * const lib = loadIbverbs(); // its compat ibv_query_port is not called for an extended context
+ * const { rc, attr } = queryPort(lib, ctx, 1);
+ * assert.deepEqual([rc, attr[0]], [0, 4]);
+ * lib.close();
+ * provider.close();
  * ```
  */
 export function queryPort(

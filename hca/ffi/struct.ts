@@ -16,8 +16,10 @@ import type { Field } from "./layouts.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { scratch } from "./struct.ts";
- * console.log(scratch(48).byteLength); // 48
+ * const b = scratch(48);
+ * assert.deepEqual([b.byteLength, b.every((x) => x === 0)], [48, true]); // zeroed, as memset
  * ```
  */
 export function scratch(bytes: number): Uint8Array<ArrayBuffer> {
@@ -29,8 +31,10 @@ export function scratch(bytes: number): Uint8Array<ArrayBuffer> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { addressOf, scratch } from "./struct.ts";
- * console.log(addressOf(scratch(8)) > 0n); // true (needs --allow-ffi)
+ * const b = scratch(16);
+ * assert.equal(addressOf(b.subarray(8)) - addressOf(b), 8n); // needs --allow-ffi
  * ```
  */
 export function addressOf(buf: Uint8Array): bigint {
@@ -42,8 +46,10 @@ export function addressOf(buf: Uint8Array): bigint {
  *
  * @example
  * ```ts
- * import { toPointer } from "./struct.ts";
- * console.log(toPointer(0n)); // null
+ * import assert from "node:assert/strict";
+ * import { pointerValue, toPointer } from "./struct.ts";
+ * assert.equal(toPointer(0n), null);
+ * assert.equal(pointerValue(toPointer(0x1000n)), 0x1000n);
  * ```
  */
 export function toPointer(addr: bigint): Deno.PointerValue {
@@ -55,8 +61,9 @@ export function toPointer(addr: bigint): Deno.PointerValue {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pointerValue } from "./struct.ts";
- * console.log(pointerValue(null)); // 0n
+ * assert.equal(pointerValue(null), 0n); // NULL
  * ```
  */
 export function pointerValue(p: Deno.PointerValue): bigint {
@@ -68,8 +75,11 @@ export function pointerValue(p: Deno.PointerValue): bigint {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { scratch, viewOf } from "./struct.ts";
- * console.log(viewOf(scratch(16)).byteLength); // 16
+ * const b = scratch(16);
+ * viewOf(b.subarray(8)).setUint8(0, 7); // the view covers exactly the bytes it was given
+ * assert.deepEqual([viewOf(b).byteLength, b[8]], [16, 7]);
  * ```
  */
 export function viewOf(buf: Uint8Array): DataView {
@@ -81,10 +91,11 @@ export function viewOf(buf: Uint8Array): DataView {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getUint, scratch, viewOf } from "./struct.ts";
  * const v = viewOf(scratch(8));
  * v.setUint16(2, 7, true);
- * console.log(getUint(v, { offset: 2, size: 2 })); // 7
+ * assert.equal(getUint(v, { offset: 2, size: 2 }), 7); // little-endian, as the C side
  * ```
  */
 export function getUint(v: DataView, f: Field, base = 0): number {
@@ -105,10 +116,12 @@ export function getUint(v: DataView, f: Field, base = 0): number {
  *
  * @example
  * ```ts
- * import { getInt, scratch, viewOf } from "./struct.ts";
+ * import assert from "node:assert/strict";
+ * import { getInt, getUint, scratch, viewOf } from "./struct.ts";
  * const v = viewOf(scratch(4));
  * v.setInt32(0, -1, true);
- * console.log(getInt(v, { offset: 0, size: 4 })); // -1
+ * assert.equal(getInt(v, { offset: 0, size: 4 }), -1);
+ * assert.equal(getUint(v, { offset: 0, size: 4 }), 0xffffffff);
  * ```
  */
 export function getInt(v: DataView, f: Field, base = 0): number {
@@ -121,10 +134,11 @@ export function getInt(v: DataView, f: Field, base = 0): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getU64, scratch, viewOf } from "./struct.ts";
  * const v = viewOf(scratch(8));
  * v.setBigUint64(0, 5n, true);
- * console.log(getU64(v, { offset: 0, size: 8 })); // 5n
+ * assert.equal(getU64(v, { offset: 0, size: 8 }), 5n);
  * ```
  */
 export function getU64(v: DataView, f: Field, base = 0): bigint {
@@ -138,10 +152,13 @@ export function getU64(v: DataView, f: Field, base = 0): bigint {
  *
  * @example
  * ```ts
- * import { getU64, put, scratch, viewOf } from "./struct.ts";
+ * import assert from "node:assert/strict";
+ * import { getU64, getUint, put, scratch, viewOf } from "./struct.ts";
  * const v = viewOf(scratch(8));
  * put(v, { offset: 0, size: 8 }, 9n);
- * console.log(getU64(v, { offset: 0, size: 8 })); // 9n
+ * assert.equal(getU64(v, { offset: 0, size: 8 }), 9n);
+ * put(v, { offset: 0, size: 2 }, 0x12345); // truncated to the field, as a C store
+ * assert.equal(getUint(v, { offset: 0, size: 2 }), 0x2345);
  * ```
  */
 export function put(v: DataView, f: Field, value: number | bigint, base = 0): void {
@@ -164,10 +181,13 @@ export function put(v: DataView, f: Field, value: number | bigint, base = 0): vo
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { copyFromC, scratch } from "./struct.ts";
  * const src = scratch(4);
  * src[0] = 42;
- * console.log(copyFromC(Deno.UnsafePointer.of(src)!, 4)[0]); // 42
+ * const copy = copyFromC(Deno.UnsafePointer.of(src)!, 4);
+ * src[0] = 0; // the copy does not follow later C writes
+ * assert.equal(copy[0], 42);
  * ```
  */
 export function copyFromC(ptr: Deno.PointerObject, size: number): Uint8Array<ArrayBuffer> {
@@ -181,10 +201,11 @@ export function copyFromC(ptr: Deno.PointerObject, size: number): Uint8Array<Arr
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getCString, scratch } from "./struct.ts";
  * const b = scratch(8);
- * b.set([104, 105]);
- * console.log(getCString(b, { offset: 0, size: 8 })); // "hi"
+ * b.set([104, 105]); // "hi", NUL-terminated
+ * assert.equal(getCString(b, { offset: 0, size: 8 }), "hi");
  * ```
  */
 export function getCString(buf: Uint8Array, f: Field, base = 0): string {
@@ -199,10 +220,11 @@ export function getCString(buf: Uint8Array, f: Field, base = 0): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cUint, scratch } from "./struct.ts";
  * const b = scratch(8);
  * b[4] = 9;
- * console.log(cUint(Deno.UnsafePointer.of(b)!, { offset: 4, size: 4 })); // 9
+ * assert.equal(cUint(Deno.UnsafePointer.of(b)!, { offset: 4, size: 4 }), 9);
  * ```
  */
 export function cUint(ptr: Deno.PointerObject, f: Field): number {

@@ -16,8 +16,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBV_SYMBOLS } from "./symbols.ts";
- * console.log(IBV_SYMBOLS.ibv_alloc_pd.result); // pointer
+ * assert.deepEqual(IBV_SYMBOLS.ibv_alloc_pd, { parameters: ["pointer"], result: "pointer" });
  * ```
  */
 export const IBV_SYMBOLS = {
@@ -72,8 +73,9 @@ export const IBV_SYMBOLS = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { POST_FN } from "./symbols.ts";
- * console.log(POST_FN.parameters.length); // 3
+ * assert.deepEqual(POST_FN.parameters, ["pointer", "buffer", "buffer"]); // qp, wr, &bad_wr
  * ```
  */
 export const POST_FN = { parameters: ["pointer", "buffer", "buffer"], result: "i32" } as const;
@@ -83,8 +85,9 @@ export const POST_FN = { parameters: ["pointer", "buffer", "buffer"], result: "i
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { POLL_CQ_FN } from "./symbols.ts";
- * console.log(POLL_CQ_FN.result); // i32
+ * assert.deepEqual(POLL_CQ_FN, { parameters: ["pointer", "i32", "buffer"], result: "i32" });
  * ```
  */
 export const POLL_CQ_FN = { parameters: ["pointer", "i32", "buffer"], result: "i32" } as const;
@@ -94,8 +97,9 @@ export const POLL_CQ_FN = { parameters: ["pointer", "i32", "buffer"], result: "i
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { REQ_NOTIFY_CQ_FN } from "./symbols.ts";
- * console.log(REQ_NOTIFY_CQ_FN.parameters); // ["pointer", "i32"]
+ * assert.deepEqual(REQ_NOTIFY_CQ_FN.parameters, ["pointer", "i32"]); // cq, solicited_only
  * ```
  */
 export const REQ_NOTIFY_CQ_FN = { parameters: ["pointer", "i32"], result: "i32" } as const;
@@ -106,8 +110,9 @@ export const REQ_NOTIFY_CQ_FN = { parameters: ["pointer", "i32"], result: "i32" 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QUERY_PORT_FN } from "./symbols.ts";
- * console.log(QUERY_PORT_FN.parameters[3]); // usize
+ * assert.equal(QUERY_PORT_FN.parameters[3], "usize"); // the caller's sizeof(struct ibv_port_attr)
  * ```
  */
 export const QUERY_PORT_FN = {
