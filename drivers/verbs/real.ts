@@ -10,24 +10,16 @@
  *
  * @example
  * ```ts
- * import { Access, QpType } from "./enums.ts";
- * import { openRealDevice, RealMemory } from "./real.ts";
- * import { VerbsError } from "./errors.ts";
- * try {
- *   const ctx = await openRealDevice(); // rejects with ENODEV on a machine without RDMA
- *   const mem = new RealMemory(1 << 20);
- *   const pd = await ctx.allocPd();
- *   const buf = mem.alloc(4096, 4096);
- *   const mr = await pd.regMr(buf, 4096, Access.LOCAL_WRITE);
- *   const cq = await ctx.createCq(64);
- *   const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq,
- *     cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
- *   qp.postRecv({ wrId: 1n, sgList: [{ addr: buf, length: 4096, lkey: mr.lkey }] });
- *   await ctx.close(); // destroys qp, cq, mr, pd
- * } catch (e) {
- *   if (!(e instanceof VerbsError && ["ENODEV", "EPERM"].includes(e.code))) throw e;
- *   console.log(e.message); // says what is missing and how to fix it
- * }
+ * import assert from "node:assert/strict";
+ * import { RealHost } from "./real.ts";
+ * // The shape of a simulated domain: memory from `host.memory`, a device from `host.openDevice()`.
+ * const host = new RealHost({ memoryBytes: 1 << 20, library: "/nonexistent/libibverbs.so.1" });
+ * const buf = host.memory.alloc(4096, 4096); // registrable process memory (needs --allow-ffi)
+ * host.memory.write(buf, new TextEncoder().encode("ping"));
+ * assert.equal(new TextDecoder().decode(host.memory.read(buf, 4)), "ping");
+ * // Without libibverbs (here: a path that does not exist) or without a device, opening
+ * // rejects with ENODEV and a message that says how to fix it.
+ * await assert.rejects(host.openDevice(), { code: "ENODEV", message: /install libibverbs1/ });
  * ```
  *
  * @module

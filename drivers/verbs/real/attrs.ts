@@ -56,8 +56,11 @@ function uint(v: unknown, f: Field, what: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Mtu } from "../enums.ts";
  * import { mtuValue } from "./attrs.ts";
- * console.log(mtuValue(2048), mtuValue(4)); // 4 4
+ * assert.deepEqual([mtuValue(2048), mtuValue(Mtu.MTU_2048)], [Mtu.MTU_2048, Mtu.MTU_2048]);
+ * assert.throws(() => mtuValue(1500), { code: "EINVAL" }); // not an IB MTU
  * ```
  */
 export function mtuValue(v: unknown): number {
@@ -75,10 +78,17 @@ export function mtuValue(v: unknown): number {
  * @param defaultPort port when `ah.portNum` is absent (the QP's port)
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getUint, IBV_AH_ATTR, scratch, viewOf } from "../../../hca/ffi/mod.ts";
  * import { encodeAh } from "./attrs.ts";
- * const buf = new Uint8Array(32);
- * encodeAh(new DataView(buf.buffer), 0, { dlid: 5 }, 1);
- * console.log(buf[24], buf[30]); // 5 1
+ * const v = viewOf(scratch(IBV_AH_ATTR.sizeof));
+ * encodeAh(v, 0, { dlid: 5 }, 1); // no portNum: the QP's port 1
+ * assert.equal(getUint(v, IBV_AH_ATTR.fields.dlid), 5);
+ * assert.equal(getUint(v, IBV_AH_ATTR.fields.port_num), 1);
+ * assert.throws(
+ *   () => encodeAh(v, 0, { dlid: 70000 }, 1),
+ *   /ah.dlid must be an integer in 0..65535/,
+ * );
  * ```
  */
 export function encodeAh(v: DataView, base: number, ah: AhAttr, defaultPort: number): void {
@@ -107,8 +117,15 @@ export function encodeAh(v: DataView, base: number, ah: AhAttr, defaultPort: num
  *
  * @example
  * ```ts
- * import { decodeAh } from "./attrs.ts";
- * console.log(decodeAh(new DataView(new ArrayBuffer(32)), 0).dlid); // 0
+ * import assert from "node:assert/strict";
+ * import { IBV_AH_ATTR, scratch, viewOf } from "../../../hca/ffi/mod.ts";
+ * import { decodeAh, encodeAh } from "./attrs.ts";
+ * const v = viewOf(scratch(IBV_AH_ATTR.sizeof));
+ * const dgid = new Uint8Array(16).fill(0xfe);
+ * encodeAh(v, 0, { dlid: 3, sl: 1, portNum: 2, grh: { dgid, hopLimit: 1 } }, 1);
+ * const ah = decodeAh(v, 0);
+ * assert.deepEqual([ah.dlid, ah.sl, ah.portNum, ah.grh?.hopLimit], [3, 1, 2, 1]);
+ * assert.deepEqual(ah.grh?.dgid, dgid);
  * ```
  */
 export function decodeAh(v: DataView, base: number): AhAttr {
@@ -139,10 +156,15 @@ export function decodeAh(v: DataView, base: number): AhAttr {
  * @throws VerbsError EINVAL for an unknown key or an out-of-range value
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QpAttrMask, QpState } from "../enums.ts";
  * import { encodeQpAttr } from "./attrs.ts";
  * const { mask } = encodeQpAttr({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 }, 1);
- * console.log(mask === (QpAttrMask.STATE | QpAttrMask.PORT | QpAttrMask.PKEY_INDEX | QpAttrMask.ACCESS_FLAGS)); // true
+ * // The mask is derived from the keys given, as ibv_modify_qp's attr_mask.
+ * const want = QpAttrMask.STATE | QpAttrMask.PORT | QpAttrMask.PKEY_INDEX |
+ *   QpAttrMask.ACCESS_FLAGS;
+ * assert.equal(mask, want);
+ * assert.throws(() => encodeQpAttr({ mtu: 4 } as never, 1), /unknown attribute "mtu"/);
  * ```
  */
 export function encodeQpAttr(
@@ -192,8 +214,12 @@ export function encodeQpAttr(
  *
  * @example
  * ```ts
- * import { decodeQpAttr } from "./attrs.ts";
- * console.log(decodeQpAttr(new Uint8Array(144)).state); // 0
+ * import assert from "node:assert/strict";
+ * import { Mtu, QpState } from "../enums.ts";
+ * import { decodeQpAttr, encodeQpAttr } from "./attrs.ts";
+ * const { buf } = encodeQpAttr({ state: QpState.RTR, pathMtu: 2048, destQpNum: 0x42 }, 1);
+ * const attr = decodeQpAttr(buf); // as ibv_query_qp would fill it
+ * assert.deepEqual([attr.state, attr.pathMtu, attr.destQpNum], [QpState.RTR, Mtu.MTU_2048, 0x42]);
  * ```
  */
 export function decodeQpAttr(buf: Uint8Array): Required<Omit<QpAttr, "altPath">> {
@@ -212,10 +238,18 @@ export function decodeQpAttr(buf: Uint8Array): Required<Omit<QpAttr, "altPath">>
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { IBV_QP_CAP, scratch, viewOf } from "../../../hca/ffi/mod.ts";
  * import { decodeCap, encodeCap } from "./attrs.ts";
- * const v = new DataView(new ArrayBuffer(20));
+ * const v = viewOf(scratch(IBV_QP_CAP.sizeof));
  * encodeCap(v, 0, { maxSendWr: 8, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 });
- * console.log(decodeCap(v, 0).maxRecvWr); // 4
+ * assert.deepEqual(decodeCap(v, 0), {
+ *   maxSendWr: 8,
+ *   maxRecvWr: 4,
+ *   maxSendSge: 1,
+ *   maxRecvSge: 1,
+ *   maxInlineData: 0, // absent means none
+ * });
  * ```
  */
 export function encodeCap(v: DataView, base: number, cap: QpCap): void {
@@ -234,8 +268,12 @@ export function encodeCap(v: DataView, base: number, cap: QpCap): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { IBV_QP_CAP, scratch, viewOf } from "../../../hca/ffi/mod.ts";
  * import { decodeCap } from "./attrs.ts";
- * console.log(decodeCap(new DataView(new ArrayBuffer(20)), 0).maxSendWr); // 0
+ * const v = viewOf(scratch(IBV_QP_CAP.sizeof));
+ * v.setUint32(IBV_QP_CAP.fields.max_inline_data.offset, 220, true); // what the provider granted
+ * assert.equal(decodeCap(v, 0).maxInlineData, 220);
  * ```
  */
 export function decodeCap(v: DataView, base: number): Required<QpCap> {
@@ -255,10 +293,15 @@ export function decodeCap(v: DataView, base: number): Required<QpCap> {
  * @param cqs addresses of the send CQ, receive CQ and SRQ (0 for none)
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getUint, IBV_QP_INIT_ATTR, viewOf } from "../../../hca/ffi/mod.ts";
  * import { QpType } from "../enums.ts";
  * import { encodeQpInitAttr } from "./attrs.ts";
  * const cap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
- * console.log(encodeQpInitAttr(QpType.RC, cap, false, [1n, 1n, 0n]).byteLength); // 64
+ * const buf = encodeQpInitAttr(QpType.RC, cap, false, [1n, 1n, 0n]);
+ * assert.equal(buf.byteLength, IBV_QP_INIT_ATTR.sizeof);
+ * assert.equal(getUint(viewOf(buf), IBV_QP_INIT_ATTR.fields.qp_type), QpType.RC);
+ * assert.throws(() => encodeQpInitAttr(7, cap, false, [1n, 1n, 0n]), { code: "EINVAL" });
  * ```
  */
 export function encodeQpInitAttr(

@@ -18,15 +18,9 @@ import { RealPd } from "./pd.ts";
 /**
  * An open real RDMA device. Get one with `openRealDevice()`.
  *
- * @example
- * ```ts
- * import { openRealDevice } from "../real.ts";
- * async function show(name?: string) {
- *   const ctx = await openRealDevice(name); // VerbsError ENODEV without library or device
- *   console.log(ctx.deviceName, ctx.queryPort(1).state);
- *   await ctx.close();
- * }
- * ```
+ * Its methods need an RDMA device, so no example runs here; they are the
+ * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
+ * through a stand-in provider.
  */
 export class RealContext {
   #dev: RealDevice;

@@ -36,17 +36,9 @@ const SPINS_PER_YIELD = 1024;
 /**
  * A completion channel (`struct ibv_comp_channel`).
  *
- * @example
- * ```ts
- * import type { RealContext } from "../real.ts";
- * async function example(ctx: RealContext) {
- *   const ch = ctx.createCompChannel();
- *   const cq = await ctx.createCq(16, { channel: ch });
- *   cq.reqNotify(false);
- *   const fired = await ch.getEvent(); // === cq
- *   fired.ackEvents(1);
- * }
- * ```
+ * Its methods need an RDMA device, so no example runs here; they are the
+ * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
+ * through a stand-in provider.
  */
 export class RealCompChannel {
   #dev: RealDevice;
@@ -127,13 +119,7 @@ export class RealCompChannel {
 }
 
 /**
- * Options of `createCq`.
- *
- * @example
- * ```ts
- * import type { RealCompChannel, RealCqOptions } from "./cq.ts";
- * const withEvents = (channel: RealCompChannel): RealCqOptions => ({ channel, compVector: 0 });
- * ```
+ * Options of `RealContext.createCq` (`ibv_create_cq`'s `channel` and `comp_vector`).
  */
 export interface RealCqOptions {
   /** Channel that receives this CQ's completion events. */
@@ -145,14 +131,9 @@ export interface RealCqOptions {
 /**
  * A completion queue (`struct ibv_cq`).
  *
- * @example
- * ```ts
- * import type { RealContext } from "../real.ts";
- * async function example(ctx: RealContext) {
- *   const cq = await ctx.createCq(256);
- *   const wcs = cq.poll(16); // WorkCompletion[], possibly empty
- * }
- * ```
+ * Its methods need an RDMA device, so no example runs here; they are the
+ * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
+ * through a stand-in provider.
  */
 export class RealCq {
   /** Entries the provider allocated (at least what was asked). */

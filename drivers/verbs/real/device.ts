@@ -17,8 +17,9 @@ import { verbs } from "./errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TEARDOWN_ORDER } from "./device.ts";
- * console.log(TEARDOWN_ORDER.indexOf("qp") < TEARDOWN_ORDER.indexOf("cq")); // true
+ * assert.deepEqual(TEARDOWN_ORDER, ["qp", "srq", "ah", "mr", "pd", "cq", "channel"]);
  * ```
  */
 export const TEARDOWN_ORDER = ["qp", "srq", "ah", "mr", "pd", "cq", "channel"] as const;
@@ -27,8 +28,10 @@ export const TEARDOWN_ORDER = ["qp", "srq", "ah", "mr", "pd", "cq", "channel"] a
  *
  * @example
  * ```ts
- * import type { Kind } from "./device.ts";
- * const k: Kind = "mr";
+ * import assert from "node:assert/strict";
+ * import { type Kind, TEARDOWN_ORDER } from "./device.ts";
+ * const before = (a: Kind, b: Kind) => TEARDOWN_ORDER.indexOf(a) < TEARDOWN_ORDER.indexOf(b);
+ * assert.ok(before("mr", "pd") && before("qp", "cq")); // users go before what they use
  * ```
  */
 export type Kind = (typeof TEARDOWN_ORDER)[number];
@@ -38,10 +41,20 @@ export type Kind = (typeof TEARDOWN_ORDER)[number];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { IBV_CONTEXT, Ibverbs, scratch } from "../../../hca/ffi/mod.ts";
  * import { RealDevice } from "./device.ts";
- * async function example(dev: RealDevice) { // made by openRealDevice()
- *   console.log(dev.name, dev.closed);
- * }
+ * // A stand-in library whose ibv_close_device succeeds, and a context with no ops.
+ * const order: string[] = [];
+ * const fake = { symbols: { ibv_close_device: () => 0 }, close: () => order.push("dlclose") };
+ * const ctx = Deno.UnsafePointer.of(scratch(IBV_CONTEXT.sizeof))!; // no ops filled in
+ * const dev = new RealDevice(new Ibverbs("stand-in", fake as never), "fake0", ctx);
+ * assert.equal(dev.ops.pollCq, null);
+ * dev.track("cq", {}, () => order.push("cq"));
+ * dev.track("qp", {}, () => order.push("qp"));
+ * dev.close();
+ * assert.deepEqual(order, ["qp", "cq", "dlclose"]); // QPs before their CQs, the library last
+ * assert.throws(() => dev.ctx, /context is closed/);
  * ```
  */
 export class RealDevice {
@@ -128,11 +141,19 @@ const handles = new WeakMap<object, Handle>();
  *
  * @example
  * ```ts
- * import { attach, type RealDevice } from "./device.ts";
- * async function example(dev: RealDevice, ptr: Deno.PointerObject) {
- *   const pd = { dealloc() {} };
- *   attach(pd, dev, "pd", ptr, () => pd.dealloc());
- * }
+ * import assert from "node:assert/strict";
+ * import { IBV_CONTEXT, Ibverbs, scratch } from "../../../hca/ffi/mod.ts";
+ * import { attach, pointerOf, RealDevice } from "./device.ts";
+ * const fake = { symbols: { ibv_close_device: () => 0 }, close() {} }; // stand-in library
+ * const ctx = Deno.UnsafePointer.of(scratch(IBV_CONTEXT.sizeof))!; // no ops filled in
+ * const dev = new RealDevice(new Ibverbs("stand-in", fake as never), "fake0", ctx);
+ * const pd = {};
+ * const cPd = Deno.UnsafePointer.of(scratch(16))!; // stands in for the struct ibv_pd *
+ * let deallocs = 0;
+ * attach(pd, dev, "pd", cPd, () => deallocs++);
+ * assert.equal(pointerOf(pd, dev, "pd"), cPd);
+ * dev.close(); // destroys what is still attached
+ * assert.equal(deallocs, 1);
  * ```
  */
 export function attach(
@@ -154,14 +175,19 @@ export function attach(
  *   belongs to another context, or was destroyed
  * @example
  * ```ts
- * import { pointerOf, type RealDevice } from "./device.ts";
- * async function example(dev: RealDevice) {
- *   try {
- *     pointerOf({}, dev, "cq");
- *   } catch (e) {
- *     console.log((e as Error).message); // EINVAL: cq is not an object of a real device …
- *   }
- * }
+ * import assert from "node:assert/strict";
+ * import { IBV_CONTEXT, Ibverbs, scratch } from "../../../hca/ffi/mod.ts";
+ * import { pointerOf, RealDevice } from "./device.ts";
+ * const fake = { symbols: { ibv_close_device: () => 0 }, close() {} }; // stand-in library
+ * const ctx = Deno.UnsafePointer.of(scratch(IBV_CONTEXT.sizeof))!; // no ops filled in
+ * const dev = new RealDevice(new Ibverbs("stand-in", fake as never), "fake0", ctx);
+ * // A model CQ, or any other object, is refused before anything reaches C.
+ * assert.throws(() => pointerOf({}, dev, "cq"), {
+ *   code: "EINVAL",
+ *   message:
+ *     "EINVAL: cq is not an object of a real device (objects of the built-in model cannot mix in)",
+ * });
+ * dev.close();
  * ```
  */
 export function pointerOf(obj: unknown, dev: RealDevice, what: string): Deno.PointerObject {
@@ -187,10 +213,21 @@ export function pointerOf(obj: unknown, dev: RealDevice, what: string): Deno.Poi
  * @param destroy calls the verb with the pointer and returns its int result
  * @example
  * ```ts
- * import { destroyObject, type RealDevice } from "./device.ts";
- * async function example(dev: RealDevice, mr: object) {
- *   destroyObject(mr, dev, "mr", "ibv_dereg_mr", (p) => dev.lib.symbols.ibv_dereg_mr(p));
- * }
+ * import assert from "node:assert/strict";
+ * import { IBV_CONTEXT, Ibverbs, scratch } from "../../../hca/ffi/mod.ts";
+ * import { attach, destroyObject, pointerOf, RealDevice } from "./device.ts";
+ * const fake = { symbols: { ibv_close_device: () => 0 }, close() {} }; // stand-in library
+ * const ctx = Deno.UnsafePointer.of(scratch(IBV_CONTEXT.sizeof))!; // no ops filled in
+ * const dev = new RealDevice(new Ibverbs("stand-in", fake as never), "fake0", ctx);
+ * const cq = {};
+ * attach(cq, dev, "cq", Deno.UnsafePointer.of(scratch(16))!, () => {});
+ * // ibv_destroy_cq refuses (EBUSY: a QP still uses it): the CQ stays live and usable.
+ * assert.throws(() => destroyObject(cq, dev, "cq", "ibv_destroy_cq", () => 16), { code: "EBUSY" });
+ * assert.equal(dev.count("cq"), 1);
+ * destroyObject(cq, dev, "cq", "ibv_destroy_cq", () => 0);
+ * assert.equal(dev.count("cq"), 0);
+ * assert.throws(() => pointerOf(cq, dev, "cq"), /cq was already destroyed/);
+ * dev.close();
  * ```
  */
 export function destroyObject(

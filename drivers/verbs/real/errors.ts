@@ -17,8 +17,9 @@ const NAMES = new Map<number, ErrnoCode>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { errnoCode } from "./errors.ts";
- * console.log(errnoCode(12), errnoCode(9999)); // ENOMEM EIO
+ * assert.deepEqual([errnoCode(12), errnoCode(9999)], ["ENOMEM", "EIO"]);
  * ```
  */
 export function errnoCode(errno: number): ErrnoCode {
@@ -30,10 +31,17 @@ export function errnoCode(errno: number): ErrnoCode {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FfiError } from "../../../hca/ffi/mod.ts";
+ * import { VerbsError } from "../errors.ts";
  * import { toVerbsError } from "./errors.ts";
- * const e = toVerbsError(new FfiError("call", 12, "ibv_alloc_pd", "ibv_alloc_pd failed (errno 12)"));
- * console.log((e as Error).message); // ENOMEM: ibv_alloc_pd failed (errno 12)
+ * const e = toVerbsError(
+ *   new FfiError("call", 12, "ibv_alloc_pd", "ibv_alloc_pd failed (errno 12)"),
+ * );
+ * assert.ok(e instanceof VerbsError);
+ * assert.deepEqual([e.code, e.message], ["ENOMEM", "ENOMEM: ibv_alloc_pd failed (errno 12)"]);
+ * const noLib = toVerbsError(new FfiError("no-library", 19, "dlopen", "not installed"));
+ * assert.equal((noLib as VerbsError).code, "ENODEV");
  * ```
  */
 export function toVerbsError(e: unknown): unknown {
@@ -57,8 +65,17 @@ export function toVerbsError(e: unknown): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { FfiError } from "../../../hca/ffi/mod.ts";
  * import { verbs } from "./errors.ts";
- * console.log(verbs(() => 1 + 1)); // 2
+ * assert.equal(verbs(() => 1 + 1), 2);
+ * assert.throws(() =>
+ *   verbs(() => {
+ *     throw new FfiError("call", 16, "ibv_destroy_cq", "busy");
+ *   }), {
+ *   name: "VerbsError",
+ *   code: "EBUSY",
+ * });
  * ```
  */
 export function verbs<T>(body: () => T): T {

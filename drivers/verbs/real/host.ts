@@ -15,8 +15,11 @@ import { listRealDevices, openRealDevice, type RealOpenOptions } from "./open.ts
  *
  * @example
  * ```ts
- * import type { RealHostOptions } from "./host.ts";
- * const opts: RealHostOptions = { memoryBytes: 1 << 20 };
+ * import assert from "node:assert/strict";
+ * import { RealHost, type RealHostOptions } from "./host.ts";
+ * const opts: RealHostOptions = { name: "bench", memoryBytes: 1 << 20 };
+ * const host = new RealHost(opts);
+ * assert.deepEqual([host.name, host.memory.size], ["bench", 1 << 20]);
  * ```
  */
 export interface RealHostOptions extends RealOpenOptions {
@@ -31,11 +34,14 @@ export interface RealHostOptions extends RealOpenOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RealHost } from "./host.ts";
- * const host = new RealHost({ memoryBytes: 1 << 20 });
- * const addr = host.memory.alloc(4096, 4096); // a process address
+ * const host = new RealHost({ memoryBytes: 1 << 20 }); // loads nothing yet
+ * const addr = host.memory.alloc(4096, 4096); // a process address (needs --allow-ffi)
+ * assert.equal(addr % 4096, 0);
  * host.memory.write(addr, new Uint8Array([1, 2, 3]));
- * console.log(host.memory.read(addr, 3)); // Uint8Array(3) [ 1, 2, 3 ]
+ * assert.deepEqual(host.memory.read(addr, 3), new Uint8Array([1, 2, 3]));
+ * assert.equal(host.name, "real");
  * ```
  */
 export class RealHost {

@@ -30,8 +30,20 @@ function guid(v: DataView, f: Field): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { IBV_DEVICE_ATTR, scratch, viewOf } from "../../../hca/ffi/mod.ts";
  * import { decodeDeviceAttr } from "./info.ts";
- * console.log(decodeDeviceAttr(new Uint8Array(232)).nodeGuid); // 0000:0000:0000:0000
+ * const buf = scratch(IBV_DEVICE_ATTR.sizeof); // as ibv_query_device fills it
+ * const v = viewOf(buf);
+ * v.setBigUint64(IBV_DEVICE_ATTR.fields.node_guid.offset, 0x0002c90300001234n, false); // __be64
+ * v.setUint8(IBV_DEVICE_ATTR.fields.phys_port_cnt.offset, 2);
+ * buf.set(new TextEncoder().encode("4.7.600"), IBV_DEVICE_ATTR.fields.fw_ver.offset);
+ * const attr = decodeDeviceAttr(buf);
+ * assert.deepEqual([attr.nodeGuid, attr.physPortCnt, attr.fwVer], [
+ *   "0002:c903:0000:1234",
+ *   2,
+ *   "4.7.600",
+ * ]);
  * ```
  */
 export function decodeDeviceAttr(buf: Uint8Array): DeviceAttr & Record<string, unknown> {
@@ -51,10 +63,15 @@ export function decodeDeviceAttr(buf: Uint8Array): DeviceAttr & Record<string, u
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { IBV_PORT_ATTR, scratch, viewOf } from "../../../hca/ffi/mod.ts";
+ * import { PortState } from "../enums.ts";
  * import { decodePortAttr } from "./info.ts";
- * const b = new Uint8Array(52);
- * b[0] = 4;
- * console.log(decodePortAttr(b).state); // 4
+ * const buf = scratch(IBV_PORT_ATTR.sizeof); // as ibv_query_port fills it
+ * viewOf(buf).setUint8(IBV_PORT_ATTR.fields.state.offset, PortState.ACTIVE);
+ * viewOf(buf).setUint16(IBV_PORT_ATTR.fields.lid.offset, 7, true);
+ * const port = decodePortAttr(buf);
+ * assert.deepEqual([port.state, port.lid], [PortState.ACTIVE, 7]);
  * ```
  */
 export function decodePortAttr(buf: Uint8Array): PortAttr & Record<string, number> {

@@ -23,11 +23,16 @@ const live = new Set<WeakRef<RealMemory>>();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RealMemory } from "./memory.ts";
- * const mem = new RealMemory(1 << 20); // needs --allow-ffi (it takes the buffer's address)
+ * const mem = new RealMemory(8192); // needs --allow-ffi (it takes the buffer's address)
  * const addr = mem.alloc(4096, 4096);
+ * assert.equal(addr, mem.base); // page-aligned process address
  * mem.write(addr, new TextEncoder().encode("hello"));
- * console.log(new TextDecoder().decode(mem.read(addr, 5))); // hello
+ * assert.equal(new TextDecoder().decode(mem.read(addr, 5)), "hello");
+ * mem.alloc(4096);
+ * assert.throws(() => mem.alloc(1), { code: "ENOMEM" });
+ * assert.throws(() => mem.read(addr + 8192, 1), { code: "EFAULT" }); // outside the buffer
  * ```
  */
 export class RealMemory {
@@ -123,9 +128,11 @@ export class RealMemory {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { RealMemory } from "./memory.ts";
    * const mem = new RealMemory(4096);
-   * console.log(RealMemory.find(mem.base, 16) === mem, RealMemory.find(8, 16)); // true undefined
+   * assert.equal(RealMemory.find(mem.base, 16), mem);
+   * assert.equal(RealMemory.find(mem.base + 4090, 16), undefined); // runs past its end
    * ```
    */
   static find(addr: number, len: number): RealMemory | undefined {

@@ -15,8 +15,13 @@ import { verbs } from "./errors.ts";
  *
  * @example
  * ```ts
- * import type { RealOpenOptions } from "./open.ts";
- * const opts: RealOpenOptions = { library: "/opt/rdma-core/lib/libibverbs.so.1" };
+ * import assert from "node:assert/strict";
+ * import { openRealDevice, type RealOpenOptions } from "./open.ts";
+ * const opts: RealOpenOptions = { library: "/opt/none/libibverbs.so.1" };
+ * await assert.rejects(openRealDevice(undefined, opts), {
+ *   code: "ENODEV",
+ *   message: /^ENODEV: \/opt\/none\/libibverbs\.so\.1 could not be loaded/,
+ * });
  * ```
  */
 export interface RealOpenOptions {
@@ -32,14 +37,11 @@ export interface RealOpenOptions {
  *   ("libibverbs loaded but no RDMA device found (…)"); EPERM without `--allow-ffi`
  * @example
  * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
  * import { openRealDevice } from "./open.ts";
- * try {
- *   const ctx = await openRealDevice();
- *   console.log(ctx.deviceName);
- *   await ctx.close();
- * } catch (e) {
- *   console.log((e as Error).message); // ENODEV: libibverbs loaded but no RDMA device found (…)
- * }
+ * // With no RDMA device at all, or none of that name: ENODEV saying which.
+ * await assert.rejects(openRealDevice("no-such-hca0"), { name: "VerbsError", code: "ENODEV" });
  * ```
  */
 export function openRealDevice(name?: string, opts: RealOpenOptions = {}): Promise<RealContext> {
@@ -61,8 +63,14 @@ export function openRealDevice(name?: string, opts: RealOpenOptions = {}): Promi
  * @throws VerbsError ENODEV when libibverbs cannot be loaded; EPERM without `--allow-ffi`
  * @example
  * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
  * import { listRealDevices } from "./open.ts";
- * console.log(listRealDevices()); // e.g. [] or ["mlx5_0"]
+ * const names = listRealDevices(); // [] on a machine without RDMA devices, else e.g. ["mlx5_0"]
+ * assert.ok(Array.isArray(names) && names.every((n) => typeof n === "string"));
+ * assert.throws(() => listRealDevices({ library: "/opt/none/libibverbs.so.1" }), {
+ *   code: "ENODEV",
+ * });
  * ```
  */
 export function listRealDevices(opts: RealOpenOptions = {}): string[] {

@@ -30,18 +30,9 @@ import { RealQp, type RealQpInit, RealSrq } from "./qp.ts";
 /**
  * A registered memory region (`struct ibv_mr`).
  *
- * @example
- * ```ts
- * import { Access } from "../enums.ts";
- * import type { RealPd } from "../real.ts";
- * import { RealMemory } from "./memory.ts";
- * async function example(pd: RealPd) {
- *   const mem = new RealMemory(1 << 20);
- *   const mr = await pd.regMr(mem.alloc(4096, 4096), 4096, Access.LOCAL_WRITE);
- *   console.log(mr.lkey, mr.rkey);
- *   await mr.dereg();
- * }
- * ```
+ * Its methods need an RDMA device, so no example runs here; they are the
+ * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
+ * through a stand-in provider.
  */
 export class RealMr {
   /** Local key (SGEs). */
@@ -104,15 +95,9 @@ export class RealMr {
 /**
  * An address handle (`struct ibv_ah`) for UD sends.
  *
- * @example
- * ```ts
- * import type { RealPd } from "../real.ts";
- * async function example(pd: RealPd) {
- *   const ah = await pd.createAh({ dlid: 3, portNum: 1 });
- *   // qp.postSend({ ..., ah, remoteQpn, remoteQkey })
- *   await ah.destroy();
- * }
- * ```
+ * Its methods need an RDMA device, so no example runs here; they are the
+ * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
+ * through a stand-in provider.
  */
 export class RealAh {
   /** Kernel handle of the AH. */
@@ -151,14 +136,9 @@ export class RealAh {
 /**
  * A protection domain (`struct ibv_pd`).
  *
- * @example
- * ```ts
- * import type { RealContext } from "../real.ts";
- * async function example(ctx: RealContext) {
- *   const pd = await ctx.allocPd();
- *   await pd.dealloc();
- * }
- * ```
+ * Its methods need an RDMA device, so no example runs here; they are the
+ * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
+ * through a stand-in provider.
  */
 export class RealPd {
   /** Kernel handle of the PD. */

@@ -51,15 +51,6 @@ function post(
 
 /**
  * What `pd.createQp` takes (API.md).
- *
- * @example
- * ```ts
- * import { QpType } from "../enums.ts";
- * import type { RealCq } from "./cq.ts";
- * import type { RealQpInit } from "./qp.ts";
- * const rc = (cq: RealCq): RealQpInit => ({ type: QpType.RC, sendCq: cq, recvCq: cq,
- *   cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
- * ```
  */
 export interface RealQpInit {
   /** `QpType.RC`, `UC` or `UD`. */
@@ -79,17 +70,9 @@ export interface RealQpInit {
 /**
  * A queue pair (`struct ibv_qp`).
  *
- * @example
- * ```ts
- * import { QpState, QpType, WrOpcode } from "../enums.ts";
- * import type { RealCq, RealPd } from "../real.ts";
- * async function example(pd: RealPd, cq: RealCq) {
- *   const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq,
- *     cap: { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1 } });
- *   await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
- *   console.log(qp.qpNum, qp.state); // e.g. 1234 1
- * }
- * ```
+ * Its methods need an RDMA device, so no example runs here; they are the
+ * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
+ * through a stand-in provider.
  */
 export class RealQp {
   /** QP number (what the peer puts in `destQpNum`). */
@@ -192,14 +175,9 @@ export class RealQp {
 /**
  * A shared receive queue (`struct ibv_srq`).
  *
- * @example
- * ```ts
- * import type { RealPd } from "../real.ts";
- * async function example(pd: RealPd) {
- *   const srq = await pd.createSrq({ maxWr: 128, maxSge: 1 });
- *   console.log(srq.attr.maxWr >= 128); // true
- * }
- * ```
+ * Its methods need an RDMA device, so no example runs here; they are the
+ * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
+ * through a stand-in provider.
  */
 export class RealSrq {
   /** Attributes the provider granted. */

@@ -31,8 +31,13 @@ import { RealMemory } from "./memory.ts";
  *
  * @example
  * ```ts
- * import type { EncodedChain } from "./wr.ts";
- * const bytes = (c: EncodedChain) => c.buf.byteLength;
+ * import assert from "node:assert/strict";
+ * import { addressOf } from "../../../hca/ffi/mod.ts";
+ * import { type EncodedChain, encodeRecvWrs, failedIndex } from "./wr.ts";
+ * const wr = { wrId: 1n, sgList: [] };
+ * const c: EncodedChain = encodeRecvWrs([wr, { ...wr, wrId: 2n }]);
+ * assert.equal(c.base, addressOf(c.buf)); // the address passed to post_recv
+ * assert.equal(failedIndex(c, c.base + BigInt(c.stride)), 1); // bad_wr → the second WR
  * ```
  */
 export interface EncodedChain {
@@ -108,10 +113,16 @@ function chain(
  *   outside every `RealMemory` (the provider would copy from that address)
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getU64, IBV_SEND_WR, viewOf } from "../../../hca/ffi/mod.ts";
  * import { QpType, WrOpcode } from "../enums.ts";
  * import { encodeSendWrs } from "./wr.ts";
- * const c = encodeSendWrs([{ wrId: 1n, opcode: WrOpcode.SEND, sgList: [] }], QpType.RC, () => 0n);
- * console.log(c.stride); // 128
+ * const send = { wrId: 1n, opcode: WrOpcode.SEND, sgList: [] };
+ * const c = encodeSendWrs([send, { ...send, wrId: 2n }], QpType.RC, () => 0n);
+ * assert.equal(c.stride, IBV_SEND_WR.sizeof);
+ * // WR 0's `next` points at WR 1, inside the same buffer:
+ * assert.equal(getU64(viewOf(c.buf), IBV_SEND_WR.fields.next), c.base + BigInt(c.stride));
+ * assert.throws(() => encodeSendWrs([send], QpType.UD, () => 0n), /a UD send needs ah/);
  * ```
  */
 export function encodeSendWrs(
@@ -167,9 +178,12 @@ export function encodeSendWrs(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { IBV_RECV_WR, IBV_SGE } from "../../../hca/ffi/mod.ts";
  * import { encodeRecvWrs } from "./wr.ts";
  * const c = encodeRecvWrs([{ wrId: 2n, sgList: [{ addr: 4096, length: 64, lkey: 7 }] }]);
- * console.log(c.buf.byteLength); // 48 (one WR + one SGE)
+ * assert.equal(c.buf.byteLength, IBV_RECV_WR.sizeof + IBV_SGE.sizeof); // one WR, then its SGE
+ * assert.throws(() => encodeRecvWrs([]), /no work request given/);
  * ```
  */
 export function encodeRecvWrs(wrs: readonly RecvWr[]): EncodedChain {
@@ -181,8 +195,14 @@ export function encodeRecvWrs(wrs: readonly RecvWr[]): EncodedChain {
  *
  * @example
  * ```ts
- * import { failedIndex } from "./wr.ts";
- * console.log(failedIndex({ base: 1000n, stride: 128 } as never, 1256n)); // 2
+ * import assert from "node:assert/strict";
+ * import { encodeRecvWrs, failedIndex } from "./wr.ts";
+ * const c = encodeRecvWrs([{ wrId: 1n, sgList: [] }, { wrId: 2n, sgList: [] }, {
+ *   wrId: 3n,
+ *   sgList: [],
+ * }]);
+ * assert.equal(failedIndex(c, c.base + 2n * BigInt(c.stride)), 2);
+ * assert.equal(failedIndex(c, 0n), -1); // bad_wr not set
  * ```
  */
 export function failedIndex(c: EncodedChain, badWr: bigint): number {
@@ -196,8 +216,15 @@ export function failedIndex(c: EncodedChain, badWr: bigint): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { IBV_WC, put, scratch, viewOf } from "../../../hca/ffi/mod.ts";
+ * import { WcStatus } from "../enums.ts";
  * import { decodeWcs } from "./wr.ts";
- * console.log(decodeWcs(new Uint8Array(48), 1)[0].wrId); // 0n
+ * const buf = scratch(2 * IBV_WC.sizeof); // two completions, as poll_cq writes them
+ * put(viewOf(buf), IBV_WC.fields.wr_id, 7n, IBV_WC.sizeof);
+ * put(viewOf(buf), IBV_WC.fields.status, WcStatus.REM_ACCESS_ERR, IBV_WC.sizeof);
+ * const [, wc] = decodeWcs(buf, 2);
+ * assert.deepEqual([wc.wrId, wc.status], [7n, WcStatus.REM_ACCESS_ERR]);
  * ```
  */
 export function decodeWcs(buf: Uint8Array, n: number): WorkCompletion[] {
