@@ -179,16 +179,8 @@ export const GRANT_ENTRIES_PER_FRAME = PAGE_SIZE / GRANT_ENTRY_V1_SIZE;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
- * import { Hypervisor } from "./hypervisor.ts";
- * import { GNTTAB_NR_RESERVED_ENTRIES } from "./grant_table.ts";
- * const engine = new Engine();
- * const hv = new Hypervisor(engine, new MachineMemory(128 << 20), PCIX_SDR_2006, new Prng(1));
- * await engine.run(async () => {
- *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
- *   const ref = await vm.grants.grantAccess(0, vm.memory.alloc(4096, 4096) / 4096);
- *   assert.equal(ref, GNTTAB_NR_RESERVED_ENTRIES); // the first ref handed out
- * });
+ * import { GNTTAB_NR_RESERVED_ENTRIES, GRANT_ENTRY_V1_SIZE } from "./grant_table.ts";
+ * assert.equal(GNTTAB_NR_RESERVED_ENTRIES * GRANT_ENTRY_V1_SIZE, 64); // the first free entry's offset
  * ```
  */
 export const GNTTAB_NR_RESERVED_ENTRIES = 8;
@@ -288,12 +280,15 @@ export interface GrantParty {
  * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hypervisor } from "./hypervisor.ts";
+ * import { encodeGrantEntry, GTF_permit_access } from "./grant_table.ts";
  * const engine = new Engine();
  * const hv = new Hypervisor(engine, new MachineMemory(128 << 20), PCIX_SDR_2006, new Prng(1));
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
- *   const page = vm.memory.alloc(4096, 4096);
- *   const ref = await vm.grants.grantAccess(0, page / 4096);
+ *   const page = vm.memory.alloc(4096, 4096), ref = 8;
+ *   // The guest grants dom0 the page: one v1 entry in its table's first frame.
+ *   const entry = encodeGrantEntry({ flags: GTF_permit_access, domid: 0, frame: page / 4096 });
+ *   hv.mem.write(hv.grantTableFrames(vm.domid)![0] * 4096 + ref * entry.length, entry);
  *   const m = await hv.grantMap(hv.dom0, { domid: vm.domid, ref });
  *   assert.equal(m.mfn, vm.memory.mfnOf(page / 4096)); // the frame an MTT entry gets
  *   assert.equal(hv.dom0.memory.translate(m.addr), m.mfn * 4096); // mapped into dom0 at m.addr
@@ -369,19 +364,20 @@ class Maptrack {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { GrantTables, GuestGrantTable } from "./grant_table.ts";
- * import { AddressSpace, Engine, MachineMemory, Prng } from "../sim/mod.ts";
+ * import { encodeGrantEntry, GrantTables, GTF_permit_access, GTF_reading } from "./grant_table.ts";
+ * import { AddressSpace, MachineMemory, Prng } from "../sim/mod.ts";
  * const mem = new MachineMemory(64 << 20);
  * const dom0 = { domid: 0, memory: new AddressSpace(mem, "dom0", 16 << 20, new Prng(1)) };
  * const vm = { domid: 1, memory: new AddressSpace(mem, "dom1", 16 << 20, new Prng(2)) };
  * const gt = new GrantTables(mem, () => {});
  * gt.setupTable(dom0, 1, 64);
- * const addrs = gt.setupTable(vm, 1, 64);
- * const guest = new GuestGrantTable(vm.memory, addrs, new Engine(), 0);
- * const page = vm.memory.alloc(4096, 4096);
- * const ref = guest.grantAccessNow(0, page / 4096, false);
+ * const addrs = gt.setupTable(vm, 1, 64); // the table's frames, mapped into the guest
+ * const page = vm.memory.alloc(4096, 4096), ref = 8;
+ * const entry = encodeGrantEntry({ flags: GTF_permit_access, domid: 0, frame: page / 4096 });
+ * vm.memory.write(addrs[0] + ref * entry.length, entry); // the guest grants dom0 the page
  * const m = gt.map(dom0, 1, ref, false);
  * assert.equal(m.mfn, vm.memory.mfnOf(page / 4096));
+ * assert.ok(gt.readEntry(1, ref).flags & GTF_reading); // Xen marks the entry in use
  * assert.throws(() => gt.map(dom0, 1, ref + 1, false), { code: "EINVAL" }); // never granted
  * ```
  */

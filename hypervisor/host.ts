@@ -31,7 +31,7 @@ import { XenStore, type XenStoreOptions } from "./xenstore.ts";
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1), opts);
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
- *   assert.equal(vm.grants.size, 4 * 512); // grantFrames frames of 512 entries
+ *   assert.equal(hv.grantTableFrames(vm.domid)!.length, 4); // the default table size
  *   hv.domainCrash(vm);
  *   assert.equal(vm.state, "crashed"); // kept until dom0 destroys it
  *   await hv.destroyDomain(hv.dom0, vm.domid);

@@ -104,14 +104,19 @@ export interface HypercallResult {
  * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { type GrantMapOp, Hypervisor } from "./hypervisor.ts";
+ * import { encodeGrantEntry, GTF_permit_access, GTF_readonly } from "./grant_table.ts";
  * const engine = new Engine();
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
  *   const buf = vm.memory.alloc(2 * 4096, 4096) / 4096;
+ *   const table = hv.grantTableFrames(vm.domid)![0] * 4096;
  *   const ops: GrantMapOp[] = [];
- *   for (const pfn of [buf, buf + 1]) {
- *     ops.push({ domid: vm.domid, ref: await vm.grants.grantAccess(0, pfn), readonly: true });
+ *   for (const [i, frame] of [buf, buf + 1].entries()) {
+ *     const ref = 8 + i; // the guest writes one read-only grant per page into its table
+ *     const flags = GTF_permit_access | GTF_readonly;
+ *     hv.mem.write(table + 8 * ref, encodeGrantEntry({ flags, domid: 0, frame }));
+ *     ops.push({ domid: vm.domid, ref, readonly: true });
  *   }
  *   const out = await hv.grantMapBatch(hv.dom0, ops);
  *   assert.deepEqual(out.map((r) => r.status), [0, 0]);
@@ -136,11 +141,14 @@ export interface GrantMapOp {
  * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { type GrantMapResult, Hypervisor } from "./hypervisor.ts";
+ * import { encodeGrantEntry, GTF_permit_access } from "./grant_table.ts";
  * const engine = new Engine();
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
- *   const ref = await vm.grants.grantAccess(0, vm.memory.alloc(4096, 4096) / 4096);
+ *   const frame = vm.memory.alloc(4096, 4096) / 4096, ref = 8;
+ *   const entry = encodeGrantEntry({ flags: GTF_permit_access, domid: 0, frame });
+ *   hv.mem.write(hv.grantTableFrames(vm.domid)![0] * 4096 + 8 * ref, entry); // the guest's grant
  *   const out: GrantMapResult[] = await hv.grantMapBatch(hv.dom0, [
  *     { domid: vm.domid, ref },
  *     { domid: vm.domid, ref: ref + 1 }, // never granted

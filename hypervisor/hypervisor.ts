@@ -136,15 +136,19 @@ export interface HypervisorCounters {
  * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hypervisor } from "./hypervisor.ts";
+ * import { encodeGrantEntry, GTF_permit_access } from "./grant_table.ts";
  * const engine = new Engine();
  * const hv = new Hypervisor(engine, new MachineMemory(256 << 20), PCIX_SDR_2006, new Prng(1));
  * const dom0 = hv.dom0;
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(dom0, { name: "vm0", memoryBytes: 64 << 20 });
- *   const page = vm.memory.alloc(4096, 4096);
- *   const ref = await vm.grants.grantAccess(0, page / 4096, false);
+ *   const page = vm.memory.alloc(4096, 4096), ref = 8;
+ *   // The guest grants the page to dom0 (an entry in its own table) ...
+ *   const entry = encodeGrantEntry({ flags: GTF_permit_access, domid: 0, frame: page / 4096 });
+ *   hv.mem.write(hv.grantTableFrames(vm.domid)![0] * 4096 + 8 * ref, entry);
+ *   // ... dom0 maps it and writes through the mapping.
  *   const m = await hv.grantMap(dom0, { domid: vm.domid, ref });
- *   dom0.memory.write(m.addr, new Uint8Array([42])); // dom0 writes the guest's page
+ *   dom0.memory.write(m.addr, new Uint8Array([42]));
  *   assert.equal(vm.memory.read(page, 1)[0], 42);
  *   await hv.grantUnmap(dom0, m.handle);
  * });

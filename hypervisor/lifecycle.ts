@@ -38,7 +38,7 @@ import type { HostState } from "./host.ts";
  *   maxEvtchnPorts: 64,
  * };
  * const vm = await engine.run(() => hv.createDomain(hv.dom0, cfg));
- * assert.equal(vm.grants.size, 512); // one frame of 8-byte entries
+ * assert.equal(hv.grantTableFrames(vm.domid)!.length, 1); // 512 refs of 8 bytes
  * assert.equal(vm.name, "small");
  * ```
  */
