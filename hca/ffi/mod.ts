@@ -16,7 +16,7 @@
  * // Loading is explicit; a missing library is an FfiError that says how to install it:
  * assert.throws(
  *   () => loadIbverbs("/nonexistent/libibverbs.so.1"),
- *   (e) => e instanceof FfiError && e.kind === "no-library" && /install libibverbs1/.test(e.message),
+ *   (e) => e instanceof FfiError && e.kind === "no-library" && /install libibverbs/.test(e.message),
  * );
  * ```
  *
