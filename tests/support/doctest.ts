@@ -1,7 +1,7 @@
 /**
  * `deno task doctest`: type-check every JSDoc example under
- * {@link EXAMPLE_ROOTS} once, then run each as its own test in this one
- * process.
+ * {@link EXAMPLE_ROOTS} once (a second process, beside the runs) and run
+ * each as its own test in this one process.
  *
  * `deno test --doc` starts a fresh runtime and loads the model's module
  * graph again for each of several hundred examples; that start-up, not the
@@ -11,9 +11,10 @@
  * absolute) that its test imports, so the graph loads once. A failure names
  * the example as `file:line`.
  *
- * Run: `deno test --no-check --allow-read --allow-write=/tmp --allow-run
- * --allow-env --allow-ffi tests/support/doctest.ts [-- path …]` (paths
- * narrow it to some files or folders).
+ * Run: `deno task doctest`, or `deno task doctest -- hypervisor/grant_table.ts
+ * sim` for some files or folders. An example that needs libibverbs says
+ * `// needs libibverbs1` on a line of its own; without the library it is
+ * skipped, except in CI (CI=true), which installs it.
  *
  * @module
  */
