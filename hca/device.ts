@@ -259,6 +259,14 @@ export class Hca {
   }
 
   /**
+   * The frames the device can reach by DMA now: every MTT entry of every
+   * HW-owned MPT entry (read-only, for audits).
+   */
+  mttFrames(): Iterable<{ key: number; mtt: number; mfn: number }> {
+    return this.core.tpt.reachableFrames();
+  }
+
+  /**
    * Resource usage and counters. `sw` supplies used counts the driver keeps
    * (PDs, AHs, UARs it allocated, QPs still in RESET): any kind given
    * overrides the device's own count.

@@ -152,6 +152,22 @@ export class MemoryTranslation {
     this.mtt.clear();
   }
 
+  /**
+   * Every frame the device can reach now: the MTT entries of each HW-owned
+   * MPT entry, in MPT order (read-only; a host's isolation audit checks
+   * them against what its driver pinned).
+   */
+  *reachableFrames(): Generator<{ key: number; mtt: number; mfn: number }> {
+    for (const e of this.mpt) {
+      if (!e) continue;
+      const per = Math.max(1, 2 ** (e.pageShift - PAGE_SHIFT)); // frames per MTT page
+      for (let i = 0; i < e.mttCount; i++) {
+        const first = this.mtt.get(e.mttBase + i);
+        for (let j = 0; j < per; j++) yield { key: e.key, mtt: e.mttBase + i, mfn: first + j };
+      }
+    }
+  }
+
   /** True while `e` is still the HW-owned entry at its index (not deregistered since). */
   live(e: MptEntry): boolean {
     return this.mpt[e.index] === e;

@@ -3,10 +3,12 @@
  *
  * Convention (one for the whole `hypervisor/` folder): the typed API
  * (`await hv.grantMap(…)`, `xs.read(…)`, …) **throws** a `XenError`; the raw
- * hypercall dispatcher (`hv.hypercall(caller, name, args)`) never throws for
- * a refused call and returns `rc` = `-errno`, as a Xen hypercall does. Any
- * other exception escaping the hypervisor is a bug in the model, not a guest
- * error, and is deliberately not turned into an errno.
+ * hypercall dispatcher (`hv.hypercall(caller, name, args)`) never throws and
+ * returns `rc` = `-errno`, as a Xen hypercall does. Any other exception
+ * inside a hypercall is a bug in the model, not the guest's doing: the
+ * dispatcher records it as a fault (counted in `hv.counters().faults`,
+ * logged in `hv.faultLog()` and the engine's trace) and the call fails with
+ * EIO, so a guest never sees a JS crash and the hypervisor keeps serving.
  *
  * The numbers are Linux errno values from `sim/errno.ts`, the table the
  * verbs layer uses too.
@@ -74,20 +76,20 @@ export class XenError extends Error {
 }
 
 /**
- * The hypercall return value for `e`: `-errno` for a {@link XenError}.
- * Anything else is rethrown, so that a bug in the model is not disguised as
- * a guest error.
+ * The hypercall return value for `e`: `-errno` for a {@link XenError},
+ * `-EIO` for anything else (an internal fault; the dispatcher records
+ * faults before it gets here, see the module doc).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { rc, XenError } from "./errors.ts";
  * assert.equal(rc(new XenError("EINVAL", "bad port")), -22);
+ * assert.equal(rc(new TypeError("a bug")), -5); // EIO
  * ```
  */
 export function rc(e: unknown): number {
-  if (e instanceof XenError) return e.rc;
-  throw e;
+  return e instanceof XenError ? e.rc : -XenErrno.EIO;
 }
 
 /**

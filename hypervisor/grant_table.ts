@@ -22,17 +22,27 @@
  * cannot end the grant while they are set. The hypervisor never trusts those
  * bits from the page: its pin counts decide.
  *
- * Teardown follows Xen: when a granting domain dies, frames that other
- * domains still map are not freed; they stay allocated until the last
- * mapper unmaps them, and only then go back to machine memory (the dying
- * domain is a "zombie" until then). The mapper's view never changes under
- * it, and a device still doing DMA to such a frame (MTT entries written by a
- * backend) cannot reach a frame that was handed to someone else.
+ * Reference counting follows Xen (`xen/common/grant_table.c`: a map takes
+ * a reference on the granted frame, an unmap drops it): each mapping holds
+ * one reference on its frame, taken by the mapper's address space
+ * (`AddressSpace.mapForeign`). A frame is therefore never freed while
+ * mapped: when the granting domain dies or gives the page back, the frame
+ * stays allocated — and the granter's — until the last mapper unmaps it
+ * (the dying domain is a "zombie" until then). The mapper's view never
+ * changes under it, and a device still doing DMA to such a frame (MTT
+ * entries written by a backend hold references of their own) cannot reach
+ * a frame that was handed to someone else.
+ *
+ * What a domain may grant: any pseudo-physical page of its own
+ * (`AddressSpace.isOwnPage`), whether or not its allocator handed the page
+ * out; a page it never touched is populated at map time. Foreign mappings
+ * in its space (I/O pages, its shared-info and grant-table frames, pages it
+ * mapped from others) are not its own.
  *
  * Errnos (Xen's `GNTST_*` status in brackets): unknown or dying granter
  * ESRCH [bad_domain]; ref out of range, entry not `GTF_permit_access`, frame
- * not owned by the granter, mapping one's own grant EINVAL
- * [bad_gntref/bad_page]; entry names another domain or is read-only for a
+ * not one of the granter's own pages, mapping one's own grant EINVAL
+ * [bad_gntref/bad_page]; no machine frame left to populate the page ENOMEM; entry names another domain or is read-only for a
  * writable request EPERM [permission_denied]; entry already mapped by a
  * different domain EBUSY; unknown handle EINVAL [bad_handle]; maptrack full
  * ENOSPC [no_space]; mapper's address space full ENOMEM.
@@ -321,6 +331,56 @@ interface MapEntry {
   readonly: boolean;
 }
 
+/**
+ * A grant mapping as the hypervisor records it (for audits).
+ *
+ * @example
+ * ```ts
+ * import type { GrantMappingRecord } from "./grant_table.ts";
+ * const show = (m: GrantMappingRecord) => `dom${m.mapper} maps ref ${m.ref} of dom${m.granter}`;
+ * console.log(show({ mapper: 0, handle: 0, granter: 3, ref: 8, mfn: 77, addr: 4096, readonly: false }));
+ * ```
+ */
+export interface GrantMappingRecord {
+  /** The mapping domain. */
+  mapper: number;
+  /** Its handle. */
+  handle: number;
+  /** The granting domain. */
+  granter: number;
+  /** The grant reference. */
+  ref: number;
+  /** The frame mapped. */
+  mfn: number;
+  /** Where it is mapped in the mapper's space. */
+  addr: number;
+  /** Mapped read-only. */
+  readonly: boolean;
+}
+
+/**
+ * Xen's active entry of a grant in use (for audits).
+ *
+ * @example
+ * ```ts
+ * import type { ActiveGrant } from "./grant_table.ts";
+ * const pins = (a: ActiveGrant) => a.readers + a.writers;
+ * console.log(pins({ mapper: 0, pfn: 5, mfn: 77, readers: 1, writers: 2 })); // 3
+ * ```
+ */
+export interface ActiveGrant {
+  /** The domain that maps it. */
+  readonly mapper: number;
+  /** The granter's page. */
+  readonly pfn: number;
+  /** Its frame at first map (what every mapping of the grant maps). */
+  readonly mfn: number;
+  /** Read-only mappings. */
+  readonly readers: number;
+  /** Writable mappings. */
+  readonly writers: number;
+}
+
 /** One domain's table: its frames, and the active entries of its grants. */
 class Table {
   active = new Map<number, Active>();
@@ -369,7 +429,7 @@ class Maptrack {
  * const mem = new MachineMemory(64 << 20);
  * const dom0 = { domid: 0, memory: new AddressSpace(mem, "dom0", 16 << 20, new Prng(1)) };
  * const vm = { domid: 1, memory: new AddressSpace(mem, "dom1", 16 << 20, new Prng(2)) };
- * const gt = new GrantTables(mem, () => {});
+ * const gt = new GrantTables(mem);
  * gt.setupTable(dom0, 1, 64);
  * const addrs = gt.setupTable(vm, 1, 64); // the table's frames, mapped into the guest
  * const page = vm.memory.alloc(4096, 4096), ref = 8;
@@ -384,19 +444,13 @@ class Maptrack {
 export class GrantTables {
   #tables = new Map<number, Table>();
   #maptracks = new Map<number, Maptrack>();
-  /** Foreign-mapping references per machine frame (several handles may map one frame). */
-  #frameRefs = new Map<number, { granter: number; count: number }>();
-  /** Dead granters' frames still mapped by others, per granter. */
-  #zombies = new Map<number, number>();
   #mapped = 0;
 
   /**
    * Empty: domains are added with {@link setupTable}.
    * @param mem the host's machine memory
-   * @param onZombieReleased called when the last frame a torn-down granter
-   *   left mapped is unmapped and freed
    */
-  constructor(private mem: MachineMemory, private onZombieReleased: (domid: number) => void) {}
+  constructor(private mem: MachineMemory) {}
 
   /** Grant mappings on the host (live handles in every maptrack). */
   get mapped(): number {
@@ -413,16 +467,24 @@ export class GrantTables {
     return this.#tables.get(domid)?.mappedFrom ?? 0;
   }
 
-  /** Frames a torn-down `domid` still leaves allocated because others map them. */
-  keptFrames(domid: number): number {
-    return this.#zombies.get(domid) ?? 0;
+  /** Every grant mapping on the host, by mapper then handle (for audits). */
+  *mappings(): Generator<GrantMappingRecord> {
+    for (const [mapper, mt] of this.#maptracks) {
+      for (let handle = 0; handle < mt.entries.length; handle++) {
+        const m = mt.entries[handle];
+        if (m) yield { mapper, handle, ...m };
+      }
+    }
   }
 
-  /** Frames held by all torn-down granters. */
-  get keptTotal(): number {
-    let n = 0;
-    for (const v of this.#zombies.values()) n += v;
-    return n;
+  /** The active entry of grant `ref` of `granter` (undefined when not in use or no table). */
+  activeEntry(granter: number, ref: number): ActiveGrant | undefined {
+    return this.#tables.get(granter)?.active.get(ref);
+  }
+
+  /** Domains with a grant table (live ones; a dying domain's table is gone). */
+  granters(): number[] {
+    return [...this.#tables.keys()];
   }
 
   /** Table frames of `domid` (machine frame numbers), or undefined. */
@@ -498,8 +560,13 @@ export class GrantTables {
     }
     if (!act) {
       const pfn = e.frame;
-      const mfn = t.party.memory.mfnOf(pfn);
-      if (!t.party.memory.owns(pfn) || mfn === undefined) {
+      let mfn: number | undefined;
+      try {
+        mfn = t.party.memory.populatePage(pfn);
+      } catch (err) {
+        throw new XenError("ENOMEM", `${what}: ${(err as Error).message}`);
+      }
+      if (mfn === undefined) {
         throw new XenError(
           "EINVAL",
           `${what}: frame ${pfn} is not a page dom${granterDomid} owns`,
@@ -520,9 +587,6 @@ export class GrantTables {
     if (readonly) act.readers++;
     else act.writers++;
     t.setFlags(this.mem, r, GTF_reading | (readonly ? 0 : GTF_writing), 0);
-    const fr = this.#frameRefs.get(act.mfn);
-    if (fr) fr.count++;
-    else this.#frameRefs.set(act.mfn, { granter: granterDomid, count: 1 });
     const handle = mt.free.length > 0 ? mt.free.pop()! : mt.entries.length;
     mt.entries[handle] = { granter: granterDomid, ref: r, mfn: act.mfn, addr, readonly };
     mt.count++;
@@ -545,7 +609,6 @@ export class GrantTables {
   }
 
   #release(mt: Maptrack, h: number, m: MapEntry): void {
-    mt.party.memory.unmapForeign(m.addr);
     mt.entries[h] = undefined;
     mt.free.push(h);
     mt.count--;
@@ -553,53 +616,55 @@ export class GrantTables {
     const t = this.#tables.get(m.granter);
     if (t) {
       t.mappedFrom--;
-      const act = t.active.get(m.ref)!;
-      if (m.readonly) act.readers--;
-      else act.writers--;
-      const clear = (act.writers === 0 ? GTF_writing : 0) |
-        (act.readers + act.writers === 0 ? GTF_reading : 0);
-      if (act.readers + act.writers === 0) t.active.delete(m.ref);
-      if (clear) t.setFlags(this.mem, m.ref, 0, clear);
+      const act = t.active.get(m.ref);
+      if (act) {
+        if (m.readonly) act.readers--;
+        else act.writers--;
+        const clear = (act.writers === 0 ? GTF_writing : 0) |
+          (act.readers + act.writers === 0 ? GTF_reading : 0);
+        if (act.readers + act.writers === 0) t.active.delete(m.ref);
+        if (clear) t.setFlags(this.mem, m.ref, 0, clear);
+      }
     }
-    const fr = this.#frameRefs.get(m.mfn)!;
-    if (--fr.count > 0) return;
-    this.#frameRefs.delete(m.mfn);
-    const kept = this.#zombies.get(fr.granter);
-    if (kept === undefined) return;
-    this.mem.freeFrame(m.mfn);
-    if (kept > 1) {
-      this.#zombies.set(fr.granter, kept - 1);
-    } else {
-      this.#zombies.delete(fr.granter);
-      this.onZombieReleased(fr.granter);
-    }
-  }
-
-  /** Teardown of a mapper: unmap every grant it holds; drop its maptrack. */
-  releaseMapper(domid: number): void {
-    const mt = this.#maptracks.get(domid);
-    if (!mt) return;
-    mt.entries.forEach((m, h) => {
-      if (m) this.#release(mt, h, m);
-    });
-    this.#maptracks.delete(domid);
+    // Last: dropping the mapping's reference may free the frame (a dead
+    // granter's page, or one the granter gave back while it was mapped).
+    mt.party.memory.unmapForeign(m.addr);
   }
 
   /**
-   * Teardown of a granter: drop its table (its frames are freed) and its
-   * active entries. Returns the machine frames of its memory that others
-   * still map: the caller must not free them (see module doc); they are
-   * freed here when their last mapping goes.
+   * Teardown of a mapper: unmap every grant it holds; drop its maptrack.
+   * Every handle is released even if one fails; the failures are thrown
+   * together at the end.
    */
-  releaseGranter(domid: number): Set<number> {
-    const keep = new Set<number>();
+  releaseMapper(domid: number): void {
+    const mt = this.#maptracks.get(domid);
+    if (!mt) return;
+    const errors: unknown[] = [];
+    mt.entries.forEach((m, h) => {
+      if (!m) return;
+      try {
+        this.#release(mt, h, m);
+      } catch (err) {
+        errors.push(err);
+      }
+    });
+    this.#maptracks.delete(domid);
+    if (errors.length > 0) {
+      throw new AggregateError(errors, `releasing dom${domid}'s grant mappings`);
+    }
+  }
+
+  /**
+   * Teardown of a granter: drop its table (its frames are given back) and
+   * its active entries. Frames of its memory that others still map keep
+   * their references and stay allocated until the last mapper unmaps them
+   * (see the module doc).
+   */
+  releaseGranter(domid: number): void {
     const t = this.#tables.get(domid);
-    if (!t) return keep;
-    for (const [mfn, fr] of this.#frameRefs) if (fr.granter === domid) keep.add(mfn);
-    for (const mfn of t.frames) this.mem.freeFrame(mfn);
+    if (!t) return;
     this.#tables.delete(domid);
-    if (keep.size > 0) this.#zombies.set(domid, keep.size);
-    return keep;
+    for (const mfn of t.frames) this.mem.freeFrame(mfn);
   }
 }
 

@@ -17,6 +17,10 @@ import { EventChannels } from "./event_channel.ts";
 import { GrantTables } from "./grant_table.ts";
 import { IoPages } from "./io_page.ts";
 import { XenStore, type XenStoreOptions } from "./xenstore.ts";
+import { XenError } from "./errors.ts";
+
+/** Entries kept in the fault log (the oldest go first, like Xen's console ring). */
+const FAULT_LOG_SIZE = 256;
 
 /**
  * Host-level options.
@@ -107,6 +111,7 @@ export interface HostCounters {
   pirqsRouted: number;
   /** Physical IRQs nobody had bound. */
   pirqsUnbound: number;
+  faults: number;
 }
 
 /**
@@ -140,7 +145,7 @@ export interface HostCounters {
 export interface HostEvents {
   /** A send to `domid` needs an upcall. */
   kick(domid: number): void;
-  /** The last frame a dying `domid` left mapped was unmapped. */
+  /** The last frame a dying `domid` left referenced went back to the heap. */
   zombieReleased(domid: number): void;
 }
 
@@ -180,6 +185,14 @@ export class HostState {
   extraDelayNs = 0;
   /** Errors thrown by teardown hooks. */
   readonly hookErrors: unknown[] = [];
+  /**
+   * Faults: exceptions that were not a refusal (a bug in the model, caught
+   * inside a hypercall or a teardown step), newest last, each as
+   * `"<virtual ns> <where>: <error>"`.
+   */
+  readonly faultLog: string[] = [];
+  /** Owner labels of dying domains' frames, to the domain (see {@link framesHeld}). */
+  readonly dyingLabels = new Map<string, number>();
   /** Options with their defaults filled in. */
   readonly opts: Required<Omit<HypervisorOptions, "pic" | "xenstore" | "onHookError">>;
   /** Receives exceptions from teardown hooks. */
@@ -203,6 +216,7 @@ export class HostState {
     upcalls: 0,
     pirqsRouted: 0,
     pirqsUnbound: 0,
+    faults: 0,
   };
 
   /**
@@ -233,8 +247,45 @@ export class HostState {
         throw err;
       }));
     this.evtchn = new EventChannels((d) => events.kick(d), this.opts.nrPirqs);
-    this.grants = new GrantTables(mem, (d) => events.zombieReleased(d));
+    this.grants = new GrantTables(mem);
     this.io = new IoPages(mem);
     this.xenstore = new XenStore(opts.xenstore);
+    // A dying domain is dead when its last frame goes back to the heap,
+    // whoever held it last (a mapper's unmap, a driver's MTT unpin).
+    mem.onFrameFreed((_mfn, owner) => {
+      const domid = this.dyingLabels.get(owner);
+      if (domid !== undefined && this.framesHeld(domid) === 0) events.zombieReleased(domid);
+    });
+  }
+
+  /**
+   * The owner labels of `domid`'s frames: its memory (the address space's
+   * owner label, `dom<id>`), its shared-info page and its grant-table frames.
+   */
+  frameLabels(domid: number): string[] {
+    return [`dom${domid}`, `xen:shared_info:dom${domid}`, `xen:gnttab:dom${domid}`];
+  }
+
+  /** Frames of `domid` not yet back in the heap (Xen's `tot_pages` plus its Xen pages). */
+  framesHeld(domid: number): number {
+    let n = 0;
+    for (const l of this.frameLabels(domid)) n += this.mem.ownedBy(l);
+    return n;
+  }
+
+  /**
+   * Record a fault — an exception that is not a {@link XenError} refusal,
+   * caught at `where` (a hypercall, a teardown step) — and return the
+   * refusal the caller gets instead: EIO. Counted, kept in
+   * {@link faultLog}, and marked in the engine's trace (so it shows in the
+   * trace hash; virtual time, so deterministic).
+   */
+  fault(where: string, err: unknown): XenError {
+    this.c.faults++;
+    const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    this.faultLog.push(`${this.engine.now} ${where}: ${what}`);
+    if (this.faultLog.length > FAULT_LOG_SIZE) this.faultLog.shift();
+    this.engine.traceMark("xen:fault");
+    return new XenError("EIO", `${where}: internal error (${what})`);
   }
 }

@@ -7,7 +7,10 @@
  * A caller that is not a running domain of this hypervisor gets ESRCH; an
  * unprivileged caller asking for a privileged operation EPERM; a malformed
  * argument EINVAL (EFAULT if the argument block itself is not an object);
- * a domid naming no live domain ESRCH.
+ * a domid naming no live domain ESRCH. Any other exception inside a
+ * handler is a fault of the model, not the caller's doing: the call fails
+ * with EIO and the fault is counted and logged (`HostState.fault`), so no
+ * JS exception ever reaches the caller of a hypercall.
  *
  * @module
  */
@@ -235,9 +238,19 @@ export class Hypercalls {
     await this.h.engine.sleep(this.h.profile.xen.hypercallNs);
     const c = this.#caller(caller, kind);
     if (!known) throw new XenError("ENOSYS", `no hypercall ${show(name)}`);
-    const { value, costNs } = this.#handlers[name as HypercallName](c, argBlock(args, name));
-    if (costNs > 0) await this.h.engine.sleep(costNs);
-    return value;
+    let r: { value: unknown; costNs: number };
+    try {
+      r = this.#handlers[name as HypercallName](c, argBlock(args, name));
+    } catch (e) {
+      throw this.#refusal(e, name);
+    }
+    if (r.costNs > 0) await this.h.engine.sleep(r.costNs);
+    return r.value;
+  }
+
+  /** `e` as a refusal: itself if it is one, else EIO after the fault is recorded. */
+  #refusal(e: unknown, where: string): XenError {
+    return e instanceof XenError ? e : this.h.fault(where, e);
   }
 
   #caller(caller: Caller, what: string): Domain {
@@ -325,7 +338,7 @@ export class Hypercalls {
           try {
             return { status: 0, ...this.#grantMapOne(c, argBlock(op, what), what) };
           } catch (e) {
-            return { status: rc(e) };
+            return { status: rc(this.#refusal(e, what)) };
           }
         });
         return ok(out, ops.length * x.grantMapNs);
@@ -344,7 +357,7 @@ export class Hypercalls {
             this.h.c.grantUnmaps++;
             return 0;
           } catch (e) {
-            return rc(e);
+            return rc(this.#refusal(e, what));
           }
         });
         return ok(out, hs.length * x.grantUnmapNs);

@@ -34,7 +34,9 @@ import type { MachineMemory } from "../sim/memory.ts";
 import type { Prng } from "../sim/prng.ts";
 import type { Profile } from "../sim/profiles/schema.ts";
 import type { InterruptController } from "../sim/irq.ts";
-import { rc } from "./errors.ts";
+import { XenError } from "./errors.ts";
+import type { AuditViolation } from "../sim/frame_audit.ts";
+import { auditHost, type HypervisorAuditOptions } from "./audit.ts";
 import { DOMID_SELF } from "./args.ts";
 import type { Domain, DomainState } from "./domain.ts";
 import type { EvtchnStatus } from "./event_channel.ts";
@@ -55,6 +57,7 @@ export { HYPERCALLS } from "./hypercalls.ts";
 export type { GrantMapOp, GrantMapResult, HypercallName, HypercallResult } from "./hypercalls.ts";
 export type { HypervisorOptions } from "./host.ts";
 export type { DomainConfig } from "./lifecycle.ts";
+export type { DeviceReference, HypervisorAuditOptions } from "./audit.ts";
 
 /**
  * `hv.stats()` (API.md). A type alias, not an interface, so that it is
@@ -84,7 +87,11 @@ export type HypervisorStats = {
   grantsMapped: number;
   /** Event-channel ports in use, over all domains. */
   evtchnsBound: number;
-  /** Machine frames held for domains: their memory, grant tables, shared-info pages, frames of dying domains still mapped. */
+  /**
+   * Machine frames held for domains: their memory, grant tables, shared-info
+   * pages, and frames given back (by a dying domain, or a running one whose
+   * page was replaced) that something still references.
+   */
   framesAllocated: number;
   /** Device I/O pages mapped into guests. */
   ioPagesMapped: number;
@@ -126,6 +133,12 @@ export interface HypervisorCounters {
   pirqsRouted: number;
   /** Physical IRQs nobody had bound. */
   pirqsUnbound: number;
+  /**
+   * Faults: exceptions inside a hypercall or a teardown step that were not
+   * a refusal (bugs in the model; the call failed with EIO). Listed in
+   * {@link Hypervisor.faultLog}.
+   */
+  faults: number;
 }
 
 /**
@@ -305,9 +318,18 @@ export class Hypervisor {
     return this.#h.grants.mappedFrom(domid);
   }
 
-  /** Frames a dying `domid` still leaves allocated because others map them. */
+  /**
+   * Frames `domid` gave back that stay allocated because something still
+   * references them (another domain maps them, a device reaches them
+   * through an MTT entry): all its remaining frames once it is dying.
+   */
   framesKept(domid: number): number {
-    return this.#h.grants.keptFrames(domid);
+    const d = this.#h.domains.get(domid);
+    if (!d) return 0;
+    const inSpace = this.#h.xenFrames.has(domid)
+      ? d.memory.framesOwned + this.#h.xenFrames.get(domid)!.grantFrames + 1
+      : 0;
+    return this.#h.framesHeld(domid) - inSpace;
   }
 
   /** Machine frames of `domid`'s grant table (for inspection and ABI tests). */
@@ -432,7 +454,8 @@ export class Hypervisor {
     try {
       return { rc: 0, value: await this.#calls.invoke(caller, name, args) };
     } catch (e) {
-      return { rc: rc(e), error: (e as Error).message };
+      const r = e instanceof XenError ? e : this.#h.fault(String(name), e);
+      return { rc: r.rc, error: r.message };
     }
   }
 
@@ -440,10 +463,8 @@ export class Hypervisor {
 
   /** Resource counts now (they return to their earlier values after a teardown). */
   stats(): HypervisorStats {
-    let frames = this.#h.grants.keptTotal;
-    for (const [id, xf] of this.#h.xenFrames) {
-      frames += this.#h.domains.get(id)!.memory.framesOwned + xf.grantFrames + 1;
-    }
+    let frames = 0;
+    for (const id of this.#h.domains.keys()) frames += this.#h.framesHeld(id);
     return {
       domains: this.#h.domains.size,
       grantsMapped: this.#h.grants.mapped,
@@ -466,7 +487,25 @@ export class Hypervisor {
       upcalls: c.upcalls,
       pirqsRouted: c.pirqsRouted,
       pirqsUnbound: c.pirqsUnbound,
+      faults: c.faults,
     };
+  }
+
+  /** The faults recorded (newest last, at most 256), as `"<virtual ns> <where>: <error>"`. */
+  faultLog(): readonly string[] {
+    return [...this.#h.faultLog];
+  }
+
+  /**
+   * The isolation audit (`audit.ts`): reference counts against every
+   * reference found, grant and I/O-page mappings against the hypervisor's
+   * records, device-reachable frames against what was granted to dom0,
+   * domain states and counts. Returns the violations; empty means clean.
+   * Pass the references a device driver holds (`deviceReferences`), or its
+   * pinned frames read as unexplained references.
+   */
+  audit(o: HypervisorAuditOptions = {}): AuditViolation[] {
+    return auditHost(this.#h, o);
   }
 }
 

@@ -81,6 +81,11 @@ export class IoPages {
     return n;
   }
 
+  /** Every I/O frame mapped into a guest, with where (for audits). */
+  *mappings(): Generator<{ mfn: number; domid: number; addr: number }> {
+    for (const [mfn, m] of this.#byMfn) yield { mfn, domid: m.target.domid, addr: m.addr };
+  }
+
   /** The guest an I/O frame is mapped into, if any. */
   holderOf(mfn: number): number | undefined {
     return this.#byMfn.get(mfn)?.target.domid;
@@ -122,13 +127,23 @@ export class IoPages {
     this.#byMfn.delete(f);
   }
 
-  /** Teardown: unmap every I/O frame mapped into `domid`. */
+  /**
+   * Teardown: unmap every I/O frame mapped into `domid`. Every one is
+   * released even if one fails; the failures are thrown together at the end.
+   */
   releaseDomain(domid: number): void {
+    const errors: unknown[] = [];
     for (const [mfn, m] of [...this.#byMfn]) {
-      if (m.target.domid === domid) {
+      if (m.target.domid !== domid) continue;
+      this.#byMfn.delete(mfn);
+      try {
         m.target.memory.unmapForeign(m.addr);
-        this.#byMfn.delete(mfn);
+      } catch (err) {
+        errors.push(err);
       }
+    }
+    if (errors.length > 0) {
+      throw new AggregateError(errors, `unmapping dom${domid}'s I/O pages`);
     }
   }
 }

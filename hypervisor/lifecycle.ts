@@ -4,11 +4,17 @@
  *
  * Teardown runs at once and in this order: event channels closed (peers'
  * ports become unbound), I/O pages unmapped, grants the domain mapped
- * unmapped, its grant table and shared-info page freed, its memory freed
- * except frames other domains still map (freed as each is unmapped; the
- * domain stays `dying` until the last one goes, as in Xen), its xenstore
- * home removed and `@releaseDomain` fired, then the teardown hooks run
- * (backends release what they hold for it).
+ * unmapped, its grant table and shared-info page given back, its memory
+ * given back, its xenstore home removed and `@releaseDomain` fired, then
+ * the teardown hooks run (backends release what they hold for it). Every
+ * step runs even if an earlier one failed: a failure is a fault (counted,
+ * logged, see `HostState.fault`), never a reason to stop half-way.
+ *
+ * Giving a frame back drops the domain's reference; a frame another domain
+ * still maps, or a device still reaches through an MTT entry a driver
+ * pinned, stays allocated until that reference goes too (`memory.ts`). The
+ * domain stays `dying` until its last frame is back in the heap, then it
+ * is `dead`, as in Xen.
  *
  * @module
  */
@@ -98,8 +104,9 @@ export class Lifecycle {
   build(domid: number, name: string, privileged: boolean, cfg: DomainConfig): Domain {
     const h = this.h;
     const grantFrames = cfg.grantFrames ?? h.opts.grantFrames;
-    const memory = new AddressSpace(h.mem, `dom${domid}`, cfg.memoryBytes, h.prng.fork());
-    const siMfn = h.mem.allocFrame(`xen:shared_info:dom${domid}`);
+    const [memLabel, siLabel] = h.frameLabels(domid);
+    const memory = new AddressSpace(h.mem, memLabel, cfg.memoryBytes, h.prng.fork());
+    const siMfn = h.mem.allocFrame(siLabel);
     const sharedInfoAddr = memory.mapForeign(siMfn);
     const sharedInfo = new SharedInfo(h.mem.frame(siMfn));
     const tableAddrs = h.grants.setupTable(
@@ -190,18 +197,30 @@ export class Lifecycle {
     core.reason ??= reason;
     core.upcall = undefined;
     h.upcallScheduled.delete(id);
-    h.evtchn.removeDomain(id);
-    h.io.releaseDomain(id);
-    h.grants.releaseMapper(id);
-    const keep = h.grants.releaseGranter(id);
-    h.mem.freeFrame(h.xenFrames.get(id)!.sharedInfo);
+    const xf = h.xenFrames.get(id);
     h.xenFrames.delete(id);
-    d.memory.releaseAll(keep);
-    h.xenstore.releaseDomain(id);
+    const steps: [string, () => void][] = [
+      ["close its event channels", () => h.evtchn.removeDomain(id)],
+      ["unmap its I/O pages", () => h.io.releaseDomain(id)],
+      ["unmap the grants it mapped", () => h.grants.releaseMapper(id)],
+      ["drop its grant table", () => h.grants.releaseGranter(id)],
+      ["give back its shared-info page", () => xf && h.mem.freeFrame(xf.sharedInfo)],
+      ["give back its memory", () => d.memory.releaseAll()],
+      ["remove its xenstore home", () => h.xenstore.releaseDomain(id)],
+    ];
+    for (const [what, step] of steps) {
+      try {
+        step();
+      } catch (err) {
+        h.fault(`teardown of dom${id}: ${what}`, err);
+      }
+    }
     core.stateChanged.notifyAll();
     h.engine.traceMark("xen:teardown", id);
     const hooks = core.hooks.splice(0);
-    if (keep.size === 0) this.markDead(id);
+    // From now on, the last of its frames to go back to the heap makes it dead.
+    for (const l of h.frameLabels(id)) h.dyingLabels.set(l, id);
+    if (h.framesHeld(id) === 0) this.markDead(id);
     for (const hook of hooks) {
       h.engine.spawn(`teardown hook of dom${id}`, async () => {
         await hook(d, core.reason!);
@@ -217,6 +236,7 @@ export class Lifecycle {
     const h = this.h;
     const core = h.cores.get(domid);
     if (!core) return;
+    for (const l of h.frameLabels(domid)) h.dyingLabels.delete(l);
     core.state = "dead";
     h.domains.delete(domid);
     h.cores.delete(domid);

@@ -10,6 +10,17 @@
  * page, not when the space is created: a 64 MiB guest costs nothing until
  * it allocates.
  *
+ * Reference counting (see `memory.ts`): a page the space owns holds its
+ * frame's allocation reference; a foreign mapping (a grant mapping, an I/O
+ * page, a shared-info or grant-table frame) holds one reference of its own
+ * on the frame it maps, taken at {@link AddressSpace.mapForeign} and dropped
+ * at {@link AddressSpace.unmapForeign}. When a foreign mapping replaces a
+ * page the space owned (a page populated ahead of use, or one the program
+ * freed), the space gives that frame back as Xen does when a guest's P2M
+ * entry is replaced (`guest_remove_page`): it drops the allocation
+ * reference, and the frame returns to the heap only if nothing else — a
+ * grant mapping in dom0, an MTT entry — still holds it.
+ *
  * @module
  */
 import { type MachineMemory, PAGE_SHIFT, PAGE_SIZE } from "./memory.ts";
@@ -50,6 +61,31 @@ interface Mapping {
   mfn: number;
   /** Frame belongs to this space (freed with it) or is a foreign mapping. */
   owned: boolean;
+  readonly: boolean;
+}
+
+/**
+ * A reference a space holds on a machine frame (for audits): the
+ * allocation reference of a page it owns, or a foreign mapping's.
+ *
+ * @example
+ * ```ts
+ * import { AddressSpace, MachineMemory, Prng } from "./mod.ts";
+ * import type { SpaceReference } from "./address_space.ts";
+ * const as = new AddressSpace(new MachineMemory(1 << 20), "dom1", 256 << 10, new Prng(1));
+ * as.alloc(4096, 4096);
+ * const refs: SpaceReference[] = [...as.references()];
+ * console.log(refs.every((r) => r.owned)); // true: its own pages only
+ * ```
+ */
+export interface SpaceReference {
+  /** Page number in the space. */
+  pfn: number;
+  /** Machine frame. */
+  mfn: number;
+  /** The space's own page (allocation reference) or a foreign mapping (a reference of its own). */
+  owned: boolean;
+  /** Mapped read-only. */
   readonly: boolean;
 }
 
@@ -185,7 +221,14 @@ export class AddressSpace {
       if (want.length === 0) continue;
       // Descending order, rotated by a seeded amount: page p+1 never lands
       // on frame mfn(p)+1, so a device that ignores its MTT gets caught.
-      const asc = want.map(() => this.mem.allocFrame(this.owner));
+      const asc: number[] = [];
+      try {
+        for (let i = 0; i < want.length; i++) asc.push(this.mem.allocFrame(this.owner));
+      } catch (err) {
+        // All of a chunk or none of it: frames taken before the failure go back.
+        for (const m of asc) this.mem.freeFrame(m);
+        throw err;
+      }
       const desc = asc.reverse();
       const rot = desc.length > 2 ? this.rng.int(desc.length) : 0;
       const frames = [...desc.slice(rot), ...desc.slice(0, rot)];
@@ -202,6 +245,48 @@ export class AddressSpace {
   /** True if the page is mapped and owned by this space (not a foreign mapping). */
   owns(pfn: number): boolean {
     return this.#map.get(pfn)?.owned === true;
+  }
+
+  /**
+   * True if `pfn` is one of the space's own pseudo-physical pages, populated
+   * or not: inside the space, not page 0, not a foreign mapping. Xen's rule
+   * for what a domain may grant: every pseudo-physical frame of its
+   * reservation is its own, whether or not its allocator handed it out
+   * (`xen/common/grant_table.c` map_grant_ref: `get_page(page, rd)`).
+   */
+  isOwnPage(pfn: number): boolean {
+    if (!Number.isInteger(pfn) || pfn < 1 || pfn >= this.pages) return false;
+    const m = this.#map.get(pfn);
+    return m === undefined || m.owned;
+  }
+
+  /**
+   * The frame behind own page `pfn`, populating it on first use (Xen's
+   * populate-on-demand: a page the guest never touched gets its frame when
+   * something needs it). Undefined when `pfn` is not an own page
+   * ({@link isOwnPage}); throws AddressSpaceError ENOMEM when machine memory
+   * is exhausted.
+   */
+  populatePage(pfn: number): number | undefined {
+    if (!this.isOwnPage(pfn)) return undefined;
+    if (!this.#map.has(pfn)) {
+      try {
+        this.#populate(pfn, pfn);
+      } catch (err) {
+        throw new AddressSpaceError(
+          "ENOMEM",
+          `${this.owner}: no machine frame for page ${pfn} (${(err as Error).message})`,
+        );
+      }
+    }
+    return this.#map.get(pfn)!.mfn;
+  }
+
+  /** Every mapping of the space and the reference it holds (for audits). */
+  *references(): Generator<SpaceReference> {
+    for (const [pfn, m] of this.#map) {
+      yield { pfn, mfn: m.mfn, owned: m.owned, readonly: m.readonly };
+    }
   }
 
   /** Machine address of `addr`; throws EFAULT if unmapped. */
@@ -263,22 +348,32 @@ export class AddressSpace {
 
   /**
    * Map a frame this space does not own (a grant mapping, an I/O page) at a
-   * fresh page; returns the page's address. Unmapping never frees the frame.
+   * fresh page; returns the page's address. The mapping holds a reference
+   * on the frame until {@link unmapForeign}. If the page had been populated
+   * ahead of use, or freed by the program, its own frame is given back (the
+   * allocation reference dropped; see the module doc): it returns to the
+   * heap only when nothing else holds it.
    */
   mapForeign(mfn: number, readonly = false): number {
-    const addr = this.#reserve(PAGE_SIZE, PAGE_SIZE);
+    this.mem.getPage(mfn);
+    let addr: number;
+    try {
+      addr = this.#reserve(PAGE_SIZE, PAGE_SIZE);
+    } catch (err) {
+      this.mem.putPage(mfn);
+      throw err;
+    }
     const pfn = addr >> PAGE_SHIFT;
     const own = this.#map.get(pfn);
-    if (own?.owned) {
-      // An earlier chunk populated this page ahead of use; give the frame back.
-      this.mem.freeFrame(own.mfn);
-      this.#ownedFrames--;
-    }
     this.#map.set(pfn, { mfn, owned: false, readonly });
+    if (own?.owned) {
+      this.#ownedFrames--;
+      this.mem.freeFrame(own.mfn);
+    }
     return addr;
   }
 
-  /** Remove a foreign mapping made by {@link mapForeign}. */
+  /** Remove a foreign mapping made by {@link mapForeign}; its reference on the frame is dropped. */
   unmapForeign(addr: number): void {
     const pfn = Math.floor(addr / PAGE_SIZE);
     const m = this.#map.get(pfn);
@@ -290,20 +385,26 @@ export class AddressSpace {
     }
     this.#map.delete(pfn);
     this.free(addr);
+    this.mem.putPage(m.mfn);
   }
 
   /**
-   * Return every owned frame to machine memory and drop every mapping
-   * (teardown). Frames named in `keep` are not freed: the caller takes them
-   * over (a hypervisor keeps a dying domain's frames that another domain
-   * still maps, and frees each when its last mapping goes).
+   * Teardown: give back every owned frame and drop every foreign mapping.
+   * Each frame returns to the heap at its last reference: one another
+   * domain still maps, or a device still reaches through an MTT entry,
+   * stays allocated (and this space's owner's) until that reference goes
+   * (a Xen domain is a zombie until then).
    */
-  releaseAll(keep?: ReadonlySet<number>): void {
-    for (const m of this.#map.values()) if (m.owned && !keep?.has(m.mfn)) this.mem.freeFrame(m.mfn);
+  releaseAll(): void {
+    const maps = [...this.#map.values()];
     this.#map.clear();
     this.#allocs.clear();
     this.#freeRuns = [];
     this.#brk = PAGE_SIZE;
     this.#ownedFrames = 0;
+    for (const m of maps) {
+      if (m.owned) this.mem.freeFrame(m.mfn);
+      else this.mem.putPage(m.mfn);
+    }
   }
 }

@@ -82,7 +82,43 @@ export interface MmioHandler {
 }
 
 /**
- * A host's machine memory with a frame allocator.
+ * One frame as the allocator sees it (what Xen keeps in `struct page_info`):
+ * its owner, its reference count (`count_info & PGC_count_mask`) and
+ * whether the owner's allocation reference is still held (`PGC_allocated`).
+ *
+ * @example
+ * ```ts
+ * import { MachineMemory, type FrameInfo } from "./memory.ts";
+ * const mem = new MachineMemory(1 << 20);
+ * const info: FrameInfo = mem.frameInfo(mem.allocFrame("dom1"))!;
+ * console.log(info.owner, info.count, info.allocated); // dom1 1 true
+ * ```
+ */
+export interface FrameInfo {
+  /** Machine frame number. */
+  readonly mfn: number;
+  /** Owner label ("dom1", "xen:gnttab:dom1", "node0 os", …). */
+  readonly owner: string;
+  /** References held (the allocation one included while it is held). */
+  readonly count: number;
+  /** The owner's allocation reference is still held (Xen's `PGC_allocated`). */
+  readonly allocated: boolean;
+}
+
+/**
+ * A host's machine memory with a frame allocator and per-frame reference
+ * counts, as Xen keeps them (`xen/arch/x86/mm.c`: `get_page`, `put_page`;
+ * `xen/common/memory.c`: `guest_remove_page`).
+ *
+ * A frame is allocated with one reference, its owner's allocation
+ * reference. Whoever else uses the frame — a mapping into an address
+ * space, a grant mapping, an MTT entry a driver pinned — takes a reference
+ * with {@link getPage} and drops it with {@link putPage}. {@link freeFrame}
+ * drops the allocation reference. The frame returns to the heap only at its
+ * last put, never while anything still holds it: a frame its owner gave
+ * back while a device can still reach it stays allocated (and its owner's)
+ * until the device lets go. Device I/O frames ({@link attachMmio}) are
+ * counted the same way but never freed.
  *
  * @example
  * ```ts
@@ -94,7 +130,11 @@ export interface MmioHandler {
  * mem.write(mfn * 4096 + 8, new Uint8Array([1, 2, 3]));
  * assert.deepEqual(mem.read(mfn * 4096 + 8, 3), new Uint8Array([1, 2, 3]));
  * assert.equal(mem.ownerOf(mfn), "dom0");
- * mem.freeFrame(mfn);
+ * mem.getPage(mfn); // a device pins it
+ * mem.freeFrame(mfn); // the owner lets go: still allocated, the pin holds it
+ * assert.equal(mem.isAllocated(mfn), true);
+ * assert.equal(mem.refCount(mfn), 1);
+ * assert.equal(mem.putPage(mfn), true); // the last put frees it
  * assert.equal(mem.allocFrame("dom1"), mfn); // reused, and scrubbed
  * assert.deepEqual(mem.read(mfn * 4096 + 8, 3), new Uint8Array(3));
  * ```
@@ -103,7 +143,15 @@ export class MachineMemory {
   /** Total frames. */
   readonly frames: number;
   #data = new Map<number, Uint8Array>();
+  /** Owner of every frame whose count is above zero. */
   #owner = new Map<number, string>();
+  /** Reference counts of RAM frames in use, and of I/O frames that are referenced. */
+  #count = new Map<number, number>();
+  /** RAM frames whose owner dropped its allocation reference while others still hold one. */
+  #released = new Set<number>();
+  /** Frames per owner label (Xen's `tot_pages`, per label). */
+  #perOwner = new Map<string, number>();
+  #freeListeners: ((mfn: number, owner: string) => void)[] = [];
   #free: number[] = [];
   #next = 1; // machine frame 0 is never handed out: a zero MFN is a bug marker
   #mmio: { first: number; count: number; handler: MmioHandler }[] = [];
@@ -113,7 +161,7 @@ export class MachineMemory {
     this.frames = Math.floor(bytes / PAGE_SIZE);
   }
 
-  /** Frames handed out and not freed. */
+  /** Frames handed out and not yet back in the heap. */
   get allocated(): number {
     return this.#owner.size;
   }
@@ -124,8 +172,9 @@ export class MachineMemory {
   }
 
   /**
-   * Allocate one frame for `owner` (a label: "dom0", "domU 3", "hca").
-   * Freed frames are reused first, lowest number first.
+   * Allocate one frame for `owner` (a label: "dom0", "domU 3", "hca") with
+   * its allocation reference (count 1). Freed frames are reused first,
+   * lowest number first.
    */
   allocFrame(owner: string): number {
     let mfn: number;
@@ -138,18 +187,125 @@ export class MachineMemory {
       mfn = this.#next++;
     }
     this.#owner.set(mfn, owner);
+    this.#count.set(mfn, 1);
+    this.#perOwner.set(owner, (this.#perOwner.get(owner) ?? 0) + 1);
     return mfn;
   }
 
-  /** Return a frame; its contents are scrubbed. */
+  /**
+   * The owner gives the frame back: drop its allocation reference (Xen's
+   * `test_and_clear_bit(_PGC_allocated)` + `put_page`). The frame returns to
+   * the heap, scrubbed, when no other reference remains; until then it stays
+   * allocated and its owner's. A second free is a bug in the model and throws.
+   */
   freeFrame(mfn: number): void {
-    if (!this.#owner.has(mfn)) throw new MachineMemoryError(`free of unallocated frame ${mfn}`);
+    if (!this.#owner.has(mfn) || this.isMmio(mfn)) {
+      throw new MachineMemoryError(`free of unallocated frame ${mfn}`);
+    }
+    if (this.#released.has(mfn)) {
+      throw new MachineMemoryError(
+        `free of frame ${mfn} whose owner (${this.#owner.get(mfn)}) already gave it back`,
+      );
+    }
+    this.#released.add(mfn);
+    this.putPage(mfn);
+  }
+
+  /**
+   * Take a reference on frame `mfn` (Xen's `get_page`): RAM that is
+   * allocated, or a device I/O frame. A free frame cannot be referenced:
+   * MachineMemoryError.
+   */
+  getPage(mfn: number): void {
+    const n = this.#count.get(mfn);
+    if (n === undefined) {
+      if (!this.isMmio(mfn)) {
+        throw new MachineMemoryError(`reference to unallocated machine frame ${mfn}`);
+      }
+      this.#count.set(mfn, 1);
+      return;
+    }
+    this.#count.set(mfn, n + 1);
+  }
+
+  /**
+   * Drop a reference (Xen's `put_page`). At the last one a RAM frame goes
+   * back to the heap with its contents scrubbed; returns true then. Putting
+   * a reference nobody holds is a bug in the model and throws.
+   */
+  putPage(mfn: number): boolean {
+    const n = this.#count.get(mfn);
+    if (n === undefined) {
+      throw new MachineMemoryError(`put of machine frame ${mfn}, which holds no reference`);
+    }
+    if (n > 1) {
+      this.#count.set(mfn, n - 1);
+      return false;
+    }
+    this.#count.delete(mfn);
+    if (this.isMmio(mfn)) return false;
+    if (!this.#released.has(mfn)) {
+      // The last reference was not the allocation one: the owner still holds
+      // its own, so the count cannot have reached zero. Restore and refuse.
+      this.#count.set(mfn, n);
+      throw new MachineMemoryError(
+        `put of machine frame ${mfn} would drop its owner's allocation reference`,
+      );
+    }
+    const owner = this.#owner.get(mfn)!;
+    this.#released.delete(mfn);
     this.#owner.delete(mfn);
     this.#data.delete(mfn);
+    const left = this.#perOwner.get(owner)! - 1;
+    if (left > 0) this.#perOwner.set(owner, left);
+    else this.#perOwner.delete(owner);
     this.#free.push(mfn);
     if (this.#free.length > 1 && this.#free[this.#free.length - 2] < mfn) {
       this.#free.sort((a, b) => b - a);
     }
+    for (const l of this.#freeListeners) l(mfn, owner);
+    return true;
+  }
+
+  /** References held on `mfn` now (0 for a free frame or an unreferenced I/O frame). */
+  refCount(mfn: number): number {
+    return this.#count.get(mfn) ?? 0;
+  }
+
+  /** Frames owned by `owner` that are not back in the heap (given back ones still referenced included). */
+  ownedBy(owner: string): number {
+    return this.#perOwner.get(owner) ?? 0;
+  }
+
+  /**
+   * Call `listener` whenever a RAM frame returns to the heap (after its last
+   * put), with its number and its last owner. Returns an unsubscribe function.
+   */
+  onFrameFreed(listener: (mfn: number, owner: string) => void): () => void {
+    this.#freeListeners.push(listener);
+    return () => {
+      const i = this.#freeListeners.indexOf(listener);
+      if (i >= 0) this.#freeListeners.splice(i, 1);
+    };
+  }
+
+  /** What the allocator knows of RAM frame `mfn`, or undefined if it is free. */
+  frameInfo(mfn: number): FrameInfo | undefined {
+    const owner = this.#owner.get(mfn);
+    if (owner === undefined) return undefined;
+    return { mfn, owner, count: this.#count.get(mfn)!, allocated: !this.#released.has(mfn) };
+  }
+
+  /** Every RAM frame not in the heap, in frame order (for audits; costs one sort). */
+  allocatedFrames(): FrameInfo[] {
+    return [...this.#owner.keys()].sort((a, b) => a - b).map((m) => this.frameInfo(m)!);
+  }
+
+  /** I/O frames that hold references now, with their counts (for audits). */
+  referencedIoFrames(): { mfn: number; count: number }[] {
+    const out: { mfn: number; count: number }[] = [];
+    for (const [mfn, count] of this.#count) if (this.isMmio(mfn)) out.push({ mfn, count });
+    return out.sort((a, b) => a.mfn - b.mfn);
   }
 
   /** Owner label of an allocated frame, or undefined. */
@@ -157,7 +313,7 @@ export class MachineMemory {
     return this.#owner.get(mfn);
   }
 
-  /** True if `mfn` is allocated. */
+  /** True if `mfn` is allocated (its count is above zero). */
   isAllocated(mfn: number): boolean {
     return this.#owner.has(mfn);
   }

@@ -9,4 +9,5 @@ export * from "./memory.ts";
 export * from "./irq.ts";
 export * from "./profiles/mod.ts";
 export * from "./address_space.ts";
+export * from "./frame_audit.ts";
 export * from "./errno.ts";

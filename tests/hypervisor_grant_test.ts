@@ -145,12 +145,22 @@ Deno.test("grant: map refusals — domid, ref, entry contents, self-map, frames 
     await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: si }), "EINVAL");
     const tbl = await a.grants.grantAccess(0, a.grants.entryAddr(0) / 4096);
     await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: tbl }), "EINVAL");
-    // A page never populated.
-    const hole = await a.grants.grantAccess(0, (16 << 20) / 4096 - 1);
-    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: hole }), "EINVAL");
+    // Nor a page past a's memory.
+    const past = await a.grants.grantAccess(0, (16 << 20) / 4096);
+    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: past }), "EINVAL");
+    // A page a never allocated is still its own (Xen: every pseudo-physical
+    // frame of its reservation is): the map populates it.
+    const last = (16 << 20) / 4096 - 1;
+    assert.equal(a.memory.mfnOf(last), undefined);
+    const hole = await a.grants.grantAccess(0, last);
+    const hm = await hv.grantMap(dom0, { domid: a.domid, ref: hole });
+    assert.equal(hm.mfn, a.memory.mfnOf(last));
+    assert.equal(hv.mem.ownerOf(hm.mfn), `dom${a.domid}`);
 
-    assert.equal(hv.stats().grantsMapped, 1, "only a's mapping of b's page exists");
+    assert.equal(hv.stats().grantsMapped, 2, "a's mapping of b's page, dom0's of a's last page");
     await hv.grantUnmap(a, am.handle);
+    await hv.grantUnmap(dom0, hm.handle);
+    assert.deepEqual(hv.audit(), []);
   });
 });
 

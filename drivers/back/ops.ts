@@ -282,7 +282,10 @@ async function open(env: OpEnv): Promise<Record<string, unknown>> {
 /**
  * Close a context: the device objects first, then the pages they used,
  * then the UAR — unmapped from the guest before its index can be handed
- * to anyone else.
+ * to anyone else. Every step runs even if an earlier one failed (the
+ * failures are thrown together at the end): a half-closed context would
+ * leak grant mappings, pins or the UAR index. The index goes back only once
+ * no guest maps its page any more.
  *
  * @example
  * ```ts
@@ -294,17 +297,37 @@ async function open(env: OpEnv): Promise<Record<string, unknown>> {
  */
 export async function closeContext(env: OpEnv, c: BackContext): Promise<void> {
   env.contexts.delete(c.id);
+  const errors: unknown[] = [];
   try {
     await c.uctx.close();
-  } finally {
-    for (const key of [...c.objects.keys()]) await release(env, c, key);
-    const mfn = env.driver.hca.uarMfn(c.uarIndex);
+  } catch (e) {
+    errors.push(e);
+  }
+  for (const key of [...c.objects.keys()]) {
+    try {
+      await release(env, c, key);
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  const mfn = env.driver.hca.uarMfn(c.uarIndex);
+  try {
     if (env.mode === "split") env.dom0.memory.unmapForeign(c.uarAddr);
     else if (env.hv.ioPageHolder(mfn) === env.frontDomid) {
       // A dead guest's I/O pages were already unmapped by its teardown.
       await env.hv.unmapIoPage(env.dom0, { domid: env.frontDomid, mfn });
     }
+  } catch (e) {
+    errors.push(e);
+  }
+  if (env.mode === "split" || env.hv.ioPageHolder(mfn) === undefined) {
     env.driver.freeUar(c.uarIndex);
+  } else {
+    errors.push(new VerbsError("EBUSY", `UAR ${c.uarIndex} is still mapped into a guest; kept`));
+  }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) {
+    throw new AggregateError(errors, `close of context ${c.id}: ${errors.length} steps failed`);
   }
 }
 

@@ -5,8 +5,13 @@
  * the refs go into indirect pages — granted read-only themselves — and the
  * request carries those pages' refs.
  *
- * A page the guest does not have mapped is refused here, with EFAULT, as
- * the guest kernel's get_user_pages would; a full grant table is ENOMEM.
+ * Which pages the guest may grant is decided by the same rule the
+ * hypervisor applies at map time (`AddressSpace.isOwnPage`): any of its own
+ * pseudo-physical pages, allocated by its allocator or not; a page outside
+ * its memory or a foreign mapping in it (its UAR page, its shared-info or
+ * grant-table frames, a page mapped from another domain) is refused here
+ * with EFAULT, as the guest kernel's get_user_pages would. A full grant
+ * table is ENOMEM.
  *
  * @module
  */
@@ -69,8 +74,11 @@ export async function grantBuffer(
     throw new VerbsError("ENOMEM", `${pfns.length} pages is more than one request can pin`);
   }
   for (const p of pfns) {
-    if (!dom.memory.owns(p)) {
-      throw new VerbsError("EFAULT", `page 0x${(p * PAGE_SIZE).toString(16)} is not mapped memory`);
+    if (!dom.memory.isOwnPage(p)) {
+      throw new VerbsError(
+        "EFAULT",
+        `page 0x${(p * PAGE_SIZE).toString(16)} is not memory of this guest`,
+      );
     }
   }
   const refs: number[] = [];

@@ -9,6 +9,14 @@
  * per-user state either — handle tables, use counts and attribute checks
  * live in the kernel verbs layer (`ucontext.ts`) above it.
  *
+ * Every frame it writes into the MTT is pinned first: the driver takes a
+ * reference on it (`MachineMemory.getPage`, what Linux's `ib_umem_get` does
+ * with `pin_user_pages`) and drops it when the MTT segment is freed. So a
+ * frame the device can reach is never freed under it, whatever its owner
+ * does with the page meanwhile (frees it, has an I/O page mapped over it,
+ * dies). {@link HcaDriver.pinnedFrames} lists the pins and
+ * {@link HcaDriver.auditMtt} checks the device's table against them.
+ *
  * @module
  */
 import {
@@ -59,6 +67,8 @@ export interface HcaDevice {
   uarMfn(index: number): number;
   /** Resource counts; `sw` supplies the counts only the driver knows. */
   stats(sw?: Partial<ResourceCounts>): HcaStats;
+  /** The frames the device can reach through its MTT now (for audits; optional). */
+  mttFrames?(): Iterable<{ key: number; mtt: number; mfn: number }>;
 }
 
 /**
@@ -199,6 +209,8 @@ export class HcaDriver {
   #eqs: Eq[] = [];
   #compEq: Eq | undefined;
   #kernelUarAddr = 0;
+  /** Frames pinned for each MTT segment in use, by its first entry. */
+  #pins = new Map<number, readonly number[]>();
   #cqSinks = new Map<number, CqEventSink>();
   #qpSinks = new Map<number, ObjectEventSink>();
   #srqSinks = new Map<number, ObjectEventSink>();
@@ -395,6 +407,13 @@ export class HcaDriver {
       throw new VerbsError("ENOMEM", `${this.name}: MPT table full`);
     }
     try {
+      this.#pin(mtt.base, r.mfns);
+    } catch (e) {
+      this.#keys.release(key);
+      this.#mtt.free(mtt);
+      throw e;
+    }
+    try {
       await exec(this.hca.cmd, CmdOp.WRITE_MTT, { base: mtt.base, mfns: r.mfns });
       await exec(this.hca.cmd, CmdOp.SW2HW_MPT, {
         index: key >>> 8,
@@ -410,16 +429,74 @@ export class HcaDriver {
     } catch (e) {
       this.#keys.release(key);
       this.#mtt.free(mtt);
+      this.#unpin(mtt.base);
       throw e;
     }
     return { key, pdn: r.pdn, start: r.start, length: r.length, access: r.access, mtt };
   }
 
-  /** Deregister a region (HW2SW_MPT; EBUSY while a queue uses it). */
+  /** Deregister a region (HW2SW_MPT; EBUSY while a queue uses it); its frames are unpinned. */
   async deregRegion(r: HwRegion): Promise<void> {
     await exec(this.hca.cmd, CmdOp.HW2SW_MPT, { index: r.key >>> 8 });
     this.#keys.release(r.key);
     this.#mtt.free(r.mtt);
+    this.#unpin(r.mtt.base);
+  }
+
+  /** Take a reference on each frame of an MTT segment; all or none. */
+  #pin(base: number, mfns: readonly number[]): void {
+    const mem = this.kernel.mem;
+    let i = 0;
+    try {
+      for (; i < mfns.length; i++) mem.getPage(mfns[i]);
+    } catch {
+      for (let j = 0; j < i; j++) mem.putPage(mfns[j]);
+      throw new VerbsError(
+        "EFAULT",
+        `register region: frame ${mfns[i]} (page ${i}) is not allocated memory`,
+      );
+    }
+    this.#pins.set(base, [...mfns]);
+  }
+
+  /** Drop the references of an MTT segment's frames (the last one frees a given-back frame). */
+  #unpin(base: number): void {
+    const mfns = this.#pins.get(base);
+    if (!mfns) return;
+    this.#pins.delete(base);
+    for (const m of mfns) this.kernel.mem.putPage(m);
+  }
+
+  /**
+   * Every frame the driver pinned for an MTT entry, with the entry (for
+   * audits: these are the references a host's audit adds to its census).
+   */
+  *pinnedFrames(): Generator<{ mtt: number; mfn: number }> {
+    for (const [base, mfns] of this.#pins) {
+      for (let i = 0; i < mfns.length; i++) yield { mtt: base + i, mfn: mfns[i] };
+    }
+  }
+
+  /**
+   * Check the device's MTT against the pins: every frame the device can
+   * reach (an MTT entry of a HW-owned MPT entry) must be the frame the
+   * driver pinned for that entry. Returns one sentence per mismatch (empty
+   * when consistent, or when the device does not list its MTT).
+   */
+  auditMtt(): string[] {
+    const out: string[] = [];
+    const pinned = new Map<number, number>();
+    for (const p of this.pinnedFrames()) pinned.set(p.mtt, p.mfn);
+    for (const f of this.hca.mttFrames?.() ?? []) {
+      const want = pinned.get(f.mtt);
+      if (want !== f.mfn) {
+        out.push(
+          `${this.name}: MTT entry ${f.mtt} (key 0x${f.key.toString(16)}) reaches frame ` +
+            `${f.mfn}, ${want === undefined ? "which is not pinned" : `pinned ${want}`}`,
+        );
+      }
+    }
+    return out;
   }
 
   // -- queues --------------------------------------------------------------------

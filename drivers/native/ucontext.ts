@@ -768,44 +768,98 @@ export class UContext implements UverbsFile {
     ah.pd.users--;
   }
 
+  /**
+   * Release everything the context holds, in dependency order as
+   * ib_uverbs_cleanup_ucontext does. Every object is released even if an
+   * earlier one failed (a half-closed context would leak device resources
+   * and pins); the failures are thrown together at the end, after the
+   * opener's own release (`onClose`: the UAR) has run.
+   */
   async close(): Promise<void> {
     await this.#in();
     this.#closed = true;
     this.driver.removePortSink(this.#portSink);
     this.#handlers = { onCompEvent() {}, onAsyncEvent() {} };
-    // Teardown in dependency order, as ib_uverbs_cleanup_ucontext does.
+    // try/catch around each await (no helper): the same microtask turns as
+    // before, so concurrent teardowns interleave exactly as they did.
+    const errors: unknown[] = [];
+    const sync = (fn: () => void) => {
+      try {
+        fn();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    // An object the device would not give back keeps its number and region
+    // (reusing them while the device still uses the context would be worse);
+    // the next object is released all the same.
     for (const [h, qp] of this.#qps) {
-      if (qp.state !== S.RESET) await this.driver.qpTransition(CmdOp.TO_RST_QP, qp.qpn);
-      await this.driver.deregRegion(qp.region);
-      this.driver.freeQpn(qp.qpn);
       this.#qps.delete(h);
+      try {
+        if (qp.state !== S.RESET) await this.driver.qpTransition(CmdOp.TO_RST_QP, qp.qpn);
+      } catch (e) {
+        errors.push(e);
+        continue;
+      }
+      try {
+        await this.driver.deregRegion(qp.region);
+      } catch (e) {
+        errors.push(e);
+      }
+      sync(() => this.driver.freeQpn(qp.qpn));
     }
     for (const [h, ah] of this.#ahs) {
-      this.driver.freeAh(ah.index);
+      sync(() => this.driver.freeAh(ah.index));
       this.#ahs.delete(h);
     }
     for (const [h, mr] of this.#mrs) {
-      await this.driver.deregRegion(mr.region);
+      try {
+        await this.driver.deregRegion(mr.region);
+      } catch (e) {
+        errors.push(e);
+      }
       this.#mrs.delete(h);
     }
     for (const [h, srq] of this.#srqs) {
-      await this.driver.hwToSwSrq(srq.srqn);
-      this.driver.freeSrqn(srq.srqn);
-      await this.driver.deregRegion(srq.region);
       this.#srqs.delete(h);
+      try {
+        await this.driver.hwToSwSrq(srq.srqn);
+      } catch (e) {
+        errors.push(e);
+        continue;
+      }
+      sync(() => this.driver.freeSrqn(srq.srqn));
+      try {
+        await this.driver.deregRegion(srq.region);
+      } catch (e) {
+        errors.push(e);
+      }
     }
     for (const [h, cq] of this.#cqs) {
-      await this.driver.hwToSwCq(cq.cqn);
-      this.driver.freeCqn(cq.cqn);
-      await this.driver.deregRegion(cq.region);
       this.#cqs.delete(h);
+      try {
+        await this.driver.hwToSwCq(cq.cqn);
+      } catch (e) {
+        errors.push(e);
+        continue;
+      }
+      sync(() => this.driver.freeCqn(cq.cqn));
+      try {
+        await this.driver.deregRegion(cq.region);
+      } catch (e) {
+        errors.push(e);
+      }
     }
     for (const [h, pd] of this.#pds) {
-      this.driver.freePd(pd.pdn);
+      sync(() => this.driver.freePd(pd.pdn));
       this.#pds.delete(h);
     }
     // The opener allocated and mapped the UAR; it releases them.
-    this.#onClose?.();
+    sync(() => this.#onClose?.());
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) {
+      throw new AggregateError(errors, `close: ${errors.length} resources failed to release`);
+    }
   }
 }
 

@@ -10,7 +10,7 @@
  * and DESIGN §9 invariant 6 (counts return to their value before the
  * guest existed) could not be checked exactly. So dom0 populates the
  * heap once at boot, and {@link sealDom0Space} consumes the populated
- * slack that grant mappings would otherwise land on (and free).
+ * slack that grant mappings would otherwise land on (and give back).
  *
  * @module
  */
@@ -105,11 +105,13 @@ export class Dom0Heap {
  * ```ts
  * import { AddressSpace, MachineMemory, Prng } from "../../sim/mod.ts";
  * import { sealDom0Space } from "./dom0_heap.ts";
- * const space = new AddressSpace(new MachineMemory(64 << 20), "dom0", 32 << 20, new Prng(1));
+ * const mem = new MachineMemory(64 << 20);
+ * const space = new AddressSpace(mem, "dom0", 32 << 20, new Prng(1));
+ * const io = mem.attachMmio(1, { mmioWrite() {}, mmioRead: (_m, _o, n) => new Uint8Array(n) });
  * space.alloc(4096, 4096); // populates a 16-page chunk
- * sealDom0Space(space, 16 * 4096, 1);
+ * sealDom0Space(space, 16 * 4096, io);
  * const before = space.framesOwned;
- * space.unmapForeign(space.mapForeign(1));
+ * space.unmapForeign(space.mapForeign(io));
  * console.log(space.framesOwned === before); // true
  * ```
  */
