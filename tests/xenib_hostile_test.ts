@@ -162,6 +162,7 @@ Deno.test("hostile guest: every malformed request is refused, the backend stays 
   });
   await good.shutdown();
   assert.deepEqual(counts(hosts[0]), before);
+  assert.deepEqual(hosts[0].audit(), []);
 });
 
 Deno.test("hostile guest: a doorbell for another guest's QP on its own UAR does nothing", async () => {
@@ -219,6 +220,7 @@ Deno.test("hostile guest: garbage ring indices get it disconnected; others keep 
   await good.shutdown();
   await evil.shutdown();
   assert.deepEqual(counts(hosts[0]), before);
+  assert.deepEqual(hosts[0].audit(), []);
 });
 
 Deno.test("hostile guest: a request flood is served a ring at a time; the others' paths stay the same", async () => {

@@ -248,6 +248,7 @@ Deno.test("invariant 6: clean shutdown and crash mid-traffic return every resour
       if (how === "shutdown") await vm.shutdown();
       assert.notDeepEqual(mid, before[0], "the guest did hold resources");
       assert.deepEqual(counts(hosts[0]), before[0], `${how} of a ${mode} guest`);
+      assert.deepEqual(hosts[0].audit(), [], `${how} of a ${mode} guest`);
       await c.run(async () => {
         // The peer's QP saw its partner vanish; reset it for the next round.
         await pe.qp.modify({ state: QpState.RESET });
@@ -256,6 +257,7 @@ Deno.test("invariant 6: clean shutdown and crash mid-traffic return every resour
     }
   }
   assert.deepEqual(counts(hosts[1]), before[1], "the peer's host is unchanged");
+  assert.deepEqual(hosts[1].audit(), []);
   assert.equal(hosts[0].guests.length, 0);
 });
 
@@ -276,6 +278,7 @@ Deno.test("invariant 6: a guest crashing while dom0 registers 1024 pages for it"
     assert.match(String(await reg), /EIO/);
   });
   assert.deepEqual(counts(hosts[0]), before);
+  assert.deepEqual(hosts[0].audit(), []);
 });
 
 Deno.test("invariant 7: privileged operations are dom0's", async () => {

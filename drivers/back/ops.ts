@@ -285,7 +285,7 @@ async function open(env: OpEnv): Promise<Record<string, unknown>> {
  * to anyone else. Every step runs even if an earlier one failed (the
  * failures are thrown together at the end): a half-closed context would
  * leak grant mappings, pins or the UAR index. The index goes back only once
- * no guest maps its page any more.
+ * no guest maps its page any more: at once, or when the guest is torn down.
  *
  * @example
  * ```ts
@@ -323,7 +323,16 @@ export async function closeContext(env: OpEnv, c: BackContext): Promise<void> {
   if (env.mode === "split" || env.hv.ioPageHolder(mfn) === undefined) {
     env.driver.freeUar(c.uarIndex);
   } else {
-    errors.push(new VerbsError("EBUSY", `UAR ${c.uarIndex} is still mapped into a guest; kept`));
+    // The unmap failed and the running guest still maps the page: handing
+    // the index to anyone else would let this guest ring their doorbells.
+    // It goes back once the guest's teardown has unmapped the page.
+    const index = c.uarIndex;
+    env.hv.domain(env.frontDomid)?.onTeardown(() => {
+      if (env.hv.ioPageHolder(mfn) === undefined) env.driver.freeUar(index);
+    });
+    errors.push(
+      new VerbsError("EBUSY", `UAR ${index} is still mapped into the guest; kept until it goes`),
+    );
   }
   if (errors.length === 1) throw errors[0];
   if (errors.length > 1) {

@@ -7,6 +7,7 @@
  */
 import type { ResourceKind } from "../../hca/device.ts";
 import { AddressSpace } from "../../sim/address_space.ts";
+import { auditFrames, type AuditViolation } from "../../sim/frame_audit.ts";
 import { Domain } from "../verbs/domain.ts";
 import {
   type HostCounters,
@@ -104,6 +105,36 @@ export class NativePlatform implements HostPlatform {
 
   counters(): HostCounters {
     return zeroCounters();
+  }
+
+  /**
+   * `host.audit()`: the frame census over the kernel's and the OS's spaces
+   * and the driver's MTT pins; every pinned frame must be the OS's or the
+   * kernel's; the device's MTT must match the pins.
+   */
+  audit(): AuditViolation[] {
+    const pins = [...this.driver.pinnedFrames()];
+    const out = auditFrames(this.hw.memory, {
+      spaces: [this.kernel, this.os.space],
+      references: pins.map((p) => ({
+        mfn: p.mfn,
+        kind: "pin" as const,
+        holder: `${this.driver.name} MTT entry ${p.mtt}`,
+      })),
+    });
+    const mine = new Set([this.kernel.owner, this.os.space.owner]);
+    for (const p of pins) {
+      const owner = this.hw.memory.ownerOf(p.mfn);
+      if (owner !== undefined && !mine.has(owner)) {
+        out.push({
+          rule: "device",
+          mfn: p.mfn,
+          message: `${this.driver.name} MTT entry ${p.mtt} reaches frame ${p.mfn} of ${owner}`,
+        });
+      }
+    }
+    for (const message of this.driver.auditMtt()) out.push({ rule: "device-mtt", message });
+    return out;
   }
 }
 

@@ -17,6 +17,7 @@ import type { InterruptController } from "../../sim/irq.ts";
 import type { Prng } from "../../sim/prng.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import type { HcaStats, ResourceKind } from "../../hca/device.ts";
+import type { AuditViolation } from "../../sim/frame_audit.ts";
 import type { HcaDevice } from "../native/driver.ts";
 import type { Domain } from "./domain.ts";
 import { VerbsError } from "./errors.ts";
@@ -189,6 +190,8 @@ export interface HostPlatform {
   createGuest?(opts: GuestOptions): Promise<GuestDomain>;
   /** `host.counters()`. */
   counters(): HostCounters;
+  /** `host.audit()`: the platform's isolation audit (empty = clean). */
+  audit?(): AuditViolation[];
 }
 
 /**
@@ -357,5 +360,16 @@ export class Host {
   /** Cumulative virtualization counters (zeros on bare metal). */
   counters(): HostCounters {
     return this.platform.counters();
+  }
+
+  /**
+   * The isolation audit of this host (cheap enough to run after every
+   * test): machine frames' reference counts against every reference found
+   * (address spaces, the hypervisor's records, the driver's MTT pins), the
+   * device's MTT against those pins, and on a Xen host the hypervisor's
+   * rules (`hypervisor/audit.ts`). Returns the violations; empty = clean.
+   */
+  audit(): AuditViolation[] {
+    return this.platform.audit?.() ?? [];
   }
 }

@@ -11,6 +11,7 @@
  * @module
  */
 import type { ResourceKind } from "../../hca/device.ts";
+import type { AuditViolation } from "../../sim/frame_audit.ts";
 import { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { VibBackDriver } from "../back/watcher.ts";
 import type { HcaDriver } from "../native/driver.ts";
@@ -133,6 +134,22 @@ export class XenPlatform implements HostPlatform {
 
   swCounts(): Partial<Record<ResourceKind, number>> {
     return this.driver.swCounts();
+  }
+
+  /**
+   * `host.audit()`: the hypervisor's audit with the driver's MTT pins as the
+   * device's references (each must be dom0's frame or one a guest granted
+   * and dom0 still maps), plus the device's MTT against those pins.
+   */
+  audit(): AuditViolation[] {
+    const deviceReferences = [...this.driver.pinnedFrames()].map((p) => ({
+      mfn: p.mfn,
+      holder: `${this.driver.name} MTT entry ${p.mtt}`,
+    }));
+    return [
+      ...this.hv.audit({ deviceReferences }),
+      ...this.driver.auditMtt().map((message) => ({ rule: "device-mtt", message })),
+    ];
   }
 
   /**
