@@ -124,7 +124,7 @@ Deno.test("fault: a UAR whose unmap failed is kept from others, and its index co
     assert.equal(hv.ioPageHolder(h.hw.hca.uarMfn(uarIndex)), vm.domid, "still the guest's page");
     assert.equal(h.hca.stats().used.uar, used, "the index was not handed back");
     const other = await guest(h, "other");
-    const octx = await other.openDevice();
+    await other.openDevice(); // another guest still gets a device
     await other.shutdown();
     vm.crash();
     await vm.whenDead();
