@@ -37,9 +37,10 @@ import type { HostState } from "./host.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { DeviceReference } from "./audit.ts";
- * const pin: DeviceReference = { mfn: 4242, holder: "mthca0 MTT 96" };
- * console.log(pin.holder);
+ * const pin: DeviceReference = { mfn: 4242, holder: "mthca0 MTT entry 96" };
+ * assert.match(pin.holder, /MTT entry/);
  * ```
  */
 export interface DeviceReference {
@@ -54,9 +55,10 @@ export interface DeviceReference {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { HypervisorAuditOptions } from "./audit.ts";
- * const none: HypervisorAuditOptions = { deviceReferences: [] };
- * console.log(none.deviceReferences?.length); // 0
+ * const pins: HypervisorAuditOptions = { deviceReferences: [{ mfn: 77, holder: "MTT entry 0" }] };
+ * assert.equal([...pins.deviceReferences!].length, 1);
  * ```
  */
 export interface HypervisorAuditOptions {
@@ -79,6 +81,7 @@ function domidOfLabel(label: string): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hypervisor } from "./hypervisor.ts";
  * const engine = new Engine();
@@ -87,9 +90,11 @@ function domidOfLabel(label: string): number | undefined {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
  *   const page = vm.memory.alloc(4096, 4096);
  *   const ref = await vm.grants.grantAccess(0, page / 4096);
- *   await hv.grantMap(hv.dom0, { domid: vm.domid, ref });
+ *   const m = await hv.grantMap(hv.dom0, { domid: vm.domid, ref });
+ *   assert.deepEqual(hv.audit(), []); // dom0 maps a page the guest granted, counted once
+ *   hv.mem.getPage(m.mfn); // a reference nobody accounts for
+ *   assert.deepEqual(hv.audit().map((v) => v.rule), ["count-mismatch"]);
  * });
- * console.log(hv.audit()); // []: dom0 maps a page the guest granted, counted once
  * ```
  */
 export function auditHost(h: HostState, o: HypervisorAuditOptions = {}): AuditViolation[] {

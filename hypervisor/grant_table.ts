@@ -336,9 +336,11 @@ interface MapEntry {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { GrantMappingRecord } from "./grant_table.ts";
  * const show = (m: GrantMappingRecord) => `dom${m.mapper} maps ref ${m.ref} of dom${m.granter}`;
- * console.log(show({ mapper: 0, handle: 0, granter: 3, ref: 8, mfn: 77, addr: 4096, readonly: false }));
+ * const m = { mapper: 0, handle: 0, granter: 3, ref: 8, mfn: 77, addr: 4096, readonly: false };
+ * assert.equal(show(m), "dom0 maps ref 8 of dom3");
  * ```
  */
 export interface GrantMappingRecord {
@@ -363,9 +365,10 @@ export interface GrantMappingRecord {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ActiveGrant } from "./grant_table.ts";
  * const pins = (a: ActiveGrant) => a.readers + a.writers;
- * console.log(pins({ mapper: 0, pfn: 5, mfn: 77, readers: 1, writers: 2 })); // 3
+ * assert.equal(pins({ mapper: 0, pfn: 5, mfn: 77, readers: 1, writers: 2 }), 3);
  * ```
  */
 export interface ActiveGrant {

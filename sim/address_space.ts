@@ -70,12 +70,16 @@ interface Mapping {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AddressSpace, MachineMemory, Prng } from "./mod.ts";
  * import type { SpaceReference } from "./address_space.ts";
- * const as = new AddressSpace(new MachineMemory(1 << 20), "dom1", 256 << 10, new Prng(1));
+ * const mem = new MachineMemory(1 << 20);
+ * const as = new AddressSpace(mem, "dom1", 256 << 10, new Prng(1));
  * as.alloc(4096, 4096);
+ * as.mapForeign(mem.allocFrame("dom2")); // someone else's frame
  * const refs: SpaceReference[] = [...as.references()];
- * console.log(refs.every((r) => r.owned)); // true: its own pages only
+ * assert.equal(refs.filter((r) => r.owned).length, as.framesOwned);
+ * assert.equal(refs.filter((r) => !r.owned).length, 1);
  * ```
  */
 export interface SpaceReference {

@@ -32,9 +32,10 @@ import type { MachineMemory } from "./memory.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { AuditViolation } from "./frame_audit.ts";
- * const v: AuditViolation = { rule: "leak", mfn: 7, message: "frame 7 (dom1, count 1) is held by nothing" };
- * console.log(`${v.rule}: ${v.message}`);
+ * const v: AuditViolation = { rule: "leak", mfn: 7, message: "frame 7 (dom1) is held by nothing" };
+ * assert.equal(`${v.rule}: ${v.message}`, "leak: frame 7 (dom1) is held by nothing");
  * ```
  */
 export interface AuditViolation {
@@ -51,9 +52,10 @@ export interface AuditViolation {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { FrameReference } from "./frame_audit.ts";
- * const pin: FrameReference = { mfn: 42, kind: "pin", holder: "mthca0 MTT 128" };
- * console.log(pin.kind); // pin
+ * const pin: FrameReference = { mfn: 42, kind: "pin", holder: "mthca0 MTT entry 128" };
+ * assert.equal(pin.owner, undefined); // only allocation references name an owner
  * ```
  */
 export interface FrameReference {
@@ -77,11 +79,14 @@ export interface FrameReference {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AddressSpace, MachineMemory, Prng } from "./mod.ts";
  * import { spaceReferences } from "./frame_audit.ts";
  * const as = new AddressSpace(new MachineMemory(1 << 20), "dom1", 256 << 10, new Prng(1));
  * as.alloc(4096, 4096);
- * console.log(spaceReferences(as).length); // 15: a chunk of pages populated at once
+ * const refs = spaceReferences(as);
+ * assert.equal(refs.length, 15); // pages 1..15: a chunk populated at once
+ * assert.ok(refs.every((r) => r.kind === "allocation" && r.owner === "dom1"));
  * ```
  */
 export function spaceReferences(space: AddressSpace): FrameReference[] {
@@ -110,14 +115,15 @@ function holders(refs: FrameReference[]): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AddressSpace, MachineMemory, Prng } from "./mod.ts";
  * import { auditFrames } from "./frame_audit.ts";
  * const mem = new MachineMemory(1 << 20);
  * const as = new AddressSpace(mem, "dom1", 256 << 10, new Prng(1));
  * const a = as.alloc(4096, 4096);
- * console.log(auditFrames(mem, { spaces: [as] })); // []
+ * assert.deepEqual(auditFrames(mem, { spaces: [as] }), []);
  * mem.getPage(as.mfnOf(a / 4096)!); // a reference nobody accounts for
- * console.log(auditFrames(mem, { spaces: [as] })[0].rule); // count-mismatch
+ * assert.deepEqual(auditFrames(mem, { spaces: [as] }).map((v) => v.rule), ["count-mismatch"]);
  * ```
  */
 export function auditFrames(

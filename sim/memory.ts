@@ -88,10 +88,12 @@ export interface MmioHandler {
  *
  * @example
  * ```ts
- * import { MachineMemory, type FrameInfo } from "./memory.ts";
+ * import assert from "node:assert/strict";
+ * import { type FrameInfo, MachineMemory } from "./memory.ts";
  * const mem = new MachineMemory(1 << 20);
- * const info: FrameInfo = mem.frameInfo(mem.allocFrame("dom1"))!;
- * console.log(info.owner, info.count, info.allocated); // dom1 1 true
+ * const mfn = mem.allocFrame("dom1");
+ * const info: FrameInfo = mem.frameInfo(mfn)!;
+ * assert.deepEqual(info, { mfn, owner: "dom1", count: 1, allocated: true });
  * ```
  */
 export interface FrameInfo {
@@ -135,6 +137,7 @@ export interface FrameInfo {
  * assert.equal(mem.isAllocated(mfn), true);
  * assert.equal(mem.refCount(mfn), 1);
  * assert.equal(mem.putPage(mfn), true); // the last put frees it
+ * assert.equal(mem.isAllocated(mfn), false);
  * assert.equal(mem.allocFrame("dom1"), mfn); // reused, and scrubbed
  * assert.deepEqual(mem.read(mfn * 4096 + 8, 3), new Uint8Array(3));
  * ```
