@@ -108,8 +108,22 @@ export async function victim(
   return { vm, sum: checksum(vm) };
 }
 
-async function post(from: End, wr: Parameters<End["qp"]["postSend"]>[0]): Promise<number> {
-  from.qp.postSend(wr);
+/** One signaled RDMA operation from `from` (local buffer at `local` through `lkey`); its status. */
+async function rdma(
+  from: End,
+  opcode: typeof WrOpcode.RDMA_WRITE | typeof WrOpcode.RDMA_READ,
+  local: { addr: number; lkey: number },
+  remote: { addr: number; rkey: number },
+  length: number,
+): Promise<number> {
+  from.qp.postSend({
+    wrId: 1n,
+    opcode,
+    sendFlags: SendFlags.SIGNALED,
+    sgList: [{ addr: local.addr, length, lkey: local.lkey }],
+    remoteAddr: remote.addr,
+    rkey: remote.rkey,
+  });
   const [wc] = await from.cq.pollUntil(1);
   return wc.status;
 }
@@ -137,72 +151,45 @@ export async function probeOldKeys(
     s === WcStatus.SUCCESS || s === WcStatus.LOC_PROT_ERR || s === WcStatus.REM_ACCESS_ERR ||
     s === WcStatus.WR_FLUSH_ERR;
   const statuses: number[] = [];
-  const S = SendFlags.SIGNALED;
   const len = 256;
+  const old = { addr: a.buf, lkey: a.mr.lkey, rkey: a.mr.rkey };
+  const theirs = { addr: peer.buf, lkey: peer.mr.lkey, rkey: peer.mr.rkey };
+  const fill = (v: number) => new Uint8Array(len).fill(v);
+  const step = (s: number, what: string) => {
+    statuses.push(s);
+    assert.ok(ok(s), `${what}: status ${s}`);
+    return s === WcStatus.SUCCESS;
+  };
 
   // 1. The device reads through the old lkey: what leaves is the attacker's own old bytes.
-  bare.write(peer.buf, new Uint8Array(len));
-  let s = await post(a, {
-    wrId: 1n,
-    opcode: WrOpcode.RDMA_WRITE,
-    sendFlags: S,
-    sgList: [{ addr: a.buf, length: len, lkey: a.mr.lkey }],
-    remoteAddr: peer.buf,
-    rkey: peer.mr.rkey,
-  });
-  statuses.push(s);
-  assert.ok(ok(s), `local read through the old lkey: status ${s}`);
+  bare.write(peer.buf, fill(0));
+  const sent = step(
+    await rdma(a, WrOpcode.RDMA_WRITE, old, theirs, len),
+    "local read through the old lkey",
+  );
   const got = bare.read(peer.buf, len);
   assert.ok(!got.includes(VICTIM_BYTE), "no byte of the victim left through the old lkey");
-  if (s === WcStatus.SUCCESS) assert.deepEqual(got, new Uint8Array(len).fill(ATTACKER_BYTE));
+  if (sent) assert.deepEqual(got, fill(ATTACKER_BYTE));
 
   // 2. The device writes through the old lkey (an RDMA READ lands there).
-  bare.write(peer.buf, new Uint8Array(len).fill(0x77));
-  s = await post(a, {
-    wrId: 2n,
-    opcode: WrOpcode.RDMA_READ,
-    sendFlags: S,
-    sgList: [{ addr: a.buf, length: len, lkey: a.mr.lkey }],
-    remoteAddr: peer.buf,
-    rkey: peer.mr.rkey,
-  });
-  statuses.push(s);
-  assert.ok(ok(s), `local write through the old lkey: status ${s}`);
-  if (s === WcStatus.SUCCESS) {
-    assert.deepEqual(mem.read(oldMfn * 4096, len), new Uint8Array(len).fill(0x77));
+  bare.write(peer.buf, fill(0x77));
+  if (step(await rdma(a, WrOpcode.RDMA_READ, old, theirs, len), "local write, old lkey")) {
+    assert.deepEqual(mem.read(oldMfn * 4096, len), fill(0x77));
   }
   assert.equal(checksum(vic.vm), vic.sum, "victim memory unchanged after the local write");
 
   // 3. The peer writes through the old rkey.
-  bare.write(peer.buf, new Uint8Array(len).fill(0xee));
-  s = await post(peer, {
-    wrId: 3n,
-    opcode: WrOpcode.RDMA_WRITE,
-    sendFlags: S,
-    sgList: [{ addr: peer.buf, length: len, lkey: peer.mr.lkey }],
-    remoteAddr: a.buf,
-    rkey: a.mr.rkey,
-  });
-  statuses.push(s);
-  assert.ok(ok(s), `remote write through the old rkey: status ${s}`);
-  if (s === WcStatus.SUCCESS) {
-    assert.deepEqual(mem.read(oldMfn * 4096, len), new Uint8Array(len).fill(0xee));
+  bare.write(peer.buf, fill(0xee));
+  if (step(await rdma(peer, WrOpcode.RDMA_WRITE, theirs, old, len), "remote write, old rkey")) {
+    assert.deepEqual(mem.read(oldMfn * 4096, len), fill(0xee));
   }
   assert.equal(checksum(vic.vm), vic.sum, "victim memory unchanged after the remote write");
 
   // 4. The peer reads through the old rkey.
-  bare.write(peer.buf + 4096, new Uint8Array(len));
-  s = await post(peer, {
-    wrId: 4n,
-    opcode: WrOpcode.RDMA_READ,
-    sendFlags: S,
-    sgList: [{ addr: peer.buf + 4096, length: len, lkey: peer.mr.lkey }],
-    remoteAddr: a.buf,
-    rkey: a.mr.rkey,
-  });
-  statuses.push(s);
-  assert.ok(ok(s), `remote read through the old rkey: status ${s}`);
-  const read = bare.read(peer.buf + 4096, len);
+  const into = { ...theirs, addr: peer.buf + 4096 };
+  bare.write(into.addr, fill(0));
+  step(await rdma(peer, WrOpcode.RDMA_READ, into, old, len), "remote read, old rkey");
+  const read = bare.read(into.addr, len);
   assert.ok(!read.includes(VICTIM_BYTE), "no byte of the victim read through the old rkey");
   assert.deepEqual(w.xen.audit(), [], "audit clean under attack");
   return { statuses };
