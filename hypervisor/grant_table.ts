@@ -270,7 +270,7 @@ export function decodeGrantEntry(bytes: Uint8Array, off = 0): GrantEntryV1 {
  *   domid: 0,
  *   memory: new AddressSpace(mem, "dom0", 8 << 20, new Prng(1)),
  * };
- * const gt = new GrantTables(mem, () => {});
+ * const gt = new GrantTables(mem);
  * const frames = gt.setupTable(dom0, 1, 64); // the party's table frames, mapped into its memory
  * assert.equal(frames.length, 1);
  * ```
