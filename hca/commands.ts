@@ -11,10 +11,13 @@
  * The device validates every field and answers with a {@link CmdStatus};
  * it never throws on bad input.
  *
- * Numbers shared with verbs (QP type, QP state, access flags, MTU codes)
- * mirror `infiniband/verbs.h` so that the driver passes them through, but
- * this module imports nothing from `drivers/` (the device knows machine
- * addresses and vectors, not verbs objects).
+ * The device speaks its own vocabulary, as an InfiniHost does: QP service
+ * types and states, MPT and QPC access bits are Tavor's numbers (Linux
+ * mthca_qp.c `MTHCA_QP_ST_*` / `MTHCA_QP_STATE_*`, mthca_provider.h
+ * `MTHCA_MPT_FLAG_*`), and the native driver converts verbs values to them
+ * (its `to_mthca_state`/`to_mthca_st`/`convert_access`). MTU codes are the
+ * IBTA PortInfo encoding (`hca/link.ts`). This module imports nothing from
+ * `drivers/`: the device knows machine addresses and vectors, not verbs.
  *
  * @module
  */
@@ -142,47 +145,101 @@ export function cmdStatusName(status: number): string {
 }
 
 /**
- * QP service type (values = `ibv_qp_type`).
+ * QP service type in the QP context (Tavor numbering, mthca_qp.c
+ * `MTHCA_QP_ST_*`). The device also numbers RD 0x2 and MLX 0x7; it models
+ * neither, and RST2INIT refuses them.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QpServiceType } from "./commands.ts";
- * console.log(QpServiceType.UD); // 4, as IBV_QPT_UD
+ * // Not the verbs numbers: IBV_QPT_UD is 4, the device's UD is 3.
+ * assert.equal(QpServiceType.UD, 0x3);
+ * assert.deepEqual(Object.keys(QpServiceType), ["RC", "UC", "UD"]);
  * ```
  */
-export const QpServiceType = { RC: 2, UC: 3, UD: 4 } as const;
+export const QpServiceType = { RC: 0x0, UC: 0x1, UD: 0x3 } as const;
 /** A value of {@link QpServiceType}. */
 export type QpServiceType = (typeof QpServiceType)[keyof typeof QpServiceType];
 
 /**
- * QP state as the device holds it (values = `ibv_qp_state`).
+ * QP state as the device holds it and QUERY_QP reports it (Tavor numbering,
+ * mthca_qp.c `MTHCA_QP_STATE_*`: SQE before SQD, unlike `ibv_qp_state`).
  *
  * @example
  * ```ts
- * import { HwQpState } from "./commands.ts";
- * console.log(Object.keys(HwQpState)[HwQpState.SQE]); // SQE
+ * import assert from "node:assert/strict";
+ * import { HwQpState, hwQpStateName } from "./commands.ts";
+ * assert.equal(HwQpState.SQE, 4); // IBV_QPS_SQE is 5
+ * assert.equal(hwQpStateName(HwQpState.SQD), "SQD");
  * ```
  */
-export const HwQpState = { RESET: 0, INIT: 1, RTR: 2, RTS: 3, SQD: 4, SQE: 5, ERR: 6 } as const;
+export const HwQpState = { RESET: 0, INIT: 1, RTR: 2, RTS: 3, SQE: 4, SQD: 5, ERR: 6 } as const;
 /** A value of {@link HwQpState}. */
 export type HwQpState = (typeof HwQpState)[keyof typeof HwQpState];
 
 /**
- * Access rights in an MPT entry and a QPC (bit values = `ibv_access_flags`).
+ * Name of a device QP state, for messages.
  *
  * @example
  * ```ts
- * import { HwAccess } from "./commands.ts";
- * // A region a peer may write into needs LOCAL_WRITE too (IBTA vol 1 §10.6.3).
- * console.log(HwAccess.LOCAL_WRITE | HwAccess.REMOTE_WRITE); // 3
+ * import assert from "node:assert/strict";
+ * import { hwQpStateName } from "./commands.ts";
+ * assert.equal(hwQpStateName(3), "RTS");
+ * assert.equal(hwQpStateName(9), "state 9");
  * ```
  */
-export const HwAccess = {
-  LOCAL_WRITE: 1,
-  REMOTE_WRITE: 2,
-  REMOTE_READ: 4,
-  REMOTE_ATOMIC: 8,
+export function hwQpStateName(state: number): string {
+  for (const [k, v] of Object.entries(HwQpState)) if (v === state) return k;
+  return `state ${state}`;
+}
+
+/**
+ * Access rights of an MPT entry (bits of the MPT flags word, mthca_provider.h
+ * `MTHCA_MPT_FLAG_*`). mthca's `convert_access` always sets LOCAL_READ; the
+ * device never refuses a local read of a region its owner registered.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MptAccess } from "./commands.ts";
+ * // A region a peer may write into needs LOCAL_WRITE too (IBTA vol 1 §10.6.3).
+ * const peerWritable = MptAccess.LOCAL_READ | MptAccess.LOCAL_WRITE | MptAccess.REMOTE_WRITE;
+ * assert.equal(peerWritable, 0x2c00);
+ * ```
+ */
+export const MptAccess = {
+  LOCAL_READ: 1 << 10,
+  LOCAL_WRITE: 1 << 11,
+  REMOTE_READ: 1 << 12,
+  REMOTE_WRITE: 1 << 13,
+  ATOMIC: 1 << 14,
 } as const;
+
+/** Every {@link MptAccess} bit: SW2HW_MPT refuses others. */
+export const MPT_ACCESS_MASK: number = Object.values(MptAccess).reduce((m, b) => m | b, 0);
+
+/**
+ * Remote operations a QP's responder accepts (QPC params2 bits, mthca_qp.c
+ * `MTHCA_QP_BIT_RRE/RWE/RAE`: remote read, write, atomic enable).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { QpAccess } from "./commands.ts";
+ * const rdmaTarget = QpAccess.REMOTE_READ | QpAccess.REMOTE_WRITE;
+ * assert.equal(rdmaTarget, 0xc000);
+ * assert.equal((rdmaTarget & QpAccess.REMOTE_ATOMIC) !== 0, false);
+ * ```
+ */
+export const QpAccess = {
+  REMOTE_ATOMIC: 1 << 13,
+  REMOTE_WRITE: 1 << 14,
+  REMOTE_READ: 1 << 15,
+} as const;
+
+/** Every {@link QpAccess} bit: a transition refuses others. */
+export const QP_ACCESS_MASK: number = Object.values(QpAccess).reduce((m, b) => m | b, 0);
 
 /**
  * Event types of EQEs (Tavor numbering). Completion events go to the EQ
@@ -216,30 +273,80 @@ export const EqeType = {
 export type EqeType = (typeof EqeType)[keyof typeof EqeType];
 
 /**
- * MPT index of a key: the low 8 bits are a tag the driver varies on reuse.
+ * Bits of a key (lkey = rkey) that tag the MPT entry: `key = index << 8 | tag`.
+ * The driver changes the tag each time it reuses an index, so a key of a
+ * deregistered region stops working even when its entry is reused (as
+ * mthca's `arbel_hw_index_to_key` keeps 8 bits beside the index).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { MPT_KEY_TAG_BITS, MPT_KEY_TAG_MASK } from "./commands.ts";
+ * assert.equal(MPT_KEY_TAG_MASK, (1 << MPT_KEY_TAG_BITS) - 1);
+ * ```
+ */
+export const MPT_KEY_TAG_BITS = 8;
+/** Mask of the tag bits of a key. */
+export const MPT_KEY_TAG_MASK = (1 << MPT_KEY_TAG_BITS) - 1;
+
+/**
+ * MPT index of a key (the bits above the tag).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { keyToMptIndex } from "./commands.ts";
- * console.log(keyToMptIndex(0x12345a)); // 4660 (0x1234)
+ * assert.equal(keyToMptIndex(0x12345a), 0x1234);
  * ```
  */
 export function keyToMptIndex(key: number): number {
-  return key >>> 8;
+  return key >>> MPT_KEY_TAG_BITS;
 }
 
 /**
- * A key for MPT entry `index` with tag `tag` (0..255).
+ * Tag of a key (its low bits).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { mptKeyTag } from "./commands.ts";
+ * assert.equal(mptKeyTag(0x12345a), 0x5a);
+ * ```
+ */
+export function mptKeyTag(key: number): number {
+  return key & MPT_KEY_TAG_MASK;
+}
+
+/**
+ * A key for MPT entry `index` with tag `tag` (taken modulo the tag space).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { keyToMptIndex, mptKey } from "./commands.ts";
  * const stale = mptKey(7, 1), fresh = mptKey(7, 2); // the same entry, registered again
- * console.log(keyToMptIndex(stale) === keyToMptIndex(fresh), stale === fresh); // true false
+ * assert.equal(keyToMptIndex(stale), keyToMptIndex(fresh));
+ * assert.notEqual(stale, fresh);
+ * assert.equal(mptKey(7, 0x101), mptKey(7, 1)); // the tag wraps
  * ```
  */
 export function mptKey(index: number, tag = 0): number {
-  return ((index << 8) | (tag & 0xff)) >>> 0;
+  return ((index << MPT_KEY_TAG_BITS) | (tag & MPT_KEY_TAG_MASK)) >>> 0;
+}
+
+/**
+ * The tag a driver gives an index's next key (the tag after `tag`, wrapping).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MPT_KEY_TAG_MASK, nextMptKeyTag } from "./commands.ts";
+ * assert.equal(nextMptKeyTag(4), 5);
+ * assert.equal(nextMptKeyTag(MPT_KEY_TAG_MASK), 0);
+ * ```
+ */
+export function nextMptKeyTag(tag: number): number {
+  return (tag + 1) & MPT_KEY_TAG_MASK;
 }
 
 // ---------------------------------------------------------------------------
@@ -352,21 +459,54 @@ export interface PortParams {
 }
 
 /**
+ * Logical port state as QUERY_PORT reports it (IBTA vol 1 §14.2.5.6,
+ * PortInfo:PortState).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PortInfoState } from "./commands.ts";
+ * assert.equal(PortInfoState.ACTIVE, 4);
+ * ```
+ */
+export const PortInfoState = { DOWN: 1, INIT: 2, ARMED: 3, ACTIVE: 4 } as const;
+
+/**
+ * Physical port state (IBTA vol 1 §14.2.5.6, PortInfo:PortPhysicalState);
+ * the device reports Polling (no cable), Disabled (port down) or LinkUp.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PortPhysState } from "./commands.ts";
+ * assert.equal(PortPhysState.LINK_UP, 5);
+ * ```
+ */
+export const PortPhysState = {
+  SLEEP: 1,
+  POLLING: 2,
+  DISABLED: 3,
+  TRAINING: 4,
+  LINK_UP: 5,
+} as const;
+
+/**
  * Output of QUERY_PORT (fabric-side values come from the port object).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { PortInfo } from "./commands.ts";
- * const mtuBytes = (p: PortInfo) => 128 << p.activeMtu;
- * console.log(mtuBytes({ activeMtu: 4 } as PortInfo)); // 2048
+ * import { ibaMtuBytes } from "./link.ts";
+ * assert.equal(ibaMtuBytes(({ activeMtu: 4 } as PortInfo).activeMtu), 2048);
  * ```
  */
 export interface PortInfo {
   /** Port number (1-based). */
   port: number;
-  /** `ibv_port_state` value: 1 DOWN, 2 INIT, 3 ARMED, 4 ACTIVE. */
+  /** {@link PortInfoState} (IBTA PortInfo:PortState). */
   state: number;
-  /** Physical state: 5 LinkUp, 3 Disabled, 2 Polling (IBTA PortInfo). */
+  /** {@link PortPhysState} (IBTA PortInfo:PortPhysicalState). */
   physState: number;
   /** Base LID. */
   lid: number;
@@ -376,7 +516,7 @@ export interface PortInfo {
   smLid: number;
   /** SL to reach the subnet manager. */
   smSl: number;
-  /** MTU codes (1..5). */
+  /** MTU codes (IBTA PortInfo encoding 1..5, `hca/link.ts`). */
   maxMtu: number;
   /** Active MTU code. */
   activeMtu: number;
@@ -399,11 +539,11 @@ export interface PortInfo {
  *
  * @example
  * ```ts
- * import { HwAccess, type MptParams, mptKey } from "./commands.ts";
+ * import { MptAccess, type MptParams, mptKey } from "./commands.ts";
  * // 10 KiB at an address 512 bytes into a page: it spans 3 translation pages.
  * const mr: MptParams = {
  *   index: 9, key: mptKey(9, 0x5a), pd: 1, start: 0x20200, length: 10240,
- *   access: HwAccess.LOCAL_WRITE, mttBase: 0, mttCount: 3, pageShift: 12,
+ *   access: MptAccess.LOCAL_READ | MptAccess.LOCAL_WRITE, mttBase: 0, mttCount: 3, pageShift: 12,
  * };
  * console.log(mr.key.toString(16)); // 95a
  * ```
@@ -419,7 +559,7 @@ export interface MptParams {
   start: number;
   /** Bytes in the region. */
   length: number;
-  /** {@link HwAccess} bits. */
+  /** {@link MptAccess} bits. */
   access: number;
   /** First MTT entry and number of entries (pages) the region uses. */
   mttBase: number;
@@ -809,7 +949,7 @@ export interface QpContextParams {
   pkeyIndex: number;
   /** Q_Key (UD). */
   qkey: number;
-  /** {@link HwAccess} remote bits the responder allows (REMOTE_WRITE/READ/ATOMIC). */
+  /** {@link QpAccess} bits: the remote operations the responder accepts. */
   accessFlags: number;
   /** Remote QPN. */
   destQpn: number;

@@ -3,36 +3,59 @@
  * responses and atomic ACKs coming back for a QP's requests; the
  * retransmission timeout; and send-queue completions in posting order
  * (IBTA vol 1 §9.7.5.3 requester response handling, §10.8 completions).
+ * Its per-QP state is `qp.comp`; it moves WQEs to `WqeState.DONE` and
+ * writes their CQEs (a syndrome for errors, FORMATS.md §7).
  *
  * @module
  */
 
-import { EqeType, HwQpState, QpServiceType } from "./commands.ts";
+import { EqeType, HwQpState, MptAccess, QpServiceType } from "./commands.ts";
 import type { HcaCore } from "./core.ts";
-import { CqeSyndrome } from "./cqe.ts";
+import { CqeSyndrome, CqeVendorErr } from "./cqe.ts";
 import { aethSyndrome, type Packet } from "./packet.ts";
 import { OP } from "./opcode.ts";
-import { psnAdd, psnDiff, type Qp, type SendWqe, WqeKind } from "./qp.ts";
+import {
+  holdsPsns,
+  isReadOrAtomic,
+  lastPsn,
+  psnAdd,
+  psnDiff,
+  type Qp,
+  type SendWqe,
+  WqeKind,
+  WqeState,
+} from "./qp.ts";
 import type { Requester } from "./requester.ts";
 import { rnrTimerNs } from "./timers.ts";
-import { type Transport, WcStatus } from "./transport.ts";
+import type { Transport } from "./transport.ts";
 
-const NAK_STATUS: Record<number, [number, number]> = {
-  [aethSyndrome.NAK_INVALID_REQUEST]: [WcStatus.REM_INV_REQ_ERR, CqeSyndrome.NAK_INVALID_REQUEST],
-  [aethSyndrome.NAK_REMOTE_ACCESS]: [WcStatus.REM_ACCESS_ERR, CqeSyndrome.NAK_REMOTE_ACCESS],
+/** The error completion of each NAK code (IBTA vol 1 §9.7.5.2.x, table 44; mthca syndromes). */
+const NAK_SYNDROME: Record<number, [number, number]> = {
+  [aethSyndrome.NAK_INVALID_REQUEST]: [
+    CqeSyndrome.REMOTE_INVAL_REQ_ERR,
+    CqeVendorErr.NAK_INVALID_REQUEST,
+  ],
+  [aethSyndrome.NAK_REMOTE_ACCESS]: [CqeSyndrome.REMOTE_ACCESS_ERR, CqeVendorErr.NAK_REMOTE_ACCESS],
   [aethSyndrome.NAK_REMOTE_OPERATIONAL]: [
-    WcStatus.REM_OP_ERR,
-    CqeSyndrome.NAK_REMOTE_OPERATIONAL,
+    CqeSyndrome.REMOTE_OP_ERR,
+    CqeVendorErr.NAK_REMOTE_OPERATIONAL,
   ],
 };
+
+/** rnr_retry 7 means "retry forever" (IBTA vol 1 §9.7.5.2.8, §11.2.4.2). */
+const RNR_RETRY_INFINITE = 7;
+/** Bytes an atomic returns (IBTA vol 1 §9.4.5). */
+const ATOMIC_BYTES = 8;
 
 /**
  * One HCA's completer (all QPs).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Completer } from "./completer.ts";
- * console.log(typeof Completer); // "function"
+ * // The device builds one; its per-QP state lives in `qp.comp`.
+ * assert.equal(typeof Completer.prototype.timeout, "function");
  * ```
  */
 export class Completer {
@@ -55,7 +78,7 @@ export class Completer {
     if (s !== HwQpState.RTS && s !== HwQpState.SQD) return;
     const psn = pkt.bth.psn;
     // Only PSNs of requests outstanding: older ones are duplicates, newer ghosts (§9.7.5).
-    if (psnDiff(psn, qp.unackedPsn) < 0 || psnDiff(psn, qp.psnHigh) >= 0) return;
+    if (psnDiff(psn, qp.comp.psn) < 0 || psnDiff(psn, qp.req.psnHigh) >= 0) return;
     const op = pkt.bth.opcode;
     if (op === OP.RC_ACKNOWLEDGE) return this.#ack(qp, psn, pkt.aeth!.syndrome);
     if (op === OP.RC_ATOMIC_ACKNOWLEDGE) return this.#atomicAck(qp, psn, pkt);
@@ -77,13 +100,18 @@ export class Completer {
     if (s.kind === "rnrNak") {
       this.core.counters.rnrNaksReceived++;
       // IBTA §9.7.5.2.8: rnr_retry 7 means retry forever.
-      if (qp.rnrRetry !== 7) {
-        if (qp.rnrRetriesLeft === 0) {
-          return this.#fail(qp, w, WcStatus.RNR_RETRY_EXC_ERR, CqeSyndrome.RNR_RETRY_EXCEEDED);
+      if (qp.rnrRetry !== RNR_RETRY_INFINITE) {
+        if (qp.comp.rnrRetries === 0) {
+          return this.#fail(
+            qp,
+            w,
+            CqeSyndrome.RNR_RETRY_EXC_ERR,
+            CqeVendorErr.RNR_RETRY_EXCEEDED,
+          );
         }
-        qp.rnrRetriesLeft--;
+        qp.comp.rnrRetries--;
       }
-      qp.reqHoldUntil = this.core.engine.now + rnrTimerNs(s.value);
+      qp.req.holdUntil = this.core.engine.now + rnrTimerNs(s.value);
       this.req.rewind(qp, psn);
       this.req.armTimer(qp);
       return;
@@ -91,7 +119,8 @@ export class Completer {
     if (s.kind === "nak" && s.value === aethSyndrome.NAK_PSN_SEQUENCE) {
       return this.#retry(qp, w, psn);
     }
-    const st = NAK_STATUS[s.value] ?? [WcStatus.BAD_RESP_ERR, CqeSyndrome.BAD_RESPONSE];
+    // A reserved NAK code is an unexpected response (IBTA vol 1 §9.7.5.2, table 44).
+    const st = NAK_SYNDROME[s.value] ?? [CqeSyndrome.BAD_RESP_ERR, CqeVendorErr.BAD_RESPONSE];
     this.#fail(qp, w, st[0], st[1]);
   }
 
@@ -99,14 +128,14 @@ export class Completer {
     if (!this.#implicitAck(qp, psn)) return;
     const w = this.#head(qp);
     if (!w || w.kind !== WqeKind.ATOMIC || w.firstPsn !== psn) {
-      if (w) this.#fail(qp, w, WcStatus.BAD_RESP_ERR, CqeSyndrome.BAD_RESPONSE);
+      if (w) this.#badResponse(qp, w);
       return;
     }
     const s = aethSyndrome.parse(pkt.aeth!.syndrome);
-    if (s.kind !== "ack") return this.#fail(qp, w, WcStatus.BAD_RESP_ERR, CqeSyndrome.BAD_RESPONSE);
+    if (s.kind !== "ack") return this.#badResponse(qp, w);
     // The original remote value lands in the local buffer in host (little-endian) order.
     const sge = w.wqe!.sgl[0];
-    const buf = new Uint8Array(8);
+    const buf = new Uint8Array(ATOMIC_BYTES);
     new DataView(buf.buffer).setBigUint64(0, pkt.atomicAckEth!.origRemData, true);
     this.#place(qp, sge.lkey, sge.addr, buf);
     this.#finishRdAtomic(qp, w);
@@ -117,16 +146,17 @@ export class Completer {
     if (!this.#implicitAck(qp, psn)) return;
     const w = this.#head(qp);
     if (!w) return;
+    // A READ response must answer the READ at the head, within its PSNs (IBTA vol 1 §9.7.5.3).
     if (w.kind !== WqeKind.READ || psnDiff(psn, w.firstPsn) >= w.npsn) {
-      return this.#fail(qp, w, WcStatus.BAD_RESP_ERR, CqeSyndrome.BAD_RESPONSE);
+      return this.#badResponse(qp, w);
     }
     const expected = psnAdd(w.firstPsn, w.readPkts);
     const d = psnDiff(psn, expected);
     if (d < 0) return; // duplicate response
     if (d > 0) {
       // A response packet went missing: ask again for the rest, once per gap.
-      if (qp.readRetryPsn === expected) return;
-      qp.readRetryPsn = expected;
+      if (qp.comp.readRetryPsn === expected) return;
+      qp.comp.readRetryPsn = expected;
       return this.#retry(qp, w, expected);
     }
     const info = pkt.info;
@@ -138,12 +168,12 @@ export class Completer {
     const mtu = qp.mtuBytes;
     // Middle/first carry exactly an MTU, the last carries the rest (IBTA vol 1 §9.7.5: a response's length must match the request).
     if (info.isLast ? len !== left : len !== mtu || len >= left) {
-      return this.#fail(qp, w, WcStatus.BAD_RESP_ERR, CqeSyndrome.BAD_RESPONSE);
+      return this.#badResponse(qp, w);
     }
     if (len > 0) this.#scatter(qp, w, w.readDone, pkt.payload);
     w.readPkts++;
     w.readDone += len;
-    qp.readRetryPsn = -1;
+    qp.comp.readRetryPsn = -1;
     if (info.isLast) this.#finishRdAtomic(qp, w);
     this.#progress(qp, psnAdd(psn, 1));
   }
@@ -169,18 +199,17 @@ export class Completer {
     const tpt = this.core.tpt;
     this.core.bus.write(data.length, () => {
       // Checked at WQE start; a region deregistered since then fails closed here.
-      const e = tpt.check(lkey, qp.pd, va, data.length, 1);
+      const e = tpt.check(lkey, qp.pd, va, data.length, MptAccess.LOCAL_WRITE);
       if (typeof e !== "number") tpt.scatter(e, va, data);
     }, this.#tagRead);
   }
 
+  /** The READ's last response or the atomic's ACK arrived: the WQE is DONE. */
   #finishRdAtomic(qp: Qp, w: SendWqe): void {
-    if (w.rdCounted) {
-      w.rdCounted = false;
-      qp.rdAtomicOutstanding--;
-    }
-    w.done = true;
-    this.tp.sqComplete(qp, w, WcStatus.SUCCESS, 0);
+    // Only an issued request (PENDING) counts against max_rd_atomic; a rewound one does not.
+    if (w.state === WqeState.PENDING) qp.req.rdAtomicOutstanding--;
+    w.state = WqeState.DONE;
+    this.tp.sqComplete(qp, w);
   }
 
   /**
@@ -191,23 +220,22 @@ export class Completer {
    */
   #implicitAck(qp: Qp, psn: number): boolean {
     for (const w of qp.sq) {
-      if (w.done) continue;
-      if (!w.psnAssigned || w.failStatus) break;
-      const last = psnAdd(w.firstPsn, w.npsn - 1);
-      if (psnDiff(psn, last) <= 0) break;
-      if (w.kind === WqeKind.READ || w.kind === WqeKind.ATOMIC) {
+      if (w.state === WqeState.DONE) continue;
+      if (!holdsPsns(w) || w.failSyndrome) break;
+      if (psnDiff(psn, lastPsn(w)) <= 0) break;
+      if (isReadOrAtomic(w.kind)) {
         // Once per gap: the later responses still in flight must not restart it again.
         const resume = psnAdd(w.firstPsn, w.readPkts);
-        if (qp.readRetryPsn !== resume) {
-          qp.readRetryPsn = resume;
+        if (qp.comp.readRetryPsn !== resume) {
+          qp.comp.readRetryPsn = resume;
           this.req.rewind(qp, resume);
         }
         this.#pop(qp);
         return false;
       }
       // Acknowledged is complete, even if a rewind was about to resend it (a late ACK).
-      w.done = true;
-      this.tp.sqComplete(qp, w, WcStatus.SUCCESS, 0);
+      w.state = WqeState.DONE;
+      this.tp.sqComplete(qp, w);
     }
     this.#pop(qp);
     return qp.state === HwQpState.RTS || qp.state === HwQpState.SQD;
@@ -215,13 +243,14 @@ export class Completer {
 
   /** Forward progress up to (not including) `psn`: reset retry counts, move the timer. */
   #progress(qp: Qp, psn: number): void {
-    if (psnDiff(psn, qp.unackedPsn) > 0) {
-      qp.unackedPsn = psn;
-      qp.retriesLeft = qp.retryCnt;
-      qp.rnrRetriesLeft = qp.rnrRetry;
+    const comp = qp.comp;
+    if (psnDiff(psn, comp.psn) > 0) {
+      comp.psn = psn;
+      comp.retries = qp.retryCnt;
+      comp.rnrRetries = qp.rnrRetry;
     }
     this.#pop(qp);
-    if (psnDiff(qp.psnHigh, qp.unackedPsn) > 0) this.req.armTimer(qp);
+    if (psnDiff(qp.req.psnHigh, comp.psn) > 0) this.req.armTimer(qp);
     else this.req.stopTimer(qp);
     this.req.kick(qp);
     this.checkDrained(qp);
@@ -230,27 +259,27 @@ export class Completer {
   /** Drop completed WQEs from the head; complete a locally failed head in error. */
   #pop(qp: Qp): void {
     let n = 0;
-    while (n < qp.sq.length && qp.sq[n].done) n++;
+    while (n < qp.sq.length && qp.sq[n].state === WqeState.DONE) n++;
     if (n > 0) {
       qp.sq.splice(0, n);
-      qp.reqIndex = Math.max(0, qp.reqIndex - n);
+      qp.req.index = Math.max(0, qp.req.index - n);
     }
     const h = qp.sq[0];
-    if (h && h.failStatus && qp.sqError && !h.done) {
-      this.#fail(qp, h, h.failStatus, h.failSyndrome);
+    if (h && h.failSyndrome && qp.req.error && h.state !== WqeState.DONE) {
+      this.#fail(qp, h, h.failSyndrome, h.failVendorErr);
     }
   }
 
   /** Oldest WQE not completed. */
   #head(qp: Qp): SendWqe | undefined {
-    for (const w of qp.sq) if (!w.done) return w;
+    for (const w of qp.sq) if (w.state !== WqeState.DONE) return w;
     return undefined;
   }
 
   /** The WQE whose PSN range holds `psn`. */
   #holding(qp: Qp, psn: number): SendWqe | undefined {
     for (const w of qp.sq) {
-      if (w.done || !w.psnAssigned) continue;
+      if (!holdsPsns(w)) continue;
       const d = psnDiff(psn, w.firstPsn);
       if (d >= 0 && d < w.npsn) return w;
     }
@@ -259,21 +288,22 @@ export class Completer {
 
   /** Transport retry (timeout or sequence NAK), counted against retry_cnt (IBTA §9.7.6.1.3). */
   #retry(qp: Qp, w: SendWqe, psn: number): void {
-    if (qp.retriesLeft === 0) {
-      return this.#fail(qp, w, WcStatus.RETRY_EXC_ERR, CqeSyndrome.RETRY_EXCEEDED);
+    if (qp.comp.retries === 0) {
+      return this.#fail(qp, w, CqeSyndrome.RETRY_EXC_ERR, CqeVendorErr.RETRY_EXCEEDED);
     }
-    qp.retriesLeft--;
+    qp.comp.retries--;
     this.req.rewind(qp, psn);
     this.req.armTimer(qp);
   }
 
   /** The retransmission timer expired with requests unacknowledged. */
   timeout(qp: Qp): void {
-    if (psnDiff(qp.psnHigh, qp.unackedPsn) <= 0) return;
+    const comp = qp.comp;
+    if (psnDiff(qp.req.psnHigh, comp.psn) <= 0) return;
     this.core.counters.timeouts++;
-    const w = this.#holding(qp, qp.unackedPsn) ?? this.#head(qp);
+    const w = this.#holding(qp, comp.psn) ?? this.#head(qp);
     if (!w) return;
-    const psn = w.kind === WqeKind.READ ? psnAdd(w.firstPsn, w.readPkts) : qp.unackedPsn;
+    const psn = w.kind === WqeKind.READ ? psnAdd(w.firstPsn, w.readPkts) : comp.psn;
     this.#retry(qp, w, psn);
   }
 
@@ -281,13 +311,18 @@ export class Completer {
    * Complete `w` with an error and move the QP to ERR (RC) or SQE (UC/UD
    * send errors), flushing the rest (IBTA vol 1 §10.8.3 error completions, §10.3.1 QP states).
    */
-  #fail(qp: Qp, w: SendWqe, status: number, syndrome: number): void {
+  #fail(qp: Qp, w: SendWqe, syndrome: number, vendorErr: number): void {
     // Everything before `w` has completed (callers acknowledged it first).
-    w.done = true;
-    this.tp.sqComplete(qp, w, status, syndrome);
+    w.state = WqeState.DONE;
+    this.tp.sqError(qp, w.counter, syndrome, vendorErr);
     qp.sq.splice(0, qp.sq.indexOf(w) + 1);
-    qp.reqIndex = 0;
+    qp.req.index = 0;
     this.tp.toError(qp, -1, true);
+  }
+
+  /** An unexpected response for `w` (IBTA vol 1 §9.7.5.3: BAD_RESP_ERR, QP to error). */
+  #badResponse(qp: Qp, w: SendWqe): void {
+    this.#fail(qp, w, CqeSyndrome.BAD_RESP_ERR, CqeVendorErr.BAD_RESPONSE);
   }
 
   /** A locally failed WQE may now be at the head. */
@@ -297,17 +332,17 @@ export class Completer {
 
   /** UC/UD: the last packet of `w` left the port — the WQE is complete (IBTA §10.8). */
   unreliableSent(qp: Qp, w: SendWqe): void {
-    w.done = true;
-    this.tp.sqComplete(qp, w, WcStatus.SUCCESS, 0);
+    w.state = WqeState.DONE;
+    this.tp.sqComplete(qp, w);
     this.#pop(qp);
     this.checkDrained(qp);
   }
 
   /** SQD: raise SQ_DRAINED once nothing is outstanding (IBTA §10.3.1 SQ Drain). */
   checkDrained(qp: Qp): void {
-    if (qp.state !== HwQpState.SQD || !qp.draining) return;
-    for (const w of qp.sq) if (w.psnAssigned && !w.done) return;
-    qp.draining = false;
+    if (qp.state !== HwQpState.SQD || !qp.comp.draining) return;
+    for (const w of qp.sq) if (holdsPsns(w)) return;
+    qp.comp.draining = false;
     if (qp.sqdEvent) this.core.asyncEvent(EqeType.SQ_DRAINED, 0, qp.qpn);
   }
 }

@@ -35,7 +35,7 @@ import { Responder } from "./responder.ts";
 import type { SharedReceiveQueue } from "./srq.ts";
 import { Transport } from "./transport.ts";
 import { CqDbCmd, EqDbCmd, UarOffset, UarPages } from "./uar.ts";
-import type { Qp } from "./qp.ts";
+import { type Qp, serviceOfTransport } from "./qp.ts";
 
 /**
  * Options for {@link Hca}.
@@ -427,7 +427,7 @@ export class Hca {
   /** A send producer counter may move forward by at most the queue size past the oldest live WQE. */
   #sqCounterOk(qp: Qp, counter: number): boolean {
     const c = counter >>> 0;
-    const oldest = qp.sq[0]?.counter ?? ((qp.sqFetch - qp.fetching) >>> 0);
+    const oldest = qp.sq[0]?.counter ?? ((qp.req.fetchCounter - qp.req.fetching) >>> 0);
     return ((c - oldest) >>> 0) <= qp.sqSize && ((c - qp.sqProducer) >>> 0) <= qp.sqSize;
   }
 
@@ -510,8 +510,8 @@ export class Hca {
       c.packetsDropped++;
       return;
     }
-    const tp = pkt.info.transport;
-    if ((tp === "RC" ? 2 : tp === "UC" ? 3 : 4) !== qp.type) {
+    // The opcode's transport must be the QP's service (IBTA vol 1 §9.6: else silently dropped).
+    if (serviceOfTransport(pkt.info.transport) !== qp.type) {
       c.packetsDropped++;
       return;
     }

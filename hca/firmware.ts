@@ -14,19 +14,25 @@ import {
   CmdStatus,
   type DevLim,
   EqeType,
-  HwAccess,
   keyToMptIndex,
+  MPT_ACCESS_MASK,
+  MptAccess,
   type PortInfo,
+  PortInfoState,
+  PortPhysState,
 } from "./commands.ts";
 import type { HcaCore } from "./core.ts";
+import { PAGE_SIZE } from "../sim/memory.ts";
 import { CompletionQueue } from "./cq.ts";
 import { CQE_BYTES } from "./cqe.ts";
 import { EventQueue } from "./eq.ts";
 import { EQE_BYTES } from "./eqe.ts";
-import { type MptEntry, pagesSpanned } from "./mpt.ts";
+import { MAX_PAGE_SHIFT, MIN_PAGE_SHIFT, type MptEntry, pagesSpanned } from "./mpt.ts";
+import { ibaMtuCode, MTU_CODE_MAX } from "./link.ts";
 import type { Port } from "./port.ts";
 import { SharedReceiveQueue } from "./srq.ts";
 import type { Transport } from "./transport.ts";
+import { RQ_STRIDE_MAX, RQ_STRIDE_MIN, SQ_STRIDE_MAX, SQ_STRIDE_MIN } from "./wqe.ts";
 
 /**
  * Event queues the device has (Tavor: 64).
@@ -179,7 +185,7 @@ export function queueBuffer(
   if (addr < e.start || addr + bytes > e.start + e.length) {
     return fail(CmdStatus.BAD_PARAM, `${what}: buffer [${addr}, +${bytes}) outside its region`);
   }
-  if (write && !(e.access & HwAccess.LOCAL_WRITE)) {
+  if (write && !(e.access & MptAccess.LOCAL_WRITE)) {
     return fail(CmdStatus.BAD_RESOURCE, `${what}: region lacks LOCAL_WRITE`);
   }
   return e;
@@ -279,19 +285,19 @@ export function devLim(t: DeviceTables): DevLim {
     reservedSrqs: RESERVED.srq,
     reservedUars: RESERVED.uar,
     ports: t.portCount,
-    uarSize: 4096,
+    uarSize: PAGE_SIZE, // a UAR is one I/O page
     cqeSize: CQE_BYTES,
     eqeSize: EQE_BYTES,
-    minWqeStride: 64,
-    maxWqeStride: 1024,
-    maxMtu: 5,
-    minPageShift: 12,
-    maxPageShift: 30,
+    minWqeStride: SQ_STRIDE_MIN,
+    maxWqeStride: SQ_STRIDE_MAX,
+    maxMtu: MTU_CODE_MAX,
+    minPageShift: MIN_PAGE_SHIFT,
+    maxPageShift: MAX_PAGE_SHIFT,
   };
 }
 
-const PORT_STATE = { DOWN: 1, INIT: 2, ARMED: 3, ACTIVE: 4 } as const;
-const MTU_CODE: Record<number, number> = { 256: 1, 512: 2, 1024: 3, 2048: 4, 4096: 5 };
+/** The largest MTU a port reports without a link (IBTA vol 1 §7.7.8: 4096 bytes). */
+const MAX_MTU_BYTES = 4096;
 
 /** QUERY_PORT output from the fabric port. */
 function portInfo(t: DeviceTables, n: number): CmdResult<PortInfo> {
@@ -302,14 +308,19 @@ function portInfo(t: DeviceTables, n: number): CmdResult<PortInfo> {
   const link = p?.link;
   return ok({
     port: n,
-    state: p ? PORT_STATE[p.state] : 1,
-    physState: !link ? 2 : p!.state === "DOWN" ? 3 : 5,
+    state: p ? PortInfoState[p.state] : PortInfoState.DOWN,
+    physState: !link
+      ? PortPhysState.POLLING
+      : p!.state === "DOWN"
+      ? PortPhysState.DISABLED
+      : PortPhysState.LINK_UP,
     lid: p?.lid ?? 0,
     lmc: p?.lmc ?? 0,
     smLid: p?.smLid ?? 0,
     smSl: 0,
-    maxMtu: MTU_CODE[p?.maxMtu ?? 4096] ?? 5,
-    activeMtu: MTU_CODE[p?.activeMtu ?? 0] ?? 0,
+    maxMtu: ibaMtuCode(p?.maxMtu ?? MAX_MTU_BYTES) ?? MTU_CODE_MAX,
+    // 0: no MTU yet (the port is not ACTIVE).
+    activeMtu: ibaMtuCode(p?.activeMtu ?? 0) ?? 0,
     activeWidth: link?.params.width ?? 0,
     activeSpeedGbps: link ? (link.params.laneSignalBytesPerSec * 8) / 1e9 : 0,
     gidPrefix: p?.subnetPrefix ?? 0xfe80000000000000n,
@@ -386,17 +397,17 @@ function sw2hwMpt(t: DeviceTables, params: unknown): CmdResult<void> {
   if (!isInt(p.start, 0, Number.MAX_SAFE_INTEGER) || !isInt(p.length, 0, Number.MAX_SAFE_INTEGER)) {
     return fail(CmdStatus.BAD_PARAM, "SW2HW_MPT: start and length must be non-negative integers");
   }
-  if (!isInt(p.access, 0, 0xff)) {
-    return fail(CmdStatus.BAD_PARAM, "SW2HW_MPT: access must be a bit mask");
+  if (!isInt(p.access, 0, MPT_ACCESS_MASK) || (p.access & ~MPT_ACCESS_MASK) !== 0) {
+    return fail(CmdStatus.BAD_PARAM, "SW2HW_MPT: access must be MPT access flags");
   }
   // IBTA vol 1 §10.6.3: remote write or atomic access requires local write.
   if (
-    (p.access & (HwAccess.REMOTE_WRITE | HwAccess.REMOTE_ATOMIC)) &&
-    !(p.access & HwAccess.LOCAL_WRITE)
+    (p.access & (MptAccess.REMOTE_WRITE | MptAccess.ATOMIC)) &&
+    !(p.access & MptAccess.LOCAL_WRITE)
   ) {
     return fail(CmdStatus.BAD_PARAM, "SW2HW_MPT: REMOTE_WRITE/ATOMIC need LOCAL_WRITE");
   }
-  if (!isInt(p.pageShift, 12, 30)) {
+  if (!isInt(p.pageShift, MIN_PAGE_SHIFT, MAX_PAGE_SHIFT)) {
     return fail(CmdStatus.BAD_SEG_PARAM, `SW2HW_MPT: page shift ${p.pageShift}`);
   }
   if (!isInt(p.mttBase, 0, h.maxMtt) || !isInt(p.mttCount, 0, h.maxMtt - p.mttBase)) {
@@ -632,8 +643,11 @@ function sw2hwSrq(t: DeviceTables, params: unknown): CmdResult<void> {
   if (!isInt(p.logSize, 0, 30) || 2 ** p.logSize > 2 * h.maxQpWr) {
     return fail(CmdStatus.EXCEED_LIM, "SW2HW_SRQ: size above max_qp_wr");
   }
-  if (!isInt(p.logStride, 4, 10)) {
-    return fail(CmdStatus.BAD_SIZE, "SW2HW_SRQ: stride must be 16..1024 bytes");
+  if (!isInt(p.logStride, Math.log2(RQ_STRIDE_MIN), Math.log2(RQ_STRIDE_MAX))) {
+    return fail(
+      CmdStatus.BAD_SIZE,
+      `SW2HW_SRQ: stride must be ${RQ_STRIDE_MIN}..${RQ_STRIDE_MAX} bytes`,
+    );
   }
   if (!isInt(p.uarIndex, 0, h.maxUar - 1)) {
     return fail(CmdStatus.BAD_PARAM, "SW2HW_SRQ: uarIndex out of range");

@@ -34,16 +34,57 @@ export interface LinkParams {
 }
 
 /**
- * IBA MTUs (IBTA §7.7.8, PortInfo NeighborMTU encodings 1..5).
+ * IBA MTUs in bytes, indexed by their code minus one (IBTA vol 1 §7.7.8;
+ * PortInfo NeighborMTU/MTUCap and the QP context use the codes 1..5,
+ * `ibv_mtu` has the same values). The one MTU table of the model.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IBA_MTUS } from "./link.ts";
- * const mtuCode = (bytes: number) => IBA_MTUS.indexOf(bytes) + 1;
- * console.log(mtuCode(2048)); // 4
+ * assert.deepEqual(IBA_MTUS, [256, 512, 1024, 2048, 4096]);
  * ```
  */
-export const IBA_MTUS: readonly number[] = [256, 512, 1024, 2048, 4096];
+export const IBA_MTUS: readonly number[] = Object.freeze([256, 512, 1024, 2048, 4096]);
+
+/** Smallest and largest MTU code (IBTA vol 1 §7.7.8). */
+export const MTU_CODE_MIN = 1;
+/** Largest MTU code: 4096 bytes. */
+export const MTU_CODE_MAX = IBA_MTUS.length;
+
+/**
+ * Bytes of MTU code `code` (1..5), or 0 for anything else (PortInfo's "no
+ * MTU yet" value 0 included).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ibaMtuBytes } from "./link.ts";
+ * assert.equal(ibaMtuBytes(4), 2048);
+ * assert.equal(ibaMtuBytes(0), 0);
+ * ```
+ */
+export function ibaMtuBytes(code: number): number {
+  return Number.isInteger(code) && code >= MTU_CODE_MIN && code <= MTU_CODE_MAX
+    ? IBA_MTUS[code - MTU_CODE_MIN]
+    : 0;
+}
+
+/**
+ * The MTU code of `bytes` (one of {@link IBA_MTUS}), or undefined.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ibaMtuCode } from "./link.ts";
+ * assert.equal(ibaMtuCode(2048), 4);
+ * assert.equal(ibaMtuCode(3000), undefined);
+ * ```
+ */
+export function ibaMtuCode(bytes: number): number | undefined {
+  const i = IBA_MTUS.indexOf(bytes);
+  return i < 0 ? undefined : i + MTU_CODE_MIN;
+}
 
 /**
  * Link parameters of a cost profile.

@@ -3,14 +3,14 @@
  * region: key, PD, bounds, rights, where its pages are in the MTT) and the
  * MTT (machine frame of each page). Every byte the device touches in host
  * memory is found here; the checks fail closed and name the reason with a
- * {@link CqeSyndrome} value (IBTA vol 1 §10.6.3 memory protection, §9.7.4.1
+ * {@link CqeVendorErr} value (IBTA vol 1 §10.6.3 memory protection, §9.7.4.1
  * R_Key validation).
  *
  * @module
  */
 
 import { type MachineMemory, PAGE_SHIFT, PAGE_SIZE } from "../sim/memory.ts";
-import { CqeSyndrome } from "./cqe.ts";
+import { CqeVendorErr } from "./cqe.ts";
 import { keyToMptIndex } from "./commands.ts";
 
 /**
@@ -34,7 +34,7 @@ export interface MptEntry {
   readonly start: number;
   /** Bytes. */
   readonly length: number;
-  /** HwAccess bits. */
+  /** `MptAccess` bits. */
   readonly access: number;
   /** First MTT entry. */
   readonly mttBase: number;
@@ -182,16 +182,16 @@ export class MemoryTranslation {
   /**
    * Validate an access of `len` bytes at `va` through `key`: key valid and
    * current, PD equal (`pd` < 0 skips the PD check, for queue buffers the
-   * driver chose), inside the region, rights present (`need`: HwAccess bits;
+   * driver chose), inside the region, rights present (`need`: `MptAccess` bits;
    * 0 = read by the local device, always allowed to the owner). Returns the
-   * entry or a {@link CqeSyndrome} value.
+   * entry or a {@link CqeVendorErr} value.
    */
   check(key: number, pd: number, va: number, len: number, need: number): MptEntry | number {
     const e = this.lookup(key);
-    if (!e) return CqeSyndrome.BAD_KEY;
-    if (pd >= 0 && e.pd !== pd) return CqeSyndrome.PD_MISMATCH;
-    if (!(va >= e.start) || va + len > e.start + e.length) return CqeSyndrome.OUT_OF_BOUNDS;
-    if ((e.access & need) !== need) return CqeSyndrome.ACCESS_RIGHTS;
+    if (!e) return CqeVendorErr.BAD_KEY;
+    if (pd >= 0 && e.pd !== pd) return CqeVendorErr.PD_MISMATCH;
+    if (!(va >= e.start) || va + len > e.start + e.length) return CqeVendorErr.OUT_OF_BOUNDS;
+    if ((e.access & need) !== need) return CqeVendorErr.ACCESS_RIGHTS;
     return e;
   }
 
@@ -258,6 +258,21 @@ export class MemoryTranslation {
     return true;
   }
 }
+
+/**
+ * Translation page sizes SW2HW_MPT accepts: 4 KiB (`pageShift` 12) to
+ * 1 GiB (30); a larger page must be machine-contiguous.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAX_PAGE_SHIFT, MIN_PAGE_SHIFT } from "./mpt.ts";
+ * assert.deepEqual([2 ** MIN_PAGE_SHIFT, 2 ** MAX_PAGE_SHIFT], [4096, 1 << 30]);
+ * ```
+ */
+export const MIN_PAGE_SHIFT = 12;
+/** Largest translation page shift. */
+export const MAX_PAGE_SHIFT = 30;
 
 /**
  * Pages of `[start, start+length)` at `pageShift` — the MTT entries a region needs.

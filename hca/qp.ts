@@ -1,39 +1,55 @@
 /**
- * The QP context (QPC) as the device holds it: attributes the commands set,
- * the doorbell counters, and the state of the three transport engines —
- * requester (`requester.ts`), completer (`completer.ts`) and responder
- * (`responder.ts`) — which keep their per-QP state here, like Linux rxe's
- * `rxe_qp` with its req/comp/resp parts.
+ * The QP context (QPC) as the device holds it: the attributes the commands
+ * set and the doorbell counters, then the state of each transport engine in
+ * its own part, as Linux rxe's `rxe_qp` keeps `req`, `comp` and `resp`:
+ *
+ * - {@link RequesterState} (`qp.req`, `requester.ts`): WQE fetch, PSNs
+ *   handed out, packets issued, the transmit window;
+ * - {@link CompleterState} (`qp.comp`, `completer.ts`): the oldest
+ *   unacknowledged PSN, retry budgets, the retransmission timer, SQ drain;
+ * - {@link ResponderState} (`qp.resp`, `responder.ts`): the expected PSN,
+ *   MSN, the message in progress, responder resources and the response queue.
+ *
+ * The fetched send WQEs (`qp.sq`) are shared: the requester walks them, the
+ * completer retires them from the head — rxe's send queue plays the same
+ * part. Each WQE's life is one {@link WqeState}.
  *
  * @module
  */
 
 import type { EventHandle } from "../sim/engine.ts";
-import type { HwQpState, PathParams, QpServiceType } from "./commands.ts";
+import { HwQpState, type PathParams, QpServiceType } from "./commands.ts";
 import type { CompletionQueue } from "./cq.ts";
+import { IBA_MTUS, MTU_CODE_MIN } from "./link.ts";
 import type { MptEntry } from "./mpt.ts";
+import type { Transport as OpcodeTransport } from "./opcode.ts";
 import type { Packet, PacketInit } from "./packet.ts";
 import type { SharedReceiveQueue } from "./srq.ts";
 import type { ParsedSendWqe } from "./wqe.ts";
 
 /**
- * PSNs are 24-bit (IBTA §9.7.1).
+ * PSNs are 24-bit (IBTA vol 1 §9.7.1).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PSN_MASK } from "./qp.ts";
- * console.log((PSN_MASK + 1) & PSN_MASK); // 0: the PSN after 0xffffff
+ * assert.equal((PSN_MASK + 1) & PSN_MASK, 0); // the PSN after 0xffffff
  * ```
  */
 export const PSN_MASK = 0xffffff;
+
+/** MSNs are 24-bit too (IBTA vol 1 §9.7.5.1.1, AETH). */
+export const MSN_MASK = 0xffffff;
 
 /**
  * `a - b` in PSN space, as a signed 24-bit distance (IBTA §9.7.1 modulo 2^24 arithmetic).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { psnDiff } from "./qp.ts";
- * console.log(psnDiff(3, 0xfffffd), psnDiff(0xfffffd, 3)); // 6 -6
+ * assert.deepEqual([psnDiff(3, 0xfffffd), psnDiff(0xfffffd, 3)], [6, -6]);
  * ```
  */
 export function psnDiff(a: number, b: number): number {
@@ -45,8 +61,9 @@ export function psnDiff(a: number, b: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { psnAdd } from "./qp.ts";
- * console.log(psnAdd(0xfffffe, 5)); // 3
+ * assert.equal(psnAdd(0xfffffe, 5), 3);
  * ```
  */
 export function psnAdd(psn: number, n: number): number {
@@ -54,62 +71,164 @@ export function psnAdd(psn: number, n: number): number {
 }
 
 /**
+ * The opcode table's transport of each device service type, and back: how
+ * the requester picks opcodes and the device matches packets to QPs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { serviceOfTransport, TRANSPORT_OF_SERVICE } from "./qp.ts";
+ * import { QpServiceType } from "./commands.ts";
+ * assert.equal(TRANSPORT_OF_SERVICE[QpServiceType.UC], "UC");
+ * assert.equal(serviceOfTransport("UD"), QpServiceType.UD);
+ * ```
+ */
+export const TRANSPORT_OF_SERVICE: Readonly<Record<QpServiceType, OpcodeTransport>> = {
+  [QpServiceType.RC]: "RC",
+  [QpServiceType.UC]: "UC",
+  [QpServiceType.UD]: "UD",
+};
+
+/**
+ * The device service type that speaks a transport's opcodes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { serviceOfTransport } from "./qp.ts";
+ * import { opcodeInfo, OP } from "./opcode.ts";
+ * assert.equal(serviceOfTransport(opcodeInfo(OP.RC_ACKNOWLEDGE)!.transport), 0x0);
+ * ```
+ */
+export function serviceOfTransport(t: OpcodeTransport): QpServiceType {
+  return t === "RC" ? QpServiceType.RC : t === "UC" ? QpServiceType.UC : QpServiceType.UD;
+}
+
+/**
  * Operation classes of a send WQE.
  *
  * @example
  * ```ts
- * import { WqeKind } from "./qp.ts";
+ * import assert from "node:assert/strict";
+ * import { isReadOrAtomic, WqeKind } from "./qp.ts";
  * // READ and atomic WQEs count against max_rd_atomic; SEND and WRITE do not.
- * const rdAtomic = (k: number) => k === WqeKind.READ || k === WqeKind.ATOMIC;
- * console.log(rdAtomic(WqeKind.WRITE)); // false
+ * assert.equal(isReadOrAtomic(WqeKind.WRITE), false);
+ * assert.equal(isReadOrAtomic(WqeKind.ATOMIC), true);
  * ```
  */
 export const WqeKind = { SEND: 0, WRITE: 1, READ: 2, ATOMIC: 3 } as const;
+
+/**
+ * True for the kinds that take a responder resource and count against
+ * max_rd_atomic (IBTA vol 1 §9.4.4, §9.4.5).
+ */
+export function isReadOrAtomic(kind: number): boolean {
+  return kind === WqeKind.READ || kind === WqeKind.ATOMIC;
+}
+
+/**
+ * Where a send WQE is in its life (rxe's `wqe->state`): one field, moved by
+ * the requester and the completer.
+ *
+ * - `POSTED`: fetched and checked, waiting for the requester.
+ * - `PROCESSING`: the requester started it (`wqeProcessNs`); no PSNs yet.
+ * - `SENDING`: it holds its PSNs; request packets are being issued (a
+ *   retry moves it back here).
+ * - `PENDING`: every request packet is issued; waiting for the responder.
+ *   A READ or atomic in this state counts against max_rd_atomic.
+ * - `DONE`: completed, its CQE (if any) written.
+ * - `ERROR`: failed a local check before it was sent (`failSyndrome`); it
+ *   completes in error once every WQE before it has completed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { holdsPsns, type SendWqe, WqeState } from "./qp.ts";
+ * // The states between "has PSNs" and "completed" are what SQ drain waits for.
+ * const live = Object.values(WqeState).filter((s) => holdsPsns({ state: s } as SendWqe));
+ * assert.deepEqual(live, [WqeState.SENDING, WqeState.PENDING]);
+ * ```
+ */
+export const WqeState = {
+  POSTED: 0,
+  PROCESSING: 1,
+  SENDING: 2,
+  PENDING: 3,
+  DONE: 4,
+  ERROR: 5,
+} as const;
+/** A value of {@link WqeState}. */
+export type WqeState = (typeof WqeState)[keyof typeof WqeState];
 
 /**
  * A send WQE the requester has fetched, with its transport bookkeeping.
  *
  * @example
  * ```ts
- * import type { SendWqe } from "./qp.ts";
+ * import assert from "node:assert/strict";
+ * import { lastPsn, type SendWqe } from "./qp.ts";
  * // The requester's view of a WQE: which PSNs it took.
- * const lastPsn = (w: SendWqe) => (w.firstPsn + w.npsn - 1) & 0xffffff;
- * console.log(lastPsn({ firstPsn: 0xfffffe, npsn: 4 } as SendWqe)); // 1
+ * assert.equal(lastPsn({ firstPsn: 0xfffffe, npsn: 4 } as SendWqe), 1);
  * ```
  */
 export interface SendWqe {
   /** SQ counter of this WQE (u32). */
   counter: number;
-  /** Parsed WQE, or undefined if it was malformed (then `failStatus` says why). */
+  /** Parsed WQE, or undefined if it was malformed (then `failSyndrome` says why). */
   wqe: ParsedSendWqe | undefined;
   /** {@link WqeKind}. */
   kind: number;
   /** Write a CQE on success. */
   signaled: boolean;
-  /** A local error found before sending: completes with it, in order (0 = none). */
-  failStatus: number;
-  /** Syndrome of `failStatus`. */
+  /** {@link WqeState}. */
+  state: WqeState;
+  /**
+   * A local error found (`CqeSyndrome`; 0 = none): set with state ERROR before
+   * sending, or while SENDING when a payload read fails (rxe's `wqe->status`).
+   */
   failSyndrome: number;
-  /** wqeProcessNs has been paid. */
-  started: boolean;
-  /** PSNs given out: `firstPsn` and how many the WQE uses. */
-  psnAssigned: boolean;
+  /** `CqeVendorErr` of `failSyndrome`. */
+  failVendorErr: number;
   /** PSN of the first packet. */
   firstPsn: number;
   /** PSNs used. */
   npsn: number;
-  /** Request packets in all (READ/atomic: 1) and issued in the current round. */
+  /** Request packets in all (READ/atomic: 1). */
   npkts: number;
-  /** Request packets issued this round. */
+  /** Request packets issued in the current round. */
   sentPkts: number;
-  /** RDMA READ: response packets and bytes placed so far. */
+  /** RDMA READ: response packets placed so far. */
   readPkts: number;
-  /** Response bytes placed. */
+  /** RDMA READ: response bytes placed so far. */
   readDone: number;
-  /** Counted in `rdAtomicOutstanding`. */
-  rdCounted: boolean;
-  /** Completed. */
-  done: boolean;
+}
+
+/**
+ * True while a WQE holds PSNs and has not completed (SENDING or PENDING).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { holdsPsns, type SendWqe, WqeState } from "./qp.ts";
+ * assert.equal(holdsPsns({ state: WqeState.POSTED } as SendWqe), false);
+ * ```
+ */
+export function holdsPsns(w: SendWqe): boolean {
+  return w.state === WqeState.SENDING || w.state === WqeState.PENDING;
+}
+
+/**
+ * PSN of the WQE's last packet.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { lastPsn, type SendWqe } from "./qp.ts";
+ * assert.equal(lastPsn({ firstPsn: 10, npsn: 1 } as SendWqe), 10);
+ * ```
+ */
+export function lastPsn(w: SendWqe): number {
+  return psnAdd(w.firstPsn, w.npsn - 1);
 }
 
 /**
@@ -117,11 +236,12 @@ export interface SendWqe {
  *
  * @example
  * ```ts
- * import type { ResponderResource } from "./qp.ts";
- * import { psnDiff } from "./qp.ts";
+ * import assert from "node:assert/strict";
+ * import { psnDiff, type ResponderResource } from "./qp.ts";
  * // A duplicate READ request is served again if its PSN falls in a remembered READ.
- * const covers = (r: ResponderResource, psn: number) => psnDiff(psn, r.firstPsn) >= 0 && psnDiff(psn, r.firstPsn) < r.npsn;
- * console.log(covers({ kind: "read", firstPsn: 10, npsn: 4 } as ResponderResource, 12)); // true
+ * const covers = (r: ResponderResource, psn: number) =>
+ *   psnDiff(psn, r.firstPsn) >= 0 && psnDiff(psn, r.firstPsn) < r.npsn;
+ * assert.equal(covers({ kind: "read", firstPsn: 10, npsn: 4 } as ResponderResource, 12), true);
  * ```
  */
 export interface ResponderResource {
@@ -147,10 +267,11 @@ export interface ResponderResource {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { TxSlot } from "./qp.ts";
  * // Packets leave in issue order: only a ready head slot may go.
  * const canSend = (slots: TxSlot[]) => slots.length > 0 && slots[0].ready;
- * console.log(canSend([{ ready: false } as TxSlot, { ready: true } as TxSlot])); // false
+ * assert.equal(canSend([{ ready: false } as TxSlot, { ready: true } as TxSlot]), false);
  * ```
  */
 export interface TxSlot {
@@ -171,8 +292,9 @@ export interface TxSlot {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RespKind } from "./qp.ts";
- * console.log(Object.keys(RespKind)); // [ "READ", "ATOMIC", "ACK" ]
+ * assert.deepEqual(Object.keys(RespKind), ["READ", "ATOMIC", "ACK"]);
  * ```
  */
 export const RespKind = { READ: 0, ATOMIC: 1, ACK: 2 } as const;
@@ -182,9 +304,10 @@ export const RespKind = { READ: 0, ATOMIC: 1, ACK: 2 } as const;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type RespEntry, RespKind } from "./qp.ts";
  * const pending = (e: RespEntry) => e.kind === RespKind.READ ? e.npkts - e.issued : 1;
- * console.log(pending({ kind: RespKind.READ, npkts: 5, issued: 2 } as RespEntry)); // 3
+ * assert.equal(pending({ kind: RespKind.READ, npkts: 5, issued: 2 } as RespEntry), 3);
  * ```
  */
 export interface RespEntry {
@@ -213,13 +336,14 @@ export interface RespEntry {
 }
 
 /**
- * Receive message in progress at the responder.
+ * The receive WQE a message is being placed into (rxe's `resp.wqe`).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { RecvInProgress } from "./qp.ts";
  * const room = (r: RecvInProgress) => r.capacity - r.offset;
- * console.log(room({ capacity: 4096, offset: 2048 } as RecvInProgress)); // 2048
+ * assert.equal(room({ capacity: 4096, offset: 2048 } as RecvInProgress), 2048);
  * ```
  */
 export interface RecvInProgress {
@@ -233,10 +357,139 @@ export interface RecvInProgress {
   offset: number;
   /** Scatter space in total. */
   capacity: number;
-  /** A local error seen (LOC_LEN_ERR / LOC_PROT_ERR status), data dropped from then on. */
-  status: number;
-  /** Syndrome. */
+  /** The WQE could not be fetched: its `CqeSyndrome` (0 = fetched). */
   syndrome: number;
+  /** `CqeVendorErr` of `syndrome`. */
+  vendorErr: number;
+}
+
+/**
+ * The requester's part of a QP (rxe's `qp->req`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Qp } from "./qp.ts";
+ * const qp = new Qp(5);
+ * assert.equal(qp.req.psn, 0);
+ * assert.deepEqual(qp.req.slots, []);
+ * ```
+ */
+export class RequesterState {
+  /** SQ counter of the next WQE to fetch. */
+  fetchCounter = 0;
+  /** WQE fetches in flight. */
+  fetching = 0;
+  /** Bumped when the SQ is flushed or the QP reset: WQE fetches in flight are discarded. */
+  fetchEpoch = 0;
+  /** Index in `qp.sq` of the WQE the requester works on. */
+  index = 0;
+  /** PSN the requester sends next. */
+  psn = 0;
+  /** One past the highest PSN ever sent (a rewind lowers `psn`, not this). */
+  psnHigh = 0;
+  /** RDMA READ/atomic requests outstanding (counted against maxRdAtomic). */
+  rdAtomicOutstanding = 0;
+  /** Packets issued to DMA/port and not yet transmitted (requester window). */
+  txInFlight = 0;
+  /** A step of the requester is scheduled. */
+  scheduled = false;
+  /** The requester waits (WQE processing, RNR back-off) until this time. */
+  holdUntil = 0;
+  /** A WQE failed locally: the requester sends nothing more until the QP leaves the error path. */
+  error = false;
+  /** Packets since the last AckReq (the requester asks for an ACK at least every so often). */
+  noAckPkts = 0;
+  /** Bumped on every retry/error so that in-flight DMA callbacks of older rounds are discarded. */
+  epoch = 0;
+  /** Request packets in issue order; each leaves only after every earlier one (PSN order on the wire). */
+  slots: TxSlot[] = [];
+}
+
+/**
+ * The completer's part of a QP (rxe's `qp->comp`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Qp } from "./qp.ts";
+ * const qp = new Qp(5);
+ * assert.equal(qp.comp.timer, undefined);
+ * assert.equal(qp.comp.readRetryPsn, -1);
+ * ```
+ */
+export class CompleterState {
+  /** Oldest PSN not yet acknowledged. */
+  psn = 0;
+  /** Transport retries left (IBTA vol 1 §9.7.6.1.3). */
+  retries = 7;
+  /** RNR retries left (IBTA vol 1 §9.7.5.2.8). */
+  rnrRetries = 7;
+  /** Pending retransmission timer event. */
+  timer: EventHandle | undefined;
+  /** When the retransmission timer expires (0 = stopped); the event is moved lazily. */
+  timerDeadline = 0;
+  /** READ response gap: the PSN a retry was already issued for (retry once per gap). */
+  readRetryPsn: number = -1;
+  /** SQD: drain requested; the event is raised once drained. */
+  draining = false;
+}
+
+/**
+ * The responder's part of a QP (rxe's `qp->resp`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Qp } from "./qp.ts";
+ * const qp = new Qp(5);
+ * assert.equal(qp.resp.opcode, -1); // no message in progress
+ * assert.equal(qp.resp.ackPsn, -1);
+ * ```
+ */
+export class ResponderState {
+  /** PSN the responder expects. */
+  psn = 0;
+  /** Message sequence number (AETH). */
+  msn = 0;
+  /** RQ WQEs taken. */
+  rqConsumer = 0;
+  /** Receive WQE of the message in progress. */
+  wqe: RecvInProgress | undefined;
+  /** RDMA WRITE in progress: the target region. */
+  mr: MptEntry | undefined;
+  /** RDMA WRITE: next address. */
+  va = 0;
+  /** RDMA WRITE: bytes still expected. */
+  resid = 0;
+  /** RDMA WRITE: the whole DMA length of the message in progress. */
+  length = 0;
+  /** A sequence-error or RNR NAK was sent and the expected PSN has not arrived since (IBTA §9.7.5.2.2). */
+  sentPsnNak = false;
+  /** UC: the current message is dropped until the next First/Only (IBTA §9.8.2). */
+  dropMsg = false;
+  /** Opcode of the last packet accepted mid-message, -1 between messages (IBTA §9.7.5.1.x / C9-32). */
+  opcode: number = -1;
+  /** Responder resources, oldest first (+ replay history). */
+  resources: ResponderResource[] = [];
+  /** The responder is busy with a packet (receive WQE fetch); later packets wait in `queue`. */
+  busy = false;
+  /** Packets waiting while a receive WQE is fetched. */
+  queue: { pkt: Packet; raw: Uint8Array }[] = [];
+  /** Read-response packets between DMA and the port (responder window). */
+  txInFlight = 0;
+  /** Responses in PSN order; each leaves only after every earlier one. */
+  slots: TxSlot[] = [];
+  /** Responses owed, in PSN order. */
+  responses: RespEntry[] = [];
+  /** Bumped when the responder's in-flight work must be discarded (error, reset). */
+  epoch = 0;
+  /** ACK coalescing: the PSN to acknowledge when the delay expires (-1 = none pending). */
+  ackPsn: number = -1;
+  /** ...and the earliest time it may leave. */
+  ackAt = 0;
+  /** COMM_EST was raised. */
+  commEst = false;
 }
 
 /**
@@ -244,17 +497,20 @@ export interface RecvInProgress {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Qp } from "./qp.ts";
+ * import { HwQpState } from "./commands.ts";
  * const qp = new Qp(5);
- * console.log(qp.state); // 0 (RESET)
+ * assert.equal(qp.state, HwQpState.RESET);
+ * assert.equal(qp.mtuBytes, 2048); // the default path MTU code 4
  * ```
  */
 export class Qp {
   // --- attributes (commands) ---
   /** QP state. */
-  state: HwQpState = 0;
+  state: HwQpState = HwQpState.RESET;
   /** Service type. */
-  type: QpServiceType = 2;
+  type: QpServiceType = QpServiceType.RC;
   /** Protection domain. */
   pd = 0;
   /** CQ for send completions. */
@@ -285,7 +541,7 @@ export class Qp {
   pkeyIndex = 0;
   /** Q_Key. */
   qkey = 0;
-  /** Remote access allowed (HwAccess REMOTE_* bits). */
+  /** Remote operations the responder accepts (`QpAccess` bits). */
   accessFlags = 0;
   /** Remote QPN. */
   destQpn = 0;
@@ -293,7 +549,7 @@ export class Qp {
   rqPsn = 0;
   /** Requester PSN set at RTR2RTS. */
   sqPsn = 0;
-  /** Path MTU code. */
+  /** Path MTU code (IBTA encoding, `hca/link.ts`). */
   mtu = 4;
   /** Primary path. */
   path: PathParams = { dlid: 0, sl: 0, srcPathBits: 0 };
@@ -318,97 +574,15 @@ export class Qp {
   /** RQ producer counter from doorbells. */
   rqProducer = 0;
 
-  // --- requester ---
-  /** SQ counter of the next WQE to fetch. */
-  sqFetch = 0;
-  /** WQE fetches in flight. */
-  fetching = 0;
-  /** Fetched WQEs, oldest first, until completed: the requester walks it with `reqIndex`. */
+  // --- the engines ---
+  /** Fetched send WQEs, oldest first, until completed. */
   sq: SendWqe[] = [];
-  /** Index in `sq` of the WQE the requester works on, and the PSN it sends next. */
-  reqIndex = 0;
-  /** Packets of the current WQE already issued (to compute the next offset). */
-  reqPkt = 0;
-  /** PSN the requester sends next. */
-  nextPsn = 0;
-  /** One past the highest PSN ever sent (a rewind lowers `nextPsn`, not this). */
-  psnHigh = 0;
-  /** Oldest PSN not yet acknowledged. */
-  unackedPsn = 0;
-  /** RDMA READ/atomic requests outstanding (counted against maxRdAtomic). */
-  rdAtomicOutstanding = 0;
-  /** Packets issued to DMA/port and not yet transmitted (requester window). */
-  txInFlight = 0;
-  /** A step of the requester is scheduled. */
-  reqScheduled = false;
-  /** Requester waits (RNR back-off) until this time. */
-  reqHoldUntil = 0;
-  /** Transport retries left. */
-  retriesLeft = 7;
-  /** RNR retries left. */
-  rnrRetriesLeft = 7;
-  /** Pending retransmission timer event. */
-  retransmitTimer: EventHandle | undefined;
-  /** When the retransmission timer expires (0 = stopped); the event is moved lazily. */
-  timerDeadline = 0;
-  /** A WQE failed locally: the requester sends nothing more until the QP leaves the error path. */
-  sqError = false;
-  /** READ response gap: the PSN a retry was already issued for (retry once per gap). */
-  readRetryPsn: number = -1;
-  /** Packets since the last AckReq (the requester asks for an ACK at least every so often). */
-  noAckPkts = 0;
-  /** SQD: drain requested; event raised once drained. */
-  draining = false;
-  /** Bumped on every retry/error so that in-flight DMA callbacks of older rounds are discarded. */
-  epoch = 0;
-  /** Bumped when the SQ is flushed or the QP reset: WQE fetches in flight are discarded. */
-  fetchEpoch = 0;
-  /** Request packets in issue order; each leaves only after every earlier one (PSN order on the wire). */
-  reqSlots: TxSlot[] = [];
-
-  // --- responder ---
-  /** PSN the responder expects. */
-  expectedPsn = 0;
-  /** Message sequence number (AETH). */
-  msn = 0;
-  /** RQ WQEs taken. */
-  rqConsumer = 0;
-  /** Receive message in progress. */
-  recv: RecvInProgress | undefined;
-  /** RDMA WRITE in progress: target region and next address. */
-  writeMpt: MptEntry | undefined;
-  /** RDMA WRITE: next address. */
-  writeVa = 0;
-  /** RDMA WRITE: bytes still expected. */
-  writeLeft = 0;
-  /** A sequence-error NAK was sent and the expected PSN has not arrived since (send it once, IBTA §9.7.5.2.2). */
-  nakSent = false;
-  /** UC: the current message is being dropped until the next First/Only. */
-  ucDropping = false;
-  /** Last opcode accepted (opcode sequence checks, IBTA §9.7.5.1.x / C9-32). */
-  lastOpcode: number = -1;
-  /** Responder resources, oldest first, at most maxDestRdAtomic (+ replay history). */
-  resources: ResponderResource[] = [];
-  /** Responder is busy with a packet (receive WQE fetch); later packets wait here. */
-  respBusy = false;
-  /** Read-response packets between DMA and the port (responder window). */
-  respTxInFlight = 0;
-  /** Responses in PSN order; each leaves only after every earlier one. */
-  respSlots: TxSlot[] = [];
-  /** Responses owed, in PSN order. */
-  responses: RespEntry[] = [];
-  /** Bumped when the responder's in-flight work must be discarded (error, reset). */
-  respEpoch = 0;
-  /** RDMA WRITE: whole DMA length of the message in progress. */
-  writeTotal = 0;
-  /** ACK coalescing: the PSN to acknowledge when the delay expires (-1 = none pending). */
-  ackPendingPsn: number = -1;
-  /** ...and the earliest time it may leave. */
-  ackPendingAt = 0;
-  /** Packets waiting while a receive WQE is fetched. */
-  respQueue: { pkt: Packet; raw: Uint8Array }[] = [];
-  /** COMM_EST was raised. */
-  commEst = false;
+  /** Requester state. */
+  readonly req: RequesterState = new RequesterState();
+  /** Completer state. */
+  readonly comp: CompleterState = new CompleterState();
+  /** Responder state. */
+  readonly resp: ResponderState = new ResponderState();
 
   /**
    * Create it (hardware state; the device builds these).
@@ -427,6 +601,6 @@ export class Qp {
 
   /** Path MTU in bytes. */
   get mtuBytes(): number {
-    return 128 << this.mtu;
+    return IBA_MTUS[this.mtu - MTU_CODE_MIN];
   }
 }

@@ -12,10 +12,14 @@ import {
   type CmdResult,
   CmdStatus,
   HwQpState,
+  hwQpStateName,
   type PathParams,
+  QP_ACCESS_MASK,
   type QpInfo,
   QpServiceType,
 } from "./commands.ts";
+import { IBA_MTUS, ibaMtuBytes, ibaMtuCode, MTU_CODE_MAX, MTU_CODE_MIN } from "./link.ts";
+import { RQ_STRIDE_MAX, RQ_STRIDE_MIN, SQ_STRIDE_MAX, SQ_STRIDE_MIN } from "./wqe.ts";
 import {
   type DeviceTables,
   fail,
@@ -209,7 +213,10 @@ export function qpTransition(
   const qp = t.tp.qps[p.qpn];
   const state = qp ? qp.state : HwQpState.RESET;
   if (!tr.from.includes(state)) {
-    return fail(CmdStatus.BAD_QP_STATE, `${tr.name}: QP ${p.qpn} is in state ${state}`);
+    return fail(
+      CmdStatus.BAD_QP_STATE,
+      `${tr.name}: QP ${p.qpn} is in state ${state} (${hwQpStateName(state)})`,
+    );
   }
   if (op === CmdOp.TO_RST_QP) {
     if (qp) release(t, qp);
@@ -225,15 +232,15 @@ export function qpTransition(
   if (!r.ok) return r;
   q.state = tr.to as Qp["state"];
   if (op === CmdOp.RTR2RTS_QP) {
-    q.nextPsn = q.sqPsn;
-    q.psnHigh = q.sqPsn;
-    q.unackedPsn = q.sqPsn;
-    q.retriesLeft = q.retryCnt;
-    q.rnrRetriesLeft = q.rnrRetry;
+    q.req.psn = q.sqPsn;
+    q.req.psnHigh = q.sqPsn;
+    q.comp.psn = q.sqPsn;
+    q.comp.retries = q.retryCnt;
+    q.comp.rnrRetries = q.rnrRetry;
   }
-  if (op === CmdOp.SQERR2RTS_QP) q.sqError = false;
+  if (op === CmdOp.SQERR2RTS_QP) q.req.error = false;
   if (op === CmdOp.RTS2SQD_QP) {
-    q.draining = true;
+    q.comp.draining = true;
     eng.completer.checkDrained(q);
   }
   if (q.state === HwQpState.RTS) {
@@ -265,10 +272,10 @@ export function qpTransition(
  */
 export function release(t: DeviceTables, qp: Qp): void {
   qp.state = HwQpState.RESET;
-  qp.epoch++;
-  qp.fetchEpoch++;
-  qp.respEpoch++;
-  if (qp.retransmitTimer) t.core.engine.cancel(qp.retransmitTimer);
+  qp.req.epoch++;
+  qp.req.fetchEpoch++;
+  qp.resp.epoch++;
+  if (qp.comp.timer) t.core.engine.cancel(qp.comp.timer);
   qp.sendCq.refs--;
   qp.recvCq.refs--;
   if (qp.srq) qp.srq.refs--;
@@ -298,8 +305,11 @@ function rst2init(t: DeviceTables, qpn: number, c: Ctx): CmdResult<void> {
   const maxWr = 2 ** Math.ceil(Math.log2(h.maxQpWr));
   if (!isPow2(c.sqSize)) return fail(CmdStatus.BAD_SIZE, `${name}: sqSize must be a power of two`);
   if (c.sqSize > maxWr) return fail(CmdStatus.EXCEED_LIM, `${name}: sqSize above max_qp_wr`);
-  if (!isPow2(c.sqStride) || c.sqStride < 64 || c.sqStride > 1024) {
-    return fail(CmdStatus.BAD_SIZE, `${name}: sqStride must be a power of two in 64..1024`);
+  if (!isPow2(c.sqStride) || c.sqStride < SQ_STRIDE_MIN || c.sqStride > SQ_STRIDE_MAX) {
+    return fail(
+      CmdStatus.BAD_SIZE,
+      `${name}: sqStride must be a power of two in ${SQ_STRIDE_MIN}..${SQ_STRIDE_MAX}`,
+    );
   }
   const rqSize = c.rqSize ?? 0;
   if (srq ? rqSize !== 0 : !isPow2(rqSize)) {
@@ -308,9 +318,15 @@ function rst2init(t: DeviceTables, qpn: number, c: Ctx): CmdResult<void> {
   if ((rqSize as number) > maxWr) {
     return fail(CmdStatus.EXCEED_LIM, `${name}: rqSize above max_qp_wr`);
   }
-  const rqStride = c.rqStride ?? 16;
-  if (!isPow2(rqStride) || (rqStride as number) < 16 || (rqStride as number) > 1024) {
-    return fail(CmdStatus.BAD_SIZE, `${name}: rqStride must be a power of two in 16..1024`);
+  const rqStride = c.rqStride ?? RQ_STRIDE_MIN;
+  if (
+    !isPow2(rqStride) || (rqStride as number) < RQ_STRIDE_MIN ||
+    (rqStride as number) > RQ_STRIDE_MAX
+  ) {
+    return fail(
+      CmdStatus.BAD_SIZE,
+      `${name}: rqStride must be a power of two in ${RQ_STRIDE_MIN}..${RQ_STRIDE_MAX}`,
+    );
   }
   const sq = queueBuffer(t, c.wqKey, c.sqAddr, c.sqSize * c.sqStride, false, `${name} SQ`);
   if (isResult(sq)) return sq;
@@ -347,8 +363,9 @@ function rst2init(t: DeviceTables, qpn: number, c: Ctx): CmdResult<void> {
   if (srq) srq.refs++;
   sq.refs++;
   q.state = HwQpState.INIT;
+  // A UD QP's packets are as long as its port's active MTU allows.
   const pm = t.port(q.port)?.activeMtu;
-  if (q.type === QpServiceType.UD && pm) q.mtu = Math.log2(pm) - 7;
+  if (q.type === QpServiceType.UD && pm) q.mtu = ibaMtuCode(pm) ?? q.mtu;
   t.tp.qps[qpn] = q;
   return ok(undefined);
 }
@@ -397,9 +414,15 @@ const FIELDS = {
   port: int(1, (t) => t.portCount, "out of range", (q, v) => (q.port = v)),
   pkeyIndex: int(0, 0xffff, "out of range", (q, v) => (q.pkeyIndex = v)),
   qkey: int(0, 0xffffffff, "must be a u32", (q, v) => (q.qkey = v)),
-  accessFlags: int(0, 0xff, "must be a bit mask", (q, v) => (q.accessFlags = v)),
+  accessFlags: {
+    parse: (v: unknown) =>
+      isInt(v, 0, QP_ACCESS_MASK) && (v & ~QP_ACCESS_MASK) === 0
+        ? { value: v }
+        : { status: CmdStatus.BAD_PARAM, why: "must be QP access bits (RRE/RWE/RAE)" },
+    set: (q: Qp, v: number) => (q.accessFlags = v),
+  },
   destQpn: int(0, 0xffffff, "must be 24 bits", (q, v) => (q.destQpn = v)),
-  rqPsn: int(0, 0xffffff, "must be 24 bits", (q, v) => (q.rqPsn = q.expectedPsn = v)),
+  rqPsn: int(0, 0xffffff, "must be 24 bits", (q, v) => (q.rqPsn = q.resp.psn = v)),
   sqPsn: int(0, 0xffffff, "must be 24 bits", (q, v) => (q.sqPsn = v)),
   mtu: { parse: parseMtu, set: (q: Qp, v: number) => (q.mtu = v) },
   path: { parse: parsePath, set: (q: Qp, v: PathParams) => (q.path = v) },
@@ -416,13 +439,18 @@ const FIELDS = {
 } satisfies Record<string, FieldRule>;
 
 function parseMtu(v: unknown, t: DeviceTables, q: Qp): Parsed {
-  if (!isInt(v, 1, 5)) return { status: CmdStatus.BAD_PARAM, why: "must be an MTU code 1..5" };
-  // Longer packets than the port's link carries would go on the wire.
-  const portMtu = t.port(q.port)?.activeMtu ?? 0;
-  if (portMtu > 0 && 128 << v > portMtu) {
+  if (!isInt(v, MTU_CODE_MIN, MTU_CODE_MAX)) {
     return {
       status: CmdStatus.BAD_PARAM,
-      why: `${128 << v} above port ${q.port}'s MTU ${portMtu}`,
+      why: `must be an MTU code ${MTU_CODE_MIN}..${MTU_CODE_MAX} (${IBA_MTUS.join(", ")} bytes)`,
+    };
+  }
+  // Longer packets than the port's link carries would go on the wire.
+  const portMtu = t.port(q.port)?.activeMtu ?? 0;
+  if (portMtu > 0 && ibaMtuBytes(v) > portMtu) {
+    return {
+      status: CmdStatus.BAD_PARAM,
+      why: `${ibaMtuBytes(v)} above port ${q.port}'s MTU ${portMtu}`,
     };
   }
   return { value: v };
@@ -527,14 +555,14 @@ export function queryQp(t: DeviceTables, params: unknown): CmdResult<QpInfo> {
     maxRdAtomic: q.maxRdAtomic,
     maxDestRdAtomic: q.maxDestRdAtomic,
     sqdEvent: q.sqdEvent,
-    nextPsn: q.nextPsn,
-    unackedPsn: q.unackedPsn,
-    expectedPsn: q.expectedPsn,
+    nextPsn: q.req.psn,
+    unackedPsn: q.comp.psn,
+    expectedPsn: q.resp.psn,
     sqProducer: q.sqProducer,
-    sqConsumer: q.sq[0]?.counter ?? ((q.sqFetch - q.fetching) >>> 0),
+    sqConsumer: q.sq[0]?.counter ?? ((q.req.fetchCounter - q.req.fetching) >>> 0),
     rqProducer: q.rqProducer,
-    rqConsumer: q.rqConsumer,
-    retriesLeft: q.retriesLeft,
-    rnrRetriesLeft: q.rnrRetriesLeft,
+    rqConsumer: q.resp.rqConsumer,
+    retriesLeft: q.comp.retries,
+    rnrRetriesLeft: q.comp.rnrRetries,
   });
 }

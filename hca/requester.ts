@@ -2,9 +2,10 @@
  * The send engine (requester side of a QP, rxe_req's role): fetch send WQEs
  * by DMA after a doorbell, check them, give them PSNs, cut messages into
  * path-MTU packets with the opcode table, read each packet's payload by DMA
- * and hand it to the port. Retransmission (go-back-N from a PSN) is driven
- * by the completer, which rewinds `reqIndex`/`sentPkts` and calls
- * {@link Requester.kick}.
+ * and hand it to the port. Its per-QP state is `qp.req`; each WQE moves
+ * through `WqeState` POSTED → PROCESSING → SENDING → PENDING as rxe_req
+ * moves `wqe->state`. Retransmission (go-back-N from a PSN) is driven by the
+ * completer, which calls {@link Requester.rewind} and {@link Requester.kick}.
  *
  * Timing per WQE: the fetch (DMA read of one stride), `wqeProcessNs`, then
  * per packet a payload DMA read (none for inline data) and the link. Fetches
@@ -15,25 +16,37 @@
  * @module
  */
 
-import { HwAccess, HwQpState, QpServiceType } from "./commands.ts";
+import { HwQpState, MptAccess, QpServiceType } from "./commands.ts";
 import { PAGE_SIZE } from "../sim/memory.ts";
 import type { HcaCore } from "./core.ts";
-import { CqeSyndrome } from "./cqe.ts";
-import { OP, pickOpcode, type Position, type Transport as Tp } from "./opcode.ts";
+import { CqeSyndrome, CqeVendorErr } from "./cqe.ts";
+import { OP, pickOpcode, type Position } from "./opcode.ts";
 import type { PacketInit } from "./packet.ts";
-import { psnAdd, psnDiff, type Qp, type SendWqe, type TxSlot, WqeKind } from "./qp.ts";
+import {
+  holdsPsns,
+  isReadOrAtomic,
+  psnAdd,
+  psnDiff,
+  type Qp,
+  type SendWqe,
+  TRANSPORT_OF_SERVICE,
+  type TxSlot,
+  WqeKind,
+  WqeState,
+} from "./qp.ts";
 import { ackTimeoutNs } from "./timers.ts";
-import { routeTo, type Transport, TxWindow, WcStatus } from "./transport.ts";
-import { decodeSendWqe, type ParsedSendWqe, WqeFlags, WqeOpcode } from "./wqe.ts";
+import { routeTo, type Transport, TxWindow } from "./transport.ts";
+import { decodeSendWqe, type ParsedSendWqe, QKEY_USE_QP, WqeFlags, WqeOpcode } from "./wqe.ts";
 
 /**
  * WQE fetches a QP may have outstanding (the engine prefetches posted WQEs).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FETCH_DEPTH } from "./requester.ts";
  * // WQE fetches in flight per QP: with 0.9 µs DMA reads, at most this many WQEs per 0.9 µs.
- * console.log(FETCH_DEPTH / 0.9e-6 > 1e6); // true: fetching never limits a million WQEs/s
+ * assert.ok(FETCH_DEPTH / 0.9e-6 > 1e6); // fetching never limits a million WQEs/s
  * ```
  */
 export const FETCH_DEPTH = 8;
@@ -41,8 +54,10 @@ export const FETCH_DEPTH = 8;
 const ACKREQ_EVERY = 64;
 /** Largest message (IBTA §9.4: DMA length is a 31-bit quantity for verbs). */
 const MAX_MSG = 2 ** 31;
-
-const TRANSPORT: Record<number, Tp> = { 2: "RC", 3: "UC", 4: "UD" };
+/** An atomic operates on 8 bytes and returns 8 (IBTA vol 1 §9.4.5). */
+const ATOMIC_BYTES = 8;
+/** Rights a gather needs: none (a region is always readable by its owner; mthca sets MPT LOCAL_READ on every region). */
+const GATHER_RIGHTS = 0;
 
 function kindOf(op: number): number {
   switch (op) {
@@ -64,8 +79,10 @@ function kindOf(op: number): number {
  *
  * @example
  * ```ts
- * import { FETCH_DEPTH } from "./requester.ts";
- * console.log(FETCH_DEPTH); // 8
+ * import assert from "node:assert/strict";
+ * import { Requester } from "./requester.ts";
+ * // The device builds one; its per-QP state lives in `qp.req`.
+ * assert.equal(typeof Requester.prototype.kick, "function");
  * ```
  */
 export class Requester {
@@ -106,21 +123,22 @@ export class Requester {
 
   /** Issue WQE fetches for posted WQEs, up to {@link FETCH_DEPTH} in flight. */
   fetch(qp: Qp): void {
+    const req = qp.req;
     while (
-      qp.sqFetch !== qp.sqProducer && qp.fetching < FETCH_DEPTH &&
-      qp.sq.length + qp.fetching < qp.sqSize
+      req.fetchCounter !== qp.sqProducer && req.fetching < FETCH_DEPTH &&
+      qp.sq.length + req.fetching < qp.sqSize
     ) {
-      const c = qp.sqFetch;
-      qp.sqFetch = (c + 1) >>> 0;
-      qp.fetching++;
-      const epoch = qp.fetchEpoch;
+      const c = req.fetchCounter;
+      req.fetchCounter = (c + 1) >>> 0;
+      req.fetching++;
+      const epoch = req.fetchEpoch;
       this.core.bus.read(qp.sqStride, () => this.#fetched(qp, c, epoch), this.#tagFetch);
     }
   }
 
   #fetched(qp: Qp, counter: number, epoch: number): void {
-    if (qp.fetchEpoch !== epoch) return; // flushed or reset meanwhile
-    qp.fetching--;
+    if (qp.req.fetchEpoch !== epoch) return; // flushed or reset meanwhile
+    qp.req.fetching--;
     const stride = qp.sqStride;
     if (this.#scratch.length < stride) this.#scratch = new Uint8Array(stride);
     const buf = this.#scratch.subarray(0, stride);
@@ -129,27 +147,22 @@ export class Requester {
       wqe: undefined,
       kind: WqeKind.SEND,
       signaled: true,
-      failStatus: 0,
+      state: WqeState.POSTED,
       failSyndrome: 0,
-      started: false,
-      psnAssigned: false,
+      failVendorErr: CqeVendorErr.NONE,
       firstPsn: 0,
       npsn: 0,
       npkts: 0,
       sentPkts: 0,
       readPkts: 0,
       readDone: 0,
-      rdCounted: false,
-      done: false,
     };
     if (!this.core.tpt.gather(qp.wq, qp.sqWqeAddr(counter), stride, buf, 0)) {
-      w.failStatus = WcStatus.LOC_PROT_ERR;
-      w.failSyndrome = CqeSyndrome.BAD_FRAME;
+      fail(w, CqeSyndrome.LOCAL_PROT_ERR, CqeVendorErr.BAD_FRAME);
     } else {
       const parsed = decodeSendWqe(buf, qp.type === QpServiceType.UD, this.core.profile.hca.maxSge);
       if (typeof parsed === "string") {
-        w.failStatus = WcStatus.LOC_QP_OP_ERR;
-        w.failSyndrome = CqeSyndrome.BAD_WQE;
+        fail(w, CqeSyndrome.LOCAL_QP_OP_ERR, CqeVendorErr.BAD_WQE);
       } else {
         w.wqe = parsed;
         w.kind = kindOf(parsed.opcode);
@@ -164,38 +177,33 @@ export class Requester {
 
   /** Local checks and the packet/PSN plan of a parsed WQE (IBTA §10.8.3 local errors). */
   #plan(qp: Qp, w: SendWqe, p: ParsedSendWqe): void {
-    const fail = (status: number, syndrome: number) => {
-      w.failStatus = status;
-      w.failSyndrome = syndrome;
-    };
     const hca = this.core.profile.hca;
+    const rdAtomic = isReadOrAtomic(w.kind);
     // Opcode must suit the service (IBTA §9.2 table 38: UD sends only, UC no READ/atomics).
     if (qp.type === QpServiceType.UD && w.kind !== WqeKind.SEND) {
-      return fail(WcStatus.LOC_QP_OP_ERR, CqeSyndrome.BAD_OPCODE_FOR_QP);
+      return fail(w, CqeSyndrome.LOCAL_QP_OP_ERR, CqeVendorErr.BAD_OPCODE_FOR_QP);
     }
-    if (qp.type === QpServiceType.UC && (w.kind === WqeKind.READ || w.kind === WqeKind.ATOMIC)) {
-      return fail(WcStatus.LOC_QP_OP_ERR, CqeSyndrome.BAD_OPCODE_FOR_QP);
+    if (qp.type === QpServiceType.UC && rdAtomic) {
+      return fail(w, CqeSyndrome.LOCAL_QP_OP_ERR, CqeVendorErr.BAD_OPCODE_FOR_QP);
     }
-    if (
-      p.inline && (p.length > hca.maxInline || w.kind === WqeKind.READ || w.kind === WqeKind.ATOMIC)
-    ) {
-      return fail(WcStatus.LOC_QP_OP_ERR, CqeSyndrome.BAD_WQE);
+    if (p.inline && (p.length > hca.maxInline || rdAtomic)) {
+      return fail(w, CqeSyndrome.LOCAL_QP_OP_ERR, CqeVendorErr.BAD_WQE);
     }
-    if (p.length > MAX_MSG) return fail(WcStatus.LOC_LEN_ERR, CqeSyndrome.LENGTH);
+    if (p.length > MAX_MSG) return fail(w, CqeSyndrome.LOCAL_LENGTH_ERR, CqeVendorErr.LENGTH);
     const mtu = this.#mtu(qp);
     if (qp.type === QpServiceType.UD && p.length > mtu) {
       // IBTA §9.8: a UD message is one packet.
-      return fail(WcStatus.LOC_LEN_ERR, CqeSyndrome.LENGTH);
+      return fail(w, CqeSyndrome.LOCAL_LENGTH_ERR, CqeVendorErr.LENGTH);
     }
-    if (w.kind === WqeKind.ATOMIC && p.length !== 8) {
-      return fail(WcStatus.LOC_LEN_ERR, CqeSyndrome.LENGTH);
+    if (w.kind === WqeKind.ATOMIC && p.length !== ATOMIC_BYTES) {
+      return fail(w, CqeSyndrome.LOCAL_LENGTH_ERR, CqeVendorErr.LENGTH);
     }
     // Gather/scatter keys: the QP's PD, bounds, and LOCAL_WRITE where the
     // HCA writes the response (IBTA vol 1 §10.6.3.3 local access keys: a failure is LOC_PROT_ERR).
-    const need = w.kind === WqeKind.READ || w.kind === WqeKind.ATOMIC ? HwAccess.LOCAL_WRITE : 0;
+    const need = rdAtomic ? MptAccess.LOCAL_WRITE : GATHER_RIGHTS;
     for (const s of p.sgl) {
       const r = this.core.tpt.check(s.lkey, qp.pd, s.addr, s.length, need);
-      if (typeof r === "number") return fail(WcStatus.LOC_PROT_ERR, r);
+      if (typeof r === "number") return fail(w, CqeSyndrome.LOCAL_PROT_ERR, r);
     }
     const pkts = Math.max(1, Math.ceil(p.length / mtu));
     if (w.kind === WqeKind.READ) {
@@ -220,58 +228,64 @@ export class Requester {
 
   /** Run the send engine for `qp` soon (idempotent). */
   kick(qp: Qp): void {
-    if (qp.reqScheduled) return;
-    qp.reqScheduled = true;
+    const req = qp.req;
+    if (req.scheduled) return;
+    req.scheduled = true;
     const now = this.core.engine.now;
-    const at = qp.reqHoldUntil > now ? qp.reqHoldUntil - now : 0;
+    const at = req.holdUntil > now ? req.holdUntil - now : 0;
     this.core.engine.schedule(at, () => this.#step(qp), this.#tagStep);
   }
 
+  /**
+   * Move the WQE at `req.index` forward as far as the window allows: start
+   * it (POSTED → PROCESSING, paying `wqeProcessNs`), give it PSNs
+   * (→ SENDING), issue its request packets (→ PENDING after the last).
+   */
   #step(qp: Qp): void {
-    qp.reqScheduled = false;
+    const req = qp.req;
+    req.scheduled = false;
     if (qp.state !== HwQpState.RTS && qp.state !== HwQpState.SQD) return;
     const now = this.core.engine.now;
-    if (qp.reqHoldUntil > now) return this.kick(qp);
-    while (qp.txInFlight < this.tp.txWindow && !qp.sqError) {
-      const w = qp.sq[qp.reqIndex];
+    if (req.holdUntil > now) return this.kick(qp);
+    while (req.txInFlight < this.tp.txWindow && !req.error) {
+      const w = qp.sq[req.index];
       if (!w) return;
-      if (w.failStatus !== 0) {
+      if (w.state === WqeState.ERROR) {
         // Completes in order once everything before it has (the completer's job).
-        qp.sqError = true;
-        qp.reqIndex++;
+        req.error = true;
+        req.index++;
         this.tp.engines.localError(qp);
         return;
       }
-      if (!w.psnAssigned) {
+      if (w.state === WqeState.POSTED || w.state === WqeState.PROCESSING) {
         if (qp.state === HwQpState.SQD) return this.tp.engines.checkDrained(qp);
         const p = w.wqe!;
         // IBTA §10.8.3: a fenced WR waits for prior RDMA READs and atomics.
-        if ((p.flags & WqeFlags.FENCE) && qp.rdAtomicOutstanding > 0) return;
-        if (
-          (w.kind === WqeKind.READ || w.kind === WqeKind.ATOMIC) &&
-          qp.rdAtomicOutstanding >= Math.max(1, qp.maxRdAtomic)
-        ) return;
-        if (!w.started) {
-          w.started = true;
-          qp.reqHoldUntil = now + this.core.profile.hca.wqeProcessNs;
+        if ((p.flags & WqeFlags.FENCE) && req.rdAtomicOutstanding > 0) return;
+        if (isReadOrAtomic(w.kind) && req.rdAtomicOutstanding >= Math.max(1, qp.maxRdAtomic)) {
+          return;
+        }
+        if (w.state === WqeState.POSTED) {
+          w.state = WqeState.PROCESSING;
+          req.holdUntil = now + this.core.profile.hca.wqeProcessNs;
           return this.kick(qp);
         }
-        w.psnAssigned = true;
-        // New PSNs continue after the highest ever used (a rewind only lowers `nextPsn`).
-        w.firstPsn = qp.psnHigh;
+        w.state = WqeState.SENDING;
+        // New PSNs continue after the highest ever used (a rewind only lowers `req.psn`).
+        w.firstPsn = req.psnHigh;
       }
-      const rdAtomic = w.kind === WqeKind.READ || w.kind === WqeKind.ATOMIC;
+      const rdAtomic = isReadOrAtomic(w.kind);
       if (rdAtomic || w.sentPkts + 1 >= w.npkts) {
         // Move on before issuing: a UC/UD WQE may complete (and leave `sq`) synchronously.
-        qp.reqIndex++;
+        req.index++;
         const end = psnAdd(w.firstPsn, w.npsn);
-        if (psnDiff(end, qp.nextPsn) > 0) qp.nextPsn = end;
-        if (psnDiff(end, qp.psnHigh) > 0) qp.psnHigh = end;
+        if (psnDiff(end, req.psn) > 0) req.psn = end;
+        if (psnDiff(end, req.psnHigh) > 0) req.psnHigh = end;
       }
       if (rdAtomic) {
-        if (!w.rdCounted) {
-          w.rdCounted = true;
-          qp.rdAtomicOutstanding++;
+        if (w.state !== WqeState.PENDING) {
+          w.state = WqeState.PENDING;
+          req.rdAtomicOutstanding++;
         }
         this.#issueReadOrAtomic(qp, w);
       } else {
@@ -283,19 +297,19 @@ export class Requester {
   /** Reserve the next place in the QP's packet order. */
   #slot(qp: Qp, w: SendWqe, last: boolean): TxSlot {
     const slot: TxSlot = { ready: false, init: undefined, windowed: true, w, last };
-    qp.reqSlots.push(slot);
-    qp.txInFlight++;
+    qp.req.slots.push(slot);
+    qp.req.txInFlight++;
     return slot;
   }
 
   /** Hand every leading filled slot to the port, in issue order. */
   #flush(qp: Qp): void {
-    const q = qp.reqSlots;
+    const q = qp.req.slots;
     let dropped = false;
     while (q.length > 0 && q[0].ready) {
       const s = q.shift()!;
       if (!s.init) {
-        qp.txInFlight--;
+        qp.req.txInFlight--;
         dropped = true;
         continue;
       }
@@ -310,16 +324,18 @@ export class Requester {
   #issuePacket(qp: Qp, w: SendWqe): void {
     const p = w.wqe!;
     const mtu = this.#mtu(qp);
+    const req = qp.req;
     const i = w.sentPkts++;
     const off = i * mtu;
     const len = Math.min(mtu, p.length - off);
     const last = i === w.npkts - 1;
+    if (last) w.state = WqeState.PENDING;
     const psn = psnAdd(w.firstPsn, i);
     const nextPsn = psnAdd(psn, 1);
-    if (psnDiff(nextPsn, qp.nextPsn) > 0) qp.nextPsn = nextPsn;
-    if (psnDiff(nextPsn, qp.psnHigh) > 0) qp.psnHigh = nextPsn;
+    if (psnDiff(nextPsn, req.psn) > 0) req.psn = nextPsn;
+    if (psnDiff(nextPsn, req.psnHigh) > 0) req.psnHigh = nextPsn;
     const slot = this.#slot(qp, w, last);
-    const epoch = qp.epoch;
+    const epoch = req.epoch;
     if (p.inline || len === 0) {
       this.#emit(qp, slot, i, off, len, epoch);
     } else {
@@ -330,7 +346,7 @@ export class Requester {
   /** Build packet `i` of the slot's WQE once its payload is in the device. */
   #emit(qp: Qp, slot: TxSlot, i: number, off: number, len: number, epoch: number): void {
     slot.ready = true;
-    if (qp.epoch !== epoch) return this.#flush(qp);
+    if (qp.req.epoch !== epoch) return this.#flush(qp);
     const w = slot.w!;
     const last = slot.last;
     const p = w.wqe!;
@@ -340,25 +356,28 @@ export class Requester {
       else {
         payload = this.#payload(qp, p, off, len);
         if (!payload) {
-          qp.sqError = true;
-          w.failStatus = WcStatus.LOC_PROT_ERR;
-          w.failSyndrome = CqeSyndrome.BAD_FRAME;
+          // A failure after the WQE got its PSNs: it keeps its state and
+          // completes in error at the head (the completer's job).
+          qp.req.error = true;
+          w.failSyndrome = CqeSyndrome.LOCAL_PROT_ERR;
+          w.failVendorErr = CqeVendorErr.BAD_FRAME;
           this.#flush(qp);
           this.tp.engines.localError(qp);
           return;
         }
       }
     }
-    const tp = TRANSPORT[qp.type];
+    const tp = TRANSPORT_OF_SERVICE[qp.type];
     const first = i === 0;
     const pos: Position = first && last ? "only" : first ? "first" : last ? "last" : "middle";
     const isWrite = w.kind === WqeKind.WRITE;
     const imm = p.opcode === WqeOpcode.SEND_IMM || p.opcode === WqeOpcode.RDMA_WRITE_IMM;
     const opcode = pickOpcode(tp, isWrite ? "write" : "send", pos, imm);
     const psn = psnAdd(w.firstPsn, i);
-    qp.noAckPkts++;
-    const ackReq = qp.type === QpServiceType.RC && (last || qp.noAckPkts >= ACKREQ_EVERY);
-    if (ackReq) qp.noAckPkts = 0;
+    const req = qp.req;
+    req.noAckPkts++;
+    const ackReq = qp.type === QpServiceType.RC && (last || req.noAckPkts >= ACKREQ_EVERY);
+    if (ackReq) req.noAckPkts = 0;
     const init: PacketInit = {
       lrh: { dlid: 0, slid: 0 },
       bth: {
@@ -386,7 +405,7 @@ export class Requester {
     routeTo(init, this.tp.port(qp.port), u);
     init.bth.destQp = u.remoteQpn;
     // IBTA vol 1 §3.5.3: a Q_Key with the high bit set means "use the QP's own".
-    init.deth = { qkey: (u.qkey & 0x80000000) ? qp.qkey : u.qkey, srcQp: qp.qpn };
+    init.deth = { qkey: (u.qkey & QKEY_USE_QP) ? qp.qkey : u.qkey, srcQp: qp.qpn };
   }
 
   /**
@@ -402,7 +421,7 @@ export class Requester {
         if (from + len > s.length) break;
         const va = s.addr + from;
         const tpt = this.core.tpt;
-        const e = tpt.check(s.lkey, qp.pd, va, len, 0);
+        const e = tpt.check(s.lkey, qp.pd, va, len, GATHER_RIGHTS);
         if (typeof e === "number") return undefined;
         const po = va % PAGE_SIZE;
         if (po + len > PAGE_SIZE) break;
@@ -427,7 +446,7 @@ export class Requester {
       if (off + done < sEnd) {
         const from = off + done - pos;
         const n = Math.min(s.length - from, len - done);
-        const e = tpt.check(s.lkey, qp.pd, s.addr + from, n, 0);
+        const e = tpt.check(s.lkey, qp.pd, s.addr + from, n, GATHER_RIGHTS);
         if (typeof e === "number" || !tpt.gather(e, s.addr + from, n, out, done)) return false;
         done += n;
       }
@@ -442,11 +461,16 @@ export class Requester {
     w.sentPkts = 1;
     const init: PacketInit = {
       lrh: { dlid: 0, slid: 0 },
-      bth: { opcode: 0, destQp: qp.destQpn, psn: 0, pkey: this.tp.pkey(qp), ackReq: true },
+      bth: {
+        opcode: OP.RC_RDMA_READ_REQUEST,
+        destQp: qp.destQpn,
+        psn: 0,
+        pkey: this.tp.pkey(qp),
+        ackReq: true,
+      },
     };
     if (w.kind === WqeKind.READ) {
       // A retried READ asks only for what has not arrived (IBTA vol 1 §9.4.4: a retried READ may reread only the missing part).
-      init.bth.opcode = OP.RC_RDMA_READ_REQUEST;
       init.bth.psn = psnAdd(w.firstPsn, w.readPkts);
       init.reth = {
         va: BigInt(p.remoteAddr + w.readDone),
@@ -477,11 +501,12 @@ export class Requester {
   armTimer(qp: Qp): void {
     const t = ackTimeoutNs(qp.timeout);
     if (t === Infinity) return;
+    const comp = qp.comp;
     const now = this.core.engine.now;
-    qp.timerDeadline = Math.max(now, qp.reqHoldUntil) + t;
-    if (!qp.retransmitTimer || qp.retransmitTimer.done) {
-      qp.retransmitTimer = this.core.engine.schedule(
-        qp.timerDeadline - now,
+    comp.timerDeadline = Math.max(now, qp.req.holdUntil) + t;
+    if (!comp.timer || comp.timer.done) {
+      comp.timer = this.core.engine.schedule(
+        comp.timerDeadline - now,
         () => this.#timerFired(qp),
         this.#tagTimer,
       );
@@ -490,23 +515,24 @@ export class Requester {
 
   /** Stop the timer (nothing outstanding). */
   stopTimer(qp: Qp): void {
-    qp.timerDeadline = 0;
+    qp.comp.timerDeadline = 0;
   }
 
   #timerFired(qp: Qp): void {
-    qp.retransmitTimer = undefined;
-    if (qp.timerDeadline === 0) return;
+    const comp = qp.comp;
+    comp.timer = undefined;
+    if (comp.timerDeadline === 0) return;
     if (qp.state !== HwQpState.RTS && qp.state !== HwQpState.SQD) return;
     const now = this.core.engine.now;
-    if (qp.timerDeadline > now) {
-      qp.retransmitTimer = this.core.engine.schedule(
-        qp.timerDeadline - now,
+    if (comp.timerDeadline > now) {
+      comp.timer = this.core.engine.schedule(
+        comp.timerDeadline - now,
         () => this.#timerFired(qp),
         this.#tagTimer,
       );
       return;
     }
-    qp.timerDeadline = 0;
+    comp.timerDeadline = 0;
     this.onTimeout(qp);
   }
 
@@ -515,30 +541,34 @@ export class Requester {
    * from that packet, every later WQE from its start.
    */
   rewind(qp: Qp, psn: number): void {
-    qp.epoch++;
+    const req = qp.req;
+    req.epoch++;
     let found = -1;
     for (let i = 0; i < qp.sq.length; i++) {
       const w = qp.sq[i];
-      if (w.done || !w.psnAssigned) continue;
+      if (!holdsPsns(w)) continue;
       if (found < 0) {
         const d = psnDiff(psn, w.firstPsn);
         if (d >= 0 && d < w.npsn) found = i;
         else continue;
       }
-      if (i === found && (w.kind === WqeKind.SEND || w.kind === WqeKind.WRITE)) {
-        w.sentPkts = psnDiff(psn, w.firstPsn);
-      } else {
-        w.sentPkts = 0;
-      }
-      if (w.rdCounted) {
-        w.rdCounted = false;
-        qp.rdAtomicOutstanding--;
-      }
+      const rdAtomic = isReadOrAtomic(w.kind);
+      w.sentPkts = i === found && !rdAtomic ? psnDiff(psn, w.firstPsn) : 0;
+      // Issued READs and atomics go back to SENDING and stop counting against max_rd_atomic.
+      if (rdAtomic && w.state === WqeState.PENDING) req.rdAtomicOutstanding--;
+      w.state = WqeState.SENDING;
     }
     if (found < 0) return;
-    qp.reqIndex = found;
-    qp.nextPsn = psn;
+    req.index = found;
+    req.psn = psn;
     this.core.counters.retransmits++;
     this.kick(qp);
   }
+}
+
+/** A local check failed before the WQE was sent: it completes in error, in order. */
+function fail(w: SendWqe, syndrome: number, vendorErr: number): void {
+  w.state = WqeState.ERROR;
+  w.failSyndrome = syndrome;
+  w.failVendorErr = vendorErr;
 }

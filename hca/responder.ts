@@ -3,8 +3,16 @@
  * handling, receive WQE consumption (RNR NAK when none is posted), data
  * placement for SEND and RDMA WRITE, RDMA READ responses, atomics with a
  * replay cache, ACK generation, UD Q_Key checks and GRH space, immediate data
- * and solicited events (IBTA vol 1 §9.7.5.1–2 responder, §9.8 UD, §10.7
- * receive WQEs).
+ * and solicited events (IBTA vol 1 §9.7.5.1–2 responder, §9.8 UC, §9.6 and
+ * §11.4.1 UD, §10.7 receive WQEs).
+ *
+ * Each request packet walks the named states of {@link RespState}, in the
+ * order rxe_resp.c checks a request: CHK_PSN, CHK_OP_SEQ, CHK_OP_VALID,
+ * CHK_RESOURCE, CHK_LENGTH, CHK_RKEY, then EXECUTE, COMPLETE, ACKNOWLEDGE. A
+ * check that fails moves to an ERR_* state, which answers the way the
+ * service demands: RC NAKs (and for classes C/D moves the QP to ERR), UC drops
+ * the message, UD drops the datagram or completes its WQE in error. The
+ * per-QP state is `qp.resp`.
  *
  * Responses (ACKs, NAKs, READ response packets, atomic ACKs) leave strictly
  * in PSN order from a per-QP queue, since the requester reads an ACK for a
@@ -13,35 +21,48 @@
  * @module
  */
 
-import { EqeType, HwAccess, HwQpState, QpServiceType } from "./commands.ts";
+import { EqeType, HwQpState, MptAccess, QpAccess, QpServiceType } from "./commands.ts";
 import type { HcaCore } from "./core.ts";
-import { CqeSyndrome } from "./cqe.ts";
+import { CqeSyndrome, CqeVendorErr } from "./cqe.ts";
 import type { MptEntry } from "./mpt.ts";
-import { OP } from "./opcode.ts";
+import { OP, opcodeInfo } from "./opcode.ts";
 import { aethSyndrome, GRH_BYTES, LRH_BYTES, type Packet, type PacketInit } from "./packet.ts";
 import {
+  MSN_MASK,
   psnAdd,
   psnDiff,
   type Qp,
   type RecvInProgress,
   type RespEntry,
   RespKind,
+  type ResponderResource,
   type TxSlot,
 } from "./qp.ts";
-import { type Transport, TxWindow, WcOpcode, WcStatus } from "./transport.ts";
+import { type Transport, TxWindow } from "./transport.ts";
 import { decodeRecvWqe } from "./wqe.ts";
 
 /** Responder resources kept for duplicate READ/atomic replay (IBTA §9.7.5). */
 const REPLAY_DEPTH = 16;
+/** Largest RDMA READ a request may ask for (IBTA vol 1 §9.4.3: 2^31 bytes). */
+const MAX_DMA_LENGTH = 2 ** 31;
+/** Bytes an atomic operates on, and their alignment (IBTA vol 1 §9.4.5). */
+const ATOMIC_BYTES = 8;
+/** The region right each QP enable needs (IBTA vol 1 §10.6.3.2: the R_Key's access rights). */
+const MPT_RIGHT_OF: Readonly<Record<number, number>> = {
+  [QpAccess.REMOTE_READ]: MptAccess.REMOTE_READ,
+  [QpAccess.REMOTE_WRITE]: MptAccess.REMOTE_WRITE,
+  [QpAccess.REMOTE_ATOMIC]: MptAccess.ATOMIC,
+};
 /**
  * Bytes of GRH space at the start of a UD receive buffer (IBTA §11.4.1).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { UD_GRH_SPACE } from "./responder.ts";
  * // A UD receive buffer needs room for the GRH before the payload (IBTA §11.4.1).
  * const payloadRoom = (scatterBytes: number) => scatterBytes - UD_GRH_SPACE;
- * console.log(payloadRoom(2048 + 40)); // 2048
+ * assert.equal(payloadRoom(2048 + 40), 2048);
  * ```
  */
 export const UD_GRH_SPACE = 40;
@@ -49,12 +70,79 @@ export const UD_GRH_SPACE = 40;
 const ACK_SYNDROME = aethSyndrome.ack(aethSyndrome.CREDITS_INVALID);
 
 /**
+ * The responder's states (rxe_resp.c `enum resp_states`). A request packet
+ * runs the checks in this order; the first that fails picks an ERR_* state.
+ *
+ * | state | what is checked or done | rule |
+ * | --- | --- | --- |
+ * | CHK_PSN | RC: the expected PSN (later → sequence NAK once; earlier → duplicate). UC: a gap drops the message, resynchronizing on a First/Only | IBTA vol 1 §9.7.5.1.1, §9.7.5.2.2; §9.8.2 |
+ * | CHK_OP_SEQ | First/Middle/Last follow each other within a message | §9.7.5.2 (C9-32), §9.8.2 |
+ * | CHK_OP_VALID | UC serves only SEND and RDMA WRITE; UD: the Q_Key matches | §9.2 table 38; §3.5.3, §9.6 |
+ * | CHK_RESOURCE | a receive WQE for a SEND or a WRITE with immediate (none: RNR NAK); a free responder resource for a READ/atomic | §9.7.5.2.8; §9.4.4, §9.7.5.2 (max_dest_rd_atomic) |
+ * | CHK_LENGTH | the message fits the receive WQE (UD: with 40 bytes of GRH); a READ asks for at most 2^31 bytes; an atomic is 8-byte aligned | §10.7.2.2, §9.7.5.2; §11.4.1; §9.4.3; §9.4.5 |
+ * | CHK_RKEY | the QP enables the remote operation, and the R_Key's region (PD, bounds, rights) allows it; an RDMA WRITE packet's length agrees with its RETH | §10.6.3, §9.7.5.2 |
+ * | EXECUTE | place the data / queue the READ response / run the atomic | §9.4 |
+ * | COMPLETE | the receive WQE's CQE on a message's last packet | §10.8 |
+ * | ACKNOWLEDGE | RC: an ACK for an AckReq packet, once the data is visible | §9.7.5.1.2 |
+ * | DUPLICATE_REQUEST | re-ACK, or replay a READ response or an atomic's result | §9.7.5.2.5–6 |
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RespState } from "./responder.ts";
+ * const checks = Object.keys(RespState).filter((k) => k.startsWith("CHK_"));
+ * assert.deepEqual(checks, ["CHK_PSN", "CHK_OP_SEQ", "CHK_OP_VALID", "CHK_RESOURCE", "CHK_LENGTH", "CHK_RKEY"]);
+ * assert.ok(RespState.CHK_RKEY < RespState.EXECUTE && RespState.EXECUTE < RespState.ACKNOWLEDGE);
+ * ```
+ */
+export const RespState = {
+  CHK_PSN: 0,
+  CHK_OP_SEQ: 1,
+  CHK_OP_VALID: 2,
+  CHK_RESOURCE: 3,
+  CHK_LENGTH: 4,
+  CHK_RKEY: 5,
+  EXECUTE: 6,
+  COMPLETE: 7,
+  ACKNOWLEDGE: 8,
+  DUPLICATE_REQUEST: 9,
+  /** RC: a PSN ahead of the expected one (NAK once, then drop). */
+  ERR_PSN_OUT_OF_SEQ: 10,
+  /** A First without the previous message's Last, or a Middle/Last without a First. */
+  ERR_MISSING_OPCODE: 11,
+  /** UC: an operation the service does not carry. */
+  ERR_UNSUPPORTED_OPCODE: 12,
+  /** UD: the Q_Key is not the QP's. */
+  ERR_QKEY_VIOLATION: 13,
+  /** More READ/atomic requests than max_dest_rd_atomic. */
+  ERR_TOO_MANY_RDMA_ATM_REQ: 14,
+  /** No receive WQE posted. */
+  ERR_RNR: 15,
+  /** Message or request length error. */
+  ERR_LENGTH: 16,
+  /** Atomic at an address not 8-byte aligned. */
+  ERR_MISALIGNED_ATOMIC: 17,
+  /** The QP does not enable the operation, or the R_Key does not allow it. */
+  ERR_RKEY_VIOLATION: 18,
+  /** The receive WQE could not be used (fetch or scatter failed). */
+  ERR_MALFORMED_WQE: 19,
+  /** UC: drop the rest of the message silently. */
+  DROP_MSG: 20,
+  /** Finished with this packet (or waiting: it runs again when its receive WQE is fetched). */
+  DONE: 21,
+} as const;
+/** A value of {@link RespState}. */
+export type RespState = (typeof RespState)[keyof typeof RespState];
+
+/**
  * One HCA's responder (all QPs).
  *
  * @example
  * ```ts
- * import { UD_GRH_SPACE } from "./responder.ts";
- * console.log(UD_GRH_SPACE); // 40
+ * import assert from "node:assert/strict";
+ * import { Responder } from "./responder.ts";
+ * // The device builds one; its per-QP state lives in `qp.resp`.
+ * assert.equal(typeof Responder.prototype.onRequest, "function");
  * ```
  */
 export class Responder {
@@ -63,6 +151,13 @@ export class Responder {
   #tagRead: number;
   #tagAck: number;
   #scratch = new Uint8Array(1024);
+  /** Per packet: the region CHK_RKEY found for a READ or atomic. */
+  #mr: MptEntry | undefined;
+  /** Per packet: the UD receive WQE CHK_RESOURCE took. */
+  #udWqe: RecvInProgress | undefined;
+  /** Per packet: the error an ERR_LENGTH/ERR_MALFORMED_WQE completes the receive WQE with. */
+  #errSyndrome = 0;
+  #errVendorErr = 0;
 
   /**
    * Create it (hardware state; the device builds these).
@@ -80,7 +175,8 @@ export class Responder {
   /** Receive doorbell: new RQ producer counter. False if implausible (→ rejected). */
   doorbell(qp: Qp, counter: number): boolean {
     const c = counter >>> 0;
-    if (((c - qp.rqConsumer) >>> 0) > qp.rqSize || ((c - qp.rqProducer) >>> 0) > qp.rqSize) {
+    const consumer = qp.resp.rqConsumer;
+    if (((c - consumer) >>> 0) > qp.rqSize || ((c - qp.rqProducer) >>> 0) > qp.rqSize) {
       return false;
     }
     qp.rqProducer = c;
@@ -95,126 +191,223 @@ export class Responder {
       this.core.counters.packetsDropped++;
       return;
     }
-    if (s === HwQpState.RTR && !qp.commEst) {
+    const resp = qp.resp;
+    if (s === HwQpState.RTR && !resp.commEst) {
       // IBTA §11.6: the first packet received in RTR establishes communication.
-      qp.commEst = true;
+      resp.commEst = true;
       this.core.asyncEvent(EqeType.COMM_EST, 0, qp.qpn);
     }
-    if (qp.respBusy || qp.respQueue.length > 0) {
-      qp.respQueue.push({ pkt, raw });
+    if (resp.busy || resp.queue.length > 0) {
+      resp.queue.push({ pkt, raw });
       return;
     }
     this.#handle(qp, pkt, raw);
   }
 
   #drain(qp: Qp): void {
-    while (!qp.respBusy && qp.respQueue.length > 0) {
-      const { pkt, raw } = qp.respQueue.shift()!;
+    const resp = qp.resp;
+    while (!resp.busy && resp.queue.length > 0) {
+      const { pkt, raw } = resp.queue.shift()!;
       this.#handle(qp, pkt, raw);
     }
   }
 
+  /** Run one request packet through the responder's states. */
   #handle(qp: Qp, pkt: Packet, raw: Uint8Array): void {
-    if (qp.type === QpServiceType.RC) this.#rc(qp, pkt);
-    else if (qp.type === QpServiceType.UC) this.#uc(qp, pkt);
-    else this.#ud(qp, pkt, raw);
-  }
-
-  // ---- RC -------------------------------------------------------------
-
-  #rc(qp: Qp, pkt: Packet): void {
-    const psn = pkt.bth.psn;
-    const d = psnDiff(psn, qp.expectedPsn);
-    if (d > 0) {
-      // IBTA §9.7.5: PSN sequence error — NAK once, drop until the expected PSN arrives.
-      if (!qp.nakSent) {
-        qp.nakSent = true;
-        this.core.counters.seqNaksSent++;
-        this.#respond(qp, aethSyndrome.nak(aethSyndrome.NAK_PSN_SEQUENCE), qp.expectedPsn);
+    let st: RespState = RespState.CHK_PSN;
+    for (;;) {
+      switch (st) {
+        case RespState.CHK_PSN:
+          st = this.#checkPsn(qp, pkt);
+          break;
+        case RespState.CHK_OP_SEQ:
+          st = this.#checkOpSeq(qp, pkt);
+          break;
+        case RespState.CHK_OP_VALID:
+          st = this.#checkOpValid(qp, pkt);
+          break;
+        case RespState.CHK_RESOURCE:
+          st = this.#checkResource(qp, pkt, raw);
+          break;
+        case RespState.CHK_LENGTH:
+          st = this.#checkLength(qp, pkt);
+          break;
+        case RespState.CHK_RKEY:
+          st = this.#checkRkey(qp, pkt);
+          break;
+        case RespState.EXECUTE:
+          st = this.#execute(qp, pkt, raw);
+          break;
+        case RespState.COMPLETE:
+          st = this.#complete(qp, pkt);
+          break;
+        case RespState.ACKNOWLEDGE:
+          return this.#acknowledge(qp, pkt);
+        case RespState.DUPLICATE_REQUEST:
+          return this.#duplicate(qp, pkt);
+        case RespState.ERR_PSN_OUT_OF_SEQ:
+          return this.#errPsnOutOfSeq(qp);
+        case RespState.ERR_MISSING_OPCODE:
+        case RespState.ERR_TOO_MANY_RDMA_ATM_REQ:
+        case RespState.ERR_MISALIGNED_ATOMIC:
+          // IBTA vol 1 §9.7.5.2 class B/C: Invalid Request NAK, QP to error.
+          return this.#fatal(
+            qp,
+            aethSyndrome.NAK_INVALID_REQUEST,
+            pkt.bth.psn,
+            EqeType.WQ_INVAL_REQ_ERROR,
+          );
+        case RespState.ERR_UNSUPPORTED_OPCODE:
+          return this.#ucDrop(qp, pkt);
+        case RespState.ERR_QKEY_VIOLATION:
+          // Dropped silently (IBTA vol 1 §9.6, Q_Key check).
+          this.core.counters.packetsDropped++;
+          return;
+        case RespState.ERR_RNR:
+          return this.#errRnr(qp, pkt);
+        case RespState.ERR_LENGTH:
+          return this.#errLength(qp, pkt);
+        case RespState.ERR_RKEY_VIOLATION:
+          // IBTA vol 1 §9.7.5.2 class C: Remote Access Error NAK, QP to error.
+          return this.#fatal(
+            qp,
+            aethSyndrome.NAK_REMOTE_ACCESS,
+            pkt.bth.psn,
+            EqeType.WQ_ACCESS_ERROR,
+          );
+        case RespState.ERR_MALFORMED_WQE:
+          return this.#errMalformedWqe(qp, pkt);
+        case RespState.DROP_MSG:
+          return this.#ucDrop(qp, pkt);
+        case RespState.DONE:
+          return;
       }
-      this.core.counters.packetsDropped++;
-      return;
-    }
-    if (d < 0) return this.#duplicate(qp, pkt);
-    if (!this.#sequenceOk(qp, pkt)) {
-      // IBTA vol 1 §9.7.5.2: an opcode out of sequence is an Invalid Request NAK, QP to error.
-      return this.#fatal(qp, aethSyndrome.NAK_INVALID_REQUEST, psn, EqeType.WQ_INVAL_REQ_ERROR);
-    }
-    switch (pkt.info.operation) {
-      case "send":
-        return this.#send(qp, pkt);
-      case "write":
-        return this.#write(qp, pkt);
-      case "read":
-        return this.#readRequest(qp, pkt);
-      case "atomic":
-        return this.#atomic(qp, pkt);
     }
   }
 
-  /** First/Middle/Last ordering within a message (IBTA §9.7.5 opcode sequence). */
-  #sequenceOk(qp: Qp, pkt: Packet): boolean {
-    const info = pkt.info;
-    const last = qp.lastOpcode & 0x1f;
-    const inSend = qp.lastOpcode >= 0 && (last === 0x00 || last === 0x01);
-    const inWrite = qp.lastOpcode >= 0 && (last === 0x06 || last === 0x07);
-    if (inSend) return info.operation === "send" && !info.isFirst;
-    if (inWrite) return info.operation === "write" && !info.isFirst;
-    return info.isFirst;
+  /** An ERR_LENGTH/ERR_MALFORMED_WQE that completes the receive WQE with `syndrome`. */
+  #recvErr(st: RespState, syndrome: number, vendorErr: number): RespState {
+    this.#errSyndrome = syndrome;
+    this.#errVendorErr = vendorErr;
+    return st;
   }
 
-  /** Duplicate request (IBTA §9.7.5): re-ACK, replay a READ, or replay an atomic result. */
-  #duplicate(qp: Qp, pkt: Packet): void {
+  // ---- CHK_PSN ----------------------------------------------------------
+
+  #checkPsn(qp: Qp, pkt: Packet): RespState {
+    const resp = qp.resp;
     const psn = pkt.bth.psn;
+    if (qp.type === QpServiceType.RC) {
+      const d = psnDiff(psn, resp.psn);
+      if (d > 0) return RespState.ERR_PSN_OUT_OF_SEQ;
+      if (d < 0) return RespState.DUPLICATE_REQUEST;
+      return RespState.CHK_OP_SEQ;
+    }
+    if (qp.type === QpServiceType.UC && (psnDiff(psn, resp.psn) !== 0 || resp.dropMsg)) {
+      // IBTA vol 1 §9.8.2 (UC): a gap loses the message in progress; resynchronize on the next First/Only.
+      if (psnDiff(psn, resp.psn) !== 0) this.#ucAbandon(qp);
+      if (!pkt.info.isFirst) {
+        resp.psn = psnAdd(psn, 1);
+        resp.dropMsg = true;
+        this.core.counters.packetsDropped++;
+        return RespState.DONE;
+      }
+      resp.dropMsg = false;
+      resp.psn = psn;
+      resp.opcode = -1;
+    }
+    return RespState.CHK_OP_SEQ;
+  }
+
+  /** IBTA §9.7.5: PSN sequence error — NAK once, drop until the expected PSN arrives. */
+  #errPsnOutOfSeq(qp: Qp): void {
+    const resp = qp.resp;
+    if (!resp.sentPsnNak) {
+      resp.sentPsnNak = true;
+      this.core.counters.seqNaksSent++;
+      this.#respond(qp, aethSyndrome.nak(aethSyndrome.NAK_PSN_SEQUENCE), resp.psn);
+    }
+    this.core.counters.packetsDropped++;
+  }
+
+  // ---- CHK_OP_SEQ -------------------------------------------------------
+
+  /**
+   * First/Middle/Last ordering within a message (IBTA vol 1 §9.7.5.2, C9-32;
+   * §9.8.2 for UC): inside a SEND or WRITE only its Middle/Last may follow;
+   * between messages only a First or Only.
+   */
+  #checkOpSeq(qp: Qp, pkt: Packet): RespState {
+    if (qp.type === QpServiceType.UD) return RespState.CHK_OP_VALID;
+    const info = pkt.info;
+    const prev = qp.resp.opcode < 0 ? undefined : opcodeInfo(qp.resp.opcode);
+    const ok = prev ? info.operation === prev.operation && !info.isFirst : info.isFirst;
+    if (ok) return RespState.CHK_OP_VALID;
+    return qp.type === QpServiceType.RC ? RespState.ERR_MISSING_OPCODE : RespState.DROP_MSG;
+  }
+
+  // ---- CHK_OP_VALID -----------------------------------------------------
+
+  #checkOpValid(qp: Qp, pkt: Packet): RespState {
+    if (qp.type === QpServiceType.UD) {
+      // IBTA vol 1 §3.5.3 / §9.6 (Q_Key check): a Q_Key that does not match the QP's is dropped silently.
+      return pkt.deth!.qkey === qp.qkey ? RespState.CHK_RESOURCE : RespState.ERR_QKEY_VIOLATION;
+    }
+    // UC carries SEND and RDMA WRITE only (IBTA §9.2 table 38).
     const op = pkt.info.operation;
-    if (op === "read") {
-      const res = qp.resources.find((r) =>
-        r.kind === "read" && psnDiff(psn, r.firstPsn) >= 0 && psnDiff(psn, r.firstPsn) < r.npsn
-      );
-      if (!res) return;
-      // The duplicate may ask for only the tail (a resumed READ): serve what it asks.
-      const reth = pkt.reth!;
-      const len = reth.dmaLen;
-      const va = Number(reth.va);
-      const e = len > 0
-        ? this.core.tpt.check(reth.rkey, qp.pd, va, len, HwAccess.REMOTE_READ)
-        : undefined;
-      if (typeof e === "number") return;
-      this.#queueRead(qp, psn, e, va, len, true);
-      return;
+    if (qp.type === QpServiceType.UC && op !== "send" && op !== "write") {
+      return RespState.ERR_UNSUPPORTED_OPCODE;
     }
-    if (op === "atomic") {
-      const res = qp.resources.find((r) => r.kind === "atomic" && r.firstPsn === psn);
-      if (!res) return;
-      this.#pushResponse(qp, dataless(RespKind.ATOMIC, psn, ACK_SYNDROME, true, res.orig));
-      return;
-    }
-    // SEND/WRITE: acknowledge again with the most recent PSN (§9.7.5).
-    if (pkt.bth.ackReq) this.#respond(qp, ACK_SYNDROME, psnAdd(qp.expectedPsn, -1));
+    return RespState.CHK_RESOURCE;
   }
 
-  /** Responder-detected error with a NAK: QP to error, async event (IBTA §9.7.5 classes C/D). */
-  #fatal(
-    qp: Qp,
-    nakCode: number,
-    psn: number,
-    asyncType: number,
-    recvStatus = 0,
-    recvSyndrome = 0,
-  ): void {
-    if (qp.type === QpServiceType.RC) this.#respondNow(qp, aethSyndrome.nak(nakCode), psn);
-    const r = qp.recv;
-    if (r && recvStatus) {
-      this.tp.rqComplete(qp, r.counter, r.fromSrq, recvStatus, recvSyndrome);
-      qp.recv = undefined;
-    }
-    this.tp.toError(qp, asyncType);
-  }
-
-  // ---- SEND (RC/UC) ---------------------------------------------------
+  // ---- CHK_RESOURCE -----------------------------------------------------
 
   #hasRecvWqe(qp: Qp): boolean {
-    return qp.srq ? qp.srq.available > 0 : qp.rqProducer !== qp.rqConsumer;
+    return qp.srq ? qp.srq.available > 0 : qp.rqProducer !== qp.resp.rqConsumer;
+  }
+
+  /**
+   * The receive WQE a SEND needs (fetched by DMA: the packet runs again when
+   * it arrives), the receive WQE a WRITE with immediate will take, or a free
+   * responder resource for a READ/atomic.
+   */
+  #checkResource(qp: Qp, pkt: Packet, raw: Uint8Array): RespState {
+    const resp = qp.resp;
+    const info = pkt.info;
+    switch (info.operation) {
+      case "send": {
+        if (qp.type === QpServiceType.UD) {
+          const r = resp.wqe;
+          if (!r) return this.#takeRecvWqe(qp, pkt, raw) ? RespState.DONE : RespState.ERR_RNR;
+          // A datagram takes its WQE whatever happens next.
+          resp.wqe = undefined;
+          this.#udWqe = r;
+          if (r.syndrome !== 0) {
+            return this.#recvErr(RespState.ERR_MALFORMED_WQE, r.syndrome, r.vendorErr);
+          }
+          return RespState.CHK_LENGTH;
+        }
+        if (info.isFirst && !resp.wqe) {
+          return this.#takeRecvWqe(qp, pkt, raw) ? RespState.DONE : RespState.ERR_RNR;
+        }
+        const r = resp.wqe;
+        if (!r) return RespState.DROP_MSG;
+        if (r.syndrome !== 0) {
+          // Our own receive WQE is unusable: Remote Operational Error (IBTA §9.7.5.2 class D).
+          return this.#recvErr(RespState.ERR_MALFORMED_WQE, r.syndrome, r.vendorErr);
+        }
+        return RespState.CHK_LENGTH;
+      }
+      case "write":
+        // WRITE with immediate consumes a receive WQE on its last packet (IBTA §9.4); check first.
+        return info.hasImmediate && !this.#hasRecvWqe(qp)
+          ? RespState.ERR_RNR
+          : RespState.CHK_LENGTH;
+      default:
+        // READ/atomic requests held beyond max_dest_rd_atomic are an Invalid Request (IBTA vol 1 §9.7.5.2).
+        return this.#rdAtomicFull(qp) ? RespState.ERR_TOO_MANY_RDMA_ATM_REQ : RespState.CHK_LENGTH;
+    }
   }
 
   /**
@@ -223,17 +416,18 @@ export class Responder {
    */
   #takeRecvWqe(qp: Qp, pkt: Packet, raw: Uint8Array): boolean {
     if (!this.#hasRecvWqe(qp)) return false;
+    const resp = qp.resp;
     const srq = qp.srq;
-    const counter = srq ? srq.take() : qp.rqConsumer;
-    if (!srq) qp.rqConsumer = (counter + 1) >>> 0;
+    const counter = srq ? srq.take() : resp.rqConsumer;
+    if (!srq) resp.rqConsumer = (counter + 1) >>> 0;
     const stride = srq ? srq.stride : qp.rqStride;
     const addr = srq ? srq.wqeAddr(counter) : qp.rqWqeAddr(counter);
     const mpt = srq ? srq.mpt : qp.wq;
-    qp.respBusy = true;
-    const epoch = qp.respEpoch;
+    resp.busy = true;
+    const epoch = resp.epoch;
     this.core.bus.read(stride, () => {
-      if (qp.respEpoch !== epoch) return;
-      qp.respBusy = false;
+      if (resp.epoch !== epoch) return;
+      resp.busy = false;
       if (this.#scratch.length < stride) this.#scratch = new Uint8Array(stride);
       const buf = this.#scratch.subarray(0, stride);
       const r: RecvInProgress = {
@@ -242,101 +436,228 @@ export class Responder {
         sgl: [],
         offset: 0,
         capacity: 0,
-        status: 0,
         syndrome: 0,
+        vendorErr: CqeVendorErr.NONE,
       };
       if (!this.core.tpt.gather(mpt, addr, stride, buf, 0)) {
-        r.status = WcStatus.LOC_PROT_ERR;
-        r.syndrome = CqeSyndrome.BAD_FRAME;
+        r.syndrome = CqeSyndrome.LOCAL_PROT_ERR;
+        r.vendorErr = CqeVendorErr.BAD_FRAME;
       } else {
         r.sgl = decodeRecvWqe(buf);
         for (const s of r.sgl) r.capacity += s.length;
       }
-      qp.recv = r;
+      resp.wqe = r;
       this.#handle(qp, pkt, raw);
       this.#drain(qp);
     }, this.#tagFetch);
     return true;
   }
 
-  #send(qp: Qp, pkt: Packet): void {
-    const info = pkt.info;
-    const rc = qp.type === QpServiceType.RC;
-    if (info.isFirst && !qp.recv) {
-      if (!this.#takeRecvWqe(qp, pkt, EMPTY)) {
-        if (rc) {
-          // IBTA §9.7.5.2.8: no receive WQE — RNR NAK with our minimum RNR timer.
-          this.core.counters.rnrNaksSent++;
-          qp.nakSent = true; // later packets of this burst are dropped without a sequence NAK
-          this.#respond(qp, aethSyndrome.rnrNak(qp.minRnrTimer), pkt.bth.psn);
-        } else {
-          this.#ucDrop(qp, pkt);
-        }
-        this.core.counters.packetsDropped++;
-      }
-      return;
+  /** READ/atomic requests held beyond max_dest_rd_atomic are an Invalid Request (IBTA vol 1 §9.7.5.2). */
+  #rdAtomicFull(qp: Qp): boolean {
+    let n = 0;
+    for (const r of qp.resp.responses) if (r.kind !== RespKind.ACK && !r.replay) n++;
+    return n >= Math.max(1, qp.maxDestRdAtomic);
+  }
+
+  /** No receive WQE: RC answers with an RNR NAK (IBTA §9.7.5.2.8), UC drops the message, UD the datagram. */
+  #errRnr(qp: Qp, pkt: Packet): void {
+    if (qp.type === QpServiceType.RC) {
+      // Our minimum RNR timer; later packets of this burst are dropped without a sequence NAK.
+      this.core.counters.rnrNaksSent++;
+      qp.resp.sentPsnNak = true;
+      this.#respond(qp, aethSyndrome.rnrNak(qp.minRnrTimer), pkt.bth.psn);
+    } else if (qp.type === QpServiceType.UC) {
+      this.#ucDrop(qp, pkt);
     }
-    const r = qp.recv;
-    if (!r) return this.#ucDrop(qp, pkt);
+    this.core.counters.packetsDropped++;
+  }
+
+  // ---- CHK_LENGTH -------------------------------------------------------
+
+  #checkLength(qp: Qp, pkt: Packet): RespState {
     const len = pkt.payload.length;
-    if (r.status === 0 && len > 0) {
-      if (r.offset + len > r.capacity) {
+    switch (pkt.info.operation) {
+      case "send": {
+        if (qp.type === QpServiceType.UD) {
+          // The payload follows 40 bytes of GRH space (IBTA §11.4.1).
+          return UD_GRH_SPACE + len > this.#udWqe!.capacity
+            ? this.#recvErr(RespState.ERR_LENGTH, CqeSyndrome.LOCAL_LENGTH_ERR, CqeVendorErr.LENGTH)
+            : RespState.CHK_RKEY;
+        }
         // Message longer than the receive buffers (IBTA vol 1 §10.7.2.2 receive queue: a local length error).
-        if (!rc) return this.#ucDrop(qp, pkt);
-        return this.#fatal(
-          qp,
-          aethSyndrome.NAK_INVALID_REQUEST,
-          pkt.bth.psn,
-          EqeType.WQ_INVAL_REQ_ERROR,
-          WcStatus.LOC_LEN_ERR,
-          CqeSyndrome.LENGTH,
-        );
+        const r = qp.resp.wqe!;
+        return len > 0 && r.offset + len > r.capacity
+          ? this.#recvErr(RespState.ERR_LENGTH, CqeSyndrome.LOCAL_LENGTH_ERR, CqeVendorErr.LENGTH)
+          : RespState.CHK_RKEY;
       }
+      case "read":
+        return pkt.reth!.dmaLen > MAX_DMA_LENGTH
+          ? this.#recvErr(RespState.ERR_LENGTH, 0, CqeVendorErr.NONE)
+          : RespState.CHK_RKEY;
+      case "atomic":
+        // IBTA vol 1 §9.4.5: atomics need an 8-byte aligned address, else Invalid Request.
+        return Number(pkt.atomicEth!.va) % ATOMIC_BYTES !== 0
+          ? RespState.ERR_MISALIGNED_ATOMIC
+          : RespState.CHK_RKEY;
+      default:
+        // An RDMA WRITE's length is checked with its R_Key (against the RETH), as rxe does.
+        return RespState.CHK_RKEY;
+    }
+  }
+
+  /**
+   * A length error: RC NAKs Invalid Request and moves the QP to ERR (IBTA
+   * vol 1 §9.7.5.2; a SEND's receive WQE completes with LOC_LEN_ERR), UC
+   * drops the message, UD completes the WQE in error.
+   */
+  #errLength(qp: Qp, pkt: Packet): void {
+    if (qp.type === QpServiceType.UC) return this.#ucDrop(qp, pkt);
+    if (qp.type === QpServiceType.UD) return this.#udError(qp);
+    this.#fatal(
+      qp,
+      aethSyndrome.NAK_INVALID_REQUEST,
+      pkt.bth.psn,
+      EqeType.WQ_INVAL_REQ_ERROR,
+      this.#errSyndrome,
+      this.#errVendorErr,
+    );
+  }
+
+  // ---- CHK_RKEY ---------------------------------------------------------
+
+  #checkRkey(qp: Qp, pkt: Packet): RespState {
+    const info = pkt.info;
+    switch (info.operation) {
+      case "write": {
+        const resp = qp.resp;
+        const rc = qp.type === QpServiceType.RC;
+        if (info.isFirst) {
+          const reth = pkt.reth!;
+          const va = Number(reth.va);
+          const len = reth.dmaLen;
+          let mpt = undefined;
+          // A zero-length WRITE names no memory: its R_Key is not checked (IBTA vol 1 §9.4.2).
+          if (len > 0) {
+            mpt = this.#remoteAccess(qp, reth.rkey, va, len, QpAccess.REMOTE_WRITE);
+            if (!mpt) return rc ? RespState.ERR_RKEY_VIOLATION : RespState.DROP_MSG;
+          }
+          resp.mr = mpt;
+          resp.va = va;
+          resp.resid = len;
+          resp.length = len;
+        }
+        // Payload disagrees with the RETH length (IBTA vol 1 §9.7.5.2: length errors are Invalid Request NAKs).
+        const len = pkt.payload.length;
+        if (len > resp.resid || (info.isLast ? len !== resp.resid : len !== qp.mtuBytes)) {
+          return rc
+            ? this.#recvErr(RespState.ERR_LENGTH, 0, CqeVendorErr.NONE)
+            : RespState.DROP_MSG;
+        }
+        return RespState.EXECUTE;
+      }
+      case "read": {
+        const reth = pkt.reth!;
+        this.#mr = undefined;
+        if (reth.dmaLen > 0) {
+          this.#mr = this.#remoteAccess(
+            qp,
+            reth.rkey,
+            Number(reth.va),
+            reth.dmaLen,
+            QpAccess.REMOTE_READ,
+          );
+          if (!this.#mr) return RespState.ERR_RKEY_VIOLATION;
+        }
+        return RespState.EXECUTE;
+      }
+      case "atomic": {
+        const a = pkt.atomicEth!;
+        this.#mr = this.#remoteAccess(
+          qp,
+          a.rkey,
+          Number(a.va),
+          ATOMIC_BYTES,
+          QpAccess.REMOTE_ATOMIC,
+        );
+        return this.#mr ? RespState.EXECUTE : RespState.ERR_RKEY_VIOLATION;
+      }
+      default:
+        return RespState.EXECUTE;
+    }
+  }
+
+  /**
+   * The R_Key check of IBTA vol 1 §10.6.3 for a remote operation: the QP
+   * must enable it (`QpAccess`), then key, PD, bounds and the matching
+   * right in the region.
+   */
+  #remoteAccess(
+    qp: Qp,
+    rkey: number,
+    va: number,
+    len: number,
+    enable: number,
+  ): MptEntry | undefined {
+    if (!(qp.accessFlags & enable)) return undefined;
+    const e = this.core.tpt.check(rkey, qp.pd, va, len, MPT_RIGHT_OF[enable]);
+    return typeof e === "number" ? undefined : e;
+  }
+
+  // ---- EXECUTE ----------------------------------------------------------
+
+  #execute(qp: Qp, pkt: Packet, raw: Uint8Array): RespState {
+    switch (pkt.info.operation) {
+      case "send":
+        return qp.type === QpServiceType.UD ? this.#udPlace(qp, pkt, raw) : this.#sendData(qp, pkt);
+      case "write":
+        return this.#writeData(qp, pkt);
+      case "read":
+        this.#readRequest(qp, pkt, this.#mr);
+        return RespState.DONE;
+      default:
+        this.#atomic(qp, pkt, this.#mr!);
+        return RespState.DONE;
+    }
+  }
+
+  /** SEND data into the receive WQE (checks every piece before writing any). */
+  #sendData(qp: Qp, pkt: Packet): RespState {
+    const r = qp.resp.wqe!;
+    const len = pkt.payload.length;
+    if (len > 0) {
       const bad = this.#placeRecv(qp, r, r.offset, pkt.payload);
-      if (bad) {
-        // Our own receive buffer is bad: local protection error here, Remote
-        // Operational Error for the requester (IBTA §9.7.5 class D).
-        return this.#fatal(
-          qp,
-          aethSyndrome.NAK_REMOTE_OPERATIONAL,
-          pkt.bth.psn,
-          -1,
-          WcStatus.LOC_PROT_ERR,
-          bad,
-        );
-      }
-    } else if (r.status !== 0) {
-      return this.#fatal(
-        qp,
-        aethSyndrome.NAK_REMOTE_OPERATIONAL,
-        pkt.bth.psn,
-        -1,
-        r.status,
-        r.syndrome,
-      );
+      // Our own receive buffer is bad: local protection error here, Remote
+      // Operational Error for the requester (IBTA §9.7.5 class D).
+      if (bad) return this.#recvErr(RespState.ERR_MALFORMED_WQE, CqeSyndrome.LOCAL_PROT_ERR, bad);
     }
     r.offset += len;
     this.#accept(qp, pkt);
-    if (info.isLast) {
-      qp.recv = undefined;
-      this.tp.rqComplete(qp, r.counter, r.fromSrq, WcStatus.SUCCESS, 0, {
-        opcode: WcOpcode.RECV,
-        byteLen: r.offset,
-        imm: pkt.immDt ?? 0,
-        withImm: info.hasImmediate,
-        slid: pkt.lrh.slid,
-        sl: pkt.lrh.sl,
-        srcQp: qp.destQpn,
-        solicited: pkt.bth.se,
-      });
+    return RespState.COMPLETE;
+  }
+
+  /** RDMA WRITE data into the region CHK_RKEY validated. */
+  #writeData(qp: Qp, pkt: Packet): RespState {
+    const resp = qp.resp;
+    const len = pkt.payload.length;
+    if (len > 0 && resp.mr) {
+      const e = resp.mr;
+      const va = resp.va;
+      const data = pkt.payload;
+      const tpt = this.core.tpt;
+      // Deregistered before the write lands: nothing is written (fail closed).
+      this.core.bus.write(len, () => tpt.live(e) && tpt.scatter(e, va, data), this.#tagWrite);
     }
-    this.#maybeAck(qp, pkt);
+    resp.va += len;
+    resp.resid -= len;
+    this.#accept(qp, pkt);
+    return RespState.COMPLETE;
   }
 
   /**
    * Write `data` at message offset `off` of a receive WQE's scatter list.
    * Checks every piece before writing any (fail closed); returns 0 or the
-   * syndrome of the failing check.
+   * vendor error of the failing check.
    */
   #placeRecv(qp: Qp, r: RecvInProgress, off: number, data: Uint8Array): number {
     const tpt = this.core.tpt;
@@ -350,7 +671,7 @@ export class Responder {
       if (off + done < end) {
         const from = off + done - pos;
         const n = Math.min(s.length - from, data.length - done);
-        const e = tpt.check(s.lkey, pd, s.addr + from, n, HwAccess.LOCAL_WRITE);
+        const e = tpt.check(s.lkey, pd, s.addr + from, n, MptAccess.LOCAL_WRITE);
         if (typeof e === "number") return e;
         plan.push([i, s.addr + from, done, n]);
         done += n;
@@ -361,7 +682,7 @@ export class Responder {
       const lkey = r.sgl[i].lkey;
       const piece = data.subarray(at, at + n);
       this.core.bus.write(n, () => {
-        const e = tpt.check(lkey, pd, va, n, HwAccess.LOCAL_WRITE);
+        const e = tpt.check(lkey, pd, va, n, MptAccess.LOCAL_WRITE);
         if (typeof e !== "number") tpt.scatter(e, va, piece);
       }, this.#tagWrite);
     }
@@ -370,95 +691,75 @@ export class Responder {
 
   /** The packet is accepted: advance the expected PSN and the opcode state. */
   #accept(qp: Qp, pkt: Packet): void {
-    qp.expectedPsn = psnAdd(pkt.bth.psn, 1);
-    qp.nakSent = false;
-    qp.lastOpcode = pkt.info.isLast ? -1 : pkt.bth.opcode;
-    if (pkt.info.isLast) qp.msn = (qp.msn + 1) & 0xffffff;
+    const resp = qp.resp;
+    resp.psn = psnAdd(pkt.bth.psn, 1);
+    resp.sentPsnNak = false;
+    resp.opcode = pkt.info.isLast ? -1 : pkt.bth.opcode;
+    if (pkt.info.isLast) resp.msn = (resp.msn + 1) & MSN_MASK;
   }
 
-  #maybeAck(qp: Qp, pkt: Packet): void {
-    if (qp.type !== QpServiceType.RC || !pkt.bth.ackReq) return;
-    const now = this.core.engine.now;
-    // The ACK leaves once the acknowledged data is in host memory (posted
-    // writes visible), so a requester completion implies remote visibility.
-    const vis = this.core.bus.lastVisible - now;
-    const delay = Math.max(this.core.profile.hca.ackDelayNs, vis);
-    if (delay <= 0) return this.#respond(qp, ACK_SYNDROME, pkt.bth.psn);
-    // Coalesce: one ACK for the latest PSN when the window closes.
-    const pending = qp.ackPendingPsn >= 0;
-    qp.ackPendingPsn = pkt.bth.psn;
-    qp.ackPendingAt = now + delay;
-    if (pending) return;
-    const epoch = qp.respEpoch;
-    const fire = () => {
-      if (qp.respEpoch !== epoch || qp.ackPendingPsn < 0) return;
-      const left = qp.ackPendingAt - this.core.engine.now;
-      if (left > 0) return void this.core.engine.schedule(left, fire, this.#tagAck);
-      const psn = qp.ackPendingPsn;
-      qp.ackPendingPsn = -1;
-      this.#respond(qp, ACK_SYNDROME, psn);
-    };
-    this.core.engine.schedule(delay, fire, this.#tagAck);
+  /**
+   * The receive WQE is unusable (not fetched, or a scatter entry fails): RC
+   * and UC complete it with its error, RC NAKs Remote Operational Error
+   * (IBTA §9.7.5.2 class D), and the QP goes to ERR; UD completes it in error.
+   */
+  #errMalformedWqe(qp: Qp, pkt: Packet): void {
+    if (qp.type === QpServiceType.UD) return this.#udError(qp);
+    this.#fatal(
+      qp,
+      aethSyndrome.NAK_REMOTE_OPERATIONAL,
+      pkt.bth.psn,
+      -1,
+      this.#errSyndrome,
+      this.#errVendorErr,
+    );
   }
 
-  // ---- RDMA WRITE -----------------------------------------------------
+  // ---- COMPLETE and ACKNOWLEDGE -------------------------------------------
 
-  #write(qp: Qp, pkt: Packet): void {
+  #complete(qp: Qp, pkt: Packet): RespState {
+    const resp = qp.resp;
     const info = pkt.info;
-    const rc = qp.type === QpServiceType.RC;
-    const psn = pkt.bth.psn;
-    // WRITE with immediate consumes a receive WQE on its last packet (IBTA §9.4); check first.
-    if (info.hasImmediate && !this.#hasRecvWqe(qp)) {
-      if (rc) {
-        this.core.counters.rnrNaksSent++;
-        qp.nakSent = true;
-        this.#respond(qp, aethSyndrome.rnrNak(qp.minRnrTimer), psn);
-      } else this.#ucDrop(qp, pkt);
-      this.core.counters.packetsDropped++;
-      return;
+    if (qp.type === QpServiceType.UD) {
+      const r = this.#udWqe!;
+      this.tp.rqComplete(qp, r.counter, r.fromSrq, {
+        opcode: pkt.bth.opcode,
+        byteLen: UD_GRH_SPACE + pkt.payload.length,
+        imm: pkt.immDt ?? 0,
+        withImm: info.hasImmediate,
+        grh: pkt.grh !== undefined,
+        slid: pkt.lrh.slid,
+        sl: pkt.lrh.sl,
+        srcQp: pkt.deth!.srcQp,
+        solicited: pkt.bth.se,
+      });
+      return RespState.DONE;
     }
-    if (info.isFirst) {
-      const reth = pkt.reth!;
-      const va = Number(reth.va);
-      const len = reth.dmaLen;
-      let mpt = undefined;
-      if (len > 0) {
-        mpt = this.#remoteAccess(qp, reth.rkey, va, len, HwAccess.REMOTE_WRITE);
-        if (!mpt) {
-          if (!rc) return this.#ucDrop(qp, pkt);
-          return this.#fatal(qp, aethSyndrome.NAK_REMOTE_ACCESS, psn, EqeType.WQ_ACCESS_ERROR);
-        }
+    if (info.operation === "send") {
+      if (info.isLast) {
+        const r = resp.wqe!;
+        resp.wqe = undefined;
+        this.tp.rqComplete(qp, r.counter, r.fromSrq, {
+          opcode: pkt.bth.opcode,
+          byteLen: r.offset,
+          imm: pkt.immDt ?? 0,
+          withImm: info.hasImmediate,
+          slid: pkt.lrh.slid,
+          sl: pkt.lrh.sl,
+          srcQp: qp.destQpn,
+          solicited: pkt.bth.se,
+        });
       }
-      qp.writeMpt = mpt;
-      qp.writeVa = va;
-      qp.writeLeft = len;
-      qp.writeTotal = len;
+      return RespState.ACKNOWLEDGE;
     }
-    const len = pkt.payload.length;
-    const mtu = qp.mtuBytes;
-    if (len > qp.writeLeft || (info.isLast ? len !== qp.writeLeft : len !== mtu)) {
-      // Payload disagrees with the RETH length (IBTA vol 1 §9.7.5.2: length errors are Invalid Request NAKs).
-      if (!rc) return this.#ucDrop(qp, pkt);
-      return this.#fatal(qp, aethSyndrome.NAK_INVALID_REQUEST, psn, EqeType.WQ_INVAL_REQ_ERROR);
-    }
-    if (len > 0 && qp.writeMpt) {
-      const e = qp.writeMpt;
-      const va = qp.writeVa;
-      const data = pkt.payload;
-      const tpt = this.core.tpt;
-      // Deregistered before the write lands: nothing is written (fail closed).
-      this.core.bus.write(len, () => tpt.live(e) && tpt.scatter(e, va, data), this.#tagWrite);
-    }
-    qp.writeVa += len;
-    qp.writeLeft -= len;
-    this.#accept(qp, pkt);
+    // RDMA WRITE: immediate data completes a receive WQE, leaving its scatter list untouched.
     if (info.hasImmediate) {
       const srq = qp.srq;
-      const counter = srq ? srq.take() : qp.rqConsumer;
-      if (!srq) qp.rqConsumer = (counter + 1) >>> 0;
-      this.tp.rqComplete(qp, counter, srq !== undefined, WcStatus.SUCCESS, 0, {
-        opcode: WcOpcode.RECV_RDMA_WITH_IMM,
-        byteLen: qp.writeTotal,
+      const counter = srq ? srq.take() : resp.rqConsumer;
+      if (!srq) resp.rqConsumer = (counter + 1) >>> 0;
+      this.tp.rqComplete(qp, counter, srq !== undefined, {
+        opcode: pkt.bth.opcode,
+        byteLen: resp.length,
         imm: pkt.immDt ?? 0,
         withImm: true,
         slid: pkt.lrh.slid,
@@ -467,58 +768,106 @@ export class Responder {
         solicited: pkt.bth.se,
       });
     }
-    if (info.isLast) qp.writeMpt = undefined;
-    this.#maybeAck(qp, pkt);
+    if (info.isLast) resp.mr = undefined;
+    return RespState.ACKNOWLEDGE;
   }
 
-  // ---- RDMA READ and atomics -------------------------------------------
-
-  /** READ/atomic requests held beyond max_dest_rd_atomic are an Invalid Request (IBTA vol 1 §9.7.5.2). */
-  #rdAtomicFull(qp: Qp): boolean {
-    let n = 0;
-    for (const r of qp.responses) if (r.kind !== RespKind.ACK && !r.replay) n++;
-    return n >= Math.max(1, qp.maxDestRdAtomic);
+  /** RC: acknowledge an AckReq packet (IBTA vol 1 §9.7.5.1.2), coalesced. */
+  #acknowledge(qp: Qp, pkt: Packet): void {
+    if (qp.type !== QpServiceType.RC || !pkt.bth.ackReq) return;
+    const now = this.core.engine.now;
+    // The ACK leaves once the acknowledged data is in host memory (posted
+    // writes visible), so a requester completion implies remote visibility.
+    const vis = this.core.bus.lastVisible - now;
+    const delay = Math.max(this.core.profile.hca.ackDelayNs, vis);
+    if (delay <= 0) return this.#respond(qp, ACK_SYNDROME, pkt.bth.psn);
+    // Coalesce: one ACK for the latest PSN when the window closes.
+    const resp = qp.resp;
+    const pending = resp.ackPsn >= 0;
+    resp.ackPsn = pkt.bth.psn;
+    resp.ackAt = now + delay;
+    if (pending) return;
+    const epoch = resp.epoch;
+    const fire = () => {
+      if (resp.epoch !== epoch || resp.ackPsn < 0) return;
+      const left = resp.ackAt - this.core.engine.now;
+      if (left > 0) return void this.core.engine.schedule(left, fire, this.#tagAck);
+      const psn = resp.ackPsn;
+      resp.ackPsn = -1;
+      this.#respond(qp, ACK_SYNDROME, psn);
+    };
+    this.core.engine.schedule(delay, fire, this.#tagAck);
   }
 
-  /**
-   * The R_Key check of IBTA vol 1 §10.6.3 for a remote access `right`: the
-   * QP must allow it, then key, PD, bounds and the right in the region.
-   */
-  #remoteAccess(
+  // ---- DUPLICATE_REQUEST and the errors that NAK ----------------------------
+
+  /** Duplicate request (IBTA §9.7.5): re-ACK, replay a READ, or replay an atomic result. */
+  #duplicate(qp: Qp, pkt: Packet): void {
+    const resp = qp.resp;
+    const psn = pkt.bth.psn;
+    const op = pkt.info.operation;
+    if (op === "read") {
+      const res = resp.resources.find((r) =>
+        r.kind === "read" && psnDiff(psn, r.firstPsn) >= 0 && psnDiff(psn, r.firstPsn) < r.npsn
+      );
+      if (!res) return;
+      // The duplicate may ask for only the tail (a resumed READ): serve what it asks.
+      const reth = pkt.reth!;
+      const len = reth.dmaLen;
+      const va = Number(reth.va);
+      const e = len > 0
+        ? this.core.tpt.check(reth.rkey, qp.pd, va, len, MptAccess.REMOTE_READ)
+        : undefined;
+      if (typeof e === "number") return;
+      this.#queueRead(qp, psn, e, va, len, true);
+      return;
+    }
+    if (op === "atomic") {
+      const res = resp.resources.find((r) => r.kind === "atomic" && r.firstPsn === psn);
+      if (!res) return;
+      this.#pushResponse(qp, dataless(RespKind.ATOMIC, psn, ACK_SYNDROME, true, res.orig));
+      return;
+    }
+    // SEND/WRITE: acknowledge again with the most recent PSN (§9.7.5).
+    if (pkt.bth.ackReq) this.#respond(qp, ACK_SYNDROME, psnAdd(resp.psn, -1));
+  }
+
+  /** Responder-detected error with a NAK: QP to error, async event (IBTA §9.7.5 classes C/D). */
+  #fatal(
     qp: Qp,
-    rkey: number,
-    va: number,
-    len: number,
-    right: number,
-  ): MptEntry | undefined {
-    if (!(qp.accessFlags & right)) return undefined;
-    const e = this.core.tpt.check(rkey, qp.pd, va, len, right);
-    return typeof e === "number" ? undefined : e;
+    nakCode: number,
+    psn: number,
+    asyncType: number,
+    recvSyndrome = 0,
+    recvVendorErr = 0,
+  ): void {
+    if (qp.type === QpServiceType.RC) this.#respondNow(qp, aethSyndrome.nak(nakCode), psn);
+    const resp = qp.resp;
+    const r = resp.wqe;
+    if (r && recvSyndrome) {
+      this.tp.rqError(qp, r.counter, r.fromSrq, recvSyndrome, recvVendorErr);
+      resp.wqe = undefined;
+    }
+    this.tp.toError(qp, asyncType);
   }
+
+  // ---- RDMA READ and atomics (EXECUTE) -------------------------------------
 
   /** A READ or atomic request is taken: one message spanning `npsn` PSNs. */
   #takeRdAtomic(qp: Qp, psn: number, npsn: number): void {
-    qp.expectedPsn = psnAdd(psn, npsn);
-    qp.nakSent = false;
-    qp.lastOpcode = -1;
-    qp.msn = (qp.msn + 1) & 0xffffff;
+    const resp = qp.resp;
+    resp.psn = psnAdd(psn, npsn);
+    resp.sentPsnNak = false;
+    resp.opcode = -1;
+    resp.msn = (resp.msn + 1) & MSN_MASK;
   }
 
-  #readRequest(qp: Qp, pkt: Packet): void {
+  /** Remember the READ for duplicates, and queue its response packets (IBTA vol 1 §9.4.3). */
+  #readRequest(qp: Qp, pkt: Packet, mpt: MptEntry | undefined): void {
     const psn = pkt.bth.psn;
     const reth = pkt.reth!;
     const va = Number(reth.va);
     const len = reth.dmaLen;
-    if (this.#rdAtomicFull(qp) || len > 2 ** 31) {
-      return this.#fatal(qp, aethSyndrome.NAK_INVALID_REQUEST, psn, EqeType.WQ_INVAL_REQ_ERROR);
-    }
-    let mpt = undefined;
-    if (len > 0) {
-      mpt = this.#remoteAccess(qp, reth.rkey, va, len, HwAccess.REMOTE_READ);
-      if (!mpt) {
-        return this.#fatal(qp, aethSyndrome.NAK_REMOTE_ACCESS, psn, EqeType.WQ_ACCESS_ERROR);
-      }
-    }
     const npkts = readPackets(qp, len);
     this.#remember(qp, {
       kind: "read",
@@ -556,23 +905,17 @@ export class Responder {
     });
   }
 
-  #remember(qp: Qp, r: Qp["resources"][number]): void {
-    qp.resources.push(r);
-    if (qp.resources.length > REPLAY_DEPTH) qp.resources.shift();
+  #remember(qp: Qp, r: ResponderResource): void {
+    const resources = qp.resp.resources;
+    resources.push(r);
+    if (resources.length > REPLAY_DEPTH) resources.shift();
   }
 
-  #atomic(qp: Qp, pkt: Packet): void {
+  /** Run the atomic at the memory and queue its ACK (IBTA vol 1 §9.4.5). */
+  #atomic(qp: Qp, pkt: Packet, e: MptEntry): void {
     const psn = pkt.bth.psn;
     const a = pkt.atomicEth!;
     const va = Number(a.va);
-    // IBTA vol 1 §9.4.5: atomics need an 8-byte aligned address, else Invalid Request.
-    if (va % 8 !== 0 || this.#rdAtomicFull(qp)) {
-      return this.#fatal(qp, aethSyndrome.NAK_INVALID_REQUEST, psn, EqeType.WQ_INVAL_REQ_ERROR);
-    }
-    const e = this.#remoteAccess(qp, a.rkey, va, 8, HwAccess.REMOTE_ATOMIC);
-    if (!e) {
-      return this.#fatal(qp, aethSyndrome.NAK_REMOTE_ACCESS, psn, EqeType.WQ_ACCESS_ERROR);
-    }
     this.#takeRdAtomic(qp, psn, 1);
     const entry: RespEntry = {
       kind: RespKind.ATOMIC,
@@ -581,7 +924,7 @@ export class Responder {
       issued: 0,
       mpt: e,
       va,
-      length: 8,
+      length: ATOMIC_BYTES,
       syndrome: ACK_SYNDROME,
       replay: false,
       ready: false,
@@ -589,12 +932,13 @@ export class Responder {
     };
     this.#pushResponse(qp, entry);
     const cs = pkt.bth.opcode === OP.RC_COMPARE_SWAP;
-    const epoch = qp.respEpoch;
+    const resp = qp.resp;
+    const epoch = resp.epoch;
     const tpt = this.core.tpt;
     // Read-modify-write at the memory: the read waits for earlier posted writes (PCI ordering).
-    this.core.bus.read(8, () => {
-      const buf = new Uint8Array(8);
-      if (!tpt.live(e) || !tpt.gather(e, va, 8, buf, 0)) return;
+    this.core.bus.read(ATOMIC_BYTES, () => {
+      const buf = new Uint8Array(ATOMIC_BYTES);
+      if (!tpt.live(e) || !tpt.gather(e, va, ATOMIC_BYTES, buf, 0)) return;
       const dv = new DataView(buf.buffer);
       const orig = dv.getBigUint64(0, true); // host memory is little-endian
       const next = cs
@@ -610,10 +954,10 @@ export class Responder {
         npsn: 1,
         va,
         rkey: a.rkey,
-        length: 8,
+        length: ATOMIC_BYTES,
         orig,
       });
-      if (qp.respEpoch !== epoch) return;
+      if (resp.epoch !== epoch) return;
       entry.orig = orig;
       entry.ready = true;
       this.kick(qp);
@@ -624,7 +968,7 @@ export class Responder {
 
   /** Queue an ACK/NAK behind earlier responses (or send it now if none wait). */
   #respond(qp: Qp, syndrome: number, psn: number): void {
-    if (qp.responses.length === 0) return this.#respondNow(qp, syndrome, psn);
+    if (qp.resp.responses.length === 0) return this.#respondNow(qp, syndrome, psn);
     this.#pushResponse(qp, dataless(RespKind.ACK, psn, syndrome, false, 0n));
   }
 
@@ -633,25 +977,25 @@ export class Responder {
     const init: PacketInit = {
       lrh: { dlid: 0, slid: 0 },
       bth: { opcode: OP.RC_ACKNOWLEDGE, destQp: qp.destQpn, psn, pkey: this.tp.pkey(qp) },
-      aeth: { syndrome, msn: qp.msn },
+      aeth: { syndrome, msn: qp.resp.msn },
     };
     this.tp.route(qp, init);
     this.#emitReady(qp, init, false);
   }
 
   #emitReady(qp: Qp, init: PacketInit, windowed: boolean): void {
-    qp.respSlots.push({ ready: true, init, windowed, w: undefined, last: false });
+    qp.resp.slots.push({ ready: true, init, windowed, w: undefined, last: false });
     this.#flush(qp);
   }
 
   /** Hand every leading filled response slot to the port, in PSN order. */
   #flush(qp: Qp): void {
-    const q = qp.respSlots;
+    const q = qp.resp.slots;
     let dropped = false;
     while (q.length > 0 && q[0].ready) {
       const s = q.shift()!;
       if (!s.init) {
-        if (s.windowed) qp.respTxInFlight--;
+        if (s.windowed) qp.resp.txInFlight--;
         dropped = true;
         continue;
       }
@@ -666,14 +1010,15 @@ export class Responder {
   }
 
   #pushResponse(qp: Qp, r: RespEntry): void {
-    qp.responses.push(r);
+    qp.resp.responses.push(r);
     this.kick(qp);
   }
 
   /** Move owed responses into the packet order: READ packets within the window, atomics once executed. */
   kick(qp: Qp): void {
-    const q = qp.responses;
-    while (q.length > 0 && qp.respTxInFlight < this.tp.txWindow) {
+    const resp = qp.resp;
+    const q = resp.responses;
+    while (q.length > 0 && resp.txInFlight < this.tp.txWindow) {
       const r = q[0];
       if (r.kind === RespKind.ACK) {
         q.shift();
@@ -691,7 +1036,7 @@ export class Responder {
             psn: r.psn,
             pkey: this.tp.pkey(qp),
           },
-          aeth: { syndrome: ACK_SYNDROME, msn: qp.msn },
+          aeth: { syndrome: ACK_SYNDROME, msn: resp.msn },
           atomicAckEth: { origRemData: r.orig },
         };
         this.tp.route(qp, init);
@@ -718,13 +1063,14 @@ export class Responder {
       ? OP.RC_RDMA_READ_RESPONSE_LAST
       : OP.RC_RDMA_READ_RESPONSE_MIDDLE;
     const psn = psnAdd(r.psn, i);
-    const epoch = qp.respEpoch;
-    qp.respTxInFlight++;
+    const resp = qp.resp;
+    const epoch = resp.epoch;
+    resp.txInFlight++;
     const slot: TxSlot = { ready: false, init: undefined, windowed: true, w: undefined, last };
-    qp.respSlots.push(slot);
+    resp.slots.push(slot);
     const emit = () => {
       slot.ready = true;
-      if (qp.respEpoch === epoch) {
+      if (resp.epoch === epoch) {
         let payload: Uint8Array | undefined;
         if (len > 0 && r.mpt) {
           payload = new Uint8Array(len);
@@ -736,7 +1082,7 @@ export class Responder {
           bth: { opcode, destQp: qp.destQpn, psn, pkey: this.tp.pkey(qp) },
           payload,
         };
-        if (first || last) init.aeth = { syndrome: ACK_SYNDROME, msn: qp.msn };
+        if (first || last) init.aeth = { syndrome: ACK_SYNDROME, msn: resp.msn };
         this.tp.route(qp, init);
         slot.init = init;
       }
@@ -746,95 +1092,45 @@ export class Responder {
     else emit();
   }
 
-  // ---- UC ---------------------------------------------------------------
+  // ---- UC drops and UD placement ------------------------------------------
 
-  #uc(qp: Qp, pkt: Packet): void {
-    const psn = pkt.bth.psn;
-    const info = pkt.info;
-    if (psnDiff(psn, qp.expectedPsn) !== 0 || qp.ucDropping) {
-      // IBTA vol 1 §9.8.2 (UC): a gap loses the message in progress; resynchronize on the next First/Only.
-      if (psnDiff(psn, qp.expectedPsn) !== 0) this.#ucAbandon(qp);
-      if (!info.isFirst) {
-        qp.expectedPsn = psnAdd(psn, 1);
-        qp.ucDropping = true;
-        this.core.counters.packetsDropped++;
-        return;
-      }
-      qp.ucDropping = false;
-      qp.expectedPsn = psn;
-      qp.lastOpcode = -1;
-    }
-    if (!this.#sequenceOk(qp, pkt)) return this.#ucDrop(qp, pkt);
-    if (info.operation === "send") return this.#send(qp, pkt);
-    if (info.operation === "write") return this.#write(qp, pkt);
-    this.#ucDrop(qp, pkt);
-  }
-
-  /** Partial message lost: the receive WQE is reused for the next message. */
+  /** UC: a partial message is lost: the receive WQE is reused for the next message. */
   #ucAbandon(qp: Qp): void {
-    if (qp.recv) {
-      qp.recv.offset = 0;
+    const resp = qp.resp;
+    if (resp.wqe) {
+      resp.wqe.offset = 0;
     }
-    qp.writeMpt = undefined;
-    qp.lastOpcode = -1;
+    resp.mr = undefined;
+    resp.opcode = -1;
   }
 
-  /** UC: drop the rest of this message silently (no NAKs on UC). */
+  /** UC: drop the rest of this message silently (no NAKs on UC, IBTA vol 1 §9.8.2). */
   #ucDrop(qp: Qp, pkt: Packet): void {
     this.core.counters.packetsDropped++;
     if (qp.type !== QpServiceType.UC) return;
     this.#ucAbandon(qp);
-    qp.expectedPsn = psnAdd(pkt.bth.psn, 1);
-    qp.ucDropping = !pkt.info.isLast;
+    qp.resp.psn = psnAdd(pkt.bth.psn, 1);
+    qp.resp.dropMsg = !pkt.info.isLast;
   }
 
-  // ---- UD ---------------------------------------------------------------
-
-  #ud(qp: Qp, pkt: Packet, raw: Uint8Array): void {
-    const deth = pkt.deth!;
-    // IBTA vol 1 §3.5.3 / §9.6 (Q_Key check): a Q_Key that does not match the QP's is dropped silently.
-    if (deth.qkey !== qp.qkey) {
-      this.core.counters.packetsDropped++;
-      return;
-    }
-    const r = qp.recv;
-    if (!r) {
-      if (!this.#takeRecvWqe(qp, pkt, raw)) this.core.counters.packetsDropped++;
-      return;
-    }
-    qp.recv = undefined;
+  /** UD: the GRH (when the packet has one) into the first 40 bytes, then the payload (IBTA §11.4.1). */
+  #udPlace(qp: Qp, pkt: Packet, raw: Uint8Array): RespState {
+    const r = this.#udWqe!;
     const len = pkt.payload.length;
-    if (r.status !== 0) {
-      this.tp.rqComplete(qp, r.counter, r.fromSrq, r.status, r.syndrome);
-      return this.tp.toError(qp);
-    }
-    if (UD_GRH_SPACE + len > r.capacity) {
-      this.tp.rqComplete(qp, r.counter, r.fromSrq, WcStatus.LOC_LEN_ERR, CqeSyndrome.LENGTH);
-      return this.tp.toError(qp);
-    }
-    // The first 40 bytes receive the GRH when the packet has one (IBTA §11.4.1).
     let bad = 0;
     if (pkt.grh) bad = this.#placeRecv(qp, r, 0, raw.subarray(LRH_BYTES, LRH_BYTES + GRH_BYTES));
     if (!bad && len > 0) bad = this.#placeRecv(qp, r, UD_GRH_SPACE, pkt.payload);
-    if (bad) {
-      this.tp.rqComplete(qp, r.counter, r.fromSrq, WcStatus.LOC_PROT_ERR, bad);
-      return this.tp.toError(qp);
-    }
-    this.tp.rqComplete(qp, r.counter, r.fromSrq, WcStatus.SUCCESS, 0, {
-      opcode: WcOpcode.RECV,
-      byteLen: UD_GRH_SPACE + len,
-      imm: pkt.immDt ?? 0,
-      withImm: pkt.info.hasImmediate,
-      grh: pkt.grh !== undefined,
-      slid: pkt.lrh.slid,
-      sl: pkt.lrh.sl,
-      srcQp: deth.srcQp,
-      solicited: pkt.bth.se,
-    });
+    if (bad) return this.#recvErr(RespState.ERR_MALFORMED_WQE, CqeSyndrome.LOCAL_PROT_ERR, bad);
+    return RespState.COMPLETE;
+  }
+
+  /** UD: the datagram's receive WQE completes in error and the QP goes to ERR. */
+  #udError(qp: Qp): void {
+    const r = this.#udWqe!;
+    this.tp.rqError(qp, r.counter, r.fromSrq, this.#errSyndrome, this.#errVendorErr);
+    this.tp.toError(qp);
   }
 }
-
-const EMPTY = new Uint8Array(0);
 
 /** Response packets of a READ of `len` bytes at the QP's path MTU (a zero-length READ has one). */
 function readPackets(qp: Qp, len: number): number {

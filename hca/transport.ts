@@ -11,66 +11,24 @@
 import { EqeType, HwQpState, QpServiceType } from "./commands.ts";
 import type { HcaCore } from "./core.ts";
 import type { Profile } from "../sim/profiles/schema.ts";
-import { CqeFlags, CqeSyndrome } from "./cqe.ts";
+import { CQE_WQE_COUNTER_MASK, CqeFlags, CqeOpcode, CqeSyndrome, CqeVendorErr } from "./cqe.ts";
 import { encodePacket, type PacketInit } from "./packet.ts";
 import type { Port } from "./port.ts";
-import { type Qp, type SendWqe, WqeKind } from "./qp.ts";
-import { WqeOpcode } from "./wqe.ts";
+import { type Qp, type SendWqe, WqeState } from "./qp.ts";
 
-/**
- * `ibv_wc_status` values the device writes (mirrors verbs.h).
- *
- * @example
- * ```ts
- * import { WcStatus } from "./transport.ts";
- * const name = (s: number) => Object.keys(WcStatus).find((k) => WcStatus[k as keyof typeof WcStatus] === s);
- * console.log(name(12)); // RETRY_EXC_ERR
- * ```
- */
-export const WcStatus = {
-  SUCCESS: 0,
-  LOC_LEN_ERR: 1,
-  LOC_QP_OP_ERR: 2,
-  LOC_PROT_ERR: 4,
-  WR_FLUSH_ERR: 5,
-  BAD_RESP_ERR: 7,
-  LOC_ACCESS_ERR: 8,
-  REM_INV_REQ_ERR: 9,
-  REM_ACCESS_ERR: 10,
-  REM_OP_ERR: 11,
-  RETRY_EXC_ERR: 12,
-  RNR_RETRY_EXC_ERR: 13,
-} as const;
-
-/**
- * `ibv_wc_opcode` values (mirrors verbs.h).
- *
- * @example
- * ```ts
- * import { WcOpcode } from "./transport.ts";
- * const isReceive = (op: number) => (op & WcOpcode.RECV) !== 0;
- * console.log(isReceive(WcOpcode.RECV_RDMA_WITH_IMM), isReceive(WcOpcode.RDMA_READ)); // true false
- * ```
- */
-export const WcOpcode = {
-  SEND: 0,
-  RDMA_WRITE: 1,
-  RDMA_READ: 2,
-  COMP_SWAP: 3,
-  FETCH_ADD: 4,
-  RECV: 128,
-  RECV_RDMA_WITH_IMM: 129,
-} as const;
+/** The default partition key, full membership (IBTA vol 1 §10.9.1.2). */
+const DEFAULT_PKEY = 0xffff;
 
 /**
  * Transmit queue entry owners: whose window a packet counts against.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TxWindow } from "./transport.ts";
  * // Read-response packets count against the responder's window, not the requester's.
  * const windowOf = (isResponse: boolean) => isResponse ? TxWindow.RESPONDER : TxWindow.REQUESTER;
- * console.log(windowOf(true)); // 2
+ * assert.equal(windowOf(true), TxWindow.RESPONDER);
  * ```
  */
 export const TxWindow = { NONE: 0, REQUESTER: 1, RESPONDER: 2 } as const;
@@ -90,9 +48,11 @@ const TX_WINDOW = 4;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { txWindowFor } from "./transport.ts";
- * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
- * console.log(txWindowFor(PCIX_SDR_2006)); // 4
+ * import { MODERN_GEN5_NDR, PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+ * assert.equal(txWindowFor(PCIX_SDR_2006), 4);
+ * assert.equal(txWindowFor(MODERN_GEN5_NDR), 18);
  * ```
  */
 export function txWindowFor(p: Profile): number {
@@ -115,12 +75,13 @@ class TxQueue {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { TransportEngines } from "./transport.ts";
  * // The hooks a device gives its transport; a do-nothing set for a unit test:
  * const idle: TransportEngines = {
  *   kickRequester() {}, kickResponder() {}, localError() {}, checkDrained() {}, unreliableSent() {},
  * };
- * console.log(Object.keys(idle).length); // 5
+ * assert.equal(Object.keys(idle).length, 5);
  * ```
  */
 export interface TransportEngines {
@@ -141,8 +102,15 @@ export interface TransportEngines {
  *
  * @example
  * ```ts
- * import { psnDiff } from "./qp.ts";
- * console.log(psnDiff(0, 0xffffff)); // 1: PSN arithmetic wraps at 2^24
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Hca } from "./device.ts";
+ * import { Transport } from "./transport.ts";
+ * const hca = new Hca({ engine: new Engine(), memory: new MachineMemory(16 << 20),
+ *   irq: new InterruptController(), profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * const tp = new Transport(hca.core);
+ * assert.equal(tp.txWindow, 4); // txWindowFor(PCIX_SDR_2006)
+ * assert.equal(tp.port(1), undefined); // no ports bound yet
  * ```
  */
 export class Transport {
@@ -215,10 +183,10 @@ export class Transport {
   #sent(qp: Qp | undefined, kind: number): void {
     if (!qp) return;
     if (kind === TxWindow.REQUESTER) {
-      qp.txInFlight--;
+      qp.req.txInFlight--;
       this.engines.kickRequester(qp);
     } else if (kind === TxWindow.RESPONDER) {
-      qp.respTxInFlight--;
+      qp.resp.txInFlight--;
       this.engines.kickResponder(qp);
     }
   }
@@ -230,44 +198,37 @@ export class Transport {
 
   /** P_Key the QP's packets carry (the port table holds only the default partition). */
   pkey(_qp: Qp): number {
-    return 0xffff;
+    return DEFAULT_PKEY;
   }
 
   // ---- completions ----------------------------------------------------
+  // CQEs in the device's terms (FORMATS.md §7): a good send completion
+  // carries the WQE's opcode, a good receive the BTH opcode of the last
+  // packet, an error one a syndrome and the error opcode of its queue.
 
-  /** Write the send-queue CQE of `w` (status 0 only if signaled; errors always). */
-  sqComplete(qp: Qp, w: SendWqe, status: number, syndrome: number): void {
-    if (status === WcStatus.SUCCESS && !w.signaled) return;
-    const op = w.wqe?.opcode;
-    const opcode = w.kind === WqeKind.SEND
-      ? WcOpcode.SEND
-      : w.kind === WqeKind.WRITE
-      ? WcOpcode.RDMA_WRITE
-      : w.kind === WqeKind.READ
-      ? WcOpcode.RDMA_READ
-      : op === WqeOpcode.ATOMIC_CS
-      ? WcOpcode.COMP_SWAP
-      : WcOpcode.FETCH_ADD;
-    const len = status === WcStatus.SUCCESS ? (w.wqe?.length ?? 0) : 0;
+  /** The send-queue CQE of `w` completed successfully (written only if signaled). */
+  sqComplete(qp: Qp, w: SendWqe): void {
+    if (!w.signaled) return;
+    const p = w.wqe!;
     qp.sendCq.post({
       qpn: qp.qpn,
       imm: 0,
-      byteLen: len,
+      byteLen: p.length,
       slid: 0,
       sl: 0,
       dlidPathBits: 0,
       srcQp: 0,
-      wqeCounter: w.counter & 0xffff,
-      status,
-      syndrome,
-      opcode,
+      wqeCounter: w.counter & CQE_WQE_COUNTER_MASK,
+      syndrome: 0,
+      vendorErr: CqeVendorErr.NONE,
+      opcode: p.opcode,
       flags: CqeFlags.SQ,
       pkeyIndex: 0,
-    }, status !== WcStatus.SUCCESS);
+    }, false);
   }
 
-  /** Flush CQE for a WQE the device never parsed (counter only). */
-  flushSq(qp: Qp, counter: number): void {
+  /** Error CQE for send WQE `counter` (always written; raises a completion event if armed). */
+  sqError(qp: Qp, counter: number, syndrome: number, vendorErr: number): void {
     qp.sendCq.post({
       qpn: qp.qpn,
       imm: 0,
@@ -276,33 +237,32 @@ export class Transport {
       sl: 0,
       dlidPathBits: 0,
       srcQp: 0,
-      wqeCounter: counter & 0xffff,
-      status: WcStatus.WR_FLUSH_ERR,
-      syndrome: CqeSyndrome.FLUSH,
-      opcode: WcOpcode.SEND,
+      wqeCounter: counter & CQE_WQE_COUNTER_MASK,
+      syndrome,
+      vendorErr,
+      opcode: CqeOpcode.ERROR_SEND,
       flags: CqeFlags.SQ,
       pkeyIndex: 0,
     }, true);
   }
 
-  /** Receive-queue CQE. */
+  /** A receive WQE completed successfully: a message of `f.byteLen` bytes arrived. */
   rqComplete(
     qp: Qp,
     counter: number,
     fromSrq: boolean,
-    status: number,
-    syndrome: number,
     f: {
-      opcode?: number;
-      byteLen?: number;
+      /** BTH opcode of the message's last packet. */
+      opcode: number;
+      byteLen: number;
       imm?: number;
       withImm?: boolean;
       grh?: boolean;
-      slid?: number;
-      sl?: number;
-      srcQp?: number;
-      solicited?: boolean;
-    } = {},
+      slid: number;
+      sl: number;
+      srcQp: number;
+      solicited: boolean;
+    },
   ): void {
     let flags = fromSrq ? CqeFlags.SRQ : 0;
     if (f.withImm) flags |= CqeFlags.WITH_IMM;
@@ -311,18 +271,37 @@ export class Transport {
     qp.recvCq.post({
       qpn: qp.qpn,
       imm: f.imm ?? 0,
-      byteLen: f.byteLen ?? 0,
-      slid: f.slid ?? 0,
-      sl: f.sl ?? 0,
+      byteLen: f.byteLen,
+      slid: f.slid,
+      sl: f.sl,
       dlidPathBits: 0,
-      srcQp: f.srcQp ?? 0,
-      wqeCounter: counter & 0xffff,
-      status,
-      syndrome,
-      opcode: f.opcode ?? WcOpcode.RECV,
+      srcQp: f.srcQp,
+      wqeCounter: counter & CQE_WQE_COUNTER_MASK,
+      syndrome: 0,
+      vendorErr: CqeVendorErr.NONE,
+      opcode: f.opcode,
       flags,
       pkeyIndex: 0,
-    }, status !== WcStatus.SUCCESS || f.solicited === true);
+    }, f.solicited);
+  }
+
+  /** Error CQE for receive WQE `counter` (of the SRQ if `fromSrq`). */
+  rqError(qp: Qp, counter: number, fromSrq: boolean, syndrome: number, vendorErr: number): void {
+    qp.recvCq.post({
+      qpn: qp.qpn,
+      imm: 0,
+      byteLen: 0,
+      slid: 0,
+      sl: 0,
+      dlidPathBits: 0,
+      srcQp: 0,
+      wqeCounter: counter & CQE_WQE_COUNTER_MASK,
+      syndrome,
+      vendorErr,
+      opcode: CqeOpcode.ERROR_RECV,
+      flags: fromSrq ? CqeFlags.SRQ : 0,
+      pkeyIndex: 0,
+    }, true);
   }
 
   // ---- error state ----------------------------------------------------
@@ -338,11 +317,11 @@ export class Transport {
     const next = sqOnly && qp.type !== QpServiceType.RC ? HwQpState.SQE : HwQpState.ERR;
     if (qp.state === HwQpState.SQE && next === HwQpState.SQE) return;
     qp.state = next;
-    qp.epoch++;
-    if (next === HwQpState.ERR) qp.respEpoch++;
-    if (qp.retransmitTimer) {
-      this.core.engine.cancel(qp.retransmitTimer);
-      qp.retransmitTimer = undefined;
+    qp.req.epoch++;
+    if (next === HwQpState.ERR) qp.resp.epoch++;
+    if (qp.comp.timer) {
+      this.core.engine.cancel(qp.comp.timer);
+      qp.comp.timer = undefined;
     }
     if (asyncType >= 0) this.core.asyncEvent(asyncType, 0, qp.qpn);
     this.flushSend(qp);
@@ -351,40 +330,44 @@ export class Transport {
 
   /** Flush the send queue (fetched and unfetched WQEs). */
   flushSend(qp: Qp): void {
+    const req = qp.req;
     for (const w of qp.sq) {
-      if (!w.done) this.sqComplete(qp, w, WcStatus.WR_FLUSH_ERR, CqeSyndrome.FLUSH);
+      if (w.state !== WqeState.DONE) {
+        this.sqError(qp, w.counter, CqeSyndrome.WR_FLUSH_ERR, CqeVendorErr.FLUSH);
+      }
     }
     qp.sq = [];
-    qp.reqIndex = 0;
-    qp.rdAtomicOutstanding = 0;
+    req.index = 0;
+    req.rdAtomicOutstanding = 0;
     // WQEs being fetched now come after those in `sq`, then the unfetched ones.
-    for (let c = (qp.sqFetch - qp.fetching) >>> 0; c !== qp.sqProducer; c = (c + 1) >>> 0) {
-      this.flushSq(qp, c);
+    for (let c = (req.fetchCounter - req.fetching) >>> 0; c !== qp.sqProducer; c = (c + 1) >>> 0) {
+      this.sqError(qp, c, CqeSyndrome.WR_FLUSH_ERR, CqeVendorErr.FLUSH);
     }
-    qp.fetching = 0;
-    qp.fetchEpoch++;
-    qp.sqFetch = qp.sqProducer;
+    req.fetching = 0;
+    req.fetchEpoch++;
+    req.fetchCounter = qp.sqProducer;
   }
 
   /** Flush the receive side: a message in progress, and the RQ (not the SRQ's WQEs). */
   flushRecv(qp: Qp): void {
-    const r = qp.recv;
+    const resp = qp.resp;
+    const r = resp.wqe;
     if (r) {
-      this.rqComplete(qp, r.counter, r.fromSrq, WcStatus.WR_FLUSH_ERR, CqeSyndrome.FLUSH);
-      qp.recv = undefined;
+      this.rqError(qp, r.counter, r.fromSrq, CqeSyndrome.WR_FLUSH_ERR, CqeVendorErr.FLUSH);
+      resp.wqe = undefined;
     }
     if (!qp.srq) {
-      for (let c = qp.rqConsumer; c !== qp.rqProducer; c = (c + 1) >>> 0) {
-        this.rqComplete(qp, c, false, WcStatus.WR_FLUSH_ERR, CqeSyndrome.FLUSH);
+      for (let c = resp.rqConsumer; c !== qp.rqProducer; c = (c + 1) >>> 0) {
+        this.rqError(qp, c, false, CqeSyndrome.WR_FLUSH_ERR, CqeVendorErr.FLUSH);
       }
-      qp.rqConsumer = qp.rqProducer;
+      resp.rqConsumer = qp.rqProducer;
     } else {
       // IBTA §10.2.9.5: a QP on an SRQ that enters Error reports Last WQE Reached.
       this.core.asyncEvent(EqeType.SRQ_QP_LAST_WQE, 0, qp.qpn);
     }
-    qp.respQueue = [];
-    qp.respBusy = false;
-    qp.responses = [];
+    resp.queue = [];
+    resp.busy = false;
+    resp.responses = [];
   }
 }
 

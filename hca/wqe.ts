@@ -67,6 +67,25 @@ export const WqeFlags = {
  */
 export const SEG_BYTES = 16;
 /**
+ * Queue strides the device accepts (FORMATS.md §5–6): a send WQE takes 64 to
+ * 1024 bytes, a receive WQE 16 to 1024, each a power of two.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RQ_STRIDE_MIN, SEG_BYTES, SQ_STRIDE_MAX, SQ_STRIDE_MIN } from "./wqe.ts";
+ * assert.equal(RQ_STRIDE_MIN, SEG_BYTES); // room for one scatter entry
+ * assert.deepEqual([SQ_STRIDE_MIN, SQ_STRIDE_MAX], [64, 1024]);
+ * ```
+ */
+export const SQ_STRIDE_MIN = 64;
+/** Largest send WQE stride. */
+export const SQ_STRIDE_MAX = 1024;
+/** Smallest receive WQE stride (one data segment). */
+export const RQ_STRIDE_MIN = 16;
+/** Largest receive WQE stride. */
+export const RQ_STRIDE_MAX = 1024;
+/**
  * Bytes of the UD address segment.
  *
  * @example
@@ -123,14 +142,28 @@ export interface DataSeg {
 }
 
 /**
+ * Q_Key bit 31 in a UD address: send with the QP's own Q_Key instead (IBTA
+ * vol 1 §3.5.3; such "controlled" Q_Keys cannot be given in a WR).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { QKEY_USE_QP } from "./wqe.ts";
+ * assert.equal(QKEY_USE_QP, 2 ** 31);
+ * ```
+ */
+export const QKEY_USE_QP = 0x80000000;
+
+/**
  * Destination of a UD send (the address segment).
  *
  * @example
  * ```ts
- * import { type UdAddress } from "./wqe.ts";
+ * import assert from "node:assert/strict";
+ * import { QKEY_USE_QP, type UdAddress } from "./wqe.ts";
  * // Bit 31 of the Q_Key: "use my QP's own Q_Key" (IBTA vol 1 §3.5.3).
- * const to: UdAddress = { dlid: 5, remoteQpn: 0x90, qkey: 0x80000000 };
- * console.log((to.qkey & 0x80000000) !== 0); // true
+ * const to: UdAddress = { dlid: 5, remoteQpn: 0x90, qkey: QKEY_USE_QP };
+ * assert.equal((to.qkey & QKEY_USE_QP) !== 0, true);
  * ```
  */
 export interface UdAddress {

@@ -6,13 +6,13 @@ import {
   CmdOp,
   CmdStatus,
   EqeType,
-  HwAccess,
   HwQpState,
+  MptAccess,
   mptKey,
   QpServiceType,
 } from "../hca/commands.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
-import { WcStatus } from "../hca/transport.ts";
+import { CqeSyndrome } from "../hca/cqe.ts";
 import { must, withPair } from "./support/hca_harness.ts";
 
 function solo() {
@@ -80,7 +80,7 @@ Deno.test("hca commands: MPT/MTT validation returns firmware statuses, never thr
         pd: 1,
         start: 0x1000,
         length: 4096,
-        access: HwAccess.LOCAL_WRITE,
+        access: MptAccess.LOCAL_WRITE,
         mttBase: 0,
         mttCount: 1,
         pageShift: 12,
@@ -103,7 +103,7 @@ Deno.test("hca commands: MPT/MTT validation returns firmware statuses, never thr
     assert.equal((await mpt({ index: 0, key: 0 })).status, CmdStatus.BAD_INDEX); // reserved
     assert.equal((await mpt({ index: 1e9 })).status, CmdStatus.BAD_INDEX);
     assert.equal((await mpt({ key: mptKey(6) })).status, CmdStatus.BAD_PARAM);
-    assert.equal((await mpt({ access: HwAccess.REMOTE_WRITE })).status, CmdStatus.BAD_PARAM);
+    assert.equal((await mpt({ access: MptAccess.REMOTE_WRITE })).status, CmdStatus.BAD_PARAM);
     assert.equal((await mpt({ length: 8192 })).status, CmdStatus.BAD_SEG_PARAM); // 2 pages, 1 entry
     assert.equal((await mpt({ pageShift: 11 })).status, CmdStatus.BAD_SEG_PARAM);
     assert.equal((await mpt({ start: "x" })).status, CmdStatus.BAD_PARAM);
@@ -131,7 +131,7 @@ Deno.test("hca commands: CQ/EQ/SRQ checks, RESOURCE_BUSY while referenced, limit
   await withPair({}, async (p) => {
     const h = p.a;
     const cq = await h.createCq(4);
-    const mem = await h.buffer(1 << 16, HwAccess.LOCAL_WRITE, 0);
+    const mem = await h.buffer(1 << 16, MptAccess.LOCAL_WRITE, 0);
     const noWrite = await h.buffer(4096, 0, 0);
     const cqp = { cqn: 9, key: mem.key, addr: mem.addr, logSize: 4, eqn: 0, uarIndex: 1 };
     assert.equal(
@@ -251,7 +251,7 @@ Deno.test("hca commands: QP transitions are enforced from the right state only, 
     // RST2INIT with a CQ that is not HW-owned, or a WQ outside its region.
     const bad = await h.exec(CmdOp.RST2INIT_QP, {
       qpn,
-      ctx: { type: 2, pd: 1, sendCqn: 999, recvCqn: 999 },
+      ctx: { type: QpServiceType.RC, pd: 1, sendCqn: 999, recvCqn: 999 },
     });
     assert.equal(bad.status, CmdStatus.BAD_RESOURCE);
   });
@@ -314,7 +314,7 @@ Deno.test("hca commands: every opcode succeeds in its place, and every firmware 
       pd: 1,
       start: addr,
       length: 3 * 4096,
-      access: HwAccess.LOCAL_WRITE,
+      access: MptAccess.LOCAL_WRITE,
       mttBase: 1000,
       mttCount: 3,
       pageShift: 12,
@@ -369,7 +369,7 @@ Deno.test("hca commands: every opcode succeeds in its place, and every firmware 
       sgl: [{ addr, length: 8, lkey: 0xbad00 }],
     });
     const [cqe] = await h.waitCqes(ud.sendCq, 1);
-    assert.equal(cqe.status, WcStatus.LOC_PROT_ERR);
+    assert.equal(cqe.syndrome, CqeSyndrome.LOCAL_PROT_ERR);
     assert.equal((await run(op.QUERY_QP, { qpn }))!.state, HwQpState.SQE);
     await run(op.SQERR2RTS_QP, { qpn, ctx: {} });
     assert.equal((await run(op.QUERY_QP, { qpn }))!.qkey, 0x79);

@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
-import { allZero, connectedQps, must, pattern, withPair } from "./support/hca_harness.ts";
+import {
+  ALL_ACCESS,
+  allZero,
+  connectedQps,
+  must,
+  pattern,
+  withPair,
+} from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
-import { CqeSyndrome } from "../hca/cqe.ts";
-import { WcStatus } from "../hca/transport.ts";
-import { CmdOp, EqeType, HwAccess, HwQpState, QpServiceType } from "../hca/commands.ts";
+import { CqeSyndrome, CqeVendorErr } from "../hca/cqe.ts";
+import { CmdOp, EqeType, HwQpState, MptAccess, QpServiceType } from "../hca/commands.ts";
 import { encodePacket } from "../hca/packet.ts";
 import { OP } from "../hca/opcode.ts";
 
@@ -28,9 +34,9 @@ Deno.test("hca errors: a bad rkey gives REM_ACCESS_ERR, writes no byte, errors b
       sgl: [{ addr: src.addr, length: 8, lkey: src.key }],
     });
     const cs = await p.a.waitCqes(cqa, 2);
-    assert.equal(cs[0].status, WcStatus.REM_ACCESS_ERR);
-    assert.equal(cs[0].syndrome, CqeSyndrome.NAK_REMOTE_ACCESS);
-    assert.equal(cs[1].status, WcStatus.WR_FLUSH_ERR);
+    assert.equal(cs[0].syndrome, CqeSyndrome.REMOTE_ACCESS_ERR);
+    assert.equal(cs[0].vendorErr, CqeVendorErr.NAK_REMOTE_ACCESS);
+    assert.equal(cs[1].syndrome, CqeSyndrome.WR_FLUSH_ERR);
     assert.equal(cs[1].wqeCounter, second);
     assert.ok(allZero(p.b.read(dst.addr, 4096)));
     assert.equal(must(await p.a.exec(CmdOp.QUERY_QP, { qpn: qa.qpn })).state, HwQpState.ERR);
@@ -44,7 +50,7 @@ Deno.test("hca errors: an RDMA WRITE one byte past the region writes nothing (bo
     const { qa, cqa } = await connectedQps(p);
     const src = await p.a.buffer(8192);
     const whole = p.b.as.alloc(16384, 4096);
-    const dst = await p.b.regMr(whole, 8192, HwAccess.LOCAL_WRITE | HwAccess.REMOTE_WRITE, 1);
+    const dst = await p.b.regMr(whole, 8192, MptAccess.LOCAL_WRITE | MptAccess.REMOTE_WRITE, 1);
     p.a.write(src.addr, pattern(8192));
     p.a.postSend(qa, {
       opcode: WqeOpcode.RDMA_WRITE,
@@ -54,7 +60,7 @@ Deno.test("hca errors: an RDMA WRITE one byte past the region writes nothing (bo
       sgl: [{ addr: src.addr, length: 8192, lkey: src.key }],
     });
     const [c] = await p.a.waitCqes(cqa, 1);
-    assert.equal(c.status, WcStatus.REM_ACCESS_ERR);
+    assert.equal(c.syndrome, CqeSyndrome.REMOTE_ACCESS_ERR);
     assert.ok(allZero(p.b.read(whole, 16384)));
   });
 });
@@ -63,7 +69,7 @@ Deno.test("hca errors: RDMA READ without REMOTE_READ rights is a remote access e
   await withPair({}, async (p) => {
     const { qa, cqa } = await connectedQps(p);
     const local = await p.a.buffer(64);
-    const remote = await p.b.buffer(64, HwAccess.LOCAL_WRITE | HwAccess.REMOTE_WRITE);
+    const remote = await p.b.buffer(64, MptAccess.LOCAL_WRITE | MptAccess.REMOTE_WRITE);
     p.a.postSend(qa, {
       opcode: WqeOpcode.RDMA_READ,
       flags: WqeFlags.SIGNALED,
@@ -72,7 +78,7 @@ Deno.test("hca errors: RDMA READ without REMOTE_READ rights is a remote access e
       sgl: [{ addr: local.addr, length: 64, lkey: local.key }],
     });
     const [c] = await p.a.waitCqes(cqa, 1);
-    assert.equal(c.status, WcStatus.REM_ACCESS_ERR);
+    assert.equal(c.syndrome, CqeSyndrome.REMOTE_ACCESS_ERR);
   });
 });
 
@@ -81,7 +87,7 @@ Deno.test("hca errors: bad lkey, foreign PD and missing LOCAL_WRITE are LOC_PROT
     const cases: [number, number][] = [];
     for (let i = 0; i < 3; i++) {
       const { qa, cqa } = await connectedQps(p);
-      const other = await p.a.buffer(64, 0xf, 2); // PD 2, the QP is in PD 1
+      const other = await p.a.buffer(64, ALL_ACCESS, 2); // PD 2, the QP is in PD 1
       const ro = await p.a.buffer(64, 0); // no LOCAL_WRITE
       const remote = await p.b.buffer(64);
       const sent = p.a.hca.stats().packetsSent;
@@ -107,13 +113,13 @@ Deno.test("hca errors: bad lkey, foreign PD and missing LOCAL_WRITE are LOC_PROT
         });
       }
       const [c] = await p.a.waitCqes(cqa, 1);
-      cases.push([c.status, c.syndrome]);
+      cases.push([c.syndrome, c.vendorErr]);
       assert.equal(p.a.hca.stats().packetsSent, sent, "nothing left the port");
     }
     assert.deepEqual(cases, [
-      [WcStatus.LOC_PROT_ERR, CqeSyndrome.BAD_KEY],
-      [WcStatus.LOC_PROT_ERR, CqeSyndrome.PD_MISMATCH],
-      [WcStatus.LOC_PROT_ERR, CqeSyndrome.ACCESS_RIGHTS],
+      [CqeSyndrome.LOCAL_PROT_ERR, CqeVendorErr.BAD_KEY],
+      [CqeSyndrome.LOCAL_PROT_ERR, CqeVendorErr.PD_MISMATCH],
+      [CqeSyndrome.LOCAL_PROT_ERR, CqeVendorErr.ACCESS_RIGHTS],
     ]);
   });
 });
@@ -132,8 +138,8 @@ Deno.test("hca errors: a receive buffer too small gives LOC_LEN_ERR at the respo
     });
     const [r] = await p.b.waitCqes(cqb, 1);
     const [s] = await p.a.waitCqes(cqa, 1);
-    assert.equal(r.status, WcStatus.LOC_LEN_ERR);
-    assert.equal(s.status, WcStatus.REM_INV_REQ_ERR);
+    assert.equal(r.syndrome, CqeSyndrome.LOCAL_LENGTH_ERR);
+    assert.equal(s.syndrome, CqeSyndrome.REMOTE_INVAL_REQ_ERR);
     assert.ok(allZero(p.b.read(dst.addr + 100, 100)));
   });
 });
@@ -152,7 +158,7 @@ Deno.test("hca errors: a misaligned atomic is an invalid request (REM_INV_REQ_ER
       sgl: [{ addr: local.addr, length: 8, lkey: local.key }],
     });
     const [c] = await p.a.waitCqes(cqa, 1);
-    assert.equal(c.status, WcStatus.REM_INV_REQ_ERR);
+    assert.equal(c.syndrome, CqeSyndrome.REMOTE_INVAL_REQ_ERR);
     assert.ok(allZero(p.b.read(remote.addr, 64)));
     assert.ok(allZero(p.a.read(local.addr, 8)));
     assert.ok(p.b.events.some((e) => e.type === EqeType.WQ_INVAL_REQ_ERROR && e.index === qb.qpn));
@@ -167,8 +173,8 @@ Deno.test("hca errors: a responder whose receive WQE has a bad lkey answers REM_
     p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(16) });
     const [r] = await p.b.waitCqes(cqb, 1);
     const [s] = await p.a.waitCqes(cqa, 1);
-    assert.equal(r.status, WcStatus.LOC_PROT_ERR);
-    assert.equal(s.status, WcStatus.REM_OP_ERR);
+    assert.equal(r.syndrome, CqeSyndrome.LOCAL_PROT_ERR);
+    assert.equal(s.syndrome, CqeSyndrome.REMOTE_OP_ERR);
     assert.ok(allZero(p.b.read(dst.addr, 64)), "nothing placed");
   });
 });
@@ -185,9 +191,9 @@ Deno.test("hca errors: LOC_QP_OP_ERR for a READ on a UC QP and for a malformed W
       sgl: [{ addr: buf.addr, length: 8, lkey: buf.key }],
     });
     const [c1] = await p.a.waitCqes(uc.cqa, 1);
-    assert.equal(c1.status, WcStatus.LOC_QP_OP_ERR);
+    assert.equal(c1.syndrome, CqeSyndrome.LOCAL_QP_OP_ERR);
     assert.ok(allZero(p.a.read(buf.addr, 64)), "nothing placed");
-    assert.equal(c1.syndrome, CqeSyndrome.BAD_OPCODE_FOR_QP);
+    assert.equal(c1.vendorErr, CqeVendorErr.BAD_OPCODE_FOR_QP);
     // UC send-side errors leave the receive side working: SQE, not ERR (IBTA §10.3.1).
     assert.equal(must(await p.a.exec(CmdOp.QUERY_QP, { qpn: uc.qa.qpn })).state, HwQpState.SQE);
 
@@ -197,8 +203,8 @@ Deno.test("hca errors: LOC_QP_OP_ERR for a READ on a UC QP and for a malformed W
     rc.qa.sqPc = 1;
     p.a.ring(rc.qa.uar, 0x18, rc.qa.qpn, 1);
     const [c2] = await p.a.waitCqes(rc.cqa, 1);
-    assert.equal(c2.status, WcStatus.LOC_QP_OP_ERR);
-    assert.equal(c2.syndrome, CqeSyndrome.BAD_WQE);
+    assert.equal(c2.syndrome, CqeSyndrome.LOCAL_QP_OP_ERR);
+    assert.equal(c2.vendorErr, CqeVendorErr.BAD_WQE);
   });
 });
 
@@ -211,7 +217,7 @@ Deno.test("hca errors: with the peer QP destroyed the sender completes with RETR
     p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
     const [c] = await p.a.waitCqes(cqa, 1, 1e9, 10_000);
     const dt = p.engine.now - t0;
-    assert.equal(c.status, WcStatus.RETRY_EXC_ERR);
+    assert.equal(c.syndrome, CqeSyndrome.RETRY_EXC_ERR);
     assert.equal(p.a.hca.stats().counters.timeouts, 4);
     assert.ok(dt > 4 * 1.04e6 && dt < 4 * 1.04e6 + 100_000, `took ${dt} ns`);
   });
@@ -223,8 +229,8 @@ Deno.test("hca errors: with the peer's port down (CLOSE_IB) the sender completes
     must(await p.b.exec(CmdOp.CLOSE_IB, { port: 1 }));
     p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
     const [c] = await p.a.waitCqes(cqa, 1, 1e9, 10_000);
-    assert.equal(c.status, WcStatus.RETRY_EXC_ERR);
-    assert.equal(c.syndrome, CqeSyndrome.RETRY_EXCEEDED);
+    assert.equal(c.syndrome, CqeSyndrome.RETRY_EXC_ERR);
+    assert.equal(c.vendorErr, CqeVendorErr.RETRY_EXCEEDED);
   });
 });
 
@@ -235,7 +241,7 @@ Deno.test("hca errors: with no receive posted the sender gets RNR_RETRY_EXC_ERR 
     const t0 = p.engine.now;
     p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
     const [c] = await p.a.waitCqes(cqa, 1, 1e9, 1000);
-    assert.equal(c.status, WcStatus.RNR_RETRY_EXC_ERR);
+    assert.equal(c.syndrome, CqeSyndrome.RNR_RETRY_EXC_ERR);
     assert.equal(p.a.hca.stats().counters.rnrNaksReceived, 4);
     assert.equal(p.b.hca.stats().counters.rnrNaksSent, 4);
     const dt = p.engine.now - t0;
@@ -252,8 +258,8 @@ Deno.test("hca errors: RNR NAKs are retried until a receive is posted (rnr_retry
     p.b.postRecv(qb, [{ addr: dst.addr, length: 64, lkey: dst.key }]);
     const [s] = await p.a.waitCqes(cqa, 1);
     const [r] = await p.b.waitCqes(cqb, 1);
-    assert.equal(s.status, WcStatus.SUCCESS);
-    assert.equal(r.status, WcStatus.SUCCESS);
+    assert.equal(s.syndrome, 0);
+    assert.equal(r.syndrome, 0);
     assert.deepEqual(p.b.read(dst.addr, 8), pattern(8, 3));
     assert.ok(p.a.hca.stats().counters.rnrNaksReceived >= 10);
   });
@@ -269,17 +275,17 @@ Deno.test("hca errors: 2ERR flushes posted receives with WR_FLUSH_ERR, and later
     await p.engine.sleep(1000);
     must(await p.b.exec(CmdOp.TO_ERR_QP, { qpn: qb.qpn }));
     const r = await p.b.waitCqes(cqb, 3);
-    assert.deepEqual(r.map((c) => c.status), [5, 5, 5]);
+    assert.deepEqual(r.map((c) => c.syndrome), Array(3).fill(CqeSyndrome.WR_FLUSH_ERR));
     assert.deepEqual(r.map((c) => c.wqeCounter), counters);
     const late = p.b.postRecv(qb, [{ addr: dst.addr, length: 64, lkey: dst.key }]);
     const [l] = await p.b.waitCqes(cqb, 1);
-    assert.equal(l.status, WcStatus.WR_FLUSH_ERR);
+    assert.equal(l.syndrome, CqeSyndrome.WR_FLUSH_ERR);
     assert.equal(l.wqeCounter, late);
     // Sends posted after the error are flushed too (SQ in ERR).
     must(await p.a.exec(CmdOp.TO_ERR_QP, { qpn: qa.qpn }));
     const sc = p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: 0, inline: pattern(4) });
     const [s] = await p.a.waitCqes(cqa, 1);
-    assert.equal(s.status, WcStatus.WR_FLUSH_ERR);
+    assert.equal(s.syndrome, CqeSyndrome.WR_FLUSH_ERR);
     assert.equal(s.wqeCounter, sc);
   });
 });
@@ -299,6 +305,6 @@ Deno.test("hca errors: a response that does not match the outstanding request is
     });
     p.a.hca.receive(forged, p.a.hca.port(1)!);
     const [c] = await p.a.waitCqes(cqa, 1);
-    assert.equal(c.status, WcStatus.BAD_RESP_ERR);
+    assert.equal(c.syndrome, CqeSyndrome.BAD_RESP_ERR);
   });
 });

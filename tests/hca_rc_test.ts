@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { allZero, connectedQps, firstDiff, pattern, withPair } from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { CqeFlags } from "../hca/cqe.ts";
-import { WcOpcode, WcStatus } from "../hca/transport.ts";
+import { OP } from "../hca/opcode.ts";
 
 Deno.test("hca RC: SEND moves the bytes into the posted receive buffer and completes both sides", async () => {
   await withPair({}, async (p) => {
@@ -19,12 +19,12 @@ Deno.test("hca RC: SEND moves the bytes into the posted receive buffer and compl
     });
     const [sendCqe] = await p.a.waitCqes(cqa, 1);
     const [recvCqe] = await p.b.waitCqes(cqb, 1);
-    assert.equal(sendCqe.status, WcStatus.SUCCESS);
-    assert.equal(sendCqe.opcode, WcOpcode.SEND);
+    assert.equal(sendCqe.syndrome, 0);
+    assert.equal(sendCqe.opcode, WqeOpcode.SEND); // a send CQE carries its WQE's opcode
     assert.equal(sendCqe.wqeCounter, sc);
     assert.ok(sendCqe.flags & CqeFlags.SQ);
-    assert.equal(recvCqe.status, WcStatus.SUCCESS);
-    assert.equal(recvCqe.opcode, WcOpcode.RECV);
+    assert.equal(recvCqe.syndrome, 0);
+    assert.equal(recvCqe.opcode, OP.RC_SEND_LAST); // a receive CQE, the last packet's
     assert.equal(recvCqe.byteLen, 5000);
     assert.equal(recvCqe.wqeCounter, rc);
     assert.equal(recvCqe.qpn, qb.qpn);
@@ -53,8 +53,8 @@ Deno.test("hca RC: RDMA WRITE of 1 MiB streams and lands exactly", async () => {
     });
     const [c] = await p.a.waitCqes(cqa, 1, 1e9, 1000);
     const dt = p.engine.now - t0;
-    assert.equal(c.status, WcStatus.SUCCESS);
-    assert.equal(c.opcode, WcOpcode.RDMA_WRITE);
+    assert.equal(c.syndrome, 0);
+    assert.equal(c.opcode, WqeOpcode.RDMA_WRITE);
     assert.equal(firstDiff(p.b.read(dst.addr, n), data), -1);
     assert.ok(allZero(p.b.read(dst.addr + n, 4096)));
     const mbps = n / dt * 1e3;
@@ -115,9 +115,9 @@ Deno.test("hca RC: RDMA WRITE with immediate consumes a receive WQE but not its 
     });
     const [r] = await p.b.waitCqes(cqb, 1);
     const [s] = await p.a.waitCqes(cqa, 1);
-    assert.equal(s.status, WcStatus.SUCCESS);
-    assert.equal(s.opcode, WcOpcode.RDMA_WRITE);
-    assert.equal(r.opcode, WcOpcode.RECV_RDMA_WITH_IMM);
+    assert.equal(s.syndrome, 0);
+    assert.equal(s.opcode, WqeOpcode.RDMA_WRITE_IMM);
+    assert.equal(r.opcode, OP.RC_RDMA_WRITE_LAST_WITH_IMMEDIATE);
     assert.equal(r.imm, 0x01020304);
     assert.equal(r.byteLen, 3000);
     assert.equal(r.wqeCounter, rc);
@@ -145,8 +145,8 @@ Deno.test("hca RC: RDMA READ of several MTUs into a two-entry scatter list", asy
       ],
     });
     const [c] = await p.a.waitCqes(cqa, 1);
-    assert.equal(c.status, WcStatus.SUCCESS);
-    assert.equal(c.opcode, WcOpcode.RDMA_READ);
+    assert.equal(c.syndrome, 0);
+    assert.equal(c.opcode, WqeOpcode.RDMA_READ);
     assert.equal(c.byteLen, 10000);
     assert.equal(firstDiff(p.a.read(local.addr, 4000), data.subarray(0, 4000)), -1);
     assert.ok(allZero(p.a.read(local.addr + 4000, 2000)));
@@ -190,11 +190,11 @@ Deno.test("hca RC: atomics compare-and-swap and fetch-and-add on little-endian h
       sgl: [{ addr: local.addr + 16, length: 8, lkey: local.key }],
     });
     const cs = await p.a.waitCqes(cqa, 3);
-    assert.deepEqual(cs.map((c) => c.status), [0, 0, 0]);
+    assert.deepEqual(cs.map((c) => c.syndrome), [0, 0, 0]);
     assert.deepEqual(cs.map((c) => c.opcode), [
-      WcOpcode.COMP_SWAP,
-      WcOpcode.COMP_SWAP,
-      WcOpcode.FETCH_ADD,
+      WqeOpcode.ATOMIC_CS,
+      WqeOpcode.ATOMIC_CS,
+      WqeOpcode.ATOMIC_FA,
     ]);
     assert.equal(p.a.readU64(local.addr), 100n);
     assert.equal(p.a.readU64(local.addr + 8), 7n);
@@ -220,7 +220,7 @@ Deno.test("hca RC: inline SEND, zero-length SEND and zero-length RDMA WRITE", as
     });
     const s = await p.a.waitCqes(cqa, 3);
     const r = await p.b.waitCqes(cqb, 2);
-    assert.deepEqual(s.map((c) => c.status), [0, 0, 0]);
+    assert.deepEqual(s.map((c) => c.syndrome), [0, 0, 0]);
     assert.deepEqual(r.map((c) => c.byteLen), [100, 0]);
     assert.deepEqual(p.b.read(dst.addr, 100), pattern(100, 4));
     assert.ok(allZero(p.b.read(dst.addr + 128, 128)));

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
 import { Hca } from "../hca/device.ts";
 import { CmdOp } from "../hca/commands.ts";
-import { must, withPair } from "./support/hca_harness.ts";
+import { ALL_ACCESS, must, withPair } from "./support/hca_harness.ts";
 
 Deno.test("hca stats: free/used QPs, CQs, MRs, UARs and MTT entries follow the contexts and return to baseline", async () => {
   await withPair({}, async (p) => {
@@ -19,7 +19,7 @@ Deno.test("hca stats: free/used QPs, CQs, MRs, UARs and MTT entries follow the c
 
     const cq = await h.createCq(8, 3); // 8 KiB buffer: 1 MR, 2 MTT entries, UAR 3
     const qp = await h.createQp({ sendCq: cq, uar: 3 }); // WQ: 64·128 + 64·32 = 10 KiB → 3 pages
-    const buf = await h.buffer(3 * 4096 + 100, 0xf, 1, 4096); // 4 pages
+    const buf = await h.buffer(3 * 4096 + 100, ALL_ACCESS, 1, 4096); // 4 pages
     const s = h.hca.stats();
     assert.equal(s.used.cq, 1);
     assert.equal(s.used.qp, 1);

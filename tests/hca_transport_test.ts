@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { connectedQps, firstDiff, makePair, pattern, withPair } from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
-import { WcStatus } from "../hca/transport.ts";
+import { CqeSyndrome } from "../hca/cqe.ts";
 import { buildProfile, PCIX_SDR_2006 } from "../sim/mod.ts";
 import { OP } from "../hca/opcode.ts";
 import { peek } from "../hca/packet.ts";
@@ -12,7 +12,7 @@ Deno.test("hca transport: a cut link (every packet dropped) ends in RETRY_EXC_ER
     p.fabric.addFault({ kind: "drop", probability: 1 });
     p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
     const [c] = await p.a.waitCqes(cqa, 1, 1e9, 5000);
-    assert.equal(c.status, WcStatus.RETRY_EXC_ERR);
+    assert.equal(c.syndrome, CqeSyndrome.RETRY_EXC_ERR);
     assert.equal(p.a.hca.stats().counters.timeouts, 3);
   });
 });
@@ -43,7 +43,7 @@ async function readsThenSend(fence: boolean): Promise<{ sendArrived: number; rea
     });
     const [r] = await p.a.waitCqes(cqa, 1, 1e9, 100);
     readDone = p.engine.now;
-    assert.equal(r.status, WcStatus.SUCCESS);
+    assert.equal(r.syndrome, 0);
     await rx;
     return { sendArrived, readDone };
   });
@@ -76,7 +76,7 @@ async function fourReads(maxRdAtomic: number): Promise<number> {
       });
     }
     const cs = await p.a.waitCqes(cqa, 4, 1e9, 100);
-    assert.deepEqual(cs.map((c) => c.status), [0, 0, 0, 0]);
+    assert.deepEqual(cs.map((c) => c.syndrome), [0, 0, 0, 0]);
     assert.equal(firstDiff(p.a.read(local.addr, 2048), pattern(2048, 4)), -1);
     return p.engine.now - t0;
   });
@@ -109,7 +109,7 @@ Deno.test("hca transport: ACK coalescing (ackDelayNs) acknowledges several messa
     }
     const cs = await p.a.waitCqes(cqa, 20);
     assert.equal(cs.length, 20);
-    assert.ok(cs.every((c) => c.status === 0));
+    assert.ok(cs.every((c) => c.syndrome === 0));
     assert.ok(acks >= 1 && acks < 10, `${acks} ACKs for 20 messages`);
   });
 });

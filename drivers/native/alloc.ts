@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { keyToMptIndex, mptKey, mptKeyTag, nextMptKeyTag } from "../../hca/commands.ts";
 
 /**
  * Next-fit allocator over [reserved, max).
@@ -92,20 +93,23 @@ export class IndexAllocator {
 }
 
 /**
- * MPT keys: index allocator plus an 8-bit tag per index that advances every
- * time the index is reused, so a key of a deregistered region stops working
- * even when its MPT entry is used again (key = index << 8 | tag, as the
- * device's `mptKey`). Indices are reused lowest-first: the tag, not the
+ * MPT keys: index allocator plus a tag per index that advances every time
+ * the index is reused, so a key of a deregistered region stops working even
+ * when its MPT entry is used again (the device's key layout, `mptKey` in
+ * hca/commands.ts). Indices are reused lowest-first: the tag, not the
  * allocation order, is what protects against stale keys.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { KeyAllocator } from "./alloc.ts";
+ * import { keyToMptIndex } from "../../hca/commands.ts";
  * const keys = new KeyAllocator(4, 1);
  * const k1 = keys.alloc()!;
  * keys.release(k1);
  * const k2 = keys.alloc()!; // index 1 again, with the next tag
- * console.log(k2 >>> 8 === k1 >>> 8, k2 !== k1); // true true
+ * assert.equal(keyToMptIndex(k2), keyToMptIndex(k1));
+ * assert.notEqual(k2, k1);
  * ```
  */
 export class KeyAllocator {
@@ -132,17 +136,17 @@ export class KeyAllocator {
     return this.#index.free;
   }
 
-  /** A fresh key (its index is `key >>> 8`), or undefined when the table is full. */
+  /** A fresh key (its index is `keyToMptIndex(key)`), or undefined when the table is full. */
   alloc(): number | undefined {
     const i = this.#index.alloc();
     if (i === undefined) return undefined;
-    const tag = this.#tag[i];
-    this.#tag[i] = (tag + 1) & 0xff;
-    return ((i << 8) | tag) >>> 0;
+    const key = mptKey(i, this.#tag[i]);
+    this.#tag[i] = nextMptKeyTag(mptKeyTag(key));
+    return key;
   }
 
   /** Return the MPT entry of `key`. */
   release(key: number): void {
-    this.#index.release(key >>> 8);
+    this.#index.release(keyToMptIndex(key));
   }
 }

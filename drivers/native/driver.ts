@@ -23,6 +23,7 @@ import {
   CmdOp,
   type DevLim,
   EqeType,
+  keyToMptIndex,
   type PortInfo,
   type QpContextParams,
   type QpInfo,
@@ -39,6 +40,8 @@ import { VerbsError } from "../verbs/errors.ts";
 import { IndexAllocator, KeyAllocator } from "./alloc.ts";
 import { MttBuddy } from "./buddy.ts";
 import { exec } from "./cmd.ts";
+import { toMptAccess } from "./hw_map.ts";
+import { Access } from "../verbs/enums.ts";
 
 /**
  * Counts of `hca.stats()` by resource kind.
@@ -77,7 +80,8 @@ export interface HcaDevice {
  * @example
  * ```ts
  * import type { HwRegion } from "./driver.ts";
- * const index = (r: HwRegion) => r.key >>> 8;
+ * import { keyToMptIndex } from "../../hca/commands.ts";
+ * const index = (r: HwRegion) => keyToMptIndex(r.key);
  * ```
  */
 export interface HwRegion {
@@ -281,7 +285,7 @@ export class HcaDriver {
       pdn: KERNEL_PD,
       start: addr,
       length: bytes,
-      access: 1, // LOCAL_WRITE: the device writes EQEs
+      access: Access.LOCAL_WRITE, // the device writes EQEs
       mfns: this.kernel.pageRange(addr, bytes).map((p) => this.kernel.mfnOf(p)!),
     });
     await exec(this.hca.cmd, CmdOp.SW2HW_EQ, {
@@ -416,12 +420,12 @@ export class HcaDriver {
     try {
       await exec(this.hca.cmd, CmdOp.WRITE_MTT, { base: mtt.base, mfns: r.mfns });
       await exec(this.hca.cmd, CmdOp.SW2HW_MPT, {
-        index: key >>> 8,
+        index: keyToMptIndex(key),
         key,
         pd: r.pdn,
         start: r.start,
         length: r.length,
-        access: r.access,
+        access: toMptAccess(r.access),
         mttBase: mtt.base,
         mttCount: pages,
         pageShift: PAGE_SHIFT,
@@ -437,7 +441,7 @@ export class HcaDriver {
 
   /** Deregister a region (HW2SW_MPT; EBUSY while a queue uses it); its frames are unpinned. */
   async deregRegion(r: HwRegion): Promise<void> {
-    await exec(this.hca.cmd, CmdOp.HW2SW_MPT, { index: r.key >>> 8 });
+    await exec(this.hca.cmd, CmdOp.HW2SW_MPT, { index: keyToMptIndex(r.key) });
     this.#keys.release(r.key);
     this.#mtt.free(r.mtt);
     this.#unpin(r.mtt.base);

@@ -46,6 +46,7 @@ import type {
   UverbsFile,
 } from "../verbs/uverbs.ts";
 import type { HcaDriver, HwRegion } from "./driver.ts";
+import { fromHwQpState, fromQpAccess, toHwServiceType, toQpAccess } from "./hw_map.ts";
 
 /**
  * How the kernel reaches a user's buffers.
@@ -571,7 +572,7 @@ export class UContext implements UverbsFile {
       const known = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ |
         Access.REMOTE_ATOMIC;
       if (f & ~known) throw inval(`accessFlags 0x${f.toString(16)} not supported`);
-      ctx.accessFlags = f & (Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC);
+      ctx.accessFlags = toQpAccess(f);
     }
     if (mask & M.AV) ctx.path = this.#path(a.ah!);
     if (mask & M.PATH_MTU) {
@@ -614,7 +615,7 @@ export class UContext implements UverbsFile {
     if (cur === S.RESET && next === S.INIT) {
       const w = qp.req.wq;
       Object.assign(ctx, {
-        type: qp.type,
+        type: toHwServiceType(qp.type),
         pd: qp.pd.pdn,
         sendCqn: qp.sendCq.cqn,
         recvCqn: qp.recvCq.cqn,
@@ -644,21 +645,22 @@ export class UContext implements UverbsFile {
     const qp = this.#get(this.#qps, qpHandle, "QP");
     if (qp.state === S.RESET) return { attr: { state: S.RESET }, cap: { ...qp.cap } };
     const q = await this.driver.queryQp(qp.qpn);
-    qp.state = q.state;
+    const state = fromHwQpState(q.state);
+    qp.state = state;
     const attr: QpAttr & { state: number } = {
       ...structuredClone(qp.attr),
-      state: q.state,
+      state,
       port: q.port,
       pkeyIndex: q.pkeyIndex,
-      accessFlags: q.accessFlags,
+      accessFlags: fromQpAccess(q.accessFlags),
     };
     if (qp.type === QpType.UD) attr.qkey = q.qkey;
-    if (q.state >= S.RTR && qp.type !== QpType.UD) {
+    if (state >= S.RTR && qp.type !== QpType.UD) {
       attr.destQpNum = q.destQpn;
       attr.pathMtu = q.mtu;
       attr.rqPsn = q.rqPsn;
     }
-    if (q.state >= S.RTS) attr.sqPsn = q.sqPsn;
+    if (state >= S.RTS) attr.sqPsn = q.sqPsn;
     return { attr, cap: { ...qp.cap } };
   }
 

@@ -9,8 +9,10 @@
  *   the domain's address space (a memory write that the page table turns
  *   into an MMIO write to the device).
  * - `poll` reads CQEs from the CQ buffer in the domain's memory (owner bit),
- *   maps the WQE counter back to the wr_id, retires unsignaled send WQEs,
- *   and updates the device's consumer index with a CQ doorbell.
+ *   maps the WQE counter back to the wr_id, turns the device's syndromes and
+ *   opcodes into verbs values (`cqe_map.ts`, as libmthca does), retires
+ *   unsignaled send WQEs, and updates the device's consumer index with a CQ
+ *   doorbell.
  *
  * This module is used unchanged by a bare-metal process and by a Xen guest
  * whose UAR page dom0 mapped into it (DESIGN §8: the paper's "unmodified
@@ -30,13 +32,21 @@
  *
  * @module
  */
-import { CQE_BYTES, CqeFlags, cqeReady, decodeCqe } from "../../hca/cqe.ts";
+import {
+  CQE_BYTES,
+  CQE_WQE_COUNTER_MASK,
+  CqeFlags,
+  cqeReady,
+  decodeCqe,
+  setCqeOwner,
+} from "../../hca/cqe.ts";
 import { cmdWord, CqDbCmd, doorbellBytes, UarOffset } from "../../hca/uar.ts";
 import { encodeRecvWqe, encodeSendWqe, type SendWqe, WqeFlags, WqeOpcode } from "../../hca/wqe.ts";
 import type { Engine } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import type { CpuClock } from "./cpu.ts";
-import { QpState, QpType, SendFlags, WrOpcode } from "./enums.ts";
+import { wcOpcodeOfWr, workCompletionOf } from "./cqe_map.ts";
+import { QpState, QpType, SendFlags, WcOpcode, WrOpcode } from "./enums.ts";
 import { VerbsError } from "./errors.ts";
 import type { RecvWr, SendWr, Sge, WorkCompletion } from "./types.ts";
 
@@ -199,10 +209,20 @@ interface Ring {
   /** Counter of the oldest WQE not completed. */
   tail: number;
   wrid: bigint[];
+  /** Send queue: the completion opcode of each slot's WR (an error CQE carries none). */
+  wcOpcode: Uint8Array;
 }
 
 function ring(base: number, size: number, stride: number): Ring {
-  return { base, size, stride, head: 0, tail: 0, wrid: new Array(size).fill(0n) };
+  return {
+    base,
+    size,
+    stride,
+    head: 0,
+    tail: 0,
+    wrid: new Array(size).fill(0n),
+    wcOpcode: new Uint8Array(size),
+  };
 }
 
 function inval(msg: string): VerbsError {
@@ -358,6 +378,7 @@ export class ProviderQp {
     const n = encodeSendWqe(w, this.#scratch, 0);
     env.memory.write(this.sq.base + slot * this.sq.stride, this.#scratch.subarray(0, n));
     this.sq.wrid[slot] = wr.wrId;
+    this.sq.wcOpcode[slot] = wcOpcodeOfWr(wr.opcode);
     this.sq.head = (this.sq.head + 1) >>> 0;
     env.cpu.charge(
       env.profile.cpu.wqeBuildNs + (inlineBytes * 1e9) / env.profile.cpu.memcpyBytesPerSec,
@@ -543,36 +564,23 @@ export class ProviderCq {
     const qp = this.#p.qps.get(cqe.qpn);
     if (!qp) return undefined; // a destroyed QP's leftovers
     let wrId: bigint;
+    let sendOpcode: WcOpcode = WcOpcode.SEND;
     if (cqe.flags & CqeFlags.SQ) {
       const r = qp.sq;
-      const c = (r.tail + ((cqe.wqeCounter - r.tail) & 0xffff)) >>> 0;
+      const c = (r.tail + ((cqe.wqeCounter - r.tail) & CQE_WQE_COUNTER_MASK)) >>> 0;
       wrId = r.wrid[c & (r.size - 1)];
+      sendOpcode = r.wcOpcode[c & (r.size - 1)] as WcOpcode;
       // Unsignaled WQEs before this one completed too (mthca/mlx4 rule).
       r.tail = (c + 1) >>> 0;
     } else if (cqe.flags & CqeFlags.SRQ) {
       wrId = qp.srq ? qp.srq.complete(cqe.wqeCounter) : 0n;
     } else {
       const r = qp.rq;
-      const c = (r.tail + ((cqe.wqeCounter - r.tail) & 0xffff)) >>> 0;
+      const c = (r.tail + ((cqe.wqeCounter - r.tail) & CQE_WQE_COUNTER_MASK)) >>> 0;
       wrId = r.wrid[c & (r.size - 1)];
       r.tail = (c + 1) >>> 0;
     }
-    const wc: WorkCompletion = {
-      wrId,
-      status: cqe.status as WorkCompletion["status"],
-      opcode: cqe.opcode as WorkCompletion["opcode"],
-      vendorErr: cqe.syndrome,
-      byteLen: cqe.byteLen,
-      qpNum: cqe.qpn,
-      srcQp: cqe.srcQp,
-      wcFlags: cqe.flags & (CqeFlags.GRH | CqeFlags.WITH_IMM),
-      slid: cqe.slid,
-      sl: cqe.sl,
-      pkeyIndex: cqe.pkeyIndex,
-      dlidPathBits: cqe.dlidPathBits,
-    };
-    if (cqe.flags & CqeFlags.WITH_IMM) wc.immData = cqe.imm;
-    return wc;
+    return workCompletionOf(cqe, wrId, sendOpcode);
   }
 
   /** `ibv_req_notify_cq`: arm for the next (or next solicited) completion. */
@@ -605,8 +613,7 @@ export class ProviderCq {
       if (cqeReady(nb, 0, ci, logSize)) continue;
       const ob = this.#entry(ci, oldAddr, oldLog);
       if (!cqeReady(ob, 0, ci, oldLog)) break;
-      const owner = 1 ^ (Math.floor(ci / 2 ** logSize) & 1);
-      ob[31] = (ob[31] & 0x7f) | (owner << 7);
+      setCqeOwner(ob, 0, ci, logSize);
       m.write(addr + (ci & ((1 << logSize) - 1)) * CQE_BYTES, ob);
     }
     this.addr = addr;

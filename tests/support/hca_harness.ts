@@ -26,8 +26,9 @@ import {
   type CmdOut,
   type CmdResult,
   EqeType,
-  HwAccess,
+  MptAccess,
   mptKey,
+  QpAccess,
   type QpContextParams,
   QpServiceType,
 } from "../../hca/commands.ts";
@@ -36,9 +37,13 @@ import { decodeEqe, type Eqe, EQE_BYTES, eqeReady } from "../../hca/eqe.ts";
 import { type DataSeg, encodeRecvWqe, encodeSendWqe, type SendWqe } from "../../hca/wqe.ts";
 import { cmdWord, CqDbCmd, doorbellBytes, EqDbCmd, UarOffset } from "../../hca/uar.ts";
 
-/** All access rights. */
-export const ALL_ACCESS = HwAccess.LOCAL_WRITE | HwAccess.REMOTE_WRITE | HwAccess.REMOTE_READ |
-  HwAccess.REMOTE_ATOMIC;
+/** All MPT access rights. */
+export const ALL_ACCESS = MptAccess.LOCAL_READ | MptAccess.LOCAL_WRITE | MptAccess.REMOTE_WRITE |
+  MptAccess.REMOTE_READ | MptAccess.ATOMIC;
+
+/** Every remote operation a QP may enable. */
+export const ALL_QP_ACCESS = QpAccess.REMOTE_WRITE | QpAccess.REMOTE_READ |
+  QpAccess.REMOTE_ATOMIC;
 
 /** A registered region. */
 export interface Mr {
@@ -142,7 +147,7 @@ export class Host {
     must(await this.exec(CmdOp.INIT_HCA, {}));
     const logSize = 8;
     const addr = this.as.alloc(EQE_BYTES << logSize, PAGE_SIZE);
-    const mr = await this.regMr(addr, EQE_BYTES << logSize, HwAccess.LOCAL_WRITE, 0);
+    const mr = await this.regMr(addr, EQE_BYTES << logSize, MptAccess.LOCAL_WRITE, 0);
     must(
       await this.exec(CmdOp.SW2HW_EQ, {
         eqn: 0,
@@ -211,7 +216,7 @@ export class Host {
   /** A CQ of 2^logSize entries. */
   async createCq(logSize = 8, uar = 1): Promise<HCq> {
     const addr = this.as.alloc(CQE_BYTES << logSize, PAGE_SIZE);
-    const mr = await this.regMr(addr, CQE_BYTES << logSize, HwAccess.LOCAL_WRITE, 0);
+    const mr = await this.regMr(addr, CQE_BYTES << logSize, MptAccess.LOCAL_WRITE, 0);
     const cqn = this.#nextCqn++;
     must(
       await this.exec(CmdOp.SW2HW_CQ, { cqn, key: mr.key, addr, logSize, eqn: 0, uarIndex: uar }),
@@ -280,8 +285,7 @@ export class Host {
       rqSize,
       rqStride,
       port: 1,
-      accessFlags: o.access ??
-        (HwAccess.REMOTE_WRITE | HwAccess.REMOTE_READ | HwAccess.REMOTE_ATOMIC),
+      accessFlags: o.access ?? ALL_QP_ACCESS,
       qkey: o.qkey ?? 0x11111111,
     };
     must(await this.exec(CmdOp.RST2INIT_QP, { qpn, ctx }));
