@@ -118,7 +118,7 @@ export function isErrorCqe(opcode: number): boolean {
  * import assert from "node:assert/strict";
  * import { CqeSyndrome } from "./cqe.ts";
  * assert.equal(CqeSyndrome.REMOTE_ACCESS_ERR, 0x13);
- * assert.equal(Object.values(CqeSyndrome).includes(0), false);
+ * assert.equal((Object.values(CqeSyndrome) as number[]).includes(0), false); // 0: no error
  * ```
  */
 export const CqeSyndrome = {

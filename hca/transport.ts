@@ -376,10 +376,11 @@ export class Transport {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { AddressVector } from "./transport.ts";
  * // A path's LRH SLID is the port's LID plus the source path bits (LMC).
  * const slid = (portLid: number, av: AddressVector) => portLid | (av.srcPathBits ?? 0);
- * console.log(slid(0x10, { dlid: 0x20, srcPathBits: 3 })); // 19
+ * assert.equal(slid(0x10, { dlid: 0x20, srcPathBits: 3 }), 0x13);
  * ```
  */
 export interface AddressVector {
@@ -399,11 +400,14 @@ export interface AddressVector {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { routeTo } from "./transport.ts";
+ * import { OP } from "./opcode.ts";
  * import type { PacketInit } from "./packet.ts";
- * const init = { bth: { opcode: 4, destQp: 9, psn: 0 } } as PacketInit;
+ * const init = { bth: { opcode: OP.RC_SEND_ONLY, destQp: 9, psn: 0 } } as PacketInit;
  * routeTo(init, undefined, { dlid: 7, sl: 2, srcPathBits: 1 });
- * console.log(init.lrh); // { dlid: 7, slid: 1, sl: 2 }
+ * assert.deepEqual(init.lrh, { dlid: 7, slid: 1, sl: 2 });
+ * assert.equal(init.grh, undefined); // no port GID: a local packet
  * ```
  */
 export function routeTo(

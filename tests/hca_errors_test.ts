@@ -308,3 +308,41 @@ Deno.test("hca errors: a response that does not match the outstanding request is
     assert.equal(c.syndrome, CqeSyndrome.BAD_RESP_ERR);
   });
 });
+
+Deno.test("hca responder: checks run in order — CHK_RESOURCE (RNR) before CHK_RKEY for a WRITE with immediate", async () => {
+  await withPair({}, async (p) => {
+    // A bad R_Key and no receive posted: the missing receive WQE is found first.
+    const { qa, cqa } = await connectedQps(p, { qa: { rnrRetry: 0 }, qb: { minRnrTimer: 1 } });
+    const src = await p.a.buffer(64);
+    p.a.postSend(qa, {
+      opcode: WqeOpcode.RDMA_WRITE_IMM,
+      flags: WqeFlags.SIGNALED,
+      imm: 5,
+      remoteAddr: 0x1000,
+      rkey: 0x7777,
+      sgl: [{ addr: src.addr, length: 64, lkey: src.key }],
+    });
+    const [c] = await p.a.waitCqes(cqa, 1, 1e9, 1000);
+    assert.equal(c.syndrome, CqeSyndrome.RNR_RETRY_EXC_ERR);
+    assert.equal(p.b.hca.stats().counters.rnrNaksSent, 1);
+  });
+});
+
+Deno.test("hca responder: checks run in order — CHK_LENGTH (alignment) before CHK_RKEY for an atomic", async () => {
+  await withPair({}, async (p) => {
+    const { qa, qb, cqa } = await connectedQps(p);
+    const local = await p.a.buffer(64);
+    p.a.postSend(qa, {
+      opcode: WqeOpcode.ATOMIC_CS,
+      flags: WqeFlags.SIGNALED,
+      remoteAddr: 0x1004,
+      rkey: 0x7777, // names no region
+      swapAdd: 1n,
+      sgl: [{ addr: local.addr, length: 8, lkey: local.key }],
+    });
+    const [c] = await p.a.waitCqes(cqa, 1);
+    assert.equal(c.syndrome, CqeSyndrome.REMOTE_INVAL_REQ_ERR, "misaligned, not an access error");
+    assert.ok(p.b.events.some((e) => e.type === EqeType.WQ_INVAL_REQ_ERROR && e.index === qb.qpn));
+    assert.ok(!p.b.events.some((e) => e.type === EqeType.WQ_ACCESS_ERROR));
+  });
+});
