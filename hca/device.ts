@@ -20,7 +20,7 @@ import { HcaCommandInterface } from "./command_interface.ts";
 import { cmdName, CmdOp, type CmdResult, CmdStatus, EqeType, HwQpState } from "./commands.ts";
 import { Completer } from "./completer.ts";
 import { type HcaCore, type HcaCounters, newCounters } from "./core.ts";
-import type { CompletionQueue } from "./cq.ts";
+import { type CompletionQueue, CqArm } from "./cq.ts";
 import { DmaBus } from "./dma.ts";
 import type { EventQueue } from "./eq.ts";
 import { PortChangeSubtype } from "./eqe.ts";
@@ -34,7 +34,7 @@ import { Requester } from "./requester.ts";
 import { Responder } from "./responder.ts";
 import type { SharedReceiveQueue } from "./srq.ts";
 import { Transport } from "./transport.ts";
-import { CqDbCmd, EqDbCmd, UarOffset, UarPages } from "./uar.ts";
+import { CqDbCmd, DB_NO_CMD, EqDbCmd, splitCmdWord, UarOffset, UarPages } from "./uar.ts";
 import { type Qp, serviceOfTransport } from "./qp.ts";
 
 /**
@@ -376,12 +376,11 @@ export class Hca {
    * page written (DESIGN §9 invariant 1: the UAR page is the authority).
    */
   #ring(uar: number, offset: number, w0: number, w1: number): boolean {
-    const index = w0 & 0xffffff;
-    const cmd = w0 >>> 24;
+    const { cmd, index } = splitCmdWord(w0);
     switch (offset) {
       case UarOffset.SEND: {
         const qp = this.#tp.qps[index];
-        if (cmd !== 0 || !qp || qp.uarIndex !== uar) return false;
+        if (cmd !== DB_NO_CMD || !qp || qp.uarIndex !== uar) return false;
         // IBTA vol 1 §10.3.1: the SQ takes WRs only from RTS on (the verbs layer reports the error).
         if (
           qp.state === HwQpState.RESET || qp.state === HwQpState.INIT || qp.state === HwQpState.RTR
@@ -394,22 +393,24 @@ export class Hca {
       }
       case UarOffset.RECV: {
         const qp = this.#tp.qps[index];
-        if (cmd !== 0 || !qp || qp.uarIndex !== uar || qp.state === HwQpState.RESET || qp.srq) {
+        if (
+          cmd !== DB_NO_CMD || !qp || qp.uarIndex !== uar || qp.state === HwQpState.RESET || qp.srq
+        ) {
           return false;
         }
         return this.#resp.doorbell(qp, w1);
       }
       case UarOffset.SRQ: {
         const s = this.#srqs[index];
-        if (cmd !== 0 || !s || s.uarIndex !== uar) return false;
+        if (cmd !== DB_NO_CMD || !s || s.uarIndex !== uar) return false;
         return s.doorbell(w1);
       }
       case UarOffset.CQ: {
         const cq = this.#cqs[index];
         if (!cq || cq.uarIndex !== uar) return false;
-        if (cmd === CqDbCmd.SET_CI) cq.doorbell(w1, 0);
-        else if (cmd === CqDbCmd.REQ_NOTIFY_NEXT) cq.doorbell(w1, 1);
-        else if (cmd === CqDbCmd.REQ_NOTIFY_SOLICITED) cq.doorbell(w1, 2);
+        if (cmd === CqDbCmd.SET_CI) cq.doorbell(w1, CqArm.NONE);
+        else if (cmd === CqDbCmd.REQ_NOTIFY_NEXT) cq.doorbell(w1, CqArm.NEXT);
+        else if (cmd === CqDbCmd.REQ_NOTIFY_SOLICITED) cq.doorbell(w1, CqArm.SOLICITED);
         else return false;
         return true;
       }

@@ -6,6 +6,9 @@
  * @module
  */
 
+/** RNR timer codes and ACK timeout exponents are 5-bit fields (IBTA vol 1 §9.7.5.2.8, §9.7.6.1.3). */
+const TIMER_CODE_MASK = 0x1f;
+
 /**
  * RNR NAK timer, by 5-bit code, in ns (IBTA vol 1 §9.7.5.2.8, table 45).
  * Code 0 is the longest (655.36 ms).
@@ -62,7 +65,7 @@ export const RNR_TIMER_NS: readonly number[] = [
  * ```
  */
 export function rnrTimerNs(code: number): number {
-  return RNR_TIMER_NS[code & 0x1f];
+  return RNR_TIMER_NS[code & TIMER_CODE_MASK];
 }
 
 /**
@@ -76,5 +79,8 @@ export function rnrTimerNs(code: number): number {
  */
 export function ackTimeoutNs(timeout: number): number {
   if (timeout === 0) return Infinity;
-  return 4096 * 2 ** (timeout & 0x1f);
+  return ACK_TIMEOUT_UNIT_NS * 2 ** (timeout & TIMER_CODE_MASK);
 }
+
+/** The local ACK timeout is 4.096 µs × 2^timeout (IBTA vol 1 §9.7.6.1.3). */
+const ACK_TIMEOUT_UNIT_NS = 4096;

@@ -82,6 +82,11 @@ export function doorbellBytes(word0: number, word1: number): Uint8Array {
   return b;
 }
 
+/** Word 0's command byte starts at bit 24; the 24 bits below name the QP, CQ, EQ or SRQ. */
+const DOORBELL_CMD_SHIFT = 24;
+/** Word 0's index bits (a QPN, CQN, EQN or SRQN is 24 bits). */
+const DOORBELL_INDEX_MASK = 0xffffff;
+
 /**
  * Word 0 of a CQ or EQ doorbell: command in the top byte, CQN/EQN below.
  *
@@ -92,7 +97,24 @@ export function doorbellBytes(word0: number, word1: number): Uint8Array {
  * ```
  */
 export function cmdWord(cmd: number, index: number): number {
-  return ((cmd << 24) | (index & 0xffffff)) >>> 0;
+  return ((cmd << DOORBELL_CMD_SHIFT) | (index & DOORBELL_INDEX_MASK)) >>> 0;
+}
+
+/** The command byte of send, receive and SRQ doorbells, which take none. */
+export const DB_NO_CMD = 0;
+
+/**
+ * Split doorbell word 0 into its command and the object it names.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cmdWord, CqDbCmd, splitCmdWord } from "./uar.ts";
+ * assert.deepEqual(splitCmdWord(cmdWord(CqDbCmd.SET_CI, 0x123456)), { cmd: CqDbCmd.SET_CI, index: 0x123456 });
+ * ```
+ */
+export function splitCmdWord(word0: number): { cmd: number; index: number } {
+  return { cmd: word0 >>> DOORBELL_CMD_SHIFT, index: word0 & DOORBELL_INDEX_MASK };
 }
 
 /**
