@@ -120,7 +120,7 @@ export const WqeKind = { SEND: 0, WRITE: 1, READ: 2, ATOMIC: 3 } as const;
 
 /**
  * True for the kinds that take a responder resource and count against
- * max_rd_atomic (IBTA vol 1 §9.4.4, §9.4.5).
+ * max_rd_atomic (IBTA vol 1 §9.4, §11.2.4: max_rd_atomic).
  */
 export function isReadOrAtomic(kind: number): boolean {
   return kind === WqeKind.READ || kind === WqeKind.ATOMIC;

@@ -43,7 +43,7 @@ import { decodeRecvWqe } from "./wqe.ts";
 
 /** Responder resources kept for duplicate READ/atomic replay (IBTA §9.7.5). */
 const REPLAY_DEPTH = 16;
-/** Largest RDMA READ a request may ask for (IBTA vol 1 §9.4.3: 2^31 bytes). */
+/** Largest RDMA READ a request may ask for (IBTA vol 1 §9.4: DMA lengths up to 2^31 bytes). */
 const MAX_DMA_LENGTH = 2 ** 31;
 /** Bytes an atomic operates on, and their alignment (IBTA vol 1 §9.4.5). */
 const ATOMIC_BYTES = 8;
@@ -79,7 +79,7 @@ const ACK_SYNDROME = aethSyndrome.ack(aethSyndrome.CREDITS_INVALID);
  * | CHK_OP_SEQ | First/Middle/Last follow each other within a message | §9.7.5.2 (C9-32), §9.8.2 |
  * | CHK_OP_VALID | UC serves only SEND and RDMA WRITE; UD: the Q_Key matches | §9.2 table 38; §3.5.3, §9.6 |
  * | CHK_RESOURCE | a receive WQE for a SEND or a WRITE with immediate (none: RNR NAK); a free responder resource for a READ/atomic | §9.7.5.2.8; §9.4.4, §9.7.5.2 (max_dest_rd_atomic) |
- * | CHK_LENGTH | the message fits the receive WQE (UD: with 40 bytes of GRH); a READ asks for at most 2^31 bytes; an atomic is 8-byte aligned | §10.7.2.2, §9.7.5.2; §11.4.1; §9.4.3; §9.4.5 |
+ * | CHK_LENGTH | the message fits the receive WQE (UD: with 40 bytes of GRH); a READ asks for at most 2^31 bytes; an atomic is 8-byte aligned | §10.7.2.2, §9.7.5.2; §11.4.1; §9.4; §9.4.5 |
  * | CHK_RKEY | the QP enables the remote operation, and the R_Key's region (PD, bounds, rights) allows it; an RDMA WRITE packet's length agrees with its RETH | §10.6.3, §9.7.5.2 |
  * | EXECUTE | place the data / queue the READ response / run the atomic | §9.4 |
  * | COMPLETE | the receive WQE's CQE on a message's last packet | §10.8 |
@@ -537,7 +537,7 @@ export class Responder {
           const va = Number(reth.va);
           const len = reth.dmaLen;
           let mpt = undefined;
-          // A zero-length WRITE names no memory: its R_Key is not checked (IBTA vol 1 §9.4.2).
+          // A zero-length WRITE names no memory: its R_Key is not checked (IBTA vol 1 §9.4).
           if (len > 0) {
             mpt = this.#remoteAccess(qp, reth.rkey, va, len, QpAccess.REMOTE_WRITE);
             if (!mpt) return rc ? RespState.ERR_RKEY_VIOLATION : RespState.DROP_MSG;
@@ -862,7 +862,7 @@ export class Responder {
     resp.msn = (resp.msn + 1) & MSN_MASK;
   }
 
-  /** Remember the READ for duplicates, and queue its response packets (IBTA vol 1 §9.4.3). */
+  /** Remember the READ for duplicates, and queue its response packets (IBTA vol 1 §9.4, §9.7.5.2.5). */
   #readRequest(qp: Qp, pkt: Packet, mpt: MptEntry | undefined): void {
     const psn = pkt.bth.psn;
     const reth = pkt.reth!;
