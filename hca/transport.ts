@@ -11,7 +11,14 @@
 import { EqeType, HwQpState, QpServiceType } from "./commands.ts";
 import type { HcaCore } from "./core.ts";
 import type { Profile } from "../sim/profiles/schema.ts";
-import { CQE_WQE_COUNTER_MASK, CqeFlags, CqeOpcode, CqeSyndrome, CqeVendorErr } from "./cqe.ts";
+import {
+  type Cqe,
+  CQE_WQE_COUNTER_MASK,
+  CqeFlags,
+  CqeOpcode,
+  CqeSyndrome,
+  CqeVendorErr,
+} from "./cqe.ts";
 import { encodePacket, type PacketInit } from "./packet.ts";
 import type { Port } from "./port.ts";
 import { type Qp, type SendWqe, WqeState } from "./qp.ts";
@@ -229,21 +236,8 @@ export class Transport {
 
   /** Error CQE for send WQE `counter` (always written; raises a completion event if armed). */
   sqError(qp: Qp, counter: number, syndrome: number, vendorErr: number): void {
-    qp.sendCq.post({
-      qpn: qp.qpn,
-      imm: 0,
-      byteLen: 0,
-      slid: 0,
-      sl: 0,
-      dlidPathBits: 0,
-      srcQp: 0,
-      wqeCounter: counter & CQE_WQE_COUNTER_MASK,
-      syndrome,
-      vendorErr,
-      opcode: CqeOpcode.ERROR_SEND,
-      flags: CqeFlags.SQ,
-      pkeyIndex: 0,
-    }, true);
+    const cqe = errorCqe(qp.qpn, counter, syndrome, vendorErr, CqeOpcode.ERROR_SEND, CqeFlags.SQ);
+    qp.sendCq.post(cqe, true);
   }
 
   /** A receive WQE completed successfully: a message of `f.byteLen` bytes arrived. */
@@ -287,21 +281,11 @@ export class Transport {
 
   /** Error CQE for receive WQE `counter` (of the SRQ if `fromSrq`). */
   rqError(qp: Qp, counter: number, fromSrq: boolean, syndrome: number, vendorErr: number): void {
-    qp.recvCq.post({
-      qpn: qp.qpn,
-      imm: 0,
-      byteLen: 0,
-      slid: 0,
-      sl: 0,
-      dlidPathBits: 0,
-      srcQp: 0,
-      wqeCounter: counter & CQE_WQE_COUNTER_MASK,
-      syndrome,
-      vendorErr,
-      opcode: CqeOpcode.ERROR_RECV,
-      flags: fromSrq ? CqeFlags.SRQ : 0,
-      pkeyIndex: 0,
-    }, true);
+    const flags = fromSrq ? CqeFlags.SRQ : 0;
+    qp.recvCq.post(
+      errorCqe(qp.qpn, counter, syndrome, vendorErr, CqeOpcode.ERROR_RECV, flags),
+      true,
+    );
   }
 
   // ---- error state ----------------------------------------------------
@@ -369,6 +353,35 @@ export class Transport {
     resp.busy = false;
     resp.responses = [];
   }
+}
+
+/**
+ * An error CQE: only the QPN, WQE counter, syndrome, vendor error, the error
+ * opcode of its queue and the queue flags are valid; the rest is 0 (FORMATS.md §7).
+ */
+function errorCqe(
+  qpn: number,
+  counter: number,
+  syndrome: number,
+  vendorErr: number,
+  opcode: number,
+  flags: number,
+): Cqe {
+  return {
+    qpn,
+    imm: 0,
+    byteLen: 0,
+    slid: 0,
+    sl: 0,
+    dlidPathBits: 0,
+    srcQp: 0,
+    wqeCounter: counter & CQE_WQE_COUNTER_MASK,
+    syndrome,
+    vendorErr,
+    opcode,
+    flags,
+    pkeyIndex: 0,
+  };
 }
 
 /**
