@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
 import { bandwidthStats, latencyStats, type PerftestResult } from "../tools/lib/perftest_stats.ts";
 import { formatResult, LAT_COLUMNS, resultToJson } from "../tools/lib/perftest_format.ts";
-import { barChart, lineChart, niceTicks, sizeLabel } from "../tools/lib/svg_chart.ts";
 import { formatDevinfo, formatGuid } from "../tools/lib/devinfo_format.ts";
 import { describeError } from "../tools/lib/cli.ts";
 import { UsageError } from "../tools/lib/perftest_args.ts";
-import { svgProblems } from "../tools/lib/svg_check.ts";
 
 const base: Omit<PerftestResult, "kind" | "lat" | "bw" | "test" | "verb"> = {
   connection: "RC",
@@ -108,47 +106,6 @@ Deno.test("perftest format: latency and bandwidth tables with perftest's columns
     bw: [],
   });
   assert.ok(!read.includes("Max inline data"));
-});
-
-Deno.test("svg charts: axes, ticks, log-scale sizes, legend, escaping", () => {
-  assert.deepEqual(niceTicks(9.3), [0, 2, 4, 6, 8, 10]);
-  assert.equal(sizeLabel(1048576), "1M");
-  const svg = lineChart({
-    title: "Latency <test>",
-    xLabel: "Message size (bytes)",
-    yLabel: "Latency (µs)",
-    series: [
-      { label: "native", points: [[2, 4.5], [1024, 6], [65536, 80]] },
-      { label: "split & co", points: [[2, 9], [1024, 11], [65536, 90]] },
-    ],
-  });
-  assert.deepEqual(svgProblems(svg, ["native", "split &amp; co"]), []);
-  assert.match(svg, /class="x-label"[^>]*>Message size \(bytes\)/);
-  assert.match(svg, /Latency &lt;test&gt;/);
-  assert.match(svg, />64K</); // log2 axis labelled with sizes
-  assert.match(svg, /log scale/);
-  const log = lineChart({
-    title: "Registration",
-    xLabel: "Pages",
-    yLabel: "Time (µs)",
-    logY: true,
-    xTicks: "plain",
-    series: [{ label: "bypass", points: [[1, 3], [1024, 4500]] }],
-  });
-  assert.deepEqual(svgProblems(log, ["bypass"]), []);
-  for (const t of ["1", "10", "100", "1,000", "10,000"]) {
-    assert.match(log, new RegExp(`>${t}</text>`));
-  }
-  assert.match(log, />1,024</); // plain page counts, not 1K
-  assert.match(log, /Time \(µs\) — log scale/);
-  const bars = barChart({
-    title: "Setup",
-    yLabel: "Time (µs)",
-    categories: ["createQp", "createCq"],
-    series: [{ label: "native", values: [30, 20] }, { label: "bypass", values: [60, 45] }],
-  });
-  assert.deepEqual(svgProblems(bars, ["native", "bypass"]), []);
-  assert.notDeepEqual(svgProblems(bars.replace("</g>", ""), []), []);
 });
 
 Deno.test("devinfo format: ibv_devinfo fields, -v limits, port state names", () => {

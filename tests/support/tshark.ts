@@ -2,9 +2,9 @@
  * Test helper: tests that need tshark (Wireshark's command line) to
  * dissect captures.
  *
- * Skip policy (as in `cc.ts`): without tshark the test is registered as
- * ignored, with a name and a warning that say what is missing; under
- * `CI=true` it fails instead, because CI installs tshark.
+ * Skip policy (`prereq.ts`, as in `cc.ts`): without tshark the test is
+ * registered as ignored, with a name and a warning that say what is missing;
+ * under `CI=true` it fails instead, because CI installs tshark.
  *
  * @example
  * Not run by `deno test --doc`: it registers a test, and a doc test cannot
@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { isCI } from "./cc.ts";
+import { commandRuns, prereqTest } from "./prereq.ts";
 
 const MISSING = "tshark not found — install tshark";
 
@@ -33,17 +33,8 @@ const MISSING = "tshark not found — install tshark";
  * assert.equal(typeof await hasTshark(), "boolean");
  * ```
  */
-export async function hasTshark(): Promise<boolean> {
-  try {
-    const out = await new Deno.Command("tshark", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
+export function hasTshark(): Promise<boolean> {
+  return commandRuns("tshark", ["--version"]);
 }
 
 /**
@@ -74,14 +65,5 @@ export async function tshark(args: string[], cwd?: string): Promise<string> {
  * ```
  */
 export async function tsharkTest(name: string, fn: () => Promise<void>): Promise<void> {
-  const have = await hasTshark();
-  if (!have && !isCI()) console.warn(`skipped: ${name}: ${MISSING}`);
-  Deno.test({
-    name: have || isCI() ? name : `${name} (skipped: ${MISSING})`,
-    ignore: !have && !isCI(),
-    async fn() {
-      if (!have) throw new Error(`missing prerequisite (CI=true, so this fails): ${MISSING}`);
-      await fn();
-    },
-  });
+  prereqTest(name, (await hasTshark()) ? undefined : MISSING, fn);
 }

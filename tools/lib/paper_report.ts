@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { barChart, lineChart, type Series } from "./svg_chart.ts";
+import { barChart } from "./svg_bar_chart.ts";
+import { lineChart, type Series } from "./svg_chart.ts";
 
 /**
  * One latency point.
@@ -410,12 +411,14 @@ export function paperCharts(d: PaperData): Record<string, string> {
     xLabel: "Message size (bytes)",
     yLabel: "Latency (µs)",
     series: seriesOf(d.writeLat, (p) => p.bytes, (p) => p.typicalUs),
+    ratioTo: d.writeLat.native?.length ? "native" : undefined,
   });
   out["write_bw.svg"] = lineChart({
     title: "RDMA WRITE bandwidth (ib_write_bw)",
     xLabel: "Message size (bytes)",
     yLabel: "Bandwidth (MB/s, 1 MB = 2^20 B)",
     series: seriesOf(d.writeBw, (p) => p.bytes, (p) => p.avgMBps),
+    ratioTo: d.writeBw.native?.length ? "native" : undefined,
   });
   const ev: Record<string, LatPoint[]> = {};
   for (const [k, v] of Object.entries(d.sendLatEvent)) ev[`${k}, events`] = v;
@@ -435,18 +438,13 @@ export function paperCharts(d: PaperData): Record<string, string> {
     series: seriesOf(d.reg, (p) => p.pages, (p) => p.regUs),
   });
   const modes = Object.keys(d.setup);
+  const ops = SETUP_OPS.filter((op) => modes.some((m) => d.setup[m][op] !== undefined));
   out["setup.svg"] = barChart({
     title: "Resource setup costs (control path)",
-    yLabel: "Time (µs)",
-    categories: SETUP_OPS.filter((op) => modes.some((m) => d.setup[m][op] !== undefined)).map(
-      (op) => op.replace(/ \(.*\)$/, ""),
-    ),
-    series: modes.map((m) => ({
-      label: m,
-      values: SETUP_OPS.filter((op) => modes.some((mm) => d.setup[mm][op] !== undefined)).map((
-        op,
-      ) => d.setup[m][op] ?? 0),
-    })),
+    valueLabel: "Time per operation (µs)",
+    orientation: "horizontal",
+    categories: [...ops],
+    series: modes.map((m) => ({ label: m, values: ops.map((op) => d.setup[m][op] ?? null) })),
   });
   return out;
 }
