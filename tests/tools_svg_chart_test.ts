@@ -306,6 +306,9 @@ Deno.test("svg bar chart: a value on every bar, full names, patterns, n/a", () =
   assert.match(v, />\(RESET→RTS\)<\/text>/);
   assert.match(v, /class="value-label"[^>]*transform="rotate\(-90 /);
   assert.match(v, /class="reference"/);
+  // Values are drawn after the reference line, on a white halo.
+  assert.ok(v.indexOf(`class="reference"`) < v.indexOf(`class="values"`));
+  assert.match(v, /class="value-label"[^>]*stroke="#ffffff"[^>]*paint-order="stroke"/);
   assert.match(v, /Dashed line: a reference at 50 µs\./);
   // Error bars, normalized values with a formatter.
   const norm = barChart({

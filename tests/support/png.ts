@@ -38,7 +38,16 @@ export interface Png {
   rgba: Uint8Array;
 }
 
-/** The eight bytes every PNG starts with (PNG spec §5.2). */
+/**
+ * The eight bytes every PNG starts with (PNG spec §5.2).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PNG_SIGNATURE } from "./png.ts";
+ * assert.equal(String.fromCharCode(...PNG_SIGNATURE.slice(1, 4)), "PNG");
+ * ```
+ */
 export const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 const CRC_TABLE = (() => {

@@ -200,8 +200,20 @@ function rect(b: Box, fill: string): string {
   }" fill="${fill}" stroke="#000000" stroke-width="0.8"/>`;
 }
 
+/**
+ * The value labels of each series, drawn after the bars and the reference
+ * line, on a white halo so that a line under them does not cross them out.
+ */
+function values(o: string[], spec: BarChartSpec, labels: string[][]): void {
+  spec.series.forEach((s, si) => {
+    o.push(`<g class="values" data-label="${xmlEscape(s.label)}">`, ...labels[si], `</g>`);
+  });
+}
+
 function valueText(x: number, y: number, text: string, anchor: string, rotate = false): string {
-  return `<text class="value-label" x="${n1(x)}" y="${n1(y)}" text-anchor="${anchor}"${
+  return `<text class="value-label" x="${n1(x)}" y="${
+    n1(y)
+  }" text-anchor="${anchor}" stroke="#ffffff" stroke-width="3" stroke-linejoin="round" paint-order="stroke"${
     rotate ? ` transform="rotate(-90 ${n1(x)} ${n1(y)})"` : ""
   }>${xmlEscape(text)}</text>`;
 }
@@ -253,13 +265,14 @@ function horizontal(
   });
   o.push(`</g>`);
   const zero = X(Math.max(0, xs.ticks[0].value));
+  const valueLabels: string[][] = spec.series.map(() => []);
   spec.series.forEach((s, si) => {
     o.push(`<g class="series" data-label="${xmlEscape(s.label)}">`);
     for (const b of all.filter((b) => b.series === si)) {
       const y = box.y + gh * b.category + GROUP_PAD / 2 + si * (bh + BAR_GAP);
       const cy = y + bh / 2 + FONT * ASCENT / 2 - 0.5;
       if (b.value === null) {
-        o.push(valueText(zero + 4, cy, "n/a", "start"));
+        valueLabels[si].push(valueText(zero + 4, cy, "n/a", "start"));
         continue;
       }
       const end = X(b.value);
@@ -275,7 +288,7 @@ function horizontal(
         o.push(errorBar([lo, y + bh / 2], [hi, y + bh / 2], bh / 2 - 2, "#000000"));
         tip = b.value >= 0 ? Math.max(end, hi) : Math.min(end, lo);
       }
-      o.push(
+      valueLabels[si].push(
         b.value >= 0
           ? valueText(tip + 4, cy, fmt(b.value), "start")
           : valueText(tip - 4, cy, fmt(b.value), "end"),
@@ -284,6 +297,7 @@ function horizontal(
     o.push(`</g>`);
   });
   reference(o, spec, (v) => [X(v), box.y, X(v), box.y + box.h]);
+  values(o, spec, valueLabels);
   axisLinesAt(o, box, zero, "horizontal");
   if (spec.categoryLabel) yLabel(o, box, spec.categoryLabel);
   o.push(`</g>`);
@@ -350,6 +364,7 @@ function vertical(
   });
   o.push(`</g>`);
   const zero = Y(Math.max(0, ys.ticks[0].value));
+  const valueLabels: string[][] = spec.series.map(() => []);
   spec.series.forEach((s, si) => {
     o.push(`<g class="series" data-label="${xmlEscape(s.label)}">`);
     for (const b of all.filter((b) => b.series === si)) {
@@ -357,7 +372,7 @@ function vertical(
       const cx = x + bw / 2;
       const text = b.value === null ? "n/a" : fmt(b.value);
       if (b.value === null) {
-        o.push(valueText(cx, zero - 4, text, rotate ? "start" : "middle", rotate));
+        valueLabels[si].push(valueText(cx, zero - 4, text, rotate ? "start" : "middle", rotate));
         continue;
       }
       const end = Y(b.value);
@@ -375,14 +390,14 @@ function vertical(
       }
       // Above a bar that rises, below one that falls.
       if (b.value < 0) {
-        o.push(
+        valueLabels[si].push(
           rotate
             ? valueText(cx + FONT * ASCENT / 2, tip + 4, text, "end", true)
             : valueText(cx, tip + 4 + FONT * ASCENT, text, "middle"),
         );
         continue;
       }
-      o.push(
+      valueLabels[si].push(
         rotate
           ? valueText(cx + FONT * ASCENT / 2, tip - 4, text, "start", true)
           : valueText(cx, tip - 5, text, "middle"),
@@ -391,6 +406,7 @@ function vertical(
     o.push(`</g>`);
   });
   reference(o, spec, (v) => [box.x, Y(v), box.x + box.w, Y(v)]);
+  values(o, spec, valueLabels);
   axisLinesAt(o, box, zero, "vertical");
   yLabel(o, box, spec.valueLabel);
   if (spec.categoryLabel) {

@@ -408,13 +408,19 @@ export function svgProblems(
     }
   }
 
-  // Bars: a value on each.
-  for (const s of all(root, cls("series"))) {
-    const bars = all(s, cls("bar")).length;
-    const values = all(s, (e) => hasClass(e, "value-label") && e.text.trim() !== "").length;
-    if (bars > values) {
-      p.push(`series '${s.attrs["data-label"]}': ${bars - values} bars without a value label`);
-    }
+  // Bars: a value on each (value labels sit in the series' group or in a
+  // `values` group with the same label).
+  const seriesLabels = new Set(all(root, cls("series")).map((e) => e.attrs["data-label"] ?? ""));
+  for (const label of seriesLabels) {
+    const groups = all(
+      root,
+      (e) => (hasClass(e, "series") || hasClass(e, "values")) && e.attrs["data-label"] === label,
+    );
+    const bars = groups.flatMap((g) => all(g, cls("bar"))).length;
+    const values = groups.flatMap((g) =>
+      all(g, (e) => hasClass(e, "value-label") && e.text.trim() !== "")
+    ).length;
+    if (bars > values) p.push(`series '${label}': ${bars - values} bars without a value label`);
   }
   const values = all(root, cls("value-label")).map((e) => ({ e, b: textBox(e) }));
   for (let i = 0; i < values.length; i++) {

@@ -7,11 +7,39 @@
  * @module
  */
 
-/** Base font size of the charts, px (tick labels, legend, value labels). */
+/**
+ * Base font size of the charts, px (tick labels, legend, value labels): at
+ * 720 px width, above the 11 px `svg_check.ts` asks for.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FONT } from "./svg_style.ts";
+ * assert.equal(FONT, 12);
+ * ```
+ */
 export const FONT = 12;
-/** Axis label font size, px. */
+/**
+ * Axis label font size, px.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FONT, LABEL_FONT } from "./svg_style.ts";
+ * assert.ok(LABEL_FONT > FONT);
+ * ```
+ */
 export const LABEL_FONT = 13;
-/** Title font size, px. */
+/**
+ * Title font size, px.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LABEL_FONT, TITLE_FONT } from "./svg_style.ts";
+ * assert.ok(TITLE_FONT > LABEL_FONT);
+ * ```
+ */
 export const TITLE_FONT = 16;
 
 /**
@@ -91,7 +119,17 @@ export function seriesStyle(i: number): SeriesStyle {
   };
 }
 
-/** A number for an SVG attribute: one decimal, never `-0`. */
+/**
+ * A number for an SVG attribute: one decimal, never `-0.0` (so the same
+ * drawing always gives the same bytes).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { n1 } from "./svg_style.ts";
+ * assert.deepEqual([n1(3.14159), n1(-0.01), n1(2)], ["3.1", "0.0", "2.0"]);
+ * ```
+ */
 export const n1 = (v: number): string => {
   const s = v.toFixed(1);
   return s === "-0.0" ? "0.0" : s;

@@ -103,9 +103,27 @@ export function textWidth(text: string, fontSize: number, bold = false): number 
   return em * fontSize * (bold ? 1.1 : 1);
 }
 
-/** Ascent of capitals and digits above the baseline, in em (DejaVu Sans: 0.73). */
+/**
+ * Ascent of capitals and digits above the baseline, in em (DejaVu Sans: 0.73).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ASCENT } from "./svg_text.ts";
+ * assert.equal(Math.round(12 * ASCENT), 9); // a 12 px digit rises 9 px
+ * ```
+ */
 export const ASCENT = 0.76;
-/** Descent below the baseline, in em (DejaVu Sans: 0.24). */
+/**
+ * Descent below the baseline, in em (DejaVu Sans: 0.24).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ASCENT, DESCENT } from "./svg_text.ts";
+ * assert.equal(ASCENT + DESCENT, 1);
+ * ```
+ */
 export const DESCENT = 0.24;
 
 /**
