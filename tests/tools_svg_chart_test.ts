@@ -77,6 +77,18 @@ Deno.test("svg charts: axes, ticks, log-scale sizes, legend, escaping", () => {
   assert.deepEqual(tickLabels(log, "y-axis"), ["1", "10", "100", "1,000", "10,000"]);
   assert.match(log, />1,024</); // plain page counts, not 1K
   assert.match(log, /Time \(µs\) — log scale/);
+  // Linear x from the data, a long title wrapped onto two lines.
+  const lin = lineChart({
+    title: "Registration cost against buffer size, native and bypass, with and without the cache",
+    xLabel: "Buffer size (4 KiB pages)",
+    yLabel: "Time (µs)",
+    logX: false,
+    series: [{ label: "bypass", points: [[3, 40], [250, 900]] }],
+  });
+  assert.deepEqual(svgProblems(lin), []);
+  assert.equal(find(lin, hasClass("title")).length, 2);
+  const xt = tickLabels(lin, "x-axis").map((t) => Number(t.replace(",", "")));
+  assert.ok(xt[0] <= 3 && xt.at(-1)! >= 250, xt.join(" "));
 });
 
 Deno.test("svg axes: the first and the last size are labelled, labels never crowd", () => {
