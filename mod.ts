@@ -25,3 +25,5 @@ export * from "./hypervisor/mod.ts";
 export { Domain } from "./drivers/verbs/mod.ts";
 export { Domain as XenDomain } from "./hypervisor/mod.ts";
 export * from "./drivers/xen/mod.ts";
+export * from "./hca/capture.ts";
+export * from "./hca/rocev2.ts";

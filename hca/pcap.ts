@@ -22,19 +22,33 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LINKTYPE_INFINIBAND, PcapWriter } from "./pcap.ts";
- * console.log(new PcapWriter({ linkType: LINKTYPE_INFINIBAND }).linkType); // 247
+ * assert.deepEqual(new PcapWriter({ linkType: LINKTYPE_INFINIBAND }).linkType, 247);
  * ```
  */
 export const LINKTYPE_INFINIBAND = 247;
+/**
+ * LINKTYPE_ETHERNET: records are Ethernet frames (the RoCEv2 framing of
+ * `capture.ts`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LINKTYPE_ETHERNET, PcapWriter } from "./pcap.ts";
+ * assert.deepEqual(new PcapWriter({ linkType: LINKTYPE_ETHERNET }).linkType, 1);
+ * ```
+ */
+export const LINKTYPE_ETHERNET = 1;
 /**
  * LINKTYPE_WIRESHARK_UPPER_PDU: records start with exported-PDU tags.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePcap, encodePcap, LINKTYPE_WIRESHARK_UPPER_PDU } from "./pcap.ts";
  * const file = encodePcap([{ timeNs: 5, bytes: new Uint8Array(30) }], { linkType: LINKTYPE_WIRESHARK_UPPER_PDU });
- * console.log(decodePcap(file)[0].bytes.length); // 30: the exported-PDU tags are stripped again
+ * assert.equal(decodePcap(file)[0].bytes.length, 30); // the exported-PDU tags are stripped again
  * ```
  */
 export const LINKTYPE_WIRESHARK_UPPER_PDU = 252;
@@ -43,9 +57,10 @@ export const LINKTYPE_WIRESHARK_UPPER_PDU = 252;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePcap, PCAP_MAGIC_NS } from "./pcap.ts";
  * const file = encodePcap([]);
- * console.log(new DataView(file.buffer).getUint32(0, true) === PCAP_MAGIC_NS); // true: nanosecond timestamps
+ * assert.equal(new DataView(file.buffer).getUint32(0, true), PCAP_MAGIC_NS); // nanosecond timestamps
  * ```
  */
 export const PCAP_MAGIC_NS = 0xa1b23c4d;
@@ -54,8 +69,9 @@ export const PCAP_MAGIC_NS = 0xa1b23c4d;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePcap, PCAP_HEADER_BYTES } from "./pcap.ts";
- * console.log(encodePcap([]).length === PCAP_HEADER_BYTES); // true
+ * assert.deepEqual(encodePcap([]).length === PCAP_HEADER_BYTES, true);
  * ```
  */
 export const PCAP_HEADER_BYTES = 24;
@@ -64,9 +80,10 @@ export const PCAP_HEADER_BYTES = 24;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePcap, PCAP_HEADER_BYTES, PCAP_RECORD_HEADER_BYTES } from "./pcap.ts";
  * const file = encodePcap([{ timeNs: 0, bytes: new Uint8Array(26) }]);
- * console.log(file.length - PCAP_HEADER_BYTES - PCAP_RECORD_HEADER_BYTES); // 26
+ * assert.deepEqual(file.length - PCAP_HEADER_BYTES - PCAP_RECORD_HEADER_BYTES, 26);
  * ```
  */
 export const PCAP_RECORD_HEADER_BYTES = 16;
@@ -75,8 +92,9 @@ export const PCAP_RECORD_HEADER_BYTES = 16;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_SNAPLEN } from "./pcap.ts";
- * console.log(DEFAULT_SNAPLEN > 4096 + 126); // true: a 4 KiB-MTU packet with every header fits
+ * assert.ok(DEFAULT_SNAPLEN > 4096 + 126); // a 4 KiB-MTU packet with every header fits
  * ```
  */
 export const DEFAULT_SNAPLEN = 8192;
@@ -105,10 +123,11 @@ const EXPORTED_PDU_PREFIX: Uint8Array = (() => {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePcap, encodePcap, type PcapOptions } from "./pcap.ts";
  * const headersOnly: PcapOptions = { snaplen: 64 };
  * const file = encodePcap([{ timeNs: 0, bytes: new Uint8Array(2100) }], headersOnly);
- * console.log(decodePcap(file)[0].bytes.length); // 64
+ * assert.deepEqual(decodePcap(file)[0].bytes.length, 64);
  * ```
  */
 export interface PcapOptions {
@@ -119,7 +138,10 @@ export interface PcapOptions {
    * packets) or {@link LINKTYPE_WIRESHARK_UPPER_PDU} (opens in stock
    * Wireshark/tshark).
    */
-  linkType?: typeof LINKTYPE_INFINIBAND | typeof LINKTYPE_WIRESHARK_UPPER_PDU;
+  linkType?:
+    | typeof LINKTYPE_INFINIBAND
+    | typeof LINKTYPE_WIRESHARK_UPPER_PDU
+    | typeof LINKTYPE_ETHERNET;
 }
 
 /**
@@ -127,9 +149,10 @@ export interface PcapOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePcap, encodePcap, type PcapRecord } from "./pcap.ts";
  * const rec: PcapRecord = { timeNs: 1_234_567_890_123, bytes: new Uint8Array([0xf0, 2]) };
- * console.log(decodePcap(encodePcap([rec]))[0].timeNs); // 1234567890123
+ * assert.deepEqual(decodePcap(encodePcap([rec]))[0].timeNs, 1234567890123);
  * ```
  */
 export interface PcapRecord {
@@ -146,10 +169,11 @@ export interface PcapRecord {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PcapWriter } from "./pcap.ts";
  * const w = new PcapWriter();
  * w.add({ timeNs: 1_500, bytes: new Uint8Array(30) });
- * console.log(w.count, w.bytes().length); // 1 70
+ * assert.deepEqual([w.count, w.bytes().length], [1, 70]);
  * ```
  */
 export class PcapWriter {
@@ -168,10 +192,15 @@ export class PcapWriter {
   constructor(opts: PcapOptions = {}) {
     this.snaplen = opts.snaplen ?? DEFAULT_SNAPLEN;
     this.linkType = opts.linkType ?? LINKTYPE_INFINIBAND;
-    if (this.linkType !== LINKTYPE_INFINIBAND && this.linkType !== LINKTYPE_WIRESHARK_UPPER_PDU) {
-      throw new RangeError(`PcapWriter: link type ${this.linkType} is not 247 or 252`);
+    if (
+      this.linkType !== LINKTYPE_INFINIBAND && this.linkType !== LINKTYPE_WIRESHARK_UPPER_PDU &&
+      this.linkType !== LINKTYPE_ETHERNET
+    ) {
+      throw new RangeError(`PcapWriter: link type ${this.linkType} is not 1, 247 or 252`);
     }
-    this.#prefix = this.linkType === LINKTYPE_INFINIBAND ? new Uint8Array(0) : EXPORTED_PDU_PREFIX;
+    this.#prefix = this.linkType === LINKTYPE_WIRESHARK_UPPER_PDU
+      ? EXPORTED_PDU_PREFIX
+      : new Uint8Array(0);
     const snaplen = this.snaplen;
     this.#buf = new Uint8Array(64 * 1024);
     this.#dv = new DataView(this.#buf.buffer);
@@ -229,9 +258,10 @@ export class PcapWriter {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePcap } from "./pcap.ts";
  * const file = encodePcap([{ timeNs: 0, bytes: new Uint8Array(26) }]);
- * console.log(file.length); // 24 + 16 + 26 = 66
+ * assert.equal(file.length, 24 + 16 + 26);
  * ```
  */
 export function encodePcap(records: Iterable<PcapRecord>, opts: PcapOptions = {}): Uint8Array {
@@ -243,14 +273,16 @@ export function encodePcap(records: Iterable<PcapRecord>, opts: PcapOptions = {}
 /**
  * Parse a pcap file image written by {@link PcapWriter} (either byte order,
  * µs or ns magic, link type 247 or 252) back into records of bare IBA
- * packets — for tests and trace tools.
+ * packets (link type 1: the Ethernet frames as they are) — for tests and
+ * trace tools.
  * @throws Error if the bytes are not such a pcap file
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePcap, encodePcap } from "./pcap.ts";
  * const recs = decodePcap(encodePcap([{ timeNs: 42, bytes: new Uint8Array(26) }]));
- * console.log(recs[0].timeNs); // 42
+ * assert.deepEqual(recs[0].timeNs, 42);
  * ```
  */
 export function decodePcap(file: Uint8Array): PcapRecord[] {
@@ -268,8 +300,11 @@ export function decodePcap(file: Uint8Array): PcapRecord[] {
     [le, nano] = [false, mb === PCAP_MAGIC_NS];
   }
   const link = dv.getUint32(20, le);
-  if (link !== LINKTYPE_INFINIBAND && link !== LINKTYPE_WIRESHARK_UPPER_PDU) {
-    throw new Error(`pcap: link type ${link}, expected 247 or 252`);
+  if (
+    link !== LINKTYPE_INFINIBAND && link !== LINKTYPE_WIRESHARK_UPPER_PDU &&
+    link !== LINKTYPE_ETHERNET
+  ) {
+    throw new Error(`pcap: link type ${link}, expected 1, 247 or 252`);
   }
   const out: PcapRecord[] = [];
   let at = PCAP_HEADER_BYTES;

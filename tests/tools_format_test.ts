@@ -1,6 +1,19 @@
 import assert from "node:assert/strict";
-import { bandwidthStats, latencyStats, type PerftestResult } from "../tools/lib/perftest_stats.ts";
-import { formatResult, LAT_COLUMNS, resultToJson } from "../tools/lib/perftest_format.ts";
+import {
+  bandwidthReport,
+  latencyReport,
+  type PerftestResult,
+} from "../tools/lib/perftest_stats.ts";
+import {
+  addressLine,
+  bwHead,
+  bwRowLine,
+  formatResult,
+  LAT_HEAD,
+  RESULT_LINE,
+  resultToJson,
+  titleLine,
+} from "../tools/lib/perftest_format.ts";
 import { formatDevinfo, formatGuid } from "../tools/lib/devinfo_format.ts";
 import { describeError } from "../tools/lib/cli.ts";
 import { UsageError } from "../tools/lib/perftest_args.ts";
@@ -22,60 +35,98 @@ const base: Omit<PerftestResult, "kind" | "lat" | "bw" | "test" | "verb"> = {
   notes: [],
 };
 
-Deno.test("latency stats: perftest's median, tail drop, percentiles, rtt factor", () => {
-  // 10 round trips of 9 µs, one of 11 µs, and two outliers perftest drops.
-  const samples = [...Array(10).fill(9000), 11000, 50000, 60000];
-  const half = latencyStats(2, samples, 2);
-  assert.equal(half.iterations, 13);
-  assert.equal(half.tMin, 4.5);
-  assert.equal(half.tTypical, 4.5);
-  assert.equal(half.tMax, 5.5); // the two largest are dropped
-  assert.ok(Math.abs(half.tAvg - (10 * 4.5 + 5.5) / 11) < 1e-9);
-  assert.equal(half.p99, 5.5);
-  const full = latencyStats(8, samples, 1);
-  assert.equal(full.tTypical, 9);
-  // Even count: median is the mean of the two middle samples.
-  assert.equal(latencyStats(2, [1000, 3000, 5000, 7000, 9e9, 9e9], 1).tTypical, 4);
-});
-
-Deno.test("bandwidth stats: average over the test, peak over consecutive runs", () => {
-  // 4 messages of 1000 B posted at 0; completions 1 µs apart; the first comes late.
-  const posted = [0, 0, 0, 0];
-  const completed = [4000, 5000, 6000, 7000];
-  const r = bandwidthStats(1000, posted, completed, 1);
-  assert.equal(r.avgBytesPerSec, 4000 / 7e-6);
-  assert.ok(Math.abs(r.msgRateMpps - 4 / 7) < 1e-9);
-  // Best: i=0..3 → 7000/4 = 1750 ns per message.
-  assert.ok(Math.abs(r.peakBytesPerSec - 1000 / 1.75e-6) < 1e-3);
-  // With moderation 2, only completions 1 and 3 count as group ends.
-  const m = bandwidthStats(1000, [0, 100, 200, 300], [1000, 1000, 3000, 3000], 2);
-  assert.ok(m.peakBytesPerSec > 0 && m.peakBytesPerSec <= 1000 / 0.5e-6);
-});
-
-Deno.test("perftest format: latency and bandwidth tables with perftest's columns", () => {
+Deno.test("perftest format: perftest 4.5's header, address lines and rows to the byte", () => {
+  const t = [0, 9000, 18000, 27100, 36100, 45100, 54100];
   const lat = formatResult({
     ...base,
     test: "ib_write_lat",
     verb: "write",
     kind: "lat",
-    lat: [latencyStats(2, [9000, 9000, 9100, 9000, 9000], 2)],
+    lat: [latencyReport(2, t, { rttFactor: 2 })],
+    bw: [],
+    info: {
+      bidirectional: false,
+      postList: 1,
+      recvPostList: 1,
+      rxDepth: 0,
+      useSrq: false,
+      cqMod: 1,
+      outReads: 1,
+      eqNum: 0,
+      pcieRelaxed: false,
+      duration: false,
+      cycles: false,
+      cpuUtil: false,
+      output: "full",
+      local: [{ lid: 1, qpn: 0x48, psn: 0xa1b2c3, rkey: 0x4000, vaddr: 0x7f0000001000n }],
+      remote: [{ lid: 3, qpn: 0x49, psn: 0, rkey: 0x5000, vaddr: 0x7f0000002000n }],
+    },
+  });
+  const lines = lat.split("\n");
+  assert.match(
+    lines[0],
+    /^xenib: bypass \(Xen-IB VMM-bypass guest\), profile pcix-sdr-2006, seed 1/,
+  );
+  assert.deepEqual(
+    lines.slice(1, 23),
+    [
+      RESULT_LINE,
+      "                    RDMA_Write Latency Test",
+      " Dual-port       : OFF\t\tDevice         : xhca0",
+      " Number of qps   : 1\t\tTransport type : IB",
+      " Connection type : RC\t\tUsing SRQ      : OFF",
+      " PCIe relax order: OFF",
+      " ibv_wr* API     : OFF",
+      " TX depth        : 1",
+      " Mtu             : 2048[B]",
+      " Link type       : IB",
+      " Max inline data : 220[B]",
+      " rdma_cm QPs\t : OFF",
+      " Data ex. method : Ethernet",
+      RESULT_LINE,
+      " local address: LID 0x01 QPN 0x0048 PSN 0xa1b2c3 RKey 0x004000 VAddr 0x007f0000001000",
+      " remote address: LID 0x03 QPN 0x0049 PSN 000000 RKey 0x005000 VAddr 0x007f0000002000",
+      RESULT_LINE,
+      LAT_HEAD,
+      // Deltas 9000 ×5 and 9100: the two largest dropped, every kept one 4.50.
+      " 2       7          4.50           4.50         4.50     \t       4.50        \t0.00   \t\t4.50    \t\t4.50   ",
+      RESULT_LINE,
+      "",
+      "",
+    ].slice(0, 20),
+  );
+  assert.equal(
+    titleLine("atomic", "lat", { atomicType: "FETCH_AND_ADD" }).trim(),
+    "Atomic FETCH_AND_ADD Latency Test",
+  );
+  assert.equal(
+    titleLine("send", "bw", { bidirectional: true, postList: 4 }),
+    " ".repeat(20) + "Send Bidirectional Post List BW Test",
+  );
+  // Read tests show outstanding reads and OUT on the address line; atomic tests no RKey.
+  const read = formatResult({
+    ...base,
+    test: "ib_read_lat",
+    verb: "read",
+    kind: "lat",
+    lat: [],
     bw: [],
   });
-  assert.match(lat, /RDMA_Write Latency Test/);
-  assert.match(lat, /Mode\s+: bypass/);
-  assert.match(lat, /Profile\s+: pcix-sdr-2006\s+seed 1/);
-  assert.match(lat, /Mtu\s+: 2048\[B\]/);
-  assert.match(lat, /Link\s+: 4X SDR/);
-  assert.match(lat, /Max inline data : 220\[B\]/);
-  const header = lat.split("\n").find((l) => l.includes("#bytes"))!;
-  assert.deepEqual(header.trim().split(/\s{2,}|\s(?=#|t_|99)/).filter(Boolean), LAT_COLUMNS);
-  const row = lat.split("\n").find((l) => /^\s+2\s/.test(l))!;
-  assert.deepEqual(row.trim().split(/\s+/).slice(0, 3), ["2", "5", "4.50"]);
+  assert.ok(!read.includes("Max inline data") && read.includes(" Outstand reads  : 1"));
+  assert.equal(
+    addressLine("local", "read", { lid: 2, qpn: 1, psn: 1, outReads: 4, rkey: 1, vaddr: 1n }),
+    " local address: LID 0x02 QPN 0x0001 PSN 0x0001 OUT 0x04 RKey 0x000001 VAddr 0x00000000000001",
+  );
+  assert.equal(
+    addressLine("remote", "atomic", { lid: 2, qpn: 1, psn: 1, rkey: 1, vaddr: 1n }),
+    " remote address: LID 0x02 QPN 0x0001 PSN 0x0001",
+  );
 
-  const bwRow = bandwidthStats(65536, [0, 0], [
+  // Bandwidth: CQ Moderation row, perftest's row format, JSON in both units.
+  const bwRow = bandwidthReport([0, 0], [
     65536e9 / 1048576 / 1000,
     2 * 65536e9 / 1048576 / 1000,
-  ], 1);
+  ], { size: 65536, iters: 2 });
   const bwResult: PerftestResult = {
     ...base,
     test: "ib_write_bw",
@@ -85,27 +136,30 @@ Deno.test("perftest format: latency and bandwidth tables with perftest's columns
     bw: [bwRow],
   };
   const mb = formatResult(bwResult);
-  assert.match(mb, /RDMA_Write BW Test/);
-  assert.match(
-    mb,
-    /#bytes\s+#iterations\s+BW peak\[MB\/sec\]\s+BW average\[MB\/sec\]\s+MsgRate\[Mpps\]/,
-  );
-  assert.match(mb, /65536\s+2\s+1000\.00\s+1000\.00/);
+  assert.match(mb, /^ {20}RDMA_Write BW Test$/m);
+  assert.ok(mb.split("\n").includes(" CQ Moderation   : 1"));
+  assert.ok(mb.includes(bwHead(false)));
+  assert.ok(mb.includes(" 65536      2                1000.00            1000.00\t\t   0.016000"));
   const gb = formatResult({ ...bwResult, reportGbits: true });
-  assert.match(gb, /BW average\[Gb\/sec\]/);
-  assert.match(gb, /65536\s+2\s+8\.39\s+8\.39/); // 1000 MiB/s = 8.39 Gb/s
+  assert.ok(gb.includes(" 65536      2                8.39               8.39   \t\t   0.016000"));
   const j = resultToJson(bwResult);
   assert.equal((j.results as { bwAverageMBps: number }[])[0].bwAverageMBps.toFixed(2), "1000.00");
-  // Read tests show no inline line (perftest: no inline for READ).
-  const read = formatResult({
-    ...base,
-    test: "ib_read_lat",
-    verb: "read",
-    kind: "lat",
-    lat: [],
-    bw: [],
+});
+
+Deno.test("perftest format: below 0.1 Gb/sec six decimals; above 20000 iterations no peak", () => {
+  const slow = bandwidthReport([1000, 1000, 1000, 1000, 1000], [0, 0, 0, 0, 5_001_000], {
+    size: 2,
+    iters: 5,
+    cqMod: 5,
   });
-  assert.ok(!read.includes("Max inline data"));
+  assert.equal(
+    bwRowLine(slow, true).trim().split(/\s+/).join(" "),
+    "2 5 0.000016 0.000016 0.001000",
+  );
+  assert.equal(bwRowLine(slow, false).trim().split(/\s+/).join(" "), "2 5 0.00 0.00 0.001000");
+  const noPeak = bandwidthReport([0], [1_000_000], { size: 1024, iters: 20001, noPeak: true });
+  assert.equal(noPeak.peakBytesPerSec, 0);
+  assert.ok(bwRowLine(noPeak, false).startsWith(" 1024       20001            0.00 "));
 });
 
 Deno.test("devinfo format: ibv_devinfo fields, -v limits, port state names", () => {

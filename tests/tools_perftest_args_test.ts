@@ -4,8 +4,11 @@ import {
   parsePerftestArgs,
   parseSize,
   perftestUsage,
+  strtol,
   UsageError,
 } from "../tools/lib/perftest_args.ts";
+import { flagCounts, flagTableMarkdown, PERFTEST_FLAGS } from "../tools/lib/perftest_flags.ts";
+import { getoptLong } from "../tools/lib/getopt.ts";
 import { parseDevinfoArgs } from "../tools/lib/devinfo_args.ts";
 import { parsePaperArgs } from "../tools/lib/paper_args.ts";
 
@@ -19,7 +22,7 @@ function usageError(argv: string[]): string {
   assert.fail(`expected ${argv.join(" ")} to be rejected`);
 }
 
-Deno.test("perftest args: defaults follow perftest per test", () => {
+Deno.test("perftest args: perftest 4.5's defaults per test", () => {
   const lat = parsePerftestArgs(["ib_write_lat"]);
   assert.deepEqual([lat.sizes, lat.iters, lat.txDepth, lat.connection, lat.mode], [
     [2],
@@ -29,118 +32,170 @@ Deno.test("perftest args: defaults follow perftest per test", () => {
     "native",
   ]);
   assert.equal(lat.inlineSize, undefined);
+  // DEF_ITERS 1000 everywhere but write_bw (DEF_ITERS_WB 5000).
+  for (const [t, n] of [["ib_write_bw", 5000], ["ib_read_bw", 1000], ["ib_send_bw", 1000]]) {
+    assert.equal(parsePerftestArgs([t as "ib_read_bw"]).iters, n, String(t));
+  }
+  assert.equal(parsePerftestArgs(["ib_atomic_bw"]).iters, 1000);
   const bw = parsePerftestArgs(["ib_read_bw"]);
-  assert.deepEqual([bw.sizes, bw.iters, bw.txDepth, bw.kind, bw.verb], [
-    [65536],
-    5000,
-    128,
-    "bw",
-    "read",
-  ]);
+  assert.deepEqual([bw.sizes, bw.txDepth, bw.cqMod, bw.kind], [[65536], 128, 1, "bw"]);
+  // CQ moderation: 100, disabled (1) above 8 KiB unless asked for.
+  assert.equal(parsePerftestArgs(["ib_write_bw", "-s", "4096"]).cqMod, 100);
+  const send = parsePerftestArgs(["ib_send_bw", "-n", "5000"]);
+  assert.equal(send.rxDepth, 512);
   const at = parsePerftestArgs(["ib_atomic_lat"]);
   assert.deepEqual([at.sizes, at.atomicType], [[8], "FETCH_AND_ADD"]);
 });
 
-Deno.test("perftest args: short and long flags, sizes with K/M, -a", () => {
-  const c = parsePerftestArgs([
-    "ib_send_bw",
-    "--size=64K",
-    "-n",
-    "100",
-    "-m",
-    "1024",
-    "-I",
-    "128",
-    "-e",
-    "-F",
-    "-c",
-    "UD",
-    "-t",
-    "32",
-    "-q",
-    "4",
-    "--report_gbits",
-    "--mode",
-    "split",
-    "--profile",
-    "modern-gen5-ndr",
-    "--seed",
-    "9",
-    "--json",
-  ]);
-  assert.deepEqual(c.sizes, [65536]);
-  assert.equal(c.iters, 100);
-  assert.equal(c.mtu, 1024);
-  assert.equal(c.inlineSize, 128);
-  assert.equal(c.events, true);
-  assert.equal(c.cpuFreqF, true);
-  assert.equal(c.connection, "UD");
-  assert.equal(c.txDepth, 32);
-  assert.equal(c.qps, 4);
-  assert.equal(c.reportGbits, true);
-  assert.equal(c.mode, "split");
-  assert.equal(c.profile, "modern-gen5-ndr");
-  assert.equal(c.seed, 9);
-  assert.equal(c.json, true);
-  assert.equal(parseSize("1M"), 1048576);
-  const all = parsePerftestArgs(["ib_write_bw", "-a"]);
-  assert.deepEqual(all.sizes, allSizes());
-  assert.equal(all.sizes[0], 2);
-  assert.equal(all.sizes.at(-1), 2 ** 23);
-  assert.equal(all.sizes.length, 23);
-  // perftest: tx depth never exceeds the iteration count.
+// Each line was run through perftest 4.5-0.17's own parser (ib_* of the Debian
+// package, which stops at "no device" after parsing): accepted or refused, and why.
+const PARITY: [string[], RegExp | true][] = [
+  [["ib_write_lat", "-s", "4", "-s", "8"], true],
+  [["ib_write_lat", "-s", "0x40"], true],
+  [["ib_write_lat", "-a", "-s", "64"], true],
+  [["ib_write_lat", "-n", "100000001"], /Iteration num should be between 5 and 100000000/],
+  [["ib_write_lat", "-n", "4294967301"], true], // (int) cast: 5
+  [["ib_write_lat", "-s", "12Q"], true], // strtol stops at Q: 12
+  [["ib_write_lat", "-s", "-5"], /Message Size should be between 1 and 2147483647/],
+  [["ib_write_lat", "--iter", "10"], true], // getopt_long prefix
+  [["ib_write_lat", "-aF"], true],
+  [["ib_write_lat", "-q", "1"], /Multiple QPs only available on bw tests/],
+  [["ib_write_lat", "-T", "3"], /TOS only valid for rdma_cm based QP and RawEth QP/],
+  [["ib_write_lat", "-L", "64"], true],
+  [["ib_write_lat", "-L", "63"], /Hop limit only valid for RawEth QP/],
+  [["ib_write_lat", "--log_dci_streams", "1"], /log_dci_streams supported only on DC/],
+  [["ib_write_lat", "--sig_before"], /sig_before supported only when enc\/dec traffic/],
+  [["ib_write_lat", "--source_ip", "1.2.3"], /Invalid client IP address/],
+  [["ib_write_lat", "--source_ip", "1.2.3.4"], true],
+  [["ib_write_lat", "-Q", "0"], /CQ moderation should be between 1 and 1024/],
+  [["ib_write_lat", "-u", "300"], true], // uint8_t: 44
+  [["ib_write_lat", "-X", "1"], /Events feature not available on WRITE verb/],
+  [["ib_write_lat", "-r", "4"], /On RDMA verbs rx depth can be only 1/],
+  [["ib_write_lat", "--report-histogram"], /unrecognized option '--report-histogram'/],
+  [["ib_write_lat", "--report-histogrm"], true],
+  [["ib_write_lat", "--com_rdma_cm"], /unrecognized option '--com_rdma_cm'/],
+  [["ib_write_lat", "-l", "3"], /Post list is supported in BW tests only/],
+  [["ib_write_lat", "-M", "xx"], true],
+  [["ib_write_lat", "--inline_recv", "5"], true],
+  [["ib_write_lat", "-o", "3"], /Setting Outstanding reads only available on READ verb/],
+  [["ib_write_lat", "-b"], /Bidirectional is only available in BW test/],
+  [["ib_write_lat", "-N"], /NoPeak only valid for BW tests/],
+  [["ib_write_lat", "--burst_size", "5"], /Can't enable burst mode when rate limiter is off/],
+  [["ib_write_lat", "-w", "-1"], /Invalid Minimum BW Limit/],
+  [["ib_write_lat", "--output=bandwidth"], /Output verbosity level for LAT can be: latency/],
+  [["ib_write_lat", "--output=latency"], true],
+  [["ib_write_lat", "-D", "1", "-f", "1"], /please check that DURATION > 2\*MARGIN/],
+  [["ib_write_lat", "--mmap-offset", "0x10", "--mmap", "f"], true],
+  [["ib_write_lat", "--dlid", "70000"], true], // uint16_t
+  [["ib_write_lat", "-S", "16"], /Only 15 Service levels/],
+  [["ib_write_lat", "-S", "256"], true], // uint8_t: 0
+  [["ib_write_lat", "-x", "65"], /Gid index should be between 0 and 64/],
+  [["ib_write_lat", "-i", "0"], /IB Port can't be less than 1/],
+  [["ib_write_lat", "-i", "256"], /IB Port can't be less than 1/],
+  [["ib_send_bw", "-c", "UD", "-s", "4096"], true], // (refused later, against the MTU)
+  [["ib_send_bw", "-l", "4", "-n", "10"], /multiple of post list size/],
+  [["ib_send_bw", "-l", "4", "-Q", "3"], /Post list size must be a multiple of CQ moderation/],
+  [["ib_send_bw", "--recv_post_list", "3", "-n", "10"], /multiple of receive post list size/],
+  [["ib_read_bw", "-e", "-D", "3"], /Duration mode doesn't work with events/],
+  [["ib_write_bw", "--run_infinitely", "-b"], true],
+  [["ib_send_bw", "--run_infinitely", "-b"], /not supported in SEND Bidirectional BW test/],
+  [["ib_write_bw", "--report-per-port"], /work only with Duration and Dualport/],
+  [["ib_write_lat", "-O"], /Dual-port mode only supports BW tests/],
+  [["ib_send_bw", "--use-srq", "-q", "600", "-r", "512"], /should be greater than number of QPs/],
+  [["ib_write_bw", "--use-srq"], /Using SRQ only avavilible in SEND tests/],
+  [["ib_atomic_bw", "-s", "16"], /Message size cannot be changed for Atomic tests/],
+  [["ib_atomic_bw", "-a"], /Message size cannot be changed for Atomic tests/],
+  [["ib_atomic_lat", "--odp"], /ODP does not support ATOMICS for now/],
+  [["ib_write_bw", "--output=latency"], /for BW can be: bandwidth, message_rate/],
+  [["ib_write_bw", "--latency_gap", "3"], /Latency gap feature is only for latency tests/],
+  [["ib_write_bw", "--typical_pkt_size", "100"], /Typical packet size only supports PP/],
+  [["ib_send_bw", "--rate_limit", "1", "--rate_limit_type", "SW", "-b"], /SW Rate limiter cann't/],
+  [
+    ["ib_write_bw", "--rate_limit", "3", "--rate_units", "p"],
+    /pps rate limit units is not supported/,
+  ],
+  [["ib_send_lat", "-e", "-X", "5"], true],
+  [["ib_send_lat", "--aes_xts"], /Please provide key encryption key file path/],
+  [["ib_write_bw", "--force-link", "eth"], /Invalid link layer value should be IB or ETHERNET/],
+  [["ib_write_bw", "-C"], /Available only on Latency tests/],
+  [["ib_write_bw", "-H"], /Available only on Latency tests/],
+  [["ib_write_lat", "--cpu_util"], true], // a warning, then the run
+  [["ib_read_lat", "-c", "UC"], /UC connection not possible in READ\/ATOMIC verbs/],
+  [["ib_write_bw", "-c", "UD"], /UD connection only possible in SEND verb/],
+  [["ib_read_bw", "-I", "64"], /Inline feature not available on READ\/Atomic verbs/],
+  [["ib_send_lat", "-A", "CMP_AND_SWAP"], /You are not running the atomic_lat\/bw test/],
+];
+
+Deno.test("perftest args: accepted and refused as perftest 4.5's parser does", () => {
+  for (const [argv, want] of PARITY) {
+    const what = argv.join(" ");
+    if (want === true) {
+      assert.doesNotThrow(() => parsePerftestArgs(argv), what);
+    } else assert.match(usageError(argv), want, what);
+  }
+  // Values as perftest reads them.
+  assert.deepEqual(parsePerftestArgs(["ib_write_lat", "-s", "4", "-s", "8"]).sizes, [8]);
+  assert.deepEqual(parsePerftestArgs(["ib_write_lat", "-s", "0x40"]).sizes, [64]);
+  assert.deepEqual(parsePerftestArgs(["ib_write_lat", "-s", "010"]).sizes, [8]);
+  assert.deepEqual(parsePerftestArgs(["ib_write_lat", "-s4K", "-s", "8"]).sizes, [8192]);
+  assert.deepEqual(parsePerftestArgs(["ib_write_lat", "-s", "12Q"]).sizes, [12]);
+  assert.equal(parsePerftestArgs(["ib_write_lat", "-a", "-s", "64"]).sizes.length, 23);
+  assert.equal(parsePerftestArgs(["ib_write_lat", "-n", "4294967301"]).iters, 5);
+  assert.equal(parsePerftestArgs(["ib_write_lat", "-u", "300"]).qpTimeout, 44);
+  assert.equal(parsePerftestArgs(["ib_write_lat", "--iter", "10"]).iters, 10);
+  const wrapped = parsePerftestArgs(["ib_write_lat", "-u", "300"]).notices;
+  assert.ok(wrapped.some((n) => /stores it as uint8_t, which makes it 44/.test(n.text)));
+  assert.equal(strtol("  -0x1fz").value, -31n);
+});
+
+Deno.test("perftest args: perftest's derived settings", () => {
+  // tx depth and rx depth never above the iterations; odd rx depth made even.
   assert.equal(parsePerftestArgs(["ib_write_bw", "-n", "10"]).txDepth, 10);
+  assert.equal(parsePerftestArgs(["ib_send_bw", "-r", "101"]).rxDepth, 102);
+  // UD/UC: the default rx depth becomes min(iters, 16000).
+  assert.equal(parsePerftestArgs(["ib_send_bw", "-c", "UD", "-n", "700"]).rxDepth, 700);
+  // Post lists set CQ moderation and say so.
+  const pl = parsePerftestArgs(["ib_write_bw", "-l", "4", "-n", "400"]);
+  assert.equal(pl.cqMod, 4);
+  assert.ok(pl.notices.some((n) => n.text.startsWith("Post List requested")));
+  // Peak off above 20000 iterations and in duration mode.
+  assert.equal(parsePerftestArgs(["ib_write_bw", "-n", "20001"]).noPeak, true);
+  assert.equal(parsePerftestArgs(["ib_write_bw", "-n", "20000"]).noPeak, false);
+  const d = parsePerftestArgs(["ib_write_bw", "-D", "8"]);
+  assert.deepEqual([d.duration, d.margin, d.noPeak], [8, 2, true]);
+  // write_lat always runs with PCIe relaxed ordering off (perftest's main does so).
+  assert.equal(parsePerftestArgs(["ib_write_lat"]).disablePcieRelaxed, true);
+  assert.equal(parsePerftestArgs(["ib_read_lat"]).disablePcieRelaxed, false);
+  const sw = parsePerftestArgs(["ib_write_bw", "--rate_limit", "2", "--rate_limit_type", "SW"]);
+  assert.deepEqual(sw.rateLimit, { type: "SW", rate: 2, units: "g", burst: 128 });
 });
 
-Deno.test("perftest args: perftest's rejected combinations", () => {
-  assert.match(
-    usageError(["ib_read_lat", "-c", "UC"]),
-    /UC connection not possible in READ\/ATOMIC/,
-  );
-  assert.match(usageError(["ib_atomic_bw", "-c", "UC"]), /UC connection not possible/);
-  assert.match(usageError(["ib_write_bw", "-c", "UD"]), /UD connection only possible in SEND/);
-  assert.match(usageError(["ib_read_lat", "-c", "UD"]), /UD connection only possible in SEND/);
-  assert.match(usageError(["ib_write_lat", "-e"]), /events feature not available on WRITE/);
-  assert.match(
-    usageError(["ib_read_bw", "-I", "64"]),
-    /inline feature not available on READ\/Atomic/,
-  );
-  assert.match(usageError(["ib_atomic_lat", "-s", "16"]), /cannot be changed for Atomic/);
-  assert.match(usageError(["ib_atomic_lat", "-a"]), /cannot be changed for Atomic/);
-  assert.match(usageError(["ib_write_lat", "-q", "2"]), /multiple QPs only available on bw tests/);
-  assert.match(usageError(["ib_send_lat", "-A", "CMP_AND_SWAP"]), /not running the atomic/);
-  assert.match(usageError(["ib_write_bw", "-s", "64", "-s", "128"]), /duplicated flag -s\/--size/);
-  // Accepted where perftest accepts them.
-  assert.equal(parsePerftestArgs(["ib_send_lat", "-c", "UD"]).connection, "UD");
-  assert.equal(parsePerftestArgs(["ib_write_bw", "-c", "UC"]).connection, "UC");
-  assert.equal(parsePerftestArgs(["ib_read_lat", "-e"]).events, true);
+Deno.test("perftest args: what a one-process simulation cannot do is refused with why", () => {
+  assert.match(usageError(["ib_write_lat", "-R"]), /no IP stack or rdma_cm/);
+  assert.match(usageError(["ib_write_lat", "-z"]), /no IP stack or rdma_cm/);
+  assert.match(usageError(["ib_send_lat", "-g"]), /multicast is not modelled/);
+  assert.match(usageError(["ib_write_bw", "-O"]), /simulated HCAs have one port/);
+  assert.match(usageError(["ib_read_lat", "--odp"]), /no on-demand paging/);
+  assert.match(usageError(["ib_read_bw", "-c", "XRC"]), /XRC is not modelled/);
+  assert.match(usageError(["ib_write_bw", "-c", "DC"]), /DC is not modelled/);
+  assert.match(usageError(["ib_send_bw", "-c", "SRD"]), /EFA's transport/);
+  assert.match(usageError(["ib_write_bw", "--rate_limit", "5"]), /use --rate_limit_type=SW/);
+  assert.match(usageError(["ib_write_bw", "--force-link", "Ethernet"]), /links are InfiniBand/);
+  assert.match(usageError(["ib_write_lat", "-B", "aa"]), /Raw Ethernet option/);
+  assert.match(usageError(["ib_write_lat", "10.0.0.1"]), /server name; xenib runs both sides/);
+  assert.match(usageError(["ib_write_bw", "-l", "0"]), /at least one WR/);
 });
 
-Deno.test("perftest args: bad values and unknown flags name the flag", () => {
-  assert.match(usageError(["ib_write_lat", "--bogus"]), /unknown flag '--bogus'/);
-  assert.match(usageError(["ib_write_lat", "-Z"]), /unknown flag '-Z'/);
-  assert.match(usageError(["ib_write_lat", "-s", "abc"]), /-s\/--size: 'abc' is not a size/);
-  assert.match(
-    usageError(["ib_write_lat", "-s", "0"]),
-    /-s\/--size: message size should be between/,
-  );
-  assert.match(usageError(["ib_write_lat", "-n", "4"]), /-n\/--iters: 4 is out of range \(5\.\./);
+Deno.test("perftest args: xenib's flags and messages name the flag", () => {
+  assert.match(usageError(["ib_write_lat", "--bogus"]), /unrecognized option '--bogus'/);
+  assert.match(usageError(["ib_write_lat", "-j"]), /option requires an argument -- 'j'/);
   assert.match(
     usageError(["ib_write_lat", "-n", "1e3"]),
-    /-n\/--iters: '1e3' is not a whole number/,
-  );
-  assert.match(usageError(["ib_write_lat", "-m", "3000"]), /-m\/--mtu: invalid MTU 3000/);
-  assert.match(usageError(["ib_write_bw", "-t", "20000"]), /-t\/--tx-depth: 20000 is out of range/);
-  assert.match(
-    usageError(["ib_write_lat", "-I", "2000"]),
-    /-I\/--inline_size: 2000 is out of range/,
-  );
-  assert.match(
-    usageError(["ib_send_lat", "-c", "XRC"]),
-    /-c\/--connection: 'XRC' is not a connection/,
+    /-n\/--iters: Iteration num argument 1e3 should be int/,
   );
   assert.match(usageError(["ib_write_lat", "--mode", "hvm"]), /--mode: 'hvm' is not a mode/);
-  assert.match(usageError(["ib_write_lat", "--seed", "-1"]), /--seed/);
+  assert.match(usageError(["ib_write_lat", "--seed", "-1"]), /--seed: -1 is negative/);
+  assert.match(usageError(["ib_write_lat", "--pcap-format", "ether"]), /--pcap-format: 'ether'/);
   assert.match(
     usageError(["ib_write_lat", "--device", "sim"]),
     /--device: 'sim' is not understood/,
@@ -149,26 +204,75 @@ Deno.test("perftest args: bad values and unknown flags name the flag", () => {
     usageError(["ib_write_lat", "--device", "real", "--mode", "bypass"]),
     /--device real with --mode bypass/,
   );
-  assert.match(usageError(["ib_write_lat", "-s"]), /flag '-s' needs a value/);
-  assert.match(usageError(["ib_write_lat", "--json=1"]), /flag '--json' takes no value/);
-  assert.match(usageError(["ib_write_lat", "10.0.0.1"]), /unexpected argument '10\.0\.0\.1'/);
   assert.match(usageError(["ib_nope_lat"]), /unknown test 'ib_nope_lat'/);
   assert.match(usageError([]), /missing test name/);
-  assert.deepEqual(parsePerftestArgs(["ib_write_lat", "--device", "real:mlx5_0"]).device, {
-    real: true,
-    name: "mlx5_0",
-  });
+  const c = parsePerftestArgs(["ib_send_lat", "--pcap", "t.pcap", "--pcap-format", "rocev2"]);
+  assert.deepEqual([c.pcap, c.pcapFormat], ["t.pcap", "rocev2"]);
+  assert.equal(parseSize("1M"), 1048576);
+  assert.deepEqual(parsePerftestArgs(["ib_write_bw", "-a"]).sizes, allSizes());
+  assert.ok(parsePerftestArgs(["ib_write_lat", "-h"]).help);
+  assert.ok(parsePerftestArgs(["ib_write_lat", "-V"]).version);
+  assert.ok(parsePerftestArgs(["--help"]).help);
 });
 
-Deno.test("perftest usage: per-test flags only where they apply", () => {
+Deno.test("getopt: clusters, glued values, dash-led values, prefixes, --", () => {
+  const table = [
+    { name: "size", short: "s", hasArg: true },
+    { name: "all", short: "a", hasArg: false },
+    { name: "report-cycles", short: "C", hasArg: false },
+    { name: "report_gbits", hasArg: false },
+  ];
+  const r = getoptLong(["-aC", "-s-5", "--report_g", "x", "--", "-a"], table);
+  assert.deepEqual(r.options.map((o) => [o.name, o.value]), [
+    ["all", undefined],
+    ["report-cycles", undefined],
+    ["size", "-5"],
+    ["report_gbits", undefined],
+  ]);
+  assert.deepEqual(r.positionals, ["x", "-a"]);
+  assert.throws(() => getoptLong(["--report"], table), /ambiguous/);
+  assert.throws(() => getoptLong(["--all=1"], table), /doesn't allow an argument/);
+});
+
+Deno.test("perftest flags: the 86 of perftest 4.5's --help, each with what it does here", () => {
+  assert.equal(PERFTEST_FLAGS.length, 86);
+  assert.equal(new Set(PERFTEST_FLAGS.map((f) => f.long)).size, 86);
+  const c = flagCounts();
+  assert.equal(c.works + c.noop + c["perftest-refuses"] + c.refused, 86);
+  // docs/tools.md carries this very table.
+  const docs = Deno.readTextFileSync(new URL("../docs/tools.md", import.meta.url));
+  const block = docs.split("<!-- FLAGS:perftest -->")[1]?.split("<!-- /FLAGS:perftest -->")[0] ??
+    "";
+  // Cells, not padding: deno fmt aligns the columns.
+  const cells = (md: string) =>
+    md.trim().split("\n").filter((l) => !/^\|\s*-+/.test(l)).map((l) =>
+      l.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim())
+    );
+  assert.deepEqual(
+    cells(block),
+    cells(flagTableMarkdown()),
+    "docs/tools.md's flag table is out of date",
+  );
+  // Every flag parses (with a value where it takes one), even where perftest then refuses it.
+  for (const f of PERFTEST_FLAGS) {
+    const argv = ["ib_send_bw", `--${f.long}`, ...(f.arg ? ["1"] : [])];
+    try {
+      parsePerftestArgs(argv);
+    } catch (e) {
+      assert.ok(e instanceof UsageError, `${argv.join(" ")}: ${e}`);
+      assert.ok(!/unrecognized option/.test(e.message), `${argv.join(" ")}: ${e.message}`);
+    }
+  }
+});
+
+Deno.test("perftest usage: each test lists the flags perftest shows it", () => {
   const read = perftestUsage("ib_read_lat");
   assert.ok(!read.includes("--inline_size"));
-  assert.ok(read.includes("--events"));
+  assert.ok(read.includes("--events") && read.includes("--outs"));
   const write = perftestUsage("ib_write_bw");
   assert.ok(write.includes("--report_gbits") && write.includes("--qp"));
   assert.ok(!write.includes("--events"));
-  assert.ok(parsePerftestArgs(["ib_write_lat", "-h"]).help);
-  assert.ok(parsePerftestArgs(["--help"]).help);
+  assert.match(write, /\[-\]\s+-R, --rdma_cm/);
 });
 
 Deno.test("devinfo and paper args", () => {
@@ -183,6 +287,7 @@ Deno.test("devinfo and paper args", () => {
   assert.throws(() => parseDevinfoArgs(["--dom0"]), /only a Xen host has a dom0/);
   assert.throws(() => parseDevinfoArgs(["-i", "0"]), /-i\/--ib-port: 0 is out of range/);
   assert.throws(() => parseDevinfoArgs(["--frob"]), /unknown flag '--frob'/);
+  assert.throws(() => parseDevinfoArgs(["--seed", "-1"]), /--seed: -1 is negative/);
   const p = parsePaperArgs(["--quick", "--out", "out/x", "--seed", "3", "--modes", "split,native"]);
   assert.deepEqual([p.quick, p.out, p.seed, p.modes], [true, "out/x", 3, ["native", "split"]]);
   assert.deepEqual(parsePaperArgs([]).modes, ["native", "bypass", "split"]);

@@ -22,7 +22,9 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { runMain } from "./lib/cli.ts";
+import { loadToolProfile } from "./lib/api.ts";
+import { parseFlags, parseIntFlag, UsageError } from "./lib/perftest_args.ts";
 import {
   Access,
   Cluster,
@@ -300,46 +302,79 @@ export async function writeBandwidth(
   };
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      profile: { type: "string", short: "p", default: "pcix-sdr-2006" },
-      "lat-size": { type: "string", default: "2" },
-      "bw-size": { type: "string", default: String(1 << 20) },
-      iters: { type: "string", default: "1000" },
-      "bw-iters": { type: "string", default: "64" },
-      window: { type: "string", default: "16" },
-      help: { type: "boolean", short: "h" },
-    },
+/**
+ * Usage text.
+ *
+ * @example
+ * ```ts
+ * import { nativePerfUsage } from "./native_perf.ts";
+ * console.log(nativePerfUsage().split("\n")[0]); // Usage: deno task native-perf [flags]
+ * ```
+ */
+export function nativePerfUsage(): string {
+  return [
+    "Usage: deno task native-perf [flags]",
+    "",
+    "RDMA WRITE latency (ping-pong, half round trip) and bandwidth between two bare-metal",
+    "hosts in virtual time.",
+    "",
+    "  -p, --profile=<NAME|FILE.yaml>  cost profile (default pcix-sdr-2006; built-in: pcix-sdr-2006,",
+    "                                  modern-gen5-ndr)",
+    "      --lat-size=<bytes>          latency message size, 1.. (default 2)",
+    "      --bw-size=<bytes>           bandwidth message size, 1.. (default 1048576)",
+    "      --iters=<n>                 latency round trips, 1.. (default 1000)",
+    "      --bw-iters=<n>              bandwidth messages, 1.. (default 64)",
+    "      --window=<n>                bandwidth WRs outstanding, 1..16384 (default 16)",
+    "  -h, --help                      this text",
+  ].join("\n");
+}
+
+/**
+ * The command line: figures for one profile.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./native_perf.ts";
+ * await main(["--iters", "10"]);
+ * ```
+ */
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseFlags(args, {
+    profile: { type: "string", short: "p" },
+    "lat-size": { type: "string" },
+    "bw-size": { type: "string" },
+    iters: { type: "string" },
+    "bw-iters": { type: "string" },
+    window: { type: "string" },
+    help: { type: "boolean", short: "h" },
   });
   if (values.help) {
-    console.log(
-      "usage: native_perf.ts [--profile pcix-sdr-2006|modern-gen5-ndr] [--lat-size 2] " +
-        "[--bw-size 1048576] [--iters 1000] [--bw-iters 64] [--window 16]",
-    );
-    Deno.exit(0);
+    console.log(nativePerfUsage());
+    return;
   }
-  const profile = values.profile!;
-  const c = new Cluster({ profile, seed: 1 });
-  console.log(`profile: ${c.profile.name} — ${c.profile.description}`);
-  const lat = await writeLatency(profile, {
-    size: Number(values["lat-size"]),
-    iters: Number(values.iters),
-  });
+  const MAX = 2 ** 31 - 1;
+  const latSize = parseIntFlag("--lat-size", values["lat-size"] ?? "2", 1, MAX);
+  const bwSize = parseIntFlag("--bw-size", values["bw-size"] ?? String(1 << 20), 1, MAX);
+  const iters = parseIntFlag("--iters", values.iters ?? "1000", 1, 100_000_000);
+  const bwIters = parseIntFlag("--bw-iters", values["bw-iters"] ?? "64", 1, 100_000_000);
+  const window = parseIntFlag("--window", values.window ?? "16", 1, 16384);
+  if (values.profile === "") throw new UsageError("--profile: empty value");
+  const profile = await loadToolProfile(values.profile ?? "pcix-sdr-2006");
+  const spec = profile as unknown as Record<string, unknown>;
+  console.log(`profile: ${profile.name} — ${profile.description}`);
+  const lat = await writeLatency(spec, { size: latSize, iters });
   console.log(
     `RDMA WRITE latency  ${lat.size} B: ${lat.typicalUs.toFixed(2)} us typical, ` +
       `${lat.averageUs.toFixed(2)} us average (${lat.iters} iterations, ` +
       `${lat.inline ? "inline" : "not inline"}, half round trip)`,
   );
-  const bw = await writeBandwidth(profile, {
-    size: Number(values["bw-size"]),
-    iters: Number(values["bw-iters"]),
-    window: Number(values.window),
-  });
+  const bw = await writeBandwidth(spec, { size: bwSize, iters: bwIters, window });
   console.log(
     `RDMA WRITE bandwidth ${bw.size} B: ${bw.perftestMbPerSec.toFixed(1)} MB/sec as perftest ` +
       `(2^20 B/s), ${bw.mbPerSec.toFixed(1)} MB/s in 10^6 B/s ` +
       `(${bw.iters} messages, ${bw.window} outstanding)`,
   );
 }
+
+// Only as a program: importing the module (docs, tests) must not run it.
+if (import.meta.main) await runMain("native-perf", () => main(Deno.args));

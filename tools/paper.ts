@@ -19,7 +19,7 @@ import {
   paperTables,
 } from "./lib/paper_report.ts";
 import { loadToolProfile, ToolError } from "./lib/api.ts";
-import { Progress, runMain } from "./lib/cli.ts";
+import { Progress, runMain, userPath } from "./lib/cli.ts";
 
 async function main(args: string[]): Promise<void> {
   const t0 = performance.now();
@@ -28,12 +28,12 @@ async function main(args: string[]): Promise<void> {
     console.log(paperUsage());
     return;
   }
-  const out = c.out.replace(/\/+$/, "") || ".";
+  const out = userPath(c.out.replace(/\/+$/, "") || ".");
   const perm = await Deno.permissions.query({ name: "write", path: out });
   if (perm.state !== "granted") {
     throw new ToolError(
-      `--out ${out}: no permission to write there (the task grants --allow-write=out only); ` +
-        `run: deno run --allow-read=. --allow-write=out,${out} --allow-env=LOG_TOKENS,LOG_STREAM tools/paper.ts --out ${out}`,
+      `--out ${out}: no write permission there (deno task paper grants exactly the --out directory; ` +
+        `running the script by hand, add --allow-write=${out})`,
     );
   }
   const profile = await loadToolProfile(c.profile);
@@ -53,7 +53,11 @@ async function main(args: string[]): Promise<void> {
     progress.end();
   }
   data.wallSeconds = (performance.now() - t0) / 1000;
-  await Deno.mkdir(out, { recursive: true });
+  try {
+    await Deno.mkdir(out, { recursive: true });
+  } catch (e) {
+    throw new ToolError(`--out ${out}: cannot create the directory (${(e as Error).message})`);
+  }
   const files: string[] = [];
   for (const [name, svg] of Object.entries(paperCharts(data))) {
     await Deno.writeTextFile(`${out}/${name}`, svg);

@@ -1,8 +1,10 @@
 /**
- * `deno task perftest <test> [flags]`: perftest (ib_write_lat, ib_write_bw,
- * ib_read_lat, ib_read_bw, ib_send_lat, ib_send_bw, ib_atomic_lat,
- * ib_atomic_bw) on a simulated cluster — native, Xen-IB bypass or split
- * guests — or on real hardware with `--device real`.
+ * `deno task perftest <test> [flags]`: perftest 4.5 (ib_write_lat,
+ * ib_write_bw, ib_read_lat, ib_read_bw, ib_send_lat, ib_send_bw,
+ * ib_atomic_lat, ib_atomic_bw) on a simulated cluster — native, Xen-IB
+ * bypass or split guests — or on real hardware with `--device real`.
+ * Output is perftest's, row by row as each size finishes; progress within
+ * a long size goes to stderr; `--pcap FILE` writes every packet.
  *
  * @example
  * ```sh
@@ -11,31 +13,125 @@
  *
  * @module
  */
-import { parsePerftestArgs, perftestUsage } from "./lib/perftest_args.ts";
-import { formatResult, resultToJson } from "./lib/perftest_format.ts";
+import { parsePerftestArgs, PERFTEST_VERSION, perftestUsage } from "./lib/perftest_args.ts";
+import { formatPreamble, formatRow, RESULT_LINE, resultToJson } from "./lib/perftest_format.ts";
 import { runPerftest } from "./lib/perftest_runner.ts";
-import { Progress, runMain } from "./lib/cli.ts";
+import { formatOutJson } from "./lib/perftest_out_json.ts";
+import { readUserFile, runMain, SizeProgress, writeUserFile } from "./lib/cli.ts";
+import { ToolError } from "./lib/api.ts";
+import type { PerftestResult } from "./lib/perftest_stats.ts";
 
-async function main(args: string[]): Promise<void> {
+async function main(args: string[]): Promise<number> {
   const config = parsePerftestArgs(args);
   if (config.help) {
     const named = args.find((a) => a.startsWith("ib_"));
     console.log(perftestUsage(config.test && named ? config.test : undefined));
-    return;
+    return 1; // perftest: HELP_EXIT is a failure exit
   }
-  const progress = config.sizes.length > 1 && !config.json
-    ? new Progress(config.sizes.length)
+  if (config.version) {
+    console.log(`Version: ${PERFTEST_VERSION}`);
+    return 1;
+  }
+  const mmapBytes = config.mmapFile !== undefined
+    ? await readMmap(config.mmapFile, config.mmapOffset)
     : undefined;
+  const progress = config.json ? undefined : new SizeProgress();
+  const enc = new TextEncoder();
+  const out = (s: string) => Deno.stdout.writeSync(enc.encode(s + "\n"));
+  const streaming = !config.json;
+  let streamedRows = 0;
   const result = await runPerftest(config, {
-    onSize: (bytes, i) => {
-      if (progress && i > 0) progress.step(`${bytes} bytes`);
+    mmapBytes,
+    capture: config.pcap !== undefined
+      ? { format: config.pcapFormat, ipv6: config.ipv6 }
+      : undefined,
+    onPreamble: (r) => {
+      if (!streaming) return;
+      const p = formatPreamble(r);
+      if (p) out(p);
     },
+    onSize: (bytes, i, count) => progress?.startSize(bytes, i, count),
+    onProgress: (done, total, bytes) => progress?.update(done, total, bytes),
+    onRow: (r, i) => {
+      progress?.clear();
+      if (streaming) {
+        out(rowText(r, i));
+        streamedRows++;
+      }
+      if (config.outJson) {
+        // perftest rewrites the file at every report: it keeps the last size.
+        const text = formatOutJson(r, i);
+        pendingJson = text;
+      }
+    },
+    onLine: (line) => streaming && out(line),
   });
-  if (progress) {
-    progress.step("done");
-    progress.end();
+  progress?.end();
+  if (streaming) {
+    if (result.info?.output === "full") out(RESULT_LINE);
+  } else {
+    out(JSON.stringify(resultToJson(result), null, 2));
   }
-  console.log(config.json ? JSON.stringify(resultToJson(result), null, 2) : formatResult(result));
+  if (config.pcap !== undefined && result.pcap) {
+    const path = await writeUserFile(config.pcap, result.pcap, "--pcap");
+    console.error(`perftest: wrote ${result.pcap.length} bytes to ${path} (${config.pcapFormat})`);
+  }
+  if (config.outJson && pendingJson !== undefined) {
+    await writeUserFile(config.outJsonFile, enc.encode(pendingJson), "--out_json_file");
+  }
+  if (streamedRows === 0 && streaming && result.lat.length + result.bw.length === 0) {
+    throw new ToolError("no size was measured");
+  }
+  return limitsFailed(config, result) ? 1 : 0;
+}
+
+let pendingJson: string | undefined;
+
+/** The text of row `i` (the row, perftest's counter lines after it). */
+function rowText(r: PerftestResult, i: number): string {
+  const row = r.kind === "lat" ? r.lat[i] : r.bw[i];
+  const lines = [formatRow(r, row, r.bwRemote?.[i])];
+  const counters = r.counters?.[i];
+  if (counters) {
+    for (const c of counters) lines.push(`\t${c.name}=${c.value}`);
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+/** perftest's `-w`/`-y` verdict (it checks `-y` only when `-w` is given). */
+function limitsFailed(
+  c: ReturnType<typeof parsePerftestArgs>,
+  r: PerftestResult,
+): boolean {
+  if (c.limitBw === undefined || r.kind !== "bw") return false;
+  const avg = (i: number) => {
+    const row = r.bw[i], rem = r.bwRemote?.[i];
+    const u = c.reportGbits ? "avgGb" : "avgMB";
+    return row.inUnits[u] + (rem ? rem.inUnits[u] : 0);
+  };
+  const rate = (i: number) => r.bw[i].msgRateMpps + (r.bwRemote?.[i]?.msgRateMpps ?? 0);
+  const idx = r.bw.map((_, i) => i);
+  if (!idx.some((i) => !(c.limitBw! > avg(i)))) {
+    console.error("Error: BW result is below bw limit");
+    return true;
+  }
+  if (c.limitMsgRate !== undefined && !idx.some((i) => !(c.limitMsgRate! > rate(i)))) {
+    console.error("Error: Msg rate  is below msg_rate limit");
+    return true;
+  }
+  return false;
+}
+
+/** `--mmap FILE`: the bytes the buffers start with, from `offset`. */
+async function readMmap(file: string, offset: number): Promise<Uint8Array> {
+  const bytes = await readUserFile(file, "--mmap");
+  if (offset > bytes.length) {
+    throw new ToolError(
+      `--mmap-offset ${offset}: beyond the end of ${file} (${bytes.length} bytes)`,
+    );
+  }
+  return bytes.subarray(offset);
 }
 
 // Only as a program: importing the module (docs, tests) must not run it.

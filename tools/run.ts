@@ -14,7 +14,7 @@
 import { parseFlags, UsageError } from "./lib/perftest_args.ts";
 import { loadScenario } from "./lib/scenario.ts";
 import { formatScenario, runScenario, scenarioJson } from "./lib/scenario_run.ts";
-import { Progress, runMain } from "./lib/cli.ts";
+import { Progress, runMain, writeUserFile } from "./lib/cli.ts";
 
 const USAGE = [
   "Usage: deno task run <scenario.yaml> [flags]",
@@ -23,6 +23,8 @@ const USAGE = [
   "",
   "      --json     print the results as JSON",
   "      --check    validate the file only (no simulation)",
+  "      --pcap=<file>             write every packet of the workloads to a pcap file",
+  "      --pcap-format=<ib|rocev2> InfiniBand (default) or RoCEv2 over UDP 4791 frames",
   "  -h, --help     this text",
   "",
   "Scenario keys: profile (name, FILE.yaml or mapping), seed, hosts [{name, hypervisor}],",
@@ -35,6 +37,8 @@ async function main(args: string[]): Promise<void> {
   const { values: v, positionals } = parseFlags(args, {
     json: { type: "boolean" },
     check: { type: "boolean" },
+    pcap: { type: "string" },
+    "pcap-format": { type: "string" },
     help: { type: "boolean", short: "h" },
   }, true);
   if (v.help) {
@@ -48,6 +52,11 @@ async function main(args: string[]): Promise<void> {
         : `one scenario file at a time (got ${positionals.join(", ")})`,
     );
   }
+  const format = v["pcap-format"] ?? "ib";
+  if (format !== "ib" && format !== "rocev2") {
+    throw new UsageError(`--pcap-format: '${format}' is not a format (use ib or rocev2)`);
+  }
+  if (v.pcap === "") throw new UsageError("--pcap: empty file name");
   const s = await loadScenario(positionals[0]);
   if (v.check) {
     console.log(
@@ -56,14 +65,22 @@ async function main(args: string[]): Promise<void> {
     return;
   }
   const progress = v.json ? undefined : new Progress(s.workload.length);
+  let pcap: { bytes: Uint8Array; packets: number } | undefined;
   const results = await runScenario(s, (name, i) => {
     if (i > 0) progress?.step(name);
+  }, {
+    capture: v.pcap !== undefined ? { format } : undefined,
+    onCapture: (bytes, packets) => (pcap = { bytes, packets }),
   });
   progress?.step("done");
   progress?.end();
   console.log(
     v.json ? JSON.stringify(scenarioJson(s, results), null, 2) : formatScenario(s, results),
   );
+  if (v.pcap !== undefined && pcap) {
+    const path = await writeUserFile(v.pcap, pcap.bytes, "--pcap");
+    console.error(`run: wrote ${pcap.packets} packets to ${path} (${format})`);
+  }
 }
 
 // Only as a program: importing the module (docs, tests) must not run it.

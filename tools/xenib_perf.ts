@@ -41,6 +41,7 @@ import {
   WrOpcode,
 } from "../mod.ts";
 import { runMain } from "./lib/cli.ts";
+import { loadToolProfile } from "./lib/api.ts";
 import { parseFlags, parseIntFlag, UsageError } from "./lib/perftest_args.ts";
 import { type Placement, writeBandwidth, writeLatency } from "./native_perf.ts";
 
@@ -377,7 +378,7 @@ export function xenibPerfUsage(): string {
     "registration cost for 1..1024 pages with and without the registration cache,",
     "event-driven SEND/RECV latency, CQ and QP creation cost.",
     "",
-    "  -p, --profile=<name>   built-in cost profile: pcix-sdr-2006 (default), modern-gen5-ndr",
+    "  -p, --profile=<NAME|FILE.yaml>  cost profile: pcix-sdr-2006 (default), modern-gen5-ndr, or a YAML file",
     "      --iters=<n>        ping-pong rounds of the latency test, 10.. (default 1000)",
     "      --quick            a smaller run (100 rounds, fewer messages)",
     "  -h, --help             this text",
@@ -407,12 +408,13 @@ export async function main(args: string[]): Promise<void> {
   if (values.quick && values.iters !== undefined) {
     throw new UsageError("--iters and --quick: choose one (--quick runs 100 rounds)");
   }
-  const profile = values.profile ?? "pcix-sdr-2006";
   const iters = values.iters === undefined
     ? (values.quick ? 100 : 1000)
     : parseIntFlag("--iters", values.iters, 10, 10_000_000);
-  const c = new Cluster({ profile, seed: 1 });
-  console.log(`xenib-perf — profile ${c.profile.name}: ${c.profile.description} (virtual time)\n`);
+  if (values.profile === "") throw new UsageError("--profile: empty value");
+  const loaded = await loadToolProfile(values.profile ?? "pcix-sdr-2006");
+  const profile = loaded as unknown as ProfileSpec;
+  console.log(`xenib-perf — profile ${loaded.name}: ${loaded.description} (virtual time)\n`);
 
   console.log(
     "1. RDMA WRITE, the unmodified native_perf program on bare metal, bypass and split guests",

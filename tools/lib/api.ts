@@ -40,6 +40,7 @@ export type {
 } from "../../mod.ts";
 import type { Context, Domain, Profile } from "../../mod.ts";
 import { loadProfile } from "./profile_yaml.ts";
+import { userPath } from "./cli.ts";
 
 /**
  * The real-hardware part of `mod.ts`, looked up when a tool is given `--device real`.
@@ -149,12 +150,14 @@ export function modeError(mode: string, e: unknown): ToolError {
  */
 export async function loadToolProfile(spec: string): Promise<Profile> {
   try {
-    return await loadProfile(spec);
+    return await loadProfile(/\.ya?ml$/i.test(spec) ? userPath(spec) : spec);
   } catch (e) {
     const msg = (e as Error)?.message ?? String(e);
     if ((e as Error)?.name === "Error" && msg.startsWith("--profile ")) {
-      const perm = /Requires read access/.test(msg)
-        ? `; the task may read ./ only: add --allow-read=.,${spec} to the deno command`
+      const perm = /Requires read access|NotCapable/.test(msg)
+        ? `; no read permission (deno task grants the file it is given; running the script by hand, add --allow-read=${
+          userPath(spec)
+        })`
         : "";
       throw new ToolError(msg.replace(/, run again with the --allow-read flag/, "") + perm);
     }

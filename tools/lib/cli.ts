@@ -5,6 +5,8 @@
  * @module
  */
 
+import { ToolError } from "./api.ts";
+
 /** Error names whose message is meant for the user as it is. */
 const USER_ERRORS = new Set([
   "UsageError",
@@ -22,9 +24,10 @@ const USER_ERRORS = new Set([
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeError } from "./cli.ts";
  * import { UsageError } from "./perftest_args.ts";
- * console.log(describeError("perftest", new UsageError("unknown flag '--x'"))); // perftest: unknown flag '--x'
+ * assert.equal(describeError("perftest", new UsageError("unknown flag '--x'")), "perftest: unknown flag '--x'");
  * ```
  */
 export function describeError(tool: string, e: unknown): string {
@@ -37,7 +40,7 @@ export function describeError(tool: string, e: unknown): string {
 
 /**
  * Run a tool's main function; print errors as {@link describeError} does and
- * exit 1 on failure.
+ * exit 1 on failure; a number returned is the exit code.
  *
  * @example
  * ```ts ignore
@@ -45,12 +48,200 @@ export function describeError(tool: string, e: unknown): string {
  * await runMain("mytool", async () => { console.log("hi"); });
  * ```
  */
-export async function runMain(tool: string, main: () => Promise<void>): Promise<void> {
+export async function runMain(
+  tool: string,
+  main: () => Promise<void | number>,
+): Promise<void> {
+  let code = 0;
   try {
-    await main();
+    code = (await main()) ?? 0;
   } catch (e) {
     console.error(describeError(tool, e));
     Deno.exit(1);
+  }
+  if (code !== 0) Deno.exit(code);
+}
+
+/**
+ * Where the user ran the task: `INIT_CWD` (set by `deno task` and npm),
+ * else the working directory.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { userCwd } from "./cli.ts";
+ * assert.deepEqual(userCwd().startsWith("/"), true);
+ * ```
+ */
+export function userCwd(): string {
+  let init: string | undefined;
+  try {
+    init = Deno.env.get("INIT_CWD");
+  } catch {
+    init = undefined; // no env permission: the working directory it is
+  }
+  return init && init.startsWith("/") ? init : Deno.cwd();
+}
+
+/**
+ * A path the user typed, resolved from where the task was run.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { userPath } from "./cli.ts";
+ * assert.deepEqual(userPath("/tmp/x.pcap"), "/tmp/x.pcap");
+ * ```
+ */
+export function userPath(p: string): string {
+  if (p.startsWith("/")) return p;
+  const base = userCwd().replace(/\/+$/, "");
+  const parts = `${base}/${p}`.split("/");
+  const out: string[] = [];
+  for (const part of parts) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return "/" + out.join("/");
+}
+
+/** A one-line reason for a failed file operation. */
+function fileError(flag: string, path: string, e: unknown, verb: "read" | "write"): ToolError {
+  const err = e as Error;
+  if (err?.name === "NotCapable" || err?.name === "PermissionDenied") {
+    const perm = verb === "read" ? "--allow-read" : "--allow-write";
+    const why = err.name === "NotCapable"
+      ? `no ${verb} permission (run it through its deno task, or add ${perm}=${path})`
+      : `permission denied by the system`;
+    return new ToolError(`${flag} ${path}: cannot ${verb} it: ${why}`);
+  }
+  if (err?.name === "NotFound") {
+    return new ToolError(
+      `${flag} ${path}: ${verb === "read" ? "no such file" : "its directory does not exist"}`,
+    );
+  }
+  return new ToolError(`${flag} ${path}: cannot ${verb} it (${err?.message ?? String(e)})`);
+}
+
+/**
+ * Read a file the user named (relative to where the task was run).
+ *
+ * @example
+ * ```ts
+ * import { readUserFile } from "./cli.ts";
+ * await readUserFile("/nonexistent/x", "--mmap").catch((e) => console.log((e as Error).message));
+ * // --mmap /nonexistent/x: no such file
+ * ```
+ */
+export async function readUserFile(path: string, flag: string): Promise<Uint8Array> {
+  const full = userPath(path);
+  try {
+    return await Deno.readFile(full);
+  } catch (e) {
+    throw fileError(flag, full, e, "read");
+  }
+}
+
+/**
+ * Write a file the user named (relative to where the task was run); returns
+ * the full path.
+ *
+ * @example
+ * ```ts
+ * import { writeUserFile } from "./cli.ts";
+ * await writeUserFile("/nonexistent/dir/x", new Uint8Array(1), "--pcap")
+ *   .catch((e) => console.log((e as Error).message)); // --pcap /nonexistent/dir/x: its directory does not exist
+ * ```
+ */
+export async function writeUserFile(path: string, data: Uint8Array, flag: string): Promise<string> {
+  const full = userPath(path);
+  try {
+    await Deno.writeFile(full, data);
+  } catch (e) {
+    throw fileError(flag, full, e, "write");
+  }
+  return full;
+}
+
+/**
+ * Progress within one measured size, on stderr: a bar redrawn in place on
+ * a terminal, otherwise a line every few seconds of wall time (tools may
+ * read the wall clock; the model never does).
+ *
+ * @example
+ * ```ts
+ * import { SizeProgress } from "./cli.ts";
+ * const p = new SizeProgress({ quiet: true });
+ * p.startSize(65536, 0, 1);
+ * p.update(100, 5000, 65536);
+ * p.end();
+ * ```
+ */
+export class SizeProgress {
+  #tty: boolean;
+  #quiet: boolean;
+  #enc = new TextEncoder();
+  #last = 0;
+  #start = 0;
+  #drawn = false;
+  #intervalMs: number;
+  #label = "";
+
+  /** @param o `quiet` draws nothing; `intervalMs` between lines off a terminal (default 5000) */
+  constructor(o: { quiet?: boolean; intervalMs?: number; tty?: boolean } = {}) {
+    this.#quiet = o.quiet ?? false;
+    this.#tty = o.tty ?? Deno.stderr.isTerminal();
+    this.#intervalMs = o.intervalMs ?? 5000;
+  }
+
+  /** A size begins. */
+  startSize(bytes: number, index: number, count: number): void {
+    this.#start = performance.now();
+    this.#last = this.#start;
+    this.#label = count > 1 ? `size ${index + 1}/${count}, ${bytes} bytes` : `${bytes} bytes`;
+  }
+
+  /** Messages done of total (total 0: a -D run, counted up). */
+  update(done: number, total: number, _bytes: number): void {
+    if (this.#quiet) return;
+    const now = performance.now();
+    const secs = ((now - this.#start) / 1000).toFixed(0);
+    if (this.#tty) {
+      if (now - this.#last < 100) return;
+      this.#last = now;
+      const width = 30;
+      const frac = total > 0 ? Math.min(1, done / total) : 0;
+      const filled = Math.round(frac * width);
+      const count = total > 0 ? `${done}/${total}` : `${done}`;
+      const line = `[${"#".repeat(filled)}${
+        ".".repeat(width - filled)
+      }] ${this.#label}: ${count} messages, ${secs} s`;
+      Deno.stderr.writeSync(this.#enc.encode(`\r\x1b[2K${line}`));
+      this.#drawn = true;
+      return;
+    }
+    if (now - this.#last < this.#intervalMs) return;
+    this.#last = now;
+    const pct = total > 0 ? ` (${Math.floor((100 * done) / total)} %)` : "";
+    Deno.stderr.writeSync(
+      this.#enc.encode(
+        `progress: ${this.#label}: ${done}${
+          total > 0 ? `/${total}` : ""
+        } messages${pct}, ${secs} s\n`,
+      ),
+    );
+  }
+
+  /** Remove the bar before a row is printed. */
+  clear(): void {
+    if (this.#drawn && this.#tty) Deno.stderr.writeSync(this.#enc.encode("\r\x1b[2K"));
+    this.#drawn = false;
+  }
+
+  /** Done. */
+  end(): void {
+    this.clear();
   }
 }
 

@@ -1,135 +1,115 @@
 /**
- * Flag parsing for `tools/perftest.ts`: perftest's flags with perftest's
- * meaning (`-s`, `-a`, `-n`, `-m`, `-I`, `-e`, `-F`, `-c`, `-t`, `-q`,
- * `--report_gbits`, `-A`, `-h`), plus xenib's own (`--mode`, `--profile`,
- * `--seed`, `--json`, `--device`). Combinations perftest rejects are
- * rejected here with perftest's reason; every error is a {@link UsageError}
- * whose message names the flag.
+ * Command-line parsing for `tools/perftest.ts`, as perftest 4.5's `parser()`
+ * and `force_dependecies()` (src/perftest_parameters.c, 4.5-0.17): glibc
+ * `getopt_long` (clusters, glued values, unique prefixes), values read with
+ * C's `strtol(…, 0)` (so `-s 0x40` is 64, `-s 010` is 8, and a value is cast
+ * to the C type perftest stores it in), the last occurrence of a flag wins,
+ * and every check perftest makes, with perftest's message after the flag
+ * (`-n/--iters: Iteration num should be between 5 and 100000000`). Flags
+ * perftest accepts and xenib cannot give a meaning are refused with the
+ * reason (see {@link PERFTEST_FLAGS}). xenib's own flags: `--mode`,
+ * `--profile`, `--seed`, `--json`, `--device`, `--pcap`, `--pcap-format`.
+ *
+ * Every error is a {@link UsageError}; warnings perftest prints (and
+ * values it silently wraps) are returned in `notices` for the CLI.
  *
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { type FoundOption, GetoptError, getoptLong, type LongOption } from "./getopt.ts";
+import { PERFTEST_FLAGS, RAW_ETH_OPTIONS } from "./perftest_flags.ts";
+import {
+  type AtomicType,
+  type Connection,
+  type Mode,
+  MODES,
+  PERFTEST_TESTS,
+  type TestKind,
+  type TestName,
+  type Verb,
+} from "./perftest_types.ts";
+
+export { MODES, PERFTEST_TESTS };
+export type { AtomicType, Connection, Mode, TestKind, TestName, Verb };
 
 /**
- * The eight perftest programs xenib provides.
+ * perftest's limits (perftest_parameters.h, 4.5-0.17).
  *
  * @example
  * ```ts
- * import { PERFTEST_TESTS } from "./perftest_args.ts";
- * console.log(PERFTEST_TESTS.ib_read_bw); // { verb: "read", kind: "bw" }
- * ```
- */
-export const PERFTEST_TESTS = {
-  ib_write_lat: { verb: "write", kind: "lat" },
-  ib_write_bw: { verb: "write", kind: "bw" },
-  ib_read_lat: { verb: "read", kind: "lat" },
-  ib_read_bw: { verb: "read", kind: "bw" },
-  ib_send_lat: { verb: "send", kind: "lat" },
-  ib_send_bw: { verb: "send", kind: "bw" },
-  ib_atomic_lat: { verb: "atomic", kind: "lat" },
-  ib_atomic_bw: { verb: "atomic", kind: "bw" },
-} as const;
-
-/**
- * A perftest program name, e.g. `ib_write_lat`.
- *
- * @example
- * ```ts
- * import type { TestName } from "./perftest_args.ts";
- * const t: TestName = "ib_send_lat";
- * ```
- */
-export type TestName = keyof typeof PERFTEST_TESTS;
-/**
- * The verb a test exercises.
- *
- * @example
- * ```ts
- * import type { Verb } from "./perftest_args.ts";
- * const v: Verb = "atomic";
- * ```
- */
-export type Verb = "write" | "read" | "send" | "atomic";
-/**
- * Latency (ping-pong / round trip) or bandwidth (streaming) test.
- *
- * @example
- * ```ts
- * import type { TestKind } from "./perftest_args.ts";
- * const k: TestKind = "bw";
- * ```
- */
-export type TestKind = "lat" | "bw";
-/**
- * Transport service (`-c`).
- *
- * @example
- * ```ts
- * import type { Connection } from "./perftest_args.ts";
- * const c: Connection = "UD";
- * ```
- */
-export type Connection = "RC" | "UC" | "UD";
-/**
- * How the endpoints reach the HCA.
- *
- * @example
- * ```ts
- * import type { Mode } from "./perftest_args.ts";
- * const m: Mode = "bypass";
- * ```
- */
-export type Mode = "native" | "bypass" | "split";
-/**
- * Atomic operation of the atomic tests (`-A`).
- *
- * @example
- * ```ts
- * import type { AtomicType } from "./perftest_args.ts";
- * const a: AtomicType = "CMP_AND_SWAP";
- * ```
- */
-export type AtomicType = "FETCH_AND_ADD" | "CMP_AND_SWAP";
-
-/**
- * All modes, in the order tools show them.
- *
- * @example
- * ```ts
- * import { MODES } from "./perftest_args.ts";
- * console.log(MODES.join(",")); // native,bypass,split
- * ```
- */
-export const MODES: readonly Mode[] = ["native", "bypass", "split"];
-
-/**
- * perftest's limits (perftest_parameters.h).
- *
- * @example
- * ```ts
+ * import assert from "node:assert/strict";
  * import { LIMITS } from "./perftest_args.ts";
- * console.log(LIMITS.minIters); // 5
+ * assert.deepEqual([LIMITS.minIters, LIMITS.maxIters], [5, 100000000]);
  * ```
  */
 export const LIMITS = {
   minIters: 5,
+  maxIters: 100_000_000,
   maxTx: 15000,
   maxQps: 16384,
-  maxInline: 1024,
+  maxInline: 912,
+  maxInlineUd: 884,
   maxSize: 2 ** 31 - 1,
   allMaxSize: 8388608,
   atomicSize: 8,
   udAddition: 40,
+  maxRx: 16384,
+  ucMaxRx: 16000,
+  defRxSend: 512,
+  maxCqMod: 1024,
+  defCqMod: 100,
+  cqModSizeLimit: 8192,
+  maxGidIx: 64,
+  maxSl: 15,
+  maxEqNum: 2048,
+  defDuration: 5,
+  defHopLimit: 64,
+  peakItersLimit: 20000,
 } as const;
+
+/** perftest's `VERSION` of 4.5-0.17 (configure.ac). */
+export const PERFTEST_VERSION = "6.06";
+
+/**
+ * Which figure `--output` prints alone, or `full` for the whole report.
+ *
+ * @example
+ * ```ts
+ * import type { OutputLevel } from "./perftest_args.ts";
+ * const o: OutputLevel = "bandwidth";
+ * ```
+ */
+export type OutputLevel = "full" | "bandwidth" | "message_rate" | "latency";
+
+/**
+ * perftest's software rate limiter settings.
+ *
+ * @example
+ * ```ts
+ * import type { RateLimit } from "./perftest_args.ts";
+ * const r: RateLimit = { type: "SW", rate: 1, units: "g", burst: 128 };
+ * ```
+ */
+export interface RateLimit {
+  /** `SW` (the only one modelled) or `off`. */
+  type: "off" | "SW";
+  /** The rate in `units`. */
+  rate: number;
+  /** `M` MiB/s, `g` Gb/s, `p` packets/s. */
+  units: "M" | "g" | "p";
+  /** Messages per burst (default tx depth). */
+  burst: number;
+}
 
 /**
  * A fully resolved perftest run.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parsePerftestArgs, type PerftestConfig } from "./perftest_args.ts";
  * const c: PerftestConfig = parsePerftestArgs(["ib_send_bw", "-q", "4"]);
- * console.log(c.qps, c.txDepth); // 4 128
+ * assert.deepEqual([c.qps, c.txDepth, c.iters], [4, 128, 1000]);
  * ```
  */
 export interface PerftestConfig {
@@ -143,7 +123,9 @@ export interface PerftestConfig {
   sizes: number[];
   /** `-a`: every power of two 2..2^23. */
   all: boolean;
-  /** Iterations per size (`-n`). */
+  /** Whether `-s` was given (perftest's `req_size`: a UD size above the MTU is then an error). */
+  sizeGiven: boolean;
+  /** Iterations per size (`-n`); in duration mode what `-n` said (unused). */
   iters: number;
   /** Requested path MTU (`-m`), or undefined for the port's active MTU. */
   mtu?: number;
@@ -151,18 +133,102 @@ export interface PerftestConfig {
   inlineSize?: number;
   /** `-e`: wait on the completion channel instead of polling. */
   events: boolean;
-  /** `-F`: accepted, no effect (as perftest: skip the CPU frequency check). */
+  /** `-X`: completion vector (with `-e`). */
+  eqNum?: number;
+  /** `-F`. */
   cpuFreqF: boolean;
   /** `-c`. */
   connection: Connection;
   /** Send queue depth / outstanding WRs (`-t`). */
   txDepth: number;
+  /** Receive queue depth (`-r`, send tests). */
+  rxDepth: number;
   /** Number of QPs (`-q`), bandwidth tests only. */
   qps: number;
-  /** `--report_gbits`: bandwidth in Gb/s instead of MB/s. */
+  /** `--report_gbits`. */
   reportGbits: boolean;
   /** `-A` for atomic tests. */
   atomicType: AtomicType;
+  /** `-b`. */
+  bidirectional: boolean;
+  /** `--report-both`. */
+  reportBoth: boolean;
+  /** `--reversed`: the second endpoint sends. */
+  reversed: boolean;
+  /** `-l`. */
+  postList: number;
+  /** `--recv_post_list`. */
+  recvPostList: number;
+  /** CQ moderation in force (`-Q`, or perftest's default and rules). */
+  cqMod: number;
+  /** Whether `-Q` was given. */
+  cqModGiven: boolean;
+  /** `-N` (or perftest's own: above 20000 iterations, duration mode). */
+  noPeak: boolean;
+  /** `-o`: outstanding reads/atomics, undefined for the device max. */
+  outReads?: number;
+  /** `--use-srq`. */
+  useSrq: boolean;
+  /** `-D` seconds (virtual), undefined for an iterations run. */
+  duration?: number;
+  /** `-f` seconds, after perftest's default of D/4. */
+  margin: number;
+  /** `--run_infinitely`. */
+  runInfinitely: boolean;
+  /** `-C`. */
+  reportCycles: boolean;
+  /** `-H`. */
+  histogram: boolean;
+  /** `-U`. */
+  unsorted: boolean;
+  /** `--output`. */
+  output: OutputLevel;
+  /** `-x`, undefined for no GRH. */
+  gidIndex?: number;
+  /** `-S`. */
+  sl: number;
+  /** `-u`. */
+  qpTimeout: number;
+  /** `--pkey_index`. */
+  pkeyIndex: number;
+  /** `--dlid`. */
+  dlid?: number;
+  /** `--tclass`. */
+  trafficClass: number;
+  /** `-d`. */
+  ibDev?: string;
+  /** `-i`. */
+  ibPort: number;
+  /** `--latency_gap`, µs. */
+  latencyGapUs: number;
+  /** `-w`. */
+  limitBw?: number;
+  /** `-y`. */
+  limitMsgRate?: number;
+  /** `-W` counter names. */
+  counters: string[];
+  /** `--out_json`. */
+  outJson: boolean;
+  /** `--out_json_file` (relative to where the task was run). */
+  outJsonFile: string;
+  /** `--cpu_util` (duration mode). */
+  cpuUtil: boolean;
+  /** `--perform_warm_up`. */
+  warmUp: boolean;
+  /** `--mr_per_qp`. */
+  mrPerQp: boolean;
+  /** `--wait_destroy`, virtual seconds. */
+  waitDestroy: number;
+  /** `--disable_pcie_relaxed` (write_lat always: perftest disables it there). */
+  disablePcieRelaxed: boolean;
+  /** Rate limiter. */
+  rateLimit: RateLimit;
+  /** `--mmap` file (buffers start with its bytes). */
+  mmapFile?: string;
+  /** `--mmap-offset`. */
+  mmapOffset: number;
+  /** `--ipv6`. */
+  ipv6: boolean;
   /** `--mode`. */
   mode: Mode;
   /** `--profile` (built-in name or YAML file). */
@@ -173,8 +239,36 @@ export interface PerftestConfig {
   json: boolean;
   /** `--device real[:NAME]`: run on real hardware through FFI. */
   device?: { real: true; name?: string };
+  /** `--pcap FILE`. */
+  pcap?: string;
+  /** `--pcap-format`. */
+  pcapFormat: "ib" | "rocev2";
   /** `-h`. */
   help: boolean;
+  /** `-V`. */
+  version: boolean;
+  /** What perftest prints before the header (its warnings), in order. */
+  notices: Notice[];
+}
+
+/**
+ * A line perftest prints while parsing, to stdout or stderr.
+ *
+ * @example
+ * ```ts
+ * import type { Notice } from "./perftest_args.ts";
+ * const n: Notice = { stream: "stdout", text: "Post List requested - CQ moderation will be the size of the post list" };
+ * ```
+ */
+export interface Notice {
+  /** perftest's stream for it. */
+  stream: "stdout" | "stderr";
+  /** The line (perftest's RESULT_LINE before it is implied for `resultLine`). */
+  text: string;
+  /** perftest prints its separator line first. */
+  resultLine?: boolean;
+  /** xenib's own note (not a perftest line), e.g. a value perftest wraps silently. */
+  xenib?: boolean;
 }
 
 /**
@@ -182,8 +276,9 @@ export interface PerftestConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { UsageError } from "./perftest_args.ts";
- * console.log(new UsageError("unknown flag '--x'").message); // unknown flag '--x'
+ * assert.deepEqual(new UsageError("unknown flag '--x'").message, "unknown flag '--x'");
  * ```
  */
 export class UsageError extends Error {
@@ -193,27 +288,6 @@ export class UsageError extends Error {
     this.name = "UsageError";
   }
 }
-
-const OPTIONS = {
-  size: { type: "string", short: "s" },
-  all: { type: "boolean", short: "a" },
-  iters: { type: "string", short: "n" },
-  mtu: { type: "string", short: "m" },
-  inline_size: { type: "string", short: "I" },
-  events: { type: "boolean", short: "e" },
-  "CPU-freq": { type: "boolean", short: "F" },
-  connection: { type: "string", short: "c" },
-  "tx-depth": { type: "string", short: "t" },
-  qp: { type: "string", short: "q" },
-  report_gbits: { type: "boolean" },
-  atomic_type: { type: "string", short: "A" },
-  mode: { type: "string" },
-  profile: { type: "string" },
-  seed: { type: "string" },
-  json: { type: "boolean" },
-  device: { type: "string" },
-  help: { type: "boolean", short: "h" },
-} as const;
 
 /**
  * Turn `node:util` parseArgs' errors into one-line messages naming the flag.
@@ -240,23 +314,28 @@ export function rephraseParseError(e: unknown): UsageError {
   if (m) return new UsageError(`flag '${m[1].split(",")[0].trim()}' takes no value`);
   m = /Unexpected argument '([^']+)'/.exec(msg);
   if (m) return new UsageError(`unexpected argument '${m[1]}' (see --help)`);
+  m = /Option '([^' ]+)[^']*' argument is ambiguous/.exec(msg);
+  if (m) return new UsageError(`flag '${m[1].split(",")[0].trim()}' needs a value`);
   return new UsageError(code ? `${msg.split(".")[0]}` : msg);
 }
 
 /**
  * `node:util` parseArgs in strict mode (an unknown flag is an error), with
- * its errors rephrased by {@link rephraseParseError}: the one way every
- * tool reads its flags.
+ * its errors rephrased by {@link rephraseParseError}: the one way the other
+ * tools read their flags. A value that starts with `-` (`--seed -1`) is
+ * taken as the flag's value, so the tool can say what is wrong with it.
  *
  * @param allowPositionals whether bare arguments are allowed (else each is an error)
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseFlags } from "./perftest_args.ts";
- * const { values } = parseFlags(["--quick", "-p", "x"], {
+ * const { values } = parseFlags(["--quick", "-p", "x", "--seed", "-1"], {
  *   quick: { type: "boolean" },
  *   profile: { type: "string", short: "p" },
+ *   seed: { type: "string" },
  * });
- * console.log(values.quick, values.profile); // true x
+ * assert.deepEqual([values.quick, values.profile, values.seed], [true, "x", "-1"]);
  * ```
  */
 export function parseFlags<const T extends ParseArgsOptionsConfig>(
@@ -264,33 +343,56 @@ export function parseFlags<const T extends ParseArgsOptionsConfig>(
   options: T,
   allowPositionals = false,
 ) {
+  // Glue a dash-led value to its flag: parseArgs would call it ambiguous.
+  const takesValue = (a: string): boolean => {
+    if (a.startsWith("--")) {
+      const name = a.slice(2);
+      return !name.includes("=") && options[name]?.type === "string";
+    }
+    if (/^-[A-Za-z]$/.test(a)) {
+      return Object.values(options).some((o) => o.short === a[1] && o.type === "string");
+    }
+    return false;
+  };
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = argv[i + 1];
+    if (takesValue(a) && next !== undefined && next.startsWith("-") && next.length > 1) {
+      if (a.startsWith("--")) args.push(`${a}=${next}`);
+      else args.push(`${a}${next}`);
+      i++;
+    } else args.push(a);
+  }
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals });
+    return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (e) {
     throw rephraseParseError(e);
   }
 }
 
-/** Long name → the spelling to show (`-s/--size`). */
-function flagName(long: string): string {
-  const o = (OPTIONS as Record<string, { short?: string }>)[long];
-  return o?.short ? `-${o.short}/--${long}` : `--${long}`;
-}
-
 /**
- * Parse a whole number flag value within [min, max].
+ * Parse a whole number flag value within [min, max]; the message says
+ * what was wrong in the tool's words.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseIntFlag } from "./perftest_args.ts";
- * console.log(parseIntFlag("--iters", "100", 5, 1000)); // 100
+ * assert.deepEqual(parseIntFlag("--iters", "100", 5, 1000), 100);
+ * try { parseIntFlag("--iters", "-1", 1, 10); } catch (e) { console.log((e as Error).message); }
+ * // --iters: -1 is negative; give a whole number 1..10
  * ```
  */
 export function parseIntFlag(flag: string, raw: string, min: number, max: number): number {
-  if (!/^[0-9]+$/.test(raw.trim())) {
-    throw new UsageError(`${flag}: '${raw}' is not a whole number`);
+  const t = raw.trim();
+  if (/^-\d+$/.test(t)) {
+    throw new UsageError(`${flag}: ${t} is negative; give a whole number ${min}..${max}`);
   }
-  const n = Number(raw.trim());
+  if (!/^[0-9]+$/.test(t)) {
+    throw new UsageError(`${flag}: '${raw}' is not a whole number (${min}..${max})`);
+  }
+  const n = Number(t);
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     throw new UsageError(`${flag}: ${raw} is out of range (${min}..${max})`);
   }
@@ -298,22 +400,98 @@ export function parseIntFlag(flag: string, raw: string, min: number, max: number
 }
 
 /**
- * Parse a `-s/--size` value: bytes, or with perftest's `K`/`M` suffix.
+ * C's `strtol(s, &end, 0)`: leading blanks, a sign, `0x` hex or `0` octal
+ * or decimal; the longest number at the start. `rest` is what follows it
+ * (perftest's "not an integer" test), `value` is clamped to a C long.
  *
  * @example
  * ```ts
- * import { parseSize } from "./perftest_args.ts";
- * console.log(parseSize("64K")); // 65536
+ * import assert from "node:assert/strict";
+ * import { strtol } from "./perftest_args.ts";
+ * assert.deepEqual([strtol("0x40").value, strtol("010").value, strtol("12Q").rest], [64n, 8n, "Q"]);
  * ```
  */
-export function parseSize(raw: string): number {
-  const m = /^([0-9]+)([KM]?)$/.exec(raw.trim());
-  if (!m) throw new UsageError(`-s/--size: '${raw}' is not a size (bytes, or with K or M)`);
-  const n = Number(m[1]) * (m[2] === "K" ? 1024 : m[2] === "M" ? 1048576 : 1);
-  if (n < 1 || n > LIMITS.maxSize) {
-    throw new UsageError(`-s/--size: message size should be between 1 and ${LIMITS.maxSize}`);
+export function strtol(s: string): { value: bigint; rest: string; digits: boolean } {
+  const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX](?=[0-9a-fA-F])[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)/.exec(s);
+  if (!m) return { value: 0n, rest: s, digits: false };
+  const sign = m[1] === "-" ? -1n : 1n;
+  const body = m[2];
+  let v: bigint;
+  if (/^0[xX]/.test(body)) v = BigInt(body);
+  else if (body.length > 1 && body.startsWith("0")) v = BigInt("0o" + body.slice(1));
+  else v = BigInt(body);
+  v *= sign;
+  const LONG_MAX = 2n ** 63n - 1n, LONG_MIN = -(2n ** 63n);
+  if (v > LONG_MAX) v = LONG_MAX;
+  if (v < LONG_MIN) v = LONG_MIN;
+  return { value: v, rest: s.slice(m[0].length), digits: true };
+}
+
+/** C integer types perftest stores values in. */
+type CType = "int" | "uint8_t" | "uint16_t" | "uint32_t" | "unsigned long";
+
+/** `(type)value` as C converts a long. */
+function castTo(v: bigint, type: CType): number {
+  switch (type) {
+    case "int":
+      return Number(BigInt.asIntN(32, v));
+    case "uint8_t":
+      return Number(BigInt.asUintN(8, v));
+    case "uint16_t":
+      return Number(BigInt.asUintN(16, v));
+    case "uint32_t":
+      return Number(BigInt.asUintN(32, v));
+    case "unsigned long":
+      return Number(BigInt.asUintN(64, v));
   }
-  return n;
+}
+
+/**
+ * Sizes of `-a`: 2, 4, …, 2^23.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { allSizes } from "./perftest_args.ts";
+ * assert.deepEqual(allSizes(16), [ 2, 4, 8, 16 ]);
+ * ```
+ */
+export function allSizes(max: number = LIMITS.allMaxSize): number[] {
+  const out: number[] = [];
+  for (let s = 2; s <= max; s *= 2) out.push(s);
+  return out;
+}
+
+/**
+ * Parse a `-s/--size` value as perftest does: `strtol(…, 0)` of what is
+ * before a trailing `K` or `M`, times 1024 or 1048576; 1 … 2^31-1.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseSize } from "./perftest_args.ts";
+ * assert.deepEqual([parseSize("64K"), parseSize("0x40")], [65536, 64]);
+ * ```
+ */
+export function parseSize(raw: string, factorIn = 1): number {
+  let s = raw;
+  let factor = factorIn;
+  if (s.endsWith("K")) {
+    s = s.slice(0, -1);
+    factor = 1024;
+  }
+  if (s.endsWith("M")) {
+    s = s.slice(0, -1);
+    factor = 1048576;
+  }
+  // (uint64_t)strtol(...) * factor: a negative value wraps to a huge one.
+  const v = BigInt.asUintN(64, strtol(s).value * BigInt(factor));
+  if (v < 1n || v > BigInt(LIMITS.maxSize)) {
+    throw new UsageError(
+      `-s/--size: Message Size should be between 1 and ${LIMITS.maxSize} (got '${raw}')`,
+    );
+  }
+  return Number(v);
 }
 
 /**
@@ -321,8 +499,9 @@ export function parseSize(raw: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseDevice } from "./perftest_args.ts";
- * console.log(parseDevice("real:mlx5_0")); // { real: true, name: "mlx5_0" }
+ * assert.deepEqual(parseDevice("real:mlx5_0"), { real: true, name: "mlx5_0" });
  * ```
  */
 export function parseDevice(raw: string): { real: true; name?: string } {
@@ -340,8 +519,9 @@ export function parseDevice(raw: string): { real: true; name?: string } {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseMode } from "./perftest_args.ts";
- * console.log(parseMode("bypass")); // bypass
+ * assert.deepEqual(parseMode("bypass"), "bypass");
  * ```
  */
 export function parseMode(raw: string): Mode {
@@ -356,8 +536,9 @@ export function parseMode(raw: string): Mode {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSeed } from "./perftest_args.ts";
- * console.log(parseSeed("42")); // 42
+ * assert.deepEqual(parseSeed("42"), 42);
  * ```
  */
 export function parseSeed(raw: string): number {
@@ -365,28 +546,14 @@ export function parseSeed(raw: string): number {
 }
 
 /**
- * Sizes of `-a`: 2, 4, …, 2^23.
+ * perftest's default max inline size for a test (`ctx_set_max_inline`): 220
+ * for write_lat, 236 for send_lat (188 over UD), 0 for bandwidth tests.
  *
  * @example
  * ```ts
- * import { allSizes } from "./perftest_args.ts";
- * console.log(allSizes(16)); // [ 2, 4, 8, 16 ]
- * ```
- */
-export function allSizes(max: number = LIMITS.allMaxSize): number[] {
-  const out: number[] = [];
-  for (let s = 2; s <= max; s *= 2) out.push(s);
-  return out;
-}
-
-/**
- * perftest's default max inline size for a test on a known device (0 when
- * the test does not inline; bandwidth tests never do by default).
- *
- * @example
- * ```ts
+ * import assert from "node:assert/strict";
  * import { defaultInline } from "./perftest_args.ts";
- * console.log(defaultInline("write", "lat", "RC")); // 220
+ * assert.deepEqual(defaultInline("write", "lat", "RC"), 220);
  * ```
  */
 export function defaultInline(verb: Verb, kind: TestKind, conn: Connection): number {
@@ -397,47 +564,109 @@ export function defaultInline(verb: Verb, kind: TestKind, conn: Connection): num
 }
 
 /**
+ * CQ moderation for one size: `-Q` or the post list's as perftest sets them,
+ * else perftest's rule for a run of that size (100, or 1 above 8 KiB except
+ * UD, `-a` and events), never above the tx depth. A list of sizes (the paper,
+ * scenarios) measures each as a perftest run with `-s` that size would.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cqModeration, parsePerftestArgs } from "./perftest_args.ts";
+ * const c = parsePerftestArgs(["ib_write_bw"]);
+ * assert.deepEqual([cqModeration(c, 4096), cqModeration(c, 65536)], [100, 1]);
+ * ```
+ */
+export function cqModeration(c: PerftestConfig, size: number): number {
+  if (c.cqModGiven || c.postList > 1) return c.cqMod;
+  let m: number = LIMITS.defCqMod;
+  if (size > LIMITS.cqModSizeLimit && c.connection !== "UD" && !c.all && !c.events) m = 1;
+  return Math.max(1, Math.min(m, c.txDepth));
+}
+
+const XENIB_OPTIONS: LongOption[] = [
+  { name: "mode", hasArg: true },
+  { name: "profile", hasArg: true },
+  { name: "seed", hasArg: true },
+  { name: "json", hasArg: false },
+  { name: "device", hasArg: true },
+  { name: "pcap", hasArg: true },
+  { name: "pcap-format", hasArg: true },
+];
+
+/** perftest's getopt table (the 86, the Raw Ethernet ones) and xenib's. */
+const TABLE: LongOption[] = [
+  // perftest's getopt string also gives --source_ip's entry the letter j (its Raw Ethernet alias).
+  ...PERFTEST_FLAGS.map((f) => ({
+    name: f.long,
+    short: f.short ?? (f.long === "source_ip" ? "j" : undefined),
+    hasArg: f.arg !== undefined,
+  })),
+  ...RAW_ETH_OPTIONS,
+  ...XENIB_OPTIONS,
+];
+
+/**
+ * perftest's getopt table as xenib reads it (the 86, the Raw Ethernet
+ * options, xenib's own), for tools that look at a perftest command line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { perftestOptionTable } from "./perftest_args.ts";
+ * assert.deepEqual(perftestOptionTable().find((o) => o.short === "s")?.name, "size");
+ * ```
+ */
+export function perftestOptionTable(): readonly LongOption[] {
+  return TABLE;
+}
+
+/** `-s/--size` style name of a long option. */
+function flagName(long: string): string {
+  const f = PERFTEST_FLAGS.find((x) => x.long === long);
+  return f?.short ? `-${f.short}/--${f.helpLong ?? long}` : `--${f?.helpLong ?? long}`;
+}
+
+/**
  * Parse a perftest command line (`argv` without the program, the first
  * positional being the test name, or `test` given separately).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parsePerftestArgs } from "./perftest_args.ts";
- * const c = parsePerftestArgs(["ib_write_lat", "-s", "64", "-n", "100"]);
- * console.log(c.sizes, c.iters, c.connection); // [ 64 ] 100 RC
+ * const c = parsePerftestArgs(["ib_write_lat", "-s", "4", "-s", "0x40", "-n", "100"]);
+ * assert.deepEqual(c.sizes, [64]); // the last -s wins; C's strtol reads hex
+ * assert.equal(c.iters, 100);
  * ```
  */
 export function parsePerftestArgs(argv: string[], test?: TestName): PerftestConfig {
-  let parsed;
+  let found: { options: FoundOption[]; positionals: string[] };
   try {
-    parsed = parseArgs({
-      args: argv,
-      options: OPTIONS,
-      allowPositionals: true,
-      strict: true,
-      tokens: true,
-    });
+    found = getoptLong(argv, TABLE);
   } catch (e) {
-    throw rephraseParseError(e);
+    if (!(e instanceof GetoptError)) throw e;
+    const m = /unrecognized option '--report-histogram'|unrecognized option '--com_rdma_cm'/
+      .exec(e.message);
+    const hint = m
+      ? ` (perftest 4.5's option table spells it --${
+        m[0].includes("histogram") ? "report-histogrm" : "comm_rdma_cm"
+      })`
+      : " (see --help)";
+    throw new UsageError(`${e.message}${hint}`);
   }
-  const { values: v, positionals, tokens } = parsed;
-  // perftest refuses a flag given twice.
-  const seen = new Set<string>();
-  for (const t of tokens ?? []) {
-    if (t.kind !== "option") continue;
-    if (seen.has(t.name)) throw new UsageError(`duplicated flag ${flagName(t.name)}`);
-    seen.add(t.name);
-  }
-  const pos = [...positionals];
+  const pos = [...found.positionals];
   if (!test) {
     const name = pos.shift();
+    const wantsHelp = found.options.some((o) => o.name === "help" || o.name === "version");
     if (name === undefined) {
-      if (v.help) {
-        return { ...baseConfig("ib_write_lat"), help: true };
+      if (wantsHelp) {
+        const c = baseConfig("ib_write_lat");
+        c.help = found.options.some((o) => o.name === "help");
+        c.version = !c.help;
+        return c;
       }
-      throw new UsageError(
-        `missing test name (one of ${Object.keys(PERFTEST_TESTS).join(", ")})`,
-      );
+      throw new UsageError(`missing test name (one of ${Object.keys(PERFTEST_TESTS).join(", ")})`);
     }
     if (!(name in PERFTEST_TESTS)) {
       throw new UsageError(
@@ -446,119 +675,735 @@ export function parsePerftestArgs(argv: string[], test?: TestName): PerftestConf
     }
     test = name as TestName;
   }
+  const c = baseConfig(test);
+  applyOptions(c, found.options);
+  if (c.help || c.version) return c;
   if (pos.length > 0) {
     throw new UsageError(
       `unexpected argument '${
         pos[0]
-      }': xenib runs both sides in one process, there is no server address`,
+      }': perftest's server name; xenib runs both sides in one process, so there is none`,
     );
   }
-  const c = baseConfig(test);
-  if (v.help) return { ...c, help: true };
-  const { verb, kind } = c;
-
-  if (v.connection !== undefined) {
-    const conn = v.connection;
-    if (conn !== "RC" && conn !== "UC" && conn !== "UD") {
-      throw new UsageError(
-        `-c/--connection: '${conn}' is not a connection type (use RC, UC or UD)`,
-      );
-    }
-    if (conn === "UC" && (verb === "read" || verb === "atomic")) {
-      throw new UsageError(`-c/--connection UC: UC connection not possible in READ/ATOMIC verbs`);
-    }
-    if (conn === "UD" && verb !== "send") {
-      throw new UsageError(`-c/--connection UD: UD connection only possible in SEND verb`);
-    }
-    c.connection = conn;
-  }
-  if (v.iters !== undefined) {
-    c.iters = parseIntFlag("-n/--iters", v.iters, LIMITS.minIters, 2 ** 32);
-  }
-  if (v["tx-depth"] !== undefined) {
-    c.txDepth = parseIntFlag("-t/--tx-depth", v["tx-depth"], 1, LIMITS.maxTx);
-  }
-  if (v.qp !== undefined) {
-    c.qps = parseIntFlag("-q/--qp", v.qp, 1, LIMITS.maxQps);
-    if (kind !== "bw" && c.qps > 1) {
-      throw new UsageError(`-q/--qp ${c.qps}: multiple QPs only available on bw tests`);
-    }
-  }
-  if (v.inline_size !== undefined) {
-    const n = parseIntFlag("-I/--inline_size", v.inline_size, 0, LIMITS.maxInline);
-    if (verb === "read" || verb === "atomic") {
-      throw new UsageError(`-I/--inline_size: inline feature not available on READ/Atomic verbs`);
-    }
-    c.inlineSize = n;
-  }
-  if (v.mtu !== undefined) {
-    const n = parseIntFlag("-m/--mtu", v.mtu, 0, 1 << 20);
-    if (![256, 512, 1024, 2048, 4096].includes(n)) {
-      throw new UsageError(`-m/--mtu: invalid MTU ${n} (choose from 256, 512, 1024, 2048, 4096)`);
-    }
-    c.mtu = n;
-  }
-  if (v.atomic_type !== undefined) {
-    if (verb !== "atomic") {
-      throw new UsageError(`-A/--atomic_type: you are not running the atomic_lat/bw test`);
-    }
-    if (v.atomic_type !== "CMP_AND_SWAP" && v.atomic_type !== "FETCH_AND_ADD") {
-      throw new UsageError(
-        `-A/--atomic_type: invalid atomic type '${v.atomic_type}' (choose CMP_AND_SWAP or FETCH_AND_ADD)`,
-      );
-    }
-    c.atomicType = v.atomic_type;
-  }
-  if (v.events) {
-    if (verb === "write") {
-      throw new UsageError(`-e/--events: events feature not available on WRITE verb`);
-    }
-    c.events = true;
-  }
-  c.cpuFreqF = v["CPU-freq"] ?? false;
-  c.reportGbits = v.report_gbits ?? false;
-  if (v.report_gbits && kind === "lat") {
-    // perftest accepts it and ignores it for latency; so do we.
-  }
-  if (v.size !== undefined) {
-    const s = parseSize(v.size);
-    if (verb === "atomic" && s !== LIMITS.atomicSize) {
-      throw new UsageError(`-s/--size: message size cannot be changed for Atomic tests`);
-    }
-    c.sizes = [s];
-  }
-  if (v.all) {
-    if (verb === "atomic") {
-      throw new UsageError(`-a/--all: message size cannot be changed for Atomic tests`);
-    }
-    if (v.size !== undefined) {
-      throw new UsageError(`-a/--all and -s/--size: choose one (-a runs every size 2..2^23)`);
-    }
-    c.all = true;
-    c.sizes = allSizes();
-  }
-  if (c.txDepth > c.iters) c.txDepth = c.iters; // perftest: tx_depth = min(tx_depth, iters)
-  if (v.mode !== undefined) c.mode = parseMode(v.mode);
-  if (v.profile !== undefined) {
-    if (v.profile === "") throw new UsageError(`--profile: empty value`);
-    c.profile = v.profile;
-  }
-  if (v.seed !== undefined) c.seed = parseSeed(v.seed);
-  c.json = v.json ?? false;
-  if (v.device !== undefined) {
-    c.device = parseDevice(v.device);
-    if (v.mode !== undefined && c.mode !== "native") {
-      throw new UsageError(
-        `--device real with --mode ${c.mode}: a real device is driven natively (bypass/split run on the simulated HCA)`,
-      );
-    }
-    if (v.profile !== undefined) {
-      throw new UsageError(
-        `--device real with --profile: profiles apply to the simulated HCA only`,
-      );
-    }
-  }
+  forceDependencies(c);
   return c;
+}
+
+/** State the option loop keeps (perftest's statics and flags). */
+interface ParseState {
+  sizeFactor: number;
+  tos?: number;
+  hopLimit: number;
+  rdmaCm: boolean;
+  commRdmaCm: boolean;
+  mcg: boolean;
+  dualport: boolean;
+  odp: boolean;
+  aesXts: boolean;
+  encryptOnTx: boolean;
+  sigBefore: boolean;
+  kekPath?: string;
+  credentialsPath?: string;
+  dataEncKeyAppPath?: string;
+  logDciStreams: number;
+  logActiveDciStreams: number;
+  reportPerPort: boolean;
+  typicalPktSize: number;
+  rateLimitType: "off" | "SW" | "HW" | "PP";
+  rateLimit: number;
+  burstSize: number;
+  forceEthernet: boolean;
+  rawEth?: string;
+  sourceIp?: string;
+}
+
+const states = new WeakMap<PerftestConfig, ParseState>();
+
+function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
+  const st: ParseState = {
+    sizeFactor: 1,
+    hopLimit: LIMITS.defHopLimit,
+    rdmaCm: false,
+    commRdmaCm: false,
+    mcg: false,
+    dualport: false,
+    odp: false,
+    aesXts: false,
+    encryptOnTx: false,
+    sigBefore: false,
+    logDciStreams: 0,
+    logActiveDciStreams: 0,
+    reportPerPort: false,
+    typicalPktSize: 0,
+    rateLimitType: "off",
+    rateLimit: 0,
+    burstSize: 0,
+    forceEthernet: false,
+  };
+  states.set(c, st);
+  const { verb, kind } = c;
+  let logActiveSet = false;
+  for (const o of options) {
+    const v = o.value ?? "";
+    const name = flagName(o.name);
+    const fail = (msg: string): never => {
+      throw new UsageError(`${name}: ${msg}`);
+    };
+    // CHECK_VALUE: strtol, then the cast; anything after the number is an error.
+    const check = (label: string, type: CType): number => {
+      const r = strtol(v);
+      if (r.rest !== "" || (!r.digits && v !== "")) {
+        fail(`${label} argument ${v} should be ${type}`);
+      }
+      const n = castTo(r.value, type);
+      if (BigInt(n) !== r.value) {
+        c.notices.push({
+          stream: "stderr",
+          text: `note: ${o.spelled} ${v}: perftest stores it as ${type}, which makes it ${n}`,
+          xenib: true,
+        });
+      }
+      return n;
+    };
+    const range = (label: string, type: CType, min: number, max: number): number => {
+      const n = check(label, type);
+      if (n < min || n > max) fail(`${label} should be between ${min} and ${max}`);
+      return n;
+    };
+    const nonNeg = (label: string): number => {
+      const n = check(label, "int");
+      if (n < 0) fail(`${label} must be non-negative`);
+      return n;
+    };
+    switch (o.name) {
+      case "port":
+        check("Port", "int");
+        break;
+      case "ib-dev":
+        c.ibDev = v;
+        break;
+      case "ib-port": {
+        const n = check("IB Port", "uint8_t");
+        if (n < 1) fail("IB Port can't be less than 1");
+        c.ibPort = n;
+        break;
+      }
+      case "mtu":
+        c.mtu = check("MTU", "int");
+        break;
+      case "iters":
+        c.iters = range("Iteration num", "int", LIMITS.minIters, LIMITS.maxIters);
+        break;
+      case "tx-depth":
+        c.txDepth = range("Tx depth", "int", 1, LIMITS.maxTx);
+        break;
+      case "tos":
+        st.tos = range("TOS", "int", 0, 255);
+        break;
+      case "hop_limit":
+        st.hopLimit = range("Hop Limit", "int", 0, 255);
+        break;
+      case "qp-timeout":
+        c.qpTimeout = check("QP Timeout", "uint8_t");
+        break;
+      case "sl":
+        c.sl = check("Service Level", "uint8_t");
+        if (c.sl > LIMITS.maxSl) fail(`Only ${LIMITS.maxSl} Service levels`);
+        break;
+      case "gid-index":
+        c.gidIndex = range("Gid index", "uint8_t", 0, LIMITS.maxGidIx);
+        break;
+      case "connection":
+        c.connection = changeConnType(verb, v, name);
+        break;
+      case "qp":
+        if (kind !== "bw") fail("Multiple QPs only available on bw tests");
+        c.qps = range("num of Qps", "int", 1, LIMITS.maxQps);
+        break;
+      case "inline_size":
+        c.inlineSize = range("Max inline", "int", 0, LIMITS.maxInline);
+        if (verb === "read" || verb === "atomic") {
+          fail("Inline feature not available on READ/Atomic verbs");
+        }
+        break;
+      case "outs":
+        c.outReads = check("Outstanding Reads", "int");
+        if (verb !== "read" && verb !== "atomic") {
+          fail("Setting Outstanding reads only available on READ verb");
+        }
+        break;
+      case "MGID":
+        break; // stored by perftest, used only with -g
+      case "rx-depth":
+        c.rxDepth = range(" Rx depth", "int", 1, LIMITS.maxRx);
+        if (verb !== "send" && c.rxDepth > 1) fail("On RDMA verbs rx depth can be only 1");
+        break;
+      case "cq-mod":
+        c.cqMod = range("CQ moderation", "int", 1, LIMITS.maxCqMod);
+        c.cqModGiven = true;
+        break;
+      case "atomic_type":
+        if (verb !== "atomic") {
+          fail(
+            "You are not running the atomic_lat/bw test! To change the atomic action type, you must run one of the atomic tests",
+          );
+        }
+        if (v !== "CMP_AND_SWAP" && v !== "FETCH_AND_ADD") {
+          fail("Invalid Atomic type! please choose from {CMP_AND_SWAP,FETCH_AND_ADD}");
+        }
+        c.atomicType = v as AtomicType;
+        break;
+      case "post_list":
+        c.postList = check("Send Post List size", "int");
+        if (c.postList < 1) {
+          // perftest would spin forever posting empty lists.
+          fail(`${c.postList}: a post list needs at least one WR`);
+        }
+        break;
+      case "duration":
+        c.duration = check("Duration period", "int");
+        if (c.duration <= 0) fail("Duration period must be positive");
+        break;
+      case "margin":
+        c.margin = nonNeg("Margin");
+        break;
+      case "dualport":
+        st.dualport = true;
+        break;
+      case "all":
+        c.all = true;
+        break;
+      case "CPU-freq":
+        c.cpuFreqF = true;
+        break;
+      case "version":
+        c.version = true;
+        return;
+      case "help":
+        c.help = true;
+        return;
+      case "comm_rdma_cm":
+        st.commRdmaCm = true;
+        break;
+      case "rdma_cm":
+        st.rdmaCm = true;
+        break;
+      case "size":
+        c.sizes = [parseSize(v, st.sizeFactor)];
+        if (v.endsWith("M")) st.sizeFactor = 1048576;
+        else if (v.endsWith("K")) st.sizeFactor = 1024;
+        c.sizeGiven = true;
+        break;
+      case "events":
+        c.events = true;
+        if (verb === "write") fail("Events feature not available on WRITE verb");
+        break;
+      case "vector":
+        if (verb === "write") fail("Events feature not available on WRITE verb");
+        c.eqNum = range("EQN", "int", 0, LIMITS.maxEqNum);
+        break;
+      case "bidirectional":
+        c.bidirectional = true;
+        if (kind === "lat") fail("Bidirectional is only available in BW test");
+        break;
+      case "noPeak":
+        c.noPeak = true;
+        if (kind === "lat") fail("NoPeak only valid for BW tests");
+        break;
+      case "report-cycles":
+        if (kind !== "lat") fail("Available only on Latency tests");
+        c.reportCycles = true;
+        break;
+      case "mcg":
+        st.mcg = true;
+        if (verb !== "send") fail("MultiCast feature only available on SEND verb");
+        break;
+      case "report-histogrm":
+        if (kind === "bw") fail("Available only on Latency tests");
+        c.histogram = true;
+        break;
+      case "report-unsorted":
+        if (kind === "bw") fail("is Available only on Latency tests");
+        c.unsorted = true;
+        break;
+      case "limit_bw": {
+        c.limitBw = strtof(v);
+        if (c.limitBw < 0) fail("Invalid Minimum BW Limit");
+        break;
+      }
+      case "limit_msgrate":
+        c.limitMsgRate = strtof(v);
+        if (c.limitMsgRate < 0) fail("Invalid Minimum msgRate Limit");
+        break;
+      case "report-counters":
+        c.counters = v.split(",").filter((s) => s !== "");
+        for (const n of c.counters) {
+          if (!KNOWN_COUNTERS.includes(n)) {
+            fail(
+              `Failed to parse the performance counter list: no counter '${n}' here (known: ${
+                KNOWN_COUNTERS.join(", ")
+              })`,
+            );
+          }
+        }
+        break;
+      case "pkey_index":
+        c.pkeyIndex = check("Pkey index", "int");
+        break;
+      case "inline_recv":
+        check("Inline Receive size", "int");
+        break;
+      case "rate_limit":
+        st.rateLimit = atof(v);
+        if (!(st.rateLimit > 0)) fail("Rate limit must be non-negative");
+        if (st.rateLimitType === "off") st.rateLimitType = "HW";
+        break;
+      case "burst_size":
+        st.burstSize = nonNeg("Burst size");
+        break;
+      case "typical_pkt_size":
+        st.typicalPktSize = range("Typical pkt size", "int", 0, 0xffff);
+        break;
+      case "rate_units":
+        if (v !== "M" && v !== "g" && v !== "p") {
+          fail("Invalid rate limit units. Please use M,g or p");
+        }
+        c.rateLimit.units = v as "M" | "g" | "p";
+        break;
+      case "rate_limit_type":
+        if (v !== "SW" && v !== "HW" && v !== "PP") {
+          fail("Invalid rate limit type flag. Please use HW, SW or PP.");
+        }
+        st.rateLimitType = v as "SW" | "HW" | "PP";
+        break;
+      case "output":
+        if (v !== "bandwidth" && v !== "message_rate" && v !== "latency") {
+          fail("Invalid verbosity level output flag. Please use bandwidth, latency, message_rate");
+        }
+        c.output = v as OutputLevel;
+        break;
+      case "latency_gap":
+        c.latencyGapUs = nonNeg("Latency gap time");
+        break;
+      case "retry_count":
+        nonNeg("Retry Count");
+        break;
+      case "mmap":
+        c.mmapFile = v;
+        break;
+      case "out_json_file":
+        c.outJsonFile = v;
+        break;
+      case "mmap-offset":
+        c.mmapOffset = check("mmap offset", "unsigned long");
+        break;
+      case "dlid":
+        c.dlid = check("dlid", "uint16_t");
+        break;
+      case "tclass":
+        c.trafficClass = check("traffic class", "uint16_t");
+        break;
+      case "wait_destroy":
+        c.waitDestroy = check("wait_destroy", "uint32_t");
+        break;
+      case "force-link":
+        if (/^ib/i.test(v)) st.forceEthernet = false;
+        else if (/^ethernet/i.test(v)) st.forceEthernet = true;
+        else fail("Invalid link layer value should be IB or ETHERNET.");
+        break;
+      case "source_ip":
+        st.sourceIp = v;
+        break;
+      case "recv_post_list":
+        c.recvPostList = check("Receive Post List size", "int");
+        if (c.recvPostList < 1) fail(`${c.recvPostList}: a post list needs at least one WR`);
+        break;
+      case "aes_xts":
+        st.aesXts = true;
+        break;
+      case "encrypt_on_tx":
+        st.encryptOnTx = true;
+        break;
+      case "sig_before":
+        st.sigBefore = true;
+        break;
+      case "aes_block_size":
+        check("aes_block_size", "uint16_t");
+        break;
+      case "data_enc_keys_number":
+        check("data_enc_keys_number", "uint16_t");
+        break;
+      case "kek_path":
+        st.kekPath = v;
+        break;
+      case "credentials_path":
+        st.credentialsPath = v;
+        break;
+      case "data_enc_key_app_path":
+        st.dataEncKeyAppPath = v;
+        break;
+      case "log_dci_streams":
+        st.logDciStreams = check("log_dci_streams", "uint16_t");
+        break;
+      case "log_active_dci_streams":
+        st.logActiveDciStreams = check("log_active_dci_streams", "uint16_t");
+        logActiveSet = true;
+        break;
+      case "run_infinitely":
+        c.runInfinitely = true;
+        break;
+      case "report_gbits":
+        c.reportGbits = true;
+        break;
+      case "use-srq":
+        c.useSrq = true;
+        break;
+      case "report-both":
+        c.reportBoth = true;
+        break;
+      case "reversed":
+        c.reversed = true;
+        break;
+      case "cpu_util":
+        c.cpuUtil = true;
+        break;
+      case "out_json":
+        c.outJson = true;
+        break;
+      case "report-per-port":
+        st.reportPerPort = true;
+        break;
+      case "ipv6":
+        c.ipv6 = true;
+        break;
+      case "odp":
+        st.odp = true;
+        break;
+      case "mr_per_qp":
+        c.mrPerQp = true;
+        break;
+      case "perform_warm_up":
+        c.warmUp = true;
+        break;
+      case "disable_pcie_relaxed":
+        c.disablePcieRelaxed = true;
+        break;
+      case "dont_xchg_versions":
+      case "use_old_post_send":
+      case "use_hugepages":
+        break;
+      // xenib's own.
+      case "mode":
+        c.mode = parseMode(v);
+        break;
+      case "profile":
+        if (v === "") throw new UsageError(`--profile: empty value`);
+        c.profile = v;
+        break;
+      case "seed":
+        c.seed = parseSeed(v);
+        break;
+      case "json":
+        c.json = true;
+        break;
+      case "device":
+        c.device = parseDevice(v);
+        break;
+      case "pcap":
+        if (v === "") throw new UsageError(`--pcap: empty file name`);
+        c.pcap = v;
+        break;
+      case "pcap-format":
+        if (v !== "ib" && v !== "rocev2") {
+          throw new UsageError(`--pcap-format: '${v}' is not a format (use ib or rocev2)`);
+        }
+        c.pcapFormat = v;
+        break;
+      default:
+        st.rawEth = o.spelled;
+    }
+  }
+  if (!logActiveSet) st.logActiveDciStreams = st.logDciStreams;
+  if (st.sourceIp !== undefined && !isIpv4(st.sourceIp)) {
+    throw new UsageError(`--source_ip: Invalid client IP address '${st.sourceIp}'`);
+  }
+}
+
+/** Counter names `-W` knows: the port's sysfs counters and the host's Xen counters. */
+const KNOWN_COUNTERS = [
+  "counters/port_xmit_packets",
+  "counters/port_rcv_packets",
+  "counters/port_xmit_data",
+  "counters/port_rcv_data",
+  "counters/port_xmit_discards",
+  "counters/port_rcv_switch_relay_errors",
+  "xen/hypercalls",
+  "xen/evtchn_sends",
+  "xen/backend_requests",
+  "xen/grant_maps",
+];
+
+/** `inet_pton(AF_INET, …)`, as perftest's parse_ip_from_str. */
+function isIpv4(s: string): boolean {
+  const parts = s.split(".");
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+/** C's `strtof` of the leading number (0 when there is none). */
+function strtof(s: string): number {
+  const m = /^\s*[+-]?(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?|inf(inity)?|nan)/i.exec(s);
+  return m ? Number(m[0].trim().replace(/^([+-]?)inf(inity)?$/i, "$1Infinity")) : 0;
+}
+
+/** C's `atof`. */
+function atof(s: string): number {
+  return strtof(s);
+}
+
+/** perftest's `change_conn_type`. */
+function changeConnType(verb: Verb, v: string, name: string): Connection {
+  const fail = (msg: string): never => {
+    throw new UsageError(`${name} ${v}: ${msg}`);
+  };
+  switch (v) {
+    case "RC":
+      return "RC";
+    case "UC":
+      if (verb === "read" || verb === "atomic") {
+        fail("UC connection not possible in READ/ATOMIC verbs");
+      }
+      return "UC";
+    case "UD":
+      if (verb !== "send") fail("UD connection only possible in SEND verb");
+      return "UD";
+    case "XRC":
+      return fail("XRC is not modelled: the HCA model has no XRC domains or XRC SRQs");
+    case "DC":
+      return fail("DC is not modelled: the HCA model has no DC initiators or targets");
+    case "SRD":
+      if (verb !== "send" && verb !== "read") {
+        fail("SRD connection only possible in SEND/READ verbs");
+      }
+      return fail("SRD is EFA's transport; the simulated HCA is InfiniBand");
+    case "RawEth":
+      return fail("Raw Ethernet runs in the raw_ethernet_* programs; these are the IB tests");
+    default:
+      return fail("Invalid Connection type. Please choose from {RC,UC,UD,XRC,DC,SRD}");
+  }
+}
+
+/** perftest's `force_dependecies`, in its order (the first failing check is the one reported). */
+function forceDependencies(c: PerftestConfig): void {
+  const st = states.get(c)!;
+  const { verb, kind } = c;
+  const stop = (msg: string): never => {
+    throw new UsageError(msg);
+  };
+  const warn = (text: string, stream: "stdout" | "stderr" = "stdout", resultLine = true) =>
+    c.notices.push({ stream, text, resultLine });
+  if (st.rawEth) {
+    stop(`${st.rawEth}: a Raw Ethernet option (raw_ethernet_* programs); not one of ${c.test}'s`);
+  }
+  if (st.rdmaCm || st.commRdmaCm) {
+    stop(
+      `${st.rdmaCm ? "-R/--rdma_cm" : "-z/--comm_rdma_cm"}: not available: xenib has no IP stack ` +
+        `or rdma_cm; both sides are connected directly in one process (drop the flag)`,
+    );
+  }
+  const duration = c.duration !== undefined;
+  if (!duration) {
+    if (c.txDepth > c.iters) c.txDepth = c.iters;
+    if (verb === "send" && c.rxDepth > c.iters) c.rxDepth = c.iters;
+    if (c.connection === "UD" || c.connection === "UC") {
+      if (c.rxDepth === LIMITS.defRxSend) c.rxDepth = Math.min(c.iters, LIMITS.ucMaxRx);
+    }
+  }
+  const size = c.all ? LIMITS.allMaxSize : c.sizes[0];
+  if (size > LIMITS.cqModSizeLimit && c.connection !== "UD" && !c.all && !c.events) {
+    if (!c.cqModGiven) c.cqMod = 1;
+    else if (c.cqMod > 1) {
+      warn("Warning: Large message requested and CQ moderation enabled");
+      warn("Warning: It can lead to inaccurate results", "stdout", false);
+    }
+  }
+  if (c.cqMod > c.txDepth) c.cqMod = c.txDepth;
+  if (verb === "read" || verb === "atomic") c.inlineSize = 0;
+  if (verb === "atomic" && c.all) stop("-a/--all: Message size cannot be changed for Atomic tests");
+  if (verb === "atomic" && c.sizes[0] !== LIMITS.atomicSize) {
+    stop("-s/--size: Message size cannot be changed for Atomic tests");
+  }
+  if (c.useSrq && verb !== "send") stop("--use-srq: Using SRQ only avavilible in SEND tests.");
+  if (c.useSrq && c.qps > c.rxDepth) {
+    stop("--use-srq: Using SRQ depth should be greater than number of QPs.");
+  }
+  if (st.dualport) {
+    if (kind !== "bw") stop("-O/--dualport: Dual-port mode only supports BW tests.");
+    if (st.mcg) stop("-O/--dualport: Dual-port mode not supported in multicast feature");
+  }
+  if (c.postList > 1) {
+    if (kind !== "bw") stop("-l/--post_list: Post list is supported in BW tests only");
+    if (!duration && c.iters % c.postList !== 0) {
+      stop("-l/--post_list: Number of iterations must be a multiple of post list size");
+    }
+    if (!c.cqModGiven) {
+      c.cqMod = c.postList;
+      warn("Post List requested - CQ moderation will be the size of the post list");
+    } else if (c.postList % c.cqMod !== 0) {
+      stop("-l/--post_list: Post list size must be a multiple of CQ moderation");
+    }
+  }
+  if (c.recvPostList > 1) {
+    if (kind !== "bw") stop("--recv_post_list: Receive post list is supported in BW tests only");
+    if (!duration && c.iters % c.recvPostList !== 0) {
+      stop("--recv_post_list: Number of iterations must be a multiple of receive post list size");
+    }
+  }
+  if (duration) {
+    c.noPeak = true;
+    if (c.events) stop("-D/--duration: Duration mode doesn't work with events.");
+    if (c.all) stop("-D/--duration: Duration mode currently doesn't support running on all sizes.");
+  }
+  if (!duration && c.cpuUtil) {
+    warn(" CPU Utilization works only with Duration mode.", "stderr");
+    c.cpuUtil = false;
+  }
+  if (st.tos !== undefined) stop("-T/--tos: TOS only valid for rdma_cm based QP and RawEth QP");
+  if (st.hopLimit !== LIMITS.defHopLimit) {
+    stop("-L/--hop_limit: Hop limit only valid for RawEth QP");
+  }
+  if (st.mcg) {
+    if (c.bidirectional) stop("-g/--mcg: Bidirectional mode not supported in multicast");
+    if (c.qps > 1) stop("-g/--mcg: Only 1 QP supported in multicast");
+  }
+  if (verb === "atomic" && st.odp) stop("--odp: ODP does not support ATOMICS for now");
+  if (c.connection === "UC" && st.odp) stop("--odp: ODP does not support UC");
+  if (c.runInfinitely) {
+    c.noPeak = true;
+    if (c.events) stop("--run_infinitely: run_infinitely does not support events feature yet.");
+    if (kind === "lat") stop("--run_infinitely: run_infinitely exists only in BW tests for now.");
+    if (c.bidirectional && verb === "send") {
+      stop("--run_infinitely: run_infinitely mode is not supported in SEND Bidirectional BW test");
+    }
+    if (st.rateLimitType !== "off") {
+      stop("--run_infinitely: run_infinitely does not support rate limit feature yet");
+    }
+  }
+  if (st.logDciStreams) stop("--log_dci_streams: log_dci_streams supported only on DC");
+  if (st.logActiveDciStreams > 0) {
+    stop("--log_active_dci_streams: log_active_dci_streams supported only on DC");
+  }
+  if (st.aesXts) {
+    if (c.connection !== "RC") stop("--aes_xts: aes_xts supported only on RC");
+    if (st.kekPath === undefined) stop("--aes_xts: Please provide key encryption key file path");
+    if (st.dataEncKeyAppPath === undefined) {
+      stop("--aes_xts: Please provide data encryption key app path");
+    }
+    if (st.credentialsPath === undefined) stop("--aes_xts: Please provide credentials file path");
+    // The provider has no ibv_wr_* API, so perftest's next check is this one.
+    stop(
+      "--aes_xts: aes_xts doesn't support old post send (and the HCA model has no crypto engine)",
+    );
+  } else {
+    if (st.encryptOnTx) stop("--encrypt_on_tx: encrypt_on_tx supported only when enc/dec traffic");
+    if (st.sigBefore) stop("--sig_before: sig_before supported only when enc/dec traffic");
+    if (st.credentialsPath !== undefined) {
+      stop("--credentials_path: giving credentials path supported only with enc/dec traffic");
+    }
+    if (st.kekPath !== undefined) {
+      stop("--kek_path: giving kek path supported only with enc/dec traffic");
+    }
+    if (st.dataEncKeyAppPath !== undefined) {
+      stop("--data_enc_key_app_path: giving kek path supported only with enc/dec traffic");
+    }
+  }
+  if (st.burstSize > 0 && st.rateLimitType === "off") {
+    stop("--burst_size: Can't enable burst mode when rate limiter is off");
+  }
+  if (st.burstSize <= 0) {
+    if (st.rateLimitType === "SW") {
+      warn(` Setting burst size to tx depth = ${c.txDepth}`, "stderr", false);
+    }
+    if (st.rateLimitType !== "PP") st.burstSize = c.txDepth;
+  }
+  if (st.typicalPktSize && st.rateLimitType !== "PP") {
+    stop("--typical_pkt_size: Typical packet size only supports PP rate limiter");
+  }
+  if (st.rateLimitType === "SW") {
+    if (kind !== "bw" || verb === "atomic" || (verb === "send" && c.bidirectional)) {
+      stop(
+        "--rate_limit_type SW: SW Rate limiter cann't be executed on non-BW, ATOMIC or bidirectional SEND tests",
+      );
+    }
+    c.rateLimit = { type: "SW", rate: st.rateLimit, units: c.rateLimit.units, burst: st.burstSize };
+    if (!(st.rateLimit > 0)) {
+      stop("--rate_limit_type SW: give the rate with --rate_limit=<rate>");
+    }
+  } else if (st.rateLimitType === "HW") {
+    if (c.rateLimit.units === "p") {
+      stop(
+        "--rate_limit: Failed: pps rate limit units is not supported when setting HW rate limit",
+      );
+    }
+    stop(
+      "--rate_limit: the HW rate limiter (the path's static rate) is not enforced by the HCA model; use --rate_limit_type=SW",
+    );
+  } else if (st.rateLimitType === "PP") {
+    stop("--rate_limit_type PP: Packet Pacing is only supported for Raw Ethernet.");
+  }
+  if (c.output !== "full") {
+    if (kind === "bw" && c.output !== "bandwidth" && c.output !== "message_rate") {
+      stop("--output: Output verbosity level for BW can be: bandwidth, message_rate");
+    }
+    if (kind === "lat" && c.output !== "latency") {
+      stop("--output: Output verbosity level for LAT can be: latency");
+    }
+  }
+  if (c.latencyGapUs > 0 && kind !== "lat") {
+    stop("--latency_gap: Latency gap feature is only for latency tests");
+  }
+  const d = c.duration ?? LIMITS.defDuration;
+  if (duration && c.margin < 0) c.margin = Math.trunc(d / 4);
+  if (c.connection === "UD" && (c.inlineSize ?? 0) > LIMITS.maxInlineUd) {
+    warn(`Setting inline size to ${LIMITS.maxInlineUd} (Max inline size in UD)`, "stderr");
+    c.inlineSize = LIMITS.maxInlineUd;
+  }
+  if (st.reportPerPort && (!duration || !st.dualport)) {
+    stop("--report-per-port: report per port feature work only with Duration and Dualport");
+  }
+  if (verb === "send" && c.rxDepth % 2 === 1 && !c.all && !c.runInfinitely) c.rxDepth += 1;
+  if (!duration && c.iters > LIMITS.peakItersLimit && !c.noPeak && kind === "bw") c.noPeak = true;
+  if (!(d > 2 * c.margin)) stop("-f/--margin: please check that DURATION > 2*MARGIN");
+  if (!c.events && c.eqNum !== undefined) {
+    stop("-X/--vector: Events must be enabled to select a completion vector");
+  }
+  // What the simulation cannot do, after perftest's own checks.
+  if (st.mcg) {
+    stop(
+      "-g/--mcg: multicast is not modelled: the switch has no multicast forwarding table and QPs cannot attach to a group",
+    );
+  }
+  if (st.odp) {
+    stop(
+      "--odp: ODP is not supported: the HCA model reports no on-demand paging capabilities (every registration is pinned)",
+    );
+  }
+  if (st.dualport) {
+    stop(
+      "-O/--dualport: Unable to query port 2 attributes: the simulated HCAs have one port",
+    );
+  }
+  if (st.forceEthernet) {
+    stop("--force-link Ethernet: the simulated links are InfiniBand (RoCE is not modelled)");
+  }
+  // Sizes.
+  if (c.all) c.sizes = allSizes();
+  if (c.runInfinitely && c.duration === undefined) c.duration = LIMITS.defDuration;
+  if (c.device && (c.mode !== "native")) {
+    stop(
+      `--device real with --mode ${c.mode}: a real device is driven natively (bypass/split run on the simulated HCA)`,
+    );
+  }
+  if (c.kind === "lat" && c.verb === "write") c.disablePcieRelaxed = true;
 }
 
 function baseConfig(test: TestName): PerftestConfig {
@@ -570,97 +1415,114 @@ function baseConfig(test: TestName): PerftestConfig {
     kind,
     sizes: [size],
     all: false,
-    iters: kind === "lat" ? 1000 : 5000,
+    sizeGiven: false,
+    iters: kind === "bw" && verb === "write" ? 5000 : 1000,
     events: false,
     cpuFreqF: false,
     connection: "RC",
     txDepth: kind === "lat" ? 1 : 128,
+    rxDepth: verb === "send" ? LIMITS.defRxSend : 1,
     qps: 1,
     reportGbits: false,
     atomicType: "FETCH_AND_ADD",
+    bidirectional: false,
+    reportBoth: false,
+    reversed: false,
+    postList: 1,
+    recvPostList: 1,
+    cqMod: LIMITS.defCqMod,
+    cqModGiven: false,
+    noPeak: false,
+    useSrq: false,
+    margin: -1,
+    runInfinitely: false,
+    reportCycles: false,
+    histogram: false,
+    unsorted: false,
+    output: "full",
+    sl: 0,
+    qpTimeout: 14,
+    pkeyIndex: 0,
+    trafficClass: 0,
+    ibPort: 1,
+    latencyGapUs: 0,
+    counters: [],
+    outJson: false,
+    outJsonFile: "perftest_out.json",
+    cpuUtil: false,
+    warmUp: false,
+    mrPerQp: false,
+    waitDestroy: 0,
+    disablePcieRelaxed: false,
+    rateLimit: { type: "off", rate: 0, units: "g", burst: 0 },
+    mmapOffset: 0,
+    ipv6: false,
     mode: "native",
     profile: "pcix-sdr-2006",
     seed: 1,
     json: false,
+    pcapFormat: "ib",
     help: false,
+    version: false,
+    notices: [],
   };
 }
 
 /**
- * Usage text for one test (or for all, when `test` is undefined).
+ * Usage text for one test, as perftest's `usage()` lists the flags that
+ * test shows, each marked with what it does here; or the list of tests.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { perftestUsage } from "./perftest_args.ts";
- * console.log(perftestUsage("ib_read_lat").includes("-I")); // false (no inline for READ)
+ * assert.deepEqual(perftestUsage("ib_read_lat").includes("--inline_size"), false); // no inline for READ
  * ```
  */
 export function perftestUsage(test?: TestName): string {
-  const verb = test ? PERFTEST_TESTS[test].verb : undefined;
-  const kind = test ? PERFTEST_TESTS[test].kind : undefined;
-  const name = test ?? "<test>";
+  if (!test) {
+    return [
+      "Usage: deno task perftest <test> [flags]",
+      "",
+      `Tests: ${Object.keys(PERFTEST_TESTS).join(", ")}`,
+      "Both sides run in one process, in virtual time; no server name is given.",
+      "'deno task perftest <test> --help' lists the test's flags (perftest 4.5's, with what each does here).",
+    ].join("\n");
+  }
+  const { verb, kind } = PERFTEST_TESTS[test];
   const lines = [
-    `Usage: deno task perftest ${name} [flags]`,
-    ``,
-    test
-      ? `Runs ${name} between two endpoints of a simulated cluster (or a real HCA with --device).`
-      : `Tests: ${Object.keys(PERFTEST_TESTS).join(", ")}`,
-    `Both sides run in one process, in virtual time; no server address is given.`,
-    ``,
-    `perftest flags (same meaning as perftest):`,
-    `  -s, --size=<size>          message size in bytes, K/M suffix allowed (default: ${
-      verb === "atomic"
-        ? "8, fixed"
-        : kind === "lat"
-        ? "2"
-        : kind === "bw"
-        ? "65536"
-        : "2 lat, 65536 bw"
-    })`,
+    `Usage: deno task perftest ${test} [flags]`,
+    "",
+    `Runs ${test} between two endpoints of a simulated cluster (or a real HCA with --device).`,
+    "Both sides run in one process, in virtual time; perftest's server name and TCP port have no use.",
+    "",
+    "perftest 4.5 flags ([-] not available here, [~] accepted with nothing to do):",
   ];
-  if (verb !== "atomic") lines.push(`  -a, --all                  run sizes 2 .. 2^23`);
-  lines.push(
-    `  -n, --iters=<n>            iterations per size, >= 5 (default: ${
-      kind === "lat" ? "1000" : kind === "bw" ? "5000" : "1000 lat, 5000 bw"
-    })`,
-    `  -m, --mtu=<mtu>            path MTU 256..4096 (default: the port's active MTU)`,
-  );
-  if (verb !== "read" && verb !== "atomic") {
-    lines.push(
-      `  -I, --inline_size=<size>   max size sent inline, 0..1024 (default: 220 write_lat, 236 send_lat, 188 UD)`,
-    );
-  }
-  if (verb !== "write") {
-    lines.push(`  -e, --events               wait on the completion channel instead of polling`);
+  for (const f of PERFTEST_FLAGS) {
+    if (!f.shown(verb, kind)) continue;
+    const mark = f.status === "refused" || f.status === "perftest-refuses"
+      ? "[-]"
+      : f.status === "noop"
+      ? "[~]"
+      : "   ";
+    const name = `${f.short ? `-${f.short}, ` : "    "}--${f.helpLong ?? f.long}${
+      f.arg ? `=<${f.arg}>` : ""
+    }`;
+    lines.push(`  ${mark} ${name.padEnd(34)} ${f.perftest}`);
   }
   lines.push(
-    `  -F, --CPU-freq             accepted, no effect (as perftest: skip the CPU frequency check)`,
-    `  -c, --connection=<RC|UC|UD>  transport (default RC; UC: no READ/atomic; UD: SEND only)`,
-    `  -t, --tx-depth=<n>         send queue depth (default: ${
-      kind === "lat" ? "1" : kind === "bw" ? "128" : "1 lat, 128 bw"
-    })`,
-  );
-  if (kind !== "lat") lines.push(`  -q, --qp=<n>               number of QPs (bw tests)`);
-  if (verb === "atomic" || !verb) {
-    lines.push(
-      `  -A, --atomic_type=<type>   CMP_AND_SWAP or FETCH_AND_ADD (default FETCH_AND_ADD)`,
-    );
-  }
-  if (kind !== "lat") {
-    lines.push(`      --report_gbits         report bandwidth in Gb/sec instead of MB/sec`);
-  }
-  lines.push(
-    `  -h, --help                 this text`,
-    ``,
-    `xenib flags:`,
-    `      --mode=<native|bypass|split>  how the endpoints reach the HCA (default native)`,
-    `      --profile=<NAME|FILE.yaml>    cost profile (default pcix-sdr-2006; built-in: pcix-sdr-2006, modern-gen5-ndr)`,
-    `      --seed=<n>                    PRNG seed; same seed, same numbers (default 1)`,
-    `      --json                        print the results as JSON`,
-    `      --device=real[:NAME]          use real RDMA hardware through libibverbs (FFI)`,
-    ``,
-    `Latency is half a round trip for write/send, a full round trip for read/atomic (as perftest).`,
-    `MB/sec is 2^20 bytes per second, Gb/sec 10^9 bits per second (as perftest).`,
+    "",
+    "xenib flags:",
+    "      --mode=<native|bypass|split>  how the endpoints reach the HCA (default native)",
+    "      --profile=<NAME|FILE.yaml>    cost profile (default pcix-sdr-2006; built-in: pcix-sdr-2006, modern-gen5-ndr)",
+    "      --seed=<n>                    PRNG seed; same seed, same numbers (default 1)",
+    "      --json                        print the results as JSON",
+    "      --pcap=<file>                 write every packet of the test to a pcap file (tshark/Wireshark)",
+    "      --pcap-format=<ib|rocev2>     InfiniBand (default) or RoCEv2 over UDP 4791 frames",
+    "      --device=real[:NAME]          use real RDMA hardware through libibverbs (FFI)",
+    "",
+    "Latency is half a round trip for write/send, a full round trip for read/atomic (as perftest).",
+    "MB/sec is 2^20 bytes per second, Gb/sec 10^9 bits per second (as perftest).",
   );
   return lines.join("\n");
 }

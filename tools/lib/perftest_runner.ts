@@ -1,32 +1,44 @@
 /**
- * perftest's measurements against xenib's public API: `runPerftest(config)`
+ * perftest's measurements against xenib's public API. `runPerftest(config)`
  * builds a two-endpoint cluster (bare-metal hosts for `native`, Xen hosts
  * with one `bypass` or `split` guest each otherwise), or uses endpoints the
- * caller gives (scenarios, the paper tool), sets up PD/MR/CQ/QP on both
- * sides, connects them and runs perftest's loops in virtual time:
+ * caller gives (scenarios, the paper tool), checks what perftest checks
+ * against the device, sets up PD/MR/CQ/QP on both sides, connects them and
+ * runs perftest's loops (src/perftest_resources.c, 4.5-0.17) in virtual
+ * time; `measurePoint` is one (test, size) point: its raw timestamps and
+ * perftest's statistics of them.
  *
- * - `write_lat`: ping-pong of RDMA WRITEs; each side polls the last byte of
- *   its buffer for the peer's write, posts its own, reaps its completion.
- *   Reported: half of a round trip.
- * - `send_lat`: ping-pong of SENDs, receives pre-posted; half a round trip.
- * - `read_lat`, `atomic_lat`: one READ / atomic at a time; a full round trip.
- * - `*_bw`: tx-depth WRs in flight per QP, every cq_mod-th signaled; the
- *   post and completion time of every message give perftest's peak and
- *   average bandwidth and message rate.
+ * The method is perftest's and is stated by {@link measurementMethod}:
+ * - `write_lat`: ping-pong of RDMA WRITEs, each side spinning on the last
+ *   byte of its buffer (`run_iter_lat_write`); half a round trip.
+ * - `send_lat`: ping-pong of SENDs, receives pre-posted, CQ moderation
+ *   on the sends (`run_iter_lat_send`); half a round trip.
+ * - `read_lat`, `atomic_lat`: one operation at a time (`run_iter_lat`);
+ *   a full round trip.
+ * - `*_bw`: tx-depth WRs in flight per QP, every cq_mod-th signaled, post
+ *   lists, the software rate limiter (`run_iter_bw`); send tests with a
+ *   receiver reposting (`run_iter_bw_server`); `-b` both directions.
+ * - `-D`: perftest's duration state machine (margin, sample, margin) on
+ *   virtual-time alarms.
  *
- * Only the tool side reads timestamps: `cluster.now` (virtual ns) for the
- * simulation, `performance.now()` on real hardware.
+ * Only the tool side reads timestamps: `cluster.now` (virtual ns: the
+ * cycle counter, 1 cycle = 1 ns) for the simulation, the wall clock on
+ * real hardware.
  *
  * @module
  */
 import {
   Access,
   connectQp,
+  type Fabric,
   linkBytesPerSec,
+  Prng,
   type Profile,
   QpType,
   SendFlags,
   type SendWr,
+  type Srq,
+  VerbsError,
   WcStatus,
   WrOpcode,
 } from "../../mod.ts";
@@ -47,14 +59,24 @@ import {
   ToolError,
   type Wc,
 } from "./api.ts";
-import { allSizes, defaultInline, type PerftestConfig } from "./perftest_args.ts";
 import {
-  bandwidthStats,
+  allSizes,
+  cqModeration,
+  defaultInline,
+  LIMITS,
+  type PerftestConfig,
+} from "./perftest_args.ts";
+import {
+  type AddressLine,
+  bandwidthReport,
   type BwRow,
-  latencyStats,
+  type HeaderInfo,
+  latencyDurationReport,
+  latencyReport,
   type LatRow,
   type PerftestResult,
 } from "./perftest_stats.ts";
+import { type CaptureFormat, startCapture } from "../../hca/capture.ts";
 
 /**
  * Where and how a run happens (clock, waiting, concurrency).
@@ -67,22 +89,82 @@ import {
  *   now: () => cluster.now,
  *   sleep: (ns) => cluster.sleep(ns),
  *   spawn: (name, fn) => cluster.spawn(name, fn),
+ *   after: (ns, fn) => { cluster.engine.schedule(ns, fn); },
  *   pollStepNs: 40,
  *   virtual: true,
  * });
  * ```
  */
 export interface PerftestEnv {
-  /** Current time in ns (virtual or wall). */
+  /** Current time in ns (virtual or wall): perftest's cycle counter. */
   now(): number;
   /** Let time pass (virtual) or do nothing (real hardware: busy polling). */
   sleep(ns: number): Promise<void>;
   /** Run a concurrent process (the two sides of a ping-pong). */
   spawn<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /** perftest's `alarm()`: call `fn` after `ns`. */
+  after(ns: number, fn: () => void): void;
   /** Granularity of polling host memory for a peer's RDMA WRITE, ns. */
   pollStepNs: number;
   /** Virtual time? */
   virtual: boolean;
+}
+
+/**
+ * How one point is measured: perftest's method, made explicit for tools
+ * that compare methods (the paper, native-perf, xenib-perf).
+ *
+ * @example
+ * ```ts
+ * import { measurementMethod } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * console.log(measurementMethod(parsePerftestArgs(["ib_write_bw"]), 65536, 0));
+ * // { pattern: "stream", completion: "polled", signaledEvery: 1, inline: false, window: 128, postList: 1 }
+ * ```
+ */
+export interface MeasurementMethod {
+  /** Ping-pong (write/send lat), one at a time (read/atomic lat) or streaming (bw). */
+  pattern: "ping-pong" | "one-at-a-time" | "stream";
+  /** Busy polling of the CQ, or sleeping on the completion channel (`-e`). */
+  completion: "polled" | "event";
+  /** Every n-th send WR is signaled (CQ moderation). */
+  signaledEvery: number;
+  /** Sent inline (size ≤ max inline). */
+  inline: boolean;
+  /** WRs in flight per QP (tx depth). */
+  window: number;
+  /** WRs per post call. */
+  postList: number;
+}
+
+/**
+ * The method {@link measurePoint} uses for `config` at `size`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { measurementMethod } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * assert.deepEqual(measurementMethod(parsePerftestArgs(["ib_write_lat"]), 2, 220).inline, true);
+ * ```
+ */
+export function measurementMethod(
+  c: PerftestConfig,
+  size: number,
+  inline: number,
+): MeasurementMethod {
+  return {
+    pattern: c.kind === "bw"
+      ? "stream"
+      : c.verb === "read" || c.verb === "atomic"
+      ? "one-at-a-time"
+      : "ping-pong",
+    completion: c.events ? "event" : "polled",
+    signaledEvery: c.kind === "bw" || c.verb === "send" ? cqModeration(c, size) : 1,
+    inline: size <= inline && c.verb !== "read" && c.verb !== "atomic",
+    window: c.kind === "bw" ? c.txDepth : 1,
+    postList: c.kind === "bw" ? c.postList : 1,
+  };
 }
 
 /**
@@ -91,7 +173,7 @@ export interface PerftestEnv {
  * @example
  * ```ts
  * import type { RunPerftestOptions } from "./perftest_runner.ts";
- * const o: RunPerftestOptions = { onSize: (bytes) => console.log(`${bytes} bytes`) };
+ * const o: RunPerftestOptions = { onRow: (r, i) => console.log(r.lat[i]?.tTypical) };
  * ```
  */
 export interface RunPerftestOptions {
@@ -101,8 +183,22 @@ export interface RunPerftestOptions {
   profile?: Profile;
   /** Called before each message size is measured. */
   onSize?: (bytes: number, index: number, count: number) => void;
+  /** Called once the header is known (before the first size). */
+  onPreamble?: (r: PerftestResult) => void;
+  /** Called after each size with the result so far (its row is the `index`-th). */
+  onRow?: (r: PerftestResult, index: number) => void;
+  /** Called as messages complete within one size (every few hundred). */
+  onProgress?: (done: number, total: number, bytes: number) => void;
   /** Called after the last size, before teardown. */
   onMeasured?: () => void;
+  /** Capture every packet the test's HCAs send (pcap bytes in the result). */
+  capture?: { format: CaptureFormat; ipv6?: boolean };
+  /** `--mmap`: the file's bytes (the buffers start with them). */
+  mmapBytes?: Uint8Array;
+  /** Lines perftest prints outside the table (e.g. --wait_destroy's). */
+  onLine?: (line: string) => void;
+  /** `--run_infinitely` stops after this many rows (for tests; the CLI runs until interrupted). */
+  infiniteReports?: number;
 }
 
 /** One endpoint's verbs objects. */
@@ -110,50 +206,36 @@ interface Side {
   dom: Domain;
   ctx: Context;
   pd: Pd;
-  mr: Mr;
-  /** Start of the per-QP source regions (qps × region). */
-  src: number;
-  /** Start of the per-QP destination regions (qps × region). */
-  dst: number;
-  region: number;
+  mrs: Mr[];
+  /** Start of each QP's source region. */
+  src: number[];
+  /** Start of each QP's destination region (what the peer writes into / reads from). */
+  dst: number[];
   sendCq: Cq;
   recvCq: Cq;
   sendCh?: CompChannel;
   recvCh?: CompChannel;
+  srq?: Srq;
   qps: Qp[];
   ahs: Ah[];
   lid: number;
-  qkey: number;
+  psns: number[];
+  /** Time this side's process spent asleep on a completion channel (cpu_util). */
+  asleepNs: number;
 }
 
 const QKEY = 0x11111111;
 const MTUS = [256, 512, 1024, 2048, 4096];
 
 /**
- * perftest's CQ moderation for a bandwidth run.
- *
- * @example
- * ```ts
- * import { cqModeration } from "./perftest_runner.ts";
- * import { parsePerftestArgs } from "./perftest_args.ts";
- * const c = parsePerftestArgs(["ib_write_bw"]);
- * console.log(cqModeration(c, 4096), cqModeration(c, 65536)); // 100 1
- * ```
- */
-export function cqModeration(c: PerftestConfig, size: number): number {
-  let mod = 100;
-  if (size > 8192 && c.connection !== "UD" && !c.all && !c.events) mod = 1;
-  return Math.max(1, Math.min(mod, c.txDepth));
-}
-
-/**
  * A link's name from a profile: `4X SDR (10 Gb/s signalling, 8 Gb/s data)`.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { linkDescription } from "./perftest_runner.ts";
  * import { PCIX_SDR_2006 } from "../../mod.ts";
- * console.log(linkDescription(PCIX_SDR_2006)); // 4X SDR (10 Gb/s signalling, 8 Gb/s data)
+ * assert.equal(linkDescription(PCIX_SDR_2006), "4X SDR (10 Gb/s signalling, 8 Gb/s data)");
  * ```
  */
 export function linkDescription(p: Profile): string {
@@ -182,6 +264,11 @@ function mtuOf(v: unknown, fallback: number): number {
   return n <= 5 ? 256 << (n - 1) : n;
 }
 
+/** `enum ibv_mtu` of a size in bytes (perftest prints the enum). */
+function mtuEnum(bytes: number): number {
+  return Math.log2(bytes) - 7;
+}
+
 function check(wc: Wc, what: string): void {
   if (wc.status !== WcStatus.SUCCESS) {
     const name = Object.entries(WcStatus).find(([, v]) => v === wc.status)?.[0] ?? wc.status;
@@ -190,77 +277,65 @@ function check(wc: Wc, what: string): void {
 }
 
 /** Wait for `n` completions: busy-poll (virtual time) or, with events, on the channel. */
-async function waitCq(cq: Cq, ch: CompChannel | undefined, n: number): Promise<Wc[]> {
+async function waitCq(
+  env: PerftestEnv,
+  side: Side,
+  cq: Cq,
+  ch: CompChannel | undefined,
+  n: number,
+): Promise<Wc[]> {
   if (!ch) return await cq.pollUntil(n);
   const got: Wc[] = [];
   while (got.length < n) {
+    const t0 = env.now();
     await ch.getEvent();
+    side.asleepNs += env.now() - t0;
     cq.ackEvents(1);
     cq.reqNotify(false);
-    got.push(...(await cq.poll(n - got.length)));
+    got.push(...cq.poll(n - got.length));
   }
   return got;
 }
 
-/** Wait for at least one completion, then take what else is there (up to `max`). */
-async function waitSome(cq: Cq, ch: CompChannel | undefined, max: number): Promise<Wc[]> {
+/**
+ * Wait for at least one completion (until `deadline`, virtual ns, if given),
+ * then take what else is there (up to `max`): perftest's busy `ibv_poll_cq`
+ * loop without burning an event per empty poll.
+ */
+async function waitSome(
+  env: PerftestEnv,
+  side: Side,
+  cq: Cq,
+  ch: CompChannel | undefined,
+  max: number,
+  deadline?: number,
+): Promise<Wc[]> {
   if (ch) {
     for (;;) {
+      const t0 = env.now();
       await ch.getEvent();
+      side.asleepNs += env.now() - t0;
       cq.ackEvents(1);
       cq.reqNotify(false);
-      const got = await cq.poll(max);
+      const got = cq.poll(max);
       if (got.length) return got;
     }
   }
-  const first = await cq.pollUntil(1);
-  const more = max > 1 ? await cq.poll(max - 1) : [];
+  const now = cq.poll(max);
+  if (now.length) return now;
+  let first: Wc[];
+  if (deadline !== undefined && env.virtual) {
+    const left = deadline - env.now();
+    if (left <= 0) return [];
+    try {
+      first = await cq.pollUntil(1, { timeoutNs: left });
+    } catch (e) {
+      if (e instanceof VerbsError && e.code === "ETIMEDOUT") return [];
+      throw e;
+    }
+  } else first = await cq.pollUntil(1);
+  const more = max > 1 ? cq.poll(max - 1) : [];
   return [...first, ...more];
-}
-
-/**
- * Run a perftest configuration and return its rows.
- *
- * @example
- * ```ts ignore
- * import { runPerftest } from "./perftest_runner.ts";
- * import { parsePerftestArgs } from "./perftest_args.ts";
- * const r = await runPerftest(parsePerftestArgs(["ib_write_lat", "-n", "100"]));
- * console.log(r.lat[0].tTypical); // ≈ 4.5 (µs, pcix-sdr-2006)
- * ```
- */
-export async function runPerftest(
-  config: PerftestConfig,
-  opts: RunPerftestOptions = {},
-): Promise<PerftestResult> {
-  if (config.device) return await runReal(config, opts);
-  const profile = opts.profile ?? (await loadToolProfile(config.profile));
-  let cluster: Cluster, a: Domain, b: Domain, mode: string;
-  if (opts.endpoints) {
-    ({ cluster, a, b } = opts.endpoints);
-    mode = opts.endpoints.mode ?? config.mode;
-  } else {
-    ({ cluster, a, b } = await buildPair(config, profile));
-    mode = config.mode;
-  }
-  const env: PerftestEnv = {
-    now: () => cluster.now,
-    sleep: (ns) => cluster.sleep(ns),
-    spawn: (name, fn) => (cluster.spawn ? cluster.spawn(name, fn) : fn()),
-    pollStepNs: Math.max(1, profile.cpu.emptyPollNs),
-    virtual: true,
-  };
-  return await cluster.run(() =>
-    measure(config, env, a, b, {
-      mode,
-      profile: profile.name,
-      link: linkDescription(profile),
-      portMtuFallback: profile.link.mtu,
-      maxRdAtomic: Math.max(1, profile.hca.maxRdAtomic),
-      onSize: opts.onSize,
-      onMeasured: opts.onMeasured,
-    })
-  );
 }
 
 /**
@@ -268,9 +343,12 @@ export async function runPerftest(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { guestMemoryMiB } from "./perftest_runner.ts";
  * import { parsePerftestArgs } from "./perftest_args.ts";
- * console.log(guestMemoryMiB(parsePerftestArgs(["ib_write_bw", "-a"]))); // 49
+ * // 2 × (8 MiB + a page) + 32 MiB is 49; a guest gets at least 64.
+ * assert.equal(guestMemoryMiB(parsePerftestArgs(["ib_write_bw", "-a"])), 64);
+ * assert.equal(guestMemoryMiB(parsePerftestArgs(["ib_write_bw", "-a", "-q", "4"])), 97);
  * ```
  */
 export function guestMemoryMiB(config: PerftestConfig): number {
@@ -285,11 +363,12 @@ export function guestMemoryMiB(config: PerftestConfig): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildPair } from "./perftest_runner.ts";
  * import { parsePerftestArgs } from "./perftest_args.ts";
  * import { PCIX_SDR_2006 } from "../../mod.ts";
  * const { a, b } = await buildPair(parsePerftestArgs(["ib_write_lat"]), PCIX_SDR_2006);
- * console.log(a.name !== b.name); // true
+ * assert.deepEqual(a.name !== b.name, true);
  * ```
  */
 export async function buildPair(
@@ -317,36 +396,398 @@ export async function buildPair(
   }
 }
 
-/** Things {@link measure} reports in the header. */
-interface MeasureInfo {
+/**
+ * Run a perftest configuration and return its rows; rows are also handed
+ * to `opts.onRow` as each size finishes.
+ *
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { runPerftest } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * const r = await runPerftest(parsePerftestArgs(["ib_write_lat", "-n", "100"]));
+ * assert.deepEqual(r.lat[0].tTypical, "\u2248 5"); // µs, pcix-sdr-2006
+ * ```
+ */
+export async function runPerftest(
+  config: PerftestConfig,
+  opts: RunPerftestOptions = {},
+): Promise<PerftestResult & { pcap?: Uint8Array }> {
+  if (config.device) return await runReal(config, opts);
+  const profile = opts.profile ?? (await loadToolProfile(config.profile));
+  let cluster: Cluster, a: Domain, b: Domain, mode: string;
+  if (opts.endpoints) {
+    ({ cluster, a, b } = opts.endpoints);
+    mode = opts.endpoints.mode ?? config.mode;
+  } else {
+    ({ cluster, a, b } = await buildPair(config, profile));
+    mode = config.mode;
+  }
+  const env: PerftestEnv = {
+    now: () => cluster.now,
+    sleep: (ns) => cluster.sleep(ns),
+    spawn: (name, fn) => (cluster.spawn ? cluster.spawn(name, fn) : fn()),
+    after: (ns, fn) => {
+      cluster.engine.schedule(ns, fn);
+    },
+    pollStepNs: Math.max(1, profile.cpu.emptyPollNs),
+    virtual: true,
+  };
+  const tap = opts.capture
+    ? startCapture(cluster.fabric, { format: opts.capture.format, ipv6: opts.capture.ipv6 })
+    : undefined;
+  try {
+    const r = await cluster.run(() =>
+      measure(config, env, a, b, {
+        mode,
+        link: linkDescription(profile),
+        portMtuFallback: profile.link.mtu,
+        fabric: cluster.fabric,
+        hosts: cluster.hosts,
+        ...opts,
+        profile: profile.name,
+      })
+    );
+    return tap ? { ...r, pcap: tap.bytes().slice() } : r;
+  } finally {
+    tap?.stop();
+  }
+}
+
+/** Things {@link measure} needs besides the config. */
+interface MeasureInfo extends Omit<RunPerftestOptions, "profile"> {
   mode: string;
   profile: string;
   link: string;
   portMtuFallback: number;
-  maxRdAtomic: number;
-  onSize?: (bytes: number, index: number, count: number) => void;
-  onMeasured?: () => void;
   clock?: "virtual" | "wall";
-  /** Device to open (default: the domain's first). */
-  deviceName?: string;
+  /** The fabric (GIDs, port counters), when simulated. */
+  fabric?: Fabric;
+  /** The cluster's hosts (Xen counters for -W). */
+  hosts?: readonly Host[];
+}
+
+/**
+ * One measured point: perftest's raw timestamps and the statistics of them.
+ *
+ * @example
+ * ```ts
+ * import type { PointResult } from "./perftest_runner.ts";
+ * const typical = (p: PointResult) => (p.row as { tTypical?: number }).tTypical;
+ * ```
+ */
+export interface PointResult {
+  /** Message size. */
+  bytes: number;
+  /** How it was measured. */
+  method: MeasurementMethod;
+  /** perftest's `tposted` (cycles = virtual ns). */
+  tposted: number[];
+  /** perftest's `tcompleted` (bandwidth tests). */
+  tcompleted: number[];
+  /** The statistics (this side's report). */
+  row: LatRow | BwRow;
+  /** The peer's report (bidirectional tests). */
+  remote?: BwRow;
+}
+
+/** A connected pair and everything a point needs. */
+interface Session {
+  c: PerftestConfig;
+  env: PerftestEnv;
+  A: Side;
+  B: Side;
+  inline: number;
+  onProgress?: (done: number, total: number, bytes: number) => void;
+  /** `--run_infinitely`: each interval's row. */
+  onInfiniteRow?: (row: BwRow) => void;
+  /** `--run_infinitely`: stop after this many rows (tests). */
+  infiniteReports?: number;
+  /** Streaming senders still running (a -D receiver keeps receiving until they drain). */
+  activeSenders?: number;
+}
+
+/**
+ * Open devices on both domains, check what perftest checks against the
+ * device and port (`-d`, `-i`, `-X`, MTU, outstanding reads, P_Key index,
+ * GID index, UD size), set up PD/MR/CQ/QP on both sides and connect them:
+ * a {@link PerftestSession}. Inside `cluster.run` for the simulation.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { buildPair, openSession } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * import { PCIX_SDR_2006 } from "../../mod.ts";
+ * const c = parsePerftestArgs(["ib_send_lat", "-n", "20"]);
+ * const { cluster, a, b } = await buildPair(c, PCIX_SDR_2006);
+ * const env = { now: () => cluster.now, sleep: (ns: number) => cluster.sleep(ns),
+ *   spawn: <T>(n: string, f: () => Promise<T>) => cluster.spawn(n, f),
+ *   after: (ns: number, f: () => void) => { cluster.engine.schedule(ns, f); }, pollStepNs: 40, virtual: true };
+ * const p = await cluster.run(async () => {
+ *   const s = await openSession(c, env, a, b, { mode: "native", profile: "p", link: "4X SDR", portMtuFallback: 2048 });
+ *   const point = await s.point(64);
+ *   await s.close();
+ *   return point;
+ * });
+ * assert.equal(p.tposted.length, 20); // perftest's tposted: one per iteration
+ * assert.equal(p.method.pattern, "ping-pong");
+ * ```
+ */
+export async function openSession(
+  config: PerftestConfig,
+  env: PerftestEnv,
+  a: Domain,
+  b: Domain,
+  info: MeasureInfo,
+): Promise<PerftestSession> {
+  const c = config;
+  const notes: string[] = [];
+  const say = (line: string, stream: "stdout" | "stderr") => {
+    if (stream === "stdout") notes.push(line);
+    else console.error(line);
+  };
+  for (const n of c.notices) {
+    if (n.resultLine) say("-".repeat(87), n.stream);
+    say(n.xenib ? `perftest: ${n.text}` : n.text, n.stream);
+  }
+  // ctx_find_dev: -d names the device, else the first.
+  const devices = a.devices();
+  const devName = c.ibDev ?? devices[0];
+  if (c.ibDev !== undefined && !devices.includes(c.ibDev)) {
+    throw new ToolError(
+      `-d/--ib-dev: IB device ${c.ibDev} not found (devices: ${
+        devices.join(", ") || "none"
+      }); Unable to find the Infiniband/RoCE device`,
+    );
+  }
+  const probe = await a.openDevice(devName);
+  const dattr = probe.queryDevice();
+  const portCount = Number(dattr.physPortCnt ?? 1);
+  if (c.ibPort > portCount) {
+    await probe.close();
+    throw new ToolError(
+      `-i/--ib-port: Unable to query port ${c.ibPort} attributes (${devName} has ${portCount} port${
+        portCount === 1 ? "" : "s"
+      }); Couldn't set the link layer`,
+    );
+  }
+  const port = probe.queryPort(c.ibPort);
+  const compVectors = (probe as unknown as { file?: { numCompVectors?: number } }).file
+    ?.numCompVectors ?? 1;
+  await probe.close();
+  if (c.events && (c.eqNum ?? 0) > compVectors) {
+    throw new ToolError(
+      `-X/--vector: Completion vector specified is invalid; Max completion vector = ${
+        compVectors - 1
+      }`,
+    );
+  }
+  const activeMtu = mtuOf(port.activeMtu, info.portMtuFallback);
+  // set_mtu: 0 is "the port's"; an invalid one is warned about and replaced.
+  let mtu = activeMtu;
+  if (c.mtu !== undefined && c.mtu !== 0) {
+    if (!MTUS.includes(c.mtu)) {
+      say(` Invalid MTU - ${c.mtu} `, "stderr");
+      say(` Please choose mtu from {256,512,1024,2048,4096}`, "stderr");
+      say(` Will run with the port active mtu - ${mtuEnum(activeMtu)}`, "stderr");
+    } else mtu = c.mtu;
+    if (mtu > activeMtu) {
+      say(`Requested mtu is higher than active mtu `, "stdout");
+      say(`Changing to active mtu - ${mtuEnum(activeMtu)}`, "stdout");
+      mtu = activeMtu;
+    }
+  }
+  let sizes = [...c.sizes];
+  if (c.connection === "UD") {
+    const max = c.all ? LIMITS.allMaxSize : sizes[0];
+    if (max > mtu) {
+      if (c.all || !c.sizeGiven) {
+        say(` Max msg size in UD is MTU ${mtu}`, "stderr");
+        say(` Changing to this MTU`, "stderr");
+        sizes = c.all ? allSizes(mtu) : [mtu];
+      } else {
+        throw new ToolError(
+          `-s/--size ${sizes[0]}: Max message size in UD cannot be greater than MTU (${mtu})`,
+        );
+      }
+    }
+  }
+  const inline = c.verb === "read" || c.verb === "atomic"
+    ? 0
+    : c.inlineSize ?? defaultInline(c.verb, c.kind, c.connection);
+  let outReads = 1;
+  if (c.verb === "read" || c.verb === "atomic") {
+    const max = Number(dattr.maxQpRdAtom ?? 1);
+    outReads = c.outReads ?? 0;
+    if (outReads > max) {
+      say("-".repeat(87), "stdout");
+      say(` Number of outstanding reads is above max = ${max}`, "stderr");
+      say(` Changing to that max value`, "stderr");
+      outReads = max;
+    } else if (outReads <= 0) outReads = max;
+  }
+  let pkeyIndex = c.pkeyIndex;
+  if (pkeyIndex > 0) {
+    const maxPkeys = Number(dattr.maxPkeys ?? 1);
+    if (pkeyIndex > maxPkeys - 1) {
+      say("-".repeat(87), "stdout");
+      say(
+        ` Specified PKey Index, ${pkeyIndex}, greater than allowed max, ${maxPkeys - 1}`,
+        "stderr",
+      );
+      say(` Changing to 0`, "stderr");
+      pkeyIndex = 0;
+    }
+  }
+  if (c.gidIndex !== undefined) {
+    const len = Number(port.gidTblLen ?? 1);
+    if (c.gidIndex >= len) {
+      throw new ToolError(
+        `-x/--gid-index ${c.gidIndex}: the port has ${len} GID${
+          len === 1 ? "" : "s"
+        } (ibv_query_gid fails)`,
+      );
+    }
+  }
+  const maxSize = Math.max(...sizes);
+  const region = Math.ceil(
+    (maxSize + (c.connection === "UD" ? LIMITS.udAddition : 0) + 64) /
+      4096,
+  ) * 4096;
+  const prng = new Prng(c.seed * 2654435761 % 2 ** 32);
+  const A = await setupSide(c, a, region, inline, devName, prng, info.mmapBytes);
+  const B = await setupSide(c, b, region, inline, devName, prng, info.mmapBytes);
+  const gidOf = (s: Side) => info.fabric?.portByLid(s.lid)?.gid;
+  await connect(c, A, B, mtu, outReads, pkeyIndex, gidOf(B), c.dlid);
+  await connect(c, B, A, mtu, outReads, pkeyIndex, gidOf(A));
+
+  const addr = (s: Side, remote: boolean): AddressLine[] =>
+    s.qps.map((qp, q) => ({
+      lid: remote && c.dlid ? c.dlid : s.lid,
+      qpn: qp.qpNum,
+      psn: s.psns[q],
+      outReads,
+      rkey: s.mrs[c.mrPerQp ? q : 0].rkey,
+      vaddr: BigInt(s.dst[q]),
+      gid: c.gidIndex !== undefined ? gidOf(s) : undefined,
+    }));
+  const headerInfo: HeaderInfo = {
+    bidirectional: c.bidirectional,
+    postList: c.postList,
+    recvPostList: c.recvPostList,
+    rxDepth: c.rxDepth,
+    useSrq: c.useSrq,
+    cqMod: cqModeration(c, sizes[0]),
+    gidIndex: c.gidIndex,
+    outReads,
+    eqNum: c.eqNum ?? 0,
+    pcieRelaxed: !c.disablePcieRelaxed,
+    duration: c.duration !== undefined,
+    cycles: c.reportCycles,
+    cpuUtil: c.cpuUtil,
+    reportBoth: c.reportBoth,
+    output: c.output,
+    local: addr(c.reversed ? B : A, false),
+    remote: addr(c.reversed ? A : B, true),
+  };
+  const result: PerftestResult = {
+    test: c.test,
+    verb: c.verb,
+    kind: c.kind,
+    connection: c.connection,
+    mode: info.mode,
+    profile: info.profile,
+    seed: c.seed,
+    device: devName ?? "hca0",
+    mtu,
+    link: info.link,
+    inlineSize: inline,
+    txDepth: c.txDepth,
+    qps: c.qps,
+    events: c.events,
+    atomicType: c.verb === "atomic" ? c.atomicType : undefined,
+    clock: info.clock ?? "virtual",
+    reportGbits: c.reportGbits,
+    notes,
+    lat: [],
+    bw: [],
+    info: headerInfo,
+  };
+  const session: Session = {
+    c,
+    env,
+    A,
+    B,
+    inline,
+    onProgress: info.onProgress,
+    infiniteReports: info.infiniteReports,
+    onInfiniteRow: (row) => {
+      result.bw.push(row);
+      info.onRow?.(result, result.bw.length - 1);
+    },
+  };
+  return {
+    result,
+    sizes,
+    method: (size) => measurementMethod(c, size, inline),
+    point: (size) => measurePoint(session, size),
+    counters: counterReader(c, info, A),
+    close: async () => {
+      await teardown(A);
+      await teardown(B);
+    },
+  };
+}
+
+/**
+ * A connected pair ready to measure: perftest's header for it, the sizes
+ * the run covers (after perftest's UD/MTU rules), and one measured point
+ * per call.
+ *
+ * @example
+ * ```ts
+ * import type { PerftestSession } from "./perftest_runner.ts";
+ * const typicals = async (s: PerftestSession) => {
+ *   const out: number[] = [];
+ *   for (const size of s.sizes) out.push(((await s.point(size)).row as { tTypical: number }).tTypical);
+ *   return out;
+ * };
+ * ```
+ */
+export interface PerftestSession {
+  /** The header (no rows yet): what `formatPreamble` prints. */
+  readonly result: PerftestResult;
+  /** Sizes of the run, after perftest's rules against the port. */
+  readonly sizes: number[];
+  /** How `point(size)` measures. */
+  method(size: number): MeasurementMethod;
+  /** Measure one size: perftest's loop, its timestamps and statistics. */
+  point(size: number): Promise<PointResult>;
+  /** `-W`: the named counters now (undefined without -W). */
+  counters?: () => Record<string, number>;
+  /** Destroy both sides' QPs, CQs, MRs, PDs and contexts. */
+  close(): Promise<void>;
 }
 
 /**
  * The measurement itself, given an environment and two domains (inside
- * `cluster.run` for the simulation).
+ * `cluster.run` for the simulation): a session, every size, the rows.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildPair, measure } from "./perftest_runner.ts";
  * import { parsePerftestArgs } from "./perftest_args.ts";
  * import { PCIX_SDR_2006 } from "../../mod.ts";
  * const c = parsePerftestArgs(["ib_read_lat", "-n", "10"]);
  * const { cluster, a, b } = await buildPair(c, PCIX_SDR_2006);
  * const env = { now: () => cluster.now, sleep: (ns: number) => cluster.sleep(ns),
- *   spawn: <T>(n: string, f: () => Promise<T>) => cluster.spawn(n, f), pollStepNs: 40, virtual: true };
+ *   spawn: <T>(n: string, f: () => Promise<T>) => cluster.spawn(n, f),
+ *   after: (ns: number, f: () => void) => { cluster.engine.schedule(ns, f); }, pollStepNs: 40, virtual: true };
  * const r = await cluster.run(() => measure(c, env, a, b, { mode: "native", profile: "pcix-sdr-2006",
- *   link: "4X SDR", portMtuFallback: 2048, maxRdAtomic: 4 }));
- * console.log(r.lat.length); // 1
+ *   link: "4X SDR", portMtuFallback: 2048 }));
+ * assert.deepEqual([r.lat.length, r.lat[0].iterations], [1, 10]);
  * ```
  */
 export async function measure(
@@ -356,79 +797,68 @@ export async function measure(
   b: Domain,
   info: MeasureInfo,
 ): Promise<PerftestResult> {
-  const notes: string[] = [];
-  const probe = await a.openDevice(info.deviceName);
-  const port = probe.queryPort(1);
-  const activeMtu = mtuOf(port.activeMtu, info.portMtuFallback);
-  await probe.close();
-  let mtu = config.mtu ?? activeMtu;
-  if (mtu > activeMtu) {
-    notes.push(`Requested mtu is higher than active mtu; changing to active mtu - ${activeMtu}`);
-    mtu = activeMtu;
-  }
-  if (!MTUS.includes(mtu)) mtu = activeMtu;
-  let sizes = [...config.sizes];
-  if (config.connection === "UD") {
-    if (config.all) sizes = allSizes(mtu);
-    else if (sizes.some((s) => s > mtu)) {
-      notes.push(`Max msg size in UD is MTU ${mtu}; changing to this MTU`);
-      sizes = sizes.map((s) => Math.min(s, mtu));
-    }
-  }
-  const inline = config.verb === "read" || config.verb === "atomic"
-    ? 0
-    : config.inlineSize ?? defaultInline(config.verb, config.kind, config.connection);
-  const maxSize = Math.max(...sizes);
-  const region = Math.ceil((maxSize + (config.connection === "UD" ? 40 : 0) + 64) / 4096) * 4096;
-  const rxDepth = config.verb !== "send"
-    ? 1
-    : config.connection === "RC"
-    ? Math.min(512, config.iters)
-    : Math.min(16000, config.iters);
-  const A = await setupSide(config, a, region, inline, rxDepth, info.deviceName);
-  const B = await setupSide(config, b, region, inline, rxDepth, info.deviceName);
-  await connect(config, A, B, mtu, info.maxRdAtomic);
-  await connect(config, B, A, mtu, info.maxRdAtomic);
-
-  const lat: LatRow[] = [], bw: BwRow[] = [];
+  const c = config;
+  const session = await openSession(config, env, a, b, info);
+  const { result, sizes, counters } = session;
+  info.onPreamble?.(result);
   for (let i = 0; i < sizes.length; i++) {
     const size = sizes[i];
     info.onSize?.(size, i, sizes.length);
-    if (config.kind === "lat") {
-      const samples = await latencyRun(config, env, A, B, size, inline, rxDepth);
-      const rtt = config.verb === "read" || config.verb === "atomic" ? 1 : 2;
-      const row = latencyStats(size, samples, rtt);
-      row.iterations = config.iters;
-      lat.push(row);
-    } else {
-      bw.push(await bandwidthRun(config, env, A, B, size, inline, rxDepth));
+    const before = counters?.();
+    const p = await session.point(size);
+    if (c.runInfinitely) break; // its rows went out as they came (until interrupted)
+    if (c.kind === "lat") result.lat.push(p.row as LatRow);
+    else {
+      result.bw.push(p.row as BwRow);
+      if (p.remote) (result.bwRemote ??= []).push(p.remote);
     }
+    if (counters && before) {
+      const after = counters();
+      (result.counters ??= []).push(
+        c.counters.map((n) => ({ name: n, value: after[n] - before[n] })),
+      );
+    }
+    info.onRow?.(result, i);
   }
   info.onMeasured?.();
-  await teardown(A);
-  await teardown(B);
-  const devs = info.deviceName ? [info.deviceName] : a.devices();
-  return {
-    test: config.test,
-    verb: config.verb,
-    kind: config.kind,
-    connection: config.connection,
-    mode: info.mode,
-    profile: info.profile,
-    seed: config.seed,
-    device: devs[0] ?? "hca0",
-    mtu,
-    link: info.link,
-    inlineSize: inline,
-    txDepth: config.txDepth,
-    qps: config.qps,
-    events: config.events,
-    atomicType: config.verb === "atomic" ? config.atomicType : undefined,
-    clock: info.clock ?? "virtual",
-    reportGbits: config.reportGbits,
-    notes,
-    lat,
-    bw,
+  if (c.waitDestroy > 0) {
+    info.onLine?.(` Waiting ${c.waitDestroy} seconds before releasing resources...`);
+    await env.sleep(c.waitDestroy * 1e9);
+  }
+  await session.close();
+  return result;
+}
+
+/** `-W`: a reader of the named counters at A's port and host. */
+function counterReader(
+  c: PerftestConfig,
+  info: MeasureInfo,
+  A: Side,
+): (() => Record<string, number>) | undefined {
+  if (c.counters.length === 0) return undefined;
+  const port = info.fabric?.portByLid(A.lid);
+  const host = info.hosts?.find((h) =>
+    h.os === A.dom || h.dom0 === A.dom || (h.guests as readonly Domain[]).includes(A.dom)
+  );
+  if (!port) {
+    throw new ToolError("-W/--report-counters: no simulated port to read counters from");
+  }
+  return () => {
+    const pc = port.counters;
+    const hc = host?.counters();
+    return {
+      "counters/port_xmit_packets": pc.xmitPkts,
+      "counters/port_rcv_packets": pc.rcvPkts,
+      // PortXmitData/PortRcvData count 4-byte words (IBTA 16.1.3.5).
+      "counters/port_xmit_data": Math.floor(pc.xmitBytes / 4),
+      "counters/port_rcv_data": Math.floor(pc.rcvBytes / 4),
+      "counters/port_xmit_discards": pc.xmitDiscards,
+      "counters/port_rcv_switch_relay_errors": pc.rcvSwitchRelayErrors,
+      "xen/hypercalls": hc?.hypercalls ?? 0,
+      "xen/evtchn_sends": hc?.evtchnSends ?? 0,
+      "xen/backend_requests": hc?.backendRequests ?? 0,
+      "xen/grant_maps": hc?.grantMaps ?? 0,
+    };
   };
 }
 
@@ -437,11 +867,12 @@ async function setupSide(
   dom: Domain,
   region: number,
   inline: number,
-  rxDepth: number,
-  deviceName?: string,
+  deviceName: string | undefined,
+  prng: Prng,
+  mmapBytes?: Uint8Array,
 ): Promise<Side> {
   const ctx = await dom.openDevice(deviceName);
-  const lid = Number(ctx.queryPort(1).lid ?? 0);
+  const lid = Number(ctx.queryPort(c.ibPort).lid ?? 0);
   const pd = await ctx.allocPd();
   const total = 2 * c.qps * region;
   let base: number;
@@ -454,30 +885,72 @@ async function setupSide(
       }); give the domain more memory`,
     );
   }
+  if (mmapBytes) dom.memory.write(base, mmapBytes.subarray(0, total));
+  else if (!(c.verb === "write" && c.kind === "lat")) {
+    // perftest fills its buffers with rand() bytes, except write_lat's (zeros).
+    // Above 64 MiB only the start: the bytes change no timing, and untouched
+    // simulated memory costs nothing.
+    const fill = new Uint8Array(Math.min(total, 64 << 20));
+    for (let i = 0; i < fill.length; i += 4) {
+      const r = prng.int(0x100000000);
+      fill[i] = r & 0xff;
+      fill[i + 1] = (r >>> 8) & 0xff;
+      fill[i + 2] = (r >>> 16) & 0xff;
+      fill[i + 3] = r >>> 24;
+    }
+    dom.memory.write(base, fill);
+  }
   const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ |
     Access.REMOTE_ATOMIC;
-  const mr = await pd.regMr(base, total, access);
+  const src: number[] = [], dst: number[] = [];
+  for (let q = 0; q < c.qps; q++) {
+    src.push(base + q * region);
+    dst.push(base + (c.qps + q) * region);
+  }
+  const mrs: Mr[] = [];
+  if (c.mrPerQp) {
+    // One MR per QP covering its source and destination regions.
+    for (let q = 0; q < c.qps; q++) {
+      const lo = src[q];
+      mrs.push(await pd.regMr(lo, dst[q] + region - lo, access));
+    }
+  } else mrs.push(await pd.regMr(base, total, access));
   const sendCh = c.events ? ctx.createCompChannel() : undefined;
   const recvCh = c.events ? ctx.createCompChannel() : undefined;
-  const sendCq = await ctx.createCq(Math.max(16, c.txDepth * c.qps + 1), { channel: sendCh });
-  const recvCq = await ctx.createCq(Math.max(16, rxDepth * c.qps + 1), { channel: recvCh });
+  const vector = c.events ? c.eqNum ?? 0 : 0;
+  const rx = c.verb === "send" ? c.rxDepth : 1;
+  const txDepth = Math.max(1, c.txDepth);
+  const sendCq = await ctx.createCq(Math.max(16, txDepth * c.qps + 1), {
+    channel: sendCh,
+    compVector: vector,
+  });
+  const recvCq = await ctx.createCq(Math.max(16, rx * c.qps + 1), {
+    channel: recvCh,
+    compVector: vector,
+  });
+  const srq = c.useSrq ? await pd.createSrq({ maxWr: rx, maxSge: 1 }) : undefined;
   const type = QpType[c.connection];
   const qps: Qp[] = [];
   for (let q = 0; q < c.qps; q++) {
-    qps.push(
-      await pd.createQp({
-        type,
-        sendCq,
-        recvCq,
-        cap: {
-          maxSendWr: Math.max(1, c.txDepth),
-          maxRecvWr: Math.max(1, rxDepth),
-          maxSendSge: 1,
-          maxRecvSge: 1,
-          maxInlineData: inline,
-        },
-      }),
-    );
+    try {
+      qps.push(
+        await pd.createQp({
+          type,
+          sendCq,
+          recvCq,
+          srq,
+          cap: {
+            maxSendWr: txDepth,
+            maxRecvWr: Math.max(1, rx),
+            maxSendSge: 1,
+            maxRecvSge: 1,
+            maxInlineData: inline,
+          },
+        }),
+      );
+    } catch (e) {
+      throw new ToolError(`Couldn't create QP (${(e as Error).message})`);
+    }
   }
   if (c.events) {
     sendCq.reqNotify(false);
@@ -487,18 +960,20 @@ async function setupSide(
     dom,
     ctx,
     pd,
-    mr,
-    src: base,
-    dst: base + c.qps * region,
-    region,
+    mrs,
+    src,
+    dst,
     sendCq,
     recvCq,
     sendCh,
     recvCh,
+    srq,
     qps,
     ahs: [],
     lid,
-    qkey: QKEY,
+    // perftest: lrand48() & 0xffffff.
+    psns: qps.map(() => prng.int(0x1000000)),
+    asleepNs: 0,
   };
 }
 
@@ -508,71 +983,103 @@ async function connect(
   me: Side,
   peer: Side,
   mtu: number,
-  maxRdAtomic: number,
+  outReads: number,
+  pkeyIndex: number,
+  peerGid: Uint8Array | undefined,
+  dlid?: number,
 ): Promise<void> {
+  const grh = c.gidIndex !== undefined && peerGid
+    ? {
+      dgid: peerGid,
+      sgidIndex: c.gidIndex,
+      hopLimit: 0xff,
+      trafficClass: c.trafficClass & 0xff,
+    }
+    : undefined;
   for (let q = 0; q < me.qps.length; q++) {
     await connectQp(me.qps[q], {
       remoteQpn: peer.qps[q].qpNum,
-      dlid: peer.lid,
+      dlid: dlid ?? peer.lid,
+      port: c.ibPort,
+      pkeyIndex,
       pathMtu: mtu,
       qkey: QKEY,
-      maxRdAtomic,
-      maxDestRdAtomic: maxRdAtomic,
+      sl: c.sl,
+      sqPsn: me.psns[q],
+      rqPsn: peer.psns[q],
+      timeout: c.qpTimeout,
+      maxRdAtomic: outReads,
+      maxDestRdAtomic: outReads,
+      ...(grh ? { grh } : {}),
     });
-    if (c.connection === "UD") me.ahs.push(await me.pd.createAh({ dlid: peer.lid, portNum: 1 }));
+    if (c.connection === "UD") {
+      me.ahs.push(
+        await me.pd.createAh({
+          dlid: dlid ?? peer.lid,
+          portNum: c.ibPort,
+          sl: c.sl,
+          ...(grh ? { grh } : {}),
+        }),
+      );
+    }
   }
 }
 
 async function teardown(s: Side): Promise<void> {
   for (const qp of s.qps) await qp.destroy();
+  if (s.srq) await s.srq.destroy();
   for (const ah of s.ahs) await ah.destroy();
   await s.sendCq.destroy();
   await s.recvCq.destroy();
-  await s.mr.dereg();
+  for (const mr of s.mrs) await mr.dereg();
   await s.pd.dealloc();
   await s.ctx.close();
 }
 
-/** The send WR for message `n` of QP `q` of side `me` toward `peer`. */
+/** The send WR for one message of QP `q` of side `me` toward `peer`. */
 function sendWr(
-  c: PerftestConfig,
+  s: Session,
   me: Side,
   peer: Side,
   q: number,
   size: number,
-  inline: number,
   signaled: boolean,
   wrId: bigint,
 ): SendWr {
+  const c = s.c;
   const flags = (signaled ? SendFlags.SIGNALED : 0) |
-    (size <= inline && c.verb !== "read" && c.verb !== "atomic" ? SendFlags.INLINE : 0);
-  const src = me.src + q * me.region;
-  const dst = me.dst + q * me.region;
-  const remoteSrc = peer.src + q * peer.region;
-  const remoteDst = peer.dst + q * peer.region;
+    (size <= s.inline && c.verb !== "read" && c.verb !== "atomic" ? SendFlags.INLINE : 0);
+  const lkey = me.mrs[c.mrPerQp ? q : 0].lkey;
+  const rkey = peer.mrs[c.mrPerQp ? q : 0].rkey;
   switch (c.verb) {
     case "write":
-    case "read": {
-      // A WRITE pushes our source into the peer's destination; a READ pulls the other way.
-      const write = c.verb === "write";
       return {
         wrId,
-        opcode: write ? WrOpcode.RDMA_WRITE : WrOpcode.RDMA_READ,
+        opcode: WrOpcode.RDMA_WRITE,
         sendFlags: flags,
-        sgList: [{ addr: write ? src : dst, length: size, lkey: me.mr.lkey }],
-        remoteAddr: write ? remoteDst : remoteSrc,
-        rkey: peer.mr.rkey,
+        sgList: [{ addr: me.src[q], length: size, lkey }],
+        remoteAddr: peer.dst[q],
+        rkey,
       };
-    }
+    case "read":
+      // A READ pulls the peer's destination region into ours.
+      return {
+        wrId,
+        opcode: WrOpcode.RDMA_READ,
+        sendFlags: flags,
+        sgList: [{ addr: me.src[q], length: size, lkey }],
+        remoteAddr: peer.dst[q],
+        rkey,
+      };
     case "atomic": {
       const cas = c.atomicType === "CMP_AND_SWAP";
       return {
         wrId,
         opcode: cas ? WrOpcode.ATOMIC_CMP_AND_SWP : WrOpcode.ATOMIC_FETCH_AND_ADD,
         sendFlags: flags,
-        sgList: [{ addr: dst, length: 8, lkey: me.mr.lkey }],
-        remoteAddr: remoteSrc,
-        rkey: peer.mr.rkey,
+        sgList: [{ addr: me.src[q], length: 8, lkey }],
+        remoteAddr: peer.dst[q],
+        rkey,
         compareAdd: cas ? 0n : 1n,
         swap: cas ? 1n : 0n,
       };
@@ -582,7 +1089,7 @@ function sendWr(
         wrId,
         opcode: WrOpcode.SEND,
         sendFlags: flags,
-        sgList: [{ addr: src, length: size, lkey: me.mr.lkey }],
+        sgList: [{ addr: me.src[q], length: size, lkey }],
         ...(c.connection === "UD"
           ? { ah: me.ahs[q], remoteQpn: peer.qps[q].qpNum, remoteQkey: QKEY }
           : {}),
@@ -590,80 +1097,288 @@ function sendWr(
   }
 }
 
-function postRecv(c: PerftestConfig, me: Side, q: number, size: number, wrId: bigint): void {
-  const extra = c.connection === "UD" ? 40 : 0;
-  me.qps[q].postRecv({
-    wrId,
-    sgList: [{ addr: me.dst + q * me.region, length: size + extra, lkey: me.mr.lkey }],
-  });
+function recvWr(s: Session, me: Side, q: number, size: number) {
+  const extra = s.c.connection === "UD" ? LIMITS.udAddition : 0;
+  return {
+    wrId: BigInt(q),
+    sgList: [{
+      addr: me.dst[q],
+      length: size + extra,
+      lkey: me.mrs[s.c.mrPerQp ? q : 0].lkey,
+    }],
+  };
+}
+
+function postRecvs(s: Session, me: Side, q: number, size: number, n: number): void {
+  const list = Array.from({ length: n }, () => recvWr(s, me, q, size));
+  if (me.srq) me.srq.postRecv(list);
+  else me.qps[q].postRecv(list);
+}
+
+/** perftest's duration state machine (`catch_alarm`) on virtual-time alarms. */
+class DurationClock {
+  state: "start" | "sample" | "stop" | "end" = "start";
+  start = 0;
+  end = 0;
+  endAt = Infinity;
+  /** Completions counted while sampling (perftest's `iters` in duration mode). */
+  iters = 0;
+  /** The same per streaming direction (0: the client's), each side's own count. */
+  counts: number[] = [0, 0];
+
+  /**
+   * `infinite`: perftest's `--run_infinitely`: sampling from the start, a
+   * report every `duration` seconds (its print thread), never ending unless
+   * `maxTicks` (tests) is reached.
+   */
+  constructor(
+    env: PerftestEnv,
+    duration: number,
+    margin: number,
+    infinite?: { onTick: (start: number, end: number, iters: number) => void; maxTicks?: number },
+  ) {
+    const s = 1e9;
+    const now = env.now();
+    if (infinite) {
+      this.state = "sample";
+      this.start = now;
+      let ticks = 0;
+      const tick = () => {
+        const t = env.now();
+        infinite.onTick(this.start, t, this.counts[0]);
+        this.start = t;
+        this.iters = 0;
+        this.counts = [0, 0];
+        ticks++;
+        if (infinite.maxTicks !== undefined && ticks >= infinite.maxTicks) {
+          this.state = "end";
+          this.endAt = t;
+        } else env.after(duration * s, tick);
+      };
+      env.after(duration * s, tick);
+      return;
+    }
+    this.endAt = now + duration * s;
+    const toSample = () => {
+      this.state = "sample";
+      this.start = env.now();
+      env.after((duration - 2 * margin) * s, () => {
+        this.state = "stop";
+        this.end = env.now();
+        if (margin > 0) env.after(margin * s, () => (this.state = "end"));
+        else this.state = "end";
+      });
+    };
+    if (margin > 0) env.after(margin * s, toSample);
+    else toSample();
+  }
+}
+
+/**
+ * Measure one (test, size) point on a connected session: perftest's loop
+ * for the test, then perftest's report of its timestamps.
+ */
+async function measurePoint(s: Session, size: number): Promise<PointResult> {
+  const c = s.c;
+  const method = measurementMethod(c, size, s.inline);
+  if (c.kind === "lat") {
+    const rtt = c.verb === "read" || c.verb === "atomic" ? 1 : 2;
+    const dur = c.duration !== undefined
+      ? new DurationClock(s.env, c.duration, c.margin)
+      : undefined;
+    const tposted = await latencyRun(s, size, dur);
+    let row: LatRow;
+    if (dur) {
+      row = latencyDurationReport(size, dur.iters, dur.start, dur.end, rtt);
+      if (c.cpuUtil) row.cpuUtil = cpuUtil(s.A, dur);
+    } else {
+      row = latencyReport(size, tposted, {
+        rttFactor: rtt,
+        cycles: c.reportCycles,
+        keepSamples: c.histogram || c.unsorted,
+      });
+      if (!c.histogram) delete row.sorted;
+      if (!c.unsorted) delete row.unsorted;
+    }
+    return { bytes: size, method, tposted, tcompleted: [], row };
+  }
+  if (c.warmUp && c.verb !== "send") await warmUp(s, size);
+  const [sender, receiver] = c.reversed ? [s.B, s.A] : [s.A, s.B];
+  const infinite = c.runInfinitely
+    ? {
+      maxTicks: s.infiniteReports,
+      onTick: (start: number, end: number, iters: number) => {
+        // print_report_bw from perftest's print thread: the interval since the last report.
+        const bi = c.bidirectional ? (c.verb === "send" ? 1 : 2) : 1;
+        s.onInfiniteRow?.(bandwidthReport([start], [end], {
+          size,
+          iters,
+          qps: c.qps,
+          noPeak: true,
+          duration: true,
+          runInfBiFactor: bi,
+        }));
+      },
+    }
+    : undefined;
+  const dur = c.duration !== undefined
+    ? new DurationClock(s.env, c.duration, c.margin, infinite)
+    : undefined;
+  const runs: Promise<BwTimes>[] = [];
+  runs.push(s.env.spawn("perftest-client", () => bwSender(s, sender, receiver, size, dur, 0)));
+  if (c.bidirectional) {
+    runs.push(s.env.spawn("perftest-server", () => bwSender(s, receiver, sender, size, dur, 1)));
+  }
+  const recvs: Promise<void>[] = [];
+  if (c.verb === "send") {
+    // Receives posted before anything is sent (perftest: before the handshake).
+    prepostReceives(s, receiver, size);
+    if (c.bidirectional) prepostReceives(s, sender, size);
+    recvs.push(s.env.spawn("perftest-recv", () => bwReceiver(s, receiver, size, dur)));
+    if (c.bidirectional) {
+      recvs.push(s.env.spawn("perftest-recv2", () => bwReceiver(s, sender, size, dur)));
+    }
+  }
+  const times = await Promise.all(runs);
+  await Promise.all(recvs);
+  const report = (t: BwTimes, idx: number): BwRow => {
+    const row = bandwidthReport(t.tposted, t.tcompleted, {
+      size,
+      iters: dur ? dur.counts[idx] : c.iters,
+      qps: c.qps,
+      cqMod: cqModeration(c, size),
+      postList: c.postList,
+      noPeak: c.noPeak,
+      duration: !!dur,
+    });
+    if (c.cpuUtil && dur) row.cpuUtil = cpuUtil(sender, dur);
+    return row;
+  };
+  // Each direction keeps its own counters (perftest: each side's own report).
+  const mine = report(times[0], 0);
+  const remote = times[1] ? report(times[1], 1) : undefined;
+  return {
+    bytes: size,
+    method,
+    tposted: times[0].tposted,
+    tcompleted: times[0].tcompleted,
+    row: mine,
+    remote,
+  };
+}
+
+function cpuUtil(side: Side, dur: DurationClock): number {
+  const window = dur.end - dur.start;
+  return window > 0 ? Math.max(0, 100 * (1 - side.asleepNs / window)) : 0;
+}
+
+/** `perform_warm_up`: a tx depth of signaled WRs per QP, all completed, before measuring. */
+async function warmUp(s: Session, size: number): Promise<void> {
+  const { A, B, c } = s;
+  const [me, peer] = c.reversed ? [B, A] : [A, B];
+  for (let q = 0; q < c.qps; q++) {
+    const n = c.postList === 1 ? c.txDepth : c.postList;
+    for (let i = 0; i < n; i++) me.qps[q].postSend(sendWr(s, me, peer, q, size, true, BigInt(q)));
+    let left = n;
+    while (left > 0) {
+      for (const wc of await waitCq(s.env, me, me.sendCq, me.sendCh, 1)) {
+        check(wc, `${c.test} ${size} bytes (warm-up)`);
+        left--;
+      }
+    }
+  }
 }
 
 /**
  * Wait until the byte at `addr` equals `value` (perftest's write_lat spins on
- * the last byte of its buffer). In the simulation the spin is modelled by
- * the library's write watch (`memory.waitWrite`) where it exists, else by
- * polling in virtual time.
+ * the last byte of its buffer): the library's write watch wakes the spinner,
+ * which sees the value at its next poll of the line. With a deadline (duration
+ * mode) it gives up then and returns false.
  */
-async function waitByte(env: PerftestEnv, dom: Domain, addr: number, value: number) {
+async function waitByte(
+  env: PerftestEnv,
+  dom: Domain,
+  addr: number,
+  value: number,
+  deadline = Infinity,
+): Promise<boolean> {
   const start = env.now();
   const period = Math.max(1, env.pollStepNs);
   if (env.virtual && typeof dom.memory.waitWrite === "function") {
-    while (dom.memory.read(addr, 1)[0] !== value) await dom.memory.waitWrite(addr, 1);
-    // The spinning CPU sees the new value at its next poll of the line.
+    while (dom.memory.read(addr, 1)[0] !== value) {
+      const left = deadline - env.now();
+      if (left <= 0) return false;
+      await dom.memory.waitWrite(addr, 1, left === Infinity ? undefined : left);
+    }
     const since = env.now() - start;
     const wait = Math.ceil(since / period) * period - since;
     if (wait > 0) await env.sleep(wait);
-    return;
+    return true;
   }
   let step = env.pollStepNs;
   while (dom.memory.read(addr, 1)[0] !== value) {
+    if (env.now() >= deadline) return false;
     await env.sleep(step);
-    // Bounded relative error (≤ 1/256 of the wait) keeps large messages cheap to simulate.
     if (env.virtual) step = Math.max(period, Math.floor((env.now() - start) / 256));
   }
+  return true;
 }
 
-/** Per-iteration samples (ns) of one latency size: consecutive post times of side A. */
-async function latencyRun(
-  c: PerftestConfig,
-  env: PerftestEnv,
-  A: Side,
-  B: Side,
-  size: number,
-  inline: number,
-  rxDepth: number,
-): Promise<number[]> {
+/** Latency loops report progress every this many iterations (the CLI paces its lines in wall time). */
+const PROGRESS_EVERY = 64;
+
+/** perftest's `tposted` of one latency size (iters timestamps), or none in duration mode. */
+async function latencyRun(s: Session, size: number, dur?: DurationClock): Promise<number[]> {
+  const { c, env, A, B } = s;
   const iters = c.iters;
   const times: number[] = [];
   const what = `${c.test} ${size} bytes`;
+  const gap = c.latencyGapUs * 1000;
+  const more = (n: number) => dur ? dur.state !== "end" : n < iters;
+  const progress = (n: number) => {
+    if (s.onProgress && n % PROGRESS_EVERY === 0) s.onProgress(n, dur ? 0 : iters, size);
+  };
+  const count = () => {
+    if (dur?.state === "sample") dur.iters++;
+  };
   if (c.verb === "read" || c.verb === "atomic") {
-    for (let i = 0; i < iters; i++) {
-      times.push(env.now());
-      A.qps[0].postSend(sendWr(c, A, B, 0, size, inline, true, BigInt(i + 1)));
-      for (const wc of await waitCq(A.sendCq, A.sendCh, 1)) check(wc, what);
+    // run_iter_lat.
+    for (let scnt = 0; more(scnt); scnt++) {
+      if (gap) await env.sleep(gap);
+      if (!dur) times.push(env.now());
+      A.qps[0].postSend(sendWr(s, A, B, 0, size, true, 0n));
+      if (dur?.state === "end") break;
+      for (const wc of await waitCq(env, A, A.sendCq, A.sendCh, 1)) check(wc, what);
+      count();
+      progress(scnt + 1);
     }
-    times.push(env.now());
-  } else if (c.verb === "write") {
-    // Fresh poll bytes for this size.
-    A.dom.memory.write(A.dst + size - 1, new Uint8Array([0]));
-    B.dom.memory.write(B.dst + size - 1, new Uint8Array([0]));
+    return times;
+  }
+  if (c.verb === "write") {
+    // run_iter_lat_write: fresh poll bytes for this size.
+    A.dom.memory.write(A.dst[0] + size - 1, new Uint8Array([0]));
+    B.dom.memory.write(B.dst[0] + size - 1, new Uint8Array([0]));
     const side = async (me: Side, peer: Side, server: boolean, out?: number[]) => {
       let scnt = 0, ccnt = 0, rcnt = 0;
-      const pollAddr = me.dst + size - 1, postAddr = me.src + size - 1;
-      while (scnt < iters || ccnt < iters || rcnt < iters) {
-        if (rcnt < iters && !(scnt < 1 && server)) {
+      const pollAddr = me.dst[0] + size - 1, postAddr = me.src[0] + size - 1;
+      while (dur ? dur.state !== "end" : (scnt < iters || ccnt < iters || rcnt < iters)) {
+        if ((dur || rcnt < iters) && !(scnt < 1 && server)) {
           rcnt++;
-          await waitByte(env, me.dom, pollAddr, rcnt & 0xff);
+          if (!await waitByte(env, me.dom, pollAddr, rcnt & 0xff, dur?.endAt)) break;
         }
-        if (scnt < iters) {
-          out?.push(env.now());
+        if (dur || scnt < iters) {
+          if (gap) await env.sleep(gap);
+          if (!dur) out?.push(env.now());
           scnt++;
           me.dom.memory.write(postAddr, new Uint8Array([scnt & 0xff]));
-          me.qps[0].postSend(sendWr(c, me, peer, 0, size, inline, true, BigInt(scnt)));
+          me.qps[0].postSend(sendWr(s, me, peer, 0, size, true, 0n));
+          if (out) progress(scnt);
         }
-        if (ccnt < iters) {
-          for (const wc of await waitCq(me.sendCq, undefined, 1)) check(wc, what);
+        if (dur?.state === "end") break;
+        if (dur || ccnt < iters) {
+          for (const wc of await waitCq(env, me, me.sendCq, undefined, 1)) check(wc, what);
           ccnt++;
+          if (out) count();
         }
       }
     };
@@ -671,112 +1386,251 @@ async function latencyRun(
       env.spawn("perftest-client", () => side(A, B, false, times)),
       env.spawn("perftest-server", () => side(B, A, true)),
     ]);
-  } else {
-    const pre = Math.min(rxDepth, iters);
-    for (let i = 0; i < pre; i++) {
-      postRecv(c, A, 0, size, BigInt(i));
-      postRecv(c, B, 0, size, BigInt(i));
-    }
-    const side = async (me: Side, peer: Side, client: boolean, out?: number[]) => {
-      let scnt = 0, rcnt = 0;
-      while (scnt < iters || rcnt < iters) {
-        if (rcnt < iters && !(scnt < 1 && client)) {
-          for (const wc of await waitCq(me.recvCq, me.recvCh, 1)) check(wc, what);
-          rcnt++;
-          if (rcnt + pre <= iters) postRecv(c, me, 0, size, BigInt(rcnt));
-        }
-        if (scnt < iters) {
-          out?.push(env.now());
-          scnt++;
-          me.qps[0].postSend(sendWr(c, me, peer, 0, size, inline, true, BigInt(scnt)));
-          for (const wc of await waitCq(me.sendCq, me.sendCh, 1)) check(wc, what);
-        }
-      }
-    };
-    await Promise.all([
-      env.spawn("perftest-client", () => side(A, B, true, times)),
-      env.spawn("perftest-server", () => side(B, A, false)),
-    ]);
+    return times;
   }
-  const samples: number[] = [];
-  for (let i = 1; i < times.length; i++) samples.push(times[i] - times[i - 1]);
-  return samples;
-}
-
-/** One bandwidth size: A streams to B. */
-async function bandwidthRun(
-  c: PerftestConfig,
-  env: PerftestEnv,
-  A: Side,
-  B: Side,
-  size: number,
-  inline: number,
-  rxDepth: number,
-): Promise<BwRow> {
-  const nq = c.qps, iters = c.iters, total = iters * nq;
+  // run_iter_lat_send.
   const cqMod = cqModeration(c, size);
-  const posted = new Array<number>(total), completed = new Array<number>(total);
-  const what = `${c.test} ${size} bytes`;
-  const client = async () => {
-    const scnt = new Array<number>(nq).fill(0), ccnt = new Array<number>(nq).fill(0);
-    let tots = 0, totc = 0;
-    while (totc < total) {
-      for (let q = 0; q < nq; q++) {
-        while (scnt[q] < iters && scnt[q] - ccnt[q] < c.txDepth) {
-          const n = scnt[q];
-          const signaled = n % cqMod === cqMod - 1 || n === iters - 1;
-          posted[tots++] = env.now();
-          const id = BigInt(q) * 0x100000000n + BigInt(n);
-          A.qps[q].postSend(sendWr(c, A, B, q, size, inline, signaled, id));
-          scnt[q]++;
-        }
+  const pre = c.useSrq ? c.rxDepth : Math.min(c.rxDepth, dur ? c.rxDepth : iters);
+  // Both sides' receives are in place before the first send (perftest's handshake after
+  // ctx_set_recv_wqes); posted alternately, so neither HCA sees its doorbells late.
+  for (let i = 0; i < pre; i++) for (const me of [A, B]) postRecvs(s, me, 0, size, 1);
+  const side = async (me: Side, peer: Side, client: boolean, out?: number[]) => {
+    let scnt = 0, rcnt = 0;
+    while (dur ? dur.state !== "end" : (scnt < iters || rcnt < iters)) {
+      if ((dur || rcnt < iters) && !(scnt < 1 && client)) {
+        let got: Wc[];
+        if (dur) {
+          got = await waitSome(env, me, me.recvCq, me.recvCh, 1, dur.endAt);
+          if (got.length === 0) break;
+        } else got = await waitCq(env, me, me.recvCq, me.recvCh, 1);
+        for (const wc of got) check(wc, what);
+        rcnt++;
+        if (out) count();
+        if (dur || rcnt + pre <= iters) postRecvs(s, me, 0, size, 1);
       }
-      const wcs = await waitSome(A.sendCq, A.sendCh, 16);
-      const t = env.now();
-      for (const wc of wcs) {
-        check(wc, what);
-        const q = Number(wc.wrId >> 32n), n = Number(wc.wrId & 0xffffffffn);
-        const newly = n + 1 - ccnt[q];
-        ccnt[q] = n + 1;
-        for (let k = 0; k < newly; k++) completed[totc++] = t;
+      if (dur ? dur.state !== "end" : scnt < iters) {
+        if (gap) await env.sleep(gap);
+        if (!dur) out?.push(env.now());
+        scnt++;
+        const signaled = scnt % cqMod === 0 || (!dur && scnt === iters);
+        me.qps[0].postSend(sendWr(s, me, peer, 0, size, signaled, 0n));
+        if (out) progress(scnt);
+        if (signaled) {
+          for (const wc of await waitCq(env, me, me.sendCq, me.sendCh, 1)) check(wc, what);
+        }
       }
     }
   };
-  if (c.verb === "send") {
-    const pre = Math.min(rxDepth, iters);
-    for (let q = 0; q < nq; q++) {
-      for (let i = 0; i < pre; i++) postRecv(c, B, q, size, BigInt(q) * 0x100000000n + BigInt(i));
+  await Promise.all([
+    env.spawn("perftest-client", () => side(A, B, true, times)),
+    env.spawn("perftest-server", () => side(B, A, false)),
+  ]);
+  // Receives perftest leaves posted are flushed when the QPs are destroyed.
+  return times;
+}
+
+/** perftest's `tposted`/`tcompleted` of one streaming direction. */
+interface BwTimes {
+  tposted: number[];
+  tcompleted: number[];
+}
+
+/** `run_iter_bw`: `me` streams to `peer`. */
+async function bwSender(
+  s: Session,
+  me: Side,
+  peer: Side,
+  size: number,
+  dur: DurationClock | undefined,
+  idx: number,
+): Promise<BwTimes> {
+  const { c, env } = s;
+  const nq = c.qps, iters = c.iters, pl = c.postList, cqMod = cqModeration(c, size);
+  const tot = dur ? 0 : iters * nq;
+  const noPeak = c.noPeak;
+  const tposted: number[] = noPeak ? [0] : new Array<number>(tot).fill(0);
+  const tcompleted: number[] = noPeak ? [0] : new Array<number>(tot).fill(0);
+  const scnt = new Array<number>(nq).fill(0), ccnt = new Array<number>(nq).fill(0);
+  let totscnt = 0, totccnt = 0;
+  const what = `${c.test} ${size} bytes`;
+  s.activeSenders = (s.activeSenders ?? 0) + 1;
+  try {
+    return await bwSend();
+  } finally {
+    s.activeSenders--;
+  }
+
+  async function bwSend(): Promise<BwTimes> {
+    // Rate limiter (SW): bursts of `burst` messages, a gap between burst starts.
+    let gapNs = 0, gapDeadline = 0, sending = c.rateLimit.type !== "SW";
+    let burstIter = 0;
+    if (c.rateLimit.type === "SW") {
+      const r = c.rateLimit;
+      const pps = Math.trunc(
+        r.units === "M"
+          ? (r.rate / size) * 1048576
+          : r.units === "g"
+          ? (r.rate / (size * 8)) * 1e9
+          : r.rate,
+      );
+      const bursts = Math.trunc(pps / r.burst);
+      if (bursts <= 0) {
+        throw new ToolError(
+          `--rate_limit ${r.rate}${r.units}: below one burst of ${r.burst} per second at ${size} bytes`,
+        );
+      }
+      gapNs = Math.trunc(VIRTUAL_MHZ * (1000000 * (1 / bursts)));
     }
-    const server = async () => {
-      const rcnt = new Array<number>(nq).fill(0), rposted = new Array<number>(nq).fill(pre);
-      let got = 0;
-      while (got < total) {
-        const wcs = await waitSome(B.recvCq, B.recvCh, 16);
-        for (const wc of wcs) {
-          check(wc, `${what} (receiver)`);
-          const q = Number(wc.wrId >> 32n);
-          rcnt[q]++;
-          got++;
-          if (rposted[q] < iters) {
-            postRecv(c, B, q, size, BigInt(q) * 0x100000000n + BigInt(rposted[q]));
-            rposted[q]++;
+    if (!dur && noPeak) tposted[0] = env.now();
+    // The WR template of a list: (j + 1) % cq_mod decides signaling inside a list.
+    const wrList = (q: number, n: number): SendWr[] =>
+      Array.from(
+        { length: pl },
+        (_, j) => sendWr(s, me, peer, q, size, (j + 1) % cqMod === 0, BigInt(q)),
+      )
+        .map((w, j) => (pl === 1 ? w : { ...w, wrId: BigInt(q) + 0n * BigInt(n + j) }));
+    let lastProgress = 0;
+    let pendingSignaled = 0;
+    while (
+      totscnt < tot || totccnt < tot || (dur !== undefined && dur.state !== "end")
+    ) {
+      for (let q = 0; q < nq; q++) {
+        if (c.rateLimit.type === "SW" && !sending) {
+          if (gapDeadline > env.now()) continue;
+          gapDeadline = env.now() + gapNs;
+          sending = true;
+          burstIter = 0;
+        }
+        while (
+          (dur || scnt[q] < iters) && scnt[q] - ccnt[q] + pl <= c.txDepth &&
+          !(c.rateLimit.type === "SW" && !sending)
+        ) {
+          if (dur?.state === "end") break;
+          let signaled = true;
+          if (pl === 1) {
+            // Perftest clears SIGNALED at n % cq_mod == 0 and sets it after posting n % cq_mod == cq_mod - 2.
+            const n = scnt[q];
+            signaled = n % cqMod === cqMod - 1 || (!dur && n === iters - 1) || cqMod === 1;
+          }
+          if (!noPeak) tposted[totscnt] = env.now();
+          if (pl === 1) me.qps[q].postSend(sendWr(s, me, peer, q, size, signaled, BigInt(q)));
+          else me.qps[q].postSend(wrList(q, scnt[q]));
+          pendingSignaled += pl === 1 ? (signaled ? 1 : 0) : Math.floor(pl / cqMod);
+          scnt[q] += pl;
+          totscnt += pl;
+          if (c.rateLimit.type === "SW") {
+            burstIter += pl;
+            if (burstIter >= c.rateLimit.burst) sending = false;
           }
         }
       }
-    };
-    await Promise.all([
-      env.spawn("perftest-server", server),
-      env.spawn("perftest-client", client),
-    ]);
-  } else {
-    await env.spawn("perftest-client", client);
+      if (totccnt < tot || (dur && totccnt < totscnt)) {
+        const deadline = dur
+          ? dur.endAt
+          : c.rateLimit.type === "SW" && !sending && totscnt < tot
+          ? gapDeadline
+          : undefined;
+        const wcs = await waitSome(env, me, me.sendCq, me.sendCh, 16, deadline);
+        for (const wc of wcs) {
+          check(wc, what);
+          const q = Number(wc.wrId);
+          pendingSignaled--;
+          ccnt[q] += cqMod;
+          totccnt += cqMod;
+          if (!noPeak) {
+            if (totccnt > tot) tcompleted[iters * nq - 1] = env.now();
+            else tcompleted[totccnt - 1] = env.now();
+          }
+          if (dur?.state === "sample") dur.counts[idx] += cqMod;
+        }
+        // Every batch: a large message takes long; the CLI decides when to print.
+        if (s.onProgress && totccnt !== lastProgress) {
+          lastProgress = totccnt;
+          s.onProgress(Math.min(totccnt, totscnt), tot, size);
+        }
+      } else if (c.rateLimit.type === "SW" && !sending) {
+        // Nothing in flight: perftest spins on the clock until the gap ends.
+        await env.sleep(Math.max(1, gapDeadline - env.now()));
+      } else if (dur && dur.state !== "end") {
+        await env.sleep(Math.max(1, env.pollStepNs));
+      }
+    }
+    if (!dur && noPeak) tcompleted[0] = env.now();
+    if (dur) {
+      tposted[0] = dur.start;
+      tcompleted[0] = dur.end;
+      // Drain the signaled WRs still in flight before the QPs are reused or destroyed
+      // (unsignaled ones after the last signaled one complete with no CQE).
+      while (pendingSignaled > 0) {
+        const wcs = await waitSome(env, me, me.sendCq, me.sendCh, 16);
+        for (const wc of wcs) {
+          check(wc, what);
+          pendingSignaled--;
+        }
+      }
+    }
+    return { tposted, tcompleted };
   }
-  const row = bandwidthStats(size, posted, completed, cqMod);
-  return row;
 }
 
+/** Receives each QP keeps posted: rx depth (SRQ: shared, divided among the QPs), at most -n. */
+function receivesPerQp(s: Session, me: Side): number {
+  const c = s.c;
+  const n = me.srq ? Math.floor(c.rxDepth / c.qps) : c.rxDepth;
+  return c.duration !== undefined ? n : Math.min(n, c.iters);
+}
+
+/** Post the receiver's initial receives (QP by QP, or the SRQ's). */
+function prepostReceives(s: Session, me: Side, size: number): void {
+  if (me.srq) postRecvs(s, me, 0, size, s.c.rxDepth);
+  else for (let q = 0; q < s.c.qps; q++) postRecvs(s, me, q, size, receivesPerQp(s, me));
+}
+
+/** `run_iter_bw_server`: `me` receives, reposting in lists of `--recv_post_list`. */
+async function bwReceiver(s: Session, me: Side, size: number, dur?: DurationClock): Promise<void> {
+  const { c, env } = s;
+  const nq = c.qps, iters = c.iters, rpl = c.recvPostList;
+  const perQp = receivesPerQp(s, me);
+  const total = dur ? Infinity : iters * nq;
+  const rcnt = new Array<number>(nq).fill(0);
+  const pending = new Array<number>(nq).fill(0);
+  let got = 0;
+  const what = `${c.test} ${size} bytes (receiver)`;
+  while (got < total) {
+    // A -D run ends when the senders have drained; look every virtual millisecond.
+    const wcs = await waitSome(
+      env,
+      me,
+      me.recvCq,
+      me.recvCh,
+      16,
+      dur ? env.now() + 1e6 : undefined,
+    );
+    if (wcs.length === 0) {
+      if (dur && dur.state === "end" && (s.activeSenders ?? 0) === 0) break;
+      continue;
+    }
+    for (const wc of wcs) {
+      check(wc, what);
+      const q = me.srq ? 0 : Number(wc.wrId);
+      rcnt[q]++;
+      got++;
+      if (dur || rcnt[q] + perQp <= iters) {
+        pending[q]++;
+        if (pending[q] >= rpl) {
+          postRecvs(s, me, q, size, pending[q]);
+          pending[q] = 0;
+        }
+      }
+    }
+  }
+}
+
+/** The virtual cycle counter's MHz (1 cycle = 1 ns). */
+const VIRTUAL_MHZ = 1000;
+
 /** Real hardware: one device, two QPs looped back through its port; wall-clock timing. */
-async function runReal(config: PerftestConfig, _opts: RunPerftestOptions): Promise<PerftestResult> {
+async function runReal(config: PerftestConfig, opts: RunPerftestOptions): Promise<PerftestResult> {
   const max = Math.max(...config.sizes);
   const region = Math.ceil((max + 4096) / 4096) * 4096;
   const dom = await realHost(4 * config.qps * region + (1 << 20), config.device?.name);
@@ -784,16 +1638,19 @@ async function runReal(config: PerftestConfig, _opts: RunPerftestOptions): Promi
     now: () => Math.round(performance.now() * 1e6),
     sleep: () => Promise.resolve(),
     spawn: (_name, fn) => fn(),
+    after: (ns, fn) => {
+      setTimeout(fn, ns / 1e6);
+    },
     pollStepNs: 0,
     virtual: false,
   };
-  return await measure(config, env, dom, dom, {
+  const { profile: _p, ...rest } = opts;
+  return await measure({ ...config, ibDev: config.device?.name ?? config.ibDev }, env, dom, dom, {
+    ...rest,
     mode: "native (real hardware)",
     profile: "hardware",
     link: "as the port reports",
     portMtuFallback: 2048,
-    maxRdAtomic: 4,
     clock: "wall",
-    deviceName: config.device?.name,
   });
 }

@@ -1,42 +1,208 @@
 /**
- * perftest's statistics, as pure functions over timestamps in nanoseconds:
- * latency rows (min, max, typical = median, average, stdev, 99 % and
- * 99.9 % percentiles, after dropping the two largest samples as perftest
- * does) and bandwidth rows (peak over every run of consecutive messages,
- * average over the whole test, message rate).
+ * perftest 4.5's statistics (src/perftest_parameters.c: `print_report_lat`,
+ * `print_report_lat_duration`, `print_report_bw`), operation for operation
+ * on integer cycle counts, so every printed digit is the one perftest
+ * would print for the same timestamps:
+ *
+ * - latency: the deltas between consecutive post times (iters − 1 of them),
+ *   sorted, the two largest dropped; t_min the smallest, t_max the largest
+ *   kept (the second largest of all), t_typical the median (integer mean of
+ *   the middle two), t_avg the double mean, t_stdev from differences
+ *   truncated to whole units (perftest's `int temp_var`), the 99 % and
+ *   99.9 % entries at index ceil(n × p) of the kept samples;
+ * - bandwidth: peak is the best (integer) cycles per message over every run
+ *   from a post to a signaled completion, average over the whole run,
+ *   message rate in millions per second.
+ *
+ * The simulated cycle counter is the virtual clock: 1 cycle = 1 ns
+ * ({@link VIRTUAL_CPU_MHZ}).
  *
  * @module
  */
 
 /**
- * One line of a latency table; times in microseconds.
+ * perftest's `get_cpu_mhz()` for the virtual clock: one cycle per nanosecond.
  *
  * @example
  * ```ts
- * import { latencyStats, type LatRow } from "./perftest_stats.ts";
- * const row: LatRow = latencyStats(2, [9000, 9000, 9000], 2);
- * console.log(row.tTypical); // 4.5
+ * import assert from "node:assert/strict";
+ * import { VIRTUAL_CPU_MHZ } from "./perftest_stats.ts";
+ * assert.deepEqual(VIRTUAL_CPU_MHZ, 1000);
+ * ```
+ */
+export const VIRTUAL_CPU_MHZ = 1000;
+
+/**
+ * Samples perftest drops from the top before computing latency statistics.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LAT_MEASURE_TAIL } from "./perftest_stats.ts";
+ * assert.deepEqual(LAT_MEASURE_TAIL, 2);
+ * ```
+ */
+export const LAT_MEASURE_TAIL = 2;
+
+/**
+ * One line of a latency table, in the report's unit (µs, or cycles with `-C`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { latencyReport, type LatRow } from "./perftest_stats.ts";
+ * const row: LatRow = latencyReport(2, [0, 9000, 18000, 27000, 36000, 45000], { rttFactor: 2 });
+ * assert.deepEqual(row.tTypical, 4.5);
  * ```
  */
 export interface LatRow {
   /** Message size. */
   bytes: number;
-  /** Iterations run. */
+  /** perftest's `#iterations`: the posts made (`-n`), or completions counted in a -D run. */
   iterations: number;
-  /** Smallest sample. */
+  /** Smallest kept delta. */
   tMin: number;
-  /** Largest sample kept (the two largest are dropped, as perftest). */
+  /** Largest kept delta (the second largest of all: perftest drops two). */
   tMax: number;
-  /** Median. */
+  /** Median of the kept deltas. */
   tTypical: number;
-  /** Mean. */
+  /** Mean of the kept deltas. */
   tAvg: number;
-  /** Standard deviation. */
+  /** perftest's standard deviation (over truncated differences). */
   tStdev: number;
-  /** 99th percentile. */
+  /** Entry ceil(0.99 n) of the kept deltas. */
   p99: number;
-  /** 99.9th percentile. */
+  /** Entry ceil(0.999 n) of the kept deltas. */
   p999: number;
+  /** The deltas in post order, in the unit (for `-U`). */
+  unsorted?: number[];
+  /** The kept deltas sorted, in the unit (for `-H`). */
+  sorted?: number[];
+  /** Duration mode (`-D`): transactions per second; the min/max/… fields are then unused. */
+  tps?: number;
+  /** `--cpu_util` figure, percent. */
+  cpuUtil?: number;
+}
+
+/**
+ * Options of {@link latencyReport}.
+ *
+ * @example
+ * ```ts
+ * import type { LatencyOptions } from "./perftest_stats.ts";
+ * const o: LatencyOptions = { rttFactor: 1, cycles: true };
+ * ```
+ */
+export interface LatencyOptions {
+  /** 2 where perftest reports half a round trip (write, send), 1 for read/atomic. */
+  rttFactor: 1 | 2;
+  /** `-C`: report cycles instead of µs. */
+  cycles?: boolean;
+  /** Cycles per µs (default {@link VIRTUAL_CPU_MHZ}). */
+  cpuMhz?: number;
+  /** Keep the samples for `-H`/`-U`. */
+  keepSamples?: boolean;
+}
+
+/** perftest's `get_median`: the integer mean of the middle two for an even count. */
+function median(n: number, sorted: number[]): number {
+  if ((n - 1) % 2) return Math.floor((sorted[n / 2] + sorted[n / 2 - 1]) / 2);
+  return sorted[Math.floor(n / 2)];
+}
+
+/**
+ * `print_report_lat` from the post timestamps of one size (integer
+ * cycles, as many as iterations). Needs at least 4 timestamps.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { latencyReport } from "./perftest_stats.ts";
+ * // Deltas 1000 ×4, 1200, 5000, 9000 ns: the 9000 and 5000 stay out of the
+ * // mean and median; t_max is the second largest, as perftest prints it.
+ * const t = [0, 1000, 2000, 3000, 4000, 5200, 10200, 19200];
+ * const r = latencyReport(64, t, { rttFactor: 1 });
+ * assert.equal(r.tMin, 1);
+ * assert.equal(r.tMax, 5);
+ * assert.equal(r.tAvg, 1.04);
+ * assert.equal(r.tTypical, 1);
+ * assert.equal(r.iterations, 8);
+ * ```
+ */
+export function latencyReport(bytes: number, tposted: number[], o: LatencyOptions): LatRow {
+  const iters = tposted.length;
+  let n = iters - 1;
+  if (n < LAT_MEASURE_TAIL + 1) {
+    throw new RangeError(`latencyReport: ${iters} timestamps; perftest needs at least 4`);
+  }
+  const ctu = o.cycles ? 1 : (o.cpuMhz ?? VIRTUAL_CPU_MHZ);
+  const q = ctu * o.rttFactor;
+  const delta = new Array<number>(n);
+  for (let i = 0; i < n; i++) delta[i] = tposted[i + 1] - tposted[i];
+  const unsorted = o.keepSamples ? delta.map((d) => d / q) : undefined;
+  delta.sort((a, b) => a - b);
+  n -= LAT_MEASURE_TAIL;
+  const med = median(n, delta);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += delta[i] / q;
+  const average = sum / n;
+  let stdevSum = 0;
+  for (let i = 0; i < n; i++) {
+    const tempVar = Math.trunc(average - delta[i] / q); // int temp_var
+    stdevSum += Math.trunc(tempVar ** 2); // int pow_var
+  }
+  const i99 = Math.ceil(n * 0.99);
+  const i999 = Math.ceil(n * 0.999);
+  return {
+    bytes,
+    iterations: iters,
+    tMin: delta[0] / q,
+    tMax: delta[n] / q,
+    tTypical: med / q,
+    tAvg: average,
+    tStdev: Math.sqrt(stdevSum / n),
+    p99: delta[i99] / q,
+    p999: delta[i999] / q,
+    unsorted,
+    sorted: o.keepSamples ? delta.slice(0, n).map((d) => d / q) : undefined,
+  };
+}
+
+/**
+ * `print_report_lat_duration`: a -D latency run's average and
+ * transactions per second from the sampled window and the count in it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { latencyDurationReport } from "./perftest_stats.ts";
+ * const r = latencyDurationReport(2, 1000, 0, 10_000_000, 2);
+ * assert.deepEqual([r.tAvg, r.tps], [5, 100000]);
+ * ```
+ */
+export function latencyDurationReport(
+  bytes: number,
+  iters: number,
+  start: number,
+  end: number,
+  rttFactor: 1 | 2,
+  cpuMhz = VIRTUAL_CPU_MHZ,
+): LatRow {
+  const time = end - start;
+  const latency = time / cpuMhz / rttFactor / iters;
+  const tps = iters / (time / (cpuMhz * 1000000));
+  return {
+    bytes,
+    iterations: iters,
+    tMin: latency,
+    tMax: latency,
+    tTypical: latency,
+    tAvg: latency,
+    tStdev: 0,
+    p99: latency,
+    p999: latency,
+    tps,
+  };
 }
 
 /**
@@ -44,116 +210,130 @@ export interface LatRow {
  *
  * @example
  * ```ts
- * import { bandwidthStats, type BwRow } from "./perftest_stats.ts";
- * const row: BwRow = bandwidthStats(1000, [0, 0], [1000, 2000], 1);
- * console.log(row.avgBytesPerSec); // 1000000000
+ * import assert from "node:assert/strict";
+ * import { bandwidthReport, type BwRow } from "./perftest_stats.ts";
+ * const row: BwRow = bandwidthReport([0, 0], [1000, 2000], { size: 1000, iters: 2 });
+ * assert.deepEqual(row.avgBytesPerSec, 1000000000);
  * ```
  */
 export interface BwRow {
   /** Message size. */
   bytes: number;
-  /** Messages sent (all QPs). */
+  /** Messages counted (all QPs). */
   iterations: number;
-  /** Best bandwidth over any run of consecutive messages, bytes/s. */
+  /** Peak in bytes/s (0 when perftest computes none). */
   peakBytesPerSec: number;
-  /** Bandwidth over the whole test, bytes/s. */
+  /** Average in bytes/s. */
   avgBytesPerSec: number;
   /** Messages per second / 10^6. */
   msgRateMpps: number;
+  /** Peak and average in MB/sec and Gb/sec, each by perftest's own division. */
+  inUnits: { peakMB: number; avgMB: number; peakGb: number; avgGb: number };
+  /** `--cpu_util` figure, percent. */
+  cpuUtil?: number;
 }
 
 /**
- * Samples perftest drops from the top before computing latency statistics.
+ * Inputs of {@link bandwidthReport} besides the timestamps.
  *
  * @example
  * ```ts
- * import { LAT_MEASURE_TAIL } from "./perftest_stats.ts";
- * console.log(LAT_MEASURE_TAIL); // 2
+ * import type { BandwidthOptions } from "./perftest_stats.ts";
+ * const o: BandwidthOptions = { size: 65536, iters: 1000, qps: 2, cqMod: 1 };
  * ```
  */
-export const LAT_MEASURE_TAIL = 2;
-
-/**
- * Latency statistics from per-iteration samples (ns). `rttFactor` is 2 for
- * tests that report half a round trip (write, send), 1 for read/atomic.
- *
- * @example
- * ```ts
- * import { latencyStats } from "./perftest_stats.ts";
- * const r = latencyStats(64, [9000, 9000, 9200, 9000, 20000, 30000], 2);
- * console.log(r.tMin, r.tTypical, r.tMax); // 4.5 4.5 4.6
- * ```
- */
-export function latencyStats(bytes: number, samplesNs: number[], rttFactor: 1 | 2): LatRow {
-  if (samplesNs.length === 0) throw new RangeError("latencyStats: no samples");
-  const sorted = [...samplesNs].sort((a, b) => a - b);
-  const keep = sorted.length > LAT_MEASURE_TAIL + 1
-    ? sorted.slice(0, sorted.length - LAT_MEASURE_TAIL)
-    : sorted;
-  const us = keep.map((ns) => ns / 1000 / rttFactor);
-  const n = us.length;
-  const median = n % 2 === 1 ? us[(n - 1) / 2] : (us[n / 2 - 1] + us[n / 2]) / 2;
-  const avg = us.reduce((a, b) => a + b, 0) / n;
-  const variance = us.reduce((a, b) => a + (b - avg) ** 2, 0) / n;
-  const pct = (p: number) => us[Math.min(n - 1, Math.ceil(n * p) - 1)];
-  return {
-    bytes,
-    iterations: samplesNs.length,
-    tMin: us[0],
-    tMax: us[n - 1],
-    tTypical: median,
-    tAvg: avg,
-    tStdev: Math.sqrt(variance),
-    p99: pct(0.99),
-    p999: pct(0.999),
-  };
+export interface BandwidthOptions {
+  /** Message size. */
+  size: number;
+  /** Iterations per QP (duration mode: completions counted while sampling). */
+  iters: number;
+  /** QPs (default 1). */
+  qps?: number;
+  /** CQ moderation (default 1). */
+  cqMod?: number;
+  /** Post list (default 1). */
+  postList?: number;
+  /** No peak: `tposted[0]`/`tcompleted[0]` are the run's start and end. */
+  noPeak?: boolean;
+  /** Duration mode (the count is not multiplied by QPs). */
+  duration?: boolean;
+  /** `--run_infinitely` with `-b`: perftest's bidirectional factor. */
+  runInfBiFactor?: number;
+  /** Cycles per µs. */
+  cpuMhz?: number;
 }
 
 /**
- * Bandwidth statistics from the post and completion time of every message
- * (ns; `completed[i]` is when message i was seen complete, i.e. the time the
- * signaled completion covering it was polled). Peak follows perftest: the
- * best average over any run of consecutive messages i..j ending at a
- * signaled message (`signaledEvery`).
+ * `print_report_bw`: peak, average and message rate from the post time of
+ * every (list of) message(s) and the time of every signaled completion,
+ * indexed as perftest's `tposted[totscnt]` and `tcompleted[totccnt - 1]`.
+ * Units are bytes/s here; {@link bwInUnit} gives perftest's MB/sec
+ * (2^20) or Gb/sec with the same division perftest does.
  *
  * @example
  * ```ts
- * import { bandwidthStats } from "./perftest_stats.ts";
- * const posted = [0, 0, 0, 0], completed = [1000, 2000, 3000, 4000];
- * const r = bandwidthStats(1000, posted, completed, 1);
- * console.log(r.avgBytesPerSec, r.peakBytesPerSec); // 1000000000 1000000000
+ * import assert from "node:assert/strict";
+ * import { bandwidthReport } from "./perftest_stats.ts";
+ * // Four 1000-byte messages posted at 0, completions every 1000 ns, cq_mod 2.
+ * const tposted = [0, 0, 0, 0], tcompleted = [0, 2000, 0, 4000];
+ * const r = bandwidthReport(tposted, tcompleted, { size: 1000, iters: 4, cqMod: 2 });
+ * assert.equal(r.avgBytesPerSec, 1e9);
+ * assert.equal(r.msgRateMpps, 1);
  * ```
  */
-export function bandwidthStats(
-  bytes: number,
-  posted: number[],
-  completed: number[],
-  signaledEvery: number,
+export function bandwidthReport(
+  tposted: number[],
+  tcompleted: number[],
+  o: BandwidthOptions,
 ): BwRow {
-  const n = posted.length;
-  if (n === 0 || completed.length !== n) throw new RangeError("bandwidthStats: bad samples");
-  const total = completed[n - 1] - posted[0];
-  let best = total / n;
-  const step = Math.max(1, signaledEvery);
-  // j runs over group ends (and the last message), as perftest's cq_mod loop.
-  const ends: number[] = [];
-  for (let j = step - 1; j < n; j += step) ends.push(j);
-  if (ends[ends.length - 1] !== n - 1) ends.push(n - 1);
-  for (let i = 0; i < n; i++) {
-    const p = posted[i];
-    for (const j of ends) {
-      if (j < i) continue;
-      const t = (completed[j] - p) / (j - i + 1);
-      if (t < best && t > 0) best = t;
+  const qps = o.qps ?? 1, cqMod = o.cqMod ?? 1, postList = o.postList ?? 1;
+  const noPeak = o.noPeak ?? false;
+  const N = o.iters * qps;
+  const mhz = o.cpuMhz ?? VIRTUAL_CPU_MHZ;
+  // cycles_t is unsigned: an unset tcompleted[0] (0) makes a huge first candidate.
+  const d0 = tcompleted[0] - tposted[0];
+  let optDelta = d0 >= 0 ? d0 : 2 ** 64;
+  if (!noPeak) {
+    for (let i = 0; i < N; i += postList) {
+      const first = (i + 1) % cqMod === 0 ? i + 1 : cqMod * (Math.floor((i + 1) / cqMod) + 1);
+      for (let j = first - 1; j < N; j += cqMod) {
+        const d = tcompleted[j] - tposted[i];
+        if (d < 0) continue; // unsigned in perftest: a huge value, never the minimum
+        const t = Math.floor(d / (j - i + 1));
+        if (t < optDelta) optDelta = t;
+      }
+      if (N % cqMod) {
+        const j = N - 1;
+        const d = tcompleted[j] - tposted[i];
+        if (d >= 0) {
+          const t = Math.floor(d / (j - i + 1));
+          if (t < optDelta) optDelta = t;
+        }
+      }
     }
   }
-  const seconds = total / 1e9;
+  const ctu = mhz * 1000000;
+  const bi = o.runInfBiFactor ?? 1;
+  const tsize = bi * o.size;
+  const calc = o.duration ? o.iters : N;
+  const loc = noPeak ? 0 : calc - 1;
+  const cycles = tcompleted[loc] - tposted[0];
+  // Kept in bytes/s: bwInUnit divides by perftest's format factor.
+  const avg = (tsize * calc * ctu) / cycles;
+  const rate = (calc * ctu * bi) / (cycles * 1000000);
+  const peakUp = noPeak ? 0 : tsize * ctu;
+  const inUnit = (ff: number) => ({
+    peak: peakUp / (optDelta * ff),
+    avg: (tsize * calc * ctu) / (cycles * ff),
+  });
+  const mb = inUnit(0x100000), gb = inUnit(125000000);
   return {
-    bytes,
-    iterations: n,
-    peakBytesPerSec: best > 0 ? bytes / (best / 1e9) : 0,
-    avgBytesPerSec: seconds > 0 ? (bytes * n) / seconds : 0,
-    msgRateMpps: seconds > 0 ? n / seconds / 1e6 : 0,
+    bytes: o.size,
+    iterations: calc,
+    peakBytesPerSec: peakUp / optDelta,
+    avgBytesPerSec: avg,
+    msgRateMpps: rate,
+    inUnits: { peakMB: mb.peak, avgMB: mb.avg, peakGb: gb.peak, avgGb: gb.avg },
   };
 }
 
@@ -162,23 +342,26 @@ export function bandwidthStats(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MB } from "./perftest_stats.ts";
- * console.log(MB); // 1048576
+ * assert.deepEqual(MB, 1048576);
  * ```
  */
 export const MB = 1 << 20;
 
 /**
- * Bytes/s in the unit of the report: MB/sec (2^20 B/s) or Gb/sec (10^9 bit/s).
+ * Bytes/s in the unit of the report: MB/sec (2^20 B/s) or Gb/sec (10^9 bit/s),
+ * perftest's `format_factor`.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bwInUnit } from "./perftest_stats.ts";
- * console.log(bwInUnit(125e6, true)); // 1
+ * assert.deepEqual(bwInUnit(125e6, true), 1);
  * ```
  */
 export function bwInUnit(bytesPerSec: number, gbits: boolean): number {
-  return gbits ? bytesPerSec / 125e6 : bytesPerSec / MB;
+  return bytesPerSec / (gbits ? 125000000 : 0x100000);
 }
 
 /**
@@ -231,4 +414,82 @@ export interface PerftestResult {
   lat: LatRow[];
   /** Bandwidth rows (kind `bw`). */
   bw: BwRow[];
+  /** The header as perftest prints it, and the address lines (see perftest_format.ts). */
+  info?: HeaderInfo;
+  /** The peer's rows of a bidirectional test (perftest adds them to ours). */
+  bwRemote?: BwRow[];
+  /** `-W`: counter changes over each size. */
+  counters?: { name: string; value: number }[][];
+}
+
+/**
+ * Everything `ctx_print_test_info` and `ctx_print_pingpong_data` print.
+ *
+ * @example
+ * ```ts
+ * import type { HeaderInfo } from "./perftest_stats.ts";
+ * const qpns = (h: HeaderInfo) => h.local.map((a) => a.qpn);
+ * ```
+ */
+export interface HeaderInfo {
+  /** `-b`. */
+  bidirectional: boolean;
+  /** `-l` (> 1 prints a row). */
+  postList: number;
+  /** `--recv_post_list` (> 1 prints a row). */
+  recvPostList: number;
+  /** `-r` of a send test. */
+  rxDepth: number;
+  /** `--use-srq`. */
+  useSrq: boolean;
+  /** CQ moderation in force (bw tests print it). */
+  cqMod: number;
+  /** `-x` (printed when given). */
+  gidIndex?: number;
+  /** Outstanding reads/atomics (read and atomic tests print it). */
+  outReads: number;
+  /** `-e` and its vector: perftest's "Test with events" line. */
+  eqNum: number;
+  /** PCIe relaxed ordering row. */
+  pcieRelaxed: boolean;
+  /** Duration mode. */
+  duration: boolean;
+  /** `-C`. */
+  cycles: boolean;
+  /** `--cpu_util`. */
+  cpuUtil: boolean;
+  /** `--report-both` (with `-b`): each side's row after the sum. */
+  reportBoth?: boolean;
+  /** `--output` other than full. */
+  output: "full" | "bandwidth" | "message_rate" | "latency";
+  /** This side's QPs, then the peer's. */
+  local: AddressLine[];
+  /** The peer's QPs (perftest's `remote address`). */
+  remote: AddressLine[];
+}
+
+/**
+ * One ` local address:` / ` remote address:` line.
+ *
+ * @example
+ * ```ts
+ * import type { AddressLine } from "./perftest_stats.ts";
+ * const a: AddressLine = { lid: 1, qpn: 0x48, psn: 0x123456, rkey: 0x1000, vaddr: 0x7f00n };
+ * ```
+ */
+export interface AddressLine {
+  /** LID (the `--dlid` on the remote line when given). */
+  lid: number;
+  /** QP number. */
+  qpn: number;
+  /** First PSN. */
+  psn: number;
+  /** Outstanding reads (read tests). */
+  outReads?: number;
+  /** R_Key (RDMA tests). */
+  rkey?: number;
+  /** Buffer address (RDMA tests). */
+  vaddr?: bigint;
+  /** GID bytes (with `-x`). */
+  gid?: Uint8Array;
 }

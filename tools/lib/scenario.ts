@@ -30,6 +30,7 @@ import { isMap } from "yaml";
 import { type Profile, ProfileError, resolveProfile } from "../../mod.ts";
 import { errorAt, type LocatedYaml, parseYaml, YamlInputError } from "./yaml_errors.ts";
 import { loadProfile } from "./profile_yaml.ts";
+import { userPath } from "./cli.ts";
 import {
   LIMITS,
   parsePerftestArgs,
@@ -441,11 +442,15 @@ function perftestEntry(
     if (typeof o.size !== "number" && typeof o.size !== "string") {
       v.fail([...path, "size"], `must be a size in bytes (got ${JSON.stringify(o.size)})`);
     }
-    argv.push("-s", String(o.size));
+    argv.push("-s", String(strictSize(v, o.size, [...path, "size"])));
   }
   num("iterations", "-n");
   if (o.connection !== undefined) argv.push("-c", v.str(o.connection, [...path, "connection"]));
   num("mtu", "-m");
+  if (o.mtu !== undefined && ![256, 512, 1024, 2048, 4096].includes(o.mtu as number)) {
+    // perftest would warn and run at the port's MTU; a scenario file says what it means.
+    v.fail([...path, "mtu"], `invalid MTU ${o.mtu} (choose from 256, 512, 1024, 2048, 4096)`);
+  }
   num("inline", "-I");
   num("txDepth", "-t");
   num("qps", "-q");
@@ -473,7 +478,7 @@ function perftestEntry(
         v.fail([...path, "sizes", k], `must be a size in bytes (got ${JSON.stringify(s)})`);
       }
       try {
-        const n = parseSize(String(s));
+        const n = parseSize(String(strictSize(v, s, [...path, "sizes", k])));
         if (config.verb === "atomic" && n !== LIMITS.atomicSize) {
           throw new UsageError("message size cannot be changed for Atomic tests");
         }
@@ -510,7 +515,7 @@ function alltoallEntry(
       v.fail([...path, "size"], `must be a size in bytes (got ${JSON.stringify(o.size)})`);
     }
     try {
-      size = parseSize(String(o.size));
+      size = parseSize(String(strictSize(v, o.size, [...path, "size"])));
     } catch (e) {
       v.fail([...path, "size"], (e as Error).message.replace(/^-s\/--size:\s*/, ""));
     }
@@ -543,6 +548,15 @@ function alltoallEntry(
 }
 
 /**
+ * A size as a scenario file writes it: bytes, or with K or M (perftest's
+ * strtol would read '64Q' as 64; a file should say what it means).
+ */
+function strictSize(v: V, x: unknown, path: Path): string | number {
+  if (typeof x === "number" || (typeof x === "string" && /^\s*[0-9]+[KM]?\s*$/.test(x))) return x;
+  return v.fail(path, `'${x}' is not a size (bytes, or with K or M)`);
+}
+
+/**
  * Read and validate a scenario file.
  *
  * @example
@@ -553,17 +567,22 @@ function alltoallEntry(
  */
 export async function loadScenario(file: string): Promise<Scenario> {
   let text: string;
+  // Relative to where the user ran the task; messages keep the name as given.
+  const full = userPath(file);
   try {
-    text = await Deno.readTextFile(file);
+    text = await Deno.readTextFile(full);
   } catch (e) {
     if (e instanceof Deno.errors.NotCapable) {
       throw new UsageError(
-        `${file}: cannot read the scenario: no read permission (the task grants --allow-read=. only); ` +
-          `run: deno run --allow-read=.,${file} --allow-env=LOG_TOKENS,LOG_STREAM tools/run.ts ${file}`,
+        `${file}: cannot read the scenario: no read permission (deno task run grants the file it is given; ` +
+          `running the script by hand, add --allow-read=${full})`,
       );
+    }
+    if (e instanceof Deno.errors.NotFound) {
+      throw new UsageError(`${file}: no such scenario file (looked for ${full})`);
     }
     throw new UsageError(`${file}: cannot read the scenario (${(e as Error).message})`);
   }
-  const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) : ".";
+  const dir = full.slice(0, full.lastIndexOf("/")) || "/";
   return await parseScenario(text, file, dir);
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { Cluster, type Domain, type Host, modeError, ToolError } from "./api.ts";
+import { type CaptureOptions, startCapture } from "../../mod.ts";
 import { runPerftest } from "./perftest_runner.ts";
 import { formatResult, resultToJson } from "./perftest_format.ts";
 import type { PerftestResult } from "./perftest_stats.ts";
@@ -72,6 +73,7 @@ function diff(a: Record<string, Counters>, b: Record<string, Counters>): Record<
 export async function runScenario(
   s: Scenario,
   onWorkload?: (name: string, i: number, n: number) => void,
+  opts: ScenarioRunOptions = {},
 ): Promise<WorkloadResult[]> {
   const cluster = new Cluster({ profile: s.profile, seed: s.seed });
   const hosts = new Map<string, Host>();
@@ -113,32 +115,59 @@ export async function runScenario(
   };
   const all = [...hosts.values()];
   const out: WorkloadResult[] = [];
-  for (let i = 0; i < s.workload.length; i++) {
-    const w = s.workload[i];
-    onWorkload?.(w.name, i, s.workload.length);
-    const before = snapshot(all);
-    if (w.kind === "perftest") {
-      const a = ep(w.between[0]), b = ep(w.between[1]);
-      const result = await runPerftest(w.config, {
-        profile: s.profile,
-        endpoints: {
+  // The workloads' packets; the subnet manager's sweep at start is not captured.
+  const tap = opts.capture ? startCapture(cluster.fabric, opts.capture) : undefined;
+  try {
+    await runWorkloads();
+  } finally {
+    tap?.stop();
+  }
+  if (tap) opts.onCapture?.(tap.bytes().slice(), tap.count);
+  return out;
+
+  async function runWorkloads(): Promise<void> {
+    for (let i = 0; i < s.workload.length; i++) {
+      const w = s.workload[i];
+      onWorkload?.(w.name, i, s.workload.length);
+      const before = snapshot(all);
+      if (w.kind === "perftest") {
+        const a = ep(w.between[0]), b = ep(w.between[1]);
+        const result = await runPerftest(w.config, {
+          profile: s.profile,
+          endpoints: {
+            cluster,
+            a: a.dom,
+            b: b.dom,
+            mode: `${w.between[0]} (${a.mode}) <-> ${w.between[1]} (${b.mode})`,
+          },
+        });
+        out.push({ kind: "perftest", name: w.name, result, counters: diff(before, snapshot(all)) });
+      } else {
+        const result = await runAllToAll(
           cluster,
-          a: a.dom,
-          b: b.dom,
-          mode: `${w.between[0]} (${a.mode}) <-> ${w.between[1]} (${b.mode})`,
-        },
-      });
-      out.push({ kind: "perftest", name: w.name, result, counters: diff(before, snapshot(all)) });
-    } else {
-      const result = await runAllToAll(
-        cluster,
-        w.endpoints.map((n) => ({ name: n, ...ep(n) })),
-        w,
-      );
-      out.push({ kind: "alltoall", name: w.name, result, counters: diff(before, snapshot(all)) });
+          w.endpoints.map((n) => ({ name: n, ...ep(n) })),
+          w,
+        );
+        out.push({ kind: "alltoall", name: w.name, result, counters: diff(before, snapshot(all)) });
+      }
     }
   }
-  return out;
+}
+
+/**
+ * Options of {@link runScenario}.
+ *
+ * @example
+ * ```ts
+ * import type { ScenarioRunOptions } from "./scenario_run.ts";
+ * const o: ScenarioRunOptions = { capture: { format: "rocev2" }, onCapture: (b) => console.log(b.length) };
+ * ```
+ */
+export interface ScenarioRunOptions {
+  /** Capture every packet the hosts' HCAs send during the workloads. */
+  capture?: CaptureOptions;
+  /** The pcap file image and its packet count, after the last workload. */
+  onCapture?: (pcap: Uint8Array, packets: number) => void;
 }
 
 /**

@@ -1,0 +1,158 @@
+// perftest's loops on the simulated cluster: what each flag changes in a run,
+// with few iterations (no -a sweeps here).
+import assert from "node:assert/strict";
+import { parsePerftestArgs } from "../tools/lib/perftest_args.ts";
+import { runPerftest } from "../tools/lib/perftest_runner.ts";
+import { formatRow } from "../tools/lib/perftest_format.ts";
+import { ToolError } from "../tools/lib/api.ts";
+import { resolveProfile } from "../mod.ts";
+
+const run = (...argv: string[]) => runPerftest(parsePerftestArgs(argv));
+
+Deno.test("perftest runner: rows are handed over size by size, before the run ends", async () => {
+  const events: string[] = [];
+  const c = parsePerftestArgs(["ib_send_lat", "-c", "UD", "-a", "-n", "5"]);
+  const r = await runPerftest(c, {
+    onPreamble: () => events.push("preamble"),
+    onRow: (res, i) => events.push(`row ${res.lat[i].bytes}`),
+  });
+  events.push("done");
+  // UD with -a: 2 … the MTU, as perftest's send tests.
+  assert.deepEqual(events, [
+    "preamble",
+    ...[2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048].map((s) => `row ${s}`),
+    "done",
+  ]);
+  assert.equal(r.lat.length, 11);
+});
+
+Deno.test("perftest runner: perftest's sample counts (read/atomic take iters posts)", async () => {
+  const [read, atomic, write] = await Promise.all([
+    run("ib_read_lat", "-n", "7", "-U"),
+    run("ib_atomic_lat", "-n", "7", "-A", "CMP_AND_SWAP"),
+    run("ib_write_lat", "-n", "7", "-U"),
+  ]);
+  // iters timestamps → iters - 1 deltas, as perftest's measure_cnt.
+  assert.equal(read.lat[0].unsorted?.length, 6);
+  assert.equal(write.lat[0].unsorted?.length, 6);
+  assert.equal(atomic.lat[0].iterations, 7);
+  assert.equal(atomic.atomicType, "CMP_AND_SWAP");
+  // Read/atomic report a full round trip, write half of one.
+  assert.ok(read.lat[0].tTypical > write.lat[0].tTypical);
+});
+
+Deno.test("perftest runner: MTU and UD size checks against the port, as perftest", async () => {
+  const m = await run("ib_write_lat", "-n", "5", "-m", "1500");
+  assert.equal(m.mtu, 2048); // warned about (stderr) and replaced by the active MTU
+  const big = await run("ib_write_lat", "-n", "5", "-m", "4096");
+  assert.equal(big.mtu, 2048);
+  assert.deepEqual(big.notes, [
+    "Requested mtu is higher than active mtu ",
+    "Changing to active mtu - 4",
+  ]);
+  // UD: an explicit size above the MTU is an error, the default size is lowered.
+  await assert.rejects(() => run("ib_send_bw", "-c", "UD", "-s", "4096", "-n", "5"), (e) => {
+    assert.ok(e instanceof ToolError);
+    assert.match(e.message, /Max message size in UD cannot be greater than MTU \(2048\)/);
+    return true;
+  });
+  const ud = await run("ib_send_bw", "-c", "UD", "-n", "20");
+  assert.equal(ud.bw[0].bytes, 2048);
+  await assert.rejects(
+    () => run("ib_write_lat", "-n", "5", "-d", "mlx5_0"),
+    /IB device mlx5_0 not found/,
+  );
+  await assert.rejects(
+    () => run("ib_write_lat", "-n", "5", "-i", "2"),
+    /Unable to query port 2 attributes/,
+  );
+});
+
+Deno.test("perftest runner: -b sums both directions, -N and above 20000 no peak, -Q and -l", async () => {
+  const [uni, bi, noPeak, mod, list] = await Promise.all([
+    run("ib_write_bw", "-s", "4096", "-n", "200"),
+    run("ib_write_bw", "-s", "4096", "-n", "200", "-b"),
+    run("ib_write_bw", "-s", "4096", "-n", "200", "-N"),
+    run("ib_write_bw", "-s", "4096", "-n", "200", "-Q", "10"),
+    run("ib_write_bw", "-s", "1024", "-n", "200", "-l", "4"),
+  ]);
+  assert.ok(bi.bwRemote && bi.bwRemote.length === 1);
+  const sum = bi.bw[0].inUnits.avgMB + bi.bwRemote![0].inUnits.avgMB;
+  assert.ok(
+    sum > 1.5 * uni.bw[0].inUnits.avgMB,
+    `bidirectional ${sum} vs ${uni.bw[0].inUnits.avgMB}`,
+  );
+  assert.match(formatRow(bi, bi.bw[0], bi.bwRemote![0]), new RegExp(`${sum.toFixed(2)}`));
+  assert.equal(noPeak.bw[0].peakBytesPerSec, 0);
+  assert.equal(mod.info?.cqMod, 10);
+  assert.equal(list.info?.postList, 4);
+  assert.equal(list.info?.cqMod, 4);
+  for (const r of [uni, mod, list]) {
+    assert.ok(r.bw[0].peakBytesPerSec >= r.bw[0].avgBytesPerSec * 0.99);
+  }
+});
+
+Deno.test("perftest runner: -D runs for virtual seconds with perftest's margins", async () => {
+  // A slow fabric keeps a virtual second cheap to simulate: 1 Gb/s lanes' worth of 1x, 200 µs cables.
+  const slow = resolveProfile({
+    base: "pcix-sdr-2006",
+    name: "slow-cables",
+    link: { width: 1, laneSignalBytesPerSec: "100 Mb/s", propagationNs: "200 us" },
+  });
+  const dur = (...argv: string[]) => runPerftest(parsePerftestArgs(argv), { profile: slow });
+  const r = await dur("ib_write_bw", "-s", "65536", "-D", "3", "-f", "1");
+  // 8 MB/s of payload for the 1 s sampled between the margins: ~120 messages of 64 KiB.
+  const n = r.bw[0].iterations;
+  assert.ok(n > 80 && n < 160, `${n} completions sampled`);
+  assert.equal(r.bw[0].peakBytesPerSec, 0);
+  assert.ok(
+    Math.abs(r.bw[0].inUnits.avgMB - (65536 * n) / 1048576) < 0.5,
+    `${r.bw[0].inUnits.avgMB}`,
+  );
+  // Send tests too: the receiver keeps receiving until the sender has drained.
+  const send = await dur("ib_send_bw", "-s", "4096", "-D", "1", "-f", "0");
+  assert.ok(send.bw[0].iterations > 100, `${send.bw[0].iterations} sends`);
+  // --run_infinitely: a row per -D interval, as perftest's print thread.
+  const rows: number[] = [];
+  await runPerftest(parsePerftestArgs(["ib_write_bw", "--run_infinitely", "-D", "1", "-b"]), {
+    profile: slow,
+    infiniteReports: 3,
+    onRow: (r, i) => rows.push(r.bw[i].inUnits.avgMB),
+  });
+  assert.equal(rows.length, 3);
+  // -b doubles the size in perftest's infinite report: about twice 8 MB/s.
+  for (const mb of rows) assert.ok(mb > 12 && mb < 20, `${rows}`);
+  const lat = await dur("ib_atomic_lat", "-D", "1", "-f", "0");
+  assert.ok(lat.lat[0].tps! > 1000 && lat.lat[0].tps! < 2600, `tps ${lat.lat[0].tps}`);
+  assert.ok(Math.abs(lat.lat[0].tAvg * lat.lat[0].tps! - 1e6) < 1, "t_avg × tps = 1 s");
+});
+
+Deno.test("perftest runner: -x adds a GRH; -S, --pkey_index reach the QPs; -W counts", async () => {
+  const r = await run(
+    "ib_send_lat",
+    "-n",
+    "10",
+    "-x",
+    "0",
+    "-S",
+    "3",
+    "-W",
+    "counters/port_xmit_packets,xen/hypercalls",
+  );
+  assert.equal(r.info?.gidIndex, 0);
+  assert.ok(r.info?.local[0].gid && r.info.local[0].gid.length === 16);
+  const c = r.counters![0];
+  assert.deepEqual(c.map((x) => x.name), ["counters/port_xmit_packets", "xen/hypercalls"]);
+  assert.equal(c[0].value, 20); // 10 SENDs and 10 ACKs leave the client's port
+  assert.equal(c[1].value, 0); // bare metal
+  await assert.rejects(() => run("ib_send_lat", "-n", "5", "-x", "3"), /the port has 1 GID/);
+});
+
+Deno.test("perftest runner: --pcap captures the test's packets without changing its figures", async () => {
+  const c = parsePerftestArgs(["ib_write_lat", "-n", "20", "-s", "64"]);
+  const plain = await runPerftest(c);
+  const tapped = await runPerftest(c, { capture: { format: "ib" } });
+  assert.deepEqual(tapped.lat, plain.lat);
+  // 20 writes each way, each acknowledged: 80 packets after the 24-byte header.
+  assert.ok(tapped.pcap && tapped.pcap.length > 24);
+});

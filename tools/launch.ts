@@ -1,0 +1,189 @@
+/**
+ * The deno tasks' launcher: runs a tool with the narrowest permissions that
+ * let it do what this command line asks. It reads the files and writes the
+ * outputs the user named (resolved from where the task was run, `INIT_CWD`)
+ * and nothing else: read access to the repository and the named inputs,
+ * write access to the named outputs only, the environment variables the
+ * tools use, FFI only for the tools that can drive real hardware.
+ *
+ * `deno task perftest … --pcap /tmp/t.pcap` becomes
+ * `deno run --allow-read=<repo> --allow-write=/tmp/t.pcap … tools/perftest.ts …`.
+ *
+ * @module
+ */
+import { getoptLong } from "./lib/getopt.ts";
+import { perftestOptionTable } from "./lib/perftest_args.ts";
+
+/** Where a tool's flags point at files. */
+interface ToolSpec {
+  script: string;
+  ffi?: boolean;
+  /** Long flags whose value is a file the tool reads. */
+  read?: string[];
+  /** Long flags whose value is a file or directory the tool writes. */
+  write?: string[];
+  /** Outputs written without a flag naming them: default path, unless a flag overrides it. */
+  defaults?: { when?: string; unless?: string; path: string }[];
+  /** The first positional is a file the tool reads (its directory too: files it names). */
+  positionalRead?: boolean;
+  /** Flags with a value (for tools parsed with node:util, so values are not taken for files). */
+  valued?: string[];
+  short?: Record<string, string>;
+}
+
+const TOOLS: Record<string, ToolSpec> = {
+  perftest: {
+    script: "tools/perftest.ts",
+    ffi: true,
+    read: ["profile", "mmap"],
+    write: ["pcap", "out_json_file"],
+    defaults: [{ when: "out_json", unless: "out_json_file", path: "perftest_out.json" }],
+  },
+  devinfo: { script: "tools/ibv_devinfo.ts", ffi: true, read: ["profile"] },
+  paper: {
+    script: "tools/paper.ts",
+    read: ["profile"],
+    write: ["out"],
+    defaults: [{ unless: "out", path: "out/paper" }],
+  },
+  run: { script: "tools/run.ts", write: ["pcap"], positionalRead: true },
+  "xenib-perf": { script: "tools/xenib_perf.ts", read: ["profile"], short: { p: "profile" } },
+  "native-perf": { script: "tools/native_perf.ts", read: ["profile"], short: { p: "profile" } },
+  bench: { script: "tools/bench.ts" },
+};
+
+/**
+ * Resolve `p` against `base` (no file system access).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveFrom } from "./launch.ts";
+ * assert.deepEqual(resolveFrom("/home/u/x", "../t.pcap"), "/home/u/t.pcap");
+ * ```
+ */
+export function resolveFrom(base: string, p: string): string {
+  const parts = (p.startsWith("/") ? p : `${base}/${p}`).split("/");
+  const out: string[] = [];
+  for (const part of parts) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return "/" + out.join("/");
+}
+
+/**
+ * The read and write paths a tool's command line names, resolved from `cwd`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pathsOf } from "./launch.ts";
+ * const p = pathsOf("perftest", ["ib_send_lat", "--pcap", "t.pcap", "--out_json"], "/w");
+ * assert.deepEqual(p.write, [ "/w/t.pcap", "/w/perftest_out.json" ]);
+ * ```
+ */
+export function pathsOf(
+  tool: string,
+  args: string[],
+  cwd: string,
+): { read: string[]; write: string[] } {
+  const spec = TOOLS[tool];
+  const read: string[] = [], write: string[] = [];
+  if (!spec) return { read, write };
+  const given = new Map<string, string | true>();
+  const positionals: string[] = [];
+  if (tool === "perftest") {
+    try {
+      const r = getoptLong(args, perftestOptionTable());
+      for (const o of r.options) given.set(o.name, o.value ?? true);
+      positionals.push(...r.positionals);
+    } catch {
+      // The tool itself reports the bad command line.
+    }
+  } else {
+    const valued = new Set([...(spec.read ?? []), ...(spec.write ?? []), ...(spec.valued ?? [])]);
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      let name: string | undefined, value: string | undefined;
+      if (a.startsWith("--")) {
+        const eq = a.indexOf("=");
+        name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+        if (eq >= 0) value = a.slice(eq + 1);
+      } else if (/^-[A-Za-z]$/.test(a) && spec.short?.[a[1]]) name = spec.short[a[1]];
+      else if (!a.startsWith("-")) {
+        positionals.push(a);
+        continue;
+      }
+      if (name === undefined) continue;
+      if (valued.has(name) && value === undefined && i + 1 < args.length) value = args[++i];
+      given.set(name, value ?? true);
+    }
+  }
+  const path = (
+    v: string | true | undefined,
+  ) => (typeof v === "string" && v !== "" ? v : undefined);
+  for (const f of spec.read ?? []) {
+    const v = path(given.get(f));
+    // Built-in profile names are not files.
+    if (v && (f !== "profile" || /\.ya?ml$/i.test(v))) read.push(resolveFrom(cwd, v));
+  }
+  for (const f of spec.write ?? []) {
+    const v = path(given.get(f));
+    if (v) write.push(resolveFrom(cwd, v));
+  }
+  for (const d of spec.defaults ?? []) {
+    if (d.when && !given.has(d.when)) continue;
+    if (d.unless && given.has(d.unless)) continue;
+    write.push(resolveFrom(cwd, d.path));
+  }
+  if (spec.positionalRead && positionals[0]) {
+    const file = resolveFrom(cwd, positionals[0]);
+    read.push(file, file.slice(0, file.lastIndexOf("/")) || "/");
+  }
+  return { read, write };
+}
+
+/**
+ * The `deno run` arguments for a tool and its command line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { denoArgs } from "./launch.ts";
+ * const a = denoArgs("paper", ["--out", "/tmp/p"], "/repo", "/home/u");
+ * assert.deepEqual(a.includes("--allow-write=/tmp/p"), true);
+ * ```
+ */
+export function denoArgs(tool: string, args: string[], repo: string, cwd: string): string[] {
+  const spec = TOOLS[tool];
+  const { read, write } = pathsOf(tool, args, cwd);
+  const perms = [
+    `--allow-read=${[repo, ...read].join(",")}`,
+    "--allow-env=LOG_TOKENS,LOG_STREAM,INIT_CWD,NO_COLOR",
+  ];
+  if (write.length) perms.push(`--allow-write=${write.join(",")}`);
+  if (spec.ffi) perms.push("--allow-ffi");
+  return ["run", "--quiet", ...perms, `${repo}/${spec.script}`, ...args];
+}
+
+if (import.meta.main) {
+  const [tool, ...args] = Deno.args;
+  if (!tool || !TOOLS[tool]) {
+    console.error(`launch: unknown tool '${tool ?? ""}' (one of ${Object.keys(TOOLS).join(", ")})`);
+    Deno.exit(2);
+  }
+  const repo = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  const cwd = Deno.env.get("INIT_CWD") || Deno.cwd();
+  const child = new Deno.Command("deno", {
+    args: denoArgs(tool, args, repo, cwd),
+    env: { INIT_CWD: cwd },
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  // Ctrl-C reaches the child through the terminal's process group; wait for it.
+  const status = await child.status;
+  Deno.exit(status.signal ? 130 : status.code);
+}

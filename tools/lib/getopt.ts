@@ -1,0 +1,155 @@
+/**
+ * glibc `getopt_long` as perftest calls it: short options cluster (`-aF`),
+ * a short option's value may be glued on (`-s64`) or be the next word even
+ * when it starts with `-` (`-s -5`), long options take `--size=64` or
+ * `--size 64` and may be abbreviated to any unique prefix (`--iter 10`),
+ * words that are not options are collected (glibc permutes them to the
+ * end), and `--` ends the options. Options come back in command-line
+ * order, so "the last one wins" is the caller's loop, as in perftest.
+ *
+ * @module
+ */
+
+/**
+ * One option of the table.
+ *
+ * @example
+ * ```ts
+ * import type { LongOption } from "./getopt.ts";
+ * const size: LongOption = { name: "size", short: "s", hasArg: true };
+ * ```
+ */
+export interface LongOption {
+  /** Long name without dashes. */
+  name: string;
+  /** Single-letter form, if any. */
+  short?: string;
+  /** Takes a value (getopt's `required_argument`). */
+  hasArg: boolean;
+}
+
+/**
+ * An option as found on the command line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getoptLong } from "./getopt.ts";
+ * const { options } = getoptLong(["-s64"], [{ name: "size", short: "s", hasArg: true }]);
+ * assert.deepEqual(options[0], { name: "size", value: "64", spelled: "-s" });
+ * ```
+ */
+export interface FoundOption {
+  /** The table's long name. */
+  name: string;
+  /** Its value (options with an argument). */
+  value?: string;
+  /** How the user wrote it (`-s`, `--size`, `--si`). */
+  spelled: string;
+}
+
+/**
+ * A command line getopt refuses; the message is glibc's wording.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GetoptError } from "./getopt.ts";
+ * assert.deepEqual(new GetoptError("unrecognized option '--x'").name, "GetoptError");
+ * ```
+ */
+export class GetoptError extends Error {
+  /** @param message glibc's diagnostic, without the program name */
+  constructor(message: string) {
+    super(message);
+    this.name = "GetoptError";
+  }
+}
+
+/**
+ * Parse `argv` against `table` as glibc's `getopt_long` with permutation.
+ * @throws GetoptError on an unknown, ambiguous or incomplete option
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getoptLong } from "./getopt.ts";
+ * const table = [
+ *   { name: "iters", short: "n", hasArg: true },
+ *   { name: "all", short: "a", hasArg: false },
+ *   { name: "CPU-freq", short: "F", hasArg: false },
+ * ];
+ * const r = getoptLong(["host", "-aF", "--iter=10"], table);
+ * assert.deepEqual(r.options.map((o) => o.name), ["all", "CPU-freq", "iters"]);
+ * assert.equal(r.options[2].value, "10");
+ * assert.deepEqual(r.positionals, ["host"]);
+ * ```
+ */
+export function getoptLong(
+  argv: string[],
+  table: readonly LongOption[],
+): { options: FoundOption[]; positionals: string[] } {
+  const options: FoundOption[] = [];
+  const positionals: string[] = [];
+  const byShort = new Map<string, LongOption>();
+  for (const o of table) if (o.short) byShort.set(o.short, o);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      const word = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      const o = matchLong(word, table);
+      if (o.hasArg) {
+        let value: string;
+        if (eq >= 0) value = arg.slice(eq + 1);
+        else if (i + 1 < argv.length) value = argv[++i];
+        else throw new GetoptError(`option '--${o.name}' requires an argument`);
+        options.push({ name: o.name, value, spelled: `--${word}` });
+      } else {
+        if (eq >= 0) throw new GetoptError(`option '--${o.name}' doesn't allow an argument`);
+        options.push({ name: o.name, spelled: `--${word}` });
+      }
+      continue;
+    }
+    if (arg.startsWith("-") && arg.length > 1) {
+      for (let k = 1; k < arg.length; k++) {
+        const c = arg[k];
+        const o = byShort.get(c);
+        if (!o) throw new GetoptError(`invalid option -- '${c}'`);
+        if (!o.hasArg) {
+          options.push({ name: o.name, spelled: `-${c}` });
+          continue;
+        }
+        let value: string;
+        if (k + 1 < arg.length) value = arg.slice(k + 1);
+        else if (i + 1 < argv.length) value = argv[++i];
+        else throw new GetoptError(`option requires an argument -- '${c}'`);
+        options.push({ name: o.name, value, spelled: `-${c}` });
+        break;
+      }
+      continue;
+    }
+    positionals.push(arg);
+  }
+  return { options, positionals };
+}
+
+/** Exact match first, else the one option the word is a prefix of. */
+function matchLong(word: string, table: readonly LongOption[]): LongOption {
+  const exact = table.find((o) => o.name === word);
+  if (exact) return exact;
+  const hits = table.filter((o) => o.name.startsWith(word));
+  if (hits.length === 1 && word.length > 0) return hits[0];
+  if (hits.length > 1 && word.length > 0) {
+    throw new GetoptError(
+      `option '--${word}' is ambiguous; possibilities: ${
+        hits.map((h) => `'--${h.name}'`).join(" ")
+      }`,
+    );
+  }
+  throw new GetoptError(`unrecognized option '--${word}'`);
+}
