@@ -36,6 +36,12 @@ async function main(args: string[]): Promise<void> {
         `running the script by hand, add --allow-write=${out})`,
     );
   }
+  // The output directory before the run: a bad --out fails at once, not after the evaluation.
+  try {
+    await Deno.mkdir(out, { recursive: true });
+  } catch (e) {
+    throw new ToolError(`--out ${out}: cannot create the directory (${(e as Error).message})`);
+  }
   const profile = await loadToolProfile(c.profile);
   const plan = paperPlan(c.quick);
   const progress = new Progress(paperSteps(plan, c.modes));
@@ -53,11 +59,6 @@ async function main(args: string[]): Promise<void> {
     progress.end();
   }
   data.wallSeconds = (performance.now() - t0) / 1000;
-  try {
-    await Deno.mkdir(out, { recursive: true });
-  } catch (e) {
-    throw new ToolError(`--out ${out}: cannot create the directory (${(e as Error).message})`);
-  }
   const files: string[] = [];
   for (const [name, svg] of Object.entries(paperCharts(data))) {
     await Deno.writeTextFile(`${out}/${name}`, svg);
