@@ -4,7 +4,8 @@
  * re-exports: the verbs API and clusters (`drivers/verbs`), the simulated
  * platform (`sim`), the hypervisor (`hypervisor`, as `Xen*`-free names plus
  * its `Domain` as `XenDomain`), the HCA model (`hca`), and the real-hardware
- * provider (`openRealDevice`).
+ * provider (`openRealDevice`), and the MPI library as the namespace `mpi`
+ * (`mpi/`, see docs/mpi.md).
  *
  * @example
  * ```ts
@@ -27,3 +28,4 @@ export { Domain as XenDomain } from "./hypervisor/mod.ts";
 export * from "./drivers/xen/mod.ts";
 export * from "./hca/capture.ts";
 export * from "./hca/rocev2.ts";
+export * as mpi from "./mpi/mod.ts";

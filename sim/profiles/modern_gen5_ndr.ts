@@ -113,4 +113,50 @@ export const MODERN_GEN5_NDR: Profile = {
     // Backend lookup and validation.
     backendOpNs: 300,
   },
+  mpi: {
+    // MVAPICH2 2.3.7 ibv_param.c, MV2_HCA_MLX_CX_HDR on EPYC: vbuf 32 KiB = eager threshold.
+    eagerThreshold: 32_768,
+    // MV2_VBUF_TOTAL_SIZE for ConnectX HDR (ibv_param.c).
+    vbufTotalSize: 32_768,
+    // MV2_USE_RDMA_FAST_PATH on by default (ibv_param.c).
+    rdmaFastPath: 1,
+    // rdma_fp_buffer_size = 5 KiB for ConnectX HDR (ibv_param.c).
+    fastPathBufSize: 5_120,
+    // num_rdma_buffer of ibv_param.c's default branch; 64 when np = 2.
+    numRdmaBuffer: 16,
+    // rdma_eager_limit = 32 (ibv_param.c).
+    rdmaEagerLimit: 32,
+    // RDMA_DEFAULT_POLLING_SET_LIMIT = 64 (ibv_param.h).
+    pollingSetLimit: 64,
+    // MVAPICH2 2.3 default rendezvous: RGET (rdma_rndv_protocol, ibv_param.c).
+    rndvRdmaRead: 1,
+    // RDMA_PREPOST_DEPTH = 64 (ibv_param.h).
+    prepostDepth: 64,
+    // rdma_prepost_noop_extra = 6 (ibv_param.c).
+    noopExtra: 6,
+    // rdma_credit_notify_threshold = 10 (ibv_param.c).
+    creditNotifyThreshold: 10,
+    // RDMA_DEFAULT_MAX_SEND_WQE = 64 (ibv_param.h).
+    maxSendWqe: 64,
+    // rdma_max_inline_size = 128 for Mellanox HCAs (ibv_param.c).
+    maxInline: 128,
+    // MV2_USE_LAZY_MEM_UNREGISTER = 1 (default).
+    regCache: 1,
+    // RDMA_NDREG_ENTRIES = 8192 (ibv_param.h).
+    dregEntries: 8_192,
+    // rdma_dreg_cache_limit = 0: no byte limit.
+    dregCacheLimit: 0,
+    // Per-message library work on a current core (~100 instructions at 3.5 GHz plus misses).
+    sendOverheadNs: 60,
+    // Header decode and matching per arriving packet.
+    recvOverheadNs: 60,
+    // 25 GbE TCP one-way message to the PMI server (~15 µs).
+    pmiLatencyNs: 15_000,
+    // 25 GbE payload rate.
+    pmiBytesPerSec: 3e9,
+    // Sustained flop rate of one AVX-512 server core on NPB-like code (~8 GFLOPS).
+    computeFlopsPerSec: 8e9,
+    // Single-core STREAM-like rate on DDR5 (as cpu.memcpyBytesPerSec).
+    computeBytesPerSec: 20e9,
+  },
 };

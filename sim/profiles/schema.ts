@@ -132,6 +132,128 @@ export const PROFILE_SCHEMA = {
     },
     backendOpNs: { unit: "time", doc: "backend bookkeeping per request (lookup, validation)" },
   },
+  // The MPI library (mpi/): MVAPICH's protocol parameters, named in docs/mpi.md by their
+  // MV2_* environment variables, plus the library's own software costs and the computation
+  // rate that comm.compute() charges.
+  mpi: {
+    eagerThreshold: {
+      unit: "size",
+      doc: "largest message (header + data) sent eagerly (MV2_IBA_EAGER_THRESHOLD)",
+      integer: true,
+      positive: true,
+    },
+    vbufTotalSize: {
+      unit: "size",
+      doc: "size of one pre-registered send/receive buffer, vbuf (MV2_VBUF_TOTAL_SIZE)",
+      integer: true,
+      positive: true,
+    },
+    rdmaFastPath: {
+      unit: "count",
+      doc: "1: RDMA-write eager fast path with receiver polling (MV2_USE_RDMA_FAST_PATH)",
+      integer: true,
+    },
+    fastPathBufSize: {
+      unit: "size",
+      doc: "one slot of a per-peer fast-path ring (MV2_RDMA_FAST_PATH_BUF_SIZE)",
+      integer: true,
+      positive: true,
+    },
+    numRdmaBuffer: {
+      unit: "count",
+      doc: "slots per fast-path ring; doubled for 2-process jobs (MV2_NUM_RDMA_BUFFER)",
+      integer: true,
+      positive: true,
+    },
+    rdmaEagerLimit: {
+      unit: "count",
+      doc: "eager messages from a peer before its fast path is set up (MV2_RDMA_EAGER_LIMIT)",
+      integer: true,
+    },
+    pollingSetLimit: {
+      unit: "count",
+      doc: "peers whose fast-path rings a process polls (MV2_POLLING_SET_LIMIT)",
+      integer: true,
+    },
+    rndvRdmaRead: {
+      unit: "count",
+      doc: "rendezvous data by RDMA READ, RGET (1) or RDMA WRITE, RPUT (0) (MV2_RNDV_PROTOCOL)",
+      integer: true,
+    },
+    prepostDepth: {
+      unit: "count",
+      doc: "receive vbufs posted per connection = send credits (MV2_PREPOST_DEPTH)",
+      integer: true,
+      positive: true,
+    },
+    noopExtra: {
+      unit: "count",
+      doc:
+        "extra receive vbufs per connection for explicit credit updates (rdma_prepost_noop_extra)",
+      integer: true,
+      positive: true,
+    },
+    creditNotifyThreshold: {
+      unit: "count",
+      doc: "credits owed before an explicit credit update is sent (MV2_CREDIT_NOTIFY_THRESHOLD)",
+      integer: true,
+      positive: true,
+    },
+    maxSendWqe: {
+      unit: "count",
+      doc: "send work requests outstanding per connection (MV2_DEFAULT_MAX_SEND_WQE)",
+      integer: true,
+      positive: true,
+    },
+    maxInline: {
+      unit: "size",
+      doc: "largest packet posted inline (MV2_MAX_INLINE_SIZE)",
+      integer: true,
+    },
+    regCache: {
+      unit: "count",
+      doc: "1: keep registrations in a pin-down cache (MV2_USE_LAZY_MEM_UNREGISTER)",
+      integer: true,
+    },
+    dregEntries: {
+      unit: "count",
+      doc: "registrations the pin-down cache keeps (MV2_NDREG_ENTRIES)",
+      integer: true,
+      positive: true,
+    },
+    dregCacheLimit: {
+      unit: "size",
+      doc: "bytes the pin-down cache keeps registered, 0 = no limit (MV2_DREG_CACHE_LIMIT)",
+      integer: true,
+    },
+    sendOverheadNs: {
+      unit: "time",
+      doc: "library work to start one message (request, header, protocol choice)",
+    },
+    recvOverheadNs: {
+      unit: "time",
+      doc: "library work per arriving packet (header decode, matching)",
+    },
+    pmiLatencyNs: {
+      unit: "time",
+      doc: "one message on the management network (PMI key-value exchange at MPI_Init)",
+    },
+    pmiBytesPerSec: {
+      unit: "rate",
+      doc: "management network bandwidth (PMI key-value exchange)",
+      positive: true,
+    },
+    computeFlopsPerSec: {
+      unit: "count",
+      doc: "floating-point operations per second that comm.compute() charges (one core)",
+      positive: true,
+    },
+    computeBytesPerSec: {
+      unit: "rate",
+      doc: "memory traffic per second that comm.compute() charges (one core, STREAM-like)",
+      positive: true,
+    },
+  },
 } as const satisfies Record<string, Record<string, ParamSpec>>;
 
 type Schema = typeof PROFILE_SCHEMA;

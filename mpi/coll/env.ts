@@ -1,0 +1,145 @@
+/**
+ * What a collective algorithm needs from its communicator: point-to-point
+ * on the communicator's collective context (so it never matches user
+ * messages), scratch memory in the rank's domain (registered once, reused:
+ * zero-copy like user buffers), local reductions and copies charged in
+ * virtual time. Algorithms are written once against this interface.
+ *
+ * @module
+ */
+import { JsRegion, type Region } from "../buffer.ts";
+import type { Datatype } from "../datatype.ts";
+import type { Op } from "../ops.ts";
+import type { Request, Status } from "../request.ts";
+
+/**
+ * The environment of one collective call on one rank.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { CollEnv } from "./env.ts";
+ * const ring = (env: CollEnv) => [(env.rank + 1) % env.size, (env.rank - 1 + env.size) % env.size];
+ * assert.equal(typeof ring, "function");
+ * ```
+ */
+export interface CollEnv {
+  /** Rank in the communicator. */
+  readonly rank: number;
+  /** Size of the communicator. */
+  readonly size: number;
+  /** Start sending `region` to `dest` with `tag`. */
+  isend(region: Region, dest: number, tag: number): Promise<Request>;
+  /** Post a receive into `region` from `src` with `tag`. */
+  irecv(region: Region, src: number, tag: number): Promise<Request>;
+  /** Wait for all; returns their statuses (throws the first error). */
+  waitall(reqs: readonly Request[]): Promise<Status[]>;
+  /** A scratch region of `bytes` in domain memory, returned when the collective ends. */
+  scratch(bytes: number): Region;
+  /** `inout = inout op input` elementwise (charged as computation). */
+  reduceLocal(op: Op, datatype: Datatype, inout: Region, input: Region): void;
+  /** Copy `src` into `dst` (same length; charged at the memcpy rate). */
+  copy(dst: Region, src: Region): void;
+}
+
+/**
+ * Send and wait.
+ *
+ * @example
+ * ```ts ignore
+ * await send(env, region, 1, TAG.bcast);
+ * ```
+ */
+export async function send(env: CollEnv, region: Region, dest: number, tag: number): Promise<void> {
+  await env.waitall([await env.isend(region, dest, tag)]);
+}
+
+/**
+ * Receive and wait; returns the status.
+ *
+ * @example
+ * ```ts ignore
+ * const st = await recv(env, region, 0, TAG.bcast);
+ * ```
+ */
+export async function recv(
+  env: CollEnv,
+  region: Region,
+  src: number,
+  tag: number,
+): Promise<Status> {
+  return (await env.waitall([await env.irecv(region, src, tag)]))[0];
+}
+
+/**
+ * Exchange: send `out` to `dest` and receive `into` from `src` at once
+ * (MPI_Sendrecv); returns the receive's status.
+ *
+ * @example
+ * ```ts ignore
+ * await sendrecv(env, mine, right, theirs, left, TAG.allgather);
+ * ```
+ */
+export async function sendrecv(
+  env: CollEnv,
+  out: Region,
+  dest: number,
+  into: Region,
+  src: number,
+  tag: number,
+): Promise<Status> {
+  const r = await env.irecv(into, src, tag);
+  const s = await env.isend(out, dest, tag);
+  return (await env.waitall([r, s]))[0];
+}
+
+/**
+ * Tags of the collective context, one per operation (MPICH's MPIR_*_TAG).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TAG } from "./env.ts";
+ * assert.notEqual(TAG.bcast, TAG.reduce);
+ * ```
+ */
+export const TAG = {
+  barrier: 1,
+  bcast: 2,
+  reduce: 3,
+  allreduce: 4,
+  gather: 5,
+  scatter: 6,
+  allgather: 7,
+  alltoall: 8,
+  alltoallv: 9,
+  context: 10,
+} as const;
+
+/**
+ * Largest power of two not above `n` (n ≥ 1).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pof2 } from "./env.ts";
+ * assert.deepEqual([1, 2, 3, 5, 8, 12].map(pof2), [1, 2, 2, 4, 8, 8]);
+ * ```
+ */
+export function pof2(n: number): number {
+  let p = 1;
+  while (p * 2 <= n) p *= 2;
+  return p;
+}
+
+/**
+ * The empty region (zero-byte messages).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EMPTY } from "./env.ts";
+ * assert.equal(EMPTY.bytes, 0);
+ * ```
+ */
+export const EMPTY: Region = new JsRegion(new Uint8Array(0));

@@ -1,0 +1,178 @@
+/**
+ * Which algorithm each collective uses: the names, MPICH's switch points
+ * (its `MPIR_CVAR_*` defaults, which MVAPICH2 inherits for its generic
+ * paths) and the selection rule. A communicator or a single call may name an
+ * algorithm instead (`comm.setAlgorithm`, `{ algorithm }`).
+ *
+ * @module
+ */
+import { MpiError } from "../errors.ts";
+
+/**
+ * The algorithms of each collective.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ALGORITHMS } from "./tuning.ts";
+ * assert.deepEqual(ALGORITHMS.allreduce, ["recursive_doubling", "rabenseifner", "ring"]);
+ * ```
+ */
+export const ALGORITHMS = {
+  barrier: ["dissemination", "recursive_doubling"],
+  bcast: ["binomial", "scatter_doubling_allgather", "scatter_ring_allgather"],
+  reduce: ["binomial", "rabenseifner"],
+  allreduce: ["recursive_doubling", "rabenseifner", "ring"],
+  gather: ["binomial", "linear"],
+  scatter: ["binomial", "linear"],
+  allgather: ["recursive_doubling", "bruck", "ring"],
+  alltoall: ["bruck", "scattered", "pairwise"],
+  alltoallv: ["pairwise", "scattered"],
+} as const;
+
+/**
+ * A collective operation's name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Collective } from "./tuning.ts";
+ * const c: Collective = "bcast";
+ * assert.equal(c, "bcast");
+ * ```
+ */
+export type Collective = keyof typeof ALGORITHMS;
+
+/**
+ * An algorithm name of collective `C`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { AlgorithmOf } from "./tuning.ts";
+ * const a: AlgorithmOf<"alltoall"> = "bruck";
+ * assert.equal(a, "bruck");
+ * ```
+ */
+export type AlgorithmOf<C extends Collective> = (typeof ALGORITHMS)[C][number];
+
+/**
+ * The switch points (bytes unless said), with the MPICH control variable
+ * each one is.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SWITCH_POINTS } from "./tuning.ts";
+ * assert.equal(SWITCH_POINTS.bcastShortMsgSize, 12288);
+ * ```
+ */
+export const SWITCH_POINTS = {
+  /** MPIR_CVAR_BCAST_SHORT_MSG_SIZE: below, binomial bcast. */
+  bcastShortMsgSize: 12288,
+  /** MPIR_CVAR_BCAST_LONG_MSG_SIZE: below (and n a power of two), scatter + recursive doubling. */
+  bcastLongMsgSize: 524288,
+  /** MPIR_CVAR_BCAST_MIN_PROCS: fewer processes, always binomial. */
+  bcastMinProcs: 8,
+  /** MPIR_CVAR_REDUCE_SHORT_MSG_SIZE: up to it, binomial reduce. */
+  reduceShortMsgSize: 2048,
+  /** MPIR_CVAR_ALLREDUCE_SHORT_MSG_SIZE: up to it, recursive doubling. */
+  allreduceShortMsgSize: 2048,
+  /** From here the ring allreduce (MVAPICH2's ring for large messages; xenib's switch point). */
+  allreduceRingMsgSize: 524288,
+  /** MPIR_CVAR_ALLGATHER_SHORT_MSG_SIZE (total bytes): below, Bruck when n is not a power of two. */
+  allgatherShortMsgSize: 81920,
+  /** MPIR_CVAR_ALLGATHER_LONG_MSG_SIZE (total bytes): below, recursive doubling when n is a power of two. */
+  allgatherLongMsgSize: 524288,
+  /** MPIR_CVAR_ALLTOALL_SHORT_MSG_SIZE (per block): up to it (and n ≥ 8), Bruck. */
+  alltoallShortMsgSize: 256,
+  /** MPIR_CVAR_ALLTOALL_MEDIUM_MSG_SIZE (per block): up to it, scattered isend/irecv. */
+  alltoallMediumMsgSize: 32768,
+  /** MPICH's MPIR_Alltoall_intra_auto uses Bruck only from 8 processes. */
+  alltoallMinProcs: 8,
+} as const;
+
+function isPow2(n: number): boolean {
+  return (n & (n - 1)) === 0;
+}
+
+function pof2(n: number): number {
+  let p = 1;
+  while (p * 2 <= n) p *= 2;
+  return p;
+}
+
+/**
+ * The default algorithm for a call: `bytes` is the message (bcast, reduce,
+ * allreduce), one block (gather, scatter, alltoall), the whole result
+ * (allgather); `count` the elements of a reduction.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultAlgorithm } from "./tuning.ts";
+ * assert.equal(defaultAlgorithm("bcast", { n: 16, bytes: 1 << 20 }), "scatter_ring_allgather");
+ * assert.equal(defaultAlgorithm("allreduce", { n: 4, bytes: 8, count: 1 }), "recursive_doubling");
+ * assert.equal(defaultAlgorithm("alltoall", { n: 8, bytes: 16 }), "bruck");
+ * ```
+ */
+export function defaultAlgorithm(
+  coll: Collective,
+  c: { n: number; bytes: number; count?: number },
+): string {
+  const S = SWITCH_POINTS;
+  const count = c.count ?? c.bytes;
+  switch (coll) {
+    case "barrier":
+      return "dissemination";
+    case "bcast":
+      if (c.bytes < S.bcastShortMsgSize || c.n < S.bcastMinProcs) return "binomial";
+      if (c.bytes < S.bcastLongMsgSize && isPow2(c.n)) return "scatter_doubling_allgather";
+      return "scatter_ring_allgather";
+    case "reduce":
+      return c.bytes <= S.reduceShortMsgSize || count < pof2(c.n) ? "binomial" : "rabenseifner";
+    case "allreduce":
+      if (c.bytes <= S.allreduceShortMsgSize || count < pof2(c.n)) return "recursive_doubling";
+      return c.bytes < S.allreduceRingMsgSize ? "rabenseifner" : "ring";
+    case "gather":
+    case "scatter":
+      return "binomial";
+    case "allgather":
+      if (c.bytes < S.allgatherLongMsgSize && isPow2(c.n)) return "recursive_doubling";
+      if (c.bytes < S.allgatherShortMsgSize) return "bruck";
+      return "ring";
+    case "alltoall":
+      if (c.bytes <= S.alltoallShortMsgSize && c.n >= S.alltoallMinProcs) return "bruck";
+      return c.bytes <= S.alltoallMediumMsgSize ? "scattered" : "pairwise";
+    case "alltoallv":
+      return "pairwise";
+  }
+}
+
+/**
+ * Check an algorithm name given for `coll`.
+ *
+ * @throws MpiError MPI_ERR_ARG for an unknown collective or algorithm
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkAlgorithm } from "./tuning.ts";
+ * checkAlgorithm("bcast", "binomial");
+ * assert.throws(() => checkAlgorithm("bcast", "ring"), /MPI_ERR_ARG/);
+ * ```
+ */
+export function checkAlgorithm(coll: string, name: string): void {
+  const list = (ALGORITHMS as Record<string, readonly string[]>)[coll];
+  if (!list) {
+    throw new MpiError(
+      "MPI_ERR_ARG",
+      `unknown collective '${coll}' (known: ${Object.keys(ALGORITHMS).join(", ")})`,
+    );
+  }
+  if (!list.includes(name)) {
+    throw new MpiError(
+      "MPI_ERR_ARG",
+      `${coll}: unknown algorithm '${name}' (known: ${list.join(", ")})`,
+    );
+  }
+}

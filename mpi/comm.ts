@@ -1,0 +1,921 @@
+/**
+ * Communicators: the MPI API a program sees. A `Comm` is a group of ranks
+ * with its own context ids (one for point-to-point, one for collectives, so
+ * the two never match each other), on top of its process's engine.
+ *
+ * Every call is `async` because it may wait in virtual time; a call that
+ * returns has done what MPI says the blocking call does (a non-blocking one
+ * returns a {@link Request}). Misuse throws an {@link MpiError} with a
+ * one-line message.
+ *
+ * @module
+ */
+import { type Buf, DomRegion, MpiBuffer, type Region, toRegion } from "./buffer.ts";
+import { allgatherBruck, allgatherRecursiveDoubling, allgatherRing } from "./coll/allgather.ts";
+import {
+  alltoallBruck,
+  alltoallPairwise,
+  alltoallScattered,
+  equalBlocks,
+  vBlocks,
+} from "./coll/alltoall.ts";
+import { barrierDissemination, barrierRecursiveDoubling } from "./coll/barrier.ts";
+import { bcastBinomial, bcastScatterDoubling, bcastScatterRing } from "./coll/bcast.ts";
+import type { CollEnv } from "./coll/env.ts";
+import { TAG } from "./coll/env.ts";
+import {
+  gatherBinomial,
+  gatherLinear,
+  sameRegion,
+  scatterBinomial,
+  scatterLinear,
+} from "./coll/gather.ts";
+import {
+  allreduceRabenseifner,
+  allreduceRecursiveDoubling,
+  allreduceRing,
+  reduceBinomial,
+  reduceRabenseifner,
+} from "./coll/reduce.ts";
+import {
+  type AlgorithmOf,
+  ALGORITHMS,
+  checkAlgorithm,
+  type Collective,
+  defaultAlgorithm,
+} from "./coll/tuning.ts";
+import {
+  ANY_SOURCE,
+  ANY_TAG,
+  IN_PLACE,
+  type InPlace,
+  PROC_NULL,
+  TAG_UB,
+  UNDEFINED,
+} from "./constants.ts";
+import { type Datatype, typeSize } from "./datatype.ts";
+import { MpiError } from "./errors.ts";
+import { checkOp, type Op, reduceInto } from "./ops.ts";
+import type { MpiCounters, MpiProcess } from "./process.ts";
+import { emptyStatus, Request, type Status } from "./request.ts";
+
+/**
+ * Options of a collective call.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { CollOptions } from "./comm.ts";
+ * const o: CollOptions<"allreduce"> = { algorithm: "ring" };
+ * assert.equal(o.algorithm, "ring");
+ * ```
+ */
+export interface CollOptions<C extends Collective> {
+  /** Use this algorithm instead of the communicator's choice. */
+  algorithm?: AlgorithmOf<C>;
+}
+
+/**
+ * Work for {@link Comm.compute}: floating-point operations and bytes of
+ * memory traffic (charged as the slower of the two at the profile's rates,
+ * a roofline), plus any extra nanoseconds.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Work } from "./comm.ts";
+ * const axpy = (n: number): Work => ({ flops: 2 * n, bytes: 24 * n });
+ * assert.deepEqual(axpy(10), { flops: 20, bytes: 240 });
+ * ```
+ */
+export interface Work {
+  /** Floating-point operations. */
+  flops?: number;
+  /** Bytes of memory traffic. */
+  bytes?: number;
+  /** Extra nanoseconds. */
+  ns?: number;
+}
+
+/**
+ * A communicator.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IN_PLACE } from "./constants.ts";
+ * import { mpiexec } from "./launch.ts";
+ * const { results } = await mpiexec({ np: 3, mode: "native" }, async (comm) => {
+ *   const v = new Float64Array([comm.rank + 1]);
+ *   await comm.allreduce(IN_PLACE, v, "SUM");
+ *   return v[0];
+ * });
+ * assert.deepEqual(results, [6, 6, 6]);
+ * ```
+ */
+export class Comm {
+  #freed = false;
+  #algorithms: Partial<Record<Collective, string>> = {};
+  #dups = 0;
+
+  /**
+   * @param proc the process this rank is
+   * @param group world ranks of the members, in rank order
+   * @param rank this process's rank in the communicator
+   * @param contextId context id (p2p uses 2·id, collectives 2·id + 1)
+   * @param name for messages (`MPI_COMM_WORLD`, …)
+   */
+  constructor(
+    readonly proc: MpiProcess,
+    readonly group: readonly number[],
+    readonly rank: number,
+    readonly contextId: number,
+    readonly name: string,
+  ) {}
+
+  /** Number of ranks (`MPI_Comm_size`). */
+  get size(): number {
+    return this.group.length;
+  }
+
+  /** World rank of member `rank` of this communicator. */
+  worldRank(rank: number): number {
+    return this.group[rank];
+  }
+
+  /** Name of the domain the rank runs in (`MPI_Get_processor_name`). */
+  processorName(): string {
+    return this.proc.dom.name;
+  }
+
+  #check(what: string): void {
+    this.proc.check(what);
+    if (this.#freed) {
+      throw new MpiError("MPI_ERR_COMM", `${what} on rank ${this.rank}: ${this.name} was freed`);
+    }
+  }
+
+  #peer(what: string, r: number, role: string, wildcard: boolean): void {
+    if (r === PROC_NULL || (wildcard && r === ANY_SOURCE)) return;
+    if (!Number.isInteger(r) || r < 0 || r >= this.size) {
+      throw new MpiError(
+        "MPI_ERR_RANK",
+        `${what} on rank ${this.rank}: ${role} ${r} outside 0..${this.size - 1} of ${this.name}`,
+      );
+    }
+  }
+
+  #tag(what: string, tag: number, wildcard: boolean): void {
+    if (wildcard && tag === ANY_TAG) return;
+    if (!Number.isInteger(tag) || tag < 0 || tag > TAG_UB) {
+      throw new MpiError(
+        "MPI_ERR_TAG",
+        `${what} on rank ${this.rank}: tag ${tag} outside 0..${TAG_UB}`,
+      );
+    }
+  }
+
+  #region(buf: Buf, what: string): { region: Region; datatype: Datatype } {
+    return toRegion(buf, this.proc.rank, what);
+  }
+
+  async #wait(req: Request, label: string): Promise<Status> {
+    if (req.rank !== this.proc.rank) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${label} on rank ${this.rank}: the request belongs to rank ${req.rank}`,
+      );
+    }
+    if (!req.done) await this.proc.ch.waitFor(() => req.done, label);
+    if (req.error) throw req.error;
+    return req.status!;
+  }
+
+  // ---------------------------------------------------------------- point to point
+
+  /** `MPI_Send`: returns when `buf` may be reused (eager: at once; rendezvous: data delivered). */
+  async send(buf: Buf, dest: number, tag = 0): Promise<void> {
+    const req = await this.isend(buf, dest, tag);
+    await this.#wait(req, `MPI_Send(dest ${dest}, tag ${tag})`);
+  }
+
+  /** `MPI_Recv`: receive into `buf` from `source` (or ANY_SOURCE) with `tag` (or ANY_TAG). */
+  async recv(buf: Buf, source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Status> {
+    const req = await this.irecv(buf, source, tag);
+    return await this.#wait(req, `MPI_Recv(source ${source}, tag ${tag})`);
+  }
+
+  /** `MPI_Isend`: start a send; the request completes when `buf` may be reused. */
+  async isend(buf: Buf, dest: number, tag = 0): Promise<Request> {
+    const what = "MPI_Isend";
+    this.#check(what);
+    this.#peer(what, dest, "destination", false);
+    this.#tag(what, tag, false);
+    const { region } = this.#region(buf, what);
+    if (dest === PROC_NULL) {
+      return done(new Request("send", this.proc.rank, what), emptyStatus(PROC_NULL));
+    }
+    return await this.proc.p2p.isend(
+      region,
+      this.group[dest],
+      this.rank,
+      tag,
+      2 * this.contextId,
+      what,
+    );
+  }
+
+  /** `MPI_Irecv`: post a receive. */
+  async irecv(buf: Buf, source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Request> {
+    const what = "MPI_Irecv";
+    this.#check(what);
+    this.#peer(what, source, "source", true);
+    this.#tag(what, tag, true);
+    const { region, datatype } = this.#region(buf, what);
+    if (source === PROC_NULL) {
+      return done(new Request("recv", this.proc.rank, what), emptyStatus(PROC_NULL));
+    }
+    return await this.proc.p2p.irecv(region, datatype, source, tag, 2 * this.contextId, what);
+  }
+
+  /** `MPI_Wait`: the request's status (throws the error it completed with). */
+  async wait(req: Request): Promise<Status> {
+    this.#check("MPI_Wait");
+    return await this.#wait(req, `MPI_Wait(${req.what})`);
+  }
+
+  /** `MPI_Waitall`: all statuses, in order (throws the first error). */
+  async waitall(reqs: readonly Request[]): Promise<Status[]> {
+    this.#check("MPI_Waitall");
+    const out: Status[] = [];
+    for (const r of reqs) out.push(await this.#wait(r, `MPI_Waitall(${reqs.length} requests)`));
+    return out;
+  }
+
+  /**
+   * `MPI_Waitany`: wait until one of `reqs` not yet returned by a wait
+   * completes; returns its index and status (`index` = UNDEFINED when all
+   * have been returned already).
+   */
+  async waitany(reqs: readonly Request[]): Promise<{ index: number; status: Status }> {
+    this.#check("MPI_Waitany");
+    const live = () => reqs.findIndex((r) => !consumed.has(r) && r.done);
+    if (reqs.every((r) => consumed.has(r))) {
+      return { index: UNDEFINED, status: emptyStatus(PROC_NULL) };
+    }
+    if (live() < 0) {
+      await this.proc.ch.waitFor(() => live() >= 0, `MPI_Waitany(${reqs.length} requests)`);
+    }
+    const index = live();
+    consumed.add(reqs[index]);
+    return { index, status: await this.#wait(reqs[index], "MPI_Waitany") };
+  }
+
+  /** `MPI_Test`: make progress once; the status if the request is done. */
+  async test(req: Request): Promise<Status | undefined> {
+    this.#check("MPI_Test");
+    if (!req.done) await this.proc.ch.poll();
+    if (!req.done) return undefined;
+    return await this.#wait(req, "MPI_Test");
+  }
+
+  /** `MPI_Testall`: make progress once; all statuses if every request is done. */
+  async testall(reqs: readonly Request[]): Promise<Status[] | undefined> {
+    this.#check("MPI_Testall");
+    if (!reqs.every((r) => r.done)) await this.proc.ch.poll();
+    if (!reqs.every((r) => r.done)) return undefined;
+    return await this.waitall(reqs);
+  }
+
+  /** `MPI_Sendrecv`: send and receive at once (no deadlock between two ranks swapping). */
+  async sendrecv(
+    sendbuf: Buf,
+    dest: number,
+    sendtag: number,
+    recvbuf: Buf,
+    source: number,
+    recvtag: number,
+  ): Promise<Status> {
+    const r = await this.irecv(recvbuf, source, recvtag);
+    const s = await this.isend(sendbuf, dest, sendtag);
+    const label = `MPI_Sendrecv(dest ${dest}, source ${source})`;
+    await this.#wait(s, label);
+    return await this.#wait(r, label);
+  }
+
+  /** `MPI_Probe`: wait for a matching message and return its status without receiving it. */
+  async probe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Status> {
+    const what = "MPI_Probe";
+    this.#check(what);
+    this.#peer(what, source, "source", true);
+    this.#tag(what, tag, true);
+    if (source === PROC_NULL) return emptyStatus(PROC_NULL);
+    const ctx = 2 * this.contextId;
+    let st = this.proc.p2p.probe(ctx, source, tag);
+    if (!st) {
+      await this.proc.ch.waitFor(
+        () => (st = this.proc.p2p.probe(ctx, source, tag)) !== undefined,
+        `MPI_Probe(source ${source}, tag ${tag})`,
+      );
+    }
+    return st!;
+  }
+
+  /** `MPI_Iprobe`: make progress once; the status of a matching message if one is there. */
+  async iprobe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Status | undefined> {
+    const what = "MPI_Iprobe";
+    this.#check(what);
+    this.#peer(what, source, "source", true);
+    this.#tag(what, tag, true);
+    if (source === PROC_NULL) return emptyStatus(PROC_NULL);
+    const ctx = 2 * this.contextId;
+    const st = this.proc.p2p.probe(ctx, source, tag);
+    if (st) return st;
+    await this.proc.ch.poll();
+    return this.proc.p2p.probe(ctx, source, tag);
+  }
+
+  // ---------------------------------------------------------------- memory, time, work
+
+  /**
+   * `MPI_Alloc_mem`: `length` elements of `datatype` in the rank's domain
+   * memory, zeroed. Rendezvous transfers from and into it are zero-copy.
+   */
+  alloc(length: number, datatype: Datatype = "uint8"): MpiBuffer {
+    this.#check("MPI_Alloc_mem");
+    typeSize(datatype);
+    return MpiBuffer.allocate(this.proc.dom.memory, this.proc.rank, length, datatype);
+  }
+
+  /**
+   * `MPI_Free_mem`: free a buffer from {@link alloc}. Its pin-down cache
+   * entries are invalidated (deregistered) first, as MVAPICH's free hook does.
+   */
+  async free(buf: MpiBuffer): Promise<void> {
+    const what = "MPI_Free_mem";
+    this.#check(what);
+    if (!(buf instanceof MpiBuffer)) {
+      throw new MpiError(
+        "MPI_ERR_BUFFER",
+        `${what} on rank ${this.rank}: not a buffer from comm.alloc`,
+      );
+    }
+    const a = buf.allocation;
+    const where = `${what} on rank ${this.rank}: buffer at 0x${buf.addr.toString(16)}`;
+    if (a.rank !== this.proc.rank) {
+      throw new MpiError("MPI_ERR_BUFFER", `${where} belongs to rank ${a.rank}`);
+    }
+    if (a.freed) throw new MpiError("MPI_ERR_BUFFER", `${where} was already freed`);
+    if (buf.byteOffset !== 0) {
+      throw new MpiError(
+        "MPI_ERR_BUFFER",
+        `${where} is a view; free the buffer comm.alloc returned`,
+      );
+    }
+    if (a.pins > 0) {
+      throw new MpiError("MPI_ERR_BUFFER", `${where} is in use by ${a.pins} pending request(s)`);
+    }
+    this.proc.cache.invalidate(a.addr, a.bytes);
+    await this.proc.cache.flush();
+    a.freed = true;
+    this.proc.dom.memory.free(a.addr);
+  }
+
+  /** `MPI_Wtime`: this rank's virtual time in seconds (its CPU work included). */
+  wtime(): number {
+    return this.proc.ch.cpu.busyUntil() / 1e9;
+  }
+
+  /** `MPI_Wtick`: resolution of {@link wtime} (1 ns). */
+  wtick(): number {
+    return 1e-9;
+  }
+
+  /**
+   * Spend virtual CPU time on computation: `max(flops / rate, bytes / rate)`
+   * at the profile's `mpi.computeFlopsPerSec` and `mpi.computeBytesPerSec`,
+   * plus `ns`. Returns the nanoseconds charged.
+   */
+  async compute(work: Work): Promise<number> {
+    const what = "compute";
+    this.#check(what);
+    for (const k of ["flops", "bytes", "ns"] as const) {
+      const v = work[k];
+      if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v) || v < 0)) {
+        throw new MpiError(
+          "MPI_ERR_ARG",
+          `${what} on rank ${this.rank}: ${k} must be a number >= 0 (got ${v})`,
+        );
+      }
+    }
+    const p = this.proc.params;
+    const ns = Math.max((work.flops ?? 0) / p.flopsPerNs, (work.bytes ?? 0) / p.memBytesPerNs) +
+      (work.ns ?? 0);
+    this.proc.computeNs += ns;
+    this.proc.chargeCpu(ns);
+    await this.proc.ch.cpu.settle();
+    return ns;
+  }
+
+  /** Spend `ns` nanoseconds of virtual CPU time. */
+  async charge(ns: number): Promise<void> {
+    await this.compute({ ns });
+  }
+
+  /** Counters of this rank's process (all communicators). */
+  counters(): MpiCounters {
+    return this.proc.counters();
+  }
+
+  // ---------------------------------------------------------------- communicators
+
+  async #newContext(what: string, members: boolean): Promise<number> {
+    const mask = this.proc.contextMask();
+    await this.allreduce(IN_PLACE, mask, "BAND");
+    let id = -1;
+    for (let i = 0; i < mask.length * 8 && id < 0; i++) if (mask[i >> 3] & (1 << (i & 7))) id = i;
+    if (id < 0) {
+      throw new MpiError("MPI_ERR_INTERN", `${what} on rank ${this.rank}: no free context id`);
+    }
+    if (members) this.proc.markContext(id, true);
+    return id;
+  }
+
+  /** `MPI_Comm_dup`: same group, new contexts (collective). */
+  async dup(): Promise<Comm> {
+    this.#check("MPI_Comm_dup");
+    const id = await this.#newContext("MPI_Comm_dup", true);
+    const c = new Comm(this.proc, this.group, this.rank, id, `${this.name}.dup${++this.#dups}`);
+    c.#algorithms = { ...this.#algorithms };
+    return c;
+  }
+
+  /**
+   * `MPI_Comm_split`: ranks with the same `color` form a new communicator,
+   * ordered by `key` then by rank here; color UNDEFINED gives `null` (collective).
+   */
+  async split(color: number, key = 0): Promise<Comm | null> {
+    const what = "MPI_Comm_split";
+    this.#check(what);
+    if (!Number.isInteger(color) || (color < 0 && color !== UNDEFINED)) {
+      throw new MpiError(
+        "MPI_ERR_ARG",
+        `${what} on rank ${this.rank}: color ${color} must be >= 0 or UNDEFINED`,
+      );
+    }
+    if (!Number.isInteger(key)) {
+      throw new MpiError(
+        "MPI_ERR_ARG",
+        `${what} on rank ${this.rank}: key ${key} is not an integer`,
+      );
+    }
+    const all = new Int32Array(2 * this.size);
+    await this.allgather(new Int32Array([color, key]), all);
+    const id = await this.#newContext(what, color !== UNDEFINED);
+    if (color === UNDEFINED) return null;
+    const members: { r: number; key: number }[] = [];
+    for (let r = 0; r < this.size; r++) {
+      if (all[2 * r] === color) members.push({ r, key: all[2 * r + 1] });
+    }
+    members.sort((a, b) => a.key - b.key || a.r - b.r);
+    const group = members.map((m) => this.group[m.r]);
+    const c = new Comm(
+      this.proc,
+      group,
+      members.findIndex((m) => m.r === this.rank),
+      id,
+      `${this.name}.split(${color})`,
+    );
+    c.#algorithms = { ...this.#algorithms };
+    return c;
+  }
+
+  /** `MPI_Comm_free`: release the communicator's contexts (MPI_COMM_WORLD cannot be freed). */
+  freeComm(): void {
+    this.#check("MPI_Comm_free");
+    if (this.contextId === 0) {
+      throw new MpiError(
+        "MPI_ERR_COMM",
+        `MPI_Comm_free on rank ${this.rank}: MPI_COMM_WORLD cannot be freed`,
+      );
+    }
+    this.#freed = true;
+    this.proc.markContext(this.contextId, false);
+  }
+
+  /** Use `algorithm` for `coll` on this communicator (undefined: back to the default choice). */
+  setAlgorithm<C extends Collective>(coll: C, algorithm: AlgorithmOf<C> | undefined): void {
+    if (algorithm === undefined) delete this.#algorithms[coll];
+    else {
+      checkAlgorithm(coll, algorithm);
+      this.#algorithms[coll] = algorithm;
+    }
+  }
+
+  /** The algorithm names chosen for this communicator. */
+  get algorithms(): Readonly<Partial<Record<Collective, string>>> {
+    return { ...this.#algorithms };
+  }
+
+  // ---------------------------------------------------------------- collectives
+
+  #pick(
+    coll: Collective,
+    opts: CollOptions<Collective> | undefined,
+    c: { bytes: number; count?: number },
+  ): string {
+    const a = opts?.algorithm ?? this.#algorithms[coll];
+    if (a !== undefined) {
+      checkAlgorithm(coll, a);
+      return a;
+    }
+    return defaultAlgorithm(coll, { n: this.size, ...c });
+  }
+
+  /** Run `body` with a collective environment; scratch memory is returned afterwards. */
+  async #coll<T>(what: string, body: (env: CollEnv) => Promise<T>): Promise<T> {
+    this.#check(what);
+    const taken: DomRegion[] = [];
+    const proc = this.proc;
+    const ctx = 2 * this.contextId + 1;
+    const label = `${what} on ${this.name}`;
+    const env: CollEnv = {
+      rank: this.rank,
+      size: this.size,
+      isend: (region, dest, tag) =>
+        proc.p2p.isend(region, this.group[dest], this.rank, tag, ctx, what),
+      irecv: (region, src, tag) => proc.p2p.irecv(region, "byte", src, tag, ctx, what),
+      waitall: async (reqs) => {
+        const out: Status[] = [];
+        for (const r of reqs) out.push(await this.#wait(r, label));
+        return out;
+      },
+      scratch: (bytes) => {
+        const r = proc.takeScratch(bytes);
+        taken.push(r);
+        return r;
+      },
+      reduceLocal: (op, dt, inout, input) => {
+        const a = inout.read(0, inout.bytes);
+        const res = reduceInto(op, dt, a, input.read(0, input.bytes));
+        if (inout instanceof DomRegion) inout.write(0, res);
+        const bytes = inout.bytes;
+        const p = proc.params;
+        proc.chargeCpu(
+          Math.max(bytes / typeSize(dt) / p.flopsPerNs, (3 * bytes) / p.memBytesPerNs),
+        );
+      },
+      copy: (dst, src) => {
+        if (src.bytes === 0 || sameRegion(dst, src)) return;
+        dst.write(0, src.read(0, src.bytes));
+        proc.chargeCpu(src.bytes * proc.params.copyNsPerByte);
+      },
+    };
+    try {
+      return await body(env);
+    } finally {
+      for (const r of taken) proc.giveScratch(r);
+    }
+  }
+
+  #sameType(what: string, a: Datatype, b: Datatype): void {
+    if (a !== b && a !== "byte" && b !== "byte") {
+      throw new MpiError(
+        "MPI_ERR_TYPE",
+        `${what} on rank ${this.rank}: send type ${a} and receive type ${b} differ`,
+      );
+    }
+  }
+
+  #root(what: string, root: number): void {
+    if (!Number.isInteger(root) || root < 0 || root >= this.size) {
+      throw new MpiError(
+        "MPI_ERR_ROOT",
+        `${what} on rank ${this.rank}: root ${root} outside 0..${this.size - 1}`,
+      );
+    }
+  }
+
+  #fits(what: string, role: string, region: Region, bytes: number): void {
+    if (region.bytes < bytes) {
+      throw new MpiError(
+        "MPI_ERR_COUNT",
+        `${what} on rank ${this.rank}: ${role} holds ${region.bytes} bytes, needs ${bytes}`,
+      );
+    }
+  }
+
+  /** `MPI_Barrier`. */
+  async barrier(opts?: CollOptions<"barrier">): Promise<void> {
+    await this.#coll("MPI_Barrier", async (env) => {
+      if (this.size === 1) return;
+      if (this.#pick("barrier", opts, { bytes: 0 }) === "recursive_doubling") {
+        await barrierRecursiveDoubling(env);
+      } else await barrierDissemination(env);
+    });
+  }
+
+  /** `MPI_Bcast`: the root's `buf` to every rank's `buf` (same length everywhere). */
+  async bcast(buf: Buf, root: number, opts?: CollOptions<"bcast">): Promise<void> {
+    const what = "MPI_Bcast";
+    await this.#coll(what, async (env) => {
+      this.#root(what, root);
+      const { region } = this.#region(buf, what);
+      if (this.size === 1 || region.bytes === 0) return;
+      const a = this.#pick("bcast", opts, { bytes: region.bytes });
+      const pow2 = (this.size & (this.size - 1)) === 0;
+      if (a === "binomial") await bcastBinomial(env, region, root);
+      else if (a === "scatter_doubling_allgather" && pow2) {
+        await bcastScatterDoubling(env, region, root);
+      } else await bcastScatterRing(env, region, root);
+    });
+  }
+
+  /**
+   * `MPI_Reduce`: combine every rank's `sendbuf` with `op` into `recvbuf` at
+   * the root (`recvbuf` ignored elsewhere; `IN_PLACE` as sendbuf at the root).
+   */
+  async reduce(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf | null,
+    op: Op,
+    root: number,
+    opts?: CollOptions<"reduce">,
+  ): Promise<void> {
+    const what = "MPI_Reduce";
+    await this.#coll(what, async (env) => {
+      this.#root(what, root);
+      const isRoot = this.rank === root;
+      if (sendbuf === IN_PLACE && !isRoot) {
+        throw new MpiError(
+          "MPI_ERR_BUFFER",
+          `${what} on rank ${this.rank}: IN_PLACE is for the root only`,
+        );
+      }
+      const out = isRoot ? this.#need(recvbuf, what, "receive buffer") : undefined;
+      const src = sendbuf === IN_PLACE ? out! : this.#region(sendbuf, what);
+      if (out) this.#sameType(what, src.datatype, out.datatype);
+      const dt = src.datatype;
+      const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
+      checkOp(op, dt, count, what);
+      if (out) this.#fits(what, "receive buffer", out.region, bytes);
+      const red = { count, es, dt, op };
+      const algo = this.#pick("reduce", opts, { bytes, count });
+      if (algo === "rabenseifner" && this.size > 1) {
+        const acc = env.scratch(bytes);
+        env.copy(acc, src.region);
+        await reduceRabenseifner(env, acc, out?.region.sub(0, bytes), root, red);
+      } else {
+        const acc = isRoot ? out!.region.sub(0, bytes) : env.scratch(bytes);
+        env.copy(acc, src.region);
+        await reduceBinomial(env, acc, root, red);
+      }
+    });
+  }
+
+  #need(
+    buf: Buf | null | undefined,
+    what: string,
+    role: string,
+  ): { region: Region; datatype: Datatype } {
+    if (buf === null || buf === undefined) {
+      throw new MpiError("MPI_ERR_BUFFER", `${what} on rank ${this.rank}: ${role} missing`);
+    }
+    return this.#region(buf, what);
+  }
+
+  /** `MPI_Allreduce`: combine every rank's `sendbuf` with `op` into every `recvbuf`. */
+  async allreduce(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    op: Op,
+    opts?: CollOptions<"allreduce">,
+  ): Promise<void> {
+    const what = "MPI_Allreduce";
+    await this.#coll(what, async (env) => {
+      const out = this.#region(recvbuf, what);
+      const src = sendbuf === IN_PLACE ? out : this.#region(sendbuf, what);
+      this.#sameType(what, src.datatype, out.datatype);
+      const dt = out.datatype;
+      const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
+      checkOp(op, dt, count, what);
+      this.#fits(what, "receive buffer", out.region, bytes);
+      const acc = out.region.sub(0, bytes);
+      env.copy(acc, src.region);
+      if (this.size === 1 || bytes === 0) return;
+      const red = { count, es, dt, op };
+      const algo = this.#pick("allreduce", opts, { bytes, count });
+      if (algo === "ring") await allreduceRing(env, acc, red);
+      else if (algo === "rabenseifner") await allreduceRabenseifner(env, acc, red);
+      else await allreduceRecursiveDoubling(env, acc, red);
+    });
+  }
+
+  /**
+   * `MPI_Gather`: every rank's `sendbuf` to block `rank` of the root's
+   * `recvbuf` (IN_PLACE as sendbuf at the root: its block is already there).
+   */
+  async gather(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf | null,
+    root: number,
+    opts?: CollOptions<"gather">,
+  ): Promise<void> {
+    const what = "MPI_Gather";
+    await this.#coll(what, async (env) => {
+      this.#root(what, root);
+      const isRoot = this.rank === root;
+      const out = isRoot ? this.#need(recvbuf, what, "receive buffer") : undefined;
+      if (sendbuf === IN_PLACE && !isRoot) {
+        throw new MpiError(
+          "MPI_ERR_BUFFER",
+          `${what} on rank ${this.rank}: IN_PLACE is for the root only`,
+        );
+      }
+      let mine: Region;
+      if (sendbuf === IN_PLACE) {
+        const bb = out!.region.bytes / this.size;
+        if (!Number.isInteger(bb)) throw this.#blocks(what, out!.region.bytes);
+        mine = out!.region.sub(root * bb, bb);
+      } else {
+        const s = this.#region(sendbuf, what);
+        if (out) this.#sameType(what, s.datatype, out.datatype);
+        mine = s.region;
+      }
+      if (out) this.#fits(what, "receive buffer", out.region, mine.bytes * this.size);
+      const o = out?.region.sub(0, mine.bytes * this.size);
+      if (this.#pick("gather", opts, { bytes: mine.bytes }) === "linear") {
+        await gatherLinear(env, mine, o, root);
+      } else await gatherBinomial(env, mine, o, root);
+    });
+  }
+
+  #blocks(what: string, bytes: number): MpiError {
+    return new MpiError(
+      "MPI_ERR_COUNT",
+      `${what} on rank ${this.rank}: ${bytes} bytes is not ${this.size} equal blocks`,
+    );
+  }
+
+  /**
+   * `MPI_Scatter`: block `i` of the root's `sendbuf` to rank `i`'s `recvbuf`
+   * (IN_PLACE as recvbuf at the root: it keeps its block where it is).
+   */
+  async scatter(
+    sendbuf: Buf | null,
+    recvbuf: Buf | InPlace,
+    root: number,
+    opts?: CollOptions<"scatter">,
+  ): Promise<void> {
+    const what = "MPI_Scatter";
+    await this.#coll(what, async (env) => {
+      this.#root(what, root);
+      const isRoot = this.rank === root;
+      const src = isRoot ? this.#need(sendbuf, what, "send buffer") : undefined;
+      if (recvbuf === IN_PLACE && !isRoot) {
+        throw new MpiError(
+          "MPI_ERR_BUFFER",
+          `${what} on rank ${this.rank}: IN_PLACE is for the root only`,
+        );
+      }
+      let mine: Region;
+      if (recvbuf === IN_PLACE) {
+        const bb = src!.region.bytes / this.size;
+        if (!Number.isInteger(bb)) throw this.#blocks(what, src!.region.bytes);
+        mine = src!.region.sub(root * bb, bb);
+      } else {
+        const r = this.#region(recvbuf, what);
+        if (src) this.#sameType(what, src.datatype, r.datatype);
+        mine = r.region;
+      }
+      if (src) this.#fits(what, "send buffer", src.region, mine.bytes * this.size);
+      const s = src?.region.sub(0, mine.bytes * this.size);
+      if (this.#pick("scatter", opts, { bytes: mine.bytes }) === "linear") {
+        await scatterLinear(env, s, mine, root);
+      } else await scatterBinomial(env, s, mine, root);
+    });
+  }
+
+  /** `MPI_Allgather`: every rank's `sendbuf` to block `rank` of every `recvbuf`. */
+  async allgather(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    opts?: CollOptions<"allgather">,
+  ): Promise<void> {
+    const what = "MPI_Allgather";
+    await this.#coll(what, async (env) => {
+      const out = this.#region(recvbuf, what);
+      let bb: number;
+      if (sendbuf === IN_PLACE) {
+        bb = out.region.bytes / this.size;
+        if (!Number.isInteger(bb)) throw this.#blocks(what, out.region.bytes);
+      } else {
+        const s = this.#region(sendbuf, what);
+        this.#sameType(what, s.datatype, out.datatype);
+        bb = s.region.bytes;
+        this.#fits(what, "receive buffer", out.region, bb * this.size);
+        env.copy(out.region.sub(this.rank * bb, bb), s.region);
+      }
+      if (this.size === 1 || bb === 0) return;
+      const o = out.region.sub(0, bb * this.size);
+      const a = this.#pick("allgather", opts, { bytes: bb * this.size });
+      const pow2 = (this.size & (this.size - 1)) === 0;
+      if (a === "recursive_doubling" && pow2) await allgatherRecursiveDoubling(env, o, bb);
+      else if (a === "ring") await allgatherRing(env, o, bb);
+      else await allgatherBruck(env, o, bb);
+    });
+  }
+
+  /** `MPI_Alltoall`: block `j` of rank `i`'s `sendbuf` to block `i` of rank `j`'s `recvbuf`. */
+  async alltoall(sendbuf: Buf, recvbuf: Buf, opts?: CollOptions<"alltoall">): Promise<void> {
+    const what = "MPI_Alltoall";
+    await this.#coll(what, async (env) => {
+      const s = this.#region(sendbuf, what), o = this.#region(recvbuf, what);
+      this.#sameType(what, s.datatype, o.datatype);
+      const bb = s.region.bytes / this.size;
+      if (!Number.isInteger(bb)) throw this.#blocks(what, s.region.bytes);
+      this.#fits(what, "receive buffer", o.region, s.region.bytes);
+      if (sameRegion(s.region, o.region.sub(0, s.region.bytes)) && this.size > 1) {
+        throw new MpiError(
+          "MPI_ERR_BUFFER",
+          `${what} on rank ${this.rank}: send and receive buffers are the same`,
+        );
+      }
+      const a = this.#pick("alltoall", opts, { bytes: bb });
+      const blocks = equalBlocks(bb);
+      if (a === "bruck") await alltoallBruck(env, s.region, o.region, bb);
+      else if (a === "scattered") await alltoallScattered(env, s.region, blocks, o.region, blocks);
+      else await alltoallPairwise(env, s.region, blocks, o.region, blocks);
+    });
+  }
+
+  /**
+   * `MPI_Alltoallv`: `sendcounts[j]` elements at `sdispls[j]` of `sendbuf`
+   * to rank `j`, which receives them at `rdispls[i]` of its `recvbuf`
+   * (`recvcounts[i]` elements); counts and displacements in elements.
+   */
+  async alltoallv(
+    sendbuf: Buf,
+    sendcounts: readonly number[],
+    sdispls: readonly number[],
+    recvbuf: Buf,
+    recvcounts: readonly number[],
+    rdispls: readonly number[],
+    opts?: CollOptions<"alltoallv">,
+  ): Promise<void> {
+    const what = "MPI_Alltoallv";
+    await this.#coll(what, async (env) => {
+      const s = this.#region(sendbuf, what), o = this.#region(recvbuf, what);
+      this.#sameType(what, s.datatype, o.datatype);
+      const es = typeSize(s.datatype);
+      this.#vector(what, "send", sendcounts, sdispls, s.region.bytes / es);
+      this.#vector(what, "receive", recvcounts, rdispls, o.region.bytes / es);
+      const sb = vBlocks(sendcounts, sdispls, es), rb = vBlocks(recvcounts, rdispls, es);
+      if (this.#pick("alltoallv", opts, { bytes: 0 }) === "scattered") {
+        await alltoallScattered(env, s.region, sb, o.region, rb, TAG.alltoallv);
+      } else await alltoallPairwise(env, s.region, sb, o.region, rb, TAG.alltoallv);
+    });
+  }
+
+  #vector(
+    what: string,
+    role: string,
+    counts: readonly number[],
+    displs: readonly number[],
+    cap: number,
+  ): void {
+    if (counts.length !== this.size || displs.length !== this.size) {
+      throw new MpiError(
+        "MPI_ERR_COUNT",
+        `${what} on rank ${this.rank}: ${role} counts and displacements need ${this.size} entries each`,
+      );
+    }
+    for (let i = 0; i < this.size; i++) {
+      const c = counts[i], d = displs[i];
+      if (!Number.isInteger(c) || c < 0) {
+        throw new MpiError(
+          "MPI_ERR_COUNT",
+          `${what} on rank ${this.rank}: ${role} count[${i}] = ${c} is not >= 0`,
+        );
+      }
+      if (!Number.isInteger(d) || d < 0 || d + c > cap) {
+        throw new MpiError(
+          "MPI_ERR_COUNT",
+          `${what} on rank ${this.rank}: ${role} block ${i} (${c} at ${d}) exceeds the buffer's ${cap} elements`,
+        );
+      }
+    }
+  }
+
+  /** The collectives and their algorithm names. */
+  static get collectives(): typeof ALGORITHMS {
+    return ALGORITHMS;
+  }
+}
+
+const consumed = new WeakSet<Request>();
+
+function done(req: Request, status: Status): Request {
+  req.complete(status);
+  return req;
+}

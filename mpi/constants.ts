@@ -1,0 +1,94 @@
+/**
+ * MPI's predefined constants (MPI-3.1 Annex A.1.1): wildcards, the null
+ * process, the in-place marker and the tag bound.
+ *
+ * @module
+ */
+
+/**
+ * Receive from any source (`MPI_ANY_SOURCE`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ANY_SOURCE } from "./constants.ts";
+ * assert.equal(ANY_SOURCE, -1);
+ * ```
+ */
+export const ANY_SOURCE = -1;
+
+/**
+ * Receive any tag (`MPI_ANY_TAG`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ANY_TAG } from "./constants.ts";
+ * assert.equal(ANY_TAG, -1);
+ * ```
+ */
+export const ANY_TAG = -1;
+
+/**
+ * The null process (`MPI_PROC_NULL`): a send to it or a receive from it
+ * completes at once and moves no data (MPI-3.1 §3.11).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PROC_NULL } from "./constants.ts";
+ * assert.equal(PROC_NULL, -2);
+ * ```
+ */
+export const PROC_NULL = -2;
+
+/**
+ * `MPI_UNDEFINED`: the color that keeps a process out of `comm.split`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { UNDEFINED } from "./constants.ts";
+ * assert.equal(UNDEFINED, -32766);
+ * ```
+ */
+export const UNDEFINED = -32766;
+
+/**
+ * Largest valid tag (`MPI_TAG_UB`; the standard requires at least 32767).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TAG_UB } from "./constants.ts";
+ * assert.ok(TAG_UB >= 32767);
+ * ```
+ */
+export const TAG_UB = 0x3fff_ffff;
+
+/**
+ * `MPI_IN_PLACE`: pass as the send buffer of a collective to use the
+ * receive buffer as input (allreduce, reduce at the root, gather at the
+ * root, allgather) or as the receive buffer of scatter at the root.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IN_PLACE } from "./constants.ts";
+ * assert.equal(typeof IN_PLACE, "symbol");
+ * ```
+ */
+export const IN_PLACE: unique symbol = Symbol("MPI_IN_PLACE");
+
+/**
+ * The type of {@link IN_PLACE}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IN_PLACE, type InPlace } from "./constants.ts";
+ * const x: InPlace = IN_PLACE;
+ * assert.equal(x, IN_PLACE);
+ * ```
+ */
+export type InPlace = typeof IN_PLACE;

@@ -1,0 +1,214 @@
+/**
+ * What `mpirun` does before the program runs: build a cluster for the
+ * chosen mode and place the ranks on domains.
+ *
+ * - `native`: bare-metal hosts; ranks run in each host's OS.
+ * - `bypass` / `split`: Xen hosts with `guestsPerHost` guests each (driver
+ *   `bypass` or `split`); ranks run in the guests.
+ *
+ * Ranks fill slots (host OSes, or guests in host order) by `block` (ranks
+ * 0..k−1 on the first slot, as `mpirun_rsh` with a host file) or `cyclic`
+ * (round robin over the hosts). Several ranks may share a slot.
+ *
+ * @module
+ */
+import { Cluster, type Domain, type Host, type Profile } from "../mod.ts";
+import { MpiError } from "./errors.ts";
+import { type JobOptions, type JobResult, type MpiMain, runJob } from "./job.ts";
+
+/**
+ * How the job is laid out.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { LaunchOptions } from "./launch.ts";
+ * const o: LaunchOptions = { np: 16, mode: "bypass", hosts: 8, guestsPerHost: 2 };
+ * assert.equal(o.np, 16);
+ * ```
+ */
+export interface LaunchOptions {
+  /** Number of ranks. */
+  np: number;
+  /** Where ranks run. */
+  mode: "native" | "bypass" | "split";
+  /** Hosts (default: np for native, ⌈np / guestsPerHost⌉ otherwise). */
+  hosts?: number;
+  /** Guests per Xen host (bypass and split; default 1). */
+  guestsPerHost?: number;
+  /** Rank placement over slots (default block). */
+  map?: "block" | "cyclic";
+  /** Cost profile: built-in name, a Profile, or overrides with `base` (default pcix-sdr-2006). */
+  profile?: string | Profile | Record<string, unknown>;
+  /** Seed of the cluster's PRNG (default 1). */
+  seed?: number;
+  /** Memory of each guest, MiB (default 512). */
+  guestMemoryMiB?: number;
+}
+
+/**
+ * Where one rank runs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { RankPlace } from "./launch.ts";
+ * const p: RankPlace = { rank: 3, host: "node1", domain: "node1-vm1" };
+ * assert.equal(p.host, "node1");
+ * ```
+ */
+export interface RankPlace {
+  /** World rank. */
+  rank: number;
+  /** Host name. */
+  host: string;
+  /** Domain name (host OS or guest). */
+  domain: string;
+}
+
+/**
+ * A built cluster with ranks placed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Launched } from "./launch.ts";
+ * const hostsOf = (l: Launched) => l.hosts.map((h) => h.name);
+ * assert.equal(typeof hostsOf, "function");
+ * ```
+ */
+export interface Launched {
+  /** The started cluster. */
+  cluster: Cluster;
+  /** The hosts. */
+  hosts: Host[];
+  /** Domain of each rank. */
+  domains: Domain[];
+  /** Placement of each rank. */
+  placement: RankPlace[];
+}
+
+/**
+ * Slot index of each rank.
+ *
+ * @throws MpiError MPI_ERR_ARG for a bad count or map
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { placeRanks } from "./launch.ts";
+ * assert.deepEqual(placeRanks(4, 2, "block"), [0, 0, 1, 1]);
+ * assert.deepEqual(placeRanks(4, 2, "cyclic"), [0, 1, 0, 1]);
+ * assert.deepEqual(placeRanks(3, 2, "block"), [0, 0, 1]);
+ * ```
+ */
+export function placeRanks(np: number, slots: number, map: "block" | "cyclic"): number[] {
+  if (map !== "block" && map !== "cyclic") {
+    throw new MpiError("MPI_ERR_ARG", `map '${String(map)}' is not block or cyclic`);
+  }
+  const per = Math.ceil(np / slots);
+  return Array.from({ length: np }, (_, r) => (map === "cyclic" ? r % slots : Math.floor(r / per)));
+}
+
+function positive(name: string, v: unknown): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
+    throw new MpiError("MPI_ERR_ARG", `${name} must be a whole number >= 1 (got ${String(v)})`);
+  }
+  return v;
+}
+
+/**
+ * Build and start the cluster for `opts` and place the ranks.
+ *
+ * @throws MpiError MPI_ERR_ARG for inconsistent options
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { launch } from "./launch.ts";
+ * const l = await launch({ np: 4, mode: "bypass", hosts: 2, guestsPerHost: 2 });
+ * assert.deepEqual(l.placement.map((p) => p.domain), ["node0-vm0", "node0-vm1", "node1-vm0", "node1-vm1"]);
+ * ```
+ */
+export async function launch(opts: LaunchOptions): Promise<Launched> {
+  const np = positive("np", opts.np);
+  const mode = opts.mode;
+  if (mode !== "native" && mode !== "bypass" && mode !== "split") {
+    throw new MpiError("MPI_ERR_ARG", `mode '${String(mode)}' is not native, bypass or split`);
+  }
+  if (mode === "native" && opts.guestsPerHost !== undefined) {
+    throw new MpiError(
+      "MPI_ERR_ARG",
+      "guestsPerHost applies to bypass and split (native ranks run on the hosts)",
+    );
+  }
+  const g = positive("guestsPerHost", opts.guestsPerHost ?? 1);
+  const nHosts = positive("hosts", opts.hosts ?? (mode === "native" ? np : Math.ceil(np / g)));
+  const map = opts.map ?? "block";
+  const guestMiB = positive("guestMemoryMiB", opts.guestMemoryMiB ?? 512);
+  const cluster = new Cluster({ profile: opts.profile ?? "pcix-sdr-2006", seed: opts.seed ?? 1 });
+  const virt = mode !== "native";
+  const hosts: Host[] = [];
+  for (let h = 0; h < nHosts; h++) {
+    hosts.push(
+      cluster.addHost({
+        name: `node${h}`,
+        hypervisor: virt,
+        memoryMiB: virt ? Math.max(4096, 1024 + g * guestMiB) : 4096,
+      }),
+    );
+  }
+  await cluster.start();
+  // Slots: host OSes, or guests in host order (block) / round robin over hosts (cyclic).
+  const slots: Domain[] = [];
+  const slotHost: string[] = [];
+  if (!virt) {
+    slots.push(...hosts.map((h) => h.os));
+    slotHost.push(...hosts.map((h) => h.name));
+  } else {
+    const guests: Domain[][] = hosts.map(() => []);
+    for (let h = 0; h < nHosts; h++) {
+      for (let k = 0; k < g; k++) {
+        guests[h].push(
+          await hosts[h].createGuest({
+            name: `node${h}-vm${k}`,
+            memoryMiB: guestMiB,
+            driver: mode,
+          }),
+        );
+      }
+    }
+    const add = (h: number, k: number) => {
+      slots.push(guests[h][k]);
+      slotHost.push(hosts[h].name);
+    };
+    if (map === "cyclic") {
+      for (let k = 0; k < g; k++) for (let h = 0; h < nHosts; h++) add(h, k);
+    } else for (let h = 0; h < nHosts; h++) for (let k = 0; k < g; k++) add(h, k);
+  }
+  const at = placeRanks(np, slots.length, map);
+  return {
+    cluster,
+    hosts,
+    domains: at.map((s) => slots[s]),
+    placement: at.map((s, rank) => ({ rank, host: slotHost[s], domain: slots[s].name })),
+  };
+}
+
+/**
+ * Launch and run `main` on every rank (`mpirun` as a function).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "./launch.ts";
+ * const r = await mpiexec({ np: 2, mode: "split" }, (comm) => comm.processorName());
+ * assert.deepEqual(r.results, ["node0-vm0", "node1-vm0"]);
+ * ```
+ */
+export async function mpiexec<T>(
+  opts: LaunchOptions & JobOptions,
+  main: MpiMain<T>,
+): Promise<JobResult<T> & Launched> {
+  const l = await launch(opts);
+  const job = await runJob(l.cluster, l.domains, main, opts);
+  return { ...job, ...l };
+}

@@ -1,0 +1,52 @@
+/**
+ * MPI over the public verbs API, as MVAPICH is over InfiniBand verbs:
+ * communicators, point-to-point with MPI's matching rules, eager (SEND/RECV
+ * vbufs and an RDMA-write fast path) and rendezvous (RDMA WRITE or READ)
+ * protocols with credit flow control and a pin-down registration cache,
+ * collectives with MPICH's algorithms and switch points, computation in
+ * virtual time, and a launcher that places ranks on native hosts or Xen
+ * guests. It runs unchanged in native, bypass and split domains. The root
+ * module exports it as the namespace `mpi`; see docs/mpi.md.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IN_PLACE, mpiexec } from "./mod.ts";
+ * const { results } = await mpiexec({ np: 4, mode: "bypass", hosts: 2, guestsPerHost: 2 }, async (comm) => {
+ *   const v = new Int32Array([comm.rank]);
+ *   await comm.allreduce(IN_PLACE, v, "SUM");
+ *   return v[0];
+ * });
+ * assert.deepEqual(results, [6, 6, 6, 6]);
+ * ```
+ *
+ * @module
+ */
+export * from "./constants.ts";
+export * from "./errors.ts";
+export * from "./datatype.ts";
+export { type Buf, MpiBuffer } from "./buffer.ts";
+export { emptyStatus, Request, type Status } from "./request.ts";
+export { checkOp, type Op, OPS, reduceArrays, reduceInto } from "./ops.ts";
+export { type CollOptions, Comm, type Work } from "./comm.ts";
+export {
+  type AlgorithmOf,
+  ALGORITHMS,
+  type Collective,
+  defaultAlgorithm,
+  SWITCH_POINTS,
+} from "./coll/tuning.ts";
+export { type MpiParams, mpiParams } from "./params.ts";
+export type { MpiCounters } from "./process.ts";
+export type { MessageCounters } from "./pt2pt.ts";
+export type { ChannelCounters } from "./channel.ts";
+export type { RegCacheStats } from "./regcache.ts";
+export { type JobOptions, type JobResult, MpiJobError, type MpiMain, runJob } from "./job.ts";
+export {
+  launch,
+  type Launched,
+  type LaunchOptions,
+  mpiexec,
+  placeRanks,
+  type RankPlace,
+} from "./launch.ts";

@@ -1,0 +1,248 @@
+/**
+ * Predefined reduction operations (MPI-3.1 §5.9.2) over the contiguous
+ * datatypes: SUM, PROD, MIN, MAX on every type; LAND, LOR, LXOR on every
+ * type (0 is false); BAND, BOR, BXOR on integer types; MAXLOC and MINLOC on
+ * (value, index) pairs stored as consecutive elements of one type (MPI's
+ * `MPI_2INT`, `MPI_2DOUBLE_PRECISION` style). All are commutative.
+ *
+ * @module
+ */
+import {
+  bytesOf,
+  type Datatype,
+  datatypeOf,
+  isBigIntType,
+  isIntegerType,
+  type TypedArray,
+  viewAs,
+} from "./datatype.ts";
+import { MpiError } from "./errors.ts";
+
+/**
+ * A reduction operation's name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Op } from "./ops.ts";
+ * const op: Op = "SUM";
+ * assert.equal(op, "SUM");
+ * ```
+ */
+export type Op =
+  | "SUM"
+  | "PROD"
+  | "MIN"
+  | "MAX"
+  | "LAND"
+  | "LOR"
+  | "LXOR"
+  | "BAND"
+  | "BOR"
+  | "BXOR"
+  | "MAXLOC"
+  | "MINLOC";
+
+/**
+ * Every operation name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OPS } from "./ops.ts";
+ * assert.equal(OPS.length, 12);
+ * ```
+ */
+export const OPS: readonly Op[] = [
+  "SUM",
+  "PROD",
+  "MIN",
+  "MAX",
+  "LAND",
+  "LOR",
+  "LXOR",
+  "BAND",
+  "BOR",
+  "BXOR",
+  "MAXLOC",
+  "MINLOC",
+];
+
+/**
+ * Check that `op` applies to `datatype` with `count` elements.
+ *
+ * @throws MpiError MPI_ERR_OP for an unknown op or one that does not apply
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkOp } from "./ops.ts";
+ * checkOp("BAND", "int32", 4, "MPI_Allreduce");
+ * assert.throws(() => checkOp("BAND", "float64", 4, "MPI_Allreduce"), /MPI_ERR_OP/);
+ * ```
+ */
+export function checkOp(op: Op, datatype: Datatype, count: number, what: string): void {
+  if (!OPS.includes(op)) {
+    throw new MpiError(
+      "MPI_ERR_OP",
+      `${what}: unknown operation '${String(op)}' (known: ${OPS.join(", ")})`,
+    );
+  }
+  if ((op === "BAND" || op === "BOR" || op === "BXOR") && !isIntegerType(datatype)) {
+    throw new MpiError("MPI_ERR_OP", `${what}: ${op} applies to integer types, not ${datatype}`);
+  }
+  if ((op === "MAXLOC" || op === "MINLOC") && count % 2 !== 0) {
+    throw new MpiError(
+      "MPI_ERR_OP",
+      `${what}: ${op} works on (value, index) pairs; ${count} elements is not a whole number of pairs`,
+    );
+  }
+}
+
+/**
+ * `inout[i] = inout[i] op input[i]` over the bytes of two equal-length
+ * buffers of `datatype` (MPI_Reduce_local). `inout` is modified in place
+ * when aligned, and the result is always returned.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { reduceInto } from "./ops.ts";
+ * const a = new Float64Array([1, 5, 3]), b = new Float64Array([4, 2, 3]);
+ * const r = reduceInto("MAX", "float64", new Uint8Array(a.buffer), new Uint8Array(b.buffer));
+ * assert.deepEqual([...new Float64Array(r.buffer, r.byteOffset, 3)], [4, 5, 3]);
+ * const p = new Int32Array([7, 0, 9, 1]), q = new Int32Array([7, 1, 8, 2]); // (value, index) pairs
+ * const m = reduceInto("MAXLOC", "int32", new Uint8Array(p.buffer), new Uint8Array(q.buffer));
+ * assert.deepEqual([...new Int32Array(m.buffer, m.byteOffset, 4)], [7, 0, 9, 1]);
+ * ```
+ */
+export function reduceInto(
+  op: Op,
+  datatype: Datatype,
+  inout: Uint8Array,
+  input: Uint8Array,
+): Uint8Array {
+  const a = viewAs(inout, datatype);
+  const b = viewAs(input, datatype);
+  if (isBigIntType(datatype)) reduceBig(op, a as BigInt64Array, b as BigInt64Array);
+  else reduceNum(op, a as Float64Array, b as Float64Array);
+  const out = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  if (out.buffer !== inout.buffer || out.byteOffset !== inout.byteOffset) inout.set(out);
+  return out;
+}
+
+function reduceNum(op: Op, a: Float64Array, b: Float64Array): void {
+  const n = a.length;
+  switch (op) {
+    case "SUM":
+      for (let i = 0; i < n; i++) a[i] += b[i];
+      return;
+    case "PROD":
+      for (let i = 0; i < n; i++) a[i] *= b[i];
+      return;
+    case "MIN":
+      for (let i = 0; i < n; i++) if (b[i] < a[i] || Number.isNaN(b[i])) a[i] = b[i];
+      return;
+    case "MAX":
+      for (let i = 0; i < n; i++) if (b[i] > a[i] || Number.isNaN(b[i])) a[i] = b[i];
+      return;
+    case "LAND":
+      for (let i = 0; i < n; i++) a[i] = a[i] !== 0 && b[i] !== 0 ? 1 : 0;
+      return;
+    case "LOR":
+      for (let i = 0; i < n; i++) a[i] = a[i] !== 0 || b[i] !== 0 ? 1 : 0;
+      return;
+    case "LXOR":
+      for (let i = 0; i < n; i++) a[i] = (a[i] !== 0) !== (b[i] !== 0) ? 1 : 0;
+      return;
+    case "BAND":
+      for (let i = 0; i < n; i++) a[i] = a[i] & b[i];
+      return;
+    case "BOR":
+      for (let i = 0; i < n; i++) a[i] = a[i] | b[i];
+      return;
+    case "BXOR":
+      for (let i = 0; i < n; i++) a[i] = a[i] ^ b[i];
+      return;
+    case "MAXLOC":
+    case "MINLOC":
+      for (let i = 0; i + 1 < n; i += 2) {
+        const better = op === "MAXLOC" ? b[i] > a[i] : b[i] < a[i];
+        // Equal values: the lower index wins (MPI-3.1 §5.9.4).
+        if (better || (b[i] === a[i] && b[i + 1] < a[i + 1])) {
+          a[i] = b[i];
+          a[i + 1] = b[i + 1];
+        }
+      }
+      return;
+  }
+}
+
+function reduceBig(op: Op, a: BigInt64Array, b: BigInt64Array): void {
+  const n = a.length;
+  const Z = 0n;
+  switch (op) {
+    case "SUM":
+      for (let i = 0; i < n; i++) a[i] += b[i];
+      return;
+    case "PROD":
+      for (let i = 0; i < n; i++) a[i] *= b[i];
+      return;
+    case "MIN":
+      for (let i = 0; i < n; i++) if (b[i] < a[i]) a[i] = b[i];
+      return;
+    case "MAX":
+      for (let i = 0; i < n; i++) if (b[i] > a[i]) a[i] = b[i];
+      return;
+    case "LAND":
+      for (let i = 0; i < n; i++) a[i] = a[i] !== Z && b[i] !== Z ? 1n : Z;
+      return;
+    case "LOR":
+      for (let i = 0; i < n; i++) a[i] = a[i] !== Z || b[i] !== Z ? 1n : Z;
+      return;
+    case "LXOR":
+      for (let i = 0; i < n; i++) a[i] = (a[i] !== Z) !== (b[i] !== Z) ? 1n : Z;
+      return;
+    case "BAND":
+      for (let i = 0; i < n; i++) a[i] &= b[i];
+      return;
+    case "BOR":
+      for (let i = 0; i < n; i++) a[i] |= b[i];
+      return;
+    case "BXOR":
+      for (let i = 0; i < n; i++) a[i] ^= b[i];
+      return;
+    case "MAXLOC":
+    case "MINLOC":
+      for (let i = 0; i + 1 < n; i += 2) {
+        const better = op === "MAXLOC" ? b[i] > a[i] : b[i] < a[i];
+        if (better || (b[i] === a[i] && b[i + 1] < a[i + 1])) {
+          a[i] = b[i];
+          a[i + 1] = b[i + 1];
+        }
+      }
+      return;
+  }
+}
+
+/**
+ * Reduce a list of equal-length typed arrays in order (the sequential
+ * reference the collective tests compare against).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { reduceArrays } from "./ops.ts";
+ * const r = reduceArrays("SUM", [new Int32Array([1, 2]), new Int32Array([10, 20])]);
+ * assert.deepEqual([...r], [11, 22]);
+ * ```
+ */
+export function reduceArrays<T extends TypedArray>(op: Op, arrays: readonly T[]): T {
+  const first = arrays[0];
+  const out = first.slice() as T;
+  const dt = datatypeOf(first);
+  for (let k = 1; k < arrays.length; k++) {
+    const b = arrays[k];
+    reduceInto(op, dt, bytesOf(out), bytesOf(b));
+  }
+  return out;
+}

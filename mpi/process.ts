@@ -1,0 +1,139 @@
+/**
+ * One MPI process (a rank of the job): its channel, point-to-point engine
+ * and pin-down cache, the context ids its communicators use, scratch memory
+ * for collectives, and its counters. Communicators are views of it.
+ *
+ * @module
+ */
+import type { Domain } from "../mod.ts";
+import { DomRegion } from "./buffer.ts";
+import type { Channel, ChannelCounters } from "./channel.ts";
+import { MpiError } from "./errors.ts";
+import type { MpiParams } from "./params.ts";
+import type { MessageCounters, PointToPoint } from "./pt2pt.ts";
+import type { RegCacheStats, RegistrationCache } from "./regcache.ts";
+
+/**
+ * Everything a process counts: messages by protocol, channel traffic and
+ * credits, the pin-down cache, computation charged.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { MpiCounters } from "./process.ts";
+ * const rndv = (c: MpiCounters) => c.rndvRput + c.rndvRget;
+ * assert.equal(typeof rndv, "function");
+ * ```
+ */
+export interface MpiCounters extends MessageCounters, ChannelCounters {
+  /** The pin-down cache. */
+  regCache: RegCacheStats;
+  /** Virtual time charged by `compute`/`charge`, ns. */
+  computeNs: number;
+}
+
+/** Context ids a process can hand out (each id makes a p2p and a collective context). */
+const CONTEXT_IDS = 1024;
+
+/**
+ * Per-rank state shared by the rank's communicators.
+ *
+ * @example
+ * ```ts ignore
+ * const proc = new MpiProcess(dom, rank, size, params, channel, p2p, cache);
+ * const world = new Comm(proc, [0, 1, 2, 3], rank, 0, "MPI_COMM_WORLD");
+ * ```
+ */
+export class MpiProcess {
+  /** Set by MPI_Finalize. */
+  finalized = false;
+  /** Virtual time charged by computation, ns. */
+  computeNs = 0;
+  #free = new Uint8Array(CONTEXT_IDS / 8).fill(0xff);
+  #scratch = new Map<number, DomRegion[]>();
+
+  /**
+   * @param dom the domain the rank runs in
+   * @param rank world rank
+   * @param size world size
+   * @param params protocol parameters
+   * @param ch its channel
+   * @param p2p its point-to-point engine
+   * @param cache its pin-down cache
+   */
+  constructor(
+    readonly dom: Domain,
+    readonly rank: number,
+    readonly size: number,
+    readonly params: MpiParams,
+    readonly ch: Channel,
+    readonly p2p: PointToPoint,
+    readonly cache: RegistrationCache,
+  ) {
+    this.#free[0] &= ~1; // id 0: MPI_COMM_WORLD
+  }
+
+  /** Throw if the process may not make MPI calls any more (finalized, aborted). */
+  check(what: string): void {
+    if (this.finalized) {
+      throw new MpiError("MPI_ERR_OTHER", `${what} on rank ${this.rank} after MPI_Finalize`);
+    }
+    if (this.ch.failure) throw this.ch.failure;
+  }
+
+  /** A copy of the free-context bitmask (bit set = id free here). */
+  contextMask(): Uint8Array {
+    return this.#free.slice();
+  }
+
+  /** Mark context id `id` used (`used` true) or free. */
+  markContext(id: number, used: boolean): void {
+    if (used) this.#free[id >> 3] &= ~(1 << (id & 7));
+    else this.#free[id >> 3] |= 1 << (id & 7);
+  }
+
+  /** Scratch memory of at least `bytes` in domain memory (registered on first use, kept). */
+  takeScratch(bytes: number): DomRegion {
+    let cls = 4096;
+    while (cls < bytes) cls *= 2;
+    const list = this.#scratch.get(cls);
+    const r = list?.pop();
+    if (r) return r.sub(0, bytes);
+    let addr: number;
+    try {
+      addr = this.dom.memory.alloc(cls, 4096);
+    } catch (e) {
+      throw new MpiError(
+        "MPI_ERR_NO_MEM",
+        `rank ${this.rank}: no memory for ${cls} bytes of collective scratch: ${
+          (e as Error).message
+        }`,
+      );
+    }
+    return new DomRegion(this.dom.memory, addr, bytes);
+  }
+
+  /** Return scratch memory from {@link takeScratch}. */
+  giveScratch(r: DomRegion): void {
+    let cls = 4096;
+    while (cls < r.bytes) cls *= 2;
+    let list = this.#scratch.get(cls);
+    if (!list) this.#scratch.set(cls, list = []);
+    list.push(new DomRegion(r.memory, r.addr, cls));
+  }
+
+  /** Charge `ns` of CPU to the calling rank (paid at its next wait). */
+  chargeCpu(ns: number): void {
+    if (ns > 0) this.ch.cpu.charge(ns);
+  }
+
+  /** Everything counted so far. */
+  counters(): MpiCounters {
+    return {
+      ...this.p2p.counters,
+      ...this.ch.counters,
+      regCache: this.cache.stats(),
+      computeNs: this.computeNs,
+    };
+  }
+}

@@ -1,0 +1,529 @@
+/**
+ * The point-to-point engine: MPI's matching rules and MVAPICH's protocols on
+ * top of the channel.
+ *
+ * - **Matching** (MPI-3.1 §3.5): an arriving message matches the oldest
+ *   posted receive with the same context whose source and tag equal the
+ *   message's or are wildcards; a new receive matches the oldest unexpected
+ *   message. Packets from one sender are handled in the order they were sent
+ *   (channel sequence numbers), so messages never overtake each other.
+ * - **Eager** (header + data ≤ MV2_IBA_EAGER_THRESHOLD): the data is copied
+ *   into the packet; the send completes at once. An eager message nobody
+ *   waits for is copied out of its vbuf into the unexpected queue, so the
+ *   vbuf (a credit) goes back at once.
+ * - **Rendezvous**: RTS with the size; the receiver, once matched, registers
+ *   its buffer (pin-down cache) and either answers CTS with address and rkey
+ *   so the sender RDMA-WRITEs the data and follows with FIN (RPUT), or, if
+ *   the RTS carried the sender's buffer, RDMA-READs it and sends FIN back
+ *   (RGET). Data moves zero-copy between buffers in domain memory; a JS array
+ *   is staged through a pre-registered bounce buffer (copy charged).
+ * - A message to oneself is copied locally.
+ *
+ * @module
+ */
+import { type Allocation, DomRegion, type Region } from "./buffer.ts";
+import type { Channel, InPacket, PacketHandler } from "./channel.ts";
+import { ANY_SOURCE, ANY_TAG } from "./constants.ts";
+import { type Datatype, typeSize } from "./datatype.ts";
+import { MpiError } from "./errors.ts";
+import type { MpiParams } from "./params.ts";
+import type { RegistrationCache } from "./regcache.ts";
+import { emptyStatus, type PostedRecv, Request, type Status } from "./request.ts";
+import { type Header, HEADER_BYTES, PacketType } from "./wire.ts";
+
+/**
+ * Message-level counters.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { MessageCounters } from "./pt2pt.ts";
+ * const c: MessageCounters = { messages: 3, eagerSend: 1, eagerRdma: 1, rndvRput: 1, rndvRget: 0,
+ *   self: 0, bytesSent: 70000, unexpected: 0, copiedBytes: 16, stagedBytes: 0 };
+ * assert.equal(c.eagerSend + c.eagerRdma + c.rndvRput + c.rndvRget + c.self, c.messages);
+ * ```
+ */
+export interface MessageCounters {
+  /** Messages sent (every protocol). */
+  messages: number;
+  /** Eager messages sent by SEND/RECV into vbufs. */
+  eagerSend: number;
+  /** Eager messages sent by the RDMA fast path. */
+  eagerRdma: number;
+  /** Rendezvous messages by RDMA WRITE (RPUT). */
+  rndvRput: number;
+  /** Rendezvous messages by RDMA READ (RGET). */
+  rndvRget: number;
+  /** Messages to oneself. */
+  self: number;
+  /** Bytes of all messages sent. */
+  bytesSent: number;
+  /** Messages that arrived before a matching receive was posted. */
+  unexpected: number;
+  /** Bytes copied by the CPU for eager messages (in and out of vbufs). */
+  copiedBytes: number;
+  /** Bytes copied through bounce buffers (JS arrays in rendezvous). */
+  stagedBytes: number;
+}
+
+interface Unexpected {
+  context: number;
+  src: number;
+  tag: number;
+  size: number;
+  data?: Uint8Array;
+  rts?: Rts;
+}
+
+interface Rts {
+  peer: number;
+  sreq: number;
+  addr: number;
+  rkey: number;
+  rget: boolean;
+}
+
+/** Where rendezvous data comes from or goes to, registered. */
+interface Pinned {
+  addr: number;
+  lkey: number;
+  rkey: number;
+  /** Done: copy out of a bounce buffer if any, release the registration. */
+  finish(): void;
+}
+
+interface Staging {
+  addr: number;
+  bytes: number;
+  lkey: number;
+  rkey: number;
+}
+
+interface SendState {
+  req: Request;
+  peer: number;
+  src: Pinned;
+}
+
+interface RecvState {
+  pr: PostedRecv;
+  dst: Pinned | undefined;
+  status: Status;
+  size: number;
+}
+
+/**
+ * One process's point-to-point engine.
+ *
+ * @example
+ * ```ts ignore
+ * const p2p = new PointToPoint(channel, params, cache);
+ * const req = await p2p.isend(region, 1, 0, 5, 0, "MPI_Isend");
+ * await channel.waitFor(() => req.done, "MPI_Wait");
+ * ```
+ */
+export class PointToPoint implements PacketHandler {
+  readonly counters: MessageCounters = {
+    messages: 0,
+    eagerSend: 0,
+    eagerRdma: 0,
+    rndvRput: 0,
+    rndvRget: 0,
+    self: 0,
+    bytesSent: 0,
+    unexpected: 0,
+    copiedBytes: 0,
+    stagedBytes: 0,
+  };
+  #posted: PostedRecv[] = [];
+  #unexpected: Unexpected[] = [];
+  #sends = new Map<number, SendState>();
+  #recvs = new Map<number, RecvState>();
+  #staging = new Map<number, Staging[]>();
+
+  /**
+   * @param ch the channel
+   * @param params protocol parameters
+   * @param cache the pin-down cache
+   */
+  constructor(
+    readonly ch: Channel,
+    readonly params: MpiParams,
+    readonly cache: RegistrationCache,
+  ) {}
+
+  /** World rank of this process. */
+  get rank(): number {
+    return this.ch.rank;
+  }
+
+  #charge(ns: number): void {
+    this.ch.cpu.charge(ns);
+  }
+
+  #copyCost(bytes: number): void {
+    if (bytes > 0) this.#charge(bytes * this.params.copyNsPerByte);
+  }
+
+  /**
+   * Start sending `region` to world rank `dest`, as rank `src` of the
+   * communicator with `context`. Resolves once the send is under way.
+   */
+  async isend(
+    region: Region,
+    dest: number,
+    src: number,
+    tag: number,
+    context: number,
+    what: string,
+  ): Promise<Request> {
+    const req = new Request("send", this.rank, what);
+    const size = region.bytes;
+    this.#charge(this.params.sendOverheadNs);
+    this.counters.messages++;
+    this.counters.bytesSent += size;
+    if (dest === this.rank) {
+      const data = region.read(0, size).slice();
+      this.#copyCost(size);
+      this.counters.self++;
+      this.#arrive({ context, src, tag, size, data });
+      req.complete(emptyStatus(src));
+      return req;
+    }
+    if (size + HEADER_BYTES <= this.params.eagerThreshold) {
+      const payload = region.read(0, size).slice();
+      this.#copyCost(size);
+      this.counters.copiedBytes += size;
+      this.ch.send(dest, {
+        type: PacketType.EAGER,
+        fields: { context, src, tag, size },
+        payload,
+        onPosted: (ring) => ring ? this.counters.eagerRdma++ : this.counters.eagerSend++,
+      });
+      req.complete(emptyStatus(src));
+      return req;
+    }
+    const pinned = await this.#source(region);
+    const rget = this.params.rndvProtocol === "RGET";
+    if (rget) this.counters.rndvRget++;
+    else this.counters.rndvRput++;
+    this.#sends.set(req.id, { req, peer: dest, src: pinned });
+    this.ch.send(dest, {
+      type: PacketType.RTS,
+      fields: {
+        context,
+        src,
+        tag,
+        size,
+        sreq: req.id,
+        addr: rget ? pinned.addr : 0,
+        rkey: rget ? pinned.rkey : 0,
+        length: rget ? 1 : 0,
+      },
+    });
+    return req;
+  }
+
+  /**
+   * Post a receive of at most `region.bytes` from `source` (rank in the
+   * communicator, or ANY_SOURCE) with `tag` (or ANY_TAG).
+   */
+  async irecv(
+    region: Region,
+    datatype: Datatype,
+    source: number,
+    tag: number,
+    context: number,
+    what: string,
+  ): Promise<Request> {
+    const req = new Request("recv", this.rank, what);
+    const pr: PostedRecv = { req, context, source, tag, region, datatype };
+    this.#pin(region, 1);
+    const i = this.#unexpected.findIndex((u) => matches(pr, u.context, u.src, u.tag));
+    if (i < 0) {
+      this.#posted.push(pr);
+      return req;
+    }
+    const [u] = this.#unexpected.splice(i, 1);
+    if (u.data) this.#deliverEager(pr, u.src, u.tag, u.size, u.data);
+    else await this.#startRndvRecv(pr, u.src, u.tag, u.size, u.rts!);
+    return req;
+  }
+
+  /** The status of the oldest unexpected message matching, without receiving it (MPI_Iprobe). */
+  probe(context: number, source: number, tag: number): Status | undefined {
+    const u = this.#unexpected.find((m) =>
+      m.context === context && (source === ANY_SOURCE || source === m.src) &&
+      (tag === ANY_TAG || tag === m.tag)
+    );
+    return u ? { source: u.src, tag: u.tag, bytes: u.size, count: u.size } : undefined;
+  }
+
+  /** A packet from the channel, in sequence order (see {@link PacketHandler}). */
+  onPacket(peer: number, p: InPacket): void {
+    const h = p.header;
+    switch (h.type) {
+      case PacketType.EAGER: {
+        const data = p.payload();
+        this.#arrive({ context: h.context, src: h.src, tag: h.tag, size: h.size, data });
+        return;
+      }
+      case PacketType.RTS:
+        this.#arrive({
+          context: h.context,
+          src: h.src,
+          tag: h.tag,
+          size: h.size,
+          rts: { peer, sreq: h.sreq, addr: h.addr, rkey: h.rkey, rget: h.length === 1 },
+        });
+        return;
+      case PacketType.CTS:
+        this.#onCts(peer, h);
+        return;
+      case PacketType.FIN:
+        this.#onFin(h);
+        return;
+      default:
+        throw new MpiError(
+          "MPI_ERR_INTERN",
+          `rank ${this.rank}: packet type ${h.type} from rank ${peer}`,
+        );
+    }
+  }
+
+  /** A message (or RTS) has arrived: match it or keep it as unexpected. */
+  #arrive(u: Unexpected): void {
+    const i = this.#posted.findIndex((pr) => matches(pr, u.context, u.src, u.tag));
+    if (i < 0) {
+      this.counters.unexpected++;
+      // The payload leaves its vbuf now (a copy into a temporary buffer).
+      if (u.data) this.#copyCost(u.data.byteLength);
+      this.#unexpected.push(u);
+      return;
+    }
+    const [pr] = this.#posted.splice(i, 1);
+    if (u.data) this.#deliverEager(pr, u.src, u.tag, u.size, u.data);
+    else {
+      const rts = u.rts!;
+      this.ch.tasks.push(() => this.#startRndvRecv(pr, u.src, u.tag, u.size, rts));
+    }
+  }
+
+  #deliverEager(pr: PostedRecv, src: number, tag: number, size: number, data: Uint8Array): void {
+    const n = Math.min(size, pr.region.bytes);
+    if (this.#freed(pr)) return;
+    pr.region.write(0, data.subarray(0, n));
+    this.#copyCost(n);
+    this.counters.copiedBytes += n;
+    this.#pin(pr.region, -1);
+    this.#complete(pr, { source: src, tag, bytes: n, count: n / typeSize(pr.datatype) }, size);
+  }
+
+  #complete(pr: PostedRecv, status: Status, size: number): void {
+    if (size > pr.region.bytes) {
+      pr.req.fail(
+        new MpiError(
+          "MPI_ERR_TRUNCATE",
+          `${pr.req.what} on rank ${this.rank}: message of ${size} bytes from rank ${status.source} (tag ${status.tag}) does not fit the ${pr.region.bytes}-byte receive buffer`,
+        ),
+        status,
+      );
+    } else pr.req.complete(status);
+  }
+
+  #freed(pr: PostedRecv): boolean {
+    const a = pr.region instanceof DomRegion ? pr.region.allocation : undefined;
+    if (!a?.freed) return false;
+    pr.req.fail(
+      new MpiError(
+        "MPI_ERR_BUFFER",
+        `${pr.req.what} on rank ${this.rank}: the receive buffer was freed`,
+      ),
+      emptyStatus(pr.source),
+    );
+    return true;
+  }
+
+  async #startRndvRecv(
+    pr: PostedRecv,
+    src: number,
+    tag: number,
+    size: number,
+    rts: Rts,
+  ): Promise<void> {
+    const accept = Math.min(size, pr.region.bytes);
+    const status: Status = {
+      source: src,
+      tag,
+      bytes: accept,
+      count: accept / typeSize(pr.datatype),
+    };
+    const dst = accept > 0 ? await this.#dest(pr.region.sub(0, accept)) : undefined;
+    if (rts.rget) {
+      const finish = () => {
+        dst?.finish();
+        this.#pin(pr.region, -1);
+        this.ch.send(rts.peer, { type: PacketType.FIN, fields: { sreq: rts.sreq } });
+        this.#complete(pr, status, size);
+      };
+      if (!dst) return finish();
+      this.ch.rdma(rts.peer, {
+        read: true,
+        laddr: dst.addr,
+        len: accept,
+        lkey: dst.lkey,
+        raddr: rts.addr,
+        rkey: rts.rkey,
+        done: finish,
+      });
+      return;
+    }
+    this.#recvs.set(pr.req.id, { pr, dst, status, size });
+    this.ch.send(rts.peer, {
+      type: PacketType.CTS,
+      fields: {
+        sreq: rts.sreq,
+        rreq: pr.req.id,
+        addr: dst?.addr ?? 0,
+        rkey: dst?.rkey ?? 0,
+        length: accept,
+      },
+    });
+  }
+
+  #onCts(peer: number, h: Header): void {
+    const s = this.#sends.get(h.sreq);
+    if (!s) {
+      throw new MpiError("MPI_ERR_INTERN", `rank ${this.rank}: CTS for unknown send ${h.sreq}`);
+    }
+    if (h.length > 0) {
+      this.ch.rdma(peer, {
+        read: false,
+        laddr: s.src.addr,
+        len: h.length,
+        lkey: s.src.lkey,
+        raddr: h.addr,
+        rkey: h.rkey,
+        done: () => this.#finishSend(h.sreq),
+      });
+    }
+    this.ch.send(peer, { type: PacketType.FIN, fields: { rreq: h.rreq } });
+    if (h.length === 0) this.#finishSend(h.sreq);
+  }
+
+  #onFin(h: Header): void {
+    if (h.rreq !== 0) {
+      const r = this.#recvs.get(h.rreq);
+      if (!r) {
+        throw new MpiError(
+          "MPI_ERR_INTERN",
+          `rank ${this.rank}: FIN for unknown receive ${h.rreq}`,
+        );
+      }
+      this.#recvs.delete(h.rreq);
+      r.dst?.finish();
+      this.#pin(r.pr.region, -1);
+      this.#complete(r.pr, r.status, r.size);
+      return;
+    }
+    this.#finishSend(h.sreq);
+  }
+
+  #finishSend(id: number): void {
+    const s = this.#sends.get(id);
+    if (!s) {
+      throw new MpiError("MPI_ERR_INTERN", `rank ${this.rank}: completion of unknown send ${id}`);
+    }
+    this.#sends.delete(id);
+    s.src.finish();
+    s.req.complete(emptyStatus(this.rank));
+  }
+
+  #pin(region: Region, delta: number): void {
+    const a: Allocation | undefined = region instanceof DomRegion ? region.allocation : undefined;
+    if (a) a.pins += delta;
+  }
+
+  /** The send buffer, registered (domain memory) or copied into a bounce buffer (JS array). */
+  async #source(region: Region): Promise<Pinned> {
+    if (region instanceof DomRegion) {
+      const reg = await this.cache.acquire(region.addr, region.bytes);
+      this.#pin(region, 1);
+      return {
+        addr: region.addr,
+        lkey: reg.lkey,
+        rkey: reg.rkey,
+        finish: () => {
+          reg.release();
+          this.#pin(region, -1);
+        },
+      };
+    }
+    const stg = await this.#takeStaging(region.bytes);
+    this.ch.dom.memory.write(stg.addr, region.read(0, region.bytes));
+    this.#copyCost(region.bytes);
+    this.counters.stagedBytes += region.bytes;
+    return { addr: stg.addr, lkey: stg.lkey, rkey: stg.rkey, finish: () => this.#giveStaging(stg) };
+  }
+
+  /** The receive buffer, registered, or a bounce buffer copied out when done. */
+  async #dest(region: Region): Promise<Pinned> {
+    if (region instanceof DomRegion) {
+      const reg = await this.cache.acquire(region.addr, region.bytes);
+      return { addr: region.addr, lkey: reg.lkey, rkey: reg.rkey, finish: () => reg.release() };
+    }
+    const stg = await this.#takeStaging(region.bytes);
+    return {
+      addr: stg.addr,
+      lkey: stg.lkey,
+      rkey: stg.rkey,
+      finish: () => {
+        region.write(0, this.ch.dom.memory.read(stg.addr, region.bytes));
+        this.#copyCost(region.bytes);
+        this.counters.stagedBytes += region.bytes;
+        this.#giveStaging(stg);
+      },
+    };
+  }
+
+  /** A pre-registered bounce buffer of at least `bytes` (power-of-two classes, kept for reuse). */
+  async #takeStaging(bytes: number): Promise<Staging> {
+    let cls = 4096;
+    while (cls < bytes) cls *= 2;
+    const free = this.#staging.get(cls);
+    if (free && free.length > 0) return free.pop()!;
+    let addr: number;
+    try {
+      addr = this.ch.dom.memory.alloc(cls, 4096);
+    } catch (e) {
+      throw new MpiError(
+        "MPI_ERR_NO_MEM",
+        `rank ${this.rank}: no memory for a ${cls}-byte bounce buffer: ${(e as Error).message}`,
+      );
+    }
+    // Registered once and kept (never released): the bounce buffers stay pinned.
+    const reg = await this.cache.acquire(addr, cls);
+    return { addr, bytes: cls, lkey: reg.lkey, rkey: reg.rkey };
+  }
+
+  #giveStaging(s: Staging): void {
+    let list = this.#staging.get(s.bytes);
+    if (!list) this.#staging.set(s.bytes, list = []);
+    list.push(s);
+  }
+
+  /** Receives posted and not matched yet (for diagnostics). */
+  get postedCount(): number {
+    return this.#posted.length;
+  }
+
+  /** Unexpected messages held (for diagnostics). */
+  get unexpectedCount(): number {
+    return this.#unexpected.length;
+  }
+}
+
+function matches(pr: PostedRecv, context: number, src: number, tag: number): boolean {
+  return pr.context === context && (pr.source === ANY_SOURCE || pr.source === src) &&
+    (pr.tag === ANY_TAG || pr.tag === tag);
+}

@@ -1,0 +1,198 @@
+/**
+ * The packet format between two MPI processes: one fixed 56-byte header
+ * (little-endian) in front of every packet, whether it travels in a vbuf by
+ * SEND/RECV or is RDMA-written into a slot of the peer's fast-path ring.
+ * Like MVAPICH's `MPIDI_CH3_Pkt_*` headers it carries the matching triple
+ * (context, source rank, tag), the per-connection sequence number that
+ * keeps the two paths in order, and piggybacked credits.
+ *
+ * ```
+ *  0 u8  type          1 u8  flags       2 u16 vbuf credits returned
+ *  4 u32 seq           8 u16 ring credits returned   10 u16 reserved
+ * 12 u32 context      16 i32 source rank (in the communicator)
+ * 20 i32 tag          24 u32 message size   28 u32 payload bytes that follow
+ * 32 u32 send request 36 u32 receive request 40 u32 rkey
+ * 44 u32 addr (high) 48 u32 addr (low)     52 u32 length (CTS) / slots (ring address)
+ * ```
+ *
+ * A fast-path slot ends, right after the payload, with an 8-byte tail
+ * (`seq`, `seq ^ TAIL_MAGIC`): the receiver polls the head (type ≠ 0) and
+ * then the tail, so a message whose last packet has not landed yet is
+ * never read (MVAPICH's head and tail flags).
+ *
+ * @module
+ */
+
+/** Header bytes in front of every packet. */
+export const HEADER_BYTES = 56;
+/** Tail bytes after a fast-path payload. */
+export const TAIL_BYTES = 8;
+/** Mixed into the tail's second word. */
+export const TAIL_MAGIC = 0xa5c3_5a3c;
+
+/**
+ * Packet types (MVAPICH: eager send, RNDV_REQ_TO_SEND, RNDV_CLR_TO_SEND,
+ * RNDV_FINISH, NOOP, ADDRESS).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PacketType } from "./wire.ts";
+ * assert.equal(PacketType.EAGER, 1);
+ * ```
+ */
+export const PacketType = {
+  /** Data follows the header. */
+  EAGER: 1,
+  /** Rendezvous request to send: size, send request, and (RGET) the source buffer. */
+  RTS: 2,
+  /** Rendezvous clear to send (RPUT): the destination buffer. */
+  CTS: 3,
+  /** Rendezvous data has landed (RPUT: to the receiver; RGET: to the sender). */
+  FIN: 4,
+  /** Explicit credit update (no data). */
+  NOOP: 5,
+  /** The sender's fast-path ring in this process: address, rkey, slots. */
+  RING: 6,
+} as const;
+
+/**
+ * A value of {@link PacketType}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PacketType, type PacketTypeValue } from "./wire.ts";
+ * const t: PacketTypeValue = PacketType.FIN;
+ * assert.equal(t, 4);
+ * ```
+ */
+export type PacketTypeValue = (typeof PacketType)[keyof typeof PacketType];
+
+/**
+ * A decoded header.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type Header, PacketType } from "./wire.ts";
+ * const h: Header = { type: PacketType.NOOP, vbufCredits: 10, seq: 0, ringCredits: 0,
+ *   context: 0, src: 0, tag: 0, size: 0, len: 0, sreq: 0, rreq: 0, rkey: 0, addr: 0, length: 0 };
+ * assert.equal(h.vbufCredits, 10);
+ * ```
+ */
+export interface Header {
+  type: number;
+  vbufCredits: number;
+  seq: number;
+  ringCredits: number;
+  context: number;
+  src: number;
+  tag: number;
+  size: number;
+  len: number;
+  sreq: number;
+  rreq: number;
+  rkey: number;
+  addr: number;
+  length: number;
+}
+
+/**
+ * Write `h` into the first {@link HEADER_BYTES} of `out`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeHeader, encodeHeader, HEADER_BYTES, PacketType } from "./wire.ts";
+ * const out = new Uint8Array(HEADER_BYTES);
+ * const h = { type: PacketType.RTS, vbufCredits: 3, seq: 7, ringCredits: 1, context: 2, src: 1,
+ *   tag: 99, size: 1 << 20, len: 0, sreq: 5, rreq: 0, rkey: 0x1234, addr: 0x1_0000_2000, length: 0 };
+ * encodeHeader(out, h);
+ * assert.deepEqual(decodeHeader(out), h);
+ * ```
+ */
+export function encodeHeader(out: Uint8Array, h: Header): void {
+  const v = new DataView(out.buffer, out.byteOffset, HEADER_BYTES);
+  v.setUint8(0, h.type);
+  v.setUint8(1, 0);
+  v.setUint16(2, Math.min(h.vbufCredits, 0xffff), true);
+  v.setUint32(4, h.seq >>> 0, true);
+  v.setUint16(8, Math.min(h.ringCredits, 0xffff), true);
+  v.setUint16(10, 0, true);
+  v.setUint32(12, h.context >>> 0, true);
+  v.setInt32(16, h.src, true);
+  v.setInt32(20, h.tag, true);
+  v.setUint32(24, h.size >>> 0, true);
+  v.setUint32(28, h.len >>> 0, true);
+  v.setUint32(32, h.sreq >>> 0, true);
+  v.setUint32(36, h.rreq >>> 0, true);
+  v.setUint32(40, h.rkey >>> 0, true);
+  v.setUint32(44, Math.floor(h.addr / 0x1_0000_0000) >>> 0, true);
+  v.setUint32(48, h.addr >>> 0, true);
+  v.setUint32(52, h.length >>> 0, true);
+}
+
+/**
+ * Read a header from the first {@link HEADER_BYTES} of `b`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeHeader, HEADER_BYTES } from "./wire.ts";
+ * assert.equal(decodeHeader(new Uint8Array(HEADER_BYTES)).type, 0);
+ * ```
+ */
+export function decodeHeader(b: Uint8Array): Header {
+  const v = new DataView(b.buffer, b.byteOffset, HEADER_BYTES);
+  return {
+    type: v.getUint8(0),
+    vbufCredits: v.getUint16(2, true),
+    seq: v.getUint32(4, true),
+    ringCredits: v.getUint16(8, true),
+    context: v.getUint32(12, true),
+    src: v.getInt32(16, true),
+    tag: v.getInt32(20, true),
+    size: v.getUint32(24, true),
+    len: v.getUint32(28, true),
+    sreq: v.getUint32(32, true),
+    rreq: v.getUint32(36, true),
+    rkey: v.getUint32(40, true),
+    addr: v.getUint32(44, true) * 0x1_0000_0000 + v.getUint32(48, true),
+    length: v.getUint32(52, true),
+  };
+}
+
+/**
+ * The 8-byte tail that closes a fast-path slot for sequence number `seq`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tailFor, tailMatches } from "./wire.ts";
+ * assert.equal(tailMatches(tailFor(41), 41), true);
+ * assert.equal(tailMatches(tailFor(41), 42), false);
+ * ```
+ */
+export function tailFor(seq: number): Uint8Array {
+  const t = new Uint8Array(TAIL_BYTES);
+  const v = new DataView(t.buffer);
+  v.setUint32(0, seq >>> 0, true);
+  v.setUint32(4, (seq ^ TAIL_MAGIC) >>> 0, true);
+  return t;
+}
+
+/**
+ * Whether `b` (8 bytes) is the tail for `seq`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tailMatches } from "./wire.ts";
+ * assert.equal(tailMatches(new Uint8Array(8), 0), false);
+ * ```
+ */
+export function tailMatches(b: Uint8Array, seq: number): boolean {
+  const v = new DataView(b.buffer, b.byteOffset, TAIL_BYTES);
+  return v.getUint32(0, true) === seq >>> 0 && v.getUint32(4, true) === ((seq ^ TAIL_MAGIC) >>> 0);
+}
