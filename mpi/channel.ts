@@ -184,6 +184,10 @@ interface Ring {
   head: number;
   /** Address of the tail being waited for, if the head has landed and the tail not. */
   waitTail: number;
+  /** `engine.eventsRun` when the ring was last found without a complete packet. */
+  idleAt: number;
+  /** Machine address of each slot's head byte (the CPU polls it without the page walk). */
+  heads: number[];
 }
 
 interface RemoteRing {
@@ -244,6 +248,8 @@ export interface PeerInfo {
 }
 
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
+const ZERO_HEAD = new Uint8Array(1);
+const ZERO_TAIL = new Uint8Array(TAIL_BYTES);
 
 /**
  * One process's channel: its verbs resources, connections and progress engine.
@@ -434,7 +440,6 @@ export class Channel {
       let wcs: WorkCompletion[];
       try {
         wcs = await this.cq.pollUntil(1);
-        if (wcs.length > 0) wcs = wcs.concat(this.cq.poll(63));
       } catch (e) {
         if (this.#closed) return;
         this.failure ??= new MpiError(
@@ -608,19 +613,16 @@ export class Channel {
    * anything happened.
    */
   progress(): boolean {
+    // One pass is enough: nothing can arrive while this synchronous code runs
+    // (completions and DMA writes happen between awaits).
     let did = false;
-    for (;;) {
-      let any = false;
-      while (this.#wcs.length > 0) {
-        const wc = this.#wcs.shift()!;
-        this.cpu.charge(this.params.cqePollNs);
-        this.#onCompletion(wc);
-        any = true;
-      }
-      for (const c of this.#polling) if (this.#pollRing(c)) any = true;
-      if (!any) break;
+    while (this.#wcs.length > 0) {
+      const wc = this.#wcs.shift()!;
+      this.cpu.charge(this.params.cqePollNs);
+      this.#onCompletion(wc);
       did = true;
     }
+    for (const c of this.#polling) if (this.#pollRing(c)) did = true;
     for (const c of this.#dirty) this.#flush(c);
     this.#dirty.clear();
     return did;
@@ -679,20 +681,25 @@ export class Channel {
   /** Read every complete packet waiting in `c`'s ring. */
   #pollRing(c: Connection): boolean {
     const r = c.ring!;
+    // Only the HCA writes a ring, and only inside an event: no event since the
+    // last look, nothing new (saves reading the slot again).
+    const events = this.dom.engine.eventsRun;
+    if (r.idleAt === events) return false;
     const mem = this.dom.memory;
     const slotBytes = this.params.fastPathBufSize;
     let any = false;
     for (;;) {
       const slot = r.addr + r.head * slotBytes;
-      const hb = mem.read(slot, HEADER_BYTES);
-      if (hb[0] === 0) {
+      if (this.#headByte(r) === 0) {
         r.waitTail = 0;
+        r.idleAt = events;
         break;
       }
-      const header = decodeHeader(hb);
+      const header = decodeHeader(mem.read(slot, HEADER_BYTES));
       const tailAt = slot + HEADER_BYTES + header.len;
       if (!tailMatches(mem.read(tailAt, TAIL_BYTES), header.seq)) {
         r.waitTail = tailAt;
+        r.idleAt = events;
         break;
       }
       r.waitTail = 0;
@@ -700,8 +707,8 @@ export class Channel {
       any = true;
       this.#dirty.add(c);
       this.#arrive(c, header, () => mem.read(slot + HEADER_BYTES, header.len), () => {
-        mem.write(slot, new Uint8Array(1));
-        mem.write(tailAt, new Uint8Array(TAIL_BYTES));
+        mem.write(slot, ZERO_HEAD);
+        mem.write(tailAt, ZERO_TAIL);
         r.head = (r.head + 1) % r.slots;
         c.ringOwed++;
       }, true);
@@ -766,7 +773,12 @@ export class Channel {
     if (idx === undefined) return;
     const addr = this.layout.ringBase +
       idx * this.params.numRdmaBuffer * this.params.fastPathBufSize;
-    c.ring = { addr, slots: this.params.numRdmaBuffer, head: 0, waitTail: 0 };
+    const slots = this.params.numRdmaBuffer;
+    const heads = Array.from(
+      { length: slots },
+      (_, k) => this.dom.memory.space.translate(addr + k * this.params.fastPathBufSize),
+    );
+    c.ring = { addr, slots, head: 0, waitTail: 0, idleAt: -1, heads };
     this.#polling.push(c);
     this.counters.fastPathPeers++;
     this.send(c.peer, {
@@ -778,13 +790,20 @@ export class Channel {
   /** Whether a ring holds a complete packet or completions wait (no need to block). */
   #pending(): boolean {
     if (this.#wcs.length > 0) return true;
-    const mem = this.dom.memory;
+    const events = this.dom.engine.eventsRun;
     for (const c of this.#polling) {
       const r = c.ring!;
-      const slot = r.addr + r.head * this.params.fastPathBufSize;
-      if (mem.read(slot, 1)[0] !== 0 && r.waitTail === 0) return true;
+      if (r.idleAt === events) continue;
+      if (this.#headByte(r) !== 0 && r.waitTail === 0) return true;
     }
     return false;
+  }
+
+  /** The head byte of the ring's next slot. */
+  #headByte(r: Ring): number {
+    const machine = this.dom.memory.machine;
+    if (machine) return machine.read(r.heads[r.head], 1)[0];
+    return this.dom.memory.read(r.addr + r.head * this.params.fastPathBufSize, 1)[0];
   }
 
   /**
@@ -802,9 +821,11 @@ export class Channel {
       }
       if (this.failure) throw this.failure;
       if (done()) return;
-      if (this.#pending()) continue;
-      await this.cpu.settle();
-      if (this.#pending() || this.failure) continue;
+      // Pay the CPU debt first; what arrived meanwhile is handled before spinning.
+      if (this.cpu.debt() > 0) {
+        await this.cpu.settle();
+        if (this.#pending() || this.failure) continue;
+      }
       const ranges: [number, number][] = [[this.#wakeAddr, 4]];
       for (const c of this.#polling) {
         const r = c.ring!;

@@ -140,6 +140,7 @@ export class PointToPoint implements PacketHandler {
   #sends = new Map<number, SendState>();
   #recvs = new Map<number, RecvState>();
   #staging = new Map<number, Staging[]>();
+  #flushQueued = false;
 
   /**
    * @param ch the channel
@@ -179,6 +180,10 @@ export class PointToPoint implements PacketHandler {
   ): Promise<Request> {
     const req = new Request("send", this.rank, what);
     const size = region.bytes;
+    // An MPI call first catches up with its CPU time (so that what arrived
+    // meanwhile is visible), then looks at arrivals before adding work.
+    await this.ch.cpu.settle();
+    this.ch.progress();
     this.#charge(this.params.sendOverheadNs);
     this.counters.messages++;
     this.counters.bytesSent += size;
@@ -237,6 +242,8 @@ export class PointToPoint implements PacketHandler {
     what: string,
   ): Promise<Request> {
     const req = new Request("recv", this.rank, what);
+    await this.ch.cpu.settle();
+    this.ch.progress();
     const pr: PostedRecv = { req, context, source, tag, region, datatype };
     this.#pin(region, 1);
     const i = this.#unexpected.findIndex((u) => matches(pr, u.context, u.src, u.tag));
@@ -362,6 +369,7 @@ export class PointToPoint implements PacketHandler {
     if (rts.rget) {
       const finish = () => {
         dst?.finish();
+        this.#deregisterLater();
         this.#pin(pr.region, -1);
         this.ch.send(rts.peer, { type: PacketType.FIN, fields: { sreq: rts.sreq } });
         this.#complete(pr, status, size);
@@ -422,6 +430,7 @@ export class PointToPoint implements PacketHandler {
       }
       this.#recvs.delete(h.rreq);
       r.dst?.finish();
+      this.#deregisterLater();
       this.#pin(r.pr.region, -1);
       this.#complete(r.pr, r.status, r.size);
       return;
@@ -436,7 +445,18 @@ export class PointToPoint implements PacketHandler {
     }
     this.#sends.delete(id);
     s.src.finish();
+    this.#deregisterLater();
     s.req.complete(emptyStatus(this.rank));
+  }
+
+  /** Registrations given back (cache off, evicted, invalidated) are deregistered by deferred work. */
+  #deregisterLater(): void {
+    if (this.cache.pendingDeregistrations === 0 || this.#flushQueued) return;
+    this.#flushQueued = true;
+    this.ch.tasks.push(async () => {
+      this.#flushQueued = false;
+      await this.cache.flush();
+    });
   }
 
   #pin(region: Region, delta: number): void {

@@ -16,6 +16,8 @@ const USER_ERRORS = new Set([
   "VerbsError",
   "XenError",
   "DeadlockError",
+  "MpiError",
+  "MpiJobError",
 ]);
 
 /**

@@ -1,0 +1,251 @@
+/**
+ * MPI point-to-point semantics (MPI-3.1 §3): non-overtaking order, wildcard
+ * matching, unexpected messages and probes, statuses, MPI_PROC_NULL, and
+ * the one-line errors for misuse (wrong rank, bad tag, truncation, use after
+ * finalize, a deadlocked job).
+ */
+import assert from "node:assert/strict";
+import { mpi } from "../mod.ts";
+
+const { ANY_SOURCE, ANY_TAG, PROC_NULL, mpiexec } = mpi;
+
+Deno.test("mpi: messages from one sender never overtake each other (eager, fast path and rendezvous mixed)", async () => {
+  const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    // Sizes cross every protocol: SEND/RECV eager, fast path, rendezvous.
+    const sizes = [8, 20000, 8, 100, 70000, 1, 4000, 13000, 2];
+    const msgs = Array.from({ length: 40 }, (_, i) => sizes[i % sizes.length]);
+    // Warm-up: enough eager messages for the receiver to set up its fast-path ring.
+    for (let i = 0; i < 40; i++) {
+      if (comm.rank === 0) await comm.send(new Uint8Array(4), 1, 1);
+      else await comm.recv(new Uint8Array(4), 0, 1);
+    }
+    await comm.barrier();
+    if (comm.rank === 0) {
+      const reqs = [];
+      for (const [i, n] of msgs.entries()) {
+        reqs.push(await comm.isend(new Uint8Array(n).fill(i + 1), 1, 5));
+      }
+      await comm.waitall(reqs);
+      return [];
+    }
+    // Let everything arrive first (unexpected), then receive with wildcards.
+    const before = comm.counters().unexpected;
+    await comm.compute({ ns: 5_000_000 });
+    const got: number[] = [];
+    for (const n of msgs) {
+      const b = new Uint8Array(n);
+      const st = await comm.recv(b, ANY_SOURCE, ANY_TAG);
+      assert.equal(st.bytes, n);
+      got.push(b[0]);
+    }
+    got.push(comm.counters().unexpected - before);
+    return got;
+  });
+  // They came out in order, and they had all arrived before any receive was posted
+  // (the 41st entry; rank 0's MPI_Finalize barrier message may add one).
+  assert.deepEqual(job.results[1].slice(0, 40), Array.from({ length: 40 }, (_, i) => i + 1));
+  assert.ok(job.results[1][40] >= 40, `unexpected ${job.results[1][40]}`);
+  assert.ok(
+    job.counters[0].eagerRdma > 0 && job.counters[0].eagerSend > 0 && job.counters[0].rndvRput > 0,
+  );
+});
+
+Deno.test("mpi: posted receives match in posting order; wildcards take the oldest match", async () => {
+  const job = await mpiexec({ np: 3, mode: "native" }, async (comm) => {
+    if (comm.rank === 0) {
+      // Three receives posted before anything is sent.
+      const a = new Int32Array(1), b = new Int32Array(1), c = new Int32Array(1);
+      const ra = await comm.irecv(a, ANY_SOURCE, 7);
+      const rb = await comm.irecv(b, 2, ANY_TAG);
+      const rc = await comm.irecv(c, ANY_SOURCE, ANY_TAG);
+      await comm.barrier();
+      const [sa, sb, sc] = await comm.waitall([ra, rb, rc]);
+      return [[a[0], sa.source, sa.tag], [b[0], sb.source, sb.tag], [c[0], sc.source, sc.tag]];
+    }
+    await comm.barrier();
+    if (comm.rank === 1) {
+      await comm.send(new Int32Array([11]), 0, 7);
+      await comm.send(new Int32Array([12]), 0, 8);
+    } else {
+      await comm.compute({ ns: 50_000 });
+      await comm.send(new Int32Array([21]), 0, 9);
+    }
+    return [];
+  });
+  // (ANY, 7) takes 1's tag 7; (2, ANY) waits for rank 2; (ANY, ANY) takes 1's tag 8.
+  assert.deepEqual(job.results[0], [[11, 1, 7], [21, 2, 9], [12, 1, 8]]);
+});
+
+Deno.test("mpi: probe and iprobe see unexpected messages; the status counts elements", async () => {
+  const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    if (comm.rank === 1) {
+      const before = await comm.iprobe(0, 3);
+      await comm.barrier();
+      const st = await comm.probe(0, ANY_TAG);
+      const buf = new Float64Array(st.bytes / 8);
+      const got = await comm.recv(buf, st.source, st.tag);
+      const big = await comm.probe(0, 4);
+      const bigBuf = comm.alloc(big.bytes / 4, "float32");
+      const bs = await comm.recv(bigBuf, 0, 4);
+      return {
+        before: before === undefined,
+        probe: [st.source, st.tag, st.bytes],
+        count: got.count,
+        data: [...buf],
+        big: [bs.bytes, bs.count, bigBuf.get(99_999, 100_000)[0]],
+      };
+    }
+    await comm.send(new Float64Array([1.5, 2.5, 3.5]), 1, 3);
+    const big = comm.alloc(100_000, "float32");
+    big.fill(7);
+    await comm.barrier();
+    await comm.send(big, 1, 4);
+    return undefined;
+  });
+  assert.deepEqual(job.results[1], {
+    before: true,
+    probe: [0, 3, 24],
+    count: 3,
+    data: [1.5, 2.5, 3.5],
+    big: [400_000, 100_000, 7],
+  });
+});
+
+Deno.test("mpi: PROC_NULL, self messages, sendrecv around a ring", async () => {
+  const job = await mpiexec({ np: 4, mode: "native" }, async (comm) => {
+    const st = await comm.recv(new Uint8Array(4), PROC_NULL, 0);
+    await comm.send(new Uint8Array(4), PROC_NULL, 0);
+    const self = new Int32Array(1);
+    const r = await comm.irecv(self, comm.rank, 1);
+    await comm.send(new Int32Array([comm.rank * 10]), comm.rank, 1);
+    await comm.wait(r);
+    const got = new Int32Array(1);
+    const right = (comm.rank + 1) % comm.size, left = (comm.rank + comm.size - 1) % comm.size;
+    await comm.sendrecv(new Int32Array([comm.rank]), right, 2, got, left, 2);
+    return [st.source, st.bytes, self[0], got[0]];
+  });
+  assert.deepEqual(job.results, [
+    [PROC_NULL, 0, 0, 3],
+    [PROC_NULL, 0, 10, 0],
+    [PROC_NULL, 0, 20, 1],
+    [
+      PROC_NULL,
+      0,
+      30,
+      2,
+    ],
+  ]);
+});
+
+Deno.test("mpi: waitany and test/testall make progress and report completion", async () => {
+  const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    if (comm.rank === 0) {
+      await comm.compute({ ns: 20_000 });
+      await comm.send(new Int32Array([2]), 1, 2);
+      await comm.send(new Int32Array([1]), 1, 1);
+      return [];
+    }
+    const a = new Int32Array(1), b = new Int32Array(1);
+    const ra = await comm.irecv(a, 0, 1), rb = await comm.irecv(b, 0, 2);
+    const early = await comm.test(ra);
+    const first = await comm.waitany([ra, rb]);
+    const second = await comm.waitany([ra, rb]);
+    const none = await comm.waitany([ra, rb]);
+    const all = await comm.testall([ra, rb]);
+    return [early === undefined, first.index, second.index, none.index, all?.length];
+  });
+  assert.deepEqual(job.results[1], [true, 1, 0, mpi.UNDEFINED, 2]);
+});
+
+Deno.test("mpi: a message longer than the receive buffer is MPI_ERR_TRUNCATE (eager and rendezvous)", async () => {
+  for (const n of [100, 50_000]) {
+    const e = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+      if (comm.rank === 0) await comm.send(new Uint8Array(n), 1, 9);
+      else await comm.recv(new Uint8Array(64), 0, 9);
+    }).then(() => undefined, (err) => err);
+    assert.ok(e instanceof mpi.MpiJobError, String(e));
+    assert.match(
+      e.message,
+      new RegExp(
+        `^rank 1: MPI_ERR_TRUNCATE: MPI_Irecv on rank 1: message of ${n} bytes from rank 0 \\(tag 9\\) does not fit the 64-byte receive buffer$`,
+      ),
+    );
+    assert.equal(e.message.split("\n").length, 1);
+  }
+});
+
+Deno.test("mpi: misuse gets one-line named errors", async () => {
+  const cases: [string, (c: mpi.Comm) => Promise<unknown>, RegExp][] = [
+    [
+      "rank",
+      (c) => c.send(new Uint8Array(1), 5, 0),
+      /MPI_ERR_RANK: MPI_Isend on rank 0: destination 5 outside 0\.\.1/,
+    ],
+    ["tag", (c) => c.send(new Uint8Array(1), 1, -3), /MPI_ERR_TAG: .*tag -3/],
+    ["recv tag", (c) => c.recv(new Uint8Array(1), 1, mpi.TAG_UB + 1), /MPI_ERR_TAG/],
+    ["buffer", (c) => c.send("x" as unknown as Uint8Array, 1, 0), /MPI_ERR_BUFFER: .*not a buffer/],
+    ["root", (c) => c.bcast(new Uint8Array(1), 2), /MPI_ERR_ROOT: .*root 2/],
+    ["op", (c) => c.allreduce(new Float64Array(1), new Float64Array(1), "BAND"), /MPI_ERR_OP/],
+    ["type", (c) => c.allreduce(new Float64Array(1), new Int32Array(2), "SUM"), /MPI_ERR_TYPE/],
+    ["count", (c) => c.allgather(new Int32Array(2), new Int32Array(3)), /MPI_ERR_COUNT/],
+    [
+      "algorithm",
+      (c) => c.barrier({ algorithm: "tree" as never }),
+      /MPI_ERR_ARG: barrier: unknown algorithm 'tree'/,
+    ],
+    ["work", (c) => c.compute({ flops: -1 }), /MPI_ERR_ARG: compute on rank 0: flops/],
+    ["free twice", async (c) => {
+      const b = c.alloc(8);
+      await c.free(b);
+      await c.free(b);
+    }, /MPI_ERR_BUFFER: .*already freed/],
+    ["freed buffer", async (c) => {
+      const b = c.alloc(8);
+      await c.free(b);
+      await c.send(b, 1, 0);
+    }, /MPI_ERR_BUFFER: .*was freed/],
+    ["world", async (c) => c.freeComm(), /MPI_ERR_COMM: .*cannot be freed/],
+  ];
+  for (const [name, call, re] of cases) {
+    const e = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+      if (comm.rank === 0) await call(comm);
+    }).then(() => undefined, (err) => err);
+    assert.ok(e instanceof mpi.MpiJobError, `${name}: ${e}`);
+    assert.match(e.message, re, name);
+    assert.equal(e.message.split("\n").length, 1, name);
+  }
+});
+
+Deno.test("mpi: a failing rank aborts the job; calls after finalize and on freed communicators fail", async () => {
+  let kept: mpi.Comm | undefined;
+  const e = await mpiexec({ np: 3, mode: "native" }, async (comm) => {
+    kept = comm;
+    if (comm.rank === 2) throw new TypeError("oops in the program");
+    await comm.recv(new Uint8Array(1), 2, 0); // would wait forever
+  }).then(() => undefined, (err) => err);
+  assert.equal(e?.message, "rank 2: TypeError: oops in the program");
+  const ok = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    kept = comm;
+    const d = await comm.dup();
+    d.freeComm();
+    return await d.barrier().then(() => "no error", (err: Error) => err.message);
+  });
+  assert.match(
+    ok.results[0],
+    /MPI_ERR_COMM: MPI_Barrier on rank 0: MPI_COMM_WORLD\.dup1 was freed/,
+  );
+  await assert.rejects(
+    () => kept!.barrier(),
+    /MPI_ERR_OTHER: MPI_Barrier on rank 1 after MPI_Finalize/,
+  );
+});
+
+Deno.test("mpi: a deadlocked job says what every rank waits in", async () => {
+  const e = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    await comm.recv(new Uint8Array(1), 1 - comm.rank, 42);
+  }).then(() => undefined, (err) => err);
+  assert.ok(e instanceof mpi.MpiJobError);
+  assert.match(e.message, /^MPI_ERR_OTHER: deadlock at [\d.]+ µs: every rank waits: /);
+  assert.match(e.message, /rank 0 in MPI_Recv\(source 1, tag 42\)/);
+  assert.match(e.message, /rank 1 in MPI_Recv\(source 0, tag 42\)/);
+});

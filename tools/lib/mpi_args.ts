@@ -1,0 +1,191 @@
+/**
+ * The launch flags `mpirun` and `osu` share: how many ranks, on what kind of
+ * domain, how they are placed, with which cost profile and seed; and paths
+ * resolved from where the user ran the task (`INIT_CWD`).
+ *
+ * @module
+ */
+import { isAbsolute, resolve } from "node:path";
+import { UsageError } from "./perftest_args.ts";
+
+/**
+ * The launch flags.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultLaunchFlags } from "./mpi_args.ts";
+ * assert.equal(defaultLaunchFlags().mode, "native");
+ * ```
+ */
+export interface LaunchFlags {
+  /** `-np N`. */
+  np?: number;
+  /** `--mode native|bypass|split`. */
+  mode: "native" | "bypass" | "split";
+  /** `--hosts H`. */
+  hosts?: number;
+  /** `--guests-per-host G`. */
+  guestsPerHost?: number;
+  /** `--map block|cyclic`. */
+  map: "block" | "cyclic";
+  /** `--profile NAME|FILE.yaml`. */
+  profile: string;
+  /** `--seed S`. */
+  seed: number;
+}
+
+/**
+ * Defaults: native mode, block map, the 2006 profile, seed 1.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultLaunchFlags } from "./mpi_args.ts";
+ * assert.equal(defaultLaunchFlags().profile, "pcix-sdr-2006");
+ * ```
+ */
+export function defaultLaunchFlags(): LaunchFlags {
+  return { mode: "native", map: "block", profile: "pcix-sdr-2006", seed: 1 };
+}
+
+/** Flag name → what it sets and whether it takes a value. */
+const FLAGS: Record<string, keyof LaunchFlags> = {
+  "-np": "np",
+  "--np": "np",
+  "-n": "np",
+  "--mode": "mode",
+  "--hosts": "hosts",
+  "--guests-per-host": "guestsPerHost",
+  "--map": "map",
+  "--profile": "profile",
+  "--seed": "seed",
+};
+
+function whole(flag: string, v: string, min: number): number {
+  if (!/^\d+$/.test(v) || Number(v) < min) {
+    throw new UsageError(`${flag}: '${v}' is not a whole number >= ${min}`);
+  }
+  return Number(v);
+}
+
+/**
+ * If `args[i]` is a launch flag (`--x v`, `--x=v` or `-np v`), store it in
+ * `into` and return the index after it; otherwise return undefined.
+ *
+ * @throws UsageError for a missing or bad value
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultLaunchFlags, takeLaunchFlag } from "./mpi_args.ts";
+ * const f = defaultLaunchFlags();
+ * assert.equal(takeLaunchFlag(["-np", "4"], 0, f), 2);
+ * assert.equal(takeLaunchFlag(["--mode=split"], 0, f), 1);
+ * assert.deepEqual([f.np, f.mode], [4, "split"]);
+ * assert.equal(takeLaunchFlag(["-x", "5"], 0, f), undefined);
+ * ```
+ */
+export function takeLaunchFlag(
+  args: readonly string[],
+  i: number,
+  into: LaunchFlags,
+): number | undefined {
+  const a = args[i];
+  const eq = a.startsWith("--") ? a.indexOf("=") : -1;
+  const name = eq > 0 ? a.slice(0, eq) : a;
+  const key = FLAGS[name];
+  if (!key) return undefined;
+  let value: string;
+  let next = i + 1;
+  if (eq > 0) value = a.slice(eq + 1);
+  else {
+    if (i + 1 >= args.length) throw new UsageError(`${name} needs a value`);
+    value = args[i + 1];
+    next = i + 2;
+  }
+  switch (key) {
+    case "np":
+      into.np = whole(name, value, 1);
+      break;
+    case "hosts":
+      into.hosts = whole(name, value, 1);
+      break;
+    case "guestsPerHost":
+      into.guestsPerHost = whole(name, value, 1);
+      break;
+    case "seed":
+      into.seed = whole(name, value, 0);
+      break;
+    case "mode":
+      if (value !== "native" && value !== "bypass" && value !== "split") {
+        throw new UsageError(`--mode: '${value}' is not a mode (use native, bypass or split)`);
+      }
+      into.mode = value;
+      break;
+    case "map":
+      if (value !== "block" && value !== "cyclic") {
+        throw new UsageError(`--map: '${value}' is not block or cyclic`);
+      }
+      into.map = value;
+      break;
+    case "profile":
+      if (!value) throw new UsageError("--profile needs a name or a FILE.yaml");
+      into.profile = value;
+      break;
+  }
+  return next;
+}
+
+/**
+ * Check the flags that depend on each other (after parsing).
+ *
+ * @throws UsageError naming the flag
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkLaunchFlags, defaultLaunchFlags } from "./mpi_args.ts";
+ * assert.throws(() => checkLaunchFlags({ ...defaultLaunchFlags(), guestsPerHost: 2 }), /--guests-per-host/);
+ * ```
+ */
+export function checkLaunchFlags(f: LaunchFlags): void {
+  if (f.mode === "native" && f.guestsPerHost !== undefined) {
+    throw new UsageError(
+      "--guests-per-host applies to --mode bypass and split (native ranks run on the hosts' OS)",
+    );
+  }
+}
+
+/**
+ * The directory the user ran the task from: `INIT_CWD` (set by npm and
+ * `deno task`), else the working directory.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { userCwd } from "./mpi_args.ts";
+ * assert.equal(typeof userCwd(), "string");
+ * ```
+ */
+export function userCwd(): string {
+  try {
+    const d = Deno.env.get("INIT_CWD");
+    if (d) return d;
+  } catch {
+    // No env permission: the working directory it is.
+  }
+  return Deno.cwd();
+}
+
+/**
+ * A path the user typed, resolved from {@link userCwd}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { userPath } from "./mpi_args.ts";
+ * assert.equal(userPath("/abs/prog.ts"), "/abs/prog.ts");
+ * ```
+ */
+export function userPath(p: string): string {
+  return isAbsolute(p) ? p : resolve(userCwd(), p);
+}

@@ -1,0 +1,403 @@
+/**
+ * Flag parsing for `tools/osu.ts`: OSU Micro-Benchmarks 7.0's options for
+ * each benchmark (its getopt strings and defaults, `c/util/osu_util.c`), with
+ * OSU's messages for bad values, plus the launch flags (`-np`, `--mode`, …).
+ *
+ * @module
+ */
+import { UsageError } from "./perftest_args.ts";
+import {
+  checkLaunchFlags,
+  defaultLaunchFlags,
+  type LaunchFlags,
+  takeLaunchFlag,
+} from "./mpi_args.ts";
+
+/**
+ * The benchmarks, their OSU title and which option set they take.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OSU_BENCHMARKS } from "./osu_args.ts";
+ * assert.equal(OSU_BENCHMARKS.osu_latency.title, "OSU MPI Latency Test");
+ * ```
+ */
+export const OSU_BENCHMARKS = {
+  osu_latency: { kind: "latency", title: "OSU MPI Latency Test", opts: "hvm:x:i:b:cu:" },
+  osu_bw: { kind: "bw", title: "OSU MPI Bandwidth Test", opts: "hvm:x:i:t:W:b:cu:" },
+  osu_bibw: {
+    kind: "bibw",
+    title: "OSU MPI Bi-Directional Bandwidth Test",
+    opts: "hvm:x:i:t:W:b:cu:",
+  },
+  osu_mbw_mr: {
+    kind: "mbw_mr",
+    title: "OSU MPI Multiple Bandwidth / Message Rate Test",
+    opts: "p:W:R:x:i:m:Vhvb:cu:",
+  },
+  osu_barrier: { kind: "barrier", title: "OSU MPI Barrier Latency Test", opts: "hvfm:i:x:M:a:u:" },
+  osu_bcast: { kind: "bcast", title: "OSU MPI Broadcast Latency Test", opts: "hvfm:i:x:M:a:cu:" },
+  osu_allreduce: {
+    kind: "allreduce",
+    title: "OSU MPI Allreduce Latency Test",
+    opts: "hvfm:i:x:M:a:cu:",
+  },
+  osu_alltoall: {
+    kind: "alltoall",
+    title: "OSU MPI All-to-All Personalized Exchange Latency Test",
+    opts: "hvfm:i:x:M:a:cu:",
+  },
+} as const;
+
+/**
+ * A benchmark name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { OsuName } from "./osu_args.ts";
+ * const n: OsuName = "osu_bw";
+ * assert.equal(n, "osu_bw");
+ * ```
+ */
+export type OsuName = keyof typeof OSU_BENCHMARKS;
+
+/** OMB's version the formats and defaults follow. */
+export const OSU_VERSION = "7.0";
+
+/**
+ * OSU's limits and defaults (`c/util/osu_util.h`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OSU_DEFAULTS } from "./osu_args.ts";
+ * assert.equal(OSU_DEFAULTS.LARGE_MESSAGE_SIZE, 8192);
+ * ```
+ */
+export const OSU_DEFAULTS = {
+  BW_LOOP_SMALL: 100,
+  BW_SKIP_SMALL: 10,
+  BW_LOOP_LARGE: 20,
+  BW_SKIP_LARGE: 2,
+  LAT_LOOP_SMALL: 10000,
+  LAT_SKIP_SMALL: 100,
+  LAT_LOOP_LARGE: 1000,
+  LAT_SKIP_LARGE: 10,
+  COLL_LOOP_SMALL: 1000,
+  COLL_SKIP_SMALL: 100,
+  COLL_LOOP_LARGE: 100,
+  COLL_SKIP_LARGE: 10,
+  VALIDATION_SKIP_DEFAULT: 5,
+  VALIDATION_SKIP_MAX: 10,
+  MAX_MESSAGE_SIZE: 1 << 22,
+  MAX_MSG_SIZE_COLL: 1 << 20,
+  MIN_MESSAGE_SIZE: 1,
+  LARGE_MESSAGE_SIZE: 8192,
+  MAX_MEM_LIMIT: 512 * 1024 * 1024,
+  MAX_MEM_LOWER_LIMIT: 1024 * 1024,
+  WINDOW_SIZE_LARGE: 64,
+  WINDOW_SIZES: [1, 2, 4, 8, 16, 32, 64, 128],
+} as const;
+
+/**
+ * A parsed command line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseOsuArgs } from "./osu_args.ts";
+ * const c = parseOsuArgs(["osu_bw", "-W", "16", "-m", "1024"]);
+ * assert.deepEqual([c.windowSize, c.maxSize, c.iterations], [16, 1024, 100]);
+ * ```
+ */
+export interface OsuConfig {
+  /** Benchmark. */
+  name: OsuName;
+  /** `-h`. */
+  help: boolean;
+  /** `-v`. */
+  version: boolean;
+  /** Smallest message size. */
+  minSize: number;
+  /** Largest message size. */
+  maxSize: number;
+  /** Timed iterations up to LARGE_MESSAGE_SIZE. */
+  iterations: number;
+  /** Timed iterations above it. */
+  iterationsLarge: number;
+  /** Warmup iterations up to LARGE_MESSAGE_SIZE. */
+  skip: number;
+  /** Warmup iterations above it. */
+  skipLarge: number;
+  /** `-W`. */
+  windowSize: number;
+  /** `-V` (osu_mbw_mr). */
+  windowVaried: boolean;
+  /** `-p` (osu_mbw_mr; default np / 2). */
+  pairs?: number;
+  /** `-R` (osu_mbw_mr). */
+  printRate: boolean;
+  /** `-b single|multiple`. */
+  bufNum: "single" | "multiple";
+  /** `-c`. */
+  validate: boolean;
+  /** `-u` (only with -c). */
+  warmupValidation: number;
+  /** `-f` (collectives). */
+  full: boolean;
+  /** `-M`. */
+  memLimit: number;
+  /** Launch flags. */
+  launch: LaunchFlags;
+}
+
+const LONG: Record<string, string> = {
+  help: "h",
+  version: "v",
+  full: "f",
+  "message-size": "m",
+  "window-size": "W",
+  "num-test-calls": "t",
+  iterations: "i",
+  warmup: "x",
+  "array-size": "a",
+  "mem-limit": "M",
+  "print-rate": "R",
+  "num-pairs": "p",
+  "vary-window": "V",
+  validation: "c",
+  "buffer-num": "b",
+  "validation-warmup": "u",
+};
+
+/** OSU options xenib's port does not offer, with why. */
+const UNSUPPORTED: Record<string, string> = {
+  d: "accelerator buffers (-d) are not simulated",
+  r: "CUDA kernel targets (-r) are not simulated",
+  G: "graph output (-G) is not supported",
+  D: "derived datatypes (-D) are not supported (contiguous buffers only)",
+  P: "PAPI counters (-P) are not supported",
+  s: "one-sided options (-s) belong to the RMA benchmarks, which are not implemented",
+  w: "one-sided options (-w) belong to the RMA benchmarks, which are not implemented",
+};
+
+function bad(name: string, message: string, opt: string, arg?: string): UsageError {
+  return new UsageError(
+    `${name}: ${message} [-${opt}${arg !== undefined ? ` ${arg}` : ""}] (see --help)`,
+  );
+}
+
+function int(s: string): number | undefined {
+  return /^-?\d+$/.test(s.trim()) ? Number(s) : undefined;
+}
+
+/**
+ * Parse `osu NAME [flags]`.
+ *
+ * @throws UsageError with OSU's message and the offending option
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseOsuArgs } from "./osu_args.ts";
+ * const c = parseOsuArgs(["osu_latency", "--mode", "bypass", "-m", "8:64", "-i", "500"]);
+ * assert.deepEqual([c.launch.mode, c.minSize, c.maxSize, c.iterations], ["bypass", 8, 64, 500]);
+ * assert.throws(() => parseOsuArgs(["osu_latency", "-i", "0"]), /Invalid Number of Iterations/);
+ * ```
+ */
+export function parseOsuArgs(argv: readonly string[]): OsuConfig {
+  const name = argv[0];
+  if (!name || name.startsWith("-")) {
+    if (name === "-h" || name === "--help") {
+      return { ...defaults("osu_latency"), help: true };
+    }
+    throw new UsageError(`give a benchmark first: ${Object.keys(OSU_BENCHMARKS).join(", ")}`);
+  }
+  if (!(name in OSU_BENCHMARKS)) {
+    throw new UsageError(
+      `unknown benchmark '${name}' (have: ${Object.keys(OSU_BENCHMARKS).join(", ")})`,
+    );
+  }
+  const c = defaults(name as OsuName);
+  const spec = OSU_BENCHMARKS[c.name].opts;
+  const takes = (o: string) => spec.includes(`${o}:`);
+  const allowed = (o: string) => spec.includes(o);
+  const args = argv.slice(1);
+  let validationWarmupSet = false;
+  for (let i = 0; i < args.length;) {
+    const next = takeLaunchFlag(args, i, c.launch);
+    if (next !== undefined) {
+      i = next;
+      continue;
+    }
+    const a = args[i];
+    let opts: { o: string; arg?: string }[] = [];
+    if (a.startsWith("--")) {
+      const eq = a.indexOf("=");
+      const long = eq > 0 ? a.slice(2, eq) : a.slice(2);
+      const o = LONG[long];
+      if (!o || !allowed(o)) throw new UsageError(`${name}: unknown option '${a}' (see --help)`);
+      if (takes(o)) {
+        const arg = eq > 0 ? a.slice(eq + 1) : args[++i];
+        if (arg === undefined) throw bad(name, "Option Missing Required Argument", o);
+        opts = [{ o, arg }];
+      } else opts = [{ o }];
+      i++;
+    } else if (a.startsWith("-") && a.length > 1) {
+      // getopt clustering: -fc, -i100, -i 100.
+      for (let k = 1; k < a.length; k++) {
+        const o = a[k];
+        if (!allowed(o) || o === ":") {
+          if (UNSUPPORTED[o]) throw new UsageError(`${name}: ${UNSUPPORTED[o]} [-${o}]`);
+          throw bad(name, "Invalid option", o);
+        }
+        if (takes(o)) {
+          let arg = a.slice(k + 1);
+          if (arg === "") {
+            arg = args[++i];
+            if (arg === undefined) throw bad(name, "Option Missing Required Argument", o);
+          }
+          opts.push({ o, arg });
+          break;
+        }
+        opts.push({ o });
+      }
+      i++;
+    } else {
+      throw new UsageError(`${name}: unexpected argument '${a}' (see --help)`);
+    }
+    for (const { o, arg } of opts) {
+      if (o === "u") validationWarmupSet = true;
+      apply(c, o, arg);
+    }
+  }
+  if (!c.validate) c.warmupValidation = 0;
+  else if (!validationWarmupSet) c.warmupValidation = OSU_DEFAULTS.VALIDATION_SKIP_DEFAULT;
+  if (c.minSize > c.maxSize) {
+    throw new UsageError(
+      `${name}: minimum message size ${c.minSize} exceeds the maximum ${c.maxSize} [-m]`,
+    );
+  }
+  checkLaunchFlags(c.launch);
+  return c;
+}
+
+function defaults(name: OsuName): OsuConfig {
+  const D = OSU_DEFAULTS;
+  const kind = OSU_BENCHMARKS[name].kind;
+  const coll = kind === "barrier" || kind === "bcast" || kind === "allreduce" ||
+    kind === "alltoall";
+  const bw = kind === "bw" || kind === "bibw" || kind === "mbw_mr";
+  return {
+    name,
+    help: false,
+    version: false,
+    minSize: kind === "latency" ? 0 : D.MIN_MESSAGE_SIZE,
+    maxSize: coll ? D.MAX_MSG_SIZE_COLL : D.MAX_MESSAGE_SIZE,
+    iterations: bw ? D.BW_LOOP_SMALL : coll ? D.COLL_LOOP_SMALL : D.LAT_LOOP_SMALL,
+    iterationsLarge: bw ? D.BW_LOOP_LARGE : coll ? D.COLL_LOOP_LARGE : D.LAT_LOOP_LARGE,
+    skip: bw ? D.BW_SKIP_SMALL : coll ? D.COLL_SKIP_SMALL : D.LAT_SKIP_SMALL,
+    skipLarge: bw ? D.BW_SKIP_LARGE : coll ? D.COLL_SKIP_LARGE : D.LAT_SKIP_LARGE,
+    windowSize: D.WINDOW_SIZE_LARGE,
+    windowVaried: false,
+    printRate: true,
+    bufNum: "single",
+    validate: false,
+    warmupValidation: D.VALIDATION_SKIP_DEFAULT,
+    full: false,
+    memLimit: D.MAX_MEM_LIMIT,
+    launch: defaultLaunchFlags(),
+  };
+}
+
+function apply(c: OsuConfig, o: string, arg: string | undefined): void {
+  const name = c.name;
+  const n = arg === undefined ? undefined : int(arg);
+  switch (o) {
+    case "h":
+      c.help = true;
+      return;
+    case "v":
+      c.version = true;
+      return;
+    case "f":
+      c.full = true;
+      return;
+    case "c":
+      c.validate = true;
+      return;
+    case "V":
+      c.windowVaried = true;
+      return;
+    case "m": {
+      // set_message_size: MAX, MIN:MAX, MIN: or :MAX; a minimum must be > 0.
+      const parts = arg!.split(":");
+      const num = (s: string) => (/^\d+$/.test(s) ? Number(s) : undefined);
+      if (parts.length === 1) {
+        const mx = num(parts[0]);
+        if (mx === undefined) throw bad(name, "Invalid Message Size", o, arg);
+        c.maxSize = mx;
+      } else if (parts.length === 2) {
+        const [lo, hi] = parts;
+        if (lo === "" && hi === "") throw bad(name, "Invalid Message Size", o, arg);
+        if (lo !== "") {
+          const mn = num(lo);
+          if (mn === undefined || mn <= 0) throw bad(name, "Invalid Message Size", o, arg);
+          c.minSize = mn;
+        }
+        if (hi !== "") {
+          const mx = num(hi);
+          if (mx === undefined) throw bad(name, "Invalid Message Size", o, arg);
+          c.maxSize = mx;
+        }
+      } else throw bad(name, "Invalid Message Size", o, arg);
+      return;
+    }
+    case "i":
+      if (n === undefined || n < 1) throw bad(name, "Invalid Number of Iterations", o, arg);
+      c.iterations = c.iterationsLarge = n;
+      return;
+    case "x":
+      if (n === undefined || n < 0) throw bad(name, "Invalid Number of Warmup Iterations", o, arg);
+      c.skip = c.skipLarge = n;
+      return;
+    case "W":
+      if (n === undefined || n < 1) throw bad(name, "Invalid Window Size", o, arg);
+      c.windowSize = n;
+      return;
+    case "p":
+      if (n === undefined || n < 1) throw bad(name, "Invalid Number of Pairs", o, arg);
+      c.pairs = n;
+      return;
+    case "R":
+      if (n !== 0 && n !== 1) throw bad(name, "Print rate must be 0 or 1", o, arg);
+      c.printRate = n === 1;
+      return;
+    case "b":
+      if (arg !== "single" && arg !== "multiple") {
+        throw bad(name, "Please use 'single' or 'multiple' for buffer type", o, arg);
+      }
+      c.bufNum = arg;
+      return;
+    case "u":
+      if (n === undefined || n < 0) {
+        throw bad(name, "Invalid Number of Validation Warmup Iterations", o, arg);
+      }
+      if (n > OSU_DEFAULTS.VALIDATION_SKIP_MAX) {
+        throw bad(name, "Number of Validation Warmup Iterations must be at most 10", o, arg);
+      }
+      c.warmupValidation = n;
+      return;
+    case "M":
+      if (n === undefined) throw bad(name, "Invalid Memory Limit", o, arg);
+      c.memLimit = Math.max(n, OSU_DEFAULTS.MAX_MEM_LOWER_LIMIT);
+      return;
+    case "a":
+      if (n === undefined || n < 1) throw bad(name, "Invalid Device Array Size", o, arg);
+      return; // accelerator dummy-compute array: accepted, no effect here
+    case "t":
+      if (n === undefined || n < 0) throw bad(name, "Invalid Number of Probes", o, arg);
+      return; // MPI_Test calls of non-blocking collectives: accepted, no effect here
+  }
+}

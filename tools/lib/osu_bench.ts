@@ -1,0 +1,614 @@
+/**
+ * The OSU benchmarks as MPI programs (one `main` per benchmark, run on every
+ * rank), with OSU 7.0's methods:
+ *
+ * - osu_latency: ping-pong of blocking send/recv between ranks 0 and 1;
+ *   latency = half the round trip, averaged over the timed iterations.
+ * - osu_bw: rank 0 posts a window of isends (rank 1 the matching irecvs),
+ *   waits for all, then waits for a 4-byte ack; MB/s = size × window ×
+ *   iterations / time (10^6 bytes).
+ * - osu_bibw: both ranks post a window of irecvs and isends each way.
+ * - osu_mbw_mr: `pairs` sender/receiver pairs (rank i with i + pairs) do
+ *   osu_bw at once; aggregate MB/s and messages/s (optionally per window).
+ * - osu_barrier, osu_bcast, osu_allreduce (MPI_FLOAT, MPI_SUM),
+ *   osu_alltoall: each rank times the operation (a barrier between timed
+ *   iterations except for osu_barrier); avg/min/max over ranks of the mean.
+ *
+ * Above LARGE_MESSAGE_SIZE (8 KiB) the large-message iteration counts apply.
+ * Buffers come from `comm.alloc` (memory the HCA can reach, as malloc'd memory
+ * is for MVAPICH); `-b multiple` allocates and frees window buffers per size.
+ * `-c` fills buffers with OSU's validation patterns and checks what arrived.
+ *
+ * @module
+ */
+import type { mpi } from "../../mod.ts";
+import { OSU_BENCHMARKS, OSU_DEFAULTS, type OsuConfig } from "./osu_args.ts";
+import { collRow, mbwRow, preamble, pt2ptRow, rateProfileHeader, variedRow } from "./osu_format.ts";
+
+type Comm = mpi.Comm;
+type MpiBuffer = mpi.MpiBuffer;
+
+/**
+ * One measured row.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { OsuRow } from "./osu_bench.ts";
+ * const r: OsuRow = { size: 8, value: 4.9 };
+ * assert.equal(r.value, 4.9);
+ * ```
+ */
+export interface OsuRow {
+  /** Message size in bytes (undefined for osu_barrier). */
+  size?: number;
+  /** Latency in µs (latency, collectives) or MB/s (bandwidth). */
+  value: number;
+  /** Messages per second (osu_mbw_mr). */
+  rate?: number;
+  /** Minimum over ranks (collectives). */
+  min?: number;
+  /** Maximum over ranks (collectives). */
+  max?: number;
+  /** Timed iterations. */
+  iterations?: number;
+  /** Validation result with `-c`. */
+  pass?: boolean;
+  /** osu_mbw_mr -V: MB/s per window size. */
+  windows?: number[];
+}
+
+/**
+ * What rank 0 of a benchmark reports.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { OsuOutput } from "./osu_bench.ts";
+ * const o: OsuOutput = { lines: ["# OSU MPI Latency Test v7.0"], rows: [], failedSize: undefined };
+ * assert.equal(o.lines.length, 1);
+ * ```
+ */
+export interface OsuOutput {
+  /** The output lines, as OSU prints them. */
+  lines: string[];
+  /** The measurements. */
+  rows: OsuRow[];
+  /** With `-c`: the first size whose data did not validate. */
+  failedSize: number | undefined;
+}
+
+/** Message sizes of a benchmark: min..max doubling (0, then 1, for osu_latency). */
+function sizes(min: number, max: number): number[] {
+  const out = [];
+  for (let s = min; s <= max; s = s ? s * 2 : 1) out.push(s);
+  return out;
+}
+
+/** OSU's point-to-point validation byte: (7 (i+1) + size + iter) mod 256. */
+function pattern(size: number, iter: number): Uint8Array {
+  const b = new Uint8Array(size);
+  for (let i = 0; i < size; i++) b[i] = (7 * (i + 1) + size + iter) % 256;
+  return b;
+}
+
+function same(a: ArrayLike<number | bigint>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (Number(a[i]) !== b[i]) return false;
+  return true;
+}
+
+/**
+ * The program for `cfg` on a job of `np` ranks; `emit` receives each output
+ * line as rank 0 produces it. Rank 0's `main` returns the {@link OsuOutput}.
+ *
+ * @throws Error (before anything runs) when the rank count does not suit the benchmark
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpi } from "../../mod.ts";
+ * import { parseOsuArgs } from "./osu_args.ts";
+ * import { osuProgram } from "./osu_bench.ts";
+ * const cfg = parseOsuArgs(["osu_latency", "-m", "8", "-i", "20", "-x", "5"]);
+ * const job = await mpi.mpiexec({ np: 2, mode: "native" }, osuProgram(cfg, 2, () => {}));
+ * const out = job.results[0]!;
+ * assert.deepEqual(out.rows.map((r) => r.size), [0, 1, 2, 4, 8]);
+ * assert.ok(out.rows.every((r) => r.value > 4 && r.value < 8));
+ * ```
+ */
+export function osuProgram(
+  cfg: OsuConfig,
+  np: number,
+  emit: (line: string) => void,
+): (comm: Comm) => Promise<OsuOutput | undefined> {
+  const kind = OSU_BENCHMARKS[cfg.name].kind;
+  const need = requirement(cfg, np);
+  if (need) throw new OsuUsageError(need);
+  return async (comm: Comm) => {
+    const out: OsuOutput = { lines: [], rows: [], failedSize: undefined };
+    const say = (line: string) => {
+      if (comm.rank !== 0) return;
+      out.lines.push(line);
+      emit(line);
+    };
+    for (const l of preamble(cfg, np)) say(l);
+    switch (kind) {
+      case "latency":
+        await latency(comm, cfg, say, out);
+        break;
+      case "bw":
+      case "bibw":
+        await bandwidth(comm, cfg, say, out, kind === "bibw");
+        break;
+      case "mbw_mr":
+        await mbwMr(comm, cfg, say, out);
+        break;
+      default:
+        await collective(comm, cfg, say, out, kind);
+    }
+    return comm.rank === 0 ? out : undefined;
+  };
+}
+
+/**
+ * A benchmark cannot run as asked (OSU's "This test requires exactly two processes").
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OsuUsageError } from "./osu_bench.ts";
+ * assert.equal(new OsuUsageError("x").name, "UsageError");
+ * ```
+ */
+export class OsuUsageError extends Error {
+  /** @param message the message */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** Why `np` ranks do not suit the benchmark, if they do not. */
+function requirement(cfg: OsuConfig, np: number): string | undefined {
+  const kind = OSU_BENCHMARKS[cfg.name].kind;
+  if (kind === "latency" || kind === "bw" || kind === "bibw") {
+    return np === 2
+      ? undefined
+      : `${cfg.name}: This test requires exactly two processes (got -np ${np})`;
+  }
+  if (np < 2) return `${cfg.name}: This test requires at least two processes (got -np ${np})`;
+  if (kind === "mbw_mr" && cfg.pairs !== undefined && cfg.pairs > Math.floor(np / 2)) {
+    return `${cfg.name}: -p ${cfg.pairs} needs at least ${2 * cfg.pairs} processes (got -np ${np})`;
+  }
+  return undefined;
+}
+
+async function latency(
+  comm: Comm,
+  cfg: OsuConfig,
+  say: (l: string) => void,
+  out: OsuOutput,
+): Promise<void> {
+  const me = comm.rank;
+  const max = Math.max(1, cfg.maxSize);
+  let s: MpiBuffer | undefined, r: MpiBuffer | undefined;
+  if (cfg.bufNum === "single") {
+    s = comm.alloc(max);
+    r = comm.alloc(max);
+  }
+  let iters = cfg.iterations, skip = cfg.skip;
+  for (const size of sizes(cfg.minSize, cfg.maxSize)) {
+    if (cfg.bufNum === "multiple") {
+      s = comm.alloc(Math.max(1, size));
+      r = comm.alloc(Math.max(1, size));
+    }
+    const sb = s!.subarray(0, size), rb = r!.subarray(0, size);
+    sb.fill(97); // 'a'
+    rb.fill(98); // 'b'
+    if (size > OSU_DEFAULTS.LARGE_MESSAGE_SIZE) {
+      iters = cfg.iterationsLarge;
+      skip = cfg.skipLarge;
+    }
+    await comm.barrier();
+    let total = 0, errors = 0;
+    for (let i = 0; i < iters + skip; i++) {
+      if (cfg.validate) {
+        sb.set(pattern(size, i));
+        rb.fill(0);
+        await comm.barrier();
+      }
+      if (me === 0) {
+        for (let j = 0; j <= cfg.warmupValidation; j++) {
+          const timed = i >= skip && j === cfg.warmupValidation;
+          const t0 = timed ? comm.wtime() : 0;
+          await comm.send(sb, 1, 1);
+          await comm.recv(rb, 1, 1);
+          if (timed) total += comm.wtime() - t0;
+        }
+        if (cfg.validate) {
+          const e = new Int32Array(1);
+          await comm.recv(e, 1, 2);
+          errors += e[0];
+        }
+      } else if (me === 1) {
+        for (let j = 0; j <= cfg.warmupValidation; j++) {
+          await comm.recv(rb, 0, 1);
+          await comm.send(sb, 0, 1);
+        }
+        if (cfg.validate) {
+          await comm.send(new Int32Array([same(rb.get(), pattern(size, i)) ? 0 : 1]), 0, 2);
+        }
+      }
+    }
+    if (me === 0) {
+      const lat = (total * 1e6) / (2 * iters);
+      const pass = cfg.validate ? errors === 0 : undefined;
+      out.rows.push({ size, value: lat, iterations: iters, pass });
+      say(pt2ptRow(size, lat, pass));
+    }
+    if (cfg.bufNum === "multiple") {
+      await comm.free(s!);
+      await comm.free(r!);
+    }
+    if (cfg.validate && await failed(comm, errors, size, out)) break;
+  }
+}
+
+/** Share rank 0's error count; true (and noted) if the size failed validation. */
+async function failed(comm: Comm, errors: number, size: number, out: OsuOutput): Promise<boolean> {
+  const e = new Int32Array([errors]);
+  await comm.bcast(e, 0);
+  if (e[0] !== 0) out.failedSize = size;
+  return e[0] !== 0;
+}
+
+/** Window buffers: one pair (single) or one per window slot (multiple). */
+function windowBuffers(
+  comm: Comm,
+  cfg: OsuConfig,
+  window: number,
+  size: number,
+): [MpiBuffer[], MpiBuffer[]] {
+  const n = cfg.bufNum === "single" ? 1 : window;
+  const s = [], r = [];
+  for (let i = 0; i < n; i++) {
+    s.push(comm.alloc(Math.max(1, size)).subarray(0, size));
+    r.push(comm.alloc(Math.max(1, size)).subarray(0, size));
+  }
+  return [s, r];
+}
+
+async function freeAll(comm: Comm, bufs: MpiBuffer[]): Promise<void> {
+  // Views at offset 0 of their allocation: freeing one frees the allocation.
+  for (const b of bufs) await comm.free(b);
+}
+
+async function bandwidth(
+  comm: Comm,
+  cfg: OsuConfig,
+  say: (l: string) => void,
+  out: OsuOutput,
+  bidirectional: boolean,
+): Promise<void> {
+  const me = comm.rank;
+  const window = cfg.windowSize;
+  let single: [MpiBuffer[], MpiBuffer[]] | undefined;
+  if (cfg.bufNum === "single") single = windowBuffers(comm, cfg, window, Math.max(1, cfg.maxSize));
+  let iters = cfg.iterations, skip = cfg.skip;
+  const ack = new Uint8Array(4);
+  for (const size of sizes(cfg.minSize, cfg.maxSize)) {
+    const [S, R] = single
+      ? [single[0].map((b) => b.subarray(0, size)), single[1].map((b) => b.subarray(0, size))]
+      : windowBuffers(comm, cfg, window, size);
+    for (const b of S) b.fill(97);
+    for (const b of R) b.fill(98);
+    if (size > OSU_DEFAULTS.LARGE_MESSAGE_SIZE) {
+      iters = cfg.iterationsLarge;
+      skip = cfg.skipLarge;
+    }
+    const sbuf = (j: number) => S[cfg.bufNum === "single" ? 0 : j];
+    const rbuf = (j: number) => R[cfg.bufNum === "single" ? 0 : j];
+    await comm.barrier();
+    let total = 0, errors = 0;
+    for (let i = 0; i < iters + skip; i++) {
+      if (cfg.validate) {
+        for (const b of S) b.set(pattern(size, i));
+        for (const b of R) b.fill(0);
+        await comm.barrier();
+      }
+      for (let k = 0; k <= cfg.warmupValidation; k++) {
+        const timed = me === 0 && i >= skip && k === cfg.warmupValidation;
+        const t0 = timed ? comm.wtime() : 0;
+        const peer = 1 - me;
+        if (bidirectional) {
+          const rr = [], sr = [];
+          for (let j = 0; j < window; j++) {
+            rr.push(await comm.irecv(rbuf(j), peer, me === 0 ? 10 : 100));
+          }
+          for (let j = 0; j < window; j++) {
+            sr.push(await comm.isend(sbuf(j), peer, me === 0 ? 100 : 10));
+          }
+          await comm.waitall(sr);
+          await comm.waitall(rr);
+        } else if (me === 0) {
+          const reqs = [];
+          for (let j = 0; j < window; j++) reqs.push(await comm.isend(sbuf(j), 1, 100));
+          await comm.waitall(reqs);
+          await comm.recv(ack, 1, 101);
+        } else {
+          const reqs = [];
+          for (let j = 0; j < window; j++) reqs.push(await comm.irecv(rbuf(j), 0, 100));
+          await comm.waitall(reqs);
+          await comm.send(ack, 0, 101);
+        }
+        if (timed) total += comm.wtime() - t0;
+      }
+      if (cfg.validate) {
+        const want = pattern(size, i);
+        const bad = R.some((b) => !same(b.get(), want)) ? 1 : 0;
+        if (bidirectional) errors += bad;
+        else if (me === 1) await comm.send(new Int32Array([bad]), 0, 102);
+        else {
+          const e = new Int32Array(1);
+          await comm.recv(e, 1, 102);
+          errors += e[0];
+        }
+      }
+    }
+    if (me === 0) {
+      const mbps = (size / 1e6 * iters * window * (bidirectional ? 2 : 1)) / total;
+      const pass = cfg.validate ? errors === 0 : undefined;
+      out.rows.push({ size, value: mbps, iterations: iters, pass });
+      say(pt2ptRow(size, mbps, pass));
+    }
+    if (!single) await freeAll(comm, [...S, ...R]);
+    if (cfg.validate && await failed(comm, errors, size, out)) break;
+  }
+}
+
+async function mbwMr(
+  comm: Comm,
+  cfg: OsuConfig,
+  say: (l: string) => void,
+  out: OsuOutput,
+): Promise<void> {
+  const pairs = cfg.pairs ?? Math.floor(comm.size / 2);
+  const me = comm.rank;
+  const windows = cfg.windowVaried ? [...OSU_DEFAULTS.WINDOW_SIZES] : [cfg.windowSize];
+  const maxWindow = Math.max(...windows);
+  let single: [MpiBuffer[], MpiBuffer[]] | undefined;
+  if (cfg.bufNum === "single") {
+    single = windowBuffers(comm, cfg, maxWindow, Math.max(1, cfg.maxSize));
+  }
+  const ack = new Uint8Array(4);
+  const all = sizes(cfg.minSize, cfg.maxSize);
+  const table: number[][] = [];
+  for (const size of all) {
+    const perWindow: number[] = [];
+    let errorsAtSize = 0;
+    for (const window of windows) {
+      const [S, R] = single
+        ? [single[0].map((b) => b.subarray(0, size)), single[1].map((b) => b.subarray(0, size))]
+        : windowBuffers(comm, cfg, window, size);
+      for (const b of S) b.fill(97);
+      for (const b of R) b.fill(98);
+      const sbuf = (j: number) => S[cfg.bufNum === "single" ? 0 : j];
+      const rbuf = (j: number) => R[cfg.bufNum === "single" ? 0 : j];
+      await comm.barrier();
+      let t = 0;
+      for (let i = 0; i < cfg.iterations + cfg.skip; i++) {
+        if (cfg.validate) {
+          for (const b of S) b.set(pattern(size, i));
+          for (const b of R) b.fill(0);
+        }
+        await comm.barrier();
+        let bad = 0;
+        if (me < pairs) {
+          for (let k = 0; k <= cfg.warmupValidation; k++) {
+            const timed = i >= cfg.skip && k === cfg.warmupValidation;
+            const t0 = timed ? comm.wtime() : 0;
+            const reqs = [];
+            for (let j = 0; j < window; j++) reqs.push(await comm.isend(sbuf(j), me + pairs, 100));
+            await comm.waitall(reqs);
+            await comm.recv(ack, me + pairs, 101);
+            if (timed) t += comm.wtime() - t0;
+          }
+        } else if (me < 2 * pairs) {
+          for (let k = 0; k <= cfg.warmupValidation; k++) {
+            const reqs = [];
+            for (let j = 0; j < window; j++) reqs.push(await comm.irecv(rbuf(j), me - pairs, 100));
+            await comm.waitall(reqs);
+            await comm.send(ack, me - pairs, 101);
+          }
+          if (cfg.validate) bad = R.some((b) => !same(b.get(), pattern(size, i))) ? 1 : 0;
+        }
+        if (cfg.validate) {
+          const e = new Int32Array(1);
+          await comm.reduce(new Int32Array([bad]), e, "SUM", 0);
+          errorsAtSize += e[0];
+        }
+      }
+      if (!single) await freeAll(comm, [...S, ...R]);
+      if (me === 0) perWindow.push((size / 1e6 * pairs * cfg.iterations * window) / t);
+    }
+    if (me !== 0) continue;
+    table.push(perWindow);
+    const pass = cfg.validate ? errorsAtSize === 0 : undefined;
+    if (cfg.windowVaried) {
+      out.rows.push({ size, value: perWindow[perWindow.length - 1], windows: perWindow });
+      say(variedRow(size, perWindow));
+    } else {
+      const rate = 1e6 * perWindow[0] / size;
+      out.rows.push({ size, value: perWindow[0], rate, iterations: cfg.iterations, pass });
+      say(mbwRow(size, perWindow[0], cfg.printRate ? rate : undefined, pass));
+    }
+  }
+  if (me === 0 && cfg.windowVaried && cfg.printRate) {
+    for (const l of rateProfileHeader()) say(l);
+    all.forEach((size, k) => say(variedRow(size, table[k].map((bw) => 1e6 * bw / size))));
+  }
+}
+
+async function collective(
+  comm: Comm,
+  cfg: OsuConfig,
+  say: (l: string) => void,
+  out: OsuOutput,
+  kind: string,
+): Promise<void> {
+  const n = comm.size, me = comm.rank;
+  let max = cfg.maxSize;
+  // check_mem_limit (osu_util_mpi.c).
+  if (kind === "alltoall" && max * n > cfg.memLimit) {
+    max = Math.floor(cfg.memLimit / n);
+    if (me === 0) {
+      console.error(
+        `Warning! Limiting max message size to: ${max}. Increase -M, --mem-limit for higher message sizes.`,
+      );
+    }
+  } else if ((kind === "bcast") && max > cfg.memLimit) max = cfg.memLimit;
+  const stats = async (timer: number, iters: number) => {
+    const lat = new Float64Array([(timer * 1e6) / iters]);
+    const mn = new Float64Array(1), mx = new Float64Array(1), sum = new Float64Array(1);
+    await comm.reduce(lat, mn, "MIN", 0);
+    await comm.reduce(lat, mx, "MAX", 0);
+    await comm.reduce(lat, sum, "SUM", 0);
+    return { avg: sum[0] / n, min: mn[0], max: mx[0] };
+  };
+  if (kind === "barrier") {
+    let timer = 0;
+    for (let i = 0; i < cfg.iterations + cfg.skip; i++) {
+      const t0 = comm.wtime();
+      await comm.barrier();
+      if (i >= cfg.skip) timer += comm.wtime() - t0;
+    }
+    await comm.barrier();
+    const st = await stats(timer, cfg.iterations);
+    if (me === 0) {
+      out.rows.push({ value: st.avg, min: st.min, max: st.max, iterations: cfg.iterations });
+      say(collRow({ ...st, iterations: cfg.iterations }, cfg.full));
+    }
+    return;
+  }
+  // Buffers as OSU allocates them: bcast one of max bytes; allreduce two of
+  // max bytes as floats; alltoall two of max × np.
+  const es = kind === "allreduce" ? 4 : 1;
+  const dt = kind === "allreduce" ? "float32" : "uint8";
+  const span = kind === "alltoall" ? n : 1;
+  const sendbuf = comm.alloc(Math.max(1, Math.floor(max / es)) * span, dt);
+  const recvbuf = kind === "bcast"
+    ? sendbuf
+    : comm.alloc(Math.max(1, Math.floor(max / es)) * span, dt);
+  if (kind === "bcast") sendbuf.fill(1);
+  let iters = cfg.iterations, skip = cfg.skip;
+  // osu_allreduce counts floats (from min/4, at least 1) and compares that count with LARGE_MESSAGE_SIZE.
+  const counts = kind === "allreduce"
+    ? sizes(Math.max(1, Math.floor(cfg.minSize / 4)), Math.floor(max / 4))
+    : sizes(cfg.minSize, max);
+  let errors = 0;
+  for (const count of counts) {
+    const bytes = count * es;
+    const sb = sendbuf.subarray(0, count * span), rb = recvbuf.subarray(0, count * span);
+    if (count > OSU_DEFAULTS.LARGE_MESSAGE_SIZE) {
+      iters = cfg.iterationsLarge;
+      skip = cfg.skipLarge;
+    }
+    await comm.barrier();
+    let timer = 0, local = 0;
+    const op = async () => {
+      if (kind === "bcast") await comm.bcast(sb, 0);
+      else if (kind === "allreduce") await comm.allreduce(sb, rb, "SUM");
+      else await comm.alltoall(sb, rb);
+    };
+    for (let i = 0; i < iters + skip; i++) {
+      if (cfg.validate) {
+        fillValidation(kind, sb, rb, count, i, me, n);
+        for (let j = 0; j < cfg.warmupValidation; j++) {
+          await comm.barrier();
+          await op();
+        }
+        await comm.barrier();
+      }
+      const t0 = comm.wtime();
+      await op();
+      const t1 = comm.wtime();
+      await comm.barrier();
+      if (cfg.validate) local += checkValidation(kind, sb, rb, count, i, me, n) ? 0 : 1;
+      if (i >= skip) timer += t1 - t0;
+    }
+    const st = await stats(timer, iters);
+    let pass: boolean | undefined;
+    if (cfg.validate) {
+      const e = new Int32Array(1);
+      await comm.allreduce(new Int32Array([local]), e, "SUM");
+      pass = e[0] === 0;
+      errors += e[0];
+    }
+    if (me === 0) {
+      out.rows.push({
+        size: bytes,
+        value: st.avg,
+        min: st.min,
+        max: st.max,
+        iterations: iters,
+        pass,
+      });
+      say(collRow({ size: bytes, ...st, iterations: iters, pass }, cfg.full));
+    }
+    if (cfg.validate && errors > 0) {
+      out.failedSize = bytes;
+      break;
+    }
+  }
+}
+
+/** OSU's collective validation patterns (set_buffer_char, set_buffer_float). */
+function fillValidation(
+  kind: string,
+  sb: MpiBuffer,
+  rb: MpiBuffer,
+  count: number,
+  iter: number,
+  me: number,
+  n: number,
+): void {
+  if (kind === "bcast") {
+    // Root: set_buffer_char(s, 1, size, 1, 1): (1 + 2 (iter+1)) mod 256; others zero.
+    sb.fill(me === 0 ? (1 + 2 * (iter + 1)) % 256 : 0);
+  } else if (kind === "allreduce") {
+    sb.set(Float32Array.from({ length: count }, (_, i) => ((i % 100) + 1) * (iter + 1)));
+    rb.fill(0);
+  } else {
+    const v = new Uint8Array(count * n);
+    for (let i = 0; i < n; i++) {
+      v.fill((me * n + i + (iter + 1) * (me * n + 1) * (i + 1)) % 256, i * count, (i + 1) * count);
+    }
+    sb.set(v);
+    rb.fill(0);
+  }
+}
+
+function checkValidation(
+  kind: string,
+  sb: MpiBuffer,
+  rb: MpiBuffer,
+  count: number,
+  iter: number,
+  me: number,
+  n: number,
+): boolean {
+  if (kind === "bcast") return sb.get().every((x) => x === (1 + 2 * (iter + 1)) % 256);
+  if (kind === "allreduce") {
+    const got = rb.get() as Float32Array;
+    for (let i = 0; i < count; i++) {
+      if (Math.abs(got[i] - ((i % 100) + 1) * (iter + 1) * n) > 0.001) return false;
+    }
+    return true;
+  }
+  const got = rb.get();
+  for (let i = 0; i < n; i++) {
+    const want = (i * n + me + (iter + 1) * (i * n + 1) * (me + 1)) % 256;
+    for (let j = 0; j < count; j++) if (got[i * count + j] !== want) return false;
+  }
+  return true;
+}

@@ -1,0 +1,61 @@
+/**
+ * `deno task osu NAME [OSU flags] [--mode native|bypass|split] [-np N] …`:
+ * the OSU Micro-Benchmarks (osu_latency, osu_bw, osu_bibw, osu_mbw_mr,
+ * osu_barrier, osu_bcast, osu_allreduce, osu_alltoall) with OMB 7.0's flags,
+ * methods and output, run as MPI programs on xenib's MPI in a simulated
+ * cluster (virtual time).
+ *
+ * @example
+ * ```sh
+ * deno task osu osu_latency -m 8 --mode bypass
+ * deno task osu osu_allreduce -np 8 --hosts 4 --guests-per-host 2 --mode split -f
+ * ```
+ *
+ * @module
+ */
+import { mpi } from "../mod.ts";
+import { runMain } from "./lib/cli.ts";
+import { loadUserProfile } from "./lib/mpi_run.ts";
+import { parseOsuArgs } from "./lib/osu_args.ts";
+import { osuProgram } from "./lib/osu_bench.ts";
+import { title, usage } from "./lib/osu_format.ts";
+
+/**
+ * Run the command line `args`; returns the exit status.
+ *
+ * @example
+ * ```ts ignore
+ * const status = await osuMain(["osu_latency", "-m", "8"], (l) => console.log(l));
+ * ```
+ */
+export async function osuMain(args: string[], print: (line: string) => void): Promise<number> {
+  const cfg = parseOsuArgs(args);
+  if (cfg.help) {
+    print(usage(cfg.name));
+    return 0;
+  }
+  if (cfg.version) {
+    print(title(cfg.name));
+    return 0;
+  }
+  const np = cfg.launch.np ?? 2;
+  const main = osuProgram(cfg, np, print);
+  const profile = await loadUserProfile(cfg.launch.profile);
+  const job = await mpi.mpiexec({ ...cfg.launch, np, profile }, main);
+  const out = job.results[0]!;
+  if (out.failedSize !== undefined) {
+    print(
+      `DATA VALIDATION ERROR: ${cfg.name} exited with status 1 on message size ${out.failedSize}.`,
+    );
+    return 1;
+  }
+  return 0;
+}
+
+// Only as a program: importing the module (docs, tests) must not run it.
+if (import.meta.main) {
+  await runMain("osu", async () => {
+    const status = await osuMain(Deno.args, (l) => console.log(l));
+    if (status !== 0) Deno.exit(status);
+  });
+}
