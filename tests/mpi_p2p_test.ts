@@ -204,7 +204,7 @@ Deno.test("mpi: misuse gets one-line named errors", async () => {
       await c.free(b);
       await c.send(b, 1, 0);
     }, /MPI_ERR_BUFFER: .*was freed/],
-    ["world", async (c) => c.freeComm(), /MPI_ERR_COMM: .*cannot be freed/],
+    ["world", (c) => Promise.resolve(c.freeComm()), /MPI_ERR_COMM: .*cannot be freed/],
   ];
   for (const [name, call, re] of cases) {
     const e = await mpiexec({ np: 2, mode: "native" }, async (comm) => {

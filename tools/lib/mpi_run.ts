@@ -7,7 +7,7 @@
  * @module
  */
 import { pathToFileURL } from "node:url";
-import { mpi, type Profile } from "../../mod.ts";
+import type { mpi, Profile } from "../../mod.ts";
 import { ToolError } from "./api.ts";
 import { userPath } from "./mpi_args.ts";
 import { loadProfile } from "./profile_yaml.ts";
