@@ -14,6 +14,7 @@
  */
 import type { DomainMemory } from "../mod.ts";
 import {
+  type ArrayOf,
   bytesOf,
   type Datatype,
   datatypeOf,
@@ -68,7 +69,7 @@ export interface Allocation {
  * assert.deepEqual([...b.subarray(1, 3).get()], [2, 3]);
  * ```
  */
-export class MpiBuffer {
+export class MpiBuffer<T extends Datatype = Datatype> {
   /**
    * @param memory the domain memory the allocation lives in
    * @param allocation the allocation
@@ -81,7 +82,7 @@ export class MpiBuffer {
     readonly allocation: Allocation,
     readonly byteOffset: number,
     readonly length: number,
-    readonly datatype: Datatype,
+    readonly datatype: T,
   ) {}
 
   /**
@@ -89,12 +90,12 @@ export class MpiBuffer {
    *
    * @throws MpiError MPI_ERR_COUNT for a bad length, MPI_ERR_NO_MEM when the domain is full
    */
-  static allocate(
+  static allocate<T extends Datatype>(
     memory: DomainMemory,
     rank: number,
     length: number,
-    datatype: Datatype,
-  ): MpiBuffer {
+    datatype: T,
+  ): MpiBuffer<T> {
     if (!Number.isInteger(length) || length < 0) {
       throw new MpiError(
         "MPI_ERR_COUNT",
@@ -141,10 +142,10 @@ export class MpiBuffer {
   }
 
   /** A view of elements `[begin, end)` sharing this memory (as `TypedArray.subarray`). */
-  subarray(begin = 0, end = this.length): MpiBuffer {
+  subarray(begin = 0, end = this.length): MpiBuffer<T> {
     this.#live("MpiBuffer.subarray");
     const b = clamp(begin, this.length), e = Math.max(b, clamp(end, this.length));
-    return new MpiBuffer(
+    return new MpiBuffer<T>(
       this.memory,
       this.allocation,
       this.byteOffset + b * typeSize(this.datatype),
@@ -154,9 +155,9 @@ export class MpiBuffer {
   }
 
   /** The same bytes seen as another element type (length rounds down). */
-  as(datatype: Datatype): MpiBuffer {
+  as<U extends Datatype>(datatype: U): MpiBuffer<U> {
     this.#live("MpiBuffer.as");
-    return new MpiBuffer(
+    return new MpiBuffer<U>(
       this.memory,
       this.allocation,
       this.byteOffset,
@@ -186,12 +187,14 @@ export class MpiBuffer {
   }
 
   /** A copy of elements `[begin, end)` as a typed array of this datatype. */
-  get(begin = 0, end = this.length): TypedArray {
+  get(begin = 0, end = this.length): ArrayOf<T> {
     this.#live("MpiBuffer.get");
     const b = clamp(begin, this.length), e = Math.max(b, clamp(end, this.length));
     const size = typeSize(this.datatype);
-    if (e === b) return newArray(this.datatype, 0);
-    return viewAs(this.memory.read(this.addr + b * size, (e - b) * size), this.datatype);
+    if (e === b) return newArray(this.datatype, 0) as ArrayOf<T>;
+    return viewAs(this.memory.read(this.addr + b * size, (e - b) * size), this.datatype) as ArrayOf<
+      T
+    >;
   }
 
   /** Set every element to `value`. */

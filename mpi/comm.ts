@@ -49,6 +49,7 @@ import {
   ANY_TAG,
   IN_PLACE,
   type InPlace,
+  isInPlace,
   PROC_NULL,
   TAG_UB,
   UNDEFINED,
@@ -341,10 +342,11 @@ export class Comm {
    * `MPI_Alloc_mem`: `length` elements of `datatype` in the rank's domain
    * memory, zeroed. Rendezvous transfers from and into it are zero-copy.
    */
-  alloc(length: number, datatype: Datatype = "uint8"): MpiBuffer {
+  alloc<T extends Datatype = "uint8">(length: number, datatype?: T): MpiBuffer<T> {
     this.#check("MPI_Alloc_mem");
-    typeSize(datatype);
-    return MpiBuffer.allocate(this.proc.dom.memory, this.proc.rank, length, datatype);
+    const dt = (datatype ?? "uint8") as T;
+    typeSize(dt);
+    return MpiBuffer.allocate(this.proc.dom.memory, this.proc.rank, length, dt);
   }
 
   /**
@@ -646,14 +648,14 @@ export class Comm {
     await this.#coll(what, async (env) => {
       this.#root(what, root);
       const isRoot = this.rank === root;
-      if (sendbuf === IN_PLACE && !isRoot) {
+      if (isInPlace(sendbuf) && !isRoot) {
         throw new MpiError(
           "MPI_ERR_BUFFER",
           `${what} on rank ${this.rank}: IN_PLACE is for the root only`,
         );
       }
       const out = isRoot ? this.#need(recvbuf, what, "receive buffer") : undefined;
-      const src = sendbuf === IN_PLACE ? out! : this.#region(sendbuf, what);
+      const src = isInPlace(sendbuf) ? out! : this.#region(sendbuf, what);
       if (out) this.#sameType(what, src.datatype, out.datatype);
       const dt = src.datatype;
       const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
@@ -694,7 +696,7 @@ export class Comm {
     const what = "MPI_Allreduce";
     await this.#coll(what, async (env) => {
       const out = this.#region(recvbuf, what);
-      const src = sendbuf === IN_PLACE ? out : this.#region(sendbuf, what);
+      const src = isInPlace(sendbuf) ? out : this.#region(sendbuf, what);
       this.#sameType(what, src.datatype, out.datatype);
       const dt = out.datatype;
       const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
@@ -726,14 +728,14 @@ export class Comm {
       this.#root(what, root);
       const isRoot = this.rank === root;
       const out = isRoot ? this.#need(recvbuf, what, "receive buffer") : undefined;
-      if (sendbuf === IN_PLACE && !isRoot) {
+      if (isInPlace(sendbuf) && !isRoot) {
         throw new MpiError(
           "MPI_ERR_BUFFER",
           `${what} on rank ${this.rank}: IN_PLACE is for the root only`,
         );
       }
       let mine: Region;
-      if (sendbuf === IN_PLACE) {
+      if (isInPlace(sendbuf)) {
         const bb = out!.region.bytes / this.size;
         if (!Number.isInteger(bb)) throw this.#blocks(what, out!.region.bytes);
         mine = out!.region.sub(root * bb, bb);
@@ -772,14 +774,14 @@ export class Comm {
       this.#root(what, root);
       const isRoot = this.rank === root;
       const src = isRoot ? this.#need(sendbuf, what, "send buffer") : undefined;
-      if (recvbuf === IN_PLACE && !isRoot) {
+      if (isInPlace(recvbuf) && !isRoot) {
         throw new MpiError(
           "MPI_ERR_BUFFER",
           `${what} on rank ${this.rank}: IN_PLACE is for the root only`,
         );
       }
       let mine: Region;
-      if (recvbuf === IN_PLACE) {
+      if (isInPlace(recvbuf)) {
         const bb = src!.region.bytes / this.size;
         if (!Number.isInteger(bb)) throw this.#blocks(what, src!.region.bytes);
         mine = src!.region.sub(root * bb, bb);
@@ -806,7 +808,7 @@ export class Comm {
     await this.#coll(what, async (env) => {
       const out = this.#region(recvbuf, what);
       let bb: number;
-      if (sendbuf === IN_PLACE) {
+      if (isInPlace(sendbuf)) {
         bb = out.region.bytes / this.size;
         if (!Number.isInteger(bb)) throw this.#blocks(what, out.region.bytes);
       } else {

@@ -67,20 +67,6 @@ export const UNDEFINED = -32766;
 export const TAG_UB = 0x3fff_ffff;
 
 /**
- * `MPI_IN_PLACE`: pass as the send buffer of a collective to use the
- * receive buffer as input (allreduce, reduce at the root, gather at the
- * root, allgather) or as the receive buffer of scatter at the root.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { IN_PLACE } from "./constants.ts";
- * assert.equal(typeof IN_PLACE, "symbol");
- * ```
- */
-export const IN_PLACE: unique symbol = Symbol("MPI_IN_PLACE");
-
-/**
  * The type of {@link IN_PLACE}.
  *
  * @example
@@ -91,4 +77,37 @@ export const IN_PLACE: unique symbol = Symbol("MPI_IN_PLACE");
  * assert.equal(x, IN_PLACE);
  * ```
  */
-export type InPlace = typeof IN_PLACE;
+export interface InPlace {
+  /** Marks the one value of this type. */
+  readonly mpi: "MPI_IN_PLACE";
+}
+
+/**
+ * `MPI_IN_PLACE`: pass as the send buffer of a collective to use the
+ * receive buffer as input (allreduce, reduce at the root, gather at the
+ * root, allgather) or as the receive buffer of scatter at the root.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IN_PLACE } from "./constants.ts";
+ * assert.equal(IN_PLACE.mpi, "MPI_IN_PLACE");
+ * assert.ok(Object.isFrozen(IN_PLACE));
+ * ```
+ */
+export const IN_PLACE: InPlace = Object.freeze({ mpi: "MPI_IN_PLACE" });
+
+/**
+ * Whether a buffer argument is {@link IN_PLACE}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IN_PLACE, isInPlace } from "./constants.ts";
+ * assert.equal(isInPlace(IN_PLACE), true);
+ * assert.equal(isInPlace(new Uint8Array(1)), false);
+ * ```
+ */
+export function isInPlace(x: unknown): x is InPlace {
+  return x === IN_PLACE;
+}

@@ -57,6 +57,29 @@ export type TypedArray =
   | Float32Array
   | Float64Array;
 
+/**
+ * The typed array that holds elements of datatype `T`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ArrayOf } from "./datatype.ts";
+ * const a: ArrayOf<"float32"> = new Float32Array(2);
+ * assert.equal(a.BYTES_PER_ELEMENT, 4);
+ * ```
+ */
+export type ArrayOf<T extends Datatype> = T extends "float64" ? Float64Array
+  : T extends "float32" ? Float32Array
+  : T extends "int32" ? Int32Array
+  : T extends "uint32" ? Uint32Array
+  : T extends "int16" ? Int16Array
+  : T extends "uint16" ? Uint16Array
+  : T extends "int8" ? Int8Array
+  : T extends "int64" ? BigInt64Array
+  : T extends "uint64" ? BigUint64Array
+  : T extends "uint8" | "byte" ? Uint8Array
+  : TypedArray;
+
 /** What the library knows of each datatype. */
 interface TypeInfo {
   size: number;

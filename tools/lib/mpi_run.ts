@@ -23,7 +23,14 @@ import { loadProfile } from "./profile_yaml.ts";
  * ```
  */
 export async function loadUserProfile(spec: string): Promise<Profile> {
-  return await loadProfile(/\.ya?ml$/i.test(spec) ? userPath(spec) : spec);
+  const file = /\.ya?ml$/i.test(spec);
+  try {
+    return await loadProfile(file ? userPath(spec) : spec);
+  } catch (e) {
+    // A file that cannot be read is the user's to fix, not an internal error.
+    if (file && (e as Error).name === "Error") throw new ToolError((e as Error).message);
+    throw e;
+  }
 }
 
 /**

@@ -1,0 +1,156 @@
+/**
+ * Every collective algorithm against a sequential reference: each algorithm
+ * named explicitly at a short (eager) and a long (rendezvous) size, and the
+ * default choice at sizes across MPICH's switch points, on communicator sizes
+ * 1, 2, 3, 4, 5, 7 and 8 (powers of two and not), for several roots.
+ */
+import assert from "node:assert/strict";
+import { mpi } from "../mod.ts";
+
+const { ALGORITHMS, reduceArrays } = mpi;
+
+/** Integer-valued data: sums are exact in any order. */
+const val = (r: number, i: number) => ((r + 1) * 131 + i * 7) % 1009;
+const series = (r: number, n: number) => Float64Array.from({ length: n }, (_, i) => val(r, i));
+
+/** Run every collective with `algorithm` (or the default when undefined) at `count` float64s; returns failures. */
+async function exercise(
+  comm: mpi.Comm,
+  count: number,
+  only?: boolean,
+  bcastAndReductionsOnly?: boolean,
+): Promise<string[]> {
+  const n = comm.size, me = comm.rank;
+  const fails: string[] = [];
+  const check = (what: string, got: ArrayLike<number>, want: ArrayLike<number>) => {
+    for (let i = 0; i < want.length; i++) {
+      if (got[i] !== want[i]) {
+        fails.push(`n=${n} ${what} count ${count}: [${i}] got ${got[i]} want ${want[i]}`);
+        return;
+      }
+    }
+  };
+  const all = (f: (r: number) => Float64Array) => Array.from({ length: n }, (_, r) => f(r));
+  const concat = (parts: Float64Array[]) => {
+    const out = new Float64Array(parts.reduce((s, p) => s + p.length, 0));
+    let o = 0;
+    for (const p of parts) out.set(p, (o += p.length) - p.length);
+    return out;
+  };
+  const algos = <C extends mpi.Collective>(c: C): (mpi.AlgorithmOf<C> | undefined)[] =>
+    only ? [undefined] : [...ALGORITHMS[c]];
+  const roots = n > 2 ? [0, n - 2] : [0, n - 1];
+
+  for (const algorithm of algos("bcast")) {
+    for (const root of roots) {
+      const b = comm.alloc(count, "float64");
+      if (me === root) b.set(series(root, count));
+      await comm.bcast(b, root, { algorithm });
+      check(`bcast ${algorithm} root ${root}`, b.get(), series(root, count));
+    }
+  }
+  for (const algorithm of algos("reduce")) {
+    for (const root of roots) {
+      const out = new Float64Array(count);
+      await comm.reduce(series(me, count), me === root ? out : null, "SUM", root, { algorithm });
+      if (me === root) {
+        check(
+          `reduce ${algorithm} root ${root}`,
+          out,
+          reduceArrays("SUM", all((r) => series(r, count))),
+        );
+      }
+    }
+  }
+  for (const algorithm of algos("allreduce")) {
+    const out = comm.alloc(count, "float64");
+    await comm.allreduce(series(me, count), out, "SUM", { algorithm });
+    check(`allreduce ${algorithm}`, out.get(), reduceArrays("SUM", all((r) => series(r, count))));
+  }
+  if (bcastAndReductionsOnly) return fails;
+  for (const algorithm of algos("gather")) {
+    for (const root of roots) {
+      const out = new Float64Array(count * n);
+      await comm.gather(series(me, count), me === root ? out : null, root, { algorithm });
+      if (me === root) {
+        check(
+          `gather ${algorithm} root ${root}`,
+          out,
+          concat(all((r) => series(r, count))),
+        );
+      }
+    }
+  }
+  for (const algorithm of algos("scatter")) {
+    for (const root of roots) {
+      const out = comm.alloc(count, "float64");
+      await comm.scatter(me === root ? concat(all((r) => series(r, count))) : null, out, root, {
+        algorithm,
+      });
+      check(`scatter ${algorithm} root ${root}`, out.get(), series(me, count));
+    }
+  }
+  for (const algorithm of algos("allgather")) {
+    const out = new Float64Array(count * n);
+    await comm.allgather(series(me, count), out, { algorithm });
+    check(`allgather ${algorithm}`, out, concat(all((r) => series(r, count))));
+  }
+  for (const algorithm of algos("alltoall")) {
+    const src = Float64Array.from({ length: count * n }, (_, i) => me * 1_000_000 + i);
+    const out = comm.alloc(count * n, "float64");
+    await comm.alltoall(src, out, { algorithm });
+    const want = new Float64Array(count * n);
+    for (let r = 0; r < n; r++) {
+      for (let i = 0; i < count; i++) want[r * count + i] = r * 1_000_000 + me * count + i;
+    }
+    check(`alltoall ${algorithm}`, out.get(), want);
+  }
+  for (const algorithm of algos("alltoallv")) {
+    // Rank r sends (r + j) % 3 + count/2 elements to rank j.
+    const cnt = (from: number, to: number) => ((from + to) % 3) + Math.floor(count / 2);
+    const sc = Array.from({ length: n }, (_, j) => cnt(me, j));
+    const rc = Array.from({ length: n }, (_, i) => cnt(i, me));
+    const disp = (c: number[]) => c.map((_, i) => c.slice(0, i).reduce((a, b) => a + b, 0) + i);
+    const sd = disp(sc), rd = disp(rc);
+    const src = new Float64Array(sd[n - 1] + sc[n - 1]);
+    for (let j = 0; j < n; j++) {
+      for (let k = 0; k < sc[j]; k++) src[sd[j] + k] = me * 1000 + j * 10 + k;
+    }
+    const out = new Float64Array(rd[n - 1] + rc[n - 1]).fill(-1);
+    await comm.alltoallv(src, sc, sd, out, rc, rd, { algorithm });
+    const want = out.slice().fill(-1);
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < rc[i]; k++) want[rd[i] + k] = i * 1000 + me * 10 + k;
+    }
+    check(`alltoallv ${algorithm}`, out, want);
+  }
+  for (const algorithm of algos("barrier")) await comm.barrier({ algorithm });
+  return fails;
+}
+
+for (const n of [1, 2, 3, 4, 5, 7, 8]) {
+  Deno.test(`mpi: every collective algorithm matches the sequential reference on ${n} rank(s)`, async () => {
+    const job = await mpi.mpiexec({ np: n, mode: "native" }, async (comm) => {
+      const fails: string[] = [];
+      // Short (eager) and long (rendezvous: 24 KB per block) data, every algorithm.
+      for (const count of [3, 3000]) fails.push(...await exercise(comm, count));
+      return fails;
+    });
+    assert.deepEqual(job.results.flat(), []);
+  });
+}
+
+Deno.test("mpi: the default algorithm choice is right across the switch points (8 and 6 ranks)", async () => {
+  for (const np of [8, 6]) {
+    const job = await mpi.mpiexec({ np, mode: "native" }, async (comm) => {
+      const fails: string[] = [];
+      // 16 B, 2 KiB, 64 KiB of float64 per rank (per block): every size class but the
+      // longest; 512 KiB for the operations whose long class starts there
+      // (bcast scatter + ring allgather, Rabenseifner/ring allreduce).
+      for (const count of [2, 256, 8192]) fails.push(...await exercise(comm, count, true));
+      fails.push(...await exercise(comm, 65536, true, true));
+      return fails;
+    });
+    assert.deepEqual(job.results.flat(), []);
+  }
+});

@@ -1,0 +1,149 @@
+/**
+ * Communicators and reductions: split (colors, keys, UNDEFINED) and dup give
+ * new contexts whose collectives and point-to-point never mix with the
+ * parent's; every reduction operation over every datatype (BigInt types and
+ * MAXLOC/MINLOC pairs included) against a sequential reference; MPI_IN_PLACE.
+ */
+import assert from "node:assert/strict";
+import { mpi } from "../mod.ts";
+
+const { reduceArrays, IN_PLACE, UNDEFINED } = mpi;
+
+Deno.test("mpi: split by color and key, dup, and collectives on the new communicators", async () => {
+  const job = await mpi.mpiexec({ np: 7, mode: "native" }, async (comm) => {
+    const me = comm.rank;
+    // Colors 0/1/2 by rank mod 3, reversed order inside (key = -rank); rank 6 stays out.
+    const sub = await comm.split(me === 6 ? UNDEFINED : me % 3, -me);
+    if (me === 6) return { sub: null };
+    const s = sub!;
+    const sum = new Int32Array([me]);
+    await s.allreduce(IN_PLACE, sum, "SUM");
+    const dup = await s.dup();
+    // A message on the parent and one on the dup with the same tag: contexts keep them apart.
+    const fromLeft = new Int32Array(1), onDup = new Int32Array(1);
+    if (s.size > 1) {
+      const right = (s.rank + 1) % s.size, left = (s.rank + s.size - 1) % s.size;
+      const r1 = await dup.irecv(onDup, left, 0);
+      const r2 = await s.irecv(fromLeft, left, 0);
+      await s.send(new Int32Array([me]), right, 0);
+      await dup.send(new Int32Array([me * 100]), right, 0);
+      await s.waitall([r1, r2]);
+    }
+    const roots = new Int32Array(1);
+    if (s.rank === 0) roots[0] = me;
+    await dup.bcast(roots, 0);
+    dup.freeComm();
+    return {
+      sub: [s.rank, s.size, s.group.join(",")],
+      sum: sum[0],
+      neighbors: [fromLeft[0], onDup[0]],
+      root: roots[0],
+    };
+  });
+  const r = job.results;
+  assert.equal(r[6].sub, null);
+  // Color 0: world ranks 0, 3 (key -0, -3) → order 3, 0.
+  assert.deepEqual(r[0], { sub: [1, 2, "3,0"], sum: 3, neighbors: [3, 300], root: 3 });
+  assert.deepEqual(r[3], { sub: [0, 2, "3,0"], sum: 3, neighbors: [0, 0], root: 3 });
+  // Color 1: 4, 1; color 2: 5, 2.
+  assert.deepEqual(r[1], { sub: [1, 2, "4,1"], sum: 5, neighbors: [4, 400], root: 4 });
+  assert.deepEqual(r[5], { sub: [0, 2, "5,2"], sum: 7, neighbors: [2, 200], root: 5 });
+});
+
+Deno.test("mpi: every reduction operation over every datatype matches the sequential reference", async () => {
+  const ops: mpi.Op[] = ["SUM", "PROD", "MIN", "MAX", "LAND", "LOR", "LXOR", "BAND", "BOR", "BXOR"];
+  const types: mpi.Datatype[] = [
+    "float64",
+    "float32",
+    "int32",
+    "uint32",
+    "int16",
+    "uint16",
+    "int8",
+    "uint8",
+    "int64",
+    "uint64",
+  ];
+  const data = (t: mpi.Datatype, r: number) => {
+    const a = mpi.newArray(t, 6);
+    for (let i = 0; i < 6; i++) {
+      const v = ((r * 5 + i * 3) % 7) - (t.startsWith("u") ? 0 : 2) + (i === 2 ? 0 : 1);
+      if (a instanceof BigInt64Array || a instanceof BigUint64Array) a[i] = BigInt(v);
+      else a[i] = v;
+    }
+    return a;
+  };
+  const job = await mpi.mpiexec({ np: 5, mode: "native" }, async (comm) => {
+    const fails: string[] = [];
+    for (const t of types) {
+      for (const op of ops) {
+        if (op.startsWith("B") && !mpi.isIntegerType(t)) continue;
+        const out = mpi.newArray(t, 6);
+        await comm.allreduce(data(t, comm.rank), out, op);
+        const want = reduceArrays(op, Array.from({ length: comm.size }, (_, r) => data(t, r)));
+        if (want.some((v, i) => v !== out[i])) fails.push(`${op} ${t}: got ${out} want ${want}`);
+      }
+    }
+    // MAXLOC / MINLOC on (value, index) pairs; ties go to the lower index.
+    for (const op of ["MAXLOC", "MINLOC"] as const) {
+      const pair = new Float64Array([comm.rank % 3, comm.rank, -comm.rank, comm.rank]);
+      const out = new Float64Array(4);
+      await comm.allreduce(pair, out, op);
+      fails.push(
+        ...(op === "MAXLOC"
+          ? (out.join() === "2,2,0,0" ? [] : [`MAXLOC got ${out}`])
+          : (out.join() === "0,0,-4,4" ? [] : [`MINLOC got ${out}`])),
+      );
+    }
+    return fails;
+  });
+  assert.deepEqual(job.results.flat(), []);
+});
+
+Deno.test("mpi: IN_PLACE for reduce, gather, scatter and allgather", async () => {
+  const job = await mpi.mpiexec({ np: 4, mode: "native" }, async (comm) => {
+    const me = comm.rank, n = comm.size;
+    const red = comm.alloc(3, "int32");
+    red.set([me, me * 2, 1]);
+    if (me === 1) await comm.reduce(IN_PLACE, red, "SUM", 1);
+    else await comm.reduce(red, null, "SUM", 1);
+    const gath = new Int32Array(n).fill(-1);
+    gath[me] = me * 10;
+    if (me === 2) await comm.gather(IN_PLACE, gath, 2);
+    else await comm.gather(new Int32Array([me * 10]), null, 2);
+    const scat = Int32Array.from({ length: n }, (_, i) => i + 100);
+    const mine = new Int32Array(1);
+    if (me === 0) await comm.scatter(scat, IN_PLACE, 0);
+    else await comm.scatter(null, mine, 0);
+    const ag = new Int32Array(n);
+    ag[me] = me + 7;
+    await comm.allgather(IN_PLACE, ag);
+    return {
+      red: [...red.get()],
+      gath: [...gath],
+      mine: me === 0 ? scat[0] : mine[0],
+      ag: [...ag],
+    };
+  });
+  assert.deepEqual(job.results[1].red, [6, 12, 4]);
+  assert.deepEqual(job.results[2].gath, [0, 10, 20, 30]);
+  assert.deepEqual(job.results.map((r) => r.mine), [100, 101, 102, 103]);
+  for (const r of job.results) assert.deepEqual(r.ag, [7, 8, 9, 10]);
+});
+
+Deno.test("mpi: communicator argument errors", async () => {
+  const e = await mpi.mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    await comm.split(-5);
+  }).then(() => undefined, (err) => err);
+  assert.match(
+    e?.message,
+    /MPI_ERR_ARG: MPI_Comm_split on rank \d: color -5 must be >= 0 or UNDEFINED/,
+  );
+  const v = await mpi.mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    await comm.alltoallv(new Int32Array(4), [1, -1], [0, 1], new Int32Array(4), [1, 1], [0, 1]);
+  }).then(() => undefined, (err) => err);
+  assert.match(
+    v?.message,
+    /MPI_ERR_COUNT: MPI_Alltoallv on rank \d: send count\[1\] = -1 is not >= 0/,
+  );
+});

@@ -1,0 +1,142 @@
+/**
+ * `deno task mpirun`: the example program in every mode with rank-prefixed
+ * output and the summary; paths resolved from where the user ran the task;
+ * one-line errors for bad flags, missing files, programs without `main`, and
+ * a failing rank.
+ */
+import assert from "node:assert/strict";
+import { mpirunMain } from "../tools/mpirun.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** `deno task mpirun` as run from `cwd` (npm and `deno task` pass it on as INIT_CWD). */
+async function task(
+  cwd: string,
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "mpirun", ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", INIT_CWD: cwd },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
+}
+
+Deno.test("mpirun: the example program on Xen guests, output prefixed by rank, then the summary", async () => {
+  const out: string[] = [], err: string[] = [];
+  await mpirunMain(
+    [
+      "-np",
+      "4",
+      "--mode",
+      "bypass",
+      "--hosts",
+      "2",
+      "--guests-per-host",
+      "2",
+      "tools/examples/mpi_ring.ts",
+      "100",
+    ],
+    (l) => out.push(...l.split("\n")),
+    (l) => err.push(l),
+  );
+  assert.deepEqual(err, []);
+  const ranks = out.filter((l) => l.startsWith("["));
+  assert.deepEqual(ranks.slice(0, 4).sort(), [
+    "[0] rank 0 of 4 on node0-vm0",
+    "[1] rank 1 of 4 on node0-vm1",
+    "[2] rank 2 of 4 on node1-vm0",
+    "[3] rank 3 of 4 on node1-vm1",
+  ]);
+  assert.ok(ranks.includes("[0] token after the ring: 6"));
+  assert.ok(ranks.some((l) => /^\[0\] sum of squares below 100: 328350 \(/.test(l)));
+  const summary = out.filter((l) => !l.startsWith("["));
+  assert.equal(
+    summary[0],
+    "mpirun: 4 rank(s) on 2 Xen host(s) × 2 bypass guest(s), map block, profile pcix-sdr-2006, seed 1",
+  );
+  assert.match(
+    summary[1],
+    /^mpirun: virtual time [\d.]+ µs \(MPI_Init [\d.]+ µs, main [\d.]+ µs on the slowest rank\)$/,
+  );
+  const hosts = summary.filter((l) => /^ node\d/.test(l));
+  assert.equal(hosts.length, 2);
+  // Xen hosts: the control path (MPI_Init) crossed the hypervisor.
+  for (const h of hosts) assert.ok(Number(h.trim().split(/\s+/)[2]) > 0, h);
+});
+
+Deno.test("mpirun: as users run it, from a subdirectory (paths from INIT_CWD), native and split", async () => {
+  const [native, split] = await Promise.all([
+    task(`${ROOT}tools`, "-np", "3", "examples/mpi_ring.ts", "10"),
+    task(
+      ROOT,
+      "-np",
+      "2",
+      "--mode",
+      "split",
+      "--map",
+      "cyclic",
+      "--quiet",
+      "tools/examples/mpi_ring.ts",
+    ),
+  ]);
+  assert.equal(native.code, 0, native.err);
+  assert.match(native.out, /^\[0\] token after the ring: 3$/m);
+  assert.match(native.out, /^mpirun: 3 rank\(s\) on 3 bare-metal host\(s\)/m);
+  assert.equal(split.code, 0, split.err);
+  assert.match(split.out, /^\[1\] rank 1 of 2 on node1-vm0$/m);
+  assert.doesNotMatch(split.out, /mpirun:/);
+});
+
+Deno.test("mpirun: one-line errors for flags, files, programs and failing ranks", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "xenib_mpirun_" });
+  try {
+    await Deno.writeTextFile(`${dir}/nomain.ts`, "export const x = 1;\n");
+    await Deno.writeTextFile(`${dir}/broken.ts`, "export function main( {\n");
+    await Deno.writeTextFile(
+      `${dir}/fails.ts`,
+      "export async function main(comm) {\n  if (comm.rank === 1) await comm.recv(new Uint8Array(2), 0, 1);\n  else await comm.send(new Uint8Array(9), 1, 1);\n}\n",
+    );
+    const cases: [string[], RegExp][] = [
+      [["prog.ts"], /^mpirun: -np N: say how many ranks to run$/],
+      [["-np", "2"], /^mpirun: give the program to run/],
+      [["-np", "0", "x.ts"], /^mpirun: -np: '0' is not a whole number >= 1$/],
+      [["-np", "2", "--mode", "kvm", "x.ts"], /^mpirun: --mode: 'kvm' is not a mode/],
+      [["-np", "2", "--frob", "x.ts"], /^mpirun: unknown flag '--frob'/],
+      [
+        ["-np", "2", "--guests-per-host", "2", "x.ts"],
+        /^mpirun: --guests-per-host applies to --mode bypass and split/,
+      ],
+      [
+        ["-np", "2", "no/such.ts"],
+        /^mpirun: no\/such\.ts: no such file \(looked at .*no\/such\.ts\)$/,
+      ],
+      [
+        ["-np", "2", `${dir}/nomain.ts`],
+        /^mpirun: .*nomain\.ts: exports no main\(comm, args\) function$/,
+      ],
+      [["-np", "2", `${dir}/broken.ts`], /^mpirun: .*broken\.ts: cannot load the program: /],
+      [
+        ["-np", "2", "--profile", "nope.yaml", "tools/examples/mpi_ring.ts"],
+        /^mpirun: --profile .*nope\.yaml: cannot read the file/,
+      ],
+      [
+        ["-np", "2", `${dir}/fails.ts`],
+        /^mpirun: rank 1: MPI_ERR_TRUNCATE: MPI_Irecv on rank 1: message of 9 bytes from rank 0 \(tag 1\) does not fit the 2-byte receive buffer$/,
+      ],
+    ];
+    const results = await Promise.all(cases.map(([args]) => task(ROOT, ...args)));
+    results.forEach((r, i) => {
+      const [args, re] = cases[i];
+      assert.equal(r.code, 1, `${args.join(" ")}: ${r.out}${r.err}`);
+      const err = r.err.trim();
+      assert.match(err, re, args.join(" "));
+      assert.equal(err.split("\n").length, 1, err);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

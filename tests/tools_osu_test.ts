@@ -1,0 +1,187 @@
+/**
+ * `deno task osu`: OSU 7.0's output layout field by field (title, column
+ * header `%-10s%20s`, rows `%-10d%20.2f`, collective and osu_mbw_mr formats,
+ * `-f`, `-c`, `-V`), its option errors, the CLI, and the figures the paper
+ * cares about (bypass latency = native, split higher).
+ */
+import assert from "node:assert/strict";
+import { osuMain } from "../tools/osu.ts";
+import { parseOsuArgs } from "../tools/lib/osu_args.ts";
+
+async function osu(...args: string[]): Promise<string[]> {
+  const lines: string[] = [];
+  const status = await osuMain(args, (l) => lines.push(...l.split("\n")));
+  assert.equal(status, 0);
+  return lines;
+}
+
+/** A row: the size left-justified in 10 columns, then values right-justified in 20 each. */
+function row(line: string, values: number): { size: number; v: number[] } {
+  assert.equal(line.length, 10 + 20 * values, `width of '${line}'`);
+  const size = line.slice(0, 10);
+  assert.match(size, /^\d+ *$/);
+  const v = [];
+  for (let k = 0; k < values; k++) {
+    const f = line.slice(10 + 20 * k, 30 + 20 * k);
+    assert.match(f, /^ *\d+\.\d\d$/, `field '${f}'`);
+    v.push(Number(f));
+  }
+  return { size: Number(size), v };
+}
+
+Deno.test("osu: osu_latency and osu_bw print OSU 7.0's layout", async () => {
+  const lat = await osu("osu_latency", "-m", "8", "-i", "20", "-x", "5");
+  assert.deepEqual(lat.slice(0, 2), [
+    "# OSU MPI Latency Test v7.0",
+    "# Size            Latency (us)",
+  ]);
+  assert.deepEqual(lat.slice(2).map((l) => row(l, 1).size), [0, 1, 2, 4, 8]);
+  const bw = await osu("osu_bw", "-m", "4:64", "-i", "3", "-x", "1", "-W", "8");
+  assert.deepEqual(bw.slice(0, 2), [
+    "# OSU MPI Bandwidth Test v7.0",
+    "# Size        Bandwidth (MB/s)",
+  ]);
+  assert.deepEqual(bw.slice(2).map((l) => row(l, 1).size), [4, 8, 16, 32, 64]);
+  const bibw = await osu("osu_bibw", "-m", "1024:1024", "-i", "2", "-x", "1", "-W", "4", "-c");
+  assert.deepEqual(bibw.slice(0, 2), [
+    "# OSU MPI Bi-Directional Bandwidth Test v7.0",
+    "# Size        Bandwidth (MB/s)          Validation",
+  ]);
+  assert.match(bibw[2], /^1024 {6} +\d+\.\d\d {16}Pass$/);
+});
+
+Deno.test("osu: collectives print the blank line, title, columns; -f adds min, max, iterations", async () => {
+  const b = await osu("osu_barrier", "-np", "3", "-i", "10", "-x", "2");
+  assert.deepEqual(b.slice(0, 3), ["", "# OSU MPI Barrier Latency Test v7.0", "# Avg Latency(us)"]);
+  assert.match(b[3], /^ {0,16}\d+\.\d\d$/);
+  assert.equal(b[3].length, 17);
+  const bc = await osu("osu_bcast", "-np", "3", "-m", "4", "-i", "10", "-x", "2", "-f");
+  assert.deepEqual(bc.slice(0, 3), [
+    "",
+    "# OSU MPI Broadcast Latency Test v7.0",
+    "# Size         Avg Latency(us)     Min Latency(us)     Max Latency(us)  Iterations",
+  ]);
+  for (const l of bc.slice(3)) {
+    assert.equal(l.length, 10 + 20 * 3 + 12);
+    const { v } = row(l.slice(0, 70), 3);
+    assert.ok(v[1] <= v[0] && v[0] <= v[2], l);
+    assert.match(l.slice(70), /^ {10}10$/);
+  }
+  assert.deepEqual(bc.slice(3).map((l) => Number(l.slice(0, 10))), [1, 2, 4]);
+  const ar = await osu("osu_allreduce", "-np", "4", "-m", "16", "-i", "5", "-x", "1", "-c");
+  assert.equal(ar[2], "# Size         Avg Latency(us)          Validation");
+  // MPI_FLOAT counts: sizes 4, 8, 16 bytes, each validated.
+  assert.deepEqual(ar.slice(3).map((l) => [Number(l.slice(0, 10)), l.slice(30)]), [
+    [4, "                Pass"],
+    [8, "                Pass"],
+    [16, "                Pass"],
+  ]);
+  const a2a = await osu("osu_alltoall", "-np", "3", "-m", "2", "-i", "5", "-x", "1", "-c");
+  assert.equal(a2a[1], "# OSU MPI All-to-All Personalized Exchange Latency Test v7.0");
+  assert.ok(a2a.slice(3).every((l) => l.endsWith("Pass")));
+});
+
+Deno.test("osu: osu_mbw_mr with pairs, message rate and varied windows", async () => {
+  const m = await osu("osu_mbw_mr", "-np", "4", "-m", "8", "-i", "3", "-x", "1", "-W", "4");
+  assert.deepEqual(m.slice(0, 4), [
+    "# OSU MPI Multiple Bandwidth / Message Rate Test v7.0",
+    "",
+    "# [ pairs: 2 ] [ window size: 4 ]",
+    "# Size                    MB/s          Messages/s",
+  ]);
+  for (const l of m.slice(4)) {
+    const { size, v } = row(l, 2);
+    // Messages/s = 10^6 × MB/s / size.
+    assert.ok(Math.abs(v[1] - (1e6 * v[0]) / size) <= 0.02 * v[1] + 0.01, l);
+  }
+  const vary = await osu("osu_mbw_mr", "-np", "2", "-m", "2", "-i", "2", "-x", "0", "-V");
+  assert.deepEqual(vary.slice(0, 6), [
+    "# OSU MPI Multiple Bandwidth / Message Rate Test v7.0",
+    "",
+    "# [ pairs: 1 ] [ window size: varied ]",
+    "",
+    "# Uni-directional Bandwidth (MB/sec)",
+    "#                 1           2           4           8          16          32          64         128",
+  ]);
+  assert.match(vary[6], /^1 {6}( {2} {0,9}\d+\.\d\d){8}$/);
+  assert.equal(vary[8], "");
+  assert.equal(vary[9], "# Message Rate Profile");
+});
+
+Deno.test("osu: OSU's option errors and defaults", () => {
+  const d = parseOsuArgs(["osu_latency"]);
+  assert.deepEqual(
+    [d.minSize, d.maxSize, d.iterations, d.skip, d.iterationsLarge, d.skipLarge],
+    [0, 1 << 22, 10000, 100, 1000, 10],
+  );
+  const bw = parseOsuArgs(["osu_bw"]);
+  assert.deepEqual([bw.minSize, bw.windowSize, bw.iterations, bw.iterationsLarge], [
+    1,
+    64,
+    100,
+    20,
+  ]);
+  const c = parseOsuArgs(["osu_allreduce"]);
+  assert.deepEqual([c.maxSize, c.iterations, c.skip], [1 << 20, 1000, 100]);
+  assert.equal(parseOsuArgs(["osu_bw", "-c"]).warmupValidation, 5);
+  assert.deepEqual(parseOsuArgs(["osu_latency", "-m", ":64", "-x10"]).maxSize, 64);
+  const bad: [string[], RegExp][] = [
+    [["osu_latency", "-i", "0"], /osu_latency: Invalid Number of Iterations \[-i 0\]/],
+    [["osu_latency", "-m", "0:8"], /Invalid Message Size \[-m 0:8\]/],
+    [["osu_bw", "-W", "x"], /Invalid Window Size \[-W x\]/],
+    [["osu_latency", "-W", "4"], /Invalid option \[-W\]/],
+    [["osu_latency", "-G", "png"], /graph output \(-G\) is not supported/],
+    [["osu_bcast", "-b", "single"], /Invalid option \[-b\]/],
+    [["osu_latency", "--mode", "hvm"], /--mode: 'hvm' is not a mode/],
+    [
+      ["osu_latency", "--guests-per-host", "2"],
+      /--guests-per-host applies to --mode bypass and split/,
+    ],
+    [["osu_nope"], /unknown benchmark 'osu_nope'/],
+    [["osu_latency", "-i"], /Option Missing Required Argument \[-i\]/],
+  ];
+  for (const [args, re] of bad) assert.throws(() => parseOsuArgs(args), re, args.join(" "));
+});
+
+Deno.test("osu: bypass latency equals native, split is higher; the CLI as users run it", async () => {
+  const lat = async (mode: string) =>
+    row((await osu("osu_latency", "-m", "8:8", "-i", "200", "-x", "40", "--mode", mode))[2], 1)
+      .v[0];
+  const [native, bypass, split] = [await lat("native"), await lat("bypass"), await lat("split")];
+  assert.equal(bypass, native);
+  assert.ok(split > native * 1.5, `split ${split} native ${native}`);
+  const root = new URL("..", import.meta.url).pathname;
+  const run = (...args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["task", "-q", "osu", ...args],
+      cwd: root,
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .output();
+  const dec = new TextDecoder();
+  const [ok, help, bad, np] = await Promise.all([
+    run("osu_latency", "-m", "1", "-i", "5", "-x", "1", "--mode", "split"),
+    run("osu_alltoall", "--help"),
+    run("osu_bw", "-W", "0"),
+    run("osu_latency", "-np", "3"),
+  ]);
+  assert.equal(ok.code, 0, dec.decode(ok.stderr));
+  assert.match(
+    dec.decode(ok.stdout),
+    /^# OSU MPI Latency Test v7\.0\n# Size {12}Latency \(us\)\n0 {9} +\d+\.\d\d\n1 /,
+  );
+  assert.equal(help.code, 0);
+  assert.match(dec.decode(help.stdout), /^Usage: osu_alltoall \[options\]/);
+  for (
+    const [r, re] of [[bad, /^osu: osu_bw: Invalid Window Size \[-W 0\]/], [
+      np,
+      /This test requires exactly two processes/,
+    ]] as const
+  ) {
+    assert.equal(r.code, 1);
+    const err = dec.decode(r.stderr).trim();
+    assert.match(err, re);
+    assert.equal(err.split("\n").length, 1, err);
+  }
+});
