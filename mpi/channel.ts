@@ -255,11 +255,22 @@ const ZERO_TAIL = new Uint8Array(TAIL_BYTES);
  * One process's channel: its verbs resources, connections and progress engine.
  *
  * @example
- * ```ts ignore
- * const ch = await Channel.open(dom, rank, np, params);
- * await ch.connect(peerInfos, handler);
- * ch.send(peer, { type: PacketType.EAGER, fields: { tag: 1 }, payload });
- * await ch.waitFor(() => done, "MPI_Wait");
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../mod.ts";
+ * import { Channel } from "./channel.ts";
+ * import { mpiParams } from "./params.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const dom = cluster.addHost({ name: "n0", hypervisor: false }).os;
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   // Rank 0 of a 3-process job: one RC QP toward each of ranks 1 and 2.
+ *   const ch = await Channel.open(dom, 0, 3, mpiParams(cluster.profile, 3));
+ *   const info = ch.info();
+ *   assert.equal(info.qpns[0], 0);
+ *   assert.ok(info.qpns[1] > 0 && info.qpns[2] > 0 && info.lid > 0);
+ *   await ch.close();
+ * });
  * ```
  */
 export class Channel {

@@ -39,9 +39,16 @@ const CONTEXT_IDS = 1024;
  * Per-rank state shared by the rank's communicators.
  *
  * @example
- * ```ts ignore
- * const proc = new MpiProcess(dom, rank, size, params, channel, p2p, cache);
- * const world = new Comm(proc, [0, 1, 2, 3], rank, 0, "MPI_COMM_WORLD");
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "./launch.ts";
+ * const job = await mpiexec({ np: 3, mode: "native" }, async (comm) => {
+ *   const sub = await comm.split(comm.rank === 0 ? 0 : 1);
+ *   // Communicators are views of one process: same world rank, same counters.
+ *   assert.equal(sub!.proc, comm.proc);
+ *   return [comm.proc.rank, sub!.rank, comm.proc.takeScratch(100).bytes];
+ * });
+ * assert.deepEqual(job.results, [[0, 0, 100], [1, 0, 100], [2, 1, 100]]);
  * ```
  */
 export class MpiProcess {

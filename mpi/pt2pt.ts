@@ -116,10 +116,19 @@ interface RecvState {
  * One process's point-to-point engine.
  *
  * @example
- * ```ts ignore
- * const p2p = new PointToPoint(channel, params, cache);
- * const req = await p2p.isend(region, 1, 0, 5, 0, "MPI_Isend");
- * await channel.waitFor(() => req.done, "MPI_Wait");
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { JsRegion } from "./buffer.ts";
+ * import { mpiexec } from "./launch.ts";
+ * const job = await mpiexec({ np: 1, mode: "native" }, async (comm) => {
+ *   // A message to oneself on context 0 (MPI_COMM_WORLD's point-to-point context).
+ *   const p2p = comm.proc.p2p;
+ *   const got = new Uint8Array(3);
+ *   const r = await p2p.irecv(new JsRegion(got), "uint8", 0, 9, 0, "MPI_Irecv");
+ *   await p2p.isend(new JsRegion(new Uint8Array([1, 2, 3])), 0, 0, 9, 0, "MPI_Isend");
+ *   return [r.done, [...got], p2p.counters.self];
+ * });
+ * assert.deepEqual(job.results[0], [true, [1, 2, 3], 1]);
  * ```
  */
 export class PointToPoint implements PacketHandler {

@@ -27,13 +27,14 @@ const PAGE = 4096;
  * await cluster.start();
  * const a = dom.memory.alloc(4096, 4096), b = dom.memory.alloc(4096, 4096);
  * const t = await cluster.run(async () => {
+ *   const t0 = cluster.now;
  *   const writer = cluster.spawn("writer", async () => {
  *     await cluster.sleep(1000);
  *     dom.memory.write(b + 8, new Uint8Array([1]));
  *   });
  *   await new SpinWait(dom).wait([[a, 8], [b, 8]], "two flags");
  *   await writer;
- *   return cluster.now;
+ *   return cluster.now - t0;
  * });
  * assert.ok(t >= 1000 && t < 1100);
  * ```

@@ -24,8 +24,12 @@ import { MPIRUN_USAGE, parseMpirunArgs } from "./lib/mpirun_args.ts";
  * Run the command line `args`, printing through `out` (stdout lines) and `err`.
  *
  * @example
- * ```ts ignore
- * await mpirunMain(["-np", "2", "tools/examples/mpi_ring.ts"], console.log, console.error);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpirunMain } from "./mpirun.ts";
+ * const out: string[] = [];
+ * await mpirunMain(["-np", "2", "--quiet", "tools/examples/mpi_ring.ts", "10"], (l) => out.push(l), () => {});
+ * assert.ok(out.includes("[0] token after the ring: 1"));
  * ```
  */
 export async function mpirunMain(

@@ -24,8 +24,13 @@ import { title, usage } from "./lib/osu_format.ts";
  * Run the command line `args`; returns the exit status.
  *
  * @example
- * ```ts ignore
- * const status = await osuMain(["osu_latency", "-m", "8"], (l) => console.log(l));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { osuMain } from "./osu.ts";
+ * const lines: string[] = [];
+ * const status = await osuMain(["osu_latency", "-m", "1", "-i", "5", "-x", "1"], (l) => lines.push(l));
+ * assert.equal(status, 0);
+ * assert.deepEqual(lines.slice(0, 2), ["# OSU MPI Latency Test v7.0", "# Size            Latency (us)"]);
  * ```
  */
 export async function osuMain(args: string[], print: (line: string) => void): Promise<number> {

@@ -14,8 +14,15 @@ import { type CollEnv, sendrecv, TAG } from "./env.ts";
  * with rank r XOR 2^k (n must be a power of two).
  *
  * @example
- * ```ts ignore
- * await allgatherRecursiveDoubling(env, out, blockBytes);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 4, mode: "native" }, async (comm) => {
+ *   const out = new Int32Array(comm.size);
+ *   await comm.allgather(new Int32Array([comm.rank * comm.rank]), out, { algorithm: "recursive_doubling" });
+ *   return [...out];
+ * });
+ * assert.deepEqual(job.results[0], [0, 1, 4, 9]);
  * ```
  */
 export async function allgatherRecursiveDoubling(
@@ -44,8 +51,15 @@ export async function allgatherRecursiveDoubling(
  * a final local rotation puts them in rank order.
  *
  * @example
- * ```ts ignore
- * await allgatherBruck(env, out, blockBytes);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 5, mode: "native" }, async (comm) => {
+ *   const out = new Int32Array(comm.size);
+ *   await comm.allgather(new Int32Array([comm.rank * comm.rank]), out, { algorithm: "bruck" });
+ *   return [...out];
+ * });
+ * assert.deepEqual(job.results[0], [0, 1, 4, 9, 16]);
  * ```
  */
 export async function allgatherBruck(env: CollEnv, out: Region, bb: number): Promise<void> {
@@ -72,8 +86,15 @@ export async function allgatherBruck(env: CollEnv, out: Region, bb: number): Pro
  * r − s − 1 from the left one.
  *
  * @example
- * ```ts ignore
- * await allgatherRing(env, out, blockBytes);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 3, mode: "native" }, async (comm) => {
+ *   const out = new Int32Array(comm.size);
+ *   await comm.allgather(new Int32Array([comm.rank * comm.rank]), out, { algorithm: "ring" });
+ *   return [...out];
+ * });
+ * assert.deepEqual(job.results[0], [0, 1, 4]);
  * ```
  */
 export async function allgatherRing(env: CollEnv, out: Region, bb: number): Promise<void> {

@@ -14,8 +14,15 @@ import { type CollEnv, sendrecv, TAG } from "./env.ts";
  * Bruck's alltoall: rotate, exchange by bit, rotate back.
  *
  * @example
- * ```ts ignore
- * await alltoallBruck(env, src, out, blockBytes);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 5, mode: "native" }, async (comm) => {
+ *   const out = new Int32Array(5);
+ *   await comm.alltoall(Int32Array.from({ length: 5 }, (_, j) => comm.rank * 10 + j), out, { algorithm: "bruck" });
+ *   return [...out];
+ * });
+ * assert.deepEqual(job.results[3], [3, 13, 23, 33, 43]);
  * ```
  */
 export async function alltoallBruck(
@@ -58,8 +65,15 @@ interface Blocks {
  * this rank so that not everyone hits rank 0 first), then wait for all.
  *
  * @example
- * ```ts ignore
- * await alltoallScattered(env, src, sblocks, out, rblocks);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 5, mode: "native" }, async (comm) => {
+ *   const out = new Int32Array(5);
+ *   await comm.alltoall(Int32Array.from({ length: 5 }, (_, j) => comm.rank * 10 + j), out, { algorithm: "scattered" });
+ *   return [...out];
+ * });
+ * assert.deepEqual(job.results[3], [3, 13, 23, 33, 43]);
  * ```
  */
 export async function alltoallScattered(
@@ -88,8 +102,15 @@ export async function alltoallScattered(
  * Pairwise exchange: n − 1 steps, one partner each.
  *
  * @example
- * ```ts ignore
- * await alltoallPairwise(env, src, sblocks, out, rblocks);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 5, mode: "native" }, async (comm) => {
+ *   const out = new Int32Array(5);
+ *   await comm.alltoall(Int32Array.from({ length: 5 }, (_, j) => comm.rank * 10 + j), out, { algorithm: "pairwise" });
+ *   return [...out];
+ * });
+ * assert.deepEqual(job.results[3], [3, 13, 23, 33, 43]);
  * ```
  */
 export async function alltoallPairwise(

@@ -12,8 +12,17 @@ import { type CollEnv, EMPTY, pof2, recv, send, sendrecv, TAG } from "./env.ts";
  * r + 2^k and waits for r − 2^k.
  *
  * @example
- * ```ts ignore
- * await barrierDissemination(env);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * // Rank 2 arrives 50 µs late; nobody leaves the barrier before it arrives.
+ * const job = await mpiexec({ np: 5, mode: "native" }, async (comm) => {
+ *   const t0 = comm.wtime();
+ *   if (comm.rank === 2) await comm.compute({ ns: 50_000 });
+ *   await comm.barrier({ algorithm: "dissemination" });
+ *   return (comm.wtime() - t0) * 1e6;
+ * });
+ * assert.ok(job.results.every((us) => us >= 50));
  * ```
  */
 export async function barrierDissemination(env: CollEnv): Promise<void> {
@@ -29,8 +38,17 @@ export async function barrierDissemination(env: CollEnv): Promise<void> {
  * and released after.
  *
  * @example
- * ```ts ignore
- * await barrierRecursiveDoubling(env);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * // Rank 2 arrives 50 µs late; nobody leaves the barrier before it arrives.
+ * const job = await mpiexec({ np: 5, mode: "native" }, async (comm) => {
+ *   const t0 = comm.wtime();
+ *   if (comm.rank === 2) await comm.compute({ ns: 50_000 });
+ *   await comm.barrier({ algorithm: "recursive_doubling" });
+ *   return (comm.wtime() - t0) * 1e6;
+ * });
+ * assert.ok(job.results.every((us) => us >= 50));
  * ```
  */
 export async function barrierRecursiveDoubling(env: CollEnv): Promise<void> {

@@ -14,8 +14,16 @@ import { type CollEnv, recv, send, sendrecv, TAG } from "./env.ts";
  * subtrees below it.
  *
  * @example
- * ```ts ignore
- * await bcastBinomial(env, region, 0);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 6, mode: "native" }, async (comm) => {
+ *   const b = new Int32Array(10);
+ *   if (comm.rank === 3) b.fill(9);
+ *   await comm.bcast(b, 3, { algorithm: "binomial" });
+ *   return b.every((x) => x === 9);
+ * });
+ * assert.deepEqual(job.results, [true, true, true, true, true, true]);
  * ```
  */
 export async function bcastBinomial(env: CollEnv, buf: Region, root: number): Promise<void> {
@@ -85,8 +93,16 @@ function pieceLen(bytes: number, piece: number, k: number): number {
  * Scatter + recursive-doubling allgather (n must be a power of two).
  *
  * @example
- * ```ts ignore
- * await bcastScatterDoubling(env, region, 0);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 4, mode: "native" }, async (comm) => {
+ *   const b = new Int32Array(1001);
+ *   if (comm.rank === 1) b.fill(9);
+ *   await comm.bcast(b, 1, { algorithm: "scatter_doubling_allgather" });
+ *   return b.every((x) => x === 9);
+ * });
+ * assert.deepEqual(job.results, [true, true, true, true]);
  * ```
  */
 export async function bcastScatterDoubling(env: CollEnv, buf: Region, root: number): Promise<void> {
@@ -118,8 +134,16 @@ export async function bcastScatterDoubling(env: CollEnv, buf: Region, root: numb
  * Scatter + ring allgather (any n).
  *
  * @example
- * ```ts ignore
- * await bcastScatterRing(env, region, 0);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 6, mode: "native" }, async (comm) => {
+ *   const b = new Int32Array(1001);
+ *   if (comm.rank === 3) b.fill(9);
+ *   await comm.bcast(b, 3, { algorithm: "scatter_ring_allgather" });
+ *   return b.every((x) => x === 9);
+ * });
+ * assert.deepEqual(job.results, [true, true, true, true, true, true]);
  * ```
  */
 export async function bcastScatterRing(env: CollEnv, buf: Region, root: number): Promise<void> {

@@ -46,8 +46,30 @@ export interface CollEnv {
  * Send and wait.
  *
  * @example
- * ```ts ignore
- * await send(env, region, 1, TAG.bcast);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { JsRegion } from "../buffer.ts";
+ * import { mpiexec } from "../launch.ts";
+ * import { type CollEnv, recv, send } from "./env.ts";
+ * // A collective environment over the public point-to-point calls of two ranks.
+ * const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+ *   const env: CollEnv = {
+ *     rank: comm.rank,
+ *     size: comm.size,
+ *     isend: (r, d, t) => comm.isend((r as JsRegion).u8, d, t),
+ *     irecv: (r, s, t) => comm.irecv((r as JsRegion).u8, s, t),
+ *     waitall: (q) => comm.waitall(q),
+ *     scratch: (n) => new JsRegion(new Uint8Array(n)),
+ *     reduceLocal: () => {},
+ *     copy: (d, s) => d.write(0, s.read(0, s.bytes)),
+ *   };
+ *   const peer = 1 - comm.rank;
+ *   const mine = new JsRegion(new Uint8Array([comm.rank + 1])), theirs = new JsRegion(new Uint8Array(1));
+ *   if (comm.rank === 0) await send(env, mine, peer, 5);
+ *   else await recv(env, theirs, peer, 5);
+ *   return theirs.u8[0];
+ * });
+ * assert.deepEqual(job.results, [0, 1]);
  * ```
  */
 export async function send(env: CollEnv, region: Region, dest: number, tag: number): Promise<void> {
@@ -58,8 +80,30 @@ export async function send(env: CollEnv, region: Region, dest: number, tag: numb
  * Receive and wait; returns the status.
  *
  * @example
- * ```ts ignore
- * const st = await recv(env, region, 0, TAG.bcast);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { JsRegion } from "../buffer.ts";
+ * import { mpiexec } from "../launch.ts";
+ * import { type CollEnv, recv, send } from "./env.ts";
+ * // A collective environment over the public point-to-point calls of two ranks.
+ * const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+ *   const env: CollEnv = {
+ *     rank: comm.rank,
+ *     size: comm.size,
+ *     isend: (r, d, t) => comm.isend((r as JsRegion).u8, d, t),
+ *     irecv: (r, s, t) => comm.irecv((r as JsRegion).u8, s, t),
+ *     waitall: (q) => comm.waitall(q),
+ *     scratch: (n) => new JsRegion(new Uint8Array(n)),
+ *     reduceLocal: () => {},
+ *     copy: (d, s) => d.write(0, s.read(0, s.bytes)),
+ *   };
+ *   const peer = 1 - comm.rank;
+ *   const mine = new JsRegion(new Uint8Array([comm.rank + 1])), theirs = new JsRegion(new Uint8Array(1));
+ *   if (comm.rank === 1) await send(env, mine, peer, 5);
+ *   else assert.equal((await recv(env, theirs, peer, 5)).bytes, 1);
+ *   return theirs.u8[0];
+ * });
+ * assert.deepEqual(job.results, [2, 0]);
  * ```
  */
 export async function recv(
@@ -76,8 +120,29 @@ export async function recv(
  * (MPI_Sendrecv); returns the receive's status.
  *
  * @example
- * ```ts ignore
- * await sendrecv(env, mine, right, theirs, left, TAG.allgather);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { JsRegion } from "../buffer.ts";
+ * import { mpiexec } from "../launch.ts";
+ * import { type CollEnv, sendrecv } from "./env.ts";
+ * // A collective environment over the public point-to-point calls of two ranks.
+ * const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+ *   const env: CollEnv = {
+ *     rank: comm.rank,
+ *     size: comm.size,
+ *     isend: (r, d, t) => comm.isend((r as JsRegion).u8, d, t),
+ *     irecv: (r, s, t) => comm.irecv((r as JsRegion).u8, s, t),
+ *     waitall: (q) => comm.waitall(q),
+ *     scratch: (n) => new JsRegion(new Uint8Array(n)),
+ *     reduceLocal: () => {},
+ *     copy: (d, s) => d.write(0, s.read(0, s.bytes)),
+ *   };
+ *   const peer = 1 - comm.rank;
+ *   const mine = new JsRegion(new Uint8Array([comm.rank + 1])), theirs = new JsRegion(new Uint8Array(1));
+ *   await sendrecv(env, mine, peer, theirs, peer, 5);
+ *   return theirs.u8[0];
+ * });
+ * assert.deepEqual(job.results, [2, 1]);
  * ```
  */
 export async function sendrecv(

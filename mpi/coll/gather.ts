@@ -14,8 +14,15 @@ import { type CollEnv, recv, send, TAG } from "./env.ts";
  * (MPI_IN_PLACE).
  *
  * @example
- * ```ts ignore
- * await gatherBinomial(env, mine, out, 0);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 5, mode: "native" }, async (comm) => {
+ *   const out = new Int32Array(5);
+ *   await comm.gather(new Int32Array([comm.rank * 10]), comm.rank === 2 ? out : null, 2, { algorithm: "binomial" });
+ *   return [...out];
+ * });
+ * assert.deepEqual(job.results[2], [0, 10, 20, 30, 40]);
  * ```
  */
 export async function gatherBinomial(
@@ -64,8 +71,15 @@ export async function gatherBinomial(
  * Linear gather: every rank sends its block to the root.
  *
  * @example
- * ```ts ignore
- * await gatherLinear(env, mine, out, 0);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 5, mode: "native" }, async (comm) => {
+ *   const out = new Int32Array(5);
+ *   await comm.gather(new Int32Array([comm.rank * 10]), comm.rank === 2 ? out : null, 2, { algorithm: "linear" });
+ *   return [...out];
+ * });
+ * assert.deepEqual(job.results[2], [0, 10, 20, 30, 40]);
  * ```
  */
 export async function gatherLinear(
@@ -90,8 +104,15 @@ export async function gatherLinear(
  * `mine` may be `src`'s own block at the root (MPI_IN_PLACE).
  *
  * @example
- * ```ts ignore
- * await scatterBinomial(env, src, mine, 0);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 5, mode: "native" }, async (comm) => {
+ *   const mine = new Int32Array(1);
+ *   await comm.scatter(comm.rank === 4 ? Int32Array.from([5, 6, 7, 8, 9]) : null, mine, 4, { algorithm: "binomial" });
+ *   return mine[0];
+ * });
+ * assert.deepEqual(job.results, [5, 6, 7, 8, 9]);
  * ```
  */
 export async function scatterBinomial(
@@ -142,8 +163,15 @@ export async function scatterBinomial(
  * Linear scatter: the root sends each rank its block.
  *
  * @example
- * ```ts ignore
- * await scatterLinear(env, src, mine, 0);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 5, mode: "native" }, async (comm) => {
+ *   const mine = new Int32Array(1);
+ *   await comm.scatter(comm.rank === 4 ? Int32Array.from([5, 6, 7, 8, 9]) : null, mine, 4, { algorithm: "linear" });
+ *   return mine[0];
+ * });
+ * assert.deepEqual(job.results, [5, 6, 7, 8, 9]);
  * ```
  */
 export async function scatterLinear(

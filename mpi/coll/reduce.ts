@@ -32,8 +32,15 @@ interface Red {
  * `root`; at the root `acc` ends holding the result.
  *
  * @example
- * ```ts ignore
- * await reduceBinomial(env, acc, 0, { count, es: 8, dt: "float64", op: "SUM" });
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 5, mode: "native" }, async (comm) => {
+ *   const out = new Float64Array(8);
+ *   await comm.reduce(new Float64Array(8).fill(comm.rank), comm.rank === 1 ? out : null, "SUM", 1, { algorithm: "binomial" });
+ *   return out[7];
+ * });
+ * assert.equal(job.results[1], 0 + 1 + 2 + 3 + 4);
  * ```
  */
 export async function reduceBinomial(
@@ -146,8 +153,15 @@ async function halve(
  * contribution (overwritten); `out` (root only) receives the result.
  *
  * @example
- * ```ts ignore
- * await reduceRabenseifner(env, acc, out, 0, red);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 5, mode: "native" }, async (comm) => {
+ *   const out = new Float64Array(8);
+ *   await comm.reduce(new Float64Array(8).fill(comm.rank), comm.rank === 1 ? out : null, "SUM", 1, { algorithm: "rabenseifner" });
+ *   return out[7];
+ * });
+ * assert.equal(job.results[1], 0 + 1 + 2 + 3 + 4);
  * ```
  */
 export async function reduceRabenseifner(
@@ -199,8 +213,15 @@ export async function reduceRabenseifner(
  * Recursive-doubling allreduce; `acc` holds the contribution and ends with the result.
  *
  * @example
- * ```ts ignore
- * await allreduceRecursiveDoubling(env, acc, red);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 6, mode: "native" }, async (comm) => {
+ *   const out = new Int32Array(12);
+ *   await comm.allreduce(new Int32Array(12).fill(comm.rank + 1), out, "SUM", { algorithm: "recursive_doubling" });
+ *   return out.every((x) => x === 21);
+ * });
+ * assert.ok(job.results.every(Boolean));
  * ```
  */
 export async function allreduceRecursiveDoubling(
@@ -235,8 +256,15 @@ async function foldOut(env: CollEnv, acc: Region, rem: number, r: number): Promi
  * recursive-doubling allgather of the pieces.
  *
  * @example
- * ```ts ignore
- * await allreduceRabenseifner(env, acc, red);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 6, mode: "native" }, async (comm) => {
+ *   const out = new Int32Array(12);
+ *   await comm.allreduce(new Int32Array(12).fill(comm.rank + 1), out, "SUM", { algorithm: "rabenseifner" });
+ *   return out.every((x) => x === 21);
+ * });
+ * assert.ok(job.results.every(Boolean));
  * ```
  */
 export async function allreduceRabenseifner(env: CollEnv, acc: Region, red: Red): Promise<void> {
@@ -266,8 +294,15 @@ export async function allreduceRabenseifner(env: CollEnv, acc: Region, red: Red)
  * allgather steps; every rank sends 2(n−1)/n of the data.
  *
  * @example
- * ```ts ignore
- * await allreduceRing(env, acc, red);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * const job = await mpiexec({ np: 6, mode: "native" }, async (comm) => {
+ *   const out = new Int32Array(12);
+ *   await comm.allreduce(new Int32Array(12).fill(comm.rank + 1), out, "SUM", { algorithm: "ring" });
+ *   return out.every((x) => x === 21);
+ * });
+ * assert.ok(job.results.every(Boolean));
  * ```
  */
 export async function allreduceRing(env: CollEnv, acc: Region, red: Red): Promise<void> {

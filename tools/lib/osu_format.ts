@@ -73,7 +73,7 @@ export function title(name: OsuName): string {
  * import { preamble } from "./osu_format.ts";
  * assert.deepEqual(preamble(parseOsuArgs(["osu_latency"]), 2), [
  *   "# OSU MPI Latency Test v7.0",
- *   "# Size          Latency (us)",
+ *   "# Size            Latency (us)",
  * ]);
  * ```
  */
@@ -159,7 +159,7 @@ export function mbwRow(size: number, mbps: number, rate?: number, pass?: boolean
  * ```ts
  * import assert from "node:assert/strict";
  * import { variedRow } from "./osu_format.ts";
- * assert.equal(variedRow(4, [1.5, 2]), "4            1.50        2.00");
+ * assert.equal(variedRow(4, [1.5, 2]), "4              1.50        2.00");
  * ```
  */
 export function variedRow(size: number, values: readonly number[]): string {
