@@ -247,10 +247,13 @@ export type Region = DomRegion | JsRegion;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import { Cluster } from "../mod.ts";
  * import { DomRegion } from "./buffer.ts";
- * import type { DomainMemory } from "../mod.ts";
- * const sub = (r: DomRegion) => r.sub(8, 8);
- * assert.equal(typeof sub, "function");
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const dom = cluster.addHost({ name: "n0", hypervisor: false }).os;
+ * const r = new DomRegion(dom.memory, dom.memory.alloc(64), 64);
+ * r.sub(8, 8).write(0, new Uint8Array([7, 8]));
+ * assert.deepEqual([...r.read(8, 3)], [7, 8, 0]);
  * ```
  */
 export class DomRegion {

@@ -151,8 +151,9 @@ type OutOp = { packet: OutPacket; rdma?: undefined } | { rdma: OutRdma; packet?:
  * ```ts
  * import assert from "node:assert/strict";
  * import type { InPacket } from "./channel.ts";
- * const payloadLength = (p: InPacket) => p.header.len;
- * assert.equal(typeof payloadLength, "function");
+ * import { decodeHeader, HEADER_BYTES } from "./wire.ts";
+ * const p: InPacket = { header: decodeHeader(new Uint8Array(HEADER_BYTES)), payload: () => new Uint8Array(0) };
+ * assert.equal(p.header.len, p.payload().byteLength);
  * ```
  */
 export interface InPacket {
@@ -169,8 +170,11 @@ export interface InPacket {
  * ```ts
  * import assert from "node:assert/strict";
  * import type { PacketHandler } from "./channel.ts";
- * const ignore: PacketHandler = { onPacket: () => {} };
- * assert.equal(typeof ignore.onPacket, "function");
+ * import { decodeHeader, HEADER_BYTES } from "./wire.ts";
+ * const seen: number[] = [];
+ * const h: PacketHandler = { onPacket: (peer) => void seen.push(peer) };
+ * h.onPacket(3, { header: decodeHeader(new Uint8Array(HEADER_BYTES)), payload: () => new Uint8Array(0) });
+ * assert.deepEqual(seen, [3]);
  * ```
  */
 export interface PacketHandler {

@@ -35,8 +35,10 @@ import { Access } from "../mod.ts";
  * ```ts
  * import assert from "node:assert/strict";
  * import type { MpiMain } from "./job.ts";
- * const hello: MpiMain<string> = (comm) => `rank ${comm.rank} of ${comm.size}`;
- * assert.equal(typeof hello, "function");
+ * import { mpiexec } from "./launch.ts";
+ * const hello: MpiMain<string> = (comm, args) => `${args[0]} from ${comm.rank} of ${comm.size}`;
+ * const job = await mpiexec({ np: 2, mode: "native", args: ["hi"] }, hello);
+ * assert.deepEqual(job.results, ["hi from 0 of 2", "hi from 1 of 2"]);
  * ```
  */
 export type MpiMain<T = unknown> = (comm: Comm, args: string[]) => Promise<T> | T;
@@ -69,9 +71,10 @@ export interface JobOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import type { JobResult } from "./job.ts";
- * const slowest = (r: JobResult) => Math.max(...r.mainNs);
- * assert.equal(typeof slowest, "function");
+ * import { mpiexec } from "./launch.ts";
+ * const job = await mpiexec({ np: 2, mode: "native" }, (comm) => comm.compute({ ns: 1000 * (comm.rank + 1) }));
+ * assert.deepEqual(job.results, [1000, 2000]);
+ * assert.ok(Math.max(...job.mainNs) >= 2000 && job.elapsedNs > job.initNs);
  * ```
  */
 export interface JobResult<T = unknown> {

@@ -72,9 +72,10 @@ export interface RankPlace {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import type { Launched } from "./launch.ts";
- * const hostsOf = (l: Launched) => l.hosts.map((h) => h.name);
- * assert.equal(typeof hostsOf, "function");
+ * import { launch } from "./launch.ts";
+ * const l = await launch({ np: 3, mode: "native", hosts: 2, map: "cyclic" });
+ * assert.deepEqual(l.hosts.map((h) => h.name), ["node0", "node1"]);
+ * assert.deepEqual(l.placement.map((p) => p.host), ["node0", "node1", "node0"]);
  * ```
  */
 export interface Launched {

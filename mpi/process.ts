@@ -20,9 +20,14 @@ import type { RegCacheStats, RegistrationCache } from "./regcache.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import type { MpiCounters } from "./process.ts";
- * const rndv = (c: MpiCounters) => c.rndvRput + c.rndvRget;
- * assert.equal(typeof rndv, "function");
+ * import { mpiexec } from "./launch.ts";
+ * const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+ *   if (comm.rank === 0) await comm.send(new Uint8Array(100_000), 1, 0);
+ *   else await comm.recv(new Uint8Array(100_000), 0, 0);
+ * });
+ * const c = job.counters[0];
+ * assert.equal(c.rndvRput + c.rndvRget, 1);
+ * assert.equal(c.bytesSent, 100_000);
  * ```
  */
 export interface MpiCounters extends MessageCounters, ChannelCounters {

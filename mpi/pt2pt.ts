@@ -150,6 +150,7 @@ export class PointToPoint implements PacketHandler {
   #recvs = new Map<number, RecvState>();
   #staging = new Map<number, Staging[]>();
   #flushQueued = false;
+  #lastId = 0;
 
   /**
    * @param ch the channel
@@ -161,6 +162,12 @@ export class PointToPoint implements PacketHandler {
     readonly params: MpiParams,
     readonly cache: RegistrationCache,
   ) {}
+
+  /** A request id (1..2^32−16, wrapping; pending requests never live that long). */
+  #newId(): number {
+    this.#lastId = (this.#lastId % 0xffff_fff0) + 1;
+    return this.#lastId;
+  }
 
   /** World rank of this process. */
   get rank(): number {
@@ -187,7 +194,7 @@ export class PointToPoint implements PacketHandler {
     context: number,
     what: string,
   ): Promise<Request> {
-    const req = new Request("send", this.rank, what);
+    const req = new Request("send", this.rank, what, this.#newId());
     const size = region.bytes;
     // An MPI call first catches up with its CPU time (so that what arrived
     // meanwhile is visible), then looks at arrivals before adding work.
@@ -250,7 +257,7 @@ export class PointToPoint implements PacketHandler {
     context: number,
     what: string,
   ): Promise<Request> {
-    const req = new Request("recv", this.rank, what);
+    const req = new Request("recv", this.rank, what, this.#newId());
     await this.ch.cpu.settle();
     this.ch.progress();
     const pr: PostedRecv = { req, context, source, tag, region, datatype };

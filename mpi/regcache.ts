@@ -70,8 +70,10 @@ interface Entry {
  * ```ts
  * import assert from "node:assert/strict";
  * import type { Registration } from "./regcache.ts";
- * const keys = (r: Registration) => [r.lkey, r.rkey];
- * assert.equal(typeof keys, "function");
+ * let released = 0;
+ * const r: Registration = { lkey: 0x100, rkey: 0x200, release: () => void released++ };
+ * r.release();
+ * assert.equal(released, 1);
  * ```
  */
 export interface Registration {

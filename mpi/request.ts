@@ -48,8 +48,6 @@ export function emptyStatus(source: number): Status {
   return { source, tag: -1, bytes: 0, count: 0 };
 }
 
-let nextId = 1;
-
 /**
  * A non-blocking operation in progress.
  *
@@ -64,7 +62,7 @@ let nextId = 1;
  * ```
  */
 export class Request {
-  /** Identifier carried in rendezvous packets. */
+  /** Identifier carried in rendezvous packets (per process, so runs repeat byte for byte). */
   readonly id: number;
   #status: Status | undefined;
   #error: MpiError | undefined;
@@ -73,9 +71,15 @@ export class Request {
    * @param kind send or receive
    * @param rank world rank of the process that owns it
    * @param what the call that made it (for error messages)
+   * @param id identifier in rendezvous packets (unique among the process's pending requests; 0: none)
    */
-  constructor(readonly kind: "send" | "recv", readonly rank: number, readonly what: string) {
-    this.id = nextId = (nextId % 0xffff_fff0) + 1;
+  constructor(
+    readonly kind: "send" | "recv",
+    readonly rank: number,
+    readonly what: string,
+    id = 0,
+  ) {
+    this.id = id;
   }
 
   /** Whether it has completed (successfully or not). */

@@ -19,8 +19,9 @@ import type { Request, Status } from "../request.ts";
  * ```ts
  * import assert from "node:assert/strict";
  * import type { CollEnv } from "./env.ts";
- * const ring = (env: CollEnv) => [(env.rank + 1) % env.size, (env.rank - 1 + env.size) % env.size];
- * assert.equal(typeof ring, "function");
+ * // The neighbours of a ring algorithm.
+ * const ring = (env: Pick<CollEnv, "rank" | "size">) => [(env.rank + 1) % env.size, (env.rank - 1 + env.size) % env.size];
+ * assert.deepEqual(ring({ rank: 0, size: 4 }), [1, 3]);
  * ```
  */
 export interface CollEnv {

@@ -27,6 +27,8 @@ export interface LaunchFlags {
   hosts?: number;
   /** `--guests-per-host G`. */
   guestsPerHost?: number;
+  /** `--guest-memory MIB`. */
+  guestMemoryMiB?: number;
   /** `--map block|cyclic`. */
   map: "block" | "cyclic";
   /** `--profile NAME|FILE.yaml`. */
@@ -57,6 +59,7 @@ const FLAGS: Record<string, keyof LaunchFlags> = {
   "--mode": "mode",
   "--hosts": "hosts",
   "--guests-per-host": "guestsPerHost",
+  "--guest-memory": "guestMemoryMiB",
   "--map": "map",
   "--profile": "profile",
   "--seed": "seed",
@@ -113,6 +116,9 @@ export function takeLaunchFlag(
     case "guestsPerHost":
       into.guestsPerHost = whole(name, value, 1);
       break;
+    case "guestMemoryMiB":
+      into.guestMemoryMiB = whole(name, value, 16);
+      break;
     case "seed":
       into.seed = whole(name, value, 0);
       break;
@@ -148,10 +154,17 @@ export function takeLaunchFlag(
  * ```
  */
 export function checkLaunchFlags(f: LaunchFlags): void {
-  if (f.mode === "native" && f.guestsPerHost !== undefined) {
-    throw new UsageError(
-      "--guests-per-host applies to --mode bypass and split (native ranks run on the hosts' OS)",
-    );
+  for (
+    const [flag, v] of [["--guests-per-host", f.guestsPerHost], [
+      "--guest-memory",
+      f.guestMemoryMiB,
+    ]] as const
+  ) {
+    if (f.mode === "native" && v !== undefined) {
+      throw new UsageError(
+        `${flag} applies to --mode bypass and split (native ranks run on the hosts' OS)`,
+      );
+    }
   }
 }
 
@@ -163,7 +176,7 @@ export function checkLaunchFlags(f: LaunchFlags): void {
  * ```ts
  * import assert from "node:assert/strict";
  * import { userCwd } from "./mpi_args.ts";
- * assert.equal(typeof userCwd(), "string");
+ * assert.ok(userCwd().startsWith("/"));
  * ```
  */
 export function userCwd(): string {
