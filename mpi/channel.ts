@@ -857,6 +857,9 @@ export class Channel {
   /** Make progress once without waiting (for `test`); charges an empty poll if nothing was there. */
   async poll(): Promise<void> {
     if (this.failure) throw this.failure;
+    // Catch up with the CPU time spent so far, so that a loop of tests moves
+    // virtual time forward and sees what arrives.
+    await this.cpu.settle();
     const did = this.progress();
     while (this.tasks.length > 0) {
       await this.tasks.shift()!();

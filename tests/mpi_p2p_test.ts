@@ -249,3 +249,24 @@ Deno.test("mpi: a deadlocked job says what every rank waits in", async () => {
   assert.match(e.message, /rank 0 in MPI_Recv\(source 1, tag 42\)/);
   assert.match(e.message, /rank 1 in MPI_Recv\(source 0, tag 42\)/);
 });
+
+Deno.test("mpi: a loop of test() advances virtual time until the message arrives", async () => {
+  const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    if (comm.rank === 0) {
+      await comm.compute({ ns: 100_000 });
+      await comm.send(new Int32Array([5]), 1, 0);
+      return [0, 0];
+    }
+    const v = new Int32Array(1);
+    const r = await comm.irecv(v, 0, 0);
+    const t0 = comm.wtime();
+    let polls = 0;
+    while (!(await comm.test(r))) polls++;
+    return [polls, (comm.wtime() - t0) * 1e6, v[0]];
+  });
+  const [polls, us, v] = job.results[1];
+  assert.equal(v, 5);
+  assert.ok(us > 100 && us < 120, `${us} µs`);
+  // Each empty test costs one empty CQ poll (cpu.emptyPollNs, 40 ns on this profile).
+  assert.ok(polls > 2000 && polls < 3000, `${polls} polls`);
+});
