@@ -123,14 +123,25 @@ export function reduceInto(
 ): Uint8Array {
   const a = viewAs(inout, datatype);
   const b = viewAs(input, datatype);
-  if (isBigIntType(datatype)) reduceBig(op, a as BigInt64Array, b as BigInt64Array);
-  else reduceNum(op, a as Float64Array, b as Float64Array);
+  // One kernel for number and BigInt elements: JS's operators work on both;
+  // only the constants differ (0/1 against 0n/1n).
+  const big = isBigIntType(datatype);
+  reduceKernel(
+    op,
+    a as unknown as Elements,
+    b as unknown as Elements,
+    (big ? 0n : 0) as number,
+    (big ? 1n : 1) as number,
+  );
   const out = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   if (out.buffer !== inout.buffer || out.byteOffset !== inout.byteOffset) inout.set(out);
   return out;
 }
 
-function reduceNum(op: Op, a: Float64Array, b: Float64Array): void {
+/** Elements of a typed array, numbers or (at run time) BigInts. */
+type Elements = { [i: number]: number; readonly length: number };
+
+function reduceKernel(op: Op, a: Elements, b: Elements, Z: number, O: number): void {
   const n = a.length;
   switch (op) {
     case "SUM":
@@ -146,13 +157,13 @@ function reduceNum(op: Op, a: Float64Array, b: Float64Array): void {
       for (let i = 0; i < n; i++) if (b[i] > a[i] || Number.isNaN(b[i])) a[i] = b[i];
       return;
     case "LAND":
-      for (let i = 0; i < n; i++) a[i] = a[i] !== 0 && b[i] !== 0 ? 1 : 0;
+      for (let i = 0; i < n; i++) a[i] = a[i] !== Z && b[i] !== Z ? O : Z;
       return;
     case "LOR":
-      for (let i = 0; i < n; i++) a[i] = a[i] !== 0 || b[i] !== 0 ? 1 : 0;
+      for (let i = 0; i < n; i++) a[i] = a[i] !== Z || b[i] !== Z ? O : Z;
       return;
     case "LXOR":
-      for (let i = 0; i < n; i++) a[i] = (a[i] !== 0) !== (b[i] !== 0) ? 1 : 0;
+      for (let i = 0; i < n; i++) a[i] = (a[i] !== Z) !== (b[i] !== Z) ? O : Z;
       return;
     case "BAND":
       for (let i = 0; i < n; i++) a[i] = a[i] & b[i];
@@ -168,53 +179,6 @@ function reduceNum(op: Op, a: Float64Array, b: Float64Array): void {
       for (let i = 0; i + 1 < n; i += 2) {
         const better = op === "MAXLOC" ? b[i] > a[i] : b[i] < a[i];
         // Equal values: the lower index wins (MPI-3.1 §5.9.4).
-        if (better || (b[i] === a[i] && b[i + 1] < a[i + 1])) {
-          a[i] = b[i];
-          a[i + 1] = b[i + 1];
-        }
-      }
-      return;
-  }
-}
-
-function reduceBig(op: Op, a: BigInt64Array, b: BigInt64Array): void {
-  const n = a.length;
-  const Z = 0n;
-  switch (op) {
-    case "SUM":
-      for (let i = 0; i < n; i++) a[i] += b[i];
-      return;
-    case "PROD":
-      for (let i = 0; i < n; i++) a[i] *= b[i];
-      return;
-    case "MIN":
-      for (let i = 0; i < n; i++) if (b[i] < a[i]) a[i] = b[i];
-      return;
-    case "MAX":
-      for (let i = 0; i < n; i++) if (b[i] > a[i]) a[i] = b[i];
-      return;
-    case "LAND":
-      for (let i = 0; i < n; i++) a[i] = a[i] !== Z && b[i] !== Z ? 1n : Z;
-      return;
-    case "LOR":
-      for (let i = 0; i < n; i++) a[i] = a[i] !== Z || b[i] !== Z ? 1n : Z;
-      return;
-    case "LXOR":
-      for (let i = 0; i < n; i++) a[i] = (a[i] !== Z) !== (b[i] !== Z) ? 1n : Z;
-      return;
-    case "BAND":
-      for (let i = 0; i < n; i++) a[i] &= b[i];
-      return;
-    case "BOR":
-      for (let i = 0; i < n; i++) a[i] |= b[i];
-      return;
-    case "BXOR":
-      for (let i = 0; i < n; i++) a[i] ^= b[i];
-      return;
-    case "MAXLOC":
-    case "MINLOC":
-      for (let i = 0; i + 1 < n; i += 2) {
-        const better = op === "MAXLOC" ? b[i] > a[i] : b[i] < a[i];
         if (better || (b[i] === a[i] && b[i + 1] < a[i + 1])) {
           a[i] = b[i];
           a[i + 1] = b[i + 1];

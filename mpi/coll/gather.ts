@@ -34,10 +34,7 @@ export async function gatherBinomial(
   const { rank: r, size: n } = env;
   const bb = mine.bytes;
   const rel = (r - root + n) % n;
-  // Blocks of this subtree: rel .. rel + span - 1.
-  let span = 1;
-  while (span < n && (rel & span) === 0) span <<= 1;
-  span = Math.min(span, n - rel);
+  const span = subtree(rel, n);
   // Relative order: at root 0 the result buffer itself, else a scratch buffer.
   const tmp = rel === 0 && root === 0 ? out! : env.scratch(span * bb);
   if (!(rel === 0 && root === 0 && sameRegion(mine, out!.sub(0, bb)))) {
@@ -65,6 +62,13 @@ export async function gatherBinomial(
       env.copy(out!.sub(at * bb, bb), tmp.sub(k * bb, bb));
     }
   }
+}
+
+/** Ranks in the binomial subtree of relative rank `rel` (itself included): rel .. rel + span − 1. */
+function subtree(rel: number, n: number): number {
+  let span = 1;
+  while (span < n && (rel & span) === 0) span <<= 1;
+  return Math.min(span, n - rel);
 }
 
 /**
@@ -124,9 +128,7 @@ export async function scatterBinomial(
   const { rank: r, size: n } = env;
   const bb = mine.bytes;
   const rel = (r - root + n) % n;
-  let span = 1;
-  while (span < n && (rel & span) === 0) span <<= 1;
-  span = Math.min(span, n - rel);
+  const span = subtree(rel, n);
   let tmp: Region;
   if (rel === 0) {
     if (root === 0) tmp = src!;
