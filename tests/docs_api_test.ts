@@ -50,6 +50,7 @@ const ADDED = [
   "PcapWriter",
   "decodePcap",
   "DeadlockError",
+  "mpi",
 ];
 
 function listed(md: string): Set<string> {
