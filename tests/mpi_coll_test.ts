@@ -154,3 +154,14 @@ Deno.test("mpi: the default algorithm choice is right across the switch points (
     assert.deepEqual(job.results.flat(), []);
   }
 });
+
+Deno.test("mpi: every collective algorithm on the communicators of a split (4 and 3 ranks)", async () => {
+  const job = await mpi.mpiexec({ np: 7, mode: "native" }, async (comm) => {
+    // Odd and even world ranks, in reverse order inside each part.
+    const sub = (await comm.split(comm.rank % 2, comm.size - comm.rank))!;
+    const fails: string[] = [];
+    for (const count of [3, 3000]) fails.push(...await exercise(sub, count));
+    return fails;
+  });
+  assert.deepEqual(job.results.flat(), []);
+});

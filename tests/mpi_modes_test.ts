@@ -53,3 +53,13 @@ Deno.test("mpi: the same program gives the same results in native, bypass and sp
   // control path only (MPI_Init, registrations), none on native hosts.
   for (const h of runs.native.hosts) assert.equal(h.counters().hypercalls, 0);
 });
+
+Deno.test("mpi: the same job and seed repeat exactly: results, virtual times and the trace hash", async () => {
+  const run = () => mpi.mpiexec({ np: 3, mode: "bypass", seed: 7 }, program);
+  const [a, b] = [await run(), await run()];
+  assert.deepEqual(b.results, a.results);
+  assert.deepEqual(b.mainNs, a.mainNs);
+  assert.equal(b.elapsedNs, a.elapsedNs);
+  assert.equal(b.cluster.engine.traceHash(), a.cluster.engine.traceHash());
+  assert.deepEqual(b.counters, a.counters);
+});
