@@ -52,7 +52,7 @@ Deno.test("mpirun: the example program on Xen guests, output prefixed by rank, t
     "[3] rank 3 of 4 on node1-vm1",
   ]);
   assert.ok(ranks.includes("[0] token after the ring: 6"));
-  assert.ok(ranks.some((l) => /^\[0\] sum of squares below 100: 328350 \(/.test(l)));
+  assert.ok(ranks.some((l) => /^\[0\] sum of squares below 100: 328350 \(at /.test(l)));
   const summary = out.filter((l) => !l.startsWith("["));
   assert.equal(
     summary[0],

@@ -57,7 +57,11 @@ export async function main(
 
   if (rank === 0) {
     console.log(`token after the ring: ${token[0]}`);
-    console.log(`sum of squares below ${n}: ${sum[0]} (${(comm.wtime() * 1e6).toFixed(2)} µs)`);
+    console.log(
+      `sum of squares below ${n}: ${sum[0]} (at ${
+        (comm.wtime() * 1e6).toFixed(2)
+      } µs of virtual time)`,
+    );
   }
   return { token: token[0], sum: sum[0] };
 }
