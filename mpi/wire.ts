@@ -23,11 +23,42 @@
  * @module
  */
 
-/** Header bytes in front of every packet. */
+/**
+ * Header bytes in front of every packet.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HEADER_BYTES } from "./wire.ts";
+ * // The largest eager message under a 12 KiB MV2_IBA_EAGER_THRESHOLD.
+ * assert.equal(12288 - HEADER_BYTES, 12232);
+ * ```
+ */
 export const HEADER_BYTES = 56;
-/** Tail bytes after a fast-path payload. */
+
+/**
+ * Tail bytes after a fast-path payload.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HEADER_BYTES, TAIL_BYTES } from "./wire.ts";
+ * // The largest payload a 4 KiB fast-path slot carries.
+ * assert.equal(4096 - HEADER_BYTES - TAIL_BYTES, 4032);
+ * ```
+ */
 export const TAIL_BYTES = 8;
-/** Mixed into the tail's second word. */
+
+/**
+ * Mixed into the tail's second word (so stale payload bytes never look like a tail).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TAIL_MAGIC, tailFor } from "./wire.ts";
+ * assert.equal(new DataView(tailFor(0).buffer).getUint32(4, true), TAIL_MAGIC);
+ * ```
+ */
 export const TAIL_MAGIC = 0xa5c3_5a3c;
 
 /**

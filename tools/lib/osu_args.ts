@@ -63,7 +63,16 @@ export const OSU_BENCHMARKS = {
  */
 export type OsuName = keyof typeof OSU_BENCHMARKS;
 
-/** OMB's version the formats and defaults follow. */
+/**
+ * OMB's version the formats and defaults follow.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OSU_VERSION } from "./osu_args.ts";
+ * assert.equal(`v${OSU_VERSION}`, "v7.0");
+ * ```
+ */
 export const OSU_VERSION = "7.0";
 
 /**

@@ -15,9 +15,28 @@ import {
   type OsuName,
 } from "./osu_args.ts";
 
-/** FIELD_WIDTH of osu_util.h. */
+/**
+ * FIELD_WIDTH of osu_util.h: the width of every value column.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FIELD_WIDTH, pt2ptRow } from "./osu_format.ts";
+ * assert.equal(pt2ptRow(1, 2).length, 10 + FIELD_WIDTH);
+ * ```
+ */
 export const FIELD_WIDTH = 20;
-/** FLOAT_PRECISION of osu_util.h. */
+
+/**
+ * FLOAT_PRECISION of osu_util.h: decimals of every value.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FLOAT_PRECISION, pt2ptRow } from "./osu_format.ts";
+ * assert.equal(pt2ptRow(1, 2.345).trim().split(".")[1].length, FLOAT_PRECISION);
+ * ```
+ */
 export const FLOAT_PRECISION = 2;
 
 /**
