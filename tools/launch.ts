@@ -50,6 +50,15 @@ const TOOLS: Record<string, ToolSpec> = {
   "xenib-perf": { script: "tools/xenib_perf.ts", read: ["profile"], short: { p: "profile" } },
   "native-perf": { script: "tools/native_perf.ts", read: ["profile"], short: { p: "profile" } },
   bench: { script: "tools/bench.ts" },
+  // The program file (and its directory, for what it imports) is read; flags before it take values.
+  mpirun: {
+    script: "tools/mpirun.ts",
+    read: ["profile"],
+    positionalRead: true,
+    valued: ["np", "hosts", "guests-per-host", "guest-memory", "mode", "map", "seed"],
+    short: { n: "np" },
+  },
+  osu: { script: "tools/osu.ts", read: ["profile"] },
 };
 
 /**
@@ -112,6 +121,8 @@ export function pathsOf(
         name = eq < 0 ? a.slice(2) : a.slice(2, eq);
         if (eq >= 0) value = a.slice(eq + 1);
       } else if (/^-[A-Za-z]$/.test(a) && spec.short?.[a[1]]) name = spec.short[a[1]];
+      // mpirun's `-np N`: a long flag with one dash.
+      else if (/^-[A-Za-z]{2,}$/.test(a) && spec.valued?.includes(a.slice(1))) name = a.slice(1);
       else if (!a.startsWith("-")) {
         positionals.push(a);
         continue;

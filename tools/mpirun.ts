@@ -17,7 +17,8 @@
  */
 import { mpi } from "../mod.ts";
 import { runMain } from "./lib/cli.ts";
-import { loadProgram, loadUserProfile, rankLines, summary } from "./lib/mpi_run.ts";
+import { loadToolProfile } from "./lib/api.ts";
+import { loadProgram, rankLines, summary } from "./lib/mpi_run.ts";
 import { MPIRUN_USAGE, parseMpirunArgs } from "./lib/mpirun_args.ts";
 
 /**
@@ -43,7 +44,7 @@ export async function mpirunMain(
     return;
   }
   const main = await loadProgram(cfg.program);
-  const profile = await loadUserProfile(cfg.launch.profile);
+  const profile = await loadToolProfile(cfg.launch.profile);
   const job = await mpi.mpiexec(
     {
       ...cfg.launch,

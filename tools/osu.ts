@@ -15,7 +15,7 @@
  */
 import { mpi } from "../mod.ts";
 import { runMain } from "./lib/cli.ts";
-import { loadUserProfile } from "./lib/mpi_run.ts";
+import { loadToolProfile } from "./lib/api.ts";
 import { parseOsuArgs } from "./lib/osu_args.ts";
 import { osuProgram } from "./lib/osu_bench.ts";
 import { title, usage } from "./lib/osu_format.ts";
@@ -45,7 +45,7 @@ export async function osuMain(args: string[], print: (line: string) => void): Pr
   }
   const np = cfg.launch.np ?? 2;
   const main = osuProgram(cfg, np, print);
-  const profile = await loadUserProfile(cfg.launch.profile);
+  const profile = await loadToolProfile(cfg.launch.profile);
   const job = await mpi.mpiexec({ ...cfg.launch, np, profile }, main);
   const out = job.results[0]!;
   if (out.failedSize !== undefined) {

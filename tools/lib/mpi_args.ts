@@ -1,11 +1,10 @@
 /**
  * The launch flags `mpirun` and `osu` share: how many ranks, on what kind of
  * domain, how they are placed, with which cost profile and seed; and paths
- * resolved from where the user ran the task (`INIT_CWD`).
+ * resolved from where the user ran the task (`INIT_CWD`, see `cli.ts`).
  *
  * @module
  */
-import { isAbsolute, resolve } from "node:path";
 import { UsageError } from "./perftest_args.ts";
 
 /**
@@ -166,39 +165,4 @@ export function checkLaunchFlags(f: LaunchFlags): void {
       );
     }
   }
-}
-
-/**
- * The directory the user ran the task from: `INIT_CWD` (set by npm and
- * `deno task`), else the working directory.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { userCwd } from "./mpi_args.ts";
- * assert.ok(userCwd().startsWith("/"));
- * ```
- */
-export function userCwd(): string {
-  try {
-    const d = Deno.env.get("INIT_CWD");
-    if (d) return d;
-  } catch {
-    // No env permission: the working directory it is.
-  }
-  return Deno.cwd();
-}
-
-/**
- * A path the user typed, resolved from {@link userCwd}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { userPath } from "./mpi_args.ts";
- * assert.equal(userPath("/abs/prog.ts"), "/abs/prog.ts");
- * ```
- */
-export function userPath(p: string): string {
-  return isAbsolute(p) ? p : resolve(userCwd(), p);
 }

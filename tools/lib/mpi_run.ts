@@ -1,37 +1,15 @@
 /**
  * What `mpirun` (and `osu`) need around the MPI library: the profile and
- * the program loaded from paths the user typed, rank-prefixed output, and
+ * the program loaded from a path the user typed, rank-prefixed output, and
  * the end-of-job summary (virtual time, what crossed each host's hypervisor
  * and HCA, the MPI library's own counters).
  *
  * @module
  */
 import { pathToFileURL } from "node:url";
-import type { mpi, Profile } from "../../mod.ts";
+import type { mpi } from "../../mod.ts";
 import { ToolError } from "./api.ts";
-import { userPath } from "./mpi_args.ts";
-import { loadProfile } from "./profile_yaml.ts";
-
-/**
- * `--profile NAME|FILE.yaml`, a file resolved from where the user ran the task.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { loadUserProfile } from "./mpi_run.ts";
- * assert.equal((await loadUserProfile("modern-gen5-ndr")).name, "modern-gen5-ndr");
- * ```
- */
-export async function loadUserProfile(spec: string): Promise<Profile> {
-  const file = /\.ya?ml$/i.test(spec);
-  try {
-    return await loadProfile(file ? userPath(spec) : spec);
-  } catch (e) {
-    // A file that cannot be read is the user's to fix, not an internal error.
-    if (file && (e as Error).name === "Error") throw new ToolError((e as Error).message);
-    throw e;
-  }
-}
+import { userPath } from "./cli.ts";
 
 /**
  * Import a program file and return its exported `main(comm, args)`.
