@@ -12,15 +12,15 @@
  *
  * @module
  */
-import type { Engine } from "../../sim/engine.ts";
-import type { InterruptController } from "../../sim/irq.ts";
-import type { Prng } from "../../sim/prng.ts";
-import type { Profile } from "../../sim/profiles/mod.ts";
-import type { HcaStats, ResourceKind } from "../../hca/device.ts";
-import type { AuditViolation } from "../../sim/frame_audit.ts";
-import type { HcaDevice } from "../native/driver.ts";
+import type { Engine } from "../sim/engine.ts";
+import type { InterruptController } from "../sim/irq.ts";
+import type { Prng } from "../sim/prng.ts";
+import type { Profile } from "../sim/profiles/mod.ts";
+import type { HcaStats, ResourceKind } from "../hca/device.ts";
+import type { AuditViolation } from "../sim/frame_audit.ts";
+import type { HcaDevice } from "../drivers/native/driver.ts";
 import type { Domain } from "./domain.ts";
-import { VerbsError } from "./errors.ts";
+import { VerbsError } from "../drivers/uapi/errors.ts";
 import type { WatchedMemory } from "./memory_watch.ts";
 
 /**

@@ -8,12 +8,12 @@
  *
  * @module
  */
-import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
-import { Domain } from "../verbs/domain.ts";
-import type { GuestDomain, GuestOptions } from "../verbs/host.ts";
-import { VibFrontFile } from "../front/file.ts";
-import { VibFront } from "../front/vibfront.ts";
-import type { XenPlatform } from "./platform.ts";
+import type { Domain as XenDomain } from "../hypervisor/domain.ts";
+import { Domain } from "./domain.ts";
+import type { GuestDomain, GuestOptions } from "./host.ts";
+import { VibFrontFile } from "../drivers/front/file.ts";
+import { VibFront } from "../drivers/front/vibfront.ts";
+import type { XenPlatform } from "./xen_host.ts";
 import { asVerbsError, inEngine } from "./util.ts";
 
 /**
@@ -21,8 +21,8 @@ import { asVerbsError, inEngine } from "./util.ts";
  *
  * @example
  * ```ts
- * import { Cluster } from "../verbs/cluster.ts";
- * import "./platform.ts";
+ * import { Cluster } from "./cluster.ts";
+ * import "./xen_host.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
  * await cluster.start();

@@ -10,15 +10,15 @@
  *
  * @module
  */
-import type { ResourceKind } from "../../hca/device.ts";
-import type { AuditViolation } from "../../sim/frame_audit.ts";
-import { Hypervisor } from "../../hypervisor/hypervisor.ts";
-import { VibBackDriver } from "../back/watcher.ts";
-import type { HcaDriver } from "../native/driver.ts";
-import { hostDriver } from "../native/platform.ts";
-import { NativeUverbsDevice } from "../native/uverbs_native.ts";
-import { Domain } from "../verbs/domain.ts";
-import { VerbsError } from "../verbs/errors.ts";
+import type { ResourceKind } from "../hca/device.ts";
+import type { AuditViolation } from "../sim/frame_audit.ts";
+import { Hypervisor } from "../hypervisor/hypervisor.ts";
+import { VibBackDriver } from "../drivers/back/watcher.ts";
+import type { HcaDriver } from "../drivers/native/driver.ts";
+import { hostDriver } from "./native_host.ts";
+import { NativeUverbsDevice } from "../drivers/native/uverbs_native.ts";
+import { Domain } from "./domain.ts";
+import { VerbsError } from "../drivers/uapi/errors.ts";
 import {
   type GuestOptions,
   type HostCounters,
@@ -26,12 +26,12 @@ import {
   type HostPlatform,
   type HostSpec,
   registerHostPlatform,
-} from "../verbs/host.ts";
-import { VIB_KEYS } from "../xenbus/vib_protocol.ts";
-import { createXenbusDevice } from "../xenbus/xenbus.ts";
-import { Dom0Heap, sealDom0Space } from "./dom0_heap.ts";
-import { EventDispatcher } from "./evtchn.ts";
-import { XenGuest } from "./guest.ts";
+} from "./host.ts";
+import { VIB_KEYS } from "../drivers/vib/mod.ts";
+import { createXenbusDevice } from "../drivers/xen/xenbus.ts";
+import { Dom0Heap, sealDom0Space } from "../drivers/xen/dom0_heap.ts";
+import { EventDispatcher } from "../drivers/xen/evtchn.ts";
+import { XenGuest } from "./xen_guest.ts";
 import { asVerbsError, inEngine } from "./util.ts";
 
 /** Dom0's memory (its P2M; frames are taken lazily). */
@@ -44,8 +44,8 @@ const DOM0_HEAP_BYTES = 16 << 20;
  *
  * @example
  * ```ts
- * import { Cluster } from "../verbs/cluster.ts";
- * import "./platform.ts";
+ * import { Cluster } from "./cluster.ts";
+ * import "./xen_host.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
  * await cluster.start();
@@ -224,8 +224,8 @@ export class XenPlatform implements HostPlatform {
  *
  * @example
  * ```ts
- * import { registerHostPlatform } from "../verbs/host.ts";
- * import { xenPlatform } from "./platform.ts";
+ * import { registerHostPlatform } from "./host.ts";
+ * import { xenPlatform } from "./xen_host.ts";
  * registerHostPlatform("xen", xenPlatform);
  * ```
  */

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { HEADER_CONSTANTS, LAYOUTS } from "../hca/ffi/mod.ts";
 import * as Tables from "../hca/ffi/layouts.ts";
-import * as E from "../drivers/verbs/enums.ts";
+import * as E from "../drivers/uapi/enums.ts";
 
 const CI = Deno.env.get("CI") === "true";
 

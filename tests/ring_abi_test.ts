@@ -16,7 +16,7 @@ import {
   type RingOptions,
   SharedRing,
   type SlotCodec,
-} from "../drivers/xenbus/ring.ts";
+} from "../drivers/xen/ring.ts";
 
 const C_PROGRAM = String.raw`
 #include <stddef.h>

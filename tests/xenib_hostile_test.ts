@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { doorbellBytes, UarOffset } from "../hca/uar.ts";
 import { encodeSendWqe, WqeOpcode } from "../hca/wqe.ts";
 import { type Context, SendFlags, WcStatus, WrOpcode, type XenGuest } from "../mod.ts";
-import { VIB_MAX_PAGES, VibOp } from "../drivers/xenbus/vib_protocol.ts";
+import { VIB_MAX_PAGES, VibOp } from "../drivers/vib/mod.ts";
 import { cluster, connect, counts, end, guest, rdmaWrite, xenOf } from "./xenib_support.ts";
 
 /** The frontend context id behind a guest's verbs context. */

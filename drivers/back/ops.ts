@@ -19,13 +19,13 @@ import type { Engine } from "../../sim/engine.ts";
 import type { HcaDriver } from "../native/driver.ts";
 import { UContext } from "../native/ucontext.ts";
 import { SplitContext } from "../split/back.ts";
-import { QpAttrMask, QpState } from "../verbs/enums.ts";
-import { VerbsError } from "../verbs/errors.ts";
-import { ATTR_MASK_BITS } from "../verbs/qp_state.ts";
-import type { AsyncEvent, QpAttr } from "../verbs/types.ts";
-import type { WqLayout } from "../verbs/uverbs.ts";
+import { QpAttrMask, QpState } from "../uapi/enums.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import { ATTR_MASK_BITS } from "../uapi/qp_state.ts";
+import type { AsyncEvent, QpAttr } from "../uapi/types.ts";
+import type { WqLayout } from "../uapi/uverbs.ts";
 import type { Dom0Heap } from "../xen/dom0_heap.ts";
-import { type VibEvent, VibEventKind, VibEventObj } from "../xenbus/vib_event_ring.ts";
+import { type VibEvent, VibEventKind, VibEventObj } from "../vib/event_ring.ts";
 import {
   segCapacity,
   VIB_F_INDIRECT,
@@ -33,7 +33,7 @@ import {
   VIB_OPS,
   VibOp,
   type VibRequest,
-} from "../xenbus/vib_protocol.ts";
+} from "../vib/mod.ts";
 import type { BackContext, ObjectBacking } from "./context.ts";
 import { GrantedMemory } from "./granted_memory.ts";
 import type { BackendGrants, MappedBuffer } from "./grants.ts";
@@ -346,7 +346,7 @@ export async function closeContext(env: OpEnv, c: BackContext): Promise<void> {
  * @example
  * ```ts
  * import { execute, type OpEnv } from "./ops.ts";
- * import { VibOp } from "../xenbus/vib_protocol.ts";
+ * import { VibOp } from "../vib/mod.ts";
  * const pd = (env: OpEnv, ctx: number) =>
  *   execute(env, { id: 1, op: VibOp.ALLOC_PD, flags: 0, ctx, handle: 0, body: {}, segs: [] });
  * ```

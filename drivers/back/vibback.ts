@@ -33,19 +33,19 @@ import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { type Engine, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import type { HcaDriver } from "../native/driver.ts";
-import { Errno, VerbsError } from "../verbs/errors.ts";
+import { Errno, VerbsError } from "../uapi/errors.ts";
 import type { Dom0Heap } from "../xen/dom0_heap.ts";
 import type { EventDispatcher } from "../xen/evtchn.ts";
-import { BackRing, RingError } from "../xenbus/ring.ts";
-import { EventRingProducer, type VibEvent, VibEventKind } from "../xenbus/vib_event_ring.ts";
+import { BackRing, RingError } from "../xen/ring.ts";
+import { EventRingProducer, type VibEvent, VibEventKind } from "../vib/event_ring.ts";
 import {
   opName,
   VIB_KEYS,
   type VibRequest,
   type VibResponse,
   vibRingOptions,
-} from "../xenbus/vib_protocol.ts";
-import { XenbusDevice, XenbusState, type XenbusStateValue } from "../xenbus/xenbus.ts";
+} from "../vib/mod.ts";
+import { XenbusDevice, XenbusState, type XenbusStateValue } from "../xen/xenbus.ts";
 import type { BackContext } from "./context.ts";
 import { BackendGrants, type MappedBuffer } from "./grants.ts";
 import { checkRequest, closeContext, cqnOf, execute, type OpEnv } from "./ops.ts";

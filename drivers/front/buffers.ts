@@ -18,8 +18,8 @@
 import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
 import type { Engine } from "../../sim/engine.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import { VerbsError } from "../verbs/errors.ts";
-import { REFS_PER_INDIRECT_PAGE, VIB_F_INDIRECT, VIB_MAX_PAGES } from "../xenbus/vib_protocol.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import { REFS_PER_INDIRECT_PAGE, VIB_F_INDIRECT, VIB_MAX_PAGES } from "../vib/mod.ts";
 
 /**
  * A buffer granted for one request.

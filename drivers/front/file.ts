@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { AhAttr, DeviceAttr, PortAttr } from "../verbs/types.ts";
+import type { AhAttr, DeviceAttr, PortAttr } from "../uapi/types.ts";
 import type {
   AllocPdResp,
   CreateAhResp,
@@ -30,11 +30,11 @@ import type {
   ResizeCqReq,
   UverbsEventHandlers,
   UverbsFile,
-} from "../verbs/uverbs.ts";
-import { VerbsError } from "../verbs/errors.ts";
+} from "../uapi/uverbs.ts";
+import { VerbsError } from "../uapi/errors.ts";
 import type { Provider, ProviderEnv } from "../verbs/provider.ts";
 import { SplitProvider } from "../split/front.ts";
-import { segCapacity, VibOp } from "../xenbus/vib_protocol.ts";
+import { segCapacity, VibOp } from "../vib/mod.ts";
 import { dropIndirect, grantBuffer, type GrantedBuffer, ungrant } from "./buffers.ts";
 import type { RequestArgs, VibFront } from "./vibfront.ts";
 

@@ -30,17 +30,17 @@ import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
 import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { type Engine, Mailbox, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
-import { Errno, type ErrnoCode, VerbsError } from "../verbs/errors.ts";
-import type { AsyncEvent } from "../verbs/types.ts";
-import type { UverbsDevice, UverbsFile } from "../verbs/uverbs.ts";
+import { Errno, type ErrnoCode, VerbsError } from "../uapi/errors.ts";
+import type { AsyncEvent } from "../uapi/types.ts";
+import type { UverbsDevice, UverbsFile } from "../uapi/uverbs.ts";
 import { EventDispatcher } from "../xen/evtchn.ts";
-import { FrontRing, RingError } from "../xenbus/ring.ts";
+import { FrontRing, RingError } from "../xen/ring.ts";
 import {
   EventRingConsumer,
   type VibEvent,
   VibEventKind,
   VibEventObj,
-} from "../xenbus/vib_event_ring.ts";
+} from "../vib/event_ring.ts";
 import {
   opName,
   VIB_KEYS,
@@ -49,8 +49,8 @@ import {
   type VibRequest,
   type VibResponse,
   vibRingOptions,
-} from "../xenbus/vib_protocol.ts";
-import { XenbusDevice, XenbusState } from "../xenbus/xenbus.ts";
+} from "../vib/mod.ts";
+import { XenbusDevice, XenbusState } from "../xen/xenbus.ts";
 import type { VibFrontFile } from "./file.ts";
 
 /**
@@ -98,7 +98,7 @@ export function codeOfStatus(status: number): ErrnoCode {
  * @example
  * ```ts
  * import type { RequestArgs } from "./vibfront.ts";
- * import { VibOp } from "../xenbus/vib_protocol.ts";
+ * import { VibOp } from "../vib/mod.ts";
  * const allocPd: RequestArgs = { op: VibOp.ALLOC_PD, flags: 0, ctx: 1, handle: 0, body: {}, segs: [] };
  * ```
  */
@@ -110,7 +110,7 @@ export type RequestArgs = Omit<VibRequest, "id" | "reserved">;
  * @example
  * ```ts
  * import type { VibFront } from "./vibfront.ts";
- * import { VibOp } from "../xenbus/vib_protocol.ts";
+ * import { VibOp } from "../vib/mod.ts";
  * async function pd(front: VibFront, ctx: number) {
  *   return await front.request({ op: VibOp.ALLOC_PD, flags: 0, ctx, handle: 0, body: {}, segs: [] });
  * }

@@ -22,11 +22,11 @@ import {
   QpAttrMask as M,
   QpState as S,
   QpType,
-} from "../verbs/enums.ts";
-import { VerbsError } from "../verbs/errors.ts";
-import { modifyQpError } from "../verbs/qp_state.ts";
-import { sendWqeBytes } from "../verbs/wq_layout.ts";
-import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "../verbs/types.ts";
+} from "../uapi/enums.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import { modifyQpError } from "../uapi/qp_state.ts";
+import { sendWqeBytes } from "../uapi/wq_layout.ts";
+import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "../uapi/types.ts";
 import type {
   AllocPdResp,
   CreateAhResp,
@@ -44,7 +44,7 @@ import type {
   ResizeCqReq,
   UverbsEventHandlers,
   UverbsFile,
-} from "../verbs/uverbs.ts";
+} from "../uapi/uverbs.ts";
 import type { HcaDriver, HwRegion } from "./driver.ts";
 import { fromHwQpState, fromQpAccess, toHwServiceType, toQpAccess } from "./hw_map.ts";
 

@@ -8,8 +8,8 @@
  * @module
  */
 import type { AddressSpace } from "../../sim/address_space.ts";
-import { VerbsError } from "../verbs/errors.ts";
-import type { UverbsDevice, UverbsFile } from "../verbs/uverbs.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import type { UverbsDevice, UverbsFile } from "../uapi/uverbs.ts";
 import type { HcaDriver } from "./driver.ts";
 import { UContext, type UserMemory } from "./ucontext.ts";
 

@@ -30,8 +30,8 @@ import { PAGE_SIZE } from "../../sim/memory.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import type { MappedBuffer } from "../back/grants.ts";
 import type { Dom0Heap } from "../xen/dom0_heap.ts";
-import { VerbsError } from "../verbs/errors.ts";
-import type { WqLayout } from "../verbs/uverbs.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import type { WqLayout } from "../uapi/uverbs.ts";
 
 interface ShadowQp {
   qpn: number;

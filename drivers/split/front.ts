@@ -21,7 +21,7 @@
 import { CqDbCmd, UarOffset } from "../../hca/uar.ts";
 import type { VibFront } from "../front/vibfront.ts";
 import { Provider, ProviderCq, type ProviderEnv } from "../verbs/provider.ts";
-import { VibOp } from "../xenbus/vib_protocol.ts";
+import { VibOp } from "../vib/mod.ts";
 
 /**
  * A provider whose doorbells and polls go to dom0.

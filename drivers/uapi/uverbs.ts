@@ -28,7 +28,7 @@
  *
  * @module
  */
-import type { Provider, ProviderEnv } from "./provider.ts";
+import type { Provider, ProviderEnv } from "../verbs/provider.ts";
 import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "./types.ts";
 
 /**

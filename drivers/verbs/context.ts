@@ -13,17 +13,17 @@
 import type { Engine } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import { CompChannel } from "./comp_channel.ts";
-import type { CpuClock } from "./cpu.ts";
+import type { CpuClock } from "../../platform/cpu.ts";
 import { Cq } from "./cq.ts";
-import { EventType } from "./enums.ts";
-import { VerbsError } from "./errors.ts";
+import { EventType } from "../uapi/enums.ts";
+import { VerbsError } from "../uapi/errors.ts";
 import { Pd } from "./pd.ts";
 import { Provider, type ProviderMemory } from "./provider.ts";
 import type { Qp } from "./qp.ts";
 import type { Srq } from "./srq.ts";
-import type { AsyncEvent, DeviceAttr, PortAttr } from "./types.ts";
-import type { UverbsFile } from "./uverbs.ts";
-import { cqLayout } from "./wq_layout.ts";
+import type { AsyncEvent, DeviceAttr, PortAttr } from "../uapi/types.ts";
+import type { UverbsFile } from "../uapi/uverbs.ts";
+import { cqLayout } from "../uapi/wq_layout.ts";
 
 /**
  * What the verbs library needs from the domain it runs in.
@@ -71,7 +71,7 @@ export interface VerbsAsyncEvent {
  *
  * @example
  * ```ts
- * import { Cluster } from "./cluster.ts";
+ * import { Cluster } from "../../platform/cluster.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const host = cluster.addHost({ name: "n0", hypervisor: false });
  * await cluster.start();

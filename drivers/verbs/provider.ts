@@ -44,11 +44,11 @@ import { cmdWord, CqDbCmd, doorbellBytes, UarOffset } from "../../hca/uar.ts";
 import { encodeRecvWqe, encodeSendWqe, type SendWqe, WqeFlags, WqeOpcode } from "../../hca/wqe.ts";
 import type { Engine } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
-import type { CpuClock } from "./cpu.ts";
+import type { CpuClock } from "../../platform/cpu.ts";
 import { wcOpcodeOfWr, workCompletionOf } from "./cqe_map.ts";
-import { QpState, QpType, SendFlags, WcOpcode, WrOpcode } from "./enums.ts";
-import { VerbsError } from "./errors.ts";
-import type { RecvWr, SendWr, Sge, WorkCompletion } from "./types.ts";
+import { QpState, QpType, SendFlags, WcOpcode, WrOpcode } from "../uapi/enums.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import type { RecvWr, SendWr, Sge, WorkCompletion } from "../uapi/types.ts";
 
 /**
  * The domain memory the provider works in (an `AddressSpace` fits).

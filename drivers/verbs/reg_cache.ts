@@ -43,9 +43,9 @@ import type {
   ResizeCqReq,
   UverbsEventHandlers,
   UverbsFile,
-} from "./uverbs.ts";
-import type { AhAttr, DeviceAttr, PortAttr } from "./types.ts";
-import { VerbsError } from "./errors.ts";
+} from "../uapi/uverbs.ts";
+import type { AhAttr, DeviceAttr, PortAttr } from "../uapi/types.ts";
+import { VerbsError } from "../uapi/errors.ts";
 
 /**
  * Limits of a {@link RegCacheFile}.
@@ -80,7 +80,7 @@ interface Entry {
  * @example
  * ```ts
  * import { RegCacheFile } from "./reg_cache.ts";
- * import type { UverbsFile } from "./uverbs.ts";
+ * import type { UverbsFile } from "../uapi/uverbs.ts";
  * async function twice(file: UverbsFile, pdHandle: number, addr: number) {
  *   const cached = new RegCacheFile(file);
  *   const a = await cached.regMr({ pdHandle, addr, length: 4096, access: 1 });

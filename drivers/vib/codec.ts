@@ -13,9 +13,9 @@ import {
   responseLayout,
   segCapacity,
   segStart,
-} from "./vib_layout.ts";
-import { type FieldType, opName } from "./vib_ops.ts";
-import { VIB_RSP_HEADER, VIB_SLOT_BYTES } from "./vib_wire.ts";
+} from "./layout.ts";
+import { type FieldType, opName } from "./ops.ts";
+import { VIB_RSP_HEADER, VIB_SLOT_BYTES } from "./wire.ts";
 
 const MAX: Partial<Record<FieldType, number>> = {
   u8: 0xff,
@@ -30,7 +30,7 @@ const MAX: Partial<Record<FieldType, number>> = {
  *
  * @example
  * ```ts
- * import { VibOp, type VibRequest } from "./vib_protocol.ts";
+ * import { VibOp, type VibRequest } from "./mod.ts";
  * const req: VibRequest = { id: 1, op: VibOp.ALLOC_PD, flags: 0, ctx: 1, handle: 0, body: {}, segs: [] };
  * ```
  */
@@ -55,7 +55,7 @@ export interface VibRequest {
  *
  * @example
  * ```ts
- * import { VibOp, type VibResponse } from "./vib_protocol.ts";
+ * import { VibOp, type VibResponse } from "./mod.ts";
  * const refused: VibResponse = { id: 1, op: VibOp.ALLOC_PD, status: -22, body: {} };
  * ```
  */
@@ -72,7 +72,7 @@ export interface VibResponse {
  *
  * @example
  * ```ts
- * import { VibEncodeError } from "./vib_protocol.ts";
+ * import { VibEncodeError } from "./mod.ts";
  * console.log(new VibEncodeError("attr.port: 300 does not fit u8").name); // VibEncodeError
  * ```
  */
@@ -232,7 +232,7 @@ function decodeBody(dv: DataView, l: Layout): Record<string, unknown> {
  *
  * @example
  * ```ts
- * import { decodeRequest, encodeRequest, VIB_SLOT_BYTES, VibOp } from "./vib_protocol.ts";
+ * import { decodeRequest, encodeRequest, VIB_SLOT_BYTES, VibOp } from "./mod.ts";
  * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
  * encodeRequest({ id: 1, op: VibOp.QUERY_PORT, flags: 0, ctx: 1, handle: 0, body: { port: 1 }, segs: [] }, slot);
  * console.log(decodeRequest(slot).body); // { port: 1 }
@@ -265,7 +265,7 @@ export function encodeRequest(req: VibRequest, out: DataView): void {
  *
  * @example
  * ```ts
- * import { decodeRequest, VIB_SLOT_BYTES } from "./vib_protocol.ts";
+ * import { decodeRequest, VIB_SLOT_BYTES } from "./mod.ts";
  * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
  * slot.setUint8(4, 99);
  * console.log(decodeRequest(slot).op); // 99
@@ -300,7 +300,7 @@ export function decodeRequest(inp: DataView): VibRequest {
  *
  * @example
  * ```ts
- * import { decodeResponse, encodeResponse, VIB_SLOT_BYTES, VibOp } from "./vib_protocol.ts";
+ * import { decodeResponse, encodeResponse, VIB_SLOT_BYTES, VibOp } from "./mod.ts";
  * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
  * encodeResponse({ id: 5, op: VibOp.ALLOC_PD, status: 0, body: { pdHandle: 1, pdn: 3 } }, slot);
  * console.log(decodeResponse(slot).body); // { pdHandle: 1, pdn: 3 }
@@ -329,7 +329,7 @@ export function encodeResponse(rsp: VibResponse, out: DataView): void {
  *
  * @example
  * ```ts
- * import { decodeResponse, encodeResponse, VIB_SLOT_BYTES, VibOp } from "./vib_protocol.ts";
+ * import { decodeResponse, encodeResponse, VIB_SLOT_BYTES, VibOp } from "./mod.ts";
  * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
  * encodeResponse({ id: 5, op: VibOp.ALLOC_PD, status: -22, body: {} }, slot);
  * console.log(decodeResponse(slot).status); // -22
@@ -352,8 +352,8 @@ export function decodeResponse(inp: DataView): VibResponse {
  *
  * @example
  * ```ts
- * import { FrontRing } from "./ring.ts";
- * import { vibRingOptions } from "./vib_protocol.ts";
+ * import { FrontRing } from "../xen/ring.ts";
+ * import { vibRingOptions } from "./mod.ts";
  * const front = FrontRing.init(new Uint8Array(4096), vibRingOptions());
  * console.log(front.size); // 16
  * ```

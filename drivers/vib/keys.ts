@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * import { VIB_KEYS } from "./vib_protocol.ts";
+ * import { VIB_KEYS } from "./mod.ts";
  * console.log(VIB_KEYS.ringRef); // ring-ref
  * ```
  */

@@ -51,8 +51,8 @@ export {
   VIB_REQ_HEADER,
   VIB_RSP_HEADER,
   VIB_SLOT_BYTES,
-} from "./vib_wire.ts";
-export { VIB_KEYS } from "./vib_keys.ts";
+} from "./wire.ts";
+export { VIB_KEYS } from "./keys.ts";
 export {
   type FieldSpec,
   type FieldType,
@@ -61,8 +61,8 @@ export {
   VIB_OPS,
   VibOp,
   type VibOpCode,
-} from "./vib_ops.ts";
-export { type ProtocolRow, protocolTable, segCapacity } from "./vib_layout.ts";
+} from "./ops.ts";
+export { type ProtocolRow, protocolTable, segCapacity } from "./layout.ts";
 export {
   decodeRequest,
   decodeResponse,
@@ -72,4 +72,4 @@ export {
   type VibRequest,
   type VibResponse,
   vibRingOptions,
-} from "./vib_codec.ts";
+} from "./codec.ts";

@@ -12,7 +12,7 @@
  *
  * @example
  * ```ts
- * import { VibOp } from "./vib_protocol.ts";
+ * import { VibOp } from "./mod.ts";
  * console.log(VibOp.REG_MR); // 7
  * ```
  */
@@ -48,7 +48,7 @@ export const VibOp = {
  *
  * @example
  * ```ts
- * import { VibOp, type VibOpCode } from "./vib_protocol.ts";
+ * import { VibOp, type VibOpCode } from "./mod.ts";
  * const op: VibOpCode = VibOp.REG_MR;
  * ```
  */
@@ -59,7 +59,7 @@ export type VibOpCode = (typeof VibOp)[keyof typeof VibOp];
  *
  * @example
  * ```ts
- * import type { FieldType } from "./vib_protocol.ts";
+ * import type { FieldType } from "./mod.ts";
  * const t: FieldType = "u32";
  * ```
  */
@@ -83,7 +83,7 @@ export type FieldType =
  *
  * @example
  * ```ts
- * import type { FieldSpec } from "./vib_protocol.ts";
+ * import type { FieldSpec } from "./mod.ts";
  * const field: FieldSpec = { name: "attr.dlid", type: "u16" };
  * ```
  */
@@ -98,7 +98,7 @@ export interface FieldSpec {
  *
  * @example
  * ```ts
- * import type { OpSpec } from "./vib_protocol.ts";
+ * import type { OpSpec } from "./mod.ts";
  * const carriesBuffer = (s: OpSpec) => s.segs === true;
  * ```
  */
@@ -170,7 +170,7 @@ const CAP = (opt: boolean): FieldSpec[] => [
  *
  * @example
  * ```ts
- * import { VIB_OPS, VibOp } from "./vib_protocol.ts";
+ * import { VIB_OPS, VibOp } from "./mod.ts";
  * console.log(VIB_OPS.get(VibOp.ALLOC_PD)!.rsp.map((x) => x.name)); // ["pdHandle", "pdn"]
  * ```
  */
@@ -376,7 +376,7 @@ export const VIB_OPS: ReadonlyMap<number, OpSpec> = new Map(
  *
  * @example
  * ```ts
- * import { opName } from "./vib_protocol.ts";
+ * import { opName } from "./mod.ts";
  * console.log(opName(7), opName(99)); // REG_MR op99
  * ```
  */

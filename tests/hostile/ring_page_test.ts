@@ -13,7 +13,7 @@
  * back; audit clean.
  */
 import assert from "node:assert/strict";
-import { VIB_KEYS } from "../../drivers/xenbus/vib_protocol.ts";
+import { VIB_KEYS } from "../../drivers/vib/mod.ts";
 import { xenOf } from "../xenib_support.ts";
 import { attacker, finish, frameOf, probeOldKeys, victim, world } from "./support.ts";
 
