@@ -37,5 +37,5 @@ export {
   type HypervisorCounters,
   type HypervisorStats,
 } from "./hypervisor/hypervisor.ts";
-export { XenErrno, XenError, type XenErrnoCode } from "./hypervisor/errors.ts";
+export { XenErrno, type XenErrnoCode, XenError } from "./hypervisor/errors.ts";
 export { Domain as XenDomain } from "./hypervisor/domain.ts";

@@ -5,10 +5,10 @@
  *
  * The platform is the extension point for virtualization: `Cluster.addHost`
  * builds the hardware ({@link HostHardware}) and hands it to the factory
- * registered for the host kind ({@link registerHostPlatform}): "native"
- * (`drivers/native/platform.ts`) is built in; "xen" is registered by the
- * Xen-IB code. A platform supplies the domains, their devices (the kernel
- * ABI behind `openDevice`), guest creation and the host's counters.
+ * registered for the host kind ({@link registerHostPlatform}): the cluster
+ * registers "native" (`native_host.ts`) and "xen" (`xen_host.ts`); other
+ * kinds can be added. A platform supplies the domains, their devices (the
+ * kernel ABI behind `openDevice`), guest creation and the host's counters.
  *
  * @module
  */
@@ -235,8 +235,9 @@ export function registerHostPlatform(kind: string, factory: HostPlatformFactory)
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hostPlatformFactory } from "./host.ts";
- * try { hostPlatformFactory("xen"); } catch (e) { console.log((e as Error).message); } // ENOSYS until registered
+ * assert.throws(() => hostPlatformFactory("kvm"), /ENOSYS: no 'kvm' host platform registered/);
  * ```
  */
 export function hostPlatformFactory(kind: string): HostPlatformFactory {
@@ -244,10 +245,7 @@ export function hostPlatformFactory(kind: string): HostPlatformFactory {
   if (!f) {
     throw new VerbsError(
       "ENOSYS",
-      kind === "xen"
-        ? "Xen hosts (hypervisor: true) are not available yet: no 'xen' host platform is " +
-          "registered (see registerHostPlatform in drivers/verbs/host.ts)"
-        : `no '${kind}' host platform registered`,
+      `no '${kind}' host platform registered (see registerHostPlatform in platform/host.ts)`,
     );
   }
   return f;

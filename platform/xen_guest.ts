@@ -8,13 +8,35 @@
  *
  * @module
  */
-import type { Domain as XenDomain } from "../hypervisor/domain.ts";
-import { Domain } from "./domain.ts";
-import type { GuestDomain, GuestOptions } from "./host.ts";
 import { VibFrontFile } from "../drivers/front/file.ts";
 import { VibFront } from "../drivers/front/vibfront.ts";
-import type { XenPlatform } from "./xen_host.ts";
+import type { Domain as XenDomain } from "../hypervisor/domain.ts";
+import type { Hypervisor } from "../hypervisor/hypervisor.ts";
+import { Domain } from "./domain.ts";
+import type { GuestDomain, GuestOptions, HostHardware } from "./host.ts";
 import { asVerbsError, inEngine } from "./util.ts";
+
+/**
+ * What a guest needs of the host that runs it (the Xen host's toolstack,
+ * `xen_host.ts`): the hardware, the hypervisor, dom0's backend (to wait for
+ * its teardown) and a way to leave the host's list of guests.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { GuestToolstack } from "./xen_guest.ts";
+ * const idle = (t: GuestToolstack) => t.backendDone(7) === undefined;
+ * assert.equal(typeof idle, "function");
+ * ```
+ */
+export interface GuestToolstack {
+  readonly hw: Pick<HostHardware, "engine" | "profile" | "memory">;
+  readonly hv: Hypervisor;
+  /** Resolves when dom0's backend instance for `domid` has torn down (undefined: none). */
+  backendDone(domid: number): Promise<void> | undefined;
+  /** The guest is gone: drop it from the host's guests. */
+  forget(g: XenGuest): void;
+}
 
 /**
  * A guest domain.
@@ -38,18 +60,18 @@ export class XenGuest extends Domain implements GuestDomain {
   readonly mode: "bypass" | "split";
   /** The guest kernel's vib frontend. */
   readonly front: VibFront;
-  #platform: XenPlatform;
+  #platform: GuestToolstack;
   #gone = false;
 
   /**
-   * Built by the toolstack ({@link XenPlatform.createGuest}).
+   * Built by the toolstack (`XenPlatform.createGuest`).
    * @param platform the host
    * @param xd the hypervisor's domain
    * @param paths xenstore directories of its vib device
    * @param opts what was asked for
    */
   constructor(
-    platform: XenPlatform,
+    platform: GuestToolstack,
     xd: XenDomain,
     paths: { frontend: string; backend: string },
     opts: GuestOptions,
@@ -121,8 +143,7 @@ export class XenGuest extends Domain implements GuestDomain {
    * and the hypervisor has freed the domain's last frame.
    */
   async whenDead(): Promise<void> {
-    const inst = this.#platform.backend?.instances().get(this.xen.domid);
-    if (inst) await inst.finished;
+    await this.#platform.backendDone(this.xen.domid);
     await this.xen.whenDead();
     this.#platform.forget(this);
   }

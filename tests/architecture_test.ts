@@ -255,7 +255,9 @@ async function sources(): Promise<Map<string, string>> {
     for await (const e of Deno.readDir(join(ROOT, dir))) {
       const p = `${dir}/${e.name}`;
       if (e.isDirectory) await walk(p);
-      else if (e.isFile && e.name.endsWith(".ts")) files.set(p, await Deno.readTextFile(join(ROOT, p)));
+      else if (e.isFile && e.name.endsWith(".ts")) {
+        files.set(p, await Deno.readTextFile(join(ROOT, p)));
+      }
     }
   };
   for (const top of SCANNED) {
@@ -304,7 +306,18 @@ Deno.test("architecture: the parser sees every form of import and none in commen
   ].join("\n");
   assert.deepEqual(
     importsOf("x.ts", src).map((r) => r.spec).sort(),
-    ["../b/b.ts", "./a.ts", "./c.ts", "./e.ts", "./f.ts", "./h.ts", "./i.ts", "./j.ts", "./k.ts", "./l.ts"],
+    [
+      "../b/b.ts",
+      "./a.ts",
+      "./c.ts",
+      "./e.ts",
+      "./f.ts",
+      "./h.ts",
+      "./i.ts",
+      "./j.ts",
+      "./k.ts",
+      "./l.ts",
+    ],
   );
 });
 
@@ -319,9 +332,19 @@ Deno.test("architecture: a forbidden import, a cycle and a dependency are report
     ["drivers/native/b.ts", 'import { a } from "../verbs/a.ts";\n'],
   ]);
   const why = check(files).map((v) => `${v.file}: ${v.why}`);
-  assert.ok(why.some((w) => w.startsWith("drivers/front/file.ts: drivers/front may not import drivers/split")));
+  assert.ok(
+    why.some((w) =>
+      w.startsWith("drivers/front/file.ts: drivers/front may not import drivers/split")
+    ),
+  );
   assert.ok(why.some((w) => w.startsWith("hca/device.ts: hca may not import hypervisor")));
   assert.ok(why.some((w) => w.startsWith("sim/engine.ts: sim is library code")));
-  assert.ok(why.some((w) => /folder cycle: drivers\/front → drivers\/split/.test(w)), why.join("\n"));
-  assert.ok(why.some((w) => /folder cycle: drivers\/native → drivers\/verbs/.test(w)), why.join("\n"));
+  assert.ok(
+    why.some((w) => /folder cycle: drivers\/front → drivers\/split/.test(w)),
+    why.join("\n"),
+  );
+  assert.ok(
+    why.some((w) => /folder cycle: drivers\/native → drivers\/verbs/.test(w)),
+    why.join("\n"),
+  );
 });

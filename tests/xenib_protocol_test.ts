@@ -17,11 +17,7 @@ import {
   VibEncodeError,
   VibOp,
 } from "../drivers/vib/mod.ts";
-import {
-  EventRingConsumer,
-  EventRingProducer,
-  VibEventKind,
-} from "../drivers/vib/event_ring.ts";
+import { EventRingConsumer, EventRingProducer, VibEventKind } from "../drivers/vib/event_ring.ts";
 
 const slot = () => new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
 

@@ -38,13 +38,7 @@ import type { Dom0Heap } from "../xen/dom0_heap.ts";
 import type { EventDispatcher } from "../xen/evtchn.ts";
 import { BackRing, RingError } from "../xen/ring.ts";
 import { EventRingProducer, type VibEvent, VibEventKind } from "../vib/event_ring.ts";
-import {
-  opName,
-  VIB_KEYS,
-  type VibRequest,
-  type VibResponse,
-  vibRingOptions,
-} from "../vib/mod.ts";
+import { opName, VIB_KEYS, type VibRequest, type VibResponse, vibRingOptions } from "../vib/mod.ts";
 import { XenbusDevice, XenbusState, type XenbusStateValue } from "../xen/xenbus.ts";
 import type { BackContext } from "./context.ts";
 import { BackendGrants, type MappedBuffer } from "./grants.ts";

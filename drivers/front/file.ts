@@ -8,7 +8,9 @@
  *
  * The UAR page of the context is the one dom0 had the hypervisor map into
  * this guest (bypass mode): `uarAddr` is its guest address, and the
- * unchanged user-level provider rings doorbells there.
+ * unchanged user-level provider rings doorbells there. A provider whose
+ * datapath crosses dom0 instead (split mode) reaches the ring through the
+ * file's {@link FrontDatapath} hook.
  *
  * @module
  */
@@ -29,14 +31,40 @@ import type {
   RegMrResp,
   ResizeCqReq,
   UverbsEventHandlers,
-  UverbsFile,
 } from "../uapi/uverbs.ts";
 import { VerbsError } from "../uapi/errors.ts";
-import type { Provider, ProviderEnv } from "../verbs/provider.ts";
-import { SplitProvider } from "../split/front.ts";
-import { segCapacity, VibOp } from "../vib/mod.ts";
+import { segCapacity, VibOp, type VibResponse } from "../vib/mod.ts";
 import { dropIndirect, grantBuffer, type GrantedBuffer, ungrant } from "./buffers.ts";
-import type { RequestArgs, VibFront } from "./vibfront.ts";
+import type { FrontFile, RequestArgs, VibFront } from "./vibfront.ts";
+
+/**
+ * The hook a datapath driver plugs into (the split baseline's provider):
+ * requests of this context on the ring, sent from a synchronous call
+ * without waiting. `submit` publishes the request (or queues it while the
+ * ring is full) and says whether the backend must be notified; the caller
+ * charges the notification hypercall to its thread and then calls `kick`
+ * with the delay until its CPU gets there.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { FrontDatapath } from "./file.ts";
+ * const sent: number[] = [];
+ * const dp: FrontDatapath = { ctx: 1, submit: (op) => (sent.push(op), true), kick: () => {} };
+ * if (dp.submit(33, { cqn: 1, consumerIndex: 0 })) dp.kick(0);
+ * assert.deepEqual(sent, [33]);
+ * ```
+ */
+export interface FrontDatapath {
+  /** The context id the requests carry. */
+  readonly ctx: number;
+  submit(
+    op: number,
+    body: Record<string, unknown>,
+    onResponse?: (r: VibResponse) => void,
+  ): boolean;
+  kick(delayNs: number): void;
+}
 
 /**
  * A guest's open device file.
@@ -47,7 +75,7 @@ import type { RequestArgs, VibFront } from "./vibfront.ts";
  * const pinnedPages = (f: VibFrontFile) => f.grantedPages;
  * ```
  */
-export class VibFrontFile implements UverbsFile {
+export class VibFrontFile implements FrontFile {
   readonly deviceName: string;
   readonly ctx: number;
   readonly uarIndex: number;
@@ -88,13 +116,15 @@ export class VibFrontFile implements UverbsFile {
     this.handlers = h;
   }
 
-  /**
-   * The fast path of this context: the unchanged provider in bypass mode
-   * (undefined: the verbs layer builds its own), the split provider —
-   * doorbells and polls as ring requests — in split mode.
-   */
-  createProvider(env: ProviderEnv): Provider | undefined {
-    return this.#front.mode === "split" ? new SplitProvider(env, this.#front, this.ctx) : undefined;
+  /** This context's requests from a datapath driver (see {@link FrontDatapath}). */
+  get datapath(): FrontDatapath {
+    const front = this.#front, ctx = this.ctx;
+    return {
+      ctx,
+      submit: (op, body, onResponse) =>
+        front.submit({ op, flags: 0, ctx, handle: 0, body, segs: [] }, onResponse),
+      kick: (delayNs) => front.kick(delayNs),
+    };
   }
 
   async #call(

@@ -16,9 +16,15 @@
  * - Events: the upcall drains the response ring and the event ring; CQ
  *   completion events and async events go to the open files' handlers
  *   (the verbs layer's completion channels and async queues).
- * - The split datapath submits doorbell and poll requests without
- *   waiting ({@link VibFront.submit}), from the application's synchronous
- *   calls.
+ * - A datapath that crosses dom0 (the split baseline's provider) submits
+ *   its requests without waiting ({@link VibFront.submit}, offered to it as
+ *   a file's {@link FrontDatapath}), from the application's synchronous
+ *   calls. The frontend knows nothing of what those requests mean.
+ * - Identity: the device is registered under the physical device's name;
+ *   in bypass mode it also exposes the physical PCI function (which the
+ *   guest reaches through its UAR page), so the user-level library binds
+ *   the same provider as on bare metal; in split mode it is a device of its
+ *   own type ({@link VIB_SPLIT_DRIVER}), with no PCI function.
  *
  * The frontend trusts the backend no more than it must: responses are
  * copied out of the ring and matched by id, impossible response indices
@@ -32,15 +38,15 @@ import { type Engine, Mailbox, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import { Errno, type ErrnoCode, VerbsError } from "../uapi/errors.ts";
 import type { AsyncEvent } from "../uapi/types.ts";
-import type { UverbsDevice, UverbsFile } from "../uapi/uverbs.ts";
+import type {
+  DeviceIdentity,
+  UverbsDevice,
+  UverbsEventHandlers,
+  UverbsFile,
+} from "../uapi/uverbs.ts";
 import { EventDispatcher } from "../xen/evtchn.ts";
 import { FrontRing, RingError } from "../xen/ring.ts";
-import {
-  EventRingConsumer,
-  type VibEvent,
-  VibEventKind,
-  VibEventObj,
-} from "../vib/event_ring.ts";
+import { EventRingConsumer, type VibEvent, VibEventKind, VibEventObj } from "../vib/event_ring.ts";
 import {
   opName,
   VIB_KEYS,
@@ -51,7 +57,6 @@ import {
   vibRingOptions,
 } from "../vib/mod.ts";
 import { XenbusDevice, XenbusState } from "../xen/xenbus.ts";
-import type { VibFrontFile } from "./file.ts";
 
 /**
  * Options of {@link VibFront}.
@@ -71,8 +76,47 @@ export interface VibFrontOptions {
   paths: { frontend: string; backend: string };
   /** Datapath of the device ("bypass" or "split"). */
   mode: "bypass" | "split";
-  /** Builds the file of an opened context (kept out of this module to avoid a cycle). */
-  makeFile: (front: VibFront, r: Record<string, unknown>) => VibFrontFile;
+  /** Builds the file of an opened context (`file.ts`). */
+  makeFile: (front: VibFront, r: Record<string, unknown>) => FrontFile;
+}
+
+/**
+ * What the frontend needs of an open file: where its events go, and how to
+ * give back its grants when the device goes away.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { FrontFile } from "./vibfront.ts";
+ * const f = { handlers: { onCompEvent() {}, onAsyncEvent() {} }, releaseGrants: async () => {} };
+ * assert.ok((f satisfies Pick<FrontFile, "handlers" | "releaseGrants">) !== undefined);
+ * ```
+ */
+export interface FrontFile extends UverbsFile {
+  readonly handlers: UverbsEventHandlers;
+  /** End every grant the file holds (dom0 has unmapped them). */
+  releaseGrants(): Promise<void>;
+}
+
+/**
+ * The driver type a vib device registers under: "vib" in bypass mode (with
+ * the physical PCI function), "vib-split" in split mode (a paravirtual
+ * device: the guest never reaches the hardware).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VIB_BYPASS_DRIVER, VIB_SPLIT_DRIVER } from "./vibfront.ts";
+ * assert.notEqual(VIB_BYPASS_DRIVER, VIB_SPLIT_DRIVER);
+ * ```
+ */
+export const VIB_BYPASS_DRIVER = "vib";
+/** See {@link VIB_BYPASS_DRIVER}. */
+export const VIB_SPLIT_DRIVER = "vib-split";
+
+/** A strict `0x`-prefixed 16-bit hex id, as sysfs writes PCI ids. */
+function parsePciId(v: string): number | undefined {
+  return /^0x[0-9a-f]{4}$/.test(v) ? parseInt(v, 16) : undefined;
 }
 
 const CODE_OF = new Map<number, ErrnoCode>(
@@ -136,7 +180,8 @@ export class VibFront implements UverbsDevice {
   #backlog: VibRequest[] = [];
   #slots: WaitQueue;
   #kicks: Mailbox<number>;
-  #files = new Map<number, VibFrontFile>();
+  #files = new Map<number, FrontFile>();
+  #pci: { pciVendor: number; pciDevice: number } | undefined;
   #dead: string | undefined;
   #closing = false;
 
@@ -177,8 +222,14 @@ export class VibFront implements UverbsDevice {
   }
 
   /** Files (contexts) open now, by context id. */
-  get files(): ReadonlyMap<number, VibFrontFile> {
+  get files(): ReadonlyMap<number, FrontFile> {
     return this.#files;
+  }
+
+  /** What the user-level library matches its providers against (see the module doc). */
+  get identity(): DeviceIdentity {
+    if (this.mode === "split") return { driver: VIB_SPLIT_DRIVER };
+    return { driver: VIB_BYPASS_DRIVER, ...this.#pci };
   }
 
   #live(): void {
@@ -220,10 +271,19 @@ export class VibFront implements UverbsDevice {
       this.xb.dispose();
       throw new VerbsError("ENODEV", `vibfront dom${d}: backend did not connect (state ${s})`);
     }
-    try {
-      this.name = xs.read(d, `${this.o.paths.backend}/${VIB_KEYS.deviceName}`);
-    } catch {
-      // Keep the generic name.
+    const backendKey = (k: string) => {
+      try {
+        return xs.read(d, `${this.o.paths.backend}/${k}`);
+      } catch {
+        return undefined;
+      }
+    };
+    // Without a name the generic one stays; without PCI ids no provider binds the device.
+    this.name = backendKey(VIB_KEYS.deviceName) ?? this.name;
+    const vendor = parsePciId(backendKey(VIB_KEYS.pciVendor) ?? "");
+    const device = parsePciId(backendKey(VIB_KEYS.pciDevice) ?? "");
+    if (vendor !== undefined && device !== undefined) {
+      this.#pci = { pciVendor: vendor, pciDevice: device };
     }
     this.xb.switchState(XenbusState.Connected);
     this.xb.onPeerChange((st) => {

@@ -13,6 +13,7 @@
 import { CmdOp, type PathParams, type QpContextParams } from "../../hca/commands.ts";
 import { CQE_BYTES } from "../../hca/cqe.ts";
 import { EqeType } from "../../hca/commands.ts";
+import { MELLANOX_OUI, PCI_DEVICE_MT23108 } from "../../hca/pci.ts";
 import { SEG_BYTES } from "../../hca/wqe.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
 import {
@@ -265,8 +266,8 @@ export class UContext implements UverbsFile {
     return {
       fwVer: "3.5.0",
       nodeGuid: "0002c90200000000",
-      vendorId: 0x02c9,
-      vendorPartId: 23108,
+      vendorId: MELLANOX_OUI,
+      vendorPartId: PCI_DEVICE_MT23108,
       hwVer: 0xa1,
       maxMrSize: 2 ** 32,
       pageSizeCap: 0xfffff000,

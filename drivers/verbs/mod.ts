@@ -49,6 +49,15 @@ export {
   type QpPeer,
 } from "./connect.ts";
 export { Srq } from "./srq.ts";
+export {
+  matches,
+  matchProvider,
+  MTHCA_PROVIDER,
+  openContext,
+  type ProviderDriver,
+  type ProviderMatch,
+  registerProvider,
+} from "./providers.ts";
 export { Ah } from "./ah.ts";
 export {
   Provider,
@@ -57,4 +66,5 @@ export {
   type ProviderMemory,
   ProviderQp,
   ProviderSrq,
+  type ThreadCpu,
 } from "./provider.ts";

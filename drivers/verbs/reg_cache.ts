@@ -25,7 +25,6 @@
  *
  * @module
  */
-import type { Provider, ProviderEnv } from "./provider.ts";
 import type {
   AllocPdResp,
   CreateAhResp,
@@ -131,10 +130,6 @@ export class RegCacheFile implements UverbsFile {
 
   setEventHandlers(h: UverbsEventHandlers): void {
     this.inner.setEventHandlers(h);
-  }
-
-  createProvider(env: ProviderEnv): Provider | undefined {
-    return this.inner.createProvider?.(env);
   }
 
   async regMr(req: RegMrReq): Promise<RegMrResp> {
