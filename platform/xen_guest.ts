@@ -10,6 +10,7 @@
  */
 import { VibFrontFile } from "../drivers/front/file.ts";
 import { VibFront } from "../drivers/front/vibfront.ts";
+import { GuestGrantTable } from "../drivers/xen/grant_table.ts";
 import type { Domain as XenDomain } from "../hypervisor/domain.ts";
 import type { Hypervisor } from "../hypervisor/hypervisor.ts";
 import { Domain } from "./domain.ts";
@@ -60,6 +61,8 @@ export class XenGuest extends Domain implements GuestDomain {
   readonly mode: "bypass" | "split";
   /** The guest kernel's vib frontend. */
   readonly front: VibFront;
+  /** The guest kernel's grant-table client (the frontend grants through it). */
+  readonly grants: GuestGrantTable;
   #platform: GuestToolstack;
   #gone = false;
 
@@ -89,11 +92,13 @@ export class XenGuest extends Domain implements GuestDomain {
     this.#platform = platform;
     this.xen = xd;
     this.mode = opts.driver === "split" ? "split" : "bypass";
+    this.grants = GuestGrantTable.of(xd, hw.engine, hw.profile.xen.grantEntryNs);
     this.front = new VibFront({
       engine: hw.engine,
       profile: hw.profile,
       hv: platform.hv,
       dom: xd,
+      grants: this.grants,
       paths,
       mode: this.mode,
       makeFile: (front, r) => new VibFrontFile(front, r),

@@ -19,7 +19,7 @@ import { SPLIT_PROVIDER } from "../drivers/split/front.ts";
 import { VerbsError } from "../drivers/uapi/errors.ts";
 import { registerProvider } from "../drivers/verbs/providers.ts";
 import { VIB_KEYS } from "../drivers/vib/mod.ts";
-import { Dom0Heap, sealDom0Space } from "../drivers/xen/dom0_heap.ts";
+import { Dom0Heap, sealDom0Space } from "../drivers/back/dom0_heap.ts";
 import { EventDispatcher } from "../drivers/xen/evtchn.ts";
 import { createXenbusDevice } from "../drivers/xen/xenbus.ts";
 import type { ResourceKind } from "../hca/device.ts";

@@ -24,7 +24,7 @@ import { VerbsError } from "../uapi/errors.ts";
 import { ATTR_MASK_BITS } from "../uapi/qp_state.ts";
 import type { AsyncEvent, QpAttr } from "../uapi/types.ts";
 import type { WqLayout } from "../uapi/uverbs.ts";
-import type { Dom0Heap } from "../xen/dom0_heap.ts";
+import type { Dom0Heap } from "./dom0_heap.ts";
 import { type VibEvent, VibEventKind, VibEventObj } from "../vib/event_ring.ts";
 import {
   segCapacity,

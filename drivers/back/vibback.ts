@@ -34,7 +34,7 @@ import { type Engine, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import type { HcaDriver } from "../native/driver.ts";
 import { Errno, VerbsError } from "../uapi/errors.ts";
-import type { Dom0Heap } from "../xen/dom0_heap.ts";
+import type { Dom0Heap } from "./dom0_heap.ts";
 import type { EventDispatcher } from "../xen/evtchn.ts";
 import { BackRing, RingError } from "../xen/ring.ts";
 import { EventRingProducer, type VibEvent, VibEventKind } from "../vib/event_ring.ts";

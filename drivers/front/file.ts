@@ -149,7 +149,7 @@ export class VibFrontFile implements FrontFile {
     const o = this.#front.o;
     return grantBuffer(
       o.engine,
-      o.dom,
+      o,
       o.profile.xen.grantEntryNs,
       addr,
       bytes,
@@ -173,10 +173,10 @@ export class VibFrontFile implements FrontFile {
       const r = await this.#call(op, handle, body, g);
       return { r, refs: g.refs };
     } catch (e) {
-      await ungrant(o.engine, o.dom, o.profile.xen.grantEntryNs, g.refs);
+      await ungrant(o.engine, o, o.profile.xen.grantEntryNs, g.refs);
       throw e;
     } finally {
-      await dropIndirect(o.engine, o.dom, o.profile.xen.grantEntryNs, g);
+      await dropIndirect(o.engine, o, o.profile.xen.grantEntryNs, g);
     }
   }
 
@@ -185,7 +185,7 @@ export class VibFrontFile implements FrontFile {
     if (!refs) return;
     this.#grants.delete(key);
     const o = this.#front.o;
-    await ungrant(o.engine, o.dom, o.profile.xen.grantEntryNs, refs);
+    await ungrant(o.engine, o, o.profile.xen.grantEntryNs, refs);
   }
 
   async queryDevice(): Promise<DeviceAttr> {

@@ -45,6 +45,7 @@ import type {
   UverbsFile,
 } from "../uapi/uverbs.ts";
 import { EventDispatcher } from "../xen/evtchn.ts";
+import type { GuestGrantTable } from "../xen/grant_table.ts";
 import { FrontRing, RingError } from "../xen/ring.ts";
 import { EventRingConsumer, type VibEvent, VibEventKind, VibEventObj } from "../vib/event_ring.ts";
 import {
@@ -73,6 +74,8 @@ export interface VibFrontOptions {
   hv: Hypervisor;
   /** The guest domain this driver runs in. */
   dom: XenDomain;
+  /** The guest kernel's grant-table client (one per domain). */
+  grants: GuestGrantTable;
   paths: { frontend: string; backend: string };
   /** Datapath of the device ("bypass" or "split"). */
   mode: "bypass" | "split";
@@ -244,7 +247,7 @@ export class VibFront implements UverbsDevice {
     const space = dom.memory;
     const page = async () => {
       const addr = space.alloc(4096, 4096);
-      const ref = await dom.grants.grantAccess(0, addr / 4096, false);
+      const ref = await this.o.grants.grantAccess(0, addr / 4096, false);
       this.#pages.push({ addr, ref });
       return { addr, ref, bytes: hv.mem.frame(space.mfnOf(addr / 4096)!) };
     };
@@ -620,7 +623,7 @@ export class VibFront implements UverbsDevice {
     this.#files.clear();
     for (const p of this.#pages) {
       try {
-        await dom.grants.endAccess(p.ref);
+        await this.o.grants.endAccess(p.ref);
         dom.memory.free(p.addr);
       } catch {
         // The backend still maps it (a broken backend): the page stays granted.

@@ -29,7 +29,7 @@ import type { Engine } from "../../sim/engine.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import type { MappedBuffer } from "../back/grants.ts";
-import type { Dom0Heap } from "../xen/dom0_heap.ts";
+import type { Dom0Heap } from "../back/dom0_heap.ts";
 import { VerbsError } from "../uapi/errors.ts";
 import type { WqLayout } from "../uapi/uverbs.ts";
 

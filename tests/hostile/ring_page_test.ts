@@ -26,7 +26,7 @@ for (const how of ["crash", "shutdown"] as const) {
       const ringRef = Number(
         hv.xenstore.read(evil.xen.domid, `${evil.front.o.paths.frontend}/${VIB_KEYS.ringRef}`),
       );
-      const ringAddr = evil.xen.grants.readEntry(ringRef).frame * 4096;
+      const ringAddr = evil.grants.readEntry(ringRef).frame * 4096;
       const evAddr = evil.front.eventRingAddr;
       const kept = [frameOf(evil, ringAddr), frameOf(evil, evAddr)];
       evil.memory.free(ringAddr);
