@@ -33,9 +33,18 @@ import type {
   UverbsEventHandlers,
 } from "../uapi/uverbs.ts";
 import { VerbsError } from "../uapi/errors.ts";
-import { segCapacity, VibOp, type VibResponse } from "../vib/mod.ts";
+import { Access } from "../uapi/enums.ts";
+import { isQpState } from "../uapi/qp_state.ts";
+import {
+  segCapacity,
+  VibOp,
+  type VibOpCode,
+  type VibReqBody,
+  type VibResponse,
+  type VibRspBody,
+} from "../vib/mod.ts";
 import { dropIndirect, grantBuffer, type GrantedBuffer, ungrant } from "./buffers.ts";
-import type { FrontFile, RequestArgs, VibFront } from "./vibfront.ts";
+import type { FrontFile, VibFront } from "./vibfront.ts";
 
 /**
  * The hook a datapath driver plugs into (the split baseline's provider):
@@ -58,9 +67,9 @@ import type { FrontFile, RequestArgs, VibFront } from "./vibfront.ts";
 export interface FrontDatapath {
   /** The context id the requests carry. */
   readonly ctx: number;
-  submit(
-    op: number,
-    body: Record<string, unknown>,
+  submit<O extends VibOpCode>(
+    op: O,
+    body: VibReqBody<O>,
     onResponse?: (r: VibResponse) => void,
   ): boolean;
   kick(delayNs: number): void;
@@ -91,13 +100,13 @@ export class VibFrontFile implements FrontFile {
    * @param front the device
    * @param r the `OPEN` response
    */
-  constructor(front: VibFront, r: Record<string, unknown>) {
+  constructor(front: VibFront, r: VibRspBody<typeof VibOp.OPEN>) {
     this.#front = front;
     this.deviceName = front.name;
-    this.ctx = r.ctx as number;
-    this.uarIndex = r.uarIndex as number;
-    this.uarAddr = r.uarAddr as number;
-    this.numCompVectors = r.numCompVectors as number;
+    this.ctx = r.ctx;
+    this.uarIndex = r.uarIndex;
+    this.uarAddr = r.uarAddr;
+    this.numCompVectors = r.numCompVectors;
   }
 
   /** The device this file was opened on. */
@@ -127,22 +136,21 @@ export class VibFrontFile implements FrontFile {
     };
   }
 
-  async #call(
-    op: number,
+  async #call<O extends VibOpCode>(
+    op: O,
     handle: number,
-    body: Record<string, unknown>,
+    body: VibReqBody<O>,
     buf?: GrantedBuffer,
-  ): Promise<Record<string, unknown>> {
+  ): Promise<VibRspBody<O>> {
     if (this.#closed) throw new VerbsError("EBADF", `${this.deviceName}: context is closed`);
-    const a: RequestArgs = {
+    return await this.#front.request({
       op,
       flags: buf?.flags ?? 0,
       ctx: this.ctx,
       handle: typeof handle === "number" && Number.isInteger(handle) ? handle >>> 0 : 0xffffffff,
-      body: buf ? { ...body, nrPages: buf.nrPages } : body,
+      body,
       segs: buf?.segs ?? [],
-    };
-    return await this.#front.request(a);
+    });
   }
 
   #grant(addr: number, bytes: number, readonly: boolean, op: number): Promise<GrantedBuffer> {
@@ -158,19 +166,21 @@ export class VibFrontFile implements FrontFile {
     );
   }
 
-  /** Send a request that carries a buffer; on failure give the grants back. */
-  async #withBuffer(
+  /**
+   * Grant a buffer's pages, then send the request `send` builds with them
+   * (its body names their count); on failure give the grants back.
+   */
+  async #withBuffer<R>(
     op: number,
-    handle: number,
-    body: Record<string, unknown>,
     addr: number,
     bytes: number,
     readonly: boolean,
-  ): Promise<{ r: Record<string, unknown>; refs: number[] }> {
+    send: (g: GrantedBuffer) => Promise<R>,
+  ): Promise<{ r: R; refs: number[] }> {
     const o = this.#front.o;
     const g = await this.#grant(addr, bytes, readonly, op);
     try {
-      const r = await this.#call(op, handle, body, g);
+      const r = await send(g);
       return { r, refs: g.refs };
     } catch (e) {
       await ungrant(o.engine, o, o.profile.xen.grantEntryNs, g.refs);
@@ -189,15 +199,15 @@ export class VibFrontFile implements FrontFile {
   }
 
   async queryDevice(): Promise<DeviceAttr> {
-    return (await this.#call(VibOp.QUERY_DEVICE, 0, {})) as unknown as DeviceAttr;
+    return await this.#call(VibOp.QUERY_DEVICE, 0, {});
   }
 
   async queryPort(portNum: number): Promise<PortAttr> {
-    return (await this.#call(VibOp.QUERY_PORT, 0, { port: portNum })) as unknown as PortAttr;
+    return await this.#call(VibOp.QUERY_PORT, 0, { port: portNum });
   }
 
   async allocPd(): Promise<AllocPdResp> {
-    return (await this.#call(VibOp.ALLOC_PD, 0, {})) as unknown as AllocPdResp;
+    return await this.#call(VibOp.ALLOC_PD, 0, {});
   }
 
   async deallocPd(pdHandle: number): Promise<void> {
@@ -207,17 +217,17 @@ export class VibFrontFile implements FrontFile {
   async regMr(req: RegMrReq): Promise<RegMrResp> {
     const { addr, length, access } = req;
     // The device writes only into regions with local write access.
-    const ro = typeof access === "number" && (access & 1) === 0;
+    const ro = typeof access === "number" && (access & Access.LOCAL_WRITE) === 0;
     const { r, refs } = await this.#withBuffer(
       VibOp.REG_MR,
-      req.pdHandle,
-      { addr, length, access },
       addr,
       length,
       ro,
+      (g) =>
+        this.#call(VibOp.REG_MR, req.pdHandle, { addr, length, access, nrPages: g.nrPages }, g),
     );
     this.#grants.set(`mr:${r.mrHandle}`, refs);
-    return r as unknown as RegMrResp;
+    return r;
   }
 
   async deregMr(mrHandle: number): Promise<void> {
@@ -228,28 +238,26 @@ export class VibFrontFile implements FrontFile {
   async createCq(req: CreateCqReq): Promise<CreateCqResp> {
     const { r, refs } = await this.#withBuffer(
       VibOp.CREATE_CQ,
-      0,
-      { ...req },
       req.bufAddr,
       req.bufBytes,
       false,
+      (g) => this.#call(VibOp.CREATE_CQ, 0, { ...req, nrPages: g.nrPages }, g),
     );
     this.#grants.set(`cq:${r.cqHandle}`, refs);
-    return r as unknown as CreateCqResp;
+    return r;
   }
 
   async resizeCq(req: ResizeCqReq): Promise<{ cqe: number }> {
     const { r, refs } = await this.#withBuffer(
       VibOp.RESIZE_CQ,
-      req.cqHandle,
-      { ...req },
       req.bufAddr,
       req.bufBytes,
       false,
+      (g) => this.#call(VibOp.RESIZE_CQ, req.cqHandle, { ...req, nrPages: g.nrPages }, g),
     );
     await this.#endGrants(`cq:${req.cqHandle}`);
     this.#grants.set(`cq:${req.cqHandle}`, refs);
-    return r as unknown as { cqe: number };
+    return r;
   }
 
   async destroyCq(cqHandle: number): Promise<void> {
@@ -260,14 +268,13 @@ export class VibFrontFile implements FrontFile {
   async createQp(req: CreateQpReq): Promise<CreateQpResp> {
     const { r, refs } = await this.#withBuffer(
       VibOp.CREATE_QP,
-      req.pdHandle,
-      { ...req },
       req.wq?.bufAddr,
       req.wq?.bufBytes,
       false,
+      (g) => this.#call(VibOp.CREATE_QP, req.pdHandle, { ...req, nrPages: g.nrPages }, g),
     );
     this.#grants.set(`qp:${r.qpHandle}`, refs);
-    return r as unknown as CreateQpResp;
+    return r;
   }
 
   async modifyQp(req: ModifyQpReq): Promise<void> {
@@ -276,7 +283,15 @@ export class VibFrontFile implements FrontFile {
 
   async queryQp(qpHandle: number): Promise<QueryQpResp> {
     const r = await this.#call(VibOp.QUERY_QP, qpHandle, {});
-    return { attr: (r.attr ?? {}) as QueryQpResp["attr"], cap: r.cap as QueryQpResp["cap"] };
+    const { state, curState, ...attr } = r.attr ?? {};
+    // A state outside the QP state machine is a backend the guest cannot trust.
+    if (!isQpState(state) || (curState !== undefined && !isQpState(curState))) {
+      throw new VerbsError("EIO", `query_qp: the backend answered QP state ${state}`);
+    }
+    return {
+      attr: { ...attr, state, ...(curState === undefined ? {} : { curState }) },
+      cap: r.cap,
+    };
   }
 
   async destroyQp(qpHandle: number): Promise<void> {
@@ -287,14 +302,13 @@ export class VibFrontFile implements FrontFile {
   async createSrq(req: CreateSrqReq): Promise<CreateSrqResp> {
     const { r, refs } = await this.#withBuffer(
       VibOp.CREATE_SRQ,
-      req.pdHandle,
-      { ...req },
       req.bufAddr,
       req.bufBytes,
       false,
+      (g) => this.#call(VibOp.CREATE_SRQ, req.pdHandle, { ...req, nrPages: g.nrPages }, g),
     );
     this.#grants.set(`srq:${r.srqHandle}`, refs);
-    return r as unknown as CreateSrqResp;
+    return r;
   }
 
   async modifySrq(req: ModifySrqReq): Promise<void> {
@@ -307,9 +321,7 @@ export class VibFrontFile implements FrontFile {
   }
 
   async createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp> {
-    return (await this.#call(VibOp.CREATE_AH, req.pdHandle, {
-      attr: req.attr,
-    })) as unknown as CreateAhResp;
+    return await this.#call(VibOp.CREATE_AH, req.pdHandle, { attr: req.attr });
   }
 
   async destroyAh(ahHandle: number): Promise<void> {

@@ -50,12 +50,17 @@ import { FrontRing, RingError } from "../xen/ring.ts";
 import { EventRingConsumer, type VibEvent, VibEventKind, VibEventObj } from "../vib/event_ring.ts";
 import {
   opName,
+  responseBody,
   VIB_KEYS,
   VibEncodeError,
   VibOp,
+  type VibOpCode,
+  VibProtocolError,
   type VibRequest,
+  type VibRequestOf,
   type VibResponse,
   vibRingOptions,
+  type VibRspBody,
 } from "../vib/mod.ts";
 import { XenbusDevice, XenbusState } from "../xen/xenbus.ts";
 
@@ -79,8 +84,8 @@ export interface VibFrontOptions {
   paths: { frontend: string; backend: string };
   /** Datapath of the device ("bypass" or "split"). */
   mode: "bypass" | "split";
-  /** Builds the file of an opened context (`file.ts`). */
-  makeFile: (front: VibFront, r: Record<string, unknown>) => FrontFile;
+  /** Builds the file of an opened context (`file.ts`) from the `OPEN` response. */
+  makeFile: (front: VibFront, r: VibRspBody<typeof VibOp.OPEN>) => FrontFile;
 }
 
 /**
@@ -150,6 +155,22 @@ export function codeOfStatus(status: number): ErrnoCode {
  * ```
  */
 export type RequestArgs = Omit<VibRequest, "id" | "reserved">;
+
+/**
+ * A request of op `O` as the caller gives it, its body typed by the op table.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { RequestArgsOf } from "./vibfront.ts";
+ * import { VibOp } from "../vib/mod.ts";
+ * const port: RequestArgsOf<typeof VibOp.QUERY_PORT> = {
+ *   op: VibOp.QUERY_PORT, flags: 0, ctx: 1, handle: 0, body: { port: 1 }, segs: [],
+ * };
+ * assert.equal(port.body.port, 1);
+ * ```
+ */
+export type RequestArgsOf<O extends VibOpCode> = Omit<VibRequestOf<O>, "id" | "reserved">;
 
 /**
  * The frontend of one guest.
@@ -308,7 +329,7 @@ export class VibFront implements UverbsDevice {
       segs: [],
     });
     const file = this.o.makeFile(this, r);
-    this.#files.set(r.ctx as number, file);
+    this.#files.set(r.ctx, file);
     return file;
   }
 
@@ -320,9 +341,10 @@ export class VibFront implements UverbsDevice {
   /**
    * One control operation: marshal, publish, notify, wait for the response.
    * Rejects with the backend's errno, EINVAL for a value the protocol cannot
-   * carry, EIO once the device is gone.
+   * carry, EIO once the device is gone or for a response that does not
+   * answer the request.
    */
-  async request(a: RequestArgs): Promise<Record<string, unknown>> {
+  async request<O extends VibOpCode>(a: RequestArgsOf<O>): Promise<VibRspBody<O>> {
     const { engine, profile } = this.o;
     this.#live();
     await engine.sleep(profile.cpu.syscallNs);
@@ -359,7 +381,14 @@ export class VibFront implements UverbsDevice {
       const code = codeOfStatus(r.status);
       throw new VerbsError(code, `${opName(a.op)}: the backend refused the request`);
     }
-    return r.body;
+    try {
+      return responseBody(a.op, r);
+    } catch (e) {
+      if (e instanceof VibProtocolError) {
+        throw new VerbsError("EIO", `${opName(a.op)}: ${e.message}`);
+      }
+      throw e;
+    }
   }
 
   /**
@@ -558,7 +587,7 @@ export class VibFront implements UverbsDevice {
     for (const w of this.#waiters.values()) w(undefined);
     this.#waiters.clear();
     // Callers of submit() wait on their callbacks: tell them it is over (EIO).
-    for (const [id, cb] of [...this.#callbacks]) cb({ id, op: 0, status: -5, body: {} });
+    for (const [id, cb] of [...this.#callbacks]) cb({ id, op: 0, status: -Errno.EIO, body: {} });
     this.#callbacks.clear();
     this.#backlog = [];
     this.#slots.notifyAll();

@@ -30,7 +30,7 @@ import { VerbsError } from "../uapi/errors.ts";
 import type { UverbsFile } from "../uapi/uverbs.ts";
 import { Provider, ProviderCq, type ProviderEnv } from "../verbs/provider.ts";
 import type { ProviderDriver } from "../verbs/providers.ts";
-import { VibOp } from "../vib/mod.ts";
+import { VibOp, type VibOpCode, type VibReqBody } from "../vib/mod.ts";
 
 /**
  * A provider whose doorbells and polls go to dom0.
@@ -55,7 +55,7 @@ export class SplitProvider extends Provider {
   }
 
   /** Marshal a datapath request from a synchronous call, charging the calling thread. */
-  send(op: number, body: Record<string, unknown>, onResponse?: () => void): void {
+  send<O extends VibOpCode>(op: O, body: VibReqBody<O>, onResponse?: () => void): void {
     const env = this.env, x = env.profile.xen;
     env.cpu.charge(env.profile.cpu.syscallNs + x.ringMarshalNs);
     this.requests++;

@@ -25,6 +25,7 @@ export type * from "./uverbs.ts";
 export {
   ATTR_MASK_BITS,
   attrMask,
+  isQpState,
   maskNames,
   modifyQpError,
   QP_STATE_TABLE,

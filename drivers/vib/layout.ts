@@ -58,7 +58,7 @@ export interface Layout {
   end: number;
 }
 
-function place(specs: FieldSpec[], start: number): Layout {
+function place(specs: readonly FieldSpec[], start: number): Layout {
   const hasPresence = specs.some((s) => s.opt);
   let off = start + (hasPresence ? 8 : 0);
   let bit = 0;

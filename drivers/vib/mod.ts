@@ -58,9 +58,12 @@ export {
   type FieldType,
   opName,
   type OpSpec,
+  VIB_OP_TABLE,
   VIB_OPS,
   VibOp,
   type VibOpCode,
+  type VibReqBody,
+  type VibRspBody,
 } from "./ops.ts";
 export { type ProtocolRow, protocolTable, segCapacity } from "./layout.ts";
 export {
@@ -68,8 +71,13 @@ export {
   decodeResponse,
   encodeRequest,
   encodeResponse,
+  knownRequest,
+  type KnownVibRequest,
+  responseBody,
   VibEncodeError,
+  VibProtocolError,
   type VibRequest,
+  type VibRequestOf,
   type VibResponse,
   vibRingOptions,
 } from "./codec.ts";

@@ -1,8 +1,11 @@
 /**
  * The vib op codes and the one table that says which fields each op
- * carries. Layout, codec and documentation are all derived from
- * {@link VIB_OPS}, so adding or changing an op means editing only this
- * table (as rxe keeps its opcode info in one `rxe_opcode` table).
+ * carries. Layout, codec, documentation and the TypeScript types of the
+ * request and response bodies ({@link VibReqBody}, {@link VibRspBody}) are
+ * all derived from {@link VIB_OP_TABLE}, so adding or changing an op means
+ * editing only this table (as rxe keeps its opcode info in one `rxe_opcode`
+ * table), and code that builds or reads a body the table does not describe
+ * does not compile.
  *
  * @module
  */
@@ -88,9 +91,9 @@ export type FieldType =
  * ```
  */
 export interface FieldSpec {
-  name: string;
-  type: FieldType;
-  opt?: boolean;
+  readonly name: string;
+  readonly type: FieldType;
+  readonly opt?: boolean;
 }
 
 /**
@@ -103,19 +106,32 @@ export interface FieldSpec {
  * ```
  */
 export interface OpSpec {
-  op: VibOpCode;
-  name: string;
+  readonly op: VibOpCode;
+  readonly name: string;
   /** What the header's `handle` names. */
-  handle?: "pd" | "mr" | "cq" | "qp" | "srq" | "ah";
-  req: FieldSpec[];
-  rsp: FieldSpec[];
+  readonly handle?: "pd" | "mr" | "cq" | "qp" | "srq" | "ah";
+  readonly req: readonly FieldSpec[];
+  readonly rsp: readonly FieldSpec[];
   /** Carries a buffer as grant refs (segment area after the fields). */
-  segs?: boolean;
+  readonly segs?: boolean;
 }
 
-const f = (name: string, type: FieldType, opt = false): FieldSpec => ({ name, type, opt });
+/** A field spec that keeps its name, type and optionality as literal types. */
+interface Field<N extends string, T extends FieldType, O extends boolean> extends FieldSpec {
+  readonly name: N;
+  readonly type: T;
+  readonly opt: O;
+}
 
-function ahFields(p: string): FieldSpec[] {
+function f<N extends string, T extends FieldType, O extends boolean = false>(
+  name: N,
+  type: T,
+  opt?: O,
+): Field<N, T, O> {
+  return { name, type, opt: (opt ?? false) as O };
+}
+
+function ahFields<P extends string>(p: P) {
   return [
     f(p, "obj", true),
     f(`${p}.dlid`, "u16"),
@@ -128,11 +144,11 @@ function ahFields(p: string): FieldSpec[] {
     f(`${p}.grh.flowLabel`, "u32", true),
     f(`${p}.grh.sgidIndex`, "u8", true),
     f(`${p}.grh.hopLimit`, "u8", true),
-  ];
+  ] as const;
 }
 
 /** `struct ibv_qp_attr` as `qp.modify` gives it and `qp.query` returns it. */
-const QP_ATTR: FieldSpec[] = [
+const QP_ATTR = [
   f("attr.state", "u8", true),
   f("attr.curState", "u8", true),
   f("attr.enSqdAsyncNotify", "bool", true),
@@ -153,15 +169,16 @@ const QP_ATTR: FieldSpec[] = [
   f("attr.destQpNum", "u32", true),
   ...ahFields("attr.ah"),
   ...ahFields("attr.altPath"),
-];
+] as const;
 
-const CAP = (opt: boolean): FieldSpec[] => [
+/** `struct ibv_qp_cap` as the device granted it. */
+const CAP = [
   f("cap.maxSendWr", "u32"),
   f("cap.maxRecvWr", "u32"),
   f("cap.maxSendSge", "u16"),
   f("cap.maxRecvSge", "u16"),
-  f("cap.maxInlineData", "u16", opt),
-];
+  f("cap.maxInlineData", "u16"),
+] as const;
 
 /**
  * The opcode table: every operation's request and response fields, in
@@ -170,205 +187,231 @@ const CAP = (opt: boolean): FieldSpec[] => [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { VIB_OP_TABLE, VibOp } from "./mod.ts";
+ * assert.deepEqual(VIB_OP_TABLE[VibOp.ALLOC_PD].rsp.map((x) => x.name), ["pdHandle", "pdn"]);
+ * ```
+ */
+export const VIB_OP_TABLE = {
+  [VibOp.OPEN]: {
+    op: VibOp.OPEN,
+    name: "OPEN",
+    req: [],
+    rsp: [
+      f("ctx", "u16"),
+      f("numCompVectors", "u8"),
+      f("uarIndex", "u32"),
+      f("uarAddr", "u64"),
+    ],
+  },
+  [VibOp.CLOSE]: { op: VibOp.CLOSE, name: "CLOSE", req: [], rsp: [] },
+  [VibOp.QUERY_DEVICE]: {
+    op: VibOp.QUERY_DEVICE,
+    name: "QUERY_DEVICE",
+    req: [],
+    rsp: [
+      f("fwVer", "str16"),
+      f("nodeGuid", "guid"),
+      f("vendorId", "u32"),
+      f("vendorPartId", "u16"),
+      f("hwVer", "u16"),
+      f("maxMrSize", "u64"),
+      f("pageSizeCap", "u32"),
+      f("maxQp", "u32"),
+      f("maxQpWr", "u32"),
+      f("deviceCapFlags", "u32"),
+      f("maxSge", "u16"),
+      f("maxCq", "u32"),
+      f("maxCqe", "u32"),
+      f("maxMr", "u32"),
+      f("maxPd", "u32"),
+      f("maxQpRdAtom", "u16"),
+      f("maxQpInitRdAtom", "u16"),
+      f("atomicCap", "u8"),
+      f("maxAh", "u32"),
+      f("maxSrq", "u32"),
+      f("maxSrqWr", "u32"),
+      f("maxSrqSge", "u16"),
+      f("maxPkeys", "u16"),
+      f("physPortCnt", "u8"),
+      f("maxInlineData", "u16"),
+    ],
+  },
+  [VibOp.QUERY_PORT]: {
+    op: VibOp.QUERY_PORT,
+    name: "QUERY_PORT",
+    req: [f("port", "u8")],
+    rsp: [
+      f("state", "u8"),
+      f("maxMtu", "u8"),
+      f("activeMtu", "u8"),
+      f("lid", "u16"),
+      f("smLid", "u16"),
+      f("lmc", "u8"),
+      f("activeWidth", "u8"),
+      f("activeSpeed", "u8"),
+      f("physState", "u8"),
+      f("gidTblLen", "u16"),
+      f("pkeyTblLen", "u16"),
+      f("maxMsgSz", "u32"),
+    ],
+  },
+  [VibOp.ALLOC_PD]: {
+    op: VibOp.ALLOC_PD,
+    name: "ALLOC_PD",
+    req: [],
+    rsp: [f("pdHandle", "u32"), f("pdn", "u32")],
+  },
+  [VibOp.DEALLOC_PD]: { op: VibOp.DEALLOC_PD, name: "DEALLOC_PD", handle: "pd", req: [], rsp: [] },
+  [VibOp.REG_MR]: {
+    op: VibOp.REG_MR,
+    name: "REG_MR",
+    handle: "pd",
+    req: [f("addr", "u64"), f("length", "u64"), f("access", "u32"), f("nrPages", "u32")],
+    segs: true,
+    rsp: [f("mrHandle", "u32"), f("lkey", "u32"), f("rkey", "u32")],
+  },
+  [VibOp.DEREG_MR]: { op: VibOp.DEREG_MR, name: "DEREG_MR", handle: "mr", req: [], rsp: [] },
+  [VibOp.CREATE_CQ]: {
+    op: VibOp.CREATE_CQ,
+    name: "CREATE_CQ",
+    req: [
+      f("cqe", "u32"),
+      f("logSize", "u8"),
+      f("compVector", "u8"),
+      f("bufAddr", "u64"),
+      f("bufBytes", "u32"),
+      f("nrPages", "u32"),
+    ],
+    segs: true,
+    rsp: [f("cqHandle", "u32"), f("cqn", "u32"), f("cqe", "u32")],
+  },
+  [VibOp.RESIZE_CQ]: {
+    op: VibOp.RESIZE_CQ,
+    name: "RESIZE_CQ",
+    handle: "cq",
+    req: [
+      f("cqe", "u32"),
+      f("logSize", "u8"),
+      f("bufAddr", "u64"),
+      f("bufBytes", "u32"),
+      f("consumerIndex", "u32"),
+      f("nrPages", "u32"),
+    ],
+    segs: true,
+    rsp: [f("cqe", "u32")],
+  },
+  [VibOp.DESTROY_CQ]: { op: VibOp.DESTROY_CQ, name: "DESTROY_CQ", handle: "cq", req: [], rsp: [] },
+  [VibOp.CREATE_QP]: {
+    op: VibOp.CREATE_QP,
+    name: "CREATE_QP",
+    handle: "pd",
+    req: [
+      f("type", "u8"),
+      f("sqSigAll", "bool"),
+      f("srqHandle", "u32", true),
+      f("sendCqHandle", "u32"),
+      f("recvCqHandle", "u32"),
+      f("cap.maxSendWr", "u32"),
+      f("cap.maxRecvWr", "u32"),
+      f("cap.maxSendSge", "u32"),
+      f("cap.maxRecvSge", "u32"),
+      f("cap.maxInlineData", "u32", true),
+      f("wq.bufAddr", "u64"),
+      f("wq.bufBytes", "u32"),
+      f("wq.sqOffset", "u32"),
+      f("wq.sqSize", "u32"),
+      f("wq.sqStride", "u32"),
+      f("wq.rqOffset", "u32"),
+      f("wq.rqSize", "u32"),
+      f("wq.rqStride", "u32"),
+      f("nrPages", "u32"),
+    ],
+    segs: true,
+    rsp: [f("qpHandle", "u32"), f("qpn", "u32"), ...CAP],
+  },
+  [VibOp.MODIFY_QP]: {
+    op: VibOp.MODIFY_QP,
+    name: "MODIFY_QP",
+    handle: "qp",
+    req: [f("mask", "u32"), ...QP_ATTR],
+    rsp: [],
+  },
+  [VibOp.QUERY_QP]: {
+    op: VibOp.QUERY_QP,
+    name: "QUERY_QP",
+    handle: "qp",
+    req: [],
+    rsp: [...QP_ATTR, ...CAP],
+  },
+  [VibOp.DESTROY_QP]: { op: VibOp.DESTROY_QP, name: "DESTROY_QP", handle: "qp", req: [], rsp: [] },
+  [VibOp.CREATE_SRQ]: {
+    op: VibOp.CREATE_SRQ,
+    name: "CREATE_SRQ",
+    handle: "pd",
+    req: [
+      f("maxWr", "u32"),
+      f("maxSge", "u32"),
+      f("srqLimit", "u32"),
+      f("bufAddr", "u64"),
+      f("bufBytes", "u32"),
+      f("logSize", "u8"),
+      f("logStride", "u8"),
+      f("nrPages", "u32"),
+    ],
+    segs: true,
+    rsp: [f("srqHandle", "u32"), f("srqn", "u32"), f("maxWr", "u32"), f("maxSge", "u32")],
+  },
+  [VibOp.MODIFY_SRQ]: {
+    op: VibOp.MODIFY_SRQ,
+    name: "MODIFY_SRQ",
+    handle: "srq",
+    req: [f("srqLimit", "u32", true), f("maxWr", "u32", true)],
+    rsp: [],
+  },
+  [VibOp.DESTROY_SRQ]: {
+    op: VibOp.DESTROY_SRQ,
+    name: "DESTROY_SRQ",
+    handle: "srq",
+    req: [],
+    rsp: [],
+  },
+  [VibOp.CREATE_AH]: {
+    op: VibOp.CREATE_AH,
+    name: "CREATE_AH",
+    handle: "pd",
+    req: [...ahFields("attr")],
+    rsp: [f("ahHandle", "u32")],
+  },
+  [VibOp.DESTROY_AH]: { op: VibOp.DESTROY_AH, name: "DESTROY_AH", handle: "ah", req: [], rsp: [] },
+  [VibOp.DOORBELL]: {
+    op: VibOp.DOORBELL,
+    name: "DOORBELL",
+    req: [f("offset", "u8"), f("word0", "u32"), f("word1", "u32")],
+    rsp: [],
+  },
+  [VibOp.POLL_CQ]: {
+    op: VibOp.POLL_CQ,
+    name: "POLL_CQ",
+    req: [f("cqn", "u32"), f("consumerIndex", "u32")],
+    rsp: [f("copied", "u32")],
+  },
+} as const satisfies Record<VibOpCode, OpSpec>;
+
+/**
+ * {@link VIB_OP_TABLE} by op code, for code that looks ops up at run time
+ * (the codec, the backend's checks, the documentation).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { VIB_OPS, VibOp } from "./mod.ts";
- * console.log(VIB_OPS.get(VibOp.ALLOC_PD)!.rsp.map((x) => x.name)); // ["pdHandle", "pdn"]
+ * assert.deepEqual(VIB_OPS.get(VibOp.ALLOC_PD)!.rsp.map((x) => x.name), ["pdHandle", "pdn"]);
+ * assert.equal(VIB_OPS.get(99), undefined);
  * ```
  */
 export const VIB_OPS: ReadonlyMap<number, OpSpec> = new Map(
-  ([
-    {
-      op: VibOp.OPEN,
-      name: "OPEN",
-      req: [],
-      rsp: [
-        f("ctx", "u16"),
-        f("numCompVectors", "u8"),
-        f("uarIndex", "u32"),
-        f("uarAddr", "u64"),
-      ],
-    },
-    { op: VibOp.CLOSE, name: "CLOSE", req: [], rsp: [] },
-    {
-      op: VibOp.QUERY_DEVICE,
-      name: "QUERY_DEVICE",
-      req: [],
-      rsp: [
-        f("fwVer", "str16"),
-        f("nodeGuid", "guid"),
-        f("vendorId", "u32"),
-        f("vendorPartId", "u16"),
-        f("hwVer", "u16"),
-        f("maxMrSize", "u64"),
-        f("pageSizeCap", "u32"),
-        f("maxQp", "u32"),
-        f("maxQpWr", "u32"),
-        f("deviceCapFlags", "u32"),
-        f("maxSge", "u16"),
-        f("maxCq", "u32"),
-        f("maxCqe", "u32"),
-        f("maxMr", "u32"),
-        f("maxPd", "u32"),
-        f("maxQpRdAtom", "u16"),
-        f("maxQpInitRdAtom", "u16"),
-        f("atomicCap", "u8"),
-        f("maxAh", "u32"),
-        f("maxSrq", "u32"),
-        f("maxSrqWr", "u32"),
-        f("maxSrqSge", "u16"),
-        f("maxPkeys", "u16"),
-        f("physPortCnt", "u8"),
-        f("maxInlineData", "u16"),
-      ],
-    },
-    {
-      op: VibOp.QUERY_PORT,
-      name: "QUERY_PORT",
-      req: [f("port", "u8")],
-      rsp: [
-        f("state", "u8"),
-        f("maxMtu", "u8"),
-        f("activeMtu", "u8"),
-        f("lid", "u16"),
-        f("smLid", "u16"),
-        f("lmc", "u8"),
-        f("activeWidth", "u8"),
-        f("activeSpeed", "u8"),
-        f("physState", "u8"),
-        f("gidTblLen", "u16"),
-        f("pkeyTblLen", "u16"),
-        f("maxMsgSz", "u32"),
-      ],
-    },
-    { op: VibOp.ALLOC_PD, name: "ALLOC_PD", req: [], rsp: [f("pdHandle", "u32"), f("pdn", "u32")] },
-    { op: VibOp.DEALLOC_PD, name: "DEALLOC_PD", handle: "pd", req: [], rsp: [] },
-    {
-      op: VibOp.REG_MR,
-      name: "REG_MR",
-      handle: "pd",
-      req: [f("addr", "u64"), f("length", "u64"), f("access", "u32"), f("nrPages", "u32")],
-      segs: true,
-      rsp: [f("mrHandle", "u32"), f("lkey", "u32"), f("rkey", "u32")],
-    },
-    { op: VibOp.DEREG_MR, name: "DEREG_MR", handle: "mr", req: [], rsp: [] },
-    {
-      op: VibOp.CREATE_CQ,
-      name: "CREATE_CQ",
-      req: [
-        f("cqe", "u32"),
-        f("logSize", "u8"),
-        f("compVector", "u8"),
-        f("bufAddr", "u64"),
-        f("bufBytes", "u32"),
-        f("nrPages", "u32"),
-      ],
-      segs: true,
-      rsp: [f("cqHandle", "u32"), f("cqn", "u32"), f("cqe", "u32")],
-    },
-    {
-      op: VibOp.RESIZE_CQ,
-      name: "RESIZE_CQ",
-      handle: "cq",
-      req: [
-        f("cqe", "u32"),
-        f("logSize", "u8"),
-        f("bufAddr", "u64"),
-        f("bufBytes", "u32"),
-        f("consumerIndex", "u32"),
-        f("nrPages", "u32"),
-      ],
-      segs: true,
-      rsp: [f("cqe", "u32")],
-    },
-    { op: VibOp.DESTROY_CQ, name: "DESTROY_CQ", handle: "cq", req: [], rsp: [] },
-    {
-      op: VibOp.CREATE_QP,
-      name: "CREATE_QP",
-      handle: "pd",
-      req: [
-        f("type", "u8"),
-        f("sqSigAll", "bool"),
-        f("srqHandle", "u32", true),
-        f("sendCqHandle", "u32"),
-        f("recvCqHandle", "u32"),
-        f("cap.maxSendWr", "u32"),
-        f("cap.maxRecvWr", "u32"),
-        f("cap.maxSendSge", "u32"),
-        f("cap.maxRecvSge", "u32"),
-        f("cap.maxInlineData", "u32", true),
-        f("wq.bufAddr", "u64"),
-        f("wq.bufBytes", "u32"),
-        f("wq.sqOffset", "u32"),
-        f("wq.sqSize", "u32"),
-        f("wq.sqStride", "u32"),
-        f("wq.rqOffset", "u32"),
-        f("wq.rqSize", "u32"),
-        f("wq.rqStride", "u32"),
-        f("nrPages", "u32"),
-      ],
-      segs: true,
-      rsp: [f("qpHandle", "u32"), f("qpn", "u32"), ...CAP(false)],
-    },
-    {
-      op: VibOp.MODIFY_QP,
-      name: "MODIFY_QP",
-      handle: "qp",
-      req: [f("mask", "u32"), ...QP_ATTR],
-      rsp: [],
-    },
-    {
-      op: VibOp.QUERY_QP,
-      name: "QUERY_QP",
-      handle: "qp",
-      req: [],
-      rsp: [...QP_ATTR, ...CAP(false)],
-    },
-    { op: VibOp.DESTROY_QP, name: "DESTROY_QP", handle: "qp", req: [], rsp: [] },
-    {
-      op: VibOp.CREATE_SRQ,
-      name: "CREATE_SRQ",
-      handle: "pd",
-      req: [
-        f("maxWr", "u32"),
-        f("maxSge", "u32"),
-        f("srqLimit", "u32"),
-        f("bufAddr", "u64"),
-        f("bufBytes", "u32"),
-        f("logSize", "u8"),
-        f("logStride", "u8"),
-        f("nrPages", "u32"),
-      ],
-      segs: true,
-      rsp: [f("srqHandle", "u32"), f("srqn", "u32"), f("maxWr", "u32"), f("maxSge", "u32")],
-    },
-    {
-      op: VibOp.MODIFY_SRQ,
-      name: "MODIFY_SRQ",
-      handle: "srq",
-      req: [f("srqLimit", "u32", true), f("maxWr", "u32", true)],
-      rsp: [],
-    },
-    { op: VibOp.DESTROY_SRQ, name: "DESTROY_SRQ", handle: "srq", req: [], rsp: [] },
-    {
-      op: VibOp.CREATE_AH,
-      name: "CREATE_AH",
-      handle: "pd",
-      req: [...ahFields("attr")],
-      rsp: [f("ahHandle", "u32")],
-    },
-    { op: VibOp.DESTROY_AH, name: "DESTROY_AH", handle: "ah", req: [], rsp: [] },
-    {
-      op: VibOp.DOORBELL,
-      name: "DOORBELL",
-      req: [f("offset", "u8"), f("word0", "u32"), f("word1", "u32")],
-      rsp: [],
-    },
-    {
-      op: VibOp.POLL_CQ,
-      name: "POLL_CQ",
-      req: [f("cqn", "u32"), f("consumerIndex", "u32")],
-      rsp: [f("copied", "u32")],
-    },
-  ] as OpSpec[]).map((s) => [s.op, s]),
+  Object.values(VIB_OP_TABLE).map((s): [number, OpSpec] => [s.op, s]),
 );
 
 /**
@@ -383,3 +426,86 @@ export const VIB_OPS: ReadonlyMap<number, OpSpec> = new Map(
 export function opName(op: number): string {
   return VIB_OPS.get(op)?.name ?? `op${op}`;
 }
+
+/** The TypeScript type a field of `type` carries. */
+type FieldValue<T extends FieldType> = T extends "u8" | "u16" | "u32" | "u64" ? number
+  : T extends "bool" ? boolean
+  : T extends "guid" | "str16" ? string
+  : T extends "bytes16" ? Uint8Array
+  : never;
+
+/** The top-level key of a dotted field name (`"attr.ah.dlid"` → `"attr"`). */
+type Head<N extends string> = N extends `${infer H}.${string}` ? H : N;
+
+/** The fields below key `K`, named relative to it. */
+type Under<S extends FieldSpec, K extends string> = S extends
+  { readonly name: `${K}.${infer R}`; readonly type: infer T; readonly opt?: infer O }
+  ? { readonly name: R; readonly type: T & FieldType; readonly opt: O }
+  : never;
+
+/** The field named exactly `K`, if the table has one (an optional object does). */
+type Own<S extends FieldSpec, K extends string> = Extract<S, { readonly name: K }>;
+
+/**
+ * Whether key `K` may be absent: its own field is optional, or it has no
+ * field of its own and every field below it may be absent (the codec then
+ * leaves it out when none is present).
+ */
+type MayBeAbsent<S extends FieldSpec, K extends string> = [Own<S, K>] extends [never]
+  ? AllMayBeAbsent<Under<S, K>>
+  : Own<S, K>["opt"] extends true ? true
+  : false;
+
+type AllMayBeAbsent<S extends FieldSpec> = false extends
+  { [K in Head<S["name"]>]: MayBeAbsent<S, K> }[Head<S["name"]>] ? false
+  : true;
+
+type ValueOf<S extends FieldSpec, K extends string> = [Own<S, K>] extends [never]
+  ? Body<Under<S, K>>
+  : Own<S, K>["type"] extends "obj" ? Body<Under<S, K>>
+  : FieldValue<Own<S, K>["type"]>;
+
+/** The object a list of fields describes, nested by their dotted names. */
+type Body<S extends FieldSpec> =
+  & { [K in Head<S["name"]> as MayBeAbsent<S, K> extends true ? never : K]: ValueOf<S, K> }
+  & { [K in Head<S["name"]> as MayBeAbsent<S, K> extends true ? K : never]?: ValueOf<S, K> };
+
+/** Flatten an intersection into one object type (for readable hovers and errors). */
+type Plain<T> = T extends Uint8Array ? T : T extends object ? { [K in keyof T]: Plain<T[K]> } : T;
+
+// Computed once per op, so that generic code indexes a finished table.
+type ReqBodies = { [O in VibOpCode]: Plain<Body<(typeof VIB_OP_TABLE)[O]["req"][number]>> };
+type RspBodies = { [O in VibOpCode]: Plain<Body<(typeof VIB_OP_TABLE)[O]["rsp"][number]>> };
+
+/**
+ * The request body of `op`, as the table lays it out: what the frontend
+ * encodes and the backend's handler for `op` receives.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VibOp, type VibReqBody } from "./mod.ts";
+ * const reg: VibReqBody<typeof VibOp.REG_MR> = { addr: 0x10000, length: 4096, access: 1, nrPages: 1 };
+ * // @ts-expect-error: the table has no such field
+ * const bad: VibReqBody<typeof VibOp.ALLOC_PD> = { pdn: 1 };
+ * assert.equal(reg.nrPages, 1);
+ * assert.ok(bad);
+ * ```
+ */
+export type VibReqBody<O extends VibOpCode> = ReqBodies[O];
+
+/**
+ * The response body of `op` (on success), as the table lays it out.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VibOp, type VibRspBody } from "./mod.ts";
+ * const pd: VibRspBody<typeof VibOp.ALLOC_PD> = { pdHandle: 1, pdn: 5 };
+ * const q: VibRspBody<typeof VibOp.QUERY_QP> = {
+ *   cap: { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1, maxInlineData: 0 },
+ * }; // `attr` may be absent: every field of it is optional
+ * assert.equal(pd.pdn + q.cap.maxSendWr, 13);
+ * ```
+ */
+export type VibRspBody<O extends VibOpCode> = RspBodies[O];
