@@ -50,7 +50,6 @@
  *
  * @module
  */
-import type { Engine } from "../sim/engine.ts";
 import { type MachineMemory, PAGE_SIZE } from "../sim/memory.ts";
 import type { AddressSpace } from "../sim/address_space.ts";
 import { XenError } from "./errors.ts";
