@@ -12,10 +12,12 @@
  *
  * @module
  */
+import type { BackendDatapath } from "../drivers/back/datapath.ts";
 import { VibBackDriver } from "../drivers/back/watcher.ts";
 import type { HcaDriver } from "../drivers/native/driver.ts";
 import { NativeUverbsDevice } from "../drivers/native/uverbs_native.ts";
 import { SPLIT_PROVIDER } from "../drivers/split/front.ts";
+import { SPLIT_DATAPATH } from "../drivers/split/ops.ts";
 import { VerbsError } from "../drivers/uapi/errors.ts";
 import { registerProvider } from "../drivers/verbs/providers.ts";
 import { VIB_KEYS } from "../drivers/vib/mod.ts";
@@ -30,6 +32,9 @@ import type { GuestOptions, HostCounters, HostHardware, HostPlatform, HostSpec }
 import { hostDriver } from "./native_host.ts";
 import { asVerbsError, inEngine } from "./util.ts";
 import { XenGuest } from "./xen_guest.ts";
+
+/** The datapaths through dom0 the backend serves, by the toolstack's `mode`. */
+const DATAPATHS: ReadonlyMap<string, BackendDatapath> = new Map([["split", SPLIT_DATAPATH]]);
 
 /** Dom0's memory (its P2M; frames are taken lazily). */
 const DOM0_BYTES = 1 << 30;
@@ -127,6 +132,7 @@ export class XenPlatform implements HostPlatform {
       driver: this.driver,
       heap: this.#heap,
       events,
+      datapaths: DATAPATHS,
     });
     this.backend.start();
   }

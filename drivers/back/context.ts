@@ -2,13 +2,13 @@
  * One guest context as dom0's backend holds it: the kernel verbs state
  * (a `UContext` of the native driver, with the context's own handle
  * tables — DESIGN §9 invariant 4: a handle from this frontend resolves
- * only here), the UAR, and every grant mapping and shadow buffer the
+ * only here), the UAR, and every grant mapping and device queue the
  * context's objects use, so that closing it returns all of them.
  *
  * @module
  */
 import type { UContext } from "../native/ucontext.ts";
-import type { SplitContext } from "../split/back.ts";
+import type { ContextDatapath } from "./datapath.ts";
 import type { GrantedMemory } from "./granted_memory.ts";
 import type { MappedBuffer } from "./grants.ts";
 
@@ -24,9 +24,9 @@ import type { MappedBuffer } from "./grants.ts";
 export interface ObjectBacking {
   /** The guest pages, mapped in dom0. */
   buf: MappedBuffer;
-  /** Split mode: the dom0 shadow queue registered with the device. */
-  shadow?: number;
-  /** QPN / CQN / SRQN (split mode routes doorbells by number). */
+  /** With a datapath through dom0: the dom0 queue registered with the device instead. */
+  queue?: number;
+  /** QPN / CQN / SRQN (a datapath through dom0 routes doorbells by number). */
   num?: number;
 }
 
@@ -52,6 +52,6 @@ export interface BackContext {
   uarAddr: number;
   /** Backing of each object, by `"<kind>:<handle>"`. */
   objects: Map<string, ObjectBacking>;
-  /** Split mode only. */
-  split?: SplitContext;
+  /** The context's datapath through dom0, if the device has one (split mode). */
+  datapath?: ContextDatapath;
 }

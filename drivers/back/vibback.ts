@@ -18,8 +18,12 @@
  *   indices is disconnected (xenbus Closing), its guest keeps running.
  * - Events: the native driver calls the context's handlers from dom0's
  *   interrupt path; an event thread writes them into the event ring
- *   (split mode: after copying the CQ's new entries to the guest) and
- *   notifies the guest — the dom0 hop of flow 3.
+ *   (with a datapath through dom0: after it had its turn, e.g. copying the
+ *   CQ's new entries to the guest) and notifies the guest — the dom0 hop
+ *   of flow 3.
+ * - Mode: the toolstack's `mode` key picks the device's datapath among
+ *   those the backend driver was given (`datapath.ts`); a mode with none
+ *   is bypass.
  * - Teardown (frontend Closing/Closed or gone, guest shut down or crashed,
  *   hostile frontend): every context is closed through the driver (device
  *   objects destroyed, UAR unmapped and freed), then every grant unmapped
@@ -42,7 +46,8 @@ import { opName, VIB_KEYS, type VibRequest, type VibResponse, vibRingOptions } f
 import { XenbusDevice, XenbusState, type XenbusStateValue } from "../xen/xenbus.ts";
 import type { BackContext } from "./context.ts";
 import { BackendGrants, type MappedBuffer } from "./grants.ts";
-import { checkRequest, closeContext, cqnOf, execute, type OpEnv } from "./ops.ts";
+import type { BackendDatapath } from "./datapath.ts";
+import { checkRequest, closeContext, CONTROL_OPS, cqnOf, execute, type OpEnv } from "./ops.ts";
 
 /**
  * Counters the host reports (`host.counters()`), shared by all backends of a host.
@@ -77,6 +82,8 @@ export interface BackendHost {
   heap: Dom0Heap;
   /** Dom0's event-channel dispatcher. */
   events: EventDispatcher;
+  /** Datapaths through dom0 by device mode (the composition root supplies them). */
+  datapaths: ReadonlyMap<string, BackendDatapath>;
   stats: BackendStats;
 }
 
@@ -103,7 +110,8 @@ function parseKey(v: string | undefined): number | undefined {
  */
 export class VibBack {
   readonly xb: XenbusDevice;
-  readonly mode: "bypass" | "split";
+  /** The device's mode: "bypass", or the mode of its datapath through dom0. */
+  readonly mode: string;
   readonly grants: BackendGrants;
   /** Why the backend disconnected (undefined while it has not). */
   closeReason: string | undefined;
@@ -139,13 +147,15 @@ export class VibBack {
     this.#h = host;
     this.#dom0 = host.hv.dom0;
     const xs = host.hv.xenstore;
-    this.mode = (() => {
+    const mode = (() => {
       try {
-        return xs.read(0, `${paths.backend}/${VIB_KEYS.mode}`) === "split" ? "split" : "bypass";
+        return xs.read(0, `${paths.backend}/${VIB_KEYS.mode}`);
       } catch {
         return "bypass";
       }
     })();
+    const datapath = host.datapaths.get(mode);
+    this.mode = datapath ? mode : "bypass";
     this.xb = new XenbusDevice({
       xs,
       domid: 0,
@@ -165,7 +175,8 @@ export class VibBack {
       driver: host.driver,
       heap: host.heap,
       grants: this.grants,
-      mode: this.mode,
+      datapath,
+      handlers: { ...CONTROL_OPS, ...datapath?.ops },
       contexts: this.#contexts,
       queueEvent: (e) => this.#queueEvent(e),
     };
@@ -350,10 +361,10 @@ export class VibBack {
       for (const e of batch) {
         const c = this.#contexts.get(e.ctx);
         if (!c) continue;
-        if (c.split && e.kind === VibEventKind.COMP) {
-          // The guest polls its own ring after the event: the entries must be there.
+        if (c.datapath && e.kind === VibEventKind.COMP) {
+          // The guest polls its own ring after the event: the datapath puts the entries there.
           const cqn = cqnOf(c, e.handle);
-          if (cqn !== undefined && c.split.hasCq(cqn)) await c.split.poll(cqn);
+          if (cqn !== undefined) await c.datapath.beforeCompEvent(cqn);
         }
         try {
           this.#evRing!.push(e);

@@ -118,7 +118,7 @@ interface QpObj {
   srq: SrqObj | undefined;
   region: HwRegion;
   req: CreateQpReq;
-  cap: QpCap;
+  cap: Required<QpCap>;
   state: number;
   attr: QpAttr;
 }
@@ -506,7 +506,7 @@ export class UContext implements UverbsFile {
       throw e;
     }
     const h = this.#next++;
-    const cap: QpCap = {
+    const cap: Required<QpCap> = {
       maxSendWr: w.sqSize,
       maxRecvWr: w.rqSize,
       maxSendSge: c.maxSendSge,

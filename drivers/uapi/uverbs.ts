@@ -245,8 +245,8 @@ export interface CreateQpReq {
 export interface CreateQpResp {
   qpHandle: number;
   qpn: number;
-  /** Capacities granted (at least those asked for). */
-  cap: QpCap;
+  /** Capacities granted (at least those asked for; every one reported, inline data too). */
+  cap: Required<QpCap>;
 }
 
 /**
@@ -276,7 +276,7 @@ export interface ModifyQpReq {
  */
 export interface QueryQpResp {
   attr: QpAttr & { state: number };
-  cap: QpCap;
+  cap: Required<QpCap>;
 }
 
 /**

@@ -114,6 +114,8 @@ export interface OpSpec {
   readonly rsp: readonly FieldSpec[];
   /** Carries a buffer as grant refs (segment area after the fields). */
   readonly segs?: boolean;
+  /** A datapath request: served only for a device whose datapath crosses dom0. */
+  readonly datapath?: boolean;
 }
 
 /** A field spec that keeps its name, type and optionality as literal types. */
@@ -387,12 +389,14 @@ export const VIB_OP_TABLE = {
   [VibOp.DOORBELL]: {
     op: VibOp.DOORBELL,
     name: "DOORBELL",
+    datapath: true,
     req: [f("offset", "u8"), f("word0", "u32"), f("word1", "u32")],
     rsp: [],
   },
   [VibOp.POLL_CQ]: {
     op: VibOp.POLL_CQ,
     name: "POLL_CQ",
+    datapath: true,
     req: [f("cqn", "u32"), f("consumerIndex", "u32")],
     rsp: [f("copied", "u32")],
   },
