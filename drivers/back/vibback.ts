@@ -94,6 +94,9 @@ function errnoOf(e: unknown): number {
   return Errno.EIO;
 }
 
+/** Request ids are 32-bit serial numbers: one more than half the space ahead is behind. */
+const HALF_ID_SPACE = 0x7fffffff;
+
 /** Strict non-negative decimal, as xenbus_scanf would accept it. */
 function parseKey(v: string | undefined): number | undefined {
   return v !== undefined && /^(0|[1-9][0-9]{0,9})$/.test(v) ? Number(v) : undefined;
@@ -311,8 +314,9 @@ export class VibBack {
     let status = 0;
     let body: Record<string, unknown> = {};
     try {
-      const replay = this.#lastId !== undefined &&
-        ((req.id - this.#lastId) >>> 0 === 0 || (req.id - this.#lastId) >>> 0 > 0x7fffffff);
+      // Serial-number order on 32 bits (RFC 1982): the next id is ahead by less than half the space.
+      const ahead = this.#lastId === undefined ? 1 : (req.id - this.#lastId) >>> 0;
+      const replay = ahead === 0 || ahead > HALF_ID_SPACE;
       if (replay) {
         throw new VerbsError("EINVAL", `request id ${req.id} replayed (last ${this.#lastId})`);
       }

@@ -14,7 +14,7 @@ import type { Engine } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import { CompChannel } from "./comp_channel.ts";
 import { Cq } from "./cq.ts";
-import { EventType } from "../uapi/enums.ts";
+import { EventType, PortState } from "../uapi/enums.ts";
 import { VerbsError } from "../uapi/errors.ts";
 import { Pd } from "./pd.ts";
 import { Provider, type ProviderEnv, type ProviderMemory, type ThreadCpu } from "./provider.ts";
@@ -254,7 +254,7 @@ export class Context {
     if (e.portNum !== undefined) {
       ev.portNum = e.portNum;
       const p = this.#ports[e.portNum - 1];
-      if (p) p.state = e.type === EventType.PORT_ACTIVE ? 4 : 1;
+      if (p) p.state = e.type === EventType.PORT_ACTIVE ? PortState.ACTIVE : PortState.DOWN;
     }
     for (const l of this.#asyncListeners) l(ev);
     const w = this.#asyncWaiters.shift();
