@@ -2,7 +2,7 @@
  * The guest's virtual HCA driver ("vibfront"): registered in the guest
  * kernel as an IB device named after the physical one, it connects to
  * dom0's backend over xenbus and forwards every control operation as one
- * fixed-size request on the shared ring (`vib_protocol.ts`).
+ * fixed-size request on the shared ring (`drivers/vib`).
  *
  * - Connect: allocate and grant the request ring page and the event ring
  *   page, allocate an unbound event channel for dom0, publish

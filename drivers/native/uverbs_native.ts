@@ -1,5 +1,5 @@
 /**
- * The native implementation of the kernel ABI (`drivers/verbs/uverbs.ts`):
+ * The native implementation of the kernel ABI (`drivers/uapi/uverbs.ts`):
  * a process on a bare-metal OS (or dom0) enters its own kernel, whose verbs
  * layer drives the HCA driver. Every call costs one system call plus the
  * kernel verbs work (`cpu.syscallNs + cpu.kernelVerbsNs`), then whatever
