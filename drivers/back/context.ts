@@ -8,9 +8,9 @@
  * @module
  */
 import type { UContext } from "../native/ucontext.ts";
-import type { ContextDatapath } from "./datapath.ts";
 import type { GrantedMemory } from "./granted_memory.ts";
 import type { MappedBuffer } from "./grants.ts";
+import type { WqLayout } from "../uapi/uverbs.ts";
 
 /**
  * What one object (MR, CQ, QP, SRQ) holds besides its device state.
@@ -54,4 +54,44 @@ export interface BackContext {
   objects: Map<string, ObjectBacking>;
   /** The context's datapath through dom0, if the device has one (split mode). */
   datapath?: ContextDatapath;
+}
+
+/**
+ * One context's datapath, told about every queue of the context.
+ *
+ * @example
+ * ```ts
+ * import type { ContextDatapath } from "./context.ts";
+ * const forget = (d: ContextDatapath, cqn: number) => d.removeCq(cqn);
+ * ```
+ */
+export interface ContextDatapath {
+  /**
+   * Whether dom0 only reads the guest's send/receive queue pages (it copies
+   * WQEs out of them), so their grants are mapped read-only.
+   */
+  readonly readsGuestQueues: boolean;
+  /** A zeroed buffer of `bytes` in dom0 for the device to use as a queue, and its frames. */
+  deviceQueue(bytes: number): { addr: number; mfns: number[] };
+  /** Give back a device queue. */
+  freeDeviceQueue(addr: number): void;
+  /** A CQ: the guest's ring `guest`, the device's `queue`. */
+  addCq(cqn: number, guest: MappedBuffer, queue: number, logSize: number): void;
+  /** A QP: the guest's work queues `guest` laid out as `wq`, the device's `queue`. */
+  addQp(qpn: number, guest: MappedBuffer, queue: number, wq: WqLayout): void;
+  /** An SRQ. */
+  addSrq(
+    srqn: number,
+    guest: MappedBuffer,
+    queue: number,
+    logSize: number,
+    logStride: number,
+  ): void;
+  removeCq(cqn: number): void;
+  removeQp(qpn: number): void;
+  removeSrq(srqn: number): void;
+  /** The QP went to RESET: its queues' counters restart. */
+  resetQp(qpn: number): void;
+  /** Called before a completion event for CQ `cqn` is forwarded to the guest. */
+  beforeCompEvent(cqn: number): Promise<void>;
 }

@@ -1,6 +1,7 @@
 /**
- * The backend's hooks for a datapath that crosses dom0 (the split baseline
- * plugs in here; the backend never imports it). A bypass backend has no
+ * The backend's hooks: what a request handler is given ({@link OpEnv},
+ * {@link OpHandler}), and what a datapath that crosses dom0 plugs in (the
+ * split baseline does; the backend never imports it). A bypass backend has no
  * datapath: the guest's provider rings the UAR page mapped into the guest
  * and the device DMAs into the guest's own queues. A backend built with a
  * {@link BackendDatapath} for the device's mode instead
@@ -17,15 +18,45 @@
  *
  * @module
  */
+import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
+import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import type { AddressSpace } from "../../sim/address_space.ts";
 import type { Engine } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
-import type { WqLayout } from "../uapi/uverbs.ts";
+import type { HcaDriver } from "../native/driver.ts";
+import type { VibEvent } from "../vib/event_ring.ts";
 import type { VibOpCode, VibRequestOf, VibRspBody } from "../vib/mod.ts";
-import type { BackContext } from "./context.ts";
+import type { BackContext, ContextDatapath } from "./context.ts";
 import type { Dom0Heap } from "./dom0_heap.ts";
-import type { MappedBuffer } from "./grants.ts";
-import type { OpEnv } from "./ops.ts";
+import type { BackendGrants } from "./grants.ts";
+
+/**
+ * What the op handlers need from their backend instance.
+ *
+ * @example
+ * ```ts
+ * import type { OpEnv } from "./datapath.ts";
+ * const crossesDom0 = (env: OpEnv) => env.datapath !== undefined;
+ * ```
+ */
+export interface OpEnv {
+  engine: Engine;
+  profile: Profile;
+  hv: Hypervisor;
+  dom0: XenDomain;
+  /** The frontend's domain id. */
+  frontDomid: number;
+  driver: HcaDriver;
+  heap: Dom0Heap;
+  grants: BackendGrants;
+  /** The device's datapath through dom0 (split mode); undefined in bypass mode. */
+  datapath?: BackendDatapath;
+  /** The handlers of this backend: the control ops (`ops.ts`) and the datapath's. */
+  handlers: OpHandlers;
+  contexts: Map<number, BackContext>;
+  /** Queue an event for the frontend (called from interrupt context). */
+  queueEvent(e: VibEvent): void;
+}
 
 /**
  * What the backend does for one op of one context: the request as the op
@@ -78,46 +109,6 @@ export interface DatapathEnv {
   heap: Dom0Heap;
   /** Where dom0 mapped the context's UAR page. */
   uarAddr: number;
-}
-
-/**
- * One context's datapath, told about every queue of the context.
- *
- * @example
- * ```ts
- * import type { ContextDatapath } from "./datapath.ts";
- * const forget = (d: ContextDatapath, cqn: number) => d.removeCq(cqn);
- * ```
- */
-export interface ContextDatapath {
-  /**
-   * Whether dom0 only reads the guest's send/receive queue pages (it copies
-   * WQEs out of them), so their grants are mapped read-only.
-   */
-  readonly readsGuestQueues: boolean;
-  /** A zeroed buffer of `bytes` in dom0 for the device to use as a queue, and its frames. */
-  deviceQueue(bytes: number): { addr: number; mfns: number[] };
-  /** Give back a device queue. */
-  freeDeviceQueue(addr: number): void;
-  /** A CQ: the guest's ring `guest`, the device's `queue`. */
-  addCq(cqn: number, guest: MappedBuffer, queue: number, logSize: number): void;
-  /** A QP: the guest's work queues `guest` laid out as `wq`, the device's `queue`. */
-  addQp(qpn: number, guest: MappedBuffer, queue: number, wq: WqLayout): void;
-  /** An SRQ. */
-  addSrq(
-    srqn: number,
-    guest: MappedBuffer,
-    queue: number,
-    logSize: number,
-    logStride: number,
-  ): void;
-  removeCq(cqn: number): void;
-  removeQp(qpn: number): void;
-  removeSrq(srqn: number): void;
-  /** The QP went to RESET: its queues' counters restart. */
-  resetQp(qpn: number): void;
-  /** Called before a completion event for CQ `cqn` is forwarded to the guest. */
-  beforeCompEvent(cqn: number): Promise<void>;
 }
 
 /**

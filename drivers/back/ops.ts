@@ -15,13 +15,8 @@
  *
  * @module
  */
-import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
-import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import type { AddressSpace } from "../../sim/address_space.ts";
-import type { Engine } from "../../sim/engine.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import type { Profile } from "../../sim/profiles/mod.ts";
-import type { HcaDriver } from "../native/driver.ts";
 import { UContext } from "../native/ucontext.ts";
 import { Access, QpAttrMask, QpState } from "../uapi/enums.ts";
 import { VerbsError } from "../uapi/errors.ts";
@@ -42,38 +37,9 @@ import {
   type VibRspBody,
 } from "../vib/mod.ts";
 import type { BackContext, ObjectBacking } from "./context.ts";
-import type { BackendDatapath, OpHandlers } from "./datapath.ts";
-import type { Dom0Heap } from "./dom0_heap.ts";
+import type { OpEnv, OpHandlers } from "./datapath.ts";
 import { GrantedMemory } from "./granted_memory.ts";
-import type { BackendGrants, MappedBuffer } from "./grants.ts";
-
-/**
- * What the op handlers need from their backend instance.
- *
- * @example
- * ```ts
- * import type { OpEnv } from "./ops.ts";
- * const crossesDom0 = (env: OpEnv) => env.datapath !== undefined;
- * ```
- */
-export interface OpEnv {
-  engine: Engine;
-  profile: Profile;
-  hv: Hypervisor;
-  dom0: XenDomain;
-  /** The frontend's domain id. */
-  frontDomid: number;
-  driver: HcaDriver;
-  heap: Dom0Heap;
-  grants: BackendGrants;
-  /** The device's datapath through dom0 (split mode); undefined in bypass mode. */
-  datapath?: BackendDatapath;
-  /** The handlers of this backend: {@link CONTROL_OPS} and the datapath's. */
-  handlers: OpHandlers;
-  contexts: Map<number, BackContext>;
-  /** Queue an event for the frontend (called from interrupt context). */
-  queueEvent(e: VibEvent): void;
-}
+import type { MappedBuffer } from "./grants.ts";
 
 /**
  * Most contexts one frontend may open.
@@ -604,4 +570,4 @@ export function cqnOf(c: BackContext, h: number): number | undefined {
   return c.objects.get(`cq:${h}`)?.num;
 }
 
-export type { ObjectBacking };
+export type { ObjectBacking, OpEnv };

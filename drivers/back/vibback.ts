@@ -46,8 +46,8 @@ import { opName, VIB_KEYS, type VibRequest, type VibResponse, vibRingOptions } f
 import { XenbusDevice, XenbusState, type XenbusStateValue } from "../xen/xenbus.ts";
 import type { BackContext } from "./context.ts";
 import { BackendGrants, type MappedBuffer } from "./grants.ts";
-import type { BackendDatapath } from "./datapath.ts";
-import { checkRequest, closeContext, CONTROL_OPS, cqnOf, execute, type OpEnv } from "./ops.ts";
+import type { BackendDatapath, OpEnv } from "./datapath.ts";
+import { checkRequest, closeContext, CONTROL_OPS, cqnOf, execute } from "./ops.ts";
 
 /**
  * Counters the host reports (`host.counters()`), shared by all backends of a host.

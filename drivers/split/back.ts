@@ -29,7 +29,8 @@
 import { CQE_BYTES, cqeReady } from "../../hca/cqe.ts";
 import { cmdWord, CqDbCmd, doorbellBytes, UarOffset } from "../../hca/uar.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import type { ContextDatapath, DatapathEnv } from "../back/datapath.ts";
+import type { ContextDatapath } from "../back/context.ts";
+import type { DatapathEnv } from "../back/datapath.ts";
 import type { MappedBuffer } from "../back/grants.ts";
 import { VerbsError } from "../uapi/errors.ts";
 import type { WqLayout } from "../uapi/uverbs.ts";
