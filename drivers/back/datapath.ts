@@ -35,8 +35,10 @@ import type { BackendGrants } from "./grants.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { OpEnv } from "./datapath.ts";
  * const crossesDom0 = (env: OpEnv) => env.datapath !== undefined;
+ * assert.equal(crossesDom0({ datapath: undefined } as OpEnv), false); // a bypass device
  * ```
  */
 export interface OpEnv {
@@ -67,8 +69,12 @@ export interface OpEnv {
  * import assert from "node:assert/strict";
  * import type { OpHandler } from "./datapath.ts";
  * import type { VibOp } from "../vib/mod.ts";
- * const pd: OpHandler<typeof VibOp.ALLOC_PD> = async (_env, c) => ({ ...(await c.uctx.allocPd()) });
- * assert.equal(typeof pd, "function");
+ * const port: OpHandler<typeof VibOp.QUERY_PORT> = async (_env, c, req) => ({
+ *   ...(await c.uctx.queryPort(req.body.port)), // `req.body` is QUERY_PORT's: { port: number }
+ * });
+ * // @ts-expect-error: the table's ALLOC_PD response has no `pd` field
+ * const wrong: OpHandler<typeof VibOp.ALLOC_PD> = async () => ({ pd: 1 });
+ * assert.equal(port.length + wrong.length, 3);
  * ```
  */
 export type OpHandler<O extends VibOpCode> = (
@@ -85,8 +91,10 @@ export type OpHandler<O extends VibOpCode> = (
  * import assert from "node:assert/strict";
  * import type { OpHandlers } from "./datapath.ts";
  * import { VibOp } from "../vib/mod.ts";
- * const none: OpHandlers = { [VibOp.DESTROY_AH]: async () => ({}) };
- * assert.ok(none[VibOp.DESTROY_AH]);
+ * const refuseAh: OpHandlers = {
+ *   [VibOp.CREATE_AH]: () => Promise.reject(new Error("EOPNOTSUPP: no address handles here")),
+ * };
+ * assert.ok(refuseAh[VibOp.CREATE_AH] && !refuseAh[VibOp.DESTROY_AH]);
  * ```
  */
 export type OpHandlers = { readonly [O in VibOpCode]?: OpHandler<O> };
@@ -96,8 +104,18 @@ export type OpHandlers = { readonly [O in VibOpCode]?: OpHandler<O> };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { AddressSpace, Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../../sim/mod.ts";
+ * import { Dom0Heap } from "./dom0_heap.ts";
  * import type { DatapathEnv } from "./datapath.ts";
- * const uar = (e: DatapathEnv) => e.uarAddr; // dom0's mapping of the context's UAR page
+ * import { SPLIT_DATAPATH } from "../split/ops.ts";
+ * const space = new AddressSpace(new MachineMemory(64 << 20), "dom0", 32 << 20, new Prng(1));
+ * const env: DatapathEnv = {
+ *   engine: new Engine(), profile: PCIX_SDR_2006, space,
+ *   heap: Dom0Heap.reserve(space, 1 << 20), uarAddr: 0, // a context's UAR, as dom0 mapped it
+ * };
+ * const q = SPLIT_DATAPATH.open(env).deviceQueue(8192);
+ * assert.equal(q.mfns.length, 2); // two pages of dom0's heap for the device
  * ```
  */
 export interface DatapathEnv {
@@ -119,8 +137,13 @@ export interface DatapathEnv {
  * ```ts
  * import assert from "node:assert/strict";
  * import type { BackendDatapath } from "./datapath.ts";
- * const serves = (d: BackendDatapath, op: number) => op in d.ops;
- * assert.equal(typeof serves, "function");
+ * import { CONTROL_OPS } from "./ops.ts";
+ * import { SPLIT_DATAPATH } from "../split/ops.ts";
+ * import { VibOp } from "../vib/mod.ts";
+ * const split: BackendDatapath = SPLIT_DATAPATH;
+ * const served = { ...CONTROL_OPS, ...split.ops }; // what a split device's backend dispatches to
+ * assert.ok(served[VibOp.DOORBELL] && !CONTROL_OPS[VibOp.DOORBELL]);
+ * assert.notEqual(served[VibOp.RESIZE_CQ], CONTROL_OPS[VibOp.RESIZE_CQ]); // overridden: refused
  * ```
  */
 export interface BackendDatapath {

@@ -67,10 +67,15 @@ function pagesOf(addr: number, len: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkRequest, type OpEnv } from "./ops.ts";
- * const ok = (env: OpEnv, r: Parameters<typeof checkRequest>[1]) => {
- *   try { checkRequest(env, r); return true; } catch { return false; }
- * };
+ * import { VibOp } from "../vib/mod.ts";
+ * const bypass = { datapath: undefined } as OpEnv; // the checks look at nothing else
+ * const req = { id: 1, flags: 0, ctx: 1, handle: 0, body: {}, segs: [] };
+ * checkRequest(bypass, { ...req, op: VibOp.ALLOC_PD }); // passes
+ * assert.throws(() => checkRequest(bypass, { ...req, op: 99 }), /ENOSYS/);
+ * assert.throws(() => checkRequest(bypass, { ...req, op: VibOp.ALLOC_PD, flags: 0x80 }), /EINVAL/);
+ * assert.throws(() => checkRequest(bypass, { ...req, op: VibOp.DOORBELL }), /EOPNOTSUPP/);
  * ```
  */
 export function checkRequest(env: OpEnv, req: VibRequest): void {
@@ -272,10 +277,22 @@ async function open(env: OpEnv): Promise<VibRspBody<typeof VibOp.OPEN>> {
  *
  * @example
  * ```ts
- * import { closeContext, type OpEnv } from "./ops.ts";
- * const closeAll = async (env: OpEnv) => {
- *   for (const c of [...env.contexts.values()]) await closeContext(env, c);
- * };
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenPlatform } from "../../platform/xen_host.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" });
+ * const back = (xen.platform as XenPlatform).backend!.instances().get(vm.domid!)!;
+ * const uars = xen.hca.stats().used.uar;
+ * await cluster.run(async () => {
+ *   const ctx = await vm.openDevice();
+ *   assert.equal(back.contextCount, 1);
+ *   await ctx.close(); // CLOSE: the backend closes the context
+ * });
+ * assert.equal(back.contextCount, 0);
+ * assert.equal(xen.hca.stats().used.uar, uars); // its UAR is back
  * ```
  */
 export async function closeContext(env: OpEnv, c: BackContext): Promise<void> {
@@ -541,10 +558,12 @@ async function dispatch<O extends VibOpCode>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { execute, type OpEnv } from "./ops.ts";
  * import { VibOp } from "../vib/mod.ts";
- * const pd = (env: OpEnv, ctx: number) =>
- *   execute(env, { id: 1, op: VibOp.ALLOC_PD, flags: 0, ctx, handle: 0, body: {}, segs: [] });
+ * const env = { contexts: new Map() } as OpEnv; // no context open
+ * const pd = { id: 1, op: VibOp.ALLOC_PD, flags: 0, ctx: 3, handle: 0, body: {}, segs: [] };
+ * await assert.rejects(execute(env, pd), /EBADF: no context 3/); // handles resolve per context
  * ```
  */
 export async function execute(env: OpEnv, req: VibRequest): Promise<Record<string, unknown>> {
@@ -561,9 +580,14 @@ export async function execute(env: OpEnv, req: VibRequest): Promise<Record<strin
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cqnOf } from "./ops.ts";
  * import type { BackContext } from "./context.ts";
- * const first = (c: BackContext) => cqnOf(c, 1);
+ * import type { MappedBuffer } from "./grants.ts";
+ * const buf: MappedBuffer = { handles: [], mfns: [], addrs: [] };
+ * const c = { objects: new Map([["cq:1", { buf, num: 7 }]]) } as BackContext;
+ * assert.equal(cqnOf(c, 1), 7);
+ * assert.equal(cqnOf(c, 2), undefined);
  * ```
  */
 export function cqnOf(c: BackContext, h: number): number | undefined {

@@ -80,8 +80,23 @@ export interface FrontDatapath {
  *
  * @example
  * ```ts
- * import type { VibFrontFile } from "./file.ts";
- * const pinnedPages = (f: VibFrontFile) => f.grantedPages;
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import { VibFrontFile } from "./file.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass", regCache: false });
+ * await cluster.run(async () => {
+ *   const ctx = await vm.openDevice();
+ *   const file = ctx.file;
+ *   assert.ok(file instanceof VibFrontFile);
+ *   const buf = vm.memory.alloc(3 * 4096, 4096);
+ *   const mr = await (await ctx.allocPd()).regMr(buf, 3 * 4096, 1);
+ *   assert.equal(file.grantedPages, 3); // one grant per page, kept while dom0 maps them
+ *   await mr.dereg();
+ *   assert.equal(file.grantedPages, 0);
+ * });
  * ```
  */
 export class VibFrontFile implements FrontFile {

@@ -477,9 +477,12 @@ type Body<S extends FieldSpec> =
 /** Flatten an intersection into one object type (for readable hovers and errors). */
 type Plain<T> = T extends Uint8Array ? T : T extends object ? { [K in keyof T]: Plain<T[K]> } : T;
 
+/** The body of a field list; an op without fields carries exactly nothing. */
+type BodyOf<S extends FieldSpec> = [S] extends [never] ? Record<string, never> : Plain<Body<S>>;
+
 // Computed once per op, so that generic code indexes a finished table.
-type ReqBodies = { [O in VibOpCode]: Plain<Body<(typeof VIB_OP_TABLE)[O]["req"][number]>> };
-type RspBodies = { [O in VibOpCode]: Plain<Body<(typeof VIB_OP_TABLE)[O]["rsp"][number]>> };
+type ReqBodies = { [O in VibOpCode]: BodyOf<(typeof VIB_OP_TABLE)[O]["req"][number]> };
+type RspBodies = { [O in VibOpCode]: BodyOf<(typeof VIB_OP_TABLE)[O]["rsp"][number]> };
 
 /**
  * The request body of `op`, as the table lays it out: what the frontend
@@ -490,8 +493,9 @@ type RspBodies = { [O in VibOpCode]: Plain<Body<(typeof VIB_OP_TABLE)[O]["rsp"][
  * import assert from "node:assert/strict";
  * import { VibOp, type VibReqBody } from "./mod.ts";
  * const reg: VibReqBody<typeof VibOp.REG_MR> = { addr: 0x10000, length: 4096, access: 1, nrPages: 1 };
- * // @ts-expect-error: the table has no such field
- * const bad: VibReqBody<typeof VibOp.ALLOC_PD> = { pdn: 1 };
+ * const stray = { pdn: 1 };
+ * // @ts-expect-error: ALLOC_PD's request carries no fields
+ * const bad: VibReqBody<typeof VibOp.ALLOC_PD> = stray;
  * assert.equal(reg.nrPages, 1);
  * assert.ok(bad);
  * ```
