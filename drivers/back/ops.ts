@@ -173,9 +173,23 @@ async function queueBuffer(
   }
 }
 
-async function undoQueue(env: OpEnv, c: BackContext, q: QueueBuffer): Promise<void> {
-  await env.grants.unmap(q.buf);
-  if (q.queue !== undefined) c.datapath?.freeDeviceQueue(q.queue);
+/**
+ * Make the driver call that creates the queue `q` is for, with its frames
+ * staged; if the call fails, give the guest's pages and the device queue back.
+ */
+async function withQueue<T>(
+  env: OpEnv,
+  c: BackContext,
+  q: QueueBuffer,
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await withFrames(c, q.regAddr, q.regMfns, fn);
+  } catch (e) {
+    await env.grants.unmap(q.buf);
+    if (q.queue !== undefined) c.datapath?.freeDeviceQueue(q.queue);
+    throw e;
+  }
 }
 
 /** QP attributes as `qp.modify` had them: only the fields the mask names. */
@@ -393,18 +407,12 @@ export const CONTROL_OPS: OpHandlers = {
   [VibOp.CREATE_CQ]: async (env, c, req) => {
     const { cqe, logSize, compVector, bufAddr, bufBytes, nrPages } = req.body;
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, false);
-    let r;
-    try {
-      r = await withFrames(
-        c,
-        q.regAddr,
-        q.regMfns,
-        () => c.uctx.createCq({ cqe, logSize, bufAddr: q.regAddr, bufBytes, compVector }),
-      );
-    } catch (e) {
-      await undoQueue(env, c, q);
-      throw e;
-    }
+    const r = await withQueue(
+      env,
+      c,
+      q,
+      () => c.uctx.createCq({ cqe, logSize, bufAddr: q.regAddr, bufBytes, compVector }),
+    );
     c.objects.set(`cq:${r.cqHandle}`, { buf: q.buf, queue: q.queue, num: r.cqn });
     if (q.queue !== undefined) c.datapath?.addCq(r.cqn, q.buf, q.queue, logSize);
     return { ...r };
@@ -415,21 +423,15 @@ export const CONTROL_OPS: OpHandlers = {
     const old = c.objects.get(`cq:${h}`);
     if (!old) throw inval(`no CQ with handle ${h} in this context`);
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, false);
-    let r;
-    try {
-      r = await withFrames(c, q.regAddr, q.regMfns, () =>
-        c.uctx.resizeCq({
-          cqHandle: h,
-          cqe,
-          logSize,
-          bufAddr: q.regAddr,
-          bufBytes,
-          consumerIndex,
-        }));
-    } catch (e) {
-      await undoQueue(env, c, q);
-      throw e;
-    }
+    const r = await withQueue(env, c, q, () =>
+      c.uctx.resizeCq({
+        cqHandle: h,
+        cqe,
+        logSize,
+        bufAddr: q.regAddr,
+        bufBytes,
+        consumerIndex,
+      }));
     await env.grants.unmap(old.buf);
     c.objects.set(`cq:${h}`, { buf: q.buf, num: old.num });
     return { ...r };
@@ -447,23 +449,17 @@ export const CONTROL_OPS: OpHandlers = {
     const readonly = c.datapath?.readsGuestQueues ?? false;
     const q = await queueBuffer(env, c, req, b.nrPages, b.wq.bufAddr, b.wq.bufBytes, readonly);
     const layout: WqLayout = { ...b.wq, bufAddr: q.regAddr };
-    let r;
-    try {
-      r = await withFrames(c, q.regAddr, q.regMfns, () =>
-        c.uctx.createQp({
-          pdHandle: req.handle,
-          type: b.type,
-          sendCqHandle: b.sendCqHandle,
-          recvCqHandle: b.recvCqHandle,
-          srqHandle: b.srqHandle,
-          sqSigAll: b.sqSigAll,
-          cap: b.cap,
-          wq: layout,
-        }));
-    } catch (e) {
-      await undoQueue(env, c, q);
-      throw e;
-    }
+    const r = await withQueue(env, c, q, () =>
+      c.uctx.createQp({
+        pdHandle: req.handle,
+        type: b.type,
+        sendCqHandle: b.sendCqHandle,
+        recvCqHandle: b.recvCqHandle,
+        srqHandle: b.srqHandle,
+        sqSigAll: b.sqSigAll,
+        cap: b.cap,
+        wq: layout,
+      }));
     c.objects.set(`qp:${r.qpHandle}`, { buf: q.buf, queue: q.queue, num: r.qpn });
     if (q.queue !== undefined) c.datapath?.addQp(r.qpn, q.buf, q.queue, layout);
     return { ...r };
@@ -494,23 +490,17 @@ export const CONTROL_OPS: OpHandlers = {
     const { maxWr, maxSge, srqLimit, bufAddr, bufBytes, logSize, logStride, nrPages } = req.body;
     const readonly = c.datapath?.readsGuestQueues ?? false;
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, readonly);
-    let r;
-    try {
-      r = await withFrames(c, q.regAddr, q.regMfns, () =>
-        c.uctx.createSrq({
-          pdHandle: req.handle,
-          maxWr,
-          maxSge,
-          srqLimit,
-          bufAddr: q.regAddr,
-          bufBytes,
-          logSize,
-          logStride,
-        }));
-    } catch (e) {
-      await undoQueue(env, c, q);
-      throw e;
-    }
+    const r = await withQueue(env, c, q, () =>
+      c.uctx.createSrq({
+        pdHandle: req.handle,
+        maxWr,
+        maxSge,
+        srqLimit,
+        bufAddr: q.regAddr,
+        bufBytes,
+        logSize,
+        logStride,
+      }));
     c.objects.set(`srq:${r.srqHandle}`, { buf: q.buf, queue: q.queue, num: r.srqn });
     if (q.queue !== undefined) c.datapath?.addSrq(r.srqn, q.buf, q.queue, logSize, logStride);
     return { ...r };

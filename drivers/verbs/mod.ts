@@ -17,21 +17,7 @@
  *
  * @module
  */
-export * from "../uapi/enums.ts";
-export * from "../uapi/errors.ts";
-export * from "../uapi/types.ts";
-export type * from "../uapi/uverbs.ts";
-export {
-  ATTR_MASK_BITS,
-  attrMask,
-  maskNames,
-  modifyQpError,
-  QP_STATE_TABLE,
-  type QpAttrName,
-  qpTypeName,
-  stateName,
-  type TransitionParams,
-} from "../uapi/qp_state.ts";
+export * from "../uapi/mod.ts";
 export { RegCacheFile, type RegCacheOptions } from "./reg_cache.ts";
 export { Context, type VerbsAsyncEvent, type VerbsEnv } from "./context.ts";
 export { Pd, type QpInitAttr } from "./pd.ts";
