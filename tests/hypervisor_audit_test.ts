@@ -27,7 +27,10 @@ Deno.test("audit: clean through a guest's life — grants, I/O pages, device pin
     assert.deepEqual(hv.audit(), []);
     const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
     const p = vm.memory.alloc(2 * 4096, 4096) / 4096;
-    const refs = [await grantsOf(hv, vm).grantAccess(0, p), await grantsOf(hv, vm).grantAccess(0, p + 1, true)];
+    const refs = [
+      await grantsOf(hv, vm).grantAccess(0, p),
+      await grantsOf(hv, vm).grantAccess(0, p + 1, true),
+    ];
     const maps = await hv.grantMapBatch(
       dom0,
       refs.map((ref, i) => ({ domid: vm.domid, ref, readonly: i === 1 })),
