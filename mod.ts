@@ -32,6 +32,7 @@ export * from "./hca/capture.ts";
 export * from "./hca/rocev2.ts";
 export type { CaptureFilter, CaptureRecord, Fabric, FaultRule } from "./hca/fabric.ts";
 export type { HcaStats, ResourceKind } from "./hca/device.ts";
+export type { AuditViolation } from "./sim/frame_audit.ts";
 export {
   Hypervisor,
   type HypervisorCounters,
