@@ -294,8 +294,6 @@ export interface GrantParty {
  * import { encodeGrantEntry, GTF_permit_access } from "./grant_table.ts";
  * const engine = new Engine();
  * const hv = new Hypervisor(engine, new MachineMemory(128 << 20), PCIX_SDR_2006, new Prng(1));
- * import assert from "node:assert/strict";
- * import { encodeGrantEntry, GNTTAB_NR_RESERVED_ENTRIES as ref, GTF_permit_access } from "./grant_table.ts";
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
  *   const page = vm.memory.alloc(4096, 4096), ref = 8;

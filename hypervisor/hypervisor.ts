@@ -153,8 +153,6 @@ export interface HypervisorCounters {
  * const engine = new Engine();
  * const hv = new Hypervisor(engine, new MachineMemory(256 << 20), PCIX_SDR_2006, new Prng(1));
  * const dom0 = hv.dom0;
- * import assert from "node:assert/strict";
- * import { encodeGrantEntry, GTF_permit_access } from "./grant_table.ts";
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(dom0, { name: "vm0", memoryBytes: 64 << 20 });
  *   const page = vm.memory.alloc(4096, 4096), ref = 8;

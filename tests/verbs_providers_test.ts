@@ -13,6 +13,7 @@ import {
   MTHCA_PROVIDER,
   openContext,
   registerProvider,
+  unregisterProvider,
 } from "../drivers/verbs/providers.ts";
 import { cluster, guest } from "./xenib_support.ts";
 
@@ -57,7 +58,7 @@ Deno.test("providers: without the split provider a split guest's device has no d
   const { cluster: c, hosts } = await cluster([true]);
   const split = await guest(hosts[0], "vm1", "split");
   const uars = hosts[0].hca.stats().used.uar;
-  registerProvider(SPLIT_PROVIDER)(); // the composition root registered it: take it away
+  assert.ok(unregisterProvider(SPLIT_PROVIDER), "the composition root registered it");
   try {
     await c.run(async () => {
       await assert.rejects(

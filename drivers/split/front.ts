@@ -164,9 +164,9 @@ export class SplitCq extends ProviderCq {
  * import assert from "node:assert/strict";
  * import { matchProvider, registerProvider } from "../verbs/providers.ts";
  * import { SPLIT_PROVIDER } from "./front.ts";
- * const drop = registerProvider(SPLIT_PROVIDER);
+ * const undo = registerProvider(SPLIT_PROVIDER); // the composition root does this
  * assert.equal(matchProvider({ driver: "vib-split" }), SPLIT_PROVIDER);
- * drop();
+ * undo();
  * ```
  */
 export const SPLIT_PROVIDER: ProviderDriver = {

@@ -43,6 +43,7 @@ export {
   type ProviderDriver,
   type ProviderMatch,
   registerProvider,
+  unregisterProvider,
 } from "./providers.ts";
 export { Ah } from "./ah.ts";
 export {

@@ -109,25 +109,48 @@ export function matches(m: ProviderMatch, id: DeviceIdentity): boolean {
 
 /**
  * Register a provider (`verbs_register_driver`); it is consulted after the
- * ones registered before it. Returns a function that unregisters it.
+ * ones registered before it. Returns a function that undoes this call: it
+ * unregisters the provider if this call registered it (registering one
+ * twice changes nothing, and undoing the second call keeps the first).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { Provider } from "./provider.ts";
- * import { matchProvider, registerProvider } from "./providers.ts";
- * const drop = registerProvider({ name: "toy", match: [{ driver: "toy" }], create: (env) => new Provider(env) });
- * assert.equal(matchProvider({ driver: "toy" })?.name, "toy");
+ * import { matchProvider, type ProviderDriver, registerProvider } from "./providers.ts";
+ * const toy: ProviderDriver = { name: "toy", match: [{ driver: "toy" }], create: (env) => new Provider(env) };
+ * const drop = registerProvider(toy);
+ * registerProvider(toy)(); // a second registration, undone: the first stands
+ * assert.equal(matchProvider({ driver: "toy" }), toy);
  * drop();
  * assert.equal(matchProvider({ driver: "toy" }), undefined);
  * ```
  */
 export function registerProvider(d: ProviderDriver): () => void {
-  if (!REGISTERED.includes(d)) REGISTERED.push(d);
-  return () => {
-    const i = REGISTERED.indexOf(d);
-    if (i >= 0) REGISTERED.splice(i, 1);
-  };
+  if (REGISTERED.includes(d)) return () => {};
+  REGISTERED.push(d);
+  return () => void unregisterProvider(d);
+}
+
+/**
+ * Take a provider out of the table, whoever registered it; false if it was
+ * not registered. Devices it would have driven then have no provider
+ * (opening them is ENODEV) until it is registered again.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MTHCA_PROVIDER, registerProvider, unregisterProvider } from "./providers.ts";
+ * assert.ok(unregisterProvider(MTHCA_PROVIDER));
+ * assert.ok(!unregisterProvider(MTHCA_PROVIDER));
+ * registerProvider(MTHCA_PROVIDER); // put the built-in back
+ * ```
+ */
+export function unregisterProvider(d: ProviderDriver): boolean {
+  const i = REGISTERED.indexOf(d);
+  if (i < 0) return false;
+  REGISTERED.splice(i, 1);
+  return true;
 }
 
 /**
