@@ -1,31 +1,44 @@
 /**
  * xenib: VMM-bypass I/O for virtual machines (Liu, Huang, Abali, Panda,
  * USENIX ATC 2006) as an executable system in virtual time. This module only
- * re-exports: the verbs API and clusters (`drivers/verbs`), the simulated
- * platform (`sim`), the hypervisor (`hypervisor`, as `Xen*`-free names plus
- * its `Domain` as `XenDomain`), the HCA model (`hca`), and the real-hardware
- * provider (`openRealDevice`), and the MPI library as the namespace `mpi`
- * (`mpi/`, see docs/mpi.md).
+ * re-exports the public API (API.md): clusters, hosts and domains
+ * (`platform/`), the verbs library with its enums, errors and connect
+ * helpers (`drivers/verbs`), verbs on real hardware (`openRealDevice`), cost
+ * profiles and their loading, the engine and PRNG, packet capture (pcap) and
+ * the hypervisor's public face (`host.hypervisor`, `XenError`), and the MPI
+ * library as the namespace `mpi` (`mpi/`, docs/mpi.md). Driver
+ * internals (the HCA driver, the frontend and backend, the rings) are not
+ * part of it; tools and tests that study them import their modules.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Cluster } from "./mod.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * cluster.addHost({ name: "a", hypervisor: false });
  * await cluster.start();
- * console.log(cluster.now > 0);
+ * assert.ok(cluster.now > 0);
  * ```
  *
  * @module
  */
-export * from "./sim/mod.ts";
+export * from "./platform/mod.ts";
 export * from "./drivers/verbs/mod.ts";
 export * from "./drivers/verbs/real.ts";
-export * from "./hca/mod.ts";
-export * from "./hypervisor/mod.ts";
-export { Domain } from "./drivers/verbs/mod.ts";
-export { Domain as XenDomain } from "./hypervisor/mod.ts";
-export * from "./drivers/xen/mod.ts";
+export * from "./sim/profiles/mod.ts";
+export { DeadlockError, Engine, type EngineOptions } from "./sim/engine.ts";
+export { Prng } from "./sim/prng.ts";
+export * from "./hca/pcap.ts";
 export * from "./hca/capture.ts";
 export * from "./hca/rocev2.ts";
+export type { CaptureFilter, CaptureRecord, Fabric, FaultRule } from "./hca/fabric.ts";
+export type { HcaStats, ResourceKind } from "./hca/device.ts";
+export type { AuditViolation } from "./sim/frame_audit.ts";
+export {
+  Hypervisor,
+  type HypervisorCounters,
+  type HypervisorStats,
+} from "./hypervisor/hypervisor.ts";
+export { XenErrno, type XenErrnoCode, XenError } from "./hypervisor/errors.ts";
+export { Domain as XenDomain } from "./hypervisor/domain.ts";
 export * as mpi from "./mpi/mod.ts";

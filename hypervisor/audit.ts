@@ -84,12 +84,14 @@ function domidOfLabel(label: string): number | undefined {
  * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hypervisor } from "./hypervisor.ts";
+ * import { encodeGrantEntry, GTF_permit_access } from "./grant_table.ts";
  * const engine = new Engine();
  * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
- *   const page = vm.memory.alloc(4096, 4096);
- *   const ref = await vm.grants.grantAccess(0, page / 4096);
+ *   const page = vm.memory.alloc(4096, 4096), ref = 8;
+ *   const entry = encodeGrantEntry({ flags: GTF_permit_access, domid: 0, frame: page / 4096 });
+ *   hv.mem.write(hv.grantTableFrames(vm.domid)![0] * 4096 + 8 * ref, entry); // the guest's grant
  *   const m = await hv.grantMap(hv.dom0, { domid: vm.domid, ref });
  *   assert.deepEqual(hv.audit(), []); // dom0 maps a page the guest granted, counted once
  *   hv.mem.getPage(m.mfn); // a reference nobody accounts for

@@ -15,7 +15,6 @@
 import { type Engine, WaitQueue } from "../sim/engine.ts";
 import type { AddressSpace } from "../sim/address_space.ts";
 import type { SharedInfo } from "./event_channel.ts";
-import type { GuestGrantTable } from "./grant_table.ts";
 
 /**
  * Where a domain is in its life.
@@ -183,8 +182,8 @@ export interface DomainInit {
   sharedInfo: SharedInfo;
   /** Guest address of the shared-info page. */
   sharedInfoAddr: number;
-  /** The guest side of its grant table. */
-  grants: GuestGrantTable;
+  /** Guest address of each of its grant-table frames (`GNTTABOP_setup_table`). */
+  grantTableAddrs: readonly number[];
 }
 
 /**
@@ -222,8 +221,13 @@ export class Domain {
   readonly sharedInfo: SharedInfo;
   /** Guest address of the shared-info page. */
   readonly sharedInfoAddr: number;
-  /** The guest's grant-table helpers (grant access, end access). */
-  readonly grants: GuestGrantTable;
+  /**
+   * Guest address of each frame of the domain's grant table, mapped into it
+   * by the hypervisor (`GNTTABOP_setup_table`): the domain writes its
+   * `grant_entry_v1_t`s there (its kernel's grant-table client,
+   * `drivers/xen/grant_table.ts`, does).
+   */
+  readonly grantTableAddrs: readonly number[];
   #core: DomainCore;
 
   /**
@@ -238,7 +242,7 @@ export class Domain {
     this.memory = init.memory;
     this.sharedInfo = init.sharedInfo;
     this.sharedInfoAddr = init.sharedInfoAddr;
-    this.grants = init.grants;
+    this.grantTableAddrs = init.grantTableAddrs;
     this.#core = core;
   }
 

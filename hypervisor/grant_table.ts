@@ -12,7 +12,8 @@
  * | 2 | `domid_t domid`: the domain allowed to map |
  * | 4 | `uint32_t frame`: the granter's guest frame number (pfn) |
  *
- * The guest writes entries through its own memory ({@link GuestGrantTable});
+ * The guest writes entries through its own memory (its kernel's grant-table
+ * client, `drivers/xen/grant_table.ts`, not the hypervisor's business);
  * the hypervisor copies an entry out of machine memory at map time and only
  * then validates the copy ({@link GrantTables.map}), so a guest rewriting its
  * table meanwhile, or filling it with garbage, gets an errno and nothing
@@ -49,11 +50,10 @@
  *
  * @module
  */
-import type { Engine } from "../sim/engine.ts";
 import { type MachineMemory, PAGE_SIZE } from "../sim/memory.ts";
 import type { AddressSpace } from "../sim/address_space.ts";
 import { XenError } from "./errors.ts";
-import { DOMID_FIRST_RESERVED, intArg } from "./args.ts";
+import { intArg } from "./args.ts";
 
 /**
  * `GTF_invalid`: the entry grants nothing.
@@ -184,7 +184,8 @@ export const GRANT_ENTRY_V1_SIZE = 8;
  */
 export const GRANT_ENTRIES_PER_FRAME = PAGE_SIZE / GRANT_ENTRY_V1_SIZE;
 /**
- * `GNTTAB_NR_RESERVED_ENTRIES`: refs a Linux guest keeps for the toolstack.
+ * `GNTTAB_NR_RESERVED_ENTRIES` (`xen/grant_table.h`): refs a guest keeps
+ * for the toolstack (console, xenstore); its kernel hands out refs from here.
  *
  * @example
  * ```ts
@@ -668,135 +669,5 @@ export class GrantTables {
     if (!t) return;
     this.#tables.delete(domid);
     for (const mfn of t.frames) this.mem.freeFrame(mfn);
-  }
-}
-
-/**
- * The guest's side of its grant table (what Linux's `gnttab_*` helpers do):
- * allocate a free reference, write the entry through the guest's own
- * memory, end access when the peer is done. Refs below
- * {@link GNTTAB_NR_RESERVED_ENTRIES} are not handed out, as in Linux.
- *
- * @example
- * ```ts
- * import { GuestGrantTable } from "./grant_table.ts";
- * import { AddressSpace, Engine, MachineMemory, Prng } from "../sim/mod.ts";
- * const mem = new MachineMemory(16 << 20);
- * const as = new AddressSpace(mem, "vm", 1 << 20, new Prng(1));
- * const table = as.alloc(4096, 4096); // stands in for the Xen-provided frame
- * const engine = new Engine();
- * const g = new GuestGrantTable(as, [table], engine, 50);
- * await engine.run(async () => {
- *   const ref = await g.grantAccess(0, 42, true);
- *   console.log(ref, g.readEntry(ref)); // 8 { flags: 5, domid: 0, frame: 42 }
- *   await g.endAccess(ref);
- * });
- * ```
- */
-export class GuestGrantTable {
-  #free: number[] = [];
-  #used = new Set<number>();
-
-  /**
-   * Every ref from {@link GNTTAB_NR_RESERVED_ENTRIES} up starts free.
-   * @param memory the guest's address space
-   * @param frameAddrs guest address of each table frame
-   * @param engine for the cost of writing an entry
-   * @param entryNs cost of one entry write (`profile.xen.grantEntryNs`)
-   */
-  constructor(
-    private memory: AddressSpace,
-    private frameAddrs: readonly number[],
-    private engine: Engine,
-    private entryNs: number,
-  ) {
-    for (let r = this.size - 1; r >= GNTTAB_NR_RESERVED_ENTRIES; r--) this.#free.push(r);
-  }
-
-  /** Entries in the table. */
-  get size(): number {
-    return this.frameAddrs.length * GRANT_ENTRIES_PER_FRAME;
-  }
-
-  /** References handed out and not yet ended. */
-  get inUse(): number {
-    return this.#used.size;
-  }
-
-  /** Guest address of entry `ref` (for code that writes entries itself). */
-  entryAddr(ref: number): number {
-    const r = intArg(ref, 0, this.size - 1, "grant entry: ref");
-    return this.frameAddrs[Math.floor(r / GRANT_ENTRIES_PER_FRAME)] +
-      (r % GRANT_ENTRIES_PER_FRAME) * GRANT_ENTRY_V1_SIZE;
-  }
-
-  /** Entry `ref` as the guest sees it now. */
-  readEntry(ref: number): GrantEntryV1 {
-    return decodeGrantEntry(this.#io(() => this.memory.read(this.entryAddr(ref), 8)));
-  }
-
-  #io<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (err) {
-      if (err instanceof XenError) throw err;
-      throw new XenError("EFAULT", `grant table not accessible: ${(err as Error).message}`);
-    }
-  }
-
-  /**
-   * Grant `domid` access to the guest page `pfn`; returns the reference.
-   * Costs `grantEntryNs`. ENOSPC when the table is full.
-   */
-  async grantAccess(domid: number, pfn: number, readonly = false): Promise<number> {
-    const ref = this.grantAccessNow(domid, pfn, readonly);
-    await this.engine.sleep(this.entryNs);
-    return ref;
-  }
-
-  /** {@link grantAccess} without the time cost (the caller charges it, e.g. per batch). */
-  grantAccessNow(domid: number, pfn: number, readonly = false): number {
-    const what = "gnttab_grant_foreign_access";
-    const d = intArg(domid, 0, DOMID_FIRST_RESERVED - 1, `${what}: domid`);
-    const f = intArg(pfn, 0, 0xffffffff, `${what}: frame`);
-    const ref = this.#free.pop();
-    if (ref === undefined) throw new XenError("ENOSPC", `${what}: all ${this.size} refs in use`);
-    const flags = GTF_permit_access | (readonly ? GTF_readonly : 0);
-    // Frame and domid must be in place before flags make the entry valid;
-    // one 8-byte write with flags included is equivalent in a single thread.
-    try {
-      this.#io(() =>
-        this.memory.write(this.entryAddr(ref), encodeGrantEntry({ flags, domid: d, frame: f }))
-      );
-    } catch (err) {
-      this.#free.push(ref);
-      throw err;
-    }
-    this.#used.add(ref);
-    return ref;
-  }
-
-  /**
-   * End access through `ref` and free it. EBUSY while the peer has it mapped
-   * (`GTF_reading`/`GTF_writing` set by Xen); EINVAL for a ref not in use.
-   * Costs `grantEntryNs`.
-   */
-  async endAccess(ref: number): Promise<void> {
-    this.endAccessNow(ref);
-    await this.engine.sleep(this.entryNs);
-  }
-
-  /** {@link endAccess} without the time cost. */
-  endAccessNow(ref: number): void {
-    const what = "gnttab_end_foreign_access";
-    const r = intArg(ref, 0, this.size - 1, `${what}: ref`);
-    if (!this.#used.has(r)) throw new XenError("EINVAL", `${what}: ref ${r} is not in use`);
-    const e = this.readEntry(r);
-    if ((e.flags & (GTF_reading | GTF_writing)) !== 0) {
-      throw new XenError("EBUSY", `${what}: ref ${r} is mapped by dom${e.domid}`);
-    }
-    this.#io(() => this.memory.write(this.entryAddr(r), new Uint8Array(2)));
-    this.#used.delete(r);
-    this.#free.push(r);
   }
 }

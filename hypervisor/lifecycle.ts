@@ -24,7 +24,6 @@ import { XenError } from "./errors.ts";
 import { DOMID_FIRST_RESERVED, intArg, show } from "./args.ts";
 import { Domain, newDomainCore, type TeardownReason } from "./domain.ts";
 import { NR_EVENT_CHANNELS, SharedInfo } from "./event_channel.ts";
-import { GuestGrantTable } from "./grant_table.ts";
 import type { HostState } from "./host.ts";
 
 /**
@@ -114,16 +113,10 @@ export class Lifecycle {
       grantFrames,
       cfg.maxMaptrack ?? h.opts.maxMaptrack,
     );
-    const grants = new GuestGrantTable(
-      memory,
-      tableAddrs,
-      h.engine,
-      h.profile.xen.grantEntryNs,
-    );
     h.evtchn.addDomain(domid, sharedInfo, cfg.maxEvtchnPorts ?? NR_EVENT_CHANNELS);
     const core = newDomainCore(h.engine, () => this.upcallInstalled(domid));
     const dom = new Domain(
-      { domid, name, privileged, memory, sharedInfo, sharedInfoAddr, grants },
+      { domid, name, privileged, memory, sharedInfo, sharedInfoAddr, grantTableAddrs: tableAddrs },
       core,
     );
     h.domains.set(domid, dom);

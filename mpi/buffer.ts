@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { DomainMemory } from "../mod.ts";
+import type { DomainMemory } from "../platform/mod.ts";
 import {
   type ArrayOf,
   bytesOf,

@@ -33,7 +33,6 @@ import {
   connectQp,
   type Context,
   type Cq,
-  type Domain,
   type Mr,
   type Pd,
   type Qp,
@@ -42,7 +41,8 @@ import {
   WcStatus,
   type WorkCompletion,
   WrOpcode,
-} from "../mod.ts";
+} from "../drivers/verbs/mod.ts";
+import { type Domain } from "../platform/mod.ts";
 import { MpiError } from "./errors.ts";
 import type { MpiParams } from "./params.ts";
 import { SpinWait } from "./spin.ts";

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type { Cluster, Domain } from "../mod.ts";
+import type { Cluster, Domain } from "../platform/mod.ts";
 import { Channel, type PeerInfo } from "./channel.ts";
 import { Comm } from "./comm.ts";
 import { MpiError } from "./errors.ts";
@@ -26,7 +26,7 @@ import { PmiServer } from "./pmi.ts";
 import { type MpiCounters, MpiProcess } from "./process.ts";
 import { PointToPoint } from "./pt2pt.ts";
 import { RegistrationCache } from "./regcache.ts";
-import { Access } from "../mod.ts";
+import { Access } from "../drivers/verbs/mod.ts";
 
 /**
  * A program: what every rank runs.

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Profile } from "../mod.ts";
+import type { Profile } from "../sim/profiles/mod.ts";
 import { MpiError } from "./errors.ts";
 import { HEADER_BYTES, TAIL_BYTES } from "./wire.ts";
 

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Engine } from "../mod.ts";
+import type { Engine } from "../sim/engine.ts";
 import { MpiError } from "./errors.ts";
 
 /**

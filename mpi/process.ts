@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Domain } from "../mod.ts";
+import type { Domain } from "../platform/mod.ts";
 import { DomRegion } from "./buffer.ts";
 import type { Channel, ChannelCounters } from "./channel.ts";
 import { MpiError } from "./errors.ts";

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { Mr, Pd } from "../mod.ts";
+import type { Mr, Pd } from "../drivers/verbs/mod.ts";
 
 const PAGE = 4096;
 

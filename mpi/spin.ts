@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Domain } from "../mod.ts";
+import type { Domain } from "../platform/mod.ts";
 import { MpiError } from "./errors.ts";
 
 const PAGE = 4096;

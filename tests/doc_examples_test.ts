@@ -23,8 +23,6 @@ const NOT_YET_CONVERTED: readonly { path: string; except?: string[]; owner?: str
   { path: "platform/" }, // what moves there from drivers/verbs
   { path: "tools/" },
   { path: "sim/engine.ts" },
-  { path: "mod.ts" },
-  { path: "hypervisor/grant_table.ts", owner: "GuestGrantTable" },
 ];
 
 const repo = new URL("../", import.meta.url);

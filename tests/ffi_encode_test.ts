@@ -24,8 +24,8 @@ import {
   WcFlags,
   WcOpcode,
   WrOpcode,
-} from "../drivers/verbs/enums.ts";
-import { VerbsError } from "../drivers/verbs/errors.ts";
+} from "../drivers/uapi/enums.ts";
+import { VerbsError } from "../drivers/uapi/errors.ts";
 import { decodeQpAttr, encodeQpAttr } from "../drivers/verbs/real/attrs.ts";
 import { decodeDeviceAttr, decodePortAttr } from "../drivers/verbs/real/info.ts";
 import { RealMemory } from "../drivers/verbs/real/memory.ts";

@@ -8,8 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { IBV_WC } from "../hca/ffi/mod.ts";
-import { Access, QpState, QpType, WcFlags, WcOpcode, WrOpcode } from "../drivers/verbs/enums.ts";
-import { VerbsError } from "../drivers/verbs/errors.ts";
+import { Access, QpState, QpType, WcFlags, WcOpcode, WrOpcode } from "../drivers/uapi/enums.ts";
+import { VerbsError } from "../drivers/uapi/errors.ts";
 import { RealMemory } from "../drivers/verbs/real.ts";
 import { FakeProvider } from "./ffi_fake_provider.ts";
 

@@ -1,6 +1,6 @@
 /**
  * The FFI binding's struct layouts and header constants, and the enum values
- * of drivers/verbs/enums.ts, against the real `infiniband/verbs.h`: a C
+ * of drivers/uapi/enums.ts, against the real `infiniband/verbs.h`: a C
  * program generated from the TypeScript tables prints `sizeof`/`offsetof`
  * of every struct and member the binding touches, and the values of every
  * constant; the test compares. Needs `cc` and libibverbs-dev: skipped with a
@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { HEADER_CONSTANTS, LAYOUTS } from "../hca/ffi/mod.ts";
 import * as Tables from "../hca/ffi/layouts.ts";
-import * as E from "../drivers/verbs/enums.ts";
+import * as E from "../drivers/uapi/enums.ts";
 
 const CI = Deno.env.get("CI") === "true";
 

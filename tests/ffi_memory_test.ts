@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { FfiError } from "../hca/ffi/mod.ts";
-import { VerbsError } from "../drivers/verbs/errors.ts";
+import { VerbsError } from "../drivers/uapi/errors.ts";
 import { RealHost, RealMemory } from "../drivers/verbs/real.ts";
 import { pointerOf, type RealDevice } from "../drivers/verbs/real/device.ts";
 import { toVerbsError } from "../drivers/verbs/real/errors.ts";

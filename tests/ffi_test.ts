@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { DEFAULT_LIBRARY, ffiCounters, listDevices, loadIbverbs } from "../hca/ffi/mod.ts";
-import { VerbsError } from "../drivers/verbs/errors.ts";
+import { VerbsError } from "../drivers/uapi/errors.ts";
 import { listRealDevices, openRealDevice } from "../drivers/verbs/real.ts";
 
 const CI = Deno.env.get("CI") === "true";

@@ -6,6 +6,7 @@
  * honoured by the TS hypervisor.
  */
 import assert from "node:assert/strict";
+import { grantsOf } from "./support/xen.ts";
 import { cTest } from "./support/cc.ts";
 import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
 import {
@@ -92,15 +93,15 @@ await cTest(
     await engine.run(async () => {
       const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20, grantFrames: 1 });
       const buf = vm.memory.alloc(4 * 4096, 4096) / 4096;
-      const rw = await vm.grants.grantAccess(0, buf, false);
-      const ro = await vm.grants.grantAccess(0, buf + 1, true);
-      const far = await vm.grants.grantAccess(0x7fef, 0xdeadbeef, false);
-      const idle = await vm.grants.grantAccess(3, buf + 2, true);
-      const ended = await vm.grants.grantAccess(0, buf + 3, false);
-      await vm.grants.endAccess(ended);
+      const rw = await grantsOf(hv, vm).grantAccess(0, buf, false);
+      const ro = await grantsOf(hv, vm).grantAccess(0, buf + 1, true);
+      const far = await grantsOf(hv, vm).grantAccess(0x7fef, 0xdeadbeef, false);
+      const idle = await grantsOf(hv, vm).grantAccess(3, buf + 2, true);
+      const ended = await grantsOf(hv, vm).grantAccess(0, buf + 3, false);
+      await grantsOf(hv, vm).endAccess(ended);
       // A hostile raw entry, every flag bit set.
       vm.memory.write(
-        vm.grants.entryAddr(300),
+        grantsOf(hv, vm).entryAddr(300),
         new Uint8Array([0xff, 0xff, 0x34, 0x12, 0x78, 0x56, 0x34, 0x12]),
       );
       await hv.grantMap(dom0, { domid: vm.domid, ref: rw });
@@ -169,7 +170,7 @@ int main(int argc, char **argv) {
     const hex = (await c.run(build, { args })).trim();
     assert.equal(hex.length, 8192);
     const page = Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
-    vm.memory.write(vm.grants.entryAddr(0), page); // the guest installs the C-built table
+    vm.memory.write(grantsOf(hv, vm).entryAddr(0), page); // the guest installs the C-built table
 
     const image = await engine.run(async () => {
       const m20 = await hv.grantMap(dom0, { domid: vm.domid, ref: 20 });

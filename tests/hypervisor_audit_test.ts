@@ -3,6 +3,7 @@
  * clean through a guest's life, and each rule caught when broken.
  */
 import assert from "node:assert/strict";
+import { grantsOf } from "./support/xen.ts";
 import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
 import { Hypervisor } from "../hypervisor/mod.ts";
 
@@ -26,7 +27,10 @@ Deno.test("audit: clean through a guest's life — grants, I/O pages, device pin
     assert.deepEqual(hv.audit(), []);
     const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
     const p = vm.memory.alloc(2 * 4096, 4096) / 4096;
-    const refs = [await vm.grants.grantAccess(0, p), await vm.grants.grantAccess(0, p + 1, true)];
+    const refs = [
+      await grantsOf(hv, vm).grantAccess(0, p),
+      await grantsOf(hv, vm).grantAccess(0, p + 1, true),
+    ];
     const maps = await hv.grantMapBatch(
       dom0,
       refs.map((ref, i) => ({ domid: vm.domid, ref, readonly: i === 1 })),
@@ -98,11 +102,11 @@ Deno.test("audit: a grant's shared entry and active entry must show the mapping"
   const { engine, hv, dom0 } = setup();
   await engine.run(async () => {
     const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
-    const ref = await vm.grants.grantAccess(0, vm.memory.alloc(4096, 4096) / 4096);
+    const ref = await grantsOf(hv, vm).grantAccess(0, vm.memory.alloc(4096, 4096) / 4096);
     const m = await hv.grantMap(dom0, { domid: vm.domid, ref });
     assert.deepEqual(hv.audit(), []);
     // The guest clears GTF_reading/GTF_writing in its table while dom0 maps the grant.
-    vm.memory.write(vm.grants.entryAddr(ref), new Uint8Array([1, 0]));
+    vm.memory.write(grantsOf(hv, vm).entryAddr(ref), new Uint8Array([1, 0]));
     const v = hv.audit();
     assert.deepEqual(v.map((x) => x.rule), ["grant"]);
     assert.match(v[0].message, /the shared entry does not show the mapping/);

@@ -21,7 +21,7 @@ import {
   type XenErrnoCode,
   XS_RELEASE_DOMAIN,
 } from "../hypervisor/mod.ts";
-import { rejectsXen } from "./support/xen.ts";
+import { grantsOf, rejectsXen } from "./support/xen.ts";
 
 const X = PCIX_SDR_2006.xen;
 
@@ -91,8 +91,8 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
     const doms: Record<Who, Domain> = { dom0, a, b };
     // Fixtures the cases refer to.
     const pfn = a.memory.alloc(4096, 4096) / 4096;
-    const refForDom0 = await a.grants.grantAccess(0, pfn);
-    const roRef = await a.grants.grantAccess(0, pfn, true);
+    const refForDom0 = await grantsOf(hv, a).grantAccess(0, pfn);
+    const roRef = await grantsOf(hv, a).grantAccess(0, pfn, true);
     const held = await hv.grantMap(dom0, { domid: a.domid, ref: refForDom0 });
     const offeredToA = await hv.evtchnAllocUnbound(dom0, { remoteDom: a.domid });
     const unboundOfA = await hv.evtchnAllocUnbound(a, { remoteDom: 0 });
@@ -251,7 +251,10 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
 
     // Nothing the refusals touched changed.
     assert.deepEqual(hv.stats(), before);
-    assert.equal(a.grants.readEntry(refForDom0).flags & GTF_permit_access, GTF_permit_access);
+    assert.equal(
+      grantsOf(hv, a).readEntry(refForDom0).flags & GTF_permit_access,
+      GTF_permit_access,
+    );
     const c = hv.counters();
     assert.equal(c.byKind.unknown, 2);
     assert.ok(c.hypercalls >= cases.length + HYPERCALLS.length * 6);
@@ -290,11 +293,11 @@ for (const mode of ["shutdown", "remote-crash", "domainCrash", "destroy"] as Mod
       const buf = vm.memory.alloc(64 << 10, 4096);
       vm.memory.write(buf, new Uint8Array(64 << 10).fill(0x77));
       const refs = [];
-      for (let i = 0; i < 3; i++) refs.push(await vm.grants.grantAccess(0, buf / 4096 + i));
+      for (let i = 0; i < 3; i++) refs.push(await grantsOf(hv, vm).grantAccess(0, buf / 4096 + i));
       const maps = await hv.grantMapBatch(dom0, refs.map((ref) => ({ domid: vm.domid, ref })));
       const handles = maps.map((m) => m.handle!);
       // dom0 grants a page to the guest, which maps it (as a shared ring the other way).
-      const dref = await dom0.grants.grantAccess(vm.domid, dpage / 4096);
+      const dref = await grantsOf(hv, dom0).grantAccess(vm.domid, dpage / 4096);
       await hv.grantMap(vm, { domid: 0, ref: dref });
       // Event channels: one bound each way, one left unbound.
       const back = await hv.evtchnAllocUnbound(dom0, { remoteDom: vm.domid });
@@ -356,7 +359,7 @@ for (const mode of ["shutdown", "remote-crash", "domainCrash", "destroy"] as Mod
         remoteDomid: vm.domid,
       });
       assert.equal(hv.grantsMappedBy(vm.domid), 0);
-      await dom0.grants.endAccess(dref); // not EBUSY: the guest's mapping of it is gone
+      await grantsOf(hv, dom0).endAccess(dref); // not EBUSY: the guest's mapping of it is gone
       assert.equal(xs.exists(0, `/local/domain/${vm.domid}`), false);
       assert.ok(
         beLog.includes(`/local/domain/${vm.domid}/device/vib/0/state`),
@@ -393,8 +396,8 @@ Deno.test("teardown: a dying domain's frames stay allocated until the last mappe
     const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
     const p = vm.memory.alloc(8192, 4096);
     vm.memory.write(p, new Uint8Array([1, 2, 3]));
-    const r0 = await vm.grants.grantAccess(0, p / 4096);
-    const r1 = await vm.grants.grantAccess(other.domid, p / 4096 + 1);
+    const r0 = await grantsOf(hv, vm).grantAccess(0, p / 4096);
+    const r1 = await grantsOf(hv, vm).grantAccess(other.domid, p / 4096 + 1);
     const m0 = await hv.grantMap(dom0, { domid: vm.domid, ref: r0 });
     const m0b = await hv.grantMap(dom0, { domid: vm.domid, ref: r0, readonly: true });
     const m1 = await hv.grantMap(other, { domid: vm.domid, ref: r1 });
@@ -487,7 +490,7 @@ Deno.test("determinism: the same scenario and seed give the same frames, times a
       const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
       const buf = vm.memory.alloc(16 * 4096, 4096);
       const refs = [];
-      for (let i = 0; i < 16; i++) refs.push(await vm.grants.grantAccess(0, buf / 4096 + i));
+      for (let i = 0; i < 16; i++) refs.push(await grantsOf(hv, vm).grantAccess(0, buf / 4096 + i));
       const ms = await hv.grantMapBatch(hv.dom0, refs.map((ref) => ({ domid: vm.domid, ref })));
       out.push(...ms.map((m) => m.mfn!));
       const back = await hv.evtchnAllocUnbound(hv.dom0, { remoteDom: vm.domid });

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
 import { Hypervisor } from "../hypervisor/mod.ts";
-import { rejectsXen } from "./support/xen.ts";
+import { grantsOf, rejectsXen } from "./support/xen.ts";
 import { cluster, counts, guest, xenOf } from "./xenib_support.ts";
 
 function setup() {
@@ -38,7 +38,10 @@ Deno.test("fault: a bug inside a hypercall is EIO for the caller, counted, logge
     const maps = [];
     for (let i = 0; i < 3; i++) {
       maps.push(
-        await hv.grantMap(dom0, { domid: vm.domid, ref: await vm.grants.grantAccess(0, pfn + i) }),
+        await hv.grantMap(dom0, {
+          domid: vm.domid,
+          ref: await grantsOf(hv, vm).grantAccess(0, pfn + i),
+        }),
       );
     }
     assert.equal(hv.counters().faults, 0);

@@ -14,7 +14,7 @@ import {
   type HypervisorOptions,
   XenErrno,
 } from "../hypervisor/mod.ts";
-import { fullDomain, rejectsXen, throwsXen } from "./support/xen.ts";
+import { fullDomain, grantsOf, rejectsXen, throwsXen } from "./support/xen.ts";
 
 const X = PCIX_SDR_2006.xen;
 
@@ -37,9 +37,13 @@ Deno.test("grant: map gives the granter's frame; GTF_reading/writing track the m
   await engine.run(async () => {
     const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
     const { addr, pfn } = page(vm, 0x11);
-    const ref = await vm.grants.grantAccess(0, pfn, false);
+    const ref = await grantsOf(hv, vm).grantAccess(0, pfn, false);
     assert.equal(ref, GNTTAB_NR_RESERVED_ENTRIES, "first ref after the reserved ones");
-    assert.deepEqual(vm.grants.readEntry(ref), { flags: GTF_permit_access, domid: 0, frame: pfn });
+    assert.deepEqual(grantsOf(hv, vm).readEntry(ref), {
+      flags: GTF_permit_access,
+      domid: 0,
+      frame: pfn,
+    });
 
     const m = await hv.grantMap(dom0, { domid: vm.domid, ref });
     assert.equal(m.mfn, vm.memory.mfnOf(pfn));
@@ -48,21 +52,24 @@ Deno.test("grant: map gives the granter's frame; GTF_reading/writing track the m
     dom0.memory.write(m.addr + 100, new Uint8Array([0xab]));
     assert.equal(vm.memory.read(addr + 100, 1)[0], 0xab, "dom0's write lands in the guest page");
 
-    assert.equal(vm.grants.readEntry(ref).flags, GTF_permit_access | GTF_reading | GTF_writing);
+    assert.equal(
+      grantsOf(hv, vm).readEntry(ref).flags,
+      GTF_permit_access | GTF_reading | GTF_writing,
+    );
     assert.equal(hv.grantsMappedBy(0), 1);
     assert.equal(hv.grantsMappedFrom(vm.domid), 1);
     assert.equal(hv.stats().grantsMapped, 1);
-    await rejectsXen(vm.grants.endAccess(ref), "EBUSY");
+    await rejectsXen(grantsOf(hv, vm).endAccess(ref), "EBUSY");
 
     await hv.grantUnmap(dom0, m.handle);
-    assert.equal(vm.grants.readEntry(ref).flags, GTF_permit_access, "status bits cleared");
+    assert.equal(grantsOf(hv, vm).readEntry(ref).flags, GTF_permit_access, "status bits cleared");
     assert.throws(() => dom0.memory.read(m.addr, 1), /not mapped/);
     assert.equal(hv.stats().grantsMapped, 0);
-    await vm.grants.endAccess(ref);
-    assert.equal(vm.grants.inUse, 0);
-    await rejectsXen(vm.grants.endAccess(ref), "EINVAL");
+    await grantsOf(hv, vm).endAccess(ref);
+    assert.equal(grantsOf(hv, vm).inUse, 0);
+    await rejectsXen(grantsOf(hv, vm).endAccess(ref), "EINVAL");
     // The freed ref is handed out again.
-    assert.equal(await vm.grants.grantAccess(0, pfn), ref);
+    assert.equal(await grantsOf(hv, vm).grantAccess(0, pfn), ref);
   });
 });
 
@@ -71,19 +78,19 @@ Deno.test("grant: read-only grants map read-only; writes through the mapping fai
   await engine.run(async () => {
     const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
     const { addr, pfn } = page(vm, 0x22);
-    const ro = await vm.grants.grantAccess(0, pfn, true);
-    assert.equal(vm.grants.readEntry(ro).flags, GTF_permit_access | GTF_readonly);
+    const ro = await grantsOf(hv, vm).grantAccess(0, pfn, true);
+    assert.equal(grantsOf(hv, vm).readEntry(ro).flags, GTF_permit_access | GTF_readonly);
     await rejectsXen(hv.grantMap(dom0, { domid: vm.domid, ref: ro }), "EPERM");
     const m = await hv.grantMap(dom0, { domid: vm.domid, ref: ro, readonly: true });
     assert.equal(dom0.memory.read(m.addr, 1)[0], 0x22);
     assert.throws(() => dom0.memory.write(m.addr, new Uint8Array([1])), /read-only/);
     assert.equal(vm.memory.read(addr, 1)[0], 0x22, "guest page unchanged");
-    assert.equal(vm.grants.readEntry(ro).flags & (GTF_reading | GTF_writing), GTF_reading);
+    assert.equal(grantsOf(hv, vm).readEntry(ro).flags & (GTF_reading | GTF_writing), GTF_reading);
     await hv.grantUnmap(dom0, m.handle);
 
-    const rw = await vm.grants.grantAccess(0, pfn, false);
+    const rw = await grantsOf(hv, vm).grantAccess(0, pfn, false);
     const m2 = await hv.grantMap(dom0, { domid: vm.domid, ref: rw, readonly: true });
-    assert.equal(vm.grants.readEntry(rw).flags & (GTF_reading | GTF_writing), GTF_reading);
+    assert.equal(grantsOf(hv, vm).readEntry(rw).flags & (GTF_reading | GTF_writing), GTF_reading);
     assert.throws(() => dom0.memory.write(m2.addr, new Uint8Array([1])), /read-only/);
     await hv.grantUnmap(dom0, m2.handle);
   });
@@ -93,17 +100,17 @@ Deno.test("grant: one ref mapped twice pins it until both handles are unmapped",
   const { engine, hv, dom0 } = setup();
   await engine.run(async () => {
     const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
-    const ref = await vm.grants.grantAccess(0, page(vm, 1).pfn);
+    const ref = await grantsOf(hv, vm).grantAccess(0, page(vm, 1).pfn);
     const a = await hv.grantMap(dom0, { domid: vm.domid, ref });
     const b = await hv.grantMap(dom0, { domid: vm.domid, ref, readonly: true });
     assert.notEqual(a.handle, b.handle);
     assert.equal(a.mfn, b.mfn);
     await hv.grantUnmap(dom0, a.handle);
-    assert.equal(vm.grants.readEntry(ref).flags & (GTF_reading | GTF_writing), GTF_reading);
-    await rejectsXen(vm.grants.endAccess(ref), "EBUSY");
+    assert.equal(grantsOf(hv, vm).readEntry(ref).flags & (GTF_reading | GTF_writing), GTF_reading);
+    await rejectsXen(grantsOf(hv, vm).endAccess(ref), "EBUSY");
     await hv.grantUnmap(dom0, b.handle);
-    assert.equal(vm.grants.readEntry(ref).flags & (GTF_reading | GTF_writing), 0);
-    await vm.grants.endAccess(ref);
+    assert.equal(grantsOf(hv, vm).readEntry(ref).flags & (GTF_reading | GTF_writing), 0);
+    await grantsOf(hv, vm).endAccess(ref);
   });
 });
 
@@ -113,10 +120,10 @@ Deno.test("grant: map refusals — domid, ref, entry contents, self-map, frames 
     const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
     const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
     const { pfn } = page(a, 3);
-    const grantForDom0 = await a.grants.grantAccess(0, pfn);
+    const grantForDom0 = await grantsOf(hv, a).grantAccess(0, pfn);
     await rejectsXen(hv.grantMap(dom0, { domid: 999, ref: grantForDom0 }), "ESRCH");
     await rejectsXen(hv.grantMap(dom0, { domid: 0x8000, ref: grantForDom0 }), "EINVAL");
-    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: a.grants.size }), "EINVAL");
+    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: grantsOf(hv, a).size }), "EINVAL");
     await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: -1 }), "EINVAL");
     await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: 1.5 }), "EINVAL");
     await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: grantForDom0 + 1 }), "EINVAL"); // never granted
@@ -125,7 +132,7 @@ Deno.test("grant: map refusals — domid, ref, entry contents, self-map, frames 
 
     // Hostile entry contents written straight into the table.
     const poke = (ref: number, bytes: number[]) =>
-      a.memory.write(a.grants.entryAddr(ref), new Uint8Array(bytes));
+      a.memory.write(grantsOf(hv, a).entryAddr(ref), new Uint8Array(bytes));
     poke(100, [GTF_transitive, 0, 0, 0, pfn & 0xff, pfn >> 8, 0, 0]);
     await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: 100 }), "EINVAL");
     poke(101, [GTF_permit_access, GTF_sub_page >> 8, 0, 0, pfn & 0xff, pfn >> 8, 0, 0]);
@@ -135,24 +142,24 @@ Deno.test("grant: map refusals — domid, ref, entry contents, self-map, frames 
 
     // A page a maps from b is not a's to grant: refused at map time.
     const bp = page(b, 9);
-    const bRef = await b.grants.grantAccess(a.domid, bp.pfn);
+    const bRef = await grantsOf(hv, b).grantAccess(a.domid, bp.pfn);
     const am = await hv.grantMap(a, { domid: b.domid, ref: bRef });
-    const regrant = await a.grants.grantAccess(0, am.addr / 4096);
+    const regrant = await grantsOf(hv, a).grantAccess(0, am.addr / 4096);
     const e = await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: regrant }), "EINVAL");
     assert.match(e.message, /not a page dom\d+ owns/);
     // Nor are the shared-info page or the grant table itself.
-    const si = await a.grants.grantAccess(0, a.sharedInfoAddr / 4096);
+    const si = await grantsOf(hv, a).grantAccess(0, a.sharedInfoAddr / 4096);
     await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: si }), "EINVAL");
-    const tbl = await a.grants.grantAccess(0, a.grants.entryAddr(0) / 4096);
+    const tbl = await grantsOf(hv, a).grantAccess(0, grantsOf(hv, a).entryAddr(0) / 4096);
     await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: tbl }), "EINVAL");
     // Nor a page past a's memory.
-    const past = await a.grants.grantAccess(0, (16 << 20) / 4096);
+    const past = await grantsOf(hv, a).grantAccess(0, (16 << 20) / 4096);
     await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: past }), "EINVAL");
     // A page a never allocated is still its own (Xen: every pseudo-physical
     // frame of its reservation is): the map populates it.
     const last = (16 << 20) / 4096 - 1;
     assert.equal(a.memory.mfnOf(last), undefined);
-    const hole = await a.grants.grantAccess(0, last);
+    const hole = await grantsOf(hv, a).grantAccess(0, last);
     const hm = await hv.grantMap(dom0, { domid: a.domid, ref: hole });
     assert.equal(hm.mfn, a.memory.mfnOf(last));
     assert.equal(hv.mem.ownerOf(hm.mfn), `dom${a.domid}`);
@@ -169,7 +176,7 @@ Deno.test("grant: unmap refusals — unknown, foreign and double handles", async
   await engine.run(async () => {
     const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
     const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
-    const ref = await a.grants.grantAccess(0, page(a, 1).pfn);
+    const ref = await grantsOf(hv, a).grantAccess(0, page(a, 1).pfn);
     const m = await hv.grantMap(dom0, { domid: a.domid, ref });
     await rejectsXen(hv.grantUnmap(dom0, m.handle + 1), "EINVAL");
     await rejectsXen(hv.grantUnmap(dom0, -1), "EINVAL");
@@ -187,11 +194,11 @@ Deno.test("grant: a guest rewriting a mapped entry cannot move or steal the mapp
     const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
     const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
     const p1 = page(a, 0x31), p2 = page(a, 0x32);
-    const ref = await a.grants.grantAccess(0, p1.pfn);
+    const ref = await grantsOf(hv, a).grantAccess(0, p1.pfn);
     const m = await hv.grantMap(dom0, { domid: a.domid, ref });
     // Point the live entry at another page and another domain, and clear Xen's bits.
     a.memory.write(
-      a.grants.entryAddr(ref),
+      grantsOf(hv, a).entryAddr(ref),
       new Uint8Array([1, 0, b.domid, 0, p2.pfn & 0xff, p2.pfn >> 8, 0, 0]),
     );
     assert.equal(dom0.memory.read(m.addr, 1)[0], 0x31, "mapping still on the original frame");
@@ -217,20 +224,20 @@ Deno.test("grant: garbage in a guest's whole table gives errnos only and leaves 
     });
     const good = await hv.createDomain(dom0, { name: "good", memoryBytes: 16 << 20 });
     const gp = page(good, 0x5a);
-    const gref = await good.grants.grantAccess(0, gp.pfn);
+    const gref = await grantsOf(hv, good).grantAccess(0, gp.pfn);
     const gm = await hv.grantMap(dom0, { domid: good.domid, ref: gref });
     // Pages evil owns, so that a few garbage entries might even be valid.
     for (let i = 0; i < 8; i++) page(evil, i);
 
     const rng = new Prng(99);
-    const size = evil.grants.size;
+    const size = grantsOf(hv, evil).size;
     for (let ref = 0; ref < size; ref++) {
       const bytes = new Uint8Array(8);
       for (let i = 0; i < 8; i++) bytes[i] = rng.int(256);
       if (ref % 3 === 0) bytes[0] = (bytes[0] & ~3) | GTF_permit_access; // valid type, random rest
       if (ref % 7 === 0) bytes[2] = bytes[3] = 0; // names dom0
       if (ref % 11 === 0) bytes[5] = bytes[6] = bytes[7] = 0; // small frame number
-      evil.memory.write(evil.grants.entryAddr(ref), bytes);
+      evil.memory.write(grantsOf(hv, evil).entryAddr(ref), bytes);
     }
     const before = hv.stats();
     const ops = Array.from({ length: size }, (_, ref) => ({ domid: evil.domid, ref }));
@@ -246,7 +253,10 @@ Deno.test("grant: garbage in a guest's whole table gives errnos only and leaves 
     }
     // good's grant and data are intact.
     assert.equal(dom0.memory.read(gm.addr, 1)[0], 0x5a);
-    assert.equal(good.grants.readEntry(gref).flags, GTF_permit_access | GTF_reading | GTF_writing);
+    assert.equal(
+      grantsOf(hv, good).readEntry(gref).flags,
+      GTF_permit_access | GTF_reading | GTF_writing,
+    );
     assert.deepEqual(hv.stats(), before);
     await hv.grantUnmap(dom0, gm.handle);
   });
@@ -257,14 +267,14 @@ Deno.test("grant: table and maptrack limits give ENOSPC; a full address space EN
   await engine.run(async () => {
     const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20, grantFrames: 1 });
     const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20, maxMaptrack: 2 });
-    assert.equal(a.grants.size, GRANT_ENTRIES_PER_FRAME);
+    assert.equal(grantsOf(hv, a).size, GRANT_ENTRIES_PER_FRAME);
     assert.deepEqual(await hv.grantQuerySize(a), { nrFrames: 1 });
     const { pfn } = page(a, 1);
     const refs: number[] = [];
-    for (let i = GNTTAB_NR_RESERVED_ENTRIES; i < a.grants.size; i++) {
-      refs.push(a.grants.grantAccessNow(b.domid, pfn));
+    for (let i = GNTTAB_NR_RESERVED_ENTRIES; i < grantsOf(hv, a).size; i++) {
+      refs.push(grantsOf(hv, a).grantAccessNow(b.domid, pfn));
     }
-    throwsXen(() => a.grants.grantAccessNow(b.domid, pfn), "ENOSPC");
+    throwsXen(() => grantsOf(hv, a).grantAccessNow(b.domid, pfn), "ENOSPC");
     const m1 = await hv.grantMap(b, { domid: a.domid, ref: refs[0] });
     await hv.grantMap(b, { domid: a.domid, ref: refs[1] });
     await rejectsXen(hv.grantMap(b, { domid: a.domid, ref: refs[2] }), "ENOSPC");
@@ -273,11 +283,11 @@ Deno.test("grant: table and maptrack limits give ENOSPC; a full address space EN
 
     // A mapper whose address space is used up has nowhere to put the page.
     const full = await fullDomain(hv, "full");
-    const ref = await dom0.grants.grantAccess(full.domid, page(dom0, 2).pfn);
+    const ref = await grantsOf(hv, dom0).grantAccess(full.domid, page(dom0, 2).pfn);
     const before = hv.stats();
     await rejectsXen(hv.grantMap(full, { domid: 0, ref }), "ENOMEM");
     assert.deepEqual(hv.stats(), before);
-    const flags = dom0.grants.readEntry(ref).flags;
+    const flags = grantsOf(hv, dom0).readEntry(ref).flags;
     assert.equal(flags & (GTF_reading | GTF_writing), 0, "not marked in use");
   });
 });
@@ -286,11 +296,11 @@ Deno.test("grant: guest-side argument checks", async () => {
   const { engine, hv, dom0 } = setup();
   await engine.run(async () => {
     const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
-    throwsXen(() => a.grants.grantAccessNow(-1, 5), "EINVAL");
-    throwsXen(() => a.grants.grantAccessNow(0x7ff0, 5), "EINVAL");
-    throwsXen(() => a.grants.grantAccessNow(0, 2 ** 32), "EINVAL");
-    throwsXen(() => a.grants.endAccessNow(a.grants.size), "EINVAL");
-    throwsXen(() => a.grants.endAccessNow(GNTTAB_NR_RESERVED_ENTRIES), "EINVAL"); // not in use
+    throwsXen(() => grantsOf(hv, a).grantAccessNow(-1, 5), "EINVAL");
+    throwsXen(() => grantsOf(hv, a).grantAccessNow(0x7ff0, 5), "EINVAL");
+    throwsXen(() => grantsOf(hv, a).grantAccessNow(0, 2 ** 32), "EINVAL");
+    throwsXen(() => grantsOf(hv, a).endAccessNow(grantsOf(hv, a).size), "EINVAL");
+    throwsXen(() => grantsOf(hv, a).endAccessNow(GNTTAB_NR_RESERVED_ENTRIES), "EINVAL"); // not in use
   });
 });
 
@@ -301,7 +311,7 @@ Deno.test("grant: costs — hypercallNs + grantMapNs per map, grantUnmapNs per u
     const pfns = [0, 1, 2, 3].map((i) => page(a, i).pfn);
     let t = engine.now;
     const refs = [];
-    for (const p of pfns) refs.push(await a.grants.grantAccess(0, p));
+    for (const p of pfns) refs.push(await grantsOf(hv, a).grantAccess(0, p));
     assert.equal(engine.now - t, 4 * X.grantEntryNs);
 
     t = engine.now;

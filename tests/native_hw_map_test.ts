@@ -21,7 +21,7 @@ import {
   toMptAccess,
   toQpAccess,
 } from "../drivers/native/hw_map.ts";
-import { Access, QpState, QpType } from "../drivers/verbs/enums.ts";
+import { Access, QpState, QpType } from "../drivers/uapi/enums.ts";
 
 Deno.test("hw_map: verbs QP types map to the device's service types (mthca to_mthca_st)", () => {
   assert.deepEqual(

@@ -1,5 +1,5 @@
 /**
- * ABI compatibility of drivers/xenbus/ring.ts with the real Xen `io/ring.h`:
+ * ABI compatibility of drivers/xen/ring.ts with the real Xen `io/ring.h`:
  * page images made by the TypeScript rings are read by a C program built
  * with `DEFINE_RING_TYPES` and the real macros, which applies the same
  * operations (push-and-check-notify, final checks) and prints what it sees;
@@ -16,7 +16,7 @@ import {
   type RingOptions,
   SharedRing,
   type SlotCodec,
-} from "../drivers/xenbus/ring.ts";
+} from "../drivers/xen/ring.ts";
 
 const C_PROGRAM = String.raw`
 #include <stddef.h>

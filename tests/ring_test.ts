@@ -9,7 +9,7 @@ import {
   ringSize,
   SharedRing,
   type SlotCodec,
-} from "../drivers/xenbus/ring.ts";
+} from "../drivers/xen/ring.ts";
 import { Prng } from "../sim/prng.ts";
 
 /** A blkif-like request: u64 id, u32 op, u32 arg (16 bytes). */

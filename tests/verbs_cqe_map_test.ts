@@ -25,7 +25,7 @@ import {
   wcStatusOf,
   workCompletionOf,
 } from "../drivers/verbs/cqe_map.ts";
-import { WcFlags, WcOpcode, WcStatus, WrOpcode } from "../drivers/verbs/enums.ts";
+import { WcFlags, WcOpcode, WcStatus, WrOpcode } from "../drivers/uapi/enums.ts";
 
 Deno.test("cqe_map: every device syndrome has its own status, as libmthca's handle_error_cqe", () => {
   // The syndrome → status pairs of rdma-core providers/mthca/cq.c.

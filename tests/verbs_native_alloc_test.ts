@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { IndexAllocator, KeyAllocator } from "../drivers/native/alloc.ts";
 import { MTT_SEG_ENTRIES, MttBuddy } from "../drivers/native/buddy.ts";
-import { CpuClock } from "../drivers/verbs/cpu.ts";
+import { CpuClock } from "../platform/cpu.ts";
 import { Engine } from "../sim/engine.ts";
 
 Deno.test("IndexAllocator: reserved indices are never handed out; freed ones are not reused at once", () => {

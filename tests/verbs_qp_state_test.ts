@@ -5,8 +5,8 @@ import {
   maskNames,
   modifyQpError,
   QP_STATE_TABLE,
-} from "../drivers/verbs/qp_state.ts";
-import { QpAttrMask as M, QpState as S, QpType as T } from "../drivers/verbs/enums.ts";
+} from "../drivers/uapi/qp_state.ts";
+import { QpAttrMask as M, QpState as S, QpType as T } from "../drivers/uapi/enums.ts";
 
 const TYPES = [T.RC, T.UC, T.UD];
 const ALL_BITS = Object.values(ATTR_MASK_BITS).reduce((a, b) => a | b, 0);

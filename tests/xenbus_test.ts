@@ -11,7 +11,7 @@ import {
   xenbusStateName,
   type XenbusStateValue,
   type XenStoreLike,
-} from "../drivers/xenbus/xenbus.ts";
+} from "../drivers/xen/xenbus.ts";
 import { cTest } from "./support/cc.ts";
 
 const FRONT = 1;

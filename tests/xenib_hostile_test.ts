@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { doorbellBytes, UarOffset } from "../hca/uar.ts";
 import { encodeSendWqe, WqeOpcode } from "../hca/wqe.ts";
 import { type Context, SendFlags, WcStatus, WrOpcode, type XenGuest } from "../mod.ts";
-import { VIB_MAX_PAGES, VibOp } from "../drivers/xenbus/vib_protocol.ts";
+import { VIB_MAX_PAGES, VibOp } from "../drivers/vib/mod.ts";
 import { cluster, connect, counts, end, guest, rdmaWrite, xenOf } from "./xenib_support.ts";
 
 /** The frontend context id behind a guest's verbs context. */
@@ -67,7 +67,7 @@ Deno.test("hostile guest: every malformed request is refused, the backend stays 
         body: { addr: buf, length: 4096, access: 1, nrPages: 1, ...extra },
         segs,
       });
-    const grants = evil.xen.grants;
+    const grants = evil.grants;
     // Grant refs that do not prove ownership of a page.
     const notOwned = grants.grantAccessNow(0, (64 << 20) / 4096 + 10, false); // beyond its memory
     const uarPage = grants.grantAccessNow(0, ctx.file.uarAddr / 4096, false); // an I/O page, not RAM it owns
@@ -140,7 +140,7 @@ Deno.test("hostile guest: every malformed request is refused, the backend stays 
     assert.equal(await rdmaWrite(g, n, { length: 3 }), WcStatus.SUCCESS);
     assert.deepEqual(hosts[1].os.memory.read(n.buf, 3), new Uint8Array([7, 7, 7]));
     // Privileged hypercalls and other guests' grants.
-    const victimRef = good.xen.grants.grantAccessNow(0, g.buf / 4096, false);
+    const victimRef = good.grants.grantAccessNow(0, g.buf / 4096, false);
     const m = await hv.hypercall(evil.xen, "grant_table_op:map_grant_ref", {
       domid: good.domid,
       ref: victimRef,

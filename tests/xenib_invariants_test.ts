@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { doorbellBytes, UarOffset } from "../hca/uar.ts";
 import { Access, type Host, QpState, SendFlags, WcStatus, WrOpcode } from "../mod.ts";
-import { VibOp } from "../drivers/xenbus/vib_protocol.ts";
+import { VibOp } from "../drivers/vib/mod.ts";
 import {
   ACCESS,
   cluster,

@@ -16,12 +16,8 @@ import {
   VIB_SLOT_BYTES,
   VibEncodeError,
   VibOp,
-} from "../drivers/xenbus/vib_protocol.ts";
-import {
-  EventRingConsumer,
-  EventRingProducer,
-  VibEventKind,
-} from "../drivers/xenbus/vib_event_ring.ts";
+} from "../drivers/vib/mod.ts";
+import { EventRingConsumer, EventRingProducer, VibEventKind } from "../drivers/vib/event_ring.ts";
 
 const slot = () => new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
 

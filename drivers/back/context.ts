@@ -2,15 +2,15 @@
  * One guest context as dom0's backend holds it: the kernel verbs state
  * (a `UContext` of the native driver, with the context's own handle
  * tables — DESIGN §9 invariant 4: a handle from this frontend resolves
- * only here), the UAR, and every grant mapping and shadow buffer the
+ * only here), the UAR, and every grant mapping and device queue the
  * context's objects use, so that closing it returns all of them.
  *
  * @module
  */
 import type { UContext } from "../native/ucontext.ts";
-import type { SplitContext } from "../split/back.ts";
 import type { GrantedMemory } from "./granted_memory.ts";
 import type { MappedBuffer } from "./grants.ts";
+import type { WqLayout } from "../uapi/uverbs.ts";
 
 /**
  * What one object (MR, CQ, QP, SRQ) holds besides its device state.
@@ -24,9 +24,9 @@ import type { MappedBuffer } from "./grants.ts";
 export interface ObjectBacking {
   /** The guest pages, mapped in dom0. */
   buf: MappedBuffer;
-  /** Split mode: the dom0 shadow queue registered with the device. */
-  shadow?: number;
-  /** QPN / CQN / SRQN (split mode routes doorbells by number). */
+  /** With a datapath through dom0: the dom0 queue registered with the device instead. */
+  queue?: number;
+  /** QPN / CQN / SRQN (a datapath through dom0 routes doorbells by number). */
   num?: number;
 }
 
@@ -52,6 +52,46 @@ export interface BackContext {
   uarAddr: number;
   /** Backing of each object, by `"<kind>:<handle>"`. */
   objects: Map<string, ObjectBacking>;
-  /** Split mode only. */
-  split?: SplitContext;
+  /** The context's datapath through dom0, if the device has one (split mode). */
+  datapath?: ContextDatapath;
+}
+
+/**
+ * One context's datapath, told about every queue of the context.
+ *
+ * @example
+ * ```ts
+ * import type { ContextDatapath } from "./context.ts";
+ * const forget = (d: ContextDatapath, cqn: number) => d.removeCq(cqn);
+ * ```
+ */
+export interface ContextDatapath {
+  /**
+   * Whether dom0 only reads the guest's send/receive queue pages (it copies
+   * WQEs out of them), so their grants are mapped read-only.
+   */
+  readonly readsGuestQueues: boolean;
+  /** A zeroed buffer of `bytes` in dom0 for the device to use as a queue, and its frames. */
+  deviceQueue(bytes: number): { addr: number; mfns: number[] };
+  /** Give back a device queue. */
+  freeDeviceQueue(addr: number): void;
+  /** A CQ: the guest's ring `guest`, the device's `queue`. */
+  addCq(cqn: number, guest: MappedBuffer, queue: number, logSize: number): void;
+  /** A QP: the guest's work queues `guest` laid out as `wq`, the device's `queue`. */
+  addQp(qpn: number, guest: MappedBuffer, queue: number, wq: WqLayout): void;
+  /** An SRQ. */
+  addSrq(
+    srqn: number,
+    guest: MappedBuffer,
+    queue: number,
+    logSize: number,
+    logStride: number,
+  ): void;
+  removeCq(cqn: number): void;
+  removeQp(qpn: number): void;
+  removeSrq(srqn: number): void;
+  /** The QP went to RESET: its queues' counters restart. */
+  resetQp(qpn: number): void;
+  /** Called before a completion event for CQ `cqn` is forwarded to the guest. */
+  beforeCompEvent(cqn: number): Promise<void>;
 }

@@ -10,7 +10,7 @@
  */
 import { PAGE_SIZE } from "../../sim/memory.ts";
 import type { UserMemory } from "../native/ucontext.ts";
-import { VerbsError } from "../verbs/errors.ts";
+import { VerbsError } from "../uapi/errors.ts";
 
 /**
  * A `UserMemory` over staged frames.

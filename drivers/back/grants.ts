@@ -11,8 +11,8 @@ import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
 import { errnoName } from "../../hypervisor/errors.ts";
 import type { GrantMapOp, Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import { Errno, type ErrnoCode, VerbsError } from "../verbs/errors.ts";
-import { REFS_PER_INDIRECT_PAGE, VIB_F_INDIRECT } from "../xenbus/vib_protocol.ts";
+import { Errno, type ErrnoCode, VerbsError } from "../uapi/errors.ts";
+import { REFS_PER_INDIRECT_PAGE, VIB_F_INDIRECT } from "../vib/mod.ts";
 
 /**
  * A guest buffer mapped into dom0, page by page.

@@ -1,86 +1,60 @@
 /**
  * What the backend does for each request, after the ring gave it a private
  * copy: check every field the kernel verbs layer does not (context id,
- * page counts, segment counts, the mode), map the grants of any buffer,
- * call the native driver's verbs layer (`UContext`) of that context — with
- * the context's UAR, so the device ties the guest's queues to the UAR page
- * mapped into the guest — and remember what the new object holds.
+ * page counts, segment counts, the device's datapath), map the grants of
+ * any buffer, call the native driver's verbs layer (`UContext`) of that
+ * context — with the context's UAR, so the device ties the guest's queues
+ * to the UAR page mapped into the guest — and remember what the new object
+ * holds.
+ *
+ * {@link execute} is a dispatch over the op table: one handler per op
+ * ({@link CONTROL_OPS}, each typed by its op's table entry), to which a
+ * datapath through dom0 adds its own (`datapath.ts`).
  *
  * Errors are `VerbsError`s; the caller turns them into `-errno`.
  *
  * @module
  */
-import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
-import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import type { AddressSpace } from "../../sim/address_space.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import type { Profile } from "../../sim/profiles/mod.ts";
-import type { Engine } from "../../sim/engine.ts";
-import type { HcaDriver } from "../native/driver.ts";
 import { UContext } from "../native/ucontext.ts";
-import { SplitContext } from "../split/back.ts";
-import { QpAttrMask, QpState } from "../verbs/enums.ts";
-import { VerbsError } from "../verbs/errors.ts";
-import { ATTR_MASK_BITS } from "../verbs/qp_state.ts";
-import type { AsyncEvent, QpAttr } from "../verbs/types.ts";
-import type { WqLayout } from "../verbs/uverbs.ts";
-import type { Dom0Heap } from "../xen/dom0_heap.ts";
-import { type VibEvent, VibEventKind, VibEventObj } from "../xenbus/vib_event_ring.ts";
+import { Access, QpAttrMask, QpState } from "../uapi/enums.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import { ATTR_MASK_BITS } from "../uapi/qp_state.ts";
+import type { AsyncEvent, QpAttr } from "../uapi/types.ts";
+import type { WqLayout } from "../uapi/uverbs.ts";
+import { type VibEvent, VibEventKind, VibEventObj } from "../vib/event_ring.ts";
 import {
+  knownRequest,
   segCapacity,
   VIB_F_INDIRECT,
   VIB_MAX_PAGES,
   VIB_OPS,
   VibOp,
+  type VibOpCode,
   type VibRequest,
-} from "../xenbus/vib_protocol.ts";
+  type VibRequestOf,
+  type VibRspBody,
+} from "../vib/mod.ts";
 import type { BackContext, ObjectBacking } from "./context.ts";
+import type { OpEnv, OpHandlers } from "./datapath.ts";
 import { GrantedMemory } from "./granted_memory.ts";
-import type { BackendGrants, MappedBuffer } from "./grants.ts";
-
-/**
- * What the op handlers need from their backend instance.
- *
- * @example
- * ```ts
- * import type { OpEnv } from "./ops.ts";
- * const isSplit = (env: OpEnv) => env.mode === "split";
- * ```
- */
-export interface OpEnv {
-  engine: Engine;
-  profile: Profile;
-  hv: Hypervisor;
-  dom0: XenDomain;
-  /** The frontend's domain id. */
-  frontDomid: number;
-  driver: HcaDriver;
-  heap: Dom0Heap;
-  grants: BackendGrants;
-  mode: "bypass" | "split";
-  contexts: Map<number, BackContext>;
-  /** Queue an event for the frontend (called from interrupt context). */
-  queueEvent(e: VibEvent): void;
-}
+import type { MappedBuffer } from "./grants.ts";
 
 /**
  * Most contexts one frontend may open.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MAX_CONTEXTS } from "./ops.ts";
- * console.log(MAX_CONTEXTS); // 64
+ * assert.equal(MAX_CONTEXTS, 64);
  * ```
  */
 export const MAX_CONTEXTS = 64;
 
 function inval(msg: string): VerbsError {
   return new VerbsError("EINVAL", msg);
-}
-
-function num(v: unknown, what: string): number {
-  if (typeof v !== "number") throw inval(`${what} missing`);
-  return v;
 }
 
 function pagesOf(addr: number, len: number): number {
@@ -93,10 +67,15 @@ function pagesOf(addr: number, len: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkRequest, type OpEnv } from "./ops.ts";
- * const ok = (env: OpEnv, r: Parameters<typeof checkRequest>[1]) => {
- *   try { checkRequest(env, r); return true; } catch { return false; }
- * };
+ * import { VibOp } from "../vib/mod.ts";
+ * const bypass = { datapath: undefined } as OpEnv; // the checks look at nothing else
+ * const req = { id: 1, flags: 0, ctx: 1, handle: 0, body: {}, segs: [] };
+ * checkRequest(bypass, { ...req, op: VibOp.ALLOC_PD }); // passes
+ * assert.throws(() => checkRequest(bypass, { ...req, op: 99 }), /ENOSYS/);
+ * assert.throws(() => checkRequest(bypass, { ...req, op: VibOp.ALLOC_PD, flags: 0x80 }), /EINVAL/);
+ * assert.throws(() => checkRequest(bypass, { ...req, op: VibOp.DOORBELL }), /EOPNOTSUPP/);
  * ```
  */
 export function checkRequest(env: OpEnv, req: VibRequest): void {
@@ -110,8 +89,7 @@ export function checkRequest(env: OpEnv, req: VibRequest): void {
     throw new VerbsError("E2BIG", `${spec.name}: ${nrSegs} segments (at most ${cap})`);
   }
   if ((req.flags & VIB_F_INDIRECT) && cap === 0) throw inval(`${spec.name}: takes no segments`);
-  const splitOp = req.op === VibOp.DOORBELL || req.op === VibOp.POLL_CQ;
-  if (splitOp && env.mode !== "split") {
+  if (spec.datapath && env.datapath === undefined) {
     throw new VerbsError(
       "EOPNOTSUPP",
       `${spec.name}: the datapath of a bypass guest does not cross dom0`,
@@ -123,11 +101,11 @@ export function checkRequest(env: OpEnv, req: VibRequest): void {
 async function mapFor(
   env: OpEnv,
   req: VibRequest,
+  nrPages: number,
   addr: number,
   bytes: number,
   readonly: boolean,
 ): Promise<MappedBuffer> {
-  const nrPages = num(req.body.nrPages, "nrPages");
   if (nrPages > VIB_MAX_PAGES) {
     throw new VerbsError("E2BIG", `${nrPages} pages in one buffer (at most ${VIB_MAX_PAGES})`);
   }
@@ -152,42 +130,66 @@ async function withFrames<T>(
   }
 }
 
-/** Unmap a dead object's pages and free its shadow. */
+/** Unmap a dead object's pages and free its device queue. */
 async function release(env: OpEnv, c: BackContext, key: string): Promise<void> {
   const o = c.objects.get(key);
   if (!o) return;
   c.objects.delete(key);
   await env.grants.unmap(o.buf);
-  if (o.shadow !== undefined) c.split!.freeShadow(o.shadow);
+  if (o.queue !== undefined) c.datapath?.freeDeviceQueue(o.queue);
+}
+
+/** A queue buffer as the device gets it, and the guest's pages behind it. */
+interface QueueBuffer {
+  buf: MappedBuffer;
+  regAddr: number;
+  regMfns: number[];
+  /** The datapath's device queue, when there is one. */
+  queue?: number;
 }
 
 /**
- * A queue buffer (CQ, QP, SRQ): bypass mode registers the guest's pages
- * themselves; split mode maps them for copying and registers a dom0
- * shadow of the same size instead.
+ * A queue buffer (CQ, QP, SRQ): in bypass mode the device gets the guest's
+ * pages themselves; with a datapath through dom0 they are mapped for
+ * copying and the device gets a dom0 queue of the same size instead.
  */
 async function queueBuffer(
   env: OpEnv,
   c: BackContext,
   req: VibRequest,
+  nrPages: number,
   addr: number,
   bytes: number,
   readonly: boolean,
-): Promise<{ buf: MappedBuffer; regAddr: number; regMfns: number[]; shadow?: number }> {
-  const buf = await mapFor(env, req, addr, bytes, readonly);
-  if (!c.split) return { buf, regAddr: addr, regMfns: buf.mfns };
+): Promise<QueueBuffer> {
+  const buf = await mapFor(env, req, nrPages, addr, bytes, readonly);
+  if (!c.datapath) return { buf, regAddr: addr, regMfns: buf.mfns };
   try {
-    const s = c.split.shadow(bytes);
-    return { buf, regAddr: s.addr, regMfns: s.mfns, shadow: s.addr };
+    const q = c.datapath.deviceQueue(bytes);
+    return { buf, regAddr: q.addr, regMfns: q.mfns, queue: q.addr };
   } catch (e) {
     await env.grants.unmap(buf);
     throw e;
   }
 }
 
-async function undoQueue(env: OpEnv, c: BackContext, q: { buf: MappedBuffer; shadow?: number }) {
-  await env.grants.unmap(q.buf);
-  if (q.shadow !== undefined) c.split!.freeShadow(q.shadow);
+/**
+ * Make the driver call that creates the queue `q` is for, with its frames
+ * staged; if the call fails, give the guest's pages and the device queue back.
+ */
+async function withQueue<T>(
+  env: OpEnv,
+  c: BackContext,
+  q: QueueBuffer,
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await withFrames(c, q.regAddr, q.regMfns, fn);
+  } catch (e) {
+    await env.grants.unmap(q.buf);
+    if (q.queue !== undefined) c.datapath?.freeDeviceQueue(q.queue);
+    throw e;
+  }
 }
 
 /** QP attributes as `qp.modify` had them: only the fields the mask names. */
@@ -225,7 +227,7 @@ function asyncEvent(ctx: number, e: AsyncEvent): VibEvent {
 }
 
 /** `OPEN`: a UAR for the guest, and a kernel verbs context bound to it. */
-async function open(env: OpEnv): Promise<Record<string, unknown>> {
+async function open(env: OpEnv): Promise<VibRspBody<typeof VibOp.OPEN>> {
   if (env.contexts.size >= MAX_CONTEXTS) {
     throw new VerbsError("ENOMEM", `at most ${MAX_CONTEXTS} open contexts per frontend`);
   }
@@ -237,9 +239,9 @@ async function open(env: OpEnv): Promise<Record<string, unknown>> {
   let uarAddr: number;
   try {
     // Bypass: the hypervisor maps the page into the guest, on dom0's request
-    // (only then can the guest's own provider ring doorbells). Split: only
-    // dom0 maps it; the guest never touches the device.
-    uarAddr = env.mode === "bypass"
+    // (only then can the guest's own provider ring doorbells). Through dom0:
+    // only dom0 maps it; the guest never touches the device.
+    uarAddr = env.datapath === undefined
       ? await env.hv.mapIoPage(env.dom0, { domid: env.frontDomid, mfn })
       : space.mapForeign(mfn);
   } catch (e) {
@@ -256,8 +258,8 @@ async function open(env: OpEnv): Promise<Record<string, unknown>> {
     enter: () => env.engine.sleep(kernelNs),
   });
   const c: BackContext = { id, uctx, memory, uarIndex, uarAddr, objects: new Map() };
-  if (env.mode === "split") {
-    c.split = new SplitContext({
+  if (env.datapath) {
+    c.datapath = env.datapath.open({
       engine: env.engine,
       profile: env.profile,
       space,
@@ -275,7 +277,7 @@ async function open(env: OpEnv): Promise<Record<string, unknown>> {
     ctx: id,
     numCompVectors: uctx.numCompVectors,
     uarIndex,
-    uarAddr: env.mode === "bypass" ? uarAddr : 0,
+    uarAddr: env.datapath === undefined ? uarAddr : 0,
   };
 }
 
@@ -289,10 +291,22 @@ async function open(env: OpEnv): Promise<Record<string, unknown>> {
  *
  * @example
  * ```ts
- * import { closeContext, type OpEnv } from "./ops.ts";
- * const closeAll = async (env: OpEnv) => {
- *   for (const c of [...env.contexts.values()]) await closeContext(env, c);
- * };
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenPlatform } from "../../platform/xen_host.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" });
+ * const back = (xen.platform as XenPlatform).backend!.instances().get(vm.domid!)!;
+ * const uars = xen.hca.stats().used.uar;
+ * await cluster.run(async () => {
+ *   const ctx = await vm.openDevice();
+ *   assert.equal(back.contextCount, 1);
+ *   await ctx.close(); // CLOSE: the backend closes the context
+ * });
+ * assert.equal(back.contextCount, 0);
+ * assert.equal(xen.hca.stats().used.uar, uars); // its UAR is back
  * ```
  */
 export async function closeContext(env: OpEnv, c: BackContext): Promise<void> {
@@ -311,8 +325,9 @@ export async function closeContext(env: OpEnv, c: BackContext): Promise<void> {
     }
   }
   const mfn = env.driver.hca.uarMfn(c.uarIndex);
+  const dom0Only = env.datapath !== undefined; // only dom0 maps the UAR page
   try {
-    if (env.mode === "split") env.dom0.memory.unmapForeign(c.uarAddr);
+    if (dom0Only) env.dom0.memory.unmapForeign(c.uarAddr);
     else if (env.hv.ioPageHolder(mfn) === env.frontDomid) {
       // A dead guest's I/O pages were already unmapped by its teardown.
       await env.hv.unmapIoPage(env.dom0, { domid: env.frontDomid, mfn });
@@ -320,7 +335,7 @@ export async function closeContext(env: OpEnv, c: BackContext): Promise<void> {
   } catch (e) {
     errors.push(e);
   }
-  if (env.mode === "split" || env.hv.ioPageHolder(mfn) === undefined) {
+  if (dom0Only || env.hv.ioPageHolder(mfn) === undefined) {
     env.driver.freeUar(c.uarIndex);
   } else {
     // The unmap failed and the running guest still maps the page: handing
@@ -341,244 +356,232 @@ export async function closeContext(env: OpEnv, c: BackContext): Promise<void> {
 }
 
 /**
- * Execute one checked request; returns the response body.
+ * The control operations: one handler per op of the table, each given the
+ * request typed by its own entry (the header's `handle` names the object).
  *
  * @example
  * ```ts
- * import { execute, type OpEnv } from "./ops.ts";
- * import { VibOp } from "../xenbus/vib_protocol.ts";
- * const pd = (env: OpEnv, ctx: number) =>
- *   execute(env, { id: 1, op: VibOp.ALLOC_PD, flags: 0, ctx, handle: 0, body: {}, segs: [] });
+ * import assert from "node:assert/strict";
+ * import { CONTROL_OPS } from "./ops.ts";
+ * import { VibOp } from "../vib/mod.ts";
+ * assert.ok(CONTROL_OPS[VibOp.REG_MR] && !CONTROL_OPS[VibOp.DOORBELL]);
  * ```
  */
-export async function execute(env: OpEnv, req: VibRequest): Promise<Record<string, unknown>> {
-  if (req.op === VibOp.OPEN) return await open(env);
-  const c = env.contexts.get(req.ctx);
-  if (!c) throw new VerbsError("EBADF", `no context ${req.ctx} on this device`);
-  const u = c.uctx, b = req.body, h = req.handle;
-  switch (req.op) {
-    case VibOp.CLOSE:
-      await closeContext(env, c);
-      return {};
-    case VibOp.QUERY_DEVICE:
-      return { ...(await u.queryDevice()) };
-    case VibOp.QUERY_PORT:
-      return { ...(await u.queryPort(num(b.port, "port"))) };
-    case VibOp.ALLOC_PD:
-      return { ...(await u.allocPd()) };
-    case VibOp.DEALLOC_PD:
-      await u.deallocPd(h);
-      return {};
-    case VibOp.REG_MR: {
-      const addr = num(b.addr, "addr"),
-        length = num(b.length, "length"),
-        access = num(b.access, "access");
-      // The device writes only into regions with local write access.
-      const buf = await mapFor(env, req, addr, length, (access & 1) === 0);
-      let r;
-      try {
-        r = await withFrames(
-          c,
-          addr,
-          buf.mfns,
-          () => u.regMr({ pdHandle: h, addr, length, access }),
-        );
-      } catch (e) {
-        await env.grants.unmap(buf);
-        throw e;
-      }
-      c.objects.set(`mr:${r.mrHandle}`, { buf });
-      return { ...r };
-    }
-    case VibOp.DEREG_MR:
-      await u.deregMr(h);
-      await release(env, c, `mr:${h}`);
-      return {};
-    case VibOp.CREATE_CQ: {
-      const bufAddr = num(b.bufAddr, "bufAddr"), bufBytes = num(b.bufBytes, "bufBytes");
-      const q = await queueBuffer(env, c, req, bufAddr, bufBytes, false);
-      let r;
-      try {
-        r = await withFrames(c, q.regAddr, q.regMfns, () =>
-          u.createCq({
-            cqe: num(b.cqe, "cqe"),
-            logSize: num(b.logSize, "logSize"),
-            bufAddr: q.regAddr,
-            bufBytes,
-            compVector: num(b.compVector, "compVector"),
-          }));
-      } catch (e) {
-        await undoQueue(env, c, q);
-        throw e;
-      }
-      c.objects.set(`cq:${r.cqHandle}`, { buf: q.buf, shadow: q.shadow, num: r.cqn });
-      c.split?.addCq(r.cqn, q.buf, q.shadow!, num(b.logSize, "logSize"));
-      return { ...r };
-    }
-    case VibOp.RESIZE_CQ: {
-      if (c.split) {
-        throw new VerbsError("EOPNOTSUPP", "resize_cq: not supported by the split baseline");
-      }
-      const bufAddr = num(b.bufAddr, "bufAddr"), bufBytes = num(b.bufBytes, "bufBytes");
-      const old = c.objects.get(`cq:${h}`);
-      if (!old) throw inval(`no CQ with handle ${h} in this context`);
-      const q = await queueBuffer(env, c, req, bufAddr, bufBytes, false);
-      let r;
-      try {
-        r = await withFrames(c, q.regAddr, q.regMfns, () =>
-          u.resizeCq({
-            cqHandle: h,
-            cqe: num(b.cqe, "cqe"),
-            logSize: num(b.logSize, "logSize"),
-            bufAddr: q.regAddr,
-            bufBytes,
-            consumerIndex: num(b.consumerIndex, "consumerIndex"),
-          }));
-      } catch (e) {
-        await undoQueue(env, c, q);
-        throw e;
-      }
-      await env.grants.unmap(old.buf);
-      c.objects.set(`cq:${h}`, { buf: q.buf, num: old.num });
-      return { ...r };
-    }
-    case VibOp.DESTROY_CQ: {
-      await u.destroyCq(h);
-      const o = c.objects.get(`cq:${h}`);
-      if (o?.num !== undefined) c.split?.removeCq(o.num);
-      await release(env, c, `cq:${h}`);
-      return {};
-    }
-    case VibOp.CREATE_QP: {
-      const wq = b.wq as WqLayout;
-      if (!wq || typeof wq !== "object") throw inval("create_qp: no queue layout");
-      const q = await queueBuffer(
-        env,
+export const CONTROL_OPS: OpHandlers = {
+  [VibOp.CLOSE]: async (env, c) => {
+    await closeContext(env, c);
+    return {};
+  },
+  [VibOp.QUERY_DEVICE]: async (_env, c) => ({ ...(await c.uctx.queryDevice()) }),
+  [VibOp.QUERY_PORT]: async (_env, c, req) => ({ ...(await c.uctx.queryPort(req.body.port)) }),
+  [VibOp.ALLOC_PD]: async (_env, c) => ({ ...(await c.uctx.allocPd()) }),
+  [VibOp.DEALLOC_PD]: async (_env, c, req) => {
+    await c.uctx.deallocPd(req.handle);
+    return {};
+  },
+  [VibOp.REG_MR]: async (env, c, req) => {
+    const { addr, length, access, nrPages } = req.body;
+    // The device writes only into regions with local write access.
+    const readonly = (access & Access.LOCAL_WRITE) === 0;
+    const buf = await mapFor(env, req, nrPages, addr, length, readonly);
+    let r;
+    try {
+      r = await withFrames(
         c,
-        req,
-        num(wq.bufAddr, "wq.bufAddr"),
-        num(wq.bufBytes, "wq.bufBytes"),
-        !!c.split,
+        addr,
+        buf.mfns,
+        () => c.uctx.regMr({ pdHandle: req.handle, addr, length, access }),
       );
-      const layout: WqLayout = { ...wq, bufAddr: q.regAddr };
-      let r;
-      try {
-        r = await withFrames(c, q.regAddr, q.regMfns, () =>
-          u.createQp({
-            pdHandle: h,
-            type: num(b.type, "type"),
-            sendCqHandle: num(b.sendCqHandle, "sendCqHandle"),
-            recvCqHandle: num(b.recvCqHandle, "recvCqHandle"),
-            srqHandle: b.srqHandle as number | undefined,
-            sqSigAll: !!b.sqSigAll,
-            cap: b.cap as never,
-            wq: layout,
-          }));
-      } catch (e) {
-        await undoQueue(env, c, q);
-        throw e;
-      }
-      c.objects.set(`qp:${r.qpHandle}`, { buf: q.buf, shadow: q.shadow, num: r.qpn });
-      c.split?.addQp(r.qpn, q.buf, q.shadow!, layout);
-      return { ...r };
+    } catch (e) {
+      await env.grants.unmap(buf);
+      throw e;
     }
-    case VibOp.MODIFY_QP: {
-      const mask = num(b.mask, "mask");
-      const attr = maskedAttr((b.attr ?? {}) as Record<string, unknown>, mask);
-      await u.modifyQp({ qpHandle: h, attr, mask });
-      if ((mask & QpAttrMask.STATE) && attr.state === QpState.RESET) {
-        const o = c.objects.get(`qp:${h}`);
-        if (o?.num !== undefined) c.split?.resetQp(o.num);
-      }
-      return {};
-    }
-    case VibOp.QUERY_QP: {
-      const r = await u.queryQp(h);
-      return { attr: r.attr, cap: r.cap };
-    }
-    case VibOp.DESTROY_QP: {
-      await u.destroyQp(h);
+    c.objects.set(`mr:${r.mrHandle}`, { buf });
+    return { ...r };
+  },
+  [VibOp.DEREG_MR]: async (env, c, req) => {
+    await c.uctx.deregMr(req.handle);
+    await release(env, c, `mr:${req.handle}`);
+    return {};
+  },
+  [VibOp.CREATE_CQ]: async (env, c, req) => {
+    const { cqe, logSize, compVector, bufAddr, bufBytes, nrPages } = req.body;
+    const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, false);
+    const r = await withQueue(
+      env,
+      c,
+      q,
+      () => c.uctx.createCq({ cqe, logSize, bufAddr: q.regAddr, bufBytes, compVector }),
+    );
+    c.objects.set(`cq:${r.cqHandle}`, { buf: q.buf, queue: q.queue, num: r.cqn });
+    if (q.queue !== undefined) c.datapath?.addCq(r.cqn, q.buf, q.queue, logSize);
+    return { ...r };
+  },
+  [VibOp.RESIZE_CQ]: async (env, c, req) => {
+    const h = req.handle;
+    const { cqe, logSize, bufAddr, bufBytes, consumerIndex, nrPages } = req.body;
+    const old = c.objects.get(`cq:${h}`);
+    if (!old) throw inval(`no CQ with handle ${h} in this context`);
+    const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, false);
+    const r = await withQueue(env, c, q, () =>
+      c.uctx.resizeCq({
+        cqHandle: h,
+        cqe,
+        logSize,
+        bufAddr: q.regAddr,
+        bufBytes,
+        consumerIndex,
+      }));
+    await env.grants.unmap(old.buf);
+    c.objects.set(`cq:${h}`, { buf: q.buf, num: old.num });
+    return { ...r };
+  },
+  [VibOp.DESTROY_CQ]: async (env, c, req) => {
+    const h = req.handle;
+    await c.uctx.destroyCq(h);
+    const o = c.objects.get(`cq:${h}`);
+    if (o?.num !== undefined) c.datapath?.removeCq(o.num);
+    await release(env, c, `cq:${h}`);
+    return {};
+  },
+  [VibOp.CREATE_QP]: async (env, c, req) => {
+    const b = req.body;
+    const readonly = c.datapath?.readsGuestQueues ?? false;
+    const q = await queueBuffer(env, c, req, b.nrPages, b.wq.bufAddr, b.wq.bufBytes, readonly);
+    const layout: WqLayout = { ...b.wq, bufAddr: q.regAddr };
+    const r = await withQueue(env, c, q, () =>
+      c.uctx.createQp({
+        pdHandle: req.handle,
+        type: b.type,
+        sendCqHandle: b.sendCqHandle,
+        recvCqHandle: b.recvCqHandle,
+        srqHandle: b.srqHandle,
+        sqSigAll: b.sqSigAll,
+        cap: b.cap,
+        wq: layout,
+      }));
+    c.objects.set(`qp:${r.qpHandle}`, { buf: q.buf, queue: q.queue, num: r.qpn });
+    if (q.queue !== undefined) c.datapath?.addQp(r.qpn, q.buf, q.queue, layout);
+    return { ...r };
+  },
+  [VibOp.MODIFY_QP]: async (_env, c, req) => {
+    const h = req.handle, mask = req.body.mask;
+    const attr = maskedAttr(req.body.attr ?? {}, mask);
+    await c.uctx.modifyQp({ qpHandle: h, attr, mask });
+    if ((mask & QpAttrMask.STATE) && attr.state === QpState.RESET) {
       const o = c.objects.get(`qp:${h}`);
-      if (o?.num !== undefined) c.split?.removeQp(o.num);
-      await release(env, c, `qp:${h}`);
-      return {};
+      if (o?.num !== undefined) c.datapath?.resetQp(o.num);
     }
-    case VibOp.CREATE_SRQ: {
-      const bufAddr = num(b.bufAddr, "bufAddr"), bufBytes = num(b.bufBytes, "bufBytes");
-      const q = await queueBuffer(env, c, req, bufAddr, bufBytes, !!c.split);
-      let r;
-      try {
-        r = await withFrames(c, q.regAddr, q.regMfns, () =>
-          u.createSrq({
-            pdHandle: h,
-            maxWr: num(b.maxWr, "maxWr"),
-            maxSge: num(b.maxSge, "maxSge"),
-            srqLimit: num(b.srqLimit, "srqLimit"),
-            bufAddr: q.regAddr,
-            bufBytes,
-            logSize: num(b.logSize, "logSize"),
-            logStride: num(b.logStride, "logStride"),
-          }));
-      } catch (e) {
-        await undoQueue(env, c, q);
-        throw e;
-      }
-      c.objects.set(`srq:${r.srqHandle}`, { buf: q.buf, shadow: q.shadow, num: r.srqn });
-      c.split?.addSrq(
-        r.srqn,
-        q.buf,
-        q.shadow!,
-        num(b.logSize, "logSize"),
-        num(b.logStride, "logStride"),
-      );
-      return { ...r };
-    }
-    case VibOp.MODIFY_SRQ:
-      await u.modifySrq({
-        srqHandle: h,
-        srqLimit: b.srqLimit as number | undefined,
-        maxWr: b.maxWr as number | undefined,
-      });
-      return {};
-    case VibOp.DESTROY_SRQ: {
-      await u.destroySrq(h);
-      const o = c.objects.get(`srq:${h}`);
-      if (o?.num !== undefined) c.split?.removeSrq(o.num);
-      await release(env, c, `srq:${h}`);
-      return {};
-    }
-    case VibOp.CREATE_AH:
-      return { ...(await u.createAh({ pdHandle: h, attr: (b.attr ?? {}) as never })) };
-    case VibOp.DESTROY_AH:
-      await u.destroyAh(h);
-      return {};
-    case VibOp.DOORBELL:
-      await c.split!.doorbell(
-        num(b.offset, "offset"),
-        num(b.word0, "word0"),
-        num(b.word1, "word1"),
-      );
-      return {};
-    case VibOp.POLL_CQ:
-      return {
-        copied: await c.split!.poll(num(b.cqn, "cqn"), num(b.consumerIndex, "consumerIndex")),
-      };
+    return {};
+  },
+  [VibOp.QUERY_QP]: async (_env, c, req) => {
+    const r = await c.uctx.queryQp(req.handle);
+    return { attr: r.attr, cap: r.cap };
+  },
+  [VibOp.DESTROY_QP]: async (env, c, req) => {
+    const h = req.handle;
+    await c.uctx.destroyQp(h);
+    const o = c.objects.get(`qp:${h}`);
+    if (o?.num !== undefined) c.datapath?.removeQp(o.num);
+    await release(env, c, `qp:${h}`);
+    return {};
+  },
+  [VibOp.CREATE_SRQ]: async (env, c, req) => {
+    const { maxWr, maxSge, srqLimit, bufAddr, bufBytes, logSize, logStride, nrPages } = req.body;
+    const readonly = c.datapath?.readsGuestQueues ?? false;
+    const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, readonly);
+    const r = await withQueue(env, c, q, () =>
+      c.uctx.createSrq({
+        pdHandle: req.handle,
+        maxWr,
+        maxSge,
+        srqLimit,
+        bufAddr: q.regAddr,
+        bufBytes,
+        logSize,
+        logStride,
+      }));
+    c.objects.set(`srq:${r.srqHandle}`, { buf: q.buf, queue: q.queue, num: r.srqn });
+    if (q.queue !== undefined) c.datapath?.addSrq(r.srqn, q.buf, q.queue, logSize, logStride);
+    return { ...r };
+  },
+  [VibOp.MODIFY_SRQ]: async (_env, c, req) => {
+    const { srqLimit, maxWr } = req.body;
+    await c.uctx.modifySrq({ srqHandle: req.handle, srqLimit, maxWr });
+    return {};
+  },
+  [VibOp.DESTROY_SRQ]: async (env, c, req) => {
+    const h = req.handle;
+    await c.uctx.destroySrq(h);
+    const o = c.objects.get(`srq:${h}`);
+    if (o?.num !== undefined) c.datapath?.removeSrq(o.num);
+    await release(env, c, `srq:${h}`);
+    return {};
+  },
+  [VibOp.CREATE_AH]: async (_env, c, req) => {
+    const attr = req.body.attr;
+    if (!attr) throw inval("create_ah: no address vector");
+    return { ...(await c.uctx.createAh({ pdHandle: req.handle, attr })) };
+  },
+  [VibOp.DESTROY_AH]: async (_env, c, req) => {
+    await c.uctx.destroyAh(req.handle);
+    return {};
+  },
+};
+
+/** Run the handler of `req`'s op (typed for that op). */
+async function dispatch<O extends VibOpCode>(
+  env: OpEnv,
+  c: BackContext,
+  req: VibRequestOf<O>,
+): Promise<VibRspBody<O>> {
+  const handler = env.handlers[req.op];
+  if (!handler) {
+    throw new VerbsError("ENOSYS", `op ${req.op} is not a vibfront request this backend knows`);
   }
-  throw new VerbsError("ENOSYS", `op ${req.op} is not a vibfront request this backend knows`);
+  return await handler(env, c, req);
 }
 
 /**
- * The CQN of CQ handle `h` in context `c`, for split-mode event delivery.
+ * Execute one request that {@link checkRequest} passed, as decoded from its
+ * slot; returns the response body.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { execute, type OpEnv } from "./ops.ts";
+ * import { VibOp } from "../vib/mod.ts";
+ * const env = { contexts: new Map() } as OpEnv; // no context open
+ * const pd = { id: 1, op: VibOp.ALLOC_PD, flags: 0, ctx: 3, handle: 0, body: {}, segs: [] };
+ * await assert.rejects(execute(env, pd), /EBADF: no context 3/); // handles resolve per context
+ * ```
+ */
+export async function execute(env: OpEnv, req: VibRequest): Promise<Record<string, unknown>> {
+  const known = knownRequest(req);
+  if (!known) throw new VerbsError("ENOSYS", `unknown op ${req.op}`);
+  if (known.op === VibOp.OPEN) return await open(env);
+  const c = env.contexts.get(known.ctx);
+  if (!c) throw new VerbsError("EBADF", `no context ${known.ctx} on this device`);
+  return await dispatch(env, c, known);
+}
+
+/**
+ * The CQN of CQ handle `h` in context `c`, for event delivery through a datapath.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { cqnOf } from "./ops.ts";
  * import type { BackContext } from "./context.ts";
- * const first = (c: BackContext) => cqnOf(c, 1);
+ * import type { MappedBuffer } from "./grants.ts";
+ * const buf: MappedBuffer = { handles: [], mfns: [], addrs: [] };
+ * const c = { objects: new Map([["cq:1", { buf, num: 7 }]]) } as BackContext;
+ * assert.equal(cqnOf(c, 1), 7);
+ * assert.equal(cqnOf(c, 2), undefined);
  * ```
  */
 export function cqnOf(c: BackContext, h: number): number | undefined {
   return c.objects.get(`cq:${h}`)?.num;
 }
 
-export type { ObjectBacking };
+export type { ObjectBacking, OpEnv };

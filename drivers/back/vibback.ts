@@ -18,8 +18,12 @@
  *   indices is disconnected (xenbus Closing), its guest keeps running.
  * - Events: the native driver calls the context's handlers from dom0's
  *   interrupt path; an event thread writes them into the event ring
- *   (split mode: after copying the CQ's new entries to the guest) and
- *   notifies the guest — the dom0 hop of flow 3.
+ *   (with a datapath through dom0: after it had its turn, e.g. copying the
+ *   CQ's new entries to the guest) and notifies the guest — the dom0 hop
+ *   of flow 3.
+ * - Mode: the toolstack's `mode` key picks the device's datapath among
+ *   those the backend driver was given (`datapath.ts`); a mode with none
+ *   is bypass.
  * - Teardown (frontend Closing/Closed or gone, guest shut down or crashed,
  *   hostile frontend): every context is closed through the driver (device
  *   objects destroyed, UAR unmapped and freed), then every grant unmapped
@@ -33,22 +37,17 @@ import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { type Engine, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import type { HcaDriver } from "../native/driver.ts";
-import { Errno, VerbsError } from "../verbs/errors.ts";
-import type { Dom0Heap } from "../xen/dom0_heap.ts";
+import { Errno, VerbsError } from "../uapi/errors.ts";
+import type { Dom0Heap } from "./dom0_heap.ts";
 import type { EventDispatcher } from "../xen/evtchn.ts";
-import { BackRing, RingError } from "../xenbus/ring.ts";
-import { EventRingProducer, type VibEvent, VibEventKind } from "../xenbus/vib_event_ring.ts";
-import {
-  opName,
-  VIB_KEYS,
-  type VibRequest,
-  type VibResponse,
-  vibRingOptions,
-} from "../xenbus/vib_protocol.ts";
-import { XenbusDevice, XenbusState, type XenbusStateValue } from "../xenbus/xenbus.ts";
+import { BackRing, RingError } from "../xen/ring.ts";
+import { EventRingProducer, type VibEvent, VibEventKind } from "../vib/event_ring.ts";
+import { opName, VIB_KEYS, type VibRequest, type VibResponse, vibRingOptions } from "../vib/mod.ts";
+import { XenbusDevice, XenbusState, type XenbusStateValue } from "../xen/xenbus.ts";
 import type { BackContext } from "./context.ts";
 import { BackendGrants, type MappedBuffer } from "./grants.ts";
-import { checkRequest, closeContext, cqnOf, execute, type OpEnv } from "./ops.ts";
+import type { BackendDatapath, OpEnv } from "./datapath.ts";
+import { checkRequest, closeContext, CONTROL_OPS, cqnOf, execute } from "./ops.ts";
 
 /**
  * Counters the host reports (`host.counters()`), shared by all backends of a host.
@@ -83,6 +82,8 @@ export interface BackendHost {
   heap: Dom0Heap;
   /** Dom0's event-channel dispatcher. */
   events: EventDispatcher;
+  /** Datapaths through dom0 by device mode (the composition root supplies them). */
+  datapaths: ReadonlyMap<string, BackendDatapath>;
   stats: BackendStats;
 }
 
@@ -92,6 +93,9 @@ function errnoOf(e: unknown): number {
   if (typeof code === "string" && code in Errno) return Errno[code as keyof typeof Errno];
   return Errno.EIO;
 }
+
+/** Request ids are 32-bit serial numbers: one more than half the space ahead is behind. */
+const HALF_ID_SPACE = 0x7fffffff;
 
 /** Strict non-negative decimal, as xenbus_scanf would accept it. */
 function parseKey(v: string | undefined): number | undefined {
@@ -109,7 +113,8 @@ function parseKey(v: string | undefined): number | undefined {
  */
 export class VibBack {
   readonly xb: XenbusDevice;
-  readonly mode: "bypass" | "split";
+  /** The device's mode: "bypass", or the mode of its datapath through dom0. */
+  readonly mode: string;
   readonly grants: BackendGrants;
   /** Why the backend disconnected (undefined while it has not). */
   closeReason: string | undefined;
@@ -145,13 +150,15 @@ export class VibBack {
     this.#h = host;
     this.#dom0 = host.hv.dom0;
     const xs = host.hv.xenstore;
-    this.mode = (() => {
+    const mode = (() => {
       try {
-        return xs.read(0, `${paths.backend}/${VIB_KEYS.mode}`) === "split" ? "split" : "bypass";
+        return xs.read(0, `${paths.backend}/${VIB_KEYS.mode}`);
       } catch {
         return "bypass";
       }
     })();
+    const datapath = host.datapaths.get(mode);
+    this.mode = datapath ? mode : "bypass";
     this.xb = new XenbusDevice({
       xs,
       domid: 0,
@@ -171,7 +178,8 @@ export class VibBack {
       driver: host.driver,
       heap: host.heap,
       grants: this.grants,
-      mode: this.mode,
+      datapath,
+      handlers: { ...CONTROL_OPS, ...datapath?.ops },
       contexts: this.#contexts,
       queueEvent: (e) => this.#queueEvent(e),
     };
@@ -306,8 +314,9 @@ export class VibBack {
     let status = 0;
     let body: Record<string, unknown> = {};
     try {
-      const replay = this.#lastId !== undefined &&
-        ((req.id - this.#lastId) >>> 0 === 0 || (req.id - this.#lastId) >>> 0 > 0x7fffffff);
+      // Serial-number order on 32 bits (RFC 1982): the next id is ahead by less than half the space.
+      const ahead = this.#lastId === undefined ? 1 : (req.id - this.#lastId) >>> 0;
+      const replay = ahead === 0 || ahead > HALF_ID_SPACE;
       if (replay) {
         throw new VerbsError("EINVAL", `request id ${req.id} replayed (last ${this.#lastId})`);
       }
@@ -356,10 +365,10 @@ export class VibBack {
       for (const e of batch) {
         const c = this.#contexts.get(e.ctx);
         if (!c) continue;
-        if (c.split && e.kind === VibEventKind.COMP) {
-          // The guest polls its own ring after the event: the entries must be there.
+        if (c.datapath && e.kind === VibEventKind.COMP) {
+          // The guest polls its own ring after the event: the datapath puts the entries there.
           const cqn = cqnOf(c, e.handle);
-          if (cqn !== undefined && c.split.hasCq(cqn)) await c.split.poll(cqn);
+          if (cqn !== undefined) await c.datapath.beforeCompEvent(cqn);
         }
         try {
           this.#evRing!.push(e);

@@ -7,8 +7,8 @@
  * @module
  */
 import { XS_RELEASE_DOMAIN } from "../../hypervisor/xenstore.ts";
-import { VIB_KEYS } from "../xenbus/vib_protocol.ts";
-import { xenbusPaths } from "../xenbus/xenbus.ts";
+import { VIB_KEYS } from "../vib/mod.ts";
+import { xenbusPaths } from "../xen/xenbus.ts";
 import { type BackendHost, type BackendStats, removeBackendNode, VibBack } from "./vibback.ts";
 
 /**

@@ -16,10 +16,25 @@
  * @module
  */
 import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
+import type { GuestGrantTable } from "../xen/grant_table.ts";
 import type { Engine } from "../../sim/engine.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import { VerbsError } from "../verbs/errors.ts";
-import { REFS_PER_INDIRECT_PAGE, VIB_F_INDIRECT, VIB_MAX_PAGES } from "../xenbus/vib_protocol.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import { REFS_PER_INDIRECT_PAGE, VIB_F_INDIRECT, VIB_MAX_PAGES } from "../vib/mod.ts";
+
+/**
+ * The guest kernel that grants: its domain and its grant-table client.
+ *
+ * @example
+ * ```ts
+ * import type { Granter } from "./buffers.ts";
+ * const refsInUse = (k: Granter) => k.grants.inUse;
+ * ```
+ */
+export interface Granter {
+  readonly dom: XenDomain;
+  readonly grants: GuestGrantTable;
+}
 
 /**
  * A buffer granted for one request.
@@ -62,7 +77,7 @@ function pagesOf(addr: number, len: number): number[] {
  */
 export async function grantBuffer(
   engine: Engine,
-  dom: XenDomain,
+  k: Granter,
   entryNs: number,
   addr: number,
   bytes: number,
@@ -74,7 +89,7 @@ export async function grantBuffer(
     throw new VerbsError("ENOMEM", `${pfns.length} pages is more than one request can pin`);
   }
   for (const p of pfns) {
-    if (!dom.memory.isOwnPage(p)) {
+    if (!k.dom.memory.isOwnPage(p)) {
       throw new VerbsError(
         "EFAULT",
         `page 0x${(p * PAGE_SIZE).toString(16)} is not memory of this guest`,
@@ -83,28 +98,28 @@ export async function grantBuffer(
   }
   const refs: number[] = [];
   try {
-    for (const p of pfns) refs.push(dom.grants.grantAccessNow(0, p, readonly));
+    for (const p of pfns) refs.push(k.grants.grantAccessNow(0, p, readonly));
   } catch (e) {
-    for (const r of refs) dom.grants.endAccessNow(r);
+    for (const r of refs) k.grants.endAccessNow(r);
     throw new VerbsError("ENOMEM", `grant table full: ${(e as Error).message}`);
   }
   await engine.sleep(refs.length * entryNs);
   if (refs.length <= capacity) return { nrPages: refs.length, refs, segs: refs, flags: 0 };
   const n = Math.ceil(refs.length / REFS_PER_INDIRECT_PAGE);
   if (n > capacity) {
-    await ungrant(engine, dom, entryNs, refs);
+    await ungrant(engine, k, entryNs, refs);
     throw new VerbsError(
       "ENOMEM",
       `${refs.length} pages need ${n} indirect pages (at most ${capacity})`,
     );
   }
-  const iaddr = dom.memory.alloc(n * PAGE_SIZE, PAGE_SIZE);
+  const iaddr = k.dom.memory.alloc(n * PAGE_SIZE, PAGE_SIZE);
   const raw = new Uint8Array(n * PAGE_SIZE);
   const dv = new DataView(raw.buffer);
   refs.forEach((r, i) => dv.setUint32(4 * i, r, true));
-  dom.memory.write(iaddr, raw);
+  k.dom.memory.write(iaddr, raw);
   const irefs: number[] = [];
-  for (let i = 0; i < n; i++) irefs.push(dom.grants.grantAccessNow(0, iaddr / PAGE_SIZE + i, true));
+  for (let i = 0; i < n; i++) irefs.push(k.grants.grantAccessNow(0, iaddr / PAGE_SIZE + i, true));
   await engine.sleep(n * entryNs);
   return {
     nrPages: refs.length,
@@ -127,14 +142,14 @@ export async function grantBuffer(
  */
 export async function dropIndirect(
   engine: Engine,
-  dom: XenDomain,
+  k: Granter,
   entryNs: number,
   g: GrantedBuffer,
 ): Promise<void> {
   // A dead guest has nothing left to give back: Xen revoked its grants and memory.
-  if (!g.indirect || !dom.running) return;
-  await ungrant(engine, dom, entryNs, g.indirect.refs);
-  dom.memory.free(g.indirect.addr);
+  if (!g.indirect || !k.dom.running) return;
+  await ungrant(engine, k, entryNs, g.indirect.refs);
+  k.dom.memory.free(g.indirect.addr);
   g.indirect = undefined;
 }
 
@@ -151,15 +166,15 @@ export async function dropIndirect(
  */
 export async function ungrant(
   engine: Engine,
-  dom: XenDomain,
+  k: Granter,
   entryNs: number,
   refs: readonly number[],
 ): Promise<void> {
-  if (!dom.running) return;
+  if (!k.dom.running) return;
   let n = 0;
   for (const r of refs) {
     try {
-      dom.grants.endAccessNow(r);
+      k.grants.endAccessNow(r);
       n++;
     } catch {
       // Still mapped by a backend that did not let go: the ref stays in use.

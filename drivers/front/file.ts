@@ -8,11 +8,13 @@
  *
  * The UAR page of the context is the one dom0 had the hypervisor map into
  * this guest (bypass mode): `uarAddr` is its guest address, and the
- * unchanged user-level provider rings doorbells there.
+ * unchanged user-level provider rings doorbells there. A provider whose
+ * datapath crosses dom0 instead (split mode) reaches the ring through the
+ * file's {@link FrontDatapath} hook.
  *
  * @module
  */
-import type { AhAttr, DeviceAttr, PortAttr } from "../verbs/types.ts";
+import type { AhAttr, DeviceAttr, PortAttr } from "../uapi/types.ts";
 import type {
   AllocPdResp,
   CreateAhResp,
@@ -29,25 +31,75 @@ import type {
   RegMrResp,
   ResizeCqReq,
   UverbsEventHandlers,
-  UverbsFile,
-} from "../verbs/uverbs.ts";
-import { VerbsError } from "../verbs/errors.ts";
-import type { Provider, ProviderEnv } from "../verbs/provider.ts";
-import { SplitProvider } from "../split/front.ts";
-import { segCapacity, VibOp } from "../xenbus/vib_protocol.ts";
+} from "../uapi/uverbs.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import { Access } from "../uapi/enums.ts";
+import { isQpState } from "../uapi/qp_state.ts";
+import {
+  segCapacity,
+  VibOp,
+  type VibOpCode,
+  type VibReqBody,
+  type VibResponse,
+  type VibRspBody,
+} from "../vib/mod.ts";
 import { dropIndirect, grantBuffer, type GrantedBuffer, ungrant } from "./buffers.ts";
-import type { RequestArgs, VibFront } from "./vibfront.ts";
+import type { FrontFile, VibFront } from "./vibfront.ts";
+
+/**
+ * The hook a datapath driver plugs into (the split baseline's provider):
+ * requests of this context on the ring, sent from a synchronous call
+ * without waiting. `submit` publishes the request (or queues it while the
+ * ring is full) and says whether the backend must be notified; the caller
+ * charges the notification hypercall to its thread and then calls `kick`
+ * with the delay until its CPU gets there.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { FrontDatapath } from "./file.ts";
+ * const sent: number[] = [];
+ * const dp: FrontDatapath = { ctx: 1, submit: (op) => (sent.push(op), true), kick: () => {} };
+ * if (dp.submit(33, { cqn: 1, consumerIndex: 0 })) dp.kick(0);
+ * assert.deepEqual(sent, [33]);
+ * ```
+ */
+export interface FrontDatapath {
+  /** The context id the requests carry. */
+  readonly ctx: number;
+  submit<O extends VibOpCode>(
+    op: O,
+    body: VibReqBody<O>,
+    onResponse?: (r: VibResponse) => void,
+  ): boolean;
+  kick(delayNs: number): void;
+}
 
 /**
  * A guest's open device file.
  *
  * @example
  * ```ts
- * import type { VibFrontFile } from "./file.ts";
- * const pinnedPages = (f: VibFrontFile) => f.grantedPages;
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import { VibFrontFile } from "./file.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass", regCache: false });
+ * await cluster.run(async () => {
+ *   const ctx = await vm.openDevice();
+ *   const file = ctx.file;
+ *   assert.ok(file instanceof VibFrontFile);
+ *   const buf = vm.memory.alloc(3 * 4096, 4096);
+ *   const mr = await (await ctx.allocPd()).regMr(buf, 3 * 4096, 1);
+ *   assert.equal(file.grantedPages, 3); // one grant per page, kept while dom0 maps them
+ *   await mr.dereg();
+ *   assert.equal(file.grantedPages, 0);
+ * });
  * ```
  */
-export class VibFrontFile implements UverbsFile {
+export class VibFrontFile implements FrontFile {
   readonly deviceName: string;
   readonly ctx: number;
   readonly uarIndex: number;
@@ -63,13 +115,13 @@ export class VibFrontFile implements UverbsFile {
    * @param front the device
    * @param r the `OPEN` response
    */
-  constructor(front: VibFront, r: Record<string, unknown>) {
+  constructor(front: VibFront, r: VibRspBody<typeof VibOp.OPEN>) {
     this.#front = front;
     this.deviceName = front.name;
-    this.ctx = r.ctx as number;
-    this.uarIndex = r.uarIndex as number;
-    this.uarAddr = r.uarAddr as number;
-    this.numCompVectors = r.numCompVectors as number;
+    this.ctx = r.ctx;
+    this.uarIndex = r.uarIndex;
+    this.uarAddr = r.uarAddr;
+    this.numCompVectors = r.numCompVectors;
   }
 
   /** The device this file was opened on. */
@@ -88,38 +140,39 @@ export class VibFrontFile implements UverbsFile {
     this.handlers = h;
   }
 
-  /**
-   * The fast path of this context: the unchanged provider in bypass mode
-   * (undefined: the verbs layer builds its own), the split provider —
-   * doorbells and polls as ring requests — in split mode.
-   */
-  createProvider(env: ProviderEnv): Provider | undefined {
-    return this.#front.mode === "split" ? new SplitProvider(env, this.#front, this.ctx) : undefined;
+  /** This context's requests from a datapath driver (see {@link FrontDatapath}). */
+  get datapath(): FrontDatapath {
+    const front = this.#front, ctx = this.ctx;
+    return {
+      ctx,
+      submit: (op, body, onResponse) =>
+        front.submit({ op, flags: 0, ctx, handle: 0, body, segs: [] }, onResponse),
+      kick: (delayNs) => front.kick(delayNs),
+    };
   }
 
-  async #call(
-    op: number,
+  async #call<O extends VibOpCode>(
+    op: O,
     handle: number,
-    body: Record<string, unknown>,
+    body: VibReqBody<O>,
     buf?: GrantedBuffer,
-  ): Promise<Record<string, unknown>> {
+  ): Promise<VibRspBody<O>> {
     if (this.#closed) throw new VerbsError("EBADF", `${this.deviceName}: context is closed`);
-    const a: RequestArgs = {
+    return await this.#front.request({
       op,
       flags: buf?.flags ?? 0,
       ctx: this.ctx,
       handle: typeof handle === "number" && Number.isInteger(handle) ? handle >>> 0 : 0xffffffff,
-      body: buf ? { ...body, nrPages: buf.nrPages } : body,
+      body,
       segs: buf?.segs ?? [],
-    };
-    return await this.#front.request(a);
+    });
   }
 
   #grant(addr: number, bytes: number, readonly: boolean, op: number): Promise<GrantedBuffer> {
     const o = this.#front.o;
     return grantBuffer(
       o.engine,
-      o.dom,
+      o,
       o.profile.xen.grantEntryNs,
       addr,
       bytes,
@@ -128,25 +181,27 @@ export class VibFrontFile implements UverbsFile {
     );
   }
 
-  /** Send a request that carries a buffer; on failure give the grants back. */
-  async #withBuffer(
+  /**
+   * Grant a buffer's pages, then send the request `send` builds with them
+   * (its body names their count); on failure give the grants back.
+   */
+  async #withBuffer<R>(
     op: number,
-    handle: number,
-    body: Record<string, unknown>,
     addr: number,
     bytes: number,
     readonly: boolean,
-  ): Promise<{ r: Record<string, unknown>; refs: number[] }> {
+    send: (g: GrantedBuffer) => Promise<R>,
+  ): Promise<{ r: R; refs: number[] }> {
     const o = this.#front.o;
     const g = await this.#grant(addr, bytes, readonly, op);
     try {
-      const r = await this.#call(op, handle, body, g);
+      const r = await send(g);
       return { r, refs: g.refs };
     } catch (e) {
-      await ungrant(o.engine, o.dom, o.profile.xen.grantEntryNs, g.refs);
+      await ungrant(o.engine, o, o.profile.xen.grantEntryNs, g.refs);
       throw e;
     } finally {
-      await dropIndirect(o.engine, o.dom, o.profile.xen.grantEntryNs, g);
+      await dropIndirect(o.engine, o, o.profile.xen.grantEntryNs, g);
     }
   }
 
@@ -155,19 +210,19 @@ export class VibFrontFile implements UverbsFile {
     if (!refs) return;
     this.#grants.delete(key);
     const o = this.#front.o;
-    await ungrant(o.engine, o.dom, o.profile.xen.grantEntryNs, refs);
+    await ungrant(o.engine, o, o.profile.xen.grantEntryNs, refs);
   }
 
   async queryDevice(): Promise<DeviceAttr> {
-    return (await this.#call(VibOp.QUERY_DEVICE, 0, {})) as unknown as DeviceAttr;
+    return await this.#call(VibOp.QUERY_DEVICE, 0, {});
   }
 
   async queryPort(portNum: number): Promise<PortAttr> {
-    return (await this.#call(VibOp.QUERY_PORT, 0, { port: portNum })) as unknown as PortAttr;
+    return await this.#call(VibOp.QUERY_PORT, 0, { port: portNum });
   }
 
   async allocPd(): Promise<AllocPdResp> {
-    return (await this.#call(VibOp.ALLOC_PD, 0, {})) as unknown as AllocPdResp;
+    return await this.#call(VibOp.ALLOC_PD, 0, {});
   }
 
   async deallocPd(pdHandle: number): Promise<void> {
@@ -177,17 +232,17 @@ export class VibFrontFile implements UverbsFile {
   async regMr(req: RegMrReq): Promise<RegMrResp> {
     const { addr, length, access } = req;
     // The device writes only into regions with local write access.
-    const ro = typeof access === "number" && (access & 1) === 0;
+    const ro = typeof access === "number" && (access & Access.LOCAL_WRITE) === 0;
     const { r, refs } = await this.#withBuffer(
       VibOp.REG_MR,
-      req.pdHandle,
-      { addr, length, access },
       addr,
       length,
       ro,
+      (g) =>
+        this.#call(VibOp.REG_MR, req.pdHandle, { addr, length, access, nrPages: g.nrPages }, g),
     );
     this.#grants.set(`mr:${r.mrHandle}`, refs);
-    return r as unknown as RegMrResp;
+    return r;
   }
 
   async deregMr(mrHandle: number): Promise<void> {
@@ -198,28 +253,26 @@ export class VibFrontFile implements UverbsFile {
   async createCq(req: CreateCqReq): Promise<CreateCqResp> {
     const { r, refs } = await this.#withBuffer(
       VibOp.CREATE_CQ,
-      0,
-      { ...req },
       req.bufAddr,
       req.bufBytes,
       false,
+      (g) => this.#call(VibOp.CREATE_CQ, 0, { ...req, nrPages: g.nrPages }, g),
     );
     this.#grants.set(`cq:${r.cqHandle}`, refs);
-    return r as unknown as CreateCqResp;
+    return r;
   }
 
   async resizeCq(req: ResizeCqReq): Promise<{ cqe: number }> {
     const { r, refs } = await this.#withBuffer(
       VibOp.RESIZE_CQ,
-      req.cqHandle,
-      { ...req },
       req.bufAddr,
       req.bufBytes,
       false,
+      (g) => this.#call(VibOp.RESIZE_CQ, req.cqHandle, { ...req, nrPages: g.nrPages }, g),
     );
     await this.#endGrants(`cq:${req.cqHandle}`);
     this.#grants.set(`cq:${req.cqHandle}`, refs);
-    return r as unknown as { cqe: number };
+    return r;
   }
 
   async destroyCq(cqHandle: number): Promise<void> {
@@ -230,14 +283,13 @@ export class VibFrontFile implements UverbsFile {
   async createQp(req: CreateQpReq): Promise<CreateQpResp> {
     const { r, refs } = await this.#withBuffer(
       VibOp.CREATE_QP,
-      req.pdHandle,
-      { ...req },
       req.wq?.bufAddr,
       req.wq?.bufBytes,
       false,
+      (g) => this.#call(VibOp.CREATE_QP, req.pdHandle, { ...req, nrPages: g.nrPages }, g),
     );
     this.#grants.set(`qp:${r.qpHandle}`, refs);
-    return r as unknown as CreateQpResp;
+    return r;
   }
 
   async modifyQp(req: ModifyQpReq): Promise<void> {
@@ -246,7 +298,15 @@ export class VibFrontFile implements UverbsFile {
 
   async queryQp(qpHandle: number): Promise<QueryQpResp> {
     const r = await this.#call(VibOp.QUERY_QP, qpHandle, {});
-    return { attr: (r.attr ?? {}) as QueryQpResp["attr"], cap: r.cap as QueryQpResp["cap"] };
+    const { state, curState, ...attr } = r.attr ?? {};
+    // A state outside the QP state machine is a backend the guest cannot trust.
+    if (!isQpState(state) || (curState !== undefined && !isQpState(curState))) {
+      throw new VerbsError("EIO", `query_qp: the backend answered QP state ${state}`);
+    }
+    return {
+      attr: { ...attr, state, ...(curState === undefined ? {} : { curState }) },
+      cap: r.cap,
+    };
   }
 
   async destroyQp(qpHandle: number): Promise<void> {
@@ -257,14 +317,13 @@ export class VibFrontFile implements UverbsFile {
   async createSrq(req: CreateSrqReq): Promise<CreateSrqResp> {
     const { r, refs } = await this.#withBuffer(
       VibOp.CREATE_SRQ,
-      req.pdHandle,
-      { ...req },
       req.bufAddr,
       req.bufBytes,
       false,
+      (g) => this.#call(VibOp.CREATE_SRQ, req.pdHandle, { ...req, nrPages: g.nrPages }, g),
     );
     this.#grants.set(`srq:${r.srqHandle}`, refs);
-    return r as unknown as CreateSrqResp;
+    return r;
   }
 
   async modifySrq(req: ModifySrqReq): Promise<void> {
@@ -277,9 +336,7 @@ export class VibFrontFile implements UverbsFile {
   }
 
   async createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp> {
-    return (await this.#call(VibOp.CREATE_AH, req.pdHandle, {
-      attr: req.attr,
-    })) as unknown as CreateAhResp;
+    return await this.#call(VibOp.CREATE_AH, req.pdHandle, { attr: req.attr });
   }
 
   async destroyAh(ahHandle: number): Promise<void> {

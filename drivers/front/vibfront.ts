@@ -2,7 +2,7 @@
  * The guest's virtual HCA driver ("vibfront"): registered in the guest
  * kernel as an IB device named after the physical one, it connects to
  * dom0's backend over xenbus and forwards every control operation as one
- * fixed-size request on the shared ring (`vib_protocol.ts`).
+ * fixed-size request on the shared ring (`drivers/vib`).
  *
  * - Connect: allocate and grant the request ring page and the event ring
  *   page, allocate an unbound event channel for dom0, publish
@@ -16,9 +16,15 @@
  * - Events: the upcall drains the response ring and the event ring; CQ
  *   completion events and async events go to the open files' handlers
  *   (the verbs layer's completion channels and async queues).
- * - The split datapath submits doorbell and poll requests without
- *   waiting ({@link VibFront.submit}), from the application's synchronous
- *   calls.
+ * - A datapath that crosses dom0 (the split baseline's provider) submits
+ *   its requests without waiting ({@link VibFront.submit}, offered to it as
+ *   a file's {@link FrontDatapath}), from the application's synchronous
+ *   calls. The frontend knows nothing of what those requests mean.
+ * - Identity: the device is registered under the physical device's name;
+ *   in bypass mode it also exposes the physical PCI function (which the
+ *   guest reaches through its UAR page), so the user-level library binds
+ *   the same provider as on bare metal; in split mode it is a device of its
+ *   own type ({@link VIB_SPLIT_DRIVER}), with no PCI function.
  *
  * The frontend trusts the backend no more than it must: responses are
  * copied out of the ring and matched by id, impossible response indices
@@ -30,28 +36,33 @@ import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
 import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { type Engine, Mailbox, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
-import { Errno, type ErrnoCode, VerbsError } from "../verbs/errors.ts";
-import type { AsyncEvent } from "../verbs/types.ts";
-import type { UverbsDevice, UverbsFile } from "../verbs/uverbs.ts";
+import { Errno, type ErrnoCode, VerbsError } from "../uapi/errors.ts";
+import type { AsyncEvent } from "../uapi/types.ts";
+import type {
+  DeviceIdentity,
+  UverbsDevice,
+  UverbsEventHandlers,
+  UverbsFile,
+} from "../uapi/uverbs.ts";
 import { EventDispatcher } from "../xen/evtchn.ts";
-import { FrontRing, RingError } from "../xenbus/ring.ts";
-import {
-  EventRingConsumer,
-  type VibEvent,
-  VibEventKind,
-  VibEventObj,
-} from "../xenbus/vib_event_ring.ts";
+import type { GuestGrantTable } from "../xen/grant_table.ts";
+import { FrontRing, RingError } from "../xen/ring.ts";
+import { EventRingConsumer, type VibEvent, VibEventKind, VibEventObj } from "../vib/event_ring.ts";
 import {
   opName,
+  responseBody,
   VIB_KEYS,
   VibEncodeError,
   VibOp,
+  type VibOpCode,
+  VibProtocolError,
   type VibRequest,
+  type VibRequestOf,
   type VibResponse,
   vibRingOptions,
-} from "../xenbus/vib_protocol.ts";
-import { XenbusDevice, XenbusState } from "../xenbus/xenbus.ts";
-import type { VibFrontFile } from "./file.ts";
+  type VibRspBody,
+} from "../vib/mod.ts";
+import { XenbusDevice, XenbusState } from "../xen/xenbus.ts";
 
 /**
  * Options of {@link VibFront}.
@@ -68,11 +79,52 @@ export interface VibFrontOptions {
   hv: Hypervisor;
   /** The guest domain this driver runs in. */
   dom: XenDomain;
+  /** The guest kernel's grant-table client (one per domain). */
+  grants: GuestGrantTable;
   paths: { frontend: string; backend: string };
   /** Datapath of the device ("bypass" or "split"). */
   mode: "bypass" | "split";
-  /** Builds the file of an opened context (kept out of this module to avoid a cycle). */
-  makeFile: (front: VibFront, r: Record<string, unknown>) => VibFrontFile;
+  /** Builds the file of an opened context (`file.ts`) from the `OPEN` response. */
+  makeFile: (front: VibFront, r: VibRspBody<typeof VibOp.OPEN>) => FrontFile;
+}
+
+/**
+ * What the frontend needs of an open file: where its events go, and how to
+ * give back its grants when the device goes away.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { FrontFile } from "./vibfront.ts";
+ * const f = { handlers: { onCompEvent() {}, onAsyncEvent() {} }, releaseGrants: async () => {} };
+ * assert.ok((f satisfies Pick<FrontFile, "handlers" | "releaseGrants">) !== undefined);
+ * ```
+ */
+export interface FrontFile extends UverbsFile {
+  readonly handlers: UverbsEventHandlers;
+  /** End every grant the file holds (dom0 has unmapped them). */
+  releaseGrants(): Promise<void>;
+}
+
+/**
+ * The driver type a vib device registers under: "vib" in bypass mode (with
+ * the physical PCI function), "vib-split" in split mode (a paravirtual
+ * device: the guest never reaches the hardware).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VIB_BYPASS_DRIVER, VIB_SPLIT_DRIVER } from "./vibfront.ts";
+ * assert.notEqual(VIB_BYPASS_DRIVER, VIB_SPLIT_DRIVER);
+ * ```
+ */
+export const VIB_BYPASS_DRIVER = "vib";
+/** See {@link VIB_BYPASS_DRIVER}. */
+export const VIB_SPLIT_DRIVER = "vib-split";
+
+/** A strict `0x`-prefixed 16-bit hex id, as sysfs writes PCI ids. */
+function parsePciId(v: string): number | undefined {
+  return /^0x[0-9a-f]{4}$/.test(v) ? parseInt(v, 16) : undefined;
 }
 
 const CODE_OF = new Map<number, ErrnoCode>(
@@ -98,11 +150,27 @@ export function codeOfStatus(status: number): ErrnoCode {
  * @example
  * ```ts
  * import type { RequestArgs } from "./vibfront.ts";
- * import { VibOp } from "../xenbus/vib_protocol.ts";
+ * import { VibOp } from "../vib/mod.ts";
  * const allocPd: RequestArgs = { op: VibOp.ALLOC_PD, flags: 0, ctx: 1, handle: 0, body: {}, segs: [] };
  * ```
  */
 export type RequestArgs = Omit<VibRequest, "id" | "reserved">;
+
+/**
+ * A request of op `O` as the caller gives it, its body typed by the op table.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { RequestArgsOf } from "./vibfront.ts";
+ * import { VibOp } from "../vib/mod.ts";
+ * const port: RequestArgsOf<typeof VibOp.QUERY_PORT> = {
+ *   op: VibOp.QUERY_PORT, flags: 0, ctx: 1, handle: 0, body: { port: 1 }, segs: [],
+ * };
+ * assert.equal(port.body.port, 1);
+ * ```
+ */
+export type RequestArgsOf<O extends VibOpCode> = Omit<VibRequestOf<O>, "id" | "reserved">;
 
 /**
  * The frontend of one guest.
@@ -110,7 +178,7 @@ export type RequestArgs = Omit<VibRequest, "id" | "reserved">;
  * @example
  * ```ts
  * import type { VibFront } from "./vibfront.ts";
- * import { VibOp } from "../xenbus/vib_protocol.ts";
+ * import { VibOp } from "../vib/mod.ts";
  * async function pd(front: VibFront, ctx: number) {
  *   return await front.request({ op: VibOp.ALLOC_PD, flags: 0, ctx, handle: 0, body: {}, segs: [] });
  * }
@@ -136,7 +204,8 @@ export class VibFront implements UverbsDevice {
   #backlog: VibRequest[] = [];
   #slots: WaitQueue;
   #kicks: Mailbox<number>;
-  #files = new Map<number, VibFrontFile>();
+  #files = new Map<number, FrontFile>();
+  #pci: { pciVendor: number; pciDevice: number } | undefined;
   #dead: string | undefined;
   #closing = false;
 
@@ -177,8 +246,14 @@ export class VibFront implements UverbsDevice {
   }
 
   /** Files (contexts) open now, by context id. */
-  get files(): ReadonlyMap<number, VibFrontFile> {
+  get files(): ReadonlyMap<number, FrontFile> {
     return this.#files;
+  }
+
+  /** What the user-level library matches its providers against (see the module doc). */
+  get identity(): DeviceIdentity {
+    if (this.mode === "split") return { driver: VIB_SPLIT_DRIVER };
+    return { driver: VIB_BYPASS_DRIVER, ...this.#pci };
   }
 
   #live(): void {
@@ -193,7 +268,7 @@ export class VibFront implements UverbsDevice {
     const space = dom.memory;
     const page = async () => {
       const addr = space.alloc(4096, 4096);
-      const ref = await dom.grants.grantAccess(0, addr / 4096, false);
+      const ref = await this.o.grants.grantAccess(0, addr / 4096, false);
       this.#pages.push({ addr, ref });
       return { addr, ref, bytes: hv.mem.frame(space.mfnOf(addr / 4096)!) };
     };
@@ -220,10 +295,19 @@ export class VibFront implements UverbsDevice {
       this.xb.dispose();
       throw new VerbsError("ENODEV", `vibfront dom${d}: backend did not connect (state ${s})`);
     }
-    try {
-      this.name = xs.read(d, `${this.o.paths.backend}/${VIB_KEYS.deviceName}`);
-    } catch {
-      // Keep the generic name.
+    const backendKey = (k: string) => {
+      try {
+        return xs.read(d, `${this.o.paths.backend}/${k}`);
+      } catch {
+        return undefined;
+      }
+    };
+    // Without a name the generic one stays; without PCI ids no provider binds the device.
+    this.name = backendKey(VIB_KEYS.deviceName) ?? this.name;
+    const vendor = parsePciId(backendKey(VIB_KEYS.pciVendor) ?? "");
+    const device = parsePciId(backendKey(VIB_KEYS.pciDevice) ?? "");
+    if (vendor !== undefined && device !== undefined) {
+      this.#pci = { pciVendor: vendor, pciDevice: device };
     }
     this.xb.switchState(XenbusState.Connected);
     this.xb.onPeerChange((st) => {
@@ -245,7 +329,7 @@ export class VibFront implements UverbsDevice {
       segs: [],
     });
     const file = this.o.makeFile(this, r);
-    this.#files.set(r.ctx as number, file);
+    this.#files.set(r.ctx, file);
     return file;
   }
 
@@ -257,9 +341,10 @@ export class VibFront implements UverbsDevice {
   /**
    * One control operation: marshal, publish, notify, wait for the response.
    * Rejects with the backend's errno, EINVAL for a value the protocol cannot
-   * carry, EIO once the device is gone.
+   * carry, EIO once the device is gone or for a response that does not
+   * answer the request.
    */
-  async request(a: RequestArgs): Promise<Record<string, unknown>> {
+  async request<O extends VibOpCode>(a: RequestArgsOf<O>): Promise<VibRspBody<O>> {
     const { engine, profile } = this.o;
     this.#live();
     await engine.sleep(profile.cpu.syscallNs);
@@ -296,7 +381,14 @@ export class VibFront implements UverbsDevice {
       const code = codeOfStatus(r.status);
       throw new VerbsError(code, `${opName(a.op)}: the backend refused the request`);
     }
-    return r.body;
+    try {
+      return responseBody(a.op, r);
+    } catch (e) {
+      if (e instanceof VibProtocolError) {
+        throw new VerbsError("EIO", `${opName(a.op)}: ${e.message}`);
+      }
+      throw e;
+    }
   }
 
   /**
@@ -495,7 +587,7 @@ export class VibFront implements UverbsDevice {
     for (const w of this.#waiters.values()) w(undefined);
     this.#waiters.clear();
     // Callers of submit() wait on their callbacks: tell them it is over (EIO).
-    for (const [id, cb] of [...this.#callbacks]) cb({ id, op: 0, status: -5, body: {} });
+    for (const [id, cb] of [...this.#callbacks]) cb({ id, op: 0, status: -Errno.EIO, body: {} });
     this.#callbacks.clear();
     this.#backlog = [];
     this.#slots.notifyAll();
@@ -560,7 +652,7 @@ export class VibFront implements UverbsDevice {
     this.#files.clear();
     for (const p of this.#pages) {
       try {
-        await dom.grants.endAccess(p.ref);
+        await this.o.grants.endAccess(p.ref);
         dom.memory.free(p.addr);
       } catch {
         // The backend still maps it (a broken backend): the page stays granted.

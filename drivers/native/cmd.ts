@@ -14,7 +14,7 @@ import {
   cmdStatusName,
   type CommandInterface,
 } from "../../hca/commands.ts";
-import { type ErrnoCode, VerbsError } from "../verbs/errors.ts";
+import { type ErrnoCode, VerbsError } from "../uapi/errors.ts";
 
 const ERRNO_OF_STATUS: Record<number, ErrnoCode> = {
   [CmdStatus.INTERNAL_ERR]: "EIO",

@@ -36,12 +36,12 @@ import type { AddressSpace } from "../../sim/address_space.ts";
 import type { Engine } from "../../sim/engine.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../sim/memory.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
-import { VerbsError } from "../verbs/errors.ts";
+import { VerbsError } from "../uapi/errors.ts";
 import { IndexAllocator, KeyAllocator } from "./alloc.ts";
 import { MttBuddy } from "./buddy.ts";
 import { exec } from "./cmd.ts";
 import { toMptAccess } from "./hw_map.ts";
-import { Access } from "../verbs/enums.ts";
+import { Access } from "../uapi/enums.ts";
 
 /**
  * Counts of `hca.stats()` by resource kind.

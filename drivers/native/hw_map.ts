@@ -15,7 +15,7 @@ import {
   QpAccess,
   QpServiceType,
 } from "../../hca/commands.ts";
-import { Access, QpState, QpType } from "../verbs/enums.ts";
+import { Access, QpState, QpType } from "../uapi/enums.ts";
 
 const SERVICE_OF_QP_TYPE: Readonly<Record<number, QpServiceType>> = {
   [QpType.RC]: QpServiceType.RC,
@@ -32,7 +32,7 @@ const SERVICE_OF_QP_TYPE: Readonly<Record<number, QpServiceType>> = {
  * import assert from "node:assert/strict";
  * import { toHwServiceType } from "./hw_map.ts";
  * import { QpServiceType } from "../../hca/commands.ts";
- * import { QpType } from "../verbs/enums.ts";
+ * import { QpType } from "../uapi/enums.ts";
  * assert.equal(toHwServiceType(QpType.UD), QpServiceType.UD); // IBV_QPT_UD 4 → MTHCA_QP_ST_UD 3
  * assert.equal(toHwServiceType(9), undefined);
  * ```
@@ -60,7 +60,7 @@ const QP_STATE_OF_HW: Readonly<Record<number, QpState>> = {
  * import assert from "node:assert/strict";
  * import { fromHwQpState } from "./hw_map.ts";
  * import { HwQpState } from "../../hca/commands.ts";
- * import { QpState } from "../verbs/enums.ts";
+ * import { QpState } from "../uapi/enums.ts";
  * assert.equal(fromHwQpState(HwQpState.SQE), QpState.SQE); // device 4 → IBV_QPS_SQE 5
  * assert.throws(() => fromHwQpState(7), RangeError);
  * ```
@@ -88,7 +88,7 @@ const QP_ENABLES: readonly [number, number][] = [
  * import assert from "node:assert/strict";
  * import { toQpAccess } from "./hw_map.ts";
  * import { QpAccess } from "../../hca/commands.ts";
- * import { Access } from "../verbs/enums.ts";
+ * import { Access } from "../uapi/enums.ts";
  * assert.equal(toQpAccess(Access.LOCAL_WRITE | Access.REMOTE_WRITE), QpAccess.REMOTE_WRITE);
  * ```
  */
@@ -107,7 +107,7 @@ export function toQpAccess(access: number): number {
  * ```ts
  * import assert from "node:assert/strict";
  * import { fromQpAccess, toQpAccess } from "./hw_map.ts";
- * import { Access } from "../verbs/enums.ts";
+ * import { Access } from "../uapi/enums.ts";
  * const remote = Access.REMOTE_READ | Access.REMOTE_ATOMIC;
  * assert.equal(fromQpAccess(toQpAccess(remote)), remote);
  * ```
@@ -138,7 +138,7 @@ const MPT_FLAGS: readonly [number, number][] = [
  * import assert from "node:assert/strict";
  * import { toMptAccess } from "./hw_map.ts";
  * import { MptAccess } from "../../hca/commands.ts";
- * import { Access } from "../verbs/enums.ts";
+ * import { Access } from "../uapi/enums.ts";
  * assert.equal(toMptAccess(0), MptAccess.LOCAL_READ);
  * assert.equal(
  *   toMptAccess(Access.LOCAL_WRITE | Access.REMOTE_ATOMIC),

@@ -13,6 +13,7 @@
 import { CmdOp, type PathParams, type QpContextParams } from "../../hca/commands.ts";
 import { CQE_BYTES } from "../../hca/cqe.ts";
 import { EqeType } from "../../hca/commands.ts";
+import { MELLANOX_OUI, PCI_DEVICE_MT23108 } from "../../hca/pci.ts";
 import { SEG_BYTES } from "../../hca/wqe.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
 import {
@@ -22,11 +23,11 @@ import {
   QpAttrMask as M,
   QpState as S,
   QpType,
-} from "../verbs/enums.ts";
-import { VerbsError } from "../verbs/errors.ts";
-import { modifyQpError } from "../verbs/qp_state.ts";
-import { sendWqeBytes } from "../verbs/wq_layout.ts";
-import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "../verbs/types.ts";
+} from "../uapi/enums.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import { modifyQpError } from "../uapi/qp_state.ts";
+import { sendWqeBytes } from "../uapi/wq_layout.ts";
+import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "../uapi/types.ts";
 import type {
   AllocPdResp,
   CreateAhResp,
@@ -44,7 +45,7 @@ import type {
   ResizeCqReq,
   UverbsEventHandlers,
   UverbsFile,
-} from "../verbs/uverbs.ts";
+} from "../uapi/uverbs.ts";
 import type { HcaDriver, HwRegion } from "./driver.ts";
 import { fromHwQpState, fromQpAccess, toHwServiceType, toQpAccess } from "./hw_map.ts";
 
@@ -117,7 +118,7 @@ interface QpObj {
   srq: SrqObj | undefined;
   region: HwRegion;
   req: CreateQpReq;
-  cap: QpCap;
+  cap: Required<QpCap>;
   state: number;
   attr: QpAttr;
 }
@@ -265,8 +266,8 @@ export class UContext implements UverbsFile {
     return {
       fwVer: "3.5.0",
       nodeGuid: "0002c90200000000",
-      vendorId: 0x02c9,
-      vendorPartId: 23108,
+      vendorId: MELLANOX_OUI,
+      vendorPartId: PCI_DEVICE_MT23108,
       hwVer: 0xa1,
       maxMrSize: 2 ** 32,
       pageSizeCap: 0xfffff000,
@@ -505,7 +506,7 @@ export class UContext implements UverbsFile {
       throw e;
     }
     const h = this.#next++;
-    const cap: QpCap = {
+    const cap: Required<QpCap> = {
       maxSendWr: w.sqSize,
       maxRecvWr: w.rqSize,
       maxSendSge: c.maxSendSge,

@@ -1,5 +1,5 @@
 /**
- * The native implementation of the kernel ABI (`drivers/verbs/uverbs.ts`):
+ * The native implementation of the kernel ABI (`drivers/uapi/uverbs.ts`):
  * a process on a bare-metal OS (or dom0) enters its own kernel, whose verbs
  * layer drives the HCA driver. Every call costs one system call plus the
  * kernel verbs work (`cpu.syscallNs + cpu.kernelVerbsNs`), then whatever
@@ -7,11 +7,25 @@
  *
  * @module
  */
+import { PCI_DEVICE_MT23108, PCI_VENDOR_MELLANOX } from "../../hca/pci.ts";
 import type { AddressSpace } from "../../sim/address_space.ts";
-import { VerbsError } from "../verbs/errors.ts";
-import type { UverbsDevice, UverbsFile } from "../verbs/uverbs.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import type { DeviceIdentity, UverbsDevice, UverbsFile } from "../uapi/uverbs.ts";
 import type { HcaDriver } from "./driver.ts";
 import { UContext, type UserMemory } from "./ucontext.ts";
+
+/**
+ * The name the HCA driver registers its devices under (rdma-core's driver
+ * id for this class of device).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NATIVE_DRIVER_NAME } from "./uverbs_native.ts";
+ * assert.equal(NATIVE_DRIVER_NAME, "mthca");
+ * ```
+ */
+export const NATIVE_DRIVER_NAME = "mthca";
 
 /**
  * User memory of a process on the same OS as the driver: its page table
@@ -50,6 +64,12 @@ export function pageTableMemory(space: AddressSpace): UserMemory {
  */
 export class NativeUverbsDevice implements UverbsDevice {
   readonly name: string;
+  /** The HCA's PCI function, registered by the HCA driver. */
+  readonly identity: DeviceIdentity = {
+    driver: NATIVE_DRIVER_NAME,
+    pciVendor: PCI_VENDOR_MELLANOX,
+    pciDevice: PCI_DEVICE_MT23108,
+  };
   /** Files opened and not closed. */
   openFiles = 0;
 

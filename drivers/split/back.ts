@@ -20,18 +20,20 @@
  * Every post and every poll is therefore one ring request, one backend
  * wake-up (when the backend was idle) and a memcpy in dom0.
  *
+ * The backend knows none of this: {@link SplitContext} is the
+ * `ContextDatapath` it opens per context, and `ops.ts` the handlers it is
+ * given for the split requests ({@link SPLIT_DATAPATH}).
+ *
  * @module
  */
 import { CQE_BYTES, cqeReady } from "../../hca/cqe.ts";
 import { cmdWord, CqDbCmd, doorbellBytes, UarOffset } from "../../hca/uar.ts";
-import type { AddressSpace } from "../../sim/address_space.ts";
-import type { Engine } from "../../sim/engine.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import type { Profile } from "../../sim/profiles/mod.ts";
+import type { ContextDatapath } from "../back/context.ts";
+import type { DatapathEnv } from "../back/datapath.ts";
 import type { MappedBuffer } from "../back/grants.ts";
-import type { Dom0Heap } from "../xen/dom0_heap.ts";
-import { VerbsError } from "../verbs/errors.ts";
-import type { WqLayout } from "../verbs/uverbs.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import type { WqLayout } from "../uapi/uverbs.ts";
 
 interface ShadowQp {
   qpn: number;
@@ -77,7 +79,9 @@ function inval(msg: string): VerbsError {
  * }
  * ```
  */
-export class SplitContext {
+export class SplitContext implements ContextDatapath {
+  /** Dom0 only copies WQEs out of the guest's send and receive queues. */
+  readonly readsGuestQueues = true;
   #qps = new Map<number, ShadowQp>();
   #cqs = new Map<number, ShadowCq>();
   #srqs = new Map<number, ShadowSrq>();
@@ -85,29 +89,20 @@ export class SplitContext {
   readonly counters = { wqes: 0, cqes: 0, doorbells: 0 };
 
   /**
-   * @param o.space dom0's address space (shadows and grant mappings live there)
-   * @param o.heap dom0's backend heap
-   * @param o.uarAddr where dom0 mapped this context's UAR page
+   * @param o dom0's address space (shadows and grant mappings live there),
+   *   its backend heap, and where dom0 mapped this context's UAR page
    */
-  constructor(
-    readonly o: {
-      engine: Engine;
-      profile: Profile;
-      space: AddressSpace;
-      heap: Dom0Heap;
-      uarAddr: number;
-    },
-  ) {}
+  constructor(readonly o: DatapathEnv) {}
 
   /** A zeroed shadow buffer of `bytes` and its frames, to register with the device. */
-  shadow(bytes: number): { addr: number; mfns: number[] } {
+  deviceQueue(bytes: number): { addr: number; mfns: number[] } {
     const addr = this.o.heap.alloc(bytes);
     const s = this.o.space;
     return { addr, mfns: s.pageRange(addr, bytes).map((p) => s.mfnOf(p)!) };
   }
 
   /** Give back a shadow buffer. */
-  freeShadow(addr: number): void {
+  freeDeviceQueue(addr: number): void {
     this.o.heap.free(addr);
   }
 
@@ -303,5 +298,10 @@ export class SplitContext {
   /** True if `cqn` is one of this context's CQs. */
   hasCq(cqn: number): boolean {
     return this.#cqs.has(cqn);
+  }
+
+  /** Before a completion event is forwarded: copy the CQ's entries, so the woken thread finds them. */
+  async beforeCompEvent(cqn: number): Promise<void> {
+    if (this.hasCq(cqn)) await this.poll(cqn);
   }
 }

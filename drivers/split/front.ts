@@ -16,12 +16,21 @@
  * there surface as the device's error completions or not at all, as a
  * lost doorbell would). See `back.ts` for dom0's half.
  *
+ * The provider binds to split-mode vib devices by their driver type
+ * ({@link SPLIT_PROVIDER}, registered by the composition root) and reaches
+ * the ring through the frontend file's datapath hook; the frontend never
+ * imports this module.
+ *
  * @module
  */
 import { CqDbCmd, UarOffset } from "../../hca/uar.ts";
-import type { VibFront } from "../front/vibfront.ts";
+import { type FrontDatapath, VibFrontFile } from "../front/file.ts";
+import { VIB_SPLIT_DRIVER } from "../front/vibfront.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import type { UverbsFile } from "../uapi/uverbs.ts";
 import { Provider, ProviderCq, type ProviderEnv } from "../verbs/provider.ts";
-import { VibOp } from "../xenbus/vib_protocol.ts";
+import type { ProviderDriver } from "../verbs/providers.ts";
+import { VibOp, type VibOpCode, type VibReqBody } from "../vib/mod.ts";
 
 /**
  * A provider whose doorbells and polls go to dom0.
@@ -39,26 +48,22 @@ export class SplitProvider extends Provider {
 
   /**
    * @param env the provider's environment (the guest's memory; `uarAddr` unused)
-   * @param front the guest's vib frontend
-   * @param ctx the context id on that device
+   * @param ring the context's requests on the frontend's ring
    */
-  constructor(env: ProviderEnv, readonly front: VibFront, readonly ctx: number) {
+  constructor(env: ProviderEnv, readonly ring: FrontDatapath) {
     super(env);
   }
 
   /** Marshal a datapath request from a synchronous call, charging the calling thread. */
-  send(op: number, body: Record<string, unknown>, onResponse?: () => void): void {
+  send<O extends VibOpCode>(op: O, body: VibReqBody<O>, onResponse?: () => void): void {
     const env = this.env, x = env.profile.xen;
     env.cpu.charge(env.profile.cpu.syscallNs + x.ringMarshalNs);
     this.requests++;
-    const notify = this.front.submit(
-      { op, flags: 0, ctx: this.ctx, handle: 0, body, segs: [] },
-      onResponse ? () => onResponse() : undefined,
-    );
+    const notify = this.ring.submit(op, body, onResponse ? () => onResponse() : undefined);
     if (notify) {
       // The hypercall is the thread's work too; the event leaves when it is done.
       const done = env.cpu.charge(x.hypercallNs);
-      this.front.kick(done - x.hypercallNs - env.engine.now);
+      this.ring.kick(done - x.hypercallNs - env.engine.now);
     }
   }
 
@@ -148,3 +153,29 @@ export class SplitCq extends ProviderCq {
     return b.promise;
   }
 }
+
+/**
+ * The split baseline's user-level provider as it registers itself: it
+ * drives split-mode vib devices (`VERBS_NAME_MATCH` on their driver type)
+ * and needs the frontend's file to reach the ring.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { matchProvider, registerProvider } from "../verbs/providers.ts";
+ * import { SPLIT_PROVIDER } from "./front.ts";
+ * const undo = registerProvider(SPLIT_PROVIDER); // the composition root does this
+ * assert.equal(matchProvider({ driver: "vib-split" }), SPLIT_PROVIDER);
+ * undo();
+ * ```
+ */
+export const SPLIT_PROVIDER: ProviderDriver = {
+  name: "vib-split",
+  match: [{ driver: VIB_SPLIT_DRIVER }],
+  create(env: ProviderEnv, file: UverbsFile): Provider {
+    if (!(file instanceof VibFrontFile)) {
+      throw new VerbsError("ENODEV", `${file.deviceName}: not a vib frontend's file`);
+    }
+    return new SplitProvider(env, file.datapath);
+  },
+};

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { VerbsError } from "./errors.ts";
+import { VerbsError } from "../uapi/errors.ts";
 import type { Pd } from "./pd.ts";
-import type { AhAttr } from "./types.ts";
+import type { AhAttr } from "../uapi/types.ts";
 
 /**
  * An address handle.

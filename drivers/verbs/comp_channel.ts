@@ -11,7 +11,7 @@
  */
 import type { Context } from "./context.ts";
 import type { Cq } from "./cq.ts";
-import { VerbsError } from "./errors.ts";
+import { VerbsError } from "../uapi/errors.ts";
 
 /**
  * A completion channel.

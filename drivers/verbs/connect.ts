@@ -36,9 +36,9 @@
  *
  * @module
  */
-import { Access, QpState, QpType } from "./enums.ts";
-import { VerbsError } from "./errors.ts";
-import type { AhAttr, QpAttr } from "./types.ts";
+import { Access, QpState, QpType } from "../uapi/enums.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import type { AhAttr, QpAttr } from "../uapi/types.ts";
 
 /**
  * What the helpers need of a QP: its type, number and `modify`. Both the
@@ -158,7 +158,7 @@ const DEFAULT_QKEY = 0x11111111;
  * @example
  * ```ts
  * import { connectAttrs } from "./connect.ts";
- * import { QpType } from "./enums.ts";
+ * import { QpType } from "../uapi/enums.ts";
  * const [init, rtr, rts] = connectAttrs(QpType.UC, { remoteQpn: 0x48, dlid: 2 });
  * console.log(init.state, rtr.destQpNum, rts.sqPsn); // 1 72 0
  * ```

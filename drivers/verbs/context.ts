@@ -5,7 +5,7 @@
  * the routing of events from the kernel to CQs, completion channels and
  * async-event listeners.
  *
- * Control verbs first pay the calling thread's CPU debt (see `cpu.ts`),
+ * Control verbs first pay the calling thread's CPU debt (see `ThreadCpu`),
  * then make one kernel call.
  *
  * @module
@@ -13,17 +13,16 @@
 import type { Engine } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import { CompChannel } from "./comp_channel.ts";
-import type { CpuClock } from "./cpu.ts";
 import { Cq } from "./cq.ts";
-import { EventType } from "./enums.ts";
-import { VerbsError } from "./errors.ts";
+import { EventType, PortState } from "../uapi/enums.ts";
+import { VerbsError } from "../uapi/errors.ts";
 import { Pd } from "./pd.ts";
-import { Provider, type ProviderMemory } from "./provider.ts";
+import { Provider, type ProviderEnv, type ProviderMemory, type ThreadCpu } from "./provider.ts";
 import type { Qp } from "./qp.ts";
 import type { Srq } from "./srq.ts";
-import type { AsyncEvent, DeviceAttr, PortAttr } from "./types.ts";
-import type { UverbsFile } from "./uverbs.ts";
-import { cqLayout } from "./wq_layout.ts";
+import type { AsyncEvent, DeviceAttr, PortAttr } from "../uapi/types.ts";
+import type { UverbsFile } from "../uapi/uverbs.ts";
+import { cqLayout } from "../uapi/wq_layout.ts";
 
 /**
  * What the verbs library needs from the domain it runs in.
@@ -37,7 +36,7 @@ import { cqLayout } from "./wq_layout.ts";
 export interface VerbsEnv {
   engine: Engine;
   profile: Profile;
-  cpu: CpuClock;
+  cpu: ThreadCpu;
   /** The domain's memory, with an allocator for queue buffers. */
   memory: ProviderMemory & {
     alloc(bytes: number, align?: number): number;
@@ -71,7 +70,7 @@ export interface VerbsAsyncEvent {
  *
  * @example
  * ```ts
- * import { Cluster } from "./cluster.ts";
+ * import { Cluster } from "../../platform/cluster.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const host = cluster.addHost({ name: "n0", hypervisor: false });
  * await cluster.start();
@@ -104,7 +103,13 @@ export class Context {
   /** Async events received and not yet acknowledged. */
   asyncUnacked = 0;
 
-  private constructor(file: UverbsFile, env: VerbsEnv, device: DeviceAttr, ports: PortAttr[]) {
+  private constructor(
+    file: UverbsFile,
+    env: VerbsEnv,
+    device: DeviceAttr,
+    ports: PortAttr[],
+    createProvider: (env: ProviderEnv) => Provider,
+  ) {
     this.file = file;
     this.env = env;
     this.#device = device;
@@ -117,7 +122,7 @@ export class Context {
       cpu: env.cpu,
       waitWrite: env.waitWrite,
     };
-    this.provider = file.createProvider?.(penv) ?? new Provider(penv);
+    this.provider = createProvider(penv);
     file.setEventHandlers({
       onCompEvent: (h) => this.cqs.get(h)?.deliverEvent(),
       onAsyncEvent: (e) => this.#onAsync(e),
@@ -127,14 +132,19 @@ export class Context {
   /**
    * Build a context on an opened kernel file: query the device and its
    * ports once (`queryDevice`/`queryPort` are then answered from the cache,
-   * which port events refresh).
+   * which port events refresh), then the fast path with `createProvider`
+   * (the device's provider, see `providers.ts`; the built-in one if absent).
    */
-  static async open(file: UverbsFile, env: VerbsEnv): Promise<Context> {
+  static async open(
+    file: UverbsFile,
+    env: VerbsEnv,
+    createProvider: (env: ProviderEnv) => Provider = (penv) => new Provider(penv),
+  ): Promise<Context> {
     await env.cpu.settle();
     const device = await file.queryDevice();
     const ports: PortAttr[] = [];
     for (let p = 1; p <= device.physPortCnt; p++) ports.push(await file.queryPort(p));
-    return new Context(file, env, device, ports);
+    return new Context(file, env, device, ports, createProvider);
   }
 
   /** Device name (`"mthca0"`). */
@@ -244,7 +254,7 @@ export class Context {
     if (e.portNum !== undefined) {
       ev.portNum = e.portNum;
       const p = this.#ports[e.portNum - 1];
-      if (p) p.state = e.type === EventType.PORT_ACTIVE ? 4 : 1;
+      if (p) p.state = e.type === EventType.PORT_ACTIVE ? PortState.ACTIVE : PortState.DOWN;
     }
     for (const l of this.#asyncListeners) l(ev);
     const w = this.#asyncWaiters.shift();

@@ -13,10 +13,10 @@
  */
 import type { CompChannel } from "./comp_channel.ts";
 import type { Context } from "./context.ts";
-import { VerbsError } from "./errors.ts";
+import { VerbsError } from "../uapi/errors.ts";
 import type { ProviderCq } from "./provider.ts";
-import type { WorkCompletion } from "./types.ts";
-import { cqLayout } from "./wq_layout.ts";
+import type { WorkCompletion } from "../uapi/types.ts";
+import { cqLayout } from "../uapi/wq_layout.ts";
 
 /**
  * A completion queue.

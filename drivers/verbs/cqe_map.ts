@@ -12,8 +12,8 @@
 import { type Cqe, CqeFlags, CqeSyndrome, isErrorCqe } from "../../hca/cqe.ts";
 import { opcodeInfo } from "../../hca/opcode.ts";
 import { WqeOpcode } from "../../hca/wqe.ts";
-import { WcFlags, WcOpcode, WcStatus, WrOpcode } from "./enums.ts";
-import type { WorkCompletion } from "./types.ts";
+import { WcFlags, WcOpcode, WcStatus, WrOpcode } from "../uapi/enums.ts";
+import type { WorkCompletion } from "../uapi/types.ts";
 
 const STATUS_OF_SYNDROME: Readonly<Record<number, WcStatus>> = {
   [CqeSyndrome.LOCAL_LENGTH_ERR]: WcStatus.LOC_LEN_ERR,
@@ -45,7 +45,7 @@ const STATUS_OF_SYNDROME: Readonly<Record<number, WcStatus>> = {
  * import assert from "node:assert/strict";
  * import { wcStatusOf } from "./cqe_map.ts";
  * import { CqeSyndrome } from "../../hca/cqe.ts";
- * import { WcStatus } from "./enums.ts";
+ * import { WcStatus } from "../uapi/enums.ts";
  * assert.equal(wcStatusOf(CqeSyndrome.REMOTE_ACCESS_ERR), WcStatus.REM_ACCESS_ERR); // 0x13 → 10
  * assert.equal(wcStatusOf(0x7e), WcStatus.GENERAL_ERR);
  * ```
@@ -74,7 +74,7 @@ const OPCODE_OF_SEND: Readonly<Record<number, WcOpcode>> = {
  * import assert from "node:assert/strict";
  * import { wcOpcodeOfSend } from "./cqe_map.ts";
  * import { WqeOpcode } from "../../hca/wqe.ts";
- * import { WcOpcode } from "./enums.ts";
+ * import { WcOpcode } from "../uapi/enums.ts";
  * assert.equal(wcOpcodeOfSend(WqeOpcode.RDMA_WRITE_IMM), WcOpcode.RDMA_WRITE);
  * assert.equal(wcOpcodeOfSend(0x3f), undefined);
  * ```
@@ -94,7 +94,7 @@ export function wcOpcodeOfSend(opcode: number): WcOpcode | undefined {
  * import assert from "node:assert/strict";
  * import { wcOpcodeOfRecv } from "./cqe_map.ts";
  * import { OP } from "../../hca/opcode.ts";
- * import { WcOpcode } from "./enums.ts";
+ * import { WcOpcode } from "../uapi/enums.ts";
  * assert.equal(wcOpcodeOfRecv(OP.UC_RDMA_WRITE_LAST_WITH_IMMEDIATE), WcOpcode.RECV_RDMA_WITH_IMM);
  * assert.equal(wcOpcodeOfRecv(OP.UD_SEND_ONLY_WITH_IMMEDIATE), WcOpcode.RECV);
  * ```
@@ -126,7 +126,7 @@ const OPCODE_OF_WR: Readonly<Record<number, WcOpcode>> = {
  * ```ts
  * import assert from "node:assert/strict";
  * import { wcOpcodeOfWr } from "./cqe_map.ts";
- * import { WcOpcode, WrOpcode } from "./enums.ts";
+ * import { WcOpcode, WrOpcode } from "../uapi/enums.ts";
  * assert.equal(wcOpcodeOfWr(WrOpcode.ATOMIC_FETCH_AND_ADD), WcOpcode.FETCH_ADD);
  * ```
  */
@@ -144,7 +144,7 @@ export function wcOpcodeOfWr(wrOpcode: number): WcOpcode {
  * import assert from "node:assert/strict";
  * import { wcFlagsOf } from "./cqe_map.ts";
  * import { CqeFlags } from "../../hca/cqe.ts";
- * import { WcFlags } from "./enums.ts";
+ * import { WcFlags } from "../uapi/enums.ts";
  * assert.equal(wcFlagsOf(CqeFlags.GRH | CqeFlags.SRQ | CqeFlags.SOLICITED), WcFlags.GRH);
  * ```
  */
@@ -164,7 +164,7 @@ export function wcFlagsOf(flags: number): number {
  * import assert from "node:assert/strict";
  * import { workCompletionOf } from "./cqe_map.ts";
  * import { CqeFlags, CqeOpcode, CqeSyndrome, CqeVendorErr } from "../../hca/cqe.ts";
- * import { WcOpcode, WcStatus } from "./enums.ts";
+ * import { WcOpcode, WcStatus } from "../uapi/enums.ts";
  * const flushed = workCompletionOf({
  *   qpn: 0x41, imm: 0, byteLen: 0, slid: 0, sl: 0, dlidPathBits: 0, srcQp: 0, wqeCounter: 3,
  *   syndrome: CqeSyndrome.WR_FLUSH_ERR, vendorErr: CqeVendorErr.FLUSH,

@@ -1,38 +1,23 @@
 /**
- * The verbs library (API.md): cluster and hosts, domains, and the verbs
- * objects, plus the kernel ABI (`uverbs.ts`) and the platform extension
- * point (`host.ts`) that virtualized hosts build on.
+ * The user-level verbs library (libibverbs plus its provider, API.md):
+ * contexts and the verbs objects, completion channels, the connect helpers,
+ * the registration cache, the user-level provider and the table that
+ * matches a device to its provider. The numbers, structs and errors it
+ * shares with the kernel come from the kernel ABI (`drivers/uapi`) and are
+ * re-exported here, as `infiniband/verbs.h` is the one header a program
+ * includes.
  *
  * @example
  * ```ts
- * import { Cluster, QpType } from "./mod.ts";
- * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
- * cluster.addHost({ name: "n0", hypervisor: false });
- * await cluster.start();
- * console.log(QpType.RC); // 2
+ * import assert from "node:assert/strict";
+ * import { QpType, WrOpcode } from "./mod.ts";
+ * assert.equal(QpType.RC, 2);
+ * assert.equal(WrOpcode.RDMA_WRITE, 0);
  * ```
  *
  * @module
  */
-export * from "./enums.ts";
-export * from "./errors.ts";
-export { Cluster, type ClusterOptions } from "./cluster.ts";
-export {
-  type GuestDomain,
-  type GuestOptions,
-  HcaHandle,
-  Host,
-  type HostCounters,
-  type HostHardware,
-  type HostPlatform,
-  type HostPlatformFactory,
-  hostPlatformFactory,
-  type HostSpec,
-  type HypervisorLike,
-  registerHostPlatform,
-  zeroCounters,
-} from "./host.ts";
-export { Domain, DomainMemory, type DomainOptions, type OpenDeviceOptions } from "./domain.ts";
+export * from "../uapi/mod.ts";
 export { RegCacheFile, type RegCacheOptions } from "./reg_cache.ts";
 export { Context, type VerbsAsyncEvent, type VerbsEnv } from "./context.ts";
 export { Pd, type QpInitAttr } from "./pd.ts";
@@ -50,23 +35,17 @@ export {
   type QpPeer,
 } from "./connect.ts";
 export { Srq } from "./srq.ts";
-export { Ah } from "./ah.ts";
-export { CpuClock } from "./cpu.ts";
-export { WatchedMemory } from "./memory_watch.ts";
-export * from "./types.ts";
-export type * from "./uverbs.ts";
 export {
-  ATTR_MASK_BITS,
-  attrMask,
-  maskNames,
-  modifyQpError,
-  QP_STATE_TABLE,
-  type QpAttrName,
-  qpTypeName,
-  stateName,
-  type TransitionParams,
-} from "./qp_state.ts";
-export { cqLayout, qpLayout, roundPow2, sendWqeBytes, srqLayout } from "./wq_layout.ts";
+  matches,
+  matchProvider,
+  MTHCA_PROVIDER,
+  openContext,
+  type ProviderDriver,
+  type ProviderMatch,
+  registerProvider,
+  unregisterProvider,
+} from "./providers.ts";
+export { Ah } from "./ah.ts";
 export {
   Provider,
   ProviderCq,
@@ -74,8 +53,5 @@ export {
   type ProviderMemory,
   ProviderQp,
   ProviderSrq,
+  type ThreadCpu,
 } from "./provider.ts";
-export { HcaDriver, type HcaDriverOptions } from "../native/driver.ts";
-export { UContext, type UContextOptions, type UserMemory } from "../native/ucontext.ts";
-export { NativeUverbsDevice, pageTableMemory } from "../native/uverbs_native.ts";
-export { NativePlatform, nativePlatform } from "../native/platform.ts";

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { VerbsError } from "./errors.ts";
+import { VerbsError } from "../uapi/errors.ts";
 import type { Pd } from "./pd.ts";
 
 /**

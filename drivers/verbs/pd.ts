@@ -7,13 +7,13 @@
 import { Ah } from "./ah.ts";
 import type { Context } from "./context.ts";
 import type { Cq } from "./cq.ts";
-import { QpType } from "./enums.ts";
-import { VerbsError } from "./errors.ts";
+import { QpType } from "../uapi/enums.ts";
+import { VerbsError } from "../uapi/errors.ts";
 import { Mr } from "./mr.ts";
 import { Qp } from "./qp.ts";
 import { Srq } from "./srq.ts";
-import type { AhAttr, QpCap, SrqAttr } from "./types.ts";
-import { qpLayout, srqLayout } from "./wq_layout.ts";
+import type { AhAttr, QpCap, SrqAttr } from "../uapi/types.ts";
+import { qpLayout, srqLayout } from "../uapi/wq_layout.ts";
 
 /**
  * QP creation attributes (`struct ibv_qp_init_attr`).
@@ -42,7 +42,7 @@ export interface QpInitAttr {
  * @example
  * ```ts
  * import type { Pd } from "./pd.ts";
- * import { Access } from "./enums.ts";
+ * import { Access } from "../uapi/enums.ts";
  * async function register(pd: Pd, addr: number) {
  *   return await pd.regMr(addr, 4096, Access.LOCAL_WRITE);
  * }

@@ -19,7 +19,7 @@
  * user-level library", made checkable): it sees only an address space and
  * a UAR address.
  *
- * CPU costs (see `cpu.ts`): each WQE costs `cpu.wqeBuildNs` (+ the copy of
+ * CPU costs (charged to the calling thread, see {@link ThreadCpu}): each WQE costs `cpu.wqeBuildNs` (+ the copy of
  * inline data), each CQE read `cpu.cqePollNs`, an empty poll
  * `cpu.emptyPollNs`; doorbells leave the CPU when that work is done.
  *
@@ -44,11 +44,10 @@ import { cmdWord, CqDbCmd, doorbellBytes, UarOffset } from "../../hca/uar.ts";
 import { encodeRecvWqe, encodeSendWqe, type SendWqe, WqeFlags, WqeOpcode } from "../../hca/wqe.ts";
 import type { Engine } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
-import type { CpuClock } from "./cpu.ts";
 import { wcOpcodeOfWr, workCompletionOf } from "./cqe_map.ts";
-import { QpState, QpType, SendFlags, WcOpcode, WrOpcode } from "./enums.ts";
-import { VerbsError } from "./errors.ts";
-import type { RecvWr, SendWr, Sge, WorkCompletion } from "./types.ts";
+import { QpState, QpType, SendFlags, WcOpcode, WrOpcode } from "../uapi/enums.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import type { RecvWr, SendWr, Sge, WorkCompletion } from "../uapi/types.ts";
 
 /**
  * The domain memory the provider works in (an `AddressSpace` fits).
@@ -67,6 +66,33 @@ export interface ProviderMemory {
 }
 
 /**
+ * The CPU account of the calling thread: synchronous verbs cannot advance
+ * virtual time, so they run up a debt that the next blocking call pays
+ * (the platform's `CpuClock` is one; see `platform/cpu.ts`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ThreadCpu } from "./provider.ts";
+ * let busy = 0;
+ * const cpu: ThreadCpu = {
+ *   charge: (ns) => (busy += ns),
+ *   busyUntil: () => busy,
+ *   settle: async () => {},
+ * };
+ * assert.equal(cpu.charge(150), 150); // a WQE built: the work is done at t = 150
+ * ```
+ */
+export interface ThreadCpu {
+  /** Spend `ns` of CPU on a synchronous call; returns when that work is done (virtual ns). */
+  charge(ns: number): number;
+  /** Virtual time at which the calling thread's CPU is free (>= now). */
+  busyUntil(): number;
+  /** Sleep until the calling thread's CPU work is done (pay the debt). */
+  settle(): Promise<void>;
+}
+
+/**
  * What a provider instance (one per open context) runs on.
  *
  * @example
@@ -81,7 +107,7 @@ export interface ProviderEnv {
   memory: ProviderMemory;
   /** The context's UAR page in the domain's address space. */
   uarAddr: number;
-  cpu: CpuClock;
+  cpu: ThreadCpu;
   /**
    * Block until a write touches one of these machine frames (see
    * `memory_watch.ts`); absent, waiters re-poll every `cpu.emptyPollNs`.

@@ -7,13 +7,13 @@
  * @module
  */
 import type { Cq } from "./cq.ts";
-import { QpAttrMask, QpState } from "./enums.ts";
-import { VerbsError } from "./errors.ts";
+import { QpAttrMask, QpState } from "../uapi/enums.ts";
+import { VerbsError } from "../uapi/errors.ts";
 import type { Pd, QpInitAttr } from "./pd.ts";
 import type { ProviderQp } from "./provider.ts";
-import { attrMask } from "./qp_state.ts";
+import { attrMask } from "../uapi/qp_state.ts";
 import type { Srq } from "./srq.ts";
-import type { QpAttr, QpCap, RecvWr, SendWr } from "./types.ts";
+import type { QpAttr, QpCap, RecvWr, SendWr } from "../uapi/types.ts";
 
 /**
  * A queue pair.
@@ -21,7 +21,7 @@ import type { QpAttr, QpCap, RecvWr, SendWr } from "./types.ts";
  * @example
  * ```ts
  * import type { Qp } from "./qp.ts";
- * import { QpState } from "./enums.ts";
+ * import { QpState } from "../uapi/enums.ts";
  * async function toInit(qp: Qp) {
  *   await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
  * }

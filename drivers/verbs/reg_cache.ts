@@ -25,7 +25,6 @@
  *
  * @module
  */
-import type { Provider, ProviderEnv } from "./provider.ts";
 import type {
   AllocPdResp,
   CreateAhResp,
@@ -43,9 +42,9 @@ import type {
   ResizeCqReq,
   UverbsEventHandlers,
   UverbsFile,
-} from "./uverbs.ts";
-import type { AhAttr, DeviceAttr, PortAttr } from "./types.ts";
-import { VerbsError } from "./errors.ts";
+} from "../uapi/uverbs.ts";
+import type { AhAttr, DeviceAttr, PortAttr } from "../uapi/types.ts";
+import { VerbsError } from "../uapi/errors.ts";
 
 /**
  * Limits of a {@link RegCacheFile}.
@@ -80,7 +79,7 @@ interface Entry {
  * @example
  * ```ts
  * import { RegCacheFile } from "./reg_cache.ts";
- * import type { UverbsFile } from "./uverbs.ts";
+ * import type { UverbsFile } from "../uapi/uverbs.ts";
  * async function twice(file: UverbsFile, pdHandle: number, addr: number) {
  *   const cached = new RegCacheFile(file);
  *   const a = await cached.regMr({ pdHandle, addr, length: 4096, access: 1 });
@@ -131,10 +130,6 @@ export class RegCacheFile implements UverbsFile {
 
   setEventHandlers(h: UverbsEventHandlers): void {
     this.inner.setEventHandlers(h);
-  }
-
-  createProvider(env: ProviderEnv): Provider | undefined {
-    return this.inner.createProvider?.(env);
   }
 
   async regMr(req: RegMrReq): Promise<RegMrResp> {

@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { VerbsError } from "./errors.ts";
+import { VerbsError } from "../uapi/errors.ts";
 import type { Pd } from "./pd.ts";
 import type { ProviderSrq } from "./provider.ts";
-import type { RecvWr, SrqAttr } from "./types.ts";
+import type { RecvWr, SrqAttr } from "../uapi/types.ts";
 
 /**
  * A shared receive queue.

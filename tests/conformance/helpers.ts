@@ -18,7 +18,7 @@ import {
   type Qp,
   VerbsError,
 } from "../../mod.ts";
-import type { QpCap } from "../../drivers/verbs/types.ts";
+import type { QpCap } from "../../drivers/uapi/types.ts";
 
 /** One side of a test: its domain, context, PD, CQ and a registered buffer. */
 export interface Side {

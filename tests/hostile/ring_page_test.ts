@@ -13,7 +13,7 @@
  * back; audit clean.
  */
 import assert from "node:assert/strict";
-import { VIB_KEYS } from "../../drivers/xenbus/vib_protocol.ts";
+import { VIB_KEYS } from "../../drivers/vib/mod.ts";
 import { xenOf } from "../xenib_support.ts";
 import { attacker, finish, frameOf, probeOldKeys, victim, world } from "./support.ts";
 
@@ -26,7 +26,7 @@ for (const how of ["crash", "shutdown"] as const) {
       const ringRef = Number(
         hv.xenstore.read(evil.xen.domid, `${evil.front.o.paths.frontend}/${VIB_KEYS.ringRef}`),
       );
-      const ringAddr = evil.xen.grants.readEntry(ringRef).frame * 4096;
+      const ringAddr = evil.grants.readEntry(ringRef).frame * 4096;
       const evAddr = evil.front.eventRingAddr;
       const kept = [frameOf(evil, ringAddr), frameOf(evil, evAddr)];
       evil.memory.free(ringAddr);

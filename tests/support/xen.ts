@@ -12,6 +12,7 @@ import {
   type XenErrnoCode,
   XenError,
 } from "../../hypervisor/mod.ts";
+import { GuestGrantTable } from "../../drivers/xen/grant_table.ts";
 
 function check(e: unknown, code: XenErrnoCode): XenError {
   assert.ok(e instanceof XenError, `expected XenError ${code}, got ${e}`);
@@ -83,4 +84,23 @@ export async function fullDomain(hv: Hypervisor, name: string): Promise<Domain> 
       return dom;
     }
   }
+}
+
+/**
+ * The grant-table client of `dom`'s kernel (one per domain; see
+ * `drivers/xen/grant_table.ts`): what a guest kernel uses to grant pages.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../../sim/mod.ts";
+ * import { Hypervisor } from "../../hypervisor/mod.ts";
+ * import { grantsOf } from "./xen.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * assert.equal(grantsOf(hv, hv.dom0), grantsOf(hv, hv.dom0));
+ * ```
+ */
+export function grantsOf(hv: Hypervisor, dom: Domain): GuestGrantTable {
+  return GuestGrantTable.of(dom, hv.engine, hv.profile.xen.grantEntryNs);
 }

@@ -77,6 +77,7 @@ import {
   type PerftestResult,
 } from "./perftest_stats.ts";
 import { type CaptureFormat, startCapture } from "../../hca/capture.ts";
+import { IBA_MTUS } from "../../hca/link.ts";
 
 /**
  * Where and how a run happens (clock, waiting, concurrency).
@@ -225,7 +226,6 @@ interface Side {
 }
 
 const QKEY = 0x11111111;
-const MTUS = [256, 512, 1024, 2048, 4096];
 
 /**
  * A link's name from a profile: `4X SDR (10 Gb/s signalling, 8 Gb/s data)`.
@@ -587,7 +587,7 @@ export async function openSession(
   // set_mtu: 0 is "the port's"; an invalid one is warned about and replaced.
   let mtu = activeMtu;
   if (c.mtu !== undefined && c.mtu !== 0) {
-    if (!MTUS.includes(c.mtu)) {
+    if (!IBA_MTUS.includes(c.mtu)) {
       say(` Invalid MTU - ${c.mtu} `, "stderr");
       say(` Please choose mtu from {256,512,1024,2048,4096}`, "stderr");
       say(` Will run with the port active mtu - ${mtuEnum(activeMtu)}`, "stderr");

@@ -27,6 +27,7 @@
  * @module
  */
 import { isMap } from "yaml";
+import { IBA_MTUS } from "../../hca/link.ts";
 import { type Profile, ProfileError, resolveProfile } from "../../mod.ts";
 import { errorAt, type LocatedYaml, parseYaml, YamlInputError } from "./yaml_errors.ts";
 import { loadProfile } from "./profile_yaml.ts";
@@ -447,9 +448,9 @@ function perftestEntry(
   num("iterations", "-n");
   if (o.connection !== undefined) argv.push("-c", v.str(o.connection, [...path, "connection"]));
   num("mtu", "-m");
-  if (o.mtu !== undefined && ![256, 512, 1024, 2048, 4096].includes(o.mtu as number)) {
+  if (o.mtu !== undefined && !IBA_MTUS.includes(o.mtu as number)) {
     // perftest would warn and run at the port's MTU; a scenario file says what it means.
-    v.fail([...path, "mtu"], `invalid MTU ${o.mtu} (choose from 256, 512, 1024, 2048, 4096)`);
+    v.fail([...path, "mtu"], `invalid MTU ${o.mtu} (choose from ${IBA_MTUS.join(", ")})`);
   }
   num("inline", "-I");
   num("txDepth", "-t");

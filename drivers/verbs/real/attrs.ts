@@ -16,9 +16,9 @@ import {
   scratch,
   viewOf,
 } from "../../../hca/ffi/mod.ts";
-import { mtuFromBytes, QpAttrMask, QpType } from "../enums.ts";
-import { VerbsError } from "../errors.ts";
-import type { AhAttr, QpAttr, QpCap } from "../types.ts";
+import { mtuFromBytes, QpAttrMask, QpType } from "../../uapi/enums.ts";
+import { VerbsError } from "../../uapi/errors.ts";
+import type { AhAttr, QpAttr, QpCap } from "../../uapi/types.ts";
 
 const Q = IBV_QP_ATTR.fields;
 
@@ -57,7 +57,7 @@ function uint(v: unknown, f: Field, what: string): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Mtu } from "../enums.ts";
+ * import { Mtu } from "../../uapi/enums.ts";
  * import { mtuValue } from "./attrs.ts";
  * assert.deepEqual([mtuValue(2048), mtuValue(Mtu.MTU_2048)], [Mtu.MTU_2048, Mtu.MTU_2048]);
  * assert.throws(() => mtuValue(1500), { code: "EINVAL" }); // not an IB MTU
@@ -157,7 +157,7 @@ export function decodeAh(v: DataView, base: number): AhAttr {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { QpAttrMask, QpState } from "../enums.ts";
+ * import { QpAttrMask, QpState } from "../../uapi/enums.ts";
  * import { encodeQpAttr } from "./attrs.ts";
  * const { mask } = encodeQpAttr({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 }, 1);
  * // The mask is derived from the keys given, as ibv_modify_qp's attr_mask.
@@ -215,7 +215,7 @@ export function encodeQpAttr(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Mtu, QpState } from "../enums.ts";
+ * import { Mtu, QpState } from "../../uapi/enums.ts";
  * import { decodeQpAttr, encodeQpAttr } from "./attrs.ts";
  * const { buf } = encodeQpAttr({ state: QpState.RTR, pathMtu: 2048, destQpNum: 0x42 }, 1);
  * const attr = decodeQpAttr(buf); // as ibv_query_qp would fill it
@@ -295,7 +295,7 @@ export function decodeCap(v: DataView, base: number): Required<QpCap> {
  * ```ts
  * import assert from "node:assert/strict";
  * import { getUint, IBV_QP_INIT_ATTR, viewOf } from "../../../hca/ffi/mod.ts";
- * import { QpType } from "../enums.ts";
+ * import { QpType } from "../../uapi/enums.ts";
  * import { encodeQpInitAttr } from "./attrs.ts";
  * const cap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
  * const buf = encodeQpInitAttr(QpType.RC, cap, false, [1n, 1n, 0n]);

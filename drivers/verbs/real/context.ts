@@ -7,8 +7,8 @@
  * @module
  */
 import { IBV_DEVICE_ATTR, queryPort, scratch } from "../../../hca/ffi/mod.ts";
-import { VerbsError } from "../errors.ts";
-import type { DeviceAttr, PortAttr } from "../types.ts";
+import { VerbsError } from "../../uapi/errors.ts";
+import type { DeviceAttr, PortAttr } from "../../uapi/types.ts";
 import { decodeDeviceAttr, decodePortAttr } from "./info.ts";
 import { RealCompChannel, RealCq, type RealCqOptions } from "./cq.ts";
 import type { RealDevice } from "./device.ts";

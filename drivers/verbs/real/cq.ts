@@ -20,8 +20,8 @@ import {
   scratch,
   viewOf,
 } from "../../../hca/ffi/mod.ts";
-import { VerbsError } from "../errors.ts";
-import type { WorkCompletion } from "../types.ts";
+import { VerbsError } from "../../uapi/errors.ts";
+import type { WorkCompletion } from "../../uapi/types.ts";
 import { attach, destroyObject, pointerOf, type RealDevice } from "./device.ts";
 import { errnoCode, verbs } from "./errors.ts";
 import { decodeWcs } from "./wr.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 import { type ContextOps, contextOps, type Ibverbs } from "../../../hca/ffi/mod.ts";
-import { VerbsError } from "../errors.ts";
+import { VerbsError } from "../../uapi/errors.ts";
 import { verbs } from "./errors.ts";
 
 /**

@@ -6,7 +6,7 @@
  * @module
  */
 import { FfiError } from "../../../hca/ffi/mod.ts";
-import { Errno, type ErrnoCode, VerbsError } from "../errors.ts";
+import { Errno, type ErrnoCode, VerbsError } from "../../uapi/errors.ts";
 
 const NAMES = new Map<number, ErrnoCode>(
   (Object.entries(Errno) as [ErrnoCode, number][]).map(([k, v]) => [v, k]),
@@ -33,7 +33,7 @@ export function errnoCode(errno: number): ErrnoCode {
  * ```ts
  * import assert from "node:assert/strict";
  * import { FfiError } from "../../../hca/ffi/mod.ts";
- * import { VerbsError } from "../errors.ts";
+ * import { VerbsError } from "../../uapi/errors.ts";
  * import { toVerbsError } from "./errors.ts";
  * const e = toVerbsError(
  *   new FfiError("call", 12, "ibv_alloc_pd", "ibv_alloc_pd failed (errno 12)"),

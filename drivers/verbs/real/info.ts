@@ -14,7 +14,7 @@ import {
   IBV_PORT_ATTR,
   viewOf,
 } from "../../../hca/ffi/mod.ts";
-import type { DeviceAttr, PortAttr } from "../types.ts";
+import type { DeviceAttr, PortAttr } from "../../uapi/types.ts";
 
 const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
@@ -65,7 +65,7 @@ export function decodeDeviceAttr(buf: Uint8Array): DeviceAttr & Record<string, u
  * ```ts
  * import assert from "node:assert/strict";
  * import { IBV_PORT_ATTR, scratch, viewOf } from "../../../hca/ffi/mod.ts";
- * import { PortState } from "../enums.ts";
+ * import { PortState } from "../../uapi/enums.ts";
  * import { decodePortAttr } from "./info.ts";
  * const buf = scratch(IBV_PORT_ATTR.sizeof); // as ibv_query_port fills it
  * viewOf(buf).setUint8(IBV_PORT_ATTR.fields.state.offset, PortState.ACTIVE);

@@ -13,7 +13,7 @@
  * @module
  */
 import { addressOf } from "../../../hca/ffi/mod.ts";
-import { VerbsError } from "../errors.ts";
+import { VerbsError } from "../../uapi/errors.ts";
 
 const PAGE = 4096;
 const live = new Set<WeakRef<RealMemory>>();

@@ -19,8 +19,8 @@ import {
   toPointer,
   viewOf,
 } from "../../../hca/ffi/mod.ts";
-import { VerbsError } from "../errors.ts";
-import type { AhAttr, SrqAttr } from "../types.ts";
+import { VerbsError } from "../../uapi/errors.ts";
+import type { AhAttr, SrqAttr } from "../../uapi/types.ts";
 import { encodeAh } from "./attrs.ts";
 import { attach, destroyObject, pointerOf, type RealDevice } from "./device.ts";
 import { verbs } from "./errors.ts";

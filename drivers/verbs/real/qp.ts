@@ -19,9 +19,9 @@ import {
   scratch,
   viewOf,
 } from "../../../hca/ffi/mod.ts";
-import { QpAttrMask, type QpState, type QpType } from "../enums.ts";
-import { VerbsError } from "../errors.ts";
-import type { QpAttr, QpCap, RecvWr, SendWr, SrqAttr } from "../types.ts";
+import { QpAttrMask, type QpState, type QpType } from "../../uapi/enums.ts";
+import { VerbsError } from "../../uapi/errors.ts";
+import type { QpAttr, QpCap, RecvWr, SendWr, SrqAttr } from "../../uapi/types.ts";
 import { decodeCap, decodeQpAttr, encodeQpAttr, encodeQpInitAttr } from "./attrs.ts";
 import type { RealCq } from "./cq.ts";
 import { attach, destroyObject, pointerOf, type RealDevice } from "./device.ts";

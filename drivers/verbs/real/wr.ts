@@ -21,9 +21,9 @@ import {
   scratch,
   viewOf,
 } from "../../../hca/ffi/mod.ts";
-import { QpType, SendFlags, WcFlags, WrOpcode } from "../enums.ts";
-import { VerbsError } from "../errors.ts";
-import type { RecvWr, SendWr, Sge, WorkCompletion } from "../types.ts";
+import { QpType, SendFlags, WcFlags, WrOpcode } from "../../uapi/enums.ts";
+import { VerbsError } from "../../uapi/errors.ts";
+import type { RecvWr, SendWr, Sge, WorkCompletion } from "../../uapi/types.ts";
 import { RealMemory } from "./memory.ts";
 
 /**
@@ -115,7 +115,7 @@ function chain(
  * ```ts
  * import assert from "node:assert/strict";
  * import { getU64, IBV_SEND_WR, viewOf } from "../../../hca/ffi/mod.ts";
- * import { QpType, WrOpcode } from "../enums.ts";
+ * import { QpType, WrOpcode } from "../../uapi/enums.ts";
  * import { encodeSendWrs } from "./wr.ts";
  * const send = { wrId: 1n, opcode: WrOpcode.SEND, sgList: [] };
  * const c = encodeSendWrs([send, { ...send, wrId: 2n }], QpType.RC, () => 0n);
@@ -218,7 +218,7 @@ export function failedIndex(c: EncodedChain, badWr: bigint): number {
  * ```ts
  * import assert from "node:assert/strict";
  * import { IBV_WC, put, scratch, viewOf } from "../../../hca/ffi/mod.ts";
- * import { WcStatus } from "../enums.ts";
+ * import { WcStatus } from "../../uapi/enums.ts";
  * import { decodeWcs } from "./wr.ts";
  * const buf = scratch(2 * IBV_WC.sizeof); // two completions, as poll_cq writes them
  * put(viewOf(buf), IBV_WC.fields.wr_id, 7n, IBV_WC.sizeof);

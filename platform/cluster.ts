@@ -7,22 +7,25 @@
  *
  * @module
  */
-import { Fabric } from "../../hca/fabric.ts";
-import { Hca } from "../../hca/device.ts";
-import { SubnetManager } from "../../hca/subnet_manager.ts";
-import type { SwitchNode } from "../../hca/switch.ts";
-import { Engine } from "../../sim/engine.ts";
-import { InterruptController } from "../../sim/irq.ts";
-import { Prng } from "../../sim/prng.ts";
-import { type Profile, resolveProfile } from "../../sim/profiles/mod.ts";
-import { nativePlatform } from "../native/platform.ts";
+import { Fabric } from "../hca/fabric.ts";
+import { Hca } from "../hca/device.ts";
+import { SubnetManager } from "../hca/subnet_manager.ts";
+import type { SwitchNode } from "../hca/switch.ts";
+import { Engine } from "../sim/engine.ts";
+import { InterruptController } from "../sim/irq.ts";
+import { Prng } from "../sim/prng.ts";
+import { type Profile, resolveProfile } from "../sim/profiles/mod.ts";
+import { nativePlatform } from "./native_host.ts";
+import { xenPlatform } from "./xen_host.ts";
 import { CpuClock } from "./cpu.ts";
 import { requireRun } from "./domain.ts";
-import { VerbsError } from "./errors.ts";
+import { VerbsError } from "../drivers/uapi/errors.ts";
 import { Host, type HostHardware, type HostSpec, registerHostPlatform } from "./host.ts";
 import { WatchedMemory } from "./memory_watch.ts";
 
+// The built-in host kinds: `hypervisor: false` and `hypervisor: true`.
 registerHostPlatform("native", nativePlatform);
+registerHostPlatform("xen", xenPlatform);
 
 /**
  * Options of {@link Cluster}.

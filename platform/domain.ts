@@ -8,15 +8,15 @@
  *
  * @module
  */
-import type { AddressSpace } from "../../sim/address_space.ts";
-import type { Engine } from "../../sim/engine.ts";
-import type { Profile } from "../../sim/profiles/mod.ts";
-import { Context, type VerbsEnv } from "./context.ts";
+import type { AddressSpace } from "../sim/address_space.ts";
+import type { Engine } from "../sim/engine.ts";
+import type { Profile } from "../sim/profiles/mod.ts";
+import { VerbsError } from "../drivers/uapi/errors.ts";
+import type { UverbsDevice } from "../drivers/uapi/uverbs.ts";
+import type { Context, VerbsEnv } from "../drivers/verbs/context.ts";
+import { openContext } from "../drivers/verbs/providers.ts";
 import { CpuClock } from "./cpu.ts";
-import { VerbsError } from "./errors.ts";
 import type { WatchedMemory } from "./memory_watch.ts";
-import { RegCacheFile } from "./reg_cache.ts";
-import type { UverbsDevice } from "./uverbs.ts";
 
 /**
  * Throw the one-line error a call that waits in virtual time gets outside
@@ -28,7 +28,7 @@ import type { UverbsDevice } from "./uverbs.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Engine } from "../../sim/engine.ts";
+ * import { Engine } from "../sim/engine.ts";
  * import { requireRun } from "./domain.ts";
  * const engine = new Engine();
  * assert.throws(() => requireRun(engine, "vm0: openDevice()"), /outside cluster\.run/);
@@ -225,8 +225,6 @@ export class Domain {
       );
     }
     await this.cpu.settle();
-    const file = await dev.open();
-    const cached = opts.regCache ?? this.regCache;
-    return await Context.open(cached ? new RegCacheFile(file) : file, this.verbsEnv());
+    return await openContext(dev, this.verbsEnv(), { regCache: opts.regCache ?? this.regCache });
   }
 }

@@ -16,7 +16,7 @@
  */
 import type { AddressSpace } from "../../sim/address_space.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import { VerbsError } from "../verbs/errors.ts";
+import { VerbsError } from "../uapi/errors.ts";
 
 /**
  * First-fit page allocator over a reserved region.

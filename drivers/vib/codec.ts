@@ -13,9 +13,17 @@ import {
   responseLayout,
   segCapacity,
   segStart,
-} from "./vib_layout.ts";
-import { type FieldType, opName } from "./vib_ops.ts";
-import { VIB_RSP_HEADER, VIB_SLOT_BYTES } from "./vib_wire.ts";
+} from "./layout.ts";
+import {
+  type FieldType,
+  opName,
+  VIB_OPS,
+  type VibOpCode,
+  type VibReqBody,
+  type VibRspBody,
+} from "./ops.ts";
+import { VIB_RSP_HEADER, VIB_SLOT_BYTES } from "./wire.ts";
+import { Errno } from "../../sim/errno.ts";
 
 const MAX: Partial<Record<FieldType, number>> = {
   u8: 0xff,
@@ -30,7 +38,7 @@ const MAX: Partial<Record<FieldType, number>> = {
  *
  * @example
  * ```ts
- * import { VibOp, type VibRequest } from "./vib_protocol.ts";
+ * import { VibOp, type VibRequest } from "./mod.ts";
  * const req: VibRequest = { id: 1, op: VibOp.ALLOC_PD, flags: 0, ctx: 1, handle: 0, body: {}, segs: [] };
  * ```
  */
@@ -55,7 +63,7 @@ export interface VibRequest {
  *
  * @example
  * ```ts
- * import { VibOp, type VibResponse } from "./vib_protocol.ts";
+ * import { VibOp, type VibResponse } from "./mod.ts";
  * const refused: VibResponse = { id: 1, op: VibOp.ALLOC_PD, status: -22, body: {} };
  * ```
  */
@@ -68,11 +76,112 @@ export interface VibResponse {
 }
 
 /**
+ * A request of op `O`, its body typed by the op table.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VibOp, type VibRequestOf } from "./mod.ts";
+ * const port: VibRequestOf<typeof VibOp.QUERY_PORT> = {
+ *   id: 1, op: VibOp.QUERY_PORT, flags: 0, ctx: 1, handle: 0, body: { port: 1 }, segs: [],
+ * };
+ * assert.equal(port.body.port, 1);
+ * ```
+ */
+export type VibRequestOf<O extends VibOpCode> = Omit<VibRequest, "op" | "body"> & {
+  op: O;
+  body: VibReqBody<O>;
+};
+
+/**
+ * A request of any op in the table: a union over the ops, so that a
+ * `switch` on `op` (or a table of handlers indexed by it) sees each op's
+ * own body type.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type KnownVibRequest, VibOp } from "./mod.ts";
+ * const pages = (r: KnownVibRequest) => r.op === VibOp.REG_MR ? r.body.nrPages : 0;
+ * assert.equal(pages({ id: 1, op: VibOp.ALLOC_PD, flags: 0, ctx: 1, handle: 0, body: {}, segs: [] }), 0);
+ * ```
+ */
+export type KnownVibRequest = { [O in VibOpCode]: VibRequestOf<O> }[VibOpCode];
+
+/**
+ * A decoded request as its op's table entry types it, or undefined for an
+ * op outside the table. Sound for what {@link decodeRequest} returns: it
+ * lays the body out from exactly that entry, so every field the table
+ * requires is there with its type (what the values mean is the backend's
+ * to check).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeRequest, encodeRequest, knownRequest, VIB_SLOT_BYTES, VibOp } from "./mod.ts";
+ * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
+ * encodeRequest({ id: 1, op: VibOp.QUERY_PORT, flags: 0, ctx: 1, handle: 0, body: { port: 2 }, segs: [] }, slot);
+ * const r = knownRequest(decodeRequest(slot));
+ * assert.ok(r?.op === VibOp.QUERY_PORT && r.body.port === 2);
+ * slot.setUint8(4, 99);
+ * assert.equal(knownRequest(decodeRequest(slot)), undefined);
+ * ```
+ */
+export function knownRequest(req: VibRequest): KnownVibRequest | undefined {
+  return VIB_OPS.has(req.op) ? (req as KnownVibRequest) : undefined;
+}
+
+/**
+ * The body of a successful response to a request of `op`, typed by the op
+ * table. A response that echoes another op (whose body was decoded by that
+ * op's layout) or reports an error is refused with a
+ * {@link VibProtocolError}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeResponse, encodeResponse, responseBody, VIB_SLOT_BYTES, VibOp } from "./mod.ts";
+ * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
+ * encodeResponse({ id: 5, op: VibOp.ALLOC_PD, status: 0, body: { pdHandle: 1, pdn: 3 } }, slot);
+ * assert.equal(responseBody(VibOp.ALLOC_PD, decodeResponse(slot)).pdn, 3);
+ * assert.throws(() => responseBody(VibOp.REG_MR, decodeResponse(slot)), /answers ALLOC_PD/);
+ * ```
+ */
+export function responseBody<O extends VibOpCode>(op: O, rsp: VibResponse): VibRspBody<O> {
+  if (rsp.op !== op) {
+    throw new VibProtocolError(`response ${rsp.id} answers ${opName(rsp.op)}, not ${opName(op)}`);
+  }
+  if (rsp.status !== 0) {
+    throw new VibProtocolError(`response ${rsp.id} to ${opName(op)} has status ${rsp.status}`);
+  }
+  return rsp.body as VibRspBody<O>;
+}
+
+/**
+ * A response that does not answer what was asked (the frontend treats the
+ * device as broken: EIO).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VibProtocolError } from "./mod.ts";
+ * assert.equal(new VibProtocolError("x").name, "VibProtocolError");
+ * ```
+ */
+export class VibProtocolError extends Error {
+  /** @param message what did not match */
+  constructor(message: string) {
+    super(message);
+    this.name = "VibProtocolError";
+  }
+}
+
+/**
  * A value the table cannot carry (the sender refuses it: EINVAL).
  *
  * @example
  * ```ts
- * import { VibEncodeError } from "./vib_protocol.ts";
+ * import { VibEncodeError } from "./mod.ts";
  * console.log(new VibEncodeError("attr.port: 300 does not fit u8").name); // VibEncodeError
  * ```
  */
@@ -232,7 +341,7 @@ function decodeBody(dv: DataView, l: Layout): Record<string, unknown> {
  *
  * @example
  * ```ts
- * import { decodeRequest, encodeRequest, VIB_SLOT_BYTES, VibOp } from "./vib_protocol.ts";
+ * import { decodeRequest, encodeRequest, VIB_SLOT_BYTES, VibOp } from "./mod.ts";
  * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
  * encodeRequest({ id: 1, op: VibOp.QUERY_PORT, flags: 0, ctx: 1, handle: 0, body: { port: 1 }, segs: [] }, slot);
  * console.log(decodeRequest(slot).body); // { port: 1 }
@@ -265,7 +374,7 @@ export function encodeRequest(req: VibRequest, out: DataView): void {
  *
  * @example
  * ```ts
- * import { decodeRequest, VIB_SLOT_BYTES } from "./vib_protocol.ts";
+ * import { decodeRequest, VIB_SLOT_BYTES } from "./mod.ts";
  * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
  * slot.setUint8(4, 99);
  * console.log(decodeRequest(slot).op); // 99
@@ -300,7 +409,7 @@ export function decodeRequest(inp: DataView): VibRequest {
  *
  * @example
  * ```ts
- * import { decodeResponse, encodeResponse, VIB_SLOT_BYTES, VibOp } from "./vib_protocol.ts";
+ * import { decodeResponse, encodeResponse, VIB_SLOT_BYTES, VibOp } from "./mod.ts";
  * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
  * encodeResponse({ id: 5, op: VibOp.ALLOC_PD, status: 0, body: { pdHandle: 1, pdn: 3 } }, slot);
  * console.log(decodeResponse(slot).body); // { pdHandle: 1, pdn: 3 }
@@ -318,7 +427,7 @@ export function encodeResponse(rsp: VibResponse, out: DataView): void {
     } catch {
       new Uint8Array(out.buffer, out.byteOffset + VIB_RSP_HEADER, VIB_SLOT_BYTES - VIB_RSP_HEADER)
         .fill(0);
-      status = -5;
+      status = -Errno.EIO;
     }
   }
   out.setInt16(6, status, true);
@@ -329,7 +438,7 @@ export function encodeResponse(rsp: VibResponse, out: DataView): void {
  *
  * @example
  * ```ts
- * import { decodeResponse, encodeResponse, VIB_SLOT_BYTES, VibOp } from "./vib_protocol.ts";
+ * import { decodeResponse, encodeResponse, VIB_SLOT_BYTES, VibOp } from "./mod.ts";
  * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
  * encodeResponse({ id: 5, op: VibOp.ALLOC_PD, status: -22, body: {} }, slot);
  * console.log(decodeResponse(slot).status); // -22
@@ -352,8 +461,8 @@ export function decodeResponse(inp: DataView): VibResponse {
  *
  * @example
  * ```ts
- * import { FrontRing } from "./ring.ts";
- * import { vibRingOptions } from "./vib_protocol.ts";
+ * import { FrontRing } from "../xen/ring.ts";
+ * import { vibRingOptions } from "./mod.ts";
  * const front = FrontRing.init(new Uint8Array(4096), vibRingOptions());
  * console.log(front.size); // 16
  * ```

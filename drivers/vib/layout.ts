@@ -6,8 +6,8 @@
  * @module
  */
 
-import { type FieldSpec, type FieldType, VIB_OPS } from "./vib_ops.ts";
-import { VIB_REQ_HEADER, VIB_RSP_HEADER, VIB_SLOT_BYTES } from "./vib_wire.ts";
+import { type FieldSpec, type FieldType, VIB_OPS } from "./ops.ts";
+import { VIB_REQ_HEADER, VIB_RSP_HEADER, VIB_SLOT_BYTES } from "./wire.ts";
 
 const SIZE: Record<FieldType, number> = {
   u8: 1,
@@ -27,8 +27,8 @@ const SIZE: Record<FieldType, number> = {
  *
  * @example
  * ```ts
- * import { type Placed, requestLayout } from "./vib_layout.ts";
- * import { VibOp } from "./vib_ops.ts";
+ * import { type Placed, requestLayout } from "./layout.ts";
+ * import { VibOp } from "./ops.ts";
  * const addr: Placed = requestLayout(VibOp.REG_MR)!.fields[0];
  * console.log(addr.off, addr.bit); // 16 -1
  * ```
@@ -45,8 +45,8 @@ export interface Placed extends FieldSpec {
  *
  * @example
  * ```ts
- * import { type Layout, responseLayout } from "./vib_layout.ts";
- * import { VibOp } from "./vib_ops.ts";
+ * import { type Layout, responseLayout } from "./layout.ts";
+ * import { VibOp } from "./ops.ts";
  * const l: Layout = responseLayout(VibOp.ALLOC_PD)!;
  * console.log(l.hasPresence, l.end); // false 16
  * ```
@@ -58,7 +58,7 @@ export interface Layout {
   end: number;
 }
 
-function place(specs: FieldSpec[], start: number): Layout {
+function place(specs: readonly FieldSpec[], start: number): Layout {
   const hasPresence = specs.some((s) => s.opt);
   let off = start + (hasPresence ? 8 : 0);
   let bit = 0;
@@ -90,8 +90,8 @@ for (const [op, s] of VIB_OPS) {
  *
  * @example
  * ```ts
- * import { requestLayout } from "./vib_layout.ts";
- * import { VibOp } from "./vib_ops.ts";
+ * import { requestLayout } from "./layout.ts";
+ * import { VibOp } from "./ops.ts";
  * console.log(requestLayout(VibOp.QUERY_PORT)!.fields.length, requestLayout(99)); // 1 undefined
  * ```
  */
@@ -104,8 +104,8 @@ export function requestLayout(op: number): Layout | undefined {
  *
  * @example
  * ```ts
- * import { responseLayout } from "./vib_layout.ts";
- * import { VibOp } from "./vib_ops.ts";
+ * import { responseLayout } from "./layout.ts";
+ * import { VibOp } from "./ops.ts";
  * console.log(responseLayout(VibOp.ALLOC_PD)!.fields.map((p) => p.off)); // [ 8, 12 ]
  * ```
  */
@@ -119,8 +119,8 @@ export function responseLayout(op: number): Layout | undefined {
  *
  * @example
  * ```ts
- * import { segStart } from "./vib_layout.ts";
- * import { VibOp } from "./vib_ops.ts";
+ * import { segStart } from "./layout.ts";
+ * import { VibOp } from "./ops.ts";
  * console.log(segStart(VibOp.REG_MR)); // 40
  * ```
  */
@@ -133,7 +133,7 @@ export function segStart(op: number): number {
  *
  * @example
  * ```ts
- * import { segCapacity, VibOp } from "./vib_protocol.ts";
+ * import { segCapacity, VibOp } from "./mod.ts";
  * console.log(segCapacity(VibOp.REG_MR)); // 22
  * ```
  */
@@ -148,7 +148,7 @@ export function segCapacity(op: number): number {
  *
  * @example
  * ```ts
- * import { protocolTable, type ProtocolRow } from "./vib_protocol.ts";
+ * import { protocolTable, type ProtocolRow } from "./mod.ts";
  * const rows: ProtocolRow[] = protocolTable().filter((r) => r.name === "REG_MR");
  * ```
  */
@@ -168,7 +168,7 @@ export interface ProtocolRow {
  *
  * @example
  * ```ts
- * import { protocolTable } from "./vib_protocol.ts";
+ * import { protocolTable } from "./mod.ts";
  * const row = protocolTable().find((r) => r.name === "REG_MR" && r.field === "addr")!;
  * console.log(row.offset, row.type); // 16 u64
  * ```

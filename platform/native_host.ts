@@ -5,19 +5,19 @@
  *
  * @module
  */
-import type { ResourceKind } from "../../hca/device.ts";
-import { AddressSpace } from "../../sim/address_space.ts";
-import { auditFrames, type AuditViolation } from "../../sim/frame_audit.ts";
-import { Domain } from "../verbs/domain.ts";
+import type { ResourceKind } from "../hca/device.ts";
+import { AddressSpace } from "../sim/address_space.ts";
+import { auditFrames, type AuditViolation } from "../sim/frame_audit.ts";
+import { Domain } from "./domain.ts";
 import {
   type HostCounters,
   type HostHardware,
   type HostPlatform,
   type HostSpec,
   zeroCounters,
-} from "../verbs/host.ts";
-import { HcaDriver } from "./driver.ts";
-import { NativeUverbsDevice } from "./uverbs_native.ts";
+} from "./host.ts";
+import { HcaDriver } from "../drivers/native/driver.ts";
+import { NativeUverbsDevice } from "../drivers/native/uverbs_native.ts";
 
 /** Kernel address space of a host (EQ buffers and the kernel's UAR mapping). */
 const KERNEL_BYTES = 64 << 20;
@@ -30,7 +30,7 @@ const KERNEL_BYTES = 64 << 20;
  *
  * @example
  * ```ts
- * import { Cluster } from "../verbs/cluster.ts";
+ * import { Cluster } from "./cluster.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const host = cluster.addHost({ name: "n0", hypervisor: false });
  * await cluster.start();
@@ -52,7 +52,7 @@ export function hostDriver(hw: HostHardware, kernel: AddressSpace): HcaDriver {
  *
  * @example
  * ```ts
- * import { Cluster } from "../verbs/cluster.ts";
+ * import { Cluster } from "./cluster.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const host = cluster.addHost({ name: "n0", hypervisor: false });
  * console.log(host.platform.kind); // "native"
@@ -143,8 +143,8 @@ export class NativePlatform implements HostPlatform {
  *
  * @example
  * ```ts
- * import { registerHostPlatform } from "../verbs/host.ts";
- * import { nativePlatform } from "./platform.ts";
+ * import { registerHostPlatform } from "./host.ts";
+ * import { nativePlatform } from "./native_host.ts";
  * registerHostPlatform("native", nativePlatform);
  * ```
  */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ibaMtuCode } from "../../hca/link.ts";
 
 /**
  * `enum ibv_access_flags`: rights of a memory region or QP.
@@ -353,6 +354,6 @@ export function mtuBytes(mtu: Mtu): number {
  * ```
  */
 export function mtuFromBytes(bytes: number): Mtu | undefined {
-  const m = ({ 256: 1, 512: 2, 1024: 3, 2048: 4, 4096: 5 } as Record<number, Mtu>)[bytes];
-  return m;
+  // ibv_mtu's values are the IBA's PortInfo MTU codes.
+  return ibaMtuCode(bytes) as Mtu | undefined;
 }

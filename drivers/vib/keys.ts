@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * import { VIB_KEYS } from "./vib_protocol.ts";
+ * import { VIB_KEYS } from "./mod.ts";
  * console.log(VIB_KEYS.ringRef); // ring-ref
  * ```
  */
@@ -24,6 +24,12 @@ export const VIB_KEYS = {
   eventChannel: "event-channel",
   /** Backend: the physical device's name (what the guest registers its device as). */
   deviceName: "device-name",
+  /**
+   * Backend: the PCI vendor and device id of the physical function, `0x`-prefixed hex as
+   * sysfs shows them; a bypass guest's device exposes them (its fast path is that function).
+   */
+  pciVendor: "pci-vendor",
+  pciDevice: "pci-device",
   /** Backend: "bypass" or "split" (what the toolstack asked for). */
   mode: "mode",
 } as const;

@@ -8,21 +8,44 @@
  *
  * @module
  */
-import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
-import { Domain } from "../verbs/domain.ts";
-import type { GuestDomain, GuestOptions } from "../verbs/host.ts";
-import { VibFrontFile } from "../front/file.ts";
-import { VibFront } from "../front/vibfront.ts";
-import type { XenPlatform } from "./platform.ts";
+import { VibFrontFile } from "../drivers/front/file.ts";
+import { VibFront } from "../drivers/front/vibfront.ts";
+import { GuestGrantTable } from "../drivers/xen/grant_table.ts";
+import type { Domain as XenDomain } from "../hypervisor/domain.ts";
+import type { Hypervisor } from "../hypervisor/hypervisor.ts";
+import { Domain } from "./domain.ts";
+import type { GuestDomain, GuestOptions, HostHardware } from "./host.ts";
 import { asVerbsError, inEngine } from "./util.ts";
+
+/**
+ * What a guest needs of the host that runs it (the Xen host's toolstack,
+ * `xen_host.ts`): the hardware, the hypervisor, dom0's backend (to wait for
+ * its teardown) and a way to leave the host's list of guests.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { GuestToolstack } from "./xen_guest.ts";
+ * const idle = (t: GuestToolstack) => t.backendDone(7) === undefined;
+ * assert.equal(typeof idle, "function");
+ * ```
+ */
+export interface GuestToolstack {
+  readonly hw: Pick<HostHardware, "engine" | "profile" | "memory">;
+  readonly hv: Hypervisor;
+  /** Resolves when dom0's backend instance for `domid` has torn down (undefined: none). */
+  backendDone(domid: number): Promise<void> | undefined;
+  /** The guest is gone: drop it from the host's guests. */
+  forget(g: XenGuest): void;
+}
 
 /**
  * A guest domain.
  *
  * @example
  * ```ts
- * import { Cluster } from "../verbs/cluster.ts";
- * import "./platform.ts";
+ * import { Cluster } from "./cluster.ts";
+ * import "./xen_host.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
  * await cluster.start();
@@ -38,18 +61,20 @@ export class XenGuest extends Domain implements GuestDomain {
   readonly mode: "bypass" | "split";
   /** The guest kernel's vib frontend. */
   readonly front: VibFront;
-  #platform: XenPlatform;
+  /** The guest kernel's grant-table client (the frontend grants through it). */
+  readonly grants: GuestGrantTable;
+  #platform: GuestToolstack;
   #gone = false;
 
   /**
-   * Built by the toolstack ({@link XenPlatform.createGuest}).
+   * Built by the toolstack (`XenPlatform.createGuest`).
    * @param platform the host
    * @param xd the hypervisor's domain
    * @param paths xenstore directories of its vib device
    * @param opts what was asked for
    */
   constructor(
-    platform: XenPlatform,
+    platform: GuestToolstack,
     xd: XenDomain,
     paths: { frontend: string; backend: string },
     opts: GuestOptions,
@@ -67,11 +92,13 @@ export class XenGuest extends Domain implements GuestDomain {
     this.#platform = platform;
     this.xen = xd;
     this.mode = opts.driver === "split" ? "split" : "bypass";
+    this.grants = GuestGrantTable.of(xd, hw.engine, hw.profile.xen.grantEntryNs);
     this.front = new VibFront({
       engine: hw.engine,
       profile: hw.profile,
       hv: platform.hv,
       dom: xd,
+      grants: this.grants,
       paths,
       mode: this.mode,
       makeFile: (front, r) => new VibFrontFile(front, r),
@@ -121,8 +148,7 @@ export class XenGuest extends Domain implements GuestDomain {
    * and the hypervisor has freed the domain's last frame.
    */
   async whenDead(): Promise<void> {
-    const inst = this.#platform.backend?.instances().get(this.xen.domid);
-    if (inst) await inst.finished;
+    await this.#platform.backendDone(this.xen.domid);
     await this.xen.whenDead();
     this.#platform.forget(this);
   }

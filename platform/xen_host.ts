@@ -5,34 +5,36 @@
  * interrupts reach the driver through the hypervisor), the backend driver
  * that serves guests' frontends, and the toolstack that creates guests.
  *
- * Plugged into the verbs layer's extension point
- * (`registerHostPlatform("xen", …)`, done by importing this module).
+ * The cluster builds it for `hypervisor: true` hosts (`cluster.ts`
+ * registers {@link xenPlatform} as the "xen" host kind). Importing this
+ * module registers the split baseline's user-level provider, so split-mode
+ * guests' devices bind to it.
  *
  * @module
  */
-import type { ResourceKind } from "../../hca/device.ts";
-import type { AuditViolation } from "../../sim/frame_audit.ts";
-import { Hypervisor } from "../../hypervisor/hypervisor.ts";
-import { VibBackDriver } from "../back/watcher.ts";
-import type { HcaDriver } from "../native/driver.ts";
-import { hostDriver } from "../native/platform.ts";
-import { NativeUverbsDevice } from "../native/uverbs_native.ts";
-import { Domain } from "../verbs/domain.ts";
-import { VerbsError } from "../verbs/errors.ts";
-import {
-  type GuestOptions,
-  type HostCounters,
-  type HostHardware,
-  type HostPlatform,
-  type HostSpec,
-  registerHostPlatform,
-} from "../verbs/host.ts";
-import { VIB_KEYS } from "../xenbus/vib_protocol.ts";
-import { createXenbusDevice } from "../xenbus/xenbus.ts";
-import { Dom0Heap, sealDom0Space } from "./dom0_heap.ts";
-import { EventDispatcher } from "./evtchn.ts";
-import { XenGuest } from "./guest.ts";
+import type { BackendDatapath } from "../drivers/back/datapath.ts";
+import { VibBackDriver } from "../drivers/back/watcher.ts";
+import type { HcaDriver } from "../drivers/native/driver.ts";
+import { NativeUverbsDevice } from "../drivers/native/uverbs_native.ts";
+import { SPLIT_PROVIDER } from "../drivers/split/front.ts";
+import { SPLIT_DATAPATH } from "../drivers/split/ops.ts";
+import { VerbsError } from "../drivers/uapi/errors.ts";
+import { registerProvider } from "../drivers/verbs/providers.ts";
+import { VIB_KEYS } from "../drivers/vib/mod.ts";
+import { Dom0Heap, sealDom0Space } from "../drivers/back/dom0_heap.ts";
+import { EventDispatcher } from "../drivers/xen/evtchn.ts";
+import { createXenbusDevice } from "../drivers/xen/xenbus.ts";
+import type { ResourceKind } from "../hca/device.ts";
+import { Hypervisor } from "../hypervisor/hypervisor.ts";
+import type { AuditViolation } from "../sim/frame_audit.ts";
+import { Domain } from "./domain.ts";
+import type { GuestOptions, HostCounters, HostHardware, HostPlatform, HostSpec } from "./host.ts";
+import { hostDriver } from "./native_host.ts";
 import { asVerbsError, inEngine } from "./util.ts";
+import { XenGuest } from "./xen_guest.ts";
+
+/** The datapaths through dom0 the backend serves, by the toolstack's `mode`. */
+const DATAPATHS: ReadonlyMap<string, BackendDatapath> = new Map([["split", SPLIT_DATAPATH]]);
 
 /** Dom0's memory (its P2M; frames are taken lazily). */
 const DOM0_BYTES = 1 << 30;
@@ -44,8 +46,8 @@ const DOM0_HEAP_BYTES = 16 << 20;
  *
  * @example
  * ```ts
- * import { Cluster } from "../verbs/cluster.ts";
- * import "./platform.ts";
+ * import { Cluster } from "./cluster.ts";
+ * import "./xen_host.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
  * await cluster.start();
@@ -65,6 +67,7 @@ export class XenPlatform implements HostPlatform {
   backend: VibBackDriver | undefined;
   #guests: XenGuest[] = [];
   #heap: Dom0Heap | undefined;
+  #dom0Device: NativeUverbsDevice | undefined;
 
   /**
    * @param hw the host's hardware
@@ -118,7 +121,8 @@ export class XenPlatform implements HostPlatform {
       const port = await hv.evtchnBindPirq(dom0, vector);
       events.bind(port, () => this.driver.handleInterrupt(vector));
     }
-    this.dom0.addDevice(new NativeUverbsDevice(this.driver, dom0.memory));
+    this.#dom0Device = new NativeUverbsDevice(this.driver, dom0.memory);
+    this.dom0.addDevice(this.#dom0Device);
     this.#heap = Dom0Heap.reserve(dom0.memory, DOM0_HEAP_BYTES);
     sealDom0Space(dom0.memory, this.#heap.end, this.hw.hca.uarMfn(0));
     this.backend = new VibBackDriver({
@@ -128,6 +132,7 @@ export class XenPlatform implements HostPlatform {
       driver: this.driver,
       heap: this.#heap,
       events,
+      datapaths: DATAPATHS,
     });
     this.backend.start();
   }
@@ -181,7 +186,11 @@ export class XenPlatform implements HostPlatform {
         backDomid: 0,
         devid: 0,
       });
+      const id = this.#dom0Device!.identity;
+      const hex = (n = 0) => `0x${n.toString(16).padStart(4, "0")}`;
       xs.write(0, `${p.backend}/${VIB_KEYS.deviceName}`, this.driver.name);
+      xs.write(0, `${p.backend}/${VIB_KEYS.pciVendor}`, hex(id.pciVendor));
+      xs.write(0, `${p.backend}/${VIB_KEYS.pciDevice}`, hex(id.pciDevice));
       xs.write(0, `${p.backend}/${VIB_KEYS.mode}`, mode);
       const guest = new XenGuest(this, xd, p, { ...opts, driver: mode });
       try {
@@ -193,6 +202,11 @@ export class XenPlatform implements HostPlatform {
       this.#guests.push(guest);
       return guest;
     });
+  }
+
+  /** Resolves when the backend instance serving `domid` has torn down (undefined: none). */
+  backendDone(domid: number): Promise<void> | undefined {
+    return this.backend?.instances().get(domid)?.finished;
   }
 
   /** @internal a guest is gone */
@@ -224,8 +238,8 @@ export class XenPlatform implements HostPlatform {
  *
  * @example
  * ```ts
- * import { registerHostPlatform } from "../verbs/host.ts";
- * import { xenPlatform } from "./platform.ts";
+ * import { registerHostPlatform } from "./host.ts";
+ * import { xenPlatform } from "./xen_host.ts";
  * registerHostPlatform("xen", xenPlatform);
  * ```
  */
@@ -233,4 +247,4 @@ export function xenPlatform(hw: HostHardware, spec: HostSpec): HostPlatform {
   return new XenPlatform(hw, spec);
 }
 
-registerHostPlatform("xen", xenPlatform);
+registerProvider(SPLIT_PROVIDER);

@@ -30,7 +30,7 @@
  *
  * @example
  * ```ts
- * import { EVENT_BYTES, EVENT_RING_HEADER, EVENT_RING_SIZE } from "./vib_event_ring.ts";
+ * import { EVENT_BYTES, EVENT_RING_HEADER, EVENT_RING_SIZE } from "./event_ring.ts";
  * console.log(EVENT_RING_HEADER + EVENT_RING_SIZE * EVENT_BYTES <= 4096); // true
  * ```
  */
@@ -40,7 +40,7 @@ export const EVENT_RING_HEADER = 64;
  *
  * @example
  * ```ts
- * import { EVENT_BYTES, EVENT_RING_HEADER, EVENT_RING_SIZE } from "./vib_event_ring.ts";
+ * import { EVENT_BYTES, EVENT_RING_HEADER, EVENT_RING_SIZE } from "./event_ring.ts";
  * console.log(EVENT_RING_HEADER + EVENT_RING_SIZE * EVENT_BYTES <= 4096); // true
  * ```
  */
@@ -50,7 +50,7 @@ export const EVENT_BYTES = 16;
  *
  * @example
  * ```ts
- * import { EVENT_BYTES, EVENT_RING_HEADER, EVENT_RING_SIZE } from "./vib_event_ring.ts";
+ * import { EVENT_BYTES, EVENT_RING_HEADER, EVENT_RING_SIZE } from "./event_ring.ts";
  * console.log(EVENT_RING_HEADER + EVENT_RING_SIZE * EVENT_BYTES <= 4096); // true
  * ```
  */
@@ -61,7 +61,7 @@ export const EVENT_RING_SIZE = 128;
  *
  * @example
  * ```ts
- * import { VibEventKind } from "./vib_event_ring.ts";
+ * import { VibEventKind } from "./event_ring.ts";
  * console.log(VibEventKind.COMP); // 1
  * ```
  */
@@ -72,7 +72,7 @@ export const VibEventKind = { COMP: 1, ASYNC: 2 } as const;
  *
  * @example
  * ```ts
- * import { VibEventObj } from "./vib_event_ring.ts";
+ * import { VibEventObj } from "./event_ring.ts";
  * console.log(VibEventObj.PORT); // 4
  * ```
  */
@@ -83,7 +83,7 @@ export const VibEventObj = { NONE: 0, QP: 1, CQ: 2, SRQ: 3, PORT: 4 } as const;
  *
  * @example
  * ```ts
- * import { VibEventKind, VibEventObj, type VibEvent } from "./vib_event_ring.ts";
+ * import { VibEventKind, VibEventObj, type VibEvent } from "./event_ring.ts";
  * const cqEvent: VibEvent = { ctx: 1, kind: VibEventKind.COMP, obj: VibEventObj.CQ, type: 0, handle: 3 };
  * ```
  */
@@ -106,7 +106,7 @@ function dv(page: Uint8Array): DataView {
  *
  * @example
  * ```ts
- * import { EventRingConsumer, EventRingProducer } from "./vib_event_ring.ts";
+ * import { EventRingConsumer, EventRingProducer } from "./event_ring.ts";
  * const page = new Uint8Array(4096);
  * const back = new EventRingProducer(page), front = new EventRingConsumer(page);
  * back.push({ ctx: 1, kind: 1, obj: 2, type: 0, handle: 7 });
@@ -163,7 +163,7 @@ export class EventRingProducer {
  *
  * @example
  * ```ts
- * import { EventRingConsumer } from "./vib_event_ring.ts";
+ * import { EventRingConsumer } from "./event_ring.ts";
  * const page = new Uint8Array(4096);
  * const front = new EventRingConsumer(page);
  * front.init();

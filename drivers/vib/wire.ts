@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * import { VIB_SLOT_BYTES } from "./vib_protocol.ts";
+ * import { VIB_SLOT_BYTES } from "./mod.ts";
  * console.log(typeof VIB_SLOT_BYTES); // number
  * ```
  */
@@ -21,7 +21,7 @@ export const VIB_SLOT_BYTES = 128;
  *
  * @example
  * ```ts
- * import { VIB_REQ_HEADER } from "./vib_protocol.ts";
+ * import { VIB_REQ_HEADER } from "./mod.ts";
  * console.log(typeof VIB_REQ_HEADER); // number
  * ```
  */
@@ -31,7 +31,7 @@ export const VIB_REQ_HEADER = 16;
  *
  * @example
  * ```ts
- * import { VIB_RSP_HEADER } from "./vib_protocol.ts";
+ * import { VIB_RSP_HEADER } from "./mod.ts";
  * console.log(typeof VIB_RSP_HEADER); // number
  * ```
  */
@@ -41,7 +41,7 @@ export const VIB_RSP_HEADER = 8;
  *
  * @example
  * ```ts
- * import { VIB_F_INDIRECT } from "./vib_protocol.ts";
+ * import { VIB_F_INDIRECT } from "./mod.ts";
  * console.log(typeof VIB_F_INDIRECT); // number
  * ```
  */
@@ -51,7 +51,7 @@ export const VIB_F_INDIRECT = 1;
  *
  * @example
  * ```ts
- * import { REFS_PER_INDIRECT_PAGE } from "./vib_protocol.ts";
+ * import { REFS_PER_INDIRECT_PAGE } from "./mod.ts";
  * console.log(typeof REFS_PER_INDIRECT_PAGE); // number
  * ```
  */
@@ -61,7 +61,7 @@ export const REFS_PER_INDIRECT_PAGE = 1024;
  *
  * @example
  * ```ts
- * import { VIB_MAX_PAGES } from "./vib_protocol.ts";
+ * import { VIB_MAX_PAGES } from "./mod.ts";
  * console.log(typeof VIB_MAX_PAGES); // number
  * ```
  */

@@ -15,8 +15,10 @@
  * that resolve only in this open file's own table), strings, booleans,
  * bigints, `Uint8Array`s and plain objects of those. No call takes or returns
  * a JS object with behaviour, except the two event callbacks registered with
- * {@link UverbsFile.setEventHandlers} and the optional
- * {@link UverbsFile.createProvider} (a split-driver guest's datapath).
+ * {@link UverbsFile.setEventHandlers}. The fast path is not the kernel's to
+ * hand over: the user-level library picks the provider for a device from
+ * the identity the device exposes ({@link DeviceIdentity}, what sysfs shows
+ * libibverbs), as `ibv_get_device_list` matches drivers.
  *
  * Addresses (`bufAddr`, `addr`) are in the caller's address space — for a
  * guest, its pseudo-physical space; the implementation is responsible for
@@ -28,8 +30,32 @@
  *
  * @module
  */
-import type { Provider, ProviderEnv } from "./provider.ts";
 import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "./types.ts";
+
+/**
+ * What a device tells the user-level library about itself before it is
+ * opened, as sysfs tells libibverbs (`/sys/class/infiniband/<dev>/device/`):
+ * the kernel driver that registered it and, for a device that is a PCI
+ * function the process reaches directly, that function's vendor and device
+ * ids. libibverbs matches these against each provider's table
+ * (`verbs_match_ent`: `VERBS_PCI_MATCH`, `VERBS_NAME_MATCH`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { DeviceIdentity } from "./uverbs.ts";
+ * const tavor: DeviceIdentity = { driver: "mthca", pciVendor: 0x15b3, pciDevice: 0x5a44 };
+ * assert.equal(tavor.pciDevice, 23108); // MT23108, what ibv_devinfo shows as vendor_part_id
+ * ```
+ */
+export interface DeviceIdentity {
+  /** Name of the kernel driver's device type (rdma-core's driver id: "mthca", "vib", …). */
+  readonly driver: string;
+  /** PCI vendor id of the function the fast path reaches (sysfs `device/vendor`), if any. */
+  readonly pciVendor?: number;
+  /** PCI device id of that function (sysfs `device/device`), if any. */
+  readonly pciDevice?: number;
+}
 
 /**
  * A device node a domain can open (`/dev/infiniband/uverbs0`).
@@ -46,6 +72,8 @@ import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "./
 export interface UverbsDevice {
   /** Device name as `ibv_get_device_list` shows it (`"mthca0"`). */
   readonly name: string;
+  /** What the library matches its providers against. */
+  readonly identity: DeviceIdentity;
   /** Open the device and allocate a user context (`IB_USER_VERBS_CMD_GET_CONTEXT`). */
   open(): Promise<UverbsFile>;
 }
@@ -217,8 +245,8 @@ export interface CreateQpReq {
 export interface CreateQpResp {
   qpHandle: number;
   qpn: number;
-  /** Capacities granted (at least those asked for). */
-  cap: QpCap;
+  /** Capacities granted (at least those asked for; every one reported, inline data too). */
+  cap: Required<QpCap>;
 }
 
 /**
@@ -248,7 +276,7 @@ export interface ModifyQpReq {
  */
 export interface QueryQpResp {
   attr: QpAttr & { state: number };
-  cap: QpCap;
+  cap: Required<QpCap>;
 }
 
 /**
@@ -359,14 +387,6 @@ export interface UverbsFile {
 
   /** Register the event callbacks (replaces earlier ones). */
   setEventHandlers(h: UverbsEventHandlers): void;
-
-  /**
-   * The fast path of this context, if the kernel side decides it: a
-   * split-driver guest's provider sends its doorbells and polls to dom0.
-   * Absent or undefined: the verbs layer's own {@link Provider} (native,
-   * bypass).
-   */
-  createProvider?(env: ProviderEnv): Provider | undefined;
 
   queryDevice(): Promise<DeviceAttr>;
   queryPort(portNum: number): Promise<PortAttr>;

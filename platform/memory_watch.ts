@@ -15,15 +15,15 @@
  *
  * @module
  */
-import type { Engine } from "../../sim/engine.ts";
-import { MachineMemory, PAGE_SIZE } from "../../sim/memory.ts";
+import type { Engine } from "../sim/engine.ts";
+import { MachineMemory, PAGE_SIZE } from "../sim/memory.ts";
 
 /**
  * Host memory with write watches.
  *
  * @example
  * ```ts
- * import { Engine } from "../../sim/engine.ts";
+ * import { Engine } from "../sim/engine.ts";
  * import { WatchedMemory } from "./memory_watch.ts";
  * const engine = new Engine();
  * const mem = new WatchedMemory(1 << 20, engine);

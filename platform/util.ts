@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { XenError } from "../../hypervisor/errors.ts";
-import type { Engine } from "../../sim/engine.ts";
-import { Errno, type ErrnoCode, VerbsError } from "../verbs/errors.ts";
+import { XenError } from "../hypervisor/errors.ts";
+import type { Engine } from "../sim/engine.ts";
+import { Errno, type ErrnoCode, VerbsError } from "../drivers/uapi/errors.ts";
 
 /**
  * Run `fn` in virtual time: directly when called from a process (inside
@@ -14,7 +14,7 @@ import { Errno, type ErrnoCode, VerbsError } from "../verbs/errors.ts";
  *
  * @example
  * ```ts
- * import { Engine } from "../../sim/engine.ts";
+ * import { Engine } from "../sim/engine.ts";
  * import { inEngine } from "./util.ts";
  * const engine = new Engine();
  * console.log(await inEngine(engine, "t", async () => { await engine.sleep(5); return engine.now; })); // 5
@@ -29,7 +29,7 @@ export async function inEngine<T>(engine: Engine, name: string, fn: () => Promis
  *
  * @example
  * ```ts
- * import { XenError } from "../../hypervisor/errors.ts";
+ * import { XenError } from "../hypervisor/errors.ts";
  * import { asVerbsError } from "./util.ts";
  * console.log((asVerbsError(new XenError("EPERM", "no"), "x") as Error).name); // VerbsError
  * ```

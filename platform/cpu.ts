@@ -22,7 +22,7 @@
  *
  * @module
  */
-import type { Engine } from "../../sim/engine.ts";
+import type { Engine } from "../sim/engine.ts";
 
 const NO_PROCESS = {};
 
@@ -31,7 +31,7 @@ const NO_PROCESS = {};
  *
  * @example
  * ```ts
- * import { Engine } from "../../sim/engine.ts";
+ * import { Engine } from "../sim/engine.ts";
  * import { CpuClock } from "./cpu.ts";
  * const engine = new Engine();
  * const cpu = CpuClock.of(engine);

@@ -235,6 +235,23 @@ const STATE_NAMES = ["RESET", "INIT", "RTR", "RTS", "SQD", "SQE", "ERR"];
 const TYPE_NAMES: Record<number, string> = { [RC]: "RC", [UC]: "UC", [UD]: "UD" };
 
 /**
+ * True for a value of `QpState` (RESET … ERR): what a number read from a
+ * peer that is trusted no more than it must be (a backend's answer) has to
+ * be before it is used as one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isQpState } from "./qp_state.ts";
+ * assert.ok(isQpState(3));
+ * assert.ok(!isQpState(7) && !isQpState(undefined));
+ * ```
+ */
+export function isQpState(s: unknown): s is QpState {
+  return typeof s === "number" && Object.values(QpState).includes(s as QpState);
+}
+
+/**
  * `QpState` value → its verbs name (`"RTR"`), for messages.
  *
  * @example

@@ -5,22 +5,22 @@
  *
  * The platform is the extension point for virtualization: `Cluster.addHost`
  * builds the hardware ({@link HostHardware}) and hands it to the factory
- * registered for the host kind ({@link registerHostPlatform}): "native"
- * (`drivers/native/platform.ts`) is built in; "xen" is registered by the
- * Xen-IB code. A platform supplies the domains, their devices (the kernel
- * ABI behind `openDevice`), guest creation and the host's counters.
+ * registered for the host kind ({@link registerHostPlatform}): the cluster
+ * registers "native" (`native_host.ts`) and "xen" (`xen_host.ts`); other
+ * kinds can be added. A platform supplies the domains, their devices (the
+ * kernel ABI behind `openDevice`), guest creation and the host's counters.
  *
  * @module
  */
-import type { Engine } from "../../sim/engine.ts";
-import type { InterruptController } from "../../sim/irq.ts";
-import type { Prng } from "../../sim/prng.ts";
-import type { Profile } from "../../sim/profiles/mod.ts";
-import type { HcaStats, ResourceKind } from "../../hca/device.ts";
-import type { AuditViolation } from "../../sim/frame_audit.ts";
-import type { HcaDevice } from "../native/driver.ts";
+import type { Engine } from "../sim/engine.ts";
+import type { InterruptController } from "../sim/irq.ts";
+import type { Prng } from "../sim/prng.ts";
+import type { Profile } from "../sim/profiles/mod.ts";
+import type { HcaStats, ResourceKind } from "../hca/device.ts";
+import type { AuditViolation } from "../sim/frame_audit.ts";
+import type { HcaDevice } from "../drivers/native/driver.ts";
 import type { Domain } from "./domain.ts";
-import { VerbsError } from "./errors.ts";
+import { VerbsError } from "../drivers/uapi/errors.ts";
 import type { WatchedMemory } from "./memory_watch.ts";
 
 /**
@@ -235,8 +235,9 @@ export function registerHostPlatform(kind: string, factory: HostPlatformFactory)
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hostPlatformFactory } from "./host.ts";
- * try { hostPlatformFactory("xen"); } catch (e) { console.log((e as Error).message); } // ENOSYS until registered
+ * assert.throws(() => hostPlatformFactory("kvm"), /ENOSYS: no 'kvm' host platform registered/);
  * ```
  */
 export function hostPlatformFactory(kind: string): HostPlatformFactory {
@@ -244,10 +245,7 @@ export function hostPlatformFactory(kind: string): HostPlatformFactory {
   if (!f) {
     throw new VerbsError(
       "ENOSYS",
-      kind === "xen"
-        ? "Xen hosts (hypervisor: true) are not available yet: no 'xen' host platform is " +
-          "registered (see registerHostPlatform in drivers/verbs/host.ts)"
-        : `no '${kind}' host platform registered`,
+      `no '${kind}' host platform registered (see registerHostPlatform in platform/host.ts)`,
     );
   }
   return f;

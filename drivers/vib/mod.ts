@@ -51,25 +51,33 @@ export {
   VIB_REQ_HEADER,
   VIB_RSP_HEADER,
   VIB_SLOT_BYTES,
-} from "./vib_wire.ts";
-export { VIB_KEYS } from "./vib_keys.ts";
+} from "./wire.ts";
+export { VIB_KEYS } from "./keys.ts";
 export {
   type FieldSpec,
   type FieldType,
   opName,
   type OpSpec,
+  VIB_OP_TABLE,
   VIB_OPS,
   VibOp,
   type VibOpCode,
-} from "./vib_ops.ts";
-export { type ProtocolRow, protocolTable, segCapacity } from "./vib_layout.ts";
+  type VibReqBody,
+  type VibRspBody,
+} from "./ops.ts";
+export { type ProtocolRow, protocolTable, segCapacity } from "./layout.ts";
 export {
   decodeRequest,
   decodeResponse,
   encodeRequest,
   encodeResponse,
+  knownRequest,
+  type KnownVibRequest,
+  responseBody,
   VibEncodeError,
+  VibProtocolError,
   type VibRequest,
+  type VibRequestOf,
   type VibResponse,
   vibRingOptions,
-} from "./vib_codec.ts";
+} from "./codec.ts";

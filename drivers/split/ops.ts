@@ -1,0 +1,66 @@
+/**
+ * The split baseline's part of the backend, as the backend's hooks take
+ * it (`drivers/back/datapath.ts`): a {@link SplitContext} per context, the
+ * handlers of the two datapath requests — `DOORBELL` (copy the new WQEs
+ * into the shadow queue, ring the device) and `POLL_CQ` (copy new CQEs to
+ * the guest's ring) — and the refusal of `RESIZE_CQ`, which the baseline
+ * does not support (EOPNOTSUPP). The composition root hands
+ * {@link SPLIT_DATAPATH} to the backend driver for `mode = split` devices.
+ *
+ * @module
+ */
+import type { BackendDatapath, OpHandlers } from "../back/datapath.ts";
+import type { BackContext } from "../back/context.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import { VibOp } from "../vib/mod.ts";
+import { SplitContext } from "./back.ts";
+
+/** The split context of `c` (every context of a split device has one). */
+function splitOf(c: BackContext): SplitContext {
+  if (!(c.datapath instanceof SplitContext)) {
+    throw new VerbsError("EOPNOTSUPP", `context ${c.id}: not a split-mode context`);
+  }
+  return c.datapath;
+}
+
+/**
+ * The backend handlers the split baseline adds (and the one it overrides).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SPLIT_OPS } from "./ops.ts";
+ * import { VibOp } from "../vib/mod.ts";
+ * assert.deepEqual(Object.keys(SPLIT_OPS).map(Number), [VibOp.RESIZE_CQ, VibOp.DOORBELL, VibOp.POLL_CQ]);
+ * ```
+ */
+export const SPLIT_OPS: OpHandlers = {
+  [VibOp.RESIZE_CQ]: () => {
+    return Promise.reject(
+      new VerbsError("EOPNOTSUPP", "resize_cq: not supported by the split baseline"),
+    );
+  },
+  [VibOp.DOORBELL]: async (_env, c, req) => {
+    const { offset, word0, word1 } = req.body;
+    await splitOf(c).doorbell(offset, word0, word1);
+    return {};
+  },
+  [VibOp.POLL_CQ]: async (_env, c, req) => ({
+    copied: await splitOf(c).poll(req.body.cqn, req.body.consumerIndex),
+  }),
+};
+
+/**
+ * The split baseline as a datapath through dom0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SPLIT_DATAPATH, SPLIT_OPS } from "./ops.ts";
+ * assert.equal(SPLIT_DATAPATH.ops, SPLIT_OPS);
+ * ```
+ */
+export const SPLIT_DATAPATH: BackendDatapath = {
+  ops: SPLIT_OPS,
+  open: (env) => new SplitContext(env),
+};
