@@ -17,8 +17,18 @@ import type { AllToAllWorkload } from "./scenario.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { AllToAllEndpoint } from "./alltoall.ts";
- * const gbps = (e: AllToAllEndpoint) => (e.MBps * 1048576 * 8) / 1e9;
+ * const e: AllToAllEndpoint = {
+ *   name: "vm0",
+ *   mode: "bypass",
+ *   messages: 20,
+ *   bytes: 20 * 4096,
+ *   finishUs: 80,
+ *   MBps: (20 * 4096) / 80e-6 / 1048576, // bytes / finish time, in 2^20 bytes per second
+ * };
+ * assert.equal(e.MBps.toFixed(2), "976.56");
+ * assert.equal(((e.bytes * 8) / (e.finishUs * 1000)).toFixed(3), "8.192"); // Gb/s
  * ```
  */
 export interface AllToAllEndpoint {
@@ -41,8 +51,27 @@ export interface AllToAllEndpoint {
  *
  * @example
  * ```ts
- * import type { AllToAllResult } from "./alltoall.ts";
- * const slowest = (r: AllToAllResult) => Math.max(...r.endpoints.map((e) => e.finishUs));
+ * import assert from "node:assert/strict";
+ * import { type AllToAllResult, runAllToAll } from "./alltoall.ts";
+ * import { Cluster } from "./api.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const hosts = ["a", "b", "c"].map((name) => cluster.addHost({ name, hypervisor: false }));
+ * await cluster.start();
+ * const eps = hosts.map((h) => ({ name: h.name, mode: "native", dom: h.os }));
+ * const r: AllToAllResult = await runAllToAll(cluster, eps, {
+ *   kind: "alltoall",
+ *   name: "x",
+ *   endpoints: ["a", "b", "c"],
+ *   size: 1024,
+ *   iterations: 5,
+ *   opcode: "write",
+ *   txDepth: 4,
+ * });
+ * // The makespan is the slowest endpoint's; the aggregate counts every byte in it.
+ * assert.equal(r.makespanUs, Math.max(...r.endpoints.map((e) => e.finishUs)));
+ * const bytes = r.endpoints.reduce((n, e) => n + e.bytes, 0);
+ * assert.equal(bytes, 3 * 2 * 5 * 1024);
+ * assert.equal(r.aggregateMBps.toFixed(6), (bytes / (r.makespanUs * 1e-6) / 1048576).toFixed(6));
  * ```
  */
 export interface AllToAllResult {
@@ -88,8 +117,33 @@ function check(wc: Wc, what: string): void {
  * Run an all-to-all workload on a started cluster.
  *
  * @example
- * ```ts ignore
- * const r = await runAllToAll(cluster, [{ name: "a", mode: "native", dom: a }, …], workload);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runAllToAll } from "./alltoall.ts";
+ * import { Cluster } from "./api.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * const metal = cluster.addHost({ name: "metal", hypervisor: false });
+ * await cluster.start();
+ * const vm0 = await xen.createGuest({ name: "vm0", memoryMiB: 16, driver: "bypass" });
+ * const r = await runAllToAll(cluster, [
+ *   { name: "vm0", mode: "bypass", dom: vm0 },
+ *   { name: "metal", mode: "native", dom: metal.os },
+ * ], {
+ *   kind: "alltoall",
+ *   name: "x",
+ *   endpoints: ["vm0", "metal"],
+ *   size: 4096,
+ *   iterations: 8,
+ *   opcode: "read",
+ *   txDepth: 4,
+ * });
+ * // Each endpoint read 8 messages of 4 KiB from its one peer.
+ * assert.deepEqual(r.endpoints.map((e) => [e.name, e.messages, e.bytes]), [
+ *   ["vm0", 8, 32768],
+ *   ["metal", 8, 32768],
+ * ]);
+ * assert.ok(r.endpoints.every((e) => e.finishUs > 0 && e.finishUs <= r.makespanUs));
  * ```
  */
 export async function runAllToAll(
@@ -289,11 +343,17 @@ export async function runAllToAll(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatAllToAll } from "./alltoall.ts";
  * const t = formatAllToAll({ name: "x", opcode: "write", size: 4096, iterations: 10, makespanUs: 100,
  *   aggregateMBps: 800, endpoints: [{ name: "a", mode: "native", messages: 10, bytes: 40960,
- *   finishUs: 100, MBps: 390.6 }] });
- * console.log(t.includes("aggregate")); // true
+ *   finishUs: 100, MBps: 390.625 }] });
+ * assert.deepEqual(t.split("\n"), [
+ *   " all-to-all write, 4096 bytes, 10 messages per pair",
+ *   " endpoint    mode     #messages   #bytes   time[usec]   BW[MB/sec]",
+ *   " a           native   10          40960    100.00       390.63",
+ *   " aggregate                                 100.00       800.00",
+ * ]);
  * ```
  */
 export function formatAllToAll(r: AllToAllResult): string {

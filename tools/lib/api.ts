@@ -12,8 +12,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ToolError } from "./api.ts";
- * console.log(new ToolError("no such device").name); // ToolError
+ * const e = new ToolError("--device real: no such device");
+ * assert.ok(e instanceof Error);
+ * assert.equal(e.name, "ToolError"); // how the CLI tells it from a bug (which keeps its stack)
+ * assert.equal(e.message, "--device real: no such device");
  * ```
  */
 export class ToolError extends Error {
@@ -47,9 +51,12 @@ import { userPath } from "./cli.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadApi, type XenibApi } from "./api.ts";
  * const api: XenibApi = await loadApi();
- * console.log(typeof api.openRealDevice); // function
+ * // mod.ts exports both entry points; --device real uses them
+ * assert.equal(typeof api.openRealDevice, "function");
+ * assert.equal(typeof api.RealHost, "function");
  * ```
  */
 export interface XenibApi {
@@ -65,9 +72,12 @@ let cached: XenibApi | undefined;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadApi } from "./api.ts";
+ * import * as xenib from "../../mod.ts";
  * const api = await loadApi();
- * console.log(typeof api); // object
+ * assert.equal(api.openRealDevice, xenib.openRealDevice); // mod.ts itself
+ * assert.equal(await loadApi(), api); // imported once
  * ```
  */
 export async function loadApi(): Promise<XenibApi> {
@@ -81,8 +91,14 @@ export async function loadApi(): Promise<XenibApi> {
  *
  * @example
  * ```ts
- * import { openReal } from "./api.ts";
- * await openReal().catch((e) => console.log((e as Error).name)); // ToolError (no hardware here)
+ * import assert from "node:assert/strict";
+ * import { openReal, ToolError } from "./api.ts";
+ * // No device has this name, with or without RDMA hardware or libibverbs.
+ * await assert.rejects(openReal("no-such-hca9"), (e) => {
+ *   assert.ok(e instanceof ToolError);
+ *   assert.match(e.message, /^--device real:no-such-hca9: /); // then the provider's reason
+ *   return true;
+ * });
  * ```
  */
 export async function openReal(name?: string): Promise<Context> {
@@ -105,8 +121,10 @@ export async function openReal(name?: string): Promise<Context> {
  *
  * @example
  * ```ts
- * import { realHost } from "./api.ts";
- * await realHost(1 << 20).catch((e) => console.log((e as Error).name)); // ToolError (no hardware here)
+ * import assert from "node:assert/strict";
+ * import { realHost, ToolError } from "./api.ts";
+ * // The device is opened (and closed) first, so a missing one fails here.
+ * await assert.rejects(realHost(1 << 20, "no-such-hca9"), ToolError);
  * ```
  */
 export async function realHost(memoryBytes: number, name?: string): Promise<Domain> {
@@ -126,8 +144,14 @@ export async function realHost(memoryBytes: number, name?: string): Promise<Doma
  *
  * @example
  * ```ts
- * import { modeError } from "./api.ts";
- * console.log(modeError("sriov", new Error("EINVAL: unknown driver 'sriov'")).message.startsWith("mode sriov")); // true
+ * import assert from "node:assert/strict";
+ * import { modeError, ToolError } from "./api.ts";
+ * const e = modeError("sriov", new Error("EINVAL: unknown driver 'sriov'"));
+ * assert.ok(e instanceof ToolError);
+ * assert.equal(
+ *   e.message,
+ *   "mode sriov: the library could not create a sriov guest (EINVAL: unknown driver 'sriov'); nothing was run",
+ * );
  * ```
  */
 export function modeError(mode: string, e: unknown): ToolError {
@@ -144,8 +168,13 @@ export function modeError(mode: string, e: unknown): ToolError {
  *
  * @example
  * ```ts
- * import { loadToolProfile } from "./api.ts";
- * console.log((await loadToolProfile("pcix-sdr-2006")).link.mtu); // 2048
+ * import assert from "node:assert/strict";
+ * import { loadToolProfile, ToolError } from "./api.ts";
+ * assert.equal((await loadToolProfile("pcix-sdr-2006")).link.mtu, 2048); // a built-in profile
+ * await assert.rejects(
+ *   loadToolProfile("/nonexistent/p.yaml"),
+ *   (e) => e instanceof ToolError && /^--profile \/nonexistent\/p\.yaml: cannot read/.test(e.message),
+ * );
  * ```
  */
 export async function loadToolProfile(spec: string): Promise<Profile> {

@@ -45,9 +45,24 @@ export function describeError(tool: string, e: unknown): string {
  * exit 1 on failure; a number returned is the exit code.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { runMain } from "./cli.ts";
- * await runMain("mytool", async () => { console.log("hi"); });
+ * import { ToolError } from "./api.ts";
+ * // Deno.exit and console.error stood in for, to watch what runMain does.
+ * const exits: number[] = [], printed: string[] = [];
+ * const [exit, error] = [Deno.exit, console.error];
+ * Deno.exit = ((code?: number) => void exits.push(code ?? 0)) as typeof Deno.exit;
+ * console.error = (line: string) => void printed.push(line);
+ * try {
+ *   await runMain("mytool", () => Promise.resolve()); // returns: exit code 0
+ *   await runMain("mytool", () => Promise.resolve(3));
+ *   await runMain("mytool", () => Promise.reject(new ToolError("--size: 0 is too small")));
+ * } finally {
+ *   [Deno.exit, console.error] = [exit, error];
+ * }
+ * assert.deepEqual(exits, [3, 1]);
+ * assert.deepEqual(printed, ["mytool: --size: 0 is too small"]); // one line, no stack
  * ```
  */
 export async function runMain(
@@ -72,7 +87,15 @@ export async function runMain(
  * ```ts
  * import assert from "node:assert/strict";
  * import { userCwd } from "./cli.ts";
- * assert.deepEqual(userCwd().startsWith("/"), true);
+ * const init = Deno.env.get("INIT_CWD");
+ * try {
+ *   Deno.env.set("INIT_CWD", "/home/ada/runs"); // as `deno task` sets it
+ *   assert.equal(userCwd(), "/home/ada/runs");
+ *   Deno.env.delete("INIT_CWD");
+ *   assert.equal(userCwd(), Deno.cwd());
+ * } finally {
+ *   if (init !== undefined) Deno.env.set("INIT_CWD", init);
+ * }
  * ```
  */
 export function userCwd(): string {
@@ -92,7 +115,16 @@ export function userCwd(): string {
  * ```ts
  * import assert from "node:assert/strict";
  * import { userPath } from "./cli.ts";
- * assert.deepEqual(userPath("/tmp/x.pcap"), "/tmp/x.pcap");
+ * assert.equal(userPath("/tmp/x.pcap"), "/tmp/x.pcap");
+ * const init = Deno.env.get("INIT_CWD");
+ * try {
+ *   Deno.env.set("INIT_CWD", "/home/ada/runs/");
+ *   assert.equal(userPath("x.pcap"), "/home/ada/runs/x.pcap");
+ *   assert.equal(userPath("../out/./x.pcap"), "/home/ada/out/x.pcap");
+ * } finally {
+ *   if (init === undefined) Deno.env.delete("INIT_CWD");
+ *   else Deno.env.set("INIT_CWD", init);
+ * }
  * ```
  */
 export function userPath(p: string): string {
@@ -131,9 +163,18 @@ function fileError(flag: string, path: string, e: unknown, verb: "read" | "write
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readUserFile } from "./cli.ts";
- * await readUserFile("/nonexistent/x", "--mmap").catch((e) => console.log((e as Error).message));
- * // --mmap /nonexistent/x: no such file
+ * import { ToolError } from "./api.ts";
+ * const file = await Deno.makeTempFile();
+ * await Deno.writeTextFile(file, "xenib");
+ * assert.deepEqual(await readUserFile(file, "--mmap"), new TextEncoder().encode("xenib"));
+ * await Deno.remove(file);
+ * await assert.rejects(readUserFile("/nonexistent/x", "--mmap"), (e) => {
+ *   assert.ok(e instanceof ToolError);
+ *   assert.equal(e.message, "--mmap /nonexistent/x: no such file");
+ *   return true;
+ * });
  * ```
  */
 export async function readUserFile(path: string, flag: string): Promise<Uint8Array> {
@@ -151,9 +192,16 @@ export async function readUserFile(path: string, flag: string): Promise<Uint8Arr
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeUserFile } from "./cli.ts";
- * await writeUserFile("/nonexistent/dir/x", new Uint8Array(1), "--pcap")
- *   .catch((e) => console.log((e as Error).message)); // --pcap /nonexistent/dir/x: its directory does not exist
+ * const dir = await Deno.makeTempDir();
+ * assert.equal(await writeUserFile(`${dir}/x.pcap`, new Uint8Array([1, 2]), "--pcap"), `${dir}/x.pcap`);
+ * assert.deepEqual(await Deno.readFile(`${dir}/x.pcap`), new Uint8Array([1, 2]));
+ * await assert.rejects(writeUserFile(`${dir}/no/x.pcap`, new Uint8Array(1), "--pcap"), {
+ *   name: "ToolError",
+ *   message: `--pcap ${dir}/no/x.pcap: its directory does not exist`,
+ * });
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeUserFile(path: string, data: Uint8Array, flag: string): Promise<string> {
@@ -173,11 +221,27 @@ export async function writeUserFile(path: string, data: Uint8Array, flag: string
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SizeProgress } from "./cli.ts";
- * const p = new SizeProgress({ quiet: true });
- * p.startSize(65536, 0, 1);
- * p.update(100, 5000, 65536);
- * p.end();
+ * const lines: string[] = [];
+ * const write = Deno.stderr.writeSync; // watched, to see what it draws
+ * Deno.stderr.writeSync = (b) => lines.push(new TextDecoder().decode(b)) && b.length;
+ * try {
+ *   const quiet = new SizeProgress({ quiet: true });
+ *   quiet.startSize(65536, 0, 1);
+ *   quiet.update(100, 5000, 65536);
+ *   quiet.end();
+ *   assert.deepEqual(lines, []); // quiet draws nothing
+ *   const p = new SizeProgress({ tty: false, intervalMs: 0 }); // a line per update off a terminal
+ *   p.startSize(65536, 1, 3);
+ *   p.update(1250, 5000, 65536);
+ *   p.end();
+ * } finally {
+ *   Deno.stderr.writeSync = write;
+ * }
+ * assert.equal(lines.length, 1);
+ * // …and the wall-clock seconds since the size began
+ * assert.match(lines[0], /^progress: size 2\/3, 65536 bytes: 1250\/5000 messages \(25 %\), \d+ s\n$/);
  * ```
  */
 export class SizeProgress {
@@ -252,11 +316,27 @@ export class SizeProgress {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Progress } from "./cli.ts";
- * const p = new Progress(2, true); // quiet: draws nothing
- * p.step("one");
- * p.step("two");
- * p.end();
+ * const lines: string[] = [];
+ * const write = Deno.stderr.writeSync; // watched, to see what it draws
+ * Deno.stderr.writeSync = (b) => lines.push(new TextDecoder().decode(b)) && b.length;
+ * try {
+ *   const quiet = new Progress(2, true);
+ *   quiet.step("one");
+ *   quiet.end();
+ *   assert.deepEqual(lines, []); // quiet draws nothing
+ *   const p = new Progress(4, false, false); // not a terminal: a line per step
+ *   p.step("native write latency");
+ *   p.draw("native write latency, 2 bytes"); // the same step, a new label
+ *   p.end();
+ * } finally {
+ *   Deno.stderr.writeSync = write;
+ * }
+ * assert.deepEqual(lines, [
+ *   "[########......................] 1/4 native write latency\n",
+ *   "[########......................] 1/4 native write latency, 2 bytes\n",
+ * ]);
  * ```
  */
 export class Progress {
@@ -269,19 +349,32 @@ export class Progress {
   /**
    * @param total number of steps
    * @param quiet print nothing
+   * @param tty redraw in place (default: whether stderr is a terminal)
    */
-  constructor(total: number, quiet = false) {
+  constructor(total: number, quiet = false, tty?: boolean) {
     this.#total = Math.max(1, total);
     this.#quiet = quiet;
-    this.#tty = Deno.stderr.isTerminal();
+    this.#tty = tty ?? Deno.stderr.isTerminal();
   }
 
   /**
    * Mark a step done and draw the bar with a label.
    *
    * @example
-   * ```ts ignore
-   * const p = new Progress(2); p.step("a"); p.step("b"); p.end();
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Progress } from "./cli.ts";
+   * const lines: string[] = [];
+   * const write = Deno.stderr.writeSync;
+   * Deno.stderr.writeSync = (b) => lines.push(new TextDecoder().decode(b)) && b.length;
+   * try {
+   *   const p = new Progress(2, false, false);
+   *   for (const label of ["a", "b", "c"]) p.step(label);
+   * } finally {
+   *   Deno.stderr.writeSync = write;
+   * }
+   * // A step past the total stays at the total.
+   * assert.deepEqual(lines.map((l) => l.slice(33).trimEnd()), ["1/2 a", "2/2 b", "2/2 c"]);
    * ```
    */
   step(label: string): void {

@@ -20,9 +20,18 @@ import {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type DevinfoConfig, parseDevinfoArgs } from "./devinfo_args.ts";
  * const c: DevinfoConfig = parseDevinfoArgs(["--mode", "split", "--dom0"]);
- * console.log(c.mode, c.dom0); // split true
+ * assert.deepEqual(c, {
+ *   list: false,
+ *   verbose: false,
+ *   mode: "split", // a Xen host with a split-driver guest…
+ *   dom0: true, // …seen from dom0
+ *   profile: "pcix-sdr-2006",
+ *   seed: 1,
+ *   help: false,
+ * });
  * ```
  */
 export interface DevinfoConfig {
@@ -53,8 +62,16 @@ export interface DevinfoConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseDevinfoArgs } from "./devinfo_args.ts";
- * console.log(parseDevinfoArgs(["-v", "--mode", "bypass"]).verbose); // true
+ * const c = parseDevinfoArgs(["-v", "-d", "mthca0", "-i", "1", "--mode", "bypass"]);
+ * assert.deepEqual([c.verbose, c.ibDev, c.ibPort, c.mode], [true, "mthca0", 1, "bypass"]);
+ * assert.deepEqual(parseDevinfoArgs(["--device", "real:mlx5_0"]).device, { real: true, name: "mlx5_0" });
+ * assert.throws(() => parseDevinfoArgs(["--dom0"]), {
+ *   name: "UsageError",
+ *   message: "--dom0: only a Xen host has a dom0 (use --mode bypass or split)",
+ * });
+ * assert.throws(() => parseDevinfoArgs(["-i", "0"]), /-i\/--ib-port: 0 is out of range \(1\.\.255\)/);
  * ```
  */
 export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
@@ -104,8 +121,14 @@ export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { devinfoUsage } from "./devinfo_args.ts";
- * console.log(devinfoUsage().split("\n")[0]); // Usage: deno task devinfo [flags]
+ * const text = devinfoUsage();
+ * assert.equal(text.split("\n")[0], "Usage: deno task devinfo [flags]");
+ * // ibv_devinfo's own flags and xenib's
+ * for (const flag of ["--ib-dev", "--ib-port", "--list", "--verbose", "--mode", "--dom0", "--device"]) {
+ *   assert.ok(text.includes(flag), flag);
+ * }
  * ```
  */
 export function devinfoUsage(): string {

@@ -10,8 +10,14 @@
  *
  * @example
  * ```ts
- * import type { DevInfo } from "./devinfo_format.ts";
+ * import assert from "node:assert/strict";
+ * import { type DevInfo, formatDevinfo } from "./devinfo_format.ts";
+ * // What Context.queryDevice() and queryPort(1) return, under the device's name.
  * const dev: DevInfo = { name: "mthca0", device: { physPortCnt: 1 }, ports: [{ state: 4 }] };
+ * const lines = formatDevinfo([dev], false).split("\n");
+ * assert.equal(lines[0], "hca_id:\tmthca0");
+ * assert.ok(lines.includes("\t\tport:\t1")); // one block per entry of `ports`
+ * assert.ok(lines.includes("\t\t\tstate:\t\t\tPORT_ACTIVE (4)"));
  * ```
  */
 export interface DevInfo {
@@ -47,8 +53,10 @@ const PHYS_STATES: Record<number, string> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { snake } from "./devinfo_format.ts";
- * console.log(snake("maxQpRdAtom")); // max_qp_rd_atom
+ * assert.equal(snake("maxQpRdAtom"), "max_qp_rd_atom");
+ * assert.equal(snake("maxSgeRd"), "max_sge_rd");
  * ```
  */
 export function snake(key: string): string {
@@ -60,9 +68,11 @@ export function snake(key: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatGuid } from "./devinfo_format.ts";
- * console.log(formatGuid(0x0002c90200201234n)); // 0002:c902:0020:1234
- * console.log(formatGuid("0002c90200201234")); // 0002:c902:0020:1234
+ * assert.equal(formatGuid(0x0002c90200201234n), "0002:c902:0020:1234");
+ * assert.equal(formatGuid("0002C90200201234"), "0002:c902:0020:1234");
+ * assert.equal(formatGuid(undefined), "0000:0000:0000:0000"); // none reported
  * ```
  */
 export function formatGuid(v: unknown): string {
@@ -80,8 +90,11 @@ export function formatGuid(v: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatMtu } from "./devinfo_format.ts";
- * console.log(formatMtu(4), formatMtu(4096)); // 2048 (4) 4096 (5)
+ * assert.equal(formatMtu(4), "2048 (4)"); // IBV_MTU_2048
+ * assert.equal(formatMtu(4096), "4096 (5)"); // bytes
+ * assert.equal(formatMtu(0), "unknown");
  * ```
  */
 export function formatMtu(v: unknown): string {
@@ -154,10 +167,34 @@ const PORT_BASIC = new Set([
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatDevinfo } from "./devinfo_format.ts";
- * const t = formatDevinfo([{ name: "xhca0", device: { fwVer: "3.5.0", physPortCnt: 1, maxQp: 64512 },
- *   ports: [{ state: 4, maxMtu: 4, activeMtu: 4, smLid: 1, lid: 2, lmc: 0 }] }], false);
- * console.log(t.includes("PORT_ACTIVE (4)")); // true
+ * const devs = [{ name: "xhca0", device: { fwVer: "3.5.0", physPortCnt: 1, maxQp: 64512 },
+ *   ports: [{ state: 4, maxMtu: 4, activeMtu: 4, smLid: 1, lid: 2, lmc: 0, physState: 5 }] }];
+ * assert.deepEqual(formatDevinfo(devs, false).split("\n"), [
+ *   "hca_id:\txhca0",
+ *   "\ttransport:\t\t\tInfiniBand (0)",
+ *   "\tfw_ver:\t\t\t\t3.5.0",
+ *   "\tnode_guid:\t\t\t0000:0000:0000:0000",
+ *   "\tsys_image_guid:\t\t\t0000:0000:0000:0000",
+ *   "\tvendor_id:\t\t\t0x0000",
+ *   "\tvendor_part_id:\t\t\t0",
+ *   "\thw_ver:\t\t\t\t0x0",
+ *   "\tphys_port_cnt:\t\t\t1",
+ *   "\t\tport:\t1",
+ *   "\t\t\tstate:\t\t\tPORT_ACTIVE (4)",
+ *   "\t\t\tmax_mtu:\t\t2048 (4)",
+ *   "\t\t\tactive_mtu:\t\t2048 (4)",
+ *   "\t\t\tsm_lid:\t\t\t1",
+ *   "\t\t\tport_lid:\t\t2",
+ *   "\t\t\tport_lmc:\t\t0x00",
+ *   "\t\t\tlink_layer:\t\tInfiniBand",
+ *   "",
+ * ]);
+ * // -v adds the other limits and attributes, by their verbs.h names
+ * const verbose = formatDevinfo(devs, true).split("\n");
+ * assert.ok(verbose.includes("\tmax_qp:\t\t\t\t64512"));
+ * assert.ok(verbose.includes("\t\t\tphys_state:\t\tLINK_UP (5)"));
  * ```
  */
 export function formatDevinfo(devs: DevInfo[], verbose: boolean): string {

@@ -10,9 +10,17 @@ import { type Mode, MODES, parseFlags, parseSeed, UsageError } from "./perftest_
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type PaperConfig, parsePaperArgs } from "./paper_args.ts";
  * const c: PaperConfig = parsePaperArgs(["--out", "out/p"]);
- * console.log(c.out, c.modes.length); // out/p 3
+ * assert.deepEqual(c, {
+ *   quick: false,
+ *   profile: "pcix-sdr-2006", // the paper's testbed
+ *   seed: 1,
+ *   out: "out/p", // resolved later, from where the task was run
+ *   modes: ["native", "bypass", "split"],
+ *   help: false,
+ * });
  * ```
  */
 export interface PaperConfig {
@@ -35,8 +43,14 @@ export interface PaperConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parsePaperArgs } from "./paper_args.ts";
- * console.log(parsePaperArgs(["--quick", "--modes", "native,bypass"]).modes); // [ "native", "bypass" ]
+ * assert.deepEqual(parsePaperArgs(["--quick", "--modes", "bypass,native"]).modes, ["native", "bypass"]);
+ * assert.throws(() => parsePaperArgs(["--modes", "sriov"]), {
+ *   name: "UsageError",
+ *   message: "--modes: 'sriov' is not a mode (use native, bypass, split)",
+ * });
+ * assert.throws(() => parsePaperArgs(["--out", " "]), /--out: empty directory name/);
  * ```
  */
 export function parsePaperArgs(argv: string[]): PaperConfig {
@@ -79,8 +93,13 @@ export function parsePaperArgs(argv: string[]): PaperConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { paperUsage } from "./paper_args.ts";
- * console.log(paperUsage().includes("--quick")); // true
+ * const text = paperUsage();
+ * assert.equal(text.split("\n")[0], "Usage: deno task paper [flags]");
+ * for (const flag of ["--out", "--quick", "--profile", "--seed", "--modes", "--help"]) {
+ *   assert.ok(text.includes(flag), flag);
+ * }
  * ```
  */
 export function paperUsage(): string {

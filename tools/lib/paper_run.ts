@@ -19,9 +19,21 @@ import type { PerftestResult } from "./perftest_stats.ts";
  *
  * @example
  * ```ts
- * import type { PaperOptions } from "./paper_run.ts";
+ * import assert from "node:assert/strict";
+ * import { type PaperOptions, runPaper } from "./paper_run.ts";
+ * import type { Mode } from "./perftest_args.ts";
  * import { PCIX_SDR_2006 } from "../../mod.ts";
- * const o: PaperOptions = { quick: true, profile: PCIX_SDR_2006, seed: 1, modes: ["native"] };
+ * const steps: string[] = [];
+ * const o: PaperOptions = {
+ *   quick: true,
+ *   profile: PCIX_SDR_2006,
+ *   seed: 1,
+ *   modes: ["native", "sriov" as Mode],
+ *   onStep: (label) => steps.push(label),
+ * };
+ * // Every mode is tried first: one the library lacks stops the run before any measurement.
+ * await assert.rejects(runPaper(o), { name: "ToolError", message: /^mode sriov: / });
+ * assert.deepEqual(steps, []);
  * ```
  */
 export interface PaperOptions {
@@ -33,6 +45,8 @@ export interface PaperOptions {
   seed: number;
   /** Modes to measure (default all three). */
   modes: Mode[];
+  /** Sizes, iterations and page counts (default {@link paperPlan}`(quick)`). */
+  plan?: PaperPlan;
   /** Progress: one call per unit of work. */
   onStep?: (label: string) => void;
 }
@@ -42,9 +56,12 @@ export interface PaperOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { paperPlan, type PaperPlan } from "./paper_run.ts";
  * const plan: PaperPlan = paperPlan(false);
- * console.log(plan.latSizes.at(-1)); // 16384
+ * assert.deepEqual([plan.latSizes[0], plan.latSizes.at(-1), plan.latSizes.length], [2, 16384, 14]);
+ * // Bandwidth: 32 MiB per size, at least 200 and at most 5000 messages.
+ * assert.deepEqual([2, 65536, 1048576].map(plan.bwIters), [5000, 512, 200]);
  * ```
  */
 export interface PaperPlan {
@@ -73,8 +90,11 @@ const pow2 = (lo: number, hi: number, step = 1) => {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { paperPlan } from "./paper_run.ts";
- * console.log(paperPlan(true).pages); // [ 1, 16, 256, 1024 ]
+ * assert.deepEqual(paperPlan(true).pages, [1, 16, 256, 1024]);
+ * assert.deepEqual(paperPlan(false).pages, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]);
+ * assert.deepEqual([paperPlan(true).latIters, paperPlan(false).latIters], [20, 1000]);
  * ```
  */
 export function paperPlan(quick: boolean): PaperPlan {
@@ -114,8 +134,13 @@ export function paperPlan(quick: boolean): PaperPlan {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { paperPlan, paperSteps } from "./paper_run.ts";
- * console.log(paperSteps(paperPlan(true), ["native"])); // 17
+ * const quick = paperPlan(true);
+ * // native: 4 latency + 4 bandwidth sizes, 2 × 2 send-latency sizes, 4 page counts, 1 setup
+ * assert.equal(paperSteps(quick, ["native"]), 17);
+ * // split has no event or registration series; bypass adds one with the cache
+ * assert.equal(paperSteps(quick, ["native", "bypass", "split"]), 47);
  * ```
  */
 export function paperSteps(plan: PaperPlan, modes: Mode[]): number {
@@ -132,9 +157,17 @@ export function paperSteps(plan: PaperPlan, modes: Mode[]): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { probeModes } from "./paper_run.ts";
+ * import type { Mode } from "./perftest_args.ts";
  * import { PCIX_SDR_2006 } from "../../mod.ts";
- * await probeModes(["native"], PCIX_SDR_2006, 1); // native needs no probe
+ * await probeModes(["native", "bypass", "split"], PCIX_SDR_2006, 1); // all three exist
+ * await assert.rejects(probeModes(["sriov" as Mode], PCIX_SDR_2006, 1), {
+ *   name: "ToolError",
+ *   message: "mode sriov: the library could not create a sriov guest " +
+ *     "(EINVAL: createGuest probe-vm: driver 'sriov' (use bypass or split)); nothing was run\n" +
+ *     "(use --modes to run the modes the library has, e.g. --modes native)",
+ * });
  * ```
  */
 export async function probeModes(modes: Mode[], profile: Profile, seed: number): Promise<void> {
@@ -379,14 +412,44 @@ async function setupCosts(
  * Measure everything the report needs.
  *
  * @example
- * ```ts ignore
- * import { runPaper } from "./paper_run.ts";
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { paperPlan, paperSteps, runPaper } from "./paper_run.ts";
  * import { PCIX_SDR_2006 } from "../../mod.ts";
- * const data = await runPaper({ quick: true, profile: PCIX_SDR_2006, seed: 1, modes: ["native"] });
+ * // One size of each, a few iterations: the bypass guest's side of the evaluation.
+ * const plan = {
+ *   ...paperPlan(true),
+ *   latSizes: [2],
+ *   latIters: 10,
+ *   bwSizes: [65536],
+ *   bwIters: () => 10,
+ *   evSizes: [2],
+ *   evIters: 10,
+ *   pages: [1],
+ *   regReps: 1,
+ *   cacheUses: 2,
+ *   setupReps: 1,
+ * };
+ * let steps = 0;
+ * const d = await runPaper({
+ *   quick: true,
+ *   profile: PCIX_SDR_2006,
+ *   seed: 1,
+ *   modes: ["bypass"],
+ *   plan,
+ *   onStep: () => steps++,
+ * });
+ * assert.equal(steps, paperSteps(plan, ["bypass"]));
+ * assert.deepEqual(Object.keys(d.reg), ["bypass", "bypass + cache"]);
+ * // The fast path never crossed the hypervisor while measuring; events did, through dom0.
+ * assert.equal(d.counters["ib_write_lat, bypass"].hypercalls, 0);
+ * assert.equal(d.counters["ib_write_bw, bypass"].hypercalls, 0);
+ * assert.ok(d.counters["ib_send_lat -e, bypass"].evtchnSends > 0);
+ * assert.ok(d.sendLatEvent.bypass[0].typicalUs > d.sendLatPoll.bypass[0].typicalUs);
  * ```
  */
 export async function runPaper(o: PaperOptions): Promise<PaperData> {
-  const plan = paperPlan(o.quick);
+  const plan = o.plan ?? paperPlan(o.quick);
   await probeModes(o.modes, o.profile, o.seed);
   const d: PaperData = {
     profile: o.profile.name,

@@ -47,8 +47,18 @@ import {
  *
  * @example
  * ```ts
- * import type { ScenarioHost } from "./scenario.ts";
- * const h: ScenarioHost = { name: "xen0", hypervisor: true };
+ * import assert from "node:assert/strict";
+ * import { parseScenario, type ScenarioHost } from "./scenario.ts";
+ * const s = await parseScenario(
+ *   "hosts: [{name: xen0, hypervisor: true}, {name: metal}]\n" +
+ *     "workload: [{perftest: ib_write_lat, between: [xen0, metal]}]\n",
+ *   "s.yaml",
+ * );
+ * const hosts: ScenarioHost[] = s.hosts;
+ * assert.deepEqual(hosts, [
+ *   { name: "xen0", hypervisor: true },
+ *   { name: "metal", hypervisor: false }, // bare metal unless it says otherwise
+ * ]);
  * ```
  */
 export interface ScenarioHost {
@@ -63,8 +73,16 @@ export interface ScenarioHost {
  *
  * @example
  * ```ts
- * import type { ScenarioGuest } from "./scenario.ts";
- * const g: ScenarioGuest = { name: "vm0", host: "xen0", mode: "bypass", memoryMiB: 64 };
+ * import assert from "node:assert/strict";
+ * import { parseScenario, type ScenarioGuest } from "./scenario.ts";
+ * const s = await parseScenario(
+ *   "hosts: [{name: xen0, hypervisor: true}]\n" +
+ *     "guests: [{name: vm0, host: xen0, mode: split}, {name: vm1, host: xen0, mode: bypass}]\n" +
+ *     "workload: [{perftest: ib_send_lat, between: [vm0, vm1]}]\n",
+ *   "s.yaml",
+ * );
+ * const g: ScenarioGuest = s.guests[0];
+ * assert.deepEqual(g, { name: "vm0", host: "xen0", mode: "split", memoryMiB: 64 }); // 64 MiB by default
  * ```
  */
 export interface ScenarioGuest {
@@ -83,14 +101,19 @@ export interface ScenarioGuest {
  *
  * @example
  * ```ts
- * import type { PerftestWorkload } from "./scenario.ts";
- * import { parsePerftestArgs } from "./perftest_args.ts";
- * const w: PerftestWorkload = {
- *   kind: "perftest",
- *   name: "ib_write_lat vm0<->metal",
- *   between: ["vm0", "metal"],
- *   config: parsePerftestArgs(["ib_write_lat"]),
- * };
+ * import assert from "node:assert/strict";
+ * import { parseScenario, type PerftestWorkload } from "./scenario.ts";
+ * const s = await parseScenario(
+ *   "seed: 7\nhosts: [{name: a}, {name: b}]\n" +
+ *     "workload: [{perftest: ib_write_lat, between: [a, b], size: 64, iterations: 50}]\n",
+ *   "s.yaml",
+ * );
+ * const w = s.workload[0] as PerftestWorkload;
+ * assert.equal(w.name, "ib_write_lat a<->b"); // the default label
+ * assert.deepEqual(w.between, ["a", "b"]); // a is perftest's client
+ * // The keys became perftest flags, as `deno task perftest` would read them.
+ * assert.equal(w.config.test, "ib_write_lat");
+ * assert.deepEqual([w.config.sizes, w.config.iters, w.config.seed], [[64], 50, 7]);
  * ```
  */
 export interface PerftestWorkload {
@@ -108,16 +131,22 @@ export interface PerftestWorkload {
  *
  * @example
  * ```ts
- * import type { AllToAllWorkload } from "./scenario.ts";
- * const w: AllToAllWorkload = {
+ * import assert from "node:assert/strict";
+ * import { type AllToAllWorkload, parseScenario } from "./scenario.ts";
+ * const s = await parseScenario(
+ *   "hosts: [{name: a}, {name: b}, {name: c}]\nworkload: [{alltoall: [a, b, c], opcode: SEND}]\n",
+ *   "s.yaml",
+ * );
+ * const w = s.workload[0] as AllToAllWorkload;
+ * assert.deepEqual(w, {
  *   kind: "alltoall",
- *   name: "alltoall",
- *   endpoints: ["vm0", "metal"],
- *   size: 4096,
- *   iterations: 10,
- *   opcode: "write",
+ *   name: "alltoall send a,b,c",
+ *   endpoints: ["a", "b", "c"],
+ *   size: 4096, // the defaults
+ *   iterations: 100,
+ *   opcode: "send", // verbs' name accepted too
  *   txDepth: 16,
- * };
+ * });
  * ```
  */
 export interface AllToAllWorkload {
@@ -141,8 +170,16 @@ export interface AllToAllWorkload {
  *
  * @example
  * ```ts
- * import type { Workload } from "./scenario.ts";
- * const label = (w: Workload) => `${w.kind}: ${w.name}`;
+ * import assert from "node:assert/strict";
+ * import { parseScenario, type Workload } from "./scenario.ts";
+ * // `kind` tells the two apart; each has its own fields.
+ * const peers = (w: Workload) => w.kind === "perftest" ? w.between : w.endpoints;
+ * const s = await parseScenario(
+ *   "hosts: [{name: a}, {name: b}, {name: c}]\n" +
+ *     "workload: [{perftest: ib_read_bw, between: [c, a]}, {alltoall: [a, b, c]}]\n",
+ *   "s.yaml",
+ * );
+ * assert.deepEqual(s.workload.map(peers), [["c", "a"], ["a", "b", "c"]]);
  * ```
  */
 export type Workload = PerftestWorkload | AllToAllWorkload;
@@ -152,10 +189,15 @@ export type Workload = PerftestWorkload | AllToAllWorkload;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseScenario, type Scenario } from "./scenario.ts";
  * const text = "hosts:\n  - name: a\n  - name: b\nworkload:\n  - perftest: ib_write_lat\n    between: [a, b]\n";
  * const s: Scenario = await parseScenario(text, "s.yaml");
- * console.log(s.hosts.length); // 2
+ * assert.equal(s.file, "s.yaml");
+ * assert.deepEqual(s.hosts.map((h) => h.name), ["a", "b"]);
+ * assert.deepEqual(s.guests, []);
+ * assert.equal(s.seed, 1); // the defaults: seed 1, the paper's profile
+ * assert.equal(s.profile.name, "pcix-sdr-2006");
  * ```
  */
 export interface Scenario {
@@ -272,12 +314,19 @@ const FLAG_KEYS: [string, string][] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseScenario } from "./scenario.ts";
  * const s = await parseScenario(
  *   "hosts:\n  - {name: a}\n  - {name: b}\nworkload:\n  - perftest: ib_write_lat\n    between: [a, b]\n",
  *   "s.yaml",
  * );
- * console.log(s.workload[0].kind, s.profile.name); // perftest pcix-sdr-2006
+ * assert.equal(s.workload[0].kind, "perftest");
+ * assert.equal(s.profile.name, "pcix-sdr-2006");
+ * // A mistake is reported at its file:line:column, naming the key.
+ * await assert.rejects(
+ *   parseScenario("hosts:\n  - {name: a, hypervisor: yes}\nworkload: []\n", "s.yaml"),
+ *   { message: 's.yaml:2:15: hosts[0].hypervisor: must be true or false (got "yes")' },
+ * );
  * ```
  */
 export async function parseScenario(text: string, file: string, dir = "."): Promise<Scenario> {
@@ -561,9 +610,19 @@ function strictSize(v: V, x: unknown, path: Path): string | number {
  * Read and validate a scenario file.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { loadScenario } from "./scenario.ts";
- * const s = await loadScenario("examples/scenario.yaml");
+ * // A relative name is read from where the user ran the task (INIT_CWD).
+ * const s = await loadScenario(new URL("../examples/two_guests.yaml", import.meta.url).pathname);
+ * assert.deepEqual(s.guests.map((g) => `${g.name}@${g.host} ${g.mode}`), [
+ *   "vm0@xen0 bypass",
+ *   "vm1@xen1 bypass",
+ * ]);
+ * assert.deepEqual(s.workload.map((w) => w.kind), ["perftest", "perftest", "alltoall"]);
+ * await assert.rejects(loadScenario("/nonexistent/s.yaml"), {
+ *   message: "/nonexistent/s.yaml: no such scenario file (looked for /nonexistent/s.yaml)",
+ * });
  * ```
  */
 export async function loadScenario(file: string): Promise<Scenario> {

@@ -18,8 +18,23 @@ import type { Scenario } from "./scenario.ts";
  *
  * @example
  * ```ts
- * import type { WorkloadResult } from "./scenario_run.ts";
- * const hostsTouched = (r: WorkloadResult) => Object.keys(r.counters);
+ * import assert from "node:assert/strict";
+ * import { parseScenario } from "./scenario.ts";
+ * import { runScenario, type WorkloadResult } from "./scenario_run.ts";
+ * // `kind` says which result it holds.
+ * const messages = (r: WorkloadResult) =>
+ *   r.kind === "perftest"
+ *     ? r.result.lat.map((row) => row.iterations)
+ *     : r.result.endpoints.map((e) => e.messages);
+ * const s = await parseScenario(
+ *   "hosts: [{name: a}, {name: b}, {name: c}]\n" +
+ *     "workload:\n  - {perftest: ib_write_lat, between: [a, b], size: 2, iterations: 10}\n" +
+ *     "  - {alltoall: [a, b, c], size: 64, iterations: 3}\n",
+ *   "s.yaml",
+ * );
+ * const results = await runScenario(s);
+ * assert.deepEqual(results.map(messages), [[10], [6, 6, 6]]); // 3 to each of 2 peers
+ * assert.deepEqual(Object.keys(results[1].counters), ["a", "b", "c"]); // every host, every time
  * ```
  */
 export type WorkloadResult =
@@ -31,8 +46,22 @@ export type WorkloadResult =
  *
  * @example
  * ```ts
- * import type { Counters } from "./scenario_run.ts";
- * const quiet: Counters = { hypercalls: 0, evtchnSends: 0, backendRequests: 0 };
+ * import assert from "node:assert/strict";
+ * import { parseScenario } from "./scenario.ts";
+ * import { type Counters, runScenario } from "./scenario_run.ts";
+ * const s = await parseScenario(
+ *   "hosts: [{name: xen0, hypervisor: true}, {name: metal}]\n" +
+ *     "guests: [{name: vm0, host: xen0, mode: bypass}]\n" +
+ *     "workload:\n  - {perftest: ib_write_lat, between: [vm0, metal], size: 2, iterations: 10}\n",
+ *   "s.yaml",
+ * );
+ * const [r] = await runScenario(s);
+ * const xen0: Counters = r.counters.xen0, metal: Counters = r.counters.metal;
+ * // The guest's setup (open, PD, CQ, QP, MR) went through dom0's backend;
+ * // bare metal has no hypervisor to cross.
+ * assert.ok(xen0.hypercalls > 0 && xen0.backendRequests > 0);
+ * assert.equal(metal.hypercalls, 0);
+ * assert.equal(xen0.packetsSent, metal.packetsSent); // a ping-pong: each side as many
  * ```
  */
 export type Counters = Record<string, number>;
@@ -64,10 +93,23 @@ function diff(a: Record<string, Counters>, b: Record<string, Counters>): Record<
  * Build the scenario's cluster and run its workloads.
  *
  * @example
- * ```ts ignore
- * import { loadScenario } from "./scenario.ts";
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseScenario } from "./scenario.ts";
  * import { runScenario } from "./scenario_run.ts";
- * const results = await runScenario(await loadScenario("examples/two_guests.yaml"));
+ * const s = await parseScenario(
+ *   "hosts: [{name: xen0, hypervisor: true}, {name: xen1, hypervisor: true}]\n" +
+ *     "guests: [{name: vm0, host: xen0, mode: bypass}, {name: vm1, host: xen1, mode: split}]\n" +
+ *     "workload:\n  - {perftest: ib_send_lat, between: [vm0, vm1], size: 2, iterations: 10}\n",
+ *   "s.yaml",
+ * );
+ * const progress: string[] = [];
+ * const [r] = await runScenario(s, (name, i, n) => progress.push(`${i + 1}/${n} ${name}`));
+ * assert.deepEqual(progress, ["1/1 ib_send_lat vm0<->vm1"]);
+ * assert.equal(r.kind === "perftest" && r.result.mode, "vm0 (bypass) <-> vm1 (split)");
+ * // Both guests' setup crossed dom0 alike; the split guest's 10 sends and
+ * // 10 receives went through the backend as well.
+ * assert.ok(r.counters.xen1.backendRequests - r.counters.xen0.backendRequests >= 20);
  * ```
  */
 export async function runScenario(
@@ -159,8 +201,24 @@ export async function runScenario(
  *
  * @example
  * ```ts
- * import type { ScenarioRunOptions } from "./scenario_run.ts";
- * const o: ScenarioRunOptions = { capture: { format: "rocev2" }, onCapture: (b) => console.log(b.length) };
+ * import assert from "node:assert/strict";
+ * import { parseScenario } from "./scenario.ts";
+ * import { runScenario, type ScenarioRunOptions } from "./scenario_run.ts";
+ * let pcap: Uint8Array = new Uint8Array(), packets = 0;
+ * const o: ScenarioRunOptions = {
+ *   capture: { format: "rocev2" },
+ *   onCapture: (bytes, n) => [pcap, packets] = [bytes, n],
+ * };
+ * const s = await parseScenario(
+ *   "hosts: [{name: a}, {name: b}]\n" +
+ *     "workload:\n  - {perftest: ib_write_lat, between: [a, b], size: 2, iterations: 10}\n",
+ *   "s.yaml",
+ * );
+ * await runScenario(s, undefined, o);
+ * const header = new DataView(pcap.buffer, pcap.byteOffset, 24);
+ * assert.equal(header.getUint32(0, true), 0xa1b23c4d); // a pcap file, ns timestamps
+ * assert.equal(header.getUint32(20, true), 1); // of Ethernet frames (RoCEv2)
+ * assert.equal(packets, 40); // 10 writes and 10 ACKs each way
  * ```
  */
 export interface ScenarioRunOptions {
@@ -175,8 +233,14 @@ export interface ScenarioRunOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatCounters } from "./scenario_run.ts";
- * console.log(formatCounters({ node0: { hypercalls: 3 } }).split("\n")[1].trim()); // node0   3
+ * const t = formatCounters({ xen0: { hypercalls: 54, evtchnSends: 42 }, metal: { hypercalls: 0 } });
+ * assert.deepEqual(t.split("\n"), [
+ *   " host    hypercalls   evtchnSends",
+ *   " xen0    54           42",
+ *   " metal   0            0", // a counter a host lacks shows as 0
+ * ]);
  * ```
  */
 export function formatCounters(c: Record<string, Counters>): string {
@@ -202,13 +266,19 @@ export function formatCounters(c: Record<string, Counters>): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseScenario } from "./scenario.ts";
  * import { formatScenario, runScenario } from "./scenario_run.ts";
  * const s = await parseScenario(
- *   "hosts: [{name: a}, {name: b}]\nworkload:\n  - {perftest: ib_read_lat, between: [a, b], iterations: 10}\n",
+ *   "hosts: [{name: a}, {name: b}]\n" +
+ *     "workload:\n  - {perftest: ib_read_lat, between: [a, b], size: 2, iterations: 10}\n",
  *   "s.yaml",
  * );
- * console.log(formatScenario(s, await runScenario(s)).includes("RDMA_Read Latency Test")); // true
+ * const lines = formatScenario(s, await runScenario(s)).split("\n");
+ * assert.equal(lines[0], "scenario s.yaml: profile pcix-sdr-2006, seed 1, 2 host(s), 0 guest(s)");
+ * assert.equal(lines[2], "== ib_read_lat a<->b");
+ * assert.ok(lines.some((l) => l.trim() === "RDMA_Read Latency Test")); // perftest's own report
+ * assert.equal(lines.at(-4), " hypervisor and HCA counters during this workload:"); // + 3 rows
  * ```
  */
 export function formatScenario(s: Scenario, results: WorkloadResult[]): string {
@@ -228,13 +298,20 @@ export function formatScenario(s: Scenario, results: WorkloadResult[]): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseScenario } from "./scenario.ts";
  * import { runScenario, scenarioJson } from "./scenario_run.ts";
  * const s = await parseScenario(
- *   "hosts: [{name: a}, {name: b}]\nworkload:\n  - {perftest: ib_read_lat, between: [a, b], iterations: 10}\n",
+ *   "hosts: [{name: a}, {name: b}]\n" +
+ *     "workload:\n  - {perftest: ib_read_lat, between: [a, b], size: 2, iterations: 10}\n",
  *   "s.yaml",
  * );
- * console.log((scenarioJson(s, await runScenario(s)).workload as unknown[]).length); // 1
+ * const json = JSON.parse(JSON.stringify(scenarioJson(s, await runScenario(s))));
+ * assert.equal(json.profile, "pcix-sdr-2006");
+ * assert.deepEqual(json.hosts, [{ name: "a", hypervisor: false }, { name: "b", hypervisor: false }]);
+ * const [w] = json.workload;
+ * assert.deepEqual([w.kind, w.name, w.result.test], ["perftest", "ib_read_lat a<->b", "ib_read_lat"]);
+ * assert.deepEqual(w.result.results.map((r: { bytes: number }) => r.bytes), [2]);
  * ```
  */
 export function scenarioJson(s: Scenario, results: WorkloadResult[]): Record<string, unknown> {
