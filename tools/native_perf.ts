@@ -44,8 +44,11 @@ import {
  *
  * @example
  * ```ts
- * import type { LatencyResult } from "./native_perf.ts";
- * const us = (r: LatencyResult) => r.typicalUs;
+ * import assert from "node:assert/strict";
+ * import { type LatencyResult, writeLatency } from "./native_perf.ts";
+ * const r: LatencyResult = await writeLatency("pcix-sdr-2006", { iters: 20 });
+ * assert.deepEqual([r.profile, r.size, r.iters, r.inline], ["pcix-sdr-2006", 2, 20, true]);
+ * assert.equal(r.averageUs, r.typicalUs); // virtual time: every round trip alike
  * ```
  */
 export interface LatencyResult {
@@ -64,8 +67,12 @@ export interface LatencyResult {
  *
  * @example
  * ```ts
- * import type { BandwidthResult } from "./native_perf.ts";
- * const mb = (r: BandwidthResult) => r.mbPerSec;
+ * import assert from "node:assert/strict";
+ * import { type BandwidthResult, writeBandwidth } from "./native_perf.ts";
+ * const r: BandwidthResult = await writeBandwidth("pcix-sdr-2006", { size: 65536, iters: 20 });
+ * assert.deepEqual([r.size, r.iters, r.window], [65536, 20, 16]);
+ * // One rate in two units: 10^6 B/s and perftest's 2^20 B/s.
+ * assert.equal((r.perftestMbPerSec * 1.048576).toFixed(6), r.mbPerSec.toFixed(6));
  * ```
  */
 export interface BandwidthResult {
@@ -97,8 +104,14 @@ const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
  *
  * @example
  * ```ts
- * import type { Placement } from "./native_perf.ts";
- * const p: Placement = "bypass";
+ * import assert from "node:assert/strict";
+ * import { type Placement, writeLatency } from "./native_perf.ts";
+ * // The same verbs program on bare metal and in Xen guests.
+ * const at = async (placement: Placement) =>
+ *   (await writeLatency("pcix-sdr-2006", { iters: 20, placement })).typicalUs;
+ * const native = await at("native");
+ * assert.equal(await at("bypass"), native); // VMM-bypass: the guest posts and polls the HCA itself
+ * assert.ok(await at("split") > native); // split: every post and poll goes through dom0
  * ```
  */
 export type Placement = "native" | "bypass" | "split";
@@ -182,9 +195,15 @@ async function spinUntil(dom: Domain, addr: number, want: number): Promise<void>
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeLatency } from "./native_perf.ts";
- * const r = await writeLatency("pcix-sdr-2006", { size: 2, iters: 50 });
- * console.log(r.typicalUs > 0); // true
+ * const small = await writeLatency("pcix-sdr-2006", { size: 2, iters: 20 });
+ * const large = await writeLatency("pcix-sdr-2006", { size: 1024, iters: 20 });
+ * assert.equal(small.inline, true); // the payload rides in the WQE
+ * assert.equal(large.inline, false); // more than the HCA takes inline: fetched by DMA
+ * assert.ok(large.typicalUs > small.typicalUs);
+ * // A faster machine, the same program.
+ * assert.ok((await writeLatency("modern-gen5-ndr", { iters: 20 })).typicalUs < small.typicalUs);
  * ```
  */
 export async function writeLatency(
@@ -252,9 +271,13 @@ export async function writeLatency(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeBandwidth } from "./native_perf.ts";
- * const r = await writeBandwidth("pcix-sdr-2006", { size: 65536, iters: 20 });
- * console.log(r.mbPerSec > 0); // true
+ * import { PCIX_SDR_2006 } from "../mod.ts";
+ * const deep = await writeBandwidth("pcix-sdr-2006", { size: 65536, iters: 20 });
+ * const one = await writeBandwidth("pcix-sdr-2006", { size: 65536, iters: 20, window: 1 });
+ * assert.ok(deep.mbPerSec > one.mbPerSec); // writes in flight hide each one's latency
+ * assert.ok(deep.mbPerSec * 1e6 < PCIX_SDR_2006.pci.bytesPerSec); // the PCI-X bus is the limit
  * ```
  */
 export async function writeBandwidth(
@@ -307,8 +330,15 @@ export async function writeBandwidth(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nativePerfUsage } from "./native_perf.ts";
- * console.log(nativePerfUsage().split("\n")[0]); // Usage: deno task native-perf [flags]
+ * const text = nativePerfUsage();
+ * assert.equal(text.split("\n")[0], "Usage: deno task native-perf [flags]");
+ * for (
+ *   const flag of ["--profile", "--lat-size", "--bw-size", "--iters", "--bw-iters", "--window"]
+ * ) {
+ *   assert.ok(text.includes(flag), flag);
+ * }
  * ```
  */
 export function nativePerfUsage(): string {
@@ -333,9 +363,33 @@ export function nativePerfUsage(): string {
  * The command line: figures for one profile.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { main } from "./native_perf.ts";
- * await main(["--iters", "10"]);
+ * const lines: string[] = [];
+ * const log = console.log; // watched, to see what it prints
+ * console.log = (line: string) => void lines.push(line);
+ * try {
+ *   await main(["--iters", "10", "--bw-size", "65536", "--bw-iters", "4"]);
+ * } finally {
+ *   console.log = log;
+ * }
+ * assert.equal(lines.length, 3);
+ * assert.match(lines[0], /^profile: pcix-sdr-2006 — /);
+ * assert.match(
+ *   lines[1],
+ *   /^RDMA WRITE latency  2 B: [\d.]+ us typical, [\d.]+ us average \(10 iterations, inline, /,
+ * );
+ * assert.match(
+ *   lines[2],
+ *   /^RDMA WRITE bandwidth 65536 B: [\d.]+ MB\/sec as perftest \(2\^20 B\/s\), [\d.]+ MB\/s /,
+ * );
+ * assert.ok(lines[1].endsWith("half round trip)"));
+ * assert.ok(lines[2].endsWith("in 10^6 B/s (4 messages, 16 outstanding)"));
+ * await assert.rejects(main(["--window", "0"]), {
+ *   name: "UsageError",
+ *   message: "--window: 0 is out of range (1..16384)",
+ * });
  * ```
  */
 export async function main(args: string[]): Promise<void> {

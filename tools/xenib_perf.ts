@@ -51,8 +51,17 @@ import { type Placement, writeBandwidth, writeLatency } from "./native_perf.ts";
  *
  * @example
  * ```ts
- * import type { ProfileSpec } from "./xenib_perf.ts";
- * const slowXen: ProfileSpec = { base: "pcix-sdr-2006", xen: { upcallNs: 3000 } };
+ * import assert from "node:assert/strict";
+ * import { creationCost, type ProfileSpec } from "./xenib_perf.ts";
+ * const paper: ProfileSpec = "pcix-sdr-2006";
+ * // Firmware commands of 40 µs instead of 20.
+ * const slowFirmware: ProfileSpec = { base: "pcix-sdr-2006", hca: { commandNs: 40_000 } };
+ * const [a, b] = [await creationCost(paper, "native"), await creationCost(slowFirmware, "native")];
+ * // A base with nothing overridden is the built-in profile.
+ * assert.deepEqual(await creationCost({ base: "pcix-sdr-2006" }, "native"), a);
+ * // Creating a CQ costs more by a whole number of firmware commands: 20 µs each.
+ * const extraNs = Math.round((b.createCqUs - a.createCqUs) * 1000);
+ * assert.ok(extraNs > 0 && extraNs % 20_000 === 0);
  * ```
  */
 export type ProfileSpec = string | Record<string, unknown>;
@@ -62,8 +71,13 @@ export type ProfileSpec = string | Record<string, unknown>;
  *
  * @example
  * ```ts
- * import type { RegPoint } from "./xenib_perf.ts";
- * const saved = (p: RegPoint) => p.regUs + p.deregUs - p.cachedUs;
+ * import assert from "node:assert/strict";
+ * import { registrationCost, type RegPoint } from "./xenib_perf.ts";
+ * const [p]: RegPoint[] = await registrationCost("pcix-sdr-2006", "bypass", [16], 4);
+ * assert.equal(p.pages, 16);
+ * assert.equal(p.hitUs, 0); // answered by the cache: no kernel call, no dom0
+ * // Four uses: one registration (the miss), the deregistrations deferred by the cache.
+ * assert.equal((p.cachedUs * 4).toFixed(6), p.regUs.toFixed(6));
  * ```
  */
 export interface RegPoint {
@@ -115,9 +129,14 @@ async function domains(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { registrationCost } from "./xenib_perf.ts";
- * const [p] = await registrationCost("pcix-sdr-2006", "bypass", [4], 2);
- * console.log(p.regUs > p.cachedUs); // true
+ * const native = await registrationCost("pcix-sdr-2006", "native", [1, 16], 2);
+ * const bypass = await registrationCost("pcix-sdr-2006", "bypass", [1, 16], 2);
+ * assert.ok(bypass[0].regUs > native[0].regUs); // a guest registers through dom0's backend
+ * // …which grants and maps every page: the cost grows with the pages far faster.
+ * const perPage = (r: typeof native) => (r[1].regUs - r[0].regUs) / 15;
+ * assert.ok(perPage(bypass) > 10 * perPage(native));
  * ```
  */
 export async function registrationCost(
@@ -167,8 +186,15 @@ export async function registrationCost(
  *
  * @example
  * ```ts
- * import type { CreationCost } from "./xenib_perf.ts";
- * const setup = (c: CreationCost) => c.createCqUs + c.createQpUs;
+ * import assert from "node:assert/strict";
+ * import { type CreationCost, creationCost } from "./xenib_perf.ts";
+ * import { PCIX_SDR_2006 } from "../mod.ts";
+ * const c: CreationCost = await creationCost("pcix-sdr-2006", "native");
+ * // Each takes at least one firmware command (the profile's hca.commandNs).
+ * const commandUs = PCIX_SDR_2006.hca.commandNs / 1000;
+ * for (const us of [c.createCqUs, c.createQpUs, c.destroyQpUs, c.destroyCqUs]) {
+ *   assert.ok(us >= commandUs);
+ * }
  * ```
  */
 export interface CreationCost {
@@ -184,9 +210,13 @@ export interface CreationCost {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { creationCost } from "./xenib_perf.ts";
- * const c = await creationCost("pcix-sdr-2006", "native");
- * console.log(c.createQpUs > 0); // true
+ * const native = await creationCost("pcix-sdr-2006", "native");
+ * const bypass = await creationCost("pcix-sdr-2006", "bypass");
+ * // Control operations of a guest go to dom0's backend: every one costs more.
+ * assert.ok(bypass.createCqUs > native.createCqUs && bypass.createQpUs > native.createQpUs);
+ * assert.ok(bypass.destroyQpUs > native.destroyQpUs && bypass.destroyCqUs > native.destroyCqUs);
  * ```
  */
 export async function creationCost(
@@ -225,8 +255,11 @@ export async function creationCost(
  *
  * @example
  * ```ts
- * import type { EventLatency } from "./xenib_perf.ts";
- * const crossedDom0 = (e: EventLatency) => e.evtchnSendsPerMsg > 0;
+ * import assert from "node:assert/strict";
+ * import { type EventLatency, eventLatency } from "./xenib_perf.ts";
+ * const e: EventLatency = await eventLatency("pcix-sdr-2006", "bypass", { iters: 5 });
+ * assert.equal(e.evtchnSendsPerMsg, 1); // each completion event reached the guest through dom0
+ * assert.equal(e.backendRequestsPerMsg, 0); // the data itself never did
  * ```
  */
 export interface EventLatency {
@@ -256,9 +289,12 @@ interface EvEnd {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { eventLatency } from "./xenib_perf.ts";
- * const r = await eventLatency("pcix-sdr-2006", "native", { iters: 10 });
- * console.log(r.typicalUs > 0); // true
+ * const native = await eventLatency("pcix-sdr-2006", "native", { iters: 5 });
+ * const bypass = await eventLatency("pcix-sdr-2006", "bypass", { iters: 5 });
+ * assert.equal(native.evtchnSendsPerMsg, 0); // bare metal: the interrupt goes to the OS directly
+ * assert.ok(bypass.typicalUs > native.typicalUs); // the dom0 hop of every event
  * ```
  */
 export async function eventLatency(
@@ -365,8 +401,13 @@ function row(cells: (string | number)[], widths: number[]): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { xenibPerfUsage } from "./xenib_perf.ts";
- * console.log(xenibPerfUsage().split("\n")[0]); // Usage: deno task xenib-perf [flags]
+ * const text = xenibPerfUsage();
+ * assert.equal(text.split("\n")[0], "Usage: deno task xenib-perf [flags]");
+ * for (const flag of ["--profile", "--iters", "--quick", "--help"]) {
+ *   assert.ok(text.includes(flag), flag);
+ * }
  * ```
  */
 export function xenibPerfUsage(): string {
@@ -386,12 +427,30 @@ export function xenibPerfUsage(): string {
 }
 
 /**
- * Run every measurement and print the report.
+ * Run every measurement and print the report (the functions above, one
+ * section each; their examples show what each measures). Flags are checked
+ * before anything runs.
  *
  * @example
  * ```ts
- * import { main } from "./xenib_perf.ts";
- * await main(["--quick"]);
+ * import assert from "node:assert/strict";
+ * import { main, xenibPerfUsage } from "./xenib_perf.ts";
+ * const lines: string[] = [];
+ * const log = console.log; // watched, to see what it prints
+ * console.log = (line: string) => void lines.push(line);
+ * try {
+ *   await main(["--help"]);
+ * } finally {
+ *   console.log = log;
+ * }
+ * assert.deepEqual(lines, [xenibPerfUsage()]);
+ * await assert.rejects(main(["--quick", "--iters", "10"]), {
+ *   name: "UsageError",
+ *   message: "--iters and --quick: choose one (--quick runs 100 rounds)",
+ * });
+ * await assert.rejects(main(["--iters", "5"]), {
+ *   message: "--iters: 5 is out of range (10..10000000)",
+ * });
  * ```
  */
 export async function main(args: string[]): Promise<void> {

@@ -345,9 +345,22 @@ export async function runAllToAll(
  * ```ts
  * import assert from "node:assert/strict";
  * import { formatAllToAll } from "./alltoall.ts";
- * const t = formatAllToAll({ name: "x", opcode: "write", size: 4096, iterations: 10, makespanUs: 100,
- *   aggregateMBps: 800, endpoints: [{ name: "a", mode: "native", messages: 10, bytes: 40960,
- *   finishUs: 100, MBps: 390.625 }] });
+ * const t = formatAllToAll({
+ *   name: "x",
+ *   opcode: "write",
+ *   size: 4096,
+ *   iterations: 10,
+ *   makespanUs: 100,
+ *   aggregateMBps: 800,
+ *   endpoints: [{
+ *     name: "a",
+ *     mode: "native",
+ *     messages: 10,
+ *     bytes: 40960,
+ *     finishUs: 100,
+ *     MBps: 390.625,
+ *   }],
+ * });
  * assert.deepEqual(t.split("\n"), [
  *   " all-to-all write, 4096 bytes, 10 messages per pair",
  *   " endpoint    mode     #messages   #bytes   time[usec]   BW[MB/sec]",

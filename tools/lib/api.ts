@@ -150,7 +150,8 @@ export async function realHost(memoryBytes: number, name?: string): Promise<Doma
  * assert.ok(e instanceof ToolError);
  * assert.equal(
  *   e.message,
- *   "mode sriov: the library could not create a sriov guest (EINVAL: unknown driver 'sriov'); nothing was run",
+ *   "mode sriov: the library could not create a sriov guest " +
+ *     "(EINVAL: unknown driver 'sriov'); nothing was run",
  * );
  * ```
  */
@@ -173,7 +174,8 @@ export function modeError(mode: string, e: unknown): ToolError {
  * assert.equal((await loadToolProfile("pcix-sdr-2006")).link.mtu, 2048); // a built-in profile
  * await assert.rejects(
  *   loadToolProfile("/nonexistent/p.yaml"),
- *   (e) => e instanceof ToolError && /^--profile \/nonexistent\/p\.yaml: cannot read/.test(e.message),
+ *   (e) =>
+ *     e instanceof ToolError && /^--profile \/nonexistent\/p\.yaml: cannot read/.test(e.message),
  * );
  * ```
  */

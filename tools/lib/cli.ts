@@ -29,7 +29,10 @@ const USER_ERRORS = new Set([
  * import assert from "node:assert/strict";
  * import { describeError } from "./cli.ts";
  * import { UsageError } from "./perftest_args.ts";
- * assert.equal(describeError("perftest", new UsageError("unknown flag '--x'")), "perftest: unknown flag '--x'");
+ * assert.equal(
+ *   describeError("perftest", new UsageError("unknown flag '--x'")),
+ *   "perftest: unknown flag '--x'",
+ * );
  * ```
  */
 export function describeError(tool: string, e: unknown): string {
@@ -195,7 +198,10 @@ export async function readUserFile(path: string, flag: string): Promise<Uint8Arr
  * import assert from "node:assert/strict";
  * import { writeUserFile } from "./cli.ts";
  * const dir = await Deno.makeTempDir();
- * assert.equal(await writeUserFile(`${dir}/x.pcap`, new Uint8Array([1, 2]), "--pcap"), `${dir}/x.pcap`);
+ * assert.equal(
+ *   await writeUserFile(`${dir}/x.pcap`, new Uint8Array([1, 2]), "--pcap"),
+ *   `${dir}/x.pcap`,
+ * );
  * assert.deepEqual(await Deno.readFile(`${dir}/x.pcap`), new Uint8Array([1, 2]));
  * await assert.rejects(writeUserFile(`${dir}/no/x.pcap`, new Uint8Array(1), "--pcap"), {
  *   name: "ToolError",
@@ -241,7 +247,10 @@ export async function writeUserFile(path: string, data: Uint8Array, flag: string
  * }
  * assert.equal(lines.length, 1);
  * // …and the wall-clock seconds since the size began
- * assert.match(lines[0], /^progress: size 2\/3, 65536 bytes: 1250\/5000 messages \(25 %\), \d+ s\n$/);
+ * assert.match(
+ *   lines[0],
+ *   /^progress: size 2\/3, 65536 bytes: 1250\/5000 messages \(25 %\), \d+ s\n$/,
+ * );
  * ```
  */
 export class SizeProgress {

@@ -66,12 +66,18 @@ export interface DevinfoConfig {
  * import { parseDevinfoArgs } from "./devinfo_args.ts";
  * const c = parseDevinfoArgs(["-v", "-d", "mthca0", "-i", "1", "--mode", "bypass"]);
  * assert.deepEqual([c.verbose, c.ibDev, c.ibPort, c.mode], [true, "mthca0", 1, "bypass"]);
- * assert.deepEqual(parseDevinfoArgs(["--device", "real:mlx5_0"]).device, { real: true, name: "mlx5_0" });
+ * assert.deepEqual(parseDevinfoArgs(["--device", "real:mlx5_0"]).device, {
+ *   real: true,
+ *   name: "mlx5_0",
+ * });
  * assert.throws(() => parseDevinfoArgs(["--dom0"]), {
  *   name: "UsageError",
  *   message: "--dom0: only a Xen host has a dom0 (use --mode bypass or split)",
  * });
- * assert.throws(() => parseDevinfoArgs(["-i", "0"]), /-i\/--ib-port: 0 is out of range \(1\.\.255\)/);
+ * assert.throws(
+ *   () => parseDevinfoArgs(["-i", "0"]),
+ *   /-i\/--ib-port: 0 is out of range \(1\.\.255\)/,
+ * );
  * ```
  */
 export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
@@ -126,7 +132,9 @@ export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
  * const text = devinfoUsage();
  * assert.equal(text.split("\n")[0], "Usage: deno task devinfo [flags]");
  * // ibv_devinfo's own flags and xenib's
- * for (const flag of ["--ib-dev", "--ib-port", "--list", "--verbose", "--mode", "--dom0", "--device"]) {
+ * for (
+ *   const flag of ["--ib-dev", "--ib-port", "--list", "--verbose", "--mode", "--dom0", "--device"]
+ * ) {
  *   assert.ok(text.includes(flag), flag);
  * }
  * ```

@@ -15,8 +15,21 @@
  *
  * @example
  * ```ts
- * import type { LongOption } from "./getopt.ts";
- * const size: LongOption = { name: "size", short: "s", hasArg: true };
+ * import assert from "node:assert/strict";
+ * import { getoptLong, type LongOption } from "./getopt.ts";
+ * const table: LongOption[] = [
+ *   { name: "size", short: "s", hasArg: true }, // required_argument
+ *   { name: "all", short: "a", hasArg: false }, // no_argument
+ * ];
+ * // A value may be glued on or be the next word, even one starting with "-".
+ * assert.deepEqual(getoptLong(["-s64", "-s", "-5"], table).options.map((o) => o.value), [
+ *   "64",
+ *   "-5",
+ * ]);
+ * assert.throws(() => getoptLong(["--all=1"], table), {
+ *   name: "GetoptError",
+ *   message: "option '--all' doesn't allow an argument", // glibc's words
+ * });
  * ```
  */
 export interface LongOption {

@@ -45,7 +45,10 @@ export interface PaperConfig {
  * ```ts
  * import assert from "node:assert/strict";
  * import { parsePaperArgs } from "./paper_args.ts";
- * assert.deepEqual(parsePaperArgs(["--quick", "--modes", "bypass,native"]).modes, ["native", "bypass"]);
+ * assert.deepEqual(parsePaperArgs(["--quick", "--modes", "bypass,native"]).modes, [
+ *   "native",
+ *   "bypass",
+ * ]);
  * assert.throws(() => parsePaperArgs(["--modes", "sriov"]), {
  *   name: "UsageError",
  *   message: "--modes: 'sriov' is not a mode (use native, bypass, split)",

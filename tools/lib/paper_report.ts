@@ -16,14 +16,23 @@ import { lineChart, type Series } from "./svg_chart.ts";
  * import assert from "node:assert/strict";
  * import { evaluateClaims, type LatPoint } from "./paper_report.ts";
  * // Claim C1 compares bypass with native at each size, by t_typical.
- * const native: LatPoint[] = [{ bytes: 2, typicalUs: 5.04, avgUs: 5.05 }, { bytes: 4096, typicalUs: 10, avgUs: 10 }];
- * const bypass: LatPoint[] = [{ bytes: 2, typicalUs: 5.1, avgUs: 5.1 }, { bytes: 4096, typicalUs: 10.2, avgUs: 10.2 }];
+ * const native: LatPoint[] = [
+ *   { bytes: 2, typicalUs: 5.04, avgUs: 5.05 },
+ *   { bytes: 4096, typicalUs: 10, avgUs: 10 },
+ * ];
+ * const bypass: LatPoint[] = [
+ *   { bytes: 2, typicalUs: 5.1, avgUs: 5.1 },
+ *   { bytes: 4096, typicalUs: 10.2, avgUs: 10.2 },
+ * ];
  * const empty = { profile: "p", profileDescription: "d", seed: 1, quick: true, modes: [],
  *   writeLat: {}, writeBw: {}, sendLatPoll: {}, sendLatEvent: {}, reg: {}, setup: {},
  *   iterations: { lat: 1, bw: "", reg: 1, setup: 1 }, counters: {} };
  * const [c1] = evaluateClaims({ ...empty, writeLat: { native, bypass } });
  * assert.equal(c1.status, "reproduced");
- * assert.equal(c1.evidence, "2 B: native 5.04 µs, bypass 5.10 µs; largest difference +2.0% at 4096 B");
+ * assert.equal(
+ *   c1.evidence,
+ *   "2 B: native 5.04 µs, bypass 5.10 µs; largest difference +2.0% at 4096 B",
+ * );
  * ```
  */
 export interface LatPoint {
@@ -43,7 +52,13 @@ export interface LatPoint {
  * import assert from "node:assert/strict";
  * import { type BwPoint, evaluateClaims } from "./paper_report.ts";
  * // Claim C2 compares average bandwidths.
- * const native: BwPoint = { bytes: 65536, avgMBps: 838, peakMBps: 840, mpps: 0.0134, iterations: 100 };
+ * const native: BwPoint = {
+ *   bytes: 65536,
+ *   avgMBps: 838,
+ *   peakMBps: 840,
+ *   mpps: 0.0134,
+ *   iterations: 100,
+ * };
  * const bypass: BwPoint = { ...native, avgMBps: 700, peakMBps: 701, mpps: 0.0112 };
  * const empty = { profile: "p", profileDescription: "d", seed: 1, quick: true, modes: [],
  *   writeLat: {}, writeBw: {}, sendLatPoll: {}, sendLatEvent: {}, reg: {}, setup: {},
@@ -76,8 +91,14 @@ export interface BwPoint {
  * ```ts
  * import assert from "node:assert/strict";
  * import { paperTables, type RegPoint } from "./paper_report.ts";
- * const native: RegPoint[] = [{ pages: 1, regUs: 42.4, deregUs: 22.3 }, { pages: 16, regUs: 43.3, deregUs: 22.3 }];
- * const bypass: RegPoint[] = [{ pages: 1, regUs: 56.3, deregUs: 36.8 }, { pages: 16, regUs: 80.5, deregUs: 67.5 }];
+ * const native: RegPoint[] = [
+ *   { pages: 1, regUs: 42.4, deregUs: 22.3 },
+ *   { pages: 16, regUs: 43.3, deregUs: 22.3 },
+ * ];
+ * const bypass: RegPoint[] = [
+ *   { pages: 1, regUs: 56.3, deregUs: 36.8 },
+ *   { pages: 16, regUs: 80.5, deregUs: 67.5 },
+ * ];
  * const empty = { profile: "p", profileDescription: "d", seed: 1, quick: true, modes: [],
  *   writeLat: {}, writeBw: {}, sendLatPoll: {}, sendLatEvent: {}, reg: {}, setup: {},
  *   iterations: { lat: 1, bw: "", reg: 1, setup: 1 }, counters: {} };
@@ -112,7 +133,10 @@ export interface RegPoint {
  * const empty = { profile: "p", profileDescription: "d", seed: 1, quick: true, modes: [],
  *   writeLat: {}, writeBw: {}, sendLatPoll: {}, sendLatEvent: {}, reg: {}, setup: {},
  *   iterations: { lat: 1, bw: "", reg: 1, setup: 1 }, counters: {} };
- * const t = paperTables({ ...empty, setup: { native: { destroyQp: 22.3, createQp: 42.4, openDevice: 10 } } });
+ * const t = paperTables({
+ *   ...empty,
+ *   setup: { native: { destroyQp: 22.3, createQp: 42.4, openDevice: 10 } },
+ * });
  * assert.deepEqual(t.setup.split("\n").slice(2).map((r) => r.split(" | ")[0]), [
  *   "| openDevice",
  *   "| createQp",
@@ -148,7 +172,8 @@ export const SETUP_OPS = [
  * assert.equal(c6.id, "C6");
  * assert.equal(
  *   c6.evidence,
- *   "createQp: native 42.40 µs, bypass 57.90 µs (1.37×); createCq: native 62.50 µs, bypass 81.10 µs (1.30×)",
+ *   "createQp: native 42.40 µs, bypass 57.90 µs (1.37×); " +
+ *     "createCq: native 62.50 µs, bypass 81.10 µs (1.30×)",
  * );
  * assert.equal(c6.status, "reproduced");
  * ```
@@ -325,7 +350,9 @@ function pairs<T extends { bytes: number }>(a?: T[], b?: T[]): [T, T][] {
  *   writeLat: {}, writeBw: {}, sendLatPoll: {}, sendLatEvent: {}, reg: {}, setup: {},
  *   iterations: { lat: 1, bw: "", reg: 1, setup: 1 }, counters: {} };
  * const lat = (us: number) => [{ bytes: 2, typicalUs: us, avgUs: us }];
- * const bw = (mpps: number) => [{ bytes: 2, avgMBps: mpps * 2, peakMBps: mpps * 2, mpps, iterations: 1 }];
+ * const bw = (mpps: number) => [
+ *   { bytes: 2, avgMBps: mpps * 2, peakMBps: mpps * 2, mpps, iterations: 1 },
+ * ];
  * const claims = evaluateClaims({
  *   ...empty,
  *   writeLat: { native: lat(5), bypass: lat(5.1), split: lat(9) },
@@ -537,10 +564,17 @@ function seriesOf<T>(rec: Record<string, T[]>, x: (p: T) => number, y: (p: T) =>
  * import { paperCharts } from "./paper_report.ts";
  * import { svgProblems } from "./svg_check.ts";
  * const charts = paperCharts({ profile: "p", profileDescription: "", seed: 1, quick: true,
- *   modes: ["native", "bypass"], writeBw: {}, sendLatPoll: {}, sendLatEvent: {}, reg: {}, setup: {},
+ *   modes: ["native", "bypass"], writeBw: {}, sendLatPoll: {}, sendLatEvent: {}, reg: {},
+ *   setup: {},
  *   writeLat: {
- *     native: [{ bytes: 2, typicalUs: 5.04, avgUs: 5.04 }, { bytes: 4096, typicalUs: 10, avgUs: 10 }],
- *     bypass: [{ bytes: 2, typicalUs: 5.1, avgUs: 5.1 }, { bytes: 4096, typicalUs: 10.2, avgUs: 10.2 }],
+ *     native: [
+ *       { bytes: 2, typicalUs: 5.04, avgUs: 5.04 },
+ *       { bytes: 4096, typicalUs: 10, avgUs: 10 },
+ *     ],
+ *     bypass: [
+ *       { bytes: 2, typicalUs: 5.1, avgUs: 5.1 },
+ *       { bytes: 4096, typicalUs: 10.2, avgUs: 10.2 },
+ *     ],
  *   },
  *   iterations: { lat: 1, bw: "", reg: 1, setup: 1 }, counters: {} });
  * assert.deepEqual(Object.keys(charts), [
@@ -768,8 +802,14 @@ export function claimsTable(claims: Claim[]): string {
  *   modes: [], writeLat: {}, writeBw: {}, sendLatPoll: {}, sendLatEvent: {}, reg: {}, setup: {},
  *   iterations: { lat: 1, bw: "", reg: 1, setup: 1 }, counters: {}, wallSeconds: 2.04 });
  * const lines = md.split("\n");
- * assert.equal(lines[0], '# xenib: reproduction of "High Performance VMM-Bypass I/O in Virtual Machines"');
- * assert.ok(lines.includes("0 of 0 evaluated claims reproduced. Verdicts are computed from the numbers below, never written by hand."));
+ * assert.equal(
+ *   lines[0],
+ *   '# xenib: reproduction of "High Performance VMM-Bypass I/O in Virtual Machines"',
+ * );
+ * assert.ok(lines.includes(
+ *   "0 of 0 evaluated claims reproduced. " +
+ *     "Verdicts are computed from the numbers below, never written by hand.",
+ * ));
  * assert.ok(lines.some((l) => l.endsWith("(this run took 2.0 s of wall time).")));
  * // Sections in the paper's order; no counters given, so no "What crossed the hypervisor".
  * assert.deepEqual(lines.filter((l) => l.startsWith("## ")), [

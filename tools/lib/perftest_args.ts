@@ -75,8 +75,15 @@ export const PERFTEST_VERSION = "6.06";
  *
  * @example
  * ```ts
- * import type { OutputLevel } from "./perftest_args.ts";
- * const o: OutputLevel = "bandwidth";
+ * import assert from "node:assert/strict";
+ * import { type OutputLevel, parsePerftestArgs } from "./perftest_args.ts";
+ * const o: OutputLevel = parsePerftestArgs(["ib_write_bw", "--output", "bandwidth"]).output;
+ * assert.equal(o, "bandwidth"); // the report is then one number per size
+ * assert.equal(parsePerftestArgs(["ib_write_bw"]).output, "full");
+ * // A latency test has one figure to give.
+ * assert.throws(() => parsePerftestArgs(["ib_write_lat", "--output", "bandwidth"]), {
+ *   message: "--output: Output verbosity level for LAT can be: latency",
+ * });
  * ```
  */
 export type OutputLevel = "full" | "bandwidth" | "message_rate" | "latency";
@@ -86,8 +93,14 @@ export type OutputLevel = "full" | "bandwidth" | "message_rate" | "latency";
  *
  * @example
  * ```ts
- * import type { RateLimit } from "./perftest_args.ts";
- * const r: RateLimit = { type: "SW", rate: 1, units: "g", burst: 128 };
+ * import assert from "node:assert/strict";
+ * import { parsePerftestArgs, type RateLimit } from "./perftest_args.ts";
+ * const c = parsePerftestArgs(["ib_write_bw", "--rate_limit", "1", "--rate_limit_type", "SW"]);
+ * const r: RateLimit = c.rateLimit;
+ * // 1 Gb/s, in bursts of the tx depth
+ * assert.deepEqual(r, { type: "SW", rate: 1, units: "g", burst: 128 });
+ * assert.equal(c.notices[0].text, " Setting burst size to tx depth = 128"); // as perftest says
+ * assert.equal(parsePerftestArgs(["ib_write_bw"]).rateLimit.type, "off");
  * ```
  */
 export interface RateLimit {
@@ -256,8 +269,14 @@ export interface PerftestConfig {
  *
  * @example
  * ```ts
- * import type { Notice } from "./perftest_args.ts";
- * const n: Notice = { stream: "stdout", text: "Post List requested - CQ moderation will be the size of the post list" };
+ * import assert from "node:assert/strict";
+ * import { type Notice, parsePerftestArgs } from "./perftest_args.ts";
+ * const [n]: Notice[] = parsePerftestArgs(["ib_write_bw", "-l", "4"]).notices;
+ * assert.deepEqual(n, {
+ *   stream: "stdout",
+ *   text: "Post List requested - CQ moderation will be the size of the post list",
+ *   resultLine: true, // after perftest's separator line
+ * });
  * ```
  */
 export interface Notice {
@@ -294,13 +313,23 @@ export class UsageError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseArgs } from "node:util";
  * import { rephraseParseError } from "./perftest_args.ts";
- * try {
- *   parseArgs({ args: ["--nope"], options: {}, strict: true });
- * } catch (e) {
- *   console.log(rephraseParseError(e).message); // unknown flag '--nope' (see --help)
- * }
+ * const options = { size: { type: "string", short: "s" }, quick: { type: "boolean" } } as const;
+ * const message = (args: string[]) => {
+ *   try {
+ *     parseArgs({ args, options, strict: true });
+ *   } catch (e) {
+ *     const u = rephraseParseError(e);
+ *     assert.equal(u.name, "UsageError");
+ *     return u.message;
+ *   }
+ * };
+ * assert.equal(message(["--nope"]), "unknown flag '--nope' (see --help)");
+ * assert.equal(message(["--size"]), "flag '-s/--size' needs a value");
+ * assert.equal(message(["--quick=1"]), "flag '--quick' takes no value");
+ * assert.equal(message(["extra"]), "unexpected argument 'extra' (see --help)");
  * ```
  */
 export function rephraseParseError(e: unknown): UsageError {
@@ -308,14 +337,17 @@ export function rephraseParseError(e: unknown): UsageError {
   const code = (e as { code?: string })?.code ?? "";
   let m = /Unknown option '([^']+)'/.exec(msg);
   if (m) return new UsageError(`unknown flag '${m[1]}' (see --help)`);
+  // parseArgs names an option as '-s, --size <value>'.
+  const flag = (s: string) =>
+    s.replace(/\s*<value>$/, "").split(",").map((x) => x.trim()).join("/");
   m = /Option '([^']+)' argument missing/.exec(msg);
-  if (m) return new UsageError(`flag '${m[1].split(",")[0].trim()}' needs a value`);
+  if (m) return new UsageError(`flag '${flag(m[1])}' needs a value`);
   m = /Option '([^']+)' does not take an argument/.exec(msg);
-  if (m) return new UsageError(`flag '${m[1].split(",")[0].trim()}' takes no value`);
+  if (m) return new UsageError(`flag '${flag(m[1])}' takes no value`);
   m = /Unexpected argument '([^']+)'/.exec(msg);
   if (m) return new UsageError(`unexpected argument '${m[1]}' (see --help)`);
   m = /Option '([^' ]+)[^']*' argument is ambiguous/.exec(msg);
-  if (m) return new UsageError(`flag '${m[1].split(",")[0].trim()}' needs a value`);
+  if (m) return new UsageError(`flag '${flag(m[1])}' needs a value`);
   return new UsageError(code ? `${msg.split(".")[0]}` : msg);
 }
 
@@ -379,9 +411,11 @@ export function parseFlags<const T extends ParseArgsOptionsConfig>(
  * ```ts
  * import assert from "node:assert/strict";
  * import { parseIntFlag } from "./perftest_args.ts";
- * assert.deepEqual(parseIntFlag("--iters", "100", 5, 1000), 100);
- * try { parseIntFlag("--iters", "-1", 1, 10); } catch (e) { console.log((e as Error).message); }
- * // --iters: -1 is negative; give a whole number 1..10
+ * assert.equal(parseIntFlag("--iters", "100", 5, 1000), 100);
+ * assert.throws(() => parseIntFlag("--iters", "-1", 1, 10), {
+ *   name: "UsageError",
+ *   message: "--iters: -1 is negative; give a whole number 1..10",
+ * });
  * ```
  */
 export function parseIntFlag(flag: string, raw: string, min: number, max: number): number {
@@ -408,7 +442,11 @@ export function parseIntFlag(flag: string, raw: string, min: number, max: number
  * ```ts
  * import assert from "node:assert/strict";
  * import { strtol } from "./perftest_args.ts";
- * assert.deepEqual([strtol("0x40").value, strtol("010").value, strtol("12Q").rest], [64n, 8n, "Q"]);
+ * assert.deepEqual([strtol("0x40").value, strtol("010").value, strtol("12Q").rest], [
+ *   64n,
+ *   8n,
+ *   "Q",
+ * ]);
  * ```
  */
 export function strtol(s: string): { value: bigint; rest: string; digits: boolean } {
@@ -1476,7 +1514,8 @@ function baseConfig(test: TestName): PerftestConfig {
  * ```ts
  * import assert from "node:assert/strict";
  * import { perftestUsage } from "./perftest_args.ts";
- * assert.deepEqual(perftestUsage("ib_read_lat").includes("--inline_size"), false); // no inline for READ
+ * // no inline data for READ
+ * assert.deepEqual(perftestUsage("ib_read_lat").includes("--inline_size"), false);
  * ```
  */
 export function perftestUsage(test?: TestName): string {

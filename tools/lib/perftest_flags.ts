@@ -23,8 +23,13 @@ import type { TestKind, Verb } from "./perftest_types.ts";
  *
  * @example
  * ```ts
- * import type { FlagStatus } from "./perftest_flags.ts";
- * const s: FlagStatus = "works";
+ * import assert from "node:assert/strict";
+ * import { type FlagStatus, PERFTEST_FLAGS } from "./perftest_flags.ts";
+ * const status = (long: string): FlagStatus => PERFTEST_FLAGS.find((f) => f.long === long)!.status;
+ * assert.equal(status("size"), "works");
+ * assert.equal(status("port"), "noop"); // no TCP exchange in one process
+ * assert.equal(status("tos"), "perftest-refuses"); // perftest 4.5 refuses it too
+ * assert.equal(status("odp"), "refused"); // the model pins every registration: no ODP
  * ```
  */
 export type FlagStatus = "works" | "noop" | "perftest-refuses" | "refused";

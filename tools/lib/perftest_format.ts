@@ -101,9 +101,17 @@ export const LAT_COLUMNS = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { titleLine } from "./perftest_format.ts";
- * console.log(JSON.stringify(titleLine("atomic", "lat", { atomicType: "FETCH_AND_ADD" })));
- * // "                    Atomic FETCH_AND_ADD Latency Test"
+ * const indent = " ".repeat(20);
+ * assert.equal(
+ *   titleLine("atomic", "lat", { atomicType: "FETCH_AND_ADD" }),
+ *   `${indent}Atomic FETCH_AND_ADD Latency Test`,
+ * );
+ * assert.equal(
+ *   titleLine("write", "bw", { bidirectional: true, postList: 4 }),
+ *   `${indent}RDMA_Write Bidirectional Post List BW Test`,
+ * );
  * ```
  */
 export function titleLine(
@@ -126,9 +134,18 @@ export function titleLine(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { xenibLine } from "./perftest_format.ts";
- * console.log(xenibLine({ mode: "bypass", profile: "p", seed: 1, link: "4X SDR", clock: "virtual" }));
- * // xenib: bypass (Xen-IB VMM-bypass guest), profile p, seed 1, link 4X SDR, virtual time (1 cycle = 1 ns)
+ * assert.equal(
+ *   xenibLine({ mode: "bypass", profile: "p", seed: 1, link: "4X SDR", clock: "virtual" }),
+ *   "xenib: bypass (Xen-IB VMM-bypass guest), profile p, seed 1, link 4X SDR, " +
+ *     "virtual time (1 cycle = 1 ns)",
+ * );
+ * // On real hardware there is no profile or seed to name.
+ * assert.equal(
+ *   xenibLine({ mode: "native", profile: "p", seed: 1, link: "4X SDR", clock: "wall" }),
+ *   "xenib: native (bare metal), link 4X SDR, wall clock (hardware)",
+ * );
  * ```
  */
 export function xenibLine(
@@ -221,9 +238,22 @@ export function formatHeader(r: PerftestResult): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { addressLine } from "./perftest_format.ts";
- * console.log(addressLine("local", "write", { lid: 1, qpn: 0x48, psn: 0x1a2b3c, rkey: 0x2000, vaddr: 0x10000n }));
- * //  local address: LID 0x01 QPN 0x0048 PSN 0x1a2b3c RKey 0x002000 VAddr 0x00000000010000
+ * const a = { lid: 1, qpn: 0x48, psn: 0x1a2b3c, rkey: 0x2000, vaddr: 0x10000n, outReads: 4 };
+ * assert.equal(
+ *   addressLine("local", "write", a),
+ *   " local address: LID 0x01 QPN 0x0048 PSN 0x1a2b3c RKey 0x002000 VAddr 0x00000000010000",
+ * );
+ * assert.equal(
+ *   addressLine("local", "read", a),
+ *   " local address: LID 0x01 QPN 0x0048 PSN 0x1a2b3c OUT 0x04 " +
+ *     "RKey 0x002000 VAddr 0x00000000010000",
+ * );
+ * assert.equal(
+ *   addressLine("local", "send", a),
+ *   " local address: LID 0x01 QPN 0x0048 PSN 0x1a2b3c",
+ * );
  * ```
  */
 export function addressLine(side: "local" | "remote", verb: string, a: AddressLine): string {
@@ -244,11 +274,30 @@ export function addressLine(side: "local" | "remote", verb: string, a: AddressLi
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { latRowLine } from "./perftest_format.ts";
- * const r = { bytes: 2, iterations: 1000, tMin: 4.5, tMax: 4.6, tTypical: 4.5, tAvg: 4.52,
- *   tStdev: 0, p99: 4.6, p999: 4.6 };
- * console.log(JSON.stringify(latRowLine(r)));
- * // " 2       1000          4.50           4.60         4.50   \t       4.52       \t0.00   \t\t4.60    \t\t4.60   "
+ * const r = {
+ *   bytes: 2,
+ *   iterations: 1000,
+ *   tMin: 4.5,
+ *   tMax: 4.6,
+ *   tTypical: 4.5,
+ *   tAvg: 4.52,
+ *   tStdev: 0,
+ *   p99: 4.6,
+ *   p999: 4.6,
+ * };
+ * // perftest's "%-7.2f" fields, its spaces and tabs
+ * assert.equal(
+ *   latRowLine(r),
+ *   " 2       1000          4.50           4.60         4.50     \t       4.52        " +
+ *     "\t0.00   \t\t4.60    \t\t4.60   ",
+ * );
+ * // -D: the duration row
+ * assert.equal(
+ *   latRowLine({ ...r, tps: 221238.9 }),
+ *   " 2             1000            4.52           221238.90",
+ * );
  * ```
  */
 export function latRowLine(r: LatRow, cpuUtil?: boolean): string {
@@ -283,9 +332,18 @@ export function latRowLine(r: LatRow, cpuUtil?: boolean): string {
  * ```ts
  * import assert from "node:assert/strict";
  * import { bwRowLine } from "./perftest_format.ts";
- * const r = { bytes: 2, iterations: 5000, peakBytesPerSec: 0, avgBytesPerSec: 1e6, msgRateMpps: 0.5,
- *   inUnits: { peakMB: 0, avgMB: 0.95, peakGb: 0, avgGb: 0.008 } };
- * assert.deepEqual(bwRowLine(r, true).trim().split(/\s+/).join(" "), "2 5000 0.000000 0.008000 0.500000");
+ * const r = {
+ *   bytes: 2,
+ *   iterations: 5000,
+ *   peakBytesPerSec: 0,
+ *   avgBytesPerSec: 1e6,
+ *   msgRateMpps: 0.5,
+ *   inUnits: { peakMB: 0, avgMB: 0.95, peakGb: 0, avgGb: 0.008 },
+ * };
+ * assert.deepEqual(
+ *   bwRowLine(r, true).trim().split(/\s+/).join(" "),
+ *   "2 5000 0.000000 0.008000 0.500000",
+ * );
  * ```
  */
 export function bwRowLine(r: BwRow, gbits: boolean, cpuUtil?: boolean, ownAvg?: number): string {
@@ -386,12 +444,37 @@ function tableHead(r: PerftestResult): string {
  * import assert from "node:assert/strict";
  * import { formatRow } from "./perftest_format.ts";
  * const r = {
- *   test: "ib_read_lat", verb: "read", kind: "lat" as const, connection: "RC", mode: "native",
- *   profile: "p", seed: 1, device: "mthca0", mtu: 2048, link: "4X SDR", inlineSize: 0,
- *   txDepth: 1, qps: 1, events: false, clock: "virtual" as const, reportGbits: false, notes: [],
- *   lat: [], bw: [],
+ *   test: "ib_read_lat",
+ *   verb: "read",
+ *   kind: "lat" as const,
+ *   connection: "RC",
+ *   mode: "native",
+ *   profile: "p",
+ *   seed: 1,
+ *   device: "mthca0",
+ *   mtu: 2048,
+ *   link: "4X SDR",
+ *   inlineSize: 0,
+ *   txDepth: 1,
+ *   qps: 1,
+ *   events: false,
+ *   clock: "virtual" as const,
+ *   reportGbits: false,
+ *   notes: [],
+ *   lat: [],
+ *   bw: [],
  * };
- * const row = { bytes: 2, iterations: 5, tMin: 1, tMax: 1, tTypical: 1, tAvg: 1, tStdev: 0, p99: 1, p999: 1 };
+ * const row = {
+ *   bytes: 2,
+ *   iterations: 5,
+ *   tMin: 1,
+ *   tMax: 1,
+ *   tTypical: 1,
+ *   tAvg: 1,
+ *   tStdev: 0,
+ *   p99: 1,
+ *   p999: 1,
+ * };
  * assert.deepEqual(formatRow(r, row).startsWith(" 2       5"), true);
  * ```
  */
@@ -458,10 +541,18 @@ export function formatLatTable(rows: LatRow[]): string {
  * ```ts
  * import assert from "node:assert/strict";
  * import { formatBwTable } from "./perftest_format.ts";
- * const t = formatBwTable([{ bytes: 65536, iterations: 5000, peakBytesPerSec: 2 ** 30,
- *   avgBytesPerSec: 2 ** 29, msgRateMpps: 0.008192,
- *   inUnits: { peakMB: 1024, avgMB: 512, peakGb: 8.59, avgGb: 4.29 } }], false);
- * assert.deepEqual(t.split("\n")[1].trim().split(/\s+/).join(" "), "65536 5000 1024.00 512.00 0.008192");
+ * const t = formatBwTable([{
+ *   bytes: 65536,
+ *   iterations: 5000,
+ *   peakBytesPerSec: 2 ** 30,
+ *   avgBytesPerSec: 2 ** 29,
+ *   msgRateMpps: 0.008192,
+ *   inUnits: { peakMB: 1024, avgMB: 512, peakGb: 8.59, avgGb: 4.29 },
+ * }], false);
+ * assert.deepEqual(
+ *   t.split("\n")[1].trim().split(/\s+/).join(" "),
+ *   "65536 5000 1024.00 512.00 0.008192",
+ * );
  * ```
  */
 export function formatBwTable(rows: BwRow[], gbits: boolean): string {
@@ -476,12 +567,32 @@ export function formatBwTable(rows: BwRow[], gbits: boolean): string {
  * import assert from "node:assert/strict";
  * import { formatResult } from "./perftest_format.ts";
  * const text = formatResult({
- *   test: "ib_read_bw", verb: "read", kind: "bw", connection: "RC", mode: "native",
- *   profile: "pcix-sdr-2006", seed: 1, device: "mthca0", mtu: 2048, link: "4X SDR",
- *   inlineSize: 0, txDepth: 128, qps: 1, events: false, clock: "virtual",
- *   reportGbits: true, notes: [], lat: [],
- *   bw: [{ bytes: 65536, iterations: 1000, peakBytesPerSec: 1e9, avgBytesPerSec: 1e9, msgRateMpps: 0.015,
- *     inUnits: { peakMB: 953.67, avgMB: 953.67, peakGb: 8, avgGb: 8 } }],
+ *   test: "ib_read_bw",
+ *   verb: "read",
+ *   kind: "bw",
+ *   connection: "RC",
+ *   mode: "native",
+ *   profile: "pcix-sdr-2006",
+ *   seed: 1,
+ *   device: "mthca0",
+ *   mtu: 2048,
+ *   link: "4X SDR",
+ *   inlineSize: 0,
+ *   txDepth: 128,
+ *   qps: 1,
+ *   events: false,
+ *   clock: "virtual",
+ *   reportGbits: true,
+ *   notes: [],
+ *   lat: [],
+ *   bw: [{
+ *     bytes: 65536,
+ *     iterations: 1000,
+ *     peakBytesPerSec: 1e9,
+ *     avgBytesPerSec: 1e9,
+ *     msgRateMpps: 0.015,
+ *     inUnits: { peakMB: 953.67, avgMB: 953.67, peakGb: 8, avgGb: 8 },
+ *   }],
  * });
  * assert.deepEqual(text.includes("BW average[Gb/sec]"), true);
  * ```
@@ -502,11 +613,32 @@ export function formatResult(r: PerftestResult): string {
  * import assert from "node:assert/strict";
  * import { resultToJson } from "./perftest_format.ts";
  * const j = resultToJson({
- *   test: "ib_write_bw", verb: "write", kind: "bw", connection: "RC", mode: "native",
- *   profile: "p", seed: 1, device: "mthca0", mtu: 2048, link: "4X SDR", inlineSize: 0,
- *   txDepth: 128, qps: 1, events: false, clock: "virtual", reportGbits: false, notes: [], lat: [],
- *   bw: [{ bytes: 2, iterations: 5, peakBytesPerSec: 1048576, avgBytesPerSec: 1048576, msgRateMpps: 0.5,
- *     inUnits: { peakMB: 1, avgMB: 1, peakGb: 0.008, avgGb: 0.008 } }],
+ *   test: "ib_write_bw",
+ *   verb: "write",
+ *   kind: "bw",
+ *   connection: "RC",
+ *   mode: "native",
+ *   profile: "p",
+ *   seed: 1,
+ *   device: "mthca0",
+ *   mtu: 2048,
+ *   link: "4X SDR",
+ *   inlineSize: 0,
+ *   txDepth: 128,
+ *   qps: 1,
+ *   events: false,
+ *   clock: "virtual",
+ *   reportGbits: false,
+ *   notes: [],
+ *   lat: [],
+ *   bw: [{
+ *     bytes: 2,
+ *     iterations: 5,
+ *     peakBytesPerSec: 1048576,
+ *     avgBytesPerSec: 1048576,
+ *     msgRateMpps: 0.5,
+ *     inUnits: { peakMB: 1, avgMB: 1, peakGb: 0.008, avgGb: 0.008 },
+ *   }],
  * });
  * assert.deepEqual((j.results as { bwAverageMBps: number }[])[0].bwAverageMBps, 1);
  * ```

@@ -84,16 +84,30 @@ import { IBA_MTUS } from "../../hca/link.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { PerftestEnv } from "./perftest_runner.ts";
- * import type { Cluster } from "../../mod.ts";
- * const envOf = (cluster: Cluster): PerftestEnv => ({
+ * import { Cluster } from "../../mod.ts";
+ * // The simulation's environment, as runPerftest builds it: perftest's clock is virtual time.
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * cluster.addHost({ name: "node0", hypervisor: false });
+ * await cluster.start();
+ * const env: PerftestEnv = {
  *   now: () => cluster.now,
  *   sleep: (ns) => cluster.sleep(ns),
  *   spawn: (name, fn) => cluster.spawn(name, fn),
- *   after: (ns, fn) => { cluster.engine.schedule(ns, fn); },
+ *   after: (ns, fn) => cluster.engine.schedule(ns, fn),
  *   pollStepNs: 40,
  *   virtual: true,
+ * };
+ * const seen = await cluster.run(async () => {
+ *   const t0 = env.now();
+ *   const out: number[] = [];
+ *   env.after(500, () => out.push(env.now() - t0)); // perftest's alarm()
+ *   await env.sleep(1500);
+ *   out.push(env.now() - t0);
+ *   return out;
  * });
+ * assert.deepEqual(seen, [500, 1500]); // to the nanosecond, whatever the machine
  * ```
  */
 export interface PerftestEnv {
@@ -117,10 +131,24 @@ export interface PerftestEnv {
  *
  * @example
  * ```ts
- * import { measurementMethod } from "./perftest_runner.ts";
+ * import assert from "node:assert/strict";
+ * import { type MeasurementMethod, measurementMethod } from "./perftest_runner.ts";
  * import { parsePerftestArgs } from "./perftest_args.ts";
- * console.log(measurementMethod(parsePerftestArgs(["ib_write_bw"]), 65536, 0));
- * // { pattern: "stream", completion: "polled", signaledEvery: 1, inline: false, window: 128, postList: 1 }
+ * const bw: MeasurementMethod = measurementMethod(parsePerftestArgs(["ib_write_bw"]), 65536, 0);
+ * assert.deepEqual(bw, {
+ *   pattern: "stream",
+ *   completion: "polled",
+ *   signaledEvery: 1,
+ *   inline: false,
+ *   window: 128, // tx depth
+ *   postList: 1,
+ * });
+ * const ev = measurementMethod(parsePerftestArgs(["ib_send_lat", "-e"]), 2, 220);
+ * assert.deepEqual([ev.pattern, ev.completion, ev.inline], ["ping-pong", "event", true]);
+ * assert.equal(
+ *   measurementMethod(parsePerftestArgs(["ib_read_lat"]), 2, 220).pattern,
+ *   "one-at-a-time",
+ * );
  * ```
  */
 export interface MeasurementMethod {
@@ -173,8 +201,20 @@ export function measurementMethod(
  *
  * @example
  * ```ts
- * import type { RunPerftestOptions } from "./perftest_runner.ts";
- * const o: RunPerftestOptions = { onRow: (r, i) => console.log(r.lat[i]?.tTypical) };
+ * import assert from "node:assert/strict";
+ * import { type RunPerftestOptions, runPerftest } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * const c = parsePerftestArgs(["ib_write_lat", "-n", "20"]);
+ * c.sizes = [2, 64];
+ * const seen: string[] = [];
+ * const o: RunPerftestOptions = {
+ *   onPreamble: () => seen.push("header"),
+ *   onSize: (bytes, i, n) => seen.push(`size ${i + 1}/${n}: ${bytes}`),
+ *   onRow: (r, i) => seen.push(`row ${r.lat[i].bytes}`), // streamed as each size ends
+ *   onMeasured: () => seen.push("measured"),
+ * };
+ * await runPerftest(c, o);
+ * assert.deepEqual(seen, ["header", "size 1/2: 2", "row 2", "size 2/2: 64", "row 64", "measured"]);
  * ```
  */
 export interface RunPerftestOptions {
@@ -401,12 +441,17 @@ export async function buildPair(
  * to `opts.onRow` as each size finishes.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import assert from "node:assert/strict";
  * import { runPerftest } from "./perftest_runner.ts";
  * import { parsePerftestArgs } from "./perftest_args.ts";
+ * // Two bare-metal hosts of the default profile (pcix-sdr-2006), 2-byte RDMA WRITEs.
  * const r = await runPerftest(parsePerftestArgs(["ib_write_lat", "-n", "100"]));
- * assert.deepEqual(r.lat[0].tTypical, "\u2248 5"); // µs, pcix-sdr-2006
+ * assert.deepEqual([r.test, r.mode, r.clock], ["ib_write_lat", "native", "virtual"]);
+ * assert.deepEqual([r.lat[0].bytes, r.lat[0].iterations], [2, 100]);
+ * // µs, half a round trip on a 2006 HCA
+ * assert.ok(r.lat[0].tTypical > 1 && r.lat[0].tTypical < 10);
+ * assert.equal(r.lat[0].tStdev, 0); // virtual time, noise off: every round trip alike
  * ```
  */
 export async function runPerftest(
@@ -472,8 +517,43 @@ interface MeasureInfo extends Omit<RunPerftestOptions, "profile"> {
  *
  * @example
  * ```ts
- * import type { PointResult } from "./perftest_runner.ts";
- * const typical = (p: PointResult) => (p.row as { tTypical?: number }).tTypical;
+ * import assert from "node:assert/strict";
+ * import {
+ *   buildPair,
+ *   openSession,
+ *   type PerftestEnv,
+ *   type PointResult,
+ * } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * import { PCIX_SDR_2006 } from "../../mod.ts";
+ * const c = parsePerftestArgs(["ib_write_bw", "-n", "8"]);
+ * const { cluster, a, b } = await buildPair(c, PCIX_SDR_2006);
+ * const env: PerftestEnv = {
+ *   now: () => cluster.now,
+ *   sleep: (ns) => cluster.sleep(ns),
+ *   spawn: (name, fn) => cluster.spawn(name, fn),
+ *   after: (ns, fn) => cluster.engine.schedule(ns, fn),
+ *   pollStepNs: 40,
+ *   virtual: true,
+ * };
+ * const p: PointResult = await cluster.run(async () => {
+ *   const s = await openSession(c, env, a, b, {
+ *     mode: "native",
+ *     profile: "p",
+ *     link: "",
+ *     portMtuFallback: 2048,
+ *   });
+ *   const point = await s.point(4096);
+ *   await s.close();
+ *   return point;
+ * });
+ * assert.equal(p.method.pattern, "stream");
+ * // perftest's timestamps (virtual ns), one slot per message
+ * assert.deepEqual([p.tposted.length, p.tcompleted.length], [8, 8]);
+ * // Average bandwidth: all bytes over first post to last completion.
+ * const span = (p.tcompleted[7] - p.tposted[0]) / 1e9;
+ * assert.ok("avgBytesPerSec" in p.row);
+ * assert.equal(Math.round(p.row.avgBytesPerSec), Math.round((8 * 4096) / span));
  * ```
  */
 export interface PointResult {
@@ -521,11 +601,23 @@ interface Session {
  * import { PCIX_SDR_2006 } from "../../mod.ts";
  * const c = parsePerftestArgs(["ib_send_lat", "-n", "20"]);
  * const { cluster, a, b } = await buildPair(c, PCIX_SDR_2006);
- * const env = { now: () => cluster.now, sleep: (ns: number) => cluster.sleep(ns),
+ * const env = {
+ *   now: () => cluster.now,
+ *   sleep: (ns: number) => cluster.sleep(ns),
  *   spawn: <T>(n: string, f: () => Promise<T>) => cluster.spawn(n, f),
- *   after: (ns: number, f: () => void) => { cluster.engine.schedule(ns, f); }, pollStepNs: 40, virtual: true };
+ *   after: (ns: number, f: () => void) => {
+ *     cluster.engine.schedule(ns, f);
+ *   },
+ *   pollStepNs: 40,
+ *   virtual: true,
+ * };
  * const p = await cluster.run(async () => {
- *   const s = await openSession(c, env, a, b, { mode: "native", profile: "p", link: "4X SDR", portMtuFallback: 2048 });
+ *   const s = await openSession(c, env, a, b, {
+ *     mode: "native",
+ *     profile: "p",
+ *     link: "4X SDR",
+ *     portMtuFallback: 2048,
+ *   });
  *   const point = await s.point(64);
  *   await s.close();
  *   return point;
@@ -747,12 +839,47 @@ export async function openSession(
  *
  * @example
  * ```ts
- * import type { PerftestSession } from "./perftest_runner.ts";
- * const typicals = async (s: PerftestSession) => {
- *   const out: number[] = [];
- *   for (const size of s.sizes) out.push(((await s.point(size)).row as { tTypical: number }).tTypical);
- *   return out;
+ * import assert from "node:assert/strict";
+ * import {
+ *   buildPair,
+ *   openSession,
+ *   type PerftestEnv,
+ *   type PerftestSession,
+ * } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * import { PCIX_SDR_2006 } from "../../mod.ts";
+ * // -a over UD: perftest caps the sizes at the port's MTU, and says so on stderr.
+ * const c = parsePerftestArgs(["ib_send_lat", "-c", "UD", "-a", "-n", "5"]);
+ * const { cluster, a, b } = await buildPair(c, PCIX_SDR_2006);
+ * const env: PerftestEnv = {
+ *   now: () => cluster.now,
+ *   sleep: (ns) => cluster.sleep(ns),
+ *   spawn: (name, fn) => cluster.spawn(name, fn),
+ *   after: (ns, fn) => cluster.engine.schedule(ns, fn),
+ *   pollStepNs: 40,
+ *   virtual: true,
  * };
+ * const stderr: string[] = [];
+ * const error = console.error;
+ * console.error = (line: string) => void stderr.push(line);
+ * try {
+ *   await cluster.run(async () => {
+ *     const s: PerftestSession = await openSession(c, env, a, b, {
+ *       mode: "native",
+ *       profile: "p",
+ *       link: "",
+ *       portMtuFallback: 2048,
+ *     });
+ *     assert.deepEqual(s.sizes, [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]);
+ *     assert.equal(s.result.lat.length, 0); // the header only, until points are measured
+ *     const big = await s.point(2048);
+ *     assert.equal(big.bytes, 2048);
+ *     await s.close();
+ *   });
+ * } finally {
+ *   console.error = error;
+ * }
+ * assert.deepEqual(stderr, [" Max msg size in UD is MTU 2048", " Changing to this MTU"]);
  * ```
  */
 export interface PerftestSession {
@@ -782,11 +909,24 @@ export interface PerftestSession {
  * import { PCIX_SDR_2006 } from "../../mod.ts";
  * const c = parsePerftestArgs(["ib_read_lat", "-n", "10"]);
  * const { cluster, a, b } = await buildPair(c, PCIX_SDR_2006);
- * const env = { now: () => cluster.now, sleep: (ns: number) => cluster.sleep(ns),
+ * const env = {
+ *   now: () => cluster.now,
+ *   sleep: (ns: number) => cluster.sleep(ns),
  *   spawn: <T>(n: string, f: () => Promise<T>) => cluster.spawn(n, f),
- *   after: (ns: number, f: () => void) => { cluster.engine.schedule(ns, f); }, pollStepNs: 40, virtual: true };
- * const r = await cluster.run(() => measure(c, env, a, b, { mode: "native", profile: "pcix-sdr-2006",
- *   link: "4X SDR", portMtuFallback: 2048 }));
+ *   after: (ns: number, f: () => void) => {
+ *     cluster.engine.schedule(ns, f);
+ *   },
+ *   pollStepNs: 40,
+ *   virtual: true,
+ * };
+ * const r = await cluster.run(() =>
+ *   measure(c, env, a, b, {
+ *     mode: "native",
+ *     profile: "pcix-sdr-2006",
+ *     link: "4X SDR",
+ *     portMtuFallback: 2048,
+ *   })
+ * );
  * assert.deepEqual([r.lat.length, r.lat[0].iterations], [1, 10]);
  * ```
  */

@@ -89,8 +89,14 @@ export interface LatRow {
  *
  * @example
  * ```ts
- * import type { LatencyOptions } from "./perftest_stats.ts";
- * const o: LatencyOptions = { rttFactor: 1, cycles: true };
+ * import assert from "node:assert/strict";
+ * import { type LatencyOptions, latencyReport } from "./perftest_stats.ts";
+ * const t = [0, 2000, 4000, 6000, 8000, 10000, 12000, 14000]; // a round trip every 2000 cycles
+ * const at = (o: LatencyOptions) => latencyReport(2, t, o).tTypical;
+ * assert.equal(at({ rttFactor: 1 }), 2); // µs (1 cycle = 1 ns here)
+ * assert.equal(at({ rttFactor: 2 }), 1); // write/send latency: half the round trip
+ * assert.equal(at({ rttFactor: 2, cycles: true }), 1000); // -C
+ * assert.equal(at({ rttFactor: 1, cpuMhz: 2000 }), 1); // a 2 GHz cycle counter
  * ```
  */
 export interface LatencyOptions {
@@ -238,8 +244,14 @@ export interface BwRow {
  *
  * @example
  * ```ts
- * import type { BandwidthOptions } from "./perftest_stats.ts";
- * const o: BandwidthOptions = { size: 65536, iters: 1000, qps: 2, cqMod: 1 };
+ * import assert from "node:assert/strict";
+ * import { type BandwidthOptions, bandwidthReport } from "./perftest_stats.ts";
+ * // Two QPs of two 1000-byte messages each, completions polled every 2 (cq_mod).
+ * const o: BandwidthOptions = { size: 1000, iters: 2, qps: 2, cqMod: 2 };
+ * const r = bandwidthReport([0, 0, 0, 0], [0, 2000, 0, 4000], o);
+ * assert.equal(r.iterations, 4); // iters counts per QP
+ * assert.equal(r.avgBytesPerSec, 1e9); // 4000 bytes in 4 µs
+ * assert.equal(r.inUnits.avgGb, 8);
  * ```
  */
 export interface BandwidthOptions {
@@ -369,8 +381,23 @@ export function bwInUnit(bytesPerSec: number, gbits: boolean): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { PerftestResult } from "./perftest_stats.ts";
- * const typical = (r: PerftestResult) => r.lat.map((row) => row.tTypical);
+ * import { runPerftest } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * const r: PerftestResult = await runPerftest(
+ *   parsePerftestArgs(["ib_read_bw", "-n", "10", "-q", "2"]),
+ * );
+ * assert.deepEqual([r.verb, r.kind, r.connection, r.qps, r.clock], [
+ *   "read",
+ *   "bw",
+ *   "RC",
+ *   2,
+ *   "virtual",
+ * ]);
+ * // A bandwidth test fills `bw`, one row per size (65536 by default); `lat` stays empty.
+ * assert.equal(r.lat.length, 0);
+ * assert.deepEqual(r.bw.map((row) => [row.bytes, row.iterations]), [[65536, 20]]);
  * ```
  */
 export interface PerftestResult {
@@ -427,8 +454,18 @@ export interface PerftestResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { HeaderInfo } from "./perftest_stats.ts";
- * const qpns = (h: HeaderInfo) => h.local.map((a) => a.qpn);
+ * import { runPerftest } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * const r = await runPerftest(parsePerftestArgs(["ib_read_bw", "-n", "10", "-q", "2"]));
+ * const h: HeaderInfo = r.info!;
+ * assert.equal(h.outReads, 4); // a read test prints "Outstand reads"
+ * assert.equal(h.cqMod, 1);
+ * // One address line per QP on each side, each with its QPN and this buffer's R_Key.
+ * assert.deepEqual(h.local.map((a) => a.qpn), [2, 3]);
+ * assert.deepEqual(h.remote.map((a) => a.qpn), [2, 3]);
+ * assert.ok(h.local.every((a) => a.rkey !== undefined && a.outReads === 4));
  * ```
  */
 export interface HeaderInfo {
@@ -473,8 +510,19 @@ export interface HeaderInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { AddressLine } from "./perftest_stats.ts";
+ * import { addressLine } from "./perftest_format.ts";
  * const a: AddressLine = { lid: 1, qpn: 0x48, psn: 0x123456, rkey: 0x1000, vaddr: 0x7f00n };
+ * assert.equal(
+ *   addressLine("remote", "write", a),
+ *   " remote address: LID 0x01 QPN 0x0048 PSN 0x123456 RKey 0x001000 VAddr 0x00000000007f00",
+ * );
+ * // A send test has no remote buffer to name: R_Key and address are not printed.
+ * assert.equal(
+ *   addressLine("remote", "send", a),
+ *   " remote address: LID 0x01 QPN 0x0048 PSN 0x123456",
+ * );
  * ```
  */
 export interface AddressLine {

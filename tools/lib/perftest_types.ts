@@ -31,8 +31,11 @@ export const PERFTEST_TESTS = {
  *
  * @example
  * ```ts
- * import type { TestName } from "./perftest_types.ts";
- * const t: TestName = "ib_send_lat";
+ * import assert from "node:assert/strict";
+ * import { PERFTEST_TESTS, type TestName } from "./perftest_types.ts";
+ * const t: TestName = "ib_atomic_bw";
+ * assert.deepEqual(PERFTEST_TESTS[t], { verb: "atomic", kind: "bw" });
+ * assert.equal(Object.keys(PERFTEST_TESTS).length, 8); // perftest's eight IB programs
  * ```
  */
 export type TestName = keyof typeof PERFTEST_TESTS;
@@ -42,8 +45,11 @@ export type TestName = keyof typeof PERFTEST_TESTS;
  *
  * @example
  * ```ts
- * import type { Verb } from "./perftest_types.ts";
- * const v: Verb = "atomic";
+ * import assert from "node:assert/strict";
+ * import { PERFTEST_TESTS, type Verb } from "./perftest_types.ts";
+ * const verbs = new Set<Verb>(Object.values(PERFTEST_TESTS).map((t) => t.verb));
+ * // a _lat and a _bw each
+ * assert.deepEqual([...verbs].sort(), ["atomic", "read", "send", "write"]);
  * ```
  */
 export type Verb = "write" | "read" | "send" | "atomic";
@@ -53,8 +59,12 @@ export type Verb = "write" | "read" | "send" | "atomic";
  *
  * @example
  * ```ts
- * import type { TestKind } from "./perftest_types.ts";
- * const k: TestKind = "bw";
+ * import assert from "node:assert/strict";
+ * import { PERFTEST_TESTS, type TestKind } from "./perftest_types.ts";
+ * const of = (kind: TestKind) =>
+ *   Object.entries(PERFTEST_TESTS).filter(([, t]) => t.kind === kind).map(([name]) => name);
+ * assert.ok(of("bw").every((name) => name.endsWith("_bw")));
+ * assert.deepEqual(of("lat"), ["ib_write_lat", "ib_read_lat", "ib_send_lat", "ib_atomic_lat"]);
  * ```
  */
 export type TestKind = "lat" | "bw";
@@ -64,8 +74,15 @@ export type TestKind = "lat" | "bw";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Connection } from "./perftest_types.ts";
- * const c: Connection = "UD";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * const c: Connection = parsePerftestArgs(["ib_send_lat", "-c", "UD"]).connection;
+ * assert.equal(c, "UD");
+ * assert.equal(parsePerftestArgs(["ib_send_lat"]).connection, "RC"); // the default
+ * assert.throws(() => parsePerftestArgs(["ib_write_lat", "-c", "UD"]), {
+ *   message: "-c/--connection UD: UD connection only possible in SEND verb", // as perftest says
+ * });
  * ```
  */
 export type Connection = "RC" | "UC" | "UD";
@@ -75,8 +92,15 @@ export type Connection = "RC" | "UC" | "UD";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Mode } from "./perftest_types.ts";
- * const m: Mode = "bypass";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * const m: Mode = parsePerftestArgs(["ib_write_lat", "--mode", "bypass"]).mode;
+ * assert.equal(m, "bypass"); // a guest on each of two Xen hosts, Xen-IB's fast path
+ * assert.equal(parsePerftestArgs(["ib_write_lat"]).mode, "native"); // two bare-metal hosts
+ * assert.throws(() => parsePerftestArgs(["ib_write_lat", "--mode", "sriov"]), {
+ *   message: "--mode: 'sriov' is not a mode (use native, bypass or split)",
+ * });
  * ```
  */
 export type Mode = "native" | "bypass" | "split";
@@ -86,8 +110,13 @@ export type Mode = "native" | "bypass" | "split";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { AtomicType } from "./perftest_types.ts";
- * const a: AtomicType = "CMP_AND_SWAP";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * const a: AtomicType = parsePerftestArgs(["ib_atomic_lat", "-A", "CMP_AND_SWAP"]).atomicType;
+ * assert.equal(a, "CMP_AND_SWAP");
+ * assert.equal(parsePerftestArgs(["ib_atomic_lat"]).atomicType, "FETCH_AND_ADD"); // the default
+ * assert.deepEqual(parsePerftestArgs(["ib_atomic_lat"]).sizes, [8]); // 64-bit operands
  * ```
  */
 export type AtomicType = "FETCH_AND_ADD" | "CMP_AND_SWAP";

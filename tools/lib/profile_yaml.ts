@@ -13,9 +13,21 @@ import { errorAt, parseYaml } from "./yaml_errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { profileFromYaml } from "./profile_yaml.ts";
- * const p = profileFromYaml("name: slow\npci:\n  bytesPerSec: 500 MB/s\n", "slow.yaml");
- * console.log(p.pci.bytesPerSec); // 500000000
+ * const p = profileFromYaml(
+ *   "name: slow\npci:\n  bytesPerSec: 500 MB/s\n  mmioWriteNs: 0.5 us\n",
+ *   "slow.yaml",
+ * );
+ * assert.equal(p.name, "slow");
+ * assert.equal(p.pci.bytesPerSec, 500e6); // units read
+ * assert.equal(p.pci.mmioWriteNs, 500);
+ * assert.equal(p.pci.dmaReadLatencyNs, 900); // the rest from the base (pcix-sdr-2006)
+ * assert.throws(() => profileFromYaml("pci:\n  bogus: 1\n", "p.yaml"), {
+ *   name: "YamlInputError",
+ *   message: "p.yaml:2:3: profile key 'pci.bogus': unknown key " +
+ *     "(known: mmioWriteNs, dmaReadLatencyNs, dmaWriteLatencyNs, bytesPerSec)",
+ * });
  * ```
  */
 export function profileFromYaml(text: string, file: string): Profile {
@@ -37,8 +49,21 @@ export function profileFromYaml(text: string, file: string): Profile {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadProfile } from "./profile_yaml.ts";
- * console.log((await loadProfile("pcix-sdr-2006")).name); // pcix-sdr-2006
+ * assert.equal((await loadProfile("modern-gen5-ndr")).name, "modern-gen5-ndr"); // built in
+ * const file = await Deno.makeTempFile({ suffix: ".yaml" });
+ * await Deno.writeTextFile(file, "name: mine\nbase: pcix-sdr-2006\nlink:\n  mtu: 1024\n");
+ * assert.equal((await loadProfile(file)).link.mtu, 1024);
+ * await Deno.remove(file);
+ * await assert.rejects(
+ *   loadProfile("/nonexistent/p.yaml"),
+ *   /^Error: --profile \/nonexistent\/p\.yaml: cannot read the file/,
+ * );
+ * await assert.rejects(loadProfile("nope"), {
+ *   name: "ProfileError",
+ *   message: "profile: unknown profile 'nope' (built-in: pcix-sdr-2006, modern-gen5-ndr)",
+ * });
  * ```
  */
 export async function loadProfile(spec: string): Promise<Profile> {

@@ -82,7 +82,8 @@ export interface ScenarioHost {
  *   "s.yaml",
  * );
  * const g: ScenarioGuest = s.guests[0];
- * assert.deepEqual(g, { name: "vm0", host: "xen0", mode: "split", memoryMiB: 64 }); // 64 MiB by default
+ * // 64 MiB by default
+ * assert.deepEqual(g, { name: "vm0", host: "xen0", mode: "split", memoryMiB: 64 });
  * ```
  */
 export interface ScenarioGuest {
@@ -191,7 +192,9 @@ export type Workload = PerftestWorkload | AllToAllWorkload;
  * ```ts
  * import assert from "node:assert/strict";
  * import { parseScenario, type Scenario } from "./scenario.ts";
- * const text = "hosts:\n  - name: a\n  - name: b\nworkload:\n  - perftest: ib_write_lat\n    between: [a, b]\n";
+ * const text =
+ *   "hosts:\n  - name: a\n  - name: b\n" +
+ *   "workload:\n  - perftest: ib_write_lat\n    between: [a, b]\n";
  * const s: Scenario = await parseScenario(text, "s.yaml");
  * assert.equal(s.file, "s.yaml");
  * assert.deepEqual(s.hosts.map((h) => h.name), ["a", "b"]);
@@ -317,7 +320,8 @@ const FLAG_KEYS: [string, string][] = [
  * import assert from "node:assert/strict";
  * import { parseScenario } from "./scenario.ts";
  * const s = await parseScenario(
- *   "hosts:\n  - {name: a}\n  - {name: b}\nworkload:\n  - perftest: ib_write_lat\n    between: [a, b]\n",
+ *   "hosts:\n  - {name: a}\n  - {name: b}\n" +
+ *     "workload:\n  - perftest: ib_write_lat\n    between: [a, b]\n",
  *   "s.yaml",
  * );
  * assert.equal(s.workload[0].kind, "perftest");

@@ -235,7 +235,10 @@ export interface ScenarioRunOptions {
  * ```ts
  * import assert from "node:assert/strict";
  * import { formatCounters } from "./scenario_run.ts";
- * const t = formatCounters({ xen0: { hypercalls: 54, evtchnSends: 42 }, metal: { hypercalls: 0 } });
+ * const t = formatCounters({
+ *   xen0: { hypercalls: 54, evtchnSends: 42 },
+ *   metal: { hypercalls: 0 },
+ * });
  * assert.deepEqual(t.split("\n"), [
  *   " host    hypercalls   evtchnSends",
  *   " xen0    54           42",
@@ -308,9 +311,16 @@ export function formatScenario(s: Scenario, results: WorkloadResult[]): string {
  * );
  * const json = JSON.parse(JSON.stringify(scenarioJson(s, await runScenario(s))));
  * assert.equal(json.profile, "pcix-sdr-2006");
- * assert.deepEqual(json.hosts, [{ name: "a", hypervisor: false }, { name: "b", hypervisor: false }]);
+ * assert.deepEqual(json.hosts, [{ name: "a", hypervisor: false }, {
+ *   name: "b",
+ *   hypervisor: false,
+ * }]);
  * const [w] = json.workload;
- * assert.deepEqual([w.kind, w.name, w.result.test], ["perftest", "ib_read_lat a<->b", "ib_read_lat"]);
+ * assert.deepEqual([w.kind, w.name, w.result.test], [
+ *   "perftest",
+ *   "ib_read_lat a<->b",
+ *   "ib_read_lat",
+ * ]);
  * assert.deepEqual(w.result.results.map((r: { bytes: number }) => r.bytes), [2]);
  * ```
  */

@@ -11,9 +11,12 @@ import { type Document, isMap, isScalar, LineCounter, parseDocument } from "yaml
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type LocatedYaml, parseYaml } from "./yaml_errors.ts";
- * const y: LocatedYaml = parseYaml("seed: 1\n", "s.yaml");
- * console.log(y.file); // s.yaml
+ * const y: LocatedYaml = parseYaml("seed: 1\nhosts: []\n", "s.yaml");
+ * assert.equal(y.file, "s.yaml");
+ * assert.deepEqual(y.doc.toJS(), { seed: 1, hosts: [] });
+ * assert.deepEqual(y.lines.linePos(8), { line: 2, col: 1 }); // offset of "hosts"
  * ```
  */
 export interface LocatedYaml {
@@ -30,8 +33,11 @@ export interface LocatedYaml {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { YamlInputError } from "./yaml_errors.ts";
- * console.log(new YamlInputError("s.yaml", 3, 5, "unknown key 'x'").message); // s.yaml:3:5: unknown key 'x'
+ * const e = new YamlInputError("s.yaml", 3, 5, "unknown key 'x'");
+ * assert.equal(e.message, "s.yaml:3:5: unknown key 'x'"); // as compilers print it
+ * assert.deepEqual([e.name, e.file, e.line, e.col], ["YamlInputError", "s.yaml", 3, 5]);
  * ```
  */
 export class YamlInputError extends Error {
@@ -52,9 +58,13 @@ export class YamlInputError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseYaml } from "./yaml_errors.ts";
- * const y = parseYaml("a: 1\n", "x.yaml");
- * console.log(y.doc.toJS()); // { a: 1 }
+ * assert.deepEqual(parseYaml("a: 1\n", "x.yaml").doc.toJS(), { a: 1 });
+ * assert.throws(() => parseYaml("a: 1\na: 2\n", "x.yaml"), {
+ *   name: "YamlInputError",
+ *   message: "x.yaml:2:1: Map keys must be unique",
+ * });
  * ```
  */
 export function parseYaml(text: string, file: string): LocatedYaml {
@@ -74,9 +84,13 @@ export function parseYaml(text: string, file: string): LocatedYaml {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { errorAt, parseYaml } from "./yaml_errors.ts";
- * const y = parseYaml("pci:\n  bogus: 1\n", "p.yaml");
- * console.log(errorAt(y, "pci.bogus", "unknown key").message); // p.yaml:2:3: unknown key
+ * const y = parseYaml("pci:\n  bogus: 1\nhosts:\n  - name: a\n  - name: 7\n", "p.yaml");
+ * assert.equal(errorAt(y, "pci.bogus", "unknown key").message, "p.yaml:2:3: unknown key");
+ * assert.equal(errorAt(y, ["hosts", 1, "name"], "not a name").message, "p.yaml:5:5: not a name");
+ * // A key that is not there: its nearest ancestor that is.
+ * assert.equal(errorAt(y, "pci.mtu", "missing").message, "p.yaml:1:1: missing");
  * ```
  */
 export function errorAt(y: LocatedYaml, path: string | (string | number)[], detail: string) {
