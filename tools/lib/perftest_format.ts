@@ -65,7 +65,11 @@ export const LAT_DUR_HEAD = " #bytes        #iterations       t_avg[usec]    tps
  * ```ts
  * import assert from "node:assert/strict";
  * import { bwHead } from "./perftest_format.ts";
- * assert.deepEqual(bwHead(true).includes("BW peak[Gb/sec]"), true);
+ * assert.equal(
+ *   bwHead(true),
+ *   " #bytes     #iterations    BW peak[Gb/sec]    BW average[Gb/sec]   MsgRate[Mpps]",
+ * );
+ * assert.equal(bwHead(false).split("    ")[2], "BW peak[MB/sec]");
  * ```
  */
 export function bwHead(gbits: boolean): string {
@@ -407,14 +411,18 @@ export function sumBwRows(mine: BwRow, remote: BwRow): BwRow {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatPreamble } from "./perftest_format.ts";
+ * import { bwHead, formatPreamble, RESULT_LINE } from "./perftest_format.ts";
  * const p = formatPreamble({
  *   test: "ib_send_bw", verb: "send", kind: "bw", connection: "RC", mode: "native",
  *   profile: "p", seed: 1, device: "mthca0", mtu: 2048, link: "4X SDR", inlineSize: 0,
  *   txDepth: 128, qps: 1, events: false, clock: "virtual", reportGbits: false, notes: [],
  *   lat: [], bw: [],
  * });
- * assert.deepEqual(p.split("\n").at(-1)!.startsWith(" #bytes     #iterations"), true);
+ * const lines = p.split("\n");
+ * assert.equal(lines[0], "xenib: native (bare metal), profile p, seed 1, link 4X SDR, " +
+ *   "virtual time (1 cycle = 1 ns)");
+ * assert.equal(lines[2].trim(), "Send BW Test");
+ * assert.deepEqual(lines.slice(-2), [RESULT_LINE, bwHead(false)]); // then the rows
  * ```
  */
 export function formatPreamble(r: PerftestResult): string {
@@ -442,7 +450,7 @@ function tableHead(r: PerftestResult): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatRow } from "./perftest_format.ts";
+ * import { formatRow, latRowLine } from "./perftest_format.ts";
  * const r = {
  *   test: "ib_read_lat",
  *   verb: "read",
@@ -475,7 +483,7 @@ function tableHead(r: PerftestResult): string {
  *   p99: 1,
  *   p999: 1,
  * };
- * assert.deepEqual(formatRow(r, row).startsWith(" 2       5"), true);
+ * assert.equal(formatRow(r, row), latRowLine(row)); // the full report's row
  * ```
  */
 export function formatRow(r: PerftestResult, row: LatRow | BwRow, remote?: BwRow): string {
@@ -565,8 +573,9 @@ export function formatBwTable(rows: BwRow[], gbits: boolean): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatResult } from "./perftest_format.ts";
- * const text = formatResult({
+ * import { bwHead, bwRowLine, formatResult, RESULT_LINE } from "./perftest_format.ts";
+ * import type { PerftestResult } from "./perftest_stats.ts";
+ * const r: PerftestResult = {
  *   test: "ib_read_bw",
  *   verb: "read",
  *   kind: "bw",
@@ -593,8 +602,13 @@ export function formatBwTable(rows: BwRow[], gbits: boolean): string {
  *     msgRateMpps: 0.015,
  *     inUnits: { peakMB: 953.67, avgMB: 953.67, peakGb: 8, avgGb: 8 },
  *   }],
- * });
- * assert.deepEqual(text.includes("BW average[Gb/sec]"), true);
+ * };
+ * const text = formatResult(r);
+ * const lines = text.split("\n");
+ * assert.equal(lines[2].trim(), "RDMA_Read BW Test");
+ * assert.equal(lines.at(-3), bwHead(true)); // reported in Gb/sec
+ * assert.equal(lines.at(-2), bwRowLine(r.bw[0], true));
+ * assert.equal(lines.at(-1), RESULT_LINE);
  * ```
  */
 export function formatResult(r: PerftestResult): string {

@@ -407,8 +407,14 @@ export function guestMemoryMiB(config: PerftestConfig): number {
  * import { buildPair } from "./perftest_runner.ts";
  * import { parsePerftestArgs } from "./perftest_args.ts";
  * import { PCIX_SDR_2006 } from "../../mod.ts";
- * const { a, b } = await buildPair(parsePerftestArgs(["ib_write_lat"]), PCIX_SDR_2006);
- * assert.deepEqual(a.name !== b.name, true);
+ * const native = await buildPair(parsePerftestArgs(["ib_write_lat"]), PCIX_SDR_2006);
+ * assert.deepEqual([native.a.name, native.b.name], ["node0", "node1"]); // the hosts' own OS
+ * const bypass = await buildPair(
+ *   parsePerftestArgs(["ib_write_lat", "--mode", "bypass"]),
+ *   PCIX_SDR_2006,
+ * );
+ * assert.deepEqual([bypass.a.name, bypass.b.name], ["vm0", "vm1"]); // a guest on each Xen host
+ * assert.deepEqual(bypass.hosts.map((h) => h.name), ["node0", "node1"]);
  * ```
  */
 export async function buildPair(
