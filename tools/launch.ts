@@ -59,6 +59,7 @@ const TOOLS: Record<string, ToolSpec> = {
     short: { n: "np" },
   },
   osu: { script: "tools/osu.ts", read: ["profile"] },
+  nas: { script: "tools/nas.ts", read: ["profile"] },
 };
 
 /**

@@ -5,15 +5,20 @@
  * and a `run` that executes on every rank of an MPI communicator and returns
  * the figures NPB's `print_results` reports.
  *
- * Computation: class S and W always compute for real. For larger classes a
- * kernel may run in `"model"` mode, where it charges the computation's cost
- * to virtual time (`comm.compute`) instead of doing it, provided its
- * communication — every message, its size, its order — is exactly what the
- * real computation performs. A kernel says which classes it can model.
+ * Computation: class S and W compute for real by default. A kernel may also
+ * run in `"model"` mode, where it charges the computation's cost to virtual
+ * time (`comm.compute`) instead of doing it, provided its communication —
+ * every message, its size, its order — is exactly what the real computation
+ * performs; `deno task nas --compute auto` picks it for classes A and B. A
+ * kernel says which classes it can model (listing S too lets a test compare
+ * a model run with a real one). Both modes charge the same work by the same
+ * formulas, so they take the same virtual time. A model run computes no
+ * results, so it verifies nothing: `verified` is false and the report says
+ * `NOT PERFORMED`.
  *
  * @module
  */
-import type { Comm } from "../../mpi/mod.ts";
+import type { Comm, MpiBuffer } from "../../mpi/mod.ts";
 
 /** NPB problem classes. */
 export type NasClass = "S" | "W" | "A" | "B" | "C";
@@ -35,6 +40,57 @@ export type ComputeMode = "real" | "model";
 export interface NasRunOptions {
   cls: NasClass;
   compute: ComputeMode;
+  /**
+   * Where rank 0 prints the progress lines NPB prints while it runs (IS's
+   * `   iteration` list, CG's per-iteration norms, …); absent: print nothing.
+   */
+  log?: (line: string) => void;
+  /** Observation points for tests (e.g. corrupting a received buffer); absent in normal runs. */
+  hooks?: NasHooks;
+}
+
+/**
+ * A kernel's bulk data exchange has landed: `buffer` (in the rank's domain
+ * memory) holds what arrived, block `i` of `blocks` from rank
+ * `blocks[i].peer`. Called on every rank after the exchange returns and
+ * before the kernel reads the data.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ExchangeEvent } from "./kernel.ts";
+ * const largest = (e: ExchangeEvent) => Math.max(...e.blocks.map((b) => b.bytes));
+ * assert.equal(typeof largest, "function");
+ * ```
+ */
+export interface ExchangeEvent {
+  /** The communicator the exchange ran on. */
+  comm: Comm;
+  /** Which exchange ("alltoallv keys", "transpose", …). */
+  step: string;
+  /** Iteration of the kernel's main loop (0 for untimed warm-up calls where NPB counts them so). */
+  iteration: number;
+  /** The receive buffer. */
+  buffer: MpiBuffer;
+  /** Byte ranges of `buffer` by sender. */
+  blocks: readonly { peer: number; offset: number; bytes: number }[];
+}
+
+/**
+ * Test hooks a kernel calls where it has them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { NasHooks } from "./kernel.ts";
+ * const seen: number[] = [];
+ * const h: NasHooks = { afterExchange: (e) => void seen.push(e.iteration) };
+ * assert.equal(typeof h.afterExchange, "function");
+ * ```
+ */
+export interface NasHooks {
+  /** After each bulk exchange (see {@link ExchangeEvent}); may change the buffer. */
+  afterExchange?(ev: ExchangeEvent): void | Promise<void>;
 }
 
 /**
@@ -56,7 +112,10 @@ export interface NasResult {
   /** Kernel name as NPB prints it ("IS", "CG", …). */
   name: string;
   cls: NasClass;
-  /** Problem size as NPB prints it ("65536", "64x 64x 64", …). */
+  /**
+   * Problem size: one number ("65536"; NPB's n1 with n2 = n3 = 0) or a grid
+   * "NXxNYxNZ" (spaces allowed, "64x 64x 64"); the report lays it out as NPB does.
+   */
   size: string;
   /** Iterations as NPB prints them (0 where NPB prints none, as for EP). */
   iterations: number;
@@ -72,6 +131,17 @@ export interface NasResult {
   compute: ComputeMode;
   /** Kernel-specific verification lines (computed vs reference values, errors). */
   details: string[];
+  /**
+   * The computed values the verification compared (EP: sx, sy, gc; CG:
+   * zeta; …), for checking that two runs got identical results; absent in
+   * model mode.
+   */
+  values?: Record<string, number>;
+  /**
+   * Processes that took part (NPB's `nprocs_active`, printed as
+   * `Active processes`); absent: all of them.
+   */
+  activeProcs?: number;
 }
 
 /**
@@ -92,6 +162,15 @@ export interface NasResult {
 export interface NasKernel {
   /** "IS", "EP", "CG", "MG", "FT", "LU", "BT", "SP". */
   readonly name: string;
+  /** What it is, for `--help` ("Integer Sort", …). */
+  readonly title?: string;
+  /**
+   * The language of NPB's MPI source, which decides the report layout:
+   * `print_results.f90` (default) or `c_print_results.c` (IS).
+   */
+  readonly language?: "fortran" | "c";
+  /** The lines NPB prints on rank 0 before the run (its banner), for `np` processes. */
+  banner?(cls: NasClass, np: number): string[];
   /** Classes this kernel knows. */
   readonly classes: readonly NasClass[];
   /** Classes it can run in "model" mode. */

@@ -1,0 +1,264 @@
+/**
+ * `runNas`: one NAS Parallel Benchmarks kernel on a simulated cluster, as
+ * `mpirun -np N ./xx.C.N` would run it — the cluster built for the mode
+ * (bare-metal hosts, or Xen hosts with bypass or split guests), the ranks
+ * placed, the kernel's `run` on every rank, and NPB's output (banner,
+ * progress lines, the kernel's own verification lines, the closing report)
+ * returned as text with the figures. `deno task nas` and the paper report
+ * call it.
+ *
+ * @module
+ */
+import { mpi, type Profile } from "../../mod.ts";
+import type {
+  ComputeMode,
+  NasClass,
+  NasHooks,
+  NasKernel,
+  NasResult,
+} from "../nas/kernel.ts";
+import { findKernel, KERNELS, NPB_KERNELS } from "../nas/registry.ts";
+import { type NasPlatform, printResults } from "../nas/report.ts";
+import { ToolError } from "./api.ts";
+import { loadUserProfile } from "./mpi_run.ts";
+
+/**
+ * What to run.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { NasOptions } from "./nas_run.ts";
+ * const o: NasOptions = { kernel: "IS", cls: "A", np: 16, mode: "bypass", hosts: 8, guestsPerHost: 2 };
+ * assert.equal(o.np, 16);
+ * ```
+ */
+export interface NasOptions {
+  /** Kernel name ("EP", "IS", …; case-insensitive). */
+  kernel: string;
+  cls: NasClass;
+  np: number;
+  mode: "native" | "bypass" | "split";
+  /** Hosts (default: np for native, ⌈np / guestsPerHost⌉ otherwise). */
+  hosts?: number;
+  /** Guests per Xen host (bypass and split). */
+  guestsPerHost?: number;
+  map?: "block" | "cyclic";
+  /** Built-in profile name, a `FILE.yaml` (resolved from where the user ran the task), or a Profile. */
+  profile?: string | Profile;
+  seed?: number;
+  /** "auto" (default): real for S and W, model for A and B where the kernel can. */
+  compute?: ComputeMode | "auto";
+  /** Lines as they are printed (banner, progress, any rank's messages), in order. */
+  print?: (line: string) => void;
+  /** Test hooks handed to the kernel. */
+  hooks?: NasHooks;
+  /** Called once the cluster is built and started, before the job (e.g. to attach a capture). */
+  onLaunched?: (l: mpi.Launched) => void | Promise<void>;
+}
+
+/**
+ * What a run gives: the kernel's result plus where it ran and NPB's text.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { NasRunResult } from "./nas_run.ts";
+ * const ok = (r: NasRunResult) => r.verified && r.report.includes(" Verification    =               SUCCESSFUL");
+ * assert.equal(typeof ok, "function");
+ * ```
+ */
+export interface NasRunResult extends NasResult {
+  /** Processes the job ran. */
+  totalProcs: number;
+  /** The simulated platform. */
+  platform: NasPlatform;
+  /** Everything NPB prints, in order: banner, progress lines, the kernel's lines, the report. */
+  report: string[];
+  /** Per-rank MPI counters at the end of the kernel. */
+  counters: mpi.MpiCounters[];
+  /** Per-rank virtual time of the kernel (ns). */
+  mainNs: number[];
+}
+
+/**
+ * The compute mode `auto` resolves to for `kernel` at `cls`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveCompute } from "./nas_run.ts";
+ * import { kernel } from "../nas/ep.ts";
+ * assert.equal(resolveCompute(kernel, "S", "auto"), "real");
+ * assert.equal(resolveCompute(kernel, "A", "auto"), "model");
+ * ```
+ */
+export function resolveCompute(
+  kernel: NasKernel,
+  cls: NasClass,
+  compute: ComputeMode | "auto",
+): ComputeMode {
+  if (compute !== "auto") return compute;
+  return (cls === "A" || cls === "B" || cls === "C") && kernel.modelClasses.includes(cls)
+    ? "model"
+    : "real";
+}
+
+/**
+ * The kernel called `name`, or a one-line error that tells a kernel this
+ * build lacks from a name that is no NPB kernel.
+ *
+ * @throws ToolError naming the kernel and what is available
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { kernelByName } from "./nas_run.ts";
+ * assert.equal(kernelByName("is").name, "IS");
+ * assert.throws(() => kernelByName("QQ"), /unknown kernel 'QQ'/);
+ * ```
+ */
+export function kernelByName(name: string): NasKernel {
+  const k = findKernel(name);
+  if (k) return k;
+  const have = KERNELS.map((x) => x.name).join(", ");
+  const up = name.toUpperCase();
+  if ((NPB_KERNELS as readonly string[]).includes(up)) {
+    throw new ToolError(`kernel ${up} is an NPB kernel this build does not include (have: ${have})`);
+  }
+  throw new ToolError(`unknown kernel '${name}' (have: ${have})`);
+}
+
+/**
+ * Check a run's options against the kernel and NPB's rules.
+ *
+ * @throws ToolError naming what is wrong
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkNasOptions } from "./nas_run.ts";
+ * assert.throws(() => checkNasOptions({ kernel: "IS", cls: "S", np: 3, mode: "native" }), /power of two/);
+ * assert.equal(checkNasOptions({ kernel: "ep", cls: "S", np: 3, mode: "native" }).kernel.name, "EP");
+ * ```
+ */
+export function checkNasOptions(
+  o: NasOptions,
+): { kernel: NasKernel; compute: ComputeMode } {
+  const kernel = kernelByName(o.kernel);
+  if (!kernel.classes.includes(o.cls)) {
+    throw new ToolError(
+      `${kernel.name} has no class ${o.cls} here (classes: ${kernel.classes.join(", ")})`,
+    );
+  }
+  if (!Number.isInteger(o.np) || o.np < 1) {
+    throw new ToolError(`--np must be a whole number >= 1 (got ${o.np})`);
+  }
+  const why = kernel.checkNp(o.np, o.cls);
+  if (why) throw new ToolError(`--np ${o.np}: ${why}`);
+  const compute = resolveCompute(kernel, o.cls, o.compute ?? "auto");
+  if (compute === "model" && !kernel.modelClasses.includes(o.cls)) {
+    throw new ToolError(
+      `${kernel.name} class ${o.cls} cannot charge its computation by the model (model classes: ${
+        kernel.modelClasses.join(", ") || "none"
+      }); use --compute real`,
+    );
+  }
+  return { kernel, compute };
+}
+
+/**
+ * Run one kernel and return its result and NPB's text.
+ *
+ * @throws ToolError for bad options; MpiJobError if a rank fails
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runNas } from "./nas_run.ts";
+ * const r = await runNas({ kernel: "IS", cls: "S", np: 2, mode: "native" });
+ * assert.equal(r.verified, true);
+ * assert.ok(r.report.includes(" IS Benchmark Completed"));
+ * ```
+ */
+export async function runNas(o: NasOptions): Promise<NasRunResult> {
+  const { kernel, compute } = checkNasOptions(o);
+  const profile = typeof o.profile === "object"
+    ? o.profile
+    : await userProfile(o.profile ?? "pcix-sdr-2006");
+  const report: string[] = [];
+  const say = (line: string) => {
+    report.push(line);
+    o.print?.(line);
+  };
+  const launched = await launchOrExplain({
+    np: o.np,
+    mode: o.mode,
+    hosts: o.hosts,
+    guestsPerHost: o.guestsPerHost,
+    map: o.map,
+    profile,
+    seed: o.seed,
+  });
+  await o.onLaunched?.(launched);
+  const params = mpi.mpiParams(profile, o.np);
+  const platform: NasPlatform = {
+    mode: o.mode,
+    hosts: launched.hosts.length,
+    guestsPerHost: o.mode === "native" ? undefined : o.guestsPerHost ?? 1,
+    map: o.map ?? "block",
+    profile: profile.name,
+    seed: o.seed ?? 1,
+    eagerThreshold: params.eagerThreshold,
+    rendezvous: params.rndvProtocol,
+  };
+  for (const l of kernel.banner?.(o.cls, o.np) ?? genericBanner(kernel.name, o.cls, o.np)) say(l);
+  const job = await mpi.runJob(
+    launched.cluster,
+    launched.domains,
+    (comm) => kernel.run(comm, { cls: o.cls, compute, log: say, hooks: o.hooks }),
+  );
+  const r = job.results[0];
+  if (!r) throw new ToolError(`${kernel.name}: rank 0 returned no result`);
+  for (const l of r.details) say(l);
+  for (const l of printResults(r, { language: kernel.language, totalProcs: o.np, platform })) {
+    say(l);
+  }
+  return {
+    ...r,
+    totalProcs: o.np,
+    platform,
+    report,
+    counters: job.counters,
+    mainNs: job.mainNs,
+  };
+}
+
+/** A banner for a kernel that brings none: NPB's first line and the run's shape. */
+function genericBanner(name: string, cls: NasClass, np: number): string[] {
+  return [
+    "",
+    ` NAS Parallel Benchmarks 3.4 -- ${name} Benchmark`,
+    "",
+    ` Class:  ${cls}`,
+    ` Total number of processes:  ${np}`,
+    "",
+  ];
+}
+
+/** `--profile` as the user typed it; an unreadable file is a one-line error. */
+async function userProfile(spec: string): Promise<Profile> {
+  try {
+    return await loadUserProfile(spec);
+  } catch (e) {
+    if (e instanceof Error && e.name === "Error") throw new ToolError(e.message);
+    throw e;
+  }
+}
+
+/** `mpi.launch`, its argument errors as one-line tool errors. */
+async function launchOrExplain(opts: mpi.LaunchOptions): Promise<mpi.Launched> {
+  try {
+    return await mpi.launch(opts);
+  } catch (e) {
+    if (e instanceof mpi.MpiError) throw new ToolError(e.message);
+    throw e;
+  }
+}

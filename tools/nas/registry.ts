@@ -1,0 +1,54 @@
+/**
+ * The kernels `deno task nas` can run: one line per kernel in
+ * {@link KERNELS}. A kernel module exports `kernel: NasKernel`; adding it
+ * here is all it takes for the CLI, `runNas` and the paper report to know it.
+ *
+ * @module
+ */
+import type { NasKernel } from "./kernel.ts";
+import { kernel as EP } from "./ep.ts";
+import { kernel as IS } from "./is.ts";
+
+/**
+ * Every kernel of this build.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KERNELS } from "./registry.ts";
+ * assert.ok(KERNELS.some((k) => k.name === "IS"));
+ * ```
+ */
+export const KERNELS: readonly NasKernel[] = [
+  EP,
+  IS,
+];
+
+/**
+ * The kernels of NPB 3.4-MPI, for telling a kernel this build lacks from a
+ * name that is no NPB kernel.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NPB_KERNELS } from "./registry.ts";
+ * assert.ok(NPB_KERNELS.includes("LU"));
+ * ```
+ */
+export const NPB_KERNELS = ["BT", "CG", "DT", "EP", "FT", "IS", "LU", "MG", "SP"] as const;
+
+/**
+ * The kernel called `name` (case-insensitive), or undefined.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { findKernel } from "./registry.ts";
+ * assert.equal(findKernel("ep")?.name, "EP");
+ * assert.equal(findKernel("XX"), undefined);
+ * ```
+ */
+export function findKernel(name: string): NasKernel | undefined {
+  const n = name.toUpperCase();
+  return KERNELS.find((k) => k.name === n);
+}
