@@ -50,7 +50,12 @@ export interface NasConfig {
  * ```
  */
 export function nasUsage(
-  kernels: readonly { name: string; title?: string; classes: readonly string[]; modelClasses: readonly string[] }[],
+  kernels: readonly {
+    name: string;
+    title?: string;
+    classes: readonly string[];
+    modelClasses: readonly string[];
+  }[],
 ): string {
   const rows = kernels.map((k) =>
     `  ${k.name.padEnd(4)} ${(k.title ?? "").padEnd(26)} classes ${k.classes.join(" ")}${

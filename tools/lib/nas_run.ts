@@ -10,13 +10,7 @@
  * @module
  */
 import { mpi, type Profile } from "../../mod.ts";
-import type {
-  ComputeMode,
-  NasClass,
-  NasHooks,
-  NasKernel,
-  NasResult,
-} from "../nas/kernel.ts";
+import type { ComputeMode, NasClass, NasHooks, NasKernel, NasResult } from "../nas/kernel.ts";
 import { findKernel, KERNELS, NPB_KERNELS } from "../nas/registry.ts";
 import { type NasPlatform, printResults } from "../nas/report.ts";
 import { ToolError } from "./api.ts";
@@ -123,7 +117,9 @@ export function kernelByName(name: string): NasKernel {
   const have = KERNELS.map((x) => x.name).join(", ");
   const up = name.toUpperCase();
   if ((NPB_KERNELS as readonly string[]).includes(up)) {
-    throw new ToolError(`kernel ${up} is an NPB kernel this build does not include (have: ${have})`);
+    throw new ToolError(
+      `kernel ${up} is an NPB kernel this build does not include (have: ${have})`,
+    );
   }
   throw new ToolError(`unknown kernel '${name}' (have: ${have})`);
 }
@@ -144,6 +140,29 @@ export function checkNasOptions(
   o: NasOptions,
 ): { kernel: NasKernel; compute: ComputeMode } {
   const kernel = kernelByName(o.kernel);
+  return { kernel, compute: checkKernelOptions(kernel, o) };
+}
+
+/**
+ * Check class, process count and compute mode against `kernel`; returns the
+ * compute mode to use.
+ *
+ * @throws ToolError naming what is wrong
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkKernelOptions } from "./nas_run.ts";
+ * import { kernel } from "../nas/ep.ts";
+ * const only = { ...kernel, classes: ["S", "W"] as const, modelClasses: [] as const };
+ * assert.throws(() => checkKernelOptions(only, { cls: "A", np: 2 }), /EP has no class A here \(classes: S, W\)/);
+ * assert.throws(() => checkKernelOptions(only, { cls: "S", np: 2, compute: "model" }), /cannot charge/);
+ * assert.equal(checkKernelOptions(kernel, { cls: "B", np: 16 }), "model");
+ * ```
+ */
+export function checkKernelOptions(
+  kernel: NasKernel,
+  o: Pick<NasOptions, "cls" | "np" | "compute">,
+): ComputeMode {
   if (!kernel.classes.includes(o.cls)) {
     throw new ToolError(
       `${kernel.name} has no class ${o.cls} here (classes: ${kernel.classes.join(", ")})`,
@@ -162,7 +181,7 @@ export function checkNasOptions(
       }); use --compute real`,
     );
   }
-  return { kernel, compute };
+  return compute;
 }
 
 /**

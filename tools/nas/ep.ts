@@ -34,7 +34,13 @@ const NQ = 10;
 const EP_SEED = 271828183.0;
 
 /** M (log2 of the pairs) per class (NPB's setparams). */
-export const EP_M: Readonly<Partial<Record<NasClass, number>>> = { S: 24, W: 25, A: 28, B: 30, C: 32 };
+export const EP_M: Readonly<Partial<Record<NasClass, number>>> = {
+  S: 24,
+  W: 25,
+  A: 28,
+  B: 30,
+  C: 32,
+};
 
 /**
  * NPB 3.4's reference values (`EP/verify.f90`): sums of |X| and |Y| and the
@@ -119,10 +125,13 @@ export function epWork(first: number, batches: number): { flops: number; bytes: 
     const bits = kk === 0 ? 1 : Math.floor(Math.log2(kk)) + 1;
     flops += 2 * RANDLC_FLOPS * bits;
   }
-  const perPair = 2 * RANDLC_FLOPS + PAIR_TEST_FLOPS + ACCEPT * PAIR_ACCEPT_FLOPS;
-  flops += batches * NK * perPair;
-  return { flops: Math.round(flops), bytes: batches * NK * 32 };
+  return { flops: flops + batches * BATCH_FLOPS, bytes: batches * NK * 32 };
 }
+
+/** One batch: 2·NK deviates, NK pairs tested, π/4 of them accepted (rounded once). */
+const BATCH_FLOPS = Math.round(
+  NK * (2 * RANDLC_FLOPS + PAIR_TEST_FLOPS + ACCEPT * PAIR_ACCEPT_FLOPS),
+);
 
 // ----------------------------------------------------------------- the kernel
 
@@ -136,7 +145,11 @@ function myBatches(nn: number, nodes: number, node: number): { np: number; first
 }
 
 /** The ten annuli, sx and sy of batches `first .. first+np-1` (the real computation). */
-function generate(first: number, np: number, an: number): { sx: number; sy: number; q: Float64Array } {
+function generate(
+  first: number,
+  np: number,
+  an: number,
+): { sx: number; sy: number; q: Float64Array } {
   const x = new Float64Array(2 * NK);
   const q = new Float64Array(NQ);
   let sx = 0, sy = 0;
@@ -195,7 +208,7 @@ async function run(comm: Comm, opts: NasRunOptions): Promise<NasResult | undefin
   for (let i = 1; i <= MK + 1; i++) randlc(an, an.x);
 
   let sx = 0, sy = 0;
-  let q = new Float64Array(NQ);
+  let q: Float64Array = new Float64Array(NQ);
   if (real) ({ sx, sy, q } = generate(first, np, an.x));
   const work = epWork(first, np);
   await comm.compute({ flops: work.flops + (MK + 1) * RANDLC_FLOPS, bytes: work.bytes });

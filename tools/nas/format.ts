@@ -25,7 +25,9 @@ export function fortranI(n: number, w: number): string {
 
 /**
  * Fortran `Fw.d`: fixed point with `d` decimals right-justified in `w`
- * columns; `d` = 0 keeps the decimal point (`f15.0` of 3 is `"3."`).
+ * columns; `d` = 0 keeps the decimal point (`f15.0` of 3 is `"3."`). A
+ * negative value that rounds to zero keeps its sign (`-0.00`), as gfortran
+ * prints it.
  *
  * @example
  * ```ts
@@ -36,10 +38,11 @@ export function fortranI(n: number, w: number): string {
  * ```
  */
 export function fortranF(x: number, w: number, d: number): string {
-  if (!Number.isFinite(x)) return fit(Number.isNaN(x) ? "NaN" : x > 0 ? "Infinity" : "-Infinity", w);
+  if (!Number.isFinite(x)) {
+    return fit(Number.isNaN(x) ? "NaN" : x > 0 ? "Infinity" : "-Infinity", w);
+  }
   let s = x.toFixed(d);
   if (d === 0) s += ".";
-  if (/^-0\.?0*$/.test(s)) s = s.slice(1);
   return fit(s, w);
 }
 
@@ -63,7 +66,9 @@ export function fortranE(
   scale: 0 | 1 = 0,
   letter: "E" | "D" = "E",
 ): string {
-  if (!Number.isFinite(x)) return fit(Number.isNaN(x) ? "NaN" : x > 0 ? "Infinity" : "-Infinity", w);
+  if (!Number.isFinite(x)) {
+    return fit(Number.isNaN(x) ? "NaN" : x > 0 ? "Infinity" : "-Infinity", w);
+  }
   const neg = x < 0 || Object.is(x, -0);
   const a = Math.abs(x);
   let mant: string;

@@ -48,7 +48,7 @@ const TEST_ARRAY_SIZE = 5;
  * ```ts
  * import assert from "node:assert/strict";
  * import { IS_PARAMS } from "./is.ts";
- * assert.equal(IS_PARAMS.S.totalKeysLog2, 16);
+ * assert.equal(IS_PARAMS.S?.totalKeysLog2, 16);
  * ```
  */
 export interface IsParams {
@@ -68,7 +68,7 @@ export interface IsParams {
  * ```ts
  * import assert from "node:assert/strict";
  * import { IS_PARAMS } from "./is.ts";
- * assert.deepEqual(IS_PARAMS.A.testRank, [104, 17523, 123928, 8288932, 8388264]);
+ * assert.deepEqual(IS_PARAMS.A?.testRank, [104, 17523, 123928, 8288932, 8388264]);
  * ```
  */
 export const IS_PARAMS: Readonly<Partial<Record<NasClass, IsParams>>> = {
@@ -309,7 +309,9 @@ async function rank(s: IsState, iteration: number): Promise<void> {
 
   // Iteration alteration of keys (rank 0 only).
   if (me === 0) {
-    for (const [idx, v] of [[iteration, iteration], [iteration + IS_ITERATIONS, s.maxKey - iteration]]) {
+    for (
+      const [idx, v] of [[iteration, iteration], [iteration + IS_ITERATIONS, s.maxKey - iteration]]
+    ) {
       s.hist[s.keyArray[idx] >> shift]--;
       s.keyArray[idx] = v;
       s.hist[v >> shift]++;
@@ -497,7 +499,11 @@ async function run(comm: Comm, opts: NasRunOptions): Promise<NasResult | undefin
 
   const totalKeys = 2 ** p.totalKeysLog2;
   const numKeys = totalKeys / np;
-  const sizeOfBuffers = np < 256 ? (3 * numKeys) / 2 : np < 512 ? (5 * numKeys) / 2 : np < 1024
+  const sizeOfBuffers = np < 256
+    ? (3 * numKeys) / 2
+    : np < 512
+    ? (5 * numKeys) / 2
+    : np < 1024
     ? 4 * numKeys
     : (13 * numKeys) / 2;
   const nb = 2 ** p.numBucketsLog2;

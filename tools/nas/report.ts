@@ -98,9 +98,13 @@ export function printResults(r: NasResult, o: ReportOptions): string[] {
   // Fortran: ' Class           = ', 12x, a12 — C: "=" then 24 spaces, %c; the same columns.
   out.push(` Class           = ${" ".repeat(12)}${fortranA(r.cls, 12)}`);
   out.push(sizeLine(r.size, c));
-  out.push(` Iterations      = ${" ".repeat(12)}${c ? cD(r.iterations, 12) : fortranI(r.iterations, 12)}`);
+  out.push(
+    ` Iterations      = ${" ".repeat(12)}${c ? cD(r.iterations, 12) : fortranI(r.iterations, 12)}`,
+  );
   out.push(` Time in seconds = ${" ".repeat(12)}${num(r.timeSec, c)}`);
-  out.push(` Total processes = ${" ".repeat(12)}${c ? cD(o.totalProcs, 12) : fortranI(o.totalProcs, 12)}`);
+  out.push(
+    ` Total processes = ${" ".repeat(12)}${c ? cD(o.totalProcs, 12) : fortranI(o.totalProcs, 12)}`,
+  );
   if (active !== 0) {
     out.push(` Active processes= ${" ".repeat(12)}${c ? cD(active, 12) : fortranI(active, 12)}`);
   }
@@ -123,7 +127,9 @@ export function printResults(r: NasResult, o: ReportOptions): string[] {
     const p = o.platform;
     const hosts = p.mode === "native"
       ? `${p.hosts} bare-metal host(s), ${o.totalProcs} rank(s), map ${p.map}`
-      : `${p.hosts} Xen host(s) x ${p.guestsPerHost ?? 1} guest(s), ${o.totalProcs} rank(s), map ${p.map}`;
+      : `${p.hosts} Xen host(s) x ${
+        p.guestsPerHost ?? 1
+      } guest(s), ${o.totalProcs} rank(s), map ${p.map}`;
     // In place of " Compile options:" and the compiler/flags lines, same layout.
     out.push(
       "",
@@ -149,7 +155,9 @@ function sizeLine(size: string, c: boolean): string {
     // Fortran: ' Size            =  ', 9x, i4,'x',i4,'x',i4 — C: "=              %3dx %3dx %3d".
     return c
       ? ` Size            =              ${cD(n1, 3)}x ${cD(n2, 3)}x ${cD(n3, 3)}`
-      : ` Size            =  ${" ".repeat(9)}${fortranI(n1, 4)}x${fortranI(n2, 4)}x${fortranI(n3, 4)}`;
+      : ` Size            =  ${" ".repeat(9)}${fortranI(n1, 4)}x${fortranI(n2, 4)}x${
+        fortranI(n3, 4)
+      }`;
   }
   // Fortran i12 after 12x (EP: f15.0 without its point, in a15 after 9x: the same columns);
   // C "%12ld" after 13 spaces: the same columns again.

@@ -1,0 +1,116 @@
+/**
+ * `deno task nas` as users run it: NPB's output, --json, exit codes, and
+ * one-line errors for bad flags (unknown kernel, a kernel this build lacks,
+ * a bad class, a process count against NPB's rules, a missing profile
+ * file); paths resolve from where the task was run.
+ */
+import assert from "node:assert/strict";
+import { parseNasArgs } from "../tools/lib/nas_args.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+async function nas(cwd: string, ...args: string[]) {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "nas", ...args],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+    // What npx (npm) or deno task sets: the directory the user ran the task from.
+    env: { NO_COLOR: "1", INIT_CWD: cwd },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
+}
+
+function userError(r: { code: number; err: string }, re: RegExp): void {
+  assert.equal(r.code, 1, r.err);
+  const lines = r.err.trim().split("\n");
+  assert.equal(lines.length, 1, r.err);
+  assert.match(lines[0], /^nas: /);
+  assert.match(lines[0], re);
+}
+
+Deno.test("nas cli: a run prints NPB's banner and report; --json gives the figures", async () => {
+  const [text, json, help] = await Promise.all([
+    nas(ROOT, "is", "--class", "S", "--np", "2", "--mode", "bypass"),
+    nas(ROOT, "IS", "-np", "2", "--json", "--compute", "model"),
+    nas(ROOT, "--help"),
+  ]);
+  assert.equal(text.code, 0, text.err);
+  const lines = text.out.split("\n");
+  assert.ok(lines.includes(" NAS Parallel Benchmarks 3.4 -- IS Benchmark"));
+  assert.ok(lines.includes(" Size:  65536  (class S)"));
+  assert.ok(lines.includes(" Verification    =               SUCCESSFUL"));
+  assert.ok(lines.includes(" Total processes =                        2"));
+  assert.ok(lines.some((l) => l.startsWith("    MODE         = bypass")));
+  assert.equal(json.code, 0, json.err);
+  const j = JSON.parse(json.out);
+  assert.equal(j.kernel, "IS");
+  assert.equal(j.compute, "model");
+  assert.equal(j.verification, "NOT PERFORMED");
+  assert.equal(j.ranks.length, 2);
+  assert.ok(j.timeSec > 0 && j.ranks[0].bytesSent > 0);
+  assert.equal(help.code, 0);
+  assert.match(help.out, /usage: deno task nas KERNEL/);
+  assert.match(help.out, /IS +Integer Sort/);
+});
+
+Deno.test("nas cli: bad flags and values are one line each, exit 1", async () => {
+  const rs = await Promise.all([
+    nas(ROOT, "qq"),
+    nas(ROOT, "lu"),
+    nas(ROOT, "is", "--class", "Z"),
+    nas(ROOT, "is", "--np", "6"),
+    nas(ROOT, "ep", "--class", "S", "--np", "257"),
+    nas(ROOT, "is", "--mode", "xen"),
+    nas(ROOT, "is", "--guests-per-host", "2"),
+    nas(ROOT, "is", "--compute", "fast"),
+    nas(ROOT, "is", "--profile", "missing.yaml"),
+    nas(ROOT, "is", "--frobnicate"),
+  ]);
+  userError(rs[0], /unknown kernel 'qq' \(have: EP, IS/);
+  userError(rs[1], /kernel LU is an NPB kernel this build does not include/);
+  userError(rs[2], /--class: 'Z' is not a class/);
+  userError(rs[3], /--np 6: IS needs a power of two number of processes \(6 is not; try 4\)/);
+  userError(rs[4], /--np 257: EP class S has 256 batches .* at most 256 processes/);
+  userError(rs[5], /--mode: 'xen' is not a mode/);
+  userError(rs[6], /--guests-per-host applies to --mode bypass and split/);
+  userError(rs[7], /--compute: 'fast' is not real, model or auto/);
+  userError(rs[8], /--profile .*missing\.yaml: cannot read the file/);
+  userError(rs[9], /unknown flag '--frobnicate'/);
+});
+
+Deno.test("nas cli: a profile path resolves from where the task was run", async () => {
+  const r = await nas(
+    `${ROOT}tools`,
+    "is",
+    "--profile",
+    "examples/slow_bus_profile.yaml",
+    "--np",
+    "2",
+  );
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^ {4}PROFILE {6}= slow-bus$/m);
+});
+
+Deno.test("nas cli: flag parsing", () => {
+  const c = parseNasArgs([
+    "ep",
+    "--class=a",
+    "-n",
+    "16",
+    "--mode=split",
+    "--hosts",
+    "8",
+    "--guests-per-host",
+    "2",
+  ]);
+  assert.deepEqual(
+    [c.kernel, c.cls, c.launch.np, c.launch.mode, c.launch.hosts, c.launch.guestsPerHost],
+    ["ep", "A", 16, "split", 8, 2],
+  );
+  assert.deepEqual([parseNasArgs(["is"]).cls, parseNasArgs(["is"]).launch.np], ["S", 4]);
+  assert.throws(() => parseNasArgs(["is", "ep"]), /one kernel at a time/);
+  assert.throws(() => parseNasArgs(["is", "--class"]), /--class needs a value/);
+  assert.equal(parseNasArgs(["-h"]).help, true);
+});
