@@ -67,6 +67,7 @@ Deno.test("nas cli: bad flags and values are one line each, exit 1", async () =>
     nas(ROOT, "is", "--compute", "fast"),
     nas(ROOT, "is", "--profile", "missing.yaml"),
     nas(ROOT, "is", "--frobnicate"),
+    nas(ROOT, "is", "--class", "C"),
   ]);
   userError(rs[0], /unknown kernel 'qq' \(have: EP, IS/);
   userError(rs[1], /kernel LU is an NPB kernel this build does not include/);
@@ -78,6 +79,7 @@ Deno.test("nas cli: bad flags and values are one line each, exit 1", async () =>
   userError(rs[7], /--compute: 'fast' is not real, model or auto/);
   userError(rs[8], /--profile .*missing\.yaml: cannot read the file/);
   userError(rs[9], /unknown flag '--frobnicate'/);
+  userError(rs[10], /IS has no class C here \(classes: S, W, A, B\)/);
 });
 
 Deno.test("nas cli: a profile path resolves from where the task was run", async () => {

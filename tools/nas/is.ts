@@ -19,7 +19,8 @@
  * pin-down cache makes a malloc'd buffer), so large blocks go by zero-copy
  * rendezvous.
  *
- * Classes S, W, A, B, C; the number of processes must be a power of two up
+ * Classes S, W, A, B (C's 2^27 keys do not fit one JS process); the
+ * number of processes must be a power of two up
  * to 128 (class S) or 1024 (NPB aborts otherwise, unless NPB_NPROCS_STRICT
  * is off, which this port does not offer).
  *
@@ -597,8 +598,9 @@ export const kernel: NasKernel = {
   name: "IS",
   title: "Integer Sort",
   language: "c",
-  classes: ["S", "W", "A", "B", "C"],
-  modelClasses: ["S", "W", "A", "B", "C"],
+  // Class C (2^27 keys, 1.5 GiB of key buffers) does not fit one JS process.
+  classes: ["S", "W", "A", "B"],
+  modelClasses: ["S", "W", "A", "B"],
   checkNp(np: number, cls: NasClass): string | undefined {
     // is.c: MIN_PROCS 1, MAX_PROCS 128 for class S and 1024 otherwise; comm_size a power of two.
     const max = cls === "S" ? 128 : 1024;
