@@ -22,7 +22,7 @@
 import type { Comm } from "../../mpi/mod.ts";
 import { fortranE, fortranF, fortranI } from "./format.ts";
 import type { NasClass, NasKernel, NasResult, NasRunOptions } from "./kernel.ts";
-import { NPB_A, randlc, vranlc } from "./randlc.ts";
+import { jumpSeed, NPB_A, randlc, vranlc } from "./randlc.ts";
 
 /** log2 of the pairs per batch (NPB's MK; does not change the results). */
 const MK = 16;
@@ -154,17 +154,8 @@ function generate(
   const q = new Float64Array(NQ);
   let sx = 0, sy = 0;
   for (let k = 1; k <= np; k++) {
-    let kk = first + k - 1;
-    // Starting seed of batch kk: s · an^kk by binary powering (NPB's loop 120).
-    const t1 = { x: EP_SEED };
-    const t2 = { x: an };
-    for (let i = 1; i <= 100; i++) {
-      const ik = Math.floor(kk / 2);
-      if (2 * ik !== kk) randlc(t1, t2.x);
-      if (ik === 0) break;
-      randlc(t2, t2.x);
-      kk = ik;
-    }
+    // Starting seed of batch first + k − 1 (NPB's loop 120).
+    const t1 = { x: jumpSeed(EP_SEED, an, first + k - 1) };
     vranlc(2 * NK, t1, NPB_A, x);
     for (let i = 0; i < NK; i++) {
       const x1 = 2 * x[2 * i] - 1;

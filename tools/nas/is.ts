@@ -35,7 +35,7 @@
  */
 import type { Comm, MpiBuffer } from "../../mpi/mod.ts";
 import type { NasClass, NasKernel, NasResult, NasRunOptions } from "./kernel.ts";
-import { NPB_A, NPB_SEED, randlc, type RandState, vranlc } from "./randlc.ts";
+import { jumpSeed, NPB_A, NPB_SEED, randlc, type RandState, vranlc } from "./randlc.ts";
 
 /** Iterations of the ranking (NPB's MAX_ITERATIONS). */
 export const IS_ITERATIONS = 10;
@@ -184,18 +184,7 @@ export function findMySeed(kn: number, np: number, nn: number, s: number, a: num
   for (; nq > 1; mq++) nq = Math.floor(nq / 2);
   const t = { x: a };
   for (let i = 1; i <= mq; i++) randlc(t, t.x);
-  const an = t.x;
-  let kk = kn;
-  const t1 = { x: s };
-  const t2 = { x: an };
-  for (let i = 1; i <= 100; i++) {
-    const ik = Math.floor(kk / 2);
-    if (2 * ik !== kk) randlc(t1, t2.x);
-    if (ik === 0) break;
-    randlc(t2, t2.x);
-    kk = ik;
-  }
-  return t1.x;
+  return jumpSeed(s, t.x, kn);
 }
 
 /**

@@ -41,8 +41,10 @@ export interface NasRunOptions {
   cls: NasClass;
   compute: ComputeMode;
   /**
-   * Where rank 0 prints the progress lines NPB prints while it runs (IS's
-   * `   iteration` list, CG's per-iteration norms, …); absent: print nothing.
+   * Where the lines NPB prints while it runs go: rank 0's progress lines
+   * (IS's `   iteration` list, CG's per-iteration norms, …) and any rank's
+   * own messages (IS's `Failed partial verification: …`), in the order they
+   * are printed; absent: print nothing.
    */
   log?: (line: string) => void;
   /** Observation points for tests (e.g. corrupting a received buffer); absent in normal runs. */

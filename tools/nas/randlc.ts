@@ -144,3 +144,32 @@ export function skipAhead(a: number, n: number): number {
   }
   return result;
 }
+
+/**
+ * seed · b^k mod 2^46 by NPB's binary method (EP's loop 120, IS's
+ * `find_my_seed`): the seed of the part of a stream that starts `k` blocks
+ * in, where `b` is the multiplier that jumps one block.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { jumpSeed, NPB_A, NPB_SEED, randlc, skipAhead } from "./randlc.ts";
+ * const block = skipAhead(NPB_A, 4); // one block = 4 steps
+ * const s = { x: NPB_SEED };
+ * for (let i = 0; i < 12; i++) randlc(s, NPB_A);
+ * assert.equal(jumpSeed(NPB_SEED, block, 3), s.x);
+ * ```
+ */
+export function jumpSeed(seed: number, b: number, k: number): number {
+  const t1 = { x: seed };
+  const t2 = { x: b };
+  let kk = k;
+  for (let i = 1; i <= 100; i++) {
+    const ik = Math.floor(kk / 2);
+    if (2 * ik !== kk) randlc(t1, t2.x);
+    if (ik === 0) break;
+    randlc(t2, t2.x);
+    kk = ik;
+  }
+  return t1.x;
+}
