@@ -20,7 +20,8 @@
  * keys; bit 20 throws it out of rank 0's key range.
  */
 import assert from "node:assert/strict";
-import { decodePacket, OP } from "../mod.ts";
+import { decodePacket } from "../hca/packet.ts";
+import { OP } from "../hca/opcode.ts";
 import type { ExchangeEvent } from "../tools/nas/kernel.ts";
 import { runNas } from "../tools/lib/nas_run.ts";
 

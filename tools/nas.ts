@@ -25,8 +25,13 @@ import { KERNELS } from "./nas/registry.ts";
  * status (1 when verification failed, as a failing NPB run is a failure).
  *
  * @example
- * ```ts ignore
- * const status = await nasMain(["ep", "--class", "S", "--np", "2"], (l) => console.log(l));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nasMain } from "./nas.ts";
+ * const out: string[] = [];
+ * const status = await nasMain(["ep", "--class", "S", "--np", "2", "--json"], (l) => out.push(l));
+ * assert.equal(status, 0);
+ * assert.equal(JSON.parse(out.join("\n")).verification, "SUCCESSFUL");
  * ```
  */
 export async function nasMain(args: string[], out: (line: string) => void): Promise<number> {

@@ -13,8 +13,7 @@ import { mpi, type Profile } from "../../mod.ts";
 import type { ComputeMode, NasClass, NasHooks, NasKernel, NasResult } from "../nas/kernel.ts";
 import { findKernel, KERNELS, NPB_KERNELS } from "../nas/registry.ts";
 import { type NasPlatform, printResults } from "../nas/report.ts";
-import { ToolError } from "./api.ts";
-import { loadUserProfile } from "./mpi_run.ts";
+import { loadToolProfile, ToolError } from "./api.ts";
 
 /**
  * What to run.
@@ -262,14 +261,9 @@ function genericBanner(name: string, cls: NasClass, np: number): string[] {
   ];
 }
 
-/** `--profile` as the user typed it; an unreadable file is a one-line error. */
-async function userProfile(spec: string): Promise<Profile> {
-  try {
-    return await loadUserProfile(spec);
-  } catch (e) {
-    if (e instanceof Error && e.name === "Error") throw new ToolError(e.message);
-    throw e;
-  }
+/** `--profile` as the user typed it (a name or a YAML file); errors are one-line tool errors. */
+function userProfile(spec: string): Promise<Profile> {
+  return loadToolProfile(spec);
 }
 
 /** `mpi.launch`, its argument errors as one-line tool errors. */
