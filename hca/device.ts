@@ -34,7 +34,16 @@ import { Requester } from "./requester.ts";
 import { Responder } from "./responder.ts";
 import type { SharedReceiveQueue } from "./srq.ts";
 import { Transport } from "./transport.ts";
-import { CqDbCmd, DB_NO_CMD, EqDbCmd, splitCmdWord, UarOffset, UarPages } from "./uar.ts";
+import {
+  CqDbCmd,
+  DB_NO_CMD,
+  EqDbCmd,
+  splitCmdWord,
+  splitSendDoorbellWord,
+  UarOffset,
+  UarPages,
+} from "./uar.ts";
+import { SEG_BYTES } from "./wqe.ts";
 import { type Qp, serviceOfTransport } from "./qp.ts";
 
 /**
@@ -379,8 +388,12 @@ export class Hca {
     const { cmd, index } = splitCmdWord(w0);
     switch (offset) {
       case UarOffset.SEND: {
-        const qp = this.#tp.qps[index];
-        if (cmd !== DB_NO_CMD || !qp || qp.uarIndex !== uar) return false;
+        // Word 0 is mthca's `(qpn << 8) | size0`: the first new WQE's size in 16-byte units.
+        const { qpn, size } = splitSendDoorbellWord(w0);
+        const qp = this.#tp.qps[qpn];
+        if (!qp || qp.uarIndex !== uar) return false;
+        // A descriptor of no segments, or larger than its slot, is not one the device can fetch.
+        if (size === 0 || size * SEG_BYTES > qp.sqStride) return false;
         // IBTA vol 1 §10.3.1: the SQ takes WRs only from RTS on (the verbs layer reports the error).
         if (
           qp.state === HwQpState.RESET || qp.state === HwQpState.INIT || qp.state === HwQpState.RTR
@@ -388,7 +401,7 @@ export class Hca {
           return false;
         }
         if (!this.#sqCounterOk(qp, w1)) return false;
-        this.#req.doorbell(qp, w1 >>> 0);
+        this.#req.doorbell(qp, w1 >>> 0, size);
         return true;
       }
       case UarOffset.RECV: {

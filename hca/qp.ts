@@ -382,6 +382,12 @@ export class RequesterState {
   fetching = 0;
   /** Bumped when the SQ is flushed or the QP reset: WQE fetches in flight are discarded. */
   fetchEpoch = 0;
+  /**
+   * Size in 16-byte units of the WQE in each SQ slot, as the device was told
+   * it (the doorbell for the first WQE it announces, the previous WQE's link
+   * for the rest); 0 = not known yet. Emptied when the WQE is fetched.
+   */
+  wqeSizes: Uint8Array = new Uint8Array(0);
   /** Index in `qp.sq` of the WQE the requester works on. */
   index = 0;
   /** PSN the requester sends next. */

@@ -7,7 +7,8 @@
  * moves `wqe->state`. Retransmission (go-back-N from a PSN) is driven by the
  * completer, which calls {@link Requester.rewind} and {@link Requester.kick}.
  *
- * Timing per WQE: the fetch (DMA read of one stride), `wqeProcessNs`, then
+ * Timing per WQE: the fetch (a DMA read of the WQE's size as the doorbell or
+ * the previous WQE's link told it, mthca-style), `wqeProcessNs`, then
  * per packet a payload DMA read (none for inline data) and the link. Fetches
  * and payload reads overlap (the bus model serializes only the transfers),
  * and up to `txWindowFor(profile)` packets of a QP are in flight between DMA and
@@ -36,7 +37,15 @@ import {
 } from "./qp.ts";
 import { ackTimeoutNs } from "./timers.ts";
 import { routeTo, type Transport, TxWindow } from "./transport.ts";
-import { decodeSendWqe, type ParsedSendWqe, QKEY_USE_QP, WqeFlags, WqeOpcode } from "./wqe.ts";
+import {
+  decodeSendWqe,
+  type ParsedSendWqe,
+  QKEY_USE_QP,
+  SEG_BYTES,
+  WQE_NEXT_SIZE_OFFSET,
+  WqeFlags,
+  WqeOpcode,
+} from "./wqe.ts";
 
 /**
  * WQE fetches a QP may have outstanding (the engine prefetches posted WQEs).
@@ -110,8 +119,15 @@ export class Requester {
     this.#tagTimer = e.tag("hca.retry_timer");
   }
 
-  /** Send doorbell for a QP the device accepted: new SQ producer counter. */
-  doorbell(qp: Qp, counter: number): void {
+  /**
+   * Send doorbell for a QP the device accepted: the new SQ producer counter
+   * and the size (16-byte units) of the first WQE it announces, the one at
+   * the old producer counter (mthca's `size0`).
+   */
+  doorbell(qp: Qp, counter: number, size: number): void {
+    const req = qp.req;
+    if (req.wqeSizes.length !== qp.sqSize) req.wqeSizes = new Uint8Array(qp.sqSize);
+    if (counter !== qp.sqProducer) req.wqeSizes[qp.sqProducer & (qp.sqSize - 1)] = size;
     qp.sqProducer = counter;
     if (qp.state === HwQpState.ERR || qp.state === HwQpState.SQE) {
       // IBTA §10.3.1: WRs posted to a QP in Error (SQ in SQE) complete flushed.
@@ -121,27 +137,35 @@ export class Requester {
     this.fetch(qp);
   }
 
-  /** Issue WQE fetches for posted WQEs, up to {@link FETCH_DEPTH} in flight. */
+  /**
+   * Issue WQE fetches for posted WQEs whose size the device knows, up to
+   * {@link FETCH_DEPTH} in flight. A WQE announced in the same doorbell as
+   * its predecessor waits for the predecessor's fetch, which brings its link.
+   */
   fetch(qp: Qp): void {
     const req = qp.req;
+    const mask = qp.sqSize - 1;
     while (
       req.fetchCounter !== qp.sqProducer && req.fetching < FETCH_DEPTH &&
       qp.sq.length + req.fetching < qp.sqSize
     ) {
       const c = req.fetchCounter;
+      const size = req.wqeSizes[c & mask];
+      if (size === 0) return;
+      req.wqeSizes[c & mask] = 0;
       req.fetchCounter = (c + 1) >>> 0;
       req.fetching++;
       const epoch = req.fetchEpoch;
-      this.core.bus.read(qp.sqStride, () => this.#fetched(qp, c, epoch), this.#tagFetch);
+      const bytes = size * SEG_BYTES;
+      this.core.bus.read(bytes, () => this.#fetched(qp, c, bytes, epoch), this.#tagFetch);
     }
   }
 
-  #fetched(qp: Qp, counter: number, epoch: number): void {
+  #fetched(qp: Qp, counter: number, bytes: number, epoch: number): void {
     if (qp.req.fetchEpoch !== epoch) return; // flushed or reset meanwhile
     qp.req.fetching--;
-    const stride = qp.sqStride;
-    if (this.#scratch.length < stride) this.#scratch = new Uint8Array(stride);
-    const buf = this.#scratch.subarray(0, stride);
+    if (this.#scratch.length < bytes) this.#scratch = new Uint8Array(bytes);
+    const buf = this.#scratch.subarray(0, bytes);
     const w: SendWqe = {
       counter,
       wqe: undefined,
@@ -157,9 +181,17 @@ export class Requester {
       readPkts: 0,
       readDone: 0,
     };
-    if (!this.core.tpt.gather(qp.wq, qp.sqWqeAddr(counter), stride, buf, 0)) {
+    if (!this.core.tpt.gather(qp.wq, qp.sqWqeAddr(counter), bytes, buf, 0)) {
       fail(w, CqeSyndrome.LOCAL_PROT_ERR, CqeVendorErr.BAD_FRAME);
     } else {
+      // The link to the next WQE (the provider wrote it before announcing that one),
+      // needed only if that one is not being fetched already.
+      const req = qp.req;
+      const next = Math.min(buf[WQE_NEXT_SIZE_OFFSET], qp.sqStride / SEG_BYTES);
+      const slot = (counter + 1) & (qp.sqSize - 1);
+      if (next > 0 && req.fetchCounter === ((counter + 1) >>> 0) && req.wqeSizes[slot] === 0) {
+        req.wqeSizes[slot] = next;
+      }
       const parsed = decodeSendWqe(buf, qp.type === QpServiceType.UD, this.core.profile.hca.maxSge);
       if (typeof parsed === "string") {
         fail(w, CqeSyndrome.LOCAL_QP_OP_ERR, CqeVendorErr.BAD_WQE);

@@ -330,6 +330,7 @@ export class Transport {
     req.fetching = 0;
     req.fetchEpoch++;
     req.fetchCounter = qp.sqProducer;
+    req.wqeSizes.fill(0);
   }
 
   /** Flush the receive side: a message in progress, and the RQ (not the SRQ's WQEs). */

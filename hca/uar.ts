@@ -69,9 +69,9 @@ export const DOORBELL_BYTES = 8;
  *
  * @example
  * ```ts
- * import { doorbellBytes, UarOffset } from "./uar.ts";
- * // Send doorbell for QP 0x12 with producer counter 3, written at uarAddr + UarOffset.SEND:
- * console.log(doorbellBytes(0x12, 3)); // Uint8Array [0,0,0,18, 0,0,0,3]
+ * import { doorbellBytes, sendDoorbellWord, UarOffset } from "./uar.ts";
+ * // Send doorbell for QP 0x12, a 48-byte WQE, producer counter 3, written at uarAddr + UarOffset.SEND:
+ * console.log(doorbellBytes(sendDoorbellWord(0x12, 3), 3)); // Uint8Array [0,0,18,3, 0,0,0,3]
  * ```
  */
 export function doorbellBytes(word0: number, word1: number): Uint8Array {
@@ -100,7 +100,7 @@ export function cmdWord(cmd: number, index: number): number {
   return ((cmd << DOORBELL_CMD_SHIFT) | (index & DOORBELL_INDEX_MASK)) >>> 0;
 }
 
-/** The command byte of send, receive and SRQ doorbells, which take none. */
+/** The command byte of receive and SRQ doorbells, which take none. */
 export const DB_NO_CMD = 0;
 
 /**
@@ -115,6 +115,56 @@ export const DB_NO_CMD = 0;
  */
 export function splitCmdWord(word0: number): { cmd: number; index: number } {
   return { cmd: word0 >>> DOORBELL_CMD_SHIFT, index: word0 & DOORBELL_INDEX_MASK };
+}
+
+/**
+ * Bits of send-doorbell word 0 that carry the descriptor size; the QPN sits above them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SEND_DB_SIZE_BITS } from "./uar.ts";
+ * assert.equal(SEND_DB_SIZE_BITS, 8); // as mthca's `(qpn << 8) | size0`
+ * ```
+ */
+export const SEND_DB_SIZE_BITS = 8;
+
+/**
+ * Word 0 of a send doorbell: the QPN and the size, in 16-byte units, of the
+ * first WQE the doorbell announces. This is the word mthca's
+ * `MTHCA_SEND_DOORBELL` carries (Linux `drivers/infiniband/hw/mthca/mthca_qp.c`,
+ * libmthca `mthca_tavor_post_send`: `(qpn << 8) | size0`); the HCA fetches
+ * exactly `size * 16` bytes of that WQE instead of its whole slot.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sendDoorbellWord, splitSendDoorbellWord } from "./uar.ts";
+ * const w0 = sendDoorbellWord(0x48, 3); // a 48-byte WQE on QP 0x48
+ * assert.equal(w0, 0x4803);
+ * assert.deepEqual(splitSendDoorbellWord(w0), { qpn: 0x48, size: 3 });
+ * ```
+ */
+export function sendDoorbellWord(qpn: number, size16: number): number {
+  return (((qpn & DOORBELL_INDEX_MASK) << SEND_DB_SIZE_BITS) |
+    (size16 & ((1 << SEND_DB_SIZE_BITS) - 1))) >>> 0;
+}
+
+/**
+ * Split send-doorbell word 0 into the QPN and the first WQE's size (16-byte units).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { splitSendDoorbellWord } from "./uar.ts";
+ * assert.deepEqual(splitSendDoorbellWord(0x00123404), { qpn: 0x1234, size: 4 });
+ * ```
+ */
+export function splitSendDoorbellWord(word0: number): { qpn: number; size: number } {
+  return {
+    qpn: word0 >>> SEND_DB_SIZE_BITS,
+    size: word0 & ((1 << SEND_DB_SIZE_BITS) - 1),
+  };
 }
 
 /**

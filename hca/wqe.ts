@@ -67,6 +67,41 @@ export const WqeFlags = {
  */
 export const SEG_BYTES = 16;
 /**
+ * Byte of a send WQE's control segment holding its own size (`ds`, in 16-byte units).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeSendWqe, SEG_BYTES, WQE_SIZE_OFFSET, WqeOpcode } from "./wqe.ts";
+ * const slot = new Uint8Array(64);
+ * const n = encodeSendWqe({ opcode: WqeOpcode.SEND, flags: 0, inline: new Uint8Array(8) }, slot);
+ * assert.equal(slot[WQE_SIZE_OFFSET] * SEG_BYTES, n); // control + inline segment: 32 bytes
+ * ```
+ */
+export const WQE_SIZE_OFFSET = 2;
+
+/**
+ * Byte of a send WQE's control segment that links it to the next WQE: the
+ * next WQE's size in 16-byte units (0 until the provider posts one). The
+ * provider writes it when it posts the next WQE, before ringing the
+ * doorbell, as libmthca writes the previous WQE's `ee_nds` (`MTHCA_NEXT_DBD |
+ * size`) in `mthca_tavor_post_send`. The device follows it to fetch the
+ * WQEs after the first of one doorbell (the doorbell names only the first's
+ * size); every WQE is fetched by its actual size, never by the whole slot.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeSendWqe, WQE_NEXT_SIZE_OFFSET, WqeOpcode } from "./wqe.ts";
+ * const slot = new Uint8Array(64);
+ * encodeSendWqe({ opcode: WqeOpcode.SEND, flags: 0, inline: new Uint8Array(8) }, slot);
+ * assert.equal(slot[WQE_NEXT_SIZE_OFFSET], 0); // no next WQE yet
+ * slot[WQE_NEXT_SIZE_OFFSET] = 3; // the provider posted a 48-byte WQE after it
+ * ```
+ */
+export const WQE_NEXT_SIZE_OFFSET = 3;
+
+/**
  * Queue strides the device accepts (FORMATS.md §5–6): a send WQE takes 64 to
  * 1024 bytes, a receive WQE 16 to 1024, each a power of two.
  *
@@ -280,7 +315,7 @@ export function encodeSendWqe(w: SendWqe, out: Uint8Array, off = 0): number {
   if (w.inline) flags |= WqeFlags.INLINE;
   dv.setUint8(0, w.opcode);
   dv.setUint8(1, flags);
-  dv.setUint8(2, size / SEG_BYTES);
+  dv.setUint8(WQE_SIZE_OFFSET, size / SEG_BYTES);
   dv.setUint32(4, (w.imm ?? 0) >>> 0);
   let p = SEG_BYTES;
   if (needsRaddr(w.opcode)) {
@@ -384,8 +419,10 @@ export function decodeSendWqe(b: Uint8Array, ud: boolean, maxSge = 30): ParsedSe
   const opcode = b[0];
   if (!VALID_OPCODES.has(opcode)) return `unknown WQE opcode 0x${opcode.toString(16)}`;
   const flags = b[1];
-  const size = b[2] * SEG_BYTES;
-  if (size < SEG_BYTES || size > b.length) return `WQE size ${b[2]} units outside the stride`;
+  const size = b[WQE_SIZE_OFFSET] * SEG_BYTES;
+  if (size < SEG_BYTES || size > b.length) {
+    return `WQE size ${b[WQE_SIZE_OFFSET]} units outside what was fetched (${b.length} bytes)`;
+  }
   const w: ParsedSendWqe = {
     opcode,
     flags,

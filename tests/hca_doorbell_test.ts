@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { allZero, connectedQps, pattern, withPair } from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
-import { cmdWord, CqDbCmd, UarOffset } from "../hca/uar.ts";
+import { cmdWord, CqDbCmd, sendDoorbellWord, UarOffset } from "../hca/uar.ts";
 import { PAGE_SIZE } from "../sim/mod.ts";
 
 Deno.test("hca doorbell: a send doorbell on the wrong UAR page moves no data and is counted", async () => {
@@ -24,8 +24,8 @@ Deno.test("hca doorbell: a send doorbell on the wrong UAR page moves no data and
     assert.equal(s.packetsSent, sent);
     assert.ok(allZero(p.b.read(dst.addr, 256)));
     assert.equal(p.a.poll(cqa), undefined);
-    // The owner's doorbell on the right page (same absolute counter) then works.
-    p.a.ring(1, UarOffset.SEND, qa.qpn, qa.sqPc);
+    // The owner's doorbell on the right page (same absolute counter, same first WQE) then works.
+    p.a.ringSend(qa, 1, 0);
     const [c] = await p.a.waitCqes(cqa, 1);
     assert.equal(c.syndrome, 0);
     assert.deepEqual(p.b.read(dst.addr, 256), pattern(256));
@@ -44,7 +44,7 @@ Deno.test("hca doorbell: receive, CQ and malformed doorbells are checked the sam
     // Wrong size, unknown offset, unknown QPN, counter far ahead of the queue.
     p.b.memory.write(p.b.hca.uarMfn(1) * PAGE_SIZE + UarOffset.SEND, new Uint8Array(4));
     p.b.ring(1, 0x40, qb.qpn, 1);
-    p.b.ring(1, UarOffset.SEND, 0x7777, 1);
+    p.b.ring(1, UarOffset.SEND, sendDoorbellWord(0x7777, 3), 1);
     p.b.ring(1, UarOffset.RECV, qb.qpn, 100_000);
     await p.engine.sleep(10_000);
     assert.equal(p.b.hca.stats().doorbellsRejected - base, 6);
@@ -61,7 +61,7 @@ Deno.test("hca doorbell: the device sees a doorbell mmioWriteNs after the write"
   await withPair({}, async (p) => {
     const { qa } = await connectedQps(p);
     const before = p.a.hca.stats().counters.doorbells;
-    p.a.ring(2, UarOffset.SEND, qa.qpn, 0);
+    p.a.ring(2, UarOffset.SEND, sendDoorbellWord(qa.qpn, 3), 0);
     await p.engine.sleep(p.a.profile.pci.mmioWriteNs - 1);
     assert.equal(p.a.hca.stats().counters.doorbells, before);
     await p.engine.sleep(1);

@@ -12,6 +12,7 @@ import { CqeSyndrome, CqeVendorErr } from "../hca/cqe.ts";
 import { CmdOp, EqeType, HwQpState, MptAccess, QpServiceType } from "../hca/commands.ts";
 import { encodePacket } from "../hca/packet.ts";
 import { OP } from "../hca/opcode.ts";
+import { sendDoorbellWord } from "../hca/uar.ts";
 
 Deno.test("hca errors: a bad rkey gives REM_ACCESS_ERR, writes no byte, errors both QPs and flushes the rest", async () => {
   await withPair({}, async (p) => {
@@ -201,7 +202,8 @@ Deno.test("hca errors: LOC_QP_OP_ERR for a READ on a UC QP and for a malformed W
     const garbage = new Uint8Array(rc.qa.sqStride).fill(0xee);
     p.a.write(rc.qa.sqAddr, garbage);
     rc.qa.sqPc = 1;
-    p.a.ring(rc.qa.uar, 0x18, rc.qa.qpn, 1);
+    // Announced as a whole slot: the device fetches and parses the garbage.
+    p.a.ring(rc.qa.uar, 0x18, sendDoorbellWord(rc.qa.qpn, rc.qa.sqStride / 16), 1);
     const [c2] = await p.a.waitCqes(rc.cqa, 1);
     assert.equal(c2.syndrome, CqeSyndrome.LOCAL_QP_OP_ERR);
     assert.equal(c2.vendorErr, CqeVendorErr.BAD_WQE);

@@ -8,7 +8,7 @@
  * every count is back where it was before it existed.
  */
 import assert from "node:assert/strict";
-import { doorbellBytes, UarOffset } from "../hca/uar.ts";
+import { doorbellBytes, sendDoorbellWord, UarOffset } from "../hca/uar.ts";
 import { encodeSendWqe, WqeOpcode } from "../hca/wqe.ts";
 import { type Context, SendFlags, WcStatus, WrOpcode, type XenGuest } from "../mod.ts";
 import { VIB_MAX_PAGES, VibOp } from "../drivers/vib/mod.ts";
@@ -183,7 +183,10 @@ Deno.test("hostile guest: a doorbell for another guest's QP on its own UAR does 
     good.memory.write(g.buf, new Uint8Array(8).fill(0xee));
     good.memory.write(g.qp.pqp.sq.base, wqe);
     const rejected = hosts[0].hca.stats().doorbellsRejected;
-    evil.memory.write(e.ctx.file.uarAddr + UarOffset.SEND, doorbellBytes(g.qp.qpNum, 1));
+    evil.memory.write(
+      e.ctx.file.uarAddr + UarOffset.SEND,
+      doorbellBytes(sendDoorbellWord(g.qp.qpNum, 3), 1),
+    );
     await c.sleep(50_000);
     assert.equal(hosts[0].hca.stats().doorbellsRejected, rejected + 1);
     assert.deepEqual(hosts[1].os.memory.read(n.buf, 8), new Uint8Array(8), "no byte moved");

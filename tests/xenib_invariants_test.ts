@@ -7,7 +7,7 @@
  * returns everything, and privileged operations are dom0's.
  */
 import assert from "node:assert/strict";
-import { doorbellBytes, UarOffset } from "../hca/uar.ts";
+import { doorbellBytes, sendDoorbellWord, UarOffset } from "../hca/uar.ts";
 import { Access, type Host, QpState, SendFlags, WcStatus, WrOpcode } from "../mod.ts";
 import { VibOp } from "../drivers/vib/mod.ts";
 import {
@@ -42,7 +42,10 @@ Deno.test("invariant 1: a guest reaches the device only through the UAR page dom
     assert.notEqual(a.ctx.file.uarIndex, b.ctx.file.uarIndex);
     // vm0 rings a send doorbell naming vm1's QP on its own page: the device drops it.
     const rejected = hosts[0].hca.stats().doorbellsRejected;
-    vm0.memory.write(a.ctx.file.uarAddr + UarOffset.SEND, doorbellBytes(b.qp.qpNum, 1));
+    vm0.memory.write(
+      a.ctx.file.uarAddr + UarOffset.SEND,
+      doorbellBytes(sendDoorbellWord(b.qp.qpNum, 3), 1),
+    );
     await c.sleep(10_000);
     assert.equal(hosts[0].hca.stats().doorbellsRejected, rejected + 1);
     assert.equal(b.qp.pqp.sqOutstanding, 0);

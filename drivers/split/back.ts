@@ -27,7 +27,15 @@
  * @module
  */
 import { CQE_BYTES, cqeReady } from "../../hca/cqe.ts";
-import { cmdWord, CqDbCmd, doorbellBytes, UarOffset } from "../../hca/uar.ts";
+import {
+  cmdWord,
+  CqDbCmd,
+  doorbellBytes,
+  sendDoorbellWord,
+  splitSendDoorbellWord,
+  UarOffset,
+} from "../../hca/uar.ts";
+import { SEG_BYTES, WQE_SIZE_OFFSET } from "../../hca/wqe.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
 import type { ContextDatapath } from "../back/context.ts";
 import type { DatapathEnv } from "../back/datapath.ts";
@@ -189,7 +197,13 @@ export class SplitContext implements ContextDatapath {
     this.o.space.write(this.o.uarAddr + offset, doorbellBytes(w0, w1));
   }
 
-  /** Copy WQEs `[from, to)` of a ring from the guest's queue to the shadow. */
+  /**
+   * Copy WQEs `[from, to)` of a ring from the guest's queue to the shadow.
+   * Receive WQEs are copied whole (the device reads a receive WQE's whole
+   * stride); a send WQE only as far as its own control segment's `ds` says
+   * (read from dom0's copy, clamped to the slot), as the device fetches it.
+   * Returns the first send WQE's size in 16-byte units (for the doorbell).
+   */
   async #copyWqes(
     guest: MappedBuffer,
     shadow: number,
@@ -199,40 +213,57 @@ export class SplitContext implements ContextDatapath {
     from: number,
     to: number,
     what: string,
-  ): Promise<void> {
+    send: boolean,
+  ): Promise<number> {
     const n = (to - from) >>> 0;
     if (n > size) throw inval(`${what}: doorbell moves the producer by ${n} (> ${size} entries)`);
+    let bytes = 0;
+    let first = 0;
     for (let i = 0; i < n; i++) {
       const off = base + ((from + i) & (size - 1)) * stride;
-      this.o.space.write(shadow + off, this.#readGuest(guest, off, stride));
+      let len = stride;
+      if (send) {
+        const ctrl = this.#readGuest(guest, off, SEG_BYTES);
+        const units = Math.min(Math.max(ctrl[WQE_SIZE_OFFSET], 1), stride / SEG_BYTES);
+        len = units * SEG_BYTES;
+        if (i === 0) first = units;
+      }
+      this.o.space.write(shadow + off, this.#readGuest(guest, off, len));
+      bytes += len;
     }
     this.counters.wqes += n;
-    if (n > 0) await this.o.engine.sleep(this.#copyNs(n * stride));
+    if (n > 0) await this.o.engine.sleep(this.#copyNs(bytes));
+    return first;
   }
 
   /** Execute a guest doorbell: `offset` in the UAR page, the two doorbell words. */
   async doorbell(offset: number, w0: number, w1: number): Promise<void> {
-    const index = w0 & 0xffffff, cmd = w0 >>> 24;
+    const send = offset === UarOffset.SEND;
+    // A send doorbell's word 0 is `(qpn << 8) | size0` (FORMATS.md §4); the others' `cmd << 24 | index`.
+    const index = send ? splitSendDoorbellWord(w0).qpn : w0 & 0xffffff;
+    const cmd = send ? 0 : w0 >>> 24;
     switch (offset) {
       case UarOffset.SEND:
       case UarOffset.RECV: {
         const q = this.#qps.get(index);
         if (cmd !== 0 || !q) throw inval(`doorbell for QP ${index}: not a QP of this context`);
-        const send = offset === UarOffset.SEND;
         const w = q.wq;
-        await this.#copyWqes(
+        const from = send ? q.sqPosted : q.rqPosted;
+        const size0 = await this.#copyWqes(
           q.guest,
           q.shadow,
           send ? w.sqOffset : w.rqOffset,
           send ? w.sqSize : w.rqSize,
           send ? w.sqStride : w.rqStride,
-          send ? q.sqPosted : q.rqPosted,
+          from,
           w1 >>> 0,
           `QP ${index}`,
+          send,
         );
         if (send) q.sqPosted = w1 >>> 0;
         else q.rqPosted = w1 >>> 0;
-        this.#ring(offset, w0, w1);
+        // dom0 tells the device the size of the first WQE as its own copy has it, not the guest's word.
+        this.#ring(offset, send ? sendDoorbellWord(index, size0) : w0, w1);
         return;
       }
       case UarOffset.SRQ: {
@@ -247,6 +278,7 @@ export class SplitContext implements ContextDatapath {
           s.posted,
           w1 >>> 0,
           `SRQ ${index}`,
+          false,
         );
         s.posted = w1 >>> 0;
         this.#ring(offset, w0, w1);

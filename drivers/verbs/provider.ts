@@ -40,8 +40,16 @@ import {
   decodeCqe,
   setCqeOwner,
 } from "../../hca/cqe.ts";
-import { cmdWord, CqDbCmd, doorbellBytes, UarOffset } from "../../hca/uar.ts";
-import { encodeRecvWqe, encodeSendWqe, type SendWqe, WqeFlags, WqeOpcode } from "../../hca/wqe.ts";
+import { cmdWord, CqDbCmd, doorbellBytes, sendDoorbellWord, UarOffset } from "../../hca/uar.ts";
+import {
+  encodeRecvWqe,
+  encodeSendWqe,
+  SEG_BYTES,
+  type SendWqe,
+  WQE_NEXT_SIZE_OFFSET,
+  WqeFlags,
+  WqeOpcode,
+} from "../../hca/wqe.ts";
 import type { Engine } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import { wcOpcodeOfWr, workCompletionOf } from "./cqe_map.ts";
@@ -280,6 +288,7 @@ export class ProviderQp {
   #maxRecvSge: number;
   #maxInline: number;
   #scratch: Uint8Array;
+  #link = new Uint8Array(1);
 
   constructor(p: Provider, q: Parameters<Provider["addQp"]>[0]) {
     this.#p = p;
@@ -400,16 +409,25 @@ export class ProviderQp {
     } else {
       w.sgl = sgl.map((s: Sge) => ({ addr: s.addr, length: s.length, lkey: s.lkey }));
     }
-    const slot = this.sq.head & (this.sq.size - 1);
+    const r = this.sq;
+    const slot = r.head & (r.size - 1);
     const n = encodeSendWqe(w, this.#scratch, 0);
-    env.memory.write(this.sq.base + slot * this.sq.stride, this.#scratch.subarray(0, n));
-    this.sq.wrid[slot] = wr.wrId;
-    this.sq.wcOpcode[slot] = wcOpcodeOfWr(wr.opcode);
-    this.sq.head = (this.sq.head + 1) >>> 0;
+    const size16 = n / SEG_BYTES;
+    env.memory.write(r.base + slot * r.stride, this.#scratch.subarray(0, n));
+    // Link the previous WQE to this one, then tell the device this one's size in the doorbell
+    // (libmthca's prev_wqe->ee_nds and `(qpn << 8) | size0`): the HCA fetches size*16 bytes.
+    if (r.head !== 0) {
+      const prev = (r.head - 1) & (r.size - 1);
+      this.#link[0] = size16;
+      env.memory.write(r.base + prev * r.stride + WQE_NEXT_SIZE_OFFSET, this.#link);
+    }
+    r.wrid[slot] = wr.wrId;
+    r.wcOpcode[slot] = wcOpcodeOfWr(wr.opcode);
+    r.head = (r.head + 1) >>> 0;
     env.cpu.charge(
       env.profile.cpu.wqeBuildNs + (inlineBytes * 1e9) / env.profile.cpu.memcpyBytesPerSec,
     );
-    this.#p.doorbell(UarOffset.SEND, this.qpn, this.sq.head);
+    this.#p.doorbell(UarOffset.SEND, sendDoorbellWord(this.qpn, size16), r.head);
   }
 
   /** `ibv_post_recv` for one WR. */

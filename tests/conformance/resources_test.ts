@@ -8,7 +8,7 @@
  * context's QP.
  */
 import assert from "node:assert/strict";
-import { doorbellBytes, UarOffset } from "../../hca/uar.ts";
+import { doorbellBytes, sendDoorbellWord, UarOffset } from "../../hca/uar.ts";
 import { connectQp, EventType, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
 import { ALL_ACCESS, CONNECT, pair, rejects, side, twoHosts } from "./helpers.ts";
 
@@ -145,7 +145,7 @@ Deno.test("a doorbell naming another context's QP is dropped by the device", asy
     victim.dom.memory.write(ring.base, wqe);
     intruder.dom.memory.write(
       intruder.ctx.file.uarAddr + UarOffset.SEND,
-      doorbellBytes(qv.qpNum, 1),
+      doorbellBytes(sendDoorbellWord(qv.qpNum, 3), 1),
     );
     await cluster.sleep(50_000);
     assert.equal(h.hca.stats().doorbellsRejected, before + 1);

@@ -34,8 +34,22 @@ import {
 } from "../../hca/commands.ts";
 import { type Cqe, CQE_BYTES, cqeReady, decodeCqe } from "../../hca/cqe.ts";
 import { decodeEqe, type Eqe, EQE_BYTES, eqeReady } from "../../hca/eqe.ts";
-import { type DataSeg, encodeRecvWqe, encodeSendWqe, type SendWqe } from "../../hca/wqe.ts";
-import { cmdWord, CqDbCmd, doorbellBytes, EqDbCmd, UarOffset } from "../../hca/uar.ts";
+import {
+  type DataSeg,
+  encodeRecvWqe,
+  encodeSendWqe,
+  SEG_BYTES,
+  type SendWqe,
+  WQE_NEXT_SIZE_OFFSET,
+} from "../../hca/wqe.ts";
+import {
+  cmdWord,
+  CqDbCmd,
+  doorbellBytes,
+  EqDbCmd,
+  sendDoorbellWord,
+  UarOffset,
+} from "../../hca/uar.ts";
 
 /** All MPT access rights. */
 export const ALL_ACCESS = MptAccess.LOCAL_READ | MptAccess.LOCAL_WRITE | MptAccess.REMOTE_WRITE |
@@ -73,6 +87,10 @@ export interface HQp {
   rqSize: number;
   rqStride: number;
   sqPc: number;
+  /** Size (16-byte units) of the send WQE in each slot, for doorbells and links. */
+  sqSizes: number[];
+  /** Send producer counter of the last send doorbell rung. */
+  sqRung: number;
   rqPc: number;
   uar: number;
   sendCq: HCq;
@@ -299,6 +317,8 @@ export class Host {
       rqSize,
       rqStride,
       sqPc: 0,
+      sqSizes: new Array(sqSize).fill(0),
+      sqRung: 0,
       rqPc: 0,
       uar,
       sendCq: o.sendCq,
@@ -342,15 +362,34 @@ export class Host {
     );
   }
 
-  /** Write a send WQE at the producer slot and ring the send doorbell (on `uar`, default the QP's). */
+  /**
+   * Write a send WQE at the producer slot, link the previous WQE to it
+   * (FORMATS.md §5) and ring the send doorbell (on `uar`, default the QP's).
+   */
   postSend(qp: HQp, w: SendWqe, uar = qp.uar, ring = true): number {
     const buf = new Uint8Array(qp.sqStride);
-    encodeSendWqe(w, buf);
+    const size = encodeSendWqe(w, buf) / SEG_BYTES;
     const slot = qp.sqPc % qp.sqSize;
     this.as.write(qp.sqAddr + slot * qp.sqStride, buf);
+    qp.sqSizes[slot] = size;
+    if (qp.sqPc > 0) {
+      const prev = (qp.sqPc - 1) % qp.sqSize;
+      this.as.write(qp.sqAddr + prev * qp.sqStride + WQE_NEXT_SIZE_OFFSET, new Uint8Array([size]));
+    }
     const counter = qp.sqPc++;
-    if (ring) this.ring(uar, UarOffset.SEND, qp.qpn, qp.sqPc);
+    if (ring) this.ringSend(qp, uar);
     return counter;
+  }
+
+  /**
+   * Ring the send doorbell for everything posted: the producer counter and
+   * the size of the first WQE not announced yet (`first`, default the WQE
+   * after the last doorbell rung).
+   */
+  ringSend(qp: HQp, uar = qp.uar, first = qp.sqRung): void {
+    const size = qp.sqSizes[first % qp.sqSize];
+    qp.sqRung = qp.sqPc;
+    this.ring(uar, UarOffset.SEND, sendDoorbellWord(qp.qpn, size), qp.sqPc);
   }
 
   /** Post a receive WQE and ring the receive doorbell. */
