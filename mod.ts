@@ -28,6 +28,7 @@ export * from "./drivers/verbs/real.ts";
 export * from "./sim/profiles/mod.ts";
 export { DeadlockError, Engine, type EngineOptions } from "./sim/engine.ts";
 export { Prng } from "./sim/prng.ts";
+export { NOISE_MODES, type NoiseMode, type NoiseParams } from "./sim/noise.ts";
 export * from "./hca/pcap.ts";
 export * from "./hca/capture.ts";
 export * from "./hca/rocev2.ts";

@@ -77,6 +77,8 @@ export interface HcaOptions {
   ports?: 1 | 2;
   /** Attach to this fabric at once (else call {@link Hca.attach}). */
   fabric?: Fabric;
+  /** Extra latency of each DMA transaction, ns (the host's noise; absent = none). */
+  dmaJitter?: () => number;
 }
 
 /**
@@ -187,7 +189,7 @@ export class Hca {
     this.portCount = opts.ports ?? 1;
     const counters = newCounters();
     const tpt = new MemoryTranslation(memory, profile.hca.maxMr, profile.hca.maxMtt);
-    const bus = new DmaBus(engine, profile.pci);
+    const bus = new DmaBus(engine, profile.pci, opts.dmaJitter);
     this.core = {
       name,
       engine,
@@ -465,13 +467,17 @@ export class Hca {
       }
       return false;
     }
+    // The receive engine starts a packet every rxPacketNs; each spends
+    // packetProcessNs in the pipeline (they overlap, and leave in order).
+    const h = this.core.profile.hca;
     const start = this.#rxFree > e.now ? this.#rxFree : e.now;
-    this.#rxFree = start + this.core.profile.hca.packetProcessNs;
+    this.#rxFree = start + h.rxPacketNs;
+    const due = start + (h.packetProcessNs > h.rxPacketNs ? h.packetProcessNs : h.rxPacketNs);
     this.#rxBytes.push(bytes);
-    this.#rxDue.push(this.#rxFree);
+    this.#rxDue.push(due);
     if (!this.#rxArmed) {
       this.#rxArmed = true;
-      e.schedule(this.#rxFree - e.now, this.#rxRun, this.#tagRx);
+      e.schedule(due - e.now, this.#rxRun, this.#tagRx);
     }
     return true;
   }

@@ -15,6 +15,16 @@
  * min(bus, link) bandwidth: the read for packet n+1 runs while packet n is
  * on the wire.
  *
+ * Per-byte and per-transaction costs are separate: a transfer of `n` bytes
+ * holds its direction of the bus for `pci.transactionNs + n / pci.bytesPerSec`
+ * (a PCI-X burst pays its address and attribute phases and a turnaround
+ * whatever its length), so many small DMAs (small-MTU packets) move fewer
+ * bytes per second than few large ones.
+ *
+ * With noise on, each transaction's latency gets an extra delay drawn from
+ * the host's stream (memory and bridge contention); completions still
+ * arrive in issue order.
+ *
  * @module
  */
 
@@ -39,6 +49,7 @@ export class DmaBus {
   #readFree = 0;
   #writeFree = 0;
   #lastVisible = 0;
+  #lastRead = 0;
   /** Bytes moved each way, for statistics. */
   bytesRead = 0;
   /** Bytes written to host memory by DMA. */
@@ -48,8 +59,13 @@ export class DmaBus {
    * Create it (hardware state; the device builds these).
    * @param engine the engine (for the clock)
    * @param pci the profile's bus parameters
+   * @param jitter extra latency of one transaction, ns (noise; absent = none)
    */
-  constructor(private engine: Engine, private pci: Profile["pci"]) {
+  constructor(
+    private engine: Engine,
+    private pci: Profile["pci"],
+    private jitter?: () => number,
+  ) {
     this.#nsPerByte = 1e9 / pci.bytesPerSec;
   }
 
@@ -64,9 +80,9 @@ export class DmaBus {
     return d > 0 ? d : 0;
   }
 
-  /** Time on the bus for `bytes`. */
+  /** Time on the bus for one transfer of `bytes` (its transaction overhead included). */
   transferNs(bytes: number): number {
-    return bytes * this.#nsPerByte;
+    return this.pci.transactionNs + bytes * this.#nsPerByte;
   }
 
   /**
@@ -77,10 +93,16 @@ export class DmaBus {
   readDoneAt(bytes: number, delayNs = 0): number {
     const now = this.engine.now + delayNs;
     const start = this.#readFree > now ? this.#readFree : now;
-    const xfer = bytes * this.#nsPerByte;
+    const xfer = this.transferNs(bytes);
     this.#readFree = start + xfer;
     this.bytesRead += bytes;
-    const done = start + this.pci.dmaReadLatencyNs + xfer;
+    let done = start + this.pci.dmaReadLatencyNs + xfer;
+    if (this.jitter) {
+      // The device consumes read completions in the order it issued the reads.
+      done += this.jitter();
+      if (done < this.#lastRead) done = this.#lastRead;
+      this.#lastRead = done;
+    }
     return done > this.#lastVisible ? done : this.#lastVisible;
   }
 
@@ -92,9 +114,9 @@ export class DmaBus {
   writeVisibleAt(bytes: number, delayNs = 0): number {
     const now = this.engine.now + delayNs;
     const start = this.#writeFree > now ? this.#writeFree : now;
-    this.#writeFree = start + bytes * this.#nsPerByte;
+    this.#writeFree = start + this.transferNs(bytes);
     this.bytesWritten += bytes;
-    const vis = this.#writeFree + this.pci.dmaWriteLatencyNs;
+    const vis = this.#writeFree + this.pci.dmaWriteLatencyNs + (this.jitter ? this.jitter() : 0);
     if (vis > this.#lastVisible) this.#lastVisible = vis;
     return this.#lastVisible;
   }

@@ -9,7 +9,8 @@
  *
  * Timing per WQE: the fetch (a DMA read of the WQE's size as the doorbell or
  * the previous WQE's link told it, mthca-style), `wqeProcessNs`, then
- * per packet a payload DMA read (none for inline data) and the link. Fetches
+ * per packet the send engine (`txPacketNs`, one packet at a time per HCA),
+ * a payload DMA read (none for inline data) and the link. Fetches
  * and payload reads overlap (the bus model serializes only the transfers),
  * and up to `txWindowFor(profile)` packets of a QP are in flight between DMA and
  * the port, so long messages stream at min(bus, link).
@@ -279,7 +280,8 @@ export class Requester {
     if (qp.state !== HwQpState.RTS && qp.state !== HwQpState.SQD) return;
     const now = this.core.engine.now;
     if (req.holdUntil > now) return this.kick(qp);
-    while (req.txInFlight < this.tp.txWindow && !req.error) {
+    const window = this.tp.windowFor(qp);
+    while (req.txInFlight < window && !req.error) {
       const w = qp.sq[req.index];
       if (!w) return;
       if (w.state === WqeState.ERROR) {
@@ -368,11 +370,12 @@ export class Requester {
     if (psnDiff(nextPsn, req.psnHigh) > 0) req.psnHigh = nextPsn;
     const slot = this.#slot(qp, w, last);
     const epoch = req.epoch;
-    if (p.inline || len === 0) {
-      this.#emit(qp, slot, i, off, len, epoch);
-    } else {
-      this.core.bus.read(len, () => this.#emit(qp, slot, i, off, len, epoch), this.#tagPkt);
-    }
+    // The send engine builds the packet, then (unless the data is inline) reads its payload.
+    const engine = this.tp.sendEngine();
+    const emit = () => this.#emit(qp, slot, i, off, len, epoch);
+    if (!p.inline && len > 0) this.core.bus.read(len, emit, this.#tagPkt, engine);
+    else if (engine > 0) this.core.engine.schedule(engine, emit, this.#tagPkt);
+    else emit();
   }
 
   /** Build packet `i` of the slot's WQE once its payload is in the device. */

@@ -1018,7 +1018,7 @@ export class Responder {
   kick(qp: Qp): void {
     const resp = qp.resp;
     const q = resp.responses;
-    while (q.length > 0 && resp.txInFlight < this.tp.txWindow) {
+    while (q.length > 0 && resp.txInFlight < this.tp.windowFor(qp)) {
       const r = q[0];
       if (r.kind === RespKind.ACK) {
         q.shift();
@@ -1088,7 +1088,10 @@ export class Responder {
       }
       this.#flush(qp);
     };
-    if (len > 0) this.core.bus.read(len, emit, this.#tagRead);
+    // Read responses pass the send engine like requests do.
+    const engine = this.tp.sendEngine();
+    if (len > 0) this.core.bus.read(len, emit, this.#tagRead, engine);
+    else if (engine > 0) this.core.engine.schedule(engine, emit, this.#tagRead);
     else emit();
   }
 

@@ -48,10 +48,12 @@ export const TxWindow = { NONE: 0, REQUESTER: 1, RESPONDER: 2 } as const;
 const TX_WINDOW = 4;
 
 /**
- * The send engine's read-ahead for a profile: enough packets to cover the
- * DMA read latency twice over at bus speed (so a long message streams at
- * min(bus, link)), never below {@link TX_WINDOW}. On PCI-X (0.9 µs, 880 MB/s,
- * 2 KiB packets) that is 4; on PCIe Gen5 (0.6 µs, 50 GB/s, 4 KiB) 18.
+ * The send engine's read-ahead for a profile and path MTU (default the
+ * profile's): enough packets to cover the DMA read latency twice over at bus
+ * speed (so a long message streams at min(bus, link)), never below
+ * {@link TX_WINDOW}. On PCI-X (0.9 µs, 2 KiB packets) that is 4; on PCIe
+ * Gen5 (0.6 µs, 50 GB/s, 4 KiB) 18. The engine reads ahead in bytes, so a
+ * smaller MTU gets more packets.
  *
  * @example
  * ```ts
@@ -62,9 +64,9 @@ const TX_WINDOW = 4;
  * assert.equal(txWindowFor(MODERN_GEN5_NDR), 18);
  * ```
  */
-export function txWindowFor(p: Profile): number {
+export function txWindowFor(p: Profile, mtu: number = p.link.mtu): number {
   const inFlight = (p.pci.dmaReadLatencyNs * p.pci.bytesPerSec) / 1e9;
-  return Math.max(TX_WINDOW, 2 * Math.ceil(inFlight / p.link.mtu) + 2);
+  return Math.max(TX_WINDOW, 2 * Math.ceil(inFlight / mtu) + 2);
 }
 
 /** Per-port transmit arbiter: FIFO of finished packets waiting for the link. */
@@ -134,8 +136,10 @@ export class Transport {
     this.txWindow = txWindowFor(core.profile);
   }
 
-  /** Packets per QP and direction between DMA and the port ({@link txWindowFor}). */
+  /** Packets per QP and direction between DMA and the port at the profile's MTU ({@link txWindowFor}). */
   readonly txWindow: number;
+  #windows = new Map<number, number>();
+  #sendEngineFree = 0;
 
   /** Bind the fabric ports (index 0 = port 1). */
   bindPorts(ports: readonly Port[]): void {
@@ -151,6 +155,30 @@ export class Transport {
    * Encode and queue a packet on port `portNum`. `window` says which of the
    * QP's windows it counts against until the port takes it.
    */
+  /** Packets a QP may have between DMA and the port at its path MTU ({@link txWindowFor}). */
+  windowFor(qp: Qp): number {
+    const mtu = qp.mtuBytes;
+    let w = this.#windows.get(mtu);
+    if (w === undefined) {
+      w = txWindowFor(this.core.profile, mtu);
+      this.#windows.set(mtu, w);
+    }
+    return w;
+  }
+
+  /**
+   * Claim the send engine for one data packet (request or read response):
+   * ns from now until its header is built and its payload read can be
+   * issued. One packet at a time per HCA, `hca.txPacketNs` each; the engine
+   * works ahead of the DMA and the wire, so it limits only the packet rate.
+   */
+  sendEngine(): number {
+    const now = this.core.engine.now;
+    const start = this.#sendEngineFree > now ? this.#sendEngineFree : now;
+    this.#sendEngineFree = start + this.core.profile.hca.txPacketNs;
+    return this.#sendEngineFree - now;
+  }
+
   send(portNum: number, init: PacketInit, qp: Qp | undefined, window: number): void {
     const q = this.#tx[portNum - 1];
     if (!q) {

@@ -12,6 +12,7 @@ import type { MachineMemory } from "../sim/memory.ts";
 import type { Prng } from "../sim/prng.ts";
 import type { Profile } from "../sim/profiles/schema.ts";
 import type { InterruptController } from "../sim/irq.ts";
+import type { CpuNoise } from "../sim/noise.ts";
 import type { Domain, DomainCore } from "./domain.ts";
 import { EventChannels } from "./event_channel.ts";
 import { GrantTables } from "./grant_table.ts";
@@ -60,6 +61,12 @@ export interface HypervisorOptions {
   xenstore?: XenStoreOptions;
   /** Receives exceptions from teardown hooks; default rethrows them asynchronously. */
   onHookError?: (err: unknown) => void;
+  /**
+   * The detours of a domain's vCPU (noise on, `sim/noise.ts`): an event
+   * upcall that comes due while the domain's kernel is in a detour runs when
+   * the detour ends. Absent: upcalls run on time.
+   */
+  cpuNoise?: (domid: number) => CpuNoise | undefined;
 }
 
 /**
@@ -194,7 +201,11 @@ export class HostState {
   /** Owner labels of dying domains' frames, to the domain (see {@link framesHeld}). */
   readonly dyingLabels = new Map<string, number>();
   /** Options with their defaults filled in. */
-  readonly opts: Required<Omit<HypervisorOptions, "pic" | "xenstore" | "onHookError">>;
+  readonly opts: Required<
+    Omit<HypervisorOptions, "pic" | "xenstore" | "onHookError" | "cpuNoise">
+  >;
+  /** The detours of a domain's vCPU (noise on), see {@link HypervisorOptions.cpuNoise}. */
+  readonly cpuNoise: ((domid: number) => CpuNoise | undefined) | undefined;
   /** Receives exceptions from teardown hooks. */
   readonly onHookError: (err: unknown) => void;
   /** Event channels of all domains. */
@@ -242,6 +253,7 @@ export class HostState {
       nrPirqs: opts.nrPirqs ?? 256,
       autoDestroy: opts.autoDestroy ?? true,
     };
+    this.cpuNoise = opts.cpuNoise;
     this.onHookError = opts.onHookError ?? ((err) =>
       queueMicrotask(() => {
         throw err;

@@ -398,14 +398,25 @@ export class Hypervisor {
     this.#h.upcallScheduled.add(domid);
     const delay = this.profile.xen.upcallNs + this.profile.xen.domainSwitchNs +
       this.#h.extraDelayNs;
-    this.engine.schedule(delay, () => this.#deliverUpcall(domid));
+    this.engine.schedule(this.#noisy(domid, delay), () => this.#deliverUpcall(domid));
+  }
+
+  /** `delay` from now, or later if the domain's vCPU is in a detour then (noise on). */
+  #noisy(domid: number, delay: number): number {
+    const noise = this.#h.cpuNoise?.(domid);
+    if (!noise) return delay;
+    const now = this.engine.now;
+    return noise.finish(now + delay, 0) - now;
   }
 
   #upcallInstalled(domid: number): void {
     const d = this.#h.domains.get(domid);
     if (!d?.running || !d.sharedInfo.upcallPending || this.#h.upcallScheduled.has(domid)) return;
     this.#h.upcallScheduled.add(domid);
-    this.engine.schedule(this.profile.xen.upcallNs, () => this.#deliverUpcall(domid));
+    this.engine.schedule(
+      this.#noisy(domid, this.profile.xen.upcallNs),
+      () => this.#deliverUpcall(domid),
+    );
   }
 
   #deliverUpcall(domid: number): void {

@@ -13,6 +13,7 @@ import { SubnetManager } from "../hca/subnet_manager.ts";
 import type { SwitchNode } from "../hca/switch.ts";
 import { Engine } from "../sim/engine.ts";
 import { InterruptController } from "../sim/irq.ts";
+import { HostNoise, NOISE_MODES, type NoiseMode } from "../sim/noise.ts";
 import { Prng } from "../sim/prng.ts";
 import { type Profile, resolveProfile } from "../sim/profiles/mod.ts";
 import { nativePlatform } from "./native_host.ts";
@@ -43,6 +44,13 @@ export interface ClusterOptions {
   seed: number;
   /** Keep a readable engine trace. */
   recordTrace?: boolean;
+  /**
+   * Draw the profile's noise (`noise` group: OS detours of every kernel,
+   * DMA jitter; `sim/noise.ts`) from the seed: "on" gives samples a spread
+   * (and `seed` a meaning for it); "off" (the default) gives exact,
+   * repeatable figures. Same seed, same samples either way.
+   */
+  noise?: NoiseMode;
 }
 
 /**
@@ -66,6 +74,10 @@ export class Cluster {
   readonly profile: Profile;
   readonly rng: Prng;
   readonly fabric: Fabric;
+  /** The seed the cluster was built with. */
+  readonly seed: number;
+  /** Whether the noise model is on. */
+  readonly noise: NoiseMode;
   #hosts: Host[] = [];
   #switch: SwitchNode | undefined;
   #started = false;
@@ -74,6 +86,18 @@ export class Cluster {
   /** @param opts see {@link ClusterOptions} */
   constructor(opts: ClusterOptions) {
     this.profile = resolveProfile(opts.profile as string | Profile);
+    const noise = opts.noise ?? "off";
+    if (!NOISE_MODES.includes(noise)) {
+      throw new VerbsError(
+        "EINVAL",
+        `Cluster: noise must be "on" or "off", got ${JSON.stringify(noise)}`,
+      );
+    }
+    if (!Number.isSafeInteger(opts.seed)) {
+      throw new VerbsError("EINVAL", `Cluster: seed must be an integer, got ${opts.seed}`);
+    }
+    this.noise = noise;
+    this.seed = opts.seed;
     this.engine = new Engine({ recordTrace: opts.recordTrace });
     this.rng = new Prng(opts.seed);
     this.fabric = new Fabric(this.engine, { profile: this.profile, prng: this.rng.fork() });
@@ -108,6 +132,10 @@ export class Cluster {
     const rng = this.rng.fork();
     const memory = new WatchedMemory((spec.memoryMiB ?? 4096) * 1024 * 1024, this.engine);
     const irq = new InterruptController();
+    // Noise streams are named after the host: another host added changes none of them.
+    const noise = this.noise === "on"
+      ? new HostNoise(this.engine, this.profile.noise, this.seed, spec.name)
+      : undefined;
     const hca = new Hca({
       engine: this.engine,
       memory,
@@ -116,6 +144,7 @@ export class Cluster {
       rng: rng.fork(),
       name: `${spec.name}/hca0`,
       fabric: this.fabric,
+      dmaJitter: noise?.dmaJitter(),
     });
     const hw: HostHardware = {
       name: spec.name,
@@ -125,6 +154,7 @@ export class Cluster {
       memory,
       irq,
       hca,
+      noise,
     };
     const host = new Host(hw, spec);
     this.#hosts.push(host);

@@ -20,9 +20,14 @@
  * domain: two application threads of one domain run on different cores;
  * their work does not serialize.
  *
+ * With noise on, each domain has its own view of the ledger
+ * ({@link CpuClock.withNoise}) carrying its kernel's detours (`sim/noise.ts`):
+ * work that meets a timer interrupt or a daemon finishes that much later.
+ *
  * @module
  */
 import type { Engine } from "../sim/engine.ts";
+import type { CpuNoise } from "../sim/noise.ts";
 
 const NO_PROCESS = {};
 
@@ -46,9 +51,25 @@ const NO_PROCESS = {};
  */
 export class CpuClock {
   static #clocks = new WeakMap<Engine, CpuClock>();
-  #busy = new WeakMap<object, number>();
+  #busy: WeakMap<object, number>;
+  #noise: CpuNoise | undefined;
 
-  private constructor(readonly engine: Engine) {}
+  private constructor(
+    readonly engine: Engine,
+    busy = new WeakMap<object, number>(),
+    noise?: CpuNoise,
+  ) {
+    this.#busy = busy;
+    this.#noise = noise;
+  }
+
+  /**
+   * The same ledger seen from a domain whose kernel takes detours (`noise`;
+   * undefined gives this clock back): charges stretch over the detours they meet.
+   */
+  withNoise(noise: CpuNoise | undefined): CpuClock {
+    return noise ? new CpuClock(this.engine, this.#busy, noise) : this;
+  }
 
   /** The ledger of `engine` (one per engine). */
   static of(engine: Engine): CpuClock {
@@ -76,7 +97,8 @@ export class CpuClock {
    */
   charge(ns: number): number {
     const k = this.#key();
-    const done = Math.max(this.#busy.get(k) ?? 0, this.engine.now) + ns;
+    const start = Math.max(this.#busy.get(k) ?? 0, this.engine.now);
+    const done = this.#noise ? this.#noise.finish(start, ns) : start + ns;
     this.#busy.set(k, done);
     return done;
   }

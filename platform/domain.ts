@@ -10,6 +10,7 @@
  */
 import type { AddressSpace } from "../sim/address_space.ts";
 import type { Engine } from "../sim/engine.ts";
+import type { CpuNoise } from "../sim/noise.ts";
 import type { Profile } from "../sim/profiles/mod.ts";
 import { VerbsError } from "../drivers/uapi/errors.ts";
 import type { UverbsDevice } from "../drivers/uapi/uverbs.ts";
@@ -123,6 +124,8 @@ export interface DomainOptions {
   devices?: UverbsDevice[];
   /** Registration cache for contexts opened without saying (default off; see `reg_cache.ts`). */
   regCache?: boolean;
+  /** Its kernel's detours when the cluster's noise is on (`sim/noise.ts`). */
+  noise?: CpuNoise;
 }
 
 /**
@@ -172,7 +175,7 @@ export class Domain {
     this.engine = o.engine;
     this.profile = o.profile;
     this.memory = new DomainMemory(o.space, o.machine);
-    this.cpu = CpuClock.of(o.engine);
+    this.cpu = CpuClock.of(o.engine).withNoise(o.noise);
     this.regCache = o.regCache ?? false;
     this.#devices = o.devices ? [...o.devices] : [];
   }

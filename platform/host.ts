@@ -13,6 +13,7 @@
  * @module
  */
 import type { Engine } from "../sim/engine.ts";
+import type { HostNoise } from "../sim/noise.ts";
 import type { InterruptController } from "../sim/irq.ts";
 import type { Prng } from "../sim/prng.ts";
 import type { Profile } from "../sim/profiles/mod.ts";
@@ -113,6 +114,8 @@ export interface HostHardware {
   readonly memory: WatchedMemory;
   readonly irq: InterruptController;
   readonly hca: HostHca;
+  /** The host's noise streams, when the cluster's noise is on (`sim/noise.ts`). */
+  readonly noise?: HostNoise;
 }
 
 /**

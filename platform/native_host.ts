@@ -84,6 +84,7 @@ export class NativePlatform implements HostPlatform {
       profile: hw.profile,
       space,
       machine: hw.memory,
+      noise: hw.noise?.cpu("os"),
     });
     this.driver = hostDriver(hw, this.kernel);
     // The handler runs after interrupt entry (APIC, irq_enter, dispatch).

@@ -41,3 +41,23 @@ export function asVerbsError(e: unknown, what: string): unknown {
   }
   return e;
 }
+
+/**
+ * The name of a Xen domain's kernel among its host's noise streams
+ * (`sim/noise.ts`): "dom0", or "guest/NAME" (one stream per guest name).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { xenKernelName } from "./util.ts";
+ * const hv = { domain: (id: number) => id === 3 ? { name: "vm0" } : undefined };
+ * assert.equal(xenKernelName(hv, 0), "dom0");
+ * assert.equal(xenKernelName(hv, 3), "guest/vm0");
+ * ```
+ */
+export function xenKernelName(
+  hv: { domain(domid: number): { name: string } | undefined },
+  domid: number,
+): string {
+  return domid === 0 ? "dom0" : `guest/${hv.domain(domid)?.name ?? `domid${domid}`}`;
+}

@@ -15,7 +15,7 @@ import type { Domain as XenDomain } from "../hypervisor/domain.ts";
 import type { Hypervisor } from "../hypervisor/hypervisor.ts";
 import { Domain } from "./domain.ts";
 import type { GuestDomain, GuestOptions, HostHardware } from "./host.ts";
-import { asVerbsError, inEngine } from "./util.ts";
+import { asVerbsError, inEngine, xenKernelName } from "./util.ts";
 
 /**
  * What a guest needs of the host that runs it (the Xen host's toolstack,
@@ -31,7 +31,7 @@ import { asVerbsError, inEngine } from "./util.ts";
  * ```
  */
 export interface GuestToolstack {
-  readonly hw: Pick<HostHardware, "engine" | "profile" | "memory">;
+  readonly hw: Pick<HostHardware, "engine" | "profile" | "memory" | "noise">;
   readonly hv: Hypervisor;
   /** Resolves when dom0's backend instance for `domid` has torn down (undefined: none). */
   backendDone(domid: number): Promise<void> | undefined;
@@ -88,6 +88,7 @@ export class XenGuest extends Domain implements GuestDomain {
       space: xd.memory,
       machine: hw.memory,
       regCache: opts.regCache ?? true,
+      noise: hw.noise?.cpu(xenKernelName(platform.hv, xd.domid)),
     });
     this.#platform = platform;
     this.xen = xd;

@@ -30,7 +30,7 @@ import type { AuditViolation } from "../sim/frame_audit.ts";
 import { Domain } from "./domain.ts";
 import type { GuestOptions, HostCounters, HostHardware, HostPlatform, HostSpec } from "./host.ts";
 import { hostDriver } from "./native_host.ts";
-import { asVerbsError, inEngine } from "./util.ts";
+import { asVerbsError, inEngine, xenKernelName } from "./util.ts";
 import { XenGuest } from "./xen_guest.ts";
 
 /** The datapaths through dom0 the backend serves, by the toolstack's `mode`. */
@@ -78,6 +78,7 @@ export class XenPlatform implements HostPlatform {
     this.hv = new Hypervisor(hw.engine, hw.memory, hw.profile, hw.rng.fork(), {
       dom0MemoryBytes: DOM0_BYTES,
       pic: hw.irq,
+      cpuNoise: hw.noise ? (domid) => hw.noise!.cpu(xenKernelName(this.hv, domid)) : undefined,
     });
     const space = this.hv.dom0.memory;
     this.dom0 = new Domain({
@@ -87,6 +88,7 @@ export class XenPlatform implements HostPlatform {
       profile: hw.profile,
       space,
       machine: hw.memory,
+      noise: hw.noise?.cpu(xenKernelName(this.hv, 0)),
     });
     this.driver = hostDriver(hw, space);
   }

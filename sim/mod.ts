@@ -5,6 +5,7 @@
  */
 export * from "./engine.ts";
 export * from "./prng.ts";
+export * from "./noise.ts";
 export * from "./memory.ts";
 export * from "./irq.ts";
 export * from "./profiles/mod.ts";

@@ -69,6 +69,31 @@ export class Prng {
     return p > 0 && this.next() < p;
   }
 
+  /**
+   * A generator for the stream named `label` of a run seeded `seed`: the
+   * same pair always gives the same stream, and it draws nothing from any
+   * other generator (so adding a named stream changes no existing one).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Prng } from "./prng.ts";
+   * const a = Prng.derive(1, "noise/node0/hca").nextU32();
+   * assert.equal(Prng.derive(1, "noise/node0/hca").nextU32(), a);
+   * assert.notEqual(Prng.derive(1, "noise/node1/hca").nextU32(), a);
+   * assert.notEqual(Prng.derive(2, "noise/node0/hca").nextU32(), a);
+   * ```
+   */
+  static derive(seed: number, label: string): Prng {
+    // FNV-1a over the label's UTF-16 code units, started from the seed's two halves.
+    let h = (0x811c9dc5 ^ (seed >>> 0)) >>> 0;
+    h = Math.imul(h ^ (Math.floor(seed / 4294967296) >>> 0), 0x01000193) >>> 0;
+    for (let i = 0; i < label.length; i++) {
+      h = Math.imul(h ^ label.charCodeAt(i), 0x01000193) >>> 0;
+    }
+    return new Prng(h);
+  }
+
   /** An independent generator derived from this one (for a sub-component). */
   fork(): Prng {
     return new Prng(this.nextU32() * 4294967296 + this.nextU32());

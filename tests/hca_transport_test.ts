@@ -161,10 +161,13 @@ Deno.test("hca transport: an RDMA WRITE's completion time moves by exactly the p
   const path: [string, string, number, number][] = [
     ["pci", "mmioWriteNs", 100, 1], // the doorbell
     ["pci", "dmaReadLatencyNs", 200, 1], // the WQE fetch (inline data: no payload read)
+    ["pci", "transactionNs", 30, 3], // the WQE fetch, the data at b, the CQE at a
     ["hca", "wqeProcessNs", 1000, 1], // the requester starts the WQE
+    ["hca", "txPacketNs", 100, 1], // the send engine builds the WRITE (ACKs come from the receive side)
     ["link", "propagationNs", 50, 4], // a→switch→b, and the ACK back
     ["link", "switchHopNs", 40, 2],
     ["hca", "packetProcessNs", 500, 2], // the WRITE at b, the ACK at a
+    ["hca", "rxPacketNs", 500, 0], // occupancy, not latency: still below packetProcessNs
     ["pci", "dmaWriteLatencyNs", 70, 2], // the data at b (before the ACK), the CQE at a
     ["hca", "cqeWriteNs", 300, 1],
   ];

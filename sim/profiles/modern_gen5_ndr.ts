@@ -45,8 +45,11 @@ export const MODERN_GEN5_NDR: Profile = {
     dmaReadLatencyNs: 600,
     // Posted write to memory.
     dmaWriteLatencyNs: 200,
-    // Gen5 x16: 63 GB/s raw per direction, ~ 50 GB/s effective.
+    // Gen5 x16: 63 GB/s raw per direction, ~ 50 GB/s effective after TLP headers and DLLPs.
     bytesPerSec: 50e9,
+    // Estimate: the fixed part of one DMA (a read request TLP, ~ 26 bytes of header and
+    // framing on a 64 GB/s link); per-TLP overheads of long transfers are in the rate above.
+    transactionNs: 1,
   },
   hca: {
     // ConnectX firmware command (CREATE_QP, CREATE_MKEY): a few µs.
@@ -55,8 +58,14 @@ export const MODERN_GEN5_NDR: Profile = {
     commandPerMttNs: 5,
     // Send engine per WQE.
     wqeProcessNs: 50,
-    // Receive engine per packet.
+    // Estimate: send engine time per packet. ConnectX-class HCAs process packets in parallel
+    // hardware pipelines at hundreds of millions per second (NVIDIA quotes ConnectX-7 message
+    // rates in that range); 5 ns = 200 M packets/s per HCA.
+    txPacketNs: 5,
+    // Receive pipeline latency per packet.
     packetProcessNs: 30,
+    // Estimate: receive engine time per packet, as txPacketNs.
+    rxPacketNs: 5,
     // CQE build.
     cqeWriteNs: 20,
     // EQE build and MSI-X.
@@ -159,4 +168,55 @@ export const MODERN_GEN5_NDR: Profile = {
     // Single-core STREAM-like rate on DDR5 (as cpu.memcpyBytesPerSec).
     computeBytesPerSec: 20e9,
   },
+  noise: {
+    // Estimate: DDR5 bank conflicts and refresh, root-complex arbitration.
+    dmaJitterNs: 10,
+    // CONFIG_HZ=1000 (RHEL/Rocky kernels); tickless only on isolated cores.
+    osTickPeriodNs: 1_000_000,
+    // Estimate: a timer interrupt on a current Xeon, about 1 µs (Hoefler et al., SC 2010,
+    // measured µs-scale tick detours on Linux clusters).
+    osTickNs: 1_000,
+    // Estimate: daemon and kernel-thread detours, one every 10 ms on average (Poisson)...
+    osDetourIntervalNs: 10_000_000,
+    // ...about 10 µs long (exponential).
+    osDetourNs: 10_000,
+  },
+  // What the native path is calibrated to (tests/calibration_test.ts measures each, noise off).
+  calibration: [
+    {
+      metric: "rdma-write-lat",
+      method: "ib_write_lat -s 2, inline: ping-pong of 2-byte RDMA WRITEs between two bare-metal " +
+        "hosts through one switch, each side spinning on the last byte of its buffer; half a " +
+        "round trip, median",
+      target: 1.1,
+      band: [0.9, 1.3],
+      unit: "us",
+      source: "estimate for the class: NVIDIA's ConnectX-7 product material states sub-" +
+        "microsecond adapter latency; through one Quantum-2 switch (~130 ns) ib_write_lat is " +
+        "about 1-1.2 us. This model rings a doorbell and fetches the WQE (no BlueFlame/WQE-" +
+        "by-MMIO), which costs one PCIe read.",
+    },
+    {
+      metric: "rdma-write-bw",
+      method: "ib_write_bw -s 1048576: 1 MiB RDMA WRITEs, 16 outstanding, each signaled; bytes " +
+        "/ (last completion - first post); MB/s = 10^6 B/s",
+      target: 48_000,
+      band: [45_000, 50_000],
+      unit: "MB/s",
+      source: "NVIDIA ConnectX-7 VPI adapter user manual (docs.nvidia.com, 'Introduction'): one " +
+        "NDR 400 Gb/s port on PCIe Gen5 x16; 400 Gb/s is 50 GB/s of payload, the band's top. " +
+        "The band's bottom is an estimate (headers and PCIe overheads cost a few %).",
+    },
+    {
+      metric: "rdma-write-rate",
+      method: "ib_write_bw -s 2, inline: 2-byte RDMA WRITEs on one QP from one thread, 64 " +
+        "outstanding, each signaled; messages / time, millions per second",
+      target: 15,
+      band: [8, 30],
+      unit: "Mmsg/s",
+      source: "estimate: NVIDIA quotes ConnectX-7 message rates of hundreds of millions per " +
+        "second over many QPs and cores; one QP driven by one thread without post lists is CPU " +
+        "bound (post + poll per message) at some 10-20 million per second.",
+    },
+  ],
 };

@@ -79,13 +79,34 @@ export const PROFILE_SCHEMA = {
       unit: "time",
       doc: "device DMA write until it is visible in host memory",
     },
-    bytesPerSec: { unit: "rate", doc: "effective bus bandwidth per direction", positive: true },
+    bytesPerSec: {
+      unit: "rate",
+      doc: "per-byte DMA rate per direction (data phases; the per-transaction cost is separate)",
+      positive: true,
+    },
+    transactionNs: {
+      unit: "time",
+      doc:
+        "bus time per DMA transaction on top of its bytes (address/attribute phases, turnaround)",
+    },
   },
   hca: {
     commandNs: { unit: "time", doc: "firmware command (context write/transition, MPT/MTT write)" },
     commandPerMttNs: { unit: "time", doc: "extra command time per MTT entry written" },
     wqeProcessNs: { unit: "time", doc: "engine work to start one WQE after it is fetched" },
-    packetProcessNs: { unit: "time", doc: "receive-side work per packet before DMA" },
+    txPacketNs: {
+      unit: "time",
+      doc: "send engine time per packet (header build, DMA request), one packet at a time per HCA",
+    },
+    packetProcessNs: {
+      unit: "time",
+      doc: "receive pipeline latency per packet before its DMA (header, QP context, PSN checks)",
+    },
+    rxPacketNs: {
+      unit: "time",
+      doc:
+        "receive engine time per packet: packets overlap in the pipeline, one starts per rxPacketNs",
+    },
     cqeWriteNs: { unit: "time", doc: "engine work to build a CQE (DMA time is separate)" },
     eqeNs: { unit: "time", doc: "engine work to write an EQE and raise the interrupt" },
     ackDelayNs: { unit: "time", doc: "responder delay before an ACK leaves (coalescing window)" },
@@ -253,10 +274,91 @@ export const PROFILE_SCHEMA = {
       doc: "memory traffic per second that comm.compute() charges (one core, STREAM-like)",
       positive: true,
     },
+  noise: {
+    dmaJitterNs: {
+      unit: "time",
+      doc: "mean extra latency of one DMA transaction (exponential; with noise on)",
+    },
+    osTickPeriodNs: { unit: "time", doc: "timer interrupt period of every kernel (0 = none)" },
+    osTickNs: { unit: "time", doc: "CPU time one timer interrupt takes from the program" },
+    osDetourIntervalNs: {
+      unit: "time",
+      doc: "mean interval between random detours: daemons, softirqs (Poisson; 0 = none)",
+    },
+    osDetourNs: { unit: "time", doc: "mean length of a random detour (exponential)" },
   },
 } as const satisfies Record<string, Record<string, ParamSpec>>;
 
 type Schema = typeof PROFILE_SCHEMA;
+
+/**
+ * What a calibration target measures, and in which unit. The calibration
+ * test (`tests/calibration_test.ts`) knows how to measure each through the
+ * public API; `method` in a target says it in words.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CALIBRATION_METRICS } from "./schema.ts";
+ * assert.equal(CALIBRATION_METRICS["rdma-write-lat"], "us");
+ * assert.equal(CALIBRATION_METRICS["rdma-write-bw"], "MB/s"); // 10^6 bytes per second
+ * ```
+ */
+export const CALIBRATION_METRICS = {
+  /** 2-byte RDMA WRITE ping-pong, memory polled: half round trip. */
+  "rdma-write-lat": "us",
+  /** 2-byte SEND/RECV ping-pong, CQ polled: half round trip. */
+  "send-lat": "us",
+  /** 1 MiB RDMA WRITE stream: bytes per second (10^6). */
+  "rdma-write-bw": "MB/s",
+  /** 2-byte RDMA WRITE stream on one QP: messages per second (10^6). */
+  "rdma-write-rate": "Mmsg/s",
+  /** ibv_reg_mr of one 4 KiB page. */
+  "reg-mr-1-page": "us",
+  /** ibv_reg_mr of 1024 pages (4 MiB). */
+  "reg-mr-1024-pages": "us",
+} as const;
+
+/**
+ * A name of {@link CALIBRATION_METRICS}.
+ *
+ * @example
+ * ```ts
+ * import type { CalibrationMetric } from "./schema.ts";
+ * const m: CalibrationMetric = "send-lat";
+ * ```
+ */
+export type CalibrationMetric = keyof typeof CALIBRATION_METRICS;
+
+/**
+ * One published figure the native path is calibrated to: where the model's
+ * measurement (noise off) must land, and where the figure comes from. A
+ * `source` that starts with "estimate:" says that no published figure was
+ * found and how the number was derived.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PCIX_SDR_2006 } from "./pcix_sdr_2006.ts";
+ * const t = PCIX_SDR_2006.calibration.find((c) => c.metric === "rdma-write-bw")!;
+ * assert.ok(t.band[0] <= t.target && t.target <= t.band[1]);
+ * assert.equal(t.unit, "MB/s");
+ * ```
+ */
+export interface CalibrationTarget {
+  /** What is measured. */
+  metric: CalibrationMetric;
+  /** How, in words: benchmark, size, polling, what is averaged, the unit's convention. */
+  method: string;
+  /** The published (or estimated) figure. */
+  target: number;
+  /** The tolerance band [low, high] the model must land in. */
+  band: readonly [number, number];
+  /** Unit of target and band (the metric's). */
+  unit: string;
+  /** Title, venue, year and the figure/table, or "estimate: …". */
+  source: string;
+}
 
 /**
  * A complete cost profile, values in canonical units (ns, bytes/s, bytes, counts).
@@ -278,6 +380,10 @@ export type Profile =
   & { name: string; description: string }
   & {
     [G in keyof Schema]: { [P in keyof Schema[G]]: number };
+  }
+  & {
+    /** Published figures of the native path with tolerance bands (checked by tests). */
+    calibration: readonly CalibrationTarget[];
   };
 
 /**
@@ -397,11 +503,17 @@ export function buildProfile(input: unknown, base: Profile): Profile {
       continue;
     }
     if (g === "base") continue; // resolved by the caller
+    if (g === "calibration") {
+      out.calibration = parseCalibration(body);
+      continue;
+    }
     const spec = groups[g];
     if (!spec) {
       throw new ProfileError(
         g,
-        `unknown group (known: name, description, base, ${Object.keys(groups).join(", ")})`,
+        `unknown group (known: name, description, base, calibration, ${
+          Object.keys(groups).join(", ")
+        })`,
       );
     }
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
@@ -422,6 +534,63 @@ export function buildProfile(input: unknown, base: Profile): Profile {
     }
   }
   return out;
+}
+
+/** Check a user's `calibration` list (each entry as {@link CalibrationTarget}). */
+function parseCalibration(body: unknown): CalibrationTarget[] {
+  if (!Array.isArray(body)) throw new ProfileError("calibration", "must be a list of targets");
+  return body.map((raw, i) => {
+    const path = `calibration[${i}]`;
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      throw new ProfileError(path, "must be a mapping");
+    }
+    const e = raw as Record<string, unknown>;
+    for (const k of Object.keys(e)) {
+      if (!["metric", "method", "target", "band", "unit", "source"].includes(k)) {
+        throw new ProfileError(
+          `${path}.${k}`,
+          "unknown key (known: metric, method, target, band, unit, source)",
+        );
+      }
+    }
+    const metric = e.metric;
+    if (typeof metric !== "string" || !(metric in CALIBRATION_METRICS)) {
+      throw new ProfileError(
+        `${path}.metric`,
+        `unknown metric ${JSON.stringify(metric)} (known: ${
+          Object.keys(CALIBRATION_METRICS).join(", ")
+        })`,
+      );
+    }
+    const unit = CALIBRATION_METRICS[metric as CalibrationMetric];
+    if (e.unit !== undefined && e.unit !== unit) {
+      throw new ProfileError(`${path}.unit`, `${metric} is measured in ${unit}, not ${e.unit}`);
+    }
+    for (const k of ["method", "source"]) {
+      if (typeof e[k] !== "string" || (e[k] as string).trim() === "") {
+        throw new ProfileError(`${path}.${k}`, "must be a non-empty string");
+      }
+    }
+    const band = e.band;
+    const num = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
+    if (!Array.isArray(band) || band.length !== 2 || !num(band[0]) || !num(band[1])) {
+      throw new ProfileError(`${path}.band`, "must be [low, high], two non-negative numbers");
+    }
+    if (!num(e.target) || band[0] > (e.target as number) || (e.target as number) > band[1]) {
+      throw new ProfileError(
+        `${path}.target`,
+        `must be a number inside the band [${band[0]}, ${band[1]}]`,
+      );
+    }
+    return {
+      metric: metric as CalibrationMetric,
+      method: e.method as string,
+      target: e.target as number,
+      band: [band[0], band[1]] as const,
+      unit,
+      source: e.source as string,
+    };
+  });
 }
 
 /**
