@@ -90,11 +90,15 @@ Deno.test("the split baseline's latency overhead is per message: the same at eve
     const split = await writeLatency("pcix-sdr-2006", { size, iters: 30, placement: "split" });
     extra.push(Math.round((split.typicalUs - native.typicalUs) * 1000));
   }
-  assert.equal(new Set(extra).size, 1, `one-way extra by size: ${extra.join(", ")} ns`);
-  // Guest kernel entry, marshalling, the notifying hypercall, dom0's upcall and switch, its
-  // marshalling and checks, and the copy of one 64-byte WQE.
+  // The same to within one poll period: the spinning reader notices a write at its next poll.
   const x = new Cluster({ profile: "pcix-sdr-2006", seed: 1 }).profile;
+  assert.ok(
+    Math.max(...extra) - Math.min(...extra) <= x.cpu.emptyPollNs,
+    `one-way extra by size: ${extra.join(", ")} ns`,
+  );
+  // Guest kernel entry, marshalling, the notifying hypercall, dom0's upcall and switch, its
+  // marshalling and checks, and the copy of one WQE.
   const doorbell = x.cpu.syscallNs + 2 * x.xen.ringMarshalNs + x.xen.hypercallNs +
     x.xen.upcallNs + x.xen.domainSwitchNs + x.xen.backendOpNs;
-  assert.ok(extra[0] >= doorbell && extra[0] < doorbell + 200, `${extra[0]} vs ${doorbell} ns`);
+  for (const e of extra) assert.ok(e >= doorbell && e < doorbell + 200, `${e} vs ${doorbell} ns`);
 });

@@ -274,6 +274,7 @@ export const PROFILE_SCHEMA = {
       doc: "memory traffic per second that comm.compute() charges (one core, STREAM-like)",
       positive: true,
     },
+  },
   noise: {
     dmaJitterNs: {
       unit: "time",
@@ -324,8 +325,10 @@ export const CALIBRATION_METRICS = {
  *
  * @example
  * ```ts
- * import type { CalibrationMetric } from "./schema.ts";
+ * import assert from "node:assert/strict";
+ * import { CALIBRATION_METRICS, type CalibrationMetric } from "./schema.ts";
  * const m: CalibrationMetric = "send-lat";
+ * assert.equal(CALIBRATION_METRICS[m], "us");
  * ```
  */
 export type CalibrationMetric = keyof typeof CALIBRATION_METRICS;
