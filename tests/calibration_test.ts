@@ -10,9 +10,11 @@ import assert from "node:assert/strict";
 import {
   type CalibrationMetric,
   type CalibrationTarget,
+  Cluster,
   MODERN_GEN5_NDR,
   PCIX_SDR_2006,
   type Profile,
+  resolveProfile,
 } from "../mod.ts";
 import { median, nativePair, pingPong, regMrUs, writeStream } from "./support/measure.ts";
 
@@ -92,4 +94,33 @@ Deno.test("calibration: a failing measurement names the value, the band and the 
       e.message.includes(`measured ${(t.band[1] * 2).toFixed(3)} ${t.unit}`) &&
       e.message.includes(t.source),
   );
+});
+
+Deno.test("calibration: a profile's own targets are checked like every other key; noise takes on/off", () => {
+  const ok = {
+    metric: "send-lat",
+    method: "my ping-pong",
+    target: 3,
+    band: [2, 4],
+    source: "my lab, 2024",
+  };
+  const p = resolveProfile({ base: "pcix-sdr-2006", calibration: [ok] });
+  assert.deepEqual(p.calibration, [{ ...ok, unit: "us" }]);
+  const bad: [unknown, RegExp][] = [
+    [{ ...ok, metric: "latency" }, /calibration\[0\]\.metric.*unknown metric "latency"/],
+    [{ ...ok, target: 9 }, /calibration\[0\]\.target.*inside the band \[2, 4\]/],
+    [{ ...ok, band: [2] }, /calibration\[0\]\.band/],
+    [{ ...ok, unit: "ms" }, /send-lat is measured in us, not ms/],
+    [{ ...ok, source: "" }, /calibration\[0\]\.source.*non-empty/],
+    [{ ...ok, colour: "red" }, /calibration\[0\]\.colour.*unknown key/],
+  ];
+  for (const [entry, re] of bad) {
+    assert.throws(() => resolveProfile({ calibration: [entry] }), re);
+  }
+  assert.throws(() => resolveProfile({ calibration: "none" }), /must be a list/);
+  assert.throws(
+    () => new Cluster({ profile: "pcix-sdr-2006", seed: 1, noise: "loud" as "on" }),
+    /Cluster: noise must be "on" or "off", got "loud"/,
+  );
+  assert.equal(new Cluster({ profile: "pcix-sdr-2006", seed: 1 }).noise, "off");
 });

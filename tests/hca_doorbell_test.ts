@@ -68,3 +68,42 @@ Deno.test("hca doorbell: the device sees a doorbell mmioWriteNs after the write"
     assert.equal(p.a.hca.stats().counters.doorbells, before + 1);
   });
 });
+
+Deno.test("hca doorbell: one doorbell for three WQEs fetches each by the size the previous one links", async () => {
+  await withPair({}, async (p) => {
+    const { qa, cqa } = await connectedQps(p); // 64-byte slots
+    const dst = await p.b.buffer(64);
+    const bus = p.a.hca.core.bus;
+    const write = (n: number) => ({
+      opcode: WqeOpcode.RDMA_WRITE,
+      flags: WqeFlags.SIGNALED,
+      remoteAddr: dst.addr + 8 * n,
+      rkey: dst.key,
+      inline: pattern(n + 1, n + 1), // 1..3 bytes: one 16-byte inline segment each
+    });
+    for (let n = 0; n < 3; n++) p.a.postSend(qa, write(n), qa.uar, false);
+    const before = bus.bytesRead;
+    p.a.ringSend(qa); // names only the first WQE's size; the links name the others
+    const cqes = await p.a.waitCqes(cqa, 3);
+    assert.deepEqual(cqes.map((c) => c.syndrome), [0, 0, 0]);
+    // Three 48-byte WQEs (control, remote address, inline) out of 64-byte slots; inline: no payload reads.
+    assert.equal(bus.bytesRead - before, 3 * 48);
+    for (let n = 0; n < 3; n++) {
+      assert.deepEqual(p.b.read(dst.addr + 8 * n, n + 1), pattern(n + 1, n + 1));
+    }
+  });
+});
+
+Deno.test("hca doorbell: a send doorbell naming no size, or more than the slot, is dropped", async () => {
+  await withPair({}, async (p) => {
+    const { qa } = await connectedQps(p);
+    const base = p.a.hca.stats().doorbellsRejected;
+    const sent = p.a.hca.stats().packetsSent;
+    p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: 0, inline: pattern(8) }, qa.uar, false);
+    p.a.ring(qa.uar, UarOffset.SEND, sendDoorbellWord(qa.qpn, 0), 1);
+    p.a.ring(qa.uar, UarOffset.SEND, sendDoorbellWord(qa.qpn, qa.sqStride / 16 + 1), 1);
+    await p.engine.sleep(10_000);
+    assert.equal(p.a.hca.stats().doorbellsRejected - base, 2);
+    assert.equal(p.a.hca.stats().packetsSent, sent);
+  });
+});
