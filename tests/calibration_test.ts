@@ -18,26 +18,21 @@ import {
 } from "../mod.ts";
 import { median, nativePair, pingPong, regMrUs, writeStream } from "./support/measure.ts";
 
+/** Median half round trip (µs) of a 2-byte inline ping-pong. */
+const halfRtt = async (profile: string, op: "write" | "send") =>
+  median(
+    await pingPong(await nativePair({ profile, maxInline: 64 }), {
+      op,
+      size: 2,
+      iters: 50,
+      inline: true,
+    }),
+  ) / 1000;
+
 /** How each metric is measured (what `method` says in words). */
 const MEASURE: Record<CalibrationMetric, (profile: string) => Promise<number>> = {
-  "rdma-write-lat": async (profile) =>
-    median(
-      await pingPong(await nativePair({ profile, maxInline: 64 }), {
-        op: "write",
-        size: 2,
-        iters: 50,
-        inline: true,
-      }),
-    ) / 1000,
-  "send-lat": async (profile) =>
-    median(
-      await pingPong(await nativePair({ profile, maxInline: 64 }), {
-        op: "send",
-        size: 2,
-        iters: 50,
-        inline: true,
-      }),
-    ) / 1000,
+  "rdma-write-lat": (profile) => halfRtt(profile, "write"),
+  "send-lat": (profile) => halfRtt(profile, "send"),
   "rdma-write-bw": async (profile) =>
     (await writeStream(await nativePair({ profile, bufBytes: 1 << 20 }), {
       size: 1 << 20,
