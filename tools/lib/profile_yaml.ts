@@ -26,7 +26,7 @@ import { errorAt, parseYaml } from "./yaml_errors.ts";
  * assert.throws(() => profileFromYaml("pci:\n  bogus: 1\n", "p.yaml"), {
  *   name: "YamlInputError",
  *   message: "p.yaml:2:3: profile key 'pci.bogus': unknown key " +
- *     "(known: mmioWriteNs, dmaReadLatencyNs, dmaWriteLatencyNs, bytesPerSec)",
+ *     "(known: mmioWriteNs, dmaReadLatencyNs, dmaWriteLatencyNs, bytesPerSec, transactionNs)",
  * });
  * ```
  */
