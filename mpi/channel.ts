@@ -809,7 +809,11 @@ export class Channel {
     for (const c of this.#polling) {
       const r = c.ring!;
       if (r.idleAt === events) continue;
-      if (this.#headByte(r) !== 0 && r.waitTail === 0) return true;
+      // Something happened since the last look: a new head, or the tail of a
+      // packet whose head was already seen (a fast-path packet of two wire
+      // packets whose tail landed while the rank was paying CPU debt). Either
+      // way the ring must be read again before the rank sleeps on it.
+      if (this.#headByte(r) !== 0) return true;
     }
     return false;
   }
