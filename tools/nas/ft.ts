@@ -333,32 +333,22 @@ class FtRank {
         await this.cffts(1, -1, s0, x2, x2);
       }
     } else {
-      const xy = (
-        from: readonly number[],
-        to: readonly number[],
-        a: Float64Array,
-        b: Float64Array,
-      ) =>
-        this.transpose(
-          this.slice2!,
-          a,
-          b,
-          (i, o) => transposeXYLocal(from[0], from[1], from[2], i, o),
-          (g, o) => transposeXYFinish(to[0], to[1], to[2], L.np1, g, o),
-        );
-      const xz = (
-        from: readonly number[],
-        to: readonly number[],
-        a: Float64Array,
-        b: Float64Array,
-      ) =>
-        this.transpose(
-          this.slice1!,
-          a,
-          b,
-          (i, o) => transposeXZLocal(from[0], from[1], from[2], i, o),
-          (g, o) => transposeXZFinish(to[0], to[1], to[2], L.np2, g, o),
-        );
+      type Local = typeof transposeXYLocal;
+      type Finish = typeof transposeXYFinish;
+      // transpose_x_y (row of the array: commslice2) and transpose_x_z (commslice1) between
+      // the layouts of stages `from` and `to`.
+      const pass =
+        (slice: Comm, local: Local, finish: Finish, np: number) =>
+        (from: readonly number[], to: readonly number[], a: Float64Array, b: Float64Array) =>
+          this.transpose(
+            slice,
+            a,
+            b,
+            (i, o) => local(from[0], from[1], from[2], i, o),
+            (g, o) => finish(to[0], to[1], to[2], np, g, o),
+          );
+      const xy = pass(this.slice2!, transposeXYLocal, transposeXYFinish, L.np1);
+      const xz = pass(this.slice1!, transposeXZLocal, transposeXZFinish, L.np2);
       if (dir === 1) {
         await this.cffts(1, 1, s0, x1, x1);
         await xy(s0, s1, x1, x2);
