@@ -22,7 +22,7 @@ import type { LuClass, Subdomain } from "./params.ts";
  * ```ts
  * import assert from "node:assert/strict";
  * import { C1, C2 } from "./grid.ts";
- * assert.equal(C1 - 1, C2);
+ * assert.ok(Math.abs(C1 - 1 - C2) < 1e-15);
  * ```
  */
 export const C1 = 1.4, C2 = 0.4, C3 = 0.1, C4 = 1.0, C5 = 1.4;
