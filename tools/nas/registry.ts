@@ -7,7 +7,9 @@
  */
 import type { NasKernel } from "./kernel.ts";
 import { kernel as EP } from "./ep.ts";
+import { kernel as FT } from "./ft.ts";
 import { kernel as IS } from "./is.ts";
+import { kernel as LU } from "./lu.ts";
 
 /**
  * Every kernel of this build.
@@ -21,7 +23,9 @@ import { kernel as IS } from "./is.ts";
  */
 export const KERNELS: readonly NasKernel[] = [
   EP,
+  FT,
   IS,
+  LU,
 ];
 
 /**
