@@ -45,7 +45,7 @@ import {
   transposeXZFinish,
   transposeXZLocal,
 } from "./ft/transpose.ts";
-import { format1P, formatI } from "./fortran_format.ts";
+import { fortranE, fortranI } from "./format.ts";
 import type { NasClass, NasKernel, NasResult, NasRunOptions } from "./kernel.ts";
 import { NPB_A, NPB_SEED, randlc, type RandState, skipAhead, vranlc } from "./randlc.ts";
 
@@ -411,7 +411,7 @@ class FtRank {
 }
 
 function sizeString(nx: number, ny: number, nz: number): string {
-  return `${formatI(nx, 4)}x${formatI(ny, 4)}x${formatI(nz, 4)}`.trimStart();
+  return `${fortranI(nx, 4)}x${fortranI(ny, 4)}x${fortranI(nz, 4)}`.trimStart();
 }
 
 /**
@@ -509,7 +509,9 @@ export async function runFt(comm: Comm, opts: NasRunOptions): Promise<NasResult 
   const details = [` Layout type: ${s.layout}, processor array ${s.np1} x ${s.np2}`].concat(
     real
       ? s.sums.map(([re, im], i) =>
-        ` T =${formatI(i + 1, 5)}     Checksum =${format1P(re, 22, 12)}${format1P(im, 22, 12)}`
+        ` T =${fortranI(i + 1, 5)}     Checksum =${fortranE(re, 22, 12, 1, "D")}${
+          fortranE(im, 22, 12, 1, "D")
+        }`
       ).concat(check.verified ? " Result verification successful" : " Result verification failed")
       : [
         ` Computation charged by the model (class ${opts.cls}): checksums not computed, verification not performed`,

@@ -26,7 +26,7 @@
  * @module
  */
 import type { Comm } from "../../mpi/mod.ts";
-import { formatI } from "./fortran_format.ts";
+import { fortranI } from "./format.ts";
 import type { NasKernel, NasResult, NasRunOptions } from "./kernel.ts";
 import { LuGrid } from "./lu/grid.ts";
 import { setbv, setiv } from "./lu/init.ts";
@@ -169,7 +169,7 @@ export async function runLu(comm: Comm, opts: NasRunOptions): Promise<NasResult 
       ` Computation charged by the model (class ${opts.cls}): norms not computed, verification not performed`,
     ],
   };
-  const size = `${formatI(c.n, 4)}x${formatI(c.n, 4)}x${formatI(c.n, 4)}`.trimStart();
+  const size = `${fortranI(c.n, 4)}x${fortranI(c.n, 4)}x${fortranI(c.n, 4)}`.trimStart();
   return {
     name: "LU",
     cls: opts.cls,

@@ -6,10 +6,12 @@
  * @module
  */
 import type { NasKernel } from "./kernel.ts";
+import { kernel as CG } from "./cg.ts";
 import { kernel as EP } from "./ep.ts";
 import { kernel as FT } from "./ft.ts";
 import { kernel as IS } from "./is.ts";
 import { kernel as LU } from "./lu.ts";
+import { kernel as MG } from "./mg.ts";
 
 /**
  * Every kernel of this build.
@@ -22,10 +24,12 @@ import { kernel as LU } from "./lu.ts";
  * ```
  */
 export const KERNELS: readonly NasKernel[] = [
+  CG,
   EP,
   FT,
   IS,
   LU,
+  MG,
 ];
 
 /**

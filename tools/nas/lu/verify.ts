@@ -11,7 +11,7 @@
 import { exchange4, exchange56 } from "./exchange.ts";
 import { C2, LU_WORK, type LuGrid } from "./grid.ts";
 import { LU_CLASSES, LU_EPSILON, LU_REFERENCE } from "./params.ts";
-import { formatE, formatI } from "../fortran_format.ts";
+import { fortranE, fortranI } from "../format.ts";
 import type { NasClass } from "../kernel.ts";
 
 /**
@@ -227,22 +227,22 @@ export function luVerify(
   }
   const lines = [
     ` Verification being performed for class ${cls}`,
-    ` Accuracy setting for epsilon = ${formatE(LU_EPSILON, 20, 13)}`,
+    ` Accuracy setting for epsilon = ${fortranE(LU_EPSILON, 20, 13)}`,
   ];
   let verified = Math.abs(dt - c.dt) <= LU_EPSILON;
-  if (!verified) lines.push(` DT does not match the reference value of ${formatE(c.dt, 15, 8)}`);
+  if (!verified) lines.push(` DT does not match the reference value of ${fortranE(c.dt, 15, 8)}`);
   const row = (label: string, x: number, r: number) => {
     const dif = Math.abs((x - r) / r);
     const ok = !Number.isNaN(dif) && dif <= LU_EPSILON;
     if (!ok) verified = false;
-    return `${ok ? "          " : " FAILURE: "}${label}${formatE(x, 20, 13)}${formatE(r, 20, 13)}${
-      formatE(dif, 20, 13)
-    }`;
+    return `${ok ? "          " : " FAILURE: "}${label}${fortranE(x, 20, 13)}${
+      fortranE(r, 20, 13)
+    }${fortranE(dif, 20, 13)}`;
   };
   lines.push(" Comparison of RMS-norms of residual");
-  for (let m = 0; m < 5; m++) lines.push(row(`${formatI(m + 1, 2)}  `, xcr[m], ref.xcr[m]));
+  for (let m = 0; m < 5; m++) lines.push(row(`${fortranI(m + 1, 2)}  `, xcr[m], ref.xcr[m]));
   lines.push(" Comparison of RMS-norms of solution error");
-  for (let m = 0; m < 5; m++) lines.push(row(`${formatI(m + 1, 2)}  `, xce[m], ref.xce[m]));
+  for (let m = 0; m < 5; m++) lines.push(row(`${fortranI(m + 1, 2)}  `, xce[m], ref.xce[m]));
   lines.push(" Comparison of surface integral");
   lines.push(row("    ", xci, ref.xci));
   lines.push(verified ? " Verification Successful" : " Verification failed");
