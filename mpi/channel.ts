@@ -42,7 +42,7 @@ import {
   type WorkCompletion,
   WrOpcode,
 } from "../drivers/verbs/mod.ts";
-import { type Domain } from "../platform/mod.ts";
+import type { Domain } from "../platform/mod.ts";
 import { MpiError } from "./errors.ts";
 import type { MpiParams } from "./params.ts";
 import { SpinWait } from "./spin.ts";

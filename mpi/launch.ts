@@ -13,7 +13,7 @@
  * @module
  */
 import { Cluster, type Domain, type Host } from "../platform/mod.ts";
-import { type Profile } from "../sim/profiles/mod.ts";
+import type { Profile } from "../sim/profiles/mod.ts";
 import { MpiError } from "./errors.ts";
 import { type JobOptions, type JobResult, type MpiMain, runJob } from "./job.ts";
 
