@@ -229,6 +229,8 @@ export class MemoryTranslation {
   /**
    * Write `data` at `va` of region `e`. Translates every page first, so a
    * failing page leaves memory untouched (no partial write); false then.
+   * The frames are taken with `frameForWrite`: a DMA write is a write, which
+   * a hypervisor tracking dirty pages for live migration must see.
    */
   scatter(e: MptEntry, va: number, data: Uint8Array): boolean {
     const len = data.length;
@@ -252,7 +254,7 @@ export class MemoryTranslation {
       const off = a % PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, len - done);
       const mfn = frames ? frames[i++] : single;
-      this.memory.frame(mfn).set(n === len ? data : data.subarray(done, done + n), off);
+      this.memory.frameForWrite(mfn).set(n === len ? data : data.subarray(done, done + n), off);
       done += n;
     }
     return true;

@@ -143,6 +143,17 @@ export interface DomainCore {
   reason?: TeardownReason;
   /** Registered teardown hooks. */
   hooks: TeardownHook[];
+  /**
+   * Not scheduled: created paused (`domctl:createdomain` with `paused`) or
+   * paused by dom0. Upcalls wait until it runs again.
+   */
+  paused: boolean;
+  /**
+   * Suspended itself for save or migration (`SCHEDOP_shutdown` with
+   * `SHUTDOWN_suspend`): not scheduled, memory kept, until dom0 destroys it
+   * or resumes it (`domctl:resumedomain`, a cancelled suspend).
+   */
+  suspended: boolean;
   /** Installed upcall handler. */
   upcall?: UpcallHandler;
   /** Called when a handler is installed (the hypervisor delivers a pending upcall). */
@@ -261,6 +272,20 @@ export class Domain {
     return this.#core.state === "running";
   }
 
+  /**
+   * True while the domain's vCPU is not scheduled: paused by dom0 or
+   * suspended by itself. It stays `running` (its memory, grants and ports
+   * are kept); upcalls wait until it runs again.
+   */
+  get paused(): boolean {
+    return this.#core.paused || this.#core.suspended;
+  }
+
+  /** True once it suspended itself (`SCHEDOP_shutdown(SHUTDOWN_suspend)`), until resumed. */
+  get suspended(): boolean {
+    return this.#core.suspended;
+  }
+
   /** The installed upcall handler. */
   get upcall(): UpcallHandler | undefined {
     return this.#core.upcall;
@@ -323,6 +348,8 @@ export function newDomainCore(engine: Engine, onUpcallInstalled: () => void): Do
   return {
     state: "running",
     hooks: [],
+    paused: false,
+    suspended: false,
     onUpcallInstalled,
     stateChanged: new WaitQueue(engine, "domain state change"),
   };

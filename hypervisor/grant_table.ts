@@ -630,6 +630,9 @@ export class GrantTables {
         if (clear) t.setFlags(this.mem, m.ref, 0, clear);
       }
     }
+    // A writable mapping may have been written through: in log-dirty mode
+    // the granter's page counts as dirty (grant_table.c gnttab_mark_dirty).
+    if (!m.readonly) this.mem.noteWrite(m.mfn);
     // Last: dropping the mapping's reference may free the frame (a dead
     // granter's page, or one the granter gave back while it was mapped).
     mt.party.memory.unmapForeign(m.addr);

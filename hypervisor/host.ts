@@ -18,6 +18,7 @@ import { EventChannels } from "./event_channel.ts";
 import { GrantTables } from "./grant_table.ts";
 import { IoPages } from "./io_page.ts";
 import { XenStore, type XenStoreOptions } from "./xenstore.ts";
+import { LogDirty } from "./log_dirty.ts";
 import { XenError } from "./errors.ts";
 
 /** Entries kept in the fault log (the oldest go first, like Xen's console ring). */
@@ -216,6 +217,8 @@ export class HostState {
   readonly io: IoPages;
   /** The host's xenstore. */
   readonly xenstore: XenStore;
+  /** Log-dirty mode of the domains being migrated. */
+  readonly logDirty: LogDirty;
   /** Cumulative counters. */
   readonly c: HostCounters = {
     hypercalls: 0,
@@ -262,6 +265,7 @@ export class HostState {
     this.grants = new GrantTables(mem);
     this.io = new IoPages(mem);
     this.xenstore = new XenStore(opts.xenstore);
+    this.logDirty = new LogDirty(mem, (domid) => this.frameLabels(domid)[0]);
     // A dying domain is dead when its last frame goes back to the heap,
     // whoever held it last (a mapper's unmap, a driver's MTT unpin).
     mem.onFrameFreed((_mfn, owner) => {

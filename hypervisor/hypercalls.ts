@@ -20,6 +20,7 @@ import { Domain } from "./domain.ts";
 import type { GrantMapping } from "./grant_table.ts";
 import type { HostState } from "./host.ts";
 import type { Lifecycle } from "./lifecycle.ts";
+import { SHADOW_OPS, type ShadowOp } from "./log_dirty.ts";
 
 /**
  * Every hypercall the dispatcher knows.
@@ -39,6 +40,10 @@ export const HYPERCALLS = [
   "domctl:createdomain",
   "domctl:destroydomain",
   "domctl:memory_mapping",
+  "domctl:shadow_op",
+  "domctl:pausedomain",
+  "domctl:unpausedomain",
+  "domctl:resumedomain",
   "sched_op:shutdown",
   "sched_op:remote_shutdown",
   "grant_table_op:map_grant_ref",
@@ -299,10 +304,52 @@ export class Hypercalls {
         if (d.state !== "dying") this.life.teardown(d, "destroy");
         return ok();
       },
+      "domctl:shadow_op": (c, a) => {
+        const what = "domctl:shadow_op";
+        priv(c, what);
+        const d = this.#target(c, a.domid, what);
+        if (d.privileged) throw new XenError("EINVAL", `${what}: dom0 cannot be migrated`);
+        if (typeof a.op !== "string" || !(SHADOW_OPS as readonly string[]).includes(a.op)) {
+          throw new XenError("EINVAL", `${what}: op ${show(a.op)} (use ${SHADOW_OPS.join(", ")})`);
+        }
+        const r = this.h.logDirty.op(d, a.op as ShadowOp);
+        // clean and peek copy the bitmap (one bit a page) to the caller.
+        const copyNs = a.op === "clean" || a.op === "peek"
+          ? (Math.ceil(r.pages / 8) * 1e9) / this.h.profile.cpu.memcpyBytesPerSec
+          : 0;
+        return ok(r, copyNs);
+      },
+      "domctl:pausedomain": (c, a) => {
+        const what = "domctl:pausedomain";
+        priv(c, what);
+        const d = this.#target(c, a.domid, what);
+        if (d.privileged) throw new XenError("EINVAL", `${what}: dom0 cannot be paused`);
+        this.h.cores.get(d.domid)!.paused = true;
+        return ok();
+      },
+      "domctl:unpausedomain": (c, a) => {
+        const what = "domctl:unpausedomain";
+        priv(c, what);
+        const d = this.#target(c, a.domid, what);
+        this.life.markRunnable(d, "unpause");
+        return ok();
+      },
+      "domctl:resumedomain": (c, a) => {
+        const what = "domctl:resumedomain";
+        priv(c, what);
+        const d = this.#target(c, a.domid, what);
+        if (!d.suspended) throw new XenError("EINVAL", `${what}: ${d} is not suspended`);
+        this.life.markRunnable(d, "resume");
+        return ok();
+      },
       "sched_op:shutdown": (c, a) => {
         const what = "sched_op:shutdown";
-        const reason = shutdownReason(a.reason, what);
         if (c.privileged) throw new XenError("EPERM", `${what}: dom0 cannot shut down here`);
+        if (a.reason === "suspend") {
+          this.life.markSuspended(c);
+          return ok();
+        }
+        const reason = shutdownReason(a.reason, what);
         this.life.markShutdown(c, reason);
         return ok();
       },
@@ -427,7 +474,11 @@ function priv(c: Domain, what: string): void {
 function shutdownReason(v: unknown, what: string): "poweroff" | "crash" {
   if (v === undefined || v === "poweroff") return "poweroff";
   if (v === "crash") return "crash";
-  throw new XenError("EINVAL", `${what}: reason ${show(v)} is not "poweroff" or "crash"`);
+  throw new XenError(
+    "EINVAL",
+    `${what}: reason ${show(v)} is not "poweroff" or "crash"` +
+      (what === "sched_op:shutdown" ? ` (or "suspend")` : ""),
+  );
 }
 
 function batch(v: unknown, what: string): unknown[] {

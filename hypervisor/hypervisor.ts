@@ -44,6 +44,7 @@ import type { GrantMapping } from "./grant_table.ts";
 import type { XenStore } from "./xenstore.ts";
 import { HostState, type HypervisorOptions } from "./host.ts";
 import { type DomainConfig, Lifecycle } from "./lifecycle.ts";
+import type { ShadowOp, ShadowOpResult } from "./log_dirty.ts";
 import {
   type Caller,
   type GrantMapOp,
@@ -57,6 +58,7 @@ export { HYPERCALLS } from "./hypercalls.ts";
 export type { GrantMapOp, GrantMapResult, HypercallName, HypercallResult } from "./hypercalls.ts";
 export type { HypervisorOptions } from "./host.ts";
 export type { DomainConfig } from "./lifecycle.ts";
+export type { ShadowOp, ShadowOpResult } from "./log_dirty.ts";
 export type { DeviceReference, HypervisorAuditOptions } from "./audit.ts";
 
 /**
@@ -236,12 +238,14 @@ export class Hypervisor {
   /**
    * Shut `domid` down: `sched_op:shutdown` when the caller is the domain
    * itself, `sched_op:remote_shutdown` (dom0 only) otherwise. Reason
-   * `"poweroff"` (clean) or `"crash"`.
+   * `"poweroff"` (clean) or `"crash"`; or `"suspend"` (the domain itself
+   * only: `SHUTDOWN_suspend`, for save or migration — it stops running and
+   * keeps everything until dom0 destroys or resumes it).
    */
   shutdown(
     caller: Caller,
     domid: number,
-    reason: "poweroff" | "crash" = "poweroff",
+    reason: "poweroff" | "crash" | "suspend" = "poweroff",
   ): Promise<void> {
     const self = (typeof caller === "number" ? caller : caller.domid) === domid;
     return this.#calls.invoke(
@@ -249,6 +253,33 @@ export class Hypervisor {
       self ? "sched_op:shutdown" : "sched_op:remote_shutdown",
       { domid, reason },
     ) as Promise<void>;
+  }
+
+  /**
+   * `domctl:shadow_op` (dom0 only): log-dirty mode of `domid` for live
+   * migration (`log_dirty.ts`): `enable_logdirty`, `clean` (the dirty
+   * pages since the last clean, cleared), `peek` (their count), `off`.
+   */
+  shadowOp(caller: Caller, a: { domid: number; op: ShadowOp }): Promise<ShadowOpResult> {
+    return this.#calls.invoke(caller, "domctl:shadow_op", a) as Promise<ShadowOpResult>;
+  }
+
+  /** `domctl:pausedomain` (dom0 only): stop scheduling `domid` (upcalls wait). */
+  pauseDomain(caller: Caller, domid: number): Promise<void> {
+    return this.#calls.invoke(caller, "domctl:pausedomain", { domid }) as Promise<void>;
+  }
+
+  /** `domctl:unpausedomain` (dom0 only): schedule `domid` again (a restored domain starts). */
+  unpauseDomain(caller: Caller, domid: number): Promise<void> {
+    return this.#calls.invoke(caller, "domctl:unpausedomain", { domid }) as Promise<void>;
+  }
+
+  /**
+   * `domctl:resumedomain` (dom0 only): a domain that suspended itself runs
+   * again where it is (`xc_domain_resume`: the migration was cancelled).
+   */
+  resumeDomain(caller: Caller, domid: number): Promise<void> {
+    return this.#calls.invoke(caller, "domctl:resumedomain", { domid }) as Promise<void>;
   }
 
   /**
@@ -411,7 +442,8 @@ export class Hypervisor {
 
   #upcallInstalled(domid: number): void {
     const d = this.#h.domains.get(domid);
-    if (!d?.running || !d.sharedInfo.upcallPending || this.#h.upcallScheduled.has(domid)) return;
+    if (!d?.running || d.paused) return;
+    if (!d.sharedInfo.upcallPending || this.#h.upcallScheduled.has(domid)) return;
     this.#h.upcallScheduled.add(domid);
     this.engine.schedule(
       this.#noisy(domid, this.profile.xen.upcallNs),
@@ -423,7 +455,8 @@ export class Hypervisor {
     if (!this.#h.upcallScheduled.delete(domid)) return;
     const d = this.#h.domains.get(domid);
     const handler = d?.upcall;
-    if (!d?.running || !handler || !d.sharedInfo.upcallPending) return;
+    // A paused or suspended vCPU takes its upcall when it runs again (markRunnable).
+    if (!d?.running || d.paused || !handler || !d.sharedInfo.upcallPending) return;
     this.#h.c.upcalls++;
     this.engine.traceMark("xen:upcall", domid);
     handler(d);

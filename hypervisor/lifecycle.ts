@@ -58,6 +58,8 @@ export interface DomainConfig {
   maxEvtchnPorts?: number;
   /** Grants the domain may map at once. */
   maxMaptrack?: number;
+  /** Build it paused (a domain being restored): it runs from `domctl:unpausedomain` on. */
+  paused?: boolean;
 }
 
 const MIN_DOMAIN_PAGES = 16;
@@ -115,6 +117,7 @@ export class Lifecycle {
     );
     h.evtchn.addDomain(domid, sharedInfo, cfg.maxEvtchnPorts ?? NR_EVENT_CHANNELS);
     const core = newDomainCore(h.engine, () => this.upcallInstalled(domid));
+    core.paused = cfg.paused === true;
     const dom = new Domain(
       { domid, name, privileged, memory, sharedInfo, sharedInfoAddr, grantTableAddrs: tableAddrs },
       core,
@@ -160,6 +163,9 @@ export class Lifecycle {
     if (h.nextDomid >= DOMID_FIRST_RESERVED) {
       throw new XenError("ENOSPC", `${what}: domain ids exhausted`);
     }
+    if (a.paused !== undefined && typeof a.paused !== "boolean") {
+      throw new XenError("EINVAL", `${what}: paused ${show(a.paused)} is not a boolean`);
+    }
     const domid = h.nextDomid++;
     return this.build(domid, name, false, {
       name,
@@ -167,6 +173,7 @@ export class Lifecycle {
       grantFrames,
       maxEvtchnPorts,
       maxMaptrack,
+      paused: a.paused === true,
     });
   }
 
@@ -181,6 +188,26 @@ export class Lifecycle {
     if (h.opts.autoDestroy) this.teardown(d, core.reason);
   }
 
+  /**
+   * `d` suspended itself (`SHUTDOWN_suspend`): its vCPU stops; memory, grants
+   * and ports stay until dom0 destroys it (migrated away) or resumes it.
+   */
+  markSuspended(d: Domain): void {
+    const core = this.h.cores.get(d.domid)!;
+    core.suspended = true;
+    core.stateChanged.notifyAll();
+    this.h.engine.traceMark("xen:suspended", d.domid);
+  }
+
+  /** `d` runs again (`domctl:unpausedomain`, `domctl:resumedomain`): pending upcalls go in. */
+  markRunnable(d: Domain, how: "unpause" | "resume"): void {
+    const core = this.h.cores.get(d.domid)!;
+    if (how === "unpause") core.paused = false;
+    else core.suspended = false;
+    core.stateChanged.notifyAll();
+    if (!core.paused && !core.suspended) this.upcallInstalled(d.domid);
+  }
+
   /** Tear `d` down now (see the module doc for the order). */
   teardown(d: Domain, reason: TeardownReason): void {
     const h = this.h;
@@ -192,7 +219,9 @@ export class Lifecycle {
     h.upcallScheduled.delete(id);
     const xf = h.xenFrames.get(id);
     h.xenFrames.delete(id);
+    core.paused = core.suspended = false;
     const steps: [string, () => void][] = [
+      ["leave log-dirty mode", () => h.logDirty.release(id)],
       ["close its event channels", () => h.evtchn.removeDomain(id)],
       ["unmap its I/O pages", () => h.io.releaseDomain(id)],
       ["unmap the grants it mapped", () => h.grants.releaseMapper(id)],

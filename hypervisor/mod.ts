@@ -28,3 +28,4 @@ export * from "./grant_table.ts";
 export * from "./io_page.ts";
 export * from "./xenstore.ts";
 export * from "./hypervisor.ts";
+export * from "./log_dirty.ts";

@@ -17,12 +17,23 @@ import { HostNoise, NOISE_MODES, type NoiseMode } from "../sim/noise.ts";
 import { Prng } from "../sim/prng.ts";
 import { type Profile, resolveProfile } from "../sim/profiles/mod.ts";
 import { nativePlatform } from "./native_host.ts";
-import { xenPlatform } from "./xen_host.ts";
 import { CpuClock } from "./cpu.ts";
 import { requireRun } from "./domain.ts";
 import { VerbsError } from "../drivers/uapi/errors.ts";
 import { Host, type HostHardware, type HostSpec, registerHostPlatform } from "./host.ts";
 import { WatchedMemory } from "./memory_watch.ts";
+import { NomadNetwork } from "../drivers/verbs/nomad_net.ts";
+import { ManagementNetwork } from "./mgmt_net.ts";
+import {
+  migrateGuest,
+  type MigrateOptions,
+  migrateOptions,
+  type MigrationResult,
+} from "./migration.ts";
+import type { Domain } from "./domain.ts";
+import type { GuestDomain } from "./host.ts";
+import { XenGuest } from "./xen_guest.ts";
+import { XenPlatform, xenPlatform } from "./xen_host.ts";
 
 // The built-in host kinds: `hypervisor: false` and `hypervisor: true`.
 registerHostPlatform("native", nativePlatform);
@@ -51,6 +62,15 @@ export interface ClusterOptions {
    * repeatable figures. Same seed, same samples either way.
    */
   noise?: NoiseMode;
+  /**
+   * Run Nomad's namespace virtualization in every domain's verbs library
+   * (Huang et al., VEE 2007; `drivers/verbs/nomad_file.ts`): virtual QP
+   * numbers, keys and LIDs that survive a live migration, translated on the
+   * fast path at `cpu.handleLookupNs` a handle. Needed to migrate a guest
+   * with open RDMA contexts, by it and by its peers. Default off (no
+   * translation, no cost).
+   */
+  nomad?: boolean;
 }
 
 /**
@@ -78,6 +98,10 @@ export class Cluster {
   readonly seed: number;
   /** Whether the noise model is on. */
   readonly noise: NoiseMode;
+  /** The management network's directory of the Nomad layers (when `nomad` is on). */
+  readonly nomadNet: NomadNetwork | undefined;
+  /** The management network's ports (live migration streams). */
+  readonly mgmt: ManagementNetwork;
   #hosts: Host[] = [];
   #switch: SwitchNode | undefined;
   #started = false;
@@ -98,9 +122,16 @@ export class Cluster {
     }
     this.noise = noise;
     this.seed = opts.seed;
+    if (opts.nomad !== undefined && typeof opts.nomad !== "boolean") {
+      throw new VerbsError("EINVAL", `Cluster: nomad must be true or false, got ${opts.nomad}`);
+    }
     this.engine = new Engine({ recordTrace: opts.recordTrace });
     this.rng = new Prng(opts.seed);
     this.fabric = new Fabric(this.engine, { profile: this.profile, prng: this.rng.fork() });
+    this.nomadNet = opts.nomad
+      ? new NomadNetwork(this.engine, () => this.profile.migration.netLatencyNs)
+      : undefined;
+    this.mgmt = new ManagementNetwork(this.engine, this.profile);
   }
 
   /** Hosts in order of addition. */
@@ -155,6 +186,7 @@ export class Cluster {
       irq,
       hca,
       noise,
+      nomad: this.nomadNet,
     };
     const host = new Host(hw, spec);
     this.#hosts.push(host);
@@ -201,6 +233,60 @@ export class Cluster {
       throw new VerbsError("EINVAL", "cluster.run: already running (use cluster.spawn inside run)");
     }
     return this.#inEngine(fn, "main");
+  }
+
+  /**
+   * Live-migrate a guest to another Xen host of the cluster, with its RDMA
+   * connections (`platform/migration.ts`: Xen pre-copy with log-dirty
+   * rounds, Nomad's suspend/resume handshake, stop-and-copy, resume on the
+   * destination). Resolves with what it did and cost; rejects with a
+   * one-line `VerbsError` when the guest cannot move (EOPNOTSUPP: open
+   * contexts without `nomad`, UD/UC QPs, SRQs …; EINVAL: not a guest, not a
+   * Xen host, the same host, bad options; EEXIST: the name is taken there)
+   * or when the destination failed (ECONNRESET: the guest runs on where it
+   * was). Runs in virtual time by itself when called outside `run`.
+   */
+  migrate(
+    guest: Domain | GuestDomain,
+    to: Host,
+    opts: MigrateOptions = {},
+  ): Promise<MigrationResult> {
+    const what = `cluster.migrate(${(guest as Domain)?.name ?? guest})`;
+    if (!(guest instanceof XenGuest)) {
+      return Promise.reject(
+        new VerbsError(
+          "EINVAL",
+          `${what}: not a Xen guest (a bare-metal OS or dom0 does not move)`,
+        ),
+      );
+    }
+    const src = this.#hosts.find((h) => h.platform.guests.includes(guest));
+    if (!src) {
+      return Promise.reject(new VerbsError("EINVAL", `${what}: the guest is not running here`));
+    }
+    if (!(to instanceof Host) || !this.#hosts.includes(to)) {
+      return Promise.reject(
+        new VerbsError("EINVAL", `${what}: the destination is not a host of this cluster`),
+      );
+    }
+    if (to === src) {
+      return Promise.reject(new VerbsError("EINVAL", `${what}: ${to.name} already runs it`));
+    }
+    if (!(to.platform instanceof XenPlatform)) {
+      return Promise.reject(
+        new VerbsError(
+          "EINVAL",
+          `${what}: ${to.name} is a ${to.platform.kind} host, not a Xen host`,
+        ),
+      );
+    }
+    try {
+      migrateOptions(opts);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const ends = { src: src.platform as XenPlatform, dst: to.platform, net: this.mgmt };
+    return this.#inEngine(() => migrateGuest(guest, ends, opts), `migrate ${guest.name}`);
   }
 
   /** Start a concurrent process (a thread of some domain's program) inside {@link run}. */

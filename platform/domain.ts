@@ -16,6 +16,8 @@ import { VerbsError } from "../drivers/uapi/errors.ts";
 import type { UverbsDevice } from "../drivers/uapi/uverbs.ts";
 import type { Context, VerbsEnv } from "../drivers/verbs/context.ts";
 import { openContext } from "../drivers/verbs/providers.ts";
+import { NomadAgent } from "../drivers/verbs/nomad_agent.ts";
+import type { NomadNetwork } from "../drivers/verbs/nomad_net.ts";
 import { CpuClock } from "./cpu.ts";
 import type { WatchedMemory } from "./memory_watch.ts";
 
@@ -59,11 +61,37 @@ export function requireRun(engine: Engine, what: string): void {
  * ```
  */
 export class DomainMemory {
+  #space: AddressSpace;
+  #machine: WatchedMemory | undefined;
+
   /**
    * @param space the domain's address space
    * @param machine the host's machine memory (for write waits)
    */
-  constructor(readonly space: AddressSpace, readonly machine: WatchedMemory | undefined) {}
+  constructor(space: AddressSpace, machine: WatchedMemory | undefined) {
+    this.#space = space;
+    this.#machine = machine;
+  }
+
+  /** The address space now (a guest that migrated has another, on another host). */
+  get space(): AddressSpace {
+    return this.#space;
+  }
+
+  /** The machine memory the space is on now. */
+  get machine(): WatchedMemory | undefined {
+    return this.#machine;
+  }
+
+  /**
+   * The domain runs on other frames from now on (platform code: the switch
+   * of a live migration, once every page is copied): the same addresses,
+   * another space behind them.
+   */
+  rebind(space: AddressSpace, machine: WatchedMemory | undefined): void {
+    this.#space = space;
+    this.#machine = machine;
+  }
 
   /** Allocate `bytes` aligned to `align` (default 64); returns the address. */
   alloc(bytes: number, align?: number): number {
@@ -126,6 +154,12 @@ export interface DomainOptions {
   regCache?: boolean;
   /** Its kernel's detours when the cluster's noise is on (`sim/noise.ts`). */
   noise?: CpuNoise;
+  /**
+   * The cluster's management network when its verbs libraries run Nomad's
+   * namespace virtualization (`new Cluster({ nomad: true })`): the domain's
+   * library joins it with its first context.
+   */
+  nomad?: NomadNetwork;
 }
 
 /**
@@ -156,7 +190,6 @@ export interface OpenDeviceOptions {
  */
 export class Domain {
   readonly name: string;
-  readonly domid: number | undefined;
   readonly engine: Engine;
   readonly profile: Profile;
   readonly memory: DomainMemory;
@@ -167,17 +200,39 @@ export class Domain {
   /** What `openDevice(name, opts)` takes to turn the registration cache on (tools probe it). */
   readonly regCacheOption: OpenDeviceOptions = { regCache: true };
   #devices: UverbsDevice[];
+  #domid: number | undefined;
+  #nomadNet: NomadNetwork | undefined;
+  #nomad: NomadAgent | undefined;
 
   /** @param o see {@link DomainOptions} */
   constructor(o: DomainOptions) {
     this.name = o.name;
-    this.domid = o.domid;
+    this.#domid = o.domid;
+    this.#nomadNet = o.nomad;
     this.engine = o.engine;
     this.profile = o.profile;
     this.memory = new DomainMemory(o.space, o.machine);
     this.cpu = CpuClock.of(o.engine).withNoise(o.noise);
     this.regCache = o.regCache ?? false;
     this.#devices = o.devices ? [...o.devices] : [];
+  }
+
+  /** Xen domain id (guests and dom0; a guest gets another one on each host it moves to). */
+  get domid(): number | undefined {
+    return this.#domid;
+  }
+
+  /** @internal the guest now runs under another domain id (platform code: live migration) */
+  protected setDomid(domid: number): void {
+    this.#domid = domid;
+  }
+
+  /**
+   * The Nomad layer of this domain's verbs library (`nomad_agent.ts`), once
+   * a context was opened with it on; undefined otherwise.
+   */
+  get nomad(): NomadAgent | undefined {
+    return this.#nomad;
   }
 
   /** The domain's address space (platform code: drivers, hypervisor). */
@@ -228,6 +283,10 @@ export class Domain {
       );
     }
     await this.cpu.settle();
-    return await openContext(dev, this.verbsEnv(), { regCache: opts.regCache ?? this.regCache });
+    if (this.#nomadNet) this.#nomad ??= new NomadAgent(this.#nomadNet, this.engine, this.name);
+    return await openContext(dev, this.verbsEnv(), {
+      regCache: opts.regCache ?? this.regCache,
+      nomad: this.#nomad,
+    });
   }
 }

@@ -23,6 +23,7 @@ import type { HcaDevice } from "../drivers/native/driver.ts";
 import type { Domain } from "./domain.ts";
 import { VerbsError } from "../drivers/uapi/errors.ts";
 import type { WatchedMemory } from "./memory_watch.ts";
+import type { NomadNetwork } from "../drivers/verbs/nomad_net.ts";
 
 /**
  * What `cluster.addHost` takes.
@@ -116,6 +117,8 @@ export interface HostHardware {
   readonly hca: HostHca;
   /** The host's noise streams, when the cluster's noise is on (`sim/noise.ts`). */
   readonly noise?: HostNoise;
+  /** The management network's Nomad directory, when the cluster runs the layer. */
+  readonly nomad?: NomadNetwork;
 }
 
 /**

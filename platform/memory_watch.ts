@@ -116,6 +116,15 @@ export class WatchedMemory extends MachineMemory {
     return b.promise;
   }
 
+  /**
+   * Wake every waiter on `mfns` (once the current callback returns), as a
+   * write would: their memory now lives elsewhere (a guest migrated to
+   * another host) and they must look again — at the new frames.
+   */
+  wake(mfns: Iterable<number>): void {
+    for (const m of mfns) if (this.#watch.has(m)) this.#touch(m);
+  }
+
   /** Frames of `[maddr, maddr + len)`. */
   static framesOf(maddr: number, len: number): number[] {
     const out = [];

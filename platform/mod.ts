@@ -45,3 +45,10 @@ export { WatchedMemory } from "./memory_watch.ts";
 export { NativePlatform, nativePlatform } from "./native_host.ts";
 export { XenPlatform, xenPlatform } from "./xen_host.ts";
 export { XenGuest } from "./xen_guest.ts";
+export {
+  type MigrateOptions,
+  migrateOptions,
+  type MigrationResult,
+  type MigrationRound,
+} from "./migration.ts";
+export { ManagementNetwork } from "./mgmt_net.ts";

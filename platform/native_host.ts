@@ -85,6 +85,7 @@ export class NativePlatform implements HostPlatform {
       space,
       machine: hw.memory,
       noise: hw.noise?.cpu("os"),
+      nomad: hw.nomad,
     });
     this.driver = hostDriver(hw, this.kernel);
     // The handler runs after interrupt entry (APIC, irq_enter, dispatch).

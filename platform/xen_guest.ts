@@ -16,6 +16,8 @@ import type { Hypervisor } from "../hypervisor/hypervisor.ts";
 import { Domain } from "./domain.ts";
 import type { GuestDomain, GuestOptions, HostHardware } from "./host.ts";
 import { asVerbsError, inEngine, xenKernelName } from "./util.ts";
+import { VerbsError } from "../drivers/uapi/errors.ts";
+import type { VerbsEnv } from "../drivers/verbs/context.ts";
 
 /**
  * What a guest needs of the host that runs it (the Xen host's toolstack,
@@ -31,7 +33,7 @@ import { asVerbsError, inEngine, xenKernelName } from "./util.ts";
  * ```
  */
 export interface GuestToolstack {
-  readonly hw: Pick<HostHardware, "engine" | "profile" | "memory" | "noise">;
+  readonly hw: Pick<HostHardware, "name" | "engine" | "profile" | "memory" | "noise" | "nomad">;
   readonly hv: Hypervisor;
   /** Resolves when dom0's backend instance for `domid` has torn down (undefined: none). */
   backendDone(domid: number): Promise<void> | undefined;
@@ -55,16 +57,14 @@ export interface GuestToolstack {
  * ```
  */
 export class XenGuest extends Domain implements GuestDomain {
-  /** The hypervisor's domain. */
-  readonly xen: XenDomain;
   /** "bypass" or "split". */
   readonly mode: "bypass" | "split";
-  /** The guest kernel's vib frontend. */
-  readonly front: VibFront;
-  /** The guest kernel's grant-table client (the frontend grants through it). */
-  readonly grants: GuestGrantTable;
+  #xen: XenDomain;
+  #front: VibFront;
+  #grants: GuestGrantTable;
   #platform: GuestToolstack;
   #gone = false;
+  #migrating = false;
 
   /**
    * Built by the toolstack (`XenPlatform.createGuest`).
@@ -89,33 +89,167 @@ export class XenGuest extends Domain implements GuestDomain {
       machine: hw.memory,
       regCache: opts.regCache ?? true,
       noise: hw.noise?.cpu(xenKernelName(platform.hv, xd.domid)),
+      nomad: hw.nomad,
     });
     this.#platform = platform;
-    this.xen = xd;
+    this.#xen = xd;
     this.mode = opts.driver === "split" ? "split" : "bypass";
-    this.grants = GuestGrantTable.of(xd, hw.engine, hw.profile.xen.grantEntryNs);
-    this.front = new VibFront({
+    this.#grants = GuestGrantTable.of(xd, hw.engine, hw.profile.xen.grantEntryNs);
+    this.#front = this.#makeFront(paths);
+  }
+
+  /** The hypervisor's domain (on the host the guest runs on now). */
+  get xen(): XenDomain {
+    return this.#xen;
+  }
+
+  /** The guest kernel's vib frontend (a new one after each move). */
+  get front(): VibFront {
+    return this.#front;
+  }
+
+  /** The guest kernel's grant-table client (the frontend grants through it). */
+  get grants(): GuestGrantTable {
+    return this.#grants;
+  }
+
+  /** The name of the host the guest runs on now. */
+  get hostName(): string {
+    return this.#platform.hw.name;
+  }
+
+  /** @internal the host that runs the guest now */
+  get toolstack(): GuestToolstack {
+    return this.#platform;
+  }
+
+  #makeFront(paths: { frontend: string; backend: string }): VibFront {
+    const hw = this.#platform.hw;
+    const front = new VibFront({
       engine: hw.engine,
       profile: hw.profile,
-      hv: platform.hv,
-      dom: xd,
-      grants: this.grants,
+      hv: this.#platform.hv,
+      dom: this.#xen,
+      grants: this.#grants,
       paths,
       mode: this.mode,
-      makeFile: (front, r) => new VibFrontFile(front, r),
+      makeFile: (f, r) => new VibFrontFile(f, r),
     });
-    this.front.onDead = () => this.removeDevice(this.front.name);
+    front.onDead = () => {
+      if (this.#front === front) this.removeDevice(front.name);
+    };
+    return front;
   }
 
   /** @internal the guest kernel boots: its frontend connects */
   async boot(): Promise<void> {
-    await this.front.connect();
-    this.addDevice(this.front);
+    await this.#front.connect();
+    this.addDevice(this.#front);
+  }
+
+  /**
+   * The verbs library's view of the domain: its memory through the domain
+   * (not a fixed address space), so that after a live migration the same
+   * library objects reach the guest's pages on the new host's frames.
+   */
+  override verbsEnv(): VerbsEnv {
+    const env = super.verbsEnv();
+    const mem = this.memory;
+    env.memory = {
+      read: (addr, len) => mem.space.read(addr, len),
+      write: (addr, bytes) => mem.space.write(addr, bytes),
+      translate: (addr) => mem.space.translate(addr),
+      alloc: (bytes, align) => mem.space.alloc(bytes, align),
+      free: (addr) => mem.space.free(addr),
+    };
+    env.waitWrite = (mfns, label, timeoutNs) => {
+      if (!mem.machine) throw new VerbsError("ENOSYS", "waitWrite: host memory has no write watch");
+      return mem.machine.waitWrite(mfns, label, timeoutNs);
+    };
+    return env;
+  }
+
+  /**
+   * Why this guest cannot be live-migrated now (undefined: it can): it is
+   * moving or gone, or it has contexts its verbs library cannot re-create.
+   */
+  unmovable(): string | undefined {
+    if (this.#gone || !this.running) return `${this.name} is not running`;
+    if (this.#migrating) return `${this.name} is already being migrated`;
+    const open = this.#front.files.size;
+    if (open > 0 && !this.nomad) {
+      return `${this.name} has ${open} open RDMA context(s) and its verbs library does not ` +
+        "virtualize handles (create the cluster with nomad: true)";
+    }
+    return this.nomad?.unmovable();
+  }
+
+  /** @internal a migration of this guest started (true) or ended */
+  setMigrating(on: boolean): void {
+    this.#migrating = on;
+  }
+
+  /**
+   * @internal The guest kernel's suspend path for a live migration
+   * (`control/shutdown = suspend`): the verbs library suspends its
+   * connections and gives every device resource back (Nomad), the vib
+   * frontend disconnects (the backend releases the rings), then the guest
+   * suspends itself (`SCHEDOP_shutdown(SHUTDOWN_suspend)`).
+   */
+  async suspendForMigration(): Promise<void> {
+    const why = this.unmovable();
+    if (why && !why.includes("already being migrated")) {
+      throw new VerbsError("EOPNOTSUPP", `migrate: ${why}`);
+    }
+    const hw = this.#platform.hw;
+    await this.nomad?.suspend();
+    const front = this.#front;
+    await front.disconnect();
+    this.removeDevice(front.name);
+    await this.engine.sleep(hw.profile.migration.suspendNs);
+    try {
+      await this.#platform.hv.shutdown(this.#xen, this.#xen.domid, "suspend");
+    } catch (e) {
+      throw asVerbsError(e, `suspend ${this.name}`);
+    }
+  }
+
+  /**
+   * @internal The guest now runs as `xd` on `platform` (the destination of
+   * a migration, once its memory is there; or its own host again after a
+   * cancelled one): its frontend will connect to that host's backend.
+   */
+  moveTo(platform: GuestToolstack, xd: XenDomain): void {
+    this.#platform = platform;
+    if (xd !== this.#xen) {
+      this.#xen = xd;
+      this.setDomid(xd.domid);
+      this.#grants = GuestGrantTable.of(
+        xd,
+        platform.hw.engine,
+        platform.hw.profile.xen.grantEntryNs,
+      );
+    }
+  }
+
+  /**
+   * @internal The guest kernel's resume path: the vib frontend connects
+   * again (the xenbus handshake, to the backend of the host it now runs on),
+   * then the verbs library re-creates its contexts and reconnects
+   * (Nomad). Resolves when every connection carries traffic again.
+   */
+  async resumeDevices(paths: { frontend: string; backend: string }): Promise<void> {
+    await this.engine.sleep(this.#platform.hw.profile.migration.xenbusReconnectNs);
+    const front = this.#makeFront(paths);
+    this.#front = front;
+    await front.connect();
+    this.addDevice(front);
+    await this.nomad?.resume(front);
   }
 
   /** True until the guest shut down or crashed. */
   get running(): boolean {
-    return this.xen.running;
+    return this.#xen.running;
   }
 
   /** Clean shutdown: the frontend disconnects, the backend tears down, the domain powers off. */
@@ -123,10 +257,10 @@ export class XenGuest extends Domain implements GuestDomain {
     return inEngine(this.engine, `shutdown ${this.name}`, async () => {
       if (this.#gone) return;
       this.#gone = true;
-      await this.front.disconnect();
-      this.removeDevice(this.front.name);
+      await this.#front.disconnect();
+      this.removeDevice(this.#front.name);
       try {
-        await this.#platform.hv.shutdown(this.xen, this.xen.domid, "poweroff");
+        await this.#platform.hv.shutdown(this.#xen, this.#xen.domid, "poweroff");
       } catch (e) {
         throw asVerbsError(e, `shutdown ${this.name}`);
       }
@@ -138,9 +272,9 @@ export class XenGuest extends Domain implements GuestDomain {
   crash(): void {
     if (this.#gone) return;
     this.#gone = true;
-    this.front.crashed();
-    this.removeDevice(this.front.name);
-    this.#platform.hv.domainCrash(this.xen);
+    this.#front.crashed();
+    this.removeDevice(this.#front.name);
+    this.#platform.hv.domainCrash(this.#xen);
     this.#platform.forget(this);
   }
 
@@ -149,8 +283,9 @@ export class XenGuest extends Domain implements GuestDomain {
    * and the hypervisor has freed the domain's last frame.
    */
   async whenDead(): Promise<void> {
-    await this.#platform.backendDone(this.xen.domid);
-    await this.xen.whenDead();
+    const xd = this.#xen;
+    await this.#platform.backendDone(xd.domid);
+    await xd.whenDead();
     this.#platform.forget(this);
   }
 }

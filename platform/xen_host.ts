@@ -89,6 +89,7 @@ export class XenPlatform implements HostPlatform {
       space,
       machine: hw.memory,
       noise: hw.noise?.cpu(xenKernelName(this.hv, 0)),
+      nomad: hw.nomad,
     });
     this.driver = hostDriver(hw, space);
   }
@@ -181,19 +182,7 @@ export class XenPlatform implements HostPlatform {
       } catch (e) {
         throw asVerbsError(e, `createGuest ${opts.name}`);
       }
-      const xs = this.hv.xenstore;
-      const p = createXenbusDevice(xs, {
-        type: "vib",
-        frontDomid: xd.domid,
-        backDomid: 0,
-        devid: 0,
-      });
-      const id = this.#dom0Device!.identity;
-      const hex = (n = 0) => `0x${n.toString(16).padStart(4, "0")}`;
-      xs.write(0, `${p.backend}/${VIB_KEYS.deviceName}`, this.driver.name);
-      xs.write(0, `${p.backend}/${VIB_KEYS.pciVendor}`, hex(id.pciVendor));
-      xs.write(0, `${p.backend}/${VIB_KEYS.pciDevice}`, hex(id.pciDevice));
-      xs.write(0, `${p.backend}/${VIB_KEYS.mode}`, mode);
+      const p = this.createVibDevice(xd.domid, mode);
       const guest = new XenGuest(this, xd, p, { ...opts, driver: mode });
       try {
         await guest.boot();
@@ -204,6 +193,29 @@ export class XenPlatform implements HostPlatform {
       this.#guests.push(guest);
       return guest;
     });
+  }
+
+  /**
+   * The toolstack's half of a vib device for guest `domid` (a new guest, a
+   * migrated one arriving, or one resuming where it was): both xenstore
+   * directories in state Initialising, the physical device's name and PCI
+   * ids and, last, the mode; the backend driver notices it.
+   */
+  createVibDevice(domid: number, mode: "bypass" | "split"): { frontend: string; backend: string } {
+    const xs = this.hv.xenstore;
+    const p = createXenbusDevice(xs, { type: "vib", frontDomid: domid, backDomid: 0, devid: 0 });
+    const id = this.#dom0Device!.identity;
+    const hex = (n = 0) => `0x${n.toString(16).padStart(4, "0")}`;
+    xs.write(0, `${p.backend}/${VIB_KEYS.deviceName}`, this.driver.name);
+    xs.write(0, `${p.backend}/${VIB_KEYS.pciVendor}`, hex(id.pciVendor));
+    xs.write(0, `${p.backend}/${VIB_KEYS.pciDevice}`, hex(id.pciDevice));
+    xs.write(0, `${p.backend}/${VIB_KEYS.mode}`, mode);
+    return p;
+  }
+
+  /** @internal a guest migrated here */
+  adopt(g: XenGuest): void {
+    if (!this.#guests.includes(g)) this.#guests.push(g);
   }
 
   /** Resolves when the backend instance serving `domid` has torn down (undefined: none). */

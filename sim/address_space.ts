@@ -94,6 +94,33 @@ export interface SpaceReference {
 }
 
 /**
+ * The allocator's bookkeeping of an address space: what a guest kernel's
+ * page allocator knows (the break, the free runs, each allocation's size).
+ * It lives in guest memory on a real machine, so live migration carries it
+ * to the destination with the pages ({@link AddressSpace.allocatorState},
+ * {@link AddressSpace.adoptAllocatorState}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AddressSpace, MachineMemory, Prng } from "./mod.ts";
+ * import type { AllocatorState } from "./address_space.ts";
+ * const as = new AddressSpace(new MachineMemory(1 << 20), "vm", 256 << 10, new Prng(1));
+ * const a = as.alloc(4096, 4096);
+ * const s: AllocatorState = as.allocatorState();
+ * assert.deepEqual(s.allocs, [[a, 4096]]);
+ * ```
+ */
+export interface AllocatorState {
+  /** First address never handed out. */
+  brk: number;
+  /** Runs given back, in address order. */
+  freeRuns: { start: number; len: number }[];
+  /** Live allocations: address and size. */
+  allocs: [number, number][];
+}
+
+/**
  * Address space of one domain.
  *
  * @example
@@ -117,6 +144,8 @@ export class AddressSpace {
   #freeRuns: { start: number; len: number }[] = [];
   #allocs = new Map<number, number>();
   #ownedFrames = 0;
+  /** Own frames back to their pages (Xen's M2P, `machine_to_phys_mapping`). */
+  #m2p = new Map<number, number>();
 
   /**
    * @param mem the host's machine memory
@@ -236,7 +265,10 @@ export class AddressSpace {
       const desc = asc.reverse();
       const rot = desc.length > 2 ? this.rng.int(desc.length) : 0;
       const frames = [...desc.slice(rot), ...desc.slice(0, rot)];
-      want.forEach((p, i) => this.#map.set(p, { mfn: frames[i], owned: true, readonly: false }));
+      want.forEach((p, i) => {
+        this.#map.set(p, { mfn: frames[i], owned: true, readonly: false });
+        this.#m2p.set(frames[i], p);
+      });
       this.#ownedFrames += frames.length;
     }
   }
@@ -244,6 +276,47 @@ export class AddressSpace {
   /** Machine frame behind page number `pfn`, or undefined if unmapped. */
   mfnOf(pfn: number): number | undefined {
     return this.#map.get(pfn)?.mfn;
+  }
+
+  /**
+   * The page an own frame backs (the M2P lookup a hypervisor makes to turn
+   * a written machine frame into the domain's dirty page), or undefined for
+   * a frame the space does not own.
+   */
+  pfnOf(mfn: number): number | undefined {
+    return this.#m2p.get(mfn);
+  }
+
+  /** Every own page that has a frame, as `[pfn, mfn]`, in page order. */
+  ownPages(): [number, number][] {
+    const out: [number, number][] = [];
+    for (const [pfn, m] of this.#map) if (m.owned) out.push([pfn, m.mfn]);
+    return out.sort((a, b) => a[0] - b[0]);
+  }
+
+  /** A copy of the allocator's bookkeeping (see {@link AllocatorState}). */
+  allocatorState(): AllocatorState {
+    return {
+      brk: this.#brk,
+      freeRuns: this.#freeRuns.map((r) => ({ ...r })),
+      allocs: [...this.#allocs],
+    };
+  }
+
+  /**
+   * Take over another space's allocator bookkeeping (the destination of a
+   * live migration, once the last pages are in): from now on `alloc`
+   * hands out what the source's allocator would have. Pages keep their
+   * frames; a page the state calls free may hold a frame, as after `free`.
+   * @throws AddressSpaceError EINVAL if the state does not fit this space
+   */
+  adoptAllocatorState(s: AllocatorState): void {
+    if (!Number.isInteger(s.brk) || s.brk < PAGE_SIZE || s.brk > this.pages * PAGE_SIZE) {
+      throw new AddressSpaceError("EINVAL", `${this.owner}: allocator break ${s.brk} out of range`);
+    }
+    this.#brk = s.brk;
+    this.#freeRuns = s.freeRuns.map((r) => ({ ...r }));
+    this.#allocs = new Map(s.allocs);
   }
 
   /** True if the page is mapped and owned by this space (not a foreign mapping). */
@@ -372,6 +445,7 @@ export class AddressSpace {
     this.#map.set(pfn, { mfn, owned: false, readonly });
     if (own?.owned) {
       this.#ownedFrames--;
+      this.#m2p.delete(own.mfn);
       this.mem.freeFrame(own.mfn);
     }
     return addr;
@@ -402,6 +476,7 @@ export class AddressSpace {
   releaseAll(): void {
     const maps = [...this.#map.values()];
     this.#map.clear();
+    this.#m2p.clear();
     this.#allocs.clear();
     this.#freeRuns = [];
     this.#brk = PAGE_SIZE;

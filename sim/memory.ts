@@ -157,6 +157,8 @@ export class MachineMemory {
   #freeListeners: ((mfn: number, owner: string) => void)[] = [];
   #free: number[] = [];
   #next = 1; // machine frame 0 is never handed out: a zero MFN is a bug marker
+  /** Write logs by owner label (log-dirty mode); undefined while none is on (the common case). */
+  #writeLogs: Map<string, Set<number>> | undefined;
   #mmio: { first: number; count: number; handler: MmioHandler }[] = [];
 
   /** @param bytes size of machine memory (rounded down to whole frames) */
@@ -259,6 +261,7 @@ export class MachineMemory {
     this.#released.delete(mfn);
     this.#owner.delete(mfn);
     this.#data.delete(mfn);
+    this.#writeLogs?.get(owner)?.delete(mfn);
     const left = this.#perOwner.get(owner)! - 1;
     if (left > 0) this.#perOwner.set(owner, left);
     else this.#perOwner.delete(owner);
@@ -321,6 +324,73 @@ export class MachineMemory {
     return this.#owner.has(mfn);
   }
 
+  /**
+   * Log-dirty support (Xen's shadow `LOGDIRTY` mode, the hypervisor's to
+   * drive): from now on, remember every frame owned by `owner` that is
+   * written — by a CPU store ({@link write}), by a device's DMA
+   * ({@link frameForWrite}) or through a grant mapping that is given up
+   * ({@link noteWrite}) — until {@link stopWriteLog}. One log per owner
+   * label; starting a running log keeps what it holds.
+   */
+  startWriteLog(owner: string): void {
+    this.#writeLogs ??= new Map();
+    if (!this.#writeLogs.has(owner)) this.#writeLogs.set(owner, new Set());
+  }
+
+  /** Stop logging writes to `owner`'s frames and forget what was logged. */
+  stopWriteLog(owner: string): void {
+    this.#writeLogs?.delete(owner);
+    if (this.#writeLogs?.size === 0) this.#writeLogs = undefined;
+  }
+
+  /** True while writes to `owner`'s frames are logged. */
+  isWriteLogged(owner: string): boolean {
+    return this.#writeLogs?.has(owner) === true;
+  }
+
+  /**
+   * The frames of `owner` written since the log started or was last
+   * taken, in frame order; the log is cleared (XEN_DOMCTL_SHADOW_OP_CLEAN).
+   * Empty when no log runs for `owner`.
+   */
+  takeWriteLog(owner: string): number[] {
+    const log = this.#writeLogs?.get(owner);
+    if (!log || log.size === 0) return [];
+    const out = [...log].sort((a, b) => a - b);
+    log.clear();
+    return out;
+  }
+
+  /** Frames logged for `owner` and not yet taken (XEN_DOMCTL_SHADOW_OP_PEEK's count). */
+  writeLogSize(owner: string): number {
+    return this.#writeLogs?.get(owner)?.size ?? 0;
+  }
+
+  /**
+   * Frame `mfn` was (or may have been) written by someone other than a CPU
+   * store through {@link write}: a device, a mapping given up. Logged if its
+   * owner's writes are logged; free otherwise.
+   */
+  noteWrite(mfn: number): void {
+    if (this.#writeLogs === undefined) return;
+    const owner = this.#owner.get(mfn);
+    if (owner !== undefined) this.#writeLogs.get(owner)?.add(mfn);
+  }
+
+  /**
+   * The bytes of frame `mfn` for a device's write into it (DMA): the frame
+   * is logged as written (see {@link startWriteLog}) before it is handed out.
+   */
+  frameForWrite(mfn: number): Uint8Array {
+    if (this.#writeLogs !== undefined) this.noteWrite(mfn);
+    return this.frame(mfn);
+  }
+
+  /** True if frame `mfn` was ever accessed since its allocation (untouched frames read as zeros). */
+  hasData(mfn: number): boolean {
+    return this.#data.has(mfn);
+  }
+
   /** The bytes of a frame (created zeroed on first use). */
   frame(mfn: number): Uint8Array {
     let f = this.#data.get(mfn);
@@ -381,7 +451,9 @@ export class MachineMemory {
       const a = maddr + done;
       const off = a & (PAGE_SIZE - 1);
       const n = Math.min(PAGE_SIZE - off, bytes.length - done);
-      this.frame(Math.floor(a / PAGE_SIZE)).set(bytes.subarray(done, done + n), off);
+      const mfn = Math.floor(a / PAGE_SIZE);
+      if (this.#writeLogs !== undefined) this.noteWrite(mfn);
+      this.frame(mfn).set(bytes.subarray(done, done + n), off);
       done += n;
     }
   }

@@ -139,8 +139,33 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         ["state", "dom0", { domid: a.domid, mfn: IO, add: false }, "EINVAL"],
         ["foreign", "dom0", { domid: 0, mfn: IO, add: true }, "EINVAL"],
       ],
+      "domctl:shadow_op": [
+        ["unprivileged", "a", { domid: b.domid, op: "peek" }, "EPERM"],
+        ["foreign", "dom0", { domid: NONE, op: "peek" }, "ESRCH"],
+        ["range", "dom0", { domid: OUT, op: "peek" }, "EINVAL"],
+        ["range", "dom0", { domid: a.domid, op: "dirty" }, "EINVAL"],
+        ["state", "dom0", { domid: a.domid, op: "clean" }, "EINVAL"], // log-dirty is off
+        ["state", "dom0", { domid: 0, op: "enable_logdirty" }, "EINVAL"],
+      ],
+      "domctl:pausedomain": [
+        ["unprivileged", "a", { domid: b.domid }, "EPERM"],
+        ["foreign", "dom0", { domid: NONE }, "ESRCH"],
+        ["range", "dom0", { domid: OUT }, "EINVAL"],
+        ["state", "dom0", { domid: 0 }, "EINVAL"],
+      ],
+      "domctl:unpausedomain": [
+        ["unprivileged", "a", { domid: a.domid }, "EPERM"],
+        ["foreign", "dom0", { domid: NONE }, "ESRCH"],
+        ["range", "dom0", { domid: OUT }, "EINVAL"],
+      ],
+      "domctl:resumedomain": [
+        ["unprivileged", "a", { domid: a.domid }, "EPERM"],
+        ["foreign", "dom0", { domid: NONE }, "ESRCH"],
+        ["state", "dom0", { domid: a.domid }, "EINVAL"], // it did not suspend
+      ],
       "sched_op:shutdown": [
         ["unprivileged", "dom0", {}, "EPERM"],
+        ["unprivileged", "dom0", { reason: "suspend" }, "EPERM"],
         ["range", "a", { reason: "reboot" }, "EINVAL"],
       ],
       "sched_op:remote_shutdown": [

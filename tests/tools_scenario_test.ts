@@ -289,7 +289,7 @@ Deno.test("scenario: workload errors point at the key", async () => {
     "  - alltoall: [vm0, node1, node0]",
     "  - alltoall: [vm0, node1, node0]\n    perftest: ib_write_lat",
     "alltoall: [vm0, node1, node0]",
-    /exactly one of 'perftest' or 'alltoall'/,
+    /exactly one of 'perftest', 'alltoall' or 'migrate'/,
   );
 });
 

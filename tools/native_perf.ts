@@ -127,8 +127,9 @@ async function connectedPair(
   inline: number,
   depth: number,
   placement: Placement = "native",
+  nomad = false,
 ): Promise<{ cluster: Cluster; ends: [End, End]; inline: number }> {
-  const cluster = new Cluster({ profile, seed: 1 });
+  const cluster = new Cluster({ profile, seed: 1, nomad });
   const virt = placement !== "native";
   const hosts = [
     cluster.addHost({ name: "node0", hypervisor: virt }),
@@ -208,7 +209,14 @@ async function spinUntil(dom: Domain, addr: number, want: number): Promise<void>
  */
 export async function writeLatency(
   profile: string | Record<string, unknown>,
-  opts: { size?: number; iters?: number; warmup?: number; placement?: Placement } = {},
+  opts: {
+    size?: number;
+    iters?: number;
+    warmup?: number;
+    placement?: Placement;
+    /** Run the verbs libraries with Nomad's handle translation (`Cluster` option `nomad`). */
+    nomad?: boolean;
+  } = {},
 ): Promise<LatencyResult> {
   const size = opts.size ?? 2;
   const iters = opts.iters ?? 1000;
@@ -216,7 +224,7 @@ export async function writeLatency(
   const total = iters + warmup;
   // Two halves per side, as perftest: the source of our writes, and where the peer writes.
   const half = Math.ceil(size / 64) * 64;
-  const pair = await connectedPair(profile, 2 * half, size, 16, opts.placement);
+  const pair = await connectedPair(profile, 2 * half, size, 16, opts.placement, opts.nomad);
   const { cluster, ends } = pair;
   const inline = pair.inline > 0;
   const stamps: number[] = [];

@@ -137,6 +137,7 @@ export class VibBack {
   #finished: Promise<void>;
   #eventThread: Promise<void> | undefined;
   #env: OpEnv;
+  #done = false;
 
   /**
    * Start serving the frontend of `frontDomid` whose backend directory is
@@ -191,6 +192,11 @@ export class VibBack {
     return this.#finished;
   }
 
+  /** True once the instance has torn everything down. */
+  get done(): boolean {
+    return this.#done;
+  }
+
   /** Contexts open now. */
   get contextCount(): number {
     return this.#contexts.size;
@@ -238,6 +244,7 @@ export class VibBack {
     } finally {
       await this.#teardown();
       unhook?.();
+      this.#done = true;
     }
   }
 

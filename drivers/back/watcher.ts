@@ -65,8 +65,11 @@ export class VibBackDriver {
     for (const d of doms) {
       if (!/^[1-9][0-9]*$/.test(d)) continue;
       const domid = Number(d);
-      if (this.#instances.has(domid)) continue;
       const p = xenbusPaths("vib", domid, 0, 0);
+      const old = this.#instances.get(domid);
+      // A finished instance is served anew when the toolstack made the device
+      // again (a guest that suspended for a migration resumes where it was).
+      if (old && !(old.done && this.#initialising(p.backend))) continue;
       // The toolstack writes the mode last: until then the device is not complete.
       const ready = [`${p.backend}/state`, `${p.backend}/${VIB_KEYS.mode}`].every((k) => {
         try {
@@ -79,6 +82,14 @@ export class VibBackDriver {
       const inst = new VibBack(this.#host, domid, p);
       this.#instances.set(domid, inst);
       inst.finished.then(() => this.#reap());
+    }
+  }
+
+  #initialising(backend: string): boolean {
+    try {
+      return this.#host.hv.xenstore.read(0, `${backend}/state`) === "1";
+    } catch {
+      return false;
     }
   }
 

@@ -656,12 +656,15 @@ export class UContext implements UverbsFile {
       accessFlags: fromQpAccess(q.accessFlags),
     };
     if (qp.type === QpType.UD) attr.qkey = q.qkey;
+    // The PSNs as the QP holds them now, not as they were set: the next PSN the
+    // responder expects and the next the requester sends (mthca_query_qp reads
+    // rnr_nextrecvpsn and next_send_psn from the QP context).
     if (state >= S.RTR && qp.type !== QpType.UD) {
       attr.destQpNum = q.destQpn;
       attr.pathMtu = q.mtu;
-      attr.rqPsn = q.rqPsn;
+      attr.rqPsn = q.expectedPsn;
     }
-    if (state >= S.RTS) attr.sqPsn = q.sqPsn;
+    if (state >= S.RTS) attr.sqPsn = q.nextPsn;
     return { attr, cap: { ...qp.cap } };
   }
 

@@ -30,7 +30,7 @@ import { VerbsError } from "../uapi/errors.ts";
 import type { UverbsFile } from "../uapi/uverbs.ts";
 import { Provider, ProviderCq, type ProviderEnv } from "../verbs/provider.ts";
 import type { ProviderDriver } from "../verbs/providers.ts";
-import { VibOp, type VibOpCode, type VibReqBody } from "../vib/mod.ts";
+import { VibOp, type VibOpCode, type VibReqBody, type VibResponse } from "../vib/mod.ts";
 
 /**
  * A provider whose doorbells and polls go to dom0.
@@ -50,16 +50,29 @@ export class SplitProvider extends Provider {
    * @param env the provider's environment (the guest's memory; `uarAddr` unused)
    * @param ring the context's requests on the frontend's ring
    */
-  constructor(env: ProviderEnv, readonly ring: FrontDatapath) {
+  constructor(env: ProviderEnv, public ring: FrontDatapath) {
     super(env);
   }
 
+  /** Re-opened on another frontend's file (live migration): its ring from now on. */
+  override rebind(file: UverbsFile): void {
+    if (!(file instanceof VibFrontFile)) {
+      throw new VerbsError("ENODEV", `${file.deviceName}: not a vib frontend's file`);
+    }
+    super.rebind(file);
+    this.ring = file.datapath;
+  }
+
   /** Marshal a datapath request from a synchronous call, charging the calling thread. */
-  send<O extends VibOpCode>(op: O, body: VibReqBody<O>, onResponse?: () => void): void {
+  send<O extends VibOpCode>(
+    op: O,
+    body: VibReqBody<O>,
+    onResponse?: (r: VibResponse) => void,
+  ): void {
     const env = this.env, x = env.profile.xen;
     env.cpu.charge(env.profile.cpu.syscallNs + x.ringMarshalNs);
     this.requests++;
-    const notify = this.ring.submit(op, body, onResponse ? () => onResponse() : undefined);
+    const notify = this.ring.submit(op, body, onResponse);
     if (notify) {
       // The hypercall is the thread's work too; the event leaves when it is done.
       const done = env.cpu.charge(x.hypercallNs);
@@ -132,13 +145,35 @@ export class SplitCq extends ProviderCq {
    */
   override poll(max: number): ReturnType<ProviderCq["poll"]> {
     const out = super.poll(max);
+    if (this.suspended) return out; // no ring to ask while the context moves
     if (this.#answered) this.#answered = false;
     else this.#ask();
     return out;
   }
 
+  /**
+   * Take every completion dom0 holds for this CQ into the stash: poll
+   * round trips until one copies nothing and the guest's ring is empty.
+   */
+  override async drainToStash(): Promise<void> {
+    const engine = this.#sp.env.engine;
+    for (;;) {
+      const b = engine.block<number>(`CQ ${this.cqn} drain (split poll)`);
+      this.#sp.send(
+        VibOp.POLL_CQ,
+        { cqn: this.cqn, consumerIndex: this.consumerIndex },
+        (r) => b.resolve(r.status < 0 ? 0 : Number(r.body.copied ?? 0)),
+      );
+      const copied = await b.promise;
+      const before = this.stashed;
+      await super.drainToStash();
+      if (copied === 0 && this.stashed === before) return;
+    }
+  }
+
   /** Wait for the answer of the poll request on its way (or `timeoutNs`). */
   override waitWrite(label: string, timeoutNs?: number): Promise<boolean> {
+    if (this.suspended) return this.waitResumed(label, timeoutNs);
     this.#ask();
     const engine = this.#sp.env.engine;
     const b = engine.block<boolean>(`${label} (split poll)`);

@@ -18,6 +18,7 @@ import { EventType, PortState } from "../uapi/enums.ts";
 import { VerbsError } from "../uapi/errors.ts";
 import { Pd } from "./pd.ts";
 import { Provider, type ProviderEnv, type ProviderMemory, type ThreadCpu } from "./provider.ts";
+import type { NomadFile } from "./nomad_file.ts";
 import type { Qp } from "./qp.ts";
 import type { Srq } from "./srq.ts";
 import type { AsyncEvent, DeviceAttr, PortAttr } from "../uapi/types.ts";
@@ -102,6 +103,8 @@ export class Context {
   #asyncListeners = new Set<(e: VerbsAsyncEvent) => void>();
   /** Async events received and not yet acknowledged. */
   asyncUnacked = 0;
+  /** Nomad's namespace virtualization of this context, when the library runs it. */
+  nomad: NomadFile | undefined;
 
   private constructor(
     file: UverbsFile,
@@ -237,6 +240,7 @@ export class Context {
       throw e;
     }
     const pcq = this.provider.addCq({ cqn: r.cqn, addr, logSize: l.logSize });
+    this.nomad?.bindCq(r.cqHandle, pcq);
     const cq = new Cq(this, r.cqHandle, pcq, r.cqe, addr, opts.channel);
     this.cqs.set(r.cqHandle, cq);
     return cq;

@@ -138,6 +138,7 @@ export class Cq {
 
   /** @internal the kernel reported a completion event for this CQ */
   deliverEvent(): void {
+    this.pcq.armedCmd = 0;
     this.channel?.deliver(this);
   }
 

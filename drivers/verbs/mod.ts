@@ -46,12 +46,23 @@ export {
   unregisterProvider,
 } from "./providers.ts";
 export { Ah } from "./ah.ts";
+export { NomadFile, type NomadHost } from "./nomad_file.ts";
+export { NomadAgent, type NomadTimeline } from "./nomad_agent.ts";
 export {
+  type NomadAddr,
+  type NomadEndpoint,
+  type NomadMsg,
+  NomadNetwork,
+  type NomadNode,
+} from "./nomad_net.ts";
+export {
+  type HandleXlate,
   Provider,
   ProviderCq,
   type ProviderEnv,
   type ProviderMemory,
   ProviderQp,
   ProviderSrq,
+  type QpGate,
   type ThreadCpu,
 } from "./provider.ts";

@@ -143,6 +143,7 @@ export class Pd {
       recvCq: init.recvCq.pcq,
       srq: init.srq?.psrq,
     });
+    ctx.nomad?.bindQp(r.qpHandle, pqp);
     const qp = new Qp(this, r.qpHandle, pqp, init, r.cap, wq.bufAddr);
     ctx.qps.set(r.qpHandle, qp);
     return qp;

@@ -50,12 +50,14 @@ import {
   WqeFlags,
   WqeOpcode,
 } from "../../hca/wqe.ts";
-import type { Engine } from "../../sim/engine.ts";
+import { decodeRecvWqe } from "../../hca/wqe.ts";
+import { type Engine, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import { wcOpcodeOfWr, workCompletionOf } from "./cqe_map.ts";
 import { QpState, QpType, SendFlags, WcOpcode, WrOpcode } from "../uapi/enums.ts";
 import { VerbsError } from "../uapi/errors.ts";
 import type { RecvWr, SendWr, Sge, WorkCompletion } from "../uapi/types.ts";
+import type { UverbsFile } from "../uapi/uverbs.ts";
 
 /**
  * The domain memory the provider works in (an `AddressSpace` fits).
@@ -123,6 +125,52 @@ export interface ProviderEnv {
   waitWrite?: (mfns: readonly number[], label: string, timeoutNs?: number) => Promise<boolean>;
 }
 
+/**
+ * The namespace virtualization of the verbs library (Nomad, Huang et al.,
+ * VEE 2007; `nomad_file.ts`), as the fast path sees it: the application
+ * names its memory regions by virtual keys, which the provider turns into
+ * the device's keys when it builds a WQE. The map holds only keys whose
+ * physical value differs (after a live migration re-registered them); each
+ * lookup costs `cpu.handleLookupNs`, whether it finds an entry or not.
+ * Absent (the layer off): no lookup, no cost.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { HandleXlate } from "./provider.ts";
+ * const x: HandleXlate = { lkeys: new Map([[0x100, 0x7300]]) };
+ * assert.equal(x.lkeys.get(0x100) ?? 0x100, 0x7300); // re-registered on another host
+ * assert.equal(x.lkeys.get(0x200) ?? 0x200, 0x200); // unchanged
+ * ```
+ */
+export interface HandleXlate {
+  /** Local keys, virtual → physical (only those that differ). */
+  lkeys: Map<number, number>;
+}
+
+/**
+ * Work requests an application posted while its connection is suspended
+ * for a live migration (Nomad's handshake): accepted and checked as usual,
+ * kept here, and posted to the device in order once the connection resumes.
+ *
+ * @example
+ * ```ts
+ * import type { QpGate } from "./provider.ts";
+ * const g: QpGate = { sends: [], recvs: [], holdRecvs: false };
+ * ```
+ */
+export interface QpGate {
+  /** Send WRs held (copies). */
+  sends: SendWr[];
+  /** Receive WRs held (copies), once receives are held too. */
+  recvs: RecvWr[];
+  /**
+   * Receives go to the device while the connection drains (a sender
+   * waiting out an RNR NAK needs them); they are held once it has drained.
+   */
+  holdRecvs: boolean;
+}
+
 const WQE_OPCODE: Record<number, number> = {
   [WrOpcode.RDMA_WRITE]: WqeOpcode.RDMA_WRITE,
   [WrOpcode.RDMA_WRITE_WITH_IMM]: WqeOpcode.RDMA_WRITE_IMM,
@@ -164,10 +212,28 @@ export class Provider {
   readonly qps = new Map<number, ProviderQp>();
   /** Doorbells rung (all kinds). */
   doorbells = 0;
+  /** Handle translation of the Nomad layer; undefined when it is off. */
+  xlate: HandleXlate | undefined;
 
   /** @param env see {@link ProviderEnv} */
   constructor(env: ProviderEnv) {
     this.env = env;
+  }
+
+  /**
+   * The context was re-opened on another kernel file (a live migration
+   * re-created it on another host): doorbells go to that file's UAR page.
+   * A provider whose datapath crosses dom0 also takes the new file's ring.
+   */
+  rebind(file: UverbsFile): void {
+    this.env.uarAddr = file.uarAddr;
+  }
+
+  /** Index the QPs by their QP numbers again (after {@link ProviderQp.rebind}). */
+  rekeyQps(): void {
+    const qps = [...this.qps.values()];
+    this.qps.clear();
+    for (const qp of qps) this.qps.set(qp.qpn, qp);
   }
 
   /**
@@ -245,6 +311,8 @@ interface Ring {
   wrid: bigint[];
   /** Send queue: the completion opcode of each slot's WR (an error CQE carries none). */
   wcOpcode: Uint8Array;
+  /** Receive queue: the scatter entries of each slot's WR (to post it again elsewhere). */
+  nsge: Uint8Array;
 }
 
 function ring(base: number, size: number, stride: number): Ring {
@@ -256,7 +324,12 @@ function ring(base: number, size: number, stride: number): Ring {
     tail: 0,
     wrid: new Array(size).fill(0n),
     wcOpcode: new Uint8Array(size),
+    nsge: new Uint8Array(size),
   };
+}
+
+function copySendWr(wr: SendWr): SendWr {
+  return { ...wr, sgList: (wr.sgList ?? []).map((s) => ({ ...s })) };
 }
 
 function inval(msg: string): VerbsError {
@@ -273,7 +346,16 @@ function inval(msg: string): VerbsError {
  * ```
  */
 export class ProviderQp {
-  readonly qpn: number;
+  /** The device's QP number (doorbells, CQEs). */
+  qpn: number;
+  /** The QP number the application sees: {@link qpn}, or its virtual number under Nomad. */
+  vqpn: number;
+  /** Nomad: the peer as the application connected to it (receive completions report it). */
+  remoteV: { qpn: number; lid: number } | undefined;
+  /** Nomad: the peer's remote keys, virtual → physical (after the peer migrated). */
+  remoteKeys: Map<number, number> | undefined;
+  /** Nomad: work requests held while the connection is suspended. */
+  gate: QpGate | undefined;
   readonly type: number;
   /** State as the library last set or saw it. */
   state: number = QpState.RESET;
@@ -293,6 +375,7 @@ export class ProviderQp {
   constructor(p: Provider, q: Parameters<Provider["addQp"]>[0]) {
     this.#p = p;
     this.qpn = q.qpn;
+    this.vqpn = q.qpn;
     this.type = q.type;
     this.sq = ring(q.bufAddr + q.sqOffset, q.sqSize, q.sqStride);
     this.rq = ring(q.bufAddr + q.rqOffset, q.rqSize, q.rqStride);
@@ -316,6 +399,44 @@ export class ProviderQp {
     for (const r of [this.sq, this.rq]) r.head = r.tail = 0;
     this.sendCq.forget(this.qpn);
     if (this.recvCq !== this.sendCq) this.recvCq.forget(this.qpn);
+  }
+
+  /**
+   * The device's QP is now `qpn`, in RESET (re-created on another host):
+   * the rings restart. Its CQs were drained and re-created first, so no
+   * entry of the old QP is left to forget.
+   */
+  rebind(qpn: number): void {
+    this.qpn = qpn;
+    for (const r of [this.sq, this.rq]) r.head = r.tail = 0;
+  }
+
+  /**
+   * The receive WRs posted and not completed, oldest first, as the
+   * provider wrote them (device keys), read back from the ring: what must
+   * be posted again when the QP restarts from RESET.
+   */
+  outstandingRecvs(): RecvWr[] {
+    const r = this.rq, out: RecvWr[] = [];
+    const m = this.#p.env.memory;
+    for (let c = r.tail; c !== r.head; c = (c + 1) >>> 0) {
+      const slot = c & (r.size - 1);
+      const segs = decodeRecvWqe(m.read(r.base + slot * r.stride, r.stride)).slice(0, r.nsge[slot]);
+      out.push({ wrId: r.wrid[slot], sgList: segs });
+    }
+    return out;
+  }
+
+  /** Hold new work requests (sends; receives too once `gate.holdRecvs` is set). */
+  hold(): QpGate {
+    return this.gate ??= { sends: [], recvs: [], holdRecvs: false };
+  }
+
+  /** Stop holding; returns what was held, for the caller to post in order. */
+  release(): QpGate | undefined {
+    const g = this.gate;
+    this.gate = undefined;
+    return g;
   }
 
   /** `ibv_post_send` for one WR. */
@@ -395,8 +516,20 @@ export class ProviderQp {
         qkey: wr.remoteQkey,
       };
     }
-    if (this.sqOutstanding >= this.sq.size) {
+    const gate = this.gate;
+    if (this.sqOutstanding + (gate ? gate.sends.length : 0) >= this.sq.size) {
       throw new VerbsError("ENOMEM", `${what}: send queue full (${this.sq.size} WQEs outstanding)`);
+    }
+    if (gate) {
+      // The connection is suspended (Nomad): posted when it resumes, in order.
+      gate.sends.push(copySendWr(wr));
+      return;
+    }
+    const x = this.#p.xlate;
+    let lookups = 0;
+    if (x && w.rkey !== undefined) {
+      w.rkey = this.remoteKeys?.get(w.rkey) ?? w.rkey;
+      lookups++;
     }
     if (isInline) {
       inline = new Uint8Array(inlineBytes);
@@ -406,6 +539,13 @@ export class ProviderQp {
         o += s.length;
       }
       w.inline = inline;
+    } else if (x) {
+      w.sgl = sgl.map((s: Sge) => ({
+        addr: s.addr,
+        length: s.length,
+        lkey: x.lkeys.get(s.lkey) ?? s.lkey,
+      }));
+      lookups += sgl.length;
     } else {
       w.sgl = sgl.map((s: Sge) => ({ addr: s.addr, length: s.length, lkey: s.lkey }));
     }
@@ -425,7 +565,8 @@ export class ProviderQp {
     r.wcOpcode[slot] = wcOpcodeOfWr(wr.opcode);
     r.head = (r.head + 1) >>> 0;
     env.cpu.charge(
-      env.profile.cpu.wqeBuildNs + (inlineBytes * 1e9) / env.profile.cpu.memcpyBytesPerSec,
+      env.profile.cpu.wqeBuildNs + (inlineBytes * 1e9) / env.profile.cpu.memcpyBytesPerSec +
+        lookups * env.profile.cpu.handleLookupNs,
     );
     this.#p.doorbell(UarOffset.SEND, sendDoorbellWord(this.qpn, size16), r.head);
   }
@@ -439,20 +580,34 @@ export class ProviderQp {
     if (sgl.length > this.#maxRecvSge) {
       throw inval(`${what}: ${sgl.length} SGEs exceed max_recv_sge ${this.#maxRecvSge}`);
     }
-    if (((this.rq.head - this.rq.tail) >>> 0) >= this.rq.size) {
+    const held = this.gate?.holdRecvs ? this.gate.recvs : undefined;
+    if (((this.rq.head - this.rq.tail) >>> 0) + (held ? held.length : 0) >= this.rq.size) {
       throw new VerbsError(
         "ENOMEM",
         `${what}: receive queue full (${this.rq.size} WQEs outstanding)`,
       );
     }
+    if (held) {
+      held.push({ wrId: wr.wrId, sgList: sgl.map((s) => ({ ...s })) });
+      return;
+    }
     const env = this.#p.env;
+    const x = this.#p.xlate;
     const slot = this.rq.head & (this.rq.size - 1);
     const buf = this.#scratch.subarray(0, this.rq.stride);
-    encodeRecvWqe(sgl, buf, 0, this.rq.stride);
+    encodeRecvWqe(
+      x ? sgl.map((s) => ({ ...s, lkey: x.lkeys.get(s.lkey) ?? s.lkey })) : sgl,
+      buf,
+      0,
+      this.rq.stride,
+    );
     env.memory.write(this.rq.base + slot * this.rq.stride, buf);
     this.rq.wrid[slot] = wr.wrId;
+    this.rq.nsge[slot] = sgl.length;
     this.rq.head = (this.rq.head + 1) >>> 0;
-    env.cpu.charge(env.profile.cpu.wqeBuildNs);
+    env.cpu.charge(
+      env.profile.cpu.wqeBuildNs + (x ? sgl.length * env.profile.cpu.handleLookupNs : 0),
+    );
     this.#p.doorbell(UarOffset.RECV, this.qpn, this.rq.head);
   }
 }
@@ -535,21 +690,78 @@ export class ProviderSrq {
  * ```
  */
 export class ProviderCq {
-  readonly cqn: number;
+  /** The device's CQ number. */
+  cqn: number;
   addr: number;
   logSize: number;
   /** Consumer index (free-running). */
   consumerIndex = 0;
+  /**
+   * The CQ is gone from the device while its context moves (Nomad): polls
+   * return only what was taken from it before, doorbells wait.
+   */
+  suspended = false;
+  /** The arm doorbell last rung and not yet answered by an event (`CqDbCmd`; 0: none). */
+  armedCmd = 0;
   #p: Provider;
   #frames: number[] = [];
   /** Absolute indices of CQEs of QPs that were reset or destroyed: consumed silently. */
   #skip = new Set<number>();
+  /** Completions taken from the ring before it went away (Nomad), returned first. */
+  #stash: WorkCompletion[] | undefined;
+  #resumed: WaitQueue | undefined;
 
   constructor(p: Provider, cqn: number, addr: number, logSize: number) {
     this.#p = p;
     this.cqn = cqn;
     this.addr = addr;
     this.logSize = logSize;
+    this.#mapFrames();
+  }
+
+  /** Completions waiting in the stash (taken from a ring that went away). */
+  get stashed(): number {
+    return this.#stash?.length ?? 0;
+  }
+
+  /**
+   * Move every completion now in the ring into the stash, where `poll`
+   * finds them before anything newer (a live migration is about to take
+   * the ring away, or reset one of its QPs).
+   */
+  drainToStash(): Promise<void> {
+    const out = this.#stash ??= [];
+    for (;;) {
+      const n = out.length;
+      this.pollRing(n + 64, out);
+      if (out.length === n) return Promise.resolve();
+    }
+  }
+
+  /** Stop using the ring (the device's CQ is being destroyed with its context). */
+  suspend(): void {
+    this.suspended = true;
+  }
+
+  /**
+   * The device's CQ is now `cqn`, a new one over the same ring, which the
+   * caller zeroed: the consumer index restarts; the stash stays first.
+   */
+  rebind(cqn: number): void {
+    this.cqn = cqn;
+    this.consumerIndex = 0;
+    this.#skip.clear();
+    this.#mapFrames();
+  }
+
+  /** The ring is usable again: threads waiting through the suspension re-check. */
+  resume(): void {
+    this.suspended = false;
+    this.#resumed?.notifyAll();
+  }
+
+  /** The machine frames of the ring again (the domain's memory moved to other frames). */
+  remap(): void {
     this.#mapFrames();
   }
 
@@ -567,6 +779,8 @@ export class ProviderCq {
 
   /** True if a CQE is waiting at the consumer index (no CPU cost: used by waiters). */
   ready(): boolean {
+    if (this.#stash !== undefined && this.#stash.length > 0) return true;
+    if (this.suspended) return false;
     return cqeReady(this.#entry(this.consumerIndex), 0, this.consumerIndex, this.logSize);
   }
 
@@ -581,8 +795,22 @@ export class ProviderCq {
 
   /** `ibv_poll_cq`: up to `max` completions. */
   poll(max: number): WorkCompletion[] {
+    const stash = this.#stash;
+    if (stash === undefined || stash.length === 0) {
+      if (!this.suspended) return this.pollRing(max, []);
+      this.#p.env.cpu.charge(this.#p.env.profile.cpu.emptyPollNs);
+      return [];
+    }
+    const out = stash.splice(0, max);
+    this.#p.env.cpu.charge(out.length * this.#p.env.profile.cpu.cqePollNs);
+    if (out.length < max && !this.suspended) this.pollRing(max, out);
+    return out;
+  }
+
+  /** Poll the device's ring for up to `max - out.length` completions into `out`. */
+  protected pollRing(max: number, out: WorkCompletion[]): WorkCompletion[] {
     const env = this.#p.env;
-    const out: WorkCompletion[] = [];
+    const first = out.length;
     let consumed = 0;
     while (out.length < max) {
       const ci = this.consumerIndex;
@@ -595,7 +823,10 @@ export class ProviderCq {
       if (wc) out.push(wc);
     }
     const c = env.profile.cpu;
-    env.cpu.charge(consumed > 0 ? consumed * c.cqePollNs : c.emptyPollNs);
+    const x = this.#p.xlate ? out.length - first : 0;
+    env.cpu.charge(
+      (consumed > 0 ? consumed * c.cqePollNs : c.emptyPollNs) + x * c.handleLookupNs,
+    );
     // Tavor-style: tell the device how far we got, so it can reuse the entries.
     if (consumed > 0) {
       this.#p.doorbell(UarOffset.CQ, cmdWord(CqDbCmd.SET_CI, this.cqn), this.consumerIndex);
@@ -624,12 +855,24 @@ export class ProviderCq {
       wrId = r.wrid[c & (r.size - 1)];
       r.tail = (c + 1) >>> 0;
     }
-    return workCompletionOf(cqe, wrId, sendOpcode);
+    const wc = workCompletionOf(cqe, wrId, sendOpcode);
+    if (this.#p.xlate) {
+      // Nomad: the application sees its own QP, and an RC peer, by their virtual numbers.
+      wc.qpNum = qp.vqpn;
+      if (qp.remoteV && !(cqe.flags & CqeFlags.SQ) && qp.type === QpType.RC) {
+        wc.srcQp = qp.remoteV.qpn;
+        wc.slid = qp.remoteV.lid;
+      }
+    }
+    return wc;
   }
 
   /** `ibv_req_notify_cq`: arm for the next (or next solicited) completion. */
   arm(solicitedOnly: boolean): void {
     const cmd = solicitedOnly ? CqDbCmd.REQ_NOTIFY_SOLICITED : CqDbCmd.REQ_NOTIFY_NEXT;
+    this.armedCmd = cmd;
+    // Suspended: the new CQ is armed when it exists (Nomad re-arms it).
+    if (this.suspended) return;
     this.#p.doorbell(UarOffset.CQ, cmdWord(cmd, this.cqn), this.consumerIndex);
   }
 
@@ -639,10 +882,18 @@ export class ProviderCq {
    */
   async waitWrite(label: string, timeoutNs?: number): Promise<boolean> {
     const env = this.#p.env;
+    if (this.suspended) return await this.waitResumed(label, timeoutNs);
     if (env.waitWrite) return await env.waitWrite(this.#frames, label, timeoutNs);
     const step = Math.max(1, env.profile.cpu.emptyPollNs);
     await env.engine.sleep(timeoutNs === undefined ? step : Math.min(step, timeoutNs));
     return true;
+  }
+
+  /** Wait until the CQ resumes (or `timeoutNs`): a suspended ring gets no writes to wait for. */
+  protected async waitResumed(label: string, timeoutNs?: number): Promise<boolean> {
+    const env = this.#p.env;
+    const q = this.#resumed ??= new WaitQueue(env.engine, `${label} (CQ ${this.cqn} suspended)`);
+    return timeoutNs === undefined ? await q.wait() : await q.waitFor(timeoutNs);
   }
 
   /**

@@ -23,6 +23,8 @@ import type { DeviceIdentity, UverbsDevice, UverbsFile } from "../uapi/uverbs.ts
 import { Context, type VerbsEnv } from "./context.ts";
 import { Provider, type ProviderEnv } from "./provider.ts";
 import { RegCacheFile } from "./reg_cache.ts";
+import type { NomadAgent } from "./nomad_agent.ts";
+import { NomadFile } from "./nomad_file.ts";
 
 /**
  * One entry of a provider's match table: every field given must equal the
@@ -178,8 +180,9 @@ function describe(id: DeviceIdentity): string {
 
 /**
  * `ibv_open_device`: bind the device to its provider, open it (one kernel
- * call), optionally put the registration cache (`reg_cache.ts`) in front of
- * the kernel file, and build the context. ENODEV, before anything is
+ * call), optionally put Nomad's namespace virtualization (`nomad_file.ts`,
+ * with the domain's agent) and the registration cache (`reg_cache.ts`) in
+ * front of the kernel file, and build the context. ENODEV, before anything is
  * opened, for a device no registered provider drives.
  *
  * @example
@@ -194,7 +197,7 @@ function describe(id: DeviceIdentity): string {
 export async function openContext(
   dev: UverbsDevice,
   env: VerbsEnv,
-  opts: { regCache?: boolean } = {},
+  opts: { regCache?: boolean; nomad?: NomadAgent } = {},
 ): Promise<Context> {
   const driver = matchProvider(dev.identity);
   if (!driver) {
@@ -204,9 +207,19 @@ export async function openContext(
     );
   }
   const file = await dev.open();
-  return await Context.open(
-    opts.regCache ? new RegCacheFile(file) : file,
+  // Nomad's namespace virtualization sits right on the kernel file; the cache above it
+  // then keeps virtual keys, which stay valid when the context moves.
+  const nomad = opts.nomad ? new NomadFile(file, opts.nomad) : undefined;
+  const top = nomad ?? file;
+  const ctx = await Context.open(
+    opts.regCache ? new RegCacheFile(top) : top,
     env,
     (penv) => driver.create(penv, file),
   );
+  if (nomad) {
+    nomad.attach(ctx.provider);
+    ctx.nomad = nomad;
+    opts.nomad!.adopt(nomad);
+  }
+  return ctx;
 }

@@ -59,9 +59,13 @@ export class Qp {
     this.cap = Object.freeze({ ...cap });
   }
 
-  /** QP number. */
+  /**
+   * QP number, as the application knows it: the device's, or under the
+   * Nomad layer the virtual number the QP keeps when a live migration
+   * re-creates it under another number.
+   */
   get qpNum(): number {
-    return this.pqp.qpn;
+    return this.pqp.vqpn;
   }
 
   /** State as last set by `modify` or seen by `query` (the device may since have moved it to an error state). */
@@ -133,7 +137,7 @@ export class Qp {
     this.#dead = true;
     const ctx = this.pd.context;
     this.pqp.reset();
-    ctx.provider.qps.delete(this.qpNum);
+    ctx.provider.qps.delete(this.pqp.qpn);
     ctx.env.memory.free(this.bufAddr);
   }
 }

@@ -37,6 +37,8 @@ export const MODERN_GEN5_NDR: Profile = {
     interruptNs: 800,
     // Wake-up and context switch.
     wakeupNs: 1_500,
+    // estimate: one probe of a hash table in L1/L2 at ~3.5 GHz (~10 cycles).
+    handleLookupNs: 3,
   },
   pci: {
     // Posted write (doorbell/BlueFlame) through the root complex.
@@ -167,6 +169,24 @@ export const MODERN_GEN5_NDR: Profile = {
     computeFlopsPerSec: 8e9,
     // Single-core STREAM-like rate on DDR5 (as cpu.memcpyBytesPerSec).
     computeBytesPerSec: 20e9,
+  },
+  migration: {
+    // 25 GbE TCP payload rate, as the PMI figures of this profile.
+    netBytesPerSec: 3e9,
+    // 25 GbE TCP one-way message (~15 µs).
+    netLatencyNs: 15_000,
+    // estimate: foreign-map batch plus a 4 KiB copy at ~20 GB/s.
+    pageSaveNs: 400,
+    // estimate: populate batch plus a 4 KiB copy.
+    pageRestoreNs: 400,
+    // estimate: guest suspend path through xenstore on a current Xeon.
+    suspendNs: 1_000_000,
+    // estimate: vCPU state restore and unpause.
+    resumeNs: 1_000_000,
+    // estimate: xenbus re-handshake through the C xenstored.
+    xenbusReconnectNs: 500_000,
+    // x86-64 vCPU context plus the shared-info page, rounded to pages.
+    vcpuStateBytes: 12_288,
   },
   noise: {
     // Estimate: DDR5 bank conflicts and refresh, root-complex arbitration.

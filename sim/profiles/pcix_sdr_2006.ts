@@ -44,6 +44,9 @@ export const PCIX_SDR_2006: Profile = {
     interruptNs: 1_500,
     // try_to_wake_up + context switch on Linux 2.6 / P4 (lmbench ctx switch ~ 3 µs).
     wakeupNs: 3_000,
+    // estimate: one probe of a small hash table that hits L1/L2 on a 3 GHz Xeon (~30 cycles);
+    // charged only when the Nomad translation layer is on (Huang et al., VEE 2007).
+    handleLookupNs: 10,
   },
   pci: {
     // Posted PCI-X write through the host bridge (ServerWorks GC-LE class chipset).
@@ -186,6 +189,27 @@ export const PCIX_SDR_2006: Profile = {
     computeFlopsPerSec: 1e9,
     // STREAM-like memory rate of one core with DDR2-400 (as cpu.memcpyBytesPerSec).
     computeBytesPerSec: 2e9,
+  },
+  migration: {
+    // Gigabit Ethernet TCP payload rate (~100 MB/s): the migration network of Clark et al.
+    // (NSDI 2005, "Live Migration of Virtual Machines") and of the paper's cluster.
+    netBytesPerSec: 100e6,
+    // Gigabit Ethernet TCP one-way message between dom0 daemons, Linux 2.6 (~30 µs).
+    netLatencyNs: 30_000,
+    // estimate: xc_domain_save maps pages in batches of 1024 (MAX_BATCH_SIZE, one hypercall,
+    // ~0.5 µs a page) and copies each 4 KiB page into the socket at memcpy rate (~2 µs).
+    pageSaveNs: 2_500,
+    // estimate: xc_domain_restore's populate_physmap batch plus a 4 KiB copy per page.
+    pageRestoreNs: 2_500,
+    // estimate: xend writes control/shutdown, the guest's watch runs its suspend path
+    // (device suspend, SCHEDOP_shutdown), xend sees the domain suspended (Xen 3.0: ms).
+    suspendNs: 2_000_000,
+    // estimate: vCPU context load, P2M/M2P update for the restored frames, unpause.
+    resumeNs: 2_000_000,
+    // estimate: ~10 xenstore accesses and watch firings through the user-space xenstored.
+    xenbusReconnectNs: 1_000_000,
+    // x86 vCPU context (~5 KiB) plus the shared-info page, rounded to pages.
+    vcpuStateBytes: 12_288,
   },
   noise: {
     // Estimate: DDR2-400 page misses and refresh, and PCI-X bridge arbitration, add tens of

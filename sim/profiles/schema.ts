@@ -71,6 +71,10 @@ export const PROFILE_SCHEMA = {
     kernelVerbsNs: { unit: "time", doc: "kernel verbs layer work per control operation" },
     interruptNs: { unit: "time", doc: "interrupt entry to handler on bare metal or in dom0" },
     wakeupNs: { unit: "time", doc: "wake a thread blocked in the kernel and switch to it" },
+    handleLookupNs: {
+      unit: "time",
+      doc: "one lookup in the verbs library's handle translation table (Nomad, when on)",
+    },
   },
   pci: {
     mmioWriteNs: { unit: "time", doc: "posted MMIO write (doorbell) until the device sees it" },
@@ -273,6 +277,44 @@ export const PROFILE_SCHEMA = {
       unit: "rate",
       doc: "memory traffic per second that comm.compute() charges (one core, STREAM-like)",
       positive: true,
+    },
+  },
+  // Xen live migration between hosts (platform/migration.ts) and the Nomad handshake over the
+  // management network (drivers/verbs/nomad_net.ts).
+  migration: {
+    netBytesPerSec: {
+      unit: "rate",
+      doc: "management network payload rate the migration stream gets (TCP between the dom0s)",
+      positive: true,
+    },
+    netLatencyNs: {
+      unit: "time",
+      doc: "one-way latency of a message on the management network (stream, Nomad handshake)",
+    },
+    pageSaveNs: {
+      unit: "time",
+      doc: "source dom0 CPU per page sent (map the guest's page, copy it to the socket)",
+    },
+    pageRestoreNs: {
+      unit: "time",
+      doc: "destination dom0 CPU per page received (populate the frame, copy the page in)",
+    },
+    suspendNs: {
+      unit: "time",
+      doc: "guest suspend: control/shutdown watch, the kernel's suspend path, SCHEDOP_shutdown",
+    },
+    resumeNs: {
+      unit: "time",
+      doc: "restore the vCPU state, rebuild the P2M and unpause the domain on the destination",
+    },
+    xenbusReconnectNs: {
+      unit: "time",
+      doc: "one device's xenbus re-handshake on resume (xenstore reads, writes, watch firings)",
+    },
+    vcpuStateBytes: {
+      unit: "size",
+      doc: "vCPU context and shared-info page sent after the last round of pages",
+      integer: true,
     },
   },
   noise: {

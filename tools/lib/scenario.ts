@@ -22,6 +22,10 @@
  *     size: 4096
  *     iterations: 100
  *     opcode: write
+ *   - migrate: vm0                  # live migration of a guest to another Xen host,
+ *     to: node2                     # with a checked stream to `with` going on meanwhile
+ *     with: node1
+ *     rate: 10000                   # messages per second each way (size: bytes, default 64)
  * ```
  *
  * @module
@@ -167,14 +171,64 @@ export interface AllToAllWorkload {
 }
 
 /**
+ * A live migration of a guest (`cluster.migrate`), optionally with a
+ * checked stream of 64 B RDMA WRITE WITH IMM messages between the guest and
+ * another endpoint going on across it. A scenario with a migration runs
+ * the Nomad layer in every domain's verbs library (`Cluster` option
+ * `nomad`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type MigrateWorkload, parseScenario } from "./scenario.ts";
+ * const s = await parseScenario(
+ *   "hosts: [{name: x0, hypervisor: true}, {name: x1, hypervisor: true}, {name: m}]\n" +
+ *     "guests: [{name: vm0, host: x0, mode: bypass}]\n" +
+ *     "workload: [{migrate: vm0, to: x1, with: m}, {migrate: vm0, to: x0}]\n",
+ *   "s.yaml",
+ * );
+ * const w = s.workload[0] as MigrateWorkload;
+ * assert.deepEqual(w, {
+ *   kind: "migrate",
+ *   name: "migrate vm0 x0->x1",
+ *   guest: "vm0",
+ *   from: "x0",
+ *   to: "x1",
+ *   with: "m",
+ *   size: 64, // the defaults
+ *   rate: 10000,
+ * });
+ * assert.equal(s.workload[1].name, "migrate vm0 x1->x0"); // and back
+ * ```
+ */
+export interface MigrateWorkload {
+  kind: "migrate";
+  /** Label (default `migrate <guest> <from>-><to>`). */
+  name: string;
+  /** The guest, where it runs when this entry starts, and where it goes. */
+  guest: string;
+  from: string;
+  to: string;
+  /** The other end of a stream across the move (none: the guest is idle). */
+  with?: string;
+  /** Stream message size, bytes (1..4096). */
+  size: number;
+  /** Stream messages per second, each way. */
+  rate: number;
+  /** Fault injection: the destination crashes in this phase (the entry then reports the failure). */
+  crashDestination?: "pre-copy" | "stop-and-copy";
+}
+
+/**
  * One workload entry.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { parseScenario, type Workload } from "./scenario.ts";
- * // `kind` tells the two apart; each has its own fields.
- * const peers = (w: Workload) => w.kind === "perftest" ? w.between : w.endpoints;
+ * // `kind` tells them apart; each has its own fields.
+ * const peers = (w: Workload) =>
+ *   w.kind === "perftest" ? w.between : w.kind === "alltoall" ? w.endpoints : [w.guest];
  * const s = await parseScenario(
  *   "hosts: [{name: a}, {name: b}, {name: c}]\n" +
  *     "workload: [{perftest: ib_read_bw, between: [c, a]}, {alltoall: [a, b, c]}]\n",
@@ -183,7 +237,7 @@ export interface AllToAllWorkload {
  * assert.deepEqual(s.workload.map(peers), [["c", "a"], ["a", "b", "c"]]);
  * ```
  */
-export type Workload = PerftestWorkload | AllToAllWorkload;
+export type Workload = PerftestWorkload | AllToAllWorkload | MigrateWorkload;
 
 /**
  * A validated scenario.
@@ -296,6 +350,7 @@ const PERFTEST_KEYS = [
   "reportGbits",
 ];
 const ALLTOALL_KEYS = ["alltoall", "name", "size", "iterations", "opcode", "txDepth"];
+const MIGRATE_KEYS = ["migrate", "name", "to", "with", "size", "rate", "crashDestination"];
 
 /** perftest flag (as named in a UsageError) → scenario key. */
 const FLAG_KEYS: [string, string][] = [
@@ -441,15 +496,18 @@ export async function parseScenario(text: string, file: string, dir = "."): Prom
   // Workload.
   if (top.workload === undefined) v.fail([], "missing key 'workload' (a list of tests)");
   const workload: Workload[] = [];
+  // Where each guest runs as the entries are read (a migration moves it for the next ones).
+  const at = new Map(guests.map((g) => [g.name, g.host]));
   v.list(top.workload, ["workload"]).forEach((w, i) => {
     const path: Path = ["workload", i];
-    const o = v.mapping(w, path, "perftest: … or alltoall: …");
-    const isPerf = "perftest" in o, isA2a = "alltoall" in o;
-    if (isPerf === isA2a) {
-      v.fail(path, "each workload entry needs exactly one of 'perftest' or 'alltoall'");
+    const o = v.mapping(w, path, "perftest: …, alltoall: … or migrate: …");
+    const kinds = ["perftest", "alltoall", "migrate"].filter((k) => k in o);
+    if (kinds.length !== 1) {
+      v.fail(path, "each workload entry needs exactly one of 'perftest', 'alltoall' or 'migrate'");
     }
-    if (isPerf) workload.push(perftestEntry(v, o, path, endpoint, seed));
-    else workload.push(alltoallEntry(v, o, path, endpoint));
+    if (kinds[0] === "perftest") workload.push(perftestEntry(v, o, path, endpoint, seed));
+    else if (kinds[0] === "alltoall") workload.push(alltoallEntry(v, o, path, endpoint));
+    else workload.push(migrateEntry(v, o, path, endpoint, hosts, at));
   });
   if (workload.length === 0) v.fail(["workload"], "needs at least one entry");
   return { file, profile: profile!, seed, hosts, guests, workload };
@@ -599,6 +657,72 @@ function alltoallEntry(
     ? `alltoall ${opcode} ${endpoints.join(",")}`
     : v.str(o.name, [...path, "name"]);
   return { kind: "alltoall", name, endpoints, size, iterations, opcode, txDepth };
+}
+
+function migrateEntry(
+  v: V,
+  o: Record<string, unknown>,
+  path: Path,
+  endpoint: (x: unknown, p: Path) => string,
+  hosts: ScenarioHost[],
+  at: Map<string, string>,
+): MigrateWorkload {
+  v.keys(o, path, MIGRATE_KEYS);
+  const guest = v.str(o.migrate, [...path, "migrate"]);
+  const from = at.get(guest);
+  if (from === undefined) {
+    v.fail(
+      [...path, "migrate"],
+      `'${guest}' is not a guest (guests: ${[...at.keys()].join(", ") || "none"})`,
+    );
+  }
+  if (o.to === undefined) v.fail(path, "missing key 'to' (the Xen host to move it to)");
+  const to = v.str(o.to, [...path, "to"]);
+  const host = hosts.find((h) => h.name === to);
+  if (!host) {
+    v.fail([...path, "to"], `unknown host '${to}' (hosts: ${hosts.map((h) => h.name).join(", ")})`);
+  }
+  if (!host.hypervisor) {
+    v.fail([...path, "to"], `host '${to}' is bare metal; guests move to Xen hosts`);
+  }
+  if (to === from) v.fail([...path, "to"], `'${guest}' already runs on '${to}' at this point`);
+  let peer: string | undefined;
+  if (o.with !== undefined) {
+    peer = endpoint(o.with, [...path, "with"]);
+    if (peer === guest) {
+      v.fail([...path, "with"], "the stream needs another endpoint than the guest");
+    }
+  }
+  const size = o.size === undefined ? 64 : v.int(o.size, [...path, "size"], 1, 4096);
+  const rate = o.rate === undefined ? 10_000 : v.int(o.rate, [...path, "rate"], 1, 200_000);
+  if ((o.size !== undefined || o.rate !== undefined) && peer === undefined) {
+    v.fail(
+      [...path, o.size !== undefined ? "size" : "rate"],
+      "a stream needs 'with' (its other end)",
+    );
+  }
+  let crash: MigrateWorkload["crashDestination"];
+  if (o.crashDestination !== undefined) {
+    const c = v.str(o.crashDestination, [...path, "crashDestination"]);
+    if (c !== "pre-copy" && c !== "stop-and-copy") {
+      v.fail([...path, "crashDestination"], `'${c}' is not a phase (pre-copy or stop-and-copy)`);
+    }
+    crash = c;
+  } else at.set(guest, to);
+  const name = o.name === undefined
+    ? `migrate ${guest} ${from}->${to}`
+    : v.str(o.name, [...path, "name"]);
+  return {
+    kind: "migrate",
+    name,
+    guest,
+    from: from!,
+    to,
+    ...(peer === undefined ? {} : { with: peer }),
+    size,
+    rate,
+    ...(crash === undefined ? {} : { crashDestination: crash }),
+  };
 }
 
 /**

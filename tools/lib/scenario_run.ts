@@ -11,7 +11,9 @@ import { runPerftest } from "./perftest_runner.ts";
 import { formatResult, resultToJson } from "./perftest_format.ts";
 import type { PerftestResult } from "./perftest_stats.ts";
 import { type AllToAllResult, formatAllToAll, runAllToAll } from "./alltoall.ts";
-import type { Scenario } from "./scenario.ts";
+import type { MigrateWorkload, Scenario } from "./scenario.ts";
+import type { MigrationResult } from "../../mod.ts";
+import { connectStream, startStream, streamEnd, type StreamReport } from "./migration_stream.ts";
 
 /**
  * Result of one workload entry.
@@ -25,7 +27,9 @@ import type { Scenario } from "./scenario.ts";
  * const messages = (r: WorkloadResult) =>
  *   r.kind === "perftest"
  *     ? r.result.lat.map((row) => row.iterations)
- *     : r.result.endpoints.map((e) => e.messages);
+ *     : r.kind === "alltoall"
+ *     ? r.result.endpoints.map((e) => e.messages)
+ *     : (r.result.stream?.directions ?? []).map((d) => d.messages);
  * const s = await parseScenario(
  *   "hosts: [{name: a}, {name: b}, {name: c}]\n" +
  *     "workload:\n  - {perftest: ib_write_lat, between: [a, b], size: 2, iterations: 10}\n" +
@@ -39,7 +43,30 @@ import type { Scenario } from "./scenario.ts";
  */
 export type WorkloadResult =
   | { kind: "perftest"; name: string; result: PerftestResult; counters: Record<string, Counters> }
-  | { kind: "alltoall"; name: string; result: AllToAllResult; counters: Record<string, Counters> };
+  | { kind: "alltoall"; name: string; result: AllToAllResult; counters: Record<string, Counters> }
+  | {
+    kind: "migrate";
+    name: string;
+    result: MigrateOutcome;
+    counters: Record<string, Counters>;
+  };
+
+/**
+ * What a `migrate` entry did: the migration's result (or, with
+ * `crashDestination`, the failure it caused) and the stream across it.
+ *
+ * @example
+ * ```ts
+ * import type { MigrateOutcome } from "./scenario_run.ts";
+ * const downMs = (o: MigrateOutcome) => o.migration ? o.migration.downtimeNs / 1e6 : undefined;
+ * ```
+ */
+export interface MigrateOutcome {
+  migration?: MigrationResult;
+  /** The one-line error of a migration that failed as injected. */
+  failed?: string;
+  stream?: StreamReport;
+}
 
 /**
  * A host's counters (deltas over one workload).
@@ -117,7 +144,9 @@ export async function runScenario(
   onWorkload?: (name: string, i: number, n: number) => void,
   opts: ScenarioRunOptions = {},
 ): Promise<WorkloadResult[]> {
-  const cluster = new Cluster({ profile: s.profile, seed: s.seed });
+  // A migration needs Nomad's layer in every library (the guest's and its peers').
+  const nomad = s.workload.some((w) => w.kind === "migrate");
+  const cluster = new Cluster({ profile: s.profile, seed: s.seed, nomad });
   const hosts = new Map<string, Host>();
   try {
     for (const h of s.hosts) {
@@ -167,6 +196,20 @@ export async function runScenario(
   if (tap) opts.onCapture?.(tap.bytes().slice(), tap.count);
   return out;
 
+  async function runMigrate(w: MigrateWorkload): Promise<MigrateOutcome> {
+    try {
+      return await runMigrateEntry(
+        cluster,
+        ep(w.guest).dom,
+        hosts.get(w.to)!,
+        w.with === undefined ? undefined : ep(w.with).dom,
+        w,
+      );
+    } catch (e) {
+      throw new ToolError(`${s.file}: ${w.name}: ${(e as Error).message}`);
+    }
+  }
+
   async function runWorkloads(): Promise<void> {
     for (let i = 0; i < s.workload.length; i++) {
       const w = s.workload[i];
@@ -184,16 +227,75 @@ export async function runScenario(
           },
         });
         out.push({ kind: "perftest", name: w.name, result, counters: diff(before, snapshot(all)) });
-      } else {
+      } else if (w.kind === "alltoall") {
         const result = await runAllToAll(
           cluster,
           w.endpoints.map((n) => ({ name: n, ...ep(n) })),
           w,
         );
         out.push({ kind: "alltoall", name: w.name, result, counters: diff(before, snapshot(all)) });
+      } else {
+        const result = await runMigrate(w);
+        out.push({ kind: "migrate", name: w.name, result, counters: diff(before, snapshot(all)) });
       }
     }
   }
+}
+
+/**
+ * Run a `migrate` entry on `cluster`: the guest `dom` moves to `to`; with a
+ * peer, a checked stream runs from 1 ms before until 1 ms after.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseScenario } from "./scenario.ts";
+ * import { runScenario } from "./scenario_run.ts";
+ * const s = await parseScenario(
+ *   "profile: {migration: {netBytesPerSec: 1 GB/s}}\n" +
+ *     "hosts: [{name: x0, hypervisor: true}, {name: x1, hypervisor: true}, {name: m}]\n" +
+ *     "guests: [{name: vm0, host: x0, mode: bypass, memoryMiB: 16}]\n" +
+ *     "workload: [{migrate: vm0, to: x1, with: m, rate: 20000}]\n",
+ *   "s.yaml",
+ * );
+ * const [r] = await runScenario(s);
+ * assert.ok(r.kind === "migrate" && r.result.migration!.to === "x1");
+ * assert.ok(r.kind === "migrate" && r.result.stream!.directions.every((d) => d.messages > 0));
+ * ```
+ */
+export async function runMigrateEntry(
+  cluster: Cluster,
+  dom: Domain,
+  to: Host,
+  peer: Domain | undefined,
+  w: MigrateWorkload,
+): Promise<MigrateOutcome> {
+  return await cluster.run(async () => {
+    let stream;
+    if (peer) {
+      const a = await streamEnd(dom, w.size), b = await streamEnd(peer, w.size);
+      await connectStream(a, b);
+      stream = startStream(cluster, a, b, {
+        bytes: w.size,
+        intervalNs: 1e9 / w.rate,
+        ops: ["writeImm"],
+      });
+      await cluster.sleep(1_000_000);
+    }
+    const out: MigrateOutcome = {};
+    try {
+      const opts = w.crashDestination ? { crashDestination: w.crashDestination } : {};
+      out.migration = await cluster.migrate(dom, to, opts);
+    } catch (e) {
+      if (!w.crashDestination) throw e;
+      out.failed = (e as Error).message;
+    }
+    if (stream) {
+      await cluster.sleep(1_000_000);
+      out.stream = await stream.stop();
+    }
+    return out;
+  });
 }
 
 /**
@@ -290,10 +392,54 @@ export function formatScenario(s: Scenario, results: WorkloadResult[]): string {
   ];
   for (const r of results) {
     parts.push("", `== ${r.name}`);
-    parts.push(r.kind === "perftest" ? formatResult(r.result) : formatAllToAll(r.result));
+    parts.push(
+      r.kind === "perftest"
+        ? formatResult(r.result)
+        : r.kind === "alltoall"
+        ? formatAllToAll(r.result)
+        : formatMigrate(r.result),
+    );
     parts.push(" hypervisor and HCA counters during this workload:", formatCounters(r.counters));
   }
   return parts.join("\n");
+}
+
+/**
+ * A `migrate` entry's outcome as text: the migration's figures (times in
+ * ms), its rounds, and the stream across it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatMigrate } from "./scenario_run.ts";
+ * assert.equal(
+ *   formatMigrate({ failed: "ECONNRESET: migrate vm0 from x0 to x1: the destination crashed" }),
+ *   " failed: ECONNRESET: migrate vm0 from x0 to x1: the destination crashed",
+ * );
+ * ```
+ */
+export function formatMigrate(o: MigrateOutcome): string {
+  const lines: string[] = [];
+  const ms = (ns: number) => (ns / 1e6).toFixed(3);
+  if (o.failed) lines.push(` failed: ${o.failed}`);
+  const m = o.migration;
+  if (m) {
+    lines.push(
+      ` ${m.guest}: ${m.from} -> ${m.to} (domain ${m.domid}), ${m.connections} connection(s)`,
+      ` total ${ms(m.totalNs)} ms, downtime ${ms(m.downtimeNs)} ms, domain paused ${
+        ms(m.vmPausedNs)
+      } ms, handshake ${ms(m.handshakeNs)} ms`,
+      ` ${m.rounds.length} rounds, ${m.pagesSent} pages, ${(m.bytesSent / 1e6).toFixed(3)} MB: ` +
+        m.rounds.map((r) => `${r.pages}${r.stopAndCopy ? " (stop-and-copy)" : ""}`).join(", "),
+    );
+  }
+  for (const [i, d] of (o.stream?.directions ?? []).entries()) {
+    lines.push(
+      ` stream ${i === 0 ? "guest->peer" : "peer->guest"}: ${d.messages} messages checked, ` +
+        `longest wait ${ms(d.maxGapNs)} ms`,
+    );
+  }
+  return lines.join("\n");
 }
 
 /**

@@ -1,0 +1,467 @@
+/**
+ * Nomad's suspend/resume handshake (Huang, Liu, Koop, Abali, Panda, VEE
+ * 2007), in the verbs library of every domain when the layer is on: one
+ * agent per domain, holding its contexts' virtualizing files
+ * (`nomad_file.ts`) and the state of each RC connection while a migration
+ * moves one end (or both).
+ *
+ * Per connection, both ends run the same steps; the end that moves adds
+ * giving its device resources back and making them again:
+ *
+ * 1. suspend: the moving end tells its peer (`suspend`); each end holds
+ *    new sends (posted later, in order; receives still go to the device,
+ *    a sender waiting out an RNR NAK needs them), drains its send queue
+ *    (RTS → SQD until SQ_DRAINED: every message it sent was acknowledged,
+ *    so the peer has executed it) and reads its PSNs, then says `drained`.
+ * 2. quiesced (both drained): nothing is in flight. Each end moves the
+ *    completions in its CQs into the CQ's stash (polls see them first),
+ *    holds new receives, and reads back the receives still posted. A
+ *    staying end resets its QP and says `ready` with its address and next
+ *    send PSN; the moving end gives everything back (closing its kernel
+ *    files) and waits for its domain to run on the destination, where it
+ *    re-creates its objects (new QP numbers, keys, LID) and says `ready`.
+ * 3. reconnect: with its own QP in RESET and the peer's `ready`, each end
+ *    goes INIT (posts the receives again, then the held ones), RTR toward
+ *    the peer's address expecting the peer's next PSN, says `rtr`; once it
+ *    has the peer's `rtr`, RTS from its own next PSN, and posts the held
+ *    sends. The peer's moved remote keys (from `ready`) are installed on
+ *    the QP: the provider translates the rkeys it posts.
+ *
+ * So every message is delivered once and in order: none is in flight
+ * while the QPs are replaced, no PSN is reused, receives keep their order
+ * and work request ids, and completions taken before are returned first.
+ *
+ * @module
+ */
+import { type Engine, WaitQueue } from "../../sim/engine.ts";
+import { CqDbCmd } from "../../hca/uar.ts";
+import { QpState } from "../uapi/enums.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import type { RecvWr } from "../uapi/types.ts";
+import type { UverbsDevice } from "../uapi/uverbs.ts";
+import type { NomadFile, NomadHost, QpRec } from "./nomad_file.ts";
+import type { NomadAddr, NomadEndpoint, NomadMsg, NomadNetwork, NomadNode } from "./nomad_net.ts";
+
+/** One connection being suspended and resumed. */
+interface Conn {
+  file: NomadFile;
+  q: QpRec;
+  peer: NomadEndpoint;
+  /** This end moves (its device QP is given back and made again). */
+  moving: boolean;
+  selfDrained: boolean;
+  peerDrained: boolean;
+  quiesced: boolean;
+  /** This end's next send PSN, read after the drain. */
+  sqPsn: number;
+  /** Receives that were posted and not completed, with the application's keys. */
+  recvs: RecvWr[];
+  /** Own device QP in RESET at its address; `ready` was sent. */
+  localReady: boolean;
+  peerReady?: { addr: NomadAddr; sqPsn: number; keys: [number, number][] };
+  rtrStarted: boolean;
+  rtrDone: boolean;
+  peerRtr: boolean;
+  rtsStarted: boolean;
+  active: boolean;
+  error?: unknown;
+}
+
+/**
+ * When the last migration of a domain went through each step (virtual ns).
+ *
+ * @example
+ * ```ts
+ * import type { NomadTimeline } from "./nomad_agent.ts";
+ * const pause = (t: NomadTimeline) => t.resumedNs! - t.suspendStartNs!;
+ * ```
+ */
+export interface NomadTimeline {
+  /** The handshake started: connections hold new sends from here on. */
+  suspendStartNs?: number;
+  /** Every connection drained in both directions. */
+  quiescedNs?: number;
+  /** Every device resource given back. */
+  releasedNs?: number;
+  /** Re-creation started on the new host. */
+  resumeStartNs?: number;
+  /** Every connection carries traffic again. */
+  resumedNs?: number;
+  /** Connections the domain had. */
+  connections?: number;
+}
+
+/**
+ * The Nomad layer of one domain's verbs library.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../../sim/engine.ts";
+ * import { NomadAgent } from "./nomad_agent.ts";
+ * import { NomadNetwork } from "./nomad_net.ts";
+ * const engine = new Engine();
+ * const agent = new NomadAgent(new NomadNetwork(engine, () => 30_000), engine, "vm0");
+ * assert.equal(agent.virtualLid(1, 5), 5); // the first LID seen on port 1 stays its virtual LID
+ * assert.equal(agent.virtualLid(1, 9), 5); // after a move the port has LID 9
+ * assert.equal(agent.unmovable(), undefined); // nothing open: nothing in the way
+ * ```
+ */
+export class NomadAgent implements NomadNode, NomadHost {
+  /** Its id on the management network. */
+  readonly id: number;
+  /** What the last (or current) migration went through. */
+  timeline: NomadTimeline = {};
+  #net: NomadNetwork;
+  #files: NomadFile[] = [];
+  #vLid = new Map<number, number>();
+  #pLid = new Map<number, number>();
+  #phase: "running" | "suspending" | "suspended" | "resuming" = "running";
+  #conns = new Map<number, Conn>();
+  #changed: WaitQueue;
+
+  /**
+   * @param net the cluster's management network
+   * @param engine the cluster's engine
+   * @param name the domain's name (messages, deadlock reports)
+   */
+  constructor(net: NomadNetwork, readonly engine: Engine, readonly name: string) {
+    this.#net = net;
+    this.id = net.join(this);
+    this.#changed = new WaitQueue(engine, `nomad ${name}: handshake`);
+  }
+
+  /** "running", or where a migration of the domain is. */
+  get phase(): string {
+    return this.#phase;
+  }
+
+  /** A context was opened through this agent. */
+  adopt(file: NomadFile): void {
+    this.#files.push(file);
+  }
+
+  // ---- NomadHost ----
+
+  async whenRunning(): Promise<void> {
+    while (this.#phase !== "running") await this.#changed.wait();
+  }
+
+  virtualLid(port: number, physical: number): number {
+    this.#pLid.set(port, physical);
+    if (!this.#vLid.has(port)) this.#vLid.set(port, physical);
+    return this.#vLid.get(port)!;
+  }
+
+  vqpnTaken(vqpn: number): boolean {
+    for (const f of this.#files) {
+      for (const q of f.qpRecords()) if (q.vqpn === vqpn) return true;
+    }
+    return false;
+  }
+
+  bound(_file: NomadFile, q: QpRec): void {
+    const lid = this.#pLid.get(q.port) ?? 0, vlid = this.#vLid.get(q.port) ?? lid;
+    this.#net.bind(this.id, q.vqpn, { lid, qpn: q.pqpn }, { lid: vlid, qpn: q.vqpn });
+  }
+
+  unbound(_file: NomadFile, q: QpRec): void {
+    this.#net.unbind(this.id, q.vqpn);
+  }
+
+  async resolveRemote(
+    a: NomadAddr,
+  ): Promise<{ addr: NomadAddr; keys: [number, number][] } | undefined> {
+    const now = this.#net.movedTo(a);
+    if (!now) return undefined;
+    const ep = this.#net.byPhysical(now);
+    const keys = ep ? this.#net.node(ep.agent)?.keysOf?.(ep.vqpn) ?? [] : [];
+    // Asking the library that holds it for its keys: one round trip on the management network.
+    await this.engine.sleep(2 * this.#latency());
+    return { addr: now, keys };
+  }
+
+  #latency(): number {
+    return this.#net.latency();
+  }
+
+  /** The remote keys of the context holding QP `vqpn` that differ from their virtual values. */
+  keysOf(vqpn: number): [number, number][] {
+    for (const f of this.#files) {
+      if (f.qpRecords().some((q) => q.vqpn === vqpn)) return f.movedRkeys();
+    }
+    return [];
+  }
+
+  // ---- migration ----
+
+  /** Why this domain's contexts cannot move now (undefined: they can). */
+  unmovable(): string | undefined {
+    if (this.#phase !== "running") return `${this.name} is already moving`;
+    for (const f of this.#files) {
+      if (f.inner === undefined) continue;
+      const why = f.unmovable();
+      if (why) return why;
+      for (const q of f.qpRecords()) {
+        if (q.state !== QpState.RTS) continue;
+        if (!q.remoteP || !this.#net.byPhysical(q.remoteP)) {
+          const at = q.remoteP ? `LID ${q.remoteP.lid} QPN ${q.remoteP.qpn}` : "an unknown peer";
+          return `QP ${q.vqpn} is connected to ${at}, which has no Nomad library to hand-shake with`;
+        }
+      }
+    }
+    return undefined;
+  }
+
+  #open(): NomadFile[] {
+    return this.#files.filter((f) => f.inner !== undefined);
+  }
+
+  /**
+   * Suspend every connection and give every device resource back, for a
+   * migration of this domain: resolves once nothing of the domain is left
+   * on the device. EOPNOTSUPP (nothing changed) if {@link unmovable} says why.
+   */
+  async suspend(): Promise<void> {
+    const why = this.unmovable();
+    if (why) throw new VerbsError("EOPNOTSUPP", `nomad: ${why}`);
+    this.#phase = "suspending";
+    this.timeline = { suspendStartNs: this.engine.now };
+    const files = this.#open();
+    const mine: Conn[] = [];
+    for (const f of files) {
+      for (const q of f.qpRecords()) {
+        if (q.state !== QpState.RTS) continue;
+        let c = this.#conns.get(q.vqpn);
+        if (c && !c.moving && (c.localReady || c.quiesced)) {
+          // Already past the point of no return as a staying end: let it finish, then move it.
+          while (!c.active && !c.error) await this.#changed.wait();
+          c = undefined;
+        }
+        if (c) c.moving = true;
+        else c = this.#begin(f, q, this.#net.byPhysical(q.remoteP!)!, true, true);
+        mine.push(c);
+      }
+    }
+    this.timeline.connections = mine.length;
+    while (!mine.every((c) => c.quiesced || c.error)) await this.#changed.wait();
+    this.#throwIfFailed(mine);
+    this.timeline.quiescedNs = this.engine.now;
+    for (const f of files) {
+      for (const c of f.cqRecords()) await c.pcq?.drainToStash();
+    }
+    for (const c of mine) this.#takeRecvs(c);
+    for (const f of files) {
+      for (const c of f.cqRecords()) c.pcq?.suspend();
+      await f.release();
+    }
+    this.#phase = "suspended";
+    this.timeline.releasedNs = this.engine.now;
+  }
+
+  /**
+   * The domain's memory is now on other machine frames (the switch of a
+   * live migration): waits on CQ rings must watch the new ones.
+   */
+  relocated(): void {
+    for (const f of this.#files) for (const c of f.cqRecords()) c.pcq?.remap();
+  }
+
+  /**
+   * Make every context again on `device` (the domain's device on the host it
+   * now runs on) and reconnect every connection; resolves when all carry
+   * traffic again.
+   */
+  async resume(device: UverbsDevice): Promise<void> {
+    if (this.#phase !== "suspended") {
+      throw new VerbsError("EINVAL", `nomad: ${this.name} is ${this.#phase}, not suspended`);
+    }
+    this.#phase = "resuming";
+    this.timeline.resumeStartNs = this.engine.now;
+    for (const f of this.#files) {
+      if (!f.released) continue;
+      await f.reopen(await device.open());
+      for (const c of f.cqRecords()) {
+        c.pcq?.resume();
+        // An arm that no event answered yet is made again on the new CQ.
+        const cmd = c.pcq?.armedCmd ?? 0;
+        if (cmd !== 0) c.pcq!.arm(cmd === CqDbCmd.REQ_NOTIFY_SOLICITED);
+      }
+    }
+    const mine = [...this.#conns.values()].filter((c) => c.moving);
+    for (const c of mine) this.#ready(c);
+    while (!mine.every((c) => c.active || c.error)) await this.#changed.wait();
+    this.#phase = "running";
+    this.timeline.resumedNs = this.engine.now;
+    this.#changed.notifyAll();
+    this.#throwIfFailed(mine);
+  }
+
+  #throwIfFailed(cs: Conn[]): void {
+    const bad = cs.find((c) => c.error);
+    if (bad) {
+      const e = bad.error;
+      throw e instanceof VerbsError ? e : new VerbsError("EIO", `nomad: ${(e as Error).message}`);
+    }
+  }
+
+  // ---- the handshake ----
+
+  deliver(msg: NomadMsg): void {
+    const found = this.#find(msg.to);
+    if (!found) return; // the QP is gone: nothing to suspend or resume
+    const { file, q } = found;
+    let c = this.#conns.get(q.vqpn);
+    if (msg.kind === "suspend" || msg.kind === "drained") {
+      if (!c) {
+        if (q.state !== QpState.RTS || !q.pqp) return;
+        c = this.#begin(file, q, msg.from, this.#phase !== "running", false);
+      }
+      if (msg.kind === "drained") {
+        c.peerDrained = true;
+        this.#checkQuiesced(c);
+      }
+      return;
+    }
+    if (!c) return; // a late message of a handshake that is over
+    if (msg.kind === "ready") {
+      c.peerReady = { addr: msg.addr, sqPsn: msg.sqPsn, keys: msg.keys };
+    } else c.peerRtr = true;
+    this.#progress(c);
+  }
+
+  #find(vqpn: number): { file: NomadFile; q: QpRec } | undefined {
+    for (const file of this.#files) {
+      for (const q of file.qpRecords()) if (q.vqpn === vqpn) return { file, q };
+    }
+    return undefined;
+  }
+
+  #send(c: Conn, kind: NomadMsg["kind"], extra: object = {}): void {
+    this.#net.send(
+      { ...extra, kind, from: { agent: this.id, vqpn: c.q.vqpn }, to: c.peer.vqpn } as NomadMsg,
+      c.peer.agent,
+    );
+  }
+
+  #begin(
+    file: NomadFile,
+    q: QpRec,
+    peer: NomadEndpoint,
+    moving: boolean,
+    initiator: boolean,
+  ): Conn {
+    const c: Conn = {
+      file,
+      q,
+      peer,
+      moving,
+      selfDrained: false,
+      peerDrained: false,
+      quiesced: false,
+      sqPsn: 0,
+      recvs: [],
+      localReady: false,
+      rtrStarted: false,
+      rtrDone: false,
+      peerRtr: false,
+      rtsStarted: false,
+      active: false,
+    };
+    this.#conns.set(q.vqpn, c);
+    q.pqp!.hold();
+    if (initiator) this.#send(c, "suspend");
+    this.#task(c, `drain QP ${q.vqpn}`, async () => {
+      const { sqPsn } = await file.drainQp(q);
+      c.sqPsn = sqPsn;
+      c.selfDrained = true;
+      this.#send(c, "drained");
+      this.#checkQuiesced(c);
+    });
+    return c;
+  }
+
+  #task(c: Conn, what: string, fn: () => Promise<void>): void {
+    this.engine.spawn(`nomad ${this.name}: ${what}`, async () => {
+      try {
+        await fn();
+      } catch (e) {
+        c.error = e;
+        this.#changed.notifyAll();
+      }
+    });
+  }
+
+  #checkQuiesced(c: Conn): void {
+    if (c.quiesced || !c.selfDrained || !c.peerDrained) return;
+    c.quiesced = true;
+    this.#changed.notifyAll();
+    if (c.moving) return; // the agent's suspend takes it from here
+    this.#task(c, `reset QP ${c.q.vqpn}`, async () => {
+      for (const cq of new Set([c.q.sendCq, c.q.recvCq])) await cq.pcq?.drainToStash();
+      this.#takeRecvs(c);
+      await c.file.resetQp(c.q);
+      this.#ready(c);
+    });
+  }
+
+  /** Hold new receives; the posted ones are read back to be posted again. */
+  #takeRecvs(c: Conn): void {
+    const pqp = c.q.pqp!;
+    pqp.hold().holdRecvs = true;
+    c.recvs = pqp.outstandingRecvs().map((r) => ({
+      wrId: r.wrId,
+      sgList: r.sgList.map((s) => ({ ...s, lkey: c.file.virtualLkey(s.lkey) })),
+    }));
+  }
+
+  /** Own QP waits in RESET: tell the peer where, from which PSN, with which keys. */
+  #ready(c: Conn): void {
+    c.localReady = true;
+    const lid = this.#pLid.get(c.q.port) ?? 0;
+    this.#send(c, "ready", {
+      addr: { lid, qpn: c.q.pqpn },
+      sqPsn: c.sqPsn,
+      keys: c.file.movedRkeys(),
+    });
+    this.#progress(c);
+  }
+
+  #progress(c: Conn): void {
+    if (!c.localReady || !c.peerReady) return;
+    if (!c.rtrStarted) {
+      c.rtrStarted = true;
+      const pr = c.peerReady;
+      this.#task(c, `reconnect QP ${c.q.vqpn}`, async () => {
+        await c.file.reconnectToRtr(c.q, pr.addr, pr.sqPsn, pr.keys, () => this.#repost(c));
+        c.rtrDone = true;
+        this.#send(c, "rtr");
+        this.#progress(c);
+      });
+      return;
+    }
+    if (c.rtrDone && c.peerRtr && !c.rtsStarted) {
+      c.rtsStarted = true;
+      this.#task(c, `resume QP ${c.q.vqpn}`, async () => {
+        await c.file.reconnectToRts(c.q, c.sqPsn);
+        const pqp = c.q.pqp!;
+        const held = pqp.release();
+        for (const wr of held?.sends ?? []) pqp.postSend(wr);
+        c.active = true;
+        if (this.#conns.get(c.q.vqpn) === c) this.#conns.delete(c.q.vqpn);
+        this.#changed.notifyAll();
+      });
+    }
+  }
+
+  /** In INIT: the receives that were posted, then those the application posted meanwhile. */
+  #repost(c: Conn): void {
+    const pqp = c.q.pqp!;
+    const g = pqp.hold();
+    const held = g.recvs;
+    g.recvs = [];
+    g.holdRecvs = false;
+    for (const r of [...c.recvs, ...held]) pqp.postRecv(r);
+    c.recvs = [];
+  }
+}

@@ -1,0 +1,810 @@
+/**
+ * Namespace virtualization of one open device, Nomad's thin layer (Huang,
+ * Liu, Koop, Abali, Panda, VEE 2007) in the user-level verbs library: a
+ * `UverbsFile` in front of the kernel's that gives the application handles,
+ * QP numbers, memory keys and LIDs that stay the same when a live
+ * migration re-creates the context on another host, where the device
+ * hands out other ones.
+ *
+ * - Handles (PD, MR, CQ, QP, SRQ, AH) are the layer's own numbers; each
+ *   names the kernel's handle of the moment.
+ * - Keys: an MR's virtual lkey/rkey are the device's keys at registration;
+ *   after a migration re-registered it, the provider turns virtual lkeys
+ *   into physical ones as it builds WQEs (`HandleXlate`, a lookup per key),
+ *   and peers learn the rkeys in the handshake. A registration made after a
+ *   move whose keys collide with a moved MR's virtual keys is made again
+ *   until they do not, so that virtual = physical for every MR made on the
+ *   current host and peers need no update for it.
+ * - QP numbers: likewise, virtual = the first physical number (`Qp.qpNum`,
+ *   completions' `qpNum`, and an RC peer's `srcQp` as the application
+ *   connected it); a QP created after a move whose number collides with a
+ *   moved QP's virtual one is created again.
+ * - LIDs: each port keeps the LID it had when the domain's library first
+ *   asked (`queryPort`); connecting to a QP that has moved uses where it is
+ *   now (the directory of `nomad_net.ts`).
+ *
+ * The layer records what every object was created with, so that
+ * {@link NomadFile.reopen} can make it again on another kernel file: PDs,
+ * MRs (re-registered: new keys), CQs (over the same zeroed ring), QPs (over
+ * the same queue buffer, in RESET; the agent reconnects them). The
+ * connection handshake itself is the agent's (`nomad_agent.ts`).
+ *
+ * @module
+ */
+import { VerbsError } from "../uapi/errors.ts";
+import { EventType, QpAttrMask, QpState, QpType } from "../uapi/enums.ts";
+import { attrMask } from "../uapi/qp_state.ts";
+import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr } from "../uapi/types.ts";
+import type {
+  AllocPdResp,
+  CreateAhResp,
+  CreateCqReq,
+  CreateCqResp,
+  CreateQpReq,
+  CreateQpResp,
+  CreateSrqReq,
+  CreateSrqResp,
+  ModifyQpReq,
+  ModifySrqReq,
+  QueryQpResp,
+  RegMrReq,
+  RegMrResp,
+  ResizeCqReq,
+  UverbsEventHandlers,
+  UverbsFile,
+} from "../uapi/uverbs.ts";
+import type { Engine } from "../../sim/engine.ts";
+import type { HandleXlate, Provider, ProviderCq, ProviderQp } from "./provider.ts";
+import type { NomadAddr } from "./nomad_net.ts";
+
+/**
+ * What a file needs of its domain's agent (`nomad_agent.ts`).
+ *
+ * @example
+ * ```ts
+ * import type { NomadHost } from "./nomad_file.ts";
+ * const lid = (h: NomadHost) => h.virtualLid(1, 7); // port 1 is at LID 7 now
+ * ```
+ */
+export interface NomadHost {
+  readonly engine: Engine;
+  /** Resolves at once, or when the domain's contexts have moved and are back. */
+  whenRunning(): Promise<void>;
+  /**
+   * The port has LID `physical` now; returns its virtual LID (the first
+   * physical LID the domain's library saw on that port).
+   */
+  virtualLid(port: number, physical: number): number;
+  /** True if some QP of the domain is known by this virtual number. */
+  vqpnTaken(vqpn: number, except?: QpRec): boolean;
+  /** A QP got its device QP at `phys` (created, re-created, or its port set). */
+  bound(file: NomadFile, qp: QpRec): void;
+  /** A QP is gone. */
+  unbound(file: NomadFile, qp: QpRec): void;
+  /** Where the QP applications know by `a` is now, if it moved; and its remote keys. */
+  resolveRemote(a: NomadAddr): Promise<{ addr: NomadAddr; keys: [number, number][] } | undefined>;
+}
+
+/** A PD as created. */
+interface PdRec {
+  v: number;
+  p: number;
+}
+
+/** An MR as registered, with its keys: virtual (what the application has) and physical. */
+interface MrRec {
+  v: number;
+  p: number;
+  pd: PdRec;
+  addr: number;
+  length: number;
+  access: number;
+  lkey: number;
+  rkey: number;
+  pLkey: number;
+  pRkey: number;
+}
+
+/**
+ * A CQ as created (the ring the library allocated stays where it is).
+ *
+ * @example
+ * ```ts
+ * import type { CqRec } from "./nomad_file.ts";
+ * const ring = (c: CqRec) => [c.req.bufAddr, c.req.bufBytes];
+ * ```
+ */
+export interface CqRec {
+  v: number;
+  p: number;
+  req: CreateCqReq;
+  pcq?: ProviderCq;
+}
+
+/**
+ * A QP as created and connected: its creation request (virtual handles),
+ * the attributes the application gave each transition (virtual values),
+ * its numbers and where its device QP points now.
+ *
+ * @example
+ * ```ts
+ * import type { QpRec } from "./nomad_file.ts";
+ * const connected = (q: QpRec) => q.state === 3 && q.remoteP !== undefined;
+ * ```
+ */
+export interface QpRec {
+  v: number;
+  p: number;
+  req: CreateQpReq;
+  pd: PdRec;
+  sendCq: CqRec;
+  recvCq: CqRec;
+  srq?: SrqRec;
+  pqp?: ProviderQp;
+  type: number;
+  vqpn: number;
+  pqpn: number;
+  /** The state the application last set (the device's may be another while it moves). */
+  state: number;
+  /** The port its INIT named. */
+  port: number;
+  init?: QpAttr;
+  rtr?: QpAttr;
+  rts?: QpAttr;
+  /** The peer as the application named it, and where the device QP sends now. */
+  remoteV?: NomadAddr;
+  remoteP?: NomadAddr;
+  /** Waiting for SQ_DRAINED. */
+  onDrained?: () => void;
+}
+
+interface SrqRec {
+  v: number;
+  p: number;
+  pd: PdRec;
+}
+
+interface AhRec {
+  v: number;
+  p: number;
+}
+
+/** Attempts to register (or create a QP) away from a moved object's virtual value. */
+const COLLISION_RETRIES = 8;
+
+/**
+ * The namespace-virtualizing file of one context.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Access, Cluster } from "../../mod.ts";
+ * import { NomadFile } from "./nomad_file.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1, nomad: true });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   assert.ok(ctx.nomad instanceof NomadFile);
+ *   const pd = await ctx.allocPd();
+ *   const buf = host.os.memory.alloc(4096, 4096);
+ *   const mr = await pd.regMr(buf, 4096, Access.LOCAL_WRITE);
+ *   assert.equal(ctx.nomad.physicalLkey(mr.lkey), mr.lkey); // never moved: virtual = physical
+ * });
+ * ```
+ */
+export class NomadFile implements UverbsFile {
+  /** The kernel file now (undefined while the context moves, or once closed). */
+  inner: UverbsFile | undefined;
+  /** Its device resources were given back for a move; {@link reopen} makes them again. */
+  released = false;
+  /** Local keys that differ from their virtual values, for the provider. */
+  readonly xlate: HandleXlate = { lkeys: new Map() };
+  /** The provider of the context (set when the context is built). */
+  provider: Provider | undefined;
+  #host: NomadHost;
+  #app: UverbsEventHandlers = { onCompEvent() {}, onAsyncEvent() {} };
+  #last: { deviceName: string; uarIndex: number; uarAddr: number; numCompVectors: number };
+  #pds = new Map<number, PdRec>();
+  #mrs = new Map<number, MrRec>();
+  #cqs = new Map<number, CqRec>();
+  #qps = new Map<number, QpRec>();
+  #srqs = new Map<number, SrqRec>();
+  #ahs = new Map<number, AhRec>();
+  #next = { pd: 1, mr: 1, cq: 1, qp: 1, srq: 1, ah: 1 };
+  /** Physical handle → record, for events of the current kernel file. */
+  #pCq = new Map<number, CqRec>();
+  #pQp = new Map<number, QpRec>();
+  #pSrq = new Map<number, SrqRec>();
+
+  /**
+   * @param inner the kernel file just opened
+   * @param host the domain's agent
+   */
+  constructor(inner: UverbsFile, host: NomadHost) {
+    this.inner = inner;
+    this.#host = host;
+    this.#last = {
+      deviceName: inner.deviceName,
+      uarIndex: inner.uarIndex,
+      uarAddr: inner.uarAddr,
+      numCompVectors: inner.numCompVectors,
+    };
+    inner.setEventHandlers(this.#handlers());
+  }
+
+  get deviceName(): string {
+    return this.inner?.deviceName ?? this.#last.deviceName;
+  }
+  get uarIndex(): number {
+    return this.inner?.uarIndex ?? this.#last.uarIndex;
+  }
+  get uarAddr(): number {
+    return this.inner?.uarAddr ?? this.#last.uarAddr;
+  }
+  get numCompVectors(): number {
+    return this.inner?.numCompVectors ?? this.#last.numCompVectors;
+  }
+
+  /** The provider of this context: its lkey translation is this file's. */
+  attach(provider: Provider): void {
+    this.provider = provider;
+    provider.xlate = this.xlate;
+  }
+
+  /** The device's lkey for virtual `lkey` now. */
+  physicalLkey(lkey: number): number {
+    return this.xlate.lkeys.get(lkey) ?? lkey;
+  }
+
+  /** Remote keys of this context's MRs that differ from their virtual values (virtual → physical). */
+  movedRkeys(): [number, number][] {
+    const out: [number, number][] = [];
+    for (const m of this.#mrs.values()) if (m.rkey !== m.pRkey) out.push([m.rkey, m.pRkey]);
+    return out;
+  }
+
+  /** The context's QPs, CQs (records, for the agent). */
+  qpRecords(): QpRec[] {
+    return [...this.#qps.values()];
+  }
+
+  /** See {@link qpRecords}. */
+  cqRecords(): CqRec[] {
+    return [...this.#cqs.values()];
+  }
+
+  /** Why this context cannot move now, or undefined (the agent asks before a migration). */
+  unmovable(): string | undefined {
+    if (!this.inner) return `${this.deviceName}: the context is already moving`;
+    if (this.#srqs.size > 0) return `${this.deviceName}: it has SRQs (not migrated by Nomad here)`;
+    if (this.#ahs.size > 0) {
+      return `${this.deviceName}: it has address handles (UD is not migrated)`;
+    }
+    for (const q of this.#qps.values()) {
+      if (q.type !== QpType.RC) {
+        return `${this.deviceName}: QP ${q.vqpn} is not RC (only RC connections are migrated)`;
+      }
+      if (q.state !== QpState.RESET && q.state !== QpState.RTS) {
+        return `${this.deviceName}: QP ${q.vqpn} is in state ${q.state} (RESET or RTS can move)`;
+      }
+    }
+    return undefined;
+  }
+
+  /** Register what the provider made for a new QP (`Pd.createQp`). */
+  bindQp(handle: number, pqp: ProviderQp): void {
+    const q = this.#qps.get(handle);
+    if (!q) return;
+    q.pqp = pqp;
+    pqp.vqpn = q.vqpn;
+  }
+
+  /** Register what the provider made for a new CQ (`Context.createCq`). */
+  bindCq(handle: number, pcq: ProviderCq): void {
+    const c = this.#cqs.get(handle);
+    if (c) c.pcq = pcq;
+  }
+
+  #handlers(): UverbsEventHandlers {
+    return {
+      onCompEvent: (h) => {
+        const c = this.#pCq.get(h);
+        if (c) this.#app.onCompEvent(c.v);
+      },
+      onAsyncEvent: (e: AsyncEvent) => {
+        const ev: AsyncEvent = { type: e.type };
+        if (e.qpHandle !== undefined) {
+          const q = this.#pQp.get(e.qpHandle);
+          if (!q) return;
+          if (e.type === EventType.SQ_DRAINED && q.onDrained) {
+            // The layer drained it; the application never asked for this event.
+            const done = q.onDrained;
+            q.onDrained = undefined;
+            done();
+            return;
+          }
+          ev.qpHandle = q.v;
+        }
+        if (e.cqHandle !== undefined) {
+          const c = this.#pCq.get(e.cqHandle);
+          if (!c) return;
+          ev.cqHandle = c.v;
+        }
+        if (e.srqHandle !== undefined) {
+          const s = this.#pSrq.get(e.srqHandle);
+          if (!s) return;
+          ev.srqHandle = s.v;
+        }
+        if (e.portNum !== undefined) ev.portNum = e.portNum;
+        this.#app.onAsyncEvent(ev);
+      },
+    };
+  }
+
+  setEventHandlers(h: UverbsEventHandlers): void {
+    this.#app = h;
+  }
+
+  /** The kernel file, once the context is back (control verbs wait while it moves). */
+  async #file(): Promise<UverbsFile> {
+    await this.#host.whenRunning();
+    if (!this.inner) {
+      throw new VerbsError("EIO", `${this.deviceName}: the context did not come back`);
+    }
+    return this.inner;
+  }
+
+  #get<T>(m: Map<number, T>, h: number, what: string): T {
+    const r = m.get(h);
+    if (!r) throw new VerbsError("EINVAL", `no ${what} with handle ${h} in this context`);
+    return r;
+  }
+
+  async queryDevice(): Promise<DeviceAttr> {
+    return await (await this.#file()).queryDevice();
+  }
+
+  async queryPort(portNum: number): Promise<PortAttr> {
+    const p = await (await this.#file()).queryPort(portNum);
+    return { ...p, lid: this.#host.virtualLid(portNum, p.lid) };
+  }
+
+  async allocPd(): Promise<AllocPdResp> {
+    const r = await (await this.#file()).allocPd();
+    const v = this.#next.pd++;
+    this.#pds.set(v, { v, p: r.pdHandle });
+    return { pdHandle: v, pdn: r.pdn };
+  }
+
+  async deallocPd(pdHandle: number): Promise<void> {
+    const f = await this.#file();
+    const pd = this.#get(this.#pds, pdHandle, "PD");
+    await f.deallocPd(pd.p);
+    this.#pds.delete(pdHandle);
+  }
+
+  #keyTaken(k: number): boolean {
+    for (const m of this.#mrs.values()) if (m.lkey === k || m.rkey === k) return true;
+    return false;
+  }
+
+  async regMr(req: RegMrReq): Promise<RegMrResp> {
+    const f = await this.#file();
+    const pd = this.#get(this.#pds, req.pdHandle, "PD");
+    const phys = { ...req, pdHandle: pd.p };
+    let r = await f.regMr(phys);
+    // A moved MR keeps its old keys as virtual ones: a new one must not take them.
+    for (let i = 0; this.#keyTaken(r.lkey) || this.#keyTaken(r.rkey); i++) {
+      if (i === COLLISION_RETRIES) {
+        await f.deregMr(r.mrHandle);
+        throw new VerbsError("EAGAIN", `reg_mr: no key free of a moved region's after ${i} tries`);
+      }
+      const again = await f.regMr(phys);
+      await f.deregMr(r.mrHandle);
+      r = again;
+    }
+    const v = this.#next.mr++;
+    this.#mrs.set(v, {
+      v,
+      p: r.mrHandle,
+      pd,
+      addr: req.addr,
+      length: req.length,
+      access: req.access,
+      lkey: r.lkey,
+      rkey: r.rkey,
+      pLkey: r.lkey,
+      pRkey: r.rkey,
+    });
+    return { mrHandle: v, lkey: r.lkey, rkey: r.rkey };
+  }
+
+  async deregMr(mrHandle: number): Promise<void> {
+    const f = await this.#file();
+    const m = this.#get(this.#mrs, mrHandle, "MR");
+    await f.deregMr(m.p);
+    this.#mrs.delete(mrHandle);
+    this.xlate.lkeys.delete(m.lkey);
+  }
+
+  async createCq(req: CreateCqReq): Promise<CreateCqResp> {
+    const r = await (await this.#file()).createCq(req);
+    const v = this.#next.cq++;
+    const c: CqRec = { v, p: r.cqHandle, req: { ...req } };
+    this.#cqs.set(v, c);
+    this.#pCq.set(r.cqHandle, c);
+    return { ...r, cqHandle: v };
+  }
+
+  async resizeCq(req: ResizeCqReq): Promise<{ cqe: number }> {
+    const f = await this.#file();
+    const c = this.#get(this.#cqs, req.cqHandle, "CQ");
+    const r = await f.resizeCq({ ...req, cqHandle: c.p });
+    c.req = {
+      ...c.req,
+      cqe: req.cqe,
+      logSize: req.logSize,
+      bufAddr: req.bufAddr,
+      bufBytes: req.bufBytes,
+    };
+    return r;
+  }
+
+  async destroyCq(cqHandle: number): Promise<void> {
+    const f = await this.#file();
+    const c = this.#get(this.#cqs, cqHandle, "CQ");
+    await f.destroyCq(c.p);
+    this.#cqs.delete(cqHandle);
+    this.#pCq.delete(c.p);
+  }
+
+  async createQp(req: CreateQpReq): Promise<CreateQpResp> {
+    const f = await this.#file();
+    const pd = this.#get(this.#pds, req.pdHandle, "PD");
+    const sendCq = this.#get(this.#cqs, req.sendCqHandle, "CQ");
+    const recvCq = this.#get(this.#cqs, req.recvCqHandle, "CQ");
+    const srq = req.srqHandle === undefined
+      ? undefined
+      : this.#get(this.#srqs, req.srqHandle, "SRQ");
+    const phys: CreateQpReq = {
+      ...req,
+      pdHandle: pd.p,
+      sendCqHandle: sendCq.p,
+      recvCqHandle: recvCq.p,
+      srqHandle: srq?.p,
+    };
+    let r = await f.createQp(phys);
+    // A moved QP keeps its old number as its virtual one: a new QP must not take it.
+    for (let i = 0; this.#host.vqpnTaken(r.qpn); i++) {
+      if (i === COLLISION_RETRIES) {
+        await f.destroyQp(r.qpHandle);
+        throw new VerbsError("EAGAIN", `create_qp: no QPN free of a moved QP's after ${i} tries`);
+      }
+      const again = await f.createQp(phys);
+      await f.destroyQp(r.qpHandle);
+      r = again;
+    }
+    const v = this.#next.qp++;
+    const q: QpRec = {
+      v,
+      p: r.qpHandle,
+      req: { ...req, cap: { ...req.cap }, wq: { ...req.wq } },
+      pd,
+      sendCq,
+      recvCq,
+      srq,
+      type: req.type,
+      vqpn: r.qpn,
+      pqpn: r.qpn,
+      state: QpState.RESET,
+      port: 1,
+    };
+    this.#qps.set(v, q);
+    this.#pQp.set(r.qpHandle, q);
+    this.#host.bound(this, q);
+    return { ...r, qpHandle: v };
+  }
+
+  async modifyQp(req: ModifyQpReq): Promise<void> {
+    const f = await this.#file();
+    const q = this.#get(this.#qps, req.qpHandle, "QP");
+    const attr: QpAttr = { ...req.attr };
+    let remoteP: NomadAddr | undefined;
+    let keys: [number, number][] | undefined;
+    const connects = (req.mask & QpAttrMask.AV) !== 0 && (req.mask & QpAttrMask.DEST_QPN) !== 0 &&
+      attr.ah !== undefined && attr.destQpNum !== undefined && q.type !== QpType.UD;
+    if (connects) {
+      // The application names the peer as it knows it; the device needs where it is now.
+      const want = { lid: attr.ah!.dlid, qpn: attr.destQpNum! };
+      const moved = await this.#host.resolveRemote(want);
+      remoteP = moved?.addr ?? want;
+      keys = moved?.keys;
+      attr.ah = { ...attr.ah!, dlid: remoteP.lid };
+      attr.destQpNum = remoteP.qpn;
+    }
+    await f.modifyQp({ qpHandle: q.p, attr, mask: req.mask });
+    this.#record(q, req.attr, req.mask, remoteP, keys);
+  }
+
+  #record(
+    q: QpRec,
+    attr: QpAttr,
+    mask: number,
+    remoteP: NomadAddr | undefined,
+    keys: [number, number][] | undefined,
+  ): void {
+    const state = (mask & QpAttrMask.STATE) !== 0 ? attr.state! : q.state;
+    const given = { ...attr };
+    delete given.curState;
+    if (state === QpState.RESET) {
+      q.init =
+        q.rtr =
+        q.rts =
+        q.remoteV =
+        q.remoteP =
+          undefined;
+      if (q.pqp) q.pqp.remoteV = q.pqp.remoteKeys = undefined;
+    } else if (state === QpState.INIT) {
+      q.init = { ...q.init, ...given };
+      if (attr.port !== undefined && attr.port !== q.port) {
+        q.port = attr.port;
+        this.#host.bound(this, q);
+      }
+    } else if (state === QpState.RTR) {
+      q.rtr = { ...q.rtr, ...given };
+      if (remoteP) {
+        q.remoteV = { lid: attr.ah!.dlid, qpn: attr.destQpNum! };
+        q.remoteP = remoteP;
+        if (q.pqp) {
+          q.pqp.remoteV = q.remoteV;
+          q.pqp.remoteKeys = keys && keys.length > 0 ? new Map(keys) : undefined;
+        }
+      }
+    } else if (state === QpState.RTS) {
+      q.rts = { ...q.rts, ...given };
+    }
+    q.state = state;
+  }
+
+  async queryQp(qpHandle: number): Promise<QueryQpResp> {
+    const f = await this.#file();
+    const q = this.#get(this.#qps, qpHandle, "QP");
+    const r = await f.queryQp(q.p);
+    const attr = { ...r.attr };
+    if (q.remoteV && attr.destQpNum !== undefined) attr.destQpNum = q.remoteV.qpn;
+    if (q.remoteV && attr.ah) attr.ah = { ...attr.ah, dlid: q.remoteV.lid };
+    return { attr, cap: r.cap };
+  }
+
+  async destroyQp(qpHandle: number): Promise<void> {
+    const f = await this.#file();
+    const q = this.#get(this.#qps, qpHandle, "QP");
+    await f.destroyQp(q.p);
+    this.#qps.delete(qpHandle);
+    this.#pQp.delete(q.p);
+    this.#host.unbound(this, q);
+  }
+
+  async createSrq(req: CreateSrqReq): Promise<CreateSrqResp> {
+    const f = await this.#file();
+    const pd = this.#get(this.#pds, req.pdHandle, "PD");
+    const r = await f.createSrq({ ...req, pdHandle: pd.p });
+    const v = this.#next.srq++;
+    const s: SrqRec = { v, p: r.srqHandle, pd };
+    this.#srqs.set(v, s);
+    this.#pSrq.set(r.srqHandle, s);
+    return { ...r, srqHandle: v };
+  }
+
+  async modifySrq(req: ModifySrqReq): Promise<void> {
+    const f = await this.#file();
+    const s = this.#get(this.#srqs, req.srqHandle, "SRQ");
+    await f.modifySrq({ ...req, srqHandle: s.p });
+  }
+
+  async destroySrq(srqHandle: number): Promise<void> {
+    const f = await this.#file();
+    const s = this.#get(this.#srqs, srqHandle, "SRQ");
+    await f.destroySrq(s.p);
+    this.#srqs.delete(srqHandle);
+    this.#pSrq.delete(s.p);
+  }
+
+  async createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp> {
+    const f = await this.#file();
+    const pd = this.#get(this.#pds, req.pdHandle, "PD");
+    const r = await f.createAh({ pdHandle: pd.p, attr: req.attr });
+    const v = this.#next.ah++;
+    this.#ahs.set(v, { v, p: r.ahHandle });
+    return { ahHandle: v };
+  }
+
+  async destroyAh(ahHandle: number): Promise<void> {
+    const f = await this.#file();
+    const a = this.#get(this.#ahs, ahHandle, "AH");
+    await f.destroyAh(a.p);
+    this.#ahs.delete(ahHandle);
+  }
+
+  async close(): Promise<void> {
+    const f = await this.#file();
+    await f.close();
+    for (const q of this.#qps.values()) this.#host.unbound(this, q);
+    this.#qps.clear();
+    this.#pQp.clear();
+    this.#cqs.clear();
+    this.#pCq.clear();
+    this.#mrs.clear();
+    this.#pds.clear();
+    this.#srqs.clear();
+    this.#ahs.clear();
+    this.xlate.lkeys.clear();
+    this.inner = undefined;
+  }
+
+  // ---- what the agent does with the device QP of a connection ----
+
+  /**
+   * Drain the send queue of `q` (RTS → SQD, wait for SQ_DRAINED: every
+   * message it sent was acknowledged, IBTA §10.3.1) and read its PSNs now.
+   */
+  async drainQp(q: QpRec): Promise<{ sqPsn: number; rqPsn: number }> {
+    const f = this.inner!;
+    let drained = false;
+    let wake: (() => void) | undefined;
+    q.onDrained = () => {
+      drained = true;
+      wake?.();
+    };
+    await f.modifyQp({
+      qpHandle: q.p,
+      attr: { state: QpState.SQD, enSqdAsyncNotify: true },
+      mask: QpAttrMask.STATE | QpAttrMask.EN_SQD_ASYNC_NOTIFY,
+    });
+    if (!drained) {
+      const b = this.#host.engine.block<void>(`QP ${q.vqpn} SQ drain (migration)`);
+      wake = () => b.resolve();
+      await b.promise;
+    }
+    const r = await f.queryQp(q.p);
+    return { sqPsn: r.attr.sqPsn ?? 0, rqPsn: r.attr.rqPsn ?? 0 };
+  }
+
+  /** Put the device QP of `q` in RESET (its peer moved; it will be connected again). */
+  async resetQp(q: QpRec): Promise<void> {
+    await this.inner!.modifyQp({
+      qpHandle: q.p,
+      attr: { state: QpState.RESET },
+      mask: QpAttrMask.STATE,
+    });
+    q.pqp?.reset();
+  }
+
+  /**
+   * Take the device QP of `q` from RESET through INIT to RTR toward the
+   * peer at `peer` (which sends from `peerSqPsn`), with the attributes the
+   * application gave; `peerKeys` are the peer's moved remote keys.
+   * `afterInit` runs in INIT (receives are posted there, before the peer
+   * can send).
+   */
+  async reconnectToRtr(
+    q: QpRec,
+    peer: NomadAddr,
+    peerSqPsn: number,
+    peerKeys: [number, number][],
+    afterInit: () => void,
+  ): Promise<void> {
+    const f = this.inner!;
+    const step = async (attr: QpAttr) => {
+      const { mask } = attrMask(attr as Record<string, unknown>);
+      await f.modifyQp({ qpHandle: q.p, attr, mask });
+    };
+    await step({ ...q.init, state: QpState.INIT });
+    afterInit();
+    await step({
+      ...q.rtr,
+      state: QpState.RTR,
+      ah: { ...q.rtr!.ah!, dlid: peer.lid },
+      destQpNum: peer.qpn,
+      rqPsn: peerSqPsn,
+    });
+    q.remoteP = { ...peer };
+    if (q.pqp) q.pqp.remoteKeys = peerKeys.length > 0 ? new Map(peerKeys) : undefined;
+  }
+
+  /** RTR → RTS, sending from `sqPsn` (where the drained QP had stopped). */
+  async reconnectToRts(q: QpRec, sqPsn: number): Promise<void> {
+    const attr: QpAttr = { ...q.rts, state: QpState.RTS, sqPsn };
+    const { mask } = attrMask(attr as Record<string, unknown>);
+    await this.inner!.modifyQp({ qpHandle: q.p, attr, mask });
+  }
+
+  /**
+   * The device keys of a receive WR read back from a ring, as the
+   * application's (virtual) keys: what posting it again anywhere needs.
+   */
+  virtualLkey(pLkey: number): number {
+    for (const m of this.#mrs.values()) if (m.pLkey === pLkey) return m.lkey;
+    return pLkey;
+  }
+
+  /**
+   * Give the context's device resources back (the context is moving): one
+   * close of the kernel file releases every QP, CQ, MR, PD and the UAR.
+   * The records stay for {@link reopen}.
+   */
+  async release(): Promise<void> {
+    const f = this.inner;
+    if (!f) return;
+    for (const q of this.#qps.values()) this.#host.unbound(this, q);
+    this.#last = {
+      deviceName: f.deviceName,
+      uarIndex: f.uarIndex,
+      uarAddr: f.uarAddr,
+      numCompVectors: f.numCompVectors,
+    };
+    this.inner = undefined;
+    this.released = true;
+    await f.close();
+  }
+
+  /**
+   * Make every object again on `inner` (the device of the host the domain
+   * now runs on): PDs, MRs (new physical keys), CQs over their zeroed rings,
+   * QPs in RESET over their queue buffers; the provider follows (its UAR
+   * page or ring, CQ and QP numbers, lkey translation). Ports are asked
+   * again for their LIDs.
+   */
+  async reopen(inner: UverbsFile): Promise<void> {
+    inner.setEventHandlers(this.#handlers());
+    this.#pCq.clear();
+    this.#pQp.clear();
+    this.#pSrq.clear();
+    const dev = await inner.queryDevice();
+    for (let port = 1; port <= dev.physPortCnt; port++) {
+      const p = await inner.queryPort(port);
+      this.#host.virtualLid(port, p.lid);
+    }
+    for (const pd of this.#pds.values()) pd.p = (await inner.allocPd()).pdHandle;
+    this.xlate.lkeys.clear();
+    for (const m of this.#mrs.values()) {
+      const r = await inner.regMr({
+        pdHandle: m.pd.p,
+        addr: m.addr,
+        length: m.length,
+        access: m.access,
+      });
+      m.p = r.mrHandle;
+      m.pLkey = r.lkey;
+      m.pRkey = r.rkey;
+      if (m.lkey !== m.pLkey) this.xlate.lkeys.set(m.lkey, m.pLkey);
+    }
+    for (const c of this.#cqs.values()) {
+      // A fresh CQ over the old ring: entries left there must not look valid (owner bits).
+      this.provider?.env.memory.write(c.req.bufAddr, new Uint8Array(c.req.bufBytes));
+      const r = await inner.createCq(c.req);
+      c.p = r.cqHandle;
+      this.#pCq.set(c.p, c);
+      c.pcq?.rebind(r.cqn);
+    }
+    for (const q of this.#qps.values()) {
+      const r = await inner.createQp({
+        ...q.req,
+        pdHandle: q.pd.p,
+        sendCqHandle: q.sendCq.p,
+        recvCqHandle: q.recvCq.p,
+        srqHandle: undefined,
+      });
+      q.p = r.qpHandle;
+      q.pqpn = r.qpn;
+      this.#pQp.set(q.p, q);
+      q.pqp?.rebind(r.qpn);
+    }
+    this.inner = inner;
+    this.released = false;
+    this.provider?.rekeyQps();
+    this.provider?.rebind(inner);
+    for (const q of this.#qps.values()) this.#host.bound(this, q);
+  }
+}

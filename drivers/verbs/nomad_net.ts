@@ -1,0 +1,203 @@
+/**
+ * The management network as the Nomad layers of the verbs libraries see it
+ * (Huang et al., "Nomad: Migrating OS-bypass Networks in Virtual
+ * Machines", VEE 2007): a directory that says which library holds a QP —
+ * by the physical address peers' QPs are connected to (LID, QP number), or
+ * by the virtual one applications know — and a message service between
+ * those libraries for the suspend/resume handshake. It stands for the
+ * Ethernet network and the per-node daemons of a cluster: messages take
+ * the profile's `migration.netLatencyNs` one way.
+ *
+ * The cluster builds one (`platform/`), every domain's library joins it
+ * when the layer is on (`new Cluster({ nomad: true })`).
+ *
+ * @module
+ */
+import type { Engine } from "../../sim/engine.ts";
+import { VerbsError } from "../uapi/errors.ts";
+
+/**
+ * A QP's address on the fabric: the LID of its port and its QP number.
+ *
+ * @example
+ * ```ts
+ * import type { NomadAddr } from "./nomad_net.ts";
+ * const a: NomadAddr = { lid: 3, qpn: 0x48 };
+ * ```
+ */
+export interface NomadAddr {
+  lid: number;
+  qpn: number;
+}
+
+/**
+ * One end of a connection in the directory: the library (agent) that holds
+ * it and the QP's virtual number there, which never changes.
+ *
+ * @example
+ * ```ts
+ * import type { NomadEndpoint } from "./nomad_net.ts";
+ * const e: NomadEndpoint = { agent: 2, vqpn: 0x48 };
+ * ```
+ */
+export interface NomadEndpoint {
+  agent: number;
+  vqpn: number;
+}
+
+/**
+ * The handshake's messages, per connection (`to` names the receiver's QP by
+ * its virtual number; `from` the sender's end):
+ *
+ * - `suspend`: stop sending on this connection and drain it (the sender
+ *   is about to move).
+ * - `drained`: my send queue has drained; every message I sent was
+ *   acknowledged.
+ * - `ready`: my QP waits in RESET at `addr`; the next PSN I send is
+ *   `sqPsn`; my remote keys that differ from their virtual values are
+ *   `keys` (virtual → physical).
+ * - `rtr`: my QP is ready to receive from yours (send when you are RTS).
+ *
+ * @example
+ * ```ts
+ * import type { NomadMsg } from "./nomad_net.ts";
+ * const m: NomadMsg = { kind: "drained", from: { agent: 1, vqpn: 0x41 }, to: 0x48 };
+ * ```
+ */
+export type NomadMsg =
+  & { from: NomadEndpoint; to: number }
+  & (
+    | { kind: "suspend" }
+    | { kind: "drained" }
+    | { kind: "ready"; addr: NomadAddr; sqPsn: number; keys: [number, number][] }
+    | { kind: "rtr" }
+  );
+
+/**
+ * A library on the network: it receives its messages.
+ *
+ * @example
+ * ```ts
+ * import type { NomadNode } from "./nomad_net.ts";
+ * const quiet: NomadNode = { name: "vm0", deliver: () => {} };
+ * ```
+ */
+export interface NomadNode {
+  readonly name: string;
+  deliver(msg: NomadMsg): void;
+  /** The remote keys of the context holding QP `vqpn` that moved (virtual → physical). */
+  keysOf?(vqpn: number): [number, number][];
+}
+
+interface Binding {
+  agent: number;
+  vqpn: number;
+  phys: NomadAddr;
+  virt: NomadAddr;
+}
+
+const key = (a: NomadAddr) => `${a.lid}:${a.qpn}`;
+
+/**
+ * The directory and message service.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../../sim/engine.ts";
+ * import { NomadNetwork, type NomadMsg } from "./nomad_net.ts";
+ * const engine = new Engine();
+ * const net = new NomadNetwork(engine, () => 30_000);
+ * const got: [number, string][] = [];
+ * const a = net.join({ name: "a", deliver: () => {} });
+ * const b = net.join({ name: "b", deliver: (m: NomadMsg) => got.push([engine.now, m.kind]) });
+ * net.bind(b, 0x48, { lid: 2, qpn: 0x48 }, { lid: 2, qpn: 0x48 });
+ * assert.deepEqual(net.byPhysical({ lid: 2, qpn: 0x48 }), { agent: b, vqpn: 0x48 });
+ * await engine.run(async () => {
+ *   net.send({ kind: "suspend", from: { agent: a, vqpn: 0x41 }, to: 0x48 }, b);
+ *   await engine.sleep(50_000);
+ * });
+ * assert.deepEqual(got, [[30_000, "suspend"]]); // one way on the management network
+ * ```
+ */
+export class NomadNetwork {
+  /** Messages sent so far. */
+  messages = 0;
+  #nodes = new Map<number, NomadNode>();
+  #next = 1;
+  #byPhys = new Map<string, Binding>();
+  #byVirt = new Map<string, Binding>();
+  #byEndpoint = new Map<string, Binding>();
+
+  /**
+   * @param engine the cluster's engine
+   * @param latencyNs one-way message latency (the profile's `migration.netLatencyNs`)
+   */
+  constructor(private engine: Engine, private latencyNs: () => number) {}
+
+  /** One-way latency of a message now. */
+  latency(): number {
+    return this.latencyNs();
+  }
+
+  /** A library joins; returns its id. */
+  join(node: NomadNode): number {
+    const id = this.#next++;
+    this.#nodes.set(id, node);
+    return id;
+  }
+
+  /** The library of `agent` (for messages and diagnostics). */
+  node(agent: number): NomadNode | undefined {
+    return this.#nodes.get(agent);
+  }
+
+  /**
+   * QP `vqpn` of `agent` is at physical address `phys`; applications know
+   * it as `virt`. Replaces an earlier binding of the same QP.
+   */
+  bind(agent: number, vqpn: number, phys: NomadAddr, virt: NomadAddr): void {
+    this.unbind(agent, vqpn);
+    const b: Binding = { agent, vqpn, phys: { ...phys }, virt: { ...virt } };
+    this.#byEndpoint.set(`${agent}:${vqpn}`, b);
+    this.#byPhys.set(key(phys), b);
+    this.#byVirt.set(key(virt), b);
+  }
+
+  /** The QP is gone (destroyed, or its context closed). */
+  unbind(agent: number, vqpn: number): void {
+    const b = this.#byEndpoint.get(`${agent}:${vqpn}`);
+    if (!b) return;
+    this.#byEndpoint.delete(`${agent}:${vqpn}`);
+    if (this.#byPhys.get(key(b.phys)) === b) this.#byPhys.delete(key(b.phys));
+    if (this.#byVirt.get(key(b.virt)) === b) this.#byVirt.delete(key(b.virt));
+  }
+
+  /** Who holds the QP at physical address `a` now. */
+  byPhysical(a: NomadAddr): NomadEndpoint | undefined {
+    const b = this.#byPhys.get(key(a));
+    return b && { agent: b.agent, vqpn: b.vqpn };
+  }
+
+  /**
+   * Where the QP applications know as `a` is now, if it moved (a QP that
+   * never moved is where its virtual address says, and gets undefined).
+   */
+  movedTo(a: NomadAddr): NomadAddr | undefined {
+    const b = this.#byVirt.get(key(a));
+    if (!b || (b.phys.lid === b.virt.lid && b.phys.qpn === b.virt.qpn)) return undefined;
+    return { ...b.phys };
+  }
+
+  /** Deliver `msg` to library `to` after one management-network latency. */
+  send(msg: NomadMsg, to: number): void {
+    const node = this.#nodes.get(to);
+    if (!node) {
+      throw new VerbsError("ENOTCONN", `nomad: no library ${to} on the management network`);
+    }
+    this.messages++;
+    // To itself (both ends of a connection in one guest) a message costs nothing on the wire.
+    const delay = to === msg.from.agent ? 0 : this.latencyNs();
+    this.engine.schedule(delay, () => node.deliver(msg));
+  }
+}

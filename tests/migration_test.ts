@@ -1,0 +1,249 @@
+// Live migration of a guest with live RDMA connections (platform/migration.ts, Nomad's
+// handshake in drivers/verbs/nomad_*.ts): a checked stream of RDMA WRITE, WRITE WITH IMM and
+// SEND/RECV both ways keeps going across the move, exactly once, in order, byte for byte; the
+// application's handles do not change; the source returns everything; a crashed destination
+// leaves the guest where it was.
+import assert from "node:assert/strict";
+import {
+  Cluster,
+  type Domain,
+  type GuestDomain,
+  type Host,
+  VerbsError,
+  type XenGuest,
+} from "../mod.ts";
+import {
+  connectStream,
+  startStream,
+  type StreamEnd,
+  streamEnd,
+} from "../tools/lib/migration_stream.ts";
+
+type PeerKind = "native" | "bypass" | "split";
+
+/** A fast management network keeps round 1 of a small guest short (virtual time). */
+const PROFILE = { base: "pcix-sdr-2006", migration: { netBytesPerSec: "1 GB/s" } };
+const BYTES = 100; // not a multiple of anything in sight
+const INTERVAL_NS = 20_000;
+
+function counts(h: Host) {
+  const { used, free } = h.hca.stats();
+  return { used, free, hv: h.hypervisor?.stats() };
+}
+
+/** What the application sees of one end: these must not change across a move. */
+function handles(e: StreamEnd) {
+  return { qpNum: e.qp.qpNum, lkey: e.mr.lkey, rkey: e.mr.rkey, lid: e.ctx.queryPort(1).lid };
+}
+
+/** The device's values under the virtual ones (they do change). */
+function physical(e: StreamEnd) {
+  return { qpn: e.qp.pqp.qpn, lkey: e.ctx.nomad!.physicalLkey(e.mr.lkey) };
+}
+
+async function world(peer: PeerKind, guestMode: "bypass" | "split", extraXen = 0) {
+  const cluster = new Cluster({ profile: PROFILE, seed: 7, nomad: true });
+  const A = cluster.addHost({ name: "A", hypervisor: true });
+  const B = cluster.addHost({ name: "B", hypervisor: true });
+  const C = cluster.addHost({ name: "C", hypervisor: peer !== "native" });
+  const more = Array.from(
+    { length: extraXen },
+    (_, i) => cluster.addHost({ name: i === 0 ? "D" : `D${i}`, hypervisor: true }),
+  );
+  await cluster.start();
+  const before = counts(A);
+  // Something already on the destination, so the guest's objects get other numbers there.
+  const squatter = await B.createGuest({ name: "squatter", memoryMiB: 16 });
+  await cluster.run(async () => {
+    const s = await streamEnd(squatter, 64);
+    await s.ctx.createCq(8);
+  });
+  const vm = await A.createGuest({ name: "vm0", memoryMiB: 16, driver: guestMode });
+  const peerDom: Domain = peer === "native"
+    ? C.os
+    : await C.createGuest({ name: "peer", memoryMiB: 16, driver: peer });
+  return { cluster, A, B, C, more, vm, peerDom, before };
+}
+
+/** Let the stream run until both directions have checked a few iterations. */
+async function warm(cluster: Cluster, s: { readonly checked: readonly number[] }) {
+  while (Math.min(...s.checked) < 5) await cluster.sleep(20_000);
+}
+
+function checkAudits(hosts: Host[]) {
+  for (const h of hosts) assert.deepEqual(h.audit(), [], `${h.name}: audit`);
+}
+
+async function moveMidStream(peer: PeerKind, guestMode: "bypass" | "split") {
+  const w = await world(peer, guestMode);
+  const { cluster, B, vm, peerDom } = w;
+  const out = await cluster.run(async () => {
+    const g = await streamEnd(vm, BYTES), p = await streamEnd(peerDom, BYTES);
+    await connectStream(g, p);
+    const h0 = { g: handles(g), p: handles(p) }, p0 = physical(g);
+    const s = startStream(cluster, g, p, { bytes: BYTES, intervalNs: INTERVAL_NS });
+    await warm(cluster, s);
+    const mid = [...s.checked];
+    const r = await cluster.migrate(vm, B);
+    const atMove = [...s.checked];
+    await cluster.sleep(300_000);
+    const report = await s.stop();
+    return {
+      r,
+      report,
+      h0,
+      h1: { g: handles(g), p: handles(p) },
+      p0,
+      p1: physical(g),
+      mid,
+      atMove,
+    };
+  });
+  return { ...w, ...out };
+}
+
+for (
+  const [peer, mode] of [
+    ["native", "bypass"],
+    ["bypass", "bypass"],
+    ["split", "bypass"],
+    ["bypass", "split"],
+  ] as const
+) {
+  Deno.test(`migration: a ${mode} guest moves A → B mid-stream, ${peer} peer on C`, async () => {
+    const w = await moveMidStream(peer, mode);
+    const { r, report, A, B, C, vm } = w;
+    assert.equal(r.from, "A");
+    assert.equal(r.to, "B");
+    assert.equal((vm as XenGuest).hostName, "B");
+    assert.ok(A.guests.every((g) => g !== vm) && B.guests.includes(vm));
+    // The stream went on before, across and after the move; every message was checked.
+    for (const d of report.directions) {
+      assert.ok(d.iterations > 30, `only ${d.iterations} iterations`);
+      assert.equal(d.messages, 3 * d.iterations);
+    }
+    assert.ok(
+      w.mid.every((n) => n > 0) && w.atMove.every((n, i) => n > w.mid[i]),
+      `checked before ${w.mid}, at the move ${w.atMove}`,
+    );
+    // Identical handles for the application; other ones on the device.
+    assert.deepEqual(w.h1, w.h0);
+    assert.notEqual(w.p1.qpn, w.p0.qpn, "the QP got another number on B");
+    assert.notEqual(w.p1.lkey, w.p0.lkey, "the MR got another key on B");
+    // The pause the application saw is the migration's downtime, at most.
+    const maxGap = Math.max(...report.directions.map((d) => d.maxGapNs));
+    assert.ok(maxGap <= r.downtimeNs + 2 * INTERVAL_NS + 1_000_000, `gap ${maxGap} ns`);
+    assert.ok(r.downtimeNs > 0 && r.downtimeNs < r.totalNs && r.vmPausedNs < r.downtimeNs);
+    assert.equal(r.connections, 1);
+    assert.ok(r.rounds.length >= 2 && r.rounds.at(-1)!.stopAndCopy);
+    assert.equal(r.rounds[0].pages, 16 * 256); // round 1: every page of the guest
+    // The source holds nothing of the guest any more.
+    assert.deepEqual(counts(A), w.before);
+    checkAudits([A, B, C]);
+  });
+}
+
+Deno.test("migration: the guest and its peer move at the same time (A → B, C → D)", async () => {
+  const w = await world("bypass", "bypass", 1);
+  const { cluster, A, B, C, vm, peerDom } = w;
+  const D = w.more[0];
+  const cBefore = counts(C);
+  const out = await cluster.run(async () => {
+    const g = await streamEnd(vm, BYTES), p = await streamEnd(peerDom, BYTES);
+    await connectStream(g, p);
+    const h0 = { g: handles(g), p: handles(p) };
+    const s = startStream(cluster, g, p, { bytes: BYTES, intervalNs: INTERVAL_NS });
+    await warm(cluster, s);
+    const [rg, rp] = await Promise.all([
+      cluster.migrate(vm, B),
+      cluster.migrate(peerDom as GuestDomain, D),
+    ]);
+    await cluster.sleep(300_000);
+    const report = await s.stop();
+    return { rg, rp, report, h0, h1: { g: handles(g), p: handles(p) } };
+  });
+  assert.equal(out.rg.to, "B");
+  assert.equal(out.rp.to, "D");
+  assert.deepEqual(out.h1, out.h0);
+  for (const d of out.report.directions) assert.ok(d.iterations > 30);
+  assert.deepEqual(counts(A), w.before);
+  // The peer held nothing on C's HCA before its program ran; after it left, C holds nothing of it.
+  const cNow = counts(C);
+  assert.deepEqual([cNow.used, cNow.free], [cBefore.used, cBefore.free]);
+  assert.equal(cNow.hv!.domains, cBefore.hv!.domains - 1);
+  checkAudits([A, B, C, D]);
+});
+
+for (const phase of ["pre-copy", "stop-and-copy"] as const) {
+  Deno.test(`migration: the destination crashes during ${phase}; the guest runs on`, async () => {
+    const w = await world("native", "bypass");
+    const { cluster, A, B, C, vm, peerDom } = w;
+    const bBefore = counts(B);
+    const out = await cluster.run(async () => {
+      const g = await streamEnd(vm, BYTES), p = await streamEnd(peerDom, BYTES);
+      await connectStream(g, p);
+      const h0 = handles(g);
+      const s = startStream(cluster, g, p, { bytes: BYTES, intervalNs: INTERVAL_NS });
+      await warm(cluster, s);
+      const err = await cluster.migrate(vm, B, { crashDestination: phase }).then(
+        () => undefined,
+        (e) => e,
+      );
+      const atFail = [...s.checked];
+      await cluster.sleep(300_000);
+      const report = await s.stop();
+      return { err, report, atFail, h0, h1: handles(g) };
+    });
+    assert.ok(out.err instanceof VerbsError, String(out.err));
+    assert.equal(out.err.code, "ECONNRESET");
+    assert.match(out.err.message, new RegExp(`crashed during ${phase}`));
+    assert.equal((vm as XenGuest).hostName, "A");
+    assert.ok(A.guests.includes(vm));
+    // The connections kept working: traffic after the failure, all of it checked.
+    for (const [i, d] of out.report.directions.entries()) {
+      assert.ok(d.iterations > out.atFail[i] + 5, `${d.iterations} after ${out.atFail[i]}`);
+    }
+    assert.deepEqual(out.h1, out.h0);
+    // Nothing of the half-made domain is left on the destination.
+    assert.deepEqual(counts(B), bBefore);
+    checkAudits([A, B, C]);
+  });
+}
+
+Deno.test("migration: refusals name what is wrong and change nothing", async () => {
+  const cluster = new Cluster({ profile: PROFILE, seed: 7 });
+  const A = cluster.addHost({ name: "A", hypervisor: true });
+  const B = cluster.addHost({ name: "B", hypervisor: true });
+  const N = cluster.addHost({ name: "N", hypervisor: false });
+  await cluster.start();
+  const vm = await A.createGuest({ name: "vm0", memoryMiB: 16 });
+  const code = async (p: Promise<unknown>) => {
+    try {
+      await p;
+    } catch (e) {
+      return `${(e as VerbsError).code}: ${(e as Error).message}`;
+    }
+    return "ok";
+  };
+  assert.match(await code(cluster.migrate(N.os, B)), /^EINVAL: .*not a Xen guest/);
+  assert.match(await code(cluster.migrate(vm, A)), /^EINVAL: .*A already runs it/);
+  assert.match(await code(cluster.migrate(vm, N)), /^EINVAL: .*N is a native host/);
+  assert.match(
+    await code(cluster.migrate(vm, B, { stopPages: -1 })),
+    /^EINVAL: .*stopPages must be a positive integer/,
+  );
+  assert.match(
+    await code(cluster.migrate(vm, B, { bogus: 1 } as never)),
+    /^EINVAL: .*unknown option\(s\) bogus/,
+  );
+  // An open context without the Nomad layer cannot be re-created elsewhere.
+  await cluster.run(async () => void await vm.openDevice());
+  assert.match(await code(cluster.migrate(vm, B)), /^EOPNOTSUPP: .*nomad: true/);
+  assert.equal((vm as XenGuest).hostName, "A");
+  // Without contexts a guest moves with or without the layer.
+  const idle = await A.createGuest({ name: "idle", memoryMiB: 16 });
+  const r = await cluster.migrate(idle, B);
+  assert.equal(r.connections, 0);
+  assert.ok(B.guests.includes(idle));
+  checkAudits([A, B, N]);
+});
