@@ -38,8 +38,10 @@ export const SHADOW_OPS = ["enable_logdirty", "clean", "peek", "off"] as const;
  *
  * @example
  * ```ts
- * import type { ShadowOp } from "./log_dirty.ts";
+ * import assert from "node:assert/strict";
+ * import { SHADOW_OPS, type ShadowOp } from "./log_dirty.ts";
  * const op: ShadowOp = "clean";
+ * assert.ok(SHADOW_OPS.includes(op));
  * ```
  */
 export type ShadowOp = typeof SHADOW_OPS[number];
@@ -51,8 +53,10 @@ export type ShadowOp = typeof SHADOW_OPS[number];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ShadowOpResult } from "./log_dirty.ts";
  * const r: ShadowOpResult = { pages: 16384, dirtyCount: 2, dirty: [17, 18] };
+ * assert.equal(Math.ceil(r.pages / 8), 2048); // the bitmap clean copies: a bit a page
  * ```
  */
 export interface ShadowOpResult {

@@ -227,6 +227,11 @@ export class Domain {
     this.#domid = domid;
   }
 
+  /** True when the domain's verbs library runs Nomad's layer (the cluster's `nomad` option). */
+  get nomadEnabled(): boolean {
+    return this.#nomadNet !== undefined;
+  }
+
   /**
    * The Nomad layer of this domain's verbs library (`nomad_agent.ts`), once
    * a context was opened with it on; undefined otherwise.

@@ -148,12 +148,15 @@ export class XenGuest extends Domain implements GuestDomain {
   }
 
   /**
-   * The verbs library's view of the domain: its memory through the domain
-   * (not a fixed address space), so that after a live migration the same
-   * library objects reach the guest's pages on the new host's frames.
+   * The verbs library's view of the domain. With Nomad's layer on, its
+   * memory is reached through the domain (not a fixed address space), so
+   * that after a live migration the same library objects reach the guest's
+   * pages on the new host's frames. Without it a context cannot move, and
+   * the library works on the address space itself.
    */
   override verbsEnv(): VerbsEnv {
     const env = super.verbsEnv();
+    if (!this.nomadEnabled) return env;
     const mem = this.memory;
     env.memory = {
       read: (addr, len) => mem.space.read(addr, len),

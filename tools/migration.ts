@@ -34,8 +34,11 @@ import { writeLatency } from "./native_perf.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveProfile } from "../mod.ts";
  * import type { ProfileSpec } from "./migration.ts";
  * const fastNet: ProfileSpec = { base: "pcix-sdr-2006", migration: { netBytesPerSec: "1 GB/s" } };
+ * assert.equal(resolveProfile(fastNet).migration.netBytesPerSec, 1e9);
  * ```
  */
 export type ProfileSpec = string | Record<string, unknown>;
@@ -45,8 +48,12 @@ export type ProfileSpec = string | Record<string, unknown>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { MigrationPoint } from "./migration.ts";
- * const ms = (p: MigrationPoint) => p.result.downtimeNs / 1e6;
+ * // The pause a receiver saw, against the one the migration reports.
+ * const seen = (p: MigrationPoint) => p.appGapNs / p.result.downtimeNs;
+ * const p = { memoryMiB: 64, rate: 1000, appGapNs: 6.1e6, result: { downtimeNs: 6.6e6 } };
+ * assert.ok(seen(p as MigrationPoint) < 1); // the receiver waited less than the whole pause
  * ```
  */
 export interface MigrationPoint {
@@ -112,8 +119,10 @@ export async function migrationPoint(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { TranslationCost } from "./migration.ts";
- * const ok = (t: TranslationCost) => t.deltaPct < 2;
+ * const t: TranslationCost = { size: 2, offUs: 4.615, onUs: 4.640, deltaNs: 25, deltaPct: 0.54 };
+ * assert.ok(t.deltaPct < 2 && t.onUs > t.offUs);
  * ```
  */
 export interface TranslationCost {

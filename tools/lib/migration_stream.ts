@@ -41,8 +41,12 @@ export type StreamOp = "write" | "writeImm" | "send";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { StreamEnd } from "./migration_stream.ts";
+ * // What an application knows of an end, and compares before and after a migration.
  * const handles = (e: StreamEnd) => [e.qp.qpNum, e.mr.lkey, e.mr.rkey, e.ctx.queryPort(1).lid];
+ * const fake = { qp: { qpNum: 72 }, mr: { lkey: 768, rkey: 768 }, ctx: { queryPort: () => ({ lid: 3 }) } };
+ * assert.deepEqual(handles(fake as unknown as StreamEnd), [72, 768, 768, 3]);
  * ```
  */
 export interface StreamEnd {
@@ -101,9 +105,18 @@ export async function streamEnd(dom: Domain, bytes: number): Promise<StreamEnd> 
  *
  * @example
  * ```ts
- * import type { StreamEnd } from "./migration_stream.ts";
- * import { connectStream } from "./migration_stream.ts";
- * const link = (a: StreamEnd, b: StreamEnd) => connectStream(a, b);
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
+ * import { connectStream, streamEnd } from "./migration_stream.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const [x, y] = ["x", "y"].map((name) => cluster.addHost({ name, hypervisor: false }));
+ * await cluster.start();
+ * const states = await cluster.run(async () => {
+ *   const a = await streamEnd(x.os, 64), b = await streamEnd(y.os, 64);
+ *   await connectStream(a, b);
+ *   return [a.qp.state, b.qp.state];
+ * });
+ * assert.deepEqual(states, [3, 3]); // RTS both
  * ```
  */
 export async function connectStream(a: StreamEnd, b: StreamEnd): Promise<void> {
@@ -140,8 +153,10 @@ export function pattern(dir: number, op: StreamOp, seq: number, bytes: number): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { StreamOptions } from "./migration_stream.ts";
  * const o: StreamOptions = { bytes: 64, intervalNs: 20_000, ops: ["write", "writeImm", "send"] };
+ * assert.equal(1e9 / o.intervalNs, 50_000); // iterations a second, while the path keeps up
  * ```
  */
 export interface StreamOptions {
@@ -164,8 +179,17 @@ export interface StreamOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { StreamReport } from "./migration_stream.ts";
  * const msgs = (r: StreamReport) => r.directions.reduce((n, d) => n + d.messages, 0);
+ * const r: StreamReport = {
+ *   directions: [{ iterations: 10, messages: 30, maxGapNs: 0 }, {
+ *     iterations: 9,
+ *     messages: 27,
+ *     maxGapNs: 0,
+ *   }],
+ * };
+ * assert.equal(msgs(r), 57);
  * ```
  */
 export interface StreamReport {
@@ -184,8 +208,10 @@ export interface StreamReport {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Stream } from "./migration_stream.ts";
- * const finish = (s: Stream) => s.stop();
+ * const behind = (s: Stream) => Math.max(...s.checked) - Math.min(...s.checked);
+ * assert.equal(behind({ checked: [12, 9], stop: () => Promise.reject() }), 3);
  * ```
  */
 export interface Stream {

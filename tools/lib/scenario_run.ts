@@ -57,8 +57,10 @@ export type WorkloadResult =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { MigrateOutcome } from "./scenario_run.ts";
  * const downMs = (o: MigrateOutcome) => o.migration ? o.migration.downtimeNs / 1e6 : undefined;
+ * assert.equal(downMs({ failed: "ECONNRESET: the destination crashed" }), undefined);
  * ```
  */
 export interface MigrateOutcome {
