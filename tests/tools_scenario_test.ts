@@ -332,3 +332,51 @@ Deno.test("scenario: structure and syntax errors", async () => {
   const dup = await bad("hosts:\n  - name: a\n    name: b\nworkload: []\n");
   assert.equal(dup.line, 3);
 });
+
+Deno.test("scenario: migrate entries are checked where the guest is at that point", async () => {
+  const base = `hosts:
+  - {name: x0, hypervisor: true}
+  - {name: x1, hypervisor: true}
+  - {name: m}
+guests:
+  - {name: vm0, host: x0, mode: bypass}
+workload:
+`;
+  const at = async (entries: string, needle: string, re: RegExp) => {
+    const text = base + entries;
+    const e = await bad(text);
+    assert.equal(`${e.file}:${e.line}:${e.col}`, `s.yaml:${posOf(text, needle)}`, e.message);
+    assert.match(e.message, re);
+  };
+  await at("  - {migrate: vm9, to: x1}\n", "migrate: vm9", /workload\[0\]\.migrate: 'vm9' is not a guest/);
+  await at("  - {migrate: vm0}\n", "{migrate: vm0}", /workload\[0\]: missing key 'to'/);
+  await at("  - {migrate: vm0, to: m}\n", "to: m}", /workload\[0\]\.to: host 'm' is bare metal/);
+  await at("  - {migrate: vm0, to: x0}\n", "to: x0}", /'vm0' already runs on 'x0'/);
+  // The second entry sees the guest where the first one put it.
+  await at(
+    "  - {migrate: vm0, to: x1}\n  - {migrate: vm0, to: x1, name: again}\n",
+    "to: x1, name",
+    /workload\[1\]\.to: 'vm0' already runs on 'x1'/,
+  );
+  await at(
+    "  - {migrate: vm0, to: x1, rate: 5}\n",
+    "rate: 5",
+    /workload\[0\]\.rate: a stream needs 'with'/,
+  );
+  await at(
+    "  - {migrate: vm0, to: x1, with: vm0}\n",
+    "with: vm0}",
+    /workload\[0\]\.with: the stream needs another endpoint/,
+  );
+  await at(
+    "  - {migrate: vm0, to: x1, crashDestination: boot}\n",
+    "crashDestination: boot",
+    /workload\[0\]\.crashDestination: 'boot' is not a phase/,
+  );
+  // A migration the destination fails (as injected) leaves the guest where it was.
+  const s = await parseScenario(
+    base + "  - {migrate: vm0, to: x1, crashDestination: pre-copy}\n  - {migrate: vm0, to: x1}\n",
+    "s.yaml",
+  );
+  assert.deepEqual(s.workload.map((w) => w.name), ["migrate vm0 x0->x1", "migrate vm0 x0->x1"]);
+});

@@ -45,7 +45,11 @@ export type StreamOp = "write" | "writeImm" | "send";
  * import type { StreamEnd } from "./migration_stream.ts";
  * // What an application knows of an end, and compares before and after a migration.
  * const handles = (e: StreamEnd) => [e.qp.qpNum, e.mr.lkey, e.mr.rkey, e.ctx.queryPort(1).lid];
- * const fake = { qp: { qpNum: 72 }, mr: { lkey: 768, rkey: 768 }, ctx: { queryPort: () => ({ lid: 3 }) } };
+ * const fake = {
+ *   qp: { qpNum: 72 },
+ *   mr: { lkey: 768, rkey: 768 },
+ *   ctx: { queryPort: () => ({ lid: 3 }) },
+ * };
  * assert.deepEqual(handles(fake as unknown as StreamEnd), [72, 768, 768, 3]);
  * ```
  */
@@ -54,6 +58,8 @@ export interface StreamEnd {
   ctx: Context;
   mr: Mr;
   buf: number;
+  /** Slots of the two rings its peer writes into (the WRITE and WRITE WITH IMM targets). */
+  window: number;
   sendCq: Cq;
   recvCq: Cq;
   qp: Qp;
@@ -61,15 +67,17 @@ export interface StreamEnd {
 
 /** Slots per ring (staging, WRITE target, WRITE WITH IMM target, receive buffers). */
 const RING = 64;
-const REGIONS = 4;
 
 function slotBytes(bytes: number): number {
   return Math.max(64, Math.ceil(bytes / 64) * 64);
 }
 
 /**
- * Open a device in `dom` and make a stream end: one registered buffer (four
- * rings of `RING` slots), a send CQ, a receive CQ and an RC QP in RESET.
+ * Open a device in `dom` and make a stream end: one registered buffer (a
+ * staging ring and a receive ring of 64 slots, and the two rings its peer
+ * writes into, of `window` slots: a large window spreads the writes over
+ * many pages, as a log or a large receive buffer does), a send CQ, a
+ * receive CQ and an RC QP in RESET.
  *
  * @example
  * ```ts
@@ -83,10 +91,13 @@ function slotBytes(bytes: number): number {
  * assert.equal(e.qp.state, 0); // RESET, ready for connectStream
  * ```
  */
-export async function streamEnd(dom: Domain, bytes: number): Promise<StreamEnd> {
+export async function streamEnd(dom: Domain, bytes: number, window = RING): Promise<StreamEnd> {
+  if (!Number.isInteger(window) || window < RING) {
+    throw new RangeError(`stream: window must be a whole number of at least ${RING}, got ${window}`);
+  }
   const ctx = await dom.openDevice();
   const pd = await ctx.allocPd();
-  const len = REGIONS * RING * slotBytes(bytes);
+  const len = (2 * RING + 2 * window) * slotBytes(bytes);
   const buf = dom.memory.alloc(len, 4096);
   const mr = await pd.regMr(buf, len, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
   const sendCq = await ctx.createCq(4 * RING);
@@ -97,7 +108,7 @@ export async function streamEnd(dom: Domain, bytes: number): Promise<StreamEnd> 
     recvCq,
     cap: { maxSendWr: RING, maxRecvWr: RING, maxSendSge: 1, maxRecvSge: 1 },
   });
-  return { dom, ctx, mr, buf, sendCq, recvCq, qp };
+  return { dom, ctx, mr, buf, window, sendCq, recvCq, qp };
 }
 
 /**
@@ -314,8 +325,12 @@ interface Flow {
   checkedQ: WaitQueue;
 }
 
+/** Regions: 0 staging and 3 receive buffers (64 slots), 1 and 2 the peer's targets (window). */
 function slot(e: StreamEnd, region: number, i: number, bytes: number): number {
-  return e.buf + (region * RING + (i % RING)) * slotBytes(bytes);
+  const w = e.window;
+  const base = [0, RING, RING + w, RING + 2 * w][region];
+  const n = region === 0 || region === 3 ? RING : w;
+  return e.buf + (base + (i % n)) * slotBytes(bytes);
 }
 
 async function send(cluster: Cluster, f: Flow, intervalNs: number, stopping: () => boolean) {
