@@ -77,6 +77,7 @@ function checkAudits(hosts: Host[]) {
 async function moveMidStream(peer: PeerKind, guestMode: "bypass" | "split") {
   const w = await world(peer, guestMode);
   const { cluster, B, vm, peerDom } = w;
+  const bBefore = counts(B);
   const out = await cluster.run(async () => {
     const g = await streamEnd(vm, BYTES), p = await streamEnd(peerDom, BYTES);
     await connectStream(g, p);
@@ -99,7 +100,7 @@ async function moveMidStream(peer: PeerKind, guestMode: "bypass" | "split") {
       atMove,
     };
   });
-  return { ...w, ...out };
+  return { ...w, ...out, bBefore };
 }
 
 for (
@@ -140,6 +141,10 @@ for (
     // The source holds nothing of the guest any more.
     assert.deepEqual(counts(A), w.before);
     checkAudits([A, B, C]);
+    // On B it is a guest like any other: its teardown there returns everything too.
+    await vm.shutdown();
+    assert.deepEqual(counts(B), w.bBefore);
+    checkAudits([A, B, C]);
   });
 }
 
@@ -164,6 +169,9 @@ Deno.test("migration: the guest and its peer move at the same time (A â†’ B, C â
   });
   assert.equal(out.rg.to, "B");
   assert.equal(out.rp.to, "D");
+  // Both ends suspended together and came back together: one handshake, moving at both ends.
+  assert.equal(out.rg.nomad!.suspendStartNs, out.rp.nomad!.suspendStartNs);
+  assert.equal(out.rg.nomad!.resumedNs, out.rp.nomad!.resumedNs);
   assert.deepEqual(out.h1, out.h0);
   for (const d of out.report.directions) assert.ok(d.iterations > 30);
   assert.deepEqual(counts(A), w.before);
