@@ -348,7 +348,11 @@ workload:
     assert.equal(`${e.file}:${e.line}:${e.col}`, `s.yaml:${posOf(text, needle)}`, e.message);
     assert.match(e.message, re);
   };
-  await at("  - {migrate: vm9, to: x1}\n", "migrate: vm9", /workload\[0\]\.migrate: 'vm9' is not a guest/);
+  await at(
+    "  - {migrate: vm9, to: x1}\n",
+    "migrate: vm9",
+    /workload\[0\]\.migrate: 'vm9' is not a guest/,
+  );
   await at("  - {migrate: vm0}\n", "{migrate: vm0}", /workload\[0\]: missing key 'to'/);
   await at("  - {migrate: vm0, to: m}\n", "to: m}", /workload\[0\]\.to: host 'm' is bare metal/);
   await at("  - {migrate: vm0, to: x0}\n", "to: x0}", /'vm0' already runs on 'x0'/);

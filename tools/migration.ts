@@ -331,7 +331,9 @@ export async function main(args: string[]): Promise<void> {
 
   console.log(`3. Downtime against the memory the guest registered (${sweepMiB} MiB guest, idle)`);
   const w4 = [14, 11, 12, 11, 12];
-  console.log(row(["registered KiB", "last pages", "downtime ms", "paused ms", "handshake ms"], w4));
+  console.log(
+    row(["registered KiB", "last pages", "downtime ms", "paused ms", "handshake ms"], w4),
+  );
   const windows = values.quick ? [512, 16_384] : [512, 8_192, 65_536, 262_144];
   for (const win of windows) {
     const p = await migrationPoint(profile, sweepMiB, 0, win);

@@ -93,7 +93,9 @@ function slotBytes(bytes: number): number {
  */
 export async function streamEnd(dom: Domain, bytes: number, window = RING): Promise<StreamEnd> {
   if (!Number.isInteger(window) || window < RING) {
-    throw new RangeError(`stream: window must be a whole number of at least ${RING}, got ${window}`);
+    throw new RangeError(
+      `stream: window must be a whole number of at least ${RING}, got ${window}`,
+    );
   }
   const ctx = await dom.openDevice();
   const pd = await ctx.allocPd();
