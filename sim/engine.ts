@@ -4,21 +4,42 @@
  * Hardware is written as callbacks on the event heap ({@link Engine.schedule});
  * software (apps, guest kernels, backend threads) as async functions —
  * "processes" ({@link Engine.spawn}) — that await engine primitives
- * ({@link Engine.sleep}, {@link WaitQueue}, {@link Mailbox}).
+ * ({@link Engine.sleep}, {@link WaitQueue}, {@link Mailbox}) or other
+ * processes (`await child`, `Promise.all(children)`).
  *
  * Why the engine counts runnable processes: an awaited promise's continuation
  * runs as a microtask, after the callback that resolved it has returned. If
  * the engine popped the next event straight away, the woken process would
- * observe a later virtual time than the one it was woken at (skew). So after
- * every event the engine yields microtask turns until no process is runnable
- * (woken and not yet blocked again on an engine primitive). A process that
- * awaits a long chain of already-resolved promises, or several primitives at
- * once (`Promise.all`), keeps its flag set longer than it runs; after
- * {@link SPIN_LIMIT} turns the engine drains the whole microtask queue with
- * one macrotask, after which nothing in the model can still be running.
- * A process that awaits another process (the promise {@link Engine.spawn}
- * returns) is flagged runnable again when that process finishes, so what it
- * does after the join runs before time moves on.
+ * observe a later virtual time than the one it was woken at (skew). So a
+ * process is flagged runnable from when it is spawned or woken until it
+ * blocks again on an engine primitive or finishes, and after an event that
+ * flagged one the engine yields microtask turns (`await null`) until none is
+ * flagged. While nothing is flagged the engine runs events back to back with
+ * no `await` at all: that is the common case for hardware callbacks, and
+ * the reason trivial events cost about what a bare heap costs.
+ *
+ * Joins are tracked the same way, without macrotasks. A process that awaits
+ * other processes (`await child`, `Promise.all`, `Promise.race`, returning a
+ * child's promise from an async function: every path where the promise
+ * machinery calls `then` with its own resolving functions) registers on
+ * each of them; when the last one it registered on finishes it is flagged
+ * runnable, so what it does after the join runs before time moves on. When
+ * one of several finishes (`Promise.all` still waiting, or a `Promise.race`
+ * that resumes it) it is not flagged but granted {@link JOIN_TURNS} turns:
+ * a `Promise.race` continuation that reaches its next engine primitive
+ * within them is exact. A callback registered on a process's promise
+ * (`.then(f)`, `.catch(f)`, `.finally(f)`) runs with the same grant.
+ *
+ * A flagged process that stops without blocking on a primitive (it awaits
+ * processes it registered on, several primitives at once, or something
+ * outside the model) keeps its flag longer than it runs. After
+ * {@link SPIN_LIMIT} turns the engine takes a process that still waits on a
+ * primitive or a process it registered on to be waiting for it and clears
+ * its flag; if any other process is still flagged it empties the whole
+ * microtask queue with one macrotask (a "drain", counted in
+ * {@link Engine.drains}), after which nothing in the model can still be
+ * running. A long chain of already-resolved promises in a process that was
+ * woken normally is therefore always exact.
  *
  * Events are ordered by (time, insertion sequence), so equal-time events run
  * in the order they were scheduled: the same program and seed give the same
@@ -28,9 +49,11 @@
  */
 
 import { AsyncLocalStorage } from "node:async_hooks";
+import { setImmediate } from "node:timers";
 
 /**
- * Microtask turns the engine yields before falling back to a macrotask drain.
+ * Microtask turns the engine yields to flagged processes before it decides
+ * which of them are waiting (see the module doc).
  *
  * @example
  * ```ts
@@ -39,8 +62,20 @@ import { AsyncLocalStorage } from "node:async_hooks";
  * ```
  */
 export const SPIN_LIMIT = 256;
-/** Microtask turns granted after a process finishes, for awaiters outside any process. */
-const JOIN_TURNS = 16;
+
+/**
+ * Microtask turns granted, without flagging anyone, when a process finishes
+ * and something not counted may react to it: a process resumed by one of
+ * several processes it joined (`Promise.race`), a callback registered with
+ * `.then`/`.catch`/`.finally`, or code outside any process.
+ *
+ * @example
+ * ```ts
+ * import { JOIN_TURNS } from "./engine.ts";
+ * console.log(JOIN_TURNS); // 64
+ * ```
+ */
+export const JOIN_TURNS = 64;
 
 /**
  * A scheduled hardware callback; keep it to cancel the event.
@@ -93,17 +128,40 @@ export interface ProcessInfo {
 }
 
 class Proc implements ProcessInfo {
+  /** Counted in the engine's runnable count. */
   runnable = true;
-  waitingOn = "";
-  /** Names of processes this one has registered to join and that are still running. */
-  joins: string[] = [];
+  /** Not finished yet. */
+  alive = true;
+  /** What it blocks on (a function builds the text only for a report). */
+  label: string | (() => string) = "";
+  /** Wake-up time while it sleeps, else -1 (the label is built from it on demand). */
+  sleepUntil = -1;
+  /** Primitives this process blocked on that have not woken it yet. */
+  blocks = 0;
+  /** Running processes this one awaits (registered with resolving functions). */
+  awaits: Set<Proc> | undefined;
+  /** Running processes this one registered a callback on (`.then(f)`, `.catch(f)`). */
+  observes: Set<Proc> | undefined;
+  /** A reaction not counted as a join waits for this process to finish. */
+  observed = false;
   constructor(public name: string) {}
+
+  get waitingOn(): string {
+    if (this.sleepUntil >= 0) return `sleep until ${this.sleepUntil} ns`;
+    return typeof this.label === "string" ? this.label : this.label();
+  }
+}
+
+/** True for engine-internal functions: the resolving functions the promise machinery passes. */
+function isNative(f: unknown): boolean {
+  return typeof f === "function" &&
+    Function.prototype.toString.call(f).endsWith("{ [native code] }");
 }
 
 /**
  * The promise of a spawned process. A process that registers a reaction on
- * it (`await`, `Promise.all`, `.then`) is flagged runnable when the spawned
- * process finishes: nothing else would flag it, because a join is not an
+ * it (`await`, `Promise.all`, `.then`) is tracked as joining it: nothing else
+ * would flag it when the spawned process finishes, because a join is not an
  * engine primitive, and without the flag the engine would move time on
  * while the joiner's continuation is still running (time skew).
  */
@@ -112,9 +170,12 @@ class Joinable<T> extends Promise<T> {
   static override get [Symbol.species](): PromiseConstructor {
     return Promise;
   }
-  #onJoin: (() => (() => void) | undefined) | undefined;
+  #onJoin: ((awaits: boolean) => (() => void) | undefined) | undefined;
 
-  static of<T>(src: Promise<T>, onJoin: () => (() => void) | undefined): Joinable<T> {
+  static of<T>(
+    src: Promise<T>,
+    onJoin: (awaits: boolean) => (() => void) | undefined,
+  ): Joinable<T> {
     const j = new Joinable<T>((resolve, reject) => {
       src.then(resolve, reject);
     });
@@ -126,7 +187,10 @@ class Joinable<T> extends Promise<T> {
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    const wake = this.#onJoin?.();
+    // `await`, `Promise.all`/`race` and friends call `then` with a pair of
+    // resolving functions: the caller waits for the result. A user callback
+    // (`.then(f)`, `.catch(f)`) is a reaction the caller need not wait for.
+    const wake = this.#onJoin?.(isNative(onfulfilled) && isNative(onrejected));
     if (!wake) return super.then(onfulfilled, onrejected);
     return super.then(
       (v) => {
@@ -212,9 +276,10 @@ export class Engine {
   #heap: Ev[] = [];
   #procs = new Set<Proc>();
   #runnable = 0;
+  /** Microtask turns still granted without a flagged process (see {@link JOIN_TURNS}). */
+  #turns = 0;
   #als = new AsyncLocalStorage<Proc>();
   #running = false;
-  #joinTurns = 0;
   #h1 = 0x811c9dc5;
   #h2 = 0x01000193;
   #trace: string[] | undefined;
@@ -224,9 +289,9 @@ export class Engine {
   #tagIds = new Map<string, number>([["event", 0]]);
   /** Events run since construction. */
   eventsRun = 0;
-  /** Process wake-ups since construction. */
+  /** Process wake-ups since construction (primitives that woke a process, and joins). */
   wakeups = 0;
-  /** Times the engine fell back to a macrotask drain (see {@link SPIN_LIMIT}). */
+  /** Times the engine emptied the microtask queue with a macrotask (see the module doc). */
   drains = 0;
 
   /** @param opts see {@link EngineOptions} */
@@ -285,46 +350,55 @@ export class Engine {
     const p = new Proc(name);
     this.#procs.add(p);
     this.#runnable++;
-    let settled = false;
     const done = () => {
-      settled = true;
+      p.alive = false;
       this.#procs.delete(p);
-      // Joiners inside processes are flagged by Joinable; code outside any
-      // process that awaits this one (run's own wait) gets a few turns.
-      this.#joinTurns = JOIN_TURNS;
       if (p.runnable) {
         p.runnable = false;
         this.#runnable--;
       }
+      // Reactions that are not joins (callbacks, code outside any process)
+      // run in the next turns; joiners flag themselves (#joined).
+      if (p.observed && this.#turns < JOIN_TURNS) this.#turns = JOIN_TURNS;
     };
-    const out = Joinable.of(this.#als.run(p, fn), () => settled ? undefined : this.#joiner(name));
+    const out = Joinable.of(this.#als.run(p, fn), (awaits) => this.#join(p, awaits));
     // Registered before any joiner's reaction, so the finished process is
-    // uncounted and its joiners flagged in the same microtask batch.
+    // uncounted before its joiners are flagged.
     Promise.prototype.then.call(out, done, done);
     return out;
   }
 
   /**
-   * Called when the current process registers a reaction on the promise of
-   * process `name`: returns what flags it runnable when `name` finishes.
+   * A reaction is being registered on the promise of process `child`:
+   * `awaits` if the promise machinery registers it (the caller waits for
+   * it), else a callback. Returns what to do when `child` finishes.
    */
-  #joiner(name: string): (() => void) | undefined {
+  #join(child: Proc, awaits: boolean): (() => void) | undefined {
+    if (!child.alive) return undefined;
     const p = this.#als.getStore();
+    if (!p || !awaits) child.observed = true;
     if (!p) return undefined;
-    p.joins.push(name);
-    let fired = false;
-    return () => {
-      if (fired) return;
-      fired = true;
-      const i = p.joins.indexOf(name);
-      if (i >= 0) p.joins.splice(i, 1);
-      // A finished process must not be counted; a blocked one (a fire-and-forget
-      // `.catch`) is flagged spuriously, which costs a drain, never skew.
-      if (!p.runnable && this.#procs.has(p)) {
-        p.runnable = true;
-        this.#runnable++;
-      }
-    };
+    if (awaits) (p.awaits ??= new Set()).add(child);
+    else (p.observes ??= new Set()).add(child);
+    return () => this.#joined(p, child, awaits);
+  }
+
+  /** Process `child`, which `p` registered on, has finished. */
+  #joined(p: Proc, child: Proc, awaits: boolean): void {
+    const set = awaits ? p.awaits : p.observes;
+    if (!set?.delete(child)) return; // a second reaction on the same child
+    if (!p.alive || p.runnable) return;
+    // Flag the joiner when nothing else it registered on is pending: it is
+    // waiting for this (a join, or a callback's derived promise), or is
+    // blocked on nothing the engine knows (then the flag costs a drain,
+    // never skew). Otherwise it may be resumed (a race) or not (Promise.all
+    // still waiting, a fire-and-forget callback): grant turns.
+    if (p.blocks === 0 && !p.awaits?.size && (awaits || !p.observes?.size)) {
+      p.runnable = true;
+      this.#runnable++;
+    } else if (this.#turns < JOIN_TURNS) {
+      this.#turns = JOIN_TURNS;
+    }
   }
 
   /** The calling process, if any (for diagnostics). */
@@ -335,17 +409,12 @@ export class Engine {
   /**
    * Block the calling process until `resolve` is called. The building block
    * of every wait primitive: use it to write new ones.
-   * @param label what the process waits on, shown in deadlock reports
+   * @param label what the process waits on, shown in deadlock reports; a
+   *   function is called only when a report needs the text
    */
-  block<T>(label: string): { promise: Promise<T>; resolve: (v: T) => void } {
+  block<T>(label: string | (() => string)): { promise: Promise<T>; resolve: (v: T) => void } {
     const p = this.#als.getStore();
-    if (p) {
-      p.waitingOn = label;
-      if (p.runnable) {
-        p.runnable = false;
-        this.#runnable--;
-      }
-    }
+    if (p) this.#blocked(p, label, -1);
     let res!: (v: T) => void;
     const promise = new Promise<T>((r) => (res = r));
     let fired = false;
@@ -353,23 +422,51 @@ export class Engine {
       if (fired) return;
       fired = true;
       this.wakeups++;
-      if (p) {
-        p.waitingOn = "";
-        if (!p.runnable) {
-          p.runnable = true;
-          this.#runnable++;
-        }
-      }
+      if (p) this.#woken(p);
       res(v);
     };
     return { promise, resolve };
   }
 
+  #blocked(p: Proc, label: string | (() => string), until: number): void {
+    p.label = label;
+    p.sleepUntil = until;
+    p.blocks++;
+    if (p.runnable) {
+      p.runnable = false;
+      this.#runnable--;
+    }
+  }
+
+  #woken(p: Proc): void {
+    p.blocks--;
+    p.label = "";
+    p.sleepUntil = -1;
+    if (!p.runnable && p.alive) {
+      p.runnable = true;
+      this.#runnable++;
+    }
+  }
+
   /** Suspend the calling process for `ns` of virtual time. */
   sleep(ns: number): Promise<void> {
-    const b = this.block<void>(`sleep until ${this.#now + Math.ceil(ns)} ns`);
-    this.schedule(ns, () => b.resolve());
-    return b.promise;
+    if (!(ns >= 0) || !Number.isFinite(ns)) {
+      throw new RangeError(`sleep: time must be a finite number >= 0 ns, got ${ns}`);
+    }
+    // block() + schedule() without their closures: the hottest primitive.
+    const p = this.#als.getStore();
+    const t = this.#now + Math.ceil(ns);
+    if (p) this.#blocked(p, "", t);
+    let res!: () => void;
+    const promise = new Promise<void>((r) => (res = r));
+    this.#push(
+      new Ev(t, this.#seq++, () => {
+        this.wakeups++;
+        if (p) this.#woken(p);
+        res();
+      }, 0),
+    );
+    return promise;
   }
 
   /**
@@ -397,25 +494,32 @@ export class Engine {
         },
       );
       for (;;) {
-        await this.#settle();
+        if (this.#runnable > 0 || this.#turns > 0) {
+          // Let flagged processes (and granted turns) run to their next primitive.
+          let spins = 0;
+          do {
+            if (this.#turns > 0) this.#turns--;
+            if (++spins > SPIN_LIMIT) {
+              if (!this.#clearWaiting()) await this.#drain();
+              break;
+            }
+            await null;
+          } while (this.#runnable > 0 || this.#turns > 0);
+        }
         if (settled) break;
         let ev = this.#pop();
         if (!ev) {
-          // Before calling it a deadlock, let anything not flagged (joins,
-          // Promise.all) run to its next engine primitive.
+          // Before calling it a deadlock, let anything not flagged (a
+          // callback on a process, an outside promise) run to its end.
           await this.#drain();
           if (settled) break;
           ev = this.#pop();
-        }
-        if (!ev) {
-          throw new DeadlockError(
-            this.#now,
-            [...this.#procs].map((p) => ({
-              name: p.name,
-              waitingOn: p.waitingOn ||
-                (p.joins.length ? `join ${p.joins.map((j) => `'${j}'`).join(", ")}` : ""),
-            })),
-          );
+          if (!ev) {
+            throw new DeadlockError(
+              this.#now,
+              [...this.#procs].map((p) => ({ name: p.name, waitingOn: waitingOn(p) })),
+            );
+          }
         }
         this.#now = ev.time;
         ev.done = true;
@@ -430,28 +534,36 @@ export class Engine {
     }
   }
 
-  /** Yield until no process is runnable (see module doc). */
-  async #settle(): Promise<void> {
-    let turns = 0;
-    while (this.#runnable > 0 || this.#joinTurns > 0) {
-      if (this.#joinTurns > 0) this.#joinTurns--;
-      if (++turns > SPIN_LIMIT) return this.#drain();
-      await null;
+  /**
+   * After {@link SPIN_LIMIT} turns: clear the flag of every flagged process
+   * that waits on a primitive or a process it registered on (it is taken to
+   * wait for it). False if some flagged process waits on nothing the engine
+   * knows: then only a drain can tell.
+   */
+  #clearWaiting(): boolean {
+    const idle: Proc[] = [];
+    for (const p of this.#procs) {
+      if (!p.runnable) continue;
+      if (p.blocks === 0 && !p.awaits?.size) return false;
+      idle.push(p);
     }
+    for (const p of idle) p.runnable = false;
+    this.#runnable = 0;
+    this.#turns = 0;
+    return true;
   }
 
   /** Empty the microtask queue with one macrotask. */
   async #drain(): Promise<void> {
     this.drains++;
-    await new Promise<void>((r) => setTimeout(r, 0));
+    await new Promise<void>((r) => setImmediate(r));
     // The microtask queue is empty now: whatever is still flagged waits on
     // something that is not an engine primitive (a join, Promise.all of
     // primitives, outside I/O) and will be flagged again when woken.
     for (const p of this.#procs) p.runnable = false;
     this.#runnable = 0;
-    this.#joinTurns = 0;
+    this.#turns = 0;
   }
-
   #mix(time: number, tagId: number): void {
     const tag = this.#tagHashes[tagId];
     // Two 32-bit FNV-1a-style lanes over (time low, time high, tag).
@@ -531,6 +643,13 @@ export class Engine {
   }
 }
 
+/** What a process waits on, for a deadlock report. */
+function waitingOn(p: Proc): string {
+  if (p.label || p.sleepUntil >= 0) return p.waitingOn;
+  const joined = [...(p.awaits ?? []), ...(p.observes ?? [])];
+  return joined.length ? `join ${joined.map((j) => `'${j.name}'`).join(", ")}` : "";
+}
+
 /** 32-bit FNV-1a of a label's UTF-16 code units. */
 function labelHash(label: string): number {
   let h = 0x811c9dc5;
@@ -579,11 +698,13 @@ export class WaitQueue {
    * @returns true if notified, false on timeout
    */
   waitFor(timeoutNs: number): Promise<boolean> {
-    const b = this.engine.block<boolean>(`${this.label} (timeout ${timeoutNs} ns)`);
+    const b = this.engine.block<boolean>(() => `${this.label} (timeout ${timeoutNs} ns)`);
     let done = false;
     const wake = (v: boolean) => {
       if (done) return;
       done = true;
+      // A notified waiter's timeout must not run (it would be an event of its own).
+      if (v) this.engine.cancel(ev);
       b.resolve(v);
     };
     this.#waiters.push(wake);
@@ -592,7 +713,6 @@ export class WaitQueue {
       if (i >= 0) this.#waiters.splice(i, 1);
       wake(false);
     });
-    b.promise.then(() => this.engine.cancel(ev));
     return b.promise;
   }
 

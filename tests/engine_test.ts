@@ -251,6 +251,67 @@ Deno.test("engine: a joined process's value and error reach the joiner", async (
   );
 });
 
+Deno.test("engine: a Promise.all join of 1000 processes resumes at the last finish, with no macrotask", async () => {
+  const e = new Engine();
+  const out = await e.run(async () => {
+    const kids = Array.from({ length: 1000 }, (_, i) =>
+      e.spawn(`kid${i}`, async () => {
+        for (let k = 0; k < 3; k++) await e.sleep(1 + ((i * 7919) % 997));
+        return i;
+      }));
+    const ids = await Promise.all(kids);
+    const t = e.now, drains = e.drains;
+    // Still exact after a long chain (which takes one macrotask to tell from waiting).
+    for (let i = 0; i < 10_000; i++) await null;
+    return { sum: ids.reduce((a, b) => a + b, 0), t, drains, after: e.now };
+  });
+  assert.deepEqual(out, { sum: (999 * 1000) / 2, t: 3 * 997, drains: 0, after: 3 * 997 });
+  assert.equal(e.wakeups, 3000);
+});
+
+Deno.test("engine: Promise.race of processes, await of a .catch, and a fire-and-forget .catch run at the exact time", async () => {
+  const e = new Engine();
+  const seen: string[] = [];
+  await e.run(async () => {
+    e.schedule(1, function tick() {
+      if (e.now < 100) e.schedule(1, tick); // time moves on unless the engine waits for us
+    });
+    const napper = (ns: number, fail = false) => async () => {
+      await e.sleep(ns);
+      if (fail) throw new Error(`failed at ${e.now}`);
+      return ns;
+    };
+    // A fire-and-forget callback runs when its process ends, not later.
+    e.spawn("orphan", napper(7, true)).catch((err) => seen.push(`catch ${err.message} @${e.now}`));
+    const first = await Promise.race([e.spawn("a", napper(20)), e.spawn("b", napper(10))]);
+    seen.push(`race ${first} @${e.now}`);
+    const msg = await e.spawn("c", napper(5, true)).catch((err: Error) => err.message);
+    seen.push(`${msg} @${e.now}`);
+    await e.sleep(1);
+    seen.push(`slept @${e.now}`);
+  });
+  assert.deepEqual(seen, ["catch failed at 7 @7", "race 10 @10", "failed at 15 @15", "slept @16"]);
+  assert.equal(e.drains, 0);
+});
+
+Deno.test("engine: a process awaiting a promise from outside the model is reported, not skipped", async () => {
+  const e = new Engine();
+  const never = new Promise<void>(() => {});
+  const err = await e.run(async () => {
+    await e.spawn("stuck", async () => {
+      await e.sleep(3);
+      await never;
+    });
+  }).then(() => undefined, (x) => x);
+  assert.ok(err instanceof DeadlockError, `expected DeadlockError, got ${err}`);
+  assert.equal(e.now, 3);
+  assert.deepEqual(err.waiters.map((w) => [w.name, w.waitingOn]), [
+    ["root", "join 'stuck'"],
+    ["stuck", ""],
+  ]);
+  assert.match(err.message, /'stuck' \(waiting on \?\)/);
+});
+
 // ---------------------------------------------------------------------------
 // Event heap
 
@@ -271,6 +332,7 @@ Deno.test("engine: events run in (time, scheduling order); delays round up; bad 
   assert.deepEqual(order, ["f@0", "b@1", "d@1", "g@1", "b0@1", "c@3", "a@5", "e@5"]);
   for (const bad of [-1, NaN, Infinity]) {
     assert.throws(() => e.schedule(bad, () => {}), RangeError);
+    assert.throws(() => e.sleep(bad), RangeError);
   }
 });
 
