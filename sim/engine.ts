@@ -507,30 +507,42 @@ export class Engine {
           } while (this.#runnable > 0 || this.#turns > 0);
         }
         if (settled) break;
-        let ev = this.#pop();
-        if (!ev) {
+        if (!this.#runEvents()) {
           // Before calling it a deadlock, let anything not flagged (a
           // callback on a process, an outside promise) run to its end.
           await this.#drain();
           if (settled) break;
-          ev = this.#pop();
-          if (!ev) {
+          if (!this.#runEvents()) {
             throw new DeadlockError(
               this.#now,
               [...this.#procs].map((p) => ({ name: p.name, waitingOn: waitingOn(p) })),
             );
           }
         }
-        this.#now = ev.time;
-        ev.done = true;
-        this.eventsRun++;
-        this.#mix(ev.time, ev.tag);
-        ev.fn();
       }
       if (failed) throw error;
       return value as T;
     } finally {
       this.#running = false;
+    }
+  }
+
+  /**
+   * Run events back to back until one flags a process or grants turns, or
+   * none is left; false if there was no event to run.
+   */
+  #runEvents(): boolean {
+    let ev = this.#pop();
+    if (!ev) return false;
+    for (;;) {
+      this.#now = ev.time;
+      ev.done = true;
+      this.eventsRun++;
+      this.#mix(ev.time, ev.tag);
+      ev.fn();
+      if (this.#runnable > 0 || this.#turns > 0) return true;
+      ev = this.#pop();
+      if (!ev) return true;
     }
   }
 
@@ -568,7 +580,7 @@ export class Engine {
     const tag = this.#tagHashes[tagId];
     // Two 32-bit FNV-1a-style lanes over (time low, time high, tag).
     const lo = time >>> 0;
-    const hi = Math.floor(time / 4294967296) >>> 0;
+    const hi = time < 4294967296 ? 0 : Math.floor(time / 4294967296) >>> 0;
     let a = this.#h1, b = this.#h2;
     a = Math.imul(a ^ lo, 0x01000193);
     a = Math.imul(a ^ hi, 0x01000193);
