@@ -71,8 +71,9 @@ export const SPIN_LIMIT = 256;
  *
  * @example
  * ```ts
- * import { JOIN_TURNS } from "./engine.ts";
- * console.log(JOIN_TURNS); // 64
+ * import assert from "node:assert/strict";
+ * import { JOIN_TURNS, SPIN_LIMIT } from "./engine.ts";
+ * assert.ok(JOIN_TURNS > 0 && JOIN_TURNS <= SPIN_LIMIT);
  * ```
  */
 export const JOIN_TURNS = 64;
@@ -101,6 +102,10 @@ export interface EventHandle {
 
 class Ev implements EventHandle {
   done = false;
+  /** Set by {@link Engine.sleep}: the event wakes a sleeper (`fn` resolves its promise). */
+  wakes = false;
+  /** The sleeping process, if the sleep was called in one. */
+  sleeper: Proc | undefined = undefined;
   constructor(
     public time: number,
     public seq: number,
@@ -329,7 +334,7 @@ export class Engine {
    * must not await). Delays are rounded up to whole nanoseconds.
    */
   schedule(delayNs: number, fn: () => void, tag = 0): EventHandle {
-    if (!(delayNs >= 0) || !Number.isFinite(delayNs)) {
+    if (!(delayNs >= 0 && delayNs < Infinity)) {
       throw new RangeError(`schedule: delay must be a finite number >= 0 ns, got ${delayNs}`);
     }
     const ev = new Ev(this.#now + Math.ceil(delayNs), this.#seq++, fn, tag);
@@ -459,13 +464,10 @@ export class Engine {
     if (p) this.#blocked(p, "", t);
     let res!: () => void;
     const promise = new Promise<void>((r) => (res = r));
-    this.#push(
-      new Ev(t, this.#seq++, () => {
-        this.wakeups++;
-        if (p) this.#woken(p);
-        res();
-      }, 0),
-    );
+    const ev = new Ev(t, this.#seq++, res, 0);
+    ev.wakes = true;
+    ev.sleeper = p;
+    this.#push(ev);
     return promise;
   }
 
@@ -539,6 +541,10 @@ export class Engine {
       ev.done = true;
       this.eventsRun++;
       this.#mix(ev.time, ev.tag);
+      if (ev.wakes) {
+        this.wakeups++;
+        if (ev.sleeper) this.#woken(ev.sleeper);
+      }
       ev.fn();
       if (this.#runnable > 0 || this.#turns > 0) return true;
       ev = this.#pop();

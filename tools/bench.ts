@@ -1,66 +1,460 @@
 /**
- * `deno task bench`: the engine's raw speed — simple events per second and
- * process wake-ups per second — on this machine. Figures, not pass/fail:
- * the target (>= 3 M simple events/s on one core) is read off the output.
+ * `deno task bench`: how fast the simulator runs on this machine, in wall
+ * clock. Figures, not pass/fail (docs/performance.md reads them against
+ * the targets): every measurement is repeated and printed as min / median
+ * (rates as best / median), with its method on the line.
+ *
+ * Sections (default `engine stream fastpath`):
+ * - `engine`: trivial events/s and the ratio to a minimal binary-heap
+ *   engine (alternated, same process), process wake-ups/s, and the
+ *   wake-ups/s of a 1000-process `Promise.all` join.
+ * - `stream`: simulated messages per wall second of a 64 B, 4 KiB and
+ *   1 MiB RDMA WRITE stream (one RC QP, 64 outstanding, every 16th
+ *   signaled) in native, bypass and split; wall seconds per simulated GB.
+ * - `fastpath`: wall µs per 64 B write in native, bypass and split,
+ *   measured alternately in one run, and the bypass/native ratio.
+ * - `rss`: resident memory of 256 guests × 256 MiB with connected QPs.
+ * - `all-to-all`: hosts × 4 bypass guests, 4 KiB × 100 writes per ordered
+ *   pair, for each `--hosts` count; wall, events, messages/s, and the
+ *   growth of the per-message cost. Large: only when named.
+ *
+ * @example
+ * ```sh
+ * deno task bench --quick
+ * deno task bench all-to-all --hosts 8,16,32,64
+ * ```
  *
  * @module
  */
-import { Engine, WaitQueue } from "../sim/mod.ts";
+import {
+  type EngineRun,
+  joinWakeups,
+  minimalTrivialEvents,
+  trivialEvents,
+} from "./lib/bench_engine.ts";
+import {
+  allToAll,
+  type AllToAllBench,
+  type BenchMode,
+  clusterRss,
+  type RssResult,
+  STREAM_DEPTH,
+  STREAM_SIGNAL_EVERY,
+  type StreamRun,
+  WriteStream,
+} from "./lib/bench_model.ts";
+import { runMain } from "./lib/cli.ts";
+import { parseFlags, parseIntFlag, UsageError } from "./lib/perftest_args.ts";
 
-function fmt(n: number): string {
-  return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${(n / 1e3).toFixed(1)} k`;
+const SECTIONS = ["engine", "stream", "fastpath", "rss", "all-to-all"] as const;
+type Section = typeof SECTIONS[number];
+const DEFAULT_SECTIONS: Section[] = ["engine", "stream", "fastpath"];
+const MODES: BenchMode[] = ["native", "bypass", "split"];
+
+/**
+ * Usage text.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { benchUsage } from "./bench.ts";
+ * assert.equal(benchUsage().split("\n")[0], "Usage: deno task bench [section...] [flags]");
+ * ```
+ */
+export function benchUsage(): string {
+  return `Usage: deno task bench [section...] [flags]
+
+Wall-clock speed of the simulator on this machine, min / median of repeats.
+Sections (default: engine stream fastpath; "all" = every section but all-to-all):
+  engine      trivial events/s vs a minimal binary-heap engine (alternated), wake-ups/s,
+              a 1000-process Promise.all join
+  stream      simulated msgs per wall second, 64 B / 4 KiB / 1 MiB RDMA WRITE, one RC QP,
+              ${STREAM_DEPTH} outstanding, every ${STREAM_SIGNAL_EVERY}th signaled; native, bypass, split
+  fastpath    wall µs per 64 B write, native / bypass / split alternated in one run
+  rss         resident memory of 256 guests x 256 MiB with connected QPs
+  all-to-all  hosts x 4 bypass guests, 4 KiB x 100 writes per ordered pair (only when named)
+
+Flags:
+      --quick              fewer repeats and smaller runs (seconds instead of a minute)
+      --repeats=<n>        repeats per measurement, 1..100 (default 5, --quick 3)
+      --profile=<name>     profile of stream and fastpath (default pcix-sdr-2006)
+      --modes=<list>       modes of stream and fastpath (default native,bypass,split)
+      --hosts=<list>       all-to-all host counts (default 8,16,32,64; --quick 2,4)
+      --guests=<n>         all-to-all and rss guests per host (default 4)
+      --messages=<n>       all-to-all messages per ordered pair (default 100; --quick 10)
+      --json               print the figures as JSON
+  -h, --help               this text`;
 }
 
-/** Simple events: each callback schedules the next, 4 chains in flight. */
-async function simpleEvents(n: number): Promise<number> {
-  const e = new Engine();
-  let left = n;
-  const tick = () => {
-    if (--left > 0) e.schedule(10, tick);
+interface Options {
+  sections: Section[];
+  quick: boolean;
+  repeats: number;
+  profile: string;
+  modes: BenchMode[];
+  hosts: number[];
+  guests: number;
+  messages: number;
+  json: boolean;
+}
+
+function parseList(flag: string, raw: string, min: number, max: number): number[] {
+  const out = raw.split(",").map((x) => parseIntFlag(flag, x, min, max));
+  if (out.length === 0) throw new UsageError(`${flag}: empty list`);
+  return out;
+}
+
+/**
+ * Parse the command line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseBenchArgs } from "./bench.ts";
+ * const o = parseBenchArgs(["all-to-all", "--hosts", "8,16"]);
+ * assert.deepEqual(o?.sections, ["all-to-all"]);
+ * assert.deepEqual(o?.hosts, [8, 16]);
+ * ```
+ */
+export function parseBenchArgs(args: string[]): Options | undefined {
+  const { values, positionals } = parseFlags(args, {
+    quick: { type: "boolean" },
+    repeats: { type: "string" },
+    profile: { type: "string" },
+    modes: { type: "string" },
+    hosts: { type: "string" },
+    guests: { type: "string" },
+    messages: { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, true);
+  if (values.help) return undefined;
+  let sections: Section[] = [];
+  for (const p of positionals) {
+    if (p === "all") sections.push(...SECTIONS.filter((s) => s !== "all-to-all"));
+    else if ((SECTIONS as readonly string[]).includes(p)) sections.push(p as Section);
+    else {
+      throw new UsageError(`unknown section '${p}' (sections: ${SECTIONS.join(", ")}, all)`);
+    }
+  }
+  if (sections.length === 0) sections = DEFAULT_SECTIONS;
+  // rss first: the resident set of a fresh process is the one to measure.
+  sections = SECTIONS.filter((s) => sections.includes(s));
+  const quick = !!values.quick;
+  const modes = values.modes === undefined ? MODES : values.modes.split(",").map((m) => {
+    if (!(MODES as string[]).includes(m)) {
+      throw new UsageError(`--modes: unknown mode '${m}' (native, bypass, split)`);
+    }
+    return m as BenchMode;
+  });
+  const profile = values.profile ?? "pcix-sdr-2006";
+  if (!["pcix-sdr-2006", "modern-gen5-ndr"].includes(profile)) {
+    throw new UsageError(
+      `--profile: unknown profile '${profile}' (pcix-sdr-2006, modern-gen5-ndr)`,
+    );
+  }
+  return {
+    sections,
+    quick,
+    repeats: values.repeats === undefined
+      ? (quick ? 3 : 5)
+      : parseIntFlag("--repeats", values.repeats, 1, 100),
+    profile,
+    modes,
+    hosts: values.hosts === undefined
+      ? (quick ? [2, 4] : [8, 16, 32, 64])
+      : parseList("--hosts", values.hosts, 2, 256),
+    guests: values.guests === undefined ? 4 : parseIntFlag("--guests", values.guests, 1, 64),
+    messages: values.messages === undefined
+      ? (quick ? 10 : 100)
+      : parseIntFlag("--messages", values.messages, 1, 1_000_000),
+    json: !!values.json,
   };
-  const t0 = performance.now();
-  await e.run(async () => {
-    for (let i = 0; i < 4; i++) e.schedule(i, tick);
-    const wq = new WaitQueue(e, "bench end");
-    const poll = () => (left > 0 ? e.schedule(1_000_000, poll) : wq.notifyAll());
-    e.schedule(1_000_000, poll);
-    await wq.wait();
-  });
-  return e.eventsRun / ((performance.now() - t0) / 1000);
 }
 
-/** Process wake-ups: two processes sleeping in turn. */
-async function wakeups(n: number): Promise<number> {
-  const e = new Engine();
-  const t0 = performance.now();
-  await e.run(async () => {
-    const worker = async () => {
-      for (let i = 0; i < n / 2; i++) await e.sleep(100);
-    };
-    await Promise.all([e.spawn("a", worker), e.spawn("b", worker)]);
-  });
-  return e.wakeups / ((performance.now() - t0) / 1000);
+/** min and median of `xs`. */
+function stats(xs: number[]): { min: number; median: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  return { min: s[0], median: s[Math.floor((s.length - 1) / 2)] };
 }
 
-const HELP = `usage: deno task bench
-
-Measures the discrete-event engine on this machine (wall clock) and prints:
-  simple events/s     callbacks that each schedule the next (target >= 3 M/s on one core)
-  process wake-ups/s  two processes sleeping in turn (async continuation per wake-up)
-No flags besides -h/--help; figures vary with machine load, run it twice.`;
-if (Deno.args.includes("-h") || Deno.args.includes("--help")) {
-  console.log(HELP);
-  Deno.exit(0);
-}
-if (Deno.args.length > 0) {
-  console.error(`bench: unknown argument '${Deno.args[0]}' (see --help)`);
-  Deno.exit(1);
+function rate(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
+  return n.toFixed(1);
 }
 
-const N = 3_000_000;
-await simpleEvents(200_000); // warm-up
-const ev = await simpleEvents(N);
-await wakeups(100_000);
-const wk = await wakeups(1_000_000);
-console.log(`engine: ${fmt(ev)} simple events/s   (target >= 3 M/s; ${N} events)`);
-console.log(`engine: ${fmt(wk)} process wake-ups/s (1,000,000 sleeps by 2 processes)`);
+function int(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+/** Rates at the fastest and the median repeat. */
+function rates(runs: EngineRun[]): { best: number; median: number } {
+  const t = stats(runs.map((r) => r.wallMs));
+  return { best: runs[0].count / (t.min / 1000), median: runs[0].count / (t.median / 1000) };
+}
+
+// deno-lint-ignore no-explicit-any
+type Json = Record<string, any>;
+
+async function benchEngine(o: Options, out: Json, say: (s: string) => void): Promise<void> {
+  const events = o.quick ? 1_000_000 : 3_000_000;
+  const sleeps2 = o.quick ? 200_000 : 1_000_000;
+  const joinSleeps = o.quick ? 20 : 100;
+  // Warm both engines up, then alternate them so that machine load hits both alike.
+  minimalTrivialEvents(200_000);
+  await trivialEvents(200_000);
+  const mine: EngineRun[] = [], floor: EngineRun[] = [], ratios: number[] = [];
+  for (let r = 0; r < o.repeats; r++) {
+    const m = minimalTrivialEvents(events), x = await trivialEvents(events);
+    floor.push(m);
+    mine.push(x);
+    ratios.push(m.wallMs / x.wallMs);
+  }
+  const ev = rates(mine), min = rates(floor), ratio = stats(ratios);
+  say("engine");
+  say(
+    `  trivial events      ${rate(ev.best)}/s / ${rate(ev.median)}/s; minimal heap engine ` +
+      `${rate(min.best)}/s / ${rate(min.median)}/s; ratio ${(ev.best / min.best).toFixed(2)} ` +
+      `(best) / ${ratio.median.toFixed(2)} (median of alternated pairs)`,
+  );
+  say(`                      ${int(events)} events in 4 chains, each callback schedules the next`);
+  await joinWakeups(2, 20_000);
+  const two: EngineRun[] = [];
+  for (let r = 0; r < o.repeats; r++) two.push(await joinWakeups(2, sleeps2 / 2));
+  const wk = rates(two);
+  say(
+    `  wake-ups            ${rate(wk.best)}/s / ${rate(wk.median)}/s; 2 processes × ${
+      int(sleeps2 / 2)
+    } sleeps`,
+  );
+  await joinWakeups(1000, 5);
+  const join: EngineRun[] = [];
+  for (let r = 0; r < o.repeats; r++) join.push(await joinWakeups(1000, joinSleeps));
+  const jn = rates(join);
+  const drains = Math.max(...join.map((j) => j.drains));
+  say(
+    `  1000-process join   ${rate(jn.best)} wake-ups/s / ${rate(jn.median)}/s; ` +
+      `1000 processes × ${joinSleeps} sleeps, one Promise.all; ${drains} macrotask drains`,
+  );
+  out.engine = {
+    trivialEvents: {
+      events,
+      perSec: ev,
+      minimalPerSec: min,
+      ratioBest: ev.best / min.best,
+      ratioMedian: ratio.median,
+    },
+    wakeups: { sleeps: sleeps2, perSec: wk },
+    join1000: { sleepsEach: joinSleeps, perSec: jn, drains },
+  };
+}
+
+const STREAM_SIZES: [size: number, full: number, quick: number][] = [
+  [64, 50_000, 10_000],
+  [4096, 20_000, 4_000],
+  [1 << 20, 200, 40],
+];
+
+function sizeName(n: number): string {
+  return n >= 1 << 20 ? `${n / (1 << 20)} MiB` : n >= 1024 ? `${n / 1024} KiB` : `${n} B`;
+}
+
+async function benchStream(o: Options, out: Json, say: (s: string) => void): Promise<void> {
+  say(
+    `stream (${o.profile}): one RC QP, RDMA WRITE, ${STREAM_DEPTH} outstanding, every ` +
+      `${STREAM_SIGNAL_EVERY}th signaled; wall covers the stream, not the setup`,
+  );
+  const w = [7, 8, 8, 20, 20, 10, 8, 9, 16];
+  say(
+    row([
+      "mode",
+      "size",
+      "msgs",
+      "wall ms min/med",
+      "msgs/s best/med",
+      "s per GB",
+      "ev/msg",
+      "wake/msg",
+      "model msgs/s",
+    ], w),
+  );
+  out.stream = [];
+  for (const [size, full, quick] of STREAM_SIZES) {
+    const n = o.quick ? quick : full;
+    for (const mode of o.modes) {
+      const s = await WriteStream.create(o.profile, mode, size);
+      await s.run(Math.max(STREAM_SIGNAL_EVERY, Math.floor(n / 10))); // warm-up
+      const runs: StreamRun[] = [];
+      for (let r = 0; r < o.repeats; r++) runs.push(await s.run(n));
+      const t = stats(runs.map((x) => x.wallMs));
+      const r0 = runs[0];
+      const perSec = { best: n / (t.min / 1000), median: n / (t.median / 1000) };
+      const sPerGB = (t.median / 1000) / ((n * size) / 1e9);
+      const model = n / (r0.virtualNs / 1e9);
+      say(row([
+        mode,
+        sizeName(size),
+        int(n),
+        `${t.min.toFixed(0)} / ${t.median.toFixed(0)}`,
+        `${rate(perSec.best)} / ${rate(perSec.median)}`,
+        sPerGB.toFixed(3),
+        (r0.events / n).toFixed(1),
+        (r0.wakeups / n).toFixed(2),
+        rate(model),
+      ], w));
+      out.stream.push({
+        mode,
+        size,
+        messages: n,
+        wallMs: t,
+        msgsPerSec: perSec,
+        wallSecPerGB: sPerGB,
+        eventsPerMsg: r0.events / n,
+        wakeupsPerMsg: r0.wakeups / n,
+        modelMsgsPerSec: model,
+      });
+    }
+  }
+}
+
+async function benchFastpath(o: Options, out: Json, say: (s: string) => void): Promise<void> {
+  const n = o.quick ? 5_000 : 20_000;
+  const streams = new Map<BenchMode, WriteStream>();
+  for (const mode of o.modes) {
+    const s = await WriteStream.create(o.profile, mode, 64);
+    await s.run(n / 10);
+    streams.set(mode, s);
+  }
+  const us = new Map<BenchMode, number[]>(o.modes.map((m) => [m, []]));
+  const ratios = new Map<BenchMode, number[]>(o.modes.map((m) => [m, []]));
+  for (let r = 0; r < o.repeats; r++) {
+    const round = new Map<BenchMode, number>();
+    for (const mode of o.modes) {
+      const x = await streams.get(mode)!.run(n);
+      round.set(mode, (x.wallMs * 1000) / n);
+      us.get(mode)!.push(round.get(mode)!);
+    }
+    for (const mode of o.modes) {
+      if (round.has("native")) ratios.get(mode)!.push(round.get(mode)! / round.get("native")!);
+    }
+  }
+  say(
+    `fastpath (${o.profile}): wall µs per 64 B RDMA WRITE (post, transfer, its share of polls), ` +
+      `${int(n)}-write streams, modes alternated`,
+  );
+  out.fastpath = {};
+  for (const mode of o.modes) {
+    const t = stats(us.get(mode)!);
+    const ratio = ratios.get(mode)!.length ? stats(ratios.get(mode)!).median : NaN;
+    say(
+      `  ${mode.padEnd(7)} ${t.min.toFixed(2)} / ${t.median.toFixed(2)} µs per write` +
+        (mode !== "native" && !Number.isNaN(ratio)
+          ? `; ${mode}/native ${ratio.toFixed(2)} (median of rounds)`
+          : ""),
+    );
+    out.fastpath[mode] = { usPerWrite: t, ratioToNative: ratio };
+  }
+}
+
+async function benchRss(o: Options, out: Json, say: (s: string) => void): Promise<void> {
+  const hosts = o.quick ? 8 : 64;
+  const r: RssResult = await clusterRss(hosts, o.guests, 256);
+  const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+  say(
+    `rss: ${r.guests} bypass guests × ${r.guestMiB} MiB on ${r.hosts} hosts, ${r.pairs} connected ` +
+      `RC QP pairs: resident +${mib(r.rssGrowthBytes)} MiB (${
+        (r.rssGrowthBytes / r.guests / 1024).toFixed(0)
+      } KiB per guest), JS heap ${mib(r.heapUsedBytes)} MiB, built in ${
+        (r.buildMs / 1000).toFixed(1)
+      } s`,
+  );
+  out.rss = r;
+}
+
+async function benchAllToAll(o: Options, out: Json, say: (s: string) => void): Promise<void> {
+  say(
+    `all-to-all: hosts × ${o.guests} bypass guests, every guest writes ${o.messages} × 4 KiB to every ` +
+      `other (one RC QP per ordered pair, 16 outstanding); traffic wall excludes setup`,
+  );
+  const w = [6, 7, 8, 11, 10, 11, 12, 12, 11, 10];
+  say(
+    row([
+      "hosts",
+      "guests",
+      "QPs",
+      "messages",
+      "setup s",
+      "traffic s",
+      "events",
+      "msgs/s",
+      "µs/msg",
+      "vs first",
+    ], w),
+  );
+  out.allToAll = [];
+  let first: number | undefined;
+  for (const h of o.hosts) {
+    const r: AllToAllBench = await allToAll(h, o.guests, 4096, o.messages);
+    const usPerMsg = (r.trafficMs * 1000) / r.messages;
+    first ??= usPerMsg;
+    say(row([
+      h,
+      r.guests,
+      int(r.qps),
+      int(r.messages),
+      ((r.buildMs + r.setupMs) / 1000).toFixed(1),
+      (r.trafficMs / 1000).toFixed(1),
+      int(r.events),
+      rate(r.messages / (r.trafficMs / 1000)),
+      usPerMsg.toFixed(2),
+      `${(usPerMsg / first).toFixed(2)}×`,
+    ], w));
+    out.allToAll.push({ ...r, usPerMsg, growth: usPerMsg / first });
+  }
+}
+
+function row(cells: (string | number)[], widths: number[]): string {
+  return "  " + cells.map((c, i) => String(c).padStart(widths[i])).join(" ");
+}
+
+/**
+ * Run the selected sections and print the figures.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./bench.ts";
+ * await main(["engine", "--quick"]);
+ * ```
+ */
+export async function main(args: string[]): Promise<void> {
+  const o = parseBenchArgs(args);
+  if (!o) {
+    console.log(benchUsage());
+    return;
+  }
+  const out: Json = {
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    cpus: navigator.hardwareConcurrency,
+    repeats: o.repeats,
+    quick: o.quick,
+  };
+  const say = o.json ? () => {} : (s: string) => console.log(s);
+  say(
+    `deno task bench — wall clock on this machine (Deno ${Deno.version.deno}, ` +
+      `${navigator.hardwareConcurrency} CPUs); min / median of ${o.repeats} repeats` +
+      `${o.quick ? " (--quick)" : ""}`,
+  );
+  const run: Record<Section, () => Promise<void>> = {
+    engine: () => benchEngine(o, out, say),
+    stream: () => benchStream(o, out, say),
+    fastpath: () => benchFastpath(o, out, say),
+    rss: () => benchRss(o, out, say),
+    "all-to-all": () => benchAllToAll(o, out, say),
+  };
+  for (const s of o.sections) await run[s]();
+  if (o.json) console.log(JSON.stringify(out, null, 2));
+}
+
+if (import.meta.main) await runMain("bench", () => main(Deno.args));

@@ -114,7 +114,10 @@ function check(wc: Wc, what: string): void {
 }
 
 /**
- * Run an all-to-all workload on a started cluster.
+ * Run an all-to-all workload on a started cluster. `hooks` are called
+ * (inside the run) when the traffic starts, after every QP is connected,
+ * and when the last endpoint has finished, before teardown: `deno task
+ * bench` times the traffic alone with them.
  *
  * @example
  * ```ts
@@ -150,6 +153,7 @@ export async function runAllToAll(
   cluster: Cluster,
   eps: { name: string; mode: string; dom: Domain }[],
   w: AllToAllWorkload,
+  hooks: { trafficStart?: () => void; trafficEnd?: () => void } = {},
 ): Promise<AllToAllResult> {
   const n = eps.length;
   const region = Math.ceil(Math.max(64, w.size) / 64) * 64;
@@ -233,6 +237,7 @@ export async function runAllToAll(
         }
       }
     }
+    hooks.trafficStart?.();
     const t0 = cluster.now;
     const finish = new Array<number>(n).fill(0);
     const sender = async (i: number) => {
@@ -308,6 +313,7 @@ export async function runAllToAll(
       procs.push(spawn(`a2a-send-${nodes[i].name}`, () => sender(i)));
     }
     await Promise.all(procs);
+    hooks.trafficEnd?.();
     const perEp = (n - 1) * w.iterations;
     const endpoints = nodes.map((node, i) => ({
       name: node.name,
