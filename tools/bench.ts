@@ -4,7 +4,7 @@
  * the targets): every measurement is repeated and printed as min / median
  * (rates as best / median), with its method on the line.
  *
- * Sections (default `engine stream fastpath`):
+ * Sections (default all but `all-to-all`):
  * - `engine`: trivial events/s and the ratio to a minimal binary-heap
  *   engine (alternated, same process), process wake-ups/s, and the
  *   wake-ups/s of a 1000-process `Promise.all` join.
@@ -46,9 +46,10 @@ import {
 import { runMain } from "./lib/cli.ts";
 import { parseFlags, parseIntFlag, UsageError } from "./lib/perftest_args.ts";
 
-const SECTIONS = ["engine", "stream", "fastpath", "rss", "all-to-all"] as const;
+/** In the order they run: rss first, while the process is fresh. */
+const SECTIONS = ["rss", "engine", "stream", "fastpath", "all-to-all"] as const;
 type Section = typeof SECTIONS[number];
-const DEFAULT_SECTIONS: Section[] = ["engine", "stream", "fastpath"];
+const DEFAULT_SECTIONS: Section[] = ["rss", "engine", "stream", "fastpath"];
 const MODES: BenchMode[] = ["native", "bypass", "split"];
 
 /**
@@ -65,7 +66,7 @@ export function benchUsage(): string {
   return `Usage: deno task bench [section...] [flags]
 
 Wall-clock speed of the simulator on this machine, min / median of repeats.
-Sections (default: engine stream fastpath; "all" = every section but all-to-all):
+Sections (default, and "all": every section but all-to-all; rss runs first):
   engine      trivial events/s vs a minimal binary-heap engine (alternated), wake-ups/s,
               a 1000-process Promise.all join
   stream      simulated msgs per wall second, 64 B / 4 KiB / 1 MiB RDMA WRITE, one RC QP,
@@ -138,7 +139,6 @@ export function parseBenchArgs(args: string[]): Options | undefined {
     }
   }
   if (sections.length === 0) sections = DEFAULT_SECTIONS;
-  // rss first: the resident set of a fresh process is the one to measure.
   sections = SECTIONS.filter((s) => sections.includes(s));
   const quick = !!values.quick;
   const modes = values.modes === undefined ? MODES : values.modes.split(",").map((m) => {

@@ -1,0 +1,79 @@
+// `deno task bench`: its command line (sections, flags, one-line errors) and
+// that each section runs. The figures it prints are wall clock, never asserted.
+import assert from "node:assert/strict";
+import { benchUsage, parseBenchArgs } from "../tools/bench.ts";
+import { allToAll, clusterRss, WriteStream } from "../tools/lib/bench_model.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+Deno.test("bench: sections and flags parse; defaults leave the large cases out", () => {
+  const d = parseBenchArgs([])!;
+  assert.deepEqual(d.sections, ["rss", "engine", "stream", "fastpath"]);
+  assert.deepEqual([d.repeats, d.quick, d.profile], [5, false, "pcix-sdr-2006"]);
+  assert.deepEqual(d.modes, ["native", "bypass", "split"]);
+  const all = parseBenchArgs(["all", "--quick"])!;
+  assert.deepEqual(all.sections, ["rss", "engine", "stream", "fastpath"]);
+  assert.equal(all.repeats, 3);
+  const a2a = parseBenchArgs(["all-to-all", "rss", "--hosts", "8,16,32,64", "--messages=50"])!;
+  assert.deepEqual(a2a.sections, ["rss", "all-to-all"], "rss runs first, in a fresh process");
+  assert.deepEqual([a2a.hosts, a2a.messages, a2a.guests], [[8, 16, 32, 64], 50, 4]);
+  assert.deepEqual(parseBenchArgs(["stream", "--modes", "split,native"])!.modes, [
+    "split",
+    "native",
+  ]);
+  assert.equal(parseBenchArgs(["-h"]), undefined);
+  assert.match(benchUsage(), /all-to-all/);
+});
+
+Deno.test("bench: bad sections and values are one-line errors naming them", async () => {
+  const bad: [string[], RegExp][] = [
+    [["enigne"], /unknown section 'enigne'/],
+    [["--modes", "native,kvm"], /--modes: unknown mode 'kvm'/],
+    [["--repeats", "0"], /--repeats/],
+    [["--hosts", "8,x"], /--hosts: 'x' is not a whole number/],
+    [["--profile", "fast"], /--profile: unknown profile 'fast'/],
+    [["--frobnicate"], /frobnicate/],
+  ];
+  for (const [args, re] of bad) {
+    assert.throws(
+      () => parseBenchArgs(args),
+      (e: Error) => e.name === "UsageError" && re.test(e.message),
+      args.join(" "),
+    );
+  }
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "bench", "enigne"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const err = new TextDecoder().decode(r.stderr).trim();
+  assert.equal(r.code, 1);
+  assert.match(err, /^bench: unknown section 'enigne'/);
+  assert.equal(err.split("\n").length, 1, err);
+});
+
+Deno.test("bench: the stream writes every message; the same stream is the same run", async () => {
+  for (const mode of ["native", "bypass", "split"] as const) {
+    const [a, b] = await Promise.all([1, 2].map(async () => {
+      const s = await WriteStream.create("pcix-sdr-2006", mode, 4096);
+      return await s.run(100);
+    }));
+    assert.equal(a.messages, 100);
+    // Deterministic model: equal streams take equal virtual time and events.
+    assert.deepEqual([b.virtualNs, b.events, b.wakeups], [a.virtualNs, a.events, a.wakeups], mode);
+    // 100 × 4 KiB cannot cross a 10 Gb/s link in less than 100 × 4096 B / 1.25 GB/s.
+    assert.ok(a.virtualNs > (100 * 4096) / 1.25, `${mode}: ${a.virtualNs} ns`);
+  }
+});
+
+Deno.test("bench: the rss and all-to-all builders make what they report", async () => {
+  const r = await clusterRss(2, 2, 64);
+  assert.deepEqual([r.guests, r.hosts, r.pairs, r.guestMiB], [4, 2, 2, 64]);
+  assert.ok(r.heapUsedBytes > 0 && r.buildMs >= 0);
+  const a = await allToAll(2, 2, 4096, 3);
+  assert.deepEqual([a.guests, a.qps, a.messages], [4, 12, 36]);
+  assert.ok(a.events > a.messages, `${a.events} events for ${a.messages} messages`);
+  assert.ok(a.makespanUs > 3 * 3 * 4096 / 1000, `makespan ${a.makespanUs} µs`);
+});
