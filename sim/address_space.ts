@@ -384,18 +384,71 @@ export class AddressSpace {
     return m.mfn * PAGE_SIZE + (addr & (PAGE_SIZE - 1));
   }
 
-  /** Read `len` bytes at `addr`. */
+  /** Read `len` bytes at `addr`: a fresh copy the caller may keep and modify. */
   read(addr: number, len: number): Uint8Array {
     this.#check(addr, len);
     const out = new Uint8Array(len);
+    this.#copyOut(addr, out, 0, len);
+    return out;
+  }
+
+  /**
+   * Copy `len` bytes at `addr` into `dst` from `dstOffset` on, without
+   * allocating.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { AddressSpace, MachineMemory, Prng } from "./mod.ts";
+   * const as = new AddressSpace(new MachineMemory(16 << 20), "vm0", 1 << 20, new Prng(1));
+   * const a = as.alloc(8192, 4096);
+   * as.write(a + 4094, new Uint8Array([1, 2, 3, 4])); // crosses a page boundary
+   * const buf = new Uint8Array(4);
+   * as.readInto(a + 4094, buf);
+   * assert.deepEqual([...buf], [1, 2, 3, 4]);
+   * ```
+   */
+  readInto(addr: number, dst: Uint8Array, dstOffset = 0, len = dst.length - dstOffset): void {
+    this.#check(addr, len);
+    if (!(dstOffset >= 0 && dstOffset + len <= dst.length)) {
+      throw new RangeError(
+        `readInto: ${len} bytes at offset ${dstOffset} do not fit a ${dst.length}-byte buffer`,
+      );
+    }
+    this.#copyOut(addr, dst, dstOffset, len);
+  }
+
+  /**
+   * The `len` bytes at `addr` for reading only: a view of machine memory
+   * when they lie in one page (no copy), else a fresh copy. The caller must
+   * not write through the result nor keep it past the next write there.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { AddressSpace, MachineMemory, Prng } from "./mod.ts";
+   * const as = new AddressSpace(new MachineMemory(16 << 20), "vm0", 1 << 20, new Prng(1));
+   * const a = as.alloc(64);
+   * as.write(a, new Uint8Array([5, 6]));
+   * assert.deepEqual([...as.peek(a, 2)], [5, 6]);
+   * ```
+   */
+  peek(addr: number, len: number): Uint8Array {
+    this.#check(addr, len);
+    if (len > 0 && (addr & (PAGE_SIZE - 1)) + len <= PAGE_SIZE) {
+      return this.mem.peek(this.translate(addr), len);
+    }
+    return this.read(addr, len);
+  }
+
+  #copyOut(addr: number, dst: Uint8Array, dstOffset: number, len: number): void {
     let done = 0;
     while (done < len) {
       const a = addr + done;
       const n = Math.min(PAGE_SIZE - (a & (PAGE_SIZE - 1)), len - done);
-      out.set(this.mem.read(this.translate(a), n), done);
+      this.mem.readInto(this.translate(a), dst, dstOffset + done, n);
       done += n;
     }
-    return out;
   }
 
   /** Write `bytes` at `addr`. */

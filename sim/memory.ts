@@ -426,26 +426,117 @@ export class MachineMemory {
     return undefined;
   }
 
-  /** Read `len` bytes at machine address `maddr` (may cross frames). */
+  /**
+   * Read `len` bytes at machine address `maddr` (may cross frames): a fresh
+   * copy the caller may keep and modify. Reading a frame never written
+   * gives zeros and does not create it.
+   */
   read(maddr: number, len: number): Uint8Array {
-    const io = this.#mmioFor(Math.floor(maddr / PAGE_SIZE));
-    if (io) return io.mmioRead(Math.floor(maddr / PAGE_SIZE), maddr & (PAGE_SIZE - 1), len);
+    const mfn = Math.floor(maddr / PAGE_SIZE);
+    const io = this.#mmioFor(mfn);
+    if (io) return io.mmioRead(mfn, maddr & (PAGE_SIZE - 1), len);
+    const off = maddr & (PAGE_SIZE - 1);
+    if (len > 0 && off + len <= PAGE_SIZE) {
+      // Within one frame: the copy is the only allocation.
+      const f = this.#written(mfn);
+      return f ? f.slice(off, off + len) : new Uint8Array(len);
+    }
     const out = new Uint8Array(len);
+    this.#copyOut(maddr, out, 0, len);
+    return out;
+  }
+
+  /**
+   * Copy `len` bytes at machine address `maddr` into `dst` from
+   * `dstOffset` on, without allocating: the read path for a caller that
+   * owns a buffer. Frames never written read as zeros.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MachineMemory } from "./memory.ts";
+   * const mem = new MachineMemory(1 << 20);
+   * const mfn = mem.allocFrame("t");
+   * mem.write(mfn * 4096, new Uint8Array([7, 8]));
+   * const buf = new Uint8Array(4).fill(9);
+   * mem.readInto(mfn * 4096, buf, 1, 3);
+   * assert.deepEqual([...buf], [9, 7, 8, 0]);
+   * ```
+   */
+  readInto(maddr: number, dst: Uint8Array, dstOffset = 0, len = dst.length - dstOffset): void {
+    if (!(len >= 0 && dstOffset >= 0 && dstOffset + len <= dst.length)) {
+      throw new RangeError(
+        `readInto: ${len} bytes at offset ${dstOffset} do not fit a ${dst.length}-byte buffer`,
+      );
+    }
+    const mfn = Math.floor(maddr / PAGE_SIZE);
+    const io = this.#mmioFor(mfn);
+    if (io) return dst.set(io.mmioRead(mfn, maddr & (PAGE_SIZE - 1), len), dstOffset);
+    this.#copyOut(maddr, dst, dstOffset, len);
+  }
+
+  /**
+   * The `len` bytes at `maddr` for reading only: a view into the frame when
+   * the range lies in one RAM frame that has been written, else a fresh
+   * copy. No copy on the common path, so the caller must not write through
+   * the result nor keep it past the next write of that memory (use
+   * {@link read} for bytes to keep or change).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MachineMemory } from "./memory.ts";
+   * const mem = new MachineMemory(1 << 20);
+   * const mfn = mem.allocFrame("t");
+   * mem.write(mfn * 4096 + 8, new Uint8Array([1, 2, 3]));
+   * const v = mem.peek(mfn * 4096 + 8, 3);
+   * assert.deepEqual([...v], [1, 2, 3]);
+   * mem.write(mfn * 4096 + 8, new Uint8Array([4]));
+   * assert.equal(v[0], 4); // a view: it sees later writes
+   * ```
+   */
+  peek(maddr: number, len: number): Uint8Array {
+    const mfn = Math.floor(maddr / PAGE_SIZE);
+    const off = maddr & (PAGE_SIZE - 1);
+    if (len > 0 && off + len <= PAGE_SIZE && !this.#mmioFor(mfn)) {
+      const f = this.#written(mfn);
+      if (f) return f.subarray(off, off + len);
+    }
+    return this.read(maddr, len);
+  }
+
+  /** The frame's bytes if it was ever written, undefined if it reads as zeros; throws if unallocated. */
+  #written(mfn: number): Uint8Array | undefined {
+    const f = this.#data.get(mfn);
+    if (f) return f;
+    if (!this.#owner.has(mfn)) {
+      throw new MachineMemoryError(`access to unallocated machine frame ${mfn}`);
+    }
+    return undefined;
+  }
+
+  #copyOut(maddr: number, dst: Uint8Array, dstOffset: number, len: number): void {
     let done = 0;
     while (done < len) {
       const a = maddr + done;
       const off = a & (PAGE_SIZE - 1);
       const n = Math.min(PAGE_SIZE - off, len - done);
-      out.set(this.frame(Math.floor(a / PAGE_SIZE)).subarray(off, off + n), done);
+      const f = this.#written(Math.floor(a / PAGE_SIZE));
+      if (f) dst.set(f.subarray(off, off + n), dstOffset + done);
+      else dst.fill(0, dstOffset + done, dstOffset + done + n);
       done += n;
     }
-    return out;
   }
 
   /** Write bytes at machine address `maddr` (may cross frames). */
   write(maddr: number, bytes: Uint8Array): void {
-    const io = this.#mmioFor(Math.floor(maddr / PAGE_SIZE));
-    if (io) return io.mmioWrite(Math.floor(maddr / PAGE_SIZE), maddr & (PAGE_SIZE - 1), bytes);
+    const mfn = Math.floor(maddr / PAGE_SIZE);
+    const io = this.#mmioFor(mfn);
+    if (io) return io.mmioWrite(mfn, maddr & (PAGE_SIZE - 1), bytes);
+    const first = maddr & (PAGE_SIZE - 1);
+    if (bytes.length > 0 && first + bytes.length <= PAGE_SIZE) {
+      return this.frame(mfn).set(bytes, first);
+    }
     let done = 0;
     while (done < bytes.length) {
       const a = maddr + done;
