@@ -78,6 +78,9 @@ export const SPIN_LIMIT = 256;
  */
 export const JOIN_TURNS = 64;
 
+/** Awaited for one microtask turn. */
+const RESOLVED = Promise.resolve();
+
 /**
  * A scheduled hardware callback; keep it to cancel the event.
  *
@@ -505,7 +508,7 @@ export class Engine {
               if (!this.#clearWaiting()) await this.#drain();
               break;
             }
-            await null;
+            await RESOLVED; // one microtask turn, no promise allocated
           } while (this.#runnable > 0 || this.#turns > 0);
         }
         if (settled) break;

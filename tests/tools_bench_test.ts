@@ -8,14 +8,21 @@ const ROOT = new URL("..", import.meta.url).pathname;
 
 Deno.test("bench: sections and flags parse; defaults leave the large cases out", () => {
   const d = parseBenchArgs([])!;
-  assert.deepEqual(d.sections, ["rss", "engine", "stream", "fastpath"]);
+  assert.deepEqual(d.sections, ["engine", "rss", "stream", "fastpath"]);
   assert.deepEqual([d.repeats, d.quick, d.profile], [5, false, "pcix-sdr-2006"]);
   assert.deepEqual(d.modes, ["native", "bypass", "split"]);
   const all = parseBenchArgs(["all", "--quick"])!;
-  assert.deepEqual(all.sections, ["rss", "engine", "stream", "fastpath"]);
+  assert.deepEqual(all.sections, ["engine", "rss", "stream", "fastpath"]);
   assert.equal(all.repeats, 3);
-  const a2a = parseBenchArgs(["all-to-all", "rss", "--hosts", "8,16,32,64", "--messages=50"])!;
-  assert.deepEqual(a2a.sections, ["rss", "all-to-all"], "rss runs first, in a fresh process");
+  const a2a = parseBenchArgs([
+    "all-to-all",
+    "rss",
+    "engine",
+    "--hosts",
+    "8,16,32,64",
+    "--messages=50",
+  ])!;
+  assert.deepEqual(a2a.sections, ["engine", "rss", "all-to-all"], "a fixed order, engine first");
   assert.deepEqual([a2a.hosts, a2a.messages, a2a.guests], [[8, 16, 32, 64], 50, 4]);
   assert.deepEqual(parseBenchArgs(["stream", "--modes", "split,native"])!.modes, [
     "split",
