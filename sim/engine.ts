@@ -57,8 +57,17 @@ import { setImmediate } from "node:timers";
  *
  * @example
  * ```ts
- * import { SPIN_LIMIT } from "./engine.ts";
- * console.log(SPIN_LIMIT); // 256
+ * import assert from "node:assert/strict";
+ * import { Engine, SPIN_LIMIT } from "./engine.ts";
+ * assert.equal(SPIN_LIMIT, 256);
+ * // A process woken by a sleep may await far longer chains than that: still exact.
+ * const engine = new Engine();
+ * const t = await engine.run(async () => {
+ *   await engine.sleep(10);
+ *   for (let i = 0; i < 4 * SPIN_LIMIT; i++) await null;
+ *   return engine.now;
+ * });
+ * assert.equal(t, 10);
  * ```
  */
 export const SPIN_LIMIT = 256;
@@ -86,14 +95,17 @@ const RESOLVED = Promise.resolve();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "./engine.ts";
  * const engine = new Engine();
+ * let fired = false;
  * await engine.run(async () => {
- *   const timer = engine.schedule(100, () => console.log("never"));
+ *   const timer = engine.schedule(100, () => (fired = true));
  *   engine.cancel(timer);
  *   await engine.sleep(200);
- *   console.log(timer.time, timer.done); // 100 true
+ *   assert.deepEqual([timer.time, timer.done], [100, true]);
  * });
+ * assert.equal(fired, false);
  * ```
  */
 export interface EventHandle {
@@ -122,10 +134,12 @@ class Ev implements EventHandle {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DeadlockError, Engine } from "./engine.ts";
  * const engine = new Engine();
  * const err = await engine.run(() => engine.block<void>("a reply").promise).catch((e) => e);
- * if (err instanceof DeadlockError) console.log(err.waiters); // [ { name: "root", waitingOn: "a reply" } ]
+ * assert.ok(err instanceof DeadlockError);
+ * assert.deepEqual(err.waiters.map((w) => [w.name, w.waitingOn]), [["root", "a reply"]]);
  * ```
  */
 export interface ProcessInfo {
@@ -219,14 +233,14 @@ class Joinable<T> extends Promise<T> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DeadlockError, Engine, Mailbox } from "./engine.ts";
  * const engine = new Engine();
  * const inbox = new Mailbox<string>(engine, "inbox");
- * try {
- *   await engine.run(() => inbox.take());
- * } catch (e) {
- *   console.log(e instanceof DeadlockError && e.waiters[0].waitingOn); // "inbox"
- * }
+ * await assert.rejects(
+ *   engine.run(() => inbox.take()),
+ *   (e) => e instanceof DeadlockError && e.waiters[0].waitingOn === "inbox",
+ * );
  * ```
  */
 export class DeadlockError extends Error {
@@ -235,9 +249,10 @@ export class DeadlockError extends Error {
   /**
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { DeadlockError } from "./engine.ts";
    * const e = new DeadlockError(0, [{ name: "server", waitingOn: "wq" }]);
-   * console.log(e.message.includes("server"));
+   * assert.match(e.message, /'server' \(waiting on wq\)/);
    * ```
    */
   constructor(time: number, waiters: ProcessInfo[]) {
@@ -253,10 +268,11 @@ export class DeadlockError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "./engine.ts";
  * const engine = new Engine({ recordTrace: true });
  * await engine.run(() => engine.sleep(5));
- * console.log(engine.trace()); // [ "5 event" ]
+ * assert.deepEqual(engine.trace(), ["5 event"]);
  * ```
  */
 export interface EngineOptions {
@@ -269,13 +285,16 @@ export interface EngineOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "./engine.ts";
  * const engine = new Engine();
  * const t = await engine.run(async () => {
- *   await engine.sleep(1_000);
+ *   const kids = [3, 1, 2].map((us) => engine.spawn(`k${us}`, () => engine.sleep(us * 1_000)));
+ *   await Promise.all(kids); // a join: resumes at the last finish, no macrotask
  *   return engine.now;
  * });
- * console.log(t); // 1000
+ * assert.equal(t, 3_000);
+ * assert.equal(engine.drains, 0);
  * ```
  */
 export class Engine {
@@ -684,14 +703,16 @@ function labelHash(label: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, WaitQueue } from "./engine.ts";
  * const engine = new Engine();
  * const wq = new WaitQueue(engine, "doorbell");
- * await engine.run(async () => {
+ * const t = await engine.run(async () => {
  *   engine.schedule(50, () => wq.notifyAll());
  *   await wq.wait();
- *   return engine.now; // 50
+ *   return engine.now;
  * });
+ * assert.equal(t, 50);
  * ```
  */
 export class WaitQueue {
@@ -759,14 +780,15 @@ export class WaitQueue {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, Mailbox } from "./engine.ts";
  * const engine = new Engine();
  * const mb = new Mailbox<number>(engine, "irq");
  * const v = await engine.run(async () => {
  *   engine.schedule(10, () => mb.put(7));
- *   return await mb.take();
+ *   return [await mb.take(), engine.now];
  * });
- * console.log(v); // 7
+ * assert.deepEqual(v, [7, 10]);
  * ```
  */
 export class Mailbox<T> {

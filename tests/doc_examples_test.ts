@@ -21,8 +21,6 @@ const NOT_YET_CONVERTED: readonly { path: string; except?: string[]; owner?: str
   { path: "hca/", except: ["hca/ffi/"] },
   { path: "drivers/", except: ["drivers/verbs/real/", "drivers/verbs/real.ts"] },
   { path: "platform/" }, // what moves there from drivers/verbs
-  { path: "tools/bench.ts" }, // rewritten on another branch (the engine work); converted there
-  { path: "sim/engine.ts" },
 ];
 
 const repo = new URL("../", import.meta.url);
