@@ -117,10 +117,8 @@ export interface EventHandle {
 
 class Ev implements EventHandle {
   done = false;
-  /** Set by {@link Engine.sleep}: the event wakes a sleeper (`fn` resolves its promise). */
-  wakes = false;
-  /** The sleeping process, if the sleep was called in one. */
-  sleeper: Proc | undefined = undefined;
+  /** Set by {@link Engine.sleep} in a process: the event wakes it (`fn` resolves its promise). */
+  sleeper: Proc | null = null;
   constructor(
     public time: number,
     public seq: number,
@@ -480,14 +478,18 @@ export class Engine {
     if (!(ns >= 0) || !Number.isFinite(ns)) {
       throw new RangeError(`sleep: time must be a finite number >= 0 ns, got ${ns}`);
     }
-    // block() + schedule() without their closures: the hottest primitive.
     const p = this.#als.getStore();
+    if (!p) {
+      const b = this.block<void>("");
+      this.schedule(ns, () => b.resolve());
+      return b.promise;
+    }
+    // In a process (nearly always): block() + schedule() without their closures.
     const t = this.#now + Math.ceil(ns);
-    if (p) this.#blocked(p, "", t);
+    this.#blocked(p, "", t);
     let res!: () => void;
     const promise = new Promise<void>((r) => (res = r));
     const ev = new Ev(t, this.#seq++, res, 0);
-    ev.wakes = true;
     ev.sleeper = p;
     this.#push(ev);
     return promise;
@@ -563,9 +565,9 @@ export class Engine {
       ev.done = true;
       this.eventsRun++;
       this.#mix(ev.time, ev.tag);
-      if (ev.wakes) {
+      if (ev.sleeper !== null) {
         this.wakeups++;
-        if (ev.sleeper) this.#woken(ev.sleeper);
+        this.#woken(ev.sleeper);
       }
       ev.fn();
       if (this.#runnable > 0 || this.#turns > 0) return true;

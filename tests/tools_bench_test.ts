@@ -38,6 +38,7 @@ Deno.test("bench: bad sections and values are one-line errors naming them", asyn
     [["--modes", "native,kvm"], /--modes: unknown mode 'kvm'/],
     [["--repeats", "0"], /--repeats/],
     [["--hosts", "8,x"], /--hosts: 'x' is not a whole number/],
+    [["--sizes", "0"], /--sizes/],
     [["--profile", "fast"], /--profile: unknown profile 'fast'/],
     [["--frobnicate"], /frobnicate/],
   ];

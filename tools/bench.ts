@@ -27,6 +27,7 @@
  * @module
  */
 import {
+  CHAINS,
   type EngineRun,
   joinWakeups,
   minimalTrivialEvents,
@@ -55,6 +56,12 @@ const SECTIONS = ["engine", "rss", "stream", "fastpath", "all-to-all"] as const;
 type Section = typeof SECTIONS[number];
 const DEFAULT_SECTIONS: Section[] = ["engine", "rss", "stream", "fastpath"];
 const MODES: BenchMode[] = ["native", "bypass", "split"];
+/** Stream sizes, with the messages of a full and of a --quick run. */
+const STREAM_SIZES: [size: number, full: number, quick: number][] = [
+  [64, 50_000, 10_000],
+  [4096, 20_000, 4_000],
+  [1 << 20, 200, 40],
+];
 
 /**
  * Usage text.
@@ -84,6 +91,7 @@ Flags:
       --repeats=<n>        repeats per measurement, 1..100 (default 5, --quick 3)
       --profile=<name>     profile of stream and fastpath (default pcix-sdr-2006)
       --modes=<list>       modes of stream and fastpath (default native,bypass,split)
+      --sizes=<list>       stream message sizes, bytes (default 64,4096,1048576)
       --hosts=<list>       all-to-all host counts (default 8,16,32,64; --quick 2,4)
       --guests=<n>         all-to-all and rss guests per host (default 4)
       --messages=<n>       all-to-all messages per ordered pair (default 100; --quick 10)
@@ -97,6 +105,7 @@ interface Options {
   repeats: number;
   profile: string;
   modes: BenchMode[];
+  sizes: number[];
   hosts: number[];
   guests: number;
   messages: number;
@@ -127,6 +136,7 @@ export function parseBenchArgs(args: string[]): Options | undefined {
     repeats: { type: "string" },
     profile: { type: "string" },
     modes: { type: "string" },
+    sizes: { type: "string" },
     hosts: { type: "string" },
     guests: { type: "string" },
     messages: { type: "string" },
@@ -165,6 +175,9 @@ export function parseBenchArgs(args: string[]): Options | undefined {
       : parseIntFlag("--repeats", values.repeats, 1, 100),
     profile,
     modes,
+    sizes: values.sizes === undefined
+      ? STREAM_SIZES.map(([size]) => size)
+      : parseList("--sizes", values.sizes, 1, 1 << 30),
     hosts: values.hosts === undefined
       ? (quick ? [2, 4] : [8, 16, 32, 64])
       : parseList("--hosts", values.hosts, 2, 256),
@@ -182,20 +195,39 @@ function stats(xs: number[]): { min: number; median: number } {
   return { min: s[0], median: s[Math.floor((s.length - 1) / 2)] };
 }
 
+/** A time both clocks measured, over repeats. */
+interface Timed {
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** Per-second rates of `count` things at the fastest and the median repeat, on both clocks. */
+interface Rates {
+  wall: { best: number; median: number };
+  cpu: { best: number; median: number };
+}
+
+function rates(count: number, runs: Timed[]): Rates {
+  const w = stats(runs.map((r) => r.wallMs)), c = stats(runs.map((r) => r.cpuMs));
+  return {
+    wall: { best: count / (w.min / 1000), median: count / (w.median / 1000) },
+    cpu: { best: count / (c.min / 1000), median: count / (c.median / 1000) },
+  };
+}
+
 function rate(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
   return n.toFixed(1);
 }
 
-function int(n: number): string {
-  return Math.round(n).toLocaleString("en-US");
+/** "best / median" of a rate pair. */
+function pair(r: { best: number; median: number }, f = rate): string {
+  return `${f(r.best)} / ${f(r.median)}`;
 }
 
-/** Rates at the fastest and the median repeat. */
-function rates(runs: EngineRun[]): { best: number; median: number } {
-  const t = stats(runs.map((r) => r.wallMs));
-  return { best: runs[0].count / (t.min / 1000), median: runs[0].count / (t.median / 1000) };
+function int(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
 }
 
 // deno-lint-ignore no-explicit-any
@@ -208,57 +240,73 @@ async function benchEngine(o: Options, out: Json, say: (s: string) => void): Pro
   // Warm both engines up, then alternate them so that machine load hits both alike.
   minimalTrivialEvents(200_000);
   await trivialEvents(200_000);
-  const mine: EngineRun[] = [], floor: EngineRun[] = [], ratios: number[] = [];
+  const mine: EngineRun[] = [], floor: EngineRun[] = [];
+  const ratioWall: number[] = [], ratioCpu: number[] = [];
   for (let r = 0; r < o.repeats; r++) {
     const m = minimalTrivialEvents(events), x = await trivialEvents(events);
     floor.push(m);
     mine.push(x);
-    ratios.push(m.wallMs / x.wallMs);
+    ratioWall.push(m.wallMs / x.wallMs);
+    ratioCpu.push(m.cpuMs / x.cpuMs);
   }
-  const ev = rates(mine), min = rates(floor), ratio = stats(ratios);
-  say("engine");
-  say(
-    `  trivial events      ${rate(ev.best)}/s / ${rate(ev.median)}/s; minimal heap engine ` +
-      `${rate(min.best)}/s / ${rate(min.median)}/s; ratio ${(ev.best / min.best).toFixed(2)} ` +
-      `(best) / ${ratio.median.toFixed(2)} (median of alternated pairs)`,
-  );
-  say(`                      ${int(events)} events in 4 chains, each callback schedules the next`);
+  const ev = rates(mine[0].count, mine), min = rates(floor[0].count, floor);
+  const rw = stats(ratioWall), rc = stats(ratioCpu);
   await joinWakeups(2, 20_000);
   const two: EngineRun[] = [];
   for (let r = 0; r < o.repeats; r++) two.push(await joinWakeups(2, sleeps2 / 2));
-  const wk = rates(two);
-  say(
-    `  wake-ups            ${rate(wk.best)}/s / ${rate(wk.median)}/s; 2 processes × ${
-      int(sleeps2 / 2)
-    } sleeps`,
-  );
+  const wk = rates(two[0].count, two);
   await joinWakeups(1000, 5);
   const join: EngineRun[] = [];
   for (let r = 0; r < o.repeats; r++) join.push(await joinWakeups(1000, joinSleeps));
-  const jn = rates(join);
+  const jn = rates(join[0].count, join);
   const drains = Math.max(...join.map((j) => j.drains));
+  const w = [24, 22, 22];
+  say("engine: rates as best / median of the repeats");
+  say(row(["", "per wall second", "per CPU second"], w, true));
+  say(row(["trivial events", pair(ev.wall), pair(ev.cpu)], w, true));
+  say(row(["minimal heap engine", pair(min.wall), pair(min.cpu)], w, true));
+  const ratio = (x: number) => x.toFixed(2);
+  say(row(
+    [
+      "ratio to minimal",
+      `${ratio(ev.wall.best / min.wall.best)} / ${ratio(rw.median)}`,
+      `${ratio(ev.cpu.best / min.cpu.best)} / ${ratio(rc.median)}`,
+    ],
+    w,
+    true,
+  ));
+  say(row(["wake-ups, 2 processes", pair(wk.wall), pair(wk.cpu)], w, true));
+  say(row(["wake-ups, 1000-proc join", pair(jn.wall), pair(jn.cpu)], w, true));
   say(
-    `  1000-process join   ${rate(jn.best)} wake-ups/s / ${rate(jn.median)}/s; ` +
-      `1000 processes × ${joinSleeps} sleeps, one Promise.all; ${drains} macrotask drains`,
+    `  trivial events: ${int(events)} in ${CHAINS} chains, each callback schedules the next, the ` +
+      `two engines alternated (ratio: of the best runs / median of the pairs); wake-ups: 2 ` +
+      `processes × ${int(sleeps2 / 2)} sleeps; join: 1000 processes × ${joinSleeps} sleeps, one ` +
+      `Promise.all, ${drains} macrotask drains`,
   );
   out.engine = {
     trivialEvents: {
       events,
       perSec: ev,
       minimalPerSec: min,
-      ratioBest: ev.best / min.best,
-      ratioMedian: ratio.median,
+      ratio: {
+        wallBest: ev.wall.best / min.wall.best,
+        wallMedianOfPairs: rw.median,
+        cpuBest: ev.cpu.best / min.cpu.best,
+        cpuMedianOfPairs: rc.median,
+      },
     },
     wakeups: { sleeps: sleeps2, perSec: wk },
     join1000: { sleepsEach: joinSleeps, perSec: jn, drains },
   };
 }
 
-const STREAM_SIZES: [size: number, full: number, quick: number][] = [
-  [64, 50_000, 10_000],
-  [4096, 20_000, 4_000],
-  [1 << 20, 200, 40],
-];
+/** Messages of a stream: as many as take about the same wall time at every size. */
+function streamMessages(size: number, quick: boolean): number {
+  const known = STREAM_SIZES.find(([s]) => s === size);
+  if (known) return quick ? known[2] : known[1];
+  const n = Math.max(16, Math.round((quick ? 16e6 : 80e6) / (size + 1600)));
+  return Math.min(n, quick ? 10_000 : 50_000);
+}
 
 function sizeName(n: number): string {
   return n >= 1 << 20 ? `${n / (1 << 20)} MiB` : n >= 1024 ? `${n / 1024} KiB` : `${n} B`;
@@ -267,42 +315,35 @@ function sizeName(n: number): string {
 async function benchStream(o: Options, out: Json, say: (s: string) => void): Promise<void> {
   say(
     `stream (${o.profile}): one RC QP, RDMA WRITE, ${STREAM_DEPTH} outstanding, every ` +
-      `${STREAM_SIGNAL_EVERY}th signaled; wall covers the stream, not the setup`,
+      `${STREAM_SIGNAL_EVERY}th signaled; timed: the stream, not the setup; best / median`,
   );
-  const w = [7, 8, 8, 20, 20, 10, 8, 9, 16];
-  say(
-    row([
-      "mode",
-      "size",
-      "msgs",
-      "wall ms min/med",
-      "msgs/s best/med",
-      "s per GB",
-      "ev/msg",
-      "wake/msg",
-      "model msgs/s",
-    ], w),
-  );
+  const w = [7, 8, 7, 20, 20, 14, 7, 9, 13];
+  const head = ["mode", "size", "msgs", "msgs/wall s", "msgs/CPU s", "wall s/GB", "ev/msg"];
+  say(row([...head, "wake/msg", "model msgs/s"], w));
   out.stream = [];
-  for (const [size, full, quick] of STREAM_SIZES) {
-    const n = o.quick ? quick : full;
+  for (const size of o.sizes) {
+    const n = streamMessages(size, o.quick);
     for (const mode of o.modes) {
       const s = await WriteStream.create(o.profile, mode, size);
       await s.run(Math.max(STREAM_SIGNAL_EVERY, Math.floor(n / 10))); // warm-up
       const runs: StreamRun[] = [];
       for (let r = 0; r < o.repeats; r++) runs.push(await s.run(n));
-      const t = stats(runs.map((x) => x.wallMs));
       const r0 = runs[0];
-      const perSec = { best: n / (t.min / 1000), median: n / (t.median / 1000) };
-      const sPerGB = (t.median / 1000) / ((n * size) / 1e9);
+      const perSec = rates(n, runs);
+      const gb = (n * size) / 1e9;
+      const sPerGB = {
+        best: 1 / perSec.wall.best * n / gb,
+        median: 1 / perSec.wall.median * n / gb,
+      };
       const model = n / (r0.virtualNs / 1e9);
+      const f = (x: number) => x < 10 ? x.toFixed(3) : x.toFixed(1);
       say(row([
         mode,
         sizeName(size),
         int(n),
-        `${t.min.toFixed(0)} / ${t.median.toFixed(0)}`,
-        `${rate(perSec.best)} / ${rate(perSec.median)}`,
-        sPerGB.toFixed(3),
+        pair(perSec.wall),
+        pair(perSec.cpu),
+        pair(sPerGB, f),
         (r0.events / n).toFixed(1),
         (r0.wakeups / n).toFixed(2),
         rate(model),
@@ -311,7 +352,6 @@ async function benchStream(o: Options, out: Json, say: (s: string) => void): Pro
         mode,
         size,
         messages: n,
-        wallMs: t,
         msgsPerSec: perSec,
         wallSecPerGB: sPerGB,
         eventsPerMsg: r0.events / n,
@@ -330,34 +370,41 @@ async function benchFastpath(o: Options, out: Json, say: (s: string) => void): P
     await s.run(n / 10);
     streams.set(mode, s);
   }
-  const us = new Map<BenchMode, number[]>(o.modes.map((m) => [m, []]));
-  const ratios = new Map<BenchMode, number[]>(o.modes.map((m) => [m, []]));
+  const runs = new Map<BenchMode, StreamRun[]>(o.modes.map((m) => [m, []]));
+  const ratios = new Map<BenchMode, { wall: number[]; cpu: number[] }>(
+    o.modes.map((m) => [m, { wall: [], cpu: [] }]),
+  );
   for (let r = 0; r < o.repeats; r++) {
-    const round = new Map<BenchMode, number>();
+    const round = new Map<BenchMode, StreamRun>();
     for (const mode of o.modes) {
       const x = await streams.get(mode)!.run(n);
-      round.set(mode, (x.wallMs * 1000) / n);
-      us.get(mode)!.push(round.get(mode)!);
+      round.set(mode, x);
+      runs.get(mode)!.push(x);
     }
+    const native = round.get("native");
+    if (!native) continue;
     for (const mode of o.modes) {
-      if (round.has("native")) ratios.get(mode)!.push(round.get(mode)! / round.get("native")!);
+      ratios.get(mode)!.wall.push(round.get(mode)!.wallMs / native.wallMs);
+      ratios.get(mode)!.cpu.push(round.get(mode)!.cpuMs / native.cpuMs);
     }
   }
   say(
-    `fastpath (${o.profile}): wall µs per 64 B RDMA WRITE (post, transfer, its share of polls), ` +
-      `${int(n)}-write streams, modes alternated`,
+    `fastpath (${o.profile}): µs per 64 B RDMA WRITE (post, transfer, its share of polls) in ` +
+      `${int(n)}-write streams, modes alternated; min / median, and the ratio to native ` +
+      `(median of the rounds)`,
   );
+  const w = [7, 16, 16, 10, 10];
+  say(row(["mode", "wall µs/write", "CPU µs/write", "wall ×", "CPU ×"], w));
   out.fastpath = {};
   for (const mode of o.modes) {
-    const t = stats(us.get(mode)!);
-    const ratio = ratios.get(mode)!.length ? stats(ratios.get(mode)!).median : NaN;
-    say(
-      `  ${mode.padEnd(7)} ${t.min.toFixed(2)} / ${t.median.toFixed(2)} µs per write` +
-        (mode !== "native" && !Number.isNaN(ratio)
-          ? `; ${mode}/native ${ratio.toFixed(2)} (median of rounds)`
-          : ""),
-    );
-    out.fastpath[mode] = { usPerWrite: t, ratioToNative: ratio };
+    const t = stats(runs.get(mode)!.map((x) => (x.wallMs * 1000) / n));
+    const c = stats(runs.get(mode)!.map((x) => (x.cpuMs * 1000) / n));
+    const rw = ratios.get(mode)!.wall.length ? stats(ratios.get(mode)!.wall).median : NaN;
+    const rc = ratios.get(mode)!.cpu.length ? stats(ratios.get(mode)!.cpu).median : NaN;
+    const us = (x: { min: number; median: number }) =>
+      `${x.min.toFixed(2)} / ${x.median.toFixed(2)}`;
+    say(row([mode, us(t), us(c), rw.toFixed(2), rc.toFixed(2)], w));
+    out.fastpath[mode] = { wallUsPerWrite: t, cpuUsPerWrite: c, toNative: { wall: rw, cpu: rc } };
   }
 }
 
@@ -378,30 +425,31 @@ async function benchRss(o: Options, out: Json, say: (s: string) => void): Promis
 
 async function benchAllToAll(o: Options, out: Json, say: (s: string) => void): Promise<void> {
   say(
-    `all-to-all: hosts × ${o.guests} bypass guests, every guest writes ${o.messages} × 4 KiB to every ` +
-      `other (one RC QP per ordered pair, 16 outstanding); traffic wall excludes setup`,
+    `all-to-all: hosts × ${o.guests} bypass guests, every guest writes ${o.messages} × 4 KiB to ` +
+      `every other (one RC QP per ordered pair, 16 outstanding); the traffic timed apart from setup`,
   );
-  const w = [6, 7, 8, 11, 10, 11, 12, 12, 11, 10];
-  say(
-    row([
-      "hosts",
-      "guests",
-      "QPs",
-      "messages",
-      "setup s",
-      "traffic s",
-      "events",
-      "msgs/s",
-      "µs/msg",
-      "vs first",
-    ], w),
-  );
+  const w = [6, 7, 8, 11, 9, 11, 11, 12, 11, 10, 11, 9];
+  say(row([
+    "hosts",
+    "guests",
+    "QPs",
+    "messages",
+    "setup s",
+    "traffic s",
+    "CPU s",
+    "events",
+    "msgs/s",
+    "µs/msg",
+    "CPU µs/msg",
+    "growth",
+  ], w));
   out.allToAll = [];
   let first: number | undefined;
   for (const h of o.hosts) {
     const r: AllToAllBench = await allToAll(h, o.guests, 4096, o.messages);
     const usPerMsg = (r.trafficMs * 1000) / r.messages;
-    first ??= usPerMsg;
+    const cpuPerMsg = (r.trafficCpuMs * 1000) / r.messages;
+    first ??= cpuPerMsg;
     say(row([
       h,
       r.guests,
@@ -409,17 +457,23 @@ async function benchAllToAll(o: Options, out: Json, say: (s: string) => void): P
       int(r.messages),
       ((r.buildMs + r.setupMs) / 1000).toFixed(1),
       (r.trafficMs / 1000).toFixed(1),
+      (r.trafficCpuMs / 1000).toFixed(1),
       int(r.events),
       rate(r.messages / (r.trafficMs / 1000)),
       usPerMsg.toFixed(2),
-      `${(usPerMsg / first).toFixed(2)}×`,
+      cpuPerMsg.toFixed(2),
+      `${(cpuPerMsg / first).toFixed(2)}×`,
     ], w));
-    out.allToAll.push({ ...r, usPerMsg, growth: usPerMsg / first });
+    out.allToAll.push({ ...r, usPerMsg, cpuUsPerMsg: cpuPerMsg, growth: cpuPerMsg / first });
   }
+  say("  growth: CPU µs per message against the first host count");
 }
 
-function row(cells: (string | number)[], widths: number[]): string {
-  return "  " + cells.map((c, i) => String(c).padStart(widths[i])).join(" ");
+function row(cells: (string | number)[], widths: number[], leftFirst = false): string {
+  return "  " +
+    cells.map((c, i) =>
+      leftFirst && i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i])
+    ).join(" ");
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   WrOpcode,
 } from "../../mod.ts";
 import { runAllToAll } from "./alltoall.ts";
+import { stopwatch } from "./bench_engine.ts";
 
 /**
  * How the two ends of a program reach the HCA.
@@ -57,6 +58,8 @@ export interface StreamRun {
   messages: number;
   /** Wall time, ms. */
   wallMs: number;
+  /** CPU time, ms. */
+  cpuMs: number;
   /** Virtual time the stream took, ns. */
   virtualNs: number;
   /** Engine events run. */
@@ -128,7 +131,7 @@ export class WriteStream {
     const e = cluster.engine;
     const ev0 = e.eventsRun, wk0 = e.wakeups;
     let virtualNs = 0;
-    const t0 = performance.now();
+    const sw = stopwatch();
     await cluster.run(async () => {
       const v0 = cluster.now;
       let posted = 0, retired = 0;
@@ -156,7 +159,7 @@ export class WriteStream {
     });
     return {
       messages,
-      wallMs: performance.now() - t0,
+      ...sw(),
       virtualNs,
       events: e.eventsRun - ev0,
       wakeups: e.wakeups - wk0,
@@ -287,6 +290,8 @@ export interface AllToAllBench {
   setupMs: number;
   /** Wall time of the traffic itself, ms. */
   trafficMs: number;
+  /** CPU time of the traffic, ms. */
+  trafficCpuMs: number;
   /** Engine events of the traffic. */
   events: number;
   /** Virtual time of the traffic (the makespan), µs. */
@@ -332,7 +337,8 @@ export async function allToAll(
     }
   }
   const t1 = performance.now();
-  let tStart = 0, tEnd = 0, ev0 = 0, ev1 = 0;
+  let tStart = 0, tEnd = 0, ev0 = 0, ev1 = 0, cpu = 0;
+  let sw = stopwatch();
   const r = await runAllToAll(cluster, eps, {
     kind: "alltoall",
     name: "bench all-to-all",
@@ -344,10 +350,12 @@ export async function allToAll(
   }, {
     trafficStart: () => {
       tStart = performance.now();
+      sw = stopwatch();
       ev0 = cluster.engine.eventsRun;
     },
     trafficEnd: () => {
       tEnd = performance.now();
+      cpu = sw().cpuMs;
       ev1 = cluster.engine.eventsRun;
     },
   });
@@ -361,6 +369,7 @@ export async function allToAll(
     buildMs: t1 - t0,
     setupMs: t2 - t1 - (tEnd - tStart),
     trafficMs: tEnd - tStart,
+    trafficCpuMs: cpu,
     events: ev1 - ev0,
     makespanUs: r.makespanUs,
   };
