@@ -173,6 +173,35 @@ export const STREAM_DEPTH = 64;
 export const STREAM_SIGNAL_EVERY = 16;
 
 /**
+ * `hosts` Xen hosts (`pcix-sdr-2006`, seed 1), started, with `perHost`
+ * bypass guests of `guestMiB` each, named `vm<host>-<n>`, created host by
+ * host in rounds.
+ */
+async function bypassCluster(
+  hosts: number,
+  perHost: number,
+  guestMiB: number,
+): Promise<{ cluster: Cluster; guests: { name: string; dom: Domain }[] }> {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  const hs = Array.from(
+    { length: hosts },
+    (_, i) => cluster.addHost({ name: `node${i}`, hypervisor: true }),
+  );
+  await cluster.start();
+  const guests: { name: string; dom: Domain }[] = [];
+  for (let g = 0; g < perHost; g++) {
+    for (const [i, h] of hs.entries()) {
+      const name = `vm${i}-${g}`;
+      guests.push({
+        name,
+        dom: await h.createGuest({ name, memoryMiB: guestMiB, driver: "bypass" }),
+      });
+    }
+  }
+  return { cluster, guests };
+}
+
+/**
  * Memory of a large cluster at rest.
  *
  * @example
@@ -220,20 +249,8 @@ export async function clusterRss(
   gc?.();
   const before = Deno.memoryUsage();
   const t0 = performance.now();
-  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
-  const hs = Array.from(
-    { length: hosts },
-    (_, i) => cluster.addHost({ name: `node${i}`, hypervisor: true }),
-  );
-  await cluster.start();
-  const doms: Domain[] = [];
-  for (let g = 0; g < perHost; g++) {
-    for (const [i, h] of hs.entries()) {
-      doms.push(
-        await h.createGuest({ name: `vm${i}-${g}`, memoryMiB: guestMiB, driver: "bypass" }),
-      );
-    }
-  }
+  const { cluster, guests } = await bypassCluster(hosts, perHost, guestMiB);
+  const doms = guests.map((g) => g.dom);
   const n = doms.length, half = Math.floor(n / 2);
   await cluster.run(async () => {
     const ends: End[] = [];
@@ -319,23 +336,8 @@ export async function allToAll(
   messages: number,
 ): Promise<AllToAllBench> {
   const t0 = performance.now();
-  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
-  const hs = Array.from(
-    { length: hosts },
-    (_, i) => cluster.addHost({ name: `node${i}`, hypervisor: true }),
-  );
-  await cluster.start();
-  const eps: { name: string; mode: string; dom: Domain }[] = [];
-  for (let g = 0; g < perHost; g++) {
-    for (const [i, h] of hs.entries()) {
-      const name = `vm${i}-${g}`;
-      eps.push({
-        name,
-        mode: "bypass",
-        dom: await h.createGuest({ name, memoryMiB: 128, driver: "bypass" }),
-      });
-    }
-  }
+  const { cluster, guests } = await bypassCluster(hosts, perHost, 128);
+  const eps = guests.map((g) => ({ ...g, mode: "bypass" }));
   const t1 = performance.now();
   let tStart = 0, tEnd = 0, ev0 = 0, ev1 = 0, cpu = 0;
   let sw = stopwatch();
