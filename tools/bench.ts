@@ -484,9 +484,18 @@ function row(cells: (string | number)[], widths: number[], leftFirst = false): s
  * Run the selected sections and print the figures.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { main } from "./bench.ts";
- * await main(["engine", "--quick"]);
+ * const printed: string[] = [];
+ * const log = console.log;
+ * console.log = (line: string) => printed.push(line);
+ * try {
+ *   await main(["--help"]); // main(["engine", "--quick"]) measures; see --help for the rest
+ * } finally {
+ *   console.log = log;
+ * }
+ * assert.match(printed[0], /^Usage: deno task bench/);
  * ```
  */
 export async function main(args: string[]): Promise<void> {
