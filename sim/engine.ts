@@ -13,7 +13,7 @@
  * observe a later virtual time than the one it was woken at (skew). So a
  * process is flagged runnable from when it is spawned or woken until it
  * blocks again on an engine primitive or finishes, and after an event that
- * flagged one the engine yields microtask turns (`await null`) until none is
+ * flagged one the engine yields microtask turns until none is
  * flagged. While nothing is flagged the engine runs events back to back with
  * no `await` at all: that is the common case for hardware callbacks, and
  * the reason trivial events cost about what a bare heap costs.
@@ -314,7 +314,7 @@ export class Engine {
   #tagIds = new Map<string, number>([["event", 0]]);
   /** Events run since construction. */
   eventsRun = 0;
-  /** Process wake-ups since construction (primitives that woke a process, and joins). */
+  /** Wake-ups since construction: primitives that ended a wait (a sleep, a notify, a put). */
   wakeups = 0;
   /** Times the engine emptied the microtask queue with a macrotask (see the module doc). */
   drains = 0;
