@@ -29,6 +29,8 @@ interface ToolSpec {
   /** Flags with a value (for tools parsed with node:util, so values are not taken for files). */
   valued?: string[];
   short?: Record<string, string>;
+  /** V8 flags the tool needs (`--v8-flags=…`). */
+  v8Flags?: string[];
 }
 
 const TOOLS: Record<string, ToolSpec> = {
@@ -49,7 +51,8 @@ const TOOLS: Record<string, ToolSpec> = {
   run: { script: "tools/run.ts", write: ["pcap"], positionalRead: true },
   "xenib-perf": { script: "tools/xenib_perf.ts", read: ["profile"], short: { p: "profile" } },
   "native-perf": { script: "tools/native_perf.ts", read: ["profile"], short: { p: "profile" } },
-  bench: { script: "tools/bench.ts" },
+  // --expose-gc: the RSS figure is taken after a full collection.
+  bench: { script: "tools/bench.ts", v8Flags: ["--expose-gc"] },
   // The program file (and its directory, for what it imports) is read; flags before it take values.
   mpirun: {
     script: "tools/mpirun.ts",
@@ -178,6 +181,7 @@ export function denoArgs(tool: string, args: string[], repo: string, cwd: string
   ];
   if (write.length) perms.push(`--allow-write=${write.join(",")}`);
   if (spec.ffi) perms.push("--allow-ffi");
+  if (spec.v8Flags) perms.push(`--v8-flags=${spec.v8Flags.join(",")}`);
   return ["run", "--quiet", ...perms, `${repo}/${spec.script}`, ...args];
 }
 

@@ -8,7 +8,7 @@
  * @module
  */
 import process from "node:process";
-import { Engine, WaitQueue } from "../../mod.ts";
+import { Engine } from "../../mod.ts";
 
 /**
  * Wall and CPU time (this process: user + system, every thread) since it
@@ -118,8 +118,12 @@ export class MinimalEngine {
  *
  * @example
  * ```ts
- * import type { EngineRun } from "./bench_engine.ts";
- * const perSecond = (r: EngineRun) => r.count / (r.wallMs / 1000);
+ * import assert from "node:assert/strict";
+ * import { type EngineRun, joinWakeups } from "./bench_engine.ts";
+ * const r: EngineRun = await joinWakeups(4, 10);
+ * assert.equal(r.count, 40); // every sleep that ended
+ * const perSecond = r.count / (r.wallMs / 1000);
+ * assert.ok(perSecond > 0 && r.drains === 0);
  * ```
  */
 export interface EngineRun {
@@ -139,7 +143,7 @@ export const CHAINS = 4;
 /**
  * `events` trivial events on {@link Engine}: {@link CHAINS} chains of
  * callbacks, each scheduling the next 10 ns later, while the root process
- * waits on a wait queue for the end (so nothing is runnable in between).
+ * waits for the end (so nothing is runnable in between).
  *
  * @example
  * ```ts
@@ -157,11 +161,11 @@ export async function trivialEvents(events: number): Promise<EngineRun> {
   };
   const sw = stopwatch();
   await e.run(async () => {
-    const end = new WaitQueue(e, "bench end");
+    const end = e.block<void>("bench end");
     for (let i = 0; i < CHAINS; i++) e.schedule(i, tick);
-    const poll = () => (left > 0 ? e.schedule(1_000_000, poll) : end.notifyAll());
+    const poll = () => (left > 0 ? e.schedule(1_000_000, poll) : end.resolve());
     e.schedule(1_000_000, poll);
-    await end.wait();
+    await end.promise;
   });
   return { count: e.eventsRun, ...sw(), drains: e.drains };
 }

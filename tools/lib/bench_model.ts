@@ -28,8 +28,11 @@ import { stopwatch } from "./bench_engine.ts";
  *
  * @example
  * ```ts
- * import type { BenchMode } from "./bench_model.ts";
- * const m: BenchMode = "split";
+ * import assert from "node:assert/strict";
+ * import { type BenchMode, WriteStream } from "./bench_model.ts";
+ * const m: BenchMode = "split"; // every post and poll also crosses dom0
+ * const s = await WriteStream.create("pcix-sdr-2006", m, 64);
+ * assert.equal((await s.run(32)).messages, 32);
  * ```
  */
 export type BenchMode = "native" | "bypass" | "split";
@@ -49,8 +52,14 @@ interface End {
  *
  * @example
  * ```ts
- * import type { StreamRun } from "./bench_model.ts";
- * const msgsPerWallSecond = (r: StreamRun) => r.messages / (r.wallMs / 1000);
+ * import assert from "node:assert/strict";
+ * import { type StreamRun, WriteStream } from "./bench_model.ts";
+ * const s = await WriteStream.create("pcix-sdr-2006", "bypass", 4096);
+ * const r: StreamRun = await s.run(64);
+ * // The simulator's speed, and the modelled hardware's (virtual time).
+ * const perWallSecond = r.messages / (r.wallMs / 1000);
+ * const perVirtualSecond = r.messages / (r.virtualNs / 1e9);
+ * assert.ok(perWallSecond > 0 && perVirtualSecond > 0 && r.cpuMs >= 0);
  * ```
  */
 export interface StreamRun {
@@ -206,8 +215,12 @@ async function bypassCluster(
  *
  * @example
  * ```ts
- * import type { RssResult } from "./bench_model.ts";
- * const perGuestMiB = (r: RssResult) => r.rssGrowthBytes / r.guests / 2 ** 20;
+ * import assert from "node:assert/strict";
+ * import { clusterRss, type RssResult } from "./bench_model.ts";
+ * const r: RssResult = await clusterRss(2, 2, 64);
+ * assert.deepEqual([r.guests, r.hosts, r.pairs], [4, 2, 2]);
+ * const perGuestKiB = r.rssGrowthBytes / r.guests / 1024;
+ * assert.ok(Number.isFinite(perGuestKiB));
  * ```
  */
 export interface RssResult {
@@ -290,8 +303,12 @@ export async function clusterRss(
  *
  * @example
  * ```ts
- * import type { AllToAllBench } from "./bench_model.ts";
- * const usPerMessage = (r: AllToAllBench) => (r.trafficMs * 1000) / r.messages;
+ * import assert from "node:assert/strict";
+ * import { type AllToAllBench, allToAll } from "./bench_model.ts";
+ * const r: AllToAllBench = await allToAll(2, 2, 4096, 2);
+ * assert.deepEqual([r.guests, r.qps, r.messages], [4, 12, 24]);
+ * const usPerMessage = (r.trafficMs * 1000) / r.messages;
+ * assert.ok(usPerMessage > 0 && r.trafficCpuMs >= 0);
  * ```
  */
 export interface AllToAllBench {
