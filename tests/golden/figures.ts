@@ -20,6 +20,8 @@
  *   registration cache; with it, the first `regMr` (a miss), the second
  *   (a hit) and a `dereg`.
  * - Setup: create a 256-entry CQ and an RC QP (64/64), destroy both.
+ * - With the noise model on (`noise: "on"`, seeded): the 2 B latency's
+ *   median and mean, which move if the draws from the PRNG change order.
  *
  * @module
  */
@@ -80,6 +82,8 @@ export interface ModeFigures {
   registrationUs: Record<string, RegFigures>;
   /** Resource creation and destruction, µs. */
   setupUs: { createCq: number; createQp: number; destroyQp: number; destroyCq: number };
+  /** 2 B RDMA WRITE half round trip with the noise model on, µs. */
+  noisyWriteLatencyUs: { median: number; mean: number };
 }
 
 /** The whole set: profile → mode → figures. */
@@ -100,8 +104,9 @@ async function domains(
   profile: string,
   mode: Mode,
   hosts: number,
+  noise: "on" | "off" = "off",
 ): Promise<{ cluster: Cluster; doms: Domain[] }> {
-  const cluster = new Cluster({ profile, seed: 1 });
+  const cluster = new Cluster({ profile, seed: 1, noise });
   const virt = mode !== "native";
   const hs = Array.from(
     { length: hosts },
@@ -120,9 +125,9 @@ async function pair(
   profile: string,
   mode: Mode,
   bytes: number,
-  opts: { depth: number; inline?: number; channel?: boolean },
+  opts: { depth: number; inline?: number; channel?: boolean; noise?: "on" | "off" },
 ): Promise<{ cluster: Cluster; a: End; b: End }> {
-  const { cluster, doms } = await domains(profile, mode, 2);
+  const { cluster, doms } = await domains(profile, mode, 2, opts.noise);
   const ends = await cluster.run(async () => {
     const out: End[] = [];
     for (const dom of doms) {
@@ -156,11 +161,12 @@ function check(wc: { status: number }, what: string): void {
   if (wc.status !== WcStatus.SUCCESS) throw new Error(`${what}: completion status ${wc.status}`);
 }
 
-/** Median of the half round trips between consecutive stamps after `warmup`, µs. */
-function halfRttUs(stamps: number[], warmup: number): number {
+/** Median and mean of the half round trips between consecutive stamps after `warmup`, µs. */
+function halfRttUs(stamps: number[], warmup: number): { median: number; mean: number } {
   const halves = stamps.slice(warmup + 1).map((t, i) => (t - stamps[warmup + i]) / 2);
+  const mean = halves.reduce((a, b) => a + b, 0) / halves.length / 1000;
   halves.sort((x, y) => x - y);
-  return halves[Math.floor(halves.length / 2)] / 1000;
+  return { median: halves[Math.floor(halves.length / 2)] / 1000, mean };
 }
 
 /** Wait until the byte at `addr` equals `want`, noticed at the next poll instant. */
@@ -173,12 +179,17 @@ async function spinUntil(dom: Domain, addr: number, want: number): Promise<void>
   if (wait > 0) await dom.engine.sleep(wait);
 }
 
-/** RDMA WRITE ping-pong: half the round trip, µs. */
-export async function writeLatencyUs(profile: string, mode: Mode, size: number): Promise<number> {
+/** RDMA WRITE ping-pong: the median and mean half round trip, µs. */
+export async function writeLatencyUs(
+  profile: string,
+  mode: Mode,
+  size: number,
+  noise: "on" | "off" = "off",
+): Promise<{ median: number; mean: number }> {
   const half = Math.ceil(size / 64) * 64;
   const probe = new Cluster({ profile, seed: 1 }).profile;
   const inline = size <= Math.min(probe.hca.maxInline, 400) ? size : 0;
-  const { cluster, a, b } = await pair(profile, mode, 2 * half, { depth: 16, inline });
+  const { cluster, a, b } = await pair(profile, mode, 2 * half, { depth: 16, inline, noise });
   const total = LAT_ITERS + LAT_WARMUP;
   const stamps: number[] = [];
   const side = (me: End, peer: End, client: boolean) => async () => {
@@ -291,7 +302,7 @@ export async function eventLatencyUs(profile: string, mode: Mode): Promise<numbe
       cluster.spawn("client", side(a, true)),
     ]);
   });
-  return halfRttUs(stamps, EV_WARMUP);
+  return halfRttUs(stamps, EV_WARMUP).median;
 }
 
 /** Registration cost for each of {@link REG_PAGES}, µs. */
@@ -357,7 +368,9 @@ export async function setupUs(profile: string, mode: Mode): Promise<ModeFigures[
 /** Every figure of one profile and mode. */
 export async function measureMode(profile: string, mode: Mode): Promise<ModeFigures> {
   const writeLatency: Record<string, number> = {};
-  for (const size of LAT_SIZES) writeLatency[size] = await writeLatencyUs(profile, mode, size);
+  for (const size of LAT_SIZES) {
+    writeLatency[size] = (await writeLatencyUs(profile, mode, size)).median;
+  }
   const writeBandwidth: Record<string, number> = {};
   for (const [size, n] of BW_RUNS) {
     writeBandwidth[size] = await writeBandwidthMBps(profile, mode, size, n);
@@ -368,6 +381,7 @@ export async function measureMode(profile: string, mode: Mode): Promise<ModeFigu
     eventLatencyUs: await eventLatencyUs(profile, mode),
     registrationUs: await registrationUs(profile, mode),
     setupUs: await setupUs(profile, mode),
+    noisyWriteLatencyUs: await writeLatencyUs(profile, mode, 2, "on"),
   };
 }
 
