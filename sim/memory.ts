@@ -535,6 +535,8 @@ export class MachineMemory {
     if (io) return io.mmioWrite(mfn, maddr & (PAGE_SIZE - 1), bytes);
     const first = maddr & (PAGE_SIZE - 1);
     if (bytes.length > 0 && first + bytes.length <= PAGE_SIZE) {
+      // Within one frame: no subarray, but the write is logged like any other.
+      if (this.#writeLogs !== undefined) this.noteWrite(mfn);
       return this.frame(mfn).set(bytes, first);
     }
     let done = 0;
