@@ -59,6 +59,10 @@ export interface HcaCounters {
   eqOverruns: number;
   /** Interrupts raised. */
   interrupts: number;
+  /** UD datagrams longer than the posted receive buffer, dropped (the QP stays usable). */
+  udLengthDrops: number;
+  /** RC/UC packets from a LID that is not the QP's path (profile `hca.checkSourceLid`), dropped. */
+  sourceLidDrops: number;
 }
 
 /**
@@ -87,6 +91,8 @@ export function newCounters(): HcaCounters {
     cqOverruns: 0,
     eqOverruns: 0,
     interrupts: 0,
+    udLengthDrops: 0,
+    sourceLidDrops: 0,
   };
 }
 

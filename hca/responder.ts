@@ -509,11 +509,11 @@ export class Responder {
   /**
    * A length error: RC NAKs Invalid Request and moves the QP to ERR (IBTA
    * vol 1 §9.7.5.2; a SEND's receive WQE completes with LOC_LEN_ERR), UC
-   * drops the message, UD completes the WQE in error.
+   * drops the message, UD drops the datagram and keeps its receive WQE.
    */
   #errLength(qp: Qp, pkt: Packet): void {
     if (qp.type === QpServiceType.UC) return this.#ucDrop(qp, pkt);
-    if (qp.type === QpServiceType.UD) return this.#udError(qp);
+    if (qp.type === QpServiceType.UD) return this.#udDropTooLong(qp);
     this.#fatal(
       qp,
       aethSyndrome.NAK_INVALID_REQUEST,
@@ -1125,6 +1125,21 @@ export class Responder {
     if (!bad && len > 0) bad = this.#placeRecv(qp, r, UD_GRH_SPACE, pkt.payload);
     if (bad) return this.#recvErr(RespState.ERR_MALFORMED_WQE, CqeSyndrome.LOCAL_PROT_ERR, bad);
     return RespState.COMPLETE;
+  }
+
+  /**
+   * UD: a datagram longer than the receive buffer (with its 40 bytes of GRH
+   * space) is an invalid request, silently dropped; the responder waits for
+   * the next datagram with the same receive WQE, and the QP stays usable
+   * (IBTA vol 1 as Linux rxe_resp.c's UD length check quotes it; rdmavt's
+   * `RVT_R_REUSE_SGE`). Anyone who can reach a UD QP can send it such a
+   * datagram, so moving the QP to ERR would let one packet disable it.
+   */
+  #udDropTooLong(qp: Qp): void {
+    qp.resp.wqe = this.#udWqe;
+    this.#udWqe = undefined;
+    this.core.counters.udLengthDrops++;
+    this.core.counters.packetsDropped++;
   }
 
   /** UD: the datagram's receive WQE completes in error and the QP goes to ERR. */

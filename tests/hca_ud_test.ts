@@ -106,6 +106,43 @@ Deno.test("hca UD: a wrong Q_Key or no posted receive drops the datagram silentl
   });
 });
 
+Deno.test("hca UD: a datagram longer than the receive buffer is dropped and counted; the WQE takes the next one", async () => {
+  await withPair({}, async (p) => {
+    const { a, b } = await udPair(p);
+    const dst = await p.b.buffer(4096);
+    const src = await p.a.buffer(4096);
+    const before = p.b.hca.stats().counters;
+    // 40 bytes of GRH space + 60 of payload: a 61-byte datagram does not fit.
+    p.b.postRecv(b.qp, [{ addr: dst.addr, length: 100, lkey: dst.key }]);
+    const send = (n: number, seed: number) => {
+      p.a.write(src.addr, pattern(n, seed));
+      p.a.postSend(a.qp, {
+        opcode: WqeOpcode.SEND,
+        flags: WqeFlags.SIGNALED,
+        ud: { dlid: p.b.lid, remoteQpn: b.qp.qpn, qkey: QKEY },
+        sgl: [{ addr: src.addr, length: n, lkey: src.key }],
+      });
+    };
+    send(61, 1);
+    const [s1] = await p.a.waitCqes(a.cq, 1);
+    assert.equal(s1.syndrome, 0, "UD is unreliable: the sender completes");
+    await p.engine.sleep(20_000);
+    assert.equal(p.b.poll(b.cq), undefined, "no completion for the dropped datagram");
+    const after = p.b.hca.stats().counters;
+    assert.equal(after.udLengthDrops - before.udLengthDrops, 1);
+    assert.equal(after.packetsDropped - before.packetsDropped, 1);
+    assert.ok(allZero(p.b.read(dst.addr, 100)), "not one byte placed");
+    assert.equal(must(await p.b.exec(CmdOp.QUERY_QP, { qpn: b.qp.qpn })).state, HwQpState.RTS);
+    // The same receive WQE takes the next datagram that fits.
+    send(60, 2);
+    await p.a.waitCqes(a.cq, 1);
+    const [r] = await p.b.waitCqes(b.cq, 1);
+    assert.equal(r.syndrome, 0);
+    assert.equal(r.byteLen, 100);
+    assert.deepEqual(p.b.read(dst.addr + 40, 60), pattern(60, 2));
+  });
+});
+
 Deno.test("hca UD: a message longer than the MTU is LOC_LEN_ERR and the send queue goes to SQE", async () => {
   await withPair({}, async (p) => {
     const { a, b } = await udPair(p);

@@ -25,7 +25,7 @@ import {
   QpType,
 } from "../uapi/enums.ts";
 import { VerbsError } from "../uapi/errors.ts";
-import { modifyQpError } from "../uapi/qp_state.ts";
+import { absentAttrs, modifyQpError } from "../uapi/qp_state.ts";
 import { sendWqeBytes } from "../uapi/wq_layout.ts";
 import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "../uapi/types.ts";
 import type {
@@ -607,6 +607,16 @@ export class UContext implements UverbsFile {
     await this.#in();
     const qp = this.#get(this.#qps, req.qpHandle, "QP");
     const a = req.attr, mask = req.mask;
+    // A mask bit with no attribute behind it is refused before anything is
+    // looked at (a guest's request can carry one; ibv_modify_qp(3)).
+    const absent = absentAttrs(a as Record<string, unknown>, mask);
+    if (absent.length > 0) {
+      throw inval(
+        `modify_qp QP ${qp.qpn}: the attribute mask names ${
+          absent.join(", ")
+        } but no value is given`,
+      );
+    }
     const cur = mask & M.CUR_STATE ? a.curState! : qp.state;
     const next = mask & M.STATE ? a.state! : cur;
     const why = modifyQpError(cur, next, qp.type, mask);

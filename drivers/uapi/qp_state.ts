@@ -211,6 +211,34 @@ export function attrMask(attr: Record<string, unknown>): { mask: number; unknown
   return { mask, unknown };
 }
 
+/** The attributes that are structures: present means an object. */
+const STRUCT_ATTRS: ReadonlySet<string> = new Set(["ah", "altPath", "cap"]);
+
+/**
+ * The attributes `mask` names that `attr` does not give: no value, or for
+ * an address vector (`ah`, `altPath`) or `cap` no object. A C caller always
+ * passes a whole `struct ibv_qp_attr`, so its mask bits always have a value
+ * behind them (ibv_modify_qp(3): `attr_mask` says which fields of `attr`
+ * are valid); a request from a guest's ring can name an attribute it does
+ * not carry, which the kernel refuses with EINVAL before any work.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { absentAttrs } from "./qp_state.ts";
+ * import { QpAttrMask as M } from "./enums.ts";
+ * assert.deepEqual(absentAttrs({ state: 2, pathMtu: 2048 }, M.STATE | M.AV | M.PATH_MTU), ["ah"]);
+ * assert.deepEqual(absentAttrs({ altPath: null }, M.ALT_PATH), ["altPath"]);
+ * assert.deepEqual(absentAttrs({ state: 1, port: 1 }, M.STATE | M.PORT), []);
+ * ```
+ */
+export function absentAttrs(attr: Record<string, unknown>, mask: number): QpAttrName[] {
+  return maskNames(mask).filter((name) => {
+    const v = attr[name];
+    return STRUCT_ATTRS.has(name) ? typeof v !== "object" || v === null : v === undefined;
+  });
+}
+
 /**
  * Names of the attributes whose bits are set in `mask`, for error messages.
  *
