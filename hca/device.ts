@@ -17,7 +17,15 @@ import type { MachineMemory } from "../sim/memory.ts";
 import type { Prng } from "../sim/prng.ts";
 import type { Profile } from "../sim/profiles/schema.ts";
 import { HcaCommandInterface } from "./command_interface.ts";
-import { cmdName, CmdOp, type CmdResult, CmdStatus, EqeType, HwQpState } from "./commands.ts";
+import {
+  cmdName,
+  CmdOp,
+  type CmdResult,
+  CmdStatus,
+  EqeType,
+  HwQpState,
+  QpServiceType,
+} from "./commands.ts";
 import { Completer } from "./completer.ts";
 import { type HcaCore, type HcaCounters, newCounters } from "./core.ts";
 import { type CompletionQueue, CqArm } from "./cq.ts";
@@ -180,6 +188,8 @@ export class Hca {
   #rxArmed = false;
   #rxStalled: Port[] = [];
   #tagRx: number;
+  /** Profile hca.checkSourceLid: drop RC/UC packets from a LID not on the QP's path. */
+  #checkSourceLid: boolean;
 
   /**
    * Create it (hardware state; the device builds these).
@@ -205,6 +215,7 @@ export class Hca {
         if (eq) eq.post(type, subtype, index, cause);
       },
     };
+    this.#checkSourceLid = profile.hca.checkSourceLid !== 0;
     this.#tp = new Transport(this.core);
     this.#req = new Requester(this.core, this.#tp, (qp) => this.#comp.timeout(qp));
     this.#comp = new Completer(this.core, this.#tp, this.#req);
@@ -532,6 +543,17 @@ export class Hca {
     }
     // The opcode's transport must be the QP's service (IBTA vol 1 §9.6: else silently dropped).
     if (serviceOfTransport(pkt.info.transport) !== qp.type) {
+      c.packetsDropped++;
+      return;
+    }
+    // Optional source check (profile hca.checkSourceLid): a connected QP takes packets only
+    // from its path's remote LID. InfiniBand ties a packet to a connection by destination QPN
+    // and PSN alone, so on real HCAs anyone who guesses them can inject (ReDMArk, USENIX
+    // Security 2021); this is the mitigation a device could apply, off by default as there.
+    if (
+      this.#checkSourceLid && qp.type !== QpServiceType.UD && pkt.lrh.slid !== qp.path.dlid
+    ) {
+      c.sourceLidDrops++;
       c.packetsDropped++;
       return;
     }

@@ -428,6 +428,9 @@ export class Channel {
         maxRdAtomic: rd,
         maxDestRdAtomic: rd,
         accessFlags: Access.REMOTE_WRITE | Access.REMOTE_READ,
+        // MVAPICH2 starts every connection at one fixed PSN (MV2_DEFAULT_PSN, 0).
+        sqPsn: 0,
+        rqPsn: 0,
       });
       for (let i = 0; i < perConn; i++) {
         const id = this.#nextOp++;

@@ -182,6 +182,7 @@ export class Cluster {
       engine: this.engine,
       profile: this.profile,
       rng,
+      seed: this.seed,
       memory,
       irq,
       hca,

@@ -12,6 +12,7 @@ import type { AddressSpace } from "../sim/address_space.ts";
 import type { Engine } from "../sim/engine.ts";
 import type { CpuNoise } from "../sim/noise.ts";
 import type { Profile } from "../sim/profiles/mod.ts";
+import { Prng } from "../sim/prng.ts";
 import { VerbsError } from "../drivers/uapi/errors.ts";
 import type { UverbsDevice } from "../drivers/uapi/uverbs.ts";
 import type { Context, VerbsEnv } from "../drivers/verbs/context.ts";
@@ -160,6 +161,8 @@ export interface DomainOptions {
    * library joins it with its first context.
    */
   nomad?: NomadNetwork;
+  /** Its programs' seeded random stream (initial PSNs; default: a stream named after it). */
+  rng?: Prng;
 }
 
 /**
@@ -197,6 +200,8 @@ export class Domain {
   readonly cpu: CpuClock;
   /** Whether contexts get a registration cache unless `openDevice` says otherwise. */
   readonly regCache: boolean;
+  /** Its programs' seeded random stream (what `lrand48()` is to a C program). */
+  readonly rng: Prng;
   /** What `openDevice(name, opts)` takes to turn the registration cache on (tools probe it). */
   readonly regCacheOption: OpenDeviceOptions = { regCache: true };
   #devices: UverbsDevice[];
@@ -214,6 +219,7 @@ export class Domain {
     this.memory = new DomainMemory(o.space, o.machine);
     this.cpu = CpuClock.of(o.engine).withNoise(o.noise);
     this.regCache = o.regCache ?? false;
+    this.rng = o.rng ?? Prng.derive(0, `${o.name}/user`);
     this.#devices = o.devices ? [...o.devices] : [];
   }
 
@@ -269,6 +275,7 @@ export class Domain {
       profile: this.profile,
       cpu: this.cpu,
       memory: this.space,
+      rng: this.rng,
       waitWrite: machine
         ? (mfns, label, timeoutNs) => machine.waitWrite(mfns, label, timeoutNs)
         : undefined,

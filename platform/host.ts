@@ -112,6 +112,8 @@ export interface HostHardware {
   readonly profile: Profile;
   /** A generator of this host's own (forked from the cluster's). */
   readonly rng: Prng;
+  /** The cluster's seed, for named streams (`Prng.derive`) that draw from no other generator. */
+  readonly seed: number;
   readonly memory: WatchedMemory;
   readonly irq: InterruptController;
   readonly hca: HostHca;

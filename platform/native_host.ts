@@ -7,6 +7,7 @@
  */
 import type { ResourceKind } from "../hca/device.ts";
 import { AddressSpace } from "../sim/address_space.ts";
+import { Prng } from "../sim/prng.ts";
 import { auditFrames, type AuditViolation } from "../sim/frame_audit.ts";
 import { Domain } from "./domain.ts";
 import {
@@ -44,6 +45,8 @@ export function hostDriver(hw: HostHardware, kernel: AddressSpace): HcaDriver {
     hca: hw.hca,
     kernel,
     name: "mthca0",
+    // A named stream: drawing key tags changes no other generator's sequence.
+    rng: Prng.derive(hw.seed, `${hw.name}/mthca0/keys`),
   });
 }
 
@@ -86,6 +89,7 @@ export class NativePlatform implements HostPlatform {
       machine: hw.memory,
       noise: hw.noise?.cpu("os"),
       nomad: hw.nomad,
+      rng: Prng.derive(hw.seed, `${hw.name}/os/user`),
     });
     this.driver = hostDriver(hw, this.kernel);
     // The handler runs after interrupt entry (APIC, irq_enter, dispatch).

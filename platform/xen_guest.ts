@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { Prng } from "../sim/prng.ts";
 import { VibFrontFile } from "../drivers/front/file.ts";
 import { VibFront } from "../drivers/front/vibfront.ts";
 import { GuestGrantTable } from "../drivers/xen/grant_table.ts";
@@ -33,7 +34,7 @@ import type { VerbsEnv } from "../drivers/verbs/context.ts";
  * ```
  */
 export interface GuestToolstack {
-  readonly hw: Pick<HostHardware, "name" | "engine" | "profile" | "memory" | "noise" | "nomad">;
+  readonly hw: Pick<HostHardware, "name" | "seed" | "engine" | "profile" | "memory" | "noise" | "nomad">;
   readonly hv: Hypervisor;
   /** Resolves when dom0's backend instance for `domid` has torn down (undefined: none). */
   backendDone(domid: number): Promise<void> | undefined;
@@ -90,6 +91,7 @@ export class XenGuest extends Domain implements GuestDomain {
       regCache: opts.regCache ?? true,
       noise: hw.noise?.cpu(xenKernelName(platform.hv, xd.domid)),
       nomad: hw.nomad,
+      rng: Prng.derive(hw.seed, `${hw.name}/dom${xd.domid}/user`),
     });
     this.#platform = platform;
     this.#xen = xd;

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { Prng } from "../sim/prng.ts";
 import type { BackendDatapath } from "../drivers/back/datapath.ts";
 import { VibBackDriver } from "../drivers/back/watcher.ts";
 import type { HcaDriver } from "../drivers/native/driver.ts";
@@ -90,6 +91,7 @@ export class XenPlatform implements HostPlatform {
       machine: hw.memory,
       noise: hw.noise?.cpu(xenKernelName(this.hv, 0)),
       nomad: hw.nomad,
+      rng: Prng.derive(hw.seed, `${hw.name}/dom0/user`),
     });
     this.driver = hostDriver(hw, space);
   }

@@ -91,7 +91,9 @@ async function program(a: Domain, b: Domain): Promise<unknown[]> {
     swap: 7n,
   });
   out.push(await wc(A, 2), a.memory.read(A.buf + 40960, 16), b.memory.read(B.buf + 32768, 8));
-  const { destQpNum: _d, ...attr } = await A.qp.query();
+  // QP numbers and initial PSNs are the placement's (random PSNs come from each domain's stream).
+  const { destQpNum: _d, sqPsn, rqPsn, ...attr } = await A.qp.query();
+  assert.deepEqual([sqPsn, rqPsn], [A.qp.initialPsn, B.qp.initialPsn]);
   out.push(attr);
   // A bad rkey: a remote access error, and the QP goes to the error state.
   A.qp.postSend({

@@ -8,7 +8,8 @@
  *
  * @module
  */
-import { keyToMptIndex, mptKey, mptKeyTag, nextMptKeyTag } from "../../hca/commands.ts";
+import { keyToMptIndex, MPT_KEY_TAG_MASK, mptKey, nextMptKeyTag } from "../../hca/commands.ts";
+import type { Prng } from "../../sim/prng.ts";
 
 /**
  * Next-fit allocator over [reserved, max).
@@ -93,37 +94,57 @@ export class IndexAllocator {
 }
 
 /**
- * MPT keys: index allocator plus a tag per index that advances every time
+ * MPT keys: index allocator plus a tag per index that changes every time
  * the index is reused, so a key of a deregistered region stops working even
  * when its MPT entry is used again (the device's key layout, `mptKey` in
  * hca/commands.ts). Indices are reused lowest-first: the tag, not the
  * allocation order, is what protects against stale keys.
  *
+ * How the tag changes: with a generator, each key's tag is drawn at random
+ * among the 255 tags its index did not have last time, so a key cannot be
+ * guessed from the order of registrations (ReDMArk, USENIX Security 2021:
+ * an rkey an attacker can predict is an rkey it can use); a stale key then
+ * fails at the next reuse of its index for sure and at each later one with
+ * probability 255/256. Without one, the tag advances by one per reuse, as
+ * mthca rotates it: a stale key fails for the next 255 reuses, and every
+ * key is predictable.
+ *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { KeyAllocator } from "./alloc.ts";
- * import { keyToMptIndex } from "../../hca/commands.ts";
+ * import { keyToMptIndex, mptKey } from "../../hca/commands.ts";
+ * import { Prng } from "../../sim/prng.ts";
  * const keys = new KeyAllocator(4, 1);
  * const k1 = keys.alloc()!;
  * keys.release(k1);
  * const k2 = keys.alloc()!; // index 1 again, with the next tag
  * assert.equal(keyToMptIndex(k2), keyToMptIndex(k1));
- * assert.notEqual(k2, k1);
+ * assert.deepEqual([k1, k2], [mptKey(1, 0), mptKey(1, 1)]); // predictable
+ * const random = new KeyAllocator(4, 1, new Prng(7));
+ * const r1 = random.alloc()!;
+ * random.release(r1);
+ * const r2 = random.alloc()!;
+ * assert.equal(keyToMptIndex(r2), keyToMptIndex(r1));
+ * assert.notEqual(r2, r1); // never the tag the index had last time
  * ```
  */
 export class KeyAllocator {
   #index: IndexAllocator;
-  #tag: Uint8Array;
+  /** Per index: the tag of its last key, or -1 before its first. */
+  #tag: Int16Array;
+  #rng: Prng | undefined;
 
   /**
    * @param max MPT entries
    * @param reserved entries below this are never used (key 0 means "none")
+   * @param rng draws the tags (unpredictable keys); without it tags count up
    */
-  constructor(max: number, reserved = 1) {
+  constructor(max: number, reserved = 1, rng?: Prng) {
     // Lowest-free reuse is safe here: the tag makes the old key invalid.
     this.#index = new IndexAllocator("mpt", max, reserved, "lowest");
-    this.#tag = new Uint8Array(max);
+    this.#tag = new Int16Array(max).fill(-1);
+    this.#rng = rng;
   }
 
   /** MPT entries in use. */
@@ -140,9 +161,18 @@ export class KeyAllocator {
   alloc(): number | undefined {
     const i = this.#index.alloc();
     if (i === undefined) return undefined;
-    const key = mptKey(i, this.#tag[i]);
-    this.#tag[i] = nextMptKeyTag(mptKeyTag(key));
-    return key;
+    const last = this.#tag[i];
+    let tag: number;
+    if (this.#rng) {
+      // Any of the 255 tags this index did not just have (any of 256 the first time).
+      tag = last < 0
+        ? this.#rng.int(MPT_KEY_TAG_MASK + 1)
+        : (last + 1 + this.#rng.int(MPT_KEY_TAG_MASK)) & MPT_KEY_TAG_MASK;
+    } else {
+      tag = last < 0 ? 0 : nextMptKeyTag(last);
+    }
+    this.#tag[i] = tag;
+    return mptKey(i, tag);
   }
 
   /** Return the MPT entry of `key`. */

@@ -36,6 +36,7 @@ import type { AddressSpace } from "../../sim/address_space.ts";
 import type { Engine } from "../../sim/engine.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../sim/memory.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
+import { Prng } from "../../sim/prng.ts";
 import { VerbsError } from "../uapi/errors.ts";
 import { IndexAllocator, KeyAllocator } from "./alloc.ts";
 import { MttBuddy } from "./buddy.ts";
@@ -148,6 +149,12 @@ export interface HcaDriverOptions {
   kernel: AddressSpace;
   /** Device name (`"mthca0"`). */
   name: string;
+  /**
+   * The driver's seeded stream: it draws the tag of every memory key when
+   * the profile's `hca.randomKeyTags` is 1 (default: a stream named after
+   * the device).
+   */
+  rng?: Prng;
   /** Interrupt vectors of the completion and async EQs. */
   vectors?: { comp: number; async: number };
   /** log2 entries of the completion EQ (default 10) and the async EQ (default 8). */
@@ -221,6 +228,7 @@ export class HcaDriver {
   #portSinks = new Set<PortEventSink>();
   #vectors: { comp: number; async: number };
   #eqLog: { comp: number; async: number };
+  #rng: Prng;
   /** Interrupts handled, EQEs consumed. */
   readonly counters = { interrupts: 0, eqes: 0, commands: 0 };
 
@@ -233,6 +241,7 @@ export class HcaDriver {
     this.name = o.name;
     this.#vectors = o.vectors ?? { comp: 0, async: 1 };
     this.#eqLog = o.eqLogSizes ?? { comp: 10, async: 8 };
+    this.#rng = o.rng ?? Prng.derive(0, `${o.name}/keys`);
   }
 
   /** Device limits (after {@link init}). */
@@ -268,7 +277,9 @@ export class HcaDriver {
     this.#eqn = new IndexAllocator("eqn", lim.maxEq, lim.reservedEqs);
     this.#uar = new IndexAllocator("uar", lim.maxUar, Math.max(1, lim.reservedUars));
     this.#ah = new IndexAllocator("ah", lim.maxAh, 0);
-    this.#keys = new KeyAllocator(lim.maxMpt, Math.max(1, lim.reservedMpts));
+    // Unpredictable key tags unless the profile asks for mthca's rotation (ReDMArk).
+    const tags = p.randomKeyTags !== 0 ? this.#rng : undefined;
+    this.#keys = new KeyAllocator(lim.maxMpt, Math.max(1, lim.reservedMpts), tags);
     this.#mtt = new MttBuddy(lim.maxMtt);
     // The kernel rings EQ doorbells through UAR 0, mapped into its own space.
     this.#kernelUarAddr = this.kernel.mapForeign(this.hca.uarMfn(0));

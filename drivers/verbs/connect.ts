@@ -3,9 +3,11 @@
  * of `ibv_modify_qp` that every verbs program writes out after exchanging
  * QP numbers, LIDs and PSNs with its peer (perftest's `ctx_connect`).
  *
- * The defaults are perftest's: port 1, P_Key index 0, path MTU 2048, PSNs 0,
- * ACK timeout 14, 7 retries, 7 RNR retries (infinite), RNR timer 12, one
- * outstanding RDMA READ/atomic each way, and Q_Key 0x11111111 for UD. Each
+ * The defaults are perftest's: port 1, P_Key index 0, path MTU 2048, random
+ * initial PSNs (perftest draws `lrand48() & 0xffffff`; here each QP's
+ * `initialPsn`, from its domain's seeded stream), ACK timeout 14, 7 retries,
+ * 7 RNR retries (infinite), RNR timer 12, one outstanding RDMA READ/atomic
+ * each way, and Q_Key 0x11111111 for UD. Each
  * transition passes exactly the attributes the IBTA table requires for the
  * QP's type (`qp_state.ts`), so the same call works for RC, UC and UD, on the
  * device model and on real hardware (`RealQp`).
@@ -57,7 +59,13 @@ export interface ConnectableQp {
   /** This QP's number (what the peer passes as `remoteQpn`). */
   readonly qpNum: number;
   /** `ibv_modify_qp` with attributes by name. */
-  modify(attr: QpAttr): Promise<void>;
+  modify(attr: QpAttr): Promise<void>; /**
+   * The first send PSN this QP was given at creation (the model's `Qp`
+   * draws one at random): its default `sqPsn`, and what its peer passes as
+   * `rqPsn`. A QP without one starts at PSN 0.
+   */
+
+  readonly initialPsn?: number;
 }
 
 /**
@@ -86,9 +94,13 @@ export interface ConnectOptions {
   pathMtu?: number;
   /** Service level of the path (default 0). */
   sl?: number;
-  /** This QP's first send PSN (default 0). */
+  /** This QP's first send PSN (default: its `initialPsn`, else 0). */
   sqPsn?: number;
-  /** The first PSN this QP expects: the peer's `sqPsn` (default 0). */
+  /**
+   * The first PSN this QP expects: the peer's `sqPsn` (its `initialPsn`
+   * unless it was told otherwise). `connectPair` knows it; `connectQp` of an
+   * RC or UC QP that has an `initialPsn` needs it given.
+   */
   rqPsn?: number;
   /** RC local ACK timeout exponent: 4.096 µs × 2^timeout (default 14). */
   timeout?: number;
@@ -221,7 +233,8 @@ export function connectAttrs(type: number, peer: QpPeer = {}): [QpAttr, QpAttr, 
  * refuses rejects with its `VerbsError` and leaves the QP in the state the
  * previous step reached.
  *
- * @throws VerbsError EINVAL for an RC or UC QP without `remoteQpn` and `dlid`, or from `modify`
+ * @throws VerbsError EINVAL for an RC or UC QP without `remoteQpn` and `dlid`, or with an
+ *   `initialPsn` and no `rqPsn` (the peer's first PSN), or from `modify`
  * @example
  * ```ts
  * import { connectQp } from "./connect.ts";
@@ -232,7 +245,17 @@ export function connectAttrs(type: number, peer: QpPeer = {}): [QpAttr, QpAttr, 
  * ```
  */
 export async function connectQp(qp: ConnectableQp, peer: QpPeer = {}): Promise<void> {
-  for (const attr of connectAttrs(qp.type, peer)) await qp.modify(attr);
+  const sqPsn = peer.sqPsn ?? qp.initialPsn ?? 0;
+  const steps = connectAttrs(qp.type, { ...peer, sqPsn });
+  const connected = qp.type === QpType.RC || qp.type === QpType.UC;
+  if (connected && peer.rqPsn === undefined && qp.initialPsn !== undefined) {
+    // Both ends draw their first PSN at random: one end cannot guess the other's.
+    throw new VerbsError(
+      "EINVAL",
+      `connectQp: QP ${qp.qpNum} needs the peer's first PSN (rqPsn: the peer QP's initialPsn, exchanged with its QP number as perftest does)`,
+    );
+  }
+  for (const attr of steps) await qp.modify(attr);
 }
 
 /**
@@ -256,12 +279,15 @@ export async function connectPair(a: QpEnd, b: QpEnd, opts: ConnectOptions = {})
       `connectPair: QP ${a.qp.qpNum} is type ${a.qp.type} but QP ${b.qp.qpNum} is type ${b.qp.type}`,
     );
   }
-  await connectQp(a.qp, { ...opts, remoteQpn: b.qp.qpNum, dlid: b.lid, grh: b.grh });
+  // Each end sends from its own initial PSN unless told otherwise (perftest's random PSNs).
+  const sqPsn = opts.sqPsn ?? a.qp.initialPsn ?? 0;
+  const rqPsn = opts.rqPsn ?? b.qp.initialPsn ?? 0;
+  await connectQp(a.qp, { ...opts, sqPsn, rqPsn, remoteQpn: b.qp.qpNum, dlid: b.lid, grh: b.grh });
   if (b.qp === a.qp) return;
   await connectQp(b.qp, {
     ...opts,
-    sqPsn: opts.rqPsn,
-    rqPsn: opts.sqPsn,
+    sqPsn: rqPsn,
+    rqPsn: sqPsn,
     remoteQpn: a.qp.qpNum,
     dlid: a.lid,
     grh: a.grh,

@@ -11,6 +11,7 @@
  * @module
  */
 import type { Engine } from "../../sim/engine.ts";
+import type { Prng } from "../../sim/prng.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import { CompChannel } from "./comp_channel.ts";
 import { Cq } from "./cq.ts";
@@ -45,6 +46,12 @@ export interface VerbsEnv {
   };
   /** Block until a write touches one of these machine frames (see `memory_watch.ts`). */
   waitWrite?: (mfns: readonly number[], label: string, timeoutNs?: number) => Promise<boolean>;
+  /**
+   * The domain's seeded random stream, what a program's `lrand48()` would
+   * be: each QP's initial PSN is drawn from it (`Qp.initialPsn`). Without
+   * it, PSNs start at 0.
+   */
+  rng?: Prng;
 }
 
 /**

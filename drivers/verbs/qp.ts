@@ -15,6 +15,9 @@ import { attrMask } from "../uapi/qp_state.ts";
 import type { Srq } from "./srq.ts";
 import type { QpAttr, QpCap, RecvWr, SendWr } from "../uapi/types.ts";
 
+/** PSNs are 24 bits (IBTA vol 1 §9.7.1). */
+const PSN_MASK = 0xffffff;
+
 /**
  * A queue pair.
  *
@@ -35,6 +38,14 @@ export class Qp {
   readonly srq: Srq | undefined;
   /** Capacities granted. */
   readonly cap: Readonly<QpCap>;
+  /**
+   * This QP's first send PSN, drawn at creation from its domain's seeded
+   * stream as perftest draws `lrand48() & 0xffffff`: a peer passes it as its
+   * `rqPsn`, and `connectQp`/`connectPair` use it unless told otherwise. A
+   * PSN an attacker cannot guess is part of what keeps it from injecting
+   * into the connection (ReDMArk, USENIX Security 2021).
+   */
+  readonly initialPsn: number;
 
   /**
    * @param pd protection domain
@@ -57,6 +68,7 @@ export class Qp {
     this.recvCq = init.recvCq;
     this.srq = init.srq;
     this.cap = Object.freeze({ ...cap });
+    this.initialPsn = (pd.context.env.rng?.nextU32() ?? 0) & PSN_MASK;
   }
 
   /**

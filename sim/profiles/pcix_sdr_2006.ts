@@ -108,6 +108,12 @@ export const PCIX_SDR_2006: Profile = {
     // model's choice of inline bytes; ibv_devinfo does not report them
     maxInline: 400,
     maxRdAtomic: 4, // max_qp_rd_atom
+    // Real HCAs tie a packet to a connection by destination QPN and PSN alone and never check
+    // its source LID (ReDMArk, Rothenberger et al., USENIX Security 2021): off, as on hardware.
+    checkSourceLid: 0,
+    // Model's choice (a driver matter): unpredictable key tags, ReDMArk's mitigation against
+    // guessed rkeys. mthca/mlx4 rotate the tag and mlx5 counts it: predictable (0).
+    randomKeyTags: 1,
   },
   link: {
     // 4x link.

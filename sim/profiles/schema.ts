@@ -127,6 +127,18 @@ export const PROFILE_SCHEMA = {
     maxCqe: { unit: "count", doc: "entries per CQ", integer: true, positive: true },
     maxInline: { unit: "size", doc: "inline data per send WR", integer: true },
     maxRdAtomic: { unit: "count", doc: "outstanding RDMA READ/atomic per QP", integer: true },
+    checkSourceLid: {
+      unit: "count",
+      doc:
+        "1: an RC/UC QP drops packets whose source LID is not its path's remote LID (InfiniBand does not check it: 0)",
+      integer: true,
+    },
+    randomKeyTags: {
+      unit: "count",
+      doc:
+        "1: the driver draws each memory key's 8-bit tag at random (seeded); 0: it advances by one per reuse of the MPT entry",
+      integer: true,
+    },
   },
   link: {
     width: { unit: "count", doc: "lanes (1, 4, 8, 12)", integer: true, positive: true },

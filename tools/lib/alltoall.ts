@@ -218,6 +218,7 @@ export async function runAllToAll(
         if (i === j) continue;
         await connectQp(nodes[i].qps.get(j)!, {
           remoteQpn: nodes[j].qps.get(i)!.qpNum,
+          rqPsn: nodes[j].qps.get(i)!.initialPsn,
           dlid: nodes[j].lid,
           accessFlags: Access.REMOTE_WRITE | Access.REMOTE_READ,
         });
