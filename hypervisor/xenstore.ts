@@ -339,13 +339,15 @@ export class XenStore {
     if (typeof value !== "string") {
       throw new XenError("EINVAL", `write ${p}: value ${show(value)} is not a string`);
     }
+    const n = this.#nodes.get(p);
+    // Permission before size, as xenstored checks them (get_node with XS_PERM_WRITE, then the
+    // quota when the node is written): a domain learns nothing of nodes it may not write.
+    this.#need(caller, n ? p : this.#nearest(p), W, "write");
     const bytes = new TextEncoder().encode(value).length;
     if (bytes > this.#maxValue && caller !== 0) {
       throw new XenError("ENOSPC", `write ${p}: ${bytes} bytes exceeds ${this.#maxValue}`);
     }
-    const n = this.#nodes.get(p);
     if (n) {
-      this.#need(caller, p, W, "write");
       n.value = value;
     } else {
       this.#create(caller, p, value, "write");
@@ -353,10 +355,17 @@ export class XenStore {
     this.#fire(p, this.#nodes.get(p)!.perms, false);
   }
 
-  /** `XS_MKDIR`: create `path` with an empty value; no-op if it exists. */
+  /**
+   * `XS_MKDIR`: create `path` with an empty value; no-op if it exists and the
+   * caller may write it (EACCES otherwise, as xenstored's `do_mkdir` looks
+   * the node up for writing: no existence oracle for other domains' nodes).
+   */
   mkdir(caller: number, path: string): void {
     const p = this.#path(caller, path, "mkdir");
-    if (this.#nodes.has(p)) return;
+    if (this.#nodes.has(p)) {
+      this.#need(caller, p, W, "mkdir");
+      return;
+    }
     this.#create(caller, p, "", "mkdir");
     this.#fire(p, this.#nodes.get(p)!.perms, false);
   }
@@ -490,6 +499,13 @@ export class XenStore {
       );
     }
     return n;
+  }
+
+  /** The nearest existing node at or above `p`. */
+  #nearest(p: string): string {
+    let anc = p;
+    while (!this.#nodes.has(anc)) anc = parentOf(anc);
+    return anc;
   }
 
   #create(caller: number, p: string, value: string, op: string): void {

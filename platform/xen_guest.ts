@@ -257,17 +257,27 @@ export class XenGuest extends Domain implements GuestDomain {
     return this.#xen.running;
   }
 
-  /** Clean shutdown: the frontend disconnects, the backend tears down, the domain powers off. */
+  /**
+   * Clean shutdown: the frontend disconnects, the backend tears down, the
+   * domain powers off. A guest that broke its own side of the device (its
+   * xenbus nodes, its grant entries) still powers off, as a Linux guest does
+   * when a driver's shutdown hook fails: the backend then tears down on the
+   * domain's death. A domain that cannot shut itself down is crashed.
+   */
   shutdown(): Promise<void> {
     return inEngine(this.engine, `shutdown ${this.name}`, async () => {
       if (this.#gone) return;
       this.#gone = true;
-      await this.#front.disconnect();
+      try {
+        await this.#front.disconnect();
+      } catch {
+        this.#front.crashed(); // its side of the device is beyond a clean close
+      }
       this.removeDevice(this.#front.name);
       try {
         await this.#platform.hv.shutdown(this.#xen, this.#xen.domid, "poweroff");
-      } catch (e) {
-        throw asVerbsError(e, `shutdown ${this.name}`);
+      } catch {
+        this.#platform.hv.domainCrash(this.#xen);
       }
       await this.whenDead();
     });
@@ -275,7 +285,8 @@ export class XenGuest extends Domain implements GuestDomain {
 
   /** Abrupt death: Xen tears the domain down; dom0's backend cleans up on its own. */
   crash(): void {
-    if (this.#gone) return;
+    // A shutdown that is under way or failed half-way does not stop a crash.
+    if (this.#gone && !this.#xen.running) return;
     this.#gone = true;
     this.#front.crashed();
     this.removeDevice(this.#front.name);

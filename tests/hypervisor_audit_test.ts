@@ -98,19 +98,28 @@ Deno.test("audit: mappings the hypervisor did not make, and device pins of frame
   });
 });
 
-Deno.test("audit: a grant's shared entry and active entry must show the mapping", async () => {
+Deno.test("audit: a grant mapping must be where Xen's records say; the shared entry is the guest's to scribble on", async () => {
   const { engine, hv, dom0 } = setup();
   await engine.run(async () => {
     const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
-    const ref = await grantsOf(hv, vm).grantAccess(0, vm.memory.alloc(4096, 4096) / 4096);
+    const page = vm.memory.alloc(4096, 4096) / 4096;
+    const ref = await grantsOf(hv, vm).grantAccess(0, page);
     const m = await hv.grantMap(dom0, { domid: vm.domid, ref });
     assert.deepEqual(hv.audit(), []);
-    // The guest clears GTF_reading/GTF_writing in its table while dom0 maps the grant.
-    vm.memory.write(grantsOf(hv, vm).entryAddr(ref), new Uint8Array([1, 0]));
-    const v = hv.audit();
-    assert.deepEqual(v.map((x) => x.rule), ["grant"]);
-    assert.match(v[0].message, /the shared entry does not show the mapping/);
+    // The guest clears GTF_reading/GTF_writing and points the entry elsewhere while dom0 maps
+    // it: its own memory, harmless to anyone else; Xen's active entry still holds the mapping.
+    vm.memory.write(grantsOf(hv, vm).entryAddr(ref), new Uint8Array([1, 0, 0, 0, 9, 9, 0, 0]));
+    assert.deepEqual(hv.audit(), [], "a guest scribbling on its own table breaks no rule");
+    assert.equal(dom0.memory.mfnOf(m.addr / 4096), m.mfn, "the mapping did not move");
     await hv.grantUnmap(dom0, m.handle);
     assert.deepEqual(hv.audit(), []);
+    // A mapping Xen records but the mapper's space lost (a bug of the model) is a broken rule.
+    const again = await hv.grantMap(dom0, { domid: vm.domid, ref });
+    dom0.memory.unmapForeign(again.addr);
+    const v = hv.audit();
+    assert.ok(
+      v.some((x) => x.rule === "grant" && /not mapped at/.test(x.message)),
+      JSON.stringify(v),
+    );
   });
 });

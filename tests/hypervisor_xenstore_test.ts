@@ -217,6 +217,19 @@ Deno.test("xenstore: refusals — paths, missing nodes, connections, quotas, dup
   throwsXen(() => xs.introduceDomain(1, "again"), "EEXIST");
 });
 
+Deno.test("xenstore: another domain's nodes give EACCES for mkdir and oversized writes — no existence or size oracle", () => {
+  const xs = store({ maxValueBytes: 16 });
+  xs.write(2, "data/secret", "v");
+  // Regression (found by deno task fuzz): mkdir of an existing node was a silent success for
+  // anyone, and a write's size was checked before its permission.
+  throwsXen(() => xs.mkdir(1, "/local/domain/2/data/secret"), "EACCES");
+  throwsXen(() => xs.write(1, "/local/domain/2/data/secret", "x".repeat(17)), "EACCES");
+  throwsXen(() => xs.write(1, "/local/domain/2/data/new", "x".repeat(17)), "EACCES");
+  xs.mkdir(2, "data/secret"); // its owner may: a no-op
+  throwsXen(() => xs.write(2, "data/secret", "x".repeat(17)), "ENOSPC");
+  assert.equal(xs.read(2, "data/secret"), "v");
+});
+
 Deno.test("xenstore: write creates missing parents; directory is sorted; rm keeps counts right", () => {
   const xs = store();
   const before = xs.size;

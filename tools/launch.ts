@@ -64,6 +64,7 @@ const TOOLS: Record<string, ToolSpec> = {
   osu: { script: "tools/osu.ts", read: ["profile"] },
   nas: { script: "tools/nas.ts", read: ["profile"] },
   migration: { script: "tools/migration.ts", read: ["profile"], short: { p: "profile" } },
+  fuzz: { script: "tools/fuzz.ts" },
 };
 
 /**

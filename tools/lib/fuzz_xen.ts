@@ -1,0 +1,396 @@
+/**
+ * The hypervisor-facing kinds of `deno task fuzz`: what a hostile guest can
+ * do to Xen and to its own shared structures.
+ *
+ * - `grant`: raw 8-byte writes into its own grant table (any ref, reserved
+ *   ones and the live ring grants included; any flags, domid, frame), then
+ *   a registration naming the forged entry, so dom0 maps it.
+ * - `hypercall`: any hypercall name with random argument blocks built from
+ *   numbers it can see or guess (domids, ports, refs, handles, frames).
+ * - `evtchn`: event-channel operations on guessed ports: sends and floods,
+ *   closes, unmasks, binds to dom0's and the victim's ports.
+ * - `xenstore`: reads, writes, removals, permission changes and watches on
+ *   its own nodes (xenbus state, ring refs), dom0's, the victim's, and
+ *   random paths.
+ *
+ * A refusal is an errno, never a JS exception, and the victim never notices
+ * (DESIGN §9 invariants 5 and 7).
+ *
+ * @module
+ */
+import { DOMID_SELF } from "../../hypervisor/args.ts";
+import {
+  encodeGrantEntry,
+  GTF_permit_access,
+  GTF_reading,
+  GTF_readonly,
+  GTF_writing,
+} from "../../hypervisor/grant_table.ts";
+import { HYPERCALLS } from "../../hypervisor/hypervisor.ts";
+import { VibOp } from "../../drivers/vib/mod.ts";
+import type { Prng } from "../../sim/prng.ts";
+import { exchange, interesting, statusLabel } from "./fuzz_ring.ts";
+import { FUZZ_ACCESS } from "./fuzz_device.ts";
+import type { FuzzAttacker, FuzzWorld } from "./fuzz_world.ts";
+
+function pick<T>(rng: Prng, xs: readonly T[]): T {
+  return xs[rng.int(xs.length)];
+}
+
+/** The errno name of a refusal thrown by the hypervisor or xenstore (`XenError.code`). */
+function codeOf(e: unknown): string {
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code === "string") return code;
+  throw e;
+}
+
+/**
+ * One `grant` attack.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FuzzWorld } from "./fuzz_world.ts";
+ * import { grantAttack } from "./fuzz_xen.ts";
+ * const w = await FuzzWorld.build(5);
+ * const o = await w.cluster.run(async () => {
+ *   await w.populate();
+ *   return await grantAttack(w, w.attackers[0]);
+ * });
+ * assert.match(o, /^entry (written|refused)/);
+ * ```
+ */
+export async function grantAttack(w: FuzzWorld, a: FuzzAttacker): Promise<string> {
+  const rng = w.rng;
+  const g = a.vm.grants;
+  const ref = rng.chance(0.4) ? pick(rng, [...a.ringRefs, 8 + rng.int(48)]) : rng.int(g.size);
+  const memPages = a.vm.space.pages;
+  const ownPfn = Math.floor(a.end.buf / 4096) + rng.int(4);
+  const frame = pick(rng, [
+    ownPfn,
+    rng.int(memPages),
+    memPages + rng.int(1024),
+    Math.floor(a.end.ctx.file.uarAddr / 4096),
+    0,
+    rng.nextU32(),
+  ]);
+  const flags = rng.chance(0.7)
+    ? GTF_permit_access | (rng.chance(0.3) ? GTF_readonly : 0) |
+      (rng.chance(0.1) ? GTF_reading : 0) | (rng.chance(0.1) ? GTF_writing : 0)
+    : rng.int(1 << 16);
+  const domid = pick(rng, [0, 0, 0, w.victim.vm.domid!, a.vm.domid!, rng.int(1 << 16)]);
+  const entry = rng.chance(0.15)
+    ? new Uint8Array(8).map(() => rng.int(256))
+    : encodeGrantEntry({ flags, domid, frame });
+  try {
+    a.vm.memory.write(g.entryAddr(ref), entry);
+  } catch (e) {
+    return `entry refused by the guest's memory (${(e as Error).name})`;
+  }
+  if (rng.chance(0.3)) return "entry written";
+  // Now have dom0 map it: a one-page registration naming the forged ref.
+  const access = rng.chance(0.5) ? FUZZ_ACCESS : 0;
+  const r = await exchange(w, a, {
+    op: VibOp.REG_MR,
+    flags: 0,
+    ctx: a.ctxId,
+    handle: a.end.pd.handle,
+    body: { addr: ownPfn * 4096, length: 4096, access, nrPages: 1 },
+    segs: [ref],
+  });
+  if (r?.status === 0) {
+    // Registered over whatever frame the entry named (its own, or the map would have failed):
+    // deregistered at once, so the campaign does not pile regions up.
+    await exchange(w, a, {
+      op: VibOp.DEREG_MR,
+      flags: 0,
+      ctx: a.ctxId,
+      handle: Number(r.body.mrHandle),
+      body: {},
+      segs: [],
+    });
+  }
+  return `entry written, REG_MR ${r ? statusLabel(r.status) : "disconnected"}`;
+}
+
+/** Numbers of the hypercall vocabulary, by argument name. */
+function argValue(w: FuzzWorld, a: FuzzAttacker, rng: Prng, name: string): unknown {
+  const me = a.vm.domid!, victim = w.victim.vm.domid!;
+  switch (name) {
+    case "domid":
+    case "dom":
+    case "remoteDom":
+      return pick(rng, [DOMID_SELF, me, victim, 0, rng.int(1 << 15), -1, 1.5, "0", undefined]);
+    case "port":
+    case "remotePort":
+      return pick(rng, [
+        a.vm.front.port,
+        w.victim.vm.front.port,
+        1 + rng.int(64),
+        rng.nextU32(),
+        -1,
+      ]);
+    case "pirq":
+      return rng.int(40);
+    case "ref":
+      return pick(rng, [...a.ringRefs, 8 + rng.int(64), rng.nextU32(), -3]);
+    case "handle":
+      return pick(rng, [rng.int(32), rng.nextU32(), -1, "1"]);
+    case "handles":
+      return rng.chance(0.2) ? "x" : Array.from({ length: 1 + rng.int(4) }, () => rng.int(64));
+    case "ops":
+      return rng.chance(0.2) ? {} : Array.from({ length: 1 + rng.int(4) }, () => ({
+        domid: argValue(w, a, rng, "domid"),
+        ref: argValue(w, a, rng, "ref"),
+        readonly: rng.chance(0.5),
+      }));
+    case "mfn":
+      return pick(rng, [
+        w.xen.hw.hca.uarMfn(a.end.ctx.file.uarIndex),
+        w.xen.hw.hca.uarMfn(w.victim.end.ctx.file.uarIndex),
+        w.xen.hw.hca.uarMfn(0),
+        Math.floor(w.victim.vm.space.translate(w.victim.end.buf) / 4096),
+        rng.nextU32(),
+      ]);
+    case "add":
+    case "readonly":
+      return pick(rng, [true, false, 1, "yes"]);
+    case "reason":
+      return pick(rng, ["poweroff", "crash", "reboot", 3]);
+    case "name":
+    case "memoryBytes":
+      return pick(rng, ["x", 1 << 20, -1]);
+    default:
+      return interesting(rng, 4);
+  }
+}
+
+const ARG_NAMES = [
+  "domid",
+  "dom",
+  "remoteDom",
+  "port",
+  "remotePort",
+  "pirq",
+  "ref",
+  "handle",
+  "handles",
+  "ops",
+  "mfn",
+  "add",
+  "readonly",
+  "reason",
+  "name",
+  "memoryBytes",
+];
+
+/** A random argument block: mostly an object of vocabulary keys, sometimes not an object at all. */
+function argBlock(w: FuzzWorld, a: FuzzAttacker, keys: readonly string[]): unknown {
+  const rng = w.rng;
+  if (rng.chance(0.05)) return pick(rng, [undefined, null, 7, "args", [1, 2]]);
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (rng.chance(0.7)) out[k] = argValue(w, a, rng, k);
+  if (rng.chance(0.2)) out[pick(rng, ARG_NAMES)] = argValue(w, a, rng, pick(rng, ARG_NAMES));
+  return out;
+}
+
+async function call(w: FuzzWorld, a: FuzzAttacker, name: string, args: unknown): Promise<string> {
+  const r = await w.hv.hypercall(a.vm.xen, name, args);
+  if (r.rc === 0) return "rc OK";
+  return `rc ${statusLabel(r.rc).replace("answered ", "")}`;
+}
+
+/**
+ * One `hypercall` attack.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FuzzWorld } from "./fuzz_world.ts";
+ * import { hypercallAttack } from "./fuzz_xen.ts";
+ * const w = await FuzzWorld.build(5);
+ * const o = await w.cluster.run(async () => {
+ *   await w.populate();
+ *   return await hypercallAttack(w, w.attackers[0]);
+ * });
+ * assert.match(o, /^rc /);
+ * ```
+ */
+export async function hypercallAttack(w: FuzzWorld, a: FuzzAttacker): Promise<string> {
+  const rng = w.rng;
+  let name: string = rng.chance(0.05)
+    ? pick(rng, ["", "memory_op:increase", "x"])
+    : pick(rng, HYPERCALLS);
+  // Shutting itself down is its right; keep it rare, it costs a new guest.
+  if (name === "sched_op:shutdown" && !rng.chance(0.1)) name = "memory_op:current_reservation";
+  return await call(
+    w,
+    a,
+    name,
+    argBlock(w, a, pick(rng, [ARG_NAMES, ["domid", "ref", "readonly"]])),
+  );
+}
+
+/**
+ * One `evtchn` attack.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FuzzWorld } from "./fuzz_world.ts";
+ * import { evtchnAttack } from "./fuzz_xen.ts";
+ * const w = await FuzzWorld.build(5);
+ * const o = await w.cluster.run(async () => {
+ *   await w.populate();
+ *   return await evtchnAttack(w, w.attackers[0]);
+ * });
+ * assert.match(o, /: rc /);
+ * ```
+ */
+export async function evtchnAttack(w: FuzzWorld, a: FuzzAttacker): Promise<string> {
+  const rng = w.rng;
+  const port = () => argValue(w, a, rng, "port");
+  switch (rng.int(7)) {
+    case 0: {
+      // A flood of notifications to dom0 (or to whatever the port is).
+      const n = 1 + rng.int(64);
+      const p = rng.chance(0.7) ? a.vm.front.port : port();
+      let last = "";
+      for (let i = 0; i < n; i++) last = await call(w, a, "event_channel_op:send", { port: p });
+      return `send flood: ${last}`;
+    }
+    case 1:
+      return `send: ${await call(w, a, "event_channel_op:send", { port: port() })}`;
+    case 2:
+      // Closing its own backend channel is its right (the device goes); keep it rare.
+      return `close: ${await call(w, a, "event_channel_op:close", {
+        port: rng.chance(0.2) ? port() : 1000 + rng.int(1000),
+      })}`;
+    case 3:
+      return `unmask: ${await call(w, a, "event_channel_op:unmask", { port: port() })}`;
+    case 4:
+      return `status: ${await call(w, a, "event_channel_op:status", {
+        dom: argValue(w, a, rng, "dom"),
+        port: port(),
+      })}`;
+    case 5:
+      return `bind_interdomain: ${await call(w, a, "event_channel_op:bind_interdomain", {
+        remoteDom: pick(rng, [0, w.victim.vm.domid!, a.vm.domid!]),
+        remotePort: port(),
+      })}`;
+    default:
+      return `alloc_unbound: ${await call(w, a, "event_channel_op:alloc_unbound", {
+        dom: pick(rng, [DOMID_SELF, w.victim.vm.domid!, 0]),
+        remoteDom: pick(rng, [0, w.victim.vm.domid!]),
+      })}`;
+  }
+}
+
+/**
+ * One `xenstore` attack.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FuzzWorld } from "./fuzz_world.ts";
+ * import { xenstoreAttack } from "./fuzz_xen.ts";
+ * const w = await FuzzWorld.build(5);
+ * const o = await w.cluster.run(async () => {
+ *   await w.populate();
+ *   return await xenstoreAttack(w, w.attackers[0]);
+ * });
+ * assert.match(o, /^(read|write|rm|mkdir|directory|setPerms|watch) /);
+ * ```
+ */
+export async function xenstoreAttack(w: FuzzWorld, a: FuzzAttacker): Promise<string> {
+  const rng = w.rng;
+  const xs = w.hv.xenstore;
+  const me = a.vm.domid!, victim = w.victim.vm.domid!;
+  const targets: [string, string][] = [
+    [
+      "own frontend",
+      `/local/domain/${me}/device/vib/0/${
+        pick(rng, ["state", "ring-ref", "event-ring-ref", "event-channel", "x"])
+      }`,
+    ],
+    ["own home", `/local/domain/${me}/${pick(rng, ["data", "name", "a/b/c"])}`],
+    [
+      "its backend",
+      `/local/domain/0/backend/vib/${me}/0/${pick(rng, ["state", "mode", "device-name"])}`,
+    ],
+    ["the victim's", `/local/domain/${victim}/device/vib/0/${pick(rng, ["state", "ring-ref"])}`],
+    ["the victim's backend", `/local/domain/0/backend/vib/${victim}/0/state`],
+    ["dom0's", `/local/domain/0/${pick(rng, ["name", "x"])}`],
+    [
+      "elsewhere",
+      pick(rng, [
+        "/",
+        "/tool",
+        "//x",
+        "/local/domain/../0",
+        "rel/path",
+        "/a\u0000b",
+        `/x/${"y".repeat(rng.int(3000))}`,
+      ]),
+    ],
+  ];
+  const [where, path] = pick(rng, targets);
+  // What a frontend would write to its nodes, and garbage.
+  const value = pick(rng, [
+    "1",
+    "3",
+    "4",
+    "5",
+    "6",
+    "0",
+    "-1",
+    "abc",
+    "99999999999",
+    "x".repeat(rng.int(5000)),
+  ]);
+  const op = pick(rng, ["read", "write", "write", "rm", "mkdir", "directory", "setPerms", "watch"]);
+  // Closing its own device is its right; keep it rare (a new guest each time).
+  if (where === "own frontend" && op === "write" && /state$/.test(path) && !rng.chance(0.2)) {
+    return `read ${where}: ${tryXs(() => xs.read(me, path))}`;
+  }
+  let r: string;
+  switch (op) {
+    case "read":
+      r = tryXs(() => xs.read(me, path));
+      break;
+    case "write":
+      r = tryXs(() => xs.write(me, path, value));
+      break;
+    case "rm":
+      r = tryXs(() => xs.rm(me, path));
+      break;
+    case "mkdir":
+      r = tryXs(() => xs.mkdir(me, path));
+      break;
+    case "directory":
+      r = tryXs(() => xs.directory(me, path));
+      break;
+    case "setPerms":
+      r = tryXs(() =>
+        xs.setPerms(me, path, [{
+          domid: pick(rng, [me, 0, victim]),
+          perm: pick(rng, ["n", "r", "w", "b"]),
+        }])
+      );
+      break;
+    default:
+      r = tryXs(() => xs.watch(me, path, `t${rng.int(1000)}`, () => {}));
+  }
+  // Let the backend react to whatever changed.
+  await w.cluster.engine.sleep(50_000);
+  return `${op} ${where}: ${r}`;
+}
+
+function tryXs(fn: () => unknown): string {
+  try {
+    fn();
+    return "ok";
+  } catch (e) {
+    return codeOf(e);
+  }
+}
