@@ -208,6 +208,8 @@ export class VibFront implements UverbsDevice {
   #pci: { pciVendor: number; pciDevice: number } | undefined;
   #dead: string | undefined;
   #closing = false;
+  /** The close the backend started (xenbus state Closing/Closed/gone), once it has. */
+  #backendClose: Promise<void> | undefined;
 
   /** @param o see {@link VibFrontOptions} */
   constructor(o: VibFrontOptions) {
@@ -311,8 +313,11 @@ export class VibFront implements UverbsDevice {
     }
     this.xb.switchState(XenbusState.Connected);
     this.xb.onPeerChange((st) => {
-      if (st !== XenbusState.Connected && !this.#closing && !this.#dead) {
-        this.o.engine.spawn(`vibfront dom${d} backend closed`, () => this.#backendGone());
+      if (st !== XenbusState.Connected && !this.#closing && !this.#backendClose) {
+        this.#backendClose = this.o.engine.spawn(
+          `vibfront dom${d} backend closed`,
+          () => this.#backendGone(),
+        );
       }
     });
     engine.spawn(`vibfront dom${d} notify`, () => this.#notifier());
@@ -622,6 +627,9 @@ export class VibFront implements UverbsDevice {
    * Closed.
    */
   async disconnect(): Promise<void> {
+    // The backend closed the device first: its close is under way, and it is ours too
+    // (two closes racing would release twice and switch a disposed device).
+    if (this.#backendClose) return await this.#backendClose;
     if (this.#closing || !this.o.dom.running) return;
     this.#closing = true;
     try {

@@ -1,5 +1,8 @@
 /**
- * Shared setup of the freed-frame attacks (issue 11, point 1): an attacker
+ * Shared scaffolding of the hostile-guest suite (`tests/hostile/`, one file
+ * per family of attacks; docs/security.md lists them).
+ *
+ * The freed-frame attacks (issue 11, point 1) use {@link world}: an attacker
  * guest on a Xen host with a peer on a bare-metal host, a victim guest that
  * boots after the attacker gave a registered page back, and the probes
  * every attack runs — the attacker's old lkey through local operations,
@@ -11,6 +14,7 @@
 import assert from "node:assert/strict";
 import {
   type Cluster,
+  type Context,
   type Domain,
   type Host,
   SendFlags,
@@ -18,7 +22,18 @@ import {
   WrOpcode,
   type XenGuest,
 } from "../../mod.ts";
-import { cluster, connect, counts, type End, end, guest, xenOf } from "../xenib_support.ts";
+import type { VibBack } from "../../drivers/back/vibback.ts";
+import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
+import {
+  cluster,
+  connect,
+  counts,
+  type End,
+  end,
+  guest,
+  rdmaWrite,
+  xenOf,
+} from "../xenib_support.ts";
 
 /** What the attacker fills its page with before giving it back. */
 export const ATTACKER_BYTE = 0xaa;
@@ -228,4 +243,165 @@ export async function finish(
   assert.equal(mem.allocated, w.before.frames, "every machine frame back");
   assert.deepEqual(w.xen.audit(), []);
   assert.deepEqual(w.bare.audit(), []);
+}
+
+// ---------------------------------------------------------------------------
+// The scene every other family of attacks shares.
+
+/**
+ * A Xen host (h0) with a victim guest and an attacker guest, and a
+ * bare-metal host (h1) with the victim's peer. The victim holds a
+ * registered buffer (filled with {@link VICTIM_BYTE}) and a connected RC QP,
+ * and stays idle while the attack runs, so its memory checksum must not
+ * change. Built outside `cluster.run`; attacks run inside one.
+ */
+export interface Scene {
+  cluster: Cluster;
+  xen: Host;
+  bare: Host;
+  hv: Hypervisor;
+  /** `counts(xen)` and allocated machine frames before any guest existed. */
+  before: { counts: Record<string, unknown>; frames: number };
+  victim: { vm: XenGuest; end: End; peer: End; sum: string };
+  /** The attacker guest (bypass unless asked otherwise). */
+  evil: XenGuest;
+}
+
+/** Build a {@link Scene}: the victim set up and connected, the attacker booted. */
+export async function scene(
+  o: { attacker?: "bypass" | "split"; victim?: "bypass" | "split"; seed?: number } = {},
+): Promise<Scene> {
+  const { cluster: c, hosts } = await cluster([true, false], o.seed ?? 11);
+  const [xen, bare] = hosts;
+  const before = { counts: counts(xen), frames: xen.hw.memory.allocated };
+  const vm = await guest(xen, "victim", o.victim ?? "bypass");
+  const evil = await guest(xen, "evil", o.attacker ?? "bypass");
+  const { e, peer } = await c.run(async () => {
+    const e = await end(vm), peer = await end(bare.os);
+    await connect(e, peer);
+    vm.memory.write(e.buf, new Uint8Array(4096).fill(VICTIM_BYTE));
+    return { e, peer };
+  });
+  assert.deepEqual(xen.audit(), [], "clean after setup");
+  return {
+    cluster: c,
+    xen,
+    bare,
+    hv: xenOf(xen).hv,
+    before,
+    victim: { vm, end: e, peer, sum: checksum(vm) },
+    evil,
+  };
+}
+
+/** The frontend context id behind a guest's verbs context. */
+export function ctxId(ctx: Context): number {
+  const f = ctx.file as unknown as { inner?: { ctx: number }; ctx?: number };
+  return f.inner?.ctx ?? f.ctx!;
+}
+
+/** A raw request from `vm`'s frontend (forged fields allowed); the backend's status. */
+export async function raw(
+  vm: XenGuest,
+  a: {
+    op: number;
+    ctx: number;
+    handle?: number;
+    body?: Record<string, unknown>;
+    segs?: number[];
+    flags?: number;
+    id?: number;
+  },
+  mutate?: (slot: DataView) => void,
+): Promise<number | undefined> {
+  const r = await vm.front.requestRaw({
+    op: a.op,
+    ctx: a.ctx,
+    handle: a.handle ?? 0,
+    body: a.body ?? {},
+    segs: a.segs ?? [],
+    flags: a.flags ?? 0,
+    id: a.id,
+  }, mutate);
+  return r?.status;
+}
+
+/** The backend instance serving `vm`. */
+export function backOf(s: Scene, vm: XenGuest): VibBack {
+  return xenOf(s.xen).backend!.instances().get(vm.domid!)!;
+}
+
+/** `-errno` values the backend answers with. */
+export const E = {
+  EPERM: -1,
+  ENOENT: -2,
+  EIO: -5,
+  E2BIG: -7,
+  EBADF: -9,
+  ENOMEM: -12,
+  EACCES: -13,
+  EFAULT: -14,
+  EBUSY: -16,
+  EINVAL: -22,
+  ENOSPC: -28,
+  ENOSYS: -38,
+  EOPNOTSUPP: -95,
+} as const;
+
+/**
+ * Every case ends here. It asserts, in order: the victim's memory is
+ * unchanged (checksum, taken while it was idle); the victim still
+ * communicates both ways; dom0 still serves it (a control operation
+ * succeeds); no hypervisor fault, no teardown-hook error, both audits clean;
+ * then the attacker goes (crash or clean shutdown, or it is already dead),
+ * the victim shuts down, and every count of the Xen host and every machine
+ * frame is back to its value before any guest existed. Run inside
+ * `cluster.run`. The attacker's own outcome (an errno, a disconnect) is the
+ * case's to assert before.
+ */
+export async function verdict(
+  s: Scene,
+  o: { attacker?: "crash" | "shutdown" } = {},
+): Promise<void> {
+  const { victim: v, hv, xen } = s;
+  assert.equal(checksum(v.vm), v.sum, "victim memory unchanged");
+  // The victim still communicates: a write each way lands.
+  v.vm.memory.write(v.end.buf + 8192, new Uint8Array(64).fill(0x21));
+  assert.equal(
+    await rdmaWrite({ ...v.end, buf: v.end.buf + 8192 }, v.peer, { length: 64 }),
+    WcStatus.SUCCESS,
+  );
+  assert.deepEqual(s.bare.os.memory.read(v.peer.buf, 64), new Uint8Array(64).fill(0x21));
+  s.bare.os.memory.write(v.peer.buf + 4096, new Uint8Array(64).fill(0x42));
+  assert.equal(
+    await rdmaWrite({ ...v.peer, buf: v.peer.buf + 4096 }, v.end, {
+      length: 64,
+      remoteAddr: v.end.buf + 4096,
+    }),
+    WcStatus.SUCCESS,
+  );
+  assert.deepEqual(v.vm.memory.read(v.end.buf + 4096, 64), new Uint8Array(64).fill(0x42));
+  // dom0 still serves the victim's control path.
+  const cq = await v.end.ctx.createCq(8);
+  await cq.destroy();
+  assert.equal(hv.counters().faults, 0, `no fault: ${hv.faultLog().join("; ")}`);
+  assert.deepEqual(hv.hookErrors, [], "no teardown hook threw");
+  assert.deepEqual(xen.audit(), [], "audit clean under attack");
+  assert.deepEqual(s.bare.audit(), []);
+  // The attacker goes; then the victim.
+  if (s.evil.running) {
+    if ((o.attacker ?? "crash") === "crash") s.evil.crash();
+    else await s.evil.shutdown();
+  }
+  await s.evil.whenDead();
+  assert.equal(s.evil.xen.state, "dead");
+  assert.deepEqual(xen.audit(), [], "audit clean after the attacker is gone");
+  await v.vm.shutdown();
+  await v.peer.ctx.close();
+  assert.equal(hv.counters().faults, 0);
+  assert.deepEqual(hv.hookErrors, []);
+  assert.deepEqual(counts(xen), s.before.counts, "every count back to before any guest");
+  assert.equal(xen.hw.memory.allocated, s.before.frames, "every machine frame back");
+  assert.deepEqual(xen.audit(), []);
+  assert.deepEqual(s.bare.audit(), []);
 }

@@ -1,0 +1,60 @@
+/**
+ * Event-channel abuse: ports are per domain, so the numbers of the
+ * victim's and dom0's ports name nothing of theirs in the attacker's
+ * table; binding to dom0's end of the victim's channel, allocating ports
+ * for others, closing what is not its own, are refused; a flood of
+ * notifications to dom0 makes the backend look at an empty ring, nothing
+ * more. The victim receives no upcall it did not cause.
+ */
+import assert from "node:assert/strict";
+import { end } from "../xenib_support.ts";
+import { backOf, E, scene, verdict } from "./support.ts";
+
+Deno.test("event channels: others' ports, binds and allocations are refused; a notification flood changes nothing", async () => {
+  const s = await scene();
+  const { evil, victim, hv } = s;
+  await s.cluster.run(async () => {
+    await end(evil);
+    const call = async (name: string, args: Record<string, unknown>) =>
+      (await hv.hypercall(evil.xen, name, args)).rc;
+    const vport = victim.vm.front.port;
+    const upcalls = victim.vm.front.stats.upcalls;
+    // Port numbers are per domain: the victim's number names the attacker's own port, or none.
+    const mine = evil.front.port;
+    const rc = await call("event_channel_op:send", { port: vport });
+    assert.ok(vport === mine ? rc === 0 : rc === E.EINVAL, `send on ${vport}: ${rc}`);
+    assert.equal(await call("event_channel_op:send", { port: 60 }), E.EINVAL);
+    assert.equal(await call("event_channel_op:close", { port: 60 }), E.EINVAL);
+    assert.equal(await call("event_channel_op:unmask", { port: 61 }), E.EINVAL);
+    // dom0's end of the victim's channel is bound: nobody else binds to it.
+    for (let p = 1; p < 16; p++) {
+      const rc = await call("event_channel_op:bind_interdomain", { remoteDom: 0, remotePort: p });
+      assert.ok(rc === E.EINVAL || rc === E.EPERM, `dom0 port ${p}: ${rc}`);
+    }
+    assert.equal(
+      await call("event_channel_op:bind_interdomain", {
+        remoteDom: victim.vm.domid,
+        remotePort: vport,
+      }),
+      E.EINVAL,
+      "the victim's port is bound to dom0",
+    );
+    assert.equal(
+      await call("event_channel_op:alloc_unbound", { dom: victim.vm.domid, remoteDom: 0 }),
+      E.EPERM,
+      "a port in the victim's table",
+    );
+    assert.equal(
+      await call("event_channel_op:status", { dom: victim.vm.domid, port: vport }),
+      E.EPERM,
+    );
+    // A flood of notifications to dom0 on its own channel.
+    const served = s.xen.counters().backendRequests;
+    for (let i = 0; i < 500; i++) await call("event_channel_op:send", { port: mine });
+    await s.cluster.sleep(100_000);
+    assert.equal(s.xen.counters().backendRequests, served, "nothing to serve, nothing served");
+    assert.ok(backOf(s, evil).connected);
+    assert.equal(victim.vm.front.stats.upcalls, upcalls, "no upcall reached the victim");
+    await verdict(s);
+  });
+});

@@ -1,0 +1,161 @@
+/**
+ * Hostile requests on the shared ring (DESIGN §9 invariants 4 and 5): forged
+ * headers, unknown ops, counts that do not add up, replayed ids, forged
+ * contexts, the victim's handles, raw random slots. Each gets an errno and
+ * the backend keeps serving the attacker and everyone else.
+ */
+import assert from "node:assert/strict";
+import { VIB_MAX_PAGES, VibOp } from "../../drivers/vib/mod.ts";
+import { UarOffset } from "../../hca/uar.ts";
+import { QpAttrMask as M, QpState } from "../../mod.ts";
+import { Prng } from "../../sim/prng.ts";
+import { backOf, checksum, ctxId, E, raw, scene, verdict } from "./support.ts";
+
+Deno.test("requests: malformed headers, counts and ids are refused with an errno; the backend stays up", async () => {
+  const s = await scene();
+  const { evil } = s;
+  await s.cluster.run(async () => {
+    const ctx = await evil.openDevice();
+    const pd = await ctx.allocPd();
+    const me = ctxId(ctx);
+    const buf = evil.memory.alloc(4096, 4096);
+    const ok = evil.grants.grantAccessNow(0, buf / 4096, false);
+    const reg = (extra: Record<string, unknown> = {}, mutate?: (s: DataView) => void) =>
+      raw(evil, {
+        op: VibOp.REG_MR,
+        ctx: me,
+        handle: pd.handle,
+        body: { addr: buf, length: 4096, access: 1, nrPages: 1, ...extra },
+        segs: [ok],
+      }, mutate);
+    assert.equal(await reg({ nrPages: 2 }), E.EINVAL, "pages that do not match the extent");
+    assert.equal(
+      await reg({ nrPages: VIB_MAX_PAGES + 1, length: (VIB_MAX_PAGES + 1) * 4096 }),
+      E.E2BIG,
+    );
+    assert.equal(
+      await reg({}, (d) => d.setUint16(12, 900, true)),
+      E.E2BIG,
+      "nr_segs past the slot",
+    );
+    assert.equal(await reg({}), 0, "the same request, honest, works");
+    assert.equal(await raw(evil, { op: 99, ctx: me }), E.ENOSYS);
+    assert.equal(
+      await raw(evil, { op: VibOp.ALLOC_PD, ctx: me }, (d) => d.setUint16(14, 1, true)),
+      E.EINVAL,
+      "reserved header bits",
+    );
+    assert.equal(await raw(evil, { op: VibOp.ALLOC_PD, ctx: me, flags: 0x80 }), E.EINVAL);
+    assert.equal(
+      await raw(evil, {
+        op: VibOp.DOORBELL,
+        ctx: me,
+        body: { offset: UarOffset.SEND, word0: s.victim.end.qp.qpNum, word1: 1 },
+      }),
+      E.EOPNOTSUPP,
+      "a bypass guest's datapath does not cross dom0",
+    );
+    assert.equal(await raw(evil, { op: VibOp.ALLOC_PD, ctx: me, id: 1 }), E.EINVAL, "replayed id");
+    assert.equal(await raw(evil, { op: VibOp.ALLOC_PD, ctx: 4242 }), E.EBADF, "forged context");
+    assert.equal(
+      await raw(evil, {
+        op: VibOp.CREATE_CQ,
+        ctx: me,
+        body: {
+          cqe: 1 << 30,
+          logSize: 31,
+          compVector: 0,
+          bufAddr: buf,
+          bufBytes: 4096,
+          nrPages: 1,
+        },
+        segs: [ok],
+      }),
+      E.EINVAL,
+    );
+    // A MODIFY_QP naming an address vector it does not carry: EINVAL before any work.
+    const cq = await ctx.createCq(4);
+    const qp = await pd.createQp({
+      type: 2,
+      sendCq: cq,
+      recvCq: cq,
+      cap: { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 },
+    });
+    assert.equal(
+      await raw(evil, {
+        op: VibOp.MODIFY_QP,
+        ctx: me,
+        handle: qp.handle,
+        body: { mask: M.STATE | M.AV, attr: { state: QpState.INIT } },
+      }),
+      E.EINVAL,
+    );
+    const back = backOf(s, evil);
+    assert.ok(back.connected, "errors, not a disconnect");
+    assert.ok(Object.values(back.refused).reduce((a, b) => a + b, 0) >= 11);
+    assert.equal(back.refused.EIO ?? 0, 0, "no request reached a crash (EIO)");
+    await verdict(s);
+  });
+});
+
+Deno.test("requests: the victim's handles and a context it does not own resolve nowhere (invariant 4)", async () => {
+  const s = await scene();
+  const { evil, victim } = s;
+  await s.cluster.run(async () => {
+    // The attacker's context holds nothing: every handle value it names is someone else's.
+    const me = ctxId(await evil.openDevice());
+    const v = victim.end;
+    const handleOps: [number, number][] = [
+      [VibOp.DEALLOC_PD, v.pd.handle],
+      [VibOp.DEREG_MR, v.mr.handle],
+      [VibOp.DESTROY_CQ, v.cq.handle],
+      [VibOp.DESTROY_QP, v.qp.handle],
+      [VibOp.QUERY_QP, v.qp.handle],
+      [VibOp.MODIFY_QP, v.qp.handle],
+      [VibOp.MODIFY_SRQ, 1],
+      [VibOp.DESTROY_SRQ, 1],
+      [VibOp.DESTROY_AH, 1],
+    ];
+    for (const [op, handle] of handleOps) {
+      const body = op === VibOp.MODIFY_QP
+        ? { mask: M.STATE, attr: { state: QpState.ERR } }
+        : op === VibOp.MODIFY_SRQ
+        ? { srqLimit: 1, maxWr: 0 }
+        : {};
+      assert.equal(await raw(evil, { op, ctx: me, handle, body }), E.EINVAL, `op ${op}`);
+    }
+    // Its context numbers are its own: the victim's context id names nothing of the victim's.
+    const vctx = ctxId(v.ctx);
+    if (vctx !== me) {
+      assert.equal(await raw(evil, { op: VibOp.DESTROY_QP, ctx: vctx, handle: 1 }), E.EBADF);
+    }
+    assert.equal(checksum(victim.vm), victim.sum, "victim memory unchanged");
+    assert.equal((await v.qp.query()).state, QpState.RTS, "the victim's QP untouched");
+    victim.sum = checksum(victim.vm); // its own query wrote its ring
+    assert.ok(backOf(s, evil).connected);
+    await verdict(s);
+  });
+});
+
+Deno.test("requests: random bytes in whole slots get errnos or answers, never a crash, and the ring stays up", async () => {
+  const s = await scene({ attacker: "split" });
+  const { evil } = s;
+  await s.cluster.run(async () => {
+    const me = ctxId(await evil.openDevice());
+    const rng = new Prng(5);
+    const statuses = new Set<number | undefined>();
+    for (let i = 0; i < 200; i++) {
+      const keepHeader = i % 2 === 0;
+      statuses.add(
+        await raw(evil, { op: VibOp.QUERY_DEVICE, ctx: me }, (d) => {
+          for (let b = keepHeader ? 8 : 0; b < d.byteLength; b++) d.setUint8(b, rng.int(256));
+        }),
+      );
+    }
+    assert.ok(!statuses.has(undefined), "always answered");
+    assert.ok(!statuses.has(E.EIO), "never a crash answered EIO");
+    assert.ok(statuses.has(E.ENOSYS) && statuses.has(E.EINVAL), [...statuses].join());
+    assert.ok(backOf(s, evil).connected);
+    await verdict(s, { attacker: "shutdown" });
+  });
+});

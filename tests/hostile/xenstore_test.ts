@@ -1,0 +1,95 @@
+/**
+ * Xenstore abuse: the victim's nodes and the backend's are not the
+ * attacker's to read, write, create or remove (per-node permissions, as
+ * xenstored checks them, with no existence or size oracle); its own
+ * frontend nodes are, and writing a state it has no business in gets it
+ * disconnected. A guest that closed its device behind its kernel's back,
+ * or removed its frontend nodes, still shuts down.
+ */
+import assert from "node:assert/strict";
+import { end } from "../xenib_support.ts";
+import { backOf, scene, verdict } from "./support.ts";
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+    return "ok";
+  } catch (e) {
+    return (e as { code?: string }).code ?? String(e);
+  }
+}
+
+Deno.test("xenstore: the victim's and the backend's nodes refuse the attacker, with no oracle", async () => {
+  const s = await scene();
+  const { evil, victim, hv } = s;
+  await s.cluster.run(async () => {
+    await end(evil);
+    const xs = hv.xenstore;
+    const me = evil.domid!, v = victim.vm.domid!;
+    const vfront = `/local/domain/${v}/device/vib/0`;
+    const vback = `/local/domain/0/backend/vib/${v}/0`;
+    const myback = `/local/domain/0/backend/vib/${me}/0`;
+    for (const p of [`${vfront}/state`, `${vfront}/ring-ref`, `${vback}/state`]) {
+      assert.equal(code(() => xs.read(me, p)), "EACCES", `read ${p}`);
+      assert.equal(code(() => xs.write(me, p, "6")), "EACCES", `write ${p}`);
+      assert.equal(code(() => xs.write(me, p, "x".repeat(5000))), "EACCES", `big write ${p}`);
+      assert.equal(code(() => xs.mkdir(me, p)), "EACCES", `mkdir ${p}`);
+      assert.equal(code(() => xs.rm(me, p)), "EACCES", `rm ${p}`);
+    }
+    assert.equal(code(() => xs.write(me, `${vfront}/new`, "1")), "EACCES", "create under");
+    assert.equal(code(() => xs.write(me, `${myback}/state`, "4")), "EACCES", "its backend's");
+    assert.equal(code(() => xs.write(me, "/tool/x", "1")), "EACCES");
+    // Watches on nodes it cannot read report nothing it could not see anyway.
+    const seen: string[] = [];
+    assert.equal(code(() => xs.watch(me, vfront, "spy", (p) => seen.push(p))), "ok");
+    xs.write(v, `${vfront}/probe`, "1"); // the victim's own write
+    assert.deepEqual(seen.filter((p) => p.includes("probe")), [], "no event about it");
+    xs.rm(v, `${vfront}/probe`);
+    assert.ok(backOf(s, evil).connected);
+    await verdict(s);
+  });
+});
+
+Deno.test("xenstore: a frontend writing garbage into its own state node is disconnected", async () => {
+  const s = await scene();
+  const { evil, hv } = s;
+  await s.cluster.run(async () => {
+    await end(evil);
+    hv.xenstore.write(evil.domid!, `/local/domain/${evil.domid}/device/vib/0/state`, "abc");
+    await s.cluster.sleep(200_000);
+    assert.match(backOf(s, evil).closeReason ?? "", /frontend gone/);
+    assert.equal(backOf(s, evil).contextCount, 0);
+    assert.ok(evil.running);
+    await verdict(s, { attacker: "shutdown" });
+  });
+});
+
+Deno.test("xenstore: a guest that closes its device behind its kernel's back still shuts down, and can be crashed", async () => {
+  // It writes Closing into its own state node and shuts down while dom0 tears down.
+  for (const then of ["shutdown", "crash"] as const) {
+    const s = await scene();
+    const { evil, hv } = s;
+    await s.cluster.run(async () => {
+      await end(evil);
+      hv.xenstore.write(evil.domid!, `/local/domain/${evil.domid}/device/vib/0/state`, "5");
+      if (then === "crash") {
+        await evil.shutdown();
+        evil.crash(); // a no-op on a dead domain, never a throw
+      }
+      await verdict(s, { attacker: "shutdown" });
+      assert.match(backOf(s, evil)?.closeReason ?? "frontend closed", /frontend closed/);
+    });
+  }
+});
+
+Deno.test("xenstore: a guest that removed its own frontend nodes still shuts down", async () => {
+  const s = await scene();
+  const { evil, hv } = s;
+  await s.cluster.run(async () => {
+    await end(evil);
+    hv.xenstore.rm(evil.domid!, `/local/domain/${evil.domid}/device/vib/0`);
+    await s.cluster.sleep(200_000);
+    assert.deepEqual(evil.devices(), [], "its device is gone");
+    await verdict(s, { attacker: "shutdown" });
+  });
+});
