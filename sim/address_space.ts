@@ -146,6 +146,7 @@ export class AddressSpace {
   #ownedFrames = 0;
   /** Own frames back to their pages (Xen's M2P, `machine_to_phys_mapping`). */
   #m2p = new Map<number, number>();
+  #released = false;
 
   /**
    * @param mem the host's machine memory
@@ -177,6 +178,7 @@ export class AddressSpace {
    * with machine frames. Returns the address.
    */
   alloc(bytes: number, align = 64): number {
+    this.#alive("alloc");
     const addr = this.#reserve(bytes, align);
     this.#populate(addr >> PAGE_SHIFT, (addr + this.#allocs.get(addr)! - 1) >> PAGE_SHIFT);
     return addr;
@@ -245,7 +247,15 @@ export class AddressSpace {
     this.#freeRuns.splice(i, 1, ...parts);
   }
 
+  /** Refuse what would give a torn-down space memory (see {@link releaseAll}). */
+  #alive(what: string): void {
+    if (this.#released) {
+      throw new AddressSpaceError("EFAULT", `${this.owner}: ${what}: the space was torn down`);
+    }
+  }
+
   #populate(first: number, last: number): void {
+    this.#alive("populate");
     for (let c = Math.floor(first / CHUNK) * CHUNK; c <= last; c += CHUNK) {
       const want: number[] = [];
       for (let p = Math.max(c, 1); p < c + CHUNK && p < this.pages; p++) {
@@ -342,9 +352,10 @@ export class AddressSpace {
    * populate-on-demand: a page the guest never touched gets its frame when
    * something needs it). Undefined when `pfn` is not an own page
    * ({@link isOwnPage}); throws AddressSpaceError ENOMEM when machine memory
-   * is exhausted.
+   * is exhausted, EFAULT once the space was torn down.
    */
   populatePage(pfn: number): number | undefined {
+    this.#alive("populate");
     if (!this.isOwnPage(pfn)) return undefined;
     if (!this.#map.has(pfn)) {
       try {
@@ -485,6 +496,7 @@ export class AddressSpace {
    * heap only when nothing else holds it.
    */
   mapForeign(mfn: number, readonly = false): number {
+    this.#alive("map a foreign page");
     this.mem.getPage(mfn);
     let addr: number;
     try {
@@ -520,13 +532,19 @@ export class AddressSpace {
   }
 
   /**
-   * Teardown: give back every owned frame and drop every foreign mapping.
+   * Teardown: give back every owned frame and drop every foreign mapping;
+   * the space is dead from then on (allocating, populating or mapping in it
+   * is EFAULT).
    * Each frame returns to the heap at its last reference: one another
    * domain still maps, or a device still reaches through an MTT entry,
    * stays allocated (and this space's owner's) until that reference goes
    * (a Xen domain is a zombie until then).
    */
   releaseAll(): void {
+    // From now on nothing populates or maps pages here: code of the dead domain that still
+    // runs (the model's processes outlive a crash) gets EFAULT, and no frame is ever
+    // allocated to an owner that is gone.
+    this.#released = true;
     const maps = [...this.#map.values()];
     this.#map.clear();
     this.#m2p.clear();

@@ -97,6 +97,11 @@ Deno.test("address space: a foreign mapping over an own page gives the page back
   assert.equal(mem.ownedBy("dom1"), 1);
   mem.putPage(fb);
   assert.equal(mem.allocated, 0);
+  // A torn-down space gets no memory again (code of a dead domain that still runs: EFAULT).
+  assert.throws(() => as.alloc(4096), { name: "AddressSpaceError", code: "EFAULT" });
+  assert.throws(() => as.populatePage(3), { code: "EFAULT" });
+  assert.throws(() => as.mapForeign(uar), { code: "EFAULT" });
+  assert.equal(mem.allocated, 0, "no frame allocated to the dead owner");
 });
 
 Deno.test("address space: own pages are every page of the space, populated on demand", () => {

@@ -15,7 +15,7 @@ import { BackRing } from "../../drivers/xen/ring.ts";
 import { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
 import { connect, end } from "../xenib_support.ts";
-import { backOf, checksum, ctxId, raw, scene, verdict, VICTIM_BYTE } from "./support.ts";
+import { backOf, checksum, ctxId, scene, verdict, VICTIM_BYTE } from "./support.ts";
 
 /** Run `hook` right after the backend copies a request out of a ring (until `restore`). */
 function afterCopy(hook: (ring: BackRing<VibRequest, unknown>, req: VibRequest) => void) {

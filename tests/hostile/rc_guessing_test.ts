@@ -48,6 +48,11 @@ async function world(hca: Record<string, number>, seed = 11) {
   return { c, hosts, vm, twin };
 }
 
+/** Every host's audit clean: the attack broke no isolation rule of the hosts. */
+function audited(hosts: Record<string, { audit(): unknown[] }>): void {
+  for (const [name, h] of Object.entries(hosts)) assert.deepEqual(h.audit(), [], `${name} audit`);
+}
+
 /** The victim's program: one registered buffer, one RC QP to its peer. */
 async function victimProgram(dom: XenGuest, peer: End, fixedPsn: boolean): Promise<End> {
   const v = await end(dom);
@@ -140,6 +145,7 @@ Deno.test("RC guessing: with predictable PSNs and key tags the attacker's twin r
     // The honest peer's next write reuses the PSN the attacker took: a duplicate, ACKed, dropped.
     assert.equal(await honestWrite(peer, v), WcStatus.SUCCESS);
     assert.deepEqual(vm.memory.read(v.buf, 64), new Uint8Array(64).fill(0x66), "never landed");
+    audited(hosts);
   });
 });
 
@@ -162,6 +168,7 @@ Deno.test("RC guessing: with random PSNs and key tags the prediction misses, a P
     assert.equal((await v.qp.query()).state, QpState.RTS, "the connection is intact");
     assert.equal(await honestWrite(peer, v), WcStatus.SUCCESS);
     assert.deepEqual(vm.memory.read(v.buf, 64), new Uint8Array(64).fill(0x11), "it lands");
+    audited(hosts);
   });
 });
 
@@ -217,5 +224,6 @@ Deno.test("RC guessing: the source-LID check drops packets from a LID that is no
     assert.equal(checksum(vm), sum, "victim memory unchanged");
     assert.equal(await honestWrite(peer, v), WcStatus.SUCCESS);
     assert.deepEqual(vm.memory.read(v.buf, 64), new Uint8Array(64).fill(0x11), "it lands");
+    audited(hosts);
   });
 });

@@ -1,0 +1,70 @@
+/**
+ * Hypercalls straight from the attacker (DESIGN §9 invariant 7): every
+ * privileged operation, every operation on another domain, unknown calls
+ * and argument blocks that are not what the call takes. Each is refused
+ * with a Xen errno (never a JS exception), and nothing of the victim's or
+ * of dom0's moves.
+ */
+import assert from "node:assert/strict";
+import { DOMID_SELF } from "../../hypervisor/args.ts";
+import { end } from "../xenib_support.ts";
+import { E, scene, verdict } from "./support.ts";
+
+Deno.test("hypercalls: privileged and cross-domain calls from a guest are refused", async () => {
+  const s = await scene();
+  const { evil, victim, hv, xen } = s;
+  await s.cluster.run(async () => {
+    await end(evil); // a device of its own, as any guest has
+    const v = victim.vm.domid!;
+    const call = async (name: string, args: unknown) =>
+      (await hv.hypercall(evil.xen, name, args)).rc;
+    const refused: [string, unknown, number][] = [
+      ["domctl:createdomain", { name: "mine", memoryBytes: 1 << 20 }, E.EPERM],
+      ["domctl:destroydomain", { domid: v }, E.EPERM],
+      ["sched_op:remote_shutdown", { domid: v, reason: "crash" }, E.EPERM],
+      ["event_channel_op:bind_pirq", { pirq: 0 }, E.EPERM],
+      // The victim's UAR page mapped into the attacker: only dom0 asks for I/O pages.
+      [
+        "domctl:memory_mapping",
+        { domid: evil.domid, mfn: xen.hw.hca.uarMfn(victim.end.ctx.file.uarIndex), add: true },
+        E.EPERM,
+      ],
+      [
+        "domctl:memory_mapping",
+        { domid: DOMID_SELF, mfn: xen.hw.hca.uarMfn(0), add: true },
+        E.EPERM,
+      ],
+      ["grant_table_op:query_size", { domid: v }, E.EPERM],
+      ["memory_op:current_reservation", { domid: v }, E.EPERM],
+      ["event_channel_op:status", { dom: 0, port: 1 }, E.EPERM],
+      ["grant_table_op:unmap_grant_ref", { handle: 0 }, E.EINVAL], // dom0's handles are dom0's
+      ["memory_op:increase_reservation", {}, E.ENOSYS],
+      ["sched_op:shutdown", { reason: "reboot" }, E.EINVAL],
+      ["grant_table_op:map_grant_ref", "not an object", -14], // EFAULT
+      ["grant_table_op:map_grant_ref", { ops: new Array(5000).fill({}) }, E.EINVAL],
+      ["domctl:destroydomain", { domid: 0x7ff5 }, E.EPERM],
+    ];
+    for (const [name, args, rc] of refused) {
+      assert.equal(await call(name, args), rc, `${name} ${JSON.stringify(args)?.slice(0, 60)}`);
+    }
+    assert.equal(hv.counters().faults, 0, "refusals, not faults");
+    assert.ok(victim.vm.running);
+    assert.equal(hv.ioPageHolder(xen.hw.hca.uarMfn(victim.end.ctx.file.uarIndex)), v);
+    await verdict(s);
+  });
+});
+
+Deno.test("hypercalls: a dead guest's domain makes no call at all", async () => {
+  const s = await scene();
+  const { evil, hv } = s;
+  await s.cluster.run(async () => {
+    await end(evil);
+    const stale = evil.xen;
+    evil.crash();
+    await evil.whenDead();
+    const r = await hv.hypercall(stale, "event_channel_op:send", { port: 1 });
+    assert.equal(r.rc, -3, "ESRCH: the caller is no running domain");
+    assert.equal((await hv.hypercall(stale.domid, "memory_op:current_reservation", {})).rc, -3);
+    await verdict(s);
+  });
+});
