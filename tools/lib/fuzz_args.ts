@@ -32,8 +32,10 @@ export const FUZZ_KINDS = [
  *
  * @example
  * ```ts
- * import type { FuzzKind } from "./fuzz_args.ts";
+ * import assert from "node:assert/strict";
+ * import { FUZZ_KINDS, type FuzzKind } from "./fuzz_args.ts";
  * const k: FuzzKind = "grant";
+ * assert.ok(FUZZ_KINDS.includes(k));
  * ```
  */
 export type FuzzKind = typeof FUZZ_KINDS[number];

@@ -35,8 +35,15 @@ const ATTACKS: Record<FuzzKind, Attack> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { FuzzReport } from "./fuzz_run.ts";
  * const clean = (r: FuzzReport) => r.failure === undefined;
+ * const r: FuzzReport = {
+ *   seed: 1, iterations: 1, done: 1, kinds: ["ring"], respawns: 0, checks: 2, virtualNs: 0,
+ *   byKind: { ring: { runs: 1, disconnects: 0, outcomes: { "answered ENOSYS": 1 } } },
+ * };
+ * assert.ok(clean(r));
+ * assert.ok(!clean({ ...r, failure: { iteration: 1, kind: "ring", message: "x" } }));
  * ```
  */
 export interface FuzzReport {
@@ -63,8 +70,10 @@ export interface FuzzReport {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { FuzzOptions } from "./fuzz_run.ts";
  * const short: FuzzOptions = { iterations: 200, seed: 1, kinds: ["ring"], checkEvery: 50 };
+ * assert.equal(short.iterations / short.checkEvery!, 4); // four full checks, then the last
  * ```
  */
 export interface FuzzOptions {

@@ -106,8 +106,10 @@ export class FuzzFailure extends Error {
  *
  * @example
  * ```ts
- * import type { FuzzEnd } from "./fuzz_world.ts";
- * const qpn = (e: FuzzEnd) => e.qp.qpNum;
+ * import assert from "node:assert/strict";
+ * import { FUZZ_BUF_BYTES, type FuzzEnd } from "./fuzz_world.ts";
+ * const bufEnd = (e: FuzzEnd) => e.buf + FUZZ_BUF_BYTES;
+ * assert.equal(bufEnd({ buf: 4096 } as FuzzEnd), 4096 + 16384);
  * ```
  */
 export interface FuzzEnd {
@@ -194,8 +196,10 @@ export async function reconnect(a: FuzzEnd, b: FuzzEnd): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { FuzzAttacker } from "./fuzz_world.ts";
- * const gone = (a: FuzzAttacker) => !a.vm.running || a.vm.devices().length === 0;
+ * const retired = (a: FuzzAttacker) => a.retire || a.tampered;
+ * assert.ok(retired({ retire: true, tampered: false } as FuzzAttacker));
  * ```
  */
 export interface FuzzAttacker {
