@@ -34,7 +34,10 @@ import type { VerbsEnv } from "../drivers/verbs/context.ts";
  * ```
  */
 export interface GuestToolstack {
-  readonly hw: Pick<HostHardware, "name" | "seed" | "engine" | "profile" | "memory" | "noise" | "nomad">;
+  readonly hw: Pick<
+    HostHardware,
+    "name" | "seed" | "engine" | "profile" | "memory" | "noise" | "nomad"
+  >;
   readonly hv: Hypervisor;
   /** Resolves when dom0's backend instance for `domid` has torn down (undefined: none). */
   backendDone(domid: number): Promise<void> | undefined;
