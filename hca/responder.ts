@@ -460,15 +460,17 @@ export class Responder {
     return n >= Math.max(1, qp.maxDestRdAtomic);
   }
 
-  /** No receive WQE: RC answers with an RNR NAK (IBTA §9.7.5.2.8), UC drops the message, UD the datagram. */
+  /**
+   * No receive WQE: RC answers with an RNR NAK (IBTA §9.7.5.2.8), UC drops the message, UD the
+   * datagram. Each dropped packet is counted once (`#ucDrop` counts the UC one).
+   */
   #errRnr(qp: Qp, pkt: Packet): void {
+    if (qp.type === QpServiceType.UC) return this.#ucDrop(qp, pkt);
     if (qp.type === QpServiceType.RC) {
       // Our minimum RNR timer; later packets of this burst are dropped without a sequence NAK.
       this.core.counters.rnrNaksSent++;
       qp.resp.sentPsnNak = true;
       this.#respond(qp, aethSyndrome.rnrNak(qp.minRnrTimer), pkt.bth.psn);
-    } else if (qp.type === QpServiceType.UC) {
-      this.#ucDrop(qp, pkt);
     }
     this.core.counters.packetsDropped++;
   }

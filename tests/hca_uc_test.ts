@@ -92,3 +92,44 @@ Deno.test("hca UC: an rkey violation drops the message silently; the QP keeps wo
     assert.deepEqual(p.b.read(ok.addr, 64), pattern(64, 9));
   });
 });
+
+Deno.test("hca UC: a SEND or WRITE with immediate with no receive posted counts each dropped packet once", async () => {
+  await withPair({}, async (p) => {
+    const { qa, qb, cqa, cqb } = await connectedQps(p, { type: QpServiceType.UC });
+    const mtu = 2048;
+    const src = await p.a.buffer(3 * mtu);
+    const dst = await p.b.buffer(3 * mtu);
+    p.a.write(src.addr, pattern(3 * mtu, 4));
+    const dropped = () => p.b.hca.stats().counters.packetsDropped;
+    const send = (length: number, opcode: number = WqeOpcode.SEND) =>
+      p.a.postSend(qa, {
+        opcode: opcode as typeof WqeOpcode.SEND,
+        flags: WqeFlags.SIGNALED,
+        imm: 5,
+        remoteAddr: dst.addr,
+        rkey: dst.key,
+        sgl: [{ addr: src.addr, length, lkey: src.key }],
+      });
+    const cases: [string, number, number, number][] = [
+      ["one-packet SEND", 64, WqeOpcode.SEND, 1],
+      ["three-packet SEND", 3 * mtu, WqeOpcode.SEND, 3],
+      ["one-packet RDMA WRITE with immediate", 64, WqeOpcode.RDMA_WRITE_IMM, 1],
+    ];
+    for (const [what, length, opcode, packets] of cases) {
+      const before = dropped();
+      send(length, opcode);
+      const [c] = await p.a.waitCqes(cqa, 1);
+      assert.equal(c.syndrome, 0, `${what}: UC completes the send anyway`);
+      await p.engine.sleep(20_000);
+      assert.equal(dropped() - before, packets, `${what}: ${packets} packet(s) dropped`);
+    }
+    // The QP keeps working: with a receive posted, the next SEND lands.
+    p.b.postRecv(qb, [{ addr: dst.addr, length: 64, lkey: dst.key }]);
+    const before = dropped();
+    send(64);
+    await p.a.waitCqes(cqa, 1);
+    const [r] = await p.b.waitCqes(cqb, 1);
+    assert.equal(r.byteLen, 64);
+    assert.equal(dropped(), before);
+  });
+});
