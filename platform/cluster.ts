@@ -15,7 +15,7 @@ import { Engine } from "../sim/engine.ts";
 import { InterruptController } from "../sim/irq.ts";
 import { HostNoise, NOISE_MODES, type NoiseMode } from "../sim/noise.ts";
 import { Prng } from "../sim/prng.ts";
-import { type Profile, resolveProfile } from "../sim/profiles/mod.ts";
+import { type Profile, PROFILES, resolveProfile } from "../sim/profiles/mod.ts";
 import { nativePlatform } from "./native_host.ts";
 import { CpuClock } from "./cpu.ts";
 import { requireRun } from "./domain.ts";
@@ -109,6 +109,18 @@ export class Cluster {
 
   /** @param opts see {@link ClusterOptions} */
   constructor(opts: ClusterOptions) {
+    if (opts === null || typeof opts !== "object") {
+      throw new VerbsError("EINVAL", "Cluster: options { profile, seed } are required");
+    }
+    if (opts.profile === undefined) {
+      // docs/api.md: `profile` is required (there is no default to fall back on silently).
+      throw new VerbsError(
+        "EINVAL",
+        `Cluster: profile is missing (a built-in name: ${
+          Object.keys(PROFILES).join(", ")
+        }; a Profile; or an object with base and overrides)`,
+      );
+    }
     this.profile = resolveProfile(opts.profile as string | Profile);
     const noise = opts.noise ?? "off";
     if (!NOISE_MODES.includes(noise)) {

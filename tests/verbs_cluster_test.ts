@@ -140,3 +140,34 @@ Deno.test("calls that wait in virtual time, outside cluster.run, fail at once wi
   assert.ok(lids.every((l) => l > 0));
   assert.ok(c.now >= t + 1_000);
 });
+
+Deno.test("a cluster without a profile, or with one of the wrong kind, is refused in one line", () => {
+  const refused = (opts: unknown, code: string, message: RegExp) =>
+    assert.throws(
+      () => new Cluster(opts as ConstructorParameters<typeof Cluster>[0]),
+      (e: Error) => {
+        assert.equal((e as VerbsError).code ?? e.name, code);
+        assert.match(e.message, message);
+        assert.ok(!e.message.includes("\n"), "one line");
+        return true;
+      },
+    );
+  refused(
+    { seed: 1 },
+    "EINVAL",
+    /^EINVAL: Cluster: profile is missing \(a built-in name: pcix-sdr-2006, modern-gen5-ndr; a Profile; or an object with base and overrides\)$/,
+  );
+  refused(undefined, "EINVAL", /^EINVAL: Cluster: options \{ profile, seed \} are required$/);
+  refused(
+    { profile: null, seed: 1 },
+    "ProfileError",
+    /^profile: must be a built-in name .*\(got null\)$/,
+  );
+  refused({ profile: 7, seed: 1 }, "ProfileError", /\(got number\)$/);
+  refused({ profile: "fast", seed: 1 }, "ProfileError", /unknown profile 'fast'/);
+  refused(
+    { profile: "pcix-sdr-2006" },
+    "EINVAL",
+    /^EINVAL: Cluster: seed must be an integer, got undefined$/,
+  );
+});

@@ -39,9 +39,23 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
  * assert.equal(tuned.pci.mmioWriteNs, 100);
  * assert.equal(tuned.link.mtu, 4096); // the rest comes from the base
  * assert.throws(() => resolveProfile("fast"), /unknown profile 'fast'/);
+ * assert.throws(() => resolveProfile(null as never), {
+ *   name: "ProfileError",
+ *   message: "profile: must be a built-in name (pcix-sdr-2006, modern-gen5-ndr), " +
+ *     "a Profile, or a mapping of groups (got null)",
+ * });
  * ```
  */
 export function resolveProfile(p: string | Profile | Record<string, unknown>): Profile {
+  if (p === null || (typeof p !== "string" && typeof p !== "object") || Array.isArray(p)) {
+    const got = p === null ? "null" : Array.isArray(p) ? "a list" : typeof p;
+    throw new ProfileError(
+      "",
+      `must be a built-in name (${
+        Object.keys(PROFILES).join(", ")
+      }), a Profile, or a mapping of groups (got ${got})`,
+    );
+  }
   if (typeof p === "string") {
     const found = PROFILES[p];
     if (!found) {
