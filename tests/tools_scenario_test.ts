@@ -111,7 +111,24 @@ Deno.test("scenario: profiles by name, inline mapping with errors inside it", as
     /profile: must be a profile name/,
   );
   const e3 = await bad(GOOD.replace("profile: pcix-sdr-2006", "profile: /nonexistent/p.yaml"));
-  assert.match(e3.message, /s\.yaml:2:1: profile: --profile \/nonexistent\/p\.yaml: cannot read/);
+  assert.equal(
+    e3.message.split(" (")[0],
+    "s.yaml:2:1: profile: cannot read /nonexistent/p.yaml",
+    "the scenario's own key, not a flag it never had",
+  );
+  assert.match(e3.message, /\(No such file or directory/);
+  // A directory, a file relative to the scenario: one line each, as YamlInputErrors.
+  const dir = await Deno.makeTempDir();
+  await Deno.mkdir(`${dir}/d.yaml`);
+  const e4 = await parseScenario(
+    GOOD.replace("profile: pcix-sdr-2006", "profile: d.yaml"),
+    "s.yaml",
+    dir,
+  ).catch((e) => e);
+  assert.equal(e4.name, "YamlInputError");
+  assert.match(e4.message, new RegExp(`^s\\.yaml:2:1: profile: cannot read ${dir}/d\\.yaml \\(`));
+  assert.ok(!e4.message.includes("\n"));
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("scenario: top level, hosts and guests errors point at the key", async () => {

@@ -43,7 +43,7 @@ export type {
   WorkCompletion as Wc,
 } from "../../mod.ts";
 import type { Context, Domain, Profile } from "../../mod.ts";
-import { loadProfile } from "./profile_yaml.ts";
+import { loadProfile, ProfileReadError } from "./profile_yaml.ts";
 import { userPath } from "./cli.ts";
 
 /**
@@ -183,14 +183,11 @@ export async function loadToolProfile(spec: string): Promise<Profile> {
   try {
     return await loadProfile(/\.ya?ml$/i.test(spec) ? userPath(spec) : spec);
   } catch (e) {
-    const msg = (e as Error)?.message ?? String(e);
-    if ((e as Error)?.name === "Error" && msg.startsWith("--profile ")) {
-      const perm = /Requires read access|NotCapable/.test(msg)
-        ? `; no read permission (deno task grants the file it is given; running the script by hand, add --allow-read=${
-          userPath(spec)
-        })`
+    if (e instanceof ProfileReadError) {
+      const perm = e.noPermission
+        ? `; no read permission (deno task grants the file it is given; running the script by hand, add --allow-read=${e.file})`
         : "";
-      throw new ToolError(msg.replace(/, run again with the --allow-read flag/, "") + perm);
+      throw new ToolError(`--profile ${e.file}: cannot read the file (${e.reason})${perm}`);
     }
     throw e;
   }

@@ -45,7 +45,35 @@ export function profileFromYaml(text: string, file: string): Profile {
 }
 
 /**
+ * A profile file that cannot be read (missing, a directory, no permission):
+ * a {@link ProfileError} (one line, meant for the user) that keeps the file
+ * and the reason apart, so each tool can say it in its own words.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ProfileReadError } from "./profile_yaml.ts";
+ * const e = new ProfileReadError("p.yaml", "No such file or directory", false);
+ * assert.equal(e.name, "ProfileError"); // a user error: the CLIs print its message alone
+ * assert.equal(e.message, "profile: cannot read p.yaml (No such file or directory)");
+ * ```
+ */
+export class ProfileReadError extends ProfileError {
+  /**
+   * @param file the path as given
+   * @param reason why it cannot be read (the system's words)
+   * @param noPermission the process lacks read permission (Deno's NotCapable)
+   */
+  constructor(readonly file: string, readonly reason: string, readonly noPermission: boolean) {
+    super("", `cannot read ${file} (${reason})`);
+  }
+}
+
+/**
  * Resolve `--profile NAME|FILE.yaml`: a built-in name, or a YAML file.
+ * Every failure is a one-line {@link ProfileError} (a file that cannot be
+ * read: {@link ProfileReadError}; a mistake inside it: `YamlInputError` at
+ * its line and column).
  *
  * @example
  * ```ts
@@ -56,10 +84,10 @@ export function profileFromYaml(text: string, file: string): Profile {
  * await Deno.writeTextFile(file, "name: mine\nbase: pcix-sdr-2006\nlink:\n  mtu: 1024\n");
  * assert.equal((await loadProfile(file)).link.mtu, 1024);
  * await Deno.remove(file);
- * await assert.rejects(
- *   loadProfile("/nonexistent/p.yaml"),
- *   /^Error: --profile \/nonexistent\/p\.yaml: cannot read the file/,
- * );
+ * await assert.rejects(loadProfile("/nonexistent/p.yaml"), {
+ *   name: "ProfileError",
+ *   message: /^profile: cannot read \/nonexistent\/p\.yaml \(No such file or directory/,
+ * });
  * await assert.rejects(loadProfile("nope"), {
  *   name: "ProfileError",
  *   message: "profile: unknown profile 'nope' (built-in: pcix-sdr-2006, modern-gen5-ndr)",
@@ -72,7 +100,11 @@ export async function loadProfile(spec: string): Promise<Profile> {
     try {
       text = await Deno.readTextFile(spec);
     } catch (e) {
-      throw new Error(`--profile ${spec}: cannot read the file (${(e as Error).message})`);
+      const noPermission = e instanceof Deno.errors.NotCapable ||
+        (e as Error)?.name === "NotCapable";
+      const reason = ((e as Error)?.message ?? String(e))
+        .replace(/, run again with the --allow-read flag/, "").split("\n")[0];
+      throw new ProfileReadError(spec, reason, noPermission);
     }
     return profileFromYaml(text, spec);
   }

@@ -406,7 +406,8 @@ export async function parseScenario(text: string, file: string, dir = "."): Prom
         profile = await loadProfile(path);
       } catch (e) {
         if (e instanceof YamlInputError) throw e; // already file:line:col in the profile file
-        v.fail(["profile"], (e as Error).message);
+        if (!(e instanceof ProfileError)) throw e;
+        v.fail(["profile"], e.message.replace(/^profile: /, ""));
       }
     } else {
       try {
