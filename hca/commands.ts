@@ -428,6 +428,8 @@ export interface DevLim {
   maxWqeStride: number;
   /** Largest MTU code (5 = 4096). */
   maxMtu: number;
+  /** P_Key table entries per port (mthca's `limits.pkey_table_len`). */
+  maxPkeys: number;
   /** Page shifts accepted in an MPT entry. */
   minPageShift: number;
   /** Largest page shift in an MPT entry. */
@@ -528,7 +530,7 @@ export interface PortInfo {
   gidPrefix: bigint;
   /** Port GUID. */
   guid: bigint;
-  /** P_Key table. */
+  /** The port's P_Key table, all {@link DevLim.maxPkeys} entries (0: an empty entry). */
   pkeys: number[];
   /** IB_PORT_* capability bits (IBTA PortInfo:CapabilityMask). */
   capMask: number;

@@ -31,7 +31,7 @@ import { MAX_PAGE_SHIFT, MIN_PAGE_SHIFT, type MptEntry, pagesSpanned } from "./m
 import { ibaMtuCode, MTU_CODE_MAX } from "./link.ts";
 import type { Port } from "./port.ts";
 import { SharedReceiveQueue } from "./srq.ts";
-import type { Transport } from "./transport.ts";
+import { DEFAULT_PKEY, type Transport } from "./transport.ts";
 import { RQ_STRIDE_MAX, RQ_STRIDE_MIN, SQ_STRIDE_MAX, SQ_STRIDE_MIN } from "./wqe.ts";
 
 /**
@@ -291,9 +291,21 @@ export function devLim(t: DeviceTables): DevLim {
     minWqeStride: SQ_STRIDE_MIN,
     maxWqeStride: SQ_STRIDE_MAX,
     maxMtu: MTU_CODE_MAX,
+    maxPkeys: t.core.profile.hca.maxPkeys,
     minPageShift: MIN_PAGE_SHIFT,
     maxPageShift: MAX_PAGE_SHIFT,
   };
+}
+
+/**
+ * A port's P_Key table as the subnet manager leaves it: the default partition (full membership,
+ * 0xFFFF, IBTA vol 1 §10.9) at index 0, every other entry empty; as many entries as the
+ * device's `maxPkeys`, which QUERY_DEV_LIM reports and QP contexts are checked against.
+ */
+function pkeyTable(t: DeviceTables): number[] {
+  const table = new Array<number>(t.core.profile.hca.maxPkeys).fill(0);
+  table[0] = DEFAULT_PKEY;
+  return table;
 }
 
 /** The largest MTU a port reports without a link (IBTA vol 1 §7.7.8: 4096 bytes). */
@@ -325,7 +337,7 @@ function portInfo(t: DeviceTables, n: number): CmdResult<PortInfo> {
     activeSpeedGbps: link ? (link.params.laneSignalBytesPerSec * 8) / 1e9 : 0,
     gidPrefix: p?.subnetPrefix ?? 0xfe80000000000000n,
     guid: p?.guid ?? 0n,
-    pkeys: [0xffff],
+    pkeys: pkeyTable(t),
     capMask: 0,
   });
 }

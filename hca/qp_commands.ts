@@ -412,7 +412,12 @@ const maxRdAtomic = (t: DeviceTables) => t.core.profile.hca.maxRdAtomic;
 /** Every QPC field a transition may set. */
 const FIELDS = {
   port: int(1, (t) => t.portCount, "out of range", (q, v) => (q.port = v)),
-  pkeyIndex: int(0, 0xffff, "out of range", (q, v) => (q.pkeyIndex = v)),
+  pkeyIndex: int(
+    0,
+    (t) => t.core.profile.hca.maxPkeys - 1,
+    "outside the port's P_Key table",
+    (q, v) => (q.pkeyIndex = v),
+  ),
   qkey: int(0, 0xffffffff, "must be a u32", (q, v) => (q.qkey = v)),
   accessFlags: {
     parse: (v: unknown) =>

@@ -24,7 +24,18 @@ import type { Port } from "./port.ts";
 import { type Qp, type SendWqe, WqeState } from "./qp.ts";
 
 /** The default partition key, full membership (IBTA vol 1 §10.9.1.2). */
-const DEFAULT_PKEY = 0xffff;
+/**
+ * The default partition's P_Key, full membership (IBTA vol 1 §10.9): entry 0 of every port's
+ * table, and the one P_Key the model's QPs send with.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_PKEY } from "./transport.ts";
+ * assert.equal(DEFAULT_PKEY & 0x8000, 0x8000); // the membership bit: full member
+ * ```
+ */
+export const DEFAULT_PKEY = 0xffff;
 
 /**
  * Transmit queue entry owners: whose window a packet counts against.
@@ -231,7 +242,10 @@ export class Transport {
     return routeTo(init, this.port(qp.port), qp.path);
   }
 
-  /** P_Key the QP's packets carry (the port table holds only the default partition). */
+  /**
+   * P_Key the QP's packets carry: the subnet manager programs only the default partition (entry
+   * 0 of the port's table), and P_Keys are not enforced on receive, so every QP sends it.
+   */
   pkey(_qp: Qp): number {
     return DEFAULT_PKEY;
   }

@@ -43,6 +43,9 @@ Deno.test("profile YAML: unknown group, wrong unit, negative, non-integer, bad b
   assert.match(err("link:\n  propagationNs: -3\n").message, /must not be negative/);
   assert.match(err("hca:\n  maxQp: 10.5\n").message, /must be a whole number/);
   assert.match(err("pci:\n  bytesPerSec: 0\n").message, /greater than zero/);
+  // A P_Key table is indexed by a 16-bit pkey_index.
+  assert.match(err("hca:\n  maxPkeys: 65537\n").message, /p\.yaml:2:3: .*must be at most 65536/);
+  assert.match(err("hca:\n  maxPkeys: 0\n").message, /greater than zero/);
   assert.match(err("base: nope\n").message, /unknown base profile 'nope'/);
   assert.match(err("- 1\n- 2\n").message, /must be a mapping/);
 });
@@ -56,10 +59,10 @@ Deno.test("profile YAML: syntax errors carry a position", () => {
 Deno.test("loadProfile: built-in names, files and clear errors", async () => {
   assert.equal((await loadProfile("modern-gen5-ndr")).name, "modern-gen5-ndr");
   await assert.rejects(loadProfile("nope"), /unknown profile 'nope'/);
-  await assert.rejects(
-    loadProfile("/nonexistent/x.yaml"),
-    /--profile \/nonexistent\/x\.yaml: cannot read/,
-  );
+  await assert.rejects(loadProfile("/nonexistent/x.yaml"), {
+    name: "ProfileError",
+    message: /^profile: cannot read \/nonexistent\/x\.yaml \(No such file or directory/,
+  });
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/p.yaml`, "name: mine\ncpu:\n  syscallNs: 1 us\n");

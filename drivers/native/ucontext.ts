@@ -286,7 +286,7 @@ export class UContext implements UverbsFile {
       maxSrq: l.maxSrq - l.reservedSrqs,
       maxSrqWr: l.maxQpWr,
       maxSrqSge: l.maxSge,
-      maxPkeys: 64,
+      maxPkeys: l.maxPkeys,
       physPortCnt: l.ports,
       maxInlineData: l.maxInline,
     };
@@ -309,7 +309,8 @@ export class UContext implements UverbsFile {
       activeSpeed: speed[p.activeSpeedGbps] ?? 0,
       physState: p.physState,
       gidTblLen: 1,
-      pkeyTblLen: p.pkeys.length,
+      // mthca_query_port: pkey_tbl_len is the device's limits.pkey_table_len, as max_pkeys is.
+      pkeyTblLen: this.driver.devLim.maxPkeys,
       maxMsgSz: 2 ** 31,
     };
   }
@@ -468,6 +469,11 @@ export class UContext implements UverbsFile {
     const srq = req.srqHandle === undefined
       ? undefined
       : this.#get(this.#srqs, req.srqHandle, "SRQ");
+    if (srq && req.type === QpType.UC) {
+      // ibv_create_qp(3), NOTES: ibv_create_qp() fails if it is asked to create a QP of a type
+      // other than RC or UD associated with an SRQ.
+      throw inval("create_qp: a UC QP cannot use an SRQ (only RC and UD QPs can)");
+    }
     const c = req.cap;
     checkInt("maxSendWr", c.maxSendWr, 1, lim.maxQpWr);
     checkInt("maxRecvWr", c.maxRecvWr, srq ? 0 : 1, lim.maxQpWr);
@@ -566,7 +572,16 @@ export class UContext implements UverbsFile {
     const lim = this.driver.devLim;
     const ctx: Partial<QpContextParams> = {};
     if (mask & M.PORT) ctx.port = checkInt("port", a.port, 1, lim.ports);
-    if (mask & M.PKEY_INDEX) ctx.pkeyIndex = checkInt("pkeyIndex", a.pkeyIndex, 0, 127);
+    if (mask & M.PKEY_INDEX) {
+      // mthca_modify_qp: `attr->pkey_index >= dev->limits.pkey_table_len` → -EINVAL.
+      const i = a.pkeyIndex;
+      if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i >= lim.maxPkeys) {
+        throw inval(
+          `pkeyIndex ${String(i)} is outside the port's P_Key table (${lim.maxPkeys} entries)`,
+        );
+      }
+      ctx.pkeyIndex = i;
+    }
     if (mask & M.QKEY) ctx.qkey = checkInt("qkey", a.qkey, 0, 0xffffffff);
     if (mask & M.ACCESS_FLAGS) {
       const f = checkInt("accessFlags", a.accessFlags, 0, 0xff);

@@ -456,16 +456,18 @@ export class ProviderQp {
     }
     const flags = wr.sendFlags ?? 0;
     const sgl = wr.sgList ?? [];
-    const isInline = (flags & SendFlags.INLINE) !== 0;
-    if (isInline) {
-      if (
-        op !== WqeOpcode.SEND && op !== WqeOpcode.SEND_IMM && op !== WqeOpcode.RDMA_WRITE &&
-        op !== WqeOpcode.RDMA_WRITE_IMM
-      ) {
-        throw inval(`${what}: inline data only with SEND or RDMA WRITE`);
-      }
-    } else if (sgl.length > this.#maxSendSge) {
+    // The SGE count is checked first, inline or not: libmthca's post_send tests
+    // `wr->num_sge > qp->sq.max_gs` before it looks at IBV_SEND_INLINE (as rxe, mlx4 and mlx5
+    // do), and the kernel's mthca_tavor_post_send refuses "too many gathers" with -EINVAL.
+    if (sgl.length > this.#maxSendSge) {
       throw inval(`${what}: ${sgl.length} SGEs exceed max_send_sge ${this.#maxSendSge}`);
+    }
+    const isInline = (flags & SendFlags.INLINE) !== 0;
+    if (
+      isInline && op !== WqeOpcode.SEND && op !== WqeOpcode.SEND_IMM &&
+      op !== WqeOpcode.RDMA_WRITE && op !== WqeOpcode.RDMA_WRITE_IMM
+    ) {
+      throw inval(`${what}: inline data only with SEND or RDMA WRITE`);
     }
     let inline: Uint8Array | undefined;
     let inlineBytes = 0;

@@ -155,7 +155,7 @@ const QP_ATTR = [
   f("attr.curState", "u8", true),
   f("attr.enSqdAsyncNotify", "bool", true),
   f("attr.accessFlags", "u8", true),
-  f("attr.pkeyIndex", "u8", true),
+  f("attr.pkeyIndex", "u16", true), // 16 bits, as struct ibv_qp_attr's pkey_index
   f("attr.port", "u8", true),
   f("attr.qkey", "u32", true),
   f("attr.pathMtu", "u16", true),

@@ -97,6 +97,7 @@ export const MODERN_GEN5_NDR: Profile = {
     // Model's choice (a driver matter): unpredictable key tags, ReDMArk's mitigation against
     // guessed rkeys. mthca/mlx4 rotate the tag and mlx5 counts it: predictable (0).
     randomKeyTags: 1,
+    maxPkeys: 128, // max_pkeys
   },
   link: {
     // 4x link.

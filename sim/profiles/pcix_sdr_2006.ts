@@ -114,6 +114,7 @@ export const PCIX_SDR_2006: Profile = {
     // Model's choice (a driver matter): unpredictable key tags, ReDMArk's mitigation against
     // guessed rkeys. mthca/mlx4 rotate the tag and mlx5 counts it: predictable (0).
     randomKeyTags: 1,
+    maxPkeys: 64, // max_pkeys (Tavor's P_Key table per port, from QUERY_DEV_LIM)
   },
   link: {
     // 4x link.

@@ -48,6 +48,8 @@ export interface ParamSpec {
   integer?: boolean;
   /** Must be > 0 (not just >= 0). */
   positive?: boolean;
+  /** Largest value the model can represent (e.g. a table indexed by a 16-bit field). */
+  max?: number;
 }
 
 /**
@@ -138,6 +140,13 @@ export const PROFILE_SCHEMA = {
       doc:
         "1: the driver draws each memory key's 8-bit tag at random (seeded); 0: it advances by one per reuse of the MPT entry",
       integer: true,
+    },
+    maxPkeys: {
+      unit: "count",
+      doc: "P_Key table entries per port (max_pkeys; a QP's pkey_index must be below it)",
+      integer: true,
+      positive: true,
+      max: 65536, // pkey_index is 16 bits (struct ibv_qp_attr, IBTA PortInfo:PartitionCap)
     },
   },
   link: {
@@ -586,6 +595,9 @@ export function buildProfile(input: unknown, base: Profile): Profile {
       if (ps.positive && v === 0) throw new ProfileError(path, "must be greater than zero");
       if (ps.integer && !Number.isInteger(v)) {
         throw new ProfileError(path, `must be a whole number (got ${raw})`);
+      }
+      if (ps.max !== undefined && v > ps.max) {
+        throw new ProfileError(path, `must be at most ${ps.max} (got ${raw})`);
       }
       target[k] = v;
     }

@@ -13,6 +13,7 @@ import {
   type Context,
   type Cq,
   type Domain,
+  type Host,
   type Mr,
   type Pd,
   type Qp,
@@ -44,6 +45,31 @@ export async function twoHosts(
   const hb = cluster.addHost({ name: "b", hypervisor: false });
   await cluster.start();
   return { cluster, a: ha.os, b: hb.os };
+}
+
+/** Where a conformance test's programs run: bare metal, or Xen guests of either driver. */
+export type Mode = "native" | "bypass" | "split";
+
+/** Every mode, for tests that must hold in each (DESIGN §9, invariant 11). */
+export const MODES: readonly Mode[] = ["native", "bypass", "split"];
+
+/**
+ * A started two-host cluster whose two domains run in `mode`: the hosts' OS on
+ * bare metal, or one guest per Xen host with the bypass or split driver.
+ */
+export async function twoDomains(
+  mode: Mode,
+  profile: string | Record<string, unknown> = "pcix-sdr-2006",
+): Promise<{ cluster: Cluster; a: Domain; b: Domain; hosts: Host[] }> {
+  const cluster = new Cluster({ profile, seed: 7 });
+  const xen = mode !== "native";
+  const hosts = ["a", "b"].map((name) => cluster.addHost({ name, hypervisor: xen }));
+  await cluster.start();
+  if (!xen) return { cluster, a: hosts[0].os, b: hosts[1].os, hosts };
+  const driver = mode as "bypass" | "split";
+  const a = await hosts[0].createGuest({ name: "vm0", memoryMiB: 64, driver });
+  const b = await hosts[1].createGuest({ name: "vm1", memoryMiB: 64, driver });
+  return { cluster, a, b, hosts };
 }
 
 /** Open the device, a PD, a CQ of `cqe` entries and a 64 KiB registered buffer. */

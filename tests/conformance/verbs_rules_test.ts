@@ -1,0 +1,167 @@
+/**
+ * Four verbs rules as the authorities have them, in every mode (native, bypass,
+ * split: DESIGN §9, invariant 11):
+ *
+ * 1. A send WR with more SGEs than the QP's max_send_sge is refused (EINVAL),
+ *    inline or not: libmthca, rxe, mlx4 and mlx5 check the count before they
+ *    look at IBV_SEND_INLINE; the kernel's mthca refuses "too many gathers"
+ *    with -EINVAL.
+ * 2. The device's P_Key table has one size everywhere (queryDevice's
+ *    max_pkeys, queryPort's pkey_tbl_len, the device's own table), and a
+ *    pkey_index outside it is refused at modify_qp with EINVAL, the QP left
+ *    where it was (mthca_modify_qp: `pkey_index >= limits.pkey_table_len`).
+ * 3. A UC QP cannot be created with an SRQ (ibv_create_qp(3), NOTES: only RC
+ *    and UD QPs may use one): EINVAL, nothing left behind.
+ * 4. `cq.poll()` returns the completions the device has written by the time
+ *    of the call, at once (ibv_poll_cq(3)); none is returned twice or lost.
+ */
+import assert from "node:assert/strict";
+import { QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../mod.ts";
+import { CAP, MODES, pair, pattern, rejects, side, twoDomains, waitBytes } from "./helpers.ts";
+
+/** Long enough for any single small operation to have completed at the device. */
+const SETTLE_NS = 200_000;
+
+for (const mode of MODES) {
+  Deno.test(`rule 1 (${mode}): an inline send with more SGEs than max_send_sge is EINVAL`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const cap = { ...CAP, maxSendSge: 1, maxInlineData: 64 };
+      const [qx] = await pair(x, y, QpType.RC, cap);
+      a.memory.write(x.buf, pattern(16, 3));
+      const sge = (off: number) => ({ addr: x.buf + off, length: 8, lkey: x.mr.lkey });
+      const write = (sgList: ReturnType<typeof sge>[], wrId: bigint) =>
+        qx.postSend({
+          wrId,
+          opcode: WrOpcode.RDMA_WRITE,
+          sendFlags: SendFlags.SIGNALED | SendFlags.INLINE,
+          sgList,
+          remoteAddr: y.buf,
+          rkey: y.mr.rkey,
+        });
+      // 16 bytes fit max_inline_data (64), but two SGEs do not fit max_send_sge (1).
+      const msg = await rejects(() => write([sge(0), sge(8)], 1n), "EINVAL");
+      assert.match(msg, /2 SGEs exceed max_send_sge 1/);
+      // Nothing was posted: the next WR is the only one that completes, and it lands.
+      write([sge(0)], 2n);
+      const [wc] = await x.cq.pollUntil(1);
+      assert.deepEqual([wc.wrId, wc.status], [2n, WcStatus.SUCCESS]);
+      await waitBytes(b, y.buf, pattern(16, 3).subarray(0, 8));
+      await cluster.sleep(SETTLE_NS);
+      assert.deepEqual(x.cq.poll(4), [], "the refused WR left no completion");
+    });
+  });
+
+  Deno.test(`rule 2 (${mode}): one P_Key table size; a pkey_index outside it is EINVAL`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      assert.equal(x.ctx.queryDevice().maxPkeys, 64, "MT23108: 64 P_Keys per port");
+      assert.equal(x.ctx.queryPort(1).pkeyTblLen, 64, "the port's table is the device's");
+      const qp = () => x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      const init = { state: QpState.INIT, port: 1, accessFlags: 0 };
+      const q = await qp();
+      for (const pkeyIndex of [64, 255, 256, 65535]) {
+        const msg = await rejects(() => q.modify({ ...init, pkeyIndex }), "EINVAL");
+        // A guest learns the errno only (the ring's response carries a status, not a text).
+        if (mode === "native") assert.match(msg, /outside the port's P_Key table \(64 entries\)/);
+        assert.equal((await q.query()).state, QpState.RESET, "the QP stays where it was");
+      }
+      await q.modify({ ...init, pkeyIndex: 63 }); // the last entry of the table
+      assert.equal((await q.query()).pkeyIndex, 63);
+      // INIT→INIT and INIT→RTR take pkey_index too: the same limit.
+      await rejects(() => q.modify({ state: QpState.INIT, pkeyIndex: 64 }), "EINVAL");
+      assert.deepEqual([(await q.query()).state, (await q.query()).pkeyIndex], [QpState.INIT, 63]);
+      // A QP on index 0 still connects and moves data (the default partition).
+      const [qx, qy] = await pair(x, y, QpType.RC);
+      qy.postRecv({ wrId: 7n, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
+      qx.postSend({
+        wrId: 8n,
+        opcode: WrOpcode.SEND,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 64, lkey: x.mr.lkey }],
+      });
+      assert.equal((await y.cq.pollUntil(1))[0].wrId, 7n);
+    });
+  });
+
+  Deno.test(`rule 2 (${mode}): a profile's larger P_Key table is the limit, past 255 too`, async () => {
+    const profile = { base: "pcix-sdr-2006", hca: { maxPkeys: 512 } };
+    const { cluster, a } = await twoDomains(mode, profile);
+    await cluster.run(async () => {
+      const x = await side(a);
+      assert.equal(x.ctx.queryDevice().maxPkeys, 512);
+      assert.equal(x.ctx.queryPort(1).pkeyTblLen, 512);
+      const q = await x.pd.createQp({ type: QpType.UD, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      await rejects(
+        () => q.modify({ state: QpState.INIT, port: 1, qkey: 1, pkeyIndex: 512 }),
+        "EINVAL",
+      );
+      await q.modify({ state: QpState.INIT, port: 1, qkey: 1, pkeyIndex: 300 });
+      assert.equal((await q.query()).pkeyIndex, 300);
+    });
+  });
+
+  Deno.test(`rule 3 (${mode}): a UC QP with an SRQ is EINVAL; RC and UD take one`, async () => {
+    const { cluster, a, hosts } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const srq = await x.pd.createSrq({ maxWr: 8, maxSge: 1 });
+      const before = hosts[0].hca.stats().used;
+      const attr = (type: number) => ({ type, sendCq: x.cq, recvCq: x.cq, srq, cap: CAP });
+      const msg = await rejects(() => x.pd.createQp(attr(QpType.UC)), "EINVAL");
+      if (mode === "native") assert.match(msg, /UC QP cannot use an SRQ/);
+      assert.deepEqual(hosts[0].hca.stats().used, before, "nothing left behind at the device");
+      // The same attributes for RC and UD are fine, and so is UC without the SRQ.
+      for (const type of [QpType.RC, QpType.UD]) await (await x.pd.createQp(attr(type))).destroy();
+      const uc = await x.pd.createQp({ ...attr(QpType.UC), srq: undefined });
+      await uc.destroy();
+      await srq.destroy();
+      await x.ctx.close();
+    });
+  });
+
+  Deno.test(`rule 4 (${mode}): one poll returns what the device has completed, once`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [qx, qy] = await pair(x, y, QpType.RC);
+      const write = (wrId: bigint) =>
+        qx.postSend({
+          wrId,
+          opcode: WrOpcode.RDMA_WRITE,
+          sendFlags: SendFlags.SIGNALED,
+          sgList: [{ addr: x.buf, length: 64, lkey: x.mr.lkey }],
+          remoteAddr: y.buf,
+          rkey: y.mr.rkey,
+        });
+      // One completion, long done at the device: the first poll returns it.
+      write(1n);
+      await cluster.sleep(SETTLE_NS);
+      assert.deepEqual(x.cq.poll(4).map((wc) => wc.wrId), [1n]);
+      assert.deepEqual(x.cq.poll(4), []);
+      // Three completions, polled two at a time: 2, then 1, then none; no loss, no repeat.
+      for (const id of [2n, 3n, 4n]) write(id);
+      await cluster.sleep(SETTLE_NS);
+      assert.deepEqual(x.cq.poll(2).map((wc) => wc.wrId), [2n, 3n]);
+      assert.deepEqual(x.cq.poll(2).map((wc) => wc.wrId), [4n]);
+      assert.deepEqual(x.cq.poll(2), []);
+      // A receive completion that arrived while the peer was busy elsewhere.
+      qy.postRecv({ wrId: 9n, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
+      qx.postSend({
+        wrId: 10n,
+        opcode: WrOpcode.SEND,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 64, lkey: x.mr.lkey }],
+      });
+      await cluster.sleep(SETTLE_NS);
+      const [r] = y.cq.poll(4);
+      assert.deepEqual([r?.wrId, r?.status, r?.opcode], [9n, WcStatus.SUCCESS, WcOpcode.RECV]);
+      assert.deepEqual(x.cq.poll(4).map((wc) => wc.wrId), [10n]);
+      // Waiting still works after polls that found everything.
+      write(11n);
+      assert.deepEqual((await x.cq.pollUntil(1)).map((wc) => wc.wrId), [11n]);
+    });
+  });
+}
