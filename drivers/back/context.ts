@@ -94,4 +94,6 @@ export interface ContextDatapath {
   resetQp(qpn: number): void;
   /** Called before a completion event for CQ `cqn` is forwarded to the guest. */
   beforeCompEvent(cqn: number): Promise<void>;
+  /** The context is closed (its objects are gone): forget it. */
+  close?(): void;
 }

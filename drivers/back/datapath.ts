@@ -127,6 +127,8 @@ export interface DatapathEnv {
   heap: Dom0Heap;
   /** Where dom0 mapped the context's UAR page. */
   uarAddr: number;
+  /** Whose context it is: the hypervisor, the frontend's domain and the context id. */
+  frontend?: { hv: Hypervisor; domid: number; ctx: number };
 }
 
 /**

@@ -265,6 +265,7 @@ async function open(env: OpEnv): Promise<VibRspBody<typeof VibOp.OPEN>> {
       space,
       heap: env.heap,
       uarAddr,
+      frontend: { hv: env.hv, domid: env.frontDomid, ctx: id },
     });
   }
   uctx.setEventHandlers({
@@ -324,6 +325,7 @@ export async function closeContext(env: OpEnv, c: BackContext): Promise<void> {
       errors.push(e);
     }
   }
+  c.datapath?.close?.();
   const mfn = env.driver.hca.uarMfn(c.uarIndex);
   const dom0Only = env.datapath !== undefined; // only dom0 maps the UAR page
   try {

@@ -61,6 +61,8 @@ interface ShadowCq {
   ci: number;
   /** The guest's consumer index as of its last poll. */
   guestCi: number;
+  /** CQEs handed over at a poll's call ({@link SplitContext.take}) whose copy no request has paid for yet. */
+  unpaid: number;
 }
 
 interface ShadowSrq {
@@ -74,6 +76,25 @@ interface ShadowSrq {
 
 function inval(msg: string): VerbsError {
   return new VerbsError("EINVAL", msg);
+}
+
+/** Open split contexts by hypervisor, then by `"<frontend domid>:<context id>"`. */
+const OPEN_CONTEXTS = new WeakMap<object, Map<string, SplitContext>>();
+
+/**
+ * dom0's split context of a guest's open context, if it is open: the guest
+ * half uses it to run dom0's half of a poll at the poll's call
+ * ({@link SplitContext.take}; see `front.ts` for why).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { splitContextOf } from "./back.ts";
+ * assert.equal(splitContextOf({}, 1, 1), undefined); // nothing open on that hypervisor
+ * ```
+ */
+export function splitContextOf(hv: object, domid: number, ctx: number): SplitContext | undefined {
+  return OPEN_CONTEXTS.get(hv)?.get(`${domid}:${ctx}`);
 }
 
 /**
@@ -100,7 +121,22 @@ export class SplitContext implements ContextDatapath {
    * @param o dom0's address space (shadows and grant mappings live there),
    *   its backend heap, and where dom0 mapped this context's UAR page
    */
-  constructor(readonly o: DatapathEnv) {}
+  constructor(readonly o: DatapathEnv) {
+    const f = o.frontend;
+    if (!f) return;
+    let m = OPEN_CONTEXTS.get(f.hv);
+    if (!m) OPEN_CONTEXTS.set(f.hv, m = new Map());
+    m.set(`${f.domid}:${f.ctx}`, this);
+  }
+
+  /** The context is closed: its polls no longer reach dom0. */
+  close(): void {
+    const f = this.o.frontend;
+    if (!f) return;
+    const m = OPEN_CONTEXTS.get(f.hv);
+    const key = `${f.domid}:${f.ctx}`;
+    if (m?.get(key) === this) m.delete(key);
+  }
 
   /** A zeroed shadow buffer of `bytes` and its frames, to register with the device. */
   deviceQueue(bytes: number): { addr: number; mfns: number[] } {
@@ -116,7 +152,7 @@ export class SplitContext implements ContextDatapath {
 
   /** Track a CQ whose guest ring is `guest` and device ring `shadow`. */
   addCq(cqn: number, guest: MappedBuffer, shadow: number, logSize: number): void {
-    this.#cqs.set(cqn, { cqn, guest, shadow, logSize, ci: 0, guestCi: 0 });
+    this.#cqs.set(cqn, { cqn, guest, shadow, logSize, ci: 0, guestCi: 0, unpaid: 0 });
   }
 
   /** Track a QP. */
@@ -303,8 +339,33 @@ export class SplitContext implements ContextDatapath {
    * Hand the CQEs the device wrote into CQ `cqn`'s shadow to the guest's
    * ring (no more than it has room for, given its consumer index
    * `guestCi`), give the entries back to the device; returns how many.
+   * The copy's time is spent here, with that of the CQEs {@link take} moved
+   * since the last request.
    */
   async poll(cqn: number, guestCi?: number): Promise<number> {
+    const n = this.#moveCqes(cqn, guestCi);
+    const c = this.#cqs.get(cqn)!;
+    const copied = n + c.unpaid;
+    c.unpaid = 0;
+    if (copied > 0) await this.o.engine.sleep(this.#copyNs(copied * CQE_BYTES));
+    return n;
+  }
+
+  /**
+   * dom0's half of a `POLL_CQ` at the instant the guest's `ibv_poll_cq` is
+   * called: the same copy as {@link poll}, with its time left to the request
+   * that carries the call (which dom0 serves next). Returns how many CQEs
+   * moved; a CQ that is not this context's moves none.
+   */
+  take(cqn: number, guestCi: number): number {
+    const c = this.#cqs.get(cqn);
+    if (!c) return 0;
+    const n = this.#moveCqes(cqn, guestCi);
+    c.unpaid += n;
+    return n;
+  }
+
+  #moveCqes(cqn: number, guestCi?: number): number {
     const c = this.#cqs.get(cqn);
     if (!c) throw inval(`poll of CQ ${cqn}: not a CQ of this context`);
     if (guestCi !== undefined) c.guestCi = guestCi >>> 0;
@@ -322,7 +383,6 @@ export class SplitContext implements ContextDatapath {
     if (n > 0) {
       this.counters.cqes += n;
       this.#ring(UarOffset.CQ, cmdWord(CqDbCmd.SET_CI, cqn), c.ci);
-      await this.o.engine.sleep(this.#copyNs(n * CQE_BYTES));
     }
     return n;
   }

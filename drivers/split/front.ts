@@ -9,6 +9,19 @@
  *   CQEs into the guest's ring), and a thread that waits for completions
  *   waits for that request's response.
  *
+ * `ibv_poll_cq` returns the completions in the CQ when it is called
+ * (ibv_poll_cq(3)), and in this baseline it is a round trip to dom0 that
+ * the calling thread waits out. The model's verbs are synchronous and a
+ * thread cannot block inside one, so the call is linearized at its issue:
+ * dom0's half of the `POLL_CQ` (copy what the device has completed into
+ * the guest's ring) runs at the call, through the split module's own link
+ * to the context's shadows ({@link SplitContext.take}); the call returns
+ * what the CQ held then, and a thread that got completions this way is
+ * charged the rest of the round trip (what the request's path costs with
+ * dom0 idle) as CPU time, since it has them only when the answer would
+ * arrive. The request itself still crosses the ring and dom0 serves it:
+ * its counters, its backend time and the copy's time stay dom0's.
+ *
  * Each request costs the posting thread what entering the guest kernel
  * and marshalling cost (`syscallNs + ringMarshalNs`), plus the
  * `EVTCHNOP_send` hypercall when the backend was idle and asked to be
@@ -23,6 +36,7 @@
  *
  * @module
  */
+import { CQE_BYTES } from "../../hca/cqe.ts";
 import { CqDbCmd, UarOffset } from "../../hca/uar.ts";
 import { type FrontDatapath, VibFrontFile } from "../front/file.ts";
 import { VIB_SPLIT_DRIVER } from "../front/vibfront.ts";
@@ -31,6 +45,7 @@ import type { UverbsFile } from "../uapi/uverbs.ts";
 import { Provider, ProviderCq, type ProviderEnv } from "../verbs/provider.ts";
 import type { ProviderDriver } from "../verbs/providers.ts";
 import { VibOp, type VibOpCode, type VibReqBody, type VibResponse } from "../vib/mod.ts";
+import { type SplitContext, splitContextOf } from "./back.ts";
 
 /**
  * A provider whose doorbells and polls go to dom0.
@@ -49,8 +64,14 @@ export class SplitProvider extends Provider {
   /**
    * @param env the provider's environment (the guest's memory; `uarAddr` unused)
    * @param ring the context's requests on the frontend's ring
+   * @param dom0 dom0's split context of this context, while it is open (the
+   *   instant half of a poll; see the module's notes)
    */
-  constructor(env: ProviderEnv, public ring: FrontDatapath) {
+  constructor(
+    env: ProviderEnv,
+    public ring: FrontDatapath,
+    public dom0: () => SplitContext | undefined = () => undefined,
+  ) {
     super(env);
   }
 
@@ -61,22 +82,63 @@ export class SplitProvider extends Provider {
     }
     super.rebind(file);
     this.ring = file.datapath;
+    this.dom0 = dom0Link(file);
   }
 
-  /** Marshal a datapath request from a synchronous call, charging the calling thread. */
+  /** When each thread's pending poll answer is due (threads that got completions at a poll). */
+  #answerDue = new WeakMap<object, number>();
+
+  #thread(): object {
+    return this.env.engine.current() ?? this;
+  }
+
+  /** The calling thread waits for a poll's answer until `at` (its CPU account says so too). */
+  awaitAnswer(at: number): void {
+    this.#answerDue.set(this.#thread(), at);
+  }
+
+  /**
+   * What the rest of a request's round trip costs once the calling thread
+   * has issued it, dom0 idle: dom0 woken by the event, the backend copying
+   * the request out and serving it (`copyBytes` of memcpy), the response
+   * marshalled and its event sent, the guest woken.
+   */
+  answerNs(copyBytes: number): number {
+    const x = this.env.profile.xen;
+    return 2 * (x.upcallNs + x.domainSwitchNs) + 2 * x.ringMarshalNs + x.backendOpNs +
+      x.hypercallNs + (copyBytes * 1e9) / this.env.profile.cpu.memcpyBytesPerSec;
+  }
+
+  /**
+   * Marshal a datapath request from a synchronous call, charging the calling
+   * thread. A thread that still owes CPU time for an earlier call (it waits
+   * for a poll's answer: see {@link SplitCq.poll}) gets to this one only
+   * then, so the request reaches the ring then, in the order it was made.
+   */
   send<O extends VibOpCode>(
     op: O,
     body: VibReqBody<O>,
     onResponse?: (r: VibResponse) => void,
   ): void {
-    const env = this.env, x = env.profile.xen;
-    env.cpu.charge(env.profile.cpu.syscallNs + x.ringMarshalNs);
+    const env = this.env, x = env.profile.xen, now = env.engine.now;
+    const free = env.cpu.busyUntil();
+    const marshalled = env.cpu.charge(env.profile.cpu.syscallNs + x.ringMarshalNs);
     this.requests++;
-    const notify = this.ring.submit(op, body, onResponse);
+    const cb = onResponse;
+    if ((this.#answerDue.get(this.#thread()) ?? 0) > now) {
+      // Whether the backend wants an event is known only when the request is published; the
+      // notification then leaves once the marshalling is done (the hypercall is not charged to
+      // the thread's account, which is already past that point).
+      env.engine.schedule(free - now, () => {
+        if (this.ring.submit(op, body, cb)) this.ring.kick(marshalled - free);
+      });
+      return;
+    }
+    const notify = this.ring.submit(op, body, cb);
     if (notify) {
       // The hypercall is the thread's work too; the event leaves when it is done.
       const done = env.cpu.charge(x.hypercallNs);
-      this.ring.kick(done - x.hypercallNs - env.engine.now);
+      this.ring.kick(done - x.hypercallNs - now);
     }
   }
 
@@ -134,20 +196,29 @@ export class SplitCq extends ProviderCq {
   }
 
   /**
-   * `ibv_poll_cq`: what dom0 has delivered so far; the call itself is one
-   * more request. Except right after a waiting thread got an answer: that
-   * answer is this call's round trip (in the split driver `ibv_poll_cq`
-   * is one request and its response), so no request follows it. Otherwise
-   * a `pollUntil` that found its completion would leave a request in
-   * flight whose stale answer its next wait would have to sit out: one
-   * extra dom0 round trip per wait, which made latency a staircase of
-   * poll round trips instead of the path's cost.
+   * `ibv_poll_cq`: one request, and the completions the CQ holds at the
+   * call (dom0's half runs at once: see the module's notes). A thread that
+   * got completions from dom0 this way pays the rest of the round trip.
+   *
+   * Except right after a waiting thread got an answer: that answer is this
+   * call's round trip, so the call returns what it delivered and no request
+   * follows it. Otherwise a `pollUntil` that found its completion would
+   * leave a request in flight whose stale answer its next wait would have
+   * to sit out: one extra dom0 round trip per wait, which made latency a
+   * staircase of poll round trips instead of the path's cost.
    */
   override poll(max: number): ReturnType<ProviderCq["poll"]> {
+    if (this.#answered) {
+      this.#answered = false;
+      return super.poll(max);
+    }
+    if (this.suspended) return super.poll(max); // no ring to ask while the context moves
+    const moved = this.#sp.dom0()?.take(this.cqn, this.consumerIndex) ?? 0;
     const out = super.poll(max);
-    if (this.suspended) return out; // no ring to ask while the context moves
-    if (this.#answered) this.#answered = false;
-    else this.#ask();
+    this.#ask();
+    if (moved > 0) {
+      this.#sp.awaitAnswer(this.#sp.env.cpu.charge(this.#sp.answerNs(moved * CQE_BYTES)));
+    }
     return out;
   }
 
@@ -189,6 +260,12 @@ export class SplitCq extends ProviderCq {
   }
 }
 
+/** dom0's split context of a frontend file's context, while it is open. */
+function dom0Link(file: VibFrontFile): () => SplitContext | undefined {
+  const { hv, dom } = file.front.o, ctx = file.ctx;
+  return () => splitContextOf(hv, dom.domid, ctx);
+}
+
 /**
  * The split baseline's user-level provider as it registers itself: it
  * drives split-mode vib devices (`VERBS_NAME_MATCH` on their driver type)
@@ -211,6 +288,6 @@ export const SPLIT_PROVIDER: ProviderDriver = {
     if (!(file instanceof VibFrontFile)) {
       throw new VerbsError("ENODEV", `${file.deviceName}: not a vib frontend's file`);
     }
-    return new SplitProvider(env, file.datapath);
+    return new SplitProvider(env, file.datapath, dom0Link(file));
   },
 };

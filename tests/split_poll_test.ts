@@ -1,0 +1,68 @@
+/**
+ * The split baseline's `ibv_poll_cq` (drivers/split/front.ts): the call
+ * returns what the device has completed when it is made (dom0's half runs
+ * at the call), the request still crosses dom0, and a thread that got
+ * completions this way is busy until the request's answer would arrive —
+ * exactly then, with dom0 idle: the charge is the path, not a constant.
+ */
+import assert from "node:assert/strict";
+import { QpType, SendFlags, WrOpcode } from "../mod.ts";
+import { SplitProvider } from "../drivers/split/front.ts";
+import { pair, side, twoDomains } from "./conformance/helpers.ts";
+
+Deno.test("split poll: completions at the call, paid until the request's answer arrives", async () => {
+  const { cluster, a, b, hosts } = await twoDomains("split");
+  await cluster.run(async () => {
+    const x = await side(a), y = await side(b);
+    const [qx] = await pair(x, y, QpType.RC);
+    const sp = x.ctx.provider;
+    assert.ok(sp instanceof SplitProvider);
+    const write = (wrId: bigint) =>
+      qx.postSend({
+        wrId,
+        opcode: WrOpcode.RDMA_WRITE,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 64, lkey: x.mr.lkey }],
+        remoteAddr: y.buf,
+        rkey: y.mr.rkey,
+      });
+    for (const n of [1, 3]) {
+      for (let i = 0; i < n; i++) write(BigInt(i));
+      await cluster.sleep(200_000); // long done at the device, and dom0 idle again
+      const polls = () => hosts[0].counters().byKind.backendRequests.POLL_CQ ?? 0;
+      const [before, busyBefore] = [polls(), hosts[0].counters().dom0BusyNs];
+      const t0 = cluster.now;
+      const wcs = x.cq.poll(8);
+      assert.equal(wcs.length, n, "every completion at the first poll");
+      const busyUntil = a.cpu.busyUntil();
+      const p = a.profile;
+      const issue = n * p.cpu.cqePollNs + p.cpu.syscallNs + p.xen.ringMarshalNs +
+        p.xen.hypercallNs;
+      assert.equal(busyUntil - t0, issue + sp.answerNs(n * 32));
+      // A post right after it: the thread gets there once the answer is in.
+      const doorbells = () => hosts[0].counters().byKind.backendRequests.DOORBELL ?? 0;
+      const posted = doorbells();
+      write(99n);
+      // The request that carries the call is on its way: wait for its answer.
+      await x.cq.pcq.waitWrite("the poll's answer");
+      assert.equal(cluster.now, busyUntil, "the thread is free when the answer arrives");
+      const busyAtAnswer = hosts[0].counters().dom0BusyNs;
+      assert.equal(polls() - before, 1, "one POLL_CQ request for the call");
+      assert.equal(
+        doorbells(),
+        posted,
+        "the post reached dom0 after the poll's answer, not before",
+      );
+      assert.deepEqual((await x.cq.pollUntil(1)).map((wc) => wc.wrId), [99n]);
+      assert.equal(doorbells() - posted, 1);
+      const copyNs = (n * 32 * 1e9) / p.cpu.memcpyBytesPerSec;
+      assert.equal(
+        busyAtAnswer - busyBefore,
+        2 * p.xen.ringMarshalNs + p.xen.backendOpNs + copyNs + p.xen.hypercallNs,
+        "dom0 served it, the copy included",
+      );
+      assert.deepEqual(x.cq.poll(8), [], "nothing twice");
+      await cluster.sleep(100_000);
+    }
+  });
+});
