@@ -38,6 +38,7 @@ import {
   type Qp,
   QpType,
   SendFlags,
+  VerbsError,
   WcStatus,
   type WorkCompletion,
   WrOpcode,
@@ -302,7 +303,14 @@ export class Channel {
   #mirrorsFree: number[] = [];
   #polling: Connection[] = [];
   #dirty = new Set<Connection>();
-  #wcs: WorkCompletion[] = [];
+  /** Completions polled and not handled yet; `read`: the rank's own poll already paid for reading it. */
+  #wcs: { wc: WorkCompletion; read: boolean }[] = [];
+  /** The rank computes: the progress engine does not poll (see {@link pause}). */
+  #paused = false;
+  /** Resumes the CQ helper parked while the rank computes. */
+  #unpark: (() => void) | undefined;
+  /** Stops the CQ helper's current wait. */
+  #stopSpin: AbortController | undefined;
   #handler: PacketHandler | undefined;
   #spin: SpinWait;
   #wakeAddr: number;
@@ -451,15 +459,30 @@ export class Channel {
     });
   }
 
-  /** The helper that spins on the CQ for the rank and wakes it. */
+  /**
+   * The helper that spins on the CQ for the rank and wakes it: the CQ half of
+   * MVAPICH's progress loop, running while the rank is in the MPI library.
+   * It is parked while the rank computes ({@link pause}).
+   */
   async #drainCq(): Promise<void> {
     const kick = new Uint8Array(4);
     for (;;) {
+      if (this.#closed) return;
+      if (this.#paused) {
+        const b = this.dom.engine.block<void>(
+          `rank ${this.rank} CQ helper, parked while computing`,
+        );
+        this.#unpark = () => b.resolve();
+        await b.promise;
+        continue;
+      }
+      const stop = this.#stopSpin = new AbortController();
       let wcs: WorkCompletion[];
       try {
-        wcs = await this.cq.pollUntil(1);
+        wcs = await this.cq.pollUntil(1, { signal: stop.signal });
       } catch (e) {
         if (this.#closed) return;
+        if (e instanceof VerbsError && e.code === "ECANCELED") continue;
         this.failure ??= new MpiError(
           "MPI_ERR_INTERN",
           `rank ${this.rank}: polling the completion queue failed: ${(e as Error).message}`,
@@ -467,7 +490,11 @@ export class Channel {
         this.kick();
         return;
       }
-      for (const wc of wcs) this.#wcs.push(wc);
+      // The rank has the completions once the helper's CPU is done with all but reading them
+      // (which the rank charges itself): a split guest's poll is a round trip to dom0.
+      const extra = this.cpu.debt() - wcs.length * this.params.cqePollNs;
+      if (extra > 0) await this.dom.engine.sleep(extra);
+      for (const wc of wcs) this.#wcs.push({ wc, read: false });
       if (this.#closed) return;
       new DataView(kick.buffer).setUint32(0, ++this.#wakeCount, true);
       this.dom.memory.write(this.#wakeAddr, kick);
@@ -635,8 +662,8 @@ export class Channel {
     // (completions and DMA writes happen between awaits).
     let did = false;
     while (this.#wcs.length > 0) {
-      const wc = this.#wcs.shift()!;
-      this.cpu.charge(this.params.cqePollNs);
+      const { wc, read } = this.#wcs.shift()!;
+      if (!read) this.cpu.charge(this.params.cqePollNs);
       this.#onCompletion(wc);
       did = true;
     }
@@ -859,6 +886,33 @@ export class Channel {
       }
       await this.#spin.wait(ranges, `${label} on rank ${this.rank}`);
     }
+  }
+
+  /**
+   * The rank computes (`comm.compute`): the progress engine stops polling
+   * until {@link resume}, as MVAPICH's does, which runs only inside MPI
+   * calls. In a split guest every poll is a round trip through dom0, so a
+   * helper polling during computation would keep dom0 busy for nothing.
+   */
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#stopSpin?.abort();
+  }
+
+  /**
+   * Back in the MPI library after computing: one poll of the CQ takes what
+   * completed meanwhile (the progress engine's pass at the next call), and
+   * the helper spins again.
+   */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#closed || this.size <= 1) return;
+    for (const wc of this.cq.poll(this.cq.cqe)) this.#wcs.push({ wc, read: true });
+    const unpark = this.#unpark;
+    this.#unpark = undefined;
+    unpark?.();
   }
 
   /** Make progress once without waiting (for `test`); charges an empty poll if nothing was there. */

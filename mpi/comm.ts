@@ -415,7 +415,14 @@ export class Comm {
       (work.ns ?? 0);
     this.proc.computeNs += ns;
     this.proc.chargeCpu(ns);
-    await this.proc.ch.cpu.settle();
+    // Outside the MPI library: the progress engine does not poll until the rank is back.
+    const ch = this.proc.ch;
+    ch.pause();
+    try {
+      await ch.cpu.settle();
+    } finally {
+      ch.resume();
+    }
     return ns;
   }
 

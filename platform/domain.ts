@@ -277,7 +277,7 @@ export class Domain {
       memory: this.space,
       rng: this.rng,
       waitWrite: machine
-        ? (mfns, label, timeoutNs) => machine.waitWrite(mfns, label, timeoutNs)
+        ? (mfns, label, timeoutNs, signal) => machine.waitWrite(mfns, label, timeoutNs, signal)
         : undefined,
     };
   }

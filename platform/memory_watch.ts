@@ -88,10 +88,16 @@ export class WatchedMemory extends MachineMemory {
 
   /**
    * Block the calling process until a write touches any of `mfns` (wakes at
-   * most once; re-check and call again) or `timeoutNs` passes.
-   * @returns true on a write, false on timeout
+   * most once; re-check and call again), `timeoutNs` passes or `signal`
+   * aborts.
+   * @returns true on a write, false on timeout or abort
    */
-  waitWrite(mfns: readonly number[], label: string, timeoutNs?: number): Promise<boolean> {
+  waitWrite(
+    mfns: readonly number[],
+    label: string,
+    timeoutNs?: number,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
     const b = this.#engine.block<boolean>(`memory write (${label})`);
     let done = false;
     const wake = (written: boolean) => {
@@ -102,8 +108,15 @@ export class WatchedMemory extends MachineMemory {
         if (s && s.delete(onWrite) && s.size === 0) this.#watch.delete(m);
       }
       if (timer) this.#engine.cancel(timer);
+      signal?.removeEventListener("abort", onAbort);
       b.resolve(written);
     };
+    const onAbort = () => wake(false);
+    if (signal?.aborted) {
+      wake(false);
+      return b.promise;
+    }
+    signal?.addEventListener("abort", onAbort);
     const onWrite = () => wake(true);
     const timer = timeoutNs === undefined
       ? undefined

@@ -41,6 +41,7 @@ export const Errno = {
   ETIMEDOUT: 110,
   ECONNRESET: 104,
   EOPNOTSUPP: 95,
+  ECANCELED: 125,
 } as const;
 
 /**

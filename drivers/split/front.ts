@@ -242,20 +242,24 @@ export class SplitCq extends ProviderCq {
     }
   }
 
-  /** Wait for the answer of the poll request on its way (or `timeoutNs`). */
-  override waitWrite(label: string, timeoutNs?: number): Promise<boolean> {
+  /** Wait for the answer of the poll request on its way (or `timeoutNs`, or `signal`'s abort). */
+  override waitWrite(label: string, timeoutNs?: number, signal?: AbortSignal): Promise<boolean> {
     if (this.suspended) return this.waitResumed(label, timeoutNs);
-    this.#ask();
     const engine = this.#sp.env.engine;
     const b = engine.block<boolean>(`${label} (split poll)`);
-    this.#waiters.push(b.resolve);
-    if (timeoutNs !== undefined) {
-      engine.schedule(timeoutNs, () => {
-        const i = this.#waiters.indexOf(b.resolve);
-        if (i >= 0) this.#waiters.splice(i, 1);
-        b.resolve(false);
-      });
+    if (signal?.aborted) {
+      b.resolve(false);
+      return b.promise;
     }
+    this.#ask();
+    this.#waiters.push(b.resolve);
+    const giveUp = () => {
+      const i = this.#waiters.indexOf(b.resolve);
+      if (i >= 0) this.#waiters.splice(i, 1);
+      b.resolve(false);
+    };
+    if (timeoutNs !== undefined) engine.schedule(timeoutNs, giveUp);
+    signal?.addEventListener("abort", giveUp, { once: true });
     return b.promise;
   }
 }

@@ -45,7 +45,7 @@ export interface VerbsEnv {
     free(addr: number): void;
   };
   /** Block until a write touches one of these machine frames (see `memory_watch.ts`). */
-  waitWrite?: (mfns: readonly number[], label: string, timeoutNs?: number) => Promise<boolean>;
+  waitWrite?: ProviderEnv["waitWrite"];
   /**
    * The domain's seeded random stream, what a program's `lrand48()` would
    * be: each QP's initial PSN is drawn from it (`Qp.initialPsn`). Without

@@ -81,13 +81,21 @@ export class Cq {
 
   /**
    * Exactly `n` completions, waiting in virtual time as a thread spinning on
-   * the CQ would. With `timeoutNs`, rejects with ETIMEDOUT (the completions
-   * polled so far are lost to the caller, as they would be to a thread
-   * that gave up).
+   * the CQ would. With `timeoutNs`, rejects with ETIMEDOUT; when `signal`
+   * aborts (the thread stops spinning, e.g. to compute), with ECANCELED. The
+   * completions polled so far are then lost to the caller, as they would be
+   * to a thread that gave up.
    */
-  async pollUntil(n: number, opts: { timeoutNs?: number } = {}): Promise<WorkCompletion[]> {
+  async pollUntil(
+    n: number,
+    opts: { timeoutNs?: number; signal?: AbortSignal } = {},
+  ): Promise<WorkCompletion[]> {
     this.#live("poll_cq");
     const ctx = this.context;
+    const signal = opts.signal;
+    const cancelled = (got: number) =>
+      new VerbsError("ECANCELED", `poll_cq CQ ${this.cqn}: ${got} of ${n} completions, cancelled`);
+    if (signal?.aborted) throw cancelled(0);
     await ctx.enter();
     const env = ctx.env;
     const period = Math.max(1, env.profile.cpu.emptyPollNs);
@@ -99,6 +107,7 @@ export class Cq {
       await env.cpu.settle();
       const spinStart = env.engine.now;
       while (!this.pcq.ready()) {
+        if (signal?.aborted) throw cancelled(out.length);
         const left = deadline - env.engine.now;
         if (left <= 0) {
           throw new VerbsError(
@@ -109,6 +118,7 @@ export class Cq {
         await this.pcq.waitWrite(
           `CQ ${this.cqn} pollUntil(${n})`,
           left === Infinity ? undefined : left,
+          signal,
         );
         if (this.#dead) throw new VerbsError("EINVAL", `poll_cq: CQ ${this.cqn} was destroyed`);
       }

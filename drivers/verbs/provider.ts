@@ -120,9 +120,15 @@ export interface ProviderEnv {
   cpu: ThreadCpu;
   /**
    * Block until a write touches one of these machine frames (see
-   * `memory_watch.ts`); absent, waiters re-poll every `cpu.emptyPollNs`.
+   * `memory_watch.ts`), `timeoutNs` passes or `signal` aborts; absent,
+   * waiters re-poll every `cpu.emptyPollNs`.
    */
-  waitWrite?: (mfns: readonly number[], label: string, timeoutNs?: number) => Promise<boolean>;
+  waitWrite?: (
+    mfns: readonly number[],
+    label: string,
+    timeoutNs?: number,
+    signal?: AbortSignal,
+  ) => Promise<boolean>;
 }
 
 /**
@@ -879,13 +885,14 @@ export class ProviderCq {
   }
 
   /**
-   * Block until the device may have written a CQE (no CPU burnt meanwhile)
-   * or `timeoutNs` passed (then false); the caller re-checks with {@link ready}.
+   * Block until the device may have written a CQE (no CPU burnt meanwhile),
+   * or `timeoutNs` passed or `signal` aborted (then false); the caller
+   * re-checks with {@link ready}.
    */
-  async waitWrite(label: string, timeoutNs?: number): Promise<boolean> {
+  async waitWrite(label: string, timeoutNs?: number, signal?: AbortSignal): Promise<boolean> {
     const env = this.#p.env;
     if (this.suspended) return await this.waitResumed(label, timeoutNs);
-    if (env.waitWrite) return await env.waitWrite(this.#frames, label, timeoutNs);
+    if (env.waitWrite) return await env.waitWrite(this.#frames, label, timeoutNs, signal);
     const step = Math.max(1, env.profile.cpu.emptyPollNs);
     await env.engine.sleep(timeoutNs === undefined ? step : Math.min(step, timeoutNs));
     return true;
