@@ -130,7 +130,16 @@ export class SplitProvider extends Provider {
       // notification then leaves once the marshalling is done (the hypercall is not charged to
       // the thread's account, which is already past that point).
       env.engine.schedule(free - now, () => {
-        if (this.ring.submit(op, body, cb)) this.ring.kick(marshalled - free);
+        let notify: boolean;
+        try {
+          notify = this.ring.submit(op, body, cb);
+        } catch {
+          // The device went away meanwhile: whoever waits for an answer stops waiting, and the
+          // thread's next call is refused (EIO) as it would have been.
+          cb?.();
+          return;
+        }
+        if (notify) this.ring.kick(marshalled - free);
       });
       return;
     }
