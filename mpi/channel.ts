@@ -468,7 +468,7 @@ export class Channel {
     const kick = new Uint8Array(4);
     for (;;) {
       if (this.#closed) return;
-      if (this.#paused) {
+      if (this.#paused && this.cq.pollsWhileWaiting) {
         const b = this.dom.engine.block<void>(
           `rank ${this.rank} CQ helper, parked while computing`,
         );
@@ -891,28 +891,33 @@ export class Channel {
   /**
    * The rank computes (`comm.compute`): the progress engine stops polling
    * until {@link resume}, as MVAPICH's does, which runs only inside MPI
-   * calls. In a split guest every poll is a round trip through dom0, so a
-   * helper polling during computation would keep dom0 busy for nothing.
+   * calls. Where waiting on the CQ means polling (a split guest, where each
+   * poll is a round trip through dom0), the helper's wait is cancelled and it
+   * parks. Where it is a watch on the CQ's memory, the wait costs nothing and
+   * what it notices is the rank's only at its next call, as after a poll
+   * then: it goes on.
    */
   pause(): void {
     if (this.#paused) return;
     this.#paused = true;
-    this.#stopSpin?.abort();
+    if (this.cq.pollsWhileWaiting) this.#stopSpin?.abort();
   }
 
   /**
-   * Back in the MPI library after computing: one poll of the CQ takes what
-   * completed meanwhile (the progress engine's pass at the next call), and
-   * the helper spins again.
+   * Back in the MPI library after computing. If the helper was parked, one
+   * poll of the CQ takes what completed meanwhile (the progress engine's
+   * pass at the next call), and the helper spins again.
    */
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
-    if (this.#closed || this.size <= 1) return;
-    for (const wc of this.cq.poll(this.cq.cqe)) this.#wcs.push({ wc, read: true });
     const unpark = this.#unpark;
     this.#unpark = undefined;
-    unpark?.();
+    if (!unpark) return;
+    if (!this.#closed) {
+      for (const wc of this.cq.poll(this.cq.cqe)) this.#wcs.push({ wc, read: true });
+    }
+    unpark();
   }
 
   /** Make progress once without waiting (for `test`); charges an empty poll if nothing was there. */

@@ -251,6 +251,11 @@ export class SplitCq extends ProviderCq {
     }
   }
 
+  /** A waiting thread polls dom0: every poll is a request. */
+  override get pollsWhileWaiting(): boolean {
+    return true;
+  }
+
   /** Wait for the answer of the poll request on its way (or `timeoutNs`, or `signal`'s abort). */
   override waitWrite(label: string, timeoutNs?: number, signal?: AbortSignal): Promise<boolean> {
     if (this.suspended) return this.waitResumed(label, timeoutNs);

@@ -73,6 +73,15 @@ export class Cq {
     if (this.#dead) throw new VerbsError("EINVAL", `${what}: CQ ${this.cqn} was destroyed`);
   }
 
+  /**
+   * Whether {@link pollUntil}'s wait polls actively (in a split guest each
+   * poll is a request to dom0), rather than watching the CQ's memory for the
+   * device's write, which costs nothing until the completion lands.
+   */
+  get pollsWhileWaiting(): boolean {
+    return this.pcq.pollsWhileWaiting;
+  }
+
   /** `ibv_poll_cq`: up to `n` completions, oldest first (may be none). */
   poll(n = 1): WorkCompletion[] {
     this.#live("poll_cq");

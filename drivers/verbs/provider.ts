@@ -885,6 +885,16 @@ export class ProviderCq {
   }
 
   /**
+   * Whether a thread waiting on this CQ has to poll actively: true without a
+   * memory watch (it re-polls every `cpu.emptyPollNs`); false when it can
+   * watch the CQ's memory for the device's write (what a spinning thread
+   * notices at its next poll, at no cost until then).
+   */
+  get pollsWhileWaiting(): boolean {
+    return this.#p.env.waitWrite === undefined;
+  }
+
+  /**
    * Block until the device may have written a CQE (no CPU burnt meanwhile),
    * or `timeoutNs` passed or `signal` aborted (then false); the caller
    * re-checks with {@link ready}.
