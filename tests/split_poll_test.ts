@@ -6,9 +6,9 @@
  * exactly then, with dom0 idle: the charge is the path, not a constant.
  */
 import assert from "node:assert/strict";
-import { QpType, SendFlags, WrOpcode } from "../mod.ts";
+import { QpType } from "../mod.ts";
 import { SplitProvider } from "../drivers/split/front.ts";
-import { pair, side, twoDomains } from "./conformance/helpers.ts";
+import { pair, postWrite, side, twoDomains } from "./conformance/helpers.ts";
 
 Deno.test("split poll: completions at the call, paid until the request's answer arrives", async () => {
   const { cluster, a, b, hosts } = await twoDomains("split");
@@ -17,15 +17,7 @@ Deno.test("split poll: completions at the call, paid until the request's answer 
     const [qx] = await pair(x, y, QpType.RC);
     const sp = x.ctx.provider;
     assert.ok(sp instanceof SplitProvider);
-    const write = (wrId: bigint) =>
-      qx.postSend({
-        wrId,
-        opcode: WrOpcode.RDMA_WRITE,
-        sendFlags: SendFlags.SIGNALED,
-        sgList: [{ addr: x.buf, length: 64, lkey: x.mr.lkey }],
-        remoteAddr: y.buf,
-        rkey: y.mr.rkey,
-      });
+    const write = (wrId: bigint) => postWrite(qx, x, y, wrId);
     for (const n of [1, 3]) {
       for (let i = 0; i < n; i++) write(BigInt(i));
       await cluster.sleep(200_000); // long done at the device, and dom0 idle again

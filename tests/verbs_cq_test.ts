@@ -4,8 +4,8 @@
  * and a completion that arrives afterwards is still there for the next poll.
  */
 import assert from "node:assert/strict";
-import { QpType, SendFlags, VerbsError, WrOpcode } from "../mod.ts";
-import { MODES, pair, side, twoDomains } from "./conformance/helpers.ts";
+import { QpType, VerbsError } from "../mod.ts";
+import { MODES, pair, postWrite, side, twoDomains } from "./conformance/helpers.ts";
 
 for (const mode of MODES) {
   Deno.test(`pollUntil (${mode}): a timeout or an abort ends the wait; nothing is lost`, async () => {
@@ -34,14 +34,7 @@ for (const mode of MODES) {
       assert.equal(await x.cq.pollUntil(1, { timeoutNs: 5_000 }).catch(code), "ETIMEDOUT");
       assert.ok(cluster.now - t0 >= 5_000 && cluster.now - t0 < 20_000);
       // The CQ still works, and a completion after the abort is there for the next wait.
-      qx.postSend({
-        wrId: 5n,
-        opcode: WrOpcode.RDMA_WRITE,
-        sendFlags: SendFlags.SIGNALED,
-        sgList: [{ addr: x.buf, length: 8, lkey: x.mr.lkey }],
-        remoteAddr: y.buf,
-        rkey: y.mr.rkey,
-      });
+      postWrite(qx, x, y, 5n, 8);
       assert.deepEqual((await x.cq.pollUntil(1)).map((wc) => wc.wrId), [5n]);
     });
   });

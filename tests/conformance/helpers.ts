@@ -17,7 +17,9 @@ import {
   type Mr,
   type Pd,
   type Qp,
+  SendFlags,
   VerbsError,
+  WrOpcode,
 } from "../../mod.ts";
 import type { QpCap } from "../../drivers/uapi/types.ts";
 
@@ -155,4 +157,26 @@ export async function waitBytes(
       );
     }
   }
+}
+
+/** Post a signaled RDMA WRITE of `length` bytes from `x`'s buffer to the start of `y`'s. */
+export function postWrite(qp: Qp, x: Side, y: Side, wrId: bigint, length = 64): void {
+  qp.postSend({
+    wrId,
+    opcode: WrOpcode.RDMA_WRITE,
+    sendFlags: SendFlags.SIGNALED,
+    sgList: [{ addr: x.buf, length, lkey: x.mr.lkey }],
+    remoteAddr: y.buf,
+    rkey: y.mr.rkey,
+  });
+}
+
+/** Post a signaled SEND of `length` bytes from `x`'s buffer. */
+export function postSendWr(qp: Qp, x: Side, wrId: bigint, length = 64): void {
+  qp.postSend({
+    wrId,
+    opcode: WrOpcode.SEND,
+    sendFlags: SendFlags.SIGNALED,
+    sgList: [{ addr: x.buf, length, lkey: x.mr.lkey }],
+  });
 }

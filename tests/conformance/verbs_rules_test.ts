@@ -17,7 +17,18 @@
  */
 import assert from "node:assert/strict";
 import { QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../mod.ts";
-import { CAP, MODES, pair, pattern, rejects, side, twoDomains, waitBytes } from "./helpers.ts";
+import {
+  CAP,
+  MODES,
+  pair,
+  pattern,
+  postSendWr,
+  postWrite,
+  rejects,
+  side,
+  twoDomains,
+  waitBytes,
+} from "./helpers.ts";
 
 /** Long enough for any single small operation to have completed at the device. */
 const SETTLE_NS = 200_000;
@@ -76,12 +87,7 @@ for (const mode of MODES) {
       // A QP on index 0 still connects and moves data (the default partition).
       const [qx, qy] = await pair(x, y, QpType.RC);
       qy.postRecv({ wrId: 7n, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
-      qx.postSend({
-        wrId: 8n,
-        opcode: WrOpcode.SEND,
-        sendFlags: SendFlags.SIGNALED,
-        sgList: [{ addr: x.buf, length: 64, lkey: x.mr.lkey }],
-      });
+      postSendWr(qx, x, 8n);
       assert.equal((await y.cq.pollUntil(1))[0].wrId, 7n);
     });
   });
@@ -127,15 +133,7 @@ for (const mode of MODES) {
     await cluster.run(async () => {
       const x = await side(a), y = await side(b);
       const [qx, qy] = await pair(x, y, QpType.RC);
-      const write = (wrId: bigint) =>
-        qx.postSend({
-          wrId,
-          opcode: WrOpcode.RDMA_WRITE,
-          sendFlags: SendFlags.SIGNALED,
-          sgList: [{ addr: x.buf, length: 64, lkey: x.mr.lkey }],
-          remoteAddr: y.buf,
-          rkey: y.mr.rkey,
-        });
+      const write = (wrId: bigint) => postWrite(qx, x, y, wrId);
       // One completion, long done at the device: the first poll returns it.
       write(1n);
       await cluster.sleep(SETTLE_NS);
@@ -149,12 +147,7 @@ for (const mode of MODES) {
       assert.deepEqual(x.cq.poll(2), []);
       // A receive completion that arrived while the peer was busy elsewhere.
       qy.postRecv({ wrId: 9n, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
-      qx.postSend({
-        wrId: 10n,
-        opcode: WrOpcode.SEND,
-        sendFlags: SendFlags.SIGNALED,
-        sgList: [{ addr: x.buf, length: 64, lkey: x.mr.lkey }],
-      });
+      postSendWr(qx, x, 10n);
       await cluster.sleep(SETTLE_NS);
       const [r] = y.cq.poll(4);
       assert.deepEqual([r?.wrId, r?.status, r?.opcode], [9n, WcStatus.SUCCESS, WcOpcode.RECV]);
