@@ -37,6 +37,7 @@
  * @module
  */
 import { CQE_BYTES } from "../../hca/cqe.ts";
+import { Errno } from "../../sim/errno.ts";
 import { CqDbCmd, UarOffset } from "../../hca/uar.ts";
 import { type FrontDatapath, VibFrontFile } from "../front/file.ts";
 import { VIB_SPLIT_DRIVER } from "../front/vibfront.ts";
@@ -136,7 +137,7 @@ export class SplitProvider extends Provider {
         } catch {
           // The device went away meanwhile: whoever waits for an answer stops waiting, and the
           // thread's next call is refused (EIO) as it would have been.
-          cb?.();
+          cb?.({ id: 0, op, status: -Errno.EIO, body: {} });
           return;
         }
         if (notify) this.ring.kick(marshalled - free);
