@@ -466,6 +466,11 @@ export class GrantTables {
     return this.#maptracks.get(domid)?.count ?? 0;
   }
 
+  /** Size of `domid`'s maptrack: the most grants it may have mapped at once (0: none). */
+  maptrackSize(domid: number): number {
+    return this.#maptracks.get(domid)?.max ?? 0;
+  }
+
   /** Mappings (by any domain) of grants `domid` gave. */
   mappedFrom(domid: number): number {
     return this.#tables.get(domid)?.mappedFrom ?? 0;

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { type VcpuPolicy, VcpuPool } from "./vcpus.ts";
 import type { Engine } from "../sim/engine.ts";
 import type { MachineMemory } from "../sim/memory.ts";
 import type { Prng } from "../sim/prng.ts";
@@ -62,6 +63,12 @@ export interface HypervisorOptions {
   xenstore?: XenStoreOptions;
   /** Receives exceptions from teardown hooks; default rethrows them asynchronously. */
   onHookError?: (err: unknown) => void;
+  /**
+   * How dom0's VCPUs pick the next piece of work: "fair" (round robin across
+   * the frontends' backends, preemptive; the default) or "fifo" (run to
+   * completion in arrival order: for experiments that show what fairness buys).
+   */
+  dom0Scheduler?: VcpuPolicy;
   /**
    * The detours of a domain's vCPU (noise on, `sim/noise.ts`): an event
    * upcall that comes due while the domain's kernel is in a detour runs when
@@ -203,8 +210,10 @@ export class HostState {
   readonly dyingLabels = new Map<string, number>();
   /** Options with their defaults filled in. */
   readonly opts: Required<
-    Omit<HypervisorOptions, "pic" | "xenstore" | "onHookError" | "cpuNoise">
+    Omit<HypervisorOptions, "pic" | "xenstore" | "onHookError" | "cpuNoise" | "dom0Scheduler">
   >;
+  /** Dom0's VCPUs (`vcpus.ts`): its hypercalls, upcalls and backend work run there. */
+  readonly dom0Vcpus: VcpuPool;
   /** The detours of a domain's vCPU (noise on), see {@link HypervisorOptions.cpuNoise}. */
   readonly cpuNoise: ((domid: number) => CpuNoise | undefined) | undefined;
   /** Receives exceptions from teardown hooks. */
@@ -257,6 +266,11 @@ export class HostState {
       autoDestroy: opts.autoDestroy ?? true,
     };
     this.cpuNoise = opts.cpuNoise;
+    this.dom0Vcpus = new VcpuPool(engine, {
+      count: profile.dom0.vcpus,
+      sliceNs: profile.dom0.sliceNs,
+      policy: opts.dom0Scheduler,
+    });
     this.onHookError = opts.onHookError ?? ((err) =>
       queueMicrotask(() => {
         throw err;

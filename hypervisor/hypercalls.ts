@@ -240,7 +240,10 @@ export class Hypercalls {
     this.h.c.hypercalls++;
     this.h.c.byKind.set(kind, (this.h.c.byKind.get(kind) ?? 0) + 1);
     this.h.engine.traceMark(`xen:${kind}`);
-    await this.h.engine.sleep(this.h.profile.xen.hypercallNs);
+    // Dom0's hypercalls run on its VCPUs (shared by its backends and upcalls); a guest's on its own.
+    const dom0 = caller === 0 || caller === this.h.domains.get(0);
+    const cpu = (ns: number) => dom0 ? this.h.dom0Vcpus.run(ns) : this.h.engine.sleep(ns);
+    await cpu(this.h.profile.xen.hypercallNs);
     const c = this.#caller(caller, kind);
     if (!known) throw new XenError("ENOSYS", `no hypercall ${show(name)}`);
     let r: { value: unknown; costNs: number };
@@ -249,7 +252,7 @@ export class Hypercalls {
     } catch (e) {
       throw this.#refusal(e, name);
     }
-    if (r.costNs > 0) await this.h.engine.sleep(r.costNs);
+    if (r.costNs > 0) await cpu(r.costNs);
     return r.value;
   }
 

@@ -43,6 +43,7 @@ import type { EvtchnStatus } from "./event_channel.ts";
 import type { GrantMapping } from "./grant_table.ts";
 import type { XenStore } from "./xenstore.ts";
 import { HostState, type HypervisorOptions } from "./host.ts";
+import type { VcpuPool } from "./vcpus.ts";
 import { type DomainConfig, Lifecycle } from "./lifecycle.ts";
 import type { ShadowOp, ShadowOpResult } from "./log_dirty.ts";
 import {
@@ -339,9 +340,22 @@ export class Hypervisor {
     >;
   }
 
+  /** Dom0's VCPUs: where its hypercalls, upcalls and backend work run (`vcpus.ts`). */
+  get dom0Vcpus(): VcpuPool {
+    return this.#h.dom0Vcpus;
+  }
+
   /** Grants `domid` has mapped now. */
   grantsMappedBy(domid: number): number {
     return this.#h.grants.mappedBy(domid);
+  }
+
+  /**
+   * Entries of `domid`'s grant-map table (maptrack): the most grants it may map
+   * at once (a boot parameter of the host, `gnttab_max_maptrack_frames`).
+   */
+  maptrackSize(domid: number): number {
+    return this.#h.grants.maptrackSize(domid);
   }
 
   /** Mappings (by anyone) of grants `domid` gave. */
@@ -429,7 +443,25 @@ export class Hypervisor {
     this.#h.upcallScheduled.add(domid);
     const delay = this.profile.xen.upcallNs + this.profile.xen.domainSwitchNs +
       this.#h.extraDelayNs;
-    this.engine.schedule(this.#noisy(domid, delay), () => this.#deliverUpcall(domid));
+    this.#upcallIn(domid, this.#noisy(domid, delay));
+  }
+
+  /**
+   * Deliver `domid`'s upcall `delay` from now. Dom0's handler entry — the
+   * last `upcallNs` of that — runs on one of its VCPUs, ahead of its threads
+   * (`vcpus.ts`): when they are all busy it waits for the next preemption
+   * point; when one is free the timing is as for any domain.
+   */
+  #upcallIn(domid: number, delay: number): void {
+    if (domid !== 0) {
+      this.engine.schedule(delay, () => this.#deliverUpcall(domid));
+      return;
+    }
+    const entry = Math.min(delay, this.profile.xen.upcallNs);
+    this.engine.schedule(
+      delay - entry,
+      () => this.#h.dom0Vcpus.irq(entry, () => this.#deliverUpcall(domid)),
+    );
   }
 
   /** `delay` from now, or later if the domain's vCPU is in a detour then (noise on). */
@@ -445,10 +477,7 @@ export class Hypervisor {
     if (!d?.running || d.paused) return;
     if (!d.sharedInfo.upcallPending || this.#h.upcallScheduled.has(domid)) return;
     this.#h.upcallScheduled.add(domid);
-    this.engine.schedule(
-      this.#noisy(domid, this.profile.xen.upcallNs),
-      () => this.#deliverUpcall(domid),
-    );
+    this.#upcallIn(domid, this.#noisy(domid, this.profile.xen.upcallNs));
   }
 
   #deliverUpcall(domid: number): void {

@@ -1,6 +1,7 @@
 /**
  * The Xen hypervisor model: domains, hypercalls and privilege, grant
- * tables, event channels, xenstore, I/O-page mapping, physical-IRQ routing.
+ * tables, event channels, xenstore, I/O-page mapping, physical-IRQ routing,
+ * dom0's VCPUs.
  * Re-exports only.
  *
  * @example
@@ -29,3 +30,4 @@ export * from "./io_page.ts";
 export * from "./xenstore.ts";
 export * from "./hypervisor.ts";
 export * from "./log_dirty.ts";
+export * from "./vcpus.ts";

@@ -151,7 +151,7 @@ export interface DomainOptions {
   machine?: WatchedMemory;
   /** The RDMA devices this domain's kernel offers (may be filled in later). */
   devices?: UverbsDevice[];
-  /** Registration cache for contexts opened without saying (default off; see `reg_cache.ts`). */
+  /** Registration cache for contexts opened without saying (default off; see `OpenDeviceOptions`). */
   regCache?: boolean;
   /** Its kernel's detours when the cluster's noise is on (`sim/noise.ts`). */
   noise?: CpuNoise;
@@ -175,7 +175,11 @@ export interface DomainOptions {
  * ```
  */
 export interface OpenDeviceOptions {
-  /** Put a registration cache (`reg_cache.ts`) in front of the kernel for this context. */
+  /**
+   * The kernel's registration cache for this context, where it has one (a guest: dom0 keeps the
+   * grant mappings of deregistered regions, so registering the same pages again costs no grant
+   * work). Keys are invalidated at `dereg` either way; bare metal and dom0 have no such cache.
+   */
   regCache?: boolean;
 }
 

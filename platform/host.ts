@@ -40,6 +40,12 @@ export interface HostSpec {
   hypervisor: boolean;
   /** Machine memory (default 4096 MiB; frames cost nothing until touched). */
   memoryMiB?: number;
+  /**
+   * Xen hosts: how dom0's VCPUs pick the next piece of work — "fair" (round robin across the
+   * guests' backends, preemptive; the default) or "fifo" (run to completion in arrival order,
+   * to show what fairness buys).
+   */
+  dom0Scheduler?: "fair" | "fifo";
 }
 
 /**
@@ -57,10 +63,18 @@ export interface HostCounters {
   backendRequests: number;
   grantMaps: number;
   dom0BusyNs: number;
+  /** Time dom0's VCPUs spent running its hypercalls, upcalls and backend work. */
+  dom0CpuNs: number;
+  /** Time that work waited for a free VCPU (contention between guests' backends). */
+  dom0WaitNs: number;
+  /** Requests the backends refused at a guest's quota or at dom0's headroom. */
+  quotaRefusals: number;
   byKind: {
     hypercalls: Record<string, number>;
     evtchnSends: Record<string, number>;
     backendRequests: Record<string, number>;
+    /** Refusals by quota (`pds`, `grantMaps`, …) or headroom pool (`dom0:uar`, …). */
+    quotaRefusals: Record<string, number>;
   };
 }
 
@@ -80,7 +94,10 @@ export function zeroCounters(): HostCounters {
     backendRequests: 0,
     grantMaps: 0,
     dom0BusyNs: 0,
-    byKind: { hypercalls: {}, evtchnSends: {}, backendRequests: {} },
+    dom0CpuNs: 0,
+    dom0WaitNs: 0,
+    quotaRefusals: 0,
+    byKind: { hypercalls: {}, evtchnSends: {}, backendRequests: {}, quotaRefusals: {} },
   };
 }
 
@@ -137,9 +154,30 @@ export interface GuestOptions {
   memoryMiB?: number;
   /** "bypass" (Xen-IB) or "split". */
   driver?: "bypass" | "split";
-  /** Registration cache in the guest's contexts (default on; see `reg_cache.ts`). */
+  /**
+   * Registration cache in the guest's contexts (default on): dom0 keeps the grant mappings of
+   * deregistered regions (persistent grants); keys are invalidated at dereg either way.
+   */
   regCache?: boolean;
+  /**
+   * Per-guest limits over the profile's `quota` defaults (`{ pds: 16, grantMaps: 4096 }`):
+   * what dom0's backend lets this guest hold at once.
+   */
+  quota?: Partial<Record<QuotaName, number>>;
 }
+
+/**
+ * A per-guest quota's name (the profile's `quota` group: `contexts`, `pds`, `mrs`, `mrPages`,
+ * `grantMaps`, `persistentGrants`, `cqs`, `cqes`, `qps`, `wqes`, `srqs`, `ahs`, `events`,
+ * `shadowBytes`).
+ *
+ * @example
+ * ```ts
+ * import type { QuotaName } from "./host.ts";
+ * const k: QuotaName = "grantMaps";
+ * ```
+ */
+export type QuotaName = keyof Profile["quota"];
 
 /**
  * A guest domain: a `Domain` that can be shut down or crashed.

@@ -319,7 +319,7 @@ export async function migrateGuest(
       await shadow("off").catch(() => {});
       await src.hv.resumeDomain(src.hv.dom0, xdSrc.domid);
       guest.moveTo(src, xdSrc);
-      await guest.resumeDevices(src.createVibDevice(xdSrc.domid, guest.mode));
+      await guest.resumeDevices(src.createVibDevice(xdSrc.domid, guest.mode, guest.quota));
       throw new VerbsError(
         "ECONNRESET",
         `${what}: ${why}; ${guest.name} resumed on ${src.hw.name}`,
@@ -364,7 +364,7 @@ export async function migrateGuest(
       await src.backendDone(oldDomid);
       await xdSrc.whenDead();
     });
-    await guest.resumeDevices(dst.createVibDevice(xdDst.domid, guest.mode));
+    await guest.resumeDevices(dst.createVibDevice(xdDst.domid, guest.mode, guest.quota));
     const resumedNs = engine.now;
     await sourceGone;
     const nomad = guest.nomad ? { ...guest.nomad.timeline } : undefined;

@@ -36,6 +36,7 @@ export {
   hostPlatformFactory,
   type HostSpec,
   type HypervisorLike,
+  type QuotaName,
   registerHostPlatform,
   zeroCounters,
 } from "./host.ts";
@@ -44,7 +45,7 @@ export { CpuClock } from "./cpu.ts";
 export { WatchedMemory } from "./memory_watch.ts";
 export { NativePlatform, nativePlatform } from "./native_host.ts";
 export { XenPlatform, xenPlatform } from "./xen_host.ts";
-export { XenGuest } from "./xen_guest.ts";
+export { type QuotaUsage, XenGuest } from "./xen_guest.ts";
 export {
   type MigrateOptions,
   migrateOptions,

@@ -14,8 +14,9 @@ import { VibFront } from "../drivers/front/vibfront.ts";
 import { GuestGrantTable } from "../drivers/xen/grant_table.ts";
 import type { Domain as XenDomain } from "../hypervisor/domain.ts";
 import type { Hypervisor } from "../hypervisor/hypervisor.ts";
+import type { Quota } from "../drivers/back/quota.ts";
 import { Domain } from "./domain.ts";
-import type { GuestDomain, GuestOptions, HostHardware } from "./host.ts";
+import type { GuestDomain, GuestOptions, HostHardware, QuotaName } from "./host.ts";
 import { asVerbsError, inEngine, xenKernelName } from "./util.ts";
 import { VerbsError } from "../drivers/uapi/errors.ts";
 import type { VerbsEnv } from "../drivers/verbs/context.ts";
@@ -41,9 +42,22 @@ export interface GuestToolstack {
   readonly hv: Hypervisor;
   /** Resolves when dom0's backend instance for `domid` has torn down (undefined: none). */
   backendDone(domid: number): Promise<void> | undefined;
+  /** What dom0's backend counts `domid` holding against each of its quotas (undefined: none). */
+  quotaUsage(domid: number): QuotaUsage | undefined;
   /** The guest is gone: drop it from the host's guests. */
   forget(g: XenGuest): void;
 }
+
+/**
+ * Per quota: what a guest holds now and its limit (`vm.quotaUsage()`).
+ *
+ * @example
+ * ```ts
+ * import type { QuotaUsage } from "./xen_guest.ts";
+ * const left = (u: QuotaUsage) => u.pds.limit - u.pds.used;
+ * ```
+ */
+export type QuotaUsage = Record<QuotaName, { used: number; limit: number }>;
 
 /**
  * A guest domain.
@@ -76,12 +90,15 @@ export class XenGuest extends Domain implements GuestDomain {
    * @param xd the hypervisor's domain
    * @param paths xenstore directories of its vib device
    * @param opts what was asked for
+   * @param quota its quotas (the profile's defaults with `opts.quota` over them); they follow
+   *   the guest when it moves
    */
   constructor(
     platform: GuestToolstack,
     xd: XenDomain,
     paths: { frontend: string; backend: string },
     opts: GuestOptions,
+    readonly quota: Quota,
   ) {
     const hw = platform.hw;
     super({
@@ -138,7 +155,7 @@ export class XenGuest extends Domain implements GuestDomain {
       grants: this.#grants,
       paths,
       mode: this.mode,
-      makeFile: (f, r) => new VibFrontFile(f, r),
+      makeFile: (front, r, opts) => new VibFrontFile(front, r, opts),
     });
     front.onDead = () => {
       if (this.#front === front) this.removeDevice(front.name);
@@ -253,6 +270,20 @@ export class XenGuest extends Domain implements GuestDomain {
     await front.connect();
     this.addDevice(front);
     await this.nomad?.resume(front);
+  }
+
+  /**
+   * What dom0's backend counts this guest holding against each of its quotas
+   * (`createGuest({ quota })` over the profile's defaults), and the limits.
+   * All zeros before the device connected and after it went away.
+   */
+  quotaUsage(): QuotaUsage {
+    const u = this.#platform.quotaUsage(this.xen.domid);
+    if (u) return u;
+    const q = this.profile.quota;
+    return Object.fromEntries(
+      Object.keys(q).map((k) => [k, { used: 0, limit: q[k as QuotaName] }]),
+    ) as QuotaUsage;
   }
 
   /** True until the guest shut down or crashed. */

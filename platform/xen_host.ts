@@ -23,6 +23,7 @@ import { VerbsError } from "../drivers/uapi/errors.ts";
 import { registerProvider } from "../drivers/verbs/providers.ts";
 import { VIB_KEYS } from "../drivers/vib/mod.ts";
 import { Dom0Heap, sealDom0Space } from "../drivers/back/dom0_heap.ts";
+import { type Quota, QUOTA_KINDS, quotaWith } from "../drivers/back/quota.ts";
 import { EventDispatcher } from "../drivers/xen/evtchn.ts";
 import { createXenbusDevice } from "../drivers/xen/xenbus.ts";
 import type { ResourceKind } from "../hca/device.ts";
@@ -32,7 +33,7 @@ import { Domain } from "./domain.ts";
 import type { GuestOptions, HostCounters, HostHardware, HostPlatform, HostSpec } from "./host.ts";
 import { hostDriver } from "./native_host.ts";
 import { asVerbsError, inEngine, xenKernelName } from "./util.ts";
-import { XenGuest } from "./xen_guest.ts";
+import { type QuotaUsage, XenGuest } from "./xen_guest.ts";
 
 /** The datapaths through dom0 the backend serves, by the toolstack's `mode`. */
 const DATAPATHS: ReadonlyMap<string, BackendDatapath> = new Map([["split", SPLIT_DATAPATH]]);
@@ -75,8 +76,15 @@ export class XenPlatform implements HostPlatform {
    * @param spec the host's description
    */
   constructor(readonly hw: HostHardware, spec: HostSpec) {
-    void spec;
+    const sched = spec.dom0Scheduler ?? "fair";
+    if (sched !== "fair" && sched !== "fifo") {
+      throw new VerbsError(
+        "EINVAL",
+        `addHost ${spec.name}: dom0Scheduler '${String(sched)}' (use fair or fifo)`,
+      );
+    }
     this.hv = new Hypervisor(hw.engine, hw.memory, hw.profile, hw.rng.fork(), {
+      dom0Scheduler: sched,
       dom0MemoryBytes: DOM0_BYTES,
       pic: hw.irq,
       cpuNoise: hw.noise ? (domid) => hw.noise!.cpu(xenKernelName(this.hv, domid)) : undefined,
@@ -177,6 +185,15 @@ export class XenPlatform implements HostPlatform {
           `createGuest ${opts.name}: driver '${mode}' (use bypass or split)`,
         );
       }
+      let quota;
+      try {
+        quota = quotaWith(this.hw.profile.quota, opts.quota);
+      } catch (e) {
+        throw new VerbsError(
+          "EINVAL",
+          `createGuest ${opts.name}: ${(e as Error).message.replace(/^EINVAL: /, "")}`,
+        );
+      }
       const mib = opts.memoryMiB ?? 64;
       let xd;
       try {
@@ -184,8 +201,8 @@ export class XenPlatform implements HostPlatform {
       } catch (e) {
         throw asVerbsError(e, `createGuest ${opts.name}`);
       }
-      const p = this.createVibDevice(xd.domid, mode);
-      const guest = new XenGuest(this, xd, p, { ...opts, driver: mode });
+      const p = this.createVibDevice(xd.domid, mode, quota);
+      const guest = new XenGuest(this, xd, p, { ...opts, driver: mode }, quota);
       try {
         await guest.boot();
       } catch (e) {
@@ -201,9 +218,14 @@ export class XenPlatform implements HostPlatform {
    * The toolstack's half of a vib device for guest `domid` (a new guest, a
    * migrated one arriving, or one resuming where it was): both xenstore
    * directories in state Initialising, the physical device's name and PCI
-   * ids and, last, the mode; the backend driver notices it.
+   * ids, the guest's quotas (where only dom0 may write; the backend reads
+   * them when it starts) and, last, the mode; the backend driver notices it.
    */
-  createVibDevice(domid: number, mode: "bypass" | "split"): { frontend: string; backend: string } {
+  createVibDevice(
+    domid: number,
+    mode: "bypass" | "split",
+    quota: Quota,
+  ): { frontend: string; backend: string } {
     const xs = this.hv.xenstore;
     const p = createXenbusDevice(xs, { type: "vib", frontDomid: domid, backDomid: 0, devid: 0 });
     const id = this.#dom0Device!.identity;
@@ -211,6 +233,9 @@ export class XenPlatform implements HostPlatform {
     xs.write(0, `${p.backend}/${VIB_KEYS.deviceName}`, this.driver.name);
     xs.write(0, `${p.backend}/${VIB_KEYS.pciVendor}`, hex(id.pciVendor));
     xs.write(0, `${p.backend}/${VIB_KEYS.pciDevice}`, hex(id.pciDevice));
+    for (const k of QUOTA_KINDS) {
+      xs.write(0, `${p.backend}/${VIB_KEYS.quota}/${k}`, String(quota[k]));
+    }
     xs.write(0, `${p.backend}/${VIB_KEYS.mode}`, mode);
     return p;
   }
@@ -218,6 +243,15 @@ export class XenPlatform implements HostPlatform {
   /** @internal a guest migrated here */
   adopt(g: XenGuest): void {
     if (!this.#guests.includes(g)) this.#guests.push(g);
+  }
+
+  /** What the backend counts `domid` holding against its quotas (undefined: no instance). */
+  quotaUsage(domid: number): QuotaUsage | undefined {
+    const l = this.backend?.instances().get(domid)?.ledger;
+    if (!l) return undefined;
+    return Object.fromEntries(
+      QUOTA_KINDS.map((k) => [k, { used: l.used[k], limit: l.limit[k] }]),
+    ) as QuotaUsage;
   }
 
   /** Resolves when the backend instance serving `domid` has torn down (undefined: none). */
@@ -233,17 +267,23 @@ export class XenPlatform implements HostPlatform {
   /** Hypercalls, event-channel sends, backend requests, grant maps and dom0 time (API.md). */
   counters(): HostCounters {
     const c = this.hv.counters();
-    const b = this.backend?.stats ?? { requests: 0, byKind: {}, busyNs: 0 };
+    const b = this.backend?.stats ?? { requests: 0, byKind: {}, busyNs: 0, refusedByLimit: {} };
+    const v = this.hv.dom0Vcpus.stats();
+    const refused = Object.entries(b.refusedByLimit).sort(([x], [y]) => (x < y ? -1 : 1));
     return {
       hypercalls: c.hypercalls,
       evtchnSends: c.evtchnSends,
       backendRequests: b.requests,
       grantMaps: c.grantMaps,
       dom0BusyNs: b.busyNs,
+      dom0CpuNs: v.busyNs,
+      dom0WaitNs: v.waitNs,
+      quotaRefusals: refused.reduce((n, [, k]) => n + k, 0),
       byKind: {
         hypercalls: { ...c.byKind },
         evtchnSends: { ...c.evtchnSendsByKind },
         backendRequests: { ...b.byKind },
+        quotaRefusals: Object.fromEntries(refused),
       },
     };
   }

@@ -506,7 +506,7 @@ Deno.test("profiles: every built-in parameter is in the schema (with its unit) a
     let group = "";
     let prev = "";
     for (const line of src.split("\n")) {
-      const g = line.match(/^ {2}([a-z]+): \{$/);
+      const g = line.match(/^ {2}([a-z][a-z0-9]*): \{$/);
       if (g) group = g[1];
       const p = line.match(/^ {4}([A-Za-z]+): [^{]/);
       if (p) {

@@ -10,6 +10,7 @@
 import type { UContext } from "../native/ucontext.ts";
 import type { GrantedMemory } from "./granted_memory.ts";
 import type { MappedBuffer } from "./grants.ts";
+import type { Charge } from "./quota.ts";
 import type { WqLayout } from "../uapi/uverbs.ts";
 
 /**
@@ -52,6 +53,11 @@ export interface BackContext {
   uarAddr: number;
   /** Backing of each object, by `"<kind>:<handle>"`. */
   objects: Map<string, ObjectBacking>;
+  /**
+   * What each object (and the context itself, `"context"`) holds against the
+   * guest's quotas, by the same keys; given back when the object goes.
+   */
+  charges: Map<string, Charge>;
   /** The context's datapath through dom0, if the device has one (split mode). */
   datapath?: ContextDatapath;
 }

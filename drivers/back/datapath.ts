@@ -29,6 +29,8 @@ import type { VibOpCode, VibRequestOf, VibRspBody } from "../vib/mod.ts";
 import type { BackContext, ContextDatapath } from "./context.ts";
 import type { Dom0Heap } from "./dom0_heap.ts";
 import type { BackendGrants } from "./grants.ts";
+import type { Dom0Headroom } from "./headroom.ts";
+import type { QuotaLedger } from "./quota.ts";
 
 /**
  * What the op handlers need from their backend instance.
@@ -51,6 +53,10 @@ export interface OpEnv {
   driver: HcaDriver;
   heap: Dom0Heap;
   grants: BackendGrants;
+  /** What the frontend holds against its guest's quotas. */
+  ledger: QuotaLedger;
+  /** Dom0's headroom checks (none: the device may be used to the last entry). */
+  headroom?: Dom0Headroom;
   /** The device's datapath through dom0 (split mode); undefined in bypass mode. */
   datapath?: BackendDatapath;
   /** The handlers of this backend: the control ops (`ops.ts`) and the datapath's. */
@@ -58,6 +64,8 @@ export interface OpEnv {
   contexts: Map<number, BackContext>;
   /** Queue an event for the frontend (called from interrupt context). */
   queueEvent(e: VibEvent): void;
+  /** Run `ns` of dom0 CPU work on its VCPUs, charged to this frontend (`vcpus.ts`). */
+  cpu(ns: number): Promise<void>;
 }
 
 /**
@@ -113,6 +121,7 @@ export type OpHandlers = { readonly [O in VibOpCode]?: OpHandler<O> };
  * const env: DatapathEnv = {
  *   engine: new Engine(), profile: PCIX_SDR_2006, space,
  *   heap: Dom0Heap.reserve(space, 1 << 20), uarAddr: 0, // a context's UAR, as dom0 mapped it
+ *   cpu: () => Promise.resolve(), // dom0's VCPUs (the backend charges its work there)
  * };
  * const q = SPLIT_DATAPATH.open(env).deviceQueue(8192);
  * assert.equal(q.mfns.length, 2); // two pages of dom0's heap for the device
@@ -129,6 +138,8 @@ export interface DatapathEnv {
   uarAddr: number;
   /** Whose context it is: the hypervisor, the frontend's domain and the context id. */
   frontend?: { hv: Hypervisor; domid: number; ctx: number };
+  /** Run `ns` of dom0 CPU work (on its VCPUs, charged to this frontend). */
+  cpu(ns: number): Promise<void>;
 }
 
 /**

@@ -28,6 +28,7 @@ import {
   knownRequest,
   segCapacity,
   VIB_F_INDIRECT,
+  VIB_F_PERSISTENT,
   VIB_MAX_PAGES,
   VIB_OPS,
   VibOp,
@@ -40,18 +41,8 @@ import type { BackContext, ObjectBacking } from "./context.ts";
 import type { OpEnv, OpHandlers } from "./datapath.ts";
 import { GrantedMemory } from "./granted_memory.ts";
 import type { MappedBuffer } from "./grants.ts";
-
-/**
- * Most contexts one frontend may open.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { MAX_CONTEXTS } from "./ops.ts";
- * assert.equal(MAX_CONTEXTS, 64);
- * ```
- */
-export const MAX_CONTEXTS = 64;
+import type { DeviceResource } from "./headroom.ts";
+import type { Charge } from "./quota.ts";
 
 function inval(msg: string): VerbsError {
   return new VerbsError("EINVAL", msg);
@@ -82,7 +73,12 @@ export function checkRequest(env: OpEnv, req: VibRequest): void {
   const spec = VIB_OPS.get(req.op);
   if (!spec) throw new VerbsError("ENOSYS", `unknown op ${req.op}`);
   if ((req.reserved ?? 0) !== 0) throw inval("reserved header bits set");
-  if (req.flags & ~VIB_F_INDIRECT) throw inval(`unknown flags 0x${req.flags.toString(16)}`);
+  if (req.flags & ~(VIB_F_INDIRECT | VIB_F_PERSISTENT)) {
+    throw inval(`unknown flags 0x${req.flags.toString(16)}`);
+  }
+  if ((req.flags & VIB_F_PERSISTENT) && req.op !== VibOp.REG_MR) {
+    throw inval(`${spec.name}: only a memory region's grants may be persistent`);
+  }
   const cap = segCapacity(req.op);
   const nrSegs = req.nrSegsRaw ?? req.segs.length;
   if (nrSegs > cap) {
@@ -112,7 +108,49 @@ async function mapFor(
   if (nrPages !== pagesOf(addr, bytes)) {
     throw inval(`${nrPages} pages given for ${bytes} bytes at 0x${addr.toString(16)}`);
   }
-  return await env.grants.mapBuffer(req, nrPages, readonly);
+  return await env.grants.mapBuffer(req, nrPages, readonly, {
+    persistent: (req.flags & VIB_F_PERSISTENT) !== 0,
+  });
+}
+
+/**
+ * Check that the context may hold `charge` more (its guest's quotas) and
+ * that the device keeps dom0's headroom after taking `device`; nothing is
+ * taken yet.
+ */
+function admit(
+  env: OpEnv,
+  charge: Charge,
+  device: Partial<Record<DeviceResource, number>> = {},
+): void {
+  env.ledger.check(charge);
+  for (const [k, n] of Object.entries(device) as [DeviceResource, number][]) {
+    env.headroom?.device(k, n);
+  }
+}
+
+/**
+ * A queue size as the quota counts it — or 0 when it is beyond what the
+ * device allows at all: then the driver refuses the request with its own
+ * errno (EINVAL, as mthca and mlx4 check sizes before anything else), not
+ * the quota.
+ */
+function sizeOf(n: unknown, max: number): number {
+  return typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= max ? n : 0;
+}
+
+/** Hold `charge` for the object `key` of context `c` (after it was made). */
+function hold(env: OpEnv, c: BackContext, key: string, charge: Charge): void {
+  env.ledger.hold(charge);
+  c.charges.set(key, charge);
+}
+
+/** Give back what the object `key` of context `c` held against the quotas. */
+function drop(env: OpEnv, c: BackContext, key: string): void {
+  const charge = c.charges.get(key);
+  if (!charge) return;
+  c.charges.delete(key);
+  env.ledger.give(charge);
 }
 
 /** Run `fn` with `mfns` staged as the frames of the buffer at `addr`. */
@@ -130,8 +168,9 @@ async function withFrames<T>(
   }
 }
 
-/** Unmap a dead object's pages and free its device queue. */
+/** Unmap a dead object's pages, free its device queue, give back its quota. */
 async function release(env: OpEnv, c: BackContext, key: string): Promise<void> {
+  drop(env, c, key);
   const o = c.objects.get(key);
   if (!o) return;
   c.objects.delete(key);
@@ -146,6 +185,8 @@ interface QueueBuffer {
   regMfns: number[];
   /** The datapath's device queue, when there is one. */
   queue?: number;
+  /** Dom0 heap the device queue takes (split shadow memory). */
+  shadowBytes: number;
 }
 
 /**
@@ -162,11 +203,17 @@ async function queueBuffer(
   bytes: number,
   readonly: boolean,
 ): Promise<QueueBuffer> {
+  const sane = sizeOf(bytes, VIB_MAX_PAGES * PAGE_SIZE);
+  const shadowBytes = c.datapath && sane > 0 ? Math.ceil(sane / PAGE_SIZE) * PAGE_SIZE : 0;
+  if (shadowBytes > 0) {
+    env.ledger.check({ shadowBytes });
+    env.headroom?.heap(shadowBytes);
+  }
   const buf = await mapFor(env, req, nrPages, addr, bytes, readonly);
-  if (!c.datapath) return { buf, regAddr: addr, regMfns: buf.mfns };
+  if (!c.datapath) return { buf, regAddr: addr, regMfns: buf.mfns, shadowBytes };
   try {
     const q = c.datapath.deviceQueue(bytes);
-    return { buf, regAddr: q.addr, regMfns: q.mfns, queue: q.addr };
+    return { buf, regAddr: q.addr, regMfns: q.mfns, queue: q.addr, shadowBytes };
   } catch (e) {
     await env.grants.unmap(buf);
     throw e;
@@ -228,9 +275,9 @@ function asyncEvent(ctx: number, e: AsyncEvent): VibEvent {
 
 /** `OPEN`: a UAR for the guest, and a kernel verbs context bound to it. */
 async function open(env: OpEnv): Promise<VibRspBody<typeof VibOp.OPEN>> {
-  if (env.contexts.size >= MAX_CONTEXTS) {
-    throw new VerbsError("ENOMEM", `at most ${MAX_CONTEXTS} open contexts per frontend`);
-  }
+  env.ledger.check({ contexts: 1 });
+  // A guest's first context may use dom0's UAR reserve: a new guest always gets its device.
+  env.headroom?.device("uar", 1, env.contexts.size === 0);
   let id = 1;
   while (env.contexts.has(id)) id++;
   const uarIndex = env.driver.allocUar();
@@ -255,9 +302,18 @@ async function open(env: OpEnv): Promise<VibRspBody<typeof VibOp.OPEN>> {
     memory,
     uarIndex,
     uarAddr,
-    enter: () => env.engine.sleep(kernelNs),
+    enter: () => env.cpu(kernelNs),
   });
-  const c: BackContext = { id, uctx, memory, uarIndex, uarAddr, objects: new Map() };
+  const c: BackContext = {
+    id,
+    uctx,
+    memory,
+    uarIndex,
+    uarAddr,
+    objects: new Map(),
+    charges: new Map([["context", { contexts: 1 }]]),
+  };
+  env.ledger.hold({ contexts: 1 });
   if (env.datapath) {
     c.datapath = env.datapath.open({
       engine: env.engine,
@@ -266,6 +322,7 @@ async function open(env: OpEnv): Promise<VibRspBody<typeof VibOp.OPEN>> {
       heap: env.heap,
       uarAddr,
       frontend: { hv: env.hv, domid: env.frontDomid, ctx: id },
+      cpu: env.cpu,
     });
   }
   uctx.setEventHandlers({
@@ -313,6 +370,8 @@ async function open(env: OpEnv): Promise<VibRspBody<typeof VibOp.OPEN>> {
 export async function closeContext(env: OpEnv, c: BackContext): Promise<void> {
   env.contexts.delete(c.id);
   const errors: unknown[] = [];
+  // Everything the context held goes with it (objects with pages go in release() below).
+  for (const key of [...c.charges.keys()]) if (!c.objects.has(key)) drop(env, c, key);
   try {
     await c.uctx.close();
   } catch (e) {
@@ -376,13 +435,21 @@ export const CONTROL_OPS: OpHandlers = {
   },
   [VibOp.QUERY_DEVICE]: async (_env, c) => ({ ...(await c.uctx.queryDevice()) }),
   [VibOp.QUERY_PORT]: async (_env, c, req) => ({ ...(await c.uctx.queryPort(req.body.port)) }),
-  [VibOp.ALLOC_PD]: async (_env, c) => ({ ...(await c.uctx.allocPd()) }),
-  [VibOp.DEALLOC_PD]: async (_env, c, req) => {
+  [VibOp.ALLOC_PD]: async (env, c) => {
+    admit(env, { pds: 1 }, { pd: 1 });
+    const r = await c.uctx.allocPd();
+    hold(env, c, `pd:${r.pdHandle}`, { pds: 1 });
+    return { ...r };
+  },
+  [VibOp.DEALLOC_PD]: async (env, c, req) => {
     await c.uctx.deallocPd(req.handle);
+    drop(env, c, `pd:${req.handle}`);
     return {};
   },
   [VibOp.REG_MR]: async (env, c, req) => {
     const { addr, length, access, nrPages } = req.body;
+    const charge = { mrs: 1, mrPages: sizeOf(nrPages, VIB_MAX_PAGES) };
+    admit(env, charge, { mr: 1, mtt: charge.mrPages });
     // The device writes only into regions with local write access.
     const readonly = (access & Access.LOCAL_WRITE) === 0;
     const buf = await mapFor(env, req, nrPages, addr, length, readonly);
@@ -399,15 +466,27 @@ export const CONTROL_OPS: OpHandlers = {
       throw e;
     }
     c.objects.set(`mr:${r.mrHandle}`, { buf });
+    hold(env, c, `mr:${r.mrHandle}`, charge);
     return { ...r };
   },
   [VibOp.DEREG_MR]: async (env, c, req) => {
+    // The refs the frontend gives back with it are read (and checked) before anything changes.
+    const n = req.body.nrRefs ?? 0;
+    if (!Number.isInteger(n) || n < 0 || n > VIB_MAX_PAGES) {
+      throw inval(`dereg_mr: ${n} refs to release (0..${VIB_MAX_PAGES})`);
+    }
+    const refs = n > 0 ? await env.grants.refsOf(req, n) : [];
+    // IBTA 10.6.3.3 / ibv_dereg_mr(3): once this returns, the keys are invalid — the MPT entry
+    // and MTT entries are gone. Only dom0's grant mappings of a persistent region stay cached,
+    // less those the frontend gives back now (it ends those grants after the response).
     await c.uctx.deregMr(req.handle);
     await release(env, c, `mr:${req.handle}`);
-    return {};
+    return { released: refs.length > 0 ? await env.grants.release(refs) : 0 };
   },
   [VibOp.CREATE_CQ]: async (env, c, req) => {
     const { cqe, logSize, compVector, bufAddr, bufBytes, nrPages } = req.body;
+    const entries = logSize <= 24 ? sizeOf(2 ** logSize, 2 * env.driver.devLim.maxCqe + 2) : 0;
+    admit(env, { cqs: 1, cqes: entries }, { cq: 1, mtt: sizeOf(nrPages, VIB_MAX_PAGES) });
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, false);
     const r = await withQueue(
       env,
@@ -416,6 +495,7 @@ export const CONTROL_OPS: OpHandlers = {
       () => c.uctx.createCq({ cqe, logSize, bufAddr: q.regAddr, bufBytes, compVector }),
     );
     c.objects.set(`cq:${r.cqHandle}`, { buf: q.buf, queue: q.queue, num: r.cqn });
+    hold(env, c, `cq:${r.cqHandle}`, { cqs: 1, cqes: entries, shadowBytes: q.shadowBytes });
     if (q.queue !== undefined) c.datapath?.addCq(r.cqn, q.buf, q.queue, logSize);
     return { ...r };
   },
@@ -424,6 +504,9 @@ export const CONTROL_OPS: OpHandlers = {
     const { cqe, logSize, bufAddr, bufBytes, consumerIndex, nrPages } = req.body;
     const old = c.objects.get(`cq:${h}`);
     if (!old) throw inval(`no CQ with handle ${h} in this context`);
+    const held = c.charges.get(`cq:${h}`) ?? {};
+    const entries = logSize <= 24 ? sizeOf(2 ** logSize, 2 * env.driver.devLim.maxCqe + 2) : 0;
+    admit(env, { cqes: entries - (held.cqes ?? 0) }, { mtt: sizeOf(nrPages, VIB_MAX_PAGES) });
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, false);
     const r = await withQueue(env, c, q, () =>
       c.uctx.resizeCq({
@@ -436,6 +519,8 @@ export const CONTROL_OPS: OpHandlers = {
       }));
     await env.grants.unmap(old.buf);
     c.objects.set(`cq:${h}`, { buf: q.buf, num: old.num });
+    drop(env, c, `cq:${h}`);
+    hold(env, c, `cq:${h}`, { ...held, cqes: entries });
     return { ...r };
   },
   [VibOp.DESTROY_CQ]: async (env, c, req) => {
@@ -448,6 +533,10 @@ export const CONTROL_OPS: OpHandlers = {
   },
   [VibOp.CREATE_QP]: async (env, c, req) => {
     const b = req.body;
+    // The entries the queues really have: the library's layout rounds the caps up.
+    const maxWr = 2 * env.driver.devLim.maxQpWr;
+    const wqes = sizeOf(b.wq?.sqSize, maxWr) + sizeOf(b.wq?.rqSize, maxWr);
+    admit(env, { qps: 1, wqes }, { qp: 1, mtt: sizeOf(b.nrPages, VIB_MAX_PAGES) });
     const readonly = c.datapath?.readsGuestQueues ?? false;
     const q = await queueBuffer(env, c, req, b.nrPages, b.wq.bufAddr, b.wq.bufBytes, readonly);
     const layout: WqLayout = { ...b.wq, bufAddr: q.regAddr };
@@ -463,6 +552,7 @@ export const CONTROL_OPS: OpHandlers = {
         wq: layout,
       }));
     c.objects.set(`qp:${r.qpHandle}`, { buf: q.buf, queue: q.queue, num: r.qpn });
+    hold(env, c, `qp:${r.qpHandle}`, { qps: 1, wqes, shadowBytes: q.shadowBytes });
     if (q.queue !== undefined) c.datapath?.addQp(r.qpn, q.buf, q.queue, layout);
     return { ...r };
   },
@@ -490,6 +580,8 @@ export const CONTROL_OPS: OpHandlers = {
   },
   [VibOp.CREATE_SRQ]: async (env, c, req) => {
     const { maxWr, maxSge, srqLimit, bufAddr, bufBytes, logSize, logStride, nrPages } = req.body;
+    const entries = logSize <= 24 ? sizeOf(2 ** logSize, 2 * env.driver.devLim.maxQpWr) : 0;
+    admit(env, { srqs: 1, wqes: entries }, { srq: 1, mtt: sizeOf(nrPages, VIB_MAX_PAGES) });
     const readonly = c.datapath?.readsGuestQueues ?? false;
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, readonly);
     const r = await withQueue(env, c, q, () =>
@@ -504,6 +596,7 @@ export const CONTROL_OPS: OpHandlers = {
         logStride,
       }));
     c.objects.set(`srq:${r.srqHandle}`, { buf: q.buf, queue: q.queue, num: r.srqn });
+    hold(env, c, `srq:${r.srqHandle}`, { srqs: 1, wqes: entries, shadowBytes: q.shadowBytes });
     if (q.queue !== undefined) c.datapath?.addSrq(r.srqn, q.buf, q.queue, logSize, logStride);
     return { ...r };
   },
@@ -520,16 +613,37 @@ export const CONTROL_OPS: OpHandlers = {
     await release(env, c, `srq:${h}`);
     return {};
   },
-  [VibOp.CREATE_AH]: async (_env, c, req) => {
+  [VibOp.CREATE_AH]: async (env, c, req) => {
     const attr = req.body.attr;
     if (!attr) throw inval("create_ah: no address vector");
-    return { ...(await c.uctx.createAh({ pdHandle: req.handle, attr })) };
+    admit(env, { ahs: 1 }, { ah: 1 });
+    const r = await c.uctx.createAh({ pdHandle: req.handle, attr });
+    hold(env, c, `ah:${r.ahHandle}`, { ahs: 1 });
+    return { ...r };
   },
-  [VibOp.DESTROY_AH]: async (_env, c, req) => {
+  [VibOp.DESTROY_AH]: async (env, c, req) => {
     await c.uctx.destroyAh(req.handle);
+    drop(env, c, `ah:${req.handle}`);
     return {};
   },
 };
+
+/**
+ * `RELEASE_GRANTS` (device-level, no context): dom0 unmaps its idle cached
+ * mappings of the refs the request names (in the segment area, or in
+ * indirect pages) so that the frontend can end those grants.
+ */
+async function releaseGrants(
+  env: OpEnv,
+  req: VibRequestOf<typeof VibOp.RELEASE_GRANTS>,
+): Promise<VibRspBody<typeof VibOp.RELEASE_GRANTS>> {
+  const n = req.body.nrRefs;
+  if (!Number.isInteger(n) || n < 1 || n > VIB_MAX_PAGES) {
+    throw new VerbsError("EINVAL", `release_grants: ${n} refs (1..${VIB_MAX_PAGES})`);
+  }
+  const refs = await env.grants.refsOf(req, n);
+  return { released: await env.grants.release(refs) };
+}
 
 /** Run the handler of `req`'s op (typed for that op). */
 async function dispatch<O extends VibOpCode>(
@@ -562,6 +676,7 @@ export async function execute(env: OpEnv, req: VibRequest): Promise<Record<strin
   const known = knownRequest(req);
   if (!known) throw new VerbsError("ENOSYS", `unknown op ${req.op}`);
   if (known.op === VibOp.OPEN) return await open(env);
+  if (known.op === VibOp.RELEASE_GRANTS) return await releaseGrants(env, known);
   const c = env.contexts.get(known.ctx);
   if (!c) throw new VerbsError("EBADF", `no context ${known.ctx} on this device`);
   return await dispatch(env, c, known);

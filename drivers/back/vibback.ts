@@ -47,7 +47,9 @@ import { XenbusDevice, XenbusState, type XenbusStateValue } from "../xen/xenbus.
 import type { BackContext } from "./context.ts";
 import { BackendGrants, type MappedBuffer } from "./grants.ts";
 import type { BackendDatapath, OpEnv } from "./datapath.ts";
+import type { Dom0Headroom } from "./headroom.ts";
 import { checkRequest, closeContext, CONTROL_OPS, cqnOf, execute } from "./ops.ts";
+import { type Quota, QUOTA_KINDS, QuotaLedger } from "./quota.ts";
 
 /**
  * Counters the host reports (`host.counters()`), shared by all backends of a host.
@@ -55,7 +57,7 @@ import { checkRequest, closeContext, CONTROL_OPS, cqnOf, execute } from "./ops.t
  * @example
  * ```ts
  * import type { BackendStats } from "./vibback.ts";
- * const stats: BackendStats = { requests: 0, byKind: {}, busyNs: 0 };
+ * const stats: BackendStats = { requests: 0, byKind: {}, busyNs: 0, refusedByLimit: {} };
  * ```
  */
 export interface BackendStats {
@@ -63,6 +65,8 @@ export interface BackendStats {
   byKind: Record<string, number>;
   /** Virtual time dom0 spent serving requests and forwarding events. */
   busyNs: number;
+  /** Requests refused at a guest's quota or dom0's headroom, by the limit's name. */
+  refusedByLimit: Record<string, number>;
 }
 
 /**
@@ -84,6 +88,8 @@ export interface BackendHost {
   events: EventDispatcher;
   /** Datapaths through dom0 by device mode (the composition root supplies them). */
   datapaths: ReadonlyMap<string, BackendDatapath>;
+  /** Dom0's headroom checks (shared by every instance). */
+  headroom?: Dom0Headroom;
   stats: BackendStats;
 }
 
@@ -121,6 +127,10 @@ export class VibBack {
   /** Requests refused, by errno name, and the last refusal's message. */
   readonly refused: Record<string, number> = {};
   lastRefusal: string | undefined;
+  /** What the frontend holds against its guest's quotas (and the refusals by quota). */
+  readonly ledger: QuotaLedger;
+  /** Events dropped because the frontend's queue in dom0 was full (its `events` quota). */
+  eventsDropped = 0;
   connected = false;
   #h: BackendHost;
   #dom0: XenDomain;
@@ -167,7 +177,11 @@ export class VibBack {
       otherendDomid: frontDomid,
       otherendPath: paths.frontend,
     });
-    this.grants = new BackendGrants(host.hv, this.#dom0, frontDomid);
+    this.ledger = new QuotaLedger(readQuota(xs, paths.backend, host.profile.quota), frontDomid);
+    this.grants = new BackendGrants(host.hv, this.#dom0, frontDomid, {
+      ledger: this.ledger,
+      headroom: host.headroom,
+    });
     this.#wq = new WaitQueue(host.engine, `vibback dom${frontDomid} requests`);
     this.#evWq = new WaitQueue(host.engine, `vibback dom${frontDomid} events`);
     this.#env = {
@@ -179,10 +193,13 @@ export class VibBack {
       driver: host.driver,
       heap: host.heap,
       grants: this.grants,
+      ledger: this.ledger,
+      headroom: host.headroom,
       datapath,
       handlers: { ...CONTROL_OPS, ...datapath?.ops },
       contexts: this.#contexts,
       queueEvent: (e) => this.#queueEvent(e),
+      cpu: (ns) => this.#cpu(ns),
     };
     this.#finished = host.engine.spawn(`vibback dom${frontDomid}`, () => this.#run());
   }
@@ -216,7 +233,19 @@ export class VibBack {
     this.#evWq.notifyAll();
   }
 
+  /** Dom0 CPU work for this frontend: on dom0's VCPUs, in this frontend's account. */
+  #cpu(ns: number): Promise<void> {
+    return this.#h.hv.dom0Vcpus.run(ns, this.#owner);
+  }
+
+  /** The account this instance's work is charged to on dom0's VCPUs. */
+  get #owner(): string {
+    return `dom${this.frontDomid}`;
+  }
+
   async #run(): Promise<void> {
+    // This thread's hypercalls are this frontend's work too.
+    this.#h.hv.dom0Vcpus.bind(this.#owner);
     const guest = this.#h.hv.domain(this.frontDomid);
     const unhook = guest?.onTeardown(() => {
       this.close(`dom${this.frontDomid} was torn down`);
@@ -225,6 +254,12 @@ export class VibBack {
     try {
       if (!guest || !guest.running) return this.close("guest is not running");
       this.xb.onPeerChange((s) => this.#peerChanged(s));
+      try {
+        const key = `${this.paths.backend}/${VIB_KEYS.maxPersistentGrants}`;
+        this.#h.hv.xenstore.write(0, key, String(this.ledger.limit.persistentGrants));
+      } catch {
+        // The directory is gone: the frontend then keeps no grant after deregistration.
+      }
       this.xb.switchState(XenbusState.InitWait);
       while (!this.#closing && this.xb.peerState() !== XenbusState.Initialised) {
         await this.#wq.wait();
@@ -272,7 +307,9 @@ export class VibBack {
       return this.close("frontend published malformed ring-ref/event-ring-ref/event-channel");
     }
     try {
-      this.#pages = await this.grants.mapBuffer({ flags: 0, segs: [ringRef, evRef] }, 2, false);
+      this.#pages = await this.grants.mapBuffer({ flags: 0, segs: [ringRef, evRef] }, 2, false, {
+        rings: true,
+      });
       this.#port = await this.#h.hv.evtchnBindInterdomain(this.#dom0, {
         remoteDom: this.frontDomid,
         remotePort: port,
@@ -317,8 +354,9 @@ export class VibBack {
     const kind = opName(req.op).startsWith("op") ? "INVALID" : opName(req.op);
     h.stats.requests++;
     h.stats.byKind[kind] = (h.stats.byKind[kind] ?? 0) + 1;
-    await h.engine.sleep(x.ringMarshalNs + x.backendOpNs);
+    await this.#cpu(x.ringMarshalNs + x.backendOpNs);
     let status = 0;
+    let limit: string | undefined;
     let body: Record<string, unknown> = {};
     try {
       // Serial-number order on 32 bits (RFC 1982): the next id is ahead by less than half the space.
@@ -332,14 +370,16 @@ export class VibBack {
       body = await execute(this.#env, req);
     } catch (e) {
       status = -errnoOf(e);
+      limit = (e as { limit?: string }).limit;
+      if (limit) h.stats.refusedByLimit[limit] = (h.stats.refusedByLimit[limit] ?? 0) + 1;
       body = {};
       const name = (e as { code?: string }).code ?? "EIO";
       this.refused[name] = (this.refused[name] ?? 0) + 1;
       this.lastRefusal = `${kind}: ${(e as Error).message}`;
     }
     try {
-      this.#ring!.pushResponse({ id: req.id, op: req.op, status, body });
-      await h.engine.sleep(x.ringMarshalNs);
+      this.#ring!.pushResponse({ id: req.id, op: req.op, status, body, limit });
+      await this.#cpu(x.ringMarshalNs);
       if (this.#ring!.pushResponsesAndCheckNotify()) await this.#notify();
     } finally {
       h.stats.busyNs += h.engine.now - t0;
@@ -356,12 +396,20 @@ export class VibBack {
 
   #queueEvent(e: VibEvent): void {
     if (this.#closing || !this.connected) return;
+    // The events quota bounds what dom0 keeps for a frontend that does not drain its ring.
+    if (this.#events.length >= this.ledger.limit.events) {
+      this.eventsDropped++;
+      this.#evRing?.markLost();
+      return;
+    }
     this.#events.push(e);
+    this.ledger.used.events = this.#events.length;
     this.#evWq.notifyOne();
   }
 
   async #forwardEvents(): Promise<void> {
     const h = this.#h;
+    h.hv.dom0Vcpus.bind(this.#owner);
     while (!this.#closing) {
       if (this.#events.length === 0) {
         await this.#evWq.wait();
@@ -369,6 +417,7 @@ export class VibBack {
       }
       const t0 = h.engine.now;
       const batch = this.#events.splice(0);
+      this.ledger.used.events = 0;
       for (const e of batch) {
         const c = this.#contexts.get(e.ctx);
         if (!c) continue;
@@ -384,7 +433,7 @@ export class VibBack {
           return;
         }
       }
-      await h.engine.sleep(h.profile.xen.ringMarshalNs);
+      await this.#cpu(h.profile.xen.ringMarshalNs);
       if (!this.#closing) await this.#notify();
       h.stats.busyNs += h.engine.now - t0;
     }
@@ -402,6 +451,11 @@ export class VibBack {
       } catch {
         // Keep going: every other context must still be returned.
       }
+    }
+    try {
+      await this.grants.releaseAll();
+    } catch {
+      // Keep going: the ring pages and the port must still be returned.
     }
     if (this.#port) {
       h.events.unbind(this.#port);
@@ -426,6 +480,43 @@ export class VibBack {
     this.xb.dispose();
     if (h.hv.stateOf(this.frontDomid) !== "running") removeBackendNode(h.hv, this.paths.backend);
   }
+}
+
+/**
+ * The guest's quotas: the toolstack's `quota/<name>` keys under the backend
+ * directory (strict decimal; only dom0 can write there), the profile's
+ * default for any it did not write.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readQuota } from "./vibback.ts";
+ * import { XenStore } from "../../hypervisor/xenstore.ts";
+ * import { PCIX_SDR_2006 } from "../../sim/profiles/mod.ts";
+ * const xs = new XenStore();
+ * xs.introduceDomain(0, "Domain-0");
+ * xs.write(0, "/be/quota/pds", "8");
+ * const q = readQuota(xs, "/be", PCIX_SDR_2006.quota);
+ * assert.deepEqual([q.pds, q.qps], [8, PCIX_SDR_2006.quota.qps]);
+ * ```
+ */
+export function readQuota(
+  xs: Pick<Hypervisor["xenstore"], "read">,
+  backend: string,
+  defaults: Quota,
+): Quota {
+  const out = { ...defaults };
+  for (const k of QUOTA_KINDS) {
+    let v: string | undefined;
+    try {
+      v = xs.read(0, `${backend}/${VIB_KEYS.quota}/${k}`);
+    } catch {
+      continue;
+    }
+    const n = parseKey(v);
+    if (n !== undefined) out[k] = n;
+  }
+  return out;
 }
 
 /**

@@ -9,6 +9,7 @@
 import { XS_RELEASE_DOMAIN } from "../../hypervisor/xenstore.ts";
 import { VIB_KEYS } from "../vib/mod.ts";
 import { xenbusPaths } from "../xen/xenbus.ts";
+import { Dom0Headroom } from "./headroom.ts";
 import { type BackendHost, type BackendStats, removeBackendNode, VibBack } from "./vibback.ts";
 
 /**
@@ -33,13 +34,17 @@ export const VIB_BACKEND_DIR = "/local/domain/0/backend/vib";
  */
 export class VibBackDriver {
   /** Requests, by op, and dom0 time, over every instance. */
-  readonly stats: BackendStats = { requests: 0, byKind: {}, busyNs: 0 };
+  readonly stats: BackendStats = { requests: 0, byKind: {}, busyNs: 0, refusedByLimit: {} };
   #host: BackendHost;
   #instances = new Map<number, VibBack>();
 
-  /** @param host dom0's facilities (its `stats` is replaced by this driver's) */
-  constructor(host: Omit<BackendHost, "stats">) {
-    this.#host = { ...host, stats: this.stats };
+  /** Dom0's headroom: what no guest may take (shared by every instance). */
+  readonly headroom: Dom0Headroom;
+
+  /** @param host dom0's facilities (its `stats` and `headroom` are this driver's) */
+  constructor(host: Omit<BackendHost, "stats" | "headroom">) {
+    this.headroom = new Dom0Headroom(host);
+    this.#host = { ...host, stats: this.stats, headroom: this.headroom };
   }
 
   /** Start watching (dom0 boot). */

@@ -65,6 +65,34 @@ function pagesOf(addr: number, len: number): number[] {
 }
 
 /**
+ * The guest pages of `[addr, addr+bytes)`, each checked to be the guest's
+ * own (EFAULT otherwise, as get_user_pages); ENOMEM beyond what one request
+ * can carry. A malformed extent has no pages (the backend refuses it).
+ *
+ * @example
+ * ```ts
+ * import { ownPages } from "./buffers.ts";
+ * // ownPages(vm, 0x10800, 4096) → [16, 17]
+ * console.log(typeof ownPages); // function
+ * ```
+ */
+export function ownPages(k: Granter, addr: number, bytes: number): number[] {
+  const pfns = pagesOf(addr, bytes);
+  if (pfns.length > VIB_MAX_PAGES) {
+    throw new VerbsError("ENOMEM", `${pfns.length} pages is more than one request can pin`);
+  }
+  for (const p of pfns) {
+    if (!k.dom.memory.isOwnPage(p)) {
+      throw new VerbsError(
+        "EFAULT",
+        `page 0x${(p * PAGE_SIZE).toString(16)} is not memory of this guest`,
+      );
+    }
+  }
+  return pfns;
+}
+
+/**
  * Grant the pages of `[addr, addr+bytes)` to dom0. A malformed extent
  * grants nothing (the backend refuses the request with the kernel's errno).
  *
@@ -84,18 +112,7 @@ export async function grantBuffer(
   readonly: boolean,
   capacity: number,
 ): Promise<GrantedBuffer> {
-  const pfns = pagesOf(addr, bytes);
-  if (pfns.length > VIB_MAX_PAGES) {
-    throw new VerbsError("ENOMEM", `${pfns.length} pages is more than one request can pin`);
-  }
-  for (const p of pfns) {
-    if (!k.dom.memory.isOwnPage(p)) {
-      throw new VerbsError(
-        "EFAULT",
-        `page 0x${(p * PAGE_SIZE).toString(16)} is not memory of this guest`,
-      );
-    }
-  }
+  const pfns = ownPages(k, addr, bytes);
   const refs: number[] = [];
   try {
     for (const p of pfns) refs.push(k.grants.grantAccessNow(0, p, readonly));
@@ -104,10 +121,38 @@ export async function grantBuffer(
     throw new VerbsError("ENOMEM", `grant table full: ${(e as Error).message}`);
   }
   await engine.sleep(refs.length * entryNs);
+  try {
+    return await packRefs(engine, k, entryNs, refs, capacity);
+  } catch (e) {
+    await ungrant(engine, k, entryNs, refs);
+    throw e;
+  }
+}
+
+/**
+ * What a request carries for `refs`: the refs themselves when they fit the
+ * segment area (`capacity`), else indirect pages holding them — allocated,
+ * filled and granted read-only here (`grantEntryNs` each), released with
+ * {@link dropIndirect} once the request is answered. ENOMEM when even the
+ * indirect pages do not fit.
+ *
+ * @example
+ * ```ts
+ * import { packRefs } from "./buffers.ts";
+ * // const g = await packRefs(engine, vm, 50, refs, 22); // 2000 refs: 2 indirect pages
+ * console.log(typeof packRefs); // function
+ * ```
+ */
+export async function packRefs(
+  engine: Engine,
+  k: Granter,
+  entryNs: number,
+  refs: number[],
+  capacity: number,
+): Promise<GrantedBuffer> {
   if (refs.length <= capacity) return { nrPages: refs.length, refs, segs: refs, flags: 0 };
   const n = Math.ceil(refs.length / REFS_PER_INDIRECT_PAGE);
   if (n > capacity) {
-    await ungrant(engine, k, entryNs, refs);
     throw new VerbsError(
       "ENOMEM",
       `${refs.length} pages need ${n} indirect pages (at most ${capacity})`,

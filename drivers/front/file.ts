@@ -6,6 +6,11 @@
  * stay until the object is destroyed, because dom0 keeps them mapped (the
  * device's MTT points at those frames).
  *
+ * With the registration cache (`regCache`, on by default) memory regions
+ * are registered with persistent grants (`persistent.ts`): deregistering
+ * one invalidates its keys at once, as on bare metal, but the grants and
+ * dom0's mappings stay for the next registration of the same pages.
+ *
  * The UAR page of the context is the one dom0 had the hypervisor map into
  * this guest (bypass mode): `uarAddr` is its guest address, and the
  * unchanged user-level provider rings doorbells there. A provider whose
@@ -26,6 +31,7 @@ import type {
   CreateSrqResp,
   ModifyQpReq,
   ModifySrqReq,
+  OpenFileOptions,
   QueryQpResp,
   RegMrReq,
   RegMrResp,
@@ -37,13 +43,22 @@ import { Access } from "../uapi/enums.ts";
 import { isQpState } from "../uapi/qp_state.ts";
 import {
   segCapacity,
+  VIB_F_PERSISTENT,
   VibOp,
   type VibOpCode,
   type VibReqBody,
   type VibResponse,
   type VibRspBody,
 } from "../vib/mod.ts";
-import { dropIndirect, grantBuffer, type GrantedBuffer, ungrant } from "./buffers.ts";
+import {
+  dropIndirect,
+  grantBuffer,
+  type GrantedBuffer,
+  ownPages,
+  packRefs,
+  ungrant,
+} from "./buffers.ts";
+import type { PersistentGrant } from "./persistent.ts";
 import type { FrontFile, VibFront } from "./vibfront.ts";
 
 /**
@@ -95,7 +110,7 @@ export interface FrontDatapath {
  *   const mr = await (await ctx.allocPd()).regMr(buf, 3 * 4096, 1);
  *   assert.equal(file.grantedPages, 3); // one grant per page, kept while dom0 maps them
  *   await mr.dereg();
- *   assert.equal(file.grantedPages, 0);
+ *   assert.equal(file.grantedPages, 0); // no registration cache in this guest: ended at once
  * });
  * ```
  */
@@ -109,13 +124,19 @@ export class VibFrontFile implements FrontFile {
   handlers: UverbsEventHandlers = { onCompEvent() {}, onAsyncEvent() {} };
   #front: VibFront;
   #grants = new Map<string, number[]>();
+  /** Persistent grants of each live memory region (registration cache on). */
+  #regions = new Map<number, PersistentGrant[]>();
   #closed = false;
+  /** Memory regions are registered with persistent grants (the registration cache). */
+  readonly regCache: boolean;
 
   /**
    * @param front the device
    * @param r the `OPEN` response
+   * @param opts `regCache` (default on): register with persistent grants
    */
-  constructor(front: VibFront, r: VibRspBody<typeof VibOp.OPEN>) {
+  constructor(front: VibFront, r: VibRspBody<typeof VibOp.OPEN>, opts: OpenFileOptions = {}) {
+    this.regCache = opts.regCache ?? true;
     this.#front = front;
     this.deviceName = front.name;
     this.ctx = r.ctx;
@@ -129,10 +150,11 @@ export class VibFrontFile implements FrontFile {
     return this.#front;
   }
 
-  /** Pages this file keeps granted to dom0 now. */
+  /** Pages this file keeps granted to dom0 now (its live objects' buffers). */
   get grantedPages(): number {
     let n = 0;
     for (const r of this.#grants.values()) n += r.length;
+    for (const r of this.#regions.values()) n += r.length;
     return n;
   }
 
@@ -233,6 +255,7 @@ export class VibFrontFile implements FrontFile {
     const { addr, length, access } = req;
     // The device writes only into regions with local write access.
     const ro = typeof access === "number" && (access & Access.LOCAL_WRITE) === 0;
+    if (this.regCache) return await this.#regPersistent(req, ro);
     const { r, refs } = await this.#withBuffer(
       VibOp.REG_MR,
       addr,
@@ -245,9 +268,90 @@ export class VibFrontFile implements FrontFile {
     return r;
   }
 
+  /**
+   * `regMr` with persistent grants: pages granted before (and still backed
+   * by the same frames) reuse their grant — no grant entry written, no grant
+   * map in dom0 — the others are granted now; the request says dom0 may keep
+   * the mappings after deregistration.
+   */
+  async #regPersistent(req: RegMrReq, ro: boolean): Promise<RegMrResp> {
+    const front = this.#front, o = front.o;
+    const entryNs = o.profile.xen.grantEntryNs;
+    if (this.#closed) throw new VerbsError("EBADF", `${this.deviceName}: context is closed`);
+    const pfns = ownPages(o, req.addr, req.length);
+    let a;
+    try {
+      a = front.persistent.acquire(o, pfns, ro);
+    } catch (e) {
+      // The guest's grant table is full: give the idle cached grants back and try once more.
+      if (front.persistent.idle === 0) throw e;
+      await front.releasePersistent(front.persistent.takeIdle());
+      a = front.persistent.acquire(o, pfns, ro);
+    }
+    await o.engine.sleep(a.granted * entryNs);
+    let g: GrantedBuffer | undefined;
+    let r: RegMrResp;
+    try {
+      g = await packRefs(
+        o.engine,
+        o,
+        entryNs,
+        a.grants.map((x) => x.ref),
+        segCapacity(VibOp.REG_MR),
+      );
+      r = await this.#call(
+        VibOp.REG_MR,
+        req.pdHandle,
+        { addr: req.addr, length: req.length, access: req.access, nrPages: g.nrPages },
+        { ...g, flags: g.flags | VIB_F_PERSISTENT },
+      );
+    } catch (e) {
+      front.persistent.fail(a.grants, a.fresh, o);
+      await front.releasePersistent(a.stale);
+      throw e;
+    } finally {
+      if (g) await dropIndirect(o.engine, o, entryNs, g);
+    }
+    // A page never touched before was populated by the hypervisor when dom0 mapped it: note
+    // the frame it got, or the next registration would take the grant for stale.
+    for (const g of a.fresh) g.mfn = o.dom.memory.mfnOf(g.pfn) ?? -1;
+    this.#regions.set(r.mrHandle, a.grants);
+    await front.releasePersistent(a.stale);
+    return r;
+  }
+
   async deregMr(mrHandle: number): Promise<void> {
-    await this.#call(VibOp.DEREG_MR, mrHandle, {});
-    await this.#endGrants(`mr:${mrHandle}`);
+    const grants = this.#regions.get(mrHandle);
+    if (!grants) {
+      await this.#call(VibOp.DEREG_MR, mrHandle, { nrRefs: 0 });
+      await this.#endGrants(`mr:${mrHandle}`);
+      return;
+    }
+    // The keys die; the grants stay for the next registration, within the backend's limit. The
+    // ones beyond it (and stale ones) go back with the deregistration itself: dom0 drops their
+    // mappings in the same request, and no extra round trip is made.
+    const front = this.#front, o = front.o, entryNs = o.profile.xen.grantEntryNs;
+    const planned = front.persistent.plan(grants);
+    const g = await packRefs(
+      o.engine,
+      o,
+      entryNs,
+      planned.map((x) => x.ref),
+      segCapacity(VibOp.DEREG_MR),
+    );
+    try {
+      await this.#call(VibOp.DEREG_MR, mrHandle, { nrRefs: planned.length }, g);
+    } finally {
+      await dropIndirect(o.engine, o, entryNs, g);
+    }
+    this.#regions.delete(mrHandle);
+    const out = front.persistent.put(grants);
+    const sent = new Set(planned);
+    // Given back with the request: end them. Anything else to give back (a concurrent
+    // registration changed the picture meanwhile): the usual way.
+    await ungrant(o.engine, o, entryNs, out.filter((x) => sent.has(x)).map((x) => x.ref));
+    front.persistent.stats.released += out.filter((x) => sent.has(x)).length;
+    await front.releasePersistent(out.filter((x) => !sent.has(x)));
   }
 
   async createCq(req: CreateCqReq): Promise<CreateCqResp> {
@@ -354,5 +458,11 @@ export class VibFrontFile implements FrontFile {
   /** @internal end every grant this file holds (dom0 has unmapped them) */
   async releaseGrants(): Promise<void> {
     for (const key of [...this.#grants.keys()]) await this.#endGrants(key);
+    // The context's regions are gone: their persistent grants go idle (the device keeps them).
+    const front = this.#front;
+    for (const [h, grants] of [...this.#regions]) {
+      this.#regions.delete(h);
+      await front.releasePersistent(front.persistent.put(grants));
+    }
   }
 }

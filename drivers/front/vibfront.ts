@@ -40,6 +40,7 @@ import { Errno, type ErrnoCode, VerbsError } from "../uapi/errors.ts";
 import type { AsyncEvent } from "../uapi/types.ts";
 import type {
   DeviceIdentity,
+  OpenFileOptions,
   UverbsDevice,
   UverbsEventHandlers,
   UverbsFile,
@@ -51,6 +52,7 @@ import { EventRingConsumer, type VibEvent, VibEventKind, VibEventObj } from "../
 import {
   opName,
   responseBody,
+  segCapacity,
   VIB_KEYS,
   VibEncodeError,
   VibOp,
@@ -63,6 +65,8 @@ import {
   type VibRspBody,
 } from "../vib/mod.ts";
 import { XenbusDevice, XenbusState } from "../xen/xenbus.ts";
+import { dropIndirect, packRefs, ungrant } from "./buffers.ts";
+import { type PersistentGrant, PersistentGrants } from "./persistent.ts";
 
 /**
  * Options of {@link VibFront}.
@@ -85,7 +89,11 @@ export interface VibFrontOptions {
   /** Datapath of the device ("bypass" or "split"). */
   mode: "bypass" | "split";
   /** Builds the file of an opened context (`file.ts`) from the `OPEN` response. */
-  makeFile: (front: VibFront, r: VibRspBody<typeof VibOp.OPEN>) => FrontFile;
+  makeFile: (
+    front: VibFront,
+    r: VibRspBody<typeof VibOp.OPEN>,
+    opts: OpenFileOptions,
+  ) => FrontFile;
 }
 
 /**
@@ -145,6 +153,27 @@ export function codeOfStatus(status: number): ErrnoCode {
 }
 
 /**
+ * What a refusal's message says: the limit it hit, when the backend named one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { refusal } from "./vibfront.ts";
+ * assert.equal(refusal("pds"), "the backend refused the request: over the guest's pds quota");
+ * assert.equal(refusal("dom0:uar"), "the backend refused the request: dom0 keeps the rest of its uar for itself and new guests");
+ * assert.equal(refusal(undefined), "the backend refused the request");
+ * ```
+ */
+export function refusal(limit: string | undefined): string {
+  const base = "the backend refused the request";
+  if (limit === undefined) return base;
+  if (limit.startsWith("dom0:")) {
+    return `${base}: dom0 keeps the rest of its ${limit.slice(5)} for itself and new guests`;
+  }
+  return `${base}: over the guest's ${limit} quota`;
+}
+
+/**
  * A request as the caller gives it (the id is the driver's).
  *
  * @example
@@ -192,6 +221,11 @@ export class VibFront implements UverbsDevice {
   /** Requests sent, upcalls taken, events delivered, responses with errors. */
   readonly stats = { requests: 0, upcalls: 0, events: 0, errors: 0 };
   readonly o: VibFrontOptions;
+  /**
+   * Persistent grants of memory regions (`persistent.ts`): the guest's half of
+   * the registration cache, bounded by the backend's `max-persistent-grants`.
+   */
+  readonly persistent = new PersistentGrants(0);
   #ring: FrontRing<VibRequest, VibResponse> | undefined;
   #events: EventRingConsumer | undefined;
   #pages: { addr: number; ref: number }[] = [];
@@ -311,6 +345,9 @@ export class VibFront implements UverbsDevice {
     if (vendor !== undefined && device !== undefined) {
       this.#pci = { pciVendor: vendor, pciDevice: device };
     }
+    // How many deregistered pages dom0 keeps mapped for us; without the key, none.
+    const keep = backendKey(VIB_KEYS.maxPersistentGrants) ?? "";
+    this.persistent.limit = /^(0|[1-9][0-9]{0,9})$/.test(keep) ? Number(keep) : 0;
     this.xb.switchState(XenbusState.Connected);
     this.xb.onPeerChange((st) => {
       if (st !== XenbusState.Connected && !this.#closing && !this.#backendClose) {
@@ -323,8 +360,11 @@ export class VibFront implements UverbsDevice {
     engine.spawn(`vibfront dom${d} notify`, () => this.#notifier());
   }
 
-  /** `ibv_open_device` on this device: a context in dom0 with its own UAR. */
-  async open(): Promise<UverbsFile> {
+  /**
+   * `ibv_open_device` on this device: a context in dom0 with its own UAR.
+   * `regCache` (default on): the context registers memory with persistent grants.
+   */
+  async open(opts: OpenFileOptions = {}): Promise<UverbsFile> {
     const r = await this.request({
       op: VibOp.OPEN,
       flags: 0,
@@ -333,9 +373,47 @@ export class VibFront implements UverbsDevice {
       body: {},
       segs: [],
     });
-    const file = this.o.makeFile(this, r);
+    const file = this.o.makeFile(this, r, { regCache: opts.regCache ?? true });
     this.#files.set(r.ctx, file);
+    // The UAR page may have landed where a cached grant's page was: that grant is not the
+    // page's any more (the hypervisor replaced the frame), so it goes back now.
+    if (r.uarAddr) await this.releasePersistent(this.persistent.takeIdleAt(r.uarAddr / 4096));
     return file;
+  }
+
+  /**
+   * Give persistent grants back: ask dom0 to drop its cached mappings of
+   * them (`RELEASE_GRANTS`; `gnttab_end_foreign_access` on a grant dom0 maps
+   * would fail), then end them. With the device gone dom0 has unmapped
+   * everything already: the grants are just ended.
+   */
+  async releasePersistent(grants: readonly PersistentGrant[]): Promise<void> {
+    if (grants.length === 0) return;
+    const { engine, profile } = this.o;
+    const entryNs = profile.xen.grantEntryNs;
+    const refs = grants.map((g) => g.ref);
+    if (!this.#dead && this.o.dom.running) {
+      for (let i = 0; i < refs.length; i += 16384) {
+        const part = refs.slice(i, i + 16384);
+        const g = await packRefs(engine, this.o, entryNs, part, segCapacity(VibOp.RELEASE_GRANTS));
+        try {
+          await this.request({
+            op: VibOp.RELEASE_GRANTS,
+            flags: g.flags,
+            ctx: 0,
+            handle: 0,
+            body: { nrRefs: part.length },
+            segs: g.segs,
+          });
+        } catch {
+          // A refusal or a dead device: the grants dom0 still maps stay in use below.
+        } finally {
+          await dropIndirect(engine, this.o, entryNs, g);
+        }
+      }
+    }
+    this.persistent.stats.released += refs.length;
+    await ungrant(engine, this.o, entryNs, refs);
   }
 
   /** @internal a file was closed */
@@ -384,7 +462,7 @@ export class VibFront implements UverbsDevice {
     if (r.status < 0) {
       this.stats.errors++;
       const code = codeOfStatus(r.status);
-      throw new VerbsError(code, `${opName(a.op)}: the backend refused the request`);
+      throw new VerbsError(code, `${opName(a.op)}: ${refusal(r.limit)}`);
     }
     try {
       return responseBody(a.op, r);
@@ -658,6 +736,13 @@ export class VibFront implements UverbsDevice {
     const { dom, hv } = this.o;
     for (const f of [...this.#files.values()]) await f.releaseGrants();
     this.#files.clear();
+    // The backend has unmapped everything (it is Closed): end every persistent grant.
+    await ungrant(
+      this.o.engine,
+      this.o,
+      this.o.profile.xen.grantEntryNs,
+      this.persistent.takeAll().map((g) => g.ref),
+    );
     for (const p of this.#pages) {
       try {
         await this.o.grants.endAccess(p.ref);

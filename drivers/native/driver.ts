@@ -383,6 +383,24 @@ export class HcaDriver {
     this.#srqn.release(srqn);
   }
 
+  /**
+   * What the driver can still hand out, by kind (for dom0's headroom checks;
+   * MTT in entries). Zeros before {@link init}.
+   */
+  available(): Record<"pd" | "mr" | "cq" | "qp" | "srq" | "ah" | "uar" | "mtt", number> {
+    if (!this.#devLim) return { pd: 0, mr: 0, cq: 0, qp: 0, srq: 0, ah: 0, uar: 0, mtt: 0 };
+    return {
+      pd: this.#pd.free,
+      mr: this.#keys.free,
+      cq: this.#cqn.free,
+      qp: this.#qpn.free,
+      srq: this.#srqn.free,
+      ah: this.#ah.free,
+      uar: this.#uar.free,
+      mtt: this.#mtt.freeEntries,
+    };
+  }
+
   /** Counts of what the driver hands out (for `hca.stats`). */
   swCounts(): Partial<ResourceCounts> {
     return {

@@ -268,7 +268,7 @@ export class SplitContext implements ContextDatapath {
       bytes += len;
     }
     this.counters.wqes += n;
-    if (n > 0) await this.o.engine.sleep(this.#copyNs(bytes));
+    if (n > 0) await this.o.cpu(this.#copyNs(bytes));
     return first;
   }
 
@@ -347,7 +347,7 @@ export class SplitContext implements ContextDatapath {
     const c = this.#cqs.get(cqn)!;
     const copied = n + c.unpaid;
     c.unpaid = 0;
-    if (copied > 0) await this.o.engine.sleep(this.#copyNs(copied * CQE_BYTES));
+    if (copied > 0) await this.o.cpu(this.#copyNs(copied * CQE_BYTES));
     return n;
   }
 

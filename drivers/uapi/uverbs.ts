@@ -75,7 +75,25 @@ export interface UverbsDevice {
   /** What the library matches its providers against. */
   readonly identity: DeviceIdentity;
   /** Open the device and allocate a user context (`IB_USER_VERBS_CMD_GET_CONTEXT`). */
-  open(): Promise<UverbsFile>;
+  open(opts?: OpenFileOptions): Promise<UverbsFile>;
+}
+
+/**
+ * How a context is opened.
+ *
+ * @example
+ * ```ts
+ * import type { OpenFileOptions } from "./uverbs.ts";
+ * const o: OpenFileOptions = { regCache: false }; // measure registration without the cache
+ * ```
+ */
+export interface OpenFileOptions {
+  /**
+   * Registration cache of a kernel that has one below the ABI (a guest's
+   * frontend: dom0 keeps the grant mappings of deregistered regions; keys are
+   * invalidated at once either way). Kernels without one ignore it.
+   */
+  regCache?: boolean;
 }
 
 /**

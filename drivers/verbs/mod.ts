@@ -18,7 +18,6 @@
  * @module
  */
 export * from "../uapi/mod.ts";
-export { RegCacheFile, type RegCacheOptions } from "./reg_cache.ts";
 export { Context, type VerbsAsyncEvent, type VerbsEnv } from "./context.ts";
 export { Pd, type QpInitAttr } from "./pd.ts";
 export { Mr } from "./mr.ts";

@@ -280,7 +280,7 @@ export class NomadAgent implements NomadNode, NomadHost {
     this.timeline.resumeStartNs = this.engine.now;
     for (const f of this.#files) {
       if (!f.released) continue;
-      await f.reopen(await device.open());
+      await f.reopen(await device.open(f.openOptions));
       for (const c of f.cqRecords()) {
         c.pcq?.resume();
         // An arm that no event answered yet is made again on the new CQ.

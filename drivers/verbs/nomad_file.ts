@@ -46,6 +46,7 @@ import type {
   CreateSrqResp,
   ModifyQpReq,
   ModifySrqReq,
+  OpenFileOptions,
   QueryQpResp,
   RegMrReq,
   RegMrResp,
@@ -200,6 +201,8 @@ export class NomadFile implements UverbsFile {
   released = false;
   /** Local keys that differ from their virtual values, for the provider. */
   readonly xlate: HandleXlate = { lkeys: new Map() };
+  /** How the kernel file was opened: {@link reopen}'s file is opened the same way. */
+  readonly openOptions: OpenFileOptions;
   /** The provider of the context (set when the context is built). */
   provider: Provider | undefined;
   #host: NomadHost;
@@ -220,9 +223,11 @@ export class NomadFile implements UverbsFile {
   /**
    * @param inner the kernel file just opened
    * @param host the domain's agent
+   * @param openOptions how `inner` was opened (the kernel's registration cache)
    */
-  constructor(inner: UverbsFile, host: NomadHost) {
+  constructor(inner: UverbsFile, host: NomadHost, openOptions: OpenFileOptions = {}) {
     this.inner = inner;
+    this.openOptions = openOptions;
     this.#host = host;
     this.#last = {
       deviceName: inner.deviceName,

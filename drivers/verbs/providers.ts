@@ -22,7 +22,6 @@ import { VerbsError } from "../uapi/errors.ts";
 import type { DeviceIdentity, UverbsDevice, UverbsFile } from "../uapi/uverbs.ts";
 import { Context, type VerbsEnv } from "./context.ts";
 import { Provider, type ProviderEnv } from "./provider.ts";
-import { RegCacheFile } from "./reg_cache.ts";
 import type { NomadAgent } from "./nomad_agent.ts";
 import { NomadFile } from "./nomad_file.ts";
 
@@ -180,10 +179,11 @@ function describe(id: DeviceIdentity): string {
 
 /**
  * `ibv_open_device`: bind the device to its provider, open it (one kernel
- * call), optionally put Nomad's namespace virtualization (`nomad_file.ts`,
- * with the domain's agent) and the registration cache (`reg_cache.ts`) in
- * front of the kernel file, and build the context. ENODEV, before anything is
- * opened, for a device no registered provider drives.
+ * call; `regCache` is passed to the kernel, whose registration cache — a
+ * guest frontend's persistent grants — keeps verbs semantics), optionally
+ * put Nomad's namespace virtualization (`nomad_file.ts`, with the domain's
+ * agent) in front of the kernel file, and build the context. ENODEV, before
+ * anything is opened, for a device no registered provider drives.
  *
  * @example
  * ```ts
@@ -206,16 +206,12 @@ export async function openContext(
       `${dev.name}: no user-level provider drives this device (${describe(dev.identity)})`,
     );
   }
-  const file = await dev.open();
-  // Nomad's namespace virtualization sits right on the kernel file; the cache above it
-  // then keeps virtual keys, which stay valid when the context moves.
-  const nomad = opts.nomad ? new NomadFile(file, opts.nomad) : undefined;
-  const top = nomad ?? file;
-  const ctx = await Context.open(
-    opts.regCache ? new RegCacheFile(top) : top,
-    env,
-    (penv) => driver.create(penv, file),
-  );
+  const openOpts = opts.regCache === undefined ? undefined : { regCache: opts.regCache };
+  const file = await dev.open(openOpts);
+  // Nomad's namespace virtualization sits right on the kernel file (a move opens the new
+  // one the same way: the same registration cache).
+  const nomad = opts.nomad ? new NomadFile(file, opts.nomad, openOpts) : undefined;
+  const ctx = await Context.open(nomad ?? file, env, (penv) => driver.create(penv, file));
   if (nomad) {
     nomad.attach(ctx.provider);
     ctx.nomad = nomad;

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { limitCode, limitName } from "./limits.ts";
 import {
   type Layout,
   type Placed,
@@ -73,6 +74,8 @@ export interface VibResponse {
   /** 0 or `-errno`. */
   status: number;
   body: Record<string, unknown>;
+  /** With an error: the quota or dom0 headroom pool that refused it (`limits.ts`). */
+  limit?: string;
 }
 
 /**
@@ -419,6 +422,7 @@ export function encodeResponse(rsp: VibResponse, out: DataView): void {
   new Uint8Array(out.buffer, out.byteOffset, VIB_SLOT_BYTES).fill(0);
   out.setUint32(0, rsp.id >>> 0, true);
   out.setUint8(4, rsp.op & 0xff);
+  if (rsp.status < 0) out.setUint8(5, limitCode(rsp.limit));
   let status = rsp.status;
   const l = responseLayout(rsp.op);
   if (status === 0 && l) {
@@ -448,11 +452,13 @@ export function decodeResponse(inp: DataView): VibResponse {
   const op = inp.getUint8(4);
   const status = inp.getInt16(6, true);
   const l = responseLayout(op);
+  const limit = status < 0 ? limitName(inp.getUint8(5)) : undefined;
   return {
     id: inp.getUint32(0, true),
     op,
     status,
     body: status === 0 && l ? decodeBody(inp, l) : {},
+    ...(limit === undefined ? {} : { limit }),
   };
 }
 

@@ -128,6 +128,11 @@ export class EventRingProducer {
     return this.#lost;
   }
 
+  /** Count an event dropped before it reached the ring (dom0's queue was full). */
+  markLost(): void {
+    this.#dv.setUint32(OFF_LOST, ++this.#lost, true);
+  }
+
   /**
    * Append an event. Returns false if the ring is full (the event is
    * counted as lost). Throws if the frontend's `cons` is impossible.

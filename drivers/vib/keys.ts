@@ -32,4 +32,14 @@ export const VIB_KEYS = {
   pciDevice: "pci-device",
   /** Backend: "bypass" or "split" (what the toolstack asked for). */
   mode: "mode",
+  /**
+   * Backend: how many deregistered pages it keeps mapped for the frontend (persistent grants,
+   * as blkback's `max_persistent_grants`); the frontend keeps no more grants than that idle.
+   */
+  maxPersistentGrants: "max-persistent-grants",
+  /**
+   * Backend directory the toolstack writes the guest's quotas into, one key per quota
+   * (`quota/pds`, …; only dom0 may write them).
+   */
+  quota: "quota",
 } as const;

@@ -14,15 +14,16 @@
  * | --- | --- |
  * | 0 | `u32 id` — strictly increasing per frontend; echoed in the response |
  * | 4 | `u8 op` — {@link VibOp} |
- * | 5 | `u8 flags` — {@link VIB_F_INDIRECT}: the segment refs name indirect pages |
+ * | 5 | `u8 flags` — {@link VIB_F_INDIRECT}: the segment refs name indirect pages; {@link VIB_F_PERSISTENT}: dom0 may keep the buffer's grant mappings cached |
  * | 6 | `u16 ctx` — context id (from `OPEN`), 0 for device-level ops |
  * | 8 | `u32 handle` — the object the op acts on (PD for creations) |
  * | 12 | `u16 nr_segs` — grant refs in the segment area |
  * | 14 | `u16 reserved` — must be 0 |
  * | 16 | payload: the op's fields ({@link VIB_OPS}), then the segment area (`u32` grant refs) |
  *
- * Response (back → front): `u32 id`, `u8 op`, `u8 reserved`, `i16 status`
- * (0 or `-errno`), then the op's response fields from offset 8.
+ * Response (back → front): `u32 id`, `u8 op`, `u8 limit` (with an error: the quota or dom0
+ * headroom pool that refused it, {@link VIB_LIMITS}; else 0), `i16 status` (0 or `-errno`),
+ * then the op's response fields from offset 8.
  *
  * Within a payload, fields are packed in table order with no padding; a
  * message that has optional fields starts its payload with a 64-bit
@@ -47,12 +48,14 @@
 export {
   REFS_PER_INDIRECT_PAGE,
   VIB_F_INDIRECT,
+  VIB_F_PERSISTENT,
   VIB_MAX_PAGES,
   VIB_REQ_HEADER,
   VIB_RSP_HEADER,
   VIB_SLOT_BYTES,
 } from "./wire.ts";
 export { VIB_KEYS } from "./keys.ts";
+export { limitCode, limitName, VIB_LIMITS } from "./limits.ts";
 export {
   type FieldSpec,
   type FieldType,

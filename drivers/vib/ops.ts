@@ -40,6 +40,8 @@ export const VibOp = {
   DESTROY_SRQ: 18,
   CREATE_AH: 19,
   DESTROY_AH: 20,
+  /** Drop dom0's cached mappings of persistent grants, before the frontend ends them. */
+  RELEASE_GRANTS: 21,
   /** Split datapath: a doorbell (post send/recv/SRQ, arm CQ) executed by dom0. */
   DOORBELL: 32,
   /** Split datapath: dom0 polls a CQ and copies new CQEs into the guest's ring. */
@@ -273,7 +275,16 @@ export const VIB_OP_TABLE = {
     segs: true,
     rsp: [f("mrHandle", "u32"), f("lkey", "u32"), f("rkey", "u32")],
   },
-  [VibOp.DEREG_MR]: { op: VibOp.DEREG_MR, name: "DEREG_MR", handle: "mr", req: [], rsp: [] },
+  [VibOp.DEREG_MR]: {
+    op: VibOp.DEREG_MR,
+    name: "DEREG_MR",
+    handle: "mr",
+    // Persistent grants the frontend gives back with this deregistration (as RELEASE_GRANTS);
+    // absent: none.
+    req: [f("nrRefs", "u32", true)],
+    segs: true,
+    rsp: [f("released", "u32")],
+  },
   [VibOp.CREATE_CQ]: {
     op: VibOp.CREATE_CQ,
     name: "CREATE_CQ",
@@ -386,6 +397,13 @@ export const VIB_OP_TABLE = {
     rsp: [f("ahHandle", "u32")],
   },
   [VibOp.DESTROY_AH]: { op: VibOp.DESTROY_AH, name: "DESTROY_AH", handle: "ah", req: [], rsp: [] },
+  [VibOp.RELEASE_GRANTS]: {
+    op: VibOp.RELEASE_GRANTS,
+    name: "RELEASE_GRANTS",
+    req: [f("nrRefs", "u32")],
+    segs: true,
+    rsp: [f("released", "u32")],
+  },
   [VibOp.DOORBELL]: {
     op: VibOp.DOORBELL,
     name: "DOORBELL",

@@ -47,6 +47,21 @@ export const VIB_RSP_HEADER = 8;
  */
 export const VIB_F_INDIRECT = 1;
 /**
+ * Request flag (`REG_MR` only): the buffer's grants are persistent — after
+ * `DEREG_MR` dom0 may keep their mappings cached (blkif's
+ * `feature-persistent`), and a later registration naming the same refs
+ * reuses them; the frontend keeps the grants until it asks dom0 to let go
+ * (`RELEASE_GRANTS`) or disconnects.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VIB_F_INDIRECT, VIB_F_PERSISTENT } from "./mod.ts";
+ * assert.equal(VIB_F_INDIRECT & VIB_F_PERSISTENT, 0); // independent bits
+ * ```
+ */
+export const VIB_F_PERSISTENT = 2;
+/**
  * `u32` grant refs in one indirect page.
  *
  * @example

@@ -178,6 +178,89 @@ export const PROFILE_SCHEMA = {
     },
     backendOpNs: { unit: "time", doc: "backend bookkeeping per request (lookup, validation)" },
   },
+  // Dom0's share of the host: the VCPUs its backends, interrupt handler and event forwarding run
+  // on, and the capacity it keeps back from guests so that dom0 and a newly booted guest always
+  // get what they need (DESIGN §9 invariants 9 and 10).
+  dom0: {
+    vcpus: {
+      unit: "count",
+      doc: "dom0's virtual CPUs (backends, IRQ handler)",
+      integer: true,
+      positive: true,
+    },
+    sliceNs: {
+      unit: "time",
+      doc: "longest stretch of one dom0 thread's work before another runnable one gets the VCPU",
+      positive: true,
+    },
+    reserveUars: {
+      unit: "count",
+      doc: "UARs no guest may take (dom0, new guests' first context)",
+      integer: true,
+    },
+    reservePds: { unit: "count", doc: "PDs no guest may take", integer: true },
+    reserveMrs: {
+      unit: "count",
+      doc: "MPT entries (memory regions) no guest may take",
+      integer: true,
+    },
+    reserveMtts: { unit: "count", doc: "MTT entries no guest may take", integer: true },
+    reserveCqs: { unit: "count", doc: "CQs no guest may take", integer: true },
+    reserveQps: { unit: "count", doc: "QPs no guest may take", integer: true },
+    reserveSrqs: { unit: "count", doc: "SRQs no guest may take", integer: true },
+    reserveAhs: { unit: "count", doc: "address handles no guest may take", integer: true },
+    reserveGrantMaps: {
+      unit: "count",
+      doc: "entries of dom0's grant-map table (maptrack) kept for rings of new guests",
+      integer: true,
+    },
+    reserveHeapBytes: {
+      unit: "size",
+      doc: "dom0 backend heap (split shadow queues) no guest may take",
+      integer: true,
+    },
+  },
+  // Per-guest limits dom0's backend enforces on what one frontend may hold at once (the
+  // defaults; `createGuest({ quota })` overrides them per guest). A request beyond one is
+  // refused: object counts with EAGAIN (as the rdma cgroup's rdmacg_try_charge), pages and
+  // memory with ENOMEM (as ib_umem_get against RLIMIT_MEMLOCK).
+  quota: {
+    contexts: { unit: "count", doc: "open device contexts (each holds a UAR)", integer: true },
+    pds: { unit: "count", doc: "protection domains", integer: true },
+    mrs: { unit: "count", doc: "memory regions", integer: true },
+    mrPages: {
+      unit: "count",
+      doc: "pages of registered memory regions (MTT entries)",
+      integer: true,
+    },
+    grantMaps: {
+      unit: "count",
+      doc: "grant mappings dom0 holds of the guest's pages, cached ones included",
+      integer: true,
+    },
+    persistentGrants: {
+      unit: "count",
+      doc: "grant mappings dom0 keeps cached after deregistration (persistent grants)",
+      integer: true,
+    },
+    cqs: { unit: "count", doc: "completion queues", integer: true },
+    cqes: { unit: "count", doc: "CQ entries over all CQs", integer: true },
+    qps: { unit: "count", doc: "queue pairs", integer: true },
+    wqes: { unit: "count", doc: "work queue entries over all QPs and SRQs", integer: true },
+    srqs: { unit: "count", doc: "shared receive queues", integer: true },
+    ahs: { unit: "count", doc: "address handles", integer: true },
+    events: {
+      unit: "count",
+      doc: "events dom0 queues for the guest's event ring (beyond: dropped, counted lost)",
+      integer: true,
+      positive: true,
+    },
+    shadowBytes: {
+      unit: "size",
+      doc: "dom0 heap for the guest's split-mode shadow queues",
+      integer: true,
+    },
+  },
   // The MPI library (mpi/): MVAPICH's protocol parameters, named in docs/mpi.md by their
   // MV2_* environment variables, plus the library's own software costs and the computation
   // rate that comm.compute() charges.

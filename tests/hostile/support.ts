@@ -148,8 +148,8 @@ async function rdma(
  * given back: its old lkey in a local RDMA WRITE (the device reads the
  * page) and a local RDMA READ (the device writes it), its peer's RDMA WRITE
  * and READ with the old rkey. A key may still work (the region is still
- * registered, or kept by a registration cache) or fail with a protection
- * error (the keys were invalidated); either way no byte of the victim is
+ * registered) or fail with a protection error (it was deregistered); either
+ * way no byte of the victim is
  * read or written: what the attacker's operations see is the old frame,
  * which is still the attacker's and is not the victim's.
  */
@@ -162,9 +162,11 @@ export async function probeOldKeys(
   const { a, peer } = atk;
   const mem = w.xen.hw.memory;
   const bare = w.bare.os.memory;
+  // A protection error moves the attacker's QP to error; a peer's request to it then goes
+  // unanswered until the peer gives up (RETRY_EXC_ERR), as on a real HCA.
   const ok = (s: number) =>
     s === WcStatus.SUCCESS || s === WcStatus.LOC_PROT_ERR || s === WcStatus.REM_ACCESS_ERR ||
-    s === WcStatus.WR_FLUSH_ERR;
+    s === WcStatus.WR_FLUSH_ERR || s === WcStatus.RETRY_EXC_ERR;
   const statuses: number[] = [];
   const len = 256;
   const old = { addr: a.buf, lkey: a.mr.lkey, rkey: a.mr.rkey };

@@ -1,0 +1,163 @@
+/**
+ * `mr.dereg()` means the same in every placement (issue 11, point 2; DESIGN
+ * §9 invariant 11; IBTA 10.6.3.3 and ibv_dereg_mr(3): once deregistration
+ * returns, the region's L_Key and R_Key are invalid). A program on bare
+ * metal, in a bypass guest and in a split guest — each with its default
+ * registration setting, which in a guest is the registration cache —
+ * registers a buffer, deregisters it, and then:
+ *
+ * - a peer's RDMA WRITE with the old rkey completes with REM_ACCESS_ERR and
+ *   the target is untouched;
+ * - a local RDMA WRITE whose source names the old lkey completes with
+ *   LOC_PROT_ERR and nothing reaches the peer;
+ *
+ * exactly as on bare metal, measured in the same test. In the guests dom0
+ * meanwhile keeps the page's grant mapped (the cache), and registering the
+ * buffer again costs no grant map and yields working keys.
+ */
+import assert from "node:assert/strict";
+import {
+  Access,
+  Cluster,
+  connectPair,
+  type Domain,
+  type Host,
+  QpType,
+  SendFlags,
+  WcStatus,
+  WrOpcode,
+  type XenGuest,
+} from "../mod.ts";
+import { xenOf } from "./xenib_support.ts";
+
+const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
+const LEN = 4096;
+
+async function side(dom: Domain) {
+  const ctx = await dom.openDevice();
+  const pd = await ctx.allocPd();
+  const cq = await ctx.createCq(16);
+  const buf = dom.memory.alloc(2 * LEN, 4096);
+  const src = await pd.regMr(buf + LEN, LEN, ACCESS); // a region that stays registered
+  const newQp = () =>
+    pd.createQp({
+      type: QpType.RC,
+      sendCq: cq,
+      recvCq: cq,
+      cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 },
+    });
+  return { dom, ctx, pd, cq, buf, src, newQp, lid: ctx.queryPort(1).lid };
+}
+
+async function write(
+  from: Awaited<ReturnType<typeof side>>,
+  qp: Awaited<ReturnType<Awaited<ReturnType<typeof side>>["newQp"]>>,
+  local: { addr: number; lkey: number },
+  remote: { addr: number; rkey: number },
+): Promise<number> {
+  qp.postSend({
+    wrId: 1n,
+    opcode: WrOpcode.RDMA_WRITE,
+    sendFlags: SendFlags.SIGNALED,
+    sgList: [{ addr: local.addr, length: 64, lkey: local.lkey }],
+    remoteAddr: remote.addr,
+    rkey: remote.rkey,
+  });
+  const [wc] = await from.cq.pollUntil(1);
+  return wc.status;
+}
+
+/** What the old keys of a deregistered region do, seen from `dom` and a bare-metal peer. */
+async function probe(dom: Domain, peerDom: Domain) {
+  const me = await side(dom), peer = await side(peerDom);
+  dom.memory.write(me.buf, new Uint8Array(LEN).fill(0x11));
+  const mr = await me.pd.regMr(me.buf, LEN, ACCESS);
+  const old = { addr: me.buf, lkey: mr.lkey, rkey: mr.rkey };
+  await mr.dereg();
+
+  // The peer writes through the old rkey: refused by the responder, target untouched.
+  const [qa, qb] = [await me.newQp(), await peer.newQp()];
+  await connectPair({ qp: qa, lid: me.lid }, { qp: qb, lid: peer.lid }, {
+    accessFlags: Access.REMOTE_WRITE,
+  });
+  peerDom.memory.write(peer.buf + LEN, new Uint8Array(64).fill(0xee));
+  const remote = await write(peer, qb, { addr: peer.buf + LEN, lkey: peer.src.lkey }, old);
+  const untouched = dom.memory.read(me.buf, LEN).every((b) => b === 0x11);
+
+  // A local RDMA WRITE whose source is the old lkey: a local protection error, nothing sent.
+  const [qc, qd] = [await me.newQp(), await peer.newQp()];
+  await connectPair({ qp: qc, lid: me.lid }, { qp: qd, lid: peer.lid }, {
+    accessFlags: Access.REMOTE_WRITE,
+  });
+  peerDom.memory.write(peer.buf, new Uint8Array(64));
+  const local = await write(me, qc, old, { addr: peer.buf, rkey: peer.src.rkey });
+  const nothingSent = peerDom.memory.read(peer.buf, 64).every((b) => b === 0);
+  return { me, remote, local, untouched, nothingSent };
+}
+
+Deno.test("dereg: the old lkey and rkey fail at once, in bypass and split guests exactly as on bare metal", async () => {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 5 });
+  const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+  const bare = cluster.addHost({ name: "bare0", hypervisor: false });
+  const peerHost = cluster.addHost({ name: "bare1", hypervisor: false });
+  await cluster.start();
+  const bypass = await xen.createGuest({ name: "bypass", driver: "bypass" }) as XenGuest;
+  const split = await xen.createGuest({ name: "split", driver: "split" }) as XenGuest;
+  await cluster.run(async () => {
+    const results: Record<string, Awaited<ReturnType<typeof probe>>> = {};
+    for (
+      const [name, dom] of [["native", bare.os], ["bypass", bypass], ["split", split]] as const
+    ) {
+      results[name] = await probe(dom, peerHost.os);
+    }
+    const native = results.native;
+    assert.deepEqual([native.remote, native.local], [
+      WcStatus.REM_ACCESS_ERR,
+      WcStatus.LOC_PROT_ERR,
+    ]);
+    for (const name of ["native", "bypass", "split"]) {
+      const r = results[name];
+      assert.equal(r.remote, native.remote, `${name}: a peer's write with the old rkey`);
+      assert.equal(r.local, native.local, `${name}: a local op with the old lkey`);
+      assert.ok(r.untouched, `${name}: the deregistered buffer is untouched`);
+      assert.ok(r.nothingSent, `${name}: nothing left through the old lkey`);
+    }
+    // The guests registered with the cache: dom0 still maps the deregistered page...
+    for (const g of [bypass, split]) {
+      const back = xenOf(xen).backend!.instances().get(g.domid!)!;
+      assert.equal(back.grants.cachedIdle, 1, `${g.name}: dom0 keeps the grant mapped`);
+      // ...and registering it again maps nothing: only the MTT and MPT are written, new keys.
+      const maps = xen.counters().grantMaps;
+      const me = results[g.mode];
+      const again = await me.me.pd.regMr(me.me.buf, LEN, ACCESS);
+      assert.equal(xen.counters().grantMaps, maps, `${g.name}: no grant map on re-registration`);
+      assert.equal(back.grants.cachedIdle, 0);
+      await again.dereg();
+    }
+  });
+  await bypass.shutdown();
+  await split.shutdown();
+  assert.deepEqual(xen.audit(), []);
+});
+
+Deno.test("dereg: without the registration cache a guest's region gives its grants back at once", async () => {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 5 });
+  const xen: Host = cluster.addHost({ name: "xen0", hypervisor: true });
+  await cluster.start();
+  const vm = await xen.createGuest({ name: "vm", driver: "bypass", regCache: false }) as XenGuest;
+  await cluster.run(async () => {
+    const ctx = await vm.openDevice();
+    const pd = await ctx.allocPd();
+    const buf = vm.memory.alloc(8 * 4096, 4096);
+    const maps = xen.counters().grantMaps;
+    const mr = await pd.regMr(buf, 8 * 4096, ACCESS);
+    await mr.dereg();
+    const back = xenOf(xen).backend!.instances().get(vm.domid!)!;
+    assert.equal(back.grants.mapped, 2, "only the two ring pages stay mapped");
+    assert.equal(vm.front.persistent.size, 0);
+    await (await pd.regMr(buf, 8 * 4096, ACCESS)).dereg();
+    assert.equal(xen.counters().grantMaps, maps + 16, "every registration maps every page");
+  });
+  await vm.shutdown();
+  assert.deepEqual(xen.audit(), []);
+});
