@@ -5,6 +5,7 @@
 // leaves the guest where it was.
 import assert from "node:assert/strict";
 import {
+  Access,
   Cluster,
   type Domain,
   type GuestDomain,
@@ -292,5 +293,54 @@ Deno.test("migration: a guest's own CPU writes during pre-copy and stop-and-copy
   assert.ok(written > 1_000, `only ${written} writes`);
   const wrong = seen.findIndex((b, i) => b !== shadow[i]);
   assert.equal(wrong, -1, `byte ${wrong} differs after the move`);
+Deno.test("migration: the registration cache is let go on the source and starts anew on the destination; quotas follow the guest", async () => {
+  const cluster = new Cluster({ profile: PROFILE, seed: 7, nomad: true });
+  const A = cluster.addHost({ name: "A", hypervisor: true });
+  const B = cluster.addHost({ name: "B", hypervisor: true });
+  await cluster.start();
+  const aBefore = counts(A), bBefore = counts(B);
+  const vm = await A.createGuest({ name: "vm0", memoryMiB: 16, quota: { pds: 3 } }) as XenGuest;
+  const PAGES = 16, len = PAGES * 4096;
+  const out = await cluster.run(async () => {
+    const ctx = await vm.openDevice();
+    const pd = await ctx.allocPd();
+    const gone = vm.memory.alloc(len, 4096), kept = vm.memory.alloc(len, 4096);
+    const old = await pd.regMr(gone, len, Access.LOCAL_WRITE);
+    await old.dereg(); // its pages stay mapped by A's dom0: the cache
+    const live = await pd.regMr(kept, len, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+    const onA = vm.quotaUsage();
+    const r = await cluster.migrate(vm, B);
+    const onB = vm.quotaUsage();
+    // On B the cache starts empty: registering the deregistered buffer maps its pages again;
+    // once that region is gone too, the next registration of it maps none.
+    const g0 = B.counters().grantMaps;
+    const miss = await pd.regMr(gone, len, Access.LOCAL_WRITE);
+    const g1 = B.counters().grantMaps;
+    await miss.dereg();
+    const hit = await pd.regMr(gone, len, Access.LOCAL_WRITE);
+    const g2 = B.counters().grantMaps;
+    await hit.dereg();
+    await live.dereg();
+    await ctx.close();
+    return { r, onA, onB, miss: g1 - g0, hit: g2 - g1 };
+  });
+  assert.equal(out.r.to, "B");
+  // A's dom0 let go of every cached mapping: A holds nothing of the guest.
+  assert.deepEqual(counts(A), aBefore);
+  // The guest's own limits came along; on B it holds only what Nomad made again.
+  assert.equal(out.onA.pds.limit, 3);
+  assert.equal(out.onB.pds.limit, 3);
+  // On A dom0 mapped both regions' pages (and the two ring pages), the deregistered one's kept
+  // idle in the cache; on B only the live region's.
+  assert.equal(out.onA.persistentGrants.used, PAGES);
+  assert.equal(out.onA.grantMaps.used, 2 * PAGES + 2);
+  assert.equal(out.onB.persistentGrants.used, 0);
+  assert.equal(out.onB.grantMaps.used, PAGES + 2);
+  assert.equal(out.onB.mrs.used, 1);
+  assert.ok(out.miss >= PAGES, `a miss on B mapped ${out.miss}`);
+  assert.ok(out.hit < PAGES, `a hit on B mapped ${out.hit}`);
+  checkAudits([A, B]);
+  await vm.shutdown();
+  assert.deepEqual(counts(B), bBefore);
   checkAudits([A, B]);
 });
