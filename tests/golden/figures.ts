@@ -18,7 +18,9 @@
  *   on its completion channel (poll, arm, poll, wait); half the round trip.
  * - Registration: `regMr` and `dereg` of 1, 64 and 1024 pages without the
  *   registration cache; with it, the first `regMr` (a miss), the second
- *   (a hit) and a `dereg`.
+ *   (a hit: a guest's dom0 still maps the pages, so only the MPT work and
+ *   one request remain; bare metal has no such cache, hit = miss) and a
+ *   `dereg` (the keys die either way).
  * - Setup: create a 256-entry CQ and an RC QP (64/64), destroy both.
  * - With the noise model on (`noise: "on"`, seeded): the 2 B latency's
  *   median and mean, which move if the draws from the PRNG change order.
