@@ -293,6 +293,9 @@ Deno.test("migration: a guest's own CPU writes during pre-copy and stop-and-copy
   assert.ok(written > 1_000, `only ${written} writes`);
   const wrong = seen.findIndex((b, i) => b !== shadow[i]);
   assert.equal(wrong, -1, `byte ${wrong} differs after the move`);
+  checkAudits([A, B]);
+});
+
 Deno.test("migration: the registration cache is let go on the source and starts anew on the destination; quotas follow the guest", async () => {
   const cluster = new Cluster({ profile: PROFILE, seed: 7, nomad: true });
   const A = cluster.addHost({ name: "A", hypervisor: true });
