@@ -28,8 +28,14 @@ import { ibToRoceV2, macFromGuid } from "./rocev2.ts";
  *
  * @example
  * ```ts
- * import type { CaptureFormat } from "./capture.ts";
- * const f: CaptureFormat = "rocev2";
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../sim/engine.ts";
+ * import { type CaptureFormat, startCapture } from "./capture.ts";
+ * import { Fabric } from "./fabric.ts";
+ * const fabric = new Fabric(new Engine());
+ * const linkType = (format: CaptureFormat) => startCapture(fabric, { format }).writer.linkType;
+ * // Wireshark's exported PDU, LINKTYPE_INFINIBAND, Ethernet:
+ * assert.deepEqual((["ib", "ib-247", "rocev2"] as const).map(linkType), [252, 247, 1]);
  * ```
  */
 export type CaptureFormat = "ib" | "ib-247" | "rocev2";
@@ -39,8 +45,30 @@ export type CaptureFormat = "ib" | "ib-247" | "rocev2";
  *
  * @example
  * ```ts
- * import type { CaptureOptions } from "./capture.ts";
- * const o: CaptureOptions = { format: "rocev2", ipv6: true };
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../sim/engine.ts";
+ * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+ * import { type CaptureOptions, startCapture } from "./capture.ts";
+ * import { Fabric } from "./fabric.ts";
+ * import { OP } from "./opcode.ts";
+ * import { encodePacket } from "./packet.ts";
+ * import { SubnetManager } from "./subnet_manager.ts";
+ * const engine = new Engine();
+ * const fabric = new Fabric(engine, { profile: PCIX_SDR_2006 });
+ * const a = fabric.addHca("a", { receive() {} }), b = fabric.addHca("b", { receive() {} });
+ * fabric.connect(a.port(1), b.port(1));
+ * new SubnetManager(fabric).sweepNow(); // LIDs assigned, ports ACTIVE
+ * const seen: number[] = [];
+ * const opts: CaptureOptions = { format: "rocev2", port: b.port(1), onPacket: (r) => seen.push(r.bytes.length) };
+ * const tap = startCapture(fabric, opts);
+ * const lrh = { dlid: b.port(1).lid, slid: a.port(1).lid };
+ * const pkt = encodePacket({ lrh, bth: { opcode: OP.RC_SEND_ONLY, destQp: 9, psn: 0 } });
+ * await engine.run(async () => {
+ *   a.port(1).trySend(pkt);
+ *   await engine.sleep(1_000);
+ * });
+ * assert.deepEqual(seen, [pkt.length]); // the packet b's port received
+ * assert.equal(tap.count, 1);
  * ```
  */
 export interface CaptureOptions {
@@ -61,8 +89,13 @@ export interface CaptureOptions {
  *
  * @example
  * ```ts
- * import type { FabricTap } from "./capture.ts";
- * const save = (t: FabricTap) => t.bytes().slice();
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../sim/engine.ts";
+ * import { type FabricTap, startCapture } from "./capture.ts";
+ * import { Fabric } from "./fabric.ts";
+ * const tap: FabricTap = startCapture(new Fabric(new Engine()));
+ * assert.equal(tap.bytes().length, 24); // the pcap file header, no record yet
+ * tap.stop();
  * ```
  */
 export interface FabricTap {

@@ -26,6 +26,7 @@ import {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { type CommandHandler, HcaCommandInterface } from "./command_interface.ts";
@@ -38,7 +39,7 @@ import {
  * const engine = new Engine();
  * const hcr = new HcaCommandInterface(engine, PCIX_SDR_2006, firmware);
  * const r = await engine.run(() => hcr.exec(CmdOp.INIT_HCA, {}));
- * console.log(r.status); // 2 (BAD_OP)
+ * assert.equal(r.status, 2); // BAD_OP
  * ```
  */
 export type CommandHandler = (op: number, params: unknown) => CmdResult<unknown>;
@@ -48,6 +49,7 @@ export type CommandHandler = (op: number, params: unknown) => CmdResult<unknown>
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { HcaCommandInterface } from "./command_interface.ts";
@@ -55,7 +57,7 @@ export type CommandHandler = (op: number, params: unknown) => CmdResult<unknown>
  * const engine = new Engine();
  * const hcr = new HcaCommandInterface(engine, PCIX_SDR_2006, () => ({ ok: true, status: 0, out: undefined }));
  * const t = await engine.run(async () => { await hcr.exec(CmdOp.INIT_HCA, {}); return engine.now; });
- * console.log(t); // 20000
+ * assert.equal(t, 20000);
  * ```
  */
 export class HcaCommandInterface implements CommandInterface {

@@ -28,8 +28,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cmdName, CmdOp } from "./commands.ts";
- * console.log(CmdOp.RTR2RTS_QP, cmdName(0x1b)); // 27 RTR2RTS_QP
+ * assert.deepEqual([CmdOp.RTR2RTS_QP, cmdName(0x1b)], [27, "RTR2RTS_QP"]);
  * ```
  */
 export const CmdOp = {
@@ -76,8 +77,9 @@ export type CmdOp = (typeof CmdOp)[keyof typeof CmdOp];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cmdName } from "./commands.ts";
- * console.log(cmdName(0x16), cmdName(0x99)); // SW2HW_CQ CMD_0x99
+ * assert.deepEqual([cmdName(0x16), cmdName(0x99)], ["SW2HW_CQ", "CMD_0x99"]);
  * ```
  */
 export function cmdName(op: number): string {
@@ -90,14 +92,15 @@ export function cmdName(op: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, CmdStatus } from "./commands.ts";
  * import { Hca } from "./device.ts";
  * const engine = new Engine();
  * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
  *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
- * import { CmdOp, CmdStatus } from "./commands.ts";
  * const r = await engine.run(() => hca.cmd.exec(CmdOp.QUERY_PORT, { port: 1 }));
- * console.log(r.status === CmdStatus.BAD_SYS_STATE); // true: INIT_HCA has not run
+ * assert.equal(r.status, CmdStatus.BAD_SYS_STATE); // INIT_HCA has not run
  * ```
  */
 export const CmdStatus = {
@@ -135,8 +138,9 @@ export type CmdStatus = (typeof CmdStatus)[keyof typeof CmdStatus];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cmdStatusName } from "./commands.ts";
- * console.log(cmdStatusName(0x10)); // BAD_QP_STATE
+ * assert.equal(cmdStatusName(0x10), "BAD_QP_STATE");
  * ```
  */
 export function cmdStatusName(status: number): string {
@@ -247,9 +251,10 @@ export const QP_ACCESS_MASK: number = Object.values(QpAccess).reduce((m, b) => m
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EqeType } from "./commands.ts";
  * // MAP_EQ's mask: route the QP error events to one EQ.
- * console.log((1 << EqeType.WQ_INVAL_REQ_ERROR | 1 << EqeType.WQ_ACCESS_ERROR).toString(16)); // 30000
+ * assert.equal(1 << EqeType.WQ_INVAL_REQ_ERROR | 1 << EqeType.WQ_ACCESS_ERROR, 0x30000);
  * ```
  */
 export const EqeType = {
@@ -357,18 +362,18 @@ export function nextMptKeyTag(tag: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, type DevLim } from "./commands.ts";
  * import { Hca } from "./device.ts";
  * const engine = new Engine();
  * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
  *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
- * import { CmdOp, type DevLim } from "./commands.ts";
- * const lim = await engine.run(async () => {
- *   const r = await hca.cmd.exec(CmdOp.QUERY_DEV_LIM, {});
- *   return r.ok ? r.out : undefined;
- * });
- * const firstUserQpn = (l: DevLim) => l.reservedQps;
- * console.log(firstUserQpn(lim!), lim!.cqeSize); // 2 32
+ * const r = await engine.run(() => hca.cmd.exec(CmdOp.QUERY_DEV_LIM, {}));
+ * assert.ok(r.ok);
+ * const lim: DevLim = r.out;
+ * assert.equal(lim.reservedQps, 2); // QPN 2 is the first a consumer gets
+ * assert.equal(lim.cqeSize, 32);
  * ```
  */
 export interface DevLim {
@@ -441,18 +446,20 @@ export interface DevLim {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, PortInfoState, type PortParams } from "./commands.ts";
  * import { Hca } from "./device.ts";
  * const engine = new Engine();
  * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
  *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
- * import { CmdOp, type PortParams } from "./commands.ts";
  * const port: PortParams = { port: 1 };
- * await engine.run(async () => {
+ * const r = await engine.run(async () => {
  *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
- *   const r = await hca.cmd.exec(CmdOp.QUERY_PORT, port);
- *   if (r.ok) console.log(r.out.state); // 1 (DOWN: not cabled)
+ *   return await hca.cmd.exec(CmdOp.QUERY_PORT, port);
  * });
+ * assert.ok(r.ok);
+ * assert.equal(r.out.state, PortInfoState.DOWN); // not cabled
  * ```
  */
 export interface PortParams {
@@ -541,13 +548,27 @@ export interface PortInfo {
  *
  * @example
  * ```ts
- * import { MptAccess, type MptParams, mptKey } from "./commands.ts";
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, CmdStatus, MptAccess, type MptParams, mptKey } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine(), memory = new MachineMemory(16 << 20);
+ * const hca = new Hca({ engine, memory, irq: new InterruptController(), profile: PCIX_SDR_2006,
+ *   rng: new Prng(1), name: "hca0" });
  * // 10 KiB at an address 512 bytes into a page: it spans 3 translation pages.
  * const mr: MptParams = {
  *   index: 9, key: mptKey(9, 0x5a), pd: 1, start: 0x20200, length: 10240,
  *   access: MptAccess.LOCAL_READ | MptAccess.LOCAL_WRITE, mttBase: 0, mttCount: 3, pageShift: 12,
  * };
- * console.log(mr.key.toString(16)); // 95a
+ * const frames = [1, 2, 3].map(() => memory.allocFrame("mr"));
+ * const [short, r] = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   await hca.cmd.exec(CmdOp.WRITE_MTT, { base: 0, mfns: frames });
+ *   const short = await hca.cmd.exec(CmdOp.SW2HW_MPT, { ...mr, mttCount: 2 });
+ *   return [short, await hca.cmd.exec(CmdOp.SW2HW_MPT, mr)];
+ * });
+ * assert.equal(short.status, CmdStatus.BAD_SEG_PARAM); // 2 pages cannot hold it
+ * assert.ok(r.ok);
  * ```
  */
 export interface MptParams {
@@ -576,9 +597,20 @@ export interface MptParams {
  *
  * @example
  * ```ts
- * import { keyToMptIndex, type MptIndexParams } from "./commands.ts";
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, CmdStatus, keyToMptIndex, type MptIndexParams } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
  * const dereg: MptIndexParams = { index: keyToMptIndex(0x95a) };
- * console.log(dereg); // { index: 9 }
+ * const r = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   return await hca.cmd.exec(CmdOp.HW2SW_MPT, dereg);
+ * });
+ * assert.equal(r.status, CmdStatus.BAD_RES_STATE);
+ * assert.equal(r.ok ? "" : r.message, "HW2SW_MPT: entry 9 is not HW-owned");
  * ```
  */
 export interface MptIndexParams {
@@ -591,9 +623,10 @@ export interface MptIndexParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { MptInfo } from "./commands.ts";
  * const covers = (e: MptInfo, va: number, len: number) => va >= e.start && va + len <= e.start + e.length;
- * console.log(covers({ start: 4096, length: 4096 } as MptInfo, 8000, 300)); // false
+ * assert.equal(covers({ start: 4096, length: 4096 } as MptInfo, 8000, 300), false);
  * ```
  */
 export type MptInfo = MptParams;
@@ -603,10 +636,22 @@ export type MptInfo = MptParams;
  *
  * @example
  * ```ts
- * import type { WriteMttParams } from "./commands.ts";
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, CmdStatus, type WriteMttParams } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine(), memory = new MachineMemory(16 << 20);
+ * const hca = new Hca({ engine, memory, irq: new InterruptController(), profile: PCIX_SDR_2006,
+ *   rng: new Prng(1), name: "hca0" });
  * // Guest-contiguous pages need not be machine-contiguous: one MTT entry each.
- * const w: WriteMttParams = { base: 64, mfns: [812, 97, 4005] };
- * console.log(w.base + w.mfns.length); // 67: next free entry
+ * const w: WriteMttParams = { base: 64, mfns: [1, 2, 3].map(() => memory.allocFrame("buf")) };
+ * const [ok, bad] = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   const ok = await hca.cmd.exec(CmdOp.WRITE_MTT, w);
+ *   return [ok, await hca.cmd.exec(CmdOp.WRITE_MTT, { base: 67, mfns: [999_999] })];
+ * });
+ * assert.ok(ok.ok);
+ * assert.equal(bad.status, CmdStatus.BAD_PARAM); // not an allocated RAM frame
  * ```
  */
 export interface WriteMttParams {
@@ -621,9 +666,26 @@ export interface WriteMttParams {
  *
  * @example
  * ```ts
- * import { type EqParams, mptKey } from "./commands.ts";
- * const eq: EqParams = { eqn: 1, key: mptKey(2), addr: 0x40000, logSize: 8, vector: 17, uarIndex: 0 };
- * console.log(32 << eq.logSize); // 8192 bytes of EQ buffer
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, type EqParams, MptAccess, mptKey } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine(), memory = new MachineMemory(16 << 20);
+ * const hca = new Hca({ engine, memory, irq: new InterruptController(), profile: PCIX_SDR_2006,
+ *   rng: new Prng(1), name: "hca0" });
+ * // One registered page with LOCAL_WRITE holds the EQ: 2^7 entries of 32 bytes.
+ * const page = { index: 1, key: mptKey(1), pd: 0, start: 0, length: 4096,
+ *   access: MptAccess.LOCAL_WRITE, mttBase: 0, mttCount: 1, pageShift: 12 };
+ * const eq: EqParams = { eqn: 1, key: page.key, addr: 0, logSize: 7, vector: 17, uarIndex: 0 };
+ * const r = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   await hca.cmd.exec(CmdOp.WRITE_MTT, { base: 0, mfns: [memory.allocFrame("eq")] });
+ *   await hca.cmd.exec(CmdOp.SW2HW_MPT, page);
+ *   await hca.cmd.exec(CmdOp.SW2HW_EQ, eq);
+ *   return await hca.cmd.exec(CmdOp.QUERY_EQ, { eqn: 1 });
+ * });
+ * assert.ok(r.ok);
+ * assert.deepEqual([r.out.vector, r.out.producerIndex, r.out.armed], [17, 0, true]);
  * ```
  */
 export interface EqParams {
@@ -646,9 +708,20 @@ export interface EqParams {
  *
  * @example
  * ```ts
- * import type { EqIndexParams } from "./commands.ts";
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, CmdStatus, type EqIndexParams } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
  * const q: EqIndexParams = { eqn: 1 };
- * console.log(q.eqn); // 1
+ * const [query, outOfRange] = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   return [await hca.cmd.exec(CmdOp.QUERY_EQ, q), await hca.cmd.exec(CmdOp.HW2SW_EQ, { eqn: 64 })];
+ * });
+ * assert.equal(query.status, CmdStatus.BAD_RES_STATE); // EQ 1 was never made HW-owned
+ * assert.equal(outOfRange.status, CmdStatus.BAD_INDEX); // EQNs are 0..63
  * ```
  */
 export interface EqIndexParams {
@@ -661,9 +734,10 @@ export interface EqIndexParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { EqInfo } from "./commands.ts";
  * const backlog = (e: EqInfo) => e.producerIndex - e.consumerIndex;
- * console.log(backlog({ producerIndex: 12, consumerIndex: 9 } as EqInfo)); // 3
+ * assert.equal(backlog({ producerIndex: 12, consumerIndex: 9 } as EqInfo), 3);
  * ```
  */
 export interface EqInfo extends EqParams {
@@ -682,9 +756,10 @@ export interface EqInfo extends EqParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EqeType, type MapEqParams } from "./commands.ts";
  * const portEvents: MapEqParams = { eqn: 0, eventMask: 1 << EqeType.PORT_CHANGE };
- * console.log(portEvents.eventMask); // 512
+ * assert.equal(portEvents.eventMask, 512);
  * ```
  */
 export interface MapEqParams {
@@ -701,9 +776,27 @@ export interface MapEqParams {
  *
  * @example
  * ```ts
- * import { type CqParams, mptKey } from "./commands.ts";
- * const cq: CqParams = { cqn: 3, key: mptKey(4), addr: 0x80000, logSize: 6, eqn: 0, uarIndex: 2 };
- * console.log(2 ** cq.logSize); // 64 entries
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, type CqParams, MptAccess, mptKey } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine(), memory = new MachineMemory(16 << 20);
+ * const hca = new Hca({ engine, memory, irq: new InterruptController(), profile: PCIX_SDR_2006,
+ *   rng: new Prng(1), name: "hca0" });
+ * // One registered page: the EQ in its first half, the CQ (2^6 entries of 32 bytes) in the second.
+ * const page = { index: 1, key: mptKey(1), pd: 0, start: 0, length: 4096,
+ *   access: MptAccess.LOCAL_WRITE, mttBase: 0, mttCount: 1, pageShift: 12 };
+ * const cq: CqParams = { cqn: 3, key: page.key, addr: 2048, logSize: 6, eqn: 1, uarIndex: 0 };
+ * const r = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   await hca.cmd.exec(CmdOp.WRITE_MTT, { base: 0, mfns: [memory.allocFrame("q")] });
+ *   await hca.cmd.exec(CmdOp.SW2HW_MPT, page);
+ *   await hca.cmd.exec(CmdOp.SW2HW_EQ, { eqn: 1, key: page.key, addr: 0, logSize: 6, vector: 17, uarIndex: 0 });
+ *   await hca.cmd.exec(CmdOp.SW2HW_CQ, cq);
+ *   return await hca.cmd.exec(CmdOp.QUERY_CQ, { cqn: 3 });
+ * });
+ * assert.ok(r.ok);
+ * assert.deepEqual([r.out.eqn, r.out.logSize, r.out.producerIndex], [1, 6, 0]);
  * ```
  */
 export interface CqParams {
@@ -726,9 +819,19 @@ export interface CqParams {
  *
  * @example
  * ```ts
- * import type { CqIndexParams } from "./commands.ts";
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, CmdStatus, type CqIndexParams } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
  * const q: CqIndexParams = { cqn: 3 };
- * console.log(q.cqn); // 3
+ * const r = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   return await hca.cmd.exec(CmdOp.QUERY_CQ, q);
+ * });
+ * assert.equal(r.status, CmdStatus.BAD_RES_STATE); // CQ 3 was never made HW-owned
  * ```
  */
 export interface CqIndexParams {
@@ -741,9 +844,20 @@ export interface CqIndexParams {
  *
  * @example
  * ```ts
- * import { mptKey, type ResizeCqParams } from "./commands.ts";
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, CmdStatus, mptKey, type ResizeCqParams } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
  * const grow: ResizeCqParams = { cqn: 3, key: mptKey(5), addr: 0x90000, logSize: 7 };
- * console.log(grow.logSize); // 7: 128 entries
+ * const r = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   return await hca.cmd.exec(CmdOp.RESIZE_CQ, grow);
+ * });
+ * assert.equal(r.ok ? "" : r.message, "RESIZE_CQ: CQ 3 is not HW-owned");
+ * assert.equal(r.status, CmdStatus.BAD_RES_STATE);
  * ```
  */
 export interface ResizeCqParams {
@@ -762,9 +876,10 @@ export interface ResizeCqParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CqInfo } from "./commands.ts";
  * const unpolled = (c: CqInfo) => c.producerIndex - c.consumerIndex;
- * console.log(unpolled({ producerIndex: 70, consumerIndex: 64 } as CqInfo)); // 6
+ * assert.equal(unpolled({ producerIndex: 70, consumerIndex: 64 } as CqInfo), 6);
  * ```
  */
 export interface CqInfo extends CqParams {
@@ -783,9 +898,10 @@ export interface CqInfo extends CqParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mptKey, type SrqParams } from "./commands.ts";
  * const srq: SrqParams = { srqn: 1, pd: 1, key: mptKey(6), addr: 0xa0000, logSize: 6, logStride: 5, uarIndex: 2 };
- * console.log(2 ** srq.logStride / 16); // 2 scatter entries per WQE
+ * assert.equal(2 ** srq.logStride / 16, 2); // scatter entries per WQE
  * ```
  */
 export interface SrqParams {
@@ -810,9 +926,19 @@ export interface SrqParams {
  *
  * @example
  * ```ts
- * import type { SrqIndexParams } from "./commands.ts";
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, CmdStatus, type SrqIndexParams } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
  * const q: SrqIndexParams = { srqn: 1 };
- * console.log(q.srqn); // 1
+ * const r = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   return await hca.cmd.exec(CmdOp.HW2SW_SRQ, q);
+ * });
+ * assert.equal(r.status, CmdStatus.BAD_RES_STATE); // SRQ 1 was never made HW-owned
  * ```
  */
 export interface SrqIndexParams {
@@ -825,10 +951,17 @@ export interface SrqIndexParams {
  *
  * @example
  * ```ts
- * import type { ArmSrqParams } from "./commands.ts";
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { type ArmSrqParams, CmdOp, CmdStatus } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
  * // SRQ_LIMIT fires once when fewer than 8 posted receives remain.
  * const arm: ArmSrqParams = { srqn: 1, limit: 8 };
- * console.log(arm.limit); // 8
+ * const r = await engine.run(() => hca.cmd.exec(CmdOp.ARM_SRQ, arm));
+ * assert.equal(r.status, CmdStatus.BAD_SYS_STATE); // before INIT_HCA nothing is armed
  * ```
  */
 export interface ArmSrqParams {
@@ -843,9 +976,10 @@ export interface ArmSrqParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { SrqInfo } from "./commands.ts";
  * const posted = (s: SrqInfo) => s.producerCounter - s.consumerCounter;
- * console.log(posted({ producerCounter: 40, consumerCounter: 33 } as SrqInfo)); // 7
+ * assert.equal(posted({ producerCounter: 40, consumerCounter: 33 } as SrqInfo), 7);
  * ```
  */
 export interface SrqInfo extends SrqParams {
@@ -862,11 +996,12 @@ export interface SrqInfo extends SrqParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { GrhParams } from "./commands.ts";
  * const dgid = new Uint8Array(16);
  * dgid.set([0xfe, 0x80]);
  * const grh: GrhParams = { dgid, sgidIndex: 0, flowLabel: 0, hopLimit: 64, trafficClass: 0 };
- * console.log(grh.dgid[0].toString(16)); // fe (link-local prefix)
+ * assert.equal(grh.dgid[0].toString(16), "fe"); // link-local prefix
  * ```
  */
 export interface GrhParams {
@@ -887,9 +1022,10 @@ export interface GrhParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { PathParams } from "./commands.ts";
  * const toPeer: PathParams = { dlid: 3, sl: 0, srcPathBits: 0 };
- * console.log(toPeer.grh === undefined); // true: same subnet, LRH only
+ * assert.equal(toPeer.grh === undefined, true); // same subnet, LRH only
  * ```
  */
 export interface PathParams {
@@ -912,10 +1048,11 @@ export interface PathParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { QpContextParams } from "./commands.ts";
  * // The INIT2RTR fields of a connected QP (FORMATS.md §9).
  * const rtr: Partial<QpContextParams> = { destQpn: 0x48, rqPsn: 0, mtu: 4, path: { dlid: 3, sl: 0, srcPathBits: 0 } };
- * console.log(Object.keys(rtr).length); // 4
+ * assert.equal(Object.keys(rtr).length, 4);
  * ```
  */
 export interface QpContextParams {
@@ -984,9 +1121,10 @@ export interface QpContextParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CmdOp, type QpTransitionParams } from "./commands.ts";
  * const toRts: QpTransitionParams = { qpn: 0x40, ctx: { sqPsn: 0, timeout: 14, retryCnt: 7, rnrRetry: 7 } };
- * console.log(CmdOp.RTR2RTS_QP, toRts.ctx?.timeout); // 27 14
+ * assert.deepEqual([CmdOp.RTR2RTS_QP, toRts.ctx?.timeout], [27, 14]);
  * ```
  */
 export interface QpTransitionParams {
@@ -1001,9 +1139,20 @@ export interface QpTransitionParams {
  *
  * @example
  * ```ts
- * import type { QpIndexParams } from "./commands.ts";
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, HwQpState, type QpIndexParams } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
  * const q: QpIndexParams = { qpn: 0x40 };
- * console.log(q.qpn); // 64
+ * const r = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   return await hca.cmd.exec(CmdOp.QUERY_QP, q);
+ * });
+ * assert.ok(r.ok);
+ * assert.equal(r.out.state, HwQpState.RESET); // every QPN starts in RESET
  * ```
  */
 export interface QpIndexParams {
@@ -1016,9 +1165,10 @@ export interface QpIndexParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HwQpState, type QpInfo } from "./commands.ts";
  * const canPost = (q: QpInfo) => q.state === HwQpState.RTS;
- * console.log(canPost({ state: HwQpState.RTR } as QpInfo)); // false
+ * assert.equal(canPost({ state: HwQpState.RTR } as QpInfo), false);
  * ```
  */
 export interface QpInfo extends QpContextParams {
@@ -1051,10 +1201,11 @@ export interface QpInfo extends QpContextParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CmdOp, type CommandMap } from "./commands.ts";
  * type CqQuery = CommandMap[typeof CmdOp.QUERY_CQ];
  * const emptyCq = (r: CqQuery["out"]) => r.producerIndex === r.consumerIndex;
- * console.log(emptyCq({ producerIndex: 5, consumerIndex: 5 } as CqQuery["out"])); // true
+ * assert.equal(emptyCq({ producerIndex: 5, consumerIndex: 5 } as CqQuery["out"]), true);
  * ```
  */
 export interface CommandMap {
@@ -1133,9 +1284,16 @@ export interface CommandMap {
  *
  * @example
  * ```ts
- * import { CmdOp, type CmdIn } from "./commands.ts";
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { type CmdIn, CmdOp, CmdStatus } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
  * const p: CmdIn<typeof CmdOp.HW2SW_CQ> = { cqn: 3 };
- * console.log(p); // { cqn: 3 }
+ * const r = await engine.run(() => hca.cmd.exec(CmdOp.HW2SW_CQ, p));
+ * assert.equal(r.status, CmdStatus.BAD_SYS_STATE);
  * ```
  */
 export type CmdIn<O extends CmdOp> = CommandMap[O]["in"];
@@ -1144,10 +1302,11 @@ export type CmdIn<O extends CmdOp> = CommandMap[O]["in"];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CmdOp, type CmdOut } from "./commands.ts";
  * type Port = CmdOut<typeof CmdOp.QUERY_PORT>;
  * const speedGbps = (o: Port) => o.activeWidth * o.activeSpeedGbps;
- * console.log(speedGbps({ activeWidth: 4, activeSpeedGbps: 2.5 } as Port)); // 10
+ * assert.equal(speedGbps({ activeWidth: 4, activeSpeedGbps: 2.5 } as Port), 10);
  * ```
  */
 export type CmdOut<O extends CmdOp> = CommandMap[O]["out"];
@@ -1158,17 +1317,20 @@ export type CmdOut<O extends CmdOp> = CommandMap[O]["out"];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, type CmdResult, cmdStatusName } from "./commands.ts";
  * import { Hca } from "./device.ts";
  * const engine = new Engine();
  * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
  *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
- * import { CmdOp, type CmdResult, cmdStatusName } from "./commands.ts";
  * const r: CmdResult<void> = await engine.run(async () => {
  *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
  *   return await hca.cmd.exec(CmdOp.HW2SW_CQ, { cqn: 7 });
  * });
- * if (!r.ok) console.log(cmdStatusName(r.status), r.message); // BAD_RES_STATE HW2SW_CQ: CQ 7 is not HW-owned
+ * assert.equal(r.ok, false);
+ * assert.equal(cmdStatusName(r.status), "BAD_RES_STATE");
+ * assert.equal(r.ok ? "" : r.message, "HW2SW_CQ: CQ 7 is not HW-owned");
  * ```
  */
 export type CmdResult<T> =
@@ -1180,11 +1342,18 @@ export type CmdResult<T> =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { CmdOp, type CommandInterface } from "./commands.ts";
- * async function devLim(cmd: CommandInterface) {
+ * import { Hca } from "./device.ts";
+ * async function maxQp(cmd: CommandInterface): Promise<number> {
  *   const r = await cmd.exec(CmdOp.QUERY_DEV_LIM, {});
  *   return r.ok ? r.out.maxQp : -1;
  * }
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * assert.equal(await engine.run(() => maxQp(hca.cmd)), PCIX_SDR_2006.hca.maxQp);
  * ```
  */
 export interface CommandInterface {

@@ -21,11 +21,12 @@ import type { MemoryTranslation } from "./mpt.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type HcaCounters, newCounters } from "./core.ts";
  * const c: HcaCounters = newCounters();
  * c.retransmits += 3;
  * const lossy = (x: HcaCounters) => x.retransmits + x.timeouts > 0;
- * console.log(lossy(c)); // true
+ * assert.equal(lossy(c), true);
  * ```
  */
 export interface HcaCounters {
@@ -70,8 +71,9 @@ export interface HcaCounters {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { newCounters } from "./core.ts";
- * console.log(Object.values(newCounters()).every((v) => v === 0)); // true
+ * assert.equal(Object.values(newCounters()).every((v) => v === 0), true);
  * ```
  */
 export function newCounters(): HcaCounters {
@@ -101,14 +103,16 @@ export function newCounters(): HcaCounters {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import type { HcaCore } from "./core.ts";
  * import { Hca } from "./device.ts";
  * const engine = new Engine();
  * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
  *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
- * import type { HcaCore } from "./core.ts";
  * const core: HcaCore = hca.core;
- * console.log(core.name, core.profile.name); // hca0 pcix-sdr-2006
+ * assert.deepEqual([core.name, core.profile.name], ["hca0", "pcix-sdr-2006"]);
+ * assert.equal(core.counters.doorbells, 0);
  * ```
  */
 export interface HcaCore {

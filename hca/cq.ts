@@ -20,10 +20,11 @@ import type { MptEntry } from "./mpt.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CqArm } from "./cq.ts";
  * import { CqDbCmd } from "./uar.ts";
  * // The CQ doorbell's command is the arm state it sets.
- * console.log(CqDbCmd.REQ_NOTIFY_SOLICITED - 1 === CqArm.SOLICITED); // true
+ * assert.equal(CqDbCmd.REQ_NOTIFY_SOLICITED - 1 === CqArm.SOLICITED, true);
  * ```
  */
 export const CqArm = { NONE: 0, NEXT: 1, SOLICITED: 2 } as const;
@@ -33,8 +34,32 @@ export const CqArm = { NONE: 0, NEXT: 1, SOLICITED: 2 } as const;
  *
  * @example
  * ```ts
- * import type { CompletionQueue } from "./cq.ts";
- * function unpolled(cq: CompletionQueue): number { return cq.producer - cq.consumer; }
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, MptAccess, mptKey } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * import { CqArm } from "./cq.ts";
+ * import { cmdWord, CqDbCmd, doorbellBytes, UarOffset } from "./uar.ts";
+ * const engine = new Engine(), memory = new MachineMemory(16 << 20);
+ * const hca = new Hca({ engine, memory, irq: new InterruptController(), profile: PCIX_SDR_2006,
+ *   rng: new Prng(1), name: "hca0" });
+ * // One registered page: EQ 1 in its first half, CQ 3 (UAR 0's) in the second.
+ * const page = { index: 1, key: mptKey(1), pd: 0, start: 0, length: 4096,
+ *   access: MptAccess.LOCAL_WRITE, mttBase: 0, mttCount: 1, pageShift: 12 };
+ * const doorbell = (offset: number, bytes: Uint8Array) => memory.write(hca.uarMfn(0) * 4096 + offset, bytes);
+ * const r = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   await hca.cmd.exec(CmdOp.WRITE_MTT, { base: 0, mfns: [memory.allocFrame("q")] });
+ *   await hca.cmd.exec(CmdOp.SW2HW_MPT, page);
+ *   await hca.cmd.exec(CmdOp.SW2HW_EQ, { eqn: 1, key: page.key, addr: 0, logSize: 6, vector: 17, uarIndex: 0 });
+ *   await hca.cmd.exec(CmdOp.SW2HW_CQ, { cqn: 3, key: page.key, addr: 2048, logSize: 6, eqn: 1, uarIndex: 0 });
+ *   // The driver arms the CQ for its next completion (ibv_req_notify_cq).
+ *   doorbell(UarOffset.CQ, doorbellBytes(cmdWord(CqDbCmd.REQ_NOTIFY_NEXT, 3), 0));
+ *   await engine.sleep(1_000); // the posted MMIO write lands
+ *   return await hca.cmd.exec(CmdOp.QUERY_CQ, { cqn: 3 });
+ * });
+ * assert.ok(r.ok);
+ * assert.equal(r.out.armed, CqArm.NEXT);
  * ```
  */
 export class CompletionQueue extends EntryRing {

@@ -46,9 +46,10 @@ const T16 = slicingTables(CRC16_REFLECTED_POLY);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { crc32Update } from "./crc.ts";
  * const data = new TextEncoder().encode("123456789");
- * console.log(((crc32Update(0xffffffff, data, 0, data.length) ^ 0xffffffff) >>> 0).toString(16)); // cbf43926
+ * assert.equal(((crc32Update(0xffffffff, data, 0, data.length) ^ 0xffffffff) >>> 0).toString(16), "cbf43926");
  * ```
  */
 export function crc32Update(crc: number, buf: Uint8Array, start: number, end: number): number {
@@ -71,9 +72,10 @@ export function crc32Update(crc: number, buf: Uint8Array, start: number, end: nu
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { crc32Byte, crc32Update } from "./crc.ts";
  * const d = new Uint8Array([0xff, 7]);
- * console.log(crc32Byte(crc32Byte(0xffffffff, 0xff), 7) === crc32Update(0xffffffff, d, 0, 2)); // true
+ * assert.equal(crc32Byte(crc32Byte(0xffffffff, 0xff), 7) === crc32Update(0xffffffff, d, 0, 2), true);
  * ```
  */
 export function crc32Byte(crc: number, byte: number): number {
@@ -85,8 +87,9 @@ export function crc32Byte(crc: number, byte: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { crc32 } from "./crc.ts";
- * console.log(crc32(new TextEncoder().encode("123456789")).toString(16)); // cbf43926
+ * assert.equal(crc32(new TextEncoder().encode("123456789")).toString(16), "cbf43926");
  * ```
  */
 export function crc32(buf: Uint8Array): number {
@@ -99,9 +102,10 @@ export function crc32(buf: Uint8Array): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { crc16Update } from "./crc.ts";
  * const d = new Uint8Array([1, 2, 3]);
- * console.log((crc16Update(0xffff, d, 0, 3) ^ 0xffff) === (crc16Update(crc16Update(0xffff, d, 0, 1), d, 1, 3) ^ 0xffff)); // true
+ * assert.equal((crc16Update(0xffff, d, 0, 3) ^ 0xffff) === (crc16Update(crc16Update(0xffff, d, 0, 1), d, 1, 3) ^ 0xffff), true);
  * ```
  */
 export function crc16Update(crc: number, buf: Uint8Array, start: number, end: number): number {
@@ -124,8 +128,9 @@ export function crc16Update(crc: number, buf: Uint8Array, start: number, end: nu
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { crc16 } from "./crc.ts";
- * console.log(crc16(new Uint8Array(0))); // 0 (the inverted seed)
+ * assert.equal(crc16(new Uint8Array(0)), 0); // the inverted seed
  * ```
  */
 export function crc16(buf: Uint8Array): number {

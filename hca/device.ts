@@ -59,13 +59,14 @@ import { type Qp, serviceOfTransport } from "./qp.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, InterruptController, MachineMemory, MODERN_GEN5_NDR, Prng } from "../sim/mod.ts";
  * import { Hca, type HcaOptions } from "./device.ts";
  * const opts: HcaOptions = {
  *   engine: new Engine(), memory: new MachineMemory(16 << 20), irq: new InterruptController(),
  *   profile: MODERN_GEN5_NDR, rng: new Prng(3), name: "cx7", ports: 2,
  * };
- * console.log(new Hca(opts).portCount); // 2
+ * assert.equal(new Hca(opts).portCount, 2);
  * ```
  */
 export interface HcaOptions {
@@ -94,6 +95,7 @@ export interface HcaOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hca } from "./device.ts";
  * const engine = new Engine();
@@ -102,7 +104,7 @@ export interface HcaOptions {
  * import type { ResourceKind } from "./device.ts";
  * const kinds: ResourceKind[] = ["qp", "cq", "mr", "uar", "mtt"];
  * const s = hca.stats();
- * console.log(kinds.map((k) => s.used[k])); // [ 0, 0, 0, 0, 0 ]
+ * assert.deepEqual(kinds.map((k) => s.used[k]), [ 0, 0, 0, 0, 0 ]);
  * ```
  */
 export type ResourceKind = "pd" | "mr" | "cq" | "qp" | "srq" | "ah" | "uar" | "mtt" | "eq";
@@ -112,6 +114,7 @@ export type ResourceKind = "pd" | "mr" | "cq" | "qp" | "srq" | "ah" | "uar" | "m
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hca } from "./device.ts";
  * const engine = new Engine();
@@ -120,7 +123,7 @@ export type ResourceKind = "pd" | "mr" | "cq" | "qp" | "srq" | "ah" | "uar" | "m
  * import type { HcaStats } from "./device.ts";
  * // The driver adds what only it tracks: here 2 PDs.
  * const s: HcaStats = hca.stats({ pd: 2 });
- * console.log(s.used.pd, s.free.pd); // 2 32762
+ * assert.deepEqual([s.used.pd, s.free.pd], [2, 32762]);
  * ```
  */
 export interface HcaStats {
@@ -148,6 +151,7 @@ const RX_BACKLOG_NS = 20_000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, InterruptController, MachineMemory, Prng, PCIX_SDR_2006 } from "../sim/mod.ts";
  * import { Hca } from "./device.ts";
  * import { CmdOp } from "./commands.ts";
@@ -155,7 +159,7 @@ const RX_BACKLOG_NS = 20_000;
  * const hca = new Hca({ engine, memory: new MachineMemory(64 << 20), irq: new InterruptController(),
  *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
  * const r = await engine.run(() => hca.cmd.exec(CmdOp.INIT_HCA, {}));
- * console.log(r.ok, hca.stats().free.qp); // true 64510
+ * assert.deepEqual([r.ok, hca.stats().free.qp], [true, 64510]);
  * ```
  */
 export class Hca {

@@ -36,12 +36,17 @@ import type { Profile } from "../sim/profiles/schema.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/pcix_sdr_2006.ts";
  * import { DmaBus } from "./dma.ts";
- * const engine = new Engine();
- * const bus = new DmaBus(engine, PCIX_SDR_2006.pci);
- * console.log(bus.readDoneAt(64) > 900); // latency plus transfer
+ * const pci = PCIX_SDR_2006.pci;
+ * const bus = new DmaBus(new Engine(), pci);
+ * const xfer = bus.transferNs(64);
+ * const first = bus.readDoneAt(64), second = bus.readDoneAt(64);
+ * assert.equal(first, 0 + pci.dmaReadLatencyNs + xfer); // latency plus transfer
+ * assert.equal(second, xfer + pci.dmaReadLatencyNs + xfer); // the second waits for the bus
+ * assert.equal(bus.bytesRead, 128);
  * ```
  */
 export class DmaBus {

@@ -16,8 +16,29 @@ import type { MptEntry } from "./mpt.ts";
  *
  * @example
  * ```ts
- * import type { EntryRing } from "./entry_ring.ts";
- * function unconsumed(ring: EntryRing): number { return ring.producer - ring.consumer; }
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, MptAccess, mptKey } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine(), memory = new MachineMemory(16 << 20);
+ * const hca = new Hca({ engine, memory, irq: new InterruptController(), profile: PCIX_SDR_2006,
+ *   rng: new Prng(1), name: "hca0" });
+ * // One registered page: EQ 1 in its first half, CQ 3 (UAR 0's) in the second.
+ * const page = { index: 1, key: mptKey(1), pd: 0, start: 0, length: 4096,
+ *   access: MptAccess.LOCAL_WRITE, mttBase: 0, mttCount: 1, pageShift: 12 };
+ * const r = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   await hca.cmd.exec(CmdOp.WRITE_MTT, { base: 0, mfns: [memory.allocFrame("q")] });
+ *   await hca.cmd.exec(CmdOp.SW2HW_MPT, page);
+ *   await hca.cmd.exec(CmdOp.SW2HW_EQ, { eqn: 1, key: page.key, addr: 0, logSize: 6, vector: 17, uarIndex: 0 });
+ *   await hca.cmd.exec(CmdOp.SW2HW_CQ, { cqn: 3, key: page.key, addr: 2048, logSize: 6, eqn: 1, uarIndex: 0 });
+ *   return [await hca.cmd.exec(CmdOp.QUERY_EQ, { eqn: 1 }), await hca.cmd.exec(CmdOp.QUERY_CQ, { cqn: 3 })];
+ * });
+ * // Both rings start empty: producer and consumer counters at 0.
+ * for (const q of r) {
+ *   assert.ok(q.ok);
+ *   assert.deepEqual([q.out.producerIndex, q.out.consumerIndex, q.out.logSize], [0, 0, 6]);
+ * }
  * ```
  */
 export abstract class EntryRing {

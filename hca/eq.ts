@@ -17,8 +17,33 @@ import type { MptEntry } from "./mpt.ts";
  *
  * @example
  * ```ts
- * import type { EventQueue } from "./eq.ts";
- * function pending(eq: EventQueue): number { return eq.producer - eq.consumer; }
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, EqeType, MptAccess, mptKey } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * import { Fabric } from "./fabric.ts";
+ * import { SubnetManager } from "./subnet_manager.ts";
+ * const engine = new Engine(), memory = new MachineMemory(16 << 20), irq = new InterruptController();
+ * const fabric = new Fabric(engine, { profile: PCIX_SDR_2006 });
+ * const hca = new Hca({ engine, memory, irq, profile: PCIX_SDR_2006, rng: new Prng(1), name: "a", fabric });
+ * const peer = fabric.addHca("b", { receive() {} });
+ * fabric.connect(hca.port(1)!, peer.port(1));
+ * const page = { index: 1, key: mptKey(1), pd: 0, start: 0, length: 4096,
+ *   access: MptAccess.LOCAL_WRITE, mttBase: 0, mttCount: 1, pageShift: 12 };
+ * const r = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   await hca.cmd.exec(CmdOp.WRITE_MTT, { base: 0, mfns: [memory.allocFrame("eq")] });
+ *   await hca.cmd.exec(CmdOp.SW2HW_MPT, page);
+ *   await hca.cmd.exec(CmdOp.SW2HW_EQ, { eqn: 1, key: page.key, addr: 0, logSize: 7, vector: 17, uarIndex: 0 });
+ *   await hca.cmd.exec(CmdOp.MAP_EQ, { eqn: 1, eventMask: 1 << EqeType.PORT_CHANGE });
+ *   new SubnetManager(fabric).sweepNow(); // the port goes ACTIVE: a PORT_CHANGE event
+ *   await engine.sleep(10_000);
+ *   return await hca.cmd.exec(CmdOp.QUERY_EQ, { eqn: 1 });
+ * });
+ * assert.ok(r.ok);
+ * assert.equal(r.out.producerIndex, 1); // one EQE written
+ * assert.equal(irq.raised.get(17), 1); // the armed EQ interrupted once
+ * assert.equal(r.out.armed, false); // and waits for the driver to re-arm it
  * ```
  */
 export class EventQueue extends EntryRing {

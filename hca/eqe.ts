@@ -14,8 +14,9 @@ import { ownerBitFor } from "./cqe.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EQE_BYTES } from "./eqe.ts";
- * console.log(EQE_BYTES << 8); // 8192: an EQ of 256 entries
+ * assert.equal(EQE_BYTES << 8, 8192); // an EQ of 256 entries
  * ```
  */
 export const EQE_BYTES = 32;
@@ -25,10 +26,11 @@ export const EQE_BYTES = 32;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PortChangeSubtype } from "./eqe.ts";
  * import type { Eqe } from "./eqe.ts";
  * const portUp = (e: Eqe) => e.type === 0x09 && e.subtype === PortChangeSubtype.ACTIVE;
- * console.log(portUp({ type: 0x09, subtype: 4, index: 1, cause: 0 })); // true
+ * assert.equal(portUp({ type: 0x09, subtype: 4, index: 1, cause: 0 }), true);
  * ```
  */
 export const PortChangeSubtype = { DOWN: 1, ACTIVE: 4 } as const;
@@ -38,10 +40,11 @@ export const PortChangeSubtype = { DOWN: 1, ACTIVE: 4 } as const;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CqErrorCause, decodeEqe, encodeEqe } from "./eqe.ts";
  * const b = new Uint8Array(32);
  * encodeEqe({ type: 0x04, subtype: 0, index: 3, cause: CqErrorCause.OVERRUN }, 0, 4, b);
- * console.log(decodeEqe(b).cause === CqErrorCause.OVERRUN); // true
+ * assert.equal(decodeEqe(b).cause === CqErrorCause.OVERRUN, true);
  * ```
  */
 export const CqErrorCause = { OVERRUN: 1, ACCESS: 2 } as const;
@@ -51,9 +54,10 @@ export const CqErrorCause = { OVERRUN: 1, ACCESS: 2 } as const;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Eqe } from "./eqe.ts";
  * const describe = (e: Eqe) => e.type === 0 ? `completion on CQ ${e.index}` : `event ${e.type}`;
- * console.log(describe({ type: 0, subtype: 0, index: 5, cause: 0 })); // completion on CQ 5
+ * assert.equal(describe({ type: 0, subtype: 0, index: 5, cause: 0 }), "completion"); // on CQ 5
  * ```
  */
 export interface Eqe {
@@ -72,10 +76,11 @@ export interface Eqe {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeEqe, decodeEqe, eqeReady } from "./eqe.ts";
  * const b = new Uint8Array(32);
  * encodeEqe({ type: 0, subtype: 0, index: 9, cause: 0 }, 0, 3, b);
- * console.log(eqeReady(b, 0, 0, 3), decodeEqe(b).index); // true 9
+ * assert.deepEqual([eqeReady(b, 0, 0, 3), decodeEqe(b).index], [true, 9]);
  * ```
  */
 export function encodeEqe(e: Eqe, pi: number, logSize: number, out: Uint8Array, off = 0): void {
@@ -93,8 +98,9 @@ export function encodeEqe(e: Eqe, pi: number, logSize: number, out: Uint8Array, 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeEqe } from "./eqe.ts";
- * console.log(decodeEqe(new Uint8Array(32)).type); // 0
+ * assert.equal(decodeEqe(new Uint8Array(32)).type, 0);
  * ```
  */
 export function decodeEqe(b: Uint8Array, off = 0): Eqe {
@@ -112,8 +118,9 @@ export function decodeEqe(b: Uint8Array, off = 0): Eqe {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { eqeReady } from "./eqe.ts";
- * console.log(eqeReady(new Uint8Array(32), 0, 0, 3)); // false
+ * assert.equal(eqeReady(new Uint8Array(32), 0, 0, 3), false);
  * ```
  */
 export function eqeReady(b: Uint8Array, off: number, ci: number, logSize: number): boolean {

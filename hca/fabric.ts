@@ -28,6 +28,7 @@ import { type PcapOptions, PcapWriter } from "./pcap.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { type Endpoint, Fabric } from "./fabric.ts";
@@ -35,7 +36,7 @@ import { type PcapOptions, PcapWriter } from "./pcap.ts";
  * const nic: Endpoint = { receive: (bytes) => void got.push(bytes.length) };
  * const fabric = new Fabric(new Engine(), { profile: PCIX_SDR_2006 });
  * const node = fabric.addHca("nic", nic);
- * console.log(node.ports.length); // 1
+ * assert.equal(node.ports.length, 1);
  * ```
  */
 export interface Endpoint {
@@ -54,6 +55,7 @@ export interface Endpoint {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { type CaAttachOptions, Fabric } from "./fabric.ts";
@@ -62,7 +64,7 @@ export interface Endpoint {
  * const a = fabric.addHca("a", { receive() {} }, opts);
  * const b = fabric.addHca("b", { receive() {} });
  * fabric.connect(a.port(2), b.port(1));
- * console.log(a.port(2).activeMtu); // 1024: the smaller end decides
+ * assert.equal(a.port(2).activeMtu, 1024); // the smaller end decides
  * ```
  */
 export interface CaAttachOptions {
@@ -79,11 +81,12 @@ export interface CaAttachOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { Fabric, type SwitchOptions } from "./fabric.ts";
  * const fabric = new Fabric(new Engine());
  * const opts: SwitchOptions = { ports: 36, hopNs: 100 };
- * console.log(fabric.addSwitch("leaf", opts).ports.length); // 36
+ * assert.equal(fabric.addSwitch("leaf", opts).ports.length, 36);
  * ```
  */
 export interface SwitchOptions {
@@ -100,12 +103,13 @@ export interface SwitchOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MODERN_GEN5_NDR, Prng } from "../sim/mod.ts";
  * import { Fabric, type FabricOptions } from "./fabric.ts";
  * const opts: FabricOptions = { profile: MODERN_GEN5_NDR, prng: new Prng(9) };
  * const fabric = new Fabric(new Engine(), opts);
  * const a = fabric.addHca("a", { receive() {} }), b = fabric.addHca("b", { receive() {} });
- * console.log(fabric.connect(a.port(1), b.port(1)).params.mtu); // 4096
+ * assert.equal(fabric.connect(a.port(1), b.port(1)).params.mtu, 4096);
  * ```
  */
 export interface FabricOptions {
@@ -122,6 +126,7 @@ export interface FabricOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { Fabric, type FaultRule } from "./fabric.ts";
@@ -157,6 +162,7 @@ export interface FaultRule {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { type CaptureRecord, Fabric } from "./fabric.ts";
@@ -176,7 +182,7 @@ export interface FaultRule {
  *   a.port(1).trySend(pkt);
  *   await engine.sleep(1_000);
  * });
- * console.log(wire.length, wire[0].to === b.port(1)); // 1 true
+ * assert.deepEqual([wire.length, wire[0].to === b.port(1)], [1, true]);
  * ```
  */
 export interface CaptureRecord {
@@ -197,6 +203,7 @@ export interface CaptureRecord {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { type CaptureFilter, Fabric } from "./fabric.ts";
@@ -234,8 +241,9 @@ const GUID_BASE = 0x0002c90300000000n;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nodeGuid } from "./fabric.ts";
- * console.log(nodeGuid(0).toString(16)); // 2c90300000100
+ * assert.equal(nodeGuid(0).toString(16), "2c90300000100");
  * ```
  */
 export function nodeGuid(index: number): bigint {
@@ -247,11 +255,12 @@ export function nodeGuid(index: number): bigint {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { Fabric } from "./fabric.ts";
  * const fabric = new Fabric(new Engine());
  * const hca = fabric.addHca("host0", { receive() {} }, { ports: 2 });
- * console.log(hca.ports.length, hca.port(2).guid - hca.nodeGuid); // 2 2n
+ * assert.deepEqual([hca.ports.length, hca.port(2).guid - hca.nodeGuid], [2, 2n]);
  * ```
  */
 export class HcaNode implements FabricNode {
@@ -287,6 +296,7 @@ export class HcaNode implements FabricNode {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { Fabric } from "./fabric.ts";
@@ -294,7 +304,7 @@ export class HcaNode implements FabricNode {
  * const sw = fabric.addSwitch("sw0", { ports: 8 });
  * const a = fabric.addHca("a", { receive() {} });
  * fabric.connect(a.port(1), sw.port(1));
- * console.log(a.port(1).state, a.port(1).activeMtu); // INIT 2048
+ * assert.deepEqual([a.port(1).state, a.port(1).activeMtu], ["INIT", 2048]);
  * ```
  */
 export class Fabric {

@@ -39,8 +39,9 @@ import { RQ_STRIDE_MAX, RQ_STRIDE_MIN, SQ_STRIDE_MAX, SQ_STRIDE_MIN } from "./wq
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MAX_EQ } from "./firmware.ts";
- * console.log(MAX_EQ); // 64: EQNs 0..63
+ * assert.equal(MAX_EQ, 64); // EQNs 0..63
  * ```
  */
 export const MAX_EQ = 64;
@@ -49,9 +50,10 @@ export const MAX_EQ = 64;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RESERVED } from "./firmware.ts";
  * // QPN 0 and 1 are the special QPs; MPT index 0 makes key 0 mean "no key".
- * console.log(RESERVED.qp, RESERVED.mpt); // 2 1
+ * assert.deepEqual([RESERVED.qp, RESERVED.mpt], [2, 1]);
  * ```
  */
 export const RESERVED = { qp: 2, mpt: 1, cq: 0, eq: 0, srq: 0, uar: 1 } as const;
@@ -61,9 +63,10 @@ export const RESERVED = { qp: 2, mpt: 1, cq: 0, eq: 0, srq: 0, uar: 1 } as const
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { DeviceTables } from "./firmware.ts";
  * const hwOwnedCqs = (t: DeviceTables) => t.cqs.filter((c) => c !== undefined).length;
- * console.log(typeof hwOwnedCqs); // "function"
+ * assert.equal(typeof hwOwnedCqs, "function");
  * ```
  */
 export interface DeviceTables {
@@ -94,10 +97,11 @@ export interface DeviceTables {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CmdStatus } from "./commands.ts";
  * import { fail } from "./firmware.ts";
  * const r = fail(CmdStatus.BAD_INDEX, "SW2HW_CQ: cqn out of range");
- * console.log(r.ok, r.status); // false 10
+ * assert.deepEqual([r.ok, r.status], [false, 10]);
  * ```
  */
 export function fail(status: number, message: string): CmdResult<never> {
@@ -109,8 +113,9 @@ export function fail(status: number, message: string): CmdResult<never> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ok } from "./firmware.ts";
- * console.log(ok({ lid: 3 })); // { ok: true, status: 0, out: { lid: 3 } }
+ * assert.deepEqual(ok({ lid: 3 }), { ok: true, status: 0, out: { lid: 3 } });
  * ```
  */
 export function ok<T>(out: T): CmdResult<T> {
@@ -122,8 +127,9 @@ export function ok<T>(out: T): CmdResult<T> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { obj } from "./firmware.ts";
- * console.log(obj(null), obj({ cqn: 1 })); // undefined { cqn: 1 }
+ * assert.deepEqual([obj(null), obj({ cqn: 1 })], [undefined, { cqn: 1 }]);
  * ```
  */
 export function obj(p: unknown): Record<string, unknown> | undefined {
@@ -135,8 +141,9 @@ export function obj(p: unknown): Record<string, unknown> | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isInt } from "./firmware.ts";
- * console.log(isInt(7, 0, 7), isInt(7.5, 0, 8), isInt("7", 0, 8)); // true false false
+ * assert.deepEqual([isInt(7, 0, 7), isInt(7.5, 0, 8), isInt("7", 0, 8)], [true, false, false]);
  * ```
  */
 export function isInt(v: unknown, lo: number, hi: number): v is number {
@@ -148,8 +155,9 @@ export function isInt(v: unknown, lo: number, hi: number): v is number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isPow2 } from "./firmware.ts";
- * console.log([64, 96, 0, 1].map(isPow2)); // [ true, false, false, true ]
+ * assert.deepEqual([64, 96, 0, 1].map(isPow2), [ true, false, false, true ]);
  * ```
  */
 export function isPow2(v: unknown): v is number {
@@ -162,10 +170,11 @@ export function isPow2(v: unknown): v is number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { queueBuffer } from "./firmware.ts";
  * // Used by SW2HW_CQ/EQ/SRQ and RST2INIT: a queue must lie inside a HW-owned region,
  * // and one the device writes (CQ, EQ) needs LOCAL_WRITE.
- * console.log(queueBuffer.length); // 6 parameters
+ * assert.equal(queueBuffer.length, 6); // parameters
  * ```
  */
 export function queueBuffer(
@@ -196,9 +205,10 @@ export function queueBuffer(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CmdStatus } from "./commands.ts";
  * import { fail, isResult } from "./firmware.ts";
- * console.log(isResult(fail(CmdStatus.BAD_PARAM, "x")), isResult({ index: 1 })); // true false
+ * assert.deepEqual([isResult(fail(CmdStatus.BAD_PARAM, "x")), isResult({ index: 1 })], [true, false]);
  * ```
  */
 export function isResult(v: unknown): v is CmdResult<never> {
@@ -250,6 +260,7 @@ function unowned(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hca } from "./device.ts";
  * const engine = new Engine();
@@ -727,10 +738,11 @@ function querySrq(t: DeviceTables, params: unknown): CmdResult<unknown> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RESOURCE_COMMANDS, type ResourceCommand } from "./firmware.ts";
  * import { CmdOp } from "./commands.ts";
  * const writeMtt: ResourceCommand | undefined = RESOURCE_COMMANDS[CmdOp.WRITE_MTT];
- * console.log(typeof writeMtt); // "function"
+ * assert.equal(typeof writeMtt, "function");
  * ```
  */
 export type ResourceCommand = (t: DeviceTables, params: unknown) => CmdResult<unknown>;
@@ -744,9 +756,10 @@ const port = (params: unknown) => obj(params)?.port;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RESOURCE_COMMANDS } from "./firmware.ts";
  * import { CmdOp } from "./commands.ts";
- * console.log(CmdOp.SW2HW_CQ in RESOURCE_COMMANDS, CmdOp.INIT_HCA in RESOURCE_COMMANDS); // true false
+ * assert.deepEqual([CmdOp.SW2HW_CQ in RESOURCE_COMMANDS, CmdOp.INIT_HCA in RESOURCE_COMMANDS], [true, false]);
  * ```
  */
 export const RESOURCE_COMMANDS: Readonly<Partial<Record<number, ResourceCommand>>> = {

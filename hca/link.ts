@@ -13,11 +13,12 @@ import type { Port } from "./port.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type LinkParams, serializationNs } from "./link.ts";
  * const fdr: LinkParams = {
  *   width: 4, laneSignalBytesPerSec: 14.0625e9 / 8, encodingEfficiency: 64 / 66, mtu: 4096, propagationNs: 10,
  * };
- * console.log(serializationNs(4096 + 26, fdr).toFixed(1)); // 604.6
+ * assert.equal(serializationNs(4096 + 26, fdr).toFixed(1), "604.6");
  * ```
  */
 export interface LinkParams {
@@ -91,9 +92,10 @@ export function ibaMtuCode(bytes: number): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { linkParamsFromProfile } from "./link.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
- * console.log(linkParamsFromProfile(PCIX_SDR_2006).mtu); // 2048
+ * assert.equal(linkParamsFromProfile(PCIX_SDR_2006).mtu, 2048);
  * ```
  */
 export function linkParamsFromProfile(p: Profile): LinkParams {
@@ -113,9 +115,10 @@ export function linkParamsFromProfile(p: Profile): LinkParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { linkPayloadBytesPerSec } from "./link.ts";
  * // 4x SDR: 4 × 2.5 Gb/s × 8b/10b = 1 GB/s.
- * console.log(linkPayloadBytesPerSec({ width: 4, laneSignalBytesPerSec: 2.5e9 / 8, encodingEfficiency: 0.8, mtu: 2048, propagationNs: 10 })); // 1000000000
+ * assert.equal(linkPayloadBytesPerSec({ width: 4, laneSignalBytesPerSec: 2.5e9 / 8, encodingEfficiency: 0.8, mtu: 2048, propagationNs: 10 }), 1000000000);
  * ```
  */
 export function linkPayloadBytesPerSec(p: LinkParams): number {
@@ -129,8 +132,9 @@ export function linkPayloadBytesPerSec(p: LinkParams): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serializationNs } from "./link.ts";
- * console.log(serializationNs(30, { width: 4, laneSignalBytesPerSec: 2.5e9 / 8, encodingEfficiency: 0.8, mtu: 2048, propagationNs: 10 })); // 30
+ * assert.equal(serializationNs(30, { width: 4, laneSignalBytesPerSec: 2.5e9 / 8, encodingEfficiency: 0.8, mtu: 2048, propagationNs: 10 }), 30);
  * ```
  */
 export function serializationNs(bytes: number, p: LinkParams): number {
@@ -143,11 +147,12 @@ export function serializationNs(bytes: number, p: LinkParams): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { validateLinkParams } from "./link.ts";
  * try {
  *   validateLinkParams({ width: 3, laneSignalBytesPerSec: 1e9, encodingEfficiency: 0.8, mtu: 2048, propagationNs: 5 });
  * } catch (e) {
- *   console.log((e as Error).message.startsWith("link width 3")); // true
+ *   assert.equal((e as Error).message.startsWith("link width 3"), true);
  * }
  * ```
  */
@@ -175,6 +180,7 @@ export function validateLinkParams(p: LinkParams): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { Fabric } from "./fabric.ts";
@@ -182,7 +188,7 @@ export function validateLinkParams(p: LinkParams): void {
  * const a = fabric.addHca("a", { receive() {} });
  * const b = fabric.addHca("b", { receive() {} });
  * const link = fabric.connect(a.port(1), b.port(1), { mtu: 1024 });
- * console.log(link.peer(a.port(1)) === b.port(1)); // true
+ * assert.equal(link.peer(a.port(1)) === b.port(1), true);
  * ```
  */
 export class Link {

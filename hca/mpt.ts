@@ -18,9 +18,10 @@ import { keyToMptIndex } from "./commands.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { MptEntry } from "./mpt.ts";
  * const firstPageOffset = (e: MptEntry) => e.start % 2 ** e.pageShift;
- * console.log(firstPageOffset({ start: 0x10200, pageShift: 12 } as MptEntry)); // 512
+ * assert.equal(firstPageOffset({ start: 0x10200, pageShift: 12 } as MptEntry), 512);
  * ```
  */
 export interface MptEntry {
@@ -54,10 +55,11 @@ const MTT_CHUNK = 4096;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Mtt } from "./mpt.ts";
  * const mtt = new Mtt(1 << 20); // a million entries, allocated as written
  * mtt.write(1000, [77, 78]);
- * console.log(mtt.get(1001), mtt.get(5)); // 78 0
+ * assert.deepEqual([mtt.get(1001), mtt.get(5)], [78, 0]);
  * ```
  */
 export class Mtt {
@@ -96,6 +98,7 @@ export class Mtt {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MachineMemory } from "../sim/memory.ts";
  * import { MemoryTranslation } from "./mpt.ts";
  * const mem = new MachineMemory(1 << 20);
@@ -105,7 +108,7 @@ export class Mtt {
  * tpt.install({ index: 1, key: 0x100, pd: 1, start: 0x1000, length: 4096, access: 1, mttBase: 0, mttCount: 1, pageShift: 12, refs: 0 });
  * const e = tpt.check(0x100, 1, 0x1000, 8, 1);
  * if (typeof e !== "number") tpt.scatter(e, 0x1000, new Uint8Array([1, 2]));
- * console.log(mem.read(f * 4096, 2)); // Uint8Array [1, 2]
+ * assert.equal(mem.read(f * 4096, 2), "Uint8Array"); // [1, 2]
  * ```
  */
 export class MemoryTranslation {
@@ -281,8 +284,9 @@ export const MAX_PAGE_SHIFT = 30;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pagesSpanned } from "./mpt.ts";
- * console.log(pagesSpanned(4000, 200), pagesSpanned(0, 8192)); // 2 2
+ * assert.deepEqual([pagesSpanned(4000, 200), pagesSpanned(0, 8192)], [2, 2]);
  * ```
  */
 export function pagesSpanned(start: number, length: number, pageShift = PAGE_SHIFT): number {

@@ -18,9 +18,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { opcodeInfo, type Transport } from "./opcode.ts";
  * const reliable = (t: Transport) => t === "RC";
- * console.log(reliable(opcodeInfo(0x64)!.transport)); // false (UD SEND ONLY)
+ * assert.equal(reliable(opcodeInfo(0x64)!.transport), false); // UD SEND ONLY
  * ```
  */
 export type Transport = "RC" | "UC" | "UD";
@@ -30,8 +31,9 @@ export type Transport = "RC" | "UC" | "UD";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TRANSPORT_PREFIX } from "./opcode.ts";
- * console.log((TRANSPORT_PREFIX.UC | 0x04).toString(16)); // 24: UC SEND ONLY
+ * assert.equal((TRANSPORT_PREFIX.UC | 0x04).toString(16), "24"); // UC SEND ONLY
  * ```
  */
 export const TRANSPORT_PREFIX: Readonly<Record<Transport, number>> = {
@@ -45,9 +47,10 @@ export const TRANSPORT_PREFIX: Readonly<Record<Transport, number>> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EXT_HEADER_BYTES, type ExtHeader } from "./opcode.ts";
  * const headers: ExtHeader[] = ["reth", "immDt"]; // RDMA WRITE ONLY with immediate
- * console.log(headers.reduce((n, h) => n + EXT_HEADER_BYTES[h], 0)); // 20
+ * assert.equal(headers.reduce((n, h) => n + EXT_HEADER_BYTES[h], 0), 20);
  * ```
  */
 export type ExtHeader = "deth" | "reth" | "atomicEth" | "aeth" | "atomicAckEth" | "immDt";
@@ -57,8 +60,9 @@ export type ExtHeader = "deth" | "reth" | "atomicEth" | "aeth" | "atomicAckEth" 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EXT_HEADER_BYTES } from "./opcode.ts";
- * console.log(EXT_HEADER_BYTES.atomicEth); // 28
+ * assert.equal(EXT_HEADER_BYTES.atomicEth, 28);
  * ```
  */
 export const EXT_HEADER_BYTES: Readonly<Record<ExtHeader, number>> = {
@@ -83,8 +87,9 @@ export const EXT_HEADER_BYTES: Readonly<Record<ExtHeader, number>> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EXT_HEADER_ORDER } from "./opcode.ts";
- * console.log(EXT_HEADER_ORDER.indexOf("deth") < EXT_HEADER_ORDER.indexOf("immDt")); // true: DETH comes first
+ * assert.equal(EXT_HEADER_ORDER.indexOf("deth") < EXT_HEADER_ORDER.indexOf("immDt"), true); // DETH comes first
  * ```
  */
 export const EXT_HEADER_ORDER: readonly ExtHeader[] = [
@@ -101,9 +106,10 @@ export const EXT_HEADER_ORDER: readonly ExtHeader[] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { opcodeInfo, type Position } from "./opcode.ts";
  * const ends = (p: Position) => p === "last" || p === "only";
- * console.log(ends(opcodeInfo(0x02)!.position)); // true (RC SEND LAST)
+ * assert.equal(ends(opcodeInfo(0x02)!.position), true); // RC SEND LAST
  * ```
  */
 export type Position = "first" | "middle" | "last" | "only";
@@ -113,9 +119,10 @@ export type Position = "first" | "middle" | "last" | "only";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OPCODES, type Operation } from "./opcode.ts";
  * const count = (op: Operation) => OPCODES.filter((o) => o.operation === op).length;
- * console.log(count("read")); // 5: the request and four response positions
+ * assert.equal(count("read"), 5); // the request and four response positions
  * ```
  */
 export type Operation = "send" | "write" | "read" | "atomic" | "ack";
@@ -125,9 +132,10 @@ export type Operation = "send" | "write" | "read" | "atomic" | "ack";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OP, opcodeInfo, type OpcodeInfo } from "./opcode.ts";
  * const i: OpcodeInfo = opcodeInfo(OP.RC_RDMA_READ_REQUEST)!;
- * console.log(i.headers, i.requiresAck, i.hasPayload); // [ "reth" ] true false
+ * assert.deepEqual([i.headers, i.requiresAck, i.hasPayload], [[ "reth" ], true, false]);
  * ```
  */
 export interface OpcodeInfo {
@@ -177,9 +185,10 @@ export interface OpcodeInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BTH_BYTES, OP, opcodeInfo } from "./opcode.ts";
  * // The payload of an RDMA WRITE FIRST starts this far after the LRH (no GRH):
- * console.log(8 + BTH_BYTES + opcodeInfo(OP.RC_RDMA_WRITE_FIRST)!.extBytes); // 36
+ * assert.equal(8 + BTH_BYTES + opcodeInfo(OP.RC_RDMA_WRITE_FIRST)!.extBytes, 36);
  * ```
  */
 export const BTH_BYTES = 12;
@@ -254,8 +263,9 @@ function sendsAndWrites(t: Transport): OpcodeInfo[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OPCODES } from "./opcode.ts";
- * console.log(OPCODES.length, OPCODES.filter((o) => o.transport === "UD").length); // 35 2
+ * assert.deepEqual([OPCODES.length, OPCODES.filter((o) => o.transport === "UD").length], [35, 2]);
  * ```
  */
 export const OPCODES: readonly OpcodeInfo[] = Object.freeze([
@@ -289,8 +299,9 @@ for (const o of OPCODES) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { opcodeInfo } from "./opcode.ts";
- * console.log(opcodeInfo(0x0a)?.name); // "RC_RDMA_WRITE_ONLY"
+ * assert.equal(opcodeInfo(0x0a)?.name, "RC_RDMA_WRITE_ONLY");
  * ```
  */
 export function opcodeInfo(value: number): OpcodeInfo | undefined {
@@ -303,8 +314,9 @@ export function opcodeInfo(value: number): OpcodeInfo | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { opcodeByName } from "./opcode.ts";
- * console.log(opcodeByName("UD_SEND_ONLY").value); // 100 (0x64)
+ * assert.equal(opcodeByName("UD_SEND_ONLY").value, 100); // 0x64
  * ```
  */
 export function opcodeByName(name: string): OpcodeInfo {
@@ -319,8 +331,9 @@ export function opcodeByName(name: string): OpcodeInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OP } from "./opcode.ts";
- * console.log(OP.RC_ACKNOWLEDGE === 0x11); // true
+ * assert.equal(OP.RC_ACKNOWLEDGE === 0x11, true);
  * ```
  */
 export const OP = {
@@ -366,9 +379,10 @@ export const OP = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OP, type OpcodeValue } from "./opcode.ts";
  * const ack: OpcodeValue = OP.RC_ACKNOWLEDGE;
- * console.log(ack); // 17
+ * assert.equal(ack, 17);
  * ```
  */
 export type OpcodeValue = (typeof OP)[keyof typeof OP];
@@ -381,8 +395,9 @@ export type OpcodeValue = (typeof OP)[keyof typeof OP];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pickOpcode, OP } from "./opcode.ts";
- * console.log(pickOpcode("RC", "write", "last", true) === OP.RC_RDMA_WRITE_LAST_WITH_IMMEDIATE); // true
+ * assert.equal(pickOpcode("RC", "write", "last", true) === OP.RC_RDMA_WRITE_LAST_WITH_IMMEDIATE, true);
  * ```
  */
 export function pickOpcode(

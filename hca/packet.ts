@@ -21,10 +21,11 @@ import zlib from "node:zlib";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePacket, LRH_BYTES } from "./packet.ts";
  * import { OP } from "./opcode.ts";
  * const wire = encodePacket({ lrh: { dlid: 4, slid: 1 }, bth: { opcode: OP.RC_ACKNOWLEDGE, destQp: 9, psn: 3 }, aeth: { syndrome: 0x1f, msn: 1 } });
- * console.log(wire[LRH_BYTES]); // 17: the BTH opcode byte follows the LRH
+ * assert.equal(wire[LRH_BYTES], 17); // the BTH opcode byte follows the LRH
  * ```
  */
 export const LRH_BYTES = 8;
@@ -33,9 +34,10 @@ export const LRH_BYTES = 8;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GRH_BYTES, wireLength } from "./packet.ts";
  * import { OP } from "./opcode.ts";
- * console.log(wireLength(OP.UD_SEND_ONLY, 64, true) - wireLength(OP.UD_SEND_ONLY, 64, false) === GRH_BYTES); // true
+ * assert.equal(wireLength(OP.UD_SEND_ONLY, 64, true) - wireLength(OP.UD_SEND_ONLY, 64, false) === GRH_BYTES, true);
  * ```
  */
 export const GRH_BYTES = 40;
@@ -44,10 +46,11 @@ export const GRH_BYTES = 40;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ICRC_BYTES, VCRC_BYTES, wireLength } from "./packet.ts";
  * import { OP } from "./opcode.ts";
  * // A zero-length RC SEND ONLY: LRH + BTH + both CRCs.
- * console.log(wireLength(OP.RC_SEND_ONLY, 0, false) === 8 + 12 + ICRC_BYTES + VCRC_BYTES); // true
+ * assert.equal(wireLength(OP.RC_SEND_ONLY, 0, false) === 8 + 12 + ICRC_BYTES + VCRC_BYTES, true);
  * ```
  */
 export const ICRC_BYTES = 4;
@@ -56,12 +59,13 @@ export const ICRC_BYTES = 4;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePacket, encodePacket, VCRC_BYTES } from "./packet.ts";
  * import { OP } from "./opcode.ts";
  * const wire = encodePacket({ lrh: { dlid: 2, slid: 1 }, bth: { opcode: OP.RC_SEND_ONLY, destQp: 5, psn: 0 } });
  * wire[wire.length - VCRC_BYTES] ^= 1; // a bit flipped on the link
  * const r = decodePacket(wire);
- * console.log(r.ok ? "ok" : r.code); // vcrc
+ * assert.equal(r.ok ? "ok" : r.code, "vcrc");
  * ```
  */
 export const VCRC_BYTES = 2;
@@ -70,10 +74,11 @@ export const VCRC_BYTES = 2;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePacket, encodePacket, LNH_IBA_LOCAL } from "./packet.ts";
  * import { OP } from "./opcode.ts";
  * const r = decodePacket(encodePacket({ lrh: { dlid: 2, slid: 1 }, bth: { opcode: OP.RC_SEND_ONLY, destQp: 5, psn: 0 } }));
- * console.log(r.ok && r.packet.lrh.lnh === LNH_IBA_LOCAL); // true
+ * assert.equal(r.ok && r.packet.lrh.lnh === LNH_IBA_LOCAL, true);
  * ```
  */
 export const LNH_IBA_LOCAL = 2;
@@ -82,6 +87,7 @@ export const LNH_IBA_LOCAL = 2;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePacket, encodePacket, LNH_IBA_GLOBAL } from "./packet.ts";
  * import { OP } from "./opcode.ts";
  * const gid = new Uint8Array(16);
@@ -90,7 +96,7 @@ export const LNH_IBA_LOCAL = 2;
  *   bth: { opcode: OP.UD_SEND_ONLY, destQp: 5, psn: 0 }, deth: { qkey: 0x11, srcQp: 7 },
  * });
  * const r = decodePacket(wire);
- * console.log(r.ok && r.packet.lrh.lnh === LNH_IBA_GLOBAL); // true
+ * assert.equal(r.ok && r.packet.lrh.lnh === LNH_IBA_GLOBAL, true);
  * ```
  */
 export const LNH_IBA_GLOBAL = 3;
@@ -99,8 +105,9 @@ export const LNH_IBA_GLOBAL = 3;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GRH_NXTHDR_IBA } from "./packet.ts";
- * console.log(GRH_NXTHDR_IBA); // 27: the IPv6 next-header value IBTA assigned to the BTH
+ * assert.equal(GRH_NXTHDR_IBA, 27); // the IPv6 next-header value IBTA assigned to the BTH
  * ```
  */
 export const GRH_NXTHDR_IBA = 0x1b;
@@ -109,9 +116,10 @@ export const GRH_NXTHDR_IBA = 0x1b;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PERMISSIVE_LID } from "./packet.ts";
  * const forEveryPort = (dlid: number) => dlid === PERMISSIVE_LID;
- * console.log(forEveryPort(0xffff)); // true (directed-route SMPs use it)
+ * assert.equal(forEveryPort(0xffff), true); // directed-route SMPs use it
  * ```
  */
 export const PERMISSIVE_LID = 0xffff;
@@ -120,8 +128,9 @@ export const PERMISSIVE_LID = 0xffff;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MAX_PKT_LEN_WORDS } from "./packet.ts";
- * console.log(MAX_PKT_LEN_WORDS * 4); // 8188: no packet is longer, so a 4 KiB MTU fits with room
+ * assert.equal(MAX_PKT_LEN_WORDS * 4, 8188); // no packet is longer, so a 4 KiB MTU fits with room
  * ```
  */
 export const MAX_PKT_LEN_WORDS = 0x7ff;
@@ -131,11 +140,12 @@ export const MAX_PKT_LEN_WORDS = 0x7ff;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePacket, encodePacket, type Lrh } from "./packet.ts";
  * import { OP } from "./opcode.ts";
  * const r = decodePacket(encodePacket({ lrh: { dlid: 2, slid: 1, sl: 3 }, bth: { opcode: OP.RC_SEND_ONLY, destQp: 5, psn: 0 }, payload: new Uint8Array(5) }));
  * const lrh: Lrh | undefined = r.ok ? r.packet.lrh : undefined;
- * console.log(lrh?.sl, lrh?.pktLen); // 3 8 (8 + 12 + 5 + 3 pad + 4 ICRC = 32 bytes = 8 words)
+ * assert.deepEqual([lrh?.sl, lrh?.pktLen], [3, 8]); // 8 + 12 + 5 + 3 pad + 4 ICRC = 32 bytes = 8 words
  * ```
  */
 export interface Lrh {
@@ -160,10 +170,11 @@ export interface Lrh {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Grh } from "./packet.ts";
  * const sameSubnet = (g: Grh) => g.sgid.subarray(0, 8).every((b, i) => b === g.dgid[i]);
  * const gid = (last: number) => Uint8Array.from({ length: 16 }, (_, i) => i === 0 ? 0xfe : i === 1 ? 0x80 : i === 15 ? last : 0);
- * console.log(sameSubnet({ sgid: gid(1), dgid: gid(2) } as Grh)); // true
+ * assert.equal(sameSubnet({ sgid: gid(1), dgid: gid(2) } as Grh), true);
  * ```
  */
 export interface Grh {
@@ -190,10 +201,11 @@ export interface Grh {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Bth } from "./packet.ts";
  * import { psnDiff } from "./qp.ts";
  * const behind = (b: Bth, expected: number) => psnDiff(b.psn, expected) < 0;
- * console.log(behind({ psn: 0xfffffe } as Bth, 1)); // true: a duplicate from before the wrap
+ * assert.equal(behind({ psn: 0xfffffe } as Bth, 1), true); // a duplicate from before the wrap
  * ```
  */
 export interface Bth {
@@ -226,10 +238,11 @@ export interface Bth {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Deth } from "./packet.ts";
  * // IBTA vol 1 §10.2.5: a UD datagram is accepted only with the QP's Q_Key.
  * const accepted = (d: Deth, qkey: number) => d.qkey === qkey;
- * console.log(accepted({ qkey: 0x1234, srcQp: 0x48 }, 0x1234)); // true
+ * assert.equal(accepted({ qkey: 0x1234, srcQp: 0x48 }, 0x1234), true);
  * ```
  */
 export interface Deth {
@@ -244,9 +257,10 @@ export interface Deth {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Reth } from "./packet.ts";
  * const lastByte = (r: Reth) => r.va + BigInt(r.dmaLen) - 1n;
- * console.log(lastByte({ va: 0x1000n, rkey: 0x5a01, dmaLen: 4096 })); // 8191n
+ * assert.equal(lastByte({ va: 0x1000n, rkey: 0x5a01, dmaLen: 4096 }), 8191n);
  * ```
  */
 export interface Reth {
@@ -263,9 +277,10 @@ export interface Reth {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { AtomicEth } from "./packet.ts";
  * const aligned = (a: AtomicEth) => a.va % 8n === 0n;
- * console.log(aligned({ va: 0x2004n, rkey: 1, swapAdd: 1n, compare: 0n })); // false: Invalid Request NAK
+ * assert.equal(aligned({ va: 0x2004n, rkey: 1, swapAdd: 1n, compare: 0n }), false); // Invalid Request NAK
  * ```
  */
 export interface AtomicEth {
@@ -284,9 +299,10 @@ export interface AtomicEth {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type Aeth, aethSyndrome } from "./packet.ts";
  * const a: Aeth = { syndrome: aethSyndrome.rnrNak(12), msn: 4 };
- * console.log(aethSyndrome.parse(a.syndrome)); // { kind: "rnrNak", value: 12 }
+ * assert.deepEqual(aethSyndrome.parse(a.syndrome), { kind: "rnrNak", value: 12 });
  * ```
  */
 export interface Aeth {
@@ -301,10 +317,11 @@ export interface Aeth {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { AtomicAckEth } from "./packet.ts";
  * // FETCH_ADD returns the value before the add.
  * const ack: AtomicAckEth = { origRemData: 41n };
- * console.log(ack.origRemData + 1n); // 42n, now in remote memory
+ * assert.equal(ack.origRemData + 1n, 42n); // now in remote memory
  * ```
  */
 export interface AtomicAckEth {
@@ -319,9 +336,10 @@ export interface AtomicAckEth {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ExtensionHeaders } from "./packet.ts";
  * const readRequest: ExtensionHeaders = { reth: { va: 0x1000n, rkey: 0x5a01, dmaLen: 4096 } };
- * console.log(Object.keys(readRequest)); // [ "reth" ]
+ * assert.deepEqual(Object.keys(readRequest), [ "reth" ]);
  * ```
  */
 export interface ExtensionHeaders {
@@ -344,6 +362,7 @@ export interface ExtensionHeaders {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePacket, encodePacket, type Packet } from "./packet.ts";
  * import { OP } from "./opcode.ts";
  * const r = decodePacket(encodePacket({
@@ -351,7 +370,7 @@ export interface ExtensionHeaders {
  *   reth: { va: 0x9000n, rkey: 0x301, dmaLen: 3 }, payload: new Uint8Array([1, 2, 3]),
  * }));
  * const p: Packet | undefined = r.ok ? r.packet : undefined;
- * console.log(p?.info.name, [...p!.payload]); // RC_RDMA_WRITE_ONLY [ 1, 2, 3 ]
+ * assert.deepEqual([p?.info.name, [...p!.payload]], ["RC_RDMA_WRITE_ONLY", [ 1, 2, 3 ]]);
  * ```
  */
 export interface Packet extends ExtensionHeaders {
@@ -378,6 +397,7 @@ export interface Packet extends ExtensionHeaders {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePacket, type PacketInit } from "./packet.ts";
  * import { OP } from "./opcode.ts";
  * const init: PacketInit = {
@@ -386,7 +406,7 @@ export interface Packet extends ExtensionHeaders {
  *   immDt: 0xcafe,
  *   payload: new Uint8Array(6),
  * };
- * console.log(encodePacket(init).length); // 38: 8 + 12 + 4 + 6 + 2 pad + 4 + 2
+ * assert.equal(encodePacket(init).length, 38); // 8 + 12 + 4 + 6 + 2 pad + 4 + 2
  * ```
  */
 export interface PacketInit extends ExtensionHeaders {
@@ -422,10 +442,11 @@ export interface PacketInit extends ExtensionHeaders {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePacket, type DecodeErrorCode } from "./packet.ts";
  * const r = decodePacket(new Uint8Array(10));
  * const code: DecodeErrorCode | undefined = r.ok ? undefined : r.code;
- * console.log(code); // short
+ * assert.equal(code, "short");
  * ```
  */
 export type DecodeErrorCode =
@@ -445,10 +466,11 @@ export type DecodeErrorCode =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePacket, type DecodeResult, encodePacket } from "./packet.ts";
  * import { OP } from "./opcode.ts";
  * const r: DecodeResult = decodePacket(encodePacket({ lrh: { dlid: 2, slid: 1 }, bth: { opcode: OP.RC_RDMA_READ_REQUEST, destQp: 5, psn: 9 }, reth: { va: 64n, rkey: 7, dmaLen: 100 } }));
- * console.log(r.ok ? r.packet.reth?.dmaLen : r.reason); // 100
+ * assert.equal(r.ok ? r.packet.reth?.dmaLen : r.reason, 100);
  * ```
  */
 export type DecodeResult =
@@ -460,12 +482,13 @@ export type DecodeResult =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePacket, type DecodeOptions, encodePacket } from "./packet.ts";
  * import { OP } from "./opcode.ts";
  * const wire = encodePacket({ lrh: { dlid: 2, slid: 1 }, bth: { opcode: OP.RC_SEND_ONLY, destQp: 5, psn: 0 } });
  * wire[wire.length - 1] ^= 0xff;
  * const headersOnly: DecodeOptions = { checkCrc: false };
- * console.log(decodePacket(wire).ok, decodePacket(wire, headersOnly).ok); // false true
+ * assert.deepEqual([decodePacket(wire).ok, decodePacket(wire, headersOnly).ok], [false, true]);
  * ```
  */
 export interface DecodeOptions {
@@ -481,6 +504,7 @@ const EMPTY = new Uint8Array(0);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { wireLength } from "./packet.ts";
  * import { OP } from "./opcode.ts";
  * console.log(wireLength(OP.RC_SEND_ONLY, 1, false)); // 8+12+1+3 pad+4+2 = 30
@@ -503,6 +527,7 @@ export function wireLength(opcode: number, payloadBytes: number, global: boolean
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePacket, decodePacket } from "./packet.ts";
  * import { OP } from "./opcode.ts";
  * const bytes = encodePacket({
@@ -511,7 +536,7 @@ export function wireLength(opcode: number, payloadBytes: number, global: boolean
  *   payload: new TextEncoder().encode("hi"),
  * });
  * const r = decodePacket(bytes);
- * console.log(r.ok && r.packet.bth.psn); // 7
+ * assert.equal(r.ok && r.packet.bth.psn, 7);
  * ```
  */
 export function encodePacket(p: PacketInit): Uint8Array {
@@ -711,9 +736,10 @@ function fail(code: DecodeErrorCode, reason: string): DecodeResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePacket } from "./packet.ts";
  * const r = decodePacket(new Uint8Array(10));
- * console.log(r.ok ? "" : r.code); // "short"
+ * assert.equal(r.ok ? "" : r.code, "short");
  * ```
  */
 export function decodePacket(bytes: Uint8Array, opts: DecodeOptions = {}): DecodeResult {
@@ -892,9 +918,10 @@ function hex(v: number, digits: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { peek } from "./packet.ts";
  * const b = new Uint8Array(26); b[0] = 0x30; b[3] = 9;
- * console.log(peek.vl(b), peek.dlid(b)); // 3 9
+ * assert.deepEqual([peek.vl(b), peek.dlid(b)], [3, 9]);
  * ```
  */
 export const peek = {
@@ -916,9 +943,10 @@ export const peek = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { aethSyndrome } from "./packet.ts";
  * const s = aethSyndrome.nak(aethSyndrome.NAK_REMOTE_ACCESS);
- * console.log(aethSyndrome.parse(s)); // { kind: "nak", value: 2 }
+ * assert.deepEqual(aethSyndrome.parse(s), { kind: "nak", value: 2 });
  * ```
  */
 export const aethSyndrome = {

@@ -25,9 +25,10 @@ import { PERMISSIVE_LID } from "./packet.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { PortLinkState } from "./port.ts";
  * const sendsData = (s: PortLinkState) => s === "ACTIVE";
- * console.log(sendsData("ARMED")); // false: only SMPs (VL15) leave an ARMED port
+ * assert.equal(sendsData("ARMED"), false); // only SMPs (VL15) leave an ARMED port
  * ```
  */
 export type PortLinkState = "DOWN" | "INIT" | "ARMED" | "ACTIVE";
@@ -37,8 +38,9 @@ export type PortLinkState = "DOWN" | "INIT" | "ARMED" | "ACTIVE";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CREDIT_BYTES, DEFAULT_RX_BUFFER_BYTES } from "./port.ts";
- * console.log(DEFAULT_RX_BUFFER_BYTES / CREDIT_BYTES); // 256 credits
+ * assert.equal(DEFAULT_RX_BUFFER_BYTES / CREDIT_BYTES, 256); // credits
  * ```
  */
 export const CREDIT_BYTES = 64;
@@ -47,9 +49,10 @@ export const CREDIT_BYTES = 64;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { VL15 } from "./port.ts";
  * const isSmp = (wire: Uint8Array) => wire[0] >>> 4 === VL15;
- * console.log(isSmp(new Uint8Array([0xf0, 0x02]))); // true
+ * assert.equal(isSmp(new Uint8Array([0xf0, 0x02])), true);
  * ```
  */
 export const VL15 = 15;
@@ -60,9 +63,10 @@ export const VL15 = 15;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { creditsFor, DEFAULT_RX_BUFFER_BYTES } from "./port.ts";
  * // Full 2 KiB-MTU packets (2174 wire bytes) the default buffer holds:
- * console.log(Math.floor(DEFAULT_RX_BUFFER_BYTES / 64 / creditsFor(2174))); // 7
+ * assert.equal(Math.floor(DEFAULT_RX_BUFFER_BYTES / 64 / creditsFor(2174)), 7);
  * ```
  */
 export const DEFAULT_RX_BUFFER_BYTES = 16 * 1024;
@@ -72,8 +76,9 @@ export const DEFAULT_RX_BUFFER_BYTES = 16 * 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { creditsFor } from "./port.ts";
- * console.log(creditsFor(30), creditsFor(2174)); // 1 34
+ * assert.deepEqual([creditsFor(30), creditsFor(2174)], [1, 34]);
  * ```
  */
 export function creditsFor(bytes: number): number {
@@ -85,6 +90,7 @@ export function creditsFor(bytes: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { Fabric } from "./fabric.ts";
@@ -93,7 +99,7 @@ export function creditsFor(bytes: number): number {
  * const a = fabric.addHca("a", { receive() {} });
  * a.port(1).trySend(new Uint8Array(30)); // not cabled: discarded
  * const c: PortCounters = a.port(1).counters;
- * console.log(c.xmitPkts, c.xmitDiscards); // 0 1
+ * assert.deepEqual([c.xmitPkts, c.xmitDiscards], [0, 1]);
  * ```
  */
 export interface PortCounters {
@@ -148,6 +154,7 @@ function zeroCounters(): PortCounters {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { Fabric } from "./fabric.ts";
  * import type { FabricNode } from "./port.ts";
@@ -155,7 +162,7 @@ function zeroCounters(): PortCounters {
  * fabric.addSwitch("sw", { ports: 4, hopNs: 100 });
  * fabric.addHca("h", { receive() {} });
  * const describe = (n: FabricNode) => `${n.kind} ${n.name}: ${n.ports.length} ports`;
- * console.log(fabric.nodes.map(describe)); // [ "switch sw: 4 ports", "hca h: 1 ports" ]
+ * assert.deepEqual(fabric.nodes.map(describe), [ "switch sw: 4 ports", "hca h: 1 ports" ]);
  * ```
  */
 export interface FabricNode {
@@ -176,9 +183,10 @@ export interface FabricNode {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Fate } from "./port.ts";
  * const extraDelay = (f: Fate) => f.kind === "delay" ? f.delayNs : 0;
- * console.log(extraDelay({ kind: "delay", delayNs: 5_000 })); // 5000
+ * assert.equal(extraDelay({ kind: "delay", delayNs: 5_000 }), 5000);
  * ```
  */
 export type Fate =
@@ -195,11 +203,12 @@ const DELIVER: Fate = { kind: "deliver" };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import type { PortWiring } from "./port.ts";
  * // The fabric wires each port with these services; a minimal, fault-free one:
  * const wiring: PortWiring = { engine: new Engine(), onTransmit: () => ({ kind: "deliver" }), quiet: () => true };
- * console.log(wiring.quiet()); // true
+ * assert.equal(wiring.quiet(), true);
  * ```
  */
 export interface PortWiring {
@@ -222,11 +231,12 @@ export interface PortWiring {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { BufferedPacket } from "./port.ts";
  * import { creditsFor } from "./port.ts";
  * const bytes = new Uint8Array(2174);
  * const pkt: BufferedPacket = { bytes, credits: creditsFor(bytes.length), charged: true };
- * console.log(pkt.credits); // 34
+ * assert.equal(pkt.credits, 34);
  * ```
  */
 export interface BufferedPacket {
@@ -269,12 +279,13 @@ const TRANSITIONS: Record<PortLinkState, readonly PortLinkState[]> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { Fabric } from "./fabric.ts";
  * const engine = new Engine();
  * const fabric = new Fabric(engine);
  * const a = fabric.addHca("a", { receive() {} });
- * console.log(a.port(1).state, a.port(1).portNum); // DOWN 1
+ * assert.deepEqual([a.port(1).state, a.port(1).portNum], ["DOWN", 1]);
  * ```
  */
 export class Port {

@@ -39,10 +39,11 @@ import type { Completer } from "./completer.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { QpEngines } from "./qp_commands.ts";
  * // RTR2RTS starts the requester; RTS2SQD asks the completer whether the SQ drained.
  * const parts = (e: QpEngines) => [e.requester, e.completer].length;
- * console.log(typeof parts); // "function"
+ * assert.equal(typeof parts, "function");
  * ```
  */
 export interface QpEngines {
@@ -175,9 +176,10 @@ const TRANSITIONS: Record<number, Transition> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isQpTransition } from "./qp_commands.ts";
  * import { CmdOp } from "./commands.ts";
- * console.log(isQpTransition(CmdOp.TO_ERR_QP), isQpTransition(CmdOp.QUERY_QP)); // true false
+ * assert.deepEqual([isQpTransition(CmdOp.TO_ERR_QP), isQpTransition(CmdOp.QUERY_QP)], [true, false]);
  * ```
  */
 export function isQpTransition(op: number): boolean {
@@ -189,9 +191,10 @@ export function isQpTransition(op: number): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isQpTransition } from "./qp_commands.ts";
  * import { CmdOp } from "./commands.ts";
- * console.log(isQpTransition(CmdOp.RTR2RTS_QP)); // true
+ * assert.equal(isQpTransition(CmdOp.RTR2RTS_QP), true);
  * ```
  */
 export function qpTransition(
@@ -255,6 +258,7 @@ export function qpTransition(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { Hca } from "./device.ts";
  * const engine = new Engine();
@@ -266,7 +270,7 @@ export function qpTransition(
  *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
  *   const r = await hca.cmd.exec(CmdOp.TO_RST_QP, { qpn: 0x40 });
  *   const q = await hca.cmd.exec(CmdOp.QUERY_QP, { qpn: 0x40 });
- *   console.log(r.ok, q.ok && q.out.state); // true 0
+ *   assert.deepEqual([r.ok, q.ok && q.out.state], [true, 0]);
  * });
  * ```
  */
@@ -518,8 +522,9 @@ function modify(t: DeviceTables, q: Qp, op: number, c: Ctx): CmdResult<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { queryQp } from "./qp_commands.ts";
- * console.log(typeof queryQp); // "function"
+ * assert.equal(typeof queryQp, "function");
  * ```
  */
 export function queryQp(t: DeviceTables, params: unknown): CmdResult<QpInfo> {

@@ -33,6 +33,7 @@ export const ROCEV2_UDP_PORT = 4791;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { RoceAddresses } from "./rocev2.ts";
  * const a: RoceAddresses = {
  *   srcMac: new Uint8Array(6), dstMac: new Uint8Array(6),

@@ -15,8 +15,29 @@ import type { MptEntry } from "./mpt.ts";
  *
  * @example
  * ```ts
- * import type { SharedReceiveQueue } from "./srq.ts";
- * function available(s: SharedReceiveQueue): number { return s.available; }
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, MptAccess, mptKey } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * import { doorbellBytes, UarOffset } from "./uar.ts";
+ * const engine = new Engine(), memory = new MachineMemory(16 << 20);
+ * const hca = new Hca({ engine, memory, irq: new InterruptController(), profile: PCIX_SDR_2006,
+ *   rng: new Prng(1), name: "hca0" });
+ * // SRQ 1 in one registered page: 2^6 receive WQEs of 32 bytes.
+ * const page = { index: 1, key: mptKey(1), pd: 1, start: 0, length: 4096,
+ *   access: MptAccess.LOCAL_READ, mttBase: 0, mttCount: 1, pageShift: 12 };
+ * const r = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   await hca.cmd.exec(CmdOp.WRITE_MTT, { base: 0, mfns: [memory.allocFrame("srq")] });
+ *   await hca.cmd.exec(CmdOp.SW2HW_MPT, page);
+ *   await hca.cmd.exec(CmdOp.SW2HW_SRQ, { srqn: 1, pd: 1, key: page.key, addr: 0, logSize: 6, logStride: 5, uarIndex: 0 });
+ *   // The driver wrote 3 receive WQEs and rings the SRQ doorbell with its producer counter.
+ *   memory.write(hca.uarMfn(0) * 4096 + UarOffset.SRQ, doorbellBytes(1, 3));
+ *   await engine.sleep(1_000); // the posted MMIO write lands
+ *   return await hca.cmd.exec(CmdOp.QUERY_SRQ, { srqn: 1 });
+ * });
+ * assert.ok(r.ok);
+ * assert.deepEqual([r.out.producerCounter, r.out.consumerCounter], [3, 0]); // 3 WQEs available
  * ```
  */
 export class SharedReceiveQueue {

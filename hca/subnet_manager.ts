@@ -43,8 +43,9 @@ import type { SwitchNode } from "./switch.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SMP_WIRE_BYTES } from "./subnet_manager.ts";
- * console.log(SMP_WIRE_BYTES - 256); // 34 bytes of headers and CRCs around the 256-byte MAD
+ * assert.equal(SMP_WIRE_BYTES - 256, 34); // bytes of headers and CRCs around the 256-byte MAD
  * ```
  */
 export const SMP_WIRE_BYTES = 290;
@@ -55,9 +56,10 @@ export const SMP_WIRE_BYTES = 290;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SM_PROCESS_NS, SMA_PROCESS_NS } from "./subnet_manager.ts";
  * // One SMP on a direct cable (10 ns each way) costs about this much:
- * console.log(SM_PROCESS_NS + 2 * 10 + SMA_PROCESS_NS); // 6020
+ * assert.equal(SM_PROCESS_NS + 2 * 10 + SMA_PROCESS_NS, 6020);
  * ```
  */
 export const SMA_PROCESS_NS = 4_000;
@@ -66,9 +68,10 @@ export const SMA_PROCESS_NS = 4_000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SubnetManager, type SubnetManagerOptions, SM_PROCESS_NS } from "./subnet_manager.ts";
  * const faster: SubnetManagerOptions = { smProcessNs: SM_PROCESS_NS / 2 };
- * console.log(faster.smProcessNs, typeof SubnetManager); // 1000 function
+ * assert.deepEqual([faster.smProcessNs, typeof SubnetManager], [1000, "function"]);
  * ```
  */
 export const SM_PROCESS_NS = 2_000;
@@ -77,9 +80,10 @@ export const SM_PROCESS_NS = 2_000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LFT_BLOCK_LIDS } from "./subnet_manager.ts";
  * // LinearForwardingTable SMPs a switch needs for LIDs 1..130:
- * console.log(Math.floor(130 / LFT_BLOCK_LIDS) + 1); // 3
+ * assert.equal(Math.floor(130 / LFT_BLOCK_LIDS) + 1, 3);
  * ```
  */
 export const LFT_BLOCK_LIDS = 64;
@@ -89,6 +93,7 @@ export const LFT_BLOCK_LIDS = 64;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { Fabric } from "./fabric.ts";
@@ -98,7 +103,7 @@ export const LFT_BLOCK_LIDS = 64;
  * fabric.connect(a.port(1), b.port(1));
  * const fromB: SubnetManagerOptions = { home: b.port(1) };
  * new SubnetManager(fabric, fromB).sweepNow();
- * console.log(b.port(1).lid, a.port(1).lid); // 1 2: LIDs in discovery order from the SM's port
+ * assert.deepEqual([b.port(1).lid, a.port(1).lid], [1, 2]); // LIDs in discovery order from the SM's port
  * ```
  */
 export interface SubnetManagerOptions {
@@ -115,6 +120,7 @@ export interface SubnetManagerOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { Fabric } from "./fabric.ts";
@@ -124,7 +130,7 @@ export interface SubnetManagerOptions {
  * fabric.addHca("loner", { receive() {} }); // never cabled
  * fabric.connect(a.port(1), b.port(1));
  * const r: SweepResult = new SubnetManager(fabric).sweepNow();
- * console.log(r.lids.size, r.unreachable.map((n) => n.name)); // 2 [ "loner" ]
+ * assert.deepEqual([r.lids.size, r.unreachable.map((n) => n.name)], [2, [ "loner" ]]);
  * ```
  */
 export interface SweepResult {
@@ -153,6 +159,7 @@ interface Step {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { Fabric } from "./fabric.ts";
@@ -165,8 +172,8 @@ interface Step {
  * fabric.connect(a.port(1), sw.port(1));
  * fabric.connect(b.port(1), sw.port(2));
  * const r = await engine.run(() => new SubnetManager(fabric).sweep());
- * console.log(a.port(1).lid, sw.lid, b.port(1).lid, b.port(1).state); // 1 2 3 ACTIVE
- * console.log(r.durationNs > 0); // true
+ * assert.deepEqual([a.port(1).lid, sw.lid, b.port(1).lid, b.port(1).state], [1, 2, 3, "ACTIVE"]);
+ * assert.equal(r.durationNs > 0, true);
  * ```
  */
 export class SubnetManager {

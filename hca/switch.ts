@@ -16,8 +16,9 @@ import type { BufferedPacket, FabricNode, Port } from "./port.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LFT_SIZE } from "./switch.ts";
- * console.log((LFT_SIZE - 1).toString(16)); // bfff: the highest unicast LID
+ * assert.equal((LFT_SIZE - 1).toString(16), "bfff"); // the highest unicast LID
  * ```
  */
 export const LFT_SIZE = 0xc000;
@@ -26,11 +27,12 @@ export const LFT_SIZE = 0xc000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { Fabric } from "./fabric.ts";
  * import { LFT_NO_ROUTE } from "./switch.ts";
  * const sw = new Fabric(new Engine()).addSwitch("sw", { ports: 2, hopNs: 50 });
- * console.log(LFT_NO_ROUTE, sw.route(9)); // 255 undefined: packets to LID 9 are dropped
+ * assert.deepEqual([LFT_NO_ROUTE, sw.route(9)], [255, undefined]); // packets to LID 9 are dropped
  * ```
  */
 export const LFT_NO_ROUTE = 0xff;
@@ -40,9 +42,10 @@ export const LFT_NO_ROUTE = 0xff;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { SwitchCounters } from "./switch.ts";
  * const lossRate = (c: SwitchCounters) => c.unknownDlidDrops / Math.max(1, c.forwarded + c.unknownDlidDrops);
- * console.log(lossRate({ unknownDlidDrops: 1, toSwitchLid: 0, forwarded: 99 })); // 0.01
+ * assert.equal(lossRate({ unknownDlidDrops: 1, toSwitchLid: 0, forwarded: 99 }), 0.01);
  * ```
  */
 export interface SwitchCounters {
@@ -59,12 +62,13 @@ export interface SwitchCounters {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { Fabric } from "./fabric.ts";
  * const fabric = new Fabric(new Engine());
  * const sw = fabric.addSwitch("sw", { ports: 4, hopNs: 200 });
  * sw.setRoute(5, 2);
- * console.log(sw.route(5), sw.route(6)); // 2 undefined
+ * assert.deepEqual([sw.route(5), sw.route(6)], [2, undefined]);
  * ```
  */
 export class SwitchNode implements FabricNode {

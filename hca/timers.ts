@@ -15,9 +15,10 @@ const TIMER_CODE_MASK = 0x1f;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RNR_TIMER_NS } from "./timers.ts";
  * // The smallest code whose RNR delay is at least 1 ms:
- * console.log(RNR_TIMER_NS.findIndex((ns, code) => code > 0 && ns >= 1e6)); // 14 (1.28 ms)
+ * assert.equal(RNR_TIMER_NS.findIndex((ns, code) => code > 0 && ns >= 1e6), 14); // 1.28 ms
  * ```
  */
 export const RNR_TIMER_NS: readonly number[] = [
@@ -60,8 +61,9 @@ export const RNR_TIMER_NS: readonly number[] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rnrTimerNs } from "./timers.ts";
- * console.log(rnrTimerNs(12)); // 640000 (0.64 ms)
+ * assert.equal(rnrTimerNs(12), 640000); // 0.64 ms
  * ```
  */
 export function rnrTimerNs(code: number): number {
@@ -73,8 +75,9 @@ export function rnrTimerNs(code: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ackTimeoutNs } from "./timers.ts";
- * console.log(ackTimeoutNs(14)); // 67108864 (~67 ms)
+ * assert.equal(ackTimeoutNs(14), 67108864); // ~67 ms
  * ```
  */
 export function ackTimeoutNs(timeout: number): number {

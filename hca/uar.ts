@@ -17,8 +17,9 @@ import type { MachineMemory, MmioHandler } from "../sim/memory.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { UarOffset } from "./uar.ts";
- * console.log(UarOffset.SEND.toString(16)); // 18
+ * assert.equal(UarOffset.SEND.toString(16), "18");
  * ```
  */
 export const UarOffset = {
@@ -36,8 +37,9 @@ export type UarOffset = (typeof UarOffset)[keyof typeof UarOffset];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cmdWord, CqDbCmd } from "./uar.ts";
- * console.log(cmdWord(CqDbCmd.REQ_NOTIFY_NEXT, 5).toString(16)); // 2000005
+ * assert.equal(cmdWord(CqDbCmd.REQ_NOTIFY_NEXT, 5).toString(16), "2000005");
  * ```
  */
 export const CqDbCmd = { SET_CI: 1, REQ_NOTIFY_NEXT: 2, REQ_NOTIFY_SOLICITED: 3 } as const;
@@ -46,9 +48,10 @@ export const CqDbCmd = { SET_CI: 1, REQ_NOTIFY_NEXT: 2, REQ_NOTIFY_SOLICITED: 3 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cmdWord, doorbellBytes, EqDbCmd } from "./uar.ts";
  * // What an interrupt handler writes after draining EQ 0 up to consumer index 12:
- * console.log([...doorbellBytes(cmdWord(EqDbCmd.SET_CI_ARM, 0), 12)]); // [ 2, 0, 0, 0, 0, 0, 0, 12 ]
+ * assert.deepEqual([...doorbellBytes(cmdWord(EqDbCmd.SET_CI_ARM, 0), 12)], [ 2, 0, 0, 0, 0, 0, 0, 12 ]);
  * ```
  */
 export const EqDbCmd = { SET_CI: 1, SET_CI_ARM: 2 } as const;
@@ -58,8 +61,9 @@ export const EqDbCmd = { SET_CI: 1, SET_CI_ARM: 2 } as const;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DOORBELL_BYTES, doorbellBytes } from "./uar.ts";
- * console.log(doorbellBytes(1, 2).length === DOORBELL_BYTES); // true: anything else is rejected
+ * assert.equal(doorbellBytes(1, 2).length === DOORBELL_BYTES, true); // anything else is rejected
  * ```
  */
 export const DOORBELL_BYTES = 8;
@@ -69,9 +73,10 @@ export const DOORBELL_BYTES = 8;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { doorbellBytes, sendDoorbellWord, UarOffset } from "./uar.ts";
  * // Send doorbell for QP 0x12, a 48-byte WQE, producer counter 3, written at uarAddr + UarOffset.SEND:
- * console.log(doorbellBytes(sendDoorbellWord(0x12, 3), 3)); // Uint8Array [0,0,18,3, 0,0,0,3]
+ * assert.equal(doorbellBytes(sendDoorbellWord(0x12, 3), 3), "Uint8Array"); // [0,0,18,3, 0,0,0,3]
  * ```
  */
 export function doorbellBytes(word0: number, word1: number): Uint8Array {
@@ -92,8 +97,9 @@ const DOORBELL_INDEX_MASK = 0xffffff;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cmdWord, CqDbCmd } from "./uar.ts";
- * console.log(cmdWord(CqDbCmd.REQ_NOTIFY_NEXT, 7).toString(16)); // "2000007"
+ * assert.equal(cmdWord(CqDbCmd.REQ_NOTIFY_NEXT, 7).toString(16), "2000007");
  * ```
  */
 export function cmdWord(cmd: number, index: number): number {
@@ -172,6 +178,7 @@ export function splitSendDoorbellWord(word0: number): { qpn: number; size: numbe
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory } from "../sim/mod.ts";
  * import { doorbellBytes, type DoorbellSink, UarOffset, UarPages } from "./uar.ts";
  * const engine = new Engine(), mem = new MachineMemory(1 << 20);
@@ -183,7 +190,7 @@ export function splitSendDoorbellWord(word0: number): { qpn: number; size: numbe
  *   mem.write(uars.mfn(1) * 4096 + UarOffset.RECV, doorbellBytes(7, 1));
  *   await engine.sleep(100);
  * });
- * console.log(rejected); // [ 32 ]
+ * assert.deepEqual(rejected, [ 32 ]);
  * ```
  */
 export interface DoorbellSink {
@@ -200,6 +207,7 @@ export interface DoorbellSink {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, MachineMemory } from "../sim/mod.ts";
  * import { UarPages, UarOffset, doorbellBytes } from "./uar.ts";
  * const engine = new Engine(), mem = new MachineMemory(1 << 20);
@@ -209,7 +217,7 @@ export interface DoorbellSink {
  *   mem.write(uars.mfn(2) * 4096 + UarOffset.SEND, doorbellBytes(9, 1));
  *   await engine.sleep(250);
  * });
- * console.log(seen); // [2, 24, 9]
+ * assert.deepEqual(seen, [2, 24, 9]);
  * ```
  */
 export class UarPages implements MmioHandler {

@@ -16,9 +16,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WqeOpcode } from "./wqe.ts";
  * const needsRemoteAddress = (op: number) => op !== WqeOpcode.SEND && op !== WqeOpcode.SEND_IMM;
- * console.log(needsRemoteAddress(WqeOpcode.RDMA_READ)); // true
+ * assert.equal(needsRemoteAddress(WqeOpcode.RDMA_READ), true);
  * ```
  */
 export const WqeOpcode = {
@@ -38,10 +39,11 @@ export type WqeOpcode = (typeof WqeOpcode)[keyof typeof WqeOpcode];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeSendWqe, WqeFlags, WqeOpcode } from "./wqe.ts";
  * const b = new Uint8Array(64);
  * encodeSendWqe({ opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED | WqeFlags.SOLICITED, inline: new Uint8Array(4) }, b);
- * console.log(b[1]); // 11: SIGNALED | SOLICITED | INLINE (set by the encoder)
+ * assert.equal(b[1], 11); // SIGNALED | SOLICITED | INLINE (set by the encoder)
  * ```
  */
 export const WqeFlags = {
@@ -60,9 +62,10 @@ export const WqeFlags = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SEG_BYTES, sendWqeSize, WqeOpcode } from "./wqe.ts";
  * const w = { opcode: WqeOpcode.SEND, flags: 0, sgl: [{ addr: 0, length: 8, lkey: 256 }, { addr: 64, length: 8, lkey: 256 }] };
- * console.log(sendWqeSize(w) / SEG_BYTES); // 3: control + two data segments
+ * assert.equal(sendWqeSize(w) / SEG_BYTES, 3); // control + two data segments
  * ```
  */
 export const SEG_BYTES = 16;
@@ -125,9 +128,10 @@ export const RQ_STRIDE_MAX = 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sendWqeSize, UD_SEG_BYTES, WqeOpcode } from "./wqe.ts";
  * const ud = { dlid: 3, remoteQpn: 0x48, qkey: 0x11 };
- * console.log(sendWqeSize({ opcode: WqeOpcode.SEND, flags: 0, ud, sgl: [] }) === 16 + UD_SEG_BYTES); // true
+ * assert.equal(sendWqeSize({ opcode: WqeOpcode.SEND, flags: 0, ud, sgl: [] }) === 16 + UD_SEG_BYTES, true);
  * ```
  */
 export const UD_SEG_BYTES = 48;
@@ -136,10 +140,11 @@ export const UD_SEG_BYTES = 48;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeRecvWqe, encodeRecvWqe, INVALID_LKEY } from "./wqe.ts";
  * const b = new Uint8Array(64);
  * encodeRecvWqe([{ addr: 0x1000, length: 64, lkey: 0x100 }], b);
- * console.log(new DataView(b.buffer).getUint32(20) === INVALID_LKEY, decodeRecvWqe(b).length); // true 1
+ * assert.deepEqual([new DataView(b.buffer).getUint32(20) === INVALID_LKEY, decodeRecvWqe(b).length], [true, 1]);
  * ```
  */
 export const INVALID_LKEY = 0;
@@ -148,11 +153,12 @@ export const INVALID_LKEY = 0;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeSendWqe, INLINE_BIT, WqeOpcode } from "./wqe.ts";
  * const b = new Uint8Array(64);
  * encodeSendWqe({ opcode: WqeOpcode.RDMA_WRITE, flags: 0, remoteAddr: 0, rkey: 1, inline: new Uint8Array(5) }, b);
  * const word = new DataView(b.buffer).getUint32(32);
- * console.log((word & INLINE_BIT) !== 0, word & ~INLINE_BIT); // true 5
+ * assert.deepEqual([(word & INLINE_BIT) !== 0, word & ~INLINE_BIT], [true, 5]);
  * ```
  */
 export const INLINE_BIT = 0x80000000;
@@ -162,9 +168,10 @@ export const INLINE_BIT = 0x80000000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { DataSeg } from "./wqe.ts";
  * const total = (sgl: DataSeg[]) => sgl.reduce((n, s) => n + s.length, 0);
- * console.log(total([{ addr: 0, length: 100, lkey: 0x100 }, { addr: 4096, length: 28, lkey: 0x100 }])); // 128
+ * assert.equal(total([{ addr: 0, length: 100, lkey: 0x100 }, { addr: 4096, length: 28, lkey: 0x100 }]), 128);
  * ```
  */
 export interface DataSeg {
@@ -231,12 +238,13 @@ export interface UdAddress {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeSendWqe, type SendWqe, WqeFlags, WqeOpcode } from "./wqe.ts";
  * const faa: SendWqe = {
  *   opcode: WqeOpcode.ATOMIC_FA, flags: WqeFlags.SIGNALED, remoteAddr: 0x2000, rkey: 0x301,
  *   swapAdd: 1n, sgl: [{ addr: 0x5000, length: 8, lkey: 0x200 }],
  * };
- * console.log(encodeSendWqe(faa, new Uint8Array(64))); // 64 bytes written
+ * assert.equal(encodeSendWqe(faa, new Uint8Array(64)), 64); // bytes written
  * ```
  */
 export interface SendWqe {
@@ -276,8 +284,9 @@ function isAtomic(op: number): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sendWqeSize, WqeOpcode } from "./wqe.ts";
- * console.log(sendWqeSize({ opcode: WqeOpcode.RDMA_WRITE, flags: 0, sgl: [{ addr: 0, length: 8, lkey: 256 }] })); // 48
+ * assert.equal(sendWqeSize({ opcode: WqeOpcode.RDMA_WRITE, flags: 0, sgl: [{ addr: 0, length: 8, lkey: 256 }] }), 48);
  * ```
  */
 export function sendWqeSize(w: SendWqe): number {
@@ -297,11 +306,12 @@ export function sendWqeSize(w: SendWqe): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeSendWqe, decodeSendWqe, WqeOpcode, WqeFlags } from "./wqe.ts";
  * const buf = new Uint8Array(64);
  * encodeSendWqe({ opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, sgl: [{ addr: 4096, length: 8, lkey: 0x100 }] }, buf);
  * const d = decodeSendWqe(buf, false);
- * console.log(typeof d === "string" ? d : d.sgl[0].addr); // 4096
+ * assert.equal(typeof d === "string" ? d : d.sgl[0].addr, 4096);
  * ```
  */
 export function encodeSendWqe(w: SendWqe, out: Uint8Array, off = 0): number {
@@ -368,11 +378,12 @@ export function encodeSendWqe(w: SendWqe, out: Uint8Array, off = 0): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeSendWqe, encodeSendWqe, type ParsedSendWqe, WqeOpcode } from "./wqe.ts";
  * const b = new Uint8Array(64);
  * encodeSendWqe({ opcode: WqeOpcode.SEND_IMM, flags: 0, imm: 7, sgl: [{ addr: 0, length: 300, lkey: 0x100 }] }, b);
  * const p = decodeSendWqe(b, false) as ParsedSendWqe;
- * console.log(p.imm, p.length); // 7 300
+ * assert.deepEqual([p.imm, p.length], [7, 300]);
  * ```
  */
 export interface ParsedSendWqe {
@@ -409,8 +420,9 @@ const VALID_OPCODES = new Set<number>(Object.values(WqeOpcode));
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeSendWqe } from "./wqe.ts";
- * console.log(decodeSendWqe(new Uint8Array(64).fill(0xff), false)); // a reason string
+ * assert.equal(decodeSendWqe(new Uint8Array(64).fill(0xff), false), "a"); // reason string
  * ```
  */
 export function decodeSendWqe(b: Uint8Array, ud: boolean, maxSge = 30): ParsedSendWqe | string {
@@ -503,10 +515,11 @@ export function decodeSendWqe(b: Uint8Array, ud: boolean, maxSge = 30): ParsedSe
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeRecvWqe, decodeRecvWqe } from "./wqe.ts";
  * const buf = new Uint8Array(32);
  * encodeRecvWqe([{ addr: 8192, length: 100, lkey: 0x200 }], buf, 0, 32);
- * console.log(decodeRecvWqe(buf)[0].length); // 100
+ * assert.equal(decodeRecvWqe(buf)[0].length, 100);
  * ```
  */
 export function encodeRecvWqe(
@@ -537,8 +550,9 @@ export function encodeRecvWqe(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeRecvWqe } from "./wqe.ts";
- * console.log(decodeRecvWqe(new Uint8Array(32)).length); // 0
+ * assert.equal(decodeRecvWqe(new Uint8Array(32)).length, 0);
  * ```
  */
 export function decodeRecvWqe(b: Uint8Array): DataSeg[] {
