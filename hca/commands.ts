@@ -1025,7 +1025,7 @@ export interface GrhParams {
  * import assert from "node:assert/strict";
  * import type { PathParams } from "./commands.ts";
  * const toPeer: PathParams = { dlid: 3, sl: 0, srcPathBits: 0 };
- * assert.equal(toPeer.grh === undefined, true); // same subnet, LRH only
+ * assert.equal(toPeer.grh, undefined); // same subnet, LRH only
  * ```
  */
 export interface PathParams {
@@ -1049,10 +1049,20 @@ export interface PathParams {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import type { QpContextParams } from "./commands.ts";
- * // The INIT2RTR fields of a connected QP (FORMATS.md §9).
- * const rtr: Partial<QpContextParams> = { destQpn: 0x48, rqPsn: 0, mtu: 4, path: { dlid: 3, sl: 0, srcPathBits: 0 } };
- * assert.equal(Object.keys(rtr).length, 4);
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, CmdStatus, type QpContextParams, QpServiceType } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * // RST2INIT checks every field it takes; here the CQs it names were never created.
+ * const ctx: Partial<QpContextParams> = { type: QpServiceType.RC, pd: 1, sendCqn: 1, recvCqn: 1 };
+ * const r = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   return await hca.cmd.exec(CmdOp.RST2INIT_QP, { qpn: 0x40, ctx });
+ * });
+ * assert.equal(r.status, CmdStatus.BAD_RESOURCE);
+ * assert.equal(r.ok ? "" : r.message, "RST2INIT: send/recv CQ is not HW-owned");
  * ```
  */
 export interface QpContextParams {

@@ -73,7 +73,7 @@ export interface HcaCounters {
  * ```ts
  * import assert from "node:assert/strict";
  * import { newCounters } from "./core.ts";
- * assert.equal(Object.values(newCounters()).every((v) => v === 0), true);
+ * assert.ok(Object.values(newCounters()).every((v) => v === 0));
  * ```
  */
 export function newCounters(): HcaCounters {

@@ -24,7 +24,7 @@ import type { MptEntry } from "./mpt.ts";
  * import { CqArm } from "./cq.ts";
  * import { CqDbCmd } from "./uar.ts";
  * // The CQ doorbell's command is the arm state it sets.
- * assert.equal(CqDbCmd.REQ_NOTIFY_SOLICITED - 1 === CqArm.SOLICITED, true);
+ * assert.equal(CqDbCmd.REQ_NOTIFY_SOLICITED - 1, CqArm.SOLICITED);
  * ```
  */
 export const CqArm = { NONE: 0, NEXT: 1, SOLICITED: 2 } as const;

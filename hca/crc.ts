@@ -75,7 +75,7 @@ export function crc32Update(crc: number, buf: Uint8Array, start: number, end: nu
  * import assert from "node:assert/strict";
  * import { crc32Byte, crc32Update } from "./crc.ts";
  * const d = new Uint8Array([0xff, 7]);
- * assert.equal(crc32Byte(crc32Byte(0xffffffff, 0xff), 7) === crc32Update(0xffffffff, d, 0, 2), true);
+ * assert.equal(crc32Byte(crc32Byte(0xffffffff, 0xff), 7), crc32Update(0xffffffff, d, 0, 2));
  * ```
  */
 export function crc32Byte(crc: number, byte: number): number {
@@ -105,7 +105,8 @@ export function crc32(buf: Uint8Array): number {
  * import assert from "node:assert/strict";
  * import { crc16Update } from "./crc.ts";
  * const d = new Uint8Array([1, 2, 3]);
- * assert.equal((crc16Update(0xffff, d, 0, 3) ^ 0xffff) === (crc16Update(crc16Update(0xffff, d, 0, 1), d, 1, 3) ^ 0xffff), true);
+ * // Feeding the bytes in two pieces gives the same CRC as in one.
+ * assert.equal(crc16Update(crc16Update(0xffff, d, 0, 1), d, 1, 3), crc16Update(0xffff, d, 0, 3));
  * ```
  */
 export function crc16Update(crc: number, buf: Uint8Array, start: number, end: number): number {

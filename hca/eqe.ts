@@ -44,7 +44,7 @@ export const PortChangeSubtype = { DOWN: 1, ACTIVE: 4 } as const;
  * import { CqErrorCause, decodeEqe, encodeEqe } from "./eqe.ts";
  * const b = new Uint8Array(32);
  * encodeEqe({ type: 0x04, subtype: 0, index: 3, cause: CqErrorCause.OVERRUN }, 0, 4, b);
- * assert.equal(decodeEqe(b).cause === CqErrorCause.OVERRUN, true);
+ * assert.equal(decodeEqe(b).cause, CqErrorCause.OVERRUN);
  * ```
  */
 export const CqErrorCause = { OVERRUN: 1, ACCESS: 2 } as const;
@@ -57,7 +57,7 @@ export const CqErrorCause = { OVERRUN: 1, ACCESS: 2 } as const;
  * import assert from "node:assert/strict";
  * import type { Eqe } from "./eqe.ts";
  * const describe = (e: Eqe) => e.type === 0 ? `completion on CQ ${e.index}` : `event ${e.type}`;
- * assert.equal(describe({ type: 0, subtype: 0, index: 5, cause: 0 }), "completion"); // on CQ 5
+ * assert.equal(describe({ type: 0, subtype: 0, index: 5, cause: 0 }), "completion on CQ 5");
  * ```
  */
 export interface Eqe {

@@ -32,11 +32,23 @@ import { type PcapOptions, PcapWriter } from "./pcap.ts";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { type Endpoint, Fabric } from "./fabric.ts";
+ * import { OP } from "./opcode.ts";
+ * import { encodePacket } from "./packet.ts";
+ * import { SubnetManager } from "./subnet_manager.ts";
+ * const engine = new Engine();
  * const got: number[] = [];
  * const nic: Endpoint = { receive: (bytes) => void got.push(bytes.length) };
- * const fabric = new Fabric(new Engine(), { profile: PCIX_SDR_2006 });
- * const node = fabric.addHca("nic", nic);
- * assert.equal(node.ports.length, 1);
+ * const fabric = new Fabric(engine, { profile: PCIX_SDR_2006 });
+ * const a = fabric.addHca("a", { receive() {} }), b = fabric.addHca("nic", nic);
+ * fabric.connect(a.port(1), b.port(1));
+ * new SubnetManager(fabric).sweepNow();
+ * const lrh = { dlid: b.port(1).lid, slid: a.port(1).lid };
+ * const pkt = encodePacket({ lrh, bth: { opcode: OP.RC_SEND_ONLY, destQp: 9, psn: 0 } });
+ * await engine.run(async () => {
+ *   a.port(1).trySend(pkt);
+ *   await engine.sleep(1_000);
+ * });
+ * assert.deepEqual(got, [pkt.length]); // the whole packet, once its last bit is in
  * ```
  */
 export interface Endpoint {
@@ -131,11 +143,26 @@ export interface FabricOptions {
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
  * import { Fabric, type FaultRule } from "./fabric.ts";
  * import { OP } from "./opcode.ts";
- * const fabric = new Fabric(new Engine(), { profile: PCIX_SDR_2006 });
- * // Lose the first ACK only: the requester must recover by its timer or a duplicate.
- * const loseOneAck: FaultRule = { kind: "drop", opcode: OP.RC_ACKNOWLEDGE, probability: 1, limit: 1 };
- * const remove = fabric.addFault(loseOneAck);
- * remove();
+ * import { encodePacket } from "./packet.ts";
+ * import { SubnetManager } from "./subnet_manager.ts";
+ * const engine = new Engine();
+ * const fabric = new Fabric(engine, { profile: PCIX_SDR_2006 });
+ * const psns: number[] = [];
+ * const a = fabric.addHca("a", { receive() {} });
+ * const b = fabric.addHca("b", { receive: (bytes) => void psns.push(bytes[19]) }); // low PSN byte
+ * fabric.connect(a.port(1), b.port(1));
+ * new SubnetManager(fabric).sweepNow();
+ * // Lose the first SEND only: the requester must recover by its timer.
+ * const loseOne: FaultRule = { kind: "drop", opcode: OP.RC_SEND_ONLY, probability: 1, limit: 1 };
+ * fabric.addFault(loseOne);
+ * const lrh = { dlid: b.port(1).lid, slid: a.port(1).lid };
+ * await engine.run(async () => {
+ *   for (const psn of [0, 1]) {
+ *     a.port(1).trySend(encodePacket({ lrh, bth: { opcode: OP.RC_SEND_ONLY, destQp: 9, psn } }));
+ *     await engine.sleep(1_000); // the transmitter is free again
+ *   }
+ * });
+ * assert.deepEqual(psns, [1]);
  * ```
  */
 export interface FaultRule {
@@ -199,20 +226,41 @@ export interface CaptureRecord {
 }
 
 /**
- * Restricts a capture hook to one port's transmissions or one link.
+ * Restricts a capture hook to one port's traffic (what it sends or receives) or one link.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
- * import { type CaptureFilter, Fabric } from "./fabric.ts";
- * const fabric = new Fabric(new Engine(), { profile: PCIX_SDR_2006 });
- * const a = fabric.addHca("a", { receive() {} }), b = fabric.addHca("b", { receive() {} });
- * const link = fabric.connect(a.port(1), b.port(1));
- * const onlyThisLink: CaptureFilter = { link };
- * const stop = fabric.addCapture((r) => console.log(r.bytes.length), onlyThisLink);
- * stop();
+ * import { type CaptureFilter, Fabric, type HcaNode } from "./fabric.ts";
+ * import { OP } from "./opcode.ts";
+ * import { encodePacket } from "./packet.ts";
+ * import { SubnetManager } from "./subnet_manager.ts";
+ * const engine = new Engine();
+ * const fabric = new Fabric(engine, { profile: PCIX_SDR_2006 });
+ * const sw = fabric.addSwitch("sw", { ports: 4 });
+ * const [a, b, c] = ["a", "b", "c"].map((n, i) => {
+ *   const h = fabric.addHca(n, { receive() {} });
+ *   fabric.connect(h.port(1), sw.port(i + 1));
+ *   return h;
+ * });
+ * new SubnetManager(fabric).sweepNow();
+ * const toC: CaptureFilter = { port: c.port(1) };
+ * const seen: string[] = [];
+ * fabric.addCapture((r) => seen.push(`${r.from.node.name}->${r.to.node.name}`), toC);
+ * const send = (from: HcaNode, to: HcaNode) =>
+ *   from.port(1).trySend(encodePacket({
+ *     lrh: { dlid: to.port(1).lid, slid: from.port(1).lid },
+ *     bth: { opcode: OP.RC_SEND_ONLY, destQp: 9, psn: 0 },
+ *   }));
+ * await engine.run(async () => {
+ *   send(a, b);
+ *   await engine.sleep(1_000);
+ *   send(a, c);
+ *   await engine.sleep(1_000);
+ * });
+ * assert.deepEqual(seen, ["sw->c"]); // only the hop into c's port
  * ```
  */
 export interface CaptureFilter {

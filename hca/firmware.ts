@@ -64,9 +64,21 @@ export const RESERVED = { qp: 2, mpt: 1, cq: 0, eq: 0, srq: 0, uar: 1 } as const
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import type { DeviceTables } from "./firmware.ts";
- * const hwOwnedCqs = (t: DeviceTables) => t.cqs.filter((c) => c !== undefined).length;
- * assert.equal(typeof hwOwnedCqs, "function");
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, CmdStatus } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * // The tables are the device's: INIT_HCA sets them up, CLOSE_HCA drops every context.
+ * const [before, during, after] = await engine.run(async () => {
+ *   const before = await hca.cmd.exec(CmdOp.QUERY_PORT, { port: 1 });
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   const during = await hca.cmd.exec(CmdOp.QUERY_PORT, { port: 1 });
+ *   await hca.cmd.exec(CmdOp.CLOSE_HCA, {});
+ *   return [before, during, await hca.cmd.exec(CmdOp.QUERY_PORT, { port: 1 })];
+ * });
+ * assert.deepEqual([before.status, during.status, after.status], [CmdStatus.BAD_SYS_STATE, CmdStatus.OK, CmdStatus.BAD_SYS_STATE]);
  * ```
  */
 export interface DeviceTables {
@@ -171,10 +183,26 @@ export function isPow2(v: unknown): v is number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { queueBuffer } from "./firmware.ts";
- * // Used by SW2HW_CQ/EQ/SRQ and RST2INIT: a queue must lie inside a HW-owned region,
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, MptAccess, mptKey } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine(), memory = new MachineMemory(16 << 20);
+ * const hca = new Hca({ engine, memory, irq: new InterruptController(), profile: PCIX_SDR_2006,
+ *   rng: new Prng(1), name: "hca0" });
+ * // SW2HW_CQ/EQ/SRQ and RST2INIT check their queue with it: inside a HW-owned region,
  * // and one the device writes (CQ, EQ) needs LOCAL_WRITE.
- * assert.equal(queueBuffer.length, 6); // parameters
+ * const readOnly = { index: 1, key: mptKey(1), pd: 0, start: 0, length: 4096,
+ *   access: MptAccess.LOCAL_READ, mttBase: 0, mttCount: 1, pageShift: 12 };
+ * const eq = { eqn: 1, key: readOnly.key, addr: 0, logSize: 6, vector: 17, uarIndex: 0 };
+ * const [noWrite, tooBig] = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   await hca.cmd.exec(CmdOp.WRITE_MTT, { base: 0, mfns: [memory.allocFrame("eq")] });
+ *   await hca.cmd.exec(CmdOp.SW2HW_MPT, readOnly);
+ *   const noWrite = await hca.cmd.exec(CmdOp.SW2HW_EQ, eq);
+ *   return [noWrite, await hca.cmd.exec(CmdOp.SW2HW_SRQ, { srqn: 1, pd: 0, key: readOnly.key, addr: 0, logSize: 8, logStride: 5, uarIndex: 0 })];
+ * });
+ * assert.equal(noWrite.ok ? "" : noWrite.message, "SW2HW_EQ: region lacks LOCAL_WRITE");
+ * assert.equal(tooBig.ok ? "" : tooBig.message, "SW2HW_SRQ: buffer [0, +8192) outside its region");
  * ```
  */
 export function queueBuffer(
@@ -262,13 +290,16 @@ function unowned(
  * ```ts
  * import assert from "node:assert/strict";
  * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp } from "./commands.ts";
  * import { Hca } from "./device.ts";
+ * import { MAX_EQ } from "./firmware.ts";
  * const engine = new Engine();
  * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
  *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
- * import { CmdOp } from "./commands.ts";
+ * // QUERY_DEV_LIM answers with devLim(): the profile's limits and the fixed reservations.
  * const r = await engine.run(() => hca.cmd.exec(CmdOp.QUERY_DEV_LIM, {}));
- * if (r.ok) console.log(r.out.maxEq, r.out.reservedUars); // 64 1
+ * assert.ok(r.ok);
+ * assert.deepEqual([r.out.maxEq, r.out.maxQp, r.out.reservedUars], [MAX_EQ, PCIX_SDR_2006.hca.maxQp, 1]);
  * ```
  */
 export function devLim(t: DeviceTables): DevLim {
@@ -739,10 +770,21 @@ function querySrq(t: DeviceTables, params: unknown): CmdResult<unknown> {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, CmdStatus } from "./commands.ts";
+ * import { Hca } from "./device.ts";
  * import { RESOURCE_COMMANDS, type ResourceCommand } from "./firmware.ts";
- * import { CmdOp } from "./commands.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
  * const writeMtt: ResourceCommand | undefined = RESOURCE_COMMANDS[CmdOp.WRITE_MTT];
- * assert.equal(typeof writeMtt, "function");
+ * assert.ok(writeMtt);
+ * // A resource command answers malformed parameters with a status; it never throws.
+ * const r = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   return await hca.cmd.exec(CmdOp.WRITE_MTT, { base: 0, mfns: "3" } as never);
+ * });
+ * assert.equal(r.status, CmdStatus.BAD_PARAM);
  * ```
  */
 export type ResourceCommand = (t: DeviceTables, params: unknown) => CmdResult<unknown>;

@@ -188,7 +188,8 @@ export function validateLinkParams(p: LinkParams): void {
  * const a = fabric.addHca("a", { receive() {} });
  * const b = fabric.addHca("b", { receive() {} });
  * const link = fabric.connect(a.port(1), b.port(1), { mtu: 1024 });
- * assert.equal(link.peer(a.port(1)) === b.port(1), true);
+ * assert.equal(link.peer(a.port(1)), b.port(1));
+ * assert.equal(link.params.mtu, 1024);
  * ```
  */
 export class Link {

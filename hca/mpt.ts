@@ -108,7 +108,7 @@ export class Mtt {
  * tpt.install({ index: 1, key: 0x100, pd: 1, start: 0x1000, length: 4096, access: 1, mttBase: 0, mttCount: 1, pageShift: 12, refs: 0 });
  * const e = tpt.check(0x100, 1, 0x1000, 8, 1);
  * if (typeof e !== "number") tpt.scatter(e, 0x1000, new Uint8Array([1, 2]));
- * assert.equal(mem.read(f * 4096, 2), "Uint8Array"); // [1, 2]
+ * assert.deepEqual([...mem.read(f * 4096, 2)], [1, 2]);
  * ```
  */
 export class MemoryTranslation {

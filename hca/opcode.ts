@@ -333,7 +333,7 @@ export function opcodeByName(name: string): OpcodeInfo {
  * ```ts
  * import assert from "node:assert/strict";
  * import { OP } from "./opcode.ts";
- * assert.equal(OP.RC_ACKNOWLEDGE === 0x11, true);
+ * assert.equal(OP.RC_ACKNOWLEDGE, 0x11);
  * ```
  */
 export const OP = {
@@ -397,7 +397,7 @@ export type OpcodeValue = (typeof OP)[keyof typeof OP];
  * ```ts
  * import assert from "node:assert/strict";
  * import { pickOpcode, OP } from "./opcode.ts";
- * assert.equal(pickOpcode("RC", "write", "last", true) === OP.RC_RDMA_WRITE_LAST_WITH_IMMEDIATE, true);
+ * assert.equal(pickOpcode("RC", "write", "last", true), OP.RC_RDMA_WRITE_LAST_WITH_IMMEDIATE);
  * ```
  */
 export function pickOpcode(

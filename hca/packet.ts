@@ -37,7 +37,7 @@ export const LRH_BYTES = 8;
  * import assert from "node:assert/strict";
  * import { GRH_BYTES, wireLength } from "./packet.ts";
  * import { OP } from "./opcode.ts";
- * assert.equal(wireLength(OP.UD_SEND_ONLY, 64, true) - wireLength(OP.UD_SEND_ONLY, 64, false) === GRH_BYTES, true);
+ * assert.equal(wireLength(OP.UD_SEND_ONLY, 64, true) - wireLength(OP.UD_SEND_ONLY, 64, false), GRH_BYTES);
  * ```
  */
 export const GRH_BYTES = 40;
@@ -50,7 +50,7 @@ export const GRH_BYTES = 40;
  * import { ICRC_BYTES, VCRC_BYTES, wireLength } from "./packet.ts";
  * import { OP } from "./opcode.ts";
  * // A zero-length RC SEND ONLY: LRH + BTH + both CRCs.
- * assert.equal(wireLength(OP.RC_SEND_ONLY, 0, false) === 8 + 12 + ICRC_BYTES + VCRC_BYTES, true);
+ * assert.equal(wireLength(OP.RC_SEND_ONLY, 0, false), 8 + 12 + ICRC_BYTES + VCRC_BYTES);
  * ```
  */
 export const ICRC_BYTES = 4;
@@ -78,7 +78,8 @@ export const VCRC_BYTES = 2;
  * import { decodePacket, encodePacket, LNH_IBA_LOCAL } from "./packet.ts";
  * import { OP } from "./opcode.ts";
  * const r = decodePacket(encodePacket({ lrh: { dlid: 2, slid: 1 }, bth: { opcode: OP.RC_SEND_ONLY, destQp: 5, psn: 0 } }));
- * assert.equal(r.ok && r.packet.lrh.lnh === LNH_IBA_LOCAL, true);
+ * assert.ok(r.ok);
+ * assert.equal(r.packet.lrh.lnh, LNH_IBA_LOCAL);
  * ```
  */
 export const LNH_IBA_LOCAL = 2;
@@ -96,7 +97,8 @@ export const LNH_IBA_LOCAL = 2;
  *   bth: { opcode: OP.UD_SEND_ONLY, destQp: 5, psn: 0 }, deth: { qkey: 0x11, srcQp: 7 },
  * });
  * const r = decodePacket(wire);
- * assert.equal(r.ok && r.packet.lrh.lnh === LNH_IBA_GLOBAL, true);
+ * assert.ok(r.ok);
+ * assert.equal(r.packet.lrh.lnh, LNH_IBA_GLOBAL);
  * ```
  */
 export const LNH_IBA_GLOBAL = 3;
@@ -507,7 +509,7 @@ const EMPTY = new Uint8Array(0);
  * import assert from "node:assert/strict";
  * import { wireLength } from "./packet.ts";
  * import { OP } from "./opcode.ts";
- * console.log(wireLength(OP.RC_SEND_ONLY, 1, false)); // 8+12+1+3 pad+4+2 = 30
+ * assert.equal(wireLength(OP.RC_SEND_ONLY, 1, false), 8 + 12 + 1 + 3 + 4 + 2); // LRH, BTH, payload, pad, ICRC, VCRC
  * ```
  */
 export function wireLength(opcode: number, payloadBytes: number, global: boolean): number {

@@ -40,10 +40,19 @@ import type { Completer } from "./completer.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import type { QpEngines } from "./qp_commands.ts";
- * // RTR2RTS starts the requester; RTS2SQD asks the completer whether the SQ drained.
- * const parts = (e: QpEngines) => [e.requester, e.completer].length;
- * assert.equal(typeof parts, "function");
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, CmdStatus } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * // RTR2RTS starts the requester; from any other state the engines are not touched.
+ * const r = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   return await hca.cmd.exec(CmdOp.RTR2RTS_QP, { qpn: 0x40, ctx: { sqPsn: 0 } });
+ * });
+ * assert.equal(r.status, CmdStatus.BAD_QP_STATE);
+ * assert.equal(r.ok ? "" : r.message, "RTR2RTS: QP 64 is in state 0 (RESET)");
  * ```
  */
 export interface QpEngines {
@@ -192,9 +201,24 @@ export function isQpTransition(op: number): boolean {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { isQpTransition } from "./qp_commands.ts";
- * import { CmdOp } from "./commands.ts";
- * assert.equal(isQpTransition(CmdOp.RTR2RTS_QP), true);
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, CmdStatus } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * // The device runs every transition command through it.
+ * const [special, toErr, toRst] = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   return [
+ *     await hca.cmd.exec(CmdOp.TO_RST_QP, { qpn: 1 }),
+ *     await hca.cmd.exec(CmdOp.TO_ERR_QP, { qpn: 0x40 }),
+ *     await hca.cmd.exec(CmdOp.TO_RST_QP, { qpn: 0x40 }),
+ *   ];
+ * });
+ * assert.equal(special.status, CmdStatus.BAD_INDEX); // QP 1 is a special QP
+ * assert.equal(toErr.status, CmdStatus.BAD_QP_STATE); // a RESET QP has no context to fail
+ * assert.ok(toRst.ok); // 2RST is allowed from RESET
  * ```
  */
 export function qpTransition(
@@ -260,18 +284,20 @@ export function qpTransition(
  * ```ts
  * import assert from "node:assert/strict";
  * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, HwQpState } from "./commands.ts";
  * import { Hca } from "./device.ts";
  * const engine = new Engine();
  * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
  *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
- * import { CmdOp } from "./commands.ts";
  * // 2RST runs release(): the QPN is free again and the QP is reported in RESET.
- * await engine.run(async () => {
+ * const [r, q] = await engine.run(async () => {
  *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
  *   const r = await hca.cmd.exec(CmdOp.TO_RST_QP, { qpn: 0x40 });
- *   const q = await hca.cmd.exec(CmdOp.QUERY_QP, { qpn: 0x40 });
- *   assert.deepEqual([r.ok, q.ok && q.out.state], [true, 0]);
+ *   return [r, await hca.cmd.exec(CmdOp.QUERY_QP, { qpn: 0x40 })];
  * });
+ * assert.ok(r.ok);
+ * assert.ok(q.ok);
+ * assert.equal(q.out.state, HwQpState.RESET);
  * ```
  */
 export function release(t: DeviceTables, qp: Qp): void {
@@ -523,8 +549,23 @@ function modify(t: DeviceTables, q: Qp, op: number, c: Ctx): CmdResult<void> {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { queryQp } from "./qp_commands.ts";
- * assert.equal(typeof queryQp, "function");
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { CmdOp, CmdStatus, HwQpState } from "./commands.ts";
+ * import { Hca } from "./device.ts";
+ * const engine = new Engine();
+ * const hca = new Hca({ engine, memory: new MachineMemory(16 << 20), irq: new InterruptController(),
+ *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * // QUERY_QP: a QPN never used reports RESET defaults; one past the table is refused.
+ * const [fresh, outside] = await engine.run(async () => {
+ *   await hca.cmd.exec(CmdOp.INIT_HCA, {});
+ *   return [
+ *     await hca.cmd.exec(CmdOp.QUERY_QP, { qpn: 0x40 }),
+ *     await hca.cmd.exec(CmdOp.QUERY_QP, { qpn: PCIX_SDR_2006.hca.maxQp }),
+ *   ];
+ * });
+ * assert.ok(fresh.ok);
+ * assert.deepEqual([fresh.out.state, fresh.out.sendCqn], [HwQpState.RESET, -1]);
+ * assert.equal(outside.status, CmdStatus.BAD_INDEX);
  * ```
  */
 export function queryQp(t: DeviceTables, params: unknown): CmdResult<QpInfo> {

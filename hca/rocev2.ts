@@ -34,11 +34,16 @@ export const ROCEV2_UDP_PORT = 4791;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import type { RoceAddresses } from "./rocev2.ts";
- * const a: RoceAddresses = {
- *   srcMac: new Uint8Array(6), dstMac: new Uint8Array(6),
- *   srcIp: new Uint8Array([10, 0, 0, 1]), dstIp: new Uint8Array([10, 0, 0, 2]),
+ * import { OP } from "./opcode.ts";
+ * import { encodePacket } from "./packet.ts";
+ * import { ibToRoceV2, type RoceAddresses } from "./rocev2.ts";
+ * const ib = encodePacket({ lrh: { dlid: 2, slid: 1 }, bth: { opcode: OP.RC_SEND_ONLY, destQp: 0x48, psn: 0 } });
+ * const v6: RoceAddresses = {
+ *   srcMac: new Uint8Array(6), dstMac: new Uint8Array(6), srcIp: new Uint8Array(16), dstIp: new Uint8Array(16),
  * };
+ * const f = ibToRoceV2(ib, v6);
+ * assert.equal((f[12] << 8) | f[13], 0x86dd); // 16-byte addresses: an IPv6 EtherType and header
+ * assert.equal((f[54] << 8) | f[55], 0xc000 | 0x48); // UDP source port from the destination QP
  * ```
  */
 export interface RoceAddresses {

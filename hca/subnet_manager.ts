@@ -69,9 +69,21 @@ export const SMA_PROCESS_NS = 4_000;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { SubnetManager, type SubnetManagerOptions, SM_PROCESS_NS } from "./subnet_manager.ts";
- * const faster: SubnetManagerOptions = { smProcessNs: SM_PROCESS_NS / 2 };
- * assert.deepEqual([faster.smProcessNs, typeof SubnetManager], [1000, "function"]);
+ * import { Engine } from "../sim/engine.ts";
+ * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+ * import { Fabric } from "./fabric.ts";
+ * import { SM_PROCESS_NS, SubnetManager } from "./subnet_manager.ts";
+ * const sweepNs = async (smProcessNs: number) => {
+ *   const engine = new Engine();
+ *   const fabric = new Fabric(engine, { profile: PCIX_SDR_2006 });
+ *   const a = fabric.addHca("a", { receive() {} }), b = fabric.addHca("b", { receive() {} });
+ *   fabric.connect(a.port(1), b.port(1));
+ *   return (await engine.run(() => new SubnetManager(fabric, { smProcessNs }).sweep())).durationNs;
+ * };
+ * // A faster SM host shortens the sweep by the SM time of every SMP it sends.
+ * const slow = await sweepNs(SM_PROCESS_NS), fast = await sweepNs(SM_PROCESS_NS / 2);
+ * assert.ok(fast < slow);
+ * assert.equal((slow - fast) % (SM_PROCESS_NS / 2), 0);
  * ```
  */
 export const SM_PROCESS_NS = 2_000;

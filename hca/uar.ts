@@ -63,7 +63,7 @@ export const EqDbCmd = { SET_CI: 1, SET_CI_ARM: 2 } as const;
  * ```ts
  * import assert from "node:assert/strict";
  * import { DOORBELL_BYTES, doorbellBytes } from "./uar.ts";
- * assert.equal(doorbellBytes(1, 2).length === DOORBELL_BYTES, true); // anything else is rejected
+ * assert.equal(doorbellBytes(1, 2).length, DOORBELL_BYTES); // a write of any other size is rejected
  * ```
  */
 export const DOORBELL_BYTES = 8;
@@ -76,7 +76,7 @@ export const DOORBELL_BYTES = 8;
  * import assert from "node:assert/strict";
  * import { doorbellBytes, sendDoorbellWord, UarOffset } from "./uar.ts";
  * // Send doorbell for QP 0x12, a 48-byte WQE, producer counter 3, written at uarAddr + UarOffset.SEND:
- * assert.equal(doorbellBytes(sendDoorbellWord(0x12, 3), 3), "Uint8Array"); // [0,0,18,3, 0,0,0,3]
+ * assert.deepEqual([...doorbellBytes(sendDoorbellWord(0x12, 3), 3)], [0, 0, 0x12, 3, 0, 0, 0, 3]);
  * ```
  */
 export function doorbellBytes(word0: number, word1: number): Uint8Array {

@@ -131,7 +131,7 @@ export const RQ_STRIDE_MAX = 1024;
  * import assert from "node:assert/strict";
  * import { sendWqeSize, UD_SEG_BYTES, WqeOpcode } from "./wqe.ts";
  * const ud = { dlid: 3, remoteQpn: 0x48, qkey: 0x11 };
- * assert.equal(sendWqeSize({ opcode: WqeOpcode.SEND, flags: 0, ud, sgl: [] }) === 16 + UD_SEG_BYTES, true);
+ * assert.equal(sendWqeSize({ opcode: WqeOpcode.SEND, flags: 0, ud, sgl: [] }), 16 + UD_SEG_BYTES);
  * ```
  */
 export const UD_SEG_BYTES = 48;
@@ -422,7 +422,7 @@ const VALID_OPCODES = new Set<number>(Object.values(WqeOpcode));
  * ```ts
  * import assert from "node:assert/strict";
  * import { decodeSendWqe } from "./wqe.ts";
- * assert.equal(decodeSendWqe(new Uint8Array(64).fill(0xff), false), "a"); // reason string
+ * assert.equal(decodeSendWqe(new Uint8Array(64).fill(0xff), false), "unknown WQE opcode 0xff");
  * ```
  */
 export function decodeSendWqe(b: Uint8Array, ud: boolean, maxSge = 30): ParsedSendWqe | string {
