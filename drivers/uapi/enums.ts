@@ -11,9 +11,11 @@ import { ibaMtuCode } from "../../hca/link.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Access } from "./enums.ts";
  * const rw = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
- * console.log(rw); // 7
+ * assert.equal(rw, 7);
+ * assert.equal(rw & Access.REMOTE_ATOMIC, 0);
  * ```
  */
 export const Access = {
@@ -31,8 +33,9 @@ export const Access = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QpType } from "./enums.ts";
- * console.log(QpType.RC, QpType.UC, QpType.UD); // 2 3 4
+ * assert.deepEqual([QpType.RC, QpType.UC, QpType.UD], [2, 3, 4]);
  * ```
  */
 export const QpType = { RC: 2, UC: 3, UD: 4 } as const;
@@ -41,8 +44,10 @@ export const QpType = { RC: 2, UC: 3, UD: 4 } as const;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QpType } from "./enums.ts";
- * const v: QpType = QpType.RC;
+ * const connected = (t: QpType) => t !== QpType.UD;
+ * assert.ok(connected(QpType.RC) && !connected(QpType.UD));
  * ```
  */
 export type QpType = (typeof QpType)[keyof typeof QpType];
@@ -52,8 +57,10 @@ export type QpType = (typeof QpType)[keyof typeof QpType];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QpState } from "./enums.ts";
- * console.log(QpState.RTS); // 3
+ * assert.equal(QpState.RTS, 3);
+ * assert.ok(QpState.INIT < QpState.RTR && QpState.RTR < QpState.RTS);
  * ```
  */
 export const QpState = {
@@ -70,8 +77,10 @@ export const QpState = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QpState } from "./enums.ts";
- * const v: QpState = QpState.RESET;
+ * const canSend = (s: QpState) => s === QpState.RTS || s === QpState.SQD;
+ * assert.ok(canSend(QpState.RTS) && !canSend(QpState.RTR));
  * ```
  */
 export type QpState = (typeof QpState)[keyof typeof QpState];
@@ -81,8 +90,9 @@ export type QpState = (typeof QpState)[keyof typeof QpState];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WrOpcode } from "./enums.ts";
- * console.log(WrOpcode.RDMA_WRITE, WrOpcode.SEND); // 0 2
+ * assert.deepEqual([WrOpcode.RDMA_WRITE, WrOpcode.SEND, WrOpcode.RDMA_READ], [0, 2, 4]);
  * ```
  */
 export const WrOpcode = {
@@ -99,8 +109,10 @@ export const WrOpcode = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WrOpcode } from "./enums.ts";
- * const v: WrOpcode = WrOpcode.RDMA_WRITE;
+ * const oneSided = (op: WrOpcode) => op !== WrOpcode.SEND && op !== WrOpcode.SEND_WITH_IMM;
+ * assert.ok(oneSided(WrOpcode.RDMA_WRITE) && !oneSided(WrOpcode.SEND));
  * ```
  */
 export type WrOpcode = (typeof WrOpcode)[keyof typeof WrOpcode];
@@ -110,9 +122,10 @@ export type WrOpcode = (typeof WrOpcode)[keyof typeof WrOpcode];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SendFlags } from "./enums.ts";
  * const flags = SendFlags.SIGNALED | SendFlags.INLINE;
- * console.log(flags); // 10
+ * assert.equal(flags, 10);
  * ```
  */
 export const SendFlags = {
@@ -127,8 +140,9 @@ export const SendFlags = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WcStatus } from "./enums.ts";
- * console.log(WcStatus.SUCCESS, WcStatus.WR_FLUSH_ERR); // 0 5
+ * assert.deepEqual([WcStatus.SUCCESS, WcStatus.WR_FLUSH_ERR, WcStatus.RETRY_EXC_ERR], [0, 5, 12]);
  * ```
  */
 export const WcStatus = {
@@ -160,8 +174,10 @@ export const WcStatus = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WcStatus } from "./enums.ts";
- * const v: WcStatus = WcStatus.SUCCESS;
+ * const flushed = (s: WcStatus) => s === WcStatus.WR_FLUSH_ERR;
+ * assert.ok(flushed(WcStatus.WR_FLUSH_ERR) && !flushed(WcStatus.SUCCESS));
  * ```
  */
 export type WcStatus = (typeof WcStatus)[keyof typeof WcStatus];
@@ -171,8 +187,10 @@ export type WcStatus = (typeof WcStatus)[keyof typeof WcStatus];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WcOpcode } from "./enums.ts";
- * console.log(WcOpcode.RECV); // 128
+ * assert.equal(WcOpcode.RECV, 128);
+ * assert.equal(WcOpcode.RECV_RDMA_WITH_IMM, 129);
  * ```
  */
 export const WcOpcode = {
@@ -190,8 +208,10 @@ export const WcOpcode = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WcOpcode } from "./enums.ts";
- * const v: WcOpcode = WcOpcode.SEND;
+ * const receiveSide = (op: WcOpcode) => (op & WcOpcode.RECV) !== 0;
+ * assert.ok(receiveSide(WcOpcode.RECV_RDMA_WITH_IMM) && !receiveSide(WcOpcode.RDMA_WRITE));
  * ```
  */
 export type WcOpcode = (typeof WcOpcode)[keyof typeof WcOpcode];
@@ -201,9 +221,11 @@ export type WcOpcode = (typeof WcOpcode)[keyof typeof WcOpcode];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WcFlags } from "./enums.ts";
  * const hasImm = (wcFlags: number) => (wcFlags & WcFlags.WITH_IMM) !== 0;
- * console.log(hasImm(2)); // true
+ * assert.ok(hasImm(2));
+ * assert.ok(!hasImm(WcFlags.GRH));
  * ```
  */
 export const WcFlags = { GRH: 1, WITH_IMM: 1 << 1 } as const;
@@ -213,8 +235,9 @@ export const WcFlags = { GRH: 1, WITH_IMM: 1 << 1 } as const;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PortState } from "./enums.ts";
- * console.log(PortState.ACTIVE); // 4
+ * assert.equal(PortState.ACTIVE, 4);
  * ```
  */
 export const PortState = {
@@ -230,8 +253,10 @@ export const PortState = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PortState } from "./enums.ts";
- * const v: PortState = PortState.NOP;
+ * const usable = (s: PortState) => s === PortState.ACTIVE || s === PortState.ACTIVE_DEFER;
+ * assert.ok(usable(PortState.ACTIVE) && !usable(PortState.ARMED));
  * ```
  */
 export type PortState = (typeof PortState)[keyof typeof PortState];
@@ -241,8 +266,9 @@ export type PortState = (typeof PortState)[keyof typeof PortState];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Mtu } from "./enums.ts";
- * console.log(Mtu.MTU_2048); // 4
+ * assert.equal(Mtu.MTU_2048, 4);
  * ```
  */
 export const Mtu = { MTU_256: 1, MTU_512: 2, MTU_1024: 3, MTU_2048: 4, MTU_4096: 5 } as const;
@@ -251,8 +277,10 @@ export const Mtu = { MTU_256: 1, MTU_512: 2, MTU_1024: 3, MTU_2048: 4, MTU_4096:
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Mtu } from "./enums.ts";
- * const v: Mtu = Mtu.MTU_256;
+ * const smaller = (a: Mtu, b: Mtu): Mtu => (a < b ? a : b); // the path MTU two ports agree on
+ * assert.equal(smaller(Mtu.MTU_4096, Mtu.MTU_2048), Mtu.MTU_2048);
  * ```
  */
 export type Mtu = (typeof Mtu)[keyof typeof Mtu];
@@ -262,8 +290,9 @@ export type Mtu = (typeof Mtu)[keyof typeof Mtu];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EventType } from "./enums.ts";
- * console.log(EventType.SRQ_LIMIT_REACHED); // 15
+ * assert.equal(EventType.SRQ_LIMIT_REACHED, 15);
  * ```
  */
 export const EventType = {
@@ -292,8 +321,10 @@ export const EventType = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EventType } from "./enums.ts";
- * const v: EventType = EventType.CQ_ERR;
+ * const portEvent = (t: EventType) => t === EventType.PORT_ACTIVE || t === EventType.PORT_ERR;
+ * assert.ok(portEvent(EventType.PORT_ERR) && !portEvent(EventType.CQ_ERR));
  * ```
  */
 export type EventType = (typeof EventType)[keyof typeof EventType];
@@ -303,8 +334,9 @@ export type EventType = (typeof EventType)[keyof typeof EventType];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QpAttrMask } from "./enums.ts";
- * console.log(QpAttrMask.STATE | QpAttrMask.PORT); // 33
+ * assert.equal(QpAttrMask.STATE | QpAttrMask.PORT, 33);
  * ```
  */
 export const QpAttrMask = {
@@ -336,8 +368,10 @@ export const QpAttrMask = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Mtu, mtuBytes } from "./enums.ts";
- * console.log(mtuBytes(Mtu.MTU_4096)); // 4096
+ * assert.equal(mtuBytes(Mtu.MTU_4096), 4096);
+ * assert.equal(mtuBytes(Mtu.MTU_256), 256);
  * ```
  */
 export function mtuBytes(mtu: Mtu): number {
@@ -349,8 +383,10 @@ export function mtuBytes(mtu: Mtu): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mtuFromBytes } from "./enums.ts";
- * console.log(mtuFromBytes(2048), mtuFromBytes(3000)); // 4 undefined
+ * assert.equal(mtuFromBytes(2048), 4);
+ * assert.equal(mtuFromBytes(3000), undefined); // not an IBA MTU
  * ```
  */
 export function mtuFromBytes(bytes: number): Mtu | undefined {

@@ -14,9 +14,12 @@ export { Errno, type ErrnoCode };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { VerbsError } from "./errors.ts";
  * const e = new VerbsError("EINVAL", "modify_qp: missing attribute path_mtu for INIT->RTR");
- * console.log(e.errno, e.code); // 22 EINVAL
+ * assert.equal(e.errno, 22);
+ * assert.equal(e.code, "EINVAL");
+ * assert.equal(e.message, "EINVAL: modify_qp: missing attribute path_mtu for INIT->RTR");
  * ```
  */
 export class VerbsError extends Error {

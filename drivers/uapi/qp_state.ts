@@ -42,8 +42,13 @@ const {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QP_STATE_TABLE, type TransitionParams } from "./qp_state.ts";
- * const t: TransitionParams | undefined = QP_STATE_TABLE[0][1];
+ * import { QpAttrMask as M, QpState, QpType } from "./enums.ts";
+ * const reset2init: TransitionParams = QP_STATE_TABLE[QpState.RESET][QpState.INIT]!;
+ * assert.equal(reset2init.req[QpType.UD] & M.QKEY, M.QKEY); // UD needs a Q_Key
+ * assert.equal(reset2init.req[QpType.RC] & M.QKEY, 0);
+ * assert.equal(QP_STATE_TABLE[QpState.RESET][QpState.RTS], undefined); // no such transition
  * ```
  */
 export interface TransitionParams {
@@ -72,10 +77,12 @@ const S = QpState;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QP_STATE_TABLE } from "./qp_state.ts";
  * import { QpAttrMask, QpState, QpType } from "./enums.ts";
  * const init2rtr = QP_STATE_TABLE[QpState.INIT][QpState.RTR]!;
- * console.log((init2rtr.req[QpType.RC] & QpAttrMask.PATH_MTU) !== 0); // true
+ * assert.ok((init2rtr.req[QpType.RC] & QpAttrMask.PATH_MTU) !== 0);
+ * assert.equal(init2rtr.req[QpType.UD] & QpAttrMask.PATH_MTU, 0);
  * ```
  */
 export const QP_STATE_TABLE: readonly (readonly (TransitionParams | undefined)[])[] = (() => {
@@ -143,8 +150,9 @@ export const QP_STATE_TABLE: readonly (readonly (TransitionParams | undefined)[]
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ATTR_MASK_BITS } from "./qp_state.ts";
- * console.log(ATTR_MASK_BITS.pathMtu === 1 << 8); // true
+ * assert.equal(ATTR_MASK_BITS.pathMtu, 1 << 8);
  * ```
  */
 export const ATTR_MASK_BITS = {
@@ -176,8 +184,10 @@ export const ATTR_MASK_BITS = {
  *
  * @example
  * ```ts
- * import type { QpAttrName } from "./qp_state.ts";
+ * import assert from "node:assert/strict";
+ * import { ATTR_MASK_BITS, type QpAttrName } from "./qp_state.ts";
  * const n: QpAttrName = "destQpNum";
+ * assert.equal(ATTR_MASK_BITS[n], 1 << 20);
  * ```
  */
 export type QpAttrName = keyof typeof ATTR_MASK_BITS;
@@ -193,10 +203,12 @@ const NAME_OF_BIT = new Map<number, QpAttrName>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { attrMask } from "./qp_state.ts";
  * import { QpAttrMask } from "./enums.ts";
  * const { mask, unknown } = attrMask({ state: 1, port: 1, bogus: 3 });
- * console.log(mask === (QpAttrMask.STATE | QpAttrMask.PORT), unknown); // true ["bogus"]
+ * assert.equal(mask, QpAttrMask.STATE | QpAttrMask.PORT);
+ * assert.deepEqual(unknown, ["bogus"]);
  * ```
  */
 export function attrMask(attr: Record<string, unknown>): { mask: number; unknown: string[] } {
@@ -244,8 +256,9 @@ export function absentAttrs(attr: Record<string, unknown>, mask: number): QpAttr
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { maskNames } from "./qp_state.ts";
- * console.log(maskNames((1 << 4) | (1 << 5))); // ["pkeyIndex", "port"]
+ * assert.deepEqual(maskNames((1 << 4) | (1 << 5)), ["pkeyIndex", "port"]);
  * ```
  */
 export function maskNames(mask: number): QpAttrName[] {
@@ -284,8 +297,10 @@ export function isQpState(s: unknown): s is QpState {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { stateName } from "./qp_state.ts";
- * console.log(stateName(2)); // "RTR"
+ * assert.equal(stateName(2), "RTR");
+ * assert.equal(stateName(9), "state 9");
  * ```
  */
 export function stateName(s: number): string {
@@ -297,8 +312,9 @@ export function stateName(s: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { qpTypeName } from "./qp_state.ts";
- * console.log(qpTypeName(4)); // "UD"
+ * assert.equal(qpTypeName(4), "UD");
  * ```
  */
 export function qpTypeName(t: number): string {
@@ -311,10 +327,15 @@ export function qpTypeName(t: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { modifyQpError } from "./qp_state.ts";
  * import { QpAttrMask as M, QpState, QpType } from "./enums.ts";
- * console.log(modifyQpError(QpState.RESET, QpState.INIT, QpType.RC, M.STATE | M.PORT));
- * // "RESET->INIT on an RC QP requires pkeyIndex, accessFlags"
+ * assert.equal(
+ *   modifyQpError(QpState.RESET, QpState.INIT, QpType.RC, M.STATE | M.PORT),
+ *   "RESET->INIT on an RC QP requires accessFlags, pkeyIndex",
+ * );
+ * const all = M.STATE | M.PORT | M.PKEY_INDEX | M.ACCESS_FLAGS;
+ * assert.equal(modifyQpError(QpState.RESET, QpState.INIT, QpType.RC, all), undefined);
  * ```
  */
 export function modifyQpError(

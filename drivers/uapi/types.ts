@@ -13,8 +13,10 @@ import type { QpState, WcOpcode, WcStatus, WrOpcode } from "./enums.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Sge } from "./types.ts";
- * const sge: Sge = { addr: 0x10000, length: 64, lkey: 0x100 };
+ * const sgList: Sge[] = [{ addr: 0x10000, length: 64, lkey: 0x100 }, { addr: 0x20000, length: 32, lkey: 0x200 }];
+ * assert.equal(sgList.reduce((n, s) => n + s.length, 0), 96); // the message is both pieces in order
  * ```
  */
 export interface Sge {
@@ -32,8 +34,10 @@ export interface Sge {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { AhAttr } from "./types.ts";
  * const ah: AhAttr = { dlid: 2, sl: 0, portNum: 1 };
+ * assert.equal(ah.grh, undefined); // a LID-routed path inside one subnet needs no GRH
  * ```
  */
 export interface AhAttr {
@@ -56,8 +60,11 @@ export interface AhAttr {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { QpCap } from "./types.ts";
+ * import { qpLayout } from "./wq_layout.ts";
  * const cap: QpCap = { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1, maxInlineData: 64 };
+ * assert.equal(qpLayout(2, cap, false).sqStride, 128); // inline data widens each send WQE
  * ```
  */
 export interface QpCap {
@@ -79,8 +86,12 @@ export interface QpCap {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { QpAttr } from "./types.ts";
- * const a: QpAttr = { state: 1, port: 1, pkeyIndex: 0, accessFlags: 0 };
+ * import { attrMask } from "./qp_state.ts";
+ * import { QpAttrMask as M } from "./enums.ts";
+ * const toInit: QpAttr = { state: 1, port: 1, pkeyIndex: 0, accessFlags: 0 };
+ * assert.equal(attrMask({ ...toInit }).mask, M.STATE | M.PORT | M.PKEY_INDEX | M.ACCESS_FLAGS);
  * ```
  */
 export interface QpAttr {
@@ -133,9 +144,18 @@ export interface QpAttr {
  *
  * @example
  * ```ts
- * import { WrOpcode, SendFlags } from "./enums.ts";
+ * import assert from "node:assert/strict";
+ * import { SendFlags, WrOpcode } from "./enums.ts";
  * import type { SendWr } from "./types.ts";
- * const wr: SendWr = { wrId: 1n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [] };
+ * const wr: SendWr = {
+ *   wrId: 1n,
+ *   opcode: WrOpcode.RDMA_WRITE,
+ *   sendFlags: SendFlags.SIGNALED,
+ *   sgList: [{ addr: 0x10000, length: 64, lkey: 0x100 }],
+ *   remoteAddr: 0x80000,
+ *   rkey: 0x2300,
+ * };
+ * assert.ok((wr.sendFlags! & SendFlags.SIGNALED) !== 0); // it will complete with a WC
  * ```
  */
 export interface SendWr {
@@ -170,8 +190,10 @@ export interface SendWr {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { RecvWr } from "./types.ts";
  * const wr: RecvWr = { wrId: 2n, sgList: [{ addr: 0x10000, length: 4096, lkey: 0x100 }] };
+ * assert.equal(wr.sgList[0].length, 4096); // room for a message of up to one page
  * ```
  */
 export interface RecvWr {
@@ -186,8 +208,16 @@ export interface RecvWr {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { WcOpcode, WcStatus } from "./enums.ts";
  * import type { WorkCompletion } from "./types.ts";
- * const ok = (wc: WorkCompletion) => wc.status === 0;
+ * const wc: WorkCompletion = {
+ *   wrId: 7n, status: WcStatus.SUCCESS, opcode: WcOpcode.RECV, vendorErr: 0, byteLen: 64,
+ *   qpNum: 0x48, srcQp: 0, wcFlags: 0, slid: 2, sl: 0, pkeyIndex: 0, dlidPathBits: 0,
+ * };
+ * const received = (c: WorkCompletion) => c.status === WcStatus.SUCCESS && (c.opcode & WcOpcode.RECV) !== 0;
+ * assert.ok(received(wc));
+ * assert.ok(!received({ ...wc, status: WcStatus.WR_FLUSH_ERR }));
  * ```
  */
 export interface WorkCompletion {
@@ -224,8 +254,17 @@ export interface WorkCompletion {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
  * import type { DeviceAttr } from "./types.ts";
- * const fits = (d: DeviceAttr) => d.maxQpWr >= 64;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const d: DeviceAttr = (await host.os.openDevice()).queryDevice();
+ *   assert.equal(d.vendorPartId, 23108); // MT23108
+ *   assert.equal(d.physPortCnt, 1);
+ * });
  * ```
  */
 export interface DeviceAttr {
@@ -286,8 +325,17 @@ export interface DeviceAttr {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, PortState } from "../../mod.ts";
  * import type { PortAttr } from "./types.ts";
- * const up = (p: PortAttr) => p.state === 4;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const p: PortAttr = (await host.os.openDevice()).queryPort(1);
+ *   assert.equal(p.state, PortState.ACTIVE);
+ *   assert.ok(p.lid > 0); // the subnet manager gave the port a LID
+ * });
  * ```
  */
 export interface PortAttr {
@@ -322,8 +370,11 @@ export interface PortAttr {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { SrqAttr } from "./types.ts";
+ * import { srqLayout } from "./wq_layout.ts";
  * const a: SrqAttr = { maxWr: 128, maxSge: 1, srqLimit: 16 };
+ * assert.equal(srqLayout(a.maxWr, a.maxSge).bytes, 4096); // 128 WQEs of 16 B, in whole pages
  * ```
  */
 export interface SrqAttr {
@@ -340,8 +391,11 @@ export interface SrqAttr {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { EventType } from "./enums.ts";
  * import type { AsyncEvent } from "./types.ts";
- * const e: AsyncEvent = { type: 15, srqHandle: 3 };
+ * const e: AsyncEvent = { type: EventType.SRQ_LIMIT_REACHED, srqHandle: 3 };
+ * assert.equal(e.qpHandle, undefined); // the event names only the object it concerns
  * ```
  */
 export interface AsyncEvent {

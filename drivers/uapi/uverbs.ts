@@ -62,11 +62,21 @@ export interface DeviceIdentity {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, type NativePlatform } from "../../mod.ts";
+ * import { NativeUverbsDevice } from "../native/uverbs_native.ts";
  * import type { UverbsDevice } from "./uverbs.ts";
- * async function first(devs: UverbsDevice[]) {
- *   const file = await devs[0].open();
- *   return file.uarAddr;
- * }
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * const { driver } = host.platform as NativePlatform;
+ * const dev: UverbsDevice = new NativeUverbsDevice(driver, host.os.space);
+ * await cluster.run(async () => {
+ *   const file = await dev.open(); // a user context with its own UAR page
+ *   assert.equal(file.deviceName, "mthca0");
+ *   assert.equal(dev.identity.driver, "mthca");
+ *   await file.close();
+ * });
  * ```
  */
 export interface UverbsDevice {
@@ -101,8 +111,16 @@ export interface OpenFileOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
  * import type { AllocPdResp } from "./uverbs.ts";
- * const r: AllocPdResp = { pdHandle: 1, pdn: 5 };
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const r: AllocPdResp = await (await host.os.openDevice()).file.allocPd();
+ *   assert.notEqual(r.pdn, 0); // PD 0 is the driver's own
+ * });
  * ```
  */
 export interface AllocPdResp {
@@ -116,8 +134,11 @@ export interface AllocPdResp {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Access } from "./enums.ts";
  * import type { RegMrReq } from "./uverbs.ts";
- * const r: RegMrReq = { pdHandle: 1, addr: 0x10000, length: 4096, access: 1 };
+ * const r: RegMrReq = { pdHandle: 1, addr: 0x10000, length: 4096, access: Access.LOCAL_WRITE };
+ * assert.equal(r.access & Access.REMOTE_WRITE, 0); // peers cannot write it
  * ```
  */
 export interface RegMrReq {
@@ -134,8 +155,19 @@ export interface RegMrReq {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Access, Cluster } from "../../mod.ts";
  * import type { RegMrResp } from "./uverbs.ts";
- * const r: RegMrResp = { mrHandle: 2, lkey: 0x100, rkey: 0x100 };
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const file = (await host.os.openDevice()).file;
+ *   const { pdHandle } = await file.allocPd();
+ *   const addr = host.os.memory.alloc(4096, 4096);
+ *   const r: RegMrResp = await file.regMr({ pdHandle, addr, length: 4096, access: Access.LOCAL_WRITE });
+ *   assert.equal(r.lkey, r.rkey); // mthca gives a region one key for both
+ * });
  * ```
  */
 export interface RegMrResp {
@@ -150,8 +182,12 @@ export interface RegMrResp {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CreateCqReq } from "./uverbs.ts";
- * const r: CreateCqReq = { cqe: 255, logSize: 8, bufAddr: 0x20000, bufBytes: 8192, compVector: 0 };
+ * import { cqLayout } from "./wq_layout.ts";
+ * const { logSize, bytes } = cqLayout(255);
+ * const r: CreateCqReq = { cqe: 255, logSize, bufAddr: 0x20000, bufBytes: bytes, compVector: 0 };
+ * assert.deepEqual([r.logSize, r.bufBytes], [8, 8192]); // 256 CQEs of 32 B
  * ```
  */
 export interface CreateCqReq {
@@ -171,8 +207,11 @@ export interface CreateCqReq {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CreateCqResp } from "./uverbs.ts";
- * const r: CreateCqResp = { cqHandle: 3, cqn: 1, cqe: 255 };
+ * const logSize = 8;
+ * const r: CreateCqResp = { cqHandle: 3, cqn: 1, cqe: (1 << logSize) - 1 };
+ * assert.equal(r.cqe, 255); // one entry of the ring stays spare
  * ```
  */
 export interface CreateCqResp {
@@ -188,8 +227,12 @@ export interface CreateCqResp {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ResizeCqReq } from "./uverbs.ts";
- * const r: ResizeCqReq = { cqHandle: 3, cqe: 511, logSize: 9, bufAddr: 0x30000, bufBytes: 16384, consumerIndex: 7 };
+ * import { cqLayout } from "./wq_layout.ts";
+ * const { logSize, bytes } = cqLayout(511);
+ * const r: ResizeCqReq = { cqHandle: 3, cqe: 511, logSize, bufAddr: 0x30000, bufBytes: bytes, consumerIndex: 7 };
+ * assert.deepEqual([r.logSize, r.bufBytes], [9, 16384]);
  * ```
  */
 export interface ResizeCqReq {
@@ -208,8 +251,12 @@ export interface ResizeCqReq {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import type { WqLayout } from "./uverbs.ts";
  * import { qpLayout } from "./wq_layout.ts";
- * const l = qpLayout(2, { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 }, false);
+ * const l: WqLayout = qpLayout(2, { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 }, false);
+ * assert.equal(l.rqOffset, 0); // the RQ first,
+ * assert.equal(l.sqOffset, l.rqSize * l.rqStride); // then the SQ
  * ```
  */
 export interface WqLayout {
@@ -231,8 +278,16 @@ export interface WqLayout {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { QpType } from "./enums.ts";
  * import type { CreateQpReq } from "./uverbs.ts";
- * const type = (r: CreateQpReq) => r.type;
+ * import { qpLayout } from "./wq_layout.ts";
+ * const cap = { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 };
+ * const r: CreateQpReq = {
+ *   pdHandle: 1, type: QpType.RC, sendCqHandle: 3, recvCqHandle: 3, sqSigAll: false, cap,
+ *   wq: { ...qpLayout(QpType.RC, cap, false), bufAddr: 0x40000 },
+ * };
+ * assert.equal(r.wq.bufBytes, 4096);
  * ```
  */
 export interface CreateQpReq {
@@ -256,8 +311,13 @@ export interface CreateQpReq {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CreateQpResp } from "./uverbs.ts";
- * const qpn = (r: CreateQpResp) => r.qpn;
+ * const r: CreateQpResp = {
+ *   qpHandle: 4, qpn: 0x48,
+ *   cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1, maxInlineData: 28 },
+ * };
+ * assert.ok(r.cap.maxSendWr >= 10); // at least what was asked for
  * ```
  */
 export interface CreateQpResp {
@@ -272,8 +332,13 @@ export interface CreateQpResp {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { attrMask } from "./qp_state.ts";
+ * import type { QpAttr } from "./types.ts";
  * import type { ModifyQpReq } from "./uverbs.ts";
- * const r: ModifyQpReq = { qpHandle: 4, attr: { state: 1, port: 1, pkeyIndex: 0, accessFlags: 0 }, mask: 0x39 };
+ * const attr: QpAttr = { state: 1, port: 1, pkeyIndex: 0, accessFlags: 0 };
+ * const r: ModifyQpReq = { qpHandle: 4, attr, mask: attrMask({ ...attr }).mask };
+ * assert.equal(r.mask, 0x39); // STATE | ACCESS_FLAGS | PKEY_INDEX | PORT
  * ```
  */
 export interface ModifyQpReq {
@@ -288,8 +353,14 @@ export interface ModifyQpReq {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { stateName } from "./qp_state.ts";
  * import type { QueryQpResp } from "./uverbs.ts";
- * const state = (r: QueryQpResp) => r.attr.state;
+ * const r: QueryQpResp = {
+ *   attr: { state: 3, pathMtu: 4 },
+ *   cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1, maxInlineData: 0 },
+ * };
+ * assert.equal(stateName(r.attr.state), "RTS");
  * ```
  */
 export interface QueryQpResp {
@@ -302,8 +373,12 @@ export interface QueryQpResp {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CreateSrqReq } from "./uverbs.ts";
- * const r: CreateSrqReq = { pdHandle: 1, maxWr: 64, maxSge: 1, srqLimit: 0, bufAddr: 0x40000, bufBytes: 4096, logSize: 6, logStride: 4 };
+ * import { srqLayout } from "./wq_layout.ts";
+ * const { logSize, logStride, bytes } = srqLayout(64, 1);
+ * const r: CreateSrqReq = { pdHandle: 1, maxWr: 64, maxSge: 1, srqLimit: 0, bufAddr: 0x40000, bufBytes: bytes, logSize, logStride };
+ * assert.deepEqual([r.logSize, r.logStride, r.bufBytes], [6, 4, 4096]);
  * ```
  */
 export interface CreateSrqReq {
@@ -323,8 +398,10 @@ export interface CreateSrqReq {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CreateSrqResp } from "./uverbs.ts";
- * const srqn = (r: CreateSrqResp) => r.srqn;
+ * const r: CreateSrqResp = { srqHandle: 5, srqn: 1, maxWr: 64, maxSge: 1 };
+ * assert.ok(r.maxWr >= 50); // granted at least what was asked for
  * ```
  */
 export interface CreateSrqResp {
@@ -339,8 +416,10 @@ export interface CreateSrqResp {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ModifySrqReq } from "./uverbs.ts";
- * const r: ModifySrqReq = { srqHandle: 5, srqLimit: 16 };
+ * const arm: ModifySrqReq = { srqHandle: 5, srqLimit: 16 }; // SRQ_LIMIT_REACHED below 16 WQEs
+ * assert.equal(arm.maxWr, undefined); // no resize
  * ```
  */
 export interface ModifySrqReq {
@@ -356,8 +435,10 @@ export interface ModifySrqReq {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CreateAhResp } from "./uverbs.ts";
  * const r: CreateAhResp = { ahHandle: 6 };
+ * assert.equal(typeof r.ahHandle, "number"); // a handle in this file's table, not a pointer
  * ```
  */
 export interface CreateAhResp {
@@ -369,8 +450,17 @@ export interface CreateAhResp {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { EventType } from "./enums.ts";
  * import type { UverbsEventHandlers } from "./uverbs.ts";
- * const h: UverbsEventHandlers = { onCompEvent: (cq) => console.log(cq), onAsyncEvent: (e) => console.log(e.type) };
+ * const seen: string[] = [];
+ * const h: UverbsEventHandlers = {
+ *   onCompEvent: (cq) => void seen.push(`comp ${cq}`),
+ *   onAsyncEvent: (e) => void seen.push(`async ${e.type}`),
+ * };
+ * h.onCompEvent(3); // what the kernel side does when CQ handle 3 fires
+ * h.onAsyncEvent({ type: EventType.SRQ_LIMIT_REACHED, srqHandle: 5 });
+ * assert.deepEqual(seen, ["comp 3", "async 15"]);
  * ```
  */
 export interface UverbsEventHandlers {
@@ -386,11 +476,21 @@ export interface UverbsEventHandlers {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Access, Cluster } from "../../mod.ts";
  * import type { UverbsFile } from "./uverbs.ts";
- * async function pdAndMr(f: UverbsFile, addr: number) {
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const f: UverbsFile = (await host.os.openDevice(undefined, { regCache: false })).file;
  *   const { pdHandle } = await f.allocPd();
- *   return await f.regMr({ pdHandle, addr, length: 4096, access: 1 });
- * }
+ *   const addr = host.os.memory.alloc(4096, 4096);
+ *   const mr = await f.regMr({ pdHandle, addr, length: 4096, access: Access.LOCAL_WRITE });
+ *   await assert.rejects(f.deallocPd(pdHandle), /EBUSY/); // the MR still uses the PD
+ *   await f.deregMr(mr.mrHandle);
+ *   await f.deallocPd(pdHandle);
+ * });
  * ```
  */
 export interface UverbsFile {

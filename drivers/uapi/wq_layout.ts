@@ -18,8 +18,10 @@ import type { WqLayout } from "./uverbs.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { roundPow2 } from "./wq_layout.ts";
- * console.log(roundPow2(100)); // 128
+ * assert.equal(roundPow2(100), 128);
+ * assert.equal(roundPow2(64), 64);
  * ```
  */
 export function roundPow2(n: number): number {
@@ -33,8 +35,10 @@ export function roundPow2(n: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sendWqeBytes } from "./wq_layout.ts";
- * console.log(sendWqeBytes(2, 1, 0)); // 64: ctrl + raddr + atomic + 1 data segment
+ * assert.equal(sendWqeBytes(2, 1, 0), 64); // RC: ctrl + raddr + atomic + 1 data segment
+ * assert.equal(sendWqeBytes(2, 1, 64), 128); // 64 B inline data need 80 B
  * ```
  */
 export function sendWqeBytes(type: number, maxSge: number, maxInline: number): number {
@@ -52,9 +56,12 @@ export function sendWqeBytes(type: number, maxSge: number, maxInline: number): n
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { qpLayout } from "./wq_layout.ts";
  * const l = qpLayout(2, { maxSendWr: 10, maxRecvWr: 10, maxSendSge: 1, maxRecvSge: 1 }, false);
- * console.log(l.sqSize, l.sqStride, l.rqSize, l.rqStride); // 16 64 16 16
+ * assert.deepEqual([l.sqSize, l.sqStride, l.rqSize, l.rqStride], [16, 64, 16, 16]);
+ * assert.equal(l.sqOffset, 256); // the RQ comes first
+ * assert.equal(l.bufBytes, 4096);
  * ```
  */
 export function qpLayout(type: number, cap: QpCap, srq: boolean): WqLayout {
@@ -77,8 +84,9 @@ export function qpLayout(type: number, cap: QpCap, srq: boolean): WqLayout {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cqLayout } from "./wq_layout.ts";
- * console.log(cqLayout(256)); // { logSize: 9, bytes: 16384 }
+ * assert.deepEqual(cqLayout(256), { logSize: 9, bytes: 16384 }); // 257 entries round up to 512
  * ```
  */
 export function cqLayout(cqe: number): { logSize: number; bytes: number } {
@@ -92,8 +100,9 @@ export function cqLayout(cqe: number): { logSize: number; bytes: number } {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { srqLayout } from "./wq_layout.ts";
- * console.log(srqLayout(100, 2)); // { logSize: 7, logStride: 5, bytes: 4096 }
+ * assert.deepEqual(srqLayout(100, 2), { logSize: 7, logStride: 5, bytes: 4096 });
  * ```
  */
 export function srqLayout(maxWr: number, maxSge: number): {
