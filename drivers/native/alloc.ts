@@ -16,11 +16,12 @@ import type { Prng } from "../../sim/prng.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IndexAllocator } from "./alloc.ts";
  * const qpn = new IndexAllocator("qpn", 8, 2); // QP0/QP1 reserved
  * const a = qpn.alloc()!, b = qpn.alloc();
  * qpn.release(a);
- * console.log(a, b, qpn.alloc()); // 2 3 4 — 2 is not reused at once
+ * assert.deepEqual([a, b, qpn.alloc()], [2, 3, 4]); // 2 is not reused at once
  * ```
  */
 export class IndexAllocator {

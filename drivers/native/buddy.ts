@@ -13,8 +13,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MTT_SEG_ENTRIES } from "./buddy.ts";
- * console.log(MTT_SEG_ENTRIES); // 8
+ * assert.equal(MTT_SEG_ENTRIES, 8);
  * ```
  */
 export const MTT_SEG_ENTRIES = 8;
@@ -24,12 +25,14 @@ export const MTT_SEG_ENTRIES = 8;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MttBuddy } from "./buddy.ts";
  * const mtt = new MttBuddy(1024);
  * const a = mtt.alloc(20)!; // 20 pages → 4 segments (32 entries)
- * console.log(a.base % 32, a.entries); // 0 32
+ * assert.equal(a.base % 32, 0); // a run is aligned to its size
+ * assert.equal(a.entries, 32);
  * mtt.free(a);
- * console.log(mtt.freeEntries); // 1024
+ * assert.equal(mtt.freeEntries, 1024); // the buddies merged back
  * ```
  */
 export class MttBuddy {

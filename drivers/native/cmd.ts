@@ -36,8 +36,10 @@ const ERRNO_OF_STATUS: Record<number, ErrnoCode> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { errnoOfStatus } from "./cmd.ts";
- * console.log(errnoOfStatus(0x06)); // "EBUSY"
+ * assert.equal(errnoOfStatus(0x06), "EBUSY"); // RESOURCE_BUSY
+ * assert.equal(errnoOfStatus(0x7f), "EIO"); // a status mthca does not know
  * ```
  */
 export function errnoOfStatus(status: number): ErrnoCode {
@@ -49,11 +51,18 @@ export function errnoOfStatus(status: number): ErrnoCode {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, type NativePlatform } from "../../mod.ts";
+ * import { CmdOp } from "../../hca/commands.ts";
  * import { exec } from "./cmd.ts";
- * import { CmdOp, type CommandInterface } from "../../hca/commands.ts";
- * async function limits(cmd: CommandInterface) {
- *   return (await exec(cmd, CmdOp.QUERY_DEV_LIM, {})).maxQp;
- * }
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * const { cmd } = (host.platform as NativePlatform).driver.hca;
+ * await cluster.run(async () => {
+ *   assert.ok((await exec(cmd, CmdOp.QUERY_DEV_LIM, {})).maxQp > 0);
+ *   await assert.rejects(exec(cmd, CmdOp.QUERY_CQ, { cqn: 5 }), /^VerbsError: EBADF: QUERY_CQ failed/);
+ * });
  * ```
  */
 export async function exec<O extends CmdOp>(

@@ -49,8 +49,18 @@ import { Access } from "../uapi/enums.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, type NativePlatform } from "../../mod.ts";
  * import type { ResourceCounts } from "./driver.ts";
- * const qps = (c: ResourceCounts) => c.qp;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * const { driver } = (host.platform as NativePlatform);
+ * const pdn = driver.allocPd();
+ * const used: ResourceCounts = driver.hca.stats(driver.swCounts()).used;
+ * assert.equal(used.pd, 1); // the driver's count joins the device's own
+ * assert.equal(used.qp, 0);
+ * driver.freePd(pdn);
  * ```
  */
 export type ResourceCounts = Record<ResourceKind, number>;
@@ -60,8 +70,14 @@ export type ResourceCounts = Record<ResourceKind, number>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, type NativePlatform } from "../../mod.ts";
  * import type { HcaDevice } from "./driver.ts";
- * const uar0 = (hca: HcaDevice) => hca.uarMfn(0);
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * const hca: HcaDevice = (host.platform as NativePlatform).driver.hca;
+ * assert.notEqual(hca.uarMfn(1), hca.uarMfn(2)); // every UAR is a page of its own
  * ```
  */
 export interface HcaDevice {
@@ -80,9 +96,24 @@ export interface HcaDevice {
  *
  * @example
  * ```ts
- * import type { HwRegion } from "./driver.ts";
+ * import assert from "node:assert/strict";
+ * import { Access, Cluster, type NativePlatform } from "../../mod.ts";
  * import { keyToMptIndex } from "../../hca/commands.ts";
- * const index = (r: HwRegion) => keyToMptIndex(r.key);
+ * import type { HwRegion } from "./driver.ts";
+ * import { pageTableMemory } from "./uverbs_native.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * const { driver } = (host.platform as NativePlatform);
+ * await cluster.run(async () => {
+ *   const start = host.os.memory.alloc(8192, 4096);
+ *   const mfns = pageTableMemory(host.os.space).frames(start, 8192);
+ *   const pdn = driver.allocPd();
+ *   const r: HwRegion = await driver.regRegion({ pdn, start, length: 8192, access: Access.LOCAL_WRITE, mfns });
+ *   assert.equal(r.mtt.entries, 8); // two pages take one 8-entry MTT segment
+ *   assert.ok(keyToMptIndex(r.key) > 0); // its MPT entry
+ *   await driver.deregRegion(r);
+ * });
  * ```
  */
 export interface HwRegion {
@@ -99,8 +130,12 @@ export interface HwRegion {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CqEventSink } from "./driver.ts";
- * const sink: CqEventSink = { comp() {}, error(cause) { console.log(cause); } };
+ * const seen: string[] = [];
+ * const sink: CqEventSink = { comp: () => void seen.push("comp"), error: (c) => void seen.push(`error ${c}`) };
+ * sink.comp(); // what the driver does for a completion EQE of an armed CQ
+ * assert.deepEqual(seen, ["comp"]);
  * ```
  */
 export interface CqEventSink {
@@ -115,8 +150,13 @@ export interface CqEventSink {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { EqeType } from "../../hca/commands.ts";
  * import type { ObjectEventSink } from "./driver.ts";
- * const sink: ObjectEventSink = (t) => console.log(t);
+ * const seen: number[] = [];
+ * const sink: ObjectEventSink = (t) => void seen.push(t);
+ * sink(EqeType.SRQ_LIMIT); // the driver passes the raw EQE type on
+ * assert.deepEqual(seen, [EqeType.SRQ_LIMIT]);
  * ```
  */
 export type ObjectEventSink = (eqeType: number) => void;
@@ -126,8 +166,13 @@ export type ObjectEventSink = (eqeType: number) => void;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { PortEventSink } from "./driver.ts";
- * const sink: PortEventSink = (port, sub) => console.log(port, sub);
+ * const down: number[] = [];
+ * const sink: PortEventSink = (port, sub) => void (sub === 1 && down.push(port));
+ * sink(1, 4);
+ * sink(1, 1);
+ * assert.deepEqual(down, [1]); // port 1 went down once
  * ```
  */
 export type PortEventSink = (port: number, subtype: number) => void;
@@ -137,8 +182,22 @@ export type PortEventSink = (port: number, subtype: number) => void;
  *
  * @example
  * ```ts
- * import type { HcaDriverOptions } from "./driver.ts";
- * const name = (o: HcaDriverOptions) => o.name;
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../../sim/mod.ts";
+ * import { AddressSpace } from "../../sim/address_space.ts";
+ * import { Hca } from "../../hca/device.ts";
+ * import { HcaDriver, type HcaDriverOptions } from "./driver.ts";
+ * const engine = new Engine();
+ * const memory = new MachineMemory(64 << 20);
+ * const hca = new Hca({ engine, memory, irq: new InterruptController(), profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * const o: HcaDriverOptions = {
+ *   engine, profile: PCIX_SDR_2006, hca, name: "mthca0",
+ *   kernel: new AddressSpace(memory, "kernel", 16 << 20, new Prng(2)),
+ *   eqLogSizes: { comp: 6, async: 4 }, // small EQs
+ * };
+ * const drv = new HcaDriver(o);
+ * await engine.run(() => drv.init());
+ * assert.deepEqual(drv.vectors, { comp: 0, async: 1 }); // the default vectors
  * ```
  */
 export interface HcaDriverOptions {
@@ -195,10 +254,21 @@ const ASYNC_EVENT_MASK = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../../sim/mod.ts";
+ * import { AddressSpace } from "../../sim/address_space.ts";
+ * import { Hca } from "../../hca/device.ts";
  * import { HcaDriver } from "./driver.ts";
- * // const drv = new HcaDriver({ engine, profile, hca, kernel, name: "mthca0" });
- * // await drv.init();           // QUERY_DEV_LIM, INIT_HCA, EQs
- * // const pdn = drv.allocPd();
+ * const engine = new Engine();
+ * const memory = new MachineMemory(64 << 20);
+ * const hca = new Hca({ engine, memory, irq: new InterruptController(), profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
+ * const kernel = new AddressSpace(memory, "kernel", 16 << 20, new Prng(2));
+ * const drv = new HcaDriver({ engine, profile: PCIX_SDR_2006, hca, kernel, name: "mthca0" });
+ * await engine.run(() => drv.init()); // QUERY_DEV_LIM, INIT_HCA, the EQs
+ * assert.ok(drv.ready);
+ * const pdn = drv.allocPd();
+ * assert.equal(drv.swCounts().pd, 1);
+ * drv.freePd(pdn);
  * ```
  */
 export class HcaDriver {

@@ -54,8 +54,11 @@ import { fromHwQpState, fromQpAccess, toHwServiceType, toQpAccess } from "./hw_m
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { UserMemory } from "./ucontext.ts";
- * const flat: UserMemory = { frames: (addr, len) => [Math.floor(addr / 4096)].slice(0, len > 0 ? 1 : 0) };
+ * // Identity-mapped memory: page p is frame p.
+ * const flat: UserMemory = { frames: (addr, len) => [Math.floor(addr / 4096), Math.floor((addr + len - 1) / 4096)] };
+ * assert.deepEqual(flat.frames(8192 + 4000, 200), [2, 3]); // 200 bytes across a page boundary
  * ```
  */
 export interface UserMemory {
@@ -71,8 +74,23 @@ export interface UserMemory {
  *
  * @example
  * ```ts
- * import type { UContextOptions } from "./ucontext.ts";
- * const uar = (o: UContextOptions) => o.uarIndex;
+ * import assert from "node:assert/strict";
+ * import { Cluster, type NativePlatform } from "../../mod.ts";
+ * import { UContext, type UContextOptions } from "./ucontext.ts";
+ * import { pageTableMemory } from "./uverbs_native.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * const { driver } = (host.platform as NativePlatform);
+ * const uarIndex = driver.allocUar();
+ * let closed = 0;
+ * const o: UContextOptions = {
+ *   driver, memory: pageTableMemory(host.os.space), uarIndex,
+ *   uarAddr: host.os.space.mapForeign(driver.hca.uarMfn(uarIndex)),
+ *   onClose: () => void closed++, // the opener frees and unmaps its UAR here
+ * };
+ * await cluster.run(() => new UContext(o).close());
+ * assert.equal(closed, 1);
  * ```
  */
 export interface UContextOptions {
@@ -178,9 +196,24 @@ function checkInt(name: string, v: unknown, min: number, max: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, type NativePlatform } from "../../mod.ts";
  * import { UContext } from "./ucontext.ts";
- * // const uctx = new UContext({ driver, memory, uarIndex, uarAddr });
- * // const { pdHandle } = await uctx.allocPd();
+ * import { pageTableMemory } from "./uverbs_native.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * const { driver } = (host.platform as NativePlatform);
+ * const uarIndex = driver.allocUar();
+ * const uarAddr = host.os.space.mapForeign(driver.hca.uarMfn(uarIndex));
+ * const uctx = new UContext({ driver, memory: pageTableMemory(host.os.space), uarIndex, uarAddr });
+ * await cluster.run(async () => {
+ *   const { pdHandle } = await uctx.allocPd();
+ *   assert.equal(driver.swCounts().pd, 1);
+ *   await uctx.deallocPd(pdHandle);
+ *   assert.equal(driver.swCounts().pd, 0);
+ *   await uctx.close();
+ * });
  * ```
  */
 export class UContext implements UverbsFile {

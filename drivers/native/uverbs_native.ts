@@ -33,8 +33,16 @@ export const NATIVE_DRIVER_NAME = "mthca";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
  * import { pageTableMemory } from "./uverbs_native.ts";
- * // const mem = pageTableMemory(space); mem.frames(addr, 8192) // two frames
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * const mem = pageTableMemory(host.os.space);
+ * const addr = host.os.memory.alloc(8192, 4096);
+ * assert.equal(mem.frames(addr, 8192).length, 2); // two pages, two frames
+ * assert.throws(() => mem.frames(0, 64), /EFAULT/); // page 0 is not mapped
  * ```
  */
 export function pageTableMemory(space: AddressSpace): UserMemory {
@@ -57,9 +65,19 @@ export function pageTableMemory(space: AddressSpace): UserMemory {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, type NativePlatform } from "../../mod.ts";
  * import { NativeUverbsDevice } from "./uverbs_native.ts";
- * // const dev = new NativeUverbsDevice(driver, osSpace);
- * // const file = await dev.open(); // one UAR page, mapped into osSpace
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * const dev = new NativeUverbsDevice((host.platform as NativePlatform).driver, host.os.space);
+ * await cluster.run(async () => {
+ *   const file = await dev.open(); // one UAR page, mapped into the OS's space
+ *   assert.equal(dev.openFiles, 1);
+ *   await file.close();
+ *   assert.equal(dev.openFiles, 0);
+ * });
  * ```
  */
 export class NativeUverbsDevice implements UverbsDevice {
