@@ -4,12 +4,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bytesCodec, FrontRing } from "./mod.ts";
  * const front = FrontRing.init(new Uint8Array(4096), {
  *   request: bytesCodec(64),
  *   response: bytesCodec(64),
  * });
- * console.log(front.size); // 32
+ * assert.equal(front.size, 32); // 64-byte slots in one page, rounded down to a power of two
  * ```
  *
  * @module

@@ -37,8 +37,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RING_HEADER_SIZE } from "./ring.ts";
- * console.log(RING_HEADER_SIZE); // 64: slot 0 starts here
+ * assert.equal(RING_HEADER_SIZE, 64); // slot 0 starts here
  * ```
  */
 export const RING_HEADER_SIZE = 64;
@@ -47,8 +48,11 @@ export const RING_HEADER_SIZE = 64;
  *
  * @example
  * ```ts
- * import { XEN_PAGE_SIZE } from "./ring.ts";
- * const page = new Uint8Array(XEN_PAGE_SIZE);
+ * import assert from "node:assert/strict";
+ * import { FrontRing, bytesCodec, XEN_PAGE_SIZE } from "./ring.ts";
+ * const page = new Uint8Array(XEN_PAGE_SIZE); // what a frontend grants its backend
+ * const front = FrontRing.init(page, { request: bytesCodec(32), response: bytesCodec(32) });
+ * assert.equal(front.size, 64);
  * ```
  */
 export const XEN_PAGE_SIZE = 4096;
@@ -64,8 +68,11 @@ const OFF_PVT = 16;
  *
  * @example
  * ```ts
- * import type { RingErrorCode } from "./ring.ts";
+ * import assert from "node:assert/strict";
+ * import { RingError, type RingErrorCode } from "./ring.ts";
  * const fatal = (c: RingErrorCode) => c === "prod-overflow" || c === "broken";
+ * assert.ok(fatal(new RingError("broken", "bad index").code));
+ * assert.ok(!fatal("full")); // full: wait for responses and try again
  * ```
  */
 export type RingErrorCode =
@@ -87,9 +94,11 @@ export type RingErrorCode =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RingError } from "./ring.ts";
  * const e = new RingError("full", "no free request slot");
- * console.log(e.code, e instanceof Error); // full true
+ * assert.equal(e.code, "full");
+ * assert.ok(e instanceof Error);
  * ```
  */
 export class RingError extends Error {
@@ -113,13 +122,19 @@ export class RingError extends Error {
  *
  * @example
  * ```ts
- * import type { SlotCodec } from "./ring.ts";
+ * import assert from "node:assert/strict";
+ * import { BackRing, FrontRing, type SlotCodec } from "./ring.ts";
  * const u32: SlotCodec<number> = {
  *   size: 4,
  *   encode: (v, out) => out.setUint32(0, v, true),
  *   decode: (inp) => inp.getUint32(0, true),
  * };
- * console.log(u32.size); // 4
+ * const page = new Uint8Array(4096);
+ * const front = FrontRing.init(page, { request: u32, response: u32 });
+ * const back = BackRing.attach(page, { request: u32, response: u32 });
+ * front.pushRequest(0xdeadbeef);
+ * front.pushRequests();
+ * assert.equal(back.takeRequest(), 0xdeadbeef);
  * ```
  */
 export interface SlotCodec<T> {
@@ -137,9 +152,10 @@ export interface SlotCodec<T> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bytesCodec } from "./ring.ts";
  * const c = bytesCodec(8);
- * console.log(c.size); // 8
+ * assert.equal(c.size, 8);
  * ```
  */
 export function bytesCodec(size: number): SlotCodec<Uint8Array> {
@@ -165,13 +181,15 @@ export function bytesCodec(size: number): SlotCodec<Uint8Array> {
  *
  * @example
  * ```ts
- * import { bytesCodec, type RingOptions } from "./ring.ts";
+ * import assert from "node:assert/strict";
+ * import { bytesCodec, FrontRing, type RingOptions } from "./ring.ts";
  * // C: struct req { uint64_t id; uint32_t op; }; -> 16 bytes with padding.
  * const opts: RingOptions<Uint8Array, Uint8Array> = {
  *   request: bytesCodec(12),
  *   response: bytesCodec(8),
  *   slotSize: 16,
  * };
+ * assert.equal(FrontRing.init(new Uint8Array(4096), opts).size, 128); // (4096 - 64) / 16 = 252 -> 128
  * ```
  */
 export interface RingOptions<Req, Rsp> {
@@ -208,8 +226,9 @@ function roundDownPow2(x: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ringSize } from "./ring.ts";
- * console.log(ringSize(112)); // 32 (blkif: (4096 - 64) / 112 = 36 -> 32)
+ * assert.equal(ringSize(112), 32); // blkif: (4096 - 64) / 112 = 36 -> 32
  * ```
  */
 export function ringSize(slotSize: number, pageBytes: number = XEN_PAGE_SIZE): number {
@@ -222,8 +241,9 @@ export function ringSize(slotSize: number, pageBytes: number = XEN_PAGE_SIZE): n
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { idxSub } from "./ring.ts";
- * console.log(idxSub(2, 0xfffffffe)); // 4: two indices across the wrap
+ * assert.equal(idxSub(2, 0xfffffffe), 4); // two indices across the wrap
  * ```
  */
 export function idxSub(a: number, b: number): number {
@@ -235,8 +255,9 @@ export function idxSub(a: number, b: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { idxAdd } from "./ring.ts";
- * console.log(idxAdd(0xffffffff, 1)); // 0
+ * assert.equal(idxAdd(0xffffffff, 1), 0);
  * ```
  */
 export function idxAdd(a: number, n: number): number {
@@ -250,11 +271,12 @@ export function idxAdd(a: number, n: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SharedRing } from "./ring.ts";
  * const page = new Uint8Array(4096);
  * const s = new SharedRing(page, 64);
  * s.init();
- * console.log(s.size, s.reqEvent, s.slotOffset(33)); // 32 1 128
+ * assert.deepEqual([s.size, s.reqEvent, s.slotOffset(33)], [32, 1, 128]); // index 33 is slot 1
  * ```
  */
 export class SharedRing {
@@ -355,12 +377,13 @@ export class SharedRing {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BackRing, bytesCodec, FrontRing, type RingPage, SharedRing } from "./ring.ts";
  * const view: RingPage = new SharedRing(new Uint8Array(4096), 32);
  * const opts = { request: bytesCodec(32), response: bytesCodec(32) };
  * const front = FrontRing.init(view, opts);
  * const back = BackRing.attach(view, opts);
- * console.log(front.shared === back.shared); // true
+ * assert.equal(front.shared, back.shared); // both ends read one view of the page
  * ```
  */
 export type RingPage = Uint8Array | SharedRing;
@@ -394,14 +417,15 @@ function resolveSlotSize<Req, Rsp>(opts: RingOptions<Req, Rsp>): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BackRing, bytesCodec, FrontRing } from "./ring.ts";
  * const page = new Uint8Array(4096);
  * const opts = { request: bytesCodec(16), response: bytesCodec(16) };
  * const front = FrontRing.init(page, opts);
  * const back = BackRing.attach(page, opts);
  * front.pushRequest(new Uint8Array([1, 2, 3]));
- * console.log(front.pushRequestsAndCheckNotify()); // true: the back asked for it
- * console.log(back.takeRequest()?.[0]); // 1
+ * assert.equal(front.pushRequestsAndCheckNotify(), true); // the back asked for it
+ * assert.equal(back.takeRequest()?.[0], 1);
  * ```
  */
 export class FrontRing<Req, Rsp> {
@@ -575,6 +599,7 @@ export class FrontRing<Req, Rsp> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BackRing, bytesCodec, FrontRing } from "./ring.ts";
  * const page = new Uint8Array(4096);
  * const opts = { request: bytesCodec(8), response: bytesCodec(8) };
@@ -584,7 +609,8 @@ export class FrontRing<Req, Rsp> {
  * front.pushRequests();
  * const req = back.takeRequest()!;
  * back.pushResponse(new Uint8Array([req[0] + 1]));
- * console.log(back.pushResponsesAndCheckNotify(), front.takeResponse()?.[0]); // true 8
+ * assert.equal(back.pushResponsesAndCheckNotify(), true);
+ * assert.equal(front.takeResponse()?.[0], 8);
  * ```
  */
 export class BackRing<Req, Rsp> {

@@ -25,8 +25,9 @@ import type { Engine } from "../../sim/engine.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XenbusState } from "./xenbus.ts";
- * console.log(XenbusState.Connected); // 4
+ * assert.equal(XenbusState.Connected, 4);
  * ```
  */
 export const XenbusState = {
@@ -44,8 +45,10 @@ export const XenbusState = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XenbusState, type XenbusStateValue } from "./xenbus.ts";
- * const s: XenbusStateValue = XenbusState.InitWait;
+ * const up = (s: XenbusStateValue) => s === XenbusState.Connected;
+ * assert.ok(up(XenbusState.Connected) && !up(XenbusState.InitWait));
  * ```
  */
 export type XenbusStateValue = (typeof XenbusState)[keyof typeof XenbusState];
@@ -65,8 +68,9 @@ const NAMES = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { xenbusStateName } from "./xenbus.ts";
- * console.log(xenbusStateName(2)); // InitWait
+ * assert.equal(xenbusStateName(2), "InitWait");
  * ```
  */
 export function xenbusStateName(s: number): string {
@@ -80,8 +84,11 @@ export function xenbusStateName(s: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseXenbusState } from "./xenbus.ts";
- * console.log(parseXenbusState("4"), parseXenbusState(" 4"), parseXenbusState(undefined)); // 4 0 0
+ * assert.equal(parseXenbusState("4"), 4);
+ * assert.equal(parseXenbusState(" 4"), 0); // not a state: Unknown
+ * assert.equal(parseXenbusState(undefined), 0); // no node yet
  * ```
  */
 export function parseXenbusState(raw: string | undefined): XenbusStateValue {
@@ -113,9 +120,10 @@ const LEGAL: Record<number, readonly number[]> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isLegalXenbusTransition, XenbusState as S } from "./xenbus.ts";
- * console.log(isLegalXenbusTransition(S.InitWait, S.Connected)); // true
- * console.log(isLegalXenbusTransition(S.Closing, S.Connected)); // false
+ * assert.equal(isLegalXenbusTransition(S.InitWait, S.Connected), true);
+ * assert.equal(isLegalXenbusTransition(S.Closing, S.Connected), false);
  * ```
  */
 export function isLegalXenbusTransition(from: number, to: number): boolean {
@@ -127,9 +135,10 @@ export function isLegalXenbusTransition(from: number, to: number): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XenbusError } from "./xenbus.ts";
  * const e = new XenbusError("illegal-transition", "Closing -> Connected");
- * console.log(e.code); // illegal-transition
+ * assert.equal(e.code, "illegal-transition");
  * ```
  */
 export class XenbusError extends Error {
@@ -154,9 +163,14 @@ export class XenbusError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { XenStoreLike } from "./xenbus.ts";
  * import { XenStore } from "../../hypervisor/xenstore.ts";
- * const xs: XenStoreLike = new XenStore();
+ * const store = new XenStore();
+ * store.introduceDomain(1, "guest");
+ * const xs: XenStoreLike = store;
+ * xs.write(1, "/local/domain/1/data/x", "1");
+ * assert.equal(xs.read(1, "/local/domain/1/data/x"), "1");
  * ```
  */
 export interface XenStoreLike {
@@ -180,12 +194,18 @@ export interface XenStoreLike {
  *
  * @example
  * ```ts
- * import type { XenbusDeviceOptions } from "./xenbus.ts";
- * import { xenbusPaths } from "./xenbus.ts";
- * const p = xenbusPaths("vib", 1, 0, 0);
- * const front: Omit<XenbusDeviceOptions, "xs"> = {
- *   domid: 1, nodePath: p.frontend, otherendDomid: 0, otherendPath: p.backend,
+ * import assert from "node:assert/strict";
+ * import { XenStore } from "../../hypervisor/xenstore.ts";
+ * import { createXenbusDevice, XenbusDevice, type XenbusDeviceOptions, XenbusState } from "./xenbus.ts";
+ * const xs = new XenStore();
+ * xs.introduceDomain(0, "Domain-0");
+ * xs.introduceDomain(1, "guest");
+ * const p = createXenbusDevice(xs, { type: "vib", frontDomid: 1, backDomid: 0, devid: 0 });
+ * const opts: XenbusDeviceOptions = {
+ *   xs, domid: 1, nodePath: p.frontend, otherendDomid: 0, otherendPath: p.backend,
  * };
+ * new XenbusDevice(opts).switchState(XenbusState.Initialised);
+ * assert.equal(xs.read(1, `${p.frontend}/state`), "3");
  * ```
  */
 export interface XenbusDeviceOptions {
@@ -207,8 +227,11 @@ export interface XenbusDeviceOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { xenbusPaths } from "./xenbus.ts";
- * console.log(xenbusPaths("vib", 3, 0, 0).backend); // /local/domain/0/backend/vib/3/0
+ * const p = xenbusPaths("vib", 3, 0, 0);
+ * assert.equal(p.backend, "/local/domain/0/backend/vib/3/0");
+ * assert.equal(p.frontend, "/local/domain/3/device/vib/0");
  * ```
  */
 export function xenbusPaths(
@@ -235,6 +258,7 @@ function isStoreRefusal(e: unknown): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XenStore } from "../../hypervisor/xenstore.ts";
  * import { createXenbusDevice, type PeerListener, XenbusDevice, xenbusStateName } from "./xenbus.ts";
  * const xs = new XenStore();
@@ -242,9 +266,11 @@ function isStoreRefusal(e: unknown): boolean {
  * xs.introduceDomain(1, "guest");
  * const p = createXenbusDevice(xs, { type: "vib", frontDomid: 1, backDomid: 0, devid: 0 });
  * const back = new XenbusDevice({ xs, domid: 0, nodePath: p.backend, otherendDomid: 1, otherendPath: p.frontend });
- * const log: PeerListener = (state) => console.log("frontend is", xenbusStateName(state));
- * back.onPeerChange(log); // frontend is Initialising
- * xs.write(1, `${p.frontend}/state`, "3"); // frontend is Initialised
+ * const seen: string[] = [];
+ * const log: PeerListener = (state) => void seen.push(xenbusStateName(state));
+ * back.onPeerChange(log); // called at once with the frontend's state now
+ * xs.write(1, `${p.frontend}/state`, "3");
+ * assert.deepEqual(seen, ["Initialising", "Initialised"]);
  * ```
  */
 export type PeerListener = (state: XenbusStateValue, raw: string | undefined) => void;
@@ -257,6 +283,7 @@ let tokenSeq = 0;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XenStore } from "../../hypervisor/xenstore.ts";
  * import { XenbusDevice, XenbusState, xenbusPaths } from "./xenbus.ts";
  * const xs = new XenStore();
@@ -266,7 +293,7 @@ let tokenSeq = 0;
  * const back = new XenbusDevice({ xs, domid: 0, nodePath: p.backend, otherendDomid: 1, otherendPath: p.frontend });
  * back.switchState(XenbusState.Initialising);
  * back.switchState(XenbusState.InitWait);
- * console.log(xs.read(0, `${p.backend}/state`)); // "2"
+ * assert.equal(xs.read(0, `${p.backend}/state`), "2");
  * ```
  */
 export class XenbusDevice {
@@ -422,13 +449,15 @@ export class XenbusDevice {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XenStore } from "../../hypervisor/xenstore.ts";
  * import { createXenbusDevice } from "./xenbus.ts";
  * const xs = new XenStore();
  * xs.introduceDomain(0, "Domain-0");
  * xs.introduceDomain(1, "guest");
  * const p = createXenbusDevice(xs, { type: "vib", frontDomid: 1, backDomid: 0, devid: 0 });
- * console.log(xs.read(1, `${p.frontend}/backend-id`)); // "0"
+ * assert.equal(xs.read(1, `${p.frontend}/backend-id`), "0");
+ * assert.equal(xs.read(0, `${p.backend}/frontend-id`), "1");
  * ```
  */
 export function createXenbusDevice(
