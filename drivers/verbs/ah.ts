@@ -14,8 +14,18 @@ import type { AhAttr } from "../uapi/types.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
  * import type { Ah } from "./ah.ts";
- * const dest = (ah: Ah) => ah.attr.dlid;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const pd = await (await host.os.openDevice()).allocPd();
+ *   const ah: Ah = await pd.createAh({ dlid: 2, portNum: 1 });
+ *   assert.equal(ah.attr.dlid, 2); // where UD sends that name it go
+ *   await ah.destroy();
+ * });
  * ```
  */
 export class Ah {

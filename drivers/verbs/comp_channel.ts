@@ -18,12 +18,27 @@ import { VerbsError } from "../uapi/errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, QpState, QpType, WcStatus } from "../../mod.ts";
  * import type { CompChannel } from "./comp_channel.ts";
- * async function next(ch: CompChannel) {
- *   const cq = await ch.getEvent();
- *   cq.ackEvents(1);
- *   return cq;
- * }
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   const ch: CompChannel = ctx.createCompChannel();
+ *   const cq = await ctx.createCq(4, { channel: ch });
+ *   const cap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
+ *   const qp = await (await ctx.allocPd()).createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+ *   await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+ *   qp.postRecv({ wrId: 7n, sgList: [] });
+ *   cq.reqNotify();
+ *   await qp.modify({ state: QpState.ERR }); // flushes the receive: a completion
+ *   const got = await ch.getEvent(); // sleeps until the event
+ *   got.ackEvents(1);
+ *   assert.equal(got, cq);
+ *   assert.equal(cq.poll()[0].status, WcStatus.WR_FLUSH_ERR);
+ * });
  * ```
  */
 export class CompChannel {

@@ -14,7 +14,8 @@
  *
  * @example
  * ```ts
- * import { Cluster, connectPair, QpType } from "../../mod.ts";
+ * import assert from "node:assert/strict";
+ * import { Cluster, connectPair, QpState, QpType } from "../../mod.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const hosts = [
  *   cluster.addHost({ name: "a", hypervisor: false }),
@@ -32,7 +33,8 @@
  *     ends.push({ qp, lid: ctx.queryPort(1).lid });
  *   }
  *   await connectPair(ends[0], ends[1]);
- *   console.log(ends[0].qp.state); // 3 (RTS)
+ *   assert.equal(ends[0].qp.state, QpState.RTS);
+ *   assert.equal(ends[1].qp.state, QpState.RTS);
  * });
  * ```
  *
@@ -48,9 +50,15 @@ import type { AhAttr, QpAttr } from "../uapi/types.ts";
  *
  * @example
  * ```ts
- * import type { ConnectableQp } from "./connect.ts";
- * import type { Qp } from "./qp.ts";
- * const asConnectable = (qp: Qp): ConnectableQp => qp;
+ * import assert from "node:assert/strict";
+ * import { type ConnectableQp, connectQp } from "./connect.ts";
+ * import { QpType } from "../uapi/enums.ts";
+ * import { stateName } from "../uapi/qp_state.ts";
+ * // Any QP with a type, a number and modify() connects: here one that records the steps.
+ * const steps: string[] = [];
+ * const qp: ConnectableQp = { type: QpType.UC, qpNum: 0x41, modify: async (a) => void steps.push(stateName(a.state!)) };
+ * await connectQp(qp, { remoteQpn: 0x48, dlid: 2 });
+ * assert.deepEqual(steps, ["INIT", "RTR", "RTS"]);
  * ```
  */
 export interface ConnectableQp {
@@ -73,8 +81,13 @@ export interface ConnectableQp {
  *
  * @example
  * ```ts
- * import type { ConnectOptions } from "./connect.ts";
+ * import assert from "node:assert/strict";
+ * import { connectAttrs, type ConnectOptions } from "./connect.ts";
+ * import { QpType } from "../uapi/enums.ts";
  * const opts: ConnectOptions = { pathMtu: 4096, sqPsn: 100, rqPsn: 200, maxRdAtomic: 4 };
+ * const [, rtr, rts] = connectAttrs(QpType.RC, { ...opts, remoteQpn: 0x48, dlid: 2 });
+ * assert.deepEqual([rtr.pathMtu, rtr.rqPsn, rts.sqPsn, rts.maxRdAtomic], [4096, 200, 100, 4]);
+ * assert.equal(rts.retryCnt, 7); // what opts leaves out has its default
  * ```
  */
 export interface ConnectOptions {
@@ -123,8 +136,12 @@ export interface ConnectOptions {
  *
  * @example
  * ```ts
- * import type { QpPeer } from "./connect.ts";
+ * import assert from "node:assert/strict";
+ * import { connectAttrs, type QpPeer } from "./connect.ts";
+ * import { QpType } from "../uapi/enums.ts";
  * const peer: QpPeer = { remoteQpn: 0x48, dlid: 2, sqPsn: 7, rqPsn: 9 };
+ * const [, rtr, rts] = connectAttrs(QpType.RC, peer);
+ * assert.deepEqual([rtr.destQpNum, rtr.ah?.dlid, rtr.rqPsn, rts.sqPsn], [0x48, 2, 9, 7]);
  * ```
  */
 export interface QpPeer extends ConnectOptions {
@@ -144,8 +161,15 @@ export interface QpPeer extends ConnectOptions {
  *
  * @example
  * ```ts
- * import type { ConnectableQp, QpEnd } from "./connect.ts";
+ * import assert from "node:assert/strict";
+ * import { type ConnectableQp, connectPair, type QpEnd } from "./connect.ts";
+ * import { QpType } from "../uapi/enums.ts";
+ * const dest = new Map<number, number | undefined>();
+ * const fake = (qpNum: number): ConnectableQp =>
+ *   ({ type: QpType.UC, qpNum, modify: async (a) => void (a.destQpNum && dest.set(qpNum, a.destQpNum)) });
  * const end = (qp: ConnectableQp, lid: number): QpEnd => ({ qp, lid });
+ * await connectPair(end(fake(0x41), 1), end(fake(0x48), 2));
+ * assert.deepEqual([...dest], [[0x41, 0x48], [0x48, 0x41]]); // each end points at the other
  * ```
  */
 export interface QpEnd {
@@ -169,10 +193,13 @@ const DEFAULT_QKEY = 0x11111111;
  * @throws VerbsError EINVAL for an RC or UC QP without `remoteQpn` and `dlid`, or an unknown type
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { connectAttrs } from "./connect.ts";
- * import { QpType } from "../uapi/enums.ts";
+ * import { QpState, QpType } from "../uapi/enums.ts";
  * const [init, rtr, rts] = connectAttrs(QpType.UC, { remoteQpn: 0x48, dlid: 2 });
- * console.log(init.state, rtr.destQpNum, rts.sqPsn); // 1 72 0
+ * assert.deepEqual([init.state, rtr.destQpNum, rts.sqPsn], [QpState.INIT, 0x48, 0]);
+ * assert.equal(rts.retryCnt, undefined); // UC has no acknowledgements to retry
+ * assert.throws(() => connectAttrs(QpType.RC, {}), /needs the peer's remoteQpn and dlid/);
  * ```
  */
 export function connectAttrs(type: number, peer: QpPeer = {}): [QpAttr, QpAttr, QpAttr] {
@@ -237,11 +264,15 @@ export function connectAttrs(type: number, peer: QpPeer = {}): [QpAttr, QpAttr, 
  *   `initialPsn` and no `rqPsn` (the peer's first PSN), or from `modify`
  * @example
  * ```ts
- * import { connectQp } from "./connect.ts";
- * import type { Qp } from "./qp.ts";
- * async function toPeer(qp: Qp, remoteQpn: number, dlid: number) {
- *   await connectQp(qp, { remoteQpn, dlid, pathMtu: 4096, sqPsn: 0x1234, rqPsn: 0x5678 });
- * }
+ * import assert from "node:assert/strict";
+ * import { type ConnectableQp, connectQp } from "./connect.ts";
+ * import { QpType } from "../uapi/enums.ts";
+ * import type { QpAttr } from "../uapi/types.ts";
+ * const given: QpAttr[] = [];
+ * const qp: ConnectableQp = { type: QpType.RC, qpNum: 0x41, initialPsn: 0x1234, modify: async (a) => void given.push(a) };
+ * await connectQp(qp, { remoteQpn: 0x48, dlid: 2, pathMtu: 4096, rqPsn: 0x5678 });
+ * assert.deepEqual([given[1].rqPsn, given[2].sqPsn], [0x5678, 0x1234]); // sends from its initialPsn
+ * await assert.rejects(connectQp(qp, { remoteQpn: 0x48, dlid: 2 }), /needs the peer's first PSN/);
  * ```
  */
 export async function connectQp(qp: ConnectableQp, peer: QpPeer = {}): Promise<void> {
@@ -266,10 +297,17 @@ export async function connectQp(qp: ConnectableQp, peer: QpPeer = {}): Promise<v
  * @throws VerbsError EINVAL when the types differ, or from {@link connectQp}
  * @example
  * ```ts
- * import { connectPair, type QpEnd } from "./connect.ts";
- * async function link(a: QpEnd, b: QpEnd) {
- *   await connectPair(a, b, { sqPsn: 100, rqPsn: 200, maxRdAtomic: 4, maxDestRdAtomic: 4 });
- * }
+ * import assert from "node:assert/strict";
+ * import { type ConnectableQp, connectPair } from "./connect.ts";
+ * import { QpType } from "../uapi/enums.ts";
+ * import type { QpAttr } from "../uapi/types.ts";
+ * const given = new Map<number, QpAttr[]>();
+ * const fake = (qpNum: number): ConnectableQp => ({
+ *   type: QpType.RC, qpNum, modify: async (a) => void given.set(qpNum, [...given.get(qpNum) ?? [], a]),
+ * });
+ * await connectPair({ qp: fake(0x41), lid: 1 }, { qp: fake(0x48), lid: 2 }, { sqPsn: 100, rqPsn: 200 });
+ * assert.deepEqual([given.get(0x41)![2].sqPsn, given.get(0x41)![1].rqPsn], [100, 200]);
+ * assert.deepEqual([given.get(0x48)![2].sqPsn, given.get(0x48)![1].rqPsn], [200, 100]); // swapped
  * ```
  */
 export async function connectPair(a: QpEnd, b: QpEnd, opts: ConnectOptions = {}): Promise<void> {

@@ -31,8 +31,14 @@ import { cqLayout } from "../uapi/wq_layout.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
  * import type { VerbsEnv } from "./context.ts";
- * const cost = (env: VerbsEnv) => env.profile.cpu.wqeBuildNs;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * const env: VerbsEnv = host.os.verbsEnv(); // what openDevice builds its context on
+ * assert.equal(env.engine, cluster.engine);
+ * assert.equal(env.memory, host.os.space);
  * ```
  */
 export interface VerbsEnv {
@@ -60,8 +66,26 @@ export interface VerbsEnv {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, EventType, QpState, QpType } from "../../mod.ts";
  * import type { VerbsAsyncEvent } from "./context.ts";
- * const isLimit = (e: VerbsAsyncEvent) => e.type === 15 && e.srq !== undefined;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   const pd = await ctx.allocPd();
+ *   const srq = await pd.createSrq({ maxWr: 4, maxSge: 1 });
+ *   const cq = await ctx.createCq(4);
+ *   const cap = { maxSendWr: 1, maxRecvWr: 0, maxSendSge: 1, maxRecvSge: 1 };
+ *   const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, srq, cap });
+ *   await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+ *   await qp.modify({ state: QpState.ERR }); // a QP on an SRQ in error: its last WQE is done
+ *   const e: VerbsAsyncEvent = await ctx.getAsyncEvent();
+ *   ctx.ackAsyncEvent();
+ *   assert.equal(e.type, EventType.QP_LAST_WQE_REACHED);
+ *   assert.equal(e.qp, qp); // the kernel's handle, resolved to the object
+ * });
  * ```
  */
 export interface VerbsAsyncEvent {
@@ -78,14 +102,17 @@ export interface VerbsAsyncEvent {
  *
  * @example
  * ```ts
- * import { Cluster } from "../../platform/cluster.ts";
+ * import assert from "node:assert/strict";
+ * import { Cluster, PortState } from "../../mod.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const host = cluster.addHost({ name: "n0", hypervisor: false });
  * await cluster.start();
  * await cluster.run(async () => {
  *   const ctx = await host.os.openDevice();
- *   console.log(ctx.queryPort(1).state); // 4 (ACTIVE)
+ *   assert.equal(ctx.deviceName, "mthca0");
+ *   assert.equal(ctx.queryPort(1).state, PortState.ACTIVE);
  *   await ctx.close();
+ *   await assert.rejects(ctx.allocPd(), /EBADF/);
  * });
  * ```
  */

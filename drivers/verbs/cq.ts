@@ -23,11 +23,24 @@ import { cqLayout } from "../uapi/wq_layout.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, QpState, QpType, WcStatus } from "../../mod.ts";
  * import type { Cq } from "./cq.ts";
- * async function drain(cq: Cq, n: number) {
- *   const wcs = await cq.pollUntil(n);
- *   return wcs.every((wc) => wc.status === 0);
- * }
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   const cq: Cq = await ctx.createCq(4);
+ *   const cap = { maxSendWr: 1, maxRecvWr: 2, maxSendSge: 1, maxRecvSge: 1 };
+ *   const qp = await (await ctx.allocPd()).createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+ *   await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+ *   qp.postRecv([{ wrId: 1n, sgList: [] }, { wrId: 2n, sgList: [] }]);
+ *   await qp.modify({ state: QpState.ERR }); // the device flushes both receives
+ *   const wcs = await cq.pollUntil(2);
+ *   assert.deepEqual(wcs.map((wc) => [wc.wrId, wc.status]), [[1n, WcStatus.WR_FLUSH_ERR], [2n, WcStatus.WR_FLUSH_ERR]]);
+ *   assert.equal(cq.poll().length, 0);
+ * });
  * ```
  */
 export class Cq {

@@ -11,8 +11,21 @@ import type { Pd } from "./pd.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Access, Cluster } from "../../mod.ts";
  * import type { Mr } from "./mr.ts";
- * const sge = (mr: Mr) => ({ addr: mr.addr, length: mr.length, lkey: mr.lkey });
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const pd = await (await host.os.openDevice()).allocPd();
+ *   const addr = host.os.memory.alloc(4096, 4096);
+ *   const mr: Mr = await pd.regMr(addr, 4096, Access.LOCAL_WRITE);
+ *   const sge = { addr: mr.addr, length: mr.length, lkey: mr.lkey }; // what a work request names
+ *   assert.deepEqual([sge.addr, sge.length], [addr, 4096]);
+ *   await mr.dereg();
+ *   await assert.rejects(mr.dereg(), /already deregistered/);
+ * });
  * ```
  */
 export class Mr {

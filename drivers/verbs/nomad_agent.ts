@@ -72,8 +72,11 @@ interface Conn {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { NomadTimeline } from "./nomad_agent.ts";
- * const pause = (t: NomadTimeline) => t.resumedNs! - t.suspendStartNs!;
+ * const t: NomadTimeline = { suspendStartNs: 1_000, quiescedNs: 41_000, resumeStartNs: 90_000, resumedNs: 150_000 };
+ * const pause = (x: NomadTimeline) => x.resumedNs! - x.suspendStartNs!; // connections held this long
+ * assert.equal(pause(t), 149_000);
  * ```
  */
 export interface NomadTimeline {

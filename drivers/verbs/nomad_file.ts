@@ -63,8 +63,16 @@ import type { NomadAddr } from "./nomad_net.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../../sim/engine.ts";
+ * import { NomadAgent } from "./nomad_agent.ts";
  * import type { NomadHost } from "./nomad_file.ts";
- * const lid = (h: NomadHost) => h.virtualLid(1, 7); // port 1 is at LID 7 now
+ * import { NomadNetwork } from "./nomad_net.ts";
+ * const engine = new Engine();
+ * const h: NomadHost = new NomadAgent(new NomadNetwork(engine, () => 30_000), engine, "vm0");
+ * assert.equal(h.virtualLid(1, 7), 7); // port 1 is at LID 7 now: the domain's files see 7
+ * assert.equal(h.virtualLid(1, 9), 7); // and still 7 after a move to LID 9
+ * assert.equal(h.vqpnTaken(0x48), false);
  * ```
  */
 export interface NomadHost {
@@ -111,8 +119,19 @@ interface MrRec {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
  * import type { CqRec } from "./nomad_file.ts";
- * const ring = (c: CqRec) => [c.req.bufAddr, c.req.bufBytes];
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1, nomad: true });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   const cq = await ctx.createCq(16);
+ *   const [rec]: CqRec[] = ctx.nomad!.cqRecords();
+ *   assert.equal(rec.req.cqe, 16); // the request, kept to re-create the CQ after a move
+ *   assert.equal(rec.pcq?.cqn, cq.cqn); // and the provider's ring of it
+ * });
  * ```
  */
 export interface CqRec {
@@ -129,8 +148,22 @@ export interface CqRec {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, QpState, QpType } from "../../mod.ts";
  * import type { QpRec } from "./nomad_file.ts";
- * const connected = (q: QpRec) => q.state === 3 && q.remoteP !== undefined;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1, nomad: true });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   const cq = await ctx.createCq(4);
+ *   const cap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
+ *   const qp = await (await ctx.allocPd()).createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+ *   const [rec]: QpRec[] = ctx.nomad!.qpRecords();
+ *   assert.equal(rec.vqpn, qp.qpNum); // the number the application keeps across moves
+ *   assert.equal(rec.state, QpState.RESET);
+ *   assert.equal(rec.remoteP, undefined); // not connected
+ * });
  * ```
  */
 export interface QpRec {

@@ -21,8 +21,14 @@ import { VerbsError } from "../uapi/errors.ts";
  *
  * @example
  * ```ts
- * import type { NomadAddr } from "./nomad_net.ts";
- * const a: NomadAddr = { lid: 3, qpn: 0x48 };
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../../sim/engine.ts";
+ * import { type NomadAddr, NomadNetwork } from "./nomad_net.ts";
+ * const net = new NomadNetwork(new Engine(), () => 30_000);
+ * const vm = net.join({ name: "vm", deliver: () => {} });
+ * const virt: NomadAddr = { lid: 3, qpn: 0x48 };
+ * net.bind(vm, 0x48, { lid: 5, qpn: 0x52 }, virt); // re-created on another host
+ * assert.deepEqual(net.movedTo(virt), { lid: 5, qpn: 0x52 });
  * ```
  */
 export interface NomadAddr {
@@ -36,8 +42,14 @@ export interface NomadAddr {
  *
  * @example
  * ```ts
- * import type { NomadEndpoint } from "./nomad_net.ts";
- * const e: NomadEndpoint = { agent: 2, vqpn: 0x48 };
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../../sim/engine.ts";
+ * import { type NomadEndpoint, NomadNetwork } from "./nomad_net.ts";
+ * const net = new NomadNetwork(new Engine(), () => 30_000);
+ * const vm = net.join({ name: "vm", deliver: () => {} });
+ * net.bind(vm, 0x48, { lid: 5, qpn: 0x52 }, { lid: 3, qpn: 0x48 });
+ * const e: NomadEndpoint | undefined = net.byPhysical({ lid: 5, qpn: 0x52 });
+ * assert.deepEqual(e, { agent: vm, vqpn: 0x48 }); // who holds that device QP
  * ```
  */
 export interface NomadEndpoint {
@@ -60,8 +72,20 @@ export interface NomadEndpoint {
  *
  * @example
  * ```ts
- * import type { NomadMsg } from "./nomad_net.ts";
- * const m: NomadMsg = { kind: "drained", from: { agent: 1, vqpn: 0x41 }, to: 0x48 };
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../../sim/engine.ts";
+ * import { type NomadMsg, NomadNetwork } from "./nomad_net.ts";
+ * const engine = new Engine();
+ * const net = new NomadNetwork(engine, () => 30_000);
+ * const got: NomadMsg[] = [];
+ * const a = net.join({ name: "a", deliver: () => {} });
+ * const b = net.join({ name: "b", deliver: (m) => void got.push(m) });
+ * const m: NomadMsg = { kind: "drained", from: { agent: a, vqpn: 0x41 }, to: 0x48 };
+ * await engine.run(async () => {
+ *   net.send(m, b);
+ *   await engine.sleep(50_000);
+ * });
+ * assert.deepEqual(got, [m]);
  * ```
  */
 export type NomadMsg =
@@ -78,8 +102,13 @@ export type NomadMsg =
  *
  * @example
  * ```ts
- * import type { NomadNode } from "./nomad_net.ts";
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../../sim/engine.ts";
+ * import { type NomadNode, NomadNetwork } from "./nomad_net.ts";
+ * const net = new NomadNetwork(new Engine(), () => 30_000);
  * const quiet: NomadNode = { name: "vm0", deliver: () => {} };
+ * const id = net.join(quiet);
+ * assert.equal(net.node(id), quiet);
  * ```
  */
 export interface NomadNode {

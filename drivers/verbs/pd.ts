@@ -20,8 +20,20 @@ import { qpLayout, srqLayout } from "../uapi/wq_layout.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, QpType } from "../../mod.ts";
  * import type { QpInitAttr } from "./pd.ts";
- * // const init: QpInitAttr = { type: QpType.RC, sendCq: cq, recvCq: cq, cap: { ... } };
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   const cq = await ctx.createCq(16);
+ *   const cap = { maxSendWr: 10, maxRecvWr: 10, maxSendSge: 1, maxRecvSge: 1 };
+ *   const init: QpInitAttr = { type: QpType.UD, sendCq: cq, recvCq: cq, cap };
+ *   const qp = await (await ctx.allocPd()).createQp(init);
+ *   assert.ok(qp.cap.maxSendWr >= 10); // at least what was asked for
+ * });
  * ```
  */
 export interface QpInitAttr {
@@ -41,11 +53,19 @@ export interface QpInitAttr {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Access, Cluster } from "../../mod.ts";
  * import type { Pd } from "./pd.ts";
- * import { Access } from "../uapi/enums.ts";
- * async function register(pd: Pd, addr: number) {
- *   return await pd.regMr(addr, 4096, Access.LOCAL_WRITE);
- * }
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const pd: Pd = await (await host.os.openDevice()).allocPd();
+ *   const mr = await pd.regMr(host.os.memory.alloc(4096, 4096), 4096, Access.LOCAL_WRITE);
+ *   await assert.rejects(pd.dealloc(), /EBUSY/); // an MR still uses it
+ *   await mr.dereg();
+ *   await pd.dealloc();
+ * });
  * ```
  */
 export class Pd {

@@ -64,8 +64,15 @@ import type { UverbsFile } from "../uapi/uverbs.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
  * import type { ProviderMemory } from "./provider.ts";
- * const peek = (m: ProviderMemory, a: number) => m.read(a, 1)[0];
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * const m: ProviderMemory = host.os.space; // an AddressSpace is one
+ * const addr = host.os.memory.alloc(4096, 4096);
+ * m.write(addr, new Uint8Array([1, 2, 3]));
+ * assert.deepEqual([...m.read(addr, 3)], [1, 2, 3]);
  * ```
  */
 export interface ProviderMemory {
@@ -107,8 +114,17 @@ export interface ThreadCpu {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
  * import type { ProviderEnv } from "./provider.ts";
- * const uar = (env: ProviderEnv) => env.uarAddr;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   const env: ProviderEnv = ctx.provider.env;
+ *   assert.equal(env.uarAddr, ctx.file.uarAddr); // doorbells go to the context's UAR page
+ * });
  * ```
  */
 export interface ProviderEnv {
@@ -161,8 +177,24 @@ export interface HandleXlate {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, connectPair, QpType, WrOpcode } from "../../mod.ts";
  * import type { QpGate } from "./provider.ts";
- * const g: QpGate = { sends: [], recvs: [], holdRecvs: false };
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   const cq = await ctx.createCq(4);
+ *   const cap = { maxSendWr: 2, maxRecvWr: 2, maxSendSge: 1, maxRecvSge: 1 };
+ *   const qp = await (await ctx.allocPd()).createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+ *   const lid = ctx.queryPort(1).lid;
+ *   await connectPair({ qp, lid }, { qp, lid }); // loopback
+ *   const gate: QpGate = qp.pqp.hold(); // the connection is suspended for a move
+ *   qp.postSend({ wrId: 1n, opcode: WrOpcode.SEND, sgList: [] });
+ *   assert.deepEqual(gate.sends.map((w) => w.wrId), [1n]); // held, not on the device
+ *   assert.equal(qp.pqp.sqOutstanding, 0);
+ * });
  * ```
  */
 export interface QpGate {
@@ -207,9 +239,20 @@ const TYPE_NAMES: Record<number, string> = { 2: "RC", 3: "UC", 4: "UD" };
  *
  * @example
  * ```ts
- * import { Provider } from "./provider.ts";
- * // const prov = new Provider({ engine, profile, memory: space, uarAddr, cpu });
- * // const cq = prov.addCq({ cqn, addr, logSize });
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
+ * import type { Provider } from "./provider.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   const p: Provider = ctx.provider; // the fast path openDevice built
+ *   const cq = await ctx.createCq(4);
+ *   const before = p.doorbells;
+ *   cq.reqNotify(); // arming a CQ is a doorbell, no kernel call
+ *   assert.equal(p.doorbells, before + 1);
+ * });
  * ```
  */
 export class Provider {
@@ -347,8 +390,29 @@ function inval(msg: string): VerbsError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Access, Cluster, connectPair, QpType, SendFlags, WrOpcode } from "../../mod.ts";
  * import type { ProviderQp } from "./provider.ts";
- * const outstanding = (qp: ProviderQp) => qp.sqOutstanding;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   const pd = await ctx.allocPd();
+ *   const cq = await ctx.createCq(4);
+ *   const cap = { maxSendWr: 2, maxRecvWr: 2, maxSendSge: 1, maxRecvSge: 1 };
+ *   const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+ *   const lid = ctx.queryPort(1).lid;
+ *   await connectPair({ qp, lid }, { qp, lid }); // loopback
+ *   const buf = host.os.memory.alloc(4096, 4096);
+ *   const mr = await pd.regMr(buf, 4096, Access.LOCAL_WRITE);
+ *   const rings: ProviderQp = qp.pqp;
+ *   qp.postRecv({ wrId: 2n, sgList: [{ addr: buf + 64, length: 64, lkey: mr.lkey }] });
+ *   qp.postSend({ wrId: 1n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [{ addr: buf, length: 8, lkey: mr.lkey }] });
+ *   assert.equal(rings.sqOutstanding, 1);
+ *   await cq.pollUntil(2); // the send's completion retires its WQE
+ *   assert.equal(rings.sqOutstanding, 0);
+ * });
  * ```
  */
 export class ProviderQp {
@@ -626,8 +690,18 @@ export class ProviderQp {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
  * import type { ProviderSrq } from "./provider.ts";
- * const posted = (s: ProviderSrq) => s.outstanding;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const srq = await (await (await host.os.openDevice()).allocPd()).createSrq({ maxWr: 8, maxSge: 1 });
+ *   const ring: ProviderSrq = srq.psrq;
+ *   srq.postRecv([{ wrId: 1n, sgList: [] }, { wrId: 2n, sgList: [] }]);
+ *   assert.equal(ring.outstanding, 2); // WQEs the device may take
+ * });
  * ```
  */
 export class ProviderSrq {
@@ -693,8 +767,25 @@ export class ProviderSrq {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, QpState, QpType } from "../../mod.ts";
  * import type { ProviderCq } from "./provider.ts";
- * const next = (cq: ProviderCq) => cq.consumerIndex;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   const cq = await ctx.createCq(4);
+ *   const cap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
+ *   const qp = await (await ctx.allocPd()).createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+ *   await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+ *   qp.postRecv({ wrId: 1n, sgList: [] });
+ *   await qp.modify({ state: QpState.ERR }); // a flush completion
+ *   const ring: ProviderCq = cq.pcq;
+ *   assert.equal(ring.consumerIndex, 0);
+ *   assert.equal((await cq.pollUntil(1)).length, 1);
+ *   assert.equal(ring.consumerIndex, 1); // the next CQE to read
+ * });
  * ```
  */
 export class ProviderCq {

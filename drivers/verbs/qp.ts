@@ -23,11 +23,29 @@ const PSN_MASK = 0xffffff;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Access, Cluster, connectPair, QpState, QpType, SendFlags, WrOpcode } from "../../mod.ts";
  * import type { Qp } from "./qp.ts";
- * import { QpState } from "../uapi/enums.ts";
- * async function toInit(qp: Qp) {
- *   await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
- * }
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   const pd = await ctx.allocPd();
+ *   const cq = await ctx.createCq(4);
+ *   const cap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
+ *   const qp: Qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+ *   const lid = ctx.queryPort(1).lid;
+ *   await connectPair({ qp, lid }, { qp, lid }); // loopback through its own port
+ *   assert.equal(qp.state, QpState.RTS);
+ *   const buf = host.os.memory.alloc(4096, 4096);
+ *   const mr = await pd.regMr(buf, 4096, Access.LOCAL_WRITE);
+ *   host.os.memory.write(buf, new TextEncoder().encode("ping"));
+ *   qp.postRecv({ wrId: 2n, sgList: [{ addr: buf + 64, length: 64, lkey: mr.lkey }] });
+ *   qp.postSend({ wrId: 1n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [{ addr: buf, length: 4, lkey: mr.lkey }] });
+ *   assert.equal((await cq.pollUntil(2)).length, 2); // the send's and the receive's
+ *   assert.equal(new TextDecoder().decode(host.os.memory.read(buf + 64, 4)), "ping");
+ * });
  * ```
  */
 export class Qp {

@@ -15,10 +15,19 @@ import type { RecvWr, SrqAttr } from "../uapi/types.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
  * import type { Srq } from "./srq.ts";
- * async function rearm(srq: Srq) {
- *   await srq.modify({ srqLimit: 8 });
- * }
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const srq: Srq = await (await (await host.os.openDevice()).allocPd()).createSrq({ maxWr: 16, maxSge: 1 });
+ *   srq.postRecv([{ wrId: 1n, sgList: [] }, { wrId: 2n, sgList: [] }]);
+ *   await srq.modify({ srqLimit: 1 }); // an event once fewer than 1 WQE is left
+ *   assert.deepEqual([srq.outstanding, srq.query().srqLimit], [2, 1]);
+ *   await assert.rejects(srq.modify({ maxWr: 32 }), /EINVAL/); // no resize, as mthca
+ * });
  * ```
  */
 export class Srq {
