@@ -93,8 +93,20 @@ export interface UverbsDevice {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
+ * import { VibFrontFile } from "../front/file.ts";
  * import type { OpenFileOptions } from "./uverbs.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "x0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" });
  * const o: OpenFileOptions = { regCache: false }; // measure registration without the cache
+ * await cluster.run(async () => {
+ *   const { file } = await vm.openDevice(undefined, o);
+ *   assert.ok(file instanceof VibFrontFile);
+ *   assert.equal(file.regCache, false); // each regMr grants and maps its pages anew
+ * });
  * ```
  */
 export interface OpenFileOptions {
