@@ -172,6 +172,14 @@ export class Cluster {
     if (!spec.name || this.#hosts.some((h) => h.name === spec.name)) {
       throw new VerbsError("EINVAL", `addHost: host name '${spec.name}' missing or already used`);
     }
+    if (spec.ports !== undefined && spec.ports !== 1 && spec.ports !== 2) {
+      throw new VerbsError(
+        "EINVAL",
+        `addHost ${spec.name}: ports must be 1 or 2 (the HCA's physical ports), got ${
+          JSON.stringify(spec.ports)
+        }`,
+      );
+    }
     const rng = this.rng.fork();
     const memory = new WatchedMemory((spec.memoryMiB ?? 4096) * 1024 * 1024, this.engine);
     const irq = new InterruptController();
@@ -187,6 +195,7 @@ export class Cluster {
       rng: rng.fork(),
       name: `${spec.name}/hca0`,
       fabric: this.fabric,
+      ports: spec.ports ?? 1,
       dmaJitter: noise?.dmaJitter(),
     });
     const hw: HostHardware = {
@@ -214,11 +223,17 @@ export class Cluster {
     if (this.#started) return;
     if (this.#hosts.length === 0) throw new VerbsError("EINVAL", "cluster.start: no hosts");
     this.#started = true;
-    const sw = this.fabric.addSwitch("sw0", { ports: Math.max(8, this.#hosts.length) });
+    // Every host's port 1 on switch ports 1..N in host order, then the second ports after
+    // them: a cluster of one-port hosts is cabled (and given LIDs) as it always was.
+    const hcas = this.#hosts.map((h) => h.hw.hca as Hca);
+    const cabled = [
+      ...hcas.map((hca) => hca.port(1)),
+      ...hcas.filter((hca) => hca.portCount > 1).map((hca) => hca.port(2)),
+    ];
+    const sw = this.fabric.addSwitch("sw0", { ports: Math.max(8, cabled.length) });
     this.#switch = sw;
-    this.#hosts.forEach((h, i) => {
-      const port = (h.hw.hca as Hca).port(1);
-      if (!port) throw new Error(`host ${h.name}: HCA not attached to the fabric`);
+    cabled.forEach((port, i) => {
+      if (!port) throw new Error(`cluster.start: an HCA is not attached to the fabric`);
       this.fabric.connect(port, sw.ports[i]);
     });
     await this.#inEngine(async () => {

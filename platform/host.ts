@@ -46,6 +46,15 @@ export interface HostSpec {
    * to show what fairness buys).
    */
   dom0Scheduler?: "fair" | "fifo";
+  /**
+   * HCA ports cabled to the cluster's switch, each with its own LID from the
+   * subnet manager (default 1). The MT23108 InfiniHost is a dual-port HCA
+   * (Mellanox MT23108 product brief: "dual-port 10Gb/s InfiniBand"; mthca
+   * reads num_ports from QUERY_DEV_LIM), and so are ConnectX-7 dual-port
+   * cards: `2` models the card with both ports cabled (`phys_port_cnt` 2),
+   * the default a one-port device of the class.
+   */
+  ports?: 1 | 2;
 }
 
 /**
