@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { parsePerftestArgs } from "../tools/lib/perftest_args.ts";
 import { runPerftest } from "../tools/lib/perftest_runner.ts";
-import { formatRow } from "../tools/lib/perftest_format.ts";
+import { formatResult, formatRow } from "../tools/lib/perftest_format.ts";
 import { ToolError } from "../tools/lib/api.ts";
 import { resolveProfile } from "../mod.ts";
 
@@ -155,4 +155,61 @@ Deno.test("perftest runner: --pcap captures the test's packets without changing 
   assert.deepEqual(tapped.lat, plain.lat);
   // 20 writes each way, each acknowledged: 80 packets after the 24-byte header.
   assert.ok(tapped.pcap && tapped.pcap.length > 24);
+});
+
+Deno.test("perftest runner: -O spreads the QPs over both ports; two links double a link-bound run", async () => {
+  // A dual-port 200 Gb/s (HDR-rate) ConnectX-7-class card on PCIe Gen5 x16: one port's link
+  // (25 GB/s) is the bottleneck, PCIe (50 GB/s) is not.
+  const hdr = resolveProfile({
+    base: "modern-gen5-ndr",
+    name: "modern-hdr-dual",
+    link: { laneSignalBytesPerSec: 53.125e9 / 8 },
+  });
+  const one = await runPerftest(parsePerftestArgs(["ib_write_bw", "-q", "2", "-n", "300"]), {
+    profile: hdr,
+  });
+  const two = await runPerftest(parsePerftestArgs(["ib_write_bw", "-O", "-n", "300"]), {
+    profile: hdr,
+  });
+  assert.equal(two.qps, 2); // -O doubles -q 1
+  assert.equal(two.info!.dualport, true);
+  // perftest's set_up_connection: the first half of the QPs on port 1, the second on port 2,
+  // each address line with its own port's LID (the SM gave each port one).
+  const [l1, l2] = two.info!.local.map((a) => a.lid);
+  const [r1, r2] = two.info!.remote.map((a) => a.lid);
+  assert.ok(l1 !== l2 && r1 !== r2, `LIDs ${l1} ${l2} ${r1} ${r2}`);
+  assert.equal(new Set(one.info!.local.map((a) => a.lid)).size, 1);
+  const ratio = two.bw[0].avgBytesPerSec / one.bw[0].avgBytesPerSec;
+  assert.ok(ratio > 1.9 && ratio < 2.05, `dual-port / one port = ${ratio}`);
+  // The paper's class: both ports behind 64-bit/133 MHz PCI-X, which one 4X SDR port fills.
+  const [p1, p2] = await Promise.all([
+    run("ib_write_bw", "-q", "2", "-n", "200"),
+    run("ib_write_bw", "-O", "-n", "200"),
+  ]);
+  const pcix = p2.bw[0].avgBytesPerSec / p1.bw[0].avgBytesPerSec;
+  assert.ok(pcix > 0.97 && pcix < 1.03, `PCI-X-bound dual-port / one port = ${pcix}`);
+});
+
+Deno.test("perftest runner: --report-per-port prints each port's share in perftest's wide table", async () => {
+  // 1X SDR links (2 Gb/s of data each) keep a one-second -D run short.
+  const slow = resolveProfile({ base: "pcix-sdr-2006", name: "pcix-1x", link: { width: 1 } });
+  const c = parsePerftestArgs(["ib_write_bw", "-O", "-D", "1", "--report-per-port"]);
+  const r = await runPerftest(c, { profile: slow });
+  const row = r.bw[0];
+  const [a, b] = row.perPort!;
+  // Each port carries half of what was counted; both shares add up to the average.
+  assert.ok(Math.abs(a.avgMB + b.avgMB - row.inUnits.avgMB) < 1e-6 * row.inUnits.avgMB);
+  assert.ok(Math.abs(a.avgMB / b.avgMB - 1) < 0.01, `${a.avgMB} vs ${b.avgMB}`);
+  // Link-bound: each port near the 1X SDR data rate (250 MB/s = 238 MiB/s) less headers.
+  assert.ok(a.avgMB > 200 && a.avgMB < 238.5, `port 1 ${a.avgMB} MB/sec`);
+  const text = formatResult(r).split("\n");
+  const head = text.findIndex((l) => l.startsWith(" #bytes"));
+  assert.equal(text[head - 1], "-".repeat(163)); // RESULT_LINE_PER_PORT
+  assert.match(text[head], /MsgRate\[Mpps\]   BW Port1\[MB\/sec\]   MsgRate Port1\[Mpps\]/);
+  assert.equal(text.at(-1), "-".repeat(163));
+  const fields = text[head + 1].trim().split(/\s+/).map(Number);
+  assert.equal(fields.length, 9);
+  assert.deepEqual(fields[2], 0); // no peak in duration mode
+  assert.ok(Math.abs(fields[5] - a.avgMB) < 0.01 && Math.abs(fields[7] - b.avgMB) < 0.01);
+  assert.ok(text.includes(" Dual-port       : ON\t\tDevice         : mthca0"));
 });

@@ -101,6 +101,10 @@ const PARITY: [string[], RegExp | true][] = [
   [["ib_send_bw", "--run_infinitely", "-b"], /not supported in SEND Bidirectional BW test/],
   [["ib_write_bw", "--report-per-port"], /work only with Duration and Dualport/],
   [["ib_write_lat", "-O"], /Dual-port mode only supports BW tests/],
+  [["ib_write_bw", "-O"], true],
+  [["ib_write_bw", "-O", "--report-per-port"], /work only with Duration and Dualport/],
+  [["ib_write_bw", "-D", "2", "--report-per-port"], /work only with Duration and Dualport/],
+  [["ib_write_bw", "-O", "-D", "2", "--report-per-port"], true],
   [["ib_send_bw", "--use-srq", "-q", "600", "-r", "512"], /should be greater than number of QPs/],
   [["ib_write_bw", "--use-srq"], /Using SRQ only avavilible in SEND tests/],
   [["ib_atomic_bw", "-s", "16"], /Message size cannot be changed for Atomic tests/],
@@ -133,6 +137,10 @@ Deno.test("perftest args: accepted and refused as perftest 4.5's parser does", (
       assert.doesNotThrow(() => parsePerftestArgs(argv), what);
     } else assert.match(usageError(argv), want, what);
   }
+  // -O: num_of_qps doubled, ib_port reset to 1 (an -i after it still counts).
+  const dp = parsePerftestArgs(["ib_write_bw", "-i", "2", "-O", "-q", "3"]);
+  assert.deepEqual([dp.dualport, dp.qps, dp.ibPort], [true, 6, 1]);
+  assert.equal(parsePerftestArgs(["ib_write_bw", "-O", "-i", "2"]).ibPort, 2);
   // Values as perftest reads them.
   assert.deepEqual(parsePerftestArgs(["ib_write_lat", "-s", "4", "-s", "8"]).sizes, [8]);
   assert.deepEqual(parsePerftestArgs(["ib_write_lat", "-s", "0x40"]).sizes, [64]);
@@ -174,7 +182,6 @@ Deno.test("perftest args: what a one-process simulation cannot do is refused wit
   assert.match(usageError(["ib_write_lat", "-R"]), /no IP stack or rdma_cm/);
   assert.match(usageError(["ib_write_lat", "-z"]), /no IP stack or rdma_cm/);
   assert.match(usageError(["ib_send_lat", "-g"]), /multicast is not modelled/);
-  assert.match(usageError(["ib_write_bw", "-O"]), /simulated HCAs have one port/);
   assert.match(usageError(["ib_read_lat", "--odp"]), /no on-demand paging/);
   assert.match(usageError(["ib_read_bw", "-c", "XRC"]), /XRC is not modelled/);
   assert.match(usageError(["ib_write_bw", "-c", "DC"]), /DC is not modelled/);

@@ -14,7 +14,7 @@
  * @module
  */
 import { parsePerftestArgs, PERFTEST_VERSION, perftestUsage } from "./lib/perftest_args.ts";
-import { formatPreamble, formatRow, RESULT_LINE, resultToJson } from "./lib/perftest_format.ts";
+import { formatPreamble, formatRow, resultLine, resultToJson } from "./lib/perftest_format.ts";
 import { runPerftest } from "./lib/perftest_runner.ts";
 import { formatOutJson } from "./lib/perftest_out_json.ts";
 import { readUserFile, runMain, SizeProgress, writeUserFile } from "./lib/cli.ts";
@@ -68,7 +68,7 @@ async function main(args: string[]): Promise<number> {
   });
   progress?.end();
   if (streaming) {
-    if (result.info?.output === "full") out(RESULT_LINE);
+    if (result.info?.output === "full") out(resultLine(result.info));
   } else {
     out(JSON.stringify(resultToJson(result), null, 2));
   }

@@ -212,6 +212,13 @@ export interface PerftestConfig {
   ibDev?: string;
   /** `-i`. */
   ibPort: number;
+  /**
+   * `-O`: the QPs (perftest doubles `-q`) spread over two ports: the first
+   * half on `ibPort`, the second on port 2 (perftest's `ib_port2`).
+   */
+  dualport: boolean;
+  /** `--report-per-port` (with `-O` and `-D`): each port's bandwidth and message rate. */
+  reportPerPort: boolean;
   /** `--latency_gap`, µs. */
   latencyGapUs: number;
   /** `-w`. */
@@ -906,6 +913,8 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
         c.margin = nonNeg("Margin");
         break;
       case "dualport":
+        // perftest: ib_port = DEF_IB_PORT, ib_port2 = DEF_IB_PORT2 (1 and 2).
+        c.ibPort = 1;
         st.dualport = true;
         break;
       case "all":
@@ -1275,6 +1284,8 @@ function forceDependencies(c: PerftestConfig): void {
     stop("--use-srq: Using SRQ depth should be greater than number of QPs.");
   }
   if (st.dualport) {
+    c.qps *= 2; // perftest: num_of_qps *= 2, before its other checks see it
+    c.dualport = true;
     if (kind !== "bw") stop("-O/--dualport: Dual-port mode only supports BW tests.");
     if (st.mcg) stop("-O/--dualport: Dual-port mode not supported in multicast feature");
   }
@@ -1408,6 +1419,7 @@ function forceDependencies(c: PerftestConfig): void {
   if (st.reportPerPort && (!duration || !st.dualport)) {
     stop("--report-per-port: report per port feature work only with Duration and Dualport");
   }
+  c.reportPerPort = st.reportPerPort;
   if (verb === "send" && c.rxDepth % 2 === 1 && !c.all && !c.runInfinitely) c.rxDepth += 1;
   if (!duration && c.iters > LIMITS.peakItersLimit && !c.noPeak && kind === "bw") c.noPeak = true;
   if (!(d > 2 * c.margin)) stop("-f/--margin: please check that DURATION > 2*MARGIN");
@@ -1423,11 +1435,6 @@ function forceDependencies(c: PerftestConfig): void {
   if (st.odp) {
     stop(
       "--odp: ODP is not supported: the HCA model reports no on-demand paging capabilities (every registration is pinned)",
-    );
-  }
-  if (st.dualport) {
-    stop(
-      "-O/--dualport: Unable to query port 2 attributes: the simulated HCAs have one port",
     );
   }
   if (st.forceEthernet) {
@@ -1483,6 +1490,8 @@ function baseConfig(test: TestName): PerftestConfig {
     pkeyIndex: 0,
     trafficClass: 0,
     ibPort: 1,
+    dualport: false,
+    reportPerPort: false,
     latencyGapUs: 0,
     counters: [],
     outJson: false,

@@ -72,9 +72,40 @@ export const LAT_DUR_HEAD = " #bytes        #iterations       t_avg[usec]    tps
  * assert.equal(bwHead(false).split("    ")[2], "BW peak[MB/sec]");
  * ```
  */
-export function bwHead(gbits: boolean): string {
+export function bwHead(gbits: boolean, perPort = false): string {
   const u = gbits ? "Gb/sec" : "MB/sec";
-  return ` #bytes     #iterations    BW peak[${u}]    BW average[${u}]   MsgRate[Mpps]`;
+  const head = ` #bytes     #iterations    BW peak[${u}]    BW average[${u}]   MsgRate[Mpps]`;
+  return perPort
+    ? `${head}   BW Port1[${u}]   MsgRate Port1[Mpps]   BW Port2[${u}]   MsgRate Port2[Mpps]`
+    : head;
+}
+
+/**
+ * perftest's `RESULT_LINE_PER_PORT`: the rule around the `--report-per-port` table.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RESULT_LINE_PER_PORT } from "./perftest_format.ts";
+ * assert.equal(RESULT_LINE_PER_PORT.length, 163);
+ * ```
+ */
+export const RESULT_LINE_PER_PORT = "-".repeat(163);
+
+/**
+ * The rule before the table head and after the rows: the wide one with
+ * `--report-per-port`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RESULT_LINE, resultLine } from "./perftest_format.ts";
+ * assert.equal(resultLine({}), RESULT_LINE);
+ * assert.equal(resultLine({ reportPerPort: true }).length, 163);
+ * ```
+ */
+export function resultLine(h: { reportPerPort?: boolean }): string {
+  return h.reportPerPort ? RESULT_LINE_PER_PORT : RESULT_LINE;
 }
 
 /**
@@ -215,7 +246,7 @@ export function formatHeader(r: PerftestResult): string {
   ];
   if (r.events) out.push(` Test with events. Using ${r.device}_comp${h.eqNum}`);
   out.push(
-    ` Dual-port       : OFF\t\tDevice         : ${r.device}`,
+    ` Dual-port       : ${h.dualport ? "ON" : "OFF"}\t\tDevice         : ${r.device}`,
     ` Number of qps   : ${r.qps}\t\tTransport type : IB`,
     ` Connection type : ${r.connection}\t\tUsing SRQ      : ${h.useSrq ? "ON" : "OFF"}`,
     ` PCIe relax order: ${h.pcieRelaxed ? "ON" : "OFF"}`,
@@ -355,7 +386,22 @@ export function bwRowLine(r: BwRow, gbits: boolean, cpuUtil?: boolean, ownAvg?: 
   const avg = gbits ? r.inUnits.avgGb : r.inUnits.avgMB;
   // perftest decides the precision from its own side's average, before adding the peer's.
   const inc = (ownAvg ?? avg) < 0.1 && gbits;
-  const row = inc
+  // REPORT_FMT_PER_PORT comes before the inc_accuracy choice in print_full_bw_report.
+  const [p1, p2] = r.perPort ?? [];
+  const row = p1 && p2
+    ? cPrintf(
+      " %-7lu    %-10lu     %-7.2lf            %-7.2lf\t\t   %-7.6lf        %-7.2lf            %-7.6lf              %-7.2lf            %-7.6lf",
+      r.bytes,
+      r.iterations,
+      peak,
+      avg,
+      r.msgRateMpps,
+      gbits ? p1.avgGb : p1.avgMB,
+      p1.msgRateMpps,
+      gbits ? p2.avgGb : p2.avgMB,
+      p2.msgRateMpps,
+    )
+    : inc
     ? cPrintf(
       " %-7lu    %lu           %-7.6lf            %-7.6lf            %-7.6lf",
       r.bytes,
@@ -401,6 +447,15 @@ export function sumBwRows(mine: BwRow, remote: BwRow): BwRow {
       avgGb: mine.inUnits.avgGb + remote.inUnits.avgGb,
     },
     cpuUtil: mine.cpuUtil,
+    ...(mine.perPort && remote.perPort
+      ? {
+        perPort: mine.perPort.map((p, i) => ({
+          avgMB: p.avgMB + remote.perPort![i].avgMB,
+          avgGb: p.avgGb + remote.perPort![i].avgGb,
+          msgRateMpps: p.msgRateMpps + remote.perPort![i].msgRateMpps,
+        })),
+      }
+      : {}),
   };
 }
 
@@ -431,7 +486,7 @@ export function formatPreamble(r: PerftestResult): string {
   const out = [xenibLine(r), ...r.notes, formatHeader(r)];
   for (const a of h.local) out.push(addressLine("local", r.verb, a));
   for (const a of h.remote) out.push(addressLine("remote", r.verb, a));
-  out.push(RESULT_LINE);
+  out.push(resultLine(h));
   out.push(tableHead(r));
   return out.join("\n");
 }
@@ -439,7 +494,9 @@ export function formatPreamble(r: PerftestResult): string {
 /** The head of the table, with perftest's CPU_Util column when asked. */
 function tableHead(r: PerftestResult): string {
   const h = r.info ?? defaultInfo(r);
-  const head = r.kind === "lat" ? (h.duration ? LAT_DUR_HEAD : LAT_HEAD) : bwHead(r.reportGbits);
+  const head = r.kind === "lat"
+    ? (h.duration ? LAT_DUR_HEAD : LAT_HEAD)
+    : bwHead(r.reportGbits, h.reportPerPort);
   return head + (h.cpuUtil ? "    CPU_Util[%]" : "");
 }
 
@@ -616,7 +673,7 @@ export function formatResult(r: PerftestResult): string {
   const rows = r.kind === "lat" ? r.lat : r.bw;
   const body = rows.map((row, i) => formatRow(r, row, r.bwRemote?.[i]));
   if (h.output !== "full") return body.join("\n");
-  return [formatPreamble(r), ...body, RESULT_LINE].join("\n");
+  return [formatPreamble(r), ...body, resultLine(h)].join("\n");
 }
 
 /**

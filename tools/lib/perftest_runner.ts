@@ -32,6 +32,7 @@ import {
   connectQp,
   type Fabric,
   linkBytesPerSec,
+  PortState,
   Prng,
   type Profile,
   QpType,
@@ -259,13 +260,21 @@ interface Side {
   srq?: Srq;
   qps: Qp[];
   ahs: Ah[];
+  /** LID of `-i`'s port. */
   lid: number;
+  /** Each QP's port (`-O`: the second half on port 2) and that port's LID. */
+  ports: number[];
+  lids: number[];
   psns: number[];
   /** Time this side's process spent asleep on a completion channel (cpu_util). */
   asleepNs: number;
 }
 
 const QKEY = 0x11111111;
+/** perftest's `DEF_IB_PORT2`: `-O`'s second port. */
+const DUALPORT_PORT2 = 2;
+/** perftest's `portStates` names, by `ibv_port_state` (its table: index 4 is empty). */
+const PERFTEST_PORT_STATES = ["Nop", "Down", "Init", "Armed", "", "Active Defer"];
 
 /**
  * A link's name from a profile: `4X SDR (10 Gb/s signalling, 8 Gb/s data)`.
@@ -422,17 +431,19 @@ export async function buildPair(
   profile: Profile,
 ): Promise<{ cluster: Cluster; a: Domain; b: Domain; hosts: Host[] }> {
   const cluster = new Cluster({ profile, seed: config.seed });
+  // -O: both ports of each HCA cabled to the switch (perftest needs port 2 ACTIVE).
+  const ports = config.dualport ? 2 : 1;
   if (config.mode === "native") {
-    const h0 = cluster.addHost({ name: "node0", hypervisor: false });
-    const h1 = cluster.addHost({ name: "node1", hypervisor: false });
+    const h0 = cluster.addHost({ name: "node0", hypervisor: false, ports });
+    const h1 = cluster.addHost({ name: "node1", hypervisor: false, ports });
     await cluster.start();
     if (!h0.os || !h1.os) throw new ToolError("the library's bare-metal Host has no 'os' domain");
     return { cluster, a: h0.os, b: h1.os, hosts: [h0, h1] };
   }
   const memoryMiB = guestMemoryMiB(config);
   try {
-    const h0 = cluster.addHost({ name: "node0", hypervisor: true });
-    const h1 = cluster.addHost({ name: "node1", hypervisor: true });
+    const h0 = cluster.addHost({ name: "node0", hypervisor: true, ports });
+    const h1 = cluster.addHost({ name: "node1", hypervisor: true, ports });
     await cluster.start();
     const a = await h0.createGuest({ name: "vm0", memoryMiB, driver: config.mode });
     const b = await h1.createGuest({ name: "vm1", memoryMiB, driver: config.mode });
@@ -671,6 +682,24 @@ export async function openSession(
     );
   }
   const port = probe.queryPort(c.ibPort);
+  if (c.dualport) {
+    // check_link: port 2 must exist and be ACTIVE (perftest_parameters.c, its messages).
+    if (portCount < 2) {
+      await probe.close();
+      throw new ToolError(
+        `-O/--dualport: Unable to query port ${DUALPORT_PORT2} attributes (${devName} has ${portCount} port)`,
+      );
+    }
+    const p2 = probe.queryPort(DUALPORT_PORT2);
+    if (p2.state !== PortState.ACTIVE) {
+      await probe.close();
+      throw new ToolError(
+        `-O/--dualport: Port number ${DUALPORT_PORT2} state is ${
+          PERFTEST_PORT_STATES[p2.state] ?? p2.state
+        }`,
+      );
+    }
+  }
   const compVectors = (probe as unknown as { file?: { numCompVectors?: number } }).file
     ?.numCompVectors ?? 1;
   await probe.close();
@@ -762,7 +791,7 @@ export async function openSession(
 
   const addr = (s: Side, remote: boolean): AddressLine[] =>
     s.qps.map((qp, q) => ({
-      lid: remote && c.dlid ? c.dlid : s.lid,
+      lid: remote && c.dlid ? c.dlid : s.lids[q],
       qpn: qp.qpNum,
       psn: s.psns[q],
       outReads,
@@ -785,6 +814,8 @@ export async function openSession(
     cycles: c.reportCycles,
     cpuUtil: c.cpuUtil,
     reportBoth: c.reportBoth,
+    dualport: c.dualport,
+    reportPerPort: c.reportPerPort,
     output: c.output,
     local: addr(c.reversed ? B : A, false),
     remote: addr(c.reversed ? A : B, true),
@@ -1019,6 +1050,13 @@ async function setupSide(
 ): Promise<Side> {
   const ctx = await dom.openDevice(deviceName);
   const lid = Number(ctx.queryPort(c.ibPort).lid ?? 0);
+  // perftest's set_up_connection / ctx_modify_qp_to_init: with -O, QPs q < num_of_qps / 2 on
+  // ib_port, the others on ib_port2.
+  const ports = Array.from(
+    { length: c.qps },
+    (_, q) => c.dualport && q >= c.qps / 2 ? DUALPORT_PORT2 : c.ibPort,
+  );
+  const lids = ports.map((p) => p === c.ibPort ? lid : Number(ctx.queryPort(p).lid ?? 0));
   const pd = await ctx.allocPd();
   const total = 2 * c.qps * region;
   let base: number;
@@ -1117,6 +1155,8 @@ async function setupSide(
     qps,
     ahs: [],
     lid,
+    ports,
+    lids,
     // perftest: lrand48() & 0xffffff.
     psns: qps.map(() => prng.int(0x1000000)),
     asleepNs: 0,
@@ -1145,8 +1185,8 @@ async function connect(
   for (let q = 0; q < me.qps.length; q++) {
     await connectQp(me.qps[q], {
       remoteQpn: peer.qps[q].qpNum,
-      dlid: dlid ?? peer.lid,
-      port: c.ibPort,
+      dlid: dlid ?? peer.lids[q],
+      port: me.ports[q],
       pkeyIndex,
       pathMtu: mtu,
       qkey: QKEY,
@@ -1161,8 +1201,8 @@ async function connect(
     if (c.connection === "UD") {
       me.ahs.push(
         await me.pd.createAh({
-          dlid: dlid ?? peer.lid,
-          portNum: c.ibPort,
+          dlid: dlid ?? peer.lids[q],
+          portNum: me.ports[q],
           sl: c.sl,
           ...(grh ? { grh } : {}),
         }),
@@ -1271,6 +1311,8 @@ class DurationClock {
   iters = 0;
   /** The same per streaming direction (0: the client's), each side's own count. */
   counts: number[] = [0, 0];
+  /** `--report-per-port`: each direction's count on port 1's and port 2's QPs (`iters_per_port`). */
+  portCounts: [number, number][] = [[0, 0], [0, 0]];
 
   /**
    * `infinite`: perftest's `--run_infinitely`: sampling from the start, a
@@ -1295,6 +1337,7 @@ class DurationClock {
         this.start = t;
         this.iters = 0;
         this.counts = [0, 0];
+        this.portCounts = [[0, 0], [0, 0]];
         ticks++;
         if (infinite.maxTicks !== undefined && ticks >= infinite.maxTicks) {
           this.state = "end";
@@ -1396,6 +1439,7 @@ async function measurePoint(s: Session, size: number): Promise<PointResult> {
       postList: c.postList,
       noPeak: c.noPeak,
       duration: !!dur,
+      ...(c.reportPerPort && dur ? { itersPerPort: dur.portCounts[idx] } : {}),
     });
     if (c.cpuUtil && dur) row.cpuUtil = cpuUtil(sender, dur);
     return row;
@@ -1687,7 +1731,11 @@ async function bwSender(
             if (totccnt > tot) tcompleted[iters * nq - 1] = env.now();
             else tcompleted[totccnt - 1] = env.now();
           }
-          if (dur?.state === "sample") dur.counts[idx] += cqMod;
+          if (dur?.state === "sample") {
+            dur.counts[idx] += cqMod;
+            // perftest's port_by_qp: 0 for the first half of the QPs, 1 for the second.
+            if (c.reportPerPort) dur.portCounts[idx][q >= nq / 2 ? 1 : 0] += cqMod;
+          }
         }
         // Every batch: a large message takes long; the CLI decides when to print.
         if (s.onProgress && totccnt !== lastProgress) {

@@ -237,6 +237,33 @@ export interface BwRow {
   inUnits: { peakMB: number; avgMB: number; peakGb: number; avgGb: number };
   /** `--cpu_util` figure, percent. */
   cpuUtil?: number;
+  /**
+   * `--report-per-port`: ports 1 and 2 (perftest's `bw_avg_p1`/`_p2` and
+   * `msgRate_avg_p1`/`_p2`, over the same sampling window as the average).
+   */
+  perPort?: PortFigures[];
+}
+
+/**
+ * One port's share of a `--report-per-port` row.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bandwidthReport } from "./perftest_stats.ts";
+ * const r = bandwidthReport([0], [1000], {
+ *   size: 1000, iters: 3, noPeak: true, duration: true, itersPerPort: [2, 1],
+ * });
+ * assert.deepEqual(r.perPort!.map((p) => p.msgRateMpps), [2, 1]);
+ * ```
+ */
+export interface PortFigures {
+  /** Average in MB/sec (2^20 B/s). */
+  avgMB: number;
+  /** Average in Gb/sec. */
+  avgGb: number;
+  /** Messages per second / 10^6. */
+  msgRateMpps: number;
 }
 
 /**
@@ -273,6 +300,8 @@ export interface BandwidthOptions {
   runInfBiFactor?: number;
   /** Cycles per µs. */
   cpuMhz?: number;
+  /** `--report-per-port`: completions counted on each port's QPs while sampling. */
+  itersPerPort?: [number, number];
 }
 
 /**
@@ -339,6 +368,12 @@ export function bandwidthReport(
     avg: (tsize * calc * ctu) / (cycles * ff),
   });
   const mb = inUnit(0x100000), gb = inUnit(125000000);
+  // print_report_bw: each port's iterations over the whole window, in the report's units.
+  const perPort = o.itersPerPort?.map((n) => ({
+    avgMB: (tsize * n * ctu) / (cycles * 0x100000),
+    avgGb: (tsize * n * ctu) / (cycles * 125000000),
+    msgRateMpps: (n * ctu * bi) / (cycles * 1000000),
+  }));
   return {
     bytes: o.size,
     iterations: calc,
@@ -346,6 +381,7 @@ export function bandwidthReport(
     avgBytesPerSec: avg,
     msgRateMpps: rate,
     inUnits: { peakMB: mb.peak, avgMB: mb.avg, peakGb: gb.peak, avgGb: gb.avg },
+    ...(perPort ? { perPort } : {}),
   };
 }
 
@@ -497,6 +533,10 @@ export interface HeaderInfo {
   cpuUtil: boolean;
   /** `--report-both` (with `-b`): each side's row after the sum. */
   reportBoth?: boolean;
+  /** `-O`: "Dual-port : ON". */
+  dualport?: boolean;
+  /** `--report-per-port`: the wide table with each port's figures. */
+  reportPerPort?: boolean;
   /** `--output` other than full. */
   output: "full" | "bandwidth" | "message_rate" | "latency";
   /** This side's QPs, then the peer's. */
