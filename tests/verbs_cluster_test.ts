@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   Cluster,
+  connectPair,
   QpType,
   registerHostPlatform,
   SendFlags,
@@ -9,7 +10,7 @@ import {
   WrOpcode,
   zeroCounters,
 } from "../mod.ts";
-import { pair, rejects, side, twoHosts } from "./conformance/helpers.ts";
+import { CAP, CONNECT, pair, postWrite, rejects, side, twoHosts } from "./conformance/helpers.ts";
 
 Deno.test("cluster: bare-metal hosts get LIDs and ACTIVE ports; counters are zero", async () => {
   const { cluster, a, b } = await twoHosts();
@@ -170,4 +171,49 @@ Deno.test("a cluster without a profile, or with one of the wrong kind, is refuse
     "EINVAL",
     /^EINVAL: Cluster: seed must be an integer, got undefined$/,
   );
+});
+
+Deno.test("cluster: a dual-port host reports two ACTIVE ports with their own LIDs, and port 2 carries its QPs' traffic, in every mode", async () => {
+  assert.throws(
+    () =>
+      new Cluster({ profile: "pcix-sdr-2006", seed: 1 }).addHost({
+        name: "x",
+        hypervisor: false,
+        ports: 3 as 2,
+      }),
+    /ports must be 1 or 2/,
+  );
+  for (const mode of ["native", "bypass", "split"] as const) {
+    const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 3 });
+    const xen = mode !== "native";
+    const hosts = ["a", "b"].map((name) => cluster.addHost({ name, hypervisor: xen, ports: 2 }));
+    await cluster.start();
+    const [da, db] = xen
+      ? [
+        await hosts[0].createGuest({ name: "vm0", memoryMiB: 64, driver: mode }),
+        await hosts[1].createGuest({ name: "vm1", memoryMiB: 64, driver: mode }),
+      ]
+      : [hosts[0].os, hosts[1].os];
+    await cluster.run(async () => {
+      const [x, y] = [await side(da), await side(db)];
+      assert.equal(x.ctx.queryDevice().physPortCnt, 2, mode);
+      const p2 = [x, y].map((s) => s.ctx.queryPort(2));
+      assert.ok(p2.every((p) => p.state === 4 && p.lid > 0), mode);
+      const lids = new Set([x.lid, y.lid, ...p2.map((p) => p.lid)]);
+      assert.equal(lids.size, 4, `${mode}: four ports, four LIDs`);
+      const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap: CAP });
+      await connectPair({ qp: qx, lid: p2[0].lid }, { qp: qy, lid: p2[1].lid }, {
+        ...CONNECT,
+        port: 2,
+      });
+      const port = (n: number) => cluster.fabric.portByLid(n === 1 ? x.lid : p2[0].lid)!;
+      const before = [1, 2].map((n) => port(n).counters.xmitPkts);
+      postWrite(qx, x, y, 1n, 4096);
+      const [wc] = await x.cq.pollUntil(1);
+      assert.equal(wc.status, WcStatus.SUCCESS, mode);
+      const sent = [1, 2].map((n, i) => port(n).counters.xmitPkts - before[i]);
+      assert.deepEqual(sent, [0, 2], `${mode}: 4 KiB at MTU 2048 leave through port 2 only`);
+    });
+  }
 });
