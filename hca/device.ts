@@ -35,7 +35,7 @@ import { PortChangeSubtype } from "./eqe.ts";
 import type { Fabric, HcaNode } from "./fabric.ts";
 import * as fw from "./firmware.ts";
 import { MemoryTranslation } from "./mpt.ts";
-import { decodePacket } from "./packet.ts";
+import { WirePacket } from "./packet.ts";
 import type { Port, PortLinkState } from "./port.ts";
 import { isQpTransition, qpTransition, queryQp, release } from "./qp_commands.ts";
 import { Requester } from "./requester.ts";
@@ -185,7 +185,7 @@ export class Hca {
   #eventMap: (EventQueue | undefined)[] = [];
   #initialized = false;
   // Receive pipeline: (bytes, port, due) FIFO behind one engine event.
-  #rxBytes: Uint8Array[] = [];
+  #rxBytes: WirePacket[] = [];
   #rxDue: number[] = [];
   #rxHead = 0;
   #rxFree = 0;
@@ -469,7 +469,12 @@ export class Hca {
    * in the port's buffer, the sender stalls on credits) when the receive
    * pipeline or the host bus is backed up.
    */
-  receive(bytes: Uint8Array, port: Port): boolean {
+  receive(bytes: Uint8Array | WirePacket, port: Port): boolean {
+    return this.receiveWire(bytes instanceof WirePacket ? bytes : new WirePacket(bytes), port);
+  }
+
+  /** @internal The same, as the fabric carries the packet (wire bytes built only on demand). */
+  receiveWire(wire: WirePacket, port: Port): boolean {
     const e = this.core.engine;
     if (
       this.#rxBytes.length - this.#rxHead >= RX_QUEUE_LIMIT ||
@@ -488,7 +493,7 @@ export class Hca {
     const start = this.#rxFree > e.now ? this.#rxFree : e.now;
     this.#rxFree = start + h.rxPacketNs;
     const due = start + (h.packetProcessNs > h.rxPacketNs ? h.packetProcessNs : h.rxPacketNs);
-    this.#rxBytes.push(bytes);
+    this.#rxBytes.push(wire);
     this.#rxDue.push(due);
     if (!this.#rxArmed) {
       this.#rxArmed = true;
@@ -502,7 +507,7 @@ export class Hca {
     const now = e.now;
     while (this.#rxHead < this.#rxBytes.length && this.#rxDue[this.#rxHead] <= now) {
       const b = this.#rxBytes[this.#rxHead];
-      this.#rxBytes[this.#rxHead] = undefined as unknown as Uint8Array;
+      this.#rxBytes[this.#rxHead] = undefined as unknown as WirePacket;
       this.#rxHead++;
       this.#process(b);
     }
@@ -530,9 +535,9 @@ export class Hca {
   };
 
   /** Transport-layer receive checks (IBTA vol 1 §9.6 packet validation), then the responder or the completer. */
-  #process(bytes: Uint8Array): void {
+  #process(wire: WirePacket): void {
     const c = this.core.counters;
-    const r = decodePacket(bytes);
+    const r = wire.decode();
     if (!r.ok) {
       // Bad CRC/length: the link layer would have dropped it (IBTA §7.8).
       c.packetsDropped++;
@@ -562,7 +567,7 @@ export class Hca {
       return;
     }
     if (pkt.info.isResponse) this.#comp.onResponse(qp, pkt);
-    else this.#resp.onRequest(qp, pkt, bytes);
+    else this.#resp.onRequest(qp, pkt, wire);
   }
 
   /** @internal The fabric changed a port's state: raise PORT_CHANGE (IBTA vol 1 §14.3.6 port state change). */

@@ -11,7 +11,7 @@ import type { Engine } from "../sim/engine.ts";
 import { Prng } from "../sim/prng.ts";
 import type { Profile } from "../sim/profiles/mod.ts";
 import { Link, type LinkParams, linkParamsFromProfile, validateLinkParams } from "./link.ts";
-import { peek } from "./packet.ts";
+import type { WirePacket } from "./packet.ts";
 import {
   creditsFor,
   DEFAULT_RX_BUFFER_BYTES,
@@ -58,6 +58,12 @@ export interface Endpoint {
    * sender stalls — and call `port.resumeReceive()` when ready.
    */
   receive(bytes: Uint8Array, port: Port): boolean | void;
+  /**
+   * The same, given the packet as the fabric carries it (its wire bytes
+   * built only if asked for); when present the fabric calls it instead of
+   * {@link Endpoint.receive}.
+   */
+  receiveWire?(wire: WirePacket, port: Port): boolean | void;
   /** The port changed state (e.g. the SM made it ACTIVE): raise the port event. */
   portStateChanged?(port: Port, from: PortLinkState): void;
 }
@@ -393,9 +399,11 @@ export class Fabric {
     const node = new HcaNode(name, index, nodeGuid(index), endpoint);
     const wiring = {
       engine: this.engine,
-      onTransmit: (p: Port, l: Link, b: Uint8Array) => this.#onTransmit(p, l, b),
+      onTransmit: (p: Port, l: Link, w: WirePacket) => this.#onTransmit(p, l, w),
       quiet: () => this.#rules.length === 0 && this.#captures.length === 0,
-      receive: (bytes: Uint8Array, port: Port) => endpoint.receive(bytes, port),
+      receive: endpoint.receiveWire
+        ? (wire: WirePacket, port: Port) => endpoint.receiveWire!(wire, port)
+        : (wire: WirePacket, port: Port) => endpoint.receive(wire.bytes, port),
       stateChanged: (port: Port, from: PortLinkState) => endpoint.portStateChanged?.(port, from),
     };
     const n = opts.ports ?? 1;
@@ -427,7 +435,7 @@ export class Fabric {
     const sw = new SwitchNode(name, index, nodeGuid(index), hopNs);
     const wiring = {
       engine: this.engine,
-      onTransmit: (p: Port, l: Link, b: Uint8Array) => this.#onTransmit(p, l, b),
+      onTransmit: (p: Port, l: Link, w: WirePacket) => this.#onTransmit(p, l, w),
       quiet: () => this.#rules.length === 0 && this.#captures.length === 0,
       forward: sw.forward.bind(sw),
     };
@@ -558,20 +566,20 @@ export class Fabric {
     return { writer, stop };
   }
 
-  #onTransmit(from: Port, link: Link, bytes: Uint8Array): Fate {
+  #onTransmit(from: Port, link: Link, wire: WirePacket): Fate {
     const to = link.peer(from);
     for (const c of this.#captures) {
       const f = c.filter;
       if (f.link && f.link !== link) continue;
       if (f.port && f.port !== from && f.port !== to) continue;
-      c.hook({ timeNs: this.engine.now, bytes, from, to, link });
+      c.hook({ timeNs: this.engine.now, bytes: wire.bytes, from, to, link });
     }
     for (const a of this.#rules) {
       const r = a.rule;
       if (r.link && r.link !== link) continue;
       if (r.from && r.from !== from) continue;
-      if (r.dlid !== undefined && peek.dlid(bytes) !== r.dlid) continue;
-      if (r.opcode !== undefined && peek.opcode(bytes) !== r.opcode) continue;
+      if (r.dlid !== undefined && wire.dlid !== r.dlid) continue;
+      if (r.opcode !== undefined && wire.opcode !== r.opcode) continue;
       if (r.limit !== undefined && a.fired >= r.limit) continue;
       if (!this.prng.chance(r.probability)) continue;
       a.fired++;
@@ -583,7 +591,7 @@ export class Fabric {
         case "delay":
           return { kind: "delay", delayNs: r.delayNs ?? 0 };
         case "corrupt": {
-          const copy = bytes.slice();
+          const copy = wire.bytes.slice();
           const bit = this.prng.int(copy.length * 8);
           copy[bit >>> 3] ^= 1 << (bit & 7);
           return { kind: "corrupt", bytes: copy };

@@ -542,26 +542,17 @@ export function wireLength(opcode: number, payloadBytes: number, global: boolean
  * ```
  */
 export function encodePacket(p: PacketInit): Uint8Array {
-  const info = opcodeInfo(p.bth.opcode);
-  if (!info) throw new RangeError(`encodePacket: unknown opcode 0x${p.bth.opcode.toString(16)}`);
+  const total = checkedLength(p);
+  const info = opcodeInfo(p.bth.opcode)!;
   const payload = p.payload ?? EMPTY;
-  if (payload.length > 0 && !info.hasPayload) {
-    throw new RangeError(`encodePacket: ${info.name} carries no payload (IBTA §9.2 table 38)`);
-  }
   const grh = p.grh;
   const hdr = LRH_BYTES + (grh ? GRH_BYTES : 0);
   const pad = (4 - (payload.length & 3)) & 3;
   const payloadAt = hdr + BTH_BYTES + info.extBytes;
   const icrcAt = payloadAt + payload.length + pad;
-  const total = icrcAt + ICRC_BYTES + VCRC_BYTES;
   const pktLen = (icrcAt + ICRC_BYTES) >>> 2;
-  if (pktLen > MAX_PKT_LEN_WORDS) {
-    throw new RangeError(`encodePacket: ${total} bytes exceed the LRH PktLen field (IBTA §7.7.6)`);
-  }
   const buf = new Uint8Array(total);
-  const present = (p.deth ? 1 : 0) | (p.reth ? 2 : 0) | (p.atomicEth ? 4 : 0) | (p.aeth ? 8 : 0) |
-    (p.atomicAckEth ? 16 : 0) | (p.immDt !== undefined ? 32 : 0);
-  if (present !== HEADER_MASK[info.value]) extMismatch(info, present);
+  const present = HEADER_MASK[info.value];
 
   // LRH (IBTA §7.7).
   const lrh = p.lrh;
@@ -633,6 +624,243 @@ export function encodePacket(p: PacketInit): Uint8Array {
   buf[icrcAt + 4] = vcrc & 0xff;
   buf[icrcAt + 5] = vcrc >>> 8;
   return buf;
+}
+
+/**
+ * Wire length of `p` after the checks {@link encodePacket} makes, in its
+ * order and with its messages (so a packet that is never encoded fails
+ * where an encoded one would).
+ */
+function checkedLength(p: PacketInit): number {
+  const info = opcodeInfo(p.bth.opcode);
+  if (!info) throw new RangeError(`encodePacket: unknown opcode 0x${p.bth.opcode.toString(16)}`);
+  const n = p.payload?.length ?? 0;
+  if (n > 0 && !info.hasPayload) {
+    throw new RangeError(`encodePacket: ${info.name} carries no payload (IBTA §9.2 table 38)`);
+  }
+  const icrcAt = LRH_BYTES + (p.grh ? GRH_BYTES : 0) + BTH_BYTES + info.extBytes + n +
+    ((4 - (n & 3)) & 3);
+  const total = icrcAt + ICRC_BYTES + VCRC_BYTES;
+  if ((icrcAt + ICRC_BYTES) >>> 2 > MAX_PKT_LEN_WORDS) {
+    throw new RangeError(`encodePacket: ${total} bytes exceed the LRH PktLen field (IBTA §7.7.6)`);
+  }
+  const present = (p.deth ? 1 : 0) | (p.reth ? 2 : 0) | (p.atomicEth ? 4 : 0) | (p.aeth ? 8 : 0) |
+    (p.atomicAckEth ? 16 : 0) | (p.immDt !== undefined ? 32 : 0);
+  if (present !== HEADER_MASK[info.value]) extMismatch(info, present);
+  return total;
+}
+
+/**
+ * A packet on its way through the fabric: its headers and payload, with the
+ * wire bytes (headers, pad, ICRC, VCRC) built only when something asks for
+ * {@link WirePacket.bytes}: a capture, a fault rule that corrupts, a test.
+ * What ports and switches need (length, VL, DLID, opcode) is known without
+ * them, and {@link WirePacket.decode} gives the receiver the very
+ * {@link Packet} that decoding the bytes would give, without building them.
+ *
+ * The payload is copied when the packet is made: the bytes on the wire are
+ * those of that instant, as with an encoded packet, whatever the sender's
+ * memory holds later.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodePacket, encodePacket, type Packet, WirePacket } from "./packet.ts";
+ * import { OP } from "./opcode.ts";
+ * const init = { lrh: { dlid: 4, slid: 1 }, bth: { opcode: OP.RC_SEND_ONLY, destQp: 9, psn: 3 }, payload: new Uint8Array([1, 2, 3]) };
+ * const w = new WirePacket(init);
+ * assert.equal(w.length, encodePacket(init).length); // 8 + 12 + 3 + 1 pad + 4 + 2 = 30
+ * assert.equal(w.encoded, false); // nothing built yet
+ * const r = w.decode();
+ * assert.ok(r.ok);
+ * assert.deepEqual([...r.packet.payload], [1, 2, 3]);
+ * assert.deepEqual(w.bytes, encodePacket(init)); // built on demand, byte for byte
+ * const d = decodePacket(w.bytes);
+ * assert.ok(d.ok);
+ * const fields = ({ lrh, bth, payload, info, icrc, vcrc }: Packet) => ({ lrh, bth, payload, info, icrc, vcrc });
+ * assert.deepEqual(fields(r.packet), fields(d.packet)); // the CRCs read from the bytes when asked
+ * ```
+ */
+export class WirePacket {
+  /** Wire bytes, LRH through VCRC. */
+  readonly length: number;
+  #init: PacketInit | undefined;
+  #payload: Uint8Array = EMPTY;
+  #bytes: Uint8Array | undefined;
+
+  /**
+   * A packet from its headers and payload (checked as {@link encodePacket}
+   * checks), or given as wire bytes (a test's, a corrupted copy: decoded and
+   * checked on receipt).
+   * @throws RangeError where {@link encodePacket} would
+   */
+  constructor(init: PacketInit | Uint8Array) {
+    if (init instanceof Uint8Array) {
+      this.length = init.length;
+      this.#bytes = init;
+      return;
+    }
+    this.length = checkedLength(init);
+    this.#init = init;
+    const payload = init.payload;
+    if (payload !== undefined && payload.length > 0) this.#payload = snapshot(payload);
+  }
+
+  /** True once the wire bytes exist (given, or built on demand). */
+  get encoded(): boolean {
+    return this.#bytes !== undefined;
+  }
+
+  /** The wire bytes (built on first use, then kept). */
+  get bytes(): Uint8Array {
+    if (this.#bytes === undefined) {
+      const init = this.#init!;
+      this.#bytes = encodePacket(
+        this.#payload === EMPTY ? init : { ...init, payload: this.#payload },
+      );
+    }
+    return this.#bytes;
+  }
+
+  /** LRH:VL. */
+  get vl(): number {
+    const i = this.#init;
+    return i ? ((i.lrh.vl ?? 0) & 0xf) : peek.vl(this.#bytes!);
+  }
+
+  /** LRH:DLID. */
+  get dlid(): number {
+    const i = this.#init;
+    return i ? i.lrh.dlid & 0xffff : peek.dlid(this.#bytes!);
+  }
+
+  /** BTH:OpCode. */
+  get opcode(): number {
+    const i = this.#init;
+    return i ? i.bth.opcode : peek.opcode(this.#bytes!);
+  }
+
+  /**
+   * What {@link decodePacket} answers for the wire bytes. A packet made from
+   * headers (local route, versions 0) is answered from them: the bytes would
+   * be its own encoding, so every check passes and every field reads back
+   * masked to its width; anything else is encoded and decoded.
+   */
+  decode(): DecodeResult {
+    const p = this.#init;
+    if (!p || p.grh || (p.lrh.lver ?? 0) !== 0 || (p.bth.tver ?? 0) !== 0) {
+      return decodePacket(this.bytes);
+    }
+    const packet = new HeaderPacket(this, p, this.#payload);
+    if (p.deth) packet.deth = { qkey: p.deth.qkey >>> 0, srcQp: p.deth.srcQp & 0xffffff };
+    if (p.reth) {
+      packet.reth = {
+        va: BigInt.asUintN(64, p.reth.va),
+        rkey: p.reth.rkey >>> 0,
+        dmaLen: p.reth.dmaLen >>> 0,
+      };
+    }
+    if (p.atomicEth) {
+      const a = p.atomicEth;
+      packet.atomicEth = {
+        va: BigInt.asUintN(64, a.va),
+        rkey: a.rkey >>> 0,
+        swapAdd: BigInt.asUintN(64, a.swapAdd),
+        compare: BigInt.asUintN(64, a.compare),
+      };
+    }
+    if (p.aeth) packet.aeth = { syndrome: p.aeth.syndrome & 0xff, msn: p.aeth.msn & 0xffffff };
+    if (p.atomicAckEth) {
+      packet.atomicAckEth = { origRemData: BigInt.asUintN(64, p.atomicAckEth.origRemData) };
+    }
+    if (p.immDt !== undefined) packet.immDt = p.immDt >>> 0;
+    return { ok: true, packet };
+  }
+}
+
+/** Bytes of one payload slab (see {@link snapshot}). */
+const SLAB_BYTES = 1 << 20;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabAt = 0;
+
+/**
+ * A copy of `payload` as a view into a shared slab: one small view per
+ * packet instead of an ArrayBuffer of its own (whose allocation costs more
+ * than the copy). A full slab is left to the views still holding it.
+ */
+function snapshot(payload: Uint8Array): Uint8Array {
+  const n = payload.length;
+  if (n > SLAB_BYTES >>> 4) return payload.slice();
+  if (slabAt + n > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabAt = 0;
+  }
+  const at = slabAt;
+  slab.set(payload, at);
+  slabAt = (at + n + 7) & ~7;
+  return slab.subarray(at, at + n);
+}
+
+/**
+ * A {@link Packet} read from the headers a {@link WirePacket} was made from;
+ * the CRCs, which no receiver of a packet it made itself needs, are read
+ * from its wire bytes only when asked for.
+ */
+class HeaderPacket implements Packet {
+  lrh: Lrh;
+  grh: Grh | undefined = undefined;
+  bth: Bth;
+  payload: Uint8Array;
+  info: OpcodeInfo;
+  declare deth?: Deth;
+  declare reth?: Reth;
+  declare atomicEth?: AtomicEth;
+  declare aeth?: Aeth;
+  declare atomicAckEth?: AtomicAckEth;
+  declare immDt?: number;
+  #wire: WirePacket;
+
+  constructor(wire: WirePacket, p: PacketInit, payload: Uint8Array) {
+    this.#wire = wire;
+    const b = p.bth;
+    const l = p.lrh;
+    this.lrh = {
+      vl: (l.vl ?? 0) & 0xf,
+      lver: 0,
+      sl: (l.sl ?? 0) & 0xf,
+      lnh: LNH_IBA_LOCAL,
+      dlid: l.dlid & 0xffff,
+      pktLen: (wire.length - VCRC_BYTES) >>> 2,
+      slid: l.slid & 0xffff,
+    };
+    this.bth = {
+      opcode: b.opcode,
+      se: !!b.se,
+      m: !!b.m,
+      padCnt: (4 - (payload.length & 3)) & 3,
+      tver: 0,
+      pkey: (b.pkey ?? 0xffff) & 0xffff,
+      fecn: !!b.fecn,
+      becn: !!b.becn,
+      destQp: b.destQp & 0xffffff,
+      ackReq: !!b.ackReq,
+      psn: b.psn & 0xffffff,
+    };
+    this.payload = payload;
+    this.info = opcodeInfo(b.opcode)!;
+  }
+
+  /** ICRC as its wire bytes carry it. */
+  get icrc(): number {
+    const w = this.#wire.bytes;
+    return new DataView(w.buffer, w.byteOffset).getUint32(w.length - 6, true);
+  }
+
+  /** VCRC as its wire bytes carry it. */
+  get vcrc(): number {
+    const w = this.#wire.bytes;
+    return new DataView(w.buffer, w.byteOffset).getUint16(w.length - 2, true);
+  }
 }
 
 /** Bit per extension header (deth 1, reth 2, atomicEth 4, aeth 8, atomicAckEth 16, immDt 32) by opcode. */

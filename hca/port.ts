@@ -18,7 +18,7 @@
 
 import type { Engine, EventHandle } from "../sim/engine.ts";
 import type { Link } from "./link.ts";
-import { PERMISSIVE_LID } from "./packet.ts";
+import { PERMISSIVE_LID, WirePacket } from "./packet.ts";
 
 /**
  * Port states (IBTA §7.2, PortInfo:PortLinkState).
@@ -215,13 +215,13 @@ export interface PortWiring {
   /** The engine. */
   readonly engine: Engine;
   /** Called for every packet put on a wire: capture, then fault decision. */
-  onTransmit(from: Port, link: Link, bytes: Uint8Array): Fate;
+  onTransmit(from: Port, link: Link, wire: WirePacket): Fate;
   /** True when no capture hook or fault rule exists (skip `onTransmit`). */
   quiet(): boolean;
   /** The node took the packet out of the port's input buffer (switch forwarding). */
   forward?(port: Port, pkt: BufferedPacket, lastBitNs: number): void;
   /** Receive callback of an HCA node. */
-  receive?(bytes: Uint8Array, port: Port): boolean | void;
+  receive?(wire: WirePacket, port: Port): boolean | void;
   /** Port state change notification of an HCA node. */
   stateChanged?(port: Port, from: PortLinkState): void;
 }
@@ -234,14 +234,15 @@ export interface PortWiring {
  * import assert from "node:assert/strict";
  * import type { BufferedPacket } from "./port.ts";
  * import { creditsFor } from "./port.ts";
- * const bytes = new Uint8Array(2174);
- * const pkt: BufferedPacket = { bytes, credits: creditsFor(bytes.length), charged: true };
+ * import { WirePacket } from "./packet.ts";
+ * const wire = new WirePacket(new Uint8Array(2174));
+ * const pkt: BufferedPacket = { wire, credits: creditsFor(wire.length), charged: true };
  * assert.equal(pkt.credits, 34);
  * ```
  */
 export interface BufferedPacket {
-  /** Wire bytes. */
-  readonly bytes: Uint8Array;
+  /** The packet (its wire bytes built only on demand). */
+  readonly wire: WirePacket;
   /** Credits it holds. */
   readonly credits: number;
   /** False for a copy the sender never paid credits for (duplicate fault). */
@@ -254,7 +255,7 @@ interface Waiter {
 }
 
 interface Queued {
-  bytes: Uint8Array;
+  wire: WirePacket;
   notBefore: number;
   release: (() => void) | undefined;
 }
@@ -449,20 +450,21 @@ export class Port {
    * (VL 0–14) and counts them in `xmitDiscards` (IBTA §7.2: only SMPs leave
    * a port in INIT or ARMED); that counts as sent.
    */
-  trySend(bytes: Uint8Array): boolean {
+  trySend(packet: Uint8Array | WirePacket): boolean {
+    const wire = packet instanceof WirePacket ? packet : new WirePacket(packet);
     if (
       !this.link ||
-      (this.#state !== "ACTIVE" && (bytes[0] >>> 4 !== VL15 || this.#state === "DOWN"))
+      (this.#state !== "ACTIVE" && (wire.vl !== VL15 || this.#state === "DOWN"))
     ) {
       this.counters.xmitDiscards++;
       return true;
     }
     if (this.#w.engine.now < this.#txFreeAt) return false;
-    if (this.#credits < creditsFor(bytes.length)) {
+    if (this.#credits < creditsFor(wire.length)) {
       this.counters.creditStalls++;
       return false;
     }
-    this.#transmit(bytes, 0, undefined);
+    this.#transmit(wire, 0, undefined);
     return true;
   }
 
@@ -507,20 +509,20 @@ export class Port {
   }
 
   /** @internal Queue for transmission after the switch's routing (switch ports). */
-  enqueue(bytes: Uint8Array, notBefore: number, release: () => void): void {
-    if (this.#state !== "ACTIVE" && bytes[0] >>> 4 !== VL15) {
+  enqueue(wire: WirePacket, notBefore: number, release: () => void): void {
+    if (this.#state !== "ACTIVE" && wire.vl !== VL15) {
       this.counters.xmitDiscards++;
       release();
       return;
     }
-    this.#outQ.push({ bytes, notBefore, release });
+    this.#outQ.push({ wire, notBefore, release });
     this.#pump();
   }
 
   /** @internal A packet's scheduled arrival at this port. */
   arrive(pkt: BufferedPacket, lastBitNs: number): void {
-    const bytes = pkt.bytes;
-    const vl = bytes[0] >>> 4;
+    const wire = pkt.wire;
+    const vl = wire.vl;
     if (this.#state === "DOWN" || (this.#state === "INIT" && vl !== VL15)) {
       // IBTA §7.2: a port in INIT accepts only SMPs.
       this.counters.rcvDiscards++;
@@ -529,11 +531,11 @@ export class Port {
     }
     if (this.#w.forward) {
       this.counters.rcvPkts++;
-      this.counters.rcvBytes += bytes.length;
+      this.counters.rcvBytes += wire.length;
       this.#w.forward(this, pkt, lastBitNs);
       return;
     }
-    const dlid = (bytes[2] << 8) | bytes[3];
+    const dlid = wire.dlid;
     const mask = ~((1 << this.lmc) - 1);
     if (dlid !== PERMISSIVE_LID && (dlid & mask) !== (this.lid & mask)) {
       // IBTA §7.11.1: a CA port drops a packet whose DLID is not its own.
@@ -542,7 +544,7 @@ export class Port {
       return;
     }
     this.counters.rcvPkts++;
-    this.counters.rcvBytes += bytes.length;
+    this.counters.rcvBytes += wire.length;
     this.#rxQ.push(pkt);
     if (!this.#paused && !this.#delivering) this.#deliver();
   }
@@ -570,7 +572,7 @@ export class Port {
     try {
       while (!this.#paused && this.#rxHead < this.#rxQ.length) {
         const pkt = this.#rxQ[this.#rxHead];
-        if (receive(pkt.bytes, this) === false) {
+        if (receive(pkt.wire, this) === false) {
           this.#paused = true;
           break;
         }
@@ -601,12 +603,12 @@ export class Port {
     while (this.#outHead < this.#outQ.length) {
       if (now < this.#txFreeAt) break;
       const q = this.#outQ[this.#outHead];
-      if (this.#credits < creditsFor(q.bytes.length)) {
+      if (this.#credits < creditsFor(q.wire.length)) {
         this.counters.creditStalls++;
         break;
       }
       this.#outQ[this.#outHead++] = undefined as unknown as Queued;
-      this.#transmit(q.bytes, q.notBefore, q.release);
+      this.#transmit(q.wire, q.notBefore, q.release);
     }
     if (this.#outHead === this.#outQ.length) {
       this.#outQ.length = 0;
@@ -628,7 +630,7 @@ export class Port {
     }
   }
 
-  #transmit(bytes: Uint8Array, notBefore: number, release: (() => void) | undefined): void {
+  #transmit(wire: WirePacket, notBefore: number, release: (() => void) | undefined): void {
     const link = this.link!;
     const engine = this.#w.engine;
     const now = engine.now;
@@ -636,18 +638,18 @@ export class Port {
     // ns of rounding is treated as continuously busy, so back-to-back
     // packets keep the exact line rate instead of losing up to 1 ns each.
     const start = this.#txFreeAt > now - 1 ? this.#txFreeAt : now;
-    let end = start + bytes.length * link.nsPerByte;
+    let end = start + wire.length * link.nsPerByte;
     // Cut-through: the tail cannot leave before it has arrived.
     if (end < notBefore) end = notBefore;
     this.#txFreeAt = end;
-    const credits = creditsFor(bytes.length);
+    const credits = creditsFor(wire.length);
     this.#credits -= credits;
     const c = this.counters;
     c.xmitPkts++;
-    c.xmitBytes += bytes.length;
+    c.xmitBytes += wire.length;
     const peer = link.peer(this);
     const prop = link.params.propagationNs;
-    const fate = this.#w.quiet() ? DELIVER : this.#w.onTransmit(this, link, bytes);
+    const fate = this.#w.quiet() ? DELIVER : this.#w.onTransmit(this, link, wire);
     const firstBit = start + prop;
     const lastBit = end + prop;
     if (release) {
@@ -661,7 +663,7 @@ export class Port {
     }
     switch (fate.kind) {
       case "deliver":
-        arriveAt(engine, peer, { bytes, credits, charged: true }, firstBit, lastBit);
+        arriveAt(engine, peer, { wire, credits, charged: true }, firstBit, lastBit);
         break;
       case "drop":
         c.dropped++;
@@ -670,9 +672,9 @@ export class Port {
         break;
       case "duplicate": {
         c.duplicated++;
-        arriveAt(engine, peer, { bytes, credits, charged: true }, firstBit, lastBit);
+        arriveAt(engine, peer, { wire, credits, charged: true }, firstBit, lastBit);
         const ser = end - start;
-        arriveAt(engine, peer, { bytes, credits, charged: false }, firstBit + ser, lastBit + ser);
+        arriveAt(engine, peer, { wire, credits, charged: false }, firstBit + ser, lastBit + ser);
         break;
       }
       case "delay":
@@ -680,14 +682,20 @@ export class Port {
         arriveAt(
           engine,
           peer,
-          { bytes, credits, charged: true },
+          { wire, credits, charged: true },
           firstBit + fate.delayNs,
           lastBit + fate.delayNs,
         );
         break;
       case "corrupt":
         c.corrupted++;
-        arriveAt(engine, peer, { bytes: fate.bytes, credits, charged: true }, firstBit, lastBit);
+        arriveAt(
+          engine,
+          peer,
+          { wire: new WirePacket(fate.bytes), credits, charged: true },
+          firstBit,
+          lastBit,
+        );
         break;
     }
   }

@@ -23,7 +23,7 @@ import type { CompletionQueue } from "./cq.ts";
 import { IBA_MTUS, MTU_CODE_MIN } from "./link.ts";
 import type { MptEntry } from "./mpt.ts";
 import type { Transport as OpcodeTransport } from "./opcode.ts";
-import type { Packet, PacketInit } from "./packet.ts";
+import type { Packet, PacketInit, WirePacket } from "./packet.ts";
 import type { SharedReceiveQueue } from "./srq.ts";
 import type { ParsedSendWqe } from "./wqe.ts";
 
@@ -481,7 +481,7 @@ export class ResponderState {
   /** The responder is busy with a packet (receive WQE fetch); later packets wait in `queue`. */
   busy = false;
   /** Packets waiting while a receive WQE is fetched. */
-  queue: { pkt: Packet; raw: Uint8Array }[] = [];
+  queue: { pkt: Packet; raw: WirePacket }[] = [];
   /** Read-response packets between DMA and the port (responder window). */
   txInFlight = 0;
   /** Responses in PSN order; each leaves only after every earlier one. */

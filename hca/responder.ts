@@ -26,7 +26,14 @@ import type { HcaCore } from "./core.ts";
 import { CqeSyndrome, CqeVendorErr } from "./cqe.ts";
 import type { MptEntry } from "./mpt.ts";
 import { OP, opcodeInfo } from "./opcode.ts";
-import { aethSyndrome, GRH_BYTES, LRH_BYTES, type Packet, type PacketInit } from "./packet.ts";
+import {
+  aethSyndrome,
+  GRH_BYTES,
+  LRH_BYTES,
+  type Packet,
+  type PacketInit,
+  type WirePacket,
+} from "./packet.ts";
 import {
   MSN_MASK,
   psnAdd,
@@ -184,8 +191,8 @@ export class Responder {
     return true;
   }
 
-  /** A request packet for `qp` (the device checked QPN and transport). `raw` is its wire bytes. */
-  onRequest(qp: Qp, pkt: Packet, raw: Uint8Array): void {
+  /** A request packet for `qp` (the device checked QPN and transport). `raw` is the packet as it came (its wire bytes hold a UD datagram's GRH). */
+  onRequest(qp: Qp, pkt: Packet, raw: WirePacket): void {
     const s = qp.state;
     if (s !== HwQpState.RTR && s !== HwQpState.RTS && s !== HwQpState.SQD && s !== HwQpState.SQE) {
       this.core.counters.packetsDropped++;
@@ -213,7 +220,7 @@ export class Responder {
   }
 
   /** Run one request packet through the responder's states. */
-  #handle(qp: Qp, pkt: Packet, raw: Uint8Array): void {
+  #handle(qp: Qp, pkt: Packet, raw: WirePacket): void {
     let st: RespState = RespState.CHK_PSN;
     for (;;) {
       switch (st) {
@@ -372,7 +379,7 @@ export class Responder {
    * it arrives), the receive WQE a WRITE with immediate will take, or a free
    * responder resource for a READ/atomic.
    */
-  #checkResource(qp: Qp, pkt: Packet, raw: Uint8Array): RespState {
+  #checkResource(qp: Qp, pkt: Packet, raw: WirePacket): RespState {
     const resp = qp.resp;
     const info = pkt.info;
     switch (info.operation) {
@@ -414,7 +421,7 @@ export class Responder {
    * Take a receive WQE and fetch it by DMA; the packet is handled again
    * when it arrives. Returns false if none is posted.
    */
-  #takeRecvWqe(qp: Qp, pkt: Packet, raw: Uint8Array): boolean {
+  #takeRecvWqe(qp: Qp, pkt: Packet, raw: WirePacket): boolean {
     if (!this.#hasRecvWqe(qp)) return false;
     const resp = qp.resp;
     const srq = qp.srq;
@@ -608,7 +615,7 @@ export class Responder {
 
   // ---- EXECUTE ----------------------------------------------------------
 
-  #execute(qp: Qp, pkt: Packet, raw: Uint8Array): RespState {
+  #execute(qp: Qp, pkt: Packet, raw: WirePacket): RespState {
     switch (pkt.info.operation) {
       case "send":
         return qp.type === QpServiceType.UD ? this.#udPlace(qp, pkt, raw) : this.#sendData(qp, pkt);
@@ -1119,11 +1126,13 @@ export class Responder {
   }
 
   /** UD: the GRH (when the packet has one) into the first 40 bytes, then the payload (IBTA §11.4.1). */
-  #udPlace(qp: Qp, pkt: Packet, raw: Uint8Array): RespState {
+  #udPlace(qp: Qp, pkt: Packet, raw: WirePacket): RespState {
     const r = this.#udWqe!;
     const len = pkt.payload.length;
     let bad = 0;
-    if (pkt.grh) bad = this.#placeRecv(qp, r, 0, raw.subarray(LRH_BYTES, LRH_BYTES + GRH_BYTES));
+    if (pkt.grh) {
+      bad = this.#placeRecv(qp, r, 0, raw.bytes.subarray(LRH_BYTES, LRH_BYTES + GRH_BYTES));
+    }
     if (!bad && len > 0) bad = this.#placeRecv(qp, r, UD_GRH_SPACE, pkt.payload);
     if (bad) return this.#recvErr(RespState.ERR_MALFORMED_WQE, CqeSyndrome.LOCAL_PROT_ERR, bad);
     return RespState.COMPLETE;

@@ -8,7 +8,6 @@
  * @module
  */
 
-import { peek } from "./packet.ts";
 import type { BufferedPacket, FabricNode, Port } from "./port.ts";
 
 /**
@@ -124,7 +123,7 @@ export class SwitchNode implements FabricNode {
 
   /** @internal Route a packet that entered by `inPort` (called at the cut-through instant). */
   forward(inPort: Port, pkt: BufferedPacket, lastBitNs: number): void {
-    const dlid = peek.dlid(pkt.bytes);
+    const dlid = pkt.wire.dlid;
     if (this.lid !== 0 && dlid === this.lid) {
       this.counters.toSwitchLid++;
       inPort.release(pkt);
@@ -140,6 +139,6 @@ export class SwitchNode implements FabricNode {
       return;
     }
     this.counters.forwarded++;
-    outPort.enqueue(pkt.bytes, lastBitNs, () => inPort.release(pkt));
+    outPort.enqueue(pkt.wire, lastBitNs, () => inPort.release(pkt));
   }
 }

@@ -19,7 +19,7 @@ import {
   CqeSyndrome,
   CqeVendorErr,
 } from "./cqe.ts";
-import { encodePacket, type PacketInit } from "./packet.ts";
+import { type PacketInit, WirePacket } from "./packet.ts";
 import type { Port } from "./port.ts";
 import { type Qp, type SendWqe, WqeState } from "./qp.ts";
 
@@ -82,7 +82,7 @@ export function txWindowFor(p: Profile, mtu: number = p.link.mtu): number {
 
 /** Per-port transmit arbiter: FIFO of finished packets waiting for the link. */
 class TxQueue {
-  bytes: Uint8Array[] = [];
+  wires: WirePacket[] = [];
   owner: (Qp | undefined)[] = [];
   kind: number[] = [];
   head = 0;
@@ -162,10 +162,6 @@ export class Transport {
     return this.#tx[n - 1]?.port;
   }
 
-  /**
-   * Encode and queue a packet on port `portNum`. `window` says which of the
-   * QP's windows it counts against until the port takes it.
-   */
   /** Packets a QP may have between DMA and the port at its path MTU ({@link txWindowFor}). */
   windowFor(qp: Qp): number {
     const mtu = qp.mtuBytes;
@@ -190,6 +186,11 @@ export class Transport {
     return this.#sendEngineFree - now;
   }
 
+  /**
+   * Queue a packet on port `portNum` (its wire bytes are built only if a
+   * capture, a fault rule or a test asks). `window` says which of the QP's
+   * windows it counts against until the port takes it.
+   */
   send(portNum: number, init: PacketInit, qp: Qp | undefined, window: number): void {
     const q = this.#tx[portNum - 1];
     if (!q) {
@@ -197,7 +198,7 @@ export class Transport {
       this.#sent(qp, window);
       return;
     }
-    q.bytes.push(encodePacket(init));
+    q.wires.push(new WirePacket(init));
     q.owner.push(qp);
     q.kind.push(window);
     if (!q.waiting) this.#pump(q);
@@ -205,8 +206,8 @@ export class Transport {
 
   #pump(q: TxQueue): void {
     q.waiting = false;
-    while (q.head < q.bytes.length) {
-      const b = q.bytes[q.head];
+    while (q.head < q.wires.length) {
+      const b = q.wires[q.head];
       if (!q.port.trySend(b)) {
         q.waiting = true;
         q.port.whenReady(b.length, () => this.#pump(q));
@@ -214,13 +215,13 @@ export class Transport {
       }
       const qp = q.owner[q.head];
       const kind = q.kind[q.head];
-      q.bytes[q.head] = undefined as unknown as Uint8Array;
+      q.wires[q.head] = undefined as unknown as WirePacket;
       q.owner[q.head] = undefined;
       q.head++;
       this.core.counters.packetsSent++;
       this.#sent(qp, kind);
     }
-    q.bytes.length = 0;
+    q.wires.length = 0;
     q.owner.length = 0;
     q.kind.length = 0;
     q.head = 0;
