@@ -684,6 +684,10 @@ function checkedLength(p: PacketInit): number {
 export class WirePacket {
   /** Wire bytes, LRH through VCRC. */
   readonly length: number;
+  /** LRH:VL. */
+  readonly vl: number;
+  /** LRH:DLID. */
+  readonly dlid: number;
   #init: PacketInit | undefined;
   #payload: Uint8Array = EMPTY;
   #bytes: Uint8Array | undefined;
@@ -697,10 +701,14 @@ export class WirePacket {
   constructor(init: PacketInit | Uint8Array) {
     if (init instanceof Uint8Array) {
       this.length = init.length;
+      this.vl = peek.vl(init);
+      this.dlid = peek.dlid(init);
       this.#bytes = init;
       return;
     }
     this.length = checkedLength(init);
+    this.vl = (init.lrh.vl ?? 0) & 0xf;
+    this.dlid = init.lrh.dlid & 0xffff;
     this.#init = init;
     const payload = init.payload;
     if (payload !== undefined && payload.length > 0) this.#payload = snapshot(payload);
@@ -720,18 +728,6 @@ export class WirePacket {
       );
     }
     return this.#bytes;
-  }
-
-  /** LRH:VL. */
-  get vl(): number {
-    const i = this.#init;
-    return i ? ((i.lrh.vl ?? 0) & 0xf) : peek.vl(this.#bytes!);
-  }
-
-  /** LRH:DLID. */
-  get dlid(): number {
-    const i = this.#init;
-    return i ? i.lrh.dlid & 0xffff : peek.dlid(this.#bytes!);
   }
 
   /** BTH:OpCode. */

@@ -15,9 +15,11 @@ import {
   aethSyndrome,
   decodePacket,
   encodePacket,
+  type Packet,
   type PacketInit,
   peek,
   wireLength,
+  WirePacket,
 } from "../hca/packet.ts";
 import { Prng } from "../sim/prng.ts";
 
@@ -575,4 +577,89 @@ Deno.test("fuzz: random bytes and truncations never throw", () => {
     if (!r.ok) rejected++;
   }
   assert.equal(rejected, 3000); // no random or damaged packet is accepted
+});
+
+/** Every field a receiver reads, the CRCs included (a getter on a packet read from headers). */
+function fields(p: Packet) {
+  return {
+    lrh: p.lrh,
+    grh: p.grh,
+    bth: p.bth,
+    payload: [...p.payload],
+    info: p.info.name,
+    icrc: p.icrc,
+    vcrc: p.vcrc,
+    deth: p.deth,
+    reth: p.reth,
+    atomicEth: p.atomicEth,
+    aeth: p.aeth,
+    atomicAckEth: p.atomicAckEth,
+    immDt: p.immDt,
+  };
+}
+
+Deno.test("WirePacket: decoding without bytes gives what decoding the bytes gives, for every opcode", () => {
+  const rng = new Prng(0x3c);
+  let n = 0;
+  for (const info of OPCODES) {
+    for (const global of [false, true]) {
+      for (const size of info.hasPayload ? [0, 1, 3, 4, 255, 2048] : [0]) {
+        const init = initFor(info, rng, size, global);
+        // Values wider than their fields: the bytes keep only the low bits.
+        init.lrh.dlid += 0x10000;
+        init.bth.psn += 0x1000000;
+        init.bth.destQp += 0x3000000;
+        const w = new WirePacket(init);
+        assert.equal(w.length, wireLength(info.value, size, global));
+        assert.equal(w.dlid, init.lrh.dlid & 0xffff);
+        assert.equal(w.vl, init.lrh.vl);
+        assert.equal(w.opcode, info.value);
+        const r = w.decode();
+        if (!r.ok) throw new Error(`${info.name} size ${size}: ${r.reason}`);
+        // A local packet is answered from its headers; the bytes are not built for it.
+        assert.equal(w.encoded, global, `${info.name}: encoded only when global`);
+        const want = decodePacket(encodePacket(init));
+        assert.ok(want.ok);
+        assert.deepEqual(fields(r.packet), fields(want.packet), `${info.name} size ${size}`);
+        assert.deepEqual(w.bytes, encodePacket(init));
+        n++;
+      }
+    }
+  }
+  assert.ok(n > 150);
+});
+
+Deno.test("WirePacket: the payload is the sender's at the time the packet was made", () => {
+  const payload = new Uint8Array([1, 2, 3, 4, 5]);
+  const init: PacketInit = {
+    lrh: { dlid: 2, slid: 1 },
+    bth: { opcode: OP.RC_SEND_ONLY, destQp: 5, psn: 0 },
+    payload,
+  };
+  const w = new WirePacket(init);
+  const before = encodePacket(init);
+  payload.fill(9); // the sender's buffer changes while the packet is in flight
+  const r = w.decode();
+  assert.ok(r.ok);
+  assert.deepEqual([...r.packet.payload], [1, 2, 3, 4, 5]);
+  assert.deepEqual(w.bytes, before);
+});
+
+Deno.test("WirePacket: refuses what encodePacket refuses, when made", () => {
+  assert.throws(
+    () => new WirePacket({ lrh: { dlid: 1, slid: 2 }, bth: { opcode: 0x15, destQp: 1, psn: 0 } }),
+    /unknown opcode/,
+  );
+  assert.throws(
+    () =>
+      new WirePacket({
+        lrh: { dlid: 1, slid: 2 },
+        bth: { opcode: OP.RC_RDMA_WRITE_ONLY, destQp: 1, psn: 0 },
+      }),
+    /needs reth/,
+  );
+  // Bytes given as such are taken as they are, and checked on decode.
+  const bad = new WirePacket(new Uint8Array(10));
+  const r = bad.decode();
+  assert.equal(r.ok ? "ok" : r.code, "short");
 });
