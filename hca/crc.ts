@@ -1,7 +1,8 @@
 /**
  * The two link-layer CRCs of an IBA packet, table-driven (slicing by 8:
  * eight bytes per step, tables built once at load), because every packet
- * the model sends is checksummed twice at each end.
+ * whose wire bytes are built (a capture, a fault rule, a test: see
+ * `WirePacket` in `packet.ts`) is checksummed when encoded and decoded.
  *
  * - ICRC (IBTA vol. 1 §7.8.1): CRC-32 with the Ethernet polynomial
  *   0x04C11DB7, processed least-significant bit first (reflected form

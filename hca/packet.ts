@@ -7,7 +7,9 @@
  * lengths and pad computed); {@link decodePacket} checks what a receiving
  * port's link and transport layers check before the packet is used (length,
  * versions, VCRC, ICRC, known opcode) and answers with a reason instead of
- * throwing, since bad bytes are an input, not a bug.
+ * throwing, since bad bytes are an input, not a bug. The fabric carries
+ * {@link WirePacket}s, which build their bytes only when asked for (a
+ * capture, a corrupting fault rule, a test).
  *
  * @module
  */
