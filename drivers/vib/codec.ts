@@ -39,8 +39,13 @@ const MAX: Partial<Record<FieldType, number>> = {
  *
  * @example
  * ```ts
- * import { VibOp, type VibRequest } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * import { decodeRequest, encodeRequest, VIB_SLOT_BYTES, VibOp, type VibRequest } from "./mod.ts";
  * const req: VibRequest = { id: 1, op: VibOp.ALLOC_PD, flags: 0, ctx: 1, handle: 0, body: {}, segs: [] };
+ * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
+ * encodeRequest(req, slot);
+ * const read = decodeRequest(slot); // what dom0 reads
+ * assert.deepEqual([read.id, read.op, read.ctx], [req.id, req.op, req.ctx]);
  * ```
  */
 export interface VibRequest {
@@ -64,8 +69,12 @@ export interface VibRequest {
  *
  * @example
  * ```ts
- * import { VibOp, type VibResponse } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * import { decodeResponse, encodeResponse, VIB_SLOT_BYTES, VibOp, type VibResponse } from "./mod.ts";
  * const refused: VibResponse = { id: 1, op: VibOp.ALLOC_PD, status: -22, body: {} };
+ * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
+ * encodeResponse(refused, slot);
+ * assert.equal(decodeResponse(slot).status, -22); // -EINVAL
  * ```
  */
 export interface VibResponse {
@@ -184,8 +193,12 @@ export class VibProtocolError extends Error {
  *
  * @example
  * ```ts
- * import { VibEncodeError } from "./mod.ts";
- * console.log(new VibEncodeError("attr.port: 300 does not fit u8").name); // VibEncodeError
+ * import assert from "node:assert/strict";
+ * import { encodeRequest, VIB_SLOT_BYTES, VibEncodeError, VibOp } from "./mod.ts";
+ * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
+ * const req = { id: 1, op: VibOp.QUERY_PORT, flags: 0, ctx: 1, handle: 0, body: { port: 300 }, segs: [] };
+ * assert.throws(() => encodeRequest(req, slot), VibEncodeError); // port is a u8
+ * assert.equal(new VibEncodeError("attr.port: 300 does not fit u8").name, "VibEncodeError");
  * ```
  */
 export class VibEncodeError extends Error {
@@ -344,10 +357,11 @@ function decodeBody(dv: DataView, l: Layout): Record<string, unknown> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeRequest, encodeRequest, VIB_SLOT_BYTES, VibOp } from "./mod.ts";
  * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
  * encodeRequest({ id: 1, op: VibOp.QUERY_PORT, flags: 0, ctx: 1, handle: 0, body: { port: 1 }, segs: [] }, slot);
- * console.log(decodeRequest(slot).body); // { port: 1 }
+ * assert.deepEqual(decodeRequest(slot).body, { port: 1 });
  * ```
  */
 export function encodeRequest(req: VibRequest, out: DataView): void {
@@ -377,10 +391,11 @@ export function encodeRequest(req: VibRequest, out: DataView): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeRequest, VIB_SLOT_BYTES } from "./mod.ts";
  * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
  * slot.setUint8(4, 99);
- * console.log(decodeRequest(slot).op); // 99
+ * assert.equal(decodeRequest(slot).op, 99); // an unknown op decodes; the backend refuses it
  * ```
  */
 export function decodeRequest(inp: DataView): VibRequest {
@@ -412,10 +427,11 @@ export function decodeRequest(inp: DataView): VibRequest {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeResponse, encodeResponse, VIB_SLOT_BYTES, VibOp } from "./mod.ts";
  * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
  * encodeResponse({ id: 5, op: VibOp.ALLOC_PD, status: 0, body: { pdHandle: 1, pdn: 3 } }, slot);
- * console.log(decodeResponse(slot).body); // { pdHandle: 1, pdn: 3 }
+ * assert.deepEqual(decodeResponse(slot).body, { pdHandle: 1, pdn: 3 });
  * ```
  */
 export function encodeResponse(rsp: VibResponse, out: DataView): void {
@@ -442,10 +458,11 @@ export function encodeResponse(rsp: VibResponse, out: DataView): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeResponse, encodeResponse, VIB_SLOT_BYTES, VibOp } from "./mod.ts";
  * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
  * encodeResponse({ id: 5, op: VibOp.ALLOC_PD, status: -22, body: {} }, slot);
- * console.log(decodeResponse(slot).status); // -22
+ * assert.equal(decodeResponse(slot).status, -22);
  * ```
  */
 export function decodeResponse(inp: DataView): VibResponse {
@@ -467,10 +484,11 @@ export function decodeResponse(inp: DataView): VibResponse {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FrontRing } from "../xen/ring.ts";
  * import { vibRingOptions } from "./mod.ts";
  * const front = FrontRing.init(new Uint8Array(4096), vibRingOptions());
- * console.log(front.size); // 16
+ * assert.equal(front.size, 16); // 128-byte slots: (4096 - 64) / 128 = 31 -> 16
  * ```
  */
 export function vibRingOptions() {

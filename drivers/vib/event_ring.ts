@@ -30,8 +30,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EVENT_BYTES, EVENT_RING_HEADER, EVENT_RING_SIZE } from "./event_ring.ts";
- * console.log(EVENT_RING_HEADER + EVENT_RING_SIZE * EVENT_BYTES <= 4096); // true
+ * assert.ok(EVENT_RING_HEADER + EVENT_RING_SIZE * EVENT_BYTES <= 4096); // the ring fits one page
  * ```
  */
 export const EVENT_RING_HEADER = 64;
@@ -40,8 +41,9 @@ export const EVENT_RING_HEADER = 64;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EVENT_BYTES, EVENT_RING_HEADER, EVENT_RING_SIZE } from "./event_ring.ts";
- * console.log(EVENT_RING_HEADER + EVENT_RING_SIZE * EVENT_BYTES <= 4096); // true
+ * assert.ok(EVENT_RING_HEADER + EVENT_RING_SIZE * EVENT_BYTES <= 4096);
  * ```
  */
 export const EVENT_BYTES = 16;
@@ -50,8 +52,9 @@ export const EVENT_BYTES = 16;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EVENT_BYTES, EVENT_RING_HEADER, EVENT_RING_SIZE } from "./event_ring.ts";
- * console.log(EVENT_RING_HEADER + EVENT_RING_SIZE * EVENT_BYTES <= 4096); // true
+ * assert.ok(EVENT_RING_HEADER + EVENT_RING_SIZE * EVENT_BYTES <= 4096);
  * ```
  */
 export const EVENT_RING_SIZE = 128;
@@ -61,8 +64,9 @@ export const EVENT_RING_SIZE = 128;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { VibEventKind } from "./event_ring.ts";
- * console.log(VibEventKind.COMP); // 1
+ * assert.equal(VibEventKind.COMP, 1);
  * ```
  */
 export const VibEventKind = { COMP: 1, ASYNC: 2 } as const;
@@ -72,8 +76,9 @@ export const VibEventKind = { COMP: 1, ASYNC: 2 } as const;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { VibEventObj } from "./event_ring.ts";
- * console.log(VibEventObj.PORT); // 4
+ * assert.equal(VibEventObj.PORT, 4);
  * ```
  */
 export const VibEventObj = { NONE: 0, QP: 1, CQ: 2, SRQ: 3, PORT: 4 } as const;
@@ -83,8 +88,14 @@ export const VibEventObj = { NONE: 0, QP: 1, CQ: 2, SRQ: 3, PORT: 4 } as const;
  *
  * @example
  * ```ts
- * import { VibEventKind, VibEventObj, type VibEvent } from "./event_ring.ts";
+ * import assert from "node:assert/strict";
+ * import { EventRingConsumer, EventRingProducer, type VibEvent, VibEventKind, VibEventObj } from "./event_ring.ts";
  * const cqEvent: VibEvent = { ctx: 1, kind: VibEventKind.COMP, obj: VibEventObj.CQ, type: 0, handle: 3 };
+ * const page = new Uint8Array(4096);
+ * const front = new EventRingConsumer(page);
+ * front.init();
+ * new EventRingProducer(page).push(cqEvent);
+ * assert.deepEqual(front.take(), [cqEvent]);
  * ```
  */
 export interface VibEvent {
@@ -106,11 +117,12 @@ function dv(page: Uint8Array): DataView {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EventRingConsumer, EventRingProducer } from "./event_ring.ts";
  * const page = new Uint8Array(4096);
  * const back = new EventRingProducer(page), front = new EventRingConsumer(page);
  * back.push({ ctx: 1, kind: 1, obj: 2, type: 0, handle: 7 });
- * console.log(front.take().map((e) => e.handle)); // [7]
+ * assert.deepEqual(front.take().map((e) => e.handle), [7]);
  * ```
  */
 export class EventRingProducer {
@@ -168,11 +180,13 @@ export class EventRingProducer {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EventRingConsumer } from "./event_ring.ts";
  * const page = new Uint8Array(4096);
  * const front = new EventRingConsumer(page);
  * front.init();
- * console.log(front.take()); // []
+ * assert.deepEqual(front.take(), []); // nothing published yet
+ * assert.equal(front.lost, 0);
  * ```
  */
 export class EventRingConsumer {

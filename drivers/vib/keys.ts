@@ -11,8 +11,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { VIB_KEYS } from "./mod.ts";
- * console.log(VIB_KEYS.ringRef); // ring-ref
+ * assert.equal(VIB_KEYS.ringRef, "ring-ref");
  * ```
  */
 export const VIB_KEYS = {

@@ -27,10 +27,11 @@ const SIZE: Record<FieldType, number> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type Placed, requestLayout } from "./layout.ts";
  * import { VibOp } from "./ops.ts";
  * const addr: Placed = requestLayout(VibOp.REG_MR)!.fields[0];
- * console.log(addr.off, addr.bit); // 16 -1
+ * assert.deepEqual([addr.name, addr.off, addr.bit], ["addr", 16, -1]); // after the header, always present
  * ```
  */
 export interface Placed extends FieldSpec {
@@ -45,10 +46,12 @@ export interface Placed extends FieldSpec {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type Layout, responseLayout } from "./layout.ts";
  * import { VibOp } from "./ops.ts";
  * const l: Layout = responseLayout(VibOp.ALLOC_PD)!;
- * console.log(l.hasPresence, l.end); // false 16
+ * assert.equal(l.hasPresence, false);
+ * assert.equal(l.end, 16); // 8-byte header, pdHandle and pdn
  * ```
  */
 export interface Layout {
@@ -90,9 +93,11 @@ for (const [op, s] of VIB_OPS) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { requestLayout } from "./layout.ts";
  * import { VibOp } from "./ops.ts";
- * console.log(requestLayout(VibOp.QUERY_PORT)!.fields.length, requestLayout(99)); // 1 undefined
+ * assert.equal(requestLayout(VibOp.QUERY_PORT)!.fields.length, 1);
+ * assert.equal(requestLayout(99), undefined); // not an op
  * ```
  */
 export function requestLayout(op: number): Layout | undefined {
@@ -104,9 +109,10 @@ export function requestLayout(op: number): Layout | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { responseLayout } from "./layout.ts";
  * import { VibOp } from "./ops.ts";
- * console.log(responseLayout(VibOp.ALLOC_PD)!.fields.map((p) => p.off)); // [ 8, 12 ]
+ * assert.deepEqual(responseLayout(VibOp.ALLOC_PD)!.fields.map((p) => p.off), [8, 12]);
  * ```
  */
 export function responseLayout(op: number): Layout | undefined {
@@ -119,9 +125,10 @@ export function responseLayout(op: number): Layout | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { segStart } from "./layout.ts";
  * import { VibOp } from "./ops.ts";
- * console.log(segStart(VibOp.REG_MR)); // 40
+ * assert.equal(segStart(VibOp.REG_MR), 40); // header 16 + addr, length (u64) + access, nrPages (u32)
  * ```
  */
 export function segStart(op: number): number {
@@ -133,8 +140,9 @@ export function segStart(op: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { segCapacity, VibOp } from "./mod.ts";
- * console.log(segCapacity(VibOp.REG_MR)); // 22
+ * assert.equal(segCapacity(VibOp.REG_MR), 22); // (128 - 40) / 4
  * ```
  */
 export function segCapacity(op: number): number {
@@ -148,8 +156,10 @@ export function segCapacity(op: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { protocolTable, type ProtocolRow } from "./mod.ts";
- * const rows: ProtocolRow[] = protocolTable().filter((r) => r.name === "REG_MR");
+ * const rows: ProtocolRow[] = protocolTable().filter((r) => r.name === "REG_MR" && r.dir === "rsp");
+ * assert.deepEqual(rows.map((r) => r.field), ["mrHandle", "lkey", "rkey"]);
  * ```
  */
 export interface ProtocolRow {
@@ -168,9 +178,11 @@ export interface ProtocolRow {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { protocolTable } from "./mod.ts";
  * const row = protocolTable().find((r) => r.name === "REG_MR" && r.field === "addr")!;
- * console.log(row.offset, row.type); // 16 u64
+ * assert.equal(row.offset, 16);
+ * assert.equal(row.type, "u64");
  * ```
  */
 export function protocolTable(): ProtocolRow[] {

@@ -15,8 +15,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { VibOp } from "./mod.ts";
- * console.log(VibOp.REG_MR); // 7
+ * assert.equal(VibOp.REG_MR, 7);
  * ```
  */
 export const VibOp = {
@@ -53,8 +54,10 @@ export const VibOp = {
  *
  * @example
  * ```ts
- * import { VibOp, type VibOpCode } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * import { opName, VibOp, type VibOpCode } from "./mod.ts";
  * const op: VibOpCode = VibOp.REG_MR;
+ * assert.equal(opName(op), "REG_MR");
  * ```
  */
 export type VibOpCode = (typeof VibOp)[keyof typeof VibOp];
@@ -64,8 +67,10 @@ export type VibOpCode = (typeof VibOp)[keyof typeof VibOp];
  *
  * @example
  * ```ts
- * import type { FieldType } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * import { type FieldType, VIB_OP_TABLE, VibOp } from "./mod.ts";
  * const t: FieldType = "u32";
+ * assert.deepEqual(VIB_OP_TABLE[VibOp.REG_MR].rsp.map((f) => f.type), [t, t, t]); // handle, lkey, rkey
  * ```
  */
 export type FieldType =
@@ -88,8 +93,10 @@ export type FieldType =
  *
  * @example
  * ```ts
- * import type { FieldSpec } from "./mod.ts";
- * const field: FieldSpec = { name: "attr.dlid", type: "u16" };
+ * import assert from "node:assert/strict";
+ * import { type FieldSpec, VIB_OP_TABLE, VibOp } from "./mod.ts";
+ * const field: FieldSpec = { name: "access", type: "u32", opt: false };
+ * assert.deepEqual(VIB_OP_TABLE[VibOp.REG_MR].req[2], field);
  * ```
  */
 export interface FieldSpec {
@@ -103,8 +110,11 @@ export interface FieldSpec {
  *
  * @example
  * ```ts
- * import type { OpSpec } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * import { type OpSpec, VIB_OP_TABLE, VibOp } from "./mod.ts";
  * const carriesBuffer = (s: OpSpec) => s.segs === true;
+ * assert.ok(carriesBuffer(VIB_OP_TABLE[VibOp.REG_MR])); // the buffer's grant refs
+ * assert.ok(!carriesBuffer(VIB_OP_TABLE[VibOp.ALLOC_PD]));
  * ```
  */
 export interface OpSpec {
@@ -441,8 +451,10 @@ export const VIB_OPS: ReadonlyMap<number, OpSpec> = new Map(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { opName } from "./mod.ts";
- * console.log(opName(7), opName(99)); // REG_MR op99
+ * assert.equal(opName(7), "REG_MR");
+ * assert.equal(opName(99), "op99");
  * ```
  */
 export function opName(op: number): string {

@@ -11,8 +11,10 @@
  *
  * @example
  * ```ts
- * import { VIB_SLOT_BYTES } from "./mod.ts";
- * console.log(typeof VIB_SLOT_BYTES); // number
+ * import assert from "node:assert/strict";
+ * import { VIB_SLOT_BYTES, vibRingOptions } from "./mod.ts";
+ * assert.equal(vibRingOptions().request.size, VIB_SLOT_BYTES);
+ * assert.equal(VIB_SLOT_BYTES, 128);
  * ```
  */
 export const VIB_SLOT_BYTES = 128;
@@ -21,8 +23,11 @@ export const VIB_SLOT_BYTES = 128;
  *
  * @example
  * ```ts
- * import { VIB_REQ_HEADER } from "./mod.ts";
- * console.log(typeof VIB_REQ_HEADER); // number
+ * import assert from "node:assert/strict";
+ * import { requestLayout } from "./layout.ts";
+ * import { VIB_REQ_HEADER, VibOp } from "./mod.ts";
+ * assert.equal(requestLayout(VibOp.QUERY_PORT)!.fields[0].off, VIB_REQ_HEADER); // port follows it
+ * assert.equal(VIB_REQ_HEADER, 16);
  * ```
  */
 export const VIB_REQ_HEADER = 16;
@@ -31,8 +36,11 @@ export const VIB_REQ_HEADER = 16;
  *
  * @example
  * ```ts
- * import { VIB_RSP_HEADER } from "./mod.ts";
- * console.log(typeof VIB_RSP_HEADER); // number
+ * import assert from "node:assert/strict";
+ * import { responseLayout } from "./layout.ts";
+ * import { VIB_RSP_HEADER, VibOp } from "./mod.ts";
+ * assert.equal(responseLayout(VibOp.ALLOC_PD)!.fields[0].off, VIB_RSP_HEADER); // pdHandle follows it
+ * assert.equal(VIB_RSP_HEADER, 8);
  * ```
  */
 export const VIB_RSP_HEADER = 8;
@@ -41,8 +49,13 @@ export const VIB_RSP_HEADER = 8;
  *
  * @example
  * ```ts
- * import { VIB_F_INDIRECT } from "./mod.ts";
- * console.log(typeof VIB_F_INDIRECT); // number
+ * import assert from "node:assert/strict";
+ * import { decodeRequest, encodeRequest, VIB_F_INDIRECT, VIB_SLOT_BYTES, VibOp } from "./mod.ts";
+ * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
+ * const body = { addr: 0x10000, length: 8 << 20, access: 1, nrPages: 2048 };
+ * // 2048 pages need more refs than a slot holds: the segments name two indirect pages.
+ * encodeRequest({ id: 1, op: VibOp.REG_MR, flags: VIB_F_INDIRECT, ctx: 1, handle: 1, body, segs: [8, 9] }, slot);
+ * assert.equal(decodeRequest(slot).flags & VIB_F_INDIRECT, VIB_F_INDIRECT);
  * ```
  */
 export const VIB_F_INDIRECT = 1;
@@ -66,8 +79,9 @@ export const VIB_F_PERSISTENT = 2;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { REFS_PER_INDIRECT_PAGE } from "./mod.ts";
- * console.log(typeof REFS_PER_INDIRECT_PAGE); // number
+ * assert.equal(REFS_PER_INDIRECT_PAGE * 4, 4096); // one page of u32 refs
  * ```
  */
 export const REFS_PER_INDIRECT_PAGE = 1024;
@@ -76,8 +90,9 @@ export const REFS_PER_INDIRECT_PAGE = 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { VIB_MAX_PAGES } from "./mod.ts";
- * console.log(typeof VIB_MAX_PAGES); // number
+ * assert.equal(VIB_MAX_PAGES * 4096, 64 * 1024 * 1024); // 64 MiB
  * ```
  */
 export const VIB_MAX_PAGES = 16384;
