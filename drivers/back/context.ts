@@ -18,8 +18,22 @@ import type { WqLayout } from "../uapi/uverbs.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenPlatform } from "../../platform/xen_host.ts";
  * import type { ObjectBacking } from "./context.ts";
  * const pages = (o: ObjectBacking) => o.buf.mfns.length; // the frames the device may reach
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass", regCache: false });
+ * const back = (xen.platform as XenPlatform).backend!.instances().get(vm.domid!)!;
+ * await cluster.run(async () => {
+ *   const ctx = await vm.openDevice();
+ *   await (await ctx.allocPd()).regMr(vm.memory.alloc(3 * 4096, 4096), 3 * 4096, 1);
+ *   const [c] = back.contexts().values();
+ *   assert.deepEqual([...c.objects.values()].map(pages), [3]); // the MR's three guest pages
+ * });
  * ```
  */
 export interface ObjectBacking {
@@ -36,9 +50,25 @@ export interface ObjectBacking {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenPlatform } from "../../platform/xen_host.ts";
  * import type { BackContext } from "./context.ts";
  * const pinned = (c: BackContext) =>
  *   [...c.objects.values()].reduce((n, o) => n + o.buf.handles.length, 0);
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass", regCache: false });
+ * const back = (xen.platform as XenPlatform).backend!.instances().get(vm.domid!)!;
+ * await cluster.run(async () => {
+ *   const ctx = await vm.openDevice();
+ *   const mr = await (await ctx.allocPd()).regMr(vm.memory.alloc(2 * 4096, 4096), 2 * 4096, 1);
+ *   const c: BackContext = back.contexts().get(1)!; // the guest's first context
+ *   assert.equal(pinned(c), 2); // one grant mapping per page
+ *   await mr.dereg();
+ *   assert.equal(pinned(c), 0); // no registration cache: unmapped at once
+ * });
  * ```
  */
 export interface BackContext {
@@ -67,8 +97,24 @@ export interface BackContext {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenPlatform } from "../../platform/xen_host.ts";
  * import type { ContextDatapath } from "./context.ts";
- * const forget = (d: ContextDatapath, cqn: number) => d.removeCq(cqn);
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const bypass = await xen.createGuest({ name: "vm0", driver: "bypass" });
+ * const split = await xen.createGuest({ name: "vm1", driver: "split" });
+ * const datapathOf = async (vm: typeof bypass): Promise<ContextDatapath | undefined> => {
+ *   await vm.openDevice();
+ *   const back = (xen.platform as XenPlatform).backend!.instances().get(vm.domid!)!;
+ *   return back.contexts().get(1)!.datapath;
+ * };
+ * await cluster.run(async () => {
+ *   assert.equal(await datapathOf(bypass), undefined); // the guest rings the device itself
+ *   assert.equal((await datapathOf(split))?.readsGuestQueues, true); // dom0 copies WQEs out
+ * });
  * ```
  */
 export interface ContextDatapath {

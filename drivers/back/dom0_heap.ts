@@ -23,13 +23,15 @@ import { VerbsError } from "../uapi/errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AddressSpace, MachineMemory, Prng } from "../../sim/mod.ts";
  * import { Dom0Heap } from "./dom0_heap.ts";
  * const space = new AddressSpace(new MachineMemory(64 << 20), "dom0", 32 << 20, new Prng(1));
  * const heap = Dom0Heap.reserve(space, 1 << 20);
  * const a = heap.alloc(8192);
+ * assert.equal(heap.pagesFree, 254);
  * heap.free(a);
- * console.log(heap.pagesFree); // 256
+ * assert.equal(heap.pagesFree, 256); // 1 MiB of 4 KiB pages
  * ```
  */
 export class Dom0Heap {
@@ -103,6 +105,7 @@ export class Dom0Heap {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AddressSpace, MachineMemory, Prng } from "../../sim/mod.ts";
  * import { sealDom0Space } from "./dom0_heap.ts";
  * const mem = new MachineMemory(64 << 20);
@@ -112,7 +115,7 @@ export class Dom0Heap {
  * sealDom0Space(space, 16 * 4096, io);
  * const before = space.framesOwned;
  * space.unmapForeign(space.mapForeign(io));
- * console.log(space.framesOwned === before); // true
+ * assert.equal(space.framesOwned, before); // mapping a foreign frame took no frame of dom0's own
  * ```
  */
 export function sealDom0Space(space: AddressSpace, end: number, anyMfn: number): void {

@@ -17,11 +17,13 @@ import { VerbsError } from "../uapi/errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GrantedMemory } from "./granted_memory.ts";
  * const mem = new GrantedMemory();
  * mem.stage(0x10000, [77, 78]);
- * console.log(mem.frames(0x10800, 4096)); // [77, 78]
+ * assert.deepEqual(mem.frames(0x10800, 4096), [77, 78]); // half of each staged page
  * mem.clear();
+ * assert.throws(() => mem.frames(0x10000, 1), /EFAULT: page 0x10000 was not granted/);
  * ```
  */
 export class GrantedMemory implements UserMemory {

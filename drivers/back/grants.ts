@@ -43,8 +43,23 @@ import type { QuotaLedger } from "./quota.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenPlatform } from "../../platform/xen_host.ts";
  * import type { MappedBuffer } from "./grants.ts";
- * const none: MappedBuffer = { handles: [], mfns: [], addrs: [] };
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass", regCache: false });
+ * const back = (xen.platform as XenPlatform).backend!.instances().get(vm.domid!)!;
+ * await cluster.run(async () => {
+ *   const ctx = await vm.openDevice();
+ *   await (await ctx.allocPd()).regMr(vm.memory.alloc(2 * 4096, 4096), 2 * 4096, 1);
+ *   const [mr] = back.contexts().get(1)!.objects.values();
+ *   const buf: MappedBuffer = mr.buf;
+ *   assert.deepEqual([buf.handles.length, buf.mfns.length, buf.addrs.length], [2, 2, 2]);
+ *   assert.equal(buf.persistent, undefined);
+ * });
  * ```
  */
 export interface MappedBuffer {
@@ -85,8 +100,23 @@ interface Cached {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenPlatform } from "../../platform/xen_host.ts";
  * import type { MapOptions } from "./grants.ts";
- * const mr: MapOptions = { persistent: true }; // a REG_MR with VIB_F_PERSISTENT
+ * const mr: MapOptions = { persistent: true }; // how dom0 maps a REG_MR with VIB_F_PERSISTENT
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" }); // registration cache on
+ * const back = (xen.platform as XenPlatform).backend!.instances().get(vm.domid!)!;
+ * await cluster.run(async () => {
+ *   const ctx = await vm.openDevice();
+ *   const m = await (await ctx.allocPd()).regMr(vm.memory.alloc(2 * 4096, 4096), 2 * 4096, 1);
+ *   await m.dereg();
+ *   assert.ok(mr.persistent);
+ *   assert.equal(back.grants.cachedIdle, 2); // dom0 keeps both mappings for the next registration
+ * });
  * ```
  */
 export interface MapOptions {
@@ -101,11 +131,23 @@ export interface MapOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenPlatform } from "../../platform/xen_host.ts";
  * import type { BackendGrants } from "./grants.ts";
- * async function pin(g: BackendGrants, refs: number[]) {
- *   const buf = await g.mapBuffer({ flags: 0, segs: refs }, refs.length, false);
- *   return buf.mfns; // the frames an MTT may point at
- * }
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass", regCache: false });
+ * const g: BackendGrants = (xen.platform as XenPlatform).backend!.instances().get(vm.domid!)!.grants;
+ * await cluster.run(async () => {
+ *   const ctx = await vm.openDevice();
+ *   const before = g.mapped; // the frontend's ring pages
+ *   const mr = await (await ctx.allocPd()).regMr(vm.memory.alloc(4 * 4096, 4096), 4 * 4096, 1);
+ *   assert.equal(g.mapped, before + 4);
+ *   await mr.dereg();
+ *   assert.equal(g.mapped, before);
+ * });
  * ```
  */
 export class BackendGrants {

@@ -33,8 +33,18 @@ import type { Dom0Heap } from "./dom0_heap.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenPlatform } from "../../platform/xen_host.ts";
  * import type { DeviceResource } from "./headroom.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const headroom = (xen.platform as XenPlatform).backend!.headroom;
  * const r: DeviceResource = "mtt";
+ * headroom.device(r, 16); // plenty left for dom0
+ * assert.throws(() => headroom.device(r, 1 << 30), /EAGAIN: dom0 headroom: 1073741824 mtt asked/);
+ * assert.equal(headroom.refusals.mtt, 1);
  * ```
  */
 export type DeviceResource = "uar" | "pd" | "mr" | "mtt" | "cq" | "qp" | "srq" | "ah";
@@ -55,6 +65,9 @@ const RESERVE_KEY: Record<DeviceResource, keyof Profile["dom0"]> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenPlatform } from "../../platform/xen_host.ts";
  * import type { Dom0Headroom } from "./headroom.ts";
  * const canMap = (h: Dom0Headroom, n: number) => {
  *   try {
@@ -64,6 +77,13 @@ const RESERVE_KEY: Record<DeviceResource, keyof Profile["dom0"]> = {
  *     return false; // would eat into what new guests' rings need
  *   }
  * };
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const headroom = (xen.platform as XenPlatform).backend!.headroom;
+ * assert.ok(canMap(headroom, 64));
+ * assert.ok(!canMap(headroom, 1 << 30));
+ * assert.equal(headroom.refusals.grantMaps, 1);
  * ```
  */
 export class Dom0Headroom {

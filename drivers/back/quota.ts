@@ -40,8 +40,14 @@ export type Quota = Profile["quota"];
  *
  * @example
  * ```ts
- * import type { QuotaKind } from "./quota.ts";
+ * import assert from "node:assert/strict";
+ * import { QuotaLedger, type QuotaKind } from "./quota.ts";
+ * import { PCIX_SDR_2006 } from "../../sim/profiles/mod.ts";
  * const k: QuotaKind = "grantMaps";
+ * const ledger = new QuotaLedger({ ...PCIX_SDR_2006.quota, [k]: 8 }, 3);
+ * ledger.take({ [k]: 8 });
+ * assert.throws(() => ledger.take({ [k]: 1 }), /ENOMEM: quota grantMaps of dom3/); // a memory limit
+ * assert.equal(ledger.refusals[k], 1);
  * ```
  */
 export type QuotaKind = keyof Quota;
@@ -73,8 +79,15 @@ const MEMORY: ReadonlySet<QuotaKind> = new Set<QuotaKind>([
  *
  * @example
  * ```ts
- * import type { Charge } from "./quota.ts";
+ * import assert from "node:assert/strict";
+ * import { type Charge, QuotaLedger } from "./quota.ts";
+ * import { PCIX_SDR_2006 } from "../../sim/profiles/mod.ts";
  * const mr: Charge = { mrs: 1, mrPages: 16 };
+ * const ledger = new QuotaLedger(PCIX_SDR_2006.quota, 3);
+ * ledger.take(mr);
+ * assert.deepEqual([ledger.used.mrs, ledger.used.mrPages], [1, 16]);
+ * ledger.give(mr); // the MR is deregistered
+ * assert.deepEqual([ledger.used.mrs, ledger.used.mrPages], [0, 0]);
  * ```
  */
 export type Charge = Partial<Record<QuotaKind, number>>;

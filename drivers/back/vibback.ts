@@ -56,8 +56,21 @@ import { type Quota, QUOTA_KINDS, QuotaLedger } from "./quota.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenPlatform } from "../../platform/xen_host.ts";
  * import type { BackendStats } from "./vibback.ts";
- * const stats: BackendStats = { requests: 0, byKind: {}, busyNs: 0, refusedByLimit: {} };
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" });
+ * const stats: BackendStats = (xen.platform as XenPlatform).backend!.stats;
+ * await cluster.run(async () => {
+ *   await (await vm.openDevice()).allocPd();
+ * });
+ * assert.equal(stats.byKind.ALLOC_PD, 1);
+ * assert.equal(stats.requests, xen.counters().backendRequests);
+ * assert.ok(stats.busyNs > 0);
  * ```
  */
 export interface BackendStats {
@@ -74,8 +87,21 @@ export interface BackendStats {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenPlatform } from "../../platform/xen_host.ts";
  * import type { BackendHost } from "./vibback.ts";
- * const served = (h: BackendHost) => h.stats.requests;
+ * const served = (h: Pick<BackendHost, "stats">) => h.stats.requests;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" });
+ * const driver = (xen.platform as XenPlatform).backend!; // its host's stats are the driver's
+ * const before = served(driver);
+ * await cluster.run(async () => {
+ *   await vm.openDevice();
+ * });
+ * assert.equal(served(driver), before + 3); // OPEN, QUERY_DEVICE, QUERY_PORT
  * ```
  */
 export interface BackendHost {
@@ -113,8 +139,23 @@ function parseKey(v: string | undefined): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenPlatform } from "../../platform/xen_host.ts";
  * import type { VibBack } from "./vibback.ts";
- * const live = (b: VibBack) => b.connected && b.contextCount;
+ * const live = (b: VibBack) => !b.done && b.contextCount;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" });
+ * const back = (xen.platform as XenPlatform).backend!.instances().get(vm.domid!)!;
+ * assert.equal(live(back), 0); // connected, no context open
+ * await cluster.run(async () => {
+ *   await vm.openDevice();
+ * });
+ * assert.equal(live(back), 1);
+ * await vm.shutdown();
+ * assert.equal(live(back), false); // torn down with its guest
  * ```
  */
 export class VibBack {
@@ -524,9 +565,14 @@ export function readQuota(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../../sim/mod.ts";
+ * import { Hypervisor } from "../../hypervisor/mod.ts";
  * import { removeBackendNode } from "./vibback.ts";
- * // removeBackendNode(hv, "/local/domain/0/backend/vib/3/0"); // removes .../vib/3
- * console.log(typeof removeBackendNode); // function
+ * const hv = new Hypervisor(new Engine(), new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * hv.xenstore.write(0, "/local/domain/0/backend/vib/3/0/state", "6");
+ * removeBackendNode(hv, "/local/domain/0/backend/vib/3/0");
+ * assert.deepEqual(hv.xenstore.directory(0, "/local/domain/0/backend/vib"), []); // .../vib/3 is gone
  * ```
  */
 export function removeBackendNode(hv: Hypervisor, path: string): void {

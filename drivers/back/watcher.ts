@@ -17,8 +17,11 @@ import { type BackendHost, type BackendStats, removeBackendNode, VibBack } from 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { xenbusPaths } from "../xen/xenbus.ts";
  * import { VIB_BACKEND_DIR } from "./watcher.ts";
- * console.log(`${VIB_BACKEND_DIR}/3/0`); // /local/domain/0/backend/vib/3/0
+ * assert.equal(xenbusPaths("vib", 3, 0, 0).backend, `${VIB_BACKEND_DIR}/3/0`);
+ * assert.equal(`${VIB_BACKEND_DIR}/3/0`, "/local/domain/0/backend/vib/3/0");
  * ```
  */
 export const VIB_BACKEND_DIR = "/local/domain/0/backend/vib";
@@ -28,8 +31,17 @@ export const VIB_BACKEND_DIR = "/local/domain/0/backend/vib";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenPlatform } from "../../platform/xen_host.ts";
  * import type { VibBackDriver } from "./watcher.ts";
  * const served = (d: VibBackDriver) => [...d.instances().keys()]; // frontend domids
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm0 = await xen.createGuest({ name: "vm0", driver: "bypass" });
+ * const vm1 = await xen.createGuest({ name: "vm1", driver: "split" });
+ * assert.deepEqual(served((xen.platform as XenPlatform).backend!), [vm0.domid, vm1.domid]);
  * ```
  */
 export class VibBackDriver {

@@ -27,8 +27,24 @@ import { REFS_PER_INDIRECT_PAGE, VIB_F_INDIRECT, VIB_MAX_PAGES } from "../vib/mo
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenGuest } from "../../platform/xen_guest.ts";
  * import type { Granter } from "./buffers.ts";
  * const refsInUse = (k: Granter) => k.grants.inUse;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass", regCache: false }) as XenGuest;
+ * const k: Granter = { dom: vm.xen, grants: vm.grants };
+ * await cluster.run(async () => {
+ *   const ctx = await vm.openDevice();
+ *   const before = refsInUse(k); // the ring pages
+ *   const mr = await (await ctx.allocPd()).regMr(vm.memory.alloc(3 * 4096, 4096), 3 * 4096, 1);
+ *   assert.equal(refsInUse(k), before + 3); // one ref per page while dom0 maps it
+ *   await mr.dereg();
+ *   assert.equal(refsInUse(k), before);
+ * });
  * ```
  */
 export interface Granter {
@@ -41,8 +57,25 @@ export interface Granter {
  *
  * @example
  * ```ts
- * import type { GrantedBuffer } from "./buffers.ts";
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenGuest } from "../../platform/xen_guest.ts";
+ * import { VIB_F_INDIRECT } from "../vib/mod.ts";
+ * import { dropIndirect, type GrantedBuffer, grantBuffer, ungrant } from "./buffers.ts";
  * const indirect = (b: GrantedBuffer) => b.indirect !== undefined; // > 22 pages
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" }) as XenGuest;
+ * const k = { dom: vm.xen, grants: vm.grants };
+ * await cluster.run(async () => {
+ *   const addr = vm.memory.alloc(30 * 4096, 4096);
+ *   const g = await grantBuffer(cluster.engine, k, 50, addr, 30 * 4096, false, 22);
+ *   assert.ok(indirect(g));
+ *   assert.deepEqual([g.refs.length, g.segs.length, g.flags], [30, 1, VIB_F_INDIRECT]);
+ *   await dropIndirect(cluster.engine, k, 50, g);
+ *   await ungrant(cluster.engine, k, 50, g.refs);
+ * });
  * ```
  */
 export interface GrantedBuffer {
@@ -71,9 +104,19 @@ function pagesOf(addr: number, len: number): number[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenGuest } from "../../platform/xen_guest.ts";
  * import { ownPages } from "./buffers.ts";
- * // ownPages(vm, 0x10800, 4096) → [16, 17]
- * console.log(typeof ownPages); // function
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", memoryMiB: 64, driver: "bypass" }) as XenGuest;
+ * const k = { dom: vm.xen, grants: vm.grants };
+ * const addr = vm.memory.alloc(2 * 4096, 4096);
+ * const pfn = addr / 4096;
+ * assert.deepEqual(ownPages(k, addr + 0x800, 4096), [pfn, pfn + 1]); // straddles two pages
+ * assert.throws(() => ownPages(k, 64 << 20, 4096), /EFAULT: page 0x4000000 is not memory of this guest/);
  * ```
  */
 export function ownPages(k: Granter, addr: number, bytes: number): number[] {
@@ -98,9 +141,22 @@ export function ownPages(k: Granter, addr: number, bytes: number): number[] {
  *
  * @example
  * ```ts
- * import { grantBuffer } from "./buffers.ts";
- * // const g = await grantBuffer(engine, vm, 50, addr, 8192, false, 20); // g.refs.length === 2
- * console.log(typeof grantBuffer); // function
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenGuest } from "../../platform/xen_guest.ts";
+ * import { grantBuffer, ungrant } from "./buffers.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" }) as XenGuest;
+ * const k = { dom: vm.xen, grants: vm.grants };
+ * await cluster.run(async () => {
+ *   const addr = vm.memory.alloc(8192, 4096);
+ *   const g = await grantBuffer(cluster.engine, k, 50, addr, 8192, false, 20);
+ *   assert.equal(g.refs.length, 2);
+ *   assert.equal(g.segs, g.refs); // few enough pages: the refs go in the request itself
+ *   await ungrant(cluster.engine, k, 50, g.refs);
+ * });
  * ```
  */
 export async function grantBuffer(
@@ -138,9 +194,21 @@ export async function grantBuffer(
  *
  * @example
  * ```ts
- * import { packRefs } from "./buffers.ts";
- * // const g = await packRefs(engine, vm, 50, refs, 22); // 2000 refs: 2 indirect pages
- * console.log(typeof packRefs); // function
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenGuest } from "../../platform/xen_guest.ts";
+ * import { dropIndirect, packRefs } from "./buffers.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" }) as XenGuest;
+ * const k = { dom: vm.xen, grants: vm.grants };
+ * const refs = Array.from({ length: 2000 }, (_, i) => 100 + i);
+ * await cluster.run(async () => {
+ *   const g = await packRefs(cluster.engine, k, 50, refs, 22);
+ *   assert.equal(g.segs.length, 2); // 2000 refs: two indirect pages of 1024
+ *   await dropIndirect(cluster.engine, k, 50, g);
+ * });
  * ```
  */
 export async function packRefs(
@@ -180,9 +248,23 @@ export async function packRefs(
  *
  * @example
  * ```ts
- * import { dropIndirect } from "./buffers.ts";
- * // after the REG_MR response: await dropIndirect(engine, vm, 50, granted);
- * console.log(typeof dropIndirect); // function
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenGuest } from "../../platform/xen_guest.ts";
+ * import { dropIndirect, packRefs } from "./buffers.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" }) as XenGuest;
+ * const k = { dom: vm.xen, grants: vm.grants };
+ * const before = vm.grants.inUse;
+ * await cluster.run(async () => {
+ *   const g = await packRefs(cluster.engine, k, 50, Array.from({ length: 30 }, (_, i) => i), 22);
+ *   assert.equal(vm.grants.inUse, before + 1); // one indirect page
+ *   await dropIndirect(cluster.engine, k, 50, g); // after the REG_MR response
+ *   assert.equal(g.indirect, undefined);
+ *   assert.equal(vm.grants.inUse, before);
+ * });
  * ```
  */
 export async function dropIndirect(
@@ -204,9 +286,22 @@ export async function dropIndirect(
  *
  * @example
  * ```ts
- * import { ungrant } from "./buffers.ts";
- * // after DEREG_MR succeeded: await ungrant(engine, vm, 50, refs);
- * console.log(typeof ungrant); // function
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenGuest } from "../../platform/xen_guest.ts";
+ * import { grantBuffer, ungrant } from "./buffers.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" }) as XenGuest;
+ * const k = { dom: vm.xen, grants: vm.grants };
+ * const before = vm.grants.inUse;
+ * await cluster.run(async () => {
+ *   const g = await grantBuffer(cluster.engine, k, 50, vm.memory.alloc(8192, 4096), 8192, false, 22);
+ *   assert.equal(vm.grants.inUse, before + 2);
+ *   await ungrant(cluster.engine, k, 50, g.refs); // after DEREG_MR succeeded
+ *   assert.equal(vm.grants.inUse, before);
+ * });
  * ```
  */
 export async function ungrant(

@@ -32,8 +32,20 @@ import type { Granter } from "./buffers.ts";
  *
  * @example
  * ```ts
- * import type { PersistentGrant } from "./persistent.ts";
+ * import assert from "node:assert/strict";
+ * import { type PersistentGrant, PersistentGrants } from "./persistent.ts";
+ * import type { Granter } from "./buffers.ts";
  * const idle = (g: PersistentGrant) => g.users === 0;
+ * let next = 100;
+ * const k = {
+ *   dom: { memory: { mfnOf: (pfn: number) => 1000 + pfn } },
+ *   grants: { grantAccessNow: () => next++, endAccessNow() {} },
+ * } as unknown as Granter;
+ * const table = new PersistentGrants(4);
+ * const [g] = table.acquire(k, [7], false).grants;
+ * assert.deepEqual([g.pfn, g.ref, g.mfn, idle(g)], [7, 100, 1007, false]); // a region uses it
+ * table.put([g]); // the region is deregistered
+ * assert.ok(idle(g)); // kept for the next registration of page 7
  * ```
  */
 export interface PersistentGrant {
@@ -53,8 +65,20 @@ export interface PersistentGrant {
  *
  * @example
  * ```ts
- * import type { Acquired } from "./persistent.ts";
+ * import assert from "node:assert/strict";
+ * import { type Acquired, PersistentGrants } from "./persistent.ts";
+ * import type { Granter } from "./buffers.ts";
  * const reused = (a: Acquired) => a.grants.length - a.granted;
+ * let next = 100;
+ * const k = {
+ *   dom: { memory: { mfnOf: (pfn: number) => 1000 + pfn } },
+ *   grants: { grantAccessNow: () => next++, endAccessNow() {} },
+ * } as unknown as Granter;
+ * const table = new PersistentGrants(4);
+ * table.put(table.acquire(k, [7, 8], false).grants);
+ * const a: Acquired = table.acquire(k, [8, 9], false);
+ * assert.equal(reused(a), 1); // page 8's grant
+ * assert.deepEqual(a.fresh.map((g) => g.pfn), [9]);
  * ```
  */
 export interface Acquired {

@@ -73,8 +73,18 @@ import { type PersistentGrant, PersistentGrants } from "./persistent.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
  * import type { VibFrontOptions } from "./vibfront.ts";
+ * import type { XenGuest } from "../../platform/xen_guest.ts";
  * const domid = (o: VibFrontOptions) => o.dom.domid;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "split" }) as XenGuest;
+ * assert.equal(domid(vm.front.o), vm.domid);
+ * assert.equal(vm.front.o.mode, "split");
+ * assert.equal(vm.front.o.paths.backend, `/local/domain/0/backend/vib/${vm.domid}/0`);
  * ```
  */
 export interface VibFrontOptions {
@@ -144,8 +154,10 @@ const CODE_OF = new Map<number, ErrnoCode>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { codeOfStatus } from "./vibfront.ts";
- * console.log(codeOfStatus(-22)); // EINVAL
+ * assert.equal(codeOfStatus(-22), "EINVAL");
+ * assert.equal(codeOfStatus(-9999), "EIO"); // a status verbs does not know
  * ```
  */
 export function codeOfStatus(status: number): ErrnoCode {
@@ -178,9 +190,23 @@ export function refusal(limit: string | undefined): string {
  *
  * @example
  * ```ts
- * import type { RequestArgs } from "./vibfront.ts";
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenGuest } from "../../platform/xen_guest.ts";
  * import { VibOp } from "../vib/mod.ts";
- * const allocPd: RequestArgs = { op: VibOp.ALLOC_PD, flags: 0, ctx: 1, handle: 0, body: {}, segs: [] };
+ * import type { VibFrontFile } from "./file.ts";
+ * import type { RequestArgs } from "./vibfront.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" }) as XenGuest;
+ * await cluster.run(async () => {
+ *   const { ctx } = (await vm.openDevice()).file as VibFrontFile;
+ *   const allocPd: RequestArgs = { op: VibOp.ALLOC_PD, flags: 0, ctx, handle: 0, body: {}, segs: [] };
+ *   assert.equal((await vm.front.requestRaw(allocPd))?.status, 0);
+ *   const bad: RequestArgs = { ...allocPd, ctx: ctx + 1 }; // no such context
+ *   assert.equal((await vm.front.requestRaw(bad))?.status, -9); // -EBADF
+ * });
  * ```
  */
 export type RequestArgs = Omit<VibRequest, "id" | "reserved">;
@@ -206,11 +232,26 @@ export type RequestArgsOf<O extends VibOpCode> = Omit<VibRequestOf<O>, "id" | "r
  *
  * @example
  * ```ts
- * import type { VibFront } from "./vibfront.ts";
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
+ * import type { XenGuest } from "../../platform/xen_guest.ts";
  * import { VibOp } from "../vib/mod.ts";
+ * import type { VibFrontFile } from "./file.ts";
+ * import type { VibFront } from "./vibfront.ts";
  * async function pd(front: VibFront, ctx: number) {
  *   return await front.request({ op: VibOp.ALLOC_PD, flags: 0, ctx, handle: 0, body: {}, segs: [] });
  * }
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" }) as XenGuest;
+ * await cluster.run(async () => {
+ *   const file = (await vm.openDevice()).file as VibFrontFile;
+ *   const sent = vm.front.stats.requests;
+ *   const { pdHandle } = await pd(vm.front, file.ctx);
+ *   assert.equal(typeof pdHandle, "number");
+ *   assert.equal(vm.front.stats.requests, sent + 1); // one request on the ring, one response
+ * });
  * ```
  */
 export class VibFront implements UverbsDevice {

@@ -102,10 +102,27 @@ export function splitContextOf(hv: object, domid: number, ctx: number): SplitCon
  *
  * @example
  * ```ts
- * import type { SplitContext } from "./back.ts";
- * async function post(s: SplitContext, qpn: number, counter: number) {
- *   await s.doorbell(0x18, qpn, counter); // copy the new send WQEs, ring the device
- * }
+ * import assert from "node:assert/strict";
+ * import { Cluster, QpType } from "../../mod.ts";
+ * import type { XenGuest } from "../../platform/xen_guest.ts";
+ * import type { VibFrontFile } from "../front/file.ts";
+ * import { type SplitContext, splitContextOf } from "./back.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "split" }) as XenGuest;
+ * await cluster.run(async () => {
+ *   const ctx = await vm.openDevice();
+ *   const s: SplitContext = splitContextOf(xen.hypervisor!, vm.domid!, (ctx.file as VibFrontFile).ctx)!;
+ *   const cq = await ctx.createCq(4);
+ *   const cap = { maxSendWr: 1, maxRecvWr: 2, maxSendSge: 1, maxRecvSge: 1 };
+ *   const qp = await (await ctx.allocPd()).createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+ *   await qp.modify({ state: 1, port: 1, pkeyIndex: 0, accessFlags: 0 }); // INIT
+ *   assert.equal(s.counters.doorbells, 0);
+ *   qp.postRecv([{ wrId: 1n, sgList: [] }, { wrId: 2n, sgList: [] }]); // DOORBELL requests to dom0
+ *   await cluster.engine.sleep(100_000);
+ *   assert.deepEqual([s.counters.wqes, s.counters.doorbells], [2, 2]); // dom0 copied the WQEs, rang the device
+ * });
  * ```
  */
 export class SplitContext implements ContextDatapath {

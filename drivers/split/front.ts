@@ -53,9 +53,20 @@ import { type SplitContext, splitContextOf } from "./back.ts";
  *
  * @example
  * ```ts
- * import { SplitProvider } from "./front.ts";
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
  * import { Provider } from "../verbs/provider.ts";
- * console.log(SplitProvider.prototype instanceof Provider); // true: same WQE/CQE code
+ * import { SplitProvider } from "./front.ts";
+ * assert.ok(SplitProvider.prototype instanceof Provider); // same WQE/CQE code as bypass and native
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const split = await xen.createGuest({ name: "vm0", driver: "split" });
+ * const bypass = await xen.createGuest({ name: "vm1", driver: "bypass" });
+ * await cluster.run(async () => {
+ *   assert.ok((await split.openDevice()).provider instanceof SplitProvider);
+ *   assert.ok(!((await bypass.openDevice()).provider instanceof SplitProvider));
+ * });
  * ```
  */
 export class SplitProvider extends Provider {
@@ -169,9 +180,20 @@ export class SplitProvider extends Provider {
  *
  * @example
  * ```ts
- * import { SplitCq } from "./front.ts";
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../platform/cluster.ts";
  * import { ProviderCq } from "../verbs/provider.ts";
- * console.log(SplitCq.prototype instanceof ProviderCq); // true
+ * import { SplitCq } from "./front.ts";
+ * assert.ok(SplitCq.prototype instanceof ProviderCq);
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "split" });
+ * await cluster.run(async () => {
+ *   const cq = await (await vm.openDevice()).createCq(4);
+ *   assert.ok(cq.pcq instanceof SplitCq); // its polls ask dom0 to copy CQEs
+ *   assert.deepEqual(cq.poll(), []);
+ * });
  * ```
  */
 export class SplitCq extends ProviderCq {
