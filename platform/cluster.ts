@@ -44,8 +44,17 @@ registerHostPlatform("xen", xenPlatform);
  *
  * @example
  * ```ts
- * import type { ClusterOptions } from "./cluster.ts";
+ * import assert from "node:assert/strict";
+ * import { Cluster, type ClusterOptions } from "./cluster.ts";
  * const o: ClusterOptions = { profile: "modern-gen5-ndr", seed: 42 };
+ * const cluster = new Cluster(o);
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * const again = new Cluster(o); // same options, same run
+ * const twin = again.addHost({ name: "n0", hypervisor: false });
+ * await again.start();
+ * assert.equal(cluster.engine.now, again.engine.now);
+ * assert.deepEqual(host.hca.stats(), twin.hca.stats());
  * ```
  */
 export interface ClusterOptions {
@@ -78,6 +87,7 @@ export interface ClusterOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Cluster } from "./cluster.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const host = cluster.addHost({ name: "node1", hypervisor: false });
@@ -86,7 +96,7 @@ export interface ClusterOptions {
  *   const ctx = await host.os.openDevice();
  *   return ctx.queryPort(1).lid;
  * });
- * console.log(lid > 0); // true
+ * assert.ok(lid > 0); // the subnet manager gave the port a LID
  * ```
  */
 export class Cluster {

@@ -36,6 +36,7 @@ const NO_PROCESS = {};
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { CpuClock } from "./cpu.ts";
  * const engine = new Engine();
@@ -46,7 +47,7 @@ const NO_PROCESS = {};
  *   await cpu.settle();
  *   return engine.now;
  * });
- * console.log(t); // 250
+ * assert.equal(t, 250); // the process paid for both, in order
  * ```
  */
 export class CpuClock {

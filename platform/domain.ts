@@ -53,12 +53,18 @@ export function requireRun(engine: Engine, what: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import type { DomainMemory } from "./domain.ts";
  * function fill(mem: DomainMemory) {
  *   const a = mem.alloc(4096, 4096);
  *   mem.write(a, new Uint8Array([1, 2, 3]));
- *   return mem.read(a, 3); // Uint8Array [1, 2, 3]
+ *   return mem.read(a, 3);
  * }
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * assert.deepEqual(fill(host.os.memory), new Uint8Array([1, 2, 3]));
  * ```
  */
 export class DomainMemory {
@@ -136,8 +142,16 @@ export class DomainMemory {
  *
  * @example
  * ```ts
- * import type { DomainOptions } from "./domain.ts";
+ * import assert from "node:assert/strict";
+ * import { AddressSpace, Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { Domain, type DomainOptions } from "./domain.ts";
  * const named = (o: DomainOptions) => o.name;
+ * const engine = new Engine();
+ * const space = new AddressSpace(new MachineMemory(64 << 20), "os", 32 << 20, new Prng(1));
+ * const o: DomainOptions = { name: "os", engine, profile: PCIX_SDR_2006, space };
+ * const d = new Domain(o);
+ * assert.equal(d.name, named(o));
+ * assert.deepEqual(d.devices(), []); // no driver registered a device in it yet
  * ```
  */
 export interface DomainOptions {
@@ -170,8 +184,21 @@ export interface DomainOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import type { OpenDeviceOptions } from "./domain.ts";
- * const opts: OpenDeviceOptions = { regCache: true };
+ * import { VibFrontFile } from "../drivers/front/file.ts";
+ * const opts: OpenDeviceOptions = { regCache: false };
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass" }); // cache on by default
+ * await cluster.run(async () => {
+ *   const cached = (await vm.openDevice()).file;
+ *   const uncached = (await vm.openDevice("mthca0", opts)).file;
+ *   assert.ok(cached instanceof VibFrontFile && uncached instanceof VibFrontFile);
+ *   assert.deepEqual([cached.regCache, uncached.regCache], [true, false]);
+ * });
  * ```
  */
 export interface OpenDeviceOptions {
@@ -188,11 +215,15 @@ export interface OpenDeviceOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Cluster } from "./cluster.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const os = cluster.addHost({ name: "n0", hypervisor: false }).os;
  * await cluster.start();
- * console.log(os.devices()); // ["mthca0"]
+ * assert.deepEqual(os.devices(), ["mthca0"]);
+ * await cluster.run(async () => {
+ *   await assert.rejects(os.openDevice("mlx5_0"), /no RDMA device 'mlx5_0' \(have: mthca0\)/);
+ * });
  * ```
  */
 export class Domain {

@@ -30,8 +30,13 @@ import type { NomadNetwork } from "../drivers/verbs/nomad_net.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import type { HostSpec } from "./host.ts";
  * const spec: HostSpec = { name: "node1", hypervisor: false };
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost(spec);
+ * assert.deepEqual([host.name, host.isXen, host.guests.length], ["node1", false, 0]);
  * ```
  */
 export interface HostSpec {
@@ -62,8 +67,18 @@ export interface HostSpec {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import { type HostCounters, zeroCounters } from "./host.ts";
- * const c: HostCounters = zeroCounters();
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const bare = cluster.addHost({ name: "n0", hypervisor: false });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * await xen.createGuest({ name: "vm0", driver: "bypass" });
+ * const c: HostCounters = xen.counters();
+ * assert.equal(c.byKind.hypercalls["domctl:createdomain"], 1); // the toolstack built the guest
+ * assert.equal(c.grantMaps, 2); // dom0 mapped the frontend's ring pages
+ * assert.deepEqual(bare.counters(), zeroCounters()); // nothing to virtualize
  * ```
  */
 export interface HostCounters {
@@ -92,8 +107,10 @@ export interface HostCounters {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { zeroCounters } from "./host.ts";
- * console.log(zeroCounters().hypercalls); // 0
+ * assert.equal(zeroCounters().hypercalls, 0);
+ * assert.deepEqual(zeroCounters().byKind.hypercalls, {});
  * ```
  */
 export function zeroCounters(): HostCounters {
@@ -115,8 +132,13 @@ export function zeroCounters(): HostCounters {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import type { HostHca } from "./host.ts";
  * const frame = (h: HostHca) => h.uarMfn(0);
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const hca: HostHca = cluster.addHost({ name: "n0", hypervisor: false }).hw.hca;
+ * assert.equal(hca.uarMfn(1), frame(hca) + 1); // UAR pages: consecutive frames of the BAR
  * ```
  */
 export interface HostHca extends HcaDevice {
@@ -128,8 +150,13 @@ export interface HostHca extends HcaDevice {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import type { HostHardware } from "./host.ts";
  * const ram = (hw: HostHardware) => hw.memory.frames;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false, memoryMiB: 512 });
+ * assert.equal(ram(host.hw), 512 * 256); // 4 KiB frames
  * ```
  */
 export interface HostHardware {
@@ -154,8 +181,16 @@ export interface HostHardware {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import type { GuestOptions } from "./host.ts";
- * const vm: GuestOptions = { name: "vm0", memoryMiB: 64, driver: "bypass" };
+ * const opts: GuestOptions = { name: "vm0", memoryMiB: 64, driver: "bypass" };
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest(opts);
+ * assert.deepEqual([vm.name, xen.guests.length], ["vm0", 1]);
+ * await assert.rejects(xen.createGuest(opts), /EEXIST/); // the name is taken
  * ```
  */
 export interface GuestOptions {
@@ -182,8 +217,21 @@ export interface GuestOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import type { QuotaName } from "./host.ts";
- * const k: QuotaName = "grantMaps";
+ * import type { XenGuest } from "./xen_guest.ts";
+ * const k: QuotaName = "pds";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass", quota: { [k]: 1 } }) as XenGuest;
+ * await cluster.run(async () => {
+ *   const ctx = await vm.openDevice();
+ *   await ctx.allocPd();
+ *   await assert.rejects(ctx.allocPd(), /over the guest's pds quota/);
+ * });
+ * assert.deepEqual(vm.quotaUsage()[k], { used: 1, limit: 1 });
  * ```
  */
 export type QuotaName = keyof Profile["quota"];
@@ -193,8 +241,15 @@ export type QuotaName = keyof Profile["quota"];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import type { GuestDomain } from "./host.ts";
  * const stop = (vm: GuestDomain) => vm.shutdown();
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * await stop(await xen.createGuest({ name: "vm0", driver: "bypass" }));
+ * assert.equal(xen.guests.length, 0);
  * ```
  */
 export interface GuestDomain extends Domain {
@@ -209,8 +264,18 @@ export interface GuestDomain extends Domain {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import type { HypervisorLike } from "./host.ts";
  * const domains = (hv: HypervisorLike) => hv.stats().domains;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * const bare = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * assert.equal(domains(xen.hypervisor!), 1); // dom0
+ * await xen.createGuest({ name: "vm0", driver: "bypass" });
+ * assert.equal(domains(xen.hypervisor!), 2);
+ * assert.equal(bare.hypervisor, undefined);
  * ```
  */
 export interface HypervisorLike {
@@ -222,8 +287,12 @@ export interface HypervisorLike {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type HostPlatform, zeroCounters } from "./host.ts";
  * const idle: HostPlatform = { kind: "idle", guests: [], start: async () => {}, counters: zeroCounters };
+ * await idle.start();
+ * assert.equal(idle.createGuest, undefined); // it runs no guests
+ * assert.equal(idle.counters().hypercalls, 0);
  * ```
  */
 export interface HostPlatform {
@@ -254,8 +323,13 @@ export interface HostPlatform {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import { type HostPlatformFactory, zeroCounters } from "./host.ts";
  * const f: HostPlatformFactory = () => ({ kind: "idle", guests: [], start: async () => {}, counters: zeroCounters });
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const { hw } = cluster.addHost({ name: "n0", hypervisor: false });
+ * assert.equal(f(hw, { name: "n0", hypervisor: false }).kind, "idle");
  * ```
  */
 export type HostPlatformFactory = (hw: HostHardware, spec: HostSpec) => HostPlatform;
@@ -269,11 +343,19 @@ const PLATFORMS = new Map<string, HostPlatformFactory>();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import { registerHostPlatform, zeroCounters } from "./host.ts";
- * const restore = registerHostPlatform("toy", (hw) => ({
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const restore = registerHostPlatform("native", (_hw) => ({
  *   kind: "toy", guests: [], start: async () => {}, counters: zeroCounters,
  * }));
- * restore();
+ * try {
+ *   assert.equal(cluster.addHost({ name: "n0", hypervisor: false }).platform.kind, "toy");
+ * } finally {
+ *   restore();
+ * }
+ * assert.equal(cluster.addHost({ name: "n1", hypervisor: false }).platform.kind, "native");
  * ```
  */
 export function registerHostPlatform(kind: string, factory: HostPlatformFactory): () => void {
@@ -312,8 +394,21 @@ export function hostPlatformFactory(kind: string): HostPlatformFactory {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, QpType } from "../mod.ts";
  * import type { HcaHandle } from "./host.ts";
  * const qps = (h: HcaHandle) => h.stats().used.qp;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const host = cluster.addHost({ name: "n0", hypervisor: false });
+ * await cluster.start();
+ * const before = qps(host.hca);
+ * await cluster.run(async () => {
+ *   const ctx = await host.os.openDevice();
+ *   const cq = await ctx.createCq(4);
+ *   const cap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
+ *   await (await ctx.allocPd()).createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+ * });
+ * assert.equal(qps(host.hca), before + 1);
  * ```
  */
 export class HcaHandle {
@@ -339,10 +434,13 @@ export class HcaHandle {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Cluster } from "./cluster.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const host = cluster.addHost({ name: "n0", hypervisor: false });
- * console.log(host.name, host.counters().hypercalls); // n0 0
+ * assert.equal(host.name, "n0");
+ * assert.equal(host.counters().hypercalls, 0); // bare metal
+ * assert.throws(() => host.dom0, /EINVAL: n0 is a native host: no dom0/);
  * ```
  */
 export class Host {

@@ -23,6 +23,7 @@ import { MachineMemory, PAGE_SIZE } from "../sim/memory.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { WatchedMemory } from "./memory_watch.ts";
  * const engine = new Engine();
@@ -33,7 +34,7 @@ import { MachineMemory, PAGE_SIZE } from "../sim/memory.ts";
  *   await mem.waitWrite([mfn], "flag");
  *   return engine.now;
  * });
- * console.log(t); // 700
+ * assert.equal(t, 700); // woken at the write, not before
  * ```
  */
 export class WatchedMemory extends MachineMemory {

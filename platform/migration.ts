@@ -60,8 +60,19 @@ import { asVerbsError } from "./util.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import type { MigrateOptions } from "./migration.ts";
+ * import type { XenGuest } from "./xen_guest.ts";
  * const quick: MigrateOptions = { maxIterations: 5, stopPages: 100 };
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const from = cluster.addHost({ name: "xen0", hypervisor: true });
+ * const to = cluster.addHost({ name: "xen1", hypervisor: true });
+ * await cluster.start();
+ * const vm = await from.createGuest({ name: "vm0", memoryMiB: 16, driver: "bypass" }) as XenGuest;
+ * const r = await cluster.migrate(vm, to, quick);
+ * assert.ok(r.rounds.length <= quick.maxIterations! + 1); // the stop-and-copy comes last
+ * assert.deepEqual([vm.hostName, to.guests.length], ["xen1", 1]);
  * ```
  */
 export interface MigrateOptions {
@@ -85,8 +96,18 @@ export interface MigrateOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import type { MigrationRound } from "./migration.ts";
- * const mbps = (r: MigrationRound) => r.bytes / (r.durationNs / 1e9) / 1e6;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const from = cluster.addHost({ name: "xen0", hypervisor: true });
+ * const to = cluster.addHost({ name: "xen1", hypervisor: true });
+ * await cluster.start();
+ * const vm = await from.createGuest({ name: "vm0", memoryMiB: 16, driver: "bypass" });
+ * const [first]: MigrationRound[] = (await cluster.migrate(vm, to)).rounds;
+ * assert.equal(first.pages, 16 * 256); // round 1 sends every page of the guest
+ * assert.ok(first.bytes > first.pages * 4096); // and their frame list
+ * assert.ok(!first.stopAndCopy);
  * ```
  */
 export interface MigrationRound {
@@ -108,9 +129,18 @@ export interface MigrationRound {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import type { MigrationResult } from "./migration.ts";
- * const summary = (r: MigrationResult) =>
- *   `${r.guest}: ${r.from} → ${r.to} in ${r.totalNs / 1e6} ms, down ${r.downtimeNs / 1e6} ms`;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const from = cluster.addHost({ name: "xen0", hypervisor: true });
+ * const to = cluster.addHost({ name: "xen1", hypervisor: true });
+ * await cluster.start();
+ * const vm = await from.createGuest({ name: "vm0", memoryMiB: 16, driver: "bypass" });
+ * const r: MigrationResult = await cluster.migrate(vm, to);
+ * assert.deepEqual([r.guest, r.from, r.to], ["vm0", "xen0", "xen1"]);
+ * assert.ok(r.downtimeNs < r.totalNs); // pre-copy: the guest ran during most of it
+ * assert.ok(r.rounds.at(-1)!.stopAndCopy);
  * ```
  */
 export interface MigrationResult {

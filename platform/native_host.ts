@@ -31,11 +31,16 @@ const KERNEL_BYTES = 64 << 20;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { AddressSpace, Prng } from "../sim/mod.ts";
  * import { Cluster } from "./cluster.ts";
+ * import { hostDriver } from "./native_host.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const host = cluster.addHost({ name: "n0", hypervisor: false });
  * await cluster.start();
- * console.log(host.os.devices()); // [ "mthca0" ]
+ * assert.deepEqual(host.os.devices(), ["mthca0"]); // what the cluster's host runs
+ * const kernel = new AddressSpace(host.hw.memory, "kernel", 64 << 20, new Prng(1));
+ * assert.equal(hostDriver(host.hw, kernel).name, "mthca0"); // dom0's kernel names it alike
  * ```
  */
 export function hostDriver(hw: HostHardware, kernel: AddressSpace): HcaDriver {
@@ -55,10 +60,14 @@ export function hostDriver(hw: HostHardware, kernel: AddressSpace): HcaDriver {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Cluster } from "./cluster.ts";
+ * import { NativePlatform } from "./native_host.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const host = cluster.addHost({ name: "n0", hypervisor: false });
- * console.log(host.platform.kind); // "native"
+ * assert.ok(host.platform instanceof NativePlatform);
+ * assert.equal(host.platform.kind, "native");
+ * assert.equal(host.os, host.platform.os);
  * ```
  */
 export class NativePlatform implements HostPlatform {
@@ -149,9 +158,14 @@ export class NativePlatform implements HostPlatform {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import { registerHostPlatform } from "./host.ts";
- * import { nativePlatform } from "./native_host.ts";
- * registerHostPlatform("native", nativePlatform);
+ * import { NativePlatform, nativePlatform } from "./native_host.ts";
+ * const restore = registerHostPlatform("native", nativePlatform); // what the cluster does
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * assert.ok(cluster.addHost({ name: "n0", hypervisor: false }).platform instanceof NativePlatform);
+ * restore();
  * ```
  */
 export function nativePlatform(hw: HostHardware, spec: HostSpec): HostPlatform {

@@ -14,10 +14,16 @@ import { Errno, type ErrnoCode, VerbsError } from "../drivers/uapi/errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "../sim/engine.ts";
  * import { inEngine } from "./util.ts";
  * const engine = new Engine();
- * console.log(await inEngine(engine, "t", async () => { await engine.sleep(5); return engine.now; })); // 5
+ * const at = () => inEngine(engine, "t", async () => {
+ *   await engine.sleep(5);
+ *   return engine.now;
+ * });
+ * assert.equal(await at(), 5); // outside the engine: runs it
+ * assert.equal(await engine.run(at), 10); // inside: just calls
  * ```
  */
 export async function inEngine<T>(engine: Engine, name: string, fn: () => Promise<T>): Promise<T> {
@@ -29,9 +35,15 @@ export async function inEngine<T>(engine: Engine, name: string, fn: () => Promis
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XenError } from "../hypervisor/errors.ts";
+ * import { VerbsError } from "../drivers/uapi/errors.ts";
  * import { asVerbsError } from "./util.ts";
- * console.log((asVerbsError(new XenError("EPERM", "no"), "x") as Error).name); // VerbsError
+ * const e = asVerbsError(new XenError("EPERM", "no"), "map");
+ * assert.ok(e instanceof VerbsError);
+ * assert.equal(e.code, "EPERM");
+ * const other = new TypeError("bug");
+ * assert.equal(asVerbsError(other, "map"), other); // not a hypercall's error: unchanged
  * ```
  */
 export function asVerbsError(e: unknown, what: string): unknown {

@@ -53,8 +53,18 @@ export interface GuestToolstack {
  *
  * @example
  * ```ts
- * import type { QuotaUsage } from "./xen_guest.ts";
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
+ * import type { QuotaUsage, XenGuest } from "./xen_guest.ts";
  * const left = (u: QuotaUsage) => u.pds.limit - u.pds.used;
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+ * await cluster.start();
+ * const vm = await xen.createGuest({ name: "vm0", driver: "bypass", quota: { pds: 4 } }) as XenGuest;
+ * await cluster.run(async () => {
+ *   await (await vm.openDevice()).allocPd();
+ * });
+ * assert.equal(left(vm.quotaUsage()), 3);
  * ```
  */
 export type QuotaUsage = Record<QuotaName, { used: number; limit: number }>;
@@ -64,14 +74,17 @@ export type QuotaUsage = Record<QuotaName, { used: number; limit: number }>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Cluster } from "./cluster.ts";
- * import "./xen_host.ts";
+ * import { XenGuest } from "./xen_guest.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
  * await cluster.start();
  * const vm = await xen.createGuest({ name: "vm0", memoryMiB: 64, driver: "bypass" });
+ * assert.ok(vm instanceof XenGuest);
+ * assert.deepEqual([vm.mode, vm.hostName], ["bypass", "xen0"]);
  * await vm.shutdown();
- * console.log(xen.guests.length); // 0
+ * assert.equal(xen.guests.length, 0);
  * ```
  */
 export class XenGuest extends Domain implements GuestDomain {

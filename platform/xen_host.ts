@@ -48,13 +48,16 @@ const DOM0_HEAP_BYTES = 16 << 20;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Cluster } from "./cluster.ts";
- * import "./xen_host.ts";
+ * import { XenPlatform } from "./xen_host.ts";
  * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
  * const xen = cluster.addHost({ name: "xen0", hypervisor: true });
  * await cluster.start();
+ * assert.ok(xen.platform instanceof XenPlatform);
  * const vm = await xen.createGuest({ name: "vm0", memoryMiB: 64, driver: "bypass" });
- * console.log(vm.devices()); // ["mthca0"]
+ * assert.deepEqual(vm.devices(), ["mthca0"]); // the guest's vib device, named after the HCA
+ * assert.deepEqual(xen.dom0.devices(), ["mthca0"]); // dom0 runs the HCA's driver
  * ```
  */
 export class XenPlatform implements HostPlatform {
@@ -294,9 +297,14 @@ export class XenPlatform implements HostPlatform {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "./cluster.ts";
  * import { registerHostPlatform } from "./host.ts";
- * import { xenPlatform } from "./xen_host.ts";
- * registerHostPlatform("xen", xenPlatform);
+ * import { XenPlatform, xenPlatform } from "./xen_host.ts";
+ * const restore = registerHostPlatform("xen", xenPlatform); // what the cluster does
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * assert.ok(cluster.addHost({ name: "xen0", hypervisor: true }).platform instanceof XenPlatform);
+ * restore();
  * ```
  */
 export function xenPlatform(hw: HostHardware, spec: HostSpec): HostPlatform {
