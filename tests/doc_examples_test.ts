@@ -5,30 +5,7 @@
  * still pass. `deno task doctest` runs the examples; this keeps them honest.
  */
 import assert from "node:assert/strict";
-import {
-  type DocExample,
-  EXAMPLE_ROOTS,
-  examplesIn,
-  repositoryExamples,
-} from "./support/doc_examples.ts";
-
-/**
- * Places whose examples are not converted yet (they still print what they
- * claim). Each entry goes when its examples assert; the test below fails for
- * an entry that no longer covers an unconverted example.
- */
-const NOT_YET_CONVERTED: readonly { path: string; except?: string[]; owner?: string }[] = [
-  {
-    path: "drivers/",
-    except: [
-      "drivers/uapi/",
-      "drivers/verbs/",
-      "drivers/native/",
-      "drivers/xen/",
-    ],
-  },
-  { path: "platform/" }, // what moves there from drivers/verbs
-];
+import { EXAMPLE_ROOTS, examplesIn, repositoryExamples } from "./support/doc_examples.ts";
 
 const repo = new URL("../", import.meta.url);
 
@@ -59,14 +36,6 @@ function problems(code: string, attrs: readonly string[]): string[] {
     }
   });
   return out;
-}
-
-function exempt(ex: DocExample): boolean {
-  return NOT_YET_CONVERTED.some((n) =>
-    (ex.file === n.path || (n.path.endsWith("/") && ex.file.startsWith(n.path))) &&
-    !(n.except ?? []).some((x) => ex.file === x || (x.endsWith("/") && ex.file.startsWith(x))) &&
-    (n.owner === undefined || ex.owner === n.owner)
-  );
 }
 
 const examples = repositoryExamples(repo, EXAMPLE_ROOTS);
@@ -134,31 +103,12 @@ Deno.test("doc examples: the rule catches a printed claim and passes an assertio
   );
 });
 
-Deno.test("doc examples: every example outside NOT_YET_CONVERTED asserts what it shows", () => {
+Deno.test("doc examples: every example asserts what it shows", () => {
   assert.ok(examples.length > 100, `only ${examples.length} examples found`);
-  const bad = examples.filter((ex) => !exempt(ex)).flatMap((ex) =>
+  const bad = examples.flatMap((ex) =>
     problems(ex.code, ex.attrs).map((p) => `${ex.file}:${ex.line} ${p}`)
   );
   assert.deepEqual(bad, [], `examples that do not assert what they show:\n${bad.join("\n")}`);
-});
-
-Deno.test("doc examples: each NOT_YET_CONVERTED entry still covers an unconverted example", () => {
-  const unconverted = examples.filter((ex) => exempt(ex) && problems(ex.code, ex.attrs).length);
-  for (const n of NOT_YET_CONVERTED) {
-    let exists = true;
-    try {
-      Deno.statSync(new URL(n.path, repo));
-    } catch {
-      exists = false; // a place not created yet (a folder the structure work adds)
-    }
-    if (!exists) continue;
-    const inPlace = (ex: DocExample) =>
-      (ex.file === n.path || ex.file.startsWith(n.path)) && (!n.owner || ex.owner === n.owner);
-    // A place with no examples yet (a file another branch is rewriting) waits like one not created.
-    if (!examples.some(inPlace)) continue;
-    const covered = unconverted.some(inPlace);
-    assert.ok(covered, `NOT_YET_CONVERTED: ${n.path} ${n.owner ?? ""} is converted; remove it`);
-  }
 });
 
 Deno.test("doc examples: CI runs them (deno task doctest in .ci/run)", () => {
