@@ -23,6 +23,8 @@ import { VerbsError } from "../drivers/uapi/errors.ts";
 import { Host, type HostHardware, type HostSpec, registerHostPlatform } from "./host.ts";
 import { WatchedMemory } from "./memory_watch.ts";
 import { NomadNetwork } from "../drivers/verbs/nomad_net.ts";
+import { IpoibNetwork } from "../drivers/verbs/ipoib.ts";
+import type { PathRecord } from "../drivers/verbs/cm_mad.ts";
 import { ManagementNetwork } from "./mgmt_net.ts";
 import {
   migrateGuest,
@@ -112,6 +114,12 @@ export class Cluster {
   readonly nomadNet: NomadNetwork | undefined;
   /** The management network's ports (live migration streams). */
   readonly mgmt: ManagementNetwork;
+  /**
+   * The subnet's IPoIB link: every domain gets an address (10.0.0.1, … in
+   * the order they are created); the subnet administrator answers from the
+   * subnet manager's node (the first host's OS or dom0).
+   */
+  readonly ipoib: IpoibNetwork;
   #hosts: Host[] = [];
   #switch: SwitchNode | undefined;
   #started = false;
@@ -154,6 +162,9 @@ export class Cluster {
       ? new NomadNetwork(this.engine, () => this.profile.migration.netLatencyNs)
       : undefined;
     this.mgmt = new ManagementNetwork(this.engine, this.profile);
+    this.ipoib = new IpoibNetwork();
+    this.ipoib.gidOf = (lid) => this.fabric.portByLid(lid)?.gid;
+    this.ipoib.pathResolver = (q) => pathRecord(this.fabric, q);
   }
 
   /** Hosts in order of addition. */
@@ -219,6 +230,7 @@ export class Cluster {
       hca,
       noise,
       nomad: this.nomadNet,
+      ipoib: this.ipoib,
     };
     const host = new Host(hw, spec);
     this.#hosts.push(host);
@@ -252,6 +264,9 @@ export class Cluster {
       );
       await new SubnetManager(this.fabric, { home: (this.#hosts[0].hw.hca as Hca).port(1) })
         .sweep();
+      // The SA runs with the SM: on the first host's OS, or its dom0 (QP0/QP1 are dom0's).
+      const smNode = this.#hosts[0].platform;
+      this.ipoib.saMember = (smNode.os ?? smNode.dom0)?.rdmaCm;
     }, "cluster start");
   }
 
@@ -339,4 +354,67 @@ export class Cluster {
     await CpuClock.of(this.engine).settle();
     await this.engine.sleep(ns);
   }
+}
+
+/** IBTA MTU codes (vol. 1 table 210 / PortInfo:NeighborMTU). */
+const MTU_CODE: Record<number, number> = { 256: 1, 512: 2, 1024: 3, 2048: 4, 4096: 5 };
+/** IBTA rate codes by signalling Gb/s (4X SDR is "10 Gb/s"; PathRecord:Rate, vol. 1 table 214). */
+const RATE_CODE: [number, number][] = [
+  [2.5, 2],
+  [5, 5],
+  [10, 3],
+  [14, 11],
+  [20, 6],
+  [25, 15],
+  [30, 4],
+  [40, 7],
+  [50, 20],
+  [56, 12],
+  [60, 8],
+  [80, 9],
+  [100, 16],
+  [112, 13],
+  [120, 10],
+  [168, 14],
+  [200, 17],
+  [300, 18],
+  [400, 21],
+];
+/** OpenSM's default packet lifetime (opensm.conf `packet_life_time 0x12`). */
+const PACKET_LIFE_TIME = 18;
+
+/**
+ * The subnet administrator's answer for a path between two LIDs of the
+ * cluster's fabric: the smaller active MTU of the two ends (the switch
+ * carries any), the slower link's rate, SL 0 (no QoS policy, whatever the
+ * QoS class asked), P_Key 0xffff; none when a LID has no port or a port is
+ * not ACTIVE.
+ */
+function pathRecord(
+  fabric: Fabric,
+  q: { slid: number; dlid: number; qosClass: number },
+): PathRecord | undefined {
+  const s = fabric.portByLid(q.slid), d = fabric.portByLid(q.dlid);
+  if (!s || !d || s.state !== "ACTIVE" || d.state !== "ACTIVE") return undefined;
+  const mtu = Math.min(s.activeMtu, d.activeMtu);
+  const gbps = Math.min(
+    ...[s, d].map((p) =>
+      p.link ? (p.link.params.width * p.link.params.laneSignalBytesPerSec * 8) / 1e9 : 0
+    ),
+  );
+  let rate = 2;
+  for (const [g, code] of RATE_CODE) if (gbps >= g - 1e-9) rate = code;
+  return {
+    dgid: d.gid,
+    sgid: s.gid,
+    dlid: q.dlid,
+    slid: q.slid,
+    trafficClass: 0,
+    pkey: 0xffff,
+    qosClass: q.qosClass,
+    sl: 0,
+    mtu: MTU_CODE[mtu] ?? 4,
+    rate,
+    packetLifeTime: PACKET_LIFE_TIME,
+  };
 }

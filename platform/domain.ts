@@ -19,6 +19,8 @@ import type { Context, VerbsEnv } from "../drivers/verbs/context.ts";
 import { openContext } from "../drivers/verbs/providers.ts";
 import { NomadAgent } from "../drivers/verbs/nomad_agent.ts";
 import type { NomadNetwork } from "../drivers/verbs/nomad_net.ts";
+import { IpoibNetwork } from "../drivers/verbs/ipoib.ts";
+import { RdmaCm } from "../drivers/verbs/rdma_cm.ts";
 import { CpuClock } from "./cpu.ts";
 import type { WatchedMemory } from "./memory_watch.ts";
 
@@ -177,6 +179,12 @@ export interface DomainOptions {
   nomad?: NomadNetwork;
   /** Its programs' seeded random stream (initial PSNs; default: a stream named after it). */
   rng?: Prng;
+  /**
+   * The subnet's IPoIB link: the domain's kernel gets the next address on
+   * it, and its connection manager (`rdmaCm`) reaches the others' through
+   * it (default: a link of its own).
+   */
+  ipoib?: IpoibNetwork;
 }
 
 /**
@@ -243,6 +251,12 @@ export class Domain {
   #domid: number | undefined;
   #nomadNet: NomadNetwork | undefined;
   #nomad: NomadAgent | undefined;
+  /**
+   * The connection manager of the domain's kernel (rdma_cm(7)): event
+   * channels, ids, connections by IP address over the domain's own RDMA
+   * device; `rdmaCm.ip` is the domain's IPoIB address.
+   */
+  readonly rdmaCm: RdmaCm;
 
   /** @param o see {@link DomainOptions} */
   constructor(o: DomainOptions) {
@@ -256,6 +270,14 @@ export class Domain {
     this.regCache = o.regCache ?? false;
     this.rng = o.rng ?? Prng.derive(0, `${o.name}/user`);
     this.#devices = o.devices ? [...o.devices] : [];
+    this.rdmaCm = new RdmaCm({
+      name: o.name,
+      engine: o.engine,
+      profile: o.profile,
+      cpu: this.cpu,
+      network: o.ipoib ?? new IpoibNetwork(),
+      openDevice: () => this.openDevice(),
+    });
   }
 
   /** Xen domain id (guests and dom0; a guest gets another one on each host it moves to). */

@@ -24,6 +24,7 @@ import type { Domain } from "./domain.ts";
 import { VerbsError } from "../drivers/uapi/errors.ts";
 import type { WatchedMemory } from "./memory_watch.ts";
 import type { NomadNetwork } from "../drivers/verbs/nomad_net.ts";
+import type { IpoibNetwork } from "../drivers/verbs/ipoib.ts";
 
 /**
  * What `cluster.addHost` takes.
@@ -174,6 +175,8 @@ export interface HostHardware {
   readonly noise?: HostNoise;
   /** The management network's Nomad directory, when the cluster runs the layer. */
   readonly nomad?: NomadNetwork;
+  /** The subnet's IPoIB link: each domain's kernel gets an address on it (`rdma_cm`). */
+  readonly ipoib?: IpoibNetwork;
 }
 
 /**

@@ -98,6 +98,7 @@ export class NativePlatform implements HostPlatform {
       machine: hw.memory,
       noise: hw.noise?.cpu("os"),
       nomad: hw.nomad,
+      ipoib: hw.ipoib,
       rng: Prng.derive(hw.seed, `${hw.name}/os/user`),
     });
     this.driver = hostDriver(hw, this.kernel);

@@ -37,7 +37,7 @@ import type { VerbsEnv } from "../drivers/verbs/context.ts";
 export interface GuestToolstack {
   readonly hw: Pick<
     HostHardware,
-    "name" | "seed" | "engine" | "profile" | "memory" | "noise" | "nomad"
+    "name" | "seed" | "engine" | "profile" | "memory" | "noise" | "nomad" | "ipoib"
   >;
   readonly hv: Hypervisor;
   /** Resolves when dom0's backend instance for `domid` has torn down (undefined: none). */
@@ -124,6 +124,7 @@ export class XenGuest extends Domain implements GuestDomain {
       regCache: opts.regCache ?? true,
       noise: hw.noise?.cpu(xenKernelName(platform.hv, xd.domid)),
       nomad: hw.nomad,
+      ipoib: hw.ipoib,
       rng: Prng.derive(hw.seed, `${hw.name}/dom${xd.domid}/user`),
     });
     this.#platform = platform;

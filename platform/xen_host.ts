@@ -102,6 +102,7 @@ export class XenPlatform implements HostPlatform {
       machine: hw.memory,
       noise: hw.noise?.cpu(xenKernelName(this.hv, 0)),
       nomad: hw.nomad,
+      ipoib: hw.ipoib,
       rng: Prng.derive(hw.seed, `${hw.name}/dom0/user`),
     });
     this.driver = hostDriver(hw, space);

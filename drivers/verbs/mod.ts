@@ -1,6 +1,7 @@
 /**
  * The user-level verbs library (libibverbs plus its provider, API.md):
  * contexts and the verbs objects, completion channels, the connect helpers,
+ * the connection manager (rdma_cm over IPoIB addresses),
  * the registration cache, the user-level provider and the table that
  * matches a device to its provider. The numbers, structs and errors it
  * shares with the kernel come from the kernel ABI (`drivers/uapi`) and are
@@ -34,6 +35,30 @@ export {
   type QpPeer,
 } from "./connect.ts";
 export { Srq } from "./srq.ts";
+export {
+  type CmEvent,
+  CmId,
+  type ConnParam,
+  EventChannel,
+  RdmaCm,
+  type RdmaCmEnv,
+  RdmaCmEvent,
+  rdmaEventStr,
+  RdmaPortSpace,
+  type SockAddr,
+} from "./rdma_cm.ts";
+export { type AgentAddr, CM_AGENT_QKEY, CmAgent } from "./cm_agent.ts";
+export {
+  CM_ATTR,
+  type CmMsg,
+  decodeCm,
+  encodeCm,
+  MAD_BYTES,
+  type PathRecord,
+  PRIVATE_DATA_BYTES,
+  RejReason,
+} from "./cm_mad.ts";
+export { type IpoibMember, IpoibNetwork, parseIpv4 } from "./ipoib.ts";
 export {
   matches,
   matchProvider,

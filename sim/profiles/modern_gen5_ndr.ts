@@ -256,6 +256,17 @@ export const MODERN_GEN5_NDR: Profile = {
     // x86-64 vCPU context plus the shared-info page, rounded to pages.
     vcpuStateBytes: 12_288,
   },
+  cm: {
+    // estimate: ib_cm + ib_mad receive path per message (MAD completion, cm_work, the state
+    // machine and the next MAD's send) on a modern core; librdmacm connection setup
+    // takes hundreds of µs end to end on InfiniHost-era clusters, most of it in these steps.
+    madProcessNs: 3_000,
+    // estimate: OpenSM's SA answers a PathRecord query from its in-memory tables (tens of µs
+    // including umad receive and send).
+    saProcessNs: 10_000,
+    // estimate: IPoIB ARP handling in the network stack (neighbour lookup, reply build).
+    arpProcessNs: 1_500,
+  },
   noise: {
     // Estimate: DDR5 bank conflicts and refresh, root-complex arbitration.
     dmaJitterNs: 10,

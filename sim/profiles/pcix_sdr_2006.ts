@@ -279,6 +279,17 @@ export const PCIX_SDR_2006: Profile = {
     // x86 vCPU context (~5 KiB) plus the shared-info page, rounded to pages.
     vcpuStateBytes: 12_288,
   },
+  cm: {
+    // estimate: ib_cm + ib_mad receive path per message (MAD completion, cm_work, the state
+    // machine and the next MAD's send) on a 3 GHz Xeon, Linux 2.6.16; librdmacm connection setup
+    // takes hundreds of µs end to end on InfiniHost-era clusters, most of it in these steps.
+    madProcessNs: 10_000,
+    // estimate: OpenSM's SA answers a PathRecord query from its in-memory tables (tens of µs
+    // including umad receive and send on 2006 hardware).
+    saProcessNs: 30_000,
+    // estimate: IPoIB ARP handling in the network stack (neighbour lookup, reply build).
+    arpProcessNs: 5_000,
+  },
   noise: {
     // Estimate: DDR2-400 page misses and refresh, and PCI-X bridge arbitration, add tens of
     // ns to some DMA transactions; exponential with this mean.

@@ -421,6 +421,22 @@ export const PROFILE_SCHEMA = {
       integer: true,
     },
   },
+  // The connection manager in each domain's kernel (drivers/verbs/rdma_cm.ts, cm_agent.ts) and
+  // the subnet administrator that answers its PathRecord queries.
+  cm: {
+    madProcessNs: {
+      unit: "time",
+      doc: "kernel CM and MAD layer per CM message received (parse, state machine, next step)",
+    },
+    saProcessNs: {
+      unit: "time",
+      doc: "subnet administrator: answer one PathRecord query (OpenSM's SA on the SM's node)",
+    },
+    arpProcessNs: {
+      unit: "time",
+      doc: "IPoIB: handle one ARP packet (neighbour table lookup or update, reply)",
+    },
+  },
   noise: {
     dmaJitterNs: {
       unit: "time",

@@ -1,0 +1,454 @@
+/**
+ * A domain kernel's management datagram service: what carries the
+ * connection manager's MADs (REQ, REP, RTU, REJ, DREQ, DREP), the subnet
+ * administrator's PathRecord queries and the IPoIB ARP packets in and out
+ * of the domain.
+ *
+ * On real InfiniBand the CM and SA MADs travel on QP1 (the GSI), which the
+ * HCA driver owns, and ARP on the IPoIB driver's UD QP. The device model
+ * has no QP1 (the subnet manager reaches ports without MADs on the wire,
+ * `hca/subnet_manager.ts`), and a guest's kernel has no QP1 of its own
+ * under VMM-bypass anyway. So each domain's kernel runs this service on
+ * one ordinary UD QP of its own device — created through the same verbs
+ * and, in a guest, the same frontend as any QP, so no new dom0 operation
+ * exists for it — and sends every MAD as a 256-byte UD datagram through
+ * the fabric: the wire time of the handshake is the fabric's, and in a
+ * guest the completion interrupt reaches the service through dom0 as any
+ * completion event does. What differs from the IBTA: the service's QP
+ * number is learnt by ARP (the IPoIB address carries it) instead of being
+ * the well-known 1, and its Q_Key is 0x00010000 — GSI's 0x80010000 is a
+ * controlled Q_Key an unprivileged QP may not use (IBTA vol. 1 §10.2.4).
+ *
+ * Time it charges: each datagram received wakes the service (the
+ * completion event and `cpu.wakeupNs`), then costs `cm.madProcessNs` for a
+ * CM MAD, `cm.saProcessNs` for a PathRecord query answered here (only on
+ * the subnet manager's node) and `cm.arpProcessNs` for an ARP packet.
+ *
+ * @module
+ */
+import { QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../uapi/enums.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import type { Ah } from "./ah.ts";
+import type { CompChannel } from "./comp_channel.ts";
+import type { Context } from "./context.ts";
+import type { Engine } from "../../sim/engine.ts";
+import type { Cq } from "./cq.ts";
+import {
+  decodeCm,
+  decodePathRecord,
+  encodePathRecord,
+  MAD_BYTES,
+  madStatus,
+  MGMT_CLASS_CM,
+  MGMT_CLASS_SA,
+  type PathRecord,
+  SA_ERR_NO_RECORDS,
+  setMadStatus,
+} from "./cm_mad.ts";
+import type { CmMsg } from "./cm_mad.ts";
+import { ARP_FRAME_BYTES, decodeArp, encodeArp, type IpoibNetwork } from "./ipoib.ts";
+import type { Mr } from "./mr.ts";
+import type { Pd } from "./pd.ts";
+import type { Qp } from "./qp.ts";
+
+/**
+ * The Q_Key of every management service QP (see the module text).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CM_AGENT_QKEY } from "./cm_agent.ts";
+ * assert.equal(CM_AGENT_QKEY & 0x80000000, 0); // not a controlled Q_Key
+ * ```
+ */
+export const CM_AGENT_QKEY = 0x00010000;
+/** UD receive buffers carry a 40-byte GRH slot before the payload (IBTA §11.4.1.2). */
+const GRH_BYTES = 40;
+const SLOT = 512;
+const RECV_SLOTS = 32;
+const SEND_SLOTS = 32;
+
+/**
+ * A management service's address: the LID of its port and its QP number.
+ *
+ * @example
+ * ```ts
+ * import type { AgentAddr } from "./cm_agent.ts";
+ * const a: AgentAddr = { lid: 2, qpn: 0x49 };
+ * ```
+ */
+export interface AgentAddr {
+  lid: number;
+  qpn: number;
+}
+
+/**
+ * Where the service hands a CM message it received (the domain's
+ * connection manager).
+ *
+ * @example
+ * ```ts
+ * import type { CmHandler } from "./cm_agent.ts";
+ * const ignore: CmHandler = async () => {};
+ * ```
+ */
+export type CmHandler = (msg: CmMsg & { tid: bigint }, from: AgentAddr) => Promise<void>;
+
+/**
+ * An answer awaited from the network: settled by the receive loop or a
+ * timer, waited on (an engine block) only once the request is out.
+ */
+class Pending<T> {
+  #done = false;
+  #value: T | undefined;
+  #wake: ((v: T) => void) | undefined;
+
+  resolve(v: T): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#value = v;
+    this.#wake?.(v);
+  }
+
+  async wait(engine: Engine, label: string): Promise<T> {
+    if (this.#done) return this.#value as T;
+    const b = engine.block<T>(label);
+    this.#wake = b.resolve;
+    return await b.promise;
+  }
+}
+
+/**
+ * The service of one domain.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
+ * import { CmAgent } from "./cm_agent.ts";
+ * import { IpoibNetwork } from "./ipoib.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const h = cluster.addHost({ name: "a", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const ctx = await h.os.openDevice();
+ *   const agent = await CmAgent.start(ctx, new IpoibNetwork(), "10.0.0.9");
+ *   assert.equal(agent.address.lid, ctx.queryPort(1).lid);
+ *   assert.ok(agent.address.qpn > 1); // an ordinary UD QP, not QP1
+ * });
+ * ```
+ */
+export class CmAgent {
+  readonly ctx: Context;
+  readonly ip: string;
+  readonly address: AgentAddr;
+  /** The port's GID (the IPoIB hardware address's). */
+  readonly gid: Uint8Array;
+  /** CM messages go here (set by the connection manager). */
+  onCm: CmHandler | undefined;
+  /** Datagrams sent and received (tests, counters). */
+  sent = 0;
+  received = 0;
+  #net: IpoibNetwork;
+  #pd: Pd;
+  #mr: Mr;
+  #cq: Cq;
+  #ch: CompChannel;
+  #qp: Qp;
+  #base: number;
+  #freeSend: number[] = [];
+  #sendWaiters: (() => void)[] = [];
+  #ahs = new Map<number, Promise<Ah>>();
+  #tid = 1n;
+  #arps = new Map<string, Pending<{ lid: number; qpn: number; gid: Uint8Array } | undefined>[]>();
+  #paths = new Map<bigint, Pending<PathRecord | "none" | undefined>>();
+
+  private constructor(
+    ctx: Context,
+    net: IpoibNetwork,
+    ip: string,
+    parts: { pd: Pd; mr: Mr; cq: Cq; ch: CompChannel; qp: Qp; base: number; lid: number },
+  ) {
+    this.ctx = ctx;
+    this.#net = net;
+    this.ip = ip;
+    this.#pd = parts.pd;
+    this.#mr = parts.mr;
+    this.#cq = parts.cq;
+    this.#ch = parts.ch;
+    this.#qp = parts.qp;
+    this.#base = parts.base;
+    this.address = { lid: parts.lid, qpn: parts.qp.qpNum };
+    this.gid = net.gidOf(parts.lid) ?? new Uint8Array(16);
+    for (let i = 0; i < SEND_SLOTS; i++) this.#freeSend.push(RECV_SLOTS + i);
+  }
+
+  /**
+   * Create the service's PD, buffers, CQ and UD QP on `ctx` (port 1), post
+   * its receives and start its receive loop (a kernel thread that sleeps
+   * on the CQ's completion channel).
+   */
+  static async start(ctx: Context, net: IpoibNetwork, ip: string): Promise<CmAgent> {
+    const pd = await ctx.allocPd();
+    const bytes = (RECV_SLOTS + SEND_SLOTS) * SLOT;
+    const base = ctx.env.memory.alloc(bytes, 4096);
+    ctx.env.memory.write(base, new Uint8Array(bytes));
+    const mr = await pd.regMr(base, bytes, 1 /* LOCAL_WRITE */);
+    const ch = ctx.createCompChannel();
+    const cq = await ctx.createCq(RECV_SLOTS + SEND_SLOTS + 1, { channel: ch });
+    const qp = await pd.createQp({
+      type: QpType.UD,
+      sendCq: cq,
+      recvCq: cq,
+      cap: { maxSendWr: SEND_SLOTS, maxRecvWr: RECV_SLOTS, maxSendSge: 1, maxRecvSge: 1 },
+    });
+    await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, qkey: CM_AGENT_QKEY });
+    await qp.modify({ state: QpState.RTR });
+    await qp.modify({ state: QpState.RTS, sqPsn: 0 });
+    const lid = ctx.queryPort(1).lid;
+    const agent = new CmAgent(ctx, net, ip, { pd, mr, cq, ch, qp, base, lid });
+    for (let i = 0; i < RECV_SLOTS; i++) agent.#postRecv(i);
+    cq.reqNotify(false);
+    // In a split guest the receives are requests to dom0: answer no ARP before they are posted.
+    if (cq.pollsWhileWaiting) await ctx.refreshPort(1);
+    void ctx.env.engine.spawn(`${ip} ib_mad`, () => agent.#loop());
+    return agent;
+  }
+
+  #postRecv(slot: number): void {
+    this.#qp.postRecv({
+      wrId: BigInt(slot),
+      sgList: [{ addr: this.#base + slot * SLOT, length: SLOT, lkey: this.#mr.lkey }],
+    });
+  }
+
+  async #loop(): Promise<void> {
+    // Arm, then drain, then sleep: a completion that landed before the arm took
+    // effect is not lost. In a split guest the arm is itself a request to dom0,
+    // queued behind the others, while a poll reads what dom0 holds at once: the
+    // service waits for one control call's answer (which dom0 serves after the
+    // arm) before it drains.
+    for (;;) {
+      if (this.#cq.pollsWhileWaiting) await this.ctx.refreshPort(1);
+      await this.#drain();
+      let cq;
+      try {
+        cq = await this.#ch.getEvent();
+      } catch {
+        return; // the context went away with its domain
+      }
+      cq.ackEvents(1);
+      cq.reqNotify(false);
+    }
+  }
+
+  async #drain(): Promise<void> {
+    const mem = this.ctx.env.memory;
+    for (;;) {
+      const wcs = this.#cq.poll(16);
+      if (wcs.length === 0) return;
+      for (const wc of wcs) {
+        const slot = Number(wc.wrId);
+        if (slot >= RECV_SLOTS) {
+          this.#freeSend.push(slot);
+          this.#sendWaiters.shift()?.();
+          continue;
+        }
+        if (wc.status !== WcStatus.SUCCESS) continue; // flushed: the QP is going away
+        const bytes = mem.read(this.#base + slot * SLOT + GRH_BYTES, wc.byteLen - GRH_BYTES);
+        this.#postRecv(slot);
+        this.received++;
+        await this.#handle(bytes, { lid: wc.slid, qpn: wc.srcQp });
+      }
+    }
+  }
+
+  async #handle(bytes: Uint8Array, from: AgentAddr): Promise<void> {
+    const engine = this.ctx.env.engine;
+    const cm = this.ctx.env.profile.cm;
+    if (bytes.length === MAD_BYTES && bytes[1] === MGMT_CLASS_CM) {
+      await engine.sleep(cm.madProcessNs);
+      const msg = decodeCm(bytes);
+      if (msg && this.onCm) await this.onCm(msg, from);
+      return;
+    }
+    if (bytes.length === MAD_BYTES && bytes[1] === MGMT_CLASS_SA) {
+      const pr = decodePathRecord(bytes);
+      if (!pr) return;
+      if (pr.response) {
+        const p = this.#paths.get(pr.tid);
+        this.#paths.delete(pr.tid);
+        p?.resolve(madStatus(bytes) === 0 ? pr.record : "none");
+        return;
+      }
+      // A query: only the subnet manager's node answers (IBTA §15.2: the SA is at the SM).
+      await engine.sleep(cm.saProcessNs);
+      const q = pr.record;
+      const found = this.#net.pathResolver?.({ slid: q.slid, dlid: q.dlid, qosClass: q.qosClass });
+      const answer = encodePathRecord(found ?? q, pr.tid, true);
+      if (!found) setMadStatus(answer, SA_ERR_NO_RECORDS);
+      await this.send(from, answer);
+      return;
+    }
+    const arp = decodeArp(bytes);
+    if (!arp) return;
+    await engine.sleep(cm.arpProcessNs);
+    if (arp.op === 1 && arp.targetIp === this.ip) {
+      await this.send(
+        from,
+        encodeArp({
+          op: 2,
+          senderQpn: this.address.qpn,
+          senderGid: this.gid,
+          senderIp: this.ip,
+          targetQpn: arp.senderQpn,
+          targetGid: arp.senderGid,
+          targetIp: arp.senderIp,
+        }),
+      );
+    } else if (arp.op === 2) {
+      const waiting = this.#arps.get(arp.senderIp) ?? [];
+      this.#arps.delete(arp.senderIp);
+      for (const w of waiting) w.resolve({ lid: from.lid, qpn: arp.senderQpn, gid: arp.senderGid });
+    }
+  }
+
+  /** A fresh transaction ID for a MAD this service originates. */
+  nextTid(): bigint {
+    return this.#tid++;
+  }
+
+  /**
+   * Send `bytes` (a MAD or an ARP frame) to another service as one UD
+   * datagram; resolves once it is posted (the address handle for the LID
+   * is created on first use and kept).
+   */
+  async send(to: AgentAddr, bytes: Uint8Array): Promise<void> {
+    if (bytes.length > SLOT) {
+      throw new VerbsError("EINVAL", `cm agent: ${bytes.length}-byte datagram`);
+    }
+    if (to.lid === this.address.lid && to.qpn === this.address.qpn) {
+      // To itself (a client on the subnet manager's node asking its SA): the MAD
+      // layer hands it over in software; the device model does not loop UD back.
+      const copy = bytes.slice();
+      this.sent++;
+      void this.ctx.env.engine.spawn(`${this.ip} ib_mad local`, async () => {
+        this.received++;
+        await this.#handle(copy, this.address);
+      });
+      return;
+    }
+    let ahP = this.#ahs.get(to.lid);
+    if (!ahP) {
+      ahP = this.#pd.createAh({ dlid: to.lid, portNum: 1 });
+      this.#ahs.set(to.lid, ahP);
+    }
+    const ah = await ahP;
+    while (this.#freeSend.length === 0) {
+      const b = this.ctx.env.engine.block<void>(`${this.ip} ib_mad send slot`);
+      this.#sendWaiters.push(() => b.resolve());
+      await b.promise;
+    }
+    const slot = this.#freeSend.shift()!;
+    const addr = this.#base + slot * SLOT;
+    this.ctx.env.memory.write(addr, bytes);
+    await this.ctx.enter();
+    this.#qp.postSend({
+      wrId: BigInt(slot),
+      opcode: WrOpcode.SEND,
+      sendFlags: SendFlags.SIGNALED,
+      sgList: [{ addr, length: bytes.length, lkey: this.#mr.lkey }],
+      ah,
+      remoteQpn: to.qpn,
+      remoteQkey: CM_AGENT_QKEY,
+    });
+    this.sent++;
+  }
+
+  /**
+   * ARP for `ip` on the IPoIB link: the request goes to the service of the
+   * domain holding the address; resolves with the LID, QP number and GID of
+   * the reply, or undefined when no reply came within `timeoutNs` (no such
+   * address, or its holder is gone).
+   */
+  async arp(
+    ip: string,
+    timeoutNs: number,
+  ): Promise<{ lid: number; qpn: number; gid: Uint8Array } | undefined> {
+    const engine = this.ctx.env.engine;
+    const b = new Pending<{ lid: number; qpn: number; gid: Uint8Array } | undefined>();
+    const list = this.#arps.get(ip) ?? [];
+    list.push(b);
+    this.#arps.set(ip, list);
+    const timer = engine.schedule(timeoutNs, () => {
+      const l = this.#arps.get(ip);
+      const i = l?.indexOf(b) ?? -1;
+      if (l && i >= 0) l.splice(i, 1);
+      b.resolve(undefined);
+    });
+    const holder = this.#net.lookup(ip);
+    if (holder?.agentAddress) {
+      const to = await holder.agentAddress();
+      await engine.sleep(this.ctx.env.profile.cm.arpProcessNs);
+      await this.send(
+        to,
+        encodeArp({
+          op: 1,
+          senderQpn: this.address.qpn,
+          senderGid: this.gid,
+          senderIp: this.ip,
+          targetQpn: 0,
+          targetGid: new Uint8Array(16),
+          targetIp: ip,
+        }),
+      );
+    }
+    const r = await b.wait(engine, `${this.ip} ARP ${ip}`);
+    engine.cancel(timer);
+    return r;
+  }
+
+  /**
+   * Ask the subnet administrator for the path from this port to `dlid`
+   * (a SubnAdmGet(PathRecord) MAD to the subnet manager's node): the
+   * record, "none" when the SA has no path, undefined when no answer came
+   * within `timeoutNs`.
+   */
+  async queryPath(
+    q: { dlid: number; dgid: Uint8Array; qosClass: number },
+    timeoutNs: number,
+  ): Promise<PathRecord | "none" | undefined> {
+    const engine = this.ctx.env.engine;
+    const sa = this.#net.saMember;
+    const tid = this.nextTid();
+    const b = new Pending<PathRecord | "none" | undefined>();
+    this.#paths.set(tid, b);
+    const timer = engine.schedule(timeoutNs, () => {
+      this.#paths.delete(tid);
+      b.resolve(undefined);
+    });
+    if (sa?.agentAddress) {
+      const to = await sa.agentAddress();
+      const query: PathRecord = {
+        dgid: q.dgid,
+        sgid: this.gid,
+        dlid: q.dlid,
+        slid: this.address.lid,
+        trafficClass: 0,
+        pkey: 0xffff,
+        qosClass: q.qosClass,
+        sl: 0,
+        mtu: 0,
+        rate: 0,
+        packetLifeTime: 0,
+      };
+      await this.send(to, encodePathRecord(query, tid, false));
+    }
+    const r = await b.wait(engine, `${this.ip} PathRecord query`);
+    engine.cancel(timer);
+    return r;
+  }
+}
+
+/** Bytes of the datagrams this service sends (tests and docs). */
+export const AGENT_DATAGRAM_BYTES = { mad: MAD_BYTES, arp: ARP_FRAME_BYTES } as const;

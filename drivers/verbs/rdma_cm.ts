@@ -1,0 +1,1293 @@
+/**
+ * The RDMA connection manager (librdmacm and the kernel's `rdma_cm` and
+ * `ib_cm`, rdma_cm(7)): connect RC QPs by IP address and port instead of
+ * exchanging QP numbers, LIDs and PSNs out of band.
+ *
+ * One {@link RdmaCm} per domain (`dom.rdmaCm`), the kernel module of that
+ * domain: its address is the domain's IPoIB address (`ipoib.ts`), its
+ * messages travel through the domain's own device (`cm_agent.ts`). A
+ * guest's connection manager runs in the guest over its virtual HCA, so it
+ * works unchanged in native, bypass and split domains and needs nothing new
+ * from dom0.
+ *
+ * The calls and their events, in librdmacm's order (rdma_cm(7)):
+ *
+ * - active side: {@link CmId.resolveAddr} → `ADDR_RESOLVED` (ARP over
+ *   IPoIB: the peer's LID, GID and service QP; `ADDR_ERROR` on timeout),
+ *   {@link CmId.resolveRoute} → `ROUTE_RESOLVED` (a PathRecord query to
+ *   the subnet administrator; `ROUTE_ERROR`), {@link CmId.createQp},
+ *   {@link CmId.connect} (REQ) → `ESTABLISHED` once the REP came, the QP
+ *   was moved to RTR and RTS and the RTU sent; `REJECTED` (status: the REJ
+ *   reason, 8 when nobody listens on the port) or `UNREACHABLE` (status
+ *   -ETIMEDOUT when no answer came after the retries);
+ * - passive side: {@link CmId.bindAddr}, {@link CmId.listen} →
+ *   `CONNECT_REQUEST` on a new id, {@link CmId.createQp},
+ *   {@link CmId.accept} (QP to RTR and RTS, REP) → `ESTABLISHED` when the
+ *   RTU arrives; or {@link CmId.reject};
+ * - either side: {@link CmId.disconnect} (QP to ERR, DREQ) →
+ *   `DISCONNECTED` on both sides (DREP, or -ETIMEDOUT).
+ *
+ * The QP moves as the kernel's cma moves it: INIT at `createQp` (access
+ * flags 0), then INIT→INIT (REMOTE_WRITE, plus READ and ATOMIC when the
+ * side grants responder resources), INIT→RTR (path, peer QPN, the peer's
+ * starting PSN, min RNR timer 0) and RTR→RTS (own starting PSN = the QP's
+ * `initialPsn`, ACK timeout = the path's packet lifetime + 1, the retry
+ * counts of the connection parameters) when the answer comes.
+ *
+ * Private data: up to 56 bytes in `connect` (a REQ holds 92, the CMA header
+ * takes 36: rdma_connect(3)), 196 in `accept`, 148 in `reject`; the peer's
+ * event shows the whole field (56, 196 or 148 bytes, zero-padded), as
+ * librdmacm's does.
+ *
+ * Not modelled: the UDP and IB port spaces (SIDR, UD QPs), multicast,
+ * alternate paths (LAP/APR), MRA, IPv6, `TIMEWAIT_EXIT` events, a listen
+ * backlog limit, and connection managers of domains that migrate.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster, QpType, RdmaCmEvent } from "../../mod.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const a = cluster.addHost({ name: "a", hypervisor: false }).os;
+ * const b = cluster.addHost({ name: "b", hypervisor: false }).os;
+ * await cluster.start();
+ * const types = await cluster.run(async () => {
+ *   const sch = b.rdmaCm.createEventChannel();
+ *   const listener = await sch.createId();
+ *   await listener.bindAddr({ ip: b.rdmaCm.ip, port: 7471 });
+ *   await listener.listen(1);
+ *   const server = cluster.spawn("server", async () => {
+ *     const req = await sch.getEvent();
+ *     const pd = await req.id.verbs!.allocPd();
+ *     const cq = await req.id.verbs!.createCq(8);
+ *     await req.id.createQp(pd, { type: QpType.RC, sendCq: cq, recvCq: cq,
+ *       cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 } });
+ *     await req.id.accept({});
+ *     req.ack();
+ *     const est = await sch.getEvent();
+ *     est.ack();
+ *     return est.type;
+ *   });
+ *   const ch = a.rdmaCm.createEventChannel();
+ *   const id = await ch.createId();
+ *   await id.resolveAddr({ ip: b.rdmaCm.ip, port: 7471 });
+ *   const seen = [];
+ *   let ev = await ch.getEvent(); seen.push(ev.type); ev.ack();
+ *   await id.resolveRoute();
+ *   ev = await ch.getEvent(); seen.push(ev.type); ev.ack();
+ *   const pd = await id.verbs!.allocPd();
+ *   const cq = await id.verbs!.createCq(8);
+ *   await id.createQp(pd, { type: QpType.RC, sendCq: cq, recvCq: cq,
+ *     cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 } });
+ *   await id.connect({ privateData: new TextEncoder().encode("hello") });
+ *   ev = await ch.getEvent(); seen.push(ev.type); ev.ack();
+ *   seen.push(await server);
+ *   return seen;
+ * });
+ * assert.deepEqual(types, [
+ *   RdmaCmEvent.ADDR_RESOLVED, RdmaCmEvent.ROUTE_RESOLVED,
+ *   RdmaCmEvent.ESTABLISHED, RdmaCmEvent.ESTABLISHED,
+ * ]);
+ * ```
+ *
+ * @module
+ */
+import type { Engine } from "../../sim/engine.ts";
+import type { Profile } from "../../sim/profiles/mod.ts";
+import { Access, QpState, QpType } from "../uapi/enums.ts";
+import { Errno } from "../uapi/errors.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import type { QpAttr } from "../uapi/types.ts";
+import type { AgentAddr } from "./cm_agent.ts";
+import { CmAgent } from "./cm_agent.ts";
+import {
+  type CmMsg,
+  type CmRep,
+  type CmReq,
+  encodeCm,
+  type PathRecord,
+  PRIVATE_DATA_BYTES,
+  RejReason,
+} from "./cm_mad.ts";
+import type { Context } from "./context.ts";
+import { type IpoibNetwork, parseIpv4 } from "./ipoib.ts";
+import type { Pd, QpInitAttr } from "./pd.ts";
+import type { ThreadCpu } from "./provider.ts";
+import type { Qp } from "./qp.ts";
+
+/**
+ * `enum rdma_cm_event_type` (rdma_cma.h).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RdmaCmEvent } from "./rdma_cm.ts";
+ * assert.equal(RdmaCmEvent.ESTABLISHED, 9);
+ * ```
+ */
+export const RdmaCmEvent = {
+  ADDR_RESOLVED: 0,
+  ADDR_ERROR: 1,
+  ROUTE_RESOLVED: 2,
+  ROUTE_ERROR: 3,
+  CONNECT_REQUEST: 4,
+  CONNECT_RESPONSE: 5,
+  CONNECT_ERROR: 6,
+  UNREACHABLE: 7,
+  REJECTED: 8,
+  ESTABLISHED: 9,
+  DISCONNECTED: 10,
+  DEVICE_REMOVAL: 11,
+  MULTICAST_JOIN: 12,
+  MULTICAST_ERROR: 13,
+  ADDR_CHANGE: 14,
+  TIMEWAIT_EXIT: 15,
+} as const;
+
+/**
+ * `rdma_event_str`: the event's name as librdmacm spells it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rdmaEventStr } from "./rdma_cm.ts";
+ * assert.equal(rdmaEventStr(8), "RDMA_CM_EVENT_REJECTED");
+ * assert.equal(rdmaEventStr(99), "UNKNOWN EVENT");
+ * ```
+ */
+export function rdmaEventStr(type: number): string {
+  const name = Object.entries(RdmaCmEvent).find(([, v]) => v === type)?.[0];
+  return name ? `RDMA_CM_EVENT_${name}` : "UNKNOWN EVENT";
+}
+
+/**
+ * `enum rdma_port_space`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RdmaPortSpace } from "./rdma_cm.ts";
+ * assert.equal(RdmaPortSpace.TCP, 0x0106);
+ * ```
+ */
+export const RdmaPortSpace = { IPOIB: 0x0002, TCP: 0x0106, UDP: 0x0111, IB: 0x013f } as const;
+
+/**
+ * An IPv4 socket address.
+ *
+ * @example
+ * ```ts
+ * import type { SockAddr } from "./rdma_cm.ts";
+ * const server: SockAddr = { ip: "10.0.0.2", port: 18515 };
+ * ```
+ */
+export interface SockAddr {
+  ip: string;
+  port: number;
+}
+
+/**
+ * `struct rdma_conn_param`; every field defaults to 0 as in a zeroed
+ * struct.
+ *
+ * @example
+ * ```ts
+ * import type { ConnParam } from "./rdma_cm.ts";
+ * const p: ConnParam = { responderResources: 1, initiatorDepth: 1, retryCount: 7, rnrRetryCount: 7 };
+ * ```
+ */
+export interface ConnParam {
+  privateData?: Uint8Array;
+  /** RDMA READs/atomics this side accepts as responder. */
+  responderResources?: number;
+  /** RDMA READs/atomics this side has outstanding as initiator. */
+  initiatorDepth?: number;
+  /** Transport retries 0..7 (larger values are taken as 7, as the kernel does). */
+  retryCount?: number;
+  /** RNR retries 0..7, 7 = infinite. */
+  rnrRetryCount?: number;
+}
+
+/**
+ * `struct rdma_cm_event`: its type, status (0, a negative errno, or a REJ
+ * reason for `REJECTED`), the id it concerns (for `CONNECT_REQUEST` a new
+ * one, `listenId` the listener) and the connection parameters it carries.
+ * Every event must be acknowledged with {@link CmEvent.ack}.
+ *
+ * @example
+ * ```ts
+ * import type { CmEvent } from "./rdma_cm.ts";
+ * const isReject = (e: CmEvent) => e.type === 8 && e.status === 8;
+ * ```
+ */
+export interface CmEvent {
+  type: number;
+  status: number;
+  id: CmId;
+  listenId?: CmId;
+  param: {
+    privateData?: Uint8Array;
+    responderResources?: number;
+    initiatorDepth?: number;
+    retryCount?: number;
+    rnrRetryCount?: number;
+    /** The peer's QP number (`CONNECT_REQUEST`, `ESTABLISHED`). */
+    qpNum?: number;
+  };
+  /** `rdma_ack_cm_event`. */
+  ack(): void;
+}
+
+/**
+ * What a domain's connection manager runs on (the composition root builds it).
+ *
+ * @example
+ * ```ts
+ * import type { RdmaCmEnv } from "./rdma_cm.ts";
+ * const where = (e: RdmaCmEnv) => `${e.name} at ${e.ip}`;
+ * ```
+ */
+export interface RdmaCmEnv {
+  name: string;
+  engine: Engine;
+  profile: Profile;
+  cpu: ThreadCpu;
+  /** The domain's IPoIB link. */
+  network: IpoibNetwork;
+  /** The domain's first RDMA device (the one its IPoIB interface is on). */
+  openDevice(): Promise<Context>;
+}
+
+/** The cma's CM response timeout (CMA_CM_RESPONSE_TIMEOUT: 4.096 µs × 2^20 ≈ 4.3 s). */
+const CM_RESPONSE_TIMEOUT = 20;
+/** The cma's retries of a CM message (CMA_MAX_CM_RETRIES). */
+const MAX_CM_RETRIES = 15;
+/** Bytes of the CMA header at the start of a REQ's private data (struct cma_hdr). */
+const CMA_HDR_BYTES = 36;
+/** OpenSM's default packet lifetime (4.096 µs × 2^18), what its PathRecords carry. */
+const EPHEMERAL_FIRST = 32768;
+const MTU_BYTES = [0, 256, 512, 1024, 2048, 4096];
+
+type State =
+  | "idle"
+  | "addr_bound"
+  | "addr_query"
+  | "addr_resolved"
+  | "route_query"
+  | "route_resolved"
+  | "listen"
+  | "req_sent"
+  | "req_rcvd"
+  | "rep_sent"
+  | "established"
+  | "dreq_sent"
+  | "dreq_rcvd"
+  | "timewait"
+  | "rejected"
+  | "unreachable"
+  | "destroyed";
+
+const fail = (code: keyof typeof Errno, msg: string): never => {
+  throw new VerbsError(code, msg);
+};
+
+/**
+ * A domain's connection manager.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const h = cluster.addHost({ name: "a", hypervisor: false });
+ * assert.equal(h.os.rdmaCm.ip, "10.0.0.1"); // the first domain created gets .1
+ * ```
+ */
+export class RdmaCm {
+  readonly env: RdmaCmEnv;
+  /** The domain's IPoIB address. */
+  readonly ip: string;
+  #ctx: Promise<Context> | undefined;
+  #agent: Promise<CmAgent> | undefined;
+  #ports = new Map<number, CmId>();
+  #nextPort = EPHEMERAL_FIRST;
+  #nextCommId = 1;
+  /** ids by local communication ID */
+  #byComm = new Map<number, CmId>();
+  /** passive ids by the peer's `lid:commId`, to spot a retransmitted REQ */
+  #byRemote = new Map<string, CmId>();
+
+  /** @param env see {@link RdmaCmEnv} */
+  constructor(env: RdmaCmEnv) {
+    this.env = env;
+    this.ip = env.network.attach(this);
+  }
+
+  /** The domain's name. */
+  get name(): string {
+    return this.env.name;
+  }
+
+  /** `rdma_create_event_channel`. */
+  createEventChannel(): EventChannel {
+    return new EventChannel(this);
+  }
+
+  /** The address leaves the IPoIB link (the domain is going away). */
+  detach(): void {
+    this.env.network.detach(this.ip);
+  }
+
+  /** @internal the device context ids are bound to (`id->verbs`), opened once */
+  context(): Promise<Context> {
+    this.#ctx ??= this.env.openDevice();
+    return this.#ctx;
+  }
+
+  /** @internal the domain kernel's management service, started on first use */
+  agent(): Promise<CmAgent> {
+    this.#agent ??= (async () => {
+      const a = await CmAgent.start(await this.context(), this.env.network, this.ip);
+      a.onCm = (m, from) => this.#onCm(m, from);
+      return a;
+    })();
+    return this.#agent;
+  }
+
+  /** The management service's address (an ARP for this domain's address starts it). */
+  async agentAddress(): Promise<AgentAddr> {
+    return (await this.agent()).address;
+  }
+
+  /** @internal one system call on the rdma_cm device */
+  async syscall(): Promise<void> {
+    await this.env.cpu.settle();
+    await this.env.engine.sleep(this.env.profile.cpu.syscallNs);
+  }
+
+  /** @internal */
+  bindPort(id: CmId, port: number): number {
+    if (port === 0) {
+      while (this.#ports.has(this.#nextPort)) this.#nextPort++;
+      port = this.#nextPort++;
+    } else if (this.#ports.has(port)) {
+      fail("EADDRINUSE", `rdma_bind_addr: port ${port} of ${this.ip} is in use`);
+    }
+    this.#ports.set(port, id);
+    return port;
+  }
+
+  /** @internal */
+  releasePort(id: CmId, port: number | undefined): void {
+    if (port !== undefined && this.#ports.get(port) === id) this.#ports.delete(port);
+  }
+
+  /** @internal */
+  newCommId(id: CmId): number {
+    const c = this.#nextCommId++;
+    this.#byComm.set(c, id);
+    return c;
+  }
+
+  /** @internal */
+  forget(id: CmId): void {
+    if (id.localCommId !== 0) this.#byComm.delete(id.localCommId);
+    for (const [k, v] of this.#byRemote) if (v === id) this.#byRemote.delete(k);
+  }
+
+  /** @internal send a CM message to a peer's service */
+  async sendCm(to: AgentAddr, msg: CmMsg, tid: bigint): Promise<void> {
+    const agent = await this.agent();
+    await agent.send(to, encodeCm(msg, tid));
+  }
+
+  async #onCm(m: CmMsg & { tid: bigint }, from: AgentAddr): Promise<void> {
+    if (m.kind === "REQ") return await this.#onReq(m, from);
+    const id = "remoteCommId" in m ? this.#byComm.get(m.remoteCommId) : undefined;
+    if (!id) {
+      // IBTA §12.9.8.x: a message for no connection this CM knows is answered with
+      // REJ (invalid communication ID) when it expects an answer; DREQ gets a DREP.
+      if (m.kind === "DREQ") {
+        await this.sendCm(
+          from,
+          { kind: "DREP", localCommId: 0, remoteCommId: m.localCommId },
+          m.tid,
+        );
+      }
+      return;
+    }
+    await id.onMessage(m, from);
+  }
+
+  async #onReq(req: CmReq & { tid: bigint }, from: AgentAddr): Promise<void> {
+    const key = `${from.lid}:${req.localCommId}`;
+    const known = this.#byRemote.get(key);
+    if (known) return await known.onMessage(req, from); // a retransmitted REQ
+    const ps = Number((req.serviceId >> 16n) & 0xffffn);
+    const port = Number(req.serviceId & 0xffffn);
+    const listener = ps === RdmaPortSpace.TCP ? this.#ports.get(port) : undefined;
+    const hdr = new DataView(req.privateData.buffer, req.privateData.byteOffset, CMA_HDR_BYTES);
+    const dstIp = formatIp(hdr.getUint32(32));
+    if (!listener || !listener.listening || (listener.boundIp !== "0.0.0.0" && dstIp !== this.ip)) {
+      // cm_req_handler: no listener for the service ID → REJ "invalid service ID".
+      await this.sendCm(from, {
+        kind: "REJ",
+        localCommId: 0,
+        remoteCommId: req.localCommId,
+        messageRejected: 0,
+        reason: RejReason.INVALID_SERVICE_ID,
+      }, req.tid);
+      return;
+    }
+    const id = new CmId(listener.channel, RdmaPortSpace.TCP);
+    id.passiveFromReq(req, from, await this.context(), {
+      local: { ip: dstIp, port },
+      remote: { ip: formatIp(hdr.getUint32(16)), port: hdr.getUint16(2) },
+    });
+    this.#byRemote.set(key, id);
+    listener.channel.deliver({
+      type: RdmaCmEvent.CONNECT_REQUEST,
+      status: 0,
+      id,
+      listenId: listener,
+      param: {
+        privateData: req.privateData.slice(CMA_HDR_BYTES),
+        responderResources: req.initiatorDepth,
+        initiatorDepth: req.responderResources,
+        retryCount: req.retryCount,
+        rnrRetryCount: req.rnrRetryCount,
+        qpNum: req.localQpn,
+      },
+    });
+  }
+}
+
+const formatIp = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join(".");
+
+/**
+ * `struct rdma_event_channel`: where the events of its ids queue.
+ *
+ * @example
+ * ```ts
+ * import type { EventChannel } from "./rdma_cm.ts";
+ * const queued = (ch: EventChannel) => ch.pending;
+ * ```
+ */
+export class EventChannel {
+  readonly cm: RdmaCm;
+  #queue: CmEvent[] = [];
+  #waiters: ((e: CmEvent | undefined) => void)[] = [];
+  #ids = new Set<CmId>();
+  #destroyed = false;
+
+  /** @param cm the domain's connection manager */
+  constructor(cm: RdmaCm) {
+    this.cm = cm;
+  }
+
+  /** Events queued and not yet taken. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * `rdma_create_id`: a new id on this channel. Only the TCP port space
+   * (reliable connected QPs) is modelled.
+   *
+   * @throws VerbsError EOPNOTSUPP for another port space, EBADF on a destroyed channel
+   */
+  async createId(ps: number = RdmaPortSpace.TCP): Promise<CmId> {
+    this.#live("rdma_create_id");
+    if (ps !== RdmaPortSpace.TCP) {
+      fail(
+        "EOPNOTSUPP",
+        `rdma_create_id: port space 0x${ps.toString(16)} is not modelled (only RDMA_PS_TCP, ` +
+          "0x106: RC QPs; UDP and IB need SIDR, which the model's CM does not have)",
+      );
+    }
+    await this.cm.syscall();
+    return new CmId(this, ps);
+  }
+
+  /** @internal */
+  adopt(id: CmId): void {
+    this.#ids.add(id);
+  }
+
+  /** @internal */
+  release(id: CmId): void {
+    this.#ids.delete(id);
+  }
+
+  /** @internal queue an event (or hand it to a waiting `getEvent`) */
+  deliver(e: Omit<CmEvent, "ack">): void {
+    const id = e.id;
+    let acked = false;
+    const ev: CmEvent = {
+      ...e,
+      ack: () => {
+        if (acked) fail("EINVAL", `rdma_ack_cm_event: ${rdmaEventStr(ev.type)} already acked`);
+        acked = true;
+        id.unacked--;
+      },
+    };
+    id.unacked++;
+    if (e.listenId) e.listenId.unacked++;
+    if (e.listenId) {
+      const l = e.listenId;
+      const inner = ev.ack;
+      ev.ack = () => {
+        inner();
+        l.unacked--;
+      };
+    }
+    const w = this.#waiters.shift();
+    if (w) this.cm.env.engine.schedule(this.cm.env.profile.cpu.wakeupNs, () => w(ev));
+    else this.#queue.push(ev);
+  }
+
+  /**
+   * `rdma_get_cm_event`: the next event, waiting in virtual time. With
+   * `timeoutNs`, rejects with ETIMEDOUT when none came (a poll(2) on the
+   * channel's fd with a timeout).
+   */
+  async getEvent(opts: { timeoutNs?: number } = {}): Promise<CmEvent> {
+    this.#live("rdma_get_cm_event");
+    const env = this.cm.env;
+    await env.cpu.settle();
+    const q = this.#queue.shift();
+    if (q) {
+      await env.engine.sleep(env.profile.cpu.syscallNs);
+      return q;
+    }
+    const b = env.engine.block<CmEvent | undefined>(`rdma_cm event channel of ${this.cm.name}`);
+    this.#waiters.push(b.resolve);
+    let timer;
+    if (opts.timeoutNs !== undefined) {
+      timer = env.engine.schedule(opts.timeoutNs, () => {
+        const i = this.#waiters.indexOf(b.resolve);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        b.resolve(undefined);
+      });
+    }
+    const ev = await b.promise;
+    if (timer) env.engine.cancel(timer);
+    if (!ev) fail("ETIMEDOUT", `rdma_get_cm_event: no event within ${opts.timeoutNs} ns`);
+    return ev!;
+  }
+
+  /**
+   * `rdma_destroy_event_channel`.
+   *
+   * @throws VerbsError EBUSY while ids are still on it (rdma_destroy_event_channel(3):
+   *   destroy them first)
+   */
+  destroy(): void {
+    this.#live("rdma_destroy_event_channel");
+    if (this.#ids.size > 0) {
+      fail("EBUSY", `rdma_destroy_event_channel: ${this.#ids.size} id(s) still use it`);
+    }
+    this.#destroyed = true;
+  }
+
+  #live(what: string): void {
+    if (this.#destroyed) fail("EBADF", `${what}: the event channel was destroyed`);
+  }
+}
+
+/**
+ * `struct rdma_cm_id`: one endpoint, as a socket is one.
+ *
+ * @example
+ * ```ts
+ * import type { CmId } from "./rdma_cm.ts";
+ * const connected = (id: CmId) => id.state === "established";
+ * ```
+ */
+export class CmId {
+  readonly channel: EventChannel;
+  readonly ps: number;
+  /** The connection state (the cma's and ib_cm's, in one). */
+  state: State = "idle";
+  /** `id->verbs`: the device context, once the address is resolved (or for a request). */
+  verbs: Context | undefined;
+  /** `id->port_num`. */
+  portNum = 1;
+  /** `id->qp`, from {@link createQp}. */
+  qp: Qp | undefined;
+  /** The PathRecord the route resolution got (`id->route.path_rec`). */
+  route: PathRecord | undefined;
+  localAddr: SockAddr | undefined;
+  remoteAddr: SockAddr | undefined;
+  /** `RDMA_OPTION_ID_TOS` (undefined: not set). */
+  tos: number | undefined;
+  /** Events delivered for this id and not yet acked. */
+  unacked = 0;
+  /** @internal */
+  localCommId = 0;
+  /** @internal */
+  boundIp: string | undefined;
+  #cm: RdmaCm;
+  #remote: AgentAddr | undefined;
+  #remoteGid: Uint8Array | undefined;
+  #remoteCommId = 0;
+  #remoteQpn = 0;
+  #req: CmReq | undefined;
+  #conn: ConnParam = {};
+  #tid = 0n;
+  #timer: ReturnType<Engine["schedule"]> | undefined;
+  #backlog = 0;
+
+  /**
+   * @param channel the channel its events go to
+   * @param ps port space
+   */
+  constructor(channel: EventChannel, ps: number) {
+    this.channel = channel;
+    this.ps = ps;
+    this.#cm = channel.cm;
+    channel.adopt(this);
+  }
+
+  /** True while listening (`rdma_listen`). */
+  get listening(): boolean {
+    return this.state === "listen";
+  }
+
+  /** The backlog `listen` was given. */
+  get backlog(): number {
+    return this.#backlog;
+  }
+
+  #live(what: string): void {
+    if (this.state === "destroyed") fail("EBADF", `${what}: the id was destroyed`);
+  }
+
+  #want(what: string, ...states: State[]): void {
+    this.#live(what);
+    if (!states.includes(this.state)) {
+      fail("EINVAL", `${what}: not valid in state ${this.state} (needs ${states.join(" or ")})`);
+    }
+  }
+
+  #event(type: number, status = 0, param: CmEvent["param"] = {}): void {
+    if (this.state === "destroyed") return;
+    this.channel.deliver({ type, status, id: this, param });
+  }
+
+  /**
+   * `rdma_bind_addr`: this domain's address (or 0.0.0.0) and a port (0:
+   * an ephemeral one).
+   *
+   * @throws VerbsError EINVAL (bad address or state), EADDRNOTAVAIL (not this domain's
+   *   address), EADDRINUSE (port taken)
+   */
+  async bindAddr(addr: SockAddr): Promise<void> {
+    this.#want("rdma_bind_addr", "idle");
+    this.#checkAddr("rdma_bind_addr", addr);
+    if (addr.ip !== this.#cm.ip && addr.ip !== "0.0.0.0") {
+      fail("EADDRNOTAVAIL", `rdma_bind_addr: ${addr.ip} is not an address of ${this.#cm.name}`);
+    }
+    await this.#cm.syscall();
+    const port = this.#cm.bindPort(this, addr.port);
+    this.boundIp = addr.ip;
+    this.localAddr = { ip: addr.ip === "0.0.0.0" ? this.#cm.ip : addr.ip, port };
+    this.state = "addr_bound";
+  }
+
+  #checkAddr(what: string, addr: SockAddr): void {
+    if (!addr || parseIpv4(addr.ip) === undefined) {
+      fail("EINVAL", `${what}: '${addr?.ip}' is not an IPv4 address`);
+    }
+    if (!Number.isInteger(addr.port) || addr.port < 0 || addr.port > 65535) {
+      fail("EINVAL", `${what}: port ${addr.port} outside 0..65535`);
+    }
+  }
+
+  /**
+   * `rdma_listen`: connection requests to the bound port become
+   * `CONNECT_REQUEST` events on this id's channel (an unbound id is bound
+   * to an ephemeral port first, as the kernel does).
+   */
+  async listen(backlog: number): Promise<void> {
+    this.#want("rdma_listen", "idle", "addr_bound");
+    if (!Number.isInteger(backlog) || backlog < 0) {
+      fail("EINVAL", `rdma_listen: backlog ${backlog} is not a count`);
+    }
+    if (this.state === "idle") await this.bindAddr({ ip: "0.0.0.0", port: 0 });
+    await this.#cm.syscall();
+    this.#backlog = backlog;
+    this.state = "listen";
+  }
+
+  /**
+   * `rdma_set_option(id, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS)`: the type of
+   * service of the connection. On InfiniBand the cma puts an IPv4 id's TOS
+   * into the PathRecord query as its QoS class; a subnet administrator
+   * without a QoS policy (as here, and OpenSM's default) answers with SL 0.
+   */
+  async setTos(tos: number): Promise<void> {
+    this.#live("rdma_set_option");
+    if (!Number.isInteger(tos) || tos < 0 || tos > 255) {
+      fail("EINVAL", `rdma_set_option: TOS ${tos} outside 0..255`);
+    }
+    await this.#cm.syscall();
+    this.tos = tos;
+  }
+
+  /**
+   * `rdma_resolve_addr`: ARP for `dst` on the IPoIB link; `ADDR_RESOLVED`
+   * (the id is then bound to the device: {@link verbs}) or `ADDR_ERROR`
+   * (status -ETIMEDOUT) after `timeoutMs`.
+   */
+  async resolveAddr(
+    dst: SockAddr,
+    opts: { src?: SockAddr; timeoutMs?: number } = {},
+  ): Promise<void> {
+    this.#want("rdma_resolve_addr", "idle", "addr_bound");
+    this.#checkAddr("rdma_resolve_addr", dst);
+    const timeoutMs = opts.timeoutMs ?? 2000;
+    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+      fail("EINVAL", `rdma_resolve_addr: timeout ${timeoutMs} ms is not a positive count`);
+    }
+    if (opts.src && this.state === "idle") await this.bindAddr(opts.src);
+    else if (this.state === "idle") await this.bindAddr({ ip: this.#cm.ip, port: 0 });
+    await this.#cm.syscall();
+    this.remoteAddr = { ...dst };
+    this.state = "addr_query";
+    const engine = this.#cm.env.engine;
+    void engine.spawn(`${this.#cm.name} rdma_resolve_addr`, async () => {
+      const agent = await this.#cm.agent();
+      this.verbs = agent.ctx;
+      const r = dst.ip === this.#cm.ip
+        ? { ...agent.address, gid: agent.gid } // loopback: the local route, no ARP
+        : await agent.arp(dst.ip, timeoutMs * 1e6);
+      if (this.state !== "addr_query") return;
+      if (!r) {
+        this.state = "addr_bound";
+        return this.#event(RdmaCmEvent.ADDR_ERROR, -Errno.ETIMEDOUT);
+      }
+      this.#remote = { lid: r.lid, qpn: r.qpn };
+      this.#remoteGid = r.gid;
+      this.state = "addr_resolved";
+      this.#event(RdmaCmEvent.ADDR_RESOLVED);
+    });
+  }
+
+  /**
+   * `rdma_resolve_route`: a PathRecord query to the subnet administrator;
+   * `ROUTE_RESOLVED` ({@link route} set) or `ROUTE_ERROR` (status
+   * -ETIMEDOUT without an answer, -EHOSTUNREACH when the SA has no path).
+   */
+  async resolveRoute(timeoutMs = 2000): Promise<void> {
+    this.#want("rdma_resolve_route", "addr_resolved");
+    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+      fail("EINVAL", `rdma_resolve_route: timeout ${timeoutMs} ms is not a positive count`);
+    }
+    await this.#cm.syscall();
+    this.state = "route_query";
+    void this.#cm.env.engine.spawn(`${this.#cm.name} rdma_resolve_route`, async () => {
+      const agent = await this.#cm.agent();
+      const r = await agent.queryPath(
+        { dlid: this.#remote!.lid, dgid: this.#remoteGid!, qosClass: this.tos ?? 0 },
+        timeoutMs * 1e6,
+      );
+      if (this.state !== "route_query") return;
+      if (r === undefined || r === "none") {
+        this.state = "addr_resolved";
+        return this.#event(
+          RdmaCmEvent.ROUTE_ERROR,
+          r === undefined ? -Errno.ETIMEDOUT : -Errno.EHOSTUNREACH,
+        );
+      }
+      this.route = r;
+      this.state = "route_resolved";
+      this.#event(RdmaCmEvent.ROUTE_RESOLVED);
+    });
+  }
+
+  /**
+   * `rdma_create_qp`: create an RC QP on `pd` (of the id's device) and move
+   * it to INIT for the id's port, as the cma does; `id.qp` is it.
+   *
+   * @throws VerbsError EINVAL without a device yet, for a PD of another context, a QP already
+   *   there or a type other than RC
+   */
+  async createQp(pd: Pd, init: QpInitAttr): Promise<Qp> {
+    this.#live("rdma_create_qp");
+    if (!this.verbs) {
+      fail("EINVAL", "rdma_create_qp: the id has no device yet (resolve the address first)");
+    }
+    if (pd.context !== this.verbs) {
+      fail("EINVAL", "rdma_create_qp: the PD belongs to another context than id->verbs");
+    }
+    if (this.qp) fail("EINVAL", `rdma_create_qp: the id already has QP ${this.qp.qpNum}`);
+    if (init.type !== QpType.RC) {
+      fail("EINVAL", `rdma_create_qp: RDMA_PS_TCP connects RC QPs (type 2), not type ${init.type}`);
+    }
+    const qp = await pd.createQp(init);
+    try {
+      await qp.modify({ state: QpState.INIT, port: this.portNum, pkeyIndex: 0, accessFlags: 0 });
+    } catch (e) {
+      await qp.destroy();
+      throw e;
+    }
+    this.qp = qp;
+    return qp;
+  }
+
+  /** `rdma_destroy_qp`. */
+  async destroyQp(): Promise<void> {
+    this.#live("rdma_destroy_qp");
+    if (!this.qp) fail("EINVAL", "rdma_destroy_qp: the id has no QP");
+    const qp = this.qp!;
+    this.qp = undefined;
+    await qp.destroy();
+  }
+
+  #checkConn(what: string, p: ConnParam, maxPrivate: number): void {
+    const pd = p.privateData;
+    if (pd !== undefined && !(pd instanceof Uint8Array)) {
+      fail("EINVAL", `${what}: privateData must be a Uint8Array`);
+    }
+    if (pd && pd.length > maxPrivate) {
+      fail("EINVAL", `${what}: ${pd.length} bytes of private data (at most ${maxPrivate})`);
+    }
+    const dev = this.verbs!.queryDevice();
+    for (
+      const [k, max] of [
+        ["responderResources", dev.maxQpRdAtom],
+        ["initiatorDepth", dev.maxQpInitRdAtom],
+      ] as const
+    ) {
+      const v = p[k] ?? 0;
+      if (!Number.isInteger(v) || v < 0 || v > max) {
+        fail("EINVAL", `${what}: ${k} ${v} outside 0..${max} (the device's limit)`);
+      }
+    }
+    for (const k of ["retryCount", "rnrRetryCount"] as const) {
+      const v = p[k] ?? 0;
+      if (!Number.isInteger(v) || v < 0 || v > 255) {
+        fail("EINVAL", `${what}: ${k} ${v} is not a u8`);
+      }
+    }
+  }
+
+  /**
+   * `rdma_connect`: send the REQ. `ESTABLISHED` follows the REP (the QP is
+   * then in RTS), or `REJECTED` / `UNREACHABLE` / `CONNECT_ERROR`.
+   *
+   * @throws VerbsError EINVAL before the route is resolved, without a QP, or with more
+   *   than 56 bytes of private data
+   */
+  async connect(param: ConnParam = {}): Promise<void> {
+    this.#want("rdma_connect", "route_resolved");
+    if (!this.qp) fail("EINVAL", "rdma_connect: the id has no QP (rdma_create_qp first)");
+    this.#checkConn("rdma_connect", param, PRIVATE_DATA_BYTES.REQ - CMA_HDR_BYTES);
+    await this.#cm.syscall();
+    this.#conn = { ...param };
+    const agent = await this.#cm.agent();
+    const path = this.route!;
+    const pdata = new Uint8Array(PRIVATE_DATA_BYTES.REQ);
+    const hv = new DataView(pdata.buffer);
+    hv.setUint8(1, 4 << 4); // cma_hdr: IPv4
+    hv.setUint16(2, this.localAddr!.port);
+    hv.setUint32(16, parseIpv4(this.localAddr!.ip)!);
+    hv.setUint32(32, parseIpv4(this.remoteAddr!.ip)!);
+    if (param.privateData) pdata.set(param.privateData, CMA_HDR_BYTES);
+    this.localCommId = this.#cm.newCommId(this);
+    const req: CmReq = {
+      kind: "REQ",
+      localCommId: this.localCommId,
+      // RDMA_IB_IP_PS_TCP | port (the service ID an IP port maps to).
+      serviceId: 0x0000000001060000n | BigInt(this.remoteAddr!.port),
+      localCaGuid: 0n,
+      localQpn: this.qp!.qpNum,
+      responderResources: param.responderResources ?? 0,
+      initiatorDepth: param.initiatorDepth ?? 0,
+      remoteCmResponseTimeout: CM_RESPONSE_TIMEOUT,
+      transportType: 0,
+      startingPsn: this.qp!.initialPsn,
+      localCmResponseTimeout: CM_RESPONSE_TIMEOUT,
+      retryCount: Math.min(7, param.retryCount ?? 0),
+      pkey: 0xffff,
+      pathMtu: path.mtu,
+      rnrRetryCount: Math.min(7, param.rnrRetryCount ?? 0),
+      maxCmRetries: MAX_CM_RETRIES,
+      primaryLocalLid: path.slid,
+      primaryRemoteLid: path.dlid,
+      primaryLocalGid: path.sgid,
+      primaryRemoteGid: path.dgid,
+      trafficClass: path.trafficClass,
+      hopLimit: 0,
+      sl: path.sl,
+      // cm_init_av_by_path: the local ACK timeout is the packet lifetime + 1.
+      localAckTimeout: Math.min(31, path.packetLifeTime + 1),
+      privateData: pdata,
+    };
+    this.#tid = agent.nextTid();
+    this.state = "req_sent";
+    await this.#sendRetrying(req, "req_sent", async () => {
+      this.state = "unreachable";
+      await this.#toError();
+      this.#event(RdmaCmEvent.UNREACHABLE, -Errno.ETIMEDOUT);
+    });
+  }
+
+  /**
+   * `rdma_accept`: on a `CONNECT_REQUEST` id with a QP: move the QP to RTR
+   * and RTS from the request, send the REP; `ESTABLISHED` when the RTU
+   * arrives.
+   *
+   * @throws VerbsError EINVAL outside a request, without a QP, or with more than 196
+   *   bytes of private data; the QP's own errors from its transitions
+   */
+  async accept(param: ConnParam = {}): Promise<void> {
+    this.#want("rdma_accept", "req_rcvd");
+    if (!this.qp) fail("EINVAL", "rdma_accept: the id has no QP (rdma_create_qp first)");
+    this.#checkConn("rdma_accept", param, PRIVATE_DATA_BYTES.REP);
+    await this.#cm.syscall();
+    this.#conn = { ...param };
+    const req = this.#req!;
+    const qp = this.qp!;
+    await this.#toRts(qp, {
+      dlid: req.primaryLocalLid,
+      sl: req.sl,
+      pathMtu: MTU_BYTES[req.pathMtu] ?? 2048,
+      destQpNum: req.localQpn,
+      rqPsn: req.startingPsn,
+      timeout: req.localAckTimeout,
+      retryCnt: req.retryCount,
+      rnrRetry: req.rnrRetryCount,
+      maxRdAtomic: Math.min(param.initiatorDepth ?? 0, req.responderResources),
+    });
+    const rep: CmRep = {
+      kind: "REP",
+      localCommId: this.localCommId,
+      remoteCommId: this.#remoteCommId,
+      localQpn: qp.qpNum,
+      startingPsn: qp.initialPsn,
+      responderResources: param.responderResources ?? 0,
+      initiatorDepth: param.initiatorDepth ?? 0,
+      targetAckDelay: 0,
+      rnrRetryCount: Math.min(7, param.rnrRetryCount ?? 0),
+      localCaGuid: 0n,
+      privateData: padded(param.privateData, PRIVATE_DATA_BYTES.REP),
+    };
+    this.state = "rep_sent";
+    await this.#sendRetrying(rep, "rep_sent", async () => {
+      this.state = "unreachable";
+      await this.#toError();
+      this.#event(RdmaCmEvent.UNREACHABLE, -Errno.ETIMEDOUT);
+    });
+  }
+
+  /**
+   * `rdma_reject`: refuse a `CONNECT_REQUEST` (REJ, reason "consumer
+   * reject", 28); the active side gets `REJECTED` with status 28 and this
+   * private data.
+   */
+  async reject(privateData?: Uint8Array): Promise<void> {
+    this.#want("rdma_reject", "req_rcvd");
+    this.#checkConn("rdma_reject", { privateData }, PRIVATE_DATA_BYTES.REJ);
+    await this.#cm.syscall();
+    this.state = "rejected";
+    await this.#cm.sendCm(this.#remote!, {
+      kind: "REJ",
+      localCommId: this.localCommId,
+      remoteCommId: this.#remoteCommId,
+      messageRejected: 0,
+      reason: RejReason.CONSUMER_REJECT,
+      privateData,
+    }, this.#tid);
+  }
+
+  /**
+   * `rdma_disconnect`: the QP to ERR and a DREQ (or, when the peer
+   * disconnected first, the DREP); both sides get `DISCONNECTED`.
+   */
+  async disconnect(): Promise<void> {
+    this.#want("rdma_disconnect", "established", "dreq_rcvd", "rep_sent");
+    await this.#cm.syscall();
+    await this.#toError();
+    if (this.state === "dreq_rcvd") {
+      this.state = "timewait";
+      await this.#cm.sendCm(this.#remote!, {
+        kind: "DREP",
+        localCommId: this.localCommId,
+        remoteCommId: this.#remoteCommId,
+      }, this.#tid);
+      return;
+    }
+    const agent = await this.#cm.agent();
+    this.#tid = agent.nextTid();
+    this.state = "dreq_sent";
+    await this.#sendRetrying(
+      {
+        kind: "DREQ",
+        localCommId: this.localCommId,
+        remoteCommId: this.#remoteCommId,
+        remoteQpn: this.#remoteQpn,
+      },
+      "dreq_sent",
+      () => {
+        this.state = "timewait";
+        this.#event(RdmaCmEvent.DISCONNECTED, -Errno.ETIMEDOUT);
+      },
+    );
+  }
+
+  /**
+   * `rdma_destroy_id`: a connection still up is torn down toward the peer
+   * (DREQ, DREP or REJ as ib_cm's destroy does); a listener stops.
+   *
+   * @throws VerbsError EBUSY while events for it are not acked (rdma_destroy_id(3) would
+   *   wait for them forever)
+   */
+  async destroy(): Promise<void> {
+    this.#live("rdma_destroy_id");
+    if (this.unacked > 0) {
+      fail("EBUSY", `rdma_destroy_id: ${this.unacked} event(s) of this id are not acked`);
+    }
+    await this.#cm.syscall();
+    const was = this.state;
+    this.state = "destroyed";
+    this.#stopTimer();
+    this.#cm.releasePort(this, this.localAddr?.port);
+    this.channel.release(this);
+    const remote = this.#remote;
+    const ids = { localCommId: this.localCommId, remoteCommId: this.#remoteCommId };
+    this.#cm.forget(this);
+    if (!remote) return;
+    if (was === "established" || was === "rep_sent") {
+      await this.#cm.sendCm(remote, { kind: "DREQ", ...ids, remoteQpn: this.#remoteQpn }, 0n);
+    } else if (was === "dreq_rcvd") {
+      await this.#cm.sendCm(remote, { kind: "DREP", ...ids }, this.#tid);
+    } else if (was === "req_rcvd") {
+      await this.#cm.sendCm(remote, {
+        kind: "REJ",
+        ...ids,
+        messageRejected: 0,
+        reason: RejReason.CONSUMER_REJECT,
+      }, this.#tid);
+    }
+  }
+
+  /** @internal a passive id born from a REQ */
+  passiveFromReq(
+    req: CmReq & { tid: bigint },
+    from: AgentAddr,
+    ctx: Context,
+    addrs: { local: SockAddr; remote: SockAddr },
+  ): void {
+    this.#req = req;
+    this.#remote = from;
+    this.#remoteCommId = req.localCommId;
+    this.#remoteQpn = req.localQpn;
+    this.#tid = req.tid;
+    this.verbs = ctx;
+    this.localAddr = addrs.local;
+    this.remoteAddr = addrs.remote;
+    this.route = {
+      dgid: req.primaryLocalGid,
+      sgid: req.primaryRemoteGid,
+      dlid: req.primaryLocalLid,
+      slid: req.primaryRemoteLid,
+      trafficClass: req.trafficClass,
+      pkey: req.pkey,
+      qosClass: 0,
+      sl: req.sl,
+      mtu: req.pathMtu,
+      rate: 0,
+      packetLifeTime: Math.max(0, req.localAckTimeout - 1),
+    };
+    this.localCommId = this.#cm.newCommId(this);
+    this.state = "req_rcvd";
+  }
+
+  /** @internal a CM message for this connection */
+  async onMessage(m: CmMsg & { tid: bigint }, from: AgentAddr): Promise<void> {
+    switch (m.kind) {
+      case "REQ":
+        // A retransmitted REQ: the REP was lost; resend it by letting the timer run.
+        return;
+      case "REP":
+        if (this.state !== "req_sent") return;
+        this.#stopTimer();
+        this.#remoteCommId = m.localCommId;
+        this.#remoteQpn = m.localQpn;
+        return await this.#onRep(m, from);
+      case "RTU":
+        if (this.state !== "rep_sent") return;
+        this.#stopTimer();
+        this.state = "established";
+        return this.#event(RdmaCmEvent.ESTABLISHED, 0, { qpNum: this.#remoteQpn });
+      case "REJ": {
+        if (this.state !== "req_sent" && this.state !== "rep_sent") return;
+        this.#stopTimer();
+        this.state = "rejected";
+        await this.#toError();
+        return this.#event(RdmaCmEvent.REJECTED, m.reason, { privateData: m.privateData });
+      }
+      case "DREQ":
+        if (this.state === "established" || this.state === "rep_sent") {
+          this.#stopTimer();
+          this.state = "dreq_rcvd";
+          return this.#event(RdmaCmEvent.DISCONNECTED);
+        }
+        if (this.state === "dreq_sent" || this.state === "timewait") {
+          // Both ends disconnected at once (IBTA §12.9.6): answer, our DREP decides.
+          await this.#cm.sendCm(from, {
+            kind: "DREP",
+            localCommId: this.localCommId,
+            remoteCommId: this.#remoteCommId,
+          }, m.tid);
+        }
+        return;
+      case "DREP":
+        if (this.state !== "dreq_sent") return;
+        this.#stopTimer();
+        this.state = "timewait";
+        return this.#event(RdmaCmEvent.DISCONNECTED);
+    }
+  }
+
+  async #onRep(rep: CmRep & { tid: bigint }, from: AgentAddr): Promise<void> {
+    const path = this.route!;
+    const conn = this.#conn;
+    try {
+      await this.#toRts(this.qp!, {
+        dlid: path.dlid,
+        sl: path.sl,
+        pathMtu: MTU_BYTES[path.mtu] ?? 2048,
+        destQpNum: rep.localQpn,
+        rqPsn: rep.startingPsn,
+        timeout: Math.min(31, path.packetLifeTime + 1),
+        retryCnt: Math.min(7, conn.retryCount ?? 0),
+        rnrRetry: rep.rnrRetryCount,
+        maxRdAtomic: Math.min(conn.initiatorDepth ?? 0, rep.responderResources),
+      });
+    } catch (e) {
+      // cma_rep_recv: a QP that cannot follow the REP gets the connection rejected.
+      this.state = "rejected";
+      await this.#cm.sendCm(from, {
+        kind: "REJ",
+        localCommId: this.localCommId,
+        remoteCommId: rep.localCommId,
+        messageRejected: 1,
+        reason: RejReason.CONSUMER_REJECT,
+      }, rep.tid);
+      const errno = e instanceof VerbsError ? e.errno : Errno.EINVAL;
+      return this.#event(RdmaCmEvent.CONNECT_ERROR, -errno);
+    }
+    await this.#cm.sendCm(from, {
+      kind: "RTU",
+      localCommId: this.localCommId,
+      remoteCommId: rep.localCommId,
+    }, rep.tid);
+    this.state = "established";
+    this.#event(RdmaCmEvent.ESTABLISHED, 0, {
+      privateData: rep.privateData,
+      responderResources: rep.initiatorDepth,
+      initiatorDepth: rep.responderResources,
+      rnrRetryCount: rep.rnrRetryCount,
+      qpNum: rep.localQpn,
+    });
+  }
+
+  /** cma_modify_qp_rtr + cma_modify_qp_rts. */
+  async #toRts(
+    qp: Qp,
+    a: {
+      dlid: number;
+      sl: number;
+      pathMtu: number;
+      destQpNum: number;
+      rqPsn: number;
+      timeout: number;
+      retryCnt: number;
+      rnrRetry: number;
+      maxRdAtomic: number;
+    },
+  ): Promise<void> {
+    const responder = this.#conn.responderResources ?? 0;
+    // cm_init_qp_init_attr: remote write always, read and atomic when granting responder resources.
+    const access = Access.REMOTE_WRITE |
+      (responder > 0 ? Access.REMOTE_READ | Access.REMOTE_ATOMIC : 0);
+    await qp.modify({ state: QpState.INIT, accessFlags: access });
+    const rtr: QpAttr = {
+      state: QpState.RTR,
+      ah: { dlid: a.dlid, sl: a.sl, portNum: this.portNum },
+      pathMtu: a.pathMtu,
+      destQpNum: a.destQpNum,
+      rqPsn: a.rqPsn,
+      maxDestRdAtomic: responder,
+      // cm_init_qp_rtr_attr sets the minimum RNR timer to 0 (655.36 ms).
+      minRnrTimer: 0,
+    };
+    await qp.modify(rtr);
+    await qp.modify({
+      state: QpState.RTS,
+      sqPsn: qp.initialPsn,
+      timeout: a.timeout,
+      retryCnt: a.retryCnt,
+      rnrRetry: a.rnrRetry,
+      maxRdAtomic: a.maxRdAtomic,
+    });
+  }
+
+  async #toError(): Promise<void> {
+    const qp = this.qp;
+    if (!qp || qp.state === QpState.ERR || qp.state === QpState.RESET) return;
+    try {
+      await qp.modify({ state: QpState.ERR });
+    } catch {
+      // a QP already gone with its context: nothing to move
+    }
+  }
+
+  /**
+   * Send a message that expects an answer, and resend it every CM response
+   * timeout while the id stays in `waiting`, up to the cma's retries; then
+   * `giveUp`.
+   */
+  async #sendRetrying(
+    msg: CmMsg,
+    waiting: State,
+    giveUp: () => void | Promise<void>,
+  ): Promise<void> {
+    const to = this.#remote!;
+    const tid = this.#tid;
+    await this.#cm.sendCm(to, msg, tid);
+    const engine = this.#cm.env.engine;
+    const periodNs = 4096 * 2 ** CM_RESPONSE_TIMEOUT;
+    let left = MAX_CM_RETRIES;
+    const arm = () => {
+      this.#timer = engine.schedule(periodNs, () => {
+        this.#timer = undefined;
+        if (this.state !== waiting) return;
+        if (left-- <= 0) {
+          void engine.spawn(`${this.#cm.name} cm timeout`, async () => await giveUp());
+          return;
+        }
+        void engine.spawn(`${this.#cm.name} cm retry`, async () => {
+          if (this.state !== waiting) return;
+          await this.#cm.sendCm(to, msg, tid);
+          arm();
+        });
+      });
+    };
+    arm();
+  }
+
+  #stopTimer(): void {
+    if (this.#timer) this.#cm.env.engine.cancel(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+function padded(data: Uint8Array | undefined, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  if (data) out.set(data);
+  return out;
+}
