@@ -1,0 +1,293 @@
+// rdma_cm conformance (drivers/verbs/rdma_cm.ts): librdmacm's event order, private data,
+// rejects, disconnects and errors, the same in native, bypass and split domains.
+import assert from "node:assert/strict";
+import {
+  Access,
+  type CmEvent,
+  type CmId,
+  Cluster,
+  type Domain,
+  type EventChannel,
+  QpState,
+  QpType,
+  RdmaCmEvent,
+  SendFlags,
+  VerbsError,
+  WcStatus,
+  WrOpcode,
+} from "../mod.ts";
+
+type Mode = "native" | "bypass" | "split";
+const MODES: Mode[] = ["native", "bypass", "split"];
+const PORT = 18515;
+
+async function pair(mode: Mode): Promise<{ cluster: Cluster; a: Domain; b: Domain }> {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 7 });
+  const xen = mode !== "native";
+  const h0 = cluster.addHost({ name: "n0", hypervisor: xen });
+  const h1 = cluster.addHost({ name: "n1", hypervisor: xen });
+  await cluster.start();
+  if (!xen) return { cluster, a: h0.os, b: h1.os };
+  const a = await h0.createGuest({ name: "vm0", memoryMiB: 64, driver: mode });
+  const b = await h1.createGuest({ name: "vm1", memoryMiB: 64, driver: mode });
+  return { cluster, a, b };
+}
+
+async function next(ch: EventChannel, want: number): Promise<CmEvent> {
+  const ev = await ch.getEvent();
+  assert.equal(ev.type, want, `event ${ev.type} (status ${ev.status}), expected ${want}`);
+  return ev;
+}
+
+async function rcQp(id: CmId) {
+  const ctx = id.verbs!;
+  const pd = await ctx.allocPd();
+  const cq = await ctx.createCq(16);
+  const qp = await id.createQp(pd, {
+    type: QpType.RC,
+    sendCq: cq,
+    recvCq: cq,
+    cap: { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 },
+  });
+  return { pd, cq, qp };
+}
+
+async function listen(b: Domain): Promise<{ ch: EventChannel; listener: CmId }> {
+  const ch = b.rdmaCm.createEventChannel();
+  const listener = await ch.createId();
+  await listener.bindAddr({ ip: b.rdmaCm.ip, port: PORT });
+  await listener.listen(4);
+  return { ch, listener };
+}
+
+/** Active side up to a QP on a resolved route; returns the id and the events it saw. */
+async function resolve(a: Domain, ip: string, port = PORT) {
+  const ch = a.rdmaCm.createEventChannel();
+  const id = await ch.createId();
+  await id.resolveAddr({ ip, port });
+  const e1 = await next(ch, RdmaCmEvent.ADDR_RESOLVED);
+  e1.ack();
+  await id.resolveRoute();
+  const e2 = await next(ch, RdmaCmEvent.ROUTE_RESOLVED);
+  e2.ack();
+  return { ch, id, res: await rcQp(id) };
+}
+
+for (const mode of MODES) {
+  Deno.test(`rdma_cm ${mode}: events in librdmacm's order, private data both ways, QPs in RTS that carry data`, async () => {
+    const { cluster, a, b } = await pair(mode);
+    await cluster.run(async () => {
+      const { ch: sch } = await listen(b);
+      const server = cluster.spawn("server", async () => {
+        const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+        // The REQ's 92 bytes less the 36-byte CMA header: 56, zero-padded.
+        assert.equal(req.param.privateData!.length, 56);
+        assert.equal(new TextDecoder().decode(req.param.privateData!.subarray(0, 5)), "hello");
+        assert.equal(req.param.responderResources, 2); // the active side's initiator depth
+        assert.equal(req.param.initiatorDepth, 1); // its responder resources
+        assert.equal(req.id.state, "req_rcvd");
+        const r = await rcQp(req.id);
+        const mr = await r.pd.regMr(b.memory.alloc(4096, 4096), 4096, Access.LOCAL_WRITE);
+        r.qp.postRecv({ wrId: 5n, sgList: [{ addr: mr.addr, length: 64, lkey: mr.lkey }] });
+        await req.id.accept({
+          privateData: new Uint8Array(196).fill(7),
+          responderResources: 1,
+          initiatorDepth: 1,
+          retryCount: 7,
+          rnrRetryCount: 7,
+        });
+        assert.equal(r.qp.state, QpState.RTS); // the cma moved it before sending the REP
+        req.ack();
+        const est = await next(sch, RdmaCmEvent.ESTABLISHED); // the RTU came
+        est.ack();
+        const [wc] = await r.cq.pollUntil(1);
+        assert.deepEqual([wc.status, wc.byteLen, wc.wrId], [WcStatus.SUCCESS, 8, 5n]);
+        assert.equal(new TextDecoder().decode(b.memory.read(mr.addr, 8)), "rdma_cm!");
+        return req.id;
+      });
+      const { ch, id, res } = await resolve(a, b.rdmaCm.ip);
+      assert.equal(id.route!.mtu, 4); // the SA's answer: 2048-byte path MTU (code 4)
+      assert.equal(res.qp.state, QpState.INIT); // rdma_create_qp leaves it in INIT
+      await id.connect({
+        privateData: new TextEncoder().encode("hello"),
+        responderResources: 1,
+        initiatorDepth: 2,
+        retryCount: 7,
+        rnrRetryCount: 7,
+      });
+      const est = await next(ch, RdmaCmEvent.ESTABLISHED);
+      assert.deepEqual(est.param.privateData, new Uint8Array(196).fill(7));
+      assert.equal(est.status, 0);
+      est.ack();
+      assert.equal(res.qp.state, QpState.RTS);
+      const mr = await res.pd.regMr(a.memory.alloc(4096, 4096), 4096, Access.LOCAL_WRITE);
+      a.memory.write(mr.addr, new TextEncoder().encode("rdma_cm!"));
+      res.qp.postSend({
+        wrId: 1n,
+        opcode: WrOpcode.SEND,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: mr.addr, length: 8, lkey: mr.lkey }],
+      });
+      const [wc] = await res.cq.pollUntil(1);
+      assert.equal(wc.status, WcStatus.SUCCESS);
+      const sid = await server;
+      // Each side's QP points at the other's, with the PSNs the REQ and REP carried.
+      assert.equal(sid.qp!.qpNum !== res.qp.qpNum || a !== b, true);
+    });
+  });
+
+  Deno.test(`rdma_cm ${mode}: no listener on the port: REJECTED with reason 8 (invalid service ID)`, async () => {
+    const { cluster, a, b } = await pair(mode);
+    await cluster.run(async () => {
+      const { ch, id, res } = await resolve(a, b.rdmaCm.ip, 4242);
+      await id.connect({});
+      const ev = await next(ch, RdmaCmEvent.REJECTED);
+      assert.equal(ev.status, 8);
+      ev.ack();
+      assert.equal(res.qp.state, QpState.ERR); // cma_modify_qp_err on the REJ
+    });
+  });
+
+  Deno.test(`rdma_cm ${mode}: rdma_reject: REJECTED with reason 28 and the reject's private data`, async () => {
+    const { cluster, a, b } = await pair(mode);
+    await cluster.run(async () => {
+      const { ch: sch } = await listen(b);
+      const server = cluster.spawn("server", async () => {
+        const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+        await assert.rejects(
+          () => req.id.reject(new Uint8Array(149)),
+          /at most 148/,
+        );
+        await req.id.reject(new TextEncoder().encode("busy"));
+        req.ack();
+        await req.id.destroy();
+      });
+      const { ch, id } = await resolve(a, b.rdmaCm.ip);
+      await id.connect({});
+      const ev = await next(ch, RdmaCmEvent.REJECTED);
+      assert.equal(ev.status, 28);
+      assert.equal(ev.param.privateData!.length, 148);
+      assert.equal(new TextDecoder().decode(ev.param.privateData!.subarray(0, 4)), "busy");
+      ev.ack();
+      await server;
+    });
+  });
+
+  Deno.test(`rdma_cm ${mode}: rdma_disconnect: DISCONNECTED on both sides, QPs in ERR`, async () => {
+    const { cluster, a, b } = await pair(mode);
+    await cluster.run(async () => {
+      const { ch: sch } = await listen(b);
+      const server = cluster.spawn("server", async () => {
+        const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+        const r = await rcQp(req.id);
+        await req.id.accept({});
+        req.ack();
+        (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+        const d = await next(sch, RdmaCmEvent.DISCONNECTED); // the DREQ came
+        d.ack();
+        await req.id.disconnect(); // the DREP
+        assert.equal(r.qp.state, QpState.ERR);
+        await req.id.destroyQp();
+        await req.id.destroy();
+      });
+      const { ch, id, res } = await resolve(a, b.rdmaCm.ip);
+      await id.connect({});
+      (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+      await id.disconnect();
+      assert.equal(res.qp.state, QpState.ERR);
+      const d = await next(ch, RdmaCmEvent.DISCONNECTED);
+      assert.equal(d.status, 0); // the DREP, not the timeout
+      d.ack();
+      await server;
+      await id.destroyQp();
+      await id.destroy();
+      ch.destroy();
+    });
+  });
+}
+
+Deno.test("rdma_cm: misuse gets one-line errors; unknown addresses end in ADDR_ERROR", async () => {
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const { listener } = await listen(b);
+    const ch2 = b.rdmaCm.createEventChannel();
+    const other = await ch2.createId();
+    await assert.rejects(
+      () => other.bindAddr({ ip: b.rdmaCm.ip, port: PORT }),
+      (e) => e instanceof VerbsError && e.code === "EADDRINUSE",
+    );
+    await assert.rejects(
+      () => other.bindAddr({ ip: a.rdmaCm.ip, port: 1 }),
+      (e) => e instanceof VerbsError && e.code === "EADDRNOTAVAIL",
+    );
+    await assert.rejects(() => other.bindAddr({ ip: "10.0.0.999", port: 1 }), /not an IPv4/);
+    await assert.rejects(() => ch2.createId(0x0111), /RDMA_PS_TCP/);
+    assert.throws(() => ch2.destroy(), /still use it/);
+    await assert.rejects(() => listener.connect({}), /not valid in state listen/);
+
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    await assert.rejects(
+      () => id.connect({ privateData: new Uint8Array(57) }),
+      /57 bytes of private data \(at most 56\)/,
+    );
+    await assert.rejects(() => id.connect({ responderResources: 99 }), /responderResources 99/);
+    // An address nobody holds: no ARP reply; ADDR_ERROR with -ETIMEDOUT after the timeout.
+    const lone = await ch.createId();
+    const t0 = cluster.now;
+    await lone.resolveAddr({ ip: "10.0.9.9", port: 1 }, { timeoutMs: 50 });
+    const ev = await next(ch, RdmaCmEvent.ADDR_ERROR);
+    assert.equal(ev.status, -110);
+    assert.ok(cluster.now - t0 >= 50e6);
+    assert.equal(lone.unacked, 1);
+    await assert.rejects(() => lone.destroy(), /not acked/);
+    ev.ack();
+    assert.throws(() => ev.ack(), /already acked/);
+    await lone.destroy();
+  });
+});
+
+Deno.test("rdma_cm bypass: the peer's domain gone after the route: UNREACHABLE (-ETIMEDOUT) after the CM retries", async () => {
+  const { cluster, a, b } = await pair("bypass");
+  await cluster.run(async () => {
+    await listen(b);
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    (b as unknown as { crash(): void }).crash();
+    const t0 = cluster.now;
+    await id.connect({});
+    const ev = await next(ch, RdmaCmEvent.UNREACHABLE);
+    assert.equal(ev.status, -110);
+    // 16 sends of the REQ, 4.096 µs × 2^20 apart (CMA_CM_RESPONSE_TIMEOUT, CMA_MAX_CM_RETRIES).
+    assert.ok(cluster.now - t0 >= 16 * 4096 * 2 ** 20);
+    ev.ack();
+  });
+});
+
+Deno.test("rdma_cm: a connection costs what its messages cost: the same seed gives the same times", async () => {
+  const times: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const { cluster, a, b } = await pair("native");
+    times.push(
+      await cluster.run(async () => {
+        const { ch: sch } = await listen(b);
+        const server = cluster.spawn("server", async () => {
+          const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+          await rcQp(req.id);
+          await req.id.accept({});
+          req.ack();
+        });
+        const t0 = cluster.now;
+        const { ch, id } = await resolve(a, b.rdmaCm.ip);
+        await id.connect({});
+        (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+        await server;
+        const agent = await a.rdmaCm.agent();
+        // ARP request, PathRecord query and the SA's answer (a is the SM's node: its
+        // service answers itself), REQ, RTU.
+        assert.equal(agent.sent, 5);
+        return cluster.now - t0;
+      }),
+    );
+  }
+  assert.equal(times[0], times[1]);
+  assert.ok(times[0] > 50_000, `${times[0]} ns`); // three CM MAD handlings of 10 µs, the SA's 30 µs …
+});
