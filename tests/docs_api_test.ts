@@ -51,6 +51,10 @@ const ADDED = [
   "decodePcap",
   "DeadlockError",
   "mpi",
+  "RdmaCm",
+  "EventChannel",
+  "CmId",
+  "RdmaCmEvent",
 ];
 
 function listed(md: string): Set<string> {

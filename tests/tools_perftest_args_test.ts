@@ -128,6 +128,18 @@ const PARITY: [string[], RegExp | true][] = [
   [["ib_write_bw", "-c", "UD"], /UD connection only possible in SEND verb/],
   [["ib_read_bw", "-I", "64"], /Inline feature not available on READ\/Atomic verbs/],
   [["ib_send_lat", "-A", "CMP_AND_SWAP"], /You are not running the atomic_lat\/bw test/],
+  [["ib_write_lat", "-R"], true],
+  [["ib_write_lat", "-z"], true],
+  [["ib_write_lat", "-R", "-T", "3"], true],
+  [["ib_write_lat", "-z", "-T", "3"], /TOS only valid for rdma_cm based QP and RawEth QP/],
+  [["ib_write_lat", "-R", "-T", "256"], /TOS should be between 0 and 255/],
+  [["ib_write_lat", "-R", "-c", "UC"], /UC is not supported in librdmacm/],
+  [["ib_send_lat", "-R", "-g"], /Perftest still doesn't support Multicast with rdma_cm/],
+  [["ib_write_bw", "-R", "-O"], /Perftest still doesn't support Dual Port with rdma_cm/],
+  [
+    ["ib_write_bw", "-R", "--rate_limit", "3", "--rate_limit_type", "HW"],
+    /HW rate limit isn't supported yet with rdma_cm scenarios/,
+  ],
 ];
 
 Deno.test("perftest args: accepted and refused as perftest 4.5's parser does", () => {
@@ -179,8 +191,8 @@ Deno.test("perftest args: perftest's derived settings", () => {
 });
 
 Deno.test("perftest args: what a one-process simulation cannot do is refused with why", () => {
-  assert.match(usageError(["ib_write_lat", "-R"]), /no IP stack or rdma_cm/);
-  assert.match(usageError(["ib_write_lat", "-z"]), /no IP stack or rdma_cm/);
+  assert.match(usageError(["ib_send_lat", "-R", "-c", "UD"]), /need SIDR \(RDMA_PS_UDP\)/);
+  assert.match(usageError(["ib_write_lat", "-R", "--device", "real"]), /no librdmacm binding/);
   assert.match(usageError(["ib_send_lat", "-g"]), /multicast is not modelled/);
   assert.match(usageError(["ib_read_lat", "--odp"]), /no on-demand paging/);
   assert.match(usageError(["ib_read_bw", "-c", "XRC"]), /XRC is not modelled/);

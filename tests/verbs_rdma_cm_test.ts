@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 import {
   Access,
+  Cluster,
   type CmEvent,
   type CmId,
-  Cluster,
   type Domain,
   type EventChannel,
   QpState,

@@ -347,7 +347,8 @@ export class RdmaCm {
   /** @internal the domain kernel's management service, started on first use */
   agent(): Promise<CmAgent> {
     this.#agent ??= (async () => {
-      const a = await CmAgent.start(await this.context(), this.env.network, this.ip);
+      // The kernel's own consumer of the device, apart from the programs' context.
+      const a = await CmAgent.start(await this.env.openDevice(), this.env.network, this.ip);
       a.onCm = (m, from) => this.#onCm(m, from);
       return a;
     })();
@@ -758,7 +759,7 @@ export class CmId {
     const engine = this.#cm.env.engine;
     void engine.spawn(`${this.#cm.name} rdma_resolve_addr`, async () => {
       const agent = await this.#cm.agent();
-      this.verbs = agent.ctx;
+      this.verbs = await this.#cm.context();
       const r = dst.ip === this.#cm.ip
         ? { ...agent.address, gid: agent.gid } // loopback: the local route, no ARP
         : await agent.arp(dst.ip, timeoutMs * 1e6);

@@ -208,6 +208,16 @@ export interface PerftestConfig {
   dlid?: number;
   /** `--tclass`. */
   trafficClass: number;
+  /** `-R`: the test's QPs are connected with rdma_cm (perftest's `work_rdma_cm`). */
+  rdmaCm: boolean;
+  /** `-z`, or `-R`: connection data exchanged over an rdma_cm connection (`use_rdma_cm`). */
+  commRdmaCm: boolean;
+  /** `-T` (with `-R`): the rdma_cm ids' type of service. */
+  tos?: number;
+  /** `--retry_count`: rdma_cm's retry and RNR retry counts (default 7). */
+  retryCount: number;
+  /** `-p`: the server's port (rdma_cm's with `-R`/`-z`; default 18515). */
+  port: number;
   /** `-d`. */
   ibDev?: string;
   /** `-i`. */
@@ -822,7 +832,7 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
     };
     switch (o.name) {
       case "port":
-        check("Port", "int");
+        c.port = check("Port", "int");
         break;
       case "ib-dev":
         c.ibDev = v;
@@ -1033,7 +1043,7 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
         c.latencyGapUs = nonNeg("Latency gap time");
         break;
       case "retry_count":
-        nonNeg("Retry Count");
+        c.retryCount = nonNeg("Retry Count");
         break;
       case "mmap":
         c.mmapFile = v;
@@ -1251,12 +1261,6 @@ function forceDependencies(c: PerftestConfig): void {
   if (st.rawEth) {
     stop(`${st.rawEth}: a Raw Ethernet option (raw_ethernet_* programs); not one of ${c.test}'s`);
   }
-  if (st.rdmaCm || st.commRdmaCm) {
-    stop(
-      `${st.rdmaCm ? "-R/--rdma_cm" : "-z/--comm_rdma_cm"}: not available: xenib has no IP stack ` +
-        `or rdma_cm; both sides are connected directly in one process (drop the flag)`,
-    );
-  }
   const duration = c.duration !== undefined;
   if (!duration) {
     if (c.txDepth > c.iters) c.txDepth = c.iters;
@@ -1316,7 +1320,17 @@ function forceDependencies(c: PerftestConfig): void {
     warn(" CPU Utilization works only with Duration mode.", "stderr");
     c.cpuUtil = false;
   }
-  if (st.tos !== undefined) stop("-T/--tos: TOS only valid for rdma_cm based QP and RawEth QP");
+  if (st.rdmaCm) {
+    if (c.connection === "UC") stop("-R/--rdma_cm: UC is not supported in librdmacm");
+    if (st.mcg) stop("-R/--rdma_cm: Perftest still doesn't support Multicast with rdma_cm");
+    if (st.dualport) stop("-R/--rdma_cm: Perftest still doesn't support Dual Port with rdma_cm");
+    st.commRdmaCm = true;
+  } else if (st.tos !== undefined) {
+    stop("-T/--tos: TOS only valid for rdma_cm based QP and RawEth QP");
+  }
+  c.rdmaCm = st.rdmaCm;
+  c.commRdmaCm = st.commRdmaCm;
+  c.tos = st.tos;
   if (st.hopLimit !== LIMITS.defHopLimit) {
     stop("-L/--hop_limit: Hop limit only valid for RawEth QP");
   }
@@ -1388,6 +1402,9 @@ function forceDependencies(c: PerftestConfig): void {
       stop("--rate_limit_type SW: give the rate with --rate_limit=<rate>");
     }
   } else if (st.rateLimitType === "HW") {
+    if (st.rdmaCm || st.commRdmaCm) {
+      stop("--rate_limit_type HW: HW rate limit isn't supported yet with rdma_cm scenarios");
+    }
     if (c.rateLimit.units === "p") {
       stop(
         "--rate_limit: Failed: pps rate limit units is not supported when setting HW rate limit",
@@ -1427,6 +1444,11 @@ function forceDependencies(c: PerftestConfig): void {
     stop("-X/--vector: Events must be enabled to select a completion vector");
   }
   // What the simulation cannot do, after perftest's own checks.
+  if (st.rdmaCm && c.connection === "UD") {
+    stop(
+      "-R/--rdma_cm: UD QPs through rdma_cm need SIDR (RDMA_PS_UDP), which the model's connection manager does not have; it connects RC QPs",
+    );
+  }
   if (st.mcg) {
     stop(
       "-g/--mcg: multicast is not modelled: the switch has no multicast forwarding table and QPs cannot attach to a group",
@@ -1446,6 +1468,13 @@ function forceDependencies(c: PerftestConfig): void {
   if (c.device && (c.mode !== "native")) {
     stop(
       `--device real with --mode ${c.mode}: a real device is driven natively (bypass/split run on the simulated HCA)`,
+    );
+  }
+  if (c.device && c.commRdmaCm) {
+    stop(
+      `${
+        c.rdmaCm ? "-R/--rdma_cm" : "-z/--comm_rdma_cm"
+      } with --device real: the FFI path has no librdmacm binding (rdma_cm runs on the simulated fabric)`,
     );
   }
   if (c.kind === "lat" && c.verb === "write") c.disablePcieRelaxed = true;
@@ -1489,6 +1518,10 @@ function baseConfig(test: TestName): PerftestConfig {
     qpTimeout: 14,
     pkeyIndex: 0,
     trafficClass: 0,
+    rdmaCm: false,
+    commRdmaCm: false,
+    retryCount: 7,
+    port: 18515,
     ibPort: 1,
     dualport: false,
     reportPerPort: false,

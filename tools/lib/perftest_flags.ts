@@ -28,7 +28,8 @@ import type { TestKind, Verb } from "./perftest_types.ts";
  * const status = (long: string): FlagStatus => PERFTEST_FLAGS.find((f) => f.long === long)!.status;
  * assert.equal(status("size"), "works");
  * assert.equal(status("port"), "noop"); // no TCP exchange in one process
- * assert.equal(status("tos"), "perftest-refuses"); // perftest 4.5 refuses it too
+ * assert.equal(status("tos"), "works"); // with -R, on the model's rdma_cm
+ * assert.equal(status("kek_path"), "perftest-refuses"); // perftest 4.5 refuses it too
  * assert.equal(status("odp"), "refused"); // the model pins every registration: no ODP
  * ```
  */
@@ -405,7 +406,7 @@ export const PERFTEST_FLAGS: readonly FlagSpec[] = [
     shown: all,
     perftest: "TCP port of the exchange",
     status: "noop",
-    here: "checked as a number; no TCP exchange in one process",
+    here: "checked as a number; the rdma_cm port with -R/-z, else no TCP exchange in one process",
   },
   {
     long: "qp",
@@ -439,9 +440,9 @@ export const PERFTEST_FLAGS: readonly FlagSpec[] = [
     short: "R",
     shown: all,
     perftest: "connect QPs with rdma_cm",
-    status: "refused",
+    status: "works",
     here:
-      "refused: there is no IP stack or rdma_cm in the model; both sides are connected directly in one process",
+      "the test's RC QPs connected by each domain's rdma_cm (ARP over IPoIB, SA PathRecord, REQ/REP/RTU); UC refused as perftest; UD refused (no SIDR)",
   },
   {
     long: "size",
@@ -476,8 +477,9 @@ export const PERFTEST_FLAGS: readonly FlagSpec[] = [
     arg: "tos value",
     shown: all,
     perftest: "TOS for rdma_cm QPs",
-    status: "perftest-refuses",
-    here: "perftest: 'TOS only valid for rdma_cm based QP and RawEth QP'",
+    status: "works",
+    here:
+      "with -R: the ids' TOS, sent as the PathRecord's QoS class (the SA has no QoS policy: SL 0); without -R perftest's 'TOS only valid for rdma_cm based QP and RawEth QP'",
   },
   {
     long: "qp-timeout",
@@ -546,8 +548,9 @@ export const PERFTEST_FLAGS: readonly FlagSpec[] = [
     short: "z",
     shown: all,
     perftest: "exchange data with rdma_cm",
-    status: "refused",
-    here: "refused: no rdma_cm; nothing is exchanged over a network in one process",
+    status: "works",
+    here:
+      "each QP's address, PSN, R_Key and buffer go over an rdma_cm RC connection (a SEND each way), then the QPs connect as usual",
   },
   {
     long: "out_json",

@@ -261,7 +261,13 @@ export function formatHeader(r: PerftestResult): string {
   if (h.gidIndex !== undefined) out.push(` GID index       : ${h.gidIndex}`);
   if (r.verb !== "read" && r.verb !== "atomic") out.push(` Max inline data : ${r.inlineSize}[B]`);
   else out.push(` Outstand reads  : ${h.outReads}`);
-  out.push(` rdma_cm QPs\t : OFF`, ` Data ex. method : Ethernet`, RESULT_LINE);
+  // perftest: the TOS follows the method on its line, for rdma_cm QPs only.
+  const tos = h.rdmaCm && h.tos !== undefined ? ` \tTOS    : ${h.tos}` : "";
+  out.push(
+    ` rdma_cm QPs\t : ${h.rdmaCm ? "ON" : "OFF"}`,
+    ` Data ex. method : ${h.commRdmaCm ? "rdma_cm" : "Ethernet"}${tos}`,
+    RESULT_LINE,
+  );
   return out.join("\n");
 }
 

@@ -64,7 +64,12 @@ export function formatOutJson(r: PerftestResult, index: number): string {
   if (h?.gidIndex !== undefined) o.push(`GID_index: ${h.gidIndex},`);
   if (r.verb !== "read" && r.verb !== "atomic") o.push(`Max_inline_data: ${r.inlineSize},`);
   else o.push(`Outstand_reads: ${h?.outReads ?? 1},`);
-  o.push(`rdma_cm_QPs: OFF,`, `Data_ex_method: Ethernet,`, `},`, `results: {`);
+  o.push(
+    `rdma_cm_QPs: ${h?.rdmaCm ? "ON" : "OFF"},`,
+    `Data_ex_method: ${h?.commRdmaCm ? "rdma_cm" : "Ethernet"},`,
+  );
+  if (h?.rdmaCm && h.tos !== undefined) o.push(`TOS: ${h.tos},`);
+  o.push(`},`, `results: {`);
   const cpu = h?.cpuUtil;
   const output = h?.output ?? "full";
   if (r.kind === "lat") {

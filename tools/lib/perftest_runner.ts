@@ -78,6 +78,13 @@ import {
   type PerftestResult,
 } from "./perftest_stats.ts";
 import { type CaptureFormat, startCapture } from "../../hca/capture.ts";
+import type { QpInitAttr } from "../../drivers/verbs/pd.ts";
+import {
+  type CmQps,
+  connectWithRdmaCm,
+  openCommChannel,
+  type PingpongDest,
+} from "./perftest_cm.ts";
 import { IBA_MTUS } from "../../hca/link.ts";
 
 /**
@@ -268,6 +275,8 @@ interface Side {
   psns: number[];
   /** Time this side's process spent asleep on a completion channel (cpu_util). */
   asleepNs: number;
+  /** `-R`: the context and the QPs belong to the connection manager's ids. */
+  cmOwned?: boolean;
 }
 
 const QKEY = 0x11111111;
@@ -786,8 +795,39 @@ export async function openSession(
   const A = await setupSide(c, a, region, inline, devName, prng, info.mmapBytes);
   const B = await setupSide(c, b, region, inline, devName, prng, info.mmapBytes);
   const gidOf = (s: Side) => info.fabric?.portByLid(s.lid)?.gid;
-  await connect(c, A, B, mtu, outReads, pkeyIndex, gidOf(B), c.dlid);
-  await connect(c, B, A, mtu, outReads, pkeyIndex, gidOf(A));
+  // -z/-R: perftest's exchange goes over an rdma_cm connection (A the client, B the server).
+  const comm = c.commRdmaCm ? await openCommChannel(c, a, b, env.spawn) : undefined;
+  let cmQps: CmQps | undefined;
+  if (c.rdmaCm) {
+    cmQps = await connectWithRdmaCm(
+      c,
+      { dom: a, pd: A.pd, init: A.init, qps: A.qps },
+      { dom: b, pd: B.pd, init: B.init, qps: B.qps },
+      env.spawn,
+      outReads,
+    );
+  }
+  if (comm) {
+    // ctx_hand_shake per QP: the peers learn each other's QP, PSN, R_Key and address.
+    for (let q = 0; q < c.qps; q++) {
+      const dest = (s: Side): PingpongDest => ({
+        lid: s.lid,
+        outReads,
+        qpn: s.qps[q].qpNum,
+        psn: s.psns[q],
+        rkey: s.mrs[c.mrPerQp ? q : 0].rkey,
+        vaddr: BigInt(s.dst[q]),
+      });
+      const [atA, atB] = await comm.exchange(dest(A), dest(B));
+      if (atA.qpn !== B.qps[q].qpNum || atB.qpn !== A.qps[q].qpNum) {
+        throw new ToolError("rdma_cm: Failed to exchange data between server and clients");
+      }
+    }
+  }
+  if (!c.rdmaCm) {
+    await connect(c, A, B, mtu, outReads, pkeyIndex, gidOf(B), c.dlid);
+    await connect(c, B, A, mtu, outReads, pkeyIndex, gidOf(A));
+  }
 
   const addr = (s: Side, remote: boolean): AddressLine[] =>
     s.qps.map((qp, q) => ({
@@ -819,6 +859,9 @@ export async function openSession(
     output: c.output,
     local: addr(c.reversed ? B : A, false),
     remote: addr(c.reversed ? A : B, true),
+    rdmaCm: c.rdmaCm,
+    commRdmaCm: c.commRdmaCm,
+    tos: c.tos,
   };
   const result: PerftestResult = {
     test: c.test,
@@ -863,8 +906,10 @@ export async function openSession(
     point: (size) => measurePoint(session, size),
     counters: counterReader(c, info, A),
     close: async () => {
+      await cmQps?.close();
       await teardown(A);
       await teardown(B);
+      await comm?.close();
     },
   };
 }
@@ -1047,8 +1092,10 @@ async function setupSide(
   deviceName: string | undefined,
   prng: Prng,
   mmapBytes?: Uint8Array,
-): Promise<Side> {
-  const ctx = await dom.openDevice(deviceName);
+): Promise<Side & { init: QpInitAttr }> {
+  // -R: the resources live on the connection manager's context (perftest: ctx.context =
+  // cma_id->verbs), and the QPs are created on the ids as they connect.
+  const ctx = c.rdmaCm ? await dom.rdmaCm.context() : await dom.openDevice(deviceName);
   const lid = Number(ctx.queryPort(c.ibPort).lid ?? 0);
   // perftest's set_up_connection / ctx_modify_qp_to_init: with -O, QPs q < num_of_qps / 2 on
   // ib_port, the others on ib_port2.
@@ -1114,24 +1161,23 @@ async function setupSide(
   });
   const srq = c.useSrq ? await pd.createSrq({ maxWr: rx, maxSge: 1 }) : undefined;
   const type = QpType[c.connection];
+  const init: QpInitAttr = {
+    type,
+    sendCq,
+    recvCq,
+    srq,
+    cap: {
+      maxSendWr: txDepth,
+      maxRecvWr: Math.max(1, rx),
+      maxSendSge: 1,
+      maxRecvSge: 1,
+      maxInlineData: inline,
+    },
+  };
   const qps: Qp[] = [];
-  for (let q = 0; q < c.qps; q++) {
+  for (let q = 0; q < c.qps && !c.rdmaCm; q++) {
     try {
-      qps.push(
-        await pd.createQp({
-          type,
-          sendCq,
-          recvCq,
-          srq,
-          cap: {
-            maxSendWr: txDepth,
-            maxRecvWr: Math.max(1, rx),
-            maxSendSge: 1,
-            maxRecvSge: 1,
-            maxInlineData: inline,
-          },
-        }),
-      );
+      qps.push(await pd.createQp(init));
     } catch (e) {
       throw new ToolError(`Couldn't create QP (${(e as Error).message})`);
     }
@@ -1158,8 +1204,10 @@ async function setupSide(
     ports,
     lids,
     // perftest: lrand48() & 0xffffff.
-    psns: qps.map(() => prng.int(0x1000000)),
+    psns: Array.from({ length: c.qps }, () => prng.int(0x1000000)),
     asleepNs: 0,
+    init,
+    ...(c.rdmaCm ? { cmOwned: true } : {}),
   };
 }
 
@@ -1212,14 +1260,14 @@ async function connect(
 }
 
 async function teardown(s: Side): Promise<void> {
-  for (const qp of s.qps) await qp.destroy();
+  if (!s.cmOwned) { for (const qp of s.qps) await qp.destroy(); }
   if (s.srq) await s.srq.destroy();
   for (const ah of s.ahs) await ah.destroy();
   await s.sendCq.destroy();
   await s.recvCq.destroy();
   for (const mr of s.mrs) await mr.dereg();
   await s.pd.dealloc();
-  await s.ctx.close();
+  if (!s.cmOwned) await s.ctx.close();
 }
 
 /** The send WR for one message of QP `q` of side `me` toward `peer`. */

@@ -539,6 +539,12 @@ export interface HeaderInfo {
   reportPerPort?: boolean;
   /** `--output` other than full. */
   output: "full" | "bandwidth" | "message_rate" | "latency";
+  /** `-R`: "rdma_cm QPs : ON". */
+  rdmaCm?: boolean;
+  /** `-z` or `-R`: "Data ex. method : rdma_cm". */
+  commRdmaCm?: boolean;
+  /** `-T` with `-R`: printed after the data exchange method. */
+  tos?: number;
   /** This side's QPs, then the peer's. */
   local: AddressLine[];
   /** The peer's QPs (perftest's `remote address`). */
