@@ -73,8 +73,10 @@ const SEND_SLOTS = 32;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { AgentAddr } from "./cm_agent.ts";
  * const a: AgentAddr = { lid: 2, qpn: 0x49 };
+ * assert.notEqual(a.qpn, 1); // not the GSI's well-known QP1
  * ```
  */
 export interface AgentAddr {
@@ -88,8 +90,12 @@ export interface AgentAddr {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CmHandler } from "./cm_agent.ts";
- * const ignore: CmHandler = async () => {};
+ * const seen: string[] = [];
+ * const log: CmHandler = async (m) => void seen.push(m.kind);
+ * await log({ kind: "RTU", localCommId: 1, remoteCommId: 2, tid: 1n }, { lid: 1, qpn: 2 });
+ * assert.deepEqual(seen, ["RTU"]);
  * ```
  */
 export type CmHandler = (msg: CmMsg & { tid: bigint }, from: AgentAddr) => Promise<void>;
@@ -450,5 +456,14 @@ export class CmAgent {
   }
 }
 
-/** Bytes of the datagrams this service sends (tests and docs). */
+/**
+ * Bytes of the datagrams this service sends (tests and docs).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AGENT_DATAGRAM_BYTES } from "./cm_agent.ts";
+ * assert.deepEqual(AGENT_DATAGRAM_BYTES, { mad: 256, arp: 60 });
+ * ```
+ */
 export const AGENT_DATAGRAM_BYTES = { mad: MAD_BYTES, arp: ARP_FRAME_BYTES } as const;

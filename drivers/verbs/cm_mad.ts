@@ -95,7 +95,17 @@ export const RejReason = {
   CONSUMER_REJECT: 28,
 } as const;
 
-/** The REQ's fields (IBTA vol. 1 table 106; alternate path unused, zero). */
+/**
+ * The REQ's fields (IBTA vol. 1 table 106; alternate path unused, zero).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CM_ATTR, type CmReq } from "./cm_mad.ts";
+ * const kind: CmReq["kind"] = "REQ";
+ * assert.equal(CM_ATTR[kind], 0x10);
+ * ```
+ */
 export interface CmReq {
   kind: "REQ";
   localCommId: number;
@@ -127,7 +137,17 @@ export interface CmReq {
   privateData: Uint8Array;
 }
 
-/** The REP's fields (IBTA vol. 1 table 110). */
+/**
+ * The REP's fields (IBTA vol. 1 table 110).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CM_ATTR, type CmRep } from "./cm_mad.ts";
+ * const kind: CmRep["kind"] = "REP";
+ * assert.equal(CM_ATTR[kind], 0x13);
+ * ```
+ */
 export interface CmRep {
   kind: "REP";
   localCommId: number;
@@ -142,7 +162,17 @@ export interface CmRep {
   privateData: Uint8Array;
 }
 
-/** RTU, DREP (tables 111, 113): the two communication IDs and private data. */
+/**
+ * RTU, DREP (tables 111, 113): the two communication IDs and private data.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type CmIdsOnly, decodeCm, encodeCm } from "./cm_mad.ts";
+ * const drep: CmIdsOnly = { kind: "DREP", localCommId: 4, remoteCommId: 3 };
+ * assert.equal(decodeCm(encodeCm(drep, 2n))?.kind, "DREP");
+ * ```
+ */
 export interface CmIdsOnly {
   kind: "RTU" | "DREP";
   localCommId: number;
@@ -150,7 +180,17 @@ export interface CmIdsOnly {
   privateData?: Uint8Array;
 }
 
-/** The REJ's fields (IBTA vol. 1 table 108). */
+/**
+ * The REJ's fields (IBTA vol. 1 table 108).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type CmRej, RejReason } from "./cm_mad.ts";
+ * const rej: CmRej = { kind: "REJ", localCommId: 0, remoteCommId: 9, messageRejected: 0, reason: 28 };
+ * assert.equal(rej.reason, RejReason.CONSUMER_REJECT);
+ * ```
+ */
 export interface CmRej {
   kind: "REJ";
   localCommId: number;
@@ -161,7 +201,18 @@ export interface CmRej {
   privateData?: Uint8Array;
 }
 
-/** The DREQ's fields (IBTA vol. 1 table 112). */
+/**
+ * The DREQ's fields (IBTA vol. 1 table 112).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type CmDreq, decodeCm, encodeCm } from "./cm_mad.ts";
+ * const dreq: CmDreq = { kind: "DREQ", localCommId: 1, remoteCommId: 2, remoteQpn: 0x48 };
+ * const back = decodeCm(encodeCm(dreq, 1n));
+ * assert.equal(back?.kind === "DREQ" && back.remoteQpn, 0x48);
+ * ```
+ */
 export interface CmDreq {
   kind: "DREQ";
   localCommId: number;
@@ -175,8 +226,11 @@ export interface CmDreq {
  *
  * @example
  * ```ts
- * import type { CmMsg } from "./cm_mad.ts";
+ * import assert from "node:assert/strict";
+ * import { type CmMsg, decodeCm, encodeCm } from "./cm_mad.ts";
  * const rej: CmMsg = { kind: "REJ", localCommId: 0, remoteCommId: 5, messageRejected: 0, reason: 8 };
+ * const back = decodeCm(encodeCm(rej, 1n));
+ * assert.equal(back?.kind === "REJ" && back.reason, 8);
  * ```
  */
 export type CmMsg = CmReq | CmRep | CmIdsOnly | CmRej | CmDreq;
@@ -383,11 +437,13 @@ export function decodeCm(mad: Uint8Array): (CmMsg & { tid: bigint }) | undefined
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { PathRecord } from "./cm_mad.ts";
  * const p: PathRecord = {
  *   dgid: new Uint8Array(16), sgid: new Uint8Array(16), dlid: 2, slid: 1, trafficClass: 0,
  *   pkey: 0xffff, qosClass: 0, sl: 0, mtu: 4, rate: 3, packetLifeTime: 18,
  * };
+ * assert.equal(256 << (p.mtu - 1), 2048); // MTU code 4 is 2048 bytes
  * ```
  */
 export interface PathRecord {

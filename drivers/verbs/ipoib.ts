@@ -35,8 +35,10 @@ import type { PathRecord } from "./cm_mad.ts";
  *
  * @example
  * ```ts
- * import type { IpoibMember } from "./ipoib.ts";
- * const quiet: IpoibMember = { name: "vm0" };
+ * import assert from "node:assert/strict";
+ * import { type IpoibMember, IpoibNetwork } from "./ipoib.ts";
+ * const quiet: IpoibMember = { name: "vm0" }; // no service: its ARP requests go unanswered
+ * assert.equal(new IpoibNetwork().attach(quiet), "10.0.0.1");
  * ```
  */
 export interface IpoibMember {
@@ -54,8 +56,10 @@ export interface IpoibMember {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { PathResolver } from "./ipoib.ts";
- * const none: PathResolver = () => undefined;
+ * const none: PathResolver = () => undefined; // a subnet without paths
+ * assert.equal(none({ slid: 1, dlid: 2, qosClass: 0 }), undefined);
  * ```
  */
 export type PathResolver = (q: { slid: number; dlid: number; qosClass: number }) =>
@@ -67,8 +71,10 @@ export type PathResolver = (q: { slid: number; dlid: number; qosClass: number })
  *
  * @example
  * ```ts
- * import type { IpoibNetworkOptions } from "./ipoib.ts";
+ * import assert from "node:assert/strict";
+ * import { IpoibNetwork, type IpoibNetworkOptions } from "./ipoib.ts";
  * const o: IpoibNetworkOptions = { prefix: "192.168" };
+ * assert.equal(new IpoibNetwork(o).attach({ name: "a" }), "192.168.0.1");
  * ```
  */
 export interface IpoibNetworkOptions {
@@ -185,11 +191,13 @@ const ARPHRD_INFINIBAND = 32;
  *
  * @example
  * ```ts
- * import type { ArpPacket } from "./ipoib.ts";
+ * import assert from "node:assert/strict";
+ * import { type ArpPacket, encodeArp } from "./ipoib.ts";
  * const who: ArpPacket = {
  *   op: 1, senderQpn: 0x48, senderGid: new Uint8Array(16), senderIp: "10.0.0.1",
  *   targetQpn: 0, targetGid: new Uint8Array(16), targetIp: "10.0.0.2",
  * };
+ * assert.deepEqual([...encodeArp(who).subarray(0, 2)], [0x08, 0x06]); // ethertype ARP
  * ```
  */
 export interface ArpPacket {

@@ -177,8 +177,11 @@ export const RdmaPortSpace = { IPOIB: 0x0002, TCP: 0x0106, UDP: 0x0111, IB: 0x01
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseIpv4 } from "./ipoib.ts";
  * import type { SockAddr } from "./rdma_cm.ts";
  * const server: SockAddr = { ip: "10.0.0.2", port: 18515 };
+ * assert.equal(parseIpv4(server.ip), 0x0a000002);
  * ```
  */
 export interface SockAddr {
@@ -192,8 +195,10 @@ export interface SockAddr {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ConnParam } from "./rdma_cm.ts";
  * const p: ConnParam = { responderResources: 1, initiatorDepth: 1, retryCount: 7, rnrRetryCount: 7 };
+ * assert.equal(p.privateData, undefined); // none: the peer sees zeros
  * ```
  */
 export interface ConnParam {
@@ -216,8 +221,10 @@ export interface ConnParam {
  *
  * @example
  * ```ts
- * import type { CmEvent } from "./rdma_cm.ts";
- * const isReject = (e: CmEvent) => e.type === 8 && e.status === 8;
+ * import assert from "node:assert/strict";
+ * import { type CmEvent, RdmaCmEvent } from "./rdma_cm.ts";
+ * const noListener = (e: CmEvent) => e.type === RdmaCmEvent.REJECTED && e.status === 8;
+ * assert.equal(noListener({ type: 8, status: 8 } as CmEvent), true);
  * ```
  */
 export interface CmEvent {
@@ -243,8 +250,10 @@ export interface CmEvent {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { RdmaCmEnv } from "./rdma_cm.ts";
- * const where = (e: RdmaCmEnv) => `${e.name} at ${e.ip}`;
+ * const where = (e: Pick<RdmaCmEnv, "name">) => e.name;
+ * assert.equal(where({ name: "vm0" }), "vm0");
  * ```
  */
 export interface RdmaCmEnv {
@@ -470,8 +479,14 @@ const formatIp = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join
  *
  * @example
  * ```ts
- * import type { EventChannel } from "./rdma_cm.ts";
- * const queued = (ch: EventChannel) => ch.pending;
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const h = cluster.addHost({ name: "a", hypervisor: false });
+ * const ch = h.os.rdmaCm.createEventChannel();
+ * assert.equal(ch.pending, 0);
+ * ch.destroy();
+ * assert.throws(() => ch.destroy(), /destroyed/);
  * ```
  */
 export class EventChannel {
@@ -601,8 +616,17 @@ export class EventChannel {
  *
  * @example
  * ```ts
- * import type { CmId } from "./rdma_cm.ts";
- * const connected = (id: CmId) => id.state === "established";
+ * import assert from "node:assert/strict";
+ * import { Cluster } from "../../mod.ts";
+ * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+ * const h = cluster.addHost({ name: "a", hypervisor: false });
+ * await cluster.start();
+ * await cluster.run(async () => {
+ *   const id = await h.os.rdmaCm.createEventChannel().createId();
+ *   await id.bindAddr({ ip: h.os.rdmaCm.ip, port: 0 });
+ *   assert.equal(id.state, "addr_bound");
+ *   assert.equal(id.localAddr?.port, 32768); // the first ephemeral port
+ * });
  * ```
  */
 export class CmId {

@@ -56,8 +56,10 @@ export const PINGPONG_DEST_BYTES = 56;
  *
  * @example
  * ```ts
- * import type { PingpongDest } from "./perftest_cm.ts";
+ * import assert from "node:assert/strict";
+ * import { encodeDest, type PingpongDest } from "./perftest_cm.ts";
  * const d: PingpongDest = { lid: 1, outReads: 1, qpn: 0x48, psn: 7, rkey: 0x100, vaddr: 0x1000n };
+ * assert.equal(encodeDest(d)[8], 0x48);
  * ```
  */
 export interface PingpongDest {
@@ -175,8 +177,15 @@ async function commEnd(id: CmId, ctx: Context, dom: Domain): Promise<Omit<CommEn
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CommChannel } from "./perftest_cm.ts";
- * const close = (c: CommChannel) => c.close();
+ * const closed: string[] = [];
+ * const fake: CommChannel = {
+ *   exchange: (c, s) => Promise.resolve([s, c]),
+ *   close: () => Promise.resolve(void closed.push("closed")),
+ * };
+ * await fake.close();
+ * assert.deepEqual(closed, ["closed"]);
  * ```
  */
 export interface CommChannel {
@@ -277,8 +286,10 @@ export async function openCommChannel(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CmSide } from "./perftest_cm.ts";
- * const n = (s: CmSide) => s.qps.length;
+ * const n = (s: Pick<CmSide, "qps">) => s.qps.length;
+ * assert.equal(n({ qps: [] }), 0); // filled as the ids connect
  * ```
  */
 export interface CmSide {
@@ -294,8 +305,10 @@ export interface CmSide {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CmQps } from "./perftest_cm.ts";
- * const n = (x: CmQps) => x.clientIds.length;
+ * const n = (x: Pick<CmQps, "clientIds">) => x.clientIds.length;
+ * assert.equal(n({ clientIds: [] }), 0);
  * ```
  */
 export interface CmQps {
