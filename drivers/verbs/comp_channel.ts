@@ -12,6 +12,7 @@
 import type { Context } from "./context.ts";
 import type { Cq } from "./cq.ts";
 import { VerbsError } from "../uapi/errors.ts";
+import { EventFile } from "./event_file.ts";
 
 /**
  * A completion channel.
@@ -42,25 +43,27 @@ import { VerbsError } from "../uapi/errors.ts";
  * ```
  */
 export class CompChannel {
-  #queue: Cq[] = [];
-  #waiters: ((cq: Cq | undefined) => void)[] = [];
+  #file: EventFile<Cq>;
   /** Events delivered to this channel so far. */
   delivered = 0;
 
   /** @param context the owning context */
-  constructor(readonly context: Context) {}
+  constructor(readonly context: Context) {
+    this.#file = new EventFile(
+      () => context.env,
+      `completion channel of ${context.deviceName}`,
+    );
+  }
 
   /** Events queued and not yet taken. */
   get pending(): number {
-    return this.#queue.length;
+    return this.#file.pending;
   }
 
   /** @internal the kernel queued a completion event for `cq` */
   deliver(cq: Cq): void {
     this.delivered++;
-    const w = this.#waiters.shift();
-    if (w) this.context.env.engine.schedule(this.context.env.profile.cpu.wakeupNs, () => w(cq));
-    else this.#queue.push(cq);
+    this.#file.deliver(cq);
   }
 
   /**
@@ -69,25 +72,7 @@ export class CompChannel {
    */
   async getEvent(opts: { timeoutNs?: number } = {}): Promise<Cq> {
     await this.context.enter();
-    const env = this.context.env;
-    const queued = this.#queue.shift();
-    if (queued) {
-      await env.engine.sleep(env.profile.cpu.syscallNs);
-      queued.eventTaken();
-      return queued;
-    }
-    const b = env.engine.block<Cq | undefined>(`completion channel of ${this.context.deviceName}`);
-    this.#waiters.push(b.resolve);
-    let timer;
-    if (opts.timeoutNs !== undefined) {
-      timer = env.engine.schedule(opts.timeoutNs, () => {
-        const i = this.#waiters.indexOf(b.resolve);
-        if (i >= 0) this.#waiters.splice(i, 1);
-        b.resolve(undefined);
-      });
-    }
-    const cq = await b.promise;
-    if (timer) env.engine.cancel(timer);
+    const cq = await this.#file.read(opts.timeoutNs);
     if (!cq) {
       throw new VerbsError("ETIMEDOUT", `get_cq_event: no event within ${opts.timeoutNs} ns`);
     }

@@ -110,6 +110,7 @@ import {
   RejReason,
 } from "./cm_mad.ts";
 import type { Context } from "./context.ts";
+import { EventFile } from "./event_file.ts";
 import { type IpoibNetwork, parseIpv4 } from "./ipoib.ts";
 import type { Pd, QpInitAttr } from "./pd.ts";
 import type { ThreadCpu } from "./provider.ts";
@@ -491,19 +492,19 @@ const formatIp = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join
  */
 export class EventChannel {
   readonly cm: RdmaCm;
-  #queue: CmEvent[] = [];
-  #waiters: ((e: CmEvent | undefined) => void)[] = [];
+  #file: EventFile<CmEvent>;
   #ids = new Set<CmId>();
   #destroyed = false;
 
   /** @param cm the domain's connection manager */
   constructor(cm: RdmaCm) {
     this.cm = cm;
+    this.#file = new EventFile(() => cm.env, `rdma_cm event channel of ${cm.name}`);
   }
 
   /** Events queued and not yet taken. */
   get pending(): number {
-    return this.#queue.length;
+    return this.#file.pending;
   }
 
   /**
@@ -557,9 +558,7 @@ export class EventChannel {
         l.unacked--;
       };
     }
-    const w = this.#waiters.shift();
-    if (w) this.cm.env.engine.schedule(this.cm.env.profile.cpu.wakeupNs, () => w(ev));
-    else this.#queue.push(ev);
+    this.#file.deliver(ev);
   }
 
   /**
@@ -571,23 +570,7 @@ export class EventChannel {
     this.#live("rdma_get_cm_event");
     const env = this.cm.env;
     await env.cpu.settle();
-    const q = this.#queue.shift();
-    if (q) {
-      await env.engine.sleep(env.profile.cpu.syscallNs);
-      return q;
-    }
-    const b = env.engine.block<CmEvent | undefined>(`rdma_cm event channel of ${this.cm.name}`);
-    this.#waiters.push(b.resolve);
-    let timer;
-    if (opts.timeoutNs !== undefined) {
-      timer = env.engine.schedule(opts.timeoutNs, () => {
-        const i = this.#waiters.indexOf(b.resolve);
-        if (i >= 0) this.#waiters.splice(i, 1);
-        b.resolve(undefined);
-      });
-    }
-    const ev = await b.promise;
-    if (timer) env.engine.cancel(timer);
+    const ev = await this.#file.read(opts.timeoutNs);
     if (!ev) fail("ETIMEDOUT", `rdma_get_cm_event: no event within ${opts.timeoutNs} ns`);
     return ev!;
   }

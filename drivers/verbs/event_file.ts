@@ -1,0 +1,97 @@
+/**
+ * What a kernel event file does for a reader (the completion channel's fd,
+ * rdma_cm's event channel fd): events queue until read; a `read()` finding
+ * one costs a system call (`cpu.syscallNs`); a reader that had to sleep
+ * runs again `cpu.wakeupNs` after the event came (try_to_wake_up and the
+ * switch to it). One place for both, so the two wait the same way.
+ *
+ * @module
+ */
+import type { Engine } from "../../sim/engine.ts";
+import type { Profile } from "../../sim/profiles/mod.ts";
+
+/** What an event file charges and waits with. */
+export interface EventFileEnv {
+  readonly engine: Engine;
+  readonly profile: Profile;
+}
+
+/**
+ * A queue of events of type `T` with sleeping readers.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../../sim/engine.ts";
+ * import { PCIX_SDR_2006 } from "../../sim/profiles/mod.ts";
+ * import { EventFile } from "./event_file.ts";
+ * const engine = new Engine();
+ * const env = { engine, profile: PCIX_SDR_2006 };
+ * const f = new EventFile<string>(() => env, "demo channel");
+ * f.deliver("early"); // nobody reads yet: queued
+ * assert.equal(f.pending, 1);
+ * const got = await engine.run(async () => {
+ *   const a = await f.read(); // queued: one system call
+ *   const t = engine.now;
+ *   engine.schedule(1_000, () => f.deliver("late"));
+ *   const b = await f.read(); // sleeps, woken wakeupNs after the event
+ *   return { a, b, waited: engine.now - t, none: await f.read(500) };
+ * });
+ * assert.deepEqual(got, {
+ *   a: "early",
+ *   b: "late",
+ *   waited: 1_000 + PCIX_SDR_2006.cpu.wakeupNs,
+ *   none: undefined, // nothing within 500 ns
+ * });
+ * ```
+ */
+export class EventFile<T> {
+  #queue: T[] = [];
+  #waiters: ((e: T | undefined) => void)[] = [];
+
+  /**
+   * @param env the reader's environment, looked up at each use (a context's
+   *   may be re-bound when its guest migrates)
+   * @param label what a sleeping reader waits on, for deadlock reports
+   */
+  constructor(readonly env: () => EventFileEnv, readonly label: string) {}
+
+  /** Events queued and not yet read. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /** The kernel queued an event: the first sleeping reader gets it, else it waits in the queue. */
+  deliver(e: T): void {
+    const w = this.#waiters.shift();
+    if (!w) {
+      this.#queue.push(e);
+      return;
+    }
+    const env = this.env();
+    env.engine.schedule(env.profile.cpu.wakeupNs, () => w(e));
+  }
+
+  /**
+   * `read()` on the file: the next event, sleeping in virtual time until one
+   * comes; `undefined` when `timeoutNs` passed first.
+   */
+  async read(timeoutNs?: number): Promise<T | undefined> {
+    const env = this.env();
+    if (this.#queue.length > 0) {
+      const e = this.#queue.shift()!;
+      await env.engine.sleep(env.profile.cpu.syscallNs);
+      return e;
+    }
+    const b = env.engine.block<T | undefined>(this.label);
+    this.#waiters.push(b.resolve);
+    const timer = timeoutNs === undefined ? undefined : env.engine.schedule(timeoutNs, () => {
+      const i = this.#waiters.indexOf(b.resolve);
+      if (i >= 0) this.#waiters.splice(i, 1);
+      b.resolve(undefined);
+    });
+    const e = await b.promise;
+    if (timer !== undefined) env.engine.cancel(timer);
+    return e;
+  }
+}
