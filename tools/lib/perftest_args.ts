@@ -7,7 +7,7 @@
  * and every check perftest makes, with perftest's message after the flag
  * (`-n/--iters: Iteration num should be between 5 and 100000000`). Flags
  * perftest accepts and xenib cannot give a meaning are refused with the
- * reason (see {@link PERFTEST_FLAGS}). xenib's own flags: `--mode`,
+ * reason (see {@link PERFTEST_FLAGS}). xenib's own flags: `--mode`, `--noise`, `--jobs`,
  * `--profile`, `--seed`, `--json`, `--device`, `--pcap`, `--pcap-format`.
  *
  * Every error is a {@link UsageError}; warnings perftest prints (and
@@ -265,6 +265,10 @@ export interface PerftestConfig {
   profile: string;
   /** `--seed`. */
   seed: number;
+  /** `--noise on|off`: the profile's seeded noise model (default on; off: every sample exact). */
+  noise: "on" | "off";
+  /** `--jobs N`: workers for the sizes of a run (default one per core). */
+  jobs?: number;
   /** `--json`. */
   json: boolean;
   /** `--device real[:NAME]`: run on real hardware through FFI. */
@@ -601,6 +605,39 @@ export function parseSeed(raw: string): number {
 }
 
 /**
+ * Parse `--noise on|off` (the tools' default is on: the profile's seeded
+ * noise model gives samples a spread; off gives exact, identical samples).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseNoise } from "./perftest_args.ts";
+ * assert.equal(parseNoise("off"), "off");
+ * assert.throws(() => parseNoise("loud"), { message: "--noise: 'loud' is not on or off" });
+ * ```
+ */
+export function parseNoise(raw: string): "on" | "off" {
+  if (raw !== "on" && raw !== "off") throw new UsageError(`--noise: '${raw}' is not on or off`);
+  return raw;
+}
+
+/**
+ * Parse `--jobs N` (workers for independent points, 1..256; 1 runs them one
+ * after the other in the tool's own thread).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseJobs } from "./perftest_args.ts";
+ * assert.equal(parseJobs("2"), 2);
+ * assert.throws(() => parseJobs("0"), { message: "--jobs: 0 is out of range (1..256)" });
+ * ```
+ */
+export function parseJobs(raw: string): number {
+  return parseIntFlag("--jobs", raw, 1, 256);
+}
+
+/**
  * perftest's default max inline size for a test (`ctx_set_max_inline`): 220
  * for write_lat, 236 for send_lat (188 over UD), 0 for bandwidth tests.
  *
@@ -643,6 +680,8 @@ const XENIB_OPTIONS: LongOption[] = [
   { name: "mode", hasArg: true },
   { name: "profile", hasArg: true },
   { name: "seed", hasArg: true },
+  { name: "noise", hasArg: true },
+  { name: "jobs", hasArg: true },
   { name: "json", hasArg: false },
   { name: "device", hasArg: true },
   { name: "pcap", hasArg: true },
@@ -1160,6 +1199,12 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
       case "seed":
         c.seed = parseSeed(v);
         break;
+      case "noise":
+        c.noise = parseNoise(v);
+        break;
+      case "jobs":
+        c.jobs = parseJobs(v);
+        break;
       case "json":
         c.json = true;
         break;
@@ -1540,6 +1585,7 @@ function baseConfig(test: TestName): PerftestConfig {
     mode: "native",
     profile: "pcix-sdr-2006",
     seed: 1,
+    noise: "on",
     json: false,
     pcapFormat: "ib",
     help: false,
@@ -1597,6 +1643,8 @@ export function perftestUsage(test?: TestName): string {
     "      --mode=<native|bypass|split>  how the endpoints reach the HCA (default native)",
     "      --profile=<NAME|FILE.yaml>    cost profile (default pcix-sdr-2006; built-in: pcix-sdr-2006, modern-gen5-ndr)",
     "      --seed=<n>                    PRNG seed; same seed, same numbers (default 1)",
+    "      --noise=<on|off>              the profile's seeded noise model (default on; off: exact samples)",
+    "      --jobs=<n>                    workers for the sizes of a run (default one per core; 1: in order here)",
     "      --json                        print the results as JSON",
     "      --pcap=<file>                 write every packet of the test to a pcap file (tshark/Wireshark)",
     "      --pcap-format=<ib|rocev2>     InfiniBand (default) or RoCEv2 over UDP 4791 frames",

@@ -86,6 +86,7 @@ import {
   type PingpongDest,
 } from "./perftest_cm.ts";
 import { IBA_MTUS } from "../../hca/link.ts";
+import { defaultJobs, runTasks, task } from "./pool.ts";
 
 /**
  * Where and how a run happens (clock, waiting, concurrency).
@@ -248,6 +249,10 @@ export interface RunPerftestOptions {
   onLine?: (line: string) => void;
   /** `--run_infinitely` stops after this many rows (for tests; the CLI runs until interrupted). */
   infiniteReports?: number;
+  /** Workers for the sizes of a run (default `config.jobs`, else one per core; 1: in order here). */
+  jobs?: number;
+  /** Where perftest's stderr lines go (default console.error). */
+  onStderr?: (line: string) => void;
 }
 
 /** One endpoint's verbs objects. */
@@ -439,7 +444,7 @@ export async function buildPair(
   config: PerftestConfig,
   profile: Profile,
 ): Promise<{ cluster: Cluster; a: Domain; b: Domain; hosts: Host[] }> {
-  const cluster = new Cluster({ profile, seed: config.seed });
+  const cluster = new Cluster({ profile, seed: config.seed, noise: config.noise ?? "off" });
   // -O: both ports of each HCA cabled to the switch (perftest needs port 2 ACTIVE).
   const ports = config.dualport ? 2 : 1;
   if (config.mode === "native") {
@@ -472,7 +477,7 @@ export async function buildPair(
  * import { runPerftest } from "./perftest_runner.ts";
  * import { parsePerftestArgs } from "./perftest_args.ts";
  * // Two bare-metal hosts of the default profile (pcix-sdr-2006), 2-byte RDMA WRITEs.
- * const r = await runPerftest(parsePerftestArgs(["ib_write_lat", "-n", "100"]));
+ * const r = await runPerftest(parsePerftestArgs(["ib_write_lat", "-n", "100", "--noise", "off"]));
  * assert.deepEqual([r.test, r.mode, r.clock], ["ib_write_lat", "native", "virtual"]);
  * assert.deepEqual([r.lat[0].bytes, r.lat[0].iterations], [2, 100]);
  * // µs, half a round trip on a 2006 HCA
@@ -486,6 +491,7 @@ export async function runPerftest(
 ): Promise<PerftestResult & { pcap?: Uint8Array }> {
   if (config.device) return await runReal(config, opts);
   const profile = opts.profile ?? (await loadToolProfile(config.profile));
+  if (!opts.endpoints && !config.runInfinitely) return await runPoints(config, profile, opts);
   let cluster: Cluster, a: Domain, b: Domain, mode: string;
   if (opts.endpoints) {
     ({ cluster, a, b } = opts.endpoints);
@@ -494,16 +500,7 @@ export async function runPerftest(
     ({ cluster, a, b } = await buildPair(config, profile));
     mode = config.mode;
   }
-  const env: PerftestEnv = {
-    now: () => cluster.now,
-    sleep: (ns) => cluster.sleep(ns),
-    spawn: (name, fn) => (cluster.spawn ? cluster.spawn(name, fn) : fn()),
-    after: (ns, fn) => {
-      cluster.engine.schedule(ns, fn);
-    },
-    pollStepNs: Math.max(1, profile.cpu.emptyPollNs),
-    virtual: true,
-  };
+  const env = simulationEnv(cluster, profile);
   const tap = opts.capture
     ? startCapture(cluster.fabric, { format: opts.capture.format, ipv6: opts.capture.ipv6 })
     : undefined;
@@ -523,6 +520,304 @@ export async function runPerftest(
   } finally {
     tap?.stop();
   }
+}
+
+/** perftest's environment on a simulated cluster: the cycle counter is virtual time. */
+function simulationEnv(cluster: Cluster, profile: Profile): PerftestEnv {
+  return {
+    now: () => cluster.now,
+    sleep: (ns) => cluster.sleep(ns),
+    spawn: (name, fn) => (cluster.spawn ? cluster.spawn(name, fn) : fn()),
+    after: (ns, fn) => {
+      cluster.engine.schedule(ns, fn);
+    },
+    pollStepNs: Math.max(1, profile.cpu.emptyPollNs),
+    virtual: true,
+  };
+}
+
+/**
+ * The hypervisor and backend counters of `hosts`, summed (numbers only).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { buildPair, hostCounters } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * import { PCIX_SDR_2006 } from "../../mod.ts";
+ * const { hosts } = await buildPair(parsePerftestArgs(["ib_write_lat", "--mode", "bypass"]), PCIX_SDR_2006);
+ * const c = hostCounters(hosts);
+ * assert.ok(c.hypercalls > 0 && c.backendRequests > 0); // creating the guests crossed dom0
+ * ```
+ */
+export function hostCounters(hosts: readonly Host[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const h of hosts) {
+    const c = h.counters() as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(c)) {
+      if (typeof v === "number") out[k] = (out[k] ?? 0) + v;
+    }
+  }
+  return out;
+}
+
+/**
+ * One measured point of a perftest run, as a worker computes it: what to
+ * run (the parsed command line, the loaded profile) and which size.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { measurePerftestPoint, type PointRequest } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * import { PCIX_SDR_2006 } from "../../mod.ts";
+ * const req: PointRequest = {
+ *   config: parsePerftestArgs(["ib_write_lat", "-a", "-n", "20", "--noise", "off"]),
+ *   profile: PCIX_SDR_2006,
+ *   size: 64,
+ * };
+ * const p = await measurePerftestPoint(req);
+ * assert.equal(p.sizes.length, 23); // the run's sizes, 2 … 2^23
+ * assert.deepEqual(p.result.lat.map((r) => r.bytes), [64]); // this point's row only
+ * ```
+ */
+export interface PointRequest {
+  /** The run (its `sizes`, mode, seed, noise …), as parsed. */
+  config: PerftestConfig;
+  /** The profile, loaded. */
+  profile: Profile;
+  /** The size to measure (default the run's first). */
+  size?: number;
+  /** Capture the point's packets. */
+  capture?: { format: CaptureFormat; ipv6?: boolean };
+  /** `--mmap` bytes. */
+  mmapBytes?: Uint8Array;
+}
+
+/**
+ * A measured point: perftest's header and this size's row, the run's
+ * sizes, the raw timestamps and the method, and what crossed the
+ * hypervisors while the size was measured.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { measurePerftestPoint, type PointOutcome } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * import { PCIX_SDR_2006 } from "../../mod.ts";
+ * const config = parsePerftestArgs(["ib_write_lat", "-n", "50", "--mode", "bypass"]);
+ * const p: PointOutcome = await measurePerftestPoint({ config, profile: PCIX_SDR_2006 });
+ * assert.equal(p.crossings.hypercalls, 0); // the fast path never entered Xen
+ * assert.equal(p.crossings.evtchnSends, 0);
+ * assert.equal(p.tposted.length, 50);
+ * assert.equal(p.method.completion, "polled");
+ * ```
+ */
+export interface PointOutcome {
+  /** The header and exactly this point's row (and its -W counters, its remote row). */
+  result: PerftestResult;
+  /** The run's sizes (after perftest's rules against the port). */
+  sizes: number[];
+  /** How the point was measured. */
+  method: MeasurementMethod;
+  /** perftest's post timestamps (virtual ns). */
+  tposted: number[];
+  /** perftest's completion timestamps (bandwidth tests). */
+  tcompleted: number[];
+  /** Host counter changes while the size was measured (both hosts summed). */
+  crossings: Record<string, number>;
+  /** Lines perftest printed to stderr while setting up. */
+  stderr: string[];
+  /** The point's packets (with `capture`). */
+  pcap?: Uint8Array;
+}
+
+/**
+ * Measure one point of a run on its own freshly built and connected pair of
+ * endpoints: the same setup for every size of the run (buffers sized for
+ * its largest message, as perftest allocates them), then perftest's loop
+ * for this size. A point depends only on its request, so the points of a
+ * run give the same figures whether they run in order in one thread or on
+ * several workers.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { measurePerftestPoint } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * import { PCIX_SDR_2006 } from "../../mod.ts";
+ * const config = parsePerftestArgs(["ib_write_bw", "-s", "65536", "-n", "20", "--seed", "4"]);
+ * const a = await measurePerftestPoint({ config, profile: PCIX_SDR_2006 });
+ * const b = await measurePerftestPoint({ config, profile: PCIX_SDR_2006 });
+ * assert.deepEqual(b.tcompleted, a.tcompleted); // noise on, same seed: the same samples
+ * ```
+ */
+export async function measurePerftestPoint(
+  req: PointRequest,
+  onProgress?: (done: number, total: number, bytes: number) => void,
+): Promise<PointOutcome> {
+  const { config: c, profile } = req;
+  const { cluster, a, b, hosts } = await buildPair(c, profile);
+  const env = simulationEnv(cluster, profile);
+  const stderr: string[] = [];
+  const tap = req.capture
+    ? startCapture(cluster.fabric, { format: req.capture.format, ipv6: req.capture.ipv6 })
+    : undefined;
+  try {
+    const out = await cluster.run(async () => {
+      const s = await openSession(c, env, a, b, {
+        mode: c.mode,
+        link: linkDescription(profile),
+        portMtuFallback: profile.link.mtu,
+        fabric: cluster.fabric,
+        hosts: cluster.hosts,
+        profile: profile.name,
+        mmapBytes: req.mmapBytes,
+        onProgress,
+        onStderr: (line) => stderr.push(line),
+      });
+      const size = req.size ?? s.sizes[0];
+      if (!s.sizes.includes(size)) {
+        throw new ToolError(`size ${size} is not one of the run's sizes (${s.sizes.join(", ")})`);
+      }
+      const result = s.result;
+      const before = s.counters?.();
+      const crossBefore = hostCounters(hosts);
+      const p = await s.point(size);
+      const crossAfter = hostCounters(hosts);
+      if (c.kind === "lat") result.lat.push(p.row as LatRow);
+      else {
+        result.bw.push(p.row as BwRow);
+        if (p.remote) result.bwRemote = [p.remote];
+      }
+      if (s.counters && before) {
+        const after = s.counters();
+        result.counters = [c.counters.map((n) => ({ name: n, value: after[n] - before[n] }))];
+      }
+      const crossings: Record<string, number> = {};
+      for (const k of Object.keys(crossAfter)) crossings[k] = crossAfter[k] - (crossBefore[k] ?? 0);
+      await s.close();
+      return {
+        result,
+        sizes: s.sizes,
+        method: p.method,
+        tposted: p.tposted,
+        tcompleted: p.tcompleted,
+        crossings,
+        stderr,
+      };
+    });
+    return tap ? { ...out, pcap: tap.bytes().slice() } : out;
+  } finally {
+    tap?.stop();
+  }
+}
+
+/**
+ * A run of several sizes as independent points (each on its own pair, see
+ * {@link measurePerftestPoint}): the first here, the others on `--jobs`
+ * workers; rows are handed on in size order.
+ */
+async function runPoints(
+  config: PerftestConfig,
+  profile: Profile,
+  opts: RunPerftestOptions,
+): Promise<PerftestResult & { pcap?: Uint8Array }> {
+  const req = (size?: number): PointRequest => ({
+    config,
+    profile,
+    size,
+    capture: opts.capture,
+    mmapBytes: opts.mmapBytes,
+  });
+  opts.onSize?.(config.sizes[0], 0, config.sizes.length);
+  const first = await measurePerftestPoint(req(), opts.onProgress);
+  for (const line of first.stderr) (opts.onStderr ?? console.error)(line);
+  const result: PerftestResult = {
+    ...first.result,
+    lat: [],
+    bw: [],
+    bwRemote: undefined,
+    counters: undefined,
+  };
+  if (!first.result.bwRemote) delete result.bwRemote;
+  if (!first.result.counters) delete result.counters;
+  opts.onPreamble?.(result);
+  const pcaps: Uint8Array[] = [];
+  const take = (p: PointOutcome, i: number) => {
+    result.lat.push(...p.result.lat);
+    result.bw.push(...p.result.bw);
+    if (p.result.bwRemote) (result.bwRemote ??= []).push(...p.result.bwRemote);
+    if (p.result.counters) (result.counters ??= []).push(...p.result.counters);
+    if (p.pcap) pcaps.push(p.pcap);
+    opts.onRow?.(result, i);
+  };
+  take(first, 0);
+  const rest = first.sizes.slice(1);
+  const jobs = Math.min(opts.jobs ?? config.jobs ?? defaultJobs(), Math.max(1, rest.length));
+  if (jobs === 1) {
+    for (const [k, size] of rest.entries()) {
+      opts.onSize?.(size, k + 1, first.sizes.length);
+      take(await measurePerftestPoint(req(size), opts.onProgress), k + 1);
+    }
+  } else {
+    const here = new URL(import.meta.url);
+    await runTasks(
+      // Larger messages take longer: a cost hint for the scheduler, never for a result.
+      rest.map((size) => ({ ...task(here, "measurePerftestPoint", req(size)), cost: size })),
+      { jobs, onResult: (k, p) => take(p as PointOutcome, k + 1) },
+    );
+  }
+  opts.onMeasured?.();
+  if (config.waitDestroy > 0) {
+    opts.onLine?.(` Waiting ${config.waitDestroy} seconds before releasing resources...`);
+  }
+  return pcaps.length ? { ...result, pcap: mergePcaps(pcaps) } : result;
+}
+
+/**
+ * One pcap image from the points' images: the first whole, each next one's
+ * records after the previous one's last (1 µs later), so that the file
+ * reads as one run in size order; within a point the virtual times are
+ * unchanged. The images are PcapWriter's (little-endian, ns magic).
+ */
+function mergePcaps(files: Uint8Array[]): Uint8Array {
+  const HEADER = 24, RECORD = 16;
+  const parts: Uint8Array[] = [files[0]];
+  const timeAt = (dv: DataView, at: number) =>
+    dv.getUint32(at, true) * 1e9 + dv.getUint32(at + 4, true);
+  const lastTime = (f: Uint8Array) => {
+    const dv = new DataView(f.buffer, f.byteOffset, f.length);
+    let at = HEADER, t = 0;
+    while (at + RECORD <= f.length) {
+      t = timeAt(dv, at);
+      at += RECORD + dv.getUint32(at + 8, true);
+    }
+    return t;
+  };
+  let end = lastTime(files[0]);
+  for (const f of files.slice(1)) {
+    const body = f.slice(HEADER);
+    const dv = new DataView(body.buffer, body.byteOffset, body.length);
+    if (body.length < RECORD) continue;
+    const shift = end + 1000 - timeAt(dv, 0);
+    let at = 0;
+    while (at + RECORD <= body.length) {
+      const t = timeAt(dv, at) + shift;
+      dv.setUint32(at, Math.floor(t / 1e9), true);
+      dv.setUint32(at + 4, t % 1e9, true);
+      end = t;
+      at += RECORD + dv.getUint32(at + 8, true);
+    }
+    parts.push(body);
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** Things {@link measure} needs besides the config. */
@@ -663,7 +958,7 @@ export async function openSession(
   const notes: string[] = [];
   const say = (line: string, stream: "stdout" | "stderr") => {
     if (stream === "stdout") notes.push(line);
-    else console.error(line);
+    else (info.onStderr ?? console.error)(line);
   };
   for (const n of c.notices) {
     if (n.resultLine) say("-".repeat(87), n.stream);
