@@ -1,19 +1,21 @@
 /**
  * `deno task native-perf`: RDMA WRITE latency and bandwidth between two
- * bare-metal hosts through one switch, perftest-style, in virtual time.
+ * bare-metal hosts through one switch, in virtual time, measured by the
+ * tools' one measurement core (`tools/lib/metrics.ts`): perftest's
+ * `ib_write_lat` and `ib_write_bw` loops and statistics, each point on a
+ * freshly connected pair of endpoints.
  *
- * - Latency (ib_write_lat): a ping-pong of `size`-byte RDMA WRITEs (inline
- *   when they fit, as perftest's latency tests do). Each side spins on the
- *   last byte of its own buffer until the peer's write lands, then writes
- *   back; latency = half the round trip (perftest's "typical", the median).
- * - Bandwidth (ib_write_bw): `window` signaled RDMA WRITEs of `size` bytes
- *   kept outstanding; bandwidth = bytes moved / (last completion − first
- *   post), perftest's "BW average". perftest's MB/sec is 2^20 bytes per
- *   second; papers of the period (and OSU's benchmarks) use 10^6: both are
- *   printed.
+ * - Latency: `ib_write_lat -s SIZE -n ITERS` — a ping-pong of RDMA WRITEs
+ *   (inline up to perftest's 220 bytes), each side spinning on the last
+ *   byte of its buffer; half a round trip, perftest's t_typical (median).
+ * - Bandwidth: `ib_write_bw -s SIZE -n ITERS [-t WINDOW]` — WRITEs kept
+ *   outstanding; bytes / (last completion − first post), perftest's "BW
+ *   average", printed in MB/s = 10^6 B/s and in perftest's 2^20-byte
+ *   "MB/sec".
  *
- * Figures, not pass/fail: the program is the same for every profile; the
- * profile makes the difference.
+ * The defaults are the metrics `rdma-write-lat` and `rdma-write-bw`: the
+ * same numbers `deno task perftest ib_write_lat` (its defaults) and the
+ * paper print for the same seed.
  *
  * @example
  * ```sh
@@ -24,20 +26,18 @@
  */
 import { runMain } from "./lib/cli.ts";
 import { loadToolProfile } from "./lib/api.ts";
-import { parseFlags, parseIntFlag, UsageError } from "./lib/perftest_args.ts";
 import {
-  Access,
-  Cluster,
-  connectPair,
-  type Cq,
-  type Domain,
-  type Mr,
-  type Qp,
-  QpType,
-  SendFlags,
-  WcStatus,
-  WrOpcode,
-} from "../mod.ts";
+  parseFlags,
+  parseIntFlag,
+  parseJobs,
+  parseNoise,
+  parseSeed,
+  UsageError,
+} from "./lib/perftest_args.ts";
+import { metricOf, pointRequest, type RunEnv } from "./lib/metrics.ts";
+import { measurePerftestPoint, type PointOutcome } from "./lib/perftest_runner.ts";
+import { runTasks, task } from "./lib/pool.ts";
+import { type NoiseMode, type Profile, resolveProfile } from "../mod.ts";
 
 /**
  * Latency result.
@@ -46,20 +46,26 @@ import {
  * ```ts
  * import assert from "node:assert/strict";
  * import { type LatencyResult, writeLatency } from "./native_perf.ts";
- * const r: LatencyResult = await writeLatency("pcix-sdr-2006", { iters: 20 });
+ * const r: LatencyResult = await writeLatency("pcix-sdr-2006", { iters: 20, noise: "off" });
  * assert.deepEqual([r.profile, r.size, r.iters, r.inline], ["pcix-sdr-2006", 2, 20, true]);
- * assert.equal(r.averageUs, r.typicalUs); // virtual time: every round trip alike
+ * assert.equal(r.averageUs, r.typicalUs); // noise off: every round trip alike
+ * assert.match(r.method, /^ib_write_lat -s 2 -n 20 /);
  * ```
  */
 export interface LatencyResult {
   profile: string;
   size: number;
   iters: number;
-  /** Median half round trip, µs. */
+  /** Median half round trip (perftest's t_typical), µs. */
   typicalUs: number;
-  /** Mean half round trip, µs. */
+  /** Mean half round trip (perftest's t_avg), µs. */
   averageUs: number;
+  /** First and 99th percentile of the half round trips, µs. */
+  p1Us: number;
+  p99Us: number;
   inline: boolean;
+  /** How it was measured. */
+  method: string;
 }
 
 /**
@@ -70,7 +76,7 @@ export interface LatencyResult {
  * import assert from "node:assert/strict";
  * import { type BandwidthResult, writeBandwidth } from "./native_perf.ts";
  * const r: BandwidthResult = await writeBandwidth("pcix-sdr-2006", { size: 65536, iters: 20 });
- * assert.deepEqual([r.size, r.iters, r.window], [65536, 20, 16]);
+ * assert.deepEqual([r.size, r.iters, r.window], [65536, 20, 20]); // perftest: tx depth ≤ -n
  * // One rate in two units: 10^6 B/s and perftest's 2^20 B/s.
  * assert.equal((r.perftestMbPerSec * 1.048576).toFixed(6), r.mbPerSec.toFixed(6));
  * ```
@@ -84,18 +90,11 @@ export interface BandwidthResult {
   mbPerSec: number;
   /** MB/sec as perftest prints it (2^20 bytes per second). */
   perftestMbPerSec: number;
+  /** Million messages per second. */
+  msgRateMpps: number;
+  /** How it was measured. */
+  method: string;
 }
-
-interface End {
-  dom: Domain;
-  qp: Qp;
-  cq: Cq;
-  mr: Mr;
-  buf: number;
-  lid: number;
-}
-
-const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
 
 /**
  * Where the two ends of a test run: bare-metal hosts ("native", the
@@ -108,7 +107,7 @@ const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
  * import { type Placement, writeLatency } from "./native_perf.ts";
  * // The same verbs program on bare metal and in Xen guests.
  * const at = async (placement: Placement) =>
- *   (await writeLatency("pcix-sdr-2006", { iters: 20, placement })).typicalUs;
+ *   (await writeLatency("pcix-sdr-2006", { iters: 20, placement, noise: "off" })).typicalUs;
  * const native = await at("native");
  * assert.equal(await at("bypass"), native); // VMM-bypass: the guest posts and polls the HCA itself
  * assert.ok(await at("split") > native); // split: every post and poll goes through dom0
@@ -116,83 +115,80 @@ const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
  */
 export type Placement = "native" | "bypass" | "split";
 
-/**
- * Two connected RC QPs, one per host. `inline` is the payload the latency
- * test would like to send inline: it is used when the profile's HCA allows
- * it (perftest's latency tests cap it at 400 B as well), else 0.
- */
-async function connectedPair(
-  profile: string | Record<string, unknown>,
-  bufBytes: number,
-  inline: number,
-  depth: number,
-  placement: Placement = "native",
-  nomad = false,
-): Promise<{ cluster: Cluster; ends: [End, End]; inline: number }> {
-  const cluster = new Cluster({ profile, seed: 1, nomad });
-  const virt = placement !== "native";
-  const hosts = [
-    cluster.addHost({ name: "node0", hypervisor: virt }),
-    cluster.addHost({ name: "node1", hypervisor: virt }),
+/** Options common to both measurements. */
+interface Common {
+  placement?: Placement;
+  seed?: number;
+  noise?: NoiseMode;
+  /** Run the verbs libraries with Nomad's handle translation (`Cluster` option `nomad`). */
+  nomad?: boolean;
+}
+
+function envOf(profile: string | Record<string, unknown> | Profile, o: Common): RunEnv {
+  return {
+    profile: resolveProfile(profile as string | Record<string, unknown>),
+    seed: o.seed ?? 1,
+    noise: o.noise ?? "off",
+  };
+}
+
+/** The `ib_write_lat` command line of a latency measurement. */
+function latArgs(size: number, iters: number): string[] {
+  return ["ib_write_lat", "-s", String(size), "-n", String(iters)];
+}
+
+/** The `ib_write_bw` command line of a bandwidth measurement. */
+function bwArgs(size: number, iters: number, window?: number): string[] {
+  return [
+    "ib_write_bw",
+    "-s",
+    String(size),
+    "-n",
+    String(iters),
+    ...(window !== undefined ? ["-t", String(window)] : []),
   ];
-  await cluster.start();
-  const maxInline = inline <= Math.min(cluster.profile.hca.maxInline, 400) ? inline : 0;
-  const doms: Domain[] = [];
-  for (const [i, h] of hosts.entries()) {
-    doms.push(
-      virt
-        ? await h.createGuest({
-          name: `vm${i}`,
-          memoryMiB: 256,
-          driver: placement as "bypass" | "split",
-        })
-        : h.os,
-    );
-  }
-  const ends = await cluster.run(async () => {
-    const out: End[] = [];
-    for (const dom of doms) {
-      const ctx = await dom.openDevice();
-      const pd = await ctx.allocPd();
-      const cq = await ctx.createCq(depth * 2);
-      const buf = dom.memory.alloc(bufBytes, 4096);
-      const mr = await pd.regMr(buf, bufBytes, ACCESS);
-      const qp = await pd.createQp({
-        type: QpType.RC,
-        sendCq: cq,
-        recvCq: cq,
-        cap: {
-          maxSendWr: depth,
-          maxRecvWr: 1,
-          maxSendSge: 1,
-          maxRecvSge: 1,
-          maxInlineData: maxInline,
-        },
-      });
-      out.push({ dom, qp, cq, mr, buf, lid: ctx.queryPort(1).lid });
-    }
-    await connectPair(out[0], out[1], { pathMtu: cluster.profile.link.mtu });
-    return out;
-  });
-  return { cluster, ends: ends as [End, End], inline: maxInline };
+}
+
+function latencyOf(profile: string, args: string[], p: PointOutcome): LatencyResult {
+  const v = metricOf(
+    { id: "rdma-write-lat", label: "", args, statistic: "t_typical", unit: "µs" },
+    p,
+  );
+  const row = p.result.lat[0];
+  return {
+    profile,
+    size: row.bytes,
+    iters: row.iterations,
+    typicalUs: v.value,
+    averageUs: row.tAvg,
+    p1Us: v.p1!,
+    p99Us: v.p99!,
+    inline: p.method.inline,
+    method: v.method,
+  };
+}
+
+function bandwidthOf(profile: string, args: string[], p: PointOutcome): BandwidthResult {
+  const v = metricOf(
+    { id: "rdma-write-bw", label: "", args, statistic: "bw_average", unit: "MB/s" },
+    p,
+  );
+  const row = p.result.bw[0];
+  return {
+    profile,
+    size: row.bytes,
+    iters: row.iterations,
+    window: p.method.window,
+    mbPerSec: v.value,
+    perftestMbPerSec: v.mibPerSec!,
+    msgRateMpps: row.msgRateMpps,
+    method: v.method,
+  };
 }
 
 /**
- * Spin on one byte of local memory until it equals `want`, as a CPU polling
- * a cache line every `cpu.emptyPollNs`: blocks until a write lands, then
- * notices it at the next poll instant.
- */
-async function spinUntil(dom: Domain, addr: number, want: number): Promise<void> {
-  const period = Math.max(1, dom.profile.cpu.emptyPollNs);
-  const start = dom.engine.now;
-  while (dom.memory.read(addr, 1)[0] !== want) await dom.memory.waitWrite(addr, 1);
-  const since = dom.engine.now - start;
-  const wait = Math.ceil(since / period) * period - since;
-  if (wait > 0) await dom.engine.sleep(wait);
-}
-
-/**
- * ib_write_lat: RDMA WRITE ping-pong latency (half the round trip).
+ * RDMA WRITE ping-pong latency (half the round trip): `ib_write_lat -s
+ * size -n iters`.
  *
  * @example
  * ```ts
@@ -201,7 +197,7 @@ async function spinUntil(dom: Domain, addr: number, want: number): Promise<void>
  * const small = await writeLatency("pcix-sdr-2006", { size: 2, iters: 20 });
  * const large = await writeLatency("pcix-sdr-2006", { size: 1024, iters: 20 });
  * assert.equal(small.inline, true); // the payload rides in the WQE
- * assert.equal(large.inline, false); // more than the HCA takes inline: fetched by DMA
+ * assert.equal(large.inline, false); // more than perftest's 220 B inline: fetched by DMA
  * assert.ok(large.typicalUs > small.typicalUs);
  * // A faster machine, the same program.
  * assert.ok((await writeLatency("modern-gen5-ndr", { iters: 20 })).typicalUs < small.typicalUs);
@@ -209,73 +205,20 @@ async function spinUntil(dom: Domain, addr: number, want: number): Promise<void>
  */
 export async function writeLatency(
   profile: string | Record<string, unknown>,
-  opts: {
-    size?: number;
-    iters?: number;
-    warmup?: number;
-    placement?: Placement;
-    /** Run the verbs libraries with Nomad's handle translation (`Cluster` option `nomad`). */
-    nomad?: boolean;
-  } = {},
+  opts: Common & { size?: number; iters?: number } = {},
 ): Promise<LatencyResult> {
-  const size = opts.size ?? 2;
-  const iters = opts.iters ?? 1000;
-  const warmup = opts.warmup ?? 10;
-  const total = iters + warmup;
-  // Two halves per side, as perftest: the source of our writes, and where the peer writes.
-  const half = Math.ceil(size / 64) * 64;
-  const pair = await connectedPair(profile, 2 * half, size, 16, opts.placement, opts.nomad);
-  const { cluster, ends } = pair;
-  const inline = pair.inline > 0;
-  const stamps: number[] = [];
-  const sideFn = (me: End, peer: End, client: boolean) => async () => {
-    const src = me.buf, dst = peer.buf + half;
-    const last = me.buf + half + size - 1;
-    for (let n = 1; n <= total; n++) {
-      const v = n & 0xff;
-      // The server answers; the client starts each exchange.
-      if (!client) await spinUntil(me.dom, last, v);
-      if (client) stamps.push(cluster.now);
-      me.dom.memory.write(src + size - 1, new Uint8Array([v]));
-      me.qp.postSend({
-        wrId: BigInt(n),
-        opcode: WrOpcode.RDMA_WRITE,
-        sendFlags: SendFlags.SIGNALED | (inline ? SendFlags.INLINE : 0),
-        sgList: [{ addr: src, length: size, lkey: me.mr.lkey }],
-        remoteAddr: dst,
-        rkey: peer.mr.rkey,
-      });
-      const wc = await me.cq.pollUntil(1);
-      if (wc[0].status !== WcStatus.SUCCESS) {
-        throw new Error(`write failed: status ${wc[0].status}`);
-      }
-      if (client) await spinUntil(me.dom, last, v);
-    }
-    if (client) stamps.push(cluster.now);
-  };
-  await cluster.run(async () => {
-    await Promise.all([
-      cluster.spawn("lat-server", sideFn(ends[1], ends[0], false)),
-      cluster.spawn("lat-client", sideFn(ends[0], ends[1], true)),
-    ]);
+  const env = envOf(profile, opts);
+  const args = latArgs(opts.size ?? 2, opts.iters ?? 1000);
+  const p = await measurePerftestPoint({
+    ...pointRequest(args, opts.placement ?? "native", env),
+    nomad: opts.nomad,
   });
-  const halves: number[] = [];
-  for (let i = warmup; i < total; i++) halves.push((stamps[i + 1] - stamps[i]) / 2);
-  const sorted = [...halves].sort((x, y) => x - y);
-  const median = sorted[Math.floor(sorted.length / 2)];
-  const mean = halves.reduce((s, x) => s + x, 0) / halves.length;
-  return {
-    profile: cluster.profile.name,
-    size,
-    iters,
-    typicalUs: median / 1000,
-    averageUs: mean / 1000,
-    inline,
-  };
+  return latencyOf(env.profile.name, args, p);
 }
 
 /**
- * ib_write_bw: RDMA WRITE bandwidth with `window` writes outstanding.
+ * RDMA WRITE bandwidth: `ib_write_bw -s size -n iters [-t window]`
+ * (perftest's tx depth, 128, capped at `iters`, when no window is given).
  *
  * @example
  * ```ts
@@ -290,47 +233,15 @@ export async function writeLatency(
  */
 export async function writeBandwidth(
   profile: string | Record<string, unknown>,
-  opts: { size?: number; iters?: number; window?: number; placement?: Placement } = {},
+  opts: Common & { size?: number; iters?: number; window?: number } = {},
 ): Promise<BandwidthResult> {
-  const size = opts.size ?? 1 << 20;
-  const iters = opts.iters ?? 64;
-  const window = opts.window ?? 16;
-  const { cluster, ends } = await connectedPair(profile, size, 0, window, opts.placement);
-  const [me, peer] = ends;
-  let t0 = 0, t1 = 0;
-  await cluster.run(async () => {
-    let posted = 0, done = 0;
-    const post = () => {
-      me.qp.postSend({
-        wrId: BigInt(posted++),
-        opcode: WrOpcode.RDMA_WRITE,
-        sendFlags: SendFlags.SIGNALED,
-        sgList: [{ addr: me.buf, length: size, lkey: me.mr.lkey }],
-        remoteAddr: peer.buf,
-        rkey: peer.mr.rkey,
-      });
-    };
-    t0 = cluster.now;
-    while (posted < Math.min(window, iters)) post();
-    while (done < iters) {
-      const wcs = await me.cq.pollUntil(1);
-      for (const wc of [...wcs, ...me.cq.poll(window)]) {
-        if (wc.status !== WcStatus.SUCCESS) throw new Error(`write failed: status ${wc.status}`);
-        done++;
-        if (posted < iters) post();
-      }
-    }
-    t1 = cluster.now;
+  const env = envOf(profile, opts);
+  const args = bwArgs(opts.size ?? 1 << 20, opts.iters ?? 16, opts.window);
+  const p = await measurePerftestPoint({
+    ...pointRequest(args, opts.placement ?? "native", env),
+    nomad: opts.nomad,
   });
-  const bytesPerSec = (size * iters) / ((t1 - t0) / 1e9);
-  return {
-    profile: cluster.profile.name,
-    size,
-    iters,
-    window,
-    mbPerSec: bytesPerSec / 1e6,
-    perftestMbPerSec: bytesPerSec / (1 << 20),
-  };
+  return bandwidthOf(env.profile.name, args, p);
 }
 
 /**
@@ -343,7 +254,17 @@ export async function writeBandwidth(
  * const text = nativePerfUsage();
  * assert.equal(text.split("\n")[0], "Usage: deno task native-perf [flags]");
  * for (
- *   const flag of ["--profile", "--lat-size", "--bw-size", "--iters", "--bw-iters", "--window"]
+ *   const flag of [
+ *     "--profile",
+ *     "--lat-size",
+ *     "--bw-size",
+ *     "--iters",
+ *     "--bw-iters",
+ *     "--window",
+ *     "--seed",
+ *     "--noise",
+ *     "--jobs",
+ *   ]
  * ) {
  *   assert.ok(text.includes(flag), flag);
  * }
@@ -353,16 +274,22 @@ export function nativePerfUsage(): string {
   return [
     "Usage: deno task native-perf [flags]",
     "",
-    "RDMA WRITE latency (ping-pong, half round trip) and bandwidth between two bare-metal",
-    "hosts in virtual time.",
+    "RDMA WRITE latency (ib_write_lat: ping-pong, half round trip, median) and bandwidth",
+    "(ib_write_bw: bytes / (last completion - first post)) between two bare-metal hosts in",
+    "virtual time, by perftest's loops. The defaults measure the metrics rdma-write-lat",
+    "(ib_write_lat -s 2) and rdma-write-bw (ib_write_bw -s 1048576 -n 16).",
     "",
     "  -p, --profile=<NAME|FILE.yaml>  cost profile (default pcix-sdr-2006; built-in: pcix-sdr-2006,",
     "                                  modern-gen5-ndr)",
     "      --lat-size=<bytes>          latency message size, 1.. (default 2)",
     "      --bw-size=<bytes>           bandwidth message size, 1.. (default 1048576)",
-    "      --iters=<n>                 latency round trips, 1.. (default 1000)",
-    "      --bw-iters=<n>              bandwidth messages, 1.. (default 64)",
-    "      --window=<n>                bandwidth WRs outstanding, 1..16384 (default 16)",
+    "      --iters=<n>                 latency round trips, 5.. (default 1000, perftest's)",
+    "      --bw-iters=<n>              bandwidth messages, 5.. (default 16)",
+    "      --window=<n>                bandwidth WRs outstanding, 1..16384 (default perftest's",
+    "                                  tx depth: 128, at most --bw-iters)",
+    "      --seed=<n>                  PRNG seed (default 1); same seed, same numbers",
+    "      --noise=<on|off>            the profile's seeded noise model (default on)",
+    "      --jobs=<n>                  workers for the two points (default one per core)",
     "  -h, --help                      this text",
   ].join("\n");
 }
@@ -378,22 +305,19 @@ export function nativePerfUsage(): string {
  * const log = console.log; // watched, to see what it prints
  * console.log = (line: string) => void lines.push(line);
  * try {
- *   await main(["--iters", "10", "--bw-size", "65536", "--bw-iters", "4"]);
+ *   await main(["--iters", "10", "--bw-size", "65536", "--bw-iters", "8", "--jobs", "1"]);
  * } finally {
  *   console.log = log;
  * }
- * assert.equal(lines.length, 3);
- * assert.match(lines[0], /^profile: pcix-sdr-2006 — /);
+ * assert.equal(lines.length, 5);
+ * assert.match(lines[0], /^profile: pcix-sdr-2006 — .*; virtual time, noise on, seed 1$/);
+ * assert.match(lines[1], /^RDMA WRITE latency 2 B: [\d.]+ µs median, [\d.]+ µs mean, p1–p99 /);
+ * assert.match(lines[2], /^  method: ib_write_lat -s 2 -n 10 /);
  * assert.match(
- *   lines[1],
- *   /^RDMA WRITE latency  2 B: [\d.]+ us typical, [\d.]+ us average \(10 iterations, inline, /,
+ *   lines[3],
+ *   /^RDMA WRITE bandwidth 65536 B: [\d.]+ MB\/s \(10\^6 B\/s\) = [\d.]+ MB\/sec as perftest /,
  * );
- * assert.match(
- *   lines[2],
- *   /^RDMA WRITE bandwidth 65536 B: [\d.]+ MB\/sec as perftest \(2\^20 B\/s\), [\d.]+ MB\/s /,
- * );
- * assert.ok(lines[1].endsWith("half round trip)"));
- * assert.ok(lines[2].endsWith("in 10^6 B/s (4 messages, 16 outstanding)"));
+ * assert.match(lines[4], /^  method: ib_write_bw -s 65536 -n 8 /);
  * await assert.rejects(main(["--window", "0"]), {
  *   name: "UsageError",
  *   message: "--window: 0 is out of range (1..16384)",
@@ -408,6 +332,9 @@ export async function main(args: string[]): Promise<void> {
     iters: { type: "string" },
     "bw-iters": { type: "string" },
     window: { type: "string" },
+    seed: { type: "string" },
+    noise: { type: "string" },
+    jobs: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
@@ -417,25 +344,40 @@ export async function main(args: string[]): Promise<void> {
   const MAX = 2 ** 31 - 1;
   const latSize = parseIntFlag("--lat-size", values["lat-size"] ?? "2", 1, MAX);
   const bwSize = parseIntFlag("--bw-size", values["bw-size"] ?? String(1 << 20), 1, MAX);
-  const iters = parseIntFlag("--iters", values.iters ?? "1000", 1, 100_000_000);
-  const bwIters = parseIntFlag("--bw-iters", values["bw-iters"] ?? "64", 1, 100_000_000);
-  const window = parseIntFlag("--window", values.window ?? "16", 1, 16384);
+  const iters = parseIntFlag("--iters", values.iters ?? "1000", 5, 100_000_000);
+  const bwIters = parseIntFlag("--bw-iters", values["bw-iters"] ?? "16", 5, 100_000_000);
+  const window = values.window === undefined
+    ? undefined
+    : parseIntFlag("--window", values.window, 1, 16384);
+  const seed = values.seed === undefined ? 1 : parseSeed(values.seed);
+  const noise = values.noise === undefined ? "on" : parseNoise(values.noise);
+  const jobs = values.jobs === undefined ? undefined : parseJobs(values.jobs);
   if (values.profile === "") throw new UsageError("--profile: empty value");
   const profile = await loadToolProfile(values.profile ?? "pcix-sdr-2006");
-  const spec = profile as unknown as Record<string, unknown>;
-  console.log(`profile: ${profile.name} — ${profile.description}`);
-  const lat = await writeLatency(spec, { size: latSize, iters });
+  const env: RunEnv = { profile, seed, noise };
   console.log(
-    `RDMA WRITE latency  ${lat.size} B: ${lat.typicalUs.toFixed(2)} us typical, ` +
-      `${lat.averageUs.toFixed(2)} us average (${lat.iters} iterations, ` +
-      `${lat.inline ? "inline" : "not inline"}, half round trip)`,
+    `profile: ${profile.name} — ${profile.description}; virtual time, noise ${noise}, seed ${seed}`,
   );
-  const bw = await writeBandwidth(spec, { size: bwSize, iters: bwIters, window });
+  const la = latArgs(latSize, iters), ba = bwArgs(bwSize, bwIters, window);
+  const runner = new URL("./lib/perftest_runner.ts", import.meta.url);
+  const [lp, bp] = await runTasks<PointOutcome>([
+    task(runner, "measurePerftestPoint", pointRequest(la, "native", env)),
+    task(runner, "measurePerftestPoint", pointRequest(ba, "native", env)),
+  ], { jobs });
+  const lat = latencyOf(profile.name, la, lp);
+  const bw = bandwidthOf(profile.name, ba, bp);
+  const us = (x: number) => x.toFixed(3);
   console.log(
-    `RDMA WRITE bandwidth ${bw.size} B: ${bw.perftestMbPerSec.toFixed(1)} MB/sec as perftest ` +
-      `(2^20 B/s), ${bw.mbPerSec.toFixed(1)} MB/s in 10^6 B/s ` +
-      `(${bw.iters} messages, ${bw.window} outstanding)`,
+    `RDMA WRITE latency ${lat.size} B: ${us(lat.typicalUs)} µs median, ${
+      us(lat.averageUs)
+    } µs mean, p1–p99 ${us(lat.p1Us)}–${us(lat.p99Us)} µs (half round trip)`,
   );
+  console.log(`  method: ${lat.method}`);
+  console.log(
+    `RDMA WRITE bandwidth ${bw.size} B: ${bw.mbPerSec.toFixed(1)} MB/s (10^6 B/s) = ` +
+      `${bw.perftestMbPerSec.toFixed(1)} MB/sec as perftest prints it (2^20 B/s)`,
+  );
+  console.log(`  method: ${bw.method}`);
 }
 
 // Only as a program: importing the module (docs, tests) must not run it.

@@ -1,22 +1,21 @@
 /**
  * `deno task xenib-perf`: the paper's VMM-bypass measurements in virtual
  * time, native vs bypass (vs split), on one profile (default
- * `pcix-sdr-2006`):
+ * `pcix-sdr-2006`), every figure measured by the tools' one measurement
+ * core (`tools/lib/metrics.ts`, `tools/lib/control_costs.ts`) and its
+ * independent points run on workers (`--jobs`):
  *
- * 1. RDMA WRITE latency (2 B) and bandwidth (1 MiB): the unmodified
- *    program of `native_perf.ts`, placed on bare metal, in bypass guests
+ * 1. RDMA WRITE latency (2 B) and bandwidth (1 MiB): the metrics
+ *    `rdma-write-lat` and `rdma-write-bw` on bare metal, in bypass guests
  *    and in split guests. Bypass must be within 2 % (latency) and 1 %
  *    (bandwidth) of native.
- * 2. The split baseline's per-message overhead: its extra latency, and
- *    its extra time per message at a small message size.
+ * 2. The split baseline's per-message overhead: its extra one-way latency
+ *    at several sizes, and the message rate `msg-rate` (64 B).
  * 3. Memory registration cost for 1…1024 pages, native vs bypass, without
- *    and with the registration cache (in a guest: dom0 keeps the grant
- *    mappings of deregistered pages; keys die at dereg either way).
- * 4. Event-driven SEND/RECV latency (completion channels, no polling),
- *    native vs bypass: the extra dom0 hop of every completion event.
+ *    and with the registration cache.
+ * 4. Event-driven SEND/RECV latency (`event-lat`, 64 B), native vs bypass:
+ *    the extra dom0 hop of every completion event.
  * 5. CQ and QP creation cost, native vs bypass.
- * 6. Event-driven latency with 1, 2, 4 and 8 guests per host taking events
- *    at once: they share dom0's VCPUs (`dom0.vcpus`).
  *
  * Every figure comes from the structure of the paths (which crossings a
  * flow makes, each at the profile's primitive cost), never from a
@@ -29,24 +28,22 @@
  *
  * @module
  */
-import {
-  Access,
-  Cluster,
-  connectPair,
-  type Cq,
-  type Domain,
-  type Host,
-  type Mr,
-  type Qp,
-  QpType,
-  SendFlags,
-  WcStatus,
-  WrOpcode,
-} from "../mod.ts";
+import { type NoiseMode, resolveProfile } from "../mod.ts";
 import { runMain } from "./lib/cli.ts";
 import { loadToolProfile } from "./lib/api.ts";
-import { parseFlags, parseIntFlag, UsageError } from "./lib/perftest_args.ts";
-import { type Placement, writeBandwidth, writeLatency } from "./native_perf.ts";
+import {
+  type Mode,
+  parseFlags,
+  parseIntFlag,
+  parseJobs,
+  parseNoise,
+  parseSeed,
+  UsageError,
+} from "./lib/perftest_args.ts";
+import { metricOf, METRICS, type MetricValue, pointRequest, type RunEnv } from "./lib/metrics.ts";
+import { measurePerftestPoint, type PointOutcome } from "./lib/perftest_runner.ts";
+import { type RegCost, type SetupOp } from "./lib/control_costs.ts";
+import { runTasks, type Task, task } from "./lib/pool.ts";
 
 /**
  * A built-in profile's name, or a plain object of overrides on a `base`
@@ -55,212 +52,16 @@ import { type Placement, writeBandwidth, writeLatency } from "./native_perf.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { creationCost, type ProfileSpec } from "./xenib_perf.ts";
+ * import { eventLatency, type ProfileSpec } from "./xenib_perf.ts";
  * const paper: ProfileSpec = "pcix-sdr-2006";
- * // Firmware commands of 40 µs instead of 20.
- * const slowFirmware: ProfileSpec = { base: "pcix-sdr-2006", hca: { commandNs: 40_000 } };
- * const [a, b] = [await creationCost(paper, "native"), await creationCost(slowFirmware, "native")];
- * // A base with nothing overridden is the built-in profile.
- * assert.deepEqual(await creationCost({ base: "pcix-sdr-2006" }, "native"), a);
- * // Creating a CQ costs more by a whole number of firmware commands: 20 µs each.
- * const extraNs = Math.round((b.createCqUs - a.createCqUs) * 1000);
- * assert.ok(extraNs > 0 && extraNs % 20_000 === 0);
+ * // An upcall of 2.5 µs instead of 1.5: every event pays it twice (dom0's and the guest's).
+ * const slowUpcall: ProfileSpec = { base: "pcix-sdr-2006", xen: { upcallNs: 2500 } };
+ * const a = await eventLatency(paper, "bypass", { iters: 20 });
+ * const b = await eventLatency(slowUpcall, "bypass", { iters: 20 });
+ * assert.equal((b.typicalUs - a.typicalUs).toFixed(3), "2.000");
  * ```
  */
 export type ProfileSpec = string | Record<string, unknown>;
-
-/**
- * Cost of one registration size.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { registrationCost, type RegPoint } from "./xenib_perf.ts";
- * const [p]: RegPoint[] = await registrationCost("pcix-sdr-2006", "bypass", [16], 4);
- * assert.equal(p.pages, 16);
- * // Warm: the pages' grants are cached in dom0, so no grant is mapped; the round trip to dom0
- * // and the HCA's MTT and MPT writes remain (new keys).
- * assert.ok(p.hitUs > 0 && p.hitUs < p.regUs);
- * assert.ok(p.cachedUs < p.regUs + p.deregUs); // per use, the first (cold) one included
- * ```
- */
-export interface RegPoint {
-  pages: number;
-  /** µs for `regMr` with no cache. */
-  regUs: number;
-  /** µs for `dereg` with no cache. */
-  deregUs: number;
-  /** µs per `regMr` + `dereg` of the same buffer, `reps` times, with the cache (first use cold). */
-  cachedUs: number;
-  /**
-   * µs of a warm `regMr` with the cache: the buffer's grants still mapped in dom0 (no grant
-   * work), the keys new. On bare metal there is no cache below the ABI: a full registration.
-   */
-  hitUs: number;
-}
-
-/** One environment of a test: a cluster with one domain per host. */
-async function domains(
-  profile: ProfileSpec,
-  placement: Placement,
-  count: number,
-  regCache = false,
-  perHost = 1,
-): Promise<{ cluster: Cluster; hosts: Host[]; doms: Domain[] }> {
-  const cluster = new Cluster({ profile, seed: 1 });
-  const virt = placement !== "native";
-  const hosts = Array.from(
-    { length: count },
-    (_, i) => cluster.addHost({ name: `node${i}`, hypervisor: virt }),
-  );
-  await cluster.start();
-  const doms: Domain[] = [];
-  for (const [i, h] of hosts.entries()) {
-    for (let g = 0; g < (virt ? perHost : 1); g++) {
-      doms.push(
-        virt
-          ? await h.createGuest({
-            name: perHost === 1 ? `vm${i}` : `vm${i}.${g}`,
-            memoryMiB: perHost === 1 ? 256 : 64,
-            driver: placement as "bypass",
-            regCache,
-          })
-          : h.os,
-      );
-    }
-  }
-  return { cluster, hosts, doms };
-}
-
-/**
- * Registration cost for each page count: `regMr` and `dereg` without the
- * cache, and with it (`openDevice(…, { regCache: true })`) the cost per
- * use when the same buffer is registered and deregistered `reps` times,
- * and the last (warm) `regMr` alone. Deregistration invalidates the keys
- * either way: what a guest's cache keeps is dom0's grant mappings.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { registrationCost } from "./xenib_perf.ts";
- * const native = await registrationCost("pcix-sdr-2006", "native", [1, 16], 2);
- * const bypass = await registrationCost("pcix-sdr-2006", "bypass", [1, 16], 2);
- * assert.ok(bypass[0].regUs > native[0].regUs); // a guest registers through dom0's backend
- * // …which grants and maps every page: the cost grows with the pages far faster.
- * const perPage = (r: typeof native) => (r[1].regUs - r[0].regUs) / 15;
- * assert.ok(perPage(bypass) > 10 * perPage(native));
- * ```
- */
-export async function registrationCost(
-  profile: ProfileSpec,
-  placement: Placement,
-  pages: number[],
-  reps = 10,
-): Promise<RegPoint[]> {
-  const { cluster, doms: [dom] } = await domains(profile, placement, 1);
-  return await cluster.run(async () => {
-    const plain = await dom.openDevice(undefined, { regCache: false });
-    const cached = await dom.openDevice(undefined, { regCache: true });
-    const pd = await plain.allocPd(), cpd = await cached.allocPd();
-    const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
-    const out: RegPoint[] = [];
-    for (const n of pages) {
-      const len = n * 4096;
-      const buf = dom.memory.alloc(len, 4096);
-      dom.memory.write(buf, new Uint8Array([1]));
-      const t0 = cluster.now;
-      const mr = await pd.regMr(buf, len, access);
-      const t1 = cluster.now;
-      await mr.dereg();
-      const t2 = cluster.now;
-      let hit = 0;
-      for (let r = 0; r < reps; r++) {
-        const t = cluster.now;
-        const m = await cpd.regMr(buf, len, access);
-        if (r === reps - 1) hit = cluster.now - t;
-        await m.dereg();
-      }
-      const t3 = cluster.now;
-      out.push({
-        pages: n,
-        regUs: (t1 - t0) / 1000,
-        deregUs: (t2 - t1) / 1000,
-        cachedUs: (t3 - t2) / reps / 1000,
-        hitUs: hit / 1000,
-      });
-    }
-    return out;
-  });
-}
-
-/**
- * Creation and destruction cost of a CQ and an RC QP, µs.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { type CreationCost, creationCost } from "./xenib_perf.ts";
- * import { PCIX_SDR_2006 } from "../mod.ts";
- * const c: CreationCost = await creationCost("pcix-sdr-2006", "native");
- * // Each takes at least one firmware command (the profile's hca.commandNs).
- * const commandUs = PCIX_SDR_2006.hca.commandNs / 1000;
- * for (const us of [c.createCqUs, c.createQpUs, c.destroyQpUs, c.destroyCqUs]) {
- *   assert.ok(us >= commandUs);
- * }
- * ```
- */
-export interface CreationCost {
-  createCqUs: number;
-  createQpUs: number;
-  destroyQpUs: number;
-  destroyCqUs: number;
-}
-
-/**
- * Time to create (and destroy) a 256-entry CQ and an RC QP with 64-deep
- * queues.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { creationCost } from "./xenib_perf.ts";
- * const native = await creationCost("pcix-sdr-2006", "native");
- * const bypass = await creationCost("pcix-sdr-2006", "bypass");
- * // Control operations of a guest go to dom0's backend: every one costs more.
- * assert.ok(bypass.createCqUs > native.createCqUs && bypass.createQpUs > native.createQpUs);
- * assert.ok(bypass.destroyQpUs > native.destroyQpUs && bypass.destroyCqUs > native.destroyCqUs);
- * ```
- */
-export async function creationCost(
-  profile: ProfileSpec,
-  placement: Placement,
-): Promise<CreationCost> {
-  const { cluster, doms: [dom] } = await domains(profile, placement, 1);
-  return await cluster.run(async () => {
-    const ctx = await dom.openDevice();
-    const pd = await ctx.allocPd();
-    const t0 = cluster.now;
-    const cq = await ctx.createCq(256);
-    const t1 = cluster.now;
-    const qp = await pd.createQp({
-      type: QpType.RC,
-      sendCq: cq,
-      recvCq: cq,
-      cap: { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1 },
-    });
-    const t2 = cluster.now;
-    await qp.destroy();
-    const t3 = cluster.now;
-    await cq.destroy();
-    const t4 = cluster.now;
-    return {
-      createCqUs: (t1 - t0) / 1000,
-      createQpUs: (t2 - t1) / 1000,
-      destroyQpUs: (t3 - t2) / 1000,
-      destroyCqUs: (t4 - t3) / 1000,
-    };
-  });
-}
 
 /**
  * Event-driven latency result.
@@ -269,208 +70,75 @@ export async function creationCost(
  * ```ts
  * import assert from "node:assert/strict";
  * import { type EventLatency, eventLatency } from "./xenib_perf.ts";
- * const e: EventLatency = await eventLatency("pcix-sdr-2006", "bypass", { iters: 5 });
- * assert.equal(e.evtchnSendsPerMsg, 1); // each completion event reached the guest through dom0
+ * const e: EventLatency = await eventLatency("pcix-sdr-2006", "bypass", { iters: 100 });
+ * // Both completions of each message reached the guest through dom0: perftest -e signals
+ * // every send and sleeps on the send's completion as on the receive's.
+ * assert.equal(e.evtchnSendsPerMsg, 2);
  * assert.equal(e.backendRequestsPerMsg, 0); // the data itself never did
  * ```
  */
 export interface EventLatency {
-  /** Median half round trip, µs. */
+  /** Median half round trip (perftest's t_typical), µs. */
   typicalUs: number;
-  /** Event-channel sends per message on the first host (the dom0 hop's evidence). */
+  /** Event-channel sends per message, both hosts (the dom0 hop's evidence). */
   evtchnSendsPerMsg: number;
   /** Backend requests per message (0: the data path never reaches dom0). */
   backendRequestsPerMsg: number;
+  /** How it was measured. */
+  method: string;
 }
 
-interface EvEnd {
-  dom: Domain;
-  qp: Qp;
-  scq: Cq;
-  rcq: Cq;
-  mr: Mr;
-  buf: number;
-  lid: number;
+/** Per message (each side sends `iterations`), from a ping-pong point's crossings. */
+function perMessage(p: PointOutcome, counter: string): number {
+  const msgs = 2 * p.result.lat[0].iterations;
+  return (p.crossings[counter] ?? 0) / msgs;
+}
+
+function eventOf(p: PointOutcome, args: readonly string[]): EventLatency {
+  const v = metricOf({ ...METRICS["event-lat"], args: [...args] }, p);
+  return {
+    typicalUs: v.value,
+    evtchnSendsPerMsg: perMessage(p, "evtchnSends"),
+    backendRequestsPerMsg: perMessage(p, "backendRequests"),
+    method: v.method,
+  };
 }
 
 /**
- * SEND/RECV ping-pong where each side sleeps on its completion channel
- * (`reqNotify` + `getEvent`), never polling for the message: latency =
- * half the round trip. In a bypass guest every receive completion's event
+ * SEND/RECV ping-pong where each side sleeps on its completion channel:
+ * `ib_send_lat -e -s size -n iters` (the metric `event-lat` at 64 B with
+ * perftest's 1000 iterations). In a bypass guest every completion event
  * goes HCA → dom0 (physical IRQ) → backend → event channel → guest.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { eventLatency } from "./xenib_perf.ts";
- * const native = await eventLatency("pcix-sdr-2006", "native", { iters: 5 });
- * const bypass = await eventLatency("pcix-sdr-2006", "bypass", { iters: 5 });
+ * const native = await eventLatency("pcix-sdr-2006", "native", { iters: 20 });
+ * const bypass = await eventLatency("pcix-sdr-2006", "bypass", { iters: 20 });
  * assert.equal(native.evtchnSendsPerMsg, 0); // bare metal: the interrupt goes to the OS directly
  * assert.ok(bypass.typicalUs > native.typicalUs); // the dom0 hop of every event
  * ```
  */
 export async function eventLatency(
   profile: ProfileSpec,
-  placement: Placement,
-  opts: { size?: number; iters?: number; warmup?: number } = {},
+  mode: Mode,
+  opts: { size?: number; iters?: number; seed?: number; noise?: NoiseMode } = {},
 ): Promise<EventLatency> {
-  const r = await eventPingPong(profile, placement, 1, opts);
-  return {
-    typicalUs: r.typicalUs,
-    evtchnSendsPerMsg: r.evtchnSendsPerMsg,
-    backendRequestsPerMsg: r.backendRequestsPerMsg,
+  const env: RunEnv = {
+    profile: resolveProfile(profile),
+    seed: opts.seed ?? 1,
+    noise: opts.noise ?? "off",
   };
-}
-
-/**
- * Event-driven latency when several guests on a host take completion events
- * at once.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { type BusyEventLatency, busyEventLatency } from "./xenib_perf.ts";
- * const [one, four]: BusyEventLatency[] = await busyEventLatency("pcix-sdr-2006", [1, 4], { iters: 20 });
- * assert.equal(one.dom0WaitUsPerEvent, 0); // alone, dom0's VCPU is free for every event
- * assert.ok(four.dom0WaitUsPerEvent > 0 && four.typicalUs > one.typicalUs); // four share it
- * ```
- */
-export interface BusyEventLatency {
-  /** Guests per host, each in its own ping-pong. */
-  guests: number;
-  /** Median half round trip over every pair, µs. */
-  typicalUs: number;
-  /** Mean half round trip, µs. */
-  meanUs: number;
-  /** Time dom0 work waited for its VCPU, per event, on the first host, µs. */
-  dom0WaitUsPerEvent: number;
-}
-
-/**
- * The event-driven ping-pong of {@link eventLatency} run by `n` pairs of
- * bypass guests at once, the `n` guests of each side on one Xen host: every
- * completion event of every guest crosses its host's dom0, whose VCPUs
- * (`dom0.vcpus`, 1 by default) the events now share.
- */
-export async function busyEventLatency(
-  profile: ProfileSpec,
-  counts: number[],
-  opts: { size?: number; iters?: number; warmup?: number } = {},
-): Promise<BusyEventLatency[]> {
-  const out: BusyEventLatency[] = [];
-  for (const n of counts) {
-    const r = await eventPingPong(profile, "bypass", n, opts);
-    out.push({
-      guests: n,
-      typicalUs: r.typicalUs,
-      meanUs: r.meanUs,
-      dom0WaitUsPerEvent: r.dom0WaitNsPerEvent / 1000,
-    });
-  }
-  return out;
-}
-
-/** `pairs` event-driven SEND/RECV ping-pongs at once between two hosts. */
-async function eventPingPong(
-  profile: ProfileSpec,
-  placement: Placement,
-  pairs: number,
-  opts: { size?: number; iters?: number; warmup?: number },
-): Promise<
-  EventLatency & { meanUs: number; dom0WaitNsPerEvent: number }
-> {
-  const size = opts.size ?? 64, iters = opts.iters ?? 200, warmup = opts.warmup ?? 5;
-  const total = iters + warmup;
-  const { cluster, hosts, doms } = await domains(profile, placement, 2, false, pairs);
-  const ends = await cluster.run(async () => {
-    const out: EvEnd[] = [];
-    for (const dom of doms) {
-      const ctx = await dom.openDevice();
-      const pd = await ctx.allocPd();
-      const ch = ctx.createCompChannel();
-      const scq = await ctx.createCq(total + 4);
-      const rcq = await ctx.createCq(16, { channel: ch });
-      const buf = dom.memory.alloc(2 * 4096, 4096);
-      const mr = await pd.regMr(buf, 2 * 4096, Access.LOCAL_WRITE);
-      const qp = await pd.createQp({
-        type: QpType.RC,
-        sendCq: scq,
-        recvCq: rcq,
-        cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 },
-      });
-      out.push({ dom, qp, scq, rcq, mr, buf, lid: ctx.queryPort(1).lid });
-    }
-    // doms: host 0's guests, then host 1's; pair i is guest i of each.
-    for (let i = 0; i < pairs; i++) await connectPair(out[i], out[pairs + i], { accessFlags: 0 });
-    return out;
-  });
-  const recvOne = async (e: EvEnd) => {
-    const ch = e.rcq.channel!;
-    const got = () => {
-      const wcs = e.rcq.poll(1);
-      if (wcs.length === 0) return false;
-      if (wcs[0].status !== WcStatus.SUCCESS) throw new Error(`recv failed: ${wcs[0].status}`);
-      e.qp.postRecv({ wrId: 0n, sgList: [{ addr: e.buf + 4096, length: size, lkey: e.mr.lkey }] });
-      return true;
-    };
-    // ibv's event loop: poll, arm, poll again (a completion before the arm raises no event), sleep.
-    for (;;) {
-      if (got()) return;
-      e.rcq.reqNotify(false);
-      if (got()) return;
-      await ch.getEvent();
-      e.rcq.ackEvents(1);
-    }
-  };
-  const send = (e: EvEnd, n: number) => {
-    e.qp.postSend({
-      wrId: BigInt(n),
-      opcode: WrOpcode.SEND,
-      sendFlags: SendFlags.SIGNALED,
-      sgList: [{ addr: e.buf, length: size, lkey: e.mr.lkey }],
-    });
-    e.scq.poll(16);
-  };
-  const before = hosts[0].counters();
-  const stamps: number[][] = Array.from({ length: pairs }, () => []);
-  await cluster.run(async () => {
-    for (const e of ends) {
-      e.qp.postRecv({ wrId: 0n, sgList: [{ addr: e.buf + 4096, length: size, lkey: e.mr.lkey }] });
-    }
-    const side = (me: EvEnd, client: number | undefined) => async () => {
-      for (let n = 1; n <= total; n++) {
-        if (client !== undefined) {
-          stamps[client].push(cluster.now);
-          send(me, n);
-          await recvOne(me);
-        } else {
-          await recvOne(me);
-          send(me, n);
-        }
-      }
-      if (client !== undefined) stamps[client].push(cluster.now);
-    };
-    const runs = [];
-    for (let i = 0; i < pairs; i++) {
-      runs.push(cluster.spawn(`ev-server ${i}`, side(ends[pairs + i], undefined)));
-      runs.push(cluster.spawn(`ev-client ${i}`, side(ends[i], i)));
-    }
-    await Promise.all(runs);
-  });
-  const after = hosts[0].counters();
-  const halves: number[] = [];
-  for (const st of stamps) {
-    for (let i = warmup; i < total; i++) halves.push((st[i + 1] - st[i]) / 2);
-  }
-  halves.sort((a, b) => a - b);
-  const msgs = total * pairs;
-  return {
-    typicalUs: halves[Math.floor(halves.length / 2)] / 1000,
-    meanUs: halves.reduce((a, b) => a + b, 0) / halves.length / 1000,
-    evtchnSendsPerMsg: (after.evtchnSends - before.evtchnSends) / msgs,
-    backendRequestsPerMsg: (after.backendRequests - before.backendRequests) / msgs,
-    dom0WaitNsPerEvent: (after.dom0WaitNs - before.dom0WaitNs) / msgs,
-  };
+  const args = [
+    "ib_send_lat",
+    "-e",
+    "-s",
+    String(opts.size ?? 64),
+    "-n",
+    String(opts.iters ?? 1000),
+  ];
+  return eventOf(await measurePerftestPoint(pointRequest(args, mode, env)), args);
 }
 
 function pct(a: number, b: number): string {
@@ -490,7 +158,7 @@ function row(cells: (string | number)[], widths: number[]): string {
  * import { xenibPerfUsage } from "./xenib_perf.ts";
  * const text = xenibPerfUsage();
  * assert.equal(text.split("\n")[0], "Usage: deno task xenib-perf [flags]");
- * for (const flag of ["--profile", "--iters", "--quick", "--help"]) {
+ * for (const flag of ["--profile", "--iters", "--quick", "--seed", "--noise", "--jobs", "--help"]) {
  *   assert.ok(text.includes(flag), flag);
  * }
  * ```
@@ -502,20 +170,26 @@ export function xenibPerfUsage(): string {
     "The VMM-bypass measurements in virtual time, native vs bypass (vs split): RDMA WRITE",
     "latency (2 B) and bandwidth (1 MiB), the split baseline's per-message overhead, memory",
     "registration cost for 1..1024 pages with and without the registration cache,",
-    "event-driven SEND/RECV latency, CQ and QP creation cost, event-driven latency with",
-    "several guests per host sharing dom0's VCPUs.",
+    "event-driven SEND/RECV latency, CQ and QP creation cost. Latencies are perftest's",
+    "(ib_write_lat, ib_send_lat -e): half round trips, median; MB/s is 10^6 bytes per second.",
     "",
     "  -p, --profile=<NAME|FILE.yaml>  cost profile: pcix-sdr-2006 (default), modern-gen5-ndr, or a YAML file",
-    "      --iters=<n>        ping-pong rounds of the latency test, 10.. (default 1000)",
-    "      --quick            a smaller run (100 rounds, fewer messages)",
+    "      --iters=<n>        ping-pong rounds of the latency tests, 10.. (default 1000, perftest's)",
+    "      --quick            a smaller run (100 rounds, fewer messages and repetitions)",
+    "      --seed=<n>         PRNG seed (default 1); same seed, same numbers",
+    "      --noise=<on|off>   the profile's seeded noise model (default on; off: exact samples)",
+    "      --jobs=<n>         workers for the independent points (default one per core)",
     "  -h, --help             this text",
   ].join("\n");
 }
 
+const MODES = ["native", "bypass", "split"] as const;
+const PAGES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+const SPLIT_SIZES = [64, 512, 4096];
+
 /**
- * Run every measurement and print the report (the functions above, one
- * section each; their examples show what each measures). Flags are checked
- * before anything runs.
+ * Run every measurement and print the report. Flags are checked before
+ * anything runs.
  *
  * @example
  * ```ts
@@ -537,6 +211,7 @@ export function xenibPerfUsage(): string {
  * await assert.rejects(main(["--iters", "5"]), {
  *   message: "--iters: 5 is out of range (10..10000000)",
  * });
+ * await assert.rejects(main(["--noise", "maybe"]), { message: "--noise: 'maybe' is not on or off" });
  * ```
  */
 export async function main(args: string[]): Promise<void> {
@@ -544,6 +219,9 @@ export async function main(args: string[]): Promise<void> {
     profile: { type: "string", short: "p" },
     iters: { type: "string" },
     quick: { type: "boolean" },
+    seed: { type: "string" },
+    noise: { type: "string" },
+    jobs: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
@@ -556,145 +234,158 @@ export async function main(args: string[]): Promise<void> {
   const iters = values.iters === undefined
     ? (values.quick ? 100 : 1000)
     : parseIntFlag("--iters", values.iters, 10, 10_000_000);
+  const seed = values.seed === undefined ? 1 : parseSeed(values.seed);
+  const noise = values.noise === undefined ? "on" : parseNoise(values.noise);
+  const jobs = values.jobs === undefined ? undefined : parseJobs(values.jobs);
   if (values.profile === "") throw new UsageError("--profile: empty value");
-  const loaded = await loadToolProfile(values.profile ?? "pcix-sdr-2006");
-  const profile = loaded as unknown as ProfileSpec;
-  console.log(`xenib-perf — profile ${loaded.name}: ${loaded.description} (virtual time)\n`);
+  const profile = await loadToolProfile(values.profile ?? "pcix-sdr-2006");
+  const env: RunEnv = { profile, seed, noise };
+  const quick = values.quick ?? false;
+  // The metrics' command lines; with another -n than perftest's default, that -n.
+  const withIters = (a: readonly string[]) => iters === 1000 ? [...a] : [...a, "-n", String(iters)];
+  const latArgs = (size: number) => withIters(["ib_write_lat", "-s", String(size)]);
+  const evArgs = withIters(METRICS["event-lat"].args);
+  const rateArgs = quick
+    ? [...METRICS["msg-rate"].args, "-n", "500"]
+    : [...METRICS["msg-rate"].args];
+
+  // Every point first, then the report: the points are independent, so they run on workers.
+  const runner = new URL("./lib/perftest_runner.ts", import.meta.url);
+  const control = new URL("./lib/control_costs.ts", import.meta.url);
+  const tasks: Task[] = [];
+  const at: Record<string, number> = {};
+  const add = (key: string, t: Task) => {
+    at[key] = tasks.length;
+    tasks.push(t);
+  };
+  const point = (key: string, a: readonly string[], mode: Mode, cost: number) =>
+    add(key, { ...task(runner, "measurePerftestPoint", pointRequest(a, mode, env)), cost });
+  for (const m of MODES) {
+    point(`lat ${m}`, latArgs(2), m, 1);
+    point(`bw ${m}`, METRICS["rdma-write-bw"].args, m, 3);
+  }
+  for (const size of SPLIT_SIZES) {
+    for (const m of ["native", "split"] as const) point(`lat ${size} ${m}`, latArgs(size), m, 1);
+  }
+  for (const m of ["native", "split"] as const) point(`rate ${m}`, rateArgs, m, 2);
+  const regOpts = { reps: quick ? 2 : 10, cacheUses: quick ? 4 : 10 };
+  for (const m of ["native", "bypass"] as const) {
+    add(`reg ${m}`, { ...task(control, "registrationCost", env, m, PAGES, regOpts), cost: 2 });
+    add(`setup ${m}`, task(control, "setupCosts", env, m, quick ? 2 : 10));
+    point(`ev ${m}`, evArgs, m, 2);
+  }
+  const results = await runTasks(tasks, { jobs });
+  const get = <T>(key: string) => results[at[key]] as T;
+  const p = (key: string) => get<PointOutcome>(key);
+  const lat = (key: string, a: readonly string[]): MetricValue =>
+    metricOf({ ...METRICS["rdma-write-lat"], args: [...a] }, p(key));
 
   console.log(
-    "1. RDMA WRITE, the unmodified native_perf program on bare metal, bypass and split guests",
+    `xenib-perf — profile ${profile.name}: ${profile.description} (virtual time; noise ${noise}, ` +
+      `seed ${seed})\n`,
   );
-  const lat: Record<string, number> = {}, bw: Record<string, number> = {};
-  for (const p of ["native", "bypass", "split"] as const) {
-    lat[p] = (await writeLatency(profile, { size: 2, iters, placement: p })).typicalUs;
-    bw[p] = (await writeBandwidth(profile, { size: 1 << 20, iters: 64, placement: p })).mbPerSec;
-  }
-  const w1 = [8, 16, 18, 12];
-  console.log(row(["mode", "2 B latency µs", "1 MiB bw MB/s", "vs native"], w1));
-  for (const p of ["native", "bypass", "split"]) {
+  console.log(
+    "1. RDMA WRITE on bare metal, in bypass and in split guests: the same perftest program",
+  );
+  console.log(`   latency: ${lat("lat native", latArgs(2)).method}`);
+  const bwv = (m: string) => metricOf(METRICS["rdma-write-bw"], p(`bw ${m}`));
+  console.log(`   bandwidth: ${bwv("native").method}`);
+  const l: Record<string, number> = {}, b: Record<string, number> = {};
+  const w1 = [8, 16, 24, 18];
+  console.log(row(["mode", "2 B latency µs", "1 MiB bw MB/s (10^6 B/s)", "vs native"], w1));
+  for (const m of MODES) {
+    l[m] = lat(`lat ${m}`, latArgs(2)).value;
+    b[m] = bwv(m).value;
     console.log(
-      row([
-        p,
-        lat[p].toFixed(3),
-        bw[p].toFixed(1),
-        p === "native" ? "" : `lat ${pct(lat[p], lat.native)}`,
-      ], w1),
+      row(
+        [m, l[m].toFixed(3), b[m].toFixed(1), m === "native" ? "" : `lat ${pct(l[m], l.native)}`],
+        w1,
+      ),
     );
   }
-  const latOk = Math.abs(lat.bypass / lat.native - 1) <= 0.02;
-  const bwOk = Math.abs(bw.bypass / bw.native - 1) <= 0.01;
+  const latOk = Math.abs(l.bypass / l.native - 1) <= 0.02;
+  const bwOk = Math.abs(b.bypass / b.native - 1) <= 0.01;
   console.log(
     `   bypass latency within 2 % of native: ${latOk ? "yes" : "NO"} (${
-      pct(lat.bypass, lat.native)
+      pct(l.bypass, l.native)
     }); ` +
-      `bandwidth within 1 %: ${bwOk ? "yes" : "NO"} (${pct(bw.bypass, bw.native)})\n`,
+      `bandwidth within 1 %: ${bwOk ? "yes" : "NO"} (${pct(b.bypass, b.native)})`,
+  );
+  const fast = p("lat bypass").crossings;
+  console.log(
+    `   while measuring, the bypass hosts counted ${fast.hypercalls} hypercalls, ${fast.evtchnSends} ` +
+      `event-channel sends and ${fast.backendRequests} backend requests\n`,
   );
 
   console.log("2. Split baseline: per-message overhead (every post and poll crosses dom0)");
-  const small = 64;
-  const nSmall = values.quick ? 200 : 2000;
-  const rate: Record<string, number> = {};
-  for (const p of ["native", "split"] as const) {
-    const r = await writeBandwidth(profile, {
-      size: small,
-      iters: nSmall,
-      window: 16,
-      placement: p,
-    });
-    rate[p] = (r.mbPerSec * 1e6) / small;
-  }
   console.log(
-    `   2 B latency: split ${lat.split.toFixed(3)} µs vs native ${lat.native.toFixed(3)} µs ` +
-      `→ +${(lat.split - lat.native).toFixed(3)} µs per one-way message`,
+    `   2 B latency: split ${l.split.toFixed(3)} µs vs native ${l.native.toFixed(3)} µs ` +
+      `→ +${(l.split - l.native).toFixed(3)} µs per one-way message`,
   );
   // Per message, not per byte: the extra stays put as the payload grows.
-  const extra: string[] = [];
-  for (const size of [64, 512, 4096]) {
-    const n = await writeLatency(profile, { size, iters, placement: "native" });
-    const sp = await writeLatency(profile, { size, iters, placement: "split" });
-    extra.push(`${size} B +${(sp.typicalUs - n.typicalUs).toFixed(3)}`);
-  }
+  const extra = SPLIT_SIZES.map((size) => {
+    const d = lat(`lat ${size} split`, latArgs(size)).value -
+      lat(`lat ${size} native`, latArgs(size)).value;
+    return `${size} B +${d.toFixed(3)}`;
+  });
   console.log(`   one-way latency over native by size: ${extra.join(", ")} µs`);
+  const rate = (m: string) => metricOf({ ...METRICS["msg-rate"], args: rateArgs }, p(`rate ${m}`));
+  const [rn, rs] = [rate("native"), rate("split")];
   console.log(
-    `   ${small} B streaming: native ${(rate.native / 1e6).toFixed(3)} Mmsg/s, split ` +
-      `${(rate.split / 1e6).toFixed(3)} Mmsg/s → +${
-        ((1 / rate.split - 1 / rate.native) * 1e6).toFixed(3)
-      } µs per message\n`,
+    `   64 B message rate: native ${rn.value.toFixed(3)} Mmsg/s, split ${rs.value.toFixed(3)} ` +
+      `Mmsg/s → +${(1 / rs.value - 1 / rn.value).toFixed(3)} µs per message`,
   );
+  console.log(`   (${rn.method})\n`);
 
   console.log(
-    "3. Memory registration (µs): regMr and dereg without the cache; with the cache (dom0 keeps",
+    `3. Memory registration (µs): regMr and dereg without the cache (mean of ${regOpts.reps}); with the`,
   );
   console.log(
-    "   a guest's deregistered pages mapped; keys die at dereg), the same buffer registered and",
+    `   registration cache, ${regOpts.cacheUses} uses of one buffer (regMr + dereg): regMr per use, the first`,
   );
-  console.log("   deregistered 10 times, per use, and one warm regMr");
-  const pages = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
-  const nat = await registrationCost(profile, "native", pages);
-  const byp = await registrationCost(profile, "bypass", pages);
+  console.log("   use included, and a warm use (after the first)");
+  const nat = get<RegCost[]>("reg native"), byp = get<RegCost[]>("reg bypass");
   const w3 = [6, 11, 11, 13, 13, 13, 13, 12];
   const head = ["pages", "native reg", "bypass reg", "native dereg", "bypass dereg"];
   console.log(row([...head, "native cache", "bypass cache", "bypass warm"], w3));
-  for (let i = 0; i < pages.length; i++) {
+  for (let i = 0; i < PAGES.length; i++) {
     console.log(row([
-      pages[i],
+      PAGES[i],
       nat[i].regUs.toFixed(1),
       byp[i].regUs.toFixed(1),
       nat[i].deregUs.toFixed(1),
       byp[i].deregUs.toFixed(1),
-      nat[i].cachedUs.toFixed(1),
-      byp[i].cachedUs.toFixed(1),
-      byp[i].hitUs.toFixed(1),
+      nat[i].perUse!.toFixed(1),
+      byp[i].perUse!.toFixed(1),
+      byp[i].warm!.toFixed(1),
     ], w3));
   }
   console.log();
 
-  console.log(
-    "4. Event-driven SEND/RECV latency (64 B, completion channels, no polling for the message)",
-  );
-  const evIters = values.quick ? 50 : 200;
-  const evN = await eventLatency(profile, "native", { iters: evIters });
-  const evB = await eventLatency(profile, "bypass", { iters: evIters });
+  console.log("4. Event-driven SEND/RECV latency (64 B, both sides sleep on completion channels)");
+  const evN = eventOf(p("ev native"), evArgs), evB = eventOf(p("ev bypass"), evArgs);
+  console.log(`   ${evN.method}`);
   console.log(
     `   native ${evN.typicalUs.toFixed(3)} µs, bypass ${evB.typicalUs.toFixed(3)} µs → dom0 hop ` +
-      `+${(evB.typicalUs - evN.typicalUs).toFixed(3)} µs per event; bypass host: ` +
+      `+${(evB.typicalUs - evN.typicalUs).toFixed(3)} µs per event; bypass hosts: ` +
       `${evB.evtchnSendsPerMsg.toFixed(2)} event-channel sends and ${
         evB.backendRequestsPerMsg.toFixed(2)
-      } ` +
-      `backend requests per message\n`,
+      } backend requests per message (with -e perftest signals every send and sleeps on its ` +
+      `completion too: one event for the send, one for the receive)\n`,
   );
 
   console.log("5. CQ (256 entries) and RC QP (64/64) creation cost (µs)");
   const w5 = [8, 12, 12, 12, 12];
   console.log(row(["mode", "create CQ", "create QP", "destroy QP", "destroy CQ"], w5));
-  for (const p of ["native", "bypass"] as const) {
-    const r = await creationCost(profile, p);
+  for (const m of ["native", "bypass"] as const) {
+    const r = get<Record<SetupOp, number>>(`setup ${m}`);
     console.log(row([
-      p,
-      r.createCqUs.toFixed(1),
-      r.createQpUs.toFixed(1),
-      r.destroyQpUs.toFixed(1),
-      r.destroyCqUs.toFixed(1),
+      m,
+      r.createCq.toFixed(1),
+      r.createQp.toFixed(1),
+      r.destroyQp.toFixed(1),
+      r.destroyCq.toFixed(1),
     ], w5));
-  }
-  console.log();
-
-  console.log(
-    "6. Event-driven latency (64 B) with several guests per host taking events at once: every",
-  );
-  console.log(
-    `   event crosses dom0, whose ${loaded.dom0.vcpus} VCPU(s) the guests' events share`,
-  );
-  const w6 = [8, 12, 10, 22];
-  console.log(row(["guests", "latency µs", "vs one", "dom0 wait µs/event"], w6));
-  const busy = await busyEventLatency(profile, [1, 2, 4, 8], { iters: evIters });
-  for (const b of busy) {
-    console.log(row([
-      b.guests,
-      b.typicalUs.toFixed(3),
-      `+${(b.typicalUs - busy[0].typicalUs).toFixed(3)}`,
-      b.dom0WaitUsPerEvent.toFixed(3),
-    ], w6));
   }
 }
 

@@ -362,9 +362,12 @@ export function methodText(
 export function metricOf(m: Metric, p: PointOutcome): MetricValue {
   const base = {
     unit: m.unit,
-    method: methodText(m.args, p.method, p.result.kind === "lat"
-      ? p.result.lat[0].iterations
-      : p.result.bw[0].iterations, m.statistic),
+    method: methodText(
+      m.args,
+      p.method,
+      p.result.kind === "lat" ? p.result.lat[0].iterations : p.result.bw[0].iterations,
+      m.statistic,
+    ),
     crossings: p.crossings,
   };
   if (m.statistic === "t_typical") {

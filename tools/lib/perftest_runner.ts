@@ -443,8 +443,9 @@ export function guestMemoryMiB(config: PerftestConfig): number {
 export async function buildPair(
   config: PerftestConfig,
   profile: Profile,
+  nomad = false,
 ): Promise<{ cluster: Cluster; a: Domain; b: Domain; hosts: Host[] }> {
-  const cluster = new Cluster({ profile, seed: config.seed, noise: config.noise ?? "off" });
+  const cluster = new Cluster({ profile, seed: config.seed, noise: config.noise ?? "off", nomad });
   // -O: both ports of each HCA cabled to the switch (perftest needs port 2 ACTIVE).
   const ports = config.dualport ? 2 : 1;
   if (config.mode === "native") {
@@ -592,6 +593,8 @@ export interface PointRequest {
   capture?: { format: CaptureFormat; ipv6?: boolean };
   /** `--mmap` bytes. */
   mmapBytes?: Uint8Array;
+  /** Run the verbs libraries with Nomad's handle translation (`Cluster` option `nomad`). */
+  nomad?: boolean;
 }
 
 /**
@@ -657,7 +660,7 @@ export async function measurePerftestPoint(
   onProgress?: (done: number, total: number, bytes: number) => void,
 ): Promise<PointOutcome> {
   const { config: c, profile } = req;
-  const { cluster, a, b, hosts } = await buildPair(c, profile);
+  const { cluster, a, b, hosts } = await buildPair(c, profile, req.nomad);
   const env = simulationEnv(cluster, profile);
   const stderr: string[] = [];
   const tap = req.capture
