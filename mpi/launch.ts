@@ -45,6 +45,8 @@ export interface LaunchOptions {
   seed?: number;
   /** Memory of each guest, MiB (default 512). */
   guestMemoryMiB?: number;
+  /** The profile's seeded noise model: "off" (the library's default: exact) or "on". */
+  noise?: "on" | "off";
 }
 
 /**
@@ -146,7 +148,11 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
   const nHosts = positive("hosts", opts.hosts ?? (mode === "native" ? np : Math.ceil(np / g)));
   const map = opts.map ?? "block";
   const guestMiB = positive("guestMemoryMiB", opts.guestMemoryMiB ?? 512);
-  const cluster = new Cluster({ profile: opts.profile ?? "pcix-sdr-2006", seed: opts.seed ?? 1 });
+  const cluster = new Cluster({
+    profile: opts.profile ?? "pcix-sdr-2006",
+    seed: opts.seed ?? 1,
+    noise: opts.noise ?? "off",
+  });
   const virt = mode !== "native";
   const hosts: Host[] = [];
   for (let h = 0; h < nHosts; h++) {

@@ -56,7 +56,7 @@ Deno.test("mpirun: the example program on Xen guests, output prefixed by rank, t
   const summary = out.filter((l) => !l.startsWith("["));
   assert.equal(
     summary[0],
-    "mpirun: 4 rank(s) on 2 Xen host(s) × 2 bypass guest(s), map block, profile pcix-sdr-2006, seed 1",
+    "mpirun: 4 rank(s) on 2 Xen host(s) × 2 bypass guest(s), map block, profile pcix-sdr-2006, seed 1, noise on",
   );
   assert.match(
     summary[1],

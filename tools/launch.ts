@@ -58,7 +58,7 @@ const TOOLS: Record<string, ToolSpec> = {
     script: "tools/mpirun.ts",
     read: ["profile"],
     positionalRead: true,
-    valued: ["np", "hosts", "guests-per-host", "guest-memory", "mode", "map", "seed"],
+    valued: ["np", "hosts", "guests-per-host", "guest-memory", "mode", "map", "seed", "noise"],
     short: { n: "np" },
   },
   osu: { script: "tools/osu.ts", read: ["profile"] },

@@ -34,10 +34,12 @@ export interface LaunchFlags {
   profile: string;
   /** `--seed S`. */
   seed: number;
+  /** `--noise on|off`: the profile's seeded noise model (the tools' default: on). */
+  noise: "on" | "off";
 }
 
 /**
- * Defaults: native mode, block map, the 2006 profile, seed 1.
+ * Defaults: native mode, block map, the 2006 profile, seed 1, noise on.
  *
  * @example
  * ```ts
@@ -47,7 +49,7 @@ export interface LaunchFlags {
  * ```
  */
 export function defaultLaunchFlags(): LaunchFlags {
-  return { mode: "native", map: "block", profile: "pcix-sdr-2006", seed: 1 };
+  return { mode: "native", map: "block", profile: "pcix-sdr-2006", seed: 1, noise: "on" };
 }
 
 /** Flag name → what it sets and whether it takes a value. */
@@ -62,6 +64,7 @@ const FLAGS: Record<string, keyof LaunchFlags> = {
   "--map": "map",
   "--profile": "profile",
   "--seed": "seed",
+  "--noise": "noise",
 };
 
 function whole(flag: string, v: string, min: number): number {
@@ -136,6 +139,12 @@ export function takeLaunchFlag(
     case "profile":
       if (!value) throw new UsageError("--profile needs a name or a FILE.yaml");
       into.profile = value;
+      break;
+    case "noise":
+      if (value !== "on" && value !== "off") {
+        throw new UsageError(`--noise: '${value}' is not on or off`);
+      }
+      into.noise = value;
       break;
   }
   return next;

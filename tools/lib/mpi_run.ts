@@ -95,7 +95,7 @@ export function summary(
     : `${hosts.length} Xen host(s) × ${o.guestsPerHost ?? 1} ${o.mode} guest(s)`;
   const us = (ns: number) => `${(ns / 1000).toFixed(2)} µs`;
   const lines = [
-    `mpirun: ${o.np} rank(s) on ${layout}, map ${o.map}, profile ${job.cluster.profile.name}, seed ${o.seed}`,
+    `mpirun: ${o.np} rank(s) on ${layout}, map ${o.map}, profile ${job.cluster.profile.name}, seed ${o.seed}, noise ${job.cluster.noise}`,
     `mpirun: virtual time ${us(job.elapsedNs)} (MPI_Init ${us(job.initNs)}, main ${
       us(Math.max(...job.mainNs))
     } on the slowest rank)`,

@@ -61,6 +61,7 @@ a summary (virtual time, per-host hypervisor/HCA and MPI counters) follows.
   --map block|cyclic          rank placement over hosts/guests (default block)
   --profile NAME|FILE.yaml    cost profile (default pcix-sdr-2006; also modern-gen5-ndr)
   --seed S                    seed of the cluster's PRNG (default 1)
+  --noise on|off              the profile's seeded noise model (default on; off: exact)
   --quiet                     no summary
   -h, --help                  this help
 

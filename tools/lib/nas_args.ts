@@ -79,6 +79,7 @@ ${rows.join("\n")}
   --map block|cyclic          rank placement over hosts/guests (default block)
   --profile NAME|FILE.yaml    cost profile (default pcix-sdr-2006; also modern-gen5-ndr)
   --seed S                    seed of the cluster's PRNG (default 1)
+  --noise on|off              the profile's seeded noise model (default on; off: exact)
   --compute real|model|auto   compute for real, or charge the computation by the model with the
                               same messages; auto (default): real for S and W, model for A and B
   --json                      one JSON object (figures, platform, per-rank counters) instead of text

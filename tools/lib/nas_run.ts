@@ -40,6 +40,8 @@ export interface NasOptions {
   /** Built-in profile name, a `FILE.yaml` (resolved from where the user ran the task), or a Profile. */
   profile?: string | Profile;
   seed?: number;
+  /** The profile's seeded noise model (default "off", the library's; the CLI's default is "on"). */
+  noise?: "on" | "off";
   /** "auto" (default): real for S and W, model for A and B where the kernel can. */
   compute?: ComputeMode | "auto";
   /** Lines as they are printed (banner, progress, any rank's messages), in order. */
@@ -214,6 +216,7 @@ export async function runNas(o: NasOptions): Promise<NasRunResult> {
     map: o.map,
     profile,
     seed: o.seed,
+    noise: o.noise,
   });
   await o.onLaunched?.(launched);
   const params = mpi.mpiParams(profile, o.np);
