@@ -10,7 +10,7 @@
  * @module
  */
 import { paperUsage, parsePaperArgs } from "./lib/paper_args.ts";
-import { paperPlan, paperSteps, runPaper } from "./lib/paper_run.ts";
+import { paperPlan, runPaper } from "./lib/paper_run.ts";
 import {
   claimsTable,
   evaluateClaims,
@@ -43,20 +43,24 @@ async function main(args: string[]): Promise<void> {
     throw new ToolError(`--out ${out}: cannot create the directory (${(e as Error).message})`);
   }
   const profile = await loadToolProfile(c.profile);
-  const plan = paperPlan(c.quick);
-  const progress = new Progress(paperSteps(plan, c.modes));
-  progress.draw("starting");
+  let progress: Progress | undefined;
   let data;
   try {
     data = await runPaper({
-      quick: c.quick,
+      scale: c.scale,
       profile,
       seed: c.seed,
+      noise: c.noise,
       modes: c.modes,
-      onStep: (label) => progress.step(label),
+      plan: paperPlan(c.scale, c.nas),
+      jobs: c.jobs,
+      onStep: (_done, total, label) => {
+        progress ??= new Progress(total);
+        progress.step(label);
+      },
     });
   } finally {
-    progress.end();
+    (progress as Progress | undefined)?.end();
   }
   data.wallSeconds = (performance.now() - t0) / 1000;
   const files: string[] = [];
@@ -68,11 +72,21 @@ async function main(args: string[]): Promise<void> {
   files.unshift(`${out}/report.md`);
 
   const t = paperTables(data);
-  console.log(`# RDMA WRITE latency (µs, half round trip)\n${t.writeLat}\n`);
-  console.log(`# RDMA WRITE bandwidth (MB/s)\n${t.writeBw}\n`);
-  console.log(`# Send latency, polling vs events (µs)\n${t.sendLat}\n`);
-  console.log(`# Memory registration (µs per regMr)\n${t.reg}\n`);
+  console.log(`# Headline figures (latency µs: median (p1–p99); MB/s = 10^6 B/s)\n${t.figures}\n`);
+  console.log(`# RDMA WRITE latency (µs, half round trip, median (p1–p99))\n${t.writeLat}\n`);
+  console.log(`# RDMA WRITE bandwidth (MB/s = 10^6 B/s)\n${t.writeBw}\n`);
+  console.log(`# Send latency, polling vs events (µs, median (p1–p99))\n${t.sendLat}\n`);
+  console.log(`# Memory registration (µs per regMr, no cache)\n${t.reg}\n`);
+  if (t.cache) console.log(`# Registration through the cache (µs)\n${t.cache}\n`);
   console.log(`# Resource setup (µs)\n${t.setup}\n`);
+  if (t.sensitivity) console.log(`# Sensitivity to the Xen primitives\n${t.sensitivity}\n`);
+  if (data.modern) {
+    console.log(
+      `# ${data.modern.profile}: headline figures\n${paperTables(data.modern).figures}\n`,
+    );
+  }
+  if (t.osu) console.log(`# MPI (OSU)\n${t.osu}\n`);
+  if (t.nas) console.log(`# NAS Parallel Benchmarks\n${t.nas}\n`);
   console.log(`# Claims\n${claimsTable(evaluateClaims(data))}\n`);
   console.log(`wrote ${files.join(", ")}`);
   console.log(`elapsed: ${((performance.now() - t0) / 1000).toFixed(1)} s (wall clock)`);

@@ -295,7 +295,12 @@ export async function setupCosts(
       const lid = Number(ctx.queryPort(1).lid ?? 0);
       t = cluster.now;
       // Looped back to itself: the three transitions cost the same whoever the peer is.
-      await connectQp(qp, { remoteQpn: qp.qpNum, dlid: lid, accessFlags: Access.REMOTE_WRITE });
+      await connectQp(qp, {
+        remoteQpn: qp.qpNum,
+        rqPsn: qp.initialPsn,
+        dlid: lid,
+        accessFlags: Access.REMOTE_WRITE,
+      });
       lap("modifyQp (RESET→RTS)");
       const mr = await pd.regMr(page, 4096, Access.LOCAL_WRITE);
       lap("regMr (1 page)");

@@ -125,7 +125,7 @@ export const METRICS = {
   "msg-rate": {
     id: "msg-rate",
     label: "64 B RDMA WRITE message rate",
-    args: ["ib_write_bw", "-s", "64"],
+    args: ["ib_write_bw", "-s", "64", "-n", "1000"],
     statistic: "msg_rate",
     unit: "Mmsg/s",
   },
@@ -356,7 +356,7 @@ export function methodText(
  * const p = await measurePerftestPoint(pointRequest(m.args, "split", env));
  * const v = metricOf(m, p);
  * assert.equal(v.value.toFixed(3), "0.535"); // Mmsg/s: dom0 serves every doorbell
- * assert.ok(v.crossings.backendRequests > 5000); // one request per post, and polls
+ * assert.ok(v.crossings.backendRequests > 1000); // one request per post, and polls
  * ```
  */
 export function metricOf(m: Metric, p: PointOutcome): MetricValue {

@@ -1,18 +1,220 @@
 /**
- * The paper's evaluation, measured through the public API: RDMA WRITE
- * latency and bandwidth against message size (native, bypass, split),
- * event-driven vs polled send latency (native, bypass), memory
- * registration cost against pages (native, bypass, bypass with the
- * registration cache) and resource setup costs (native, bypass, split).
+ * The paper's evaluation, measured through the public API by the tools' one
+ * measurement core: RDMA WRITE latency and bandwidth against message size
+ * (native, bypass, split), event-driven vs polled send latency, memory
+ * registration with and without the registration cache, resource setup
+ * costs, the headline figures on today's hardware class
+ * (`modern-gen5-ndr`), how each virtualized figure moves with each Xen
+ * primitive's cost, and the application level (OSU latency and bandwidth
+ * through xenib's MPI, NAS kernels). Every point is independent (its own
+ * cluster from the seed), so all of them run on workers (`jobs`), and the
+ * report is the same whatever the number of workers.
  *
  * @module
  */
-import { Access, connectQp, type Profile, QpType } from "../../mod.ts";
-import { Cluster, type Domain, type Host, modeError, ToolError } from "./api.ts";
-import { type Mode, parsePerftestArgs, type PerftestConfig } from "./perftest_args.ts";
-import { buildPair, runPerftest } from "./perftest_runner.ts";
-import type { BwPoint, LatPoint, PaperData, RegPoint, SetupOp } from "./paper_report.ts";
-import type { PerftestResult } from "./perftest_stats.ts";
+import { MODERN_GEN5_NDR, type NoiseMode, type Profile } from "../../mod.ts";
+import { Cluster, modeError, ToolError } from "./api.ts";
+import type { Mode } from "./perftest_args.ts";
+import type { PointOutcome } from "./perftest_runner.ts";
+import {
+  type MetricId,
+  metricOf,
+  METRICS,
+  pointKey,
+  pointRequest,
+  type RunEnv,
+} from "./metrics.ts";
+import type { RegCost, SetupOp } from "./control_costs.ts";
+import { runTasks, type Task, task } from "./pool.ts";
+import type { BwPoint, CachePoint, LatPoint, PaperData, RegPoint } from "./paper_report.ts";
+import { jobLayout, type JobShape, type NasPoint, type OsuPoint } from "./paper_app.ts";
+import { type SensitivityFigure, XEN_PRIMITIVES, type XenPrimitive } from "./paper_sensitivity.ts";
+import { KERNELS } from "../nas/registry.ts";
+import type { NasClass } from "../nas/kernel.ts";
+
+/**
+ * How much a run measures: `quick` (tests), `default` (`deno task paper`,
+ * about 10 s of wall time on two cores) or `full` (every size, the NAS
+ * kernels at class A on 16 ranks: minutes).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PAPER_SCALES, type PaperScale } from "./paper_run.ts";
+ * const s: PaperScale = "default";
+ * assert.ok(PAPER_SCALES.includes(s));
+ * ```
+ */
+export type PaperScale = "quick" | "default" | "full";
+
+/**
+ * The scales, smallest first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PAPER_SCALES } from "./paper_run.ts";
+ * assert.deepEqual(PAPER_SCALES, ["quick", "default", "full"]);
+ * ```
+ */
+export const PAPER_SCALES = ["quick", "default", "full"] as const;
+
+/**
+ * The NAS part of a run: a class and the job's shape.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { NasPlan } from "./paper_run.ts";
+ * const full: NasPlan = { cls: "A", shape: { np: 16, hosts: 8, guestsPerHost: 2 } };
+ * assert.equal(full.shape.np, 16);
+ * ```
+ */
+export interface NasPlan {
+  cls: NasClass;
+  shape: JobShape;
+}
+
+/**
+ * Sizes, iterations and page counts of a run.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { paperPlan, type PaperPlan } from "./paper_run.ts";
+ * const plan: PaperPlan = paperPlan("default");
+ * assert.deepEqual([plan.latSizes[0], plan.latIters], [2, 1000]); // ib_write_lat's defaults at 2 B
+ * // Bandwidth: at most 8 MiB per size, 16 to 1000 messages.
+ * assert.deepEqual([64, 65536, 1048576].map(plan.bwIters), [1000, 128, 16]);
+ * ```
+ */
+export interface PaperPlan {
+  latSizes: number[];
+  /** `-n` of the latency tests. */
+  latIters: number;
+  bwSizes: number[];
+  /** `-n` of the bandwidth test at a size. */
+  bwIters: (size: number) => number;
+  /** The rule of `bwIters`, in words. */
+  bwItersText: string;
+  evSizes: number[];
+  /** `-n` of the send latency tests. */
+  evIters: number;
+  pages: number[];
+  regReps: number;
+  /** Uses of one buffer through the registration cache. */
+  cacheUses: number;
+  setupReps: number;
+  /** Run the Xen-primitive sensitivity table. */
+  sensitivity: boolean;
+  /** Run the headline figures on `modern-gen5-ndr`. */
+  modern: boolean;
+  /** OSU osu_latency and osu_bw command lines (none: no MPI part). */
+  osu?: { latency: string[]; bw: string[] };
+  /** The NAS part (none: not run). */
+  nas?: NasPlan;
+}
+
+const pow2 = (lo: number, hi: number, step = 1) => {
+  const out: number[] = [];
+  for (let e = lo; e <= hi; e += step) out.push(2 ** e);
+  return out;
+};
+const withSizes = (xs: number[], ...more: number[]) =>
+  [...new Set([...xs, ...more])].sort((a, b) => a - b);
+
+/**
+ * What a run of each scale measures. `nas` overrides the scale's NAS part
+ * (`null`: none).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { paperPlan } from "./paper_run.ts";
+ * assert.equal(paperPlan("default").nas, undefined); // NAS is --full's (or --nas's)
+ * assert.deepEqual(paperPlan("full").nas, {
+ *   cls: "A",
+ *   shape: { np: 16, hosts: 8, guestsPerHost: 2 },
+ * });
+ * assert.deepEqual(paperPlan("full").pages, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]);
+ * const s4 = { cls: "S" as const, shape: { np: 4, hosts: 2, guestsPerHost: 2 } };
+ * assert.deepEqual(paperPlan("default", s4).nas, s4);
+ * ```
+ */
+export function paperPlan(scale: PaperScale, nas?: NasPlan | null): PaperPlan {
+  const bwBudget = 8 << 20;
+  const bwIters = (s: number) => Math.min(1000, Math.max(16, Math.floor(bwBudget / s)));
+  const bwItersText = "min(1000, max(16, 8 MiB / size)) messages per size: 1000 up to 8 KiB, " +
+    "16 at 512 KiB and 1 MiB";
+  const base = {
+    latIters: 1000,
+    bwIters,
+    bwItersText,
+    evIters: 1000,
+    cacheUses: 10,
+    sensitivity: true,
+    modern: true,
+    osu: {
+      // -x 40: past MVAPICH's 32 eager messages before the RDMA fast path (OMB skips 100).
+      latency: ["osu_latency", "-m", "8:1024", "-i", "100", "-x", "40"],
+      bw: ["osu_bw", "-m", "1048576:1048576", "-i", "2", "-x", "1", "-W", "8"],
+    },
+  };
+  let plan: PaperPlan;
+  if (scale === "quick") {
+    plan = {
+      ...base,
+      latSizes: [2, 64, 4096],
+      latIters: 50,
+      bwSizes: [64, 65536],
+      bwIters: (s) => Math.max(16, Math.min(200, Math.floor(262144 / s))),
+      bwItersText: "16-200 messages per size",
+      evSizes: [2, 64],
+      evIters: 50,
+      pages: [1, 16, 256],
+      regReps: 2,
+      cacheUses: 4,
+      setupReps: 2,
+      sensitivity: false,
+      modern: false,
+      osu: {
+        latency: ["osu_latency", "-m", "8:8", "-i", "50", "-x", "40"],
+        bw: ["osu_bw", "-m", "65536:65536", "-i", "2", "-x", "1", "-W", "4"],
+      },
+    };
+  } else if (scale === "default") {
+    plan = {
+      ...base,
+      latSizes: pow2(1, 13, 2),
+      bwSizes: withSizes(pow2(1, 19, 2), 64, 1048576),
+      evSizes: [2, 64, 1024, 4096],
+      pages: pow2(0, 10, 2),
+      regReps: 5,
+      setupReps: 5,
+    };
+  } else {
+    plan = {
+      ...base,
+      latSizes: pow2(1, 14),
+      bwSizes: pow2(1, 20),
+      evSizes: pow2(1, 12),
+      pages: pow2(0, 10),
+      regReps: 10,
+      cacheUses: 100,
+      setupReps: 10,
+      osu: {
+        latency: ["osu_latency", "-m", "65536", "-i", "1000", "-x", "100"],
+        bw: ["osu_bw", "-m", "1048576", "-i", "10", "-x", "2", "-W", "16"],
+      },
+      nas: { cls: "A", shape: { np: 16, hosts: 8, guestsPerHost: 2 } },
+    };
+  }
+  if (nas !== undefined) {
+    if (nas === null) delete plan.nas;
+    else plan.nas = nas;
+  }
+  return plan;
+}
 
 /**
  * Options of {@link runPaper}.
@@ -23,132 +225,31 @@ import type { PerftestResult } from "./perftest_stats.ts";
  * import { type PaperOptions, runPaper } from "./paper_run.ts";
  * import type { Mode } from "./perftest_args.ts";
  * import { PCIX_SDR_2006 } from "../../mod.ts";
- * const steps: string[] = [];
  * const o: PaperOptions = {
- *   quick: true,
+ *   scale: "quick",
  *   profile: PCIX_SDR_2006,
  *   seed: 1,
+ *   noise: "on",
  *   modes: ["native", "sriov" as Mode],
- *   onStep: (label) => steps.push(label),
  * };
  * // Every mode is tried first: one the library lacks stops the run before any measurement.
  * await assert.rejects(runPaper(o), { name: "ToolError", message: /^mode sriov: / });
- * assert.deepEqual(steps, []);
  * ```
  */
 export interface PaperOptions {
-  /** Smaller run (tests). */
-  quick: boolean;
-  /** Profile. */
+  scale: PaperScale;
+  /** The profile of the paper's testbed (or the user's). */
   profile: Profile;
-  /** Seed. */
   seed: number;
-  /** Modes to measure (default all three). */
+  noise: NoiseMode;
+  /** Modes to measure. */
   modes: Mode[];
-  /** Sizes, iterations and page counts (default {@link paperPlan}`(quick)`). */
+  /** What to measure (default {@link paperPlan}`(scale)`). */
   plan?: PaperPlan;
-  /** Progress: one call per unit of work. */
-  onStep?: (label: string) => void;
-}
-
-/**
- * Sizes, iterations and page counts of a run.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { paperPlan, type PaperPlan } from "./paper_run.ts";
- * const plan: PaperPlan = paperPlan(false);
- * assert.deepEqual([plan.latSizes[0], plan.latSizes.at(-1), plan.latSizes.length], [2, 16384, 14]);
- * // Bandwidth: 32 MiB per size, at least 200 and at most 5000 messages.
- * assert.deepEqual([2, 65536, 1048576].map(plan.bwIters), [5000, 512, 200]);
- * ```
- */
-export interface PaperPlan {
-  latSizes: number[];
-  latIters: number;
-  bwSizes: number[];
-  bwIters: (size: number) => number;
-  bwItersText: string;
-  evSizes: number[];
-  evIters: number;
-  pages: number[];
-  regReps: number;
-  /** Uses of the same buffer through the registration cache (first one misses). */
-  cacheUses: number;
-  setupReps: number;
-}
-
-const pow2 = (lo: number, hi: number, step = 1) => {
-  const out: number[] = [];
-  for (let e = lo; e <= hi; e += step) out.push(2 ** e);
-  return out;
-};
-
-/**
- * What a full or quick run measures.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { paperPlan } from "./paper_run.ts";
- * assert.deepEqual(paperPlan(true).pages, [1, 16, 256, 1024]);
- * assert.deepEqual(paperPlan(false).pages, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]);
- * assert.deepEqual([paperPlan(true).latIters, paperPlan(false).latIters], [20, 1000]);
- * ```
- */
-export function paperPlan(quick: boolean): PaperPlan {
-  if (quick) {
-    return {
-      latSizes: [2, 64, 1024, 4096],
-      latIters: 20,
-      bwSizes: [2, 256, 4096, 65536],
-      bwIters: (s) => Math.max(20, Math.min(100, Math.floor(262144 / s))),
-      bwItersText: "20–100 messages per size (fewer for large messages)",
-      evSizes: [2, 1024],
-      evIters: 20,
-      pages: [1, 16, 256, 1024],
-      regReps: 2,
-      cacheUses: 100,
-      setupReps: 2,
-    };
-  }
-  return {
-    latSizes: pow2(1, 14),
-    latIters: 1000,
-    bwSizes: pow2(1, 20),
-    bwIters: (s) => Math.max(200, Math.min(5000, Math.floor(33554432 / s))),
-    bwItersText:
-      "min(5000, 32 MiB / size) messages per size, at least 200 (perftest's default is 5000)",
-    evSizes: pow2(1, 12),
-    evIters: 1000,
-    pages: pow2(0, 10),
-    regReps: 10,
-    cacheUses: 100,
-    setupReps: 10,
-  };
-}
-
-/**
- * Units of progress a run makes (for the progress bar).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { paperPlan, paperSteps } from "./paper_run.ts";
- * const quick = paperPlan(true);
- * // native: 4 latency + 4 bandwidth sizes, 2 × 2 send-latency sizes, 4 page counts, 1 setup
- * assert.equal(paperSteps(quick, ["native"]), 17);
- * // split has no event or registration series; bypass adds one with the cache
- * assert.equal(paperSteps(quick, ["native", "bypass", "split"]), 47);
- * ```
- */
-export function paperSteps(plan: PaperPlan, modes: Mode[]): number {
-  const nm = modes.length;
-  const evModes = modes.filter((m) => m !== "split").length;
-  const regSeries = modes.filter((m) => m !== "split").length + (modes.includes("bypass") ? 1 : 0);
-  return nm * (plan.latSizes.length + plan.bwSizes.length) +
-    2 * evModes * plan.evSizes.length + regSeries * plan.pages.length + nm;
+  /** Workers (default one per core; 1: in order in this thread). */
+  jobs?: number;
+  /** Progress: called as each point is done, with the count done and the total. */
+  onStep?: (done: number, total: number, label: string) => void;
 }
 
 /**
@@ -190,232 +291,261 @@ export async function probeModes(modes: Mode[], profile: Profile, seed: number):
   }
 }
 
-function sumCounters(hosts: Host[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const h of hosts) {
-    const c = h.counters() as unknown as Record<string, unknown>;
-    for (const [k, v] of Object.entries(c)) {
-      if (typeof v === "number") out[k] = (out[k] ?? 0) + v;
+/** What the registration cache is, on this build, in the report's words. */
+export const CACHE_NAME = "the verbs layer's registration cache (drivers/verbs/reg_cache.ts: " +
+  "MVAPICH-style lazy deregistration, `openDevice(name, { regCache: true })`); a hit answers " +
+  "regMr without a kernel call, in a guest without a dom0 request";
+
+/** Tasks keyed by name, deduplicated (a perftest point by its key). */
+class Plan {
+  readonly tasks: Task[] = [];
+  readonly labels: string[] = [];
+  readonly #at = new Map<string, number>();
+
+  add(key: string, label: string, t: Task): string {
+    if (!this.#at.has(key)) {
+      this.#at.set(key, this.tasks.length);
+      this.tasks.push(t);
+      this.labels.push(label);
     }
+    return key;
   }
-  return out;
-}
 
-/**
- * Run one perftest configuration on a fresh pair of endpoints, with
- * progress, and record for guests what crossed the hypervisor while the
- * sizes were measured (setup and teardown excluded).
- */
-async function series(
-  o: PaperOptions,
-  config: PerftestConfig,
-  label: string,
-  counters?: Record<string, Record<string, number>>,
-): Promise<PerftestResult> {
-  const mode = config.mode;
-  const { cluster, a, b, hosts } = await buildPair(config, o.profile);
-  let before: Record<string, number> | undefined;
-  let after: Record<string, number> | undefined;
-  const r = await runPerftest(config, {
-    profile: o.profile,
-    endpoints: { cluster, a, b, mode },
-    onSize: (_bytes, i) => {
-      if (i === 0) before = sumCounters(hosts);
-      else o.onStep?.(`${label} ${mode}`);
-    },
-    onMeasured: () => {
-      after = sumCounters(hosts);
-      o.onStep?.(`${label} ${mode}`);
-    },
-  });
-  if (counters && mode !== "native" && before && after) {
-    const d: Record<string, number> = {};
-    for (const k of Object.keys(after)) d[k] = after[k] - (before[k] ?? 0);
-    counters[`${label}, ${mode}`] = d;
+  index(key: string): number {
+    const i = this.#at.get(key);
+    if (i === undefined) throw new Error(`paper: no task '${key}'`);
+    return i;
   }
-  return r;
 }
 
-/** A perftest configuration for the paper: a test, sizes, iterations, mode, seed. */
-function paperConfig(
-  o: PaperOptions,
-  test: string,
-  sizes: number[],
-  iters: number,
-  mode: Mode,
-  extra: string[] = [],
-): PerftestConfig {
-  const c = parsePerftestArgs([test, "-n", String(iters), "--seed", String(o.seed), ...extra]);
-  c.sizes = [...sizes];
-  c.mode = mode;
-  return c;
+const RUNNER = new URL("./perftest_runner.ts", import.meta.url);
+const CONTROL = new URL("./control_costs.ts", import.meta.url);
+const APP = new URL("./paper_app.ts", import.meta.url);
+const SENS = new URL("./paper_sensitivity.ts", import.meta.url);
+
+/** perftest's `-n` default for a test (so that a default count leaves the flag out). */
+const DEFAULT_ITERS: Record<string, number> = {
+  ib_write_lat: 1000,
+  ib_send_lat: 1000,
+  ib_write_bw: 5000,
+};
+
+/** A test's command line at a size, `-n` given only when it is not perftest's default. */
+function argsAt(test: string, size: number, iters: number, extra: string[] = []): string[] {
+  return [
+    test,
+    ...extra,
+    "-s",
+    String(size),
+    ...(iters === DEFAULT_ITERS[test] ? [] : ["-n", String(iters)]),
+  ];
 }
 
-/** Run every size of a bandwidth test, each with its own iteration count. */
-async function bwSeries(
-  o: PaperOptions,
+/** The sweeps and control points of one profile: which keys hold what. */
+interface Layout {
+  lat: Record<string, [number, string][]>;
+  bw: Record<string, [number, string][]>;
+  poll: Record<string, [number, string][]>;
+  event: Record<string, [number, string][]>;
+  reg: Record<string, string>;
+  setup: Record<string, string>;
+}
+
+/** Add the verbs evaluation of one profile to the plan. */
+function planVerbs(
+  p: Plan,
+  env: RunEnv,
+  modes: Mode[],
+  plan: Pick<
+    PaperPlan,
+    | "latSizes"
+    | "latIters"
+    | "bwSizes"
+    | "bwIters"
+    | "evSizes"
+    | "evIters"
+    | "pages"
+    | "regReps"
+    | "cacheUses"
+    | "setupReps"
+  >,
+): Layout {
+  const L: Layout = { lat: {}, bw: {}, poll: {}, event: {}, reg: {}, setup: {} };
+  const tag = env.profile.name;
+  const point = (args: string[], mode: Mode, cost: number, label: string) => {
+    const req = pointRequest(args, mode, env);
+    return p.add(pointKey(req), `${label} ${mode}`, {
+      ...task(RUNNER, "measurePerftestPoint", req),
+      cost,
+    });
+  };
+  for (const mode of modes) {
+    L.lat[mode] = plan.latSizes.map((s) => [
+      s,
+      point(argsAt("ib_write_lat", s, plan.latIters), mode, 1 + s / 4096, `${tag} ib_write_lat`),
+    ]);
+    L.bw[mode] = plan.bwSizes.map((s) => [
+      s,
+      point(
+        argsAt("ib_write_bw", s, plan.bwIters(s)),
+        mode,
+        1 + (s * plan.bwIters(s)) / 4e6,
+        `${tag} ib_write_bw`,
+      ),
+    ]);
+    L.setup[mode] = p.add(`${tag} setup ${mode}`, `${tag} setup ${mode}`, {
+      ...task(CONTROL, "setupCosts", env, mode, plan.setupReps),
+      cost: 1,
+    });
+  }
+  for (const mode of modes.filter((m) => m !== "split")) {
+    L.poll[mode] = plan.evSizes.map((s) => [
+      s,
+      point(argsAt("ib_send_lat", s, plan.evIters), mode, 1, `${tag} ib_send_lat`),
+    ]);
+    L.event[mode] = plan.evSizes.map((s) => [
+      s,
+      point(argsAt("ib_send_lat", s, plan.evIters, ["-e"]), mode, 2, `${tag} ib_send_lat -e`),
+    ]);
+    L.reg[mode] = p.add(`${tag} reg ${mode}`, `${tag} registration ${mode}`, {
+      ...task(CONTROL, "registrationCost", env, mode, plan.pages, {
+        reps: plan.regReps,
+        cacheUses: plan.cacheUses,
+      }),
+      cost: 3,
+    });
+  }
+  return L;
+}
+
+/** Read one profile's verbs evaluation out of the results. */
+function assembleVerbs(
+  p: Plan,
+  results: unknown[],
+  L: Layout,
+  env: RunEnv,
+  scale: PaperScale,
+  modes: Mode[],
   plan: PaperPlan,
-  mode: Mode,
-  counters: Record<string, Record<string, number>>,
-): Promise<BwPoint[]> {
-  const out: BwPoint[] = [];
-  // Sizes with the same iteration count share one run (one pair of QPs), as `-a` does.
-  const groups = new Map<number, number[]>();
-  for (const s of plan.bwSizes) {
-    const n = plan.bwIters(s);
-    groups.set(n, [...(groups.get(n) ?? []), s]);
-  }
-  for (const [iters, sizes] of groups) {
-    const first = sizes.includes(plan.bwSizes[0]);
-    const r = await series(
-      o,
-      paperConfig(o, "ib_write_bw", sizes, iters, mode),
-      "ib_write_bw",
-      first ? counters : undefined,
-    );
-    for (const row of r.bw) {
-      out.push({
+): PaperData {
+  const get = <T>(key: string) => results[p.index(key)] as T;
+  const counters: Record<string, Record<string, number>> = {};
+  const count = (label: string, mode: string, o: PointOutcome) => {
+    if (mode === "native") return;
+    const c = (counters[`${label}, ${mode}`] ??= {});
+    for (const [k, v] of Object.entries(o.crossings)) c[k] = (c[k] ?? 0) + v;
+  };
+  const lat = (rec: Record<string, [number, string][]>, label: string) => {
+    const out: Record<string, LatPoint[]> = {};
+    for (const [mode, pts] of Object.entries(rec)) {
+      out[mode] = pts.map(([, key]) => {
+        const o = get<PointOutcome>(key);
+        count(label, mode, o);
+        const v = metricOf({ ...METRICS["rdma-write-lat"], args: [label] }, o);
+        const row = o.result.lat[0];
+        return {
+          bytes: row.bytes,
+          typicalUs: row.tTypical,
+          avgUs: row.tAvg,
+          p1Us: v.p1!,
+          p99Us: v.p99!,
+        };
+      });
+    }
+    return out;
+  };
+  const writeBw: Record<string, BwPoint[]> = {};
+  for (const [mode, pts] of Object.entries(L.bw)) {
+    writeBw[mode] = pts.map(([, key]) => {
+      const o = get<PointOutcome>(key);
+      count("ib_write_bw", mode, o);
+      const row = o.result.bw[0];
+      return {
         bytes: row.bytes,
-        avgMBps: row.avgBytesPerSec / 1048576,
-        peakMBps: row.peakBytesPerSec / 1048576,
+        mbps: row.avgBytesPerSec / 1e6,
+        mibps: row.avgBytesPerSec / 1048576,
         mpps: row.msgRateMpps,
         iterations: row.iterations,
-      });
-    }
-  }
-  return out.sort((a, b) => a.bytes - b.bytes);
-}
-
-function latPoints(r: PerftestResult): LatPoint[] {
-  return r.lat.map((x) => ({ bytes: x.bytes, typicalUs: x.tTypical, avgUs: x.tAvg }));
-}
-
-/** A domain of the given mode on a one-host cluster (for control-path timing). */
-async function controlDomain(
-  o: PaperOptions,
-  mode: Mode,
-): Promise<{ cluster: Cluster; dom: Domain }> {
-  const cluster = new Cluster({ profile: o.profile, seed: o.seed });
-  if (mode === "native") {
-    const host = cluster.addHost({ name: "node0", hypervisor: false });
-    await cluster.start();
-    if (!host.os) throw new ToolError("the library's bare-metal Host has no 'os' domain");
-    return { cluster, dom: host.os };
-  }
-  try {
-    const host = cluster.addHost({ name: "node0", hypervisor: true });
-    await cluster.start();
-    const dom = await host.createGuest({ name: "vm0", memoryMiB: 64, driver: mode });
-    return { cluster, dom };
-  } catch (e) {
-    throw modeError(mode, e);
-  }
-}
-
-/**
- * Registration cost for each page count: `regReps` register/deregister
- * pairs of the same buffer with the registration cache off; with `cache`,
- * `cacheUses` pairs with it on (`openDevice(…, { regCache: true })`) after
- * one first use that is not counted: in a guest the first use grants and
- * maps every page, the following ones find the grant mappings dom0 kept
- * (the keys die at every `dereg`, as on bare metal, so each use still
- * writes the MTT and MPT). Cost per use.
- */
-async function registration(
-  o: PaperOptions,
-  plan: PaperPlan,
-  mode: Mode,
-  cache: boolean,
-  label: string,
-): Promise<RegPoint[]> {
-  const { cluster, dom } = await controlDomain(o, mode);
-  return await cluster.run(async () => {
-    const ctx = await dom.openDevice(undefined, { regCache: cache });
-    const pd = await ctx.allocPd();
-    const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
-    const reps = cache ? plan.cacheUses : plan.regReps;
-    const out: RegPoint[] = [];
-    for (const pages of plan.pages) {
-      const len = pages * 4096;
-      const buf = dom.memory.alloc(len, 4096);
-      // Touch the buffer as an application would before registering it.
-      dom.memory.write(buf, new Uint8Array([1]));
-      let reg = 0, dereg = 0;
-      // With the cache the first use is the cold one (it maps the grants): not counted.
-      if (cache) await (await pd.regMr(buf, len, access)).dereg();
-      for (let r = 0; r < reps; r++) {
-        const t0 = cluster.now;
-        const mr = await pd.regMr(buf, len, access);
-        const t1 = cluster.now;
-        await mr.dereg();
-        reg += t1 - t0;
-        dereg += cluster.now - t1;
-      }
-      out.push({ pages, regUs: reg / reps / 1000, deregUs: dereg / reps / 1000 });
-      o.onStep?.(`registration ${label}`);
-    }
-    await pd.dealloc();
-    await ctx.close();
-    return out;
-  });
-}
-
-/** Virtual time of each control operation, mean over reps. */
-async function setupCosts(
-  o: PaperOptions,
-  plan: PaperPlan,
-  mode: Mode,
-): Promise<Partial<Record<SetupOp, number>>> {
-  const { cluster, dom } = await controlDomain(o, mode);
-  const sums: Partial<Record<SetupOp, number>> = {};
-  const add = (op: SetupOp, ns: number) => (sums[op] = (sums[op] ?? 0) + ns);
-  await cluster.run(async () => {
-    const page = dom.memory.alloc(4096, 4096);
-    for (let r = 0; r < plan.setupReps; r++) {
-      let t = cluster.now;
-      const lap = (op: SetupOp) => {
-        add(op, cluster.now - t);
-        t = cluster.now;
       };
-      // Registration cache off: every operation goes to the driver (and, in a guest, to dom0).
-      const ctx = await dom.openDevice(undefined, { regCache: false });
-      lap("openDevice");
-      const pd = await ctx.allocPd();
-      lap("allocPd");
-      const cq = await ctx.createCq(256);
-      lap("createCq");
-      const qp = await pd.createQp({
-        type: QpType.RC,
-        sendCq: cq,
-        recvCq: cq,
-        cap: { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1 },
-      });
-      lap("createQp");
-      const lid = Number(ctx.queryPort(1).lid ?? 0);
-      t = cluster.now;
-      // Looped back to itself: the three transitions cost the same whoever the peer is.
-      await connectQp(qp, {
-        remoteQpn: qp.qpNum,
-        rqPsn: qp.initialPsn,
-        dlid: lid,
-        accessFlags: Access.REMOTE_WRITE,
-      });
-      lap("modifyQp (RESET→RTS)");
-      const mr = await pd.regMr(page, 4096, Access.LOCAL_WRITE);
-      lap("regMr (1 page)");
-      await qp.destroy();
-      lap("destroyQp");
-      await cq.destroy();
-      lap("destroyCq");
-      await mr.dereg();
-      await pd.dealloc();
-      await ctx.close();
+    });
+  }
+  const reg: Record<string, RegPoint[]> = {};
+  const regCache: Record<string, CachePoint[]> = {};
+  for (const [mode, key] of Object.entries(L.reg)) {
+    const r = get<RegCost[]>(key);
+    reg[mode] = r.map((x) => ({ pages: x.pages, regUs: x.regUs, deregUs: x.deregUs }));
+    regCache[`${mode} + cache`] = r.map((x) => ({
+      pages: x.pages,
+      coldUs: x.cold!,
+      warmUs: x.warm!,
+      perUseUs: x.perUse!,
+    }));
+  }
+  const setup: Record<string, Partial<Record<SetupOp, number>>> = {};
+  for (const [mode, key] of Object.entries(L.setup)) {
+    setup[mode] = get<Record<SetupOp, number>>(key);
+  }
+  // The figures' methods, from their points.
+  const methodOf = (rec: Record<string, [number, string][]>, id: MetricId, size: number) => {
+    for (const pts of Object.values(rec)) {
+      const hit = pts.find(([s]) => s === size);
+      if (hit) {
+        const o = get<PointOutcome>(hit[1]);
+        const args = [o.result.test, ...(id === "event-lat" ? ["-e"] : []), "-s", String(size)];
+        const n = o.result.kind === "lat" ? o.result.lat[0].iterations : o.result.bw[0].iterations;
+        if (n !== DEFAULT_ITERS[o.result.test]) args.push("-n", String(n));
+        return metricOf({ ...METRICS[id], args }, o).method;
+      }
     }
-  });
-  const out: Partial<Record<SetupOp, number>> = {};
-  for (const [k, v] of Object.entries(sums)) out[k as SetupOp] = v / plan.setupReps / 1000;
-  o.onStep?.(`setup ${mode}`);
-  return out;
+    return undefined;
+  };
+  const methods: Partial<Record<MetricId, string>> = {};
+  for (
+    const [id, rec, size] of [
+      ["rdma-write-lat", L.lat, 2],
+      ["rdma-write-bw", L.bw, 1048576],
+      ["msg-rate", L.bw, 64],
+      ["send-lat", L.poll, 2],
+      ["event-lat", L.event, 64],
+    ] as const
+  ) {
+    const m = methodOf(rec, id, size);
+    if (m) methods[id] = m;
+  }
+  return {
+    profile: env.profile.name,
+    profileDescription: env.profile.description,
+    seed: env.seed,
+    noise: env.noise,
+    scale,
+    modes: [...modes],
+    method: {
+      lat: `ib_write_lat -s SIZE${plan.latIters === 1000 ? "" : ` -n ${plan.latIters}`} ` +
+        `(perftest's ${plan.latIters} iterations): ping-pong, polled, inline up to 220 B, half ` +
+        "round trip; median (t_typical), p1-p99 of the kept samples",
+      bw: `ib_write_bw -s SIZE -n N: ${plan.bwItersText}; tx depth 128 (at most N), every ` +
+        "100th WR signaled up to 8 KiB and every one above (perftest's rule); BW average = " +
+        "bytes / (last completion - first post), MB/s = 10^6 B/s",
+      ev: `ib_send_lat [-e] -s SIZE${plan.evIters === 1000 ? "" : ` -n ${plan.evIters}`}: ` +
+        "ping-pong of SENDs, completions polled or (with -e) by event on a completion " +
+        "channel, half round trip, median",
+      reg: `pd.regMr of an N-page buffer and its dereg, mean of ${plan.regReps}, cache off; with ` +
+        `the cache: ${plan.cacheUses} uses of one buffer (regMr + dereg), the first (cold) and ` +
+        "the mean of the others (warm)",
+      setup: `each control operation's virtual time, mean of ${plan.setupReps} rounds, cache off`,
+      figures: methods,
+    },
+    writeLat: lat(L.lat, "ib_write_lat"),
+    writeBw,
+    sendLatPoll: lat(L.poll, "ib_send_lat"),
+    sendLatEvent: lat(L.event, "ib_send_lat -e"),
+    reg,
+    regCache,
+    cacheName: CACHE_NAME,
+    setup,
+    counters,
+    calibration: [...env.profile.calibration],
+  };
 }
 
 /**
@@ -424,11 +554,11 @@ async function setupCosts(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { paperPlan, paperSteps, runPaper } from "./paper_run.ts";
+ * import { paperPlan, runPaper } from "./paper_run.ts";
  * import { PCIX_SDR_2006 } from "../../mod.ts";
  * // One size of each, a few iterations: the bypass guest's side of the evaluation.
  * const plan = {
- *   ...paperPlan(true),
+ *   ...paperPlan("quick"),
  *   latSizes: [2],
  *   latIters: 10,
  *   bwSizes: [65536],
@@ -439,18 +569,19 @@ async function setupCosts(
  *   regReps: 1,
  *   cacheUses: 2,
  *   setupReps: 1,
+ *   osu: undefined,
  * };
- * let steps = 0;
  * const d = await runPaper({
- *   quick: true,
+ *   scale: "quick",
  *   profile: PCIX_SDR_2006,
  *   seed: 1,
+ *   noise: "off",
  *   modes: ["bypass"],
  *   plan,
- *   onStep: () => steps++,
+ *   jobs: 1,
  * });
- * assert.equal(steps, paperSteps(plan, ["bypass"]));
- * assert.deepEqual(Object.keys(d.reg), ["bypass", "bypass + cache"]);
+ * assert.deepEqual(Object.keys(d.reg), ["bypass"]);
+ * assert.deepEqual(Object.keys(d.regCache), ["bypass + cache"]);
  * // The fast path never crossed the hypervisor while measuring; events did, through dom0.
  * assert.equal(d.counters["ib_write_lat, bypass"].hypercalls, 0);
  * assert.equal(d.counters["ib_write_bw, bypass"].hypercalls, 0);
@@ -459,51 +590,127 @@ async function setupCosts(
  * ```
  */
 export async function runPaper(o: PaperOptions): Promise<PaperData> {
-  const plan = o.plan ?? paperPlan(o.quick);
+  const plan = o.plan ?? paperPlan(o.scale);
   await probeModes(o.modes, o.profile, o.seed);
-  const d: PaperData = {
-    profile: o.profile.name,
-    profileDescription: o.profile.description,
-    seed: o.seed,
-    quick: o.quick,
-    modes: [...o.modes],
-    writeLat: {},
-    writeBw: {},
-    sendLatPoll: {},
-    sendLatEvent: {},
-    reg: {},
-    setup: {},
-    iterations: {
-      lat: plan.latIters,
-      bw: plan.bwItersText,
-      reg: plan.regReps,
-      cacheUses: plan.cacheUses,
-      setup: plan.setupReps,
-    },
-    counters: {},
+  const env: RunEnv = { profile: o.profile, seed: o.seed, noise: o.noise };
+  const p = new Plan();
+  const main = planVerbs(p, env, o.modes, plan);
+
+  // Today's hardware class: the headline figures, registration at 1 and 1024 pages, setup.
+  const modernEnv: RunEnv = { profile: MODERN_GEN5_NDR, seed: o.seed, noise: o.noise };
+  const modernPlan = {
+    latSizes: [2],
+    latIters: 1000,
+    bwSizes: [64, 1048576],
+    bwIters: plan.bwIters,
+    evSizes: [64],
+    evIters: 1000,
+    pages: [1, 1024],
+    regReps: plan.regReps,
+    cacheUses: plan.cacheUses,
+    setupReps: plan.setupReps,
   };
-  for (const mode of o.modes) {
-    const lat = await series(
-      o,
-      paperConfig(o, "ib_write_lat", plan.latSizes, plan.latIters, mode),
-      "ib_write_lat",
-      d.counters,
-    );
-    d.writeLat[mode] = latPoints(lat);
-    d.writeBw[mode] = await bwSeries(o, plan, mode, d.counters);
+  const modern = plan.modern && o.profile.name !== MODERN_GEN5_NDR.name
+    ? planVerbs(p, modernEnv, o.modes, modernPlan)
+    : undefined;
+
+  const sensKeys: { param?: XenPrimitive; factor: number; key: string }[] = [];
+  if (plan.sensitivity && o.modes.includes("bypass") && o.modes.includes("split")) {
+    const variants: { param?: XenPrimitive; factor: number }[] = [{ factor: 1 }];
+    for (const x of XEN_PRIMITIVES) {
+      for (const f of [0.5, 2]) variants.push({ param: x.param, factor: f });
+    }
+    for (const v of variants) {
+      const key = `sensitivity ${v.param ?? "base"} ${v.factor}`;
+      sensKeys.push({ ...v, key });
+      p.add(key, key, {
+        ...task(SENS, "sensitivityFigures", o.profile, v.param, v.factor, o.seed),
+        cost: 4,
+      });
+    }
   }
-  for (const mode of o.modes.filter((m) => m !== "split")) {
-    const poll = paperConfig(o, "ib_send_lat", plan.evSizes, plan.evIters, mode);
-    d.sendLatPoll[mode] = latPoints(await series(o, poll, "ib_send_lat", d.counters));
-    const ev = paperConfig(o, "ib_send_lat", plan.evSizes, plan.evIters, mode, ["-e"]);
-    d.sendLatEvent[mode] = latPoints(await series(o, ev, "ib_send_lat -e", d.counters));
+
+  const osuKeys: Record<string, { lat: string; bw: string }> = {};
+  if (plan.osu) {
+    for (const mode of o.modes) {
+      osuKeys[mode] = {
+        lat: p.add(`osu lat ${mode}`, `osu_latency ${mode}`, {
+          ...task(APP, "osuPoints", plan.osu.latency, mode, env),
+          cost: 3,
+        }),
+        bw: p.add(`osu bw ${mode}`, `osu_bw ${mode}`, {
+          ...task(APP, "osuPoints", plan.osu.bw, mode, env),
+          cost: 3,
+        }),
+      };
+    }
   }
-  for (const mode of o.modes.filter((m) => m !== "split")) {
-    d.reg[mode] = await registration(o, plan, mode, false, mode);
+  const nasKeys: Record<string, Record<string, string>> = {};
+  if (plan.nas && o.modes.includes("native")) {
+    for (const k of KERNELS) {
+      nasKeys[k.name] = {};
+      for (const mode of o.modes) {
+        nasKeys[k.name][mode] = p.add(`nas ${k.name} ${mode}`, `NAS ${k.name} ${mode}`, {
+          ...task(APP, "nasPoint", k.name, plan.nas.cls, plan.nas.shape, mode, env),
+          cost: 50,
+        });
+      }
+    }
   }
-  if (o.modes.includes("bypass")) {
-    d.reg["bypass + cache"] = await registration(o, plan, "bypass", true, "bypass + cache");
+
+  let done = 0;
+  const results = await runTasks(p.tasks, {
+    jobs: o.jobs,
+    onResult: (i) => o.onStep?.(++done, p.tasks.length, p.labels[i]),
+  });
+
+  const d = assembleVerbs(p, results, main, env, o.scale, o.modes, plan);
+  if (modern) {
+    d.modern = assembleVerbs(p, results, modern, modernEnv, o.scale, o.modes, {
+      ...plan,
+      ...modernPlan,
+    });
   }
-  for (const mode of o.modes) d.setup[mode] = await setupCosts(o, plan, mode);
+  if (sensKeys.length) {
+    const at = (k: string) => results[p.index(k)] as Record<SensitivityFigure, number>;
+    d.sensitivity = {
+      base: at(sensKeys[0].key),
+      variants: sensKeys.slice(1).map((s) => ({
+        param: s.param!,
+        factor: s.factor,
+        values: at(s.key),
+      })),
+    };
+  }
+  if (plan.osu) {
+    const latency: Record<string, OsuPoint[]> = {}, bw: Record<string, OsuPoint[]> = {};
+    for (const [mode, k] of Object.entries(osuKeys)) {
+      latency[mode] = results[p.index(k.lat)] as OsuPoint[];
+      bw[mode] = results[p.index(k.bw)] as OsuPoint[];
+    }
+    d.app = {
+      osu: {
+        latency,
+        bw,
+        method: { latency: plan.osu.latency.join(" "), bw: plan.osu.bw.join(" ") },
+      },
+    };
+  }
+  if (plan.nas && Object.keys(nasKeys).length) {
+    const rows: Record<string, Record<string, NasPoint>> = {};
+    for (const [k, byMode] of Object.entries(nasKeys)) {
+      rows[k] = {};
+      for (const [mode, key] of Object.entries(byMode)) {
+        rows[k][mode] = results[p.index(key)] as NasPoint;
+      }
+    }
+    d.app ??= {};
+    d.app.nas = {
+      cls: plan.nas.cls,
+      shape: plan.nas.shape,
+      layout: Object.fromEntries(o.modes.map((m) => [m, jobLayout(plan.nas!.shape, m)])),
+      rows,
+    };
+  }
   return d;
 }

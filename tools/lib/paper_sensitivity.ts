@@ -8,7 +8,7 @@
  * @module
  */
 import type { Profile } from "../../mod.ts";
-import { METRICS, metricOf, pointRequest, type RunEnv } from "./metrics.ts";
+import { metricOf, METRICS, pointRequest, type RunEnv } from "./metrics.ts";
 import { measurePerftestPoint } from "./perftest_runner.ts";
 import { registrationCost, setupCosts } from "./control_costs.ts";
 
