@@ -1,10 +1,11 @@
 /**
  * The native path against the figures it is calibrated to: every target a
  * built-in profile lists (`profile.calibration`: metric, method, target,
- * band, source) is measured through the public API with noise off and must
- * land in its band. The failure message names the measured value, the band
- * and the source. Only the native path is calibrated; virtualized figures
- * come out of the structure.
+ * band, source) is measured by the tools' one measurement core (the metric
+ * of the same name: perftest's loop and statistics; the control path's
+ * registration) with noise off and must land in its band. The failure
+ * message names the measured value, the band and the source. Only the
+ * native path is calibrated; virtualized figures come out of the structure.
  */
 import assert from "node:assert/strict";
 import {
@@ -16,38 +17,19 @@ import {
   type Profile,
   resolveProfile,
 } from "../mod.ts";
-import { median, nativePair, pingPong, regMrUs, writeStream } from "./support/measure.ts";
+import { measureMetric, type RunEnv } from "../tools/lib/metrics.ts";
+import { freshRegistrationUs } from "../tools/lib/control_costs.ts";
 
-/** Median half round trip (µs) of a 2-byte inline ping-pong. */
-const halfRtt = async (profile: string, op: "write" | "send") =>
-  median(
-    await pingPong(await nativePair({ profile, maxInline: 64 }), {
-      op,
-      size: 2,
-      iters: 50,
-      inline: true,
-    }),
-  ) / 1000;
+const env = (name: string): RunEnv => ({ profile: resolveProfile(name), seed: 1, noise: "off" });
 
-/** How each metric is measured (what `method` says in words). */
+/** How each metric is measured: the core's metric of that name (what `method` says). */
 const MEASURE: Record<CalibrationMetric, (profile: string) => Promise<number>> = {
-  "rdma-write-lat": (profile) => halfRtt(profile, "write"),
-  "send-lat": (profile) => halfRtt(profile, "send"),
-  "rdma-write-bw": async (profile) =>
-    (await writeStream(await nativePair({ profile, bufBytes: 1 << 20 }), {
-      size: 1 << 20,
-      iters: 32,
-      window: 16,
-    })).bytesPerSec / 1e6,
-  "rdma-write-rate": async (profile) =>
-    (await writeStream(await nativePair({ profile, maxInline: 64, depth: 64 }), {
-      size: 2,
-      iters: 2000,
-      window: 64,
-      inline: true,
-    })).msgsPerSec / 1e6,
-  "reg-mr-1-page": (profile) => regMrUs(profile, 1),
-  "reg-mr-1024-pages": (profile) => regMrUs(profile, 1024),
+  "rdma-write-lat": async (p) => (await measureMetric("rdma-write-lat", "native", env(p))).value,
+  "send-lat": async (p) => (await measureMetric("send-lat", "native", env(p))).value,
+  "rdma-write-bw": async (p) => (await measureMetric("rdma-write-bw", "native", env(p))).value,
+  "rdma-write-rate": async (p) => (await measureMetric("rdma-write-rate", "native", env(p))).value,
+  "reg-mr-1-page": (p) => freshRegistrationUs(env(p), "native", 1, 3),
+  "reg-mr-1024-pages": (p) => freshRegistrationUs(env(p), "native", 1024, 3),
 };
 
 function check(p: Profile, t: CalibrationTarget, v: number): void {

@@ -6,16 +6,28 @@
  */
 import assert from "node:assert/strict";
 import { linkBytesPerSec, PCIX_SDR_2006 } from "../mod.ts";
-import { median, nativePair, pingPong, writeStream } from "./support/measure.ts";
+import { pointRequest } from "../tools/lib/metrics.ts";
+import { measurePerftestPoint } from "../tools/lib/perftest_runner.ts";
+
+/** One native perftest point through the tools' measurement core. */
+const point = (args: string[], seed = 1, noise: "on" | "off" = "off") =>
+  measurePerftestPoint(pointRequest(args, "native", { profile: PCIX_SDR_2006, seed, noise }));
+
+/** Half round trips (ns) of a latency point: perftest's deltas of its post times, halved. */
+const halves = (t: number[]) => t.slice(1).map((x, i) => (x - t[i]) / 2);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 Deno.test("fidelity: 2-byte inline RDMA WRITE latency does not depend on max_inline_data (16, 64, 220)", async () => {
   const lat: number[] = [];
   for (const maxInline of [16, 64, 220]) {
-    const p = await nativePair({ profile: "pcix-sdr-2006", maxInline });
-    lat.push(median(await pingPong(p, { op: "write", size: 2, iters: 20, inline: true })));
+    // ib_write_lat -I: the QP's max_inline_data, and so its send-queue slot.
+    const p = await point(["ib_write_lat", "-s", "2", "-I", String(maxInline), "-n", "20"]);
+    assert.equal(p.method.inline, true);
+    lat.push(p.result.lat[0].tTypical);
   }
   const [lo, hi] = [Math.min(...lat), Math.max(...lat)];
-  assert.ok(hi / lo - 1 < 0.01, `half round trips ${lat.join(", ")} ns differ by more than 1 %`);
+  assert.ok(hi / lo - 1 < 0.01, `half round trips ${lat.join(", ")} µs differ by more than 1 %`);
 });
 
 Deno.test("fidelity: RDMA WRITE bandwidth by MTU is the slowest per-packet stage, headers included", async () => {
@@ -29,8 +41,9 @@ Deno.test("fidelity: RDMA WRITE bandwidth by MTU is the slowest per-packet stage
   };
   const got: Record<number, number> = {};
   for (const mtu of [256, 512, 1024, 2048]) {
-    const pair = await nativePair({ profile: p.name, mtu, bufBytes: 65536 });
-    got[mtu] = (await writeStream(pair, { size: 65536, iters: 48, window: 16 })).bytesPerSec;
+    const r = await point(["ib_write_bw", "-s", "65536", "-n", "48", "-t", "16", "-m", String(mtu)]);
+    assert.equal(r.result.mtu, mtu);
+    got[mtu] = r.result.bw[0].avgBytesPerSec;
     const want = predict(mtu);
     assert.ok(
       Math.abs(got[mtu] / want - 1) < 0.02,
@@ -43,10 +56,8 @@ Deno.test("fidelity: RDMA WRITE bandwidth by MTU is the slowest per-packet stage
   assert.ok(got[256] > 0.8 * got[2048], `256 B MTU: ${got[256]} vs ${got[2048]} B/s at 2 KiB`);
 });
 
-const latencies = async (seed: number, noise: "on" | "off") => {
-  const pair = await nativePair({ profile: "pcix-sdr-2006", seed, noise, maxInline: 64 });
-  return await pingPong(pair, { op: "write", size: 2, iters: 1000, inline: true });
-};
+const latencies = async (seed: number, noise: "on" | "off") =>
+  halves((await point(["ib_write_lat", "-s", "2", "-n", "1000"], seed, noise)).tposted);
 
 const stdev = (xs: number[]) => {
   const m = xs.reduce((s, x) => s + x, 0) / xs.length;

@@ -297,7 +297,8 @@ export const MODERN_GEN5_NDR: Profile = {
     },
     {
       metric: "rdma-write-bw",
-      method: "ib_write_bw -s 1048576: 1 MiB RDMA WRITEs, 16 outstanding, each signaled; bytes " +
+      method:
+        "ib_write_bw -s 1048576 -n 16: 1 MiB RDMA WRITEs, 16 outstanding, each signaled; bytes " +
         "/ (last completion - first post); MB/s = 10^6 B/s",
       target: 48_000,
       band: [45_000, 50_000],
@@ -308,7 +309,8 @@ export const MODERN_GEN5_NDR: Profile = {
     },
     {
       metric: "rdma-write-rate",
-      method: "ib_write_bw -s 2, inline: 2-byte RDMA WRITEs on one QP from one thread, 64 " +
+      method:
+        "ib_write_bw -s 2 -I 2 -t 64 -Q 1 -n 2000: 2-byte inline RDMA WRITEs on one QP from one thread, 64 " +
         "outstanding, each signaled; messages / time, millions per second",
       target: 15,
       band: [8, 30],
