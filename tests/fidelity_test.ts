@@ -41,7 +41,17 @@ Deno.test("fidelity: RDMA WRITE bandwidth by MTU is the slowest per-packet stage
   };
   const got: Record<number, number> = {};
   for (const mtu of [256, 512, 1024, 2048]) {
-    const r = await point(["ib_write_bw", "-s", "65536", "-n", "48", "-t", "16", "-m", String(mtu)]);
+    const r = await point([
+      "ib_write_bw",
+      "-s",
+      "65536",
+      "-n",
+      "48",
+      "-t",
+      "16",
+      "-m",
+      String(mtu),
+    ]);
     assert.equal(r.result.mtu, mtu);
     got[mtu] = r.result.bw[0].avgBytesPerSec;
     const want = predict(mtu);

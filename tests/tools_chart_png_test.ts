@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { renderPng, rsvgTest } from "./support/rsvg.ts";
 import { decodePng, grayIn, inkIn, PNG_SIGNATURE } from "./support/png.ts";
-import { paperCharts, type PaperData, SETUP_OPS } from "../tools/lib/paper_report.ts";
+import {
+  emptyPaperData,
+  paperCharts,
+  type PaperData,
+  SETUP_OPS,
+} from "../tools/lib/paper_report.ts";
 import { paperPlan, runPaper } from "../tools/lib/paper_run.ts";
 import { loadToolProfile } from "../tools/lib/api.ts";
 import { lineChart } from "../tools/lib/svg_chart.ts";
@@ -49,50 +54,85 @@ async function checkPng(name: string, svg: string) {
 
 /** Data shaped like a full (not --quick) paper run: every size of the paper's plan. */
 function fullSized(): PaperData {
-  const plan = paperPlan(false);
-  const lat = (f: (b: number) => number) =>
-    plan.latSizes.map((bytes) => ({ bytes, typicalUs: f(bytes), avgUs: f(bytes) }));
-  const ev = (f: (b: number) => number) =>
-    plan.evSizes.map((bytes) => ({ bytes, typicalUs: f(bytes), avgUs: f(bytes) }));
+  const plan = paperPlan("full");
+  const lp = (bytes: number, us: number) => ({
+    bytes,
+    typicalUs: us,
+    avgUs: us,
+    p1Us: us * 0.99,
+    p99Us: us * 1.05,
+  });
+  const lat = (f: (b: number) => number) => plan.latSizes.map((bytes) => lp(bytes, f(bytes)));
+  const ev = (f: (b: number) => number) => plan.evSizes.map((bytes) => lp(bytes, f(bytes)));
   const bw = (fixedUs: number) =>
     plan.bwSizes.map((bytes) => {
-      const mbps = bytes / (fixedUs + bytes / 839);
-      return { bytes, avgMBps: mbps, peakMBps: mbps, mpps: mbps / bytes, iterations: 200 };
+      const mbps = bytes / (fixedUs + bytes / 829);
+      return { bytes, mbps, mibps: mbps / 1.048576, mpps: mbps / bytes, iterations: 200 };
     });
   const reg = (f: (p: number) => number) =>
     plan.pages.map((pages) => ({ pages, regUs: f(pages), deregUs: f(pages) / 2 }));
+  const cache = (f: (p: number) => number) =>
+    plan.pages.map((pages) => ({ pages, coldUs: f(pages), warmUs: 0, perUseUs: f(pages) / 100 }));
   const setup = (scale: number) =>
     Object.fromEntries(SETUP_OPS.map((op, i) => [op, (20 + 9 * i) * scale]));
-  return {
+  const d: PaperData = {
+    ...emptyPaperData(),
     profile: "pcix-sdr-2006",
-    profileDescription: "test",
-    seed: 1,
-    quick: false,
+    scale: "full",
+    noise: "on",
     modes: ["native", "bypass", "split"],
     writeLat: {
-      native: lat((b) => 5.04 + b * 0.0015),
-      bypass: lat((b) => 5.04 + b * 0.0015),
-      split: lat((b) => 12.27 + b * 0.0015),
+      native: lat((b) => 4.66 + b * 0.0015),
+      bypass: lat((b) => 4.66 + b * 0.0015),
+      split: lat((b) => 12.15 + b * 0.0015),
     },
     writeBw: { native: bw(1.4), bypass: bw(1.4), split: bw(1.9) },
-    sendLatPoll: { native: ev((b) => 6.16 + b * 0.0024), bypass: ev((b) => 6.16 + b * 0.0024) },
-    sendLatEvent: { native: ev((b) => 11.2 + b * 0.0024), bypass: ev((b) => 21.2 + b * 0.0024) },
-    reg: {
-      native: reg((p) => 42 + p * 0.06),
-      bypass: reg((p) => 56 + p * 1.6),
-      "bypass + cache": reg((p) => (56 + p * 1.6) / 100),
+    sendLatPoll: { native: ev((b) => 6.72 + b * 0.0024), bypass: ev((b) => 6.72 + b * 0.0024) },
+    sendLatEvent: { native: ev((b) => 11.8 + b * 0.0024), bypass: ev((b) => 21.8 + b * 0.0024) },
+    reg: { native: reg((p) => 42 + p * 0.06), bypass: reg((p) => 56 + p * 1.6) },
+    regCache: {
+      "native + cache": cache((p) => 42 + p * 0.06),
+      "bypass + cache": cache((p) => 56 + p * 1.6),
     },
     setup: { native: setup(1), bypass: setup(1.4), split: setup(1.41) },
-    iterations: { lat: 1000, bw: "", reg: 10, setup: 10 },
-    counters: {},
+    app: {
+      osu: {
+        latency: {
+          native: [8, 64, 1024].map((size) => ({ size, value: 5.5 + size / 500 })),
+          bypass: [8, 64, 1024].map((size) => ({ size, value: 5.5 + size / 500 })),
+          split: [8, 64, 1024].map((size) => ({ size, value: 12 + size / 500 })),
+        },
+        bw: {},
+        method: { latency: "osu_latency -m 8:1024", bw: "" },
+      },
+      nas: {
+        cls: "A",
+        shape: { np: 16, hosts: 8, guestsPerHost: 2 },
+        layout: {},
+        rows: Object.fromEntries(["CG", "EP", "FT", "IS", "LU", "MG"].map((k, i) => [k, {
+          native: { kernel: k, cls: "A", timeSec: 1, mops: 1, verified: true, compute: "model" },
+          bypass: { kernel: k, cls: "A", timeSec: 1.01, mops: 1, verified: true, compute: "model" },
+          split: {
+            kernel: k,
+            cls: "A",
+            timeSec: 1.1 + i / 20,
+            mops: 1,
+            verified: true,
+            compute: "model",
+          },
+        }])),
+      },
+    },
   };
+  return { ...d, modern: { ...d, profile: "modern-gen5-ndr", app: undefined } };
 }
 
 await rsvgTest("paper charts render to PNG: a quick run of the paper's code", async () => {
   const data = await runPaper({
-    quick: true,
+    scale: "quick",
     profile: await loadToolProfile("pcix-sdr-2006"),
     seed: 1,
+    noise: "on",
     modes: ["native", "bypass", "split"],
   });
   const charts = paperCharts(data);
@@ -101,7 +141,18 @@ await rsvgTest("paper charts render to PNG: a quick run of the paper's code", as
 });
 
 await rsvgTest("paper charts render to PNG: every size of a full run", async () => {
-  for (const [name, svg] of Object.entries(paperCharts(fullSized()))) await checkPng(name, svg);
+  const charts = paperCharts(fullSized());
+  assert.deepEqual(Object.keys(charts).sort(), [
+    "event_lat.svg",
+    "mpi_latency.svg",
+    "nas.svg",
+    "registration.svg",
+    "setup.svg",
+    "virtualization_cost.svg",
+    "write_bw.svg",
+    "write_lat.svg",
+  ]);
+  for (const [name, svg] of Object.entries(charts)) await checkPng(name, svg);
 });
 
 await rsvgTest("chart PNGs: an empty plot is caught; bar series differ in grayscale", async () => {

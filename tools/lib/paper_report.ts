@@ -985,7 +985,8 @@ export function paperCharts(d: PaperData): Record<string, string> {
   });
   if (d.modern) out["virtualization_cost.svg"] = costChart(d);
   const osu = d.app?.osu;
-  if (osu && Object.values(osu.latency).some((v) => v.length)) {
+  // A curve needs two sizes or more (a quick run measures one).
+  if (osu && Object.values(osu.latency).some((v) => v.length > 1)) {
     out["mpi_latency.svg"] = lineChart({
       title: `MPI latency (${osu.method.latency})`,
       xLabel: "Message size (bytes)",
@@ -1524,7 +1525,11 @@ export function paperMarkdown(d: PaperData): string {
     parts.push(
       `OSU micro-benchmarks (OMB 7.0's method) through xenib's MPI (\`mpi/\`: MVAPICH's eager and rendezvous protocols over verbs), two ranks on two hosts (bare-metal processes, or one guest per Xen host).`,
       ``,
-      ...(t.osu ? [`![MPI latency](mpi_latency.svg)`, ``, t.osu, ``] : []),
+      ...(Object.values(d.app.osu.latency).some((v) => v.length > 1)
+        ? [`![MPI latency](mpi_latency.svg)`, ``]
+        : []),
+      t.osu,
+      ``,
     );
   }
   if (d.app?.nas) {
