@@ -173,7 +173,7 @@ Deno.test("tools: paths from where the task was run, outputs anywhere the user c
         "--out_json",
       ),
       taskIn(dir, "xenib-perf", "--profile", "nope.yaml"),
-      taskIn(dir, "native-perf", "-p", "slow.yaml", "--iters", "20", "--bw-iters", "4"),
+      taskIn(dir, "native-perf", "-p", "slow.yaml", "--iters", "20", "--bw-iters", "5"),
     ]);
     assert.equal(fromExamples.code, 0, fromExamples.err);
     assert.match(fromExamples.out, /two_guests\.yaml: ok/);
@@ -206,7 +206,7 @@ Deno.test("tools: native-perf and xenib-perf name bad flags and values in one li
     task("xenib-perf", "--iters", "-2"),
   ]);
   const want = [
-    /--iters: 0 is out of range \(1\.\.100000000\)/,
+    /--iters: 0 is out of range \(5\.\.100000000\)/,
     /--bw-size: 0 is out of range/,
     /unknown flag '--frob'/,
     /unknown profile 'nope'/,

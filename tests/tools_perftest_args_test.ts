@@ -309,7 +309,7 @@ Deno.test("devinfo and paper args", () => {
   assert.throws(() => parseDevinfoArgs(["--frob"]), /unknown flag '--frob'/);
   assert.throws(() => parseDevinfoArgs(["--seed", "-1"]), /--seed: -1 is negative/);
   const p = parsePaperArgs(["--quick", "--out", "out/x", "--seed", "3", "--modes", "split,native"]);
-  assert.deepEqual([p.quick, p.out, p.seed, p.modes], [true, "out/x", 3, ["native", "split"]]);
+  assert.deepEqual([p.scale, p.out, p.seed, p.modes], ["quick", "out/x", 3, ["native", "split"]]);
   assert.deepEqual(parsePaperArgs([]).modes, ["native", "bypass", "split"]);
   assert.throws(() => parsePaperArgs(["--modes", "native,hvm"]), /--modes: 'hvm' is not a mode/);
   assert.throws(() => parsePaperArgs(["extra"]), /unexpected argument 'extra'/);

@@ -217,13 +217,15 @@ export function measurementMethod(
  * c.sizes = [2, 64];
  * const seen: string[] = [];
  * const o: RunPerftestOptions = {
+ *   jobs: 1, // sizes in order in this thread: onSize and onProgress for each
  *   onPreamble: () => seen.push("header"),
  *   onSize: (bytes, i, n) => seen.push(`size ${i + 1}/${n}: ${bytes}`),
  *   onRow: (r, i) => seen.push(`row ${r.lat[i].bytes}`), // streamed as each size ends
  *   onMeasured: () => seen.push("measured"),
  * };
  * await runPerftest(c, o);
- * assert.deepEqual(seen, ["header", "size 1/2: 2", "row 2", "size 2/2: 64", "row 64", "measured"]);
+ * // The first point is measured before its header is known; then one row per size.
+ * assert.deepEqual(seen, ["size 1/2: 2", "header", "row 2", "size 2/2: 64", "row 64", "measured"]);
  * ```
  */
 export interface RunPerftestOptions {
@@ -231,7 +233,7 @@ export interface RunPerftestOptions {
   endpoints?: { cluster: Cluster; a: Domain; b: Domain; mode?: string };
   /** The profile already loaded (else `config.profile` is loaded). */
   profile?: Profile;
-  /** Called before each message size is measured. */
+  /** Called before each message size is measured (on workers: before the first only). */
   onSize?: (bytes: number, index: number, count: number) => void;
   /** Called once the header is known (before the first size). */
   onPreamble?: (r: PerftestResult) => void;
@@ -548,7 +550,7 @@ function simulationEnv(cluster: Cluster, profile: Profile): PerftestEnv {
  * import { PCIX_SDR_2006 } from "../../mod.ts";
  * const { hosts } = await buildPair(parsePerftestArgs(["ib_write_lat", "--mode", "bypass"]), PCIX_SDR_2006);
  * const c = hostCounters(hosts);
- * assert.ok(c.hypercalls > 0 && c.backendRequests > 0); // creating the guests crossed dom0
+ * assert.ok(c.hypercalls > 0 && c.grantMaps > 0); // creating the guests crossed Xen
  * ```
  */
 export function hostCounters(hosts: readonly Host[]): Record<string, number> {
