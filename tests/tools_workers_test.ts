@@ -11,13 +11,13 @@ import { paperCharts, paperMarkdown } from "../tools/lib/paper_report.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
-async function perftest(args: string[]): Promise<string> {
+async function perftest(args: string[], tool = "perftest.ts"): Promise<string> {
   const r = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       `--allow-read=${ROOT}`,
       "--allow-env=LOG_TOKENS,LOG_STREAM,INIT_CWD",
-      `${ROOT}tools/perftest.ts`,
+      `${ROOT}tools/${tool}`,
       ...args,
     ],
     cwd: ROOT,
@@ -46,6 +46,17 @@ Deno.test("perftest -a: the same bytes in order in one thread and on two workers
     assert.deepEqual(sizes, [...sizes].sort((a, b) => a - b));
     assert.ok(sizes.length >= 11, `${sizes.length} rows`);
   }
+});
+
+Deno.test("run: several scenario files give the same output in order in one thread and on workers", async () => {
+  const files = ["tools/examples/split_vs_bypass.yaml", "tools/examples/two_guests.yaml"];
+  const [one, two] = await Promise.all([
+    perftest([...files, "--jobs", "1"], "run.ts"),
+    perftest([...files, "--jobs", "2"], "run.ts"),
+  ]);
+  assert.equal(two, one);
+  const heads = one.split("\n").filter((l) => l.startsWith("scenario "));
+  assert.deepEqual(heads.map((l) => l.split(":")[0]), files.map((f) => `scenario ${f}`));
 });
 
 Deno.test("xenib-perf: the same output with one job and with two workers", async () => {

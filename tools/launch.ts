@@ -24,8 +24,11 @@ interface ToolSpec {
   write?: string[];
   /** Outputs written without a flag naming them: default path, unless a flag overrides it. */
   defaults?: { when?: string; unless?: string; path: string }[];
-  /** The first positional is a file the tool reads (its directory too: files it names). */
-  positionalRead?: boolean;
+  /**
+   * Positionals that are files the tool reads (their directories too: files they name):
+   * the first (a program, then its arguments) or all of them (scenario files).
+   */
+  positionalRead?: "first" | "all";
   /** Flags with a value (for tools parsed with node:util, so values are not taken for files). */
   valued?: string[];
   short?: Record<string, string>;
@@ -48,7 +51,12 @@ const TOOLS: Record<string, ToolSpec> = {
     write: ["out"],
     defaults: [{ unless: "out", path: "out/paper" }],
   },
-  run: { script: "tools/run.ts", write: ["pcap"], positionalRead: true },
+  run: {
+    script: "tools/run.ts",
+    write: ["pcap"],
+    positionalRead: "all",
+    valued: ["pcap-format", "noise", "jobs"],
+  },
   "xenib-perf": { script: "tools/xenib_perf.ts", read: ["profile"], short: { p: "profile" } },
   "native-perf": { script: "tools/native_perf.ts", read: ["profile"], short: { p: "profile" } },
   // --expose-gc: the RSS figure is taken after a full collection.
@@ -57,7 +65,7 @@ const TOOLS: Record<string, ToolSpec> = {
   mpirun: {
     script: "tools/mpirun.ts",
     read: ["profile"],
-    positionalRead: true,
+    positionalRead: "first",
     valued: ["np", "hosts", "guests-per-host", "guest-memory", "mode", "map", "seed", "noise"],
     short: { n: "np" },
   },
@@ -155,8 +163,13 @@ export function pathsOf(
     if (d.unless && given.has(d.unless)) continue;
     write.push(resolveFrom(cwd, d.path));
   }
-  if (spec.positionalRead && positionals[0]) {
-    const file = resolveFrom(cwd, positionals[0]);
+  const files = spec.positionalRead === "all"
+    ? positionals
+    : spec.positionalRead === "first"
+    ? positionals.slice(0, 1)
+    : [];
+  for (const f of files) {
+    const file = resolveFrom(cwd, f);
     read.push(file, file.slice(0, file.lastIndexOf("/")) || "/");
   }
   return { read, write };

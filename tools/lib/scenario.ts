@@ -253,7 +253,8 @@ export type Workload = PerftestWorkload | AllToAllWorkload | MigrateWorkload;
  * assert.equal(s.file, "s.yaml");
  * assert.deepEqual(s.hosts.map((h) => h.name), ["a", "b"]);
  * assert.deepEqual(s.guests, []);
- * assert.equal(s.seed, 1); // the defaults: seed 1, the paper's profile
+ * assert.equal(s.seed, 1); // the defaults: seed 1, noise on, the paper's profile
+ * assert.equal(s.noise, "on");
  * assert.equal(s.profile.name, "pcix-sdr-2006");
  * ```
  */
@@ -264,6 +265,8 @@ export interface Scenario {
   profile: Profile;
   /** Seed. */
   seed: number;
+  /** The profile's seeded noise model: on (the tools' default) or off (exact). */
+  noise: "on" | "off";
   /** Hosts. */
   hosts: ScenarioHost[];
   /** Guests. */
@@ -329,7 +332,16 @@ class V {
   }
 }
 
-const TOP_KEYS = ["name", "description", "profile", "seed", "hosts", "guests", "workload"];
+const TOP_KEYS = [
+  "name",
+  "description",
+  "profile",
+  "seed",
+  "noise",
+  "hosts",
+  "guests",
+  "workload",
+];
 const HOST_KEYS = ["name", "hypervisor"];
 const GUEST_KEYS = ["name", "host", "mode", "memoryMiB"];
 const PERFTEST_KEYS = [
@@ -429,6 +441,13 @@ export async function parseScenario(text: string, file: string, dir = "."): Prom
   }
 
   const seed = top.seed === undefined ? 1 : v.int(top.seed, ["seed"], 0, 2 ** 32 - 1);
+  let noise: "on" | "off" = "on";
+  if (top.noise !== undefined) {
+    // YAML 1.2 reads on/off as strings; true/false are taken as on/off too.
+    const n = top.noise === true ? "on" : top.noise === false ? "off" : v.str(top.noise, ["noise"]);
+    if (n !== "on" && n !== "off") v.fail(["noise"], `'${n}' is not on or off`);
+    noise = n as "on" | "off";
+  }
 
   // Hosts.
   if (top.hosts === undefined) v.fail([], "missing key 'hosts' (a list of {name, hypervisor})");
@@ -511,7 +530,7 @@ export async function parseScenario(text: string, file: string, dir = "."): Prom
     else workload.push(migrateEntry(v, o, path, endpoint, hosts, at));
   });
   if (workload.length === 0) v.fail(["workload"], "needs at least one entry");
-  return { file, profile: profile!, seed, hosts, guests, workload };
+  return { file, profile: profile!, seed, noise, hosts, guests, workload };
 }
 
 function perftestEntry(

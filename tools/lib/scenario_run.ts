@@ -148,7 +148,7 @@ export async function runScenario(
 ): Promise<WorkloadResult[]> {
   // A migration needs Nomad's layer in every library (the guest's and its peers').
   const nomad = s.workload.some((w) => w.kind === "migrate");
-  const cluster = new Cluster({ profile: s.profile, seed: s.seed, nomad });
+  const cluster = new Cluster({ profile: s.profile, seed: s.seed, noise: s.noise, nomad });
   const hosts = new Map<string, Host>();
   try {
     for (const h of s.hosts) {
@@ -390,7 +390,7 @@ export function formatCounters(c: Record<string, Counters>): string {
  */
 export function formatScenario(s: Scenario, results: WorkloadResult[]): string {
   const parts = [
-    `scenario ${s.file}: profile ${s.profile.name}, seed ${s.seed}, ${s.hosts.length} host(s), ${s.guests.length} guest(s)`,
+    `scenario ${s.file}: profile ${s.profile.name}, seed ${s.seed}, noise ${s.noise}, ${s.hosts.length} host(s), ${s.guests.length} guest(s)`,
   ];
   for (const r of results) {
     parts.push("", `== ${r.name}`);
@@ -477,6 +477,7 @@ export function scenarioJson(s: Scenario, results: WorkloadResult[]): Record<str
     file: s.file,
     profile: s.profile.name,
     seed: s.seed,
+    noise: s.noise,
     hosts: s.hosts,
     guests: s.guests,
     workload: results.map((r) => ({
@@ -486,4 +487,30 @@ export function scenarioJson(s: Scenario, results: WorkloadResult[]): Record<str
       counters: r.counters,
     })),
   };
+}
+
+/**
+ * Run a scenario and return what `deno task run` prints for it: the text
+ * report, or the JSON object. Scenarios are independent of each other (each
+ * builds its own cluster from its seed), so several files run on workers.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseScenario } from "./scenario.ts";
+ * import { scenarioOutput } from "./scenario_run.ts";
+ * const s = await parseScenario(
+ *   "hosts: [{name: a}, {name: b}]\nnoise: off\n" +
+ *     "workload:\n  - {perftest: ib_write_lat, between: [a, b], size: 2, iterations: 10}\n",
+ *   "s.yaml",
+ * );
+ * const text = await scenarioOutput(s, false);
+ * assert.ok(text.startsWith("scenario s.yaml: profile pcix-sdr-2006, seed 1, noise off,"));
+ * const json = JSON.parse(await scenarioOutput(s, true));
+ * assert.equal(json.noise, "off");
+ * ```
+ */
+export async function scenarioOutput(s: Scenario, json: boolean): Promise<string> {
+  const results = await runScenario(s);
+  return json ? JSON.stringify(scenarioJson(s, results), null, 2) : formatScenario(s, results);
 }
