@@ -661,7 +661,7 @@ export async function runPaper(o: PaperOptions): Promise<PaperData> {
   let done = 0;
   const results = await runTasks(p.tasks, {
     jobs: o.jobs,
-    onResult: (i) => o.onStep?.(++done, p.tasks.length, p.labels[i]),
+    onDone: (i) => o.onStep?.(++done, p.tasks.length, p.labels[i]),
   });
 
   const d = assembleVerbs(p, results, main, env, o.scale, o.modes, plan);

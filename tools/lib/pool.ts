@@ -95,6 +95,8 @@ export interface PoolOptions {
   jobs?: number;
   /** Each result as soon as it and every task before it are done, in task order. */
   onResult?: (index: number, value: unknown) => void;
+  /** Each task as it finishes, in whatever order (for progress). */
+  onDone?: (index: number) => void;
 }
 
 /** What a worker sends back. */
@@ -158,6 +160,7 @@ export async function runTasks<T = unknown>(tasks: Task[], o: PoolOptions = {}):
   const finish = (i: number, v: unknown) => {
     results[i] = v;
     done[i] = true;
+    o.onDone?.(i);
     while (next < tasks.length && done[next]) {
       const k = next++;
       o.onResult?.(k, results[k]);
