@@ -86,12 +86,12 @@ function paperLike(): PaperData {
     app: {
       osu: {
         latency: {
-          native: [{ size: 8, value: 5.5 }],
-          bypass: [{ size: 8, value: 5.5 }],
-          split: [{ size: 8, value: 12 }],
+          native: [{ size: 8, value: 5.5 }, { size: 1024, value: 10.9 }],
+          bypass: [{ size: 8, value: 5.5 }, { size: 1024, value: 11 }],
+          split: [{ size: 8, value: 12 }, { size: 1024, value: 18.9 }],
         },
         bw: { native: [{ size: 1048576, value: 825 }], bypass: [{ size: 1048576, value: 825 }] },
-        method: { latency: "osu_latency -m 8:8", bw: "osu_bw -m 1048576:1048576" },
+        method: { latency: "osu_latency -m 8:1024", bw: "osu_bw -m 1048576:1048576" },
       },
       nas: {
         cls: "A",
@@ -199,6 +199,7 @@ Deno.test("paper report: sections, tables, claims, charts", () => {
   assert.deepEqual(svgProblems(charts["registration.svg"], ["bypass + cache, per use"]), []);
   assert.deepEqual(svgProblems(charts["setup.svg"], ["native", "bypass", "split"]), []);
   assert.deepEqual(svgProblems(charts["nas.svg"], ["bypass", "split"]), []);
+  assert.deepEqual(svgProblems(charts["mpi_latency.svg"], ["native", "bypass", "split"]), []);
   assert.match(charts["write_bw.svg"], /MB\/s = 10\^6 B\/s/);
   assert.match(charts["registration.svg"], /4 KiB pages/);
   assert.match(charts["nas.svg"], /native = 1/);
