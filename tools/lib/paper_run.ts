@@ -292,9 +292,11 @@ export async function probeModes(modes: Mode[], profile: Profile, seed: number):
 }
 
 /** What the registration cache is, on this build, in the report's words. */
-export const CACHE_NAME = "the verbs layer's registration cache (drivers/verbs/reg_cache.ts: " +
-  "MVAPICH-style lazy deregistration, `openDevice(name, { regCache: true })`); a hit answers " +
-  "regMr without a kernel call, in a guest without a dom0 request";
+export const CACHE_NAME = "`openDevice(name, { regCache: true })`: in a guest, dom0 keeps the " +
+  "grant mappings of deregistered pages (persistent grants), so a reused buffer's regMr maps no " +
+  "grant; `mr.dereg` still invalidates the keys at once, as on bare metal, so every regMr crosses " +
+  "to dom0 and writes the HCA's MTT and MPT again. On bare metal there is no cache below the " +
+  "verbs ABI: native + cache is a full registration";
 
 /** Tasks keyed by name, deduplicated (a perftest point by its key). */
 class Plan {
