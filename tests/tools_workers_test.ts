@@ -76,8 +76,8 @@ Deno.test("xenib-perf: the same output with one job and with two workers", async
   assert.match(one, /^5\. CQ \(256 entries\)/m);
 });
 
-Deno.test("paper: the same report and charts with one job and with two workers", async () => {
-  const run = (jobs: number) =>
+Deno.test("paper: the same report and charts with one job, two workers and the default", async () => {
+  const run = (jobs: number | undefined) =>
     runPaper({
       scale: "quick",
       profile: PCIX_SDR_2006,
@@ -90,5 +90,9 @@ Deno.test("paper: the same report and charts with one job and with two workers",
   const [one, two] = [await run(1), await run(2)];
   assert.equal(paperMarkdown(two), paperMarkdown(one));
   assert.deepEqual(paperCharts(two), paperCharts(one));
+  // No --jobs: one worker per core, as `deno task paper` runs.
+  const byDefault = await run(undefined);
+  assert.equal(paperMarkdown(byDefault), paperMarkdown(one));
+  assert.deepEqual(paperCharts(byDefault), paperCharts(one));
   assert.ok(one.sensitivity && one.app?.osu, "the sensitivity and MPI parts ran too");
 });

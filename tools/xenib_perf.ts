@@ -45,7 +45,7 @@ import {
 } from "./lib/perftest_args.ts";
 import { metricOf, METRICS, type MetricValue, pointRequest, type RunEnv } from "./lib/metrics.ts";
 import { measurePerftestPoint, type PointOutcome } from "./lib/perftest_runner.ts";
-import { type RegCost, type SetupOp } from "./lib/control_costs.ts";
+import type { RegCost, SetupOp } from "./lib/control_costs.ts";
 import { type BusyEventLatency, busyEventMethod } from "./lib/busy_events.ts";
 import { runTasks, type Task, task } from "./lib/pool.ts";
 

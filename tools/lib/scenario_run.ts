@@ -382,7 +382,10 @@ export function formatCounters(c: Record<string, Counters>): string {
  *   "s.yaml",
  * );
  * const lines = formatScenario(s, await runScenario(s)).split("\n");
- * assert.equal(lines[0], "scenario s.yaml: profile pcix-sdr-2006, seed 1, 2 host(s), 0 guest(s)");
+ * assert.equal(
+ *   lines[0],
+ *   "scenario s.yaml: profile pcix-sdr-2006, seed 1, noise on, 2 host(s), 0 guest(s)",
+ * );
  * assert.equal(lines[2], "== ib_read_lat a<->b");
  * assert.ok(lines.some((l) => l.trim() === "RDMA_Read Latency Test")); // perftest's own report
  * assert.equal(lines.at(-4), " hypervisor and HCA counters during this workload:"); // + 3 rows
