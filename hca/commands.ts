@@ -60,6 +60,9 @@ export const CmdOp = {
   SQD2RTS_QP: 0x20,
   TO_RST_QP: 0x21,
   QUERY_QP: 0x22,
+  READ_MGM: 0x25,
+  WRITE_MGM: 0x26,
+  MGID_HASH: 0x27,
   RESIZE_CQ: 0x2c,
   INIT2INIT_QP: 0x2d,
   SW2HW_SRQ: 0x35,
@@ -439,6 +442,82 @@ export interface DevLim {
   minPageShift: number;
   /** Largest page shift in an MPT entry. */
   maxPageShift: number;
+  /** MGM + AMGM entries (multicast groups the device holds; mthca's `num_mgms + num_amgms`). */
+  maxMcg: number;
+  /** MGM hash entries (the rest are AMGM overflow entries the driver allocates). */
+  numMgms: number;
+  /** QP slots per MGM entry (mthca's MTHCA_QP_PER_MGM). */
+  qpPerMgm: number;
+}
+
+/**
+ * READ_MGM parameter (mthca_READ_MGM: the entry index).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { MgmIndexParams } from "./commands.ts";
+ * const p: MgmIndexParams = { index: 4096 }; // the first AMGM entry of an MT23108
+ * assert.equal(p.index >= 4096, true);
+ * ```
+ */
+export interface MgmIndexParams {
+  /** Entry index, 0 .. maxMcg - 1. */
+  index: number;
+}
+
+/**
+ * An MGM entry as READ_MGM returns it and WRITE_MGM takes it (hca/mcg.ts).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { MgmInfo } from "./commands.ts";
+ * const free: MgmInfo = { nextGidIndex: 0, gid: new Uint8Array(16), qp: [0, 0, 0, 0, 0, 0, 0, 0] };
+ * assert.equal(free.gid.every((b) => b === 0), true); // a zero MGID marks a free entry
+ * ```
+ */
+export interface MgmInfo {
+  /** Next entry of the hash chain (0: none). */
+  nextGidIndex: number;
+  /** The MGID (16 bytes; all zero: free). */
+  gid: Uint8Array;
+  /** QP slots: `qpn | 1 << 31` when in use, valid ones first. */
+  qp: number[];
+}
+
+/**
+ * WRITE_MGM parameter.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { WriteMgmParams } from "./commands.ts";
+ * const p: WriteMgmParams = { index: 3, entry: { nextGidIndex: 0, gid: new Uint8Array(16), qp: [] } };
+ * assert.equal(p.entry.qp.length, 0);
+ * ```
+ */
+export interface WriteMgmParams {
+  /** Entry index. */
+  index: number;
+  /** What the entry becomes. */
+  entry: MgmInfo;
+}
+
+/**
+ * MGID_HASH parameter and result.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { MgidHashParams } from "./commands.ts";
+ * const p: MgidHashParams = { gid: new Uint8Array(16).fill(0xff) };
+ * assert.equal(p.gid.length, 16);
+ * ```
+ */
+export interface MgidHashParams {
+  /** The MGID to hash. */
+  gid: Uint8Array;
 }
 
 /**
@@ -1287,6 +1366,12 @@ export interface CommandMap {
   [CmdOp.TO_RST_QP]: { in: QpTransitionParams; out: void };
   /** QUERY_QP. */
   [CmdOp.QUERY_QP]: { in: QpIndexParams; out: QpInfo };
+  /** READ_MGM. */
+  [CmdOp.READ_MGM]: { in: MgmIndexParams; out: MgmInfo };
+  /** WRITE_MGM. */
+  [CmdOp.WRITE_MGM]: { in: WriteMgmParams; out: void };
+  /** MGID_HASH. */
+  [CmdOp.MGID_HASH]: { in: MgidHashParams; out: { hash: number } };
 }
 
 /**

@@ -34,8 +34,9 @@ import type { EventQueue } from "./eq.ts";
 import { PortChangeSubtype } from "./eqe.ts";
 import type { Fabric, HcaNode } from "./fabric.ts";
 import * as fw from "./firmware.ts";
+import { isMulticastLid, McgTable, MULTICAST_QPN } from "./mcg.ts";
 import { MemoryTranslation } from "./mpt.ts";
-import { WirePacket } from "./packet.ts";
+import { type Packet, WirePacket } from "./packet.ts";
 import type { Port, PortLinkState } from "./port.ts";
 import { isQpTransition, qpTransition, queryQp, release } from "./qp_commands.ts";
 import { Requester } from "./requester.ts";
@@ -183,10 +184,13 @@ export class Hca {
   #eqs: (EventQueue | undefined)[] = [];
   #srqs: (SharedReceiveQueue | undefined)[] = [];
   #eventMap: (EventQueue | undefined)[] = [];
+  #mcg: McgTable;
+  #mcastPorts = new Map<string, { gid: Uint8Array; ports: Set<number> }>();
   #initialized = false;
   // Receive pipeline: (bytes, port, due) FIFO behind one engine event.
   #rxBytes: WirePacket[] = [];
   #rxDue: number[] = [];
+  #rxPort: Port[] = [];
   #rxHead = 0;
   #rxFree = 0;
   #rxArmed = false;
@@ -220,7 +224,9 @@ export class Hca {
       },
     };
     this.#checkSourceLid = profile.hca.checkSourceLid !== 0;
+    this.#mcg = new McgTable(profile.hca.maxMcastGrp, profile.hca.maxMcastQpAttach);
     this.#tp = new Transport(this.core);
+    this.#tp.multicastSent = (wire, port) => this.#multicastLoopback(wire, port);
     this.#req = new Requester(this.core, this.#tp, (qp) => this.#comp.timeout(qp));
     this.#comp = new Completer(this.core, this.#tp, this.#req);
     this.#resp = new Responder(this.core, this.#tp);
@@ -240,6 +246,7 @@ export class Hca {
       eqs: this.#eqs,
       srqs: this.#srqs,
       eventMap: this.#eventMap,
+      mcg: this.#mcg,
       get initialized() {
         return isInit();
       },
@@ -372,7 +379,11 @@ export class Hca {
     }
     if (op === CmdOp.QUERY_QP) return queryQp(t, p);
     const command = fw.RESOURCE_COMMANDS[op];
-    if (command) return command(t, p);
+    if (command) {
+      const r = command(t, p);
+      if (r.ok && op === CmdOp.WRITE_MGM) this.#membersChanged((p as { entry: { gid: Uint8Array } }).entry.gid);
+      return r;
+    }
     return fw.fail(CmdStatus.BAD_OP, `opcode 0x${op.toString(16)} is not supported`);
   }
 
@@ -384,6 +395,8 @@ export class Hca {
     this.#eqs.length = 0;
     this.#srqs.length = 0;
     this.#eventMap.length = 0;
+    this.#mcg.clear();
+    this.#mcastPorts.clear();
     this.core.tpt.clear();
   }
 
@@ -495,6 +508,7 @@ export class Hca {
     const due = start + (h.packetProcessNs > h.rxPacketNs ? h.packetProcessNs : h.rxPacketNs);
     this.#rxBytes.push(wire);
     this.#rxDue.push(due);
+    this.#rxPort.push(port);
     if (!this.#rxArmed) {
       this.#rxArmed = true;
       e.schedule(due - e.now, this.#rxRun, this.#tagRx);
@@ -507,17 +521,21 @@ export class Hca {
     const now = e.now;
     while (this.#rxHead < this.#rxBytes.length && this.#rxDue[this.#rxHead] <= now) {
       const b = this.#rxBytes[this.#rxHead];
+      const port = this.#rxPort[this.#rxHead];
       this.#rxBytes[this.#rxHead] = undefined as unknown as WirePacket;
+      this.#rxPort[this.#rxHead] = undefined as unknown as Port;
       this.#rxHead++;
-      this.#process(b);
+      this.#process(b, port);
     }
     if (this.#rxHead === this.#rxBytes.length) {
       this.#rxBytes.length = 0;
       this.#rxDue.length = 0;
+      this.#rxPort.length = 0;
       this.#rxHead = 0;
     } else if (this.#rxHead > 1024) {
       this.#rxBytes.splice(0, this.#rxHead);
       this.#rxDue.splice(0, this.#rxHead);
+      this.#rxPort.splice(0, this.#rxHead);
       this.#rxHead = 0;
     }
     if (this.#rxStalled.length > 0 && this.core.bus.writeBacklogNs() <= RX_BACKLOG_NS) {
@@ -535,7 +553,7 @@ export class Hca {
   };
 
   /** Transport-layer receive checks (IBTA vol 1 §9.6 packet validation), then the responder or the completer. */
-  #process(wire: WirePacket): void {
+  #process(wire: WirePacket, port: Port): void {
     const c = this.core.counters;
     const r = wire.decode();
     if (!r.ok) {
@@ -545,6 +563,7 @@ export class Hca {
     }
     c.packetsReceived++;
     const pkt = r.packet;
+    if (isMulticastLid(pkt.lrh.dlid)) return this.#multicast(pkt, wire, port);
     const qp = this.#tp.qps[pkt.bth.destQp];
     if (!qp || qp.state === HwQpState.RESET || qp.state === HwQpState.INIT) {
       c.packetsDropped++;
@@ -569,6 +588,88 @@ export class Hca {
     if (pkt.info.isResponse) this.#comp.onResponse(qp, pkt);
     else this.#resp.onRequest(qp, pkt, wire);
   }
+
+  /**
+   * A packet to a multicast LID: it must carry a GRH whose DGID is the MGID
+   * and BTH DestQP 0xFFFFFF, and be a UD SEND (IBTA vol 1 §10.5: only UD
+   * supports multicast; §9.6.1.1 / §8.3: the MGID travels in the GRH).
+   * Each UD QP the MGM table holds for that MGID, on the port it arrived
+   * by and ready to receive, gets its own copy (each consumes one receive
+   * WQE and checks its own Q_Key) — what mthca's MGM entries are for and
+   * what rxe_rcv_mcast_pkt does (drivers/infiniband/sw/rxe/rxe_recv.c).
+   */
+  #multicast(pkt: Packet, wire: WirePacket, port: Port): void {
+    const c = this.core.counters;
+    if (
+      !pkt.grh || pkt.bth.destQp !== MULTICAST_QPN || pkt.info.isResponse ||
+      serviceOfTransport(pkt.info.transport) !== QpServiceType.UD
+    ) {
+      c.packetsDropped++;
+      return;
+    }
+    const qpns = this.#mcg.qpsOf(pkt.grh.dgid);
+    let delivered = 0;
+    for (const qpn of qpns) {
+      const qp = this.#tp.qps[qpn];
+      if (
+        !qp || qp.type !== QpServiceType.UD || qp.port !== port.portNum ||
+        qp.state === HwQpState.RESET || qp.state === HwQpState.INIT
+      ) continue;
+      delivered++;
+      this.#resp.onRequest(qp, pkt, wire);
+    }
+    if (delivered === 0) c.packetsDropped++;
+  }
+
+  /**
+   * A multicast packet this HCA sent on `port`: QPs of this HCA attached to
+   * the group on that port get a copy as well (the switch never sends a
+   * packet back out the port it came in by, IBTA vol 1 §18.2.4.3.2). This is
+   * the HCA's multicast loopback, on by default on Mellanox HCAs — the
+   * sending QP itself gets a copy if it is attached: Linux IPoIB drops its
+   * own looped-back packets by source QPN (ipoib_ib.c, ipoib_ib_handle_rx_wc),
+   * and mlx4/mlx5 block it only on request (IB_QP_CREATE_BLOCK_MULTICAST_LOOPBACK,
+   * not modelled). A QP not attached gets nothing.
+   */
+  #multicastLoopback = (wire: WirePacket, port: Port): void => {
+    if (!this.receiveWire(wire, port)) this.core.counters.packetsDropped++;
+  };
+
+  /**
+   * After a WRITE_MGM: tell {@link onMulticastMembership} which ports gained
+   * their first attached QP of a group, or lost their last — for the SA
+   * client that joins and leaves on the port's behalf (the kernel's
+   * ib_sa multicast module keeps such per-port counts for its users).
+   */
+  #membersChanged(written: Uint8Array): void {
+    const hook = this.onMulticastMembership;
+    if (!hook) return;
+    const key = (g: Uint8Array) => Array.from(g, (b) => b.toString(16).padStart(2, "0")).join("");
+    if (written.some((b) => b !== 0) && !this.#mcastPorts.has(key(written))) {
+      this.#mcastPorts.set(key(written), { gid: written.slice(), ports: new Set() });
+    }
+    for (const [k, m] of this.#mcastPorts) {
+      const now = new Set<number>();
+      for (const qpn of this.#mcg.qpsOf(m.gid)) now.add(this.#tp.qps[qpn]?.port || 1);
+      for (const n of now) {
+        const port = this.port(n);
+        if (port && !m.ports.has(n)) hook(port, m.gid, true);
+      }
+      for (const n of m.ports) {
+        const port = this.port(n);
+        if (port && !now.has(n)) hook(port, m.gid, false);
+      }
+      m.ports = now;
+      if (now.size === 0) this.#mcastPorts.delete(k);
+    }
+  }
+
+  /**
+   * Called when a port gets its first QP attached to a multicast group
+   * (`member` true) or loses its last (false). The composition root wires
+   * it to the subnet manager's join and leave.
+   */
+  onMulticastMembership: ((port: Port, mgid: Uint8Array, member: boolean) => void) | undefined;
 
   /** @internal The fabric changed a port's state: raise PORT_CHANGE (IBTA vol 1 §14.3.6 port state change). */
   portStateChanged(port: Port, from: PortLinkState): void {

@@ -29,6 +29,7 @@ import { EventQueue } from "./eq.ts";
 import { EQE_BYTES } from "./eqe.ts";
 import { MAX_PAGE_SHIFT, MIN_PAGE_SHIFT, type MptEntry, pagesSpanned } from "./mpt.ts";
 import { ibaMtuCode, MTU_CODE_MAX } from "./link.ts";
+import { McgTable } from "./mcg.ts";
 import type { Port } from "./port.ts";
 import { SharedReceiveQueue } from "./srq.ts";
 import { DEFAULT_PKEY, type Transport } from "./transport.ts";
@@ -94,6 +95,8 @@ export interface DeviceTables {
   readonly srqs: (SharedReceiveQueue | undefined)[];
   /** EQ each async event type goes to (MAP_EQ). */
   readonly eventMap: (EventQueue | undefined)[];
+  /** The multicast group table (READ_MGM / WRITE_MGM / MGID_HASH). */
+  readonly mcg: McgTable;
   /** INIT_HCA has run. */
   initialized: boolean;
   /** Number of ports. */
@@ -336,6 +339,9 @@ export function devLim(t: DeviceTables): DevLim {
     maxPkeys: t.core.profile.hca.maxPkeys,
     minPageShift: MIN_PAGE_SHIFT,
     maxPageShift: MAX_PAGE_SHIFT,
+    maxMcg: t.mcg.total,
+    numMgms: t.mcg.numMgms,
+    qpPerMgm: t.mcg.qpPerMgm,
   };
 }
 
@@ -824,4 +830,53 @@ export const RESOURCE_COMMANDS: Readonly<Partial<Record<number, ResourceCommand>
   [CmdOp.HW2SW_SRQ]: hw2swSrq,
   [CmdOp.ARM_SRQ]: armSrq,
   [CmdOp.QUERY_SRQ]: querySrq,
+  [CmdOp.READ_MGM]: readMgm,
+  [CmdOp.WRITE_MGM]: writeMgm,
+  [CmdOp.MGID_HASH]: mgidHash,
 };
+
+// ---- multicast group table (Tavor READ_MGM / WRITE_MGM / MGID_HASH, as mthca_cmd.c issues them) ----
+
+function gidParam(v: unknown): Uint8Array | undefined {
+  return v instanceof Uint8Array && v.length === 16 ? v : undefined;
+}
+
+function mgmIndex(t: DeviceTables, v: unknown, what: string): number | CmdResult<never> {
+  if (!isInt(v, 0, t.mcg.total - 1)) {
+    return fail(CmdStatus.BAD_INDEX, `${what}: index ${String(v)} outside 0..${t.mcg.total - 1}`);
+  }
+  return v;
+}
+
+function readMgm(t: DeviceTables, params: unknown): CmdResult<unknown> {
+  const index = mgmIndex(t, obj(params)?.index, "READ_MGM");
+  if (isResult(index)) return index;
+  return ok(t.mcg.read(index));
+}
+
+function writeMgm(t: DeviceTables, params: unknown): CmdResult<unknown> {
+  const p = obj(params);
+  const index = mgmIndex(t, p?.index, "WRITE_MGM");
+  if (isResult(index)) return index;
+  const e = obj(p?.entry);
+  const gid = gidParam(e?.gid);
+  if (!e || !gid) return fail(CmdStatus.BAD_PARAM, "WRITE_MGM: entry needs a 16-byte gid");
+  if (!isInt(e.nextGidIndex, 0, t.mcg.total - 1)) {
+    return fail(CmdStatus.BAD_PARAM, "WRITE_MGM: next_gid_index out of range");
+  }
+  const qp = e.qp;
+  if (
+    !Array.isArray(qp) || qp.length > t.mcg.qpPerMgm ||
+    !qp.every((q) => isInt(q, 0, 0xffff_ffff))
+  ) {
+    return fail(CmdStatus.BAD_PARAM, `WRITE_MGM: qp must be up to ${t.mcg.qpPerMgm} slots`);
+  }
+  t.mcg.write(index, { nextGidIndex: e.nextGidIndex, gid, qp: qp as number[] });
+  return ok(undefined);
+}
+
+function mgidHash(t: DeviceTables, params: unknown): CmdResult<unknown> {
+  const gid = gidParam(obj(params)?.gid);
+  if (!gid) return fail(CmdStatus.BAD_PARAM, "MGID_HASH: gid must be 16 bytes");
+  return ok({ hash: t.mcg.hash(gid) });
+}

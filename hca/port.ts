@@ -56,6 +56,9 @@ export const CREDIT_BYTES = 64;
  * ```
  */
 export const VL15 = 15;
+
+/** First multicast LID (IBTA vol 1 §4.1.1). */
+const MULTICAST_LID_BASE = 0xc000;
 /**
  * Default input buffer per port: 16 KiB (256 credits), the order of one
  * data VL's buffer on InfiniHost/ConnectX-class silicon; at least a few
@@ -537,7 +540,11 @@ export class Port {
     }
     const dlid = wire.dlid;
     const mask = ~((1 << this.lmc) - 1);
-    if (dlid !== PERMISSIVE_LID && (dlid & mask) !== (this.lid & mask)) {
+    // A multicast DLID (0xC000..0xFFFE, IBTA vol 1 §4.1.1) is for the device: it checks the
+    // packet's MGID against its attached QPs (§10.5).
+    if (
+      dlid !== PERMISSIVE_LID && (dlid & mask) !== (this.lid & mask) && dlid < MULTICAST_LID_BASE
+    ) {
       // IBTA §7.11.1: a CA port drops a packet whose DLID is not its own.
       this.counters.rcvDiscards++;
       this.release(pkt);

@@ -29,6 +29,18 @@
  * SM's node, ports in port-number order); a port that already has a LID
  * keeps it on a re-sweep. Switches get one LID (their port 0).
  *
+ * Multicast (IBTA §15.2.5.17 MCMemberRecord, §4.1.1 multicast LIDs): a port
+ * joins a group by its MGID through the SA (here: {@link SubnetManager.joinMulticast});
+ * the first join creates the group and assigns it the lowest free MLID in
+ * 0xC000–0xFFFE, as OpenSM does. After every change of a group's members
+ * the SM sets, in every switch, the MulticastForwardingTable entry of the
+ * MLID (§14.2.5.12) to the ports on the shortest paths toward the members,
+ * so that a packet to the MLID reaches every member port once. When the
+ * last member leaves, the entries are cleared and the MLID is free again.
+ * A join costs one SA round trip (charged as an SMP to the member's node)
+ * plus one MulticastForwardingTable Set per switch; the same estimates as
+ * the sweep's SMPs.
+ *
  * @module
  */
 
@@ -36,6 +48,7 @@ import type { Fabric, HcaNode } from "./fabric.ts";
 import { serializationNs } from "./link.ts";
 import type { FabricNode, Port } from "./port.ts";
 import type { SwitchNode } from "./switch.ts";
+import { isMulticastGid, MCAST_LID_BASE, MCAST_LID_LAST } from "./mcg.ts";
 
 /**
  * Wire bytes of a directed-route SMP: LRH 8 + BTH 12 + DETH 8 + MAD 256 +
@@ -156,6 +169,30 @@ export interface SweepResult {
   unreachable: FabricNode[];
 }
 
+/**
+ * A multicast group as the SM holds it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { MulticastGroup } from "./subnet_manager.ts";
+ * const g: MulticastGroup = { mgid: new Uint8Array(16).fill(0xff), mlid: 0xc000, members: [] };
+ * assert.equal(g.mlid.toString(16), "c000");
+ * ```
+ */
+export interface MulticastGroup {
+  /** The MGID. */
+  mgid: Uint8Array;
+  /** The MLID the SM assigned. */
+  mlid: number;
+  /** Member ports (FullMember), in join order. */
+  members: Port[];
+}
+
+function gidKey(g: Uint8Array): string {
+  return Array.from(g, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 interface Reach {
   node: HcaNode | SwitchNode;
   oneWayNs: number;
@@ -191,6 +228,7 @@ interface Step {
 export class SubnetManager {
   readonly #fabric: Fabric;
   readonly #opts: SubnetManagerOptions;
+  #groups = new Map<string, MulticastGroup>();
 
   /**
    * @param fabric the subnet
@@ -235,12 +273,111 @@ export class SubnetManager {
     return result;
   }
 
-  #plan(): { steps: Step[]; result: SweepResult } {
-    const fabric = this.#fabric;
-    const home = this.home;
-    const steps: Step[] = [];
+  /**
+   * SA MCMemberRecord Set (JoinState FullMember) for `port`: creates the
+   * group on first join (lowest free MLID), makes `port` a member, programs
+   * every switch's MFT entry. Spends the SA round trip and one MFT SMP per
+   * switch. Returns the MLID. Errors (a non-multicast MGID, no MLID left)
+   * are thrown as RangeError, as the SA answers with an error status.
+   */
+  async joinMulticast(mgid: Uint8Array, port: Port): Promise<number> {
+    const { mlid, smps } = this.#join(mgid, port);
+    await this.#spend(port, smps);
+    return mlid;
+  }
 
-    // 1. Discovery: breadth-first over links from the SM's node (directed route).
+  /** {@link joinMulticast} at once, spending no time (setup and tests of other parts). */
+  joinMulticastNow(mgid: Uint8Array, port: Port): number {
+    return this.#join(mgid, port).mlid;
+  }
+
+  /**
+   * SA MCMemberRecord Delete for `port`: it leaves the group; the MFT
+   * entries follow; the last member's leave deletes the group and frees its
+   * MLID. Leaving a group one is not in does nothing (false).
+   */
+  async leaveMulticast(mgid: Uint8Array, port: Port): Promise<boolean> {
+    const r = this.#leave(mgid, port);
+    await this.#spend(port, r.smps);
+    return r.left;
+  }
+
+  /** {@link leaveMulticast} at once. */
+  leaveMulticastNow(mgid: Uint8Array, port: Port): boolean {
+    return this.#leave(mgid, port).left;
+  }
+
+  /** The group of `mgid`, if it exists (a copy). */
+  multicastGroup(mgid: Uint8Array): MulticastGroup | undefined {
+    const g = this.#groups.get(gidKey(mgid));
+    return g && { mgid: g.mgid.slice(), mlid: g.mlid, members: [...g.members] };
+  }
+
+  /** Every group, by MLID. */
+  get multicastGroups(): MulticastGroup[] {
+    return [...this.#groups.values()].sort((a, b) => a.mlid - b.mlid)
+      .map((g) => ({ mgid: g.mgid.slice(), mlid: g.mlid, members: [...g.members] }));
+  }
+
+  #join(mgid: Uint8Array, port: Port): { mlid: number; smps: number } {
+    if (!(mgid instanceof Uint8Array) || !isMulticastGid(mgid)) {
+      throw new RangeError("SA MCMemberRecord: MGID must be 16 bytes starting with 0xFF");
+    }
+    const key = gidKey(mgid);
+    let g = this.#groups.get(key);
+    if (!g) {
+      const used = new Set([...this.#groups.values()].map((x) => x.mlid));
+      let mlid = MCAST_LID_BASE;
+      while (mlid <= MCAST_LID_LAST && used.has(mlid)) mlid++;
+      if (mlid > MCAST_LID_LAST) throw new RangeError("SA MCMemberRecord: no multicast LID left");
+      g = { mgid: mgid.slice(), mlid, members: [] };
+      this.#groups.set(key, g);
+    }
+    if (g.members.includes(port)) return { mlid: g.mlid, smps: 1 };
+    g.members.push(port);
+    return { mlid: g.mlid, smps: 1 + this.#program(g) };
+  }
+
+  #leave(mgid: Uint8Array, port: Port): { left: boolean; smps: number } {
+    const g = mgid instanceof Uint8Array ? this.#groups.get(gidKey(mgid)) : undefined;
+    const i = g ? g.members.indexOf(port) : -1;
+    if (!g || i < 0) return { left: false, smps: 1 };
+    g.members.splice(i, 1);
+    const smps = 1 + this.#program(g);
+    if (g.members.length === 0) this.#groups.delete(gidKey(g.mgid));
+    return { left: true, smps };
+  }
+
+  /** Set every switch's MFT entry of `g`; returns the MFT SMPs it took. */
+  #program(g: MulticastGroup): number {
+    const { order, reach } = this.#discover(this.home);
+    let smps = 0;
+    for (const r of order) {
+      if (r.node.kind !== "switch") continue;
+      const sw = r.node as SwitchNode;
+      const routes = routesFrom(sw, reach);
+      const ports = new Set<number>();
+      for (const m of g.members) {
+        const out = routeToPort(sw, m, routes);
+        if (out !== undefined) ports.add(out);
+      }
+      sw.setMulticastPorts(g.mlid, [...ports]);
+      smps++;
+    }
+    return smps;
+  }
+
+  /** Spend `smps` management round trips to `port`'s node. */
+  async #spend(port: Port, smps: number): Promise<void> {
+    const { reach } = this.#discover(this.home);
+    const oneWay = reach.get(port.node)?.oneWayNs ?? 0;
+    const sma = this.#opts.smaProcessNs ?? SMA_PROCESS_NS;
+    const sm = this.#opts.smProcessNs ?? SM_PROCESS_NS;
+    await this.#fabric.engine.sleep(smps * (sm + 2 * oneWay + sma));
+  }
+
+  /** Breadth-first discovery from `home`'s node (directed route). */
+  #discover(home: Port): { order: Reach[]; reach: Map<FabricNode, Reach> } {
     const reach = new Map<FabricNode, Reach>();
     const order: Reach[] = [];
     const first: Reach = { node: home.node as HcaNode | SwitchNode, oneWayNs: 0 };
@@ -248,10 +385,7 @@ export class SubnetManager {
     order.push(first);
     for (let i = 0; i < order.length; i++) {
       const r = order[i];
-      steps.push({ target: r }); // NodeInfo
-      if (r.node.kind === "switch") steps.push({ target: r }); // SwitchInfo
       for (const p of r.node.ports) {
-        steps.push({ target: r }); // PortInfo
         if (!p.link) continue;
         const peer = p.link.peer(p);
         if (reach.has(peer.node)) continue;
@@ -266,6 +400,21 @@ export class SubnetManager {
         reach.set(next.node, next);
         order.push(next);
       }
+    }
+    return { order, reach };
+  }
+
+  #plan(): { steps: Step[]; result: SweepResult } {
+    const fabric = this.#fabric;
+    const home = this.home;
+    const steps: Step[] = [];
+
+    // 1. Discovery: NodeInfo (and SwitchInfo) and PortInfo per port of every node reached.
+    const { order, reach } = this.#discover(home);
+    for (const r of order) {
+      steps.push({ target: r }); // NodeInfo
+      if (r.node.kind === "switch") steps.push({ target: r }); // SwitchInfo
+      for (const _ of r.node.ports) steps.push({ target: r }); // PortInfo
     }
 
     // 2. LIDs: keep what ports have, hand out the rest in discovery order.

@@ -5,6 +5,12 @@
  * output port, so a blocked output backs up into the upstream links
  * (lossless, IBTA §7.9) rather than losing packets.
  *
+ * Multicast LIDs (0xC000–0xFFFE) go by the multicast forwarding table
+ * (IBTA §18.2.4.3.2, MulticastForwardingTable §14.2.5.12): a port set per
+ * MLID that the subnet manager programs when ports join and leave a group.
+ * The switch sends a copy out every port of the set except the one it came
+ * in by, and frees the input buffer when the last copy has left.
+ *
  * @module
  */
 
@@ -80,6 +86,7 @@ export class SwitchNode implements FabricNode {
   /** Counters. */
   readonly counters: SwitchCounters = { unknownDlidDrops: 0, toSwitchLid: 0, forwarded: 0 };
   #lft = new Uint8Array(LFT_SIZE).fill(LFT_NO_ROUTE);
+  #mft = new Map<number, readonly number[]>();
 
   /**
    * @param name node name
@@ -116,6 +123,28 @@ export class SwitchNode implements FabricNode {
     return v === LFT_NO_ROUTE ? undefined : v;
   }
 
+  /**
+   * Program the multicast forwarding table entry of `mlid`: the output ports
+   * of its group (empty: no entry).
+   */
+  setMulticastPorts(mlid: number, ports: readonly number[]): void {
+    if (!(mlid >= LFT_SIZE && mlid <= 0xfffe)) {
+      throw new RangeError(`MFT: LID ${mlid} is not a multicast LID (0xC000..0xFFFE)`);
+    }
+    for (const p of ports) {
+      if (!(Number.isInteger(p) && p >= 1 && p <= this.ports.length)) {
+        throw new RangeError(`MFT: switch ${this.name} has no port ${p}`);
+      }
+    }
+    if (ports.length === 0) this.#mft.delete(mlid);
+    else this.#mft.set(mlid, [...new Set(ports)].sort((a, b) => a - b));
+  }
+
+  /** The output ports of `mlid` (empty if the MFT has no entry). */
+  multicastPorts(mlid: number): readonly number[] {
+    return this.#mft.get(mlid) ?? [];
+  }
+
   /** Clear the whole LFT. */
   clearRoutes(): void {
     this.#lft.fill(LFT_NO_ROUTE);
@@ -129,6 +158,7 @@ export class SwitchNode implements FabricNode {
       inPort.release(pkt);
       return;
     }
+    if (dlid >= LFT_SIZE && dlid !== 0xffff) return this.#replicate(inPort, pkt, dlid, lastBitNs);
     const out = dlid < LFT_SIZE ? this.#lft[dlid] : LFT_NO_ROUTE;
     const outPort = out === LFT_NO_ROUTE || out === 0 ? undefined : this.ports[out - 1];
     if (!outPort || !outPort.link) {
@@ -140,5 +170,31 @@ export class SwitchNode implements FabricNode {
     }
     this.counters.forwarded++;
     outPort.enqueue(pkt.wire, lastBitNs, () => inPort.release(pkt));
+  }
+
+  /** A multicast packet: a copy out of every MFT port but the input (IBTA §18.2.4.3.2). */
+  #replicate(inPort: Port, pkt: BufferedPacket, mlid: number, lastBitNs: number): void {
+    const entry = this.#mft.get(mlid);
+    const outs: Port[] = [];
+    for (const n of entry ?? []) {
+      const p = this.ports[n - 1];
+      if (p && p !== inPort && p.link) outs.push(p);
+    }
+    if (outs.length === 0) {
+      // No MFT entry: as an unknown unicast DLID. An entry whose only port is the input: no
+      // other member, nothing to do.
+      if (!entry) {
+        inPort.counters.rcvSwitchRelayErrors++;
+        this.counters.unknownDlidDrops++;
+      }
+      inPort.release(pkt);
+      return;
+    }
+    this.counters.forwarded++;
+    let left = outs.length;
+    const done = () => {
+      if (--left === 0) inPort.release(pkt);
+    };
+    for (const p of outs) p.enqueue(pkt.wire, lastBitNs, done);
   }
 }

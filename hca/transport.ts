@@ -139,6 +139,8 @@ export class Transport {
   #tx: TxQueue[] = [];
   /** Engines (set once by the device). */
   engines!: TransportEngines;
+  /** A packet to a multicast LID left by `port` (the device loops it back to its own members). */
+  multicastSent: ((wire: WirePacket, port: Port) => void) | undefined;
 
   /**
    * Create it (hardware state; the device builds these).
@@ -219,6 +221,8 @@ export class Transport {
       q.owner[q.head] = undefined;
       q.head++;
       this.core.counters.packetsSent++;
+      // DLID 0xC000..0xFFFE (IBTA vol 1 §4.1.1): a multicast packet.
+      if (b.dlid >= 0xc000 && b.dlid !== 0xffff) this.multicastSent?.(b, q.port);
       this.#sent(qp, kind);
     }
     q.wires.length = 0;

@@ -122,6 +122,7 @@ export class Cluster {
   readonly ipoib: IpoibNetwork;
   #hosts: Host[] = [];
   #switch: SwitchNode | undefined;
+  #sm: SubnetManager | undefined;
   #started = false;
   #running = 0;
 
@@ -177,6 +178,14 @@ export class Cluster {
     return this.#switch;
   }
 
+  /**
+   * The subnet manager (after {@link start}): its SA answers multicast joins
+   * (`joinMulticast(mgid, port)` gives the MLID) and leaves.
+   */
+  get subnetManager(): SubnetManager | undefined {
+    return this.#sm;
+  }
+
   /** Virtual time in ns. */
   get now(): number {
     return this.engine.now;
@@ -219,6 +228,13 @@ export class Cluster {
       ports: spec.ports ?? 1,
       dmaJitter: noise?.dmaJitter(),
     });
+    // A port's first QP attached to a group joins it at the SA, its last detached leaves
+    // (the kernel's SA multicast client does this for the port's users).
+    hca.onMulticastMembership = (port, mgid, member) => {
+      if (!this.#sm) return;
+      if (member) this.#sm.joinMulticastNow(mgid, port);
+      else this.#sm.leaveMulticastNow(mgid, port);
+    };
     const hw: HostHardware = {
       name: spec.name,
       engine: this.engine,
@@ -262,8 +278,8 @@ export class Cluster {
       await Promise.all(
         this.#hosts.map((h) => this.engine.spawn(`${h.name} boot`, () => h.platform.start())),
       );
-      await new SubnetManager(this.fabric, { home: (this.#hosts[0].hw.hca as Hca).port(1) })
-        .sweep();
+      this.#sm = new SubnetManager(this.fabric, { home: (this.#hosts[0].hw.hca as Hca).port(1) });
+      await this.#sm.sweep();
       // The SA runs with the SM: on the first host's OS, or its dom0 (QP0/QP1 are dom0's).
       const smNode = this.#hosts[0].platform;
       this.ipoib.saMember = (smNode.os ?? smNode.dom0)?.rdmaCm;

@@ -573,6 +573,7 @@ export const CONTROL_OPS: OpHandlers = {
   [VibOp.DESTROY_QP]: async (env, c, req) => {
     const h = req.handle;
     await c.uctx.destroyQp(h);
+    dropMcast(env, c, h);
     const o = c.objects.get(`qp:${h}`);
     if (o?.num !== undefined) c.datapath?.removeQp(o.num);
     await release(env, c, `qp:${h}`);
@@ -626,7 +627,39 @@ export const CONTROL_OPS: OpHandlers = {
     drop(env, c, `ah:${req.handle}`);
     return {};
   },
+  // The body is the ring's private copy (vibback copies before it dispatches); the QP handle is
+  // looked up in this guest's own context only, so another guest's QP cannot be named. Each
+  // attachment holds one of the guest's `mcastAttachments` quota until detached or its QP goes.
+  [VibOp.ATTACH_MCAST]: async (env, c, req) => {
+    const { gid, mlid } = req.body;
+    const key = `mcast:${req.handle}:${mcastId(gid, mlid)}`;
+    if (c.charges.has(key)) {
+      await c.uctx.attachMcast({ qpHandle: req.handle, gid, mlid }); // again: a no-op success
+      return {};
+    }
+    admit(env, { mcastAttachments: 1 });
+    await c.uctx.attachMcast({ qpHandle: req.handle, gid, mlid });
+    hold(env, c, key, { mcastAttachments: 1 });
+    return {};
+  },
+  [VibOp.DETACH_MCAST]: async (env, c, req) => {
+    const { gid, mlid } = req.body;
+    await c.uctx.detachMcast({ qpHandle: req.handle, gid, mlid });
+    drop(env, c, `mcast:${req.handle}:${mcastId(gid, mlid)}`);
+    return {};
+  },
 };
+
+function mcastId(gid: Uint8Array, mlid: number): string {
+  return `${Array.from(gid, (b) => b.toString(16).padStart(2, "0")).join("")}/${mlid}`;
+}
+
+/** A destroyed QP's attachments leave with it (ib_uverbs_detach_umcast): their quota returns. */
+function dropMcast(env: OpEnv, c: BackContext, qpHandle: number): void {
+  for (const key of [...c.charges.keys()]) {
+    if (key.startsWith(`mcast:${qpHandle}:`)) drop(env, c, key);
+  }
+}
 
 /**
  * `RELEASE_GRANTS` (device-level, no context): dom0 unmaps its idle cached

@@ -23,6 +23,7 @@ import type { AhAttr, DeviceAttr, PortAttr } from "../uapi/types.ts";
 import type {
   AllocPdResp,
   CreateAhResp,
+  McastReq,
   CreateCqReq,
   CreateCqResp,
   CreateQpReq,
@@ -445,6 +446,14 @@ export class VibFrontFile implements FrontFile {
 
   async destroyAh(ahHandle: number): Promise<void> {
     await this.#call(VibOp.DESTROY_AH, ahHandle, {});
+  }
+
+  async attachMcast(req: McastReq): Promise<void> {
+    await this.#call(VibOp.ATTACH_MCAST, req.qpHandle, { gid: req.gid, mlid: req.mlid });
+  }
+
+  async detachMcast(req: McastReq): Promise<void> {
+    await this.#call(VibOp.DETACH_MCAST, req.qpHandle, { gid: req.gid, mlid: req.mlid });
   }
 
   async close(): Promise<void> {

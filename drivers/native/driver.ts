@@ -23,6 +23,7 @@ import {
   CmdOp,
   type DevLim,
   EqeType,
+  type MgmInfo,
   keyToMptIndex,
   type PortInfo,
   type QpContextParams,
@@ -41,6 +42,7 @@ import { VerbsError } from "../uapi/errors.ts";
 import { IndexAllocator, KeyAllocator } from "./alloc.ts";
 import { MttBuddy } from "./buddy.ts";
 import { exec } from "./cmd.ts";
+import { MGM_QP_VALID } from "../../hca/mcg.ts";
 import { toMptAccess } from "./hw_map.ts";
 import { Access } from "../uapi/enums.ts";
 
@@ -287,6 +289,9 @@ export class HcaDriver {
   #ah!: IndexAllocator;
   #keys!: KeyAllocator;
   #mtt!: MttBuddy;
+  #amgm!: IndexAllocator;
+  /** mthca's mcg_table.sem: one attach or detach at a time. */
+  #mcgLock: Promise<void> = Promise.resolve();
   #eqs: Eq[] = [];
   #compEq: Eq | undefined;
   #kernelUarAddr = 0;
@@ -351,6 +356,8 @@ export class HcaDriver {
     const tags = p.randomKeyTags !== 0 ? this.#rng : undefined;
     this.#keys = new KeyAllocator(lim.maxMpt, Math.max(1, lim.reservedMpts), tags);
     this.#mtt = new MttBuddy(lim.maxMtt);
+    // mthca_init_mcg_table: AMGM entries are the indices from num_mgms on.
+    this.#amgm = new IndexAllocator("amgm", lim.maxMcg, lim.numMgms);
     // The kernel rings EQ doorbells through UAR 0, mapped into its own space.
     this.#kernelUarAddr = this.kernel.mapForeign(this.hca.uarMfn(0));
     this.#compEq = await this.#createEq(this.#vectors.comp, this.#eqLog.comp);
@@ -688,6 +695,138 @@ export class HcaDriver {
   async qpTransition(op: number, qpn: number, ctx?: Partial<QpContextParams>): Promise<void> {
     // deno-lint-ignore no-explicit-any
     await exec(this.hca.cmd, op as any, { qpn, ctx });
+  }
+
+  /** Run `fn` holding the MCG table lock (mthca's `mcg_table.sem`). */
+  async #withMcg<T>(fn: () => Promise<T>): Promise<T> {
+    const before = this.#mcgLock;
+    let done!: () => void;
+    this.#mcgLock = new Promise<void>((r) => (done = r));
+    await before;
+    try {
+      return await fn();
+    } finally {
+      done();
+    }
+  }
+
+  /**
+   * mthca's find_mgm: MGID_HASH, then READ_MGM along the hash chain. `index`
+   * is the entry holding `gid` (or the empty hash entry), -1 if the chain has
+   * no entry for it (then `prev` is the chain's last entry).
+   */
+  async #findMgm(gid: Uint8Array): Promise<{ index: number; prev: number; mgm: MgmInfo }> {
+    const cmd = this.hca.cmd;
+    const { hash } = await exec(cmd, CmdOp.MGID_HASH, { gid });
+    let index = hash;
+    let prev = -1;
+    for (;;) {
+      const mgm = await exec(cmd, CmdOp.READ_MGM, { index });
+      if (mgm.gid.every((b) => b === 0)) {
+        if (index !== hash) throw new VerbsError("EINVAL", "attach_mcast: zero MGID in AMGM");
+        return { index, prev, mgm };
+      }
+      if (mgm.gid.every((b, i) => b === gid[i])) return { index, prev, mgm };
+      prev = index;
+      index = mgm.nextGidIndex;
+      if (index === 0) return { index: -1, prev, mgm };
+    }
+  }
+
+  /**
+   * Attach QP `qpn` to multicast group `gid` (mthca_multicast_attach): a QP
+   * already in the entry is a success with no change; a full entry is
+   * ENOMEM ("MGM at index … is full"), as is a chain that needs an AMGM
+   * entry when none is left ("No AMGM entries left").
+   */
+  attachMcast(qpn: number, gid: Uint8Array): Promise<void> {
+    return this.#withMcg(async () => {
+      const cmd = this.hca.cmd;
+      let { index, prev, mgm } = await this.#findMgm(gid);
+      let link = false;
+      if (index === -1) {
+        const a = this.#amgm.alloc();
+        if (a === undefined) throw new VerbsError("ENOMEM", "attach_mcast: no AMGM entries left");
+        link = true;
+        index = a;
+        mgm = await exec(cmd, CmdOp.READ_MGM, { index });
+        mgm = { nextGidIndex: 0, gid: gid.slice(), qp: mgm.qp.map(() => 0) };
+      } else if (mgm.gid.every((b) => b === 0)) {
+        mgm.gid = gid.slice();
+      }
+      try {
+        const want = (qpn | MGM_QP_VALID) >>> 0;
+        let i = 0;
+        for (; i < mgm.qp.length; i++) {
+          if (mgm.qp[i] === want) return; // "QP already a member of MGM": success
+          if (!(mgm.qp[i] & MGM_QP_VALID)) {
+            mgm.qp[i] = want;
+            break;
+          }
+        }
+        if (i === mgm.qp.length) {
+          throw new VerbsError("ENOMEM", `attach_mcast: MGM at index ${index} is full`);
+        }
+        await exec(cmd, CmdOp.WRITE_MGM, { index, entry: mgm });
+        if (!link) return;
+        const p = await exec(cmd, CmdOp.READ_MGM, { index: prev });
+        p.nextGidIndex = index;
+        await exec(cmd, CmdOp.WRITE_MGM, { index: prev, entry: p });
+        link = false;
+      } finally {
+        if (link) this.#amgm.release(index);
+      }
+    });
+  }
+
+  /**
+   * Detach QP `qpn` from `gid` (mthca_multicast_detach): EINVAL if the group
+   * is not in the table ("MGID … not found") or the QP is not in it ("QP …
+   * not found in MGM"). The last QP out frees the entry (an AMGM entry
+   * goes back to the allocator, a hash entry takes its successor's place).
+   */
+  detachMcast(qpn: number, gid: Uint8Array): Promise<void> {
+    return this.#withMcg(async () => {
+      const cmd = this.hca.cmd;
+      const { index, prev, mgm } = await this.#findMgm(gid);
+      const hex = Array.from(gid, (b) => b.toString(16).padStart(2, "0")).join("");
+      if (index === -1 || mgm.gid.every((b) => b === 0)) {
+        throw new VerbsError("EINVAL", `detach_mcast: MGID ${hex} not found`);
+      }
+      const want = (qpn | MGM_QP_VALID) >>> 0;
+      let loc = -1;
+      let i = 0;
+      for (; i < mgm.qp.length; i++) {
+        if (mgm.qp[i] === want) loc = i;
+        if (!(mgm.qp[i] & MGM_QP_VALID)) break;
+      }
+      if (loc === -1) {
+        throw new VerbsError(
+          "EINVAL",
+          `detach_mcast: QP 0x${qpn.toString(16).padStart(6, "0")} not found in MGM`,
+        );
+      }
+      mgm.qp[loc] = mgm.qp[i - 1];
+      mgm.qp[i - 1] = 0;
+      await exec(cmd, CmdOp.WRITE_MGM, { index, entry: mgm });
+      if (i !== 1) return;
+      if (prev === -1) {
+        // The hash entry empties: its AMGM successor (if any) moves in.
+        const next = mgm.nextGidIndex;
+        const entry = next
+          ? await exec(cmd, CmdOp.READ_MGM, { index: next })
+          : { ...mgm, gid: new Uint8Array(16) };
+        await exec(cmd, CmdOp.WRITE_MGM, { index, entry });
+        // As mthca: the freed AMGM entry is not rewritten (nothing links to it any more).
+        if (next) this.#amgm.release(next);
+      } else {
+        // An AMGM entry empties: unlink it from its predecessor and free it.
+        const p = await exec(cmd, CmdOp.READ_MGM, { index: prev });
+        p.nextGidIndex = mgm.nextGidIndex;
+        await exec(cmd, CmdOp.WRITE_MGM, { index: prev, entry: p });
+        this.#amgm.release(index);
+      }
+    });
   }
 
   /** QUERY_QP: the QPC as the device holds it. */

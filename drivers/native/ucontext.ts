@@ -13,6 +13,7 @@
 import { CmdOp, type PathParams, type QpContextParams } from "../../hca/commands.ts";
 import { CQE_BYTES } from "../../hca/cqe.ts";
 import { EqeType } from "../../hca/commands.ts";
+import { isMulticastGid, isMulticastLid } from "../../hca/mcg.ts";
 import { MELLANOX_OUI, PCI_DEVICE_MT23108 } from "../../hca/pci.ts";
 import { SEG_BYTES } from "../../hca/wqe.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
@@ -37,6 +38,7 @@ import type {
   CreateQpResp,
   CreateSrqReq,
   CreateSrqResp,
+  McastReq,
   ModifyQpReq,
   ModifySrqReq,
   QueryQpResp,
@@ -139,6 +141,8 @@ interface QpObj {
   cap: Required<QpCap>;
   state: number;
   attr: QpAttr;
+  /** Multicast attachments, `gid/mlid` (ib_uverbs' per-QP mcast_list). */
+  mcast: Map<string, { gid: Uint8Array; mlid: number }>;
 }
 interface AhObj {
   pd: PdObj;
@@ -182,6 +186,10 @@ function isPow2(n: number): boolean {
 
 function inval(msg: string): VerbsError {
   return new VerbsError("EINVAL", msg);
+}
+
+function mcastKey(gid: Uint8Array, mlid: number): string {
+  return `${Array.from(gid, (b) => b.toString(16).padStart(2, "0")).join("")}/${mlid}`;
 }
 
 function checkInt(name: string, v: unknown, min: number, max: number): number {
@@ -322,6 +330,11 @@ export class UContext implements UverbsFile {
       maxPkeys: l.maxPkeys,
       physPortCnt: l.ports,
       maxInlineData: l.maxInline,
+      // mthca_query_device: max_mcast_grp = num_mgms + num_amgms, max_mcast_qp_attach =
+      // MTHCA_QP_PER_MGM, max_total_mcast_qp_attach = their product (mlx5 reports the same way).
+      maxMcastGrp: l.maxMcg,
+      maxMcastQpAttach: l.qpPerMgm,
+      maxTotalMcastQpAttach: l.maxMcg * l.qpPerMgm,
     };
   }
 
@@ -564,6 +577,7 @@ export class UContext implements UverbsFile {
       cap,
       state: S.RESET,
       attr: {},
+      mcast: new Map(),
     };
     this.driver.setQpSink(qpn, (t) => {
       const type = ASYNC_OF_EQE[t];
@@ -726,9 +740,54 @@ export class UContext implements UverbsFile {
     return { attr, cap: { ...qp.cap } };
   }
 
+  async attachMcast(req: McastReq): Promise<void> {
+    await this.#in();
+    const qp = this.#get(this.#qps, req.qpHandle, "QP");
+    const { gid, mlid } = req;
+    // ib_attach_mcast (drivers/infiniband/core/verbs.c): EINVAL unless the GID is multicast
+    // (rdma_is_multicast_addr: first byte 0xFF), the QP is UD and the LID a multicast LID
+    // (is_valid_mcast_lid: 0xC000..0xFFFE, IBTA vol 1 §4.1.1).
+    if (!(gid instanceof Uint8Array) || gid.length !== 16 || !isMulticastGid(gid)) {
+      throw inval("attach_mcast: the GID is not a multicast GID (its first byte must be 0xFF)");
+    }
+    if (qp.type !== QpType.UD) throw inval("attach_mcast: only a UD QP can join a multicast group");
+    if (!isMulticastLid(mlid)) {
+      throw inval(`attach_mcast: LID ${String(mlid)} is not a multicast LID (0xC000..0xFFFE)`);
+    }
+    // ib_uverbs_attach_mcast: a gid/mlid pair already on the QP's list is a success.
+    const key = mcastKey(gid, mlid);
+    if (qp.mcast.has(key)) return;
+    await this.driver.attachMcast(qp.qpn, gid);
+    qp.mcast.set(key, { gid: gid.slice(), mlid });
+  }
+
+  async detachMcast(req: McastReq): Promise<void> {
+    await this.#in();
+    const qp = this.#get(this.#qps, req.qpHandle, "QP");
+    const { gid, mlid } = req;
+    // ib_uverbs_detach_mcast: the pair must be on the QP's list (EINVAL), then ib_detach_mcast.
+    const key = gid instanceof Uint8Array && gid.length === 16 ? mcastKey(gid, mlid) : "";
+    if (!qp.mcast.has(key)) {
+      throw inval("detach_mcast: the QP is not attached to that group (GID and LID)");
+    }
+    qp.mcast.delete(key);
+    // Another LID for the same MGID still holds the QP in the device's group.
+    for (const m of qp.mcast.values()) if (mcastKey(m.gid, 0) === mcastKey(gid, 0)) return;
+    await this.driver.detachMcast(qp.qpn, gid);
+  }
+
+  /** ib_uverbs_detach_umcast: a QP going away leaves every group it is in. */
+  async #detachAll(qp: QpObj): Promise<void> {
+    const gids = new Map<string, Uint8Array>();
+    for (const m of qp.mcast.values()) gids.set(mcastKey(m.gid, 0), m.gid);
+    qp.mcast.clear();
+    for (const gid of gids.values()) await this.driver.detachMcast(qp.qpn, gid);
+  }
+
   async destroyQp(qpHandle: number): Promise<void> {
     await this.#in();
     const qp = this.#get(this.#qps, qpHandle, "QP");
+    await this.#detachAll(qp);
     if (qp.state !== S.RESET) await this.driver.qpTransition(CmdOp.TO_RST_QP, qp.qpn);
     qp.state = S.RESET;
     await this.driver.deregRegion(qp.region);
@@ -859,6 +918,11 @@ export class UContext implements UverbsFile {
     // the next object is released all the same.
     for (const [h, qp] of this.#qps) {
       this.#qps.delete(h);
+      try {
+        await this.#detachAll(qp);
+      } catch (e) {
+        errors.push(e);
+      }
       try {
         if (qp.state !== S.RESET) await this.driver.qpTransition(CmdOp.TO_RST_QP, qp.qpn);
       } catch (e) {

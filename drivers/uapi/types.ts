@@ -318,6 +318,12 @@ export interface DeviceAttr {
   physPortCnt: number;
   /** Inline bytes per send WR (model extension, mthca reports it per QP). */
   maxInlineData: number;
+  /** Multicast groups (`max_mcast_grp`). */
+  maxMcastGrp: number;
+  /** QPs attached to one multicast group (`max_mcast_qp_attach`). */
+  maxMcastQpAttach: number;
+  /** QP attachments over all groups (`max_total_mcast_qp_attach`). */
+  maxTotalMcastQpAttach: number;
 }
 
 /**

@@ -458,6 +458,27 @@ export interface CreateAhResp {
 }
 
 /**
+ * `attach_mcast` / `detach_mcast` request (struct ib_uverbs_attach_mcast).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { McastReq } from "./uverbs.ts";
+ * const gid = new Uint8Array(16);
+ * gid[0] = 0xff; // a multicast GID
+ * const r: McastReq = { qpHandle: 3, gid, mlid: 0xc000 };
+ * assert.equal(r.gid[0], 0xff);
+ * ```
+ */
+export interface McastReq {
+  qpHandle: number;
+  /** The MGID (16 bytes). */
+  gid: Uint8Array;
+  /** The group's MLID. */
+  mlid: number;
+}
+
+/**
  * Callbacks the kernel side calls when events arrive for this file.
  *
  * @example
@@ -546,6 +567,14 @@ export interface UverbsFile {
 
   createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp>;
   destroyAh(ahHandle: number): Promise<void>;
+
+  /**
+   * Attach a UD QP to a multicast group (`ibv_attach_mcast`): EINVAL unless UD, a multicast
+   * GID and a multicast LID; attaching again is a success; ENOMEM when the group is full.
+   */
+  attachMcast(req: McastReq): Promise<void>;
+  /** Detach (`ibv_detach_mcast`): EINVAL if this QP is not attached to that group and LID. */
+  detachMcast(req: McastReq): Promise<void>;
 
   /** Release every object of this context (in dependency order), the UAR and its mapping. */
   close(): Promise<void>;

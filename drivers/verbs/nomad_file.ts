@@ -38,6 +38,7 @@ import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr } from "../uapi/t
 import type {
   AllocPdResp,
   CreateAhResp,
+  McastReq,
   CreateCqReq,
   CreateCqResp,
   CreateQpReq,
@@ -663,6 +664,18 @@ export class NomadFile implements UverbsFile {
     const a = this.#get(this.#ahs, ahHandle, "AH");
     await f.destroyAh(a.p);
     this.#ahs.delete(ahHandle);
+  }
+
+  async attachMcast(req: McastReq): Promise<void> {
+    const f = await this.#file();
+    const q = this.#get(this.#qps, req.qpHandle, "QP");
+    await f.attachMcast({ ...req, qpHandle: q.p });
+  }
+
+  async detachMcast(req: McastReq): Promise<void> {
+    const f = await this.#file();
+    const q = this.#get(this.#qps, req.qpHandle, "QP");
+    await f.detachMcast({ ...req, qpHandle: q.p });
   }
 
   async close(): Promise<void> {

@@ -15,6 +15,16 @@ import { attrMask } from "../uapi/qp_state.ts";
 import type { Srq } from "./srq.ts";
 import type { QpAttr, QpCap, RecvWr, SendWr } from "../uapi/types.ts";
 
+/** `union ibv_gid` is 16 bytes and a LID 16 bits: anything else cannot reach the kernel. */
+function checkMcastArgs(what: string, gid: unknown, lid: unknown): void {
+  if (!(gid instanceof Uint8Array) || gid.length !== 16) {
+    throw new VerbsError("EINVAL", `${what}: gid must be a Uint8Array of 16 bytes`);
+  }
+  if (typeof lid !== "number" || !Number.isInteger(lid) || lid < 0 || lid > 0xffff) {
+    throw new VerbsError("EINVAL", `${what}: lid must be an integer 0..0xFFFF, got ${String(lid)}`);
+  }
+}
+
 /** PSNs are 24 bits (IBTA vol 1 §9.7.1). */
 const PSN_MASK = 0xffffff;
 
@@ -135,6 +145,35 @@ export class Qp {
     const r = await ctx.file.queryQp(this.handle);
     this.pqp.state = r.attr.state;
     return { ...r.attr, cap: r.cap };
+  }
+
+  /**
+   * `ibv_attach_mcast(3)`: this UD QP receives what is sent to multicast group
+   * `gid` (16 bytes, first 0xFF) with MLID `lid` (0xC000–0xFFFE, from the
+   * subnet manager's join). EINVAL for another QP type, a unicast GID or LID
+   * (Linux ib_attach_mcast); attaching again is a success; ENOMEM when the
+   * device's group entry is full (`maxMcastQpAttach`) or no group entry is
+   * left; in a guest, EAGAIN at its `mcastAttachments` quota.
+   */
+  async attachMcast(gid: Uint8Array, lid: number): Promise<void> {
+    this.#live("attach_mcast");
+    const ctx = this.pd.context;
+    checkMcastArgs("attach_mcast", gid, lid);
+    await ctx.enter();
+    await ctx.file.attachMcast({ qpHandle: this.handle, gid, mlid: lid });
+  }
+
+  /**
+   * `ibv_detach_mcast(3)`: stop receiving group `gid`. EINVAL if this QP is
+   * not attached to it with that LID. Destroying the QP detaches it from
+   * every group.
+   */
+  async detachMcast(gid: Uint8Array, lid: number): Promise<void> {
+    this.#live("detach_mcast");
+    const ctx = this.pd.context;
+    checkMcastArgs("detach_mcast", gid, lid);
+    await ctx.enter();
+    await ctx.file.detachMcast({ qpHandle: this.handle, gid, mlid: lid });
   }
 
   /** `ibv_post_send` (one WR, or several in order; stops at the first that fails). */

@@ -43,6 +43,10 @@ export const VibOp = {
   DESTROY_AH: 20,
   /** Drop dom0's cached mappings of persistent grants, before the frontend ends them. */
   RELEASE_GRANTS: 21,
+  /** ibv_attach_mcast: a UD QP joins a multicast group. */
+  ATTACH_MCAST: 22,
+  /** ibv_detach_mcast. */
+  DETACH_MCAST: 23,
   /** Split datapath: a doorbell (post send/recv/SRQ, arm CQ) executed by dom0. */
   DOORBELL: 32,
   /** Split datapath: dom0 polls a CQ and copies new CQEs into the guest's ring. */
@@ -249,6 +253,9 @@ export const VIB_OP_TABLE = {
       f("maxPkeys", "u16"),
       f("physPortCnt", "u8"),
       f("maxInlineData", "u16"),
+      f("maxMcastGrp", "u32"),
+      f("maxMcastQpAttach", "u32"),
+      f("maxTotalMcastQpAttach", "u32"),
     ],
   },
   [VibOp.QUERY_PORT]: {
@@ -413,6 +420,20 @@ export const VIB_OP_TABLE = {
     req: [f("nrRefs", "u32")],
     segs: true,
     rsp: [f("released", "u32")],
+  },
+  [VibOp.ATTACH_MCAST]: {
+    op: VibOp.ATTACH_MCAST,
+    name: "ATTACH_MCAST",
+    handle: "qp",
+    req: [f("gid", "bytes16"), f("mlid", "u16")],
+    rsp: [],
+  },
+  [VibOp.DETACH_MCAST]: {
+    op: VibOp.DETACH_MCAST,
+    name: "DETACH_MCAST",
+    handle: "qp",
+    req: [f("gid", "bytes16"), f("mlid", "u16")],
+    rsp: [],
   },
   [VibOp.DOORBELL]: {
     op: VibOp.DOORBELL,

@@ -98,6 +98,11 @@ export const MODERN_GEN5_NDR: Profile = {
     // guessed rkeys. mthca/mlx4 rotate the tag and mlx5 counts it: predictable (0).
     randomKeyTags: 1,
     maxPkeys: 128, // max_pkeys
+    // ibv_devinfo -v on mlx5 (ConnectX-4 through ConnectX-7): max_mcast_grp 2097152 (1 << 21,
+    // from QUERY_HCA_CAP log_max_mcg), max_mcast_qp_attach 240 (max_qp_mcg),
+    // max_total_mcast_qp_attach 503316480 (their product, mlx5_ib_query_device).
+    maxMcastGrp: 2_097_152, // max_mcast_grp
+    maxMcastQpAttach: 240, // max_mcast_qp_attach
   },
   link: {
     // 4x link.
@@ -187,6 +192,8 @@ export const MODERN_GEN5_NDR: Profile = {
     srqs: 64,
     // Estimate: a UD address handle per peer of a large job.
     ahs: 4_096,
+    // Estimate: as the 2006 profile (a few groups for each of a handful of UD QPs).
+    mcastAttachments: 64,
     // One event ring's worth (EVENT_RING_SIZE = 128) waiting in dom0 behind a full ring.
     events: 128,
     // A quarter of dom0's 16 MiB backend heap (split shadow queues).

@@ -115,6 +115,12 @@ export const PCIX_SDR_2006: Profile = {
     // guessed rkeys. mthca/mlx4 rotate the tag and mlx5 counts it: predictable (0).
     randomKeyTags: 1,
     maxPkeys: 64, // max_pkeys (Tavor's P_Key table per port, from QUERY_DEV_LIM)
+    // ibv_devinfo -v on an MT23108: max_mcast_grp 8192, max_mcast_qp_attach 8,
+    // max_total_mcast_qp_attach 65536. mthca's default profile has num_mcg = 1 << 13
+    // (mthca_main.c), split by mthca_profile.c into num_mgms = 4096 hash entries and 4096 AMGM
+    // overflow entries; MTHCA_QP_PER_MGM = 4 * (64-byte MGM entry / 16 - 2) = 8 (mthca_dev.h).
+    maxMcastGrp: 8192, // max_mcast_grp
+    maxMcastQpAttach: 8, // max_mcast_qp_attach
   },
   link: {
     // 4x link.
@@ -204,6 +210,9 @@ export const PCIX_SDR_2006: Profile = {
     srqs: 64,
     // Estimate: a UD address handle per peer of a large job.
     ahs: 4_096,
+    // Estimate: IPoIB's broadcast and all-nodes groups plus a few application groups for each of
+    // a handful of UD QPs; 1/1024 of the device's 65536 attachments.
+    mcastAttachments: 64,
     // One event ring's worth (EVENT_RING_SIZE = 128) waiting in dom0 behind a full ring.
     events: 128,
     // A quarter of dom0's 16 MiB backend heap (split shadow queues).

@@ -148,6 +148,19 @@ export const PROFILE_SCHEMA = {
       positive: true,
       max: 65536, // pkey_index is 16 bits (struct ibv_qp_attr, IBTA PortInfo:PartitionCap)
     },
+    maxMcastGrp: {
+      unit: "count",
+      doc:
+        "multicast groups the device's MGM table holds (max_mcast_grp); half hash entries, half overflow (AMGM)",
+      integer: true,
+      positive: true,
+    },
+    maxMcastQpAttach: {
+      unit: "count",
+      doc: "QPs one multicast group entry holds (max_mcast_qp_attach)",
+      integer: true,
+      positive: true,
+    },
   },
   link: {
     width: { unit: "count", doc: "lanes (1, 4, 8, 12)", integer: true, positive: true },
@@ -249,6 +262,11 @@ export const PROFILE_SCHEMA = {
     wqes: { unit: "count", doc: "work queue entries over all QPs and SRQs", integer: true },
     srqs: { unit: "count", doc: "shared receive queues", integer: true },
     ahs: { unit: "count", doc: "address handles", integer: true },
+    mcastAttachments: {
+      unit: "count",
+      doc: "QP-to-multicast-group attachments (ibv_attach_mcast) over all the guest's QPs",
+      integer: true,
+    },
     events: {
       unit: "count",
       doc: "events dom0 queues for the guest's event ring (beyond: dropped, counted lost)",
