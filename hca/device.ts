@@ -381,7 +381,9 @@ export class Hca {
     const command = fw.RESOURCE_COMMANDS[op];
     if (command) {
       const r = command(t, p);
-      if (r.ok && op === CmdOp.WRITE_MGM) this.#membersChanged((p as { entry: { gid: Uint8Array } }).entry.gid);
+      if (r.ok && op === CmdOp.WRITE_MGM) {
+        this.#membersChanged((p as { entry: { gid: Uint8Array } }).entry.gid);
+      }
       return r;
     }
     return fw.fail(CmdStatus.BAD_OP, `opcode 0x${op.toString(16)} is not supported`);

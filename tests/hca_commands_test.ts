@@ -351,6 +351,20 @@ Deno.test("hca commands: every opcode succeeds in its place, and every firmware 
     await run(op.ARM_SRQ, { srqn: 5, limit: 2 });
     assert.equal((await run(op.QUERY_SRQ, { srqn: 5 }))!.limit, 2);
 
+    // The multicast group table: hash, write an entry, read it back; bad indices and entries.
+    const gid = new Uint8Array(16).fill(0xff);
+    const { hash } = (await run(op.MGID_HASH, { gid }))! as { hash: number };
+    await run(op.WRITE_MGM, { index: hash, entry: { nextGidIndex: 0, gid, qp: [0x80000009] } });
+    const mgm = (await run(op.READ_MGM, { index: hash }))!;
+    assert.deepEqual([mgm.gid, (mgm.qp as number[])[0]], [gid, 0x80000009]);
+    await run(op.READ_MGM, { index: 8192 }, st.BAD_INDEX);
+    await run(op.MGID_HASH, { gid: gid.subarray(1) }, st.BAD_PARAM);
+    await run(
+      op.WRITE_MGM,
+      { index: 1, entry: { nextGidIndex: 0, gid, qp: new Array(9).fill(0) } },
+      st.BAD_PARAM,
+    );
+
     // A UD QP through every transition; SQE comes from a send with a bad lkey.
     const ud = await h.createQp({ type: QpServiceType.UD, sendCq: await h.createCq(4) });
     const qpn = ud.qpn;

@@ -591,8 +591,15 @@ export class UContext implements UverbsFile {
     return { qpHandle: h, qpn, cap: { ...cap } };
   }
 
-  #path(ah: AhAttr): PathParams {
-    checkInt("ah.dlid", ah.dlid, 1, 0xbfff);
+  #path(ah: AhAttr, multicast = false): PathParams {
+    // An address handle may name a multicast group: its MLID with a GRH whose DGID is the MGID
+    // (IBTA vol 1 §10.5: a multicast packet carries the MGID in its GRH). A connected QP's path
+    // is unicast.
+    if (multicast && isMulticastLid(ah.dlid)) {
+      if (!(ah.grh?.dgid instanceof Uint8Array) || !isMulticastGid(ah.grh.dgid)) {
+        throw inval("ah: a multicast dlid needs a grh whose dgid is the multicast GID");
+      }
+    } else checkInt("ah.dlid", ah.dlid, 1, 0xbfff);
     const p: PathParams = {
       dlid: ah.dlid,
       sl: checkInt("ah.sl", ah.sl ?? 0, 0, 15),
@@ -872,7 +879,7 @@ export class UContext implements UverbsFile {
   async createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp> {
     await this.#in();
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
-    this.#path(req.attr);
+    this.#path(req.attr, true);
     if (req.attr.portNum !== undefined) {
       checkInt("ah.portNum", req.attr.portNum, 1, this.driver.devLim.ports);
     }

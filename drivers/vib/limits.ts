@@ -43,6 +43,7 @@ export const VIB_LIMITS = [
   "dom0:ah",
   "dom0:grantMaps",
   "dom0:heap",
+  "mcastAttachments",
 ] as const;
 
 /**

@@ -94,6 +94,18 @@ Deno.test("quota exhaustion: an attacker holding its whole quota leaves other gu
         recvCq: cqs[0],
         cap: { maxSendWr: 64, maxRecvWr: 128, maxSendSge: 1, maxRecvSge: 1 },
       });
+    // One of the QPs is UD (same queue sizes): it joins multicast groups until the
+    // mcastAttachments quota refuses the next.
+    const ud = await pd.createQp({
+      type: QpType.UD,
+      sendCq: cqs[0],
+      recvCq: cqs[0],
+      cap: { maxSendWr: 64, maxRecvWr: 128, maxSendSge: 1, maxRecvSge: 1 },
+    });
+    let group = 0;
+    const mgid = () => new Uint8Array([0xff, 0x12, ...new Array(12).fill(0), group >> 8, group++]);
+    refusedBy(await fill(() => ud.attachMcast(mgid(), 0xc000)), Errno.EAGAIN, "mcastAttachments");
+    assert.equal(L.used.mcastAttachments, q.mcastAttachments);
     refusedBy(await fill(qp), Errno.EAGAIN, "qps");
     assert.deepEqual([L.used.srqs, L.used.qps, L.used.wqes], [q.srqs, q.qps, q.wqes]);
     refusedBy(await fill(() => pd.createAh({ dlid: n.lid })), Errno.EAGAIN, "ahs");

@@ -115,12 +115,18 @@ Deno.test("requests: the victim's handles and a context it does not own resolve 
       [VibOp.MODIFY_SRQ, 1],
       [VibOp.DESTROY_SRQ, 1],
       [VibOp.DESTROY_AH, 1],
+      [VibOp.ATTACH_MCAST, v.qp.handle],
+      [VibOp.DETACH_MCAST, v.qp.handle],
     ];
+    const mgid = new Uint8Array(16);
+    mgid[0] = 0xff;
     for (const [op, handle] of handleOps) {
       const body = op === VibOp.MODIFY_QP
         ? { mask: M.STATE, attr: { state: QpState.ERR } }
         : op === VibOp.MODIFY_SRQ
         ? { srqLimit: 1, maxWr: 0 }
+        : op === VibOp.ATTACH_MCAST || op === VibOp.DETACH_MCAST
+        ? { gid: mgid, mlid: 0xc000 }
         : {};
       assert.equal(await raw(evil, { op, ctx: me, handle, body }), E.EINVAL, `op ${op}`);
     }
