@@ -196,8 +196,12 @@ export interface PerftestConfig {
   unsorted: boolean;
   /** `--output`. */
   output: OutputLevel;
-  /** `-x`, undefined for no GRH. */
+  /** `-x`, undefined for no GRH (`-g` makes it 0, as perftest). */
   gidIndex?: number;
+  /** `-g`: UD SENDs to a multicast group the server's QP is attached to. */
+  mcg: boolean;
+  /** `-M`: the group's MGID (perftest's MCG_GID when absent). */
+  mgid?: Uint8Array;
   /** `-S`. */
   sl: number;
   /** `-u`. */
@@ -484,6 +488,36 @@ export function strtol(s: string): { value: bigint; rest: string; digits: boolea
   if (v > LONG_MAX) v = LONG_MAX;
   if (v < LONG_MIN) v = LONG_MIN;
   return { value: v, rest: s.slice(m[0].length), digits: true };
+}
+
+/**
+ * `-M`'s MGID as perftest's `set_multicast_gid` reads it: sixteen numbers
+ * separated by `:`, each by `strtoll(…, 0)` (decimal, `0x` hex or `0`
+ * octal; what follows the digits is ignored) cast to a byte. With fewer
+ * than sixteen fields perftest dereferences NULL; xenib says what is wrong.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseMgid } from "./perftest_args.ts";
+ * const g = parseMgid("0xff:0x12:0:0:0:0:0:0:0:0:0:0:0:0:0:0x1", (m) => { throw new Error(m); });
+ * assert.deepEqual([g[0], g[1], g[15]], [255, 18, 1]);
+ * assert.throws(() => parseMgid("255:1", (m) => { throw new Error(m); }), /16 numbers/);
+ * ```
+ */
+export function parseMgid(s: string, fail: (msg: string) => never): Uint8Array {
+  const parts = s.split(":");
+  if (parts.length < 16) {
+    fail(
+      `'${s}' is not an MGID as perftest reads it: 16 numbers separated by ':' (e.g. 255:1:0:0:0:2:201:133:0:0:0:0:0:0:0:0)`,
+    );
+  }
+  const g = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) {
+    // The last field is the rest of the string (perftest's strcpy); strtoll stops at a ':'.
+    g[i] = Number(BigInt.asUintN(8, strtol(i < 15 ? parts[i] : parts.slice(15).join(":")).value));
+  }
+  return g;
 }
 
 /** C integer types perftest stores values in. */
@@ -807,6 +841,7 @@ interface ParseState {
   rateLimit: number;
   burstSize: number;
   forceEthernet: boolean;
+  mgid?: string;
   rawEth?: string;
   sourceIp?: string;
 }
@@ -927,7 +962,8 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
         }
         break;
       case "MGID":
-        break; // stored by perftest, used only with -g
+        st.mgid = v; // perftest keeps the string; it reads it only to join with -g
+        break;
       case "rx-depth":
         c.rxDepth = range(" Rx depth", "int", 1, LIMITS.maxRx);
         if (verb !== "send" && c.rxDepth > 1) fail("On RDMA verbs rx depth can be only 1");
@@ -1012,6 +1048,7 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
         break;
       case "mcg":
         st.mcg = true;
+        c.mcg = true;
         if (verb !== "send") fail("MultiCast feature only available on SEND verb");
         break;
       case "report-histogrm":
@@ -1379,9 +1416,14 @@ function forceDependencies(c: PerftestConfig): void {
   if (st.hopLimit !== LIMITS.defHopLimit) {
     stop("-L/--hop_limit: Hop limit only valid for RawEth QP");
   }
+  // perftest: with -g and no -x, GID index 0 (the GRH carries the MGID).
+  if (st.mcg && c.gidIndex === undefined) c.gidIndex = 0;
   if (st.mcg) {
+    // perftest: "MultiCast runs on UD!" whatever -c said, silently.
+    c.connection = "UD";
     if (c.bidirectional) stop("-g/--mcg: Bidirectional mode not supported in multicast");
     if (c.qps > 1) stop("-g/--mcg: Only 1 QP supported in multicast");
+    if (st.mgid !== undefined) c.mgid = parseMgid(st.mgid, (m) => stop(`-M/--MGID: ${m}`));
   }
   if (verb === "atomic" && st.odp) stop("--odp: ODP does not support ATOMICS for now");
   if (c.connection === "UC" && st.odp) stop("--odp: ODP does not support UC");
@@ -1494,11 +1536,6 @@ function forceDependencies(c: PerftestConfig): void {
       "-R/--rdma_cm: UD QPs through rdma_cm need SIDR (RDMA_PS_UDP), which the model's connection manager does not have; it connects RC QPs",
     );
   }
-  if (st.mcg) {
-    stop(
-      "-g/--mcg: multicast is not modelled: the switch has no multicast forwarding table and QPs cannot attach to a group",
-    );
-  }
   if (st.odp) {
     stop(
       "--odp: ODP is not supported: the HCA model reports no on-demand paging capabilities (every registration is pinned)",
@@ -1570,6 +1607,7 @@ function baseConfig(test: TestName): PerftestConfig {
     ibPort: 1,
     dualport: false,
     reportPerPort: false,
+    mcg: false,
     latencyGapUs: 0,
     counters: [],
     outJson: false,

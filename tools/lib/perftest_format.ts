@@ -147,12 +147,13 @@ export const LAT_COLUMNS = [
  *   titleLine("write", "bw", { bidirectional: true, postList: 4 }),
  *   `${indent}RDMA_Write Bidirectional Post List BW Test`,
  * );
+ * assert.equal(titleLine("send", "lat", { multicast: true }), `${indent}Send Latency Multicast Test`);
  * ```
  */
 export function titleLine(
   verb: string,
   kind: "lat" | "bw",
-  o: { atomicType?: string; bidirectional?: boolean; postList?: number } = {},
+  o: { atomicType?: string; bidirectional?: boolean; postList?: number; multicast?: boolean } = {},
 ): string {
   let t = " ".repeat(20) + `${TITLES[verb] ?? verb} `;
   if (verb === "atomic" && o.atomicType) t += `${o.atomicType} `;
@@ -161,6 +162,7 @@ export function titleLine(
     if ((o.postList ?? 1) > 1) t += "Post List ";
     t += "BW ";
   } else t += "Latency ";
+  if (o.multicast) t += "Multicast ";
   return t + "Test";
 }
 
@@ -242,9 +244,11 @@ export function formatHeader(r: PerftestResult): string {
       atomicType: r.atomicType,
       bidirectional: h.bidirectional,
       postList: h.postList,
+      multicast: h.multicast,
     }),
   ];
   if (r.events) out.push(` Test with events. Using ${r.device}_comp${h.eqNum}`);
+  if (h.multicast) out.push(` MultiCast runs on UD!`);
   out.push(
     ` Dual-port       : ${h.dualport ? "ON" : "OFF"}\t\tDevice         : ${r.device}`,
     ` Number of qps   : ${r.qps}\t\tTransport type : IB`,
@@ -305,7 +309,7 @@ export function addressLine(side: "local" | "remote", verb: string, a: AddressLi
   }
   if (a.gid) {
     const g = [...a.gid].map((b) => String(b).padStart(2, "0")).join(":");
-    s += `\n GID: ${g}`;
+    s += `\n ${a.gidLabel ?? "GID"}: ${g}`;
   }
   return s;
 }

@@ -43,8 +43,10 @@ export function formatOutJson(r: PerftestResult, index: number): string {
     if ((h?.postList ?? 1) > 1) test += "Post_List_";
     test += "BW_";
   } else test += "Latency_";
+  if (h?.multicast) test += "Multicast_";
   o.push(`${test}Test,`);
   if (r.events) o.push(`Test with events: Using_${r.device}_comp${h?.eqNum ?? 0},`);
+  if (h?.multicast) o.push(` MultiCast_runs: on_UD,`);
   o.push(
     `Dual_port: OFF,`,
     `Device: "${r.device}",`,

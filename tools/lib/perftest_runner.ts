@@ -284,6 +284,8 @@ interface Side {
   asleepNs: number;
   /** `-R`: the context and the QPs belong to the connection manager's ids. */
   cmOwned?: boolean;
+  /** `-g`: the destination QP of this side's sends (QPNUM_MCAST), else the peer's QP. */
+  remoteQpn?: number;
 }
 
 const QKEY = 0x11111111;
@@ -515,6 +517,7 @@ export async function runPerftest(
         portMtuFallback: profile.link.mtu,
         fabric: cluster.fabric,
         hosts: cluster.hosts,
+        sa: saOf(cluster),
         ...opts,
         profile: profile.name,
       })
@@ -836,6 +839,124 @@ interface MeasureInfo extends Omit<RunPerftestOptions, "profile"> {
   fabric?: Fabric;
   /** The cluster's hosts (Xen counters for -W). */
   hosts?: readonly Host[];
+  /** The subnet's SA for `-g` (MCMemberRecord join and leave by port LID), when simulated. */
+  sa?: MulticastSa;
+}
+
+/** What `-g` asks of the subnet administrator (perftest's `join_multicast_group` over umad). */
+interface MulticastSa {
+  /** SUBN_ADM_METHOD_SET: join the port of `lid`; the group's MLID. */
+  join(mgid: Uint8Array, lid: number): Promise<number>;
+  /** SUBN_ADM_METHOD_DELETE. */
+  leave(mgid: Uint8Array, lid: number): Promise<void>;
+}
+
+/** The SA of a simulated cluster (its subnet manager), for {@link MulticastSa}. */
+function saOf(cluster: Cluster): MulticastSa | undefined {
+  const sm = cluster.subnetManager;
+  if (!sm) return undefined;
+  const port = (lid: number) => {
+    const p = cluster.fabric.portByLid(lid);
+    if (!p) throw new ToolError(`-g/--mcg: no port has LID ${lid}`);
+    return p;
+  };
+  return {
+    join: (mgid, lid) => sm.joinMulticast(mgid, port(lid)),
+    leave: async (mgid, lid) => {
+      await sm.leaveMulticast(mgid, port(lid));
+    },
+  };
+}
+
+/** perftest's MCG_GID (multicast_resources.h): the server's group; the client's ends in 1. */
+const MCG_GID = [255, 1, 0, 0, 0, 2, 201, 133, 0, 0, 0, 0, 0, 0, 0, 0];
+/** perftest's QPNUM_MCAST: the destination QP of a multicast send. */
+const QPNUM_MCAST = 0xffffff;
+
+/** One side's multicast group (perftest's `mcg_params` after its join and attach). */
+interface McastGroup {
+  mgid: Uint8Array;
+  mlid: number;
+}
+
+/**
+ * `-g` (send_bw.c / send_lat.c of perftest 4.5): the server joins its group
+ * (MCG_GID, or `-M`) and attaches its QP; in a latency test the client does
+ * the same with its own group (MCG_GID with the last byte + 1, or the same
+ * `-M`). Each sender then joins the peer's group and sends to its MLID with
+ * a GRH to its MGID and DestQP 0xFFFFFF. Returns each side's group and a
+ * function that detaches and leaves as perftest's `send_destroy_ctx` does.
+ */
+async function joinMulticast(
+  c: PerftestConfig,
+  sa: MulticastSa | undefined,
+  client: Side,
+  server: Side,
+): Promise<{ groups: Map<Side, McastGroup>; leave: () => Promise<void> }> {
+  if (!sa) {
+    throw new ToolError(
+      "-g/--mcg: multicast needs a subnet administrator to join through (perftest sends an " +
+        "SA MCMemberRecord over umad); xenib has one only on the simulated fabric",
+    );
+  }
+  const serverGid = c.mgid ? c.mgid.slice() : new Uint8Array(MCG_GID);
+  const clientGid = serverGid.slice();
+  if (!c.mgid) clientGid[15]++;
+  const joins: [Uint8Array, number][] = [];
+  const attached: [Side, McastGroup][] = [];
+  const join = async (mgid: Uint8Array, s: Side) => {
+    let mlid: number;
+    try {
+      mlid = await sa.join(mgid, s.lids[0]);
+    } catch (e) {
+      throw new ToolError(
+        `-g/--mcg: Couldn't Register the Mcast group on the SM (${(e as Error).message})`,
+      );
+    }
+    joins.push([mgid, s.lids[0]]);
+    return mlid;
+  };
+  const groups = new Map<Side, McastGroup>();
+  const own = async (s: Side, mgid: Uint8Array) => {
+    const g = { mgid, mlid: await join(mgid, s) };
+    try {
+      await s.qps[0].attachMcast(mgid, g.mlid);
+    } catch (e) {
+      throw new ToolError(
+        `-g/--mcg: Couldn't attach QP to MultiCast group (${(e as Error).message})`,
+      );
+    }
+    attached.push([s, g]);
+    groups.set(s, g);
+  };
+  await own(server, serverGid);
+  if (c.kind === "lat") await own(client, clientGid);
+  // The senders join the group they send to, then address it.
+  const toGroup = async (me: Side, peer: Side) => {
+    const g = groups.get(peer)!;
+    await join(g.mgid, me);
+    await me.ahs[0].destroy();
+    me.ahs[0] = await me.pd.createAh({
+      dlid: g.mlid,
+      portNum: me.ports[0],
+      sl: c.sl,
+      grh: {
+        dgid: g.mgid,
+        sgidIndex: c.gidIndex ?? 0,
+        hopLimit: 0xff,
+      },
+    });
+    me.remoteQpn = QPNUM_MCAST;
+  };
+  await toGroup(client, server);
+  if (c.kind === "lat") await toGroup(server, client);
+  return {
+    groups,
+    leave: async () => {
+      for (const [s, g] of attached) await s.qps[0].detachMcast(g.mgid, g.mlid);
+      for (const [mgid, lid] of joins) await sa.leave(mgid, lid);
+    },
+  };
 }
 
 /**
@@ -1128,17 +1249,25 @@ export async function openSession(
     await connect(c, A, B, mtu, outReads, pkeyIndex, gidOf(B), c.dlid);
     await connect(c, B, A, mtu, outReads, pkeyIndex, gidOf(A));
   }
+  const mcast = c.mcg ? await joinMulticast(c, info.sa, A, B) : undefined;
 
+  // ctx_print_pingpong_data: a side attached to a group shows its MLID, QPNUM_MCAST and the
+  // MGID (my_dest after send_set_up_connection), which the server's line (on the client, the
+  // remote one) labels MGID.
   const addr = (s: Side, remote: boolean): AddressLine[] =>
-    s.qps.map((qp, q) => ({
-      lid: remote && c.dlid ? c.dlid : s.lids[q],
-      qpn: qp.qpNum,
-      psn: s.psns[q],
-      outReads,
-      rkey: s.mrs[c.mrPerQp ? q : 0].rkey,
-      vaddr: BigInt(s.dst[q]),
-      gid: c.gidIndex !== undefined ? gidOf(s) : undefined,
-    }));
+    s.qps.map((qp, q) => {
+      const g = mcast?.groups.get(s);
+      return {
+        lid: g ? g.mlid : remote && c.dlid ? c.dlid : s.lids[q],
+        qpn: g ? QPNUM_MCAST : qp.qpNum,
+        psn: s.psns[q],
+        outReads,
+        rkey: s.mrs[c.mrPerQp ? q : 0].rkey,
+        vaddr: BigInt(s.dst[q]),
+        gid: g ? g.mgid : c.gidIndex !== undefined ? gidOf(s) : undefined,
+        ...(c.mcg && s === B ? { gidLabel: "MGID" as const } : {}),
+      };
+    });
   const headerInfo: HeaderInfo = {
     bidirectional: c.bidirectional,
     postList: c.postList,
@@ -1156,6 +1285,7 @@ export async function openSession(
     reportBoth: c.reportBoth,
     dualport: c.dualport,
     reportPerPort: c.reportPerPort,
+    multicast: c.mcg,
     output: c.output,
     local: addr(c.reversed ? B : A, false),
     remote: addr(c.reversed ? A : B, true),
@@ -1206,6 +1336,7 @@ export async function openSession(
     point: (size) => measurePoint(session, size),
     counters: counterReader(c, info, A),
     close: async () => {
+      await mcast?.leave();
       await cmQps?.close();
       await teardown(A);
       await teardown(B);
@@ -1625,7 +1756,7 @@ function sendWr(
         sendFlags: flags,
         sgList: [{ addr: me.src[q], length: size, lkey }],
         ...(c.connection === "UD"
-          ? { ah: me.ahs[q], remoteQpn: peer.qps[q].qpNum, remoteQkey: QKEY }
+          ? { ah: me.ahs[q], remoteQpn: me.remoteQpn ?? peer.qps[q].qpNum, remoteQkey: QKEY }
           : {}),
       };
   }

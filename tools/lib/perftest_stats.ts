@@ -537,6 +537,8 @@ export interface HeaderInfo {
   dualport?: boolean;
   /** `--report-per-port`: the wide table with each port's figures. */
   reportPerPort?: boolean;
+  /** `-g`: "Multicast" in the title and " MultiCast runs on UD!". */
+  multicast?: boolean;
   /** `--output` other than full. */
   output: "full" | "bandwidth" | "message_rate" | "latency";
   /** `-R`: "rdma_cm QPs : ON". */
@@ -584,6 +586,8 @@ export interface AddressLine {
   rkey?: number;
   /** Buffer address (RDMA tests). */
   vaddr?: bigint;
-  /** GID bytes (with `-x`). */
+  /** GID bytes (with `-x`, and with `-g`: the port's GID, or the group's MGID). */
   gid?: Uint8Array;
+  /** How the GID line names it: `GID`, or `MGID` for the group (perftest's `gidArray`). */
+  gidLabel?: "GID" | "MGID";
 }
