@@ -29,7 +29,7 @@ import { EventQueue } from "./eq.ts";
 import { EQE_BYTES } from "./eqe.ts";
 import { MAX_PAGE_SHIFT, MIN_PAGE_SHIFT, type MptEntry, pagesSpanned } from "./mpt.ts";
 import { ibaMtuCode, MTU_CODE_MAX } from "./link.ts";
-import { McgTable } from "./mcg.ts";
+import type { McgTable } from "./mcg.ts";
 import type { Port } from "./port.ts";
 import { SharedReceiveQueue } from "./srq.ts";
 import { DEFAULT_PKEY, type Transport } from "./transport.ts";
