@@ -276,6 +276,11 @@ export class FakeProvider {
       ibv_destroy_qp: (
         qp: P,
       ) => (liveQpCqs.delete(pointerValue(qp)), this.log.push("destroy_qp"), 0),
+      ibv_attach_mcast: (_qp: P, gid: Uint8Array, lid: number) =>
+        gid[0] === 0xff && lid >= 0xc000 ? (this.log.push(`attach_mcast lid=${lid}`), 0) : -22,
+      ibv_detach_mcast: (_qp: P, _gid: Uint8Array, lid: number) => (
+        this.log.push(`detach_mcast lid=${lid}`), 0
+      ),
       ibv_create_srq: () => this.#object("create_srq", 128),
       ibv_destroy_srq: ok("destroy_srq"),
       ibv_create_ah: () => this.#object("create_ah", 24),

@@ -223,3 +223,31 @@ Deno.test("fake provider: NULL from a verb maps errno; objects of another contex
     b.close();
   }
 });
+
+Deno.test("fake provider: attachMcast/detachMcast call ibv_attach_mcast/ibv_detach_mcast; errno as returned", async () => {
+  const fake = new FakeProvider();
+  try {
+    const ctx = fake.open();
+    const pd = await ctx.allocPd();
+    const cq = await ctx.createCq(4);
+    const qp = await pd.createQp({ type: QpType.UD, sendCq: cq, recvCq: cq, cap });
+    const mgid = new Uint8Array(16);
+    mgid[0] = 0xff;
+    await qp.attachMcast(mgid, 0xc001);
+    await qp.detachMcast(mgid, 0xc001);
+    assert.deepEqual(fake.log.filter((l) => l.includes("mcast")), [
+      "attach_mcast lid=49153",
+      "detach_mcast lid=49153",
+    ]);
+    // The provider's -EINVAL for a unicast GID comes back as EINVAL naming the verb.
+    await assert.rejects(
+      qp.attachMcast(new Uint8Array(16), 0xc001),
+      isCode("EINVAL", /ibv_attach_mcast/),
+    );
+    // What cannot be a union ibv_gid never reaches C.
+    await assert.rejects(qp.attachMcast(mgid.subarray(0, 4), 0xc001), isCode("EINVAL", /16 bytes/));
+    await ctx.close();
+  } finally {
+    fake.close();
+  }
+});

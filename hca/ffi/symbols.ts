@@ -58,6 +58,9 @@ export const IBV_SYMBOLS = {
   ibv_modify_qp: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
   ibv_query_qp: { parameters: ["pointer", "buffer", "i32", "buffer"], result: "i32" },
   ibv_destroy_qp: { parameters: ["pointer"], result: "i32" },
+  // int ibv_attach_mcast(struct ibv_qp *, const union ibv_gid *, uint16_t lid), and detach.
+  ibv_attach_mcast: { parameters: ["pointer", "buffer", "u16"], result: "i32" },
+  ibv_detach_mcast: { parameters: ["pointer", "buffer", "u16"], result: "i32" },
   ibv_create_ah: { parameters: ["pointer", "buffer"], result: "pointer" },
   ibv_destroy_ah: { parameters: ["pointer"], result: "i32" },
   ibv_create_srq: { parameters: ["pointer", "buffer"], result: "pointer" },

@@ -137,6 +137,31 @@ export class RealQp {
     });
   }
 
+  /** `ibv_attach_mcast(3)`: the kernel's and the provider's rules and errno. */
+  attachMcast(gid: Uint8Array, lid: number): Promise<void> {
+    return this.#mcast("ibv_attach_mcast", gid, lid);
+  }
+
+  /** `ibv_detach_mcast(3)`. */
+  detachMcast(gid: Uint8Array, lid: number): Promise<void> {
+    return this.#mcast("ibv_detach_mcast", gid, lid);
+  }
+
+  #mcast(fn: "ibv_attach_mcast" | "ibv_detach_mcast", gid: Uint8Array, lid: number): Promise<void> {
+    return Promise.resolve().then(() => {
+      // union ibv_gid is 16 bytes and the LID a uint16_t: nothing else can be passed to C.
+      if (!(gid instanceof Uint8Array) || gid.length !== 16) {
+        throw new VerbsError("EINVAL", `${fn}: gid must be a Uint8Array of 16 bytes`);
+      }
+      if (!Number.isInteger(lid) || lid < 0 || lid > 0xffff) {
+        throw new VerbsError("EINVAL", `${fn}: lid must be an integer 0..0xFFFF, got ${lid}`);
+      }
+      const ptr = pointerOf(this, this.#dev, "qp");
+      const buf = new Uint8Array(gid);
+      verbs(() => this.#dev.lib.check(this.#dev.lib.symbols[fn](ptr, buf, lid), fn));
+    });
+  }
+
   /** Post one WR or a chain; throws VerbsError naming the first refused WR. */
   postSend(wr: SendWr | readonly SendWr[]): void {
     const ptr = pointerOf(this, this.#dev, "qp");
