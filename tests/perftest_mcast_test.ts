@@ -87,30 +87,13 @@ for (const mode of ["native", "bypass", "split"] as const) {
 }
 
 Deno.test("perftest -g: -M names the group; a non-multicast MGID is refused by the SA join", async () => {
-  const r = await runPerftest(
-    parsePerftestArgs([
-      "ib_send_bw",
-      "-g",
-      "-n",
-      "50",
-      "-M",
-      "0xff:0x12:0:0:0:0:0:0:0:0:0:0:0:0:0:9",
-    ]),
-  );
+  const withGroup = (mgid: string) =>
+    runPerftest(parsePerftestArgs(["ib_send_bw", "-g", "-n", "50", "-M", mgid]));
+  const r = await withGroup("0xff:0x12:0:0:0:0:0:0:0:0:0:0:0:0:0:9");
   assert.deepEqual([...r.info!.remote[0].gid!].slice(0, 2), [0xff, 0x12]);
   assert.match(formatPreamble(r), /\n MGID: 255:18:00:00:00:00:00:00:00:00:00:00:00:00:00:09/);
   await assert.rejects(
-    () =>
-      runPerftest(
-        parsePerftestArgs([
-          "ib_send_bw",
-          "-g",
-          "-n",
-          "50",
-          "-M",
-          "254:0:0:0:0:0:0:0:0:0:0:0:0:0:0:1",
-        ]),
-      ),
+    () => withGroup("254:0:0:0:0:0:0:0:0:0:0:0:0:0:0:1"),
     /Couldn't Register the Mcast group on the SM/,
   );
 });
