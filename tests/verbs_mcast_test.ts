@@ -131,6 +131,13 @@ for (const mode of MODES) {
       await ud.attachMcast(g, 0xc000);
       await ud.detachMcast(g, 0xc000);
       await rejects(() => ud.detachMcast(g, 0xc000), "EINVAL");
+      // One MGID under two LIDs: two entries of the QP's list, one membership in the device.
+      // Detaching one takes the QP out of the group; the other then finds it gone (Linux
+      // ib_uverbs_detach_mcast calls ib_detach_mcast for each; mthca: "QP not found in MGM").
+      await ud.attachMcast(g, 0xc000);
+      await ud.attachMcast(g, 0xc005);
+      await ud.detachMcast(g, 0xc005);
+      says(mode, await rejects(() => ud.detachMcast(g, 0xc000), "EINVAL"), /not found in MGM/);
       // max_mcast_qp_attach = 8 QPs per group entry; the ninth gets ENOMEM.
       const qps: Awaited<ReturnType<typeof udQp>>[] = [];
       for (let i = 0; i < 9; i++) qps.push(await udQp(s));

@@ -790,7 +790,8 @@ export class HcaDriver {
       const cmd = this.hca.cmd;
       const { index, prev, mgm } = await this.#findMgm(gid);
       const hex = Array.from(gid, (b) => b.toString(16).padStart(2, "0")).join("");
-      if (index === -1 || mgm.gid.every((b) => b === 0)) {
+      // As mthca: an empty hash entry is "found" (its QP slots are all free, so the QP is not).
+      if (index === -1) {
         throw new VerbsError("EINVAL", `detach_mcast: MGID ${hex} not found`);
       }
       const want = (qpn | MGM_QP_VALID) >>> 0;

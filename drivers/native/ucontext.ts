@@ -778,17 +778,24 @@ export class UContext implements UverbsFile {
       throw inval("detach_mcast: the QP is not attached to that group (GID and LID)");
     }
     qp.mcast.delete(key);
-    // Another LID for the same MGID still holds the QP in the device's group.
-    for (const m of qp.mcast.values()) if (mcastKey(m.gid, 0) === mcastKey(gid, 0)) return;
     await this.driver.detachMcast(qp.qpn, gid);
   }
 
-  /** ib_uverbs_detach_umcast: a QP going away leaves every group it is in. */
+  /**
+   * ib_uverbs_detach_umcast: a QP going away leaves every group on its list
+   * (each entry detached once; an MGID listed under two LIDs is found the
+   * first time only, and the kernel ignores the second's error).
+   */
   async #detachAll(qp: QpObj): Promise<void> {
-    const gids = new Map<string, Uint8Array>();
-    for (const m of qp.mcast.values()) gids.set(mcastKey(m.gid, 0), m.gid);
+    const entries = [...qp.mcast.values()];
     qp.mcast.clear();
-    for (const gid of gids.values()) await this.driver.detachMcast(qp.qpn, gid);
+    for (const m of entries) {
+      try {
+        await this.driver.detachMcast(qp.qpn, m.gid);
+      } catch (e) {
+        if (!(e instanceof VerbsError)) throw e;
+      }
+    }
   }
 
   async destroyQp(qpHandle: number): Promise<void> {
