@@ -679,6 +679,7 @@ export async function measurePerftestPoint(
         portMtuFallback: profile.link.mtu,
         fabric: cluster.fabric,
         hosts: cluster.hosts,
+        sa: saOf(cluster),
         profile: profile.name,
         mmapBytes: req.mmapBytes,
         onProgress,
