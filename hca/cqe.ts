@@ -293,24 +293,51 @@ export function setCqeOwner(b: Uint8Array, off: number, index: number, logSize: 
  * ```
  */
 export function encodeCqe(c: Cqe, pi: number, logSize: number, out: Uint8Array, off = 0): void {
-  const dv = new DataView(out.buffer, out.byteOffset + off, CQE_BYTES);
-  dv.setUint32(0, c.qpn & 0xffffff);
-  dv.setUint32(4, c.imm >>> 0);
-  dv.setUint32(8, c.byteLen >>> 0);
-  dv.setUint16(12, c.slid & 0xffff);
-  dv.setUint8(14, (c.sl & 0xf) << 4);
-  dv.setUint8(15, c.dlidPathBits & 0x7f);
-  dv.setUint32(16, c.srcQp & 0xffffff);
-  dv.setUint16(20, c.wqeCounter & 0xffff);
-  dv.setUint8(22, c.syndrome);
-  dv.setUint8(23, c.vendorErr);
-  dv.setUint8(24, c.opcode);
-  dv.setUint8(25, c.flags);
-  dv.setUint16(26, c.pkeyIndex);
-  dv.setUint8(28, 0);
-  dv.setUint8(29, 0);
-  dv.setUint8(30, 0);
-  dv.setUint8(OWNER_BYTE, ownerBitFor(pi, logSize) ? OWNER_BIT : 0);
+  checkRange(out, off);
+  // Big-endian fields written byte by byte: no DataView per completion.
+  put32(out, off, c.qpn & 0xffffff);
+  put32(out, off + 4, c.imm >>> 0);
+  put32(out, off + 8, c.byteLen >>> 0);
+  put16(out, off + 12, c.slid & 0xffff);
+  out[off + 14] = (c.sl & 0xf) << 4;
+  out[off + 15] = c.dlidPathBits & 0x7f;
+  put32(out, off + 16, c.srcQp & 0xffffff);
+  put16(out, off + 20, c.wqeCounter & 0xffff);
+  out[off + 22] = c.syndrome;
+  out[off + 23] = c.vendorErr;
+  out[off + 24] = c.opcode;
+  out[off + 25] = c.flags;
+  put16(out, off + 26, c.pkeyIndex);
+  out[off + 28] = 0;
+  out[off + 29] = 0;
+  out[off + 30] = 0;
+  out[off + OWNER_BYTE] = ownerBitFor(pi, logSize) ? OWNER_BIT : 0;
+}
+
+function checkRange(b: Uint8Array, off: number): void {
+  if (!(off >= 0 && off + CQE_BYTES <= b.length)) {
+    throw new RangeError(`CQE at offset ${off} does not fit a ${b.length}-byte buffer`);
+  }
+}
+
+function put32(b: Uint8Array, p: number, v: number): void {
+  b[p] = v >>> 24;
+  b[p + 1] = v >>> 16;
+  b[p + 2] = v >>> 8;
+  b[p + 3] = v;
+}
+
+function put16(b: Uint8Array, p: number, v: number): void {
+  b[p] = v >>> 8;
+  b[p + 1] = v;
+}
+
+function get32(b: Uint8Array, p: number): number {
+  return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+}
+
+function get16(b: Uint8Array, p: number): number {
+  return (b[p] << 8) | b[p + 1];
 }
 
 /**
@@ -325,21 +352,21 @@ export function encodeCqe(c: Cqe, pi: number, logSize: number, out: Uint8Array, 
  * ```
  */
 export function decodeCqe(b: Uint8Array, off = 0): Cqe {
-  const dv = new DataView(b.buffer, b.byteOffset + off, CQE_BYTES);
+  checkRange(b, off);
   return {
-    qpn: dv.getUint32(0) & 0xffffff,
-    imm: dv.getUint32(4),
-    byteLen: dv.getUint32(8),
-    slid: dv.getUint16(12),
-    sl: dv.getUint8(14) >>> 4,
-    dlidPathBits: dv.getUint8(15) & 0x7f,
-    srcQp: dv.getUint32(16) & 0xffffff,
-    wqeCounter: dv.getUint16(20),
-    syndrome: dv.getUint8(22),
-    vendorErr: dv.getUint8(23),
-    opcode: dv.getUint8(24),
-    flags: dv.getUint8(25),
-    pkeyIndex: dv.getUint16(26),
+    qpn: get32(b, off) & 0xffffff,
+    imm: get32(b, off + 4),
+    byteLen: get32(b, off + 8),
+    slid: get16(b, off + 12),
+    sl: b[off + 14] >>> 4,
+    dlidPathBits: b[off + 15] & 0x7f,
+    srcQp: get32(b, off + 16) & 0xffffff,
+    wqeCounter: get16(b, off + 20),
+    syndrome: b[off + 22],
+    vendorErr: b[off + 23],
+    opcode: b[off + 24],
+    flags: b[off + 25],
+    pkeyIndex: get16(b, off + 26),
   };
 }
 

@@ -80,11 +80,36 @@ export const DOORBELL_BYTES = 8;
  * ```
  */
 export function doorbellBytes(word0: number, word1: number): Uint8Array {
-  const b = new Uint8Array(DOORBELL_BYTES);
-  const dv = new DataView(b.buffer);
-  dv.setUint32(0, word0 >>> 0);
-  dv.setUint32(4, word1 >>> 0);
-  return b;
+  return doorbellInto(new Uint8Array(DOORBELL_BYTES), word0, word1);
+}
+
+/**
+ * Write the 8 bytes of a doorbell into `buf` (at least 8 bytes) and return
+ * it: the fast path's form of {@link doorbellBytes}, for a caller that keeps
+ * one buffer for all its doorbells. That is safe because a store to a UAR
+ * page is parsed into its two words the moment it is written
+ * ({@link UarPages.mmioWrite}), and a store to RAM copies the bytes: nothing
+ * keeps the buffer.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { doorbellBytes, doorbellInto } from "./uar.ts";
+ * const buf = new Uint8Array(8);
+ * assert.equal(doorbellInto(buf, 0x1203, 0xfffffffe), buf);
+ * assert.deepEqual(buf, doorbellBytes(0x1203, 0xfffffffe));
+ * ```
+ */
+export function doorbellInto(buf: Uint8Array, word0: number, word1: number): Uint8Array {
+  buf[0] = word0 >>> 24;
+  buf[1] = word0 >>> 16;
+  buf[2] = word0 >>> 8;
+  buf[3] = word0;
+  buf[4] = word1 >>> 24;
+  buf[5] = word1 >>> 16;
+  buf[6] = word1 >>> 8;
+  buf[7] = word1;
+  return buf;
 }
 
 /** Word 0's command byte starts at bit 24; the 24 bits below name the QP, CQ, EQ or SRQ. */

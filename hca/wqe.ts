@@ -270,6 +270,49 @@ export interface SendWqe {
   inline?: Uint8Array;
 }
 
+// Big-endian field access straight on the bytes: a WQE is encoded and
+// parsed once per message, and a DataView (or a BigInt per 64-bit field)
+// per WQE was most of what that cost.
+
+function putU32(b: Uint8Array, p: number, v: number): void {
+  b[p] = v >>> 24;
+  b[p + 1] = v >>> 16;
+  b[p + 2] = v >>> 8;
+  b[p + 3] = v;
+}
+
+function getU32(b: Uint8Array, p: number): number {
+  return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+}
+
+const TWO_32 = 4294967296;
+
+/**
+ * A 64-bit field: as `setBigUint64(p, BigInt(n))` would
+ * write it (negative values wrap, a non-integer throws), without the BigInt
+ * for the common case of a non-negative safe integer.
+ */
+function putU64(b: Uint8Array, p: number, n: number | bigint): void {
+  if (typeof n === "number" && n >= 0 && n <= Number.MAX_SAFE_INTEGER && Number.isInteger(n)) {
+    putU32(b, p, Math.floor(n / TWO_32));
+    putU32(b, p + 4, n >>> 0);
+    return;
+  }
+  new DataView(b.buffer, b.byteOffset, b.length).setBigUint64(p, BigInt.asUintN(64, BigInt(n)));
+}
+
+/**
+ * A 64-bit field as a number, equal to `Number(getBigUint64(p))`: both are
+ * the exact value rounded once to the nearest double.
+ */
+function getU64(b: Uint8Array, p: number): number {
+  return getU32(b, p) * TWO_32 + getU32(b, p + 4);
+}
+
+function dataView(b: Uint8Array, off: number, len: number): DataView {
+  return new DataView(b.buffer, b.byteOffset + off, len);
+}
+
 function needsRaddr(op: number): boolean {
   return op === WqeOpcode.RDMA_WRITE || op === WqeOpcode.RDMA_WRITE_IMM ||
     op === WqeOpcode.RDMA_READ || op === WqeOpcode.ATOMIC_CS || op === WqeOpcode.ATOMIC_FA;
@@ -319,55 +362,60 @@ export function encodeSendWqe(w: SendWqe, out: Uint8Array, off = 0): number {
   if (off + size > out.length) {
     throw new RangeError(`encodeSendWqe: WQE of ${size} bytes does not fit (stride too small)`);
   }
-  const dv = new DataView(out.buffer, out.byteOffset + off, size);
   out.fill(0, off, off + size);
   let flags = w.flags & 0x07;
   if (w.inline) flags |= WqeFlags.INLINE;
-  dv.setUint8(0, w.opcode);
-  dv.setUint8(1, flags);
-  dv.setUint8(WQE_SIZE_OFFSET, size / SEG_BYTES);
-  dv.setUint32(4, (w.imm ?? 0) >>> 0);
-  let p = SEG_BYTES;
+  out[off] = w.opcode;
+  out[off + 1] = flags;
+  out[off + WQE_SIZE_OFFSET] = size / SEG_BYTES;
+  putU32(out, off + 4, (w.imm ?? 0) >>> 0);
+  let p = off + SEG_BYTES;
   if (needsRaddr(w.opcode)) {
-    dv.setBigUint64(p, BigInt.asUintN(64, BigInt(w.remoteAddr ?? 0)));
-    dv.setUint32(p + 8, (w.rkey ?? 0) >>> 0);
+    putU64(out, p, w.remoteAddr ?? 0);
+    putU32(out, p + 8, (w.rkey ?? 0) >>> 0);
     p += SEG_BYTES;
   }
   if (isAtomic(w.opcode)) {
-    dv.setBigUint64(p, BigInt.asUintN(64, w.swapAdd ?? 0n));
-    dv.setBigUint64(p + 8, BigInt.asUintN(64, w.compare ?? 0n));
+    const dv = dataView(out, p, SEG_BYTES);
+    dv.setBigUint64(0, BigInt.asUintN(64, w.swapAdd ?? 0n));
+    dv.setBigUint64(8, BigInt.asUintN(64, w.compare ?? 0n));
     p += SEG_BYTES;
   }
   if (w.ud) {
     const u = w.ud;
-    dv.setUint8(p, u.port ?? 0);
-    dv.setUint8(p + 1, u.grh ? 0x80 : 0);
-    dv.setUint16(p + 2, u.dlid);
-    dv.setUint8(p + 4, (u.sl ?? 0) << 4);
-    dv.setUint8(p + 5, u.srcPathBits ?? 0);
-    dv.setUint8(p + 6, u.staticRate ?? 0);
+    const dv = dataView(out, p, UD_SEG_BYTES);
+    dv.setUint8(0, u.port ?? 0);
+    dv.setUint8(1, u.grh ? 0x80 : 0);
+    dv.setUint16(2, u.dlid);
+    dv.setUint8(4, (u.sl ?? 0) << 4);
+    dv.setUint8(5, u.srcPathBits ?? 0);
+    dv.setUint8(6, u.staticRate ?? 0);
     if (u.grh) {
-      dv.setUint8(p + 7, u.grh.hopLimit ?? 64);
+      dv.setUint8(7, u.grh.hopLimit ?? 64);
       dv.setUint32(
-        p + 8,
+        8,
         (((u.grh.trafficClass ?? 0) & 0xff) << 20 | ((u.grh.flowLabel ?? 0) & 0xfffff)) >>> 0,
       );
-      dv.setUint8(p + 12, u.grh.sgidIndex ?? 0);
-      out.set(u.grh.dgid.subarray(0, 16), off + p + 16);
+      dv.setUint8(12, u.grh.sgidIndex ?? 0);
+      out.set(u.grh.dgid.subarray(0, 16), p + 16);
     }
-    dv.setUint32(p + 32, u.remoteQpn & 0xffffff);
-    dv.setUint32(p + 36, u.qkey >>> 0);
+    dv.setUint32(32, u.remoteQpn & 0xffffff);
+    dv.setUint32(36, u.qkey >>> 0);
     p += UD_SEG_BYTES;
   }
   if (w.inline) {
-    dv.setUint32(p, (INLINE_BIT | w.inline.length) >>> 0);
-    out.set(w.inline, off + p + 4);
+    putU32(out, p, (INLINE_BIT | w.inline.length) >>> 0);
+    out.set(w.inline, p + 4);
   } else {
-    for (const s of w.sgl ?? []) {
-      dv.setUint32(p, s.length >>> 0);
-      dv.setUint32(p + 4, s.lkey >>> 0);
-      dv.setBigUint64(p + 8, BigInt(s.addr));
-      p += SEG_BYTES;
+    const sgl = w.sgl;
+    if (sgl) {
+      for (let i = 0; i < sgl.length; i++) {
+        const s = sgl[i];
+        putU32(out, p, s.length >>> 0);
+        putU32(out, p + 4, s.lkey >>> 0);
+        putU64(out, p + 8, s.addr);
+        p += SEG_BYTES;
+      }
     }
   }
   return size;
@@ -427,7 +475,6 @@ const VALID_OPCODES = new Set<number>(Object.values(WqeOpcode));
  */
 export function decodeSendWqe(b: Uint8Array, ud: boolean, maxSge = 30): ParsedSendWqe | string {
   if (b.length < SEG_BYTES) return "WQE shorter than a control segment";
-  const dv = new DataView(b.buffer, b.byteOffset, b.length);
   const opcode = b[0];
   if (!VALID_OPCODES.has(opcode)) return `unknown WQE opcode 0x${opcode.toString(16)}`;
   const flags = b[1];
@@ -438,7 +485,7 @@ export function decodeSendWqe(b: Uint8Array, ud: boolean, maxSge = 30): ParsedSe
   const w: ParsedSendWqe = {
     opcode,
     flags,
-    imm: dv.getUint32(4),
+    imm: getU32(b, 4),
     remoteAddr: 0,
     rkey: 0,
     swapAdd: 0n,
@@ -451,23 +498,24 @@ export function decodeSendWqe(b: Uint8Array, ud: boolean, maxSge = 30): ParsedSe
   let p = SEG_BYTES;
   if (needsRaddr(opcode)) {
     if (p + SEG_BYTES > size) return "WQE too short for its remote address segment";
-    w.remoteAddr = Number(dv.getBigUint64(p));
-    w.rkey = dv.getUint32(p + 8);
+    w.remoteAddr = getU64(b, p);
+    w.rkey = getU32(b, p + 8);
     p += SEG_BYTES;
   }
   if (isAtomic(opcode)) {
     if (p + SEG_BYTES > size) return "WQE too short for its atomic segment";
-    w.swapAdd = dv.getBigUint64(p);
-    w.compare = dv.getBigUint64(p + 8);
+    const dv = dataView(b, p, SEG_BYTES);
+    w.swapAdd = dv.getBigUint64(0);
+    w.compare = dv.getBigUint64(8);
     p += SEG_BYTES;
   }
   if (ud) {
     if (p + UD_SEG_BYTES > size) return "UD WQE too short for its address segment";
     const hasGrh = (b[p + 1] & 0x80) !== 0;
-    const tf = dv.getUint32(p + 8);
+    const tf = getU32(b, p + 8);
     w.ud = {
       port: b[p],
-      dlid: dv.getUint16(p + 2),
+      dlid: (b[p + 2] << 8) | b[p + 3],
       sl: b[p + 4] >>> 4,
       srcPathBits: b[p + 5],
       staticRate: b[p + 6],
@@ -480,14 +528,14 @@ export function decodeSendWqe(b: Uint8Array, ud: boolean, maxSge = 30): ParsedSe
           dgid: b.slice(p + 16, p + 32),
         }
         : undefined,
-      remoteQpn: dv.getUint32(p + 32) & 0xffffff,
-      qkey: dv.getUint32(p + 36),
+      remoteQpn: getU32(b, p + 32) & 0xffffff,
+      qkey: getU32(b, p + 36),
     };
     p += UD_SEG_BYTES;
   }
   if (flags & WqeFlags.INLINE) {
     if (p + 4 > size) return "inline WQE has no inline segment";
-    const hdr = dv.getUint32(p);
+    const hdr = getU32(b, p);
     if (!(hdr & INLINE_BIT)) return "inline flag set but segment lacks the inline bit";
     const n = hdr & 0x7fffffff;
     if (p + 4 + n > size) return `inline data of ${n} bytes overruns the WQE`;
@@ -496,11 +544,11 @@ export function decodeSendWqe(b: Uint8Array, ud: boolean, maxSge = 30): ParsedSe
   } else {
     let total = 0;
     for (; p + SEG_BYTES <= size; p += SEG_BYTES) {
-      const len = dv.getUint32(p);
+      const len = getU32(b, p);
       if (len & INLINE_BIT) return "inline segment without the inline flag";
       if (len === 0) continue;
       if (w.sgl.length >= maxSge) return `more than ${maxSge} gather entries`;
-      w.sgl.push({ addr: Number(dv.getBigUint64(p + 8)), length: len, lkey: dv.getUint32(p + 4) });
+      w.sgl.push({ addr: getU64(b, p + 8), length: len, lkey: getU32(b, p + 4) });
       total += len;
     }
     w.length = total;
@@ -531,13 +579,15 @@ export function encodeRecvWqe(
   if (sgl.length * SEG_BYTES > stride) {
     throw new RangeError(`encodeRecvWqe: ${sgl.length} entries exceed the stride of ${stride}`);
   }
-  const dv = new DataView(out.buffer, out.byteOffset + off, stride);
+  if (off + stride > out.length) {
+    throw new RangeError(`encodeRecvWqe: a ${stride}-byte WQE at ${off} overruns the buffer`);
+  }
   out.fill(0, off, off + stride);
-  let p = 0;
+  let p = off;
   for (const s of sgl) {
-    dv.setUint32(p, s.length >>> 0);
-    dv.setUint32(p + 4, s.lkey >>> 0);
-    dv.setBigUint64(p + 8, BigInt(s.addr));
+    putU32(out, p, s.length >>> 0);
+    putU32(out, p + 4, s.lkey >>> 0);
+    putU64(out, p + 8, s.addr);
     p += SEG_BYTES;
   }
   // A zeroed entry (lkey 0) terminates the list when there is room left.
@@ -556,12 +606,11 @@ export function encodeRecvWqe(
  * ```
  */
 export function decodeRecvWqe(b: Uint8Array): DataSeg[] {
-  const dv = new DataView(b.buffer, b.byteOffset, b.length);
   const out: DataSeg[] = [];
   for (let p = 0; p + SEG_BYTES <= b.length; p += SEG_BYTES) {
-    const lkey = dv.getUint32(p + 4);
+    const lkey = getU32(b, p + 4);
     if (lkey === INVALID_LKEY) break;
-    out.push({ addr: Number(dv.getBigUint64(p + 8)), length: dv.getUint32(p), lkey });
+    out.push({ addr: getU64(b, p + 8), length: getU32(b, p), lkey });
   }
   return out;
 }

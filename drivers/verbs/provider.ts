@@ -40,7 +40,14 @@ import {
   decodeCqe,
   setCqeOwner,
 } from "../../hca/cqe.ts";
-import { cmdWord, CqDbCmd, doorbellBytes, sendDoorbellWord, UarOffset } from "../../hca/uar.ts";
+import {
+  cmdWord,
+  CqDbCmd,
+  DOORBELL_BYTES,
+  doorbellInto,
+  sendDoorbellWord,
+  UarOffset,
+} from "../../hca/uar.ts";
 import {
   encodeRecvWqe,
   encodeSendWqe,
@@ -77,6 +84,12 @@ import type { UverbsFile } from "../uapi/uverbs.ts";
  */
 export interface ProviderMemory {
   read(addr: number, len: number): Uint8Array;
+  /**
+   * Copy `len` bytes at `addr` into `dst` from `dstOffset` on, without
+   * allocating (an address space has it); the provider falls back to
+   * {@link read} where it is missing.
+   */
+  readInto?(addr: number, dst: Uint8Array, dstOffset: number, len: number): void;
   write(addr: number, bytes: Uint8Array): void;
   /** Machine address of `addr` — used only to wait for DMA writes, not on the modelled path. */
   translate(addr: number): number;
@@ -291,18 +304,21 @@ export class Provider {
    */
   doorbell(offset: number, word0: number, word1: number): void {
     this.doorbells++;
-    const bytes = doorbellBytes(word0, word1);
     const addr = this.env.uarAddr + offset;
-    const write = () => {
-      try {
-        this.env.memory.write(addr, bytes);
-      } catch {
-        // The context was closed and its UAR unmapped meanwhile: the write goes nowhere.
-      }
-    };
     const delay = this.env.cpu.busyUntil() - this.env.engine.now;
-    if (delay <= 0) write();
-    else this.env.engine.schedule(delay, write);
+    if (delay <= 0) this.#ringDoorbell(addr, word0, word1);
+    else this.env.engine.schedule(delay, () => this.#ringDoorbell(addr, word0, word1));
+  }
+
+  /** One buffer for every doorbell store: a UAR page parses a store as it is written. */
+  #doorbellBuf = new Uint8Array(DOORBELL_BYTES);
+
+  #ringDoorbell(addr: number, word0: number, word1: number): void {
+    try {
+      this.env.memory.write(addr, doorbellInto(this.#doorbellBuf, word0, word1));
+    } catch {
+      // The context was closed and its UAR unmapped meanwhile: the write goes nowhere.
+    }
   }
 
   /** Track a new CQ. */
@@ -872,9 +888,20 @@ export class ProviderCq {
     this.#frames = [...out];
   }
 
+  /**
+   * The CQE at `ci`, copied into one buffer the CQ reuses: every caller
+   * decodes it (or tests its owner bit) before the next read.
+   */
   #entry(ci: number, addr = this.addr, logSize = this.logSize): Uint8Array {
-    return this.#p.env.memory.read(addr + (ci & ((1 << logSize) - 1)) * CQE_BYTES, CQE_BYTES);
+    const b = this.#cqeBuf;
+    const m = this.#p.env.memory;
+    const at = addr + (ci & ((1 << logSize) - 1)) * CQE_BYTES;
+    if (m.readInto) m.readInto(at, b, 0, CQE_BYTES);
+    else b.set(m.read(at, CQE_BYTES));
+    return b;
   }
+
+  #cqeBuf = new Uint8Array(CQE_BYTES);
 
   /** True if a CQE is waiting at the consumer index (no CPU cost: used by waiters). */
   ready(): boolean {
