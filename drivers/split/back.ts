@@ -30,7 +30,8 @@ import { CQE_BYTES, cqeReady } from "../../hca/cqe.ts";
 import {
   cmdWord,
   CqDbCmd,
-  doorbellBytes,
+  DOORBELL_BYTES,
+  doorbellInto,
   sendDoorbellWord,
   splitSendDoorbellWord,
   UarOffset,
@@ -218,20 +219,28 @@ export class SplitContext implements ContextDatapath {
     return (bytes * 1e9) / this.o.profile.cpu.memcpyBytesPerSec;
   }
 
-  /** Bytes `[off, off+len)` of a guest buffer, read through dom0's grant mappings. */
+  /**
+   * Bytes `[off, off+len)` of a guest buffer, read through dom0's grant
+   * mappings into the backend's one staging buffer (the private copy it
+   * checks and forwards): valid until the next read, which is all a caller
+   * needs, as it writes them on at once.
+   */
   #readGuest(b: MappedBuffer, off: number, len: number): Uint8Array {
-    const out = new Uint8Array(len);
+    if (this.#staging.length < len) this.#staging = new Uint8Array(len);
+    const out = this.#staging.subarray(0, len);
     let done = 0;
     while (done < len) {
       const o = off + done;
       const pg = Math.floor(o / PAGE_SIZE);
       if (pg >= b.addrs.length) throw inval(`offset ${o} beyond the ${b.addrs.length}-page buffer`);
       const n = Math.min(PAGE_SIZE - (o % PAGE_SIZE), len - done);
-      out.set(this.o.space.read(b.addrs[pg] + (o % PAGE_SIZE), n), done);
+      this.o.space.readInto(b.addrs[pg] + (o % PAGE_SIZE), out, done, n);
       done += n;
     }
     return out;
   }
+
+  #staging = new Uint8Array(256);
 
   #writeGuest(b: MappedBuffer, off: number, bytes: Uint8Array): void {
     let done = 0;
@@ -245,9 +254,11 @@ export class SplitContext implements ContextDatapath {
     }
   }
 
+  #doorbellBuf = new Uint8Array(DOORBELL_BYTES);
+
   #ring(offset: number, w0: number, w1: number): void {
     this.counters.doorbells++;
-    this.o.space.write(this.o.uarAddr + offset, doorbellBytes(w0, w1));
+    this.o.space.write(this.o.uarAddr + offset, doorbellInto(this.#doorbellBuf, w0, w1));
   }
 
   /**
