@@ -400,6 +400,8 @@ export class RequesterState {
   txInFlight = 0;
   /** A step of the requester is scheduled. */
   scheduled = false;
+  /** The requester's step for this QP, made once (not a closure per kick). */
+  step: (() => void) | undefined = undefined;
   /** The requester waits (WQE processing, RNR back-off) until this time. */
   holdUntil = 0;
   /** A WQE failed locally: the requester sends nothing more until the QP leaves the error path. */

@@ -101,6 +101,7 @@ export class Requester {
   #tagStep: number;
   #tagTimer: number;
   #scratch: Uint8Array = new Uint8Array(1024);
+  #views: Uint8Array[] = [];
 
   /**
    * Create it (hardware state; the device builds these).
@@ -165,8 +166,12 @@ export class Requester {
   #fetched(qp: Qp, counter: number, bytes: number, epoch: number): void {
     if (qp.req.fetchEpoch !== epoch) return; // flushed or reset meanwhile
     qp.req.fetching--;
-    if (this.#scratch.length < bytes) this.#scratch = new Uint8Array(bytes);
-    const buf = this.#scratch.subarray(0, bytes);
+    if (this.#scratch.length < bytes) {
+      this.#scratch = new Uint8Array(bytes);
+      this.#views = [];
+    }
+    // One view per fetch size, made once (the WQE is parsed before the next fetch lands).
+    const buf = this.#views[bytes / SEG_BYTES] ??= this.#scratch.subarray(0, bytes);
     const w: SendWqe = {
       counter,
       wqe: undefined,
@@ -266,7 +271,7 @@ export class Requester {
     req.scheduled = true;
     const now = this.core.engine.now;
     const at = req.holdUntil > now ? req.holdUntil - now : 0;
-    this.core.engine.schedule(at, () => this.#step(qp), this.#tagStep);
+    this.core.engine.schedule(at, req.step ??= () => this.#step(qp), this.#tagStep);
   }
 
   /**

@@ -456,6 +456,7 @@ export class ProviderQp {
   #maxRecvSge: number;
   #maxInline: number;
   #scratch: Uint8Array;
+  #views: Uint8Array[] = [];
   #link = new Uint8Array(1);
 
   constructor(p: Provider, q: Parameters<Provider["addQp"]>[0]) {
@@ -641,7 +642,9 @@ export class ProviderQp {
     const slot = r.head & (r.size - 1);
     const n = encodeSendWqe(w, this.#scratch, 0);
     const size16 = n / SEG_BYTES;
-    env.memory.write(r.base + slot * r.stride, this.#scratch.subarray(0, n));
+    // One view per WQE size, made once: the write copies the bytes.
+    const v = this.#views[size16] ??= this.#scratch.subarray(0, n);
+    env.memory.write(r.base + slot * r.stride, v);
     // Link the previous WQE to this one, then tell the device this one's size in the doorbell
     // (libmthca's prev_wqe->ee_nds and `(qpn << 8) | size0`): the HCA fetches size*16 bytes.
     if (r.head !== 0) {
