@@ -200,7 +200,8 @@ export class MemoryTranslation {
 
   /** Machine frame holding byte `va` of region `e`, or 0 if it is not RAM. */
   frameOf(e: MptEntry, va: number): number {
-    const pageSize = 2 ** e.pageShift;
+    // A shift, not `**`, on the per-packet path (firmware admits no shift above MAX_PAGE_SHIFT).
+    const pageSize = e.pageShift <= MAX_PAGE_SHIFT ? 1 << e.pageShift : 2 ** e.pageShift;
     const base = Math.floor(e.start / pageSize) * pageSize;
     const rel = va - base;
     const page = Math.floor(rel / pageSize);

@@ -408,15 +408,32 @@ export function pickOpcode(
 ): number {
   // Immediate data rides only on the last packet of a message (IBTA §9.4.1).
   const imm = immediate && (position === "last" || position === "only");
-  for (const o of OPCODES) {
-    if (
-      o.transport === transport && o.operation === operation && o.position === position &&
-      o.hasImmediate === imm
-    ) return o.value;
-  }
+  const found = PICK.get(transport)?.get(operation)?.get(position)?.[imm ? 1 : 0];
+  if (found !== undefined) return found;
   throw new RangeError(
     `no ${transport} ${operation} opcode for position '${position}'${
       immediate ? " with immediate" : ""
     }`,
   );
 }
+
+/**
+ * {@link OPCODES} indexed by transport, operation and position, then by
+ * immediate (0/1): the requester picks an opcode for every packet, and a
+ * scan of the table for each was a measurable part of building one.
+ */
+const PICK: Map<string, Map<string, Map<string, (number | undefined)[]>>> = (() => {
+  const m = new Map<string, Map<string, Map<string, (number | undefined)[]>>>();
+  for (const o of OPCODES) {
+    if (o.operation !== "send" && o.operation !== "write") continue;
+    let byOp = m.get(o.transport);
+    if (!byOp) m.set(o.transport, byOp = new Map());
+    let byPos = byOp.get(o.operation);
+    if (!byPos) byOp.set(o.operation, byPos = new Map());
+    let byImm = byPos.get(o.position);
+    if (!byImm) byPos.set(o.position, byImm = [undefined, undefined]);
+    // The first match in table order, as the scan found it.
+    byImm[o.hasImmediate ? 1 : 0] ??= o.value;
+  }
+  return m;
+})();
