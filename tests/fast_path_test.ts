@@ -19,6 +19,7 @@ import {
 } from "../hca/wqe.ts";
 import { Engine } from "../sim/engine.ts";
 import { MachineMemory } from "../sim/memory.ts";
+import { bytesCodec, SharedRing } from "../drivers/xen/ring.ts";
 import { MODES, pair, side, twoDomains } from "./conformance/helpers.ts";
 
 Deno.test("fast path: doorbellInto writes what doorbellBytes builds, and a reused buffer delivers every doorbell's own words", async () => {
@@ -220,5 +221,24 @@ Deno.test("fast path: 64 writes in flight, each from its own bytes, of two WQE s
         );
       }
     });
+  }
+});
+
+Deno.test("fast path: ring slot copies are cut from shared slabs yet stay private, however many are taken and kept", () => {
+  const page = new Uint8Array(4096);
+  const ring = new SharedRing(page, 60); // an odd slot size: pieces stay 8-byte aligned
+  const codec = bytesCodec(60);
+  const kept: Uint8Array[] = [];
+  // More copies than one slab holds, each kept as a decoder's view of its copy.
+  for (let i = 0; i < 3000; i++) {
+    page.fill(i & 0xff, ring.slotOffset(i), ring.slotOffset(i) + 60);
+    const copy = ring.copySlot(i, 60);
+    assert.equal(copy.byteOffset % 8, 0);
+    assert.equal(copy.byteLength, 60);
+    kept.push(codec.decode(copy));
+    page.fill(0xff, ring.slotOffset(i), ring.slotOffset(i) + 60); // the peer rewrites the slot
+  }
+  for (const [i, b] of kept.entries()) {
+    assert.deepEqual(b, new Uint8Array(60).fill(i & 0xff), `copy ${i}`);
   }
 });

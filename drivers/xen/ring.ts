@@ -365,10 +365,28 @@ export class SharedRing {
   /** A private copy of `len` bytes of the slot for `idx` (ring.h `RING_COPY_*`). */
   copySlot(idx: number, len: number = this.slotSize): DataView {
     const off = this.slotOffset(idx);
-    const copy = this.page.slice(off, off + len);
-    return new DataView(copy.buffer);
+    if (copySlab.used + len > copySlab.bytes.length) {
+      copySlab.bytes = new Uint8Array(Math.max(COPY_SLAB_BYTES, len));
+      copySlab.used = 0;
+    }
+    const at = copySlab.used;
+    // 8-byte aligned, as a fresh buffer would be (decoders read 64-bit fields).
+    copySlab.used = at + ((len + 7) & ~7);
+    const dst = copySlab.bytes, page = this.page;
+    for (let i = 0; i < len; i++) dst[at + i] = page[off + i];
+    return new DataView(dst.buffer, at, len);
   }
 }
+
+/**
+ * Private slot copies are cut from one buffer of this size after another:
+ * one allocation per few hundred messages instead of one per message. A
+ * piece is never handed out twice (a decoder may keep a view of its copy,
+ * as {@link bytesCodec} does), so a copy stays private for as long as
+ * anyone holds it.
+ */
+const COPY_SLAB_BYTES = 64 * 1024;
+const copySlab = { bytes: new Uint8Array(0), used: 0 };
 
 /**
  * What a ring end attaches to: the shared page bytes, or a {@link SharedRing}
