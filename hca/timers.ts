@@ -82,8 +82,13 @@ export function rnrTimerNs(code: number): number {
  */
 export function ackTimeoutNs(timeout: number): number {
   if (timeout === 0) return Infinity;
-  return ACK_TIMEOUT_UNIT_NS * 2 ** (timeout & TIMER_CODE_MASK);
+  return ACK_TIMEOUT_NS[timeout & TIMER_CODE_MASK];
 }
 
 /** The local ACK timeout is 4.096 µs × 2^timeout (IBTA vol 1 §9.7.6.1.3). */
 const ACK_TIMEOUT_UNIT_NS = 4096;
+/** Every code's timeout, computed once: the requester arms the timer on every packet it sends. */
+const ACK_TIMEOUT_NS: readonly number[] = Array.from(
+  { length: TIMER_CODE_MASK + 1 },
+  (_, code) => ACK_TIMEOUT_UNIT_NS * 2 ** code,
+);

@@ -17,6 +17,7 @@ import {
   encodeSendWqe,
   WqeOpcode,
 } from "../hca/wqe.ts";
+import { ackTimeoutNs } from "../hca/timers.ts";
 import { Engine } from "../sim/engine.ts";
 import { MachineMemory } from "../sim/memory.ts";
 import { bytesCodec, SharedRing } from "../drivers/xen/ring.ts";
@@ -241,4 +242,10 @@ Deno.test("fast path: ring slot copies are cut from shared slabs yet stay privat
   for (const [i, b] of kept.entries()) {
     assert.deepEqual(b, new Uint8Array(60).fill(i & 0xff), `copy ${i}`);
   }
+});
+
+Deno.test("fast path: the local ACK timeout table is 4.096 µs × 2^code for every code, Infinity for 0", () => {
+  assert.equal(ackTimeoutNs(0), Infinity);
+  for (let code = 1; code < 32; code++) assert.equal(ackTimeoutNs(code), 4096 * 2 ** code);
+  assert.equal(ackTimeoutNs(32 + 3), 4096 * 2 ** 3, "only the 5-bit field counts");
 });
