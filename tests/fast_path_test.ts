@@ -226,21 +226,29 @@ Deno.test("fast path: 64 writes in flight, each from its own bytes, of two WQE s
 });
 
 Deno.test("fast path: ring slot copies are cut from shared slabs yet stay private, however many are taken and kept", () => {
-  const page = new Uint8Array(4096);
-  const ring = new SharedRing(page, 60); // an odd slot size: pieces stay 8-byte aligned
-  const codec = bytesCodec(60);
-  const kept: Uint8Array[] = [];
-  // More copies than one slab holds, each kept as a decoder's view of its copy.
-  for (let i = 0; i < 3000; i++) {
-    page.fill(i & 0xff, ring.slotOffset(i), ring.slotOffset(i) + 60);
-    const copy = ring.copySlot(i, 60);
-    assert.equal(copy.byteOffset % 8, 0);
-    assert.equal(copy.byteLength, 60);
-    kept.push(codec.decode(copy));
-    page.fill(0xff, ring.slotOffset(i), ring.slotOffset(i) + 60); // the peer rewrites the slot
-  }
-  for (const [i, b] of kept.entries()) {
-    assert.deepEqual(b, new Uint8Array(60).fill(i & 0xff), `copy ${i}`);
+  // Word-aligned slots (copied by words), odd ones (by bytes), and a page that starts off a word.
+  for (const [slot, pageOffset] of [[128, 0], [60, 0], [61, 0], [128, 1]]) {
+    const page = new Uint8Array(4096 + pageOffset).subarray(pageOffset);
+    const ring = new SharedRing(page, slot);
+    const codec = bytesCodec(slot);
+    const kept: Uint8Array[] = [];
+    // More copies than one slab holds, each kept as a decoder's view of its copy.
+    for (let i = 0; i < 3000; i++) {
+      const at = ring.slotOffset(i);
+      for (let k = 0; k < slot; k++) page[at + k] = (i + k) & 0xff;
+      const copy = ring.copySlot(i, slot);
+      assert.equal(copy.byteOffset % 8, 0);
+      assert.equal(copy.byteLength, slot);
+      kept.push(codec.decode(copy));
+      page.fill(0xff, at, at + slot); // the peer rewrites the slot
+    }
+    for (const [i, b] of kept.entries()) {
+      assert.deepEqual(
+        b,
+        Uint8Array.from({ length: slot }, (_, k) => (i + k) & 0xff),
+        `${slot}: copy ${i}`,
+      );
+    }
   }
 });
 

@@ -306,7 +306,13 @@ export class SharedRing {
     this.slotSize = slotSize;
     this.size = size;
     this.#dv = new DataView(page.buffer, page.byteOffset, page.byteLength);
+    this.#words = page.byteOffset % 4 === 0
+      ? new Uint32Array(page.buffer, page.byteOffset, page.byteLength >> 2)
+      : undefined;
   }
+
+  /** The page as 32-bit words (when it starts on a word), for copying slots. */
+  #words: Uint32Array | undefined;
 
   /**
    * ring.h `SHARED_RING_INIT`: producers 0, events 1, `pvt` and `__pad`
@@ -366,14 +372,22 @@ export class SharedRing {
   copySlot(idx: number, len: number = this.slotSize): DataView {
     const off = this.slotOffset(idx);
     if (copySlab.used + len > copySlab.bytes.length) {
-      copySlab.bytes = new Uint8Array(Math.max(COPY_SLAB_BYTES, len));
+      copySlab.bytes = new Uint8Array(Math.max(COPY_SLAB_BYTES, (len + 7) & ~7));
+      copySlab.words = new Uint32Array(copySlab.bytes.buffer);
       copySlab.used = 0;
     }
     const at = copySlab.used;
     // 8-byte aligned, as a fresh buffer would be (decoders read 64-bit fields).
     copySlab.used = at + ((len + 7) & ~7);
-    const dst = copySlab.bytes, page = this.page;
-    for (let i = 0; i < len; i++) dst[at + i] = page[off + i];
+    const dst = copySlab.bytes, page = this.page, words = this.#words;
+    let i = 0;
+    if (words && ((off | len) & 3) === 0) {
+      // Word by word where the slot is word-aligned (a 128-byte slot: 32 copies, not 128).
+      const w = copySlab.words, from = off >> 2, to = at >> 2;
+      for (const n = len >> 2; i < n; i++) w[to + i] = words[from + i];
+      i = len;
+    }
+    for (; i < len; i++) dst[at + i] = page[off + i];
     return new DataView(dst.buffer, at, len);
   }
 }
@@ -386,7 +400,7 @@ export class SharedRing {
  * anyone holds it.
  */
 const COPY_SLAB_BYTES = 64 * 1024;
-const copySlab = { bytes: new Uint8Array(0), used: 0 };
+const copySlab = { bytes: new Uint8Array(0), words: new Uint32Array(0), used: 0 };
 
 /**
  * What a ring end attaches to: the shared page bytes, or a {@link SharedRing}
