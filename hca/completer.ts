@@ -261,7 +261,10 @@ export class Completer {
     let n = 0;
     while (n < qp.sq.length && qp.sq[n].state === WqeState.DONE) n++;
     if (n > 0) {
-      qp.sq.splice(0, n);
+      // A fresh (young) array rather than `splice`: shifting the long-lived array in place on
+      // every ACK paid a write barrier per entry moved and was 3 % of a 64 B stream. Nothing
+      // holds `qp.sq` across a call that retires WQEs.
+      qp.sq = qp.sq.slice(n);
       qp.req.index = Math.max(0, qp.req.index - n);
     }
     const h = qp.sq[0];
