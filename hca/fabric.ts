@@ -135,6 +135,8 @@ export interface FabricOptions {
   prng?: Prng;
   /** Defaults for link parameters and switch hop latency (default: none; then pass them). */
   profile?: Profile;
+  /** Initial value of {@link Fabric.stepByStep} (default false). */
+  stepByStep?: boolean;
 }
 
 /**
@@ -368,6 +370,15 @@ export class Fabric {
   readonly prng: Prng;
   /** Default link parameters and hop latency, if given. */
   readonly profile: Profile | undefined;
+  /**
+   * Run every step of every packet as its own engine event (default false).
+   * Off, steps whose outcome nothing can change are computed instead of
+   * scheduled (a credit return nobody waits for is counted when its port
+   * next looks); the virtual times, bytes and counters are the same either
+   * way, only the engine's event count and trace hash differ. On, for
+   * tests that check that equivalence.
+   */
+  stepByStep: boolean;
   #nodes: (HcaNode | SwitchNode)[] = [];
   #links: Link[] = [];
   #rules: ActiveRule[] = [];
@@ -381,6 +392,7 @@ export class Fabric {
     this.engine = engine;
     this.prng = opts.prng ?? new Prng(0);
     this.profile = opts.profile;
+    this.stepByStep = opts.stepByStep ?? false;
   }
 
   /** Nodes in order of addition. */
@@ -401,6 +413,7 @@ export class Fabric {
       engine: this.engine,
       onTransmit: (p: Port, l: Link, w: WirePacket) => this.#onTransmit(p, l, w),
       quiet: () => this.#rules.length === 0 && this.#captures.length === 0,
+      stepByStep: () => this.stepByStep,
       receive: endpoint.receiveWire
         ? (wire: WirePacket, port: Port) => endpoint.receiveWire!(wire, port)
         : (wire: WirePacket, port: Port) => endpoint.receive(wire.bytes, port),
@@ -437,6 +450,7 @@ export class Fabric {
       engine: this.engine,
       onTransmit: (p: Port, l: Link, w: WirePacket) => this.#onTransmit(p, l, w),
       quiet: () => this.#rules.length === 0 && this.#captures.length === 0,
+      stepByStep: () => this.stepByStep,
       forward: sw.forward.bind(sw),
     };
     const ports: Port[] = [];

@@ -221,6 +221,12 @@ export interface PortWiring {
   onTransmit(from: Port, link: Link, wire: WirePacket): Fate;
   /** True when no capture hook or fault rule exists (skip `onTransmit`). */
   quiet(): boolean;
+  /**
+   * True when every step of a packet must run as its own engine event (the
+   * fabric's `stepByStep`): credit returns are then events even when nobody
+   * waits for them. Absent = false.
+   */
+  stepByStep?(): boolean;
   /** The node took the packet out of the port's input buffer (switch forwarding). */
   forward?(port: Port, pkt: BufferedPacket, lastBitNs: number): void;
   /** Receive callback of an HCA node. */
@@ -320,6 +326,11 @@ export class Port {
   #kick: EventHandle | undefined;
   #outQ: Queued[] = [];
   #outHead = 0;
+  // Credit returns on their way back, not yet counted: (time, event order, credits) each.
+  #retTime: number[] = [];
+  #retSeq: number[] = [];
+  #retN: number[] = [];
+  #retHead = 0;
   // Receive side (HCA ports).
   #rxQ: BufferedPacket[] = [];
   #rxHead = 0;
@@ -364,6 +375,7 @@ export class Port {
 
   /** Credits the transmitter believes the peer's buffer has free. */
   get txCredits(): number {
+    this.#settleCredits();
     return this.#credits;
   }
 
@@ -443,6 +455,7 @@ export class Port {
    */
   canSend(bytes: number): boolean {
     if (!this.link) return true;
+    this.#settleCredits();
     return this.#w.engine.now >= this.#txFreeAt && this.#credits >= creditsFor(bytes);
   }
 
@@ -463,6 +476,7 @@ export class Port {
       return true;
     }
     if (this.#w.engine.now < this.#txFreeAt) return false;
+    this.#settleCredits();
     if (this.#credits < creditsFor(wire.length)) {
       this.counters.creditStalls++;
       return false;
@@ -478,6 +492,7 @@ export class Port {
    */
   whenReady(bytes: number, cb: () => void): void {
     this.#waiters.push({ need: bytes, cb });
+    this.#creditEvents();
     const engine = this.#w.engine;
     if (!this.link || this.canSend(bytes)) {
       this.#scheduleKick(engine.now);
@@ -519,6 +534,7 @@ export class Port {
       return;
     }
     this.#outQ.push({ wire, notBefore, release });
+    this.#creditEvents();
     this.#pump();
   }
 
@@ -559,15 +575,80 @@ export class Port {
   /** @internal Free a packet's buffer space: its credits go back to the sender. */
   release(pkt: BufferedPacket): void {
     if (!pkt.charged || !this.link) return;
-    const sender = this.link.peer(this);
-    const n = pkt.credits;
-    this.#w.engine.schedule(this.link.params.propagationNs, () => sender.credit(n));
+    this.link.peer(this).#returnCredits(this.link.params.propagationNs, pkt.credits);
   }
 
   /** @internal Credits arrive from the peer. */
   credit(n: number): void {
+    this.#settleCredits();
     this.#credits += n;
     this.#pump();
+  }
+
+  /**
+   * `n` credits reach this (sending) port `delayNs` from now. Their arrival
+   * is an event only when it can make something happen there: a waiter or a
+   * queued packet that, the transmitter being free by then, may be short of
+   * credits. Otherwise (IBTA §7.9.4: a credit return only raises the
+   * sender's limit) it is kept as a deferred update in its place in event
+   * order and counted the first time this port looks at its credits at or
+   * after that place, so every decision sees the credits it would have seen
+   * with an event per return. While a waiter or a queued packet exists,
+   * every deferred return lies before `txFreeAt`, where its event would
+   * have found the transmitter busy and done nothing else (the kick at
+   * `txFreeAt` is pending then).
+   */
+  #returnCredits(delayNs: number, n: number): void {
+    const engine = this.#w.engine;
+    const at = engine.now + Math.ceil(delayNs);
+    if (
+      this.#w.stepByStep?.() === true ||
+      ((this.#waiters.length > 0 || this.#outHead < this.#outQ.length) && at >= this.#txFreeAt)
+    ) {
+      engine.schedule(delayNs, () => this.credit(n));
+      return;
+    }
+    this.#retTime.push(at);
+    this.#retSeq.push(engine.reserveSeq());
+    this.#retN.push(n);
+  }
+
+  /** Count the deferred credit returns whose place in event order has passed (they come in order). */
+  #settleCredits(): void {
+    let h = this.#retHead;
+    const t = this.#retTime;
+    if (h === t.length) return;
+    const engine = this.#w.engine;
+    while (h < t.length && engine.isPast(t[h], this.#retSeq[h])) this.#credits += this.#retN[h++];
+    if (h === t.length) {
+      t.length = 0;
+      this.#retSeq.length = 0;
+      this.#retN.length = 0;
+      h = 0;
+    }
+    this.#retHead = h;
+  }
+
+  /**
+   * A waiter or a queued packet appeared: deferred returns due when the
+   * transmitter is free (they could find it short of credits) become events
+   * in their places.
+   */
+  #creditEvents(): void {
+    this.#settleCredits();
+    const t = this.#retTime;
+    const end = t.length;
+    let h = end;
+    while (h > this.#retHead && t[h - 1] >= this.#txFreeAt) h--;
+    if (h === end) return;
+    const engine = this.#w.engine;
+    for (let i = h; i < end; i++) {
+      const n = this.#retN[i];
+      engine.scheduleReserved(t[i], this.#retSeq[i], () => this.credit(n));
+    }
+    t.length = h;
+    this.#retSeq.length = h;
+    this.#retN.length = h;
   }
 
   // ---- internals -------------------------------------------------------
@@ -607,6 +688,7 @@ export class Port {
   /** Send what the output queue and waiters can send now; arrange the next look. */
   #pump(): void {
     const now = this.#w.engine.now;
+    this.#settleCredits();
     while (this.#outHead < this.#outQ.length) {
       if (now < this.#txFreeAt) break;
       const q = this.#outQ[this.#outHead];

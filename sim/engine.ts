@@ -298,6 +298,8 @@ export interface EngineOptions {
 export class Engine {
   #now = 0;
   #seq = 0;
+  /** Sequence number of the event run last (the one running, or the one whose continuations run). */
+  #curSeq = -1;
   #heap: Ev[] = [];
   #procs = new Set<Proc>();
   #runnable = 0;
@@ -358,6 +360,40 @@ export class Engine {
       throw new RangeError(`schedule: delay must be a finite number >= 0 ns, got ${delayNs}`);
     }
     const ev = new Ev(this.#now + Math.ceil(delayNs), this.#seq++, fn, tag);
+    this.#push(ev);
+    return ev;
+  }
+
+  /**
+   * @internal Reserve the place in event order that an event scheduled now
+   * would take, without scheduling one: for a step the model keeps as a
+   * deferred update (a credit return) and applies when someone looks
+   * ({@link isPast}), or schedules later with {@link scheduleReserved} when
+   * its moment must run as an event after all. Events scheduled after the
+   * reservation still order after it, exactly as if it had been scheduled.
+   */
+  reserveSeq(): number {
+    return this.#seq++;
+  }
+
+  /**
+   * @internal Whether an event at absolute time `time` with sequence number
+   * `seq` ({@link reserveSeq}) would have run by now: it orders before the
+   * event running now (or, between events, the one run last).
+   */
+  isPast(time: number, seq: number): boolean {
+    return time < this.#now || (time === this.#now && seq < this.#curSeq);
+  }
+
+  /**
+   * @internal Schedule `fn` at absolute time `time` in the place `seq`
+   * reserved then ({@link reserveSeq}); the place must not be past.
+   */
+  scheduleReserved(time: number, seq: number, fn: () => void, tag = 0): EventHandle {
+    if (this.isPast(time, seq)) {
+      throw new RangeError(`scheduleReserved: (${time}, ${seq}) is already past`);
+    }
+    const ev = new Ev(time, seq, fn, tag);
     this.#push(ev);
     return ev;
   }
@@ -562,6 +598,7 @@ export class Engine {
     if (!ev) return false;
     for (;;) {
       this.#now = ev.time;
+      this.#curSeq = ev.seq;
       ev.done = true;
       this.eventsRun++;
       this.#mix(ev.time, ev.tag);

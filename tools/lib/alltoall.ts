@@ -243,21 +243,27 @@ export async function runAllToAll(
     const finish = new Array<number>(n).fill(0);
     const sender = async (i: number) => {
       const me = nodes[i];
-      const peers = nodes.map((_, j) => j).filter((j) => j !== i);
-      const scnt = new Map(peers.map((j) => [j, 0])), ccnt = new Map(peers.map((j) => [j, 0]));
+      const scnt = new Array<number>(n).fill(0), ccnt = new Array<number>(n).fill(0);
+      // Peers that may post now, ascending. Once a peer's window is full it
+      // can post again only after one of its completions, so after the
+      // first round only the peers a poll completed for are looked at, in
+      // the order a scan of all peers would post them.
+      let ready: number[] = [];
+      for (let j = 0; j < n; j++) if (j !== i) ready.push(j);
+      const touched = new Uint8Array(n);
       let done = 0;
-      const total = peers.length * w.iterations;
+      const total = (n - 1) * w.iterations;
       while (done < total) {
-        for (const j of peers) {
-          while (scnt.get(j)! < w.iterations && scnt.get(j)! - ccnt.get(j)! < w.txDepth) {
-            const k = scnt.get(j)!;
-            const peer = nodes[j];
+        for (const j of ready) {
+          const qp = me.qps.get(j)!;
+          const peer = nodes[j];
+          while (scnt[j] < w.iterations && scnt[j] - ccnt[j] < w.txDepth) {
+            const k = scnt[j];
             const wrId = BigInt(j) * 0x100000000n + BigInt(k);
-            const common = { wrId, sendFlags: SendFlags.SIGNALED };
-            const qp = me.qps.get(j)!;
             if (w.opcode === "write") {
               qp.postSend({
-                ...common,
+                wrId,
+                sendFlags: SendFlags.SIGNALED,
                 opcode: WrOpcode.RDMA_WRITE,
                 sgList: [{ addr: src(me, j), length: w.size, lkey: me.mr.lkey }],
                 remoteAddr: dst(peer, i),
@@ -265,7 +271,8 @@ export async function runAllToAll(
               });
             } else if (w.opcode === "read") {
               qp.postSend({
-                ...common,
+                wrId,
+                sendFlags: SendFlags.SIGNALED,
                 opcode: WrOpcode.RDMA_READ,
                 sgList: [{ addr: dst(me, j), length: w.size, lkey: me.mr.lkey }],
                 remoteAddr: src(peer, i),
@@ -273,21 +280,32 @@ export async function runAllToAll(
               });
             } else {
               qp.postSend({
-                ...common,
+                wrId,
+                sendFlags: SendFlags.SIGNALED,
                 opcode: WrOpcode.SEND,
                 sgList: [{ addr: src(me, j), length: w.size, lkey: me.mr.lkey }],
               });
             }
-            scnt.set(j, k + 1);
+            scnt[j] = k + 1;
           }
         }
-        const wcs = [...(await me.cq.pollUntil(1)), ...(await me.cq.poll(15))];
-        for (const wc of wcs) {
-          check(wc, `${w.name} (${me.name})`);
-          const j = Number(wc.wrId >> 32n);
-          ccnt.set(j, ccnt.get(j)! + 1);
-          done++;
+        const first = await me.cq.pollUntil(1);
+        const more = await me.cq.poll(15);
+        ready = [];
+        for (const wcs of [first, more]) {
+          for (const wc of wcs) {
+            check(wc, `${w.name} (${me.name})`);
+            const j = Number(wc.wrId >> 32n);
+            ccnt[j]++;
+            done++;
+            if (touched[j] === 0) {
+              touched[j] = 1;
+              ready.push(j);
+            }
+          }
         }
+        ready.sort((x, y) => x - y);
+        for (const j of ready) touched[j] = 0;
       }
       finish[i] = cluster.now - t0;
     };
