@@ -693,6 +693,8 @@ export class WirePacket {
   #init: PacketInit | undefined;
   #payload: Uint8Array = EMPTY;
   #bytes: Uint8Array | undefined;
+  /** The slab the payload copy lies in while this packet may give it back ({@link release}). */
+  #slab: Slab | undefined;
 
   /**
    * A packet from its headers and payload (checked as {@link encodePacket}
@@ -713,7 +715,38 @@ export class WirePacket {
     this.dlid = init.lrh.dlid & 0xffff;
     this.#init = init;
     const payload = init.payload;
-    if (payload !== undefined && payload.length > 0) this.#payload = snapshot(payload);
+    if (payload !== undefined && payload.length > 0) {
+      const n = payload.length;
+      if (n > SLAB_BYTES >>> 4) this.#payload = payload.slice();
+      else {
+        this.#payload = snapshot(payload);
+        this.#slab = current;
+      }
+    }
+  }
+
+  /**
+   * @internal Whoever last uses the payload (the receiving HCA, once the
+   * DMA write of it has run) gives its slab space back for reuse. Only a
+   * packet that went once through the fabric, whose payload nobody else
+   * kept, may be released: a packet a fault duplicated is
+   * {@link shared}. Releasing twice, or a shared packet, does nothing.
+   */
+  release(): void {
+    const s = this.#slab;
+    if (s === undefined) return;
+    this.#slab = undefined;
+    this.#payload = EMPTY;
+    if (--s.live === 0 && s !== current) recycle(s);
+  }
+
+  /** @internal The packet (and its payload) is held by more than one receiver: never released. */
+  shared(): void {
+    const s = this.#slab;
+    if (s === undefined) return;
+    this.#slab = undefined;
+    // Its space stays taken: the slab is left to the garbage collector.
+    s.live = -Infinity;
   }
 
   /** True once the wire bytes exist (given, or built on demand). */
@@ -778,25 +811,46 @@ export class WirePacket {
 
 /** Bytes of one payload slab (see {@link snapshot}). */
 const SLAB_BYTES = 1 << 20;
-let slab = new Uint8Array(SLAB_BYTES);
+/** Full slabs kept for reuse once every packet in them was released. */
+const SLAB_POOL = 4;
+
+/** A slab of payload copies and how many of them are still held. */
+interface Slab {
+  readonly bytes: Uint8Array;
+  /** Packets in it not yet released (-Infinity: some payload escaped; never reused). */
+  live: number;
+}
+
+let current: Slab = { bytes: new Uint8Array(SLAB_BYTES), live: 0 };
 let slabAt = 0;
+const pool: Slab[] = [];
+
+function recycle(s: Slab): void {
+  if (pool.length < SLAB_POOL) pool.push(s);
+}
 
 /**
- * A copy of `payload` as a view into a shared slab: one small view per
+ * A copy of `payload` as a view into the current slab: one small view per
  * packet instead of an ArrayBuffer of its own (whose allocation costs more
- * than the copy). A full slab is left to the views still holding it.
+ * than the copy). A full slab is reused once every packet in it was
+ * released (its payload DMA-written by the receiver, see
+ * {@link WirePacket.release}); otherwise it is left to the views still
+ * holding it.
  */
 function snapshot(payload: Uint8Array): Uint8Array {
   const n = payload.length;
-  if (n > SLAB_BYTES >>> 4) return payload.slice();
   if (slabAt + n > SLAB_BYTES) {
-    slab = new Uint8Array(SLAB_BYTES);
+    const full = current;
+    current = pool.pop() ?? { bytes: new Uint8Array(SLAB_BYTES), live: 0 };
     slabAt = 0;
+    if (full.live === 0) recycle(full);
   }
   const at = slabAt;
-  slab.set(payload, at);
+  const s = current;
+  s.bytes.set(payload, at);
+  s.live++;
   slabAt = (at + n + 7) & ~7;
-  return slab.subarray(at, at + n);
+  return s.bytes.subarray(at, at + n);
 }
 
 /**

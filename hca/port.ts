@@ -761,6 +761,8 @@ export class Port {
         break;
       case "duplicate": {
         c.duplicated++;
+        // Two arrivals of one packet: neither receiver may give its payload back.
+        wire.shared();
         arriveAt(engine, peer, { wire, credits, charged: true }, firstBit, lastBit);
         const ser = end - start;
         arriveAt(engine, peer, { wire, credits, charged: false }, firstBit + ser, lastBit + ser);

@@ -620,7 +620,7 @@ export class Responder {
       case "send":
         return qp.type === QpServiceType.UD ? this.#udPlace(qp, pkt, raw) : this.#sendData(qp, pkt);
       case "write":
-        return this.#writeData(qp, pkt);
+        return this.#writeData(qp, pkt, raw);
       case "read":
         this.#readRequest(qp, pkt, this.#mr);
         return RespState.DONE;
@@ -646,7 +646,7 @@ export class Responder {
   }
 
   /** RDMA WRITE data into the region CHK_RKEY validated. */
-  #writeData(qp: Qp, pkt: Packet): RespState {
+  #writeData(qp: Qp, pkt: Packet, raw: WirePacket): RespState {
     const resp = qp.resp;
     const len = pkt.payload.length;
     if (len > 0 && resp.mr) {
@@ -654,8 +654,12 @@ export class Responder {
       const va = resp.va;
       const data = pkt.payload;
       const tpt = this.core.tpt;
-      // Deregistered before the write lands: nothing is written (fail closed).
-      this.core.bus.write(len, () => tpt.live(e) && tpt.scatter(e, va, data), this.#tagWrite);
+      this.core.bus.write(len, () => {
+        // Deregistered before the write lands: nothing is written (fail closed).
+        if (tpt.live(e)) tpt.scatter(e, va, data);
+        // The payload's last use: its copy's space may be reused.
+        raw.release();
+      }, this.#tagWrite);
     }
     resp.va += len;
     resp.resid -= len;
