@@ -534,8 +534,8 @@ export class Port {
       return;
     }
     this.#outQ.push({ wire, notBefore, release });
-    this.#creditEvents();
     this.#pump();
+    if (this.#outHead < this.#outQ.length) this.#creditEvents();
   }
 
   /** @internal A packet's scheduled arrival at this port. */
