@@ -7,7 +7,15 @@
  *
  * @module
  */
-import { Access, connectQp, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
+import {
+  Access,
+  connectQp,
+  QpType,
+  SendFlags,
+  type SendWr,
+  WcStatus,
+  WrOpcode,
+} from "../../mod.ts";
 import type { Cluster, Context, Cq, Domain, Mr, Pd, Qp, Wc } from "./api.ts";
 import { ToolError } from "./api.ts";
 import type { AllToAllWorkload } from "./scenario.ts";
@@ -251,41 +259,42 @@ export async function runAllToAll(
       let ready: number[] = [];
       for (let j = 0; j < n; j++) if (j !== i) ready.push(j);
       const touched = new Uint8Array(n);
+      const wrs: SendWr[] = nodes.map((peer, j) => {
+        const local = { addr: w.opcode === "read" ? dst(me, j) : src(me, j), length: w.size };
+        const sgList = [{ ...local, lkey: me.mr.lkey }];
+        if (w.opcode === "write") {
+          return {
+            wrId: 0n,
+            sendFlags: SendFlags.SIGNALED,
+            opcode: WrOpcode.RDMA_WRITE,
+            sgList,
+            remoteAddr: dst(peer, i),
+            rkey: peer.mr.rkey,
+          };
+        }
+        if (w.opcode === "read") {
+          return {
+            wrId: 0n,
+            sendFlags: SendFlags.SIGNALED,
+            opcode: WrOpcode.RDMA_READ,
+            sgList,
+            remoteAddr: src(peer, i),
+            rkey: peer.mr.rkey,
+          };
+        }
+        return { wrId: 0n, sendFlags: SendFlags.SIGNALED, opcode: WrOpcode.SEND, sgList };
+      });
       let done = 0;
       const total = (n - 1) * w.iterations;
       while (done < total) {
         for (const j of ready) {
           const qp = me.qps.get(j)!;
-          const peer = nodes[j];
+          const wr = wrs[j];
           while (scnt[j] < w.iterations && scnt[j] - ccnt[j] < w.txDepth) {
             const k = scnt[j];
-            const wrId = BigInt(j) * 0x100000000n + BigInt(k);
-            if (w.opcode === "write") {
-              qp.postSend({
-                wrId,
-                sendFlags: SendFlags.SIGNALED,
-                opcode: WrOpcode.RDMA_WRITE,
-                sgList: [{ addr: src(me, j), length: w.size, lkey: me.mr.lkey }],
-                remoteAddr: dst(peer, i),
-                rkey: peer.mr.rkey,
-              });
-            } else if (w.opcode === "read") {
-              qp.postSend({
-                wrId,
-                sendFlags: SendFlags.SIGNALED,
-                opcode: WrOpcode.RDMA_READ,
-                sgList: [{ addr: dst(me, j), length: w.size, lkey: me.mr.lkey }],
-                remoteAddr: src(peer, i),
-                rkey: peer.mr.rkey,
-              });
-            } else {
-              qp.postSend({
-                wrId,
-                sendFlags: SendFlags.SIGNALED,
-                opcode: WrOpcode.SEND,
-                sgList: [{ addr: src(me, j), length: w.size, lkey: me.mr.lkey }],
-              });
-            }
+            // ibv_post_send copies the WR into the WQE: one WR per peer serves every post.
+            wr.wrId = BigInt(j * 0x100000000 + k);
+            qp.postSend(wr);
             scnt[j] = k + 1;
           }
         }
