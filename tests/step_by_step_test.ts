@@ -38,8 +38,10 @@ interface Scenario {
   faults?: { kind: "drop" | "duplicate" | "delay" | "corrupt"; probability: number }[];
   /** Capture every packet during the traffic (a record per packet: time, length). */
   capture?: boolean;
-  /** Receive buffers of `to` hosts limited (RNR back-pressure on SEND). */
+  /** Bypass guests instead of bare-metal hosts. */
   virt?: boolean;
+  /** The seeded noise model on. */
+  noise?: boolean;
 }
 
 interface Outcome {
@@ -53,7 +55,11 @@ interface Outcome {
 }
 
 async function run(s: Scenario, stepByStep: boolean): Promise<Outcome> {
-  const cluster = new Cluster({ profile: s.profile ?? "pcix-sdr-2006", seed: 7 });
+  const cluster = new Cluster({
+    profile: s.profile ?? "pcix-sdr-2006",
+    seed: 7,
+    noise: s.noise ? "on" : "off",
+  });
   cluster.fabric.stepByStep = stepByStep;
   const hosts = Array.from(
     { length: s.hosts },
@@ -263,6 +269,17 @@ Deno.test("step by step or not: two flows into one port (contention), both direc
       { from: 1, to: 2, size: 48 * 1024, count: 10, opcode: "write" },
       { from: 2, to: 0, size: 32 * 1024, count: 10, opcode: "write" },
       { from: 1, to: 0, size: 16 * 1024, count: 10, opcode: "read" },
+    ],
+  });
+});
+
+Deno.test("step by step or not: contention with the noise model on", async () => {
+  await same({
+    hosts: 3,
+    noise: true,
+    flows: [
+      { from: 0, to: 2, size: 64 * 1024, count: 8, opcode: "write" },
+      { from: 1, to: 2, size: 8 * 1024, count: 16, opcode: "send" },
     ],
   });
 });
