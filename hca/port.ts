@@ -625,6 +625,12 @@ export class Port {
       this.#retSeq.length = 0;
       this.#retN.length = 0;
       h = 0;
+    } else if (h > 1024 && h * 2 > t.length) {
+      // A port that always has a return on its way: drop the counted ones.
+      t.splice(0, h);
+      this.#retSeq.splice(0, h);
+      this.#retN.splice(0, h);
+      h = 0;
     }
     this.#retHead = h;
   }
