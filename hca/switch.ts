@@ -195,6 +195,8 @@ export class SwitchNode implements FabricNode {
     const done = () => {
       if (--left === 0) inPort.release(pkt);
     };
+    // Several copies of one packet: no receiver may give its payload back (WirePacket.release).
+    if (outs.length > 1) pkt.wire.shared();
     for (const p of outs) p.enqueue(pkt.wire, lastBitNs, done);
   }
 }
