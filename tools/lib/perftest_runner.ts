@@ -772,8 +772,10 @@ async function runPoints(
   } else {
     const here = new URL(import.meta.url);
     await runTasks(
-      // Larger messages take longer: a cost hint for the scheduler, never for a result.
-      rest.map((size) => ({ ...task(here, "measurePerftestPoint", req(size)), cost: size })),
+      // Sizes in perftest's order, no cost hint: rows print in order as they finish, so the
+      // smallest must not wait behind the largest (which would start first by cost) before
+      // anything streams; the largest, last, then sets the run's end either way.
+      rest.map((size) => task(here, "measurePerftestPoint", req(size))),
       { jobs, onResult: (k, p) => take(p as PointOutcome, k + 1) },
     );
   }
