@@ -302,7 +302,18 @@ function readField(dv: DataView, p: Placed): unknown {
   }
 }
 
+/** Zero a slot through its own view (no typed array made per message). */
+function zeroSlot(out: DataView): void {
+  for (let i = 0; i < VIB_SLOT_BYTES; i += 4) out.setUint32(i, 0);
+}
+
 function encodeBody(dv: DataView, l: Layout, body: Record<string, unknown>): void {
+  if (l.flat) {
+    // Top-level numbers only: no path to split, no presence map (what writeField checks, still).
+    const o = body !== null && typeof body === "object" ? body : undefined;
+    for (const p of l.fields) writeField(dv, p, o?.[p.name]);
+    return;
+  }
   let lo = 0, hi = 0;
   const absent: string[] = [];
   for (const p of l.fields) {
@@ -330,6 +341,10 @@ function encodeBody(dv: DataView, l: Layout, body: Record<string, unknown>): voi
 
 function decodeBody(dv: DataView, l: Layout): Record<string, unknown> {
   const out: Record<string, unknown> = {};
+  if (l.flat) {
+    for (const p of l.fields) out[p.name] = readField(dv, p);
+    return out;
+  }
   let lo = 0, hi = 0;
   if (l.hasPresence) {
     const base = l.fields[0].off - 8;
@@ -367,7 +382,7 @@ function decodeBody(dv: DataView, l: Layout): Record<string, unknown> {
 export function encodeRequest(req: VibRequest, out: DataView): void {
   // An op outside the table still gets its header (a hostile or newer frontend may send one).
   const l = requestLayout(req.op);
-  new Uint8Array(out.buffer, out.byteOffset, VIB_SLOT_BYTES).fill(0);
+  zeroSlot(out);
   out.setUint32(0, req.id >>> 0, true);
   out.setUint8(4, req.op);
   out.setUint8(5, req.flags & 0xff);
@@ -435,7 +450,7 @@ export function decodeRequest(inp: DataView): VibRequest {
  * ```
  */
 export function encodeResponse(rsp: VibResponse, out: DataView): void {
-  new Uint8Array(out.buffer, out.byteOffset, VIB_SLOT_BYTES).fill(0);
+  zeroSlot(out);
   out.setUint32(0, rsp.id >>> 0, true);
   out.setUint8(4, rsp.op & 0xff);
   if (rsp.status < 0) out.setUint8(5, limitCode(rsp.limit));

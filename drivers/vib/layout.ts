@@ -59,6 +59,12 @@ export interface Layout {
   hasPresence: boolean;
   /** Byte after the last field (relative to the slot). */
   end: number;
+  /**
+   * Every field a top-level number (`u8`, `u16`, `u32`), none optional:
+   * the codec reads and writes such a body field by field, without paths
+   * or a presence map (the datapath's DOORBELL and POLL_CQ are).
+   */
+  flat: boolean;
 }
 
 function place(specs: readonly FieldSpec[], start: number): Layout {
@@ -71,7 +77,10 @@ function place(specs: readonly FieldSpec[], start: number): Layout {
     return p;
   });
   if (bit > 64) throw new Error("vib protocol: more than 64 optional fields in one message");
-  return { fields, hasPresence, end: off };
+  const flat = fields.every((p) =>
+    !p.opt && !p.name.includes(".") && (p.type === "u8" || p.type === "u16" || p.type === "u32")
+  );
+  return { fields, hasPresence, end: off, flat };
 }
 
 const REQ_LAYOUT = new Map<number, Layout>();
