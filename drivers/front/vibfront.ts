@@ -562,7 +562,7 @@ export class VibFront implements UverbsDevice {
     const id = this.#nextId;
     this.#nextId = (id + 1) >>> 0 || 1;
     this.stats.requests++;
-    this.#callbacks.set(id, onResponse ?? (() => {}));
+    this.#callbacks.set(id, onResponse ?? ignoreResponse);
     const req = { ...a, id };
     this.#drain();
     if (this.#ring!.full || this.#backlog.length > 0) {
@@ -803,3 +803,6 @@ export class VibFront implements UverbsDevice {
 
 export { codeOfStatus as statusCode };
 export type { VibEvent };
+
+/** The callback of a request whose response nobody reads. */
+function ignoreResponse(): void {}

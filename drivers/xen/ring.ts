@@ -363,10 +363,25 @@ export class SharedRing {
     return RING_HEADER_SIZE + ((idx >>> 0) & (this.size - 1)) * this.slotSize;
   }
 
-  /** A live view of the slot for `idx` (shared memory: the peer can change it). */
+  /**
+   * A live view of the slot for `idx` (shared memory: the peer can change
+   * it). A whole slot's view is made once per slot and handed out again: it
+   * is a window on the page, not a copy, so every caller sees the same bytes
+   * through it.
+   */
   slotView(idx: number, len: number = this.slotSize): DataView {
-    return new DataView(this.page.buffer, this.page.byteOffset + this.slotOffset(idx), len);
+    if (len !== this.slotSize) {
+      return new DataView(this.page.buffer, this.page.byteOffset + this.slotOffset(idx), len);
+    }
+    const i = (idx >>> 0) & (this.size - 1);
+    return this.#views[i] ??= new DataView(
+      this.page.buffer,
+      this.page.byteOffset + this.slotOffset(idx),
+      len,
+    );
   }
+
+  #views: DataView[] = [];
 
   /** A private copy of `len` bytes of the slot for `idx` (ring.h `RING_COPY_*`). */
   copySlot(idx: number, len: number = this.slotSize): DataView {
