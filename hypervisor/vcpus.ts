@@ -103,6 +103,14 @@ interface Slice {
   /** When it was (last) queued. */
   queuedAt: number;
   done: () => void;
+  /** The owner's account (looked up once, when the slice is submitted). */
+  acct?: VcpuOwnerStats;
+  /**
+   * `done` is a continuation ({@link VcpuPool.runThen}): called when the
+   * end event has done everything else (the VCPU took its next slice), where
+   * a process woken by {@link VcpuPool.run} would continue.
+   */
+  late?: boolean;
 }
 
 interface Vcpu {
@@ -111,6 +119,8 @@ interface Vcpu {
   end: EventHandle | undefined;
   /** A preemption is due at the current end event. */
   preempting: boolean;
+  /** The callback of its end events (one per VCPU, not a closure per slice). */
+  onEnd: () => void;
 }
 
 /**
@@ -176,12 +186,16 @@ export class VcpuPool {
     this.count = o.count;
     this.sliceNs = o.sliceNs;
     this.policy = policy;
-    this.#vcpus = Array.from({ length: o.count }, () => ({
-      cur: undefined,
-      startedAt: 0,
-      end: undefined,
-      preempting: false,
-    }));
+    this.#vcpus = Array.from({ length: o.count }, () => {
+      const v: Vcpu = {
+        cur: undefined,
+        startedAt: 0,
+        end: undefined,
+        preempting: false,
+        onEnd: () => this.#ended(v),
+      };
+      return v;
+    });
   }
 
   /**
@@ -204,6 +218,26 @@ export class VcpuPool {
     const b = this.#engine.block<void>(`dom0 VCPU (${owner})`);
     this.#submit({ owner, irq: false, remaining: Math.max(0, ns), queuedAt: 0, done: b.resolve });
     return b.promise;
+  }
+
+  /**
+   * Run `ns` of work on a VCPU for `owner`, then call `then` (a callback:
+   * no process is woken). The slice is the very one {@link run} submits;
+   * `then` runs at the end of the slice's end event, after the VCPU has
+   * taken its next slice, which is where a process awaiting {@link run}
+   * would continue (its continuation runs once the event is over, and that
+   * event wakes nobody else). A backend thread chains the steps of one
+   * request this way and is woken once, not once per step.
+   */
+  runThen(ns: number, owner: string, then: () => void): void {
+    this.#submit({
+      owner,
+      irq: false,
+      remaining: Math.max(0, ns),
+      queuedAt: 0,
+      done: then,
+      late: true,
+    });
   }
 
   /**
@@ -250,8 +284,9 @@ export class VcpuPool {
 
   /** Whether `owner` has a slice running or waiting. */
   #busy(owner: string): boolean {
-    return (this.#byOwner.get(owner)?.length ?? 0) > 0 ||
-      this.#vcpus.some((v) => v.cur && !v.cur.irq && v.cur.owner === owner);
+    if ((this.#byOwner.get(owner)?.length ?? 0) > 0) return true;
+    for (const v of this.#vcpus) if (v.cur && !v.cur.irq && v.cur.owner === owner) return true;
+    return false;
   }
 
   /** Raise the floor to the least virtual run time among owners with work. */
@@ -266,7 +301,7 @@ export class VcpuPool {
 
   #submit(s: Slice): void {
     s.queuedAt = this.#engine.now;
-    this.#acct(s.owner).slices++;
+    (s.acct = this.#acct(s.owner)).slices++;
     if (!s.irq && this.policy === "fair" && !this.#busy(s.owner)) {
       // A thread that was asleep competes from the least run time of those with work, less one
       // slice (as CFS places a waking task): it cannot bank idle time to monopolize dom0 later.
@@ -274,7 +309,13 @@ export class VcpuPool {
       const vr = this.#vrun.get(s.owner) ?? -Infinity;
       this.#vrun.set(s.owner, Math.max(vr, this.#floor - this.sliceNs));
     }
-    const idle = this.#vcpus.find((v) => !v.cur);
+    let idle: Vcpu | undefined;
+    for (const v of this.#vcpus) {
+      if (!v.cur) {
+        idle = v;
+        break;
+      }
+    }
     if (idle && this.waiting === 0) {
       this.#start(idle, s);
       return;
@@ -314,11 +355,11 @@ export class VcpuPool {
 
   #start(v: Vcpu, s: Slice): void {
     const now = this.#engine.now;
-    this.#acct(s.owner).waitNs += now - s.queuedAt;
+    (s.acct ??= this.#acct(s.owner)).waitNs += now - s.queuedAt;
     v.cur = s;
     v.startedAt = now;
     v.preempting = false;
-    v.end = this.#engine.schedule(s.remaining, () => this.#ended(v));
+    v.end = this.#engine.schedule(s.remaining, v.onEnd);
   }
 
   /**
@@ -346,7 +387,7 @@ export class VcpuPool {
       if (v.preempting && this.#engine.now <= point) continue; // an earlier point is set
       this.#engine.cancel(v.end!);
       v.preempting = true;
-      v.end = this.#engine.schedule(point - now, () => this.#ended(v));
+      v.end = this.#engine.schedule(point - now, v.onEnd);
       if (irq) irqTaken = true;
     }
   }
@@ -354,7 +395,7 @@ export class VcpuPool {
   #ended(v: Vcpu): void {
     const s = v.cur!;
     const ran = this.#engine.now - v.startedAt;
-    this.#acct(s.owner).busyNs += ran;
+    (s.acct ??= this.#acct(s.owner)).busyNs += ran;
     if (!s.irq) this.#vrun.set(s.owner, (this.#vrun.get(s.owner) ?? this.#floor) + ran);
     v.cur = undefined;
     v.end = undefined;
@@ -371,6 +412,10 @@ export class VcpuPool {
         if (!q) this.#byOwner.set(s.owner, q = []);
         q.unshift(s);
       }
+    } else if (s.late) {
+      this.#dispatch(v);
+      s.done();
+      return;
     } else {
       s.done();
     }

@@ -138,3 +138,40 @@ Deno.test("vcpus: a process's work is charged to the owner it bound; bad options
     /dom0 scheduler 'lottery'/,
   );
 });
+
+Deno.test("vcpus: runThen runs the slice run() would and continues where its process would", async () => {
+  // Owner a's 100 ns slice runs while b's 50 ns slice queues behind it (one VCPU); a then runs 30 ns more.
+  async function scenario(chain: boolean) {
+    const { engine, cpu } = pool("fifo");
+    const seen: string[] = [];
+    await engine.run(async () => {
+      const b = engine.spawn("b", async () => {
+        await engine.sleep(10);
+        await cpu.run(50, "dom2");
+        seen.push(`b done ${engine.now}`);
+      });
+      if (chain) {
+        const blk = engine.block<void>("a");
+        cpu.runThen(100, "dom1", () => {
+          // The VCPU has taken b's slice already, as it has when a woken process continues.
+          seen.push(`a step ${engine.now} waiting ${cpu.waiting}`);
+          cpu.runThen(30, "dom1", () => blk.resolve());
+        });
+        await blk.promise;
+      } else {
+        await cpu.run(100, "dom1");
+        seen.push(`a step ${engine.now} waiting ${cpu.waiting}`);
+        await cpu.run(30, "dom1");
+      }
+      seen.push(`a done ${engine.now}`);
+      await b;
+    });
+    return { seen, stats: cpu.stats(), hash: engine.traceHash(), wakeups: engine.wakeups };
+  }
+  const chained = await scenario(true), awaited = await scenario(false);
+  assert.deepEqual(chained.seen, ["a step 100 waiting 0", "b done 150", "a done 180"]);
+  assert.deepEqual(chained.seen, awaited.seen);
+  assert.deepEqual(chained.stats, awaited.stats);
+  assert.equal(chained.hash, awaited.hash);
+  assert.equal(chained.wakeups, awaited.wakeups - 1); // a's thread woke once, not twice
+});

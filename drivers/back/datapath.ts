@@ -143,6 +143,52 @@ export interface DatapathEnv {
 }
 
 /**
+ * An op handler in two synchronous halves around one stretch of dom0 CPU
+ * time: `start` does what the handler does up to its CPU step and returns
+ * the step's length (or -1 for none: the handler does not wait), `finish`
+ * what it does after and returns the response body. `start` then
+ * `finish`, with the time spent in between, is exactly the handler's
+ * `await`; both throw what it would reject with.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { StagedOp } from "./datapath.ts";
+ * import type { VibOp } from "../vib/mod.ts";
+ * let rung = 0;
+ * const ring: StagedOp<typeof VibOp.DOORBELL> = {
+ *   start: (_env, _c, req) => (req.body.word1 > 0 ? 100 : -1), // 100 ns of copying, if any
+ *   finish: () => (rung++, {}),
+ * };
+ * const req = { id: 1, op: 32 as typeof VibOp.DOORBELL, flags: 0, ctx: 1, handle: 0, segs: [],
+ *   body: { offset: 0, word0: 0, word1: 1 } };
+ * assert.equal(ring.start({} as never, {} as never, req), 100);
+ * assert.deepEqual(ring.finish({} as never, {} as never, req), {});
+ * assert.equal(rung, 1);
+ * ```
+ */
+export interface StagedOp<O extends VibOpCode> {
+  /** Up to the CPU step: its length in ns, or -1 for none. */
+  start(env: OpEnv, c: BackContext, req: VibRequestOf<O>): number;
+  /** After the CPU step: the response body. */
+  finish(env: OpEnv, c: BackContext, req: VibRequestOf<O>): VibRspBody<O>;
+}
+
+/**
+ * Staged handlers by op code ({@link StagedOp}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { StagedOps } from "./datapath.ts";
+ * import { VibOp } from "../vib/mod.ts";
+ * const none: StagedOps = {};
+ * assert.equal(none[VibOp.DOORBELL], undefined); // every op then runs through its handler
+ * ```
+ */
+export type StagedOps = { readonly [O in VibOpCode]?: StagedOp<O> };
+
+/**
  * A datapath through dom0, as the composition root hands it to the backend
  * driver for one device mode.
  *
@@ -162,6 +208,13 @@ export interface DatapathEnv {
 export interface BackendDatapath {
   /** Handlers of the requests only this datapath serves, and of control ops it overrides. */
   readonly ops: OpHandlers;
+  /**
+   * The same handlers, for ops whose work is one CPU step between two
+   * instants ({@link StagedOp}): the backend may run them as callbacks
+   * chained on dom0's VCPUs instead of waking its thread per step. Each
+   * must do exactly what its entry in {@link ops} does.
+   */
+  readonly staged?: StagedOps;
   /** The datapath of a newly opened context. */
   open(env: DatapathEnv): ContextDatapath;
 }

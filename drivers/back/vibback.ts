@@ -42,11 +42,19 @@ import type { Dom0Heap } from "./dom0_heap.ts";
 import type { EventDispatcher } from "../xen/evtchn.ts";
 import { BackRing, RingError } from "../xen/ring.ts";
 import { EventRingProducer, type VibEvent, VibEventKind } from "../vib/event_ring.ts";
-import { opName, VIB_KEYS, type VibRequest, type VibResponse, vibRingOptions } from "../vib/mod.ts";
+import {
+  VIB_KEYS,
+  VIB_OPS,
+  type VibOpCode,
+  type VibRequest,
+  type VibRequestOf,
+  type VibResponse,
+  vibRingOptions,
+} from "../vib/mod.ts";
 import { XenbusDevice, XenbusState, type XenbusStateValue } from "../xen/xenbus.ts";
 import type { BackContext } from "./context.ts";
 import { BackendGrants, type MappedBuffer } from "./grants.ts";
-import type { BackendDatapath, OpEnv } from "./datapath.ts";
+import type { BackendDatapath, OpEnv, StagedOp } from "./datapath.ts";
 import type { Dom0Headroom } from "./headroom.ts";
 import { checkRequest, closeContext, CONTROL_OPS, cqnOf, execute } from "./ops.ts";
 import { type Quota, QUOTA_KINDS, QuotaLedger } from "./quota.ts";
@@ -392,31 +400,25 @@ export class VibBack {
   async #handle(req: VibRequest): Promise<void> {
     const h = this.#h, x = h.profile.xen;
     const t0 = h.engine.now;
-    const kind = opName(req.op).startsWith("op") ? "INVALID" : opName(req.op);
+    const kind = VIB_OPS.get(req.op)?.name ?? "INVALID";
     h.stats.requests++;
     h.stats.byKind[kind] = (h.stats.byKind[kind] ?? 0) + 1;
+    const dp = this.#env.datapath;
+    const staged = dp?.staged?.[req.op as VibOpCode] as StagedOp<VibOpCode> | undefined;
+    if (staged && this.#env.handlers[req.op as VibOpCode] === dp!.ops[req.op as VibOpCode]) {
+      return await this.#handleStaged(req, kind, staged, t0);
+    }
     await this.#cpu(x.ringMarshalNs + x.backendOpNs);
     let status = 0;
     let limit: string | undefined;
     let body: Record<string, unknown> = {};
     try {
-      // Serial-number order on 32 bits (RFC 1982): the next id is ahead by less than half the space.
-      const ahead = this.#lastId === undefined ? 1 : (req.id - this.#lastId) >>> 0;
-      const replay = ahead === 0 || ahead > HALF_ID_SPACE;
-      if (replay) {
-        throw new VerbsError("EINVAL", `request id ${req.id} replayed (last ${this.#lastId})`);
-      }
-      this.#lastId = req.id;
+      this.#checkId(req);
       checkRequest(this.#env, req);
       body = await execute(this.#env, req);
     } catch (e) {
-      status = -errnoOf(e);
-      limit = (e as { limit?: string }).limit;
-      if (limit) h.stats.refusedByLimit[limit] = (h.stats.refusedByLimit[limit] ?? 0) + 1;
+      ({ status, limit } = this.#refusal(kind, e));
       body = {};
-      const name = (e as { code?: string }).code ?? "EIO";
-      this.refused[name] = (this.refused[name] ?? 0) + 1;
-      this.lastRefusal = `${kind}: ${(e as Error).message}`;
     }
     try {
       this.#ring!.pushResponse({ id: req.id, op: req.op, status, body, limit });
@@ -425,6 +427,91 @@ export class VibBack {
     } finally {
       h.stats.busyNs += h.engine.now - t0;
     }
+  }
+
+  /**
+   * A request whose op the datapath gives in two halves ({@link StagedOp}):
+   * the same steps at the same instants as {@link #handle}'s, as callbacks
+   * chained on dom0's VCPUs (`VcpuPool.runThen`, which continues where this
+   * thread would), so the thread is woken once per request, not once per
+   * CPU step. It publishes the response and sends the event itself.
+   */
+  async #handleStaged(
+    req: VibRequest,
+    kind: string,
+    staged: StagedOp<VibOpCode>,
+    t0: number,
+  ): Promise<void> {
+    const h = this.#h, x = h.profile.xen, vcpus = h.hv.dom0Vcpus, owner = this.#owner;
+    const env = this.#env, known = req as VibRequestOf<VibOpCode>;
+    const b = h.engine.block<unknown>(() => `dom0 VCPU (${owner})`);
+    let status = 0;
+    let limit: string | undefined;
+    let body: Record<string, unknown> = {};
+    let c: BackContext | undefined;
+    const respond = () => {
+      try {
+        this.#ring!.pushResponse({ id: req.id, op: req.op, status, body, limit });
+      } catch (e) {
+        b.resolve(e); // the thread throws it, as it would have
+        return;
+      }
+      vcpus.runThen(x.ringMarshalNs, owner, () => b.resolve(undefined));
+    };
+    const finish = () => {
+      try {
+        body = staged.finish(env, c!, known);
+      } catch (e) {
+        ({ status, limit } = this.#refusal(kind, e));
+        body = {};
+      }
+      respond();
+    };
+    vcpus.runThen(x.ringMarshalNs + x.backendOpNs, owner, () => {
+      let ns: number;
+      try {
+        this.#checkId(req);
+        checkRequest(env, req);
+        c = env.contexts.get(req.ctx);
+        // As `execute` refuses it.
+        if (!c) throw new VerbsError("EBADF", `no context ${req.ctx} on this device`);
+        ns = staged.start(env, c, known);
+      } catch (e) {
+        ({ status, limit } = this.#refusal(kind, e));
+        return respond();
+      }
+      if (ns >= 0) vcpus.runThen(ns, owner, finish);
+      else finish();
+    });
+    try {
+      const thrown = await b.promise;
+      if (thrown !== undefined) throw thrown;
+      if (this.#ring!.pushResponsesAndCheckNotify()) await this.#notify();
+    } finally {
+      h.stats.busyNs += h.engine.now - t0;
+    }
+  }
+
+  /** Serial-number order on 32 bits (RFC 1982): the next id is ahead by less than half the space. */
+  #checkId(req: VibRequest): void {
+    const ahead = this.#lastId === undefined ? 1 : (req.id - this.#lastId) >>> 0;
+    const replay = ahead === 0 || ahead > HALF_ID_SPACE;
+    if (replay) {
+      throw new VerbsError("EINVAL", `request id ${req.id} replayed (last ${this.#lastId})`);
+    }
+    this.#lastId = req.id;
+  }
+
+  /** A refused request: its status and limit, counted. */
+  #refusal(kind: string, e: unknown): { status: number; limit: string | undefined } {
+    const h = this.#h;
+    const status = -errnoOf(e);
+    const limit = (e as { limit?: string }).limit;
+    if (limit) h.stats.refusedByLimit[limit] = (h.stats.refusedByLimit[limit] ?? 0) + 1;
+    const name = (e as { code?: string }).code ?? "EIO";
+    this.refused[name] = (this.refused[name] ?? 0) + 1;
+    this.lastRefusal = `${kind}: ${(e as Error).message}`;
+    return { status, limit };
   }
 
   async #notify(): Promise<void> {

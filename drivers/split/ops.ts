@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { BackendDatapath, OpHandlers } from "../back/datapath.ts";
+import type { BackendDatapath, OpHandlers, StagedOps } from "../back/datapath.ts";
 import type { BackContext } from "../back/context.ts";
 import { VerbsError } from "../uapi/errors.ts";
 import { VibOp } from "../vib/mod.ts";
@@ -51,6 +51,32 @@ export const SPLIT_OPS: OpHandlers = {
 };
 
 /**
+ * `DOORBELL` in two halves ({@link SplitContext.doorbellCopy} and
+ * {@link SplitContext.doorbellRing}): what {@link SPLIT_OPS}' handler does
+ * (`SplitContext.doorbell` is the same two halves around its `await`), for
+ * a backend that chains them on dom0's VCPUs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SPLIT_DATAPATH, SPLIT_STAGED } from "./ops.ts";
+ * import { VibOp } from "../vib/mod.ts";
+ * assert.equal(SPLIT_DATAPATH.staged, SPLIT_STAGED);
+ * assert.deepEqual(Object.keys(SPLIT_STAGED).map(Number), [VibOp.DOORBELL]);
+ * ```
+ */
+export const SPLIT_STAGED: StagedOps = {
+  [VibOp.DOORBELL]: {
+    start: (_env, c, req) =>
+      splitOf(c).doorbellCopy(req.body.offset, req.body.word0, req.body.word1),
+    finish: (_env, c) => {
+      splitOf(c).doorbellRing();
+      return {};
+    },
+  },
+};
+
+/**
  * The split baseline as a datapath through dom0.
  *
  * @example
@@ -62,5 +88,6 @@ export const SPLIT_OPS: OpHandlers = {
  */
 export const SPLIT_DATAPATH: BackendDatapath = {
   ops: SPLIT_OPS,
+  staged: SPLIT_STAGED,
   open: (env) => new SplitContext(env),
 };
