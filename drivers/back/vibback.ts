@@ -137,6 +137,18 @@ function errnoOf(e: unknown): number {
 /** Request ids are 32-bit serial numbers: one more than half the space ahead is behind. */
 const HALF_ID_SPACE = 0x7fffffff;
 
+/**
+ * What one call of the backend's request handler served: how many requests
+ * (counting `next`), whether it found the ring empty, and a request it took
+ * that the thread must serve.
+ */
+interface Served {
+  served: number;
+  empty?: boolean;
+  next?: VibRequest;
+}
+const SERVED_ONE: Served = { served: 1 };
+
 /** Strict non-negative decimal, as xenbus_scanf would accept it. */
 function parseKey(v: string | undefined): number | undefined {
   return v !== undefined && /^(0|[1-9][0-9]{0,9})$/.test(v) ? Number(v) : undefined;
@@ -377,10 +389,14 @@ export class VibBack {
     while (!this.#closing) {
       let n = 0;
       try {
-        for (; n < ring.size && !this.#closing; n++) {
+        while (n < ring.size && !this.#closing) {
           const req = ring.takeRequest();
           if (!req) break;
-          await this.#handle(req);
+          let r = await this.#handle(req, n);
+          n += r.served;
+          // A request the staged chain took but cannot serve itself: this thread serves it.
+          while (r.next) n += (r = await this.#handle(r.next, n - 1)).served - 1;
+          if (r.empty) break;
         }
         if (this.#closing) break;
         // A full ring's worth: let the other backends run before the next batch.
@@ -397,16 +413,18 @@ export class VibBack {
     }
   }
 
-  async #handle(req: VibRequest): Promise<void> {
+  /**
+   * Serve `req`, the ring's request number `n` of this batch; what was
+   * served (more than `req` when a staged chain went on to the next ones).
+   */
+  async #handle(req: VibRequest, n: number): Promise<Served> {
     const h = this.#h, x = h.profile.xen;
     const t0 = h.engine.now;
     const kind = VIB_OPS.get(req.op)?.name ?? "INVALID";
     h.stats.requests++;
     h.stats.byKind[kind] = (h.stats.byKind[kind] ?? 0) + 1;
-    const dp = this.#env.datapath;
-    const staged = dp?.staged?.[req.op as VibOpCode] as StagedOp<VibOpCode> | undefined;
-    if (staged && this.#env.handlers[req.op as VibOpCode] === dp!.ops[req.op as VibOpCode]) {
-      return await this.#handleStaged(req, kind, staged, t0);
+    if (this.#stagedOf(req)) {
+      return await this.#handleStaged(req, n);
     }
     await this.#cpu(x.ringMarshalNs + x.backendOpNs);
     let status = 0;
@@ -427,69 +445,126 @@ export class VibBack {
     } finally {
       h.stats.busyNs += h.engine.now - t0;
     }
+    return SERVED_ONE;
+  }
+
+  /** The staged handler of `req`, if its op has one and the backend serves the op with it. */
+  #stagedOf(req: VibRequest): StagedOp<VibOpCode> | undefined {
+    const dp = this.#env.datapath;
+    const staged = dp?.staged?.[req.op as VibOpCode] as StagedOp<VibOpCode> | undefined;
+    return staged && this.#env.handlers[req.op as VibOpCode] === dp!.ops[req.op as VibOpCode]
+      ? staged
+      : undefined;
   }
 
   /**
-   * A request whose op the datapath gives in two halves ({@link StagedOp}):
-   * the same steps at the same instants as {@link #handle}'s, as callbacks
+   * Requests whose ops the datapath gives in two halves ({@link StagedOp}),
+   * from `first` (the batch's request number `n`): the same steps at the
+   * same instants as {@link #handle}'s and {@link #serve}'s, as callbacks
    * chained on dom0's VCPUs (`VcpuPool.runThen`, which continues where this
-   * thread would), so the thread is woken once per request, not once per
-   * CPU step. It publishes the response and sends the event itself.
+   * thread would). The chain goes on to the next request on the ring while
+   * the loop would (no event to send, the batch not full, not closing, the
+   * next op staged too), so the thread is woken once per run of requests,
+   * not once per CPU step; it sends the event, and serves a request the
+   * chain took but cannot serve itself (`next`).
    */
-  async #handleStaged(
-    req: VibRequest,
-    kind: string,
-    staged: StagedOp<VibOpCode>,
-    t0: number,
-  ): Promise<void> {
+  async #handleStaged(first: VibRequest, n: number): Promise<Served> {
     const h = this.#h, x = h.profile.xen, vcpus = h.hv.dom0Vcpus, owner = this.#owner;
-    const env = this.#env, known = req as VibRequestOf<VibOpCode>;
-    const b = h.engine.block<unknown>(() => `dom0 VCPU (${owner})`);
-    let status = 0;
-    let limit: string | undefined;
-    let body: Record<string, unknown> = {};
-    let c: BackContext | undefined;
-    const respond = () => {
-      try {
-        this.#ring!.pushResponse({ id: req.id, op: req.op, status, body, limit });
-      } catch (e) {
-        b.resolve(e); // the thread throws it, as it would have
-        return;
-      }
-      vcpus.runThen(x.ringMarshalNs, owner, () => b.resolve(undefined));
+    const env = this.#env, ring = this.#ring!;
+    const b = h.engine.block<void>(() => `dom0 VCPU (${owner})`);
+    let served = 0, t0 = 0;
+    let out: Served | undefined;
+    let thrown: unknown;
+    let notify = false;
+    const stop = (o: Served, e?: unknown) => {
+      out = o;
+      thrown = e;
+      b.resolve();
     };
-    const finish = () => {
-      try {
-        body = staged.finish(env, c!, known);
-      } catch (e) {
-        ({ status, limit } = this.#refusal(kind, e));
-        body = {};
+    const serve = (req: VibRequest, staged: StagedOp<VibOpCode>) => {
+      const known = req as VibRequestOf<VibOpCode>;
+      const kind = VIB_OPS.get(req.op)!.name;
+      if (served > 0) {
+        // What #handle counts for each request (the first was counted there).
+        h.stats.requests++;
+        h.stats.byKind[kind] = (h.stats.byKind[kind] ?? 0) + 1;
       }
-      respond();
+      t0 = h.engine.now;
+      let status = 0;
+      let limit: string | undefined;
+      let body: Record<string, unknown> = {};
+      let c: BackContext | undefined;
+      const published = () => {
+        served++;
+        try {
+          notify = ring.pushResponsesAndCheckNotify();
+        } catch (e) {
+          return stop({ served }, e);
+        }
+        if (notify) return stop({ served });
+        h.stats.busyNs += h.engine.now - t0;
+        t0 = h.engine.now; // counted: a failure taking the next adds nothing
+        // #serve's loop, from here while it would run no other step.
+        if (n + served >= ring.size || this.#closing) return stop({ served });
+        let next: VibRequest | undefined;
+        try {
+          next = ring.takeRequest();
+        } catch (e) {
+          return stop({ served }, e);
+        }
+        if (!next) return stop({ served, empty: true });
+        const s = this.#stagedOf(next);
+        if (!s) return stop({ served: served + 1, next });
+        serve(next, s);
+      };
+      const respond = () => {
+        try {
+          ring.pushResponse({ id: req.id, op: req.op, status, body, limit });
+        } catch (e) {
+          served++;
+          return stop({ served }, e); // the thread throws it, as it would have
+        }
+        vcpus.runThen(x.ringMarshalNs, owner, published);
+      };
+      const finish = () => {
+        try {
+          body = staged.finish(env, c!, known);
+        } catch (e) {
+          ({ status, limit } = this.#refusal(kind, e));
+          body = {};
+        }
+        respond();
+      };
+      vcpus.runThen(x.ringMarshalNs + x.backendOpNs, owner, () => {
+        let ns: number;
+        try {
+          this.#checkId(req);
+          checkRequest(env, req);
+          c = env.contexts.get(req.ctx);
+          // As `execute` refuses it.
+          if (!c) throw new VerbsError("EBADF", `no context ${req.ctx} on this device`);
+          ns = staged.start(env, c, known);
+        } catch (e) {
+          ({ status, limit } = this.#refusal(kind, e));
+          return respond();
+        }
+        if (ns >= 0) vcpus.runThen(ns, owner, finish);
+        else finish();
+      });
     };
-    vcpus.runThen(x.ringMarshalNs + x.backendOpNs, owner, () => {
-      let ns: number;
+    serve(first, this.#stagedOf(first)!);
+    await b.promise;
+    const o = out!;
+    if (thrown !== undefined || notify) {
+      // The last request's time runs until its event is sent (or the ring failed).
       try {
-        this.#checkId(req);
-        checkRequest(env, req);
-        c = env.contexts.get(req.ctx);
-        // As `execute` refuses it.
-        if (!c) throw new VerbsError("EBADF", `no context ${req.ctx} on this device`);
-        ns = staged.start(env, c, known);
-      } catch (e) {
-        ({ status, limit } = this.#refusal(kind, e));
-        return respond();
+        if (thrown !== undefined) throw thrown;
+        await this.#notify();
+      } finally {
+        h.stats.busyNs += h.engine.now - t0;
       }
-      if (ns >= 0) vcpus.runThen(ns, owner, finish);
-      else finish();
-    });
-    try {
-      const thrown = await b.promise;
-      if (thrown !== undefined) throw thrown;
-      if (this.#ring!.pushResponsesAndCheckNotify()) await this.#notify();
-    } finally {
-      h.stats.busyNs += h.engine.now - t0;
     }
+    return o;
   }
 
   /** Serial-number order on 32 bits (RFC 1982): the next id is ahead by less than half the space. */
