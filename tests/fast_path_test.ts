@@ -20,7 +20,7 @@ import {
 import { ackTimeoutNs } from "../hca/timers.ts";
 import { Engine } from "../sim/engine.ts";
 import { MachineMemory } from "../sim/memory.ts";
-import { bytesCodec, SharedRing } from "../drivers/xen/ring.ts";
+import { BackRing, bytesCodec, FrontRing, SharedRing } from "../drivers/xen/ring.ts";
 import { MODES, pair, side, twoDomains } from "./conformance/helpers.ts";
 
 Deno.test("fast path: doorbellInto writes what doorbellBytes builds, and a reused buffer delivers every doorbell's own words", async () => {
@@ -249,6 +249,43 @@ Deno.test("fast path: ring slot copies are cut from shared slabs yet stay privat
         `${slot}: copy ${i}`,
       );
     }
+  }
+});
+
+Deno.test("fast path: a transient codec's ring end copies every slot into its own buffer, before decoding", () => {
+  const page = new Uint8Array(4096);
+  const seen: DataView[] = [];
+  const codec = (transient: boolean) => ({
+    size: 16,
+    transient,
+    encode: (v: number, out: DataView) => out.setUint32(0, v, true),
+    decode: (inp: DataView) => {
+      seen.push(inp);
+      // The peer rewrites the slot while the backend decodes: the copy is already taken.
+      page.fill(0xee, 64, 64 + 32 * 16);
+      return inp.getUint32(0, true);
+    },
+  });
+  for (const transient of [true, false]) {
+    page.fill(0);
+    seen.length = 0;
+    const opts = { request: codec(transient), response: codec(transient) };
+    const front = FrontRing.init(page, opts);
+    const back = BackRing.attach(page, opts);
+    const got: number[] = [];
+    for (let i = 1; i <= 40; i++) {
+      front.pushRequest(i);
+      front.pushRequests();
+      got.push(back.takeRequest()!);
+      back.pushResponse(i);
+      back.pushResponses();
+      front.takeResponse();
+    }
+    assert.deepEqual(got, Array.from({ length: 40 }, (_, i) => i + 1), `transient ${transient}`);
+    const requestCopies = new Set(seen.filter((_, k) => k % 2 === 0));
+    // One buffer for all of a transient end's copies; a piece of its own for each otherwise.
+    assert.equal(requestCopies.size, transient ? 1 : 40);
+    assert.ok(seen.every((v) => v.buffer !== page.buffer), "never a view of the shared page");
   }
 });
 

@@ -512,11 +512,14 @@ export function vibRingOptions() {
       size: VIB_SLOT_BYTES,
       encode: (v: VibRequest, out: DataView) => encodeRequest(v, out),
       decode: (inp: DataView) => decodeRequest(inp),
+      // Every field is read into the message (`bytes16` as a copy): a ring end may reuse its copy.
+      transient: true,
     },
     response: {
       size: VIB_SLOT_BYTES,
       encode: (v: VibResponse, out: DataView) => encodeResponse(v, out),
       decode: (inp: DataView) => decodeResponse(inp),
+      transient: true,
     },
   };
 }

@@ -144,6 +144,26 @@ export interface SlotCodec<T> {
   encode(value: T, out: DataView): void;
   /** Read a value from `inp` (a private copy of exactly `size` bytes). */
   decode(inp: DataView): T;
+  /**
+   * `decode` keeps nothing of `inp` (it reads every field into a fresh
+   * value): the ring end may then copy each slot into one private buffer of
+   * its own, overwritten by its next take, instead of a new piece per
+   * message. The copy is still taken before anything is decoded or checked.
+   */
+  readonly transient?: boolean;
+}
+
+/** A ring end's own private copy buffer for a {@link SlotCodec.transient} codec. */
+type SlotScratch = { bytes: Uint8Array; words: Uint32Array; view: DataView };
+
+function slotScratch(codec: SlotCodec<unknown>): SlotScratch | undefined {
+  if (!codec.transient) return undefined;
+  const bytes = new Uint8Array((codec.size + 7) & ~7);
+  return {
+    bytes,
+    words: new Uint32Array(bytes.buffer),
+    view: new DataView(bytes.buffer, 0, codec.size),
+  };
 }
 
 /**
@@ -383,9 +403,22 @@ export class SharedRing {
 
   #views: DataView[] = [];
 
-  /** A private copy of `len` bytes of the slot for `idx` (ring.h `RING_COPY_*`). */
-  copySlot(idx: number, len: number = this.slotSize): DataView {
+  /**
+   * A private copy of `len` bytes of the slot for `idx` (ring.h
+   * `RING_COPY_*`): a piece of its own, or, with `into` (a ring end's
+   * buffer of `len` bytes, for a codec that keeps nothing of its input),
+   * that buffer overwritten.
+   */
+  copySlot(
+    idx: number,
+    len: number = this.slotSize,
+    into?: { bytes: Uint8Array; words: Uint32Array; view: DataView },
+  ): DataView {
     const off = this.slotOffset(idx);
+    if (into && into.view.byteLength === len) {
+      this.#copy(off, len, into.bytes, into.words, 0);
+      return into.view;
+    }
     if (copySlab.used + len > copySlab.bytes.length) {
       copySlab.bytes = new Uint8Array(Math.max(COPY_SLAB_BYTES, (len + 7) & ~7));
       copySlab.words = new Uint32Array(copySlab.bytes.buffer);
@@ -394,16 +427,20 @@ export class SharedRing {
     const at = copySlab.used;
     // 8-byte aligned, as a fresh buffer would be (decoders read 64-bit fields).
     copySlab.used = at + ((len + 7) & ~7);
-    const dst = copySlab.bytes, page = this.page, words = this.#words;
+    this.#copy(off, len, copySlab.bytes, copySlab.words, at);
+    return new DataView(copySlab.bytes.buffer, at, len);
+  }
+
+  #copy(off: number, len: number, dst: Uint8Array, dstWords: Uint32Array, at: number): void {
+    const page = this.page, words = this.#words;
     let i = 0;
-    if (words && ((off | len) & 3) === 0) {
+    if (words && ((off | len | at) & 3) === 0) {
       // Word by word where the slot is word-aligned (a 128-byte slot: 32 copies, not 128).
-      const w = copySlab.words, from = off >> 2, to = at >> 2;
-      for (const n = len >> 2; i < n; i++) w[to + i] = words[from + i];
+      const from = off >> 2, to = at >> 2;
+      for (const n = len >> 2; i < n; i++) dstWords[to + i] = words[from + i];
       i = len;
     }
     for (; i < len; i++) dst[at + i] = page[off + i];
-    return new DataView(dst.buffer, at, len);
   }
 }
 
@@ -480,6 +517,7 @@ export class FrontRing<Req, Rsp> {
   readonly shared: SharedRing;
   #req: SlotCodec<Req>;
   #rsp: SlotCodec<Rsp>;
+  #rspScratch: SlotScratch | undefined;
   #reqProdPvt: number;
   #rspCons: number;
   #rspProdSeen: number;
@@ -489,6 +527,7 @@ export class FrontRing<Req, Rsp> {
     this.shared = sharedFor(page, opts);
     this.#req = opts.request;
     this.#rsp = opts.response;
+    this.#rspScratch = slotScratch(opts.response as SlotCodec<unknown>);
     this.#reqProdPvt = start >>> 0;
     this.#rspCons = start >>> 0;
     this.#rspProdSeen = start >>> 0;
@@ -611,7 +650,7 @@ export class FrontRing<Req, Rsp> {
   takeResponse(): Rsp | undefined {
     this.#checkBroken();
     if (this.#rspCons === this.#rspProdSeen && this.unconsumedResponses() === 0) return undefined;
-    const copy = this.shared.copySlot(this.#rspCons, this.#rsp.size);
+    const copy = this.shared.copySlot(this.#rspCons, this.#rsp.size, this.#rspScratch);
     this.#rspCons = idxAdd(this.#rspCons, 1);
     return this.#rsp.decode(copy);
   }
@@ -665,6 +704,7 @@ export class BackRing<Req, Rsp> {
   readonly shared: SharedRing;
   #req: SlotCodec<Req>;
   #rsp: SlotCodec<Rsp>;
+  #reqScratch: SlotScratch | undefined;
   #rspProdPvt: number;
   #reqCons: number;
   #reqProdSeen: number;
@@ -675,6 +715,7 @@ export class BackRing<Req, Rsp> {
     this.shared = sharedFor(page, opts);
     this.#req = opts.request;
     this.#rsp = opts.response;
+    this.#reqScratch = slotScratch(opts.request as SlotCodec<unknown>);
     this.#rspProdPvt = start >>> 0;
     this.#reqCons = start >>> 0;
     this.#reqProdSeen = start >>> 0;
@@ -745,7 +786,7 @@ export class BackRing<Req, Rsp> {
   takeRequest(): Req | undefined {
     this.#checkBroken();
     if (this.#reqCons === this.#reqProdSeen && this.unconsumedRequests() === 0) return undefined;
-    const copy = this.shared.copySlot(this.#reqCons, this.#req.size);
+    const copy = this.shared.copySlot(this.#reqCons, this.#req.size, this.#reqScratch);
     this.#reqCons = idxAdd(this.#reqCons, 1);
     return this.#req.decode(copy);
   }
