@@ -268,10 +268,17 @@ export class VcpuPool {
   }
 
   #acct(owner: string): VcpuOwnerStats {
+    // The same owner submits slice after slice (a backend thread): no lookup then.
+    if (owner === this.#lastOwner) return this.#lastAcct!;
     let s = this.#stats.get(owner);
     if (!s) this.#stats.set(owner, s = { busyNs: 0, waitNs: 0, slices: 0 });
+    this.#lastOwner = owner;
+    this.#lastAcct = s;
     return s;
   }
+
+  #lastOwner: string | undefined;
+  #lastAcct: VcpuOwnerStats | undefined;
 
   /** An owner's virtual run time now (its running slice's progress included). */
   #vr(owner: string): number {

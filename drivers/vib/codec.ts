@@ -304,7 +304,8 @@ function readField(dv: DataView, p: Placed): unknown {
 
 /** Zero a slot through its own view (no typed array made per message). */
 function zeroSlot(out: DataView): void {
-  for (let i = 0; i < VIB_SLOT_BYTES; i += 4) out.setUint32(i, 0);
+  // +0.0 is eight zero bytes: 16 stores for a 128-byte slot.
+  for (let i = 0; i < VIB_SLOT_BYTES; i += 8) out.setFloat64(i, 0);
 }
 
 function encodeBody(dv: DataView, l: Layout, body: Record<string, unknown>): void {
@@ -391,7 +392,7 @@ export function encodeRequest(req: VibRequest, out: DataView): void {
   out.setUint16(12, req.segs.length, true);
   out.setUint16(14, (req.reserved ?? 0) & 0xffff, true);
   if (l) encodeBody(out, l, req.body);
-  if (req.segs.length > segCapacity(req.op)) {
+  if (req.segs.length > 0 && req.segs.length > segCapacity(req.op)) {
     throw new VibEncodeError(`${opName(req.op)}: ${req.segs.length} segments do not fit`);
   }
   if (req.segs.length === 0) return;
