@@ -12,27 +12,13 @@ import { main as nativePerf } from "../tools/native_perf.ts";
 import { main as xenibPerf } from "../tools/xenib_perf.ts";
 import { paperPlan, runPaper } from "../tools/lib/paper_run.ts";
 import { METRICS } from "../tools/lib/metrics.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
+import { runTool } from "./support/tool.ts";
 
 /** The perftest CLI as a user runs it; stdout. */
 async function perftest(args: string[]): Promise<string> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      `--allow-read=${ROOT}`,
-      "--allow-env=LOG_TOKENS,LOG_STREAM,INIT_CWD",
-      `${ROOT}tools/perftest.ts`,
-      ...args,
-    ],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const d = new TextDecoder();
-  assert.equal(r.code, 0, d.decode(r.stderr));
-  return d.decode(r.stdout);
+  const r = await runTool("perftest.ts", args);
+  assert.equal(r.code, 0, r.err);
+  return r.out;
 }
 
 /** The first row of perftest's --json output. */

@@ -2,26 +2,9 @@
 // mode: native, bypass and split guests.
 import assert from "node:assert/strict";
 import { svgProblems } from "../tools/lib/svg_check.ts";
+import { runTool } from "./support/tool.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
-
-async function tool(
-  file: string,
-  args: string[],
-  write?: string,
-): Promise<{ code: number; out: string; err: string }> {
-  const perms = [`--allow-read=${ROOT}`, "--allow-env=LOG_TOKENS,LOG_STREAM,INIT_CWD"];
-  if (write) perms.push(`--allow-write=${write}`);
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...perms, `${ROOT}tools/${file}`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const d = new TextDecoder();
-  return { code: r.code, out: d.decode(r.stdout), err: d.decode(r.stderr) };
-}
+const tool = runTool;
 
 Deno.test("perftest end to end: perftest's table, deterministic, sensible, per mode", async () => {
   const args = ["ib_write_lat", "-n", "50", "-s", "64", "--seed", "3"];

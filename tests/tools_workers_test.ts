@@ -8,26 +8,12 @@ import { PCIX_SDR_2006 } from "../mod.ts";
 import { main as xenibPerf } from "../tools/xenib_perf.ts";
 import { paperPlan, runPaper } from "../tools/lib/paper_run.ts";
 import { paperCharts, paperMarkdown } from "../tools/lib/paper_report.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
+import { runTool } from "./support/tool.ts";
 
 async function perftest(args: string[], tool = "perftest.ts"): Promise<string> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      `--allow-read=${ROOT}`,
-      "--allow-env=LOG_TOKENS,LOG_STREAM,INIT_CWD",
-      `${ROOT}tools/${tool}`,
-      ...args,
-    ],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const d = new TextDecoder();
-  assert.equal(r.code, 0, d.decode(r.stderr));
-  return d.decode(r.stdout);
+  const r = await runTool(tool, args);
+  assert.equal(r.code, 0, r.err);
+  return r.out;
 }
 
 Deno.test("perftest -a: the same bytes in order in one thread and on two workers", async () => {
