@@ -37,7 +37,6 @@
  * @module
  */
 import { CQE_BYTES } from "../../hca/cqe.ts";
-import { Errno } from "../../sim/errno.ts";
 import { CqDbCmd, UarOffset } from "../../hca/uar.ts";
 import { type FrontDatapath, VibFrontFile } from "../front/file.ts";
 import { VIB_SPLIT_DRIVER } from "../front/vibfront.ts";
@@ -136,7 +135,6 @@ export class SplitProvider extends Provider {
     const free = env.cpu.busyUntil();
     const marshalled = env.cpu.charge(env.profile.cpu.syscallNs + x.ringMarshalNs);
     this.requests++;
-    const cb = onResponse;
     if ((this.#answerDue.get(this.#thread()) ?? 0) > now) {
       // Whether the backend wants an event is known only when the request is published; the
       // notification then leaves once the marshalling is done (the hypercall is not charged to
@@ -144,18 +142,19 @@ export class SplitProvider extends Provider {
       env.engine.schedule(free - now, () => {
         let notify: boolean;
         try {
-          notify = this.ring.submit(op, body, cb);
-        } catch {
-          // The device went away meanwhile: whoever waits for an answer stops waiting, and the
-          // thread's next call is refused (EIO) as it would have been.
-          cb?.({ id: 0, op, status: -Errno.EIO, body: {} });
+          notify = this.ring.submit(op, body, onResponse);
+        } catch (e) {
+          // The device went away meanwhile (refused as the call itself would have been): whoever
+          // waits for an answer gets that refusal instead of waiting forever.
+          if (!(e instanceof VerbsError)) throw e;
+          onResponse?.({ id: 0, op, status: -e.errno, body: {} });
           return;
         }
         if (notify) this.ring.kick(marshalled - free);
       });
       return;
     }
-    const notify = this.ring.submit(op, body, cb);
+    const notify = this.ring.submit(op, body, onResponse);
     if (notify) {
       // The hypercall is the thread's work too; the event leaves when it is done.
       const done = env.cpu.charge(x.hypercallNs);
