@@ -256,6 +256,50 @@ export class Hypercalls {
     return r.value;
   }
 
+  /**
+   * {@link invoke} for a dom0 thread that chains its steps as callbacks on
+   * dom0's VCPUs (`VcpuPool.runThen`) instead of awaiting them: the same
+   * counters, trace mark, slices (charged to `owner`, the account the
+   * calling thread is bound to) and checks at the same instants; `then`
+   * gets the refusal (a {@link XenError}) or the value where the awaiting
+   * thread would have continued. A guest caller's time passes as an event
+   * of the same length, as {@link invoke}'s sleep.
+   */
+  invokeThen(
+    caller: Caller,
+    name: string,
+    args: unknown,
+    owner: string,
+    then: (err: XenError | undefined, value?: unknown) => void,
+  ): void {
+    const known = Object.hasOwn(this.#handlers, name);
+    const kind = known ? name : "unknown";
+    this.h.c.hypercalls++;
+    this.h.c.byKind.set(kind, (this.h.c.byKind.get(kind) ?? 0) + 1);
+    this.h.engine.traceMark(`xen:${kind}`);
+    const dom0 = caller === 0 || caller === this.h.domains.get(0);
+    const after = (ns: number, fn: () => void) => {
+      if (dom0) this.h.dom0Vcpus.runThen(ns, owner, fn);
+      else this.h.engine.schedule(ns, fn);
+    };
+    after(this.h.profile.xen.hypercallNs, () => {
+      let r: { value: unknown; costNs: number };
+      try {
+        const c = this.#caller(caller, kind);
+        if (!known) throw new XenError("ENOSYS", `no hypercall ${show(name)}`);
+        try {
+          r = this.#handlers[name as HypercallName](c, argBlock(args, name));
+        } catch (e) {
+          throw this.#refusal(e, name);
+        }
+      } catch (e) {
+        return then(e as XenError);
+      }
+      if (r.costNs > 0) after(r.costNs, () => then(undefined, r.value));
+      else then(undefined, r.value);
+    });
+  }
+
   /** `e` as a refusal: itself if it is one, else EIO after the fault is recorded. */
   #refusal(e: unknown, where: string): XenError {
     return e instanceof XenError ? e : this.h.fault(where, e);

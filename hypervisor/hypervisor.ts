@@ -407,6 +407,36 @@ export class Hypervisor {
     return this.#calls.invoke(caller, "event_channel_op:send", { port }) as Promise<void>;
   }
 
+  /**
+   * {@link evtchnSend} for a dom0 thread that chains its work as callbacks
+   * on dom0's VCPUs (`VcpuPool.runThen`): the same hypercall at the same
+   * instants, charged to `owner`; `then` gets the refusal, if any, where
+   * the awaiting thread would have continued.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+   * import { Hypervisor } from "./hypervisor.ts";
+   * const engine = new Engine();
+   * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+   * const out: string[] = [];
+   * await engine.run(async () => {
+   *   hv.evtchnSendThen(hv.dom0, 9, "dom0", (e) => out.push(`${engine.now} ${e?.code}`));
+   *   await engine.sleep(10_000);
+   * });
+   * assert.deepEqual(out, [`${PCIX_SDR_2006.xen.hypercallNs} EINVAL`]); // no port 9: refused after the call's time
+   * ```
+   */
+  evtchnSendThen(
+    caller: Caller,
+    port: number,
+    owner: string,
+    then: (err: XenError | undefined) => void,
+  ): void {
+    this.#calls.invokeThen(caller, "event_channel_op:send", { port }, owner, then);
+  }
+
   /** `event_channel_op:close` of the caller's `port`. */
   evtchnClose(caller: Caller, port: number): Promise<void> {
     return this.#calls.invoke(caller, "event_channel_op:close", { port }) as Promise<void>;

@@ -463,10 +463,12 @@ export class VibBack {
    * same instants as {@link #handle}'s and {@link #serve}'s, as callbacks
    * chained on dom0's VCPUs (`VcpuPool.runThen`, which continues where this
    * thread would). The chain goes on to the next request on the ring while
-   * the loop would (no event to send, the batch not full, not closing, the
-   * next op staged too), so the thread is woken once per run of requests,
-   * not once per CPU step; it sends the event, and serves a request the
-   * chain took but cannot serve itself (`next`).
+   * the loop would (the batch not full, not closing, the next op staged
+   * too), so the thread is woken once per run of requests, not once per CPU
+   * step; the event a response asks for is sent by the chain too
+   * (`Hypervisor.evtchnSendThen`: {@link #notify}'s hypercall at the same
+   * instants). The thread serves a request the chain took but cannot serve
+   * itself (`next`).
    */
   async #handleStaged(first: VibRequest, n: number): Promise<Served> {
     const h = this.#h, x = h.profile.xen, vcpus = h.hv.dom0Vcpus, owner = this.#owner;
@@ -475,7 +477,6 @@ export class VibBack {
     let served = 0, t0 = 0;
     let out: Served | undefined;
     let thrown: unknown;
-    let notify = false;
     const stop = (o: Served, e?: unknown) => {
       out = o;
       thrown = e;
@@ -496,12 +497,22 @@ export class VibBack {
       let c: BackContext | undefined;
       const published = () => {
         served++;
+        let notify: boolean;
         try {
           notify = ring.pushResponsesAndCheckNotify();
         } catch (e) {
           return stop({ served }, e);
         }
-        if (notify) return stop({ served });
+        if (notify) {
+          // The event's hypercall as #notify makes it, chained: the thread would continue after it.
+          return h.hv.evtchnSendThen(this.#dom0, this.#port, owner, (e) => {
+            if (e) this.close("frontend's event channel is gone");
+            onward();
+          });
+        }
+        onward();
+      };
+      const onward = () => {
         h.stats.busyNs += h.engine.now - t0;
         t0 = h.engine.now; // counted: a failure taking the next adds nothing
         // #serve's loop, from here while it would run no other step.
@@ -554,17 +565,12 @@ export class VibBack {
     };
     serve(first, this.#stagedOf(first)!);
     await b.promise;
-    const o = out!;
-    if (thrown !== undefined || notify) {
-      // The last request's time runs until its event is sent (or the ring failed).
-      try {
-        if (thrown !== undefined) throw thrown;
-        await this.#notify();
-      } finally {
-        h.stats.busyNs += h.engine.now - t0;
-      }
+    if (thrown !== undefined) {
+      // The last request's time runs until the ring failed.
+      h.stats.busyNs += h.engine.now - t0;
+      throw thrown;
     }
-    return o;
+    return out!;
   }
 
   /** Serial-number order on 32 bits (RFC 1982): the next id is ahead by less than half the space. */
