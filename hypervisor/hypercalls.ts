@@ -237,9 +237,7 @@ export class Hypercalls {
   async invoke(caller: Caller, name: string, args: unknown): Promise<unknown> {
     const known = Object.hasOwn(this.#handlers, name);
     const kind = known ? name : "unknown";
-    this.h.c.hypercalls++;
-    this.h.c.byKind.set(kind, (this.h.c.byKind.get(kind) ?? 0) + 1);
-    this.h.engine.traceMark(`xen:${kind}`);
+    this.#count(kind);
     // Dom0's hypercalls run on its VCPUs (shared by its backends and upcalls); a guest's on its own.
     const dom0 = caller === 0 || caller === this.h.domains.get(0);
     const cpu = (ns: number) => dom0 ? this.h.dom0Vcpus.run(ns) : this.h.engine.sleep(ns);
@@ -274,9 +272,7 @@ export class Hypercalls {
   ): void {
     const known = Object.hasOwn(this.#handlers, name);
     const kind = known ? name : "unknown";
-    this.h.c.hypercalls++;
-    this.h.c.byKind.set(kind, (this.h.c.byKind.get(kind) ?? 0) + 1);
-    this.h.engine.traceMark(`xen:${kind}`);
+    this.#count(kind);
     const dom0 = caller === 0 || caller === this.h.domains.get(0);
     const after = (ns: number, fn: () => void) => {
       if (dom0) this.h.dom0Vcpus.runThen(ns, owner, fn);
@@ -299,6 +295,22 @@ export class Hypercalls {
       else then(undefined, r.value);
     });
   }
+
+  /** A call of `kind` made now: counted and marked in the trace. */
+  #count(kind: string): void {
+    const c = this.h.c;
+    c.hypercalls++;
+    c.byKind.set(kind, (c.byKind.get(kind) ?? 0) + 1);
+    let mark = this.#marks.get(kind);
+    if (mark === undefined) this.#marks.set(kind, mark = `xen:${kind}`);
+    this.h.engine.traceMark(mark);
+  }
+
+  /** Trace labels by kind (made once: a label is looked up by its text on every call). */
+  #marks = new Map<string, string>();
+
+  /** Keys of `sendsByKind` by sender and receiver (made once per pair). */
+  #sendKinds = new Map<number, string>();
 
   /** `e` as a refusal: itself if it is one, else EIO after the fault is recorded. */
   #refusal(e: unknown, where: string): XenError {
@@ -481,7 +493,9 @@ export class Hypercalls {
       "event_channel_op:send": (c, a) => {
         const to = this.h.evtchn.send(c.domid, a.port);
         this.h.c.evtchnSends++;
-        const k = `dom${c.domid}->dom${to}`;
+        const pair = c.domid * 0x10000 + to;
+        let k = this.#sendKinds.get(pair);
+        if (k === undefined) this.#sendKinds.set(pair, k = `dom${c.domid}->dom${to}`);
         this.h.c.sendsByKind.set(k, (this.h.c.sendsByKind.get(k) ?? 0) + 1);
         return ok();
       },

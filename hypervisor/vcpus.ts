@@ -97,20 +97,34 @@ export interface VcpuOwnerStats {
 }
 
 interface Slice {
-  owner: string;
+  /** Its owner's state (looked up once, when the slice is made). */
+  o: Owner;
   irq: boolean;
   remaining: number;
   /** When it was (last) queued. */
   queuedAt: number;
   done: () => void;
-  /** The owner's account (looked up once, when the slice is submitted). */
-  acct?: VcpuOwnerStats;
   /**
    * `done` is a continuation ({@link VcpuPool.runThen}): called when the
    * end event has done everything else (the VCPU took its next slice), where
    * a process woken by {@link VcpuPool.run} would continue.
    */
-  late?: boolean;
+  late: boolean;
+}
+
+/** What the pool keeps per owner (one record, not a map lookup per step). */
+interface Owner {
+  name: string;
+  /** Its account (the object {@link VcpuPool.stats} copies). */
+  acct: VcpuOwnerStats;
+  /** Fair: its waiting slices, in order. */
+  queue: Slice[];
+  /** Fair: listed in the pool's owners with a queue (in the order they first queued). */
+  listed: boolean;
+  /** Fair: its virtual run time (undefined until it first competes). */
+  vrun: number | undefined;
+  /** Its thread slices running now (not interrupts). */
+  running: number;
 }
 
 interface Vcpu {
@@ -155,15 +169,17 @@ export class VcpuPool {
   #engine: Engine;
   #vcpus: Vcpu[];
   #irqs: Slice[] = [];
-  /** Fair: waiting slices per owner, and each owner's virtual run time. */
-  #byOwner = new Map<string, Slice[]>();
-  #vrun = new Map<string, number>();
+  /** Every owner that submitted a slice, by name. */
+  #owners = new Map<string, Owner>();
+  /** Fair: the owners that ever queued, in the order they first did (ties go to the first). */
+  #queuedOwners: Owner[] = [];
   /** Fair: the least virtual run time of any owner with work (never goes back). */
   #floor = 0;
   /** FIFO: waiting slices in arrival order. */
   #fifo: Slice[] = [];
-  #owners = new WeakMap<ProcessInfo, string>();
-  #stats = new Map<string, VcpuOwnerStats>();
+  /** Slices waiting, all queues together. */
+  #waiting = 0;
+  #bound = new WeakMap<ProcessInfo, string>();
   /** Slices preempted so far. */
   preemptions = 0;
 
@@ -204,19 +220,19 @@ export class VcpuPool {
    */
   bind(owner: string): void {
     const p = this.#engine.current();
-    if (p) this.#owners.set(p, owner);
+    if (p) this.#bound.set(p, owner);
   }
 
   /** The owner the calling process's work is charged to. */
   owner(): string {
     const p = this.#engine.current();
-    return (p && this.#owners.get(p)) ?? "dom0";
+    return (p && this.#bound.get(p)) ?? "dom0";
   }
 
   /** Run `ns` of work on a VCPU for `owner` (default: the calling process's). */
   run(ns: number, owner = this.owner()): Promise<void> {
     const b = this.#engine.block<void>(`dom0 VCPU (${owner})`);
-    this.#submit({ owner, irq: false, remaining: Math.max(0, ns), queuedAt: 0, done: b.resolve });
+    this.#submit(this.#slice(owner, false, ns, b.resolve, false));
     return b.promise;
   }
 
@@ -230,14 +246,7 @@ export class VcpuPool {
    * request this way and is woken once, not once per step.
    */
   runThen(ns: number, owner: string, then: () => void): void {
-    this.#submit({
-      owner,
-      irq: false,
-      remaining: Math.max(0, ns),
-      queuedAt: 0,
-      done: then,
-      late: true,
-    });
+    this.#submit(this.#slice(owner, false, ns, then, true));
   }
 
   /**
@@ -245,76 +254,81 @@ export class VcpuPool {
    * `fn` (a callback, no process).
    */
   irq(ns: number, fn: () => void, owner = "irq"): void {
-    this.#submit({ owner, irq: true, remaining: Math.max(0, ns), queuedAt: 0, done: fn });
+    this.#submit(this.#slice(owner, true, ns, fn, false));
   }
 
   /** Time by owner: VCPU time used, time waited, slices. */
   stats(): { busyNs: number; waitNs: number; byOwner: Record<string, VcpuOwnerStats> } {
     let busyNs = 0, waitNs = 0;
     const byOwner: Record<string, VcpuOwnerStats> = {};
-    for (const [k, v] of [...this.#stats].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      byOwner[k] = { ...v };
-      busyNs += v.busyNs;
-      waitNs += v.waitNs;
+    for (const [k, o] of [...this.#owners].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      byOwner[k] = { ...o.acct };
+      busyNs += o.acct.busyNs;
+      waitNs += o.acct.waitNs;
     }
     return { busyNs, waitNs, byOwner };
   }
 
   /** Slices waiting for a VCPU now. */
   get waiting(): number {
-    let n = this.#irqs.length + this.#fifo.length;
-    for (const q of this.#byOwner.values()) n += q.length;
-    return n;
+    return this.#waiting;
   }
 
-  #acct(owner: string): VcpuOwnerStats {
+  #slice(owner: string, irq: boolean, ns: number, done: () => void, late: boolean): Slice {
+    return { o: this.#owner(owner), irq, remaining: Math.max(0, ns), queuedAt: 0, done, late };
+  }
+
+  #owner(name: string): Owner {
     // The same owner submits slice after slice (a backend thread): no lookup then.
-    if (owner === this.#lastOwner) return this.#lastAcct!;
-    let s = this.#stats.get(owner);
-    if (!s) this.#stats.set(owner, s = { busyNs: 0, waitNs: 0, slices: 0 });
-    this.#lastOwner = owner;
-    this.#lastAcct = s;
-    return s;
+    const last = this.#lastOwner;
+    if (last !== undefined && last.name === name) return last;
+    let o = this.#owners.get(name);
+    if (!o) {
+      o = {
+        name,
+        acct: { busyNs: 0, waitNs: 0, slices: 0 },
+        queue: [],
+        listed: false,
+        vrun: undefined,
+        running: 0,
+      };
+      this.#owners.set(name, o);
+    }
+    this.#lastOwner = o;
+    return o;
   }
 
-  #lastOwner: string | undefined;
-  #lastAcct: VcpuOwnerStats | undefined;
+  #lastOwner: Owner | undefined;
 
-  /** An owner's virtual run time now (its running slice's progress included). */
-  #vr(owner: string): number {
-    let vr = this.#vrun.get(owner) ?? this.#floor;
+  /** An owner's virtual run time now (its running slices' progress included). */
+  #vr(o: Owner): number {
+    let vr = o.vrun ?? this.#floor;
+    if (o.running === 0) return vr;
     for (const v of this.#vcpus) {
-      if (v.cur && !v.cur.irq && v.cur.owner === owner) vr += this.#engine.now - v.startedAt;
+      if (v.cur && !v.cur.irq && v.cur.o === o) vr += this.#engine.now - v.startedAt;
     }
     return vr;
-  }
-
-  /** Whether `owner` has a slice running or waiting. */
-  #busy(owner: string): boolean {
-    if ((this.#byOwner.get(owner)?.length ?? 0) > 0) return true;
-    for (const v of this.#vcpus) if (v.cur && !v.cur.irq && v.cur.owner === owner) return true;
-    return false;
   }
 
   /** Raise the floor to the least virtual run time among owners with work. */
   #raiseFloor(): void {
     let min = Infinity;
-    for (const [o, q] of this.#byOwner) if (q.length > 0) min = Math.min(min, this.#vr(o));
+    for (const o of this.#queuedOwners) if (o.queue.length > 0) min = Math.min(min, this.#vr(o));
     for (const v of this.#vcpus) {
-      if (v.cur && !v.cur.irq) min = Math.min(min, this.#vr(v.cur.owner));
+      if (v.cur && !v.cur.irq) min = Math.min(min, this.#vr(v.cur.o));
     }
     if (min !== Infinity) this.#floor = Math.max(this.#floor, min);
   }
 
   #submit(s: Slice): void {
+    const o = s.o;
     s.queuedAt = this.#engine.now;
-    (s.acct = this.#acct(s.owner)).slices++;
-    if (!s.irq && this.policy === "fair" && !this.#busy(s.owner)) {
+    o.acct.slices++;
+    if (!s.irq && this.policy === "fair" && o.queue.length === 0 && o.running === 0) {
       // A thread that was asleep competes from the least run time of those with work, less one
       // slice (as CFS places a waking task): it cannot bank idle time to monopolize dom0 later.
       this.#raiseFloor();
-      const vr = this.#vrun.get(s.owner) ?? -Infinity;
-      this.#vrun.set(s.owner, Math.max(vr, this.#floor - this.sliceNs));
+      o.vrun = Math.max(o.vrun ?? -Infinity, this.#floor - this.sliceNs);
     }
     let idle: Vcpu | undefined;
     for (const v of this.#vcpus) {
@@ -323,46 +337,61 @@ export class VcpuPool {
         break;
       }
     }
-    if (idle && this.waiting === 0) {
+    if (idle && this.#waiting === 0) {
       this.#start(idle, s);
       return;
     }
-    this.#enqueue(s);
+    this.#enqueue(s, false);
     if (idle) this.#dispatch(idle);
     else this.#reviewPreemption();
   }
 
-  #enqueue(s: Slice): void {
-    if (s.irq) this.#irqs.push(s);
-    else if (this.policy === "fifo") this.#fifo.push(s);
-    else {
-      let q = this.#byOwner.get(s.owner);
-      if (!q) this.#byOwner.set(s.owner, q = []);
-      q.push(s);
+  /** Queue `s` at the back of its queue, or at the front (a preempted slice). */
+  #enqueue(s: Slice, front: boolean): void {
+    this.#waiting++;
+    if (s.irq && !front) this.#irqs.push(s);
+    else if (this.policy === "fifo") {
+      if (front) this.#fifo.unshift(s);
+      else this.#fifo.push(s);
+    } else {
+      const o = s.o;
+      if (!o.listed) {
+        o.listed = true;
+        this.#queuedOwners.push(o);
+      }
+      if (front) o.queue.unshift(s);
+      else o.queue.push(s);
     }
   }
 
   /** Fair: the waiting owner with the least virtual run time (then the longest waiting). */
-  #nextOwner(): { owner: string; vr: number } | undefined {
-    let best: { owner: string; vr: number; at: number } | undefined;
-    for (const [o, q] of this.#byOwner) {
-      if (q.length === 0) continue;
-      const vr = this.#vr(o), at = q[0].queuedAt;
-      if (!best || vr < best.vr || (vr === best.vr && at < best.at)) best = { owner: o, vr, at };
+  #nextOwner(): { o: Owner; vr: number } | undefined {
+    let best: Owner | undefined, bestVr = 0, bestAt = 0;
+    for (const o of this.#queuedOwners) {
+      if (o.queue.length === 0) continue;
+      const vr = this.#vr(o), at = o.queue[0].queuedAt;
+      if (!best || vr < bestVr || (vr === bestVr && at < bestAt)) {
+        best = o;
+        bestVr = vr;
+        bestAt = at;
+      }
     }
-    return best;
+    return best && { o: best, vr: bestVr };
   }
 
   #pick(): Slice | undefined {
-    if (this.#irqs.length > 0) return this.#irqs.shift();
-    if (this.policy === "fifo") return this.#fifo.shift();
-    const next = this.#nextOwner();
-    return next ? this.#byOwner.get(next.owner)!.shift() : undefined;
+    let s: Slice | undefined;
+    if (this.#irqs.length > 0) s = this.#irqs.shift();
+    else if (this.policy === "fifo") s = this.#fifo.shift();
+    else s = this.#nextOwner()?.o.queue.shift();
+    if (s) this.#waiting--;
+    return s;
   }
 
   #start(v: Vcpu, s: Slice): void {
     const now = this.#engine.now;
-    (s.acct ??= this.#acct(s.owner)).waitNs += now - s.queuedAt;
+    s.o.acct.waitNs += now - s.queuedAt;
+    if (!s.irq) s.o.running++;
     v.cur = s;
     v.startedAt = now;
     v.preempting = false;
@@ -385,7 +414,7 @@ export class VcpuPool {
       if (!s || s.irq) continue;
       let due = Infinity;
       if (irq && !irqTaken) due = now;
-      if (next) due = Math.min(due, now + Math.max(0, next.vr + q - this.#vr(s.owner)));
+      if (next) due = Math.min(due, now + Math.max(0, next.vr + q - this.#vr(s.o)));
       if (due === Infinity) continue;
       // Preemption points are every `q` of the slice's own work.
       const point = v.startedAt + Math.max(1, Math.ceil((due - v.startedAt) / q)) * q;
@@ -400,10 +429,13 @@ export class VcpuPool {
   }
 
   #ended(v: Vcpu): void {
-    const s = v.cur!;
+    const s = v.cur!, o = s.o;
     const ran = this.#engine.now - v.startedAt;
-    (s.acct ??= this.#acct(s.owner)).busyNs += ran;
-    if (!s.irq) this.#vrun.set(s.owner, (this.#vrun.get(s.owner) ?? this.#floor) + ran);
+    o.acct.busyNs += ran;
+    if (!s.irq) {
+      o.vrun = (o.vrun ?? this.#floor) + ran;
+      o.running--;
+    }
     v.cur = undefined;
     v.end = undefined;
     const preempted = v.preempting && ran < s.remaining;
@@ -413,12 +445,7 @@ export class VcpuPool {
       this.preemptions++;
       s.queuedAt = this.#engine.now;
       // Back to the front of its owner's queue: its own later slices stay behind it.
-      if (this.policy === "fifo") this.#fifo.unshift(s);
-      else {
-        let q = this.#byOwner.get(s.owner);
-        if (!q) this.#byOwner.set(s.owner, q = []);
-        q.unshift(s);
-      }
+      this.#enqueue(s, true);
     } else if (s.late) {
       this.#dispatch(v);
       s.done();
@@ -433,6 +460,6 @@ export class VcpuPool {
     if (v.cur) return;
     const next = this.#pick();
     if (next) this.#start(v, next);
-    if (this.waiting > 0) this.#reviewPreemption();
+    if (this.#waiting > 0) this.#reviewPreemption();
   }
 }
