@@ -7,18 +7,12 @@
  */
 
 import { limitCode, limitName } from "./limits.ts";
-import {
-  type Layout,
-  type Placed,
-  requestLayout,
-  responseLayout,
-  segCapacity,
-  segStart,
-} from "./layout.ts";
+import { type Layout, type Placed, requestLayout, responseLayout } from "./layout.ts";
 import {
   type FieldType,
   opName,
   VIB_OPS,
+  VibOp,
   type VibOpCode,
   type VibReqBody,
   type VibRspBody,
@@ -391,13 +385,53 @@ export function encodeRequest(req: VibRequest, out: DataView): void {
   out.setUint32(8, req.handle >>> 0, true);
   out.setUint16(12, req.segs.length, true);
   out.setUint16(14, (req.reserved ?? 0) & 0xffff, true);
-  if (l) encodeBody(out, l, req.body);
-  if (req.segs.length > 0 && req.segs.length > segCapacity(req.op)) {
+  if (l && !(req.op === VibOp.DOORBELL && encodeDoorbell(out, req.body))) encodeBody(out, l, req.body);
+  if (req.segs.length === 0) return;
+  if (req.segs.length > (l?.segCapacity ?? 0)) {
     throw new VibEncodeError(`${opName(req.op)}: ${req.segs.length} segments do not fit`);
   }
-  if (req.segs.length === 0) return;
-  const s = segStart(req.op);
+  const s = l!.segStart;
   req.segs.forEach((r, i) => out.setUint32(s + 4 * i, r >>> 0, true));
+}
+
+/*
+ * The datapath's DOORBELL body, written and read field by field with its
+ * offsets (one doorbell per post in split mode: no loop over the table, no
+ * lookup by field name). The table is the authority: these offsets are
+ * checked against it when the module loads, and a body these do not take
+ * (a value out of range, not an object) goes through the general code,
+ * which refuses it with the same message.
+ */
+const DB_OFFSET = 16, DB_WORD0 = 17, DB_WORD1 = 21;
+{
+  const placed = requestLayout(VibOp.DOORBELL)?.fields.map((p) => `${p.name}:${p.type}@${p.off}`);
+  const want = [`offset:u8@${DB_OFFSET}`, `word0:u32@${DB_WORD0}`, `word1:u32@${DB_WORD1}`];
+  if (placed?.join() !== want.join()) {
+    throw new Error(`vib codec: DOORBELL is laid out as ${placed?.join()}, not ${want.join()}`);
+  }
+}
+
+function isU(v: unknown, max: number): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max;
+}
+
+/** Write a DOORBELL body that fits; false (nothing written) for one the general code must refuse. */
+function encodeDoorbell(out: DataView, body: unknown): boolean {
+  if (body === null || typeof body !== "object") return false;
+  const { offset, word0, word1 } = body as Record<string, unknown>;
+  if (!isU(offset, 0xff) || !isU(word0, 0xffffffff) || !isU(word1, 0xffffffff)) return false;
+  out.setUint8(DB_OFFSET, offset);
+  out.setUint32(DB_WORD0, word0, true);
+  out.setUint32(DB_WORD1, word1, true);
+  return true;
+}
+
+function decodeDoorbell(inp: DataView): Record<string, unknown> {
+  return {
+    offset: inp.getUint8(DB_OFFSET),
+    word0: inp.getUint32(DB_WORD0, true),
+    word1: inp.getUint32(DB_WORD1, true),
+  };
 }
 
 /**
@@ -419,9 +453,9 @@ export function decodeRequest(inp: DataView): VibRequest {
   const l = requestLayout(op);
   const nrSegsRaw = inp.getUint16(12, true);
   const segs: number[] = [];
-  if (l) {
-    const s = segStart(op);
-    const n = Math.min(nrSegsRaw, segCapacity(op));
+  if (l && nrSegsRaw > 0) {
+    const s = l.segStart;
+    const n = Math.min(nrSegsRaw, l.segCapacity);
     for (let i = 0; i < n; i++) segs.push(inp.getUint32(s + 4 * i, true));
   }
   return {
@@ -432,7 +466,7 @@ export function decodeRequest(inp: DataView): VibRequest {
     handle: inp.getUint32(8, true),
     reserved: inp.getUint16(14, true),
     nrSegsRaw,
-    body: l ? decodeBody(inp, l) : {},
+    body: !l ? {} : op === VibOp.DOORBELL ? decodeDoorbell(inp) : decodeBody(inp, l),
     segs,
   };
 }
@@ -486,13 +520,14 @@ export function decodeResponse(inp: DataView): VibResponse {
   const status = inp.getInt16(6, true);
   const l = responseLayout(op);
   const limit = status < 0 ? limitName(inp.getUint8(5)) : undefined;
-  return {
+  const r: VibResponse = {
     id: inp.getUint32(0, true),
     op,
     status,
     body: status === 0 && l ? decodeBody(inp, l) : {},
-    ...(limit === undefined ? {} : { limit }),
   };
+  if (limit !== undefined) r.limit = limit;
+  return r;
 }
 
 /**

@@ -65,6 +65,10 @@ export interface Layout {
    * or a presence map (the datapath's DOORBELL and POLL_CQ are).
    */
   flat: boolean;
+  /** Requests: where the segment area starts (4-byte aligned after the fields). */
+  segStart: number;
+  /** Requests: grant refs that fit in the segment area (0 for an op without one). */
+  segCapacity: number;
 }
 
 function place(specs: readonly FieldSpec[], start: number): Layout {
@@ -80,19 +84,26 @@ function place(specs: readonly FieldSpec[], start: number): Layout {
   const flat = fields.every((p) =>
     !p.opt && !p.name.includes(".") && (p.type === "u8" || p.type === "u16" || p.type === "u32")
   );
-  return { fields, hasPresence, end: off, flat };
+  const segStart = (off + 3) & ~3;
+  return { fields, hasPresence, end: off, flat, segStart, segCapacity: 0 };
 }
 
-const REQ_LAYOUT = new Map<number, Layout>();
-const RSP_LAYOUT = new Map<number, Layout>();
+// By op code (a u8): an array index, not a map lookup, per message.
+const REQ_LAYOUT: (Layout | undefined)[] = [];
+const RSP_LAYOUT: (Layout | undefined)[] = [];
 for (const [op, s] of VIB_OPS) {
   const req = place(s.req, VIB_REQ_HEADER);
   const rsp = place(s.rsp, VIB_RSP_HEADER);
   if (req.end > VIB_SLOT_BYTES || rsp.end > VIB_SLOT_BYTES) {
     throw new Error(`vib protocol: ${s.name} does not fit a ${VIB_SLOT_BYTES}-byte slot`);
   }
-  REQ_LAYOUT.set(op, req);
-  RSP_LAYOUT.set(op, rsp);
+  if (s.segs) req.segCapacity = Math.floor((VIB_SLOT_BYTES - req.segStart) / 4);
+  REQ_LAYOUT[op] = req;
+  RSP_LAYOUT[op] = rsp;
+}
+
+function layoutOf(table: (Layout | undefined)[], op: number): Layout | undefined {
+  return Number.isInteger(op) && op >= 0 && op < table.length ? table[op] : undefined;
 }
 
 /**
@@ -110,7 +121,7 @@ for (const [op, s] of VIB_OPS) {
  * ```
  */
 export function requestLayout(op: number): Layout | undefined {
-  return REQ_LAYOUT.get(op);
+  return layoutOf(REQ_LAYOUT, op);
 }
 
 /**
@@ -125,7 +136,7 @@ export function requestLayout(op: number): Layout | undefined {
  * ```
  */
 export function responseLayout(op: number): Layout | undefined {
-  return RSP_LAYOUT.get(op);
+  return layoutOf(RSP_LAYOUT, op);
 }
 
 /**
@@ -141,7 +152,7 @@ export function responseLayout(op: number): Layout | undefined {
  * ```
  */
 export function segStart(op: number): number {
-  return (REQ_LAYOUT.get(op)!.end + 3) & ~3;
+  return requestLayout(op)!.segStart;
 }
 
 /**
@@ -155,9 +166,7 @@ export function segStart(op: number): number {
  * ```
  */
 export function segCapacity(op: number): number {
-  const s = VIB_OPS.get(op);
-  if (!s?.segs) return 0;
-  return Math.floor((VIB_SLOT_BYTES - segStart(op)) / 4);
+  return requestLayout(op)?.segCapacity ?? 0;
 }
 
 /**
@@ -197,7 +206,7 @@ export interface ProtocolRow {
 export function protocolTable(): ProtocolRow[] {
   const rows: ProtocolRow[] = [];
   for (const [op, s] of VIB_OPS) {
-    for (const [dir, l] of [["req", REQ_LAYOUT.get(op)!], ["rsp", RSP_LAYOUT.get(op)!]] as const) {
+    for (const [dir, l] of [["req", REQ_LAYOUT[op]!], ["rsp", RSP_LAYOUT[op]!]] as const) {
       for (const p of l.fields) {
         rows.push({
           op,
