@@ -54,7 +54,7 @@ import {
 import { XenbusDevice, XenbusState, type XenbusStateValue } from "../xen/xenbus.ts";
 import type { BackContext } from "./context.ts";
 import { BackendGrants, type MappedBuffer } from "./grants.ts";
-import type { BackendDatapath, OpEnv, StagedOp } from "./datapath.ts";
+import type { BackendDatapath, OpEnv, StagedOp, StagedOps } from "./datapath.ts";
 import type { Dom0Headroom } from "./headroom.ts";
 import { checkRequest, closeContext, CONTROL_OPS, cqnOf, execute } from "./ops.ts";
 import { type Quota, QUOTA_KINDS, QuotaLedger } from "./quota.ts";
@@ -451,11 +451,22 @@ export class VibBack {
   /** The staged handler of `req`, if its op has one and the backend serves the op with it. */
   #stagedOf(req: VibRequest): StagedOp<VibOpCode> | undefined {
     const dp = this.#env.datapath;
-    const staged = dp?.staged?.[req.op as VibOpCode] as StagedOp<VibOpCode> | undefined;
-    return staged && this.#env.handlers[req.op as VibOpCode] === dp!.ops[req.op as VibOpCode]
-      ? staged
-      : undefined;
+    const all = dp?.staged;
+    if (!all) return undefined;
+    const op = req.op as VibOpCode;
+    // The last op asked about (a run of doorbells): no lookups, while the datapath's table stands.
+    if (op === this.#stagedOp && all === this.#stagedTable) return this.#staged;
+    const staged = all[op] as StagedOp<VibOpCode> | undefined;
+    const out = staged && this.#env.handlers[op] === dp!.ops[op] ? staged : undefined;
+    this.#stagedOp = op;
+    this.#stagedTable = all;
+    this.#staged = out;
+    return out;
   }
+
+  #stagedOp = -1;
+  #stagedTable: StagedOps | undefined;
+  #staged: StagedOp<VibOpCode> | undefined;
 
   /**
    * Requests whose ops the datapath gives in two halves ({@link StagedOp}),
@@ -472,102 +483,112 @@ export class VibBack {
    */
   async #handleStaged(first: VibRequest, n: number): Promise<Served> {
     const h = this.#h, x = h.profile.xen, vcpus = h.hv.dom0Vcpus, owner = this.#owner;
-    const env = this.#env, ring = this.#ring!;
+    const env = this.#env, ring = this.#ring!, stats = h.stats;
     const b = h.engine.block<void>(() => `dom0 VCPU (${owner})`);
     let served = 0, t0 = 0;
     let out: Served | undefined;
     let thrown: unknown;
+    // The request being served and what it has come to (the steps below are made once per chain,
+    // not once per request).
+    let req = first;
+    let staged = this.#stagedOf(first)!;
+    let kind = "";
+    let status = 0;
+    let limit: string | undefined;
+    let body: Record<string, unknown> = {};
+    let c: BackContext | undefined;
     const stop = (o: Served, e?: unknown) => {
       out = o;
       thrown = e;
       b.resolve();
     };
-    const serve = (req: VibRequest, staged: StagedOp<VibOpCode>) => {
-      const known = req as VibRequestOf<VibOpCode>;
-      const kind = VIB_OPS.get(req.op)!.name;
+    const serve = () => {
+      kind = VIB_OPS.get(req.op)!.name;
       if (served > 0) {
         // What #handle counts for each request (the first was counted there).
-        h.stats.requests++;
-        h.stats.byKind[kind] = (h.stats.byKind[kind] ?? 0) + 1;
+        stats.requests++;
+        stats.byKind[kind] = (stats.byKind[kind] ?? 0) + 1;
       }
       t0 = h.engine.now;
-      let status = 0;
-      let limit: string | undefined;
-      let body: Record<string, unknown> = {};
-      let c: BackContext | undefined;
-      const published = () => {
-        served++;
-        let notify: boolean;
-        try {
-          notify = ring.pushResponsesAndCheckNotify();
-        } catch (e) {
-          return stop({ served }, e);
-        }
-        if (notify) {
-          // The event's hypercall as #notify makes it, chained: the thread would continue after it.
-          return h.hv.evtchnSendThen(this.#dom0, this.#port, owner, (e) => {
-            if (e) this.close("frontend's event channel is gone");
-            onward();
-          });
-        }
-        onward();
-      };
-      const onward = () => {
-        h.stats.busyNs += h.engine.now - t0;
-        t0 = h.engine.now; // counted: a failure taking the next adds nothing
-        // #serve's loop, from here while it would run no other step.
-        if (n + served >= ring.size || this.#closing) return stop({ served });
-        let next: VibRequest | undefined;
-        try {
-          next = ring.takeRequest();
-        } catch (e) {
-          return stop({ served }, e);
-        }
-        if (!next) return stop({ served, empty: true });
-        const s = this.#stagedOf(next);
-        if (!s) return stop({ served: served + 1, next });
-        serve(next, s);
-      };
-      const respond = () => {
-        try {
-          ring.pushResponse({ id: req.id, op: req.op, status, body, limit });
-        } catch (e) {
-          served++;
-          return stop({ served }, e); // the thread throws it, as it would have
-        }
-        vcpus.runThen(x.ringMarshalNs, owner, published);
-      };
-      const finish = () => {
-        try {
-          body = staged.finish(env, c!, known);
-        } catch (e) {
-          ({ status, limit } = this.#refusal(kind, e));
-          body = {};
-        }
-        respond();
-      };
-      vcpus.runThen(x.ringMarshalNs + x.backendOpNs, owner, () => {
-        let ns: number;
-        try {
-          this.#checkId(req);
-          checkRequest(env, req);
-          c = env.contexts.get(req.ctx);
-          // As `execute` refuses it.
-          if (!c) throw new VerbsError("EBADF", `no context ${req.ctx} on this device`);
-          ns = staged.start(env, c, known);
-        } catch (e) {
-          ({ status, limit } = this.#refusal(kind, e));
-          return respond();
-        }
-        if (ns >= 0) vcpus.runThen(ns, owner, finish);
-        else finish();
-      });
+      status = 0;
+      limit = undefined;
+      body = {};
+      c = undefined;
+      vcpus.runThen(x.ringMarshalNs + x.backendOpNs, owner, started);
     };
-    serve(first, this.#stagedOf(first)!);
+    const started = () => {
+      let ns: number;
+      try {
+        this.#checkId(req);
+        checkRequest(env, req);
+        c = env.contexts.get(req.ctx);
+        // As `execute` refuses it.
+        if (!c) throw new VerbsError("EBADF", `no context ${req.ctx} on this device`);
+        ns = staged.start(env, c, req as VibRequestOf<VibOpCode>);
+      } catch (e) {
+        ({ status, limit } = this.#refusal(kind, e));
+        return respond();
+      }
+      if (ns >= 0) vcpus.runThen(ns, owner, finish);
+      else finish();
+    };
+    const finish = () => {
+      try {
+        body = staged.finish(env, c!, req as VibRequestOf<VibOpCode>);
+      } catch (e) {
+        ({ status, limit } = this.#refusal(kind, e));
+        body = {};
+      }
+      respond();
+    };
+    const respond = () => {
+      try {
+        ring.pushResponse({ id: req.id, op: req.op, status, body, limit });
+      } catch (e) {
+        served++;
+        return stop({ served }, e); // the thread throws it, as it would have
+      }
+      vcpus.runThen(x.ringMarshalNs, owner, published);
+    };
+    const published = () => {
+      served++;
+      let notify: boolean;
+      try {
+        notify = ring.pushResponsesAndCheckNotify();
+      } catch (e) {
+        return stop({ served }, e);
+      }
+      // The event's hypercall as #notify makes it, chained: the thread would continue after it.
+      if (notify) h.hv.evtchnSendThen(this.#dom0, this.#port, owner, notified);
+      else onward();
+    };
+    const notified = (e: unknown) => {
+      if (e) this.close("frontend's event channel is gone");
+      onward();
+    };
+    const onward = () => {
+      stats.busyNs += h.engine.now - t0;
+      t0 = h.engine.now; // counted: a failure taking the next adds nothing
+      // #serve's loop, from here while it would run no other step.
+      if (n + served >= ring.size || this.#closing) return stop({ served });
+      let next: VibRequest | undefined;
+      try {
+        next = ring.takeRequest();
+      } catch (e) {
+        return stop({ served }, e);
+      }
+      if (!next) return stop({ served, empty: true });
+      const s = this.#stagedOf(next);
+      if (!s) return stop({ served: served + 1, next });
+      req = next;
+      staged = s;
+      serve();
+    };
+    serve();
     await b.promise;
     if (thrown !== undefined) {
       // The last request's time runs until the ring failed.
-      h.stats.busyNs += h.engine.now - t0;
+      stats.busyNs += h.engine.now - t0;
       throw thrown;
     }
     return out!;

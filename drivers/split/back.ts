@@ -226,8 +226,7 @@ export class SplitContext implements ContextDatapath {
    * needs, as it writes them on at once.
    */
   #readGuest(b: MappedBuffer, off: number, len: number): Uint8Array {
-    if (this.#staging.length < len) this.#staging = new Uint8Array(len);
-    const out = this.#staging.subarray(0, len);
+    const out = this.#stagingView(len);
     let done = 0;
     while (done < len) {
       const o = off + done;
@@ -241,6 +240,16 @@ export class SplitContext implements ContextDatapath {
   }
 
   #staging = new Uint8Array(256);
+  /** Views of the first bytes of {@link #staging} by length (a few lengths: WQE sizes). */
+  #stagingViews: Uint8Array[] = [];
+
+  #stagingView(len: number): Uint8Array {
+    if (this.#staging.length < len) {
+      this.#staging = new Uint8Array(len);
+      this.#stagingViews = [];
+    }
+    return this.#stagingViews[len] ??= this.#staging.subarray(0, len);
+  }
 
   #writeGuest(b: MappedBuffer, off: number, bytes: Uint8Array): void {
     let done = 0;
@@ -249,7 +258,8 @@ export class SplitContext implements ContextDatapath {
       const pg = Math.floor(o / PAGE_SIZE);
       if (pg >= b.addrs.length) throw inval(`offset ${o} beyond the ${b.addrs.length}-page buffer`);
       const n = Math.min(PAGE_SIZE - (o % PAGE_SIZE), bytes.length - done);
-      this.o.space.write(b.addrs[pg] + (o % PAGE_SIZE), bytes.subarray(done, done + n));
+      const part = done === 0 && n === bytes.length ? bytes : bytes.subarray(done, done + n);
+      this.o.space.write(b.addrs[pg] + (o % PAGE_SIZE), part);
       done += n;
     }
   }
@@ -286,16 +296,24 @@ export class SplitContext implements ContextDatapath {
     if (n > size) throw inval(`${what}: doorbell moves the producer by ${n} (> ${size} entries)`);
     let bytes = 0;
     let first = 0;
+    const mapped = guest.addrs.length * PAGE_SIZE;
     for (let i = 0; i < n; i++) {
       const off = base + ((from + i) & (size - 1)) * stride;
       let len = stride;
       if (send) {
-        const ctrl = this.#readGuest(guest, off, SEG_BYTES);
-        const units = Math.min(Math.max(ctrl[WQE_SIZE_OFFSET], 1), stride / SEG_BYTES);
+        // One copy of the whole slot where it lies in the mapping (its size byte read from that
+        // copy, the same instant's bytes as a second fetch would get); else the control segment
+        // first, as the device fetches it.
+        const whole = off + stride <= mapped;
+        const copy = this.#readGuest(guest, off, whole ? stride : SEG_BYTES);
+        const units = Math.min(Math.max(copy[WQE_SIZE_OFFSET], 1), stride / SEG_BYTES);
         len = units * SEG_BYTES;
         if (i === 0) first = units;
-      }
-      this.o.space.write(shadow + off, this.#readGuest(guest, off, len));
+        this.o.space.write(
+          shadow + off,
+          whole ? this.#stagingView(len) : this.#readGuest(guest, off, len),
+        );
+      } else this.o.space.write(shadow + off, this.#readGuest(guest, off, len));
       bytes += len;
     }
     this.counters.wqes += n;
@@ -322,7 +340,8 @@ export class SplitContext implements ContextDatapath {
    * @throws VerbsError (EINVAL) for a doorbell that is not this context's
    */
   doorbellCopy(offset: number, w0: number, w1: number): number {
-    this.#pending = undefined;
+    const p = this.#pending;
+    p.due = false;
     const send = offset === UarOffset.SEND;
     // A send doorbell's word 0 is `(qpn << 8) | size0` (FORMATS.md §4); the others' `cmd << 24 | index`.
     const index = send ? splitSendDoorbellWord(w0).qpn : w0 & 0xffffff;
@@ -346,14 +365,13 @@ export class SplitContext implements ContextDatapath {
           send,
         );
         // dom0 tells the device the size of the first WQE as its own copy has it, not the guest's word.
-        this.#pending = {
-          qp: q,
-          srq: undefined,
-          send,
-          offset,
-          w0: send ? sendDoorbellWord(index, size0) : w0,
-          w1,
-        };
+        p.due = true;
+        p.qp = q;
+        p.srq = undefined;
+        p.send = send;
+        p.offset = offset;
+        p.w0 = send ? sendDoorbellWord(index, size0) : w0;
+        p.w1 = w1;
         return this.#copiedBytes >= 0 ? this.#copyNs(this.#copiedBytes) : -1;
       }
       case UarOffset.SRQ: {
@@ -370,7 +388,13 @@ export class SplitContext implements ContextDatapath {
           `SRQ ${index}`,
           false,
         );
-        this.#pending = { qp: undefined, srq: s, send: false, offset, w0, w1 };
+        p.due = true;
+        p.qp = undefined;
+        p.srq = s;
+        p.send = false;
+        p.offset = offset;
+        p.w0 = w0;
+        p.w1 = w1;
         return this.#copiedBytes >= 0 ? this.#copyNs(this.#copiedBytes) : -1;
       }
       case UarOffset.CQ: {
@@ -395,8 +419,8 @@ export class SplitContext implements ContextDatapath {
    */
   doorbellRing(): void {
     const p = this.#pending;
-    if (!p) return;
-    this.#pending = undefined;
+    if (!p.due) return;
+    p.due = false;
     if (p.qp) {
       if (p.send) p.qp.sqPosted = p.w1 >>> 0;
       else p.qp.rqPosted = p.w1 >>> 0;
@@ -404,15 +428,16 @@ export class SplitContext implements ContextDatapath {
     this.#ring(p.offset, p.w0, p.w1);
   }
 
-  /** The doorbell whose copy is done and whose ring is due ({@link doorbellRing}). */
-  #pending?: {
+  /** The doorbell whose copy is done and whose ring is due ({@link doorbellRing}), if `due`. */
+  #pending: {
+    due: boolean;
     qp: ShadowQp | undefined;
     srq: ShadowSrq | undefined;
     send: boolean;
     offset: number;
     w0: number;
     w1: number;
-  };
+  } = { due: false, qp: undefined, srq: undefined, send: false, offset: 0, w0: 0, w1: 0 };
 
   /**
    * Hand the CQEs the device wrote into CQ `cqn`'s shadow to the guest's
@@ -444,6 +469,9 @@ export class SplitContext implements ContextDatapath {
     return n;
   }
 
+  /** dom0's copy of the CQE it moves (written on to the guest's ring at once). */
+  #cqe = new Uint8Array(CQE_BYTES);
+
   #moveCqes(cqn: number, guestCi?: number): number {
     const c = this.#cqs.get(cqn);
     if (!c) throw inval(`poll of CQ ${cqn}: not a CQ of this context`);
@@ -452,7 +480,8 @@ export class SplitContext implements ContextDatapath {
     let n = 0;
     while (((c.ci - c.guestCi) >>> 0) < size) {
       const off = (c.ci & (size - 1)) * CQE_BYTES;
-      const b = this.o.space.read(c.shadow + off, CQE_BYTES);
+      const b = this.#cqe;
+      this.o.space.readInto(c.shadow + off, b);
       if (!cqeReady(b, 0, c.ci, c.logSize)) break;
       // Same index, same ring size: the owner bit the guest expects is the one the device wrote.
       this.#writeGuest(c.guest, off, b);
