@@ -142,3 +142,83 @@ Deno.test("event ring: fills, reports loss, refuses an impossible consumer index
     /cons/,
   );
 });
+
+Deno.test("datapath bodies (DOORBELL, POLL_CQ): bytes where the table puts them, the same refusals", () => {
+  const at = (op: number, dir: "req" | "rsp", field: string) =>
+    protocolTable().find((r) => r.op === op && r.dir === dir && r.field === field)!.offset;
+  // A request's bytes: each field little-endian at the table's offset, the rest of the slot zero.
+  const db = slot();
+  db.setUint8(77, 0xee); // stale bytes the encoder must clear
+  encodeRequest({
+    id: 9,
+    op: VibOp.DOORBELL,
+    flags: 0,
+    ctx: 2,
+    handle: 0,
+    body: { offset: 0x20, word0: 0x12345678, word1: 0xfedcba98 },
+    segs: [],
+  }, db);
+  const want = slot();
+  want.setUint32(0, 9, true);
+  want.setUint8(4, VibOp.DOORBELL);
+  want.setUint16(6, 2, true);
+  want.setUint8(at(VibOp.DOORBELL, "req", "offset"), 0x20);
+  want.setUint32(at(VibOp.DOORBELL, "req", "word0"), 0x12345678, true);
+  want.setUint32(at(VibOp.DOORBELL, "req", "word1"), 0xfedcba98, true);
+  assert.deepEqual(new Uint8Array(db.buffer), new Uint8Array(want.buffer));
+  assert.deepEqual(decodeRequest(db).body, { offset: 0x20, word0: 0x12345678, word1: 0xfedcba98 });
+  const pq = slot();
+  const poll = { cqn: 0xffffffff, consumerIndex: 7 };
+  encodeRequest(
+    { id: 1, op: VibOp.POLL_CQ, flags: 0, ctx: 1, handle: 0, body: poll, segs: [] },
+    pq,
+  );
+  assert.equal(pq.getUint32(at(VibOp.POLL_CQ, "req", "cqn"), true), 0xffffffff);
+  assert.equal(pq.getUint32(at(VibOp.POLL_CQ, "req", "consumerIndex"), true), 7);
+  assert.deepEqual(decodeRequest(pq).body, poll);
+  const rsp = slot();
+  encodeResponse({ id: 1, op: VibOp.POLL_CQ, status: 0, body: { copied: 3 } }, rsp);
+  assert.equal(rsp.getUint32(at(VibOp.POLL_CQ, "rsp", "copied"), true), 3);
+  assert.deepEqual(decodeResponse(rsp), {
+    id: 1,
+    op: VibOp.POLL_CQ,
+    status: 0,
+    body: { copied: 3 },
+  });
+  encodeResponse({ id: 2, op: VibOp.DOORBELL, status: 0, body: {} }, rsp);
+  assert.deepEqual(decodeResponse(rsp), { id: 2, op: VibOp.DOORBELL, status: 0, body: {} });
+  // What does not fit is refused by the field it names, whichever body it is.
+  const refused = (op: number, body: unknown) =>
+    assert.throws(
+      () =>
+        encodeRequest(
+          { id: 1, op, flags: 0, ctx: 1, handle: 0, body: body as never, segs: [] },
+          slot(),
+        ),
+      VibEncodeError,
+    );
+  for (
+    const [body, msg] of [
+      [{ offset: 256, word0: 0, word1: 0 }, "offset: 256 does not fit u8"],
+      [{ offset: 0, word0: -1, word1: 0 }, "word0: -1 does not fit u32"],
+      [{ offset: 0, word0: 0, word1: 2 ** 32 }, "word1: 4294967296 does not fit u32"],
+      [{ offset: 0, word0: 0.5, word1: 0 }, "word0: 0.5 does not fit u32"],
+      [{ offset: 0, word0: 0 }, "word1: undefined does not fit u32"],
+      [null, "offset: undefined does not fit u8"],
+    ] as const
+  ) {
+    refused(VibOp.DOORBELL, body);
+    assert.throws(
+      () =>
+        encodeRequest(
+          { id: 1, op: VibOp.DOORBELL, flags: 0, ctx: 1, handle: 0, body: body as never, segs: [] },
+          slot(),
+        ),
+      { name: "VibEncodeError", message: msg },
+    );
+  }
+  refused(VibOp.POLL_CQ, { cqn: "1", consumerIndex: 0 });
+  // A POLL_CQ answer that cannot hold its count goes out as -EIO, as any other response.
+  encodeResponse({ id: 3, op: VibOp.POLL_CQ, status: 0, body: { copied: -1 } }, rsp);
+  assert.equal(decodeResponse(rsp).status, -5);
+});

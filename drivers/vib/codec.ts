@@ -385,7 +385,7 @@ export function encodeRequest(req: VibRequest, out: DataView): void {
   out.setUint32(8, req.handle >>> 0, true);
   out.setUint16(12, req.segs.length, true);
   out.setUint16(14, (req.reserved ?? 0) & 0xffff, true);
-  if (l && !(req.op === VibOp.DOORBELL && encodeDoorbell(out, req.body))) encodeBody(out, l, req.body);
+  if (l && !encodeFast(req.op, out, req.body)) encodeBody(out, l, req.body);
   if (req.segs.length === 0) return;
   if (req.segs.length > (l?.segCapacity ?? 0)) {
     throw new VibEncodeError(`${opName(req.op)}: ${req.segs.length} segments do not fit`);
@@ -395,20 +395,45 @@ export function encodeRequest(req: VibRequest, out: DataView): void {
 }
 
 /*
- * The datapath's DOORBELL body, written and read field by field with its
- * offsets (one doorbell per post in split mode: no loop over the table, no
- * lookup by field name). The table is the authority: these offsets are
+ * The datapath's bodies (DOORBELL and POLL_CQ requests, the POLL_CQ
+ * response), written and read field by field with their offsets: one of
+ * them per post and per poll in split mode, so no loop over the table and
+ * no lookup by field name. The table is the authority: these offsets are
  * checked against it when the module loads, and a body these do not take
  * (a value out of range, not an object) goes through the general code,
  * which refuses it with the same message.
  */
 const DB_OFFSET = 16, DB_WORD0 = 17, DB_WORD1 = 21;
-{
-  const placed = requestLayout(VibOp.DOORBELL)?.fields.map((p) => `${p.name}:${p.type}@${p.off}`);
-  const want = [`offset:u8@${DB_OFFSET}`, `word0:u32@${DB_WORD0}`, `word1:u32@${DB_WORD1}`];
-  if (placed?.join() !== want.join()) {
-    throw new Error(`vib codec: DOORBELL is laid out as ${placed?.join()}, not ${want.join()}`);
+const PQ_CQN = 16, PQ_CI = 20, PQ_COPIED = 8;
+for (
+  const [what, l, want] of [
+    ["DOORBELL request", requestLayout(VibOp.DOORBELL), [
+      `offset:u8@${DB_OFFSET}`,
+      `word0:u32@${DB_WORD0}`,
+      `word1:u32@${DB_WORD1}`,
+    ]],
+    ["POLL_CQ request", requestLayout(VibOp.POLL_CQ), [
+      `cqn:u32@${PQ_CQN}`,
+      `consumerIndex:u32@${PQ_CI}`,
+    ]],
+    ["POLL_CQ response", responseLayout(VibOp.POLL_CQ), [`copied:u32@${PQ_COPIED}`]],
+  ] as const
+) {
+  const placed = l?.fields.map((p) => `${p.name}:${p.type}@${p.off}`).join();
+  if (placed !== want.join()) {
+    throw new Error(`vib codec: ${what} is laid out as ${placed}, not ${want.join()}`);
   }
+}
+
+/** Write a datapath request's body that fits; false (nothing written) for anything else. */
+function encodeFast(op: number, out: DataView, body: unknown): boolean {
+  if (op === VibOp.DOORBELL) return encodeDoorbell(out, body);
+  if (op !== VibOp.POLL_CQ || body === null || typeof body !== "object") return false;
+  const { cqn, consumerIndex } = body as Record<string, unknown>;
+  if (!isU(cqn, 0xffffffff) || !isU(consumerIndex, 0xffffffff)) return false;
+  out.setUint32(PQ_CQN, cqn, true);
+  out.setUint32(PQ_CI, consumerIndex, true);
+  return true;
 }
 
 function isU(v: unknown, max: number): v is number {
@@ -466,7 +491,13 @@ export function decodeRequest(inp: DataView): VibRequest {
     handle: inp.getUint32(8, true),
     reserved: inp.getUint16(14, true),
     nrSegsRaw,
-    body: !l ? {} : op === VibOp.DOORBELL ? decodeDoorbell(inp) : decodeBody(inp, l),
+    body: !l
+      ? {}
+      : op === VibOp.DOORBELL
+      ? decodeDoorbell(inp)
+      : op === VibOp.POLL_CQ
+      ? { cqn: inp.getUint32(PQ_CQN, true), consumerIndex: inp.getUint32(PQ_CI, true) }
+      : decodeBody(inp, l),
     segs,
   };
 }
@@ -491,7 +522,7 @@ export function encodeResponse(rsp: VibResponse, out: DataView): void {
   if (rsp.status < 0) out.setUint8(5, limitCode(rsp.limit));
   let status = rsp.status;
   const l = responseLayout(rsp.op);
-  if (status === 0 && l) {
+  if (status === 0 && l && l.fields.length > 0 && !encodeCopied(rsp.op, out, rsp.body)) {
     try {
       encodeBody(out, l, rsp.body);
     } catch {
@@ -501,6 +532,15 @@ export function encodeResponse(rsp: VibResponse, out: DataView): void {
     }
   }
   out.setInt16(6, status, true);
+}
+
+/** A POLL_CQ response's body that fits; false (nothing written) for anything else. */
+function encodeCopied(op: number, out: DataView, body: unknown): boolean {
+  if (op !== VibOp.POLL_CQ || body === null || typeof body !== "object") return false;
+  const copied = (body as Record<string, unknown>).copied;
+  if (!isU(copied, 0xffffffff)) return false;
+  out.setUint32(PQ_COPIED, copied, true);
+  return true;
 }
 
 /**
@@ -524,7 +564,11 @@ export function decodeResponse(inp: DataView): VibResponse {
     id: inp.getUint32(0, true),
     op,
     status,
-    body: status === 0 && l ? decodeBody(inp, l) : {},
+    body: status !== 0 || !l || l.fields.length === 0
+      ? {}
+      : op === VibOp.POLL_CQ
+      ? { copied: inp.getUint32(PQ_COPIED, true) }
+      : decodeBody(inp, l),
   };
   if (limit !== undefined) r.limit = limit;
   return r;
