@@ -313,7 +313,10 @@ export class VcpuPool {
   /** Raise the floor to the least virtual run time among owners with work. */
   #raiseFloor(): void {
     let min = Infinity;
-    for (const o of this.#queuedOwners) if (o.queue.length > 0) min = Math.min(min, this.#vr(o));
+    // With nothing waiting every queue is empty: only the running slices count.
+    if (this.#waiting > 0) {
+      for (const o of this.#queuedOwners) if (o.queue.length > 0) min = Math.min(min, this.#vr(o));
+    }
     for (const v of this.#vcpus) {
       if (v.cur && !v.cur.irq) min = Math.min(min, this.#vr(v.cur.o));
     }

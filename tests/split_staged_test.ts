@@ -6,11 +6,24 @@
  * and the same results; only the backend's thread is woken less often.
  */
 import assert from "node:assert/strict";
-import { Cluster, QpType } from "../mod.ts";
+import {
+  Access,
+  Cluster,
+  connectPair,
+  type Cq,
+  type Domain,
+  type Mr,
+  type Qp,
+  QpType,
+  SendFlags,
+  WcStatus,
+  WrOpcode,
+} from "../mod.ts";
 import { UarOffset } from "../hca/uar.ts";
 import type { StagedOps } from "../drivers/back/datapath.ts";
 import { SPLIT_DATAPATH, SPLIT_STAGED } from "../drivers/split/ops.ts";
 import type { XenPlatform } from "../platform/xen_host.ts";
+import type { XenGuest } from "../platform/xen_guest.ts";
 import { WriteStream } from "../tools/lib/bench_model.ts";
 
 /** Run `fn` with the split datapath's staged ops taken away (every op through its handler). */
@@ -94,4 +107,133 @@ Deno.test("split staged doorbells: receives and a refused doorbell, same trace a
     staged.lastRefusal ?? "",
     /DOORBELL: EINVAL: doorbell for QP 16777215: not a QP of this context/,
   );
+});
+
+/**
+ * Two split guests on each of two hosts, each writing to its peer at once:
+ * the guests' backends share dom0's VCPU (slices queue, the fair policy
+ * preempts), their event channels fire in both directions; with the noise
+ * model on, under both schedulers. Everything a program or the host can see.
+ */
+async function contended(policy: "fair" | "fifo") {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 11, noise: "on" });
+  const hosts = [0, 1].map((i) =>
+    cluster.addHost({ name: `node${i}`, hypervisor: true, dom0Scheduler: policy })
+  );
+  await cluster.start();
+  const vms: Domain[] = [];
+  for (const h of hosts) {
+    for (const g of [0, 1]) {
+      vms.push(await h.createGuest({ name: `${h.name}-vm${g}`, memoryMiB: 64, driver: "split" }));
+    }
+  }
+  const size = 64, depth = 24, writes = 120;
+  const out = await cluster.run(async () => {
+    const ends: { vm: Domain; qp: Qp; cq: Cq; mr: Mr; buf: number; lid: number }[] = [];
+    for (const vm of vms) {
+      const ctx = await vm.openDevice();
+      const pd = await ctx.allocPd();
+      const cq = await ctx.createCq(2 * depth);
+      const buf = vm.memory.alloc(size, 4096);
+      vm.memory.write(buf, new Uint8Array(size).fill(vms.indexOf(vm) + 1));
+      const mr = await pd.regMr(buf, size, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+      const cap = { maxSendWr: depth, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
+      const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+      ends.push({ vm, qp, cq, mr, buf, lid: ctx.queryPort(1).lid });
+    }
+    // vm i of node0 writes to vm i of node1 and back.
+    for (const i of [0, 1]) await connectPair(ends[i], ends[i + 2], { pathMtu: 2048 });
+    const done: number[][] = [];
+    await Promise.all(ends.map((a, k) =>
+      cluster.engine.spawn(`writer ${k}`, async () => {
+        const b = ends[(k + 2) % 4];
+        const times: number[] = [];
+        let posted = 0, retired = 0;
+        while (retired < writes) {
+          while (posted < writes && posted - retired < depth) {
+            a.qp.postSend({
+              wrId: BigInt(posted),
+              opcode: WrOpcode.RDMA_WRITE,
+              sendFlags: posted % 8 === 7 || posted === writes - 1 ? SendFlags.SIGNALED : 0,
+              sgList: [{ addr: a.buf, length: size, lkey: a.mr.lkey }],
+              remoteAddr: b.buf,
+              rkey: b.mr.rkey,
+            });
+            posted++;
+          }
+          for (const wc of [...await a.cq.pollUntil(1), ...a.cq.poll(depth)]) {
+            assert.equal(wc.status, WcStatus.SUCCESS);
+            retired = Number(wc.wrId) + 1;
+            times.push(cluster.now);
+          }
+        }
+        done.push([k, ...times]);
+      })
+    ));
+    return {
+      done: done.sort((x, y) => x[0] - y[0]),
+      bytes: ends.map((e) => [...e.vm.memory.read(e.buf, size)]),
+    };
+  });
+  return {
+    ...out,
+    now: cluster.now,
+    hash: cluster.engine.traceHash(),
+    events: cluster.engine.eventsRun,
+    counters: hosts.map((h) => h.counters()),
+    vcpus: hosts.map((h) => (h.platform as XenPlatform).hv.dom0Vcpus.stats()),
+  };
+}
+
+Deno.test("split staged doorbells: guests contending for dom0's VCPU, noise on, both schedulers: same as unstaged", async () => {
+  for (const policy of ["fair", "fifo"] as const) {
+    const staged = await contended(policy);
+    const plain = await unstaged(() => contended(policy));
+    assert.deepEqual(staged, plain, policy);
+    // The backends did share the VCPU: slices waited for it.
+    assert.ok(staged.vcpus.some((v) => v.waitNs > 0), policy);
+  }
+});
+
+/** A split guest closes its event channel while dom0 serves its doorbells: the backend's event fails. */
+async function portClosed() {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 5 });
+  const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+  await cluster.start();
+  const vm = await xen.createGuest({ name: "vm0", driver: "split" }) as XenGuest;
+  const out = await cluster.run(async () => {
+    const ctx = await vm.openDevice();
+    const cq = await ctx.createCq(16);
+    const cap = { maxSendWr: 4, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 };
+    const qp = await (await ctx.allocPd()).createQp({
+      type: QpType.RC,
+      sendCq: cq,
+      recvCq: cq,
+      cap,
+    });
+    await qp.modify({ state: 1, port: 1, pkeyIndex: 0, accessFlags: 0 }); // INIT
+    for (let i = 0; i < 6; i++) qp.postRecv([{ wrId: BigInt(i), sgList: [] }]);
+    cq.poll(); // a POLL_CQ with a response awaited: the guest asks for an event
+    await cluster.engine.sleep(3_000); // dom0 is serving the doorbells by now
+    const rc = (await (xen.platform as XenPlatform).hv.hypercall(vm.xen, "event_channel_op:close", {
+      port: vm.front.port,
+    })).rc;
+    await cluster.engine.sleep(200_000);
+    return { rc, now: cluster.now };
+  });
+  const back = (xen.platform as XenPlatform).backend!.instances().get(vm.domid!)!;
+  return {
+    ...out,
+    hash: cluster.engine.traceHash(),
+    closeReason: back.closeReason,
+    counters: xen.counters(),
+  };
+}
+
+Deno.test("split staged doorbells: the frontend's port closed under the backend's event, same as unstaged", async () => {
+  const staged = await portClosed();
+  const plain = await unstaged(portClosed);
+  assert.deepEqual(staged, plain);
+  assert.equal(staged.rc, 0);
+  assert.equal(staged.closeReason, "frontend's event channel is gone");
 });

@@ -563,7 +563,15 @@ export class VibFront implements UverbsDevice {
     this.#nextId = (id + 1) >>> 0 || 1;
     this.stats.requests++;
     this.#callbacks.set(id, onResponse ?? ignoreResponse);
-    const req = { ...a, id };
+    const req: VibRequest = {
+      id,
+      op: a.op,
+      flags: a.flags,
+      ctx: a.ctx,
+      handle: a.handle,
+      body: a.body,
+      segs: a.segs,
+    };
     this.#drain();
     if (this.#ring!.full || this.#backlog.length > 0) {
       this.#backlog.push(req);
