@@ -112,6 +112,8 @@ interface Slice {
   late: boolean;
 }
 
+function noop(): void {}
+
 /** What the pool keeps per owner (one record, not a map lookup per step). */
 interface Owner {
   name: string;
@@ -275,7 +277,23 @@ export class VcpuPool {
   }
 
   #slice(owner: string, irq: boolean, ns: number, done: () => void, late: boolean): Slice {
-    return { o: this.#owner(owner), irq, remaining: Math.max(0, ns), queuedAt: 0, done, late };
+    const o = this.#owner(owner), remaining = Math.max(0, ns);
+    const s = this.#spare.pop();
+    if (!s) return { o, irq, remaining, queuedAt: 0, done, late };
+    s.o = o;
+    s.irq = irq;
+    s.remaining = remaining;
+    s.done = done;
+    s.late = late;
+    return s;
+  }
+
+  /** Slices whose work is done, to be made again (nothing else holds one once it ended). */
+  #spare: Slice[] = [];
+
+  #recycle(s: Slice): void {
+    s.done = noop;
+    if (this.#spare.length < 64) this.#spare.push(s);
   }
 
   #owner(name: string): Owner {
@@ -452,9 +470,11 @@ export class VcpuPool {
     } else if (s.late) {
       this.#dispatch(v);
       s.done();
+      this.#recycle(s);
       return;
     } else {
       s.done();
+      this.#recycle(s);
     }
     this.#dispatch(v);
   }

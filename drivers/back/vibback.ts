@@ -148,6 +148,8 @@ interface Served {
   next?: VibRequest;
 }
 const SERVED_ONE: Served = { served: 1 };
+/** The body of a response that has none (the codec only reads it). */
+const NO_BODY: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
 /** Strict non-negative decimal, as xenbus_scanf would accept it. */
 function parseKey(v: string | undefined): number | undefined {
@@ -495,8 +497,10 @@ export class VibBack {
     let kind = "";
     let status = 0;
     let limit: string | undefined;
-    let body: Record<string, unknown> = {};
+    let body: Record<string, unknown> = NO_BODY;
     let c: BackContext | undefined;
+    // The response as the ring takes it: encoded into the slot at once, so one object serves all.
+    const rsp: VibResponse = { id: 0, op: 0, status: 0, body, limit };
     const stop = (o: Served, e?: unknown) => {
       out = o;
       thrown = e;
@@ -512,7 +516,7 @@ export class VibBack {
       t0 = h.engine.now;
       status = 0;
       limit = undefined;
-      body = {};
+      body = NO_BODY;
       c = undefined;
       vcpus.runThen(x.ringMarshalNs + x.backendOpNs, owner, started);
     };
@@ -537,13 +541,18 @@ export class VibBack {
         body = staged.finish(env, c!, req as VibRequestOf<VibOpCode>);
       } catch (e) {
         ({ status, limit } = this.#refusal(kind, e));
-        body = {};
+        body = NO_BODY;
       }
       respond();
     };
     const respond = () => {
       try {
-        ring.pushResponse({ id: req.id, op: req.op, status, body, limit });
+        rsp.id = req.id;
+        rsp.op = req.op;
+        rsp.status = status;
+        rsp.body = body;
+        rsp.limit = limit;
+        ring.pushResponse(rsp);
       } catch (e) {
         served++;
         return stop({ served }, e); // the thread throws it, as it would have
