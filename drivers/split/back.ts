@@ -144,11 +144,23 @@ export class SplitContext implements ContextDatapath {
     if (!f) return;
     let m = OPEN_CONTEXTS.get(f.hv);
     if (!m) OPEN_CONTEXTS.set(f.hv, m = new Map());
-    m.set(`${f.domid}:${f.ctx}`, this);
+    const key = `${f.domid}:${f.ctx}`;
+    const prev = m.get(key);
+    if (prev) prev.#listed = false;
+    m.set(key, this);
+    this.#listed = true;
   }
+
+  /** Whether {@link splitContextOf} finds this context (opened, not closed, not replaced). */
+  get open(): boolean {
+    return this.#listed;
+  }
+
+  #listed = false;
 
   /** The context is closed: its polls no longer reach dom0. */
   close(): void {
+    this.#listed = false;
     const f = this.o.frontend;
     if (!f) return;
     const m = OPEN_CONTEXTS.get(f.hv);

@@ -303,7 +303,12 @@ export class SplitCq extends ProviderCq {
 /** dom0's split context of a frontend file's context, while it is open. */
 function dom0Link(file: VibFrontFile): () => SplitContext | undefined {
   const { hv, dom } = file.front.o, ctx = file.ctx;
-  return () => splitContextOf(hv, dom.domid, ctx);
+  // The context found last, while it stays open (a poll per message asks: no key built each time).
+  let last: SplitContext | undefined;
+  return () => {
+    if (last && last.open) return last;
+    return last = splitContextOf(hv, dom.domid, ctx);
+  };
 }
 
 /**
