@@ -272,3 +272,60 @@ Deno.test("evtchn: a guest scribbling over its shared-info page hurts only itsel
     assert.deepEqual(evil.sharedInfo.takePending(), []);
   });
 });
+
+/**
+ * dom0 sends on `back` (and on a closed port) from a thread bound to
+ * "dom1", while a second owner keeps dom0's VCPU busy: with the awaited
+ * call or with the chained one. Everything either leaves behind.
+ */
+async function sends(chained: boolean) {
+  const { engine, hv, dom0 } = setup();
+  const vm = await engine.run(() => hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 }));
+  const log = recordUpcalls(engine, vm);
+  const out: string[] = [];
+  await engine.run(async () => {
+    const [back] = await connect(hv, dom0, vm);
+    const other = engine.spawn("other owner", () => hv.dom0Vcpus.run(2_500, "dom2"));
+    await engine.spawn("backend", async () => {
+      hv.dom0Vcpus.bind("dom1");
+      for (const port of [back, back, 77]) {
+        const b = engine.block<void>("send");
+        const done = (e: { code?: string } | undefined) => {
+          out.push(`${engine.now} ${port} ${e?.code ?? "ok"}`);
+          b.resolve();
+        };
+        if (chained) hv.evtchnSendThen(dom0, port, "dom1", done);
+        else hv.evtchnSend(dom0, port).then(() => done(undefined), done);
+        await b.promise;
+        await engine.sleep(20_000); // the upcall is delivered before the next send
+      }
+    });
+    await other;
+    // A guest's chained call: its time passes as its own, no VCPU of dom0's.
+    const b = engine.block<void>("guest send");
+    hv.evtchnSendThen(vm, 99, "vm", (e) => {
+      out.push(`${engine.now} guest ${e?.code}`);
+      b.resolve();
+    });
+    await b.promise;
+  });
+  return {
+    out,
+    log,
+    now: engine.now,
+    hash: engine.traceHash(),
+    events: engine.eventsRun,
+    counters: JSON.stringify(hv.counters()),
+    vcpus: hv.dom0Vcpus.stats(),
+  };
+}
+
+Deno.test("evtchn: evtchnSendThen is the awaited send, chained on dom0's VCPUs (times, refusals, accounts)", async () => {
+  const chained = await sends(true);
+  const awaited = await sends(false);
+  assert.deepEqual(chained, awaited);
+  // Two sends on the bound port, one on a port that does not exist, the guest's on none of its own.
+  assert.deepEqual(chained.out.map((l) => l.split(" ").at(-1)), ["ok", "ok", "EINVAL", "EINVAL"]);
+  assert.equal(chained.log.length, 2); // two upcalls reached the guest
+  assert.ok(chained.vcpus.byOwner.dom1.waitNs > 0); // the sends queued behind dom2's slice
+});
