@@ -146,6 +146,8 @@ interface Served {
   served: number;
   empty?: boolean;
   next?: VibRequest;
+  /** Where the loop's batch stands after a staged chain (which may have gone on into new ones). */
+  batch?: number;
 }
 const SERVED_ONE: Served = { served: 1 };
 /** The body of a response that has none (the codec only reads it). */
@@ -395,7 +397,7 @@ export class VibBack {
           const req = ring.takeRequest();
           if (!req) break;
           let r = await this.#handle(req, n);
-          n += r.served;
+          n = r.batch ?? n + r.served;
           // A request the staged chain took but cannot serve itself: this thread serves it.
           while (r.next) n += (r = await this.#handle(r.next, n - 1)).served - 1;
           if (r.empty) break;
@@ -487,7 +489,8 @@ export class VibBack {
     const h = this.#h, x = h.profile.xen, vcpus = h.hv.dom0Vcpus, owner = this.#owner;
     const env = this.#env, ring = this.#ring!, stats = h.stats;
     const b = h.engine.block<void>(() => `dom0 VCPU (${owner})`);
-    let served = 0, t0 = 0;
+    // Requests served, and the position in #serve's batch of the one being served.
+    let served = 0, batch = n, t0 = 0;
     let out: Served | undefined;
     let thrown: unknown;
     // The request being served and what it has come to (the steps below are made once per chain,
@@ -555,17 +558,19 @@ export class VibBack {
         ring.pushResponse(rsp);
       } catch (e) {
         served++;
-        return stop({ served }, e); // the thread throws it, as it would have
+        batch++;
+        return stop({ served, batch }, e); // the thread throws it, as it would have
       }
       vcpus.runThen(x.ringMarshalNs, owner, published);
     };
     const published = () => {
       served++;
+      batch++;
       let notify: boolean;
       try {
         notify = ring.pushResponsesAndCheckNotify();
       } catch (e) {
-        return stop({ served }, e);
+        return stop({ served, batch }, e);
       }
       // The event's hypercall as #notify makes it, chained: the thread would continue after it.
       if (notify) h.hv.evtchnSendThen(this.#dom0, this.#port, owner, notified);
@@ -579,16 +584,27 @@ export class VibBack {
       stats.busyNs += h.engine.now - t0;
       t0 = h.engine.now; // counted: a failure taking the next adds nothing
       // #serve's loop, from here while it would run no other step.
-      if (n + served >= ring.size || this.#closing) return stop({ served });
+      if (this.#closing) return stop({ served, batch });
+      // A full ring's worth: the loop lets the other backends run (a zero-time sleep, whose event
+      // this is, in its place) before the next batch.
+      if (batch >= ring.size) return void h.engine.schedule(0, nextBatch);
+      take();
+    };
+    const nextBatch = () => {
+      batch = 0;
+      if (this.#closing) return stop({ served, batch });
+      take();
+    };
+    const take = () => {
       let next: VibRequest | undefined;
       try {
         next = ring.takeRequest();
       } catch (e) {
-        return stop({ served }, e);
+        return stop({ served, batch }, e);
       }
-      if (!next) return stop({ served, empty: true });
+      if (!next) return stop({ served, batch, empty: true });
       const s = this.#stagedOf(next);
-      if (!s) return stop({ served: served + 1, next });
+      if (!s) return stop({ served: served + 1, batch: batch + 1, next });
       req = next;
       staged = s;
       serve();

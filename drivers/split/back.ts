@@ -459,13 +459,38 @@ export class SplitContext implements ContextDatapath {
    * since the last request.
    */
   async poll(cqn: number, guestCi?: number): Promise<number> {
+    const ns = this.pollCopy(cqn, guestCi);
+    if (ns >= 0) await this.o.cpu(ns);
+    return this.pollDone();
+  }
+
+  /**
+   * A poll's first half: hand the CQEs over as {@link poll} does; returns
+   * the dom0 CPU time their copy takes (with what {@link take} moved since
+   * the last request), or -1 for none. The caller spends it, then calls
+   * {@link pollDone} for the count, with no other poll of this context in
+   * between. {@link poll} is the two halves in one.
+   * @throws VerbsError (EINVAL) for a CQ that is not this context's
+   */
+  pollCopy(cqn: number, guestCi?: number): number {
+    this.#polled = 0;
     const n = this.#moveCqes(cqn, guestCi);
     const c = this.#cqs.get(cqn)!;
     const copied = n + c.unpaid;
     c.unpaid = 0;
-    if (copied > 0) await this.o.cpu(this.#copyNs(copied * CQE_BYTES));
+    this.#polled = n;
+    return copied > 0 ? this.#copyNs(copied * CQE_BYTES) : -1;
+  }
+
+  /** A poll's second half, once its copy's time is spent: how many CQEs it handed over. */
+  pollDone(): number {
+    const n = this.#polled;
+    this.#polled = 0;
     return n;
   }
+
+  /** CQEs the last {@link pollCopy} handed over. */
+  #polled = 0;
 
   /**
    * dom0's half of a `POLL_CQ` at the instant the guest's `ibv_poll_cq` is

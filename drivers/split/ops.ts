@@ -51,10 +51,11 @@ export const SPLIT_OPS: OpHandlers = {
 };
 
 /**
- * `DOORBELL` in two halves ({@link SplitContext.doorbellCopy} and
- * {@link SplitContext.doorbellRing}): what {@link SPLIT_OPS}' handler does
- * (`SplitContext.doorbell` is the same two halves around its `await`), for
- * a backend that chains them on dom0's VCPUs.
+ * `DOORBELL` and `POLL_CQ` in two halves ({@link SplitContext.doorbellCopy}
+ * and {@link SplitContext.doorbellRing}, {@link SplitContext.pollCopy} and
+ * {@link SplitContext.pollDone}): what {@link SPLIT_OPS}' handlers do
+ * (`SplitContext.doorbell` and `SplitContext.poll` are the same two halves
+ * around their `await`), for a backend that chains them on dom0's VCPUs.
  *
  * @example
  * ```ts
@@ -62,7 +63,7 @@ export const SPLIT_OPS: OpHandlers = {
  * import { SPLIT_DATAPATH, SPLIT_STAGED } from "./ops.ts";
  * import { VibOp } from "../vib/mod.ts";
  * assert.equal(SPLIT_DATAPATH.staged, SPLIT_STAGED);
- * assert.deepEqual(Object.keys(SPLIT_STAGED).map(Number), [VibOp.DOORBELL]);
+ * assert.deepEqual(Object.keys(SPLIT_STAGED).map(Number), [VibOp.DOORBELL, VibOp.POLL_CQ]);
  * ```
  */
 export const SPLIT_STAGED: StagedOps = {
@@ -71,10 +72,17 @@ export const SPLIT_STAGED: StagedOps = {
       splitOf(c).doorbellCopy(req.body.offset, req.body.word0, req.body.word1),
     finish: (_env, c) => {
       splitOf(c).doorbellRing();
-      return {};
+      return NO_BODY;
     },
   },
+  [VibOp.POLL_CQ]: {
+    start: (_env, c, req) => splitOf(c).pollCopy(req.body.cqn, req.body.consumerIndex),
+    finish: (_env, c) => ({ copied: splitOf(c).pollDone() }),
+  },
 };
+
+/** A DOORBELL's answer has no body (the codec only reads it). */
+const NO_BODY = Object.freeze({});
 
 /**
  * The split baseline as a datapath through dom0.
