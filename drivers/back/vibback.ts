@@ -150,6 +150,10 @@ interface Served {
   batch?: number;
 }
 const SERVED_ONE: Served = { served: 1 };
+/** Each op's name by op code (counted per request: an array index, not a map lookup). */
+const OP_NAMES: string[] = [];
+for (const [op, s] of VIB_OPS) OP_NAMES[op] = s.name;
+
 /** The body of a response that has none (the codec only reads it). */
 const NO_BODY: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
@@ -424,7 +428,7 @@ export class VibBack {
   async #handle(req: VibRequest, n: number): Promise<Served> {
     const h = this.#h, x = h.profile.xen;
     const t0 = h.engine.now;
-    const kind = VIB_OPS.get(req.op)?.name ?? "INVALID";
+    const kind = OP_NAMES[req.op] ?? "INVALID";
     h.stats.requests++;
     h.stats.byKind[kind] = (h.stats.byKind[kind] ?? 0) + 1;
     if (this.#stagedOf(req)) {
@@ -510,7 +514,7 @@ export class VibBack {
       b.resolve();
     };
     const serve = () => {
-      kind = VIB_OPS.get(req.op)!.name;
+      kind = OP_NAMES[req.op];
       if (served > 0) {
         // What #handle counts for each request (the first was counted there).
         stats.requests++;

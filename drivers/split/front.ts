@@ -103,9 +103,13 @@ export class SplitProvider extends Provider {
     return this.env.engine.current() ?? this;
   }
 
+  /** The latest time any thread's answer is due (none is due after it). */
+  #latestDue = 0;
+
   /** The calling thread waits for a poll's answer until `at` (its CPU account says so too). */
   awaitAnswer(at: number): void {
     this.#answerDue.set(this.#thread(), at);
+    if (at > this.#latestDue) this.#latestDue = at;
   }
 
   /**
@@ -135,7 +139,8 @@ export class SplitProvider extends Provider {
     const free = env.cpu.busyUntil();
     const marshalled = env.cpu.charge(env.profile.cpu.syscallNs + x.ringMarshalNs);
     this.requests++;
-    if ((this.#answerDue.get(this.#thread()) ?? 0) > now) {
+    // No thread's answer is due after the latest one: most posts need not look their thread up.
+    if (this.#latestDue > now && (this.#answerDue.get(this.#thread()) ?? 0) > now) {
       // Whether the backend wants an event is known only when the request is published; the
       // notification then leaves once the marshalling is done (the hypercall is not charged to
       // the thread's account, which is already past that point).
