@@ -1,9 +1,12 @@
 /**
- * The split backend serves a `DOORBELL` as a chain of callbacks on dom0's
- * VCPUs (`StagedOp`, `VcpuPool.runThen`) instead of waking its thread per
- * CPU step: the same steps at the same instants. The same programs with
- * the staged path taken away give the same trace, the same virtual times
- * and the same results; only the backend's thread is woken less often.
+ * The split backend serves `DOORBELL` and `POLL_CQ` requests as a chain of
+ * callbacks on dom0's VCPUs (`StagedOp`, `VcpuPool.runThen`) instead of
+ * waking its thread per CPU step, and the chain also makes the event
+ * channel hypercalls its responses ask for and goes on into the next batch:
+ * the same steps at the same instants. The same programs with the staged
+ * path taken away (every request through the thread) give the same trace,
+ * the same virtual times and the same results; only the backend's thread
+ * is woken less often.
  */
 import assert from "node:assert/strict";
 import {
@@ -62,23 +65,30 @@ Deno.test("split staged doorbells: a 64 B write stream runs the same trace with 
   assert.ok(staged.wakeups < plain.wakeups - 300, `${staged.wakeups} vs ${plain.wakeups}`);
 });
 
-/** A split guest posts receives and refused doorbells; what dom0 did and when. */
-async function doorbells() {
-  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 7 });
+/** One host, one split guest `vm0` (not yet in a run). */
+async function oneSplitGuest(seed: number) {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed });
   const xen = cluster.addHost({ name: "xen0", hypervisor: true });
   await cluster.start();
-  const vm = await xen.createGuest({ name: "vm0", driver: "split" });
+  const vm = await xen.createGuest({ name: "vm0", driver: "split" }) as XenGuest;
+  return { cluster, xen, vm };
+}
+
+/** In a run: a context of `vm`, a CQ of `entries` and an RC QP in INIT receiving up to `entries`. */
+async function initQp(vm: Domain, entries: number) {
+  const ctx = await vm.openDevice();
+  const cq = await ctx.createCq(entries);
+  const cap = { maxSendWr: 4, maxRecvWr: entries, maxSendSge: 1, maxRecvSge: 1 };
+  const qp = await (await ctx.allocPd()).createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+  await qp.modify({ state: 1, port: 1, pkeyIndex: 0, accessFlags: 0 }); // INIT
+  return { ctx, cq, qp };
+}
+
+/** A split guest posts receives and refused doorbells; what dom0 did and when. */
+async function doorbells() {
+  const { cluster, xen, vm } = await oneSplitGuest(7);
   const out = await cluster.run(async () => {
-    const ctx = await vm.openDevice();
-    const cq = await ctx.createCq(8);
-    const cap = { maxSendWr: 4, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 };
-    const qp = await (await ctx.allocPd()).createQp({
-      type: QpType.RC,
-      sendCq: cq,
-      recvCq: cq,
-      cap,
-    });
-    await qp.modify({ state: 1, port: 1, pkeyIndex: 0, accessFlags: 0 }); // INIT
+    const { ctx, qp } = await initQp(vm, 8);
     for (let i = 0; i < 3; i++) {
       qp.postRecv([{ wrId: BigInt(2 * i), sgList: [] }, { wrId: BigInt(2 * i + 1), sgList: [] }]);
       await cluster.engine.sleep(1_000 * i);
@@ -197,21 +207,9 @@ Deno.test("split staged doorbells: guests contending for dom0's VCPU, noise on, 
 
 /** A split guest closes its event channel while dom0 serves its doorbells: the backend's event fails. */
 async function portClosed() {
-  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 5 });
-  const xen = cluster.addHost({ name: "xen0", hypervisor: true });
-  await cluster.start();
-  const vm = await xen.createGuest({ name: "vm0", driver: "split" }) as XenGuest;
+  const { cluster, xen, vm } = await oneSplitGuest(5);
   const out = await cluster.run(async () => {
-    const ctx = await vm.openDevice();
-    const cq = await ctx.createCq(16);
-    const cap = { maxSendWr: 4, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 };
-    const qp = await (await ctx.allocPd()).createQp({
-      type: QpType.RC,
-      sendCq: cq,
-      recvCq: cq,
-      cap,
-    });
-    await qp.modify({ state: 1, port: 1, pkeyIndex: 0, accessFlags: 0 }); // INIT
+    const { cq, qp } = await initQp(vm, 16);
     for (let i = 0; i < 6; i++) qp.postRecv([{ wrId: BigInt(i), sgList: [] }]);
     cq.poll(); // a POLL_CQ with a response awaited: the guest asks for an event
     await cluster.engine.sleep(3_000); // dom0 is serving the doorbells by now
