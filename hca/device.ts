@@ -192,6 +192,8 @@ export class Hca {
   #rxDue: number[] = [];
   #rxPort: Port[] = [];
   #rxHead = 0;
+  /** End of the receive queue (its arrays are never emptied by `length = 0`, which drops their storage). */
+  #rxTail = 0;
   #rxFree = 0;
   #rxArmed = false;
   #rxStalled: Port[] = [];
@@ -492,7 +494,7 @@ export class Hca {
   receiveWire(wire: WirePacket, port: Port): boolean {
     const e = this.core.engine;
     if (
-      this.#rxBytes.length - this.#rxHead >= RX_QUEUE_LIMIT ||
+      this.#rxTail - this.#rxHead >= RX_QUEUE_LIMIT ||
       this.core.bus.writeBacklogNs() > RX_BACKLOG_NS
     ) {
       if (!this.#rxStalled.includes(port)) this.#rxStalled.push(port);
@@ -508,9 +510,10 @@ export class Hca {
     const start = this.#rxFree > e.now ? this.#rxFree : e.now;
     this.#rxFree = start + h.rxPacketNs;
     const due = start + (h.packetProcessNs > h.rxPacketNs ? h.packetProcessNs : h.rxPacketNs);
-    this.#rxBytes.push(wire);
-    this.#rxDue.push(due);
-    this.#rxPort.push(port);
+    const i = this.#rxTail++;
+    this.#rxBytes[i] = wire;
+    this.#rxDue[i] = due;
+    this.#rxPort[i] = port;
     if (!this.#rxArmed) {
       this.#rxArmed = true;
       e.schedule(due - e.now, this.#rxRun, this.#tagRx);
@@ -521,7 +524,7 @@ export class Hca {
   #rxRun = (): void => {
     const e = this.core.engine;
     const now = e.now;
-    while (this.#rxHead < this.#rxBytes.length && this.#rxDue[this.#rxHead] <= now) {
+    while (this.#rxHead < this.#rxTail && this.#rxDue[this.#rxHead] <= now) {
       const b = this.#rxBytes[this.#rxHead];
       const port = this.#rxPort[this.#rxHead];
       this.#rxBytes[this.#rxHead] = undefined as unknown as WirePacket;
@@ -529,15 +532,14 @@ export class Hca {
       this.#rxHead++;
       this.#process(b, port);
     }
-    if (this.#rxHead === this.#rxBytes.length) {
-      this.#rxBytes.length = 0;
-      this.#rxDue.length = 0;
-      this.#rxPort.length = 0;
-      this.#rxHead = 0;
+    if (this.#rxHead === this.#rxTail) {
+      this.#rxHead = this.#rxTail = 0;
     } else if (this.#rxHead > 1024) {
-      this.#rxBytes.splice(0, this.#rxHead);
-      this.#rxDue.splice(0, this.#rxHead);
-      this.#rxPort.splice(0, this.#rxHead);
+      const h = this.#rxHead, t = this.#rxTail;
+      this.#rxBytes.copyWithin(0, h, t).fill(undefined as unknown as WirePacket, t - h);
+      this.#rxDue.copyWithin(0, h, t);
+      this.#rxPort.copyWithin(0, h, t).fill(undefined as unknown as Port, t - h);
+      this.#rxTail = t - h;
       this.#rxHead = 0;
     }
     if (this.#rxStalled.length > 0 && this.core.bus.writeBacklogNs() <= RX_BACKLOG_NS) {
@@ -545,7 +547,7 @@ export class Hca {
       this.#rxStalled = [];
       for (const p of ports) p.resumeReceive();
     }
-    if (this.#rxHead < this.#rxBytes.length) {
+    if (this.#rxHead < this.#rxTail) {
       e.schedule(this.#rxDue[this.#rxHead] - now, this.#rxRun, this.#tagRx);
     } else if (this.#rxStalled.length > 0) {
       e.schedule(RX_BACKLOG_NS / 4, this.#rxRun, this.#tagRx);

@@ -408,8 +408,11 @@ export function pickOpcode(
 ): number {
   // Immediate data rides only on the last packet of a message (IBTA §9.4.1).
   const imm = immediate && (position === "last" || position === "only");
-  const found = PICK.get(transport)?.get(operation)?.get(position)?.[imm ? 1 : 0];
-  if (found !== undefined) return found;
+  const t = transport === "RC" ? 0 : transport === "UC" ? 1 : transport === "UD" ? 2 : -1;
+  const o = operation === "send" ? 0 : operation === "write" ? 1 : -1;
+  const p = POSITION_INDEX[position] ?? -1;
+  const found = t >= 0 && o >= 0 && p >= 0 ? PICK[pickIndex(t, o, p, imm)] : -1;
+  if (found >= 0) return found;
   throw new RangeError(
     `no ${transport} ${operation} opcode for position '${position}'${
       immediate ? " with immediate" : ""
@@ -417,23 +420,32 @@ export function pickOpcode(
   );
 }
 
+const POSITION_INDEX: Readonly<Record<string, number>> = { first: 0, middle: 1, last: 2, only: 3 };
+
+function pickIndex(transport: number, operation: number, position: number, imm: boolean): number {
+  return ((transport * 2 + operation) * 4 + position) * 2 + (imm ? 1 : 0);
+}
+
 /**
  * {@link OPCODES} indexed by transport, operation and position, then by
  * immediate (0/1): the requester picks an opcode for every packet, and a
  * scan of the table for each was a measurable part of building one.
  */
-const PICK: Map<string, Map<string, Map<string, (number | undefined)[]>>> = (() => {
-  const m = new Map<string, Map<string, Map<string, (number | undefined)[]>>>();
+const PICK: Int16Array = (() => {
+  const t = new Int16Array(3 * 2 * 4 * 2).fill(-1);
+  const tIdx: Record<string, number> = { RC: 0, UC: 1, UD: 2 };
   for (const o of OPCODES) {
     if (o.operation !== "send" && o.operation !== "write") continue;
-    let byOp = m.get(o.transport);
-    if (!byOp) m.set(o.transport, byOp = new Map());
-    let byPos = byOp.get(o.operation);
-    if (!byPos) byOp.set(o.operation, byPos = new Map());
-    let byImm = byPos.get(o.position);
-    if (!byImm) byPos.set(o.position, byImm = [undefined, undefined]);
+    const ti = tIdx[o.transport];
+    if (ti === undefined) continue;
+    const i = pickIndex(
+      ti,
+      o.operation === "send" ? 0 : 1,
+      POSITION_INDEX[o.position],
+      o.hasImmediate,
+    );
     // The first match in table order, as the scan found it.
-    byImm[o.hasImmediate ? 1 : 0] ??= o.value;
+    if (t[i] < 0) t[i] = o.value;
   }
-  return m;
+  return t;
 })();

@@ -88,6 +88,11 @@ export function creditsFor(bytes: number): number {
   return Math.ceil(bytes / CREDIT_BYTES);
 }
 
+/** {@link creditsFor} of a packet's length (a whole number of bytes below 2^31). */
+function packetCredits(length: number): number {
+  return ((length + CREDIT_BYTES - 1) / CREDIT_BYTES) | 0;
+}
+
 /**
  * Per-port counters (named after PortCounters where one exists, IBTA §16.1.3.5).
  *
@@ -326,14 +331,20 @@ export class Port {
   #kick: EventHandle | undefined;
   #outQ: Queued[] = [];
   #outHead = 0;
+  #outTail = 0;
   // Credit returns on their way back, not yet counted: (time, event order, credits) each.
+  // Kept as [head, tail) of arrays that are never truncated to empty: an
+  // array emptied by `length = 0` drops its backing store, and a stream of
+  // packets would allocate a fresh one for every return.
   #retTime: number[] = [];
   #retSeq: number[] = [];
   #retN: number[] = [];
   #retHead = 0;
+  #retTail = 0;
   // Receive side (HCA ports).
   #rxQ: BufferedPacket[] = [];
   #rxHead = 0;
+  #rxTail = 0;
   #paused = false;
   #delivering = false;
   #resume: EventHandle | undefined;
@@ -381,12 +392,12 @@ export class Port {
 
   /** Packets waiting in the input buffer for the HCA to accept them. */
   get rxQueued(): number {
-    return this.#rxQ.length - this.#rxHead;
+    return this.#rxTail - this.#rxHead;
   }
 
   /** Packets queued for transmission (switch output queue). */
   get txQueued(): number {
-    return this.#outQ.length - this.#outHead;
+    return this.#outTail - this.#outHead;
   }
 
   /** Virtual time (ns, fractional) at which the transmitter is free. */
@@ -477,7 +488,7 @@ export class Port {
     }
     if (this.#w.engine.now < this.#txFreeAt) return false;
     this.#settleCredits();
-    if (this.#credits < creditsFor(wire.length)) {
+    if (this.#credits < packetCredits(wire.length)) {
       this.counters.creditStalls++;
       return false;
     }
@@ -533,9 +544,9 @@ export class Port {
       release();
       return;
     }
-    this.#outQ.push({ wire, notBefore, release });
+    this.#outQ[this.#outTail++] = { wire, notBefore, release };
     this.#pump();
-    if (this.#outHead < this.#outQ.length) this.#creditEvents();
+    if (this.#outHead < this.#outTail) this.#creditEvents();
   }
 
   /** @internal A packet's scheduled arrival at this port. */
@@ -568,7 +579,7 @@ export class Port {
     }
     this.counters.rcvPkts++;
     this.counters.rcvBytes += wire.length;
-    this.#rxQ.push(pkt);
+    this.#rxQ[this.#rxTail++] = pkt;
     if (!this.#paused && !this.#delivering) this.#deliver();
   }
 
@@ -603,33 +614,34 @@ export class Port {
     const at = engine.now + Math.ceil(delayNs);
     if (
       this.#w.stepByStep?.() === true ||
-      ((this.#waiters.length > 0 || this.#outHead < this.#outQ.length) && at >= this.#txFreeAt)
+      ((this.#waiters.length > 0 || this.#outHead < this.#outTail) && at >= this.#txFreeAt)
     ) {
       engine.schedule(delayNs, () => this.credit(n));
       return;
     }
-    this.#retTime.push(at);
-    this.#retSeq.push(engine.reserveSeq());
-    this.#retN.push(n);
+    const i = this.#retTail++;
+    this.#retTime[i] = at;
+    this.#retSeq[i] = engine.reserveSeq();
+    this.#retN[i] = n;
   }
 
   /** Count the deferred credit returns whose place in event order has passed (they come in order). */
   #settleCredits(): void {
     let h = this.#retHead;
+    const end = this.#retTail;
+    if (h === end) return;
     const t = this.#retTime;
-    if (h === t.length) return;
     const engine = this.#w.engine;
-    while (h < t.length && engine.isPast(t[h], this.#retSeq[h])) this.#credits += this.#retN[h++];
-    if (h === t.length) {
-      t.length = 0;
-      this.#retSeq.length = 0;
-      this.#retN.length = 0;
+    while (h < end && engine.isPast(t[h], this.#retSeq[h])) this.#credits += this.#retN[h++];
+    if (h === end) {
+      this.#retTail = 0;
       h = 0;
-    } else if (h > 1024 && h * 2 > t.length) {
+    } else if (h > 1024 && h * 2 > end) {
       // A port that always has a return on its way: drop the counted ones.
-      t.splice(0, h);
-      this.#retSeq.splice(0, h);
-      this.#retN.splice(0, h);
+      t.copyWithin(0, h, end);
+      this.#retSeq.copyWithin(0, h, end);
+      this.#retN.copyWithin(0, h, end);
+      this.#retTail = end - h;
       h = 0;
     }
     this.#retHead = h;
@@ -643,7 +655,7 @@ export class Port {
   #creditEvents(): void {
     this.#settleCredits();
     const t = this.#retTime;
-    const end = t.length;
+    const end = this.#retTail;
     let h = end;
     while (h > this.#retHead && t[h - 1] >= this.#txFreeAt) h--;
     if (h === end) return;
@@ -652,9 +664,7 @@ export class Port {
       const n = this.#retN[i];
       engine.scheduleReserved(t[i], this.#retSeq[i], () => this.credit(n));
     }
-    t.length = h;
-    this.#retSeq.length = h;
-    this.#retN.length = h;
+    this.#retTail = h;
   }
 
   // ---- internals -------------------------------------------------------
@@ -664,7 +674,7 @@ export class Port {
     if (!receive) return;
     this.#delivering = true;
     try {
-      while (!this.#paused && this.#rxHead < this.#rxQ.length) {
+      while (!this.#paused && this.#rxHead < this.#rxTail) {
         const pkt = this.#rxQ[this.#rxHead];
         if (receive(pkt.wire, this) === false) {
           this.#paused = true;
@@ -676,11 +686,12 @@ export class Port {
     } finally {
       this.#delivering = false;
     }
-    if (this.#rxHead === this.#rxQ.length) {
-      this.#rxQ.length = 0;
-      this.#rxHead = 0;
+    if (this.#rxHead === this.#rxTail) {
+      this.#rxHead = this.#rxTail = 0;
     } else if (this.#rxHead > 1024) {
-      this.#rxQ.splice(0, this.#rxHead);
+      this.#rxQ.copyWithin(0, this.#rxHead, this.#rxTail);
+      this.#rxTail -= this.#rxHead;
+      this.#rxQ.fill(undefined as unknown as BufferedPacket, this.#rxTail);
       this.#rxHead = 0;
     }
   }
@@ -695,20 +706,17 @@ export class Port {
   #pump(): void {
     const now = this.#w.engine.now;
     this.#settleCredits();
-    while (this.#outHead < this.#outQ.length) {
+    while (this.#outHead < this.#outTail) {
       if (now < this.#txFreeAt) break;
       const q = this.#outQ[this.#outHead];
-      if (this.#credits < creditsFor(q.wire.length)) {
+      if (this.#credits < packetCredits(q.wire.length)) {
         this.counters.creditStalls++;
         break;
       }
       this.#outQ[this.#outHead++] = undefined as unknown as Queued;
       this.#transmit(q.wire, q.notBefore, q.release);
     }
-    if (this.#outHead === this.#outQ.length) {
-      this.#outQ.length = 0;
-      this.#outHead = 0;
-    }
+    if (this.#outHead === this.#outTail) this.#outHead = this.#outTail = 0;
     if (this.#waiters.length > 0) {
       const ws = this.#waiters;
       this.#waiters = [];
@@ -737,7 +745,7 @@ export class Port {
     // Cut-through: the tail cannot leave before it has arrived.
     if (end < notBefore) end = notBefore;
     this.#txFreeAt = end;
-    const credits = creditsFor(wire.length);
+    const credits = packetCredits(wire.length);
     this.#credits -= credits;
     const c = this.counters;
     c.xmitPkts++;

@@ -86,6 +86,8 @@ class TxQueue {
   owner: (Qp | undefined)[] = [];
   kind: number[] = [];
   head = 0;
+  /** End of the entries (the arrays are never emptied by `length = 0`, which drops their storage). */
+  tail = 0;
   waiting = false;
   constructor(readonly port: Port) {}
 }
@@ -200,15 +202,16 @@ export class Transport {
       this.#sent(qp, window);
       return;
     }
-    q.wires.push(new WirePacket(init));
-    q.owner.push(qp);
-    q.kind.push(window);
+    const i = q.tail++;
+    q.wires[i] = new WirePacket(init);
+    q.owner[i] = qp;
+    q.kind[i] = window;
     if (!q.waiting) this.#pump(q);
   }
 
   #pump(q: TxQueue): void {
     q.waiting = false;
-    while (q.head < q.wires.length) {
+    while (q.head < q.tail) {
       const b = q.wires[q.head];
       if (!q.port.trySend(b)) {
         q.waiting = true;
@@ -225,10 +228,7 @@ export class Transport {
       if (b.dlid >= 0xc000 && b.dlid !== 0xffff) this.multicastSent?.(b, q.port);
       this.#sent(qp, kind);
     }
-    q.wires.length = 0;
-    q.owner.length = 0;
-    q.kind.length = 0;
-    q.head = 0;
+    q.head = q.tail = 0;
   }
 
   #sent(qp: Qp | undefined, kind: number): void {
