@@ -107,6 +107,9 @@ export interface FrameInfo {
   readonly allocated: boolean;
 }
 
+/** Entries of {@link MachineMemory}'s cache of recently used frames (a power of two). */
+const HOT_FRAMES = 256;
+
 /**
  * A host's machine memory with a frame allocator and per-frame reference
  * counts, as Xen keeps them (`xen/arch/x86/mm.c`: `get_page`, `put_page`;
@@ -146,6 +149,14 @@ export class MachineMemory {
   /** Total frames. */
   readonly frames: number;
   #data = new Map<number, Uint8Array>();
+  /**
+   * The frames looked up last, direct-mapped by the low bits of their number:
+   * the data path (a DMA read or write per packet) asks for the same few
+   * frames over and over, and a map lookup in a large memory costs more than
+   * the packet's other work. An entry goes when its frame is freed.
+   */
+  #hotMfn = new Int32Array(HOT_FRAMES).fill(-1);
+  #hotData: Uint8Array[] = new Array(HOT_FRAMES);
   /** Owner of every frame whose count is above zero. */
   #owner = new Map<number, string>();
   /** Reference counts of RAM frames in use, and of I/O frames that are referenced. */
@@ -261,6 +272,7 @@ export class MachineMemory {
     this.#released.delete(mfn);
     this.#owner.delete(mfn);
     this.#data.delete(mfn);
+    if (this.#hotMfn[mfn & (HOT_FRAMES - 1)] === mfn) this.#hotMfn[mfn & (HOT_FRAMES - 1)] = -1;
     this.#writeLogs?.get(owner)?.delete(mfn);
     const left = this.#perOwner.get(owner)! - 1;
     if (left > 0) this.#perOwner.set(owner, left);
@@ -321,7 +333,8 @@ export class MachineMemory {
 
   /** True if `mfn` is allocated (its count is above zero). */
   isAllocated(mfn: number): boolean {
-    return this.#owner.has(mfn);
+    // A frame with data is allocated (its data goes when it is freed).
+    return this.#hotMfn[mfn & (HOT_FRAMES - 1)] === mfn || this.#owner.has(mfn);
   }
 
   /**
@@ -393,6 +406,8 @@ export class MachineMemory {
 
   /** The bytes of a frame (created zeroed on first use). */
   frame(mfn: number): Uint8Array {
+    const h = mfn & (HOT_FRAMES - 1);
+    if (this.#hotMfn[h] === mfn) return this.#hotData[h];
     let f = this.#data.get(mfn);
     if (!f) {
       if (!this.#owner.has(mfn)) {
@@ -401,6 +416,8 @@ export class MachineMemory {
       f = new Uint8Array(PAGE_SIZE);
       this.#data.set(mfn, f);
     }
+    this.#hotMfn[h] = mfn;
+    this.#hotData[h] = f;
     return f;
   }
 
@@ -507,6 +524,8 @@ export class MachineMemory {
 
   /** The frame's bytes if it was ever written, undefined if it reads as zeros; throws if unallocated. */
   #written(mfn: number): Uint8Array | undefined {
+    const h = mfn & (HOT_FRAMES - 1);
+    if (this.#hotMfn[h] === mfn) return this.#hotData[h];
     const f = this.#data.get(mfn);
     if (f) return f;
     if (!this.#owner.has(mfn)) {
