@@ -63,7 +63,8 @@ const MTT_CHUNK = 4096;
  * ```
  */
 export class Mtt {
-  #chunks = new Map<number, Uint32Array>();
+  /** Chunks by index (a table of a million entries has 256 of them): an array, not a map, as the data path looks up an entry per packet. */
+  #chunks: (Uint32Array | undefined)[] = [];
   /**
    * Create it (hardware state; the device builds these).
    * @param size entries */
@@ -74,8 +75,8 @@ export class Mtt {
     for (let i = 0; i < mfns.length; i++) {
       const at = base + i;
       const c = Math.floor(at / MTT_CHUNK);
-      let chunk = this.#chunks.get(c);
-      if (!chunk) this.#chunks.set(c, chunk = new Uint32Array(MTT_CHUNK));
+      let chunk = this.#chunks[c];
+      if (!chunk) this.#chunks[c] = chunk = new Uint32Array(MTT_CHUNK);
       chunk[at - c * MTT_CHUNK] = mfns[i];
     }
   }
@@ -83,13 +84,13 @@ export class Mtt {
   /** Entry `at` (0 if never written). */
   get(at: number): number {
     const c = Math.floor(at / MTT_CHUNK);
-    const chunk = this.#chunks.get(c);
+    const chunk = this.#chunks[c];
     return chunk ? chunk[at - c * MTT_CHUNK] : 0;
   }
 
   /** Drop every entry (CLOSE_HCA). */
   clear(): void {
-    this.#chunks.clear();
+    this.#chunks = [];
   }
 }
 
