@@ -410,8 +410,17 @@ export class RequesterState {
   noAckPkts = 0;
   /** Bumped on every retry/error so that in-flight DMA callbacks of older rounds are discarded. */
   epoch = 0;
-  /** Request packets in issue order; each leaves only after every earlier one (PSN order on the wire). */
+  /**
+   * Request packets in issue order, `slots[slotHead]` to `slots[slotTail - 1]`;
+   * each leaves only after every earlier one (PSN order on the wire). The
+   * array is never emptied by `shift` or `length = 0`: each of those costs an
+   * allocation per packet.
+   */
   slots: TxSlot[] = [];
+  /** First slot not yet handed to the port. */
+  slotHead = 0;
+  /** One past the last slot reserved. */
+  slotTail = 0;
 }
 
 /**

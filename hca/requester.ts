@@ -336,17 +336,21 @@ export class Requester {
   /** Reserve the next place in the QP's packet order. */
   #slot(qp: Qp, w: SendWqe, last: boolean): TxSlot {
     const slot: TxSlot = { ready: false, init: undefined, windowed: true, w, last };
-    qp.req.slots.push(slot);
-    qp.req.txInFlight++;
+    const req = qp.req;
+    req.slots[req.slotTail++] = slot;
+    req.txInFlight++;
     return slot;
   }
 
   /** Hand every leading filled slot to the port, in issue order. */
   #flush(qp: Qp): void {
-    const q = qp.req.slots;
+    const req = qp.req;
+    const q = req.slots;
     let dropped = false;
-    while (q.length > 0 && q[0].ready) {
-      const s = q.shift()!;
+    while (req.slotHead < req.slotTail && q[req.slotHead].ready) {
+      const s = q[req.slotHead];
+      q[req.slotHead++] = undefined as unknown as TxSlot;
+      if (req.slotHead === req.slotTail) req.slotHead = req.slotTail = 0;
       if (!s.init) {
         qp.req.txInFlight--;
         dropped = true;
