@@ -153,7 +153,8 @@ export class Transport {
 
   /** Packets per QP and direction between DMA and the port at the profile's MTU ({@link txWindowFor}). */
   readonly txWindow: number;
-  #windows = new Map<number, number>();
+  /** {@link txWindowFor} by path MTU code (the requester asks once per packet). */
+  #windows: number[] = [];
   #sendEngineFree = 0;
 
   /** Bind the fabric ports (index 0 = port 1). */
@@ -168,11 +169,11 @@ export class Transport {
 
   /** Packets a QP may have between DMA and the port at its path MTU ({@link txWindowFor}). */
   windowFor(qp: Qp): number {
-    const mtu = qp.mtuBytes;
-    let w = this.#windows.get(mtu);
+    const code = qp.mtu;
+    let w = this.#windows[code];
     if (w === undefined) {
-      w = txWindowFor(this.core.profile, mtu);
-      this.#windows.set(mtu, w);
+      w = txWindowFor(this.core.profile, qp.mtuBytes);
+      if (code >= 0 && code < 16 && Number.isInteger(code)) this.#windows[code] = w;
     }
     return w;
   }
