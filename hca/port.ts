@@ -268,10 +268,19 @@ interface Waiter {
   cb: () => void;
 }
 
+/**
+ * What frees a queued packet's input-buffer space once its tail has left: a
+ * callback, or the input port and the packet it holds (a unicast packet: no
+ * closure per packet).
+ */
+type Release = (() => void) | Port | undefined;
+
 interface Queued {
   wire: WirePacket;
   notBefore: number;
-  release: (() => void) | undefined;
+  release: Release;
+  /** The packet an input port holds, when `release` is that port. */
+  held: BufferedPacket | undefined;
 }
 
 /** Legal state changes (IBTA §7.2: link up → INIT; SM: INIT → ARMED → ACTIVE; anything → DOWN). */
@@ -329,6 +338,22 @@ export class Port {
   #credits = 0;
   #waiters: Waiter[] = [];
   #kick: EventHandle | undefined;
+  #pumpNow = (): void => this.#pump();
+  // Events of packets this port sends, kept in the order they were
+  // scheduled: a transmitter's start and end times never go back, so these
+  // events fire in that order, and one handler made once per port takes each
+  // from here (no closure per packet). Arrivals at the peer (a packet
+  // delivered, corrupted, or the first copy of a duplicate; a delayed packet
+  // or a duplicate's second copy, which may overtake, gets its own event):
+  #arrPkt: BufferedPacket[] = [];
+  #arrLastBit: number[] = [];
+  #arrHead = 0;
+  #arrTail = 0;
+  // …and, on a switch port, the moments a packet's tail has left, which free its input buffer:
+  #relWhat: Release[] = [];
+  #relHeld: (BufferedPacket | undefined)[] = [];
+  #relHead = 0;
+  #relTail = 0;
   #outQ: Queued[] = [];
   #outHead = 0;
   #outTail = 0;
@@ -492,7 +517,7 @@ export class Port {
       this.counters.creditStalls++;
       return false;
     }
-    this.#transmit(wire, 0, undefined);
+    this.#transmit(wire, 0, undefined, undefined);
     return true;
   }
 
@@ -538,13 +563,18 @@ export class Port {
   }
 
   /** @internal Queue for transmission after the switch's routing (switch ports). */
-  enqueue(wire: WirePacket, notBefore: number, release: () => void): void {
+  enqueue(
+    wire: WirePacket,
+    notBefore: number,
+    release: (() => void) | Port,
+    held?: BufferedPacket,
+  ): void {
     if (this.#state !== "ACTIVE" && wire.vl !== VL15) {
       this.counters.xmitDiscards++;
-      release();
+      freeInput(release, held);
       return;
     }
-    this.#outQ[this.#outTail++] = { wire, notBefore, release };
+    this.#outQ[this.#outTail++] = { wire, notBefore, release, held };
     this.#pump();
     if (this.#outHead < this.#outTail) this.#creditEvents();
   }
@@ -699,7 +729,7 @@ export class Port {
   #scheduleKick(at: number): void {
     if (this.#kick && !this.#kick.done && this.#kick.time <= Math.ceil(at)) return;
     const engine = this.#w.engine;
-    this.#kick = engine.schedule(Math.max(0, at - engine.now), () => this.#pump());
+    this.#kick = engine.schedule(Math.max(0, at - engine.now), this.#pumpNow);
   }
 
   /** Send what the output queue and waiters can send now; arrange the next look. */
@@ -714,7 +744,7 @@ export class Port {
         break;
       }
       this.#outQ[this.#outHead++] = undefined as unknown as Queued;
-      this.#transmit(q.wire, q.notBefore, q.release);
+      this.#transmit(q.wire, q.notBefore, q.release, q.held);
     }
     if (this.#outHead === this.#outTail) this.#outHead = this.#outTail = 0;
     if (this.#waiters.length > 0) {
@@ -733,7 +763,12 @@ export class Port {
     }
   }
 
-  #transmit(wire: WirePacket, notBefore: number, release: (() => void) | undefined): void {
+  #transmit(
+    wire: WirePacket,
+    notBefore: number,
+    release: Release,
+    held: BufferedPacket | undefined,
+  ): void {
     const link = this.link!;
     const engine = this.#w.engine;
     const now = engine.now;
@@ -759,14 +794,14 @@ export class Port {
       // The tail has left the switch: its input buffer space is free. `start`
       // may lie up to 1 ns in the past (see above), so a short packet on a
       // fast link can end before `now`: then it is free at once.
-      this.#kick = engine.schedule(Math.max(0, end - now), () => {
-        release();
-        this.#pump();
-      });
+      const i = this.#relTail++;
+      this.#relWhat[i] = release;
+      this.#relHeld[i] = held;
+      this.#kick = engine.schedule(Math.max(0, end - now), this.#released);
     }
     switch (fate.kind) {
       case "deliver":
-        arriveAt(engine, peer, { wire, credits, charged: true }, firstBit, lastBit);
+        this.#arriveInOrder({ wire, credits, charged: true }, firstBit, lastBit);
         break;
       case "drop":
         c.dropped++;
@@ -777,7 +812,7 @@ export class Port {
         c.duplicated++;
         // Two arrivals of one packet: neither receiver may give its payload back.
         wire.shared();
-        arriveAt(engine, peer, { wire, credits, charged: true }, firstBit, lastBit);
+        this.#arriveInOrder({ wire, credits, charged: true }, firstBit, lastBit);
         const ser = end - start;
         arriveAt(engine, peer, { wire, credits, charged: false }, firstBit + ser, lastBit + ser);
         break;
@@ -794,9 +829,7 @@ export class Port {
         break;
       case "corrupt":
         c.corrupted++;
-        arriveAt(
-          engine,
-          peer,
+        this.#arriveInOrder(
           { wire: new WirePacket(fate.bytes), credits, charged: true },
           firstBit,
           lastBit,
@@ -804,6 +837,47 @@ export class Port {
         break;
     }
   }
+
+  /** Schedule `pkt`'s arrival at the peer as {@link arriveAt} does, its event taken from the line above. */
+  #arriveInOrder(pkt: BufferedPacket, firstBit: number, lastBit: number): void {
+    const peer = this.link!.peer(this);
+    const at = peer.cutThroughNs === undefined ? lastBit : firstBit + peer.cutThroughNs;
+    const i = this.#arrTail++;
+    this.#arrPkt[i] = pkt;
+    this.#arrLastBit[i] = lastBit;
+    const engine = this.#w.engine;
+    engine.schedule(Math.max(0, at - engine.now), this.#arrived);
+  }
+
+  /** The next packet of the line has arrived at the peer. */
+  #arrived = (): void => {
+    const h = this.#arrHead;
+    const pkt = this.#arrPkt[h];
+    const lastBit = this.#arrLastBit[h];
+    this.#arrPkt[h] = undefined as unknown as BufferedPacket;
+    if (h + 1 === this.#arrTail) this.#arrHead = this.#arrTail = 0;
+    else this.#arrHead = h + 1;
+    this.link!.peer(this).arrive(pkt, lastBit);
+  };
+
+  /** The next packet of the line has left: its input buffer space is free. */
+  #released = (): void => {
+    const h = this.#relHead;
+    const what = this.#relWhat[h];
+    const held = this.#relHeld[h];
+    this.#relWhat[h] = undefined;
+    this.#relHeld[h] = undefined;
+    if (h + 1 === this.#relTail) this.#relHead = this.#relTail = 0;
+    else this.#relHead = h + 1;
+    freeInput(what, held);
+    this.#pump();
+  };
+}
+
+/** Free a packet's input-buffer space as its {@link Release} says. */
+function freeInput(release: Release, held: BufferedPacket | undefined): void {
+  if (release instanceof Port) release.release(held!);
+  else release?.();
 }
 
 /**

@@ -169,7 +169,7 @@ export class SwitchNode implements FabricNode {
       return;
     }
     this.counters.forwarded++;
-    outPort.enqueue(pkt.wire, lastBitNs, () => inPort.release(pkt));
+    outPort.enqueue(pkt.wire, lastBitNs, inPort, pkt);
   }
 
   /** A multicast packet: a copy out of every MFT port but the input (IBTA §18.2.4.3.2). */
