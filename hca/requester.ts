@@ -101,6 +101,18 @@ export class Requester {
   #tagStep: number;
   #tagTimer: number;
   #scratch: Uint8Array = new Uint8Array(1024);
+  // Packets whose payload DMA read is on its way, in issue order: the bus
+  // completes reads in the order they were issued (no completion time is
+  // earlier than one before it), so their events fire in that order, and one
+  // handler made once takes each from here (no closure per packet).
+  #rdQp: Qp[] = [];
+  #rdSlot: TxSlot[] = [];
+  #rdPkt: number[] = [];
+  #rdOff: number[] = [];
+  #rdLen: number[] = [];
+  #rdEpoch: number[] = [];
+  #rdHead = 0;
+  #rdTail = 0;
   #views: Uint8Array[] = [];
 
   /**
@@ -381,11 +393,36 @@ export class Requester {
     const epoch = req.epoch;
     // The send engine builds the packet, then (unless the data is inline) reads its payload.
     const engine = this.tp.sendEngine();
-    const emit = () => this.#emit(qp, slot, i, off, len, epoch);
-    if (!p.inline && len > 0) this.core.bus.read(len, emit, this.#tagPkt, engine);
-    else if (engine > 0) this.core.engine.schedule(engine, emit, this.#tagPkt);
-    else emit();
+    if (!p.inline && len > 0) {
+      const t = this.#rdTail++;
+      this.#rdQp[t] = qp;
+      this.#rdSlot[t] = slot;
+      this.#rdPkt[t] = i;
+      this.#rdOff[t] = off;
+      this.#rdLen[t] = len;
+      this.#rdEpoch[t] = epoch;
+      this.core.bus.read(len, this.#payloadIn, this.#tagPkt, engine);
+    } else if (engine > 0) {
+      this.core.engine.schedule(
+        engine,
+        () => this.#emit(qp, slot, i, off, len, epoch),
+        this.#tagPkt,
+      );
+    } else this.#emit(qp, slot, i, off, len, epoch);
   }
+
+  /** The payload read of the oldest packet on its way is in: build it. */
+  #payloadIn = (): void => {
+    const h = this.#rdHead;
+    const qp = this.#rdQp[h];
+    const slot = this.#rdSlot[h];
+    const i = this.#rdPkt[h], off = this.#rdOff[h], len = this.#rdLen[h], epoch = this.#rdEpoch[h];
+    this.#rdQp[h] = undefined as unknown as Qp;
+    this.#rdSlot[h] = undefined as unknown as TxSlot;
+    if (h + 1 === this.#rdTail) this.#rdHead = this.#rdTail = 0;
+    else this.#rdHead = h + 1;
+    this.#emit(qp, slot, i, off, len, epoch);
+  };
 
   /** Build packet `i` of the slot's WQE once its payload is in the device. */
   #emit(qp: Qp, slot: TxSlot, i: number, off: number, len: number, epoch: number): void {

@@ -155,6 +155,16 @@ export type RespState = (typeof RespState)[keyof typeof RespState];
 export class Responder {
   #tagFetch: number;
   #tagWrite: number;
+  // RDMA WRITE payloads whose DMA write is on its way, in issue order: the bus
+  // makes writes visible in the order they were issued, so their events fire
+  // in that order, and one handler made once takes each from here (no
+  // closure per packet).
+  #wrMr: MptEntry[] = [];
+  #wrVa: number[] = [];
+  #wrData: Uint8Array[] = [];
+  #wrRaw: WirePacket[] = [];
+  #wrHead = 0;
+  #wrTail = 0;
   #tagRead: number;
   #tagAck: number;
   #scratch = new Uint8Array(1024);
@@ -650,22 +660,34 @@ export class Responder {
     const resp = qp.resp;
     const len = pkt.payload.length;
     if (len > 0 && resp.mr) {
-      const e = resp.mr;
-      const va = resp.va;
-      const data = pkt.payload;
-      const tpt = this.core.tpt;
-      this.core.bus.write(len, () => {
-        // Deregistered before the write lands: nothing is written (fail closed).
-        if (tpt.live(e)) tpt.scatter(e, va, data);
-        // The payload's last use: its copy's space may be reused.
-        raw.release();
-      }, this.#tagWrite);
+      const t = this.#wrTail++;
+      this.#wrMr[t] = resp.mr;
+      this.#wrVa[t] = resp.va;
+      this.#wrData[t] = pkt.payload;
+      this.#wrRaw[t] = raw;
+      this.core.bus.write(len, this.#written, this.#tagWrite);
     }
     resp.va += len;
     resp.resid -= len;
     this.#accept(qp, pkt);
     return RespState.COMPLETE;
   }
+
+  /** The oldest RDMA WRITE payload on its way is visible in host memory. */
+  #written = (): void => {
+    const h = this.#wrHead;
+    const e = this.#wrMr[h], va = this.#wrVa[h], data = this.#wrData[h], raw = this.#wrRaw[h];
+    this.#wrMr[h] = undefined as unknown as MptEntry;
+    this.#wrData[h] = undefined as unknown as Uint8Array;
+    this.#wrRaw[h] = undefined as unknown as WirePacket;
+    if (h + 1 === this.#wrTail) this.#wrHead = this.#wrTail = 0;
+    else this.#wrHead = h + 1;
+    const tpt = this.core.tpt;
+    // Deregistered before the write lands: nothing is written (fail closed).
+    if (tpt.live(e)) tpt.scatter(e, va, data);
+    // The payload's last use: its copy's space may be reused.
+    raw.release();
+  };
 
   /**
    * Write `data` at message offset `off` of a receive WQE's scatter list.
