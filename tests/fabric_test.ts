@@ -259,6 +259,39 @@ Deno.test("fault injection: duplicate, delay, corrupt", async () => {
   assert.equal(c.rb.got.length - bad, c.N - corrupted);
 });
 
+Deno.test("each packet arrives at its own time when a delayed one or a duplicate's copy falls among them", async () => {
+  // A port keeps the arrivals of its packets in one line (its transmitter's
+  // times never go back); a delayed packet and a duplicate's second copy may
+  // fall behind later packets and get their own events. Both must keep every
+  // packet's exact arrival time and, at equal times, the order of scheduling.
+  for (const withSwitch of [false, true]) {
+    for (const kind of ["delay", "duplicate"] as const) {
+      const { engine, fabric, a, b, rb } = build(PCIX_SDR_2006, withSwitch);
+      fabric.addFault({ from: a.port(1), probability: 1, limit: 1, kind, delayNs: 5_000 });
+      const pkts = Array.from({ length: 4 }, (_, i) => pkt(b.port(1).lid, a.port(1).lid, i, 1000));
+      await runFor(engine, 100_000, () => pump(a.port(1), pkts));
+      const ser = pkts[0].length; // 1 ns per byte at 4x SDR
+      const path = withSwitch ? 2 * 10 + 200 : 10; // propagation (and the switch's hop)
+      const normal = (k: number) => ({ psn: k, t: (k + 1) * ser + path });
+      // The copy lands one serialization behind its original: on a direct link
+      // at the very nanosecond of the next packet (it was scheduled first, so it
+      // comes first); through a switch it also takes the output port's next
+      // slot, and every later packet leaves one serialization later.
+      const later = (k: number) => ({ psn: k, t: (k + 2) * ser + path });
+      const want = kind === "delay"
+        ? [normal(1), normal(2), normal(3), { psn: 0, t: ser + path + 5_000 }]
+        : withSwitch
+        ? [normal(0), { psn: 0, t: 2 * ser + path }, later(1), later(2), later(3)]
+        : [normal(0), { psn: 0, t: 2 * ser + path }, normal(1), normal(2), normal(3)];
+      assert.deepEqual(
+        rb.got.map((g) => ({ psn: g.psn, t: g.t })),
+        want,
+        `${kind}${withSwitch ? " through a switch" : ""}`,
+      );
+    }
+  }
+});
+
 Deno.test("fault rules filter by opcode and DLID, and stop at their limit", async () => {
   const { engine, fabric, a, b, rb } = build(PCIX_SDR_2006, true, 3);
   fabric.addFault({ opcode: OP.RC_SEND_LAST, probability: 1, kind: "drop", limit: 2 });
