@@ -18,6 +18,7 @@
 
 import type { Engine, EventHandle } from "../sim/engine.ts";
 import type { Link } from "./link.ts";
+import { Line } from "./line.ts";
 import { PERMISSIVE_LID, WirePacket } from "./packet.ts";
 
 /**
@@ -347,16 +348,13 @@ export class Port {
   // or a duplicate's second copy, which may overtake, gets its own event):
   #arrPkt: BufferedPacket[] = [];
   #arrLastBit: number[] = [];
-  #arrHead = 0;
-  #arrTail = 0;
+  #arrLine = new Line([this.#arrPkt], [this.#arrLastBit]);
   // …and, on a switch port, the moments a packet's tail has left, which free its input buffer:
   #relWhat: Release[] = [];
   #relHeld: (BufferedPacket | undefined)[] = [];
-  #relHead = 0;
-  #relTail = 0;
+  #relLine = new Line([this.#relWhat, this.#relHeld]);
   #outQ: Queued[] = [];
-  #outHead = 0;
-  #outTail = 0;
+  #outLine = new Line([this.#outQ]);
   // Credit returns on their way back, not yet counted: (time, event order, credits) each.
   // Kept as [head, tail) of arrays that are never truncated to empty: an
   // array emptied by `length = 0` drops its backing store, and a stream of
@@ -422,7 +420,7 @@ export class Port {
 
   /** Packets queued for transmission (switch output queue). */
   get txQueued(): number {
-    return this.#outTail - this.#outHead;
+    return this.#outLine.length;
   }
 
   /** Virtual time (ns, fractional) at which the transmitter is free. */
@@ -574,9 +572,9 @@ export class Port {
       freeInput(release, held);
       return;
     }
-    this.#outQ[this.#outTail++] = { wire, notBefore, release, held };
+    this.#outQ[this.#outLine.add()] = { wire, notBefore, release, held };
     this.#pump();
-    if (this.#outHead < this.#outTail) this.#creditEvents();
+    if (this.#outLine.length > 0) this.#creditEvents();
   }
 
   /** @internal A packet's scheduled arrival at this port. */
@@ -644,7 +642,7 @@ export class Port {
     const at = engine.now + Math.ceil(delayNs);
     if (
       this.#w.stepByStep?.() === true ||
-      ((this.#waiters.length > 0 || this.#outHead < this.#outTail) && at >= this.#txFreeAt)
+      ((this.#waiters.length > 0 || this.#outLine.length > 0) && at >= this.#txFreeAt)
     ) {
       engine.schedule(delayNs, () => this.credit(n));
       return;
@@ -736,17 +734,17 @@ export class Port {
   #pump(): void {
     const now = this.#w.engine.now;
     this.#settleCredits();
-    while (this.#outHead < this.#outTail) {
+    const out = this.#outLine;
+    while (out.head < out.tail) {
       if (now < this.#txFreeAt) break;
-      const q = this.#outQ[this.#outHead];
+      const q = this.#outQ[out.head];
       if (this.#credits < packetCredits(q.wire.length)) {
         this.counters.creditStalls++;
         break;
       }
-      this.#outQ[this.#outHead++] = undefined as unknown as Queued;
+      out.drop();
       this.#transmit(q.wire, q.notBefore, q.release, q.held);
     }
-    if (this.#outHead === this.#outTail) this.#outHead = this.#outTail = 0;
     if (this.#waiters.length > 0) {
       const ws = this.#waiters;
       this.#waiters = [];
@@ -794,7 +792,7 @@ export class Port {
       // The tail has left the switch: its input buffer space is free. `start`
       // may lie up to 1 ns in the past (see above), so a short packet on a
       // fast link can end before `now`: then it is free at once.
-      const i = this.#relTail++;
+      const i = this.#relLine.add();
       this.#relWhat[i] = release;
       this.#relHeld[i] = held;
       this.#kick = engine.schedule(Math.max(0, end - now), this.#released);
@@ -842,7 +840,7 @@ export class Port {
   #arriveInOrder(pkt: BufferedPacket, firstBit: number, lastBit: number): void {
     const peer = this.link!.peer(this);
     const at = peer.cutThroughNs === undefined ? lastBit : firstBit + peer.cutThroughNs;
-    const i = this.#arrTail++;
+    const i = this.#arrLine.add();
     this.#arrPkt[i] = pkt;
     this.#arrLastBit[i] = lastBit;
     const engine = this.#w.engine;
@@ -851,24 +849,19 @@ export class Port {
 
   /** The next packet of the line has arrived at the peer. */
   #arrived = (): void => {
-    const h = this.#arrHead;
-    const pkt = this.#arrPkt[h];
-    const lastBit = this.#arrLastBit[h];
-    this.#arrPkt[h] = undefined as unknown as BufferedPacket;
-    if (h + 1 === this.#arrTail) this.#arrHead = this.#arrTail = 0;
-    else this.#arrHead = h + 1;
+    const line = this.#arrLine;
+    const pkt = this.#arrPkt[line.head];
+    const lastBit = this.#arrLastBit[line.head];
+    line.drop();
     this.link!.peer(this).arrive(pkt, lastBit);
   };
 
   /** The next packet of the line has left: its input buffer space is free. */
   #released = (): void => {
-    const h = this.#relHead;
-    const what = this.#relWhat[h];
-    const held = this.#relHeld[h];
-    this.#relWhat[h] = undefined;
-    this.#relHeld[h] = undefined;
-    if (h + 1 === this.#relTail) this.#relHead = this.#relTail = 0;
-    else this.#relHead = h + 1;
+    const line = this.#relLine;
+    const what = this.#relWhat[line.head];
+    const held = this.#relHeld[line.head];
+    line.drop();
     freeInput(what, held);
     this.#pump();
   };

@@ -20,6 +20,7 @@
 import type { EventHandle } from "../sim/engine.ts";
 import { HwQpState, type PathParams, QpServiceType } from "./commands.ts";
 import type { CompletionQueue } from "./cq.ts";
+import { Line } from "./line.ts";
 import { IBA_MTUS, MTU_CODE_MIN } from "./link.ts";
 import type { MptEntry } from "./mpt.ts";
 import type { Transport as OpcodeTransport } from "./opcode.ts";
@@ -411,16 +412,13 @@ export class RequesterState {
   /** Bumped on every retry/error so that in-flight DMA callbacks of older rounds are discarded. */
   epoch = 0;
   /**
-   * Request packets in issue order, `slots[slotHead]` to `slots[slotTail - 1]`;
-   * each leaves only after every earlier one (PSN order on the wire). The
-   * array is never emptied by `shift` or `length = 0`: each of those costs an
-   * allocation per packet.
+   * Request packets in issue order, from `slots[slotLine.head]` to before
+   * `slots[slotLine.tail]`; each leaves only after every earlier one (PSN
+   * order on the wire).
    */
   slots: TxSlot[] = [];
-  /** First slot not yet handed to the port. */
-  slotHead = 0;
-  /** One past the last slot reserved. */
-  slotTail = 0;
+  /** The waiting part of {@link slots}. */
+  slotLine: Line = new Line([this.slots]);
 }
 
 /**

@@ -36,6 +36,7 @@ import {
   WqeKind,
   WqeState,
 } from "./qp.ts";
+import { Line } from "./line.ts";
 import { ackTimeoutNs } from "./timers.ts";
 import { routeTo, type Transport, TxWindow } from "./transport.ts";
 import {
@@ -111,8 +112,12 @@ export class Requester {
   #rdOff: number[] = [];
   #rdLen: number[] = [];
   #rdEpoch: number[] = [];
-  #rdHead = 0;
-  #rdTail = 0;
+  #rdLine = new Line([this.#rdQp, this.#rdSlot], [
+    this.#rdPkt,
+    this.#rdOff,
+    this.#rdLen,
+    this.#rdEpoch,
+  ]);
   #views: Uint8Array[] = [];
 
   /**
@@ -349,20 +354,19 @@ export class Requester {
   #slot(qp: Qp, w: SendWqe, last: boolean): TxSlot {
     const slot: TxSlot = { ready: false, init: undefined, windowed: true, w, last };
     const req = qp.req;
-    req.slots[req.slotTail++] = slot;
+    req.slots[req.slotLine.add()] = slot;
     req.txInFlight++;
     return slot;
   }
 
   /** Hand every leading filled slot to the port, in issue order. */
   #flush(qp: Qp): void {
-    const req = qp.req;
-    const q = req.slots;
+    const q = qp.req.slots;
+    const line = qp.req.slotLine;
     let dropped = false;
-    while (req.slotHead < req.slotTail && q[req.slotHead].ready) {
-      const s = q[req.slotHead];
-      q[req.slotHead++] = undefined as unknown as TxSlot;
-      if (req.slotHead === req.slotTail) req.slotHead = req.slotTail = 0;
+    while (line.head < line.tail && q[line.head].ready) {
+      const s = q[line.head];
+      line.drop();
       if (!s.init) {
         qp.req.txInFlight--;
         dropped = true;
@@ -394,7 +398,7 @@ export class Requester {
     // The send engine builds the packet, then (unless the data is inline) reads its payload.
     const engine = this.tp.sendEngine();
     if (!p.inline && len > 0) {
-      const t = this.#rdTail++;
+      const t = this.#rdLine.add();
       this.#rdQp[t] = qp;
       this.#rdSlot[t] = slot;
       this.#rdPkt[t] = i;
@@ -413,14 +417,12 @@ export class Requester {
 
   /** The payload read of the oldest packet on its way is in: build it. */
   #payloadIn = (): void => {
-    const h = this.#rdHead;
+    const line = this.#rdLine;
+    const h = line.head;
     const qp = this.#rdQp[h];
     const slot = this.#rdSlot[h];
     const i = this.#rdPkt[h], off = this.#rdOff[h], len = this.#rdLen[h], epoch = this.#rdEpoch[h];
-    this.#rdQp[h] = undefined as unknown as Qp;
-    this.#rdSlot[h] = undefined as unknown as TxSlot;
-    if (h + 1 === this.#rdTail) this.#rdHead = this.#rdTail = 0;
-    else this.#rdHead = h + 1;
+    line.drop();
     this.#emit(qp, slot, i, off, len, epoch);
   };
 

@@ -25,6 +25,7 @@ import { EqeType, HwQpState, MptAccess, QpAccess, QpServiceType } from "./comman
 import type { HcaCore } from "./core.ts";
 import { CqeSyndrome, CqeVendorErr } from "./cqe.ts";
 import type { MptEntry } from "./mpt.ts";
+import { Line } from "./line.ts";
 import { OP, opcodeInfo } from "./opcode.ts";
 import {
   aethSyndrome,
@@ -163,8 +164,7 @@ export class Responder {
   #wrVa: number[] = [];
   #wrData: Uint8Array[] = [];
   #wrRaw: WirePacket[] = [];
-  #wrHead = 0;
-  #wrTail = 0;
+  #wrLine = new Line([this.#wrMr, this.#wrData, this.#wrRaw], [this.#wrVa]);
   #tagRead: number;
   #tagAck: number;
   #scratch = new Uint8Array(1024);
@@ -660,7 +660,7 @@ export class Responder {
     const resp = qp.resp;
     const len = pkt.payload.length;
     if (len > 0 && resp.mr) {
-      const t = this.#wrTail++;
+      const t = this.#wrLine.add();
       this.#wrMr[t] = resp.mr;
       this.#wrVa[t] = resp.va;
       this.#wrData[t] = pkt.payload;
@@ -675,13 +675,10 @@ export class Responder {
 
   /** The oldest RDMA WRITE payload on its way is visible in host memory. */
   #written = (): void => {
-    const h = this.#wrHead;
+    const line = this.#wrLine;
+    const h = line.head;
     const e = this.#wrMr[h], va = this.#wrVa[h], data = this.#wrData[h], raw = this.#wrRaw[h];
-    this.#wrMr[h] = undefined as unknown as MptEntry;
-    this.#wrData[h] = undefined as unknown as Uint8Array;
-    this.#wrRaw[h] = undefined as unknown as WirePacket;
-    if (h + 1 === this.#wrTail) this.#wrHead = this.#wrTail = 0;
-    else this.#wrHead = h + 1;
+    line.drop();
     const tpt = this.core.tpt;
     // Deregistered before the write lands: nothing is written (fail closed).
     if (tpt.live(e)) tpt.scatter(e, va, data);

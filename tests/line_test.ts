@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { Line, LINE_COMPACT_AT } from "../hca/line.ts";
+
+Deno.test("a line that is never empty keeps its order and does not grow", () => {
+  const objs: { n: number }[] = [], nums: number[] = [];
+  const line = new Line([objs], [nums]);
+  const add = (n: number) => {
+    const i = line.add();
+    objs[i] = { n };
+    nums[i] = n * 10;
+  };
+  add(0);
+  add(1);
+  let next = 0;
+  for (let n = 2; n < 10 * LINE_COMPACT_AT; n++) {
+    add(n);
+    // Always two entries still waiting after the one taken, as a stream's DMA.
+    assert.deepEqual([objs[line.head].n, nums[line.head]], [next, next * 10]);
+    line.drop();
+    next++;
+    assert.equal(line.length, 2);
+    assert.ok(line.tail <= LINE_COMPACT_AT + 2, `tail ${line.tail} at entry ${n}`);
+  }
+  assert.ok(objs.length <= LINE_COMPACT_AT + 2, `${objs.length} slots`);
+  // Every slot outside the live part holds nothing (nothing kept alive).
+  for (let i = 0; i < objs.length; i++) {
+    if (i < line.head || i >= line.tail) assert.equal(objs[i], undefined, `slot ${i}`);
+  }
+  while (line.length > 0) {
+    assert.equal(objs[line.head].n, next++);
+    line.drop();
+  }
+  assert.deepEqual([line.head, line.tail], [0, 0]);
+});
