@@ -153,9 +153,10 @@ export class MachineMemory {
    * The frames looked up last, direct-mapped by the low bits of their number:
    * the data path (a DMA read or write per packet) asks for the same few
    * frames over and over, and a map lookup in a large memory costs more than
-   * the packet's other work. An entry goes when its frame is freed.
+   * the packet's other work. An entry goes when its frame is freed (NaN:
+   * no entry, equal to no frame number).
    */
-  #hotMfn = new Int32Array(HOT_FRAMES).fill(-1);
+  #hotMfn = new Float64Array(HOT_FRAMES).fill(NaN);
   #hotData: Uint8Array[] = new Array(HOT_FRAMES);
   /** Owner of every frame whose count is above zero. */
   #owner = new Map<number, string>();
@@ -272,7 +273,7 @@ export class MachineMemory {
     this.#released.delete(mfn);
     this.#owner.delete(mfn);
     this.#data.delete(mfn);
-    if (this.#hotMfn[mfn & (HOT_FRAMES - 1)] === mfn) this.#hotMfn[mfn & (HOT_FRAMES - 1)] = -1;
+    if (this.#hotMfn[mfn & (HOT_FRAMES - 1)] === mfn) this.#hotMfn[mfn & (HOT_FRAMES - 1)] = NaN;
     this.#writeLogs?.get(owner)?.delete(mfn);
     const left = this.#perOwner.get(owner)! - 1;
     if (left > 0) this.#perOwner.set(owner, left);

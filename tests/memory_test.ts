@@ -128,3 +128,20 @@ Deno.test("address space: read, readInto and peek across pages that are not mach
   assert.throws(() => as.peek(a + 64 * PAGE_SIZE, 4), /not mapped/);
   assert.throws(() => as.read(a, -1), /bad range/);
 });
+
+Deno.test("frames looked up often answer like any other: freed, reused, never a wrong number", () => {
+  const mem = new MachineMemory(64 * 4096);
+  const a = mem.allocFrame("d1");
+  mem.frame(a)[0] = 7; // now among the frames looked up last
+  assert.equal(mem.isAllocated(a), true);
+  // Numbers that are no frame (or share its slot in the cache) are not allocated.
+  for (const n of [-1, a + 256, a - 256, a + 0.5, NaN]) {
+    assert.equal(mem.isAllocated(n), false, `${n}`);
+  }
+  assert.throws(() => mem.frame(-1), MachineMemoryError);
+  mem.freeFrame(a);
+  assert.equal(mem.isAllocated(a), false);
+  assert.throws(() => mem.frame(a), MachineMemoryError);
+  assert.equal(mem.allocFrame("d2"), a); // reused, and scrubbed
+  assert.equal(mem.frame(a)[0], 0);
+});
