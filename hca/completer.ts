@@ -86,12 +86,13 @@ export class Completer {
   }
 
   #ack(qp: Qp, psn: number, syndrome: number): void {
-    const s = aethSyndrome.parse(syndrome);
-    if (s.kind === "ack") {
+    // An ACK (syndrome bits 7..5 zero, IBTA vol 1 §9.7.5.1.1 table 45) without a parse object.
+    if ((syndrome & 0xe0) === 0) {
       if (!this.#implicitAck(qp, psnAdd(psn, 1))) return;
       this.#progress(qp, psnAdd(psn, 1));
       return;
     }
+    const s = aethSyndrome.parse(syndrome);
     // NAKs acknowledge everything before their PSN (§9.7.5).
     if (!this.#implicitAck(qp, psn)) return;
     this.#progress(qp, psn);
@@ -219,7 +220,9 @@ export class Completer {
    * QP left the path (error, rewind).
    */
   #implicitAck(qp: Qp, psn: number): boolean {
-    for (const w of qp.sq) {
+    const sq = qp.sq;
+    for (let i = qp.sqHead; i < sq.length; i++) {
+      const w = sq[i];
       if (w.state === WqeState.DONE) continue;
       if (!holdsPsns(w) || w.failSyndrome) break;
       if (psnDiff(psn, lastPsn(w)) <= 0) break;
@@ -258,16 +261,12 @@ export class Completer {
 
   /** Drop completed WQEs from the head; complete a locally failed head in error. */
   #pop(qp: Qp): void {
-    let n = 0;
-    while (n < qp.sq.length && qp.sq[n].state === WqeState.DONE) n++;
-    if (n > 0) {
-      // A fresh (young) array rather than `splice`: shifting the long-lived array in place on
-      // every ACK paid a write barrier per entry moved and was 3 % of a 64 B stream. Nothing
-      // holds `qp.sq` across a call that retires WQEs.
-      qp.sq = qp.sq.slice(n);
-      qp.req.index = Math.max(0, qp.req.index - n);
-    }
-    const h = qp.sq[0];
+    const sq = qp.sq;
+    let i = qp.sqHead;
+    while (i < sq.length && sq[i].state === WqeState.DONE) i++;
+    // Nothing holds `qp.sq` or an index into it across a call that retires WQEs.
+    if (i > qp.sqHead) qp.retireSq(i - qp.sqHead);
+    const h = qp.sq[qp.sqHead];
     if (h && h.failSyndrome && qp.req.error && h.state !== WqeState.DONE) {
       this.#fail(qp, h, h.failSyndrome, h.failVendorErr);
     }
@@ -275,13 +274,16 @@ export class Completer {
 
   /** Oldest WQE not completed. */
   #head(qp: Qp): SendWqe | undefined {
-    for (const w of qp.sq) if (w.state !== WqeState.DONE) return w;
+    const sq = qp.sq;
+    for (let i = qp.sqHead; i < sq.length; i++) if (sq[i].state !== WqeState.DONE) return sq[i];
     return undefined;
   }
 
   /** The WQE whose PSN range holds `psn`. */
   #holding(qp: Qp, psn: number): SendWqe | undefined {
-    for (const w of qp.sq) {
+    const sq = qp.sq;
+    for (let i = qp.sqHead; i < sq.length; i++) {
+      const w = sq[i];
       if (!holdsPsns(w)) continue;
       const d = psnDiff(psn, w.firstPsn);
       if (d >= 0 && d < w.npsn) return w;
@@ -318,8 +320,8 @@ export class Completer {
     // Everything before `w` has completed (callers acknowledged it first).
     w.state = WqeState.DONE;
     this.tp.sqError(qp, w.counter, syndrome, vendorErr);
-    qp.sq.splice(0, qp.sq.indexOf(w) + 1);
-    qp.req.index = 0;
+    qp.retireSq(qp.sq.indexOf(w) + 1 - qp.sqHead);
+    qp.req.index = qp.sqHead;
     this.tp.toError(qp, -1, true);
   }
 
@@ -344,7 +346,7 @@ export class Completer {
   /** SQD: raise SQ_DRAINED once nothing is outstanding (IBTA §10.3.1 SQ Drain). */
   checkDrained(qp: Qp): void {
     if (qp.state !== HwQpState.SQD || !qp.comp.draining) return;
-    for (const w of qp.sq) if (holdsPsns(w)) return;
+    for (let i = qp.sqHead; i < qp.sq.length; i++) if (holdsPsns(qp.sq[i])) return;
     qp.comp.draining = false;
     if (qp.sqdEvent) this.core.asyncEvent(EqeType.SQ_DRAINED, 0, qp.qpn);
   }

@@ -475,7 +475,8 @@ export class Hca {
   /** A send producer counter may move forward by at most the queue size past the oldest live WQE. */
   #sqCounterOk(qp: Qp, counter: number): boolean {
     const c = counter >>> 0;
-    const oldest = qp.sq[0]?.counter ?? ((qp.req.fetchCounter - qp.req.fetching) >>> 0);
+    const oldest = qp.sq[qp.sqHead]?.counter ??
+      ((qp.req.fetchCounter - qp.req.fetching) >>> 0);
     return ((c - oldest) >>> 0) <= qp.sqSize && ((c - qp.sqProducer) >>> 0) <= qp.sqSize;
   }
 

@@ -590,8 +590,45 @@ export class Qp {
   rqProducer = 0;
 
   // --- the engines ---
-  /** Fetched send WQEs, oldest first, until completed. */
+  /**
+   * Fetched send WQEs, oldest first, until completed: `sq[sqHead..]`.
+   * Completed ones leave by moving `sqHead` (the array is compacted now and
+   * then, see {@link retireSq}), not by copying the array on every ACK.
+   */
   sq: SendWqe[] = [];
+  /** Index in `sq` of the oldest WQE not retired. */
+  sqHead = 0;
+
+  /** Fetched send WQEs not retired. */
+  get sqCount(): number {
+    return this.sq.length - this.sqHead;
+  }
+
+  /**
+   * Retire the `n` oldest WQEs. The requester's `req.index` moves up to the
+   * new oldest if it pointed before it (a late ACK of WQEs a rewind was about
+   * to resend). The array drops retired entries once they are more than
+   * half of it; `req.index` moves with it.
+   */
+  retireSq(n: number): void {
+    const sq = this.sq;
+    let h = this.sqHead;
+    for (const end = h + n; h < end; h++) sq[h] = undefined as unknown as SendWqe;
+    if (this.req.index < h) this.req.index = h;
+    if (h > 32 && h * 2 > sq.length) {
+      // A fresh (young) array: moving long-lived entries in place pays a write barrier each.
+      this.sq = sq.slice(h);
+      this.req.index -= h;
+      h = 0;
+    }
+    this.sqHead = h;
+  }
+
+  /** Forget every fetched WQE (a flush). */
+  clearSq(): void {
+    this.sq = [];
+    this.sqHead = 0;
+  }
   /** Requester state. */
   readonly req: RequesterState = new RequesterState();
   /** Completer state. */

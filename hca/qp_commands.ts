@@ -610,7 +610,7 @@ export function queryQp(t: DeviceTables, params: unknown): CmdResult<QpInfo> {
     unackedPsn: q.comp.psn,
     expectedPsn: q.resp.psn,
     sqProducer: q.sqProducer,
-    sqConsumer: q.sq[0]?.counter ?? ((q.req.fetchCounter - q.req.fetching) >>> 0),
+    sqConsumer: q.sq[q.sqHead]?.counter ?? ((q.req.fetchCounter - q.req.fetching) >>> 0),
     rqProducer: q.rqProducer,
     rqConsumer: q.resp.rqConsumer,
     retriesLeft: q.comp.retries,

@@ -102,6 +102,14 @@ export class Requester {
   #tagStep: number;
   #tagTimer: number;
   #scratch: Uint8Array = new Uint8Array(1024);
+  // WQE fetches on their way, in issue order: like payload reads (below), the
+  // bus completes them in the order they were issued, so one handler takes
+  // each from here (no closure per fetch).
+  #fqQp: Qp[] = [];
+  #fqCounter: number[] = [];
+  #fqBytes: number[] = [];
+  #fqEpoch: number[] = [];
+  #fqLine = new Line([this.#fqQp], [this.#fqCounter, this.#fqBytes, this.#fqEpoch]);
   // Packets whose payload DMA read is on its way, in issue order: the bus
   // completes reads in the order they were issued (no completion time is
   // earlier than one before it), so their events fire in that order, and one
@@ -166,7 +174,7 @@ export class Requester {
     const mask = qp.sqSize - 1;
     while (
       req.fetchCounter !== qp.sqProducer && req.fetching < FETCH_DEPTH &&
-      qp.sq.length + req.fetching < qp.sqSize
+      qp.sqCount + req.fetching < qp.sqSize
     ) {
       const c = req.fetchCounter;
       const size = req.wqeSizes[c & mask];
@@ -174,11 +182,24 @@ export class Requester {
       req.wqeSizes[c & mask] = 0;
       req.fetchCounter = (c + 1) >>> 0;
       req.fetching++;
-      const epoch = req.fetchEpoch;
-      const bytes = size * SEG_BYTES;
-      this.core.bus.read(bytes, () => this.#fetched(qp, c, bytes, epoch), this.#tagFetch);
+      const t = this.#fqLine.add();
+      this.#fqQp[t] = qp;
+      this.#fqCounter[t] = c;
+      this.#fqBytes[t] = size * SEG_BYTES;
+      this.#fqEpoch[t] = req.fetchEpoch;
+      this.core.bus.read(size * SEG_BYTES, this.#fetchIn, this.#tagFetch);
     }
   }
+
+  /** The oldest WQE fetch on its way is in. */
+  #fetchIn = (): void => {
+    const line = this.#fqLine;
+    const h = line.head;
+    const qp = this.#fqQp[h];
+    const counter = this.#fqCounter[h], bytes = this.#fqBytes[h], epoch = this.#fqEpoch[h];
+    line.drop();
+    this.#fetched(qp, counter, bytes, epoch);
+  };
 
   #fetched(qp: Qp, counter: number, bytes: number, epoch: number): void {
     if (qp.req.fetchEpoch !== epoch) return; // flushed or reset meanwhile
@@ -627,7 +648,7 @@ export class Requester {
     const req = qp.req;
     req.epoch++;
     let found = -1;
-    for (let i = 0; i < qp.sq.length; i++) {
+    for (let i = qp.sqHead; i < qp.sq.length; i++) {
       const w = qp.sq[i];
       if (!holdsPsns(w)) continue;
       if (found < 0) {

@@ -21,6 +21,7 @@
  * @module
  */
 
+import { takeFirst } from "../sim/queue.ts";
 import { EqeType, HwQpState, MptAccess, QpAccess, QpServiceType } from "./commands.ts";
 import type { HcaCore } from "./core.ts";
 import { CqeSyndrome, CqeVendorErr } from "./cqe.ts";
@@ -1025,7 +1026,7 @@ export class Responder {
     const q = qp.resp.slots;
     let dropped = false;
     while (q.length > 0 && q[0].ready) {
-      const s = q.shift()!;
+      const s = takeFirst(q)!;
       if (!s.init) {
         if (s.windowed) qp.resp.txInFlight--;
         dropped = true;

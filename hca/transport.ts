@@ -363,12 +363,13 @@ export class Transport {
   /** Flush the send queue (fetched and unfetched WQEs). */
   flushSend(qp: Qp): void {
     const req = qp.req;
-    for (const w of qp.sq) {
+    for (let i = qp.sqHead; i < qp.sq.length; i++) {
+      const w = qp.sq[i];
       if (w.state !== WqeState.DONE) {
         this.sqError(qp, w.counter, CqeSyndrome.WR_FLUSH_ERR, CqeVendorErr.FLUSH);
       }
     }
-    qp.sq = [];
+    qp.clearSq();
     req.index = 0;
     req.rdAtomicOutstanding = 0;
     // WQEs being fetched now come after those in `sq`, then the unfetched ones.

@@ -248,10 +248,13 @@ export interface DoorbellSink {
 export class UarPages implements MmioHandler {
   /** First I/O frame. */
   readonly firstMfn: number;
-  // Pending doorbells as a flat FIFO (uar, offset, w0, w1, ok, due): one
-  // engine event at a time instead of a closure per doorbell.
+  // Pending doorbells as a flat FIFO (uar, offset, w0, w1, ok, due) in
+  // [#head, #tail): one engine event at a time instead of a closure per
+  // doorbell. The array keeps its length when the FIFO empties (truncating
+  // it would free its backing store, and the next doorbell allocate one).
   #q: number[] = [];
   #head = 0;
+  #tail = 0;
   #armed = false;
   #tag: number;
   /** Doorbell writes received (valid or not). */
@@ -294,7 +297,14 @@ export class UarPages implements MmioHandler {
       w0 = ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
       w1 = ((bytes[4] << 24) | (bytes[5] << 16) | (bytes[6] << 8) | bytes[7]) >>> 0;
     } else ok = false;
-    this.#q.push(uar, offset, w0, w1, ok ? 1 : 0, this.engine.now + this.mmioWriteNs);
+    const q = this.#q, t = this.#tail;
+    q[t] = uar;
+    q[t + 1] = offset;
+    q[t + 2] = w0;
+    q[t + 3] = w1;
+    q[t + 4] = ok ? 1 : 0;
+    q[t + 5] = this.engine.now + this.mmioWriteNs;
+    this.#tail = t + 6;
     if (!this.#armed) {
       this.#armed = true;
       this.engine.schedule(this.mmioWriteNs, this.#deliver, this.#tag);
@@ -310,18 +320,18 @@ export class UarPages implements MmioHandler {
   #deliver = (): void => {
     const q = this.#q;
     const now = this.engine.now;
-    while (this.#head < q.length && q[this.#head + 5] <= now) {
+    while (this.#head < this.#tail && q[this.#head + 5] <= now) {
       const h = this.#head;
       this.#head += 6;
       this.sink.doorbell(q[h], q[h + 1], q[h + 2], q[h + 3], q[h + 4] === 1);
     }
-    if (this.#head >= q.length) {
-      q.length = 0;
-      this.#head = 0;
+    if (this.#head >= this.#tail) {
+      this.#head = this.#tail = 0;
       this.#armed = false;
     } else {
       if (this.#head > 4096) {
-        q.splice(0, this.#head);
+        q.copyWithin(0, this.#head, this.#tail);
+        this.#tail -= this.#head;
         this.#head = 0;
       }
       this.engine.schedule(q[this.#head + 5] - now, this.#deliver, this.#tag);

@@ -548,7 +548,10 @@ export function decodeSendWqe(b: Uint8Array, ud: boolean, maxSge = 30): ParsedSe
       if (len & INLINE_BIT) return "inline segment without the inline flag";
       if (len === 0) continue;
       if (w.sgl.length >= maxSge) return `more than ${maxSge} gather entries`;
-      w.sgl.push({ addr: getU64(b, p + 8), length: len, lkey: getU32(b, p + 4) });
+      const seg = { addr: getU64(b, p + 8), length: len, lkey: getU32(b, p + 4) };
+      // The first entry as a literal of one: `push` onto `[]` would reserve room for 17.
+      if (w.sgl.length === 0) w.sgl = [seg];
+      else w.sgl.push(seg);
       total += len;
     }
     w.length = total;

@@ -465,6 +465,11 @@ export class AddressSpace {
   /** Write `bytes` at `addr`. */
   write(addr: number, bytes: Uint8Array): void {
     this.#check(addr, bytes.length);
+    if (bytes.length > 0 && (addr & (PAGE_SIZE - 1)) + bytes.length <= PAGE_SIZE) {
+      // Within one page (a WQE, a doorbell): no view of `bytes` to make.
+      this.mem.write(this.translate(addr, true), bytes);
+      return;
+    }
     let done = 0;
     while (done < bytes.length) {
       const a = addr + done;

@@ -50,6 +50,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { setImmediate } from "node:timers";
+import { takeFirst } from "./queue.ts";
 
 /**
  * Microtask turns the engine yields to flagged processes before it decides
@@ -300,7 +301,14 @@ export class Engine {
   #seq = 0;
   /** Sequence number of the event run last (the one running, or the one whose continuations run). */
   #curSeq = -1;
-  #heap: Ev[] = [];
+  /**
+   * The event heap: `#heap[0..#size)`. Its length is not changed as events
+   * come and go (`push`/`pop` would: V8 shrinks an array's backing store as
+   * it empties and reallocates it as it fills, and a heap that breathes
+   * between a few and a few dozen events paid that on most events).
+   */
+  #heap: (Ev | undefined)[] = [];
+  #size = 0;
   #procs = new Set<Proc>();
   #runnable = 0;
   /** Microtask turns still granted without a flagged process (see {@link JOIN_TURNS}). */
@@ -333,7 +341,7 @@ export class Engine {
 
   /** Number of events waiting in the heap. */
   get pending(): number {
-    return this.#heap.length;
+    return this.#size;
   }
 
   /**
@@ -679,11 +687,11 @@ export class Engine {
 
   #push(ev: Ev): void {
     const h = this.#heap;
-    let i = h.length;
-    h.push(ev);
+    let i = this.#size++;
+    h[i] = ev; // appends when the heap is at its largest so far
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      const p = h[parent];
+      const p = h[parent]!;
       if (p.time < ev.time || (p.time === ev.time && p.seq < ev.seq)) break;
       h[i] = p;
       i = parent;
@@ -693,23 +701,24 @@ export class Engine {
 
   #pop(): Ev | undefined {
     const h = this.#heap;
-    while (h.length > 0) {
-      const top = h[0];
-      const last = h.pop()!;
-      if (h.length > 0) {
+    while (this.#size > 0) {
+      const top = h[0]!;
+      const n = --this.#size;
+      const last = h[n]!;
+      h[n] = undefined; // the heap holds no event it no longer has
+      if (n > 0) {
         let i = 0;
-        const n = h.length;
         for (;;) {
           const l = 2 * i + 1;
           if (l >= n) break;
           const r = l + 1;
           let c = l;
-          if (
-            r < n && (h[r].time < h[l].time || (h[r].time === h[l].time && h[r].seq < h[l].seq))
-          ) {
-            c = r;
+          const hl = h[l]!;
+          if (r < n) {
+            const hr = h[r]!;
+            if (hr.time < hl.time || (hr.time === hl.time && hr.seq < hl.seq)) c = r;
           }
-          const child = h[c];
+          const child = h[c]!;
           if (last.time < child.time || (last.time === child.time && last.seq < child.seq)) break;
           h[i] = child;
           i = c;
@@ -799,7 +808,7 @@ export class WaitQueue {
 
   /** Wake the longest waiter; returns false if nobody waited. */
   notifyOne(): boolean {
-    const w = this.#waiters.shift();
+    const w = takeFirst(this.#waiters);
     if (!w) return false;
     w(true);
     return true;
@@ -855,11 +864,11 @@ export class Mailbox<T> {
   /** Take the oldest value, waiting if there is none. */
   async take(): Promise<T> {
     while (this.#items.length === 0) await this.#wq.wait();
-    return this.#items.shift()!;
+    return takeFirst(this.#items)!;
   }
 
   /** Take the oldest value if there is one. */
   tryTake(): T | undefined {
-    return this.#items.shift();
+    return takeFirst(this.#items);
   }
 }

@@ -12,3 +12,4 @@ export * from "./profiles/mod.ts";
 export * from "./address_space.ts";
 export * from "./frame_audit.ts";
 export * from "./errno.ts";
+export * from "./queue.ts";

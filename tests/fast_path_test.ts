@@ -20,6 +20,8 @@ import {
 import { ackTimeoutNs } from "../hca/timers.ts";
 import { Engine } from "../sim/engine.ts";
 import { MachineMemory } from "../sim/memory.ts";
+import { takeFirst } from "../sim/queue.ts";
+import { Qp, type SendWqe, WqeKind, WqeState } from "../hca/qp.ts";
 import { BackRing, bytesCodec, FrontRing, SharedRing } from "../drivers/xen/ring.ts";
 import { MODES, pair, side, twoDomains } from "./conformance/helpers.ts";
 
@@ -293,4 +295,82 @@ Deno.test("fast path: the local ACK timeout table is 4.096 µs × 2^code for eve
   assert.equal(ackTimeoutNs(0), Infinity);
   for (let code = 1; code < 32; code++) assert.equal(ackTimeoutNs(code), 4096 * 2 ** code);
   assert.equal(ackTimeoutNs(32 + 3), 4096 * 2 ** 3, "only the 5-bit field counts");
+});
+
+Deno.test("fast path: the send queue retires by a head index; the requester's index moves up to it and with every compaction", () => {
+  const qp = new Qp(7);
+  const wqe = (counter: number): SendWqe => ({
+    counter,
+    wqe: undefined,
+    kind: WqeKind.WRITE,
+    signaled: false,
+    state: WqeState.DONE,
+    failSyndrome: 0,
+    failVendorErr: 0,
+    firstPsn: counter,
+    npsn: 1,
+    npkts: 1,
+    sentPkts: 1,
+    readPkts: 0,
+    readDone: 0,
+  });
+  let next = 0;
+  const fetch = (n: number) => {
+    for (let i = 0; i < n; i++) qp.sq.push(wqe(next++));
+  };
+  fetch(10);
+  qp.req.index = 5;
+  qp.retireSq(3);
+  assert.deepEqual([qp.sqHead, qp.sqCount, qp.sq[qp.sqHead].counter, qp.req.index], [3, 7, 3, 5]);
+  // A late ACK retires WQEs a rewind was about to resend: the index moves up to the new oldest.
+  qp.req.index = 3;
+  qp.retireSq(4);
+  assert.deepEqual([qp.sqHead, qp.sq[qp.sqHead].counter, qp.req.index], [7, 7, 7]);
+  // Many retirements: the array drops the retired entries, the index keeps its WQE.
+  fetch(60);
+  qp.req.index = qp.sqHead + 40;
+  const at = qp.sq[qp.req.index].counter;
+  qp.retireSq(30);
+  assert.equal(qp.sqHead, 0, "compacted");
+  assert.equal(qp.sq.length, 33);
+  assert.deepEqual([qp.sq[0].counter, qp.sq[qp.req.index].counter], [37, at]);
+  assert.ok(qp.sq.every((w) => w !== undefined), "no retired entry is left in the array");
+  qp.clearSq();
+  assert.deepEqual([qp.sq.length, qp.sqHead, qp.sqCount], [0, 0, 0]);
+});
+
+Deno.test("fast path: takeFirst takes what shift takes, and a drained queue fills again in order", () => {
+  const q: number[] = [];
+  const got: (number | undefined)[] = [];
+  for (let round = 0; round < 3; round++) {
+    q.push(round * 10, round * 10 + 1);
+    got.push(takeFirst(q), takeFirst(q), takeFirst(q));
+    q.push(round * 10 + 2);
+    got.push(takeFirst(q));
+  }
+  assert.deepEqual(got, [0, 1, undefined, 2, 10, 11, undefined, 12, 20, 21, undefined, 22]);
+});
+
+Deno.test("fast path: the doorbell FIFO delivers every doorbell once, in order, across a drain and a compaction", async () => {
+  const engine = new Engine(), mem = new MachineMemory(1 << 20);
+  const seen: number[] = [];
+  const uars = new UarPages(engine, mem, 1, 100, { doorbell: (_u, _o, _w0, w1) => seen.push(w1) });
+  const buf = new Uint8Array(DOORBELL_BYTES);
+  const ring = (w1: number) =>
+    mem.write(uars.mfn(0) * 4096 + UarOffset.SEND, doorbellInto(buf, 0x100, w1));
+  let w = 0;
+  await engine.run(async () => {
+    // 700 doorbells due at 100 ns and 10 at 150: the FIFO's head passes its
+    // compaction mark with entries still waiting behind it.
+    for (let i = 0; i < 700; i++) ring(w++);
+    await engine.sleep(50);
+    for (let i = 0; i < 10; i++) ring(w++);
+    await engine.sleep(60);
+    assert.equal(seen.length, 700);
+    await engine.sleep(100);
+    // Emptied: the next doorbells start a fresh round.
+    for (let i = 0; i < 5; i++) ring(w++);
+    await engine.sleep(100);
+  });
+  assert.deepEqual(seen, Array.from({ length: 715 }, (_, i) => i));
 });

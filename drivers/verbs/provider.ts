@@ -526,19 +526,25 @@ export class ProviderQp {
     return g;
   }
 
+  /** `<verb> QP <qpn>` for an error message (built only when one is thrown). */
+  #what(verb: string): string {
+    return `${verb} QP ${this.qpn}`;
+  }
+
   /** `ibv_post_send` for one WR. */
   postSend(wr: SendWr): void {
     const env = this.#p.env;
-    const what = `post_send QP ${this.qpn}`;
     if (this.state < QpState.RTS) {
-      throw inval(`${what}: QP is not ready to send (state ${this.state}, needs RTS)`);
+      throw inval(
+        `${this.#what("post_send")}: QP is not ready to send (state ${this.state}, needs RTS)`,
+      );
     }
     const op = WQE_OPCODE[wr.opcode];
     if (op === undefined || !ALLOWED[this.type].has(wr.opcode)) {
       throw inval(
-        `${what}: opcode ${OPCODE_NAMES[wr.opcode] ?? wr.opcode} not valid on a ${
-          TYPE_NAMES[this.type]
-        } QP`,
+        `${this.#what("post_send")}: opcode ${
+          OPCODE_NAMES[wr.opcode] ?? wr.opcode
+        } not valid on a ${TYPE_NAMES[this.type]} QP`,
       );
     }
     const flags = wr.sendFlags ?? 0;
@@ -547,14 +553,16 @@ export class ProviderQp {
     // `wr->num_sge > qp->sq.max_gs` before it looks at IBV_SEND_INLINE (as rxe, mlx4 and mlx5
     // do), and the kernel's mthca_tavor_post_send refuses "too many gathers" with -EINVAL.
     if (sgl.length > this.#maxSendSge) {
-      throw inval(`${what}: ${sgl.length} SGEs exceed max_send_sge ${this.#maxSendSge}`);
+      throw inval(
+        `${this.#what("post_send")}: ${sgl.length} SGEs exceed max_send_sge ${this.#maxSendSge}`,
+      );
     }
     const isInline = (flags & SendFlags.INLINE) !== 0;
     if (
       isInline && op !== WqeOpcode.SEND && op !== WqeOpcode.SEND_IMM &&
       op !== WqeOpcode.RDMA_WRITE && op !== WqeOpcode.RDMA_WRITE_IMM
     ) {
-      throw inval(`${what}: inline data only with SEND or RDMA WRITE`);
+      throw inval(`${this.#what("post_send")}: inline data only with SEND or RDMA WRITE`);
     }
     let inline: Uint8Array | undefined;
     let inlineBytes = 0;
@@ -562,7 +570,9 @@ export class ProviderQp {
       for (const s of sgl) inlineBytes += s.length;
       if (inlineBytes > this.#maxInline) {
         throw inval(
-          `${what}: ${inlineBytes} bytes of inline data exceed max_inline_data ${this.#maxInline}`,
+          `${
+            this.#what("post_send")
+          }: ${inlineBytes} bytes of inline data exceed max_inline_data ${this.#maxInline}`,
         );
       }
     }
@@ -572,13 +582,15 @@ export class ProviderQp {
     if (flags & SendFlags.FENCE) w.flags |= WqeFlags.FENCE;
     if (op === WqeOpcode.SEND_IMM || op === WqeOpcode.RDMA_WRITE_IMM) {
       if (wr.immData === undefined) {
-        throw inval(`${what}: ${OPCODE_NAMES[wr.opcode]} needs immData`);
+        throw inval(`${this.#what("post_send")}: ${OPCODE_NAMES[wr.opcode]} needs immData`);
       }
       w.imm = wr.immData >>> 0;
     }
     if (op !== WqeOpcode.SEND && op !== WqeOpcode.SEND_IMM) {
       if (wr.remoteAddr === undefined || wr.rkey === undefined) {
-        throw inval(`${what}: ${OPCODE_NAMES[wr.opcode]} needs remoteAddr and rkey`);
+        throw inval(
+          `${this.#what("post_send")}: ${OPCODE_NAMES[wr.opcode]} needs remoteAddr and rkey`,
+        );
       }
       w.remoteAddr = wr.remoteAddr;
       w.rkey = wr.rkey;
@@ -592,7 +604,7 @@ export class ProviderQp {
     if (this.type === QpType.UD) {
       const ah = wr.ah?.attr;
       if (!ah || wr.remoteQpn === undefined || wr.remoteQkey === undefined) {
-        throw inval(`${what}: a UD send needs ah, remoteQpn and remoteQkey`);
+        throw inval(`${this.#what("post_send")}: a UD send needs ah, remoteQpn and remoteQkey`);
       }
       w.ud = {
         port: ah.portNum ?? 0,
@@ -607,7 +619,10 @@ export class ProviderQp {
     }
     const gate = this.gate;
     if (this.sqOutstanding + (gate ? gate.sends.length : 0) >= this.sq.size) {
-      throw new VerbsError("ENOMEM", `${what}: send queue full (${this.sq.size} WQEs outstanding)`);
+      throw new VerbsError(
+        "ENOMEM",
+        `${this.#what("post_send")}: send queue full (${this.sq.size} WQEs outstanding)`,
+      );
     }
     if (gate) {
       // The connection is suspended (Nomad): posted when it resumes, in order.
@@ -636,7 +651,8 @@ export class ProviderQp {
       }));
       lookups += sgl.length;
     } else {
-      w.sgl = sgl.map((s: Sge) => ({ addr: s.addr, length: s.length, lkey: s.lkey }));
+      // Encoded at once and not kept: the caller's entries are read once each, as a copy would.
+      w.sgl = sgl;
     }
     const r = this.sq;
     const slot = r.head & (r.size - 1);
@@ -664,18 +680,19 @@ export class ProviderQp {
 
   /** `ibv_post_recv` for one WR. */
   postRecv(wr: RecvWr): void {
-    const what = `post_recv QP ${this.qpn}`;
-    if (this.srq) throw inval(`${what}: the QP uses an SRQ; post to the SRQ`);
-    if (this.state === QpState.RESET) throw inval(`${what}: QP is in RESET`);
+    if (this.srq) throw inval(`${this.#what("post_recv")}: the QP uses an SRQ; post to the SRQ`);
+    if (this.state === QpState.RESET) throw inval(`${this.#what("post_recv")}: QP is in RESET`);
     const sgl = wr.sgList ?? [];
     if (sgl.length > this.#maxRecvSge) {
-      throw inval(`${what}: ${sgl.length} SGEs exceed max_recv_sge ${this.#maxRecvSge}`);
+      throw inval(
+        `${this.#what("post_recv")}: ${sgl.length} SGEs exceed max_recv_sge ${this.#maxRecvSge}`,
+      );
     }
     const held = this.gate?.holdRecvs ? this.gate.recvs : undefined;
     if (((this.rq.head - this.rq.tail) >>> 0) + (held ? held.length : 0) >= this.rq.size) {
       throw new VerbsError(
         "ENOMEM",
-        `${what}: receive queue full (${this.rq.size} WQEs outstanding)`,
+        `${this.#what("post_recv")}: receive queue full (${this.rq.size} WQEs outstanding)`,
       );
     }
     if (held) {
