@@ -30,6 +30,7 @@
  * @module
  */
 import type { Engine, EventHandle, ProcessInfo } from "../sim/engine.ts";
+import { takeFirst } from "../sim/queue.ts";
 
 /**
  * How dom0 picks the next slice.
@@ -402,9 +403,12 @@ export class VcpuPool {
 
   #pick(): Slice | undefined {
     let s: Slice | undefined;
-    if (this.#irqs.length > 0) s = this.#irqs.shift();
-    else if (this.policy === "fifo") s = this.#fifo.shift();
-    else s = this.#nextOwner()?.o.queue.shift();
+    if (this.#irqs.length > 0) s = takeFirst(this.#irqs);
+    else if (this.policy === "fifo") s = takeFirst(this.#fifo);
+    else {
+      const owner = this.#nextOwner();
+      s = owner === undefined ? undefined : takeFirst(owner.o.queue);
+    }
     if (s) this.#waiting--;
     return s;
   }

@@ -36,6 +36,7 @@ import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
 import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { type Engine, Mailbox, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
+import { takeFirst } from "../../sim/queue.ts";
 import { Errno, type ErrnoCode, VerbsError } from "../uapi/errors.ts";
 import type { AsyncEvent } from "../uapi/types.ts";
 import type {
@@ -677,7 +678,7 @@ export class VibFront implements UverbsDevice {
     const ring = this.#ring!;
     let pushed = false;
     while (this.#backlog.length > 0 && !ring.full) {
-      ring.pushRequest(this.#backlog.shift()!);
+      ring.pushRequest(takeFirst(this.#backlog)!);
       pushed = true;
     }
     if (pushed && ring.pushRequestsAndCheckNotify()) this.kick(0);
