@@ -26,7 +26,13 @@ export * from "./platform/mod.ts";
 export * from "./drivers/verbs/mod.ts";
 export * from "./drivers/verbs/real.ts";
 export * from "./sim/profiles/mod.ts";
-export { DeadlockError, Engine, type EngineOptions } from "./sim/engine.ts";
+export {
+  DeadlockError,
+  Engine,
+  type EngineOptions,
+  type EventHandle,
+  type EventLane,
+} from "./sim/engine.ts";
 export { Prng } from "./sim/prng.ts";
 export { NOISE_MODES, type NoiseMode, type NoiseParams } from "./sim/noise.ts";
 export * from "./hca/pcap.ts";

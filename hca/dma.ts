@@ -28,7 +28,7 @@
  * @module
  */
 
-import type { Engine } from "../sim/engine.ts";
+import type { Engine, EventLane } from "../sim/engine.ts";
 import type { Profile } from "../sim/profiles/schema.ts";
 
 /**
@@ -55,6 +55,9 @@ export class DmaBus {
   #writeFree = 0;
   #lastVisible = 0;
   #lastRead = 0;
+  /** Read completions come in issue order, as do write visibilities ({@link EventLane}). */
+  #readLane: EventLane;
+  #writeLane: EventLane;
   /** Bytes moved each way, for statistics. */
   bytesRead = 0;
   /** Bytes written to host memory by DMA. */
@@ -72,6 +75,8 @@ export class DmaBus {
     private jitter?: () => number,
   ) {
     this.#nsPerByte = 1e9 / pci.bytesPerSec;
+    this.#readLane = engine.lane();
+    this.#writeLane = engine.lane();
   }
 
   /** Time by which every write issued so far is visible in host memory. */
@@ -131,11 +136,11 @@ export class DmaBus {
    * in `fn`).
    */
   read(bytes: number, fn: () => void, tag = 0, delayNs = 0): void {
-    this.engine.schedule(this.readDoneAt(bytes, delayNs) - this.engine.now, fn, tag);
+    this.#readLane.schedule(this.readDoneAt(bytes, delayNs) - this.engine.now, fn, tag);
   }
 
   /** Run `fn` (which stores the bytes) when a write of `bytes` issued now becomes visible. */
   write(bytes: number, fn: () => void, tag = 0, delayNs = 0): void {
-    this.engine.schedule(this.writeVisibleAt(bytes, delayNs) - this.engine.now, fn, tag);
+    this.#writeLane.schedule(this.writeVisibleAt(bytes, delayNs) - this.engine.now, fn, tag);
   }
 }

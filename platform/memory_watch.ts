@@ -15,8 +15,18 @@
  *
  * @module
  */
-import type { Engine } from "../sim/engine.ts";
+import type { Engine, EventHandle } from "../sim/engine.ts";
 import { MachineMemory, PAGE_SIZE } from "../sim/memory.ts";
+
+/** The waiters on one frame. */
+class FrameWatch {
+  /** Wake functions, in the order their waits began. */
+  waiters = new Set<() => void>();
+  /** The other set, swapped in while `waiters` is woken. */
+  spare = new Set<() => void>();
+  /** Queued for the next flush. */
+  touched = false;
+}
 
 /**
  * Host memory with write watches.
@@ -39,8 +49,16 @@ import { MachineMemory, PAGE_SIZE } from "../sim/memory.ts";
  */
 export class WatchedMemory extends MachineMemory {
   #engine: Engine;
-  #watch = new Map<number, Set<() => void>>();
-  #touched = new Set<number>();
+  /**
+   * Per frame ever watched, its waiters. Entries and their sets are kept
+   * when they empty: a poller waits on the same frames over and over, and
+   * a map or set that grows and shrinks on every wait reallocates its table
+   * each time (garbage the collector copies, as the map is long-lived).
+   */
+  #watch = new Map<number, FrameWatch>();
+  /** Frames with waiters written since the last flush, in the order first written. */
+  #touched: FrameWatch[] = [];
+  #flushing: FrameWatch[] = [];
   #flushArmed = false;
   #cpuReads = 0;
 
@@ -64,12 +82,17 @@ export class WatchedMemory extends MachineMemory {
 
   override frame(mfn: number): Uint8Array {
     const f = super.frame(mfn);
-    if (this.#cpuReads === 0 && this.#watch.has(mfn)) this.#touch(mfn);
+    if (this.#cpuReads === 0) {
+      const w = this.#watch.get(mfn);
+      if (w !== undefined && w.waiters.size > 0) this.#touch(w);
+    }
     return f;
   }
 
-  #touch(mfn: number): void {
-    this.#touched.add(mfn);
+  #touch(w: FrameWatch): void {
+    if (w.touched) return;
+    w.touched = true;
+    this.#touched.push(w);
     if (this.#flushArmed) return;
     this.#flushArmed = true;
     this.#engine.schedule(0, this.#flush);
@@ -77,14 +100,21 @@ export class WatchedMemory extends MachineMemory {
 
   #flush = (): void => {
     this.#flushArmed = false;
-    const touched = [...this.#touched];
-    this.#touched.clear();
-    for (const mfn of touched) {
-      const ws = this.#watch.get(mfn);
-      if (!ws) continue;
-      this.#watch.delete(mfn);
-      for (const w of ws) w();
+    const touched = this.#touched;
+    this.#touched = this.#flushing;
+    this.#flushing = touched;
+    for (const w of touched) {
+      w.touched = false;
+      if (w.waiters.size === 0) continue;
+      // Waiters that wait again (after this event) join the other set.
+      const ws = w.waiters;
+      w.waiters = w.spare;
+      w.spare = ws;
+      for (const wake of ws) wake();
+      ws.clear();
     }
+    // Emptied by count, not by length 0: that would free the array's store every flush.
+    while (touched.length > 0) touched.pop();
   };
 
   /**
@@ -101,13 +131,12 @@ export class WatchedMemory extends MachineMemory {
   ): Promise<boolean> {
     const b = this.#engine.block<boolean>(`memory write (${label})`);
     let done = false;
+    let watching = false;
+    let timer: EventHandle | undefined;
     const wake = (written: boolean) => {
       if (done) return;
       done = true;
-      for (const m of mfns) {
-        const s = this.#watch.get(m);
-        if (s && s.delete(onWrite) && s.size === 0) this.#watch.delete(m);
-      }
+      if (watching) { for (const m of mfns) this.#watch.get(m)!.waiters.delete(onWrite); }
       if (timer) this.#engine.cancel(timer);
       signal?.removeEventListener("abort", onAbort);
       b.resolve(written);
@@ -119,14 +148,15 @@ export class WatchedMemory extends MachineMemory {
     }
     signal?.addEventListener("abort", onAbort);
     const onWrite = () => wake(true);
-    const timer = timeoutNs === undefined
-      ? undefined
-      : this.#engine.schedule(Math.max(0, timeoutNs), () => wake(false));
-    for (const m of mfns) {
-      let s = this.#watch.get(m);
-      if (!s) this.#watch.set(m, s = new Set());
-      s.add(onWrite);
+    if (timeoutNs !== undefined) {
+      timer = this.#engine.schedule(Math.max(0, timeoutNs), () => wake(false));
     }
+    for (const m of mfns) {
+      let w = this.#watch.get(m);
+      if (w === undefined) this.#watch.set(m, w = new FrameWatch());
+      w.waiters.add(onWrite);
+    }
+    watching = true;
     return b.promise;
   }
 
@@ -136,7 +166,10 @@ export class WatchedMemory extends MachineMemory {
    * another host) and they must look again — at the new frames.
    */
   wake(mfns: Iterable<number>): void {
-    for (const m of mfns) if (this.#watch.has(m)) this.#touch(m);
+    for (const m of mfns) {
+      const w = this.#watch.get(m);
+      if (w !== undefined && w.waiters.size > 0) this.#touch(w);
+    }
   }
 
   /** Frames of `[maddr, maddr + len)`. */

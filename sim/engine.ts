@@ -118,8 +118,12 @@ export interface EventHandle {
 
 class Ev implements EventHandle {
   done = false;
-  /** Set by {@link Engine.sleep} in a process: the event wakes it (`fn` resolves its promise). */
-  sleeper: Proc | null = null;
+  /**
+   * A process the event wakes (set by {@link Engine.sleep}: `fn` resolves its
+   * promise), or the lane whose head the event is (then it is the only one of
+   * the lane in the heap); one field for both keeps the event small.
+   */
+  owner: Proc | Lane | null = null;
   constructor(
     public time: number,
     public seq: number,
@@ -127,6 +131,93 @@ class Ev implements EventHandle {
     public tag: number,
   ) {}
 }
+
+/**
+ * A FIFO lane of events ({@link Engine.lane}): a resource that finishes its
+ * work in the order it was given (a direction of a DMA bus) schedules
+ * its completions at nondecreasing times, so they are already in event order
+ * among themselves. Only a lane's earliest event sits in the engine's heap;
+ * the rest wait in the lane's queue and cost neither a heap push nor a place
+ * in the heap that every other event's push and pop would pay for.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine } from "./engine.ts";
+ * const engine = new Engine();
+ * const dma = engine.lane();
+ * const order: string[] = [];
+ * await engine.run(async () => {
+ *   dma.schedule(10, () => order.push("read 1"));
+ *   engine.schedule(10, () => order.push("other")); // same time, scheduled later: runs after
+ *   dma.schedule(30, () => order.push("read 2"));
+ *   dma.schedule(20, () => order.push("early")); // earlier than the lane's last: still exact
+ *   await engine.sleep(40);
+ * });
+ * assert.deepEqual(order, ["read 1", "other", "early", "read 2"]);
+ * ```
+ */
+export interface EventLane {
+  /**
+   * Run `fn` after `delayNs`, exactly as {@link Engine.schedule} would (same
+   * time, same place among equal times). Cheapest when the time is not
+   * earlier than the lane's last event's; an earlier one is still exact.
+   */
+  schedule(delayNs: number, fn: () => void, tag?: number): EventHandle;
+}
+
+class Lane implements EventLane {
+  readonly isLane = true;
+  /** The lane's earliest event, the only one in the heap; null when the lane is empty. */
+  head: Ev | null = null;
+  /** Time of the lane's latest event. */
+  last = 0;
+  /**
+   * The events after the head, in (time, sequence) order: a ring of
+   * `ring.length` (a power of two) slots from `first`, kept when it empties
+   * (a lane fills and drains all the time; a fresh array each time would be
+   * garbage that lives as long as the backlog).
+   */
+  ring: (Ev | undefined)[] = new Array<Ev | undefined>(16).fill(undefined);
+  first = 0;
+  count = 0;
+
+  /** Queue `ev` behind the others. */
+  enqueue(ev: Ev): void {
+    let ring = this.ring;
+    if (this.count === ring.length) {
+      const bigger = new Array<Ev | undefined>(ring.length * 2).fill(undefined);
+      for (let i = 0; i < this.count; i++) bigger[i] = ring[(this.first + i) & (ring.length - 1)];
+      this.ring = ring = bigger;
+      this.first = 0;
+    }
+    ring[(this.first + this.count) & (ring.length - 1)] = ev;
+    this.count++;
+  }
+
+  /** Take the earliest queued event (there is one). */
+  dequeue(): Ev {
+    const ring = this.ring;
+    const ev = ring[this.first]!;
+    ring[this.first] = undefined;
+    this.first = (this.first + 1) & (ring.length - 1);
+    this.count--;
+    return ev;
+  }
+
+  constructor(private engine: Engine) {}
+
+  schedule(delayNs: number, fn: () => void, tag = 0): EventHandle {
+    return this.engine.scheduleOn(this, delayNs, fn, tag);
+  }
+}
+
+/**
+ * Events due this far ahead or more (a retransmission timer, a long sleep)
+ * wait in a second heap: the many short-lived events are pushed and popped
+ * through a heap that does not hold them.
+ */
+const FAR_NS = 1_000_000;
 
 /**
  * A software process as the engine tracks it.
@@ -149,6 +240,7 @@ export interface ProcessInfo {
 }
 
 class Proc implements ProcessInfo {
+  readonly isLane = false;
   /** Counted in the engine's runnable count. */
   runnable = true;
   /** Not finished yet. */
@@ -302,13 +394,18 @@ export class Engine {
   /** Sequence number of the event run last (the one running, or the one whose continuations run). */
   #curSeq = -1;
   /**
-   * The event heap: `#heap[0..#size)`. Its length is not changed as events
+   * The event heap: `#heap[0..#size)`, events due within {@link FAR_NS} when
+   * scheduled and the head of every lane. Its length is not changed as events
    * come and go (`push`/`pop` would: V8 shrinks an array's backing store as
    * it empties and reallocates it as it fills, and a heap that breathes
    * between a few and a few dozen events paid that on most events).
    */
   #heap: (Ev | undefined)[] = [];
   #size = 0;
+  /** Events due {@link FAR_NS} or more ahead when scheduled. */
+  #far: Ev[] = [];
+  /** Events waiting in lanes behind their heads. */
+  #queued = 0;
   #procs = new Set<Proc>();
   #runnable = 0;
   /** Microtask turns still granted without a flagged process (see {@link JOIN_TURNS}). */
@@ -328,6 +425,12 @@ export class Engine {
   wakeups = 0;
   /** Times the engine emptied the microtask queue with a macrotask (see the module doc). */
   drains = 0;
+  /**
+   * Keep every event in the one heap: no lanes ({@link lane}) and no heap of
+   * far events. Events run in the same order either way (tests compare the
+   * two); this is the plain engine to compare with.
+   */
+  oneHeap = false;
 
   /** @param opts see {@link EngineOptions} */
   constructor(opts: EngineOptions = {}) {
@@ -339,9 +442,9 @@ export class Engine {
     return this.#now;
   }
 
-  /** Number of events waiting in the heap. */
+  /** Number of events waiting (cancelled ones included until their time). */
   get pending(): number {
-    return this.#size;
+    return this.#size + this.#far.length + this.#queued;
   }
 
   /**
@@ -369,6 +472,40 @@ export class Engine {
     }
     const ev = new Ev(this.#now + Math.ceil(delayNs), this.#seq++, fn, tag);
     this.#push(ev);
+    return ev;
+  }
+
+  /**
+   * A new FIFO lane ({@link EventLane}): for a resource whose completions
+   * come in the order it was given work.
+   */
+  lane(): EventLane {
+    return new Lane(this);
+  }
+
+  /** @internal {@link EventLane.schedule} */
+  scheduleOn(onto: EventLane, delayNs: number, fn: () => void, tag: number): EventHandle {
+    const lane = onto as Lane;
+    if (!(delayNs >= 0 && delayNs < Infinity)) {
+      throw new RangeError(`schedule: delay must be a finite number >= 0 ns, got ${delayNs}`);
+    }
+    const ev = new Ev(this.#now + Math.ceil(delayNs), this.#seq++, fn, tag);
+    if (this.oneHeap) {
+      this.#pushNear(ev);
+    } else if (lane.head === null) {
+      // (time, seq) of a lane's events only grow, so its head is its earliest.
+      ev.owner = lane;
+      lane.head = ev;
+      lane.last = ev.time;
+      this.#pushNear(ev);
+    } else if (ev.time >= lane.last) {
+      ev.owner = lane;
+      lane.enqueue(ev);
+      lane.last = ev.time;
+      this.#queued++;
+    } else {
+      this.#push(ev); // out of the lane's order: an ordinary event
+    }
     return ev;
   }
 
@@ -534,7 +671,7 @@ export class Engine {
     let res!: () => void;
     const promise = new Promise<void>((r) => (res = r));
     const ev = new Ev(t, this.#seq++, res, 0);
-    ev.sleeper = p;
+    ev.owner = p;
     this.#push(ev);
     return promise;
   }
@@ -610,9 +747,10 @@ export class Engine {
       ev.done = true;
       this.eventsRun++;
       this.#mix(ev.time, ev.tag);
-      if (ev.sleeper !== null) {
+      const owner = ev.owner;
+      if (owner !== null && !owner.isLane) {
         this.wakeups++;
-        this.#woken(ev.sleeper);
+        this.#woken(owner as Proc);
       }
       ev.fn();
       if (this.#runnable > 0 || this.#turns > 0) return true;
@@ -686,6 +824,11 @@ export class Engine {
   }
 
   #push(ev: Ev): void {
+    if (ev.time - this.#now >= FAR_NS && !this.oneHeap) return siftUp(this.#far, ev);
+    this.#pushNear(ev);
+  }
+
+  #pushNear(ev: Ev): void {
     const h = this.#heap;
     let i = this.#size++;
     h[i] = ev; // appends when the heap is at its largest so far
@@ -699,14 +842,37 @@ export class Engine {
     h[i] = ev;
   }
 
+  /**
+   * The next event in (time, sequence) order, cancelled ones skipped: the
+   * earlier of the two heaps' tops. A lane's head is replaced in the heap by
+   * the lane's next event.
+   */
   #pop(): Ev | undefined {
     const h = this.#heap;
-    while (this.#size > 0) {
+    for (;;) {
+      if (this.#size === 0 || (this.#far.length > 0 && before(this.#far[0], h[0]!))) {
+        if (this.#far.length === 0) return undefined;
+        const ev = popTop(this.#far);
+        if (!ev.done) return ev;
+        continue;
+      }
       const top = h[0]!;
-      const n = --this.#size;
-      const last = h[n]!;
-      h[n] = undefined; // the heap holds no event it no longer has
+      const owner = top.owner;
+      const lane = owner !== null && owner.isLane ? owner as Lane : null;
+      let last: Ev;
+      const n = lane !== null && lane.count > 0 ? this.#size : --this.#size;
+      if (lane !== null && lane.count > 0) {
+        // The lane's next event takes its head's place in the heap.
+        last = lane.dequeue();
+        this.#queued--;
+        lane.head = last;
+      } else {
+        if (lane !== null) lane.head = null;
+        last = h[n]!;
+        h[n] = undefined; // the heap holds no event it no longer has
+      }
       if (n > 0) {
+        // Sift `last` down from the top: this is the engine's hottest loop.
         let i = 0;
         for (;;) {
           const l = 2 * i + 1;
@@ -727,8 +893,53 @@ export class Engine {
       }
       if (!top.done) return top;
     }
-    return undefined;
   }
+}
+
+/** Whether event `a` runs before `b`: earlier time, or the same time and scheduled earlier. */
+function before(a: Ev, b: Ev): boolean {
+  return a.time < b.time || (a.time === b.time && a.seq < b.seq);
+}
+
+function siftUp(h: Ev[], ev: Ev): void {
+  let i = h.length;
+  h.push(ev);
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    const p = h[parent];
+    if (p.time < ev.time || (p.time === ev.time && p.seq < ev.seq)) break;
+    h[i] = p;
+    i = parent;
+  }
+  h[i] = ev;
+}
+
+/** Remove and return the top of a non-empty heap. */
+function popTop(h: Ev[]): Ev {
+  const top = h[0];
+  const last = h.pop()!;
+  if (h.length > 0) siftDown(h, last);
+  return top;
+}
+
+/** Place `ev` at the top and move it down to its place. */
+function siftDown(h: Ev[], ev: Ev): void {
+  let i = 0;
+  const n = h.length;
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= n) break;
+    const r = l + 1;
+    let c = l;
+    if (r < n && (h[r].time < h[l].time || (h[r].time === h[l].time && h[r].seq < h[l].seq))) {
+      c = r;
+    }
+    const child = h[c];
+    if (ev.time < child.time || (ev.time === child.time && ev.seq < child.seq)) break;
+    h[i] = child;
+    i = c;
+  }
+  h[i] = ev;
 }
 
 /** What a process waits on, for a deadlock report. */

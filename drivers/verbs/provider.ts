@@ -839,7 +839,8 @@ export class ProviderCq {
   /** The arm doorbell last rung and not yet answered by an event (`CqDbCmd`; 0: none). */
   armedCmd = 0;
   #p: Provider;
-  #frames: number[] = [];
+  /** Per page of the ring, its machine frame (a one-element list, made once per mapping). */
+  #pageFrames: number[][] = [];
   /** Absolute indices of CQEs of QPs that were reset or destroyed: consumed silently. */
   #skip = new Set<number>();
   /** Completions taken from the ring before it went away (Nomad), returned first. */
@@ -903,9 +904,9 @@ export class ProviderCq {
   #mapFrames(): void {
     const bytes = (1 << this.logSize) * CQE_BYTES;
     const m = this.#p.env.memory;
-    const out = new Set<number>();
-    for (let o = 0; o < bytes; o += 4096) out.add(Math.floor(m.translate(this.addr + o) / 4096));
-    this.#frames = [...out];
+    const out: number[][] = [];
+    for (let o = 0; o < bytes; o += 4096) out.push([Math.floor(m.translate(this.addr + o) / 4096)]);
+    this.#pageFrames = out;
   }
 
   /**
@@ -1040,7 +1041,15 @@ export class ProviderCq {
   async waitWrite(label: string, timeoutNs?: number, signal?: AbortSignal): Promise<boolean> {
     const env = this.#p.env;
     if (this.suspended) return await this.waitResumed(label, timeoutNs);
-    if (env.waitWrite) return await env.waitWrite(this.#frames, label, timeoutNs, signal);
+    if (env.waitWrite) {
+      // Only the frame of the CQE at the consumer index: the device writes
+      // CQEs in ring order, so that one is written before any later entry
+      // can be (and before another thread could consume past it). Watching
+      // the whole ring cost a registration per page per wait, and the ring
+      // grows with the number of QPs sharing the CQ.
+      const page = ((this.consumerIndex & ((1 << this.logSize) - 1)) * CQE_BYTES) >>> 12;
+      return await env.waitWrite(this.#pageFrames[page], label, timeoutNs, signal);
+    }
     const step = Math.max(1, env.profile.cpu.emptyPollNs);
     await env.engine.sleep(timeoutNs === undefined ? step : Math.min(step, timeoutNs));
     return true;

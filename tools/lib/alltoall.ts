@@ -246,11 +246,22 @@ export async function runAllToAll(
         }
       }
     }
+    // Every send's wrId (peer << 32 | index), made once for all senders: the provider keeps
+    // each until its completion, so a fresh BigInt per post would live as long as the message.
+    const wrIds: bigint[] = [];
+    for (let j = 0; j < n; j++) {
+      for (let k = 0; k < w.iterations; k++) wrIds.push(BigInt(j * 0x100000000 + k));
+    }
     hooks.trafficStart?.();
     const t0 = cluster.now;
     const finish = new Array<number>(n).fill(0);
+    const ascending = (x: number, y: number) => x - y;
+    /** The peer a completion is for: its wrId is (peer << 32 | index). */
+    const peerOf = (wc: Wc) => Math.floor(Number(wc.wrId) / 0x100000000);
     const sender = async (i: number) => {
       const me = nodes[i];
+      const what = `${w.name} (${me.name})`;
+      const qps = nodes.map((_, j) => me.qps.get(j));
       const scnt = new Array<number>(n).fill(0), ccnt = new Array<number>(n).fill(0);
       // Peers that may post now, ascending. Once a peer's window is full it
       // can post again only after one of its completions, so after the
@@ -288,32 +299,32 @@ export async function runAllToAll(
       const total = (n - 1) * w.iterations;
       while (done < total) {
         for (const j of ready) {
-          const qp = me.qps.get(j)!;
+          const qp = qps[j]!;
           const wr = wrs[j];
           while (scnt[j] < w.iterations && scnt[j] - ccnt[j] < w.txDepth) {
             const k = scnt[j];
             // ibv_post_send copies the WR into the WQE: one WR per peer serves every post.
-            wr.wrId = BigInt(j * 0x100000000 + k);
+            wr.wrId = wrIds[j * w.iterations + k];
             qp.postSend(wr);
             scnt[j] = k + 1;
           }
         }
         const first = await me.cq.pollUntil(1);
+        // Awaited as before: where each sender yields decides the order of same-time posts.
         const more = await me.cq.poll(15);
         ready = [];
-        for (const wcs of [first, more]) {
-          for (const wc of wcs) {
-            check(wc, `${w.name} (${me.name})`);
-            const j = Number(wc.wrId >> 32n);
-            ccnt[j]++;
-            done++;
-            if (touched[j] === 0) {
-              touched[j] = 1;
-              ready.push(j);
-            }
+        for (let k = 0; k < first.length + more.length; k++) {
+          const wc = k < first.length ? first[k] : more[k - first.length];
+          check(wc, what);
+          const j = peerOf(wc);
+          ccnt[j]++;
+          done++;
+          if (touched[j] === 0) {
+            touched[j] = 1;
+            ready.push(j);
           }
         }
-        ready.sort((x, y) => x - y);
+        ready.sort(ascending);
         for (const j of ready) touched[j] = 0;
       }
       finish[i] = cluster.now - t0;
@@ -323,11 +334,12 @@ export async function runAllToAll(
       const expect = (n - 1) * w.iterations;
       const posted = new Array<number>(n).fill(rx);
       let got = 0;
+      const what = `${w.name} (${me.name}, receive)`;
       while (got < expect) {
         const wcs = [...(await me.rcq.pollUntil(1)), ...(await me.rcq.poll(15))];
         for (const wc of wcs) {
-          check(wc, `${w.name} (${me.name}, receive)`);
-          const j = Number(wc.wrId >> 32n);
+          check(wc, what);
+          const j = peerOf(wc);
           got++;
           if (posted[j] < w.iterations) postRecv(me, j, posted[j]++);
         }
