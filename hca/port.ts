@@ -276,14 +276,6 @@ interface Waiter {
  */
 type Release = (() => void) | Port | undefined;
 
-interface Queued {
-  wire: WirePacket;
-  notBefore: number;
-  release: Release;
-  /** The packet an input port holds, when `release` is that port. */
-  held: BufferedPacket | undefined;
-}
-
 /** Legal state changes (IBTA §7.2: link up → INIT; SM: INIT → ARMED → ACTIVE; anything → DOWN). */
 const TRANSITIONS: Record<PortLinkState, readonly PortLinkState[]> = {
   DOWN: ["INIT"],
@@ -353,8 +345,14 @@ export class Port {
   #relWhat: Release[] = [];
   #relHeld: (BufferedPacket | undefined)[] = [];
   #relLine = new Line([this.#relWhat, this.#relHeld]);
-  #outQ: Queued[] = [];
-  #outLine = new Line([this.#outQ]);
+  // The output queue (switch ports): each packet, the time its tail is in, how its input buffer
+  // is freed and the packet an input port holds when that port frees it (fields in arrays: no
+  // object per packet).
+  #outWire: WirePacket[] = [];
+  #outNotBefore: number[] = [];
+  #outRelease: Release[] = [];
+  #outHeld: (BufferedPacket | undefined)[] = [];
+  #outLine = new Line([this.#outWire, this.#outRelease, this.#outHeld], [this.#outNotBefore]);
   // Credit returns on their way back, not yet counted: (time, event order, credits) each.
   // Kept as [head, tail) of arrays that are never truncated to empty: an
   // array emptied by `length = 0` drops its backing store, and a stream of
@@ -572,7 +570,11 @@ export class Port {
       freeInput(release, held);
       return;
     }
-    this.#outQ[this.#outLine.add()] = { wire, notBefore, release, held };
+    const i = this.#outLine.add();
+    this.#outWire[i] = wire;
+    this.#outNotBefore[i] = notBefore;
+    this.#outRelease[i] = release;
+    this.#outHeld[i] = held;
     this.#pump();
     if (this.#outLine.length > 0) this.#creditEvents();
   }
@@ -737,13 +739,15 @@ export class Port {
     const out = this.#outLine;
     while (out.head < out.tail) {
       if (now < this.#txFreeAt) break;
-      const q = this.#outQ[out.head];
-      if (this.#credits < packetCredits(q.wire.length)) {
+      const h = out.head;
+      const wire = this.#outWire[h];
+      if (this.#credits < packetCredits(wire.length)) {
         this.counters.creditStalls++;
         break;
       }
+      const notBefore = this.#outNotBefore[h], release = this.#outRelease[h], held = this.#outHeld[h];
       out.drop();
-      this.#transmit(q.wire, q.notBefore, q.release, q.held);
+      this.#transmit(wire, notBefore, release, held);
     }
     if (this.#waiters.length > 0) {
       const ws = this.#waiters;

@@ -63,6 +63,8 @@ import {
 export const FETCH_DEPTH = 8;
 /** The requester sets AckReq at least every this many packets of a long message. */
 const ACKREQ_EVERY = 64;
+/** A packet's LRH before its route is known: `routeTo` replaces it (no object per packet). */
+const UNROUTED = Object.freeze({ dlid: 0, slid: 0 });
 /** Largest message (IBTA §9.4: DMA length is a 31-bit quantity for verbs). */
 const MAX_MSG = 2 ** 31;
 /** An atomic operates on 8 bytes and returns 8 (IBTA vol 1 §9.4.5). */
@@ -483,7 +485,7 @@ export class Requester {
     const ackReq = qp.type === QpServiceType.RC && (last || req.noAckPkts >= ACKREQ_EVERY);
     if (ackReq) req.noAckPkts = 0;
     const init: PacketInit = {
-      lrh: { dlid: 0, slid: 0 },
+      lrh: UNROUTED, // replaced by the route below
       bth: {
         opcode,
         destQp: qp.destQpn,
