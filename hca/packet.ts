@@ -717,7 +717,7 @@ export class WirePacket {
     const payload = init.payload;
     if (payload !== undefined && payload.length > 0) {
       const n = payload.length;
-      if (n > SLAB_BYTES >>> 4) this.#payload = payload.slice();
+      if (n > SLAB_MAX_PAYLOAD) this.#payload = payload.slice();
       else {
         this.#payload = snapshot(payload);
         this.#slab = current;
@@ -809,10 +809,17 @@ export class WirePacket {
   }
 }
 
-/** Bytes of one payload slab (see {@link snapshot}). */
-const SLAB_BYTES = 1 << 20;
-/** Full slabs kept for reuse once every packet in them was released. */
-const SLAB_POOL = 4;
+/**
+ * Bytes of one payload slab (see {@link snapshot}). Small, so that the few
+ * slabs a stream cycles through (its packets between DMA read and DMA write)
+ * stay in the CPU's cache: the copies into and out of a slab are most of a
+ * bulk packet's cost when they miss it.
+ */
+const SLAB_BYTES = 1 << 15;
+/** Largest payload copied into a slab (4096 B, the largest IBA path MTU); a larger one gets its own copy. */
+const SLAB_MAX_PAYLOAD = 4096;
+/** Full slabs kept for reuse once every packet in them was released (at most 4 MiB). */
+const SLAB_POOL = 128;
 
 /** A slab of payload copies and how many of them are still held. */
 interface Slab {

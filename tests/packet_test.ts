@@ -645,6 +645,39 @@ Deno.test("WirePacket: the payload is the sender's at the time the packet was ma
   assert.deepEqual(w.bytes, before);
 });
 
+Deno.test("WirePacket: payload copies whose space is given back and reused never touch packets still held", () => {
+  // Many MTU-sized payloads (several slabs' worth), every other one released as soon as it
+  // is made, so released space is reused while the held packets are still in flight.
+  const held: { w: WirePacket; fill: number; n: number }[] = [];
+  for (let i = 0; i < 400; i++) {
+    const n = [2048, 4096, 256, 4100, 1][i % 5]; // 4100: above the largest MTU
+    const fill = (i * 7 + 1) & 0xff;
+    const w = new WirePacket({
+      lrh: { dlid: 2, slid: 1 },
+      bth: { opcode: OP.RC_RDMA_WRITE_MIDDLE, destQp: 5, psn: i },
+      payload: new Uint8Array(n).fill(fill),
+    });
+    if (i % 2 === 1) w.release();
+    else held.push({ w, fill, n });
+    if (i % 50 === 49) {
+      // Release the older half of what is held, in order, as a receiver's DMA writes would.
+      for (const h of held.splice(0, held.length >> 1)) {
+        const r = h.w.decode();
+        assert.ok(r.ok);
+        assert.equal(r.packet.payload.length, h.n);
+        assert.ok(r.packet.payload.every((b) => b === h.fill), `packet of ${h.n} B changed`);
+        h.w.release();
+      }
+    }
+  }
+  for (const h of held) {
+    const r = h.w.decode();
+    assert.ok(r.ok);
+    assert.equal(r.packet.payload.length, h.n);
+    assert.ok(r.packet.payload.every((b) => b === h.fill), `packet of ${h.n} B changed`);
+  }
+});
+
 Deno.test("WirePacket: refuses what encodePacket refuses, when made", () => {
   assert.throws(
     () => new WirePacket({ lrh: { dlid: 1, slid: 2 }, bth: { opcode: 0x15, destQp: 1, psn: 0 } }),
