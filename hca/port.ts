@@ -803,7 +803,15 @@ export class Port {
     }
     switch (fate.kind) {
       case "deliver":
-        this.#arriveInOrder({ wire, credits, charged: true }, firstBit, lastBit);
+        // A switch forwards the record its input port holds: the same packet and credits
+        // (records are immutable), so no second one is made.
+        this.#arriveInOrder(
+          held !== undefined && held.wire === wire && held.charged && held.credits === credits
+            ? held
+            : { wire, credits, charged: true },
+          firstBit,
+          lastBit,
+        );
         break;
       case "drop":
         c.dropped++;
