@@ -745,7 +745,9 @@ export class Port {
         this.counters.creditStalls++;
         break;
       }
-      const notBefore = this.#outNotBefore[h], release = this.#outRelease[h], held = this.#outHeld[h];
+      const notBefore = this.#outNotBefore[h],
+        release = this.#outRelease[h],
+        held = this.#outHeld[h];
       out.drop();
       this.#transmit(wire, notBefore, release, held);
     }
