@@ -408,10 +408,11 @@ export class Hypervisor {
   }
 
   /**
-   * {@link evtchnSend} for a dom0 thread that chains its work as callbacks
-   * on dom0's VCPUs (`VcpuPool.runThen`): the same hypercall at the same
-   * instants, charged to `owner`; `then` gets the refusal, if any, where
-   * the awaiting thread would have continued.
+   * {@link evtchnSend} for a thread that chains its work as callbacks: the
+   * same hypercall at the same instants; `then` gets the refusal, if any,
+   * where the awaiting thread would have continued. Dom0's call runs on its
+   * VCPUs (`VcpuPool.runThen`), charged to `owner`; a guest's is an event of
+   * the call's length, as its awaited call sleeps that long (`owner` unused).
    *
    * @example
    * ```ts

@@ -34,7 +34,7 @@
  */
 import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
 import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
-import { type Engine, Mailbox, WaitQueue } from "../../sim/engine.ts";
+import { type Engine, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import { takeFirst } from "../../sim/queue.ts";
 import { Errno, type ErrnoCode, VerbsError } from "../uapi/errors.ts";
@@ -279,7 +279,6 @@ export class VibFront implements UverbsDevice {
   #callbacks = new Map<number, (r: VibResponse) => void>();
   #backlog: VibRequest[] = [];
   #slots: WaitQueue;
-  #kicks: Mailbox<number>;
   #files = new Map<number, FrontFile>();
   #pci: { pciVendor: number; pciDevice: number } | undefined;
   #dead: string | undefined;
@@ -299,7 +298,6 @@ export class VibFront implements UverbsDevice {
       otherendPath: o.paths.backend,
     });
     this.#slots = new WaitQueue(o.engine, `vibfront dom${o.dom.domid} ring slot`);
-    this.#kicks = new Mailbox(o.engine, `vibfront dom${o.dom.domid} notify`);
   }
 
   /** The shared request ring (tests look at and forge it, as a hostile guest would). */
@@ -399,7 +397,6 @@ export class VibFront implements UverbsDevice {
         );
       }
     });
-    engine.spawn(`vibfront dom${d} notify`, () => this.#notifier());
   }
 
   /**
@@ -592,18 +589,49 @@ export class VibFront implements UverbsDevice {
     return this.#ring!.pushRequestsAndCheckNotify();
   }
 
-  /** Send the event channel notification `delayNs` from now (a process does the hypercall). */
+  /**
+   * Send the event channel notification `delayNs` from now. The guest
+   * kernel's notifier makes the `EVTCHNOP_send` hypercalls one at a time,
+   * in order: a kick due while one is under way waits for its end.
+   */
   kick(delayNs: number): void {
-    this.o.engine.schedule(Math.max(0, delayNs), () => this.#kicks.put(1));
+    this.o.engine.schedule(Math.max(0, delayNs), this.#kicked);
   }
 
-  async #notifier(): Promise<void> {
-    for (;;) {
-      await this.#kicks.take();
-      if (this.#dead) return;
-      await this.#notify();
+  /** Kicks due that wait for the notifier's hypercall under way. */
+  #kicksDue = 0;
+  #notifying = false;
+
+  #kicked = (): void => {
+    if (this.#notifying) this.#kicksDue++;
+    else this.#sendKick();
+  };
+
+  /**
+   * The notifier's hypercall as callbacks (`Hypervisor.evtchnSendThen`): the
+   * same counters, trace mark and time (a guest's hypercall is an event of
+   * its length) as a thread awaiting {@link #notify}, with nothing run in
+   * between where that thread would have resumed (the kick's event and the
+   * hypercall's end do nothing else), so every step keeps its instant and
+   * its place in event order; no process is woken per notification.
+   */
+  #sendKick(): void {
+    if (this.#dead) {
+      this.#kicksDue = 0;
+      return;
     }
+    this.#notifying = true;
+    this.o.hv.evtchnSendThen(this.o.dom, this.#port, this.name, this.#kickSent);
   }
+
+  #kickSent = (e: Error | undefined): void => {
+    if (e) this.#kill(`event channel: ${e.message}`);
+    this.#notifying = false;
+    if (this.#kicksDue > 0) {
+      this.#kicksDue--;
+      this.#sendKick();
+    }
+  };
 
   async #notify(): Promise<void> {
     try {
@@ -724,7 +752,6 @@ export class VibFront implements UverbsDevice {
     this.#callbacks.clear();
     this.#backlog = [];
     this.#slots.notifyAll();
-    this.#kicks.put(0);
     this.onDead?.(reason);
   }
 
