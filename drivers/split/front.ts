@@ -206,6 +206,9 @@ export class SplitCq extends ProviderCq {
   /** A waiting thread was woken by a poll answer that no `poll()` has returned yet. */
   #answered = false;
   #waiters: ((v: boolean) => void)[] = [];
+  /** The last wait's label, and what the waiting thread shows then. */
+  #label = "";
+  #blockLabel = "";
 
   /**
    * @param p the split provider
@@ -224,12 +227,23 @@ export class SplitCq extends ProviderCq {
     this.#inflight = true;
     // A newer round trip supersedes an answer no poll has used.
     this.#answered = false;
-    this.#sp.send(VibOp.POLL_CQ, { cqn: this.cqn, consumerIndex: this.consumerIndex }, () => {
-      this.#inflight = false;
-      this.#answered = this.#waiters.length > 0;
-      for (const w of this.#waiters.splice(0)) w(true);
-    });
+    this.#sp.send(
+      VibOp.POLL_CQ,
+      { cqn: this.cqn, consumerIndex: this.consumerIndex },
+      this.#onAnswer,
+    );
   }
+
+  /** A poll's answer: every thread waiting for it goes on (one callback for every request). */
+  #onAnswer = (): void => {
+    this.#inflight = false;
+    const ws = this.#waiters;
+    this.#answered = ws.length > 0;
+    if (ws.length === 0) return;
+    // Waiters that come while these are woken wait for the next answer.
+    this.#waiters = [];
+    for (const w of ws) w(true);
+  };
 
   /**
    * `ibv_poll_cq`: one request, and the completions the CQ holds at the
@@ -287,13 +301,16 @@ export class SplitCq extends ProviderCq {
   override waitWrite(label: string, timeoutNs?: number, signal?: AbortSignal): Promise<boolean> {
     if (this.suspended) return this.waitResumed(label, timeoutNs);
     const engine = this.#sp.env.engine;
-    const b = engine.block<boolean>(`${label} (split poll)`);
+    // The same caller waits with the same label at every round trip: its text made once.
+    if (label !== this.#label) this.#blockLabel = `${this.#label = label} (split poll)`;
+    const b = engine.block<boolean>(this.#blockLabel);
     if (signal?.aborted) {
       b.resolve(false);
       return b.promise;
     }
     this.#ask();
     this.#waiters.push(b.resolve);
+    if (timeoutNs === undefined && !signal) return b.promise;
     const giveUp = () => {
       const i = this.#waiters.indexOf(b.resolve);
       if (i >= 0) this.#waiters.splice(i, 1);

@@ -123,6 +123,8 @@ export class Cq {
     const period = Math.max(1, env.profile.cpu.emptyPollNs);
     const deadline = opts.timeoutNs === undefined ? Infinity : env.engine.now + opts.timeoutNs;
     const out: WorkCompletion[] = [];
+    // What the thread waits on (a split guest waits once per poll round trip: made once).
+    let label: string | undefined;
     for (;;) {
       for (const wc of this.pcq.poll(n - out.length)) out.push(wc);
       if (out.length >= n) return out;
@@ -138,7 +140,7 @@ export class Cq {
           );
         }
         await this.pcq.waitWrite(
-          `CQ ${this.cqn} pollUntil(${n})`,
+          label ??= `CQ ${this.cqn} pollUntil(${n})`,
           left === Infinity ? undefined : left,
           signal,
         );
