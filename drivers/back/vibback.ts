@@ -148,6 +148,8 @@ interface Served {
   next?: VibRequest;
   /** Where the loop's batch stands after a staged chain (which may have gone on into new ones). */
   batch?: number;
+  /** The chain found the ring empty and waited for the frontend's event as the loop would. */
+  woken?: boolean;
 }
 const SERVED_ONE: Served = { served: 1 };
 /** Each op's name by op code (counted per request: an array index, not a map lookup). */
@@ -298,7 +300,7 @@ export class VibBack {
     if (this.#closing) return;
     this.#closing = true;
     this.closeReason = reason;
-    this.#wq.notifyAll();
+    this.#wakeServer();
     this.#evWq.notifyAll();
   }
 
@@ -353,7 +355,7 @@ export class VibBack {
   }
 
   #peerChanged(s: XenbusStateValue): void {
-    if (s === XenbusState.Initialised) this.#wq.notifyAll();
+    if (s === XenbusState.Initialised) this.#wakeServer();
     // A missing or garbage state node is a frontend that is gone or broken: treat as Closed.
     else if (s === XenbusState.Closing || s === XenbusState.Closed || s === XenbusState.Unknown) {
       this.close(`frontend ${s === XenbusState.Unknown ? "gone" : "closed"}`);
@@ -386,16 +388,35 @@ export class VibBack {
     } catch (e) {
       return this.close(`connect: ${(e as Error).message}`);
     }
-    this.#h.events.bind(this.#port, () => this.#wq.notifyAll());
+    this.#h.events.bind(this.#port, () => this.#wakeServer());
     const mem = this.#h.hv.mem;
     this.#ring = BackRing.attach(mem.frame(this.#pages.mfns[0]), vibRingOptions());
     this.#evRing = new EventRingProducer(mem.frame(this.#pages.mfns[1]));
   }
 
+  /**
+   * The serving thread's wake-up (the frontend's event, a close, the
+   * frontend initialised): it waits on {@link #wq}, or a staged chain waits
+   * in its place ({@link #parked}) and is woken instead, at the same point.
+   */
+  #wakeServer(): void {
+    const parked = this.#parked;
+    if (!parked) {
+      this.#wq.notifyAll();
+      return;
+    }
+    this.#parked = undefined;
+    parked();
+  }
+
+  /** Wakes the thread whose staged chain waits for the frontend's event in {@link #serve}'s place. */
+  #parked: (() => void) | undefined;
+
   async #serve(): Promise<void> {
     const ring = this.#ring!;
     while (!this.#closing) {
       let n = 0;
+      let woken = false;
       try {
         while (n < ring.size && !this.#closing) {
           const req = ring.takeRequest();
@@ -404,9 +425,14 @@ export class VibBack {
           n = r.batch ?? n + r.served;
           // A request the staged chain took but cannot serve itself: this thread serves it.
           while (r.next) n += (r = await this.#handle(r.next, n - 1)).served - 1;
-          if (r.empty) break;
+          if (r.empty) {
+            woken = r.woken === true;
+            break;
+          }
         }
         if (this.#closing) break;
+        // The chain has made the final check and waited (below) in this thread's place.
+        if (woken) continue;
         // A full ring's worth: let the other backends run before the next batch.
         if (n === ring.size) {
           await this.#h.engine.sleep(0);
@@ -492,7 +518,9 @@ export class VibBack {
   async #handleStaged(first: VibRequest, n: number): Promise<Served> {
     const h = this.#h, x = h.profile.xen, vcpus = h.hv.dom0Vcpus, owner = this.#owner;
     const env = this.#env, ring = this.#ring!, stats = h.stats;
-    const b = h.engine.block<void>(() => `dom0 VCPU (${owner})`);
+    const b = h.engine.block<void>(() =>
+      this.#parked ? this.#wq.label : `dom0 VCPU (${owner})`
+    );
     // Requests served, and the position in #serve's batch of the one being served.
     let served = 0, batch = n, t0 = 0;
     let out: Served | undefined;
@@ -606,12 +634,31 @@ export class VibBack {
       } catch (e) {
         return stop({ served, batch }, e);
       }
-      if (!next) return stop({ served, batch, empty: true });
+      if (!next) return idle();
       const s = this.#stagedOf(next);
       if (!s) return stop({ served: served + 1, batch: batch + 1, next });
       req = next;
       staged = s;
       serve();
+    };
+    // #serve's loop on an empty ring, from here: its final check (more requests: a new batch), or
+    // its wait for the frontend's event, whose wake-up then wakes this thread (#wakeServer). The
+    // chain's steps end their events (VcpuPool.runThen's `then`, the zero-time batch event), and
+    // those events wake no process, so the thread would make the check and wait right here.
+    const idle = () => {
+      if (this.#closing) return stop({ served, batch, empty: true });
+      let more: boolean;
+      try {
+        more = ring.finalCheckForRequests();
+      } catch (e) {
+        return stop({ served, batch }, e);
+      }
+      if (!more) {
+        this.#parked = () => stop({ served, batch, empty: true, woken: true });
+        return;
+      }
+      batch = 0;
+      take();
     };
     serve();
     await b.promise;
