@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { QpType } from "../mod.ts";
 import { SplitProvider } from "../drivers/split/front.ts";
+import { XenGuest } from "../platform/xen_guest.ts";
 import { pair, postWrite, side, twoDomains } from "./conformance/helpers.ts";
 
 Deno.test("split poll: completions at the call, paid until the request's answer arrives", async () => {
@@ -56,5 +57,28 @@ Deno.test("split poll: completions at the call, paid until the request's answer 
       assert.deepEqual(x.cq.poll(8), [], "nothing twice");
       await cluster.sleep(100_000);
     }
+  });
+});
+
+Deno.test("split: a kick due while the notifier's hypercall runs goes out after it", async () => {
+  const { cluster, a, hosts } = await twoDomains("split");
+  await cluster.run(async () => {
+    await side(a); // the device is connected and dom0 idle
+    await cluster.sleep(100_000);
+    const sends = () => hosts[0].counters().byKind.hypercalls["event_channel_op:send"] ?? 0;
+    const s0 = sends();
+    assert.ok(a instanceof XenGuest);
+    const ns = a.profile.xen.hypercallNs;
+    a.front.kick(0);
+    a.front.kick(0);
+    a.front.kick(ns / 2);
+    await cluster.sleep(ns - 1);
+    assert.equal(sends() - s0, 1, "one hypercall at a time");
+    await cluster.sleep(1);
+    assert.equal(sends() - s0, 2, "the second starts when the first ends");
+    await cluster.sleep(ns);
+    assert.equal(sends() - s0, 3, "the third, due meanwhile, after the second");
+    await cluster.sleep(100_000);
+    assert.equal(sends() - s0, 3, "each kick once");
   });
 });
