@@ -518,9 +518,7 @@ export class VibBack {
   async #handleStaged(first: VibRequest, n: number): Promise<Served> {
     const h = this.#h, x = h.profile.xen, vcpus = h.hv.dom0Vcpus, owner = this.#owner;
     const env = this.#env, ring = this.#ring!, stats = h.stats;
-    const b = h.engine.block<void>(() =>
-      this.#parked ? this.#wq.label : `dom0 VCPU (${owner})`
-    );
+    const b = h.engine.block<void>(() => this.#parked ? this.#wq.label : `dom0 VCPU (${owner})`);
     // Requests served, and the position in #serve's batch of the one being served.
     let served = 0, batch = n, t0 = 0;
     let out: Served | undefined;
