@@ -273,27 +273,19 @@ export async function runAllToAll(
       const wrs: SendWr[] = nodes.map((peer, j) => {
         const local = { addr: w.opcode === "read" ? dst(me, j) : src(me, j), length: w.size };
         const sgList = [{ ...local, lkey: me.mr.lkey }];
-        if (w.opcode === "write") {
-          return {
-            wrId: 0n,
-            sendFlags: SendFlags.SIGNALED,
-            opcode: WrOpcode.RDMA_WRITE,
-            sgList,
-            remoteAddr: dst(peer, i),
-            rkey: peer.mr.rkey,
-          };
+        if (w.opcode === "send") {
+          return { wrId: 0n, sendFlags: SendFlags.SIGNALED, opcode: WrOpcode.SEND, sgList };
         }
-        if (w.opcode === "read") {
-          return {
-            wrId: 0n,
-            sendFlags: SendFlags.SIGNALED,
-            opcode: WrOpcode.RDMA_READ,
-            sgList,
-            remoteAddr: src(peer, i),
-            rkey: peer.mr.rkey,
-          };
-        }
-        return { wrId: 0n, sendFlags: SendFlags.SIGNALED, opcode: WrOpcode.SEND, sgList };
+        const write = w.opcode === "write";
+        return {
+          wrId: 0n,
+          sendFlags: SendFlags.SIGNALED,
+          opcode: write ? WrOpcode.RDMA_WRITE : WrOpcode.RDMA_READ,
+          sgList,
+          // a WRITE lands in the peer's receive area; a READ fetches its source
+          remoteAddr: write ? dst(peer, i) : src(peer, i),
+          rkey: peer.mr.rkey,
+        };
       });
       let done = 0;
       const total = (n - 1) * w.iterations;
