@@ -2,7 +2,7 @@
 // with few iterations (no -a sweeps here).
 import assert from "node:assert/strict";
 import { parsePerftestArgs } from "../tools/lib/perftest_args.ts";
-import { runPerftest } from "../tools/lib/perftest_runner.ts";
+import { pointCost, runPerftest } from "../tools/lib/perftest_runner.ts";
 import { formatResult, formatRow } from "../tools/lib/perftest_format.ts";
 import { ToolError } from "../tools/lib/api.ts";
 import { resolveProfile } from "../mod.ts";
@@ -217,4 +217,31 @@ Deno.test("perftest runner: --report-per-port prints each port's share in perfte
   assert.deepEqual(fields[2], 0); // no peak in duration mode
   assert.ok(Math.abs(fields[5] - a.avgMB) < 0.01 && Math.abs(fields[7] - b.avgMB) < 0.01);
   assert.ok(text.includes(" Dual-port       : ON\t\tDevice         : mthca0"));
+});
+
+/** Two-worker list scheduling as the pool does it (hinted tasks first, largest first; each point's time ∝ its size): the makespan. */
+function makespan(sizes: number[], costs: number[], jobs: number): number {
+  const order = sizes.map((_, i) => i).sort((a, b) => costs[b] - costs[a]);
+  const free = new Array<number>(jobs).fill(0);
+  for (const i of order) {
+    const w = free.indexOf(Math.min(...free));
+    free[w] += sizes[i];
+  }
+  return Math.max(...free);
+}
+
+Deno.test("perftest runner: on workers the large points of -a start first, the rest in perftest's order", () => {
+  // -a's points after the first (run in the tool's thread): 4 B … 8 MiB.
+  const rest = Array.from({ length: 22 }, (_, i) => 4 << i);
+  const two = rest.map((s) => pointCost(s, rest, 2));
+  assert.deepEqual(rest.filter((_, i) => two[i] > 0), [8 << 20]);
+  const four = rest.map((s) => pointCost(s, rest, 4));
+  assert.deepEqual(rest.filter((_, i) => four[i] > 0), [4 << 20, 8 << 20]);
+  // In perftest's order the 8 MiB point starts last and runs alone at the end.
+  const inOrder = makespan(rest, rest.map(() => 0), 2);
+  const hinted = makespan(rest, two, 2);
+  assert.equal(hinted, 8 << 20); // the largest point alone, the others beside it
+  assert.ok(inOrder > 1.3 * hinted, `${inOrder} vs ${hinted}`); // 4/3 of it
+  // Duration mode: every point runs as long, no hint.
+  assert.deepEqual(rest.map((s) => pointCost(s, rest, 2, 10)), rest.map(() => 0));
 });

@@ -772,10 +772,12 @@ async function runPoints(
   } else {
     const here = new URL(import.meta.url);
     await runTasks(
-      // Sizes in perftest's order, no cost hint: rows print in order as they finish, so the
-      // smallest must not wait behind the largest (which would start first by cost) before
-      // anything streams; the largest, last, then sets the run's end either way.
-      rest.map((size) => task(here, "measurePerftestPoint", req(size))),
+      rest.map((size) => {
+        const t = task(here, "measurePerftestPoint", req(size));
+        const cost = pointCost(size, rest, jobs, config.duration);
+        if (cost > 0) t.cost = cost;
+        return t;
+      }),
       { jobs, onResult: (k, p) => take(p as PointOutcome, k + 1) },
     );
   }
@@ -784,6 +786,35 @@ async function runPoints(
     opts.onLine?.(` Waiting ${config.waitDestroy} seconds before releasing resources...`);
   }
   return pcaps.length ? { ...result, pcap: mergePcaps(pcaps) } : result;
+}
+
+/**
+ * The scheduling hint of one point of a run on `jobs` workers (never a
+ * result: every point builds its own pair from its own seed). A point whose
+ * payload is at least a `jobs`-th of all the points' (sizes × the same
+ * iterations) starts first, largest first: with perftest's doubling sizes
+ * the largest of `-a` (8 MiB) is half the run's payload, and started last,
+ * as perftest's order would, it ran alone after the others (bypass `-a` on
+ * two workers: 69 s, of which the 8 MiB point alone about 35). The rest
+ * keep perftest's order (hint 0), so rows still print as they finish; the
+ * large points, last in that order, print at the end either way. In
+ * duration mode every point runs equally long: no hint.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pointCost } from "./perftest_runner.ts";
+ * const sizes = [4, 8, 16, 32, 64, 128]; // 252 bytes in all
+ * assert.deepEqual(sizes.map((s) => pointCost(s, sizes, 2)), [0, 0, 0, 0, 0, 128]);
+ * assert.deepEqual(sizes.map((s) => pointCost(s, sizes, 4)), [0, 0, 0, 0, 64, 128]);
+ * assert.deepEqual(sizes.map((s) => pointCost(s, sizes, 2, 5)), [0, 0, 0, 0, 0, 0]);
+ * ```
+ */
+export function pointCost(size: number, sizes: number[], jobs: number, duration?: number): number {
+  if (duration !== undefined) return 0;
+  let total = 0;
+  for (const s of sizes) total += s;
+  return size * jobs >= total ? size : 0;
 }
 
 /**
