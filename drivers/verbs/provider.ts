@@ -58,6 +58,7 @@ import {
   WqeOpcode,
 } from "../../hca/wqe.ts";
 import { decodeRecvWqe } from "../../hca/wqe.ts";
+import { Line } from "../../hca/line.ts";
 import { type Engine, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import { wcOpcodeOfWr, workCompletionOf } from "./cqe_map.ts";
@@ -305,10 +306,38 @@ export class Provider {
   doorbell(offset: number, word0: number, word1: number): void {
     this.doorbells++;
     const addr = this.env.uarAddr + offset;
-    const delay = this.env.cpu.busyUntil() - this.env.engine.now;
-    if (delay <= 0) this.#ringDoorbell(addr, word0, word1);
-    else this.env.engine.schedule(delay, () => this.#ringDoorbell(addr, word0, word1));
+    const engine = this.env.engine, now = engine.now;
+    const delay = this.env.cpu.busyUntil() - now;
+    if (delay <= 0) return this.#ringDoorbell(addr, word0, word1);
+    // The event `schedule` makes, at the time it rounds to: on the line while the line's times
+    // never go back (its events then fire in line order), else with a closure of its own.
+    const at = now + Math.ceil(delay);
+    const line = this.#dbLine;
+    if (line.length > 0 && at < this.#dbLast) {
+      engine.schedule(delay, () => this.#ringDoorbell(addr, word0, word1));
+      return;
+    }
+    const i = line.add();
+    this.#dbAddr[i] = addr;
+    this.#dbWord0[i] = word0;
+    this.#dbWord1[i] = word1;
+    this.#dbLast = at;
+    engine.schedule(delay, this.#dbFire);
   }
+
+  /** Doorbells waiting for their thread's CPU, in the order their events fire. */
+  #dbAddr: number[] = [];
+  #dbWord0: number[] = [];
+  #dbWord1: number[] = [];
+  #dbLine = new Line([], [this.#dbAddr, this.#dbWord0, this.#dbWord1]);
+  /** Time of the line's newest doorbell. */
+  #dbLast = 0;
+  #dbFire = (): void => {
+    const line = this.#dbLine, h = line.head;
+    const addr = this.#dbAddr[h], word0 = this.#dbWord0[h], word1 = this.#dbWord1[h];
+    line.drop();
+    this.#ringDoorbell(addr, word0, word1);
+  };
 
   /** One buffer for every doorbell store: a UAR page parses a store as it is written. */
   #doorbellBuf = new Uint8Array(DOORBELL_BYTES);
