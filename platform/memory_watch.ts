@@ -18,6 +18,9 @@
 import type { Engine, EventHandle } from "../sim/engine.ts";
 import { MachineMemory, PAGE_SIZE } from "../sim/memory.ts";
 
+/** Frame-number bits of {@link WatchedMemory}'s filter of watched frames. */
+const WATCH_FILTER_MASK = 4095;
+
 /** The waiters on one frame. */
 class FrameWatch {
   /** Wake functions, in the order their waits began. */
@@ -56,6 +59,12 @@ export class WatchedMemory extends MachineMemory {
    * each time (garbage the collector copies, as the map is long-lived).
    */
   #watch = new Map<number, FrameWatch>();
+  /**
+   * A filter of the frames in {@link #watch}, by the low bits of their
+   * numbers: a frame whose entry is 0 was never watched (one that is 1 may
+   * have been: the map says).
+   */
+  #everWatched = new Uint8Array(WATCH_FILTER_MASK + 1);
   /** Frames with waiters written since the last flush, in the order first written. */
   #touched: FrameWatch[] = [];
   #flushing: FrameWatch[] = [];
@@ -82,7 +91,8 @@ export class WatchedMemory extends MachineMemory {
 
   override frame(mfn: number): Uint8Array {
     const f = super.frame(mfn);
-    if (this.#cpuReads === 0) {
+    // Most frames (payloads, WQEs) were never watched: the filter says so without the map.
+    if (this.#cpuReads === 0 && this.#everWatched[mfn & WATCH_FILTER_MASK] === 1) {
       const w = this.#watch.get(mfn);
       if (w !== undefined && w.waiters.size > 0) this.#touch(w);
     }
@@ -153,7 +163,10 @@ export class WatchedMemory extends MachineMemory {
     }
     for (const m of mfns) {
       let w = this.#watch.get(m);
-      if (w === undefined) this.#watch.set(m, w = new FrameWatch());
+      if (w === undefined) {
+        this.#watch.set(m, w = new FrameWatch());
+        this.#everWatched[m & WATCH_FILTER_MASK] = 1;
+      }
       w.waiters.add(onWrite);
     }
     watching = true;
