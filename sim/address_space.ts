@@ -140,6 +140,14 @@ export class AddressSpace {
   /** Pages in the space. */
   readonly pages: number;
   #map = new Map<number, Mapping>();
+  /**
+   * The mappings {@link translate} found last, by the low bits of their page
+   * numbers (a provider writes its WQE page, then its UAR page, then polls
+   * its CQ page, message after message: no map lookup for them). Mappings
+   * are never changed in place; every change of the map empties this.
+   */
+  #hotPfn = [-1, -1, -1, -1];
+  #hotMap: (Mapping | undefined)[] = [undefined, undefined, undefined, undefined];
   #brk = PAGE_SIZE; // page 0 stays unmapped: address 0 is never valid
   #freeRuns: { start: number; len: number }[] = [];
   #allocs = new Map<number, number>();
@@ -279,8 +287,14 @@ export class AddressSpace {
         this.#map.set(p, { mfn: frames[i], owned: true, readonly: false });
         this.#m2p.set(frames[i], p);
       });
+      this.#forgetHot();
       this.#ownedFrames += frames.length;
     }
+  }
+
+  #forgetHot(): void {
+    this.#hotPfn.fill(-1);
+    this.#hotMap.fill(undefined);
   }
 
   /** Machine frame behind page number `pfn`, or undefined if unmapped. */
@@ -379,7 +393,15 @@ export class AddressSpace {
 
   /** Machine address of `addr`; throws EFAULT if unmapped. */
   translate(addr: number, write = false): number {
-    const m = this.#map.get(Math.floor(addr / PAGE_SIZE));
+    const pfn = Math.floor(addr / PAGE_SIZE), h = pfn & 3;
+    let m = this.#hotPfn[h] === pfn ? this.#hotMap[h] : undefined;
+    if (m === undefined) {
+      m = this.#map.get(pfn);
+      if (m !== undefined) {
+        this.#hotPfn[h] = pfn;
+        this.#hotMap[h] = m;
+      }
+    }
     if (!m) {
       throw new AddressSpaceError(
         "EFAULT",
@@ -513,6 +535,7 @@ export class AddressSpace {
     const pfn = addr >> PAGE_SHIFT;
     const own = this.#map.get(pfn);
     this.#map.set(pfn, { mfn, owned: false, readonly });
+    this.#forgetHot();
     if (own?.owned) {
       this.#ownedFrames--;
       this.#m2p.delete(own.mfn);
@@ -532,6 +555,7 @@ export class AddressSpace {
       );
     }
     this.#map.delete(pfn);
+    this.#forgetHot();
     this.free(addr);
     this.mem.putPage(m.mfn);
   }
@@ -552,6 +576,7 @@ export class AddressSpace {
     this.#released = true;
     const maps = [...this.#map.values()];
     this.#map.clear();
+    this.#forgetHot();
     this.#m2p.clear();
     this.#allocs.clear();
     this.#freeRuns = [];
