@@ -277,6 +277,14 @@ export class VibFront implements UverbsDevice {
   #arrived = new Map<number, VibResponse>();
   #awaited = new Set<number>();
   #callbacks = new Map<number, (r: VibResponse) => void>();
+  /**
+   * Synchronous requests whose responses nobody reads (the split datapath's
+   * doorbells), by the low bits of their ids, -1 where none: one per post,
+   * so no map entry each (a map that fills and empties with every batch
+   * reallocates its table). An id whose place is taken goes to the map.
+   */
+  #silent = new Float64Array(SILENT_SLOTS).fill(-1);
+  #silentCount = 0;
   #backlog: VibRequest[] = [];
   #slots: WaitQueue;
   #files = new Map<number, FrontFile>();
@@ -560,7 +568,12 @@ export class VibFront implements UverbsDevice {
     const id = this.#nextId;
     this.#nextId = (id + 1) >>> 0 || 1;
     this.stats.requests++;
-    this.#callbacks.set(id, onResponse ?? ignoreResponse);
+    const h = id & (SILENT_SLOTS - 1);
+    if (onResponse || this.#silent[h] !== -1) this.#callbacks.set(id, onResponse ?? ignoreResponse);
+    else {
+      this.#silent[h] = id;
+      this.#silentCount++;
+    }
     const req: VibRequest = {
       id,
       op: a.op,
@@ -579,7 +592,10 @@ export class VibFront implements UverbsDevice {
     try {
       this.#ring!.pushRequest(req);
     } catch (e) {
-      this.#callbacks.delete(id);
+      if (this.#silent[h] === id) {
+        this.#silent[h] = -1;
+        this.#silentCount--;
+      } else this.#callbacks.delete(id);
       if (e instanceof VibEncodeError) {
         throw new VerbsError("EINVAL", `${opName(a.op)}: ${e.message}`);
       }
@@ -690,6 +706,14 @@ export class VibFront implements UverbsDevice {
       w(r);
       return;
     }
+    const h = r.id & (SILENT_SLOTS - 1);
+    if (this.#silent[h] === r.id) {
+      // What ignoreResponse's entry in #callbacks did.
+      this.#silent[h] = -1;
+      this.#silentCount--;
+      if (r.status < 0) this.stats.errors++;
+      return;
+    }
     const cb = this.#callbacks.get(r.id);
     if (cb) {
       this.#callbacks.delete(r.id);
@@ -716,7 +740,10 @@ export class VibFront implements UverbsDevice {
   #upcall(): void {
     this.stats.upcalls++;
     this.#drain();
-    if (this.#waiters.size > 0 || this.#callbacks.size > 0 || this.#backlog.length > 0) this.#arm();
+    if (
+      this.#waiters.size > 0 || this.#callbacks.size > 0 || this.#silentCount > 0 ||
+      this.#backlog.length > 0
+    ) this.#arm();
     const evs = this.#events?.take() ?? [];
     if (evs.length === 0 || this.#dead) return;
     // The guest kernel copies the events out before handing them on.
@@ -750,6 +777,9 @@ export class VibFront implements UverbsDevice {
     // Callers of submit() wait on their callbacks: tell them it is over (EIO).
     for (const [id, cb] of [...this.#callbacks]) cb({ id, op: 0, status: -Errno.EIO, body: {} });
     this.#callbacks.clear();
+    // Nobody reads their responses: nothing to tell.
+    this.#silent.fill(-1);
+    this.#silentCount = 0;
     this.#backlog = [];
     this.#slots.notifyAll();
     this.onDead?.(reason);
@@ -842,3 +872,6 @@ export type { VibEvent };
 
 /** The callback of a request whose response nobody reads. */
 function ignoreResponse(): void {}
+
+/** Places for ids of requests whose responses nobody reads (a power of two). */
+const SILENT_SLOTS = 1024;
