@@ -298,9 +298,16 @@ export class VcpuPool {
   }
 
   #owner(name: string): Owner {
-    // The same owner submits slice after slice (a backend thread): no lookup then.
+    // The same owner submits slice after slice (a backend thread), or two take turns (a backend
+    // and the upcalls that wake it): no lookup then.
     const last = this.#lastOwner;
     if (last !== undefined && last.name === name) return last;
+    const prev = this.#prevOwner;
+    if (prev !== undefined && prev.name === name) {
+      this.#prevOwner = last;
+      this.#lastOwner = prev;
+      return prev;
+    }
     let o = this.#owners.get(name);
     if (!o) {
       o = {
@@ -313,11 +320,13 @@ export class VcpuPool {
       };
       this.#owners.set(name, o);
     }
+    this.#prevOwner = last;
     this.#lastOwner = o;
     return o;
   }
 
   #lastOwner: Owner | undefined;
+  #prevOwner: Owner | undefined;
 
   /** An owner's virtual run time now (its running slices' progress included). */
   #vr(o: Owner): number {

@@ -309,10 +309,12 @@ export class VibBack {
     return this.#h.hv.dom0Vcpus.run(ns, this.#owner);
   }
 
-  /** The account this instance's work is charged to on dom0's VCPUs. */
+  /** The account this instance's work is charged to on dom0's VCPUs (one string, made once). */
   get #owner(): string {
-    return `dom${this.frontDomid}`;
+    return this.#ownerName ??= `dom${this.frontDomid}`;
   }
+
+  #ownerName: string | undefined;
 
   async #run(): Promise<void> {
     // This thread's hypercalls are this frontend's work too.
