@@ -32,6 +32,29 @@ import type { CpuNoise } from "../sim/noise.ts";
 const NO_PROCESS = {};
 
 /**
+ * Busy-until times by process. The process that charged last keeps its time
+ * here rather than in the map (a thread posts and polls call after call):
+ * it goes into the map when another process charges.
+ */
+class Ledger {
+  #byProcess = new WeakMap<object, number>();
+  #key: object | undefined;
+  #busy = 0;
+
+  get(k: object): number {
+    return k === this.#key ? this.#busy : (this.#byProcess.get(k) ?? 0);
+  }
+
+  set(k: object, busy: number): void {
+    if (k !== this.#key) {
+      if (this.#key !== undefined) this.#byProcess.set(this.#key, this.#busy);
+      this.#key = k;
+    }
+    this.#busy = busy;
+  }
+}
+
+/**
  * Per-engine ledger of CPU time owed by each process.
  *
  * @example
@@ -52,12 +75,12 @@ const NO_PROCESS = {};
  */
 export class CpuClock {
   static #clocks = new WeakMap<Engine, CpuClock>();
-  #busy: WeakMap<object, number>;
+  #busy: Ledger;
   #noise: CpuNoise | undefined;
 
   private constructor(
     readonly engine: Engine,
-    busy = new WeakMap<object, number>(),
+    busy = new Ledger(),
     noise?: CpuNoise,
   ) {
     this.#busy = busy;
@@ -88,7 +111,7 @@ export class CpuClock {
 
   /** Virtual time at which the calling process's CPU is free (>= now). */
   busyUntil(): number {
-    const b = this.#busy.get(this.#key()) ?? 0;
+    const b = this.#busy.get(this.#key());
     return Math.max(b, this.engine.now);
   }
 
@@ -98,7 +121,7 @@ export class CpuClock {
    */
   charge(ns: number): number {
     const k = this.#key();
-    const start = Math.max(this.#busy.get(k) ?? 0, this.engine.now);
+    const start = Math.max(this.#busy.get(k), this.engine.now);
     const done = this.#noise ? this.#noise.finish(start, ns) : start + ns;
     this.#busy.set(k, done);
     return done;
