@@ -487,6 +487,18 @@ export class ProviderQp {
   #scratch: Uint8Array;
   #views: Uint8Array[] = [];
   #link = new Uint8Array(1);
+  #wqe: SendWqe = {
+    opcode: WqeOpcode.SEND,
+    flags: 0,
+    imm: undefined,
+    remoteAddr: undefined,
+    rkey: undefined,
+    swapAdd: undefined,
+    compare: undefined,
+    ud: undefined,
+    sgl: undefined,
+    inline: undefined,
+  };
 
   constructor(p: Provider, q: Parameters<Provider["addQp"]>[0]) {
     this.#p = p;
@@ -605,7 +617,11 @@ export class ProviderQp {
         );
       }
     }
-    const w: SendWqe = { opcode: op as SendWqe["opcode"], flags: 0 };
+    // One description per QP, every field set again: the encoder reads it once and keeps nothing.
+    const w = this.#wqe;
+    w.opcode = op as SendWqe["opcode"];
+    w.flags = 0;
+    w.imm = w.remoteAddr = w.rkey = w.swapAdd = w.compare = w.ud = w.sgl = w.inline = undefined;
     if ((flags & SendFlags.SIGNALED) || this.#sigAll) w.flags |= WqeFlags.SIGNALED;
     if (flags & SendFlags.SOLICITED) w.flags |= WqeFlags.SOLICITED;
     if (flags & SendFlags.FENCE) w.flags |= WqeFlags.FENCE;
