@@ -253,6 +253,10 @@ export interface Cqe {
  * ```
  */
 export function ownerBitFor(index: number, logSize: number): number {
+  // A free-running 32-bit index (every caller's): a shift, as the division gives.
+  if ((index >>> 0) === index && logSize >= 0 && logSize < 32 && (logSize | 0) === logSize) {
+    return 1 ^ ((index >>> logSize) & 1);
+  }
   return 1 ^ (Math.floor(index / 2 ** logSize) & 1);
 }
 
