@@ -621,7 +621,9 @@ export class ProviderQp {
     const w = this.#wqe;
     w.opcode = op as SendWqe["opcode"];
     w.flags = 0;
-    w.imm = w.remoteAddr = w.rkey = w.swapAdd = w.compare = w.ud = w.sgl = w.inline = undefined;
+    w.imm = w.rkey = undefined;
+    w.remoteAddr = w.swapAdd = w.compare = undefined;
+    w.ud = w.sgl = w.inline = undefined;
     if ((flags & SendFlags.SIGNALED) || this.#sigAll) w.flags |= WqeFlags.SIGNALED;
     if (flags & SendFlags.SOLICITED) w.flags |= WqeFlags.SOLICITED;
     if (flags & SendFlags.FENCE) w.flags |= WqeFlags.FENCE;
