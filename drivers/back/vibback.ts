@@ -518,157 +518,206 @@ export class VibBack {
    * itself (`next`).
    */
   async #handleStaged(first: VibRequest, n: number): Promise<Served> {
-    const h = this.#h, x = h.profile.xen, vcpus = h.hv.dom0Vcpus, owner = this.#owner;
-    const env = this.#env, ring = this.#ring!, stats = h.stats;
-    const b = h.engine.block<void>(() => this.#parked ? this.#wq.label : `dom0 VCPU (${owner})`);
-    // Requests served, and the position in #serve's batch of the one being served.
-    let served = 0, batch = n, t0 = 0;
-    let out: Served | undefined;
-    let thrown: unknown;
-    // The request being served and what it has come to (the steps below are made once per chain,
-    // not once per request).
-    let req = first;
-    let staged = this.#stagedOf(first)!;
-    let kind = "";
-    let status = 0;
-    let limit: string | undefined;
-    let body: Record<string, unknown> = NO_BODY;
-    let c: BackContext | undefined;
-    // The response as the ring takes it: encoded into the slot at once, so one object serves all.
-    const rsp: VibResponse = { id: 0, op: 0, status: 0, body, limit };
-    const stop = (o: Served, e?: unknown) => {
-      out = o;
-      thrown = e;
-      b.resolve();
-    };
-    const serve = () => {
-      kind = OP_NAMES[req.op];
-      if (served > 0) {
-        // What #handle counts for each request (the first was counted there).
-        stats.requests++;
-        stats.byKind[kind] = (stats.byKind[kind] ?? 0) + 1;
-      }
-      t0 = h.engine.now;
-      status = 0;
-      limit = undefined;
-      body = NO_BODY;
-      c = undefined;
-      vcpus.runThen(x.ringMarshalNs + x.backendOpNs, owner, started);
-    };
-    const started = () => {
-      let ns: number;
-      try {
-        this.#checkId(req);
-        checkRequest(env, req);
-        c = env.contexts.get(req.ctx);
-        // As `execute` refuses it.
-        if (!c) throw new VerbsError("EBADF", `no context ${req.ctx} on this device`);
-        ns = staged.start(env, c, req as VibRequestOf<VibOpCode>);
-      } catch (e) {
-        ({ status, limit } = this.#refusal(kind, e));
-        return respond();
-      }
-      if (ns >= 0) vcpus.runThen(ns, owner, finish);
-      else finish();
-    };
-    const finish = () => {
-      try {
-        body = staged.finish(env, c!, req as VibRequestOf<VibOpCode>);
-      } catch (e) {
-        ({ status, limit } = this.#refusal(kind, e));
-        body = NO_BODY;
-      }
-      respond();
-    };
-    const respond = () => {
-      try {
-        rsp.id = req.id;
-        rsp.op = req.op;
-        rsp.status = status;
-        rsp.body = body;
-        rsp.limit = limit;
-        ring.pushResponse(rsp);
-      } catch (e) {
-        served++;
-        batch++;
-        return stop({ served, batch }, e); // the thread throws it, as it would have
-      }
-      vcpus.runThen(x.ringMarshalNs, owner, published);
-    };
-    const published = () => {
-      served++;
-      batch++;
-      let notify: boolean;
-      try {
-        notify = ring.pushResponsesAndCheckNotify();
-      } catch (e) {
-        return stop({ served, batch }, e);
-      }
-      // The event's hypercall as #notify makes it, chained: the thread would continue after it.
-      if (notify) h.hv.evtchnSendThen(this.#dom0, this.#port, owner, notified);
-      else onward();
-    };
-    const notified = (e: unknown) => {
-      if (e) this.close("frontend's event channel is gone");
-      onward();
-    };
-    const onward = () => {
-      stats.busyNs += h.engine.now - t0;
-      t0 = h.engine.now; // counted: a failure taking the next adds nothing
-      // #serve's loop, from here while it would run no other step.
-      if (this.#closing) return stop({ served, batch });
-      // A full ring's worth: the loop lets the other backends run (a zero-time sleep, whose event
-      // this is, in its place) before the next batch.
-      if (batch >= ring.size) return void h.engine.schedule(0, nextBatch);
-      take();
-    };
-    const nextBatch = () => {
-      batch = 0;
-      if (this.#closing) return stop({ served, batch });
-      take();
-    };
-    const take = () => {
-      let next: VibRequest | undefined;
-      try {
-        next = ring.takeRequest();
-      } catch (e) {
-        return stop({ served, batch }, e);
-      }
-      if (!next) return idle();
-      const s = this.#stagedOf(next);
-      if (!s) return stop({ served: served + 1, batch: batch + 1, next });
-      req = next;
-      staged = s;
-      serve();
-    };
-    // #serve's loop on an empty ring, from here: its final check (more requests: a new batch), or
-    // its wait for the frontend's event, whose wake-up then wakes this thread (#wakeServer). The
-    // chain's steps end their events (VcpuPool.runThen's `then`, the zero-time batch event), and
-    // those events wake no process, so the thread would make the check and wait right here.
-    const idle = () => {
-      if (this.#closing) return stop({ served, batch, empty: true });
-      let more: boolean;
-      try {
-        more = ring.finalCheckForRequests();
-      } catch (e) {
-        return stop({ served, batch }, e);
-      }
-      if (!more) {
-        this.#parked = () => stop({ served, batch, empty: true, woken: true });
-        return;
-      }
-      batch = 0;
-      take();
-    };
-    serve();
+    const h = this.#h;
+    const b = h.engine.block<void>(this.#chLabel);
+    // The chain's state for this run (its steps, below, are made once per backend: the thread
+    // runs one chain at a time, and a chain has nothing pending once it stops).
+    this.#chRing = this.#ring!;
+    this.#chEnv = this.#env;
+    this.#chResolve = b.resolve;
+    this.#chOut = undefined;
+    this.#chThrown = undefined;
+    this.#chServed = 0;
+    this.#chBatch = n;
+    this.#chT0 = 0;
+    this.#chReq = first;
+    this.#chStaged = this.#stagedOf(first)!;
+    this.#chServe();
     await b.promise;
+    this.#chResolve = undefined;
+    this.#chBody = NO_BODY;
+    this.#chCtx = undefined;
+    const thrown = this.#chThrown, out = this.#chOut;
+    this.#chThrown = this.#chOut = undefined;
     if (thrown !== undefined) {
       // The last request's time runs until the ring failed.
-      stats.busyNs += h.engine.now - t0;
+      h.stats.busyNs += h.engine.now - this.#chT0;
       throw thrown;
     }
     return out!;
   }
+
+  // The staged chain: its state while it runs (requests served, the position in #serve's batch
+  // of the one being served, when that one started, and what it has come to), and its steps.
+  #chRing!: BackRing<VibRequest, VibResponse>;
+  #chEnv!: OpEnv;
+  #chResolve: (() => void) | undefined;
+  #chOut: Served | undefined;
+  #chThrown: unknown;
+  #chServed = 0;
+  #chBatch = 0;
+  #chT0 = 0;
+  #chReq!: VibRequest;
+  #chStaged!: StagedOp<VibOpCode>;
+  #chKind = "";
+  #chStatus = 0;
+  #chLimit: string | undefined;
+  #chBody: Record<string, unknown> = NO_BODY;
+  #chCtx: BackContext | undefined;
+  /** The response as the ring takes it: encoded into the slot at once, so one object serves all. */
+  #chRsp: VibResponse = { id: 0, op: 0, status: 0, body: NO_BODY, limit: undefined };
+
+  /** What the thread shows while its chain runs. */
+  #chLabel = (): string => this.#parked ? this.#wq.label : `dom0 VCPU (${this.#owner})`;
+
+  #chStop(o: Served, e?: unknown): void {
+    this.#chOut = o;
+    this.#chThrown = e;
+    this.#chResolve!();
+  }
+
+  #chServe = (): void => {
+    const h = this.#h, x = h.profile.xen, stats = h.stats, req = this.#chReq;
+    const kind = this.#chKind = OP_NAMES[req.op];
+    if (this.#chServed > 0) {
+      // What #handle counts for each request (the first was counted there).
+      stats.requests++;
+      stats.byKind[kind] = (stats.byKind[kind] ?? 0) + 1;
+    }
+    this.#chT0 = h.engine.now;
+    this.#chStatus = 0;
+    this.#chLimit = undefined;
+    this.#chBody = NO_BODY;
+    this.#chCtx = undefined;
+    h.hv.dom0Vcpus.runThen(x.ringMarshalNs + x.backendOpNs, this.#owner, this.#chStarted);
+  };
+
+  #chStarted = (): void => {
+    const env = this.#chEnv, req = this.#chReq;
+    let ns: number;
+    try {
+      this.#checkId(req);
+      checkRequest(env, req);
+      const c = this.#chCtx = env.contexts.get(req.ctx);
+      // As `execute` refuses it.
+      if (!c) throw new VerbsError("EBADF", `no context ${req.ctx} on this device`);
+      ns = this.#chStaged.start(env, c, req as VibRequestOf<VibOpCode>);
+    } catch (e) {
+      ({ status: this.#chStatus, limit: this.#chLimit } = this.#refusal(this.#chKind, e));
+      return this.#chRespond();
+    }
+    if (ns >= 0) this.#h.hv.dom0Vcpus.runThen(ns, this.#owner, this.#chFinish);
+    else this.#chFinish();
+  };
+
+  #chFinish = (): void => {
+    try {
+      this.#chBody = this.#chStaged.finish(
+        this.#chEnv,
+        this.#chCtx!,
+        this.#chReq as VibRequestOf<VibOpCode>,
+      );
+    } catch (e) {
+      ({ status: this.#chStatus, limit: this.#chLimit } = this.#refusal(this.#chKind, e));
+      this.#chBody = NO_BODY;
+    }
+    this.#chRespond();
+  };
+
+  #chRespond(): void {
+    const rsp = this.#chRsp, req = this.#chReq;
+    try {
+      rsp.id = req.id;
+      rsp.op = req.op;
+      rsp.status = this.#chStatus;
+      rsp.body = this.#chBody;
+      rsp.limit = this.#chLimit;
+      this.#chRing.pushResponse(rsp);
+    } catch (e) {
+      this.#chServed++;
+      this.#chBatch++;
+      // The thread throws it, as it would have.
+      return this.#chStop({ served: this.#chServed, batch: this.#chBatch }, e);
+    }
+    this.#h.hv.dom0Vcpus.runThen(this.#h.profile.xen.ringMarshalNs, this.#owner, this.#chPublished);
+  }
+
+  #chPublished = (): void => {
+    this.#chServed++;
+    this.#chBatch++;
+    let notify: boolean;
+    try {
+      notify = this.#chRing.pushResponsesAndCheckNotify();
+    } catch (e) {
+      return this.#chStop({ served: this.#chServed, batch: this.#chBatch }, e);
+    }
+    // The event's hypercall as #notify makes it, chained: the thread would continue after it.
+    if (notify) this.#h.hv.evtchnSendThen(this.#dom0, this.#port, this.#owner, this.#chNotified);
+    else this.#chOnward();
+  };
+
+  #chNotified = (e: unknown): void => {
+    if (e) this.close("frontend's event channel is gone");
+    this.#chOnward();
+  };
+
+  #chOnward(): void {
+    const h = this.#h;
+    h.stats.busyNs += h.engine.now - this.#chT0;
+    this.#chT0 = h.engine.now; // counted: a failure taking the next adds nothing
+    // #serve's loop, from here while it would run no other step.
+    if (this.#closing) return this.#chStop({ served: this.#chServed, batch: this.#chBatch });
+    // A full ring's worth: the loop lets the other backends run (a zero-time sleep, whose event
+    // this is, in its place) before the next batch.
+    if (this.#chBatch >= this.#chRing.size) return void h.engine.schedule(0, this.#chNextBatch);
+    this.#chTake();
+  }
+
+  #chNextBatch = (): void => {
+    this.#chBatch = 0;
+    if (this.#closing) return this.#chStop({ served: this.#chServed, batch: this.#chBatch });
+    this.#chTake();
+  };
+
+  #chTake(): void {
+    let next: VibRequest | undefined;
+    try {
+      next = this.#chRing.takeRequest();
+    } catch (e) {
+      return this.#chStop({ served: this.#chServed, batch: this.#chBatch }, e);
+    }
+    if (!next) return this.#chIdle();
+    const s = this.#stagedOf(next);
+    if (!s) return this.#chStop({ served: this.#chServed + 1, batch: this.#chBatch + 1, next });
+    this.#chReq = next;
+    this.#chStaged = s;
+    this.#chServe();
+  }
+
+  // #serve's loop on an empty ring, from here: its final check (more requests: a new batch), or
+  // its wait for the frontend's event, whose wake-up then wakes this thread (#wakeServer). The
+  // chain's steps end their events (VcpuPool.runThen's `then`, the zero-time batch event), and
+  // those events wake no process, so the thread would make the check and wait right here.
+  #chIdle(): void {
+    const served = this.#chServed, batch = this.#chBatch;
+    if (this.#closing) return this.#chStop({ served, batch, empty: true });
+    let more: boolean;
+    try {
+      more = this.#chRing.finalCheckForRequests();
+    } catch (e) {
+      return this.#chStop({ served, batch }, e);
+    }
+    if (!more) {
+      this.#parked = this.#chParked;
+      return;
+    }
+    this.#chBatch = 0;
+    this.#chTake();
+  }
+
+  /** The frontend's event while the chain waits for it: the thread goes on. */
+  #chParked = (): void =>
+    this.#chStop({ served: this.#chServed, batch: this.#chBatch, empty: true, woken: true });
 
   /** Serial-number order on 32 bits (RFC 1982): the next id is ahead by less than half the space. */
   #checkId(req: VibRequest): void {
