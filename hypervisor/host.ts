@@ -165,6 +165,51 @@ export interface HostEvents {
 }
 
 /**
+ * A set of domids kept as one flag per domid: an upcall is scheduled and
+ * taken at every notification, and a hash set that gains and loses its
+ * one or two members each time reallocates its table.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DomidFlags } from "./host.ts";
+ * const s = new DomidFlags();
+ * s.add(0);
+ * s.add(300);
+ * assert.deepEqual([s.has(0), s.has(300), s.has(1)], [true, true, false]);
+ * assert.deepEqual([s.delete(300), s.delete(300), s.has(300)], [true, false, false]);
+ * ```
+ */
+export class DomidFlags {
+  #flags = new Uint8Array(64);
+
+  /** Whether `domid` is in the set. */
+  has(domid: number): boolean {
+    return this.#flags[domid] === 1;
+  }
+
+  /** Put `domid` (a whole number >= 0) in the set. */
+  add(domid: number): void {
+    if (!(Number.isInteger(domid) && domid >= 0)) {
+      throw new RangeError(`domid ${domid}: not a whole number >= 0`);
+    }
+    if (domid >= this.#flags.length) {
+      const grown = new Uint8Array(Math.max(domid + 1, 2 * this.#flags.length));
+      grown.set(this.#flags);
+      this.#flags = grown;
+    }
+    this.#flags[domid] = 1;
+  }
+
+  /** Take `domid` out; whether it was in. */
+  delete(domid: number): boolean {
+    if (this.#flags[domid] !== 1) return false;
+    this.#flags[domid] = 0;
+    return true;
+  }
+}
+
+/**
  * The shared state of one host's hypervisor (see the module doc).
  *
  * @example
@@ -195,7 +240,7 @@ export class HostState {
   /** The next domid to hand out (never reused). */
   nextDomid = 1;
   /** Domains with an upcall already on the way (one at a time each). */
-  readonly upcallScheduled = new Set<number>();
+  readonly upcallScheduled = new DomidFlags();
   /** Added to the next upcall delay while a physical IRQ is being routed. */
   extraDelayNs = 0;
   /** Errors thrown by teardown hooks. */
