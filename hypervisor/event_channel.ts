@@ -229,11 +229,13 @@ export class SharedInfo {
    * clear `evtchn_upcall_pending`, take and clear the selector word, and for
    * each selected 64-port word return the pending, unmasked ports in
    * ascending order, clearing their pending bits. Masked ports stay pending.
+   * `out` (emptied first) takes them, if given: a handler that runs at every
+   * upcall keeps one array.
    */
-  takePending(): number[] {
+  takePending(out: number[] = []): number[] {
     const p = this.page;
     p[OFF_UPCALL_PENDING] = 0;
-    const out: number[] = [];
+    while (out.length > 0) out.pop();
     for (let sb = 0; sb < 8; sb++) {
       const selByte = p[OFF_PENDING_SEL + sb];
       if (selByte === 0) continue;

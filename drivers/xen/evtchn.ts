@@ -67,11 +67,17 @@ export class EventDispatcher {
 
   #upcall(): void {
     this.counters.upcalls++;
-    for (const port of this.dom.sharedInfo.takePending()) {
+    // One array for every upcall's ports, unless a handler runs another upcall meanwhile.
+    const ports = this.dom.sharedInfo.takePending(this.#spare ?? []);
+    this.#spare = undefined;
+    for (const port of ports) {
       const h = this.#handlers.get(port);
       if (!h) continue;
       this.counters.events++;
       h();
     }
+    this.#spare = ports;
   }
+
+  #spare: number[] | undefined = [];
 }
