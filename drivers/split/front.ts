@@ -240,10 +240,15 @@ export class SplitCq extends ProviderCq {
     const ws = this.#waiters;
     this.#answered = ws.length > 0;
     if (ws.length === 0) return;
-    // Waiters that come while these are woken wait for the next answer.
-    this.#waiters = [];
+    // Waiters that come while these are woken wait for the next answer (in the other array).
+    this.#waiters = this.#woken;
+    this.#woken = ws;
     for (const w of ws) w(true);
+    // Emptied by count: `length = 0` would give up the array's storage at every answer.
+    while (ws.length > 0) ws.pop();
   };
+
+  #woken: ((v: boolean) => void)[] = [];
 
   /**
    * `ibv_poll_cq`: one request, and the completions the CQ holds at the
