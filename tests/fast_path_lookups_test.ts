@@ -10,6 +10,8 @@
 import assert from "node:assert/strict";
 import { Provider, type ProviderEnv } from "../drivers/verbs/provider.ts";
 import { ownerBitFor } from "../hca/cqe.ts";
+import { SharedInfo } from "../hypervisor/event_channel.ts";
+import { DomidFlags } from "../hypervisor/host.ts";
 import { VcpuPool } from "../hypervisor/vcpus.ts";
 import { CpuClock } from "../platform/cpu.ts";
 import { WatchedMemory } from "../platform/memory_watch.ts";
@@ -247,4 +249,37 @@ Deno.test("fast path: more split doorbells outstanding than the frontend has pla
   assert.ok(got.every((w) => w.status === WcStatus.SUCCESS));
   assert.equal((b as XenGuest).front.stats.errors, 0);
   assert.ok((b as XenGuest).front.stats.requests > n);
+});
+
+Deno.test("fast path: pending ports into a reused array are the ports a fresh one gets; domid flags are a set", () => {
+  const si = new SharedInfo(new Uint8Array(4096));
+  const reused = [99, 98, 97, 96];
+  for (const ports of [[70, 3], [5], [], [4095, 0, 64]]) {
+    for (const p of ports) si.setPending(p);
+    const twin = new SharedInfo(new Uint8Array(4096));
+    for (const p of ports) twin.setPending(p);
+    assert.equal(si.takePending(reused), reused);
+    assert.deepEqual(reused, twin.takePending());
+  }
+  const flags = new DomidFlags();
+  for (const d of [0, 1, 63, 64, 5000]) flags.add(d);
+  assert.deepEqual([0, 1, 2, 63, 64, 65, 5000, 5001, -1, 1.5].map((d) => flags.has(d)), [
+    true,
+    true,
+    false,
+    true,
+    true,
+    false,
+    true,
+    false,
+    false,
+    false,
+  ]);
+  assert.deepEqual([flags.delete(64), flags.delete(64), flags.has(64), flags.delete(9999)], [
+    true,
+    false,
+    false,
+    false,
+  ]);
+  assert.throws(() => flags.add(-1), /domid -1/);
 });
