@@ -278,13 +278,15 @@ export class VibFront implements UverbsDevice {
   #awaited = new Set<number>();
   #callbacks = new Map<number, (r: VibResponse) => void>();
   /**
-   * Synchronous requests whose responses nobody reads (the split datapath's
-   * doorbells), by the low bits of their ids, -1 where none: one per post,
-   * so no map entry each (a map that fills and empties with every batch
-   * reallocates its table). An id whose place is taken goes to the map.
+   * Synchronous requests (the split datapath's doorbells and polls) by the
+   * low bits of their ids (-1 where none), with their callbacks: one per
+   * post and per poll, so no map entry each (a map that gains and loses its
+   * few entries reallocates its table). An id whose place is taken goes to
+   * {@link #callbacks}.
    */
-  #silent = new Float64Array(SILENT_SLOTS).fill(-1);
-  #silentCount = 0;
+  #slotId = new Float64Array(CALLBACK_SLOTS).fill(-1);
+  #slotCb: ((r: VibResponse) => void)[] = new Array(CALLBACK_SLOTS).fill(ignoreResponse);
+  #slotted = 0;
   #backlog: VibRequest[] = [];
   #slots: WaitQueue;
   #files = new Map<number, FrontFile>();
@@ -568,11 +570,12 @@ export class VibFront implements UverbsDevice {
     const id = this.#nextId;
     this.#nextId = (id + 1) >>> 0 || 1;
     this.stats.requests++;
-    const h = id & (SILENT_SLOTS - 1);
-    if (onResponse || this.#silent[h] !== -1) this.#callbacks.set(id, onResponse ?? ignoreResponse);
+    const h = id & (CALLBACK_SLOTS - 1);
+    if (this.#slotId[h] !== -1) this.#callbacks.set(id, onResponse ?? ignoreResponse);
     else {
-      this.#silent[h] = id;
-      this.#silentCount++;
+      this.#slotId[h] = id;
+      this.#slotCb[h] = onResponse ?? ignoreResponse;
+      this.#slotted++;
     }
     const req: VibRequest = {
       id,
@@ -592,10 +595,8 @@ export class VibFront implements UverbsDevice {
     try {
       this.#ring!.pushRequest(req);
     } catch (e) {
-      if (this.#silent[h] === id) {
-        this.#silent[h] = -1;
-        this.#silentCount--;
-      } else this.#callbacks.delete(id);
+      if (this.#slotId[h] === id) this.#unslot(h);
+      else this.#callbacks.delete(id);
       if (e instanceof VibEncodeError) {
         throw new VerbsError("EINVAL", `${opName(a.op)}: ${e.message}`);
       }
@@ -699,6 +700,12 @@ export class VibFront implements UverbsDevice {
     return true;
   }
 
+  #unslot(h: number): void {
+    this.#slotId[h] = -1;
+    this.#slotCb[h] = ignoreResponse;
+    this.#slotted--;
+  }
+
   #deliver(r: VibResponse): void {
     const w = this.#waiters.get(r.id);
     if (w) {
@@ -706,12 +713,12 @@ export class VibFront implements UverbsDevice {
       w(r);
       return;
     }
-    const h = r.id & (SILENT_SLOTS - 1);
-    if (this.#silent[h] === r.id) {
-      // What ignoreResponse's entry in #callbacks did.
-      this.#silent[h] = -1;
-      this.#silentCount--;
+    const h = r.id & (CALLBACK_SLOTS - 1);
+    if (this.#slotId[h] === r.id) {
+      const cb = this.#slotCb[h];
+      this.#unslot(h);
       if (r.status < 0) this.stats.errors++;
+      cb(r);
       return;
     }
     const cb = this.#callbacks.get(r.id);
@@ -741,7 +748,7 @@ export class VibFront implements UverbsDevice {
     this.stats.upcalls++;
     this.#drain();
     if (
-      this.#waiters.size > 0 || this.#callbacks.size > 0 || this.#silentCount > 0 ||
+      this.#waiters.size > 0 || this.#callbacks.size > 0 || this.#slotted > 0 ||
       this.#backlog.length > 0
     ) this.#arm();
     const evs = this.#events?.take() ?? [];
@@ -775,11 +782,19 @@ export class VibFront implements UverbsDevice {
     for (const w of this.#waiters.values()) w(undefined);
     this.#waiters.clear();
     // Callers of submit() wait on their callbacks: tell them it is over (EIO).
-    for (const [id, cb] of [...this.#callbacks]) cb({ id, op: 0, status: -Errno.EIO, body: {} });
+    // In the order they were submitted: ids are handed out in order, and every one outstanding
+    // is less than half the id space behind the next.
+    const pending: [number, (r: VibResponse) => void][] = [...this.#callbacks];
+    for (let h = 0; h < CALLBACK_SLOTS; h++) {
+      if (this.#slotId[h] !== -1) pending.push([this.#slotId[h], this.#slotCb[h]]);
+    }
+    const next = this.#nextId;
+    pending.sort(([a], [b]) => ((a - next) >>> 0) - ((b - next) >>> 0));
     this.#callbacks.clear();
-    // Nobody reads their responses: nothing to tell.
-    this.#silent.fill(-1);
-    this.#silentCount = 0;
+    this.#slotId.fill(-1);
+    this.#slotCb.fill(ignoreResponse);
+    this.#slotted = 0;
+    for (const [id, cb] of pending) cb({ id, op: 0, status: -Errno.EIO, body: {} });
     this.#backlog = [];
     this.#slots.notifyAll();
     this.onDead?.(reason);
@@ -873,5 +888,5 @@ export type { VibEvent };
 /** The callback of a request whose response nobody reads. */
 function ignoreResponse(): void {}
 
-/** Places for ids of requests whose responses nobody reads (a power of two). */
-const SILENT_SLOTS = 1024;
+/** Places for the ids of synchronous requests and their callbacks (a power of two). */
+const CALLBACK_SLOTS = 1024;
