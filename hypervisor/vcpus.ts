@@ -493,7 +493,8 @@ export class VcpuPool {
   }
 
   #dispatch(v: Vcpu): void {
-    if (v.cur) return;
+    // Nothing waits (a lone backend's chain, slice after slice): nothing to pick or to preempt.
+    if (v.cur || this.#waiting === 0) return;
     const next = this.#pick();
     if (next) this.#start(v, next);
     if (this.#waiting > 0) this.#reviewPreemption();
