@@ -168,8 +168,7 @@ export class VibFrontFile implements FrontFile {
     const front = this.#front, ctx = this.ctx;
     return {
       ctx,
-      submit: (op, body, onResponse) =>
-        front.submit({ op, flags: 0, ctx, handle: 0, body, segs: [] }, onResponse),
+      submit: (op, body, onResponse) => front.submitOp(op, ctx, body, onResponse),
       kick: (delayNs) => front.kick(delayNs),
     };
   }

@@ -566,6 +566,31 @@ export class VibFront implements UverbsDevice {
    * given, gets the response from the upcall.
    */
   submit(a: RequestArgs, onResponse?: (r: VibResponse) => void): boolean {
+    return this.#submit(a.op, a.flags, a.ctx, a.handle, a.body, a.segs, onResponse);
+  }
+
+  /**
+   * {@link submit} of a datapath request of context `ctx` (no flags, no
+   * handle, no segments), without an object for its arguments.
+   */
+  submitOp(
+    op: VibOpCode,
+    ctx: number,
+    body: Record<string, unknown>,
+    onResponse?: (r: VibResponse) => void,
+  ): boolean {
+    return this.#submit(op, 0, ctx, 0, body, NO_SEGS, onResponse);
+  }
+
+  #submit(
+    op: number,
+    flags: number,
+    ctx: number,
+    handle: number,
+    body: Record<string, unknown>,
+    segs: number[],
+    onResponse: ((r: VibResponse) => void) | undefined,
+  ): boolean {
     this.#live();
     const id = this.#nextId;
     this.#nextId = (id + 1) >>> 0 || 1;
@@ -577,34 +602,39 @@ export class VibFront implements UverbsDevice {
       this.#slotCb[h] = onResponse ?? ignoreResponse;
       this.#slotted++;
     }
-    const req: VibRequest = {
-      id,
-      op: a.op,
-      flags: a.flags,
-      ctx: a.ctx,
-      handle: a.handle,
-      body: a.body,
-      segs: a.segs,
-    };
     this.#drain();
     if (this.#ring!.full || this.#backlog.length > 0) {
-      this.#backlog.push(req);
+      this.#backlog.push({ id, op, flags, ctx, handle, body, segs });
       this.#arm();
       return false;
     }
+    // Published at once: the ring encodes the request into its slot and keeps nothing of it.
+    const req = this.#scratch;
+    req.id = id;
+    req.op = op;
+    req.flags = flags;
+    req.ctx = ctx;
+    req.handle = handle;
+    req.body = body;
+    req.segs = segs;
     try {
       this.#ring!.pushRequest(req);
     } catch (e) {
       if (this.#slotId[h] === id) this.#unslot(h);
       else this.#callbacks.delete(id);
       if (e instanceof VibEncodeError) {
-        throw new VerbsError("EINVAL", `${opName(a.op)}: ${e.message}`);
+        throw new VerbsError("EINVAL", `${opName(op)}: ${e.message}`);
       }
       throw e;
+    } finally {
+      req.body = NO_BODY;
+      req.segs = NO_SEGS;
     }
     if (onResponse) this.#arm();
     return this.#ring!.pushRequestsAndCheckNotify();
   }
+
+  #scratch: VibRequest = { id: 0, op: 0, flags: 0, ctx: 0, handle: 0, body: {}, segs: [] };
 
   /**
    * Send the event channel notification `delayNs` from now. The guest
@@ -887,6 +917,11 @@ export type { VibEvent };
 
 /** The callback of a request whose response nobody reads. */
 function ignoreResponse(): void {}
+
+/** The segments of a request that has none (never written to). */
+const NO_SEGS: number[] = [];
+/** The body a published request's scratch object is left with (never written to). */
+const NO_BODY: Record<string, unknown> = {};
 
 /** Places for the ids of synchronous requests and their callbacks (a power of two). */
 const CALLBACK_SLOTS = 1024;
