@@ -23,12 +23,41 @@ const WATCH_FILTER_MASK = 4095;
 
 /** The waiters on one frame. */
 class FrameWatch {
-  /** Wake functions, in the order their waits began. */
-  waiters = new Set<() => void>();
+  /** Waits, in the order they began. */
+  waiters = new Set<WriteWait>();
   /** The other set, swapped in while `waiters` is woken. */
-  spare = new Set<() => void>();
+  spare = new Set<WriteWait>();
   /** Queued for the next flush. */
   touched = false;
+}
+
+/**
+ * One {@link WatchedMemory.waitWrite}: ends once, at a write, its timeout or
+ * its signal. An object rather than closures: a thread polling a CQ waits
+ * about once per completion.
+ */
+class WriteWait {
+  done = false;
+  /** Registered on its frames (not yet when an aborted signal ends it at once). */
+  watching = false;
+  timer: EventHandle | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  constructor(
+    readonly watch: Map<number, FrameWatch>,
+    readonly mfns: readonly number[],
+    readonly resolve: (written: boolean) => void,
+    readonly engine: Engine,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+
+  end(written: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.watching) { for (const m of this.mfns) this.watch.get(m)!.waiters.delete(this); }
+    if (this.timer) this.engine.cancel(this.timer);
+    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
+    this.resolve(written);
+  }
 }
 
 /**
@@ -120,7 +149,7 @@ export class WatchedMemory extends MachineMemory {
       const ws = w.waiters;
       w.waiters = w.spare;
       w.spare = ws;
-      for (const wake of ws) wake();
+      for (const wait of ws) wait.end(true);
       ws.clear();
     }
     // Emptied by count, not by length 0: that would free the array's store every flush.
@@ -140,26 +169,14 @@ export class WatchedMemory extends MachineMemory {
     signal?: AbortSignal,
   ): Promise<boolean> {
     const b = this.#engine.block<boolean>(`memory write (${label})`);
-    let done = false;
-    let watching = false;
-    let timer: EventHandle | undefined;
-    const wake = (written: boolean) => {
-      if (done) return;
-      done = true;
-      if (watching) { for (const m of mfns) this.#watch.get(m)!.waiters.delete(onWrite); }
-      if (timer) this.#engine.cancel(timer);
-      signal?.removeEventListener("abort", onAbort);
-      b.resolve(written);
-    };
-    const onAbort = () => wake(false);
+    const wait = new WriteWait(this.#watch, mfns, b.resolve, this.#engine, signal);
     if (signal?.aborted) {
-      wake(false);
+      wait.end(false);
       return b.promise;
     }
-    signal?.addEventListener("abort", onAbort);
-    const onWrite = () => wake(true);
+    if (signal) signal.addEventListener("abort", wait.onAbort = () => wait.end(false));
     if (timeoutNs !== undefined) {
-      timer = this.#engine.schedule(Math.max(0, timeoutNs), () => wake(false));
+      wait.timer = this.#engine.schedule(Math.max(0, timeoutNs), () => wait.end(false));
     }
     for (const m of mfns) {
       let w = this.#watch.get(m);
@@ -167,9 +184,9 @@ export class WatchedMemory extends MachineMemory {
         this.#watch.set(m, w = new FrameWatch());
         this.#everWatched[m & WATCH_FILTER_MASK] = 1;
       }
-      w.waiters.add(onWrite);
+      w.waiters.add(wait);
     }
-    watching = true;
+    wait.watching = true;
     return b.promise;
   }
 

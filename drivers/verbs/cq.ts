@@ -110,28 +110,25 @@ export class Cq {
    */
   async pollUntil(
     n: number,
-    opts: { timeoutNs?: number; signal?: AbortSignal } = {},
+    opts?: { timeoutNs?: number; signal?: AbortSignal },
   ): Promise<WorkCompletion[]> {
     this.#live("poll_cq");
+    const signal = opts?.signal;
+    if (signal?.aborted) throw this.#cancelled(0, n);
     const ctx = this.context;
-    const signal = opts.signal;
-    const cancelled = (got: number) =>
-      new VerbsError("ECANCELED", `poll_cq CQ ${this.cqn}: ${got} of ${n} completions, cancelled`);
-    if (signal?.aborted) throw cancelled(0);
     await ctx.enter();
     const env = ctx.env;
     const period = Math.max(1, env.profile.cpu.emptyPollNs);
-    const deadline = opts.timeoutNs === undefined ? Infinity : env.engine.now + opts.timeoutNs;
+    const timeoutNs = opts?.timeoutNs;
+    const deadline = timeoutNs === undefined ? Infinity : env.engine.now + timeoutNs;
     const out: WorkCompletion[] = [];
-    // What the thread waits on (a split guest waits once per poll round trip: made once).
-    let label: string | undefined;
     for (;;) {
       for (const wc of this.pcq.poll(n - out.length)) out.push(wc);
       if (out.length >= n) return out;
       await env.cpu.settle();
       const spinStart = env.engine.now;
       while (!this.pcq.ready()) {
-        if (signal?.aborted) throw cancelled(out.length);
+        if (signal?.aborted) throw this.#cancelled(out.length, n);
         const left = deadline - env.engine.now;
         if (left <= 0) {
           throw new VerbsError(
@@ -140,7 +137,7 @@ export class Cq {
           );
         }
         await this.pcq.waitWrite(
-          label ??= `CQ ${this.cqn} pollUntil(${n})`,
+          this.#waitLabel(n),
           left === Infinity ? undefined : left,
           signal,
         );
@@ -152,6 +149,31 @@ export class Cq {
       if (wait > 0) await env.engine.sleep(wait);
     }
   }
+
+  #cancelled(got: number, n: number): VerbsError {
+    return new VerbsError(
+      "ECANCELED",
+      `poll_cq CQ ${this.cqn}: ${got} of ${n} completions, cancelled`,
+    );
+  }
+
+  /**
+   * What a thread in {@link pollUntil} waits on, made once per `n` (a thread
+   * that waits for one completion at a time would make it on every wait).
+   */
+  #waitLabel(n: number): string {
+    const cqn = this.cqn;
+    if (this.#labelFor !== n || this.#labelCqn !== cqn) {
+      this.#labelFor = n;
+      this.#labelCqn = cqn;
+      this.#label = `CQ ${cqn} pollUntil(${n})`;
+    }
+    return this.#label;
+  }
+
+  #labelFor = -1;
+  #labelCqn = -1;
+  #label = "";
 
   /** `ibv_req_notify_cq`: one completion event for the next (solicited) completion. */
   reqNotify(solicitedOnly = false): void {
