@@ -112,6 +112,10 @@ const HOT_FRAMES = 256;
 /** Reads up to this many bytes are copied without a view of the frame. */
 const SMALL_COPY = 48;
 
+/** Frames per chunk of {@link MachineMemory}'s frame index (a power of two). */
+const CHUNK_BITS = 9;
+const CHUNK = 1 << CHUNK_BITS;
+
 /**
  * A host's machine memory with a frame allocator and per-frame reference
  * counts, as Xen keeps them (`xen/arch/x86/mm.c`: `get_page`, `put_page`;
@@ -150,7 +154,14 @@ const SMALL_COPY = 48;
 export class MachineMemory {
   /** Total frames. */
   readonly frames: number;
-  #data = new Map<number, Uint8Array>();
+  /**
+   * The bytes of every frame ever accessed, in chunks of {@link CHUNK}
+   * frames indexed by frame number (a chunk is made when one of its frames
+   * is first accessed). A map keyed by frame number cost a hash lookup per
+   * DMA read or write that missed the cache of recent frames below, and a
+   * cluster of many guests misses it on most messages.
+   */
+  #data: (Uint8Array | undefined)[][] = [];
   /**
    * The frames looked up last, direct-mapped by the low bits of their number:
    * the data path (a DMA read or write per packet) asks for the same few
@@ -274,7 +285,8 @@ export class MachineMemory {
     const owner = this.#owner.get(mfn)!;
     this.#released.delete(mfn);
     this.#owner.delete(mfn);
-    this.#data.delete(mfn);
+    const chunk = this.#data[mfn >>> CHUNK_BITS];
+    if (chunk !== undefined) chunk[mfn & (CHUNK - 1)] = undefined;
     if (this.#hotMfn[mfn & (HOT_FRAMES - 1)] === mfn) this.#hotMfn[mfn & (HOT_FRAMES - 1)] = NaN;
     this.#writeLogs?.get(owner)?.delete(mfn);
     const left = this.#perOwner.get(owner)! - 1;
@@ -337,7 +349,15 @@ export class MachineMemory {
   /** True if `mfn` is allocated (its count is above zero). */
   isAllocated(mfn: number): boolean {
     // A frame with data is allocated (its data goes when it is freed).
-    return this.#hotMfn[mfn & (HOT_FRAMES - 1)] === mfn || this.#owner.has(mfn);
+    return this.#hotMfn[mfn & (HOT_FRAMES - 1)] === mfn || this.#dataOf(mfn) !== undefined ||
+      this.#owner.has(mfn);
+  }
+
+  /** The frame's bytes if it was ever accessed (a frame number outside memory has none). */
+  #dataOf(mfn: number): Uint8Array | undefined {
+    if ((mfn >>> 0) !== mfn) return undefined; // not a frame number: -1, 1.5, NaN
+    const chunk = this.#data[mfn >>> CHUNK_BITS];
+    return chunk === undefined ? undefined : chunk[mfn & (CHUNK - 1)];
   }
 
   /**
@@ -404,20 +424,23 @@ export class MachineMemory {
 
   /** True if frame `mfn` was ever accessed since its allocation (untouched frames read as zeros). */
   hasData(mfn: number): boolean {
-    return this.#data.has(mfn);
+    return this.#dataOf(mfn) !== undefined;
   }
 
   /** The bytes of a frame (created zeroed on first use). */
   frame(mfn: number): Uint8Array {
     const h = mfn & (HOT_FRAMES - 1);
     if (this.#hotMfn[h] === mfn) return this.#hotData[h];
-    let f = this.#data.get(mfn);
+    let f = this.#dataOf(mfn);
     if (!f) {
       if (!this.#owner.has(mfn)) {
         throw new MachineMemoryError(`access to unallocated machine frame ${mfn}`);
       }
       f = new Uint8Array(PAGE_SIZE);
-      this.#data.set(mfn, f);
+      const c = mfn >>> CHUNK_BITS;
+      (this.#data[c] ??= new Array<Uint8Array | undefined>(CHUNK).fill(undefined))[
+        mfn & (CHUNK - 1)
+      ] = f;
     }
     this.#hotMfn[h] = mfn;
     this.#hotData[h] = f;
@@ -529,7 +552,7 @@ export class MachineMemory {
   #written(mfn: number): Uint8Array | undefined {
     const h = mfn & (HOT_FRAMES - 1);
     if (this.#hotMfn[h] === mfn) return this.#hotData[h];
-    const f = this.#data.get(mfn);
+    const f = this.#dataOf(mfn);
     if (f) return f;
     if (!this.#owner.has(mfn)) {
       throw new MachineMemoryError(`access to unallocated machine frame ${mfn}`);
