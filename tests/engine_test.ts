@@ -528,3 +528,30 @@ Deno.test("profiles: every built-in parameter is in the schema (with its unit) a
     assert.deepEqual(seen.sort(), schemaKeys.sort(), `${file} sets every parameter once`);
   }
 });
+
+Deno.test("engine: thousands of pending events, many at one time, some cancelled, run in (time, sequence) order", async () => {
+  const engine = new Engine();
+  const rng = new Prng(7);
+  const ran: number[] = [];
+  const want: { time: number; id: number }[] = [];
+  await engine.run(async () => {
+    const lane = engine.lane();
+    let laneAt = 0;
+    for (let id = 0; id < 5000; id++) {
+      // Few distinct times (ties by the hundred), some far ahead, some on a lane.
+      const far = rng.int(10) === 0;
+      const delay = far ? 2_000_000 + rng.int(50) : rng.int(200);
+      const onLane = !far && rng.int(4) === 0 && delay >= laneAt;
+      if (onLane) laneAt = delay;
+      const h = onLane
+        ? lane.schedule(delay, () => ran.push(id))
+        : engine.schedule(delay, () => ran.push(id));
+      if (rng.int(8) === 0) engine.cancel(h);
+      else want.push({ time: delay, id });
+    }
+    await engine.sleep(3_000_000);
+  });
+  // Scheduled in id order at time 0: the sequence order is the id order.
+  want.sort((a, b) => a.time - b.time || a.id - b.id);
+  assert.deepEqual(ran, want.map((w) => w.id));
+});

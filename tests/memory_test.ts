@@ -145,3 +145,43 @@ Deno.test("frames looked up often answer like any other: freed, reused, never a 
   assert.equal(mem.allocFrame("d2"), a); // reused, and scrubbed
   assert.equal(mem.frame(a)[0], 0);
 });
+
+Deno.test("thousands of frames, beyond the cache of recent ones: each its own bytes, freed ones gone", () => {
+  const mem = new MachineMemory(4096 * 4096);
+  const mfns = Array.from({ length: 2000 }, () => mem.allocFrame("d1"));
+  for (const m of mfns) mem.write(m * PAGE_SIZE + 100, Uint8Array.of(m & 0xff, m >> 8));
+  for (const m of mfns) {
+    assert.deepEqual([...mem.read(m * PAGE_SIZE + 100, 2)], [m & 0xff, m >> 8], `frame ${m}`);
+    assert.equal(mem.hasData(m), true);
+  }
+  // Around the index's chunk boundaries and numbers that are no frame number.
+  assert.ok(mfns.includes(511) && mfns.includes(512) && mfns.includes(1024));
+  for (const n of [2 ** 32 + 512, 512.5, -512, 2 ** 32 - 1, Infinity]) {
+    assert.equal(mem.isAllocated(n), false, `${n}`);
+    assert.equal(mem.hasData(n), false, `${n}`);
+  }
+  mem.freeFrame(512);
+  assert.equal(mem.isAllocated(512), false);
+  assert.equal(mem.hasData(512), false);
+  assert.throws(() => mem.read(512 * PAGE_SIZE, 1), MachineMemoryError);
+  assert.deepEqual([...mem.read(511 * PAGE_SIZE + 100, 2)], [511 & 0xff, 511 >> 8]);
+  assert.deepEqual([...mem.read(513 * PAGE_SIZE + 100, 2)], [513 & 0xff, 513 >> 8]);
+  assert.equal(mem.allocFrame("d2"), 512); // reused, and scrubbed
+  assert.deepEqual([...mem.read(512 * PAGE_SIZE + 100, 2)], [0, 0]);
+});
+
+Deno.test("small reads (copied by a loop) and larger ones give the same bytes, across a frame edge too", () => {
+  const mem = new MachineMemory(16 * 4096);
+  const a = mem.allocFrame("d1"), b = mem.allocFrame("d1");
+  assert.equal(b, a + 1);
+  const bytes = pattern(2 * PAGE_SIZE, 5);
+  mem.write(a * PAGE_SIZE, bytes);
+  for (const [off, len] of [[0, 32], [4096 - 20, 40], [100, 64], [100, 65], [4000, 200]]) {
+    const want = [...bytes.subarray(off, off + len)];
+    assert.deepEqual([...mem.read(a * PAGE_SIZE + off, len)], want, `${off}+${len}`);
+    const into = new Uint8Array(len + 3).fill(0xee);
+    mem.readInto(a * PAGE_SIZE + off, into, 3, len);
+    assert.deepEqual([...into.subarray(0, 3)], [0xee, 0xee, 0xee]);
+    assert.deepEqual([...into.subarray(3)], want, `readInto ${off}+${len}`);
+  }
+});
