@@ -16,6 +16,7 @@ import type { InterruptController } from "../sim/irq.ts";
 import type { MachineMemory } from "../sim/memory.ts";
 import type { Prng } from "../sim/prng.ts";
 import type { Profile } from "../sim/profiles/schema.ts";
+import { Line } from "../sim/line.ts";
 import { HcaCommandInterface } from "./command_interface.ts";
 import {
   cmdName,
@@ -191,9 +192,7 @@ export class Hca {
   #rxBytes: WirePacket[] = [];
   #rxDue: number[] = [];
   #rxPort: Port[] = [];
-  #rxHead = 0;
-  /** End of the receive queue (its arrays are never emptied by `length = 0`, which drops their storage). */
-  #rxTail = 0;
+  #rxLine = new Line([this.#rxBytes, this.#rxPort], [this.#rxDue]);
   #rxFree = 0;
   #rxArmed = false;
   #rxStalled: Port[] = [];
@@ -495,7 +494,7 @@ export class Hca {
   receiveWire(wire: WirePacket, port: Port): boolean {
     const e = this.core.engine;
     if (
-      this.#rxTail - this.#rxHead >= RX_QUEUE_LIMIT ||
+      this.#rxLine.length >= RX_QUEUE_LIMIT ||
       this.core.bus.writeBacklogNs() > RX_BACKLOG_NS
     ) {
       if (!this.#rxStalled.includes(port)) this.#rxStalled.push(port);
@@ -511,7 +510,7 @@ export class Hca {
     const start = this.#rxFree > e.now ? this.#rxFree : e.now;
     this.#rxFree = start + h.rxPacketNs;
     const due = start + (h.packetProcessNs > h.rxPacketNs ? h.packetProcessNs : h.rxPacketNs);
-    const i = this.#rxTail++;
+    const i = this.#rxLine.add();
     this.#rxBytes[i] = wire;
     this.#rxDue[i] = due;
     this.#rxPort[i] = port;
@@ -525,31 +524,20 @@ export class Hca {
   #rxRun = (): void => {
     const e = this.core.engine;
     const now = e.now;
-    while (this.#rxHead < this.#rxTail && this.#rxDue[this.#rxHead] <= now) {
-      const b = this.#rxBytes[this.#rxHead];
-      const port = this.#rxPort[this.#rxHead];
-      this.#rxBytes[this.#rxHead] = undefined as unknown as WirePacket;
-      this.#rxPort[this.#rxHead] = undefined as unknown as Port;
-      this.#rxHead++;
+    const line = this.#rxLine;
+    while (line.length > 0 && this.#rxDue[line.head] <= now) {
+      const b = this.#rxBytes[line.head];
+      const port = this.#rxPort[line.head];
+      line.drop();
       this.#process(b, port);
-    }
-    if (this.#rxHead === this.#rxTail) {
-      this.#rxHead = this.#rxTail = 0;
-    } else if (this.#rxHead > 1024) {
-      const h = this.#rxHead, t = this.#rxTail;
-      this.#rxBytes.copyWithin(0, h, t).fill(undefined as unknown as WirePacket, t - h);
-      this.#rxDue.copyWithin(0, h, t);
-      this.#rxPort.copyWithin(0, h, t).fill(undefined as unknown as Port, t - h);
-      this.#rxTail = t - h;
-      this.#rxHead = 0;
     }
     if (this.#rxStalled.length > 0 && this.core.bus.writeBacklogNs() <= RX_BACKLOG_NS) {
       const ports = this.#rxStalled;
       this.#rxStalled = [];
       for (const p of ports) p.resumeReceive();
     }
-    if (this.#rxHead < this.#rxTail) {
-      e.schedule(this.#rxDue[this.#rxHead] - now, this.#rxRun, this.#tagRx);
+    if (line.length > 0) {
+      e.schedule(this.#rxDue[line.head] - now, this.#rxRun, this.#tagRx);
     } else if (this.#rxStalled.length > 0) {
       e.schedule(RX_BACKLOG_NS / 4, this.#rxRun, this.#tagRx);
     } else {

@@ -18,7 +18,7 @@
 
 import type { Engine, EventHandle } from "../sim/engine.ts";
 import type { Link } from "./link.ts";
-import { Line } from "./line.ts";
+import { Line } from "../sim/line.ts";
 import { PERMISSIVE_LID, WirePacket } from "./packet.ts";
 
 /**
@@ -364,8 +364,7 @@ export class Port {
   #retTail = 0;
   // Receive side (HCA ports).
   #rxQ: BufferedPacket[] = [];
-  #rxHead = 0;
-  #rxTail = 0;
+  #rxLine = new Line([this.#rxQ]);
   #paused = false;
   #delivering = false;
   #resume: EventHandle | undefined;
@@ -413,7 +412,7 @@ export class Port {
 
   /** Packets waiting in the input buffer for the HCA to accept them. */
   get rxQueued(): number {
-    return this.#rxTail - this.#rxHead;
+    return this.#rxLine.length;
   }
 
   /** Packets queued for transmission (switch output queue). */
@@ -609,7 +608,7 @@ export class Port {
     }
     this.counters.rcvPkts++;
     this.counters.rcvBytes += wire.length;
-    this.#rxQ[this.#rxTail++] = pkt;
+    this.#rxQ[this.#rxLine.add()] = pkt;
     if (!this.#paused && !this.#delivering) this.#deliver();
   }
 
@@ -704,25 +703,18 @@ export class Port {
     if (!receive) return;
     this.#delivering = true;
     try {
-      while (!this.#paused && this.#rxHead < this.#rxTail) {
-        const pkt = this.#rxQ[this.#rxHead];
+      const line = this.#rxLine;
+      while (!this.#paused && line.length > 0) {
+        const pkt = this.#rxQ[line.head];
         if (receive(pkt.wire, this) === false) {
           this.#paused = true;
           break;
         }
-        this.#rxQ[this.#rxHead++] = undefined as unknown as BufferedPacket;
+        line.drop();
         this.release(pkt);
       }
     } finally {
       this.#delivering = false;
-    }
-    if (this.#rxHead === this.#rxTail) {
-      this.#rxHead = this.#rxTail = 0;
-    } else if (this.#rxHead > 1024) {
-      this.#rxQ.copyWithin(0, this.#rxHead, this.#rxTail);
-      this.#rxTail -= this.#rxHead;
-      this.#rxQ.fill(undefined as unknown as BufferedPacket, this.#rxTail);
-      this.#rxHead = 0;
     }
   }
 

@@ -20,7 +20,7 @@
 import type { EventHandle } from "../sim/engine.ts";
 import { HwQpState, type PathParams, QpServiceType } from "./commands.ts";
 import type { CompletionQueue } from "./cq.ts";
-import { Line } from "./line.ts";
+import { Line } from "../sim/line.ts";
 import { IBA_MTUS, MTU_CODE_MIN } from "./link.ts";
 import type { MptEntry } from "./mpt.ts";
 import type { Transport as OpcodeTransport } from "./opcode.ts";

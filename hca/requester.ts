@@ -36,7 +36,7 @@ import {
   WqeKind,
   WqeState,
 } from "./qp.ts";
-import { Line } from "./line.ts";
+import { Line } from "../sim/line.ts";
 import { ackTimeoutNs } from "./timers.ts";
 import { routeTo, type Transport, TxWindow } from "./transport.ts";
 import {

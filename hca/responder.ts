@@ -26,7 +26,7 @@ import { EqeType, HwQpState, MptAccess, QpAccess, QpServiceType } from "./comman
 import type { HcaCore } from "./core.ts";
 import { CqeSyndrome, CqeVendorErr } from "./cqe.ts";
 import type { MptEntry } from "./mpt.ts";
-import { Line } from "./line.ts";
+import { Line } from "../sim/line.ts";
 import { OP, opcodeInfo } from "./opcode.ts";
 import {
   aethSyndrome,

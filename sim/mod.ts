@@ -13,3 +13,4 @@ export * from "./address_space.ts";
 export * from "./frame_audit.ts";
 export * from "./errno.ts";
 export * from "./queue.ts";
+export * from "./line.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Line, LINE_COMPACT_AT } from "../hca/line.ts";
+import { Line, LINE_COMPACT_AT } from "../sim/line.ts";
 
 Deno.test("a line that is never empty keeps its order and does not grow", () => {
   const objs: { n: number }[] = [], nums: number[] = [];
@@ -31,4 +31,24 @@ Deno.test("a line that is never empty keeps its order and does not grow", () => 
     line.drop();
   }
   assert.deepEqual([line.head, line.tail], [0, 0]);
+});
+
+Deno.test("a line with a long backlog moves it only when the consumed part outweighs it", () => {
+  const objs: number[][] = [];
+  const line = new Line([objs]);
+  const backlog = 3 * LINE_COMPACT_AT;
+  let added = 0, next = 0, maxHead = 0;
+  for (; added < backlog; added++) objs[line.add()] = [added];
+  for (let round = 0; round < 4 * backlog; round++) {
+    objs[line.add()] = [added++];
+    assert.equal(objs[line.head][0], next++);
+    line.drop();
+    maxHead = Math.max(maxHead, line.head);
+    assert.equal(line.length, backlog);
+    // The arrays stay within twice the live part (plus the entry being added).
+    assert.ok(line.tail <= 2 * backlog + 1, `tail ${line.tail} in round ${round}`);
+  }
+  // Not moved every LINE_COMPACT_AT entries (a copy of the whole backlog each time).
+  assert.ok(maxHead >= backlog, `moved at head ${maxHead}`);
+  for (let i = 0; i < line.head; i++) assert.equal(objs[i], undefined, `slot ${i}`);
 });

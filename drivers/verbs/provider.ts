@@ -58,7 +58,7 @@ import {
   WqeOpcode,
 } from "../../hca/wqe.ts";
 import { decodeRecvWqe } from "../../hca/wqe.ts";
-import { Line } from "../../hca/line.ts";
+import { Line } from "../../sim/line.ts";
 import { type Engine, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import { wcOpcodeOfWr, workCompletionOf } from "./cqe_map.ts";

@@ -12,7 +12,8 @@
  */
 
 /**
- * Entries a line consumes before it moves its live ones back to the front.
+ * Entries a line consumes before it moves its live ones back to the front
+ * (once the consumed entries also outnumber the live ones).
  *
  * @example
  * ```ts
@@ -77,7 +78,9 @@ export class Line {
     const tail = this.tail;
     if (next === tail) {
       this.head = this.tail = 0;
-    } else if (next < LINE_COMPACT_AT) {
+    } else if (next < LINE_COMPACT_AT || 2 * next <= tail) {
+      // Moved only when the consumed part outweighs the live one: a long
+      // backlog is then copied once per as many entries as it holds.
       this.head = next;
     } else {
       for (const a of refs) a.copyWithin(0, next, tail).fill(undefined, tail - next, tail);
