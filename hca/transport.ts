@@ -11,6 +11,7 @@
 import { EqeType, HwQpState, QpServiceType } from "./commands.ts";
 import type { HcaCore } from "./core.ts";
 import type { Profile } from "../sim/profiles/schema.ts";
+import { Line } from "../sim/line.ts";
 import {
   type Cqe,
   CQE_WQE_COUNTER_MASK,
@@ -85,9 +86,7 @@ class TxQueue {
   wires: WirePacket[] = [];
   owner: (Qp | undefined)[] = [];
   kind: number[] = [];
-  head = 0;
-  /** End of the entries (the arrays are never emptied by `length = 0`, which drops their storage). */
-  tail = 0;
+  line = new Line([this.wires, this.owner], [this.kind]);
   waiting = false;
   constructor(readonly port: Port) {}
 }
@@ -203,7 +202,7 @@ export class Transport {
       this.#sent(qp, window);
       return;
     }
-    const i = q.tail++;
+    const i = q.line.add();
     q.wires[i] = new WirePacket(init);
     q.owner[i] = qp;
     q.kind[i] = window;
@@ -212,24 +211,22 @@ export class Transport {
 
   #pump(q: TxQueue): void {
     q.waiting = false;
-    while (q.head < q.tail) {
-      const b = q.wires[q.head];
+    const line = q.line;
+    while (line.length > 0) {
+      const b = q.wires[line.head];
       if (!q.port.trySend(b)) {
         q.waiting = true;
         q.port.whenReady(b.length, () => this.#pump(q));
         return;
       }
-      const qp = q.owner[q.head];
-      const kind = q.kind[q.head];
-      q.wires[q.head] = undefined as unknown as WirePacket;
-      q.owner[q.head] = undefined;
-      q.head++;
+      const qp = q.owner[line.head];
+      const kind = q.kind[line.head];
+      line.drop();
       this.core.counters.packetsSent++;
       // DLID 0xC000..0xFFFE (IBTA vol 1 §4.1.1): a multicast packet.
       if (b.dlid >= 0xc000 && b.dlid !== 0xffff) this.multicastSent?.(b, q.port);
       this.#sent(qp, kind);
     }
-    q.head = q.tail = 0;
   }
 
   #sent(qp: Qp | undefined, kind: number): void {
