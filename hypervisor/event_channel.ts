@@ -29,6 +29,7 @@
  */
 import { XenError } from "./errors.ts";
 import { intArg } from "./args.ts";
+import { emptyArray } from "../sim/queue.ts";
 
 /**
  * 2-level ABI port count on 64-bit (`EVTCHN_2L_NR_CHANNELS`).
@@ -235,7 +236,7 @@ export class SharedInfo {
   takePending(out: number[] = []): number[] {
     const p = this.page;
     p[OFF_UPCALL_PENDING] = 0;
-    while (out.length > 0) out.pop();
+    emptyArray(out);
     for (let sb = 0; sb < 8; sb++) {
       const selByte = p[OFF_PENDING_SEL + sb];
       if (selByte === 0) continue;

@@ -17,6 +17,7 @@
  */
 import type { Engine, EventHandle } from "../sim/engine.ts";
 import { MachineMemory, PAGE_SIZE } from "../sim/memory.ts";
+import { emptyArray } from "../sim/queue.ts";
 
 /** Frame-number bits of {@link WatchedMemory}'s filter of watched frames. */
 const WATCH_FILTER_MASK = 4095;
@@ -152,8 +153,7 @@ export class WatchedMemory extends MachineMemory {
       for (const wait of ws) wait.end(true);
       ws.clear();
     }
-    // Emptied by count, not by length 0: that would free the array's store every flush.
-    while (touched.length > 0) touched.pop();
+    emptyArray(touched);
   };
 
   /**

@@ -24,3 +24,20 @@
 export function takeFirst<T>(a: T[]): T | undefined {
   return a.length === 1 ? a.pop() : a.shift();
 }
+
+/**
+ * Empty `a` and keep its backing store (`a.length = 0` frees it, and an
+ * array refilled at every event would allocate a new one each time).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { emptyArray } from "./queue.ts";
+ * const ports = [3, 7];
+ * emptyArray(ports);
+ * assert.deepEqual(ports, []);
+ * ```
+ */
+export function emptyArray<T>(a: T[]): void {
+  while (a.length > 0) a.pop();
+}

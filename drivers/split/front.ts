@@ -44,6 +44,7 @@ import { VerbsError } from "../uapi/errors.ts";
 import type { UverbsFile } from "../uapi/uverbs.ts";
 import { Provider, ProviderCq, type ProviderEnv } from "../verbs/provider.ts";
 import type { ProviderDriver } from "../verbs/providers.ts";
+import { emptyArray } from "../../sim/queue.ts";
 import { VibOp, type VibOpCode, type VibReqBody, type VibResponse } from "../vib/mod.ts";
 import { type SplitContext, splitContextOf } from "./back.ts";
 
@@ -244,8 +245,7 @@ export class SplitCq extends ProviderCq {
     this.#waiters = this.#woken;
     this.#woken = ws;
     for (const w of ws) w(true);
-    // Emptied by count: `length = 0` would give up the array's storage at every answer.
-    while (ws.length > 0) ws.pop();
+    emptyArray(ws);
   };
 
   #woken: ((v: boolean) => void)[] = [];
