@@ -201,16 +201,55 @@ export class MemoryTranslation {
 
   /** Machine frame holding byte `va` of region `e`, or 0 if it is not RAM. */
   frameOf(e: MptEntry, va: number): number {
+    const mfn = this.#translate(e, va);
+    return mfn !== 0 && this.memory.isAllocated(mfn) ? mfn : 0;
+  }
+
+  /**
+   * The bytes of the frame holding byte `va` of region `e` ({@link frameOf}
+   * and the frame in one look-up), or undefined if it is not RAM; `write`
+   * takes it for a DMA write ({@link MachineMemory.frameForWrite}). For the
+   * per-packet path: the caller reads or writes within the page at once.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MachineMemory } from "../sim/memory.ts";
+   * import { MemoryTranslation } from "./mpt.ts";
+   * const mem = new MachineMemory(1 << 20);
+   * const tpt = new MemoryTranslation(mem, 16, 64);
+   * const f = mem.allocFrame("t");
+   * tpt.mtt.write(0, [f]);
+   * const e = { index: 1, key: 0x100, pd: 1, start: 0x1000, length: 4096, access: 1, mttBase: 0, mttCount: 1, pageShift: 12, refs: 0 };
+   * tpt.install(e);
+   * assert.equal(tpt.frameBytes(e, 0x1800, false), mem.frame(f));
+   * assert.equal(tpt.frameBytes(e, 0x2000, false), undefined); // past the region's one page
+   * ```
+   */
+  frameBytes(e: MptEntry, va: number, write: boolean): Uint8Array | undefined {
+    const mfn = this.#translate(e, va);
+    if (mfn === 0) return undefined;
+    return write ? this.memory.frameForWriteIfAllocated(mfn) : this.memory.frameIfAllocated(mfn);
+  }
+
+  /** The MTT's frame for byte `va` of region `e` (0: none), allocated or not. */
+  #translate(e: MptEntry, va: number): number {
+    const shift = e.pageShift;
+    if (shift === PAGE_SHIFT) {
+      // 4 KiB translation pages (the common case): one MTT entry per frame.
+      const page = Math.floor(va / PAGE_SIZE) - Math.floor(e.start / PAGE_SIZE);
+      if (page >= e.mttCount) return 0;
+      return this.mtt.get(e.mttBase + page);
+    }
     // A shift, not `**`, on the per-packet path (firmware admits no shift above MAX_PAGE_SHIFT).
-    const pageSize = e.pageShift <= MAX_PAGE_SHIFT ? 1 << e.pageShift : 2 ** e.pageShift;
+    const pageSize = shift <= MAX_PAGE_SHIFT ? 1 << shift : 2 ** shift;
     const base = Math.floor(e.start / pageSize) * pageSize;
     const rel = va - base;
     const page = Math.floor(rel / pageSize);
     if (page >= e.mttCount) return 0;
     const first = this.mtt.get(e.mttBase + page);
     if (first === 0) return 0;
-    const mfn = first + Math.floor((rel - page * pageSize) / PAGE_SIZE);
-    return this.memory.isAllocated(mfn) ? mfn : 0;
+    return first + Math.floor((rel - page * pageSize) / PAGE_SIZE);
   }
 
   /**
@@ -221,11 +260,11 @@ export class MemoryTranslation {
     let done = 0;
     while (done < len) {
       const a = va + done;
-      const mfn = this.frameOf(e, a);
-      if (mfn === 0) return false;
+      const f = this.frameBytes(e, a, false);
+      if (f === undefined) return false;
       const off = a % PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, len - done);
-      out.set(this.memory.frame(mfn).subarray(off, off + n), outOff + done);
+      out.set(f.subarray(off, off + n), outOff + done);
       done += n;
     }
     return true;
@@ -239,6 +278,15 @@ export class MemoryTranslation {
    */
   scatter(e: MptEntry, va: number, data: Uint8Array): boolean {
     const len = data.length;
+    const off0 = va % PAGE_SIZE;
+    if (off0 + len <= PAGE_SIZE) {
+      // Within one page (every packet of an MTU up to 4 KiB that starts page-aligned).
+      if (len === 0) return true;
+      const f = this.frameBytes(e, va, true);
+      if (f === undefined) return false;
+      f.set(data, off0);
+      return true;
+    }
     // Two passes: a write that cannot complete must write nothing (IBTA §10.6.3: fail closed).
     let frames: number[] | undefined;
     let single = 0;

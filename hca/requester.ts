@@ -531,9 +531,8 @@ export class Requester {
         if (typeof e === "number") return undefined;
         const po = va % PAGE_SIZE;
         if (po + len > PAGE_SIZE) break;
-        const mfn = tpt.frameOf(e, va);
-        if (mfn === 0) return undefined;
-        return this.core.memory.frame(mfn).subarray(po, po + len);
+        const f = tpt.frameBytes(e, va, false);
+        return f === undefined ? undefined : f.subarray(po, po + len);
       }
       pos += s.length;
     }

@@ -129,6 +129,18 @@ export class WatchedMemory extends MachineMemory {
     return f;
   }
 
+  // The DMA path's look-up (translation, then the frame): a device access like `frame`'s.
+  override frameIfAllocated(mfn: number): Uint8Array | undefined {
+    const f = super.frameIfAllocated(mfn);
+    if (
+      f !== undefined && this.#cpuReads === 0 && this.#everWatched[mfn & WATCH_FILTER_MASK] === 1
+    ) {
+      const w = this.#watch.get(mfn);
+      if (w !== undefined && w.waiters.size > 0) this.#touch(w);
+    }
+    return f;
+  }
+
   #touch(w: FrameWatch): void {
     if (w.touched) return;
     w.touched = true;

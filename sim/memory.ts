@@ -422,6 +422,45 @@ export class MachineMemory {
     return this.frame(mfn);
   }
 
+  /**
+   * The bytes of frame `mfn` if it is allocated (created zeroed on first
+   * use, as {@link frame}), else undefined: {@link isAllocated} and
+   * {@link frame} in one look-up, for the DMA path, which translates and
+   * then touches a frame for every packet.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MachineMemory } from "./memory.ts";
+   * const mem = new MachineMemory(1 << 20);
+   * const mfn = mem.allocFrame("dom1");
+   * assert.equal(mem.frameIfAllocated(mfn), mem.frame(mfn));
+   * mem.freeFrame(mfn);
+   * assert.equal(mem.frameIfAllocated(mfn), undefined);
+   * ```
+   */
+  frameIfAllocated(mfn: number): Uint8Array | undefined {
+    const h = mfn & (HOT_FRAMES - 1);
+    if (this.#hotMfn[h] === mfn) return this.#hotData[h];
+    const f = this.#dataOf(mfn);
+    if (f !== undefined) {
+      this.#hotMfn[h] = mfn;
+      this.#hotData[h] = f;
+      return f;
+    }
+    return this.#owner.has(mfn) ? this.frame(mfn) : undefined;
+  }
+
+  /**
+   * {@link frameIfAllocated} for a device's write into the frame (DMA):
+   * logged as written, as {@link frameForWrite} does, when it is allocated.
+   */
+  frameForWriteIfAllocated(mfn: number): Uint8Array | undefined {
+    const f = this.frameIfAllocated(mfn);
+    if (f !== undefined && this.#writeLogs !== undefined) this.noteWrite(mfn);
+    return f;
+  }
+
   /** True if frame `mfn` was ever accessed since its allocation (untouched frames read as zeros). */
   hasData(mfn: number): boolean {
     return this.#dataOf(mfn) !== undefined;
