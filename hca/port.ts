@@ -645,7 +645,7 @@ export class Port {
       this.#w.stepByStep?.() === true ||
       ((this.#waiters.length > 0 || this.#outLine.length > 0) && at >= this.#txFreeAt)
     ) {
-      engine.schedule(delayNs, () => this.credit(n));
+      this.#creditEvent(delayNs, n);
       return;
     }
     const i = this.#retTail++;
@@ -688,12 +688,22 @@ export class Port {
     let h = end;
     while (h > this.#retHead && t[h - 1] >= this.#txFreeAt) h--;
     if (h === end) return;
-    const engine = this.#w.engine;
-    for (let i = h; i < end; i++) {
-      const n = this.#retN[i];
-      engine.scheduleReserved(t[i], this.#retSeq[i], () => this.credit(n));
-    }
+    for (let i = h; i < end; i++) this.#creditEventAt(t[i], this.#retSeq[i], this.#retN[i]);
     this.#retTail = h;
+  }
+
+  // A closure is made only where one is needed: a function that makes one
+  // from its parameters allocates their context on every call, taken or not
+  // (these run for every packet; the closures for few).
+
+  /** `n` credits arrive `delayNs` from now, as an event. */
+  #creditEvent(delayNs: number, n: number): void {
+    this.#w.engine.schedule(delayNs, () => this.credit(n));
+  }
+
+  /** `n` credits arrive at `time`, as an event in the place `seq` reserved. */
+  #creditEventAt(time: number, seq: number, n: number): void {
+    this.#w.engine.scheduleReserved(time, seq, () => this.credit(n));
   }
 
   // ---- internals -------------------------------------------------------
@@ -810,7 +820,7 @@ export class Port {
       case "drop":
         c.dropped++;
         // The receiver discards it on arrival (bad CRC); its credits come back.
-        engine.schedule(Math.max(0, lastBit + prop - now), () => this.credit(credits));
+        this.#creditEvent(Math.max(0, lastBit + prop - now), credits);
         break;
       case "duplicate": {
         c.duplicated++;

@@ -20,6 +20,7 @@
 
 import { HwQpState, MptAccess, QpServiceType } from "./commands.ts";
 import { PAGE_SIZE } from "../sim/memory.ts";
+import type { EventHandle } from "../sim/engine.ts";
 import type { HcaCore } from "./core.ts";
 import { CqeSyndrome, CqeVendorErr } from "./cqe.ts";
 import { OP, pickOpcode, type Position } from "./opcode.ts";
@@ -311,7 +312,38 @@ export class Requester {
     req.scheduled = true;
     const now = this.core.engine.now;
     const at = req.holdUntil > now ? req.holdUntil - now : 0;
-    this.core.engine.schedule(at, req.step ??= () => this.#step(qp), this.#tagStep);
+    this.core.engine.schedule(at, req.step ?? this.#stepOf(qp), this.#tagStep);
+  }
+
+  // Closures are made apart from the per-packet functions that need them
+  // rarely: a function that makes one from its parameters allocates their
+  // context on every call, whether or not it makes the closure.
+
+  /** The QP's send-engine step callback, made once per QP. */
+  #stepOf(qp: Qp): () => void {
+    return qp.req.step = () => this.#step(qp);
+  }
+
+  /** Build packet `i` `delayNs` from now (inline data: no payload read). */
+  #emitLater(
+    delayNs: number,
+    qp: Qp,
+    slot: TxSlot,
+    i: number,
+    off: number,
+    len: number,
+    epoch: number,
+  ): void {
+    this.core.engine.schedule(
+      delayNs,
+      () => this.#emit(qp, slot, i, off, len, epoch),
+      this.#tagPkt,
+    );
+  }
+
+  /** The retransmission timer's event, `delayNs` from now. */
+  #timerEvent(qp: Qp, delayNs: number): EventHandle {
+    return this.core.engine.schedule(delayNs, () => this.#timerFired(qp), this.#tagTimer);
   }
 
   /**
@@ -429,13 +461,8 @@ export class Requester {
       this.#rdLen[t] = len;
       this.#rdEpoch[t] = epoch;
       this.core.bus.read(len, this.#payloadIn, this.#tagPkt, engine);
-    } else if (engine > 0) {
-      this.core.engine.schedule(
-        engine,
-        () => this.#emit(qp, slot, i, off, len, epoch),
-        this.#tagPkt,
-      );
-    } else this.#emit(qp, slot, i, off, len, epoch);
+    } else if (engine > 0) this.#emitLater(engine, qp, slot, i, off, len, epoch);
+    else this.#emit(qp, slot, i, off, len, epoch);
   }
 
   /** The payload read of the oldest packet on its way is in: build it. */
@@ -609,13 +636,7 @@ export class Requester {
     const comp = qp.comp;
     const now = this.core.engine.now;
     comp.timerDeadline = Math.max(now, qp.req.holdUntil) + t;
-    if (!comp.timer || comp.timer.done) {
-      comp.timer = this.core.engine.schedule(
-        comp.timerDeadline - now,
-        () => this.#timerFired(qp),
-        this.#tagTimer,
-      );
-    }
+    if (!comp.timer || comp.timer.done) comp.timer = this.#timerEvent(qp, comp.timerDeadline - now);
   }
 
   /** Stop the timer (nothing outstanding). */
@@ -630,11 +651,7 @@ export class Requester {
     if (qp.state !== HwQpState.RTS && qp.state !== HwQpState.SQD) return;
     const now = this.core.engine.now;
     if (comp.timerDeadline > now) {
-      comp.timer = this.core.engine.schedule(
-        comp.timerDeadline - now,
-        () => this.#timerFired(qp),
-        this.#tagTimer,
-      );
+      comp.timer = this.#timerEvent(qp, comp.timerDeadline - now);
       return;
     }
     comp.timerDeadline = 0;

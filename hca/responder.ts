@@ -819,7 +819,16 @@ export class Responder {
     const pending = resp.ackPsn >= 0;
     resp.ackPsn = pkt.bth.psn;
     resp.ackAt = now + delay;
-    if (pending) return;
+    if (!pending) this.#ackLater(qp, delay);
+  }
+
+  /**
+   * The coalesced ACK's event, `delay` from now. Apart from
+   * {@link #acknowledge}, which runs for every packet: a function that makes
+   * a closure from its parameters allocates their context on every call.
+   */
+  #ackLater(qp: Qp, delay: number): void {
+    const resp = qp.resp;
     const epoch = resp.epoch;
     const fire = () => {
       if (resp.epoch !== epoch || resp.ackPsn < 0) return;

@@ -88,6 +88,8 @@ class TxQueue {
   kind: number[] = [];
   line = new Line([this.wires, this.owner], [this.kind]);
   waiting = false;
+  /** The pump, called back when the port can send. */
+  pumpNext: (() => void) | undefined = undefined;
   constructor(readonly port: Port) {}
 }
 
@@ -216,7 +218,7 @@ export class Transport {
       const b = q.wires[line.head];
       if (!q.port.trySend(b)) {
         q.waiting = true;
-        q.port.whenReady(b.length, () => this.#pump(q));
+        q.port.whenReady(b.length, q.pumpNext ?? this.#pumpOf(q));
         return;
       }
       const qp = q.owner[line.head];
@@ -227,6 +229,11 @@ export class Transport {
       if (b.dlid >= 0xc000 && b.dlid !== 0xffff) this.multicastSent?.(b, q.port);
       this.#sent(qp, kind);
     }
+  }
+
+  /** The queue's pump callback, made once per queue (a closure made in `#pump` would allocate its context on every call). */
+  #pumpOf(q: TxQueue): () => void {
+    return q.pumpNext = () => this.#pump(q);
   }
 
   #sent(qp: Qp | undefined, kind: number): void {
