@@ -26,7 +26,7 @@ import type { MptEntry } from "./mpt.ts";
 import type { Transport as OpcodeTransport } from "./opcode.ts";
 import type { Packet, PacketInit, WirePacket } from "./packet.ts";
 import type { SharedReceiveQueue } from "./srq.ts";
-import type { ParsedSendWqe } from "./wqe.ts";
+import type { DataSeg, ParsedSendWqe, UdAddress } from "./wqe.ts";
 
 /**
  * PSNs are 24-bit (IBTA vol 1 §9.7.1).
@@ -202,6 +202,87 @@ export interface SendWqe {
   readPkts: number;
   /** RDMA READ: response bytes placed so far. */
   readDone: number;
+}
+
+/** The gather list of a {@link FetchedWqe} before its parse: shared, never written. */
+const UNPARSED_SGL: DataSeg[] = Object.freeze([]) as unknown as DataSeg[];
+
+/**
+ * A send WQE as the device keeps it from its fetch to its completion: the
+ * transport bookkeeping of {@link SendWqe} and the parsed WQE's fields in one
+ * record, whose `wqe` is the record itself once it parsed (undefined while it
+ * did not). With 16 writes outstanding on each of tens of thousands of QPs,
+ * about a million of these are alive at once; one object each instead of a
+ * `SendWqe` around a `ParsedSendWqe` is one object fewer for the garbage
+ * collector to copy, promote and mark, and one fewer read of a cold object
+ * when the send engine, the completer and the CQE writer look at the WQE.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FetchedWqe, WqeState } from "./qp.ts";
+ * import { decodeSendWqe, encodeSendWqe, WqeOpcode } from "./wqe.ts";
+ * const b = new Uint8Array(64);
+ * encodeSendWqe({ opcode: WqeOpcode.RDMA_WRITE, flags: 0, remoteAddr: 0x9000, rkey: 5, sgl: [{ addr: 4096, length: 64, lkey: 7 }] }, b);
+ * const w = new FetchedWqe(3);
+ * assert.equal(decodeSendWqe(b, false, 30, w), w); // parsed into the record itself
+ * w.wqe = w;
+ * assert.deepEqual([w.counter, w.state, w.wqe.length, w.wqe.remoteAddr, w.sgl[0].lkey], [3, WqeState.POSTED, 64, 0x9000, 7]);
+ * ```
+ */
+export class FetchedWqe implements SendWqe, ParsedSendWqe {
+  /** This record once its WQE parsed; undefined if it was malformed or unreadable. */
+  wqe: ParsedSendWqe | undefined = undefined;
+  /** {@link WqeKind}. */
+  kind: number = WqeKind.SEND;
+  /** Write a CQE on success. */
+  signaled = true;
+  /** {@link WqeState}. */
+  state: WqeState = WqeState.POSTED;
+  /** A local error found (`CqeSyndrome`; 0 = none). */
+  failSyndrome = 0;
+  /** `CqeVendorErr` of `failSyndrome` (0 = none). */
+  failVendorErr = 0;
+  /** PSN of the first packet. */
+  firstPsn = 0;
+  /** PSNs used. */
+  npsn = 0;
+  /** Request packets in all. */
+  npkts = 0;
+  /** Request packets issued in the current round. */
+  sentPkts = 0;
+  /** RDMA READ: response packets placed so far. */
+  readPkts = 0;
+  /** RDMA READ: response bytes placed so far. */
+  readDone = 0;
+  /** WqeOpcode. */
+  opcode = 0;
+  /** WqeFlags bits. */
+  flags = 0;
+  /** Immediate data as sent. */
+  imm = 0;
+  /** Remote virtual address (RDMA, atomics). */
+  remoteAddr = 0;
+  /** Remote key of the request. */
+  rkey = 0;
+  /** Swap or add operand (atomics). */
+  swapAdd = 0n;
+  /** Compare operand (CMP_AND_SWP). */
+  compare = 0n;
+  /** UD address segment (UD QPs). */
+  ud: UdAddress | undefined = undefined;
+  /** Gather list (empty entries dropped; set by the parse). */
+  sgl: DataSeg[] = UNPARSED_SGL;
+  /** Inline payload (a copy), or undefined. */
+  inline: Uint8Array | undefined = undefined;
+  /** Total message length. */
+  length = 0;
+
+  /**
+   * A WQE just fetched, not parsed yet.
+   * @param counter its SQ counter (u32)
+   */
+  constructor(public counter: number) {}
 }
 
 /**

@@ -26,6 +26,7 @@ import { CqeSyndrome, CqeVendorErr } from "./cqe.ts";
 import { OP, pickOpcode, type Position } from "./opcode.ts";
 import type { PacketInit } from "./packet.ts";
 import {
+  FetchedWqe,
   holdsPsns,
   isReadOrAtomic,
   psnAdd,
@@ -213,21 +214,7 @@ export class Requester {
     }
     // One view per fetch size, made once (the WQE is parsed before the next fetch lands).
     const buf = this.#views[bytes / SEG_BYTES] ??= this.#scratch.subarray(0, bytes);
-    const w: SendWqe = {
-      counter,
-      wqe: undefined,
-      kind: WqeKind.SEND,
-      signaled: true,
-      state: WqeState.POSTED,
-      failSyndrome: 0,
-      failVendorErr: CqeVendorErr.NONE,
-      firstPsn: 0,
-      npsn: 0,
-      npkts: 0,
-      sentPkts: 0,
-      readPkts: 0,
-      readDone: 0,
-    };
+    const w = new FetchedWqe(counter);
     if (!this.core.tpt.gather(qp.wq, qp.sqWqeAddr(counter), bytes, buf, 0)) {
       fail(w, CqeSyndrome.LOCAL_PROT_ERR, CqeVendorErr.BAD_FRAME);
     } else {
@@ -239,7 +226,13 @@ export class Requester {
       if (next > 0 && req.fetchCounter === ((counter + 1) >>> 0) && req.wqeSizes[slot] === 0) {
         req.wqeSizes[slot] = next;
       }
-      const parsed = decodeSendWqe(buf, qp.type === QpServiceType.UD, this.core.profile.hca.maxSge);
+      // Parsed into the record itself: one object per fetched WQE.
+      const parsed = decodeSendWqe(
+        buf,
+        qp.type === QpServiceType.UD,
+        this.core.profile.hca.maxSge,
+        w,
+      );
       if (typeof parsed === "string") {
         fail(w, CqeSyndrome.LOCAL_QP_OP_ERR, CqeVendorErr.BAD_WQE);
       } else {

@@ -460,11 +460,16 @@ export interface ParsedSendWqe {
 }
 
 const VALID_OPCODES = new Set<number>(Object.values(WqeOpcode));
+/** The gather list of a WQE without entries (inline data, or zero-length): shared, never written. */
+const NO_SGL: DataSeg[] = Object.freeze([]) as unknown as DataSeg[];
 
 /**
  * Parse a send WQE (the device side). `ud` says whether the QP is UD (then
  * the address segment follows the control segment). Returns a reason string
- * for a malformed WQE (→ `LOC_QP_OP_ERR`).
+ * for a malformed WQE (→ `LOC_QP_OP_ERR`). With `into`, the fields are
+ * written into that record and it is returned (the device keeps one record
+ * per fetched WQE instead of two; a WQE without gather entries then shares
+ * one frozen empty list); on a malformed WQE its fields are left half-set.
  *
  * @example
  * ```ts
@@ -473,7 +478,12 @@ const VALID_OPCODES = new Set<number>(Object.values(WqeOpcode));
  * assert.equal(decodeSendWqe(new Uint8Array(64).fill(0xff), false), "unknown WQE opcode 0xff");
  * ```
  */
-export function decodeSendWqe(b: Uint8Array, ud: boolean, maxSge = 30): ParsedSendWqe | string {
+export function decodeSendWqe(
+  b: Uint8Array,
+  ud: boolean,
+  maxSge = 30,
+  into?: ParsedSendWqe,
+): ParsedSendWqe | string {
   if (b.length < SEG_BYTES) return "WQE shorter than a control segment";
   const opcode = b[0];
   if (!VALID_OPCODES.has(opcode)) return `unknown WQE opcode 0x${opcode.toString(16)}`;
@@ -482,19 +492,36 @@ export function decodeSendWqe(b: Uint8Array, ud: boolean, maxSge = 30): ParsedSe
   if (size < SEG_BYTES || size > b.length) {
     return `WQE size ${b[WQE_SIZE_OFFSET]} units outside what was fetched (${b.length} bytes)`;
   }
-  const w: ParsedSendWqe = {
-    opcode,
-    flags,
-    imm: getU32(b, 4),
-    remoteAddr: 0,
-    rkey: 0,
-    swapAdd: 0n,
-    compare: 0n,
-    ud: undefined,
-    sgl: [],
-    inline: undefined,
-    length: 0,
-  };
+  let w: ParsedSendWqe;
+  if (into === undefined) {
+    w = {
+      opcode,
+      flags,
+      imm: getU32(b, 4),
+      remoteAddr: 0,
+      rkey: 0,
+      swapAdd: 0n,
+      compare: 0n,
+      ud: undefined,
+      sgl: [],
+      inline: undefined,
+      length: 0,
+    };
+  } else {
+    // The device's own record of the WQE (the requester's fetched WQE): every field is set.
+    w = into;
+    w.opcode = opcode;
+    w.flags = flags;
+    w.imm = getU32(b, 4);
+    w.remoteAddr = 0;
+    w.rkey = 0;
+    w.swapAdd = 0n;
+    w.compare = 0n;
+    w.ud = undefined;
+    w.sgl = NO_SGL;
+    w.inline = undefined;
+    w.length = 0;
+  }
   let p = SEG_BYTES;
   if (needsRaddr(opcode)) {
     if (p + SEG_BYTES > size) return "WQE too short for its remote address segment";
