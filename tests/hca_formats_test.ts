@@ -5,6 +5,7 @@ import {
   encodeRecvWqe,
   encodeSendWqe,
   INVALID_LKEY,
+  type ParsedSendWqe,
   sendWqeSize,
   WqeFlags,
   WqeOpcode,
@@ -13,7 +14,7 @@ import { CQE_BYTES, cqeReady, decodeCqe, encodeCqe, ownerBitFor } from "../hca/c
 import { decodeEqe, encodeEqe, eqeReady } from "../hca/eqe.ts";
 import { cmdWord, CqDbCmd, doorbellBytes } from "../hca/uar.ts";
 import { ackTimeoutNs, rnrTimerNs } from "../hca/timers.ts";
-import { psnAdd, psnDiff } from "../hca/qp.ts";
+import { FetchedWqe, psnAdd, psnDiff } from "../hca/qp.ts";
 import { keyToMptIndex, mptKey } from "../hca/commands.ts";
 import { pagesSpanned } from "../hca/mpt.ts";
 
@@ -177,4 +178,78 @@ Deno.test("hca formats: EQEs, doorbell words, keys, timers and PSN arithmetic", 
   assert.equal(pagesSpanned(4095, 2), 2);
   assert.equal(pagesSpanned(4096, 4096), 1);
   assert.equal(pagesSpanned(10, 0), 0);
+});
+
+Deno.test("hca formats: a send WQE parsed into the device's record reads as the plain parse, with 0 to 3 gather entries, inline and UD", () => {
+  const sge = (i: number) => ({
+    addr: 0x7f00_0000_1000 + i * 0x1000,
+    length: 100 + i,
+    lkey: 0x300 + i,
+  });
+  const cases: Parameters<typeof encodeSendWqe>[0][] = [
+    {
+      opcode: WqeOpcode.RDMA_WRITE,
+      flags: WqeFlags.SIGNALED,
+      remoteAddr: 0x9000,
+      rkey: 5,
+      sgl: [],
+    },
+    ...[1, 2, 3].map((n) => ({
+      opcode: WqeOpcode.RDMA_WRITE_IMM,
+      flags: WqeFlags.SIGNALED,
+      imm: 0xfedcba98,
+      remoteAddr: 0x7fff_ffff_0000,
+      rkey: 0x80000001,
+      sgl: Array.from({ length: n }, (_, i) => sge(i)),
+    })),
+    { opcode: WqeOpcode.SEND, flags: 0, sgl: [sge(0), { addr: 0, length: 0, lkey: 9 }, sge(2)] },
+    { opcode: WqeOpcode.SEND, flags: 0, inline: new Uint8Array([1, 2, 3]) },
+    { opcode: WqeOpcode.ATOMIC_FA, flags: 0, remoteAddr: 8, rkey: 1, swapAdd: 7n, sgl: [sge(0)] },
+  ];
+  for (const [k, c] of cases.entries()) {
+    const b = new Uint8Array(256);
+    encodeSendWqe(c, b);
+    const plain = decodeSendWqe(b, false);
+    assert.ok(typeof plain !== "string", `case ${k}`);
+    // Parse into the same record twice (a record is written once, but nothing may leak).
+    const rec = new FetchedWqe(k);
+    for (let round = 0; round < 2; round++) {
+      assert.equal(decodeSendWqe(b, false, 30, rec), rec, `case ${k}`);
+      const fields = (p: ParsedSendWqe) => ({
+        opcode: p.opcode,
+        flags: p.flags,
+        imm: p.imm,
+        remoteAddr: p.remoteAddr,
+        rkey: p.rkey,
+        swapAdd: p.swapAdd,
+        compare: p.compare,
+        ud: p.ud,
+        inline: p.inline,
+        length: p.length,
+        sgl: p.sgl.map((s) => ({ addr: s.addr, length: s.length, lkey: s.lkey })),
+      });
+      assert.deepEqual(fields(rec), fields(plain), `case ${k}`);
+    }
+    assert.equal(
+      rec.sgl.length === 1,
+      rec.sgl[0] === rec,
+      `case ${k}: only a single entry is the record`,
+    );
+  }
+  // The UD address segment, and a malformed WQE, the same way.
+  const ud = new Uint8Array(128);
+  encodeSendWqe({
+    opcode: WqeOpcode.SEND,
+    flags: 0,
+    ud: { dlid: 0x44, remoteQpn: 0x123456, qkey: 0x11 },
+    sgl: [sge(1)],
+  }, ud);
+  const rec = new FetchedWqe(0);
+  decodeSendWqe(ud, true, 30, rec);
+  assert.deepEqual(rec.ud, (decodeSendWqe(ud, true) as ParsedSendWqe).ud);
+  assert.deepEqual([rec.sgl[0], rec.addr, rec.length, rec.lkey], [rec, sge(1).addr, 101, 0x301]);
+  assert.match(
+    decodeSendWqe(new Uint8Array(64).fill(0xff), false, 30, new FetchedWqe(0)) as string,
+    /opcode/,
+  );
 });
