@@ -206,8 +206,6 @@ export interface SendWqe {
 
 /** The gather list of a {@link FetchedWqe} before its parse: shared, never written. */
 const UNPARSED_SGL: DataSeg[] = Object.freeze([]) as unknown as DataSeg[];
-/** A {@link FetchedWqe}'s mark for "my gather list is me alone" (never read as a list). */
-const ONLY_SELF: DataSeg[] = Object.freeze([]) as unknown as DataSeg[];
 
 /**
  * A send WQE as the device keeps it from its fetch to its completion: the
@@ -219,8 +217,7 @@ const ONLY_SELF: DataSeg[] = Object.freeze([]) as unknown as DataSeg[];
  * collector to copy, promote and mark, and one fewer read of a cold object
  * when the send engine, the completer and the CQE writer look at the WQE.
  * The only entry of a one-entry gather list (nearly every WQE) is the record
- * itself too, its `addr` and `lkey` set and its `length` the message's, and
- * that list is made when read instead of kept.
+ * itself too, its `addr` and `lkey` set and its `length` the message's.
  *
  * @example
  * ```ts
@@ -277,21 +274,8 @@ export class FetchedWqe implements SendWqe, ParsedSendWqe, DataSeg {
   compare = 0n;
   /** UD address segment (UD QPs). */
   ud: UdAddress | undefined = undefined;
-  /** {@link sgl} as kept: {@link ONLY_SELF} for a one-entry list, else the list. */
-  #sgl: DataSeg[] = UNPARSED_SGL;
-  /**
-   * Gather list (empty entries dropped; set by the parse). A one-entry list
-   * is this record alone, and is kept as a mark, not an array: each read
-   * makes the array of one (short-lived), so that no array lives as long as
-   * the WQE is in flight.
-   */
-  get sgl(): DataSeg[] {
-    const l = this.#sgl;
-    return l === ONLY_SELF ? [this] : l;
-  }
-  set sgl(list: DataSeg[]) {
-    this.#sgl = list.length === 1 && list[0] === this ? ONLY_SELF : list;
-  }
+  /** Gather list (empty entries dropped; set by the parse). */
+  sgl: DataSeg[] = UNPARSED_SGL;
   /** Inline payload (a copy), or undefined. */
   inline: Uint8Array | undefined = undefined;
   /** Total message length (with one gather entry, also that entry's length). */
