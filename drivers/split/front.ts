@@ -145,19 +145,7 @@ export class SplitProvider extends Provider {
       // Whether the backend wants an event is known only when the request is published; the
       // notification then leaves once the marshalling is done (the hypercall is not charged to
       // the thread's account, which is already past that point).
-      env.engine.schedule(free - now, () => {
-        let notify: boolean;
-        try {
-          notify = this.ring.submit(op, body, onResponse);
-        } catch (e) {
-          // The device went away meanwhile (refused as the call itself would have been): whoever
-          // waits for an answer gets that refusal instead of waiting forever.
-          if (!(e instanceof VerbsError)) throw e;
-          onResponse?.({ id: 0, op, status: -e.errno, body: {} });
-          return;
-        }
-        if (notify) this.ring.kick(marshalled - free);
-      });
+      this.#submitLater(free - now, op, body, onResponse, marshalled - free);
       return;
     }
     const notify = this.ring.submit(op, body, onResponse);
@@ -166,6 +154,34 @@ export class SplitProvider extends Provider {
       const done = env.cpu.charge(x.hypercallNs);
       this.ring.kick(done - x.hypercallNs - now);
     }
+  }
+
+  /**
+   * Publish a request `delayNs` from now, when its thread gets to it, and
+   * kick the backend `kickNs` after that if it wants an event. Apart from
+   * {@link send}, which runs for every request: a function that makes a
+   * closure from its parameters allocates their context on every call.
+   */
+  #submitLater<O extends VibOpCode>(
+    delayNs: number,
+    op: O,
+    body: VibReqBody<O>,
+    onResponse: ((r: VibResponse) => void) | undefined,
+    kickNs: number,
+  ): void {
+    this.env.engine.schedule(delayNs, () => {
+      let notify: boolean;
+      try {
+        notify = this.ring.submit(op, body, onResponse);
+      } catch (e) {
+        // The device went away meanwhile (refused as the call itself would have been): whoever
+        // waits for an answer gets that refusal instead of waiting forever.
+        if (!(e instanceof VerbsError)) throw e;
+        onResponse?.({ id: 0, op, status: -e.errno, body: {} });
+        return;
+      }
+      if (notify) this.ring.kick(kickNs);
+    });
   }
 
   /** A doorbell: a request for dom0 to execute (the CQ's consumer index travels with the polls). */

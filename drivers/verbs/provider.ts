@@ -313,16 +313,22 @@ export class Provider {
     // never go back (its events then fire in line order), else with a closure of its own.
     const at = now + Math.ceil(delay);
     const line = this.#dbLine;
-    if (line.length > 0 && at < this.#dbLast) {
-      engine.schedule(delay, () => this.#ringDoorbell(addr, word0, word1));
-      return;
-    }
+    if (line.length > 0 && at < this.#dbLast) return this.#ringLater(delay, addr, word0, word1);
     const i = line.add();
     this.#dbAddr[i] = addr;
     this.#dbWord0[i] = word0;
     this.#dbWord1[i] = word1;
     this.#dbLast = at;
     engine.schedule(delay, this.#dbFire);
+  }
+
+  /**
+   * A doorbell's own event, `delay` from now. Apart from {@link doorbell},
+   * which runs for every post: a function that makes a closure from its
+   * parameters allocates their context on every call, closure or not.
+   */
+  #ringLater(delay: number, addr: number, word0: number, word1: number): void {
+    this.env.engine.schedule(delay, () => this.#ringDoorbell(addr, word0, word1));
   }
 
   /** Doorbells waiting for their thread's CPU, in the order their events fire. */
