@@ -216,8 +216,6 @@ const UNPARSED_SGL: DataSeg[] = Object.freeze([]) as unknown as DataSeg[];
  * `SendWqe` around a `ParsedSendWqe` is one object fewer for the garbage
  * collector to copy, promote and mark, and one fewer read of a cold object
  * when the send engine, the completer and the CQE writer look at the WQE.
- * The only entry of a one-entry gather list (nearly every WQE) is the record
- * itself too, its `addr` and `lkey` set and its `length` the message's.
  *
  * @example
  * ```ts
@@ -230,10 +228,9 @@ const UNPARSED_SGL: DataSeg[] = Object.freeze([]) as unknown as DataSeg[];
  * assert.equal(decodeSendWqe(b, false, 30, w), w); // parsed into the record itself
  * w.wqe = w;
  * assert.deepEqual([w.counter, w.state, w.wqe.length, w.wqe.remoteAddr, w.sgl[0].lkey], [3, WqeState.POSTED, 64, 0x9000, 7]);
- * assert.equal(w.sgl[0], w); // its only gather entry is the record itself
  * ```
  */
-export class FetchedWqe implements SendWqe, ParsedSendWqe, DataSeg {
+export class FetchedWqe implements SendWqe, ParsedSendWqe {
   /** This record once its WQE parsed; undefined if it was malformed or unreadable. */
   wqe: ParsedSendWqe | undefined = undefined;
   /** {@link WqeKind}. */
@@ -278,12 +275,8 @@ export class FetchedWqe implements SendWqe, ParsedSendWqe, DataSeg {
   sgl: DataSeg[] = UNPARSED_SGL;
   /** Inline payload (a copy), or undefined. */
   inline: Uint8Array | undefined = undefined;
-  /** Total message length (with one gather entry, also that entry's length). */
+  /** Total message length. */
   length = 0;
-  /** Address of the only gather entry, when there is one (then `sgl` is this record alone). */
-  addr = 0;
-  /** Local key of the only gather entry, when there is one. */
-  lkey = 0;
 
   /**
    * A WQE just fetched, not parsed yet.

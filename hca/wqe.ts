@@ -468,10 +468,8 @@ const NO_SGL: DataSeg[] = Object.freeze([]) as unknown as DataSeg[];
  * the address segment follows the control segment). Returns a reason string
  * for a malformed WQE (→ `LOC_QP_OP_ERR`). With `into`, the fields are
  * written into that record and it is returned (the device keeps one record
- * per fetched WQE instead of two: a WQE without gather entries shares one
- * frozen empty list, and the only entry of a one-entry list is the record
- * itself, its `addr` and `lkey` set, its `length` the entry's); on a
- * malformed WQE its fields are left half-set.
+ * per fetched WQE instead of two; a WQE without gather entries then shares
+ * one frozen empty list); on a malformed WQE its fields are left half-set.
  *
  * @example
  * ```ts
@@ -484,7 +482,7 @@ export function decodeSendWqe(
   b: Uint8Array,
   ud: boolean,
   maxSge = 30,
-  into?: ParsedSendWqe & DataSeg,
+  into?: ParsedSendWqe,
 ): ParsedSendWqe | string {
   if (b.length < SEG_BYTES) return "WQE shorter than a control segment";
   const opcode = b[0];
@@ -576,23 +574,11 @@ export function decodeSendWqe(
       const len = getU32(b, p);
       if (len & INLINE_BIT) return "inline segment without the inline flag";
       if (len === 0) continue;
-      const count = w.sgl.length;
-      if (count >= maxSge) return `more than ${maxSge} gather entries`;
-      if (count === 0 && into !== undefined) {
-        // The record is its own only entry (its length is then the entry's): no entry object.
-        into.addr = getU64(b, p + 8);
-        into.lkey = getU32(b, p + 4);
-        w.sgl = [into];
-      } else {
-        const seg = { addr: getU64(b, p + 8), length: len, lkey: getU32(b, p + 4) };
-        if (count === 1 && w.sgl[0] === into) {
-          // A second entry: the first gets an object of its own after all.
-          w.sgl = [{ addr: into.addr, length: total, lkey: into.lkey }, seg];
-        } else if (count === 0) {
-          // The first entry as a literal of one: `push` onto `[]` would reserve room for 17.
-          w.sgl = [seg];
-        } else w.sgl.push(seg);
-      }
+      if (w.sgl.length >= maxSge) return `more than ${maxSge} gather entries`;
+      const seg = { addr: getU64(b, p + 8), length: len, lkey: getU32(b, p + 4) };
+      // The first entry as a literal of one: `push` onto `[]` would reserve room for 17.
+      if (w.sgl.length === 0) w.sgl = [seg];
+      else w.sgl.push(seg);
       total += len;
     }
     w.length = total;
