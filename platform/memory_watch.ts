@@ -121,24 +121,24 @@ export class WatchedMemory extends MachineMemory {
 
   override frame(mfn: number): Uint8Array {
     const f = super.frame(mfn);
-    // Most frames (payloads, WQEs) were never watched: the filter says so without the map.
-    if (this.#cpuReads === 0 && this.#everWatched[mfn & WATCH_FILTER_MASK] === 1) {
-      const w = this.#watch.get(mfn);
-      if (w !== undefined && w.waiters.size > 0) this.#touch(w);
-    }
+    this.#accessed(mfn);
     return f;
   }
 
   // The DMA path's look-up (translation, then the frame): a device access like `frame`'s.
   override frameIfAllocated(mfn: number): Uint8Array | undefined {
     const f = super.frameIfAllocated(mfn);
-    if (
-      f !== undefined && this.#cpuReads === 0 && this.#everWatched[mfn & WATCH_FILTER_MASK] === 1
-    ) {
+    if (f !== undefined) this.#accessed(mfn);
+    return f;
+  }
+
+  /** A device touched frame `mfn`: its waiters are woken at the next flush. */
+  #accessed(mfn: number): void {
+    // Most frames (payloads, WQEs) were never watched: the filter says so without the map.
+    if (this.#cpuReads === 0 && this.#everWatched[mfn & WATCH_FILTER_MASK] === 1) {
       const w = this.#watch.get(mfn);
       if (w !== undefined && w.waiters.size > 0) this.#touch(w);
     }
-    return f;
   }
 
   #touch(w: FrameWatch): void {

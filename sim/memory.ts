@@ -440,15 +440,7 @@ export class MachineMemory {
    * ```
    */
   frameIfAllocated(mfn: number): Uint8Array | undefined {
-    const h = mfn & (HOT_FRAMES - 1);
-    if (this.#hotMfn[h] === mfn) return this.#hotData[h];
-    const f = this.#dataOf(mfn);
-    if (f !== undefined) {
-      this.#hotMfn[h] = mfn;
-      this.#hotData[h] = f;
-      return f;
-    }
-    return this.#owner.has(mfn) ? this.frame(mfn) : undefined;
+    return this.#bytes(mfn);
   }
 
   /**
@@ -468,13 +460,18 @@ export class MachineMemory {
 
   /** The bytes of a frame (created zeroed on first use). */
   frame(mfn: number): Uint8Array {
+    const f = this.#bytes(mfn);
+    if (f === undefined) throw new MachineMemoryError(`access to unallocated machine frame ${mfn}`);
+    return f;
+  }
+
+  /** The bytes of frame `mfn` (created zeroed on first use), or undefined if it is not allocated. */
+  #bytes(mfn: number): Uint8Array | undefined {
     const h = mfn & (HOT_FRAMES - 1);
     if (this.#hotMfn[h] === mfn) return this.#hotData[h];
     let f = this.#dataOf(mfn);
     if (!f) {
-      if (!this.#owner.has(mfn)) {
-        throw new MachineMemoryError(`access to unallocated machine frame ${mfn}`);
-      }
+      if (!this.#owner.has(mfn)) return undefined;
       f = new Uint8Array(PAGE_SIZE);
       const c = mfn >>> CHUNK_BITS;
       (this.#data[c] ??= new Array<Uint8Array | undefined>(CHUNK).fill(undefined))[
