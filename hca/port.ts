@@ -569,17 +569,6 @@ export class Port {
       freeInput(release, held);
       return;
     }
-    if (this.#outLine.length === 0 && this.#waiters.length === 0) {
-      // Nothing queued, nobody waiting: what `#pump` would do with this packet alone, without
-      // queueing it (it leaves now, or it waits in the queue below as it would have).
-      this.#settleCredits();
-      if (
-        this.#w.engine.now >= this.#txFreeAt && this.#credits >= packetCredits(wire.length)
-      ) {
-        this.#transmit(wire, notBefore, release, held);
-        return;
-      }
-    }
     const i = this.#outLine.add();
     this.#outWire[i] = wire;
     this.#outNotBefore[i] = notBefore;
