@@ -191,6 +191,14 @@ Deno.test("README: the library example runs next to xenib/ as the README says an
     await Deno.writeTextFile(`${hello}/${how[1]}`, code.body);
     const run = { argv: how[2].split(" "), file: how[1], line: 0 };
     assert.equal(await runInHello(run, hello), shown.body);
+    // The same program under the V8 inlining budgets the README suggests prints the same.
+    const fast = parseBlocks(section).find((b) =>
+      b.lang === "sh" && b.body.includes("--v8-flags=")
+    );
+    assert.ok(fast, "README shows the run with V8's inlining budgets");
+    const argv = fast.body.trim().split(/\s+/);
+    assert.equal(argv.at(-1), how[1], "… of the same program");
+    assert.equal(await runInHello({ argv, file: how[1], line: 0 }, hello), shown.body);
   } finally {
     await Deno.remove(work, { recursive: true });
   }
