@@ -26,7 +26,7 @@ import type { MptEntry } from "./mpt.ts";
 import type { Transport as OpcodeTransport } from "./opcode.ts";
 import type { Packet, PacketInit, WirePacket } from "./packet.ts";
 import type { SharedReceiveQueue } from "./srq.ts";
-import type { DataSeg, ParsedSendWqe, UdAddress } from "./wqe.ts";
+import { type DataSeg, NO_SGL, type ParsedSendWqe, type UdAddress } from "./wqe.ts";
 
 /**
  * PSNs are 24-bit (IBTA vol 1 §9.7.1).
@@ -204,9 +204,6 @@ export interface SendWqe {
   readDone: number;
 }
 
-/** The gather list of a {@link FetchedWqe} before its parse: shared, never written. */
-const UNPARSED_SGL: DataSeg[] = Object.freeze([]) as unknown as DataSeg[];
-
 /**
  * A send WQE as the device keeps it from its fetch to its completion: the
  * transport bookkeeping of {@link SendWqe} and the parsed WQE's fields in one
@@ -272,7 +269,7 @@ export class FetchedWqe implements SendWqe, ParsedSendWqe {
   /** UD address segment (UD QPs). */
   ud: UdAddress | undefined = undefined;
   /** Gather list (empty entries dropped; set by the parse). */
-  sgl: DataSeg[] = UNPARSED_SGL;
+  sgl: DataSeg[] = NO_SGL;
   /** Inline payload (a copy), or undefined. */
   inline: Uint8Array | undefined = undefined;
   /** Total message length. */

@@ -460,8 +460,19 @@ export interface ParsedSendWqe {
 }
 
 const VALID_OPCODES = new Set<number>(Object.values(WqeOpcode));
-/** The gather list of a WQE without entries (inline data, or zero-length): shared, never written. */
-const NO_SGL: DataSeg[] = Object.freeze([]) as unknown as DataSeg[];
+/**
+ * The gather list of a device-side send WQE without entries (inline data, zero length, or not
+ * parsed yet): one frozen array shared by all of them, never written (a parse that finds an
+ * entry replaces it).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NO_SGL } from "./wqe.ts";
+ * assert.deepEqual([NO_SGL.length, Object.isFrozen(NO_SGL)], [0, true]);
+ * ```
+ */
+export const NO_SGL: DataSeg[] = Object.freeze([]) as unknown as DataSeg[];
 
 /**
  * Parse a send WQE (the device side). `ud` says whether the QP is UD (then
