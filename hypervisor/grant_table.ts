@@ -40,20 +40,28 @@
  * in its space (I/O pages, its shared-info and grant-table frames, pages it
  * mapped from others) are not its own.
  *
- * Errnos (Xen's `GNTST_*` status in brackets): unknown or dying granter
- * ESRCH [bad_domain]; ref out of range, entry not `GTF_permit_access`, frame
- * not one of the granter's own pages, mapping one's own grant EINVAL
- * [bad_gntref/bad_page]; no machine frame left to populate the page ENOMEM; entry names another domain or is read-only for a
- * writable request EPERM [permission_denied]; entry already mapped by a
- * different domain EBUSY; unknown handle EINVAL [bad_handle]; maptrack full
- * ENOSPC [no_space]; mapper's address space full ENOMEM.
+ * Refusals: the typed calls throw a {@link GrantTableError}: an errno for
+ * TS callers, and the `GNTST_*` status Xen's `map_grant_ref()` and
+ * `unmap_common()` (`xen/common/grant_table.c`) write into the op for the
+ * same case, which the batched hypercall returns per op ({@link GNTST}).
+ * Map, in Xen's order: granter unknown, dying or not a domid ESRCH
+ * [bad_domain]; no maptrack handle left ENOSPC [no_space]; ref out of range
+ * EINVAL [bad_gntref]; entry not a v1 `GTF_permit_access` grant EINVAL, entry
+ * names another domain EPERM, read-only entry for a writable map EPERM,
+ * grant pinned by another domain EBUSY [all general_error: Xen's
+ * `_set_status_v1` and pin checks give one status]; frame not one of the
+ * granter's own pages EINVAL [bad_page]; no machine frame to populate it or
+ * no room in the mapper's address space ENOMEM [general_error]; mapping
+ * one's own grant EINVAL [general_error] (Xen allows it; the model, which
+ * keeps one owner per frame, does not). Unmap: handle out of range or not
+ * in use EINVAL [bad_handle].
  *
  * @module
  */
 import { type MachineMemory, PAGE_SIZE } from "../sim/memory.ts";
 import type { AddressSpace } from "../sim/address_space.ts";
-import { XenError } from "./errors.ts";
-import { intArg } from "./args.ts";
+import { type XenErrnoCode, XenError } from "./errors.ts";
+import { show } from "./args.ts";
 
 /**
  * `GTF_invalid`: the entry grants nothing.
@@ -195,6 +203,103 @@ export const GRANT_ENTRIES_PER_FRAME = PAGE_SIZE / GRANT_ENTRY_V1_SIZE;
  * ```
  */
 export const GNTTAB_NR_RESERVED_ENTRIES = 8;
+
+/**
+ * `GNTST_*` (`xen/grant_table.h`): the status Xen writes into each op of a
+ * grant-table hypercall (`gnttab_map_grant_ref.status`, …) — not an errno:
+ * the hypercall itself returns 0 while single ops fail.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GNTST } from "./grant_table.ts";
+ * assert.equal(GNTST.bad_gntref, -3); // #define GNTST_bad_gntref (-3)
+ * assert.notEqual(GNTST.bad_gntref, -3 - 19); // nor -EINVAL: the two tables differ
+ * ```
+ */
+export const GNTST = {
+  okay: 0,
+  general_error: -1,
+  bad_domain: -2,
+  bad_gntref: -3,
+  bad_handle: -4,
+  bad_virt_addr: -5,
+  bad_dev_addr: -6,
+  no_device_space: -7,
+  permission_denied: -8,
+  bad_page: -9,
+  bad_copy_arg: -10,
+  address_too_big: -11,
+  eagain: -12,
+  no_space: -13,
+} as const;
+
+/**
+ * A `GNTST_*` value.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GNTST, type GntStatus } from "./grant_table.ts";
+ * const failed = (s: GntStatus) => s !== GNTST.okay;
+ * assert.equal(failed(GNTST.no_space), true);
+ * ```
+ */
+export type GntStatus = typeof GNTST[keyof typeof GNTST];
+
+/**
+ * A refused grant-table operation: a {@link XenError} that also carries the
+ * `GNTST_*` status Xen reports for the same case (see the module doc).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GNTST, GrantTableError } from "./grant_table.ts";
+ * import { XenError } from "./errors.ts";
+ * const e = new GrantTableError("EINVAL", GNTST.bad_gntref, "map: ref 9999 is out of range");
+ * assert.ok(e instanceof XenError);
+ * assert.deepEqual([e.code, e.errno, e.status], ["EINVAL", 22, -3]);
+ * ```
+ */
+export class GrantTableError extends XenError {
+  /**
+   * @param code errno name (what the typed call throws)
+   * @param status the `GNTST_*` Xen gives for this case
+   * @param message what was refused
+   */
+  constructor(code: XenErrnoCode, readonly status: GntStatus, message: string) {
+    super(code, message);
+  }
+}
+
+/**
+ * The `GNTST_*` status of a refusal: a {@link GrantTableError}'s own, else
+ * `GNTST_general_error` (a malformed op block, an internal fault).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GNTST, gntstOf, GrantTableError } from "./grant_table.ts";
+ * import { XenError } from "./errors.ts";
+ * assert.equal(gntstOf(new GrantTableError("ENOSPC", GNTST.no_space, "full")), -13);
+ * assert.equal(gntstOf(new XenError("EIO", "internal error")), GNTST.general_error);
+ * ```
+ */
+export function gntstOf(e: unknown): GntStatus {
+  return e instanceof GrantTableError ? e.status : GNTST.general_error;
+}
+
+/** `value` as an integer in `[lo, hi]`, or a {@link GrantTableError} with `status`. */
+function gntArg(value: unknown, hi: number, status: GntStatus, what: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > hi) {
+    throw new GrantTableError(
+      "EINVAL",
+      status,
+      `${what}: ${show(value)} is not an integer in [0, ${hi}]`,
+    );
+  }
+  return value;
+}
 
 /**
  * A decoded `grant_entry_v1_t`.
@@ -525,47 +630,64 @@ export class GrantTables {
   /** A copy of entry `ref` of `domid`'s table, as the hypervisor sees it. */
   readEntry(domid: number, ref: number): GrantEntryV1 {
     const t = this.#table(domid, "read entry");
-    return t.read(this.mem, intArg(ref, 0, t.size - 1, "read entry: ref"));
+    return t.read(this.mem, gntArg(ref, t.size - 1, GNTST.bad_gntref, "read entry: ref"));
   }
 
   #table(domid: number, what: string): Table {
     const t = this.#tables.get(domid);
-    if (!t) throw new XenError("ESRCH", `${what}: no grant table for domain ${domid}`);
+    if (!t) {
+      throw new GrantTableError(
+        "ESRCH",
+        GNTST.bad_domain,
+        `${what}: no grant table for domain ${domid}`,
+      );
+    }
     return t;
   }
 
   /** `GNTTABOP_map_grant_ref`: `mapper` maps grant `ref` of `granterDomid`. */
   map(mapper: GrantParty, granterDomid: number, ref: unknown, readonly: boolean): GrantMapping {
-    const what = `GNTTABOP_map_grant_ref(dom${granterDomid}, ref ${ref})`;
+    const what = `GNTTABOP_map_grant_ref(dom${granterDomid}, ref ${show(ref)})`;
+    const fail = (code: XenErrnoCode, status: GntStatus, why: string) =>
+      new GrantTableError(code, status, `${what}: ${why}`);
     const mt = this.#maptracks.get(mapper.domid);
-    if (!mt) throw new XenError("ESRCH", `${what}: mapper dom${mapper.domid} has no maptrack`);
+    if (!mt) throw fail("ESRCH", GNTST.general_error, `mapper dom${mapper.domid} has no maptrack`);
+    // Checks in the order of grant_table.c map_grant_ref(): the granter,
+    // a maptrack handle, the ref's bounds, then the entry.
     const t = this.#table(granterDomid, what);
-    const r = intArg(ref, 0, t.size - 1, `${what}: ref`);
-    if (granterDomid === mapper.domid) {
-      throw new XenError("EINVAL", `${what}: a domain cannot map its own grant`);
-    }
     if (mt.count >= mt.max) {
-      throw new XenError("ENOSPC", `${what}: dom${mapper.domid} has ${mt.max} grants mapped`);
+      throw fail("ENOSPC", GNTST.no_space, `dom${mapper.domid} has ${mt.max} grants mapped`);
+    }
+    const r = gntArg(ref, t.size - 1, GNTST.bad_gntref, `${what}: ref`);
+    if (granterDomid === mapper.domid) {
+      throw fail("EINVAL", GNTST.general_error, "a domain cannot map its own grant");
     }
     // Copy first, then validate only the copy: the guest may rewrite the
     // entry at any moment.
     const e = t.read(this.mem, r);
     const type = e.flags & GTF_type_mask;
+    // _set_status_v1: bad type, wrong domid and a write-pin of a read-only
+    // entry are all GNTST_general_error in Xen; the errno tells them apart.
     if (type !== GTF_permit_access || (e.flags & GTF_sub_page) !== 0) {
-      throw new XenError(
+      throw fail(
         "EINVAL",
-        `${what}: entry is not a v1 permit_access grant (flags 0x${e.flags.toString(16)})`,
+        GNTST.general_error,
+        `entry is not a v1 permit_access grant (flags 0x${e.flags.toString(16)})`,
       );
     }
     if (e.domid !== mapper.domid) {
-      throw new XenError("EPERM", `${what}: entry grants dom${e.domid}, not dom${mapper.domid}`);
+      throw fail(
+        "EPERM",
+        GNTST.general_error,
+        `entry grants dom${e.domid}, not dom${mapper.domid}`,
+      );
     }
     if (!readonly && (e.flags & GTF_readonly) !== 0) {
-      throw new XenError("EPERM", `${what}: read-only grant, writable mapping requested`);
+      throw fail("EPERM", GNTST.general_error, "read-only grant, writable mapping requested");
     }
     let act = t.active.get(r);
     if (act && act.mapper !== mapper.domid) {
-      throw new XenError("EBUSY", `${what}: grant is in use by dom${act.mapper}`);
+      throw fail("EBUSY", GNTST.general_error, `grant is in use by dom${act.mapper}`);
     }
     if (!act) {
       const pfn = e.frame;
@@ -573,13 +695,11 @@ export class GrantTables {
       try {
         mfn = t.party.memory.populatePage(pfn);
       } catch (err) {
-        throw new XenError("ENOMEM", `${what}: ${(err as Error).message}`);
+        throw fail("ENOMEM", GNTST.general_error, (err as Error).message);
       }
       if (mfn === undefined) {
-        throw new XenError(
-          "EINVAL",
-          `${what}: frame ${pfn} is not a page dom${granterDomid} owns`,
-        );
+        // get_paged_frame(): not a page of the granter's.
+        throw fail("EINVAL", GNTST.bad_page, `frame ${pfn} is not a page dom${granterDomid} owns`);
       }
       act = { mapper: mapper.domid, pfn, mfn, readers: 0, writers: 0 };
     }
@@ -587,9 +707,10 @@ export class GrantTables {
     try {
       addr = mapper.memory.mapForeign(act.mfn, readonly);
     } catch (err) {
-      throw new XenError(
+      throw fail(
         "ENOMEM",
-        `${what}: no room in dom${mapper.domid}'s address space (${(err as Error).message})`,
+        GNTST.general_error,
+        `no room in dom${mapper.domid}'s address space (${(err as Error).message})`,
       );
     }
     if (act.readers + act.writers === 0) t.active.set(r, act);
@@ -606,13 +727,24 @@ export class GrantTables {
 
   /** `GNTTABOP_unmap_grant_ref`: `mapper` unmaps its `handle`. */
   unmap(mapper: GrantParty, handle: unknown): void {
-    const what = `GNTTABOP_unmap_grant_ref(handle ${handle})`;
+    const what = `GNTTABOP_unmap_grant_ref(handle ${show(handle)})`;
     const mt = this.#maptracks.get(mapper.domid);
-    if (!mt) throw new XenError("ESRCH", `${what}: mapper dom${mapper.domid} has no maptrack`);
-    const h = intArg(handle, 0, mt.max - 1, `${what}: handle`);
+    if (!mt) {
+      throw new GrantTableError(
+        "ESRCH",
+        GNTST.bad_handle,
+        `${what}: mapper dom${mapper.domid} has no maptrack`,
+      );
+    }
+    // unmap_common(): a handle past the maptrack or not in use is GNTST_bad_handle.
+    const h = gntArg(handle, mt.max - 1, GNTST.bad_handle, `${what}: handle`);
     const m = mt.entries[h];
     if (!m) {
-      throw new XenError("EINVAL", `${what}: handle ${h} is not in use in dom${mapper.domid}`);
+      throw new GrantTableError(
+        "EINVAL",
+        GNTST.bad_handle,
+        `${what}: handle ${h} is not in use in dom${mapper.domid}`,
+      );
     }
     this.#release(mt, h, m);
   }

@@ -14,10 +14,16 @@
  *
  * @module
  */
-import { rc, XenError } from "./errors.ts";
+import { type XenErrnoCode, XenError } from "./errors.ts";
 import { argBlock, boolArg, DOMID_FIRST_RESERVED, DOMID_SELF, intArg, show } from "./args.ts";
 import { Domain } from "./domain.ts";
-import type { GrantMapping } from "./grant_table.ts";
+import {
+  GNTST,
+  type GntStatus,
+  gntstOf,
+  type GrantMapping,
+  GrantTableError,
+} from "./grant_table.ts";
 import type { HostState } from "./host.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import { SHADOW_OPS, type ShadowOp } from "./log_dirty.ts";
@@ -142,7 +148,12 @@ export interface GrantMapOp {
 }
 
 /**
- * Per-op result of a batched grant map (status 0 or `-errno`, as `GNTST_*`).
+ * Per-op result of a batched grant map. `status` is what Xen writes into
+ * `gnttab_map_grant_ref.status`: `GNTST_okay` (0) or a negative `GNTST_*`
+ * ({@link GNTST}), never an errno. A refused op also carries `code`, the
+ * errno name the single-op call would throw for it (finer than the status:
+ * Xen reports several cases as `GNTST_general_error` and tells them apart
+ * only in its log), and `error`, the refusal's message.
  *
  * @example
  * ```ts
@@ -161,13 +172,18 @@ export interface GrantMapOp {
  *     { domid: vm.domid, ref },
  *     { domid: vm.domid, ref: ref + 1 }, // never granted
  *   ]);
- *   assert.deepEqual(out.map((r) => r.status), [0, -22]); // EINVAL: that entry grants nothing
+ *   assert.deepEqual(out.map((r) => r.status), [0, -1]); // GNTST_general_error: it grants nothing
+ *   assert.equal(out[1].code, "EINVAL");
  * });
  * ```
  */
 export interface GrantMapResult extends Partial<GrantMapping> {
-  /** 0 on success, else `-errno`. */
-  status: number;
+  /** `GNTST_okay` (0) on success, else the `GNTST_*` Xen gives for the refusal. */
+  status: GntStatus;
+  /** A refused op: the errno name the single-op call would throw. */
+  code?: XenErrnoCode;
+  /** A refused op: why. */
+  error?: string;
 }
 
 /**
@@ -442,9 +458,10 @@ export class Hypercalls {
         const ops = batch(a.ops, what);
         const out: GrantMapResult[] = ops.map((op) => {
           try {
-            return { status: 0, ...this.#grantMapOne(c, argBlock(op, what), what) };
+            return { status: GNTST.okay, ...this.#grantMapOne(c, argBlock(op, what), what) };
           } catch (e) {
-            return { status: rc(this.#refusal(e, what)) };
+            const err = this.#refusal(e, what);
+            return { status: gntstOf(err), code: err.code, error: err.message };
           }
         });
         return ok(out, ops.length * x.grantMapNs);
@@ -457,13 +474,14 @@ export class Hypercalls {
           return ok(undefined, x.grantUnmapNs);
         }
         const hs = batch(a.handles, what);
-        const out = hs.map((h) => {
+        // One GNTST_* status per handle, as gnttab_unmap_grant_ref.status.
+        const out: GntStatus[] = hs.map((h) => {
           try {
             this.h.grants.unmap(c, h);
             this.h.c.grantUnmaps++;
-            return 0;
+            return GNTST.okay;
           } catch (e) {
-            return rc(this.#refusal(e, what));
+            return gntstOf(this.#refusal(e, what));
           }
         });
         return ok(out, hs.length * x.grantUnmapNs);
@@ -517,14 +535,28 @@ export class Hypercalls {
   }
 
   #grantMapOne(c: Domain, a: Record<string, unknown>, what: string): GrantMapping {
-    const granter = this.#domid(c, a.domid, what);
-    const readonly = boolArg(a.readonly, `${what}: readonly`);
+    // map_grant_ref(): bad flags are GNTST_bad_gntref, a domid naming no
+    // domain GNTST_bad_domain.
+    const granter = withStatus(() => this.#domid(c, a.domid, what), GNTST.bad_domain);
+    const readonly = withStatus(() => boolArg(a.readonly, `${what}: readonly`), GNTST.bad_gntref);
     if (this.h.domains.get(granter)?.state === "dying") {
-      throw new XenError("ESRCH", `${what}: dom${granter} is dying`);
+      throw new GrantTableError("ESRCH", GNTST.bad_domain, `${what}: dom${granter} is dying`);
     }
     const m = this.h.grants.map(c, granter, a.ref, readonly);
     this.h.c.grantMaps++;
     return m;
+  }
+}
+
+/** `fn()`, its {@link XenError} re-thrown as a {@link GrantTableError} with `status`. */
+function withStatus<T>(fn: () => T, status: GntStatus): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof XenError && !(e instanceof GrantTableError)) {
+      throw new GrantTableError(e.code, status, e.message.slice(e.code.length + 2));
+    }
+    throw e;
   }
 }
 

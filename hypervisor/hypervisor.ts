@@ -40,7 +40,7 @@ import { auditHost, type HypervisorAuditOptions } from "./audit.ts";
 import { DOMID_SELF } from "./args.ts";
 import type { Domain, DomainState } from "./domain.ts";
 import type { EvtchnStatus } from "./event_channel.ts";
-import type { GrantMapping } from "./grant_table.ts";
+import type { GntStatus, GrantMapping } from "./grant_table.ts";
 import type { XenStore } from "./xenstore.ts";
 import { HostState, type HypervisorOptions } from "./host.ts";
 import type { VcpuPool } from "./vcpus.ts";
@@ -326,10 +326,13 @@ export class Hypervisor {
     >;
   }
 
-  /** Batched unmap: one hypercall, a status (0 or `-errno`) per handle. */
-  grantUnmapBatch(caller: Caller, handles: number[]): Promise<number[]> {
+  /**
+   * Batched unmap: one hypercall, a `GNTST_*` status per handle (0, or
+   * `GNTST_bad_handle` for one not in use), as `gnttab_unmap_grant_ref.status`.
+   */
+  grantUnmapBatch(caller: Caller, handles: number[]): Promise<GntStatus[]> {
     return this.#calls.invoke(caller, "grant_table_op:unmap_grant_ref", { handles }) as Promise<
-      number[]
+      GntStatus[]
     >;
   }
 

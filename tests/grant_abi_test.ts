@@ -11,10 +11,17 @@ import { cTest } from "./support/cc.ts";
 import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
 import {
   decodeGrantEntry,
+  GNTST,
+  GNTTAB_NR_RESERVED_ENTRIES,
   GRANT_ENTRY_V1_SIZE,
+  type GrantMapOp,
+  GTF_accept_transfer,
+  GTF_invalid,
   GTF_permit_access,
   GTF_reading,
   GTF_readonly,
+  GTF_sub_page,
+  GTF_transitive,
   GTF_type_mask,
   GTF_writing,
   Hypervisor,
@@ -259,5 +266,109 @@ int main(void) {
     assert.equal(upcall, "upcall 1 sel 3");
     assert.equal(pending, "pending 1 65 130");
     assert.equal(masked, "masked 130");
+  },
+);
+
+await cTest(
+  "grant ABI: batched map and unmap report Xen's GNTST_* statuses, by the header's values",
+  REQ,
+  async (c) => {
+    // Every GNTST_* the header defines, and GNTTABOP_error_msgs (one per status).
+    const names = Object.keys(GNTST);
+    const prog = `
+#include <stdio.h>
+#include <stdint.h>
+#include <xen/xen.h>
+#include <xen/grant_table.h>
+static const char *msgs[] = GNTTABOP_error_msgs;
+int main(void) {
+${names.map((n) => `  printf("${n} %d\\n", GNTST_${n});`).join("\n")}
+  printf("msgs %zu\\n", sizeof msgs / sizeof msgs[0]);
+  printf("ops %d %d %d %d\\n", GNTTABOP_map_grant_ref, GNTTABOP_unmap_grant_ref,
+         GNTTABOP_setup_table, GNTTABOP_query_size);
+  printf("reserved %d\\n", GNTTAB_NR_RESERVED_ENTRIES);
+  printf("gtf %u %u %u %u\\n", GTF_invalid, GTF_accept_transfer, GTF_transitive, GTF_sub_page);
+  return 0;
+}`;
+    const out = (await c.run(prog)).trim().split("\n");
+    const header = new Map(out.map((l) => [l.split(" ")[0], l.slice(l.indexOf(" ") + 1)]));
+    for (const n of names) {
+      assert.equal(header.get(n), String(GNTST[n as keyof typeof GNTST]), `GNTST_${n}`);
+    }
+    assert.equal(header.get("msgs"), String(names.length), "a status the TS table lacks");
+    assert.equal(header.get("ops"), "0 1 2 6");
+    assert.equal(header.get("reserved"), String(GNTTAB_NR_RESERVED_ENTRIES));
+    assert.equal(
+      header.get("gtf"),
+      `${GTF_invalid} ${GTF_accept_transfer} ${GTF_transitive} ${GTF_sub_page}`,
+    );
+    const st = (n: string) => Number(header.get(n));
+
+    // What grant_table.c map_grant_ref() / unmap_common() write into each op.
+    const { engine, hv, dom0 } = host();
+    await engine.run(async () => {
+      const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+      const tiny = await hv.createDomain(dom0, {
+        name: "tiny",
+        memoryBytes: 16 << 20,
+        maxMaptrack: 1,
+      });
+      const g = grantsOf(hv, vm);
+      const pfn = vm.memory.alloc(2 * 4096, 4096) / 4096;
+      const ok = await g.grantAccess(0, pfn);
+      const ro = await g.grantAccess(0, pfn + 1, true);
+      const other = await g.grantAccess(tiny.domid, pfn);
+      const otherToo = await g.grantAccess(tiny.domid, pfn + 1);
+      const notOwn = await g.grantAccess(0, 0xfffff); // beyond vm's memory
+      const cases: [string, { domid: number; ref: unknown; readonly?: boolean }][] = [
+        ["okay", { domid: vm.domid, ref: ok }],
+        ["bad_domain", { domid: 999, ref: ok }], // no such domain
+        ["bad_domain", { domid: 0x7ff5, ref: ok }], // a reserved domid
+        ["bad_gntref", { domid: vm.domid, ref: g.size }], // past the table
+        ["bad_gntref", { domid: vm.domid, ref: -1 }],
+        ["general_error", { domid: vm.domid, ref: 200 }], // never granted: GTF_invalid
+        ["general_error", { domid: vm.domid, ref: other }], // granted to another domain
+        ["general_error", { domid: vm.domid, ref: ro }], // write-pin of a read-only grant
+        ["okay", { domid: vm.domid, ref: ro, readonly: true }],
+        ["bad_page", { domid: vm.domid, ref: notOwn }], // not a page of the granter's
+      ];
+      const res = await hv.grantMapBatch(dom0, cases.map(([, op]) => op) as GrantMapOp[]);
+      assert.deepEqual(
+        res.map((r) => r.status),
+        cases.map(([n]) => st(n)),
+        JSON.stringify(res.map((r) => r.error ?? "ok")),
+      );
+      // The errno the typed call throws for the same op is still there.
+      assert.deepEqual(res.map((r) => r.code ?? "-"), [
+        "-",
+        "ESRCH",
+        "EINVAL",
+        "EINVAL",
+        "EINVAL",
+        "EINVAL",
+        "EPERM",
+        "EPERM",
+        "-",
+        "EINVAL",
+      ]);
+      // A full maptrack: no handle for the second map (checked before the ref, as in Xen).
+      const full = await hv.grantMapBatch(tiny, [
+        { domid: vm.domid, ref: other },
+        { domid: vm.domid, ref: otherToo },
+        { domid: vm.domid, ref: 1 << 30 },
+      ]);
+      assert.deepEqual(full.map((r) => r.status), [st("okay"), st("no_space"), st("no_space")]);
+      // Unmap: a handle in use, then the same again, one past the maptrack, and garbage.
+      const handles = [res[0].handle!, res[0].handle!, 1 << 20, -3];
+      assert.deepEqual(await hv.grantUnmapBatch(dom0, handles as number[]), [
+        st("okay"),
+        st("bad_handle"),
+        st("bad_handle"),
+        st("bad_handle"),
+      ]);
+      // The hypercall itself succeeded; only the ops failed, as in Xen.
+      const raw = await hv.hypercall(dom0, "grant_table_op:unmap_grant_ref", { handles: [77] });
+      assert.deepEqual([raw.rc, raw.value], [0, [st("bad_handle")]]);
+    });
   },
 );

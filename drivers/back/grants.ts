@@ -30,10 +30,9 @@
  * @module
  */
 import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
-import { errnoName } from "../../hypervisor/errors.ts";
 import type { GrantMapOp, Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import { Errno, type ErrnoCode, VerbsError } from "../uapi/errors.ts";
+import { type ErrnoCode, VerbsError } from "../uapi/errors.ts";
 import { REFS_PER_INDIRECT_PAGE, VIB_F_INDIRECT } from "../vib/mod.ts";
 import type { Dom0Headroom } from "./headroom.ts";
 import type { QuotaLedger } from "./quota.ts";
@@ -77,12 +76,6 @@ export interface MappedBuffer {
 
 /** Most ops in one `map_grant_ref` batch (the hypervisor's limit). */
 const BATCH = 4096;
-
-/** The errno name of a negative Xen status (EIO for one verbs does not know). */
-function codeOf(status: number): ErrnoCode {
-  const n = errnoName(status);
-  return (n in Errno ? n : "EIO") as ErrnoCode;
-}
 
 /** One cached persistent mapping. */
 interface Cached {
@@ -297,19 +290,23 @@ export class BackendGrants {
     });
     if (failed !== undefined) {
       await this.unmap(out);
-      throw new VerbsError(codeOf(failed), `grant map refused (${errnoName(failed)})`);
+      throw new VerbsError(failed, `grant map refused (${failed})`);
     }
     return out;
   }
 
-  /** Map `refs` in batches; each success goes to `got`; the first failure's status is returned. */
+  /**
+   * Map `refs` in batches; each success goes to `got`; the first failure's
+   * errno name is returned (the hypervisor's reason for the op's `GNTST_*`
+   * status: see `GrantMapResult`).
+   */
   async #map(
     refs: number[],
     readonly: boolean,
     charged: boolean,
     got: (ref: number, handle: number, mfn: number, addr: number) => void,
-  ): Promise<number | undefined> {
-    let failed: number | undefined;
+  ): Promise<ErrnoCode | undefined> {
+    let failed: ErrnoCode | undefined;
     for (let i = 0; i < refs.length && failed === undefined; i += BATCH) {
       const chunk = refs.slice(i, i + BATCH);
       const ops: GrantMapOp[] = chunk.map((ref) => ({ domid: this.frontDomid, ref, readonly }));
@@ -320,7 +317,7 @@ export class BackendGrants {
           // Checked by #room before the batch; counted as each mapping is made.
           if (charged && this.limits.ledger) this.limits.ledger.used.grantMaps++;
           got(chunk[j], r.handle!, r.mfn!, r.addr!);
-        } else failed ??= r.status;
+        } else failed ??= r.code ?? "EIO";
       });
     }
     return failed;
@@ -349,7 +346,7 @@ export class BackendGrants {
     });
     if (failed !== undefined) {
       await this.#unmapHandles(made.map((c) => c.handle), true);
-      throw new VerbsError(codeOf(failed), `grant map refused (${errnoName(failed)})`);
+      throw new VerbsError(failed, `grant map refused (${failed})`);
     }
     for (const c of made) this.#cache.set(c.ref, c);
     this.cacheStats.misses += made.length;
