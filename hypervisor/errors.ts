@@ -10,25 +10,63 @@
  * logged in `hv.faultLog()` and the engine's trace) and the call fails with
  * EIO, so a guest never sees a JS crash and the hypervisor keeps serving.
  *
- * The numbers are Linux errno values from `sim/errno.ts`, the table the
- * verbs layer uses too.
+ * The names are those of Xen's own errno list (`xen/include/public/errno.h`,
+ * `XEN_E*`), which a guest decodes a hypercall's `-errno` with: only
+ * errnos Xen can return are in {@link XenErrno}, and their values (Xen's
+ * are Linux's numbers) come from `sim/errno.ts`, the table the verbs layer
+ * uses too. `EINTR` is left out: errno.h marks it "internal only, should
+ * never be exposed to the guest".
  *
  * @module
  */
 
 import { Errno, type ErrnoCode } from "../sim/errno.ts";
 
+/** Names of `sim/errno.ts` that `xen/errno.h` defines for guests (`XEN_<name>`). */
+const XEN_NAMES = [
+  "EPERM",
+  "ENOENT",
+  "ESRCH",
+  "EIO",
+  "ENXIO",
+  "E2BIG",
+  "EBADF",
+  "EAGAIN",
+  "ENOMEM",
+  "EACCES",
+  "EFAULT",
+  "EBUSY",
+  "EEXIST",
+  "ENODEV",
+  "EINVAL",
+  "ENOSPC",
+  "ERANGE",
+  "ENOSYS",
+  "EOPNOTSUPP",
+  "EADDRINUSE",
+  "EADDRNOTAVAIL",
+  "EISCONN",
+  "ENOTCONN",
+  "ETIMEDOUT",
+  "ECONNREFUSED",
+] as const satisfies readonly ErrnoCode[];
+
 /**
- * Linux errno values the hypervisor returns (the platform's one table).
+ * The errno values the hypervisor may return: Xen's (`xen/errno.h`), with
+ * the platform's numbers for them (equal to Xen's).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { XenErrno } from "./errors.ts";
  * assert.equal(-XenErrno.ESRCH, -3); // what a hypercall naming no domain returns
+ * assert.equal("ECONNRESET" in XenErrno, false); // Linux has it; Xen's errno.h does not
  * ```
  */
-export const XenErrno: typeof Errno = Errno;
+export const XenErrno: { readonly [K in typeof XEN_NAMES[number]]: typeof Errno[K] } = Object
+  .freeze(Object.fromEntries(XEN_NAMES.map((n) => [n, Errno[n]]))) as {
+    readonly [K in typeof XEN_NAMES[number]]: typeof Errno[K];
+  };
 
 /**
  * A name in {@link XenErrno}.
@@ -41,7 +79,7 @@ export const XenErrno: typeof Errno = Errno;
  * assert.equal(refuse("EPERM").errno, 1);
  * ```
  */
-export type XenErrnoCode = ErrnoCode;
+export type XenErrnoCode = keyof typeof XenErrno;
 
 /**
  * A refused hypervisor operation.

@@ -1,0 +1,186 @@
+/**
+ * ABI compatibility with real Xen for the hypervisor's numbers and names:
+ * the errno values a hypercall returns are Xen's (`xen/errno.h`), the
+ * reserved domids are `xen/xen.h`'s, the event-channel constants match
+ * `xen/xen.h` and `xen/event_channel.h` on x86-64, and every hypercall name
+ * the dispatcher knows is a real Xen hypercall and sub-op (it compiles
+ * against the headers). Checked with C compiled against Debian's
+ * `libxen-dev`.
+ */
+import assert from "node:assert/strict";
+import { cTest } from "./support/cc.ts";
+import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+import {
+  DOMID_FIRST_RESERVED,
+  DOMID_SELF,
+  HYPERCALLS,
+  Hypervisor,
+  NR_EVENT_CHANNELS,
+  OFF_UPCALL_MASK,
+  VCPU_INFO_SIZE,
+  XEN_LEGACY_MAX_VCPUS,
+  XenErrno,
+} from "../hypervisor/mod.ts";
+
+const INSTALL = "libxen-dev";
+
+/** `name value` lines into a map. */
+function table(out: string): Map<string, number> {
+  return new Map(
+    out.trim().split("\n").map((l) => {
+      const [k, v] = l.split(" ");
+      return [k, Number(v)];
+    }),
+  );
+}
+
+/** Every errno xen/errno.h gives guests, expanded through its own XEN_ERRNO X-macro. */
+const ERRNO_PROG = `
+#include <stdio.h>
+int main(void) {
+#define XEN_ERRNO(name, value) printf("%s %d\\n", #name, value);
+#include <xen/errno.h>
+  return 0;
+}`;
+
+await cTest(
+  "hypervisor ABI: XenErrno holds xen/errno.h's names with its values, nothing Xen lacks",
+  { headers: ["xen/errno.h"], install: INSTALL },
+  async (c) => {
+    const xen = table(await c.run(ERRNO_PROG));
+    assert.ok(xen.size > 40, "the X-macro expanded the list");
+    assert.equal(xen.has("EINTR"), false, "internal to Xen: not in a guest's list");
+    for (const [name, value] of Object.entries(XenErrno)) {
+      assert.equal(xen.get(name), value, `XEN_${name}`);
+    }
+  },
+);
+
+await cTest(
+  "hypervisor ABI: a hostile guest's and dom0's raw hypercalls return 0 or -errno of xen/errno.h",
+  { headers: ["xen/errno.h"], install: INSTALL },
+  async (c) => {
+    const xenValues = new Set(table(await c.run(ERRNO_PROG)).values());
+    const engine = new Engine();
+    const hv = new Hypervisor(engine, new MachineMemory(256 << 20), PCIX_SDR_2006, new Prng(3));
+    const garbage: unknown[] = [
+      undefined,
+      null,
+      "args",
+      [],
+      {},
+      { domid: 0x7ff5, dom: -1, remoteDom: 1e9, port: 4096, ref: -1, handle: "x", pirq: 9999 },
+      { domid: DOMID_SELF, dom: DOMID_SELF, remoteDom: DOMID_SELF, port: 0, ref: 0, handle: 0 },
+      { domid: 1, dom: 1, remoteDom: 0, port: 1, ref: 8, handle: 1 << 30, ops: [{}, null, 7] },
+      { handles: [0, -1, "x"], ops: new Array(5000).fill({}) },
+      { domid: 1, op: "peek", mfn: -1, add: "yes", reason: "reboot", memoryBytes: -5 },
+    ];
+    const seen = new Map<number, string>();
+    await engine.run(async () => {
+      const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 16 << 20 });
+      for (const caller of [vm, hv.dom0, 77]) {
+        for (const name of [...HYPERCALLS, "no_such_op", "__proto__"]) {
+          for (const args of garbage) {
+            if (caller === hv.dom0 && /destroy|shutdown|pause/.test(name)) continue; // keep vm alive
+            const r = await hv.hypercall(caller, name, args);
+            if (r.rc === 0) continue;
+            assert.ok(
+              xenValues.has(-r.rc),
+              `${name}(${JSON.stringify(args)}) returned ${r.rc}: not a xen/errno.h value`,
+            );
+            seen.set(-r.rc, name);
+          }
+        }
+      }
+    });
+    // Not vacuous: the usual refusals all occurred.
+    for (const e of [XenErrno.EPERM, XenErrno.ESRCH, XenErrno.EINVAL, XenErrno.EFAULT]) {
+      assert.ok(seen.has(e), `no call returned -${e}`);
+    }
+    assert.equal(hv.counters().faults, 0, "no hostile argument reached a bug in the model");
+  },
+);
+
+await cTest(
+  "hypervisor ABI: reserved domids and event-channel constants equal xen/xen.h's on x86-64",
+  { headers: ["xen/xen.h", "xen/event_channel.h"], install: INSTALL },
+  async (c) => {
+    const out = table(
+      await c.run(`
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <xen/xen.h>
+#include <xen/event_channel.h>
+int main(void) {
+  printf("DOMID_SELF %d\\n", DOMID_SELF);
+  printf("DOMID_FIRST_RESERVED %d\\n", DOMID_FIRST_RESERVED);
+  printf("NR_EVENT_CHANNELS %zu\\n", (size_t)NR_EVENT_CHANNELS);
+  printf("XEN_LEGACY_MAX_VCPUS %d\\n", XEN_LEGACY_MAX_VCPUS);
+  printf("vcpu_info %zu\\n", sizeof(struct vcpu_info));
+  printf("evtchn_upcall_mask %zu\\n", offsetof(struct vcpu_info, evtchn_upcall_mask));
+  printf("vcpu_info_slots %zu\\n",
+         sizeof(((struct shared_info *)0)->vcpu_info) / sizeof(struct vcpu_info));
+  printf("evtchn_port_t %zu\\n", sizeof(evtchn_port_t));
+  return 0;
+}`),
+    );
+    assert.deepEqual(Object.fromEntries(out), {
+      DOMID_SELF,
+      DOMID_FIRST_RESERVED,
+      NR_EVENT_CHANNELS,
+      XEN_LEGACY_MAX_VCPUS,
+      vcpu_info: VCPU_INFO_SIZE,
+      evtchn_upcall_mask: OFF_UPCALL_MASK,
+      vcpu_info_slots: XEN_LEGACY_MAX_VCPUS,
+      evtchn_port_t: 4, // ports up to 2^32 - 1: the model's NR_EVENT_CHANNELS fits
+    });
+  },
+);
+
+/** Each dispatcher name's hypercall and sub-op, as the headers spell them. */
+const MACROS: Record<string, [string, string]> = {
+  domctl: ["__HYPERVISOR_domctl", "XEN_DOMCTL_"],
+  sched_op: ["__HYPERVISOR_sched_op", "SCHEDOP_"],
+  grant_table_op: ["__HYPERVISOR_grant_table_op", "GNTTABOP_"],
+  event_channel_op: ["__HYPERVISOR_event_channel_op", "EVTCHNOP_"],
+  memory_op: ["__HYPERVISOR_memory_op", "XENMEM_"],
+};
+
+await cTest(
+  "hypervisor ABI: every hypercall name is a real Xen hypercall and sub-op",
+  // domctl.h is a tools-only header: probed through the program, built with __XEN_TOOLS__.
+  { headers: ["xen/xen.h", "xen/sched.h", "xen/memory.h"], install: INSTALL },
+  async (c) => {
+    const lines = HYPERCALLS.map((name) => {
+      const [call, sub] = name.split(":");
+      const [hyp, prefix] = MACROS[call];
+      assert.ok(hyp, `no Xen hypercall for ${name}`);
+      return `  printf("${name} %d %d\\n", ${hyp}, ${prefix}${sub});`;
+    });
+    // A name the headers lack fails to compile, naming the macro.
+    const out = await c.run(
+      `
+#include <stdio.h>
+#include <stdint.h>
+#include <xen/xen.h>
+#include <xen/domctl.h>
+#include <xen/sched.h>
+#include <xen/grant_table.h>
+#include <xen/event_channel.h>
+#include <xen/memory.h>
+int main(void) {
+${lines.join("\n")}
+  return 0;
+}`,
+      { cflags: ["-D__XEN_TOOLS__"] },
+    );
+    const got = out.trim().split("\n");
+    assert.equal(got.length, HYPERCALLS.length);
+    // Spot checks of the numbers a guest would load into the hypercall registers.
+    assert.ok(got.includes("grant_table_op:map_grant_ref 20 0"));
+    assert.ok(got.includes("event_channel_op:send 32 4"));
+    assert.ok(got.includes("memory_op:current_reservation 12 3"));
+    assert.ok(got.includes("sched_op:shutdown 29 2"));
+  },
+);
