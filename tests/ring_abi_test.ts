@@ -14,8 +14,10 @@ import {
   FrontRing,
   RingError,
   type RingOptions,
+  ringSize,
   SharedRing,
   type SlotCodec,
+  XEN_PAGE_SIZE,
 } from "../drivers/xen/ring.ts";
 
 const C_PROGRAM = String.raw`
@@ -487,5 +489,48 @@ await cTest(
       assert.equal(get("make final_req work="), `${+back.finalCheckForRequests()}`);
       assert.equal(hex(page), hex(cRspImage), `response page, start ${start}`);
     }
+  },
+);
+
+await cTest(
+  "ring ABI: ringSize equals __CONST_RING_SIZE and __RING_SIZE for odd slot sizes and multi-page rings",
+  { headers: ["xen/io/ring.h"], install: "libxen-dev" },
+  async (c) => {
+    // Slot sizes around every power of two and page boundary, up to one that does not fit.
+    const slots = [1, 2, 3, 7, 8, 9, 12, 24, 63, 64, 65, 100, 112, 127, 128, 129, 255, 256, 257];
+    slots.push(500, 1000, 1008, 1009, 2015, 2016, 2017, 4031, 4032, 4033, 5000, 16320, 16321);
+    const pages = [1, 2, 4, 8, 16];
+    const types = slots.map((n) =>
+      `struct s${n}_req { uint8_t b[${n}]; };\nDEFINE_RING_TYPES(s${n}, struct s${n}_req, struct s${n}_req);`
+    );
+    const prints = slots.flatMap((n) =>
+      pages.map((k) =>
+        `  { static union { struct s${n}_sring s; uint8_t b[${k * XEN_PAGE_SIZE}]; } u;
+    printf("${n} ${k} %lu %lu\\n", (unsigned long)__CONST_RING_SIZE(s${n}, ${k * XEN_PAGE_SIZE}),
+           (unsigned long)__RING_SIZE(&u.s, ${k * XEN_PAGE_SIZE})); }`
+      )
+    );
+    const out = await c.run(`
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#define mb()  __sync_synchronize()
+#define rmb() __sync_synchronize()
+#define wmb() __sync_synchronize()
+#include <xen/io/ring.h>
+${types.join("\n")}
+int main(void) {
+${prints.join("\n")}
+  return 0;
+}`);
+    const want = slots.flatMap((n) =>
+      pages.map((k) => {
+        const size = ringSize(n, k * XEN_PAGE_SIZE);
+        return `${n} ${k} ${size} ${size}`;
+      })
+    );
+    assert.deepEqual(out.trim().split("\n"), want);
+    assert.ok(want.includes("4033 1 0 0"), "a slot that does not fit gives a ring of 0");
+    assert.ok(want.includes("1 16 32768 32768"), "rounded down to a power of two");
   },
 );
