@@ -24,8 +24,12 @@
  * callback gets the changed path and the watch's token. Removing a subtree
  * also fires the watches set inside it (with their own path). A watcher
  * only hears about nodes it may read. `@introduceDomain` and
- * `@releaseDomain` fire when the hypervisor introduces or releases a domain
- * (dom0 only). Callbacks run synchronously, but never inside another
+ * `@releaseDomain` fire when the hypervisor introduces or releases a domain.
+ * As in xenstored (`xenstored_watch.c` `check_watch_path`), any domain may
+ * watch any `@…` path of at most `XENSTORE_REL_PATH_MAX` bytes and gets the
+ * registration's event; later special events reach only those the special
+ * node's permissions let read it, which by default (`set_dom_perms_default`)
+ * is dom0 alone. Callbacks run synchronously, but never inside another
  * callback: events raised while callbacks run are queued and delivered in
  * order after them, so a callback may itself write to the store. A callback
  * should wake a process (WaitQueue, Mailbox) for work that takes time.
@@ -427,9 +431,6 @@ export class XenStore {
     if (typeof token !== "string" || typeof cb !== "function") {
       throw new XenError("EINVAL", `watch ${p}: token must be a string and cb a function`);
     }
-    if (p.startsWith("@") && caller !== 0) {
-      throw new XenError("EACCES", `watch ${p}: special watches are for dom0`);
-    }
     if (this.#watches.some((w) => w.domid === caller && w.path === p && w.token === token)) {
       throw new XenError("EEXIST", `watch ${p}: dom${caller} already watches it with that token`);
     }
@@ -463,7 +464,9 @@ export class XenStore {
       throw new XenError("EINVAL", `${op}: path ${show(path)} is not a non-empty string`);
     }
     if (path.startsWith("@")) {
-      if (special && (path === XS_INTRODUCE_DOMAIN || path === XS_RELEASE_DOMAIN)) return path;
+      // xenstored check_watch_path: a watch may name any "@…" event up to
+      // XENSTORE_REL_PATH_MAX bytes; other operations need a "/" path.
+      if (special && path.length <= XENSTORE_REL_PATH_MAX) return path;
       throw new XenError("EINVAL", `${op}: ${show(path)} is not a valid special path here`);
     }
     let full = path;
@@ -578,7 +581,10 @@ export class XenStore {
   }
 
   #fireSpecial(path: string): void {
-    for (const w of this.#watches) if (w.path === path) this.#queue.push({ w, path });
+    // watch_permitted() against the special node's permissions: dom0 only by default.
+    for (const w of this.#watches) {
+      if (w.path === path && w.domid === 0) this.#queue.push({ w, path });
+    }
     this.#deliver();
   }
 

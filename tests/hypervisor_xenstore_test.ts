@@ -2,12 +2,16 @@ import assert from "node:assert/strict";
 import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
 import {
   Hypervisor,
+  XenError,
   XenStore,
+  XENSTORE_ABS_PATH_MAX,
   XENSTORE_REL_PATH_MAX,
   XS_INTRODUCE_DOMAIN,
   XS_RELEASE_DOMAIN,
+  type XsPerm,
 } from "../hypervisor/mod.ts";
 import { throwsXen } from "./support/xen.ts";
+import { cTest } from "./support/cc.ts";
 
 /** A store with dom0, dom1, dom2 connected. */
 function store(opts = {}): XenStore {
@@ -211,8 +215,17 @@ Deno.test("xenstore: refusals — paths, missing nodes, connections, quotas, dup
   throwsXen(() => xs.watch(1, "data", "t1", () => {}), "EEXIST");
   xs.watch(1, "data", "t2", () => {});
   throwsXen(() => xs.watch(1, "data", "t3", () => {}), "E2BIG");
-  throwsXen(() => xs.watch(1, XS_RELEASE_DOMAIN, "r", () => {}), "EACCES");
-  throwsXen(() => xs.watch(0, "@bogus", "r", () => {}), "EINVAL");
+  xs.unwatch(1, "data", "t2");
+  // Any domain may watch a special path (xenstored check_watch_path): it gets the
+  // registration's event, and no later one (the special node's default permissions).
+  const guestSeen: string[] = [];
+  xs.watch(1, XS_RELEASE_DOMAIN, "r", (path) => guestSeen.push(path));
+  xs.introduceDomain(9, "vm9");
+  xs.releaseDomain(9);
+  assert.deepEqual(guestSeen, [XS_RELEASE_DOMAIN]);
+  xs.watch(0, "@bogus", "r", () => {}); // accepted, never fires
+  throwsXen(() => xs.watch(0, "@" + "x".repeat(XENSTORE_REL_PATH_MAX), "r", () => {}), "EINVAL");
+  throwsXen(() => xs.read(0, "@bogus"), "EINVAL");
   throwsXen(() => xs.watch(0, "/x", 5 as unknown as string, () => {}), "EINVAL");
   throwsXen(() => xs.introduceDomain(1, "again"), "EEXIST");
 });
@@ -244,3 +257,79 @@ Deno.test("xenstore: write creates missing parents; directory is sorted; rm keep
   assert.equal(xs.size, before);
   assert.equal(xs.nodesOwnedBy(1), 3);
 });
+
+await cTest(
+  "xenstore ABI: path limits equal xs_wire.h's, and every refusal to a connected domain is in xsd_errors",
+  { headers: ["xen/io/xs_wire.h"], install: "libxen-dev" },
+  async (c) => {
+    const out = await c.run(String.raw`
+#include <stdio.h>
+#include <stdint.h>
+#include <errno.h>
+#include <xen/io/xs_wire.h>
+int main(void) {
+  printf("%d %d %d\n", XENSTORE_ABS_PATH_MAX, XENSTORE_REL_PATH_MAX, XENSTORE_PAYLOAD_MAX);
+  for (size_t i = 0; i < sizeof xsd_errors / sizeof xsd_errors[0]; i++)
+    printf("%s %d\n", xsd_errors[i].errstring, xsd_errors[i].errnum);
+  return 0;
+}`);
+    const [limits, ...errs] = out.trim().split("\n");
+    assert.equal(limits, `${XENSTORE_ABS_PATH_MAX} ${XENSTORE_REL_PATH_MAX} 4096`);
+    const wire = new Map(errs.map((l) => [l.split(" ")[0], Number(l.split(" ")[1])]));
+    assert.ok(wire.has("EINVAL") && wire.has("EACCES"));
+
+    // Hostile arguments from a guest (and dom0), every operation: what comes back
+    // must be an error xenstored can put on the wire, with the same number.
+    const xs = store({ maxNodesPerDomain: 8, maxWatchesPerDomain: 2, maxValueBytes: 16 });
+    xs.write(2, "data/secret", "v");
+    xs.setPerms(2, "data/secret", [{ domid: 2, perm: "n" }]);
+    const paths: unknown[] = [
+      "",
+      "/",
+      "/a//b",
+      "/a/",
+      "/a b",
+      "@x",
+      "@introduceDomain",
+      "data", // the caller's own: giving it away is EPERM
+      "/local/domain/2/data/secret",
+      "/local/domain/2/data/missing/deeper",
+      "data/" + "x".repeat(XENSTORE_REL_PATH_MAX),
+      "/" + "x".repeat(XENSTORE_ABS_PATH_MAX),
+      42,
+      null,
+    ];
+    const values: unknown[] = ["v", "x".repeat(17), 7, undefined];
+    const perms: unknown[] = [[], [{ domid: 2, perm: "b" }], [{ domid: 1, perm: "q" }], "perm"];
+    const seen = new Set<string>();
+    const attempt = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        assert.ok(e instanceof XenError, String(e));
+        assert.equal(wire.get(e.code), e.errno, `${e.message}: not an xsd_errors entry`);
+        seen.add(e.code);
+      }
+    };
+    for (const caller of [1, 0]) {
+      for (const p of paths as string[]) {
+        attempt(() => xs.read(caller, p));
+        attempt(() => xs.exists(caller, p));
+        attempt(() => xs.directory(caller, p));
+        attempt(() => xs.getPerms(caller, p));
+        attempt(() => xs.mkdir(caller, p));
+        for (const v of values) attempt(() => xs.write(caller, p, v as string));
+        for (const q of perms) attempt(() => xs.setPerms(caller, p, q as XsPerm[]));
+        for (let i = 0; i < 3; i++) attempt(() => xs.watch(caller, p, "t", () => {}));
+        attempt(() => xs.watch(caller, p, 5 as unknown as string, () => {}));
+        attempt(() => xs.unwatch(caller, p, "nope"));
+        attempt(() => xs.rm(caller, p));
+      }
+      for (let i = 0; i < 10; i++) attempt(() => xs.write(caller, `data/n${i}`, "v"));
+    }
+    // Not vacuous: the refusals of the module doc occurred.
+    for (const code of ["EINVAL", "ENOENT", "EACCES", "EEXIST", "ENOSPC", "E2BIG", "EPERM"]) {
+      assert.ok(seen.has(code), `no ${code} seen`);
+    }
+  },
+);
