@@ -536,8 +536,12 @@ export class Hypercalls {
 
   #grantMapOne(c: Domain, a: Record<string, unknown>, what: string): GrantMapping {
     // map_grant_ref(): bad flags are GNTST_bad_gntref, a domid naming no
-    // domain GNTST_bad_domain.
-    const granter = withStatus(() => this.#domid(c, a.domid, what), GNTST.bad_domain);
+    // domain GNTST_bad_domain; it looks the granter up by id
+    // (rcu_lock_domain_by_id), so DOMID_SELF names no domain there.
+    const granter = withStatus(
+      () => intArg(a.domid, 0, DOMID_FIRST_RESERVED - 1, `${what}: domid`),
+      GNTST.bad_domain,
+    );
     const readonly = withStatus(() => boolArg(a.readonly, `${what}: readonly`), GNTST.bad_gntref);
     if (this.h.domains.get(granter)?.state === "dying") {
       throw new GrantTableError("ESRCH", GNTST.bad_domain, `${what}: dom${granter} is dying`);

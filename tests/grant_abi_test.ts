@@ -324,6 +324,7 @@ ${names.map((n) => `  printf("${n} %d\\n", GNTST_${n});`).join("\n")}
         ["okay", { domid: vm.domid, ref: ok }],
         ["bad_domain", { domid: 999, ref: ok }], // no such domain
         ["bad_domain", { domid: 0x7ff5, ref: ok }], // a reserved domid
+        ["bad_domain", { domid: 0x7ff0, ref: ok }], // DOMID_SELF: looked up by id, none
         ["bad_gntref", { domid: vm.domid, ref: g.size }], // past the table
         ["bad_gntref", { domid: vm.domid, ref: -1 }],
         ["general_error", { domid: vm.domid, ref: 200 }], // never granted: GTF_invalid
@@ -342,6 +343,7 @@ ${names.map((n) => `  printf("${n} %d\\n", GNTST_${n});`).join("\n")}
       assert.deepEqual(res.map((r) => r.code ?? "-"), [
         "-",
         "ESRCH",
+        "EINVAL",
         "EINVAL",
         "EINVAL",
         "EINVAL",
