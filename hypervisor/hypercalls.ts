@@ -7,7 +7,10 @@
  * A caller that is not a running domain of this hypervisor gets ESRCH; an
  * unprivileged caller asking for a privileged operation EPERM; a malformed
  * argument EINVAL (EFAULT if the argument block itself is not an object);
- * a domid naming no live domain ESRCH. Any other exception inside a
+ * a domid naming no live domain ESRCH — reserved ones (`DOMID_IO`, 0x7ff5,
+ * anything up to 0xffff but `DOMID_SELF` where the call takes it) included,
+ * as Xen's `rcu_lock_domain_by_id` finds none of them; a value that is not a
+ * `domid_t` (`uint16_t`) at all is EINVAL. Any other exception inside a
  * handler is a fault of the model, not the caller's doing: the call fails
  * with EIO and the fault is counted and logged (`HostState.fault`), so no
  * JS exception ever reaches the caller of a hypercall.
@@ -15,7 +18,7 @@
  * @module
  */
 import { type XenErrnoCode, XenError } from "./errors.ts";
-import { argBlock, boolArg, DOMID_FIRST_RESERVED, DOMID_SELF, intArg, show } from "./args.ts";
+import { argBlock, boolArg, DOMID_SELF, intArg, show } from "./args.ts";
 import { Domain } from "./domain.ts";
 import {
   GNTST,
@@ -344,10 +347,14 @@ export class Hypercalls {
     return d;
   }
 
-  /** A domid argument: DOMID_SELF is the caller; anything else must name a domain here. */
+  /**
+   * A domid argument: DOMID_SELF is the caller; any other `domid_t` is
+   * looked up by the caller (ESRCH when it names no domain, reserved ones
+   * included); a value no `uint16_t` holds is EINVAL.
+   */
   #domid(c: Domain, v: unknown, what: string): number {
     if (v === DOMID_SELF) return c.domid;
-    return intArg(v, 0, DOMID_FIRST_RESERVED - 1, `${what}: domid`);
+    return domidArg(v, `${what}: domid`);
   }
 
   #target(c: Domain, v: unknown, what: string): Domain {
@@ -538,10 +545,7 @@ export class Hypercalls {
     // map_grant_ref(): bad flags are GNTST_bad_gntref, a domid naming no
     // domain GNTST_bad_domain; it looks the granter up by id
     // (rcu_lock_domain_by_id), so DOMID_SELF names no domain there.
-    const granter = withStatus(
-      () => intArg(a.domid, 0, DOMID_FIRST_RESERVED - 1, `${what}: domid`),
-      GNTST.bad_domain,
-    );
+    const granter = withStatus(() => domidArg(a.domid, `${what}: domid`), GNTST.bad_domain);
     const readonly = withStatus(() => boolArg(a.readonly, `${what}: readonly`), GNTST.bad_gntref);
     if (this.h.domains.get(granter)?.state === "dying") {
       throw new GrantTableError("ESRCH", GNTST.bad_domain, `${what}: dom${granter} is dying`);
@@ -562,6 +566,11 @@ function withStatus<T>(fn: () => T, status: GntStatus): T {
     }
     throw e;
   }
+}
+
+/** A `domid_t` (`uint16_t` in `xen/xen.h`), or EINVAL. */
+function domidArg(v: unknown, what: string): number {
+  return intArg(v, 0, 0xffff, what);
 }
 
 function priv(c: Domain, what: string): void {

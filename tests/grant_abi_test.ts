@@ -343,8 +343,8 @@ ${names.map((n) => `  printf("${n} %d\\n", GNTST_${n});`).join("\n")}
       assert.deepEqual(res.map((r) => r.code ?? "-"), [
         "-",
         "ESRCH",
-        "EINVAL",
-        "EINVAL",
+        "ESRCH",
+        "ESRCH",
         "EINVAL",
         "EINVAL",
         "EINVAL",

@@ -99,7 +99,8 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
     const pirqPort = await hv.evtchnBindPirq(dom0, 9);
     const ram = mem.frames - 1;
     const NONE = 4242; // no such domain
-    const OUT = 0x8000; // not a domid at all
+    const OUT = 0x10000; // not a domid_t (uint16_t) at all
+    const RESERVED = 0x7ff5; // a domid_t Xen reserves: rcu_lock_domain_by_id finds no domain
     const IO = uar + 7;
 
     // Ports: the same refusals for send, close and unmask.
@@ -124,6 +125,8 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         ["unprivileged", "a", { domid: b.domid }, "EPERM"],
         ["unprivileged", "a", { domid: DOMID_SELF }, "EPERM"],
         ["foreign", "dom0", { domid: NONE }, "ESRCH"],
+        ["foreign", "dom0", { domid: RESERVED }, "ESRCH"],
+        ["foreign", "dom0", { domid: 0x8000 }, "ESRCH"],
         ["range", "dom0", { domid: OUT }, "EINVAL"],
         ["range", "dom0", { domid: "1" }, "EINVAL"],
         ["state", "dom0", { domid: 0 }, "EPERM"],
@@ -177,6 +180,7 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
       ],
       "grant_table_op:map_grant_ref": [
         ["foreign", "dom0", { domid: NONE, ref: refForDom0 }, "ESRCH"],
+        ["foreign", "dom0", { domid: RESERVED, ref: refForDom0 }, "ESRCH"],
         ["range", "dom0", { domid: OUT, ref: refForDom0 }, "EINVAL"],
         ["range", "dom0", { domid: a.domid, ref: 1e9 }, "EINVAL"],
         ["range", "dom0", { domid: a.domid, ref: -1 }, "EINVAL"],
@@ -184,7 +188,7 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         ["foreign", "b", { domid: a.domid, ref: refForDom0 }, "EPERM"],
         ["unprivileged", "dom0", { domid: a.domid, ref: roRef }, "EPERM"],
         ["range", "dom0", { domid: a.domid, ref: roRef, readonly: 1 }, "EINVAL"],
-        ["foreign", "a", { domid: DOMID_SELF, ref: refForDom0 }, "EINVAL"],
+        ["foreign", "a", { domid: DOMID_SELF, ref: refForDom0 }, "ESRCH"], // looked up by id
         ["range", "dom0", { ops: [] }, "EINVAL"],
         ["range", "dom0", { ops: "many" }, "EINVAL"],
       ],
@@ -203,12 +207,14 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
       "event_channel_op:alloc_unbound": [
         ["unprivileged", "a", { dom: b.domid, remoteDom: 0 }, "EPERM"],
         ["foreign", "a", { remoteDom: NONE }, "ESRCH"],
+        ["foreign", "dom0", { dom: RESERVED, remoteDom: 0 }, "ESRCH"],
         ["range", "a", { remoteDom: OUT }, "EINVAL"],
         ["foreign", "dom0", { dom: NONE, remoteDom: 0 }, "ESRCH"],
         ["range", "dom0", { dom: OUT, remoteDom: 0 }, "EINVAL"],
       ],
       "event_channel_op:bind_interdomain": [
         ["foreign", "a", { remoteDom: NONE, remotePort: 1 }, "ESRCH"],
+        ["foreign", "a", { remoteDom: RESERVED, remotePort: 1 }, "ESRCH"],
         ["range", "a", { remoteDom: OUT, remotePort: 1 }, "EINVAL"],
         ["range", "a", { remoteDom: 0, remotePort: 4096 }, "EINVAL"],
         ["range", "a", { remoteDom: 0, remotePort: 0 }, "EINVAL"],

@@ -122,7 +122,8 @@ Deno.test("grant: map refusals — domid, ref, entry contents, self-map, frames 
     const { pfn } = page(a, 3);
     const grantForDom0 = await grantsOf(hv, a).grantAccess(0, pfn);
     await rejectsXen(hv.grantMap(dom0, { domid: 999, ref: grantForDom0 }), "ESRCH");
-    await rejectsXen(hv.grantMap(dom0, { domid: 0x8000, ref: grantForDom0 }), "EINVAL");
+    await rejectsXen(hv.grantMap(dom0, { domid: 0x8000, ref: grantForDom0 }), "ESRCH"); // reserved
+    await rejectsXen(hv.grantMap(dom0, { domid: 0x10000, ref: grantForDom0 }), "EINVAL"); // no domid_t
     await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: grantsOf(hv, a).size }), "EINVAL");
     await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: -1 }), "EINVAL");
     await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref: 1.5 }), "EINVAL");
