@@ -55,7 +55,8 @@ Deno.test("iopage: refusals — unprivileged, RAM, no such frame, already mapped
     await rejectsXen(hv.mapIoPage(dom0, { domid: a.domid, mfn: -1 }), "EINVAL");
     await rejectsXen(hv.mapIoPage(dom0, { domid: 0, mfn: uar }), "EINVAL");
     await rejectsXen(hv.mapIoPage(dom0, { domid: 999, mfn: uar }), "ESRCH");
-    await rejectsXen(hv.mapIoPage(dom0, { domid: 0x8000, mfn: uar }), "EINVAL");
+    await rejectsXen(hv.mapIoPage(dom0, { domid: 0x8000, mfn: uar }), "ESRCH"); // reserved domid
+    await rejectsXen(hv.mapIoPage(dom0, { domid: 0x10000, mfn: uar }), "EINVAL"); // no domid_t
     // A guest whose address space is used up has nowhere to put the page.
     const full = await fullDomain(hv, "full");
     await rejectsXen(hv.mapIoPage(dom0, { domid: full.domid, mfn: uar }), "ENOMEM");
