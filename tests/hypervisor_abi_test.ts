@@ -13,6 +13,7 @@ import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
 import {
   DOMID_FIRST_RESERVED,
   DOMID_SELF,
+  type EvtchnState,
   HYPERCALLS,
   Hypervisor,
   NR_EVENT_CHANNELS,
@@ -138,6 +139,14 @@ int main(void) {
   },
 );
 
+/** Every state `EVTCHNOP_status` reports. */
+const STATES = [
+  "closed",
+  "unbound",
+  "interdomain",
+  "pirq",
+] as const satisfies readonly EvtchnState[];
+
 /** Each dispatcher name's hypercall and sub-op, as the headers spell them. */
 const MACROS: Record<string, [string, string]> = {
   domctl: ["__HYPERVISOR_domctl", "XEN_DOMCTL_"],
@@ -171,16 +180,21 @@ await cTest(
 #include <xen/memory.h>
 int main(void) {
 ${lines.join("\n")}
+  printf("evtchnstat${STATES.map(() => " %d").join("")}\\n", ${
+        STATES.map((s) => `EVTCHNSTAT_${s}`).join(", ")
+      });
   return 0;
 }`,
       { cflags: ["-D__XEN_TOOLS__"] },
     );
     const got = out.trim().split("\n");
-    assert.equal(got.length, HYPERCALLS.length);
+    assert.equal(got.length, HYPERCALLS.length + 1);
     // Spot checks of the numbers a guest would load into the hypercall registers.
     assert.ok(got.includes("grant_table_op:map_grant_ref 20 0"));
     assert.ok(got.includes("event_channel_op:send 32 4"));
     assert.ok(got.includes("memory_op:current_reservation 12 3"));
     assert.ok(got.includes("sched_op:shutdown 29 2"));
+    // EVTCHNOP_status's states are EVTCHNSTAT_* names, in the header's order.
+    assert.ok(got.includes(`evtchnstat ${STATES.map((_, i) => i).join(" ")}`));
   },
 );
