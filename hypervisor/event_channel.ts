@@ -325,9 +325,12 @@ interface PortTable {
  * the hypervisor's; this class calls `kick(domid)` when a domain needs an
  * upcall.
  *
- * Ports are `1 … maxPorts-1` (port 0 is reserved, as in Xen). A port that is
- * out of range or not in use gives EINVAL; a domain that does not exist (or
- * is being torn down) ESRCH.
+ * Ports are `0 … maxPorts-1`; port 0 is reserved and never bound, as in
+ * Xen. A port out of range gives EINVAL, and so does one not in use for
+ * the calls that need a channel (send, close, bind's remote port); as in
+ * Xen's `event_channel.c`, status reports a free or reserved port as
+ * closed and unmask clears the mask bit of any valid port. A domain that
+ * does not exist (or is being torn down) is ESRCH.
  *
  * @example
  * ```ts
@@ -409,11 +412,14 @@ export class EventChannels {
     throw new XenError("ENOSPC", `${what}: all ${t.maxPorts - 1} ports in use`);
   }
 
-  /** `EVTCHNOP_alloc_unbound`: a port in `domid` that `remoteDomid` may bind. */
+  /**
+   * `EVTCHNOP_alloc_unbound`: a port in `domid` that `remoteDomid` may bind.
+   * `remoteDomid` need not exist (yet): Xen's `evtchn_alloc_unbound` records
+   * it and checks it only when a domain binds.
+   */
   allocUnbound(domid: number, remoteDomid: number): number {
     const what = "EVTCHNOP_alloc_unbound";
     const t = this.#table(domid, what);
-    this.#table(remoteDomid, what);
     return this.#alloc(t, { state: "unbound", remoteDomid, remotePort: 0, pirq: -1 }, what);
   }
 
@@ -506,19 +512,25 @@ export class EventChannels {
     t.shared.clearPending(port);
   }
 
-  /** `EVTCHNOP_unmask`: clear the mask bit, delivering an event that arrived meanwhile. */
+  /**
+   * `EVTCHNOP_unmask`: clear the mask bit, delivering an event that arrived
+   * meanwhile. Any valid port, bound or not (`evtchn_unmask` checks only
+   * `port_is_valid`); a free port's pending bit was cleared when it was
+   * freed, so nothing is delivered for it.
+   */
   unmask(domid: number, port: unknown): void {
     const what = "EVTCHNOP_unmask";
     const t = this.#table(domid, what);
-    this.#chan(t, port, what);
-    if (t.shared.unmask(port as number)) this.kick(domid);
+    const p = intArg(port, 0, t.maxPorts - 1, `${what}: port`);
+    if (t.shared.unmask(p)) this.kick(domid);
   }
 
   /** `EVTCHNOP_status` of `port` in `domid`. */
   status(domid: number, port: unknown): EvtchnStatus {
     const what = "EVTCHNOP_status";
     const t = this.#table(domid, what);
-    const p = intArg(port, 1, t.maxPorts - 1, `${what}: port`);
+    // Port 0 is valid and reserved: EVTCHNSTAT_closed, as evtchn_status reports ECS_RESERVED.
+    const p = intArg(port, 0, t.maxPorts - 1, `${what}: port`);
     const c = t.chans[p];
     if (!c) return { state: "closed" };
     if (c.state === "pirq") return { state: "pirq", pirq: c.pirq };
