@@ -159,6 +159,9 @@ Deno.test("perftest args: accepted and refused as perftest 4.5's parser does", (
   assert.deepEqual(parsePerftestArgs(["ib_write_lat", "-s", "010"]).sizes, [8]);
   assert.deepEqual(parsePerftestArgs(["ib_write_lat", "-s4K", "-s", "8"]).sizes, [8192]);
   assert.deepEqual(parsePerftestArgs(["ib_write_lat", "-s", "12Q"]).sizes, [12]);
+  // perftest cuts a final K, then looks for M at the same (now cut) place: 64MK is 64 × 1024.
+  assert.deepEqual(parsePerftestArgs(["ib_write_lat", "-s", "64MK"]).sizes, [65536]);
+  assert.deepEqual(parsePerftestArgs(["ib_write_lat", "-s", "2KM"]).sizes, [2097152]);
   assert.equal(parsePerftestArgs(["ib_write_lat", "-a", "-s", "64"]).sizes.length, 23);
   assert.equal(parsePerftestArgs(["ib_write_lat", "-n", "4294967301"]).iters, 5);
   assert.equal(parsePerftestArgs(["ib_write_lat", "-u", "300"]).qpTimeout, 44);

@@ -557,13 +557,16 @@ export function allSizes(max: number = LIMITS.allMaxSize): number[] {
 
 /**
  * Parse a `-s/--size` value as perftest does: `strtol(…, 0)` of what is
- * before a trailing `K` or `M`, times 1024 or 1048576; 1 … 2^31-1.
+ * before a trailing `K` or `M`, times 1024 or 1048576; 1 … 2^31-1. Only
+ * the last character is looked at: perftest tests `optarg[size_len-1]` for
+ * `K`, cuts it, then tests the same (now cut) position for `M`, so `64MK`
+ * is 64 KiB (`strtol` stops at the `M`), not 64 GiB.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { parseSize } from "./perftest_args.ts";
- * assert.deepEqual([parseSize("64K"), parseSize("0x40")], [65536, 64]);
+ * assert.deepEqual([parseSize("64K"), parseSize("0x40"), parseSize("2MK")], [65536, 64, 2048]);
  * ```
  */
 export function parseSize(raw: string, factorIn = 1): number {
@@ -572,8 +575,7 @@ export function parseSize(raw: string, factorIn = 1): number {
   if (s.endsWith("K")) {
     s = s.slice(0, -1);
     factor = 1024;
-  }
-  if (s.endsWith("M")) {
+  } else if (s.endsWith("M")) {
     s = s.slice(0, -1);
     factor = 1048576;
   }
