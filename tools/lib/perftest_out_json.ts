@@ -48,7 +48,7 @@ export function formatOutJson(r: PerftestResult, index: number): string {
   if (r.events) o.push(`Test with events: Using_${r.device}_comp${h?.eqNum ?? 0},`);
   if (h?.multicast) o.push(` MultiCast_runs: on_UD,`);
   o.push(
-    `Dual_port: OFF,`,
+    `Dual_port: ${h?.dualport ? "ON" : "OFF"},`,
     `Device: "${r.device}",`,
     `Number_of_qps: ${r.qps},`,
     `Transport_type: IB,`,
@@ -105,10 +105,13 @@ export function formatOutJson(r: PerftestResult, index: number): string {
   } else {
     const mine: BwRow = r.bw[index];
     const rem = r.bwRemote?.[index];
-    const x = rem ? sumBwRows(mine, rem) : mine;
+    // Every print_full_bw_report call rewrites the file: with --report-both the
+    // last one is the remote side's own report (write_bw.c and the other bw tests).
+    const last = rem && h?.reportBoth ? rem : mine;
+    const x = rem && !h?.reportBoth ? sumBwRows(mine, rem) : last;
     const peak = r.reportGbits ? x.inUnits.peakGb : x.inUnits.peakMB;
     const avg = r.reportGbits ? x.inUnits.avgGb : x.inUnits.avgMB;
-    const own = r.reportGbits ? mine.inUnits.avgGb : mine.inUnits.avgMB;
+    const own = r.reportGbits ? last.inUnits.avgGb : last.inUnits.avgMB;
     if (output === "bandwidth") o.push(cPrintf("bw_avg: %f,", avg));
     else if (output === "message_rate") o.push(cPrintf("msgRate_avg: %f,", x.msgRateMpps));
     else {
