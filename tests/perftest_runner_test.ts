@@ -245,3 +245,59 @@ Deno.test("perftest runner: on workers the large points of -a start first, the r
   // Duration mode: every point runs as long, no hint.
   assert.deepEqual(rest.map((s) => pointCost(s, rest, 2, 10)), rest.map(() => 0));
 });
+
+Deno.test("perftest runner: send -b -D is one report of this side's sends and receives (send_bw.c's run_iter_bi)", async () => {
+  const slow = resolveProfile({
+    base: "pcix-sdr-2006",
+    name: "slow-cables",
+    link: { width: 1, laneSignalBytesPerSec: "100 Mb/s", propagationNs: "200 us" },
+  });
+  const dur = (...argv: string[]) => runPerftest(parsePerftestArgs(argv), { profile: slow });
+  const [uni, bi] = await Promise.all([
+    dur("ib_send_bw", "-s", "4096", "-D", "1", "-f", "0"),
+    dur("ib_send_bw", "-s", "4096", "-D", "1", "-f", "0", "-b"),
+  ]);
+  // No exchange and no sum: print_report_bw prints this side's report alone …
+  assert.equal(bi.bwRemote, undefined);
+  // … whose iters counted both directions' completions: about twice one direction's.
+  const ratio = bi.bw[0].iterations / uni.bw[0].iterations;
+  assert.ok(ratio > 1.8 && ratio < 2.2, `${bi.bw[0].iterations} vs ${uni.bw[0].iterations}`);
+  const row = formatRow(bi, bi.bw[0]).trim().split(/\s+/);
+  assert.equal(Number(row[1]), bi.bw[0].iterations); // the #iterations column says so
+  assert.ok(Math.abs(Number(row[4]) - bi.bw[0].iterations / 1e6) < 1e-6, row.join(" ")); // per second
+  // Write tests still add the peer's report (each side ran run_iter_bw).
+  const w = await dur("ib_write_bw", "-s", "4096", "-D", "1", "-f", "0", "-b");
+  assert.ok(w.bwRemote?.length === 1);
+});
+
+Deno.test("perftest runner: --report-both's blocks come with a plain -b run only, not -a", async () => {
+  const [one, all] = await Promise.all([
+    run("ib_write_bw", "-b", "--report-both", "-s", "64", "-n", "10"),
+    run("ib_write_bw", "-b", "--report-both", "-a", "-n", "5", "--jobs", "1"),
+  ]);
+  assert.equal(one.info?.reportBoth, true);
+  assert.match(formatResult(one), /\n Local results: \n/);
+  // write_bw.c's RUN_ALL branch prints each size's sum and nothing else.
+  assert.equal(all.info?.reportBoth, false);
+  const text = formatResult(all);
+  assert.doesNotMatch(text, /results:/);
+  assert.equal(text.split("\n").filter((l) => /^ \d+ /.test(l)).length, 23);
+});
+
+Deno.test("perftest runner: atomic_bw keeps its plain rules and head with --report-per-port", async () => {
+  const slow = resolveProfile({
+    base: "pcix-sdr-2006",
+    name: "slow-cables",
+    link: { width: 1, laneSignalBytesPerSec: "100 Mb/s", propagationNs: "200 us" },
+  });
+  const c = parsePerftestArgs(["ib_atomic_bw", "-O", "-D", "1", "-f", "0", "--report-per-port"]);
+  const r = await runPerftest(c, { profile: slow });
+  const text = formatResult(r).split("\n");
+  const head = text.findIndex((l) => l.startsWith(" #bytes"));
+  // atomic_bw.c prints RESULT_LINE and RESULT_FMT, not the per-port ones …
+  assert.equal(text[head - 1], "-".repeat(87));
+  assert.ok(text[head].endsWith("BW average[MB/sec]   MsgRate[Mpps]"), text[head]);
+  assert.equal(text.at(-1), "-".repeat(87));
+  // … while print_full_bw_report prints the row in REPORT_FMT_PER_PORT.
+  assert.equal(text[head + 1].trim().split(/\s+/).length, 9);
+});

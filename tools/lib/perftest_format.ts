@@ -573,22 +573,32 @@ export function formatRow(r: PerftestResult, row: LatRow | BwRow, remote?: BwRow
     return out.join("\n");
   }
   const mine = row as BwRow;
-  const shown = remote ? sumBwRows(mine, remote) : mine;
-  if (h.output === "bandwidth") {
-    return cPrintf("%f", r.reportGbits ? shown.inUnits.avgGb : shown.inUnits.avgMB);
-  }
-  if (h.output === "message_rate") return cPrintf("%f", shown.msgRateMpps);
-  const ownAvg = r.reportGbits ? mine.inUnits.avgGb : mine.inUnits.avgMB;
-  const line = bwRowLine(shown, r.reportGbits, h.cpuUtil, ownAvg);
+  // print_full_bw_report: the --output number, or the row (precision from this side's average).
+  const report = (x: BwRow, own: BwRow): string => {
+    if (h.output === "bandwidth") {
+      return cPrintf("%f", r.reportGbits ? x.inUnits.avgGb : x.inUnits.avgMB);
+    }
+    if (h.output === "message_rate") return cPrintf("%f", x.msgRateMpps);
+    return bwRowLine(
+      x,
+      r.reportGbits,
+      h.cpuUtil,
+      r.reportGbits ? own.inUnits.avgGb : own.inUnits.avgMB,
+    );
+  };
+  const line = report(remote ? sumBwRows(mine, remote) : mine, mine);
   if (!remote || !h.reportBoth) return line;
-  // write_bw.c's --report-both: each side's report after the sum.
+  // The bw programs' --report-both: each side's report after the sum, printed
+  // whatever --output says (only the rows follow it), under the plain head.
+  // atomic_bw.c spells the labels without the trailing space the others print.
+  const space = r.verb === "atomic" ? "" : " ";
   const side = (label: string, x: BwRow) => [
     RESULT_LINE,
     "",
-    ` ${label} results: `,
+    ` ${label} results:${space}`,
     RESULT_LINE,
-    tableHead(r),
-    bwRowLine(x, r.reportGbits, h.cpuUtil),
+    bwHead(r.reportGbits) + (h.cpuUtil ? "    CPU_Util[%]" : ""),
+    report(x, x),
   ];
   return [line, ...side("Local", mine), ...side("Remote", remote)].join("\n");
 }

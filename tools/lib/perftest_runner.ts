@@ -1316,9 +1316,11 @@ export async function openSession(
     duration: c.duration !== undefined,
     cycles: c.reportCycles,
     cpuUtil: c.cpuUtil,
-    reportBoth: c.reportBoth,
+    // The bw programs print --report-both's blocks in their RUN_REGULAR branch only, never for -a.
+    reportBoth: c.reportBoth && c.bidirectional && !c.all,
     dualport: c.dualport,
-    reportPerPort: c.reportPerPort,
+    // atomic_bw.c prints the usual rules and head even with --report-per-port (its rows are wide).
+    reportPerPort: c.reportPerPort && c.verb !== "atomic",
     multicast: c.mcg,
     output: c.output,
     local: addr(c.reversed ? B : A, false),
@@ -1824,8 +1826,15 @@ class DurationClock {
   iters = 0;
   /** The same per streaming direction (0: the client's), each side's own count. */
   counts: number[] = [0, 0];
+  /**
+   * Receive completions counted while sampling, per side (0: the client's):
+   * a bidirectional send test's run_iter_bi adds them to the side's `iters`.
+   */
+  recvCounts: number[] = [0, 0];
   /** `--report-per-port`: each direction's count on port 1's and port 2's QPs (`iters_per_port`). */
   portCounts: [number, number][] = [[0, 0], [0, 0]];
+  /** `recvCounts` by port, as `portCounts`. */
+  recvPortCounts: [number, number][] = [[0, 0], [0, 0]];
 
   /**
    * `infinite`: perftest's `--run_infinitely`: sampling from the start, a
@@ -1850,7 +1859,9 @@ class DurationClock {
         this.start = t;
         this.iters = 0;
         this.counts = [0, 0];
+        this.recvCounts = [0, 0];
         this.portCounts = [[0, 0], [0, 0]];
+        this.recvPortCounts = [[0, 0], [0, 0]];
         ticks++;
         if (infinite.maxTicks !== undefined && ticks >= infinite.maxTicks) {
           this.state = "end";
@@ -1936,9 +1947,9 @@ async function measurePoint(s: Session, size: number): Promise<PointResult> {
     // Receives posted before anything is sent (perftest: before the handshake).
     prepostReceives(s, receiver, size);
     if (c.bidirectional) prepostReceives(s, sender, size);
-    recvs.push(s.env.spawn("perftest-recv", () => bwReceiver(s, receiver, size, dur)));
+    recvs.push(s.env.spawn("perftest-recv", () => bwReceiver(s, receiver, size, dur, 1)));
     if (c.bidirectional) {
-      recvs.push(s.env.spawn("perftest-recv2", () => bwReceiver(s, sender, size, dur)));
+      recvs.push(s.env.spawn("perftest-recv2", () => bwReceiver(s, sender, size, dur, 0)));
     }
   }
   const times = await Promise.all(runs);
@@ -1957,6 +1968,13 @@ async function measurePoint(s: Session, size: number): Promise<PointResult> {
     if (c.cpuUtil && dur) row.cpuUtil = cpuUtil(sender, dur);
     return row;
   };
+  if (dur && c.bidirectional && c.verb === "send") {
+    // send_bw.c with -b -D: run_iter_bi counts this side's send and receive completions
+    // in one `iters`, and print_report_bw prints that report alone (no exchange, no sum).
+    dur.counts[0] += dur.recvCounts[0];
+    for (const p of [0, 1]) dur.portCounts[0][p] += dur.recvPortCounts[0][p];
+    return { bytes: size, method, ...times[0], row: report(times[0], 0) };
+  }
   // Each direction keeps its own counters (perftest: each side's own report).
   const mine = report(times[0], 0);
   const remote = times[1] ? report(times[1], 1) : undefined;
@@ -2294,7 +2312,13 @@ function prepostReceives(s: Session, me: Side, size: number): void {
 }
 
 /** `run_iter_bw_server`: `me` receives, reposting in lists of `--recv_post_list`. */
-async function bwReceiver(s: Session, me: Side, size: number, dur?: DurationClock): Promise<void> {
+async function bwReceiver(
+  s: Session,
+  me: Side,
+  size: number,
+  dur: DurationClock | undefined,
+  idx: number,
+): Promise<void> {
   const { c, env } = s;
   const nq = c.qps, iters = c.iters, rpl = c.recvPostList;
   const perQp = receivesPerQp(s, me);
@@ -2322,6 +2346,10 @@ async function bwReceiver(s: Session, me: Side, size: number, dur?: DurationCloc
       const q = me.srq ? 0 : Number(wc.wrId);
       rcnt[q]++;
       got++;
+      if (dur?.state === "sample") {
+        dur.recvCounts[idx]++;
+        if (c.reportPerPort) dur.recvPortCounts[idx][q >= nq / 2 ? 1 : 0]++;
+      }
       if (dur || rcnt[q] + perQp <= iters) {
         pending[q]++;
         if (pending[q] >= rpl) {

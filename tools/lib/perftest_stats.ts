@@ -531,11 +531,17 @@ export interface HeaderInfo {
   cycles: boolean;
   /** `--cpu_util`. */
   cpuUtil: boolean;
-  /** `--report-both` (with `-b`): each side's row after the sum. */
+  /**
+   * `--report-both` with `-b`: each side's report after the sum (perftest's
+   * RUN_REGULAR branch only: not with `-a`).
+   */
   reportBoth?: boolean;
   /** `-O`: "Dual-port : ON". */
   dualport?: boolean;
-  /** `--report-per-port`: the wide table with each port's figures. */
+  /**
+   * `--report-per-port`: the wide rules and head (the rows carry each port's
+   * figures whenever measured; atomic_bw.c keeps its usual rules and head).
+   */
   reportPerPort?: boolean;
   /** `-g`: "Multicast" in the title and " MultiCast runs on UD!". */
   multicast?: boolean;

@@ -1,0 +1,92 @@
+// perftest_format: the bw programs' --report-both blocks as write_bw.c,
+// read_bw.c, send_bw.c and atomic_bw.c (perftest 4.5-0.17) print them.
+import assert from "node:assert/strict";
+import { bwHead, formatRow, RESULT_LINE } from "../tools/lib/perftest_format.ts";
+import type { BwRow, PerftestResult } from "../tools/lib/perftest_stats.ts";
+
+const row = (avgMB: number, rate: number): BwRow => ({
+  bytes: 64,
+  iterations: 10,
+  peakBytesPerSec: avgMB * 1048576,
+  avgBytesPerSec: avgMB * 1048576,
+  msgRateMpps: rate,
+  inUnits: { peakMB: avgMB, avgMB, peakGb: avgMB * 0.008388608, avgGb: avgMB * 0.008388608 },
+});
+
+function result(verb: string, output: "full" | "bandwidth" | "message_rate"): PerftestResult {
+  return {
+    test: `ib_${verb}_bw`,
+    verb,
+    kind: "bw",
+    connection: "RC",
+    mode: "native",
+    profile: "p",
+    seed: 1,
+    device: "mthca0",
+    mtu: 2048,
+    link: "4X SDR",
+    inlineSize: 0,
+    txDepth: 10,
+    qps: 1,
+    events: false,
+    clock: "virtual",
+    reportGbits: false,
+    notes: [],
+    lat: [],
+    bw: [],
+    info: {
+      bidirectional: true,
+      postList: 1,
+      recvPostList: 1,
+      rxDepth: 0,
+      useSrq: false,
+      cqMod: 10,
+      outReads: 1,
+      eqNum: 0,
+      pcieRelaxed: true,
+      duration: false,
+      cycles: false,
+      cpuUtil: false,
+      reportBoth: true,
+      output,
+      local: [],
+      remote: [],
+    },
+  };
+}
+
+Deno.test("perftest format: --report-both's labels, as each bw program spells them", () => {
+  const mine = row(32, 0.5), rem = row(33, 0.52);
+  const lines = (verb: string) => formatRow(result(verb, "full"), mine, rem).split("\n");
+  for (const verb of ["write", "read", "send"]) {
+    const l = lines(verb);
+    assert.deepEqual([l[3], l[9]], [" Local results: ", " Remote results: "], verb);
+  }
+  // atomic_bw.c: printf("\n Local results:\n"), no space before the newline.
+  const a = lines("atomic");
+  assert.deepEqual([a[3], a[9]], [" Local results:", " Remote results:"]);
+  assert.deepEqual([a[1], a[2], a[4], a[5]], [RESULT_LINE, "", RESULT_LINE, bwHead(false)]);
+});
+
+Deno.test("perftest format: --report-both's blocks are printed whatever --output says", () => {
+  const mine = row(32, 0.5), rem = row(33, 0.52);
+  // write_bw.c prints the blocks outside its FULL_VERBOSITY checks; the rows are
+  // print_full_bw_report's, which gives the --output number alone.
+  assert.deepEqual(formatRow(result("write", "bandwidth"), mine, rem).split("\n"), [
+    "65.000000",
+    RESULT_LINE,
+    "",
+    " Local results: ",
+    RESULT_LINE,
+    bwHead(false),
+    "32.000000",
+    RESULT_LINE,
+    "",
+    " Remote results: ",
+    RESULT_LINE,
+    bwHead(false),
+    "33.000000",
+  ]);
+  const mr = formatRow(result("send", "message_rate"), mine, rem).split("\n");
+  assert.deepEqual([mr[0], mr[6], mr[12]], ["1.020000", "0.500000", "0.520000"]);
+});
