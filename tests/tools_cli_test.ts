@@ -221,3 +221,18 @@ Deno.test("tools: native-perf and xenib-perf name bad flags and values in one li
     assert.ok(!/NaN/.test(r.out + r.err), r.out + r.err);
   });
 });
+
+Deno.test("tools: a failed perftest run exits as perftest's program does (17 for the send tests)", async () => {
+  // --dlid 7 names no port: the requester retries, then completes with RETRY_EXC_ERR.
+  const [send, write] = await Promise.all([
+    task("perftest", "ib_send_lat", "--dlid", "7", "-n", "5"),
+    task("perftest", "ib_write_lat", "--dlid", "7", "-n", "5"),
+  ]);
+  // send_lat.c: error = 17 when run_iter_lat_send fails; write_lat.c returns FAILURE.
+  assert.equal(send.code, 17, send.err);
+  assert.match(
+    send.err,
+    /^perftest: ib_send_lat 2 bytes: completion with error status RETRY_EXC_ERR/m,
+  );
+  userError(write, "perftest", /completion with error status RETRY_EXC_ERR/);
+});

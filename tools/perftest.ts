@@ -15,9 +15,9 @@
  */
 import { parsePerftestArgs, PERFTEST_VERSION, perftestUsage } from "./lib/perftest_args.ts";
 import { formatPreamble, formatRow, resultLine, resultToJson } from "./lib/perftest_format.ts";
-import { runPerftest } from "./lib/perftest_runner.ts";
+import { runIterExitCode, runPerftest } from "./lib/perftest_runner.ts";
 import { formatOutJson } from "./lib/perftest_out_json.ts";
-import { readUserFile, runMain, SizeProgress, writeUserFile } from "./lib/cli.ts";
+import { describeError, readUserFile, runMain, SizeProgress, writeUserFile } from "./lib/cli.ts";
 import { ToolError } from "./lib/api.ts";
 import type { PerftestResult } from "./lib/perftest_stats.ts";
 
@@ -40,32 +40,41 @@ async function main(args: string[]): Promise<number> {
   const out = (s: string) => Deno.stdout.writeSync(enc.encode(s + "\n"));
   const streaming = !config.json;
   let streamedRows = 0;
-  const result = await runPerftest(config, {
-    mmapBytes,
-    capture: config.pcap !== undefined
-      ? { format: config.pcapFormat, ipv6: config.ipv6 }
-      : undefined,
-    onPreamble: (r) => {
-      if (!streaming) return;
-      const p = formatPreamble(r);
-      if (p) out(p);
-    },
-    onSize: (bytes, i, count) => progress?.startSize(bytes, i, count),
-    onProgress: (done, total, bytes) => progress?.update(done, total, bytes),
-    onRow: (r, i) => {
-      progress?.clear();
-      if (streaming) {
-        out(rowText(r, i));
-        streamedRows++;
-      }
-      if (config.outJson) {
-        // perftest rewrites the file at every report: it keeps the last size.
-        const text = formatOutJson(r, i);
-        pendingJson = text;
-      }
-    },
-    onLine: (line) => streaming && out(line),
-  });
+  let result: Awaited<ReturnType<typeof runPerftest>>;
+  try {
+    result = await runPerftest(config, {
+      mmapBytes,
+      capture: config.pcap !== undefined
+        ? { format: config.pcapFormat, ipv6: config.ipv6 }
+        : undefined,
+      onPreamble: (r) => {
+        if (!streaming) return;
+        const p = formatPreamble(r);
+        if (p) out(p);
+      },
+      onSize: (bytes, i, count) => progress?.startSize(bytes, i, count),
+      onProgress: (done, total, bytes) => progress?.update(done, total, bytes),
+      onRow: (r, i) => {
+        progress?.clear();
+        if (streaming) {
+          out(rowText(r, i));
+          streamedRows++;
+        }
+        if (config.outJson) {
+          // perftest rewrites the file at every report: it keeps the last size.
+          const text = formatOutJson(r, i);
+          pendingJson = text;
+        }
+      },
+      onLine: (line) => streaming && out(line),
+    });
+  } catch (e) {
+    // A failed run_iter: the program's own exit status (17 for the send tests).
+    if (!(e instanceof Error) || e.name !== "CompletionError") throw e;
+    progress?.end();
+    console.error(describeError("perftest", e));
+    return runIterExitCode(config.verb);
+  }
   progress?.end();
   if (streaming) {
     if (result.info?.output === "full") out(resultLine(result.info));

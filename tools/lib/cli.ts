@@ -11,6 +11,7 @@ import { ToolError } from "./api.ts";
 const USER_ERRORS = new Set([
   "UsageError",
   "ToolError",
+  "CompletionError",
   "YamlInputError",
   "ProfileError",
   "VerbsError",

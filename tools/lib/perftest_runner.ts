@@ -336,10 +336,47 @@ function mtuEnum(bytes: number): number {
   return Math.log2(bytes) - 7;
 }
 
+/**
+ * A completion with an error status in a test's loop (perftest's
+ * `NOTIFY_COMP_ERROR_SEND`/`_RECV`): the program's `run_iter_*` fails.
+ * Its name survives a worker's error report; see {@link runIterExitCode}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CompletionError } from "./perftest_runner.ts";
+ * const e = new CompletionError("ib_send_lat 2 bytes: completion with error status RETRY_EXC_ERR");
+ * assert.equal(e.name, "CompletionError");
+ * ```
+ */
+export class CompletionError extends ToolError {
+  /** @param message what failed, with the completion's status */
+  constructor(message: string) {
+    super(message);
+    this.name = "CompletionError";
+  }
+}
+
+/**
+ * The exit status of a perftest program whose `run_iter_*` failed:
+ * send_bw.c and send_lat.c set `error = 17` and return it, the other
+ * programs return `FAILURE` (1).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runIterExitCode } from "./perftest_runner.ts";
+ * assert.deepEqual([runIterExitCode("send"), runIterExitCode("write")], [17, 1]);
+ * ```
+ */
+export function runIterExitCode(verb: string): number {
+  return verb === "send" ? 17 : 1;
+}
+
 function check(wc: Wc, what: string): void {
   if (wc.status !== WcStatus.SUCCESS) {
     const name = Object.entries(WcStatus).find(([, v]) => v === wc.status)?.[0] ?? wc.status;
-    throw new ToolError(`${what}: completion with error status ${name} (wr_id ${wc.wrId})`);
+    throw new CompletionError(`${what}: completion with error status ${name} (wr_id ${wc.wrId})`);
   }
 }
 
