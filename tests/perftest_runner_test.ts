@@ -301,3 +301,26 @@ Deno.test("perftest runner: atomic_bw keeps its plain rules and head with --repo
   // … while print_full_bw_report prints the row in REPORT_FMT_PER_PORT.
   assert.equal(text[head + 1].trim().split(/\s+/).length, 9);
 });
+
+Deno.test("perftest runner: device checks in perftest's order (vector, ports, reads, then MTU)", async () => {
+  // check_link's outstanding-reads rule prints its separator before check_mtu's MTU lines.
+  const stderr: string[] = [];
+  const r = await runPerftest(
+    parsePerftestArgs(["ib_read_bw", "-o", "100", "-m", "4096", "-n", "5", "-s", "64"]),
+    { onStderr: (l) => stderr.push(l) },
+  );
+  assert.deepEqual(r.notes, [
+    "-".repeat(87),
+    "Requested mtu is higher than active mtu ",
+    "Changing to active mtu - 4",
+  ]);
+  assert.deepEqual(stderr, [
+    " Number of outstanding reads is above max = 4",
+    " Changing to that max value",
+  ]);
+  // verify_params_with_device_context checks the vector before check_link looks at the port.
+  await assert.rejects(
+    () => run("ib_send_lat", "-e", "-X", "5", "-i", "3", "-n", "5"),
+    /-X\/--vector: Completion vector specified is invalid/,
+  );
+});

@@ -1173,6 +1173,18 @@ export async function openSession(
   }
   const probe = await a.openDevice(devName);
   const dattr = probe.queryDevice();
+  // perftest's order: verify_params_with_device_context (the vector), check_link (ports,
+  // inline, outstanding reads, P_Key index), then check_mtu (MTU, UD size).
+  const compVectors = (probe as unknown as { file?: { numCompVectors?: number } }).file
+    ?.numCompVectors ?? 1;
+  if (c.events && (c.eqNum ?? 0) > compVectors) {
+    await probe.close();
+    throw new ToolError(
+      `-X/--vector: Completion vector specified is invalid; Max completion vector = ${
+        compVectors - 1
+      }`,
+    );
+  }
   const portCount = Number(dattr.physPortCnt ?? 1);
   if (c.ibPort > portCount) {
     await probe.close();
@@ -1201,15 +1213,33 @@ export async function openSession(
       );
     }
   }
-  const compVectors = (probe as unknown as { file?: { numCompVectors?: number } }).file
-    ?.numCompVectors ?? 1;
   await probe.close();
-  if (c.events && (c.eqNum ?? 0) > compVectors) {
-    throw new ToolError(
-      `-X/--vector: Completion vector specified is invalid; Max completion vector = ${
-        compVectors - 1
-      }`,
-    );
+  const inline = c.verb === "read" || c.verb === "atomic"
+    ? 0
+    : c.inlineSize ?? defaultInline(c.verb, c.kind, c.connection);
+  let outReads = 1;
+  if (c.verb === "read" || c.verb === "atomic") {
+    const max = Number(dattr.maxQpRdAtom ?? 1);
+    outReads = c.outReads ?? 0;
+    if (outReads > max) {
+      say("-".repeat(87), "stdout");
+      say(` Number of outstanding reads is above max = ${max}`, "stderr");
+      say(` Changing to that max value`, "stderr");
+      outReads = max;
+    } else if (outReads <= 0) outReads = max;
+  }
+  let pkeyIndex = c.pkeyIndex;
+  if (pkeyIndex > 0) {
+    const maxPkeys = Number(dattr.maxPkeys ?? 1);
+    if (pkeyIndex > maxPkeys - 1) {
+      say("-".repeat(87), "stdout");
+      say(
+        ` Specified PKey Index, ${pkeyIndex}, greater than allowed max, ${maxPkeys - 1}`,
+        "stderr",
+      );
+      say(` Changing to 0`, "stderr");
+      pkeyIndex = 0;
+    }
   }
   const activeMtu = mtuOf(port.activeMtu, info.portMtuFallback);
   // set_mtu: 0 is "the port's"; an invalid one is warned about and replaced.
@@ -1239,33 +1269,6 @@ export async function openSession(
           `-s/--size ${sizes[0]}: Max message size in UD cannot be greater than MTU (${mtu})`,
         );
       }
-    }
-  }
-  const inline = c.verb === "read" || c.verb === "atomic"
-    ? 0
-    : c.inlineSize ?? defaultInline(c.verb, c.kind, c.connection);
-  let outReads = 1;
-  if (c.verb === "read" || c.verb === "atomic") {
-    const max = Number(dattr.maxQpRdAtom ?? 1);
-    outReads = c.outReads ?? 0;
-    if (outReads > max) {
-      say("-".repeat(87), "stdout");
-      say(` Number of outstanding reads is above max = ${max}`, "stderr");
-      say(` Changing to that max value`, "stderr");
-      outReads = max;
-    } else if (outReads <= 0) outReads = max;
-  }
-  let pkeyIndex = c.pkeyIndex;
-  if (pkeyIndex > 0) {
-    const maxPkeys = Number(dattr.maxPkeys ?? 1);
-    if (pkeyIndex > maxPkeys - 1) {
-      say("-".repeat(87), "stdout");
-      say(
-        ` Specified PKey Index, ${pkeyIndex}, greater than allowed max, ${maxPkeys - 1}`,
-        "stderr",
-      );
-      say(` Changing to 0`, "stderr");
-      pkeyIndex = 0;
     }
   }
   if (c.gidIndex !== undefined) {
