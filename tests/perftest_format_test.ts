@@ -1,7 +1,13 @@
 // perftest_format: the bw programs' --report-both blocks as write_bw.c,
 // read_bw.c, send_bw.c and atomic_bw.c (perftest 4.5-0.17) print them.
 import assert from "node:assert/strict";
-import { bwHead, formatRow, RESULT_LINE } from "../tools/lib/perftest_format.ts";
+import {
+  bwHead,
+  formatPreamble,
+  formatResult,
+  formatRow,
+  RESULT_LINE,
+} from "../tools/lib/perftest_format.ts";
 import type { BwRow, PerftestResult } from "../tools/lib/perftest_stats.ts";
 
 const row = (avgMB: number, rate: number): BwRow => ({
@@ -89,4 +95,16 @@ Deno.test("perftest format: --report-both's blocks are printed whatever --output
   ]);
   const mr = formatRow(result("send", "message_rate"), mine, rem).split("\n");
   assert.deepEqual([mr[0], mr[6], mr[12]], ["1.020000", "0.500000", "0.520000"]);
+});
+
+Deno.test("perftest format: --output keeps perftest's warnings before the numbers", () => {
+  // force_dependencies and set_mtu print them with plain printf, whatever --output says.
+  const r = result("write", "bandwidth");
+  r.info!.bidirectional = false;
+  r.notes = [RESULT_LINE, "Post List requested - CQ moderation will be the size of the post list"];
+  r.bw = [row(40, 0.6)];
+  assert.equal(formatPreamble(r), r.notes.join("\n"));
+  assert.deepEqual(formatResult(r).split("\n"), [...r.notes, "40.000000"]);
+  // Nothing at all when there is nothing to warn about.
+  assert.equal(formatPreamble({ ...r, notes: [] }), "");
 });

@@ -471,7 +471,9 @@ export function sumBwRows(mine: BwRow, remote: BwRow): BwRow {
 
 /**
  * The lines before the first row: xenib's line, perftest's notices,
- * header, address lines, table head. Empty with `--output`.
+ * header, address lines, table head. With `--output` only the notices:
+ * perftest prints its warnings (`Post List requested …`, the MTU lines)
+ * whatever the verbosity, and nothing else before the numbers.
  *
  * @example
  * ```ts
@@ -492,7 +494,7 @@ export function sumBwRows(mine: BwRow, remote: BwRow): BwRow {
  */
 export function formatPreamble(r: PerftestResult): string {
   const h = r.info ?? defaultInfo(r);
-  if (h.output !== "full") return "";
+  if (h.output !== "full") return r.notes.join("\n");
   const out = [xenibLine(r), ...r.notes, formatHeader(r)];
   for (const a of h.local) out.push(addressLine("local", r.verb, a));
   for (const a of h.remote) out.push(addressLine("remote", r.verb, a));
@@ -692,7 +694,7 @@ export function formatResult(r: PerftestResult): string {
   const h = r.info ?? defaultInfo(r);
   const rows = r.kind === "lat" ? r.lat : r.bw;
   const body = rows.map((row, i) => formatRow(r, row, r.bwRemote?.[i]));
-  if (h.output !== "full") return body.join("\n");
+  if (h.output !== "full") return [...r.notes, ...body].join("\n");
   return [formatPreamble(r), ...body, resultLine(h)].join("\n");
 }
 
