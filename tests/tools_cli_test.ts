@@ -236,3 +236,26 @@ Deno.test("tools: a failed perftest run exits as perftest's program does (17 for
   );
   userError(write, "perftest", /completion with error status RETRY_EXC_ERR/);
 });
+
+Deno.test("tools: perftest's -w on ib_send_bw -b -D always fails, as send_bw.c's never judges it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "xenib_limits_" });
+  try {
+    // A slow link keeps a one-second -D run short.
+    await Deno.writeTextFile(
+      `${dir}/slow.yaml`,
+      "name: slow\nbase: pcix-sdr-2006\nlink:\n  width: 1\n  laneSignalBytesPerSec: 100 Mb/s\n",
+    );
+    const args = ["-s", "65536", "-D", "1", "-f", "0", "--profile", "slow.yaml", "-w", "0"];
+    const [bi, uni] = await Promise.all([
+      taskIn(dir, "perftest", "ib_send_bw", "-b", ...args),
+      taskIn(dir, "perftest", "ib_send_bw", ...args),
+    ]);
+    // The report is printed; the verdict comes after it.
+    assert.equal(bi.code, 1, bi.err);
+    assert.match(bi.out, /^ 65536 /m);
+    assert.match(bi.err, /^Error: BW result is below bw limit$/m);
+    assert.equal(uni.code, 0, uni.err); // one direction: any bandwidth passes -w 0
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
