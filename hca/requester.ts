@@ -264,8 +264,14 @@ export class Requester {
     if (p.length > MAX_MSG) return fail(w, CqeSyndrome.LOCAL_LENGTH_ERR, CqeVendorErr.LENGTH);
     const mtu = this.#mtu(qp);
     if (qp.type === QpServiceType.UD && p.length > mtu) {
-      // IBTA §9.8: a UD message is one packet.
-      return fail(w, CqeSyndrome.LOCAL_LENGTH_ERR, CqeVendorErr.LENGTH);
+      // A UD message is one packet (IBTA §9.8), and one longer than the port's MTU is not
+      // an error either: "the CI shall not emit any packets for this message. Further, the
+      // CI shall not generate an error due to this condition" (IBTA vol 1 C10-93.1.1, as
+      // Linux rxe_req.c quotes it and does). It takes its PSN and completes successfully,
+      // in order, with nothing on the wire: no packets (`npkts` 0).
+      w.npkts = 0;
+      w.npsn = 1;
+      return;
     }
     if (w.kind === WqeKind.ATOMIC && p.length !== ATOMIC_BYTES) {
       return fail(w, CqeSyndrome.LOCAL_LENGTH_ERR, CqeVendorErr.LENGTH);
@@ -417,7 +423,12 @@ export class Requester {
       line.drop();
       if (!s.init) {
         qp.req.txInFlight--;
-        dropped = true;
+        // A WQE with no packets to send (#emitNothing) is sent once its turn comes, unless a
+        // flush completed it meanwhile (then it is no longer in the send queue).
+        const w = s.w;
+        if (w?.npkts === 0 && w.state === WqeState.PENDING && qp.sq.indexOf(w, qp.sqHead) >= 0) {
+          this.tp.engines.unreliableSent(qp, w);
+        } else dropped = true;
         continue;
       }
       this.tp.send(qp.port, s.init, qp, TxWindow.REQUESTER);
@@ -429,6 +440,7 @@ export class Requester {
 
   /** One packet of a SEND or RDMA WRITE. */
   #issuePacket(qp: Qp, w: SendWqe): void {
+    if (w.npkts === 0) return this.#emitNothing(qp, w);
     const p = w.wqe!;
     const mtu = this.#mtu(qp);
     const req = qp.req;
@@ -456,6 +468,18 @@ export class Requester {
       this.core.bus.read(len, this.#payloadIn, this.#tagPkt, engine);
     } else if (engine > 0) this.#emitLater(engine, qp, slot, i, off, len, epoch);
     else this.#emit(qp, slot, i, off, len, epoch);
+  }
+
+  /**
+   * A UD message longer than the MTU (IBTA C10-93.1.1): no packet, but a
+   * place in the QP's packet order, so that it completes after the WQEs
+   * before it have gone to the port.
+   */
+  #emitNothing(qp: Qp, w: SendWqe): void {
+    w.state = WqeState.PENDING;
+    const slot = this.#slot(qp, w, true);
+    slot.ready = true;
+    this.#flush(qp);
   }
 
   /** The payload read of the oldest packet on its way is in: build it. */
