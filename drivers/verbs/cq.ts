@@ -208,6 +208,12 @@ export class Cq {
     this.#live("resize_cq");
     const ctx = this.context;
     await ctx.enter();
+    // Checked before the library allocates the new ring, as create_cq is: mthca_resize_cq
+    // refuses `entries < 1 || entries > dev->limits.max_cqes` with -EINVAL.
+    const max = ctx.queryDevice().maxCqe;
+    if (!Number.isInteger(cqe) || cqe < 1 || cqe > max) {
+      throw new VerbsError("EINVAL", `resize_cq: cqe ${cqe} outside 1..${max}`);
+    }
     const l = cqLayout(cqe);
     const addr = ctx.allocBuffer(l.bytes);
     let r;

@@ -14,11 +14,28 @@
  *    and UD QPs may use one): EINVAL, nothing left behind.
  * 4. `cq.poll()` returns the completions the device has written by the time
  *    of the call, at once (ibv_poll_cq(3)); none is returned twice or lost.
+ * 5. A UD message longer than the port's MTU sends no packet and completes
+ *    successfully (IBTA vol 1 C10-93.1.1, as Linux rxe_req.c does); the QP
+ *    stays in RTS.
+ * 9. resize_cq outside 1..max_cqe is EINVAL (mthca_resize_cq), the CQ
+ *    unchanged.
  */
 import assert from "node:assert/strict";
-import { QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../mod.ts";
 import {
+  Access,
+  connectPair,
+  QpState,
+  QpType,
+  SendFlags,
+  VerbsError,
+  WcOpcode,
+  WcStatus,
+  WrOpcode,
+} from "../../mod.ts";
+import {
+  ALL_ACCESS,
   CAP,
+  CONNECT,
   MODES,
   pair,
   pattern,
@@ -155,6 +172,60 @@ for (const mode of MODES) {
       // Waiting still works after polls that found everything.
       write(11n);
       assert.deepEqual((await x.cq.pollUntil(1)).map((wc) => wc.wrId), [11n]);
+    });
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`rule 5 (${mode}): a UD message longer than the MTU sends nothing and succeeds`, async () => {
+    const { cluster, a, b, hosts } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [ux, uy] = await pair(x, y, QpType.UD);
+      const ah = await x.pd.createAh({ dlid: y.lid });
+      const mtu = 2048; // the port's active MTU on pcix-sdr-2006
+      for (const id of [1n, 2n]) {
+        uy.postRecv({ wrId: id, sgList: [{ addr: y.buf, length: 8192, lkey: y.mr.lkey }] });
+      }
+      const send = (wrId: bigint, length: number) =>
+        ux.postSend({
+          wrId,
+          opcode: WrOpcode.SEND,
+          sendFlags: SendFlags.SIGNALED,
+          sgList: [{ addr: x.buf, length, lkey: x.mr.lkey }],
+          ah,
+          remoteQpn: uy.qpNum,
+          remoteQkey: 0x11111111,
+        });
+      const sent = hosts[1].hca.stats().packetsReceived;
+      send(10n, mtu + 1);
+      send(11n, 64);
+      const wcs = await x.cq.pollUntil(2);
+      assert.deepEqual(wcs.map((w) => [w.wrId, w.status]), [[10n, WcStatus.SUCCESS], [
+        11n,
+        WcStatus.SUCCESS,
+      ]]);
+      assert.equal((await ux.query()).state, QpState.RTS);
+      const [r] = await y.cq.pollUntil(1);
+      assert.deepEqual([r.wrId, r.byteLen], [1n, 64 + 40], "only the short message arrived");
+      await cluster.sleep(SETTLE_NS);
+      assert.deepEqual(y.cq.poll(4), []);
+      assert.equal(hosts[1].hca.stats().packetsReceived - sent, 1);
+    });
+  });
+
+  Deno.test(`rule 9 (${mode}): resize_cq outside 1..max_cqe is EINVAL, the CQ unchanged`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const max = x.ctx.queryDevice().maxCqe;
+      const cq = await x.ctx.createCq(8);
+      for (const bad of [0, -1, 1.5, NaN, max + 1, 1e9]) {
+        const msg = await rejects(() => cq.resize(bad), "EINVAL");
+        assert.match(msg, /resize_cq: cqe .* outside 1\.\./);
+      }
+      assert.equal(cq.cqe, 15);
+      assert.deepEqual(cq.poll(4), []);
     });
   });
 }
