@@ -294,6 +294,22 @@ export class SplitCq extends ProviderCq {
   }
 
   /**
+   * The QP `qpn` went to RESET or was destroyed: its completions leave the
+   * CQ, as libmthca's `mthca_cq_clean` (and libmlx4's) removes them after
+   * the modify or destroy, unpolled ones included. Here some of them may
+   * still sit in dom0's shadow of the CQ: dom0's half of a poll brings them
+   * into the guest's ring first (its copy paid by the request that follows,
+   * as for a poll), so that the QP's entries are forgotten wherever they
+   * were, as in native and bypass mode.
+   */
+  override forget(qpn: number): void {
+    if (!this.suspended && (this.#sp.dom0()?.take(this.cqn, this.consumerIndex) ?? 0) > 0) {
+      this.#ask();
+    }
+    super.forget(qpn);
+  }
+
+  /**
    * Take every completion dom0 holds for this CQ into the stash: poll
    * round trips until one copies nothing and the guest's ring is empty.
    */

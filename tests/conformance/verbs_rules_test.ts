@@ -17,6 +17,9 @@
  * 5. A UD message longer than the port's MTU sends no packet and completes
  *    successfully (IBTA vol 1 C10-93.1.1, as Linux rxe_req.c does); the QP
  *    stays in RTS.
+ * 6. A QP moved to RESET, or destroyed, leaves none of its completions in its
+ *    CQs, unpolled ones included (libmthca's and libmlx4's `cq_clean` after
+ *    the modify or destroy); other QPs' completions stay, in order.
  * 9. resize_cq outside 1..max_cqe is EINVAL (mthca_resize_cq), the CQ
  *    unchanged.
  */
@@ -211,6 +214,36 @@ for (const mode of MODES) {
       await cluster.sleep(SETTLE_NS);
       assert.deepEqual(y.cq.poll(4), []);
       assert.equal(hosts[1].hca.stats().packetsReceived - sent, 1);
+    });
+  });
+
+  Deno.test(`rule 6 (${mode}): RESET and destroy take a QP's completions out of its CQ`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [q1] = await pair(x, y, QpType.RC);
+      const [q2] = await pair(x, y, QpType.RC);
+      const [q3] = await pair(x, y, QpType.RC);
+      postWrite(q1, x, y, 1n, 8);
+      postWrite(q2, x, y, 2n, 8);
+      postWrite(q1, x, y, 3n, 8);
+      postWrite(q3, x, y, 4n, 8);
+      postWrite(q2, x, y, 5n, 8);
+      await cluster.sleep(SETTLE_NS); // all five completed, none polled
+      await q1.modify({ state: QpState.RESET });
+      await q3.destroy();
+      assert.deepEqual(x.cq.poll(8).map((wc) => [wc.wrId, wc.qpNum]), [
+        [2n, q2.qpNum],
+        [5n, q2.qpNum],
+      ]);
+      // The QP back from RESET starts afresh: its next completion is its own.
+      const p1 = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap: CAP });
+      await connectPair({ qp: q1, lid: x.lid }, { qp: p1, lid: y.lid }, CONNECT);
+      postWrite(q1, x, y, 6n, 8);
+      assert.deepEqual((await x.cq.pollUntil(1)).map((wc) => [wc.wrId, wc.qpNum]), [[
+        6n,
+        q1.qpNum,
+      ]]);
     });
   });
 
