@@ -184,6 +184,49 @@ function isPow2(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 }
 
+/** `IB_UVERBS_ACCESS_OPTIONAL_RANGE`: bits 20..29, hints a device may ignore (`RELAXED_ORDERING`, …). */
+const ACCESS_OPTIONAL_RANGE = ((1 << 29) * 2 - 1) & ~((1 << 20) - 1);
+/** `IB_ACCESS_FLUSH_GLOBAL` and `IB_ACCESS_FLUSH_PERSISTENT` (bits 8, 9): no FLUSH on this device. */
+const ACCESS_FLUSH = (1 << 8) | (1 << 9);
+/** `IB_ACCESS_SUPPORTED`: bits 0..9 and the optional range. */
+const ACCESS_SUPPORTED = ((1 << 9) * 2 - 1) | ACCESS_OPTIONAL_RANGE;
+
+/**
+ * reg_mr's access flags as the kernel checks them (`ib_check_mr_access`,
+ * include/rdma/ib_verbs.h) and mthca takes them; returns the flags the
+ * region gets. Remote write or atomic without local write is EINVAL (IBTA
+ * §10.6.3.1, ibv_reg_mr(3)); a bit outside `IB_ACCESS_SUPPORTED` is EINVAL;
+ * `ON_DEMAND` and the FLUSH flags the device has no capability for are
+ * EOPNOTSUPP. The optional range (`RELAXED_ORDERING`, …) is a hint the
+ * device may ignore (ibv_reg_mr(3): "A device that does not support the
+ * requested flag may ignore it"; libibverbs' `ibv_reg_mr_iova2` strips
+ * them for a kernel that does not take them): it is dropped. `MW_BIND` and
+ * `HUGETLB` pass, as mthca's `convert_access` lets them (no memory windows
+ * here to bind; huge pages are the application's promise). `ZERO_BASED`
+ * is refused: mthca would ignore it and address the region by VA, which
+ * the caller asked not to.
+ */
+function checkMrAccess(access: number): number {
+  if (!Number.isInteger(access) || access < 0 || access > 0xffffffff) {
+    throw inval(`reg_mr: access must be an integer of 32 bits, got ${String(access)}`);
+  }
+  if ((access & (Access.REMOTE_WRITE | Access.REMOTE_ATOMIC)) && !(access & Access.LOCAL_WRITE)) {
+    throw inval("reg_mr: REMOTE_WRITE/REMOTE_ATOMIC require LOCAL_WRITE");
+  }
+  if ((access & ~ACCESS_SUPPORTED) || (access & Access.ZERO_BASED)) {
+    throw inval(`reg_mr: access flags 0x${(access >>> 0).toString(16)} not supported`);
+  }
+  if (access & (Access.ON_DEMAND | ACCESS_FLUSH)) {
+    throw new VerbsError(
+      "EOPNOTSUPP",
+      `reg_mr: access flags 0x${
+        (access >>> 0).toString(16)
+      }: no on-demand paging or FLUSH on this device`,
+    );
+  }
+  return access & ~ACCESS_OPTIONAL_RANGE;
+}
+
 function inval(msg: string): VerbsError {
   return new VerbsError("EINVAL", msg);
 }
@@ -384,23 +427,12 @@ export class UContext implements UverbsFile {
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
     checkInt("length", req.length, 1, 2 ** 32);
     checkInt("addr", req.addr, 1, Number.MAX_SAFE_INTEGER);
-    const known = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ |
-      Access.REMOTE_ATOMIC;
-    if (req.access & ~known) {
-      throw inval(`reg_mr: access flags 0x${req.access.toString(16)} not supported`);
-    }
-    // IBTA §10.6.3.1: remote write or atomic access requires local write.
-    if (
-      (req.access & (Access.REMOTE_WRITE | Access.REMOTE_ATOMIC)) &&
-      !(req.access & Access.LOCAL_WRITE)
-    ) {
-      throw inval("reg_mr: REMOTE_WRITE/REMOTE_ATOMIC require LOCAL_WRITE");
-    }
+    const access = checkMrAccess(req.access);
     const region = await this.driver.regRegion({
       pdn: pd.pdn,
       start: req.addr,
       length: req.length,
-      access: req.access,
+      access,
       mfns: this.#frames(req.addr, req.length),
     });
     pd.users++;

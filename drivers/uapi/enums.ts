@@ -26,6 +26,9 @@ export const Access = {
   MW_BIND: 1 << 4,
   ZERO_BASED: 1 << 5,
   ON_DEMAND: 1 << 6,
+  HUGETLB: 1 << 7,
+  /** The first of the optional flags (`IBV_ACCESS_OPTIONAL_FIRST`): a hint a device may ignore. */
+  RELAXED_ORDERING: 1 << 20,
 } as const;
 
 /**

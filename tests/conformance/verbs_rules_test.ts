@@ -20,6 +20,10 @@
  * 6. A QP moved to RESET, or destroyed, leaves none of its completions in its
  *    CQs, unpolled ones included (libmthca's and libmlx4's `cq_clean` after
  *    the modify or destroy); other QPs' completions stay, in order.
+ * 7. reg_mr's access flags as the kernel's `ib_check_mr_access` takes them:
+ *    the optional flags (`RELAXED_ORDERING`) are hints a device may ignore
+ *    (ibv_reg_mr(3)); `MW_BIND` passes as mthca takes it; `ON_DEMAND` on a
+ *    device without on-demand paging is EOPNOTSUPP; unknown bits are EINVAL.
  * 9. resize_cq outside 1..max_cqe is EINVAL (mthca_resize_cq), the CQ
  *    unchanged.
  */
@@ -244,6 +248,34 @@ for (const mode of MODES) {
         6n,
         q1.qpNum,
       ]]);
+    });
+  });
+
+  Deno.test(`rule 7 (${mode}): reg_mr takes the access flags the kernel takes`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [qx] = await pair(x, y, QpType.RC);
+      // RELAXED_ORDERING is a hint: the region registers and takes remote writes.
+      const ro = await y.pd.regMr(y.buf + 8192, 4096, ALL_ACCESS | Access.RELAXED_ORDERING);
+      a.memory.write(x.buf, pattern(32, 4));
+      qx.postSend({
+        wrId: 1n,
+        opcode: WrOpcode.RDMA_WRITE,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 32, lkey: x.mr.lkey }],
+        remoteAddr: y.buf + 8192,
+        rkey: ro.rkey,
+      });
+      assert.equal((await x.cq.pollUntil(1))[0].status, WcStatus.SUCCESS);
+      await waitBytes(b, y.buf + 8192, pattern(32, 4));
+      for (const ok of [Access.MW_BIND, Access.HUGETLB | Access.LOCAL_WRITE]) {
+        await (await x.pd.regMr(x.buf, 4096, ok)).dereg();
+      }
+      await rejects(() => x.pd.regMr(x.buf, 4096, Access.ON_DEMAND), "EOPNOTSUPP");
+      await rejects(() => x.pd.regMr(x.buf, 4096, 1 << 30), "EINVAL");
+      await rejects(() => x.pd.regMr(x.buf, 4096, Access.REMOTE_ATOMIC), "EINVAL");
+      await rejects(() => x.pd.regMr(x.buf, 4096, Access.REMOTE_WRITE), "EINVAL");
     });
   });
 
