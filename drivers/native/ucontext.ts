@@ -553,10 +553,14 @@ export class UContext implements UverbsFile {
       throw inval("create_qp: a UC QP cannot use an SRQ (only RC and UD QPs can)");
     }
     const c = req.cap;
-    checkInt("maxSendWr", c.maxSendWr, 1, lim.maxQpWr);
-    checkInt("maxRecvWr", c.maxRecvWr, srq ? 0 : 1, lim.maxQpWr);
+    // Zero is a valid request for each (mthca_set_qp_size checks only the maxima; libmthca's
+    // align_queue_size: "If someone asks for a 0-sized queue, presumably they're not going to
+    // use it"): the library's queue then has the smallest size, which ibv_create_qp(3) allows
+    // ("greater than or equal to the values requested").
+    checkInt("maxSendWr", c.maxSendWr, 0, lim.maxQpWr);
+    checkInt("maxRecvWr", c.maxRecvWr, 0, lim.maxQpWr);
     checkInt("maxSendSge", c.maxSendSge, 0, lim.maxSge);
-    checkInt("maxRecvSge", c.maxRecvSge, srq ? 0 : 1, lim.maxSge);
+    checkInt("maxRecvSge", c.maxRecvSge, 0, lim.maxSge);
     checkInt("maxInlineData", c.maxInlineData ?? 0, 0, lim.maxInline);
     const w = req.wq;
     const need = sendWqeBytes(req.type, c.maxSendSge, c.maxInlineData ?? 0);

@@ -24,6 +24,9 @@
  *    the optional flags (`RELAXED_ORDERING`) are hints a device may ignore
  *    (ibv_reg_mr(3)); `MW_BIND` passes as mthca takes it; `ON_DEMAND` on a
  *    device without on-demand paging is EOPNOTSUPP; unknown bits are EINVAL.
+ * 8. A QP may be created with zero-sized queues (max_send_wr, max_recv_wr,
+ *    max_recv_sge 0: mthca_set_qp_size checks maxima only); the capacities
+ *    granted are at least those asked (ibv_create_qp(3)).
  * 9. resize_cq outside 1..max_cqe is EINVAL (mthca_resize_cq), the CQ
  *    unchanged.
  */
@@ -276,6 +279,28 @@ for (const mode of MODES) {
       await rejects(() => x.pd.regMr(x.buf, 4096, 1 << 30), "EINVAL");
       await rejects(() => x.pd.regMr(x.buf, 4096, Access.REMOTE_ATOMIC), "EINVAL");
       await rejects(() => x.pd.regMr(x.buf, 4096, Access.REMOTE_WRITE), "EINVAL");
+    });
+  });
+
+  Deno.test(`rule 8 (${mode}): a QP with zero-sized queues is created and works`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      // A sender that never receives, and a receiver that never sends.
+      const tx = { maxSendWr: 4, maxRecvWr: 0, maxSendSge: 1, maxRecvSge: 0 };
+      const rx = { maxSendWr: 0, maxRecvWr: 4, maxSendSge: 0, maxRecvSge: 1 };
+      const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: tx });
+      const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap: rx });
+      for (const [q, want] of [[qx, tx], [qy, rx]] as const) {
+        for (const k of ["maxSendWr", "maxRecvWr", "maxSendSge", "maxRecvSge"] as const) {
+          assert.ok(q.cap[k] >= want[k], `${k} ${q.cap[k]} granted for ${want[k]} asked`);
+        }
+      }
+      await connectPair({ qp: qx, lid: x.lid }, { qp: qy, lid: y.lid }, CONNECT);
+      qy.postRecv({ wrId: 7n, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
+      postSendWr(qx, x, 8n);
+      assert.equal((await x.cq.pollUntil(1))[0].status, WcStatus.SUCCESS);
+      assert.deepEqual((await y.cq.pollUntil(1)).map((w) => [w.wrId, w.status]), [[7n, 0]]);
     });
   });
 
