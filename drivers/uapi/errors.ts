@@ -26,6 +26,12 @@ export class VerbsError extends Error {
   /** Linux errno value. */
   readonly errno: number;
   /**
+   * `ibv_post_send`/`ibv_post_recv`/`ibv_post_srq_recv`: the index, in the
+   * list given, of the work request that failed (the call's `bad_wr`); those
+   * before it were posted, none after it. Undefined for other calls.
+   */
+  badWr?: number;
+  /**
    * @param code errno name
    * @param message what was wrong, naming the call and the argument
    */
@@ -34,4 +40,32 @@ export class VerbsError extends Error {
     this.name = "VerbsError";
     this.errno = Errno[code];
   }
+}
+
+/**
+ * The error a post verb throws when WR `i` of the `n` it was given failed
+ * with `e`: `e` itself for a single WR, a copy naming the WR for a list;
+ * either way with `badWr` set to `i` (`ibv_post_send`'s `bad_wr`). Anything
+ * but a {@link VerbsError} is returned as it is.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VerbsError, withBadWr } from "./errors.ts";
+ * const e = withBadWr(new VerbsError("ENOMEM", "post_send QP 5: send queue full"), 2, 4);
+ * assert.ok(e instanceof VerbsError);
+ * assert.equal(e.badWr, 2);
+ * assert.match(e.message, /^ENOMEM: post_send QP 5: send queue full \(wr\[2\] of 4/);
+ * ```
+ */
+export function withBadWr(e: unknown, i: number, n: number): unknown {
+  if (!(e instanceof VerbsError)) return e;
+  const out = n === 1 ? e : new VerbsError(
+    e.code,
+    `${
+      e.message.slice(e.code.length + 2)
+    } (wr[${i}] of ${n}: the ${i} before it were posted, none after it)`,
+  );
+  out.badWr = i;
+  return out;
 }

@@ -8,7 +8,7 @@
  */
 import type { Cq } from "./cq.ts";
 import { QpAttrMask, QpState } from "../uapi/enums.ts";
-import { VerbsError } from "../uapi/errors.ts";
+import { VerbsError, withBadWr } from "../uapi/errors.ts";
 import type { Pd, QpInitAttr } from "./pd.ts";
 import type { ProviderQp } from "./provider.ts";
 import { attrMask } from "../uapi/qp_state.ts";
@@ -176,18 +176,49 @@ export class Qp {
     await ctx.file.detachMcast({ qpHandle: this.handle, gid, mlid: lid });
   }
 
-  /** `ibv_post_send` (one WR, or several in order; stops at the first that fails). */
+  /**
+   * `ibv_post_send` (one WR, or several in order; stops at the first that
+   * fails, whose index is the error's `badWr`).
+   */
   postSend(wr: SendWr | readonly SendWr[]): void {
     this.#live("post_send");
-    if (Array.isArray(wr)) { for (const w of wr) this.pqp.postSend(w); }
-    else this.pqp.postSend(wr as SendWr);
+    const q = this.pqp;
+    if (!Array.isArray(wr)) {
+      try {
+        q.postSend(wr as SendWr);
+      } catch (e) {
+        throw withBadWr(e, 0, 1);
+      }
+      return;
+    }
+    for (let i = 0; i < wr.length; i++) {
+      try {
+        q.postSend(wr[i]);
+      } catch (e) {
+        throw withBadWr(e, i, wr.length);
+      }
+    }
   }
 
-  /** `ibv_post_recv` (one WR, or several in order). */
+  /** `ibv_post_recv` (one WR, or several in order; `badWr` as for {@link postSend}). */
   postRecv(wr: RecvWr | readonly RecvWr[]): void {
     this.#live("post_recv");
-    if (Array.isArray(wr)) { for (const w of wr) this.pqp.postRecv(w); }
-    else this.pqp.postRecv(wr as RecvWr);
+    const q = this.pqp;
+    if (!Array.isArray(wr)) {
+      try {
+        q.postRecv(wr as RecvWr);
+      } catch (e) {
+        throw withBadWr(e, 0, 1);
+      }
+      return;
+    }
+    for (let i = 0; i < wr.length; i++) {
+      try {
+        q.postRecv(wr[i]);
+      } catch (e) {
+        throw withBadWr(e, i, wr.length);
+      }
+    }
   }
 
   /** `ibv_destroy_qp`. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { VerbsError } from "../uapi/errors.ts";
+import { VerbsError, withBadWr } from "../uapi/errors.ts";
 import type { Pd } from "./pd.ts";
 import type { ProviderSrq } from "./provider.ts";
 import type { RecvWr, SrqAttr } from "../uapi/types.ts";
@@ -77,8 +77,22 @@ export class Srq {
   /** `ibv_post_srq_recv` (one WR or several in order). */
   postRecv(wr: RecvWr | readonly RecvWr[]): void {
     this.#live("post_srq_recv");
-    if (Array.isArray(wr)) { for (const w of wr) this.psrq.postRecv(w); }
-    else this.psrq.postRecv(wr as RecvWr);
+    const q = this.psrq;
+    if (!Array.isArray(wr)) {
+      try {
+        q.postRecv(wr as RecvWr);
+      } catch (e) {
+        throw withBadWr(e, 0, 1);
+      }
+      return;
+    }
+    for (let i = 0; i < wr.length; i++) {
+      try {
+        q.postRecv(wr[i]);
+      } catch (e) {
+        throw withBadWr(e, i, wr.length);
+      }
+    }
   }
 
   /** `ibv_modify_srq` with `IBV_SRQ_LIMIT` (resizing is not supported: EINVAL). */

@@ -29,6 +29,9 @@
  *    granted are at least those asked (ibv_create_qp(3)).
  * 9. resize_cq outside 1..max_cqe is EINVAL (mthca_resize_cq), the CQ
  *    unchanged.
+ * 10. A post of a list stops at the first bad WR and says which
+ *    (`ibv_post_send`'s `bad_wr`: the error's `badWr`); those before it were
+ *    posted, none after it.
  */
 import assert from "node:assert/strict";
 import {
@@ -316,6 +319,52 @@ for (const mode of MODES) {
       }
       assert.equal(cq.cqe, 15);
       assert.deepEqual(cq.poll(4), []);
+    });
+  });
+
+  Deno.test(`rule 10 (${mode}): a list stops at the bad WR and names it (bad_wr)`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [qx, qy] = await pair(x, y, QpType.RC);
+      const sge = { addr: x.buf, length: 8, lkey: x.mr.lkey };
+      const write = (wrId: bigint, sgList = [sge]) => ({
+        wrId,
+        opcode: WrOpcode.RDMA_WRITE,
+        sendFlags: SendFlags.SIGNALED,
+        sgList,
+        remoteAddr: y.buf,
+        rkey: y.mr.rkey,
+      });
+      const badWr = (fn: () => void) => {
+        try {
+          fn();
+        } catch (e) {
+          if (e instanceof VerbsError) return [e.code, e.badWr, e.message];
+          throw e;
+        }
+        throw new Error("the post succeeded");
+      };
+      const [code, at, msg] = badWr(() =>
+        qx.postSend([write(1n), write(2n), write(3n, [sge, sge, sge]), write(4n)])
+      );
+      assert.deepEqual([code, at], ["EINVAL", 2]);
+      assert.match(String(msg), /wr\[2\] of 4/);
+      const wcs = await x.cq.pollUntil(2);
+      assert.deepEqual(wcs.map((w) => w.wrId), [1n, 2n]);
+      await cluster.sleep(SETTLE_NS);
+      assert.deepEqual(x.cq.poll(4), [], "none after the bad one");
+      // One WR: the error is the WR's own, at index 0.
+      assert.deepEqual(badWr(() => qx.postSend(write(5n, [sge, sge, sge]))).slice(0, 2), [
+        "EINVAL",
+        0,
+      ]);
+      // Receives: the queue holds 16; the 17th of a list is refused.
+      const recvs = Array.from({ length: 17 }, (_, i) => ({ wrId: BigInt(100 + i), sgList: [] }));
+      assert.deepEqual(badWr(() => qy.postRecv(recvs)).slice(0, 2), ["ENOMEM", 16]);
+      const srq = await y.pd.createSrq({ maxWr: 2, maxSge: 1 });
+      assert.deepEqual(badWr(() => srq.postRecv(recvs.slice(0, 3))).slice(0, 2), ["ENOMEM", 2]);
+      assert.equal(srq.psrq.outstanding, 2);
     });
   });
 }

@@ -43,10 +43,12 @@ function post(
   if (rc === 0) return;
   const i = failedIndex(c, getU64(viewOf(bad), { offset: 0, size: 8 }));
   const which = i >= 0 ? `wr[${i}] (wrId ${wrs[i].wrId}) and later WRs` : "the WR list";
-  throw new VerbsError(
+  const e = new VerbsError(
     errnoCode(Math.abs(rc)),
     `${verb}: ${which} refused by the provider (errno ${Math.abs(rc)}); earlier WRs were posted`,
   );
+  if (i >= 0) e.badWr = i;
+  throw e;
 }
 
 /**
