@@ -691,8 +691,9 @@ export class ProviderQp {
     if (isInline) {
       inline = new Uint8Array(inlineBytes);
       let o = 0;
-      for (const s of sgl) {
-        inline.set(env.memory.read(s.addr, s.length), o);
+      for (let i = 0; i < sgl.length; i++) {
+        const s = sgl[i];
+        inline.set(this.#inlineBytes(s, i), o);
         o += s.length;
       }
       w.inline = inline;
@@ -729,6 +730,29 @@ export class ProviderQp {
         lookups * env.profile.cpu.handleLookupNs,
     );
     this.#p.doorbell(UarOffset.SEND, sendDoorbellWord(this.qpn, size16), r.head);
+  }
+
+  /**
+   * The bytes of inline SGE `i`, copied at post time. The copy is the
+   * library's own memcpy (libmthca's inline path): memory the caller does
+   * not have is EFAULT, and nothing is posted.
+   */
+  #inlineBytes(s: Sge, i: number): Uint8Array {
+    try {
+      return this.#p.env.memory.read(s.addr, s.length);
+    } catch (e) {
+      if (!Number.isInteger(s.addr)) {
+        throw inval(
+          `${this.#what("post_send")}: sgList[${i}].addr ${String(s.addr)} is not an address`,
+        );
+      }
+      throw new VerbsError(
+        "EFAULT",
+        `${this.#what("post_send")}: inline sgList[${i}] at ${String(s.addr)} (${
+          String(s.length)
+        } bytes) is not readable memory: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
   }
 
   /** `ibv_post_recv` for one WR. */

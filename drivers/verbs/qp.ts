@@ -9,6 +9,7 @@
 import type { Cq } from "./cq.ts";
 import { QpAttrMask, QpState } from "../uapi/enums.ts";
 import { VerbsError, withBadWr } from "../uapi/errors.ts";
+import { postError } from "./wr_check.ts";
 import type { Pd, QpInitAttr } from "./pd.ts";
 import type { ProviderQp } from "./provider.ts";
 import { attrMask } from "../uapi/qp_state.ts";
@@ -187,7 +188,7 @@ export class Qp {
       try {
         q.postSend(wr as SendWr);
       } catch (e) {
-        throw withBadWr(e, 0, 1);
+        throw withBadWr(postError(e, `post_send QP ${this.qpNum}`, wr, true), 0, 1);
       }
       return;
     }
@@ -195,7 +196,7 @@ export class Qp {
       try {
         q.postSend(wr[i]);
       } catch (e) {
-        throw withBadWr(e, i, wr.length);
+        throw withBadWr(postError(e, `post_send QP ${this.qpNum}`, wr[i], true), i, wr.length);
       }
     }
   }
@@ -208,7 +209,7 @@ export class Qp {
       try {
         q.postRecv(wr as RecvWr);
       } catch (e) {
-        throw withBadWr(e, 0, 1);
+        throw withBadWr(postError(e, `post_recv QP ${this.qpNum}`, wr, false), 0, 1);
       }
       return;
     }
@@ -216,7 +217,7 @@ export class Qp {
       try {
         q.postRecv(wr[i]);
       } catch (e) {
-        throw withBadWr(e, i, wr.length);
+        throw withBadWr(postError(e, `post_recv QP ${this.qpNum}`, wr[i], false), i, wr.length);
       }
     }
   }

@@ -6,6 +6,7 @@
  * @module
  */
 import { VerbsError, withBadWr } from "../uapi/errors.ts";
+import { postError } from "./wr_check.ts";
 import type { Pd } from "./pd.ts";
 import type { ProviderSrq } from "./provider.ts";
 import type { RecvWr, SrqAttr } from "../uapi/types.ts";
@@ -82,7 +83,7 @@ export class Srq {
       try {
         q.postRecv(wr as RecvWr);
       } catch (e) {
-        throw withBadWr(e, 0, 1);
+        throw withBadWr(postError(e, `post_srq_recv SRQ ${q.srqn}`, wr, false), 0, 1);
       }
       return;
     }
@@ -90,7 +91,7 @@ export class Srq {
       try {
         q.postRecv(wr[i]);
       } catch (e) {
-        throw withBadWr(e, i, wr.length);
+        throw withBadWr(postError(e, `post_srq_recv SRQ ${q.srqn}`, wr[i], false), i, wr.length);
       }
     }
   }

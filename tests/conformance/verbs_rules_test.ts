@@ -32,6 +32,10 @@
  * 10. A post of a list stops at the first bad WR and says which
  *    (`ibv_post_send`'s `bad_wr`: the error's `badWr`); those before it were
  *    posted, none after it.
+ * 11. A WR with a value no field of `struct ibv_send_wr` could hold (an
+ *    address that is not an integer, an atomic operand that is not a bigint,
+ *    a missing SGE) is EINVAL naming the field, and inline data from memory
+ *    the caller does not have is EFAULT; nothing is posted.
  */
 import assert from "node:assert/strict";
 import {
@@ -365,6 +369,80 @@ for (const mode of MODES) {
       const srq = await y.pd.createSrq({ maxWr: 2, maxSge: 1 });
       assert.deepEqual(badWr(() => srq.postRecv(recvs.slice(0, 3))).slice(0, 2), ["ENOMEM", 2]);
       assert.equal(srq.psrq.outstanding, 2);
+    });
+  });
+
+  Deno.test(`rule 11 (${mode}): a WR no C struct could hold is EINVAL naming the field`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [qx, qy] = await pair(x, y, QpType.RC);
+      const srq = await y.pd.createSrq({ maxWr: 2, maxSge: 1 });
+      const sge = { addr: x.buf, length: 8, lkey: x.mr.lkey };
+      const bad: [string, () => void, string, RegExp][] = [
+        [
+          "send NaN addr",
+          () => postSendWr(qx, { ...x, buf: NaN }, 1n),
+          "EINVAL",
+          /sgList\[0\]\.addr NaN/,
+        ],
+        [
+          "inline unmapped",
+          () =>
+            qx.postSend({
+              wrId: 2n,
+              opcode: WrOpcode.SEND,
+              sendFlags: SendFlags.INLINE,
+              sgList: [{ addr: 2 ** 52, length: 8, lkey: 0 }],
+            }),
+          "EFAULT",
+          /inline sgList\[0\]/,
+        ],
+        [
+          "remoteAddr",
+          () =>
+            qx.postSend({
+              wrId: 3n,
+              opcode: WrOpcode.RDMA_WRITE,
+              sgList: [sge],
+              remoteAddr: 1.5,
+              rkey: y.mr.rkey,
+            }),
+          "EINVAL",
+          /remoteAddr 1\.5 is not an address/,
+        ],
+        [
+          "atomic operand",
+          () =>
+            qx.postSend({
+              wrId: 4n,
+              opcode: WrOpcode.ATOMIC_FETCH_AND_ADD,
+              sgList: [sge],
+              remoteAddr: y.buf,
+              rkey: y.mr.rkey,
+              compareAdd: 5 as unknown as bigint,
+            }),
+          "EINVAL",
+          /compareAdd 5 is not a bigint/,
+        ],
+        [
+          "null SGE",
+          () => qy.postRecv({ wrId: 5n, sgList: [null as never] }),
+          "EINVAL",
+          /sgList\[0\] is not an SGE/,
+        ],
+        [
+          "srq undefined addr",
+          () => srq.postRecv({ wrId: 6n, sgList: [{ ...sge, addr: undefined as never }] }),
+          "EINVAL",
+          /post_srq_recv SRQ .*addr undefined/,
+        ],
+      ];
+      for (const [what, fn, code, re] of bad) assert.match(await rejects(fn, code), re, what);
+      assert.deepEqual([qx.pqp.sqOutstanding, srq.psrq.outstanding], [0, 0], "nothing posted");
+      // The QP is untouched: the next good WR goes through.
+      postWrite(qx, x, y, 7n, 8);
+      assert.deepEqual((await x.cq.pollUntil(1)).map((w) => [w.wrId, w.status]), [[7n, 0]]);
     });
   });
 }
