@@ -42,7 +42,7 @@ import { type FrontDatapath, VibFrontFile } from "../front/file.ts";
 import { VIB_SPLIT_DRIVER } from "../front/vibfront.ts";
 import { VerbsError } from "../uapi/errors.ts";
 import type { UverbsFile } from "../uapi/uverbs.ts";
-import { Provider, ProviderCq, type ProviderEnv } from "../verbs/provider.ts";
+import { Provider, ProviderCq, type ProviderEnv, type ProviderSrq } from "../verbs/provider.ts";
 import type { ProviderDriver } from "../verbs/providers.ts";
 import { emptyArray } from "../../sim/queue.ts";
 import { VibOp, type VibOpCode, type VibReqBody, type VibResponse } from "../vib/mod.ts";
@@ -302,11 +302,11 @@ export class SplitCq extends ProviderCq {
    * as for a poll), so that the QP's entries are forgotten wherever they
    * were, as in native and bypass mode.
    */
-  override forget(qpn: number): void {
+  override forget(qpn: number, srq?: ProviderSrq): void {
     if (!this.suspended && (this.#sp.dom0()?.take(this.cqn, this.consumerIndex) ?? 0) > 0) {
       this.#ask();
     }
-    super.forget(qpn);
+    super.forget(qpn, srq);
   }
 
   /**

@@ -531,8 +531,8 @@ export class ProviderQp {
   /** The QP went to RESET: the device forgot its counters, so do we. */
   reset(): void {
     for (const r of [this.sq, this.rq]) r.head = r.tail = 0;
-    this.sendCq.forget(this.qpn);
-    if (this.recvCq !== this.sendCq) this.recvCq.forget(this.qpn);
+    this.sendCq.forget(this.qpn, this.srq);
+    if (this.recvCq !== this.sendCq) this.recvCq.forget(this.qpn, this.srq);
   }
 
   /**
@@ -1008,12 +1008,23 @@ export class ProviderCq {
     return cqeReady(this.#entry(this.consumerIndex), 0, this.consumerIndex, this.logSize);
   }
 
-  /** Drop the CQEs of `qpn` now in the ring (its counters restart). */
-  forget(qpn: number): void {
+  /**
+   * Drop the CQEs of `qpn` now in the ring (its counters restart), as
+   * libmthca's `__mthca_cq_clean` does after a QP's RESET or destroy; a
+   * receive CQE that took a WQE of the QP's `srq` gives it back
+   * (`mthca_free_srq_wqe`), else the SRQ would never see that slot again.
+   */
+  forget(qpn: number, srq?: ProviderSrq): void {
     for (let ci = this.consumerIndex;; ci = (ci + 1) >>> 0) {
       const b = this.#entry(ci);
       if (!cqeReady(b, 0, ci, this.logSize)) break;
-      if (decodeCqe(b).qpn === qpn) this.#skip.add(ci);
+      if (this.#skip.has(ci)) continue; // forgotten already
+      const cqe = decodeCqe(b);
+      if (cqe.qpn !== qpn) continue;
+      this.#skip.add(ci);
+      if (srq && (cqe.flags & CqeFlags.SRQ) && !(cqe.flags & CqeFlags.SQ)) {
+        srq.complete(cqe.wqeCounter);
+      }
     }
   }
 

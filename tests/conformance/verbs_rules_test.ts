@@ -19,7 +19,9 @@
  *    stays in RTS.
  * 6. A QP moved to RESET, or destroyed, leaves none of its completions in its
  *    CQs, unpolled ones included (libmthca's and libmlx4's `cq_clean` after
- *    the modify or destroy); other QPs' completions stay, in order.
+ *    the modify or destroy); other QPs' completions stay, in order. A
+ *    forgotten receive completion of a QP on an SRQ gives the SRQ its WQE
+ *    back (`__mthca_cq_clean`: `mthca_free_srq_wqe`).
  * 7. reg_mr's access flags as the kernel's `ib_check_mr_access` takes them:
  *    the optional flags (`RELAXED_ORDERING`) are hints a device may ignore
  *    (ibv_reg_mr(3)); `MW_BIND` passes as mthca takes it; `ON_DEMAND` on a
@@ -258,6 +260,44 @@ for (const mode of MODES) {
         6n,
         q1.qpNum,
       ]]);
+    });
+  });
+
+  Deno.test(`rule 6 (${mode}): an SRQ gets back the WQEs of a destroyed QP's unpolled receives`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const srq = await y.pd.createSrq({ maxWr: 4, maxSge: 1 });
+      const cap = { maxSendWr: 8, maxRecvWr: 0, maxSendSge: 1, maxRecvSge: 0 };
+      const recv = (wrId: bigint) =>
+        srq.postRecv({ wrId, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
+      const connected = async () => {
+        const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap });
+        const qy = await y.pd.createQp({
+          type: QpType.RC,
+          sendCq: y.cq,
+          recvCq: y.cq,
+          srq,
+          cap,
+        });
+        await connectPair({ qp: qx, lid: x.lid }, { qp: qy, lid: y.lid }, CONNECT);
+        return [qx, qy];
+      };
+      for (let i = 0n; i < 4n; i++) recv(10n + i);
+      const [qx, qy] = await connected();
+      for (let i = 0n; i < 3n; i++) postSendWr(qx, x, i, 8);
+      await cluster.sleep(SETTLE_NS); // three receives completed, not polled
+      assert.equal(srq.psrq.outstanding, 4);
+      await qy.destroy();
+      assert.equal(srq.psrq.outstanding, 1, "the three consumed WQEs are the SRQ's again");
+      assert.deepEqual(y.cq.poll(8), []);
+      for (let i = 0n; i < 3n; i++) recv(20n + i); // room for exactly three
+      await rejects(() => recv(30n), "ENOMEM");
+      // Another QP on the SRQ takes them in order: the one left over, then the new ones.
+      const [px] = await connected();
+      x.cq.poll(8);
+      for (let i = 0n; i < 4n; i++) postSendWr(px, x, 40n + i, 8);
+      assert.deepEqual((await y.cq.pollUntil(4)).map((w) => w.wrId), [13n, 20n, 21n, 22n]);
     });
   });
 
