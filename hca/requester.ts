@@ -258,6 +258,12 @@ export class Requester {
     if (qp.type === QpServiceType.UC && rdAtomic) {
       return fail(w, CqeSyndrome.LOCAL_QP_OP_ERR, CqeVendorErr.BAD_OPCODE_FOR_QP);
     }
+    // The address handle must belong to the QP's PD (IBTA vol 1 §11.4.1.1; Linux rxe_get_av:
+    // "PDs don't match for AH and QP", the WQE completing with LOC_QP_OP_ERR).
+    const avPd = p.ud?.avPd;
+    if (avPd !== undefined && avPd !== qp.pd) {
+      return fail(w, CqeSyndrome.LOCAL_QP_OP_ERR, CqeVendorErr.PD_MISMATCH);
+    }
     if (p.inline && (p.length > hca.maxInline || rdAtomic)) {
       return fail(w, CqeSyndrome.LOCAL_QP_OP_ERR, CqeVendorErr.BAD_WQE);
     }

@@ -231,7 +231,16 @@ export interface UdAddress {
   remoteQpn: number;
   /** Q_Key; bit 31 set means "use the QP's Q_Key" (IBTA §10.2.5). */
   qkey: number;
+  /**
+   * The PD of the address handle the WQE was built from (as mthca's WQE
+   * names the AV by a key of the AH's PD); the device refuses an AV of
+   * another PD than the QP's. Absent: not checked.
+   */
+  avPd?: number;
 }
+
+/** UD address segment flags (byte 1): a GRH follows; the AV names its PD (`avPd`, u32 @40). */
+const UD_FLAG_GRH = 0x80, UD_FLAG_AV_PD = 0x40;
 
 /**
  * A send WQE as the provider describes it.
@@ -385,7 +394,7 @@ export function encodeSendWqe(w: SendWqe, out: Uint8Array, off = 0): number {
     const u = w.ud;
     const dv = dataView(out, p, UD_SEG_BYTES);
     dv.setUint8(0, u.port ?? 0);
-    dv.setUint8(1, u.grh ? 0x80 : 0);
+    dv.setUint8(1, (u.grh ? UD_FLAG_GRH : 0) | (u.avPd !== undefined ? UD_FLAG_AV_PD : 0));
     dv.setUint16(2, u.dlid);
     dv.setUint8(4, (u.sl ?? 0) << 4);
     dv.setUint8(5, u.srcPathBits ?? 0);
@@ -401,6 +410,7 @@ export function encodeSendWqe(w: SendWqe, out: Uint8Array, off = 0): number {
     }
     dv.setUint32(32, u.remoteQpn & 0xffffff);
     dv.setUint32(36, u.qkey >>> 0);
+    if (u.avPd !== undefined) dv.setUint32(40, u.avPd >>> 0);
     p += UD_SEG_BYTES;
   }
   if (w.inline) {
@@ -549,7 +559,7 @@ export function decodeSendWqe(
   }
   if (ud) {
     if (p + UD_SEG_BYTES > size) return "UD WQE too short for its address segment";
-    const hasGrh = (b[p + 1] & 0x80) !== 0;
+    const hasGrh = (b[p + 1] & UD_FLAG_GRH) !== 0;
     const tf = getU32(b, p + 8);
     w.ud = {
       port: b[p],
@@ -568,6 +578,7 @@ export function decodeSendWqe(
         : undefined,
       remoteQpn: getU32(b, p + 32) & 0xffffff,
       qkey: getU32(b, p + 36),
+      avPd: (b[p + 1] & UD_FLAG_AV_PD) !== 0 ? getU32(b, p + 40) : undefined,
     };
     p += UD_SEG_BYTES;
   }

@@ -10,7 +10,7 @@ import {
 } from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { CqeFlags } from "../hca/cqe.ts";
-import { CqeSyndrome } from "../hca/cqe.ts";
+import { CqeSyndrome, CqeVendorErr } from "../hca/cqe.ts";
 import { OP } from "../hca/opcode.ts";
 import { CmdOp, HwQpState, QpServiceType } from "../hca/commands.ts";
 
@@ -151,7 +151,9 @@ Deno.test("hca UD: a message longer than the MTU sends nothing and completes suc
     const src = await p.a.buffer(4096);
     const dst = await p.b.buffer(4096);
     p.a.write(src.addr, pattern(64, 5));
-    for (let i = 0; i < 2; i++) p.b.postRecv(b.qp, [{ addr: dst.addr, length: 4096, lkey: dst.key }]);
+    for (let i = 0; i < 2; i++) {
+      p.b.postRecv(b.qp, [{ addr: dst.addr, length: 4096, lkey: dst.key }]);
+    }
     const sent = p.a.hca.stats().packetsSent;
     const send = (length: number) =>
       p.a.postSend(a.qp, {
@@ -170,6 +172,33 @@ Deno.test("hca UD: a message longer than the MTU sends nothing and completes suc
     const got = await p.b.waitCqes(b.cq, 2);
     assert.deepEqual(got.map((c) => [c.syndrome, c.byteLen]), [[0, 104], [0, 104]]);
     assert.equal(p.a.hca.stats().packetsSent - sent, 2, "no packet for the long message");
+  });
+});
+
+Deno.test("hca UD: an address vector of another PD than the QP's is LOC_QP_OP_ERR", async () => {
+  // As Linux rxe_get_av refuses an AH whose PD is not the QP's ("PDs don't match for AH and QP").
+  await withPair({}, async (p) => {
+    const { a, b } = await udPair(p); // the harness puts QPs in PD 1
+    const src = await p.a.buffer(64);
+    const dst = await p.b.buffer(256);
+    p.b.postRecv(b.qp, [{ addr: dst.addr, length: 256, lkey: dst.key }]);
+    const send = (avPd: number | undefined) =>
+      p.a.postSend(a.qp, {
+        opcode: WqeOpcode.SEND,
+        flags: WqeFlags.SIGNALED,
+        ud: { dlid: p.b.lid, remoteQpn: b.qp.qpn, qkey: QKEY, avPd },
+        sgl: [{ addr: src.addr, length: 8, lkey: src.key }],
+      });
+    send(1); // the QP's own PD: sent
+    const [ok] = await p.a.waitCqes(a.cq, 1);
+    assert.equal(ok.syndrome, 0);
+    assert.equal((await p.b.waitCqes(b.cq, 1))[0].syndrome, 0);
+    send(2);
+    const [c] = await p.a.waitCqes(a.cq, 1);
+    assert.deepEqual([c.syndrome, c.vendorErr], [
+      CqeSyndrome.LOCAL_QP_OP_ERR,
+      CqeVendorErr.PD_MISMATCH,
+    ]);
   });
 });
 

@@ -177,8 +177,15 @@ export interface SendWr {
   compareAdd?: bigint;
   /** Atomic swap operand. */
   swap?: bigint;
-  /** UD: destination address handle. */
-  ah?: { readonly attr: AhAttr };
+  /**
+   * UD: destination address handle (an `Ah`). Its `pd` must be the QP's, and
+   * it must not be destroyed, else the WR completes with `LOC_QP_OP_ERR`.
+   */
+  ah?: {
+    readonly attr: AhAttr;
+    readonly pd?: { readonly pdn: number };
+    readonly destroyed?: boolean;
+  };
   /** UD: destination QP number. */
   remoteQpn?: number;
   /** UD: destination Q_Key. */

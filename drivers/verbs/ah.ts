@@ -42,6 +42,11 @@ export class Ah {
     this.attr = Object.freeze(structuredClone(attr));
   }
 
+  /** True once destroyed (a UD send naming it then completes with `LOC_QP_OP_ERR`). */
+  get destroyed(): boolean {
+    return this.#dead;
+  }
+
   /** `ibv_destroy_ah`. */
   async destroy(): Promise<void> {
     if (this.#dead) throw new VerbsError("EINVAL", "destroy_ah: already destroyed");

@@ -436,6 +436,9 @@ function inval(msg: string): VerbsError {
   return new VerbsError("EINVAL", msg);
 }
 
+/** The AV PD of a destroyed address handle: no PD has this number. */
+const NO_AV_PD = 0xffffffff;
+
 /**
  * A QP's send and receive rings.
  *
@@ -659,7 +662,11 @@ export class ProviderQp {
       if (!ah || wr.remoteQpn === undefined || wr.remoteQkey === undefined) {
         throw inval(`${this.#what("post_send")}: a UD send needs ah, remoteQpn and remoteQkey`);
       }
+      // The AV names its PD, which the device checks against the QP's; a destroyed AH names
+      // none (as its AV is gone: rxe finds no AH and fails the WQE).
+      const ahPd = wr.ah!.pd;
       w.ud = {
+        avPd: ahPd === undefined ? undefined : wr.ah!.destroyed ? NO_AV_PD : ahPd.pdn,
         port: ah.portNum ?? 0,
         dlid: ah.dlid,
         sl: ah.sl,

@@ -38,10 +38,14 @@
  *    address that is not an integer, an atomic operand that is not a bigint,
  *    a missing SGE) is EINVAL naming the field, and inline data from memory
  *    the caller does not have is EFAULT; nothing is posted.
+ * 12. A UD send's address handle must belong to the QP's PD and must not
+ *    be destroyed: else the WR completes with LOC_QP_OP_ERR and nothing is
+ *    sent (Linux rxe_get_av: "PDs don't match for AH and QP").
  */
 import assert from "node:assert/strict";
 import {
   Access,
+  type Ah,
   connectPair,
   QpState,
   QpType,
@@ -483,6 +487,46 @@ for (const mode of MODES) {
       // The QP is untouched: the next good WR goes through.
       postWrite(qx, x, y, 7n, 8);
       assert.deepEqual((await x.cq.pollUntil(1)).map((w) => [w.wrId, w.status]), [[7n, 0]]);
+    });
+  });
+
+  Deno.test(`rule 12 (${mode}): a UD send through an AH of another PD, or a destroyed one, fails`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [ux, uy] = await pair(x, y, QpType.UD);
+      for (let i = 0n; i < 3n; i++) {
+        uy.postRecv({ wrId: 100n + i, sgList: [{ addr: y.buf, length: 4096, lkey: y.mr.lkey }] });
+      }
+      const send = (wrId: bigint, ah: Ah) =>
+        ux.postSend({
+          wrId,
+          opcode: WrOpcode.SEND,
+          sendFlags: SendFlags.SIGNALED,
+          sgList: [{ addr: x.buf, length: 8, lkey: x.mr.lkey }],
+          ah,
+          remoteQpn: uy.qpNum,
+          remoteQkey: 0x11111111,
+        });
+      const recover = () => ux.modify({ state: QpState.RTS, curState: QpState.SQE });
+      const other = await (await x.ctx.allocPd()).createAh({ dlid: y.lid });
+      send(1n, other);
+      assert.deepEqual((await x.cq.pollUntil(1)).map((w) => [w.wrId, w.status]), [[
+        1n,
+        WcStatus.LOC_QP_OP_ERR,
+      ]]);
+      assert.equal((await ux.query()).state, QpState.SQE);
+      await recover();
+      const gone = await x.pd.createAh({ dlid: y.lid });
+      await gone.destroy();
+      send(2n, gone);
+      assert.equal((await x.cq.pollUntil(1))[0].status, WcStatus.LOC_QP_OP_ERR);
+      await recover();
+      send(3n, await x.pd.createAh({ dlid: y.lid })); // the QP's own PD: delivered
+      assert.equal((await x.cq.pollUntil(1))[0].status, WcStatus.SUCCESS);
+      assert.deepEqual((await y.cq.pollUntil(1)).map((w) => w.wrId), [100n]);
+      await cluster.sleep(SETTLE_NS);
+      assert.deepEqual(y.cq.poll(4), [], "nothing arrived from the refused sends");
     });
   });
 }
