@@ -184,6 +184,15 @@ function isPow2(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 }
 
+/**
+ * `device_cap_flags` as mthca_main.c sets them for every InfiniHost:
+ * `IBV_DEVICE_CHANGE_PHY_PORT | PORT_ACTIVE_EVENT | SYS_IMAGE_GUID |
+ * RC_RNR_NAK_GEN` (the firmware-dependent counters and automatic path
+ * migration are not claimed; no `SRQ_RESIZE`: mthca_modify_srq refuses a
+ * new max_wr, as this driver does).
+ */
+const MTHCA_DEVICE_CAP_FLAGS = (1 << 5) | (1 << 10) | (1 << 11) | (1 << 12);
+
 /** `IB_UVERBS_ACCESS_OPTIONAL_RANGE`: bits 20..29, hints a device may ignore (`RELAXED_ORDERING`, …). */
 const ACCESS_OPTIONAL_RANGE = ((1 << 29) * 2 - 1) & ~((1 << 20) - 1);
 /** `IB_ACCESS_FLUSH_GLOBAL` and `IB_ACCESS_FLUSH_PERSISTENT` (bits 8, 9): no FLUSH on this device. */
@@ -357,7 +366,7 @@ export class UContext implements UverbsFile {
       pageSizeCap: 0xfffff000,
       maxQp: l.maxQp - l.reservedQps,
       maxQpWr: l.maxQpWr,
-      deviceCapFlags: 0,
+      deviceCapFlags: MTHCA_DEVICE_CAP_FLAGS,
       maxSge: l.maxSge,
       maxCq: l.maxCq - l.reservedCqs,
       maxCqe: l.maxCqe,

@@ -41,6 +41,9 @@
  * 12. A UD send's address handle must belong to the QP's PD and must not
  *    be destroyed: else the WR completes with LOC_QP_OP_ERR and nothing is
  *    sent (Linux rxe_get_av: "PDs don't match for AH and QP").
+ * 13. query_device's capability flags are mthca's (mthca_main.c): RC RNR
+ *    NAK generation, port active events, system image GUID, changing a
+ *    QP's port; no SRQ resize, which modify_srq refuses (EINVAL).
  */
 import assert from "node:assert/strict";
 import {
@@ -527,6 +530,20 @@ for (const mode of MODES) {
       assert.deepEqual((await y.cq.pollUntil(1)).map((w) => w.wrId), [100n]);
       await cluster.sleep(SETTLE_NS);
       assert.deepEqual(y.cq.poll(4), [], "nothing arrived from the refused sends");
+    });
+  });
+
+  Deno.test(`rule 13 (${mode}): query_device's capability flags are mthca's`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const flags = x.ctx.queryDevice().deviceCapFlags;
+      const has = (bit: number) => (flags & (1 << bit)) !== 0;
+      // IBV_DEVICE_CHANGE_PHY_PORT 5, PORT_ACTIVE_EVENT 10, SYS_IMAGE_GUID 11, RC_RNR_NAK_GEN 12
+      assert.deepEqual([5, 10, 11, 12].map(has), [true, true, true, true]);
+      assert.equal(has(13), false, "no IBV_DEVICE_SRQ_RESIZE");
+      const srq = await x.pd.createSrq({ maxWr: 4, maxSge: 1 });
+      await rejects(() => srq.modify({ maxWr: 8 }), "EINVAL");
     });
   });
 }
