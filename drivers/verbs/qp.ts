@@ -8,8 +8,8 @@
  */
 import type { Cq } from "./cq.ts";
 import { QpAttrMask, QpState } from "../uapi/enums.ts";
-import { VerbsError, withBadWr } from "../uapi/errors.ts";
-import { postError } from "./wr_check.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import { postEach } from "./wr_check.ts";
 import type { Pd, QpInitAttr } from "./pd.ts";
 import type { ProviderQp } from "./provider.ts";
 import { attrMask } from "../uapi/qp_state.ts";
@@ -183,43 +183,13 @@ export class Qp {
    */
   postSend(wr: SendWr | readonly SendWr[]): void {
     this.#live("post_send");
-    const q = this.pqp;
-    if (!Array.isArray(wr)) {
-      try {
-        q.postSend(wr as SendWr);
-      } catch (e) {
-        throw withBadWr(postError(e, `post_send QP ${this.qpNum}`, wr, true), 0, 1);
-      }
-      return;
-    }
-    for (let i = 0; i < wr.length; i++) {
-      try {
-        q.postSend(wr[i]);
-      } catch (e) {
-        throw withBadWr(postError(e, `post_send QP ${this.qpNum}`, wr[i], true), i, wr.length);
-      }
-    }
+    postEach(this.pqp, this.pqp.postSend, wr, "post_send QP", this.qpNum, true);
   }
 
   /** `ibv_post_recv` (one WR, or several in order; `badWr` as for {@link postSend}). */
   postRecv(wr: RecvWr | readonly RecvWr[]): void {
     this.#live("post_recv");
-    const q = this.pqp;
-    if (!Array.isArray(wr)) {
-      try {
-        q.postRecv(wr as RecvWr);
-      } catch (e) {
-        throw withBadWr(postError(e, `post_recv QP ${this.qpNum}`, wr, false), 0, 1);
-      }
-      return;
-    }
-    for (let i = 0; i < wr.length; i++) {
-      try {
-        q.postRecv(wr[i]);
-      } catch (e) {
-        throw withBadWr(postError(e, `post_recv QP ${this.qpNum}`, wr[i], false), i, wr.length);
-      }
-    }
+    postEach(this.pqp, this.pqp.postRecv, wr, "post_recv QP", this.qpNum, false);
   }
 
   /** `ibv_destroy_qp`. */

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { VerbsError, withBadWr } from "../uapi/errors.ts";
-import { postError } from "./wr_check.ts";
+import { VerbsError } from "../uapi/errors.ts";
+import { postEach } from "./wr_check.ts";
 import type { Pd } from "./pd.ts";
 import type { ProviderSrq } from "./provider.ts";
 import type { RecvWr, SrqAttr } from "../uapi/types.ts";
@@ -78,22 +78,7 @@ export class Srq {
   /** `ibv_post_srq_recv` (one WR or several in order). */
   postRecv(wr: RecvWr | readonly RecvWr[]): void {
     this.#live("post_srq_recv");
-    const q = this.psrq;
-    if (!Array.isArray(wr)) {
-      try {
-        q.postRecv(wr as RecvWr);
-      } catch (e) {
-        throw withBadWr(postError(e, `post_srq_recv SRQ ${q.srqn}`, wr, false), 0, 1);
-      }
-      return;
-    }
-    for (let i = 0; i < wr.length; i++) {
-      try {
-        q.postRecv(wr[i]);
-      } catch (e) {
-        throw withBadWr(postError(e, `post_srq_recv SRQ ${q.srqn}`, wr[i], false), i, wr.length);
-      }
-    }
+    postEach(this.psrq, this.psrq.postRecv, wr, "post_srq_recv SRQ", this.psrq.srqn, false);
   }
 
   /** `ibv_modify_srq` with `IBV_SRQ_LIMIT` (resizing is not supported: EINVAL). */

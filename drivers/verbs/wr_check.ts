@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { VerbsError } from "../uapi/errors.ts";
+import { VerbsError, withBadWr } from "../uapi/errors.ts";
 
 /** An integer a 64-bit field can take (negative values wrap, as a C cast would). */
 function isInt(v: unknown): boolean {
@@ -67,7 +67,7 @@ export function badWrField(wr: unknown, send: boolean): string | undefined {
  * ```ts
  * import assert from "node:assert/strict";
  * import { postError } from "./wr_check.ts";
- * import { VerbsError } from "../uapi/errors.ts";
+ * import { VerbsError, withBadWr } from "../uapi/errors.ts";
  * const wr = { wrId: 1n, sgList: [{ addr: undefined, length: 8, lkey: 1 }] };
  * const e = postError(new TypeError("Cannot convert undefined to a BigInt"), "post_recv QP 7", wr, false);
  * assert.ok(e instanceof VerbsError);
@@ -78,4 +78,50 @@ export function postError(e: unknown, what: string, wr: unknown, send: boolean):
   if (e instanceof VerbsError) return e;
   const field = badWrField(wr, send);
   return field === undefined ? e : new VerbsError("EINVAL", `${what}: ${field}`);
+}
+
+/**
+ * `ibv_post_send`, `ibv_post_recv` or `ibv_post_srq_recv` of one WR or a
+ * list, in order, with `post` (called on `q`); at the first that fails, the
+ * error (named by {@link postError}, prefixed `${verb} ${id}`) gets `badWr`
+ * (`withBadWr`) and no later WR is posted.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { postEach } from "./wr_check.ts";
+ * import { VerbsError } from "../uapi/errors.ts";
+ * const ring = { posted: [] as number[], post(w: number) {
+ *   if (w < 0) throw new VerbsError("EINVAL", "negative");
+ *   this.posted.push(w);
+ * } };
+ * assert.throws(() => postEach(ring, ring.post, [1, 2, -3, 4], "post_recv QP", 9, false),
+ *   (e: VerbsError) => e.badWr === 2);
+ * assert.deepEqual(ring.posted, [1, 2]);
+ * ```
+ */
+export function postEach<Q, W>(
+  q: Q,
+  post: (this: Q, w: W) => void,
+  wr: W | readonly W[],
+  verb: string,
+  id: number,
+  send: boolean,
+): void {
+  if (!Array.isArray(wr)) {
+    try {
+      post.call(q, wr as W);
+    } catch (e) {
+      throw withBadWr(postError(e, `${verb} ${id}`, wr, send), 0, 1);
+    }
+    return;
+  }
+  const list = wr as readonly W[];
+  for (let i = 0; i < list.length; i++) {
+    try {
+      post.call(q, list[i]);
+    } catch (e) {
+      throw withBadWr(postError(e, `${verb} ${id}`, list[i], send), i, list.length);
+    }
+  }
 }
