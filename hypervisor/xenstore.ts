@@ -7,7 +7,10 @@
  * e.g. `xs.write(1, "device/vib/0/state", "1")`; a path not starting with
  * `/` is relative to the caller's home `/local/domain/<domid>`. Refusals
  * throw {@link XenError} with xenstored's errno: EINVAL (malformed path or
- * value), ENOENT (no such node), EACCES (permissions), EEXIST (duplicate
+ * value), ENOENT (no such node, when the caller may read — or, to change
+ * it, write — the nearest node above: else EACCES as for an existing node,
+ * so a refusal never tells whether a node exists), EACCES (permissions),
+ * EEXIST (duplicate
  * watch), ENOSPC (node quota or value size), E2BIG (watch quota), ESRCH
  * (caller not connected: no such domain), EPERM (an unprivileged caller
  * giving a node away).
@@ -332,7 +335,11 @@ export class XenStore {
   /** True if `path` exists (EACCES if it exists and the caller may not read it). */
   exists(caller: number, path: string): boolean {
     const p = this.#path(caller, path, "exists");
-    if (!this.#nodes.has(p)) return false;
+    if (!this.#nodes.has(p)) {
+      const e = this.#absent(caller, p, R, "exists");
+      if (e.code === "ENOENT") return false;
+      throw e;
+    }
     this.#need(caller, p, R, "exists");
     return true;
   }
@@ -382,6 +389,10 @@ export class XenStore {
     const p = this.#path(caller, path, "rm");
     if (p === "/") throw new XenError("EINVAL", "rm: cannot remove /");
     if (!this.#nodes.has(p)) {
+      // xenstored's do_rm: the lookup fails first (EACCES where the nearest node above is not
+      // the caller's to write, so no existence oracle), and only an ENOENT is then forgiven.
+      const e = this.#absent(caller, p, W, "rm");
+      if (e.code !== "ENOENT") throw e;
       if (this.#nodes.has(parentOf(p))) return;
       throw new XenError("ENOENT", `rm ${p}: no such node or parent`);
     }
@@ -408,8 +419,7 @@ export class XenStore {
   setPerms(caller: number, path: string, perms: XsPerm[]): void {
     const p = this.#path(caller, path, "set_perms");
     const list = checkPerms(perms, p);
-    const n = this.#nodes.get(p);
-    if (!n) throw new XenError("ENOENT", `set_perms ${p}: no such node`);
+    const n = this.#need(caller, p, W, "set_perms");
     if (caller !== 0 && n.perms[0].domid !== caller) {
       throw new XenError("EACCES", `set_perms ${p}: dom${caller} does not own the node`);
     }
@@ -494,14 +504,29 @@ export class XenStore {
 
   #need(caller: number, p: string, right: number, op: string): Node {
     const n = this.#nodes.get(p);
-    if (!n) throw new XenError("ENOENT", `${op} ${p}: no such node`);
-    if ((this.#rights(caller, n) & right) === 0) {
-      throw new XenError(
-        "EACCES",
-        `${op} ${p}: dom${caller} may not ${right === R ? "read" : "write"} it`,
-      );
-    }
-    return n;
+    if (!n) throw this.#absent(caller, p, right, op);
+    if ((this.#rights(caller, n!) & right) === 0) throw this.#denied(caller, p, right, op);
+    return n!;
+  }
+
+  /**
+   * The refusal for a `p` that does not exist: ENOENT only if the nearest node above it grants the caller `right`,
+   * else the EACCES an existing node would give. This is xenstored's `errno_from_parents`
+   * (`tools/xenstore/xenstored_core.c`: "If it's going to fail, however, we don't want the
+   * errno to indicate any information about the node"): without it, ENOENT against EACCES
+   * tells a guest which domains, devices and backend nodes exist under paths it may not read.
+   */
+  #absent(caller: number, p: string, right: number, op: string): XenError {
+    const anc = this.#nodes.get(this.#nearest(p))!;
+    if ((this.#rights(caller, anc) & right) === 0) return this.#denied(caller, p, right, op);
+    return new XenError("ENOENT", `${op} ${p}: no such node`);
+  }
+
+  #denied(caller: number, p: string, right: number, op: string): XenError {
+    return new XenError(
+      "EACCES",
+      `${op} ${p}: dom${caller} may not ${right === R ? "read" : "write"} it`,
+    );
   }
 
   /** The nearest existing node at or above `p`. */

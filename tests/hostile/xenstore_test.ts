@@ -50,6 +50,49 @@ Deno.test("xenstore: the victim's and the backend's nodes refuse the attacker, w
   });
 });
 
+Deno.test("xenstore: a node that does not exist under another domain's refuses as one that does", async () => {
+  // xenstored's errno_from_parents (tools/xenstore/xenstored_core.c): a lookup that fails
+  // answers ENOENT only if the caller has the access it asked for on the nearest node above;
+  // else EACCES, the answer for an existing node. ENOENT against EACCES used to tell the
+  // attacker which domains, devices and backend nodes exist.
+  const s = await scene();
+  const { evil, victim, hv } = s;
+  await s.cluster.run(async () => {
+    await end(evil);
+    const xs = hv.xenstore;
+    const me = evil.domid!, v = victim.vm.domid!;
+    const vback = `/local/domain/0/backend/vib/${v}/0`;
+    const pairs: [string, string][] = [
+      [`/local/domain/${v}`, "/local/domain/777"], // a domain, and none
+      [`/local/domain/${v}/device/vib/0`, `/local/domain/${v}/device/vib/7`], // a device, and none
+      [`${vback}/state`, `${vback}/nothing-here`], // a backend node, and none
+      ["/local/domain/0/backend/vib/" + v, "/local/domain/0/backend/vib/777"],
+    ];
+    const ops: [string, (p: string) => unknown][] = [
+      ["read", (p) => xs.read(me, p)],
+      ["exists", (p) => xs.exists(me, p)],
+      ["directory", (p) => xs.directory(me, p)],
+      ["get_perms", (p) => xs.getPerms(me, p)],
+      ["set_perms", (p) => xs.setPerms(me, p, [{ domid: me, perm: "n" }])],
+      ["rm", (p) => xs.rm(me, p)],
+    ];
+    for (const [there, absent] of pairs) {
+      for (const [name, op] of ops) {
+        assert.equal(code(() => op(there)), "EACCES", `${name} ${there}`);
+        assert.equal(code(() => op(absent)), "EACCES", `${name} ${absent}: no oracle`);
+      }
+    }
+    // Under its own nodes a missing node is still ENOENT, and rm of one is still a success.
+    const home = `/local/domain/${me}/device/vib/0`;
+    assert.equal(code(() => xs.read(me, `${home}/nothing-here`)), "ENOENT");
+    assert.equal(xs.exists(me, `${home}/nothing-here`), false);
+    assert.equal(code(() => xs.rm(me, `${home}/nothing-here`)), "ok");
+    assert.equal(code(() => xs.rm(me, `${home}/no/such/parent`)), "ENOENT");
+    assert.ok(backOf(s, evil).connected);
+    await verdict(s);
+  });
+});
+
 Deno.test("xenstore: a frontend writing garbage into its own state node is disconnected", async () => {
   const s = await scene();
   const { evil, hv } = s;
