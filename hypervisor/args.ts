@@ -86,8 +86,35 @@ export function boolArg(value: unknown, what: string): boolean {
 }
 
 /**
- * The argument block of a hypercall as a record, or EFAULT (Xen's answer when
- * it cannot copy the argument structure from the guest).
+ * The most entries a list in an argument block may have (the `ops` of a
+ * batched grant map, the `handles` of a batched unmap).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { argBlock, MAX_ARG_LIST } from "./args.ts";
+ * const ops = new Array(MAX_ARG_LIST + 1).fill({ domid: 1, ref: 8 });
+ * assert.throws(() => argBlock({ ops }, "grant_table_op:map_grant_ref"), { code: "EINVAL" });
+ * ```
+ */
+export const MAX_ARG_LIST = 4096;
+
+/** Fields an argument block (or an op block in a list) may have; Xen's structs have a handful. */
+const MAX_ARG_FIELDS = 64;
+
+/**
+ * The argument block of a hypercall, copied: a plain record of its own
+ * fields (and plain copies of the lists and op blocks in it), each field
+ * read exactly once. EFAULT when it is not an object or a read of it fails
+ * (Xen's answer when `copy_from_guest` cannot copy the structure); EINVAL
+ * for a list longer than {@link MAX_ARG_LIST} or a block of more fields than
+ * any call takes.
+ *
+ * The handlers check and use only the copy, as Xen checks the copy it made
+ * of the guest's structure and never the guest's memory again: the block
+ * the guest passed may be an accessor or a proxy whose reads change between
+ * the check and the use (a list whose length is 1 when checked and a
+ * million when walked), or throw.
  *
  * @example
  * ```ts
@@ -95,13 +122,52 @@ export function boolArg(value: unknown, what: string): boolean {
  * import { argBlock } from "./args.ts";
  * assert.equal(argBlock({ port: 3 }, "event_channel_op:send").port, 3);
  * assert.throws(() => argBlock(null, "event_channel_op:send"), { code: "EFAULT" });
+ * let reads = 0;
+ * const shifty = { get port() { return ++reads === 1 ? 3 : 4095; } };
+ * const copy = argBlock(shifty, "event_channel_op:send");
+ * assert.equal(copy.port, 3);
+ * assert.equal(copy.port, 3); // the copy does not change under the caller
+ * assert.throws(
+ *   () => argBlock({ get port() { throw new Error("unmapped"); } }, "event_channel_op:send"),
+ *   { code: "EFAULT" },
+ * );
  * ```
  */
 export function argBlock(value: unknown, what: string): Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new XenError("EFAULT", `${what}: argument block ${show(value)} is not readable`);
   }
-  return value as Record<string, unknown>;
+  try {
+    return copyIn(value, what, 0) as Record<string, unknown>;
+  } catch (e) {
+    if (e instanceof XenError) throw e;
+    throw new XenError("EFAULT", `${what}: argument block is not readable`);
+  }
+}
+
+/** A plain copy of an untrusted value: lists and records copied field by field, to `depth` 2. */
+function copyIn(v: unknown, what: string, depth: number): unknown {
+  if (typeof v !== "object" || v === null) return v;
+  if (depth > 2) throw new XenError("EFAULT", `${what}: argument block nests too deep`);
+  if (Array.isArray(v)) {
+    const n: unknown = v.length;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > MAX_ARG_LIST) {
+      throw new XenError(
+        "EINVAL",
+        `${what}: a list of ${show(n)} entries (at most ${MAX_ARG_LIST})`,
+      );
+    }
+    const out = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = copyIn(v[i], what, depth + 1);
+    return out;
+  }
+  const keys = Object.keys(v);
+  if (keys.length > MAX_ARG_FIELDS) {
+    throw new XenError("EINVAL", `${what}: a block of ${keys.length} fields`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const k of keys) out[k] = copyIn((v as Record<string, unknown>)[k], what, depth + 1);
+  return out;
 }
 
 /**

@@ -6,7 +6,8 @@
  *
  * A caller that is not a running domain of this hypervisor gets ESRCH; an
  * unprivileged caller asking for a privileged operation EPERM; a malformed
- * argument EINVAL (EFAULT if the argument block itself is not an object);
+ * argument EINVAL (EFAULT if the argument block itself is not an object or
+ * cannot be read; the handlers see only a copy of it, see `argBlock`);
  * a domid naming no live domain ESRCH — reserved ones (`DOMID_IO`, 0x7ff5,
  * anything up to 0xffff but `DOMID_SELF` where the call takes it) included,
  * as Xen's `rcu_lock_domain_by_id` finds none of them; a value that is not a
@@ -18,7 +19,7 @@
  * @module
  */
 import { type XenErrnoCode, XenError } from "./errors.ts";
-import { argBlock, boolArg, DOMID_SELF, intArg, show } from "./args.ts";
+import { argBlock, boolArg, DOMID_SELF, intArg, MAX_ARG_LIST, show } from "./args.ts";
 import { Domain } from "./domain.ts";
 import {
   GNTST,
@@ -208,7 +209,7 @@ export interface GrantMapResult extends Partial<GrantMapping> {
 export type Caller = Domain | number;
 type Handler = (c: Domain, a: Record<string, unknown>) => { value: unknown; costNs: number };
 
-const MAX_BATCH = 4096;
+const MAX_BATCH = MAX_ARG_LIST;
 
 /**
  * The dispatcher and handler table of one host.

@@ -68,3 +68,44 @@ Deno.test("hypercalls: a dead guest's domain makes no call at all", async () => 
     await verdict(s);
   });
 });
+
+Deno.test("hypercalls: an argument block that changes or faults while it is read is copied once, or EFAULT", async () => {
+  // Xen copies a hypercall's argument structure from the guest (copy_from_guest) and checks and
+  // uses only the copy; a fault while copying is EFAULT. Here the block is whatever object the
+  // guest passes, so reads of it can change between the check and the use, or throw.
+  const s = await scene();
+  const { evil, hv } = s;
+  await s.cluster.run(async () => {
+    await end(evil);
+    const map = "grant_table_op:map_grant_ref";
+    // A list whose length is 1 while the batch limit is checked and 100,000 when it is walked.
+    let reads = 0;
+    const ops = new Proxy([{ domid: 0, ref: 1 }], {
+      get: (t, p, r) => p === "length" ? (++reads <= 2 ? 1 : 100_000) : Reflect.get(t, p, r),
+    });
+    const t0 = s.cluster.now;
+    const r = await hv.hypercall(evil.xen, map, { ops });
+    assert.equal(r.rc, 0, r.error);
+    assert.equal((r.value as unknown[]).length, 1, "one op, as checked");
+    const x = s.cluster.profile.xen;
+    assert.equal(s.cluster.now - t0, x.hypercallNs + x.grantMapNs, "charged for one op");
+    // A list that claims more entries than any batch may have: refused before anything is read.
+    const huge = new Proxy([], {
+      get: (t, p, r) => p === "length" ? 2 ** 32 - 1 : Reflect.get(t, p, r),
+    });
+    assert.equal((await hv.hypercall(evil.xen, map, { ops: huge })).rc, E.EINVAL);
+    // Reads that fault: EFAULT, a refusal, not a fault of the hypervisor.
+    const faulty = {
+      get port() {
+        throw new Error("unmapped");
+      },
+    };
+    const f = await hv.hypercall(evil.xen, "event_channel_op:send", faulty);
+    assert.equal(f.rc, -14, f.error);
+    assert.match(f.error!, /^EFAULT: event_channel_op:send: argument block is not readable$/);
+    const op = await hv.hypercall(evil.xen, map, { ops: [faulty] });
+    assert.equal(op.rc, -14);
+    assert.equal(hv.counters().faults, 0, "refusals, not faults");
+    await verdict(s);
+  });
+});
