@@ -120,10 +120,15 @@ function pagesOf(addr: number, len: number): number[] {
  * ```
  */
 export function ownPages(k: Granter, addr: number, bytes: number): number[] {
-  const pfns = pagesOf(addr, bytes);
-  if (pfns.length > VIB_MAX_PAGES) {
-    throw new VerbsError("ENOMEM", `${pfns.length} pages is more than one request can pin`);
+  // Counted before any list is built: an extent of 2^53 bytes is refused at once, not after
+  // billions of page numbers were pushed (which stopped every domain of the simulation).
+  const count = Number.isInteger(addr) && Number.isInteger(bytes) && addr >= 0 && bytes > 0
+    ? Math.ceil((addr + bytes) / PAGE_SIZE) - Math.floor(addr / PAGE_SIZE)
+    : 0;
+  if (count > VIB_MAX_PAGES) {
+    throw new VerbsError("ENOMEM", `${count} pages is more than one request can pin`);
   }
+  const pfns = pagesOf(addr, bytes);
   for (const p of pfns) {
     if (!k.dom.memory.isOwnPage(p)) {
       throw new VerbsError(

@@ -196,9 +196,12 @@ export class Context {
 
   /** `ibv_query_port`: the port's attributes (as of the last port event). */
   queryPort(portNum: number): PortAttr {
-    const p = this.#ports[portNum - 1];
+    const p = Number.isInteger(portNum) ? this.#ports[portNum - 1] : undefined;
     if (!p) {
-      throw new VerbsError("EINVAL", `query_port: no port ${portNum} (1..${this.#ports.length})`);
+      throw new VerbsError(
+        "EINVAL",
+        `query_port: no port ${String(portNum).slice(0, 24)} (1..${this.#ports.length})`,
+      );
     }
     return { ...p };
   }

@@ -98,7 +98,20 @@ export class Cq {
   /** `ibv_poll_cq`: up to `n` completions, oldest first (may be none). */
   poll(n = 1): WorkCompletion[] {
     this.#live("poll_cq");
+    // ibv_poll_cq takes an int: a count of zero or less polls nothing, as libmthca's loop
+    // (`npolled < ne`) does; a value no int can hold is EINVAL, not a silent empty poll.
+    if (!Number.isInteger(n)) throw this.#badCount("n", n);
     return this.pcq.poll(n);
+  }
+
+  #badCount(field: string, v: unknown): VerbsError {
+    const shown = typeof v === "bigint" ? `${v}n` : typeof v === "string" ? JSON.stringify(v) : v;
+    return new VerbsError(
+      "EINVAL",
+      `poll_cq CQ ${this.cqn}: ${field} ${String(shown).slice(0, 24)} is not ${
+        field === "n" ? "an integer" : "a number of ns ≥ 0"
+      }`,
+    );
   }
 
   /**
@@ -113,13 +126,19 @@ export class Cq {
     opts?: { timeoutNs?: number; signal?: AbortSignal },
   ): Promise<WorkCompletion[]> {
     this.#live("poll_cq");
+    // A count that is not a whole number would never be reached, and a spin that polls nothing
+    // while the CQ is ready would never let virtual time move on: every domain would stop.
+    if (!Number.isInteger(n) || n < 0) throw this.#badCount("n", n);
+    const timeoutNs = opts?.timeoutNs;
+    if (timeoutNs !== undefined && !(typeof timeoutNs === "number" && timeoutNs >= 0)) {
+      throw this.#badCount("timeoutNs", timeoutNs);
+    }
     const signal = opts?.signal;
     if (signal?.aborted) throw this.#cancelled(0, n);
     const ctx = this.context;
     await ctx.enter();
     const env = ctx.env;
     const period = Math.max(1, env.profile.cpu.emptyPollNs);
-    const timeoutNs = opts?.timeoutNs;
     const deadline = timeoutNs === undefined ? Infinity : env.engine.now + timeoutNs;
     const out: WorkCompletion[] = [];
     for (;;) {
