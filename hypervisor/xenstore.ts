@@ -131,7 +131,10 @@ export interface XenStoreOptions {
   maxWatchesPerDomain?: number;
   /** Bytes of one node's value (default 2048). */
   maxValueBytes?: number;
-  /** Receives exceptions thrown by watch callbacks; default rethrows them asynchronously. */
+  /**
+   * Receives exceptions thrown by dom0's watch callbacks; default rethrows them asynchronously.
+   * A guest's callback failing is counted (`guestWatchErrors`), never reported here.
+   */
   onWatchError?: (err: unknown) => void;
 }
 
@@ -248,6 +251,11 @@ export class XenStore {
   readonly #onWatchError: (err: unknown) => void;
   /** Watch events delivered. */
   watchEvents = 0;
+  /** Watch events whose guest (not dom0) handler threw or rejected: the guest's own failure. */
+  guestWatchErrors = 0;
+  #guestWatchFailed = (): void => {
+    this.guestWatchErrors++;
+  };
 
   /**
    * An empty tree (`/`, `/local`, `/local/domain`); connect domains with
@@ -622,10 +630,16 @@ export class XenStore {
         const home = `/local/domain/${e.w.domid}/`;
         const path = e.w.relative && e.path.startsWith(home) ? e.path.slice(home.length) : e.path;
         this.watchEvents++;
+        // xenstored sends a guest its watch event as a message on the guest's own connection:
+        // whatever the guest's handler does with it (throw, reject) stays in that guest. Only
+        // dom0's handlers (the toolstack's and the backends' own code) report to onWatchError.
+        const guest = e.w.domid !== 0;
         try {
-          e.w.cb(path, e.w.token);
+          const r: unknown = e.w.cb(path, e.w.token);
+          if (guest && r instanceof Promise) r.catch(this.#guestWatchFailed);
         } catch (err) {
-          this.#onWatchError(err);
+          if (guest) this.#guestWatchFailed();
+          else this.#onWatchError(err);
         }
       }
     } finally {

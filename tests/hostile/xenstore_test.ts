@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { end } from "../xenib_support.ts";
-import { backOf, scene, verdict } from "./support.ts";
+import { backOf, checksum, scene, verdict } from "./support.ts";
 
 function code(fn: () => unknown): string {
   try {
@@ -89,6 +89,33 @@ Deno.test("xenstore: a node that does not exist under another domain's refuses a
     assert.equal(code(() => xs.rm(me, `${home}/nothing-here`)), "ok");
     assert.equal(code(() => xs.rm(me, `${home}/no/such/parent`)), "ENOENT");
     assert.ok(backOf(s, evil).connected);
+    await verdict(s);
+  });
+});
+
+Deno.test("xenstore: a guest watch handler that throws or rejects hurts only that guest", async () => {
+  // xenstored delivers a watch event as a message on the watcher's own connection; what the
+  // guest's handler does with it cannot reach xenstored or anyone else. The model used to
+  // rethrow a guest handler's exception out of the store: an uncaught error that stopped the
+  // whole simulation, dom0 and every guest with it.
+  const s = await scene();
+  const { evil, hv } = s;
+  await s.cluster.run(async () => {
+    await end(evil);
+    const xs = hv.xenstore;
+    const home = `/local/domain/${evil.domid}/device/vib/0`;
+    xs.watch(evil.domid!, home, "throws", () => {
+      throw new Error("the guest's handler throws");
+    });
+    xs.watch(evil.domid!, home, "rejects", () => Promise.reject(new Error("and rejects")));
+    xs.write(evil.domid!, `${home}/poke`, "1");
+    await s.cluster.sleep(10_000);
+    assert.equal(xs.guestWatchErrors, 4, "two registrations and one write, two handlers each");
+    // dom0's own watches keep firing: a second device context of the victim's connects.
+    const ctx = await s.victim.vm.openDevice();
+    await ctx.close();
+    s.victim.sum = checksum(s.victim.vm); // its own open wrote its memory
+    xs.rm(evil.domid!, `${home}/poke`);
     await verdict(s);
   });
 });
