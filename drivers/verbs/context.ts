@@ -297,11 +297,26 @@ export class Context {
       const p = this.#ports[e.portNum - 1];
       if (p) p.state = e.type === EventType.PORT_ACTIVE ? PortState.ACTIVE : PortState.DOWN;
     }
-    for (const l of this.#asyncListeners) l(ev);
+    // The listeners are the program's code, run where the device's event arrives (in a guest,
+    // the frontend's upcall on the engine): one that throws must neither stop the others, nor
+    // the event's queueing for getAsyncEvent, nor the simulation of every other domain.
+    for (const l of this.#asyncListeners) {
+      try {
+        l(ev);
+      } catch (err) {
+        if (this.listenerErrors.push(err) > 16) this.listenerErrors.shift();
+      }
+    }
     const w = this.#asyncWaiters.shift();
     if (w) w(ev);
     else this.#asyncQueue.push(ev);
   }
+
+  /**
+   * What {@link onAsyncEvent} listeners threw, oldest first (at most the last 16): a listener
+   * that throws stops neither the other listeners nor the event's delivery.
+   */
+  readonly listenerErrors: unknown[] = [];
 
   /** Call `listener` for every async event (returns a function that stops it). */
   onAsyncEvent(listener: (e: VerbsAsyncEvent) => void): () => void {
