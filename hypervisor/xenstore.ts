@@ -11,7 +11,8 @@
  * it, write — the nearest node above: else EACCES as for an existing node,
  * so a refusal never tells whether a node exists), EACCES (permissions),
  * EEXIST (duplicate
- * watch), ENOSPC (node quota or value size), E2BIG (watch quota), ESRCH
+ * watch), ENOSPC (node quota or value size), E2BIG (watch quota, or a
+ * message longer than `XENSTORE_PAYLOAD_MAX`), ESRCH
  * (caller not connected: no such domain), EPERM (an unprivileged caller
  * giving a node away).
  *
@@ -169,6 +170,39 @@ export const XENSTORE_ABS_PATH_MAX = 3072;
  * ```
  */
 export const XENSTORE_REL_PATH_MAX = 2048;
+
+/**
+ * The most bytes one xenstore message may carry (`XENSTORE_PAYLOAD_MAX`,
+ * `io/xs_wire.h`): an XS_WRITE's `path\0value`, an XS_WATCH's
+ * `path\0token\0`. libxenstore refuses a longer request with E2BIG before
+ * sending it (`xs_talkv`), and xenstored drops a client that sends one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { XenStore, XENSTORE_PAYLOAD_MAX } from "./xenstore.ts";
+ * const xs = new XenStore();
+ * xs.introduceDomain(1, "vm");
+ * const token = "t".repeat(XENSTORE_PAYLOAD_MAX); // with the path, more than one message holds
+ * assert.throws(() => xs.watch(1, "data", token, () => {}), { code: "E2BIG" });
+ * assert.equal(xs.watchesOf(1), 0); // nothing kept
+ * ```
+ */
+export const XENSTORE_PAYLOAD_MAX = 4096;
+
+const UTF8 = new TextEncoder();
+
+/** UTF-8 bytes of `parts`, each followed by `nuls[i]` NULs; past the limit, a lower bound. */
+function payloadBytes(parts: readonly string[], nuls: readonly number[]): number {
+  let n = 0;
+  for (let i = 0; i < parts.length; i++) {
+    // A string of more UTF-16 units than the limit has more bytes than the limit.
+    const p = parts[i];
+    n += (p.length > XENSTORE_PAYLOAD_MAX ? p.length : UTF8.encode(p).length) + nuls[i];
+    if (n > XENSTORE_PAYLOAD_MAX) return n;
+  }
+  return n;
+}
 /**
  * Special watch path fired when a domain is introduced.
  *
@@ -358,6 +392,7 @@ export class XenStore {
     if (typeof value !== "string") {
       throw new XenError("EINVAL", `write ${p}: value ${show(value)} is not a string`);
     }
+    this.#fits("write", p, payloadBytes([path, value], [1, 0]));
     const n = this.#nodes.get(p);
     // Permission before size, as xenstored checks them (get_node with XS_PERM_WRITE, then the
     // quota when the node is written): a domain learns nothing of nodes it may not write.
@@ -449,6 +484,9 @@ export class XenStore {
     if (typeof token !== "string" || typeof cb !== "function") {
       throw new XenError("EINVAL", `watch ${p}: token must be a string and cb a function`);
     }
+    // The token is kept as long as the watch: without the limit a guest's 128 watches could
+    // hold gigabytes of dom0's memory.
+    this.#fits("watch", p, payloadBytes([path, token], [1, 1]));
     if (this.#watches.some((w) => w.domid === caller && w.path === p && w.token === token)) {
       throw new XenError("EEXIST", `watch ${p}: dom${caller} already watches it with that token`);
     }
@@ -501,6 +539,16 @@ export class XenStore {
       throw new XenError("EINVAL", `${op}: malformed path ${show(path)}`);
     }
     return full;
+  }
+
+  #fits(op: string, p: string, bytes: number): void {
+    if (bytes > XENSTORE_PAYLOAD_MAX) {
+      throw new XenError(
+        "E2BIG",
+        `${op} ${p.slice(0, 64)}: the message is longer than XENSTORE_PAYLOAD_MAX ` +
+          `(${XENSTORE_PAYLOAD_MAX} bytes)`,
+      );
+    }
   }
 
   #rights(caller: number, n: Node): number {

@@ -32,7 +32,8 @@ Deno.test("xenstore: the victim's and the backend's nodes refuse the attacker, w
     for (const p of [`${vfront}/state`, `${vfront}/ring-ref`, `${vback}/state`]) {
       assert.equal(code(() => xs.read(me, p)), "EACCES", `read ${p}`);
       assert.equal(code(() => xs.write(me, p, "6")), "EACCES", `write ${p}`);
-      assert.equal(code(() => xs.write(me, p, "x".repeat(5000))), "EACCES", `big write ${p}`);
+      // Past the 2048-byte value quota, within one message: permission first, no size oracle.
+      assert.equal(code(() => xs.write(me, p, "x".repeat(3000))), "EACCES", `big write ${p}`);
       assert.equal(code(() => xs.mkdir(me, p)), "EACCES", `mkdir ${p}`);
       assert.equal(code(() => xs.rm(me, p)), "EACCES", `rm ${p}`);
     }
@@ -116,6 +117,29 @@ Deno.test("xenstore: a guest watch handler that throws or rejects hurts only tha
     await ctx.close();
     s.victim.sum = checksum(s.victim.vm); // its own open wrote its memory
     xs.rm(evil.domid!, `${home}/poke`);
+    await verdict(s);
+  });
+});
+
+Deno.test("xenstore: a message longer than XENSTORE_PAYLOAD_MAX is refused, not kept", async () => {
+  // io/xs_wire.h: XENSTORE_PAYLOAD_MAX 4096; libxenstore's xs_talkv answers E2BIG before sending,
+  // xenstored drops a client that sends more. A watch token used to be kept at any length: the
+  // guest's 128 watches could hold gigabytes of dom0's memory.
+  const s = await scene();
+  const { evil, hv } = s;
+  await s.cluster.run(async () => {
+    await end(evil);
+    const xs = hv.xenstore, me = evil.domid!;
+    const watches = xs.watchesOf(me);
+    assert.equal(code(() => xs.watch(me, "device", "t".repeat(10_000_000), () => {})), "E2BIG");
+    assert.equal(code(() => xs.watch(me, "device", "t".repeat(4090), () => {})), "E2BIG");
+    assert.equal(xs.watchesOf(me), watches, "nothing kept");
+    const node = `device/vib/0/${"n".repeat(2000)}`;
+    assert.equal(code(() => xs.write(me, node, "v".repeat(2048))), "ok", "4062 bytes fit");
+    assert.equal(code(() => xs.write(me, `${node}x`.repeat(2), "v")), "EINVAL", "path too long");
+    assert.equal(code(() => xs.write(me, `${node}xx`, "v".repeat(2100))), "E2BIG");
+    xs.rm(me, node);
+    assert.ok(backOf(s, evil).connected);
     await verdict(s);
   });
 });
