@@ -420,6 +420,9 @@ export class AddressSpace {
   /** Read `len` bytes at `addr`: a fresh copy the caller may keep and modify. */
   read(addr: number, len: number): Uint8Array {
     this.#check(addr, len);
+    // A long read's last page is looked up before the copy is allocated: a length no space
+    // holds (2^53) is EFAULT, not a RangeError from the allocation.
+    if (len > 65536) this.translate(addr + len - 1);
     const out = new Uint8Array(len);
     this.#copyOut(addr, out, 0, len);
     return out;

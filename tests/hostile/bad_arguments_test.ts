@@ -67,6 +67,10 @@ async function attack(dom: Domain, peer: Domain): Promise<Record<string, string>
     // An extent of 2^40 bytes: refused before a single page is listed.
     ["regMr 2^40 bytes", () => e.pd.regMr(e.buf, 2 ** 40, 1), /./],
   ];
+  // The domain's memory too: a length no address space holds is EFAULT, in one line.
+  const far = await refusal(() => dom.memory.read(e.buf, 2 ** 53));
+  assert.deepEqual([far.name, far.code], ["AddressSpaceError", "EFAULT"], far.msg);
+  assert.doesNotMatch(far.msg, /\n/);
   const codes: Record<string, string> = {};
   for (const [what, fn, msg] of cases) {
     const r = await refusal(fn);
