@@ -414,7 +414,8 @@ export class RdmaCm {
 
   async #onCm(m: CmMsg & { tid: bigint }, from: AgentAddr): Promise<void> {
     if (m.kind === "REQ") return await this.#onReq(m, from);
-    const id = "remoteCommId" in m ? this.#byComm.get(m.remoteCommId) : undefined;
+    const found = "remoteCommId" in m ? this.#byComm.get(m.remoteCommId) : undefined;
+    const id = found?.speaksFor(m, from) ? found : undefined;
     if (!id) {
       // IBTA §12.9.8.x: a message for no connection this CM knows is answered with
       // REJ (invalid communication ID) when it expects an answer; DREQ gets a DREP.
@@ -1111,6 +1112,29 @@ export class CmId {
     };
     this.localCommId = this.#cm.newCommId(this);
     this.state = "req_rcvd";
+  }
+
+  /**
+   * @internal Whether `m`, from the service at `from`, may speak for this
+   * connection: it must come from the peer's connection manager, and name
+   * both ends' communication IDs as this connection knows them.
+   *
+   * On InfiniBand CM messages travel on QP1 with GSI's controlled Q_Key,
+   * which no unprivileged QP may send with (IBTA vol. 1 §10.2.4); here the
+   * service is an ordinary UD QP (see the module doc), so any domain's
+   * kernel can reach it, and a DREQ naming a guessed comm ID used to
+   * disconnect another domain's connection. The HCA stamps every datagram
+   * with its sender's QPN and LID, which no guest can forge: the peer's
+   * service address is the model's counterpart of GSI's privilege. The IDs
+   * are Linux's own check (`cm_acquire_id(local_id, remote_id)`,
+   * `drivers/infiniband/core/cm.c`).
+   */
+  speaksFor(m: CmMsg, from: AgentAddr): boolean {
+    const r = this.#remote;
+    if (!r || r.lid !== from.lid || r.qpn !== from.qpn) return false;
+    // Until the peer's ID is known (a REP or REJ answering our REQ) only ours is checked.
+    return this.#remoteCommId === 0 || !("localCommId" in m) ||
+      m.localCommId === this.#remoteCommId || m.kind === "REQ";
   }
 
   /** @internal a CM message for this connection */

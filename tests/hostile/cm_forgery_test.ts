@@ -1,0 +1,126 @@
+/**
+ * Connection-manager messages forged by another domain (DESIGN §9: a guest
+ * cannot affect another domain's connections). Each domain's kernel runs
+ * its connection manager on an ordinary UD QP (`docs/rdma_cm.md`: there is
+ * no QP1, whose controlled Q_Key would keep unprivileged senders out, IBTA
+ * vol. 1 §10.2.4), so any guest can reach another's service: ARP gives its
+ * address, `encodeCm` builds the MAD, and communication IDs are small
+ * integers handed out in order. A DREQ naming the victim's IDs used to
+ * tear down the victim's established connection. Now a message speaks for
+ * a connection only when it comes from the peer's service (the HCA stamps
+ * the sender's LID and QPN; no guest can forge them) and names both IDs as
+ * the connection knows them (Linux `cm_acquire_id`).
+ */
+import assert from "node:assert/strict";
+import {
+  type CmEvent,
+  type CmId,
+  encodeCm,
+  type EventChannel,
+  QpType,
+  RdmaCmEvent,
+} from "../../mod.ts";
+import { cluster, connect, counts, end, guest, xenOf } from "../xenib_support.ts";
+import { checksum, type Scene, verdict, VICTIM_BYTE } from "./support.ts";
+
+const PORT = 18515;
+
+/**
+ * The hostile suite's scene with the hosts the other way round: the bare-metal host first, so
+ * that the subnet manager and its administrator (which answers route queries) are there, and
+ * dom0 starts no connection-manager service of its own that would stay after the guests.
+ */
+async function sceneWithSmOnBareMetal(): Promise<Scene> {
+  const { cluster: c, hosts } = await cluster([false, true], 11);
+  const [bare, xen] = hosts;
+  const before = { counts: counts(xen), frames: xen.hw.memory.allocated };
+  const vm = await guest(xen, "victim");
+  const evil = await guest(xen, "evil");
+  const { e, peer } = await c.run(async () => {
+    const e = await end(vm), peer = await end(bare.os);
+    await connect(e, peer);
+    vm.memory.write(e.buf, new Uint8Array(4096).fill(VICTIM_BYTE));
+    return { e, peer };
+  });
+  const victim = { vm, end: e, peer, sum: checksum(vm) };
+  return { cluster: c, xen, bare, hv: xenOf(xen).hv, before, victim, evil };
+}
+
+async function rcQp(id: CmId) {
+  const ctx = id.verbs!;
+  const pd = await ctx.allocPd();
+  const cq = await ctx.createCq(16);
+  const cap = { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 };
+  return await id.createQp(pd, { type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+}
+
+async function next(ch: EventChannel, want: number): Promise<CmEvent> {
+  const ev = await ch.getEvent();
+  assert.equal(ev.type, want, `event ${ev.type}, expected ${want}`);
+  ev.ack();
+  return ev;
+}
+
+Deno.test("cm forgery: another guest's DREQs and REJs do not touch the victim's connection", async () => {
+  const s = await sceneWithSmOnBareMetal();
+  const { evil, victim } = s;
+  const vm = victim.vm, srv = s.bare.os;
+  await s.cluster.run(async () => {
+    // The victim connects to a server on the other host.
+    const sch = srv.rdmaCm.createEventChannel();
+    const listener = await sch.createId();
+    await listener.bindAddr({ ip: srv.rdmaCm.ip, port: PORT });
+    await listener.listen(4);
+    const ch = vm.rdmaCm.createEventChannel();
+    const id = await ch.createId();
+    await id.resolveAddr({ ip: srv.rdmaCm.ip, port: PORT });
+    await next(ch, RdmaCmEvent.ADDR_RESOLVED);
+    await id.resolveRoute();
+    await next(ch, RdmaCmEvent.ROUTE_RESOLVED);
+    await rcQp(id);
+    await id.connect();
+    const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+    await rcQp(req.id);
+    await req.id.accept();
+    await next(ch, RdmaCmEvent.ESTABLISHED);
+    await next(sch, RdmaCmEvent.ESTABLISHED);
+
+    // The attacker's kernel: its own service, the victim's and the server's addresses by ARP,
+    // and every DREQ and REJ for the first IDs, to both ends of the connection.
+    const agent = await evil.rdmaCm.agent();
+    const targets = [
+      (await agent.arp(vm.rdmaCm.ip, 1e9))!,
+      (await agent.arp(srv.rdmaCm.ip, 1e9))!,
+    ];
+    assert.ok(targets.every((t) => t !== undefined), "ARP answers anyone");
+    let tid = 1n;
+    for (const to of targets) {
+      for (let local = 0; local < 8; local++) {
+        for (let remote = 1; remote < 8; remote++) {
+          const ids = { localCommId: local, remoteCommId: remote };
+          await agent.send(to, encodeCm({ kind: "DREQ", ...ids, remoteQpn: 0 }, tid++));
+          await agent.send(
+            to,
+            encodeCm({ kind: "REJ", ...ids, messageRejected: 0, reason: 28 }, tid++),
+          );
+        }
+      }
+    }
+    await s.cluster.sleep(2_000_000);
+    assert.equal(ch.pending, 0, "the victim heard nothing");
+    assert.equal(sch.pending, 0, "nor did its server");
+    assert.equal(id.state, "established");
+    assert.equal(req.id.state, "established");
+
+    // The real peer still speaks for the connection: its disconnect reaches the victim.
+    await req.id.disconnect();
+    await next(ch, RdmaCmEvent.DISCONNECTED);
+    await id.disconnect();
+    await next(sch, RdmaCmEvent.DISCONNECTED);
+    await id.destroy();
+    await req.id.destroy();
+    await listener.destroy();
+    victim.sum = checksum(vm); // its own connection wrote its memory
+    await verdict(s);
+  });
+});
