@@ -701,16 +701,26 @@ function parentOf(p: string): string {
   return i <= 0 ? "/" : p.slice(0, i);
 }
 
+/**
+ * The caller's permission list, copied: every length and field is read once, so what is
+ * checked is what is kept (xenstored parses the request it copied off the ring; the caller's
+ * list here could be an object whose reads change between a check and the copy).
+ */
 function checkPerms(perms: unknown, p: string): XsPerm[] {
-  if (!Array.isArray(perms) || perms.length === 0 || perms.length > 64) {
+  const n = Array.isArray(perms) ? perms.length : 0;
+  if (!(n >= 1 && n <= 64)) {
     throw new XenError("EINVAL", `set_perms ${p}: need a list of 1..64 permissions`);
   }
-  return perms.map((x) => {
+  const out: XsPerm[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = (perms as unknown[])[i];
     const e = (typeof x === "object" && x !== null ? x : {}) as Record<string, unknown>;
     const domid = intArg(e.domid, 0, DOMID_FIRST_RESERVED - 1, `set_perms ${p}: domid`);
-    if (e.perm !== "n" && e.perm !== "r" && e.perm !== "w" && e.perm !== "b") {
-      throw new XenError("EINVAL", `set_perms ${p}: perm ${show(e.perm)} is not n/r/w/b`);
+    const perm = e.perm;
+    if (perm !== "n" && perm !== "r" && perm !== "w" && perm !== "b") {
+      throw new XenError("EINVAL", `set_perms ${p}: perm ${show(perm)} is not n/r/w/b`);
     }
-    return { domid, perm: e.perm };
-  });
+    out.push({ domid, perm });
+  }
+  return out;
 }

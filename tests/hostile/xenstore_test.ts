@@ -144,6 +144,33 @@ Deno.test("xenstore: a message longer than XENSTORE_PAYLOAD_MAX is refused, not 
   });
 });
 
+Deno.test("xenstore: a permission list that changes while it is read is kept as it was checked", async () => {
+  // xenstored parses the request it copied off the ring; here the list is the caller's object,
+  // whose reads could change between the check (1..64 entries, n/r/w/b) and the copy.
+  const s = await scene();
+  const { evil, hv } = s;
+  await s.cluster.run(async () => {
+    await end(evil);
+    const xs = hv.xenstore, me = evil.domid!;
+    const node = `/local/domain/${me}/device/vib/0/perm-probe`;
+    xs.write(me, node, "1");
+    let lengthReads = 0, permReads = 0;
+    const entry = {
+      domid: me,
+      get perm() {
+        return ++permReads === 1 ? "r" : "x";
+      },
+    };
+    const list = new Proxy([entry], {
+      get: (t, k, r) => k === "length" ? (++lengthReads <= 2 ? 1 : 100_000) : Reflect.get(t, k, r),
+    });
+    xs.setPerms(me, node, list as never);
+    assert.deepEqual(xs.getPerms(me, node), [{ domid: me, perm: "r" }]);
+    xs.rm(me, node);
+    await verdict(s);
+  });
+});
+
 Deno.test("xenstore: a frontend writing garbage into its own state node is disconnected", async () => {
   const s = await scene();
   const { evil, hv } = s;
