@@ -255,7 +255,8 @@ export class Hypercalls {
 
   /** Make hypercall `name` as `caller`; throws {@link XenError} when refused. */
   async invoke(caller: Caller, name: string, args: unknown): Promise<unknown> {
-    const known = Object.hasOwn(this.#handlers, name);
+    // A name that is not a string is no hypercall (converting it could run the caller's code).
+    const known = typeof name === "string" && Object.hasOwn(this.#handlers, name);
     const kind = known ? name : "unknown";
     this.#count(kind);
     // Dom0's hypercalls run on its VCPUs (shared by its backends and upcalls); a guest's on its own.
@@ -290,7 +291,8 @@ export class Hypercalls {
     owner: string,
     then: (err: XenError | undefined, value?: unknown) => void,
   ): void {
-    const known = Object.hasOwn(this.#handlers, name);
+    // A name that is not a string is no hypercall (converting it could run the caller's code).
+    const known = typeof name === "string" && Object.hasOwn(this.#handlers, name);
     const kind = known ? name : "unknown";
     this.#count(kind);
     const dom0 = caller === 0 || caller === this.h.domains.get(0);

@@ -37,7 +37,7 @@ import type { InterruptController } from "../sim/irq.ts";
 import { XenError } from "./errors.ts";
 import type { AuditViolation } from "../sim/frame_audit.ts";
 import { auditHost, type HypervisorAuditOptions } from "./audit.ts";
-import { DOMID_SELF } from "./args.ts";
+import { DOMID_SELF, show } from "./args.ts";
 import type { Domain, DomainState } from "./domain.ts";
 import type { EvtchnStatus } from "./event_channel.ts";
 import type { GntStatus, GrantMapping } from "./grant_table.ts";
@@ -561,7 +561,7 @@ export class Hypervisor {
     try {
       return { rc: 0, value: await this.#calls.invoke(caller, name, args) };
     } catch (e) {
-      const r = e instanceof XenError ? e : this.#h.fault(String(name), e);
+      const r = e instanceof XenError ? e : this.#h.fault(show(name), e);
       return { rc: r.rc, error: r.message };
     }
   }

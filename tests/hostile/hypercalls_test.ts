@@ -69,7 +69,7 @@ Deno.test("hypercalls: a dead guest's domain makes no call at all", async () => 
   });
 });
 
-Deno.test("hypercalls: an argument block that changes or faults while it is read is copied once, or EFAULT", async () => {
+Deno.test("hypercalls: an argument block that changes or faults while it is read is copied once, or EFAULT; a name that is no string is ENOSYS", async () => {
   // Xen copies a hypercall's argument structure from the guest (copy_from_guest) and checks and
   // uses only the copy; a fault while copying is EFAULT. Here the block is whatever object the
   // guest passes, so reads of it can change between the check and the use, or throw.
@@ -105,6 +105,14 @@ Deno.test("hypercalls: an argument block that changes or faults while it is read
     assert.match(f.error!, /^EFAULT: event_channel_op:send: argument block is not readable$/);
     const op = await hv.hypercall(evil.xen, map, { ops: [faulty] });
     assert.equal(op.rc, -14);
+    // A name that is not a string, whose conversion throws: no such hypercall, not an exception.
+    const name = {
+      toString() {
+        throw new Error("the guest's toString");
+      },
+    };
+    const n = await hv.hypercall(evil.xen, name as unknown as string, {});
+    assert.equal(n.rc, -38, n.error);
     assert.equal(hv.counters().faults, 0, "refusals, not faults");
     await verdict(s);
   });
