@@ -566,6 +566,13 @@ export class Responder {
           resp.va = va;
           resp.resid = len;
           resp.length = len;
+        } else if (resp.mr && !this.core.tpt.live(resp.mr)) {
+          // The region was deregistered since the first packet: its R_Key is
+          // invalid for the rest of the message (IBTA vol 1 §10.6.3.3), as
+          // Linux rxe finds when it looks the key up again for every packet
+          // of a WRITE (rxe_resp.c check_rkey). Writing nothing and
+          // completing would lose the data behind a successful completion.
+          return rc ? RespState.ERR_RKEY_VIOLATION : RespState.DROP_MSG;
         }
         // Payload disagrees with the RETH length (IBTA vol 1 §9.7.5.2: length errors are Invalid Request NAKs).
         const len = pkt.payload.length;
@@ -1112,12 +1119,20 @@ export class Responder {
     resp.slots.push(slot);
     const emit = () => {
       slot.ready = true;
-      if (resp.epoch === epoch) {
+      const tpt = this.core.tpt;
+      if (resp.epoch === epoch && len > 0 && r.mpt && !tpt.live(r.mpt)) {
+        // The region was deregistered since the request was checked: a
+        // Remote Access Error NAK in this response's place and the QP to
+        // error (IBTA vol 1 §9.7.5.2 class C), as Linux rxe's read_reply
+        // does when rxe_recheck_mr finds the key gone. Responding with
+        // bytes that are not the region's would complete the READ with
+        // data it never held.
+        this.#fatal(qp, aethSyndrome.NAK_REMOTE_ACCESS, psn, EqeType.WQ_ACCESS_ERROR);
+      } else if (resp.epoch === epoch) {
         let payload: Uint8Array | undefined;
         if (len > 0 && r.mpt) {
           payload = new Uint8Array(len);
-          const tpt = this.core.tpt;
-          if (!tpt.live(r.mpt) || !tpt.gather(r.mpt, r.va + off, len, payload, 0)) payload.fill(0);
+          if (!tpt.gather(r.mpt, r.va + off, len, payload, 0)) payload.fill(0);
         }
         const init: PacketInit = {
           lrh: { dlid: 0, slid: 0 },

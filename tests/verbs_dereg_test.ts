@@ -161,3 +161,82 @@ Deno.test("dereg: without the registration cache a guest's region gives its gran
   await vm.shutdown();
   assert.deepEqual(xen.audit(), []);
 });
+
+/** Bytes of the transfers deregistered under way: 128 packets of the 2 KiB MTU. */
+const BIG = 256 * 1024;
+
+/**
+ * A peer's RDMA WRITE into, or RDMA READ from, a region of `dom` that `dom`
+ * deregisters once the transfer is seen under way (the first bytes landed
+ * in the written buffer). Returns the peer's completion status and whether
+ * the last bytes of the written buffer are still as they were.
+ */
+async function derefUnderWay(
+  cluster: Cluster,
+  dom: Domain,
+  peerDom: Domain,
+  op: typeof WrOpcode.RDMA_WRITE | typeof WrOpcode.RDMA_READ,
+) {
+  const me = await side(dom), peer = await side(peerDom);
+  const mine = dom.memory.alloc(BIG, 4096);
+  const theirs = peerDom.memory.alloc(BIG, 4096);
+  dom.memory.write(mine, new Uint8Array(BIG).fill(0x11));
+  peerDom.memory.write(theirs, new Uint8Array(BIG).fill(0x22));
+  const mr = await me.pd.regMr(mine, BIG, ACCESS);
+  const local = await peer.pd.regMr(theirs, BIG, ACCESS);
+  const [qa, qb] = [await me.newQp(), await peer.newQp()];
+  await connectPair({ qp: qa, lid: me.lid }, { qp: qb, lid: peer.lid }, {
+    accessFlags: Access.REMOTE_WRITE | Access.REMOTE_READ,
+    maxRdAtomic: 1,
+    maxDestRdAtomic: 1,
+  });
+  // The buffer the transfer writes, and the byte that shows it is under way.
+  const [landing, landingDom, before] = op === WrOpcode.RDMA_WRITE
+    ? [mine, dom, 0x11]
+    : [theirs, peerDom, 0x22];
+  const owner = cluster.spawn("owner", async () => {
+    while (landingDom.memory.read(landing, 1)[0] === before) await cluster.sleep(1_000);
+    await mr.dereg();
+  });
+  qb.postSend({
+    wrId: 7n,
+    opcode: op,
+    sendFlags: SendFlags.SIGNALED,
+    sgList: [{ addr: theirs, length: BIG, lkey: local.lkey }],
+    remoteAddr: mine,
+    rkey: mr.rkey,
+  });
+  const [wc] = await peer.cq.pollUntil(1);
+  await owner;
+  const tail = landingDom.memory.read(landing + BIG - 64, 64);
+  return { status: wc.status, tailUntouched: tail.every((b) => b === before) };
+}
+
+Deno.test("dereg: a region deregistered while a peer's WRITE or READ is under way refuses the rest (REM_ACCESS_ERR) in every placement", async () => {
+  // IBTA vol 1 §10.6.3.3: once deregistration returns the R_Key is invalid,
+  // for the packets of a message already under way too (Linux rxe checks the
+  // key for every packet of a WRITE and every response of a READ). Neither
+  // side may report success for a transfer the region did not take part in.
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 5 });
+  const xen = cluster.addHost({ name: "xen0", hypervisor: true });
+  const bare = cluster.addHost({ name: "bare0", hypervisor: false });
+  const peerHost = cluster.addHost({ name: "bare1", hypervisor: false });
+  await cluster.start();
+  const bypass = await xen.createGuest({ name: "bypass", driver: "bypass" }) as XenGuest;
+  const split = await xen.createGuest({ name: "split", driver: "split" }) as XenGuest;
+  await cluster.run(async () => {
+    for (
+      const [name, dom] of [["native", bare.os], ["bypass", bypass], ["split", split]] as const
+    ) {
+      const w = await derefUnderWay(cluster, dom, peerHost.os, WrOpcode.RDMA_WRITE);
+      assert.equal(w.status, WcStatus.REM_ACCESS_ERR, `${name}: WRITE into a deregistered region`);
+      assert.ok(w.tailUntouched, `${name}: nothing written after deregistration`);
+      const r = await derefUnderWay(cluster, dom, peerHost.os, WrOpcode.RDMA_READ);
+      assert.equal(r.status, WcStatus.REM_ACCESS_ERR, `${name}: READ of a deregistered region`);
+      assert.ok(r.tailUntouched, `${name}: no bytes read after deregistration`);
+    }
+  });
+  await bypass.shutdown();
+  await split.shutdown();
+  assert.deepEqual(xen.audit(), []);
+});
