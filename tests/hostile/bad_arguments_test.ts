@@ -49,6 +49,29 @@ async function attack(dom: Domain, peer: Domain): Promise<Record<string, string>
       () => e.qp.postSend(write({ opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, compareAdd: bad(1) })),
       /compareAdd 1 is not a bigint/,
     ],
+    // Fields C types them as uint32 or uint64: refused, not posted as something else.
+    [
+      "sge length NaN",
+      () => e.qp.postSend(write({ sge: { length: NaN } })),
+      /length NaN is not a uint32/,
+    ],
+    ["sge lkey -1", () => e.qp.postSend(write({ sge: { lkey: -1 } })), /lkey -1 is not a uint32/],
+    ["wrId number", () => e.qp.postSend(write({ wrId: bad(1) })), /wrId 1 is not a uint64 bigint/],
+    ["rkey 1.5", () => e.qp.postSend(write({ rkey: 1.5 })), /rkey 1.5 is not a uint32/],
+    [
+      "immData 2^32",
+      () => e.qp.postSend(write({ opcode: WrOpcode.RDMA_WRITE_WITH_IMM, immData: 2 ** 32 })),
+      /immData 4294967296 is not a uint32/,
+    ],
+    [
+      "list with one bad WR",
+      () =>
+        e.qp.postRecv([{ wrId: 1n, sgList: [] }, {
+          wrId: 2n,
+          sgList: [{ addr: e.buf, length: -8, lkey: e.mr.lkey }],
+        }]),
+      /^EINVAL: post_recv QP \d+: sgList\[0\]\.length -8 is not a uint32 \(wr\[1\] of 2: none was posted\)$/,
+    ],
     [
       "recv addr NaN",
       () => e.qp.postRecv({ wrId: 1n, sgList: [{ addr: NaN, length: 8, lkey: e.mr.lkey }] }),

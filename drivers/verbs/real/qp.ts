@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { checkWrFields } from "../wr_check.ts";
 import {
   cUint,
   getU64,
@@ -167,6 +168,7 @@ export class RealQp {
   /** Post one WR or a chain; throws VerbsError naming the first refused WR. */
   postSend(wr: SendWr | readonly SendWr[]): void {
     const ptr = pointerOf(this, this.#dev, "qp");
+    checkWrFields(wr, "post_send", true);
     const wrs = Array.isArray(wr) ? wr : [wr as SendWr];
     const c = encodeSendWrs(
       wrs,
@@ -179,6 +181,7 @@ export class RealQp {
   /** Post one receive WR or a chain. */
   postRecv(wr: RecvWr | readonly RecvWr[]): void {
     const ptr = pointerOf(this, this.#dev, "qp");
+    checkWrFields(wr, "post_recv", false);
     const wrs = Array.isArray(wr) ? wr : [wr as RecvWr];
     post(this.#dev.ops.postRecv, "post_recv", ptr, encodeRecvWrs(wrs), wrs);
   }
@@ -240,6 +243,7 @@ export class RealSrq {
   /** Post one receive WR or a chain to the shared queue. */
   postRecv(wr: RecvWr | readonly RecvWr[]): void {
     const ptr = pointerOf(this, this.#dev, "srq");
+    checkWrFields(wr, "post_srq_recv", false);
     const wrs = Array.isArray(wr) ? wr : [wr as RecvWr];
     post(this.#dev.ops.postSrqRecv, "post_srq_recv", ptr, encodeRecvWrs(wrs), wrs);
   }
