@@ -95,7 +95,8 @@ async function probe(dom: Domain, peerDom: Domain) {
   return { me, remote, local, untouched, nothingSent };
 }
 
-Deno.test("dereg: the old lkey and rkey fail at once, in bypass and split guests exactly as on bare metal", async () => {
+/** A Xen host with a bypass and a split guest, a bare-metal host, and a bare-metal peer. */
+async function world() {
   const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 5 });
   const xen = cluster.addHost({ name: "xen0", hypervisor: true });
   const bare = cluster.addHost({ name: "bare0", hypervisor: false });
@@ -103,6 +104,11 @@ Deno.test("dereg: the old lkey and rkey fail at once, in bypass and split guests
   await cluster.start();
   const bypass = await xen.createGuest({ name: "bypass", driver: "bypass" }) as XenGuest;
   const split = await xen.createGuest({ name: "split", driver: "split" }) as XenGuest;
+  return { cluster, xen, bare, peerHost, bypass, split };
+}
+
+Deno.test("dereg: the old lkey and rkey fail at once, in bypass and split guests exactly as on bare metal", async () => {
+  const { cluster, xen, bare, peerHost, bypass, split } = await world();
   await cluster.run(async () => {
     const results: Record<string, Awaited<ReturnType<typeof probe>>> = {};
     for (
@@ -217,13 +223,7 @@ Deno.test("dereg: a region deregistered while a peer's WRITE or READ is under wa
   // for the packets of a message already under way too (Linux rxe checks the
   // key for every packet of a WRITE and every response of a READ). Neither
   // side may report success for a transfer the region did not take part in.
-  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 5 });
-  const xen = cluster.addHost({ name: "xen0", hypervisor: true });
-  const bare = cluster.addHost({ name: "bare0", hypervisor: false });
-  const peerHost = cluster.addHost({ name: "bare1", hypervisor: false });
-  await cluster.start();
-  const bypass = await xen.createGuest({ name: "bypass", driver: "bypass" }) as XenGuest;
-  const split = await xen.createGuest({ name: "split", driver: "split" }) as XenGuest;
+  const { cluster, xen, bare, peerHost, bypass, split } = await world();
   await cluster.run(async () => {
     for (
       const [name, dom] of [["native", bare.os], ["bypass", bypass], ["split", split]] as const
