@@ -9,56 +9,16 @@ import {
   RESULT_LINE,
 } from "../tools/lib/perftest_format.ts";
 import type { BwRow, PerftestResult } from "../tools/lib/perftest_stats.ts";
+import { bwResult, bwRow } from "./support/perftest_result.ts";
 
-const row = (avgMB: number, rate: number): BwRow => ({
-  bytes: 64,
-  iterations: 10,
-  peakBytesPerSec: avgMB * 1048576,
-  avgBytesPerSec: avgMB * 1048576,
-  msgRateMpps: rate,
-  inUnits: { peakMB: avgMB, avgMB, peakGb: avgMB * 0.008388608, avgGb: avgMB * 0.008388608 },
-});
+const row = (avgMB: number, rate: number): BwRow => bwRow(avgMB, rate);
 
 function result(verb: string, output: "full" | "bandwidth" | "message_rate"): PerftestResult {
-  return {
-    test: `ib_${verb}_bw`,
-    verb,
-    kind: "bw",
-    connection: "RC",
-    mode: "native",
-    profile: "p",
-    seed: 1,
-    device: "mthca0",
-    mtu: 2048,
-    link: "4X SDR",
-    inlineSize: 0,
-    txDepth: 10,
-    qps: 1,
-    events: false,
-    clock: "virtual",
-    reportGbits: false,
-    notes: [],
-    lat: [],
-    bw: [],
-    info: {
-      bidirectional: true,
-      postList: 1,
-      recvPostList: 1,
-      rxDepth: 0,
-      useSrq: false,
-      cqMod: 10,
-      outReads: 1,
-      eqNum: 0,
-      pcieRelaxed: true,
-      duration: false,
-      cycles: false,
-      cpuUtil: false,
-      reportBoth: true,
-      output,
-      local: [],
-      remote: [],
-    },
-  };
+  return bwResult({ test: `ib_${verb}_bw`, verb }, {
+    bidirectional: true,
+    reportBoth: true,
+    output,
+  });
 }
 
 Deno.test("perftest format: --report-both's labels, as each bw program spells them", () => {

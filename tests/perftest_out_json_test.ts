@@ -3,57 +3,12 @@
 import assert from "node:assert/strict";
 import { formatOutJson } from "../tools/lib/perftest_out_json.ts";
 import type { BwRow, HeaderInfo, PerftestResult } from "../tools/lib/perftest_stats.ts";
+import { bwResult, bwRow } from "./support/perftest_result.ts";
 
-const row = (avgMB: number): BwRow => ({
-  bytes: 64,
-  iterations: 10,
-  peakBytesPerSec: avgMB * 1048576,
-  avgBytesPerSec: avgMB * 1048576,
-  msgRateMpps: avgMB / 64,
-  inUnits: { peakMB: avgMB, avgMB, peakGb: avgMB * 0.008388608, avgGb: avgMB * 0.008388608 },
-});
+const row = (avgMB: number): BwRow => bwRow(avgMB);
 
 function result(info: Partial<HeaderInfo>, remote?: BwRow): PerftestResult {
-  return {
-    test: "ib_write_bw",
-    verb: "write",
-    kind: "bw",
-    connection: "RC",
-    mode: "native",
-    profile: "p",
-    seed: 1,
-    device: "mthca0",
-    mtu: 2048,
-    link: "4X SDR",
-    inlineSize: 0,
-    txDepth: 10,
-    qps: 2,
-    events: false,
-    clock: "virtual",
-    reportGbits: false,
-    notes: [],
-    lat: [],
-    bw: [row(32)],
-    ...(remote ? { bwRemote: [remote] } : {}),
-    info: {
-      bidirectional: false,
-      postList: 1,
-      recvPostList: 1,
-      rxDepth: 0,
-      useSrq: false,
-      cqMod: 10,
-      outReads: 1,
-      eqNum: 0,
-      pcieRelaxed: true,
-      duration: false,
-      cycles: false,
-      cpuUtil: false,
-      output: "full",
-      local: [],
-      remote: [],
-      ...info,
-    },
-  };
+  return bwResult({ qps: 2, bw: [row(32)], ...(remote ? { bwRemote: [remote] } : {}) }, info);
 }
 
 Deno.test("perftest out_json: Dual_port says what -O asked, as the header does", () => {
