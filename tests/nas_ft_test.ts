@@ -19,8 +19,14 @@ const layouts = {
 
 Deno.test("nas ft: class S verifies in native, bypass and split with identical checksums", async () => {
   const out: Record<string, NasResult> = {};
+  const logged: Record<string, string[]> = {};
   for (const [mode, opts] of Object.entries(layouts)) {
-    const { results } = await mpiexec(opts, (comm) => runFt(comm, { cls: "S", compute: "real" }));
+    const lines: string[] = [];
+    const { results } = await mpiexec(
+      opts,
+      (comm) => runFt(comm, { cls: "S", compute: "real", log: (l) => lines.push(l) }),
+    );
+    logged[mode] = lines;
     const r = results[0]!;
     assert.equal(r.verified, true, `${mode}: ${r.details.join("\n")}`);
     assert.deepEqual(results.slice(1), [undefined, undefined, undefined]);
@@ -32,10 +38,22 @@ Deno.test("nas ft: class S verifies in native, bypass and split with identical c
   // The checksum lines (12 digits) are the same in every mode.
   assert.deepEqual(out.bypass.details, out.native.details);
   assert.deepEqual(out.split.details, out.native.details);
+  // checksum's format 30 per step, then verify's format 2000: nothing else (the layout is in
+  // the banner, as ft.f90's setup prints it).
+  assert.equal(out.native.details.length, 7);
   assert.ok(
-    out.native.details[1].startsWith(" T =    1     Checksum =    5.546087004964D+02"),
-    out.native.details[1],
+    out.native.details[0].startsWith(" T =    1     Checksum =    5.546087004964D+02"),
+    out.native.details[0],
   );
+  assert.equal(out.native.details[6], " Result verification successful");
+  // Rank 0's T_init of the warm-up pass, format (/' Initialization time =', f12.4/).
+  for (const lines of Object.values(logged)) {
+    assert.equal(lines.length, 3, lines.join("\n"));
+    assert.equal(lines[0], "");
+    assert.match(lines[1], /^ Initialization time = {4}\s*\d+\.\d{4}$/);
+    assert.equal(lines[1].length, " Initialization time =".length + 12);
+    assert.equal(lines[2], "");
+  }
   // Virtualization shows in the time, not in the numbers.
   assert.ok(
     out.split.timeSec > out.native.timeSec,

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { type Comm, mpiexec } from "../mpi/mod.ts";
+import { fortranE, fortranI } from "../tools/nas/format.ts";
 import type { NasResult } from "../tools/nas/kernel.ts";
 import { kernel, luMops, luSolve, runLu } from "../tools/nas/lu.ts";
 import { LU_REFERENCE } from "../tools/nas/lu/params.ts";
@@ -20,8 +21,14 @@ const layouts = {
 
 Deno.test("nas lu: class S verifies in native, bypass and split with identical values", async () => {
   const out: Record<string, NasResult> = {};
+  const logged: Record<string, string[]> = {};
   for (const [mode, opts] of Object.entries(layouts)) {
-    const { results } = await mpiexec(opts, (comm) => runLu(comm, { cls: "S", compute: "real" }));
+    const lines: string[] = [];
+    const { results } = await mpiexec(
+      opts,
+      (comm) => runLu(comm, { cls: "S", compute: "real", log: (l) => lines.push(l) }),
+    );
+    logged[mode] = lines;
     const r = results[0]!;
     assert.equal(r.verified, true, `${mode}: ${r.details.join("\n")}`);
     assert.equal(r.size, "12x  12x  12");
@@ -32,7 +39,16 @@ Deno.test("nas lu: class S verifies in native, bypass and split with identical v
   // The verification lines print every norm to 13 digits: the same in every mode.
   assert.deepEqual(out.bypass.details, out.native.details);
   assert.deepEqual(out.split.details, out.native.details);
-  assert.equal(out.native.details[0], " Process grid: 2 x 2");
+  // ssor.f90 format 200 on rank 0 at steps 1, 20, 40 and itmax of the timed run (none in the
+  // warm-up step); then verify.f90's lines, the first (format 1990) after a blank line.
+  assert.deepEqual(logged.native, [1, 20, 40, 50].map((n) => ` Time step ${fortranI(n, 4)}`));
+  assert.deepEqual(logged.split, logged.native);
+  assert.deepEqual(out.native.details.slice(0, 3), [
+    "",
+    " Verification being performed for class S",
+    " Accuracy setting for epsilon = " + fortranE(1e-8, 20, 13),
+  ]);
+  assert.equal(out.native.details.at(-1), " Verification Successful");
   assert.ok(
     out.split.timeSec > out.native.timeSec,
     `${out.split.timeSec} vs ${out.native.timeSec}`,

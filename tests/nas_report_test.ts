@@ -8,7 +8,9 @@
 import assert from "node:assert/strict";
 import { kernel as ep } from "../tools/nas/ep.ts";
 import { fortranE, fortranF, fortranI } from "../tools/nas/format.ts";
+import { kernel as ft } from "../tools/nas/ft.ts";
 import { kernel as is } from "../tools/nas/is.ts";
+import { kernel as lu } from "../tools/nas/lu.ts";
 import type { NasResult } from "../tools/nas/kernel.ts";
 import { printResults } from "../tools/nas/report.ts";
 
@@ -146,6 +148,45 @@ Deno.test("nas report: the kernels' banners as NPB prints them", () => {
     "",
     " Number of random numbers generated: " + " " + "     536870912" + "  (class A)",
     " Total number of processes:          " + "  " + fortranI(16, 13),
+    "",
+  ]);
+});
+
+Deno.test("nas report: FT's and LU's banners as ft.f90's setup and read_input.f90 print them", () => {
+  const x = (n: number) => " ".repeat(n);
+  // ft.f90 setup, no inputft.data: formats 1000, 234, 1001, 1002, 1004, 1005 and 1010.
+  const ftWant = (
+    cls: string,
+    grid: number[],
+    niter: number,
+    np: number,
+    arr: number[],
+    t: string,
+  ) => [
+    "",
+    "",
+    " NAS Parallel Benchmarks 3.4 -- FT Benchmark",
+    "",
+    " No input file inputft.data. Using compiled defaults",
+    " Size                : " + grid.map((n) => fortranI(n, 4)).join("x") + "  (class " + cls + ")",
+    " Iterations          : " + x(7) + fortranI(niter, 7),
+    " Number of processes : " + x(7) + fortranI(np, 7),
+    " Processor array     : " + x(5) + fortranI(arr[0], 4) + "x" + fortranI(arr[1], 4),
+    " Layout type         : " + x(9) + t.padStart(5),
+  ];
+  assert.deepEqual(ft.banner!("S", 4), ftWant("S", [64, 64, 64], 6, 4, [1, 4], "1D"));
+  assert.deepEqual(ft.banner!("W", 1), ftWant("W", [128, 128, 32], 6, 1, [1, 1], "0D"));
+  // More processes than nz: pencils, an nz x np/nz array.
+  assert.deepEqual(ft.banner!("B", 1024), ftWant("B", [512, 256, 256], 20, 1024, [256, 4], "2D"));
+  // read_input.f90: formats 1000, 1001, 1002, 1003, then write(*,*).
+  assert.deepEqual(lu.banner!("W", 6), [
+    "",
+    "",
+    " NAS Parallel Benchmarks 3.4 -- LU Benchmark",
+    "",
+    " Size: " + fortranI(33, 4) + "x" + fortranI(33, 4) + "x" + fortranI(33, 4) + "  (class W)",
+    " Iterations: " + fortranI(300, 4),
+    " Total number of processes: " + fortranI(6, 6),
     "",
   ]);
 });

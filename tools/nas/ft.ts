@@ -45,7 +45,7 @@ import {
   transposeXZFinish,
   transposeXZLocal,
 } from "./ft/transpose.ts";
-import { fortranE, fortranI } from "./format.ts";
+import { fortranA, fortranE, fortranF, fortranI } from "./format.ts";
 import type { NasClass, NasKernel, NasResult, NasRunOptions } from "./kernel.ts";
 import { NPB_A, NPB_SEED, randlc, type RandState, skipAhead, vranlc } from "./randlc.ts";
 
@@ -411,7 +411,7 @@ class FtRank {
 }
 
 function sizeString(nx: number, ny: number, nz: number): string {
-  return `${fortranI(nx, 4)}x${fortranI(ny, 4)}x${fortranI(nz, 4)}`.trimStart();
+  return sizeOf({ nx, ny, nz, niter: 0 }).trimStart();
 }
 
 /**
@@ -421,7 +421,7 @@ function sizeString(nx: number, ny: number, nz: number): string {
  * ```ts
  * import assert from "node:assert/strict";
  * import type { FtSolution } from "./ft.ts";
- * const s: FtSolution = { sums: [], timeSec: 0, layout: "1D", np1: 1, np2: 4 };
+ * const s: FtSolution = { sums: [], timeSec: 0, initSec: 0, layout: "1D", np1: 1, np2: 4 };
  * assert.equal(s.layout, "1D");
  * ```
  */
@@ -430,6 +430,8 @@ export interface FtSolution {
   sums: [number, number][];
   /** This rank's timed section, virtual seconds. */
   timeSec: number;
+  /** This rank's untimed warm-up (ft.f90's T_init), virtual seconds. */
+  initSec: number;
   layout: FtLayout["type"];
   np1: number;
   np2: number;
@@ -452,14 +454,25 @@ export interface FtSolution {
  * assert.ok(Math.abs(re1 - re2) < 1e-12 * Math.abs(re1) && Math.abs(im1 - im2) < 1e-12 * Math.abs(im1));
  * ```
  */
-export async function ftSolve(comm: Comm, c: FtClass, real: boolean): Promise<FtSolution> {
+export async function ftSolve(
+  comm: Comm,
+  c: FtClass,
+  real: boolean,
+  log?: (line: string) => void,
+): Promise<FtSolution> {
   const r = new FtRank(comm, c, real);
   await r.setup();
-  // Warm-up pass, untimed, as ft.f90 does to touch all data once.
+  // Warm-up pass, outside the benchmark's timer, as ft.f90 does to touch all data once; ft.f90
+  // times it as T_init (no barrier first) and rank 0 prints it (format 1000 of the main program).
+  const tInit = comm.wtime();
   await r.indexmap();
   await r.initialConditions(r.u1);
   await r.fftInit();
   await r.fft(1, r.u1, r.u0);
+  const initSec = comm.wtime() - tInit;
+  if (comm.rank === 0 && log) {
+    for (const l of ["", ` Initialization time =${fortranF(initSec, 12, 4)}`, ""]) log(l);
+  }
   // The timed run.
   await comm.barrier();
   const t0 = comm.wtime();
@@ -475,6 +488,7 @@ export async function ftSolve(comm: Comm, c: FtClass, real: boolean): Promise<Ft
   return {
     sums: real ? r.sums : [],
     timeSec: comm.wtime() - t0,
+    initSec,
     layout: r.L.type,
     np1: r.L.np1,
     np2: r.L.np2,
@@ -502,21 +516,20 @@ export async function runFt(comm: Comm, opts: NasRunOptions): Promise<NasResult 
   if (why) throw new Error(why);
   const c = FT_CLASSES[opts.cls as keyof typeof FT_CLASSES];
   const real = opts.compute === "real";
-  const s = await ftSolve(comm, c, real);
+  const s = await ftSolve(comm, c, real, opts.log);
   if (comm.rank !== 0) return undefined;
   // ft.f90 verifies on rank 0 before stopping the timer; verification is local.
   const check = real ? ftVerify(opts.cls, s.sums) : { verified: false, errors: [] };
-  const details = [` Layout type: ${s.layout}, processor array ${s.np1} x ${s.np2}`].concat(
-    real
-      ? s.sums.map(([re, im], i) =>
-        ` T =${fortranI(i + 1, 5)}     Checksum =${fortranE(re, 22, 12, 1, "D")}${
-          fortranE(im, 22, 12, 1, "D")
-        }`
-      ).concat(check.verified ? " Result verification successful" : " Result verification failed")
-      : [
-        ` Computation charged by the model (class ${opts.cls}): checksums not computed, verification not performed`,
-      ],
-  );
+  // checksum's format 30 per step, then verify's format 2000 or 2001 (the layout is in the banner).
+  const details = real
+    ? s.sums.map(([re, im], i) =>
+      ` T =${fortranI(i + 1, 5)}     Checksum =${fortranE(re, 22, 12, 1, "D")}${
+        fortranE(im, 22, 12, 1, "D")
+      }`
+    ).concat(check.verified ? " Result verification successful" : " Result verification failed")
+    : [
+      ` Computation charged by the model (class ${opts.cls}): checksums not computed, verification not performed`,
+    ];
   return {
     name: "FT",
     cls: opts.cls,
@@ -529,6 +542,53 @@ export async function runFt(comm: Comm, opts: NasRunOptions): Promise<NasResult 
     compute: opts.compute,
     details,
   };
+}
+
+/**
+ * NPB's banner for FT, as ft.f90's `setup` prints it on rank 0 without an
+ * inputft.data (formats 1000, 234, 1001, 1002, 1004, 1005, 1010): the grid,
+ * the steps, the processes, and the processor array and layout `setup`
+ * chose for them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ftBanner } from "./ft.ts";
+ * assert.deepEqual(ftBanner("S", 4), [
+ *   "",
+ *   "",
+ *   " NAS Parallel Benchmarks 3.4 -- FT Benchmark",
+ *   "",
+ *   " No input file inputft.data. Using compiled defaults",
+ *   " Size                :   64x  64x  64  (class S)",
+ *   " Iterations          :              6",
+ *   " Number of processes :              4",
+ *   " Processor array     :         1x   4",
+ *   " Layout type         :             1D",
+ * ]);
+ * ```
+ */
+export function ftBanner(cls: NasClass, np: number): string[] {
+  const c = FT_CLASSES[cls as keyof typeof FT_CLASSES];
+  if (!c || ftCheckNp(np, cls)) return [];
+  const L = ftLayout(c, np, 0);
+  return [
+    "",
+    "",
+    " NAS Parallel Benchmarks 3.4 -- FT Benchmark",
+    "",
+    " No input file inputft.data. Using compiled defaults",
+    ` Size                : ${sizeOf(c)}  (class ${cls})`,
+    ` Iterations          : ${" ".repeat(7)}${fortranI(c.niter, 7)}`,
+    ` Number of processes : ${" ".repeat(7)}${fortranI(np, 7)}`,
+    ` Processor array     : ${" ".repeat(5)}${fortranI(L.np1, 4)}x${fortranI(L.np2, 4)}`,
+    ` Layout type         : ${" ".repeat(9)}${fortranA(L.type, 5)}`,
+  ];
+}
+
+/** i4,'x',i4,'x',i4 of the grid. */
+function sizeOf(c: FtClass): string {
+  return `${fortranI(c.nx, 4)}x${fortranI(c.ny, 4)}x${fortranI(c.nz, 4)}`;
 }
 
 /**
@@ -546,6 +606,9 @@ export async function runFt(comm: Comm, opts: NasRunOptions): Promise<NasResult 
  */
 export const kernel: NasKernel = {
   name: "FT",
+  title: "3-D Fast Fourier Transform",
+  language: "fortran",
+  banner: ftBanner,
   classes: ["S", "W", "A", "B"],
   modelClasses: ["A", "B"],
   checkNp: ftCheckNp,

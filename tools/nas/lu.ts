@@ -27,7 +27,7 @@
  */
 import type { Comm } from "../../mpi/mod.ts";
 import { fortranI } from "./format.ts";
-import type { NasKernel, NasResult, NasRunOptions } from "./kernel.ts";
+import type { NasClass, NasKernel, NasResult, NasRunOptions } from "./kernel.ts";
 import { LuGrid } from "./lu/grid.ts";
 import { setbv, setiv } from "./lu/init.ts";
 import { LU_CLASSES, luCheckNp, procGrid, subdomain } from "./lu/params.ts";
@@ -99,6 +99,7 @@ export async function luSolve(
   comm: Comm,
   cls: NasRunOptions["cls"],
   real: boolean,
+  log?: (line: string) => void,
 ): Promise<LuSolution> {
   const why = luCheckNp(comm.size, cls);
   if (why) throw new Error(why);
@@ -128,7 +129,7 @@ export async function luSolve(
   await ssor(g, 1, c.itmax);
   await setbv(g);
   await setiv(g);
-  const s = await ssor(g, c.itmax, c.itmax);
+  const s = await ssor(g, c.itmax, c.itmax, log);
   const xce = await errorNorm(g);
   const xci = await pintgr(g);
   return {
@@ -160,7 +161,7 @@ export async function luSolve(
  */
 export async function runLu(comm: Comm, opts: NasRunOptions): Promise<NasResult | undefined> {
   const real = opts.compute === "real";
-  const s = await luSolve(comm, opts.cls, real);
+  const s = await luSolve(comm, opts.cls, real, opts.log);
   if (comm.rank !== 0) return undefined;
   const c = LU_CLASSES[opts.cls as keyof typeof LU_CLASSES];
   const check = real ? luVerify(opts.cls, s.xcr, s.xce, s.xci, c.dt) : {
@@ -180,8 +181,43 @@ export async function runLu(comm: Comm, opts: NasRunOptions): Promise<NasResult 
     opType: "floating point",
     verified: check.verified,
     compute: opts.compute,
-    details: [` Process grid: ${s.xdim} x ${s.ydim}`, ...check.lines],
+    details: check.lines,
   };
+}
+
+/**
+ * NPB's banner for LU, as read_input.f90 prints it on rank 0 without an
+ * inputlu.data (formats 1000 to 1003, then an empty list-directed write).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { luBanner } from "./lu.ts";
+ * assert.deepEqual(luBanner("S", 4), [
+ *   "",
+ *   "",
+ *   " NAS Parallel Benchmarks 3.4 -- LU Benchmark",
+ *   "",
+ *   " Size:   12x  12x  12  (class S)",
+ *   " Iterations:   50",
+ *   " Total number of processes:      4",
+ *   "",
+ * ]);
+ * ```
+ */
+export function luBanner(cls: NasClass, np: number): string[] {
+  const c = LU_CLASSES[cls as keyof typeof LU_CLASSES];
+  if (!c) return [];
+  return [
+    "",
+    "",
+    " NAS Parallel Benchmarks 3.4 -- LU Benchmark",
+    "",
+    ` Size: ${fortranI(c.n, 4)}x${fortranI(c.n, 4)}x${fortranI(c.n, 4)}  (class ${cls})`,
+    ` Iterations: ${fortranI(c.itmax, 4)}`,
+    ` Total number of processes: ${fortranI(np, 6)}`,
+    "",
+  ];
 }
 
 /**
@@ -199,6 +235,9 @@ export async function runLu(comm: Comm, opts: NasRunOptions): Promise<NasResult 
  */
 export const kernel: NasKernel = {
   name: "LU",
+  title: "Lower-Upper Gauss-Seidel",
+  language: "fortran",
+  banner: luBanner,
   classes: ["S", "W", "A", "B"],
   modelClasses: ["A", "B"],
   checkNp: luCheckNp,

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { fortranI } from "../format.ts";
 import { exchange1 } from "./exchange.ts";
 import { LU_WORK, type LuGrid } from "./grid.ts";
 import { rhs } from "./rhs.ts";
@@ -42,7 +43,8 @@ export interface SsorResult {
 
 /**
  * ssor.f90: `niter` SSOR steps (`itmax` is the class's, for the norm
- * schedule: NPB's inorm = itmax). In model mode the norms are not
+ * schedule: NPB's inorm = itmax); rank 0 passes NPB's progress lines
+ * (` Time step    N`) to `log`. In model mode the norms are not
  * computed and the residual is taken as not converged, which is what NPB's
  * classes do (their reference residuals are far above 1e-8).
  *
@@ -53,8 +55,14 @@ export interface SsorResult {
  * assert.equal(typeof ssor, "function"); // checked against NPB's reference values by the LU tests
  * ```
  */
-export async function ssor(g: LuGrid, niter: number, itmax: number): Promise<SsorResult> {
+export async function ssor(
+  g: LuGrid,
+  niter: number,
+  itmax: number,
+  log?: (line: string) => void,
+): Promise<SsorResult> {
   const { comm, sub, nz, real, dt } = g;
+  const say = comm.rank === 0 && log ? log : undefined;
   const { ist, iend, jst, jend } = sub;
   const tmp = 1 / (g.omega * (2 - g.omega));
   const plane = (iend - ist + 1) * (jend - jst + 1);
@@ -67,6 +75,10 @@ export async function ssor(g: LuGrid, niter: number, itmax: number): Promise<Sso
   let steps = 0;
   for (let istep = 1; istep <= niter; istep++) {
     steps = istep;
+    // ssor.f90 format 200 on rank 0 at steps 1, every 20th and itmax; not in the warm-up step.
+    if ((istep % 20 === 0 || istep === itmax || istep === 1) && niter > 1) {
+      say?.(` Time step ${fortranI(istep, 4)}`);
+    }
     if (real) {
       forInterior(g, (q) => {
         for (let m = 0; m < 5; m++) g.rsd[q + m] *= dt;
@@ -107,7 +119,12 @@ export async function ssor(g: LuGrid, niter: number, itmax: number): Promise<Sso
     if (istep % inorm === 0) await l2norm(g, g.rsd);
     await rhs(g);
     if (istep % inorm === 0 || istep === itmax) rsdnm = await l2norm(g, g.rsd);
-    if (real && rsdnm.every((r) => r < TOLRSD)) break;
+    if (real && rsdnm.every((r) => r < TOLRSD)) {
+      // Format 1004: (1x/1x,'convergence was achieved after ',i4,' pseudo-time steps').
+      say?.(" ");
+      say?.(` convergence was achieved after ${fortranI(istep, 4)} pseudo-time steps`);
+      break;
+    }
   }
   const wtime = new Float64Array([comm.wtime() - t0]);
   const maxtime = new Float64Array(1);

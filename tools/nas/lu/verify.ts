@@ -225,7 +225,9 @@ export function luVerify(
   if (!ref || !c) {
     return { verified: false, lines: [" Unknown class", " No verification performed"] };
   }
+  // Format 1990 starts with a blank line: (/, ' Verification being performed for class ', a).
   const lines = [
+    "",
     ` Verification being performed for class ${cls}`,
     ` Accuracy setting for epsilon = ${fortranE(LU_EPSILON, 20, 13)}`,
   ];
