@@ -92,6 +92,17 @@ Deno.test("nas ft: the pencil (2-D) layout gives the single-process checksums", 
   }
 });
 
+Deno.test("nas ft: Mop/s by ft.f90's formula with its single-precision constants", () => {
+  // ft.f90: 1.0d-6*ntotal_f*(14.8157+7.19641*log(ntotal_f)
+  //   + (5.23518+7.21113*log(ntotal_f))*niter)/total_time, the constants default-real literals.
+  const n = 256 * 256 * 128, ln = Math.log(n);
+  const lit = (a: number, b: number, c: number, d: number) =>
+    1e-6 * n * (a + b * ln + (c + d * ln) * 6) / 0.85;
+  const f = Math.fround;
+  assert.equal(ftMops(256, 256, 128, 6, 0.85), lit(f(14.8157), f(7.19641), f(5.23518), f(7.21113)));
+  assert.notEqual(ftMops(256, 256, 128, 6, 0.85), lit(14.8157, 7.19641, 5.23518, 7.21113));
+});
+
 Deno.test("nas ft: a checksum off by more than 1e-12 fails verification", () => {
   const ref = FT_REFERENCE.W.map(([re, im]) => [re, im] as [number, number]);
   assert.equal(ftVerify("W", ref).verified, true);

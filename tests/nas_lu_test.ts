@@ -106,6 +106,17 @@ Deno.test("nas lu: a model run sends NPB's messages and takes the real run's vir
   assert.equal(s3.get("1/3/5760"), 54);
 });
 
+Deno.test("nas lu: Mop/s by lu.f90's formula with its single-precision constants", () => {
+  // lu.f90: 1.0d-6*dble(itmax)*(1984.77*dble(nx0)*dble(ny0)*dble(nz0)
+  //   -10923.3*(dble(nx0+ny0+nz0)/3.)**2 +27770.9* dble(nx0+ny0+nz0)/3. -144010.) / maxtime,
+  // the constants default-real literals (1984.77 is 1984.77001953125 promoted to double).
+  const lit = (a: number, b: number, c: number) =>
+    1e-6 * 250 * (a * 64 * 64 * 64 - b * (192 / 3) ** 2 + c * 192 / 3 - 144010.) / 12.5;
+  const f = Math.fround;
+  assert.equal(luMops(64, 250, 12.5), lit(f(1984.77), f(10923.3), f(27770.9)));
+  assert.notEqual(luMops(64, 250, 12.5), lit(1984.77, 10923.3, 27770.9));
+});
+
 Deno.test("nas lu: a value off by more than 1e-8 fails verification", () => {
   const { xcr, xce, xci } = LU_REFERENCE.A;
   assert.equal(luVerify("A", xcr, xce, xci, 2.0).verified, true);

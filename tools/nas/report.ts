@@ -16,8 +16,21 @@
 import { cD, cF, fortranA, fortranF, fortranI } from "./format.ts";
 import type { NasResult } from "./kernel.ts";
 
-/** The NPB version the kernels follow (the banner's and the report's `Version`). */
-export const NPB_VERSION = "3.4";
+/**
+ * The NPB release the kernels follow, which `print_results` prints as
+ * `Version` (its `npbversion` is setparams.c's VERSION, the release: "3.4.2";
+ * the banners say "3.4", as NPB's kernels hard-code it). 3.4.2 it is: EP
+ * verifies the pair count and sums |X|, |Y| (NPB's Changes.log, 3.4.2) and CG
+ * prints ζ every iteration (3.4.3 prints iterations 1, 5, 10, … and niter).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NPB_VERSION } from "./report.ts";
+ * assert.equal(NPB_VERSION, "3.4.2");
+ * ```
+ */
+export const NPB_VERSION = "3.4.2";
 
 /**
  * Where the run ran, for the lines that replace NPB's compile options.
