@@ -26,7 +26,7 @@ export * from "./constants.ts";
 export * from "./errors.ts";
 export * from "./datatype.ts";
 export { type Buf, MpiBuffer } from "./buffer.ts";
-export { emptyStatus, Request, type Status } from "./request.ts";
+export { emptyStatus, getCount, Request, type Status } from "./request.ts";
 export { checkOp, type Op, OPS, reduceArrays, reduceInto } from "./ops.ts";
 export { type CollOptions, Comm, type Work } from "./comm.ts";
 export {

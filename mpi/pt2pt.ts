@@ -24,11 +24,11 @@
 import { type Allocation, DomRegion, type Region } from "./buffer.ts";
 import type { Channel, InPacket, PacketHandler } from "./channel.ts";
 import { ANY_SOURCE, ANY_TAG } from "./constants.ts";
-import { type Datatype, typeSize } from "./datatype.ts";
+import type { Datatype } from "./datatype.ts";
 import { MpiError } from "./errors.ts";
 import type { MpiParams } from "./params.ts";
 import type { RegistrationCache } from "./regcache.ts";
-import { emptyStatus, type PostedRecv, Request, type Status } from "./request.ts";
+import { emptyStatus, getCount, type PostedRecv, Request, type Status } from "./request.ts";
 import { type Header, HEADER_BYTES, PacketType } from "./wire.ts";
 
 /**
@@ -339,7 +339,7 @@ export class PointToPoint implements PacketHandler {
     this.#copyCost(n);
     this.counters.copiedBytes += n;
     this.#pin(pr.region, -1);
-    this.#complete(pr, { source: src, tag, bytes: n, count: n / typeSize(pr.datatype) }, size);
+    this.#complete(pr, { source: src, tag, bytes: n, count: getCount(n, pr.datatype) }, size);
   }
 
   #complete(pr: PostedRecv, status: Status, size: number): void {
@@ -379,7 +379,7 @@ export class PointToPoint implements PacketHandler {
       source: src,
       tag,
       bytes: accept,
-      count: accept / typeSize(pr.datatype),
+      count: getCount(accept, pr.datatype),
     };
     const dst = accept > 0 ? await this.#dest(pr.region.sub(0, accept)) : undefined;
     if (rts.rget) {

@@ -7,7 +7,8 @@
  *
  * @module
  */
-import type { Datatype } from "./datatype.ts";
+import { UNDEFINED } from "./constants.ts";
+import { type Datatype, typeSize } from "./datatype.ts";
 import type { MpiError } from "./errors.ts";
 
 /**
@@ -28,10 +29,35 @@ export interface Status {
   tag: number;
   /** Bytes received (for a probe: bytes the message carries). */
   bytes: number;
-  /** Elements of the receive buffer's datatype received (`MPI_Get_count`; bytes for a probe). */
+  /**
+   * Elements of the receive buffer's datatype received (`MPI_Get_count`; bytes for a probe);
+   * `UNDEFINED` when the bytes are not a whole number of elements.
+   */
   count: number;
   /** Set when the receive failed (e.g. MPI_ERR_TRUNCATE); blocking calls throw it instead. */
   error?: MpiError;
+}
+
+/**
+ * `MPI_Get_count`: how many whole elements of `datatype` `bytes` hold, or
+ * `UNDEFINED` when they are not a whole number of them (MPI-3.1 §3.2.5: "If
+ * the number of entries received exceeds the limits of the count parameter,
+ * ... or if the size of the datatype is not a divisor of the number of
+ * bytes received, then MPI_GET_COUNT sets the value of count to
+ * MPI_UNDEFINED").
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { UNDEFINED } from "./constants.ts";
+ * import { getCount } from "./request.ts";
+ * assert.equal(getCount(8, "int32"), 2);
+ * assert.equal(getCount(6, "int32"), UNDEFINED); // one and a half int32s
+ * ```
+ */
+export function getCount(bytes: number, datatype: Datatype): number {
+  const size = typeSize(datatype);
+  return bytes % size === 0 ? bytes / size : UNDEFINED;
 }
 
 /**

@@ -111,6 +111,25 @@ Deno.test("mpi: probe and iprobe see unexpected messages; the status counts elem
   });
 });
 
+Deno.test("mpi: a message that is no whole number of receive elements counts as UNDEFINED (MPI_Get_count)", async () => {
+  // MPI-3.1 §3.2.5: the datatype's size does not divide the bytes received → MPI_UNDEFINED.
+  const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    if (comm.rank === 0) {
+      await comm.send(new Uint8Array(6), 1, 1); // eager
+      await comm.send(comm.alloc(100_001), 1, 2); // rendezvous
+      await comm.send(new Uint8Array(8), 1, 3);
+      return [];
+    }
+    const a = await comm.recv(new Int32Array(4), 0, 1);
+    const b = await comm.recv(comm.alloc(25_001, "float32"), 0, 2);
+    const c = await comm.recv(new Int32Array(4), 0, 3);
+    return [[a.bytes, a.count], [b.bytes, b.count], [c.bytes, c.count]];
+  });
+  assert.deepEqual(job.results[1], [[6, mpi.UNDEFINED], [100_001, mpi.UNDEFINED], [8, 2]]);
+  assert.equal(mpi.getCount(12, "float64"), mpi.UNDEFINED);
+  assert.equal(mpi.getCount(16, "float64"), 2);
+});
+
 Deno.test("mpi: PROC_NULL, self messages, sendrecv around a ring", async () => {
   const job = await mpiexec({ np: 4, mode: "native" }, async (comm) => {
     const st = await comm.recv(new Uint8Array(4), PROC_NULL, 0);
