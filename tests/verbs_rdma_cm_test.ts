@@ -8,8 +8,11 @@ import {
   type CmId,
   type Domain,
   type EventChannel,
+  type Qp,
   QpState,
   QpType,
+  RDMA_MAX_INIT_DEPTH,
+  RDMA_MAX_RESP_RES,
   RdmaCmEvent,
   SendFlags,
   VerbsError,
@@ -256,8 +259,11 @@ Deno.test("rdma_cm bypass: the peer's domain gone after the route: UNREACHABLE (
     await id.connect({});
     const ev = await next(ch, RdmaCmEvent.UNREACHABLE);
     assert.equal(ev.status, -110);
-    // 16 sends of the REQ, 4.096 µs × 2^20 apart (CMA_CM_RESPONSE_TIMEOUT, CMA_MAX_CM_RETRIES).
-    assert.ok(cluster.now - t0 >= 16 * 4096 * 2 ** 20);
+    // 16 sends of the REQ (CMA_MAX_CM_RETRIES 15), each waiting ib_send_cm_req's timeout_ms:
+    // twice the path's packet lifetime (18: 2^10 ms) plus CMA_CM_RESPONSE_TIMEOUT (20: 2^12
+    // ms), in cm_convert_to_ms's milliseconds: 6144 ms.
+    const took = cluster.now - t0;
+    assert.ok(took >= 16 * 6144e6 && took < 16 * 6144e6 + 1e6, `${took} ns`);
     ev.ack();
   });
 });
@@ -290,4 +296,176 @@ Deno.test("rdma_cm: a connection costs what its messages cost: the same seed giv
   }
   assert.equal(times[0], times[1]);
   assert.ok(times[0] > 50_000, `${times[0]} ns`); // three CM MAD handlings of 10 µs, the SA's 30 µs …
+});
+
+for (const mode of MODES) {
+  Deno.test(`rdma_cm ${mode}: the QPs get ib_cm's attributes: the peer's message decides READ access, depths, RNR retries and PSNs`, async () => {
+    const { cluster, a, b } = await pair(mode);
+    await cluster.run(async () => {
+      const { ch: sch } = await listen(b);
+      const attrs = async (qp: Qp) => {
+        const q = await qp.query();
+        return [
+          q.accessFlags,
+          q.maxDestRdAtomic,
+          q.maxRdAtomic,
+          q.retryCnt,
+          q.rnrRetry,
+          q.sqPsn,
+          q.rqPsn,
+        ];
+      };
+      const accepts = [
+        { responderResources: 3, initiatorDepth: 2 },
+        {},
+        { responderResources: RDMA_MAX_RESP_RES, initiatorDepth: RDMA_MAX_INIT_DEPTH },
+      ];
+      const server = cluster.spawn("server", async () => {
+        const seen = [];
+        for (const param of accepts) {
+          const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+          const r = await rcQp(req.id);
+          await req.id.accept(param);
+          req.ack();
+          (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+          seen.push({ psn: r.qp.initialPsn, qp: await attrs(r.qp), ev: req.param });
+        }
+        return seen;
+      });
+      const connects = [
+        { responderResources: 1, initiatorDepth: 4, retryCount: 5, rnrRetryCount: 6 },
+        { responderResources: 1, initiatorDepth: 1 },
+        undefined, // librdmacm's NULL: the device's limits, 7 retries
+      ];
+      const dev = (await a.rdmaCm.context()).queryDevice();
+      const got = [];
+      for (const param of connects) {
+        const { ch, id, res } = await resolve(a, b.rdmaCm.ip);
+        await id.connect(param);
+        const est = await next(ch, RdmaCmEvent.ESTABLISHED);
+        est.ack();
+        got.push({ psn: res.qp.initialPsn, qp: await attrs(res.qp), ev: est.param });
+      }
+      const srv = await server;
+      const W = Access.REMOTE_WRITE, RWA = W | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
+      // 1: the passive side's INIT access follows the REQ's initiator depth (4), its RTR and
+      //    RTS depths are what it accepted (3, 2: not capped by the REQ's 1), its retries the
+      //    REQ's (5, 6); the active side's depths are the REP's (2, 3), its RNR retries the
+      //    REP's (0). Each side sends with the PSN the other announced and receives with its own.
+      assert.deepEqual(srv[0].qp, [RWA, 3, 2, 5, 6, got[0].psn, srv[0].psn]);
+      assert.deepEqual(got[0].qp, [RWA, 2, 3, 5, 0, srv[0].psn, got[0].psn]);
+      assert.deepEqual([got[0].ev.responderResources, got[0].ev.initiatorDepth], [2, 3]);
+      // 2: accept({}) grants nothing: the active side may not be read from (no REMOTE_READ),
+      //    while the passive side, asked for an initiator depth of 1, allows reads.
+      assert.deepEqual(srv[1].qp.slice(0, 3), [RWA, 0, 0]);
+      assert.deepEqual(got[1].qp.slice(0, 3), [W, 0, 0]);
+      // 3: connect() asks for the device's limits with 7 retries; accepting with the
+      //    "maximum" markers takes what was asked, up to the device's limits.
+      assert.deepEqual(
+        [srv[2].ev.responderResources, srv[2].ev.initiatorDepth, srv[2].ev.retryCount],
+        [dev.maxQpInitRdAtom, dev.maxQpRdAtom, 7],
+      );
+      assert.deepEqual(
+        srv[2].qp.slice(0, 5),
+        [RWA, Math.min(dev.maxQpInitRdAtom, dev.maxQpRdAtom), dev.maxQpInitRdAtom, 7, 7],
+      );
+      // The active side's depths are the REP's; its RNR retries too (accept's default, 0).
+      const granted = Math.min(dev.maxQpInitRdAtom, dev.maxQpRdAtom);
+      assert.deepEqual(got[2].qp.slice(1, 5), [granted, dev.maxQpInitRdAtom, 7, 0]);
+    });
+  });
+}
+
+Deno.test("rdma_cm: rdma_disconnect fails only without a connection; on a connection already down it only moves the QP to ERR", async () => {
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const server = cluster.spawn("server", async () => {
+      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      await rcQp(req.id);
+      await req.id.accept({});
+      req.ack();
+      (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+      (await next(sch, RdmaCmEvent.DISCONNECTED)).ack();
+      await req.id.disconnect(); // the DREP
+      await req.id.disconnect(); // again: nothing to send, no error
+      const rej = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      await rej.id.reject();
+      rej.ack();
+    });
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    const fresh = await ch.createId();
+    await assert.rejects(
+      () => fresh.disconnect(),
+      (e) => e instanceof VerbsError && e.code === "EINVAL",
+    );
+    await id.connect({});
+    (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+    await id.disconnect();
+    (await next(ch, RdmaCmEvent.DISCONNECTED)).ack();
+    const agent = await a.rdmaCm.agent();
+    const sent = agent.sent;
+    await id.disconnect(); // the usual "disconnect on DISCONNECTED" of the side that started it
+    assert.equal(agent.sent, sent, "no second DREQ");
+    const r = await resolve(a, b.rdmaCm.ip);
+    await r.id.connect({});
+    (await next(r.ch, RdmaCmEvent.REJECTED)).ack();
+    await r.id.disconnect(); // after a reject too
+    assert.equal(r.res.qp.state, QpState.ERR);
+    await server;
+  });
+});
+
+Deno.test("rdma_cm: rdma_destroy_id frees events not yet read; a listener's unread requests are rejected; a REQ abandoned is rejected with reason 4", async () => {
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const { ch: sch, listener } = await listen(b);
+    // 1. A DISCONNECTED the program never read does not hold up the destroy.
+    const server = cluster.spawn("server", async () => {
+      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      await rcQp(req.id);
+      await req.id.accept({});
+      req.ack();
+      (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+      await req.id.disconnect();
+      await cluster.sleep(1e6); // the DREP is in: DISCONNECTED is queued, unread
+      assert.equal(sch.pending, 1);
+      assert.equal(req.id.unacked, 0);
+      await req.id.destroyQp();
+      await req.id.destroy();
+      assert.equal(sch.pending, 0);
+    });
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+    (await next(ch, RdmaCmEvent.DISCONNECTED)).ack();
+    await id.disconnect(); // the DREP
+    await server;
+    // 2. A connection request the listener never handed out is rejected when it goes
+    //    (ucma_free_ctx destroys the new id: REJ "consumer reject").
+    const r = await resolve(a, b.rdmaCm.ip);
+    await r.id.connect({});
+    await cluster.sleep(1e6);
+    assert.equal(sch.pending, 1);
+    await listener.destroy();
+    assert.equal(sch.pending, 0);
+    const ev = await next(r.ch, RdmaCmEvent.REJECTED);
+    assert.equal(ev.status, 28);
+    ev.ack();
+    // 3. An active side destroyed while its REQ is out: the passive side, which had the
+    //    request, gets REJECTED with reason 4 (cm_destroy_id: IB_CM_REJ_TIMEOUT).
+    const l2 = await sch.createId();
+    await l2.bindAddr({ ip: b.rdmaCm.ip, port: PORT + 1 });
+    await l2.listen(1);
+    const s = await resolve(a, b.rdmaCm.ip, PORT + 1);
+    await s.id.connect({});
+    const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+    await s.id.destroyQp();
+    await s.id.destroy();
+    const rej = await next(sch, RdmaCmEvent.REJECTED);
+    assert.equal(rej.id, req.id);
+    assert.equal(rej.status, 4);
+    rej.ack();
+    req.ack();
+  });
 });

@@ -73,6 +73,29 @@ export class EventFile<T> {
   }
 
   /**
+   * Drop the queued events `pred` picks (what the kernel frees of a closed
+   * id's unread events) and return them; a reader never sees them.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Engine } from "../../sim/engine.ts";
+   * import { PCIX_SDR_2006 } from "../../sim/profiles/mod.ts";
+   * import { EventFile } from "./event_file.ts";
+   * const f = new EventFile<number>(() => ({ engine: new Engine(), profile: PCIX_SDR_2006 }), "demo");
+   * f.deliver(1);
+   * f.deliver(2);
+   * assert.deepEqual(f.discard((e) => e === 1), [1]);
+   * assert.equal(f.pending, 1);
+   * ```
+   */
+  discard(pred: (e: T) => boolean): T[] {
+    const gone = this.#queue.filter(pred);
+    this.#queue = this.#queue.filter((e) => !pred(e));
+    return gone;
+  }
+
+  /**
    * `read()` on the file: the next event, sleeping in virtual time until one
    * comes; `undefined` when `timeoutNs` passed first.
    */

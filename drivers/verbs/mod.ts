@@ -40,6 +40,8 @@ export {
   CmId,
   type ConnParam,
   EventChannel,
+  RDMA_MAX_INIT_DEPTH,
+  RDMA_MAX_RESP_RES,
   RdmaCm,
   type RdmaCmEnv,
   RdmaCmEvent,

@@ -27,12 +27,15 @@
  * - either side: {@link CmId.disconnect} (QP to ERR, DREQ) →
  *   `DISCONNECTED` on both sides (DREP, or -ETIMEDOUT).
  *
- * The QP moves as the kernel's cma moves it: INIT at `createQp` (access
- * flags 0), then INIT→INIT (REMOTE_WRITE, plus READ and ATOMIC when the
- * side grants responder resources), INIT→RTR (path, peer QPN, the peer's
- * starting PSN, min RNR timer 0) and RTR→RTS (own starting PSN = the QP's
- * `initialPsn`, ACK timeout = the path's packet lifetime + 1, the retry
- * counts of the connection parameters) when the answer comes.
+ * The QP moves as librdmacm moves it with the kernel's `ib_cm` attributes:
+ * INIT at `createQp` (access flags 0), then INIT→INIT (REMOTE_WRITE, plus
+ * READ and ATOMIC when the peer's message asks for an initiator depth),
+ * INIT→RTR (path, peer QPN, receive PSN = the QP's `initialPsn`, which
+ * this side announces as its starting PSN, min RNR timer 0, responder
+ * resources as granted) and RTR→RTS (send PSN = the starting PSN the peer
+ * announced, ACK timeout = the path's packet lifetime + 1, initiator depth
+ * as granted, the REQ's retry count, the peer's RNR retry count) when the
+ * answer comes (`cm_req_handler`, `cm_rep_handler`, `cm_init_qp_*_attr`).
  *
  * Private data: up to 56 bytes in `connect` (a REQ holds 92, the CMA header
  * takes 36: rdma_connect(3)), 196 in `accept`, 148 in `reject`; the peer's
@@ -174,6 +177,32 @@ export function rdmaEventStr(type: number): string {
 export const RdmaPortSpace = { IPOIB: 0x0002, TCP: 0x0106, UDP: 0x0111, IB: 0x013f } as const;
 
 /**
+ * `RDMA_MAX_RESP_RES` (rdma_cma.h): as `responderResources`, "as many as
+ * the device allows" (`connect`) or "as many as the request asked, up to
+ * the device's limit" (`accept`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RDMA_MAX_RESP_RES } from "./rdma_cm.ts";
+ * assert.equal(RDMA_MAX_RESP_RES, 0xff);
+ * ```
+ */
+export const RDMA_MAX_RESP_RES = 0xff;
+
+/**
+ * `RDMA_MAX_INIT_DEPTH` (rdma_cma.h): the same for `initiatorDepth`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RDMA_MAX_INIT_DEPTH } from "./rdma_cm.ts";
+ * assert.equal(RDMA_MAX_INIT_DEPTH, 0xff);
+ * ```
+ */
+export const RDMA_MAX_INIT_DEPTH = 0xff;
+
+/**
  * An IPv4 socket address.
  *
  * @example
@@ -192,7 +221,11 @@ export interface SockAddr {
 
 /**
  * `struct rdma_conn_param`; every field defaults to 0 as in a zeroed
- * struct.
+ * struct. `responderResources` = {@link RDMA_MAX_RESP_RES} and
+ * `initiatorDepth` = {@link RDMA_MAX_INIT_DEPTH} mean the device's limit
+ * (capped by the request's in `accept`); no `ConnParam` at all (`connect()`,
+ * `accept()`) is librdmacm's NULL: both at that maximum, retry and RNR retry
+ * counts 7.
  *
  * @example
  * ```ts
@@ -268,7 +301,7 @@ export interface RdmaCmEnv {
   openDevice(): Promise<Context>;
 }
 
-/** The cma's CM response timeout (CMA_CM_RESPONSE_TIMEOUT: 4.096 µs × 2^20 ≈ 4.3 s). */
+/** The cma's CM response timeout (CMA_CM_RESPONSE_TIMEOUT: 4.096 µs × 2^20, 4096 ms to ib_cm). */
 const CM_RESPONSE_TIMEOUT = 20;
 /** The cma's retries of a CM message (CMA_MAX_CM_RETRIES). */
 const MAX_CM_RETRIES = 15;
@@ -414,7 +447,11 @@ export class RdmaCm {
 
   async #onCm(m: CmMsg & { tid: bigint }, from: AgentAddr): Promise<void> {
     if (m.kind === "REQ") return await this.#onReq(m, from);
-    const found = "remoteCommId" in m ? this.#byComm.get(m.remoteCommId) : undefined;
+    let found = "remoteCommId" in m ? this.#byComm.get(m.remoteCommId) : undefined;
+    // A REJ from a peer that gave up before it learnt our ID (its destroy while its REQ
+    // was out: reason "timeout") names only its own: ib_cm's cm_acquire_rejected_id finds
+    // the connection by the remote ID.
+    if (!found && m.kind === "REJ") found = this.#byRemote.get(`${from.lid}:${m.localCommId}`);
     const id = found?.speaksFor(m, from) ? found : undefined;
     if (!id) {
       // IBTA §12.9.8.x: a message for no connection this CM knows is answered with
@@ -473,6 +510,9 @@ export class RdmaCm {
     });
   }
 }
+
+/** ib_cm's `cm_convert_to_ms`: 4.096 µs × 2^t, approximated as 2^(t−8) ms (at least 1). */
+const cmConvertToMs = (t: number) => 2 ** Math.max(t - 8, 0);
 
 const formatIp = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join(".");
 
@@ -539,41 +579,49 @@ export class EventChannel {
 
   /** @internal queue an event (or hand it to a waiting `getEvent`) */
   deliver(e: Omit<CmEvent, "ack">): void {
-    const id = e.id;
     let acked = false;
     const ev: CmEvent = {
       ...e,
       ack: () => {
         if (acked) fail("EINVAL", `rdma_ack_cm_event: ${rdmaEventStr(ev.type)} already acked`);
         acked = true;
-        id.unacked--;
+        e.id.unacked--;
+        if (e.listenId) e.listenId.unacked--;
       },
     };
-    id.unacked++;
-    if (e.listenId) e.listenId.unacked++;
-    if (e.listenId) {
-      const l = e.listenId;
-      const inner = ev.ack;
-      ev.ack = () => {
-        inner();
-        l.unacked--;
-      };
-    }
     this.#file.deliver(ev);
+  }
+
+  /**
+   * @internal drop the queued, unread events of `id` (and, for a listener,
+   * the connection requests it has not handed out); returns them
+   */
+  discard(id: CmId): CmEvent[] {
+    return this.#file.discard((e) => e.id === id || e.listenId === id);
   }
 
   /**
    * `rdma_get_cm_event`: the next event, waiting in virtual time. With
    * `timeoutNs`, rejects with ETIMEDOUT when none came (a poll(2) on the
-   * channel's fd with a timeout).
+   * channel's fd with a timeout). The event counts against its id (and a
+   * `CONNECT_REQUEST` against the listener) until it is acked.
    */
   async getEvent(opts: { timeoutNs?: number } = {}): Promise<CmEvent> {
     this.#live("rdma_get_cm_event");
     const env = this.cm.env;
     await env.cpu.settle();
-    const ev = await this.#file.read(opts.timeoutNs);
-    if (!ev) fail("ETIMEDOUT", `rdma_get_cm_event: no event within ${opts.timeoutNs} ns`);
-    return ev!;
+    for (;;) {
+      const ev = await this.#file.read(opts.timeoutNs);
+      if (!ev) fail("ETIMEDOUT", `rdma_get_cm_event: no event within ${opts.timeoutNs} ns`);
+      // An event on its way to a sleeping reader when its id was destroyed: freed, as
+      // ucma_free_ctx frees the events not yet reported.
+      if (ev!.id.state === "destroyed") continue;
+      // ucma_get_event counts an event as reported only once it is read; rdma_destroy_id
+      // waits for the reported ones to be acked (librdmacm's events_completed).
+      ev!.id.unacked++;
+      if (ev!.listenId) ev!.listenId.unacked++;
+      return ev!;
+    }
   }
 
   /**
@@ -630,7 +678,7 @@ export class CmId {
   remoteAddr: SockAddr | undefined;
   /** `RDMA_OPTION_ID_TOS` (undefined: not set). */
   tos: number | undefined;
-  /** Events delivered for this id and not yet acked. */
+  /** Events of this id read with `getEvent` and not yet acked. */
   unacked = 0;
   /** @internal */
   localCommId = 0;
@@ -644,6 +692,9 @@ export class CmId {
   #req: CmReq | undefined;
   #conn: ConnParam = {};
   #tid = 0n;
+  /** ib_cm's `timeout_ms` of the connection: how long each of its MADs waits for an answer. */
+  #timeoutMs = 0;
+  #maxCmRetries = MAX_CM_RETRIES;
   #timer: ReturnType<Engine["schedule"]> | undefined;
   #backlog = 0;
 
@@ -863,6 +914,7 @@ export class CmId {
       fail("EINVAL", `${what}: ${pd.length} bytes of private data (at most ${maxPrivate})`);
     }
     const dev = this.verbs!.queryDevice();
+    // librdmacm's ucma_valid_param: up to the device's limit, or the "maximum" marker.
     for (
       const [k, max] of [
         ["responderResources", dev.maxQpRdAtom],
@@ -870,8 +922,8 @@ export class CmId {
       ] as const
     ) {
       const v = p[k] ?? 0;
-      if (!Number.isInteger(v) || v < 0 || v > max) {
-        fail("EINVAL", `${what}: ${k} ${v} outside 0..${max} (the device's limit)`);
+      if (!Number.isInteger(v) || v < 0 || (v > max && v !== 0xff)) {
+        fail("EINVAL", `${what}: ${k} ${v} outside 0..${max} (the device's limit) or 255`);
       }
     }
     for (const k of ["retryCount", "rnrRetryCount"] as const) {
@@ -889,12 +941,24 @@ export class CmId {
    * @throws VerbsError EINVAL before the route is resolved, without a QP, or with more
    *   than 56 bytes of private data
    */
-  async connect(param: ConnParam = {}): Promise<void> {
+  async connect(param?: ConnParam): Promise<void> {
     this.#want("rdma_connect", "route_resolved");
     if (!this.qp) fail("EINVAL", "rdma_connect: the id has no QP (rdma_create_qp first)");
-    this.#checkConn("rdma_connect", param, PRIVATE_DATA_BYTES.REQ - CMA_HDR_BYTES);
+    this.#checkConn("rdma_connect", param ?? {}, PRIVATE_DATA_BYTES.REQ - CMA_HDR_BYTES);
     await this.#cm.syscall();
-    this.#conn = { ...param };
+    // librdmacm's rdma_connect: the "maximum" markers (and a NULL param) take the
+    // device's limits; ucma_copy_conn_param_to_kern: a NULL param retries 7 times.
+    const dev = this.verbs!.queryDevice();
+    const max = (v: number | undefined, limit: number) =>
+      param === undefined || v === 0xff ? limit : v ?? 0;
+    this.#conn = {
+      privateData: param?.privateData,
+      responderResources: max(param?.responderResources, dev.maxQpRdAtom),
+      initiatorDepth: max(param?.initiatorDepth, dev.maxQpInitRdAtom),
+      retryCount: param ? param.retryCount ?? 0 : 7,
+      rnrRetryCount: param ? param.rnrRetryCount ?? 0 : 7,
+    };
+    param = this.#conn;
     const agent = await this.#cm.agent();
     const path = this.route!;
     const pdata = new Uint8Array(PRIVATE_DATA_BYTES.REQ);
@@ -935,6 +999,10 @@ export class CmId {
       privateData: pdata,
     };
     this.#tid = agent.nextTid();
+    // ib_send_cm_req: each try waits twice the path's packet lifetime plus the peer's CM
+    // response time, in cm_convert_to_ms's milliseconds (4.096 µs × 2^t ≈ 2^(t-8) ms).
+    this.#timeoutMs = cmConvertToMs(path.packetLifeTime) * 2 + cmConvertToMs(CM_RESPONSE_TIMEOUT);
+    this.#maxCmRetries = MAX_CM_RETRIES;
     this.state = "req_sent";
     await this.#sendRetrying(req, "req_sent", async () => {
       this.state = "unreachable";
@@ -951,24 +1019,45 @@ export class CmId {
    * @throws VerbsError EINVAL outside a request, without a QP, or with more than 196
    *   bytes of private data; the QP's own errors from its transitions
    */
-  async accept(param: ConnParam = {}): Promise<void> {
+  async accept(param?: ConnParam): Promise<void> {
     this.#want("rdma_accept", "req_rcvd");
     if (!this.qp) fail("EINVAL", "rdma_accept: the id has no QP (rdma_create_qp first)");
-    this.#checkConn("rdma_accept", param, PRIVATE_DATA_BYTES.REP);
+    this.#checkConn("rdma_accept", param ?? {}, PRIVATE_DATA_BYTES.REP);
     await this.#cm.syscall();
-    this.#conn = { ...param };
     const req = this.#req!;
     const qp = this.qp!;
+    // librdmacm's rdma_accept: the "maximum" markers (and a NULL param) take what the
+    // request asked for, up to the device's limits; otherwise the values given.
+    const dev = this.verbs!.queryDevice();
+    const upTo = (v: number | undefined, asked: number, limit: number) =>
+      param === undefined || v === 0xff ? Math.min(asked, limit) : v ?? 0;
+    const responder = upTo(param?.responderResources, req.initiatorDepth, dev.maxQpRdAtom);
+    const initiator = upTo(param?.initiatorDepth, req.responderResources, dev.maxQpInitRdAtom);
+    this.#conn = {
+      privateData: param?.privateData,
+      responderResources: responder,
+      initiatorDepth: initiator,
+      retryCount: param ? param.retryCount ?? 0 : 7,
+      rnrRetryCount: param ? param.rnrRetryCount ?? 0 : 7,
+    };
+    // ucma_modify_qp_rtr/rts with ib_cm's attributes (cm_req_handler's view of the REQ):
+    // INIT access from the REQ's initiator depth (ib_send_cm_rep has not run yet), RTR's
+    // responder resources and RTS's initiator depth as accepted, the retry counts the
+    // REQ carries, the send PSN the REQ's starting PSN and the receive PSN the one the
+    // REP announces.
     await this.#toRts(qp, {
+      remoteReads: req.initiatorDepth,
       dlid: req.primaryLocalLid,
       sl: req.sl,
       pathMtu: MTU_BYTES[req.pathMtu] ?? 2048,
       destQpNum: req.localQpn,
-      rqPsn: req.startingPsn,
+      rqPsn: qp.initialPsn,
+      maxDestRdAtomic: responder,
+      sqPsn: req.startingPsn,
       timeout: req.localAckTimeout,
       retryCnt: req.retryCount,
       rnrRetry: req.rnrRetryCount,
-      maxRdAtomic: Math.min(param.initiatorDepth ?? 0, req.responderResources),
+      maxRdAtomic: initiator,
     });
     const rep: CmRep = {
       kind: "REP",
@@ -976,12 +1065,12 @@ export class CmId {
       remoteCommId: this.#remoteCommId,
       localQpn: qp.qpNum,
       startingPsn: qp.initialPsn,
-      responderResources: param.responderResources ?? 0,
-      initiatorDepth: param.initiatorDepth ?? 0,
+      responderResources: responder,
+      initiatorDepth: initiator,
       targetAckDelay: 0,
-      rnrRetryCount: Math.min(7, param.rnrRetryCount ?? 0),
+      rnrRetryCount: Math.min(7, this.#conn.rnrRetryCount!),
       localCaGuid: 0n,
-      privateData: padded(param.privateData, PRIVATE_DATA_BYTES.REP),
+      privateData: padded(param?.privateData, PRIVATE_DATA_BYTES.REP),
     };
     this.state = "rep_sent";
     await this.#sendRetrying(rep, "rep_sent", async () => {
@@ -1013,12 +1102,37 @@ export class CmId {
 
   /**
    * `rdma_disconnect`: the QP to ERR and a DREQ (or, when the peer
-   * disconnected first, the DREP); both sides get `DISCONNECTED`.
+   * disconnected first, the DREP); both sides get `DISCONNECTED`. On a
+   * connection in any other state (disconnected already, rejected,
+   * unreachable, still being set up) it only moves the QP to ERR and
+   * succeeds, as the kernel's does: `rdma_disconnect` fails only for an id
+   * that never had a connection (Linux `cma.c`: `if (!id_priv->cm_id.ib)
+   * return -EINVAL`; a DREQ, else a DREP, is sent where ib_cm's state allows
+   * one, and the result is the QP modify's). One difference: after the REP,
+   * before the RTU, the DREQ goes out here (ib_cm sends nothing then, and
+   * the RTU still brings `ESTABLISHED`).
+   *
+   * @throws VerbsError EINVAL on an id without a connection (never connected, nor born
+   *   from a request)
    */
   async disconnect(): Promise<void> {
-    this.#want("rdma_disconnect", "established", "dreq_rcvd", "rep_sent");
+    this.#want(
+      "rdma_disconnect",
+      "req_sent",
+      "req_rcvd",
+      "rep_sent",
+      "established",
+      "dreq_sent",
+      "dreq_rcvd",
+      "timewait",
+      "rejected",
+      "unreachable",
+    );
     await this.#cm.syscall();
     await this.#toError();
+    if (this.state !== "established" && this.state !== "dreq_rcvd" && this.state !== "rep_sent") {
+      return;
+    }
     if (this.state === "dreq_rcvd") {
       this.state = "timewait";
       await this.#cm.sendCm(this.#remote!, {
@@ -1048,9 +1162,14 @@ export class CmId {
 
   /**
    * `rdma_destroy_id`: a connection still up is torn down toward the peer
-   * (DREQ, DREP or REJ as ib_cm's destroy does); a listener stops.
+   * as ib_cm's `cm_destroy_id` does it (established: DREQ; a DREQ received:
+   * DREP; a request received or a REP sent: REJ "consumer reject", 28; a
+   * REQ sent: REJ "timeout", 4); a listener stops. Events of the id still
+   * queued unread are freed (ucma_free_ctx), and so are the connection
+   * requests a listener never handed out: their ids are destroyed, which
+   * rejects them.
    *
-   * @throws VerbsError EBUSY while events for it are not acked (rdma_destroy_id(3) would
+   * @throws VerbsError EBUSY while events it read are not acked (rdma_destroy_id(3) would
    *   wait for them forever)
    */
   async destroy(): Promise<void> {
@@ -1063,22 +1182,30 @@ export class CmId {
     this.state = "destroyed";
     this.#stopTimer();
     this.#cm.releasePort(this, this.localAddr?.port);
+    const unread = this.channel.discard(this);
     this.channel.release(this);
     const remote = this.#remote;
     const ids = { localCommId: this.localCommId, remoteCommId: this.#remoteCommId };
     this.#cm.forget(this);
+    for (const e of unread) {
+      if (e.listenId === this && e.id.state !== "destroyed") await e.id.destroy();
+    }
     if (!remote) return;
-    if (was === "established" || was === "rep_sent") {
+    const rej = (reason: number) =>
+      this.#cm.sendCm(remote, {
+        kind: "REJ",
+        ...ids,
+        messageRejected: was === "req_rcvd" ? 0 : 2,
+        reason,
+      }, this.#tid);
+    if (was === "established") {
       await this.#cm.sendCm(remote, { kind: "DREQ", ...ids, remoteQpn: this.#remoteQpn }, 0n);
     } else if (was === "dreq_rcvd") {
       await this.#cm.sendCm(remote, { kind: "DREP", ...ids }, this.#tid);
-    } else if (was === "req_rcvd") {
-      await this.#cm.sendCm(remote, {
-        kind: "REJ",
-        ...ids,
-        messageRejected: 0,
-        reason: RejReason.CONSUMER_REJECT,
-      }, this.#tid);
+    } else if (was === "req_rcvd" || was === "rep_sent") {
+      await rej(RejReason.CONSUMER_REJECT);
+    } else if (was === "req_sent") {
+      await rej(RejReason.TIMEOUT);
     }
   }
 
@@ -1111,6 +1238,10 @@ export class CmId {
       packetLifeTime: Math.max(0, req.localAckTimeout - 1),
     };
     this.localCommId = this.#cm.newCommId(this);
+    // cm_req_handler: the REP (and a later DREQ) waits the response time the REQ's
+    // sender asked for, as often as it said to retry.
+    this.#timeoutMs = cmConvertToMs(req.localCmResponseTimeout);
+    this.#maxCmRetries = req.maxCmRetries;
     this.state = "req_rcvd";
   }
 
@@ -1155,7 +1286,10 @@ export class CmId {
         this.state = "established";
         return this.#event(RdmaCmEvent.ESTABLISHED, 0, { qpNum: this.#remoteQpn });
       case "REJ": {
-        if (this.state !== "req_sent" && this.state !== "rep_sent") return;
+        // cm_rej_handler: a REJ ends a connection being set up, or one the peer
+        // abandoned after its REP (cma reports REJECTED for all of them).
+        const live: State[] = ["req_sent", "req_rcvd", "rep_sent", "established"];
+        if (!live.includes(this.state)) return;
         this.#stopTimer();
         this.state = "rejected";
         await this.#toError();
@@ -1188,16 +1322,23 @@ export class CmId {
     const path = this.route!;
     const conn = this.#conn;
     try {
+      // cm_rep_handler + ucma_process_conn_resp: the REP decides. ib_cm takes its
+      // initiator depth as this side's responder resources (INIT access, RTR) and its
+      // responder resources as this side's initiator depth (RTS), its RNR retry count and
+      // its starting PSN as the send PSN; the receive PSN is the one the REQ announced.
       await this.#toRts(this.qp!, {
+        remoteReads: rep.initiatorDepth,
         dlid: path.dlid,
         sl: path.sl,
         pathMtu: MTU_BYTES[path.mtu] ?? 2048,
         destQpNum: rep.localQpn,
-        rqPsn: rep.startingPsn,
+        rqPsn: this.qp!.initialPsn,
+        maxDestRdAtomic: rep.initiatorDepth,
+        sqPsn: rep.startingPsn,
         timeout: Math.min(31, path.packetLifeTime + 1),
         retryCnt: Math.min(7, conn.retryCount ?? 0),
         rnrRetry: rep.rnrRetryCount,
-        maxRdAtomic: Math.min(conn.initiatorDepth ?? 0, rep.responderResources),
+        maxRdAtomic: rep.responderResources,
       });
     } catch (e) {
       // cma_rep_recv: a QP that cannot follow the REP gets the connection rejected.
@@ -1227,25 +1368,29 @@ export class CmId {
     });
   }
 
-  /** cma_modify_qp_rtr + cma_modify_qp_rts. */
+  /** ucma_modify_qp_rtr + ucma_modify_qp_rts (INIT→INIT, RTR, RTS). */
   async #toRts(
     qp: Qp,
     a: {
+      /** ib_cm's responder resources when the QP goes INIT→INIT (the peer's initiator depth). */
+      remoteReads: number;
       dlid: number;
       sl: number;
       pathMtu: number;
       destQpNum: number;
       rqPsn: number;
+      maxDestRdAtomic: number;
+      sqPsn: number;
       timeout: number;
       retryCnt: number;
       rnrRetry: number;
       maxRdAtomic: number;
     },
   ): Promise<void> {
-    const responder = this.#conn.responderResources ?? 0;
-    // cm_init_qp_init_attr: remote write always, read and atomic when granting responder resources.
+    // cm_init_qp_init_attr: remote write always, read and atomic when ib_cm's responder
+    // resources are not 0.
     const access = Access.REMOTE_WRITE |
-      (responder > 0 ? Access.REMOTE_READ | Access.REMOTE_ATOMIC : 0);
+      (a.remoteReads > 0 ? Access.REMOTE_READ | Access.REMOTE_ATOMIC : 0);
     await qp.modify({ state: QpState.INIT, accessFlags: access });
     const rtr: QpAttr = {
       state: QpState.RTR,
@@ -1253,14 +1398,14 @@ export class CmId {
       pathMtu: a.pathMtu,
       destQpNum: a.destQpNum,
       rqPsn: a.rqPsn,
-      maxDestRdAtomic: responder,
+      maxDestRdAtomic: a.maxDestRdAtomic,
       // cm_init_qp_rtr_attr sets the minimum RNR timer to 0 (655.36 ms).
       minRnrTimer: 0,
     };
     await qp.modify(rtr);
     await qp.modify({
       state: QpState.RTS,
-      sqPsn: qp.initialPsn,
+      sqPsn: a.sqPsn,
       timeout: a.timeout,
       retryCnt: a.retryCnt,
       rnrRetry: a.rnrRetry,
@@ -1292,8 +1437,8 @@ export class CmId {
     const tid = this.#tid;
     await this.#cm.sendCm(to, msg, tid);
     const engine = this.#cm.env.engine;
-    const periodNs = 4096 * 2 ** CM_RESPONSE_TIMEOUT;
-    let left = MAX_CM_RETRIES;
+    const periodNs = this.#timeoutMs * 1e6;
+    let left = this.#maxCmRetries;
     const arm = () => {
       this.#timer = engine.schedule(periodNs, () => {
         this.#timer = undefined;
