@@ -43,8 +43,9 @@
  * librdmacm's does.
  *
  * Not modelled: the UDP and IB port spaces (SIDR, UD QPs), multicast,
- * alternate paths (LAP/APR), MRA, IPv6, `TIMEWAIT_EXIT` events, a listen
- * backlog limit, and connection managers of domains that migrate.
+ * alternate paths (LAP/APR), MRA, IPv6, `TIMEWAIT_EXIT` events, ids
+ * without a QP of their own (`CONNECT_RESPONSE`, `rdma_establish`), a
+ * listen backlog limit, and connection managers of domains that migrate.
  *
  * @example
  * ```ts
