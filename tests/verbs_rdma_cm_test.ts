@@ -63,6 +63,15 @@ async function listen(b: Domain): Promise<{ ch: EventChannel; listener: CmId }> 
   return { ch, listener };
 }
 
+/** Passive side: take the next request, give it a QP, accept with `param`, ack the event. */
+async function acceptOne(sch: EventChannel, param: Parameters<CmId["accept"]>[0] = {}) {
+  const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+  const r = await rcQp(req.id);
+  await req.id.accept(param);
+  req.ack();
+  return { req, ...r };
+}
+
 /** Active side up to a QP on a resolved route; returns the id and the events it saw. */
 async function resolve(a: Domain, ip: string, port = PORT) {
   const ch = a.rdmaCm.createEventChannel();
@@ -276,10 +285,7 @@ Deno.test("rdma_cm: a connection costs what its messages cost: the same seed giv
       await cluster.run(async () => {
         const { ch: sch } = await listen(b);
         const server = cluster.spawn("server", async () => {
-          const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
-          await rcQp(req.id);
-          await req.id.accept({});
-          req.ack();
+          await acceptOne(sch);
         });
         const t0 = cluster.now;
         const { ch, id } = await resolve(a, b.rdmaCm.ip);
@@ -381,10 +387,7 @@ Deno.test("rdma_cm: rdma_disconnect fails only without a connection; on a connec
   await cluster.run(async () => {
     const { ch: sch } = await listen(b);
     const server = cluster.spawn("server", async () => {
-      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
-      await rcQp(req.id);
-      await req.id.accept({});
-      req.ack();
+      const { req } = await acceptOne(sch);
       (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
       (await next(sch, RdmaCmEvent.DISCONNECTED)).ack();
       await req.id.disconnect(); // the DREP
@@ -422,10 +425,7 @@ Deno.test("rdma_cm: rdma_destroy_id frees events not yet read; a listener's unre
     const { ch: sch, listener } = await listen(b);
     // 1. A DISCONNECTED the program never read does not hold up the destroy.
     const server = cluster.spawn("server", async () => {
-      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
-      await rcQp(req.id);
-      await req.id.accept({});
-      req.ack();
+      const { req } = await acceptOne(sch);
       (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
       await req.id.disconnect();
       await cluster.sleep(1e6); // the DREP is in: DISCONNECTED is queued, unread
