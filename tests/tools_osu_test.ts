@@ -143,6 +143,18 @@ Deno.test("osu: OSU's option errors and defaults", () => {
   for (const [args, re] of bad) assert.throws(() => parseOsuArgs(args), re, args.join(" "));
 });
 
+Deno.test("osu: values print as C's %.2f rounds them (an exact tie goes to even)", async () => {
+  const { pt2ptRow, collRow, mbwRow, variedRow } = await import("../tools/lib/osu_format.ts");
+  assert.equal(pt2ptRow(8, 2.125), "8                         2.12");
+  assert.equal(pt2ptRow(8, 2.375), "8                         2.38");
+  assert.equal(mbwRow(1, 0.625, 625000.125), "1                         0.62           625000.12");
+  assert.equal(variedRow(4, [1.875]), "4              1.88");
+  assert.equal(
+    collRow({ avg: 6.125, min: 6, max: 6.2, iterations: 10 }, false),
+    "             6.12",
+  );
+});
+
 Deno.test("osu: bypass latency equals native, split is higher; the CLI as users run it", async () => {
   const lat = async (mode: string) =>
     row((await osu("osu_latency", "-m", "8:8", "-i", "200", "-x", "40", "--mode", mode))[2], 1)

@@ -14,6 +14,7 @@ import {
   type OsuConfig,
   type OsuName,
 } from "./osu_args.ts";
+import { cFixed } from "./c_format.ts";
 
 /**
  * FIELD_WIDTH of osu_util.h: the width of every value column.
@@ -54,18 +55,21 @@ export function left(v: string | number, w: number): string {
 }
 
 /**
- * `%*s` / `%*.*f`: right-justified in `w` (numbers with `prec` decimals).
+ * `%*s` / `%*.*f`: right-justified in `w` (numbers with `prec` decimals,
+ * rounded as glibc's printf rounds them: the exact binary value, half to
+ * even, so 2.125 prints as 2.12 where `toFixed` gives 2.13).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { right } from "./osu_format.ts";
  * assert.equal(right(4.5, 20, 2), "                4.50");
+ * assert.equal(right(2.125, 6, 2), "  2.12");
  * assert.equal(right("Pass", 6), "  Pass");
  * ```
  */
 export function right(v: string | number, w: number, prec?: number): string {
-  return (typeof v === "number" && prec !== undefined ? v.toFixed(prec) : String(v)).padStart(w);
+  return (typeof v === "number" && prec !== undefined ? cFixed(v, prec) : String(v)).padStart(w);
 }
 
 /**
