@@ -127,7 +127,8 @@ Deno.test("osu: OSU's option errors and defaults", () => {
   assert.deepEqual(parseOsuArgs(["osu_latency", "-m", ":64", "-x10"]).maxSize, 64);
   const bad: [string[], RegExp][] = [
     [["osu_latency", "-i", "0"], /osu_latency: Invalid Number of Iterations \[-i 0\]/],
-    [["osu_latency", "-m", "0:8"], /Invalid Message Size \[-m 0:8\]/],
+    [["osu_latency", "-m", "0:"], /Invalid Message Size \[-m 0:\]/],
+    [["osu_latency", "-m", ":"], /Invalid Message Size \[-m :\]/],
     [["osu_bw", "-W", "x"], /Invalid Window Size \[-W x\]/],
     [["osu_latency", "-W", "4"], /Invalid option \[-W\]/],
     [["osu_latency", "-G", "png"], /graph output \(-G\) is not supported/],
@@ -141,6 +142,28 @@ Deno.test("osu: OSU's option errors and defaults", () => {
     [["osu_latency", "-i"], /Option Missing Required Argument \[-i\]/],
   ];
   for (const [args, re] of bad) assert.throws(() => parseOsuArgs(args), re, args.join(" "));
+});
+
+Deno.test("osu: -m 0:MAX keeps the default minimum, as OMB 7.0's set_message_size does", () => {
+  // MIN:MAX sets MIN (refused when 0) and then MAX, whose result is the one returned.
+  const lat = parseOsuArgs(["osu_latency", "-m", "0:8"]);
+  assert.deepEqual([lat.minSize, lat.maxSize], [0, 8]);
+  const bw = parseOsuArgs(["osu_bw", "-m", "0:64"]);
+  assert.deepEqual([bw.minSize, bw.maxSize], [1, 64]);
+  const ar = parseOsuArgs(["osu_allreduce", "-m", "0:16"]);
+  assert.deepEqual([ar.minSize, ar.maxSize], [1, 16]);
+  assert.deepEqual(parseOsuArgs(["osu_bw", "-m", "2:64"]).minSize, 2);
+});
+
+Deno.test("osu: -h and -v end option processing, as process_options returns at them", () => {
+  assert.equal(parseOsuArgs(["osu_latency", "-h", "-i", "0"]).help, true);
+  assert.equal(parseOsuArgs(["osu_bw", "-v", "-W", "0"]).version, true);
+  assert.equal(parseOsuArgs(["osu_bw", "-hW0"]).help, true);
+  // An error before -h is still reported.
+  assert.throws(
+    () => parseOsuArgs(["osu_latency", "-i", "0", "-h"]),
+    /Invalid Number of Iterations/,
+  );
 });
 
 Deno.test("osu: values print as C's %.2f rounds them (an exact tie goes to even)", async () => {

@@ -279,6 +279,9 @@ export function parseOsuArgs(argv: readonly string[]): OsuConfig {
     for (const { o, arg } of opts) {
       if (o === "u") validationWarmupSet = true;
       apply(c, o, arg);
+      // process_options returns at the first -h or -v: what follows is not
+      // read, so `-h -i 0` prints the help (OMB 7.0 c/util/osu_util.c).
+      if (c.help || c.version) return c;
     }
   }
   if (!c.validate) c.warmupValidation = 0;
@@ -340,7 +343,10 @@ function apply(c: OsuConfig, o: string, arg: string | undefined): void {
       c.windowVaried = true;
       return;
     case "m": {
-      // set_message_size: MAX, MIN:MAX, MIN: or :MAX; a minimum must be > 0.
+      // set_message_size (OMB 7.0 c/util/osu_util.c): MAX, MIN:MAX, MIN: or
+      // :MAX; a minimum must be > 0. In MIN:MAX the result of setting MAX
+      // overwrites that of setting MIN, so `-m 0:MAX` is accepted and the
+      // minimum stays the benchmark's default (0 for osu_latency, else 1).
       const parts = arg!.split(":");
       const num = (s: string) => (/^\d+$/.test(s) ? Number(s) : undefined);
       if (parts.length === 1) {
@@ -352,8 +358,10 @@ function apply(c: OsuConfig, o: string, arg: string | undefined): void {
         if (lo === "" && hi === "") throw bad(name, "Invalid Message Size", o, arg);
         if (lo !== "") {
           const mn = num(lo);
-          if (mn === undefined || mn <= 0) throw bad(name, "Invalid Message Size", o, arg);
-          c.minSize = mn;
+          if (mn === undefined || (mn === 0 && hi === "")) {
+            throw bad(name, "Invalid Message Size", o, arg);
+          }
+          if (mn > 0) c.minSize = mn;
         }
         if (hi !== "") {
           const mx = num(hi);
