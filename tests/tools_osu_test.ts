@@ -81,6 +81,23 @@ Deno.test("osu: collectives print the blank line, title, columns; -f adds min, m
   assert.ok(a2a.slice(3).every((l) => l.endsWith("Pass")));
 });
 
+Deno.test("osu: -M limits osu_allreduce's sizes as check_mem_limit does for REDUCE", async () => {
+  const ar = await osu(
+    "osu_allreduce",
+    "-np",
+    "2",
+    "-m",
+    "1048576:2097152",
+    "-M",
+    "1048576",
+    "-i",
+    "1",
+    "-x",
+    "0",
+  );
+  assert.deepEqual(ar.slice(3).map((l) => Number(l.slice(0, 10))), [1048576]);
+});
+
 Deno.test("osu: osu_mbw_mr with pairs, message rate and varied windows", async () => {
   const m = await osu("osu_mbw_mr", "-np", "4", "-m", "8", "-i", "3", "-x", "1", "-W", "4");
   assert.deepEqual(m.slice(0, 4), [

@@ -458,15 +458,22 @@ async function collective(
 ): Promise<void> {
   const n = comm.size, me = comm.rank;
   let max = cfg.maxSize;
-  // check_mem_limit (osu_util_mpi.c).
-  if (kind === "alltoall" && max * n > cfg.memLimit) {
-    max = Math.floor(cfg.memLimit / n);
+  // check_mem_limit (OMB 7.0 c/util/osu_util_mpi.c): alltoall (subtype
+  // ALLTOALL) needs max × np within -M; bcast (BCAST) and allreduce (whose
+  // subtype is REDUCE) need max within it.
+  const limited = kind === "alltoall"
+    ? (max * n > cfg.memLimit ? Math.floor(cfg.memLimit / n) : max)
+    : (kind === "bcast" || kind === "allreduce") && max > cfg.memLimit
+    ? cfg.memLimit
+    : max;
+  if (limited !== max) {
+    max = limited;
     if (me === 0) {
       console.error(
         `Warning! Limiting max message size to: ${max}. Increase -M, --mem-limit for higher message sizes.`,
       );
     }
-  } else if ((kind === "bcast") && max > cfg.memLimit) max = cfg.memLimit;
+  }
   const stats = async (timer: number, iters: number) => {
     const lat = new Float64Array([(timer * 1e6) / iters]);
     const mn = new Float64Array(1), mx = new Float64Array(1), sum = new Float64Array(1);
