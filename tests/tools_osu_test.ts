@@ -183,6 +183,28 @@ Deno.test("osu: -h and -v end option processing, as process_options returns at t
   );
 });
 
+Deno.test("osu: -M below 1 MiB is raised with OSU's warning, not silently", async () => {
+  const c = parseOsuArgs(["osu_bcast", "-M", "5"]);
+  assert.equal(c.memLimit, 1 << 20);
+  assert.deepEqual(c.warnings, ["Requested memory limit too low, using [1048576] instead."]);
+  assert.deepEqual(parseOsuArgs(["osu_bcast", "-M", "2097152"]).warnings, []);
+  const lines: string[] = [], warned: string[] = [];
+  const args = ["osu_bcast", "-M", "5", "-m", "1", "-i", "1", "-x", "0"];
+  assert.equal(await osuMain(args, (l) => lines.push(l), (l) => warned.push(l)), 0);
+  assert.deepEqual(warned, ["Requested memory limit too low, using [1048576] instead."]);
+  assert.ok(lines.every((l) => !l.includes("Requested")));
+});
+
+Deno.test("osu: SRC DST buffer locations: H H is host memory, D and M are refused", () => {
+  assert.equal(parseOsuArgs(["osu_bw", "-m", "8", "H", "H"]).maxSize, 8);
+  assert.throws(
+    () => parseOsuArgs(["osu_latency", "D", "D"]),
+    /osu_latency: device and managed buffers \(D\) are not simulated/,
+  );
+  assert.throws(() => parseOsuArgs(["osu_latency", "H"]), /give both buffer locations/);
+  assert.throws(() => parseOsuArgs(["osu_latency", "H", "H", "H"]), /unexpected argument 'H'/);
+});
+
 Deno.test("osu: values print as C's %.2f rounds them (an exact tie goes to even)", async () => {
   const { pt2ptRow, collRow, mbwRow, variedRow } = await import("../tools/lib/osu_format.ts");
   assert.equal(pt2ptRow(8, 2.125), "8                         2.12");

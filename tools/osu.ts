@@ -21,7 +21,8 @@ import { osuProgram } from "./lib/osu_bench.ts";
 import { title, usage } from "./lib/osu_format.ts";
 
 /**
- * Run the command line `args`; returns the exit status.
+ * Run the command line `args`: output lines go to `print`, OSU's warnings
+ * (stderr) to `warn`; returns the exit status.
  *
  * @example
  * ```ts
@@ -33,7 +34,11 @@ import { title, usage } from "./lib/osu_format.ts";
  * assert.deepEqual(lines.slice(0, 2), ["# OSU MPI Latency Test v7.0", "# Size            Latency (us)"]);
  * ```
  */
-export async function osuMain(args: string[], print: (line: string) => void): Promise<number> {
+export async function osuMain(
+  args: string[],
+  print: (line: string) => void,
+  warn: (line: string) => void = (l) => console.error(l),
+): Promise<number> {
   const cfg = parseOsuArgs(args);
   if (cfg.help) {
     print(usage(cfg.name));
@@ -43,6 +48,7 @@ export async function osuMain(args: string[], print: (line: string) => void): Pr
     print(title(cfg.name));
     return 0;
   }
+  for (const w of cfg.warnings) warn(w);
   const np = cfg.launch.np ?? 2;
   const main = osuProgram(cfg, np, print);
   const profile = await loadToolProfile(cfg.launch.profile);

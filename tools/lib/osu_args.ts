@@ -160,6 +160,8 @@ export interface OsuConfig {
   memLimit: number;
   /** Launch flags. */
   launch: LaunchFlags;
+  /** What OSU prints on stderr while parsing (its warnings), in order. */
+  warnings: string[];
 }
 
 const LONG: Record<string, string> = {
@@ -234,6 +236,7 @@ export function parseOsuArgs(argv: readonly string[]): OsuConfig {
   const allowed = (o: string) => spec.includes(o);
   const args = argv.slice(1);
   let validationWarmupSet = false;
+  let hostBuffers = 0;
   for (let i = 0; i < args.length;) {
     const next = takeLaunchFlag(args, i, c.launch);
     if (next !== undefined) {
@@ -273,6 +276,14 @@ export function parseOsuArgs(argv: readonly string[]): OsuConfig {
         opts.push({ o });
       }
       i++;
+    } else if (a === "H" && ++hostBuffers <= 2) {
+      // OMB's [SRC DST] buffer locations: H (host) is what every buffer is here.
+      i++;
+      continue;
+    } else if (/^(D|M|MD|MH)$/.test(a)) {
+      throw new UsageError(
+        `${name}: device and managed buffers (${a}) are not simulated; buffers are host memory (H)`,
+      );
     } else {
       throw new UsageError(`${name}: unexpected argument '${a}' (see --help)`);
     }
@@ -283,6 +294,9 @@ export function parseOsuArgs(argv: readonly string[]): OsuConfig {
       // read, so `-h -i 0` prints the help (OMB 7.0 c/util/osu_util.c).
       if (c.help || c.version) return c;
     }
+  }
+  if (hostBuffers === 1) {
+    throw new UsageError(`${name}: give both buffer locations, SRC and DST (H H), or neither`);
   }
   if (!c.validate) c.warmupValidation = 0;
   else if (!validationWarmupSet) c.warmupValidation = OSU_DEFAULTS.VALIDATION_SKIP_DEFAULT;
@@ -320,6 +334,7 @@ function defaults(name: OsuName): OsuConfig {
     full: false,
     memLimit: D.MAX_MEM_LIMIT,
     launch: defaultLaunchFlags(),
+    warnings: [],
   };
 }
 
@@ -408,7 +423,14 @@ function apply(c: OsuConfig, o: string, arg: string | undefined): void {
       return;
     case "M":
       if (n === undefined) throw bad(name, "Invalid Memory Limit", o, arg);
+      // set_max_memlimit (OMB 7.0 c/util/osu_util.c): a limit below 1 MiB
+      // is raised to 1 MiB with a warning, not refused.
       c.memLimit = Math.max(n, OSU_DEFAULTS.MAX_MEM_LOWER_LIMIT);
+      if (n < OSU_DEFAULTS.MAX_MEM_LOWER_LIMIT) {
+        c.warnings.push(
+          `Requested memory limit too low, using [${OSU_DEFAULTS.MAX_MEM_LOWER_LIMIT}] instead.`,
+        );
+      }
       return;
     case "a":
       if (n === undefined || n < 1) throw bad(name, "Invalid Device Array Size", o, arg);
