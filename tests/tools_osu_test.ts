@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { osuMain } from "../tools/osu.ts";
 import { parseOsuArgs } from "../tools/lib/osu_args.ts";
+import { osuProgram } from "../tools/lib/osu_bench.ts";
+import { mpi } from "../mod.ts";
 
 async function osu(...args: string[]): Promise<string[]> {
   const lines: string[] = [];
@@ -96,6 +98,66 @@ Deno.test("osu: -M limits osu_allreduce's sizes as check_mem_limit does for REDU
     "0",
   );
   assert.deepEqual(ar.slice(3).map((l) => Number(l.slice(0, 10))), [1048576]);
+});
+
+/** The MPI calls each rank makes running `args` (waitall as waitall:send or waitall:recv). */
+async function calls(np: number, ...args: string[]): Promise<string[][]> {
+  const log: string[][] = Array.from({ length: np }, () => []);
+  const program = osuProgram(parseOsuArgs(args), np, () => {});
+  const traced = ["barrier", "bcast", "reduce", "allreduce", "alltoall", "waitall"];
+  await mpi.mpiexec({ np, mode: "native" }, (comm) => {
+    const sends = new Set<unknown>();
+    const wrapped = new Proxy(comm, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop);
+        if (typeof v !== "function") return v;
+        if (!traced.includes(String(prop)) && prop !== "isend") return v.bind(target);
+        return async (...a: unknown[]) => {
+          const r = await v.apply(target, a);
+          if (prop === "isend") sends.add(r);
+          if (prop === "waitall") {
+            log[comm.rank].push(`waitall:${sends.has((a[0] as unknown[])[0]) ? "send" : "recv"}`);
+          } else if (traced.includes(String(prop))) log[comm.rank].push(String(prop));
+          return r;
+        };
+      },
+    });
+    return program(wrapped);
+  });
+  return log;
+}
+
+Deno.test("osu: collectives synchronize around each size where OMB 7.0 does", async () => {
+  // osu_bcast.c: no barrier before the loop, one between the loop and the statistics.
+  const bc = await calls(2, "osu_bcast", "-m", "1", "-i", "1", "-x", "0");
+  assert.deepEqual(bc[1], ["bcast", "barrier", "barrier", "reduce", "reduce", "reduce"]);
+  // osu_allreduce.c, osu_alltoall.c: a barrier before the loop and one after printing.
+  const ar = await calls(2, "osu_allreduce", "-m", "4", "-i", "1", "-x", "0");
+  assert.deepEqual(ar[1], [
+    "barrier",
+    "allreduce",
+    "barrier",
+    "reduce",
+    "reduce",
+    "reduce",
+    "barrier",
+  ]);
+  const a2a = await calls(2, "osu_alltoall", "-m", "1", "-i", "1", "-x", "0");
+  assert.deepEqual(a2a[0], [
+    "barrier",
+    "alltoall",
+    "barrier",
+    "reduce",
+    "reduce",
+    "reduce",
+    "barrier",
+  ]);
+});
+
+Deno.test("osu: osu_bibw's rank 1 waits for its receives before its sends, as osu_bibw.c", async () => {
+  const log = await calls(2, "osu_bibw", "-m", "1", "-i", "1", "-x", "0", "-W", "2");
+  assert.deepEqual(log[0].filter((c) => c.startsWith("waitall")), ["waitall:send", "waitall:recv"]);
+  assert.deepEqual(log[1].filter((c) => c.startsWith("waitall")), ["waitall:recv", "waitall:send"]);
 });
 
 Deno.test("osu: osu_mbw_mr with pairs, message rate and varied windows", async () => {
