@@ -160,6 +160,33 @@ Deno.test("osu: osu_bibw's rank 1 waits for its receives before its sends, as os
   assert.deepEqual(log[1].filter((c) => c.startsWith("waitall")), ["waitall:recv", "waitall:send"]);
 });
 
+Deno.test("osu: osu_mbw_mr stops at the first size that fails validation, as osu_mbw_mr.c", async () => {
+  const lines: string[] = [];
+  const args = ["osu_mbw_mr", "-m", "1:16", "-i", "2", "-x", "0", "-c", "-W", "2"];
+  const program = osuProgram(parseOsuArgs(args), 2, (l) => lines.push(l));
+  // The sender zeroes what it sends from 4 bytes on: the receiver's check fails there.
+  const job = await mpi.mpiexec({ np: 2, mode: "native" }, (comm) =>
+    program(
+      new Proxy(comm, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop);
+          if (typeof v !== "function") return v;
+          if (comm.rank !== 0 || prop !== "isend") return v.bind(target);
+          return (buf: mpi.MpiBuffer, ...rest: unknown[]) => {
+            if (buf.length >= 4) buf.fill(0);
+            return v.call(target, buf, ...rest);
+          };
+        },
+      }),
+    ));
+  assert.equal(job.results[0]!.failedSize, 4);
+  assert.deepEqual(lines.slice(4).map((l) => [Number(l.slice(0, 10)), l.slice(50)]), [
+    [1, "                Pass"],
+    [2, "                Pass"],
+    [4, "                Fail"],
+  ]);
+});
+
 Deno.test("osu: osu_mbw_mr with pairs, message rate and varied windows", async () => {
   const m = await osu("osu_mbw_mr", "-np", "4", "-m", "8", "-i", "3", "-x", "1", "-W", "4");
   assert.deepEqual(m.slice(0, 4), [

@@ -437,17 +437,23 @@ async function mbwMr(
       if (!single) await freeAll(comm, [...S, ...R]);
       if (me === 0) perWindow.push((size / 1e6 * pairs * cfg.iterations * window) / t);
     }
-    if (me !== 0) continue;
-    table.push(perWindow);
-    const pass = cfg.validate ? errorsAtSize === 0 : undefined;
-    if (cfg.windowVaried) {
-      out.rows.push({ size, value: perWindow[perWindow.length - 1], windows: perWindow });
-      say(variedRow(size, perWindow));
-    } else {
-      const rate = 1e6 * perWindow[0] / size;
-      out.rows.push({ size, value: perWindow[0], rate, iterations: cfg.iterations, pass });
-      say(mbwRow(size, perWindow[0], cfg.printRate ? rate : undefined, pass));
+    if (me === 0) {
+      table.push(perWindow);
+      const pass = cfg.validate ? errorsAtSize === 0 : undefined;
+      if (cfg.windowVaried) {
+        out.rows.push({ size, value: perWindow[perWindow.length - 1], windows: perWindow });
+        say(variedRow(size, perWindow));
+      } else {
+        const rate = 1e6 * perWindow[0] / size;
+        out.rows.push({ size, value: perWindow[0], rate, iterations: cfg.iterations, pass });
+        say(mbwRow(size, perWindow[0], cfg.printRate ? rate : undefined, pass));
+      }
     }
+    // osu_mbw_mr.c (one window size): rank 0 broadcasts the reduced error
+    // count and every rank stops at the first size that failed, which then
+    // ends the run with DATA VALIDATION ERROR. The varied-window tables do
+    // not check.
+    if (cfg.validate && !cfg.windowVaried && await failed(comm, errorsAtSize, size, out)) break;
   }
   if (me === 0 && cfg.windowVaried && cfg.printRate) {
     for (const l of rateProfileHeader()) say(l);
