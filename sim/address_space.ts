@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { type MachineMemory, PAGE_SHIFT, PAGE_SIZE } from "./memory.ts";
+import { type MachineMemory, PAGE_SIZE } from "./memory.ts";
 import type { Prng } from "./prng.ts";
 
 /** Pages populated together; their machine frames are shuffled within the chunk. */
@@ -188,7 +188,12 @@ export class AddressSpace {
   alloc(bytes: number, align = 64): number {
     this.#alive("alloc");
     const addr = this.#reserve(bytes, align);
-    this.#populate(addr >> PAGE_SHIFT, (addr + this.#allocs.get(addr)! - 1) >> PAGE_SHIFT);
+    // Division, not `>>`: addresses reach 2^31 and beyond (a 4 GiB host),
+    // where a 32-bit shift turns negative and would populate nothing.
+    this.#populate(
+      Math.floor(addr / PAGE_SIZE),
+      Math.floor((addr + this.#allocs.get(addr)! - 1) / PAGE_SIZE),
+    );
     return addr;
   }
 
@@ -535,7 +540,7 @@ export class AddressSpace {
       this.mem.putPage(mfn);
       throw err;
     }
-    const pfn = addr >> PAGE_SHIFT;
+    const pfn = Math.floor(addr / PAGE_SIZE);
     const own = this.#map.get(pfn);
     this.#map.set(pfn, { mfn, owned: false, readonly });
     this.#forgetHot();

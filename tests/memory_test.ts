@@ -129,6 +129,18 @@ Deno.test("address space: read, readInto and peek across pages that are not mach
   assert.throws(() => as.read(a, -1), /bad range/);
 });
 
+Deno.test("address space: an allocation reaching past 2 GiB is mapped to its last page", () => {
+  // A 4 GiB native host puts a second 1 GiB buffer across 2^31, where a
+  // 32-bit shift of the address is negative.
+  const mem = new MachineMemory(3 * 2 ** 30);
+  const as = new AddressSpace(mem, "node0 os", 3 * 2 ** 30, new Prng(1));
+  const a = as.alloc(2 ** 31 + 2 * PAGE_SIZE, PAGE_SIZE);
+  const last = a + 2 ** 31 + PAGE_SIZE;
+  as.write(last, new Uint8Array([1, 2, 3]));
+  assert.deepEqual(as.read(last, 3), new Uint8Array([1, 2, 3]));
+  assert.ok(as.translate(last) >= 0);
+});
+
 Deno.test("frames looked up often answer like any other: freed, reused, never a wrong number", () => {
   const mem = new MachineMemory(64 * 4096);
   const a = mem.allocFrame("d1");
