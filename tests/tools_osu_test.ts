@@ -238,6 +238,8 @@ Deno.test("osu: OSU's option errors and defaults", () => {
     [["osu_bw", "-W", "x"], /Invalid Window Size \[-W x\]/],
     [["osu_latency", "-W", "4"], /Invalid option \[-W\]/],
     [["osu_latency", "-G", "png"], /graph output \(-G\) is not supported/],
+    [["osu_latency", "--graph", "png"], /graph output \(-G\) is not supported \[--graph\]/],
+    [["osu_bw", "--accelerator=cuda"], /accelerator buffers \(-d\) are not simulated/],
     [["osu_bcast", "-b", "single"], /Invalid option \[-b\]/],
     [["osu_latency", "--mode", "hvm"], /--mode: 'hvm' is not a mode/],
     [

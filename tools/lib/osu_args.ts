@@ -183,6 +183,17 @@ const LONG: Record<string, string> = {
   "validation-warmup": "u",
 };
 
+/** Long forms of the options xenib's port does not offer (OMB 7.0's long_options). */
+const LONG_UNSUPPORTED: Record<string, string> = {
+  accelerator: "d",
+  "cuda-target": "r",
+  graph: "G",
+  ddt: "D",
+  papi: "P",
+  "sync-option": "s",
+  "win-options": "w",
+};
+
 /** OSU options xenib's port does not offer, with why. */
 const UNSUPPORTED: Record<string, string> = {
   d: "accelerator buffers (-d) are not simulated",
@@ -249,6 +260,8 @@ export function parseOsuArgs(argv: readonly string[]): OsuConfig {
       const eq = a.indexOf("=");
       const long = eq > 0 ? a.slice(2, eq) : a.slice(2);
       const o = LONG[long];
+      const missing = LONG_UNSUPPORTED[long];
+      if (missing) throw new UsageError(`${name}: ${UNSUPPORTED[missing]} [${a}]`);
       if (!o || !allowed(o)) throw new UsageError(`${name}: unknown option '${a}' (see --help)`);
       if (takes(o)) {
         const arg = eq > 0 ? a.slice(eq + 1) : args[++i];
