@@ -230,6 +230,9 @@ Deno.test("osu: OSU's option errors and defaults", () => {
   const c = parseOsuArgs(["osu_allreduce"]);
   assert.deepEqual([c.maxSize, c.iterations, c.skip], [1 << 20, 1000, 100]);
   assert.equal(parseOsuArgs(["osu_bw", "-c"]).warmupValidation, 5);
+  // -b is compared without regard to case (strncasecmp).
+  assert.equal(parseOsuArgs(["osu_bw", "-b", "Multiple"]).bufNum, "multiple");
+  assert.equal(parseOsuArgs(["osu_latency", "--buffer-num=SINGLE"]).bufNum, "single");
   assert.deepEqual(parseOsuArgs(["osu_latency", "-m", ":64", "-x10"]).maxSize, 64);
   const bad: [string[], RegExp][] = [
     [["osu_latency", "-i", "0"], /osu_latency: Invalid Number of Iterations \[-i 0\]/],

@@ -419,12 +419,15 @@ function apply(c: OsuConfig, o: string, arg: string | undefined): void {
       if (n !== 0 && n !== 1) throw bad(name, "Print rate must be 0 or 1", o, arg);
       c.printRate = n === 1;
       return;
-    case "b":
-      if (arg !== "single" && arg !== "multiple") {
+    case "b": {
+      // strncasecmp in process_options: any case.
+      const kind = arg!.toLowerCase();
+      if (kind !== "single" && kind !== "multiple") {
         throw bad(name, "Please use 'single' or 'multiple' for buffer type", o, arg);
       }
-      c.bufNum = arg;
+      c.bufNum = kind;
       return;
+    }
     case "u":
       if (n === undefined || n < 0) {
         throw bad(name, "Invalid Number of Validation Warmup Iterations", o, arg);
