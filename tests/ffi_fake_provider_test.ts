@@ -7,7 +7,7 @@
  * docs/real-hardware.md.
  */
 import assert from "node:assert/strict";
-import { IBV_WC } from "../hca/ffi/mod.ts";
+import { IBV_CONTEXT, IBV_WC, VERBS_CONTEXT } from "../hca/ffi/mod.ts";
 import { Access, QpState, QpType, WcFlags, WcOpcode, WrOpcode } from "../drivers/uapi/enums.ts";
 import { VerbsError } from "../drivers/uapi/errors.ts";
 import { RealMemory } from "../drivers/verbs/real.ts";
@@ -41,6 +41,17 @@ Deno.test("fake provider: ibv_query_port uses verbs_context->query_port, else th
   } finally {
     ext.close();
     old.close();
+  }
+});
+
+Deno.test("fake provider: numCompVectors is ibv_context.num_comp_vectors (ibv_devinfo -v)", () => {
+  const fake = new FakeProvider();
+  try {
+    const at = VERBS_CONTEXT.fields.context.offset + IBV_CONTEXT.fields.num_comp_vectors.offset;
+    new DataView(fake.vctx.buffer).setInt32(at, 63, true);
+    assert.equal(fake.open().numCompVectors, 63);
+  } finally {
+    fake.close();
   }
 });
 

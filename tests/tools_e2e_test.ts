@@ -58,6 +58,24 @@ Deno.test("devinfo and scenario end to end", async () => {
   assert.deepEqual(r.workload.map((w) => w.kind), ["perftest", "perftest", "alltoall"]);
 });
 
+// rdma-core devinfo.c: each port block ends with an empty line ("\n" after the port loop's
+// lines), -l ends its list with one, and -i names only that port.
+Deno.test("devinfo end to end: ibv_devinfo's exact output ends, -l, -i", async () => {
+  const [all, list, port, bad] = await Promise.all([
+    tool("ibv_devinfo.ts", ["--mode", "split", "-v"]),
+    tool("ibv_devinfo.ts", ["-l"]),
+    tool("ibv_devinfo.ts", ["-i", "1", "--mode", "bypass"]),
+    tool("ibv_devinfo.ts", ["-i", "2"]),
+  ]);
+  for (const r of [all, list, port]) assert.equal(r.code, 0, r.err);
+  assert.ok(all.out.endsWith("\t\t\tphys_state:\t\tLINK_UP (5)\n\n"), JSON.stringify(all.out));
+  assert.match(all.out, /^\tnum_comp_vectors:\t\t1$/m); // the guest's context, through dom0
+  assert.equal(list.out, "1 HCA found:\n\tmthca0\n\n");
+  assert.match(port.out, /^\t\tport:\t1$/m);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.err, /^devinfo: -i\/--ib-port 2: invalid port requested for mthca0/);
+});
+
 Deno.test("paper --quick writes the report and charts", async () => {
   const dir = await Deno.makeTempDir({ prefix: "xenib_paper_" });
   try {

@@ -22,18 +22,35 @@ import {
 } from "./lib/api.ts";
 import { runMain } from "./lib/cli.ts";
 
+async function writeAll(bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await Deno.stdout.write(bytes.subarray(at));
+}
+
 async function gather(ctx: Context, name: string, port?: number): Promise<DevInfo> {
   const device = ctx.queryDevice();
   const count = Number(device.physPortCnt ?? 1);
   if (port !== undefined && port > count) {
-    throw new ToolError(`-i/--ib-port ${port}: ${name} has ${count} port(s)`);
+    // devinfo.c print_hca_cap: "Invalid port requested for device".
+    throw new ToolError(
+      `-i/--ib-port ${port}: invalid port requested for ${name} (${count} port(s))`,
+    );
   }
   const ports: Record<string, unknown>[] = [];
+  const portNums: number[] = [];
+  const gids: Uint8Array[][] = [];
+  // A real device answers ibv_query_gid; the model's verbs have no GID query.
+  const queryGid = (ctx as { queryGid?: (p: number, i: number) => Uint8Array }).queryGid;
   for (let p = 1; p <= count; p++) {
-    if (port === undefined || p === port) ports.push({ ...ctx.queryPort(p) });
+    if (port !== undefined && p !== port) continue;
+    const attr = ctx.queryPort(p) as unknown as Record<string, unknown>;
+    ports.push({ ...attr });
+    portNums.push(p);
+    const len = queryGid ? Number(attr.gidTblLen ?? 0) : 0;
+    gids.push(Array.from({ length: len }, (_, i) => queryGid!.call(ctx, p, i)));
   }
+  const numCompVectors = (ctx as { numCompVectors?: number }).numCompVectors;
   await ctx.close();
-  return { name, device: { ...device }, ports };
+  return { name, device: { ...device }, ports, portNums, gids, numCompVectors };
 }
 
 async function main(args: string[]): Promise<void> {
@@ -77,6 +94,7 @@ async function main(args: string[]): Promise<void> {
     if (c.list) {
       console.log(`${names.length} HCA${names.length === 1 ? "" : "s"} found:`);
       for (const n of names) console.log(`\t${n}`);
+      console.log(""); // devinfo.c ends the list with an empty line
       return;
     }
     await cluster.run(async () => {
@@ -86,7 +104,8 @@ async function main(args: string[]): Promise<void> {
       }
     });
   }
-  console.log(formatDevinfo(infos, c.verbose).trimEnd());
+  // Byte for byte what ibv_devinfo prints, the empty line after each port included.
+  await writeAll(new TextEncoder().encode(formatDevinfo(infos, c.verbose)));
 }
 
 // Only as a program: importing the module (docs, tests) must not run it.

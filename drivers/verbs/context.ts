@@ -189,6 +189,14 @@ export class Context {
     return this.file.deviceName;
   }
 
+  /**
+   * `ibv_context.num_comp_vectors`: how many completion vectors a CQ may
+   * name (`createCq`'s `compVector` is below it).
+   */
+  get numCompVectors(): number {
+    return this.file.numCompVectors;
+  }
+
   /** `ibv_query_device`: the device's attributes. */
   queryDevice(): DeviceAttr {
     return { ...this.#device };

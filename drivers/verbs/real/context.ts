@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { IBV_DEVICE_ATTR, queryPort, scratch } from "../../../hca/ffi/mod.ts";
+import { IBV_CONTEXT, IBV_DEVICE_ATTR, queryPort, scratch } from "../../../hca/ffi/mod.ts";
 import { VerbsError } from "../../uapi/errors.ts";
 import type { DeviceAttr, PortAttr } from "../../uapi/types.ts";
 import { decodeDeviceAttr, decodePortAttr } from "./info.ts";
@@ -33,6 +33,12 @@ export class RealContext {
   /** Kernel device name, e.g. `mlx5_0`. */
   get deviceName(): string {
     return this.#dev.name;
+  }
+
+  /** `ibv_context.num_comp_vectors`: completion vectors a CQ may name. */
+  get numCompVectors(): number {
+    const at = IBV_CONTEXT.fields.num_comp_vectors.offset;
+    return new Deno.UnsafePointerView(this.#dev.ctx).getInt32(at);
   }
 
   /** True after {@link close}. */
