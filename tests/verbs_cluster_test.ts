@@ -217,3 +217,23 @@ Deno.test("cluster: a dual-port host reports two ACTIVE ports with their own LID
     });
   }
 });
+
+// Linux mthca_query_device (drivers/infiniband/hw/mthca/mthca_provider.c): max_sge_rd is the
+// device's max_sg, max_res_rd_atom is max_qp_rd_atom * max_qp; a guest's frontend reports what
+// dom0's driver does (ibv_devinfo -v shows both).
+Deno.test("cluster: queryDevice reports mthca's max_sge_rd and max_res_rd_atom in every mode", async () => {
+  for (const mode of ["native", "bypass", "split"] as const) {
+    const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+    const host = cluster.addHost({ name: "a", hypervisor: mode !== "native" });
+    await cluster.start();
+    const dom = mode === "native"
+      ? host.os
+      : await host.createGuest({ name: "vm0", memoryMiB: 64, driver: mode });
+    await cluster.run(async () => {
+      const d = (await dom.openDevice()).queryDevice();
+      assert.equal(d.maxSgeRd, d.maxSge, mode);
+      assert.equal(d.maxResRdAtom, d.maxQpRdAtom * d.maxQp, mode);
+      assert.ok(d.maxResRdAtom > 0, mode);
+    });
+  }
+});

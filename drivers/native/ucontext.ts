@@ -374,6 +374,9 @@ export class UContext implements UverbsFile {
       maxPd: Math.min(l.maxPd, p.maxPd) - 1,
       maxQpRdAtom: l.maxDestRdAtomic,
       maxQpInitRdAtom: l.maxRdAtomic,
+      // mthca_query_device: max_sge_rd = limits.max_sg; max_res_rd_atom = max_qp_rd_atom * max_qp.
+      maxSgeRd: l.maxSge,
+      maxResRdAtom: l.maxDestRdAtomic * (l.maxQp - l.reservedQps),
       atomicCap: 1,
       maxAh: l.maxAh,
       maxSrq: l.maxSrq - l.reservedSrqs,

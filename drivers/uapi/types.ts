@@ -309,6 +309,13 @@ export interface DeviceAttr {
   maxQpRdAtom: number;
   /** Outstanding RDMA READ/atomic per QP as initiator. */
   maxQpInitRdAtom: number;
+  /** SGEs per RDMA READ WR (`max_sge_rd`; mthca: its `max_sg`, as `maxSge`). */
+  maxSgeRd: number;
+  /**
+   * RDMA READ/atomic responder resources of the whole device (`max_res_rd_atom`; mthca:
+   * `maxQpRdAtom` × `maxQp`).
+   */
+  maxResRdAtom: number;
   /** Atomic support (0 none, 1 HCA, 2 global). */
   atomicCap: number;
   /** Address handles. */

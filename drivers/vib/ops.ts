@@ -256,6 +256,8 @@ export const VIB_OP_TABLE = {
       f("maxMcastGrp", "u32"),
       f("maxMcastQpAttach", "u32"),
       f("maxTotalMcastQpAttach", "u32"),
+      f("maxSgeRd", "u16"),
+      f("maxResRdAtom", "u32"),
     ],
   },
   [VibOp.QUERY_PORT]: {
