@@ -17,6 +17,7 @@ import type { MachineMemory } from "../sim/memory.ts";
 import type { Prng } from "../sim/prng.ts";
 import type { Profile } from "../sim/profiles/schema.ts";
 import { Line } from "../sim/line.ts";
+import { IBA_MTUS, ibaMtuCode } from "./link.ts";
 import { HcaCommandInterface } from "./command_interface.ts";
 import {
   cmdName,
@@ -205,6 +206,11 @@ export class Hca {
    * @param opts see {@link HcaOptions} */
   constructor(opts: HcaOptions) {
     const { engine, memory, irq, profile, rng, name } = opts;
+    if (ibaMtuCode(profile.hca.maxMtu) === undefined) {
+      throw new RangeError(
+        `hca maxMtu ${profile.hca.maxMtu}: IBA MTUs are ${IBA_MTUS.join(", ")} (IBTA §7.7.8)`,
+      );
+    }
     this.portCount = opts.ports ?? 1;
     const counters = newCounters();
     const tpt = new MemoryTranslation(memory, profile.hca.maxMr, profile.hca.maxMtt);
@@ -272,7 +278,10 @@ export class Hca {
   /** Attach to a fabric as a channel adapter (once); returns the node. */
   attach(fabric: Fabric): HcaNode {
     if (this.node) throw new Error(`HCA ${this.name} is already attached to a fabric`);
-    this.node = fabric.addHca(this.name, this, { ports: this.portCount });
+    this.node = fabric.addHca(this.name, this, {
+      ports: this.portCount,
+      maxMtu: this.core.profile.hca.maxMtu, // PortInfo:MTUCap of every port
+    });
     this.#tp.bindPorts(this.node.ports);
     return this.node;
   }

@@ -335,7 +335,7 @@ export function devLim(t: DeviceTables): DevLim {
     eqeSize: EQE_BYTES,
     minWqeStride: SQ_STRIDE_MIN,
     maxWqeStride: SQ_STRIDE_MAX,
-    maxMtu: MTU_CODE_MAX,
+    maxMtu: ibaMtuCode(h.maxMtu) ?? MTU_CODE_MAX, // QUERY_DEV_LIM's max_mtu, the ports' MTUCap
     maxPkeys: t.core.profile.hca.maxPkeys,
     minPageShift: MIN_PAGE_SHIFT,
     maxPageShift: MAX_PAGE_SHIFT,
@@ -356,9 +356,6 @@ function pkeyTable(t: DeviceTables): number[] {
   return table;
 }
 
-/** The largest MTU a port reports without a link (IBTA vol 1 §7.7.8: 4096 bytes). */
-const MAX_MTU_BYTES = 4096;
-
 /** QUERY_PORT output from the fabric port. */
 function portInfo(t: DeviceTables, n: number): CmdResult<PortInfo> {
   if (!isInt(n, 1, t.portCount)) {
@@ -378,7 +375,7 @@ function portInfo(t: DeviceTables, n: number): CmdResult<PortInfo> {
     lmc: p?.lmc ?? 0,
     smLid: p?.smLid ?? 0,
     smSl: 0,
-    maxMtu: ibaMtuCode(p?.maxMtu ?? MAX_MTU_BYTES) ?? MTU_CODE_MAX,
+    maxMtu: ibaMtuCode(p?.maxMtu ?? t.core.profile.hca.maxMtu) ?? MTU_CODE_MAX,
     // 0: no MTU yet (the port is not ACTIVE).
     activeMtu: ibaMtuCode(p?.activeMtu ?? 0) ?? 0,
     activeWidth: link?.params.width ?? 0,

@@ -50,6 +50,18 @@ Deno.test("profile YAML: unknown group, wrong unit, negative, non-integer, bad b
   assert.match(err("- 1\n- 2\n").message, /must be a mapping/);
 });
 
+// IBTA vol 1 §7.7.8: an MTU is 256, 512, 1024, 2048 or 4096 bytes. A link or HCA MTU of any
+// other size was accepted and failed later inside the model with a stack trace.
+Deno.test("profile YAML: an MTU must be an IBA MTU (link.mtu, hca.maxMtu)", () => {
+  assert.match(
+    err("link:\n  mtu: 3000\n").message,
+    /^p\.yaml:2:3: .*'link\.mtu': must be one of 256, 512, 1024, 2048, 4096 \(got 3000\)$/,
+  );
+  assert.match(err("hca:\n  maxMtu: 8 KiB\n").message, /'hca\.maxMtu': must be one of/);
+  assert.equal(profileFromYaml("hca:\n  maxMtu: 1 KiB\n", "p.yaml").hca.maxMtu, 1024);
+  assert.equal(PCIX_SDR_2006.hca.maxMtu, 2048); // the MT23108's MTUCap
+});
+
 Deno.test("profile YAML: syntax errors carry a position", () => {
   const e = err("pci: [\n");
   assert.equal(e.file, "p.yaml");

@@ -237,3 +237,38 @@ Deno.test("cluster: queryDevice reports mthca's max_sge_rd and max_res_rd_atom i
     });
   }
 });
+
+// The MT23108's ports support MTUs up to 2048 (PortInfo:MTUCap 4): Linux mthca refuses a path
+// MTU above IB_MTU_2048 (mthca_qp.c __mthca_modify_qp, "path MTU (%u) is invalid"), Solaris'
+// tavor driver caps TAVOR_MAX_MTU at 0x4 (tavor_misc.h). The profile's hca.maxMtu says so;
+// modern-gen5-ndr's HCA has 4096.
+Deno.test("cluster: max_mtu is the HCA's MTUCap (2048 on an MT23108), a larger path MTU is EINVAL, in every mode", async () => {
+  for (const mode of ["native", "bypass", "split"] as const) {
+    for (const [profile, max] of [["pcix-sdr-2006", 4], ["modern-gen5-ndr", 5]] as const) {
+      const cluster = new Cluster({ profile, seed: 1 });
+      const xen = mode !== "native";
+      const hosts = ["a", "b"].map((name) => cluster.addHost({ name, hypervisor: xen }));
+      await cluster.start();
+      const doms = xen
+        ? [
+          await hosts[0].createGuest({ name: "vm0", memoryMiB: 64, driver: mode }),
+          await hosts[1].createGuest({ name: "vm1", memoryMiB: 64, driver: mode }),
+        ]
+        : hosts.map((h) => h.os);
+      await cluster.run(async () => {
+        const [x, y] = [await side(doms[0]), await side(doms[1])];
+        const port = x.ctx.queryPort(1);
+        assert.deepEqual([port.maxMtu, port.activeMtu], [max, max], `${profile} ${mode}`);
+        const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+        const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap: CAP });
+        const connect = () =>
+          connectPair({ qp: qx, lid: x.lid }, { qp: qy, lid: y.lid }, {
+            ...CONNECT,
+            pathMtu: 4096,
+          });
+        if (max === 4) await rejects(connect, "EINVAL");
+        else await connect();
+      });
+    }
+  }
+});

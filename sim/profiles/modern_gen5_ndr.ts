@@ -103,6 +103,7 @@ export const MODERN_GEN5_NDR: Profile = {
     // max_total_mcast_qp_attach 503316480 (their product, mlx5_ib_query_device).
     maxMcastGrp: 2_097_152, // max_mcast_grp
     maxMcastQpAttach: 240, // max_mcast_qp_attach
+    maxMtu: 4096, // max_mtu 4096 (5), as ibv_devinfo shows an mlx5 IB port
   },
   link: {
     // 4x link.

@@ -121,6 +121,11 @@ export const PCIX_SDR_2006: Profile = {
     // overflow entries; MTHCA_QP_PER_MGM = 4 * (64-byte MGM entry / 16 - 2) = 8 (mthca_dev.h).
     maxMcastGrp: 8192, // max_mcast_grp
     maxMcastQpAttach: 8, // max_mcast_qp_attach
+    // max_mtu 2048 (4): the MT23108's ports support MTUs up to 2 KiB. Linux mthca refuses a
+    // path MTU above IB_MTU_2048 (mthca_qp.c __mthca_modify_qp: "path MTU (%u) is invalid")
+    // and gives UD QPs IB_MTU_2048; Solaris' tavor driver caps TAVOR_MAX_MTU at 0x4, "the
+    // current Tavor device maximums" (tavor_misc.h).
+    maxMtu: 2048,
   },
   link: {
     // 4x link.

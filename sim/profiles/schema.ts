@@ -50,7 +50,12 @@ export interface ParamSpec {
   positive?: boolean;
   /** Largest value the model can represent (e.g. a table indexed by a 16-bit field). */
   max?: number;
+  /** The only values allowed (e.g. the IBA MTUs). */
+  oneOf?: readonly number[];
 }
+
+/** The IBA MTUs in bytes (IBTA vol 1 §7.7.8): what an MTU parameter may be. */
+const IBA_MTU_BYTES = [256, 512, 1024, 2048, 4096] as const;
 
 /**
  * The parameter groups, by the component that charges them.
@@ -161,6 +166,14 @@ export const PROFILE_SCHEMA = {
       integer: true,
       positive: true,
     },
+    maxMtu: {
+      unit: "size",
+      doc:
+        "largest MTU the HCA's ports support (PortInfo:MTUCap, ibv_devinfo's max_mtu; 256, 512, 1024, 2048 or 4096): the active MTU and a QP's path MTU stay at or below it",
+      integer: true,
+      positive: true,
+      oneOf: IBA_MTU_BYTES,
+    },
   },
   link: {
     width: { unit: "count", doc: "lanes (1, 4, 8, 12)", integer: true, positive: true },
@@ -174,7 +187,13 @@ export const PROFILE_SCHEMA = {
       doc: "payload bits per signalled bit (8b/10b = 0.8, 64b/66b = 0.9697)",
       positive: true,
     },
-    mtu: { unit: "size", doc: "active path MTU (256..4096)", integer: true, positive: true },
+    mtu: {
+      unit: "size",
+      doc: "active path MTU (256, 512, 1024, 2048 or 4096)",
+      integer: true,
+      positive: true,
+      oneOf: IBA_MTU_BYTES,
+    },
     propagationNs: { unit: "time", doc: "cable propagation, one way" },
     switchHopNs: { unit: "time", doc: "switch cut-through latency per hop" },
   },
@@ -715,6 +734,9 @@ export function buildProfile(input: unknown, base: Profile): Profile {
       }
       if (ps.max !== undefined && v > ps.max) {
         throw new ProfileError(path, `must be at most ${ps.max} (got ${raw})`);
+      }
+      if (ps.oneOf && !ps.oneOf.includes(v)) {
+        throw new ProfileError(path, `must be one of ${ps.oneOf.join(", ")} (got ${raw})`);
       }
       target[k] = v;
     }
