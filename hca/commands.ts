@@ -436,6 +436,11 @@ export interface DevLim {
   maxWqeStride: number;
   /** Largest MTU code (5 = 4096). */
   maxMtu: number;
+  /**
+   * NodeInfo:NodeGUID (port n's GUID is NodeGUID + n; 0 off a fabric). mthca reads it with a
+   * MAD_IFC at bring-up (mthca_init_node_data); the model hands it out with the limits.
+   */
+  nodeGuid: bigint;
   /** P_Key table entries per port (mthca's `limits.pkey_table_len`). */
   maxPkeys: number;
   /** Page shifts accepted in an MPT entry. */

@@ -337,6 +337,7 @@ export function devLim(t: DeviceTables): DevLim {
     maxWqeStride: SQ_STRIDE_MAX,
     maxMtu: ibaMtuCode(h.maxMtu) ?? MTU_CODE_MAX, // QUERY_DEV_LIM's max_mtu, the ports' MTUCap
     maxPkeys: t.core.profile.hca.maxPkeys,
+    nodeGuid: t.port(1)?.node.nodeGuid ?? 0n,
     minPageShift: MIN_PAGE_SHIFT,
     maxPageShift: MAX_PAGE_SHIFT,
     maxMcg: t.mcg.total,

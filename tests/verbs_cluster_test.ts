@@ -272,3 +272,32 @@ Deno.test("cluster: max_mtu is the HCA's MTUCap (2048 on an MT23108), a larger p
     }
   }
 });
+
+// ibv_query_device's node_guid is the HCA's NodeInfo:NodeGUID (mthca_init_node_data), unique
+// per node (IBTA vol 1 §4.1.1); the fabric gives port n the GUID NodeGUID + n. Every device
+// reported the same constant 0002c90200000000.
+Deno.test("cluster: queryDevice's nodeGuid is the HCA's NodeGUID, one per host, in every mode", async () => {
+  for (const mode of ["native", "bypass", "split"] as const) {
+    const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+    const xen = mode !== "native";
+    const hosts = ["a", "b"].map((name) => cluster.addHost({ name, hypervisor: xen }));
+    await cluster.start();
+    const doms = xen
+      ? [
+        await hosts[0].createGuest({ name: "vm0", memoryMiB: 64, driver: mode }),
+        await hosts[1].createGuest({ name: "vm1", memoryMiB: 64, driver: mode }),
+      ]
+      : hosts.map((h) => h.os);
+    await cluster.run(async () => {
+      const guids = [];
+      for (const d of doms) {
+        const ctx = await d.openDevice();
+        const port = cluster.fabric.portByLid(ctx.queryPort(1).lid)!;
+        const guid = ctx.queryDevice().nodeGuid;
+        assert.equal(BigInt(`0x${guid}`), port.guid - 1n, mode);
+        guids.push(guid);
+      }
+      assert.notEqual(guids[0], guids[1], mode);
+    });
+  }
+});

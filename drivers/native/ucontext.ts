@@ -358,7 +358,8 @@ export class UContext implements UverbsFile {
     const p = this.driver.profile.hca;
     return {
       fwVer: "3.5.0",
-      nodeGuid: "0002c90200000000",
+      // ib_device.node_guid: the device's NodeInfo:NodeGUID, one per HCA (IBTA vol 1 §4.1.1).
+      nodeGuid: l.nodeGuid.toString(16).padStart(16, "0"),
       vendorId: MELLANOX_OUI,
       vendorPartId: PCI_DEVICE_MT23108,
       hwVer: 0xa1,
