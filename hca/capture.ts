@@ -7,7 +7,8 @@
  * LINKTYPE_INFINIBAND, for readers that map it), or as RoCEv2 frames
  * (`rocev2`: Ethernet/IPv4 or IPv6/UDP 4791 with the RoCEv2 ICRC, see
  * `rocev2.ts`). Addresses of RoCEv2 frames derive from the ports: MACs
- * from port GUIDs, IPv4 10.0.x.y from the LID, IPv6 from the port GID.
+ * from port GUIDs, IPv4 10.0.x.y from the LID, IPv6 from the port GID; a
+ * multicast packet's destination is its group (see `multicastFrame`).
  *
  * The tap only reads: attaching one changes no virtual time.
  *
@@ -21,6 +22,7 @@ import {
   PcapWriter,
 } from "./pcap.ts";
 import type { Port } from "./port.ts";
+import { isMulticastLid } from "./mcg.ts";
 import { ibToRoceV2, macFromGuid } from "./rocev2.ts";
 
 /**
@@ -145,6 +147,10 @@ export function startCapture(fabric: Fabric, opts: CaptureOptions = {}): FabricT
       return;
     }
     const dlid = (r.bytes[2] << 8) | r.bytes[3];
+    if (isMulticastLid(dlid) && (r.bytes[1] & 3) === 3) {
+      writer.add({ timeNs: r.timeNs, bytes: multicastFrame(r.bytes, fabric, r.from, opts.ipv6) });
+      return;
+    }
     const to = fabric.portByLid(dlid) ?? r.to;
     const from = r.from.node.kind === "hca" ? r.from : fabric.portByLid(
       (r.bytes[6] << 8) | r.bytes[7],
@@ -169,4 +175,32 @@ export function startCapture(fabric: Fabric, opts: CaptureOptions = {}): FabricT
     bytes: () => writer.bytes(),
     stop,
   };
+}
+
+/**
+ * A multicast packet (multicast DLID, GRH with the group's MGID) as RoCEv2: sent to the group,
+ * not to a port. IPv6: the MGID is the destination address, the MAC 33:33 and its last four
+ * bytes (RFC 2464 §7). IPv4: the group address carried in the MGID's low 28 bits (as IPoIB maps
+ * IPv4 groups to MGIDs, RFC 4391 §4), the MAC 01:00:5e and its low 23 bits (RFC 1112 §6.4).
+ */
+function multicastFrame(
+  ib: Uint8Array,
+  fabric: Fabric,
+  fromPort: Port,
+  ipv6: boolean | undefined,
+): Uint8Array {
+  const mgid = ib.subarray(32, 48); // GRH DGID (LRH 8 bytes + GRH bytes 24..40)
+  const from = fromPort.node.kind === "hca"
+    ? fromPort
+    : fabric.portByLid((ib[6] << 8) | ib[7]) ?? fromPort;
+  let dstIp: Uint8Array, dstMac: Uint8Array;
+  if (ipv6) {
+    dstIp = mgid.slice();
+    dstMac = new Uint8Array([0x33, 0x33, ...mgid.subarray(12, 16)]);
+  } else {
+    dstIp = new Uint8Array([0xe0 | (mgid[12] & 0x0f), mgid[13], mgid[14], mgid[15]]);
+    dstMac = new Uint8Array([0x01, 0x00, 0x5e, dstIp[1] & 0x7f, dstIp[2], dstIp[3]]);
+  }
+  const srcIp = ipv6 ? from.gid : new Uint8Array([10, 0, (from.lid >> 8) & 0xff, from.lid & 0xff]);
+  return ibToRoceV2(ib, { srcMac: macFromGuid(from.guid), dstMac, srcIp, dstIp });
 }

@@ -230,3 +230,61 @@ await tsharkTest(
     }
   },
 );
+
+// A multicast datagram goes to its group, not to a port: RoCEv2 over IPv6 carries the MGID as
+// the destination address with MAC 33:33 + its last four bytes (RFC 2464 §7); over IPv4 the
+// group in the MGID's low 28 bits (RFC 4391 §4's IPv4 mapping) with MAC 01:00:5e + its low 23
+// bits (RFC 1112 §6.4). The frames went to 10.0.0.0 and to the switch port's link-local address.
+await tsharkTest(
+  "perftest --pcap-format rocev2 -g: multicast frames are addressed to the group",
+  async () => {
+    const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "xenib-perftest-pcap-" });
+    try {
+      const deno = Deno.execPath();
+      const task = (args: string[]) =>
+        run(deno, ["task", "-q", "--config", `${ROOT}deno.json`, "perftest", ...args], dir);
+      const base = ["ib_send_bw", "-c", "UD", "-g", "-n", "5", "-s", "100"];
+      const [v4, v6] = await Promise.all([
+        task([...base, "--pcap", "m4.pcap", "--pcap-format", "rocev2"]),
+        task([...base, "--pcap", "m6.pcap", "--pcap-format", "rocev2", "--ipv6"]),
+      ]);
+      for (const r of [v4, v6]) assert.equal(r.code, 0, r.err);
+      for (
+        const [file, want] of [
+          ["m4.pcap", "01:00:5e:00:00:00\t224.0.0.0\t\t0xffffff"],
+          ["m6.pcap", "33:33:00:00:00:00\t\tff01:0:2:c985::\t0xffffff"],
+        ] as const
+      ) {
+        const rows = (await tshark([
+          "-r",
+          `${dir}/${file}`,
+          "-T",
+          "fields",
+          "-e",
+          "eth.dst",
+          "-e",
+          "ip.dst",
+          "-e",
+          "ipv6.dst",
+          "-e",
+          "infiniband.bth.destqp",
+        ])).trim().split("\n");
+        assert.equal(rows.length, 5, file);
+        for (const row of rows) assert.equal(row, want, file);
+        const bad = await tshark([
+          "-r",
+          `${dir}/${file}`,
+          "-Y",
+          "_ws.malformed || _ws.expert.severity >= warning",
+        ]);
+        assert.equal(bad.trim(), "", `${file}: ${bad}`);
+        for (const f of records(await Deno.readFile(`${dir}/${file}`))) {
+          const icrc = new DataView(f.buffer, f.byteOffset, f.length).getUint32(f.length - 4, true);
+          assert.equal(icrc, refRoceIcrc(f), `${file}: ICRC`);
+        }
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
