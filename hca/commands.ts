@@ -625,6 +625,8 @@ export interface PortInfo {
   pkeys: number[];
   /** IB_PORT_* capability bits (IBTA PortInfo:CapabilityMask). */
   capMask: number;
+  /** IBTA PortInfo:VLCap, the data VLs the port has (1: VL0, 2: VL0-1, 3: VL0-3, 4: VL0-7, 5: VL0-14). */
+  vlCap: number;
 }
 
 /**

@@ -357,6 +357,13 @@ function pkeyTable(t: DeviceTables): number[] {
   return table;
 }
 
+/**
+ * PortInfo:VLCap of the MT23108's ports: VL0-VL7 (4). Solaris' tavor driver sets
+ * TAVOR_MAX_VLCAP to 8 VLs, "the current Tavor device maximums" (tavor_misc.h); mthca reports the
+ * firmware's VLCap as max_vl_num (mthca_query_port).
+ */
+const VL_CAP = 4;
+
 /** QUERY_PORT output from the fabric port. */
 function portInfo(t: DeviceTables, n: number): CmdResult<PortInfo> {
   if (!isInt(n, 1, t.portCount)) {
@@ -385,6 +392,7 @@ function portInfo(t: DeviceTables, n: number): CmdResult<PortInfo> {
     guid: p?.guid ?? 0n,
     pkeys: pkeyTable(t),
     capMask: 0,
+    vlCap: VL_CAP,
   });
 }
 

@@ -414,6 +414,7 @@ export class UContext implements UverbsFile {
       // mthca_query_port: pkey_tbl_len is the device's limits.pkey_table_len, as max_pkeys is.
       pkeyTblLen: this.driver.devLim.maxPkeys,
       maxMsgSz: 2 ** 31,
+      maxVlNum: p.vlCap, // mthca_query_port: PortInfo:VLCap
     };
   }
 

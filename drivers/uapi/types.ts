@@ -383,6 +383,8 @@ export interface PortAttr {
   pkeyTblLen: number;
   /** Largest message. */
   maxMsgSz: number;
+  /** Data VLs (`max_vl_num`, IBTA PortInfo:VLCap: 1 VL0, 2 VL0-1, 3 VL0-3, 4 VL0-7, 5 VL0-14). */
+  maxVlNum: number;
 }
 
 /**

@@ -277,6 +277,7 @@ export const VIB_OP_TABLE = {
       f("gidTblLen", "u16"),
       f("pkeyTblLen", "u16"),
       f("maxMsgSz", "u32"),
+      f("maxVlNum", "u8"),
     ],
   },
   [VibOp.ALLOC_PD]: {
