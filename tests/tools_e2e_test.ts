@@ -68,7 +68,11 @@ Deno.test("devinfo end to end: ibv_devinfo's exact output ends, -l, -i", async (
     tool("ibv_devinfo.ts", ["-i", "2"]),
   ]);
   for (const r of [all, list, port]) assert.equal(r.code, 0, r.err);
-  assert.ok(all.out.endsWith("\t\t\tphys_state:\t\tLINK_UP (5)\n\n"), JSON.stringify(all.out));
+  // The port's one GID, subnet prefix + port GUID (node GUID + 1), closes the port block.
+  const guid = /^\tnode_guid:\t\t\t(\S+)$/m.exec(all.out)![1];
+  const portGuid = (BigInt(`0x${guid.replaceAll(":", "")}`) + 1n).toString(16).padStart(16, "0");
+  const gid = `fe80:0000:0000:0000:${portGuid.match(/.{4}/g)!.join(":")}`;
+  assert.ok(all.out.endsWith(`\t\t\tGID[  0]:\t\t${gid}\n\n`), JSON.stringify(all.out));
   assert.match(all.out, /^\tnum_comp_vectors:\t\t1$/m); // the guest's context, through dom0
   assert.equal(list.out, "1 HCA found:\n\tmthca0\n\n");
   assert.match(port.out, /^\t\tport:\t1$/m);

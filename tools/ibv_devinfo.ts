@@ -26,7 +26,17 @@ async function writeAll(bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await Deno.stdout.write(bytes.subarray(at));
 }
 
-async function gather(ctx: Context, name: string, port?: number): Promise<DevInfo> {
+/**
+ * One device's attributes, ports and GIDs. `portGid` gives a simulated port's GID (its table
+ * has the one entry, subnet prefix + port GUID), as Linux answers ibv_query_gid from its cache
+ * of the port's GUIDInfo rather than by a verb.
+ */
+async function gather(
+  ctx: Context,
+  name: string,
+  port?: number,
+  portGid?: (lid: number) => Uint8Array | undefined,
+): Promise<DevInfo> {
   const device = ctx.queryDevice();
   const count = Number(device.physPortCnt ?? 1);
   if (port !== undefined && port > count) {
@@ -38,15 +48,20 @@ async function gather(ctx: Context, name: string, port?: number): Promise<DevInf
   const ports: Record<string, unknown>[] = [];
   const portNums: number[] = [];
   const gids: Uint8Array[][] = [];
-  // A real device answers ibv_query_gid; the model's verbs have no GID query.
+  // A real device answers ibv_query_gid.
   const queryGid = (ctx as { queryGid?: (p: number, i: number) => Uint8Array }).queryGid;
   for (let p = 1; p <= count; p++) {
     if (port !== undefined && p !== port) continue;
     const attr = ctx.queryPort(p) as unknown as Record<string, unknown>;
     ports.push({ ...attr });
     portNums.push(p);
-    const len = queryGid ? Number(attr.gidTblLen ?? 0) : 0;
-    gids.push(Array.from({ length: len }, (_, i) => queryGid!.call(ctx, p, i)));
+    if (queryGid) {
+      const len = Number(attr.gidTblLen ?? 0);
+      gids.push(Array.from({ length: len }, (_, i) => queryGid.call(ctx, p, i)));
+    } else {
+      const gid = portGid?.(Number(attr.lid ?? 0));
+      gids.push(gid ? [gid] : []);
+    }
   }
   const numCompVectors = (ctx as { numCompVectors?: number }).numCompVectors;
   await ctx.close();
@@ -100,7 +115,11 @@ async function main(args: string[]): Promise<void> {
     await cluster.run(async () => {
       for (const n of names) {
         if (c.ibDev !== undefined && n !== c.ibDev) continue;
-        infos.push(await gather(await d.openDevice(n), n, c.ibPort));
+        infos.push(
+          await gather(await d.openDevice(n), n, c.ibPort, (lid) => {
+            return cluster.fabric.portByLid(lid)?.gid;
+          }),
+        );
       }
     });
   }
