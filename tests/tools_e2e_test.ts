@@ -59,13 +59,14 @@ Deno.test("devinfo and scenario end to end", async () => {
 });
 
 // rdma-core devinfo.c: each port block ends with an empty line ("\n" after the port loop's
-// lines), -l ends its list with one, and -i names only that port.
+// lines), -l ends its list with one, -i names only that port; a bad -i exits 4, a bad -d 255.
 Deno.test("devinfo end to end: ibv_devinfo's exact output ends, -l, -i", async () => {
-  const [all, list, port, bad] = await Promise.all([
+  const [all, list, port, bad, nodev] = await Promise.all([
     tool("ibv_devinfo.ts", ["--mode", "split", "-v"]),
     tool("ibv_devinfo.ts", ["-l"]),
     tool("ibv_devinfo.ts", ["-i", "1", "--mode", "bypass"]),
     tool("ibv_devinfo.ts", ["-i", "2"]),
+    tool("ibv_devinfo.ts", ["-d", "mlx4_0"]),
   ]);
   for (const r of [all, list, port]) assert.equal(r.code, 0, r.err);
   // The port's one GID, subnet prefix + port GUID (node GUID + 1), closes the port block.
@@ -76,8 +77,11 @@ Deno.test("devinfo end to end: ibv_devinfo's exact output ends, -l, -i", async (
   assert.match(all.out, /^\tnum_comp_vectors:\t\t1$/m); // the guest's context, through dom0
   assert.equal(list.out, "1 HCA found:\n\tmthca0\n\n");
   assert.match(port.out, /^\t\tport:\t1$/m);
-  assert.notEqual(bad.code, 0);
+  // devinfo.c's statuses: 4 for a port the device lacks, -1 for a device that is not there.
+  assert.equal(bad.code, 4);
   assert.match(bad.err, /^devinfo: -i\/--ib-port 2: invalid port requested for mthca0/);
+  assert.equal(nodev.code, 255);
+  assert.match(nodev.err, /^devinfo: -d\/--ib-dev: IB device 'mlx4_0' wasn't found/);
 });
 
 Deno.test("paper --quick writes the report and charts", async () => {

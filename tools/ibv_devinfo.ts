@@ -26,6 +26,13 @@ async function writeAll(bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await Deno.stdout.write(bytes.subarray(at));
 }
 
+/** A failure ibv_devinfo reports with its own exit status (devinfo.c main, print_hca_cap). */
+class DevinfoExit extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
 /**
  * One device's attributes, ports and GIDs. `portGid` gives a simulated port's GID (its table
  * has the one entry, subnet prefix + port GUID), as Linux answers ibv_query_gid from its cache
@@ -40,8 +47,9 @@ async function gather(
   const device = ctx.queryDevice();
   const count = Number(device.physPortCnt ?? 1);
   if (port !== undefined && port > count) {
-    // devinfo.c print_hca_cap: "Invalid port requested for device".
-    throw new ToolError(
+    // devinfo.c print_hca_cap: "Invalid port requested for device", status 4.
+    throw new DevinfoExit(
+      4,
       `-i/--ib-port ${port}: invalid port requested for ${name} (${count} port(s))`,
     );
   }
@@ -68,7 +76,18 @@ async function gather(
   return { name, device: { ...device }, ports, portNums, gids, numCompVectors };
 }
 
-async function main(args: string[]): Promise<void> {
+async function main(args: string[]): Promise<number> {
+  try {
+    await show(args);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof DevinfoExit)) throw e;
+    console.error(`devinfo: ${e.message}`);
+    return e.status;
+  }
+}
+
+async function show(args: string[]): Promise<void> {
   const c = parseDevinfoArgs(args);
   if (c.help) {
     console.log(devinfoUsage());
@@ -102,8 +121,12 @@ async function main(args: string[]): Promise<void> {
     const d = dom;
     const names = d.devices();
     if (c.ibDev !== undefined && !names.includes(c.ibDev)) {
-      throw new ToolError(
-        `-d/--ib-dev: no device '${c.ibDev}' in ${d.name} (devices: ${names.join(", ") || "none"})`,
+      // devinfo.c main: "IB device '%s' wasn't found", status -1 (255).
+      throw new DevinfoExit(
+        255,
+        `-d/--ib-dev: IB device '${c.ibDev}' wasn't found in ${d.name} (devices: ${
+          names.join(", ") || "none"
+        })`,
       );
     }
     if (c.list) {
