@@ -242,7 +242,7 @@ Deno.test("cluster: queryDevice reports mthca's max_sge_rd and max_res_rd_atom i
 // MTU above IB_MTU_2048 (mthca_qp.c __mthca_modify_qp, "path MTU (%u) is invalid"), Solaris'
 // tavor driver caps TAVOR_MAX_MTU at 0x4 (tavor_misc.h). The profile's hca.maxMtu says so;
 // modern-gen5-ndr's HCA has 4096.
-Deno.test("cluster: max_mtu is the HCA's MTUCap (2048 on an MT23108), a larger path MTU is EINVAL, max_vl_num is VL0-7, in every mode", async () => {
+Deno.test("cluster: max_mtu is the HCA's MTUCap (2048 on an MT23108), a larger path MTU is EINVAL, max_vl_num is VL0-7, active_speed is the link's, in every mode", async () => {
   for (const mode of ["native", "bypass", "split"] as const) {
     for (const [profile, max] of [["pcix-sdr-2006", 4], ["modern-gen5-ndr", 5]] as const) {
       const cluster = new Cluster({ profile, seed: 1 });
@@ -261,6 +261,9 @@ Deno.test("cluster: max_mtu is the HCA's MTUCap (2048 on an MT23108), a larger p
         assert.deepEqual([port.maxMtu, port.activeMtu], [max, max], `${profile} ${mode}`);
         // max_vl_num: PortInfo:VLCap, VL0-VL7 on the Tavor (TAVOR_MAX_VLCAP 8, tavor_misc.h).
         assert.equal(port.maxVlNum, 4, `${profile} ${mode}`);
+        // active_speed (verbs.h IBV_SPEED_*): SDR's 2.5 Gb/s lanes are 1, NDR's 106.25 Gb/s 128
+        // (it was 0, "invalid speed", for every speed above QDR).
+        assert.equal(port.activeSpeed, max === 4 ? 1 : 128, `${profile} ${mode}`);
         const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
         const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap: CAP });
         const connect = () =>

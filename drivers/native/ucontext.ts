@@ -398,7 +398,6 @@ export class UContext implements UverbsFile {
     await this.#in();
     checkInt("port", portNum, 1, this.driver.devLim.ports);
     const p = await this.driver.queryPort(portNum);
-    const speed: Record<number, number> = { 2.5: 1, 5: 2, 10: 4, 14: 16, 25: 32, 50: 64, 100: 128 };
     const width: Record<number, number> = { 1: 1, 4: 2, 8: 4, 12: 8 };
     return {
       state: p.state,
@@ -408,7 +407,7 @@ export class UContext implements UverbsFile {
       smLid: p.smLid,
       lmc: p.lmc,
       activeWidth: width[p.activeWidth] ?? 0,
-      activeSpeed: speed[p.activeSpeedGbps] ?? 0,
+      activeSpeed: speedCode(p.activeSpeedGbps),
       physState: p.physState,
       gidTblLen: 1,
       // mthca_query_port: pkey_tbl_len is the device's limits.pkey_table_len, as max_pkeys is.
@@ -1057,3 +1056,25 @@ export class UContext implements UverbsFile {
 
 /** Re-exported for the types of event payloads. */
 export type { AsyncEvent };
+
+/**
+ * Per-lane signalling rates (Gb/s, before encoding) of the IBA link speeds and their
+ * `ibv_port_attr.active_speed` codes (verbs.h IBV_SPEED_*; IBTA vol 2 PortInfo
+ * LinkSpeedActive / LinkSpeedExtActive): SDR, DDR, QDR, FDR10, FDR, EDR, HDR, NDR.
+ */
+const SPEED_CODES: [number, number][] = [
+  [2.5, 1],
+  [5, 2],
+  [10, 4],
+  [10.3125, 8],
+  [14.0625, 16],
+  [25.78125, 32],
+  [53.125, 64],
+  [106.25, 128],
+];
+
+/** The speed code of a lane signalling rate (0: none of the IBA speeds). */
+function speedCode(gbps: number): number {
+  for (const [rate, code] of SPEED_CODES) if (Math.abs(gbps - rate) < rate * 1e-6) return code;
+  return 0;
+}
