@@ -306,3 +306,17 @@ Deno.test("cluster: queryDevice's nodeGuid is the HCA's NodeGUID, one per host, 
     });
   }
 });
+
+// IBTA PortInfo:LinkWidthActive as verbs.h encodes active_width: a 2x link (HDR100, NDR200) is
+// 16; it was 0, "invalid width".
+Deno.test("cluster: queryPort's activeWidth of a 2x link is 16", async () => {
+  const cluster = new Cluster({
+    profile: { base: "modern-gen5-ndr", link: { width: 2 } },
+    seed: 1,
+  });
+  const host = cluster.addHost({ name: "a", hypervisor: false });
+  await cluster.start();
+  await cluster.run(async () => {
+    assert.equal((await host.os.openDevice()).queryPort(1).activeWidth, 16);
+  });
+});

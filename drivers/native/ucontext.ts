@@ -398,7 +398,8 @@ export class UContext implements UverbsFile {
     await this.#in();
     checkInt("port", portNum, 1, this.driver.devLim.ports);
     const p = await this.driver.queryPort(portNum);
-    const width: Record<number, number> = { 1: 1, 4: 2, 8: 4, 12: 8 };
+    // IBTA PortInfo:LinkWidthActive (verbs.h active_width): 1x 1, 4x 2, 8x 4, 12x 8, 2x 16.
+    const width: Record<number, number> = { 1: 1, 2: 16, 4: 2, 8: 4, 12: 8 };
     return {
       state: p.state,
       maxMtu: p.maxMtu,
