@@ -13,6 +13,7 @@ import {
   type XenStoreLike,
 } from "../drivers/xen/xenbus.ts";
 import { cTest } from "./support/cc.ts";
+import { cluster, end, xenOf } from "./xenib_support.ts";
 
 const FRONT = 1;
 
@@ -322,4 +323,30 @@ Deno.test("xenbus: a wait on a peer that never moves is a deadlock naming the xe
   );
   assert.ok(err instanceof DeadlockError);
   assert.match(err.message, /xenbus \/local\/domain\/0\/backend\/vib\/1\/0\/state/);
+});
+
+Deno.test("xenbus: the backend connects when the frontend is already Connected (a watch missed Initialised)", async () => {
+  // xen-blkback/xenbus.c frontend_changed connects on Initialised or Connected: two watch
+  // events in close succession report the latest value only, and netfront skips Initialised.
+  const { cluster: c, hosts } = await cluster([true]);
+  const xs = xenOf(hosts[0]).hv.xenstore;
+  const write = xs.write.bind(xs);
+  xs.write = (caller, path, value) => {
+    write(caller, path, value);
+    // The guest moves on to Connected before dom0's backend process looks at its state.
+    if (caller !== 0 && path.endsWith("/device/vib/0/state") && value === String(S.Initialised)) {
+      write(caller, path, String(S.Connected));
+    }
+  };
+  const vm = await hosts[0].createGuest({ name: "vm0", driver: "bypass" });
+  xs.write = write;
+  const back = xenOf(hosts[0]).backend!.instances().get(vm.domid!)!;
+  assert.equal(back.connected, true);
+  assert.equal(xs.read(0, `/local/domain/0/backend/vib/${vm.domid}/0/state`), String(S.Connected));
+  await c.run(async () => {
+    await end(vm);
+  });
+  assert.equal(back.contextCount, 1);
+  await vm.shutdown();
+  assert.equal(back.done, true);
 });

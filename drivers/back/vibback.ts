@@ -3,7 +3,8 @@
  * dom0: the xenbus handshake, the request loop, event forwarding and the
  * teardown that returns everything.
  *
- * - Handshake: InitWait; when the frontend is Initialised, read its
+ * - Handshake: InitWait; when the frontend is Initialised (or already
+ *   Connected), read its
  *   `ring-ref`, `event-ring-ref` and `event-channel` (strict decimal),
  *   map both pages, bind the event channel, Connected.
  * - Requests: the ring copies each request out of the shared page before
@@ -158,6 +159,18 @@ for (const [op, s] of VIB_OPS) OP_NAMES[op] = s.name;
 
 /** The body of a response that has none (the codec only reads it). */
 const NO_BODY: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+
+/**
+ * The frontend has published its ring-ref and event-channel: it is
+ * Initialised, or already Connected. Linux backends connect on either
+ * (xen-blkback/xenbus.c frontend_changed: "Ensure we connect even when two
+ * watches fire in close succession and we miss the intermediate value of
+ * frontend_state"); a watch reports the current value only, and netfront
+ * goes straight to Connected.
+ */
+function frontendPublished(s: XenbusStateValue): boolean {
+  return s === XenbusState.Initialised || s === XenbusState.Connected;
+}
 
 /** Strict non-negative decimal, as xenbus_scanf would accept it. */
 function parseKey(v: string | undefined): number | undefined {
@@ -334,7 +347,7 @@ export class VibBack {
         // The directory is gone: the frontend then keeps no grant after deregistration.
       }
       this.xb.switchState(XenbusState.InitWait);
-      while (!this.#closing && this.xb.peerState() !== XenbusState.Initialised) {
+      while (!this.#closing && !frontendPublished(this.xb.peerState())) {
         await this.#wq.wait();
       }
       if (!this.#closing) await this.#connect();
@@ -357,7 +370,7 @@ export class VibBack {
   }
 
   #peerChanged(s: XenbusStateValue): void {
-    if (s === XenbusState.Initialised) this.#wakeServer();
+    if (frontendPublished(s)) this.#wakeServer();
     // A missing or garbage state node is a frontend that is gone or broken: treat as Closed.
     else if (s === XenbusState.Closing || s === XenbusState.Closed || s === XenbusState.Unknown) {
       this.close(`frontend ${s === XenbusState.Unknown ? "gone" : "closed"}`);
