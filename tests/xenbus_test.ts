@@ -13,7 +13,7 @@ import {
   type XenStoreLike,
 } from "../drivers/xen/xenbus.ts";
 import { cTest } from "./support/cc.ts";
-import { cluster, end, xenOf } from "./xenib_support.ts";
+import { cluster, counts, end, xenOf } from "./xenib_support.ts";
 
 const FRONT = 1;
 
@@ -349,4 +349,41 @@ Deno.test("xenbus: the backend connects when the frontend is already Connected (
   assert.equal(back.contextCount, 1);
   await vm.shutdown();
   assert.equal(back.done, true);
+});
+
+Deno.test("xenbus: a frontend's bad ring-ref/event-channel fails its boot with one line and leaves dom0 as it was", async () => {
+  const bad: [string, string][] = [
+    ["ring-ref", "abc"], // not a number
+    ["ring-ref", "99999"], // no such grant
+    ["event-ring-ref", "-1"],
+    ["event-channel", "04"], // not canonical decimal
+    ["event-channel", "77"], // no such port
+  ];
+  for (const [key, value] of bad) {
+    for (const driver of ["bypass", "split"] as const) {
+      const { cluster: c, hosts } = await cluster([true]);
+      const xen = hosts[0];
+      const before = counts(xen);
+      const xs = xenOf(xen).hv.xenstore;
+      const write = xs.write.bind(xs);
+      xs.write = (caller, path, v) =>
+        write(caller, path, caller !== 0 && path.endsWith(`/device/vib/0/${key}`) ? value : v);
+      await assert.rejects(
+        () => xen.createGuest({ name: "vm0", driver }),
+        (e: Error) => {
+          assert.equal(
+            e.message,
+            "ENODEV: vibfront dom1: backend did not connect (it went Closing)",
+            `${key}=${value} ${driver}`,
+          );
+          return true;
+        },
+      );
+      xs.write = write;
+      await c.run(() => c.sleep(1_000_000));
+      assert.deepEqual(xen.audit(), [], `${key}=${value} ${driver}`);
+      assert.deepEqual(counts(xen), before, `${key}=${value} ${driver}: dom0 gave everything back`);
+      assert.deepEqual(xs.directory(0, "/local/domain/0/backend/vib"), []);
+    }
+  }
 });

@@ -65,7 +65,7 @@ import {
   vibRingOptions,
   type VibRspBody,
 } from "../vib/mod.ts";
-import { XenbusDevice, XenbusState } from "../xen/xenbus.ts";
+import { XenbusDevice, XenbusState, xenbusStateName } from "../xen/xenbus.ts";
 import { dropIndirect, packRefs, ungrant } from "./buffers.ts";
 import { type PersistentGrant, PersistentGrants } from "./persistent.ts";
 
@@ -379,7 +379,8 @@ export class VibFront implements UverbsDevice {
     if (s !== XenbusState.Connected) {
       await this.#release();
       this.xb.dispose();
-      throw new VerbsError("ENODEV", `vibfront dom${d}: backend did not connect (state ${s})`);
+      const why = s === XenbusState.Unknown ? "its node is gone" : `it went ${xenbusStateName(s)}`;
+      throw new VerbsError("ENODEV", `vibfront dom${d}: backend did not connect (${why})`);
     }
     const backendKey = (k: string) => {
       try {
