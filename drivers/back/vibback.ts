@@ -371,7 +371,12 @@ export class VibBack {
 
   #peerChanged(s: XenbusStateValue): void {
     if (frontendPublished(s)) this.#wakeServer();
-    // A missing or garbage state node is a frontend that is gone or broken: treat as Closed.
+    // InitWait is a backend's state; Linux backends take it from a frontend as a protocol
+    // error (xen-blkback/xenbus.c, xen-netback/xenbus.c frontend_changed, default case:
+    // xenbus_dev_fatal "saw state %d at frontend", which closes the device).
+    else if (s === XenbusState.InitWait) {
+      this.close("frontend in state InitWait, a backend's state");
+    } // A missing or garbage state node is a frontend that is gone or broken: treat as Closed.
     else if (s === XenbusState.Closing || s === XenbusState.Closed || s === XenbusState.Unknown) {
       this.close(`frontend ${s === XenbusState.Unknown ? "gone" : "closed"}`);
     }

@@ -185,6 +185,24 @@ Deno.test("xenstore: a frontend writing garbage into its own state node is disco
   });
 });
 
+Deno.test("xenstore: a frontend writing InitWait, a backend's state, into its state node is disconnected", async () => {
+  // Linux backends' frontend_changed: any state but theirs is "saw state %d at frontend", fatal.
+  for (const mode of ["bypass", "split"] as const) {
+    const s = await scene({ attacker: mode });
+    const { evil, hv } = s;
+    await s.cluster.run(async () => {
+      await end(evil);
+      hv.xenstore.write(evil.domid!, `/local/domain/${evil.domid}/device/vib/0/state`, "2");
+      await s.cluster.sleep(200_000);
+      assert.equal(backOf(s, evil).closeReason, "frontend in state InitWait, a backend's state");
+      assert.equal(backOf(s, evil).contextCount, 0);
+      assert.deepEqual(evil.devices(), [], mode);
+      assert.ok(evil.running);
+      await verdict(s, { attacker: "shutdown" });
+    });
+  }
+});
+
 Deno.test("xenstore: a guest that closes its device behind its kernel's back still shuts down, and can be crashed", async () => {
   // It writes Closing into its own state node and shuts down while dom0 tears down.
   for (const then of ["shutdown", "crash"] as const) {
