@@ -39,11 +39,17 @@ import { EventFile } from "./event_file.ts";
  *   got.ackEvents(1);
  *   assert.equal(got, cq);
  *   assert.equal(cq.poll()[0].status, WcStatus.WR_FLUSH_ERR);
+ *   await assert.rejects(ch.destroy(), /EBUSY/); // the CQ still uses it
+ *   await qp.destroy();
+ *   await cq.destroy();
+ *   await ch.destroy();
  * });
  * ```
  */
 export class CompChannel {
   #file: EventFile<Cq>;
+  #cqs = new Set<Cq>();
+  #dead = false;
   /** Events delivered to this channel so far. */
   delivered = 0;
 
@@ -60,6 +66,60 @@ export class CompChannel {
     return this.#file.pending;
   }
 
+  /** CQs created with this channel and not yet destroyed. */
+  get cqCount(): number {
+    return this.#cqs.size;
+  }
+
+  /** True once {@link destroy} ran. */
+  get destroyed(): boolean {
+    return this.#dead;
+  }
+
+  #live(what: string): void {
+    if (this.#dead) {
+      throw new VerbsError("EINVAL", `${what}: the completion channel was destroyed`);
+    }
+  }
+
+  /** @internal `create_cq` named this channel */
+  attachCq(cq: Cq): void {
+    this.#live("create_cq");
+    this.#cqs.add(cq);
+  }
+
+  /**
+   * @internal `cq` is gone: its unread events go with it, as the kernel frees
+   * a destroyed CQ's events from the channel's queue (uverbs_main.c,
+   * ib_uverbs_release_ucq), so no reader is handed a destroyed CQ.
+   */
+  detachCq(cq: Cq): void {
+    this.#cqs.delete(cq);
+    this.#file.discard((e) => e === cq);
+  }
+
+  /**
+   * `ibv_destroy_comp_channel`: EBUSY while a CQ still uses the channel
+   * (ibv_create_comp_channel(3): "fails if any CQs are still associated with
+   * the completion event channel"; libibverbs checks the channel's refcnt)
+   * or a thread sleeps in {@link getEvent} on it (as the hardware path's
+   * channel refuses); then the channel can take no CQ and no reader.
+   */
+  async destroy(): Promise<void> {
+    this.#live("destroy_comp_channel");
+    await this.context.enter();
+    if (this.#cqs.size > 0) {
+      throw new VerbsError(
+        "EBUSY",
+        `destroy_comp_channel: ${this.#cqs.size} CQ(s) still use the channel`,
+      );
+    }
+    if (this.#file.readers > 0) {
+      throw new VerbsError("EBUSY", "destroy_comp_channel: a getEvent() is still waiting on it");
+    }
+    this.#dead = true;
+  }
+
   /** @internal the kernel queued a completion event for `cq` */
   deliver(cq: Cq): void {
     this.delivered++;
@@ -71,6 +131,7 @@ export class CompChannel {
    * virtual time. With `timeoutNs`, rejects with ETIMEDOUT when none came.
    */
   async getEvent(opts: { timeoutNs?: number } = {}): Promise<Cq> {
+    this.#live("get_cq_event");
     await this.context.enter();
     const cq = await this.#file.read(opts.timeoutNs);
     if (!cq) {

@@ -269,6 +269,9 @@ export class Context {
     if (opts.channel && opts.channel.context !== this) {
       throw new VerbsError("EINVAL", "create_cq: the channel belongs to another context");
     }
+    if (opts.channel?.destroyed) {
+      throw new VerbsError("EINVAL", "create_cq: the completion channel was destroyed");
+    }
     const l = cqLayout(cqe);
     const addr = this.allocBuffer(l.bytes);
     let r;
@@ -295,11 +298,16 @@ export class Context {
     const ev: VerbsAsyncEvent = { type: e.type };
     if (e.qpHandle !== undefined) ev.qp = this.qps.get(e.qpHandle);
     if (e.cqHandle !== undefined) ev.cq = this.cqs.get(e.cqHandle);
-    if (e.srqHandle !== undefined) {
-      ev.srq = this.srqs.get(e.srqHandle);
-      // IBTA §10.2.9.3: the limit disarms when it fires.
-      if (e.type === EventType.SRQ_LIMIT_REACHED && ev.srq) ev.srq.limitFired();
-    }
+    if (e.srqHandle !== undefined) ev.srq = this.srqs.get(e.srqHandle);
+    // An affiliated event of an object destroyed before the event came is nobody's: the kernel
+    // has no uobject to queue it on, and ibv_get_async_event(3) promises that no application
+    // retrieves an affiliated event after the object is destroyed.
+    if (
+      (e.qpHandle !== undefined && !ev.qp) || (e.cqHandle !== undefined && !ev.cq) ||
+      (e.srqHandle !== undefined && !ev.srq)
+    ) return;
+    // IBTA §10.2.9.3: the limit disarms when it fires.
+    if (e.type === EventType.SRQ_LIMIT_REACHED && ev.srq) ev.srq.limitFired();
     if (e.portNum !== undefined) {
       ev.portNum = e.portNum;
       const p = this.#ports[e.portNum - 1];
@@ -352,6 +360,18 @@ export class Context {
   /** `ibv_ack_async_event`. */
   ackAsyncEvent(): void {
     if (this.asyncUnacked > 0) this.asyncUnacked--;
+  }
+
+  /**
+   * @internal `obj` (a QP, CQ or SRQ) was destroyed: its affiliated events not yet read go with
+   * it, as the kernel frees them from the async event file (uverbs_main.c,
+   * ib_uverbs_release_uevent) so that, as ibv_get_async_event(3) says, no application retrieves
+   * an affiliated event after the object has been destroyed.
+   */
+  dropAsyncEvents(obj: object): void {
+    const keep = this.#asyncQueue.filter((e) => e.qp !== obj && e.cq !== obj && e.srq !== obj);
+    this.#asyncQueue.length = 0;
+    this.#asyncQueue.push(...keep);
   }
 
   /** Async events queued and not yet taken with {@link getAsyncEvent}. */

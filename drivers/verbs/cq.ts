@@ -70,6 +70,7 @@ export class Cq {
   ) {
     this.#cqe = cqe;
     this.#addr = addr;
+    channel?.attachCq(this);
   }
 
   /** Usable entries. */
@@ -269,6 +270,8 @@ export class Cq {
   released(): void {
     if (this.#dead) return;
     this.#dead = true;
+    this.channel?.detachCq(this);
+    this.context.dropAsyncEvents(this);
     this.context.env.memory.free(this.#addr);
   }
 }

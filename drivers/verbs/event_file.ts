@@ -56,6 +56,11 @@ export class EventFile<T> {
    */
   constructor(readonly env: () => EventFileEnv, readonly label: string) {}
 
+  /** Readers sleeping in {@link read}. */
+  get readers(): number {
+    return this.#waiters.length;
+  }
+
   /** Events queued and not yet read. */
   get pending(): number {
     return this.#queue.length;

@@ -209,6 +209,7 @@ export class Qp {
     const ctx = this.pd.context;
     this.pqp.reset();
     ctx.provider.qps.delete(this.pqp.qpn);
+    ctx.dropAsyncEvents(this);
     ctx.env.memory.free(this.bufAddr);
   }
 }

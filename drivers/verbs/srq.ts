@@ -118,6 +118,7 @@ export class Srq {
   released(): void {
     if (this.#dead) return;
     this.#dead = true;
+    this.pd.context.dropAsyncEvents(this);
     this.pd.context.env.memory.free(this.bufAddr);
   }
 }

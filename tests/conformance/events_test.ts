@@ -5,8 +5,16 @@
  * interrupt and the wake-up.
  */
 import assert from "node:assert/strict";
-import { connectPair, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
-import { CONNECT, rejects, side, twoHosts } from "./helpers.ts";
+import {
+  connectPair,
+  EventType,
+  QpState,
+  QpType,
+  SendFlags,
+  WcStatus,
+  WrOpcode,
+} from "../../mod.ts";
+import { CONNECT, MODES, rejects, side, twoDomains, twoHosts } from "./helpers.ts";
 
 Deno.test("completion channel: armed CQ raises one event per arm; solicited-only arms", async () => {
   const { cluster, a, b } = await twoHosts();
@@ -68,3 +76,84 @@ Deno.test("completion channel: armed CQ raises one event per arm; solicited-only
     assert.equal(ch.delivered, 2);
   });
 });
+
+for (const mode of MODES) {
+  Deno.test(`async events (${mode}): a destroyed object's unread events go with it`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const y = await side(b);
+      void a;
+      const srq = await y.pd.createSrq({ maxWr: 4, maxSge: 1 });
+      const cap = { maxSendWr: 1, maxRecvWr: 0, maxSendSge: 1, maxRecvSge: 0 };
+      const onSrq = () => y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, srq, cap });
+      const init = { state: QpState.INIT, pkeyIndex: 0, port: 1, accessFlags: 0 };
+      // A QP on an SRQ that enters Error reports Last WQE Reached (IBTA §10.2.9.5) ...
+      const kept = await onSrq();
+      await kept.modify(init);
+      await kept.modify({ state: QpState.ERR });
+      await cluster.sleep(100_000);
+      assert.equal(y.ctx.asyncPending, 1);
+      const ev = await y.ctx.getAsyncEvent();
+      assert.equal(ev.type, EventType.QP_LAST_WQE_REACHED);
+      assert.equal(ev.qp, kept);
+      y.ctx.ackAsyncEvent();
+      // ... but once the QP is destroyed nobody is handed its unread event
+      // (ibv_get_async_event(3): destroying an object avoids "an application
+      // retrieving an affiliated event after the corresponding object has
+      // already been destroyed").
+      const gone = await onSrq();
+      await gone.modify(init);
+      await gone.modify({ state: QpState.ERR });
+      await cluster.sleep(100_000);
+      assert.equal(y.ctx.asyncPending, 1);
+      await gone.destroy();
+      assert.equal(y.ctx.asyncPending, 0);
+
+      // The same for a CQ's completion events on its channel.
+      const ch = y.ctx.createCompChannel();
+      const cq = await y.ctx.createCq(4, { channel: ch });
+      const q = await y.pd.createQp({
+        type: QpType.RC,
+        sendCq: cq,
+        recvCq: cq,
+        cap: { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 },
+      });
+      await q.modify(init);
+      q.postRecv({ wrId: 1n, sgList: [] });
+      cq.reqNotify();
+      await q.modify({ state: QpState.ERR }); // the flushed receive completes
+      await cluster.sleep(100_000);
+      assert.equal(ch.pending, 1);
+      await q.destroy();
+      await cq.destroy();
+      assert.equal(ch.pending, 0, "the destroyed CQ's event left the channel");
+      await rejects(() => ch.getEvent({ timeoutNs: 100_000 }), "ETIMEDOUT");
+    });
+  });
+
+  Deno.test(`comp channel (${mode}): destroy is EBUSY while a CQ uses it`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const ctx = await a.openDevice();
+      const ch = ctx.createCompChannel();
+      const cq = await ctx.createCq(4, { channel: ch });
+      // ibv_create_comp_channel(3): "ibv_destroy_comp_channel() fails if any
+      // CQs are still associated with the completion event channel".
+      assert.match(await rejects(() => ch.destroy(), "EBUSY"), /1 CQ/);
+      // A thread asleep on the channel keeps it too.
+      const waiting = cluster.spawn(
+        "reader",
+        () => ch.getEvent({ timeoutNs: 5_000_000 }).catch((e) => e.code),
+      );
+      await cluster.sleep(100_000);
+      await cq.destroy();
+      await rejects(() => ch.destroy(), "EBUSY");
+      assert.equal(await waiting, "ETIMEDOUT");
+      await ch.destroy();
+      assert.ok(ch.destroyed);
+      await rejects(() => ctx.createCq(4, { channel: ch }), "EINVAL");
+      await rejects(() => ch.getEvent({ timeoutNs: 1 }), "EINVAL");
+      await rejects(() => ch.destroy(), "EINVAL");
+    });
+  });
+}
