@@ -869,7 +869,10 @@ export class UContext implements UverbsFile {
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
     checkInt("maxWr", req.maxWr, 1, lim.maxQpWr);
     checkInt("maxSge", req.maxSge, 1, lim.maxSge);
-    checkInt("srqLimit", req.srqLimit, 0, req.maxWr - 1);
+    // The ABI carries srq_limit, but creation does not arm the SRQ: mthca_alloc_srq neither
+    // checks nor uses it (ibv_create_srq(3): "irrelevant for ibv_create_srq"); arming is
+    // ibv_modify_srq's. A value no C field could hold is still refused.
+    checkInt("srqLimit", req.srqLimit, 0, 0xffffffff);
     const entries = 1 << checkInt("logSize", req.logSize, 0, 24);
     const stride = 1 << checkInt("logStride", req.logStride, 4, 10);
     if (entries < req.maxWr || stride < req.maxSge * SEG_BYTES || entries * stride > req.bufBytes) {
@@ -900,7 +903,6 @@ export class UContext implements UverbsFile {
           if (type !== undefined) this.#handlers.onAsyncEvent({ type, srqHandle: h });
         },
       );
-      if (req.srqLimit > 0) await this.driver.armSrq(srqn, req.srqLimit);
     } catch (e) {
       this.driver.freeSrqn(srqn);
       await this.driver.deregRegion(region);

@@ -53,7 +53,8 @@ export class Srq {
   ) {
     this.maxWr = attr.maxWr;
     this.maxSge = attr.maxSge;
-    this.#limit = attr.srqLimit ?? 0;
+    // Not armed at creation, whatever `attr.srqLimit` says (mthca_alloc_srq ignores it).
+    this.#limit = 0;
   }
 
   /** SRQ number. */

@@ -13,13 +13,17 @@ import {
   WcStatus,
   WrOpcode,
 } from "../../mod.ts";
-import { CONNECT, rejects, side, twoHosts } from "./helpers.ts";
+import { CONNECT, MODES, rejects, side, twoDomains, twoHosts } from "./helpers.ts";
 
 Deno.test("SRQ: shared by two QPs, limit event fires once and disarms", async () => {
   const { cluster, a, b } = await twoHosts();
   await cluster.run(async () => {
     const x = await side(a), y = await side(b);
-    await rejects(() => y.pd.createSrq({ maxWr: 8, maxSge: 1, srqLimit: 9 }), "EINVAL");
+    // srq_limit is "irrelevant for ibv_create_srq" (ibv_create_srq(3)): mthca_alloc_srq
+    // neither checks nor arms it; only ibv_modify_srq arms the limit.
+    const unarmed = await y.pd.createSrq({ maxWr: 8, maxSge: 1, srqLimit: 9 });
+    assert.equal(unarmed.query().srqLimit, 0);
+    await unarmed.destroy();
     const srq = await y.pd.createSrq({ maxWr: 8, maxSge: 1 });
     const cap = { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 };
     const senders: Qp[] = [], receivers: Qp[] = [];
@@ -89,3 +93,46 @@ Deno.test("SRQ: shared by two QPs, limit event fires once and disarms", async ()
     await srq.destroy();
   });
 });
+
+for (const mode of MODES) {
+  Deno.test(`SRQ (${mode}): a limit given at creation arms nothing; modify arms it, once per arm`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const srq = await y.pd.createSrq({ maxWr: 4, maxSge: 1, srqLimit: 4 });
+      assert.equal(srq.query().srqLimit, 0);
+      const cap = { maxSendWr: 4, maxRecvWr: 0, maxSendSge: 1, maxRecvSge: 0 };
+      const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap });
+      const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, srq, cap });
+      await connectPair({ qp: qx, lid: x.lid }, { qp: qy, lid: y.lid }, CONNECT);
+      for (let i = 0n; i < 4n; i++) {
+        srq.postRecv({ wrId: i, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
+      }
+      const send = async () => {
+        qx.postSend({
+          wrId: 1n,
+          opcode: WrOpcode.SEND,
+          sendFlags: SendFlags.SIGNALED,
+          sgList: [{ addr: x.buf, length: 8, lkey: x.mr.lkey }],
+        });
+        await x.cq.pollUntil(1);
+        await y.cq.pollUntil(1);
+        await cluster.sleep(100_000);
+      };
+      // 3 left, below the 4 given at creation: nothing, the SRQ was never armed.
+      await send();
+      assert.equal(y.ctx.asyncPending, 0);
+      // Armed at 3: 2 left is below it, one event; the next consumption none.
+      await srq.modify({ srqLimit: 3 });
+      await send();
+      assert.equal(y.ctx.asyncPending, 1);
+      const ev = await y.ctx.getAsyncEvent();
+      assert.equal(ev.type, EventType.SRQ_LIMIT_REACHED);
+      assert.equal(ev.srq, srq);
+      y.ctx.ackAsyncEvent();
+      assert.equal(srq.query().srqLimit, 0);
+      await send();
+      assert.equal(y.ctx.asyncPending, 0);
+    });
+  });
+}
