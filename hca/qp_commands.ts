@@ -267,6 +267,10 @@ export function qpTransition(
   }
   if (op === CmdOp.SQERR2RTS_QP) q.req.error = false;
   if (op === CmdOp.RTS2SQD_QP) {
+    // The drain event is asked for by each RTS2SQD command (mthca_modify_qp passes it as the
+    // command's modifier only when this modify_qp has IB_QP_EN_SQD_ASYNC_NOTIFY set): a request
+    // of an earlier drain does not carry over to this one.
+    q.sqdEvent = ctx.sqdEvent === true;
     q.comp.draining = true;
     eng.completer.checkDrained(q);
   }

@@ -773,13 +773,19 @@ export class UContext implements UverbsFile {
   async queryQp(qpHandle: number): Promise<QueryQpResp> {
     await this.#in();
     const qp = this.#get(this.#qps, qpHandle, "QP");
-    if (qp.state === S.RESET) return { attr: { state: S.RESET }, cap: { ...qp.cap } };
+    // mthca_query_qp: cur_qp_state is the state it read; en_sqd_async_notify "is only applicable
+    // in modify qp" and is not reported.
+    if (qp.state === S.RESET) {
+      return { attr: { state: S.RESET, curState: S.RESET }, cap: { ...qp.cap } };
+    }
     const q = await this.driver.queryQp(qp.qpn);
     const state = fromHwQpState(q.state);
     qp.state = state;
+    const { enSqdAsyncNotify: _modifyOnly, ...set } = structuredClone(qp.attr);
     const attr: QpAttr & { state: number } = {
-      ...structuredClone(qp.attr),
+      ...set,
       state,
+      curState: state,
       port: q.port,
       pkeyIndex: q.pkeyIndex,
       accessFlags: fromQpAccess(q.accessFlags),

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import {
   connectPair,
+  connectQp,
   EventType,
   QpState,
   QpType,
@@ -154,6 +155,60 @@ for (const mode of MODES) {
       await rejects(() => ctx.createCq(4, { channel: ch }), "EINVAL");
       await rejects(() => ch.getEvent({ timeoutNs: 1 }), "EINVAL");
       await rejects(() => ch.destroy(), "EINVAL");
+    });
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`async events (${mode}): COMM_EST in RTR; SQ_DRAINED only for a drain that asks`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const cap = { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 };
+      const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap });
+      const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap });
+      await connectQp(qx, { ...CONNECT, remoteQpn: qy.qpNum, dlid: y.lid });
+      // The receiver stays in RTR: its first packet raises COMM_EST (IBTA §11.6.3).
+      await qy.modify({ state: QpState.INIT, pkeyIndex: 0, port: 1, accessFlags: 0 });
+      await qy.modify({
+        state: QpState.RTR,
+        pathMtu: 4,
+        destQpNum: qx.qpNum,
+        rqPsn: CONNECT.sqPsn,
+        maxDestRdAtomic: 1,
+        minRnrTimer: 1,
+        ah: { dlid: x.lid },
+      });
+      qy.postRecv({ wrId: 1n, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
+      qx.postSend({
+        wrId: 1n,
+        opcode: WrOpcode.SEND,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 8, lkey: x.mr.lkey }],
+      });
+      await x.cq.pollUntil(1);
+      const est = await y.ctx.getAsyncEvent();
+      assert.deepEqual([est.type, est.qp], [EventType.COMM_EST, qy]);
+      y.ctx.ackAsyncEvent();
+
+      // RTS→SQD with en_sqd_async_notify: one SQ_DRAINED once the SQ is drained.
+      await qx.modify({ state: QpState.SQD, enSqdAsyncNotify: true });
+      const drained = await x.ctx.getAsyncEvent();
+      assert.deepEqual([drained.type, drained.qp], [EventType.SQ_DRAINED, qx]);
+      x.ctx.ackAsyncEvent();
+      // ibv_query_qp: cur_qp_state is the state; en_sqd_async_notify is not reported
+      // (mthca_query_qp: "only applicable in modify qp").
+      const q = await qx.query();
+      assert.equal(q.state, QpState.SQD);
+      assert.equal(q.curState, QpState.SQD);
+      assert.equal(q.enSqdAsyncNotify, undefined);
+      // A later drain that does not ask raises nothing: mthca_modify_qp sets the
+      // RTS2SQD command's event bit only for a modify with IB_QP_EN_SQD_ASYNC_NOTIFY.
+      await qx.modify({ state: QpState.RTS });
+      await qx.modify({ state: QpState.SQD });
+      await cluster.sleep(200_000);
+      assert.equal(x.ctx.asyncPending, 0);
+      assert.equal((await qx.query()).state, QpState.SQD);
     });
   });
 }
