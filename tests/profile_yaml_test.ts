@@ -68,6 +68,28 @@ Deno.test("profile YAML: syntax errors carry a position", () => {
   assert.ok(e.line >= 1);
 });
 
+/** A "billion laughs" document: nine levels, each nine aliases of the one before. */
+function aliasBomb(): string {
+  const lines = ["a: &a [x, x, x, x, x, x, x, x, x]"];
+  for (let i = 1; i < 9; i++) {
+    const [name, prev] = ["abcdefghi"[i], "abcdefghi"[i - 1]];
+    lines.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(", ")}]`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+Deno.test("profile YAML: an alias bomb is refused at its first alias, one line", () => {
+  const e = err(aliasBomb());
+  assert.equal(
+    e.message,
+    "p.yaml:2:8: aliases expand too far (an alias bomb: each level multiplies the one before); " +
+      "refused",
+  );
+  // Aliases used within reason still resolve.
+  const p = profileFromYaml("pci:\n  mmioWriteNs: &t 0.5 us\n  dmaReadLatencyNs: *t\n", "p.yaml");
+  assert.deepEqual([p.pci.mmioWriteNs, p.pci.dmaReadLatencyNs], [500, 500]);
+});
+
 Deno.test("loadProfile: built-in names, files and clear errors", async () => {
   assert.equal((await loadProfile("modern-gen5-ndr")).name, "modern-gen5-ndr");
   await assert.rejects(loadProfile("nope"), /unknown profile 'nope'/);

@@ -337,7 +337,20 @@ Deno.test("scenario: perftest's rejected combinations are reported at the key", 
   assert.match(e6.message, /s\.yaml:17:5: workload\[0\]\.mtu: invalid MTU 1000/);
 });
 
+/** A "billion laughs" document: nine levels, each nine aliases of the one before. */
+function aliasBomb(): string {
+  const lines = ["a: &a [x, x, x, x, x, x, x, x, x]"];
+  for (let i = 1; i < 9; i++) {
+    const [name, prev] = ["abcdefghi"[i], "abcdefghi"[i - 1]];
+    lines.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(", ")}]`);
+  }
+  return lines.join("\n") + "\n";
+}
+
 Deno.test("scenario: structure and syntax errors", async () => {
+  const laughs = await bad(aliasBomb());
+  assert.equal([laughs.line, laughs.col].join(":"), "2:8");
+  assert.match(laughs.message, /aliases expand too far/);
   const e = await bad("hosts: [\n");
   assert.equal(e.file, "s.yaml");
   assert.match((await bad("- 1\n")).message, /s\.yaml:1:1: \(top level\): must be a mapping/);

@@ -32,7 +32,7 @@ import { errorAt, parseYaml } from "./yaml_errors.ts";
  */
 export function profileFromYaml(text: string, file: string): Profile {
   const y = parseYaml(text, file);
-  const obj = y.doc.toJS();
+  const obj = y.value;
   if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
     throw errorAt(y, "", "a profile file must be a mapping (name:, base:, pci:, hca:, …)");
   }

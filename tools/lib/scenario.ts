@@ -403,7 +403,7 @@ const FLAG_KEYS: [string, string][] = [
 export async function parseScenario(text: string, file: string, dir = "."): Promise<Scenario> {
   const y = parseYaml(text, file);
   const v: V = new V(y);
-  const top = v.mapping(y.doc.toJS(), [], "profile:, seed:, hosts:, guests:, workload:");
+  const top = v.mapping(y.value, [], "profile:, seed:, hosts:, guests:, workload:");
   v.keys(top, [], TOP_KEYS);
   if (top.name !== undefined) v.str(top.name, ["name"]);
   if (top.description !== undefined) v.str(top.description, ["description"]);

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Document, isMap, isScalar, LineCounter, parseDocument } from "yaml";
+import { type Document, isAlias, isMap, isScalar, LineCounter, parseDocument, visit } from "yaml";
 
 /**
  * A YAML document with the line counter needed to turn offsets into positions.
@@ -15,13 +15,15 @@ import { type Document, isMap, isScalar, LineCounter, parseDocument } from "yaml
  * import { type LocatedYaml, parseYaml } from "./yaml_errors.ts";
  * const y: LocatedYaml = parseYaml("seed: 1\nhosts: []\n", "s.yaml");
  * assert.equal(y.file, "s.yaml");
- * assert.deepEqual(y.doc.toJS(), { seed: 1, hosts: [] });
+ * assert.deepEqual(y.value, { seed: 1, hosts: [] });
  * assert.deepEqual(y.lines.linePos(8), { line: 2, col: 1 }); // offset of "hosts"
  * ```
  */
 export interface LocatedYaml {
   /** The parsed document. */
   doc: Document;
+  /** The document as plain data (aliases resolved). */
+  value: unknown;
   /** Offsets → line/column. */
   lines: LineCounter;
   /** File name used in messages. */
@@ -54,16 +56,33 @@ export class YamlInputError extends Error {
 }
 
 /**
+ * The yaml package's budget for alias expansion (its default, made explicit): an anchor's uses
+ * times the aliases inside it may not exceed it.
+ */
+const MAX_ALIAS_COUNT = 100;
+
+/**
  * Parse YAML text; syntax errors become {@link YamlInputError}.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { parseYaml } from "./yaml_errors.ts";
- * assert.deepEqual(parseYaml("a: 1\n", "x.yaml").doc.toJS(), { a: 1 });
+ * assert.deepEqual(parseYaml("a: 1\n", "x.yaml").value, { a: 1 });
  * assert.throws(() => parseYaml("a: 1\na: 2\n", "x.yaml"), {
  *   name: "YamlInputError",
  *   message: "x.yaml:2:1: Map keys must be unique",
+ * });
+ * // Aliases that multiply (a "billion laughs" document) are refused at the first alias.
+ * const bomb = ["a: &a [x, x, x, x, x, x, x, x, x]"];
+ * for (const [i, name] of ["b", "c", "d", "e", "f"].entries()) {
+ *   const prev = "abcde"[i];
+ *   bomb.push(`${name}: &${name} [${Array(9).fill("*" + prev).join(", ")}]`);
+ * }
+ * assert.throws(() => parseYaml(bomb.join("\n") + "\n", "x.yaml"), {
+ *   name: "YamlInputError",
+ *   message: "x.yaml:2:8: aliases expand too far (an alias bomb: each level multiplies the " +
+ *     "one before); refused",
  * });
  * ```
  */
@@ -75,7 +94,28 @@ export function parseYaml(text: string, file: string): LocatedYaml {
     const pos = lines.linePos(e.pos[0]);
     throw new YamlInputError(file, pos.line, pos.col, e.message.split("\n")[0]);
   }
-  return { doc, lines, file };
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    // The yaml package's guard against exponential alias expansion ("billion laughs") throws
+    // a ReferenceError while resolving; name the first alias as where the document goes wrong.
+    if (!(e instanceof ReferenceError)) throw e;
+    let offset = 0;
+    visit(doc, {
+      Alias(_key, node) {
+        if (!isAlias(node)) return;
+        offset = node.range?.[0] ?? 0;
+        return visit.BREAK;
+      },
+    });
+    const pos = lines.linePos(offset);
+    const detail = /excessive alias count/i.test(e.message)
+      ? "aliases expand too far (an alias bomb: each level multiplies the one before); refused"
+      : e.message.split("\n")[0];
+    throw new YamlInputError(file, pos.line, pos.col, detail);
+  }
+  return { doc, value, lines, file };
 }
 
 /**
