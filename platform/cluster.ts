@@ -37,6 +37,9 @@ import type { GuestDomain } from "./host.ts";
 import { XenGuest } from "./xen_guest.ts";
 import { XenPlatform, xenPlatform } from "./xen_host.ts";
 
+/** Bytes in a MiB. */
+const MIB = 1024 * 1024;
+
 // The built-in host kinds: `hypervisor: false` and `hypervisor: true`.
 registerHostPlatform("native", nativePlatform);
 registerHostPlatform("xen", xenPlatform);
@@ -210,8 +213,22 @@ export class Cluster {
         }`,
       );
     }
+    const mib = spec.memoryMiB ?? 4096;
+    // Machine memory is addressed in whole bytes held in a double: at most 2^53 of them.
+    if (!Number.isInteger(mib) || mib < 1 || mib * MIB > Number.MAX_SAFE_INTEGER + 1) {
+      throw new VerbsError(
+        "EINVAL",
+        `addHost ${spec.name}: memoryMiB must be a whole number of MiB in [1, ${
+          (Number.MAX_SAFE_INTEGER + 1) / MIB
+        }], got ${
+          typeof spec.memoryMiB === "string"
+            ? JSON.stringify(spec.memoryMiB)
+            : String(spec.memoryMiB)
+        }`,
+      );
+    }
     const rng = this.rng.fork();
-    const memory = new WatchedMemory((spec.memoryMiB ?? 4096) * 1024 * 1024, this.engine);
+    const memory = new WatchedMemory(mib * MIB, this.engine);
     const irq = new InterruptController();
     // Noise streams are named after the host: another host added changes none of them.
     const noise = this.noise === "on"

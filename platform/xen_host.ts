@@ -199,9 +199,20 @@ export class XenPlatform implements HostPlatform {
         );
       }
       const mib = opts.memoryMiB ?? 64;
+      if (typeof mib !== "number" || !Number.isFinite(mib) || mib <= 0) {
+        throw new VerbsError(
+          "EINVAL",
+          `createGuest ${opts.name}: memoryMiB must be a positive number of MiB, got ${
+            typeof mib === "string" ? JSON.stringify(mib) : String(mib)
+          }`,
+        );
+      }
       let xd;
       try {
-        xd = await this.hv.createDomain(this.hv.dom0, { name: opts.name, memoryBytes: mib << 20 });
+        // A multiplication, not `<< 20`: a shift works on 32-bit integers, and 2048 MiB and
+        // up wrapped to a negative or zero size. domctl:createdomain checks the byte count.
+        const memoryBytes = Math.round(mib * 1024 * 1024);
+        xd = await this.hv.createDomain(this.hv.dom0, { name: opts.name, memoryBytes });
       } catch (e) {
         throw asVerbsError(e, `createGuest ${opts.name}`);
       }

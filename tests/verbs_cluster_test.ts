@@ -320,3 +320,31 @@ Deno.test("cluster: queryPort's activeWidth of a 2x link is 16", async () => {
     assert.equal((await host.os.openDevice()).queryPort(1).activeWidth, 16);
   });
 });
+
+Deno.test("cluster: a host's and a guest's memoryMiB are checked in one line; a 2 GiB guest boots", async () => {
+  for (const memoryMiB of [-1, 0, 1.5, NaN, "512", 2 ** 33 + 1]) {
+    const c = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+    assert.throws(
+      () => c.addHost({ name: "a", hypervisor: true, memoryMiB: memoryMiB as number }),
+      (e: Error) => {
+        assert.equal((e as VerbsError).code, "EINVAL");
+        assert.match(e.message, /^EINVAL: addHost a: memoryMiB must be a whole number of MiB/);
+        return true;
+      },
+    );
+  }
+  const c = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  const host = c.addHost({ name: "xen0", hypervisor: true, memoryMiB: 16384 });
+  await c.start();
+  // 2048 MiB and up: the byte count no longer wraps around 32 bits.
+  for (const memoryMiB of [2048, 4096]) {
+    const vm = await host.createGuest({ name: `vm${memoryMiB}`, memoryMiB });
+    assert.equal(vm.name, `vm${memoryMiB}`);
+  }
+  for (const memoryMiB of [0, -4, NaN]) {
+    await assert.rejects(host.createGuest({ name: "bad", memoryMiB }), {
+      message:
+        `EINVAL: createGuest bad: memoryMiB must be a positive number of MiB, got ${memoryMiB}`,
+    });
+  }
+});
