@@ -113,9 +113,22 @@ export function placeRanks(np: number, slots: number, map: "block" | "cyclic"): 
   return Array.from({ length: np }, (_, r) => (map === "cyclic" ? r % slots : Math.floor(r / per)));
 }
 
-function positive(name: string, v: unknown): number {
+/** Ranks: an MPI rank and size are C `int`s (MPI_Comm_size's `int *size`). */
+const MAX_RANKS = 2 ** 31 - 1;
+/**
+ * Hosts on the cluster's one switch: each takes a unicast LID of 0x0001–0xBFFF
+ * (IBTA §4.1.3), the switch one more.
+ */
+const MAX_HOSTS = 0xbfff - 1;
+/** Guests per Xen host: domids 1 … DOMID_FIRST_RESERVED - 1 (xen/include/public/xen.h). */
+const MAX_GUESTS_PER_HOST = 0x7ff0 - 1;
+
+function positive(name: string, v: unknown, max: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
     throw new MpiError("MPI_ERR_ARG", `${name} must be a whole number >= 1 (got ${String(v)})`);
+  }
+  if (v > max) {
+    throw new MpiError("MPI_ERR_ARG", `${name} must be at most ${max} (got ${v})`);
   }
   return v;
 }
@@ -133,7 +146,7 @@ function positive(name: string, v: unknown): number {
  * ```
  */
 export async function launch(opts: LaunchOptions): Promise<Launched> {
-  const np = positive("np", opts.np);
+  const np = positive("np", opts.np, MAX_RANKS);
   const mode = opts.mode;
   if (mode !== "native" && mode !== "bypass" && mode !== "split") {
     throw new MpiError("MPI_ERR_ARG", `mode '${String(mode)}' is not native, bypass or split`);
@@ -144,10 +157,18 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
       "guestsPerHost applies to bypass and split (native ranks run on the hosts)",
     );
   }
-  const g = positive("guestsPerHost", opts.guestsPerHost ?? 1);
-  const nHosts = positive("hosts", opts.hosts ?? (mode === "native" ? np : Math.ceil(np / g)));
+  const g = positive("guestsPerHost", opts.guestsPerHost ?? 1, MAX_GUESTS_PER_HOST);
+  const nHosts = positive(
+    opts.hosts !== undefined
+      ? "hosts"
+      : mode === "native"
+      ? "hosts (one per rank: np)"
+      : "hosts (np / guestsPerHost)",
+    opts.hosts ?? (mode === "native" ? np : Math.ceil(np / g)),
+    MAX_HOSTS,
+  );
   const map = opts.map ?? "block";
-  const guestMiB = positive("guestMemoryMiB", opts.guestMemoryMiB ?? 512);
+  const guestMiB = positive("guestMemoryMiB", opts.guestMemoryMiB ?? 512, Number.MAX_SAFE_INTEGER);
   const cluster = new Cluster({
     profile: opts.profile ?? "pcix-sdr-2006",
     seed: opts.seed ?? 1,

@@ -123,6 +123,27 @@ Deno.test("mpirun: one-line errors for flags, files, programs and failing ranks"
         ["-np", "2", "--profile", "nope.yaml", "tools/examples/mpi_ring.ts"],
         /^mpirun: --profile .*nope\.yaml: cannot read the file/,
       ],
+      // Sizes past what the authorities allow fail at once, before any host is built.
+      [
+        ["-np", "99999999", "tools/examples/mpi_ring.ts"],
+        /^mpirun: MPI_ERR_ARG: hosts \(one per rank: np\) must be at most 49150 \(got 99999999\)$/,
+      ],
+      [
+        [
+          "-np",
+          "2",
+          "--mode",
+          "bypass",
+          "--guests-per-host",
+          "99999999",
+          "tools/examples/mpi_ring.ts",
+        ],
+        /^mpirun: MPI_ERR_ARG: guestsPerHost must be at most 32751 \(got 99999999\)$/,
+      ],
+      [
+        ["-np", "2", "--seed", "99999999999999999999999", "tools/examples/mpi_ring.ts"],
+        /^mpirun: --seed: 99999999999999999999999 is out of range \(0\.\.4294967295\)$/,
+      ],
       [
         ["-np", "2", `${dir}/fails.ts`],
         /^mpirun: rank 1: MPI_ERR_TRUNCATE: MPI_Irecv on rank 1: message of 9 bytes from rank 0 \(tag 1\) does not fit the 2-byte receive buffer$/,

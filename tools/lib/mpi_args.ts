@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { UsageError } from "./perftest_args.ts";
+import { parseSeed, UsageError } from "./perftest_args.ts";
 
 /**
  * The launch flags.
@@ -122,7 +122,7 @@ export function takeLaunchFlag(
       into.guestMemoryMiB = whole(name, value, 16);
       break;
     case "seed":
-      into.seed = whole(name, value, 0);
+      into.seed = parseSeed(value);
       break;
     case "mode":
       if (value !== "native" && value !== "bypass" && value !== "split") {
