@@ -259,3 +259,45 @@ Deno.test("tools: perftest's -w on ib_send_bw -b -D always fails, as send_bw.c's
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("tools: an output path that cannot be written fails before the run, nothing printed or left", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "xenib_out_" });
+  try {
+    await Deno.mkdir(`${dir}/adir`);
+    const [pcapNoDir, pcapDir, jsonDir, runNoDir] = await Promise.all([
+      taskIn(dir, "perftest", "ib_write_lat", "-n", "5", "--pcap", "no/t.pcap"),
+      taskIn(dir, "perftest", "ib_write_lat", "-n", "5", "--pcap", "adir"),
+      taskIn(dir, "perftest", "ib_write_lat", "-n", "5", "--out_json", "--out_json_file", "adir"),
+      taskIn(dir, "run", `${ROOT}tools/examples/two_guests.yaml`, "--pcap", "no/t.pcap"),
+    ]);
+    userError(
+      pcapNoDir,
+      "perftest",
+      /^perftest: --pcap .*\/no\/t\.pcap: its directory does not exist$/,
+    );
+    userError(pcapDir, "perftest", /^perftest: --pcap .*\/adir: cannot write it \(Is a directory/);
+    userError(jsonDir, "perftest", /^perftest: --out_json_file .*\/adir: cannot write it/);
+    userError(runNoDir, "run", /^run: --pcap .*\/no\/t\.pcap: its directory does not exist$/);
+    // Refused up front: no row measured, no progress drawn, one line in all.
+    for (const r of [pcapNoDir, pcapDir, jsonDir, runNoDir]) {
+      assert.equal(r.out, "");
+      assert.equal(r.err.trim().split("\n").length, 1, r.err);
+    }
+    // A writable path is checked without leaving a file behind when the run then fails.
+    const bad = await taskIn(
+      dir,
+      "perftest",
+      "ib_write_lat",
+      "-n",
+      "5",
+      "--pcap",
+      "t.pcap",
+      "-d",
+      "nope0",
+    );
+    assert.notEqual(bad.code, 0);
+    await assert.rejects(Deno.stat(`${dir}/t.pcap`), { name: "NotFound" });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -17,7 +17,14 @@ import { parsePerftestArgs, PERFTEST_VERSION, perftestUsage } from "./lib/perfte
 import { formatPreamble, formatRow, resultLine, resultToJson } from "./lib/perftest_format.ts";
 import { runIterExitCode, runPerftest } from "./lib/perftest_runner.ts";
 import { formatOutJson } from "./lib/perftest_out_json.ts";
-import { describeError, readUserFile, runMain, SizeProgress, writeUserFile } from "./lib/cli.ts";
+import {
+  checkUserOutput,
+  describeError,
+  readUserFile,
+  runMain,
+  SizeProgress,
+  writeUserFile,
+} from "./lib/cli.ts";
 import { ToolError } from "./lib/api.ts";
 import type { PerftestResult } from "./lib/perftest_stats.ts";
 
@@ -32,6 +39,9 @@ async function main(args: string[]): Promise<number> {
     console.log(`Version: ${PERFTEST_VERSION}`);
     return 1;
   }
+  // Outputs checked before the run: a bad path fails now, not after every size was measured.
+  if (config.pcap !== undefined) await checkUserOutput(config.pcap, "--pcap");
+  if (config.outJson) await checkUserOutput(config.outJsonFile, "--out_json_file");
   const mmapBytes = config.mmapFile !== undefined
     ? await readMmap(config.mmapFile, config.mmapOffset)
     : undefined;

@@ -16,7 +16,7 @@ import { parseFlags, parseJobs, parseNoise, UsageError } from "./lib/perftest_ar
 import { loadScenario } from "./lib/scenario.ts";
 import { formatScenario, runScenario, scenarioJson } from "./lib/scenario_run.ts";
 import { runTasks, task } from "./lib/pool.ts";
-import { Progress, runMain, writeUserFile } from "./lib/cli.ts";
+import { checkUserOutput, Progress, runMain, writeUserFile } from "./lib/cli.ts";
 
 const USAGE = [
   "Usage: deno task run <scenario.yaml> [more.yaml …] [flags]",
@@ -65,6 +65,8 @@ async function main(args: string[]): Promise<void> {
     throw new UsageError(`--pcap-format: '${format}' is not a format (use ib or rocev2)`);
   }
   if (v.pcap === "") throw new UsageError("--pcap: empty file name");
+  // Checked before the run: a bad path fails now, not after every workload ran.
+  if (v.pcap !== undefined) await checkUserOutput(v.pcap, "--pcap");
   if (positionals.length > 1) {
     // Every file checked before anything runs.
     const all = [];

@@ -222,6 +222,44 @@ export async function writeUserFile(path: string, data: Uint8Array, flag: string
 }
 
 /**
+ * Check, before a run, that a file the user named as an output can be written (relative to
+ * where the task was run), so that a missing directory or a directory given as the file fails
+ * at once instead of after the whole run. Nothing is left behind: a file that was not there
+ * is created and removed, one that was there is opened for writing and left as it was.
+ * Returns the full path.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkUserOutput } from "./cli.ts";
+ * const dir = await Deno.makeTempDir();
+ * assert.equal(await checkUserOutput(`${dir}/x.pcap`, "--pcap"), `${dir}/x.pcap`);
+ * await assert.rejects(Deno.stat(`${dir}/x.pcap`), { name: "NotFound" }); // not left behind
+ * await assert.rejects(checkUserOutput(`${dir}/no/x.pcap`, "--pcap"), {
+ *   name: "ToolError",
+ *   message: `--pcap ${dir}/no/x.pcap: its directory does not exist`,
+ * });
+ * await assert.rejects(checkUserOutput(dir, "--pcap"), { name: "ToolError" }); // a directory
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function checkUserOutput(path: string, flag: string): Promise<string> {
+  const full = userPath(path);
+  try {
+    (await Deno.open(full, { write: true, createNew: true })).close();
+    await Deno.remove(full);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw fileError(flag, full, e, "write");
+    try {
+      (await Deno.open(full, { write: true })).close();
+    } catch (e2) {
+      throw fileError(flag, full, e2, "write");
+    }
+  }
+  return full;
+}
+
+/**
  * Progress within one measured size, on stderr: a bar redrawn in place on
  * a terminal, otherwise a line every few seconds of wall time (tools may
  * read the wall clock; the model never does).
