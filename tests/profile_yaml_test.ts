@@ -62,6 +62,28 @@ Deno.test("profile YAML: an MTU must be an IBA MTU (link.mtu, hca.maxMtu)", () =
   assert.equal(PCIX_SDR_2006.hca.maxMtu, 2048); // the MT23108's MTUCap
 });
 
+Deno.test("profile YAML: a value that overflows or that the model cannot run is refused at its key", () => {
+  const at = (text: string) => {
+    const e = err(text);
+    return `${e.line}:${e.col} ${e.message.replace(/^p\.yaml:\d+:\d+: /, "")}`;
+  };
+  assert.equal(
+    at("pci:\n  mmioWriteNs: 1e300 s\n"),
+    "2:3 profile key 'pci.mmioWriteNs': not a finite number: '1e300 s'",
+  );
+  assert.equal(
+    at("pci:\n  mmioWriteNs: 1e15\n"),
+    "2:3 profile key 'pci.mmioWriteNs': must be at most 60 s of virtual time (got 1000000000000000)",
+  );
+  assert.equal(
+    at("pci:\n  bytesPerSec: 1e-300\n"),
+    "2:3 profile key 'pci.bytesPerSec': must be at least 1 KB/s (got 1e-300)",
+  );
+  // The bounds themselves are values a user may give.
+  const p = profileFromYaml("pci:\n  mmioWriteNs: 60 s\n  bytesPerSec: 1 KB/s\n", "p.yaml");
+  assert.deepEqual([p.pci.mmioWriteNs, p.pci.bytesPerSec], [60e9, 1e3]);
+});
+
 Deno.test("profile YAML: syntax errors carry a position", () => {
   const e = err("pci: [\n");
   assert.equal(e.file, "p.yaml");

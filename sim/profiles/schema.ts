@@ -54,6 +54,11 @@ export interface ParamSpec {
   oneOf?: readonly number[];
 }
 
+/** Largest time parameter, in ns (one minute of virtual time per operation). */
+const MAX_TIME_NS = 60e9;
+/** Smallest non-zero rate parameter, in B/s (1 KB/s: a 4 KiB page in about 4 s). */
+const MIN_RATE_BYTES_PER_SEC = 1e3;
+
 /** The IBA MTUs in bytes (IBTA vol 1 §7.7.8): what an MTU parameter may be. */
 const IBA_MTU_BYTES = [256, 512, 1024, 2048, 4096] as const;
 
@@ -645,6 +650,9 @@ const CANONICAL: Record<UnitKind, string> = { time: "ns", rate: "B/s", size: "B"
  * assert.equal(parseQuantity("1.5 us", "time", "x"), 1500);
  * assert.equal(parseQuantity("10 Gb/s", "rate", "x"), 1.25e9);
  * assert.equal(parseQuantity(7, "count", "x"), 7); // a bare number is already canonical
+ * assert.throws(() => parseQuantity("1e300 s", "time", "pci.mmioWriteNs"), {
+ *   message: "profile key 'pci.mmioWriteNs': not a finite number: '1e300 s'",
+ * });
  * ```
  */
 export function parseQuantity(value: unknown, kind: UnitKind, path: string): number {
@@ -659,8 +667,7 @@ export function parseQuantity(value: unknown, kind: UnitKind, path: string): num
   if (!m) throw new ProfileError(path, `cannot read '${value}' as "<number> <unit>"`);
   const n = Number(m[1]);
   const unit = m[2];
-  if (unit === "") return n;
-  const scale = UNITS[kind][unit];
+  const scale = unit === "" ? 1 : UNITS[kind][unit];
   if (scale === undefined) {
     const allowed = Object.keys(UNITS[kind]);
     const hint = allowed.length
@@ -673,7 +680,10 @@ export function parseQuantity(value: unknown, kind: UnitKind, path: string): num
       }): ${hint}`,
     );
   }
-  return n * scale;
+  // "1e400" or "1e300 s" overflow a double: refused here, where the key is known.
+  const v = n * scale;
+  if (!Number.isFinite(v)) throw new ProfileError(path, `not a finite number: '${value}'`);
+  return v;
 }
 
 /**
@@ -734,6 +744,14 @@ export function buildProfile(input: unknown, base: Profile): Profile {
       }
       if (ps.max !== undefined && v > ps.max) {
         throw new ProfileError(path, `must be at most ${ps.max} (got ${raw})`);
+      }
+      // The model charges these per operation in virtual ns; past a minute per operation (or a
+      // rate that makes a page take longer) a run's noise and event horizons no longer fit memory.
+      if (ps.unit === "time" && v > MAX_TIME_NS) {
+        throw new ProfileError(path, `must be at most 60 s of virtual time (got ${raw})`);
+      }
+      if (ps.unit === "rate" && v > 0 && v < MIN_RATE_BYTES_PER_SEC) {
+        throw new ProfileError(path, `must be at least 1 KB/s (got ${raw})`);
       }
       if (ps.oneOf && !ps.oneOf.includes(v)) {
         throw new ProfileError(path, `must be one of ${ps.oneOf.join(", ")} (got ${raw})`);
