@@ -348,6 +348,26 @@ function aliasBomb(): string {
 }
 
 Deno.test("scenario: structure and syntax errors", async () => {
+  // YAML's .nan and .inf are named as written, never as null, NaN or Infinity.
+  const special = [
+    ["seed: .nan\nhosts:\n  - name: a\nworkload: []\n", "seed: must be a whole number (got .nan)"],
+    [
+      "hosts:\n  - {name: a, hypervisor: .inf}\nworkload: []\n",
+      "hosts[0].hypervisor: must be true or false (got .inf)",
+    ],
+    [
+      "hosts:\n  - name: a\n  - name: b\nworkload:\n  - alltoall: [a, b]\n    size: -.inf\n",
+      "workload[0].size: must be a size in bytes (got -.inf)",
+    ],
+    [
+      "hosts:\n  - name: a\n  - name: b\nworkload:\n  - perftest: ib_write_lat\n" +
+      "    between: [a, b]\n    sizes: [.nan]\n",
+      "workload[0].sizes[0]: must be a size in bytes (got .nan)",
+    ],
+  ];
+  for (const [text, detail] of special) {
+    assert.equal((await bad(text)).message.replace(/^s\.yaml:\d+:\d+: /, ""), detail);
+  }
   const laughs = await bad(aliasBomb());
   assert.equal([laughs.line, laughs.col].join(":"), "2:8");
   assert.match(laughs.message, /aliases expand too far/);

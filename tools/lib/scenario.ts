@@ -283,6 +283,14 @@ function show(path: Path): string {
   return s || "(top level)";
 }
 
+/** A value as the user wrote it: YAML's spelling for what JSON has none for (`.nan`, `.inf`). */
+function given(v: unknown): string {
+  if (typeof v === "number" && !Number.isFinite(v)) {
+    return Number.isNaN(v) ? ".nan" : v > 0 ? ".inf" : "-.inf";
+  }
+  return JSON.stringify(v) ?? String(v);
+}
+
 class V {
   constructor(readonly y: LocatedYaml) {}
   fail(path: Path, detail: string): never {
@@ -320,12 +328,12 @@ class V {
     return s;
   }
   bool(v: unknown, path: Path): boolean {
-    if (typeof v !== "boolean") this.fail(path, `must be true or false (got ${JSON.stringify(v)})`);
+    if (typeof v !== "boolean") this.fail(path, `must be true or false (got ${given(v)})`);
     return v;
   }
   int(v: unknown, path: Path, min: number, max: number): number {
     if (typeof v !== "number" || !Number.isInteger(v)) {
-      this.fail(path, `must be a whole number (got ${JSON.stringify(v)})`);
+      this.fail(path, `must be a whole number (got ${given(v)})`);
     }
     if (v < min || v > max) this.fail(path, `${v} is out of range (${min}..${max})`);
     return v;
@@ -563,7 +571,7 @@ function perftestEntry(
   const num = (k: string, flag: string) => {
     if (o[k] === undefined) return;
     if (typeof o[k] !== "number" || !Number.isInteger(o[k])) {
-      v.fail([...path, k], `must be a whole number (got ${JSON.stringify(o[k])})`);
+      v.fail([...path, k], `must be a whole number (got ${given(o[k])})`);
     }
     argv.push(flag, String(o[k]));
   };
@@ -571,8 +579,8 @@ function perftestEntry(
     if (o[k] !== undefined && v.bool(o[k], [...path, k])) argv.push(f);
   };
   if (o.size !== undefined) {
-    if (typeof o.size !== "number" && typeof o.size !== "string") {
-      v.fail([...path, "size"], `must be a size in bytes (got ${JSON.stringify(o.size)})`);
+    if (typeof o.size !== "string" && !(typeof o.size === "number" && Number.isFinite(o.size))) {
+      v.fail([...path, "size"], `must be a size in bytes (got ${given(o.size)})`);
     }
     argv.push("-s", String(strictSize(v, o.size, [...path, "size"])));
   }
@@ -606,8 +614,8 @@ function perftestEntry(
     if (list.length === 0) v.fail([...path, "sizes"], "needs at least one size");
     if (o.all === true) v.fail([...path, "sizes"], "give either 'all' or 'sizes', not both");
     config.sizes = list.map((s, k) => {
-      if (typeof s !== "number" && typeof s !== "string") {
-        v.fail([...path, "sizes", k], `must be a size in bytes (got ${JSON.stringify(s)})`);
+      if (typeof s !== "string" && !(typeof s === "number" && Number.isFinite(s))) {
+        v.fail([...path, "sizes", k], `must be a size in bytes (got ${given(s)})`);
       }
       try {
         const n = parseSize(String(strictSize(v, s, [...path, "sizes", k])));
@@ -643,8 +651,8 @@ function alltoallEntry(
   });
   let size = 4096;
   if (o.size !== undefined) {
-    if (typeof o.size !== "number" && typeof o.size !== "string") {
-      v.fail([...path, "size"], `must be a size in bytes (got ${JSON.stringify(o.size)})`);
+    if (typeof o.size !== "string" && !(typeof o.size === "number" && Number.isFinite(o.size))) {
+      v.fail([...path, "size"], `must be a size in bytes (got ${given(o.size)})`);
     }
     try {
       size = parseSize(String(strictSize(v, o.size, [...path, "size"])));
