@@ -216,7 +216,10 @@ export function migrationUsage(): string {
  * ```ts
  * import assert from "node:assert/strict";
  * import { main } from "./migration.ts";
- * await assert.rejects(main(["--sizes=8"]), /--sizes: 8 is outside 16\.\.4096/);
+ * await assert.rejects(main(["--sizes=8"]), { message: "--sizes: 8 is out of range (16..4096)" });
+ * await assert.rejects(main(["--sizes=64,,256"]), {
+ *   message: "--sizes: '' is not a whole number (16..4096)",
+ * });
  * ```
  */
 export async function main(args: string[]): Promise<void> {
@@ -234,8 +237,8 @@ export async function main(args: string[]): Promise<void> {
   const sizes = values.sizes === undefined
     ? (values.quick ? [64, 256] : [64, 256, 1024])
     : values.sizes.split(",").map((v) => {
-      const n = parseIntFlag("--sizes", v, 0, 1 << 30);
-      if (n < 16 || n > 4096) throw new UsageError(`--sizes: ${n} is outside 16..4096 MiB`);
+      // One range, in the words of every other flag ('x' is not a whole number (16..4096)).
+      const n = parseIntFlag("--sizes", v, 16, 4096);
       return n;
     });
   const rate = values.rate === undefined ? 10_000 : parseIntFlag("--rate", values.rate, 1, 200_000);
