@@ -107,6 +107,12 @@ Deno.test("profile YAML: an alias bomb is refused at its first alias, one line",
     "p.yaml:2:8: aliases expand too far (an alias bomb: each level multiplies the one before); " +
       "refused",
   );
+  // Tags that build other kinds of objects are refused where they stand.
+  assert.equal(
+    err("pci: !!omap [{mmioWriteNs: 1}]\n").message,
+    "p.yaml:1:6: tag '!!omap' is not taken here (plain YAML only: mappings, lists, strings, " +
+      "numbers, booleans)",
+  );
   // Aliases used within reason still resolve.
   const p = profileFromYaml("pci:\n  mmioWriteNs: &t 0.5 us\n  dmaReadLatencyNs: *t\n", "p.yaml");
   assert.deepEqual([p.pci.mmioWriteNs, p.pci.dmaReadLatencyNs], [500, 500]);

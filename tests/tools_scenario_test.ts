@@ -368,6 +368,14 @@ Deno.test("scenario: structure and syntax errors", async () => {
   for (const [text, detail] of special) {
     assert.equal((await bad(text)).message.replace(/^s\.yaml:\d+:\d+: /, ""), detail);
   }
+  // One document of plain data: a second '---' or a tag that builds another kind of object
+  // (a Buffer, a Set) is named at its place, not read as a mapping with keys '0', '1', ….
+  assert.equal(
+    (await bad("hosts: []\n---\nb: 2\n")).message,
+    "s.yaml:2:1: a second YAML document ('---'): the file must hold one",
+  );
+  assert.match((await bad("!!binary aGk=\n")).message, /^s\.yaml:1:1: tag '!!binary' is not taken/);
+  assert.match((await bad("hosts: !!set {a}\n")).message, /^s\.yaml:1:8: tag '!!set' is not/);
   const laughs = await bad(aliasBomb());
   assert.equal([laughs.line, laughs.col].join(":"), "2:8");
   assert.match(laughs.message, /aliases expand too far/);

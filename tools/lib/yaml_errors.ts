@@ -73,6 +73,14 @@ const MAX_ALIAS_COUNT = 100;
  *   name: "YamlInputError",
  *   message: "x.yaml:2:1: Map keys must be unique",
  * });
+ * // One document, plain data: no second '---', no tags that make other kinds of objects.
+ * assert.throws(() => parseYaml("a: 1\n---\nb: 2\n", "x.yaml"), {
+ *   message: "x.yaml:2:1: a second YAML document ('---'): the file must hold one",
+ * });
+ * assert.throws(() => parseYaml("a: !!binary aGk=\n", "x.yaml"), {
+ *   message: "x.yaml:1:4: tag '!!binary' is not taken here " +
+ *     "(plain YAML only: mappings, lists, strings, numbers, booleans)",
+ * });
  * // Aliases that multiply (a "billion laughs" document) are refused at the first alias.
  * const bomb = ["a: &a [x, x, x, x, x, x, x, x, x]"];
  * for (const [i, name] of ["b", "c", "d", "e", "f"].entries()) {
@@ -88,11 +96,24 @@ const MAX_ALIAS_COUNT = 100;
  */
 export function parseYaml(text: string, file: string): LocatedYaml {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
-    const pos = lines.linePos(e.pos[0]);
-    throw new YamlInputError(file, pos.line, pos.col, e.message.split("\n")[0]);
+  // resolveKnownTags off: YAML 1.1's !!binary, !!set, !!omap, !!timestamp would become a
+  // Buffer, Set, Map or Date, which no key of these files takes; they stay unknown tags.
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    uniqueKeys: true,
+    resolveKnownTags: false,
+  });
+  const problem = doc.errors[0] ?? doc.warnings.find((w) => w.code === "TAG_RESOLVE_FAILED");
+  if (problem) {
+    const pos = lines.linePos(problem.pos[0]);
+    const detail = problem.code === "MULTIPLE_DOCS"
+      ? "a second YAML document ('---'): the file must hold one"
+      : problem.code === "TAG_RESOLVE_FAILED"
+      ? `tag '${tagName(problem.message)}' is not taken here (plain YAML only: mappings, lists, ` +
+        "strings, numbers, booleans)"
+      : problem.message.split("\n")[0];
+    throw new YamlInputError(file, pos.line, pos.col, detail);
   }
   let value: unknown;
   try {
@@ -116,6 +137,14 @@ export function parseYaml(text: string, file: string): LocatedYaml {
     throw new YamlInputError(file, pos.line, pos.col, detail);
   }
   return { doc, value, lines, file };
+}
+
+/** The tag of the yaml package's "Unresolved tag: …" warning, as a file spells it (`!!binary`). */
+function tagName(message: string): string {
+  return message.split("\n")[0].replace(/^Unresolved tag: /, "").replace(
+    /^tag:yaml\.org,2002:/,
+    "!!",
+  );
 }
 
 /**
