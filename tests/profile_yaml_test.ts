@@ -79,6 +79,10 @@ Deno.test("profile YAML: a value that overflows or that the model cannot run is 
     at("pci:\n  bytesPerSec: 1e-300\n"),
     "2:3 profile key 'pci.bytesPerSec': must be at least 1 KB/s (got 1e-300)",
   );
+  assert.equal(
+    at("mpi:\n  computeFlopsPerSec: 1e-300\n"),
+    "2:3 profile key 'mpi.computeFlopsPerSec': must be at least 1000 (got 1e-300)",
+  );
   // The bounds themselves are values a user may give.
   const p = profileFromYaml("pci:\n  mmioWriteNs: 60 s\n  bytesPerSec: 1 KB/s\n", "p.yaml");
   assert.deepEqual([p.pci.mmioWriteNs, p.pci.bytesPerSec], [60e9, 1e3]);

@@ -48,6 +48,8 @@ export interface ParamSpec {
   integer?: boolean;
   /** Must be > 0 (not just >= 0). */
   positive?: boolean;
+  /** Smallest non-zero value the model can run with (a rate counted in units, not bytes). */
+  min?: number;
   /** Largest value the model can represent (e.g. a table indexed by a 16-bit field). */
   max?: number;
   /** The only values allowed (e.g. the IBA MTUs). */
@@ -418,6 +420,7 @@ export const PROFILE_SCHEMA = {
       unit: "count",
       doc: "floating-point operations per second that comm.compute() charges (one core)",
       positive: true,
+      min: 1e3, // as the byte rates' 1 KB/s: slower, one compute() outlasts what a run can hold
     },
     computeBytesPerSec: {
       unit: "rate",
@@ -741,6 +744,9 @@ export function buildProfile(input: unknown, base: Profile): Profile {
       if (ps.positive && v === 0) throw new ProfileError(path, "must be greater than zero");
       if (ps.integer && !Number.isInteger(v)) {
         throw new ProfileError(path, `must be a whole number (got ${raw})`);
+      }
+      if (ps.min !== undefined && v > 0 && v < ps.min) {
+        throw new ProfileError(path, `must be at least ${ps.min} (got ${raw})`);
       }
       if (ps.max !== undefined && v > ps.max) {
         throw new ProfileError(path, `must be at most ${ps.max} (got ${raw})`);
