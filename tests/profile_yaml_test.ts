@@ -83,6 +83,14 @@ Deno.test("profile YAML: a value that overflows or that the model cannot run is 
     at("mpi:\n  computeFlopsPerSec: 1e-300\n"),
     "2:3 profile key 'mpi.computeFlopsPerSec': must be at least 1000 (got 1e-300)",
   );
+  for (
+    const key of ["maxQp", "maxCq", "maxMr", "maxPd", "maxUar", "maxSrq", "maxAh", "maxMcastGrp"]
+  ) {
+    assert.equal(
+      at(`hca:\n  ${key}: 1e15\n`),
+      `2:3 profile key 'hca.${key}': must be at most 16777216 (got 1000000000000000)`,
+    );
+  }
   // The bounds themselves are values a user may give.
   const p = profileFromYaml("pci:\n  mmioWriteNs: 60 s\n  bytesPerSec: 1 KB/s\n", "p.yaml");
   assert.deepEqual([p.pci.mmioWriteNs, p.pci.bytesPerSec], [60e9, 1e3]);

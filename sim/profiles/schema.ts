@@ -56,6 +56,13 @@ export interface ParamSpec {
   oneOf?: readonly number[];
 }
 
+/**
+ * Largest HCA object table (QPs, CQs, MRs, PDs, UARs, SRQs, AHs): 2^24, the IBA's 24-bit
+ * object numbers (a QPN is BTH:DestQP's 24 bits; an L_Key/R_Key is a 24-bit index and an 8-bit
+ * key). The model allocates each table at its size: a larger one cannot be built.
+ */
+const OBJECT_TABLE_MAX = 2 ** 24;
+
 /** Largest time parameter, in ns (one minute of virtual time per operation). */
 const MAX_TIME_NS = 60e9;
 /** Smallest non-zero rate parameter, in B/s (1 KB/s: a 4 KiB page in about 4 s). */
@@ -128,14 +135,56 @@ export const PROFILE_SCHEMA = {
     cqeWriteNs: { unit: "time", doc: "engine work to build a CQE (DMA time is separate)" },
     eqeNs: { unit: "time", doc: "engine work to write an EQE and raise the interrupt" },
     ackDelayNs: { unit: "time", doc: "responder delay before an ACK leaves (coalescing window)" },
-    maxQp: { unit: "count", doc: "queue pairs", integer: true, positive: true },
-    maxCq: { unit: "count", doc: "completion queues", integer: true, positive: true },
-    maxMr: { unit: "count", doc: "memory regions (MPT entries)", integer: true, positive: true },
+    maxQp: {
+      unit: "count",
+      doc: "queue pairs",
+      integer: true,
+      positive: true,
+      max: OBJECT_TABLE_MAX,
+    },
+    maxCq: {
+      unit: "count",
+      doc: "completion queues",
+      integer: true,
+      positive: true,
+      max: OBJECT_TABLE_MAX,
+    },
+    maxMr: {
+      unit: "count",
+      doc: "memory regions (MPT entries)",
+      integer: true,
+      positive: true,
+      max: OBJECT_TABLE_MAX,
+    },
     maxMtt: { unit: "count", doc: "MTT entries (translated pages)", integer: true, positive: true },
-    maxPd: { unit: "count", doc: "protection domains", integer: true, positive: true },
-    maxUar: { unit: "count", doc: "UAR pages", integer: true, positive: true },
-    maxSrq: { unit: "count", doc: "shared receive queues", integer: true, positive: true },
-    maxAh: { unit: "count", doc: "address handles", integer: true, positive: true },
+    maxPd: {
+      unit: "count",
+      doc: "protection domains",
+      integer: true,
+      positive: true,
+      max: OBJECT_TABLE_MAX,
+    },
+    maxUar: {
+      unit: "count",
+      doc: "UAR pages",
+      integer: true,
+      positive: true,
+      max: OBJECT_TABLE_MAX,
+    },
+    maxSrq: {
+      unit: "count",
+      doc: "shared receive queues",
+      integer: true,
+      positive: true,
+      max: OBJECT_TABLE_MAX,
+    },
+    maxAh: {
+      unit: "count",
+      doc: "address handles",
+      integer: true,
+      positive: true,
+      max: OBJECT_TABLE_MAX,
+    },
     maxQpWr: { unit: "count", doc: "work requests per queue", integer: true, positive: true },
     maxSge: { unit: "count", doc: "scatter/gather entries per WR", integer: true, positive: true },
     maxCqe: { unit: "count", doc: "entries per CQ", integer: true, positive: true },
@@ -166,6 +215,7 @@ export const PROFILE_SCHEMA = {
         "multicast groups the device's MGM table holds (max_mcast_grp); half hash entries, half overflow (AMGM)",
       integer: true,
       positive: true,
+      max: OBJECT_TABLE_MAX, // a table the model allocates at its size, as the others
     },
     maxMcastQpAttach: {
       unit: "count",
