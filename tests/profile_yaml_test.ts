@@ -91,6 +91,19 @@ Deno.test("profile YAML: a value that overflows or that the model cannot run is 
       `2:3 profile key 'hca.${key}': must be at most 16777216 (got 1000000000000000)`,
     );
   }
+  // What the verbs ABI and the frontend/backend ring can carry (QUERY_DEVICE's fields).
+  assert.equal(
+    at("hca:\n  maxRdAtomic: 256\n"),
+    "2:3 profile key 'hca.maxRdAtomic': must be at most 255 (got 256)",
+  );
+  assert.equal(
+    at("hca:\n  maxSge: 65536\n"),
+    "2:3 profile key 'hca.maxSge': must be at most 65535 (got 65536)",
+  );
+  assert.match(
+    at("hca:\n  maxMcastQpAttach: 1000000\n"),
+    /^2:3 profile key 'hca\.maxMcastQpAttach': maxMcastGrp × maxMcastQpAttach \(8192 × 1000000\) must fit max_total_mcast_qp_attach, an int/,
+  );
   // The bounds themselves are values a user may give.
   const p = profileFromYaml("pci:\n  mmioWriteNs: 60 s\n  bytesPerSec: 1 KB/s\n", "p.yaml");
   assert.deepEqual([p.pci.mmioWriteNs, p.pci.bytesPerSec], [60e9, 1e3]);

@@ -186,10 +186,26 @@ export const PROFILE_SCHEMA = {
       max: OBJECT_TABLE_MAX,
     },
     maxQpWr: { unit: "count", doc: "work requests per queue", integer: true, positive: true },
-    maxSge: { unit: "count", doc: "scatter/gather entries per WR", integer: true, positive: true },
+    maxSge: {
+      unit: "count",
+      doc: "scatter/gather entries per WR",
+      integer: true,
+      positive: true,
+      max: 0xffff, // QUERY_DEVICE's maxSge is a u16 on the frontend/backend ring
+    },
     maxCqe: { unit: "count", doc: "entries per CQ", integer: true, positive: true },
-    maxInline: { unit: "size", doc: "inline data per send WR", integer: true },
-    maxRdAtomic: { unit: "count", doc: "outstanding RDMA READ/atomic per QP", integer: true },
+    maxInline: {
+      unit: "size",
+      doc: "inline data per send WR",
+      integer: true,
+      max: 0xffff, // QUERY_DEVICE's maxInlineData is a u16 on the frontend/backend ring
+    },
+    maxRdAtomic: {
+      unit: "count",
+      doc: "outstanding RDMA READ/atomic per QP",
+      integer: true,
+      max: 0xff, // struct ibv_qp_attr's max_rd_atomic and max_dest_rd_atomic are uint8_t (verbs.h)
+    },
     checkSourceLid: {
       unit: "count",
       doc:
@@ -815,8 +831,28 @@ export function buildProfile(input: unknown, base: Profile): Profile {
       target[k] = v;
     }
   }
+  // struct ibv_device_attr's max_res_rd_atom and max_total_mcast_qp_attach are ints (verbs.h):
+  // the products the device reports for them must fit one.
+  const hca = out.hca;
+  if (hca.maxMcastGrp * hca.maxMcastQpAttach > INT_MAX) {
+    throw new ProfileError(
+      "hca.maxMcastQpAttach",
+      `maxMcastGrp × maxMcastQpAttach (${hca.maxMcastGrp} × ${hca.maxMcastQpAttach}) must fit ` +
+        `max_total_mcast_qp_attach, an int (at most ${INT_MAX})`,
+    );
+  }
+  if (hca.maxQp * hca.maxRdAtomic > INT_MAX) {
+    throw new ProfileError(
+      "hca.maxRdAtomic",
+      `maxQp × maxRdAtomic (${hca.maxQp} × ${hca.maxRdAtomic}) must fit max_res_rd_atom, an int ` +
+        `(at most ${INT_MAX})`,
+    );
+  }
   return out;
 }
+
+/** Largest C `int`. */
+const INT_MAX = 2 ** 31 - 1;
 
 /** Check a user's `calibration` list (each entry as {@link CalibrationTarget}). */
 function parseCalibration(body: unknown): CalibrationTarget[] {
