@@ -10,7 +10,16 @@ import {
   WrOpcode,
   zeroCounters,
 } from "../mod.ts";
-import { CAP, CONNECT, pair, postWrite, rejects, side, twoHosts } from "./conformance/helpers.ts";
+import {
+  CAP,
+  CONNECT,
+  pair,
+  postWrite,
+  rejects,
+  side,
+  twoDomains,
+  twoHosts,
+} from "./conformance/helpers.ts";
 
 Deno.test("cluster: bare-metal hosts get LIDs and ACTIVE ports; counters are zero", async () => {
   const { cluster, a, b } = await twoHosts();
@@ -245,16 +254,8 @@ Deno.test("cluster: queryDevice reports mthca's max_sge_rd and max_res_rd_atom i
 Deno.test("cluster: max_mtu is the HCA's MTUCap (2048 on an MT23108), a larger path MTU is EINVAL, max_vl_num is VL0-7, active_speed is the link's, in every mode", async () => {
   for (const mode of ["native", "bypass", "split"] as const) {
     for (const [profile, max] of [["pcix-sdr-2006", 4], ["modern-gen5-ndr", 5]] as const) {
-      const cluster = new Cluster({ profile, seed: 1 });
-      const xen = mode !== "native";
-      const hosts = ["a", "b"].map((name) => cluster.addHost({ name, hypervisor: xen }));
-      await cluster.start();
-      const doms = xen
-        ? [
-          await hosts[0].createGuest({ name: "vm0", memoryMiB: 64, driver: mode }),
-          await hosts[1].createGuest({ name: "vm1", memoryMiB: 64, driver: mode }),
-        ]
-        : hosts.map((h) => h.os);
+      const { cluster, a, b } = await twoDomains(mode, profile);
+      const doms = [a, b];
       await cluster.run(async () => {
         const [x, y] = [await side(doms[0]), await side(doms[1])];
         const port = x.ctx.queryPort(1);
@@ -283,16 +284,8 @@ Deno.test("cluster: max_mtu is the HCA's MTUCap (2048 on an MT23108), a larger p
 // reported the same constant 0002c90200000000.
 Deno.test("cluster: queryDevice's nodeGuid is the HCA's NodeGUID, one per host, in every mode", async () => {
   for (const mode of ["native", "bypass", "split"] as const) {
-    const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
-    const xen = mode !== "native";
-    const hosts = ["a", "b"].map((name) => cluster.addHost({ name, hypervisor: xen }));
-    await cluster.start();
-    const doms = xen
-      ? [
-        await hosts[0].createGuest({ name: "vm0", memoryMiB: 64, driver: mode }),
-        await hosts[1].createGuest({ name: "vm1", memoryMiB: 64, driver: mode }),
-      ]
-      : hosts.map((h) => h.os);
+    const { cluster, a, b } = await twoDomains(mode);
+    const doms = [a, b];
     await cluster.run(async () => {
       const guids = [];
       for (const d of doms) {
