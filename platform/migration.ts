@@ -340,7 +340,15 @@ export async function migrateGuest(
 
     // ---- suspend, stop-and-copy ----
     const suspendNs = engine.now;
-    await guest.suspendForMigration();
+    try {
+      await guest.suspendForMigration();
+    } catch (e) {
+      // A guest that cannot suspend (its connections changed during pre-copy) keeps running
+      // here, and log-dirty mode goes off as xc_domain_save's error path turns it off
+      // (XEN_DOMCTL_SHADOW_OP_OFF at its `out:` label): else no later migration could enable it.
+      await shadow("off").catch(() => {});
+      throw e;
+    }
     const pausedNs = engine.now;
     // From here on a failure before the switch leaves the guest where it was: the
     // suspend is cancelled (xc_domain_resume) and its devices reconnect there.
