@@ -219,6 +219,43 @@ for (const phase of ["pre-copy", "stop-and-copy"] as const) {
   });
 }
 
+Deno.test("migration: control verbs under way when the suspend begins finish first", async () => {
+  // A task is frozen for suspend only outside a system call (Linux try_to_freeze at the
+  // syscall boundary): a destroy or close the application issued during pre-copy completes,
+  // and what moves is what is left; a connection half made by then refuses the move.
+  const w = await world("native", "bypass");
+  const { cluster, A, B, C, vm, peerDom, before } = w;
+  const out = await cluster.run(async () => {
+    const g = await streamEnd(vm, BYTES), p = await streamEnd(peerDom, BYTES);
+    const g2 = await streamEnd(vm, BYTES), p2 = await streamEnd(peerDom, BYTES);
+    await connectStream(g, p);
+    await connectStream(g2, p2);
+    const moving = cluster.migrate(vm, B);
+    await g2.qp.destroy();
+    await g2.ctx.close();
+    const r = await moving;
+    // The connection left carries a checked stream on B.
+    const s = startStream(cluster, g, p, { bytes: BYTES, intervalNs: INTERVAL_NS });
+    await warm(cluster, s);
+    const report = await s.stop();
+    // A connection in the middle of being made when the suspend begins: the move is refused.
+    const g3 = await streamEnd(vm, BYTES), p3 = await streamEnd(peerDom, BYTES);
+    const setup = connectStream(g3, p3);
+    const refused = await cluster.migrate(vm, A).then(() => "moved", (e) => String(e));
+    await setup;
+    const again = await cluster.migrate(vm, A);
+    return { r, report, refused, again };
+  });
+  assert.equal(out.r.connections, 1);
+  for (const d of out.report.directions) assert.equal(d.messages, 3 * d.iterations);
+  assert.match(out.refused, /EOPNOTSUPP: .*QP \d+ is in state [12] \(RESET or RTS can move\)/);
+  assert.equal(out.again.connections, 2);
+  assert.equal((vm as XenGuest).hostName, "A");
+  checkAudits([A, B, C]);
+  await vm.shutdown();
+  assert.deepEqual(counts(A), before);
+});
+
 Deno.test("migration: refusals name what is wrong and change nothing", async () => {
   const cluster = new Cluster({ profile: PROFILE, seed: 7 });
   const A = cluster.addHost({ name: "A", hypervisor: true });

@@ -201,6 +201,10 @@ export class NomadAgent implements NomadNode, NomadHost {
   /** Why this domain's contexts cannot move now (undefined: they can). */
   unmovable(): string | undefined {
     if (this.#phase !== "running") return `${this.name} is already moving`;
+    return this.#unmovableContexts();
+  }
+
+  #unmovableContexts(): string | undefined {
     for (const f of this.#files) {
       if (f.inner === undefined) continue;
       const why = f.unmovable();
@@ -230,6 +234,15 @@ export class NomadAgent implements NomadNode, NomadHost {
     if (why) throw new VerbsError("EOPNOTSUPP", `nomad: ${why}`);
     this.#phase = "suspending";
     this.timeline = { suspendStartNs: this.engine.now };
+    // New control verbs wait from here on; those under way finish first, and what they
+    // did (a QP destroyed, a connection made or half made) decides what moves.
+    for (const f of this.#files) await f.idle();
+    const now = this.#unmovableContexts();
+    if (now) {
+      this.#phase = "running";
+      this.#changed.notifyAll();
+      throw new VerbsError("EOPNOTSUPP", `nomad: ${now}`);
+    }
     const files = this.#open();
     const mine: Conn[] = [];
     for (const f of files) {

@@ -233,6 +233,8 @@ export class NomadFile implements UverbsFile {
   inner: UverbsFile | undefined;
   /** Its device resources were given back for a move; {@link reopen} makes them again. */
   released = false;
+  #inCall = 0;
+  #idleWaiters: (() => void)[] = [];
   /** Local keys that differ from their virtual values, for the provider. */
   readonly xlate: HandleXlate = { lkeys: new Map() };
   /** How the kernel file was opened: {@link reopen}'s file is opened the same way. */
@@ -394,6 +396,33 @@ export class NomadFile implements UverbsFile {
     return this.inner;
   }
 
+  /**
+   * Enter a control verb: the kernel file, and a hold the suspend waits out
+   * ({@link idle}). A verb the application issued before the suspend began
+   * finishes first, as a task is frozen for suspend only outside a system
+   * call (Linux `try_to_freeze` at the syscall boundary): the records the
+   * suspend reads are then those of the verb's outcome, not of its start.
+   */
+  async #call(): Promise<{ file: UverbsFile } & Disposable> {
+    const file = await this.#file();
+    this.#inCall++;
+    return {
+      file,
+      [Symbol.dispose]: () => {
+        if (--this.#inCall === 0) { for (const w of this.#idleWaiters.splice(0)) w(); }
+      },
+    };
+  }
+
+  /** Resolves when no control verb of the application is under way. */
+  async idle(): Promise<void> {
+    while (this.#inCall > 0) {
+      const b = this.#host.engine.block<void>(`${this.deviceName}: control verb under way`);
+      this.#idleWaiters.push(() => b.resolve());
+      await b.promise;
+    }
+  }
+
   #get<T>(m: Map<number, T>, h: number, what: string): T {
     const r = m.get(h);
     if (!r) throw new VerbsError("EINVAL", `no ${what} with handle ${h} in this context`);
@@ -401,23 +430,27 @@ export class NomadFile implements UverbsFile {
   }
 
   async queryDevice(): Promise<DeviceAttr> {
-    return await (await this.#file()).queryDevice();
+    using _call = await this.#call();
+    return await _call.file.queryDevice();
   }
 
   async queryPort(portNum: number): Promise<PortAttr> {
-    const p = await (await this.#file()).queryPort(portNum);
+    using _call = await this.#call();
+    const p = await _call.file.queryPort(portNum);
     return { ...p, lid: this.#host.virtualLid(portNum, p.lid) };
   }
 
   async allocPd(): Promise<AllocPdResp> {
-    const r = await (await this.#file()).allocPd();
+    using _call = await this.#call();
+    const r = await _call.file.allocPd();
     const v = this.#next.pd++;
     this.#pds.set(v, { v, p: r.pdHandle });
     return { pdHandle: v, pdn: r.pdn };
   }
 
   async deallocPd(pdHandle: number): Promise<void> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const pd = this.#get(this.#pds, pdHandle, "PD");
     await f.deallocPd(pd.p);
     this.#pds.delete(pdHandle);
@@ -429,7 +462,8 @@ export class NomadFile implements UverbsFile {
   }
 
   async regMr(req: RegMrReq): Promise<RegMrResp> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
     const phys = { ...req, pdHandle: pd.p };
     let r = await f.regMr(phys);
@@ -460,7 +494,8 @@ export class NomadFile implements UverbsFile {
   }
 
   async deregMr(mrHandle: number): Promise<void> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const m = this.#get(this.#mrs, mrHandle, "MR");
     await f.deregMr(m.p);
     this.#mrs.delete(mrHandle);
@@ -468,7 +503,8 @@ export class NomadFile implements UverbsFile {
   }
 
   async createCq(req: CreateCqReq): Promise<CreateCqResp> {
-    const r = await (await this.#file()).createCq(req);
+    using _call = await this.#call();
+    const r = await _call.file.createCq(req);
     const v = this.#next.cq++;
     const c: CqRec = { v, p: r.cqHandle, req: { ...req } };
     this.#cqs.set(v, c);
@@ -477,7 +513,8 @@ export class NomadFile implements UverbsFile {
   }
 
   async resizeCq(req: ResizeCqReq): Promise<{ cqe: number }> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const c = this.#get(this.#cqs, req.cqHandle, "CQ");
     const r = await f.resizeCq({ ...req, cqHandle: c.p });
     c.req = {
@@ -491,7 +528,8 @@ export class NomadFile implements UverbsFile {
   }
 
   async destroyCq(cqHandle: number): Promise<void> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const c = this.#get(this.#cqs, cqHandle, "CQ");
     await f.destroyCq(c.p);
     this.#cqs.delete(cqHandle);
@@ -499,7 +537,8 @@ export class NomadFile implements UverbsFile {
   }
 
   async createQp(req: CreateQpReq): Promise<CreateQpResp> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
     const sendCq = this.#get(this.#cqs, req.sendCqHandle, "CQ");
     const recvCq = this.#get(this.#cqs, req.recvCqHandle, "CQ");
@@ -546,7 +585,8 @@ export class NomadFile implements UverbsFile {
   }
 
   async modifyQp(req: ModifyQpReq): Promise<void> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const q = this.#get(this.#qps, req.qpHandle, "QP");
     const attr: QpAttr = { ...req.attr };
     let remoteP: NomadAddr | undefined;
@@ -607,7 +647,8 @@ export class NomadFile implements UverbsFile {
   }
 
   async queryQp(qpHandle: number): Promise<QueryQpResp> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const q = this.#get(this.#qps, qpHandle, "QP");
     const r = await f.queryQp(q.p);
     const attr = { ...r.attr };
@@ -617,7 +658,8 @@ export class NomadFile implements UverbsFile {
   }
 
   async destroyQp(qpHandle: number): Promise<void> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const q = this.#get(this.#qps, qpHandle, "QP");
     await f.destroyQp(q.p);
     this.#qps.delete(qpHandle);
@@ -626,7 +668,8 @@ export class NomadFile implements UverbsFile {
   }
 
   async createSrq(req: CreateSrqReq): Promise<CreateSrqResp> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
     const r = await f.createSrq({ ...req, pdHandle: pd.p });
     const v = this.#next.srq++;
@@ -637,13 +680,15 @@ export class NomadFile implements UverbsFile {
   }
 
   async modifySrq(req: ModifySrqReq): Promise<void> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const s = this.#get(this.#srqs, req.srqHandle, "SRQ");
     await f.modifySrq({ ...req, srqHandle: s.p });
   }
 
   async destroySrq(srqHandle: number): Promise<void> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const s = this.#get(this.#srqs, srqHandle, "SRQ");
     await f.destroySrq(s.p);
     this.#srqs.delete(srqHandle);
@@ -651,7 +696,8 @@ export class NomadFile implements UverbsFile {
   }
 
   async createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
     const r = await f.createAh({ pdHandle: pd.p, attr: req.attr });
     const v = this.#next.ah++;
@@ -660,26 +706,30 @@ export class NomadFile implements UverbsFile {
   }
 
   async destroyAh(ahHandle: number): Promise<void> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const a = this.#get(this.#ahs, ahHandle, "AH");
     await f.destroyAh(a.p);
     this.#ahs.delete(ahHandle);
   }
 
   async attachMcast(req: McastReq): Promise<void> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const q = this.#get(this.#qps, req.qpHandle, "QP");
     await f.attachMcast({ ...req, qpHandle: q.p });
   }
 
   async detachMcast(req: McastReq): Promise<void> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     const q = this.#get(this.#qps, req.qpHandle, "QP");
     await f.detachMcast({ ...req, qpHandle: q.p });
   }
 
   async close(): Promise<void> {
-    const f = await this.#file();
+    using _call = await this.#call();
+    const f = _call.file;
     await f.close();
     for (const q of this.#qps.values()) this.#host.unbound(this, q);
     this.#qps.clear();
