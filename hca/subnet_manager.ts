@@ -27,7 +27,11 @@
  *
  * LIDs are handed out 1, 2, … in discovery order (breadth-first from the
  * SM's node, ports in port-number order); a port that already has a LID
- * keeps it on a re-sweep. Switches get one LID (their port 0).
+ * keeps it on a re-sweep. Switches get one LID (their port 0). A port with
+ * `lmc` > 0 gets a block of 2^lmc LIDs whose base has its low lmc bits 0
+ * (IBTA §7.11.1), every LID of it routed. LIDs stay in the unicast range
+ * 0x0001–0xBFFF (§4.1.3): past 0xBFFF the lowest free block is taken, and
+ * a sweep with no block left throws a RangeError.
  *
  * Multicast (IBTA §15.2.5.17 MCMemberRecord, §4.1.1 multicast LIDs): a port
  * joins a group by its MGID through the SA (here: {@link SubnetManager.joinMulticast});
@@ -49,6 +53,9 @@ import { serializationNs } from "./link.ts";
 import type { FabricNode, Port } from "./port.ts";
 import type { SwitchNode } from "./switch.ts";
 import { isMulticastGid, MCAST_LID_BASE, MCAST_LID_LAST } from "./mcg.ts";
+
+/** The highest unicast LID (IBTA vol. 1 §4.1.3: 0xC000 and up are multicast). */
+const UNICAST_LID_LAST = 0xbfff;
 
 /**
  * Wire bytes of a directed-route SMP: LRH 8 + BTH 12 + DETH 8 + MAD 256 +
@@ -418,24 +425,56 @@ export class SubnetManager {
     }
 
     // 2. LIDs: keep what ports have, hand out the rest in discovery order.
+    // IBTA vol. 1 §4.1.3: unicast LIDs are 0x0001–0xBFFF; a CA port with LMC
+    // answers 2^LMC LIDs from a base whose low LMC bits are 0 (§7.11.1), so
+    // the SM hands it an aligned block (OpenSM's osm_lid_mgr does the same).
+    // Switch port 0 answers one LID.
+    const used = new Set<number>();
+    const span = (lmc: number) => 1 << lmc;
     let nextLid = 1;
+    const note = (base: number, n: number) => {
+      for (let l = base; l < base + n; l++) used.add(l);
+      nextLid = Math.max(nextLid, base + n);
+    };
     for (const r of order) {
-      if (r.node.kind === "switch") nextLid = Math.max(nextLid, (r.node as SwitchNode).lid + 1);
-      else for (const p of r.node.ports) nextLid = Math.max(nextLid, p.lid + 1);
+      if (r.node.kind === "switch") {
+        const lid = (r.node as SwitchNode).lid;
+        if (lid) note(lid, 1);
+      } else for (const p of r.node.ports) if (p.lid) note(p.lid, span(p.lmc));
     }
+    const allocate = (n: number): number => {
+      const free = (b: number) => {
+        if (b + n - 1 > UNICAST_LID_LAST) return false;
+        for (let l = b; l < b + n; l++) if (used.has(l)) return false;
+        return true;
+      };
+      // After the highest LID in use, else the lowest free aligned block.
+      let base = Math.ceil(nextLid / n) * n;
+      if (!free(base)) {
+        base = n;
+        while (base <= UNICAST_LID_LAST && !free(base)) base += n;
+      }
+      if (base > UNICAST_LID_LAST) {
+        throw new RangeError(
+          `SubnetManager: no free block of ${n} unicast LIDs left in 0x0001-0xBFFF`,
+        );
+      }
+      note(base, n);
+      return base;
+    };
     const lids = new Map<string, number>();
     const lidOf = new Map<Port | SwitchNode, number>();
     for (const r of order) {
       if (r.node.kind === "switch") {
         const sw = r.node as SwitchNode;
-        const lid = sw.lid || nextLid++;
+        const lid = sw.lid || allocate(1);
         lids.set(sw.name, lid);
         lidOf.set(sw, lid);
         steps.push({ target: r, apply: () => (sw.lid = lid) });
       } else {
         for (const p of r.node.ports) {
           if (!p.link) continue;
-          const lid = p.lid || nextLid++;
+          const lid = p.lid || allocate(span(p.lmc));
           lids.set(p.name, lid);
           lidOf.set(p, lid);
           steps.push({ target: r, apply: () => (p.lid = lid) });
@@ -462,7 +501,10 @@ export class SubnetManager {
         if (dest === sw) table.push([lid, 0]);
         else {
           const out = "portNum" in dest ? routeToPort(sw, dest, routes) : routes.get(dest);
-          if (out !== undefined) table.push([lid, out]);
+          // Every LID of a port's LMC block is routed, here all on one path (OpenSM
+          // spreads them over paths when there are several; one path stays correct).
+          const n = "portNum" in dest ? span(dest.lmc) : 1;
+          if (out !== undefined) { for (let i = 0; i < n; i++) table.push([lid + i, out]); }
         }
       }
       const blocks = Math.ceil((maxLid + 1) / LFT_BLOCK_LIDS);
