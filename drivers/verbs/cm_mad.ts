@@ -466,10 +466,26 @@ export interface PathRecord {
 
 /** Where a PathRecord sits in an SA MAD: after the MAD, RMPP and SA headers (IBTA §15.2.1.1). */
 const SA_DATA = 56;
+/** SA header: AttributeOffset (u16) and ComponentMask (u64) (IBTA §15.2.1.1). */
+const SA_ATTR_OFFSET = 44;
+const SA_COMPONENT_MASK = 48;
+/**
+ * PathRecord ComponentMask bits of the fields a query sets (IBTA §15.2.5.16; Linux
+ * `include/rdma/ib_sa.h` IB_SA_PATH_REC_*): DGID 2, SGID 3, DLID 4, SLID 5, Reversible 11,
+ * NumbPath 12, P_Key 13, QoSClass 14. An SA matches only the components the mask names.
+ */
+const PATH_REC_QUERY_MASK = [2, 3, 4, 5, 11, 12, 13, 14].reduce(
+  (m, b) => m | (1n << BigInt(b)),
+  0n,
+);
+/** PathRecord's size in 8-byte words, the AttributeOffset of an answer (OpenSM's osm_sa_respond). */
+const PATH_REC_WORDS = 64 / 8;
 
 /**
- * An SA MAD carrying a PathRecord: a SubnAdmGet query (`response` false,
- * only the fields the query names set) or its GetResp.
+ * An SA MAD carrying a PathRecord: a SubnAdmGet query (`response` false;
+ * its ComponentMask names the fields a query sets: DGID, SGID, DLID, SLID,
+ * Reversible, NumbPath, P_Key, QoSClass) or its GetResp (AttributeOffset 8,
+ * the record's size in 8-byte words).
  *
  * @example
  * ```ts
@@ -495,6 +511,8 @@ export function encodePathRecord(p: PathRecord, tid: bigint, response: boolean):
     tid,
     ATTR_PATH_RECORD,
   );
+  if (response) v.setUint16(SA_ATTR_OFFSET, PATH_REC_WORDS);
+  else v.setBigUint64(SA_COMPONENT_MASK, PATH_REC_QUERY_MASK);
   const d = SA_DATA;
   out.set(p.dgid.subarray(0, 16), d + 8);
   out.set(p.sgid.subarray(0, 16), d + 24);

@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { encodePathRecord, type PathRecord } from "../drivers/verbs/cm_mad.ts";
+
+const record: PathRecord = {
+  dgid: new Uint8Array(16),
+  sgid: new Uint8Array(16),
+  dlid: 2,
+  slid: 1,
+  trafficClass: 0,
+  pkey: 0xffff,
+  qosClass: 0,
+  sl: 0,
+  mtu: 4,
+  rate: 3,
+  packetLifeTime: 18,
+};
+
+Deno.test("cm_mad: a PathRecord query's ComponentMask names the fields it sets (IBTA §15.2.1.1)", () => {
+  const q = encodePathRecord(record, 1n, false);
+  const v = new DataView(q.buffer);
+  // Linux ib_sa.h: IB_SA_PATH_REC_DGID 2, SGID 3, DLID 4, SLID 5, REVERSIBLE 11, NUMB_PATH 12,
+  // PKEY 13, QOS_CLASS 14.
+  assert.equal(v.getBigUint64(48), 0x783cn);
+  assert.equal(v.getUint16(44), 0); // AttributeOffset is for answers
+});
+
+Deno.test("cm_mad: a PathRecord answer's AttributeOffset is the record's 8 words (IBTA §15.2.1.1)", () => {
+  const a = encodePathRecord(record, 1n, true);
+  const v = new DataView(a.buffer);
+  assert.equal(v.getUint16(44), 8);
+  assert.equal(v.getBigUint64(48), 0n);
+});
