@@ -19,6 +19,8 @@ import {
   WcStatus,
   WrOpcode,
 } from "../mod.ts";
+import { decodeCm } from "../drivers/verbs/cm_mad.ts";
+import { decodePacket } from "../hca/packet.ts";
 
 type Mode = "native" | "bypass" | "split";
 const MODES: Mode[] = ["native", "bypass", "split"];
@@ -469,3 +471,31 @@ Deno.test("rdma_cm: rdma_destroy_id frees events not yet read; a listener's unre
     req.ack();
   });
 });
+
+for (const mode of MODES) {
+  Deno.test(`rdma_cm ${mode}: the REQ and REP carry their device's node GUID as LocalCAGUID (IBTA vol. 1 tables 106, 108)`, async () => {
+    const { cluster, a, b } = await pair(mode);
+    const cms: ReturnType<typeof decodeCm>[] = [];
+    cluster.fabric.addCapture((r) => {
+      const d = decodePacket(r.bytes);
+      if (d.ok && d.packet.payload.length === 256) cms.push(decodeCm(d.packet.payload));
+    });
+    await cluster.run(async () => {
+      const { ch: sch } = await listen(b);
+      const server = cluster.spawn("server", () => acceptOne(sch));
+      const { ch, id } = await resolve(a, b.rdmaCm.ip);
+      await id.connect({});
+      (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+      await server;
+    });
+    const guid = async (d: Domain) => {
+      const ctx = await d.openDevice();
+      return BigInt(`0x${ctx.queryDevice().nodeGuid}`);
+    };
+    const req = cms.find((m) => m?.kind === "REQ"), rep = cms.find((m) => m?.kind === "REP");
+    assert.ok(req?.kind === "REQ" && rep?.kind === "REP", "a REQ and a REP on the wire");
+    const [ga, gb] = await cluster.run(async () => [await guid(a), await guid(b)]);
+    assert.ok(ga !== 0n && ga !== gb);
+    assert.deepEqual([req.localCaGuid, rep.localCaGuid], [ga, gb]);
+  });
+}

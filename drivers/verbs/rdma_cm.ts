@@ -975,7 +975,8 @@ export class CmId {
       localCommId: this.localCommId,
       // RDMA_IB_IP_PS_TCP | port (the service ID an IP port maps to).
       serviceId: 0x0000000001060000n | BigInt(this.remoteAddr!.port),
-      localCaGuid: 0n,
+      // cm_format_req: LocalCAGUID is the device's node GUID (IBTA vol. 1 table 106).
+      localCaGuid: BigInt(`0x${dev.nodeGuid}`),
       localQpn: this.qp!.qpNum,
       responderResources: param.responderResources ?? 0,
       initiatorDepth: param.initiatorDepth ?? 0,
@@ -1070,7 +1071,8 @@ export class CmId {
       initiatorDepth: initiator,
       targetAckDelay: 0,
       rnrRetryCount: Math.min(7, this.#conn.rnrRetryCount!),
-      localCaGuid: 0n,
+      // cm_format_rep: LocalCAGUID is the device's node GUID (IBTA vol. 1 table 108).
+      localCaGuid: BigInt(`0x${dev.nodeGuid}`),
       privateData: padded(param?.privateData, PRIVATE_DATA_BYTES.REP),
     };
     this.state = "rep_sent";
