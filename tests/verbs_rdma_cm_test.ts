@@ -499,3 +499,26 @@ for (const mode of MODES) {
     assert.deepEqual([req.localCaGuid, rep.localCaGuid], [ga, gb]);
   });
 }
+
+for (const mode of MODES) {
+  Deno.test(`rdma_cm ${mode}: the REQ carries the path's rate; the passive side's route has it (cm_format_path_from_req)`, async () => {
+    const { cluster, a, b } = await pair(mode);
+    const rates: number[] = [];
+    cluster.fabric.addCapture((r) => {
+      const d = decodePacket(r.bytes);
+      const m = d.ok && d.packet.payload.length === 256 ? decodeCm(d.packet.payload) : undefined;
+      if (m?.kind === "REQ") rates.push(m.packetRate);
+    });
+    await cluster.run(async () => {
+      const { ch: sch } = await listen(b);
+      const server = cluster.spawn("server", () => acceptOne(sch));
+      const { ch, id } = await resolve(a, b.rdmaCm.ip);
+      await id.connect({});
+      (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+      const { req } = await server;
+      assert.equal(id.route!.rate, 3); // the SA's answer: 4x SDR, 10 Gb/s
+      assert.ok(rates.length > 0 && rates.every((r) => r === 3), `REQ rates ${rates}`); // every hop
+      assert.equal(req.id.route!.rate, 3);
+    });
+  });
+}

@@ -130,6 +130,8 @@ export interface CmReq {
   primaryRemoteLid: number;
   primaryLocalGid: Uint8Array;
   primaryRemoteGid: Uint8Array;
+  /** PrimaryPacketRate: the path's IBTA rate code (2 = 2.5 Gb/s, 3 = 10 Gb/s, …). */
+  packetRate: number;
   trafficClass: number;
   hopLimit: number;
   sl: number;
@@ -298,6 +300,7 @@ export function encodeCm(msg: CmMsg, tid: bigint): Uint8Array {
       v.setUint16(b + 54, msg.primaryRemoteLid);
       out.set(msg.primaryLocalGid.subarray(0, 16), b + 56);
       out.set(msg.primaryRemoteGid.subarray(0, 16), b + 72);
+      v.setUint8(b + 91, msg.packetRate & 0x3f); // after FlowLabel (20 bits) and 6 reserved
       v.setUint8(b + 92, msg.trafficClass);
       v.setUint8(b + 93, msg.hopLimit);
       v.setUint8(b + 94, (msg.sl << 4) | 0x08); // subnet local
@@ -382,6 +385,7 @@ export function decodeCm(mad: Uint8Array): (CmMsg & { tid: bigint }) | undefined
         primaryRemoteLid: v.getUint16(b + 54),
         primaryLocalGid: pd(56, 16),
         primaryRemoteGid: pd(72, 16),
+        packetRate: v.getUint8(b + 91) & 0x3f,
         trafficClass: v.getUint8(b + 92),
         hopLimit: v.getUint8(b + 93),
         sl: v.getUint8(b + 94) >> 4,

@@ -993,6 +993,8 @@ export class CmId {
       primaryRemoteLid: path.dlid,
       primaryLocalGid: path.sgid,
       primaryRemoteGid: path.dgid,
+      // cm_format_req: PrimaryPacketRate is the path's rate.
+      packetRate: path.rate,
       trafficClass: path.trafficClass,
       hopLimit: 0,
       sl: path.sl,
@@ -1237,7 +1239,8 @@ export class CmId {
       qosClass: 0,
       sl: req.sl,
       mtu: req.pathMtu,
-      rate: 0,
+      // cm_format_path_from_req: the rate is the REQ's PrimaryPacketRate.
+      rate: req.packetRate,
       packetLifeTime: Math.max(0, req.localAckTimeout - 1),
     };
     this.localCommId = this.#cm.newCommId(this);
