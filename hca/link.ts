@@ -5,8 +5,11 @@
  * @module
  */
 
-import type { Profile } from "../sim/profiles/mod.ts";
+import { IBA_MTUS, type Profile } from "../sim/profiles/schema.ts";
 import type { Port } from "./port.ts";
+
+/** The IBA MTUs (IBTA vol 1 §7.7.8), the profile schema's table. */
+export { IBA_MTUS };
 
 /**
  * What a link is built from (IBTA vol. 2 ch. 5–6: width, speed, encoding).
@@ -33,20 +36,6 @@ export interface LinkParams {
   /** One-way cable delay in ns. */
   propagationNs: number;
 }
-
-/**
- * IBA MTUs in bytes, indexed by their code minus one (IBTA vol 1 §7.7.8;
- * PortInfo NeighborMTU/MTUCap and the QP context use the codes 1..5,
- * `ibv_mtu` has the same values). The one MTU table of the model.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { IBA_MTUS } from "./link.ts";
- * assert.deepEqual(IBA_MTUS, [256, 512, 1024, 2048, 4096]);
- * ```
- */
-export const IBA_MTUS: readonly number[] = Object.freeze([256, 512, 1024, 2048, 4096]);
 
 /** Smallest and largest MTU code (IBTA vol 1 §7.7.8). */
 export const MTU_CODE_MIN = 1;

@@ -60,10 +60,25 @@ export function intArg(
   what: string,
   code: XenErrnoCode = "EINVAL",
 ): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < lo || value > hi) {
+  if (!intIn(value, lo, hi)) {
     throw new XenError(code, `${what}: ${show(value)} is not an integer in [${lo}, ${hi}]`);
   }
   return value;
+}
+
+/**
+ * Whether `value` is an integer in `[lo, hi]` (the test of {@link intArg},
+ * for a caller that refuses with an error of its own).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { intIn } from "./args.ts";
+ * assert.deepEqual([intIn(3, 0, 7), intIn(8, 0, 7), intIn(1.5, 0, 7), intIn("3", 0, 7)], [true, false, false, false]);
+ * ```
+ */
+export function intIn(value: unknown, lo: number, hi: number): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= lo && value <= hi;
 }
 
 /**
@@ -151,7 +166,7 @@ function copyIn(v: unknown, what: string, depth: number): unknown {
   if (depth > 2) throw new XenError("EFAULT", `${what}: argument block nests too deep`);
   if (Array.isArray(v)) {
     const n: unknown = v.length;
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > MAX_ARG_LIST) {
+    if (!intIn(n, 0, MAX_ARG_LIST)) {
       throw new XenError(
         "EINVAL",
         `${what}: a list of ${show(n)} entries (at most ${MAX_ARG_LIST})`,

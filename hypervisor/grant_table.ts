@@ -61,7 +61,7 @@
 import { type MachineMemory, PAGE_SIZE } from "../sim/memory.ts";
 import type { AddressSpace } from "../sim/address_space.ts";
 import { type XenErrnoCode, XenError } from "./errors.ts";
-import { show } from "./args.ts";
+import { intIn, show } from "./args.ts";
 
 /**
  * `GTF_invalid`: the entry grants nothing.
@@ -291,7 +291,7 @@ export function gntstOf(e: unknown): GntStatus {
 
 /** `value` as an integer in `[lo, hi]`, or a {@link GrantTableError} with `status`. */
 function gntArg(value: unknown, hi: number, status: GntStatus, what: string): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > hi) {
+  if (!intIn(value, 0, hi)) {
     throw new GrantTableError(
       "EINVAL",
       status,

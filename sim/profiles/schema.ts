@@ -68,8 +68,20 @@ const MAX_TIME_NS = 60e9;
 /** Smallest non-zero rate parameter, in B/s (1 KB/s: a 4 KiB page in about 4 s). */
 const MIN_RATE_BYTES_PER_SEC = 1e3;
 
-/** The IBA MTUs in bytes (IBTA vol 1 §7.7.8): what an MTU parameter may be. */
-const IBA_MTU_BYTES = [256, 512, 1024, 2048, 4096] as const;
+/**
+ * IBA MTUs in bytes, indexed by their code minus one (IBTA vol 1 §7.7.8;
+ * PortInfo NeighborMTU/MTUCap and the QP context use the codes 1..5,
+ * `ibv_mtu` has the same values): what an MTU parameter may be. The one MTU
+ * table of the model (the HCA's `link.ts` takes it from here).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IBA_MTUS } from "./schema.ts";
+ * assert.deepEqual(IBA_MTUS, [256, 512, 1024, 2048, 4096]);
+ * ```
+ */
+export const IBA_MTUS: readonly number[] = Object.freeze([256, 512, 1024, 2048, 4096]);
 
 /**
  * The parameter groups, by the component that charges them.
@@ -245,7 +257,7 @@ export const PROFILE_SCHEMA = {
         "largest MTU the HCA's ports support (PortInfo:MTUCap, ibv_devinfo's max_mtu; 256, 512, 1024, 2048 or 4096): the active MTU and a QP's path MTU stay at or below it",
       integer: true,
       positive: true,
-      oneOf: IBA_MTU_BYTES,
+      oneOf: IBA_MTUS,
     },
   },
   link: {
@@ -265,7 +277,7 @@ export const PROFILE_SCHEMA = {
       doc: "active path MTU (256, 512, 1024, 2048 or 4096)",
       integer: true,
       positive: true,
-      oneOf: IBA_MTU_BYTES,
+      oneOf: IBA_MTUS,
     },
     propagationNs: { unit: "time", doc: "cable propagation, one way" },
     switchHopNs: { unit: "time", doc: "switch cut-through latency per hop" },
