@@ -31,6 +31,20 @@
  * while the QPs are replaced, no PSN is reused, receives keep their order
  * and work request ids, and completions taken before are returned first.
  *
+ * A peer can go away mid-handshake: its application destroys the QP or
+ * closes the context (a staying domain's verbs do not wait), or its QP has
+ * left RTS or been given to another connection by the time `suspend`
+ * arrives. Only the QP's peer is answered (the sender must hold the device
+ * QP this one is connected to, as ib_cm matches both communication ids
+ * before it acts); anything else gets `gone`, and so does the peer of a
+ * QP destroyed mid-handshake. An end that hears `gone` stops waiting for
+ * its peer and re-establishes its own QP as it was: toward the peer's last
+ * address, expecting the PSN it expected, its receives posted again and its
+ * held sends posted. It then fails as any RC connection to a vanished peer
+ * fails, with its sends ending in RETRY_EXC_ERR; a QP that was already in
+ * the Error state is made again in the Error state, and what is posted to
+ * it is flushed. A migration never waits for a peer that is gone.
+ *
  * @module
  */
 import { type Engine, WaitQueue } from "../../sim/engine.ts";
@@ -54,6 +68,12 @@ interface Conn {
   quiesced: boolean;
   /** This end's next send PSN, read after the drain. */
   sqPsn: number;
+  /** The PSN this end expects next from its peer, read after the drain. */
+  rqPsn: number;
+  /** The device QP was in the Error state at the drain: it stays there. */
+  qpError: boolean;
+  /** The peer's QP is gone (`gone`): nothing more comes from it. */
+  peerGone: boolean;
   /** Receives that were posted and not completed, with the application's keys. */
   recvs: RecvWr[];
   /** Own device QP in RESET at its address; `ready` was sent. */
@@ -168,8 +188,17 @@ export class NomadAgent implements NomadNode, NomadHost {
     this.#net.bind(this.id, q.vqpn, { lid, qpn: q.pqpn }, { lid: vlid, qpn: q.vqpn });
   }
 
-  unbound(_file: NomadFile, q: QpRec): void {
-    this.#net.unbind(this.id, q.vqpn);
+  unbound(_file: NomadFile, q: QpRec, destroyed = false): void {
+    this.#net.unbind(this.id, q.vqpn, destroyed);
+    const c = destroyed ? this.#conns.get(q.vqpn) : undefined;
+    if (!c) return;
+    // Destroyed mid-handshake (only a domain that is not moving can: a moving one's verbs
+    // wait): the peer must not wait for this end, and this end's tasks end.
+    this.#conns.delete(q.vqpn);
+    if (!c.peerGone) this.#send(c, "gone");
+    c.error ??= new VerbsError("ECONNRESET", `nomad: QP ${q.vqpn} was destroyed mid-handshake`);
+    q.wakeDrain?.();
+    this.#changed.notifyAll();
   }
 
   async resolveRemote(
@@ -211,13 +240,18 @@ export class NomadAgent implements NomadNode, NomadHost {
       if (why) return why;
       for (const q of f.qpRecords()) {
         if (q.state !== QpState.RTS) continue;
-        if (!q.remoteP || !this.#net.byPhysical(q.remoteP)) {
+        if (!q.remoteP || !this.#peerOf(q.remoteP)) {
           const at = q.remoteP ? `LID ${q.remoteP.lid} QPN ${q.remoteP.qpn}` : "an unknown peer";
           return `QP ${q.vqpn} is connected to ${at}, which has no Nomad library to hand-shake with`;
         }
       }
     }
     return undefined;
+  }
+
+  /** Who holds (or, until its application destroyed it, held) the QP at `a`. */
+  #peerOf(a: NomadAddr): NomadEndpoint | undefined {
+    return this.#net.byPhysical(a) ?? this.#net.goneFrom(a);
   }
 
   #open(): NomadFile[] {
@@ -255,7 +289,11 @@ export class NomadAgent implements NomadNode, NomadHost {
           c = undefined;
         }
         if (c) c.moving = true;
-        else c = this.#begin(f, q, this.#net.byPhysical(q.remoteP!)!, true, true);
+        else {
+          const there = this.#net.byPhysical(q.remoteP!);
+          c = this.#begin(f, q, there ?? this.#peerOf(q.remoteP!)!, true, there !== undefined);
+          if (!there) this.#peerGone(c);
+        }
         mine.push(c);
       }
     }
@@ -325,12 +363,24 @@ export class NomadAgent implements NomadNode, NomadHost {
 
   deliver(msg: NomadMsg): void {
     const found = this.#find(msg.to);
-    if (!found) return; // the QP is gone: nothing to suspend or resume
+    let c = found && this.#conns.get(found.q.vqpn);
+    if (c && !sameEnd(c.peer, msg.from)) c = undefined;
+    if (msg.kind === "gone") {
+      if (c) this.#peerGone(c);
+      return;
+    }
+    if (!found) return this.#answerGone(msg); // destroyed, or its context closed
     const { file, q } = found;
-    let c = this.#conns.get(q.vqpn);
     if (msg.kind === "suspend" || msg.kind === "drained") {
       if (!c) {
-        if (q.state !== QpState.RTS || !q.pqp) return;
+        // Only the peer may suspend a connection: the sender must hold the device QP this one
+        // sends to (a QPN given back and taken again is another connection), as ib_cm acts on
+        // a message only when both communication ids match (cm.c, cm_acquire_id).
+        const peer = q.remoteP && this.#net.byPhysical(q.remoteP);
+        if (this.#conns.has(q.vqpn) || !peer || !sameEnd(peer, msg.from)) {
+          return this.#answerGone(msg);
+        }
+        if (q.state !== QpState.RTS || !q.pqp) return this.#answerGone(msg);
         c = this.#begin(file, q, msg.from, this.#phase !== "running", false);
       }
       if (msg.kind === "drained") {
@@ -339,7 +389,7 @@ export class NomadAgent implements NomadNode, NomadHost {
       }
       return;
     }
-    if (!c) return; // a late message of a handshake that is over
+    if (!c) return; // a late message of a handshake that is over, or not from the peer
     if (msg.kind === "ready") {
       c.peerReady = { addr: msg.addr, sqPsn: msg.sqPsn, keys: msg.keys };
     } else c.peerRtr = true;
@@ -351,6 +401,27 @@ export class NomadAgent implements NomadNode, NomadHost {
       for (const q of file.qpRecords()) if (q.vqpn === vqpn) return { file, q };
     }
     return undefined;
+  }
+
+  /** The QP `msg` names is not the sender's peer (any more). */
+  #answerGone(msg: NomadMsg): void {
+    this.#net.send(
+      { kind: "gone", from: { agent: this.id, vqpn: msg.to }, to: msg.from.vqpn },
+      msg.from.agent,
+    );
+  }
+
+  /**
+   * The peer's QP is gone: wait for nothing more from it, and re-establish
+   * this end as it was (the module's header says how).
+   */
+  #peerGone(c: Conn): void {
+    if (c.peerGone || c.active) return;
+    c.peerGone = c.peerDrained = c.peerRtr = true;
+    c.q.wakeDrain?.();
+    this.#checkQuiesced(c);
+    this.#progress(c);
+    this.#changed.notifyAll();
   }
 
   #send(c: Conn, kind: NomadMsg["kind"], extra: object = {}): void {
@@ -376,6 +447,9 @@ export class NomadAgent implements NomadNode, NomadHost {
       peerDrained: false,
       quiesced: false,
       sqPsn: 0,
+      rqPsn: 0,
+      qpError: false,
+      peerGone: false,
       recvs: [],
       localReady: false,
       rtrStarted: false,
@@ -388,10 +462,12 @@ export class NomadAgent implements NomadNode, NomadHost {
     q.pqp!.hold();
     if (initiator) this.#send(c, "suspend");
     this.#task(c, `drain QP ${q.vqpn}`, async () => {
-      const { sqPsn } = await file.drainQp(q);
+      const { sqPsn, rqPsn, error } = await file.drainQp(q, () => c.peerGone);
       c.sqPsn = sqPsn;
+      c.rqPsn = rqPsn;
+      c.qpError = error;
       c.selfDrained = true;
-      this.#send(c, "drained");
+      if (!c.peerGone) this.#send(c, "drained");
       this.#checkQuiesced(c);
     });
     return c;
@@ -435,16 +511,33 @@ export class NomadAgent implements NomadNode, NomadHost {
   #ready(c: Conn): void {
     c.localReady = true;
     const lid = this.#pLid.get(c.q.port) ?? 0;
-    this.#send(c, "ready", {
-      addr: { lid, qpn: c.q.pqpn },
-      sqPsn: c.sqPsn,
-      keys: c.file.movedRkeys(),
-    });
+    if (!c.peerGone) {
+      this.#send(c, "ready", {
+        addr: { lid, qpn: c.q.pqpn },
+        sqPsn: c.sqPsn,
+        keys: c.file.movedRkeys(),
+      });
+    }
     this.#progress(c);
   }
 
   #progress(c: Conn): void {
-    if (!c.localReady || !c.peerReady) return;
+    if (!c.localReady) return;
+    if (c.qpError) {
+      if (!c.rtrStarted) {
+        c.rtrStarted = true;
+        this.#task(c, `restore QP ${c.q.vqpn} in the Error state`, async () => {
+          await c.file.toError(c.q);
+          this.#resumed(c);
+        });
+      }
+      return;
+    }
+    // The peer is gone: toward its last address, expecting what this end expected.
+    c.peerReady ??= c.peerGone
+      ? { addr: { ...c.q.remoteP! }, sqPsn: c.rqPsn, keys: [...(c.q.pqp?.remoteKeys ?? [])] }
+      : undefined;
+    if (!c.peerReady) return;
     if (!c.rtrStarted) {
       c.rtrStarted = true;
       const pr = c.peerReady;
@@ -460,14 +553,20 @@ export class NomadAgent implements NomadNode, NomadHost {
       c.rtsStarted = true;
       this.#task(c, `resume QP ${c.q.vqpn}`, async () => {
         await c.file.reconnectToRts(c.q, c.sqPsn);
-        const pqp = c.q.pqp!;
-        const held = pqp.release();
-        for (const wr of held?.sends ?? []) pqp.postSend(wr);
-        c.active = true;
-        if (this.#conns.get(c.q.vqpn) === c) this.#conns.delete(c.q.vqpn);
-        this.#changed.notifyAll();
+        this.#resumed(c);
       });
     }
+  }
+
+  /** The device QP is where the connection left it: post what was held. */
+  #resumed(c: Conn): void {
+    const pqp = c.q.pqp!;
+    if (c.qpError) this.#repost(c);
+    const held = pqp.release();
+    for (const wr of held?.sends ?? []) pqp.postSend(wr);
+    c.active = true;
+    if (this.#conns.get(c.q.vqpn) === c) this.#conns.delete(c.q.vqpn);
+    this.#changed.notifyAll();
   }
 
   /** In INIT: the receives that were posted, then those the application posted meanwhile. */
@@ -480,4 +579,8 @@ export class NomadAgent implements NomadNode, NomadHost {
     for (const r of [...c.recvs, ...held]) pqp.postRecv(r);
     c.recvs = [];
   }
+}
+
+function sameEnd(a: NomadEndpoint, b: NomadEndpoint): boolean {
+  return a.agent === b.agent && a.vqpn === b.vqpn;
 }

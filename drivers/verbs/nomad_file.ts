@@ -89,8 +89,11 @@ export interface NomadHost {
   vqpnTaken(vqpn: number, except?: QpRec): boolean;
   /** A QP got its device QP at `phys` (created, re-created, or its port set). */
   bound(file: NomadFile, qp: QpRec): void;
-  /** A QP is gone. */
-  unbound(file: NomadFile, qp: QpRec): void;
+  /**
+   * A QP's device QP is given back: `destroyed` when the application
+   * destroyed it or closed its context, else for a move.
+   */
+  unbound(file: NomadFile, qp: QpRec, destroyed?: boolean): void;
   /** Where the QP applications know by `a` is now, if it moved; and its remote keys. */
   resolveRemote(a: NomadAddr): Promise<{ addr: NomadAddr; keys: [number, number][] } | undefined>;
 }
@@ -191,6 +194,8 @@ export interface QpRec {
   remoteP?: NomadAddr;
   /** Waiting for SQ_DRAINED. */
   onDrained?: () => void;
+  /** Wakes a drain waiting for SQ_DRAINED to look again (its peer is gone). */
+  wakeDrain?: () => void;
 }
 
 interface SrqRec {
@@ -664,7 +669,7 @@ export class NomadFile implements UverbsFile {
     await f.destroyQp(q.p);
     this.#qps.delete(qpHandle);
     this.#pQp.delete(q.p);
-    this.#host.unbound(this, q);
+    this.#host.unbound(this, q, true);
   }
 
   async createSrq(req: CreateSrqReq): Promise<CreateSrqResp> {
@@ -731,7 +736,7 @@ export class NomadFile implements UverbsFile {
     using _call = await this.#call();
     const f = _call.file;
     await f.close();
-    for (const q of this.#qps.values()) this.#host.unbound(this, q);
+    for (const q of this.#qps.values()) this.#host.unbound(this, q, true);
     this.#qps.clear();
     this.#pQp.clear();
     this.#cqs.clear();
@@ -749,8 +754,21 @@ export class NomadFile implements UverbsFile {
   /**
    * Drain the send queue of `q` (RTS → SQD, wait for SQ_DRAINED: every
    * message it sent was acknowledged, IBTA §10.3.1) and read its PSNs now.
+   *
+   * Once `peerGone()` says the peer's QP is gone, no acknowledgement will
+   * come: the sends still out are retried until the retry count runs out,
+   * and the QP goes to the Error state (IBTA §9.7.5.1.3, Transport Retry
+   * Counter Exceeded). The drain then ends there (`error`), looked for once
+   * per local ACK timeout. A QP that is already in the Error state (its
+   * device state, which a completion error changes without the
+   * application's modify) ends at once. With an infinite ACK timeout
+   * (`timeout` 0) those sends never end, as on the device, and neither does
+   * the drain.
    */
-  async drainQp(q: QpRec): Promise<{ sqPsn: number; rqPsn: number }> {
+  async drainQp(
+    q: QpRec,
+    peerGone: () => boolean = () => false,
+  ): Promise<{ sqPsn: number; rqPsn: number; error: boolean }> {
     const f = this.inner!;
     let drained = false;
     let wake: (() => void) | undefined;
@@ -758,18 +776,51 @@ export class NomadFile implements UverbsFile {
       drained = true;
       wake?.();
     };
-    await f.modifyQp({
-      qpHandle: q.p,
-      attr: { state: QpState.SQD, enSqdAsyncNotify: true },
-      mask: QpAttrMask.STATE | QpAttrMask.EN_SQD_ASYNC_NOTIFY,
-    });
-    if (!drained) {
-      const b = this.#host.engine.block<void>(`QP ${q.vqpn} SQ drain (migration)`);
-      wake = () => b.resolve();
-      await b.promise;
+    const read = async (error: boolean) => {
+      q.onDrained = q.wakeDrain = undefined;
+      const r = await f.queryQp(q.p);
+      return { sqPsn: r.attr.sqPsn ?? 0, rqPsn: r.attr.rqPsn ?? 0, error };
+    };
+    try {
+      await f.modifyQp({
+        qpHandle: q.p,
+        attr: { state: QpState.SQD, enSqdAsyncNotify: true },
+        mask: QpAttrMask.STATE | QpAttrMask.EN_SQD_ASYNC_NOTIFY,
+      });
+    } catch (e) {
+      // RTS → SQD is refused from the Error state (IBTA §10.3.1's transitions).
+      if ((await f.queryQp(q.p)).attr.state === QpState.ERR) return await read(true);
+      throw e;
     }
-    const r = await f.queryQp(q.p);
-    return { sqPsn: r.attr.sqPsn ?? 0, rqPsn: r.attr.rqPsn ?? 0 };
+    const ackTimeoutNs = 4096 * 2 ** (q.rts?.timeout ?? 0);
+    while (!drained) {
+      if (peerGone() && (q.rts?.timeout ?? 0) > 0) {
+        if ((await f.queryQp(q.p)).attr.state === QpState.ERR) return await read(true);
+        if (!drained) await this.#host.engine.sleep(ackTimeoutNs);
+        continue;
+      }
+      const b = this.#host.engine.block<void>(`QP ${q.vqpn} SQ drain (migration)`);
+      wake = q.wakeDrain = () => b.resolve();
+      await b.promise;
+      wake = undefined;
+      if (this.#qps.get(q.v) !== q) {
+        throw new VerbsError("ECONNRESET", `nomad: QP ${q.vqpn} was destroyed during its drain`);
+      }
+    }
+    return await read(false);
+  }
+
+  /**
+   * Put the device QP of `q`, in RESET, in the Error state: it was there when
+   * its connection was suspended, and a move must not revive it. Receives
+   * and sends posted to it from here on complete in error (flushed).
+   */
+  async toError(q: QpRec): Promise<void> {
+    // RESET goes only to INIT (IBTA §10.3.1; Linux's qp_state_table), and INIT to Error.
+    const f = this.inner!;
+    const attr: QpAttr = { ...q.init, state: QpState.INIT };
+    await f.modifyQp({ qpHandle: q.p, attr, mask: attrMask(attr as Record<string, unknown>).mask });
+    await f.modifyQp({ qpHandle: q.p, attr: { state: QpState.ERR }, mask: QpAttrMask.STATE });
   }
 
   /** Put the device QP of `q` in RESET (its peer moved; it will be connected again). */

@@ -69,6 +69,10 @@ export interface NomadEndpoint {
  *   `sqPsn`; my remote keys that differ from their virtual values are
  *   `keys` (virtual → physical).
  * - `rtr`: my QP is ready to receive from yours (send when you are RTS).
+ * - `gone`: the QP you name is not your peer any more: destroyed, its
+ *   context closed, out of RTS when you asked it to suspend, or connected
+ *   elsewhere. Re-establish your end as it was; it fails as any RC
+ *   connection to a vanished peer does.
  *
  * @example
  * ```ts
@@ -95,6 +99,7 @@ export type NomadMsg =
     | { kind: "drained" }
     | { kind: "ready"; addr: NomadAddr; sqPsn: number; keys: [number, number][] }
     | { kind: "rtr" }
+    | { kind: "gone" }
   );
 
 /**
@@ -157,6 +162,8 @@ export class NomadNetwork {
   #byPhys = new Map<string, Binding>();
   #byVirt = new Map<string, Binding>();
   #byEndpoint = new Map<string, Binding>();
+  /** Physical addresses whose QP the application destroyed, and who held each. */
+  #gone = new Map<string, NomadEndpoint>();
 
   /**
    * @param engine the cluster's engine
@@ -188,18 +195,32 @@ export class NomadNetwork {
   bind(agent: number, vqpn: number, phys: NomadAddr, virt: NomadAddr): void {
     this.unbind(agent, vqpn);
     const b: Binding = { agent, vqpn, phys: { ...phys }, virt: { ...virt } };
+    this.#gone.delete(key(phys));
     this.#byEndpoint.set(`${agent}:${vqpn}`, b);
     this.#byPhys.set(key(phys), b);
     this.#byVirt.set(key(virt), b);
   }
 
-  /** The QP is gone (destroyed, or its context closed). */
-  unbind(agent: number, vqpn: number): void {
+  /**
+   * The device QP is given back: for a move (`destroyed` false: it will be
+   * bound again elsewhere) or for good (the application destroyed it or
+   * closed its context), when {@link goneFrom} remembers who held the
+   * address until a new QP takes it.
+   */
+  unbind(agent: number, vqpn: number, destroyed = false): void {
     const b = this.#byEndpoint.get(`${agent}:${vqpn}`);
     if (!b) return;
     this.#byEndpoint.delete(`${agent}:${vqpn}`);
-    if (this.#byPhys.get(key(b.phys)) === b) this.#byPhys.delete(key(b.phys));
+    if (this.#byPhys.get(key(b.phys)) === b) {
+      this.#byPhys.delete(key(b.phys));
+      if (destroyed) this.#gone.set(key(b.phys), { agent, vqpn });
+    }
     if (this.#byVirt.get(key(b.virt)) === b) this.#byVirt.delete(key(b.virt));
+  }
+
+  /** Who held the QP at physical address `a` until the application destroyed it. */
+  goneFrom(a: NomadAddr): NomadEndpoint | undefined {
+    return this.#gone.get(key(a));
   }
 
   /** Who holds the QP at physical address `a` now. */

@@ -1,0 +1,171 @@
+// Nomad's handshake when the peer goes away (drivers/verbs/nomad_agent.ts): a peer that destroys
+// its QP or closes its context before or during a move is not waited for, and the moved QP fails
+// exactly as an RC QP whose peer vanished fails without a move; only a QP's peer may suspend it.
+import assert from "node:assert/strict";
+import {
+  Cluster,
+  type Host,
+  type NomadMsg,
+  QpState,
+  SendFlags,
+  WcStatus,
+  WrOpcode,
+  type XenGuest,
+} from "../mod.ts";
+import { connectStream, type StreamEnd, streamEnd } from "../tools/lib/migration_stream.ts";
+
+const PROFILE = { base: "pcix-sdr-2006", migration: { netBytesPerSec: "1 GB/s" } };
+
+async function world(driver: "bypass" | "split" = "bypass") {
+  const cluster = new Cluster({ profile: PROFILE, seed: 7, nomad: true });
+  const A = cluster.addHost({ name: "A", hypervisor: true });
+  const B = cluster.addHost({ name: "B", hypervisor: true });
+  const C = cluster.addHost({ name: "C", hypervisor: false });
+  await cluster.start();
+  const vm = await A.createGuest({ name: "vm0", memoryMiB: 16, driver }) as XenGuest;
+  return { cluster, A, B, C, vm };
+}
+
+/** An 8-byte RDMA WRITE from `g` into `p`'s buffer, signaled. */
+function write(g: StreamEnd, p: StreamEnd, wrId: bigint): void {
+  g.qp.postSend({
+    wrId,
+    opcode: WrOpcode.RDMA_WRITE,
+    sendFlags: SendFlags.SIGNALED,
+    sgList: [{ addr: g.buf, length: 8, lkey: g.mr.lkey }],
+    remoteAddr: p.buf,
+    rkey: p.mr.rkey,
+  });
+}
+
+/** How an unmoved QP's next WRITE ends once its peer destroyed its QP, and after how long. */
+async function vanishedPeer(driver: "bypass" | "split"): Promise<{ status: number; ns: number }> {
+  const { cluster, C, vm } = await world(driver);
+  return await cluster.run(async () => {
+    const g = await streamEnd(vm, 8), p = await streamEnd(C.os, 8);
+    await connectStream(g, p);
+    await p.qp.destroy();
+    const t0 = cluster.engine.now;
+    write(g, p, 1n);
+    const [wc] = await g.sendCq.pollUntil(1);
+    return { status: wc.status, ns: cluster.engine.now - t0 };
+  });
+}
+
+function checkAudits(hosts: Host[]) {
+  for (const h of hosts) assert.deepEqual(h.audit(), [], `${h.name}: audit`);
+}
+
+type When = "before the move" | "mid-handshake" | "while the guest is between hosts";
+
+async function peerGoes(when: When, how: "destroy" | "close", driver: "bypass" | "split") {
+  const { cluster, A, B, C, vm } = await world(driver);
+  const out = await cluster.run(async () => {
+    const g = await streamEnd(vm, 8), p = await streamEnd(C.os, 8);
+    const agent = vm.nomad!;
+    await connectStream(g, p);
+    const teardown = () => how === "destroy" ? p.qp.destroy() : p.ctx.close();
+    if (when === "before the move") await teardown();
+    const moving = cluster.migrate(vm, B);
+    if (when === "mid-handshake") {
+      // The peer's library has the suspend (one management-network latency) and is draining.
+      while (agent.phase !== "suspending") await cluster.sleep(1_000);
+      await cluster.sleep(40_000);
+    } else if (when === "while the guest is between hosts") {
+      while (agent.phase !== "suspended") await cluster.sleep(1_000);
+    }
+    const phase = agent.phase;
+    if (when !== "before the move") await teardown();
+    const r = await moving;
+    const state = (await g.qp.query()).state;
+    const t0 = cluster.engine.now;
+    write(g, p, 1n);
+    const [wc] = await g.sendCq.pollUntil(1);
+    return {
+      phase,
+      r,
+      state,
+      status: wc.status,
+      ns: cluster.engine.now - t0,
+      after: (await g.qp.query()).state,
+    };
+  });
+  checkAudits([A, B, C]);
+  await vm.shutdown();
+  return out;
+}
+
+Deno.test("nomad_agent: a peer that goes away at any point of a move is not waited for", async () => {
+  const alone = { bypass: await vanishedPeer("bypass"), split: await vanishedPeer("split") };
+  assert.equal(alone.bypass.status, WcStatus.RETRY_EXC_ERR);
+  const cases: [When, "destroy" | "close", "bypass" | "split", string][] = [
+    ["before the move", "destroy", "bypass", "running"],
+    ["mid-handshake", "destroy", "bypass", "suspending"],
+    ["while the guest is between hosts", "destroy", "bypass", "suspended"],
+    ["mid-handshake", "close", "split", "suspending"],
+  ];
+  for (const [when, how, driver, phase] of cases) {
+    const o = await peerGoes(when, how, driver);
+    const what = `${driver} guest, peer's ${how} ${when}`;
+    assert.equal(o.phase, phase, what);
+    assert.equal(o.r.to, "B", what);
+    assert.equal(o.r.connections, 1, what);
+    // Re-established as it was: in RTS, and its next send fails as without the move, as late.
+    assert.equal(o.state, QpState.RTS, what);
+    assert.deepEqual([o.status, o.ns], [alone[driver].status, alone[driver].ns], what);
+    assert.equal(o.after, QpState.ERR, what);
+  }
+});
+
+Deno.test("nomad_agent: sends still out to a gone peer end the drain in the Error state, and the QP moves there", async () => {
+  const { cluster, A, B, C, vm } = await world();
+  const out = await cluster.run(async () => {
+    const g = await streamEnd(vm, 8), p = await streamEnd(C.os, 8);
+    await connectStream(g, p);
+    await p.qp.destroy();
+    for (let i = 0n; i < 4n; i++) write(g, p, i);
+    // The retries of the first WRITE outlast the pre-copy: the drain waits them out.
+    const r = await cluster.migrate(vm, B);
+    const state = (await g.qp.query()).state;
+    const wcs = await g.sendCq.pollUntil(4);
+    write(g, p, 9n);
+    const [late] = await g.sendCq.pollUntil(1);
+    return { r, state, wcs: wcs.map((w) => [w.wrId, w.status]), late: [late.wrId, late.status] };
+  });
+  assert.equal(out.r.to, "B");
+  assert.equal(out.state, QpState.ERR);
+  assert.deepEqual(out.wcs, [
+    [0n, WcStatus.RETRY_EXC_ERR],
+    [1n, WcStatus.WR_FLUSH_ERR],
+    [2n, WcStatus.WR_FLUSH_ERR],
+    [3n, WcStatus.WR_FLUSH_ERR],
+  ]);
+  assert.deepEqual(out.late, [9n, WcStatus.WR_FLUSH_ERR]); // made again in Error, not revived
+  checkAudits([A, B, C]);
+});
+
+Deno.test("nomad_agent: only a QP's peer may suspend it; anyone else is told the QP is gone", async () => {
+  const { cluster, C, vm } = await world();
+  const net = cluster.nomadNet!;
+  const heard: NomadMsg[] = [];
+  // A library on the management network that is not the connection's peer (a hostile guest's).
+  const forger = net.join({ name: "forger", deliver: (m) => void heard.push(m) });
+  const out = await cluster.run(async () => {
+    const g = await streamEnd(vm, 8), p = await streamEnd(C.os, 8);
+    await connectStream(g, p);
+    const victim = vm.nomad!.id;
+    net.send({ kind: "suspend", from: { agent: forger, vqpn: 7 }, to: g.qp.qpNum }, victim);
+    net.send({ kind: "drained", from: { agent: forger, vqpn: 7 }, to: g.qp.qpNum }, victim);
+    await cluster.sleep(200_000);
+    // The connection was not held: a WRITE goes through at once.
+    write(g, p, 1n);
+    const [wc] = await g.sendCq.pollUntil(1);
+    return { status: wc.status, phase: vm.nomad!.phase, qpn: g.qp.qpNum };
+  });
+  assert.equal(out.status, WcStatus.SUCCESS);
+  assert.equal(out.phase, "running");
+  assert.deepEqual(heard.map((m) => [m.kind, m.from.vqpn, m.to]), [
+    ["gone", out.qpn, 7],
+    ["gone", out.qpn, 7],
+  ]);
+});
