@@ -53,8 +53,16 @@ export class EventFile<T> {
    * @param env the reader's environment, looked up at each use (a context's
    *   may be re-bound when its guest migrates)
    * @param label what a sleeping reader waits on, for deadlock reports
+   * @param onTaken called when an event is handed to a reader, the moment the
+   *   kernel counts it as reported (ib_uverbs_event_read increments the
+   *   object's `events_reported` as it takes the event off the list), which
+   *   for a sleeping reader is the delivery, before its wakeup
    */
-  constructor(readonly env: () => EventFileEnv, readonly label: string) {}
+  constructor(
+    readonly env: () => EventFileEnv,
+    readonly label: string,
+    readonly onTaken?: (e: T) => void,
+  ) {}
 
   /** Readers sleeping in {@link read}. */
   get readers(): number {
@@ -73,6 +81,7 @@ export class EventFile<T> {
       this.#queue.push(e);
       return;
     }
+    this.onTaken?.(e);
     const env = this.env();
     env.engine.schedule(env.profile.cpu.wakeupNs, () => w(e));
   }
@@ -108,6 +117,7 @@ export class EventFile<T> {
     const env = this.env();
     if (this.#queue.length > 0) {
       const e = this.#queue.shift()!;
+      this.onTaken?.(e);
       await env.engine.sleep(env.profile.cpu.syscallNs);
       return e;
     }
@@ -115,7 +125,11 @@ export class EventFile<T> {
     this.#waiters.push(b.resolve);
     const timer = timeoutNs === undefined ? undefined : env.engine.schedule(timeoutNs, () => {
       const i = this.#waiters.indexOf(b.resolve);
-      if (i >= 0) this.#waiters.splice(i, 1);
+      // Not waiting any more: an event was handed to this reader and its wakeup is on the way.
+      // The wait saw the event before its time ran out (a poll(2) with a timeout returns it):
+      // resolving with nothing now would lose it.
+      if (i < 0) return;
+      this.#waiters.splice(i, 1);
       b.resolve(undefined);
     });
     const e = await b.promise;
