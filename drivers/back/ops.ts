@@ -606,6 +606,9 @@ export const CONTROL_OPS: OpHandlers = {
     await c.uctx.modifySrq({ srqHandle: req.handle, srqLimit, maxWr });
     return {};
   },
+  [VibOp.QUERY_SRQ]: async (_env, c, req) => {
+    return await c.uctx.querySrq(req.handle);
+  },
   [VibOp.DESTROY_SRQ]: async (env, c, req) => {
     const h = req.handle;
     await c.uctx.destroySrq(h);

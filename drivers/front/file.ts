@@ -34,6 +34,7 @@ import type {
   ModifySrqReq,
   OpenFileOptions,
   QueryQpResp,
+  QuerySrqResp,
   RegMrReq,
   RegMrResp,
   ResizeCqReq,
@@ -432,6 +433,11 @@ export class VibFrontFile implements FrontFile {
 
   async modifySrq(req: ModifySrqReq): Promise<void> {
     await this.#call(VibOp.MODIFY_SRQ, req.srqHandle, { srqLimit: req.srqLimit, maxWr: req.maxWr });
+  }
+
+  async querySrq(srqHandle: number): Promise<QuerySrqResp> {
+    const r = await this.#call(VibOp.QUERY_SRQ, srqHandle, {});
+    return { maxWr: r.maxWr, maxSge: r.maxSge, srqLimit: r.srqLimit };
   }
 
   async destroySrq(srqHandle: number): Promise<void> {

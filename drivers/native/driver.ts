@@ -28,6 +28,7 @@ import {
   type PortInfo,
   type QpContextParams,
   type QpInfo,
+  type SrqInfo,
 } from "../../hca/commands.ts";
 import type { CommandInterface } from "../../hca/commands.ts";
 import type { HcaStats, ResourceKind } from "../../hca/device.ts";
@@ -678,6 +679,11 @@ export class HcaDriver {
   /** ARM_SRQ: one SRQ_LIMIT event when fewer than `limit` WQEs remain (0 disarms). */
   async armSrq(srqn: number, limit: number): Promise<void> {
     await exec(this.hca.cmd, CmdOp.ARM_SRQ, { srqn, limit });
+  }
+
+  /** QUERY_SRQ: the SRQ context as the device holds it (its limit is 0 once it fired). */
+  querySrq(srqn: number): Promise<SrqInfo> {
+    return exec(this.hca.cmd, CmdOp.QUERY_SRQ, { srqn });
   }
 
   /** HW2SW_SRQ (EBUSY while QPs use it). */

@@ -42,6 +42,7 @@ import type {
   ModifyQpReq,
   ModifySrqReq,
   QueryQpResp,
+  QuerySrqResp,
   RegMrReq,
   RegMrResp,
   ResizeCqReq,
@@ -926,6 +927,16 @@ export class UContext implements UverbsFile {
     if (req.srqLimit === undefined) return;
     checkInt("srqLimit", req.srqLimit, 0, srq.maxWr);
     await this.driver.armSrq(srq.srqn, req.srqLimit);
+  }
+
+  async querySrq(srqHandle: number): Promise<QuerySrqResp> {
+    await this.#in();
+    const srq = this.#get(this.#srqs, srqHandle, "SRQ");
+    // mthca_query_srq: srq_limit is the limit_watermark QUERY_SRQ reads from the SRQ context
+    // (the device zeroes it when SRQ_LIMIT fires, IBTA vol 1 §10.2.9.3), max_wr and max_sge
+    // are the driver's own record of the SRQ.
+    const info = await this.driver.querySrq(srq.srqn);
+    return { maxWr: srq.maxWr, maxSge: srq.maxSge, srqLimit: info.limit };
   }
 
   async destroySrq(srqHandle: number): Promise<void> {

@@ -443,6 +443,25 @@ export interface ModifySrqReq {
 }
 
 /**
+ * `query_srq` response (struct ib_uverbs_query_srq_resp): the SRQ's size as
+ * the kernel holds it and its limit as the device holds it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { QuerySrqResp } from "./uverbs.ts";
+ * const fired: QuerySrqResp = { maxWr: 64, maxSge: 1, srqLimit: 0 };
+ * assert.equal(fired.srqLimit, 0); // not (or no longer) armed: no event until modify arms it
+ * ```
+ */
+export interface QuerySrqResp {
+  maxWr: number;
+  maxSge: number;
+  /** The armed limit; 0 when disarmed (never armed, or the limit event fired). */
+  srqLimit: number;
+}
+
+/**
  * `create_ah` response.
  *
  * @example
@@ -562,6 +581,8 @@ export interface UverbsFile {
 
   createSrq(req: CreateSrqReq): Promise<CreateSrqResp>;
   modifySrq(req: ModifySrqReq): Promise<void>;
+  /** Read the SRQ's attributes, its limit from the device (mthca_query_srq: QUERY_SRQ). */
+  querySrq(srqHandle: number): Promise<QuerySrqResp>;
   /** EBUSY while a QP uses it. */
   destroySrq(srqHandle: number): Promise<void>;
 

@@ -49,6 +49,7 @@ import type {
   ModifySrqReq,
   OpenFileOptions,
   QueryQpResp,
+  QuerySrqResp,
   RegMrReq,
   RegMrResp,
   ResizeCqReq,
@@ -689,6 +690,13 @@ export class NomadFile implements UverbsFile {
     const f = _call.file;
     const s = this.#get(this.#srqs, req.srqHandle, "SRQ");
     await f.modifySrq({ ...req, srqHandle: s.p });
+  }
+
+  async querySrq(srqHandle: number): Promise<QuerySrqResp> {
+    using _call = await this.#call();
+    const f = _call.file;
+    const s = this.#get(this.#srqs, srqHandle, "SRQ");
+    return await f.querySrq(s.p);
   }
 
   async destroySrq(srqHandle: number): Promise<void> {

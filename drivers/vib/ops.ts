@@ -47,6 +47,8 @@ export const VibOp = {
   ATTACH_MCAST: 22,
   /** ibv_detach_mcast. */
   DETACH_MCAST: 23,
+  /** ibv_query_srq: the SRQ's size and the limit as the device holds it. */
+  QUERY_SRQ: 24,
   /** Split datapath: a doorbell (post send/recv/SRQ, arm CQ) executed by dom0. */
   DOORBELL: 32,
   /** Split datapath: dom0 polls a CQ and copies new CQEs into the guest's ring. */
@@ -401,6 +403,13 @@ export const VIB_OP_TABLE = {
     handle: "srq",
     req: [f("srqLimit", "u32", true), f("maxWr", "u32", true)],
     rsp: [],
+  },
+  [VibOp.QUERY_SRQ]: {
+    op: VibOp.QUERY_SRQ,
+    name: "QUERY_SRQ",
+    handle: "srq",
+    req: [],
+    rsp: [f("maxWr", "u32"), f("maxSge", "u32"), f("srqLimit", "u32")],
   },
   [VibOp.DESTROY_SRQ]: {
     op: VibOp.DESTROY_SRQ,
