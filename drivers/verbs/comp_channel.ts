@@ -58,6 +58,7 @@ export class CompChannel {
     this.#file = new EventFile(
       () => context.env,
       `completion channel of ${context.deviceName}`,
+      (cq) => cq.eventTaken(),
     );
   }
 
@@ -137,7 +138,6 @@ export class CompChannel {
     if (!cq) {
       throw new VerbsError("ETIMEDOUT", `get_cq_event: no event within ${opts.timeoutNs} ns`);
     }
-    cq.eventTaken();
     return cq;
   }
 }

@@ -82,7 +82,7 @@ export interface VerbsEnv {
  *   await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
  *   await qp.modify({ state: QpState.ERR }); // a QP on an SRQ in error: its last WQE is done
  *   const e: VerbsAsyncEvent = await ctx.getAsyncEvent();
- *   ctx.ackAsyncEvent();
+ *   ctx.ackAsyncEvent(e); // before the QP's destroy, which would wait for it
  *   assert.equal(e.type, EventType.QP_LAST_WQE_REACHED);
  *   assert.equal(e.qp, qp); // the kernel's handle, resolved to the object
  * });
@@ -135,8 +135,6 @@ export class Context {
   #asyncQueue: VerbsAsyncEvent[] = [];
   #asyncWaiters: ((e: VerbsAsyncEvent) => void)[] = [];
   #asyncListeners = new Set<(e: VerbsAsyncEvent) => void>();
-  /** Async events received and not yet acknowledged. */
-  asyncUnacked = 0;
   /** Nomad's namespace virtualization of this context, when the library runs it. */
   nomad: NomadFile | undefined;
 
@@ -340,26 +338,63 @@ export class Context {
     return () => this.#asyncListeners.delete(listener);
   }
 
-  /** `ibv_get_async_event`: the next async event, waiting in virtual time if none is queued. */
+  /**
+   * `ibv_get_async_event`: the next async event, waiting in virtual time if
+   * none is queued. Every event it returns must be acknowledged with
+   * {@link ackAsyncEvent}: destroying its QP, CQ or SRQ waits for that.
+   */
   async getAsyncEvent(): Promise<VerbsAsyncEvent> {
     await this.enter();
     const c = this.env.profile.cpu;
     const q = this.#asyncQueue.shift();
     if (q) {
+      this.#reported(q);
       await this.env.engine.sleep(c.syscallNs);
-      this.asyncUnacked++;
       return q;
     }
     const b = this.env.engine.block<VerbsAsyncEvent>(`${this.deviceName} async event`);
-    this.#asyncWaiters.push((e) => this.env.engine.schedule(c.wakeupNs, () => b.resolve(e)));
-    const ev = await b.promise;
-    this.asyncUnacked++;
-    return ev;
+    this.#asyncWaiters.push((e) => {
+      this.#reported(e);
+      this.env.engine.schedule(c.wakeupNs, () => b.resolve(e));
+    });
+    return await b.promise;
   }
 
-  /** `ibv_ack_async_event`. */
-  ackAsyncEvent(): void {
-    if (this.asyncUnacked > 0) this.asyncUnacked--;
+  /**
+   * The event is handed to a reader: the kernel counts it as reported to the
+   * application for its object (uverbs_main.c, ib_uverbs_event_read
+   * increments the uobject's `events_reported` as it takes the event off the
+   * list; for a sleeping reader that is before its wakeup).
+   */
+  #reported(e: VerbsAsyncEvent): void {
+    this.#unacked.add(e);
+    const obj = e.qp ?? e.cq ?? e.srq;
+    if (obj) obj.asyncAcks.reported++;
+  }
+
+  #unacked = new Set<VerbsAsyncEvent>();
+
+  /**
+   * `ibv_ack_async_event`: acknowledge an event {@link getAsyncEvent}
+   * returned (libibverbs increments its object's `events_completed` and
+   * wakes a destroy waiting for it; a port event acknowledges nothing).
+   * EINVAL for anything else, or an event acknowledged already: libibverbs
+   * would count it against the object and its destroy would never return.
+   */
+  ackAsyncEvent(event: VerbsAsyncEvent): void {
+    if (!this.#unacked.delete(event)) {
+      throw new VerbsError(
+        "EINVAL",
+        "ack_async_event: not an event getAsyncEvent returned, or acknowledged already",
+      );
+    }
+    const obj = event.qp ?? event.cq ?? event.srq;
+    obj?.asyncAcks.ack(1);
+  }
+
+  /** Async events {@link getAsyncEvent} returned and not yet acknowledged. */
+  get asyncUnacked(): number {
+    return this.#unacked.size;
   }
 
   /**

@@ -13,6 +13,7 @@
  */
 import type { CompChannel } from "./comp_channel.ts";
 import type { Context } from "./context.ts";
+import { EventAcks } from "./event_acks.ts";
 import { VerbsError } from "../uapi/errors.ts";
 import type { ProviderCq } from "./provider.ts";
 import type { WorkCompletion } from "../uapi/types.ts";
@@ -47,10 +48,19 @@ export class Cq {
   #dead = false;
   #cqe: number;
   #addr: number;
-  /** Completion events taken with `channel.getEvent` (`comp_events_completed`). */
-  eventsTaken = 0;
-  /** Events acknowledged with {@link ackEvents}. */
-  eventsAcked = 0;
+  #comp = new EventAcks("completion event", "ackEvents");
+  /** @internal its async events (CQ_ERR) reported by `getAsyncEvent` and acknowledged */
+  readonly asyncAcks = new EventAcks("async event", "ackAsyncEvent");
+
+  /** Completion events taken with `channel.getEvent` (the kernel's `comp_events_reported`). */
+  get eventsTaken(): number {
+    return this.#comp.reported;
+  }
+
+  /** Events acknowledged with {@link ackEvents} (`comp_events_completed`). */
+  get eventsAcked(): number {
+    return this.#comp.acked;
+  }
 
   /**
    * @param context owning context
@@ -201,15 +211,19 @@ export class Cq {
     this.pcq.arm(solicitedOnly);
   }
 
-  /** `ibv_ack_cq_events`. */
+  /**
+   * `ibv_ack_cq_events`: acknowledge `n` events `channel.getEvent` returned
+   * for this CQ (a destroy waits for them; allowed on a destroyed CQ, whose
+   * destroy may be waiting for exactly this).
+   */
   ackEvents(n: number): void {
-    if (!Number.isInteger(n) || n < 0 || this.eventsAcked + n > this.eventsTaken) {
+    if (!Number.isInteger(n) || n < 0 || n > this.#comp.unacked) {
       throw new VerbsError(
         "EINVAL",
-        `ack_cq_events: ${n} more than the ${this.eventsTaken - this.eventsAcked} unacknowledged`,
+        `ack_cq_events: ${n} more than the ${this.#comp.unacked} unacknowledged`,
       );
     }
-    this.eventsAcked += n;
+    this.#comp.ack(n);
   }
 
   /** @internal the kernel reported a completion event for this CQ */
@@ -218,9 +232,9 @@ export class Cq {
     this.channel?.deliver(this);
   }
 
-  /** @internal `getEvent` returned this CQ */
+  /** @internal the channel handed a completion event of this CQ to a reader */
   eventTaken(): void {
-    this.eventsTaken++;
+    this.#comp.reported++;
   }
 
   /** `ibv_resize_cq`: at least `cqe` entries; unpolled completions are kept. */
@@ -256,7 +270,15 @@ export class Cq {
     this.#cqe = r.cqe;
   }
 
-  /** `ibv_destroy_cq`: EBUSY while a QP uses it. */
+  /**
+   * `ibv_destroy_cq`: EBUSY while a QP uses it. Once the kernel destroyed it
+   * (its unread events go with it), waits until every completion event
+   * `getEvent` returned for it is acknowledged with {@link ackEvents} and
+   * every async event `getAsyncEvent` returned for it with
+   * `ctx.ackAsyncEvent` (ibv_cmd_destroy_cq waits until
+   * `comp_events_completed` and `async_events_completed` equal the counts
+   * the kernel reported).
+   */
   async destroy(): Promise<void> {
     this.#live("destroy_cq");
     const ctx = this.context;
@@ -264,6 +286,9 @@ export class Cq {
     await ctx.file.destroyCq(this.handle);
     this.released();
     ctx.cqs.delete(this.handle);
+    const who = `destroy_cq CQ ${this.cqn}`;
+    await this.#comp.settled(ctx.env, who);
+    await this.asyncAcks.settled(ctx.env, who);
   }
 
   /** @internal the kernel object is gone */

@@ -9,6 +9,7 @@
 import type { Cq } from "./cq.ts";
 import { QpAttrMask, QpState } from "../uapi/enums.ts";
 import { VerbsError } from "../uapi/errors.ts";
+import { EventAcks } from "./event_acks.ts";
 import { postEach } from "./wr_check.ts";
 import type { Pd, QpInitAttr } from "./pd.ts";
 import type { ProviderQp } from "./provider.ts";
@@ -75,6 +76,8 @@ export class Qp {
    * into the connection (ReDMArk, USENIX Security 2021).
    */
   readonly initialPsn: number;
+  /** @internal its async events reported by `getAsyncEvent` and acknowledged */
+  readonly asyncAcks = new EventAcks("async event", "ackAsyncEvent");
 
   /**
    * @param pd protection domain
@@ -192,7 +195,12 @@ export class Qp {
     postEach(this.pqp, this.pqp.postRecv, wr, "post_recv QP", this.qpNum, false);
   }
 
-  /** `ibv_destroy_qp`. */
+  /**
+   * `ibv_destroy_qp`. Once the kernel destroyed it (its unread async events
+   * go with it), waits until every async event `getAsyncEvent` returned for
+   * it is acknowledged with `ctx.ackAsyncEvent` (ibv_cmd_destroy_qp waits
+   * until `events_completed` equals the kernel's `events_reported`).
+   */
   async destroy(): Promise<void> {
     this.#live("destroy_qp");
     const ctx = this.pd.context;
@@ -200,6 +208,7 @@ export class Qp {
     await ctx.file.destroyQp(this.handle);
     ctx.qps.delete(this.handle);
     this.released();
+    await this.asyncAcks.settled(ctx.env, `destroy_qp QP ${this.qpNum}`);
   }
 
   /** @internal the kernel object is gone */

@@ -6,6 +6,7 @@
  * @module
  */
 import { VerbsError } from "../uapi/errors.ts";
+import { EventAcks } from "./event_acks.ts";
 import { postEach } from "./wr_check.ts";
 import type { Pd } from "./pd.ts";
 import type { ProviderSrq } from "./provider.ts";
@@ -26,7 +27,7 @@ import type { RecvWr, SrqAttr } from "../uapi/types.ts";
  *   const srq: Srq = await (await (await host.os.openDevice()).allocPd()).createSrq({ maxWr: 16, maxSge: 1 });
  *   srq.postRecv([{ wrId: 1n, sgList: [] }, { wrId: 2n, sgList: [] }]);
  *   await srq.modify({ srqLimit: 1 }); // an event once fewer than 1 WQE is left
- *   assert.deepEqual([srq.outstanding, srq.query().srqLimit], [2, 1]);
+ *   assert.deepEqual([srq.outstanding, (await srq.query()).srqLimit], [2, 1]);
  *   await assert.rejects(srq.modify({ maxWr: 32 }), /EINVAL/); // no resize, as mthca
  * });
  * ```
@@ -36,6 +37,8 @@ export class Srq {
   #limit: number;
   readonly maxWr: number;
   readonly maxSge: number;
+  /** @internal its async events reported by `getAsyncEvent` and acknowledged */
+  readonly asyncAcks = new EventAcks("async event", "ackAsyncEvent");
 
   /**
    * @param pd protection domain
@@ -62,7 +65,12 @@ export class Srq {
     return this.psrq.srqn;
   }
 
-  /** The armed limit (0 when disarmed). */
+  /**
+   * The armed limit as the library last learned it (0 when disarmed): set by
+   * {@link modify}, cleared when the limit event arrives, refreshed by
+   * {@link query}. The device disarms the limit as it fires, before the
+   * event reaches the program: {@link query} asks the device.
+   */
   get srqLimit(): number {
     return this.#limit;
   }
@@ -95,12 +103,31 @@ export class Srq {
     if (attr.srqLimit !== undefined) this.#limit = attr.srqLimit;
   }
 
-  /** `ibv_query_srq` (from the library's view). */
-  query(): SrqAttr {
-    return { maxWr: this.maxWr, maxSge: this.maxSge, srqLimit: this.#limit };
+  /**
+   * `ibv_query_srq`: one kernel call that reads the SRQ from the device, as
+   * libmthca's mthca_query_srq (ibv_cmd_query_srq) and the kernel's
+   * mthca_query_srq (QUERY_SRQ: `srq_limit` is the SRQ context's
+   * limit_watermark) do. `srqLimit` is 0 once the limit fired, even before
+   * its event reached the program, until {@link modify} arms it again
+   * (ibv_query_srq(3): "If the value returned for srq_limit is 0, then the
+   * SRQ limit reached ("low watermark") event is not (or no longer) armed").
+   */
+  async query(): Promise<SrqAttr> {
+    this.#live("query_srq");
+    const ctx = this.pd.context;
+    await ctx.enter();
+    const r = await ctx.file.querySrq(this.handle);
+    this.#limit = r.srqLimit;
+    return { maxWr: r.maxWr, maxSge: r.maxSge, srqLimit: r.srqLimit };
   }
 
-  /** `ibv_destroy_srq`: EBUSY while a QP uses it. */
+  /**
+   * `ibv_destroy_srq`: EBUSY while a QP uses it. Once the kernel destroyed it
+   * (its unread async events go with it), waits until every async event
+   * `getAsyncEvent` returned for it is acknowledged with `ctx.ackAsyncEvent`
+   * (ibv_cmd_destroy_srq waits until `events_completed` equals the kernel's
+   * `events_reported`).
+   */
   async destroy(): Promise<void> {
     this.#live("destroy_srq");
     const ctx = this.pd.context;
@@ -108,6 +135,7 @@ export class Srq {
     await ctx.file.destroySrq(this.handle);
     ctx.srqs.delete(this.handle);
     this.released();
+    await this.asyncAcks.settled(ctx.env, `destroy_srq SRQ ${this.srqn}`);
   }
 
   /** @internal the limit event fired and disarmed the limit */

@@ -97,7 +97,7 @@ for (const mode of MODES) {
       const ev = await y.ctx.getAsyncEvent();
       assert.equal(ev.type, EventType.QP_LAST_WQE_REACHED);
       assert.equal(ev.qp, kept);
-      y.ctx.ackAsyncEvent();
+      y.ctx.ackAsyncEvent(ev);
       // ... but once the QP is destroyed nobody is handed its unread event
       // (ibv_get_async_event(3): destroying an object avoids "an application
       // retrieving an affiliated event after the corresponding object has
@@ -189,13 +189,13 @@ for (const mode of MODES) {
       await x.cq.pollUntil(1);
       const est = await y.ctx.getAsyncEvent();
       assert.deepEqual([est.type, est.qp], [EventType.COMM_EST, qy]);
-      y.ctx.ackAsyncEvent();
+      y.ctx.ackAsyncEvent(est);
 
       // RTS→SQD with en_sqd_async_notify: one SQ_DRAINED once the SQ is drained.
       await qx.modify({ state: QpState.SQD, enSqdAsyncNotify: true });
       const drained = await x.ctx.getAsyncEvent();
       assert.deepEqual([drained.type, drained.qp], [EventType.SQ_DRAINED, qx]);
-      x.ctx.ackAsyncEvent();
+      x.ctx.ackAsyncEvent(drained);
       // ibv_query_qp: cur_qp_state is the state; en_sqd_async_notify is not reported
       // (mthca_query_qp: "only applicable in modify qp").
       const q = await qx.query();

@@ -92,6 +92,7 @@ Deno.test("CQ overrun raises CQ_ERR; a stale lkey fails after its MPT entry is r
     const ev = await x.ctx.getAsyncEvent();
     assert.equal(ev.type, EventType.CQ_ERR);
     assert.equal(ev.cq, small);
+    x.ctx.ackAsyncEvent(ev);
     assert.equal(small.poll(8).length, 2, "what fitted is still there");
 
     // Deregister, register again (same MPT index, new tag): the old key is refused.

@@ -22,7 +22,7 @@ Deno.test("SRQ: shared by two QPs, limit event fires once and disarms", async ()
     // srq_limit is "irrelevant for ibv_create_srq" (ibv_create_srq(3)): mthca_alloc_srq
     // neither checks nor arms it; only ibv_modify_srq arms the limit.
     const unarmed = await y.pd.createSrq({ maxWr: 8, maxSge: 1, srqLimit: 9 });
-    assert.equal(unarmed.query().srqLimit, 0);
+    assert.equal((await unarmed.query()).srqLimit, 0);
     await unarmed.destroy();
     const srq = await y.pd.createSrq({ maxWr: 8, maxSge: 1 });
     const cap = { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 };
@@ -78,7 +78,7 @@ Deno.test("SRQ: shared by two QPs, limit event fires once and disarms", async ()
     assert.equal(ev.type, EventType.SRQ_LIMIT_REACHED);
     assert.equal(ev.srq, srq);
     assert.equal(srq.srqLimit, 0);
-    y.ctx.ackAsyncEvent();
+    y.ctx.ackAsyncEvent(ev);
     send(0, 0xa3);
     await x.cq.pollUntil(1);
     await y.cq.pollUntil(1);
@@ -100,7 +100,7 @@ for (const mode of MODES) {
     await cluster.run(async () => {
       const x = await side(a), y = await side(b);
       const srq = await y.pd.createSrq({ maxWr: 4, maxSge: 1, srqLimit: 4 });
-      assert.equal(srq.query().srqLimit, 0);
+      assert.equal((await srq.query()).srqLimit, 0);
       const cap = { maxSendWr: 4, maxRecvWr: 0, maxSendSge: 1, maxRecvSge: 0 };
       const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap });
       const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, srq, cap });
@@ -129,10 +129,50 @@ for (const mode of MODES) {
       const ev = await y.ctx.getAsyncEvent();
       assert.equal(ev.type, EventType.SRQ_LIMIT_REACHED);
       assert.equal(ev.srq, srq);
-      y.ctx.ackAsyncEvent();
-      assert.equal(srq.query().srqLimit, 0);
+      y.ctx.ackAsyncEvent(ev);
+      assert.equal((await srq.query()).srqLimit, 0);
       await send();
       assert.equal(y.ctx.asyncPending, 0);
+    });
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`SRQ (${mode}): query reads the limit from the device: 0 once it fired, until armed again`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const srq = await y.pd.createSrq({ maxWr: 4, maxSge: 1 });
+      const cap = { maxSendWr: 4, maxRecvWr: 0, maxSendSge: 1, maxRecvSge: 0 };
+      const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap });
+      const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, srq, cap });
+      await connectPair({ qp: qx, lid: x.lid }, { qp: qy, lid: y.lid }, CONNECT);
+      for (let i = 0n; i < 4n; i++) {
+        srq.postRecv({ wrId: i, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
+      }
+      await srq.modify({ srqLimit: 4 });
+      assert.deepEqual(await srq.query(), { maxWr: 4, maxSge: 1, srqLimit: 4 });
+      qx.postSend({
+        wrId: 1n,
+        opcode: WrOpcode.SEND,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 8, lkey: x.mr.lkey }],
+      });
+      await y.cq.pollUntil(1);
+      // The device disarmed the limit when it took the WQE that left 3 < 4, whether or not its
+      // event has reached this program yet (mthca_query_srq reads limit_watermark from the SRQ
+      // context; ibv_query_srq(3): 0 means "not (or no longer) armed").
+      assert.equal((await srq.query()).srqLimit, 0);
+      const ev = await y.ctx.getAsyncEvent();
+      assert.deepEqual([ev.type, ev.srq], [EventType.SRQ_LIMIT_REACHED, srq]);
+      y.ctx.ackAsyncEvent(ev);
+      assert.equal((await srq.query()).srqLimit, 0);
+      await srq.modify({ srqLimit: 2 });
+      assert.equal((await srq.query()).srqLimit, 2);
+      assert.equal(srq.srqLimit, 2);
+      await qy.destroy();
+      await srq.destroy();
+      await rejects(() => srq.query(), "EINVAL");
     });
   });
 }

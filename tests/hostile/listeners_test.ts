@@ -44,7 +44,7 @@ async function overrun(dom: Domain): Promise<void> {
     });
   }
   const ev = await e.ctx.getAsyncEvent();
-  e.ctx.ackAsyncEvent();
+  e.ctx.ackAsyncEvent(ev);
   assert.equal(ev.type, EventType.CQ_ERR, "getAsyncEvent still gets the event");
   assert.equal(ev.cq, small);
   assert.deepEqual(seen.map((x) => x.type), [EventType.CQ_ERR], "the next listener too");
