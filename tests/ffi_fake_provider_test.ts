@@ -156,7 +156,7 @@ Deno.test("fake provider: objects, the fast path through ctx->ops, and teardown 
   }
 });
 
-Deno.test("fake provider: completion events route to their CQ; unacked events are acked on destroy", async () => {
+Deno.test("fake provider: completion events route to their CQ; destroy waits for their ack", async () => {
   const fake = new FakeProvider();
   try {
     const ctx = fake.open();
@@ -172,7 +172,14 @@ Deno.test("fake provider: completion events route to their CQ; unacked events ar
       cq.pollUntil(1, { timeoutNs: 1e6 }),
       isCode("ETIMEDOUT", /0 of 1 completions/),
     );
-    await cq.destroy(); // ibv_destroy_cq would wait forever for the unacked event
+    // ibv_destroy_cq returns only once every event it reported is acknowledged.
+    let destroyed = false;
+    const destroying = cq.destroy().then(() => (destroyed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(destroyed, false, "destroy returned with an event not acknowledged");
+    assert.ok(!fake.log.includes("destroy_cq"), "ibv_destroy_cq would block the thread that acks");
+    cq.ackEvents(1);
+    await destroying;
     await ch.destroy();
     assert.deepEqual(fake.log.filter((l) => /cq_event|destroy/.test(l)), [
       "get_cq_event",

@@ -251,10 +251,16 @@ export class RealCq {
     }
     this.#dev.lib.symbols.ibv_ack_cq_events(ptr, n);
     unacked.set(this, pending - n);
+    if (pending - n > 0) return;
+    for (const w of this.#acked.splice(0)) w();
   }
 
+  /** `destroy()` calls waiting for the last acknowledgement. */
+  #acked: (() => void)[] = [];
+
   #destroy(): void {
-    // ibv_destroy_cq waits (forever) for every delivered event to be acked.
+    // Teardown of a closing context: nobody is left to acknowledge, and ibv_destroy_cq would
+    // block this thread for ever waiting for it.
     const pending = unacked.get(this) ?? 0;
     if (pending > 0) this.ackEvents(pending);
     destroyObject(
@@ -267,8 +273,21 @@ export class RealCq {
     if (this.channel) routes.get(this.channel)!.delete(this.#addr);
   }
 
-  /** `ibv_destroy_cq` (EBUSY while a QP uses it). */
-  destroy(): Promise<void> {
-    return Promise.resolve().then(() => this.#destroy());
+  /**
+   * `ibv_destroy_cq` (EBUSY while a QP uses it). Resolves only once every
+   * event `channel.getEvent()` returned for this CQ is acknowledged with
+   * {@link ackEvents}, as ibv_destroy_cq returns only then (libibverbs
+   * ibv_cmd_destroy_cq waits until `comp_events_completed` equals the
+   * kernel's count); a program that never acknowledges waits for ever, as
+   * with libibverbs. The C call is made after the last acknowledgement
+   * (made before it, it would block the JavaScript thread that has to
+   * acknowledge).
+   */
+  async destroy(): Promise<void> {
+    pointerOf(this, this.#dev, "cq");
+    if ((unacked.get(this) ?? 0) > 0) {
+      await new Promise<void>((resolve) => this.#acked.push(resolve));
+    }
+    this.#destroy();
   }
 }
