@@ -917,7 +917,10 @@ export class UContext implements UverbsFile {
     }
     pd.users++;
     this.#srqs.set(h, { srqn, pd, region, maxWr: req.maxWr, maxSge: req.maxSge, users: 0 });
-    return { srqHandle: h, srqn, maxWr: entries, maxSge: req.maxSge };
+    // What the SRQ was granted is what query_srq reports later: mthca_alloc_srq hands back
+    // attr->max_wr = srq->max - 1 (on Tavor, srq->max is max_wr + 1: what was asked), the
+    // same value mthca_query_srq reports; the library posts no more than that.
+    return { srqHandle: h, srqn, maxWr: req.maxWr, maxSge: req.maxSge };
   }
 
   async modifySrq(req: ModifySrqReq): Promise<void> {

@@ -14,6 +14,7 @@ import {
   WrOpcode,
 } from "../../mod.ts";
 import { CONNECT, MODES, rejects, side, twoDomains, twoHosts } from "./helpers.ts";
+import { srqLayout } from "../../drivers/uapi/wq_layout.ts";
 
 Deno.test("SRQ: shared by two QPs, limit event fires once and disarms", async () => {
   const { cluster, a, b } = await twoHosts();
@@ -176,3 +177,26 @@ for (const mode of MODES) {
     });
   });
 }
+
+Deno.test("SRQ: create_srq grants the max_wr that query_srq reports (mthca_alloc_srq, mthca_query_srq)", async () => {
+  const { cluster, a } = await twoHosts();
+  await cluster.run(async () => {
+    const x = await side(a);
+    const l = srqLayout(5, 1); // a ring of 8 entries for 5 WRs
+    const bufAddr = x.ctx.allocBuffer(l.bytes);
+    const r = await x.ctx.file.createSrq({
+      pdHandle: x.pd.handle,
+      maxWr: 5,
+      maxSge: 1,
+      srqLimit: 0,
+      bufAddr,
+      bufBytes: l.bytes,
+      logSize: l.logSize,
+      logStride: l.logStride,
+    });
+    const q = await x.ctx.file.querySrq(r.srqHandle);
+    assert.deepEqual([r.maxWr, r.maxSge], [5, 1]);
+    assert.deepEqual(q, { maxWr: 5, maxSge: 1, srqLimit: 0 });
+    await x.ctx.file.destroySrq(r.srqHandle);
+  });
+});
