@@ -90,13 +90,23 @@ export class CompChannel {
   }
 
   /**
-   * @internal `cq` is gone: its unread events go with it, as the kernel frees
-   * a destroyed CQ's events from the channel's queue (uverbs_main.c,
-   * ib_uverbs_release_ucq), so no reader is handed a destroyed CQ.
+   * @internal the kernel destroyed `cq`: its unread events go with it, as the
+   * kernel frees a destroyed CQ's events from the channel's queue
+   * (uverbs_main.c, ib_uverbs_release_ucq), so no reader is handed a
+   * destroyed CQ.
+   */
+  dropEvents(cq: Cq): void {
+    this.#file.discard((e) => e === cq);
+  }
+
+  /**
+   * @internal `cq`'s destroy returned: the channel no longer counts it
+   * (ibv_destroy_cq decrements the channel's refcnt only once the provider's
+   * destroy, with its wait for acknowledgements, succeeded).
    */
   detachCq(cq: Cq): void {
     this.#cqs.delete(cq);
-    this.#file.discard((e) => e === cq);
+    this.dropEvents(cq);
   }
 
   /**

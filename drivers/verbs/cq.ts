@@ -284,18 +284,24 @@ export class Cq {
     const ctx = this.context;
     await ctx.enter();
     await ctx.file.destroyCq(this.handle);
-    this.released();
+    this.released(false);
     ctx.cqs.delete(this.handle);
     const who = `destroy_cq CQ ${this.cqn}`;
     await this.#comp.settled(ctx.env, who);
     await this.asyncAcks.settled(ctx.env, who);
+    this.channel?.detachCq(this);
   }
 
-  /** @internal the kernel object is gone */
-  released(): void {
+  /**
+   * @internal the kernel object is gone
+   * @param detach whether the channel stops counting the CQ now (a destroy
+   *   waiting for acknowledgements detaches it when it returns)
+   */
+  released(detach = true): void {
     if (this.#dead) return;
     this.#dead = true;
-    this.channel?.detachCq(this);
+    if (detach) this.channel?.detachCq(this);
+    else this.channel?.dropEvents(this);
     this.context.dropAsyncEvents(this);
     this.context.env.memory.free(this.#addr);
   }

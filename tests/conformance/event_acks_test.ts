@@ -101,6 +101,8 @@ for (const mode of MODES) {
       const destroying = cluster.spawn("destroyer", () => cq.destroy()).then(() => (done = true));
       await cluster.sleep(1_000_000);
       assert.equal(done, false, "destroy_cq returned with a completion event not acknowledged");
+      // ibv_destroy_cq gives the channel up only when it returns.
+      await rejects(() => ch.destroy(), "EBUSY");
       cq.ackEvents(1); // allowed on the destroyed CQ: its destroy waits for exactly this
       await destroying;
       await ch.destroy();
@@ -153,5 +155,30 @@ for (const mode of MODES) {
       err.message,
       /destroy_qp QP \d+: 1 reported async event\(s\) not acknowledged \(ackAsyncEvent\)/,
     );
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`destroy_cq (${mode}): waits for the ack of its CQ_ERR async event`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const cq = await x.ctx.createCq(1);
+      const cap = { maxSendWr: 1, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 };
+      const qp = await x.pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+      await qp.modify(INIT);
+      for (let i = 0n; i < 8n; i++) qp.postRecv({ wrId: i, sgList: [] });
+      await qp.modify({ state: QpState.ERR }); // 8 flushed receives overrun the CQ
+      const ev = await x.ctx.getAsyncEvent();
+      assert.deepEqual([ev.type, ev.cq], [EventType.CQ_ERR, cq]);
+      await qp.destroy();
+      let done = false;
+      const destroying = cluster.spawn("destroyer", () => cq.destroy()).then(() => (done = true));
+      await cluster.sleep(1_000_000);
+      assert.equal(done, false, "destroy_cq returned with its CQ_ERR not acknowledged");
+      x.ctx.ackAsyncEvent(ev);
+      await destroying;
+      assert.equal(done, true);
+    });
   });
 }
