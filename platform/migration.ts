@@ -357,7 +357,9 @@ export async function migrateGuest(
       await shadow("off").catch(() => {});
       await src.hv.resumeDomain(src.hv.dom0, xdSrc.domid);
       guest.moveTo(src, xdSrc);
-      await guest.resumeDevices(src.createVibDevice(xdSrc.domid, guest.mode, guest.quota));
+      // The device was never unplugged (xc_domain_resume re-creates none): its backend, Closed
+      // since the suspend, serves the frontend's re-probe.
+      await guest.resumeDevices(guest.front.o.paths);
       throw new VerbsError(
         "ECONNRESET",
         `${what}: ${why}; ${guest.name} resumed on ${src.hw.name}`,

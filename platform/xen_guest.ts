@@ -12,6 +12,8 @@ import { Prng } from "../sim/prng.ts";
 import { VibFrontFile } from "../drivers/front/file.ts";
 import { VibFront } from "../drivers/front/vibfront.ts";
 import { GuestGrantTable } from "../drivers/xen/grant_table.ts";
+import { XenbusState } from "../drivers/xen/xenbus.ts";
+import { VIB_KEYS } from "../drivers/vib/mod.ts";
 import type { Domain as XenDomain } from "../hypervisor/domain.ts";
 import type { Hypervisor } from "../hypervisor/hypervisor.ts";
 import type { Quota } from "../drivers/back/quota.ts";
@@ -284,6 +286,103 @@ export class XenGuest extends Domain implements GuestDomain {
     await front.connect();
     this.addDevice(front);
     await this.nomad?.resume(front);
+  }
+
+  /**
+   * The guest kernel lets go of its vib device (the driver unbound or
+   * unloaded): the frontend closes it (xenbus Closing; dom0 destroys every
+   * object of every context on it, unmaps every grant and the rings, closes
+   * the event channel, Closed), ends its grants and goes Closed, and the
+   * device leaves `devices()`. Contexts opened on it fail with EIO from then
+   * on. The device stays plugged: {@link attachDevice} connects it again.
+   * @throws VerbsError ENODEV if no device is attached (or the guest is not
+   *   running), EBUSY while the guest migrates or another detach or attach
+   *   is under way
+   */
+  detachDevice(): Promise<void> {
+    return inEngine(this.engine, `detachDevice ${this.name}`, async () => {
+      this.#checkPlug("detachDevice");
+      const front = this.#front;
+      if (front.xb.state === XenbusState.Closed) {
+        throw new VerbsError("ENODEV", `detachDevice: ${this.name} has no vib device attached`);
+      }
+      this.#plugging = true;
+      try {
+        await front.disconnect();
+      } finally {
+        this.#plugging = false;
+        this.removeDevice(front.name);
+      }
+    });
+  }
+
+  /**
+   * The guest kernel probes its vib device again (the driver bound or
+   * loaded): a new frontend goes Initialising; dom0's backend, Closed since
+   * the last connection, goes InitWait ("prepare for reconnect", as Linux's
+   * backends); new ring pages, a new event channel; Connected. The device is
+   * back in `devices()`: open new contexts on it (those of the last
+   * connection stay dead). Also brings back a device dom0 disconnected (a
+   * hostile or broken frontend), once both ends have closed it.
+   * @throws VerbsError EBUSY if the device is attached, or while the guest
+   *   migrates or another detach or attach is under way; ENODEV if the
+   *   guest is not running or the backend does not connect
+   */
+  attachDevice(): Promise<void> {
+    return inEngine(this.engine, `attachDevice ${this.name}`, async () => {
+      this.#checkPlug("attachDevice");
+      const old = this.#front;
+      if (old.deadReason === undefined && old.xb.state === XenbusState.Connected) {
+        throw new VerbsError("EBUSY", `attachDevice: ${this.name}'s vib device is attached`);
+      }
+      this.#plugging = true;
+      try {
+        // What is left of the last connection closes first (a close dom0 started included).
+        await old.disconnect();
+        this.removeDevice(old.name);
+        // A backend that is not online ended with the last connection (device_unregister):
+        // nothing would answer the new frontend's Initialising.
+        if (!this.#backendOnline(old.o.paths.backend)) {
+          throw new VerbsError(
+            "ENODEV",
+            `attachDevice: ${this.name}'s device is unplugged (its backend is not online)`,
+          );
+        }
+        const front = this.#makeFront(old.o.paths);
+        this.#front = front;
+        await front.connect();
+        this.addDevice(front);
+      } finally {
+        this.#plugging = false;
+      }
+    });
+  }
+
+  #plugging = false;
+
+  /** The backend's `online` node, as the guest may read it (its backend's directory is readable). */
+  #backendOnline(backend: string): boolean {
+    try {
+      return this.#platform.hv.xenstore.read(this.#xen.domid, `${backend}/${VIB_KEYS.online}`) ===
+        "1";
+    } catch {
+      return false;
+    }
+  }
+
+  #checkPlug(what: string): void {
+    if (this.#gone || !this.running) {
+      throw new VerbsError("ENODEV", `${what}: ${this.name} is not running`);
+    }
+    if (this.#migrating) {
+      throw new VerbsError("EBUSY", `${what}: ${this.name} is being migrated`);
+    }
+    if (this.#plugging) {
+      throw new VerbsError(
+        "EBUSY",
+        `${what}: a detach or attach of ${this.name}'s device is under way`,
+      );
+    }
   }
 
   /**

@@ -251,6 +251,9 @@ export class XenPlatform implements HostPlatform {
     for (const k of QUOTA_KINDS) {
       xs.write(0, `${p.backend}/${VIB_KEYS.quota}/${k}`, String(quota[k]));
     }
+    // libxl writes `online` 1 with the backend's entries: the device stays for a frontend that
+    // closes it and probes it again.
+    xs.write(0, `${p.backend}/${VIB_KEYS.online}`, "1");
     xs.write(0, `${p.backend}/${VIB_KEYS.mode}`, mode);
     return p;
   }

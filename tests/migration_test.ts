@@ -19,6 +19,7 @@ import {
   type StreamEnd,
   streamEnd,
 } from "../tools/lib/migration_stream.ts";
+import type { XenPlatform } from "../platform/xen_host.ts";
 
 type PeerKind = "native" | "bypass" | "split";
 
@@ -188,6 +189,8 @@ for (const phase of ["pre-copy", "stop-and-copy"] as const) {
     const w = await world("native", "bypass");
     const { cluster, A, B, C, vm, peerDom } = w;
     const bBefore = counts(B);
+    const backOnA = () => (A.platform as XenPlatform).backend!.instances().get(vm.domid!)!;
+    const back0 = backOnA();
     const out = await cluster.run(async () => {
       const g = await streamEnd(vm, BYTES), p = await streamEnd(peerDom, BYTES);
       await connectStream(g, p);
@@ -213,6 +216,11 @@ for (const phase of ["pre-copy", "stop-and-copy"] as const) {
       assert.ok(d.iterations > out.atFail[i] + 5, `${d.iterations} after ${out.atFail[i]}`);
     }
     assert.deepEqual(out.h1, out.h0);
+    // A cancelled suspend keeps its devices (xc_domain_resume re-creates none): the backend
+    // that served the guest, Closed since the suspend, served its frontend's re-probe.
+    assert.equal(backOnA(), back0);
+    assert.equal(back0.connections, phase === "stop-and-copy" ? 2 : 1);
+    assert.equal(back0.connected, true);
     // Nothing of the half-made domain is left on the destination.
     assert.deepEqual(counts(B), bBefore);
     checkAudits([A, B, C]);

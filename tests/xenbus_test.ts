@@ -13,7 +13,8 @@ import {
   type XenStoreLike,
 } from "../drivers/xen/xenbus.ts";
 import { cTest } from "./support/cc.ts";
-import { cluster, counts, end, xenOf } from "./xenib_support.ts";
+import { WcStatus } from "../mod.ts";
+import { cluster, connect, counts, end, guest, rdmaWrite, xenOf } from "./xenib_support.ts";
 
 const FRONT = 1;
 
@@ -386,4 +387,89 @@ Deno.test("xenbus: a frontend's bad ring-ref/event-channel fails its boot with o
       assert.deepEqual(xs.directory(0, "/local/domain/0/backend/vib"), []);
     }
   }
+});
+
+Deno.test("xenbus: a guest that detaches and attaches its device gets a fresh connection; dom0 keeps nothing of the old one", async () => {
+  // Linux backends re-arm on a re-probe: a frontend back in Initialising while the backend is
+  // Closed is served again from InitWait (xen-blkback/xenbus.c frontend_changed, "prepare for
+  // reconnect"; xen-netback's set_backend_state Closed -> InitWait). The backend used to end
+  // for good at the frontend's Closed: a frontend that came back waited forever.
+  for (const mode of ["bypass", "split"] as const) {
+    const { cluster: c, hosts } = await cluster([true, false]);
+    const [xen, bare] = hosts;
+    const before = counts(xen);
+    const vm = await guest(xen, "vm0", mode);
+    const xs = xenOf(xen).hv.xenstore;
+    const state = (dir: string) => xs.read(0, `${dir}/state`);
+    const p = vm.front.o.paths;
+    const back = xenOf(xen).backend!.instances().get(vm.domid!)!;
+    await c.run(async () => {
+      const a = await end(vm), peer = await end(bare.os);
+      await connect(a, peer);
+      assert.equal(await rdmaWrite(a, peer), WcStatus.SUCCESS, mode);
+      assert.ok(xenOf(xen).hv.stats().grantsMapped > 2, "rings and buffers mapped");
+
+      await vm.detachDevice();
+      assert.deepEqual([state(p.frontend), state(p.backend)], ["6", "6"], mode);
+      assert.deepEqual(vm.devices(), []);
+      // Everything of the old connection is gone: every object its contexts made on the HCA,
+      // every grant mapping (rings included), the event channel, the UAR page.
+      const now = counts(xen) as { used: unknown; hv: Record<string, number> };
+      const was = before as { used: unknown; hv: Record<string, number> };
+      assert.deepEqual(now.used, was.used, `${mode}: no HCA object left`);
+      for (const k of ["grantsMapped", "evtchnsBound", "ioPagesMapped"]) {
+        assert.equal(now.hv[k], was.hv[k], `${mode}: ${k}`);
+      }
+      assert.equal(back.contextCount, 0);
+      assert.equal(back.grants.cached, 0);
+      assert.deepEqual(Object.values(back.ledger.used).filter((n) => n !== 0), []);
+      await assert.rejects(a.ctx.allocPd(), /EIO: .*device disconnected/);
+      await assert.rejects(vm.detachDevice(), /ENODEV: detachDevice: vm0 has no vib device/);
+
+      await vm.attachDevice();
+      assert.deepEqual([state(p.frontend), state(p.backend)], ["4", "4"], mode);
+      assert.equal(xenOf(xen).backend!.instances().get(vm.domid!), back, "the same device");
+      assert.equal(back.connections, 2);
+      assert.deepEqual(vm.devices(), ["mthca0"]);
+      await assert.rejects(vm.attachDevice(), /EBUSY: attachDevice: vm0's vib device is attached/);
+      // A verbs round trip on the new connection, both ways.
+      const a2 = await end(vm), peer2 = await end(bare.os);
+      await connect(a2, peer2);
+      vm.memory.write(a2.buf, new Uint8Array(8).fill(0x3c));
+      assert.equal(await rdmaWrite(a2, peer2), WcStatus.SUCCESS, mode);
+      assert.deepEqual(bare.os.memory.read(peer2.buf, 8), new Uint8Array(8).fill(0x3c));
+      bare.os.memory.write(peer2.buf, new Uint8Array(8).fill(0xc3));
+      assert.equal(await rdmaWrite(peer2, a2), WcStatus.SUCCESS, mode);
+      assert.deepEqual(vm.memory.read(a2.buf, 8), new Uint8Array(8).fill(0xc3));
+      // The old context's handles reach nothing on the new connection.
+      await assert.rejects(a.ctx.createCq(4), /EIO/);
+    });
+    await vm.shutdown();
+    assert.deepEqual(counts(xen), before, `${mode}: every count back`);
+    assert.deepEqual(xen.audit(), []);
+    assert.deepEqual(xs.directory(0, "/local/domain/0/backend/vib"), []);
+  }
+});
+
+Deno.test("xenbus: a device that is not online ends with its frontend's Closed, and attaching it again is ENODEV", async () => {
+  // xen-netback and xen-blkback frontend_changed, case Closed: "if (xenbus_dev_is_online(dev))
+  // break; fallthrough ... device_unregister". The toolstack clears `online` to unplug.
+  const { cluster: c, hosts } = await cluster([true]);
+  const xen = hosts[0];
+  const before = counts(xen);
+  const vm = await guest(xen, "vm0");
+  const xs = xenOf(xen).hv.xenstore;
+  const back = xenOf(xen).backend!.instances().get(vm.domid!)!;
+  xs.write(0, `${vm.front.o.paths.backend}/online`, "0");
+  await c.run(async () => {
+    await end(vm);
+    await vm.detachDevice();
+    await back.finished;
+    assert.equal(back.done, true);
+    await assert.rejects(vm.attachDevice(), /ENODEV: attachDevice: vm0's device is unplugged/);
+    assert.deepEqual(vm.devices(), []);
+  });
+  await vm.shutdown();
+  assert.deepEqual(counts(xen), before);
+  assert.deepEqual(xen.audit(), []);
 });

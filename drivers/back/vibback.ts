@@ -216,6 +216,8 @@ export class VibBack {
   /** Events dropped because the frontend's queue in dom0 was full (its `events` quota). */
   eventsDropped = 0;
   connected = false;
+  /** Connections made so far (a frontend that closed and re-probed makes another). */
+  connections = 0;
   #h: BackendHost;
   #dom0: XenDomain;
   #contexts = new Map<number, BackContext>();
@@ -232,6 +234,11 @@ export class VibBack {
   #eventThread: Promise<void> | undefined;
   #env: OpEnv;
   #done = false;
+  /** The device ends with the current connection (`device_unregister`). */
+  #unregistered = false;
+  /** Between a connection's teardown and the next connection. */
+  #down = false;
+  #downWaiters: (() => void)[] = [];
 
   /**
    * Start serving the frontend of `frontDomid` whose backend directory is
@@ -298,6 +305,18 @@ export class VibBack {
     return this.#done;
   }
 
+  /**
+   * Resolves when the backend is Closed with everything of its connection
+   * returned (at once if it is now). The instance itself may serve the
+   * frontend again after that; {@link finished} is its end.
+   */
+  whenClosed(): Promise<void> {
+    if (this.#down) return Promise.resolve();
+    const b = this.#h.engine.block<void>(`vibback dom${this.frontDomid} Closed`);
+    this.#downWaiters.push(b.resolve);
+    return b.promise;
+  }
+
   /** Contexts open now. */
   get contextCount(): number {
     return this.#contexts.size;
@@ -308,7 +327,11 @@ export class VibBack {
     return this.#contexts;
   }
 
-  /** Ask the instance to disconnect and tear down (idempotent). */
+  /**
+   * Ask the instance to disconnect its frontend and tear the connection
+   * down (idempotent while it lasts): xenbus Closing, then Closed. The
+   * device stays: a frontend that re-probes (Initialising) is served again.
+   */
   close(reason: string): void {
     if (this.#closing) return;
     this.#closing = true;
@@ -334,11 +357,14 @@ export class VibBack {
     this.#h.hv.dom0Vcpus.bind(this.#owner);
     const guest = this.#h.hv.domain(this.frontDomid);
     const unhook = guest?.onTeardown(() => {
-      this.close(`dom${this.frontDomid} was torn down`);
+      this.#unregister(`dom${this.frontDomid} was torn down`);
       return this.#finished;
     });
     try {
-      if (!guest || !guest.running) return this.close("guest is not running");
+      if (!guest || !guest.running) {
+        this.#unregister("guest is not running");
+        return this.#endConnection();
+      }
       this.xb.onPeerChange((s) => this.#peerChanged(s));
       try {
         const key = `${this.paths.backend}/${VIB_KEYS.maxPersistentGrants}`;
@@ -346,6 +372,35 @@ export class VibBack {
       } catch {
         // The directory is gone: the frontend then keeps no grant after deregistration.
       }
+      // One connection after another, for as long as the device is there: a frontend that
+      // closed and comes back (its driver reloaded, a kexec, a cancelled suspend) is served anew.
+      while (!this.#unregistered) {
+        await this.#connection();
+        if (!(await this.#awaitReprobe())) break;
+        this.#rearm();
+      }
+    } finally {
+      try {
+        this.xb.switchState(XenbusState.Closed);
+      } catch {
+        // Already Closed, or the node is gone with dom0's permission to write it.
+      }
+      this.xb.dispose();
+      if (this.#h.hv.stateOf(this.frontDomid) !== "running") {
+        removeBackendNode(this.#h.hv, this.paths.backend);
+      }
+      unhook?.();
+      this.#done = true;
+    }
+  }
+
+  /**
+   * One connection: InitWait, the frontend's rings mapped, Connected, its
+   * requests served until either end closes; then everything it held is
+   * returned and the backend is Closed.
+   */
+  async #connection(): Promise<void> {
+    try {
       this.xb.switchState(XenbusState.InitWait);
       while (!this.#closing && !frontendPublished(this.xb.peerState())) {
         await this.#wq.wait();
@@ -354,6 +409,7 @@ export class VibBack {
       if (!this.#closing) {
         this.xb.switchState(XenbusState.Connected);
         this.connected = true;
+        this.connections++;
         this.#eventThread = this.#h.engine.spawn(
           `vibback dom${this.frontDomid} events`,
           () => this.#forwardEvents(),
@@ -364,9 +420,70 @@ export class VibBack {
       this.close(`backend error: ${(e as Error).message}`);
     } finally {
       await this.#teardown();
-      unhook?.();
-      this.#done = true;
+      this.#endConnection();
     }
+  }
+
+  /**
+   * The backend is Closed: wait for the frontend to re-probe. As Linux's
+   * backends (xen-blkback/xenbus.c and xen-netback/xenbus.c
+   * `frontend_changed`): a frontend back in Initialising while the backend
+   * is Closed is served again from InitWait ("prepare for reconnect"); a
+   * frontend Closed while the device is not `online`
+   * (`xenbus_dev_is_online`: the toolstack's `online` node, 0 when absent),
+   * or gone (Unknown), ends the device (`device_unregister`). The frontend's
+   * state is read now as well as on each change: a re-probe that came while
+   * the backend was still tearing down is not missed.
+   * @returns true if the frontend re-probed
+   */
+  async #awaitReprobe(): Promise<boolean> {
+    for (;;) {
+      if (this.#unregistered) return false;
+      const s = this.xb.peerState();
+      if (s === XenbusState.Initialising) return true;
+      if (s === XenbusState.Unknown) {
+        this.#unregister("frontend gone");
+        return false;
+      }
+      if (s === XenbusState.Closed && !this.#online()) {
+        this.#unregister("frontend closed and the device is not online");
+        return false;
+      }
+      await this.#wq.wait();
+    }
+  }
+
+  /** `xenbus_dev_is_online`: the backend's `online` node reads 1 (absent or not a number: 0). */
+  #online(): boolean {
+    try {
+      return parseKey(this.#h.hv.xenstore.read(0, `${this.paths.backend}/${VIB_KEYS.online}`)) ===
+        1;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A new connection starts: nothing of the last one's is left but the counters. */
+  #rearm(): void {
+    this.#closing = false;
+    this.closeReason = undefined;
+    this.#lastId = undefined;
+    this.#events = [];
+    this.ledger.used.events = 0;
+    this.#eventThread = undefined;
+    this.#down = false;
+  }
+
+  /** The device ends with this connection (`device_unregister`): no re-probe is served. */
+  #unregister(reason: string): void {
+    this.#unregistered = true;
+    this.close(reason);
+    this.#wakeServer();
+  }
+
+  #endConnection(): void {
+    this.#down = true;
+    for (const w of this.#downWaiters.splice(0)) w();
   }
 
   #peerChanged(s: XenbusStateValue): void {
@@ -376,10 +493,15 @@ export class VibBack {
     // xenbus_dev_fatal "saw state %d at frontend", which closes the device).
     else if (s === XenbusState.InitWait) {
       this.close("frontend in state InitWait, a backend's state");
-    } // A missing or garbage state node is a frontend that is gone or broken: treat as Closed.
-    else if (s === XenbusState.Closing || s === XenbusState.Closed || s === XenbusState.Unknown) {
-      this.close(`frontend ${s === XenbusState.Unknown ? "gone" : "closed"}`);
-    }
+    } // A missing or garbage state node is a frontend that is gone or broken: the device ends.
+    else if (s === XenbusState.Unknown) this.#unregister("frontend gone");
+    else if (s === XenbusState.Closing || s === XenbusState.Closed) {
+      this.close("frontend closed");
+      // Closed: whether the device stays (online) is decided once the backend is Closed too.
+      this.#wakeServer();
+    } // Initialising: a re-probe, served once the backend is Closed (#awaitReprobe); while a
+    // connection is up it changes nothing, as blkback ignores it unless it is Closed.
+    else if (s === XenbusState.Initialising) this.#wakeServer();
   }
 
   async #connect(): Promise<void> {
@@ -842,6 +964,7 @@ export class VibBack {
     this.#ring = undefined;
     this.#evRing = undefined;
     this.connected = false;
+    // Via Closing, as xen-netback/xenbus.c set_backend_state leaves InitWait and Connected.
     for (const s of [XenbusState.Closing, XenbusState.Closed] as const) {
       try {
         this.xb.switchState(s);
@@ -850,8 +973,6 @@ export class VibBack {
       }
     }
     h.stats.busyNs += h.engine.now - t0;
-    this.xb.dispose();
-    if (h.hv.stateOf(this.frontDomid) !== "running") removeBackendNode(h.hv, this.paths.backend);
   }
 }
 

@@ -352,6 +352,10 @@ export class VibFront implements UverbsDevice {
   async connect(): Promise<void> {
     const { hv, dom, engine } = this.o;
     const space = dom.memory;
+    // A re-probe (the driver was bound to this device before and left it Closed): back to
+    // Initialising, which a Linux backend takes as "prepare for reconnect" (xen-blkback and
+    // xen-netback frontend_changed), from Closed to InitWait.
+    if (this.xb.state !== XenbusState.Initialising) this.xb.switchState(XenbusState.Initialising);
     const page = async () => {
       const addr = space.alloc(4096, 4096);
       const ref = await this.o.grants.grantAccess(0, addr / 4096, false);
@@ -365,7 +369,17 @@ export class VibFront implements UverbsDevice {
     this.#events.init();
     this.#port = await hv.evtchnAllocUnbound(dom, { remoteDom: 0 });
     EventDispatcher.of(dom).bind(this.#port, () => this.#upcall());
-    const xs = hv.xenstore, d = dom.domid, p = this.o.paths.frontend;
+    const d = dom.domid;
+    // The rings are offered once the backend waits for them (netfront's and blkfront's
+    // backend_changed talk to the backend on its InitWait, while they are Initialising).
+    if (this.xb.peerState() !== XenbusState.InitWait) {
+      const s = await this.xb.waitPeer(
+        engine,
+        (s) => s === XenbusState.InitWait || s === XenbusState.Closing || s === XenbusState.Unknown,
+      );
+      if (s !== XenbusState.InitWait) await this.#failConnect(s);
+    }
+    const xs = hv.xenstore, p = this.o.paths.frontend;
     xs.write(d, `${p}/${VIB_KEYS.ringRef}`, String(ring.ref));
     xs.write(d, `${p}/${VIB_KEYS.eventRingRef}`, String(ev.ref));
     xs.write(d, `${p}/${VIB_KEYS.eventChannel}`, String(this.#port));
@@ -376,12 +390,7 @@ export class VibFront implements UverbsDevice {
         s === XenbusState.Connected || s === XenbusState.Closing || s === XenbusState.Closed ||
         s === XenbusState.Unknown,
     );
-    if (s !== XenbusState.Connected) {
-      await this.#release();
-      this.xb.dispose();
-      const why = s === XenbusState.Unknown ? "its node is gone" : `it went ${xenbusStateName(s)}`;
-      throw new VerbsError("ENODEV", `vibfront dom${d}: backend did not connect (${why})`);
-    }
+    if (s !== XenbusState.Connected) await this.#failConnect(s);
     const backendKey = (k: string) => {
       try {
         return xs.read(d, `${this.o.paths.backend}/${k}`);
@@ -408,6 +417,22 @@ export class VibFront implements UverbsDevice {
         );
       }
     });
+  }
+
+  /** The backend went `s` instead of connecting: give everything back, Closed, ENODEV. */
+  async #failConnect(s: number): Promise<never> {
+    const d = this.o.dom.domid;
+    this.#closing = true;
+    this.#dead = "backend did not connect";
+    await this.#release();
+    try {
+      this.xb.switchState(XenbusState.Closed);
+    } catch {
+      // The guest's store is gone.
+    }
+    this.xb.dispose();
+    const why = s === XenbusState.Unknown ? "its node is gone" : `it went ${xenbusStateName(s)}`;
+    throw new VerbsError("ENODEV", `vibfront dom${d}: backend did not connect (${why})`);
   }
 
   /**

@@ -43,4 +43,11 @@ export const VIB_KEYS = {
    * (`quota/pds`, …; only dom0 may write them).
    */
   quota: "quota",
+  /**
+   * Backend: the toolstack's `online` flag (1 while the device is plugged; Linux's
+   * `xenbus_dev_is_online`, absent reads 0). A frontend that closes an online device may
+   * re-probe it and is served again; closing one that is not online ends the backend's
+   * instance.
+   */
+  online: "online",
 } as const;
