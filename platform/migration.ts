@@ -29,7 +29,9 @@
  *
  * If the destination fails before the switch, the guest stays: log-dirty
  * off, and if it had already suspended, it resumes on the source (the
- * cancelled suspend of `xc_domain_resume`) and reconnects there.
+ * cancelled suspend of `xc_domain_resume`) and reconnects there, through
+ * the same device: its backend, Closed since the suspend, serves the
+ * frontend's re-probe.
  *
  * Costs (profile group `migration`): the stream at `netBytesPerSec` and
  * `netLatencyNs`, the dom0s' `pageSaveNs`/`pageRestoreNs` per page

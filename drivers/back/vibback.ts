@@ -30,6 +30,11 @@
  *   objects destroyed, UAR unmapped and freed), then every grant unmapped
  *   (which frees the frames of a dead guest), the ring pages unmapped, the
  *   port closed, Closed.
+ * - Re-probe: the instance outlives its connections. Closed, it serves a
+ *   frontend that comes back to Initialising from InitWait again, as
+ *   Linux's backends do; it ends (`device_unregister`) when the frontend is
+ *   gone, or Closed while the toolstack's `online` node is not 1, or when
+ *   the guest is torn down.
  *
  * @module
  */

@@ -354,8 +354,15 @@ export class VibFront implements UverbsDevice {
     const space = dom.memory;
     // A re-probe (the driver was bound to this device before and left it Closed): back to
     // Initialising, which a Linux backend takes as "prepare for reconnect" (xen-blkback and
-    // xen-netback frontend_changed), from Closed to InitWait.
-    if (this.xb.state !== XenbusState.Initialising) this.xb.switchState(XenbusState.Initialising);
+    // xen-netback frontend_changed), from Closed to InitWait. A node the guest itself left
+    // anywhere else is closed first: the backend serves a re-probe only from its Closed.
+    const st = this.xb.state;
+    if (st !== XenbusState.Initialising) {
+      if (st !== XenbusState.Closed && st !== XenbusState.Unknown) {
+        this.xb.switchState(XenbusState.Closed);
+      }
+      this.xb.switchState(XenbusState.Initialising);
+    }
     const page = async () => {
       const addr = space.alloc(4096, 4096);
       const ref = await this.o.grants.grantAccess(0, addr / 4096, false);

@@ -9,6 +9,9 @@
  *                 (frontend writes ring-ref and event-channel before Initialised)
  * ```
  *
+ * A frontend re-probes from Closed: it goes Initialising, and a Closed
+ * backend answers InitWait (the handshake again, on new rings).
+ *
  * This module enforces the transitions an end may make of its own state
  * ({@link isLegalXenbusTransition}) and reads the other end's state without
  * trusting it: anything but a canonical "1".."6" is `Unknown`, and so is a

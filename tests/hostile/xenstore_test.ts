@@ -232,3 +232,75 @@ Deno.test("xenstore: a guest that removed its own frontend nodes still shuts dow
     await verdict(s, { attacker: "shutdown" });
   });
 });
+
+Deno.test("xenstore: a frontend flipping its state out of order gets its own device closed, nothing leaks, and it can come back", async () => {
+  // Linux backends' frontend_changed (xen-blkback/xenbus.c): Initialising re-arms a Closed
+  // backend (InitWait) and changes nothing otherwise; Closing or Closed disconnects; with the
+  // device online the backend stays for a re-probe. No order of states may reach the victim,
+  // leave a mapping, a port or an HCA object behind, or wedge dom0's backend.
+  for (const mode of ["bypass", "split"] as const) {
+    const s = await scene({ attacker: mode });
+    const { evil, hv } = s;
+    await s.cluster.run(async () => {
+      const xs = hv.xenstore, me = evil.domid!;
+      const fstate = `/local/domain/${me}/device/vib/0/state`;
+      const bstate = `/local/domain/0/backend/vib/${me}/0/state`;
+      const flip = (v: string) => xs.write(me, fstate, v);
+      const back = backOf(s, evil);
+      const connectedIdle = hv.stats(); // its two ring pages and its event channel
+      const used = () => s.xen.hca.stats().used;
+      const e = await end(evil);
+
+      // Initialising while Connected: nothing changes, it is still served.
+      flip("1");
+      await s.cluster.sleep(200_000);
+      assert.equal(xs.read(0, bstate), "4", mode);
+      assert.equal(back.contextCount, 1);
+      await e.ctx.allocPd();
+
+      // Closed behind its kernel's back: dom0 tears the connection down; the device stays.
+      flip("6");
+      await back.whenClosed();
+      await s.cluster.sleep(1_000_000); // its kernel lets go of its side too
+      assert.equal(xs.read(0, bstate), "6");
+      assert.deepEqual(evil.devices(), []);
+      const closed = hv.stats(), closedUsed = used();
+      assert.equal(closed.grantsMapped, connectedIdle.grantsMapped - 2, `${mode}: rings unmapped`);
+      assert.equal(closed.evtchnsBound, connectedIdle.evtchnsBound - 2, `${mode}: port closed`);
+      assert.equal(back.contextCount, 0);
+      await assert.rejects(e.ctx.allocPd(), /EIO/);
+
+      // Closed -> Initialising over and over, with and without time for dom0 in between;
+      // Closing and Closed while dom0 waits in InitWait with no connection.
+      for (let i = 0; i < 30; i++) {
+        flip("1");
+        if (i % 2 === 0) {
+          await s.cluster.sleep(50_000);
+          assert.equal(xs.read(0, bstate), "2", `${mode} round ${i}: InitWait again`);
+        }
+        flip(i % 3 === 0 ? "5" : "6");
+        if (i % 5 !== 4) await s.cluster.sleep(50_000);
+      }
+      flip("1");
+      flip("6");
+      flip("1");
+      await s.cluster.sleep(200_000);
+      assert.equal(xs.read(0, bstate), "2");
+      flip("5"); // Closing without a connection
+      await s.cluster.sleep(200_000);
+      assert.equal(xs.read(0, bstate), "6");
+      assert.deepEqual(hv.stats(), { ...closed, framesAllocated: hv.stats().framesAllocated });
+      assert.deepEqual(used(), closedUsed, `${mode}: no HCA object made or left`);
+      assert.equal(back.connections, 1, "no connection was made");
+      assert.equal(back.done, false, "dom0's backend still serves the device");
+
+      // Its kernel probes the device again (its node left at Closing): a working device.
+      await evil.attachDevice();
+      assert.equal(xs.read(0, bstate), "4");
+      assert.equal(back.connections, 2);
+      const e2 = await end(evil);
+      await e2.ctx.allocPd();
+      await verdict(s, { attacker: mode === "bypass" ? "shutdown" : "crash" });
+    });
+  }
+});
