@@ -473,3 +473,43 @@ Deno.test("xenbus: a device that is not online ends with its frontend's Closed, 
   assert.deepEqual(counts(xen), before);
   assert.deepEqual(xen.audit(), []);
 });
+
+Deno.test("xenbus: closing goes Closing on both ends before either is Closed, the backend Closed last", async () => {
+  // xen-blkback/xenbus.c and xen-netback/xenbus.c frontend_changed: the frontend's Closing
+  // makes the backend disconnect and go Closing, its Closed makes it Closed; a Linux frontend
+  // goes Closed on the backend's Closing (xenbus_frontend_closed). The backend used to go
+  // Closing and Closed at once, before the frontend had let go of its grants.
+  for (const who of ["frontend", "backend"] as const) {
+    const { cluster: c, hosts } = await cluster([true]);
+    const xen = hosts[0];
+    const vm = await guest(xen, "vm0", "split");
+    const xs = xenOf(xen).hv.xenstore;
+    const p = vm.front.o.paths;
+    const back = xenOf(xen).backend!.instances().get(vm.domid!)!;
+    const seen: string[] = [];
+    for (const [tag, dir] of [["F", p.frontend], ["B", p.backend]]) {
+      xs.watch(0, `${dir}/state`, `order-${tag}`, () => {
+        const v = xs.exists(0, `${dir}/state`) ? xs.read(0, `${dir}/state`) : "gone";
+        if (seen.at(-1) !== `${tag}${v}`) seen.push(`${tag}${v}`);
+      });
+    }
+    seen.length = 0;
+    await c.run(async () => {
+      await end(vm);
+      if (who === "frontend") await vm.detachDevice();
+      else {
+        // A ring index no backend can believe: dom0 disconnects the frontend.
+        vm.front.ring.shared.reqProd = (vm.front.ring.shared.reqProd + 1000) >>> 0;
+        await xenOf(xen).hv.evtchnSend(vm.xen, vm.front.port);
+        await back.whenDisconnected();
+        await c.sleep(1_000_000);
+      }
+    });
+    const expected = who === "frontend" ? ["F5", "B5", "F6", "B6"] : ["B5", "F6", "B6"];
+    assert.deepEqual(seen, expected, who);
+    assert.equal(back.contextCount, 0);
+    xs.unwatch(0, `${p.frontend}/state`, "order-F");
+    xs.unwatch(0, `${p.backend}/state`, "order-B");
+    await vm.shutdown();
+  }
+});

@@ -29,7 +29,7 @@
  *   hostile frontend): every context is closed through the driver (device
  *   objects destroyed, UAR unmapped and freed), then every grant unmapped
  *   (which frees the frames of a dead guest), the ring pages unmapped, the
- *   port closed, Closed.
+ *   port closed, Closing; Closed once the frontend is Closed.
  * - Re-probe: the instance outlives its connections. Closed, it serves a
  *   frontend that comes back to Initialising from InitWait again, as
  *   Linux's backends do; it ends (`device_unregister`) when the frontend is
@@ -57,7 +57,12 @@ import {
   type VibResponse,
   vibRingOptions,
 } from "../vib/mod.ts";
-import { XenbusDevice, XenbusState, type XenbusStateValue } from "../xen/xenbus.ts";
+import {
+  parseXenbusState,
+  XenbusDevice,
+  XenbusState,
+  type XenbusStateValue,
+} from "../xen/xenbus.ts";
 import type { BackContext } from "./context.ts";
 import { BackendGrants, type MappedBuffer } from "./grants.ts";
 import type { BackendDatapath, OpEnv, StagedOp, StagedOps } from "./datapath.ts";
@@ -175,6 +180,11 @@ const NO_BODY: Record<string, unknown> = Object.freeze({}) as Record<string, unk
  */
 function frontendPublished(s: XenbusStateValue): boolean {
   return s === XenbusState.Initialised || s === XenbusState.Connected;
+}
+
+/** io/xenbus.h XenbusStateReconfiguring (7) or XenbusStateReconfigured (8), as written. */
+function reconfiguring(raw: string | undefined): boolean {
+  return raw === "7" || raw === "8";
 }
 
 /** Strict non-negative decimal, as xenbus_scanf would accept it. */
@@ -311,13 +321,13 @@ export class VibBack {
   }
 
   /**
-   * Resolves when the backend is Closed with everything of its connection
-   * returned (at once if it is now). The instance itself may serve the
-   * frontend again after that; {@link finished} is its end.
+   * Resolves when the connection is down: everything of it returned and the
+   * backend Closing, or Closed (at once if it is now). The instance itself
+   * may serve the frontend again after that; {@link finished} is its end.
    */
-  whenClosed(): Promise<void> {
+  whenDisconnected(): Promise<void> {
     if (this.#down) return Promise.resolve();
-    const b = this.#h.engine.block<void>(`vibback dom${this.frontDomid} Closed`);
+    const b = this.#h.engine.block<void>(`vibback dom${this.frontDomid} disconnect`);
     this.#downWaiters.push(b.resolve);
     return b.promise;
   }
@@ -370,7 +380,7 @@ export class VibBack {
         this.#unregister("guest is not running");
         return this.#endConnection();
       }
-      this.xb.onPeerChange((s) => this.#peerChanged(s));
+      this.xb.onPeerChange((s, raw) => this.#peerChanged(s, raw));
       try {
         const key = `${this.paths.backend}/${VIB_KEYS.maxPersistentGrants}`;
         this.#h.hv.xenstore.write(0, key, String(this.ledger.limit.persistentGrants));
@@ -385,11 +395,7 @@ export class VibBack {
         this.#rearm();
       }
     } finally {
-      try {
-        this.xb.switchState(XenbusState.Closed);
-      } catch {
-        // Already Closed, or the node is gone with dom0's permission to write it.
-      }
+      this.#switchClosed();
       this.xb.dispose();
       if (this.#h.hv.stateOf(this.frontDomid) !== "running") {
         removeBackendNode(this.#h.hv, this.paths.backend);
@@ -430,31 +436,42 @@ export class VibBack {
   }
 
   /**
-   * The backend is Closed: wait for the frontend to re-probe. As Linux's
-   * backends (xen-blkback/xenbus.c and xen-netback/xenbus.c
-   * `frontend_changed`): a frontend back in Initialising while the backend
-   * is Closed is served again from InitWait ("prepare for reconnect"); a
-   * frontend Closed while the device is not `online`
-   * (`xenbus_dev_is_online`: the toolstack's `online` node, 0 when absent),
-   * or gone (Unknown), ends the device (`device_unregister`). The frontend's
-   * state is read now as well as on each change: a re-probe that came while
-   * the backend was still tearing down is not missed.
+   * The connection is down and the backend Closing: wait for the frontend.
+   * As Linux's backends (xen-blkback/xenbus.c and xen-netback/xenbus.c
+   * `frontend_changed`): the frontend's Closed makes the backend Closed, and
+   * ends the device (`device_unregister`) unless it is `online`
+   * (`xenbus_dev_is_online`: the toolstack's `online` node, 0 when absent);
+   * a frontend that is gone (Unknown) ends it too; a frontend back in
+   * Initialising is served again from InitWait ("prepare for reconnect"),
+   * via Closed if the backend was still Closing (xen-netback's
+   * set_backend_state). The frontend's state is read now as well as on each
+   * change: what it did while the backend was tearing down is not missed.
    * @returns true if the frontend re-probed
    */
   async #awaitReprobe(): Promise<boolean> {
     for (;;) {
       if (this.#unregistered) return false;
-      const s = this.xb.peerState();
-      if (s === XenbusState.Initialising) return true;
-      if (s === XenbusState.Unknown) {
+      const raw = this.xb.peerRaw();
+      const s = parseXenbusState(raw);
+      if (s === XenbusState.Unknown && !reconfiguring(raw)) {
         this.#unregister("frontend gone");
         return false;
       }
+      if (s === XenbusState.Closed || s === XenbusState.Initialising) this.#switchClosed();
+      if (s === XenbusState.Initialising) return true;
       if (s === XenbusState.Closed && !this.#online()) {
         this.#unregister("frontend closed and the device is not online");
         return false;
       }
       await this.#wq.wait();
+    }
+  }
+
+  #switchClosed(): void {
+    try {
+      this.xb.switchState(XenbusState.Closed);
+    } catch {
+      // The node is gone with dom0's permission to write it.
     }
   }
 
@@ -491,8 +508,12 @@ export class VibBack {
     for (const w of this.#downWaiters.splice(0)) w();
   }
 
-  #peerChanged(s: XenbusStateValue): void {
+  #peerChanged(s: XenbusStateValue, raw: string | undefined): void {
     if (frontendPublished(s)) this.#wakeServer();
+    // Reconfiguring and Reconfigured are states of io/xenbus.h that vib does not use: a protocol
+    // error, as any state a Linux backend does not handle (xenbus_dev_fatal "saw state %d at
+    // frontend", the device stays), not a frontend that is gone.
+    else if (reconfiguring(raw)) this.close(`frontend in state ${raw}, which vib does not use`);
     // InitWait is a backend's state; Linux backends take it from a frontend as a protocol
     // error (xen-blkback/xenbus.c, xen-netback/xenbus.c frontend_changed, default case:
     // xenbus_dev_fatal "saw state %d at frontend", which closes the device).
@@ -969,13 +990,13 @@ export class VibBack {
     this.#ring = undefined;
     this.#evRing = undefined;
     this.connected = false;
-    // Via Closing, as xen-netback/xenbus.c set_backend_state leaves InitWait and Connected.
-    for (const s of [XenbusState.Closing, XenbusState.Closed] as const) {
-      try {
-        this.xb.switchState(s);
-      } catch {
-        // Already there, or the node is gone with dom0's permission to write it.
-      }
+    // Closing, with nothing of the connection left: Closed follows the frontend's Closed
+    // (xen-blkback and xen-netback frontend_changed switch Closed on the frontend's Closed),
+    // in #awaitReprobe.
+    try {
+      this.xb.switchState(XenbusState.Closing);
+    } catch {
+      // Already there, or the node is gone with dom0's permission to write it.
     }
     h.stats.busyNs += h.engine.now - t0;
   }

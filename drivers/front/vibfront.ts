@@ -871,10 +871,9 @@ export class VibFront implements UverbsDevice {
     this.#kill(
       `backend ${this.xb.peerState() === XenbusState.Unknown ? "gone" : "closed the device"}`,
     );
-    await this.xb.waitPeer(
-      this.o.engine,
-      (s) => s === XenbusState.Closed || s === XenbusState.Unknown,
-    );
+    // The backend's Closing comes once it has unmapped everything (a Linux frontend closes on
+    // it: xenbus_frontend_closed); Closed or gone, if it got there first.
+    await this.xb.waitPeer(this.o.engine, backendDown);
     if (this.o.dom.running) await this.#release();
     try {
       this.xb.switchState(XenbusState.Closed);
@@ -885,9 +884,9 @@ export class VibFront implements UverbsDevice {
   }
 
   /**
-   * Clean disconnect (guest shutdown): Closing, wait for the backend to
-   * tear everything down and reach Closed, end our grants, close the port,
-   * Closed.
+   * Clean disconnect (guest shutdown, driver unbound): Closing; the backend
+   * tears everything down and goes Closing; end our grants, close the port,
+   * Closed; the backend goes Closed.
    */
   async disconnect(): Promise<void> {
     // The backend closed the device first: its close is under way, and it is ours too
@@ -900,13 +899,15 @@ export class VibFront implements UverbsDevice {
     } catch {
       return;
     }
+    await this.xb.waitPeer(this.o.engine, backendDown);
+    this.#kill("device closed");
+    await this.#release();
+    this.xb.switchState(XenbusState.Closed);
+    // The backend answers the frontend's Closed with its own (frontend_changed, Closed).
     await this.xb.waitPeer(
       this.o.engine,
       (s) => s === XenbusState.Closed || s === XenbusState.Unknown,
     );
-    this.#kill("device closed");
-    await this.#release();
-    this.xb.switchState(XenbusState.Closed);
     this.xb.dispose();
   }
 
@@ -947,6 +948,11 @@ export class VibFront implements UverbsDevice {
 
 export { codeOfStatus as statusCode };
 export type { VibEvent };
+
+/** The backend has let go of the connection: Closing (after its teardown), Closed or gone. */
+function backendDown(s: number): boolean {
+  return s === XenbusState.Closing || s === XenbusState.Closed || s === XenbusState.Unknown;
+}
 
 /** The callback of a request whose response nobody reads. */
 function ignoreResponse(): void {}

@@ -89,7 +89,7 @@ Deno.test("ring indices: a guest shutting down just as dom0 finished disconnecti
     const back = backOf(s, evil);
     evil.front.ring.shared.reqProd = (evil.front.ring.shared.reqProd + 1000) >>> 0;
     await s.hv.evtchnSend(evil.xen, evil.front.port);
-    await back.whenClosed(); // dom0 is Closed: the frontend's own close of its side starts now
+    await back.whenDisconnected(); // dom0 let go (Closing): the frontend's own close of its side starts now
     await evil.shutdown(); // and the guest shuts down in the middle of it
     assert.equal(evil.xen.state, "dead");
     await verdict(s);

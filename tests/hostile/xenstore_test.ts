@@ -258,10 +258,11 @@ Deno.test("xenstore: a frontend flipping its state out of order gets its own dev
       assert.equal(back.contextCount, 1);
       await e.ctx.allocPd();
 
-      // Closed behind its kernel's back: dom0 tears the connection down; the device stays.
+      // Closed behind its kernel's back: dom0 tears the connection down (Closing), its kernel
+      // lets go of its side (Closed), dom0 goes Closed; the device stays.
       flip("6");
-      await back.whenClosed();
-      await s.cluster.sleep(1_000_000); // its kernel lets go of its side too
+      await back.whenDisconnected();
+      await s.cluster.sleep(1_000_000);
       assert.equal(xs.read(0, bstate), "6");
       assert.deepEqual(evil.devices(), []);
       const closed = hv.stats(), closedUsed = used();
@@ -286,9 +287,9 @@ Deno.test("xenstore: a frontend flipping its state out of order gets its own dev
       flip("1");
       await s.cluster.sleep(200_000);
       assert.equal(xs.read(0, bstate), "2");
-      flip("5"); // Closing without a connection
+      flip("5"); // Closing without a connection: dom0 goes Closing, and waits for its Closed
       await s.cluster.sleep(200_000);
-      assert.equal(xs.read(0, bstate), "6");
+      assert.equal(xs.read(0, bstate), "5");
       assert.deepEqual(hv.stats(), { ...closed, framesAllocated: hv.stats().framesAllocated });
       assert.deepEqual(used(), closedUsed, `${mode}: no HCA object made or left`);
       assert.equal(back.connections, 1, "no connection was made");
@@ -301,6 +302,30 @@ Deno.test("xenstore: a frontend flipping its state out of order gets its own dev
       const e2 = await end(evil);
       await e2.ctx.allocPd();
       await verdict(s, { attacker: mode === "bypass" ? "shutdown" : "crash" });
+    });
+  }
+});
+
+Deno.test("xenstore: a frontend in Reconfiguring or Reconfigured is disconnected, not taken for gone", async () => {
+  // io/xenbus.h defines 7 and 8; a backend that does not reconfigure takes them as Linux's
+  // backends take any state they do not handle: xenbus_dev_fatal, the device stays. They used
+  // to read as a vanished frontend, which ended the device for good.
+  for (const raw of ["7", "8"]) {
+    const s = await scene();
+    const { evil, hv } = s;
+    await s.cluster.run(async () => {
+      await end(evil);
+      const back = backOf(s, evil);
+      hv.xenstore.write(evil.domid!, `/local/domain/${evil.domid}/device/vib/0/state`, raw);
+      await back.whenDisconnected();
+      assert.equal(back.closeReason, `frontend in state ${raw}, which vib does not use`);
+      assert.equal(back.contextCount, 0);
+      await s.cluster.sleep(1_000_000);
+      assert.equal(back.done, false, "the device stays");
+      await evil.attachDevice();
+      await (await end(evil)).ctx.allocPd();
+      assert.equal(back.connections, 2);
+      await verdict(s, { attacker: "shutdown" });
     });
   }
 });
