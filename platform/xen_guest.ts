@@ -350,7 +350,15 @@ export class XenGuest extends Domain implements GuestDomain {
         }
         const front = this.#makeFront(old.o.paths);
         this.#front = front;
-        await front.connect();
+        try {
+          await front.connect();
+        } catch (e) {
+          // A shutdown or crash that came meanwhile took the domain's memory and ports away.
+          if (this.#gone || !this.running) {
+            throw new VerbsError("ENODEV", `attachDevice: ${this.name} went down meanwhile`);
+          }
+          throw asVerbsError(e, `attachDevice ${this.name}`);
+        }
         this.addDevice(front);
       } finally {
         this.#plugging = false;

@@ -513,3 +513,51 @@ Deno.test("xenbus: closing goes Closing on both ends before either is Closed, th
     await vm.shutdown();
   }
 });
+
+Deno.test("xenbus: dispose ends a pending waitPeer with Unknown", async () => {
+  const { front } = setup();
+  const engine = new Engine();
+  const got = await engine.run(async () => {
+    const w = front.waitPeer(engine, (s) => s === S.Connected);
+    engine.schedule(40, () => front.dispose());
+    return [await w, engine.now];
+  });
+  assert.deepEqual(got, [S.Unknown, 40]);
+  assert.equal(xenbusError(() => front.waitPeer(engine, () => true)).code, "disposed");
+});
+
+Deno.test("xenbus: a detach or attach under way when the guest shuts down or crashes ends cleanly", async () => {
+  // The guest's kernel goes away in the middle of its driver's close or probe: its watches go
+  // with its domain, so a wait on the backend would never end. A detach still completes (the
+  // device is closed either way), an attach fails with one line, and dom0 gives everything back.
+  for (const op of ["detach", "attach"] as const) {
+    for (const how of ["shutdown", "crash"] as const) {
+      const { cluster: c, hosts } = await cluster([true]);
+      const xen = hosts[0];
+      const before = counts(xen);
+      const vm = await guest(xen, "vm0", "split");
+      const out = await c.run(async () => {
+        await end(vm);
+        if (op === "attach") await vm.detachDevice();
+        const p = (op === "detach" ? vm.detachDevice() : vm.attachDevice()).then(
+          () => "ok",
+          (e) => String(e),
+        );
+        await c.sleep(1);
+        await assert.rejects(vm.attachDevice(), /EBUSY: attachDevice: a detach or attach/);
+        if (how === "shutdown") await vm.shutdown();
+        else vm.crash();
+        await vm.whenDead();
+        return await p;
+      });
+      assert.equal(
+        out,
+        op === "detach" ? "ok" : "VerbsError: ENODEV: attachDevice: vm0 went down meanwhile",
+        `${op} ${how}`,
+      );
+      await c.run(() => c.sleep(1_000_000));
+      assert.deepEqual(counts(xen), before, `${op} ${how}`);
+      assert.deepEqual(xen.audit(), []);
+    }
+  }
+});

@@ -888,12 +888,20 @@ export class VibFront implements UverbsDevice {
    * tears everything down and goes Closing; end our grants, close the port,
    * Closed; the backend goes Closed.
    */
-  async disconnect(): Promise<void> {
+  disconnect(): Promise<void> {
     // The backend closed the device first: its close is under way, and it is ours too
-    // (two closes racing would release twice and switch a disposed device).
-    if (this.#backendClose) return await this.#backendClose;
-    if (this.#closing || !this.o.dom.running) return;
+    // (two closes racing would release twice and switch a disposed device). A close of ours
+    // under way (a driver unbind when the guest shuts down) is the one the caller waits for.
+    if (this.#backendClose) return this.#backendClose;
+    if (this.#disconnecting) return this.#disconnecting;
+    if (this.#closing || !this.o.dom.running) return Promise.resolve();
     this.#closing = true;
+    return this.#disconnecting = this.#disconnect();
+  }
+
+  #disconnecting: Promise<void> | undefined;
+
+  async #disconnect(): Promise<void> {
     try {
       this.xb.switchState(XenbusState.Closing);
     } catch {
@@ -901,6 +909,7 @@ export class VibFront implements UverbsDevice {
     }
     await this.xb.waitPeer(this.o.engine, backendDown);
     this.#kill("device closed");
+    if (this.#crashed) return;
     await this.#release();
     this.xb.switchState(XenbusState.Closed);
     // The backend answers the frontend's Closed with its own (frontend_changed, Closed).
@@ -911,11 +920,18 @@ export class VibFront implements UverbsDevice {
     this.xb.dispose();
   }
 
-  /** The guest died: nothing of it runs any more. */
+  /**
+   * The guest died: nothing of it runs any more. A wait of the driver's on
+   * the backend ends (its domain's watches are gone with it).
+   */
   crashed(): void {
     this.#closing = true;
+    this.#crashed = true;
     this.#kill("guest crashed");
+    this.xb.dispose();
   }
+
+  #crashed = false;
 
   /** End every grant, free the ring pages, close the port. */
   async #release(): Promise<void> {

@@ -390,7 +390,9 @@ export class XenbusDevice {
 
   /**
    * Wait (as an engine process) until the peer's state satisfies `accept`;
-   * resolves at once if it does already.
+   * resolves at once if it does already. Disposing of the device ends the
+   * wait with `Unknown` (no more news of the peer will come: the domain
+   * that waited is going away, and its watches with it).
    * @param engine the engine the caller runs in
    * @param accept which peer states end the wait
    * @returns the peer state that ended it
@@ -400,19 +402,30 @@ export class XenbusDevice {
     const now = this.peerState();
     if (accept(now)) return Promise.resolve(now);
     const b = engine.block<XenbusStateValue>(`xenbus ${this.otherendPath}/state`);
-    const off = this.onPeerChange((s) => {
-      if (!accept(s)) return;
+    const done = (s: XenbusStateValue) => {
       off();
+      this.#waits.delete(done);
       b.resolve(s);
+    };
+    const off = this.onPeerChange((s) => {
+      if (accept(s)) done(s);
     });
+    this.#waits.add(done);
     return b.promise;
   }
 
-  /** Remove the watch and all listeners; the device can no longer be used. */
+  /** Pending {@link waitPeer}s, ended by {@link dispose}. */
+  #waits = new Set<(s: XenbusStateValue) => void>();
+
+  /**
+   * Remove the watch and all listeners; the device can no longer be used.
+   * Pending {@link waitPeer}s end with `Unknown`.
+   */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#listeners.clear();
+    for (const done of [...this.#waits]) done(XenbusState.Unknown);
     if (this.#token !== undefined) {
       try {
         this.xs.unwatch(this.domid, `${this.otherendPath}/state`, this.#token);
