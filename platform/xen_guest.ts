@@ -345,7 +345,7 @@ export class XenGuest extends Domain implements GuestDomain {
         if (!this.#backendOnline(old.o.paths.backend)) {
           throw new VerbsError(
             "ENODEV",
-            `attachDevice: ${this.name}'s device is unplugged (its backend is not online)`,
+            `attachDevice: ${this.name}'s device is unplugged (its backend is gone or not online)`,
           );
         }
         const front = this.#makeFront(old.o.paths);

@@ -80,8 +80,11 @@ Deno.test("xenbus: a device needs only XenStoreLike (a minimal map-backed store 
   const heard: XenbusStateValue[] = [];
   dev.onPeerChange((st) => heard.push(st));
   dev.switchState(S.Initialising);
+  assert.equal(data.get("/b/state"), undefined, "a node that is not there is not created");
+  data.set("/b/state", "1"); // the toolstack's
+  dev.switchState(S.InitWait);
   mini.write(1, "/f/state", "3");
-  assert.equal(data.get("/b/state"), "1");
+  assert.equal(data.get("/b/state"), "2");
   assert.deepEqual(heard, [S.Unknown, S.Initialised]);
   // A store failure that is not an errno-coded refusal is a bug and propagates.
   const broken: XenStoreLike = {

@@ -397,9 +397,10 @@ export class VibBack {
     } finally {
       this.#switchClosed();
       this.xb.dispose();
-      if (this.#h.hv.stateOf(this.frontDomid) !== "running") {
-        removeBackendNode(this.#h.hv, this.paths.backend);
-      }
+      // The device is gone: its backend directory goes with it (the toolstack's job once the
+      // guest is gone; for a guest that runs on, what Xen's xen-hotplug-cleanup does on the
+      // backend device's removal), so a frontend that probes it again finds no backend.
+      removeBackendNode(this.#h.hv, this.paths.backend);
       unhook?.();
       this.#done = true;
     }

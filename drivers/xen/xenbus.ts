@@ -293,10 +293,14 @@ let tokenSeq = 0;
  * xs.introduceDomain(0, "Domain-0");
  * xs.introduceDomain(1, "guest");
  * const p = xenbusPaths("vib", 1, 0, 0);
+ * xs.write(0, `${p.backend}/state`, "1"); // the toolstack creates the node
  * const back = new XenbusDevice({ xs, domid: 0, nodePath: p.backend, otherendDomid: 1, otherendPath: p.frontend });
- * back.switchState(XenbusState.Initialising);
  * back.switchState(XenbusState.InitWait);
  * assert.equal(xs.read(0, `${p.backend}/state`), "2");
+ * xs.rm(0, p.backend); // the device goes away: a switch does not bring its node back
+ * back.switchState(XenbusState.Closing);
+ * assert.equal(xs.exists(0, p.backend), false);
+ * assert.equal(back.state, XenbusState.Closing);
  * ```
  */
 export class XenbusDevice {
@@ -335,7 +339,10 @@ export class XenbusDevice {
 
   /**
    * Switch this end to `to` and publish it. Switching to the current state
-   * does nothing (no write, no watch event), as `xenbus_switch_state`.
+   * does nothing (no write, no watch event), as `xenbus_switch_state`; nor
+   * does it write a state node that is gone: the device is being torn down,
+   * and its directory is not resurrected (xenbus_client.c
+   * `__xenbus_switch_state`, which then only changes its cached state).
    * @returns true if the state changed
    * @throws XenbusError `illegal-transition` (nothing is written)
    */
@@ -350,7 +357,8 @@ export class XenbusDevice {
         } is not a legal xenbus transition`,
       );
     }
-    this.xs.write(this.domid, `${this.nodePath}/state`, String(to));
+    const path = `${this.nodePath}/state`;
+    if (this.#tryRead(this.domid, path) !== undefined) this.xs.write(this.domid, path, String(to));
     this.#state = to;
     return true;
   }

@@ -181,6 +181,14 @@ Deno.test("xenstore: a frontend writing garbage into its own state node is disco
     assert.match(backOf(s, evil).closeReason ?? "", /frontend gone/);
     assert.equal(backOf(s, evil).contextCount, 0);
     assert.ok(evil.running);
+    // A frontend that is gone ends the device (Linux: Unknown is device_unregister), and its
+    // backend directory goes with it: probing the device again is a clear refusal, not a wait.
+    assert.equal(backOf(s, evil).done, true);
+    assert.equal(hv.xenstore.exists(0, `/local/domain/0/backend/vib/${evil.domid}`), false);
+    await assert.rejects(
+      evil.attachDevice(),
+      /ENODEV: attachDevice: evil's device is unplugged \(its backend is gone or not online\)/,
+    );
     await verdict(s, { attacker: "shutdown" });
   });
 });
