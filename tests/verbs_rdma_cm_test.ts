@@ -522,3 +522,163 @@ for (const mode of MODES) {
     });
   });
 }
+
+// ib_cm's timewait (drivers/infiniband/core/cm.c: cm_enter_timewait, cm_timewait_handler)
+// lasts cm_convert_to_ms(av.timeout): the path's packet lifetime (OpenSM's 18) + 1 = 19,
+// 2^(19-8) = 2048 ms; cma_ib_handler reports its end as TIMEWAIT_EXIT.
+const TIMEWAIT_NS = 2048e6;
+
+for (const mode of MODES) {
+  Deno.test(`rdma_cm ${mode}: TIMEWAIT_EXIT on both sides after DISCONNECTED, one local ACK timeout (2048 ms) after each entered timewait`, async () => {
+    const { cluster, a, b } = await pair(mode);
+    await cluster.run(async () => {
+      const { ch: sch } = await listen(b);
+      const server = cluster.spawn("server", async () => {
+        const { req } = await acceptOne(sch);
+        (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+        (await next(sch, RdmaCmEvent.DISCONNECTED)).ack();
+        const before = cluster.now;
+        await req.id.disconnect(); // the DREP: this side enters timewait (cm_send_drep_locked)
+        const after = cluster.now;
+        assert.equal(req.id.state, "timewait");
+        const ev = await next(sch, RdmaCmEvent.TIMEWAIT_EXIT);
+        const waited = [cluster.now - after, cluster.now - before];
+        assert.ok(waited[1] >= TIMEWAIT_NS && waited[0] < TIMEWAIT_NS + 1e6, `${waited} ns`);
+        assert.equal(ev.status, 0);
+        assert.equal(ev.id, req.id);
+        assert.equal(req.id.state, "disconnected");
+        ev.ack();
+        await req.id.disconnect(); // still allowed: QP to ERR, nothing sent
+        await req.id.destroyQp();
+        await req.id.destroy();
+      });
+      const { ch, id } = await resolve(a, b.rdmaCm.ip);
+      await id.connect({});
+      (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+      await id.disconnect();
+      const d = await next(ch, RdmaCmEvent.DISCONNECTED); // the DREP: timewait began with it
+      const t0 = cluster.now;
+      assert.equal(id.state, "timewait");
+      d.ack();
+      const ev = await next(ch, RdmaCmEvent.TIMEWAIT_EXIT);
+      assert.equal(cluster.now - t0, TIMEWAIT_NS);
+      assert.equal(ev.status, 0);
+      assert.equal(ev.id, id);
+      assert.equal(id.state, "disconnected");
+      ev.ack();
+      await server;
+      assert.equal(ch.pending, 0);
+      await id.destroyQp();
+      await id.destroy();
+      ch.destroy();
+    });
+  });
+}
+
+Deno.test("rdma_cm: no TIMEWAIT_EXIT for an id destroyed in timewait, nor after REJECTED or on a side that never answered the DREQ", async () => {
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    // 1. Both ids destroyed during their timewait: the timers are cancelled.
+    const server = cluster.spawn("server", async () => {
+      const { req } = await acceptOne(sch);
+      (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+      (await next(sch, RdmaCmEvent.DISCONNECTED)).ack();
+      await req.id.disconnect();
+      await cluster.sleep(TIMEWAIT_NS / 2);
+      await req.id.destroyQp();
+      await req.id.destroy();
+    });
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+    await id.disconnect();
+    (await next(ch, RdmaCmEvent.DISCONNECTED)).ack();
+    await id.destroyQp();
+    await id.destroy();
+    await server;
+    await cluster.sleep(2 * TIMEWAIT_NS);
+    assert.equal(ch.pending, 0);
+    assert.equal(sch.pending, 0);
+    // 2. A rejected connection never reported DISCONNECTED: no TIMEWAIT_EXIT
+    //    (cma_ib_handler passes it on only in RDMA_CM_DISCONNECT).
+    const rejecter = cluster.spawn("rejecter", async () => {
+      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      await req.id.reject();
+      req.ack();
+    });
+    const r = await resolve(a, b.rdmaCm.ip);
+    await r.id.connect({});
+    (await next(r.ch, RdmaCmEvent.REJECTED)).ack();
+    await rejecter;
+    await assert.rejects(
+      () => r.ch.getEvent({ timeoutNs: 2 * TIMEWAIT_NS }),
+      (e) => e instanceof VerbsError && e.code === "ETIMEDOUT",
+    );
+    // 3. A passive side that got the DREQ but never answered it is not in timewait.
+    const quiet = cluster.spawn("quiet", async () => {
+      const { req } = await acceptOne(sch);
+      (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+      (await next(sch, RdmaCmEvent.DISCONNECTED)).ack();
+      await assert.rejects(
+        () => sch.getEvent({ timeoutNs: 2 * TIMEWAIT_NS }),
+        (e) => e instanceof VerbsError && e.code === "ETIMEDOUT",
+      );
+      assert.equal(req.id.state, "dreq_rcvd");
+      await req.id.destroy(); // the DREP now
+    });
+    const q = await resolve(a, b.rdmaCm.ip);
+    await q.id.connect({});
+    (await next(q.ch, RdmaCmEvent.ESTABLISHED)).ack();
+    await q.id.disconnect();
+    await quiet;
+    (await next(q.ch, RdmaCmEvent.DISCONNECTED)).ack(); // the destroy's DREP
+    (await next(q.ch, RdmaCmEvent.TIMEWAIT_EXIT)).ack();
+  });
+});
+
+Deno.test("rdma_cm: both sides disconnect at once: DISCONNECTED, then TIMEWAIT_EXIT, on each", async () => {
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    const { req } = await acceptOne(sch);
+    (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+    (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+    const other = cluster.spawn("server disconnect", () => req.id.disconnect());
+    await id.disconnect();
+    await other;
+    for (const c of [ch, sch]) {
+      const d = await next(c, RdmaCmEvent.DISCONNECTED);
+      assert.equal(d.status, 0);
+      d.ack();
+    }
+    for (const [c, i] of [[ch, id], [sch, req.id]] as const) {
+      const ev = await next(c, RdmaCmEvent.TIMEWAIT_EXIT);
+      assert.equal(ev.id, i);
+      ev.ack();
+    }
+  });
+});
+
+Deno.test("rdma_cm bypass: a DREQ never answered: DISCONNECTED (-ETIMEDOUT) after the retries, TIMEWAIT_EXIT 2048 ms later", async () => {
+  const { cluster, a, b } = await pair("bypass");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    await acceptOne(sch);
+    (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+    (b as unknown as { crash(): void }).crash();
+    await id.disconnect();
+    const d = await next(ch, RdmaCmEvent.DISCONNECTED);
+    assert.equal(d.status, -110);
+    const t0 = cluster.now;
+    d.ack();
+    const ev = await next(ch, RdmaCmEvent.TIMEWAIT_EXIT);
+    assert.equal(cluster.now - t0, TIMEWAIT_NS);
+    assert.equal(ev.status, 0);
+    ev.ack();
+  });
+});

@@ -25,7 +25,10 @@
  *   {@link CmId.accept} (QP to RTR and RTS, REP) → `ESTABLISHED` when the
  *   RTU arrives; or {@link CmId.reject};
  * - either side: {@link CmId.disconnect} (QP to ERR, DREQ) →
- *   `DISCONNECTED` on both sides (DREP, or -ETIMEDOUT).
+ *   `DISCONNECTED` on both sides (DREP, or -ETIMEDOUT); each side's
+ *   connection then waits out ib_cm's timewait (one local ACK timeout:
+ *   2048 ms on OpenSM's paths) and its id gets `TIMEWAIT_EXIT` (status 0)
+ *   unless it was destroyed first.
  *
  * The QP moves as librdmacm moves it with the kernel's `ib_cm` attributes:
  * INIT at `createQp` (access flags 0), then INIT→INIT (REMOTE_WRITE, plus
@@ -43,7 +46,7 @@
  * librdmacm's does.
  *
  * Not modelled: the UDP and IB port spaces (SIDR, UD QPs), multicast,
- * alternate paths (LAP/APR), MRA, IPv6, `TIMEWAIT_EXIT` events, ids
+ * alternate paths (LAP/APR), MRA, IPv6, ids
  * without a QP of their own (`CONNECT_RESPONSE`, `rdma_establish`), a
  * listen backlog limit, and connection managers of domains that migrate.
  *
@@ -327,6 +330,7 @@ type State =
   | "dreq_sent"
   | "dreq_rcvd"
   | "timewait"
+  | "disconnected"
   | "rejected"
   | "unreachable"
   | "destroyed";
@@ -515,6 +519,19 @@ export class RdmaCm {
 /** ib_cm's `cm_convert_to_ms`: 4.096 µs × 2^t, approximated as 2^(t−8) ms (at least 1). */
 const cmConvertToMs = (t: number) => 2 ** Math.max(t - 8, 0);
 
+/**
+ * ib_cm's `cm_ack_timeout`: the local ACK timeout the active side takes once
+ * the REP names the peer's CA ACK delay (4.096 µs × 2^t ≥ the ACK delay plus
+ * twice the packet lifetime): the larger of the delay and the lifetime + 1,
+ * rounded up by one when the other is within a factor of two.
+ */
+function cmAckTimeout(caAckDelay: number, packetLifeTime: number): number {
+  let t = packetLifeTime + 1;
+  if (t >= caAckDelay) t += caAckDelay >= t - 1 ? 1 : 0;
+  else t = caAckDelay + (t >= caAckDelay - 1 ? 1 : 0);
+  return Math.min(31, t);
+}
+
 const formatIp = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join(".");
 
 /**
@@ -696,6 +713,18 @@ export class CmId {
   /** ib_cm's `timeout_ms` of the connection: how long each of its MADs waits for an answer. */
   #timeoutMs = 0;
   #maxCmRetries = MAX_CM_RETRIES;
+  /**
+   * ib_cm's `av.timeout` of the connection (4.096 µs × 2^t): the path's packet
+   * lifetime + 1 (`cm_init_av_by_path`; the passive side's path has the REQ's
+   * local ACK timeout − 1), on the active side rounded for the REP's target ACK
+   * delay (`cm_rep_handler`: `cm_ack_timeout`). The timewait period is this.
+   */
+  #ackTimeout = 0;
+  /**
+   * The cma's RDMA_CM_DISCONNECT: `DISCONNECTED` was reported. Only such an id
+   * hears of the timewait's end (`cma_ib_handler`).
+   */
+  #disconnectReported = false;
   #timer: ReturnType<Engine["schedule"]> | undefined;
   #backlog = 0;
 
@@ -733,7 +762,31 @@ export class CmId {
 
   #event(type: number, status = 0, param: CmEvent["param"] = {}): void {
     if (this.state === "destroyed") return;
+    if (type === RdmaCmEvent.DISCONNECTED) this.#disconnectReported = true;
     this.channel.deliver({ type, status, id: this, param });
+  }
+
+  /**
+   * ib_cm's `cm_enter_timewait`: the connection is gone, but packets of it may
+   * still be in the fabric, so its QP number stays out of use for one local ACK
+   * timeout, `cm_convert_to_ms(av.timeout)` (2^(t−8) ms: 2048 ms for OpenSM's
+   * packet lifetime 18, t = 19). Then `cm_timewait_handler` moves the ib_cm id
+   * to IDLE and reports IB_CM_TIMEWAIT_EXIT, which `cma_ib_handler` passes on
+   * as `TIMEWAIT_EXIT` (status 0) only to an id in RDMA_CM_DISCONNECT — one
+   * that reported `DISCONNECTED` — and whose state it leaves as it is. An id
+   * destroyed first hears nothing: `rdma_destroy_id` cancels the timer here
+   * (in Linux the work finds no id: `cm_acquire_id` fails).
+   */
+  #enterTimewait(): void {
+    this.#stopTimer();
+    this.state = "timewait";
+    const ns = cmConvertToMs(this.#ackTimeout) * 1e6;
+    this.#timer = this.#cm.env.engine.schedule(ns, () => {
+      this.#timer = undefined;
+      if (this.state !== "timewait") return;
+      this.state = "disconnected";
+      if (this.#disconnectReported) this.#event(RdmaCmEvent.TIMEWAIT_EXIT);
+    });
   }
 
   /**
@@ -1007,6 +1060,8 @@ export class CmId {
     // response time, in cm_convert_to_ms's milliseconds (4.096 µs × 2^t ≈ 2^(t-8) ms).
     this.#timeoutMs = cmConvertToMs(path.packetLifeTime) * 2 + cmConvertToMs(CM_RESPONSE_TIMEOUT);
     this.#maxCmRetries = MAX_CM_RETRIES;
+    // cm_init_av_by_path: av.timeout = the path's packet lifetime + 1.
+    this.#ackTimeout = Math.min(31, path.packetLifeTime + 1);
     this.state = "req_sent";
     await this.#sendRetrying(req, "req_sent", async () => {
       this.state = "unreachable";
@@ -1130,6 +1185,7 @@ export class CmId {
       "dreq_sent",
       "dreq_rcvd",
       "timewait",
+      "disconnected",
       "rejected",
       "unreachable",
     );
@@ -1139,7 +1195,8 @@ export class CmId {
       return;
     }
     if (this.state === "dreq_rcvd") {
-      this.state = "timewait";
+      // cm_send_drep_locked: the DREP's sender enters timewait.
+      this.#enterTimewait();
       await this.#cm.sendCm(this.#remote!, {
         kind: "DREP",
         localCommId: this.localCommId,
@@ -1159,7 +1216,9 @@ export class CmId {
       },
       "dreq_sent",
       () => {
-        this.state = "timewait";
+        // cm_process_send_error: a DREQ never answered enters timewait too
+        // (IB_CM_DREQ_ERROR → DISCONNECTED, -ETIMEDOUT).
+        this.#enterTimewait();
         this.#event(RdmaCmEvent.DISCONNECTED, -Errno.ETIMEDOUT);
       },
     );
@@ -1248,6 +1307,8 @@ export class CmId {
     // sender asked for, as often as it said to retry.
     this.#timeoutMs = cmConvertToMs(req.localCmResponseTimeout);
     this.#maxCmRetries = req.maxCmRetries;
+    // cm_init_av_by_path: av.timeout = the path's packet lifetime + 1.
+    this.#ackTimeout = Math.min(31, this.route.packetLifeTime + 1);
     this.state = "req_rcvd";
   }
 
@@ -1285,6 +1346,8 @@ export class CmId {
         this.#stopTimer();
         this.#remoteCommId = m.localCommId;
         this.#remoteQpn = m.localQpn;
+        // cm_rep_handler: av.timeout = cm_ack_timeout(target ACK delay, packet lifetime).
+        this.#ackTimeout = cmAckTimeout(m.targetAckDelay, this.route!.packetLifeTime);
         return await this.#onRep(m, from);
       case "RTU":
         if (this.state !== "rep_sent") return;
@@ -1318,8 +1381,8 @@ export class CmId {
         return;
       case "DREP":
         if (this.state !== "dreq_sent") return;
-        this.#stopTimer();
-        this.state = "timewait";
+        // cm_drep_handler: timewait, then DISCONNECTED.
+        this.#enterTimewait();
         return this.#event(RdmaCmEvent.DISCONNECTED);
     }
   }
