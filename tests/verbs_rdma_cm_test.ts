@@ -14,6 +14,7 @@ import {
   RDMA_MAX_INIT_DEPTH,
   RDMA_MAX_RESP_RES,
   RdmaCmEvent,
+  rdmaEventStr,
   SendFlags,
   VerbsError,
   WcStatus,
@@ -682,3 +683,49 @@ Deno.test("rdma_cm bypass: a DREQ never answered: DISCONNECTED (-ETIMEDOUT) afte
     ev.ack();
   });
 });
+
+for (const mode of ["bypass", "split"] as const) {
+  Deno.test(`rdma_cm ${mode}: two guests of one host (one LID, both numbering connections from 1) connect to one server: both ESTABLISHED`, async () => {
+    const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 7 });
+    const h0 = cluster.addHost({ name: "n0", hypervisor: true });
+    const h1 = cluster.addHost({ name: "n1", hypervisor: true });
+    await cluster.start();
+    const g = [
+      await h0.createGuest({ name: "vm0", memoryMiB: 64, driver: mode }),
+      await h0.createGuest({ name: "vm2", memoryMiB: 64, driver: mode }),
+    ];
+    const b = await h1.createGuest({ name: "vm1", memoryMiB: 64, driver: mode });
+    await cluster.run(async () => {
+      const { ch: sch } = await listen(b);
+      const server = cluster.spawn("server", async () => {
+        // Each request is accepted as it comes; the ESTABLISHED events come between.
+        const seen = [];
+        while (seen.filter((t) => t === RdmaCmEvent.ESTABLISHED).length < 2) {
+          const ev = await sch.getEvent();
+          seen.push(ev.type);
+          if (ev.type === RdmaCmEvent.CONNECT_REQUEST) {
+            await rcQp(ev.id);
+            await ev.id.accept({});
+          }
+          ev.ack();
+        }
+        assert.equal(seen.filter((t) => t === RdmaCmEvent.CONNECT_REQUEST).length, 2);
+      });
+      const ends = [];
+      for (const d of g) {
+        const e = await resolve(d, b.rdmaCm.ip);
+        await e.id.connect({});
+        ends.push(e);
+      }
+      const [x, y] = await Promise.all(g.map((d) => d.rdmaCm.agentAddress()));
+      assert.equal(x.lid, y.lid);
+      assert.equal(ends[0].id.localCommId, ends[1].id.localCommId);
+      for (const e of ends) {
+        const ev = await e.ch.getEvent();
+        assert.equal(rdmaEventStr(ev.type), "RDMA_CM_EVENT_ESTABLISHED", `status ${ev.status}`);
+        ev.ack();
+      }
+      await server;
+    });
+  });
+}

@@ -362,7 +362,15 @@ export class RdmaCm {
   #nextCommId = 1;
   /** ids by local communication ID */
   #byComm = new Map<number, CmId>();
-  /** passive ids by the peer's `lid:commId`, to spot a retransmitted REQ */
+  /**
+   * Passive ids by the peer's connection manager and its communication ID,
+   * to spot a retransmitted REQ (ib_cm's remote_id table, keyed by remote
+   * comm ID and remote CA GUID: `cm_insert_remote_id`). The peer's CM is its
+   * service's address, LID and QPN as the HCA stamps them: the guests of one
+   * host share their port's LID and HCA, and every domain's CM numbers its
+   * connections from 1, so a LID alone took a second guest's first REQ for a
+   * retransmission of the first guest's and dropped it.
+   */
   #byRemote = new Map<string, CmId>();
 
   /** @param env see {@link RdmaCmEnv} */
@@ -456,7 +464,7 @@ export class RdmaCm {
     // A REJ from a peer that gave up before it learnt our ID (its destroy while its REQ
     // was out: reason "timeout") names only its own: ib_cm's cm_acquire_rejected_id finds
     // the connection by the remote ID.
-    if (!found && m.kind === "REJ") found = this.#byRemote.get(`${from.lid}:${m.localCommId}`);
+    if (!found && m.kind === "REJ") found = this.#byRemote.get(remoteKey(from, m.localCommId));
     const id = found?.speaksFor(m, from) ? found : undefined;
     if (!id) {
       // IBTA §12.9.8.x: a message for no connection this CM knows is answered with
@@ -474,7 +482,7 @@ export class RdmaCm {
   }
 
   async #onReq(req: CmReq & { tid: bigint }, from: AgentAddr): Promise<void> {
-    const key = `${from.lid}:${req.localCommId}`;
+    const key = remoteKey(from, req.localCommId);
     const known = this.#byRemote.get(key);
     if (known) return await known.onMessage(req, from); // a retransmitted REQ
     const ps = Number((req.serviceId >> 16n) & 0xffffn);
@@ -515,6 +523,9 @@ export class RdmaCm {
     });
   }
 }
+
+/** The key of a peer's connection in {@link RdmaCm}'s table of passive ids. */
+const remoteKey = (from: AgentAddr, commId: number) => `${from.lid}:${from.qpn}:${commId}`;
 
 /** ib_cm's `cm_convert_to_ms`: 4.096 µs × 2^t, approximated as 2^(t−8) ms (at least 1). */
 const cmConvertToMs = (t: number) => 2 ** Math.max(t - 8, 0);
