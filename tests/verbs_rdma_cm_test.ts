@@ -20,7 +20,7 @@ import {
   WcStatus,
   WrOpcode,
 } from "../mod.ts";
-import { decodeCm } from "../drivers/verbs/cm_mad.ts";
+import { decodeCm, encodeCm } from "../drivers/verbs/cm_mad.ts";
 import { decodePacket } from "../hca/packet.ts";
 
 type Mode = "native" | "bypass" | "split";
@@ -729,3 +729,27 @@ for (const mode of ["bypass", "split"] as const) {
     });
   });
 }
+
+Deno.test("rdma_cm: a DREQ from the peer naming another QP than this side's is dropped (cm_dreq_handler)", async () => {
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const { ch, id, res } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    const { req } = await acceptOne(sch);
+    (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+    (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+    // The peer's own service, the right communication IDs, a wrong RemoteQPN.
+    const agent = await b.rdmaCm.agent();
+    const ids = { localCommId: req.id.localCommId, remoteCommId: id.localCommId };
+    const to = await a.rdmaCm.agentAddress();
+    await agent.send(to, encodeCm({ kind: "DREQ", ...ids, remoteQpn: res.qp.qpNum + 1 }, 99n));
+    await cluster.sleep(1e6);
+    assert.equal(ch.pending, 0);
+    assert.equal(id.state, "established");
+    // With this side's QP number it is a disconnect.
+    await agent.send(to, encodeCm({ kind: "DREQ", ...ids, remoteQpn: res.qp.qpNum }, 100n));
+    (await next(ch, RdmaCmEvent.DISCONNECTED)).ack();
+    assert.equal(id.state, "dreq_rcvd");
+  });
+});

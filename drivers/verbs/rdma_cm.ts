@@ -718,6 +718,8 @@ export class CmId {
   #remoteGid: Uint8Array | undefined;
   #remoteCommId = 0;
   #remoteQpn = 0;
+  /** ib_cm's `local_qpn`: the QP number this side's REQ or REP announced. */
+  #localQpn = 0;
   #req: CmReq | undefined;
   #conn: ConnParam = {};
   #tid = 0n;
@@ -1034,6 +1036,7 @@ export class CmId {
     hv.setUint32(32, parseIpv4(this.remoteAddr!.ip)!);
     if (param.privateData) pdata.set(param.privateData, CMA_HDR_BYTES);
     this.localCommId = this.#cm.newCommId(this);
+    this.#localQpn = this.qp!.qpNum;
     const req: CmReq = {
       kind: "REQ",
       localCommId: this.localCommId,
@@ -1129,6 +1132,7 @@ export class CmId {
       rnrRetry: req.rnrRetryCount,
       maxRdAtomic: initiator,
     });
+    this.#localQpn = qp.qpNum;
     const rep: CmRep = {
       kind: "REP",
       localCommId: this.localCommId,
@@ -1376,6 +1380,8 @@ export class CmId {
         return this.#event(RdmaCmEvent.REJECTED, m.reason, { privateData: m.privateData });
       }
       case "DREQ":
+        // cm_dreq_handler: a DREQ whose RemoteQPN is not this side's QP is dropped.
+        if (m.remoteQpn !== this.#localQpn) return;
         if (this.state === "established" || this.state === "rep_sent") {
           this.#stopTimer();
           this.state = "dreq_rcvd";
