@@ -753,3 +753,66 @@ Deno.test("rdma_cm: a DREQ from the peer naming another QP than this side's is d
     assert.equal(id.state, "dreq_rcvd");
   });
 });
+
+Deno.test("rdma_cm: a REJ of a request received carries LocalCommID 0 and MessageRejected REQ (cm_format_rej)", async () => {
+  const { cluster, a, b } = await pair("native");
+  const rejs: ReturnType<typeof decodeCm>[] = [];
+  cluster.fabric.addCapture((r) => {
+    const d = decodePacket(r.bytes);
+    const m = d.ok && d.packet.payload.length === 256 ? decodeCm(d.packet.payload) : undefined;
+    if (m?.kind === "REJ") rejs.push(m);
+  });
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const ids: number[] = [];
+    for (const how of ["reject", "destroy"] as const) {
+      const { ch, id } = await resolve(a, b.rdmaCm.ip);
+      await id.connect({});
+      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      req.ack();
+      if (how === "reject") await req.id.reject();
+      else await req.id.destroy();
+      const ev = await next(ch, RdmaCmEvent.REJECTED);
+      assert.equal(ev.status, 28);
+      ev.ack();
+      ids.push(id.localCommId);
+    }
+    // (the capture sees each packet at every link it crosses)
+    const seen = new Set(
+      rejs.map((m) => m?.kind === "REJ" && `${[m.localCommId, m.remoteCommId, m.messageRejected]}`),
+    );
+    assert.deepEqual([...seen], ids.map((id) => `${[0, id, 0]}`));
+  });
+});
+
+Deno.test("rdma_cm: a REJ crossing this side's DREQ ends it at once as REJECTED (cm_rej_handler, IB_CM_DREQ_SENT)", async () => {
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    const { req } = await acceptOne(sch);
+    (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+    (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+    await id.disconnect();
+    (await next(sch, RdmaCmEvent.DISCONNECTED)).ack();
+    assert.equal(id.state, "dreq_sent");
+    // The peer's service rejects the connection instead of answering the DREQ.
+    const agent = await b.rdmaCm.agent();
+    await agent.send(
+      await a.rdmaCm.agentAddress(),
+      encodeCm({
+        kind: "REJ",
+        localCommId: req.id.localCommId,
+        remoteCommId: id.localCommId,
+        messageRejected: 2,
+        reason: 28,
+      }, 7n),
+    );
+    const ev = await ch.getEvent({ timeoutNs: 1e9 });
+    assert.equal(ev.type, RdmaCmEvent.REJECTED);
+    assert.equal(ev.status, 28);
+    assert.equal(id.state, "rejected");
+    ev.ack();
+  });
+});

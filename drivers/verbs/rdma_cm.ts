@@ -1167,7 +1167,8 @@ export class CmId {
     this.state = "rejected";
     await this.#cm.sendCm(this.#remote!, {
       kind: "REJ",
-      localCommId: this.localCommId,
+      // cm_format_rej: a REJ of a REQ received (IB_CM_REQ_RCVD) carries LocalCommID 0.
+      localCommId: 0,
       remoteCommId: this.#remoteCommId,
       messageRejected: 0,
       reason: RejReason.CONSUMER_REJECT,
@@ -1274,7 +1275,9 @@ export class CmId {
       this.#cm.sendCm(remote, {
         kind: "REJ",
         ...ids,
-        messageRejected: was === "req_rcvd" ? 0 : 2,
+        // cm_format_rej: from IB_CM_REQ_RCVD, LocalCommID 0 and MessageRejected REQ;
+        // from REQ_SENT or REP_SENT, this side's ID and "other".
+        ...(was === "req_rcvd" ? { localCommId: 0, messageRejected: 0 } : { messageRejected: 2 }),
         reason,
       }, this.#tid);
     if (was === "established") {
@@ -1372,7 +1375,9 @@ export class CmId {
       case "REJ": {
         // cm_rej_handler: a REJ ends a connection being set up, or one the peer
         // abandoned after its REP (cma reports REJECTED for all of them).
-        const live: State[] = ["req_sent", "req_rcvd", "rep_sent", "established"];
+        // cm_rej_handler also takes one crossing this side's DREQ (IB_CM_DREQ_SENT: the
+        // DREQ's retries stop), and the cma reports it as REJECTED (still RDMA_CM_CONNECT).
+        const live: State[] = ["req_sent", "req_rcvd", "rep_sent", "established", "dreq_sent"];
         if (!live.includes(this.state)) return;
         this.#stopTimer();
         this.state = "rejected";
