@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodePathRecord, type PathRecord } from "../drivers/verbs/cm_mad.ts";
+import { decodeCm, encodeCm, encodePathRecord, type PathRecord } from "../drivers/verbs/cm_mad.ts";
 
 const record: PathRecord = {
   dgid: new Uint8Array(16),
@@ -29,4 +29,33 @@ Deno.test("cm_mad: a PathRecord answer's AttributeOffset is the record's 8 words
   const v = new DataView(a.buffer);
   assert.equal(v.getUint16(44), 8);
   assert.equal(v.getBigUint64(48), 0n);
+});
+
+Deno.test("cm_mad: a REJ's ARI sits at byte 12 with its length in the high 7 bits of byte 9 (IBTA table 108)", () => {
+  const ari = Uint8Array.of(0x00, 0x02, 0xc9, 0x03, 0x00, 0x00, 0x00, 0x01);
+  const mad = encodeCm({
+    kind: "REJ",
+    localCommId: 5,
+    remoteCommId: 0,
+    messageRejected: 2,
+    reason: 4,
+    ari,
+  }, 1n);
+  assert.equal(mad[24 + 9], 8 << 1);
+  assert.deepEqual(mad.slice(24 + 12, 24 + 20), ari);
+  const back = decodeCm(mad);
+  assert.ok(back?.kind === "REJ");
+  assert.deepEqual(back.ari, ari);
+  assert.throws(
+    () =>
+      encodeCm({
+        kind: "REJ",
+        localCommId: 5,
+        remoteCommId: 0,
+        messageRejected: 2,
+        reason: 4,
+        ari: new Uint8Array(73),
+      }, 1n),
+    /ARI 73 > 72/,
+  );
 });

@@ -816,3 +816,31 @@ Deno.test("rdma_cm: a REJ crossing this side's DREQ ends it at once as REJECTED 
     ev.ack();
   });
 });
+
+Deno.test("rdma_cm: a REQ abandoned by rdma_destroy_id is rejected with reason 4 and the CA GUID as ARI (cm_destroy_id)", async () => {
+  const { cluster, a, b } = await pair("native");
+  const rejs: ReturnType<typeof decodeCm>[] = [];
+  cluster.fabric.addCapture((r) => {
+    const d = decodePacket(r.bytes);
+    const m = d.ok && d.packet.payload.length === 256 ? decodeCm(d.packet.payload) : undefined;
+    if (m?.kind === "REJ") rejs.push(m);
+  });
+  const guid = await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const { id } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+    const g = id.verbs!.queryDevice().nodeGuid;
+    await id.destroyQp();
+    await id.destroy();
+    (await next(sch, RdmaCmEvent.REJECTED)).ack();
+    req.ack();
+    return g;
+  });
+  const rej = rejs[0];
+  assert.ok(rej?.kind === "REJ" && rej.reason === 4);
+  assert.equal(
+    [...rej.ari!].map((x) => x.toString(16).padStart(2, "0")).join(""),
+    guid.replace(/:/g, "").padStart(16, "0"),
+  );
+});

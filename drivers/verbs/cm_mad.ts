@@ -200,8 +200,17 @@ export interface CmRej {
   /** 0 REQ, 1 REP, 2 other. */
   messageRejected: number;
   reason: number;
+  /**
+   * Additional Rejection Information, up to 72 bytes (its length is the
+   * RejectedInfoLength field); for reason 4 ("timeout") the CA GUID of the
+   * CM that timed out (IBTA vol. 1 table 109; Linux `cm_destroy_id`).
+   */
+  ari?: Uint8Array;
   privateData?: Uint8Array;
 }
+
+/** The REJ's Additional Rejection Information field (IBTA vol. 1 table 108). */
+const REJ_ARI_BYTES = 72;
 
 /**
  * The DREQ's fields (IBTA vol. 1 table 112).
@@ -327,6 +336,14 @@ export function encodeCm(msg: CmMsg, tid: bigint): Uint8Array {
       v.setUint32(b + 4, msg.remoteCommId >>> 0);
       v.setUint8(b + 8, msg.messageRejected << 6);
       v.setUint16(b + 10, msg.reason);
+      if (msg.ari) {
+        if (msg.ari.length > REJ_ARI_BYTES) {
+          throw new RangeError(`REJ ARI ${msg.ari.length} > ${REJ_ARI_BYTES} bytes`);
+        }
+        // RejectedInfoLength: the high 7 bits of byte 9 (ibta_vol1_c12.h).
+        v.setUint8(b + 9, msg.ari.length << 1);
+        out.set(msg.ari, b + 12);
+      }
       privateData(out, b + 84, PRIVATE_DATA_BYTES.REJ, msg.privateData);
       break;
     case "DREQ":
@@ -419,6 +436,7 @@ export function decodeCm(mad: Uint8Array): (CmMsg & { tid: bigint }) | undefined
         remoteCommId,
         messageRejected: v.getUint8(b + 8) >> 6,
         reason: v.getUint16(b + 10),
+        ari: pd(12, Math.min(v.getUint8(b + 9) >> 1, REJ_ARI_BYTES)),
         privateData: pd(84, PRIVATE_DATA_BYTES.REJ),
       };
     case CM_ATTR.DREQ:

@@ -1271,10 +1271,11 @@ export class CmId {
       if (e.listenId === this && e.id.state !== "destroyed") await e.id.destroy();
     }
     if (!remote) return;
-    const rej = (reason: number) =>
+    const rej = (reason: number, ari?: Uint8Array) =>
       this.#cm.sendCm(remote, {
         kind: "REJ",
         ...ids,
+        ari,
         // cm_format_rej: from IB_CM_REQ_RCVD, LocalCommID 0 and MessageRejected REQ;
         // from REQ_SENT or REP_SENT, this side's ID and "other".
         ...(was === "req_rcvd" ? { localCommId: 0, messageRejected: 0 } : { messageRejected: 2 }),
@@ -1287,8 +1288,16 @@ export class CmId {
     } else if (was === "req_rcvd" || was === "rep_sent") {
       await rej(RejReason.CONSUMER_REJECT);
     } else if (was === "req_sent") {
-      await rej(RejReason.TIMEOUT);
+      // cm_destroy_id: reason "timeout", the ARI this side's CA GUID (IBTA vol. 1 table 109).
+      await rej(RejReason.TIMEOUT, this.#caGuid());
     }
+  }
+
+  /** The device's node GUID, as the 8 bytes of a GUID on the wire. */
+  #caGuid(): Uint8Array {
+    const out = new Uint8Array(8);
+    new DataView(out.buffer).setBigUint64(0, BigInt(`0x${this.verbs!.queryDevice().nodeGuid}`));
+    return out;
   }
 
   /** @internal a passive id born from a REQ */
