@@ -265,12 +265,14 @@ Deno.test("rdma_cm bypass: the peer's domain gone after the route: UNREACHABLE (
   const { cluster, a, b } = await pair("bypass");
   await cluster.run(async () => {
     await listen(b);
-    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    const { ch, id, res } = await resolve(a, b.rdmaCm.ip);
     (b as unknown as { crash(): void }).crash();
     const t0 = cluster.now;
     await id.connect({});
     const ev = await next(ch, RdmaCmEvent.UNREACHABLE);
     assert.equal(ev.status, -110);
+    // cma_ib_handler (IB_CM_REQ_ERROR) leaves the QP alone: still in INIT.
+    assert.equal(res.qp.state, QpState.INIT);
     // 16 sends of the REQ (CMA_MAX_CM_RETRIES 15), each waiting ib_send_cm_req's timeout_ms:
     // twice the path's packet lifetime (18: 2^10 ms) plus CMA_CM_RESPONSE_TIMEOUT (20: 2^12
     // ms), in cm_convert_to_ms's milliseconds: 6144 ms.
@@ -843,4 +845,27 @@ Deno.test("rdma_cm: a REQ abandoned by rdma_destroy_id is rejected with reason 4
     [...rej.ari!].map((x) => x.toString(16).padStart(2, "0")).join(""),
     guid.replace(/:/g, "").padStart(16, "0"),
   );
+});
+
+Deno.test("rdma_cm bypass: a REP never answered: the passive side gets UNREACHABLE after the REQ's retries, its QP still in RTS", async () => {
+  const { cluster, a, b } = await pair("bypass");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const { id } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+    const r = await rcQp(req.id);
+    (a as unknown as { crash(): void }).crash();
+    const t0 = cluster.now;
+    await req.id.accept({});
+    req.ack();
+    const ev = await next(sch, RdmaCmEvent.UNREACHABLE);
+    assert.equal(ev.status, -110);
+    // 16 sends of the REP, each waiting the REQ's CM response timeout (20: 4096 ms).
+    const took = cluster.now - t0;
+    assert.ok(took >= 16 * 4096e6 && took < 16 * 4096e6 + 1e6, `${took} ns`);
+    assert.equal(r.qp.state, QpState.RTS); // cma_ib_handler (IB_CM_REP_ERROR) leaves it
+    assert.equal(req.id.state, "unreachable");
+    ev.ack();
+  });
 });

@@ -1077,9 +1077,10 @@ export class CmId {
     // cm_init_av_by_path: av.timeout = the path's packet lifetime + 1.
     this.#ackTimeout = Math.min(31, path.packetLifeTime + 1);
     this.state = "req_sent";
-    await this.#sendRetrying(req, "req_sent", async () => {
+    await this.#sendRetrying(req, "req_sent", () => {
+      // cma_ib_handler: IB_CM_REQ_ERROR → UNREACHABLE; the QP stays as it is (neither
+      // the cma nor librdmacm's event processing touches it; only a REJ moves it to ERR).
       this.state = "unreachable";
-      await this.#toError();
       this.#event(RdmaCmEvent.UNREACHABLE, -Errno.ETIMEDOUT);
     });
   }
@@ -1148,9 +1149,9 @@ export class CmId {
       privateData: padded(param?.privateData, PRIVATE_DATA_BYTES.REP),
     };
     this.state = "rep_sent";
-    await this.#sendRetrying(rep, "rep_sent", async () => {
+    await this.#sendRetrying(rep, "rep_sent", () => {
+      // cma_ib_handler: IB_CM_REP_ERROR → UNREACHABLE, the QP left in RTS as accept left it.
       this.state = "unreachable";
-      await this.#toError();
       this.#event(RdmaCmEvent.UNREACHABLE, -Errno.ETIMEDOUT);
     });
   }
