@@ -1179,7 +1179,9 @@ export class CmId {
 
   /**
    * `rdma_disconnect`: the QP to ERR and a DREQ (or, when the peer
-   * disconnected first, the DREP); both sides get `DISCONNECTED`. On a
+   * disconnected first, the DREP); both sides get `DISCONNECTED`, then each
+   * `TIMEWAIT_EXIT` when its connection's timewait ends (see
+   * `#enterTimewait`: one local ACK timeout after it sent or got the DREP). On a
    * connection in any other state (disconnected already, rejected,
    * unreachable, still being set up) it only moves the QP to ERR and
    * succeeds, as the kernel's does: `rdma_disconnect` fails only for an id
@@ -1248,7 +1250,7 @@ export class CmId {
    * REQ sent: REJ "timeout", 4); a listener stops. Events of the id still
    * queued unread are freed (ucma_free_ctx), and so are the connection
    * requests a listener never handed out: their ids are destroyed, which
-   * rejects them.
+   * rejects them. A timewait under way ends without `TIMEWAIT_EXIT`.
    *
    * @throws VerbsError EBUSY while events it read are not acked (rdma_destroy_id(3) would
    *   wait for them forever)
