@@ -1180,8 +1180,8 @@ export class CmId {
   /**
    * `rdma_disconnect`: the QP to ERR and a DREQ (or, when the peer
    * disconnected first, the DREP); both sides get `DISCONNECTED`, then each
-   * `TIMEWAIT_EXIT` when its connection's timewait ends (see
-   * `#enterTimewait`: one local ACK timeout after it sent or got the DREP). On a
+   * `TIMEWAIT_EXIT` when its connection's timewait ends (one local ACK
+   * timeout, 2048 ms on OpenSM's paths, after it sent or got the DREP). On a
    * connection in any other state (disconnected already, rejected,
    * unreachable, still being set up) it only moves the QP to ERR and
    * succeeds, as the kernel's does: `rdma_disconnect` fails only for an id
