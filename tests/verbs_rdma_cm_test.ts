@@ -869,3 +869,45 @@ Deno.test("rdma_cm bypass: a REP never answered: the passive side gets UNREACHAB
     ev.ack();
   });
 });
+
+Deno.test("rdma_cm: a REP sent again after the connection is up gets the RTU again (cm_dup_rep_handler)", async () => {
+  const { cluster, a, b } = await pair("native");
+  const rtus: ReturnType<typeof decodeCm>[] = [];
+  cluster.fabric.addCapture((r) => {
+    const d = decodePacket(r.bytes);
+    const m = d.ok && d.packet.payload.length === 256 ? decodeCm(d.packet.payload) : undefined;
+    if (m?.kind === "RTU") rtus.push(m);
+  });
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    const { req, qp } = await acceptOne(sch);
+    (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+    (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+    const before = new Set(rtus.map((m) => m?.tid)).size;
+    assert.equal(before, 1);
+    // The passive side's service sends its REP again, as its retry would when the RTU is lost.
+    const agent = await b.rdmaCm.agent();
+    const rep = encodeCm({
+      kind: "REP",
+      localCommId: req.id.localCommId,
+      remoteCommId: id.localCommId,
+      localQpn: qp.qpNum,
+      startingPsn: qp.initialPsn,
+      responderResources: 0,
+      initiatorDepth: 0,
+      targetAckDelay: 0,
+      rnrRetryCount: 7,
+      localCaGuid: 0n,
+      privateData: new Uint8Array(196),
+    }, 77n);
+    await agent.send(await a.rdmaCm.agentAddress(), rep);
+    await cluster.sleep(1e6);
+    const again = rtus.filter((m) => m?.tid === 77n);
+    assert.ok(again.length > 0, "an RTU answers the REP");
+    assert.ok(again[0]?.kind === "RTU" && again[0].localCommId === id.localCommId);
+    assert.equal(ch.pending, 0); // no second ESTABLISHED
+    assert.equal(id.state, "established");
+  });
+});

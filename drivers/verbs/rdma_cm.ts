@@ -1372,6 +1372,16 @@ export class CmId {
         // A retransmitted REQ: the REP was lost; resend it by letting the timer run.
         return;
       case "REP":
+        if (this.state === "established" && m.localCommId === this.#remoteCommId) {
+          // cm_dup_rep_handler: the peer sends its REP again because our RTU was lost
+          // (a full receive queue drops a datagram); answer with the RTU again, or the
+          // peer ends UNREACHABLE while this side is connected.
+          return await this.#cm.sendCm(from, {
+            kind: "RTU",
+            localCommId: this.localCommId,
+            remoteCommId: this.#remoteCommId,
+          }, m.tid);
+        }
         if (this.state !== "req_sent") return;
         this.#stopTimer();
         this.#remoteCommId = m.localCommId;
