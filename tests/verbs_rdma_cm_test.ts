@@ -911,3 +911,19 @@ Deno.test("rdma_cm: a REP sent again after the connection is up gets the RTU aga
     assert.equal(id.state, "established");
   });
 });
+
+Deno.test("rdma_cm: ESTABLISHED carries the REP's parameters on the active side, none on the passive side (cma_ib_handler: RTU)", async () => {
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    const { qp } = await acceptOne(sch);
+    const active = await next(ch, RdmaCmEvent.ESTABLISHED);
+    assert.equal(active.param.qpNum, qp.qpNum);
+    active.ack();
+    const passive = await next(sch, RdmaCmEvent.ESTABLISHED);
+    assert.deepEqual(passive.param, {});
+    passive.ack();
+  });
+});

@@ -276,7 +276,10 @@ export interface CmEvent {
     initiatorDepth?: number;
     retryCount?: number;
     rnrRetryCount?: number;
-    /** The peer's QP number (`CONNECT_REQUEST`, `ESTABLISHED`). */
+    /**
+     * The peer's QP number (`CONNECT_REQUEST`; the active side's `ESTABLISHED`,
+     * from the REP — the passive side's, from the RTU, carries none).
+     */
     qpNum?: number;
   };
   /** `rdma_ack_cm_event`. */
@@ -1393,7 +1396,9 @@ export class CmId {
         if (this.state !== "rep_sent") return;
         this.#stopTimer();
         this.state = "established";
-        return this.#event(RdmaCmEvent.ESTABLISHED, 0, { qpNum: this.#remoteQpn });
+        // cma_ib_handler: IB_CM_RTU_RECEIVED → ESTABLISHED with no connection
+        // parameters (librdmacm's event shows a zeroed rdma_conn_param).
+        return this.#event(RdmaCmEvent.ESTABLISHED);
       case "REJ": {
         // cm_rej_handler: a REJ ends a connection being set up, or one the peer
         // abandoned after its REP (cma reports REJECTED for all of them).
