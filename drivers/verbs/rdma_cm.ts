@@ -117,6 +117,7 @@ import {
   RejReason,
 } from "./cm_mad.ts";
 import type { Context } from "./context.ts";
+import { EventAcks } from "./event_acks.ts";
 import { EventFile } from "./event_file.ts";
 import { type IpoibNetwork, parseIpv4 } from "./ipoib.ts";
 import type { Pd, QpInitAttr } from "./pd.ts";
@@ -617,8 +618,8 @@ export class EventChannel {
       ack: () => {
         if (acked) fail("EINVAL", `rdma_ack_cm_event: ${rdmaEventStr(ev.type)} already acked`);
         acked = true;
-        e.id.unacked--;
-        if (e.listenId) e.listenId.unacked--;
+        e.id.acks.ack(1);
+        e.listenId?.acks.ack(1);
       },
     };
     this.#file.deliver(ev);
@@ -650,8 +651,8 @@ export class EventChannel {
       if (ev!.id.state === "destroyed") continue;
       // ucma_get_event counts an event as reported only once it is read; rdma_destroy_id
       // waits for the reported ones to be acked (librdmacm's events_completed).
-      ev!.id.unacked++;
-      if (ev!.listenId) ev!.listenId.unacked++;
+      ev!.id.acks.reported++;
+      if (ev!.listenId) ev!.listenId.acks.reported++;
       return ev!;
     }
   }
@@ -710,8 +711,8 @@ export class CmId {
   remoteAddr: SockAddr | undefined;
   /** `RDMA_OPTION_ID_TOS` (undefined: not set). */
   tos: number | undefined;
-  /** Events of this id read with `getEvent` and not yet acked. */
-  unacked = 0;
+  /** @internal events of this id read with `getEvent`, and their acks */
+  readonly acks = new EventAcks("event", "rdma_ack_cm_event");
   /** @internal */
   localCommId = 0;
   /** @internal */
@@ -1255,14 +1256,24 @@ export class CmId {
    * requests a listener never handed out: their ids are destroyed, which
    * rejects them. A timewait under way ends without `TIMEWAIT_EXIT`.
    *
-   * @throws VerbsError EBUSY while events it read are not acked (rdma_destroy_id(3) would
-   *   wait for them forever)
+   * Then, as librdmacm's rdma_destroy_id after the kernel's destroy, it waits
+   * until every event of the id that `getEvent` handed out is acked
+   * (`events_completed` against what ucma reported; rdma_destroy_id(3): "the
+   * user must ... acknowledge all related events"); one never acked keeps it
+   * waiting, and the engine's deadlock report names the id.
    */
   async destroy(): Promise<void> {
     this.#live("rdma_destroy_id");
-    if (this.unacked > 0) {
-      fail("EBUSY", `rdma_destroy_id: ${this.unacked} event(s) of this id are not acked`);
-    }
+    await this.#teardown();
+    await this.acks.settled(this.#cm.env, `rdma_destroy_id id ${this.localCommId}`);
+  }
+
+  /** Events of this id read with `getEvent` and not yet acked. */
+  get unacked(): number {
+    return this.acks.unacked;
+  }
+
+  async #teardown(): Promise<void> {
     await this.#cm.syscall();
     const was = this.state;
     this.state = "destroyed";
