@@ -151,6 +151,41 @@ for (const mode of MODES) {
   });
 }
 
+for (const mode of MODES) {
+  Deno.test(`errors (${mode}): a refused control call names the rule, as on bare metal`, async () => {
+    const { run, me } = await domains(mode);
+    await run(async () => {
+      const ctx = await me.openDevice();
+      const pd = await ctx.allocPd();
+      const buf = me.memory.alloc(4096, 4096);
+      const cq = await ctx.createCq(4);
+      // A control call the device driver refuses (dom0's, for a guest): the errno and the reason.
+      const refused = async (f: () => Promise<unknown>, code: string, re: RegExp) => {
+        const e = await f().then(() => undefined, (e: unknown) => e);
+        assert.ok(e instanceof VerbsError, `expected a VerbsError, got ${e}`);
+        assert.equal(e.code, code);
+        assert.match(e.message, re);
+        assert.ok(!e.message.includes("\n"), e.message);
+      };
+      // ib_check_mr_access (include/rdma/ib_verbs.h): remote write needs local write.
+      await refused(
+        () => pd.regMr(buf, 4096, 2 /* REMOTE_WRITE alone */),
+        "EINVAL",
+        /REMOTE_WRITE\/REMOTE_ATOMIC require LOCAL_WRITE/,
+      );
+      const qp = await pd.createQp({
+        type: QpType.RC,
+        sendCq: cq,
+        recvCq: cq,
+        cap: { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 },
+      });
+      await refused(() => qp.modify({ state: 14 as never }), "EINVAL", /no such QP state 14/);
+      await refused(() => pd.dealloc(), "EBUSY", /still has \d+ object/);
+      await ctx.close();
+    });
+  });
+}
+
 for (const mode of ["bypass", "split"] as const) {
   Deno.test(`MODIFY_QP (${mode}): the backend answers a raw request naming an absent AV with EINVAL, not EIO`, async () => {
     const { run, me, host } = await domains(mode);

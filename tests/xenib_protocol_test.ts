@@ -1,6 +1,6 @@
 /**
  * The vib wire format: every op fits its slot, values survive the trip
- * (absent attributes stay absent), values a field cannot hold are refused,
+ * (absent attributes stay absent; a refusal's reason), values a field cannot hold are refused,
  * and the event ring's indices are checked on both sides.
  */
 import assert from "node:assert/strict";
@@ -13,6 +13,7 @@ import {
   segCapacity,
   VIB_F_INDIRECT,
   VIB_OPS,
+  VIB_REASON_BYTES,
   VIB_SLOT_BYTES,
   VibEncodeError,
   VibOp,
@@ -122,6 +123,35 @@ Deno.test("responses: body on success only, errno otherwise", () => {
   });
   encodeResponse({ id: 4, op: VibOp.CREATE_CQ, status: -12, body: { cqHandle: 2 } }, s);
   assert.deepEqual(decodeResponse(s), { id: 4, op: VibOp.CREATE_CQ, status: -12, body: {} });
+});
+
+Deno.test("responses: an error carries the reason, one line, cut at a character boundary", () => {
+  const s = slot();
+  const reason = "reg_mr: REMOTE_WRITE/REMOTE_ATOMIC require LOCAL_WRITE";
+  encodeResponse({ id: 5, op: VibOp.REG_MR, status: -22, body: {}, reason }, s);
+  assert.deepEqual(decodeResponse(s), { id: 5, op: VibOp.REG_MR, status: -22, body: {}, reason });
+  // Never on success: the body's bytes are the op's fields.
+  encodeResponse(
+    { id: 6, op: VibOp.ALLOC_PD, status: 0, body: { pdHandle: 1, pdn: 2 }, reason },
+    s,
+  );
+  assert.equal(decodeResponse(s).reason, undefined);
+  // Too long: cut to the slot, never in the middle of a character (é is two bytes).
+  const long = "x".repeat(VIB_REASON_BYTES - 1) + "é and more";
+  encodeResponse({ id: 7, op: VibOp.REG_MR, status: -22, body: {}, reason: long }, s);
+  assert.equal(decodeResponse(s).reason, "x".repeat(VIB_REASON_BYTES - 1));
+  // Whatever the bytes, one line: control characters read as spaces.
+  encodeResponse({ id: 8, op: VibOp.REG_MR, status: -22, body: {}, reason: "a\nb\r\tc" }, s);
+  assert.equal(decodeResponse(s).reason, "a b  c");
+  // A refusal at a limit keeps its limit beside the reason.
+  encodeResponse({ id: 9, op: VibOp.ALLOC_PD, status: -11, body: {}, limit: "pds" }, s);
+  assert.deepEqual(decodeResponse(s), {
+    id: 9,
+    op: VibOp.ALLOC_PD,
+    status: -11,
+    body: {},
+    limit: "pds",
+  });
 });
 
 Deno.test("event ring: fills, reports loss, refuses an impossible consumer index", () => {

@@ -145,6 +145,21 @@ function errnoOf(e: unknown): number {
   return Errno.EIO;
 }
 
+/**
+ * What an error response tells the guest about its refused request: the
+ * driver's one-line reason (what was wrong with the request: the rule, the
+ * field), so that a guest's `VerbsError` names it as on bare metal. Not sent:
+ * a refusal at a limit (the limit byte names the quota or pool), and what
+ * describes dom0's own state (its heap and pools, other guests' use of them).
+ */
+function refusalReason(e: unknown, limit: string | undefined): string | undefined {
+  if (limit !== undefined || !(e instanceof VerbsError)) return undefined;
+  const reason = e.message.startsWith(`${e.code}: `)
+    ? e.message.slice(e.code.length + 2)
+    : e.message;
+  return /^dom0\b/.test(reason) ? undefined : reason;
+}
+
 /** Request ids are 32-bit serial numbers: one more than half the space ahead is behind. */
 const HALF_ID_SPACE = 0x7fffffff;
 
@@ -632,17 +647,18 @@ export class VibBack {
     await this.#cpu(x.ringMarshalNs + x.backendOpNs);
     let status = 0;
     let limit: string | undefined;
+    let reason: string | undefined;
     let body: Record<string, unknown> = {};
     try {
       this.#checkId(req);
       checkRequest(this.#env, req);
       body = await execute(this.#env, req);
     } catch (e) {
-      ({ status, limit } = this.#refusal(kind, e));
+      ({ status, limit, reason } = this.#refusal(kind, e));
       body = {};
     }
     try {
-      this.#ring!.pushResponse({ id: req.id, op: req.op, status, body, limit });
+      this.#ring!.pushResponse({ id: req.id, op: req.op, status, body, limit, reason });
       await this.#cpu(x.ringMarshalNs);
       if (this.#ring!.pushResponsesAndCheckNotify()) await this.#notify();
     } finally {
@@ -729,6 +745,7 @@ export class VibBack {
   #chKind = "";
   #chStatus = 0;
   #chLimit: string | undefined;
+  #chReason: string | undefined;
   #chBody: Record<string, unknown> = NO_BODY;
   #chCtx: BackContext | undefined;
   /** The response as the ring takes it: encoded into the slot at once, so one object serves all. */
@@ -754,6 +771,7 @@ export class VibBack {
     this.#chT0 = h.engine.now;
     this.#chStatus = 0;
     this.#chLimit = undefined;
+    this.#chReason = undefined;
     this.#chBody = NO_BODY;
     this.#chCtx = undefined;
     h.hv.dom0Vcpus.runThen(x.ringMarshalNs + x.backendOpNs, this.#owner, this.#chStarted);
@@ -770,7 +788,10 @@ export class VibBack {
       if (!c) throw new VerbsError("EBADF", `no context ${req.ctx} on this device`);
       ns = this.#chStaged.start(env, c, req as VibRequestOf<VibOpCode>);
     } catch (e) {
-      ({ status: this.#chStatus, limit: this.#chLimit } = this.#refusal(this.#chKind, e));
+      ({ status: this.#chStatus, limit: this.#chLimit, reason: this.#chReason } = this.#refusal(
+        this.#chKind,
+        e,
+      ));
       return this.#chRespond();
     }
     if (ns >= 0) this.#h.hv.dom0Vcpus.runThen(ns, this.#owner, this.#chFinish);
@@ -785,7 +806,10 @@ export class VibBack {
         this.#chReq as VibRequestOf<VibOpCode>,
       );
     } catch (e) {
-      ({ status: this.#chStatus, limit: this.#chLimit } = this.#refusal(this.#chKind, e));
+      ({ status: this.#chStatus, limit: this.#chLimit, reason: this.#chReason } = this.#refusal(
+        this.#chKind,
+        e,
+      ));
       this.#chBody = NO_BODY;
     }
     this.#chRespond();
@@ -799,6 +823,7 @@ export class VibBack {
       rsp.status = this.#chStatus;
       rsp.body = this.#chBody;
       rsp.limit = this.#chLimit;
+      rsp.reason = this.#chReason;
       this.#chRing.pushResponse(rsp);
     } catch (e) {
       this.#chServed++;
@@ -896,8 +921,11 @@ export class VibBack {
     this.#lastId = req.id;
   }
 
-  /** A refused request: its status and limit, counted. */
-  #refusal(kind: string, e: unknown): { status: number; limit: string | undefined } {
+  /** A refused request: its status, limit and reason, counted. */
+  #refusal(
+    kind: string,
+    e: unknown,
+  ): { status: number; limit: string | undefined; reason: string | undefined } {
     const h = this.#h;
     const status = -errnoOf(e);
     const limit = (e as { limit?: string }).limit;
@@ -905,7 +933,7 @@ export class VibBack {
     const name = (e as { code?: string }).code ?? "EIO";
     this.refused[name] = (this.refused[name] ?? 0) + 1;
     this.lastRefusal = `${kind}: ${(e as Error).message}`;
-    return { status, limit };
+    return { status, limit, reason: refusalReason(e, limit) };
   }
 
   async #notify(): Promise<void> {

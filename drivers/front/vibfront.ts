@@ -166,7 +166,8 @@ export function codeOfStatus(status: number): ErrnoCode {
 }
 
 /**
- * What a refusal's message says: the limit it hit, when the backend named one.
+ * What a refusal's message says: the limit it hit, when the backend named one, else what was
+ * wrong with the request, when the backend said it.
  *
  * @example
  * ```ts
@@ -175,11 +176,12 @@ export function codeOfStatus(status: number): ErrnoCode {
  * assert.equal(refusal("pds"), "the backend refused the request: over the guest's pds quota");
  * assert.equal(refusal("dom0:uar"), "the backend refused the request: dom0 keeps the rest of its uar for itself and new guests");
  * assert.equal(refusal(undefined), "the backend refused the request");
+ * assert.equal(refusal(undefined, "modify_qp QP 2: no such QP state 14"), "modify_qp QP 2: no such QP state 14");
  * ```
  */
-export function refusal(limit: string | undefined): string {
+export function refusal(limit: string | undefined, reason?: string): string {
   const base = "the backend refused the request";
-  if (limit === undefined) return base;
+  if (limit === undefined) return reason ?? base;
   if (limit.startsWith("dom0:")) {
     return `${base}: dom0 keeps the rest of its ${limit.slice(5)} for itself and new guests`;
   }
@@ -544,7 +546,7 @@ export class VibFront implements UverbsDevice {
     if (r.status < 0) {
       this.stats.errors++;
       const code = codeOfStatus(r.status);
-      throw new VerbsError(code, `${opName(a.op)}: ${refusal(r.limit)}`);
+      throw new VerbsError(code, `${opName(a.op)}: ${refusal(r.limit, r.reason)}`);
     }
     try {
       return responseBody(a.op, r);

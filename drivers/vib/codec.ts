@@ -79,6 +79,38 @@ export interface VibResponse {
   body: Record<string, unknown>;
   /** With an error: the quota or dom0 headroom pool that refused it (`limits.ts`). */
   limit?: string;
+  /**
+   * With an error: what was wrong with the request, one line of UTF-8 in
+   * the body's bytes ({@link VIB_REASON_BYTES} at most, NUL-padded; cut at
+   * a character boundary), so that a guest's error names the rule as
+   * it would on bare metal.
+   */
+  reason?: string;
+}
+
+/**
+ * The most bytes of a refusal's reason an error response carries: the
+ * slot after the header.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VIB_REASON_BYTES, VIB_SLOT_BYTES } from "./mod.ts";
+ * assert.equal(VIB_REASON_BYTES, VIB_SLOT_BYTES - 8);
+ * ```
+ */
+export const VIB_REASON_BYTES: number = VIB_SLOT_BYTES - VIB_RSP_HEADER;
+
+const reasonEncoder = new TextEncoder();
+const reasonDecoder = new TextDecoder();
+
+/** `reason` as at most {@link VIB_REASON_BYTES} bytes, cut before a partial character. */
+function reasonBytes(reason: string): Uint8Array {
+  const b = reasonEncoder.encode(reason);
+  if (b.length <= VIB_REASON_BYTES) return b;
+  let end = VIB_REASON_BYTES;
+  while (end > 0 && (b[end] & 0xc0) === 0x80) end--; // a continuation byte: back to its start
+  return b.subarray(0, end);
 }
 
 /**
@@ -519,7 +551,13 @@ export function encodeResponse(rsp: VibResponse, out: DataView): void {
   zeroSlot(out);
   out.setUint32(0, rsp.id >>> 0, true);
   out.setUint8(4, rsp.op & 0xff);
-  if (rsp.status < 0) out.setUint8(5, limitCode(rsp.limit));
+  if (rsp.status < 0) {
+    out.setUint8(5, limitCode(rsp.limit));
+    if (rsp.reason) {
+      new Uint8Array(out.buffer, out.byteOffset + VIB_RSP_HEADER, VIB_REASON_BYTES)
+        .set(reasonBytes(rsp.reason));
+    }
+  }
   let status = rsp.status;
   const l = responseLayout(rsp.op);
   if (status === 0 && l && l.fields.length > 0 && !encodeCopied(rsp.op, out, rsp.body)) {
@@ -553,6 +591,8 @@ function encodeCopied(op: number, out: DataView, body: unknown): boolean {
  * const slot = new DataView(new ArrayBuffer(VIB_SLOT_BYTES));
  * encodeResponse({ id: 5, op: VibOp.ALLOC_PD, status: -22, body: {} }, slot);
  * assert.equal(decodeResponse(slot).status, -22);
+ * encodeResponse({ id: 6, op: VibOp.REG_MR, status: -22, body: {}, reason: "reg_mr: bad" }, slot);
+ * assert.equal(decodeResponse(slot).reason, "reg_mr: bad");
  * ```
  */
 export function decodeResponse(inp: DataView): VibResponse {
@@ -571,6 +611,15 @@ export function decodeResponse(inp: DataView): VibResponse {
       : decodeBody(inp, l),
   };
   if (limit !== undefined) r.limit = limit;
+  if (status < 0) {
+    const b = new Uint8Array(inp.buffer, inp.byteOffset + VIB_RSP_HEADER, VIB_REASON_BYTES);
+    const end = b.indexOf(0);
+    // One line whatever the bytes: control characters become spaces.
+    // deno-lint-ignore no-control-regex
+    const reason = reasonDecoder.decode(end < 0 ? b : b.subarray(0, end))
+      .replace(/[\x00-\x1f\x7f]/g, " ").trim();
+    if (reason) r.reason = reason;
+  }
   return r;
 }
 

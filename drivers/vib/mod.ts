@@ -23,7 +23,8 @@
  *
  * Response (back → front): `u32 id`, `u8 op`, `u8 limit` (with an error: the quota or dom0
  * headroom pool that refused it, {@link VIB_LIMITS}; else 0), `i16 status` (0 or `-errno`),
- * then the op's response fields from offset 8.
+ * then from offset 8 the op's response fields, or with an error the reason: one line of UTF-8
+ * naming what was wrong with the request, NUL-padded ({@link VIB_REASON_BYTES}).
  *
  * Within a payload, fields are packed in table order with no padding; a
  * message that has optional fields starts its payload with a 64-bit
@@ -77,6 +78,7 @@ export {
   knownRequest,
   type KnownVibRequest,
   responseBody,
+  VIB_REASON_BYTES,
   VibEncodeError,
   VibProtocolError,
   type VibRequest,
