@@ -442,3 +442,11 @@ workload:
   );
   assert.deepEqual(s.workload.map((w) => w.name), ["migrate vm0 x0->x1", "migrate vm0 x0->x1"]);
 });
+
+Deno.test("scenario: the example file of docs/tools.md is valid as shown", async () => {
+  const md = Deno.readTextFileSync(new URL("../docs/tools.md", import.meta.url));
+  const block = /\n```yaml\n(profile:[^]*?)\n```\n/.exec(md)?.[1];
+  assert.ok(block, "docs/tools.md shows a scenario file");
+  const s = await parseScenario(`${block}\n`, "tools.md.yaml");
+  assert.deepEqual(s.workload.map((w) => w.kind), ["perftest", "alltoall", "migrate"]);
+});
