@@ -15,7 +15,7 @@
  * assert.equal(ANY_SOURCE, -1);
  * ```
  */
-export const ANY_SOURCE = -1;
+export const ANY_SOURCE: -1 = -1;
 
 /**
  * Receive any tag (`MPI_ANY_TAG`).
@@ -27,7 +27,7 @@ export const ANY_SOURCE = -1;
  * assert.equal(ANY_TAG, -1);
  * ```
  */
-export const ANY_TAG = -1;
+export const ANY_TAG: -1 = -1;
 
 /**
  * The null process (`MPI_PROC_NULL`): a send to it or a receive from it
@@ -40,7 +40,7 @@ export const ANY_TAG = -1;
  * assert.equal(PROC_NULL, -2);
  * ```
  */
-export const PROC_NULL = -2;
+export const PROC_NULL: -2 = -2;
 
 /**
  * `MPI_UNDEFINED`: the color that keeps a process out of `comm.split`.
@@ -52,7 +52,7 @@ export const PROC_NULL = -2;
  * assert.equal(UNDEFINED, -32766);
  * ```
  */
-export const UNDEFINED = -32766;
+export const UNDEFINED: -32766 = -32766;
 
 /**
  * Largest valid tag (`MPI_TAG_UB`; the standard requires at least 32767).

@@ -19,7 +19,17 @@
  * @module
  */
 
-/** Every MAD is 256 bytes (IBTA vol. 1 §13.4.2). */
+/**
+ * Every MAD is 256 bytes (IBTA vol. 1 §13.4.2).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeCm, MAD_BYTES } from "./cm_mad.ts";
+ * assert.equal(MAD_BYTES, 256);
+ * assert.equal(encodeCm({ kind: "RTU", localCommId: 1, remoteCommId: 2 }, 1n).length, MAD_BYTES);
+ * ```
+ */
 export const MAD_BYTES = 256;
 /** The common MAD header (IBTA vol. 1 §13.4.3, figure 145). */
 export const MAD_HEADER_BYTES = 24;

@@ -18,9 +18,28 @@ import { RealPd } from "./pd.ts";
 /**
  * An open real RDMA device. Get one with `openRealDevice()`.
  *
- * Its methods need an RDMA device, so no example runs here; they are the
- * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
- * through a stand-in provider.
+ * Its methods are the model's verbs (API.md) on a real device;
+ * `tests/ffi_fake_provider_test.ts` drives them through a stand-in provider.
+ * The example uses a device where there is one; elsewhere opening one says why not.
+ *
+ * @example
+ * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
+ * import { listRealDevices, openRealDevice } from "./open.ts";
+ * import { RealContext } from "./context.ts";
+ * if (listRealDevices().length > 0) {
+ *   const ctx = await openRealDevice();
+ *   assert.ok(ctx instanceof RealContext);
+ *   assert.ok(ctx.queryDevice().maxQp > 0);
+ *   assert.equal(typeof ctx.queryPort(1).state, "number");
+ *   await ctx.close();
+ *   assert.equal(ctx.closed, true);
+ * } else {
+ *   // No RDMA device here: ENODEV saying why.
+ *   await assert.rejects(openRealDevice(), { name: "VerbsError", code: "ENODEV" });
+ * }
+ * ```
  */
 export class RealContext {
   #dev: RealDevice;

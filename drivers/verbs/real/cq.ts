@@ -36,9 +36,30 @@ const SPINS_PER_YIELD = 1024;
 /**
  * A completion channel (`struct ibv_comp_channel`).
  *
- * Its methods need an RDMA device, so no example runs here; they are the
- * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
- * through a stand-in provider.
+ * Its methods are the model's verbs (API.md) on a real device;
+ * `tests/ffi_fake_provider_test.ts` drives them through a stand-in provider.
+ * The example uses a device where there is one; elsewhere opening one says why not.
+ *
+ * @example
+ * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
+ * import { listRealDevices, openRealDevice } from "./open.ts";
+ * import { RealCompChannel } from "./cq.ts";
+ * if (listRealDevices().length > 0) {
+ *   const ctx = await openRealDevice();
+ *   const ch = ctx.createCompChannel();
+ *   assert.ok(ch instanceof RealCompChannel);
+ *   const cq = await ctx.createCq(4, { channel: ch });
+ *   assert.equal(cq.channel, ch);
+ *   await cq.destroy();
+ *   await ch.destroy();
+ *   await ctx.close();
+ * } else {
+ *   // No RDMA device here: ENODEV saying why.
+ *   await assert.rejects(openRealDevice(), { name: "VerbsError", code: "ENODEV" });
+ * }
+ * ```
  */
 export class RealCompChannel {
   #dev: RealDevice;
@@ -120,6 +141,24 @@ export class RealCompChannel {
 
 /**
  * Options of `RealContext.createCq` (`ibv_create_cq`'s `channel` and `comp_vector`).
+ *
+ * @example
+ * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
+ * import { listRealDevices, openRealDevice } from "./open.ts";
+ * import type { RealCqOptions } from "./cq.ts";
+ * if (listRealDevices().length > 0) {
+ *   const ctx = await openRealDevice();
+ *   const opts: RealCqOptions = { channel: ctx.createCompChannel(), compVector: 0 };
+ *   const cq = await ctx.createCq(8, opts);
+ *   assert.equal(cq.channel, opts.channel);
+ *   await ctx.close();
+ * } else {
+ *   // No RDMA device here: ENODEV saying why.
+ *   await assert.rejects(openRealDevice(), { name: "VerbsError", code: "ENODEV" });
+ * }
+ * ```
  */
 export interface RealCqOptions {
   /** Channel that receives this CQ's completion events. */
@@ -131,9 +170,28 @@ export interface RealCqOptions {
 /**
  * A completion queue (`struct ibv_cq`).
  *
- * Its methods need an RDMA device, so no example runs here; they are the
- * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
- * through a stand-in provider.
+ * Its methods are the model's verbs (API.md) on a real device;
+ * `tests/ffi_fake_provider_test.ts` drives them through a stand-in provider.
+ * The example uses a device where there is one; elsewhere opening one says why not.
+ *
+ * @example
+ * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
+ * import { listRealDevices, openRealDevice } from "./open.ts";
+ * import { RealCq } from "./cq.ts";
+ * if (listRealDevices().length > 0) {
+ *   const ctx = await openRealDevice();
+ *   const cq = await ctx.createCq(16);
+ *   assert.ok(cq instanceof RealCq && cq.cqe >= 16);
+ *   assert.deepEqual(cq.poll(4), []); // nothing posted
+ *   await cq.destroy();
+ *   await ctx.close();
+ * } else {
+ *   // No RDMA device here: ENODEV saying why.
+ *   await assert.rejects(openRealDevice(), { name: "VerbsError", code: "ENODEV" });
+ * }
+ * ```
  */
 export class RealCq {
   /** Entries the provider allocated (at least what was asked). */

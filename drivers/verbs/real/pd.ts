@@ -30,9 +30,33 @@ import { RealQp, type RealQpInit, RealSrq } from "./qp.ts";
 /**
  * A registered memory region (`struct ibv_mr`).
  *
- * Its methods need an RDMA device, so no example runs here; they are the
- * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
- * through a stand-in provider.
+ * Its methods are the model's verbs (API.md) on a real device;
+ * `tests/ffi_fake_provider_test.ts` drives them through a stand-in provider.
+ * The example uses a device where there is one; elsewhere opening one says why not.
+ *
+ * @example
+ * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
+ * import { listRealDevices, openRealDevice } from "./open.ts";
+ * import { Access } from "../../uapi/enums.ts";
+ * import { RealHost } from "./host.ts";
+ * import { RealMr } from "./pd.ts";
+ * if (listRealDevices().length > 0) {
+ *   const host = new RealHost({ memoryBytes: 1 << 16 });
+ *   const ctx = await host.openDevice();
+ *   const pd = await ctx.allocPd();
+ *   const buf = host.memory.alloc(4096, 4096);
+ *   const mr = await pd.regMr(buf, 4096, Access.LOCAL_WRITE);
+ *   assert.ok(mr instanceof RealMr);
+ *   assert.deepEqual([mr.addr, mr.length], [buf, 4096]);
+ *   await mr.dereg();
+ *   await ctx.close();
+ * } else {
+ *   // No RDMA device here: ENODEV saying why.
+ *   await assert.rejects(openRealDevice(), { name: "VerbsError", code: "ENODEV" });
+ * }
+ * ```
  */
 export class RealMr {
   /** Local key (SGEs). */
@@ -95,9 +119,32 @@ export class RealMr {
 /**
  * An address handle (`struct ibv_ah`) for UD sends.
  *
- * Its methods need an RDMA device, so no example runs here; they are the
- * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
- * through a stand-in provider.
+ * Its methods are the model's verbs (API.md) on a real device;
+ * `tests/ffi_fake_provider_test.ts` drives them through a stand-in provider.
+ * The example uses a device where there is one; elsewhere opening one says why not.
+ *
+ * @example
+ * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
+ * import { listRealDevices, openRealDevice } from "./open.ts";
+ * import { RealAh } from "./pd.ts";
+ * if (listRealDevices().length > 0) {
+ *   const ctx = await openRealDevice();
+ *   const pd = await ctx.allocPd();
+ *   const port = ctx.queryPort(1);
+ *   // On RoCE an address needs a GRH: GID 0 of the port.
+ *   const grh = port.lid === 0 ? { dgid: ctx.queryGid(1, 0), sgidIndex: 0 } : undefined;
+ *   const ah = await pd.createAh({ dlid: port.lid, grh });
+ *   assert.ok(ah instanceof RealAh);
+ *   assert.equal(ah.attr.portNum, 1); // the default
+ *   await ah.destroy();
+ *   await ctx.close();
+ * } else {
+ *   // No RDMA device here: ENODEV saying why.
+ *   await assert.rejects(openRealDevice(), { name: "VerbsError", code: "ENODEV" });
+ * }
+ * ```
  */
 export class RealAh {
   /** Kernel handle of the AH. */
@@ -136,9 +183,29 @@ export class RealAh {
 /**
  * A protection domain (`struct ibv_pd`).
  *
- * Its methods need an RDMA device, so no example runs here; they are the
- * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
- * through a stand-in provider.
+ * Its methods are the model's verbs (API.md) on a real device;
+ * `tests/ffi_fake_provider_test.ts` drives them through a stand-in provider.
+ * The example uses a device where there is one; elsewhere opening one says why not.
+ *
+ * @example
+ * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
+ * import { listRealDevices, openRealDevice } from "./open.ts";
+ * import { RealPd } from "./pd.ts";
+ * if (listRealDevices().length > 0) {
+ *   const ctx = await openRealDevice();
+ *   const pd = await ctx.allocPd();
+ *   assert.ok(pd instanceof RealPd);
+ *   // Only memory of a RealMemory can be registered.
+ *   await assert.rejects(pd.regMr(4096, 4096, 1), { code: "EFAULT" });
+ *   await pd.dealloc();
+ *   await ctx.close();
+ * } else {
+ *   // No RDMA device here: ENODEV saying why.
+ *   await assert.rejects(openRealDevice(), { name: "VerbsError", code: "ENODEV" });
+ * }
+ * ```
  */
 export class RealPd {
   /** Kernel handle of the PD. */

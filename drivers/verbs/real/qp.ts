@@ -54,6 +54,28 @@ function post(
 
 /**
  * What `pd.createQp` takes (API.md).
+ *
+ * @example
+ * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
+ * import { QpType } from "../../uapi/enums.ts";
+ * import { listRealDevices, openRealDevice } from "./open.ts";
+ * import type { RealQpInit } from "./qp.ts";
+ * if (listRealDevices().length > 0) {
+ *   const ctx = await openRealDevice();
+ *   const pd = await ctx.allocPd();
+ *   const cq = await ctx.createCq(8);
+ *   const cap = { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 };
+ *   const init: RealQpInit = { type: QpType.UD, sendCq: cq, recvCq: cq, cap };
+ *   const qp = await pd.createQp(init);
+ *   assert.equal(qp.type, QpType.UD);
+ *   await ctx.close();
+ * } else {
+ *   // No RDMA device here: ENODEV saying why.
+ *   await assert.rejects(openRealDevice(), { name: "VerbsError", code: "ENODEV" });
+ * }
+ * ```
  */
 export interface RealQpInit {
   /** `QpType.RC`, `UC` or `UD`. */
@@ -73,9 +95,33 @@ export interface RealQpInit {
 /**
  * A queue pair (`struct ibv_qp`).
  *
- * Its methods need an RDMA device, so no example runs here; they are the
- * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
- * through a stand-in provider.
+ * Its methods are the model's verbs (API.md) on a real device;
+ * `tests/ffi_fake_provider_test.ts` drives them through a stand-in provider.
+ * The example uses a device where there is one; elsewhere opening one says why not.
+ *
+ * @example
+ * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
+ * import { listRealDevices, openRealDevice } from "./open.ts";
+ * import { QpState, QpType } from "../../uapi/enums.ts";
+ * import { RealQp } from "./qp.ts";
+ * if (listRealDevices().length > 0) {
+ *   const ctx = await openRealDevice();
+ *   const pd = await ctx.allocPd();
+ *   const cq = await ctx.createCq(8);
+ *   const cap = { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 };
+ *   const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+ *   assert.ok(qp instanceof RealQp);
+ *   assert.equal(qp.state, QpState.RESET);
+ *   assert.ok(qp.cap.maxSendWr >= 4);
+ *   await qp.destroy();
+ *   await ctx.close();
+ * } else {
+ *   // No RDMA device here: ENODEV saying why.
+ *   await assert.rejects(openRealDevice(), { name: "VerbsError", code: "ENODEV" });
+ * }
+ * ```
  */
 export class RealQp {
   /** QP number (what the peer puts in `destQpNum`). */
@@ -205,9 +251,28 @@ export class RealQp {
 /**
  * A shared receive queue (`struct ibv_srq`).
  *
- * Its methods need an RDMA device, so no example runs here; they are the
- * model's verbs (API.md), and `tests/ffi_fake_provider_test.ts` drives them
- * through a stand-in provider.
+ * Its methods are the model's verbs (API.md) on a real device;
+ * `tests/ffi_fake_provider_test.ts` drives them through a stand-in provider.
+ * The example uses a device where there is one; elsewhere opening one says why not.
+ *
+ * @example
+ * ```ts
+ * // needs libibverbs1
+ * import assert from "node:assert/strict";
+ * import { listRealDevices, openRealDevice } from "./open.ts";
+ * import { RealSrq } from "./qp.ts";
+ * if (listRealDevices().length > 0) {
+ *   const ctx = await openRealDevice();
+ *   const pd = await ctx.allocPd();
+ *   const srq = await pd.createSrq({ maxWr: 4, maxSge: 1 });
+ *   assert.ok(srq instanceof RealSrq && srq.attr.maxWr >= 4);
+ *   await srq.destroy();
+ *   await ctx.close();
+ * } else {
+ *   // No RDMA device here: ENODEV saying why.
+ *   await assert.rejects(openRealDevice(), { name: "VerbsError", code: "ENODEV" });
+ * }
+ * ```
  */
 export class RealSrq {
   /** Attributes the provider granted. */
