@@ -199,11 +199,22 @@ export class Cluster {
    * on the fabric) and the platform for its kind. Before {@link start}.
    */
   addHost(spec: HostSpec): Host {
+    if (spec === null || typeof spec !== "object") {
+      throw new VerbsError("EINVAL", `addHost: give a HostSpec { name, hypervisor }, got ${spec}`);
+    }
     if (this.#started) {
       throw new VerbsError("EINVAL", `addHost ${spec.name}: add hosts before cluster.start()`);
     }
     if (!spec.name || this.#hosts.some((h) => h.name === spec.name)) {
       throw new VerbsError("EINVAL", `addHost: host name '${spec.name}' missing or already used`);
+    }
+    // A string such as "false" from a configuration file must not make a Xen host.
+    if (typeof spec.hypervisor !== "boolean") {
+      throw new VerbsError(
+        "EINVAL",
+        `addHost ${spec.name}: hypervisor must be true (a Xen host: dom0 and guests) or false ` +
+          `(bare metal), got ${JSON.stringify(spec.hypervisor) ?? "nothing"}`,
+      );
     }
     if (spec.ports !== undefined && spec.ports !== 1 && spec.ports !== 2) {
       throw new VerbsError(

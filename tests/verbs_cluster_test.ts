@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   Cluster,
   connectPair,
+  type HostSpec,
   QpType,
   registerHostPlatform,
   SendFlags,
@@ -180,6 +181,26 @@ Deno.test("a cluster without a profile, or with one of the wrong kind, is refuse
     "EINVAL",
     /^EINVAL: Cluster: seed must be an integer, got undefined$/,
   );
+});
+
+Deno.test("addHost: hypervisor is a boolean, given; anything else is EINVAL naming it (no silent Xen host)", () => {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  for (const hypervisor of [undefined, "false", 1, null]) {
+    assert.throws(
+      () => cluster.addHost({ name: "h", hypervisor } as unknown as HostSpec),
+      {
+        name: "VerbsError",
+        code: "EINVAL",
+        message: /^EINVAL: addHost h: hypervisor must be true/,
+      },
+    );
+  }
+  assert.throws(() => cluster.addHost(undefined as unknown as HostSpec), {
+    code: "EINVAL",
+    message: /^EINVAL: addHost: give a HostSpec/,
+  });
+  assert.equal(cluster.hosts.length, 0, "nothing was added");
+  assert.equal(cluster.addHost({ name: "h", hypervisor: true }).isXen, true);
 });
 
 Deno.test("cluster: a dual-port host reports two ACTIVE ports with their own LIDs, and port 2 carries its QPs' traffic, in every mode", async () => {
