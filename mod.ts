@@ -34,6 +34,7 @@ export {
   type EventLane,
 } from "./sim/engine.ts";
 export { Prng } from "./sim/prng.ts";
+export { AddressSpaceError } from "./sim/address_space.ts";
 export { NOISE_MODES, type NoiseMode, type NoiseParams } from "./sim/noise.ts";
 export * from "./hca/pcap.ts";
 export * from "./hca/capture.ts";

@@ -25,6 +25,7 @@
  */
 import { type MachineMemory, PAGE_SIZE } from "./memory.ts";
 import type { Prng } from "./prng.ts";
+import { Errno } from "./errno.ts";
 
 /** Pages populated together; their machine frames are shuffled within the chunk. */
 const CHUNK = 16;
@@ -43,10 +44,12 @@ const CHUNK = 16;
  *   () => as.alloc(1 << 20),
  *   (e) => e instanceof AddressSpaceError && e.code === "ENOMEM",
  * );
- * assert.throws(() => as.read(0, 4), { name: "AddressSpaceError", code: "EFAULT" }); // page 0
+ * assert.throws(() => as.read(0, 4), { name: "AddressSpaceError", code: "EFAULT", errno: 14 });
  * ```
  */
 export class AddressSpaceError extends Error {
+  /** Linux errno value of `code` (EFAULT 14, ENOMEM 12, EINVAL 22). */
+  readonly errno: number;
   /**
    * @param code errno-style name (`EFAULT`, `ENOMEM`, `EINVAL`)
    * @param message what was wrong
@@ -54,6 +57,7 @@ export class AddressSpaceError extends Error {
   constructor(readonly code: "EFAULT" | "ENOMEM" | "EINVAL", message: string) {
     super(message);
     this.name = "AddressSpaceError";
+    this.errno = Errno[code];
   }
 }
 

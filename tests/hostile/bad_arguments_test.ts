@@ -12,7 +12,14 @@
  * victim notices nothing.
  */
 import assert from "node:assert/strict";
-import { type Domain, SendFlags, type SendWr, WcStatus, WrOpcode } from "../../mod.ts";
+import {
+  AddressSpaceError,
+  type Domain,
+  SendFlags,
+  type SendWr,
+  WcStatus,
+  WrOpcode,
+} from "../../mod.ts";
 import { connect, end } from "../xenib_support.ts";
 import { scene, verdict } from "./support.ts";
 
@@ -94,6 +101,14 @@ async function attack(dom: Domain, peer: Domain): Promise<Record<string, string>
   const far = await refusal(() => dom.memory.read(e.buf, 2 ** 53));
   assert.deepEqual([far.name, far.code], ["AddressSpaceError", "EFAULT"], far.msg);
   assert.doesNotMatch(far.msg, /\n/);
+  // The class mod.ts exports, with the Linux errno beside the code (API.md: `.errno`, `.code`).
+  assert.throws(() => dom.memory.read(e.buf, 2 ** 53), { errno: 14 });
+  assert.throws(() => dom.memory.read(e.buf, 2 ** 53), AddressSpaceError);
+  assert.throws(() => dom.memory.alloc(64, 3), {
+    name: "AddressSpaceError",
+    code: "EINVAL",
+    errno: 22,
+  });
   const codes: Record<string, string> = {};
   for (const [what, fn, msg] of cases) {
     const r = await refusal(fn);
