@@ -180,6 +180,19 @@ for (const mode of MODES) {
         cap: { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 },
       });
       await refused(() => qp.modify({ state: 14 as never }), "EINVAL", /no such QP state 14/);
+      // Each message names the call and the argument (docs/api.md, Errors).
+      await refused(() => pd.regMr(buf, 0, 1), "EINVAL", /reg_mr: length must be an integer/);
+      await refused(() => pd.regMr(64, 4096, 1), "EFAULT", /reg_mr: buffer 0x40\+4096: /i);
+      await refused(
+        () => ctx.createCq(4, { compVector: 1 }),
+        "EINVAL",
+        /create_cq: compVector must be an integer in 0\.\.0, got 1/,
+      );
+      await refused(
+        () => pd.createQp({ type: QpType.RC, recvCq: cq, cap: qp.cap } as never),
+        "EINVAL",
+        /create_qp: sendCq is missing/,
+      );
       await refused(() => pd.dealloc(), "EBUSY", /still has \d+ object/);
       await ctx.close();
     });

@@ -44,6 +44,7 @@ import { VerbsError } from "../uapi/errors.ts";
 import { Access } from "../uapi/enums.ts";
 import { isQpState } from "../uapi/qp_state.ts";
 import {
+  opName,
   segCapacity,
   VIB_F_PERSISTENT,
   VibOp,
@@ -63,6 +64,16 @@ import {
 import type { PersistentGrant } from "./persistent.ts";
 import type { FrontFile, VibFront } from "./vibfront.ts";
 
+/**
+ * A refusal about a request's buffer (a page the guest does not own, more pages than a request
+ * carries), naming the request and the extent as the native kernel names them.
+ */
+function bufferError(e: unknown, op: number, addr: number, bytes: number): unknown {
+  if (!(e instanceof VerbsError)) return e;
+  const why = e.message.slice(e.code.length + 2);
+  const at = typeof addr === "number" ? `0x${addr.toString(16)}` : String(addr);
+  return new VerbsError(e.code, `${opName(op)}: buffer ${at}+${bytes}: ${why}`);
+}
 /**
  * The hook a datapath driver plugs into (the split baseline's provider):
  * requests of this context on the ring, sent from a synchronous call
@@ -191,17 +202,21 @@ export class VibFrontFile implements FrontFile {
     });
   }
 
-  #grant(addr: number, bytes: number, readonly: boolean, op: number): Promise<GrantedBuffer> {
+  async #grant(addr: number, bytes: number, readonly: boolean, op: number): Promise<GrantedBuffer> {
     const o = this.#front.o;
-    return grantBuffer(
-      o.engine,
-      o,
-      o.profile.xen.grantEntryNs,
-      addr,
-      bytes,
-      readonly,
-      segCapacity(op),
-    );
+    try {
+      return await grantBuffer(
+        o.engine,
+        o,
+        o.profile.xen.grantEntryNs,
+        addr,
+        bytes,
+        readonly,
+        segCapacity(op),
+      );
+    } catch (e) {
+      throw bufferError(e, op, addr, bytes);
+    }
   }
 
   /**
@@ -279,7 +294,12 @@ export class VibFrontFile implements FrontFile {
     const front = this.#front, o = front.o;
     const entryNs = o.profile.xen.grantEntryNs;
     if (this.#closed) throw new VerbsError("EBADF", `${this.deviceName}: context is closed`);
-    const pfns = ownPages(o, req.addr, req.length);
+    let pfns;
+    try {
+      pfns = ownPages(o, req.addr, req.length);
+    } catch (e) {
+      throw bufferError(e, VibOp.REG_MR, req.addr, req.length);
+    }
     let a;
     try {
       a = front.persistent.acquire(o, pfns, ro);

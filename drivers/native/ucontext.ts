@@ -245,9 +245,9 @@ function mcastKey(gid: Uint8Array, mlid: number): string {
   return `${Array.from(gid, (b) => b.toString(16).padStart(2, "0")).join("")}/${mlid}`;
 }
 
-function checkInt(name: string, v: unknown, min: number, max: number): number {
+function checkInt(call: string, name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw inval(`${name} must be an integer in ${min}..${max}, got ${String(v)}`);
+    throw inval(`${call}: ${name} must be an integer in ${min}..${max}, got ${String(v)}`);
   }
   return v;
 }
@@ -341,14 +341,15 @@ export class UContext implements UverbsFile {
     return o;
   }
 
-  #frames(addr: number, len: number): number[] {
+  #frames(call: string, addr: number, len: number): number[] {
     try {
       return this.#mem.frames(addr, len);
     } catch (e) {
-      if (e instanceof VerbsError) throw e;
+      const v = e instanceof VerbsError ? e : undefined;
+      const why = v ? v.message.slice(v.code.length + 2) : (e as Error).message;
       throw new VerbsError(
-        "EFAULT",
-        `buffer 0x${addr.toString(16)}+${len}: ${(e as Error).message}`,
+        v?.code ?? "EFAULT",
+        `${call}: buffer 0x${addr.toString(16)}+${len}: ${why}`,
       );
     }
   }
@@ -397,7 +398,7 @@ export class UContext implements UverbsFile {
 
   async queryPort(portNum: number): Promise<PortAttr> {
     await this.#in();
-    checkInt("port", portNum, 1, this.driver.devLim.ports);
+    checkInt("query_port", "port", portNum, 1, this.driver.devLim.ports);
     const p = await this.driver.queryPort(portNum);
     // IBTA PortInfo:LinkWidthActive (verbs.h active_width): 1x 1, 4x 2, 8x 4, 12x 8, 2x 16.
     const width: Record<number, number> = { 1: 1, 2: 16, 4: 2, 8: 4, 12: 8 };
@@ -440,15 +441,15 @@ export class UContext implements UverbsFile {
   async regMr(req: RegMrReq): Promise<RegMrResp> {
     await this.#in();
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
-    checkInt("length", req.length, 1, 2 ** 32);
-    checkInt("addr", req.addr, 1, Number.MAX_SAFE_INTEGER);
+    checkInt("reg_mr", "length", req.length, 1, 2 ** 32);
+    checkInt("reg_mr", "addr", req.addr, 1, Number.MAX_SAFE_INTEGER);
     const access = checkMrAccess(req.access);
     const region = await this.driver.regRegion({
       pdn: pd.pdn,
       start: req.addr,
       length: req.length,
       access,
-      mfns: this.#frames(req.addr, req.length),
+      mfns: this.#frames("reg_mr", req.addr, req.length),
     });
     pd.users++;
     const h = this.#next++;
@@ -474,16 +475,16 @@ export class UContext implements UverbsFile {
       start: addr,
       length: bytes,
       access: Access.LOCAL_WRITE,
-      mfns: this.#frames(addr, bytes),
+      mfns: this.#frames(what, addr, bytes),
     });
   }
 
   async createCq(req: CreateCqReq): Promise<CreateCqResp> {
     await this.#in();
     const lim = this.driver.devLim;
-    checkInt("cqe", req.cqe, 1, lim.maxCqe);
-    checkInt("compVector", req.compVector, 0, this.numCompVectors - 1);
-    const entries = 1 << checkInt("logSize", req.logSize, 1, 24);
+    checkInt("create_cq", "cqe", req.cqe, 1, lim.maxCqe);
+    checkInt("create_cq", "compVector", req.compVector, 0, this.numCompVectors - 1);
+    const entries = 1 << checkInt("create_cq", "logSize", req.logSize, 1, 24);
     if (entries < req.cqe + 1 || entries * CQE_BYTES > req.bufBytes) {
       throw inval(
         `create_cq: ${entries} entries do not fit cqe=${req.cqe} in ${req.bufBytes} bytes`,
@@ -519,8 +520,8 @@ export class UContext implements UverbsFile {
   async resizeCq(req: ResizeCqReq): Promise<{ cqe: number }> {
     await this.#in();
     const cq = this.#get(this.#cqs, req.cqHandle, "CQ");
-    checkInt("cqe", req.cqe, 1, this.driver.devLim.maxCqe);
-    const entries = 1 << checkInt("logSize", req.logSize, 1, 24);
+    checkInt("resize_cq", "cqe", req.cqe, 1, this.driver.devLim.maxCqe);
+    const entries = 1 << checkInt("resize_cq", "logSize", req.logSize, 1, 24);
     if (entries < req.cqe + 1 || entries * CQE_BYTES > req.bufBytes) {
       throw inval(`resize_cq: ${entries} entries do not fit cqe=${req.cqe}`);
     }
@@ -572,11 +573,11 @@ export class UContext implements UverbsFile {
     // align_queue_size: "If someone asks for a 0-sized queue, presumably they're not going to
     // use it"): the library's queue then has the smallest size, which ibv_create_qp(3) allows
     // ("greater than or equal to the values requested").
-    checkInt("maxSendWr", c.maxSendWr, 0, lim.maxQpWr);
-    checkInt("maxRecvWr", c.maxRecvWr, 0, lim.maxQpWr);
-    checkInt("maxSendSge", c.maxSendSge, 0, lim.maxSge);
-    checkInt("maxRecvSge", c.maxRecvSge, 0, lim.maxSge);
-    checkInt("maxInlineData", c.maxInlineData ?? 0, 0, lim.maxInline);
+    checkInt("create_qp", "maxSendWr", c.maxSendWr, 0, lim.maxQpWr);
+    checkInt("create_qp", "maxRecvWr", c.maxRecvWr, 0, lim.maxQpWr);
+    checkInt("create_qp", "maxSendSge", c.maxSendSge, 0, lim.maxSge);
+    checkInt("create_qp", "maxRecvSge", c.maxRecvSge, 0, lim.maxSge);
+    checkInt("create_qp", "maxInlineData", c.maxInlineData ?? 0, 0, lim.maxInline);
     const w = req.wq;
     const need = sendWqeBytes(req.type, c.maxSendSge, c.maxInlineData ?? 0);
     if (
@@ -642,7 +643,7 @@ export class UContext implements UverbsFile {
     return { qpHandle: h, qpn, cap: { ...cap } };
   }
 
-  #path(ah: AhAttr, multicast = false): PathParams {
+  #path(call: string, ah: AhAttr, multicast = false): PathParams {
     // An address handle may name a multicast group: its MLID with a GRH whose DGID is the MGID
     // (IBTA vol 1 §10.5: a multicast packet carries the MGID in its GRH). A connected QP's path
     // is unicast.
@@ -650,11 +651,11 @@ export class UContext implements UverbsFile {
       if (!(ah.grh?.dgid instanceof Uint8Array) || !isMulticastGid(ah.grh.dgid)) {
         throw inval("ah: a multicast dlid needs a grh whose dgid is the multicast GID");
       }
-    } else checkInt("ah.dlid", ah.dlid, 1, 0xbfff);
+    } else checkInt(call, "ah.dlid", ah.dlid, 1, 0xbfff);
     const p: PathParams = {
       dlid: ah.dlid,
-      sl: checkInt("ah.sl", ah.sl ?? 0, 0, 15),
-      srcPathBits: checkInt("ah.srcPathBits", ah.srcPathBits ?? 0, 0, 127),
+      sl: checkInt(call, "ah.sl", ah.sl ?? 0, 0, 15),
+      srcPathBits: checkInt(call, "ah.srcPathBits", ah.srcPathBits ?? 0, 0, 127),
       staticRate: ah.staticRate ?? 0,
     };
     if (ah.grh) {
@@ -676,7 +677,7 @@ export class UContext implements UverbsFile {
   #context(a: QpAttr, mask: number): Partial<QpContextParams> {
     const lim = this.driver.devLim;
     const ctx: Partial<QpContextParams> = {};
-    if (mask & M.PORT) ctx.port = checkInt("port", a.port, 1, lim.ports);
+    if (mask & M.PORT) ctx.port = checkInt("modify_qp", "port", a.port, 1, lim.ports);
     if (mask & M.PKEY_INDEX) {
       // mthca_modify_qp: `attr->pkey_index >= dev->limits.pkey_table_len` → -EINVAL.
       const i = a.pkeyIndex;
@@ -687,38 +688,50 @@ export class UContext implements UverbsFile {
       }
       ctx.pkeyIndex = i;
     }
-    if (mask & M.QKEY) ctx.qkey = checkInt("qkey", a.qkey, 0, 0xffffffff);
+    if (mask & M.QKEY) ctx.qkey = checkInt("modify_qp", "qkey", a.qkey, 0, 0xffffffff);
     if (mask & M.ACCESS_FLAGS) {
-      const f = checkInt("accessFlags", a.accessFlags, 0, 0xff);
+      const f = checkInt("modify_qp", "accessFlags", a.accessFlags, 0, 0xff);
       const known = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ |
         Access.REMOTE_ATOMIC;
-      if (f & ~known) throw inval(`accessFlags 0x${f.toString(16)} not supported`);
+      if (f & ~known) throw inval(`modify_qp: accessFlags 0x${f.toString(16)} not supported`);
       ctx.accessFlags = toQpAccess(f);
     }
-    if (mask & M.AV) ctx.path = this.#path(a.ah!);
+    if (mask & M.AV) ctx.path = this.#path("modify_qp", a.ah!);
     if (mask & M.PATH_MTU) {
       const v = a.pathMtu!;
       const code = v >= 1 && v <= 5 ? v : mtuFromBytes(v);
       if (code === undefined || code > lim.maxMtu) {
-        throw inval(`pathMtu ${v} is not a supported MTU (max ${256 << (lim.maxMtu - 1)})`);
+        throw inval(
+          `modify_qp: pathMtu ${v} is not a supported MTU (max ${256 << (lim.maxMtu - 1)})`,
+        );
       }
       ctx.mtu = code;
     }
-    if (mask & M.TIMEOUT) ctx.timeout = checkInt("timeout", a.timeout, 0, 31);
-    if (mask & M.RETRY_CNT) ctx.retryCnt = checkInt("retryCnt", a.retryCnt, 0, 7);
-    if (mask & M.RNR_RETRY) ctx.rnrRetry = checkInt("rnrRetry", a.rnrRetry, 0, 7);
-    if (mask & M.RQ_PSN) ctx.rqPsn = checkInt("rqPsn", a.rqPsn, 0, 0xffffff);
-    if (mask & M.SQ_PSN) ctx.sqPsn = checkInt("sqPsn", a.sqPsn, 0, 0xffffff);
+    if (mask & M.TIMEOUT) ctx.timeout = checkInt("modify_qp", "timeout", a.timeout, 0, 31);
+    if (mask & M.RETRY_CNT) ctx.retryCnt = checkInt("modify_qp", "retryCnt", a.retryCnt, 0, 7);
+    if (mask & M.RNR_RETRY) ctx.rnrRetry = checkInt("modify_qp", "rnrRetry", a.rnrRetry, 0, 7);
+    if (mask & M.RQ_PSN) ctx.rqPsn = checkInt("modify_qp", "rqPsn", a.rqPsn, 0, 0xffffff);
+    if (mask & M.SQ_PSN) ctx.sqPsn = checkInt("modify_qp", "sqPsn", a.sqPsn, 0, 0xffffff);
     if (mask & M.MAX_QP_RD_ATOMIC) {
-      ctx.maxRdAtomic = checkInt("maxRdAtomic", a.maxRdAtomic, 0, lim.maxRdAtomic);
+      ctx.maxRdAtomic = checkInt("modify_qp", "maxRdAtomic", a.maxRdAtomic, 0, lim.maxRdAtomic);
     }
     if (mask & M.MAX_DEST_RD_ATOMIC) {
-      ctx.maxDestRdAtomic = checkInt("maxDestRdAtomic", a.maxDestRdAtomic, 0, lim.maxDestRdAtomic);
+      ctx.maxDestRdAtomic = checkInt(
+        "modify_qp",
+        "maxDestRdAtomic",
+        a.maxDestRdAtomic,
+        0,
+        lim.maxDestRdAtomic,
+      );
     }
-    if (mask & M.MIN_RNR_TIMER) ctx.minRnrTimer = checkInt("minRnrTimer", a.minRnrTimer, 0, 31);
-    if (mask & M.DEST_QPN) ctx.destQpn = checkInt("destQpNum", a.destQpNum, 0, 0xffffff);
+    if (mask & M.MIN_RNR_TIMER) {
+      ctx.minRnrTimer = checkInt("modify_qp", "minRnrTimer", a.minRnrTimer, 0, 31);
+    }
+    if (mask & M.DEST_QPN) {
+      ctx.destQpn = checkInt("modify_qp", "destQpNum", a.destQpNum, 0, 0xffffff);
+    }
     if (mask & M.EN_SQD_ASYNC_NOTIFY) ctx.sqdEvent = !!a.enSqdAsyncNotify;
-    if (mask & M.ALT_PATH) this.#path(a.altPath!); // validated, not used by the device
+    if (mask & M.ALT_PATH) this.#path("modify_qp", a.altPath!); // validated, not used by the device
     if (mask & M.CAP) throw inval("modify_qp: resizing a QP (cap) is not supported");
     return ctx;
   }
@@ -874,14 +887,14 @@ export class UContext implements UverbsFile {
     await this.#in();
     const lim = this.driver.devLim;
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
-    checkInt("maxWr", req.maxWr, 1, lim.maxQpWr);
-    checkInt("maxSge", req.maxSge, 1, lim.maxSge);
+    checkInt("create_srq", "maxWr", req.maxWr, 1, lim.maxQpWr);
+    checkInt("create_srq", "maxSge", req.maxSge, 1, lim.maxSge);
     // The ABI carries srq_limit, but creation does not arm the SRQ: mthca_alloc_srq neither
     // checks nor uses it (ibv_create_srq(3): "irrelevant for ibv_create_srq"); arming is
     // ibv_modify_srq's. A value no C field could hold is still refused.
-    checkInt("srqLimit", req.srqLimit, 0, 0xffffffff);
-    const entries = 1 << checkInt("logSize", req.logSize, 0, 24);
-    const stride = 1 << checkInt("logStride", req.logStride, 4, 10);
+    checkInt("create_srq", "srqLimit", req.srqLimit, 0, 0xffffffff);
+    const entries = 1 << checkInt("create_srq", "logSize", req.logSize, 0, 24);
+    const stride = 1 << checkInt("create_srq", "logStride", req.logStride, 4, 10);
     if (entries < req.maxWr || stride < req.maxSge * SEG_BYTES || entries * stride > req.bufBytes) {
       throw inval(`create_srq: ${entries}x${stride} B ring does not fit the request`);
     }
@@ -928,7 +941,7 @@ export class UContext implements UverbsFile {
     const srq = this.#get(this.#srqs, req.srqHandle, "SRQ");
     if (req.maxWr !== undefined) throw inval("modify_srq: resizing an SRQ is not supported");
     if (req.srqLimit === undefined) return;
-    checkInt("srqLimit", req.srqLimit, 0, srq.maxWr);
+    checkInt("modify_srq", "srqLimit", req.srqLimit, 0, srq.maxWr);
     await this.driver.armSrq(srq.srqn, req.srqLimit);
   }
 
@@ -958,9 +971,9 @@ export class UContext implements UverbsFile {
   async createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp> {
     await this.#in();
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
-    this.#path(req.attr, true);
+    this.#path("create_ah", req.attr, true);
     if (req.attr.portNum !== undefined) {
-      checkInt("ah.portNum", req.attr.portNum, 1, this.driver.devLim.ports);
+      checkInt("create_ah", "ah.portNum", req.attr.portNum, 1, this.driver.devLim.ports);
     }
     const index = this.driver.allocAh();
     pd.users++;

@@ -95,9 +95,10 @@ export class Pd {
     this.#live("create_qp");
     const ctx = this.context;
     await ctx.enter();
-    for (const cq of [init.sendCq, init.recvCq]) {
-      if (!cq || cq.context !== ctx) {
-        throw new VerbsError("EINVAL", "create_qp: CQ of another context");
+    for (const [name, cq] of [["sendCq", init.sendCq], ["recvCq", init.recvCq]] as const) {
+      if (!cq) throw new VerbsError("EINVAL", `create_qp: ${name} is missing`);
+      if (cq.context !== ctx) {
+        throw new VerbsError("EINVAL", `create_qp: ${name} of another context`);
       }
     }
     if (init.srq && init.srq.pd.context !== ctx) {
