@@ -385,6 +385,8 @@ export class Fabric {
   #captures: Capture[] = [];
 
   /**
+   * An empty fabric on `engine`: no nodes, no links.
+   *
    * @param engine the cluster's engine
    * @param opts see {@link FabricOptions}
    */

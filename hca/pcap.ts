@@ -188,7 +188,11 @@ export class PcapWriter {
   /** The file's link type. */
   readonly linkType: number;
 
-  /** @param opts see {@link PcapOptions} */
+  /**
+   * An empty pcap image.
+   *
+   * @param opts see {@link PcapOptions}
+   */
   constructor(opts: PcapOptions = {}) {
     this.snaplen = opts.snaplen ?? DEFAULT_SNAPLEN;
     this.linkType = opts.linkType ?? LINKTYPE_INFINIBAND;

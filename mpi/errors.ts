@@ -49,6 +49,8 @@ export type MpiErrorCode =
  */
 export class MpiError extends Error {
   /**
+   * An MPI error of class `code`.
+   *
    * @param code the MPI error class
    * @param detail what was wrong (one line; the code is prefixed)
    */

@@ -105,9 +105,13 @@ export interface ClusterOptions {
  * ```
  */
 export class Cluster {
+  /** The engine: virtual time, events, processes (`now`, `traceHash()`). */
   readonly engine: Engine;
+  /** The cost profile every host charges (resolved from `ClusterOptions.profile`). */
   readonly profile: Profile;
+  /** The cluster's one seeded PRNG; every host forks its own stream from it. */
   readonly rng: Prng;
+  /** The InfiniBand fabric: ports, links, the switch, captures and fault rules. */
   readonly fabric: Fabric;
   /** The seed the cluster was built with. */
   readonly seed: number;
@@ -129,7 +133,11 @@ export class Cluster {
   #started = false;
   #running = 0;
 
-  /** @param opts see {@link ClusterOptions} */
+  /**
+   * A cluster with no hosts yet: `addHost`, then `start`.
+   *
+   * @param opts see {@link ClusterOptions}
+   */
   constructor(opts: ClusterOptions) {
     if (opts === null || typeof opts !== "object") {
       throw new VerbsError("EINVAL", "Cluster: options { profile, seed } are required");

@@ -74,6 +74,8 @@ export class DomainMemory {
   #machine: WatchedMemory | undefined;
 
   /**
+   * The memory of a domain: its address space, on the host's machine memory.
+   *
    * @param space the domain's address space
    * @param machine the host's machine memory (for write waits)
    */
@@ -157,11 +159,15 @@ export class DomainMemory {
  * ```
  */
 export interface DomainOptions {
+  /** The domain's name (`node0`, `vm0`, `node0-dom0`). */
   name: string;
   /** Xen domain id (guests and dom0). */
   domid?: number;
+  /** The engine its threads run on. */
   engine: Engine;
+  /** The cost profile its kernel and libraries charge. */
   profile: Profile;
+  /** Its address space (pseudo-physical pages on machine frames). */
   space: AddressSpace;
   /** Host memory, when it supports write waits. */
   machine?: WatchedMemory;
@@ -235,9 +241,13 @@ export interface OpenDeviceOptions {
  * ```
  */
 export class Domain {
+  /** The domain's name. */
   readonly name: string;
+  /** The engine its threads run on. */
   readonly engine: Engine;
+  /** The cost profile its kernel and libraries charge. */
   readonly profile: Profile;
+  /** Its memory, by the domain's own addresses (API.md). */
   readonly memory: DomainMemory;
   /** CPU time accounting of this domain's threads. */
   readonly cpu: CpuClock;
@@ -258,7 +268,11 @@ export class Domain {
    */
   readonly rdmaCm: RdmaCm;
 
-  /** @param o see {@link DomainOptions} */
+  /**
+   * A domain (an OS instance) with no RDMA device until its kernel's driver adds one.
+   *
+   * @param o see {@link DomainOptions}
+   */
   constructor(o: DomainOptions) {
     this.name = o.name;
     this.#domid = o.domid;

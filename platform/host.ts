@@ -41,6 +41,7 @@ import type { IpoibNetwork } from "../drivers/verbs/ipoib.ts";
  * ```
  */
 export interface HostSpec {
+  /** Unique name of the host (`node0`). */
   name: string;
   /** A Xen host (dom0 + backend) instead of a bare-metal OS. */
   hypervisor: boolean;
@@ -83,10 +84,15 @@ export interface HostSpec {
  * ```
  */
 export interface HostCounters {
+  /** Hypercalls made on this host (every domain). */
   hypercalls: number;
+  /** Event-channel notifications sent. */
   evtchnSends: number;
+  /** Requests dom0's backends served. */
   backendRequests: number;
+  /** Grant mappings dom0 made. */
   grantMaps: number;
+  /** Time dom0's backends spent on requests and events (device waits included). */
   dom0BusyNs: number;
   /** Time dom0's VCPUs spent running its hypercalls, upcalls and backend work. */
   dom0CpuNs: number;
@@ -94,6 +100,10 @@ export interface HostCounters {
   dom0WaitNs: number;
   /** Requests the backends refused at a guest's quota or at dom0's headroom. */
   quotaRefusals: number;
+  /**
+   * Counters by kind: hypercalls by `op:subop`, event-channel sends by direction, backend
+   * requests by vib operation, quota refusals by quota.
+   */
   byKind: {
     hypercalls: Record<string, number>;
     evtchnSends: Record<string, number>;
@@ -143,6 +153,7 @@ export function zeroCounters(): HostCounters {
  * ```
  */
 export interface HostHca extends HcaDevice {
+  /** The device's name (`mthca0`). */
   readonly name: string;
 }
 
@@ -161,15 +172,21 @@ export interface HostHca extends HcaDevice {
  * ```
  */
 export interface HostHardware {
+  /** The host's name. */
   readonly name: string;
+  /** The cluster's engine. */
   readonly engine: Engine;
+  /** The cluster's cost profile. */
   readonly profile: Profile;
   /** A generator of this host's own (forked from the cluster's). */
   readonly rng: Prng;
   /** The cluster's seed, for named streams (`Prng.derive`) that draw from no other generator. */
   readonly seed: number;
+  /** The host's machine memory (4 KiB frames, allocated when touched). */
   readonly memory: WatchedMemory;
+  /** The host's interrupt controller (the HCA's interrupt lines). */
   readonly irq: InterruptController;
+  /** The host's HCA. */
   readonly hca: HostHca;
   /** The host's noise streams, when the cluster's noise is on (`sim/noise.ts`). */
   readonly noise?: HostNoise;
@@ -197,7 +214,9 @@ export interface HostHardware {
  * ```
  */
 export interface GuestOptions {
+  /** The guest's name, unique on its host (`EEXIST` otherwise). */
   name: string;
+  /** The guest's memory in MiB (default 64). */
   memoryMiB?: number;
   /** "bypass" (Xen-IB) or "split". */
   driver?: "bypass" | "split";
@@ -282,6 +301,7 @@ export interface GuestDomain extends Domain {
  * ```
  */
 export interface HypervisorLike {
+  /** `{ domains, grantsMapped, evtchnsBound, framesAllocated, ioPagesMapped }` (API.md). */
   stats(): Record<string, number>;
 }
 
@@ -416,6 +436,8 @@ export function hostPlatformFactory(kind: string): HostPlatformFactory {
  */
 export class HcaHandle {
   /**
+   * `host.hca`: the device and the platform whose driver counts its resources.
+   *
    * @param device the HCA device
    * @param platform the host's software (its driver's counts)
    */
@@ -447,6 +469,7 @@ export class HcaHandle {
  * ```
  */
 export class Host {
+  /** The host's name (`HostSpec.name`). */
   readonly name: string;
   /** The hardware. */
   readonly hw: HostHardware;
@@ -456,6 +479,8 @@ export class Host {
   readonly hca: HcaHandle;
 
   /**
+   * Build the host's platform (bare metal or Xen) on its hardware.
+   *
    * @param hw the host's hardware
    * @param spec what was asked for
    */

@@ -102,6 +102,8 @@ export class WatchedMemory extends MachineMemory {
   #cpuReads = 0;
 
   /**
+   * Machine memory of `bytes` whose writes wake `waitWrite` sleepers on `engine`.
+   *
    * @param bytes size of machine memory
    * @param engine the engine whose clock wake-ups happen on
    */
@@ -110,6 +112,7 @@ export class WatchedMemory extends MachineMemory {
     this.#engine = engine;
   }
 
+  /** `MachineMemory.read`; a CPU read, which wakes no watcher. */
   override read(maddr: number, len: number): Uint8Array {
     this.#cpuReads++;
     try {
@@ -119,6 +122,7 @@ export class WatchedMemory extends MachineMemory {
     }
   }
 
+  /** `MachineMemory.frame`, noting the frame was accessed (a device access may have written it). */
   override frame(mfn: number): Uint8Array {
     const f = super.frame(mfn);
     this.#accessed(mfn);
@@ -126,6 +130,7 @@ export class WatchedMemory extends MachineMemory {
   }
 
   // The DMA path's look-up (translation, then the frame): a device access like `frame`'s.
+  /** `MachineMemory.frameIfAllocated`, noting the access as `frame` does. */
   override frameIfAllocated(mfn: number): Uint8Array | undefined {
     const f = super.frameIfAllocated(mfn);
     if (f !== undefined) this.#accessed(mfn);

@@ -36,6 +36,8 @@ export class ManagementNetwork {
   bytes = 0;
 
   /**
+   * The hosts' management ports on `engine`, priced by `profile`.
+   *
    * @param engine the cluster's engine
    * @param profile costs (`migration.netBytesPerSec`, `migration.netLatencyNs`)
    */

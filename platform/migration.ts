@@ -121,6 +121,7 @@ export interface MigrationRound {
   bytes: number;
   /** When it started and how long it took (virtual ns). */
   startNs: number;
+  /** How long the round took (ns). */
   durationNs: number;
   /** True for the stop-and-copy round (the guest suspended). */
   stopAndCopy: boolean;
@@ -146,12 +147,17 @@ export interface MigrationRound {
  * ```
  */
 export interface MigrationResult {
+  /** The guest's name. */
   guest: string;
+  /** The source host. */
   from: string;
+  /** The destination host. */
   to: string;
   /** The guest's domain id on the destination. */
   domid: number;
+  /** Virtual time the migration started (ns). */
   startNs: number;
+  /** Virtual time it ended (ns). */
   endNs: number;
   /** From the call to the source's last resource returned. */
   totalNs: number;
@@ -172,6 +178,7 @@ export interface MigrationResult {
   rounds: MigrationRound[];
   /** Sums over the rounds. */
   pagesSent: number;
+  /** Bytes of pages sent. */
   bytesSent: number;
   /** Pages written by threads of the paused guest before the switch (see the module doc). */
   latePages: number;

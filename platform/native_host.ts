@@ -74,10 +74,14 @@ export class NativePlatform implements HostPlatform {
   readonly kind = "native";
   readonly os: Domain;
   readonly guests: readonly Domain[] = [];
+  /** The HCA driver of the OS's kernel. */
   readonly driver: HcaDriver;
+  /** The kernel's own address space (queues, event rings). */
   readonly kernel: AddressSpace;
 
   /**
+   * Boot a bare-metal OS on the host's hardware.
+   *
    * @param hw the host's hardware
    * @param spec the host's description
    */

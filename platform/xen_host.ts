@@ -75,6 +75,8 @@ export class XenPlatform implements HostPlatform {
   #dom0Device: NativeUverbsDevice | undefined;
 
   /**
+   * Boot Xen on the host's hardware: the hypervisor, dom0 with its HCA driver and the backend.
+   *
    * @param hw the host's hardware
    * @param spec the host's description
    */

@@ -51,6 +51,8 @@ export class AddressSpaceError extends Error {
   /** Linux errno value of `code` (EFAULT 14, ENOMEM 12, EINVAL 22). */
   readonly errno: number;
   /**
+   * A fault of kind `code`.
+   *
    * @param code errno-style name (`EFAULT`, `ENOMEM`, `EINVAL`)
    * @param message what was wrong
    */

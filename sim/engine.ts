@@ -338,6 +338,8 @@ export class DeadlockError extends Error {
   /** The processes that were waiting, with what each waited on. */
   readonly waiters: ProcessInfo[];
   /**
+   * A deadlock at virtual time `time` (ns), naming the processes that wait.
+   *
    * @example
    * ```ts
    * import assert from "node:assert/strict";
@@ -440,7 +442,11 @@ export class Engine {
    */
   oneHeap = false;
 
-  /** @param opts see {@link EngineOptions} */
+  /**
+   * A new engine at virtual time 0.
+   *
+   * @param opts see {@link EngineOptions}
+   */
   constructor(opts: EngineOptions = {}) {
     if (opts.recordTrace) this.#trace = [];
   }

@@ -25,7 +25,11 @@
 export class Prng {
   #s = new Uint32Array(4);
 
-  /** @param seed any integer; equal seeds give equal sequences */
+  /**
+   * A generator seeded with `seed`.
+   *
+   * @param seed any integer; equal seeds give equal sequences
+   */
   constructor(readonly seed: number) {
     let x = (seed >>> 0) ^ Math.floor(seed / 4294967296);
     for (let i = 0; i < 4; i++) {

@@ -32,6 +32,8 @@ export class VerbsError extends Error {
    */
   badWr?: number;
   /**
+   * An error of errno `code`; the message begins with the code.
+   *
    * @param code errno name
    * @param message what was wrong, naming the call and the argument
    */

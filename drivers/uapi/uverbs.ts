@@ -136,6 +136,7 @@ export interface OpenFileOptions {
  * ```
  */
 export interface AllocPdResp {
+  /** The PD's handle in this context. */
   pdHandle: number;
   /** Protection domain number as the device knows it. */
   pdn: number;
@@ -154,9 +155,11 @@ export interface AllocPdResp {
  * ```
  */
 export interface RegMrReq {
+  /** The PD the region belongs to. */
   pdHandle: number;
   /** Start address in the caller's space. */
   addr: number;
+  /** Bytes to register. */
   length: number;
   /** `Access` bits. */
   access: number;
@@ -183,8 +186,11 @@ export interface RegMrReq {
  * ```
  */
 export interface RegMrResp {
+  /** The MR's handle in this context. */
   mrHandle: number;
+  /** Local key (SGEs). */
   lkey: number;
+  /** Remote key (RDMA and atomics from a peer). */
   rkey: number;
 }
 
@@ -209,6 +215,7 @@ export interface CreateCqReq {
   logSize: number;
   /** Buffer address (page-aligned) and its length in bytes. */
   bufAddr: number;
+  /** Its length in bytes. */
   bufBytes: number;
   /** Completion vector (EQ) index; 0 on a single-vector device. */
   compVector: number;
@@ -227,6 +234,7 @@ export interface CreateCqReq {
  * ```
  */
 export interface CreateCqResp {
+  /** The CQ's handle in this context. */
   cqHandle: number;
   /** CQ number: the CQEs' owner and the CQ doorbell's argument. */
   cqn: number;
@@ -248,10 +256,15 @@ export interface CreateCqResp {
  * ```
  */
 export interface ResizeCqReq {
+  /** The CQ to resize. */
   cqHandle: number;
+  /** Entries asked for. */
   cqe: number;
+  /** log2 of the entries in the new buffer. */
   logSize: number;
+  /** The new buffer's address (page-aligned). */
   bufAddr: number;
+  /** Its length in bytes. */
   bufBytes: number;
   /** The library's consumer index at the time of the call. */
   consumerIndex: number;
@@ -274,14 +287,19 @@ export interface ResizeCqReq {
 export interface WqLayout {
   /** Buffer address (page-aligned) and length. */
   bufAddr: number;
+  /** Its length in bytes. */
   bufBytes: number;
   /** Byte offset of SQ entry 0; entries (power of two) and stride in bytes. */
   sqOffset: number;
+  /** SQ entries (a power of two). */
   sqSize: number;
+  /** Bytes per SQ entry. */
   sqStride: number;
   /** Same for the RQ; `rqSize` 0 when the QP uses an SRQ. */
   rqOffset: number;
+  /** RQ entries (0 with an SRQ). */
   rqSize: number;
+  /** Bytes per RQ entry. */
   rqStride: number;
 }
 
@@ -303,10 +321,13 @@ export interface WqLayout {
  * ```
  */
 export interface CreateQpReq {
+  /** The PD the QP belongs to. */
   pdHandle: number;
   /** `QpType`. */
   type: number;
+  /** The CQ of send completions. */
   sendCqHandle: number;
+  /** The CQ of receive completions. */
   recvCqHandle: number;
   /** SRQ handle, or absent. */
   srqHandle?: number;
@@ -333,7 +354,9 @@ export interface CreateQpReq {
  * ```
  */
 export interface CreateQpResp {
+  /** The QP's handle in this context. */
   qpHandle: number;
+  /** The QP number. */
   qpn: number;
   /** Capacities granted (at least those asked for; every one reported, inline data too). */
   cap: Required<QpCap>;
@@ -354,7 +377,9 @@ export interface CreateQpResp {
  * ```
  */
 export interface ModifyQpReq {
+  /** The QP to modify. */
   qpHandle: number;
+  /** The attributes, by name (those the mask names are set). */
   attr: QpAttr;
   /** `QpAttrMask` bits. */
   mask: number;
@@ -376,7 +401,9 @@ export interface ModifyQpReq {
  * ```
  */
 export interface QueryQpResp {
+  /** The attributes set, with the state as the device holds it. */
   attr: QpAttr & { state: number };
+  /** The capacities granted. */
   cap: Required<QpCap>;
 }
 
@@ -394,14 +421,21 @@ export interface QueryQpResp {
  * ```
  */
 export interface CreateSrqReq {
+  /** The PD the SRQ belongs to. */
   pdHandle: number;
+  /** Most WQEs outstanding, asked for. */
   maxWr: number;
+  /** Most SGEs per WQE. */
   maxSge: number;
+  /** Limit event threshold (not armed at creation). */
   srqLimit: number;
+  /** The ring's address (page-aligned). */
   bufAddr: number;
+  /** Its length in bytes. */
   bufBytes: number;
   /** log2 entries and log2 stride in bytes. */
   logSize: number;
+  /** log2 of the bytes per WQE. */
   logStride: number;
 }
 
@@ -417,9 +451,13 @@ export interface CreateSrqReq {
  * ```
  */
 export interface CreateSrqResp {
+  /** The SRQ's handle in this context. */
   srqHandle: number;
+  /** The device's SRQ number. */
   srqn: number;
+  /** Most WQEs outstanding, granted. */
   maxWr: number;
+  /** Most SGEs per WQE, granted. */
   maxSge: number;
 }
 
@@ -435,6 +473,7 @@ export interface CreateSrqResp {
  * ```
  */
 export interface ModifySrqReq {
+  /** The SRQ to modify. */
   srqHandle: number;
   /** Arm the limit event: fires once when fewer WQEs remain. */
   srqLimit?: number;
@@ -473,6 +512,7 @@ export interface QuerySrqResp {
  * ```
  */
 export interface CreateAhResp {
+  /** The AH's handle in this context. */
   ahHandle: number;
 }
 
@@ -490,6 +530,7 @@ export interface CreateAhResp {
  * ```
  */
 export interface McastReq {
+  /** The UD QP to attach or detach. */
   qpHandle: number;
   /** The MGID (16 bytes). */
   gid: Uint8Array;
@@ -558,35 +599,49 @@ export interface UverbsFile {
   /** Register the event callbacks (replaces earlier ones). */
   setEventHandlers(h: UverbsEventHandlers): void;
 
+  /** `ibv_query_device`. */
   queryDevice(): Promise<DeviceAttr>;
+  /** `ibv_query_port` of `portNum` (1-based). */
   queryPort(portNum: number): Promise<PortAttr>;
 
+  /** `ibv_alloc_pd`. */
   allocPd(): Promise<AllocPdResp>;
   /** EBUSY while MRs, QPs, SRQs or AHs use it. */
   deallocPd(pdHandle: number): Promise<void>;
 
+  /** `ibv_reg_mr`: pin the pages and write the device's translation. */
   regMr(req: RegMrReq): Promise<RegMrResp>;
+  /** `ibv_dereg_mr`: the keys are invalid at once. */
   deregMr(mrHandle: number): Promise<void>;
 
+  /** `ibv_create_cq` on the buffer the library allocated. */
   createCq(req: CreateCqReq): Promise<CreateCqResp>;
+  /** `ibv_resize_cq` onto a new buffer; unpolled CQEs are kept. */
   resizeCq(req: ResizeCqReq): Promise<{ cqe: number }>;
   /** EBUSY while a QP uses it. */
   destroyCq(cqHandle: number): Promise<void>;
 
+  /** `ibv_create_qp` on the queue buffer the library allocated. */
   createQp(req: CreateQpReq): Promise<CreateQpResp>;
   /** EINVAL (QP unchanged) for an illegal transition or a missing/forbidden attribute. */
   modifyQp(req: ModifyQpReq): Promise<void>;
+  /** `ibv_query_qp`. */
   queryQp(qpHandle: number): Promise<QueryQpResp>;
+  /** `ibv_destroy_qp`: its CQEs leave the CQs. */
   destroyQp(qpHandle: number): Promise<void>;
 
+  /** `ibv_create_srq` on the ring the library allocated. */
   createSrq(req: CreateSrqReq): Promise<CreateSrqResp>;
+  /** `ibv_modify_srq` (arm the limit). */
   modifySrq(req: ModifySrqReq): Promise<void>;
   /** Read the SRQ's attributes, its limit from the device (mthca_query_srq: QUERY_SRQ). */
   querySrq(srqHandle: number): Promise<QuerySrqResp>;
   /** EBUSY while a QP uses it. */
   destroySrq(srqHandle: number): Promise<void>;
 
+  /** `ibv_create_ah`. */
   createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp>;
+  /** `ibv_destroy_ah`. */
   destroyAh(ahHandle: number): Promise<void>;
 
   /**

@@ -34,6 +34,8 @@ export class Ah {
   readonly attr: Readonly<AhAttr>;
 
   /**
+   * Made by `Pd.createAh`.
+   *
    * @param pd protection domain
    * @param handle kernel handle
    * @param attr address vector

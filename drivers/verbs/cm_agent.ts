@@ -80,7 +80,9 @@ const SEND_SLOTS = 32;
  * ```
  */
 export interface AgentAddr {
+  /** The LID of the agent's port. */
   lid: number;
+  /** The agent's QP number (its UD QP for CM MADs). */
   qpn: number;
 }
 
@@ -145,8 +147,11 @@ class Pending<T> {
  * ```
  */
 export class CmAgent {
+  /** The device context the agent's QP is on. */
   readonly ctx: Context;
+  /** The domain's IPoIB address. */
   readonly ip: string;
+  /** Where its MADs go: the port's LID and the UD QP. */
   readonly address: AgentAddr;
   /** The port's GID (the IPoIB hardware address's). */
   readonly gid: Uint8Array;
@@ -154,6 +159,7 @@ export class CmAgent {
   onCm: CmHandler | undefined;
   /** Datagrams sent and received (tests, counters). */
   sent = 0;
+  /** CM MADs received. */
   received = 0;
   #net: IpoibNetwork;
   #pd: Pd;

@@ -479,14 +479,21 @@ export function decodeCm(mad: Uint8Array): (CmMsg & { tid: bigint }) | undefined
  * ```
  */
 export interface PathRecord {
+  /** Destination GID (16 bytes). */
   dgid: Uint8Array;
+  /** Source GID (16 bytes). */
   sgid: Uint8Array;
+  /** Destination LID. */
   dlid: number;
+  /** Source LID. */
   slid: number;
+  /** Traffic class. */
   trafficClass: number;
+  /** P_Key. */
   pkey: number;
   /** 12-bit QoS class (rdma_cm puts an IPv4 id's TOS here). */
   qosClass: number;
+  /** Service level. */
   sl: number;
   /** IBTA MTU code (1 = 256 … 5 = 4096). */
   mtu: number;

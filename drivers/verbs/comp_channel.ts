@@ -53,7 +53,11 @@ export class CompChannel {
   /** Events delivered to this channel so far. */
   delivered = 0;
 
-  /** @param context the owning context */
+  /**
+   * Made by `Context.createCompChannel`.
+   *
+   * @param context the owning context
+   */
   constructor(readonly context: Context) {
     this.#file = new EventFile(
       () => context.env,

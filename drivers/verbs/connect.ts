@@ -67,12 +67,12 @@ export interface ConnectableQp {
   /** This QP's number (what the peer passes as `remoteQpn`). */
   readonly qpNum: number;
   /** `ibv_modify_qp` with attributes by name. */
-  modify(attr: QpAttr): Promise<void>; /**
+  modify(attr: QpAttr): Promise<void>;
+  /**
    * The first send PSN this QP was given at creation (the model's `Qp`
    * draws one at random): its default `sqPsn`, and what its peer passes as
    * `rqPsn`. A QP without one starts at PSN 0.
    */
-
   readonly initialPsn?: number;
 }
 

@@ -42,8 +42,11 @@ import { cqLayout } from "../uapi/wq_layout.ts";
  * ```
  */
 export interface VerbsEnv {
+  /** The engine the domain runs on. */
   engine: Engine;
+  /** The cost profile the library charges. */
   profile: Profile;
+  /** The calling thread's CPU account. */
   cpu: ThreadCpu;
   /** The domain's memory, with an allocator for queue buffers. */
   memory: ProviderMemory & {
@@ -91,9 +94,13 @@ export interface VerbsEnv {
 export interface VerbsAsyncEvent {
   /** `EventType`. */
   type: number;
+  /** The QP it concerns (QP events). */
   qp?: Qp;
+  /** The CQ it concerns (CQ events). */
   cq?: Cq;
+  /** The SRQ it concerns (SRQ events). */
   srq?: Srq;
+  /** The port it concerns (port events). */
   portNum?: number;
 }
 

@@ -63,6 +63,8 @@ export class Cq {
   }
 
   /**
+   * Made by `Context.createCq`.
+   *
    * @param context owning context
    * @param handle kernel handle
    * @param pcq the provider's ring

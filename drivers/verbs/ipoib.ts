@@ -42,6 +42,7 @@ import type { PathRecord } from "./cm_mad.ts";
  * ```
  */
 export interface IpoibMember {
+  /** The domain's name. */
   readonly name: string;
   /**
    * The management service's address on the fabric (its LID and UD QP
@@ -108,7 +109,11 @@ export class IpoibNetwork {
   /** The GID of the port with a LID (set by the composition root). */
   gidOf: (lid: number) => Uint8Array | undefined = () => undefined;
 
-  /** @param opts see {@link IpoibNetworkOptions} */
+  /**
+   * An IPoIB link with no member yet (addresses from 10.0.0.1 on).
+   *
+   * @param opts see {@link IpoibNetworkOptions}
+   */
   constructor(opts: IpoibNetworkOptions = {}) {
     this.#prefix = opts.prefix ?? "10.0";
   }

@@ -32,6 +32,8 @@ export class Mr {
   #dead = false;
 
   /**
+   * Made by `Pd.regMr`.
+   *
    * @param pd protection domain
    * @param handle kernel handle
    * @param lkey local key

@@ -144,6 +144,8 @@ export class NomadAgent implements NomadNode, NomadHost {
   #changed: WaitQueue;
 
   /**
+   * The domain's agent on the Nomad directory `net`.
+   *
    * @param net the cluster's management network
    * @param engine the cluster's engine
    * @param name the domain's name (messages, deadlock reports)
@@ -361,6 +363,7 @@ export class NomadAgent implements NomadNode, NomadHost {
 
   // ---- the handshake ----
 
+  /** A handshake message from a peer's agent. */
   deliver(msg: NomadMsg): void {
     const found = this.#find(msg.to);
     let c = found && this.#conns.get(found.q.vqpn);

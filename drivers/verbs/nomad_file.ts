@@ -78,6 +78,7 @@ import type { NomadAddr } from "./nomad_net.ts";
  * ```
  */
 export interface NomadHost {
+  /** The engine the domain runs on. */
   readonly engine: Engine;
   /** Resolves at once, or when the domain's contexts have moved and are back. */
   whenRunning(): Promise<void>;
@@ -263,6 +264,9 @@ export class NomadFile implements UverbsFile {
   #pSrq = new Map<number, SrqRec>();
 
   /**
+   * The Nomad layer over `inner`, the kernel's file: virtual handles, keys and QP numbers that
+   * survive a migration.
+   *
    * @param inner the kernel file just opened
    * @param host the domain's agent
    * @param openOptions how `inner` was opened (the kernel's registration cache)
@@ -435,17 +439,20 @@ export class NomadFile implements UverbsFile {
     return r;
   }
 
+  /** `ibv_query_device` through the inner file. */
   async queryDevice(): Promise<DeviceAttr> {
     using _call = await this.#call();
     return await _call.file.queryDevice();
   }
 
+  /** `ibv_query_port`, the LID the virtual one. */
   async queryPort(portNum: number): Promise<PortAttr> {
     using _call = await this.#call();
     const p = await _call.file.queryPort(portNum);
     return { ...p, lid: this.#host.virtualLid(portNum, p.lid) };
   }
 
+  /** `ibv_alloc_pd`, recorded for a re-creation after a move. */
   async allocPd(): Promise<AllocPdResp> {
     using _call = await this.#call();
     const r = await _call.file.allocPd();
@@ -467,6 +474,7 @@ export class NomadFile implements UverbsFile {
     return false;
   }
 
+  /** `ibv_reg_mr`, with virtual keys. */
   async regMr(req: RegMrReq): Promise<RegMrResp> {
     using _call = await this.#call();
     const f = _call.file;
@@ -499,6 +507,7 @@ export class NomadFile implements UverbsFile {
     return { mrHandle: v, lkey: r.lkey, rkey: r.rkey };
   }
 
+  /** `ibv_dereg_mr` of a virtual handle. */
   async deregMr(mrHandle: number): Promise<void> {
     using _call = await this.#call();
     const f = _call.file;
@@ -508,6 +517,7 @@ export class NomadFile implements UverbsFile {
     this.xlate.lkeys.delete(m.lkey);
   }
 
+  /** `ibv_create_cq`, recorded. */
   async createCq(req: CreateCqReq): Promise<CreateCqResp> {
     using _call = await this.#call();
     const r = await _call.file.createCq(req);
@@ -518,6 +528,7 @@ export class NomadFile implements UverbsFile {
     return { ...r, cqHandle: v };
   }
 
+  /** `ibv_resize_cq`, recorded. */
   async resizeCq(req: ResizeCqReq): Promise<{ cqe: number }> {
     using _call = await this.#call();
     const f = _call.file;
@@ -542,6 +553,7 @@ export class NomadFile implements UverbsFile {
     this.#pCq.delete(c.p);
   }
 
+  /** `ibv_create_qp`, with a virtual QP number. */
   async createQp(req: CreateQpReq): Promise<CreateQpResp> {
     using _call = await this.#call();
     const f = _call.file;
@@ -652,6 +664,7 @@ export class NomadFile implements UverbsFile {
     q.state = state;
   }
 
+  /** `ibv_query_qp`, in virtual numbers. */
   async queryQp(qpHandle: number): Promise<QueryQpResp> {
     using _call = await this.#call();
     const f = _call.file;
@@ -663,6 +676,7 @@ export class NomadFile implements UverbsFile {
     return { attr, cap: r.cap };
   }
 
+  /** `ibv_destroy_qp` of a virtual handle. */
   async destroyQp(qpHandle: number): Promise<void> {
     using _call = await this.#call();
     const f = _call.file;
@@ -673,6 +687,7 @@ export class NomadFile implements UverbsFile {
     this.#host.unbound(this, q, true);
   }
 
+  /** `ibv_create_srq`, recorded. */
   async createSrq(req: CreateSrqReq): Promise<CreateSrqResp> {
     using _call = await this.#call();
     const f = _call.file;
@@ -685,6 +700,7 @@ export class NomadFile implements UverbsFile {
     return { ...r, srqHandle: v };
   }
 
+  /** `ibv_modify_srq`, recorded. */
   async modifySrq(req: ModifySrqReq): Promise<void> {
     using _call = await this.#call();
     const f = _call.file;
@@ -708,6 +724,7 @@ export class NomadFile implements UverbsFile {
     this.#pSrq.delete(s.p);
   }
 
+  /** `ibv_create_ah`, toward a virtual LID. */
   async createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp> {
     using _call = await this.#call();
     const f = _call.file;
@@ -718,6 +735,7 @@ export class NomadFile implements UverbsFile {
     return { ahHandle: v };
   }
 
+  /** `ibv_destroy_ah` of a virtual handle. */
   async destroyAh(ahHandle: number): Promise<void> {
     using _call = await this.#call();
     const f = _call.file;

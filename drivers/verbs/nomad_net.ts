@@ -32,7 +32,9 @@ import { VerbsError } from "../uapi/errors.ts";
  * ```
  */
 export interface NomadAddr {
+  /** The LID of the QP's port. */
   lid: number;
+  /** The QP's number. */
   qpn: number;
 }
 
@@ -53,7 +55,9 @@ export interface NomadAddr {
  * ```
  */
 export interface NomadEndpoint {
+  /** The agent (library) that holds the end. */
   agent: number;
+  /** The QP's virtual number there. */
   vqpn: number;
 }
 
@@ -117,7 +121,9 @@ export type NomadMsg =
  * ```
  */
 export interface NomadNode {
+  /** The library's name. */
   readonly name: string;
+  /** A handshake message for this library. */
   deliver(msg: NomadMsg): void;
   /** The remote keys of the context holding QP `vqpn` that moved (virtual → physical). */
   keysOf?(vqpn: number): [number, number][];
@@ -166,6 +172,8 @@ export class NomadNetwork {
   #gone = new Map<string, NomadEndpoint>();
 
   /**
+   * A Nomad directory on `engine`, its messages taking `latencyNs()` each.
+   *
    * @param engine the cluster's engine
    * @param latencyNs one-way message latency (the profile's `migration.netLatencyNs`)
    */

@@ -39,10 +39,13 @@ import { qpLayout, srqLayout } from "../uapi/wq_layout.ts";
 export interface QpInitAttr {
   /** `QpType`. */
   type: number;
+  /** The CQ of send completions. */
   sendCq: Cq;
+  /** The CQ of receive completions. */
   recvCq: Cq;
   /** Take receive WQEs from this SRQ instead of an own receive queue. */
   srq?: Srq;
+  /** Requested capacities (the granted ones are `qp.cap`). */
   cap: QpCap;
   /** Every send WR generates a completion. */
   sqSigAll?: boolean;
@@ -72,6 +75,8 @@ export class Pd {
   #dead = false;
 
   /**
+   * Made by `Context.allocPd`.
+   *
    * @param context the owning context
    * @param handle kernel handle
    * @param pdn protection domain number

@@ -84,6 +84,7 @@ import type { UverbsFile } from "../uapi/uverbs.ts";
  * ```
  */
 export interface ProviderMemory {
+  /** Copy of `len` bytes at `addr`. */
   read(addr: number, len: number): Uint8Array;
   /**
    * Copy `len` bytes at `addr` into `dst` from `dstOffset` on, without
@@ -91,6 +92,7 @@ export interface ProviderMemory {
    * {@link read} where it is missing.
    */
   readInto?(addr: number, dst: Uint8Array, dstOffset: number, len: number): void;
+  /** Write `bytes` at `addr`. */
   write(addr: number, bytes: Uint8Array): void;
   /** Machine address of `addr` — used only to wait for DMA writes, not on the modelled path. */
   translate(addr: number): number;
@@ -142,11 +144,15 @@ export interface ThreadCpu {
  * ```
  */
 export interface ProviderEnv {
+  /** The engine the domain runs on. */
   engine: Engine;
+  /** The cost profile the fast path charges. */
   profile: Profile;
+  /** The domain memory the rings live in. */
   memory: ProviderMemory;
   /** The context's UAR page in the domain's address space. */
   uarAddr: number;
+  /** The calling thread's CPU account. */
   cpu: ThreadCpu;
   /**
    * Block until a write touches one of these machine frames (see
@@ -270,6 +276,7 @@ const TYPE_NAMES: Record<number, string> = { 2: "RC", 3: "UC", 4: "UD" };
  * ```
  */
 export class Provider {
+  /** What the provider runs on. */
   readonly env: ProviderEnv;
   /** QPs of this context by QP number (CQEs name the QPN). */
   readonly qps = new Map<number, ProviderQp>();
@@ -278,7 +285,11 @@ export class Provider {
   /** Handle translation of the Nomad layer; undefined when it is off. */
   xlate: HandleXlate | undefined;
 
-  /** @param env see {@link ProviderEnv} */
+  /**
+   * The fast path of one open context.
+   *
+   * @param env see {@link ProviderEnv}
+   */
   constructor(env: ProviderEnv) {
     this.env = env;
   }
@@ -480,13 +491,19 @@ export class ProviderQp {
   remoteKeys: Map<number, number> | undefined;
   /** Nomad: work requests held while the connection is suspended. */
   gate: QpGate | undefined;
+  /** `QpType`. */
   readonly type: number;
   /** State as the library last set or saw it. */
   state: number = QpState.RESET;
+  /** The send queue's ring. */
   readonly sq: Ring;
+  /** The receive queue's ring (empty with an SRQ). */
   readonly rq: Ring;
+  /** The SRQ the QP receives from, if any. */
   readonly srq: ProviderSrq | undefined;
+  /** The CQ of send completions. */
   readonly sendCq: ProviderCq;
+  /** The CQ of receive completions. */
   readonly recvCq: ProviderCq;
   #p: Provider;
   #sigAll: boolean;
@@ -509,6 +526,7 @@ export class ProviderQp {
     inline: undefined,
   };
 
+  /** The rings of a QP the kernel created (`Provider.addQp`). */
   constructor(p: Provider, q: Parameters<Provider["addQp"]>[0]) {
     this.#p = p;
     this.qpn = q.qpn;
@@ -821,18 +839,27 @@ export class ProviderQp {
  * ```
  */
 export class ProviderSrq {
+  /** The device's SRQ number. */
   readonly srqn: number;
+  /** Address of the ring. */
   readonly addr: number;
+  /** Entries in the ring. */
   readonly size: number;
+  /** Bytes per WQE. */
   readonly stride: number;
+  /** Most WQEs outstanding. */
   readonly maxWr: number;
+  /** Most SGEs per WQE. */
   readonly maxSge: number;
+  /** WQEs posted so far (free-running). */
   counter = 0;
+  /** WQEs posted and not yet completed. */
   outstanding = 0;
   #wrid: (bigint | undefined)[];
   #p: Provider;
   #scratch: Uint8Array;
 
+  /** The ring of an SRQ the kernel created (`Provider.addSrq`). */
   constructor(p: Provider, s: Parameters<Provider["addSrq"]>[0]) {
     this.#p = p;
     this.srqn = s.srqn;
@@ -907,7 +934,9 @@ export class ProviderSrq {
 export class ProviderCq {
   /** The device's CQ number. */
   cqn: number;
+  /** Address of the ring. */
   addr: number;
+  /** log2 of its entries. */
   logSize: number;
   /** Consumer index (free-running). */
   consumerIndex = 0;
@@ -927,6 +956,7 @@ export class ProviderCq {
   #stash: WorkCompletion[] | undefined;
   #resumed: WaitQueue | undefined;
 
+  /** The ring of CQ `cqn` at `addr`, `1 << logSize` entries. */
   constructor(p: Provider, cqn: number, addr: number, logSize: number) {
     this.#p = p;
     this.cqn = cqn;

@@ -43,6 +43,7 @@ export interface ProviderMatch {
   readonly driver?: string;
   /** `VERBS_PCI_MATCH`: vendor and device id of the PCI function. */
   readonly pciVendor?: number;
+  /** PCI device id. */
   readonly pciDevice?: number;
 }
 
@@ -67,8 +68,11 @@ export interface ProviderMatch {
  * ```
  */
 export interface ProviderDriver {
+  /** The provider's name (`mthca`). */
   readonly name: string;
+  /** The devices it drives. */
   readonly match: readonly ProviderMatch[];
+  /** The fast path of a context opened on `file`. */
   create(env: ProviderEnv, file: UverbsFile): Provider;
 }
 

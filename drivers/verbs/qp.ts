@@ -62,9 +62,13 @@ const PSN_MASK = 0xffffff;
  */
 export class Qp {
   #dead = false;
+  /** `QpType`. */
   readonly type: number;
+  /** The CQ of send completions. */
   readonly sendCq: Cq;
+  /** The CQ of receive completions. */
   readonly recvCq: Cq;
+  /** The SRQ it receives from, if any. */
   readonly srq: Srq | undefined;
   /** Capacities granted. */
   readonly cap: Readonly<QpCap>;
@@ -80,6 +84,8 @@ export class Qp {
   readonly asyncAcks = new EventAcks("async event", "ackAsyncEvent");
 
   /**
+   * Made by `Pd.createQp`.
+   *
    * @param pd protection domain
    * @param handle kernel handle
    * @param pqp the provider's rings

@@ -220,7 +220,9 @@ export const RDMA_MAX_INIT_DEPTH = 0xff;
  * ```
  */
 export interface SockAddr {
+  /** IPv4 address, dotted (`10.0.0.1`). */
   ip: string;
+  /** Port number (the port space's). */
   port: number;
 }
 
@@ -241,6 +243,7 @@ export interface SockAddr {
  * ```
  */
 export interface ConnParam {
+  /** Private data for the peer's event (at most 56 bytes in `connect`, 196 in `accept`). */
   privateData?: Uint8Array;
   /** RDMA READs/atomics this side accepts as responder. */
   responderResources?: number;
@@ -267,10 +270,15 @@ export interface ConnParam {
  * ```
  */
 export interface CmEvent {
+  /** `RdmaCmEvent` value. */
   type: number;
+  /** 0, a negative errno, or for `REJECTED` the REJ reason. */
   status: number;
+  /** The id the event concerns (for `CONNECT_REQUEST`, a new id for the connection). */
   id: CmId;
+  /** For `CONNECT_REQUEST`: the listening id. */
   listenId?: CmId;
+  /** The connection parameters the peer's message carried. */
   param: {
     privateData?: Uint8Array;
     responderResources?: number;
@@ -299,9 +307,13 @@ export interface CmEvent {
  * ```
  */
 export interface RdmaCmEnv {
+  /** The domain's name, for messages. */
   name: string;
+  /** The engine its waits run on. */
   engine: Engine;
+  /** The cost profile (the `cm` group: timeouts, retries). */
   profile: Profile;
+  /** The calling thread's CPU account. */
   cpu: ThreadCpu;
   /** The domain's IPoIB link. */
   network: IpoibNetwork;
@@ -356,6 +368,7 @@ const fail = (code: keyof typeof Errno, msg: string): never => {
  * ```
  */
 export class RdmaCm {
+  /** What the connection manager runs on. */
   readonly env: RdmaCmEnv;
   /** The domain's IPoIB address. */
   readonly ip: string;
@@ -377,7 +390,11 @@ export class RdmaCm {
    */
   #byRemote = new Map<string, CmId>();
 
-  /** @param env see {@link RdmaCmEnv} */
+  /**
+   * The connection manager of one domain's kernel, attached to its IPoIB link.
+   *
+   * @param env see {@link RdmaCmEnv}
+   */
   constructor(env: RdmaCmEnv) {
     this.env = env;
     this.ip = env.network.attach(this);
@@ -565,12 +582,17 @@ const formatIp = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join
  * ```
  */
 export class EventChannel {
+  /** The connection manager the channel belongs to. */
   readonly cm: RdmaCm;
   #file: EventFile<CmEvent>;
   #ids = new Set<CmId>();
   #destroyed = false;
 
-  /** @param cm the domain's connection manager */
+  /**
+   * `rdma_create_event_channel`: a channel of `cm`'s domain.
+   *
+   * @param cm the domain's connection manager
+   */
   constructor(cm: RdmaCm) {
     this.cm = cm;
     this.#file = new EventFile(() => cm.env, `rdma_cm event channel of ${cm.name}`);
@@ -695,7 +717,9 @@ export class EventChannel {
  * ```
  */
 export class CmId {
+  /** The channel that receives this id's events. */
   readonly channel: EventChannel;
+  /** Its port space (`RdmaPortSpace.TCP`). */
   readonly ps: number;
   /** The connection state (the cma's and ib_cm's, in one). */
   state: State = "idle";
@@ -707,7 +731,9 @@ export class CmId {
   qp: Qp | undefined;
   /** The PathRecord the route resolution got (`id->route.path_rec`). */
   route: PathRecord | undefined;
+  /** The local address once bound or resolved. */
   localAddr: SockAddr | undefined;
+  /** The peer's address once resolved or connected. */
   remoteAddr: SockAddr | undefined;
   /** `RDMA_OPTION_ID_TOS` (undefined: not set). */
   tos: number | undefined;
@@ -746,6 +772,8 @@ export class CmId {
   #backlog = 0;
 
   /**
+   * `rdma_create_id`: an idle id on `channel` in port space `ps`.
+   *
    * @param channel the channel its events go to
    * @param ps port space
    */

@@ -35,12 +35,16 @@ import type { RecvWr, SrqAttr } from "../uapi/types.ts";
 export class Srq {
   #dead = false;
   #limit: number;
+  /** Most WQEs outstanding (what was granted). */
   readonly maxWr: number;
+  /** Most SGEs per WQE. */
   readonly maxSge: number;
   /** @internal its async events reported by `getAsyncEvent` and acknowledged */
   readonly asyncAcks = new EventAcks("async event", "ackAsyncEvent");
 
   /**
+   * Made by `Pd.createSrq`.
+   *
    * @param pd protection domain
    * @param handle kernel handle
    * @param psrq the provider's ring

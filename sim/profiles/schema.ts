@@ -690,6 +690,8 @@ export type Profile =
  */
 export class ProfileError extends Error {
   /**
+   * A profile error at `path` (the dotted key).
+   *
    * @param path dotted key path, e.g. `pci.mmioWriteNs`
    * @param message what is wrong
    */
