@@ -32,6 +32,7 @@ export {
   type EngineOptions,
   type EventHandle,
   type EventLane,
+  type ProcessInfo,
 } from "./sim/engine.ts";
 export { Prng } from "./sim/prng.ts";
 export { AddressSpaceError } from "./sim/address_space.ts";
@@ -47,6 +48,23 @@ export {
   type HypervisorCounters,
   type HypervisorStats,
 } from "./hypervisor/hypervisor.ts";
-export { XenErrno, type XenErrnoCode, XenError } from "./hypervisor/errors.ts";
-export { Domain as XenDomain } from "./hypervisor/domain.ts";
+export { XEN_NAMES, XenErrno, type XenErrnoCode, XenError } from "./hypervisor/errors.ts";
+export { Domain as XenDomain, type DomainState, type TeardownReason } from "./hypervisor/domain.ts";
+export type { ShadowOp, ShadowOpResult } from "./hypervisor/log_dirty.ts";
+export type { DeviceReference, HypervisorAuditOptions } from "./hypervisor/audit.ts";
+export type { Caller } from "./hypervisor/hypercalls.ts";
+export type { VcpuPool } from "./hypervisor/vcpus.ts";
+export type { HcaCounters } from "./hca/core.ts";
+export type { Port } from "./hca/port.ts";
+export type { Link } from "./hca/link.ts";
+export type { SwitchNode } from "./hca/switch.ts";
+export type { SubnetManager } from "./hca/subnet_manager.ts";
 export * as mpi from "./mpi/mod.ts";
+export type { LinkParams } from "./hca/link.ts";
+export type { FabricNode, PortCounters, PortLinkState } from "./hca/port.ts";
+export { SHADOW_OPS } from "./hypervisor/log_dirty.ts";
+export type { MulticastGroup, SweepResult } from "./hca/subnet_manager.ts";
+export type { SwitchCounters } from "./hca/switch.ts";
+export type { VcpuOwnerStats, VcpuPolicy } from "./hypervisor/vcpus.ts";
+export type { MachineMemory } from "./sim/memory.ts";
+export type { HcaDevice } from "./drivers/native/driver.ts";

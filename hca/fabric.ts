@@ -397,7 +397,11 @@ export class Fabric {
     this.stepByStep = opts.stepByStep ?? false;
   }
 
-  /** Nodes in order of addition. */
+  /**
+   * Nodes in order of addition.
+   *
+   * @internal
+   */
   get nodes(): readonly (HcaNode | SwitchNode)[] {
     return this.#nodes;
   }
@@ -407,7 +411,11 @@ export class Fabric {
     return this.#links;
   }
 
-  /** Attach a channel adapter with `opts.ports` ports (all DOWN until connected). */
+  /**
+   * Attach a channel adapter with `opts.ports` ports (all DOWN until connected).
+   *
+   * @internal
+   */
   addHca(name: string, endpoint: Endpoint, opts: CaAttachOptions = {}): HcaNode {
     const index = this.#nodes.length;
     const node = new HcaNode(name, index, nodeGuid(index), endpoint);
@@ -440,7 +448,11 @@ export class Fabric {
     return node;
   }
 
-  /** Add a switch with `opts.ports` external ports and an empty LFT. */
+  /**
+   * Add a switch with `opts.ports` external ports and an empty LFT.
+   *
+   * @internal
+   */
   addSwitch(name: string, opts: SwitchOptions = {}): SwitchNode {
     const hopNs = opts.hopNs ?? this.profile?.link.switchHopNs;
     if (hopNs === undefined || !(hopNs >= 0)) {
@@ -513,7 +525,11 @@ export class Fabric {
     return link;
   }
 
-  /** All HCA nodes. */
+  /**
+   * All HCA nodes.
+   *
+   * @internal
+   */
   hcas(): HcaNode[] {
     return this.#nodes.filter((n): n is HcaNode => n.kind === "hca");
   }

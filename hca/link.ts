@@ -188,6 +188,8 @@ export class Link {
   readonly bytesPerSec: number;
 
   /**
+   * A cable between two ports (built by `Fabric.connect`).
+   *
    * @param name `"<node>/<port>--<node>/<port>"`
    * @param a one end
    * @param b the other end

@@ -370,6 +370,8 @@ export class Port {
   #resume: EventHandle | undefined;
 
   /**
+   * A port of a node of the fabric (built by `Fabric`).
+   *
    * @param node the HCA or switch
    * @param portNum 1-based port number
    * @param guid port GUID
@@ -496,6 +498,8 @@ export class Port {
    * {@link whenReady}). A port that is not ACTIVE discards data packets
    * (VL 0–14) and counts them in `xmitDiscards` (IBTA §7.2: only SMPs leave
    * a port in INIT or ARMED); that counts as sent.
+   *
+   * @internal
    */
   trySend(packet: Uint8Array | WirePacket): boolean {
     const wire = packet instanceof WirePacket ? packet : new WirePacket(packet);

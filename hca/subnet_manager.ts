@@ -238,6 +238,8 @@ export class SubnetManager {
   #groups = new Map<string, MulticastGroup>();
 
   /**
+   * The subnet manager of `fabric` (before its first sweep).
+   *
    * @param fabric the subnet
    * @param opts see {@link SubnetManagerOptions}
    */

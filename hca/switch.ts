@@ -89,6 +89,8 @@ export class SwitchNode implements FabricNode {
   #mft = new Map<number, readonly number[]>();
 
   /**
+   * A switch of the fabric (built by `Fabric.addSwitch`).
+   *
    * @param name node name
    * @param index order of addition
    * @param nodeGuid node GUID (switch ports share it, IBTA §14.2.5.3)

@@ -154,7 +154,11 @@ export interface DomainCore {
    * or resumes it (`domctl:resumedomain`, a cancelled suspend).
    */
   suspended: boolean;
-  /** Installed upcall handler. */
+  /**
+   * Installed upcall handler.
+   *
+   * @internal
+   */
   upcall?: UpcallHandler;
   /** Called when a handler is installed (the hypervisor delivers a pending upcall). */
   onUpcallInstalled: () => void;
@@ -226,9 +230,17 @@ export class Domain {
   readonly name: string;
   /** True for dom0: may create/destroy domains, bind physical IRQs, map I/O pages. */
   readonly privileged: boolean;
-  /** The domain's memory: its P2M (pseudo-physical pages → machine frames). */
+  /**
+   * The domain's memory: its P2M (pseudo-physical pages → machine frames).
+   *
+   * @internal
+   */
   readonly memory: AddressSpace;
-  /** Event bits (pending, mask, selector, upcall-pending) of vCPU 0. */
+  /**
+   * Event bits (pending, mask, selector, upcall-pending) of vCPU 0.
+   *
+   * @internal
+   */
   readonly sharedInfo: SharedInfo;
   /** Guest address of the shared-info page. */
   readonly sharedInfoAddr: number;
@@ -286,7 +298,11 @@ export class Domain {
     return this.#core.suspended;
   }
 
-  /** The installed upcall handler. */
+  /**
+   * The installed upcall handler.
+   *
+   * @internal
+   */
   get upcall(): UpcallHandler | undefined {
     return this.#core.upcall;
   }
@@ -294,6 +310,8 @@ export class Domain {
   /**
    * Install the kernel's upcall handler (replacing any earlier one). If an
    * upcall is already pending, it is delivered as if it had just arrived.
+   *
+   * @internal
    */
   installUpcall(handler: UpcallHandler): void {
     this.#core.upcall = handler;
@@ -309,6 +327,8 @@ export class Domain {
    * Run `hook` when this domain is torn down. Returns a function that
    * unregisters it. Registering on a domain already torn down runs nothing
    * and returns a no-op.
+   *
+   * @internal
    */
   onTeardown(hook: TeardownHook): () => void {
     const s = this.#core.state;

@@ -22,8 +22,19 @@
 
 import { Errno, type ErrnoCode } from "../sim/errno.ts";
 
-/** Names of `sim/errno.ts` that `xen/errno.h` defines for guests (`XEN_<name>`). */
-const XEN_NAMES = [
+/**
+ * Names of `sim/errno.ts` that `xen/errno.h` defines for guests (`XEN_<name>`): the keys of
+ * {@link XenErrno}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { XEN_NAMES } from "./errors.ts";
+ * assert.ok(XEN_NAMES.includes("ESRCH"));
+ * assert.ok(!(XEN_NAMES as readonly string[]).includes("ECONNRESET")); // Linux only
+ * ```
+ */
+export const XEN_NAMES = [
   "EPERM",
   "ENOENT",
   "ESRCH",

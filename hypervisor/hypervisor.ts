@@ -175,7 +175,11 @@ export interface HypervisorCounters {
 export class Hypervisor {
   /** The privileged domain. */
   readonly dom0: Domain;
-  /** The host's xenstore. */
+  /**
+   * The host's xenstore.
+   *
+   * @internal
+   */
   readonly xenstore: XenStore;
   /** Errors thrown by teardown hooks (also passed to `onHookError`). */
   readonly hookErrors: unknown[];
@@ -226,12 +230,20 @@ export class Hypervisor {
     return [...this.#h.domains.values()].sort((a, b) => a.domid - b.domid);
   }
 
-  /** `domctl:createdomain` (dom0 only). */
+  /**
+   * `domctl:createdomain` (dom0 only).
+   *
+   * @internal
+   */
   createDomain(caller: Caller, cfg: DomainConfig): Promise<Domain> {
     return this.#calls.invoke(caller, "domctl:createdomain", cfg) as Promise<Domain>;
   }
 
-  /** `domctl:destroydomain` (dom0 only): abrupt teardown, no guest cooperation. */
+  /**
+   * `domctl:destroydomain` (dom0 only): abrupt teardown, no guest cooperation.
+   *
+   * @internal
+   */
   destroyDomain(caller: Caller, domid: number): Promise<void> {
     return this.#calls.invoke(caller, "domctl:destroydomain", { domid }) as Promise<void>;
   }
@@ -301,7 +313,11 @@ export class Hypervisor {
 
   // ---- grant tables ----
 
-  /** `grant_table_op:map_grant_ref`: map grant `ref` of domain `domid` into the caller. */
+  /**
+   * `grant_table_op:map_grant_ref`: map grant `ref` of domain `domid` into the caller.
+   *
+   * @internal
+   */
   grantMap(caller: Caller, op: GrantMapOp): Promise<GrantMapping> {
     return this.#calls.invoke(caller, "grant_table_op:map_grant_ref", op) as Promise<
       GrantMapping
@@ -312,6 +328,8 @@ export class Hypervisor {
    * `grant_table_op:map_grant_ref` with many ops in one hypercall: one
    * `hypercallNs`, `grantMapNs` per op, a status per op (the batch itself
    * does not fail for a bad op, as in Xen).
+   *
+   * @internal
    */
   grantMapBatch(caller: Caller, ops: GrantMapOp[]): Promise<GrantMapResult[]> {
     return this.#calls.invoke(caller, "grant_table_op:map_grant_ref", { ops }) as Promise<
@@ -329,6 +347,8 @@ export class Hypervisor {
   /**
    * Batched unmap: one hypercall, a `GNTST_*` status per handle (0, or
    * `GNTST_bad_handle` for one not in use), as `gnttab_unmap_grant_ref.status`.
+   *
+   * @internal
    */
   grantUnmapBatch(caller: Caller, handles: number[]): Promise<GntStatus[]> {
     return this.#calls.invoke(caller, "grant_table_op:unmap_grant_ref", { handles }) as Promise<
@@ -451,12 +471,20 @@ export class Hypervisor {
     return this.#calls.invoke(caller, "event_channel_op:unmask", { port }) as Promise<void>;
   }
 
-  /** `event_channel_op:status` of `port` in `dom` (default self; others dom0 only). */
+  /**
+   * `event_channel_op:status` of `port` in `dom` (default self; others dom0 only).
+   *
+   * @internal
+   */
   evtchnStatus(caller: Caller, a: { dom?: number; port: number }): Promise<EvtchnStatus> {
     return this.#calls.invoke(caller, "event_channel_op:status", a) as Promise<EvtchnStatus>;
   }
 
-  /** Route the host's interrupt controller through the hypervisor (pirqs). */
+  /**
+   * Route the host's interrupt controller through the hypervisor (pirqs).
+   *
+   * @internal
+   */
   connectInterrupts(pic: InterruptController): void {
     pic.connect((v) => this.raisePhysicalIrq(v));
   }
@@ -556,6 +584,8 @@ export class Hypervisor {
   /**
    * The raw dispatcher: make hypercall `name` with argument block `args` as
    * `caller`. Never throws for a refused call: `{ rc: -errno, error }`.
+   *
+   * @internal
    */
   async hypercall(caller: Caller, name: string, args: unknown): Promise<HypercallResult> {
     try {

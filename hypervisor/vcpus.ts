@@ -166,8 +166,11 @@ interface Vcpu {
  * ```
  */
 export class VcpuPool {
+  /** dom0's VCPUs. */
   readonly count: number;
+  /** Longest run of one piece of work before the fair policy preempts it (ns). */
   readonly sliceNs: number;
+  /** How the next piece of work is chosen. */
   readonly policy: VcpuPolicy;
   #engine: Engine;
   #vcpus: Vcpu[];
@@ -187,6 +190,8 @@ export class VcpuPool {
   preemptions = 0;
 
   /**
+   * dom0's VCPUs on `engine`.
+   *
    * @param engine the host's engine
    * @param o VCPUs, slice, policy
    */

@@ -93,6 +93,8 @@ export class CpuClock {
   /**
    * The same ledger seen from a domain whose kernel takes detours (`noise`;
    * undefined gives this clock back): charges stretch over the detours they meet.
+   *
+   * @internal
    */
   withNoise(noise: CpuNoise | undefined): CpuClock {
     return noise ? new CpuClock(this.engine, this.#busy, noise) : this;

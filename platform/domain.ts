@@ -84,7 +84,11 @@ export class DomainMemory {
     this.#machine = machine;
   }
 
-  /** The address space now (a guest that migrated has another, on another host). */
+  /**
+   * The address space now (a guest that migrated has another, on another host).
+   *
+   * @internal
+   */
   get space(): AddressSpace {
     return this.#space;
   }
@@ -98,6 +102,8 @@ export class DomainMemory {
    * The domain runs on other frames from now on (platform code: the switch
    * of a live migration, once every page is copied): the same addresses,
    * another space behind them.
+   *
+   * @internal
    */
   rebind(space: AddressSpace, machine: WatchedMemory | undefined): void {
     this.#space = space;
@@ -167,7 +173,11 @@ export interface DomainOptions {
   engine: Engine;
   /** The cost profile its kernel and libraries charge. */
   profile: Profile;
-  /** Its address space (pseudo-physical pages on machine frames). */
+  /**
+   * Its address space (pseudo-physical pages on machine frames).
+   *
+   * @internal
+   */
   space: AddressSpace;
   /** Host memory, when it supports write waits. */
   machine?: WatchedMemory;
@@ -175,7 +185,11 @@ export interface DomainOptions {
   devices?: UverbsDevice[];
   /** Registration cache for contexts opened without saying (default off; see `OpenDeviceOptions`). */
   regCache?: boolean;
-  /** Its kernel's detours when the cluster's noise is on (`sim/noise.ts`). */
+  /**
+   * Its kernel's detours when the cluster's noise is on (`sim/noise.ts`).
+   *
+   * @internal
+   */
   noise?: CpuNoise;
   /**
    * The cluster's management network when its verbs libraries run Nomad's
@@ -317,7 +331,11 @@ export class Domain {
     return this.#nomad;
   }
 
-  /** The domain's address space (platform code: drivers, hypervisor). */
+  /**
+   * The domain's address space (platform code: drivers, hypervisor).
+   *
+   * @internal
+   */
   get space(): AddressSpace {
     return this.memory.space;
   }

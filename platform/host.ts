@@ -184,11 +184,19 @@ export interface HostHardware {
   readonly seed: number;
   /** The host's machine memory (4 KiB frames, allocated when touched). */
   readonly memory: WatchedMemory;
-  /** The host's interrupt controller (the HCA's interrupt lines). */
+  /**
+   * The host's interrupt controller (the HCA's interrupt lines).
+   *
+   * @internal
+   */
   readonly irq: InterruptController;
   /** The host's HCA. */
   readonly hca: HostHca;
-  /** The host's noise streams, when the cluster's noise is on (`sim/noise.ts`). */
+  /**
+   * The host's noise streams, when the cluster's noise is on (`sim/noise.ts`).
+   *
+   * @internal
+   */
   readonly noise?: HostNoise;
   /** The management network's Nomad directory, when the cluster runs the layer. */
   readonly nomad?: NomadNetwork;

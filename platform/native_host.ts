@@ -74,9 +74,17 @@ export class NativePlatform implements HostPlatform {
   readonly kind = "native";
   readonly os: Domain;
   readonly guests: readonly Domain[] = [];
-  /** The HCA driver of the OS's kernel. */
+  /**
+   * The HCA driver of the OS's kernel.
+   *
+   * @internal
+   */
   readonly driver: HcaDriver;
-  /** The kernel's own address space (queues, event rings). */
+  /**
+   * The kernel's own address space (queues, event rings).
+   *
+   * @internal
+   */
   readonly kernel: AddressSpace;
 
   /**

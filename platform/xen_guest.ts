@@ -16,7 +16,7 @@ import { XenbusState } from "../drivers/xen/xenbus.ts";
 import { VIB_KEYS } from "../drivers/vib/mod.ts";
 import type { Domain as XenDomain } from "../hypervisor/domain.ts";
 import type { Hypervisor } from "../hypervisor/hypervisor.ts";
-import type { Quota } from "../drivers/back/quota.ts";
+import type { Profile } from "../sim/profiles/mod.ts";
 import { Domain } from "./domain.ts";
 import type { GuestDomain, GuestOptions, HostHardware, QuotaName } from "./host.ts";
 import { asVerbsError, inEngine, xenKernelName } from "./util.ts";
@@ -113,7 +113,7 @@ export class XenGuest extends Domain implements GuestDomain {
     xd: XenDomain,
     paths: { frontend: string; backend: string },
     opts: GuestOptions,
-    readonly quota: Quota,
+    readonly quota: Profile["quota"],
   ) {
     const hw = platform.hw;
     super({
@@ -141,12 +141,20 @@ export class XenGuest extends Domain implements GuestDomain {
     return this.#xen;
   }
 
-  /** The guest kernel's vib frontend (a new one after each move). */
+  /**
+   * The guest kernel's vib frontend (a new one after each move).
+   *
+   * @internal
+   */
   get front(): VibFront {
     return this.#front;
   }
 
-  /** The guest kernel's grant-table client (the frontend grants through it). */
+  /**
+   * The guest kernel's grant-table client (the frontend grants through it).
+   *
+   * @internal
+   */
   get grants(): GuestGrantTable {
     return this.#grants;
   }

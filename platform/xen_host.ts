@@ -66,9 +66,17 @@ export class XenPlatform implements HostPlatform {
   readonly hv: Hypervisor;
   /** Dom0 as a verbs domain (its processes use the device natively). */
   readonly dom0: Domain;
-  /** The native HCA driver, in dom0's kernel. */
+  /**
+   * The native HCA driver, in dom0's kernel.
+   *
+   * @internal
+   */
   readonly driver: HcaDriver;
-  /** Dom0's backend driver (after start). */
+  /**
+   * Dom0's backend driver (after start).
+   *
+   * @internal
+   */
   backend: VibBackDriver | undefined;
   #guests: XenGuest[] = [];
   #heap: Dom0Heap | undefined;
@@ -120,7 +128,11 @@ export class XenPlatform implements HostPlatform {
     return this.#guests;
   }
 
-  /** Dom0's backend heap (after start). */
+  /**
+   * Dom0's backend heap (after start).
+   *
+   * @internal
+   */
   get heap(): Dom0Heap {
     if (!this.#heap) throw new VerbsError("ENXIO", `${this.hw.name}: dom0 has not booted`);
     return this.#heap;
@@ -149,6 +161,7 @@ export class XenPlatform implements HostPlatform {
       profile: this.hw.profile,
       hv,
       driver: this.driver,
+      /** @internal */
       heap: this.#heap,
       events,
       datapaths: DATAPATHS,
@@ -237,6 +250,8 @@ export class XenPlatform implements HostPlatform {
    * directories in state Initialising, the physical device's name and PCI
    * ids, the guest's quotas (where only dom0 may write; the backend reads
    * them when it starts) and, last, the mode; the backend driver notices it.
+   *
+   * @internal
    */
   createVibDevice(
     domid: number,

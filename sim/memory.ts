@@ -186,7 +186,11 @@ export class MachineMemory {
   #writeLogs: Map<string, Set<number>> | undefined;
   #mmio: { first: number; count: number; handler: MmioHandler }[] = [];
 
-  /** @param bytes size of machine memory (rounded down to whole frames) */
+  /**
+   * Machine memory of `bytes`, frames allocated when first touched.
+   *
+   * @param bytes size of machine memory (rounded down to whole frames)
+   */
   constructor(bytes: number) {
     this.frames = Math.floor(bytes / PAGE_SIZE);
   }
@@ -322,14 +326,22 @@ export class MachineMemory {
     };
   }
 
-  /** What the allocator knows of RAM frame `mfn`, or undefined if it is free. */
+  /**
+   * What the allocator knows of RAM frame `mfn`, or undefined if it is free.
+   *
+   * @internal
+   */
   frameInfo(mfn: number): FrameInfo | undefined {
     const owner = this.#owner.get(mfn);
     if (owner === undefined) return undefined;
     return { mfn, owner, count: this.#count.get(mfn)!, allocated: !this.#released.has(mfn) };
   }
 
-  /** Every RAM frame not in the heap, in frame order (for audits; costs one sort). */
+  /**
+   * Every RAM frame not in the heap, in frame order (for audits; costs one sort).
+   *
+   * @internal
+   */
   allocatedFrames(): FrameInfo[] {
     return [...this.#owner.keys()].sort((a, b) => a - b).map((m) => this.frameInfo(m)!);
   }
@@ -486,6 +498,8 @@ export class MachineMemory {
   /**
    * Attach `count` I/O frames for a device, above RAM; returns the first
    * I/O frame number. Reads and writes there reach the device's handler.
+   *
+   * @internal
    */
   attachMmio(count: number, handler: MmioHandler): number {
     const last = this.#mmio[this.#mmio.length - 1];

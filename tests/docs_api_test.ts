@@ -107,6 +107,21 @@ Deno.test("api.md carries every name the contract fixes and the project added", 
   assert.deepEqual(absent, [], `not listed as an entry in ${API}`);
 });
 
+Deno.test("deno doc --lint mod.ts is clean: every export and member documented, no private type named", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--lint", "mod.ts"],
+    cwd: decodeURIComponent(root.pathname),
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.ok(
+    out.success,
+    text.split("\n").filter((l) => /^error|-->/.test(l)).slice(0, 40).join("\n"),
+  );
+});
+
 Deno.test("the generated reference is deno doc --html of mod.ts (deno task docs)", () => {
   const tasks = JSON.parse(Deno.readTextFileSync(new URL("deno.json", root))).tasks;
   assert.equal(tasks.docs, "mkdir -p out && deno doc --html --name=xenib --output=out/docs mod.ts");

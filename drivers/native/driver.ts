@@ -84,11 +84,19 @@ export type ResourceCounts = Record<ResourceKind, number>;
  * ```
  */
 export interface HcaDevice {
-  /** BAR0 command interface. */
+  /**
+   * BAR0 command interface.
+   *
+   * @internal
+   */
   readonly cmd: CommandInterface;
   /** Machine frame of UAR page `index`. */
   uarMfn(index: number): number;
-  /** Resource counts; `sw` supplies the counts only the driver knows. */
+  /**
+   * Resource counts; `sw` supplies the counts only the driver knows.
+   *
+   * @internal
+   */
   stats(sw?: Partial<ResourceCounts>): HcaStats;
   /** The frames the device can reach through its MTT now (for audits; optional). */
   mttFrames?(): Iterable<{ key: number; mtt: number; mfn: number }>;

@@ -117,35 +117,57 @@ export const RejReason = {
  * ```
  */
 export interface CmReq {
+  /** The message. */
   kind: "REQ";
+  /** The sender's communication ID. */
   localCommId: number;
+  /** The service the REQ asks for (rdma_cm: port space and port). */
   serviceId: bigint;
+  /** The sender's CA (node) GUID. */
   localCaGuid: bigint;
+  /** The sender's QP number. */
   localQpn: number;
+  /** RDMA READs/atomics the sender accepts as responder. */
   responderResources: number;
+  /** RDMA READs/atomics the sender keeps outstanding. */
   initiatorDepth: number;
   /** 4.096 µs × 2^n the sender waits for an answer. */
   remoteCmResponseTimeout: number;
   /** 0 RC, 1 UC, 3 UD (table 106's transport service type). */
   transportType: number;
+  /** The first PSN the sender sends. */
   startingPsn: number;
+  /** How long the sender takes to answer (4.096 µs × 2^value). */
   localCmResponseTimeout: number;
+  /** Transport retries 0..7. */
   retryCount: number;
+  /** Partition key. */
   pkey: number;
   /** IBTA MTU code (1 = 256 … 5 = 4096). */
   pathMtu: number;
+  /** RNR retries 0..7 (7: infinite). */
   rnrRetryCount: number;
+  /** Times a CM message is sent again without an answer. */
   maxCmRetries: number;
+  /** The path's source LID. */
   primaryLocalLid: number;
+  /** The path's destination LID. */
   primaryRemoteLid: number;
+  /** The path's source GID (16 bytes). */
   primaryLocalGid: Uint8Array;
+  /** The path's destination GID (16 bytes). */
   primaryRemoteGid: Uint8Array;
   /** PrimaryPacketRate: the path's IBTA rate code (2 = 2.5 Gb/s, 3 = 10 Gb/s, …). */
   packetRate: number;
+  /** Traffic class. */
   trafficClass: number;
+  /** Hop limit. */
   hopLimit: number;
+  /** Service level. */
   sl: number;
+  /** Transport ACK timeout (4.096 µs × 2^value). */
   localAckTimeout: number;
+  /** The message's private data (zero-padded to its field). */
   privateData: Uint8Array;
 }
 
@@ -161,16 +183,27 @@ export interface CmReq {
  * ```
  */
 export interface CmRep {
+  /** The message. */
   kind: "REP";
+  /** The sender's communication ID. */
   localCommId: number;
+  /** The receiver's communication ID (its `localCommId`). */
   remoteCommId: number;
+  /** The sender's QP number. */
   localQpn: number;
+  /** The first PSN the sender sends. */
   startingPsn: number;
+  /** RDMA READs/atomics the sender accepts as responder. */
   responderResources: number;
+  /** RDMA READs/atomics the sender keeps outstanding. */
   initiatorDepth: number;
+  /** ACK delay the receiver adds (4.096 µs × 2^value). */
   targetAckDelay: number;
+  /** RNR retries 0..7 (7: infinite). */
   rnrRetryCount: number;
+  /** The sender's CA (node) GUID. */
   localCaGuid: bigint;
+  /** The message's private data (zero-padded to its field). */
   privateData: Uint8Array;
 }
 
@@ -186,9 +219,13 @@ export interface CmRep {
  * ```
  */
 export interface CmIdsOnly {
+  /** The message. */
   kind: "RTU" | "DREP";
+  /** The sender's communication ID. */
   localCommId: number;
+  /** The receiver's communication ID (its `localCommId`). */
   remoteCommId: number;
+  /** The message's private data (zero-padded to its field). */
   privateData?: Uint8Array;
 }
 
@@ -204,11 +241,15 @@ export interface CmIdsOnly {
  * ```
  */
 export interface CmRej {
+  /** The message. */
   kind: "REJ";
+  /** The sender's communication ID. */
   localCommId: number;
+  /** The receiver's communication ID (its `localCommId`). */
   remoteCommId: number;
   /** 0 REQ, 1 REP, 2 other. */
   messageRejected: number;
+  /** The REJ reason (`RejReason`). */
   reason: number;
   /**
    * Additional Rejection Information, up to 72 bytes (its length is the
@@ -216,6 +257,7 @@ export interface CmRej {
    * CM that timed out (IBTA vol. 1 table 109; Linux `cm_destroy_id`).
    */
   ari?: Uint8Array;
+  /** The message's private data (zero-padded to its field). */
   privateData?: Uint8Array;
 }
 
@@ -235,10 +277,15 @@ const REJ_ARI_BYTES = 72;
  * ```
  */
 export interface CmDreq {
+  /** The message. */
   kind: "DREQ";
+  /** The sender's communication ID. */
   localCommId: number;
+  /** The receiver's communication ID (its `localCommId`). */
   remoteCommId: number;
+  /** The receiver's QP number (the connection to end). */
   remoteQpn: number;
+  /** The message's private data (zero-padded to its field). */
   privateData?: Uint8Array;
 }
 

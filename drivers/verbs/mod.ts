@@ -38,6 +38,7 @@ export { Srq } from "./srq.ts";
 export {
   type CmEvent,
   CmId,
+  type CmIdState,
   type ConnParam,
   EventChannel,
   RDMA_MAX_INIT_DEPTH,
@@ -49,10 +50,15 @@ export {
   RdmaPortSpace,
   type SockAddr,
 } from "./rdma_cm.ts";
-export { type AgentAddr, CM_AGENT_QKEY, CmAgent } from "./cm_agent.ts";
+export { type AgentAddr, CM_AGENT_QKEY, CmAgent, type CmHandler } from "./cm_agent.ts";
 export {
   CM_ATTR,
+  type CmDreq,
+  type CmIdsOnly,
   type CmMsg,
+  type CmRej,
+  type CmRep,
+  type CmReq,
   decodeCm,
   encodeCm,
   MAD_BYTES,
@@ -60,7 +66,7 @@ export {
   PRIVATE_DATA_BYTES,
   RejReason,
 } from "./cm_mad.ts";
-export { type IpoibMember, IpoibNetwork, parseIpv4 } from "./ipoib.ts";
+export { type IpoibMember, IpoibNetwork, parseIpv4, type PathResolver } from "./ipoib.ts";
 export {
   matches,
   matchProvider,

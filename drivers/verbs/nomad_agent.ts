@@ -185,11 +185,13 @@ export class NomadAgent implements NomadNode, NomadHost {
     return false;
   }
 
+  /** @internal */
   bound(_file: NomadFile, q: QpRec): void {
     const lid = this.#pLid.get(q.port) ?? 0, vlid = this.#vLid.get(q.port) ?? lid;
     this.#net.bind(this.id, q.vqpn, { lid, qpn: q.pqpn }, { lid: vlid, qpn: q.vqpn });
   }
 
+  /** @internal */
   unbound(_file: NomadFile, q: QpRec, destroyed = false): void {
     this.#net.unbind(this.id, q.vqpn, destroyed);
     const c = destroyed ? this.#conns.get(q.vqpn) : undefined;

@@ -87,13 +87,23 @@ export interface NomadHost {
    * physical LID the domain's library saw on that port).
    */
   virtualLid(port: number, physical: number): number;
-  /** True if some QP of the domain is known by this virtual number. */
+  /**
+   * True if some QP of the domain is known by this virtual number.
+   *
+   * @internal
+   */
   vqpnTaken(vqpn: number, except?: QpRec): boolean;
-  /** A QP got its device QP at `phys` (created, re-created, or its port set). */
+  /**
+   * A QP got its device QP at `phys` (created, re-created, or its port set).
+   *
+   * @internal
+   */
   bound(file: NomadFile, qp: QpRec): void;
   /**
    * A QP's device QP is given back: `destroyed` when the application
    * destroyed it or closed its context, else for a move.
+   *
+   * @internal
    */
   unbound(file: NomadFile, qp: QpRec, destroyed?: boolean): void;
   /** Where the QP applications know by `a` is now, if it moved; and its remote keys. */
@@ -315,12 +325,20 @@ export class NomadFile implements UverbsFile {
     return out;
   }
 
-  /** The context's QPs, CQs (records, for the agent). */
+  /**
+   * The context's QPs, CQs (records, for the agent).
+   *
+   * @internal
+   */
   qpRecords(): QpRec[] {
     return [...this.#qps.values()];
   }
 
-  /** See {@link qpRecords}. */
+  /**
+   * See {@link qpRecords}.
+   *
+   * @internal
+   */
   cqRecords(): CqRec[] {
     return [...this.#cqs.values()];
   }
@@ -790,6 +808,8 @@ export class NomadFile implements UverbsFile {
    * application's modify) ends at once. With an infinite ACK timeout
    * (`timeout` 0) those sends never end, as on the device, and neither does
    * the drain.
+   *
+   * @internal
    */
   async drainQp(
     q: QpRec,
@@ -849,7 +869,11 @@ export class NomadFile implements UverbsFile {
     await f.modifyQp({ qpHandle: q.p, attr: { state: QpState.ERR }, mask: QpAttrMask.STATE });
   }
 
-  /** Put the device QP of `q` in RESET (its peer moved; it will be connected again). */
+  /**
+   * Put the device QP of `q` in RESET (its peer moved; it will be connected again).
+   *
+   * @internal
+   */
   async resetQp(q: QpRec): Promise<void> {
     await this.inner!.modifyQp({
       qpHandle: q.p,
@@ -865,6 +889,8 @@ export class NomadFile implements UverbsFile {
    * application gave; `peerKeys` are the peer's moved remote keys.
    * `afterInit` runs in INIT (receives are posted there, before the peer
    * can send).
+   *
+   * @internal
    */
   async reconnectToRtr(
     q: QpRec,
@@ -891,7 +917,11 @@ export class NomadFile implements UverbsFile {
     if (q.pqp) q.pqp.remoteKeys = peerKeys.length > 0 ? new Map(peerKeys) : undefined;
   }
 
-  /** RTR → RTS, sending from `sqPsn` (where the drained QP had stopped). */
+  /**
+   * RTR → RTS, sending from `sqPsn` (where the drained QP had stopped).
+   *
+   * @internal
+   */
   async reconnectToRts(q: QpRec, sqPsn: number): Promise<void> {
     const attr: QpAttr = { ...q.rts, state: QpState.RTS, sqPsn };
     const { mask } = attrMask(attr as Record<string, unknown>);

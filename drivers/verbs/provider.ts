@@ -495,9 +495,17 @@ export class ProviderQp {
   readonly type: number;
   /** State as the library last set or saw it. */
   state: number = QpState.RESET;
-  /** The send queue's ring. */
+  /**
+   * The send queue's ring.
+   *
+   * @internal
+   */
   readonly sq: Ring;
-  /** The receive queue's ring (empty with an SRQ). */
+  /**
+   * The receive queue's ring (empty with an SRQ).
+   *
+   * @internal
+   */
   readonly rq: Ring;
   /** The SRQ the QP receives from, if any. */
   readonly srq: ProviderSrq | undefined;

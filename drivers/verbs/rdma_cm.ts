@@ -331,7 +331,18 @@ const CMA_HDR_BYTES = 36;
 const EPHEMERAL_FIRST = 32768;
 const MTU_BYTES = [0, 256, 512, 1024, 2048, 4096];
 
-type State =
+/**
+ * The state of a {@link CmId} (`enum rdma_cm_state` and ib_cm's, in one).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { CmIdState } from "./rdma_cm.ts";
+ * const ready = (s: CmIdState) => s === "established";
+ * assert.equal(ready("idle"), false);
+ * ```
+ */
+export type CmIdState =
   | "idle"
   | "addr_bound"
   | "addr_query"
@@ -722,7 +733,7 @@ export class CmId {
   /** Its port space (`RdmaPortSpace.TCP`). */
   readonly ps: number;
   /** The connection state (the cma's and ib_cm's, in one). */
-  state: State = "idle";
+  state: CmIdState = "idle";
   /** `id->verbs`: the device context, once the address is resolved (or for a request). */
   verbs: Context | undefined;
   /** `id->port_num`. */
@@ -798,7 +809,7 @@ export class CmId {
     if (this.state === "destroyed") fail("EBADF", `${what}: the id was destroyed`);
   }
 
-  #want(what: string, ...states: State[]): void {
+  #want(what: string, ...states: CmIdState[]): void {
     this.#live(what);
     if (!states.includes(this.state)) {
       fail("EINVAL", `${what}: not valid in state ${this.state} (needs ${states.join(" or ")})`);
@@ -1443,7 +1454,7 @@ export class CmId {
         // abandoned after its REP (cma reports REJECTED for all of them).
         // cm_rej_handler also takes one crossing this side's DREQ (IB_CM_DREQ_SENT: the
         // DREQ's retries stop), and the cma reports it as REJECTED (still RDMA_CM_CONNECT).
-        const live: State[] = ["req_sent", "req_rcvd", "rep_sent", "established", "dreq_sent"];
+        const live: CmIdState[] = ["req_sent", "req_rcvd", "rep_sent", "established", "dreq_sent"];
         if (!live.includes(this.state)) return;
         this.#stopTimer();
         this.state = "rejected";
@@ -1587,7 +1598,7 @@ export class CmId {
    */
   async #sendRetrying(
     msg: CmMsg,
-    waiting: State,
+    waiting: CmIdState,
     giveUp: () => void | Promise<void>,
   ): Promise<void> {
     const to = this.#remote!;

@@ -575,8 +575,6 @@ export const PROFILE_SCHEMA = {
   },
 } as const satisfies Record<string, Record<string, ParamSpec>>;
 
-type Schema = typeof PROFILE_SCHEMA;
-
 /**
  * What a calibration target measures, and in which unit. The calibration
  * test (`tests/calibration_test.ts`) knows how to measure each through the
@@ -667,7 +665,7 @@ export interface CalibrationTarget {
 export type Profile =
   & { name: string; description: string }
   & {
-    [G in keyof Schema]: { [P in keyof Schema[G]]: number };
+    [G in keyof typeof PROFILE_SCHEMA]: { [P in keyof (typeof PROFILE_SCHEMA)[G]]: number };
   }
   & {
     /** Published figures of the native path with tolerance bands (checked by tests). */

@@ -171,7 +171,7 @@ export class RealQp {
   }
 
   /** `ibv_query_qp` of every attribute (`pathMtu` as an `Mtu` value). */
-  query(): Promise<ReturnType<typeof decodeQpAttr>> {
+  query(): Promise<Required<Omit<QpAttr, "altPath">>> {
     return Promise.resolve().then(() => {
       const ptr = pointerOf(this, this.#dev, "qp");
       const attr = scratch(IBV_QP_ATTR.sizeof);
