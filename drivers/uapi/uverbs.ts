@@ -494,7 +494,9 @@ export interface ModifySrqReq {
  * ```
  */
 export interface QuerySrqResp {
+  /** Most WQEs outstanding, as the kernel recorded it. */
   maxWr: number;
+  /** Most SGEs per WQE. */
   maxSge: number;
   /** The armed limit; 0 when disarmed (never armed, or the limit event fired). */
   srqLimit: number;

@@ -860,6 +860,8 @@ export class NomadFile implements UverbsFile {
    * Put the device QP of `q`, in RESET, in the Error state: it was there when
    * its connection was suspended, and a move must not revive it. Receives
    * and sends posted to it from here on complete in error (flushed).
+   *
+   * @internal
    */
   async toError(q: QpRec): Promise<void> {
     // RESET goes only to INIT (IBTA §10.3.1; Linux's qp_state_table), and INIT to Error.
