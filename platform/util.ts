@@ -42,6 +42,7 @@ export async function inEngine<T>(engine: Engine, name: string, fn: () => Promis
  * const e = asVerbsError(new XenError("EPERM", "no"), "map");
  * assert.ok(e instanceof VerbsError);
  * assert.equal(e.code, "EPERM");
+ * assert.equal(e.message, "EPERM: map: no"); // the code once, then what was refused
  * const other = new TypeError("bug");
  * assert.equal(asVerbsError(other, "map"), other); // not a hypercall's error: unchanged
  * ```
@@ -49,7 +50,11 @@ export async function inEngine<T>(engine: Engine, name: string, fn: () => Promis
 export function asVerbsError(e: unknown, what: string): unknown {
   if (e instanceof XenError) {
     const code = (e.code in Errno ? e.code : "EIO") as ErrnoCode;
-    return new VerbsError(code, `${what}: ${e.message}`);
+    // The message once, without the XenError's own code in front of it.
+    const why = e.message.startsWith(`${e.code}: `)
+      ? e.message.slice(e.code.length + 2)
+      : e.message;
+    return new VerbsError(code, `${what}: ${why}`);
   }
   return e;
 }

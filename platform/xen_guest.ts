@@ -17,11 +17,11 @@ import { VIB_KEYS } from "../drivers/vib/mod.ts";
 import type { Domain as XenDomain } from "../hypervisor/domain.ts";
 import type { Hypervisor } from "../hypervisor/hypervisor.ts";
 import type { Profile } from "../sim/profiles/mod.ts";
-import { Domain } from "./domain.ts";
+import { Domain, type OpenDeviceOptions } from "./domain.ts";
 import type { GuestDomain, GuestOptions, HostHardware, QuotaName } from "./host.ts";
 import { asVerbsError, inEngine, xenKernelName } from "./util.ts";
 import { VerbsError } from "../drivers/uapi/errors.ts";
-import type { VerbsEnv } from "../drivers/verbs/context.ts";
+import type { Context, VerbsEnv } from "../drivers/verbs/context.ts";
 
 /**
  * What a guest needs of the host that runs it (the Xen host's toolstack,
@@ -413,6 +413,20 @@ export class XenGuest extends Domain implements GuestDomain {
     return Object.fromEntries(
       Object.keys(q).map((k) => [k, { used: 0, limit: q[k as QuotaName] }]),
     ) as QuotaUsage;
+  }
+
+  /**
+   * `ibv_open_device`, as {@link Domain.openDevice}; a guest that shut down or crashed has no
+   * device left: ENODEV saying so.
+   */
+  override openDevice(name?: string, opts?: OpenDeviceOptions): Promise<Context> {
+    if (this.#gone || !this.running) {
+      const how = this.#xen.reason === "crash" ? "crashed" : "was shut down";
+      return Promise.reject(
+        new VerbsError("ENODEV", `${this.name}: the guest ${how}: it has no RDMA device`),
+      );
+    }
+    return super.openDevice(name, opts);
   }
 
   /** True until the guest shut down or crashed. */

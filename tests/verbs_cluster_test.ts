@@ -203,6 +203,31 @@ Deno.test("addHost: hypervisor is a boolean, given; anything else is EINVAL nami
   assert.equal(cluster.addHost({ name: "h", hypervisor: true }).isXen, true);
 });
 
+Deno.test("guests: a dead guest's openDevice is ENODEV saying why; a hypervisor refusal names its code once", async () => {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  const xen = cluster.addHost({ name: "x", hypervisor: true });
+  await cluster.start();
+  const down = await xen.createGuest({ name: "down" });
+  await down.shutdown();
+  const dead = await xen.createGuest({ name: "dead" });
+  dead.crash();
+  await cluster.run(async () => {
+    await assert.rejects(down.openDevice(), {
+      code: "ENODEV",
+      message: "ENODEV: down: the guest was shut down: it has no RDMA device",
+    });
+    await assert.rejects(dead.openDevice(), {
+      code: "ENODEV",
+      message: /^ENODEV: dead: the guest/,
+    });
+  });
+  // The crashed domain still holds its name until its teardown ends: EEXIST, the code once.
+  await assert.rejects(xen.createGuest({ name: "dead" }), {
+    code: "EEXIST",
+    message: /^EEXIST: createGuest dead: domctl:createdomain: /,
+  });
+});
+
 Deno.test("cluster: a dual-port host reports two ACTIVE ports with their own LIDs, and port 2 carries its QPs' traffic, in every mode", async () => {
   assert.throws(
     () =>
