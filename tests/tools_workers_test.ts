@@ -8,7 +8,7 @@ import { PCIX_SDR_2006 } from "../mod.ts";
 import { main as xenibPerf } from "../tools/xenib_perf.ts";
 import { paperPlan, runPaper } from "../tools/lib/paper_run.ts";
 import { paperCharts, paperMarkdown } from "../tools/lib/paper_report.ts";
-import { runTool } from "./support/tool.ts";
+import { ROOT, runTool } from "./support/tool.ts";
 
 async function perftest(args: string[], tool = "perftest.ts"): Promise<string> {
   const r = await runTool(tool, args);
@@ -43,6 +43,56 @@ Deno.test("run: several scenario files give the same output in order in one thre
   assert.equal(two, one);
   const heads = one.split("\n").filter((l) => l.startsWith("scenario "));
   assert.deepEqual(heads.map((l) => l.split(":")[0]), files.map((f) => `scenario ${f}`));
+});
+
+Deno.test("run: a scenario that fails ends the run as in one thread: the files before it print, then its error", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const head = "profile: pcix-sdr-2006\nseed: 1\nhosts:\n  - name: xen0\n    hypervisor: true\n" +
+      "  - name: metal\nguests:\n  - name: vm0\n    host: xen0\n    mode: bypass\n";
+    // Valid, and a few hundred milliseconds of simulation.
+    await Deno.writeTextFile(
+      `${dir}/ok.yaml`,
+      head + "workload:\n  - perftest: ib_write_lat\n    between: [vm0, metal]\n" +
+        "    sizes: [2, 64]\n    iterations: 1000\n",
+    );
+    // Valid, and fails at once when it runs: the guest cannot hold the buffers.
+    await Deno.writeTextFile(
+      `${dir}/small.yaml`,
+      head.replace("mode: bypass\n", "mode: bypass\n    memoryMiB: 16\n") +
+        "workload:\n  - perftest: ib_write_bw\n    between: [vm0, metal]\n" +
+        "    size: 64M\n    iterations: 5\n",
+    );
+    const run = async (jobs: string) => {
+      const r = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          `--allow-read=${ROOT},${dir}`,
+          "--allow-env",
+          `${ROOT}tools/run.ts`,
+          "ok.yaml",
+          "small.yaml",
+          "ok.yaml",
+          "--jobs",
+          jobs,
+        ],
+        cwd: dir,
+        env: { NO_COLOR: "1", INIT_CWD: dir },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const d = new TextDecoder();
+      return { code: r.code, out: d.decode(r.stdout), err: d.decode(r.stderr) };
+    };
+    const one = await run("1");
+    assert.equal(one.code, 1);
+    assert.match(one.out, /^scenario ok\.yaml:/);
+    assert.equal(one.out.split("\nscenario ").length, 1, "only the first file's output");
+    assert.match(one.err, /^run: vm0: cannot allocate \d+ bytes of buffers/);
+    for (const jobs of ["2", "3"]) assert.deepEqual(await run(jobs), one, `--jobs ${jobs}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("xenib-perf: the same output with one job and with two workers", async () => {

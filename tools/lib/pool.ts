@@ -4,10 +4,12 @@
  * what `structuredClone` copies); {@link runTasks} runs a list of them, one
  * worker per core by default (`--jobs N`), and returns the results in task
  * order. With one job the tasks run one after the other in this thread,
- * through the same import and call, so a sequential run and a parallel run
- * execute the same code on the same inputs: every point builds its own
- * cluster from its own seed, so the results (and what the tools print from
- * them) are identical whatever the number of workers.
+ * through the same import and call on copies of the arguments (as a worker
+ * gets them), so a sequential run and a parallel run execute the same code
+ * on the same inputs: every point builds its own cluster from its own seed,
+ * so the results (and what the tools print from them) are identical
+ * whatever the number of workers. A failure ends both the same way: the
+ * first failing task in task order decides, not the first worker to fail.
  *
  * Workers inherit the tool's permissions (Deno's default): the launcher's
  * read access to the repository is what they need to load the tools.
@@ -135,8 +137,14 @@ function rebuild(e: NonNullable<Reply["error"]>): Error {
 
 /**
  * Run `tasks` on `jobs` workers (or here, one after the other, for one job)
- * and return their results in task order. The first failure stops the run
- * and is thrown (with its name and message, as the task threw it).
+ * and return their results in task order. A failure ends the run as the
+ * sequential run ends: every task before the first failing one (in task
+ * order) still finishes and reaches `onResult`, none after it is started or
+ * reported, and that task's error is thrown (with its name and message, as
+ * the task threw it) — whichever worker happened to fail first. Arguments
+ * reach a task as copies (`structuredClone`, as `postMessage` copies them),
+ * here too: a task that changes its arguments changes nothing another task
+ * sees.
  *
  * @example
  * ```ts
@@ -167,46 +175,81 @@ export async function runTasks<T = unknown>(tasks: Task[], o: PoolOptions = {}):
     }
   };
   if (jobs === 1) {
-    for (let i = 0; i < tasks.length; i++) finish(i, await callTask(tasks[i]));
+    for (let i = 0; i < tasks.length; i++) {
+      const t = tasks[i];
+      finish(i, await callTask({ ...t, args: structuredClone(t.args) }));
+    }
     return results as T[];
   }
   // Larger tasks first (a stable sort: equal costs keep their order), so that a long one
   // does not start last; which worker runs what never changes a result.
   const order = tasks.map((_, i) => i).sort((a, b) => (tasks[b].cost ?? 0) - (tasks[a].cost ?? 0));
-  const workers: Worker[] = [];
+  const workers = new Set<Worker>();
   try {
     await new Promise<void>((resolve, reject) => {
-      let queued = 0, running = 0, failed = false;
+      let queued = 0;
+      /** The task each worker runs now. */
+      const running = new Map<Worker, number>();
+      /** The first failing task in task order so far, and its error. */
+      let failedAt = Infinity;
+      let failure: Error | undefined;
+      const settle = () => {
+        if (running.size > 0) return;
+        if (failure) reject(failure);
+        else resolve();
+      };
+      // A sequential run never reaches the tasks after a failing one.
+      const skipAfterFailure = () => {
+        while (queued < order.length && order[queued] > failedAt) queued++;
+      };
       const feed = (w: Worker) => {
-        if (failed) return;
+        skipAfterFailure();
         if (queued < order.length) {
           const id = order[queued++];
-          running++;
+          running.set(w, id);
           const t = tasks[id];
           w.postMessage({ id, module: t.module, fn: t.fn, args: t.args });
-        } else if (running === 0) resolve();
+        } else settle();
       };
-      for (let k = 0; k < jobs; k++) {
+      /** Stop `w` (its task is not wanted, or it broke); another takes its place if work is left. */
+      const replace = (w: Worker) => {
+        w.terminate();
+        workers.delete(w);
+        running.delete(w);
+        skipAfterFailure();
+        if (queued < order.length) feed(spawn());
+      };
+      const fail = (id: number, err: Error) => {
+        if (id >= failedAt) return;
+        failedAt = id;
+        failure = err;
+        // Work after the failure is not wanted: stop it where it runs.
+        for (const [other, k] of [...running]) if (k > failedAt) replace(other);
+      };
+      const spawn = (): Worker => {
         const w = new Worker(new URL("./pool_worker.ts", import.meta.url), { type: "module" });
-        workers.push(w);
+        workers.add(w);
         w.onmessage = (ev: MessageEvent<Reply>) => {
           const r = ev.data;
-          running--;
-          if (!r.ok) {
-            failed = true;
-            reject(rebuild(r.error!));
-            return;
-          }
-          finish(r.id, r.value);
+          if (running.get(w) !== r.id) return;
+          running.delete(w);
+          if (r.ok) finish(r.id, r.value);
+          else fail(r.id, rebuild(r.error!));
           feed(w);
         };
         w.onerror = (ev: ErrorEvent) => {
           ev.preventDefault();
-          failed = true;
-          reject(new Error(`worker failed: ${ev.message}`));
+          const id = running.get(w);
+          // An error its task did not catch (it escaped to the worker's scope): that task
+          // failed, and the worker is not trusted with another.
+          if (id !== undefined) fail(id, new Error(`worker failed: ${ev.message}`));
+          replace(w);
+          settle();
         };
-      }
-      for (const w of workers) feed(w);
+        return w;
+      };
+      for (let k = 0; k < jobs; k++) spawn();
+      for (const w of [...workers]) feed(w);
     });
   } finally {
     for (const w of workers) w.terminate();
