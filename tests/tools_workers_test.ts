@@ -112,6 +112,30 @@ Deno.test("xenib-perf: the same output with one job and with two workers", async
   assert.match(one, /^5\. CQ \(256 entries\)/m);
 });
 
+Deno.test("paper: the tool writes the same files with one job and with two workers", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "xenib_paper_jobs_" });
+  try {
+    const files: Record<string, Record<string, string>> = {};
+    const outs: Record<string, string> = {};
+    for (const jobs of ["1", "2"]) {
+      const out = `${dir}/jobs${jobs}`;
+      const r = await runTool("paper.ts", ["--quick", "--jobs", jobs, "--out", out], dir);
+      assert.equal(r.code, 0, r.err);
+      // What it printed, but for the lines that name the directory and the wall time.
+      outs[jobs] = r.out.split("\n").filter((l) => !/^(wrote |elapsed: )/.test(l)).join("\n");
+      files[jobs] = {};
+      for (const e of [...Deno.readDirSync(out)].sort((a, b) => a.name < b.name ? -1 : 1)) {
+        files[jobs][e.name] = await Deno.readTextFile(`${out}/${e.name}`);
+      }
+    }
+    assert.ok("report.md" in files["1"] && "write_lat.svg" in files["1"]);
+    assert.deepEqual(files["2"], files["1"], "report.md and the charts, byte for byte");
+    assert.equal(outs["2"], outs["1"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("paper: the same report and charts with one job, two workers and the default", async () => {
   const run = (jobs: number | undefined) =>
     runPaper({

@@ -62,7 +62,6 @@ async function main(args: string[]): Promise<void> {
   } finally {
     (progress as Progress | undefined)?.end();
   }
-  data.wallSeconds = (performance.now() - t0) / 1000;
   const files: string[] = [];
   for (const [name, svg] of Object.entries(paperCharts(data))) {
     await Deno.writeTextFile(`${out}/${name}`, svg);

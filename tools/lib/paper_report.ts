@@ -240,8 +240,6 @@ export interface PaperData {
   modern?: PaperData;
   /** MPI and NAS. */
   app?: AppData;
-  /** Wall-clock seconds of the run (tool side). */
-  wallSeconds?: number;
 }
 
 /**
@@ -1415,7 +1413,7 @@ function verbsSections(d: PaperData, t: Record<string, string>, charts: boolean)
  * ```ts
  * import assert from "node:assert/strict";
  * import { emptyPaperData, paperMarkdown } from "./paper_report.ts";
- * const md = paperMarkdown({ ...emptyPaperData(), wallSeconds: 2.04 });
+ * const md = paperMarkdown(emptyPaperData());
  * const lines = md.split("\n");
  * assert.equal(
  *   lines[0],
@@ -1425,7 +1423,8 @@ function verbsSections(d: PaperData, t: Record<string, string>, charts: boolean)
  *   "0 of 0 evaluated claims reproduced. " +
  *     "Verdicts are computed from the numbers below, never written by hand.",
  * ));
- * assert.ok(lines.some((l) => l.endsWith("(this run took 2.0 s of wall time).")));
+ * // No wall time: the same command and seed write the same bytes.
+ * assert.ok(lines.some((l) => l.endsWith("not into this report).")));
  * assert.deepEqual(lines.filter((l) => l.startsWith("## ")), [
  *   "## Headline figures",
  *   "## Claims",
@@ -1459,11 +1458,9 @@ export function paperMarkdown(d: PaperData): string {
     }`,
     `- Modes: ${d.modes.join(", ")}`,
     `- Units: latency µs (half a round trip for ib_write_lat and ib_send_lat, perftest's median); bandwidth MB/s = 10^6 bytes per second (perftest prints 2^20-byte "MB/sec", 4.6 % lower); message rate in millions per second.`,
-    `- All times are **virtual time** of the model; only the tool reads the wall clock${
-      d.wallSeconds !== undefined
-        ? ` (this run took ${d.wallSeconds.toFixed(1)} s of wall time)`
-        : ""
-    }.`,
+    // The run's wall time would make two runs of the same command differ (DESIGN: same seed,
+    // same results); the tool prints it on the terminal instead.
+    `- All times are **virtual time** of the model; only the tool reads the wall clock (its elapsed time goes to the terminal, not into this report).`,
     ``,
     `## Headline figures`,
     ``,
