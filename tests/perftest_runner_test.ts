@@ -148,6 +148,18 @@ Deno.test("perftest runner: -x adds a GRH; -S, --pkey_index reach the QPs; -W co
   await assert.rejects(() => run("ib_send_lat", "-n", "5", "-x", "3"), /the port has 1 GID/);
 });
 
+Deno.test("perftest runner: -W counts in guests too: the port's packets and the Xen host's crossings", async () => {
+  const w = ["-W", "counters/port_xmit_packets,xen/hypercalls,xen/backend_requests"];
+  const bypass = await run("ib_send_lat", "-n", "10", "--mode", "bypass", ...w);
+  const split = await run("ib_send_lat", "-n", "10", "--mode", "split", ...w);
+  const values = (r: typeof bypass) => r.counters![0].map((x) => x.value);
+  // 10 SENDs and 10 ACKs leave the client's port; the bypass fast path crosses nothing.
+  assert.deepEqual(values(bypass), [20, 0, 0]);
+  const [pkts, hcalls, backend] = values(split);
+  assert.equal(pkts, 20);
+  assert.ok(hcalls > 0 && backend >= 10, `split crosses dom0: ${hcalls} hypercalls, ${backend}`);
+});
+
 Deno.test("perftest runner: --pcap captures the test's packets without changing its figures", async () => {
   const c = parsePerftestArgs(["ib_write_lat", "-n", "20", "-s", "64"]);
   const plain = await runPerftest(c);

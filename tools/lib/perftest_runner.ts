@@ -1566,8 +1566,9 @@ function counterReader(
 ): (() => Record<string, number>) | undefined {
   if (c.counters.length === 0) return undefined;
   const port = info.fabric?.portByLid(A.lid);
+  // `os` exists on bare metal only, `dom0` on Xen only (each getter throws on the other kind).
   const host = info.hosts?.find((h) =>
-    h.os === A.dom || h.dom0 === A.dom || (h.guests as readonly Domain[]).includes(A.dom)
+    h.isXen ? h.dom0 === A.dom || (h.guests as readonly Domain[]).includes(A.dom) : h.os === A.dom
   );
   if (!port) {
     throw new ToolError("-W/--report-counters: no simulated port to read counters from");
