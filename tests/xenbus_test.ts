@@ -106,6 +106,37 @@ Deno.test("xenbus: a device needs only XenStoreLike (a minimal map-backed store 
   );
 });
 
+Deno.test("xenbus: watch tokens depend on the store's history only, not on earlier stores in the process", () => {
+  // The tokens the devices of one fresh store register, as its watches see them.
+  const tokensOfFreshStore = () => {
+    const { xs, front, back } = setup();
+    const tokens: string[] = [];
+    const spy: XenStoreLike = {
+      read: (c, p) => xs.read(c, p),
+      write: (c, p, v) => xs.write(c, p, v),
+      watch: (c, p, t, cb) => {
+        tokens.push(t);
+        xs.watch(c, p, t, cb);
+      },
+      unwatch: (c, p, t) => xs.unwatch(c, p, t),
+    };
+    for (const end of [front, back]) {
+      const d = new XenbusDevice({
+        xs: spy,
+        domid: end.domid,
+        nodePath: end.nodePath,
+        otherendDomid: end.otherendDomid,
+        otherendPath: end.otherendPath,
+      });
+      d.onPeerChange(() => {});
+    }
+    return tokens;
+  };
+  const first = tokensOfFreshStore();
+  assert.equal(new Set(first).size, 2, "one token per device");
+  assert.deepEqual(tokensOfFreshStore(), first, "the same calls for the same setup");
+});
+
 Deno.test("xenbus: the legal-transition table, checked over every pair of states", () => {
   const legal = new Set([
     "0>1",

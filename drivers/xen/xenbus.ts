@@ -278,7 +278,13 @@ function isStoreRefusal(e: unknown): boolean {
  */
 export type PeerListener = (state: XenbusStateValue, raw: string | undefined) => void;
 
-let tokenSeq = 0;
+/**
+ * Watch tokens handed out so far, per store: a token names its watch among the
+ * store's (Linux's xenbus uses the watch's address); counted per store, it
+ * depends only on that store's (that host's) history, not on what else ran
+ * in the process before, so the same cluster and seed make the same calls.
+ */
+const tokenSeq = new WeakMap<XenStoreLike, number>();
 
 /**
  * One end of a split device: its own state (cached, written through to
@@ -385,7 +391,9 @@ export class XenbusDevice {
     this.#listeners.add(cb);
     if (this.#token === undefined) {
       // One watch per device, shared by all listeners; it fires once now.
-      this.#token = `xenbus-${++tokenSeq}`;
+      const seq = (tokenSeq.get(this.xs) ?? 0) + 1;
+      tokenSeq.set(this.xs, seq);
+      this.#token = `xenbus-${seq}`;
       this.xs.watch(this.domid, `${this.otherendPath}/state`, this.#token, () => this.#dispatch());
     } else {
       const raw = this.peerRaw();
