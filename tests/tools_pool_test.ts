@@ -47,3 +47,11 @@ Deno.test("pool: a task's arguments are copies, in one thread as on workers", as
   assert.deepEqual(await runTasks(tasks, { jobs: 2 }), inOrder);
   assert.deepEqual(seen.tags, [], "the caller's object is untouched");
 });
+
+Deno.test("pool: a result is plain data in one thread as on workers", async () => {
+  const tasks = [task(TASKS, "count", 1), task(TASKS, "count", 2)];
+  const inOrder = await runTasks<{ n: number; twice?: number }>(tasks, { jobs: 1 });
+  assert.deepEqual(inOrder, [{ n: 1 }, { n: 2 }]);
+  assert.equal(inOrder[0].twice, undefined, "no getter from the task's class");
+  assert.deepEqual(await runTasks(tasks, { jobs: 2 }), inOrder);
+});

@@ -23,3 +23,18 @@ export function tag(seen: { tags: string[] }, tag: string): number {
   seen.tags.push(tag);
   return seen.tags.length;
 }
+
+/** A count with a getter: what a worker's reply keeps of it is its fields. */
+export class Count {
+  /** @param n the count */
+  constructor(readonly n: number) {}
+  /** Twice the count (on the prototype: not data). */
+  get twice(): number {
+    return 2 * this.n;
+  }
+}
+
+/** A {@link Count} of `n`. */
+export function count(n: number): Count {
+  return new Count(n);
+}

@@ -4,8 +4,8 @@
  * what `structuredClone` copies); {@link runTasks} runs a list of them, one
  * worker per core by default (`--jobs N`), and returns the results in task
  * order. With one job the tasks run one after the other in this thread,
- * through the same import and call on copies of the arguments (as a worker
- * gets them), so a sequential run and a parallel run execute the same code
+ * through the same import and call on copies of the arguments and the result
+ * (as a worker's messages carry them), so a sequential run and a parallel run execute the same code
  * on the same inputs: every point builds its own cluster from its own seed,
  * so the results (and what the tools print from them) are identical
  * whatever the number of workers. A failure ends both the same way: the
@@ -142,9 +142,9 @@ function rebuild(e: NonNullable<Reply["error"]>): Error {
  * order) still finishes and reaches `onResult`, none after it is started or
  * reported, and that task's error is thrown (with its name and message, as
  * the task threw it) — whichever worker happened to fail first. Arguments
- * reach a task as copies (`structuredClone`, as `postMessage` copies them),
- * here too: a task that changes its arguments changes nothing another task
- * sees.
+ * reach a task, and its result the caller, as copies (`structuredClone`, as
+ * `postMessage` copies them), here too: a task that changes its arguments
+ * changes nothing another task sees, and a result is plain data either way.
  *
  * @example
  * ```ts
@@ -177,7 +177,9 @@ export async function runTasks<T = unknown>(tasks: Task[], o: PoolOptions = {}):
   if (jobs === 1) {
     for (let i = 0; i < tasks.length; i++) {
       const t = tasks[i];
-      finish(i, await callTask({ ...t, args: structuredClone(t.args) }));
+      // Copied both ways, as a worker's messages are: what a task may take and return (plain
+      // data, no prototypes or getters) is the same here as there.
+      finish(i, structuredClone(await callTask({ ...t, args: structuredClone(t.args) })));
     }
     return results as T[];
   }
