@@ -160,6 +160,17 @@ Deno.test("perftest runner: -W counts in guests too: the port's packets and the 
   assert.ok(hcalls > 0 && backend >= 10, `split crosses dom0: ${hcalls} hypercalls, ${backend}`);
 });
 
+Deno.test("perftest runner: every seed its own PSNs and buffers, the largest seeds too", async () => {
+  const psns = async (seed: number) => {
+    const r = await run("ib_write_lat", "-n", "5", "--noise", "off", "--seed", String(seed));
+    return [...r.info!.local, ...r.info!.remote].map((e) => e.psn);
+  };
+  // Two seeds whose product with the hash's multiplier rounded to the same double.
+  assert.notDeepEqual(await psns(4294602504), await psns(4294967293));
+  assert.notDeepEqual(await psns(1), await psns(2));
+  assert.deepEqual(await psns(4294967295), await psns(4294967295));
+});
+
 Deno.test("perftest runner: --pcap captures the test's packets without changing its figures", async () => {
   const c = parsePerftestArgs(["ib_write_lat", "-n", "20", "-s", "64"]);
   const plain = await runPerftest(c);

@@ -1286,7 +1286,11 @@ export async function openSession(
     (maxSize + (c.connection === "UD" ? LIMITS.udAddition : 0) + 64) /
       4096,
   ) * 4096;
-  const prng = new Prng(c.seed * 2654435761 % 2 ** 32);
+  // Knuth's multiplicative hash of the seed, in exact 32-bit arithmetic: a bijection, so two
+  // seeds never share buffers and PSNs (a float product above 2^53 loses its low bits, and
+  // seeds 4294602504 and 4294967293 did). Up to 3,393,263 the float product was exact: those
+  // seeds draw what they drew before.
+  const prng = new Prng(Math.imul(c.seed, 2654435761) >>> 0);
   const A = await setupSide(c, a, region, inline, devName, prng, info.mmapBytes);
   const B = await setupSide(c, b, region, inline, devName, prng, info.mmapBytes);
   const gidOf = (s: Side) => info.fabric?.portByLid(s.lid)?.gid;
