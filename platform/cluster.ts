@@ -39,6 +39,8 @@ import { XenPlatform, xenPlatform } from "./xen_host.ts";
 
 /** Bytes in a MiB. */
 const MIB = 1024 * 1024;
+/** The largest seed: the PRNG's seeds are 32-bit. */
+const MAX_SEED = 0xffffffff;
 
 // The built-in host kinds: `hypervisor: false` and `hypervisor: true`.
 registerHostPlatform("native", nativePlatform);
@@ -65,7 +67,10 @@ registerHostPlatform("xen", xenPlatform);
 export interface ClusterOptions {
   /** A built-in profile name, a `Profile`, or a plain object with overrides (and `base`). */
   profile: string | Profile | Record<string, unknown>;
-  /** Seed of the cluster's PRNG: same program + seed ⇒ same run. */
+  /**
+   * Seed of the cluster's PRNG, a whole number 0..4294967295: same program +
+   * seed ⇒ same run; each seed draws its own stream.
+   */
   seed: number;
   /** Keep a readable engine trace. */
   recordTrace?: boolean;
@@ -159,8 +164,13 @@ export class Cluster {
         `Cluster: noise must be "on" or "off", got ${JSON.stringify(noise)}`,
       );
     }
-    if (!Number.isSafeInteger(opts.seed)) {
-      throw new VerbsError("EINVAL", `Cluster: seed must be an integer, got ${opts.seed}`);
+    // The PRNG's seed space is 32 bits (sim/prng.ts folds a wider seed into it: -1 ran as 0, 2^32
+    // as 1): a seed outside it would repeat another seed's run. The tools' --seed has this range.
+    if (!Number.isInteger(opts.seed) || opts.seed < 0 || opts.seed > MAX_SEED) {
+      throw new VerbsError(
+        "EINVAL",
+        `Cluster: seed must be a whole number 0..${MAX_SEED}, got ${opts.seed}`,
+      );
     }
     this.noise = noise;
     this.seed = opts.seed;

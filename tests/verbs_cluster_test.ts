@@ -179,8 +179,19 @@ Deno.test("a cluster without a profile, or with one of the wrong kind, is refuse
   refused(
     { profile: "pcix-sdr-2006" },
     "EINVAL",
-    /^EINVAL: Cluster: seed must be an integer, got undefined$/,
+    /^EINVAL: Cluster: seed must be a whole number 0\.\.4294967295, got undefined$/,
   );
+  // The PRNG's seeds are 32-bit: a seed outside would have run as another (-1 as 0, 2^32 as 1).
+  for (const seed of [-1, 2 ** 32, 2 ** 32 + 1, 1.5, NaN, Infinity, "1" as unknown as number]) {
+    refused(
+      { profile: "pcix-sdr-2006", seed },
+      "EINVAL",
+      new RegExp(`^EINVAL: Cluster: seed must be a whole number 0\\.\\.4294967295, got ${seed}$`),
+    );
+  }
+  for (const seed of [0, 4294967295]) {
+    assert.equal(new Cluster({ profile: "pcix-sdr-2006", seed }).seed, seed);
+  }
 });
 
 Deno.test("addHost: hypervisor is a boolean, given; anything else is EINVAL naming it (no silent Xen host)", () => {
