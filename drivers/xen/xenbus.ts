@@ -280,7 +280,8 @@ export type PeerListener = (state: XenbusStateValue, raw: string | undefined) =>
 
 /**
  * Watch tokens handed out so far, per store: a token names its watch among the
- * store's (Linux's xenbus uses the watch's address); counted per store, it
+ * store's (Linux's drivers/xen/xenbus/xenbus_xs.c, register_xenbus_watch:
+ * "Pointer in ascii is the token"); counted per store, it
  * depends only on that store's (that host's) history, not on what else ran
  * in the process before, so the same cluster and seed make the same calls.
  */
