@@ -567,7 +567,10 @@ export class Engine {
    * a process that throws rejects that promise (the engine keeps running).
    */
   spawn<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const p = new Proc(name);
+    return this.#start(new Proc(name), fn);
+  }
+
+  #start<T>(p: Proc, fn: () => Promise<T>): Promise<T> {
     this.#procs.add(p);
     this.#runnable++;
     const done = () => {
@@ -703,7 +706,8 @@ export class Engine {
       let value: T | undefined;
       let error: unknown;
       let failed = false;
-      this.spawn(name, root).then(
+      const rootProc = new Proc(name);
+      this.#start(rootProc, root).then(
         (v) => {
           settled = true;
           value = v;
@@ -734,10 +738,14 @@ export class Engine {
           await this.#drain();
           if (settled) break;
           if (!this.#runEvents()) {
-            throw new DeadlockError(
+            const err = new DeadlockError(
               this.#now,
               [...this.#procs].map((p) => ({ name: p.name, waitingOn: waitingOn(p) })),
             );
+            // Its root stays waiting (nothing can cancel a promise): a later run's report
+            // names it as what it is, not as one of that run's processes.
+            rootProc.name = `${name} of the run that deadlocked at t=${this.#now} ns`;
+            throw err;
           }
         }
       }

@@ -124,6 +124,16 @@ Deno.test("engine: deadlock is reported with every waiting process and what it w
   }
   // The engine is usable again after the error.
   assert.equal(await engine.run(() => Promise.resolve(42)), 42);
+  // A later deadlock names the earlier run's root for what it is, not as its own root.
+  const again = await engine.run(() => new Mailbox<string>(engine, "carol's inbox").take(), "main")
+    .then(() => undefined, (e) => e as DeadlockError);
+  assert.ok(again instanceof DeadlockError);
+  assert.deepEqual(again.waiters.map((w) => w.name).sort(), [
+    "alice",
+    "bob",
+    "main",
+    "root of the run that deadlocked at t=5 ns",
+  ]);
 });
 
 // ---------------------------------------------------------------------------
