@@ -347,3 +347,39 @@ Deno.test("perftest runner: device checks in perftest's order (vector, ports, re
     /-X\/--vector: Completion vector specified is invalid/,
   );
 });
+
+Deno.test("perftest runner: a parser warning's separator goes to stdout, its text to stderr", async () => {
+  // force_dependecies: printf(RESULT_LINE); fprintf(stderr, " CPU Utilization works only …").
+  const stderr: string[] = [];
+  const r = await runPerftest(
+    parsePerftestArgs(["ib_write_bw", "--cpu_util", "-n", "5", "-s", "64"]),
+    { onStderr: (l) => stderr.push(l) },
+  );
+  assert.deepEqual(r.notes, ["-".repeat(87)]);
+  assert.deepEqual(stderr, [" CPU Utilization works only with Duration mode."]);
+  // The same for UD's inline clamp.
+  // … and it is printed even though the run then fails (the QP cannot take 884 bytes inline).
+  const ud: string[] = [];
+  await assert.rejects(() =>
+    runPerftest(parsePerftestArgs(["ib_send_lat", "-c", "UD", "-I", "900", "-n", "5"]), {
+      onStderr: (l) => ud.push(l),
+    })
+  );
+  assert.deepEqual(ud, ["Setting inline size to 884 (Max inline size in UD)"]);
+});
+
+Deno.test("perftest runner: a CQ or QP the device refuses fails with ctx_init's lines", async () => {
+  // verify_params_with_device_context lets -X equal to num_comp_vectors through (`>`);
+  // ibv_create_cq then fails: create_reg_cqs' "Couldn't create CQ", the program's
+  // " Couldn't create IB resources".
+  await assert.rejects(() => run("ib_send_lat", "-e", "-X", "1", "-n", "5"), {
+    name: "ToolError",
+    message: /^Couldn't create CQ\. Couldn't create IB resources \(EINVAL: /,
+  });
+  // ctx_qp_create returns NULL: "Unable to create QP.", create_qp_main's caller
+  // "Failed to create QP.", then the program's line.
+  await assert.rejects(() => run("ib_send_lat", "-c", "UD", "-I", "900", "-n", "5"), {
+    name: "ToolError",
+    message: /^Unable to create QP\. Failed to create QP\. Couldn't create IB resources \(EINVAL: /,
+  });
+});

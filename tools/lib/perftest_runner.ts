@@ -754,6 +754,10 @@ export async function measurePerftestPoint(
       };
     });
     return tap ? { ...out, pcap: tap.bytes().slice() } : out;
+  } catch (e) {
+    // perftest has printed its warnings by the time a resource fails: they go with the error.
+    if (e instanceof Error) Object.assign(e, { perftestStderr: stderr });
+    throw e;
   } finally {
     tap?.stop();
   }
@@ -777,8 +781,15 @@ async function runPoints(
     mmapBytes: opts.mmapBytes,
   });
   opts.onSize?.(config.sizes[0], 0, config.sizes.length);
-  const first = await measurePerftestPoint(req(), opts.onProgress);
-  for (const line of first.stderr) (opts.onStderr ?? console.error)(line);
+  const say = opts.onStderr ?? console.error;
+  let first: PointOutcome;
+  try {
+    first = await measurePerftestPoint(req(), opts.onProgress);
+  } catch (e) {
+    for (const line of (e as { perftestStderr?: string[] }).perftestStderr ?? []) say(line);
+    throw e;
+  }
+  for (const line of first.stderr) say(line);
   const result: PerftestResult = {
     ...first.result,
     lat: [],
@@ -1158,7 +1169,8 @@ export async function openSession(
     else (info.onStderr ?? console.error)(line);
   };
   for (const n of c.notices) {
-    if (n.resultLine) say("-".repeat(87), n.stream);
+    // perftest's printf(RESULT_LINE) goes to stdout, whatever stream the text after it takes.
+    if (n.resultLine) say("-".repeat(87), "stdout");
     say(n.xenib ? `perftest: ${n.text}` : n.text, n.stream);
   }
   // ctx_find_dev: -d names the device, else the first.
@@ -1663,13 +1675,21 @@ async function setupSide(
   const vector = c.events ? c.eqNum ?? 0 : 0;
   const rx = c.verb === "send" ? c.rxDepth : 1;
   const txDepth = Math.max(1, c.txDepth);
+  // ctx_init's failures print the step's line, then the program's " Couldn't create IB
+  // resources" (perftest_resources.c create_reg_cqs / create_reg_qp_main, send_bw.c …).
+  const ibResources = (step: string, e: unknown): ToolError =>
+    new ToolError(`${step} Couldn't create IB resources (${(e as Error).message})`);
   const sendCq = await ctx.createCq(Math.max(16, txDepth * c.qps + 1), {
     channel: sendCh,
     compVector: vector,
+  }).catch((e) => {
+    throw ibResources("Couldn't create CQ.", e);
   });
   const recvCq = await ctx.createCq(Math.max(16, rx * c.qps + 1), {
     channel: recvCh,
     compVector: vector,
+  }).catch((e) => {
+    throw ibResources("Couldn't create a receiver CQ.", e);
   });
   const srq = c.useSrq ? await pd.createSrq({ maxWr: rx, maxSge: 1 }) : undefined;
   const type = QpType[c.connection];
@@ -1691,7 +1711,7 @@ async function setupSide(
     try {
       qps.push(await pd.createQp(init));
     } catch (e) {
-      throw new ToolError(`Couldn't create QP (${(e as Error).message})`);
+      throw ibResources("Unable to create QP. Failed to create QP.", e);
     }
   }
   if (c.events) {
