@@ -59,6 +59,21 @@ Deno.test("tools: --help of every task", async () => {
   assert.match(xperf.out, /--profile/);
 });
 
+Deno.test("tools: perftest prints the warnings it gave before a refusal, then the refusal", async () => {
+  const [lat, atomic] = await Promise.all([
+    task("perftest", "ib_write_lat", "--rate_limit", "1", "--rate_limit_type", "SW"),
+    task("perftest", "ib_atomic_bw", "-s", "100000", "-Q", "4"),
+  ]);
+  userError(lat, "perftest", /SW Rate limiter cann't be executed on non-BW/);
+  assert.deepEqual(lat.err.split("\n")[0], " Setting burst size to tx depth = 1");
+  userError(atomic, "perftest", /Message size cannot be changed for Atomic tests/);
+  assert.deepEqual(atomic.out.split("\n").slice(0, 3), [
+    "-".repeat(87),
+    "Warning: Large message requested and CQ moderation enabled",
+    "Warning: It can lead to inaccurate results",
+  ]);
+});
+
 Deno.test("tools: bad flags and values exit 1 with a message naming them", async () => {
   const dir = await Deno.makeTempDir({ prefix: "xenib_cli_" });
   try {

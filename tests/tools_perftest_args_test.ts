@@ -351,3 +351,30 @@ Deno.test("devinfo and paper args", () => {
   assert.throws(() => parsePaperArgs(["--modes", "native,hvm"]), /--modes: 'hvm' is not a mode/);
   assert.throws(() => parsePaperArgs(["extra"]), /unexpected argument 'extra'/);
 });
+
+Deno.test("perftest args: a refusal keeps the warnings perftest printed before it", () => {
+  const refused = (argv: string[]) => {
+    try {
+      parsePerftestArgs(argv);
+    } catch (e) {
+      assert.ok(e instanceof UsageError);
+      return e;
+    }
+    assert.fail(`expected ${argv.join(" ")} to be rejected`);
+  };
+  // force_dependecies: the burst-size line (stderr, no separator), then the SW limiter's refusal.
+  const sw = refused(["ib_send_lat", "--rate_limit", "1", "--rate_limit_type", "SW"]);
+  assert.match(sw.message, /SW Rate limiter cann't be executed on non-BW/);
+  assert.deepEqual(sw.notices, [
+    { stream: "stderr", text: " Setting burst size to tx depth = 1", resultLine: false },
+  ]);
+  // The large-message warning comes before the atomic size check.
+  const atomic = refused(["ib_atomic_bw", "-s", "100000", "-Q", "4"]);
+  assert.match(atomic.message, /Message size cannot be changed for Atomic tests/);
+  assert.deepEqual(atomic.notices.map((n) => [n.stream, n.text, n.resultLine]), [
+    ["stdout", "Warning: Large message requested and CQ moderation enabled", true],
+    ["stdout", "Warning: It can lead to inaccurate results", false],
+  ]);
+  // Nothing printed before: none kept.
+  assert.deepEqual(refused(["ib_write_bw", "-n", "3"]).notices, []);
+});

@@ -13,8 +13,19 @@
  *
  * @module
  */
-import { parsePerftestArgs, PERFTEST_VERSION, perftestUsage } from "./lib/perftest_args.ts";
-import { formatPreamble, formatRow, resultLine, resultToJson } from "./lib/perftest_format.ts";
+import {
+  parsePerftestArgs,
+  PERFTEST_VERSION,
+  perftestUsage,
+  UsageError,
+} from "./lib/perftest_args.ts";
+import {
+  formatPreamble,
+  formatRow,
+  RESULT_LINE,
+  resultLine,
+  resultToJson,
+} from "./lib/perftest_format.ts";
 import { runIterExitCode, runPerftest } from "./lib/perftest_runner.ts";
 import { formatOutJson } from "./lib/perftest_out_json.ts";
 import {
@@ -29,7 +40,19 @@ import { ToolError } from "./lib/api.ts";
 import type { PerftestResult } from "./lib/perftest_stats.ts";
 
 async function main(args: string[]): Promise<number> {
-  const config = parsePerftestArgs(args);
+  let config: ReturnType<typeof parsePerftestArgs>;
+  try {
+    config = parsePerftestArgs(args);
+  } catch (e) {
+    // What perftest had printed before the check that stopped it, then the error.
+    if (e instanceof UsageError) {
+      for (const n of e.notices) {
+        if (n.resultLine) console.log(RESULT_LINE);
+        (n.stream === "stdout" ? console.log : console.error)(n.text);
+      }
+    }
+    throw e;
+  }
   if (config.help) {
     const named = args.find((a) => a.startsWith("ib_"));
     console.log(perftestUsage(config.test && named ? config.test : undefined));

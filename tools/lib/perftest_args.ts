@@ -317,19 +317,35 @@ export interface Notice {
 
 /**
  * A bad command line; the message names the flag. The CLI prints it and exits 1.
+ * `notices` are the warnings perftest had printed before the check that
+ * stopped it (the CLI prints them first).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { UsageError } from "./perftest_args.ts";
+ * import { parsePerftestArgs, UsageError } from "./perftest_args.ts";
  * assert.deepEqual(new UsageError("unknown flag '--x'").message, "unknown flag '--x'");
+ * // perftest warns of the burst size, then refuses the SW limiter on a latency test.
+ * try {
+ *   parsePerftestArgs(["ib_write_lat", "--rate_limit", "1", "--rate_limit_type", "SW"]);
+ *   assert.fail("refused");
+ * } catch (e) {
+ *   assert.ok(e instanceof UsageError);
+ *   assert.deepEqual(e.notices.map((n) => n.text), [" Setting burst size to tx depth = 1"]);
+ * }
  * ```
  */
 export class UsageError extends Error {
-  /** @param message what is wrong, naming the flag */
-  constructor(message: string) {
+  /** What perftest printed before it stopped. */
+  readonly notices: Notice[];
+  /**
+   * @param message what is wrong, naming the flag
+   * @param notices the warnings printed before it
+   */
+  constructor(message: string, notices: Notice[] = []) {
     super(message);
     this.name = "UsageError";
+    this.notices = notices;
   }
 }
 
@@ -1338,7 +1354,7 @@ function forceDependencies(c: PerftestConfig): void {
   const st = states.get(c)!;
   const { verb, kind } = c;
   const stop = (msg: string): never => {
-    throw new UsageError(msg);
+    throw new UsageError(msg, c.notices.filter((n) => !n.xenib));
   };
   const warn = (text: string, stream: "stdout" | "stderr" = "stdout", resultLine = true) =>
     c.notices.push({ stream, text, resultLine });
