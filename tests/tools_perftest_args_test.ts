@@ -378,3 +378,31 @@ Deno.test("perftest args: a refusal keeps the warnings perftest printed before i
   // Nothing printed before: none kept.
   assert.deepEqual(refused(["ib_write_bw", "-n", "3"]).notices, []);
 });
+
+Deno.test("perftest args: an ambiguous prefix names perftest's options in its table's order", () => {
+  // glibc lists the candidates in long_options order: report_gbits before report-both.
+  assert.equal(
+    usageError(["ib_write_lat", "--rep"]),
+    "option '--rep' is ambiguous; possibilities: '--report-cycles' '--report-histogrm' " +
+      "'--report-unsorted' '--report-counters' '--report_gbits' '--report-both' " +
+      "'--report-per-port' '--reply_every' (see --help)",
+  );
+  // raw_ipv6 is in the table (a Raw Ethernet option), and source_ip is in it twice.
+  assert.match(
+    usageError(["ib_send_bw", "--ra"]),
+    /possibilities: '--rate_limit' '--rate_limit_type' '--rate_units' '--raw_ipv6' '--raw_mcast'/,
+  );
+  assert.match(
+    usageError(["ib_send_bw", "--source", "1.1.1.1"]),
+    /possibilities: '--source_mac' '--source_ip' '--source_port' '--source_ip' \(see --help\)$/,
+  );
+  // --sniffer and --raw_ipv6 are perftest's Raw Ethernet options, not unknown ones.
+  for (const f of ["--sniffer", "--raw_ipv6"]) {
+    assert.equal(
+      usageError(["ib_write_bw", f]),
+      `${f}: a Raw Ethernet option (raw_ethernet_* programs); not one of ib_write_bw's`,
+    );
+  }
+  // The exact --source_ip is still the first entry (the -j alias), checked as an IPv4 address.
+  assert.match(usageError(["ib_write_bw", "--source_ip", "x"]), /source_ip/);
+});

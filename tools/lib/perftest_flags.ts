@@ -847,6 +847,8 @@ export const RAW_ETH_OPTIONS: readonly { name: string; short?: string; hasArg: b
   { name: "reply_every", hasArg: true },
   { name: "vlan_en", hasArg: false },
   { name: "vlan_pcp", hasArg: true },
+  { name: "raw_ipv6", hasArg: false },
+  { name: "sniffer", hasArg: false },
 ];
 
 /**
