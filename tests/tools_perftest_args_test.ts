@@ -406,3 +406,15 @@ Deno.test("perftest args: an ambiguous prefix names perftest's options in its ta
   // The exact --source_ip is still the first entry (the -j alias), checked as an IPv4 address.
   assert.match(usageError(["ib_write_bw", "--source_ip", "x"]), /source_ip/);
 });
+
+Deno.test("perftest args: more than one argument left is perftest's invalid command line", () => {
+  // parser(): optind == argc - 1 is the server name, anything more is refused.
+  assert.equal(
+    usageError(["ib_write_bw", "--", "-n", "3"]),
+    "unexpected arguments '-n' '3': Invalid Command line. Please check command rerun",
+  );
+  assert.match(
+    usageError(["ib_write_bw", "host"]),
+    /^unexpected argument 'host': perftest's server/,
+  );
+});

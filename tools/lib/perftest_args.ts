@@ -957,6 +957,14 @@ export function parsePerftestArgs(argv: string[], test?: TestName): PerftestConf
   const c = baseConfig(test);
   applyOptions(c, found.options);
   if (c.help || c.version) return c;
+  // parser(): one argument left is the server's name; more are perftest's own error.
+  if (pos.length > 1) {
+    throw new UsageError(
+      `unexpected arguments ${
+        pos.map((p) => `'${p}'`).join(" ")
+      }: Invalid Command line. Please check command rerun`,
+    );
+  }
   if (pos.length > 0) {
     throw new UsageError(
       `unexpected argument '${
