@@ -102,6 +102,8 @@ export interface VibResponse {
 export const VIB_REASON_BYTES: number = VIB_SLOT_BYTES - VIB_RSP_HEADER;
 
 const reasonEncoder = new TextEncoder();
+// deno-lint-ignore no-control-regex
+const CONTROL_CHARS = /[\x00-\x1f\x7f]/g;
 const reasonDecoder = new TextDecoder();
 
 /** `reason` as at most {@link VIB_REASON_BYTES} bytes, cut before a partial character. */
@@ -615,9 +617,8 @@ export function decodeResponse(inp: DataView): VibResponse {
     const b = new Uint8Array(inp.buffer, inp.byteOffset + VIB_RSP_HEADER, VIB_REASON_BYTES);
     const end = b.indexOf(0);
     // One line whatever the bytes: control characters become spaces.
-    // deno-lint-ignore no-control-regex
     const reason = reasonDecoder.decode(end < 0 ? b : b.subarray(0, end))
-      .replace(/[\x00-\x1f\x7f]/g, " ").trim();
+      .replace(CONTROL_CHARS, " ").trim();
     if (reason) r.reason = reason;
   }
   return r;
