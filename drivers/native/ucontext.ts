@@ -192,6 +192,12 @@ function isPow2(n: number): boolean {
  * migration are not claimed; no `SRQ_RESIZE`: mthca_modify_srq refuses a
  * new max_wr, as this driver does).
  */
+/**
+ * GIDs per port: the model's port has one, its GUID under the subnet prefix
+ * (query_port's gid_tbl_len; the bound of an address vector's sgid_index).
+ */
+const GID_TABLE_LEN = 1;
+
 const MTHCA_DEVICE_CAP_FLAGS = (1 << 5) | (1 << 10) | (1 << 11) | (1 << 12);
 
 /** `IB_UVERBS_ACCESS_OPTIONAL_RANGE`: bits 20..29, hints a device may ignore (`RELAXED_ORDERING`, …). */
@@ -412,7 +418,7 @@ export class UContext implements UverbsFile {
       activeWidth: width[p.activeWidth] ?? 0,
       activeSpeed: speedCode(p.activeSpeedGbps),
       physState: p.physState,
-      gidTblLen: 1,
+      gidTblLen: GID_TABLE_LEN,
       // mthca_query_port: pkey_tbl_len is the device's limits.pkey_table_len, as max_pkeys is.
       pkeyTblLen: this.driver.devLim.maxPkeys,
       maxMsgSz: 2 ** 31,
@@ -664,7 +670,8 @@ export class UContext implements UverbsFile {
       }
       p.grh = {
         dgid: ah.grh.dgid.slice(),
-        sgidIndex: ah.grh.sgidIndex ?? 0,
+        // mthca_path_set: an sgid_index past the port's GID table fails with EINVAL.
+        sgidIndex: checkInt(call, "ah.grh.sgidIndex", ah.grh.sgidIndex ?? 0, 0, GID_TABLE_LEN - 1),
         flowLabel: ah.grh.flowLabel ?? 0,
         hopLimit: ah.grh.hopLimit ?? 64,
         trafficClass: 0,
@@ -674,7 +681,7 @@ export class UContext implements UverbsFile {
   }
 
   /** Attribute values → QPC fields, refusing out-of-range values (EINVAL). */
-  #context(a: QpAttr, mask: number): Partial<QpContextParams> {
+  #context(a: QpAttr, mask: number, qpPort: number | undefined): Partial<QpContextParams> {
     const lim = this.driver.devLim;
     const ctx: Partial<QpContextParams> = {};
     if (mask & M.PORT) ctx.port = checkInt("modify_qp", "port", a.port, 1, lim.ports);
@@ -696,7 +703,21 @@ export class UContext implements UverbsFile {
       if (f & ~known) throw inval(`modify_qp: accessFlags 0x${f.toString(16)} not supported`);
       ctx.accessFlags = toQpAccess(f);
     }
-    if (mask & M.AV) ctx.path = this.#path("modify_qp", a.ah!);
+    if (mask & M.AV) {
+      // ib_uverbs_modify_qp (uverbs_cmd.c): the primary AV's port must be a valid port, and the
+      // QP's own: at INIT->RTR the one RESET->INIT set ("check the port number included in the
+      // primary AV against the port number in the qp struct"); at SQD->SQD the port given with
+      // it, else the QP's. An AV without portNum means the QP's port.
+      const port = mask & M.PORT ? a.port! : qpPort;
+      const avPort = a.ah!.portNum;
+      if (avPort !== undefined) {
+        checkInt("modify_qp", "ah.portNum", avPort, 1, lim.ports);
+        if (avPort !== port) {
+          throw inval(`modify_qp: ah.portNum ${avPort} is not the QP's port ${port}`);
+        }
+      }
+      ctx.path = this.#path("modify_qp", a.ah!);
+    }
     if (mask & M.PATH_MTU) {
       const v = a.pathMtu!;
       const code = v >= 1 && v <= 5 ? v : mtuFromBytes(v);
@@ -731,7 +752,13 @@ export class UContext implements UverbsFile {
       ctx.destQpn = checkInt("modify_qp", "destQpNum", a.destQpNum, 0, 0xffffff);
     }
     if (mask & M.EN_SQD_ASYNC_NOTIFY) ctx.sqdEvent = !!a.enSqdAsyncNotify;
-    if (mask & M.ALT_PATH) this.#path("modify_qp", a.altPath!); // validated, not used by the device
+    if (mask & M.ALT_PATH) {
+      // mthca_modify_qp: an alternate port of 0 or past the device's ports is EINVAL (its
+      // alt_port_num is the alternate AV's port_num, which ib_uverbs_modify_qp requires equal).
+      const altPort = a.altPath!.portNum;
+      if (altPort !== undefined) checkInt("modify_qp", "altPath.portNum", altPort, 1, lim.ports);
+      this.#path("modify_qp", a.altPath!); // validated, not used by the device
+    }
     if (mask & M.CAP) throw inval("modify_qp: resizing a QP (cap) is not supported");
     return ctx;
   }
@@ -754,7 +781,7 @@ export class UContext implements UverbsFile {
     const next = mask & M.STATE ? a.state! : cur;
     const why = modifyQpError(cur, next, qp.type, mask);
     if (why) throw inval(`modify_qp QP ${qp.qpn}: ${why}`);
-    const ctx = this.#context(a, mask);
+    const ctx = this.#context(a, mask, qp.attr.port);
     if (cur === S.RESET && next === S.RESET) return;
     if (cur === S.RESET && next === S.INIT) {
       const w = qp.req.wq;
@@ -971,6 +998,8 @@ export class UContext implements UverbsFile {
   async createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp> {
     await this.#in();
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
+    // ib_create_user_ah checks the AV as modify_qp does (rdma_check_ah_attr: a valid port;
+    // rdma_fill_sgid_attr: an sgid_index within the port's GID table, else EINVAL).
     this.#path("create_ah", req.attr, true);
     if (req.attr.portNum !== undefined) {
       checkInt("create_ah", "ah.portNum", req.attr.portNum, 1, this.driver.devLim.ports);

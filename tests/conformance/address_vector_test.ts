@@ -1,0 +1,89 @@
+/**
+ * Address vectors as the kernel checks them, in every mode (native, bypass,
+ * split: DESIGN §9, invariant 11), on hosts with two-port HCAs:
+ *
+ * 1. modify_qp's primary AV names a valid port, and the QP's own
+ *    (ib_uverbs_modify_qp in drivers/infiniband/core/uverbs_cmd.c: at
+ *    INIT->RTR the AV's port must be the one RESET->INIT set; at SQD->SQD the
+ *    port given with it, else the QP's). Else EINVAL, the QP where it was.
+ * 2. The alternate path's port is a valid port (mthca_modify_qp: "Alternate
+ *    port number (%u) is invalid").
+ * 3. A GRH's sgid_index lies within the port's GID table, for modify_qp
+ *    (mthca_path_set: "sgid_index (%u) too large") and create_ah
+ *    (rdma_fill_sgid_attr).
+ */
+import assert from "node:assert/strict";
+import { Cluster, connectAttrs, type Domain, QpState, QpType } from "../../mod.ts";
+import { CAP, CONNECT, MODES, rejects, side } from "./helpers.ts";
+
+/** Two hosts with two-port HCAs, their domains in `mode`. */
+async function twoPortDomains(mode: string): Promise<{ cluster: Cluster; a: Domain; b: Domain }> {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 7 });
+  const xen = mode !== "native";
+  const hosts = ["a", "b"].map((name) => cluster.addHost({ name, hypervisor: xen, ports: 2 }));
+  await cluster.start();
+  if (!xen) return { cluster, a: hosts[0].os, b: hosts[1].os };
+  const driver = mode as "bypass" | "split";
+  const a = await hosts[0].createGuest({ name: "vm0", memoryMiB: 64, driver });
+  const b = await hosts[1].createGuest({ name: "vm1", memoryMiB: 64, driver });
+  return { cluster, a, b };
+}
+
+const stateOf = async (qp: { query(): Promise<{ state: number }> }) => (await qp.query()).state;
+
+for (const mode of MODES) {
+  Deno.test(`address vectors (${mode}): modify_qp's AV port is valid and the QP's own`, async () => {
+    const { cluster, a, b } = await twoPortDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      assert.equal((await x.ctx.queryDevice()).physPortCnt, 2);
+      const peer = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap: CAP });
+      const qp = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      const [init, rtr, rts] = connectAttrs(QpType.RC, {
+        ...CONNECT,
+        remoteQpn: peer.qpNum,
+        dlid: y.lid,
+      });
+      await qp.modify(init); // port 1
+      for (const portNum of [2, 3, 0]) {
+        await rejects(() => qp.modify({ ...rtr, ah: { dlid: y.lid, portNum } }), "EINVAL");
+        assert.equal(await stateOf(qp), QpState.INIT, `AV port ${portNum}: QP unchanged`);
+      }
+      await rejects(() => qp.modify({ ...rtr, altPath: { dlid: y.lid, portNum: 3 } }), "EINVAL");
+      assert.equal(await stateOf(qp), QpState.INIT, "alternate port 3: QP unchanged");
+      const dgid = new Uint8Array(16);
+      dgid[0] = 0xfe;
+      dgid[1] = 0x80;
+      const grh = (sgidIndex: number) => ({ dlid: y.lid, grh: { dgid, sgidIndex } });
+      await rejects(() => qp.modify({ ...rtr, ah: grh(1) }), "EINVAL");
+      assert.equal(await stateOf(qp), QpState.INIT, "sgid_index past the GID table: unchanged");
+      assert.equal(x.ctx.queryPort(1).gidTblLen, 1);
+      // The QP's own port, said or implied, and a GID the table has, are taken.
+      await qp.modify({ ...rtr, ah: { dlid: y.lid, portNum: 1 }, altPath: grh(0) });
+      assert.equal(await stateOf(qp), QpState.RTR);
+      await qp.modify(rts);
+      await qp.modify({ state: QpState.SQD });
+      // SQD->SQD: the AV's port is the port given with it (here the QP's 1, not 2).
+      await rejects(
+        () => qp.modify({ state: QpState.SQD, port: 1, ah: { dlid: y.lid, portNum: 2 } }),
+        "EINVAL",
+      );
+      await qp.modify({ state: QpState.SQD, port: 1, ah: { dlid: y.lid, portNum: 1 } });
+      assert.equal(await stateOf(qp), QpState.SQD);
+    });
+  });
+
+  Deno.test(`address vectors (${mode}): create_ah's sgid_index lies in the GID table`, async () => {
+    const { cluster, a, b } = await twoPortDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const dgid = new Uint8Array(16);
+      dgid[0] = 0xfe;
+      dgid[1] = 0x80;
+      await rejects(() => x.pd.createAh({ dlid: y.lid, grh: { dgid, sgidIndex: 1 } }), "EINVAL");
+      await rejects(() => x.pd.createAh({ dlid: y.lid, portNum: 3 }), "EINVAL");
+      const ah = await x.pd.createAh({ dlid: y.lid, portNum: 2, grh: { dgid, sgidIndex: 0 } });
+      await ah.destroy();
+    });
+  });
+}
