@@ -681,7 +681,7 @@ export class UContext implements UverbsFile {
   }
 
   /** Attribute values → QPC fields, refusing out-of-range values (EINVAL). */
-  #context(a: QpAttr, mask: number, qpPort: number | undefined): Partial<QpContextParams> {
+  #context(a: QpAttr, mask: number, set: QpAttr): Partial<QpContextParams> {
     const lim = this.driver.devLim;
     const ctx: Partial<QpContextParams> = {};
     if (mask & M.PORT) ctx.port = checkInt("modify_qp", "port", a.port, 1, lim.ports);
@@ -701,14 +701,13 @@ export class UContext implements UverbsFile {
       const known = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ |
         Access.REMOTE_ATOMIC;
       if (f & ~known) throw inval(`modify_qp: accessFlags 0x${f.toString(16)} not supported`);
-      ctx.accessFlags = toQpAccess(f);
     }
     if (mask & M.AV) {
       // ib_uverbs_modify_qp (uverbs_cmd.c): the primary AV's port must be a valid port, and the
       // QP's own: at INIT->RTR the one RESET->INIT set ("check the port number included in the
       // primary AV against the port number in the qp struct"); at SQD->SQD the port given with
       // it, else the QP's. An AV without portNum means the QP's port.
-      const port = mask & M.PORT ? a.port! : qpPort;
+      const port = mask & M.PORT ? a.port! : set.port;
       const avPort = a.ah!.portNum;
       if (avPort !== undefined) {
         checkInt("modify_qp", "ah.portNum", avPort, 1, lim.ports);
@@ -751,6 +750,16 @@ export class UContext implements UverbsFile {
     if (mask & M.DEST_QPN) {
       ctx.destQpn = checkInt("modify_qp", "destQpNum", a.destQpNum, 0, 0xffffff);
     }
+    if (mask & (M.ACCESS_FLAGS | M.MAX_DEST_RD_ATOMIC)) {
+      // mthca's get_hw_access_flags (as mlx4's and mlx5's): the QP's remote rights are written
+      // whenever either attribute is given, from the one given or the one last set, and a QP
+      // with no responder resources (max_dest_rd_atomic 0, also before it is first set) takes
+      // no RDMA READ or atomic: only REMOTE_WRITE of its rights stays.
+      let f = mask & M.ACCESS_FLAGS ? a.accessFlags! : set.accessFlags ?? 0;
+      const depth = mask & M.MAX_DEST_RD_ATOMIC ? a.maxDestRdAtomic! : set.maxDestRdAtomic ?? 0;
+      if (depth === 0) f &= Access.REMOTE_WRITE;
+      ctx.accessFlags = toQpAccess(f);
+    }
     if (mask & M.EN_SQD_ASYNC_NOTIFY) ctx.sqdEvent = !!a.enSqdAsyncNotify;
     if (mask & M.ALT_PATH) {
       // mthca_modify_qp: an alternate port of 0 or past the device's ports is EINVAL (its
@@ -781,7 +790,7 @@ export class UContext implements UverbsFile {
     const next = mask & M.STATE ? a.state! : cur;
     const why = modifyQpError(cur, next, qp.type, mask);
     if (why) throw inval(`modify_qp QP ${qp.qpn}: ${why}`);
-    const ctx = this.#context(a, mask, qp.attr.port);
+    const ctx = this.#context(a, mask, qp.attr);
     if (cur === S.RESET && next === S.RESET) return;
     if (cur === S.RESET && next === S.INIT) {
       const w = qp.req.wq;

@@ -1,0 +1,106 @@
+/**
+ * A QP's remote rights and responder resources, in every mode (native,
+ * bypass, split: DESIGN §9, invariant 11):
+ *
+ * 1. A QP with no responder resources (max_dest_rd_atomic 0) takes no RDMA
+ *    READ or atomic, whatever its access flags say: only REMOTE_WRITE of its
+ *    rights stays, and query_qp reports that (mthca's get_hw_access_flags,
+ *    as mlx4's and mlx5's; rxe refuses such a request too). A READ to it
+ *    completes in error, as one to a QP without REMOTE_READ does.
+ * 2. SQD->SQD changes what the transition table lets it change on an RC QP
+ *    (Linux qp_state_table: among them MAX_DEST_RD_ATOMIC and PKEY_INDEX),
+ *    at the device: the rights the QP was given come back with responder
+ *    resources (mthca keeps them as atomic_rd_en), and query_qp reads the
+ *    new P_Key index from the QP context.
+ */
+import assert from "node:assert/strict";
+import {
+  Access,
+  connectAttrs,
+  type Qp,
+  QpState,
+  QpType,
+  SendFlags,
+  WcStatus,
+  WrOpcode,
+} from "../../mod.ts";
+import { CAP, CONNECT, MODES, type Side, side, twoDomains } from "./helpers.ts";
+
+/** An RC pair whose second QP (the responder) has `maxDestRdAtomic` 0. */
+async function noResponderResources(x: Side, y: Side): Promise<[Qp, Qp]> {
+  const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+  const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap: CAP });
+  const ends: [Qp, Qp, Side, number][] = [[qx, qy, y, CONNECT.maxDestRdAtomic!], [qy, qx, x, 0]];
+  for (const [qp, peer, at, maxDestRdAtomic] of ends) {
+    for (
+      const attr of connectAttrs(QpType.RC, {
+        ...CONNECT,
+        maxDestRdAtomic,
+        remoteQpn: peer.qpNum,
+        dlid: at.lid,
+      })
+    ) await qp.modify(attr);
+  }
+  return [qx, qy];
+}
+
+function postRead(qp: Qp, x: Side, y: Side, wrId: bigint): void {
+  qp.postSend({
+    wrId,
+    opcode: WrOpcode.RDMA_READ,
+    sendFlags: SendFlags.SIGNALED,
+    sgList: [{ addr: x.buf, length: 8, lkey: x.mr.lkey }],
+    remoteAddr: y.buf,
+    rkey: y.mr.rkey,
+  });
+}
+
+const REMOTE = Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
+
+for (const mode of MODES) {
+  Deno.test(`responder resources (${mode}): none means no RDMA READ or atomic`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [qx, qy] = await noResponderResources(x, y);
+      const q = await qy.query();
+      assert.equal(q.maxDestRdAtomic, 0);
+      assert.equal(q.accessFlags! & REMOTE, Access.REMOTE_WRITE, "READ and atomic rights dropped");
+      // RDMA WRITE is still taken.
+      qx.postSend({
+        wrId: 1n,
+        opcode: WrOpcode.RDMA_WRITE,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 8, lkey: x.mr.lkey }],
+        remoteAddr: y.buf,
+        rkey: y.mr.rkey,
+      });
+      assert.equal((await x.cq.pollUntil(1))[0].status, WcStatus.SUCCESS);
+      postRead(qx, x, y, 2n);
+      const [wc] = await x.cq.pollUntil(1);
+      assert.equal(wc.wrId, 2n);
+      assert.equal(wc.status, WcStatus.REM_ACCESS_ERR);
+    });
+  });
+
+  Deno.test(`responder resources (${mode}): SQD->SQD gives them, and a P_Key index, at the device`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [qx, qy] = await noResponderResources(x, y);
+      await qy.modify({ state: QpState.SQD });
+      await qy.modify({ state: QpState.SQD, maxDestRdAtomic: 2, pkeyIndex: 1 });
+      const q = await qy.query();
+      assert.equal(q.state, QpState.SQD);
+      assert.equal(q.accessFlags! & REMOTE, REMOTE, "the rights given at INIT come back");
+      assert.equal(q.pkeyIndex, 1, "the device holds the new P_Key index");
+      await qy.modify({ state: QpState.SQD, pkeyIndex: 0 });
+      await qy.modify({ state: QpState.RTS });
+      y.dom.memory.write(y.buf, new Uint8Array([9, 8, 7, 6, 5, 4, 3, 2]));
+      postRead(qx, x, y, 3n);
+      const [wc] = await x.cq.pollUntil(1);
+      assert.equal(wc.status, WcStatus.SUCCESS);
+      assert.deepEqual(x.dom.memory.read(x.buf, 8), new Uint8Array([9, 8, 7, 6, 5, 4, 3, 2]));
+    });
+  });
+}
