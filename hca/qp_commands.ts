@@ -162,8 +162,19 @@ const TRANSITIONS: Record<number, Transition> = {
     name: "SQD2SQD",
     from: [HwQpState.SQD],
     to: HwQpState.SQD,
-    // A drained QP may also change its retry policy and path (IBTA vol 1 §11.2.4).
-    accepts: [...RTS_MODIFIABLE, "timeout", "retryCnt", "rnrRetry", "maxRdAtomic", "path"],
+    // A drained QP may also change its retry policy, path, port, P_Key index and both
+    // RDMA READ/atomic depths (IBTA vol 1 §11.2.4; Linux qp_state_table, SQD->SQD).
+    accepts: [
+      ...RTS_MODIFIABLE,
+      "timeout",
+      "retryCnt",
+      "rnrRetry",
+      "maxRdAtomic",
+      "maxDestRdAtomic",
+      "path",
+      "port",
+      "pkeyIndex",
+    ],
   },
   [CmdOp.SQD2RTS_QP]: {
     name: "SQD2RTS",
