@@ -154,6 +154,14 @@ Deno.test("wc: completions decode field by field; immData only with WITH_IMM", (
   assert.equal(z.wrId, 43n);
   assert.equal(z.status, 12);
   assert.equal(z.immData, undefined, "no WITH_IMM flag: imm_data is not reported");
+  // A sender's completion of a SEND with immediate: WITH_IMM, but no immediate (the provider
+  // does not fill imm_data on the send side).
+  v.setUint32(o + F.status.offset, 0, true);
+  v.setUint32(o + F.opcode.offset, WcOpcode.SEND, true);
+  v.setUint32(o + F.wc_flags.offset, WcFlags.WITH_IMM, true);
+  const [, sent] = decodeWcs(b, 2);
+  assert.equal(sent.wcFlags, WcFlags.WITH_IMM);
+  assert.equal(sent.immData, undefined);
 });
 
 Deno.test("qp attr: keys select the mask; pathMtu in bytes or Mtu; the address vector is embedded", () => {

@@ -160,6 +160,16 @@ Deno.test("cqe_map: work completions of good and failed sends and receives", () 
     pkeyIndex: 0,
     dlidPathBits: 0,
   });
+  // libmthca's mthca_poll_one: a send or RDMA WRITE with immediate completes WITH_IMM on the
+  // sender's side too, without the immediate (the receiver's to report).
+  for (const op of [WqeOpcode.SEND_IMM, WqeOpcode.RDMA_WRITE_IMM]) {
+    const sent = workCompletionOf(cqe({ byteLen: 64, opcode: op, flags: CqeFlags.SQ }), 6n, 0);
+    assert.equal(sent.wcFlags, WcFlags.WITH_IMM);
+    assert.equal("immData" in sent, false);
+  }
+  for (const op of [WqeOpcode.SEND, WqeOpcode.RDMA_WRITE]) {
+    assert.equal(workCompletionOf(cqe({ opcode: op, flags: CqeFlags.SQ }), 7n, 0).wcFlags, 0);
+  }
   const recv = workCompletionOf(
     cqe({
       byteLen: 1040,

@@ -155,7 +155,7 @@ export function wcFlagsOf(flags: number): number {
 
 /**
  * The work completion of a CQE: status and opcode in verbs terms, the rest
- * as the device wrote it. `sendOpcode` is the completion opcode of the send
+ * as the device wrote it (a send with immediate data is flagged WITH_IMM). `sendOpcode` is the completion opcode of the send
  * WR at the CQE's slot (used for a send-queue error, which carries none); a
  * receive error reports RECV.
  *
@@ -179,11 +179,18 @@ export function workCompletionOf(cqe: Cqe, wrId: bigint, sendOpcode: WcOpcode): 
   const send = (cqe.flags & CqeFlags.SQ) !== 0;
   let status: WcStatus = WcStatus.SUCCESS;
   let opcode: WcOpcode;
+  let wcFlags = wcFlagsOf(cqe.flags);
   if (isErrorCqe(cqe.opcode)) {
     status = wcStatusOf(cqe.syndrome);
     opcode = send ? sendOpcode : WcOpcode.RECV;
   } else {
     opcode = send ? wcOpcodeOfSend(cqe.opcode) ?? sendOpcode : wcOpcodeOfRecv(cqe.opcode);
+    // A send with immediate data completes WITH_IMM on the sender's side too (libmthca's
+    // mthca_poll_one: MTHCA_OPCODE_SEND_IMM and _RDMA_WRITE_IMM; rxe and mlx4 the same); the
+    // immediate itself is only reported to the receiver.
+    if (send && (cqe.opcode === WqeOpcode.SEND_IMM || cqe.opcode === WqeOpcode.RDMA_WRITE_IMM)) {
+      wcFlags |= WcFlags.WITH_IMM;
+    }
   }
   const wc: WorkCompletion = {
     wrId,
@@ -193,7 +200,7 @@ export function workCompletionOf(cqe: Cqe, wrId: bigint, sendOpcode: WcOpcode): 
     byteLen: cqe.byteLen,
     qpNum: cqe.qpn,
     srcQp: cqe.srcQp,
-    wcFlags: wcFlagsOf(cqe.flags),
+    wcFlags,
     slid: cqe.slid,
     sl: cqe.sl,
     pkeyIndex: cqe.pkeyIndex,

@@ -21,7 +21,7 @@ import {
   scratch,
   viewOf,
 } from "../../../hca/ffi/mod.ts";
-import { QpType, SendFlags, WcFlags, WrOpcode } from "../../uapi/enums.ts";
+import { QpType, SendFlags, WcFlags, WcOpcode, WrOpcode } from "../../uapi/enums.ts";
 import { VerbsError } from "../../uapi/errors.ts";
 import type { RecvWr, SendWr, Sge, WorkCompletion } from "../../uapi/types.ts";
 import { RealMemory } from "./memory.ts";
@@ -248,7 +248,11 @@ export function decodeWcs(buf: Uint8Array, n: number): WorkCompletion[] {
       pkeyIndex: getUint(v, F.pkey_index, o),
       dlidPathBits: getUint(v, F.dlid_path_bits, o),
     };
-    if (wcFlags & WcFlags.WITH_IMM) wc.immData = v.getUint32(o + F.imm_data.offset, false);
+    // A send with immediate data completes WITH_IMM on the sender's side too, but its imm_data
+    // is not filled in (libmthca's, mlx4's, rxe's poll): only a receive completion carries one.
+    if (wcFlags & WcFlags.WITH_IMM && wc.opcode & WcOpcode.RECV) {
+      wc.immData = v.getUint32(o + F.imm_data.offset, false);
+    }
     out.push(wc);
   }
   return out;
