@@ -191,6 +191,7 @@ Deno.test("qp attr: keys select the mask; pathMtu in bytes or Mtu; the address v
   assert.equal(encodeQpAttr({ pathMtu: Mtu.MTU_4096 }, 1).buf[Q.path_mtu.offset], 5);
   assert.throws(() => encodeQpAttr({ pathMtu: 1000 }, 1), isCode("EINVAL"));
   assert.throws(() => encodeQpAttr({ destQpn: 1 } as never, 1), isCode("EINVAL"));
+  assert.throws(() => encodeQpAttr(undefined as never, 1), isCode("EINVAL")); // not a TypeError
   assert.throws(() => encodeQpAttr({ timeout: 256 }, 1), isCode("EINVAL"));
   const init = encodeQpAttr({ state: QpState.INIT, accessFlags: Access.REMOTE_WRITE }, 1);
   assert.equal(init.mask, M.STATE | M.ACCESS_FLAGS);

@@ -253,7 +253,8 @@ function mcastKey(gid: Uint8Array, mlid: number): string {
 
 function checkInt(call: string, name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw inval(`${call}: ${name} must be an integer in ${min}..${max}, got ${String(v)}`);
+    const got = typeof v === "string" ? JSON.stringify(v) : String(v);
+    throw inval(`${call}: ${name} must be an integer in ${min}..${max}, got ${got}`);
   }
   return v;
 }
@@ -719,10 +720,11 @@ export class UContext implements UverbsFile {
     }
     if (mask & M.PATH_MTU) {
       const v = a.pathMtu!;
-      const code = v >= 1 && v <= 5 ? v : mtuFromBytes(v);
+      const code = typeof v !== "number" ? undefined : v >= 1 && v <= 5 ? v : mtuFromBytes(v);
       if (code === undefined || code > lim.maxMtu) {
+        const got = typeof v === "number" ? v : JSON.stringify(v);
         throw inval(
-          `modify_qp: pathMtu ${v} is not a supported MTU (max ${256 << (lim.maxMtu - 1)})`,
+          `modify_qp: pathMtu ${got} is not a supported MTU (max ${256 << (lim.maxMtu - 1)})`,
         );
       }
       ctx.mtu = code;

@@ -100,11 +100,18 @@ export class Pd {
     this.#live("create_qp");
     const ctx = this.context;
     await ctx.enter();
+    // ibv_create_qp(3): the init attributes name both CQs and carry the capacities.
+    if (typeof init !== "object" || init === null) {
+      throw new VerbsError("EINVAL", "create_qp: give { type, sendCq, recvCq, cap }");
+    }
     for (const [name, cq] of [["sendCq", init.sendCq], ["recvCq", init.recvCq]] as const) {
       if (!cq) throw new VerbsError("EINVAL", `create_qp: ${name} is missing`);
       if (cq.context !== ctx) {
         throw new VerbsError("EINVAL", `create_qp: ${name} of another context`);
       }
+    }
+    if (typeof init.cap !== "object" || init.cap === null) {
+      throw new VerbsError("EINVAL", "create_qp: cap (the queue capacities) is missing");
     }
     if (init.srq && init.srq.pd.context !== ctx) {
       throw new VerbsError("EINVAL", "create_qp: SRQ of another context");
@@ -130,7 +137,8 @@ export class Pd {
       ] as const
     ) {
       if (!Number.isInteger(v) || v < 0 || v > max) {
-        throw new VerbsError("EINVAL", `create_qp: cap.${k} ${v} outside 0..${max}`);
+        const got = typeof v === "string" ? JSON.stringify(v) : String(v);
+        throw new VerbsError("EINVAL", `create_qp: cap.${k} ${got} outside 0..${max}`);
       }
     }
     const wq = qpLayout(init.type, cap, !!init.srq);
@@ -225,6 +233,9 @@ export class Pd {
   async createAh(attr: AhAttr): Promise<Ah> {
     this.#live("create_ah");
     await this.context.enter();
+    if (typeof attr !== "object" || attr === null) {
+      throw new VerbsError("EINVAL", "create_ah: give the address vector { dlid, … }");
+    }
     const r = await this.context.file.createAh({ pdHandle: this.handle, attr });
     return new Ah(this, r.ahHandle, attr);
   }

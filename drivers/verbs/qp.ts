@@ -134,6 +134,9 @@ export class Qp {
    */
   async modify(attr: QpAttr): Promise<void> {
     this.#live("modify_qp");
+    if (typeof attr !== "object" || attr === null) {
+      throw new VerbsError("EINVAL", "modify_qp: give the attributes to set, { state, … }");
+    }
     const { mask, unknown } = attrMask(attr as Record<string, unknown>);
     if (unknown.length > 0) {
       throw new VerbsError("EINVAL", `modify_qp: unknown attribute(s) ${unknown.join(", ")}`);

@@ -171,6 +171,9 @@ export function encodeQpAttr(
   attr: QpAttr,
   defaultPort: number,
 ): { buf: Uint8Array<ArrayBuffer>; mask: number } {
+  if (typeof attr !== "object" || attr === null) {
+    throw new VerbsError("EINVAL", "qp.modify: give the attributes to set, { state, … }");
+  }
   const buf = scratch(IBV_QP_ATTR.sizeof);
   const v = viewOf(buf);
   let mask = 0;

@@ -138,6 +138,9 @@ export class RealQp {
   /** Made by `RealPd.createQp`. */
   constructor(dev: RealDevice, pd: Deno.PointerObject, init: RealQpInit) {
     this.#dev = dev;
+    if (typeof init !== "object" || init === null) {
+      throw new VerbsError("EINVAL", "createQp: give { type, sendCq, recvCq, cap }");
+    }
     const addr = (o: unknown, what: string) =>
       o === undefined ? 0n : Deno.UnsafePointer.value(pointerOf(o, dev, what));
     const buf = encodeQpInitAttr(init.type, init.cap, init.sqSigAll ?? false, [

@@ -1,0 +1,81 @@
+/**
+ * Arguments a C caller could not pass, in every mode (native, bypass, split):
+ * a one-line EINVAL that names what was wrong, never a TypeError, and
+ * nothing created or changed.
+ *
+ * - create_qp without a CQ or without capacities (ibv_create_qp(3): the
+ *   init attributes name both CQs and carry `cap`).
+ * - create_ah and modify_qp without their attribute structure.
+ * - modify_qp with a `curState` past ERR (ib_uverbs_modify_qp:
+ *   `cur_qp_state > IB_QPS_ERR` is EINVAL) or a `pathMtu` that is not a
+ *   number.
+ */
+import assert from "node:assert/strict";
+import { QpState, QpType } from "../../mod.ts";
+import { MODES, rejects, side, twoDomains } from "./helpers.ts";
+
+const CAP = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
+
+for (const mode of MODES) {
+  Deno.test(`bad arguments (${mode}): EINVAL naming what is missing or wrong`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const { cq, pd } = x;
+      const bad = (v: unknown) => v as never;
+      assert.match(
+        await rejects(
+          () => pd.createQp(bad({ type: QpType.RC, sendCq: cq, recvCq: cq })),
+          "EINVAL",
+        ),
+        /cap .*is missing/,
+      );
+      assert.match(
+        await rejects(() => pd.createQp(bad({ type: QpType.RC, sendCq: cq, cap: CAP })), "EINVAL"),
+        /recvCq is missing/,
+      );
+      assert.match(
+        await rejects(() => pd.createQp(bad(undefined)), "EINVAL"),
+        /create_qp: give/,
+      );
+      assert.match(
+        await rejects(
+          () =>
+            pd.createQp(
+              bad({ type: QpType.RC, sendCq: cq, recvCq: cq, cap: { ...CAP, maxSendWr: "4" } }),
+            ),
+          "EINVAL",
+        ),
+        /cap\.maxSendWr "4"/,
+      );
+      assert.match(await rejects(() => pd.createAh(bad(undefined)), "EINVAL"), /create_ah: give/);
+      const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap: CAP });
+      assert.match(await rejects(() => qp.modify(bad(null)), "EINVAL"), /modify_qp: give/);
+      const init = { state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 };
+      await rejects(() => qp.modify({ ...init, curState: bad(9) }), "EINVAL");
+      await qp.modify(init);
+      const rtr = {
+        state: QpState.RTR,
+        ah: { dlid: x.lid },
+        destQpNum: 1,
+        rqPsn: 0,
+        maxDestRdAtomic: 1,
+        minRnrTimer: 1,
+      };
+      await rejects(() => qp.modify({ ...rtr, pathMtu: bad("4") }), "EINVAL");
+      await rejects(() => qp.modify({ ...rtr, pathMtu: bad("2048") }), "EINVAL");
+      assert.equal((await qp.query()).state, QpState.INIT, "nothing was changed");
+      if (mode === "native") {
+        // The guest's kernel gets the errno only; on bare metal the message names the value.
+        assert.match(
+          await rejects(() => qp.modify({ state: QpState.RTS, curState: bad(9) }), "EINVAL"),
+          /no such QP state 9 \(curState\)/,
+        );
+        assert.match(
+          await rejects(() => qp.modify({ ...rtr, pathMtu: bad("2048") }), "EINVAL"),
+          /pathMtu "2048"/,
+        );
+      }
+    });
+  });
+}
