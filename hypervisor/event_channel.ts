@@ -446,6 +446,10 @@ export class EventChannels {
     );
     rc.state = "interdomain";
     rc.remotePort = port;
+    // event_channel.c evtchn_bind_interdomain: "We may have lost notifications on the remote
+    // unbound port. Fix that up here by conservatively always setting a notification on the
+    // local port."
+    if (t.shared.setPending(port)) this.kick(domid);
     return port;
   }
 

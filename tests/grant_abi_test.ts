@@ -251,6 +251,8 @@ int main(void) {
         backs.push(back);
         ports.push(await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back }));
       }
+      // Each bind left its port pending (evtchn_bind_interdomain): the guest's scan takes them.
+      assert.deepEqual(vm.sharedInfo.takePending(), ports);
       vm.sharedInfo.mask(ports[129]);
       for (const i of [0, 64, 129]) await hv.evtchnSend(dom0, backs[i]);
       image = mem.read(vm.memory.translate(vm.sharedInfoAddr), 4096);
