@@ -191,6 +191,45 @@ export interface GrantMapResult extends Partial<GrantMapping> {
 }
 
 /**
+ * What `grant_table_op:query_size` returns: `struct gnttab_query_size`'s
+ * outputs. As in Xen the hypercall succeeds (rc 0) when the op fails:
+ * `status` says why (`GNTST_bad_domain`, `GNTST_permission_denied`), and
+ * `code` and `error` are the errno name and message the typed call
+ * ({@link Hypervisor.grantQuerySize}) throws for it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { GNTST } from "./grant_table.ts";
+ * import { Hypervisor } from "./hypervisor.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   const mine = await hv.hypercall(vm, "grant_table_op:query_size", {});
+ *   assert.equal(mine.rc, 0);
+ *   assert.equal((mine.value as { status: number }).status, GNTST.okay);
+ *   const dom0s = await hv.hypercall(vm, "grant_table_op:query_size", { domid: 0 });
+ *   assert.equal(dom0s.rc, 0); // the call succeeded; the op did not
+ *   assert.equal((dom0s.value as { status: number }).status, GNTST.permission_denied);
+ * });
+ * ```
+ */
+export interface GrantQuerySizeResult {
+  /** `GNTST_okay` (0), or the `GNTST_*` Xen gives for the refusal. */
+  status: GntStatus;
+  /** `nr_frames`: frames of the table (on success). */
+  nrFrames?: number;
+  /** `max_nr_frames`: the most it may have (on success; tables here do not grow). */
+  maxNrFrames?: number;
+  /** A refused op: the errno name the typed call throws. */
+  code?: XenErrnoCode;
+  /** A refused op: why. */
+  error?: string;
+}
+
+/**
  * Who makes a hypercall: a domain, or its domid (checked either way).
  *
  * @example
@@ -497,10 +536,32 @@ export class Hypercalls {
         return ok(out, hs.length * x.grantUnmapNs);
       },
       "grant_table_op:query_size": (c, a) => {
+        // grant_table.c gnttab_query_size(): the call returns 0 and reports in the op —
+        // GNTST_bad_domain for a domid naming no domain, GNTST_permission_denied for another
+        // domain's table (xsm_grant_query_size, XSM_TARGET: dom0 only) — as GNTTABOP_map does.
         const what = "grant_table_op:query_size";
-        const d = this.#target(c, a.domid ?? DOMID_SELF, what);
-        this.#selfOrPriv(c, d.domid, what);
-        return ok({ nrFrames: this.h.grants.tableFrames(d.domid)!.length });
+        const id = this.#domid(c, a.domid ?? DOMID_SELF, what);
+        let out: GrantQuerySizeResult;
+        try {
+          const d = this.h.domains.get(id);
+          if (!d || d.state === "dying") {
+            throw new GrantTableError("ESRCH", GNTST.bad_domain, `${what}: no domain ${id}`);
+          }
+          if (d.domid !== c.domid && !c.privileged) {
+            throw new GrantTableError(
+              "EPERM",
+              GNTST.permission_denied,
+              `${what} on dom${id}: caller ${c} is not privileged`,
+            );
+          }
+          // Tables are sized at creation and never grow: the most frames is the frames.
+          const nrFrames = this.h.grants.tableFrames(d.domid)!.length;
+          out = { status: GNTST.okay, nrFrames, maxNrFrames: nrFrames };
+        } catch (e) {
+          const err = this.#refusal(e, what);
+          out = { status: gntstOf(err), code: err.code, error: err.message };
+        }
+        return ok(out);
       },
       "event_channel_op:alloc_unbound": (c, a) => {
         const what = "event_channel_op:alloc_unbound";

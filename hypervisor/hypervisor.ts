@@ -40,7 +40,7 @@ import { auditHost, type HypervisorAuditOptions } from "./audit.ts";
 import { DOMID_SELF, show } from "./args.ts";
 import type { Domain, DomainState } from "./domain.ts";
 import type { EvtchnStatus } from "./event_channel.ts";
-import type { GntStatus, GrantMapping } from "./grant_table.ts";
+import { GNTST, type GntStatus, type GrantMapping, GrantTableError } from "./grant_table.ts";
 import type { XenStore } from "./xenstore.ts";
 import { HostState, type HypervisorOptions } from "./host.ts";
 import type { VcpuPool } from "./vcpus.ts";
@@ -50,13 +50,20 @@ import {
   type Caller,
   type GrantMapOp,
   type GrantMapResult,
+  type GrantQuerySizeResult,
   type HypercallResult,
   Hypercalls,
 } from "./hypercalls.ts";
 
 // Re-exported so that this module keeps its public surface after the split.
 export { HYPERCALLS } from "./hypercalls.ts";
-export type { GrantMapOp, GrantMapResult, HypercallName, HypercallResult } from "./hypercalls.ts";
+export type {
+  GrantMapOp,
+  GrantMapResult,
+  GrantQuerySizeResult,
+  HypercallName,
+  HypercallResult,
+} from "./hypercalls.ts";
 export type { HypervisorOptions } from "./host.ts";
 export type { DomainConfig } from "./lifecycle.ts";
 export type { ShadowOp, ShadowOpResult } from "./log_dirty.ts";
@@ -356,11 +363,22 @@ export class Hypervisor {
     >;
   }
 
-  /** `grant_table_op:query_size`: table frames of `domid` (self, or any for dom0). */
-  grantQuerySize(caller: Caller, domid = DOMID_SELF): Promise<{ nrFrames: number }> {
-    return this.#calls.invoke(caller, "grant_table_op:query_size", { domid }) as Promise<
-      { nrFrames: number }
-    >;
+  /**
+   * `grant_table_op:query_size`: table frames of `domid` (self, or any for
+   * dom0). Throws the op's refusal as a {@link GrantTableError} (ESRCH
+   * `GNTST_bad_domain`, EPERM `GNTST_permission_denied`), where the raw
+   * hypercall returns 0 with the status in its result
+   * ({@link GrantQuerySizeResult}), as Xen does.
+   */
+  async grantQuerySize(
+    caller: Caller,
+    domid = DOMID_SELF,
+  ): Promise<{ nrFrames: number; maxNrFrames: number }> {
+    const r = await this.#calls.invoke(caller, "grant_table_op:query_size", {
+      domid,
+    }) as GrantQuerySizeResult;
+    if (r.status !== GNTST.okay) throw new GrantTableError(r.code!, r.status, r.error!);
+    return { nrFrames: r.nrFrames!, maxNrFrames: r.maxNrFrames! };
   }
 
   /** Dom0's VCPUs: where its hypercalls, upcalls and backend work run (`vcpus.ts`). */

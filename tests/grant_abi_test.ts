@@ -376,3 +376,49 @@ ${names.map((n) => `  printf("${n} %d\\n", GNTST_${n});`).join("\n")}
     });
   },
 );
+
+await cTest(
+  "grant ABI: query_size returns 0 and reports in the op, as gnttab_query_size with the header's GNTST_*",
+  REQ,
+  async (c) => {
+    const out = (await c.run(`
+#include <stdio.h>
+#include <stdint.h>
+#include <xen/xen.h>
+#include <xen/grant_table.h>
+int main(void) {
+  printf("%d %d %d %d\\n", GNTTABOP_query_size, GNTST_okay, GNTST_bad_domain,
+         GNTST_permission_denied);
+  return 0;
+}`)).trim().split(" ").map(Number);
+    const [op, okay, badDomain, denied] = out;
+    assert.equal(op, 6);
+    const { engine, hv, dom0 } = host();
+    await engine.run(async () => {
+      const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20, grantFrames: 2 });
+      const q = (caller: typeof vm, args: unknown) =>
+        hv.hypercall(caller, "grant_table_op:query_size", args);
+      const rows: [typeof vm, unknown, number, number | undefined][] = [
+        [vm, {}, okay, 2], // DOMID_SELF by default
+        [dom0, { domid: vm.domid }, okay, 2], // dom0 may ask about any domain
+        [vm, { domid: 0 }, denied, undefined], // xsm_grant_query_size: XSM_TARGET
+        [dom0, { domid: 999 }, badDomain, undefined], // rcu_lock_domain_by_any_id: none
+        [vm, { domid: 0x7ff5 }, badDomain, undefined], // a reserved domid names no domain
+      ];
+      for (const [caller, args, status, frames] of rows) {
+        const r = await q(caller, args);
+        const v = r.value as { status: number; nrFrames?: number; maxNrFrames?: number };
+        assert.equal(r.rc, 0, `${JSON.stringify(args)}: the hypercall itself succeeds`);
+        assert.equal(v.status, status, JSON.stringify(args));
+        assert.equal(v.nrFrames, frames);
+        assert.equal(v.maxNrFrames, frames);
+      }
+      // The typed call throws the same refusal, with its status.
+      await assert.rejects(
+        hv.grantQuerySize(vm, 0),
+        (e: XenError & { status: number }) => e.code === "EPERM" && e.status === denied,
+      );
+      assert.deepEqual(await hv.grantQuerySize(vm), { nrFrames: 2, maxNrFrames: 2 });
+    });
+  },
+);

@@ -199,9 +199,9 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         ["range", "dom0", { handle: held.handle + 1 }, "EINVAL"],
         ["range", "dom0", { handles: [] }, "EINVAL"],
       ],
+      // gnttab_query_size reports a foreign or unknown domain in the op's status, with rc 0
+      // (grant_abi_test.ts); only a value no domid_t holds is refused by the call here.
       "grant_table_op:query_size": [
-        ["unprivileged", "a", { domid: b.domid }, "EPERM"],
-        ["foreign", "dom0", { domid: NONE }, "ESRCH"],
         ["range", "dom0", { domid: OUT }, "EINVAL"],
       ],
       "event_channel_op:alloc_unbound": [
