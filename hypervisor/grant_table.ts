@@ -21,7 +21,10 @@
  * "active entry": mapping domain, frame, pin counts) and sets `GTF_reading`
  * (and `GTF_writing` for a writable mapping) in the shared entry; the guest
  * cannot end the grant while they are set. The hypervisor never trusts those
- * bits from the page: its pin counts decide.
+ * bits from the page: its pin counts decide. As in `map_grant_ref()`, the
+ * entry is read only for a grant's first pin and its first writable pin: a
+ * domain that already holds a grant maps it again from the active entry
+ * (same frame), whatever the guest has written into the entry since.
  *
  * Reference counting follows Xen (`xen/common/grant_table.c`: a map takes
  * a reference on the granted frame, an unmap drops it): each mapping holds
@@ -47,8 +50,9 @@
  * Map, in Xen's order: granter unknown, dying or not a domid ESRCH
  * [bad_domain]; no maptrack handle left ENOSPC [no_space]; ref out of range
  * EINVAL [bad_gntref]; entry not a v1 `GTF_permit_access` grant EINVAL, entry
- * names another domain EPERM, read-only entry for a writable map EPERM,
- * grant pinned by another domain EBUSY [all general_error: Xen's
+ * names another domain EPERM (these two for a first pin only), read-only
+ * entry for a first writable pin EPERM, grant pinned by another domain
+ * EBUSY [all general_error: Xen's
  * `_set_status_v1` and pin checks give one status]; frame not one of the
  * granter's own pages EINVAL [bad_page]; no machine frame to populate it or
  * no room in the mapper's address space ENOMEM [general_error]; mapping
@@ -662,35 +666,42 @@ export class GrantTables {
     if (granterDomid === mapper.domid) {
       throw fail("EINVAL", GNTST.general_error, "a domain cannot map its own grant");
     }
-    // Copy first, then validate only the copy: the guest may rewrite the
-    // entry at any moment.
-    const e = t.read(this.mem, r);
-    const type = e.flags & GTF_type_mask;
-    // _set_status_v1: bad type, wrong domid and a write-pin of a read-only
-    // entry are all GNTST_general_error in Xen; the errno tells them apart.
-    if (type !== GTF_permit_access || (e.flags & GTF_sub_page) !== 0) {
-      throw fail(
-        "EINVAL",
-        GNTST.general_error,
-        `entry is not a v1 permit_access grant (flags 0x${e.flags.toString(16)})`,
-      );
-    }
-    if (e.domid !== mapper.domid) {
-      throw fail(
-        "EPERM",
-        GNTST.general_error,
-        `entry grants dom${e.domid}, not dom${mapper.domid}`,
-      );
-    }
-    if (!readonly && (e.flags & GTF_readonly) !== 0) {
-      throw fail("EPERM", GNTST.general_error, "read-only grant, writable mapping requested");
-    }
     let act = t.active.get(r);
+    // map_grant_ref(): a grant pinned by another domain is refused before the entry is read.
     if (act && act.mapper !== mapper.domid) {
       throw fail("EBUSY", GNTST.general_error, `grant is in use by dom${act.mapper}`);
     }
+    // Xen reads the shared entry (_set_status_v1) only when it pins the grant for the first
+    // time, or for the first writable pin; a grant this domain already holds is mapped again
+    // from the active entry, whatever the guest wrote into the entry since.
+    const setStatus = !act || (!readonly && act.writers === 0);
+    // Copy first, then validate and use only the copy: the guest may rewrite the entry at any
+    // moment.
+    const e = setStatus ? t.read(this.mem, r) : undefined;
+    if (e) {
+      // _set_status_v1: bad type, wrong domid (checked only when not yet pinned) and a
+      // write-pin of a read-only entry are all GNTST_general_error in Xen; the errno tells
+      // them apart.
+      if (!act && ((e.flags & GTF_type_mask) !== GTF_permit_access || (e.flags & GTF_sub_page))) {
+        throw fail(
+          "EINVAL",
+          GNTST.general_error,
+          `entry is not a v1 permit_access grant (flags 0x${e.flags.toString(16)})`,
+        );
+      }
+      if (!act && e.domid !== mapper.domid) {
+        throw fail(
+          "EPERM",
+          GNTST.general_error,
+          `entry grants dom${e.domid}, not dom${mapper.domid}`,
+        );
+      }
+      if (!readonly && (e.flags & GTF_readonly) !== 0) {
+        throw fail("EPERM", GNTST.general_error, "read-only grant, writable mapping requested");
+      }
+    }
     if (!act) {
-      const pfn = e.frame;
+      const pfn = e!.frame;
       let mfn: number | undefined;
       try {
         mfn = t.party.memory.populatePage(pfn);
@@ -716,7 +727,7 @@ export class GrantTables {
     if (act.readers + act.writers === 0) t.active.set(r, act);
     if (readonly) act.readers++;
     else act.writers++;
-    t.setFlags(this.mem, r, GTF_reading | (readonly ? 0 : GTF_writing), 0);
+    if (setStatus) t.setFlags(this.mem, r, GTF_reading | (readonly ? 0 : GTF_writing), 0);
     const handle = mt.free.length > 0 ? mt.free.pop()! : mt.entries.length;
     mt.entries[handle] = { granter: granterDomid, ref: r, mfn: act.mfn, addr, readonly };
     mt.count++;

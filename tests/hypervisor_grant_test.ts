@@ -96,6 +96,41 @@ Deno.test("grant: read-only grants map read-only; writes through the mapping fai
   });
 });
 
+Deno.test("grant: GTF_reading/GTF_writing follow the pins of grant_table.c, read-only and writable maps of one grant", async () => {
+  // map_grant_ref: _set_status_v1 runs for the first pin and for the first writable pin only
+  // (a read-only map of a writable grant sets GTF_reading alone); unmap clears GTF_writing
+  // when the last writable pin goes and GTF_reading when the last pin goes (gnttab_clear_flag).
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const g = grantsOf(hv, vm);
+    const ref = await g.grantAccess(0, page(vm, 1).pfn);
+    const bits = () => g.readEntry(ref).flags & (GTF_reading | GTF_writing);
+    const ro1 = await hv.grantMap(dom0, { domid: vm.domid, ref, readonly: true });
+    assert.equal(bits(), GTF_reading);
+    const rw1 = await hv.grantMap(dom0, { domid: vm.domid, ref });
+    assert.equal(bits(), GTF_reading | GTF_writing);
+    const rw2 = await hv.grantMap(dom0, { domid: vm.domid, ref });
+    await hv.grantUnmap(dom0, rw1.handle);
+    assert.equal(bits(), GTF_reading | GTF_writing, "one writable pin left");
+    await hv.grantUnmap(dom0, rw2.handle);
+    assert.equal(bits(), GTF_reading, "the read-only pin holds GTF_reading alone");
+    // The guest makes the entry read-only while dom0 holds a read pin: a read-only map is
+    // made from the active entry; a first writable pin reads the entry and is refused.
+    const e = g.readEntry(ref);
+    vm.memory.write(g.entryAddr(ref), new Uint8Array([e.flags | GTF_readonly, 0]));
+    const ro2 = await hv.grantMap(dom0, { domid: vm.domid, ref, readonly: true });
+    await rejectsXen(hv.grantMap(dom0, { domid: vm.domid, ref }), "EPERM");
+    await hv.grantUnmap(dom0, ro1.handle);
+    await hv.grantUnmap(dom0, ro2.handle);
+    assert.equal(bits(), 0);
+    assert.equal(g.readEntry(ref).flags, GTF_permit_access | GTF_readonly);
+    // A handle unmapped twice: the second is refused and changes nothing.
+    await rejectsXen(hv.grantUnmap(dom0, ro2.handle), "EINVAL");
+    assert.equal(hv.grantsMappedBy(0), 0);
+  });
+});
+
 Deno.test("grant: one ref mapped twice pins it until both handles are unmapped", async () => {
   const { engine, hv, dom0 } = setup();
   await engine.run(async () => {
@@ -205,9 +240,15 @@ Deno.test("grant: a guest rewriting a mapped entry cannot move or steal the mapp
     assert.equal(dom0.memory.read(m.addr, 1)[0], 0x31, "mapping still on the original frame");
     // b is now named by the entry, but the grant is pinned by dom0.
     await rejectsXen(hv.grantMap(b, { domid: a.domid, ref }), "EBUSY");
-    // dom0 is no longer named: a new map is refused.
-    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref }), "EPERM");
+    // dom0 is no longer named, but it holds the grant: map_grant_ref reads the entry only to
+    // pin a grant first, so dom0 maps it again — the frame it pinned, not the new one.
+    const again = await hv.grantMap(dom0, { domid: a.domid, ref });
+    assert.equal(again.mfn, m.mfn);
+    assert.equal(dom0.memory.read(again.addr, 1)[0], 0x31);
+    await hv.grantUnmap(dom0, again.handle);
     await hv.grantUnmap(dom0, m.handle);
+    // Unpinned: the entry is read again, and no longer names dom0.
+    await rejectsXen(hv.grantMap(dom0, { domid: a.domid, ref }), "EPERM");
     // Once unpinned, b may map what the entry now says.
     const mb = await hv.grantMap(b, { domid: a.domid, ref });
     assert.equal(b.memory.read(mb.addr, 1)[0], 0x32);
