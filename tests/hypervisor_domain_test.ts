@@ -169,14 +169,16 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
       "sched_op:shutdown": [
         ["unprivileged", "dom0", {}, "EPERM"],
         ["unprivileged", "dom0", { reason: "suspend" }, "EPERM"],
-        ["range", "a", { reason: "reboot" }, "EINVAL"],
+        ["range", "a", { reason: "halt" }, "EINVAL"], // no SHUTDOWN_* of that name
+        ["range", "a", { reason: 6 }, "EINVAL"], // nor of that value
       ],
       "sched_op:remote_shutdown": [
         ["unprivileged", "a", { domid: b.domid }, "EPERM"],
         ["foreign", "dom0", { domid: NONE }, "ESRCH"],
         ["range", "dom0", { domid: OUT }, "EINVAL"],
         ["state", "dom0", { domid: 0 }, "EPERM"],
-        ["range", "dom0", { domid: b.domid, reason: 3 }, "EINVAL"],
+        ["range", "dom0", { domid: b.domid, reason: -1 }, "EINVAL"],
+        ["foreign", "dom0", { domid: DOMID_SELF }, "ESRCH"], // looked up by id
       ],
       "grant_table_op:map_grant_ref": [
         ["foreign", "dom0", { domid: NONE, ref: refForDom0 }, "ESRCH"],
@@ -185,7 +187,8 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         ["range", "dom0", { domid: a.domid, ref: 1e9 }, "EINVAL"],
         ["range", "dom0", { domid: a.domid, ref: -1 }, "EINVAL"],
         ["range", "dom0", { domid: a.domid, ref: roRef + 1 }, "EINVAL"],
-        ["foreign", "b", { domid: a.domid, ref: refForDom0 }, "EPERM"],
+        // dom0 holds it: map_grant_ref refuses a grant pinned by another domain first.
+        ["foreign", "b", { domid: a.domid, ref: refForDom0 }, "EBUSY"],
         ["unprivileged", "dom0", { domid: a.domid, ref: roRef }, "EPERM"],
         ["range", "dom0", { domid: a.domid, ref: roRef, readonly: 1 }, "EINVAL"],
         ["foreign", "a", { domid: DOMID_SELF, ref: refForDom0 }, "ESRCH"], // looked up by id
