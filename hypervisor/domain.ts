@@ -41,6 +41,43 @@ import type { SharedInfo } from "./event_channel.ts";
 export type DomainState = "running" | "shutdown" | "crashed" | "dying" | "dead";
 
 /**
+ * The `SHUTDOWN_*` reasons of `xen/sched.h`, each at its value
+ * (`SHUTDOWN_poweroff` 0 … `SHUTDOWN_soft_reset` 5): what a domain passes to
+ * `SCHEDOP_shutdown` (and dom0 to `SCHEDOP_remote_shutdown`), by name or by
+ * value. Xen records it as the domain's shutdown code for the toolstack,
+ * which decides what follows (xl: destroy on poweroff, restart on reboot).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SHUTDOWN_REASONS } from "./domain.ts";
+ * assert.equal(SHUTDOWN_REASONS.indexOf("crash"), 3); // #define SHUTDOWN_crash 3
+ * assert.equal(SHUTDOWN_REASONS[2], "suspend");
+ * ```
+ */
+export const SHUTDOWN_REASONS = [
+  "poweroff",
+  "reboot",
+  "suspend",
+  "crash",
+  "watchdog",
+  "soft_reset",
+] as const;
+
+/**
+ * A `SHUTDOWN_*` reason by name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SHUTDOWN_REASONS, type ShutdownReason } from "./domain.ts";
+ * const code = (r: ShutdownReason) => SHUTDOWN_REASONS.indexOf(r);
+ * assert.equal(code("watchdog"), 4);
+ * ```
+ */
+export type ShutdownReason = typeof SHUTDOWN_REASONS[number];
+
+/**
  * Why a domain was torn down.
  *
  * @example
@@ -141,6 +178,8 @@ export interface DomainCore {
   state: DomainState;
   /** Set when the domain shut down or crashed. */
   reason?: TeardownReason;
+  /** The `SHUTDOWN_*` reason it shut down or suspended with (Xen's `shutdown_code`). */
+  shutdownCode?: ShutdownReason;
   /** Registered teardown hooks. */
   hooks: TeardownHook[];
   /**
@@ -277,6 +316,14 @@ export class Domain {
   /** Why the domain was torn down (undefined while running). */
   get reason(): TeardownReason | undefined {
     return this.#core.reason;
+  }
+
+  /**
+   * The `SHUTDOWN_*` reason it gave (Xen's `shutdown_code`): set when it shuts down, crashes
+   * or suspends; undefined while it runs, and again once a suspend is resumed.
+   */
+  get shutdownCode(): ShutdownReason | undefined {
+    return this.#core.shutdownCode;
   }
 
   /** True while the domain runs (its vCPU may make hypercalls and take upcalls). */

@@ -20,7 +20,7 @@
  */
 import { type XenErrnoCode, XenError } from "./errors.ts";
 import { argBlock, boolArg, DOMID_SELF, intArg, MAX_ARG_LIST, show } from "./args.ts";
-import { Domain } from "./domain.ts";
+import { Domain, SHUTDOWN_REASONS, type ShutdownReason } from "./domain.ts";
 import {
   GNTST,
   type GntStatus,
@@ -469,21 +469,28 @@ export class Hypercalls {
       "sched_op:shutdown": (c, a) => {
         const what = "sched_op:shutdown";
         if (c.privileged) throw new XenError("EPERM", `${what}: dom0 cannot shut down here`);
-        if (a.reason === "suspend") {
-          this.life.markSuspended(c);
-          return ok();
-        }
         const reason = shutdownReason(a.reason, what);
-        this.life.markShutdown(c, reason);
+        if (reason === "suspend") this.life.markSuspended(c);
+        else this.life.markShutdown(c, reason);
         return ok();
       },
       "sched_op:remote_shutdown": (c, a) => {
+        // SCHEDOP_remote_shutdown: the domain is looked up by id first
+        // (rcu_lock_domain_by_id: ESRCH, DOMID_SELF included), then the
+        // caller's privilege over it (xsm_schedop_shutdown), then
+        // domain_shutdown() with the reason; a domain already shut down keeps
+        // its first code.
         const what = "sched_op:remote_shutdown";
+        const id = domidArg(a.domid, `${what}: domid`);
+        const d = this.h.domains.get(id);
+        if (!d || d.state === "dying") throw new XenError("ESRCH", `${what}: no domain ${id}`);
         priv(c, what);
         const reason = shutdownReason(a.reason, what);
-        const d = this.#target(c, a.domid, what);
         if (d.privileged) throw new XenError("EPERM", `${what}: dom0 cannot be shut down`);
-        if (d.running) this.life.markShutdown(d, reason);
+        if (d.running && !d.suspended) {
+          if (reason === "suspend") this.life.markSuspended(d);
+          else this.life.markShutdown(d, reason);
+        }
         return ok();
       },
       "domctl:memory_mapping": (c, a) => {
@@ -641,13 +648,19 @@ function priv(c: Domain, what: string): void {
   if (!c.privileged) throw new XenError("EPERM", `${what}: caller ${c} is not privileged`);
 }
 
-function shutdownReason(v: unknown, what: string): "poweroff" | "crash" {
-  if (v === undefined || v === "poweroff") return "poweroff";
-  if (v === "crash") return "crash";
+/** A `SHUTDOWN_*` reason, by name or by its `xen/sched.h` value; `poweroff` when absent. */
+function shutdownReason(v: unknown, what: string): ShutdownReason {
+  if (v === undefined) return "poweroff";
+  const byValue = typeof v === "number" ? SHUTDOWN_REASONS[v] : undefined;
+  if (byValue !== undefined) return byValue;
+  if (typeof v === "string" && (SHUTDOWN_REASONS as readonly string[]).includes(v)) {
+    return v as ShutdownReason;
+  }
   throw new XenError(
     "EINVAL",
-    `${what}: reason ${show(v)} is not "poweroff" or "crash"` +
-      (what === "sched_op:shutdown" ? ` (or "suspend")` : ""),
+    `${what}: reason ${show(v)} is not a SHUTDOWN_* reason (${
+      SHUTDOWN_REASONS.map((r, i) => `${r} ${i}`).join(", ")
+    })`,
   );
 }
 

@@ -38,7 +38,7 @@ import { XenError } from "./errors.ts";
 import type { AuditViolation } from "../sim/frame_audit.ts";
 import { auditHost, type HypervisorAuditOptions } from "./audit.ts";
 import { DOMID_SELF, show } from "./args.ts";
-import type { Domain, DomainState } from "./domain.ts";
+import type { Domain, DomainState, ShutdownReason } from "./domain.ts";
 import type { EvtchnStatus } from "./event_channel.ts";
 import { GNTST, type GntStatus, type GrantMapping, GrantTableError } from "./grant_table.ts";
 import type { XenStore } from "./xenstore.ts";
@@ -257,15 +257,18 @@ export class Hypervisor {
 
   /**
    * Shut `domid` down: `sched_op:shutdown` when the caller is the domain
-   * itself, `sched_op:remote_shutdown` (dom0 only) otherwise. Reason
-   * `"poweroff"` (clean) or `"crash"`; or `"suspend"` (the domain itself
-   * only: `SHUTDOWN_suspend`, for save or migration — it stops running and
-   * keeps everything until dom0 destroys or resumes it).
+   * itself, `sched_op:remote_shutdown` (dom0 only) otherwise. `reason` is a
+   * `SHUTDOWN_*` reason (`SHUTDOWN_REASONS`), kept as the domain's
+   * `shutdownCode`: `"crash"` leaves it crashed, `"suspend"` (for save or
+   * migration) stops its vCPU and keeps everything until dom0 destroys or
+   * resumes it, and every other reason (`"poweroff"`, `"reboot"`,
+   * `"watchdog"`, `"soft_reset"`) leaves it shut down — what follows is the
+   * toolstack's choice, as in Xen.
    */
   shutdown(
     caller: Caller,
     domid: number,
-    reason: "poweroff" | "crash" | "suspend" = "poweroff",
+    reason: ShutdownReason = "poweroff",
   ): Promise<void> {
     const self = (typeof caller === "number" ? caller : caller.domid) === domid;
     return this.#calls.invoke(

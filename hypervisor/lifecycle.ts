@@ -22,7 +22,7 @@ import { PAGE_SIZE } from "../sim/memory.ts";
 import { AddressSpace } from "../sim/address_space.ts";
 import { XenError } from "./errors.ts";
 import { DOMID_FIRST_RESERVED, intArg, show } from "./args.ts";
-import { Domain, newDomainCore, type TeardownReason } from "./domain.ts";
+import { Domain, newDomainCore, type ShutdownReason, type TeardownReason } from "./domain.ts";
 import { NR_EVENT_CHANNELS, SharedInfo } from "./event_channel.ts";
 import type { HostState } from "./host.ts";
 
@@ -177,12 +177,16 @@ export class Lifecycle {
     });
   }
 
-  /** Mark `d` shut down or crashed; tear it down unless the host keeps zombies for dom0. */
-  markShutdown(d: Domain, reason: "poweroff" | "crash"): void {
+  /**
+   * Mark `d` shut down (crashed, for `crash`) with `reason` as its shutdown
+   * code; tear it down unless the host keeps zombies for dom0.
+   */
+  markShutdown(d: Domain, reason: Exclude<ShutdownReason, "suspend">): void {
     const h = this.h;
     const core = h.cores.get(d.domid)!;
     core.state = reason === "crash" ? "crashed" : "shutdown";
     core.reason = reason === "crash" ? "crash" : "shutdown";
+    core.shutdownCode = reason;
     core.stateChanged.notifyAll();
     h.engine.traceMark(`xen:${core.state}`, d.domid);
     if (h.opts.autoDestroy) this.teardown(d, core.reason);
@@ -195,6 +199,7 @@ export class Lifecycle {
   markSuspended(d: Domain): void {
     const core = this.h.cores.get(d.domid)!;
     core.suspended = true;
+    core.shutdownCode = "suspend";
     core.stateChanged.notifyAll();
     this.h.engine.traceMark("xen:suspended", d.domid);
   }
@@ -203,7 +208,11 @@ export class Lifecycle {
   markRunnable(d: Domain, how: "unpause" | "resume"): void {
     const core = this.h.cores.get(d.domid)!;
     if (how === "unpause") core.paused = false;
-    else core.suspended = false;
+    else {
+      // domain_resume(): the shutdown code is reset with the suspend.
+      core.suspended = false;
+      core.shutdownCode = undefined;
+    }
     core.stateChanged.notifyAll();
     if (!core.paused && !core.suspended) this.upcallInstalled(d.domid);
   }

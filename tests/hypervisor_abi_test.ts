@@ -18,6 +18,7 @@ import {
   Hypervisor,
   NR_EVENT_CHANNELS,
   OFF_UPCALL_MASK,
+  SHUTDOWN_REASONS,
   VCPU_INFO_SIZE,
   XEN_LEGACY_MAX_VCPUS,
   XenErrno,
@@ -196,5 +197,64 @@ ${lines.join("\n")}
     assert.ok(got.includes("sched_op:shutdown 29 2"));
     // EVTCHNOP_status's states are EVTCHNSTAT_* names, in the header's order.
     assert.ok(got.includes(`evtchnstat ${STATES.map((_, i) => i).join(" ")}`));
+  },
+);
+
+await cTest(
+  "hypervisor ABI: SCHEDOP_shutdown takes every SHUTDOWN_* of xen/sched.h, by name or value, and keeps it as the shutdown code",
+  { headers: ["xen/xen.h", "xen/sched.h"], install: INSTALL },
+  async (c) => {
+    const names = SHUTDOWN_REASONS.map((r) => `SHUTDOWN_${r}`);
+    const out = table(
+      await c.run(`
+#include <stdio.h>
+#include <stdint.h>
+#include <xen/xen.h>
+#include <xen/sched.h>
+int main(void) {
+${names.map((n) => `  printf("${n} %d\\n", ${n});`).join("\n")}
+  printf("SHUTDOWN_MAX %d\\n", SHUTDOWN_MAX);
+  return 0;
+}`),
+    );
+    // The model's list is the header's, in value order, and nothing is missing at the end.
+    for (const [i, n] of names.entries()) assert.equal(out.get(n), i, n);
+    assert.equal(out.get("SHUTDOWN_MAX"), SHUTDOWN_REASONS.length - 1);
+
+    // domain_shutdown() takes any reason; the domain keeps it (d->shutdown_code).
+    const engine = new Engine();
+    const hv = new Hypervisor(engine, new MachineMemory(256 << 20), PCIX_SDR_2006, new Prng(4), {
+      autoDestroy: false,
+    });
+    await engine.run(async () => {
+      for (const [value, reason] of SHUTDOWN_REASONS.entries()) {
+        for (const how of ["self-by-value", "self-by-name", "remote-by-value"]) {
+          const vm = await hv.createDomain(hv.dom0, {
+            name: `${reason}-${how}`,
+            memoryBytes: 1 << 20,
+          });
+          const arg = how.endsWith("value") ? value : reason;
+          const r = how.startsWith("self")
+            ? await hv.hypercall(vm, "sched_op:shutdown", { reason: arg })
+            : await hv.hypercall(hv.dom0, "sched_op:remote_shutdown", {
+              domid: vm.domid,
+              reason: arg,
+            });
+          assert.equal(r.rc, 0, `${reason} ${how}: ${r.error}`);
+          assert.equal(vm.shutdownCode, reason, `${reason} ${how}`);
+          const want = reason === "crash"
+            ? "crashed"
+            : reason === "suspend"
+            ? "running"
+            : "shutdown";
+          assert.equal(vm.state, want, `${reason} ${how}`);
+          assert.equal(vm.suspended, reason === "suspend");
+          // A second shutdown keeps the first code, as domain_shutdown() does.
+          await hv.hypercall(hv.dom0, "sched_op:remote_shutdown", { domid: vm.domid, reason: 0 });
+          assert.equal(vm.shutdownCode, reason);
+          await hv.destroyDomain(hv.dom0, vm.domid);
+        }
+      }
+    });
   },
 );

@@ -39,7 +39,8 @@ Deno.test("hypercalls: privileged and cross-domain calls from a guest are refuse
       ["event_channel_op:status", { dom: 0, port: 1 }, E.EPERM],
       ["grant_table_op:unmap_grant_ref", { handle: 0 }, E.EINVAL], // dom0's handles are dom0's
       ["memory_op:increase_reservation", {}, E.ENOSYS],
-      ["sched_op:shutdown", { reason: "reboot" }, E.EINVAL],
+      ["sched_op:shutdown", { reason: "halt" }, E.EINVAL],
+      ["sched_op:remote_shutdown", { domid: 999, reason: "crash" }, -3], // ESRCH
       ["grant_table_op:map_grant_ref", "not an object", -14], // EFAULT
       ["grant_table_op:map_grant_ref", { ops: new Array(5000).fill({}) }, E.EINVAL],
       ["domctl:destroydomain", { domid: 0x7ff5 }, E.EPERM],
