@@ -21,9 +21,12 @@
  * event delivery, because the port table that says who is connected to whom
  * lives in the hypervisor, never in the page.
  *
- * One deviation from Xen, on purpose: a send on a port whose peer has closed
- * (state unbound) fails with ENOTCONN, where Xen drops it silently. The
- * sender is told that its peer went away instead of waiting forever.
+ * As in Xen's `event_channel.c`: a send on an unbound port (no peer yet, or
+ * the peer closed its end or died) succeeds and notifies no one
+ * (`evtchn_send` drops it); a sender learns that its peer went away from
+ * xenstore (`@releaseDomain`, the peer's xenbus state), as Linux drivers do.
+ * Binding leaves the new local port pending (`evtchn_bind_interdomain`), so
+ * a notification dropped before the bind is not lost.
  *
  * @module
  */
@@ -269,7 +272,7 @@ export class SharedInfo {
  * const port = ev.allocUnbound(0, 1);
  * const state: EvtchnState = ev.status(0, port).state;
  * assert.equal(state, "unbound");
- * assert.throws(() => ev.send(0, port), { code: "ENOTCONN" }); // not connected yet
+ * assert.equal(ev.send(0, port), undefined); // not connected yet: dropped, as evtchn_send does
  * ```
  */
 export type EvtchnState = "closed" | "unbound" | "interdomain" | "pirq";
@@ -426,7 +429,7 @@ export class EventChannels {
   /**
    * `EVTCHNOP_bind_interdomain`: connect a new port of `domid` to
    * `remotePort` of `remoteDomid`, which must be unbound and offered to
-   * `domid`.
+   * `domid`. The new port starts pending, as in Xen (see the module doc).
    */
   bindInterdomain(domid: number, remoteDomid: number, remotePort: unknown): number {
     const what = "EVTCHNOP_bind_interdomain";
@@ -471,15 +474,16 @@ export class EventChannels {
   }
 
   /**
-   * `EVTCHNOP_send` on `port` of `domid`; returns the domain notified.
-   * ENOTCONN if the peer closed its end (see module doc), EINVAL for a pirq port.
+   * `EVTCHNOP_send` on `port` of `domid`; returns the domain notified, or
+   * undefined when the port is unbound (no peer yet, or the peer closed its
+   * end): `evtchn_send` then drops the notification and succeeds. EINVAL for
+   * a pirq port.
    */
-  send(domid: number, port: unknown): number {
+  send(domid: number, port: unknown): number | undefined {
     const what = "EVTCHNOP_send";
     const c = this.#chan(this.#table(domid, what), port, what);
-    if (c.state === "unbound") {
-      throw new XenError("ENOTCONN", `${what}: port ${port} of dom${domid} has no peer`);
-    }
+    // event_channel.c evtchn_send(): "case ECS_UNBOUND: /* silently drop the notification */".
+    if (c.state === "unbound") return undefined;
     if (c.state !== "interdomain") {
       throw new XenError("EINVAL", `${what}: port ${port} of dom${domid} is a ${c.state} port`);
     }

@@ -588,6 +588,8 @@ export class Hypercalls {
       },
       "event_channel_op:send": (c, a) => {
         const to = this.h.evtchn.send(c.domid, a.port);
+        // Counted when it notifies a domain; a send on an unbound port is dropped (rc 0).
+        if (to === undefined) return ok();
         this.h.c.evtchnSends++;
         const pair = c.domid * 0x10000 + to;
         let k = this.#sendKinds.get(pair);

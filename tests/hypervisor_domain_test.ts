@@ -231,7 +231,6 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
       ],
       "event_channel_op:send": [
         ...portRows,
-        ["state", "a", { port: unboundOfA }, "ENOTCONN"],
         ["state", "dom0", { port: pirqPort }, "EINVAL"],
       ],
       "event_channel_op:close": portRows,
