@@ -573,6 +573,9 @@ export class Hypercalls {
       "event_channel_op:alloc_unbound": (c, a) => {
         const what = "event_channel_op:alloc_unbound";
         const dom = this.#domid(c, a.dom ?? DOMID_SELF, what);
+        // evtchn_alloc_unbound(): the domain is looked up (ESRCH) before the caller's right
+        // to it is checked (xsm_evtchn_unbound, XSM_TARGET: EPERM).
+        if (!this.h.evtchn.has(dom)) throw new XenError("ESRCH", `${what}: no domain ${dom}`);
         this.#selfOrPriv(c, dom, what);
         const remote = this.#domid(c, a.remoteDom, `${what}: remote`);
         return ok(this.h.evtchn.allocUnbound(dom, remote));
@@ -602,8 +605,11 @@ export class Hypercalls {
       "event_channel_op:status": (c, a) => {
         const what = "event_channel_op:status";
         const dom = this.#domid(c, a.dom ?? DOMID_SELF, what);
+        // evtchn_status(): the domain (ESRCH), then the port (EINVAL), then the caller's right
+        // to ask (xsm_evtchn_status, XSM_TARGET: EPERM). Reading the state changes nothing.
+        const status = this.h.evtchn.status(dom, a.port);
         this.#selfOrPriv(c, dom, what);
-        return ok(this.h.evtchn.status(dom, a.port));
+        return ok(status);
       },
       "memory_op:current_reservation": (c, a) => {
         const what = "memory_op:current_reservation";

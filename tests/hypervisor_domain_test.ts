@@ -209,6 +209,7 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
       ],
       "event_channel_op:alloc_unbound": [
         ["unprivileged", "a", { dom: b.domid, remoteDom: 0 }, "EPERM"],
+        ["foreign", "a", { dom: NONE, remoteDom: 0 }, "ESRCH"], // looked up before the right
         ["foreign", "dom0", { dom: RESERVED, remoteDom: 0 }, "ESRCH"],
         ["range", "a", { remoteDom: OUT }, "EINVAL"],
         ["foreign", "dom0", { dom: NONE, remoteDom: 0 }, "ESRCH"],
@@ -238,6 +239,8 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
       "event_channel_op:unmask": portRows.slice(1, 3),
       "event_channel_op:status": [
         ["unprivileged", "a", { dom: b.domid, port: 1 }, "EPERM"],
+        ["foreign", "a", { dom: NONE, port: 1 }, "ESRCH"], // evtchn_status: domain, port, right
+        ["range", "a", { dom: b.domid, port: 4096 }, "EINVAL"],
         ["foreign", "dom0", { dom: NONE, port: 1 }, "ESRCH"],
         ["range", "a", { port: 4096 }, "EINVAL"],
         ["range", "a", { dom: OUT, port: 1 }, "EINVAL"],
