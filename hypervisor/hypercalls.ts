@@ -406,6 +406,17 @@ export class Hypercalls {
     return d;
   }
 
+  /**
+   * The domain a domctl names: do_domctl looks it up by id
+   * (`rcu_lock_domain_by_id`), so `DOMID_SELF` names none there (ESRCH).
+   */
+  #domctlTarget(v: unknown, what: string): Domain {
+    const id = domidArg(v, `${what}: domid`);
+    const d = this.h.domains.get(id);
+    if (!d || d.state === "dying") throw new XenError("ESRCH", `${what}: no domain ${id}`);
+    return d;
+  }
+
   #selfOrPriv(c: Domain, id: number, what: string): void {
     if (id !== c.domid) priv(c, `${what} on dom${id}`);
   }
@@ -421,7 +432,7 @@ export class Hypercalls {
       "domctl:destroydomain": (c, a) => {
         const what = "domctl:destroydomain";
         priv(c, what);
-        const id = this.#domid(c, a.domid, what);
+        const id = domidArg(a.domid, `${what}: domid`); // by id: DOMID_SELF is none
         const d = this.h.domains.get(id);
         if (!d) throw new XenError("ESRCH", `${what}: no domain ${id}`);
         if (d.privileged) throw new XenError("EPERM", `${what}: dom0 cannot be destroyed`);
@@ -431,7 +442,7 @@ export class Hypercalls {
       "domctl:shadow_op": (c, a) => {
         const what = "domctl:shadow_op";
         priv(c, what);
-        const d = this.#target(c, a.domid, what);
+        const d = this.#domctlTarget(a.domid, what);
         if (d.privileged) throw new XenError("EINVAL", `${what}: dom0 cannot be migrated`);
         if (typeof a.op !== "string" || !(SHADOW_OPS as readonly string[]).includes(a.op)) {
           throw new XenError("EINVAL", `${what}: op ${show(a.op)} (use ${SHADOW_OPS.join(", ")})`);
@@ -446,7 +457,7 @@ export class Hypercalls {
       "domctl:pausedomain": (c, a) => {
         const what = "domctl:pausedomain";
         priv(c, what);
-        const d = this.#target(c, a.domid, what);
+        const d = this.#domctlTarget(a.domid, what);
         if (d.privileged) throw new XenError("EINVAL", `${what}: dom0 cannot be paused`);
         this.h.cores.get(d.domid)!.paused = true;
         return ok();
@@ -454,14 +465,14 @@ export class Hypercalls {
       "domctl:unpausedomain": (c, a) => {
         const what = "domctl:unpausedomain";
         priv(c, what);
-        const d = this.#target(c, a.domid, what);
+        const d = this.#domctlTarget(a.domid, what);
         this.life.markRunnable(d, "unpause");
         return ok();
       },
       "domctl:resumedomain": (c, a) => {
         const what = "domctl:resumedomain";
         priv(c, what);
-        const d = this.#target(c, a.domid, what);
+        const d = this.#domctlTarget(a.domid, what);
         if (!d.suspended) throw new XenError("EINVAL", `${what}: ${d} is not suspended`);
         this.life.markRunnable(d, "resume");
         return ok();
@@ -497,7 +508,7 @@ export class Hypercalls {
         const what = "domctl:memory_mapping";
         priv(c, what);
         const add = boolArg(a.add, `${what}: add`);
-        const d = this.#target(c, a.domid, what);
+        const d = this.#domctlTarget(a.domid, what);
         if (d.privileged) {
           throw new XenError("EINVAL", `${what}: dom0 reaches device pages without the hypervisor`);
         }

@@ -130,6 +130,7 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         ["range", "dom0", { domid: OUT }, "EINVAL"],
         ["range", "dom0", { domid: "1" }, "EINVAL"],
         ["state", "dom0", { domid: 0 }, "EPERM"],
+        ["foreign", "dom0", { domid: DOMID_SELF }, "ESRCH"], // do_domctl: by id
       ],
       "domctl:memory_mapping": [
         ["unprivileged", "a", { domid: a.domid, mfn: IO, add: true }, "EPERM"],
@@ -141,10 +142,12 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         ["range", "dom0", { domid: a.domid, mfn: IO, add: "yes" }, "EINVAL"],
         ["state", "dom0", { domid: a.domid, mfn: IO, add: false }, "EINVAL"],
         ["foreign", "dom0", { domid: 0, mfn: IO, add: true }, "EINVAL"],
+        ["foreign", "dom0", { domid: DOMID_SELF, mfn: IO, add: true }, "ESRCH"],
       ],
       "domctl:shadow_op": [
         ["unprivileged", "a", { domid: b.domid, op: "peek" }, "EPERM"],
         ["foreign", "dom0", { domid: NONE, op: "peek" }, "ESRCH"],
+        ["foreign", "dom0", { domid: DOMID_SELF, op: "peek" }, "ESRCH"],
         ["range", "dom0", { domid: OUT, op: "peek" }, "EINVAL"],
         ["range", "dom0", { domid: a.domid, op: "dirty" }, "EINVAL"],
         ["state", "dom0", { domid: a.domid, op: "clean" }, "EINVAL"], // log-dirty is off
@@ -153,12 +156,14 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
       "domctl:pausedomain": [
         ["unprivileged", "a", { domid: b.domid }, "EPERM"],
         ["foreign", "dom0", { domid: NONE }, "ESRCH"],
+        ["foreign", "dom0", { domid: DOMID_SELF }, "ESRCH"],
         ["range", "dom0", { domid: OUT }, "EINVAL"],
         ["state", "dom0", { domid: 0 }, "EINVAL"],
       ],
       "domctl:unpausedomain": [
         ["unprivileged", "a", { domid: a.domid }, "EPERM"],
         ["foreign", "dom0", { domid: NONE }, "ESRCH"],
+        ["foreign", "dom0", { domid: DOMID_SELF }, "ESRCH"],
         ["range", "dom0", { domid: OUT }, "EINVAL"],
       ],
       "domctl:resumedomain": [
