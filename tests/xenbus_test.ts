@@ -7,6 +7,7 @@ import {
   parseXenbusState,
   XenbusDevice,
   XenbusError,
+  XenbusReconfigureState,
   XenbusState as S,
   xenbusStateName,
   type XenbusStateValue,
@@ -220,16 +221,16 @@ await cTest(
       #include <stdio.h>
       #include <xen/io/xenbus.h>
       int main(void) {
-        printf("%d %d %d %d %d %d %d\n", XenbusStateUnknown, XenbusStateInitialising,
+        printf("%d %d %d %d %d %d %d %d %d\n", XenbusStateUnknown, XenbusStateInitialising,
                XenbusStateInitWait, XenbusStateInitialised, XenbusStateConnected,
-               XenbusStateClosing, XenbusStateClosed);
+               XenbusStateClosing, XenbusStateClosed, XenbusStateReconfiguring,
+               XenbusStateReconfigured);
         return 0;
       }`);
-    assert.equal(
-      out.trim(),
-      [S.Unknown, S.Initialising, S.InitWait, S.Initialised, S.Connected, S.Closing, S.Closed]
-        .join(" "),
-    );
+    const R = XenbusReconfigureState;
+    const want: number[] = [S.Unknown, S.Initialising, S.InitWait, S.Initialised, S.Connected];
+    want.push(S.Closing, S.Closed, R.Reconfiguring, R.Reconfigured);
+    assert.equal(out.trim(), want.join(" "));
   },
 );
 

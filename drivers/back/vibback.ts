@@ -60,6 +60,7 @@ import {
 import {
   parseXenbusState,
   XenbusDevice,
+  XenbusReconfigureState,
   XenbusState,
   type XenbusStateValue,
 } from "../xen/xenbus.ts";
@@ -199,7 +200,8 @@ function frontendPublished(s: XenbusStateValue): boolean {
 
 /** io/xenbus.h XenbusStateReconfiguring (7) or XenbusStateReconfigured (8), as written. */
 function reconfiguring(raw: string | undefined): boolean {
-  return raw === "7" || raw === "8";
+  return raw === String(XenbusReconfigureState.Reconfiguring) ||
+    raw === String(XenbusReconfigureState.Reconfigured);
 }
 
 /** Strict non-negative decimal, as xenbus_scanf would accept it. */

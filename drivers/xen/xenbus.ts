@@ -24,7 +24,8 @@
 import type { Engine } from "../../sim/engine.ts";
 
 /**
- * xenbus.h `enum xenbus_state` (Reconfiguring 7/8 are not modelled).
+ * xenbus.h `enum xenbus_state`, the handshake's states (Reconfiguring and
+ * Reconfigured are {@link XenbusReconfigureState}).
  *
  * @example
  * ```ts
@@ -42,6 +43,22 @@ export const XenbusState = {
   Closing: 5,
   Closed: 6,
 } as const;
+
+/**
+ * xenbus.h's two states for reconfiguring a connected device
+ * (`XenbusStateReconfiguring` 7, `XenbusStateReconfigured` 8): not part of
+ * the vib handshake; a backend reads them as a protocol error.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { XenbusReconfigureState } from "./xenbus.ts";
+ * const reconfiguring = (raw: string) =>
+ *   Object.values(XenbusReconfigureState).map(String).includes(raw);
+ * assert.ok(reconfiguring("7") && reconfiguring("8") && !reconfiguring("4"));
+ * ```
+ */
+export const XenbusReconfigureState = { Reconfiguring: 7, Reconfigured: 8 } as const;
 
 /**
  * A xenbus state value (0 = Unknown, 1..6).
