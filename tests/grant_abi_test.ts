@@ -373,6 +373,17 @@ ${names.map((n) => `  printf("${n} %d\\n", GNTST_${n});`).join("\n")}
       // The hypercall itself succeeded; only the ops failed, as in Xen.
       const raw = await hv.hypercall(dom0, "grant_table_op:unmap_grant_ref", { handles: [77] });
       assert.deepEqual([raw.rc, raw.value], [0, [st("bad_handle")]]);
+      // A count of 0 is a call that does nothing and returns 0 (the loops run zero times).
+      const before = hv.stats();
+      const empty: [string, unknown][] = [
+        ["map_grant_ref", { ops: [] }],
+        ["unmap_grant_ref", { handles: [] }],
+      ];
+      for (const [name, args] of empty) {
+        const r = await hv.hypercall(dom0, `grant_table_op:${name}`, args);
+        assert.deepEqual([r.rc, r.value], [0, []], name);
+      }
+      assert.deepEqual(hv.stats(), before);
     });
   },
 );
