@@ -188,6 +188,11 @@ export interface DomainCore {
    */
   paused: boolean;
   /**
+   * Xen's `controller_pause_count`: the toolstack's pauses not yet undone
+   * (1 for a domain created paused); `paused` while it is above 0.
+   */
+  controllerPauses: number;
+  /**
    * Suspended itself for save or migration (`SCHEDOP_shutdown` with
    * `SHUTDOWN_suspend`): not scheduled, memory kept, until dom0 destroys it
    * or resumes it (`domctl:resumedomain`, a cancelled suspend).
@@ -416,6 +421,7 @@ export function newDomainCore(engine: Engine, onUpcallInstalled: () => void): Do
     state: "running",
     hooks: [],
     paused: false,
+    controllerPauses: 0,
     suspended: false,
     onUpcallInstalled,
     stateChanged: new WaitQueue(engine, "domain state change"),

@@ -52,6 +52,7 @@ export const XEN_NAMES = [
   "EINVAL",
   "ENOSPC",
   "ERANGE",
+  "EOVERFLOW",
   "ENOSYS",
   "EOPNOTSUPP",
   "EADDRINUSE",

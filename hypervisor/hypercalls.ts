@@ -459,22 +459,36 @@ export class Hypercalls {
         priv(c, what);
         const d = this.#domctlTarget(a.domid, what);
         if (d.privileged) throw new XenError("EINVAL", `${what}: dom0 cannot be paused`);
-        this.h.cores.get(d.domid)!.paused = true;
+        // domain_pause_by_systemcontroller(): pauses are counted, at most 255.
+        const core = this.h.cores.get(d.domid)!;
+        if (core.controllerPauses >= 255) {
+          throw new XenError("EOVERFLOW", `${what}: ${d} is paused 255 times already`);
+        }
+        core.controllerPauses++;
+        core.paused = true;
         return ok();
       },
       "domctl:unpausedomain": (c, a) => {
         const what = "domctl:unpausedomain";
         priv(c, what);
         const d = this.#domctlTarget(a.domid, what);
-        this.life.markRunnable(d, "unpause");
+        // domain_unpause_by_systemcontroller(): each unpause undoes one pause; one too many
+        // is EINVAL, and the domain runs when the last is undone.
+        const core = this.h.cores.get(d.domid)!;
+        if (core.controllerPauses === 0) {
+          throw new XenError("EINVAL", `${what}: ${d} is not paused by the toolstack`);
+        }
+        if (--core.controllerPauses === 0) this.life.markRunnable(d, "unpause");
         return ok();
       },
       "domctl:resumedomain": (c, a) => {
         const what = "domctl:resumedomain";
         priv(c, what);
         const d = this.#domctlTarget(a.domid, what);
-        if (!d.suspended) throw new XenError("EINVAL", `${what}: ${d} is not suspended`);
-        this.life.markRunnable(d, "resume");
+        // domain_resume() undoes a shutdown in progress; on a domain that runs it changes
+        // nothing. A domain that shut down for good is not brought back here.
+        if (!d.running) throw new XenError("EINVAL", `${what}: ${d} is ${d.state}`);
+        if (d.suspended) this.life.markRunnable(d, "resume");
         return ok();
       },
       "sched_op:shutdown": (c, a) => {

@@ -287,19 +287,29 @@ export class Hypervisor {
     return this.#calls.invoke(caller, "domctl:shadow_op", a) as Promise<ShadowOpResult>;
   }
 
-  /** `domctl:pausedomain` (dom0 only): stop scheduling `domid` (upcalls wait). */
+  /**
+   * `domctl:pausedomain` (dom0 only): stop scheduling `domid` (upcalls
+   * wait). Pauses are counted, as Xen's `controller_pause_count` (EOVERFLOW
+   * past 255): each needs its unpause.
+   */
   pauseDomain(caller: Caller, domid: number): Promise<void> {
     return this.#calls.invoke(caller, "domctl:pausedomain", { domid }) as Promise<void>;
   }
 
-  /** `domctl:unpausedomain` (dom0 only): schedule `domid` again (a restored domain starts). */
+  /**
+   * `domctl:unpausedomain` (dom0 only): undo one pause; `domid` runs again
+   * when none is left (a domain created paused starts). EINVAL when it is
+   * not paused.
+   */
   unpauseDomain(caller: Caller, domid: number): Promise<void> {
     return this.#calls.invoke(caller, "domctl:unpausedomain", { domid }) as Promise<void>;
   }
 
   /**
    * `domctl:resumedomain` (dom0 only): a domain that suspended itself runs
-   * again where it is (`xc_domain_resume`: the migration was cancelled).
+   * again where it is (`xc_domain_resume`: the migration was cancelled); on
+   * a domain that runs it changes nothing (`domain_resume`). EINVAL for one
+   * that shut down or crashed (the model does not bring it back).
    */
   resumeDomain(caller: Caller, domid: number): Promise<void> {
     return this.#calls.invoke(caller, "domctl:resumedomain", { domid }) as Promise<void>;

@@ -118,6 +118,7 @@ export class Lifecycle {
     h.evtchn.addDomain(domid, sharedInfo, cfg.maxEvtchnPorts ?? NR_EVENT_CHANNELS);
     const core = newDomainCore(h.engine, () => this.upcallInstalled(domid));
     core.paused = cfg.paused === true;
+    core.controllerPauses = core.paused ? 1 : 0;
     const dom = new Domain(
       { domid, name, privileged, memory, sharedInfo, sharedInfoAddr, grantTableAddrs: tableAddrs },
       core,
@@ -229,6 +230,7 @@ export class Lifecycle {
     const xf = h.xenFrames.get(id);
     h.xenFrames.delete(id);
     core.paused = core.suspended = false;
+    core.controllerPauses = 0;
     const steps: [string, () => void][] = [
       ["leave log-dirty mode", () => h.logDirty.release(id)],
       ["close its event channels", () => h.evtchn.removeDomain(id)],

@@ -36,6 +36,7 @@ export const Errno = {
   EINVAL: 22,
   ENOSPC: 28,
   ERANGE: 34,
+  EOVERFLOW: 75,
   ENOSYS: 38,
   ENOTCONN: 107,
   ETIMEDOUT: 110,

@@ -165,11 +165,12 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         ["foreign", "dom0", { domid: NONE }, "ESRCH"],
         ["foreign", "dom0", { domid: DOMID_SELF }, "ESRCH"],
         ["range", "dom0", { domid: OUT }, "EINVAL"],
+        ["state", "dom0", { domid: a.domid }, "EINVAL"], // not paused: one unpause too many
       ],
       "domctl:resumedomain": [
         ["unprivileged", "a", { domid: a.domid }, "EPERM"],
         ["foreign", "dom0", { domid: NONE }, "ESRCH"],
-        ["state", "dom0", { domid: a.domid }, "EINVAL"], // it did not suspend
+        ["foreign", "dom0", { domid: DOMID_SELF }, "ESRCH"],
       ],
       "sched_op:shutdown": [
         ["unprivileged", "dom0", {}, "EPERM"],
@@ -492,6 +493,36 @@ Deno.test("teardown: with autoDestroy off a shut-down domain keeps its resources
     await hv.evtchnClose(dom0, back);
     assert.deepEqual(hv.stats(), base.stats);
     assert.equal(mem.allocated, base.allocated);
+  });
+});
+
+Deno.test("domctl: pauses are counted as domain_pause_by_systemcontroller's; resume of a running domain changes nothing", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const call = async (name: HypercallName, domid: number) =>
+      (await hv.hypercall(dom0, name, { domid })).rc;
+    // Created paused: controller_pause_count 1, one unpause starts it.
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20, paused: true });
+    assert.equal(vm.paused, true);
+    assert.equal(await call("domctl:pausedomain", vm.domid), 0);
+    assert.equal(await call("domctl:unpausedomain", vm.domid), 0);
+    assert.equal(vm.paused, true, "one pause is still to be undone");
+    assert.equal(await call("domctl:unpausedomain", vm.domid), 0);
+    assert.equal(vm.paused, false);
+    assert.equal(await call("domctl:unpausedomain", vm.domid), -XenErrno.EINVAL);
+    // At most 255 pauses (EOVERFLOW after), and as many unpauses.
+    for (let i = 0; i < 255; i++) assert.equal(await call("domctl:pausedomain", vm.domid), 0);
+    assert.equal(await call("domctl:pausedomain", vm.domid), -XenErrno.EOVERFLOW);
+    for (let i = 0; i < 255; i++) assert.equal(await call("domctl:unpausedomain", vm.domid), 0);
+    assert.equal(vm.paused, false);
+    // domain_resume() of a domain that runs: 0, nothing changes.
+    assert.equal(await call("domctl:resumedomain", vm.domid), 0);
+    assert.deepEqual([vm.state, vm.paused, vm.suspended], ["running", false, false]);
+    // Of one that suspended: it runs again, its shutdown code reset.
+    await hv.shutdown(vm, vm.domid, "suspend");
+    assert.deepEqual([vm.suspended, vm.shutdownCode], [true, "suspend"]);
+    assert.equal(await call("domctl:resumedomain", vm.domid), 0);
+    assert.deepEqual([vm.suspended, vm.paused, vm.shutdownCode], [false, false, undefined]);
   });
 });
 
