@@ -49,7 +49,13 @@ export {
   type HypervisorStats,
 } from "./hypervisor/hypervisor.ts";
 export { XEN_NAMES, XenErrno, type XenErrnoCode, XenError } from "./hypervisor/errors.ts";
-export { Domain as XenDomain, type DomainState, type TeardownReason } from "./hypervisor/domain.ts";
+export {
+  Domain as XenDomain,
+  type DomainState,
+  SHUTDOWN_REASONS,
+  type ShutdownReason,
+  type TeardownReason,
+} from "./hypervisor/domain.ts";
 export type { ShadowOp, ShadowOpResult } from "./hypervisor/log_dirty.ts";
 export type { DeviceReference, HypervisorAuditOptions } from "./hypervisor/audit.ts";
 export type { Caller } from "./hypervisor/hypercalls.ts";
