@@ -345,8 +345,10 @@ interface PortTable {
  * ev.addDomain(1, new SharedInfo(new Uint8Array(4096)));
  * const back = ev.allocUnbound(0, 1);
  * const front = ev.bindInterdomain(1, 0, back);
+ * assert.deepEqual(kicked, [1]); // the new port starts pending, as in Xen
+ * assert.deepEqual(ev.shared(1)!.takePending(), [front]);
  * ev.send(1, front);
- * assert.deepEqual(kicked, [0]);
+ * assert.deepEqual(kicked, [1, 0]);
  * assert.deepEqual(ev.shared(0)!.takePending(), [back]);
  * ```
  */
