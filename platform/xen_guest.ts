@@ -465,6 +465,7 @@ export class XenGuest extends Domain implements GuestDomain {
     // A shutdown that is under way or failed half-way does not stop a crash.
     if (this.#gone && !this.#xen.running) return;
     this.#gone = true;
+    this.nomad?.crashed();
     this.#front.crashed();
     this.removeDevice(this.#front.name);
     this.#platform.hv.domainCrash(this.#xen);

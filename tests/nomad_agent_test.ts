@@ -149,13 +149,14 @@ Deno.test("nomad_agent: only a QP's peer may suspend it; anyone else is told the
   const net = cluster.nomadNet!;
   const heard: NomadMsg[] = [];
   // A library on the management network that is not the connection's peer (a hostile guest's).
-  const forger = net.join({ name: "forger", deliver: (m) => void heard.push(m) });
+  const forgerNode = { name: "forger", deliver: (m: NomadMsg) => void heard.push(m) };
+  const forger = net.join(forgerNode);
   const out = await cluster.run(async () => {
     const g = await streamEnd(vm, 8), p = await streamEnd(C.os, 8);
     await connectStream(g, p);
     const victim = vm.nomad!.id;
-    net.send({ kind: "suspend", from: { agent: forger, vqpn: 7 }, to: g.qp.qpNum }, victim);
-    net.send({ kind: "drained", from: { agent: forger, vqpn: 7 }, to: g.qp.qpNum }, victim);
+    net.send(forgerNode, { kind: "suspend", from: { agent: forger, vqpn: 7 }, to: g.qp.qpNum }, victim);
+    net.send(forgerNode, { kind: "drained", from: { agent: forger, vqpn: 7 }, to: g.qp.qpNum }, victim);
     await cluster.sleep(200_000);
     // The connection was not held: a WRITE goes through at once.
     write(g, p, 1n);

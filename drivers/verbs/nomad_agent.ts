@@ -182,18 +182,28 @@ export class NomadAgent implements NomadNode, NomadHost {
     for (const f of this.#files) {
       for (const q of f.qpRecords()) if (q.vqpn === vqpn) return true;
     }
-    return false;
+    // Another library's QP known by it (one that moved away from this host keeps it).
+    const by = this.#net.heldBy({ lid: this.#vLid.get(1) ?? 0, qpn: vqpn });
+    return by !== undefined && by !== this.id;
+  }
+
+  /**
+   * The domain crashed: its library is gone from the management network, and
+   * its QPs with it (peers are told `gone` when they ask).
+   */
+  crashed(): void {
+    this.#net.leave(this);
   }
 
   /** @internal */
   bound(_file: NomadFile, q: QpRec): void {
     const lid = this.#pLid.get(q.port) ?? 0, vlid = this.#vLid.get(q.port) ?? lid;
-    this.#net.bind(this.id, q.vqpn, { lid, qpn: q.pqpn }, { lid: vlid, qpn: q.vqpn });
+    this.#net.bind(this, q.vqpn, { lid, qpn: q.pqpn }, { lid: vlid, qpn: q.vqpn });
   }
 
   /** @internal */
   unbound(_file: NomadFile, q: QpRec, destroyed = false): void {
-    this.#net.unbind(this.id, q.vqpn, destroyed);
+    this.#net.unbind(this, q.vqpn, destroyed);
     const c = destroyed ? this.#conns.get(q.vqpn) : undefined;
     if (!c) return;
     // Destroyed mid-handshake (only a domain that is not moving can: a moving one's verbs
@@ -211,7 +221,7 @@ export class NomadAgent implements NomadNode, NomadHost {
     const now = this.#net.movedTo(a);
     if (!now) return undefined;
     const ep = this.#net.byPhysical(now);
-    const keys = ep ? this.#net.node(ep.agent)?.keysOf?.(ep.vqpn) ?? [] : [];
+    const keys = ep ? this.#net.keysOf(ep) : [];
     // Asking the library that holds it for its keys: one round trip on the management network.
     await this.engine.sleep(2 * this.#latency());
     return { addr: now, keys };
@@ -411,6 +421,7 @@ export class NomadAgent implements NomadNode, NomadHost {
   /** The QP `msg` names is not the sender's peer (any more). */
   #answerGone(msg: NomadMsg): void {
     this.#net.send(
+      this,
       { kind: "gone", from: { agent: this.id, vqpn: msg.to }, to: msg.from.vqpn },
       msg.from.agent,
     );
@@ -431,6 +442,7 @@ export class NomadAgent implements NomadNode, NomadHost {
 
   #send(c: Conn, kind: NomadMsg["kind"], extra: object = {}): void {
     this.#net.send(
+      this,
       { ...extra, kind, from: { agent: this.id, vqpn: c.q.vqpn }, to: c.peer.vqpn } as NomadMsg,
       c.peer.agent,
     );

@@ -25,7 +25,8 @@ import { VerbsError } from "../uapi/errors.ts";
  * import { Engine } from "../../sim/engine.ts";
  * import { type NomadAddr, NomadNetwork } from "./nomad_net.ts";
  * const net = new NomadNetwork(new Engine(), () => 30_000);
- * const vm = net.join({ name: "vm", deliver: () => {} });
+ * const vm = { name: "vm", deliver: () => {} };
+ * net.join(vm);
  * const virt: NomadAddr = { lid: 3, qpn: 0x48 };
  * net.bind(vm, 0x48, { lid: 5, qpn: 0x52 }, virt); // re-created on another host
  * assert.deepEqual(net.movedTo(virt), { lid: 5, qpn: 0x52 });
@@ -48,10 +49,11 @@ export interface NomadAddr {
  * import { Engine } from "../../sim/engine.ts";
  * import { type NomadEndpoint, NomadNetwork } from "./nomad_net.ts";
  * const net = new NomadNetwork(new Engine(), () => 30_000);
- * const vm = net.join({ name: "vm", deliver: () => {} });
+ * const vm = { name: "vm", deliver: () => {} };
+ * const id = net.join(vm);
  * net.bind(vm, 0x48, { lid: 5, qpn: 0x52 }, { lid: 3, qpn: 0x48 });
  * const e: NomadEndpoint | undefined = net.byPhysical({ lid: 5, qpn: 0x52 });
- * assert.deepEqual(e, { agent: vm, vqpn: 0x48 }); // who holds that device QP
+ * assert.deepEqual(e, { agent: id, vqpn: 0x48 }); // who holds that device QP
  * ```
  */
 export interface NomadEndpoint {
@@ -86,11 +88,12 @@ export interface NomadEndpoint {
  * const engine = new Engine();
  * const net = new NomadNetwork(engine, () => 30_000);
  * const got: NomadMsg[] = [];
- * const a = net.join({ name: "a", deliver: () => {} });
+ * const a = { name: "a", deliver: () => {} };
+ * const aId = net.join(a);
  * const b = net.join({ name: "b", deliver: (m) => void got.push(m) });
- * const m: NomadMsg = { kind: "drained", from: { agent: a, vqpn: 0x41 }, to: 0x48 };
+ * const m: NomadMsg = { kind: "drained", from: { agent: aId, vqpn: 0x41 }, to: 0x48 };
  * await engine.run(async () => {
- *   net.send(m, b);
+ *   net.send(a, m, b);
  *   await engine.sleep(50_000);
  * });
  * assert.deepEqual(got, [m]);
@@ -117,7 +120,7 @@ export type NomadMsg =
  * const net = new NomadNetwork(new Engine(), () => 30_000);
  * const quiet: NomadNode = { name: "vm0", deliver: () => {} };
  * const id = net.join(quiet);
- * assert.equal(net.node(id), quiet);
+ * assert.equal(net.nameOf(id), "vm0");
  * ```
  */
 export interface NomadNode {
@@ -149,12 +152,14 @@ const key = (a: NomadAddr) => `${a.lid}:${a.qpn}`;
  * const engine = new Engine();
  * const net = new NomadNetwork(engine, () => 30_000);
  * const got: [number, string][] = [];
- * const a = net.join({ name: "a", deliver: () => {} });
- * const b = net.join({ name: "b", deliver: (m: NomadMsg) => got.push([engine.now, m.kind]) });
- * net.bind(b, 0x48, { lid: 2, qpn: 0x48 }, { lid: 2, qpn: 0x48 });
+ * const a = { name: "a", deliver: () => {} };
+ * const aId = net.join(a);
+ * const bNode = { name: "b", deliver: (m: NomadMsg) => void got.push([engine.now, m.kind]) };
+ * const b = net.join(bNode);
+ * net.bind(bNode, 0x48, { lid: 2, qpn: 0x48 }, { lid: 2, qpn: 0x48 });
  * assert.deepEqual(net.byPhysical({ lid: 2, qpn: 0x48 }), { agent: b, vqpn: 0x48 });
  * await engine.run(async () => {
- *   net.send({ kind: "suspend", from: { agent: a, vqpn: 0x41 }, to: 0x48 }, b);
+ *   net.send(a, { kind: "suspend", from: { agent: aId, vqpn: 0x41 }, to: 0x48 }, b);
  *   await engine.sleep(50_000);
  * });
  * assert.deepEqual(got, [[30_000, "suspend"]]); // one way on the management network
@@ -164,6 +169,11 @@ export class NomadNetwork {
   /** Messages sent so far. */
   messages = 0;
   #nodes = new Map<number, NomadNode>();
+  /**
+   * Who each joined library is: the network knows its members as a transport knows the
+   * port a frame came in on, so what a library sends or binds is in its own name only.
+   */
+  #ids = new Map<NomadNode, number>();
   #next = 1;
   #byPhys = new Map<string, Binding>();
   #byVirt = new Map<string, Binding>();
@@ -184,24 +194,62 @@ export class NomadNetwork {
     return this.latencyNs();
   }
 
-  /** A library joins; returns its id. */
+  /** A library joins; returns its id (a library that joined already keeps its id). */
   join(node: NomadNode): number {
+    const had = this.#ids.get(node);
+    if (had !== undefined) return had;
     const id = this.#next++;
     this.#nodes.set(id, node);
+    this.#ids.set(node, id);
     return id;
   }
 
-  /** The library of `agent` (for messages and diagnostics). */
-  node(agent: number): NomadNode | undefined {
-    return this.#nodes.get(agent);
+  /** The name of library `agent` (for diagnostics). */
+  nameOf(agent: number): string | undefined {
+    return this.#nodes.get(agent)?.name;
   }
 
   /**
-   * QP `vqpn` of `agent` is at physical address `phys`; applications know
-   * it as `virt`. Replaces an earlier binding of the same QP.
+   * The remote keys of the context that holds `ep`'s QP and that moved
+   * (virtual → physical), as its library answers them.
    */
-  bind(agent: number, vqpn: number, phys: NomadAddr, virt: NomadAddr): void {
-    this.unbind(agent, vqpn);
+  keysOf(ep: NomadEndpoint): [number, number][] {
+    return this.#nodes.get(ep.agent)?.keysOf?.(ep.vqpn) ?? [];
+  }
+
+  /**
+   * The id of `node`, which must have joined: the network acts for a member
+   * only in its own name (a library cannot send, bind or unbind as another).
+   */
+  #idOf(node: NomadNode, what: string): number {
+    const id = this.#ids.get(node);
+    if (id === undefined) {
+      throw new VerbsError("EPERM", `nomad: ${what} from a library not on the management network`);
+    }
+    return id;
+  }
+
+  /**
+   * QP `vqpn` of library `node` is at physical address `phys`; applications
+   * know it as `virt`. Replaces an earlier binding of the same QP. EADDRINUSE
+   * when another library holds `phys` or `virt` now: an address names one
+   * QP, and only its holder gives it up ({@link unbind}, {@link leave}), or a
+   * library could pass for a connection's peer (and suspend it) or take the
+   * virtual address others connect to. LID 0 (a port not yet seen) is no
+   * address: IBTA vol. 1 §4.1.3 reserves it.
+   */
+  bind(node: NomadNode, vqpn: number, phys: NomadAddr, virt: NomadAddr): void {
+    const agent = this.#idOf(node, "bind");
+    for (const a of [phys, virt]) {
+      const by = this.heldBy(a);
+      if (by !== undefined && by !== agent) {
+        throw new VerbsError(
+          "EADDRINUSE",
+          `nomad: LID ${a.lid} QPN ${a.qpn} is held by another library`,
+        );
+      }
+    }
+    this.#unbind(agent, vqpn, false);
     const b: Binding = { agent, vqpn, phys: { ...phys }, virt: { ...virt } };
     this.#gone.delete(key(phys));
     this.#byEndpoint.set(`${agent}:${vqpn}`, b);
@@ -210,12 +258,16 @@ export class NomadNetwork {
   }
 
   /**
-   * The device QP is given back: for a move (`destroyed` false: it will be
-   * bound again elsewhere) or for good (the application destroyed it or
-   * closed its context), when {@link goneFrom} remembers who held the
-   * address until a new QP takes it.
+   * The device QP of `node`'s QP `vqpn` is given back: for a move
+   * (`destroyed` false: it will be bound again elsewhere) or for good (the
+   * application destroyed it or closed its context), when {@link goneFrom}
+   * remembers who held the address until a new QP takes it.
    */
-  unbind(agent: number, vqpn: number, destroyed = false): void {
+  unbind(node: NomadNode, vqpn: number, destroyed = false): void {
+    this.#unbind(this.#idOf(node, "unbind"), vqpn, destroyed);
+  }
+
+  #unbind(agent: number, vqpn: number, destroyed: boolean): void {
     const b = this.#byEndpoint.get(`${agent}:${vqpn}`);
     if (!b) return;
     this.#byEndpoint.delete(`${agent}:${vqpn}`);
@@ -224,6 +276,26 @@ export class NomadNetwork {
       if (destroyed) this.#gone.set(key(b.phys), { agent, vqpn });
     }
     if (this.#byVirt.get(key(b.virt)) === b) this.#byVirt.delete(key(b.virt));
+  }
+
+  /**
+   * The library that holds address `a` now, physical or virtual (undefined:
+   * none, or LID 0). A new QP takes no number another library's QP is known by.
+   */
+  heldBy(a: NomadAddr): number | undefined {
+    if (a.lid === 0) return undefined;
+    return (this.#byPhys.get(key(a)) ?? this.#byVirt.get(key(a)))?.agent;
+  }
+
+  /**
+   * Library `node` is gone (its domain crashed): each QP it held is gone as
+   * a destroyed one is, and its addresses are free.
+   */
+  leave(node: NomadNode): void {
+    const agent = this.#idOf(node, "leave");
+    for (const b of [...this.#byEndpoint.values()]) {
+      if (b.agent === agent) this.#unbind(agent, b.vqpn, true);
+    }
   }
 
   /** Who held the QP at physical address `a` until the application destroyed it. */
@@ -247,15 +319,25 @@ export class NomadNetwork {
     return { ...b.phys };
   }
 
-  /** Deliver `msg` to library `to` after one management-network latency. */
-  send(msg: NomadMsg, to: number): void {
+  /**
+   * Deliver `msg` from library `sender` to library `to` after one
+   * management-network latency. The network stamps the sender: the message
+   * arrives with `from.agent` the id of `sender` whatever `msg` said, as a
+   * transport sets a frame's source address (the handshake's rule that only
+   * a QP's peer may suspend it rests on it; ib_cm likewise takes the sender
+   * of a MAD from the transport, the work completion's source LID and QPN,
+   * never from the message: cm.c, cm_req_handler/cm_acquire_id).
+   */
+  send(sender: NomadNode, msg: NomadMsg, to: number): void {
+    const from = this.#idOf(sender, "send");
     const node = this.#nodes.get(to);
     if (!node) {
       throw new VerbsError("ENOTCONN", `nomad: no library ${to} on the management network`);
     }
     this.messages++;
+    const stamped = { ...msg, from: { agent: from, vqpn: msg.from.vqpn } } as NomadMsg;
     // To itself (both ends of a connection in one guest) a message costs nothing on the wire.
-    const delay = to === msg.from.agent ? 0 : this.latencyNs();
-    this.engine.schedule(delay, () => node.deliver(msg));
+    const delay = to === from ? 0 : this.latencyNs();
+    this.engine.schedule(delay, () => node.deliver(stamped));
   }
 }

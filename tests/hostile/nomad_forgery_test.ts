@@ -1,0 +1,146 @@
+// Forged Nomad handshake messages (drivers/verbs/nomad_net.ts, nomad_agent.ts): a hostile guest's
+// library on the management network names the victim's peer as the sender of `gone`, `suspend`,
+// `ready`, `rtr` or `drained`, mid-migration and outside one, or claims the peer's address in the
+// directory. The network stamps the sender and binds an address for its holder only, so the
+// victim's connection is held, reset or redirected by nobody but its real peer.
+import assert from "node:assert/strict";
+import {
+  Cluster,
+  type NomadMsg,
+  type NomadNode,
+  QpState,
+  SendFlags,
+  WcStatus,
+  WrOpcode,
+  type XenGuest,
+} from "../../mod.ts";
+import { connectStream, type StreamEnd, streamEnd } from "../../tools/lib/migration_stream.ts";
+
+const PROFILE = { base: "pcix-sdr-2006", migration: { netBytesPerSec: "1 GB/s" } };
+
+/** A victim guest on Xen host A connected to a bare-metal peer on C; B is where it may move. */
+async function world() {
+  const cluster = new Cluster({ profile: PROFILE, seed: 7, nomad: true });
+  const A = cluster.addHost({ name: "A", hypervisor: true });
+  const B = cluster.addHost({ name: "B", hypervisor: true });
+  const C = cluster.addHost({ name: "C", hypervisor: false });
+  await cluster.start();
+  const vm = await A.createGuest({ name: "victim", memoryMiB: 16 }) as XenGuest;
+  const net = cluster.nomadNet!;
+  const heard: NomadMsg[] = [];
+  // The attacker's library: a member of the management network like any guest's.
+  const evil: NomadNode = { name: "evil", deliver: (m) => void heard.push(m) };
+  net.join(evil);
+  return { cluster, hosts: [A, B, C], B, C, vm, net, evil, heard };
+}
+
+/** One signaled 8-byte RDMA WRITE from `g` to `p`: its status and how long it took. */
+async function write(g: StreamEnd, p: StreamEnd, now: () => number) {
+  const t0 = now();
+  g.qp.postSend({
+    wrId: 1n,
+    opcode: WrOpcode.RDMA_WRITE,
+    sendFlags: SendFlags.SIGNALED,
+    sgList: [{ addr: g.buf, length: 8, lkey: g.mr.lkey }],
+    remoteAddr: p.buf,
+    rkey: p.mr.rkey,
+  });
+  const [wc] = await g.sendCq.pollUntil(1);
+  return { status: wc.status, ns: now() - t0 };
+}
+
+Deno.test("hostile nomad: gone, ready and rtr forged in the peer's name mid-migration change nothing", async () => {
+  const w = await world();
+  const out = await w.cluster.run(async () => {
+    const g = await streamEnd(w.vm, 8), p = await streamEnd(w.C.os, 8);
+    await connectStream(g, p);
+    const lid = (await p.ctx.queryPort(1)).lid;
+    const peer = w.net.byPhysical({ lid, qpn: p.qp.qpNum })!;
+    const victim = w.vm.nomad!.id;
+    const moving = w.cluster.migrate(w.vm, w.B);
+    while (w.vm.nomad!.phase !== "suspending") await w.cluster.sleep(1_000);
+    const to = g.qp.qpNum;
+    w.net.send(w.evil, { kind: "gone", from: peer, to }, victim);
+    w.net.send(w.evil, {
+      kind: "ready",
+      from: peer,
+      to,
+      addr: { lid, qpn: 0x7ff },
+      sqPsn: 0x123,
+      keys: [],
+    }, victim);
+    w.net.send(w.evil, { kind: "rtr", from: peer, to }, victim);
+    const r = await moving;
+    const wr = await write(g, p, () => w.cluster.engine.now);
+    return { to: r.to, wr, state: (await g.qp.query()).state };
+  });
+  assert.equal(out.to, "B");
+  // The victim reconnected to its real peer (before: it took the forged `gone` and re-made its
+  // QP toward the peer's old address, and its next send ended in RETRY_EXC_ERR, the QP in ERR).
+  assert.equal(out.wr.status, WcStatus.SUCCESS);
+  assert.equal(out.state, QpState.RTS);
+  for (const h of w.hosts) assert.deepEqual(h.audit(), [], `${h.name}: audit`);
+});
+
+Deno.test("hostile nomad: a suspend or drained in the peer's name outside a migration is answered gone to the sender and holds nothing", async () => {
+  const w = await world();
+  const out = await w.cluster.run(async () => {
+    const g = await streamEnd(w.vm, 8), p = await streamEnd(w.C.os, 8);
+    await connectStream(g, p);
+    const now = () => w.cluster.engine.now;
+    const quiet = await write(g, p, now);
+    const peer = w.net.byPhysical({ lid: (await p.ctx.queryPort(1)).lid, qpn: p.qp.qpNum })!;
+    const victim = w.vm.nomad!.id;
+    w.net.send(w.evil, { kind: "suspend", from: peer, to: g.qp.qpNum }, victim);
+    w.net.send(w.evil, { kind: "drained", from: peer, to: g.qp.qpNum }, victim);
+    await w.cluster.sleep(1_000);
+    const during = await write(g, p, now);
+    await w.cluster.sleep(200_000);
+    const after = await write(g, p, now);
+    return { quiet, during, after, phase: w.vm.nomad!.phase, qpn: g.qp.qpNum };
+  });
+  // Not held: each WRITE takes what it took before the forgery (before the fix the victim and
+  // its real peer drained, reset and reconnected their QPs, holding the WRITE meanwhile).
+  assert.deepEqual(out.during, out.quiet);
+  assert.deepEqual(out.after, out.quiet);
+  assert.equal(out.phase, "running");
+  // The answers go to the sender the network saw, not to the peer it named.
+  assert.deepEqual(w.heard.map((m) => [m.kind, m.from.vqpn]), [
+    ["gone", out.qpn],
+    ["gone", out.qpn],
+  ]);
+  for (const h of w.hosts) assert.deepEqual(h.audit(), [], `${h.name}: audit`);
+});
+
+Deno.test("hostile nomad: the directory binds an address for its holder only", async () => {
+  const w = await world();
+  await w.cluster.run(async () => {
+    const g = await streamEnd(w.vm, 8), p = await streamEnd(w.C.os, 8);
+    await connectStream(g, p);
+    const lid = (await p.ctx.queryPort(1)).lid;
+    const phys = { lid, qpn: p.qp.qpNum };
+    const before = w.net.byPhysical(phys);
+    // Claiming the peer's address (to pass for it and suspend the victim), or the victim's
+    // virtual one (to take connections made to it), is refused; nothing changes.
+    assert.throws(() => w.net.bind(w.evil, 9, phys, { lid: 99, qpn: 9 }), /EADDRINUSE/);
+    const vLid = (await g.ctx.queryPort(1)).lid;
+    assert.throws(
+      () => w.net.bind(w.evil, 9, { lid: 98, qpn: 9 }, { lid: vLid, qpn: g.qp.qpNum }),
+      /EADDRINUSE/,
+    );
+    assert.deepEqual(w.net.byPhysical(phys), before);
+    assert.equal(w.net.movedTo({ lid: vLid, qpn: g.qp.qpNum }), undefined);
+    // A library that never joined can neither send nor bind nor unbind.
+    const stranger: NomadNode = { name: "stranger", deliver: () => {} };
+    assert.throws(() => w.net.unbind(stranger, g.qp.qpNum, true), /EPERM/);
+    assert.throws(
+      () => w.net.send(stranger, { kind: "gone", from: before!, to: g.qp.qpNum }, 1),
+      /EPERM/,
+    );
+    // The directory hands out names, never another library's object.
+    assert.equal(w.net.nameOf(w.vm.nomad!.id), "victim");
+    const wr = await write(g, p, () => w.cluster.engine.now);
+    assert.equal(wr.status, WcStatus.SUCCESS);
+  });
+  for (const h of w.hosts) assert.deepEqual(h.audit(), [], `${h.name}: audit`);
+});
