@@ -47,8 +47,12 @@
  *
  * Not modelled: the UDP and IB port spaces (SIDR, UD QPs), multicast,
  * alternate paths (LAP/APR), MRA, IPv6, ids
- * without a QP of their own (`CONNECT_RESPONSE`, `rdma_establish`), a
- * listen backlog limit, and connection managers of domains that migrate.
+ * without a QP of their own (`CONNECT_RESPONSE`, `rdma_establish`), and
+ * connection managers of domains that migrate.
+ *
+ * A listener holds at most its backlog of connection requests unread (ucma's
+ * rule: 1..1023 as given, else 1024); a REQ beyond it is dropped without a
+ * REJ, and the peer's retry is taken once the program has read some.
  *
  * @example
  * ```ts
@@ -325,6 +329,13 @@ export interface RdmaCmEnv {
 const CM_RESPONSE_TIMEOUT = 20;
 /** The cma's retries of a CM message (CMA_MAX_CM_RETRIES). */
 const MAX_CM_RETRIES = 15;
+/**
+ * The most connection requests a listener holds unread, and the backlog a
+ * `listen` of 0 or of more gets: ucma's `max_backlog` (the sysctl
+ * net.rdma_ucm.max_backlog, 1024 by default; drivers/infiniband/core/ucma.c,
+ * ucma_listen).
+ */
+const RDMA_MAX_BACKLOG = 1024;
 /** Bytes of the CMA header at the start of a REQ's private data (struct cma_hdr). */
 const CMA_HDR_BYTES = 36;
 /** OpenSM's default packet lifetime (4.096 µs × 2^18), what its PathRecords carry. */
@@ -533,6 +544,12 @@ export class RdmaCm {
       }, req.tid);
       return;
     }
+    // ucma_event_handler: a listener whose backlog of unread connection requests is full
+    // takes no more (-ENOMEM); cm_destroy_id then neither rejects nor remembers the REQ
+    // ("Do not reject to allow future retries": IB_CM_REQ_RCVD, err == -ENOMEM), so the
+    // peer's retry is taken once the program has read some. Without it, any domain could
+    // make a listener's connection manager allocate an id per REQ without bound.
+    if (!listener.takeBacklog()) return;
     const id = new CmId(listener.channel, RdmaPortSpace.TCP);
     id.passiveFromReq(req, from, await this.context(), {
       local: { ip: dstIp, port },
@@ -681,7 +698,12 @@ export class EventChannel {
       if (!ev) fail("ETIMEDOUT", `rdma_get_cm_event: no event within ${opts.timeoutNs} ns`);
       // An event on its way to a sleeping reader when its id was destroyed: freed, as
       // ucma_free_ctx frees the events not yet reported.
-      if (ev!.id.state === "destroyed") continue;
+      if (ev!.id.state === "destroyed") {
+        if (ev!.type === RdmaCmEvent.CONNECT_REQUEST) ev!.listenId?.returnBacklog();
+        continue;
+      }
+      // ucma_get_event: a connection request read leaves the listener's backlog.
+      if (ev!.type === RdmaCmEvent.CONNECT_REQUEST) ev!.listenId?.returnBacklog();
       // ucma_get_event counts an event as reported only once it is read; rdma_destroy_id
       // waits for the reported ones to be acked (librdmacm's events_completed).
       ev!.id.acks.reported++;
@@ -781,6 +803,12 @@ export class CmId {
   #disconnectReported = false;
   #timer: ReturnType<Engine["schedule"]> | undefined;
   #backlog = 0;
+  /**
+   * Connection requests this listener may still queue unread (ucma's
+   * `ctx->backlog`): one less for each `CONNECT_REQUEST` queued, one more
+   * for each read.
+   */
+  #backlogLeft = 0;
 
   /**
    * `rdma_create_id`: an idle id on `channel` in port space `ps`.
@@ -803,6 +831,21 @@ export class CmId {
   /** The backlog `listen` was given. */
   get backlog(): number {
     return this.#backlog;
+  }
+
+  /**
+   * @internal a connection request is queued for this listener: false (and
+   * nothing taken) when its backlog is full
+   */
+  takeBacklog(): boolean {
+    if (this.#backlogLeft === 0) return false;
+    this.#backlogLeft--;
+    return true;
+  }
+
+  /** @internal a connection request of this listener was read (ucma_get_event: backlog++) */
+  returnBacklog(): void {
+    this.#backlogLeft++;
   }
 
   #live(what: string): void {
@@ -887,6 +930,8 @@ export class CmId {
     if (this.state === "idle") await this.bindAddr({ ip: "0.0.0.0", port: 0 });
     await this.#cm.syscall();
     this.#backlog = backlog;
+    // ucma_listen: a backlog of 0, or of max_backlog and more, is max_backlog.
+    this.#backlogLeft = backlog > 0 && backlog < RDMA_MAX_BACKLOG ? backlog : RDMA_MAX_BACKLOG;
     this.state = "listen";
   }
 

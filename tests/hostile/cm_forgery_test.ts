@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import {
   type CmEvent,
   type CmId,
+  type CmReq,
   encodeCm,
   type EventChannel,
   QpType,
@@ -121,6 +122,99 @@ Deno.test("cm forgery: another guest's DREQs and REJs do not touch the victim's 
     await req.id.destroy();
     await listener.destroy();
     victim.sum = checksum(vm); // its own connection wrote its memory
+    await verdict(s);
+  });
+});
+
+/** A REQ from `agent`'s service to port `port` of `ip`, as a client's cma builds it, with `commId`. */
+function forgedReq(ip: string, port: number, commId: number, lid: number): CmReq {
+  const pdata = new Uint8Array(92); // the REQ's private data: the cma header, then the client's
+  const hdr = new DataView(pdata.buffer);
+  hdr.setUint8(1, 4 << 4); // IPv4
+  hdr.setUint16(2, 40_000 + commId);
+  hdr.setUint32(16, 0x0a0000fe);
+  hdr.setUint32(32, ip.split(".").reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0));
+  const gid = new Uint8Array(16);
+  return {
+    kind: "REQ",
+    localCommId: commId,
+    serviceId: 0x0000000001060000n | BigInt(port),
+    localCaGuid: 1n,
+    localQpn: 0x400 + commId,
+    responderResources: 0,
+    initiatorDepth: 0,
+    remoteCmResponseTimeout: 20,
+    transportType: 0,
+    startingPsn: 1,
+    localCmResponseTimeout: 20,
+    retryCount: 7,
+    pkey: 0xffff,
+    pathMtu: 4,
+    rnrRetryCount: 7,
+    maxCmRetries: 15,
+    primaryLocalLid: lid,
+    primaryRemoteLid: lid,
+    primaryLocalGid: gid,
+    primaryRemoteGid: gid,
+    packetRate: 3,
+    trafficClass: 0,
+    hopLimit: 0,
+    sl: 0,
+    localAckTimeout: 19,
+    privateData: pdata,
+  };
+}
+
+Deno.test("cm forgery: a REQ flood holds a victim's listener to its backlog, and its clients still connect", async () => {
+  // ucma_listen and ucma_event_handler: at most the backlog's connection requests wait unread;
+  // one more is dropped without a REJ (cm_destroy_id, IB_CM_REQ_RCVD with -ENOMEM). The victim's
+  // connection manager made an id and queued an event for every REQ another guest sent.
+  const s = await sceneWithSmOnBareMetal();
+  const { evil, victim } = s;
+  const vm = victim.vm, client = s.bare.os;
+  await s.cluster.run(async () => {
+    const sch = vm.rdmaCm.createEventChannel();
+    const listener = await sch.createId();
+    await listener.bindAddr({ ip: vm.rdmaCm.ip, port: PORT });
+    await listener.listen(4);
+    const agent = await evil.rdmaCm.agent();
+    const to = (await agent.arp(vm.rdmaCm.ip, 1e9))!;
+    for (let i = 1; i <= 200; i++) {
+      await agent.send(to, encodeCm(forgedReq(vm.rdmaCm.ip, PORT, i, to.lid), BigInt(i)));
+      await s.cluster.sleep(20_000); // paced: the victim's service takes each one in
+    }
+    await s.cluster.sleep(2_000_000);
+    assert.equal(sch.pending, 4, "the listener holds its backlog of requests, no more");
+
+    // The victim's server reads and rejects what it holds; a real client then connects.
+    const ch = client.rdmaCm.createEventChannel();
+    const id = await ch.createId();
+    await id.resolveAddr({ ip: vm.rdmaCm.ip, port: PORT });
+    await next(ch, RdmaCmEvent.ADDR_RESOLVED);
+    await id.resolveRoute();
+    await next(ch, RdmaCmEvent.ROUTE_RESOLVED);
+    await rcQp(id);
+    await id.connect(); // its REQ finds the backlog full: dropped, retried by its cm
+    const forged: CmId[] = [];
+    for (let i = 0; i < 4; i++) {
+      const ev = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      await ev.id.reject();
+      forged.push(ev.id);
+    }
+    const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+    assert.equal(req.param?.qpNum, id.qp!.qpNum, "the real client's retried REQ got in");
+    await rcQp(req.id);
+    await req.id.accept();
+    await next(ch, RdmaCmEvent.ESTABLISHED);
+    await next(sch, RdmaCmEvent.ESTABLISHED);
+    await id.disconnect();
+    await next(sch, RdmaCmEvent.DISCONNECTED);
+    await next(ch, RdmaCmEvent.DISCONNECTED);
+    for (const f of forged) await f.destroy();
+    await req.id.destroy();
+    await id.destroy();
+    await listener.destroy();
+    victim.sum = checksum(vm); // its own listener and connection wrote its memory
     await verdict(s);
   });
 });
