@@ -215,6 +215,11 @@ export class NomadAgent implements NomadNode, NomadHost {
     this.#changed.notifyAll();
   }
 
+  /** @internal */
+  holderOf(a: NomadAddr): NomadEndpoint | undefined {
+    return this.#net.byPhysical(a);
+  }
+
   async resolveRemote(
     a: NomadAddr,
   ): Promise<{ addr: NomadAddr; keys: [number, number][] } | undefined> {
@@ -254,7 +259,7 @@ export class NomadAgent implements NomadNode, NomadHost {
       if (why) return why;
       for (const q of f.qpRecords()) {
         if (q.state !== QpState.RTS) continue;
-        if (!q.remoteP || !this.#peerOf(q.remoteP)) {
+        if (!q.remoteP || !this.#peerOfQp(q).peer) {
           const at = q.remoteP ? `LID ${q.remoteP.lid} QPN ${q.remoteP.qpn}` : "an unknown peer";
           return `QP ${q.vqpn} is connected to ${at}, which has no Nomad library to hand-shake with`;
         }
@@ -263,9 +268,18 @@ export class NomadAgent implements NomadNode, NomadHost {
     return undefined;
   }
 
-  /** Who holds (or, until its application destroyed it, held) the QP at `a`. */
-  #peerOf(a: NomadAddr): NomadEndpoint | undefined {
-    return this.#net.byPhysical(a) ?? this.#net.goneFrom(a);
+  /**
+   * The peer of connected QP `q`, and whether it still holds the address `q`
+   * sends to. The peer is the end that held the address when `q` was
+   * connected to it; a library that holds the address now and is not that
+   * end took the number after the peer's QP was destroyed, and is not
+   * answered or waited for (it could hold the connection's migration forever).
+   */
+  #peerOfQp(q: QpRec): { peer: NomadEndpoint | undefined; there: boolean } {
+    const now = this.#net.byPhysical(q.remoteP!);
+    if (q.peer) return { peer: q.peer, there: now !== undefined && sameEnd(now, q.peer) };
+    if (now) return { peer: now, there: true };
+    return { peer: this.#net.goneFrom(q.remoteP!), there: false };
   }
 
   #open(): NomadFile[] {
@@ -304,8 +318,8 @@ export class NomadAgent implements NomadNode, NomadHost {
         }
         if (c) c.moving = true;
         else {
-          const there = this.#net.byPhysical(q.remoteP!);
-          c = this.#begin(f, q, there ?? this.#peerOf(q.remoteP!)!, true, there !== undefined);
+          const { peer, there } = this.#peerOfQp(q);
+          c = this.#begin(f, q, peer!, true, there);
           if (!there) this.#peerGone(c);
         }
         mine.push(c);
@@ -391,8 +405,8 @@ export class NomadAgent implements NomadNode, NomadHost {
         // Only the peer may suspend a connection: the sender must hold the device QP this one
         // sends to (a QPN given back and taken again is another connection), as ib_cm acts on
         // a message only when both communication ids match (cm.c, cm_acquire_id).
-        const peer = q.remoteP && this.#net.byPhysical(q.remoteP);
-        if (this.#conns.has(q.vqpn) || !peer || !sameEnd(peer, msg.from)) {
+        const { peer, there } = q.remoteP ? this.#peerOfQp(q) : { peer: undefined, there: false };
+        if (this.#conns.has(q.vqpn) || !peer || !there || !sameEnd(peer, msg.from)) {
           return this.#answerGone(msg);
         }
         if (q.state !== QpState.RTS || !q.pqp) return this.#answerGone(msg);
@@ -560,6 +574,7 @@ export class NomadAgent implements NomadNode, NomadHost {
       const pr = c.peerReady;
       this.#task(c, `reconnect QP ${c.q.vqpn}`, async () => {
         await c.file.reconnectToRtr(c.q, pr.addr, pr.sqPsn, pr.keys, () => this.#repost(c));
+        c.q.peer = { ...c.peer }; // the same end, wherever it is now
         c.rtrDone = true;
         this.#send(c, "rtr");
         this.#progress(c);

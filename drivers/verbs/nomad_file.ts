@@ -58,7 +58,7 @@ import type {
 } from "../uapi/uverbs.ts";
 import type { Engine } from "../../sim/engine.ts";
 import type { HandleXlate, Provider, ProviderCq, ProviderQp } from "./provider.ts";
-import type { NomadAddr } from "./nomad_net.ts";
+import type { NomadAddr, NomadEndpoint } from "./nomad_net.ts";
 
 /**
  * What a file needs of its domain's agent (`nomad_agent.ts`).
@@ -106,6 +106,12 @@ export interface NomadHost {
    * @internal
    */
   unbound(file: NomadFile, qp: QpRec, destroyed?: boolean): void;
+  /**
+   * Who holds the QP at physical address `a` now, if a library does.
+   *
+   * @internal
+   */
+  holderOf?(a: NomadAddr): NomadEndpoint | undefined;
   /** Where the QP applications know by `a` is now, if it moved; and its remote keys. */
   resolveRemote(a: NomadAddr): Promise<{ addr: NomadAddr; keys: [number, number][] } | undefined>;
 }
@@ -204,6 +210,13 @@ export interface QpRec {
   /** The peer as the application named it, and where the device QP sends now. */
   remoteV?: NomadAddr;
   remoteP?: NomadAddr;
+  /**
+   * The library and QP that held `remoteP` when this QP was connected to it
+   * (or reconnected after a move): the only end that speaks for the
+   * connection. Another library that holds the address later (the peer's QP
+   * was destroyed and the number taken again) is not the peer.
+   */
+  peer?: NomadEndpoint;
   /** Waiting for SQ_DRAINED. */
   onDrained?: () => void;
   /** Wakes a drain waiting for SQ_DRAINED to look again (its peer is gone). */
@@ -658,6 +671,7 @@ export class NomadFile implements UverbsFile {
         q.rts =
         q.remoteV =
         q.remoteP =
+        q.peer =
           undefined;
       if (q.pqp) q.pqp.remoteV = q.pqp.remoteKeys = undefined;
     } else if (state === QpState.INIT) {
@@ -671,6 +685,7 @@ export class NomadFile implements UverbsFile {
       if (remoteP) {
         q.remoteV = { lid: attr.ah!.dlid, qpn: attr.destQpNum! };
         q.remoteP = remoteP;
+        q.peer = this.#host.holderOf?.(remoteP);
         if (q.pqp) {
           q.pqp.remoteV = q.remoteV;
           q.pqp.remoteKeys = keys && keys.length > 0 ? new Map(keys) : undefined;

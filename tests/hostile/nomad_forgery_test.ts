@@ -144,3 +144,43 @@ Deno.test("hostile nomad: the directory binds an address for its holder only", a
   });
   for (const h of w.hosts) assert.deepEqual(h.audit(), [], `${h.name}: audit`);
 });
+
+Deno.test("hostile nomad: a library that takes a destroyed peer's address is not waited for by the victim's migration", async () => {
+  const w = await world();
+  const out = await w.cluster.run(async () => {
+    const g = await streamEnd(w.vm, 8), p = await streamEnd(w.C.os, 8);
+    await connectStream(g, p);
+    const phys = { lid: (await p.ctx.queryPort(1)).lid, qpn: p.qp.qpNum };
+    await p.qp.destroy();
+    // The address is free once its QP is gone; the attacker takes it, to pass for the peer.
+    w.net.bind(w.evil, 77, phys, { lid: 0, qpn: 77 });
+    const r = await w.cluster.migrate(w.vm, w.B);
+    const wr = await write(g, p, () => w.cluster.engine.now);
+    return { to: r.to, wr };
+  });
+  // Before, the victim sent its suspend to the attacker and waited for its `drained` for ever
+  // (the run ended in a deadlock report). Now the peer is the end the QP was connected to, which
+  // is gone: the move completes and the QP fails as an RC QP whose peer vanished.
+  assert.equal(out.to, "B");
+  assert.equal(out.wr.status, WcStatus.RETRY_EXC_ERR);
+  assert.deepEqual(w.heard, [], "the attacker was not asked");
+  for (const h of w.hosts) assert.deepEqual(h.audit(), [], `${h.name}: audit`);
+});
+
+Deno.test("hostile nomad: a crashed guest's library leaves the directory, its QPs gone as destroyed ones", async () => {
+  const w = await world();
+  const phys = await w.cluster.run(async () => {
+    const g = await streamEnd(w.vm, 8), p = await streamEnd(w.C.os, 8);
+    await connectStream(g, p);
+    return { lid: (await g.ctx.queryPort(1)).lid, qpn: g.qp.qpNum };
+  });
+  const id = w.vm.nomad!.id;
+  assert.equal(w.net.heldBy(phys), id);
+  w.vm.crash();
+  // Nothing speaks for the crashed guest's QP any more: its peer is told `gone` if it asks, and
+  // the number is free for the next QP the device gives it to (bind refused it before).
+  assert.equal(w.net.heldBy(phys), undefined);
+  assert.deepEqual(w.net.goneFrom(phys), { agent: id, vqpn: phys.qpn });
+  w.net.bind(w.evil, 5, phys, { lid: 0, qpn: 5 });
+  await w.cluster.run(() => w.vm.whenDead());
+});
