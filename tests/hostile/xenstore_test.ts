@@ -337,3 +337,39 @@ Deno.test("xenstore: a frontend in Reconfiguring or Reconfigured is disconnected
     });
   }
 });
+
+Deno.test("xenstore: a frontend that reconnects over and over with objects open leaves nothing behind each time, and the victim keeps its traffic", async () => {
+  // Each detach ends a connection with a context, a PD, a CQ, a registered buffer and a QP still
+  // open (its kernel let go of them, not its program); each attach maps new rings and binds a new
+  // port. Linux's backends put no bound on re-probes either: what keeps this harmless is that each
+  // connection's teardown returns everything and dom0's work is charged to the guest's account.
+  for (const mode of ["bypass", "split"] as const) {
+    const s = await scene({ attacker: mode });
+    const { evil, hv, victim: v } = s;
+    await s.cluster.run(async () => {
+      const back = backOf(s, evil);
+      let first: string | undefined;
+      for (let i = 0; i < 8; i++) {
+        const e = await end(evil);
+        await e.ctx.createCq(4);
+        await evil.detachDevice();
+        await evil.attachDevice();
+        // Between connections: the same device objects, mappings, ports and quota use each time.
+        const { framesAllocated: _, ...st } = hv.stats();
+        const now = JSON.stringify([
+          st,
+          s.xen.hca.stats().used,
+          back.ledger.used,
+          back.contextCount,
+        ]);
+        first ??= now;
+        assert.equal(now, first, `${mode}: cycle ${i}`);
+        // The victim's control path is served meanwhile.
+        await (await v.end.ctx.createCq(4)).destroy();
+      }
+      assert.equal(back.connections, 9);
+      v.sum = checksum(v.vm); // its own CQs wrote its memory
+      await verdict(s, { attacker: mode === "bypass" ? "crash" : "shutdown" });
+    });
+  }
+});
