@@ -155,8 +155,16 @@ Deno.test("nomad_agent: only a QP's peer may suspend it; anyone else is told the
     const g = await streamEnd(vm, 8), p = await streamEnd(C.os, 8);
     await connectStream(g, p);
     const victim = vm.nomad!.id;
-    net.send(forgerNode, { kind: "suspend", from: { agent: forger, vqpn: 7 }, to: g.qp.qpNum }, victim);
-    net.send(forgerNode, { kind: "drained", from: { agent: forger, vqpn: 7 }, to: g.qp.qpNum }, victim);
+    net.send(
+      forgerNode,
+      { kind: "suspend", from: { agent: forger, vqpn: 7 }, to: g.qp.qpNum },
+      victim,
+    );
+    net.send(
+      forgerNode,
+      { kind: "drained", from: { agent: forger, vqpn: 7 }, to: g.qp.qpNum },
+      victim,
+    );
     await cluster.sleep(200_000);
     // The connection was not held: a WRITE goes through at once.
     write(g, p, 1n);
