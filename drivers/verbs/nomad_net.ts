@@ -335,7 +335,8 @@ export class NomadNetwork {
       throw new VerbsError("ENOTCONN", `nomad: no library ${to} on the management network`);
     }
     this.messages++;
-    const stamped = { ...msg, from: { agent: from, vqpn: msg.from.vqpn } } as NomadMsg;
+    // A copy, as a wire carries bytes: what the sender changes later does not reach the receiver.
+    const stamped = { ...structuredClone(msg), from: { agent: from, vqpn: msg.from.vqpn } };
     // To itself (both ends of a connection in one guest) a message costs nothing on the wire.
     const delay = to === from ? 0 : this.latencyNs();
     this.engine.schedule(delay, () => node.deliver(stamped));

@@ -184,3 +184,24 @@ Deno.test("hostile nomad: a crashed guest's library leaves the directory, its QP
   w.net.bind(w.evil, 5, phys, { lid: 0, qpn: 5 });
   await w.cluster.run(() => w.vm.whenDead());
 });
+
+Deno.test("hostile nomad: a message is a copy; what its sender changes after sending does not reach the receiver", async () => {
+  const w = await world();
+  const got: NomadMsg[] = [];
+  const rx = w.net.join({ name: "rx", deliver: (m) => void got.push(m) });
+  const keys: [number, number][] = [[0x100, 0x200]];
+  const addr = { lid: 3, qpn: 0x48 };
+  await w.cluster.run(async () => {
+    w.net.send(
+      w.evil,
+      { kind: "ready", from: { agent: 0, vqpn: 1 }, to: 2, addr, sqPsn: 5, keys },
+      rx,
+    );
+    keys[0][1] = 0xbad;
+    addr.qpn = 0xbad;
+    await w.cluster.sleep(200_000);
+  });
+  assert.equal(got.length, 1);
+  const m = got[0] as Extract<NomadMsg, { kind: "ready" }>;
+  assert.deepEqual([m.keys, m.addr], [[[0x100, 0x200]], { lid: 3, qpn: 0x48 }]);
+});
