@@ -198,7 +198,15 @@ export class NomadAgent implements NomadNode, NomadHost {
   /** @internal */
   bound(_file: NomadFile, q: QpRec): void {
     const lid = this.#pLid.get(q.port) ?? 0, vlid = this.#vLid.get(q.port) ?? lid;
-    this.#net.bind(this, q.vqpn, { lid, qpn: q.pqpn }, { lid: vlid, qpn: q.vqpn });
+    try {
+      this.#net.bind(this, q.vqpn, { lid, qpn: q.pqpn }, { lid: vlid, qpn: q.vqpn });
+    } catch (e) {
+      // Another library bound the number first (it cannot be this QP's: the device hands a
+      // number to one QP at a time). The verb stands; the QP is then not in the directory, and
+      // cannot move: peers find no library to hand-shake with for it.
+      if ((e as VerbsError).code !== "EADDRINUSE") throw e;
+      this.#net.unbind(this, q.vqpn);
+    }
   }
 
   /** @internal */

@@ -180,6 +180,12 @@ export class NomadNetwork {
   #byEndpoint = new Map<string, Binding>();
   /** Physical addresses whose QP the application destroyed, and who held each. */
   #gone = new Map<string, NomadEndpoint>();
+  /**
+   * Which library each virtual address is reserved for: from its first bind
+   * until its QP is destroyed, also while the QP moves (unbound between
+   * hosts), so nobody takes the address connections are made to meanwhile.
+   */
+  #virtOwner = new Map<string, number>();
 
   /**
    * A Nomad directory on `engine`, its messages taking `latencyNs()` each.
@@ -240,8 +246,11 @@ export class NomadNetwork {
    */
   bind(node: NomadNode, vqpn: number, phys: NomadAddr, virt: NomadAddr): void {
     const agent = this.#idOf(node, "bind");
-    for (const a of [phys, virt]) {
-      const by = this.heldBy(a);
+    const holders = [
+      [phys, phys.lid === 0 ? undefined : this.#byPhys.get(key(phys))?.agent],
+      [virt, virt.lid === 0 ? undefined : this.#virtOwner.get(key(virt))],
+    ] as const;
+    for (const [a, by] of holders) {
       if (by !== undefined && by !== agent) {
         throw new VerbsError(
           "EADDRINUSE",
@@ -255,6 +264,7 @@ export class NomadNetwork {
     this.#byEndpoint.set(`${agent}:${vqpn}`, b);
     this.#byPhys.set(key(phys), b);
     this.#byVirt.set(key(virt), b);
+    if (virt.lid !== 0) this.#virtOwner.set(key(virt), agent);
   }
 
   /**
@@ -276,6 +286,9 @@ export class NomadNetwork {
       if (destroyed) this.#gone.set(key(b.phys), { agent, vqpn });
     }
     if (this.#byVirt.get(key(b.virt)) === b) this.#byVirt.delete(key(b.virt));
+    if (destroyed && this.#virtOwner.get(key(b.virt)) === agent) {
+      this.#virtOwner.delete(key(b.virt));
+    }
   }
 
   /**
@@ -284,7 +297,7 @@ export class NomadNetwork {
    */
   heldBy(a: NomadAddr): number | undefined {
     if (a.lid === 0) return undefined;
-    return (this.#byPhys.get(key(a)) ?? this.#byVirt.get(key(a)))?.agent;
+    return this.#byPhys.get(key(a))?.agent ?? this.#virtOwner.get(key(a));
   }
 
   /**

@@ -205,3 +205,36 @@ Deno.test("hostile nomad: a message is a copy; what its sender changes after sen
   const m = got[0] as Extract<NomadMsg, { kind: "ready" }>;
   assert.deepEqual([m.keys, m.addr], [[[0x100, 0x200]], { lid: 3, qpn: 0x48 }]);
 });
+
+Deno.test("hostile nomad: a moving QP's virtual address stays its own between hosts, and squatted numbers fail no verb", async () => {
+  const w = await world();
+  const out = await w.cluster.run(async () => {
+    const g = await streamEnd(w.vm, 8), p = await streamEnd(w.C.os, 8);
+    await connectStream(g, p);
+    const lid = (await g.ctx.queryPort(1)).lid;
+    const virt = { lid, qpn: g.qp.qpNum };
+    const moving = w.cluster.migrate(w.vm, w.B);
+    while (w.vm.nomad!.phase !== "suspended") await w.cluster.sleep(1_000);
+    // Between hosts the QP is bound nowhere; its virtual address is still not the attacker's
+    // (before, it took it, and connections made to the victim by that address came to it).
+    assert.throws(() => w.net.bind(w.evil, 3, { lid: 77, qpn: 3 }, virt), /EADDRINUSE/);
+    const r = await moving;
+    const now = w.net.movedTo(virt);
+    // Numbers the victim's next QPs will get on B, bound first by the attacker: the victim's
+    // verbs still work (the QPs are just not in the directory).
+    const bLid = now!.lid;
+    for (let q = 1; q < 0x80; q++) {
+      if (w.net.heldBy({ lid: bLid, qpn: q }) === undefined) {
+        w.net.bind(w.evil, 0x1000 + q, { lid: bLid, qpn: q }, { lid: 0, qpn: q });
+      }
+    }
+    const h = await streamEnd(w.vm, 8);
+    const wr = await write(g, p, () => w.cluster.engine.now);
+    return { to: r.to, now, moved: w.net.byPhysical(now!), vm: w.vm.nomad!.id, wr, h: h.qp.qpNum };
+  });
+  assert.equal(out.to, "B");
+  assert.deepEqual(out.moved?.agent, out.vm, "the victim's QP holds its new address");
+  assert.equal(out.wr.status, WcStatus.SUCCESS);
+  assert.ok(out.h > 0 && out.h < 0x80, `QP ${out.h} got a number the attacker had bound`);
+  for (const h of w.hosts) assert.deepEqual(h.audit(), [], `${h.name}: audit`);
+});
