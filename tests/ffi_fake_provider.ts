@@ -51,8 +51,15 @@ export class FakeProvider {
   readonly sent: SeenWr[] = [];
   /** WRs posted through ops.post_recv / post_srq_recv. */
   readonly recvd: SeenWr[] = [];
-  /** Completions (48-byte `struct ibv_wc`) poll_cq hands out next. */
-  readonly cqes: Uint8Array[] = [];
+  /**
+   * Completions poll_cq hands out next: a whole 48-byte `struct ibv_wc`, or
+   * a function that writes only some fields into the caller's entry, as a
+   * provider does for an error CQE (mlx5_parse_cqe sets wr_id, status,
+   * vendor_err, qp_num and wc_flags and leaves the rest as it was).
+   */
+  readonly cqes: (Uint8Array | ((wc: DataView) => void))[] = [];
+  /** What the next poll_cq returns instead of completions (CQ_POLL_ERR is -2), once. */
+  pollFailure: number | null = null;
   /** The fd a created completion channel reports (-1: none). */
   channelFd = -1;
   /** `struct ibv_cq *` of every CQ created, in order. */
@@ -95,9 +102,17 @@ export class FakeProvider {
       new Deno.UnsafeCallback(
         { parameters: ["pointer", "i32", "pointer"], result: "i32" } as const,
         (_cq, n, wc) => {
+          if (this.pollFailure !== null) {
+            const rc = this.pollFailure;
+            this.pollFailure = null;
+            return rc;
+          }
           const got = this.cqes.splice(0, n);
-          const out = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(wc!, n * IBV_WC.sizeof));
-          got.forEach((c, i) => out.set(c, i * IBV_WC.sizeof));
+          const out = Deno.UnsafePointerView.getArrayBuffer(wc!, n * IBV_WC.sizeof);
+          got.forEach((c, i) => {
+            if (c instanceof Uint8Array) new Uint8Array(out).set(c, i * IBV_WC.sizeof);
+            else c(new DataView(out, i * IBV_WC.sizeof, IBV_WC.sizeof));
+          });
           return got.length;
         },
       ),
@@ -210,6 +225,18 @@ export class FakeProvider {
         attr[0] = 2; // INIT
         return 0;
       },
+      // ibv_query_gid(3): 0, or -1 with errno set (verbs.c returns -1 whatever
+      // __ibv_query_gid_ex reported). Two ports of 16 GIDs here; GID i is fe80::i.
+      ibv_query_gid: (_: P, port: number, index: number, gid: Uint8Array) => {
+        this.log.push(`query_gid ${port} ${index}`);
+        if (port < 1 || port > 2 || index < 0 || index >= 16) {
+          new DataView(this.#errno.buffer).setInt32(0, 22, true);
+          return -1;
+        }
+        gid.set([0xfe, 0x80], 0);
+        gid[15] = index;
+        return 0;
+      },
       ibv_alloc_pd: () => this.#object("alloc_pd", 16),
       ibv_dealloc_pd: ok("dealloc_pd"),
       ibv_reg_mr: (_: P, addr: P, len: bigint, access: number) =>
@@ -277,7 +304,8 @@ export class FakeProvider {
         qp: P,
       ) => (liveQpCqs.delete(pointerValue(qp)), this.log.push("destroy_qp"), 0),
       ibv_attach_mcast: (_qp: P, gid: Uint8Array, lid: number) =>
-        gid[0] === 0xff && lid >= 0xc000 ? (this.log.push(`attach_mcast lid=${lid}`), 0) : -22,
+        // ibv_attach_mcast(3) returns the errno value itself (ibv_cmd_attach_mcast's), positive.
+        gid[0] === 0xff && lid >= 0xc000 ? (this.log.push(`attach_mcast lid=${lid}`), 0) : 22,
       ibv_detach_mcast: (_qp: P, _gid: Uint8Array, lid: number) => (
         this.log.push(`detach_mcast lid=${lid}`), 0
       ),

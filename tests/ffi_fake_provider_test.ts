@@ -8,7 +8,15 @@
  */
 import assert from "node:assert/strict";
 import { IBV_CONTEXT, IBV_WC, VERBS_CONTEXT } from "../hca/ffi/mod.ts";
-import { Access, QpState, QpType, WcFlags, WcOpcode, WrOpcode } from "../drivers/uapi/enums.ts";
+import {
+  Access,
+  QpState,
+  QpType,
+  WcFlags,
+  WcOpcode,
+  WcStatus,
+  WrOpcode,
+} from "../drivers/uapi/enums.ts";
 import { VerbsError } from "../drivers/uapi/errors.ts";
 import { RealMemory } from "../drivers/verbs/real.ts";
 import { FakeProvider } from "./ffi_fake_provider.ts";
@@ -257,13 +265,88 @@ Deno.test("fake provider: attachMcast/detachMcast call ibv_attach_mcast/ibv_deta
       "attach_mcast lid=49153",
       "detach_mcast lid=49153",
     ]);
-    // The provider's -EINVAL for a unicast GID comes back as EINVAL naming the verb.
+    // The kernel's EINVAL for a unicast GID (ib_attach_mcast), returned as the errno value.
     await assert.rejects(
       qp.attachMcast(new Uint8Array(16), 0xc001),
       isCode("EINVAL", /ibv_attach_mcast/),
     );
     // What cannot be a union ibv_gid never reaches C.
     await assert.rejects(qp.attachMcast(mgid.subarray(0, 4), 0xc001), isCode("EINVAL", /16 bytes/));
+    await ctx.close();
+  } finally {
+    fake.close();
+  }
+});
+
+Deno.test("fake provider: an error completion shows none of an earlier completion's fields", async () => {
+  const fake = new FakeProvider();
+  try {
+    const ctx = fake.open();
+    const cq = await ctx.createCq(4);
+    fake.cqes.push(
+      cqe(1n, WcOpcode.RECV, (v) => {
+        v.setUint32(IBV_WC.fields.byte_len.offset, 100, true);
+        v.setUint32(IBV_WC.fields.src_qp.offset, 0x77, true);
+        v.setUint16(IBV_WC.fields.slid.offset, 9, true);
+      }),
+    );
+    assert.equal(cq.poll(1)[0].byteLen, 100);
+    // A flushed receive, written as mlx5_parse_cqe writes an error CQE: only wr_id, status,
+    // vendor_err, qp_num and wc_flags. ibv_poll_cq(3): "only the following attributes are
+    // valid: wr_id, status, qp_num, and vendor_err"; the rest must not be the last poll's.
+    fake.cqes.push((v) => {
+      v.setBigUint64(IBV_WC.fields.wr_id.offset, 2n, true);
+      v.setUint32(IBV_WC.fields.status.offset, WcStatus.WR_FLUSH_ERR, true);
+      v.setUint32(IBV_WC.fields.vendor_err.offset, 0xf5, true);
+      v.setUint32(IBV_WC.fields.qp_num.offset, 0x42, true);
+      v.setUint32(IBV_WC.fields.wc_flags.offset, 0, true);
+    });
+    const [wc] = cq.poll(1);
+    assert.deepEqual([wc.wrId, wc.status, wc.vendorErr, wc.qpNum], [2n, 5, 0xf5, 0x42]);
+    assert.deepEqual([wc.opcode, wc.byteLen, wc.srcQp, wc.slid], [0, 0, 0, 0]);
+    await ctx.close();
+  } finally {
+    fake.close();
+  }
+});
+
+Deno.test("fake provider: a negative poll_cq result is a failure, not a negated errno", async () => {
+  const fake = new FakeProvider();
+  try {
+    const ctx = fake.open();
+    const cq = await ctx.createCq(4);
+    // mlx4/mlx5/mthca return CQ_POLL_ERR (-2) and ibv_cmd_poll_cq -1: ibv_poll_cq(3) says only
+    // "a negative value". Neither is -ENOENT or -EPERM.
+    for (const rc of [-2, -1]) {
+      fake.pollFailure = rc;
+      assert.throws(() => cq.poll(1), isCode("EIO", new RegExp(`returned ${rc}`)));
+    }
+    assert.deepEqual(cq.poll(1), [], "the CQ is still usable");
+    await ctx.close();
+  } finally {
+    fake.close();
+  }
+});
+
+Deno.test("fake provider: arguments that C would truncate or Deno would refuse are EINVAL", async () => {
+  const fake = new FakeProvider();
+  try {
+    const ctx = fake.open();
+    // uint8_t port_num: 257 would reach C as port 1; int index: 2^31 does not fit.
+    assert.throws(() => ctx.queryGid(257, 0), isCode("EINVAL", /queryGid: port 257/));
+    assert.throws(() => ctx.queryGid(1, 2 ** 31), isCode("EINVAL", /queryGid: index/));
+    assert.throws(() => ctx.queryGid(1, -1), isCode("EINVAL", /queryGid: index/));
+    assert.ok(!fake.log.some((l) => l.startsWith("query_gid")), "nothing reached C");
+    assert.equal(ctx.queryGid(2, 5)[15], 5);
+    // ibv_query_gid returns -1 and leaves the reason in errno.
+    assert.throws(() => ctx.queryGid(3, 0), isCode("EINVAL", /ibv_query_gid failed \(errno 22\)/));
+    await assert.rejects(ctx.createCq(4, { compVector: 1.5 }), isCode("EINVAL", /compVector/));
+    await assert.rejects(ctx.createCq(4, { compVector: -1 }), isCode("EINVAL", /compVector/));
+    const pd = await ctx.allocPd();
+    const mem = new RealMemory(4096);
+    await assert.rejects(pd.regMr(mem.base, 64, undefined as never), isCode("EINVAL", /access/));
+    await assert.rejects(pd.regMr(mem.base, 64, 2 ** 32), isCode("EINVAL", /access/));
+    assert.ok(!fake.log.some((l) => /create_cq|reg_mr/.test(l)), "nothing reached C");
     await ctx.close();
   } finally {
     fake.close();

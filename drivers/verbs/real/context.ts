@@ -85,6 +85,13 @@ export class RealContext {
 
   /** `ibv_query_gid`: GID `index` of `port`, 16 bytes in network order. */
   queryGid(port: number, index: number): Uint8Array {
+    // uint8_t port_num and int index: a value C would truncate (port 257 is port 1) is refused.
+    if (!Number.isInteger(port) || port < 1 || port > 255) {
+      throw new VerbsError("EINVAL", `queryGid: port ${port} (ports are 1-based, 1..255)`);
+    }
+    if (!Number.isInteger(index) || index < 0 || index > 0x7fffffff) {
+      throw new VerbsError("EINVAL", `queryGid: index ${index} is not a GID table index`);
+    }
     const gid = scratch(16);
     const lib = this.#dev.lib;
     verbs(() =>

@@ -210,10 +210,15 @@ export class RealCq {
     if (!Number.isInteger(cqe) || cqe < 1 || cqe > 0x7fffffff) {
       throw new VerbsError("EINVAL", `createCq: cqe ${cqe} must be a positive int`);
     }
+    const vector = opts.compVector ?? 0;
+    // int comp_vector: the kernel checks it against num_comp_vectors (ib_uverbs create_cq).
+    if (!Number.isInteger(vector) || vector < 0 || vector > 0x7fffffff) {
+      throw new VerbsError("EINVAL", `createCq: compVector ${vector} must be a non-negative int`);
+    }
     const ch = opts.channel ? pointerOf(opts.channel, dev, "channel") : null;
     const ptr = verbs(() =>
       dev.lib.must(
-        dev.lib.symbols.ibv_create_cq(dev.ctx, cqe, null, ch, opts.compVector ?? 0),
+        dev.lib.symbols.ibv_create_cq(dev.ctx, cqe, null, ch, vector),
         "ibv_create_cq",
       )
     );
@@ -232,11 +237,17 @@ export class RealCq {
     if (!fn) throw new VerbsError("EOPNOTSUPP", "poll_cq: the provider has no poll_cq");
     if (!Number.isInteger(n) || n < 1) throw new VerbsError("EINVAL", `poll: n=${n}`);
     if (this.#wc.byteLength < n * IBV_WC.sizeof) this.#wc = scratch(n * IBV_WC.sizeof);
+    // On an error completion a provider writes only what ibv_poll_cq(3) calls valid (wr_id,
+    // status, qp_num, vendor_err; mlx5_parse_cqe also wc_flags): the entries start zeroed, as
+    // a fresh struct ibv_wc, so no field of an earlier poll shows through.
+    this.#wc.fill(0, 0, n * IBV_WC.sizeof);
     const got = fn.call(ptr, n, this.#wc);
     if (got < 0) {
+      // ibv_poll_cq(3): "On failure, a negative value is returned" — not an errno: libmlx4,
+      // libmlx5 and libmthca return CQ_POLL_ERR (-2), ibv_cmd_poll_cq -1.
       throw new VerbsError(
-        errnoCode(-got),
-        `poll_cq failed (returned ${got}): CQ overrun or error`,
+        "EIO",
+        `poll_cq failed (returned ${got}, a provider failure such as a CQE for an unknown QP)`,
       );
     }
     return decodeWcs(this.#wc, got);

@@ -235,6 +235,11 @@ export class RealPd {
       if (!Number.isSafeInteger(addr) || !Number.isSafeInteger(length) || length <= 0) {
         throw new VerbsError("EINVAL", `regMr(${addr}, ${length}): bad address or length`);
       }
+      // ibv_reg_mr takes int access (ibv_reg_mr_iova2 unsigned int): every IBV_ACCESS_* bit,
+      // optional range included, lies below bit 31.
+      if (!Number.isInteger(access) || access < 0 || access > 0x7fffffff) {
+        throw new VerbsError("EINVAL", `regMr: access ${access} is not a set of Access flags`);
+      }
       const mem = RealMemory.find(addr, length);
       if (!mem) {
         throw new VerbsError(
