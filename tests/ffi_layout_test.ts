@@ -3,11 +3,19 @@
  * of drivers/uapi/enums.ts, against the real `infiniband/verbs.h`: a C
  * program generated from the TypeScript tables prints `sizeof`/`offsetof`
  * of every struct and member the binding touches, and the values of every
- * constant; the test compares. Needs `cc` and libibverbs-dev: skipped with a
+ * constant, and the C type of every function it calls; the test compares. Needs `cc` and libibverbs-dev: skipped with a
  * message when either is missing, except with CI=true, where that fails.
  */
 import assert from "node:assert/strict";
-import { HEADER_CONSTANTS, LAYOUTS } from "../hca/ffi/mod.ts";
+import {
+  HEADER_CONSTANTS,
+  IBV_SYMBOLS,
+  LAYOUTS,
+  POLL_CQ_FN,
+  POST_FN,
+  QUERY_PORT_FN,
+  REQ_NOTIFY_CQ_FN,
+} from "../hca/ffi/mod.ts";
 import * as Tables from "../hca/ffi/layouts.ts";
 import * as E from "../drivers/uapi/enums.ts";
 
@@ -71,6 +79,109 @@ const ENUMS: [Record<string, number>, string][] = [
   [E.QpAttrMask, "IBV_QP_"],
 ];
 
+/**
+ * The C type of every function the binding calls, as the installed headers declare it: the
+ * compiler checks each against the header (`__builtin_types_compatible_p` of the symbol's type,
+ * or the function-pointer member's; a function-like macro such as `ibv_query_port` or `ibv_reg_mr`
+ * is not expanded without its argument list, so the name is the exported symbol itself), and the
+ * test derives the Deno FFI types from it.
+ */
+const PROTOTYPES: Record<string, { c: string; deno: Deno.ForeignFunction }> = {
+  ...Object.fromEntries(
+    Object.entries({
+      ibv_get_device_list: "struct ibv_device **(int *)",
+      ibv_free_device_list: "void (struct ibv_device **)",
+      ibv_get_device_name: "const char *(struct ibv_device *)",
+      ibv_open_device: "struct ibv_context *(struct ibv_device *)",
+      ibv_close_device: "int (struct ibv_context *)",
+      ibv_query_device: "int (struct ibv_context *, struct ibv_device_attr *)",
+      ibv_query_port: "int (struct ibv_context *, uint8_t, struct _compat_ibv_port_attr *)",
+      ibv_query_gid: "int (struct ibv_context *, uint8_t, int, union ibv_gid *)",
+      ibv_alloc_pd: "struct ibv_pd *(struct ibv_context *)",
+      ibv_dealloc_pd: "int (struct ibv_pd *)",
+      ibv_reg_mr: "struct ibv_mr *(struct ibv_pd *, void *, size_t, int)",
+      ibv_reg_mr_iova2: "struct ibv_mr *(struct ibv_pd *, void *, size_t, uint64_t, unsigned int)",
+      ibv_dereg_mr: "int (struct ibv_mr *)",
+      ibv_create_comp_channel: "struct ibv_comp_channel *(struct ibv_context *)",
+      ibv_destroy_comp_channel: "int (struct ibv_comp_channel *)",
+      ibv_create_cq:
+        "struct ibv_cq *(struct ibv_context *, int, void *, struct ibv_comp_channel *, int)",
+      ibv_destroy_cq: "int (struct ibv_cq *)",
+      ibv_get_cq_event: "int (struct ibv_comp_channel *, struct ibv_cq **, void **)",
+      ibv_ack_cq_events: "void (struct ibv_cq *, unsigned int)",
+      ibv_create_qp: "struct ibv_qp *(struct ibv_pd *, struct ibv_qp_init_attr *)",
+      ibv_modify_qp: "int (struct ibv_qp *, struct ibv_qp_attr *, int)",
+      ibv_query_qp: "int (struct ibv_qp *, struct ibv_qp_attr *, int, struct ibv_qp_init_attr *)",
+      ibv_destroy_qp: "int (struct ibv_qp *)",
+      ibv_attach_mcast: "int (struct ibv_qp *, const union ibv_gid *, uint16_t)",
+      ibv_detach_mcast: "int (struct ibv_qp *, const union ibv_gid *, uint16_t)",
+      ibv_create_ah: "struct ibv_ah *(struct ibv_pd *, struct ibv_ah_attr *)",
+      ibv_destroy_ah: "int (struct ibv_ah *)",
+      ibv_create_srq: "struct ibv_srq *(struct ibv_pd *, struct ibv_srq_init_attr *)",
+      ibv_destroy_srq: "int (struct ibv_srq *)",
+      __errno_location: "int *(void)",
+      poll: "int (struct pollfd *, nfds_t, int)",
+    }).map(([name, c]) => [
+      name,
+      { c, deno: IBV_SYMBOLS[name as keyof typeof IBV_SYMBOLS] as Deno.ForeignFunction },
+    ]),
+  ),
+  // The static-inline verbs' targets: ibv_post_send(3) is qp->context->ops.post_send(…), etc.
+  "((struct ibv_context *)0)->ops.post_send": {
+    c: "int (struct ibv_qp *, struct ibv_send_wr *, struct ibv_send_wr **)",
+    deno: POST_FN,
+  },
+  "((struct ibv_context *)0)->ops.post_recv": {
+    c: "int (struct ibv_qp *, struct ibv_recv_wr *, struct ibv_recv_wr **)",
+    deno: POST_FN,
+  },
+  "((struct ibv_context *)0)->ops.post_srq_recv": {
+    c: "int (struct ibv_srq *, struct ibv_recv_wr *, struct ibv_recv_wr **)",
+    deno: POST_FN,
+  },
+  "((struct ibv_context *)0)->ops.poll_cq": {
+    c: "int (struct ibv_cq *, int, struct ibv_wc *)",
+    deno: POLL_CQ_FN,
+  },
+  "((struct ibv_context *)0)->ops.req_notify_cq": {
+    c: "int (struct ibv_cq *, int)",
+    deno: REQ_NOTIFY_CQ_FN,
+  },
+  "((struct verbs_context *)0)->query_port": {
+    c: "int (struct ibv_context *, uint8_t, struct ibv_port_attr *, size_t)",
+    deno: QUERY_PORT_FN,
+  },
+};
+
+/** C scalar type → Deno FFI type on x86-64 Linux (LP64); any pointer is an address. */
+const SCALAR: Record<string, string> = {
+  void: "void",
+  int: "i32",
+  "unsigned int": "u32",
+  uint8_t: "u8",
+  uint16_t: "u16",
+  uint64_t: "u64",
+  size_t: "usize",
+  nfds_t: "u64", // unsigned long
+};
+
+function denoType(c: string): string {
+  if (c.includes("*")) return "pointer";
+  const t = SCALAR[c.trim()];
+  if (t === undefined) throw new Error(`no FFI type for C type "${c}"`);
+  return t;
+}
+
+/** Split "RET (ARGS)" into the Deno types it needs ("buffer" is passed as an address too). */
+function denoSignature(c: string): { parameters: string[]; result: string } {
+  const m = c.match(/^(.*?)\s*\((.*)\)$/);
+  if (!m) throw new Error(`not a function type: ${c}`);
+  const args = m[2] === "void" ? [] : m[2].split(",").map((a) => a.trim());
+  return { parameters: args.map(denoType), result: denoType(m[1]) };
+}
+
+const asAddress = (t: unknown) => (t === "buffer" ? "pointer" : String(t));
+
 /** Expected output lines, built from the TS tables; the C program prints the header's. */
 function expected(): string[] {
   const lines: string[] = [];
@@ -81,6 +192,7 @@ function expected(): string[] {
     }
   }
   for (const [name, v] of Object.entries(HEADER_CONSTANTS)) lines.push(`const ${name} ${v}`);
+  for (const [expr, { c }] of Object.entries(PROTOTYPES)) lines.push(`sig ${expr} ${c} 1`);
   for (const [obj, prefix] of ENUMS) {
     for (const [k, v] of Object.entries(obj)) lines.push(`enum ${prefix}${k} ${v}`);
   }
@@ -98,6 +210,14 @@ function cSource(): string {
       );
     }
   }
+  for (const [expr, { c }] of Object.entries(PROTOTYPES)) {
+    // The function type itself (`*`): glibc's __attribute__((const)) on __errno_location
+    // qualifies the pointer, not the function.
+    p.push(
+      `  printf("sig ${expr} ${c} %d\\n", ` +
+        `__builtin_types_compatible_p(__typeof__(*(${expr})), ${c}));`,
+    );
+  }
   for (const name of Object.keys(HEADER_CONSTANTS)) {
     p.push(`  printf("const ${name} %llu\\n", (unsigned long long)(uintptr_t)(${name}));`);
   }
@@ -110,6 +230,7 @@ function cSource(): string {
     "#include <stddef.h>",
     "#include <stdint.h>",
     "#include <stdio.h>",
+    "#include <errno.h>",
     "#include <poll.h>",
     "#include <infiniband/verbs.h>",
     "int main(void) {",
@@ -147,8 +268,8 @@ Deno.test({
   ignore: missing !== null && !CI,
   async fn() {
     if (missing) assert.fail(`CI=true but a prerequisite is missing: ${missing}`);
-    const got = (await headerFacts()).filter((l) => !/^(const|enum) /.test(l));
-    const want = expected().filter((l) => !/^(const|enum) /.test(l));
+    const got = (await headerFacts()).filter((l) => !/^(const|enum|sig) /.test(l));
+    const want = expected().filter((l) => !/^(const|enum|sig) /.test(l));
     assert.equal(got.length, want.length, "the C program printed one line per table and field");
     assert.deepEqual(got, want);
   },
@@ -163,6 +284,33 @@ Deno.test({
     assert.deepEqual(onlyWith("const ", lines), onlyWith("const ", expected()));
     assert.deepEqual(onlyWith("enum ", lines), onlyWith("enum ", expected()));
   },
+});
+
+Deno.test({
+  name: "ffi signatures: every called function and ops pointer has the header's C type",
+  ignore: missing !== null && !CI,
+  async fn() {
+    if (missing) assert.fail(`CI=true but a prerequisite is missing: ${missing}`);
+    // 1 = the compiler finds the prototype written here compatible with the installed header's.
+    assert.deepEqual(onlyWith("sig ", await headerFacts()), onlyWith("sig ", expected()));
+  },
+});
+
+Deno.test("ffi signatures: the Deno FFI types are those of the C prototypes", () => {
+  const exported = Object.keys(PROTOTYPES).filter((k) => !k.includes("->"));
+  assert.deepEqual(
+    exported.sort(),
+    Object.keys(IBV_SYMBOLS).sort(),
+    "every symbol has a prototype",
+  );
+  for (const [expr, { c, deno }] of Object.entries(PROTOTYPES)) {
+    const want = denoSignature(c);
+    assert.deepEqual(
+      { parameters: deno.parameters.map(asAddress), result: asAddress(deno.result) },
+      want,
+      `${expr}: ${c}`,
+    );
+  }
 });
 
 Deno.test("ffi layouts: every field lies inside its struct and tables are complete", () => {
