@@ -226,3 +226,19 @@ Deno.test("device and port attributes decode every field, GUIDs as ibv_devinfo p
   const port = decodePortAttr(p);
   assert.deepEqual([port.state, port.activeMtu, port.lid, port.linkLayer], [4, 5, 0x1f, 1]);
 });
+
+Deno.test("device/port attributes: verbs.h's int members decode as C ints, the rest unsigned", () => {
+  // int max_qp, …, int gid_tbl_len (signedness checked against verbs.h by ffi_layout_test.ts):
+  // the bytes ff ff ff ff are -1 there, and 0xffffffff in a uint32_t such as max_mr_size's peers.
+  const d = new Uint8Array(IBV_DEVICE_ATTR.sizeof).fill(0xff);
+  const dev = decodeDeviceAttr(d);
+  assert.deepEqual([dev.maxQp, dev.maxSrq, dev.maxCqe], [-1, -1, -1]);
+  assert.deepEqual([dev.vendorId, dev.deviceCapFlags, dev.maxPkeys], [
+    0xffffffff,
+    0xffffffff,
+    0xffff,
+  ]);
+  const p = new Uint8Array(IBV_PORT_ATTR.sizeof).fill(0xff);
+  const port = decodePortAttr(p);
+  assert.deepEqual([port.gidTblLen, port.maxMsgSz, port.lid], [-1, 0xffffffff, 0xffff]);
+});

@@ -2,7 +2,7 @@
  * The FFI binding's struct layouts and header constants, and the enum values
  * of drivers/uapi/enums.ts, against the real `infiniband/verbs.h`: a C
  * program generated from the TypeScript tables prints `sizeof`/`offsetof`
- * of every struct and member the binding touches, and the values of every
+ * (and signedness) of every struct and member the binding touches, and the values of every
  * constant, and the C type of every function it calls; the test compares. Needs `cc` and libibverbs-dev: skipped with a
  * message when either is missing, except with CI=true, where that fails.
  */
@@ -187,8 +187,8 @@ function expected(): string[] {
   const lines: string[] = [];
   for (const [table, L] of Object.entries(LAYOUTS)) {
     lines.push(`${table} sizeof ${L.sizeof}`);
-    for (const [f, { offset, size }] of Object.entries(L.fields)) {
-      lines.push(`${table} ${f} ${offset} ${size}`);
+    for (const [f, { offset, size, signed }] of Object.entries(L.fields)) {
+      lines.push(`${table} ${f} ${offset} ${size} ${signed ? "signed" : "unsigned"}`);
     }
   }
   for (const [name, v] of Object.entries(HEADER_CONSTANTS)) lines.push(`const ${name} ${v}`);
@@ -205,8 +205,8 @@ function cSource(): string {
     p.push(`  printf("${table} sizeof %zu\\n", sizeof(${L.type}));`);
     for (const f of Object.keys(L.fields)) {
       p.push(
-        `  printf("${table} ${f} %zu %zu\\n", offsetof(${L.type}, ${f}), ` +
-          `sizeof(((${L.type} *)0)->${f}));`,
+        `  printf("${table} ${f} %zu %zu %s\\n", offsetof(${L.type}, ${f}), ` +
+          `sizeof(((${L.type} *)0)->${f}), SIGNEDNESS(((${L.type} *)0)->${f}));`,
       );
     }
   }
@@ -233,6 +233,11 @@ function cSource(): string {
     "#include <errno.h>",
     "#include <poll.h>",
     "#include <infiniband/verbs.h>",
+    // A signed integer member; an enum (compatible with unsigned int unless it has negative
+    // values), a pointer, an array or a struct is not.
+    '#define SIGNEDNESS(m) _Generic((m), signed char: "signed", short: "signed", \\',
+    '  int: "signed", long: "signed", long long: "signed", \\',
+    '  char: ((char)-1 < 0 ? "signed" : "unsigned"), default: "unsigned")',
     "int main(void) {",
     ...p,
     "  return 0;",
@@ -264,7 +269,8 @@ function headerFacts(): Promise<string[]> {
 const onlyWith = (prefix: string, lines: string[]) => lines.filter((l) => l.startsWith(prefix));
 
 Deno.test({
-  name: "ffi layouts: sizeof and offsetof of every touched field match infiniband/verbs.h",
+  name:
+    "ffi layouts: sizeof, offsetof and signedness of every touched field match infiniband/verbs.h",
   ignore: missing !== null && !CI,
   async fn() {
     if (missing) assert.fail(`CI=true but a prerequisite is missing: ${missing}`);

@@ -30,6 +30,8 @@ export interface Field {
   readonly offset: number;
   /** `sizeof(member)` in bytes. */
   readonly size: number;
+  /** Present for a signed integer member (`int`, `short`): read it with `getInt`/`cInt`. */
+  readonly signed?: true;
 }
 
 /**
@@ -53,7 +55,8 @@ export interface Layout<F extends string = string> {
 }
 
 /**
- * Build a {@link Layout} from `[offset, size]` pairs (compact to read next to the header).
+ * Build a {@link Layout} from `[offset, size]` pairs, `[offset, size, "signed"]` for a signed
+ * integer member (compact to read next to the header).
  *
  * @example
  * ```ts
@@ -62,16 +65,19 @@ export interface Layout<F extends string = string> {
  * const L = layout("struct ibv_sge", 16, { addr: [0, 8], length: [8, 4], lkey: [12, 4] });
  * assert.deepEqual(L.fields.lkey, { offset: 12, size: 4 });
  * assert.ok(Object.isFrozen(L.fields.lkey));
+ * const R = layout("struct ibv_recv_wr", 32, { num_sge: [24, 4, "signed"] }); // an int
+ * assert.deepEqual(R.fields.num_sge, { offset: 24, size: 4, signed: true });
  * ```
  */
 export function layout<F extends string>(
   type: string,
   sizeof: number,
-  fields: Record<F, readonly [number, number]>,
+  fields: Record<F, readonly [number, number] | readonly [number, number, "signed"]>,
 ): Layout<F> {
   const out = {} as Record<F, Field>;
   for (const k of Object.keys(fields) as F[]) {
-    out[k] = Object.freeze({ offset: fields[k][0], size: fields[k][1] });
+    const [offset, size, sign] = fields[k];
+    out[k] = Object.freeze(sign ? { offset, size, signed: true } : { offset, size });
   }
   return Object.freeze({ type, sizeof, fields: Object.freeze(out) });
 }
@@ -95,35 +101,35 @@ export const IBV_DEVICE_ATTR = layout("struct ibv_device_attr", 232, {
   vendor_id: [96, 4],
   vendor_part_id: [100, 4],
   hw_ver: [104, 4],
-  max_qp: [108, 4],
-  max_qp_wr: [112, 4],
+  max_qp: [108, 4, "signed"],
+  max_qp_wr: [112, 4, "signed"],
   device_cap_flags: [116, 4],
-  max_sge: [120, 4],
-  max_sge_rd: [124, 4],
-  max_cq: [128, 4],
-  max_cqe: [132, 4],
-  max_mr: [136, 4],
-  max_pd: [140, 4],
-  max_qp_rd_atom: [144, 4],
-  max_ee_rd_atom: [148, 4],
-  max_res_rd_atom: [152, 4],
-  max_qp_init_rd_atom: [156, 4],
-  max_ee_init_rd_atom: [160, 4],
+  max_sge: [120, 4, "signed"],
+  max_sge_rd: [124, 4, "signed"],
+  max_cq: [128, 4, "signed"],
+  max_cqe: [132, 4, "signed"],
+  max_mr: [136, 4, "signed"],
+  max_pd: [140, 4, "signed"],
+  max_qp_rd_atom: [144, 4, "signed"],
+  max_ee_rd_atom: [148, 4, "signed"],
+  max_res_rd_atom: [152, 4, "signed"],
+  max_qp_init_rd_atom: [156, 4, "signed"],
+  max_ee_init_rd_atom: [160, 4, "signed"],
   atomic_cap: [164, 4],
-  max_ee: [168, 4],
-  max_rdd: [172, 4],
-  max_mw: [176, 4],
-  max_raw_ipv6_qp: [180, 4],
-  max_raw_ethy_qp: [184, 4],
-  max_mcast_grp: [188, 4],
-  max_mcast_qp_attach: [192, 4],
-  max_total_mcast_qp_attach: [196, 4],
-  max_ah: [200, 4],
-  max_fmr: [204, 4],
-  max_map_per_fmr: [208, 4],
-  max_srq: [212, 4],
-  max_srq_wr: [216, 4],
-  max_srq_sge: [220, 4],
+  max_ee: [168, 4, "signed"],
+  max_rdd: [172, 4, "signed"],
+  max_mw: [176, 4, "signed"],
+  max_raw_ipv6_qp: [180, 4, "signed"],
+  max_raw_ethy_qp: [184, 4, "signed"],
+  max_mcast_grp: [188, 4, "signed"],
+  max_mcast_qp_attach: [192, 4, "signed"],
+  max_total_mcast_qp_attach: [196, 4, "signed"],
+  max_ah: [200, 4, "signed"],
+  max_fmr: [204, 4, "signed"],
+  max_map_per_fmr: [208, 4, "signed"],
+  max_srq: [212, 4, "signed"],
+  max_srq_wr: [216, 4, "signed"],
+  max_srq_sge: [220, 4, "signed"],
   max_pkeys: [224, 2],
   local_ca_ack_delay: [226, 1],
   phys_port_cnt: [227, 1],
@@ -143,7 +149,7 @@ export const IBV_PORT_ATTR = layout("struct ibv_port_attr", 52, {
   state: [0, 4],
   max_mtu: [4, 4],
   active_mtu: [8, 4],
-  gid_tbl_len: [12, 4],
+  gid_tbl_len: [12, 4, "signed"],
   port_cap_flags: [16, 4],
   max_msg_sz: [20, 4],
   bad_pkey_cntr: [24, 4],
@@ -182,9 +188,9 @@ export const IBV_CONTEXT = layout("struct ibv_context", 328, {
   "ops.post_srq_recv": [168, 8],
   "ops.post_send": [208, 8],
   "ops.post_recv": [216, 8],
-  cmd_fd: [264, 4],
-  async_fd: [268, 4],
-  num_comp_vectors: [272, 4],
+  cmd_fd: [264, 4, "signed"],
+  async_fd: [268, 4, "signed"],
+  num_comp_vectors: [272, 4, "signed"],
   abi_compat: [320, 8],
 });
 
@@ -275,7 +281,7 @@ export const IBV_CQ = layout("struct ibv_cq", 128, {
   context: [0, 8],
   channel: [8, 8],
   handle: [24, 4],
-  cqe: [28, 4],
+  cqe: [28, 4, "signed"],
 });
 
 /**
@@ -288,7 +294,7 @@ export const IBV_CQ = layout("struct ibv_cq", 128, {
  * assert.deepEqual(IBV_COMP_CHANNEL.fields.fd, { offset: 8, size: 4 });
  * ```
  */
-export const IBV_COMP_CHANNEL = layout("struct ibv_comp_channel", 16, { fd: [8, 4] });
+export const IBV_COMP_CHANNEL = layout("struct ibv_comp_channel", 16, { fd: [8, 4, "signed"] });
 
 /**
  * `struct pollfd` of `<poll.h>`: a completion wait with a timeout polls the
@@ -301,7 +307,11 @@ export const IBV_COMP_CHANNEL = layout("struct ibv_comp_channel", 16, { fd: [8, 
  * assert.equal(POLLFD.sizeof, 8);
  * ```
  */
-export const POLLFD = layout("struct pollfd", 8, { fd: [0, 4], events: [4, 2], revents: [6, 2] });
+export const POLLFD = layout("struct pollfd", 8, {
+  fd: [0, 4, "signed"],
+  events: [4, 2, "signed"],
+  revents: [6, 2, "signed"],
+});
 
 /**
  * `struct ibv_qp` (libibverbs keeps `state` current after a successful modify).
@@ -355,7 +365,7 @@ export const IBV_QP_INIT_ATTR = layout("struct ibv_qp_init_attr", 64, {
   srq: [24, 8],
   cap: [32, 20],
   qp_type: [52, 4],
-  sq_sig_all: [56, 4],
+  sq_sig_all: [56, 4, "signed"],
 });
 
 /**
@@ -469,7 +479,7 @@ export const IBV_SEND_WR = layout("struct ibv_send_wr", 128, {
   wr_id: [0, 8],
   next: [8, 8],
   sg_list: [16, 8],
-  num_sge: [24, 4],
+  num_sge: [24, 4, "signed"],
   opcode: [28, 4],
   send_flags: [32, 4],
   imm_data: [36, 4],
@@ -498,7 +508,7 @@ export const IBV_RECV_WR = layout("struct ibv_recv_wr", 32, {
   wr_id: [0, 8],
   next: [8, 8],
   sg_list: [16, 8],
-  num_sge: [24, 4],
+  num_sge: [24, 4, "signed"],
 });
 
 /**

@@ -99,6 +99,7 @@ export function viewOf(buf: Uint8Array): DataView {
  * ```
  */
 export function getUint(v: DataView, f: Field, base = 0): number {
+  if (f.signed) throw new RangeError("getUint: a signed field (use getInt)");
   const o = base + f.offset;
   switch (f.size) {
     case 1:
@@ -228,6 +229,7 @@ export function getCString(buf: Uint8Array, f: Field, base = 0): string {
  * ```
  */
 export function cUint(ptr: Deno.PointerObject, f: Field): number {
+  if (f.signed) throw new RangeError("cUint: a signed field (use cInt)");
   const v = new Deno.UnsafePointerView(ptr);
   switch (f.size) {
     case 1:
@@ -238,4 +240,22 @@ export function cUint(ptr: Deno.PointerObject, f: Field): number {
       return v.getUint32(f.offset);
   }
   throw new RangeError(`cUint: field of ${f.size} bytes`);
+}
+
+/**
+ * Read a signed 32-bit field (C `int`) of a struct C owns, e.g. the `cqe`
+ * of the `struct ibv_cq` that `ibv_create_cq` returned.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cInt, scratch } from "./struct.ts";
+ * const b = scratch(8);
+ * new DataView(b.buffer).setInt32(4, -1, true);
+ * assert.equal(cInt(Deno.UnsafePointer.of(b)!, { offset: 4, size: 4, signed: true }), -1);
+ * ```
+ */
+export function cInt(ptr: Deno.PointerObject, f: Field): number {
+  if (f.size !== 4) throw new RangeError(`cInt: field of ${f.size} bytes`);
+  return new Deno.UnsafePointerView(ptr).getInt32(f.offset);
 }

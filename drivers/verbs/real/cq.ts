@@ -8,6 +8,7 @@
  * @module
  */
 import {
+  cInt,
   cUint,
   getU64,
   HEADER_CONSTANTS,
@@ -112,7 +113,7 @@ export class RealCompChannel {
     }
     const pfd = scratch(POLLFD.sizeof);
     const v = viewOf(pfd);
-    put(v, POLLFD.fields.fd, cUint(ptr, IBV_COMP_CHANNEL.fields.fd));
+    put(v, POLLFD.fields.fd, cInt(ptr, IBV_COMP_CHANNEL.fields.fd));
     put(v, POLLFD.fields.events, HEADER_CONSTANTS.POLLIN);
     const ms = Math.min(0x7fffffff, Math.ceil(timeoutNs / 1e6));
     const n = await this.#dev.lib.symbols.poll(pfd, 1n, ms);
@@ -222,7 +223,7 @@ export class RealCq {
         "ibv_create_cq",
       )
     );
-    this.cqe = cUint(ptr, IBV_CQ.fields.cqe);
+    this.cqe = cInt(ptr, IBV_CQ.fields.cqe);
     this.handle = cUint(ptr, IBV_CQ.fields.handle);
     this.channel = opts.channel;
     this.#addr = pointerValue(ptr);

@@ -8,6 +8,7 @@
 import {
   type Field,
   getCString,
+  getInt,
   getU64,
   getUint,
   IBV_DEVICE_ATTR,
@@ -50,7 +51,13 @@ export function decodeDeviceAttr(buf: Uint8Array): DeviceAttr & Record<string, u
   const v = viewOf(buf);
   const out: Record<string, unknown> = { maxInlineData: 0 };
   for (const [name, f] of Object.entries(IBV_DEVICE_ATTR.fields)) {
-    out[camel(name)] = f.size === 8 ? Number(getU64(v, f)) : f.size > 4 ? "" : getUint(v, f);
+    out[camel(name)] = f.size === 8
+      ? Number(getU64(v, f))
+      : f.size > 4
+      ? ""
+      : f.signed
+      ? getInt(v, f) // the int members (max_qp, …)
+      : getUint(v, f);
   }
   out.fwVer = getCString(buf, IBV_DEVICE_ATTR.fields.fw_ver);
   out.nodeGuid = guid(v, IBV_DEVICE_ATTR.fields.node_guid);
@@ -77,6 +84,8 @@ export function decodeDeviceAttr(buf: Uint8Array): DeviceAttr & Record<string, u
 export function decodePortAttr(buf: Uint8Array): PortAttr & Record<string, number> {
   const v = viewOf(buf);
   const out: Record<string, number> = {};
-  for (const [name, f] of Object.entries(IBV_PORT_ATTR.fields)) out[camel(name)] = getUint(v, f);
+  for (const [name, f] of Object.entries(IBV_PORT_ATTR.fields)) {
+    out[camel(name)] = f.signed ? getInt(v, f) : getUint(v, f); // gid_tbl_len is an int
+  }
   return out as PortAttr & Record<string, number>;
 }
