@@ -17,6 +17,7 @@ import {
   IBV_RECV_WR,
   IBV_SEND_WR,
   IBV_SGE,
+  IBV_SRQ_INIT_ATTR,
   IBV_WC,
   Ibverbs,
   pointerValue,
@@ -309,7 +310,14 @@ export class FakeProvider {
       ibv_detach_mcast: (_qp: P, _gid: Uint8Array, lid: number) => (
         this.log.push(`detach_mcast lid=${lid}`), 0
       ),
-      ibv_create_srq: () => this.#object("create_srq", 128),
+      // The provider writes what it granted back into srq_init_attr->attr, as mlx5_create_srq
+      // (max_wr = its power-of-two queue size - 1).
+      ibv_create_srq: (_: P, init: Uint8Array) => {
+        const v = new DataView(init.buffer, init.byteOffset), at = IBV_SRQ_INIT_ATTR.fields;
+        const want = v.getUint32(at["attr.max_wr"].offset, true);
+        v.setUint32(at["attr.max_wr"].offset, 2 ** Math.ceil(Math.log2(want + 1)) - 1, true);
+        return this.#object("create_srq", 128);
+      },
       ibv_destroy_srq: ok("destroy_srq"),
       ibv_create_ah: () => this.#object("create_ah", 24),
       ibv_destroy_ah: ok("destroy_ah"),

@@ -83,6 +83,7 @@ Deno.test("fake provider: objects, the fast path through ctx->ops, and teardown 
     await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
     assert.equal(qp.state, QpState.INIT, "libibverbs' qp->state is read back");
     const srq = await pd.createSrq({ maxWr: 8, maxSge: 1 });
+    assert.equal(srq.attr.maxWr, 15, "the size the provider granted, read back from C");
     const ah = await pd.createAh({ dlid: 9 });
 
     qp.postSend([
