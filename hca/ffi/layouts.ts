@@ -291,7 +291,7 @@ export const IBV_CQ = layout("struct ibv_cq", 128, {
  * ```ts
  * import assert from "node:assert/strict";
  * import { IBV_COMP_CHANNEL } from "./layouts.ts";
- * assert.deepEqual(IBV_COMP_CHANNEL.fields.fd, { offset: 8, size: 4 });
+ * assert.deepEqual(IBV_COMP_CHANNEL.fields.fd, { offset: 8, size: 4, signed: true }); // an int
  * ```
  */
 export const IBV_COMP_CHANNEL = layout("struct ibv_comp_channel", 16, { fd: [8, 4, "signed"] });
