@@ -27,6 +27,17 @@ type Mode = "native" | "bypass" | "split";
 const MODES: Mode[] = ["native", "bypass", "split"];
 const PORT = 18515;
 
+/** The CM messages (256-byte MADs) the fabric carries from now on, or only those of `kind`. */
+function captureCm(cluster: Cluster, kind?: string): NonNullable<ReturnType<typeof decodeCm>>[] {
+  const got: NonNullable<ReturnType<typeof decodeCm>>[] = [];
+  cluster.fabric.addCapture((r) => {
+    const d = decodePacket(r.bytes);
+    const m = d.ok && d.packet.payload.length === 256 ? decodeCm(d.packet.payload) : undefined;
+    if (m && (kind === undefined || m.kind === kind)) got.push(m);
+  });
+  return got;
+}
+
 async function pair(mode: Mode): Promise<{ cluster: Cluster; a: Domain; b: Domain }> {
   const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 7 });
   const xen = mode !== "native";
@@ -488,11 +499,7 @@ Deno.test("rdma_cm: rdma_destroy_id frees events not yet read; a listener's unre
 for (const mode of MODES) {
   Deno.test(`rdma_cm ${mode}: the REQ and REP carry their device's node GUID as LocalCAGUID (IBTA vol. 1 tables 106, 108)`, async () => {
     const { cluster, a, b } = await pair(mode);
-    const cms: ReturnType<typeof decodeCm>[] = [];
-    cluster.fabric.addCapture((r) => {
-      const d = decodePacket(r.bytes);
-      if (d.ok && d.packet.payload.length === 256) cms.push(decodeCm(d.packet.payload));
-    });
+    const cms = captureCm(cluster);
     await cluster.run(async () => {
       const { ch: sch } = await listen(b);
       const server = cluster.spawn("server", () => acceptOne(sch));
@@ -516,12 +523,7 @@ for (const mode of MODES) {
 for (const mode of MODES) {
   Deno.test(`rdma_cm ${mode}: the REQ carries the path's rate; the passive side's route has it (cm_format_path_from_req)`, async () => {
     const { cluster, a, b } = await pair(mode);
-    const rates: number[] = [];
-    cluster.fabric.addCapture((r) => {
-      const d = decodePacket(r.bytes);
-      const m = d.ok && d.packet.payload.length === 256 ? decodeCm(d.packet.payload) : undefined;
-      if (m?.kind === "REQ") rates.push(m.packetRate);
-    });
+    const reqs = captureCm(cluster, "REQ");
     await cluster.run(async () => {
       const { ch: sch } = await listen(b);
       const server = cluster.spawn("server", () => acceptOne(sch));
@@ -530,6 +532,7 @@ for (const mode of MODES) {
       (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
       const { req } = await server;
       assert.equal(id.route!.rate, 3); // the SA's answer: 4x SDR, 10 Gb/s
+      const rates = reqs.map((m) => m.kind === "REQ" && m.packetRate);
       assert.ok(rates.length > 0 && rates.every((r) => r === 3), `REQ rates ${rates}`); // every hop
       assert.equal(req.id.route!.rate, 3);
     });
@@ -768,12 +771,7 @@ Deno.test("rdma_cm: a DREQ from the peer naming another QP than this side's is d
 
 Deno.test("rdma_cm: a REJ of a request received carries LocalCommID 0 and MessageRejected REQ (cm_format_rej)", async () => {
   const { cluster, a, b } = await pair("native");
-  const rejs: ReturnType<typeof decodeCm>[] = [];
-  cluster.fabric.addCapture((r) => {
-    const d = decodePacket(r.bytes);
-    const m = d.ok && d.packet.payload.length === 256 ? decodeCm(d.packet.payload) : undefined;
-    if (m?.kind === "REJ") rejs.push(m);
-  });
+  const rejs = captureCm(cluster, "REJ");
   await cluster.run(async () => {
     const { ch: sch } = await listen(b);
     const ids: number[] = [];
@@ -831,12 +829,7 @@ Deno.test("rdma_cm: a REJ crossing this side's DREQ ends it at once as REJECTED 
 
 Deno.test("rdma_cm: a REQ abandoned by rdma_destroy_id is rejected with reason 4 and the CA GUID as ARI (cm_destroy_id)", async () => {
   const { cluster, a, b } = await pair("native");
-  const rejs: ReturnType<typeof decodeCm>[] = [];
-  cluster.fabric.addCapture((r) => {
-    const d = decodePacket(r.bytes);
-    const m = d.ok && d.packet.payload.length === 256 ? decodeCm(d.packet.payload) : undefined;
-    if (m?.kind === "REJ") rejs.push(m);
-  });
+  const rejs = captureCm(cluster, "REJ");
   const guid = await cluster.run(async () => {
     const { ch: sch } = await listen(b);
     const { id } = await resolve(a, b.rdmaCm.ip);
@@ -882,12 +875,7 @@ Deno.test("rdma_cm bypass: a REP never answered: the passive side gets UNREACHAB
 
 Deno.test("rdma_cm: a REP sent again after the connection is up gets the RTU again (cm_dup_rep_handler)", async () => {
   const { cluster, a, b } = await pair("native");
-  const rtus: ReturnType<typeof decodeCm>[] = [];
-  cluster.fabric.addCapture((r) => {
-    const d = decodePacket(r.bytes);
-    const m = d.ok && d.packet.payload.length === 256 ? decodeCm(d.packet.payload) : undefined;
-    if (m?.kind === "RTU") rtus.push(m);
-  });
+  const rtus = captureCm(cluster, "RTU");
   await cluster.run(async () => {
     const { ch: sch } = await listen(b);
     const { ch, id } = await resolve(a, b.rdmaCm.ip);
