@@ -8,6 +8,7 @@
  * which the fake reads back through raw pointers as a provider would.
  */
 import {
+  IBV_ASYNC_EVENT,
   IBV_COMP_CHANNEL,
   IBV_CONTEXT,
   IBV_CQ,
@@ -24,6 +25,7 @@ import {
   VERBS_CONTEXT,
 } from "../hca/ffi/mod.ts";
 import { RealContext } from "../drivers/verbs/real.ts";
+import { EventType } from "../drivers/uapi/enums.ts";
 import { RealDevice } from "../drivers/verbs/real/device.ts";
 
 type P = Deno.PointerObject;
@@ -31,8 +33,23 @@ const LIBC = {
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   pipe: { parameters: ["buffer"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   close: { parameters: ["i32"], result: "i32" },
 } as const;
+/** Event types whose `element` is a CQ, QP or SRQ (libibverbs/device.c, ibv_ack_async_event). */
+const AFFILIATED = new Set<number>([
+  EventType.CQ_ERR,
+  EventType.QP_FATAL,
+  EventType.QP_REQ_ERR,
+  EventType.QP_ACCESS_ERR,
+  EventType.COMM_EST,
+  EventType.SQ_DRAINED,
+  EventType.PATH_MIG,
+  EventType.PATH_MIG_ERR,
+  EventType.QP_LAST_WQE_REACHED,
+  EventType.SRQ_ERR,
+  EventType.SRQ_LIMIT_REACHED,
+]);
 const mem = (p: P, len: number) => new DataView(Deno.UnsafePointerView.getArrayBuffer(p, len));
 
 /** A WR as the provider saw it in memory. */
@@ -65,6 +82,16 @@ export class FakeProvider {
   channelFd = -1;
   /** `struct ibv_cq *` of every CQ created, in order. */
   readonly cqs: P[] = [];
+  /** `struct ibv_qp *` of every QP created, in order. */
+  readonly qps: P[] = [];
+  /** `struct ibv_srq *` of every SRQ created, in order. */
+  readonly srqs: P[] = [];
+  /** Async events raised and not yet read, oldest first: the kernel's async event file. */
+  readonly asyncQueue: { type: number; element: bigint }[] = [];
+  /** Per object pointer: async events handed out, and acknowledged (libibverbs' counts). */
+  readonly asyncCounts = new Map<bigint, { reported: number; completed: number }>();
+  #asyncReader: (() => void) | null = null;
+  #asyncPipe: Int32Array | null = null;
   /** errno the next failing verb leaves behind; a verb named here fails once. */
   failNext: { verb: string; errno: number } | null = null;
   #keep: Uint8Array[] = [];
@@ -86,6 +113,8 @@ export class FakeProvider {
     )!;
     const v = new DataView(this.vctx.buffer);
     const C = IBV_CONTEXT.fields, base = VERBS_CONTEXT.fields.context.offset;
+    // No async fd until the first event is raised: poll(2) ignores a negative fd (a timeout).
+    v.setInt32(base + C.async_fd.offset, -1, true);
     const slot = (off: number, cb: { pointer: P; close(): void }) => {
       this.#callbacks.push(cb);
       v.setBigUint64(off, pointerValue(cb.pointer), true);
@@ -210,6 +239,55 @@ export class FakeProvider {
     };
   }
 
+  /**
+   * Raise an async event, as the device would: on a QP, CQ or SRQ (its
+   * `struct ibv_*` pointer) or a port (its number). The context's async_fd
+   * becomes readable and a waiting `ibv_get_async_event` returns it.
+   */
+  raiseAsyncEvent(type: number, on: P | number): void {
+    const element = typeof on === "number" ? BigInt(on) : pointerValue(on);
+    this.asyncQueue.push({ type, element });
+    const fds = this.#asyncFds();
+    this.#libc().symbols.write(fds[1], new Uint8Array([1]), 1n);
+    const r = this.#asyncReader;
+    this.#asyncReader = null;
+    r?.();
+  }
+
+  /** The async event pipe, made on first use; its read end is the context's async_fd. */
+  #asyncFds(): Int32Array {
+    if (this.#asyncPipe) return this.#asyncPipe;
+    const fds = new Int32Array(new ArrayBuffer(8));
+    if (this.#libc().symbols.pipe(fds) !== 0) throw new Error("pipe(2) failed");
+    const at = VERBS_CONTEXT.fields.context.offset + IBV_CONTEXT.fields.async_fd.offset;
+    new DataView(this.vctx.buffer).setInt32(at, fds[0], true);
+    return this.#asyncPipe = fds;
+  }
+
+  #drainAsync(n: number): void {
+    const fds = this.#asyncFds();
+    for (let i = 0; i < n; i++) this.#libc().symbols.read(fds[0], new Uint8Array(1), 1n);
+  }
+
+  /**
+   * What the kernel and libibverbs do at ibv_destroy_*: the object's unread events go
+   * (ib_uverbs_release_uevent), and the call blocks until every event reported for it is
+   * acknowledged (ibv_cmd_destroy_*). A JS caller here must never reach that block: it
+   * would hang the thread that has to acknowledge, so the fake throws instead.
+   */
+  #destroyed(call: string, obj: P): void {
+    const addr = pointerValue(obj);
+    const c = this.asyncCounts.get(addr);
+    if (c && c.reported !== c.completed) {
+      throw new Error(`${call} would block: ${c.reported - c.completed} async event(s) unacked`);
+    }
+    const before = this.asyncQueue.length;
+    const keep = this.asyncQueue.filter((e) => e.element !== addr);
+    this.asyncQueue.splice(0, before, ...keep);
+    this.#drainAsync(before - keep.length);
+    this.asyncCounts.delete(addr);
+  }
+
   #libc() {
     return this.#libcHandle ??= Deno.dlopen("libc.so.6", LIBC);
   }
@@ -252,7 +330,10 @@ export class FakeProvider {
           IBV_CQ.sizeof,
           (v) => v.setInt32(IBV_CQ.fields.cqe.offset, cqe + 1, true),
         );
-        if (cq) this.cqs.push(cq);
+        if (cq) {
+          this.cqs.push(cq);
+          this.asyncCounts.set(pointerValue(cq), { reported: 0, completed: 0 });
+        }
         return cq;
       },
       ibv_create_comp_channel: () =>
@@ -271,9 +352,41 @@ export class FakeProvider {
         return Promise.resolve(0);
       },
       ibv_ack_cq_events: (_: P, n: number) => void this.log.push(`ack_cq_events ${n}`),
+      // libibverbs/device.c: read(2) one event from async_fd (blocking), fill the struct; 0, or
+      // -1 with errno. The pipe's bytes mirror the queue, so poll(2) on async_fd sees an event.
+      ibv_get_async_event: async (_: P, ev: Uint8Array) => {
+        if (this.failNext?.verb === "get_async_event") {
+          new DataView(this.#errno.buffer).setInt32(0, this.failNext.errno, true);
+          this.failNext = null;
+          return -1;
+        }
+        while (this.asyncQueue.length === 0) {
+          await new Promise<void>((r) => this.#asyncReader = r);
+        }
+        const e = this.asyncQueue.shift()!;
+        this.#drainAsync(1);
+        const v = new DataView(ev.buffer, ev.byteOffset, IBV_ASYNC_EVENT.sizeof);
+        v.setBigUint64(0, e.element, true);
+        v.setUint32(IBV_ASYNC_EVENT.fields.event_type.offset, e.type, true);
+        const c = this.asyncCounts.get(e.element);
+        if (c) c.reported++; // ib_uverbs_event_read: events_reported of the uobject
+        this.log.push(`get_async_event ${e.type}`);
+        return 0;
+      },
+      // libibverbs/device.c: events_completed++ of the element the struct names (none for a
+      // port event), waking a destroy waiting for it.
+      ibv_ack_async_event: (ev: Uint8Array) => {
+        const v = new DataView(ev.buffer, ev.byteOffset, IBV_ASYNC_EVENT.sizeof);
+        const type = v.getUint32(IBV_ASYNC_EVENT.fields.event_type.offset, true);
+        // A port or device event names no object: nothing to count.
+        const c = AFFILIATED.has(type) ? this.asyncCounts.get(v.getBigUint64(0, true)) : undefined;
+        if (c) c.completed++;
+        this.log.push(`ack_async_event ${type}`);
+      },
       ibv_destroy_cq: (cq: P) => {
         const busy = [...liveQpCqs.values()].some((cqs) => cqs.includes(pointerValue(cq)));
         this.log.push(busy ? "destroy_cq EBUSY" : "destroy_cq");
+        if (!busy) this.#destroyed("ibv_destroy_cq", cq);
         return busy ? 16 : 0;
       },
       ibv_create_qp: (_: P, init: Uint8Array) => {
@@ -287,6 +400,8 @@ export class FakeProvider {
           (q) => q.setUint32(IBV_QP.fields.qp_num.offset, 0x100 + this.#next++, true),
         );
         if (qp) {
+          this.qps.push(qp);
+          this.asyncCounts.set(pointerValue(qp), { reported: 0, completed: 0 });
           const cqs = [
             v.getBigUint64(I.send_cq.offset, true),
             v.getBigUint64(I.recv_cq.offset, true),
@@ -301,9 +416,12 @@ export class FakeProvider {
         if (mask & 1) mem(qp, IBV_QP.sizeof).setUint32(IBV_QP.fields.state.offset, state, true);
         return 0;
       },
-      ibv_destroy_qp: (
-        qp: P,
-      ) => (liveQpCqs.delete(pointerValue(qp)), this.log.push("destroy_qp"), 0),
+      ibv_destroy_qp: (qp: P) => {
+        this.#destroyed("ibv_destroy_qp", qp);
+        liveQpCqs.delete(pointerValue(qp));
+        this.log.push("destroy_qp");
+        return 0;
+      },
       ibv_attach_mcast: (_qp: P, gid: Uint8Array, lid: number) =>
         // ibv_attach_mcast(3) returns the errno value itself (ibv_cmd_attach_mcast's), positive.
         gid[0] === 0xff && lid >= 0xc000 ? (this.log.push(`attach_mcast lid=${lid}`), 0) : 22,
@@ -316,9 +434,18 @@ export class FakeProvider {
         const v = new DataView(init.buffer, init.byteOffset), at = IBV_SRQ_INIT_ATTR.fields;
         const want = v.getUint32(at["attr.max_wr"].offset, true);
         v.setUint32(at["attr.max_wr"].offset, 2 ** Math.ceil(Math.log2(want + 1)) - 1, true);
-        return this.#object("create_srq", 128);
+        const srq = this.#object("create_srq", 128);
+        if (srq) {
+          this.srqs.push(srq);
+          this.asyncCounts.set(pointerValue(srq), { reported: 0, completed: 0 });
+        }
+        return srq;
       },
-      ibv_destroy_srq: ok("destroy_srq"),
+      ibv_destroy_srq: (srq: P) => {
+        this.#destroyed("ibv_destroy_srq", srq);
+        this.log.push("destroy_srq");
+        return 0;
+      },
       ibv_create_ah: () => this.#object("create_ah", 24),
       ibv_destroy_ah: ok("destroy_ah"),
     };
@@ -333,6 +460,10 @@ export class FakeProvider {
 
   /** Release the trampolines. */
   close(): void {
+    if (this.#asyncPipe) {
+      this.#libc().symbols.close(this.#asyncPipe[0]);
+      this.#libc().symbols.close(this.#asyncPipe[1]);
+    }
     this.#libcHandle?.close();
     for (const cb of this.#callbacks) cb.close();
   }

@@ -109,6 +109,8 @@ const PROTOTYPES: Record<string, { c: string; deno: Deno.ForeignFunction }> = {
       ibv_destroy_cq: "int (struct ibv_cq *)",
       ibv_get_cq_event: "int (struct ibv_comp_channel *, struct ibv_cq **, void **)",
       ibv_ack_cq_events: "void (struct ibv_cq *, unsigned int)",
+      ibv_get_async_event: "int (struct ibv_context *, struct ibv_async_event *)",
+      ibv_ack_async_event: "void (struct ibv_async_event *)",
       ibv_create_qp: "struct ibv_qp *(struct ibv_pd *, struct ibv_qp_init_attr *)",
       ibv_modify_qp: "int (struct ibv_qp *, struct ibv_qp_attr *, int)",
       ibv_query_qp: "int (struct ibv_qp *, struct ibv_qp_attr *, int, struct ibv_qp_init_attr *)",

@@ -31,3 +31,4 @@ export { RealQp, type RealQpInit, RealSrq } from "./real/qp.ts";
 export { RealMemory } from "./real/memory.ts";
 export { RealHost, type RealHostOptions } from "./real/host.ts";
 export { listRealDevices, openRealDevice, type RealOpenOptions } from "./real/open.ts";
+export { type RealAsyncEvent } from "./real/async_events.ts";

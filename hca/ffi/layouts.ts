@@ -297,6 +297,29 @@ export const IBV_CQ = layout("struct ibv_cq", 128, {
 export const IBV_COMP_CHANNEL = layout("struct ibv_comp_channel", 16, { fd: [8, 4, "signed"] });
 
 /**
+ * `struct ibv_async_event`: the union `element` names the object of an
+ * affiliated event (`cq`, `qp`, `srq`, `wq`: all at offset 0) or the port of
+ * a port event (`int port_num`); `event_type` follows it. libibverbs'
+ * `ibv_ack_async_event` reads the same struct back, so each one is kept until acknowledged.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IBV_ASYNC_EVENT } from "./layouts.ts";
+ * assert.equal(IBV_ASYNC_EVENT.fields["element.qp"].offset, 0); // a union: every member at 0
+ * assert.deepEqual(IBV_ASYNC_EVENT.fields.event_type, { offset: 8, size: 4 }); // an enum
+ * ```
+ */
+export const IBV_ASYNC_EVENT = layout("struct ibv_async_event", 16, {
+  "element.cq": [0, 8],
+  "element.qp": [0, 8],
+  "element.srq": [0, 8],
+  "element.wq": [0, 8],
+  "element.port_num": [0, 4, "signed"],
+  event_type: [8, 4],
+});
+
+/**
  * `struct pollfd` of `<poll.h>`: a completion wait with a timeout polls the
  * channel fd before `ibv_get_cq_event`, which itself can only block.
  *
@@ -558,6 +581,7 @@ export const LAYOUTS: Readonly<Record<string, Layout>> = Object.freeze({
   IBV_MR,
   IBV_CQ,
   IBV_COMP_CHANNEL,
+  IBV_ASYNC_EVENT,
   POLLFD,
   IBV_QP,
   IBV_QP_CAP,

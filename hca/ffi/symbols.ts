@@ -54,6 +54,9 @@ export const IBV_SYMBOLS = {
     nonblocking: true,
   },
   ibv_ack_cq_events: { parameters: ["pointer", "u32"], result: "void" },
+  // Blocks in read(2) on the context's async_fd (device.c): run it off the JS thread.
+  ibv_get_async_event: { parameters: ["pointer", "buffer"], result: "i32", nonblocking: true },
+  ibv_ack_async_event: { parameters: ["buffer"], result: "void" },
   ibv_create_qp: { parameters: ["pointer", "buffer"], result: "pointer" },
   ibv_modify_qp: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
   ibv_query_qp: { parameters: ["pointer", "buffer", "i32", "buffer"], result: "i32" },

@@ -14,6 +14,7 @@ import { RealCompChannel, RealCq, type RealCqOptions } from "./cq.ts";
 import type { RealDevice } from "./device.ts";
 import { verbs } from "./errors.ts";
 import { RealPd } from "./pd.ts";
+import { type RealAsyncEvent, RealAsyncEvents } from "./async_events.ts";
 
 /**
  * An open real RDMA device. Get one with `openRealDevice()`.
@@ -43,10 +44,12 @@ import { RealPd } from "./pd.ts";
  */
 export class RealContext {
   #dev: RealDevice;
+  #events: RealAsyncEvents;
 
   /** Made by `openRealDevice`. */
   constructor(dev: RealDevice) {
     this.#dev = dev;
+    this.#events = new RealAsyncEvents(dev);
   }
 
   /** Kernel device name, e.g. `mlx5_0`. */
@@ -115,8 +118,51 @@ export class RealContext {
     return Promise.resolve().then(() => new RealCq(this.#dev, cqe, opts));
   }
 
-  /** Destroy what is left, `ibv_close_device`, and close the library (idempotent). */
+  /**
+   * `ibv_get_async_event`: the next async event of the device, with its QP,
+   * CQ or SRQ (or port) resolved to the wrapper's object. The C call blocks,
+   * so it runs on a worker thread; one at a time per context (EBUSY for a
+   * second). Every event it returns must be acknowledged with
+   * {@link ackAsyncEvent}: destroying its QP, CQ or SRQ waits for that.
+   *
+   * @param opts.timeoutNs give up after this long (wall-clock time, rounded
+   *   up to milliseconds: poll(2) on the context's async fd, as a blocked C
+   *   call cannot be cancelled): VerbsError ETIMEDOUT
+   */
+  getAsyncEvent(opts: { timeoutNs?: number } = {}): Promise<RealAsyncEvent> {
+    return Promise.resolve().then(() => this.#events.get(opts));
+  }
+
+  /**
+   * `ibv_ack_async_event`: acknowledge an event {@link getAsyncEvent}
+   * returned (a destroy waiting for it then goes on). EINVAL for anything
+   * else, or an event acknowledged already.
+   */
+  ackAsyncEvent(event: RealAsyncEvent): void {
+    this.#events.ack(event);
+  }
+
+  /** Async events {@link getAsyncEvent} returned and not yet acknowledged. */
+  get asyncUnacked(): number {
+    return this.#events.unacked;
+  }
+
+  /**
+   * Acknowledge the async and completion events still unacknowledged (nobody
+   * is left to, and each destroy would block for ever otherwise), destroy
+   * what is left, `ibv_close_device`, and close the library (idempotent).
+   * EBUSY, leaving the context open, while a {@link getAsyncEvent} call
+   * waits: its blocked `ibv_get_async_event` reads the context, which
+   * `ibv_close_device` frees.
+   */
   close(): Promise<void> {
-    return Promise.resolve().then(() => this.#dev.close());
+    return Promise.resolve().then(() => {
+      if (this.#dev.closed) return;
+      if (this.#events.waiting) {
+        throw new VerbsError("EBUSY", "close: a getAsyncEvent() is still waiting on the context");
+      }
+      this.#events.ackAll();
+      this.#dev.close();
+    });
   }
 }

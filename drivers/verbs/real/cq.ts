@@ -26,6 +26,7 @@ import type { WorkCompletion } from "../../uapi/types.ts";
 import { attach, destroyObject, pointerOf, type RealDevice } from "./device.ts";
 import { errnoCode, verbs } from "./errors.ts";
 import { decodeWcs } from "./wr.ts";
+import { asyncAcksSettled, registerAffiliated, unregisterAffiliated } from "./async_events.ts";
 
 /** Events returned by `getEvent` and not yet acknowledged, per CQ. */
 const unacked = new WeakMap<RealCq, number>();
@@ -228,6 +229,7 @@ export class RealCq {
     this.channel = opts.channel;
     this.#addr = pointerValue(ptr);
     if (this.channel) routes.get(this.channel)!.set(this.#addr, this);
+    registerAffiliated(dev, this.#addr, this);
     attach(this, dev, "cq", ptr, () => this.#destroy());
   }
 
@@ -341,23 +343,26 @@ export class RealCq {
       (p) => this.#dev.lib.symbols.ibv_destroy_cq(p),
     );
     if (this.channel) routes.get(this.channel)!.delete(this.#addr);
+    unregisterAffiliated(this.#dev, this.#addr);
   }
 
   /**
    * `ibv_destroy_cq` (EBUSY while a QP uses it). Resolves only once every
    * event `channel.getEvent()` returned for this CQ is acknowledged with
-   * {@link ackEvents}, as ibv_destroy_cq returns only then (libibverbs
-   * ibv_cmd_destroy_cq waits until `comp_events_completed` equals the
-   * kernel's count); a program that never acknowledges waits for ever, as
-   * with libibverbs. The C call is made after the last acknowledgement
-   * (made before it, it would block the JavaScript thread that has to
-   * acknowledge).
+   * {@link ackEvents}, and every async event (`CQ_ERR`) `getAsyncEvent`
+   * returned for it with `ackAsyncEvent`, as ibv_destroy_cq returns only
+   * then (libibverbs ibv_cmd_destroy_cq waits until `comp_events_completed`
+   * and `async_events_completed` equal the kernel's counts); a program that
+   * never acknowledges waits for ever, as with libibverbs. The C call is
+   * made after the last acknowledgement (made before it, it would block the
+   * JavaScript thread that has to acknowledge).
    */
   async destroy(): Promise<void> {
     pointerOf(this, this.#dev, "cq");
     if ((unacked.get(this) ?? 0) > 0) {
       await new Promise<void>((resolve) => this.#acked.push(resolve));
     }
+    await asyncAcksSettled(this);
     this.#destroy();
   }
 }

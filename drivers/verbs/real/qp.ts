@@ -15,6 +15,7 @@ import {
   IBV_QP_INIT_ATTR,
   IBV_SRQ,
   IBV_SRQ_INIT_ATTR,
+  pointerValue,
   type PostFn,
   put,
   scratch,
@@ -26,6 +27,7 @@ import type { QpAttr, QpCap, RecvWr, SendWr, SrqAttr } from "../../uapi/types.ts
 import { decodeCap, decodeQpAttr, encodeQpAttr, encodeQpInitAttr } from "./attrs.ts";
 import type { RealCq } from "./cq.ts";
 import { attach, destroyObject, pointerOf, type RealDevice } from "./device.ts";
+import { asyncAcksSettled, registerAffiliated, unregisterAffiliated } from "./async_events.ts";
 import { errnoCode, verbs } from "./errors.ts";
 import { type EncodedChain, encodeRecvWrs, encodeSendWrs, failedIndex } from "./wr.ts";
 
@@ -133,6 +135,7 @@ export class RealQp {
   /** Kernel handle of the QP. */
   readonly handle: number;
   #dev: RealDevice;
+  #addr: bigint;
   #port = 1;
 
   /** Made by `RealPd.createQp`. */
@@ -153,6 +156,8 @@ export class RealQp {
     this.handle = cUint(ptr, IBV_QP.fields.handle);
     this.type = init.type;
     this.cap = decodeCap(viewOf(buf), IBV_QP_INIT_ATTR.fields.cap.offset);
+    this.#addr = pointerValue(ptr);
+    registerAffiliated(dev, this.#addr, this);
     attach(this, dev, "qp", ptr, () => this.#destroy());
   }
 
@@ -243,11 +248,21 @@ export class RealQp {
       "ibv_destroy_qp",
       (p) => this.#dev.lib.symbols.ibv_destroy_qp(p),
     );
+    unregisterAffiliated(this.#dev, this.#addr);
   }
 
-  /** `ibv_destroy_qp`. */
-  destroy(): Promise<void> {
-    return Promise.resolve().then(() => this.#destroy());
+  /**
+   * `ibv_destroy_qp`. Resolves only once every async event `getAsyncEvent`
+   * returned for this QP is acknowledged, as ibv_destroy_qp returns only then
+   * (libibverbs ibv_cmd_destroy_qp); the C call is made after the last
+   * acknowledgement (made before it, it would block the thread that has to
+   * acknowledge). Events the device raised and nobody read are not waited
+   * for: the kernel drops them with the QP.
+   */
+  async destroy(): Promise<void> {
+    pointerOf(this, this.#dev, "qp");
+    await asyncAcksSettled(this);
+    this.#destroy();
   }
 }
 
@@ -283,6 +298,7 @@ export class RealSrq {
   /** Kernel handle of the SRQ. */
   readonly handle: number;
   #dev: RealDevice;
+  #addr: bigint;
 
   /** Made by `RealPd.createSrq`. */
   constructor(dev: RealDevice, pd: Deno.PointerObject, attr: SrqAttr) {
@@ -305,6 +321,8 @@ export class RealSrq {
       srqLimit: v.getUint32(F["attr.srq_limit"].offset, true),
     };
     this.handle = cUint(ptr, IBV_SRQ.fields.handle);
+    this.#addr = pointerValue(ptr);
+    registerAffiliated(dev, this.#addr, this);
     attach(this, dev, "srq", ptr, () => this.#destroy());
   }
 
@@ -324,10 +342,17 @@ export class RealSrq {
       "ibv_destroy_srq",
       (p) => this.#dev.lib.symbols.ibv_destroy_srq(p),
     );
+    unregisterAffiliated(this.#dev, this.#addr);
   }
 
-  /** `ibv_destroy_srq` (EBUSY while a QP uses it). */
-  destroy(): Promise<void> {
-    return Promise.resolve().then(() => this.#destroy());
+  /**
+   * `ibv_destroy_srq` (EBUSY while a QP uses it). Like `RealQp.destroy`, it
+   * resolves only once every async event returned for the SRQ is
+   * acknowledged (libibverbs ibv_cmd_destroy_srq), and calls C only then.
+   */
+  async destroy(): Promise<void> {
+    pointerOf(this, this.#dev, "srq");
+    await asyncAcksSettled(this);
+    this.#destroy();
   }
 }

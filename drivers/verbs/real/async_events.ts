@@ -1,0 +1,302 @@
+/**
+ * Asynchronous events of a real device (`ibv_get_async_event`,
+ * `ibv_ack_async_event`). The read blocks in read(2) on the context's
+ * `async_fd` (libibverbs/device.c), so it runs on a Deno worker thread; the
+ * `struct ibv_async_event` it fills is kept alive until the event is
+ * acknowledged, as `ibv_ack_async_event` reads the same struct back to find
+ * the object whose `events_completed` it increments.
+ *
+ * The C object an event names is mapped back to the wrapper's RealQp, RealCq
+ * or RealSrq through a registry by pointer, filled at create and emptied at
+ * destroy. The kernel counts the events it handed out per object
+ * (`events_reported`, uverbs_main.c ib_uverbs_event_read) and libibverbs'
+ * `ibv_destroy_qp`/`_cq`/`_srq` block the calling thread until as many were
+ * acknowledged (cmd_qp.c, cmd_cq.c, cmd_srq.c `ibv_cmd_destroy_*`); here the
+ * JavaScript thread is the one that acknowledges, so a destroy first waits,
+ * without blocking, for the acks of every event reported for its object
+ * ({@link asyncAcksSettled}) and only then calls C.
+ *
+ * @module
+ */
+import {
+  cInt,
+  getU64,
+  HEADER_CONSTANTS,
+  IBV_ASYNC_EVENT,
+  IBV_CONTEXT,
+  POLLFD,
+  put,
+  scratch,
+  viewOf,
+} from "../../../hca/ffi/mod.ts";
+import { EventType } from "../../uapi/enums.ts";
+import { VerbsError } from "../../uapi/errors.ts";
+import type { RealCq } from "./cq.ts";
+import type { RealDevice } from "./device.ts";
+import type { RealQp, RealSrq } from "./qp.ts";
+
+/**
+ * An async event as the application sees it: `ibv_async_event` with its
+ * object resolved to the wrapper's, the shape of the model's `VerbsAsyncEvent`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EventType } from "../../uapi/enums.ts";
+ * import type { RealAsyncEvent } from "./async_events.ts";
+ * const e: RealAsyncEvent = { type: EventType.PORT_ACTIVE, portNum: 1 };
+ * assert.equal(e.qp, undefined); // a port event names no QP, CQ or SRQ
+ * ```
+ */
+export interface RealAsyncEvent {
+  /** `EventType` (verbs.h `enum ibv_event_type`). */
+  readonly type: number;
+  /** The QP it concerns (QP events). */
+  readonly qp?: RealQp;
+  /** The CQ it concerns (`CQ_ERR`). */
+  readonly cq?: RealCq;
+  /** The SRQ it concerns (SRQ events). */
+  readonly srq?: RealSrq;
+  /** The port it concerns (port events). */
+  readonly portNum?: number;
+}
+
+/** An object an affiliated event can name. */
+type Affiliated = RealQp | RealCq | RealSrq;
+
+/** Which member of `element` an event type fills: libibverbs/device.c, ibv_get_async_event. */
+const QP_EVENTS: ReadonlySet<number> = new Set([
+  EventType.QP_FATAL,
+  EventType.QP_REQ_ERR,
+  EventType.QP_ACCESS_ERR,
+  EventType.COMM_EST,
+  EventType.SQ_DRAINED,
+  EventType.PATH_MIG,
+  EventType.PATH_MIG_ERR,
+  EventType.QP_LAST_WQE_REACHED,
+]);
+const SRQ_EVENTS: ReadonlySet<number> = new Set([
+  EventType.SRQ_ERR,
+  EventType.SRQ_LIMIT_REACHED,
+]);
+/** `IBV_EVENT_WQ_FATAL`: names a `struct ibv_wq`, which this wrapper never creates. */
+const WQ_FATAL = 19;
+
+/** Per context: `struct ibv_qp/cq/srq *` → the live wrapper object. */
+const registry = new WeakMap<RealDevice, Map<bigint, Affiliated>>();
+/** Per object: events reported and not yet acknowledged, and the destroys waiting for them. */
+const acks = new WeakMap<Affiliated, { unacked: number; waiters: (() => void)[] }>();
+
+/**
+ * Record a live QP, CQ or SRQ under its C pointer, so an event naming it resolves to it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { registerAffiliated, unregisterAffiliated } from "./async_events.ts";
+ * import type { RealDevice } from "./device.ts";
+ * const dev = {} as RealDevice, qp = {} as never;
+ * registerAffiliated(dev, 0x1000n, qp);
+ * assert.equal(unregisterAffiliated(dev, 0x1000n), true); // at destroy
+ * assert.equal(unregisterAffiliated(dev, 0x1000n), false);
+ * ```
+ */
+export function registerAffiliated(dev: RealDevice, ptr: bigint, obj: Affiliated): void {
+  let m = registry.get(dev);
+  if (!m) registry.set(dev, m = new Map());
+  m.set(ptr, obj);
+}
+
+/**
+ * Forget a destroyed object's pointer (the allocator may hand it to the next object).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { unregisterAffiliated } from "./async_events.ts";
+ * import type { RealDevice } from "./device.ts";
+ * assert.equal(unregisterAffiliated({} as RealDevice, 0x2000n), false); // never registered
+ * ```
+ */
+export function unregisterAffiliated(dev: RealDevice, ptr: bigint): boolean {
+  return registry.get(dev)?.delete(ptr) ?? false;
+}
+
+/**
+ * Resolves once every async event reported for `obj` is acknowledged: what
+ * its destroy waits for before calling C, where the wait would block the
+ * thread (libibverbs `ibv_cmd_destroy_*`: `events_completed` must reach the
+ * kernel's `events_reported`). A program that never acknowledges waits for
+ * ever, as with libibverbs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { asyncAcksSettled, asyncUnackedOf } from "./async_events.ts";
+ * const qp = {} as never; // nothing reported for it
+ * await asyncAcksSettled(qp); // resolves at once
+ * assert.equal(asyncUnackedOf(qp), 0);
+ * ```
+ */
+export async function asyncAcksSettled(obj: Affiliated): Promise<void> {
+  const a = acks.get(obj);
+  if (!a || a.unacked === 0) return;
+  await new Promise<void>((resolve) => a.waiters.push(resolve));
+}
+
+/**
+ * Async events reported for `obj` and not yet acknowledged.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { asyncUnackedOf } from "./async_events.ts";
+ * assert.equal(asyncUnackedOf({} as never), 0);
+ * ```
+ */
+export function asyncUnackedOf(obj: Affiliated): number {
+  return acks.get(obj)?.unacked ?? 0;
+}
+
+function counted(obj: Affiliated, delta: number): void {
+  let a = acks.get(obj);
+  if (!a) acks.set(obj, a = { unacked: 0, waiters: [] });
+  a.unacked += delta;
+  if (a.unacked === 0) { for (const w of a.waiters.splice(0)) w(); }
+}
+
+/**
+ * The async event queue of one context: what `RealContext.getAsyncEvent`,
+ * `ackAsyncEvent` and `asyncUnacked` use (internal to `drivers/verbs/real`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RealAsyncEvents } from "./async_events.ts";
+ * import type { RealDevice } from "./device.ts";
+ * const events = new RealAsyncEvents({} as RealDevice); // nothing reaches C below
+ * assert.equal(events.unacked, 0);
+ * assert.throws(() => events.ack({ type: 9, portNum: 1 }), { code: "EINVAL" }); // not returned
+ * ```
+ */
+export class RealAsyncEvents {
+  #dev: RealDevice;
+  #waiting = false;
+  /** Returned events not yet acknowledged → the C struct `ibv_ack_async_event` needs back. */
+  #unacked = new Map<RealAsyncEvent, Uint8Array>();
+
+  /** @param dev the context whose events these are */
+  constructor(dev: RealDevice) {
+    this.#dev = dev;
+  }
+
+  /** True while an `ibv_get_async_event` call runs on a worker thread. */
+  get waiting(): boolean {
+    return this.#waiting;
+  }
+
+  /** Events returned and not yet acknowledged. */
+  get unacked(): number {
+    return this.#unacked.size;
+  }
+
+  /**
+   * The next event: `ibv_get_async_event` on a worker thread (one call at a
+   * time per context: EBUSY for a second). With `timeoutNs` the context's
+   * `async_fd` is polled first (wall-clock, rounded up to milliseconds), as
+   * the C call itself can only block: ETIMEDOUT when no event came.
+   */
+  async get(opts: { timeoutNs?: number } = {}): Promise<RealAsyncEvent> {
+    const dev = this.#dev;
+    const ctx = dev.ctx;
+    if (this.#waiting) {
+      throw new VerbsError("EBUSY", "getAsyncEvent: already waiting on this context");
+    }
+    const t = opts.timeoutNs;
+    if (t !== undefined && (typeof t !== "number" || !(t >= 0))) {
+      throw new VerbsError("EINVAL", `getAsyncEvent: timeoutNs ${t}`);
+    }
+    // Each event owns its struct until acknowledged: the worker writes into it, and
+    // ibv_ack_async_event reads element and event_type back from it.
+    const buf = scratch(IBV_ASYNC_EVENT.sizeof);
+    this.#waiting = true;
+    let rc: number;
+    try {
+      if (t !== undefined) await this.#readable(ctx, t);
+      rc = await dev.lib.symbols.ibv_get_async_event(ctx, buf);
+    } finally {
+      this.#waiting = false;
+    }
+    // errno belongs to the worker thread that ran the call: not readable here.
+    if (rc !== 0) throw new VerbsError("EIO", `ibv_get_async_event failed (returned ${rc})`);
+    const v = viewOf(buf);
+    const type = v.getUint32(IBV_ASYNC_EVENT.fields.event_type.offset, true);
+    const objects = registry.get(dev);
+    const ptr = getU64(v, IBV_ASYNC_EVENT.fields["element.qp"]);
+    let event: RealAsyncEvent;
+    if (type === EventType.CQ_ERR || QP_EVENTS.has(type) || SRQ_EVENTS.has(type)) {
+      const obj = objects?.get(ptr);
+      // The kernel reports no event of an object already destroyed (its unread events go with
+      // it: uverbs_main.c ib_uverbs_release_uevent), so this is an object the wrapper did not
+      // make. Acknowledge it at once, or its own destroy would wait for ever.
+      if (!obj) {
+        dev.lib.symbols.ibv_ack_async_event(buf);
+        throw new VerbsError(
+          "EIO",
+          `ibv_get_async_event: event ${type} for an object this context does not know`,
+        );
+      }
+      const key = type === EventType.CQ_ERR ? "cq" : QP_EVENTS.has(type) ? "qp" : "srq";
+      event = { type, [key]: obj };
+      counted(obj, 1);
+    } else if (type === WQ_FATAL) {
+      dev.lib.symbols.ibv_ack_async_event(buf);
+      throw new VerbsError("EIO", "ibv_get_async_event: WQ_FATAL for a WQ (not made here)");
+    } else if (type === EventType.DEVICE_FATAL) {
+      event = { type };
+    } else {
+      const portNum = v.getInt32(IBV_ASYNC_EVENT.fields["element.port_num"].offset, true);
+      event = { type, portNum };
+    }
+    this.#unacked.set(event, buf);
+    return event;
+  }
+
+  /** Wait until the context's async fd has an event, or time out. */
+  async #readable(ctx: Deno.PointerObject, timeoutNs: number): Promise<void> {
+    const pfd = scratch(POLLFD.sizeof);
+    const v = viewOf(pfd);
+    put(v, POLLFD.fields.fd, cInt(ctx, IBV_CONTEXT.fields.async_fd));
+    put(v, POLLFD.fields.events, HEADER_CONSTANTS.POLLIN);
+    const ms = Math.min(0x7fffffff, Math.ceil(timeoutNs / 1e6));
+    const n = await this.#dev.lib.symbols.poll(pfd, 1n, ms);
+    if (n === 0) {
+      throw new VerbsError("ETIMEDOUT", `get_async_event: no event within ${timeoutNs} ns`);
+    }
+    if (n < 0) throw new VerbsError("EIO", "poll(2) on the context's async fd failed");
+  }
+
+  /**
+   * `ibv_ack_async_event`. EINVAL for an event {@link get} did not return,
+   * or one acknowledged already: libibverbs would count it against the
+   * object again and its destroy would never return.
+   */
+  ack(event: RealAsyncEvent): void {
+    const buf = this.#unacked.get(event);
+    if (!buf) {
+      throw new VerbsError(
+        "EINVAL",
+        "ack_async_event: not an event getAsyncEvent returned, or acknowledged already",
+      );
+    }
+    this.#dev.lib.symbols.ibv_ack_async_event(buf);
+    this.#unacked.delete(event);
+    const obj = event.qp ?? event.cq ?? event.srq;
+    if (obj) counted(obj, -1);
+  }
+
+  /** Acknowledge whatever is left: a closing context has nobody left to do it. */
+  ackAll(): void {
+    for (const e of [...this.#unacked.keys()]) this.ack(e);
+  }
+}
