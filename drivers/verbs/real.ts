@@ -1,7 +1,8 @@
 /**
  * Verbs on real RDMA hardware through libibverbs (Deno FFI): the API of
  * API.md, implemented by `RealContext`, `RealPd`, `RealMr`, `RealCq`,
- * `RealCompChannel`, `RealQp`, `RealSrq` and `RealAh`. Addresses (SGEs,
+ * `RealCompChannel`, `RealQp`, `RealSrq` and `RealAh` (async events:
+ * `RealContext.getAsyncEvent` → {@link RealAsyncEvent}). Addresses (SGEs,
  * MRs, `remoteAddr`) are process addresses from a {@link RealMemory}, the
  * counterpart of `dom.memory`. Without libibverbs or a device every entry
  * point rejects with `VerbsError` ENODEV saying which and how to fix it;
