@@ -25,7 +25,7 @@ import {
   VERBS_CONTEXT,
 } from "../hca/ffi/mod.ts";
 import { RealContext } from "../drivers/verbs/real.ts";
-import { EventType } from "../drivers/uapi/enums.ts";
+import { affiliatedKind } from "../drivers/verbs/real/async_events.ts";
 import { RealDevice } from "../drivers/verbs/real/device.ts";
 
 type P = Deno.PointerObject;
@@ -36,20 +36,6 @@ const LIBC = {
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   close: { parameters: ["i32"], result: "i32" },
 } as const;
-/** Event types whose `element` is a CQ, QP or SRQ (libibverbs/device.c, ibv_ack_async_event). */
-const AFFILIATED = new Set<number>([
-  EventType.CQ_ERR,
-  EventType.QP_FATAL,
-  EventType.QP_REQ_ERR,
-  EventType.QP_ACCESS_ERR,
-  EventType.COMM_EST,
-  EventType.SQ_DRAINED,
-  EventType.PATH_MIG,
-  EventType.PATH_MIG_ERR,
-  EventType.QP_LAST_WQE_REACHED,
-  EventType.SRQ_ERR,
-  EventType.SRQ_LIMIT_REACHED,
-]);
 const mem = (p: P, len: number) => new DataView(Deno.UnsafePointerView.getArrayBuffer(p, len));
 
 /** A WR as the provider saw it in memory. */
@@ -379,7 +365,7 @@ export class FakeProvider {
         const v = new DataView(ev.buffer, ev.byteOffset, IBV_ASYNC_EVENT.sizeof);
         const type = v.getUint32(IBV_ASYNC_EVENT.fields.event_type.offset, true);
         // A port or device event names no object: nothing to count.
-        const c = AFFILIATED.has(type) ? this.asyncCounts.get(v.getBigUint64(0, true)) : undefined;
+        const c = affiliatedKind(type) ? this.asyncCounts.get(v.getBigUint64(0, true)) : undefined;
         if (c) c.completed++;
         this.log.push(`ack_async_event ${type}`);
       },

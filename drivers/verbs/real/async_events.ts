@@ -21,18 +21,15 @@
 import {
   cInt,
   getU64,
-  HEADER_CONSTANTS,
   IBV_ASYNC_EVENT,
   IBV_CONTEXT,
-  POLLFD,
-  put,
   scratch,
   viewOf,
 } from "../../../hca/ffi/mod.ts";
 import { EventType } from "../../uapi/enums.ts";
 import { VerbsError } from "../../uapi/errors.ts";
 import type { RealCq } from "./cq.ts";
-import type { RealDevice } from "./device.ts";
+import { type RealDevice, waitReadable } from "./device.ts";
 import type { RealQp, RealSrq } from "./qp.ts";
 
 /**
@@ -64,23 +61,48 @@ export interface RealAsyncEvent {
 /** An object an affiliated event can name. */
 type Affiliated = RealQp | RealCq | RealSrq;
 
-/** Which member of `element` an event type fills: libibverbs/device.c, ibv_get_async_event. */
-const QP_EVENTS: ReadonlySet<number> = new Set([
-  EventType.QP_FATAL,
-  EventType.QP_REQ_ERR,
-  EventType.QP_ACCESS_ERR,
-  EventType.COMM_EST,
-  EventType.SQ_DRAINED,
-  EventType.PATH_MIG,
-  EventType.PATH_MIG_ERR,
-  EventType.QP_LAST_WQE_REACHED,
-]);
-const SRQ_EVENTS: ReadonlySet<number> = new Set([
-  EventType.SRQ_ERR,
-  EventType.SRQ_LIMIT_REACHED,
-]);
 /** `IBV_EVENT_WQ_FATAL`: names a `struct ibv_wq`, which this wrapper never creates. */
 const WQ_FATAL = 19;
+
+/**
+ * Which member of `ibv_async_event.element` an event type fills, as
+ * libibverbs/device.c decodes it (ibv_get_async_event) and reads it back
+ * (ibv_ack_async_event): the affiliated object's kind, or null for a port
+ * or device event (`port_num`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EventType } from "../../uapi/enums.ts";
+ * import { affiliatedKind } from "./async_events.ts";
+ * assert.equal(affiliatedKind(EventType.QP_LAST_WQE_REACHED), "qp");
+ * assert.equal(affiliatedKind(EventType.CQ_ERR), "cq");
+ * assert.equal(affiliatedKind(EventType.SRQ_LIMIT_REACHED), "srq");
+ * assert.equal(affiliatedKind(EventType.PORT_ACTIVE), null); // element.port_num
+ * ```
+ */
+export function affiliatedKind(type: number): "qp" | "cq" | "srq" | "wq" | null {
+  switch (type) {
+    case EventType.CQ_ERR:
+      return "cq";
+    case EventType.QP_FATAL:
+    case EventType.QP_REQ_ERR:
+    case EventType.QP_ACCESS_ERR:
+    case EventType.COMM_EST:
+    case EventType.SQ_DRAINED:
+    case EventType.PATH_MIG:
+    case EventType.PATH_MIG_ERR:
+    case EventType.QP_LAST_WQE_REACHED:
+      return "qp";
+    case EventType.SRQ_ERR:
+    case EventType.SRQ_LIMIT_REACHED:
+      return "srq";
+    case WQ_FATAL:
+      return "wq";
+    default:
+      return null;
+  }
+}
 
 /** Per context: `struct ibv_qp/cq/srq *` → the live wrapper object. */
 const registry = new WeakMap<RealDevice, Map<bigint, Affiliated>>();
@@ -213,16 +235,16 @@ export class RealAsyncEvents {
       throw new VerbsError("EBUSY", "getAsyncEvent: already waiting on this context");
     }
     const t = opts.timeoutNs;
-    if (t !== undefined && (typeof t !== "number" || !(t >= 0))) {
-      throw new VerbsError("EINVAL", `getAsyncEvent: timeoutNs ${t}`);
-    }
     // Each event owns its struct until acknowledged: the worker writes into it, and
     // ibv_ack_async_event reads element and event_type back from it.
     const buf = scratch(IBV_ASYNC_EVENT.sizeof);
     this.#waiting = true;
     let rc: number;
     try {
-      if (t !== undefined) await this.#readable(ctx, t);
+      if (t !== undefined) {
+        const fd = cInt(ctx, IBV_CONTEXT.fields.async_fd);
+        await waitReadable(dev, fd, t, "get_async_event", "the context's async fd");
+      }
       rc = await dev.lib.symbols.ibv_get_async_event(ctx, buf);
     } finally {
       this.#waiting = false;
@@ -231,11 +253,13 @@ export class RealAsyncEvents {
     if (rc !== 0) throw new VerbsError("EIO", `ibv_get_async_event failed (returned ${rc})`);
     const v = viewOf(buf);
     const type = v.getUint32(IBV_ASYNC_EVENT.fields.event_type.offset, true);
-    const objects = registry.get(dev);
-    const ptr = getU64(v, IBV_ASYNC_EVENT.fields["element.qp"]);
+    const kind = affiliatedKind(type);
     let event: RealAsyncEvent;
-    if (type === EventType.CQ_ERR || QP_EVENTS.has(type) || SRQ_EVENTS.has(type)) {
-      const obj = objects?.get(ptr);
+    if (kind === "wq") {
+      dev.lib.symbols.ibv_ack_async_event(buf);
+      throw new VerbsError("EIO", "ibv_get_async_event: WQ_FATAL for a WQ (not made here)");
+    } else if (kind) {
+      const obj = registry.get(dev)?.get(getU64(v, IBV_ASYNC_EVENT.fields["element.qp"]));
       // The kernel reports no event of an object already destroyed (its unread events go with
       // it: uverbs_main.c ib_uverbs_release_uevent), so this is an object the wrapper did not
       // make. Acknowledge it at once, or its own destroy would wait for ever.
@@ -246,12 +270,8 @@ export class RealAsyncEvents {
           `ibv_get_async_event: event ${type} for an object this context does not know`,
         );
       }
-      const key = type === EventType.CQ_ERR ? "cq" : QP_EVENTS.has(type) ? "qp" : "srq";
-      event = { type, [key]: obj };
+      event = { type, [kind]: obj };
       counted(obj, 1);
-    } else if (type === WQ_FATAL) {
-      dev.lib.symbols.ibv_ack_async_event(buf);
-      throw new VerbsError("EIO", "ibv_get_async_event: WQ_FATAL for a WQ (not made here)");
     } else if (type === EventType.DEVICE_FATAL) {
       event = { type };
     } else {
@@ -260,20 +280,6 @@ export class RealAsyncEvents {
     }
     this.#unacked.set(event, buf);
     return event;
-  }
-
-  /** Wait until the context's async fd has an event, or time out. */
-  async #readable(ctx: Deno.PointerObject, timeoutNs: number): Promise<void> {
-    const pfd = scratch(POLLFD.sizeof);
-    const v = viewOf(pfd);
-    put(v, POLLFD.fields.fd, cInt(ctx, IBV_CONTEXT.fields.async_fd));
-    put(v, POLLFD.fields.events, HEADER_CONSTANTS.POLLIN);
-    const ms = Math.min(0x7fffffff, Math.ceil(timeoutNs / 1e6));
-    const n = await this.#dev.lib.symbols.poll(pfd, 1n, ms);
-    if (n === 0) {
-      throw new VerbsError("ETIMEDOUT", `get_async_event: no event within ${timeoutNs} ns`);
-    }
-    if (n < 0) throw new VerbsError("EIO", "poll(2) on the context's async fd failed");
   }
 
   /**

@@ -11,19 +11,16 @@ import {
   cInt,
   cUint,
   getU64,
-  HEADER_CONSTANTS,
   IBV_COMP_CHANNEL,
   IBV_CQ,
   IBV_WC,
   pointerValue,
-  POLLFD,
-  put,
   scratch,
   viewOf,
 } from "../../../hca/ffi/mod.ts";
 import { VerbsError } from "../../uapi/errors.ts";
 import type { WorkCompletion } from "../../uapi/types.ts";
-import { attach, destroyObject, pointerOf, type RealDevice } from "./device.ts";
+import { attach, destroyObject, pointerOf, type RealDevice, waitReadable } from "./device.ts";
 import { errnoCode, verbs } from "./errors.ts";
 import { decodeWcs } from "./wr.ts";
 import { asyncAcksSettled, registerAffiliated, unregisterAffiliated } from "./async_events.ts";
@@ -92,7 +89,10 @@ export class RealCompChannel {
     this.#waiting = true;
     let rc: number;
     try {
-      if (opts.timeoutNs !== undefined) await this.#readable(ptr, opts.timeoutNs);
+      if (opts.timeoutNs !== undefined) {
+        const fd = cInt(ptr, IBV_COMP_CHANNEL.fields.fd);
+        await waitReadable(this.#dev, fd, opts.timeoutNs, "get_cq_event", "the completion channel");
+      }
       rc = await this.#dev.lib.symbols.ibv_get_cq_event(ptr, cqOut, ctxOut);
     } finally {
       this.#waiting = false;
@@ -105,21 +105,6 @@ export class RealCompChannel {
     }
     unacked.set(cq, (unacked.get(cq) ?? 0) + 1);
     return cq;
-  }
-
-  /** Wait until the channel fd has an event, or time out. */
-  async #readable(ptr: Deno.PointerObject, timeoutNs: number): Promise<void> {
-    if (typeof timeoutNs !== "number" || !(timeoutNs >= 0)) {
-      throw new VerbsError("EINVAL", `getEvent: timeoutNs ${timeoutNs}`);
-    }
-    const pfd = scratch(POLLFD.sizeof);
-    const v = viewOf(pfd);
-    put(v, POLLFD.fields.fd, cInt(ptr, IBV_COMP_CHANNEL.fields.fd));
-    put(v, POLLFD.fields.events, HEADER_CONSTANTS.POLLIN);
-    const ms = Math.min(0x7fffffff, Math.ceil(timeoutNs / 1e6));
-    const n = await this.#dev.lib.symbols.poll(pfd, 1n, ms);
-    if (n === 0) throw new VerbsError("ETIMEDOUT", `get_cq_event: no event within ${timeoutNs} ns`);
-    if (n < 0) throw new VerbsError("EIO", `poll(2) on the completion channel failed`);
   }
 
   #destroy(): void {

@@ -8,7 +8,16 @@
  *
  * @module
  */
-import { type ContextOps, contextOps, type Ibverbs } from "../../../hca/ffi/mod.ts";
+import {
+  type ContextOps,
+  contextOps,
+  HEADER_CONSTANTS,
+  type Ibverbs,
+  POLLFD,
+  put,
+  scratch,
+  viewOf,
+} from "../../../hca/ffi/mod.ts";
 import { VerbsError } from "../../uapi/errors.ts";
 import { verbs } from "./errors.ts";
 
@@ -246,4 +255,55 @@ export function destroyObject(
     verbs(() => dev.lib.check(rc, call));
   }
   dev.untrack(kind, obj);
+}
+
+/**
+ * Wait until `fd` is readable, or time out: what an event wait with a
+ * timeout does before its blocking verb (`ibv_get_cq_event`,
+ * `ibv_get_async_event`), which itself can only block. poll(2) runs on a
+ * worker thread; the timeout is wall-clock time rounded up to milliseconds.
+ *
+ * @param call the event verb, for the messages ("get_cq_event")
+ * @param fdName the fd polled, for the message ("the completion channel")
+ * @throws VerbsError EINVAL for a bad `timeoutNs`, ETIMEDOUT when nothing came
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IBV_CONTEXT, Ibverbs, scratch } from "../../../hca/ffi/mod.ts";
+ * import { RealDevice, waitReadable } from "./device.ts";
+ * let polled = -2;
+ * const symbols = {
+ *   ibv_close_device: () => 0,
+ *   poll: (pfd: Uint8Array) => (polled = new DataView(pfd.buffer).getInt32(0, true), 0),
+ * };
+ * const fake = { symbols, close() {} }; // stand-in library whose poll(2) times out
+ * const ctx = Deno.UnsafePointer.of(scratch(IBV_CONTEXT.sizeof))!;
+ * const dev = new RealDevice(new Ibverbs("stand-in", fake as never), "fake0", ctx);
+ * await assert.rejects(waitReadable(dev, 7, 1e6, "get_x_event", "the fd"), {
+ *   code: "ETIMEDOUT",
+ *   message: "ETIMEDOUT: get_x_event: no event within 1000000 ns",
+ * });
+ * assert.equal(polled, 7);
+ * await assert.rejects(waitReadable(dev, 7, -1, "get_x_event", "the fd"), { code: "EINVAL" });
+ * dev.close();
+ * ```
+ */
+export async function waitReadable(
+  dev: RealDevice,
+  fd: number,
+  timeoutNs: number,
+  call: string,
+  fdName: string,
+): Promise<void> {
+  if (typeof timeoutNs !== "number" || !(timeoutNs >= 0)) {
+    throw new VerbsError("EINVAL", `${call}: timeoutNs ${timeoutNs}`);
+  }
+  const pfd = scratch(POLLFD.sizeof);
+  const v = viewOf(pfd);
+  put(v, POLLFD.fields.fd, fd);
+  put(v, POLLFD.fields.events, HEADER_CONSTANTS.POLLIN);
+  const ms = Math.min(0x7fffffff, Math.ceil(timeoutNs / 1e6));
+  const n = await dev.lib.symbols.poll(pfd, 1n, ms);
+  if (n === 0) throw new VerbsError("ETIMEDOUT", `${call}: no event within ${timeoutNs} ns`);
+  if (n < 0) throw new VerbsError("EIO", `poll(2) on ${fdName} failed`);
 }
