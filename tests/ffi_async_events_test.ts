@@ -104,6 +104,42 @@ Deno.test("real async events: destroy of a QP, SRQ or CQ calls C only after the 
   }
 });
 
+Deno.test("real async events: a destroy while a read is in C runs off the JS thread and waits for the ack", async () => {
+  const fake = new FakeProvider();
+  try {
+    const { ctx, qp, srq } = await objects(fake);
+    // A read is in C; the device raises a QP event, which the read takes (the kernel counts it
+    // as reported) while the program destroys that QP before seeing it. On the JS thread,
+    // ibv_destroy_qp would now wait for an ack only JS can give.
+    const reading = ctx.getAsyncEvent();
+    await tick();
+    fake.raiseAsyncEvent(EventType.QP_FATAL, fake.qps[0]);
+    let done = false;
+    const destroying = qp.destroy().then(() => (done = true));
+    const e = await reading;
+    assert.equal(e.qp, qp, "the event still resolves to the QP being destroyed");
+    await tick();
+    assert.equal(done, false, "destroy returned with its event not acknowledged");
+    ctx.ackAsyncEvent(e);
+    await destroying;
+    assert.deepEqual(fake.log.filter((l) => /destroy_qp|ack_async/.test(l)), [
+      "destroy_qp waits for 1 ack(s)",
+      "ack_async_event 1",
+      "destroy_qp",
+    ]);
+    // With nothing reported, the off-thread destroy just runs; close waits for none.
+    const idle = ctx.getAsyncEvent();
+    await tick();
+    await srq.destroy();
+    assert.ok(fake.log.includes("destroy_srq"));
+    fake.raiseAsyncEvent(EventType.PORT_ACTIVE, 1);
+    ctx.ackAsyncEvent(await idle);
+    await ctx.close();
+  } finally {
+    fake.close();
+  }
+});
+
 Deno.test("real async events: unread events of a destroyed object are dropped, not waited for", async () => {
   const fake = new FakeProvider();
   try {

@@ -77,6 +77,7 @@ export class FakeProvider {
   /** Per object pointer: async events handed out, and acknowledged (libibverbs' counts). */
   readonly asyncCounts = new Map<bigint, { reported: number; completed: number }>();
   #asyncReader: (() => void) | null = null;
+  #acked: (() => void)[] = [];
   #asyncPipe: Int32Array | null = null;
   /** errno the next failing verb leaves behind; a verb named here fails once. */
   failNext: { verb: string; errno: number } | null = null;
@@ -240,6 +241,18 @@ export class FakeProvider {
     r?.();
   }
 
+  /** ib_uverbs_event_read: the oldest event into the reader's struct, counted as reported. */
+  #takeAsync(ev: Uint8Array): void {
+    const e = this.asyncQueue.shift()!;
+    this.#drainAsync(1);
+    const v = new DataView(ev.buffer, ev.byteOffset, IBV_ASYNC_EVENT.sizeof);
+    v.setBigUint64(0, e.element, true);
+    v.setUint32(IBV_ASYNC_EVENT.fields.event_type.offset, e.type, true);
+    const c = this.asyncCounts.get(e.element);
+    if (c) c.reported++; // the uobject's events_reported
+    this.log.push(`get_async_event ${e.type}`);
+  }
+
   /** The async event pipe, made on first use; its read end is the context's async_fd. */
   #asyncFds(): Int32Array {
     if (this.#asyncPipe) return this.#asyncPipe;
@@ -274,6 +287,16 @@ export class FakeProvider {
     this.asyncCounts.delete(addr);
   }
 
+  /** Until every event reported for `obj` is acknowledged (libibverbs ibv_cmd_destroy_*). */
+  async #acksOf(obj: P, verb: string): Promise<void> {
+    for (;;) {
+      const c = this.asyncCounts.get(pointerValue(obj));
+      if (!c || c.reported === c.completed) return;
+      this.log.push(`${verb} waits for ${c.reported - c.completed} ack(s)`);
+      await new Promise<void>((r) => this.#acked.push(r));
+    }
+  }
+
   #libc() {
     return this.#libcHandle ??= Deno.dlopen("libc.so.6", LIBC);
   }
@@ -282,7 +305,7 @@ export class FakeProvider {
   #symbols() {
     const ok = (name: string) => () => (this.log.push(name), 0);
     const liveQpCqs = new Map<bigint, bigint[]>();
-    return {
+    const syms = {
       __errno_location: () => Deno.UnsafePointer.of(this.#errno),
       ibv_close_device: ok("close_device"),
       ibv_query_port: (_: P, port: number, attr: Uint8Array) => {
@@ -346,17 +369,11 @@ export class FakeProvider {
           this.failNext = null;
           return -1;
         }
-        while (this.asyncQueue.length === 0) {
-          await new Promise<void>((r) => this.#asyncReader = r);
-        }
-        const e = this.asyncQueue.shift()!;
-        this.#drainAsync(1);
-        const v = new DataView(ev.buffer, ev.byteOffset, IBV_ASYNC_EVENT.sizeof);
-        v.setBigUint64(0, e.element, true);
-        v.setUint32(IBV_ASYNC_EVENT.fields.event_type.offset, e.type, true);
-        const c = this.asyncCounts.get(e.element);
-        if (c) c.reported++; // ib_uverbs_event_read: events_reported of the uobject
-        this.log.push(`get_async_event ${e.type}`);
+        // A reader blocked in read(2) takes the event the moment it is raised: the kernel counts
+        // it as reported then, before the caller's thread runs again.
+        if (this.asyncQueue.length === 0) {
+          await new Promise<void>((r) => this.#asyncReader = () => (this.#takeAsync(ev), r()));
+        } else this.#takeAsync(ev);
         return 0;
       },
       // libibverbs/device.c: events_completed++ of the element the struct names (none for a
@@ -368,6 +385,7 @@ export class FakeProvider {
         const c = affiliatedKind(type) ? this.asyncCounts.get(v.getBigUint64(0, true)) : undefined;
         if (c) c.completed++;
         this.log.push(`ack_async_event ${type}`);
+        for (const w of this.#acked.splice(0)) w();
       },
       ibv_destroy_cq: (cq: P) => {
         const busy = [...liveQpCqs.values()].some((cqs) => cqs.includes(pointerValue(cq)));
@@ -434,7 +452,21 @@ export class FakeProvider {
       },
       ibv_create_ah: () => this.#object("create_ah", 24),
       ibv_destroy_ah: ok("destroy_ah"),
+      // The same destroys on a worker thread: there, ibv_cmd_destroy_* may wait for the acks.
+      ibv_destroy_qp_off_thread: async (qp: P) => {
+        await this.#acksOf(qp, "destroy_qp");
+        return syms.ibv_destroy_qp(qp);
+      },
+      ibv_destroy_cq_off_thread: async (cq: P) => {
+        await this.#acksOf(cq, "destroy_cq");
+        return syms.ibv_destroy_cq(cq);
+      },
+      ibv_destroy_srq_off_thread: async (srq: P) => {
+        await this.#acksOf(srq, "destroy_srq");
+        return syms.ibv_destroy_srq(srq);
+      },
     };
+    return syms;
   }
 
   /** A `RealContext` over this fake. */

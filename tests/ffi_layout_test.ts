@@ -121,6 +121,9 @@ const PROTOTYPES: Record<string, { c: string; deno: Deno.ForeignFunction }> = {
       ibv_destroy_ah: "int (struct ibv_ah *)",
       ibv_create_srq: "struct ibv_srq *(struct ibv_pd *, struct ibv_srq_init_attr *)",
       ibv_destroy_srq: "int (struct ibv_srq *)",
+      ibv_destroy_qp_off_thread: "int (struct ibv_qp *)",
+      ibv_destroy_cq_off_thread: "int (struct ibv_cq *)",
+      ibv_destroy_srq_off_thread: "int (struct ibv_srq *)",
       __errno_location: "int *(void)",
       poll: "int (struct pollfd *, nfds_t, int)",
     }).map(([name, c]) => [
@@ -212,12 +215,14 @@ function cSource(): string {
       );
     }
   }
-  for (const [expr, { c }] of Object.entries(PROTOTYPES)) {
+  for (const [expr, { c, deno }] of Object.entries(PROTOTYPES)) {
     // The function type itself (`*`): glibc's __attribute__((const)) on __errno_location
-    // qualifies the pointer, not the function.
+    // qualifies the pointer, not the function. A binding under another key (`name`) is checked
+    // as the symbol it binds.
+    const symbol = (deno as { name?: string }).name ?? expr;
     p.push(
       `  printf("sig ${expr} ${c} %d\\n", ` +
-        `__builtin_types_compatible_p(__typeof__(*(${expr})), ${c}));`,
+        `__builtin_types_compatible_p(__typeof__(*(${symbol})), ${c}));`,
     );
   }
   for (const name of Object.keys(HEADER_CONSTANTS)) {

@@ -68,6 +68,26 @@ export const IBV_SYMBOLS = {
   ibv_destroy_ah: { parameters: ["pointer"], result: "i32" },
   ibv_create_srq: { parameters: ["pointer", "buffer"], result: "pointer" },
   ibv_destroy_srq: { parameters: ["pointer"], result: "i32" },
+  // The same three destroys run off the JS thread: used while an event read is in flight, whose
+  // event (already counted by the kernel) would make the call wait for an ack from JS.
+  ibv_destroy_qp_off_thread: {
+    name: "ibv_destroy_qp",
+    parameters: ["pointer"],
+    result: "i32",
+    nonblocking: true,
+  },
+  ibv_destroy_cq_off_thread: {
+    name: "ibv_destroy_cq",
+    parameters: ["pointer"],
+    result: "i32",
+    nonblocking: true,
+  },
+  ibv_destroy_srq_off_thread: {
+    name: "ibv_destroy_srq",
+    parameters: ["pointer"],
+    result: "i32",
+    nonblocking: true,
+  },
   __errno_location: { parameters: [], result: "pointer" },
   // libc's poll(2), found the same way: a completion wait with a timeout.
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },

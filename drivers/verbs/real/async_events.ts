@@ -14,7 +14,9 @@
  * acknowledged (cmd_qp.c, cmd_cq.c, cmd_srq.c `ibv_cmd_destroy_*`); here the
  * JavaScript thread is the one that acknowledges, so a destroy first waits,
  * without blocking, for the acks of every event reported for its object
- * ({@link asyncAcksSettled}) and only then calls C.
+ * ({@link asyncAcksSettled}) and only then calls C — off the JavaScript
+ * thread while a read is in C, which may hold an event of the object that
+ * JavaScript has not seen yet ({@link destroyAffiliated}).
  *
  * @module
  */
@@ -29,7 +31,7 @@ import {
 import { EventType } from "../../uapi/enums.ts";
 import { VerbsError } from "../../uapi/errors.ts";
 import type { RealCq } from "./cq.ts";
-import { type RealDevice, waitReadable } from "./device.ts";
+import { destroyObjectOffThread, type Kind, type RealDevice, waitReadable } from "./device.ts";
 import type { RealQp, RealSrq } from "./qp.ts";
 
 /**
@@ -180,6 +182,66 @@ export function asyncUnackedOf(obj: Affiliated): number {
   return acks.get(obj)?.unacked ?? 0;
 }
 
+/** Per context: its event queue, and the destroys running off the JS thread. */
+const queues = new WeakMap<RealDevice, RealAsyncEvents>();
+const offThread = new WeakMap<RealDevice, Set<Promise<void>>>();
+
+/**
+ * The destroy of a QP, CQ or SRQ: wait for the acks of its reported async
+ * events, then call C. While an `ibv_get_async_event` is in flight the C call
+ * runs off the JavaScript thread: the worker may already hold an event of
+ * this object that the kernel counted as reported and JavaScript has not yet
+ * seen, and `ibv_destroy_*` then waits for its ack, which only JavaScript
+ * can give (the reader still resolves the event to the object: it leaves the
+ * registry only once C returned).
+ *
+ * @param obj the object; `kind` and `call` name it and its verb
+ * @param onThread the object's synchronous destroy (the path `close()` also takes)
+ * @param cDestroy the verb on a worker thread (`ibv_destroy_*_off_thread`)
+ * @param forget what `onThread` does after C returned, for the worker path
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IBV_CONTEXT, Ibverbs, scratch } from "../../../hca/ffi/mod.ts";
+ * import { attach, RealDevice } from "./device.ts";
+ * import { destroyAffiliated } from "./async_events.ts";
+ * const fake = { symbols: { ibv_close_device: () => 0 }, close() {} }; // stand-in library
+ * const ctx = Deno.UnsafePointer.of(scratch(IBV_CONTEXT.sizeof))!;
+ * const dev = new RealDevice(new Ibverbs("stand-in", fake as never), "fake0", ctx);
+ * const qp = {} as never;
+ * const calls: string[] = [];
+ * attach(qp, dev, "qp", Deno.UnsafePointer.of(scratch(16))!, () => {});
+ * const onThread = () => void calls.push("on thread");
+ * const offThread = () => Promise.resolve(calls.push("off thread") && 0);
+ * await destroyAffiliated(dev, qp, "qp", "ibv_destroy_qp", onThread, offThread, () => {});
+ * assert.deepEqual(calls, ["on thread"]); // no event read in flight: a plain call
+ * dev.close();
+ * ```
+ */
+export async function destroyAffiliated(
+  dev: RealDevice,
+  obj: Affiliated,
+  kind: Kind,
+  call: string,
+  onThread: () => void,
+  cDestroy: (ptr: Deno.PointerObject) => Promise<number>,
+  forget: () => void,
+): Promise<void> {
+  // The count and the in-flight read are looked at in one synchronous step: a read that ends
+  // while this waits has counted its event, and is waited for like any other.
+  while (asyncUnackedOf(obj) > 0) await asyncAcksSettled(obj);
+  if (!queues.get(dev)?.waiting) return onThread();
+  let running = offThread.get(dev);
+  if (!running) offThread.set(dev, running = new Set());
+  const p = destroyObjectOffThread(obj, dev, kind, call, cDestroy).then(forget);
+  running.add(p);
+  try {
+    await p;
+  } finally {
+    running.delete(p);
+  }
+}
+
 function counted(obj: Affiliated, delta: number): void {
   let a = acks.get(obj);
   if (!a) acks.set(obj, a = { unacked: 0, waiters: [] });
@@ -210,6 +272,17 @@ export class RealAsyncEvents {
   /** @param dev the context whose events these are */
   constructor(dev: RealDevice) {
     this.#dev = dev;
+    queues.set(dev, this);
+  }
+
+  /**
+   * Wait for the destroys running off the JavaScript thread (after
+   * {@link ackAll}, which lets any of them blocked on an ack return), before
+   * the context closes under them.
+   */
+  async settleDestroys(): Promise<void> {
+    const running = offThread.get(this.#dev);
+    if (running) await Promise.allSettled([...running]);
   }
 
   /** True while an `ibv_get_async_event` call runs on a worker thread. */

@@ -156,12 +156,13 @@ export class RealContext {
    * `ibv_close_device` frees.
    */
   close(): Promise<void> {
-    return Promise.resolve().then(() => {
+    return Promise.resolve().then(async () => {
       if (this.#dev.closed) return;
       if (this.#events.waiting) {
         throw new VerbsError("EBUSY", "close: a getAsyncEvent() is still waiting on the context");
       }
       this.#events.ackAll();
+      await this.#events.settleDestroys();
       this.#dev.close();
     });
   }

@@ -23,7 +23,7 @@ import type { WorkCompletion } from "../../uapi/types.ts";
 import { attach, destroyObject, pointerOf, type RealDevice, waitReadable } from "./device.ts";
 import { errnoCode, verbs } from "./errors.ts";
 import { decodeWcs } from "./wr.ts";
-import { asyncAcksSettled, registerAffiliated, unregisterAffiliated } from "./async_events.ts";
+import { destroyAffiliated, registerAffiliated, unregisterAffiliated } from "./async_events.ts";
 
 /** Events returned by `getEvent` and not yet acknowledged, per CQ. */
 const unacked = new WeakMap<RealCq, number>();
@@ -327,6 +327,11 @@ export class RealCq {
       "ibv_destroy_cq",
       (p) => this.#dev.lib.symbols.ibv_destroy_cq(p),
     );
+    this.#forget();
+  }
+
+  /** After ibv_destroy_cq: its pointer may name the next CQ. */
+  #forget(): void {
     if (this.channel) routes.get(this.channel)!.delete(this.#addr);
     unregisterAffiliated(this.#dev, this.#addr);
   }
@@ -347,7 +352,14 @@ export class RealCq {
     if ((unacked.get(this) ?? 0) > 0) {
       await new Promise<void>((resolve) => this.#acked.push(resolve));
     }
-    await asyncAcksSettled(this);
-    this.#destroy();
+    await destroyAffiliated(
+      this.#dev,
+      this,
+      "cq",
+      "ibv_destroy_cq",
+      () => this.#destroy(),
+      (p) => this.#dev.lib.symbols.ibv_destroy_cq_off_thread(p),
+      () => this.#forget(),
+    );
   }
 }

@@ -307,3 +307,45 @@ export async function waitReadable(
   if (n === 0) throw new VerbsError("ETIMEDOUT", `${call}: no event within ${timeoutNs} ns`);
   if (n < 0) throw new VerbsError("EIO", `poll(2) on ${fdName} failed`);
 }
+
+/**
+ * {@link destroyObject} with the verb run off the JavaScript thread: for a
+ * destroy that may block in C until JavaScript acknowledges an event (an
+ * event read is in flight and may already hold one of the object's events,
+ * which the kernel counted as reported).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IBV_CONTEXT, Ibverbs, scratch } from "../../../hca/ffi/mod.ts";
+ * import { attach, destroyObjectOffThread, pointerOf, RealDevice } from "./device.ts";
+ * const fake = { symbols: { ibv_close_device: () => 0 }, close() {} }; // stand-in library
+ * const ctx = Deno.UnsafePointer.of(scratch(IBV_CONTEXT.sizeof))!; // no ops filled in
+ * const dev = new RealDevice(new Ibverbs("stand-in", fake as never), "fake0", ctx);
+ * const qp = {};
+ * attach(qp, dev, "qp", Deno.UnsafePointer.of(scratch(16))!, () => {});
+ * const destroying = destroyObjectOffThread(qp, dev, "qp", "ibv_destroy_qp", () =>
+ *   Promise.resolve(0));
+ * assert.throws(() => pointerOf(qp, dev, "qp"), /already destroyed/); // unusable while it runs
+ * await destroying;
+ * assert.equal(dev.count("qp"), 0);
+ * dev.close();
+ * ```
+ */
+export async function destroyObjectOffThread(
+  obj: object,
+  dev: RealDevice,
+  kind: Kind,
+  call: string,
+  destroy: (ptr: Deno.PointerObject) => Promise<number>,
+): Promise<void> {
+  const ptr = pointerOf(obj, dev, kind);
+  const h = handles.get(obj)!;
+  h.ptr = null;
+  const rc = await destroy(ptr);
+  if (rc !== 0) {
+    h.ptr = ptr;
+    verbs(() => dev.lib.check(rc, call));
+  }
+  dev.untrack(kind, obj);
+}

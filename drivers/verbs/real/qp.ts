@@ -27,7 +27,7 @@ import type { QpAttr, QpCap, RecvWr, SendWr, SrqAttr } from "../../uapi/types.ts
 import { decodeCap, decodeQpAttr, encodeQpAttr, encodeQpInitAttr } from "./attrs.ts";
 import type { RealCq } from "./cq.ts";
 import { attach, destroyObject, pointerOf, type RealDevice } from "./device.ts";
-import { asyncAcksSettled, registerAffiliated, unregisterAffiliated } from "./async_events.ts";
+import { destroyAffiliated, registerAffiliated, unregisterAffiliated } from "./async_events.ts";
 import { errnoCode, verbs } from "./errors.ts";
 import { type EncodedChain, encodeRecvWrs, encodeSendWrs, failedIndex } from "./wr.ts";
 
@@ -256,13 +256,21 @@ export class RealQp {
    * returned for this QP is acknowledged, as ibv_destroy_qp returns only then
    * (libibverbs ibv_cmd_destroy_qp); the C call is made after the last
    * acknowledgement (made before it, it would block the thread that has to
-   * acknowledge). Events the device raised and nobody read are not waited
-   * for: the kernel drops them with the QP.
+   * acknowledge; while a `getAsyncEvent` is in C it runs on a worker thread,
+   * as that read may hold an event of this QP). Events the device raised and
+   * nobody read are not waited for: the kernel drops them with the QP.
    */
   async destroy(): Promise<void> {
     pointerOf(this, this.#dev, "qp");
-    await asyncAcksSettled(this);
-    this.#destroy();
+    await destroyAffiliated(
+      this.#dev,
+      this,
+      "qp",
+      "ibv_destroy_qp",
+      () => this.#destroy(),
+      (p) => this.#dev.lib.symbols.ibv_destroy_qp_off_thread(p),
+      () => unregisterAffiliated(this.#dev, this.#addr),
+    );
   }
 }
 
@@ -352,7 +360,14 @@ export class RealSrq {
    */
   async destroy(): Promise<void> {
     pointerOf(this, this.#dev, "srq");
-    await asyncAcksSettled(this);
-    this.#destroy();
+    await destroyAffiliated(
+      this.#dev,
+      this,
+      "srq",
+      "ibv_destroy_srq",
+      () => this.#destroy(),
+      (p) => this.#dev.lib.symbols.ibv_destroy_srq_off_thread(p),
+      () => unregisterAffiliated(this.#dev, this.#addr),
+    );
   }
 }
