@@ -353,3 +353,47 @@ Deno.test("osu: bypass latency equals native, split is higher; the CLI as users 
     assert.equal(err.split("\n").length, 1, err);
   }
 });
+
+Deno.test("osu: `--` ends the options as getopt's does; [SRC DST] may follow it", () => {
+  const c = parseOsuArgs(["osu_bw", "-m", "8", "--", "H", "H"]);
+  assert.equal(c.maxSize, 8);
+  // After `--` an option letter is an operand, not an option.
+  assert.throws(
+    () => parseOsuArgs(["osu_latency", "--", "-m", "4"]),
+    /osu_latency: unexpected argument '-m'/,
+  );
+  // Launch flags are xenib's, not OSU's: still read after `--`.
+  assert.equal(parseOsuArgs(["osu_latency", "--", "--mode", "bypass"]).launch.mode, "bypass");
+});
+
+Deno.test("osu: long options may be abbreviated to a unique prefix, as getopt_long allows", () => {
+  const c = parseOsuArgs([
+    "osu_bw",
+    "--iter",
+    "7",
+    "--window=16",
+    "--mess=64",
+    "--validation-w",
+    "3",
+  ]);
+  assert.deepEqual([c.iterations, c.windowSize, c.maxSize, c.warmupValidation], [7, 16, 64, 0]);
+  assert.equal(parseOsuArgs(["osu_allreduce", "--fu", "--mem-l", "2097152"]).full, true);
+  // A prefix of several long options is ambiguous (glibc names them).
+  assert.throws(
+    () => parseOsuArgs(["osu_bw", "--val"]),
+    /osu_bw: option '--val' is ambiguous; possibilities: '--validation' '--validation-warmup'/,
+  );
+  // A prefix of an option the benchmark does not take is still refused.
+  assert.throws(() => parseOsuArgs(["osu_latency", "--wind", "4"]), /unknown option '--wind'/);
+  assert.throws(() => parseOsuArgs(["osu_bw", "--gra", "png"]), /graph output \(-G\)/);
+});
+
+Deno.test("osu: osu_bw and osu_bibw take -t with any argument and no effect, as process_options", () => {
+  // OMB 7.0 validates -t only for collectives ("Invalid Number of Probes").
+  for (const name of ["osu_bw", "osu_bibw"]) {
+    const c = parseOsuArgs([name, "-t", "-3", "--num-test-calls", "x", "-m", "8"]);
+    assert.equal(c.maxSize, 8);
+  }
+  assert.throws(() => parseOsuArgs(["osu_bw", "-t"]), /Option Missing Required Argument \[-t\]/);
+  assert.throws(() => parseOsuArgs(["osu_latency", "-t", "1"]), /Invalid option \[-t\]/);
+});
