@@ -104,7 +104,17 @@ Deno.test("osu: -M limits osu_allreduce's sizes as check_mem_limit does for REDU
 async function calls(np: number, ...args: string[]): Promise<string[][]> {
   const log: string[][] = Array.from({ length: np }, () => []);
   const program = osuProgram(parseOsuArgs(args), np, () => {});
-  const traced = ["barrier", "bcast", "reduce", "allreduce", "alltoall", "waitall"];
+  const traced = [
+    "barrier",
+    "bcast",
+    "reduce",
+    "allreduce",
+    "alltoall",
+    "gather",
+    "scatter",
+    "allgather",
+    "waitall",
+  ];
   await mpi.mpiexec({ np, mode: "native" }, (comm) => {
     const sends = new Set<unknown>();
     const wrapped = new Proxy(comm, {
@@ -396,4 +406,115 @@ Deno.test("osu: osu_bw and osu_bibw take -t with any argument and no effect, as 
   }
   assert.throws(() => parseOsuArgs(["osu_bw", "-t"]), /Option Missing Required Argument \[-t\]/);
   assert.throws(() => parseOsuArgs(["osu_latency", "-t", "1"]), /Invalid option \[-t\]/);
+});
+
+Deno.test("osu: osu_reduce, osu_gather, osu_scatter, osu_allgather print OMB 7.0's layout and validate", async () => {
+  const red = await osu("osu_reduce", "-np", "4", "-m", "16", "-i", "3", "-x", "1", "-c", "-f");
+  assert.deepEqual(red.slice(0, 3), [
+    "",
+    "# OSU MPI Reduce Latency Test v7.0",
+    "# Size         Avg Latency(us)     Min Latency(us)     Max Latency(us)  Iterations          Validation",
+  ]);
+  // Floats: sizes from 4 bytes (one float), as osu_reduce.c counts them.
+  assert.deepEqual(red.slice(3).map((l) => [Number(l.slice(0, 10)), l.slice(82)]), [
+    [4, "                Pass"],
+    [8, "                Pass"],
+    [16, "                Pass"],
+  ]);
+  for (
+    const [name, title] of [
+      ["osu_gather", "# OSU MPI Gather Latency Test v7.0"],
+      ["osu_scatter", "# OSU MPI Scatter Latency Test v7.0"],
+      ["osu_allgather", "# OSU MPI Allgather Latency Test v7.0"],
+    ]
+  ) {
+    const out = await osu(name, "-np", "3", "-m", "4", "-i", "3", "-x", "1", "-c");
+    assert.deepEqual(out.slice(0, 3), [
+      "",
+      title,
+      "# Size         Avg Latency(us)          Validation",
+    ]);
+    assert.deepEqual(out.slice(3).map((l) => [Number(l.slice(0, 10)), l.slice(30)]), [
+      [1, "                Pass"],
+      [2, "                Pass"],
+      [4, "                Pass"],
+    ], name);
+  }
+  const help = (await osu("osu_gather", "-h")).join("\n");
+  assert.match(help, /^Usage: osu_gather \[options\]/);
+  assert.ok(help.includes("-f, --full") && help.includes("-M, --mem-limit SIZE"));
+});
+
+Deno.test("osu: the new collectives synchronize and limit sizes as their OMB 7.0 sources do", async () => {
+  // osu_reduce.c: a barrier before every timed call, none after it.
+  const red = await calls(2, "osu_reduce", "-m", "4", "-i", "2", "-x", "0");
+  assert.deepEqual(red[1], [
+    "barrier",
+    "barrier",
+    "reduce",
+    "barrier",
+    "reduce",
+    "reduce",
+    "reduce",
+    "reduce",
+    "barrier",
+  ]);
+  // osu_gather.c, osu_scatter.c: as osu_alltoall.c.
+  for (const name of ["gather", "scatter"]) {
+    const log = await calls(2, `osu_${name}`, "-m", "1", "-i", "1", "-x", "0");
+    assert.deepEqual(log[1], ["barrier", name, "barrier", "reduce", "reduce", "reduce", "barrier"]);
+  }
+  // osu_allgather.c: and a barrier between the loop and the statistics.
+  const ag = await calls(2, "osu_allgather", "-m", "1", "-i", "1", "-x", "0");
+  assert.deepEqual(ag[0], [
+    "barrier",
+    "allgather",
+    "barrier",
+    "barrier",
+    "reduce",
+    "reduce",
+    "reduce",
+    "barrier",
+  ]);
+  // check_mem_limit: GATHER keeps max × np within -M (2 MiB / 4 ranks = 512 KiB).
+  const g = parseOsuArgs([
+    "osu_gather",
+    "-m",
+    "262144:1048576",
+    "-M",
+    "2097152",
+    "-i",
+    "1",
+    "-x",
+    "0",
+  ]);
+  const lines: string[] = [];
+  await mpi.mpiexec({ np: 4, mode: "native" }, osuProgram(g, 4, (l) => lines.push(l)));
+  assert.deepEqual(lines.slice(3).map((l) => Number(l.slice(0, 10))), [262144, 524288]);
+});
+
+Deno.test("osu: osu_gather's root notices data that did not arrive", async () => {
+  const cfg = parseOsuArgs(["osu_gather", "-m", "4", "-i", "2", "-x", "0", "-c"]);
+  const lines: string[] = [];
+  const program = osuProgram(cfg, 2, (l) => lines.push(l));
+  const job = await mpi.mpiexec({ np: 2, mode: "native" }, (comm) => {
+    const broken = new Proxy(comm, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop);
+        if (typeof v !== "function") return v;
+        if (prop !== "gather") return v.bind(target);
+        return async (sb: mpi.MpiBuffer, rb: mpi.MpiBuffer | null, root: number) => {
+          await target.gather(sb, rb, root);
+          // The 2-byte size loses rank 1's block at the root.
+          if (rb && sb.length === 2) rb.subarray(2, 4).fill(0);
+        };
+      },
+    });
+    return program(broken);
+  });
+  assert.equal(job.results[0]!.failedSize, 2);
+  assert.deepEqual(lines.slice(3).map((l) => [Number(l.slice(0, 10)), l.slice(30)]), [
+    [1, "                Pass"],
+    [2, "                Fail"],
+  ]);
 });

@@ -48,7 +48,32 @@ export const OSU_BENCHMARKS = {
     title: "OSU MPI All-to-All Personalized Exchange Latency Test",
     opts: "hvfm:i:x:M:a:cu:",
   },
+  osu_reduce: { kind: "reduce", title: "OSU MPI Reduce Latency Test", opts: "hvfm:i:x:M:a:cu:" },
+  osu_gather: { kind: "gather", title: "OSU MPI Gather Latency Test", opts: "hvfm:i:x:M:a:cu:" },
+  osu_scatter: { kind: "scatter", title: "OSU MPI Scatter Latency Test", opts: "hvfm:i:x:M:a:cu:" },
+  osu_allgather: {
+    kind: "allgather",
+    title: "OSU MPI Allgather Latency Test",
+    opts: "hvfm:i:x:M:a:cu:",
+  },
 } as const;
+
+/**
+ * Whether a benchmark kind is one of OMB's blocking collectives (options.bench
+ * == COLLECTIVE: `-f`, `-M`, the COLL_* defaults, print_preamble's layout).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isCollective } from "./osu_args.ts";
+ * assert.equal(isCollective("gather"), true);
+ * assert.equal(isCollective("bw"), false);
+ * ```
+ */
+export function isCollective(kind: string): boolean {
+  return ["barrier", "bcast", "allreduce", "alltoall", "reduce", "gather", "scatter", "allgather"]
+    .includes(kind);
+}
 
 /**
  * A benchmark name.
@@ -352,8 +377,7 @@ export function parseOsuArgs(argv: readonly string[]): OsuConfig {
 function defaults(name: OsuName): OsuConfig {
   const D = OSU_DEFAULTS;
   const kind = OSU_BENCHMARKS[name].kind;
-  const coll = kind === "barrier" || kind === "bcast" || kind === "allreduce" ||
-    kind === "alltoall";
+  const coll = isCollective(kind);
   const bw = kind === "bw" || kind === "bibw" || kind === "mbw_mr";
   return {
     name,

@@ -10,9 +10,11 @@
  * - osu_bibw: both ranks post a window of irecvs and isends each way.
  * - osu_mbw_mr: `pairs` sender/receiver pairs (rank i with i + pairs) do
  *   osu_bw at once; aggregate MB/s and messages/s (optionally per window).
- * - osu_barrier, osu_bcast, osu_allreduce (MPI_FLOAT, MPI_SUM),
- *   osu_alltoall: each rank times the operation (a barrier between timed
- *   iterations except for osu_barrier); avg/min/max over ranks of the mean.
+ * - osu_barrier, osu_bcast, osu_allreduce and osu_reduce (MPI_FLOAT,
+ *   MPI_SUM, root 0), osu_alltoall, osu_gather, osu_scatter (root 0),
+ *   osu_allgather: each rank times the operation (a barrier between timed
+ *   iterations except for osu_barrier; osu_reduce's comes before each call);
+ *   avg/min/max over ranks of the mean.
  *
  * Above LARGE_MESSAGE_SIZE (8 KiB) the large-message iteration counts apply.
  * Buffers come from `comm.alloc` (memory the HCA can reach, as malloc'd memory
@@ -470,12 +472,14 @@ async function collective(
 ): Promise<void> {
   const n = comm.size, me = comm.rank;
   let max = cfg.maxSize;
-  // check_mem_limit (OMB 7.0 c/util/osu_util_mpi.c): alltoall (subtype
-  // ALLTOALL) needs max × np within -M; bcast (BCAST) and allreduce (whose
-  // subtype is REDUCE) need max within it.
-  const limited = kind === "alltoall"
+  // check_mem_limit (OMB 7.0 c/util/osu_util_mpi.c): the subtypes GATHER
+  // (osu_gather, osu_allgather), ALLTOALL and SCATTER need max × np within
+  // -M; BCAST and REDUCE (osu_reduce, osu_allreduce) need max within it.
+  const perRank = kind === "alltoall" || kind === "gather" || kind === "scatter" ||
+    kind === "allgather";
+  const limited = perRank
     ? (max * n > cfg.memLimit ? Math.floor(cfg.memLimit / n) : max)
-    : (kind === "bcast" || kind === "allreduce") && max > cfg.memLimit
+    : (kind === "bcast" || kind === "allreduce" || kind === "reduce") && max > cfg.memLimit
     ? cfg.memLimit
     : max;
   if (limited !== max) {
@@ -509,40 +513,58 @@ async function collective(
     }
     return;
   }
-  // Buffers as OSU allocates them: bcast one of max bytes; allreduce two of
-  // max bytes as floats; alltoall two of max × np.
-  const es = kind === "allreduce" ? 4 : 1;
-  const dt = kind === "allreduce" ? "float32" : "uint8";
-  const span = kind === "alltoall" ? n : 1;
-  const sendbuf = comm.alloc(Math.max(1, Math.floor(max / es)) * span, dt);
+  // Buffers as OSU allocates them: bcast one of max bytes; allreduce and
+  // reduce two of max bytes as floats; alltoall two of max × np; gather max
+  // to send and, at the root, max × np to receive; scatter the reverse;
+  // allgather max to send and max × np to receive.
+  const float = kind === "allreduce" || kind === "reduce";
+  const es = float ? 4 : 1;
+  const dt = float ? "float32" : "uint8";
+  const elems = Math.max(1, Math.floor(max / es));
+  const sendSpan = kind === "alltoall" || kind === "scatter" ? n : 1;
+  const recvSpan = kind === "alltoall" || kind === "gather" || kind === "allgather" ? n : 1;
+  const rootOnlySend = kind === "scatter", rootOnlyRecv = kind === "gather";
+  const sendbuf = rootOnlySend && me !== 0 ? undefined : comm.alloc(elems * sendSpan, dt);
   const recvbuf = kind === "bcast"
     ? sendbuf
-    : comm.alloc(Math.max(1, Math.floor(max / es)) * span, dt);
-  if (kind === "bcast") sendbuf.fill(1);
+    : rootOnlyRecv && me !== 0
+    ? undefined
+    : comm.alloc(elems * recvSpan, dt);
+  if (kind === "bcast") sendbuf!.fill(1);
   let iters = cfg.iterations, skip = cfg.skip;
-  // osu_allreduce counts floats (from min/4, at least 1) and compares that count with LARGE_MESSAGE_SIZE.
-  const counts = kind === "allreduce"
+  // osu_allreduce and osu_reduce count floats (from min/4, at least 1) and
+  // compare that count with LARGE_MESSAGE_SIZE.
+  const counts = float
     ? sizes(Math.max(1, Math.floor(cfg.minSize / 4)), Math.floor(max / 4))
     : sizes(cfg.minSize, max);
   let errors = 0;
   for (const count of counts) {
     const bytes = count * es;
-    const sb = sendbuf.subarray(0, count * span), rb = recvbuf.subarray(0, count * span);
+    const sb = sendbuf?.subarray(0, count * sendSpan);
+    const rb = recvbuf?.subarray(0, count * recvSpan);
     if (count > OSU_DEFAULTS.LARGE_MESSAGE_SIZE) {
       iters = cfg.iterationsLarge;
       skip = cfg.skipLarge;
     }
     // Where OMB 7.0 synchronizes around a size (c/mpi/collective/*.c):
-    // osu_allreduce and osu_alltoall enter the loop through a barrier and
-    // leave the size with one after printing; osu_bcast enters it straight
-    // and has its barrier between the loop and the statistics.
+    // every benchmark but osu_bcast enters the loop through a barrier and
+    // leaves the size with one after printing; osu_bcast enters it straight
+    // and, like osu_allgather, has a barrier between the loop and the
+    // statistics.
     if (kind !== "bcast") await comm.barrier();
     let timer = 0, local = 0;
     const op = async () => {
-      if (kind === "bcast") await comm.bcast(sb, 0);
-      else if (kind === "allreduce") await comm.allreduce(sb, rb, "SUM");
-      else await comm.alltoall(sb, rb);
+      if (kind === "bcast") await comm.bcast(sb!, 0);
+      else if (kind === "allreduce") await comm.allreduce(sb!, rb!, "SUM");
+      else if (kind === "reduce") await comm.reduce(sb!, me === 0 ? rb! : null, "SUM", 0);
+      else if (kind === "gather") await comm.gather(sb!, me === 0 ? rb! : null, 0);
+      else if (kind === "scatter") await comm.scatter(me === 0 ? sb! : null, rb!, 0);
+      else if (kind === "allgather") await comm.allgather(sb!, rb!);
+      else await comm.alltoall(sb!, rb!);
     };
+    // Who checks the data (validate_data's callers): the root for
+    // osu_reduce and osu_gather, every rank elsewhere.
+    const checks = (kind !== "reduce" && kind !== "gather") || me === 0;
     for (let i = 0; i < iters + skip; i++) {
       if (cfg.validate) {
         fillValidation(kind, sb, rb, count, i, me, n);
@@ -550,22 +572,30 @@ async function collective(
           await comm.barrier();
           await op();
         }
-        await comm.barrier();
+        // osu_reduce.c's barrier is part of every iteration (below).
+        if (kind !== "reduce") await comm.barrier();
       }
+      // osu_reduce synchronizes before the timed call and not after it;
+      // the others after it.
+      if (kind === "reduce") await comm.barrier();
       const t0 = comm.wtime();
       await op();
       const t1 = comm.wtime();
-      await comm.barrier();
-      if (cfg.validate) local += checkValidation(kind, sb, rb, count, i, me, n) ? 0 : 1;
+      if (kind !== "reduce") await comm.barrier();
+      if (cfg.validate && checks) {
+        local += checkValidation(kind, sb, rb, count, i, me, n) ? 0 : 1;
+      }
       if (i >= skip) timer += t1 - t0;
     }
-    if (kind === "bcast") await comm.barrier();
+    if (kind === "bcast" || kind === "allgather") await comm.barrier();
     const st = await stats(timer, iters);
     let pass: boolean | undefined;
     if (cfg.validate) {
       const e = new Int32Array(1);
       await comm.allreduce(new Int32Array([local]), e, "SUM");
-      pass = e[0] === 0;
+      // osu_allgather.c prints rank 0's own count (print_stats_validate
+      // gets local_errors); the others print the sum over ranks.
+      pass = (kind === "allgather" ? local : e[0]) === 0;
       errors += e[0];
     }
     if (me === 0) {
@@ -587,53 +617,90 @@ async function collective(
   }
 }
 
-/** OSU's collective validation patterns (set_buffer_char, set_buffer_float). */
+/** One byte of set_buffer_char's pattern: block `i` of a sender whose "rank" is `r` among `p`. */
+function charValue(r: number, p: number, i: number, iter: number): number {
+  return (r * p + i + (iter + 1) * (r * p + 1) * (i + 1)) % 256;
+}
+
+/** OSU's collective validation patterns (set_buffer_validation: set_buffer_char, set_buffer_float). */
 function fillValidation(
   kind: string,
-  sb: MpiBuffer,
-  rb: MpiBuffer,
+  sb: MpiBuffer | undefined,
+  rb: MpiBuffer | undefined,
   count: number,
   iter: number,
   me: number,
   n: number,
 ): void {
-  if (kind === "bcast") {
-    // Root: set_buffer_char(s, 1, size, 1, 1): (1 + 2 (iter+1)) mod 256; others zero.
-    sb.fill(me === 0 ? (1 + 2 * (iter + 1)) % 256 : 0);
-  } else if (kind === "allreduce") {
-    sb.set(Float32Array.from({ length: count }, (_, i) => ((i % 100) + 1) * (iter + 1)));
-    rb.fill(0);
-  } else {
-    const v = new Uint8Array(count * n);
-    for (let i = 0; i < n; i++) {
-      v.fill((me * n + i + (iter + 1) * (me * n + 1) * (i + 1)) % 256, i * count, (i + 1) * count);
-    }
-    sb.set(v);
-    rb.fill(0);
+  const blocks = (r: number, p: number) => {
+    const v = new Uint8Array(count * p);
+    for (let i = 0; i < p; i++) v.fill(charValue(r, p, i, iter), i * count, (i + 1) * count);
+    return v;
+  };
+  switch (kind) {
+    case "bcast":
+      // Root: set_buffer_char(s, 1, size, 1, 1): (1 + 2 (iter+1)) mod 256; others zero.
+      sb!.fill(me === 0 ? charValue(1, 1, 0, iter) : 0);
+      return;
+    case "allreduce":
+    case "reduce":
+      sb!.set(Float32Array.from({ length: count }, (_, i) => ((i % 100) + 1) * (iter + 1)));
+      rb?.fill(0);
+      return;
+    case "gather":
+    case "allgather":
+      // GATHER (osu_allgather's subtype too): each rank sends the pattern of
+      // "rank" me × np among 1; only rank 0's receive buffer is cleared.
+      sb!.set(blocks(me * n, 1));
+      if (me === 0) rb!.fill(0);
+      return;
+    case "scatter":
+      if (me === 0) sb!.set(blocks(0, n));
+      rb!.fill(0);
+      return;
+    default: // alltoall
+      sb!.set(blocks(me, n));
+      rb!.fill(0);
   }
 }
 
+/** validate_data for a collective: what arrived is what the senders' patterns say. */
 function checkValidation(
   kind: string,
-  sb: MpiBuffer,
-  rb: MpiBuffer,
+  sb: MpiBuffer | undefined,
+  rb: MpiBuffer | undefined,
   count: number,
   iter: number,
   me: number,
   n: number,
 ): boolean {
-  if (kind === "bcast") return sb.get().every((x) => x === (1 + 2 * (iter + 1)) % 256);
-  if (kind === "allreduce") {
-    const got = rb.get() as Float32Array;
-    for (let i = 0; i < count; i++) {
-      if (Math.abs(got[i] - ((i % 100) + 1) * (iter + 1) * n) > 0.001) return false;
+  // validate_collective(buf, size, value1, value2): block i holds
+  // (i value2 + value1 + (iter+1)(value1+1)(i value2 + 1)) mod 256.
+  const blocksAre = (got: ArrayLike<number>, value1: number, value2: number) => {
+    for (let i = 0; i < value2; i++) {
+      const want = (i * value2 + value1 + (iter + 1) * (value1 + 1) * (i * value2 + 1)) % 256;
+      for (let j = 0; j < count; j++) if (got[i * count + j] !== want) return false;
     }
     return true;
+  };
+  switch (kind) {
+    case "bcast":
+      return blocksAre(sb!.get() as Uint8Array, 1, 1);
+    case "allreduce":
+    case "reduce": {
+      // validate_reduction: within ERROR_DELTA of the pattern times np.
+      const got = rb!.get() as Float32Array;
+      for (let i = 0; i < count; i++) {
+        if (Math.abs(got[i] - ((i % 100) + 1) * (iter + 1) * n) > 0.001) return false;
+      }
+      return true;
+    }
+    case "gather":
+    case "allgather":
+      return blocksAre(rb!.get() as Uint8Array, 0, n);
+    case "scatter":
+      return blocksAre(rb!.get() as Uint8Array, me, 1);
+    default: // alltoall
+      return blocksAre(rb!.get() as Uint8Array, me, n);
   }
-  const got = rb.get();
-  for (let i = 0; i < n; i++) {
-    const want = (i * n + me + (iter + 1) * (i * n + 1) * (me + 1)) % 256;
-    for (let j = 0; j < count; j++) if (got[i * count + j] !== want) return false;
-  }
-  return true;
 }

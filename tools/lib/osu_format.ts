@@ -8,6 +8,7 @@
  * @module
  */
 import {
+  isCollective,
   OSU_BENCHMARKS,
   OSU_DEFAULTS,
   OSU_VERSION,
@@ -248,8 +249,7 @@ export function collRow(
  */
 export function usage(name: OsuName): string {
   const kind = OSU_BENCHMARKS[name].kind;
-  const coll = kind === "barrier" || kind === "bcast" || kind === "allreduce" ||
-    kind === "alltoall";
+  const coll = isCollective(kind);
   const L: string[] = [];
   if (kind === "mbw_mr") {
     L.push(
