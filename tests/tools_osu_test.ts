@@ -518,3 +518,55 @@ Deno.test("osu: osu_gather's root notices data that did not arrive", async () =>
     [2, "                Fail"],
   ]);
 });
+
+Deno.test("osu: osu_multi_lat pairs rank i with i + np/2, as osu_multi_lat.c", async () => {
+  const out = await osu("osu_multi_lat", "-np", "4", "-m", "4", "-i", "3", "-x", "1", "-c");
+  assert.deepEqual(out.slice(0, 2), [
+    "# OSU MPI Multi Latency Test v7.0",
+    "# Size            Latency (us)          Validation",
+  ]);
+  assert.deepEqual(out.slice(2).map((l) => [Number(l.slice(0, 10)), l.slice(30)]), [
+    [0, "                Pass"],
+    [1, "                Pass"],
+    [2, "                Pass"],
+    [4, "                Pass"],
+  ]);
+  const d = parseOsuArgs(["osu_multi_lat"]);
+  assert.deepEqual([d.minSize, d.maxSize, d.iterations, d.skip], [0, 1 << 22, 10000, 100]);
+  // A barrier before the size and before every ping-pong.
+  const log = await calls(4, "osu_multi_lat", "-m", "0", "-i", "2", "-x", "1");
+  assert.deepEqual(log[3], ["barrier", "barrier", "barrier", "barrier"]);
+  // OMB does not check the count and an odd last rank would wait forever: refused.
+  assert.throws(
+    () => osuProgram(parseOsuArgs(["osu_multi_lat"]), 3, () => {}),
+    /osu_multi_lat: This test requires an even number of processes \(got -np 3\)/,
+  );
+});
+
+Deno.test("osu: osu_multi_lat sums every rank's validation at rank 0", async () => {
+  const cfg = parseOsuArgs(["osu_multi_lat", "-m", "4", "-i", "2", "-x", "0", "-c", "-u", "0"]);
+  const lines: string[] = [];
+  const program = osuProgram(cfg, 4, (l) => lines.push(l));
+  const job = await mpi.mpiexec({ np: 4, mode: "native" }, (comm) => {
+    const broken = new Proxy(comm, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop);
+        if (typeof v !== "function") return v;
+        if (prop !== "recv" || comm.rank !== 3) return v.bind(target);
+        return async (buf: mpi.MpiBuffer, from: number, tag: number) => {
+          const st = await target.recv(buf, from, tag);
+          // Rank 3 (rank 1's partner) sees its 2-byte messages damaged.
+          if (buf.length === 2) buf.fill(0);
+          return st;
+        };
+      },
+    });
+    return program(broken);
+  });
+  assert.equal(job.results[0]!.failedSize, 2);
+  assert.deepEqual(lines.slice(2).map((l) => [Number(l.slice(0, 10)), l.slice(30)]), [
+    [0, "                Pass"],
+    [1, "                Pass"],
+    [2, "                Fail"],
+  ]);
+});

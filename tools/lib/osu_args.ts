@@ -25,6 +25,11 @@ import {
  */
 export const OSU_BENCHMARKS = {
   osu_latency: { kind: "latency", title: "OSU MPI Latency Test", opts: "hvm:x:i:b:cu:" },
+  osu_multi_lat: {
+    kind: "multi_lat",
+    title: "OSU MPI Multi Latency Test",
+    opts: "hvm:x:i:b:cu:",
+  },
   osu_bw: { kind: "bw", title: "OSU MPI Bandwidth Test", opts: "hvm:x:i:t:W:b:cu:" },
   osu_bibw: {
     kind: "bibw",
@@ -383,7 +388,8 @@ function defaults(name: OsuName): OsuConfig {
     name,
     help: false,
     version: false,
-    minSize: kind === "latency" ? 0 : D.MIN_MESSAGE_SIZE,
+    // process_options: PT2PT latency tests (subtype LAT) start at 0 bytes.
+    minSize: kind === "latency" || kind === "multi_lat" ? 0 : D.MIN_MESSAGE_SIZE,
     maxSize: coll ? D.MAX_MSG_SIZE_COLL : D.MAX_MESSAGE_SIZE,
     iterations: bw ? D.BW_LOOP_SMALL : coll ? D.COLL_LOOP_SMALL : D.LAT_LOOP_SMALL,
     iterationsLarge: bw ? D.BW_LOOP_LARGE : coll ? D.COLL_LOOP_LARGE : D.LAT_LOOP_LARGE,

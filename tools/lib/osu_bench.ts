@@ -7,6 +7,8 @@
  * - osu_bw: rank 0 posts a window of isends (rank 1 the matching irecvs),
  *   waits for all, then waits for a 4-byte ack; MB/s = size × window ×
  *   iterations / time (10^6 bytes).
+ * - osu_multi_lat: np/2 pairs (rank i with i + np/2) ping-pong at once, a
+ *   barrier before each round trip; rank 0's pair is reported.
  * - osu_bibw: both ranks post a window of irecvs and isends each way.
  * - osu_mbw_mr: `pairs` sender/receiver pairs (rank i with i + pairs) do
  *   osu_bw at once; aggregate MB/s and messages/s (optionally per window).
@@ -138,6 +140,9 @@ export function osuProgram(
       case "latency":
         await latency(comm, cfg, say, out);
         break;
+      case "multi_lat":
+        await multiLatency(comm, cfg, say, out);
+        break;
       case "bw":
       case "bibw":
         await bandwidth(comm, cfg, say, out, kind === "bibw");
@@ -179,6 +184,11 @@ function requirement(cfg: OsuConfig, np: number): string | undefined {
       : `${cfg.name}: This test requires exactly two processes (got -np ${np})`;
   }
   if (np < 2) return `${cfg.name}: This test requires at least two processes (got -np ${np})`;
+  if (kind === "multi_lat" && np % 2 !== 0) {
+    // osu_multi_lat.c pairs rank i with i + np/2 and does not check: an odd
+    // last rank would wait for a partner that never sends.
+    return `${cfg.name}: This test requires an even number of processes (got -np ${np})`;
+  }
   if (kind === "mbw_mr" && cfg.pairs !== undefined && cfg.pairs > Math.floor(np / 2)) {
     return `${cfg.name}: -p ${cfg.pairs} needs at least ${2 * cfg.pairs} processes (got -np ${np})`;
   }
@@ -252,6 +262,69 @@ async function latency(
       await comm.free(s!);
       await comm.free(r!);
     }
+    if (cfg.validate && await failed(comm, errors, size, out)) break;
+  }
+}
+
+/**
+ * osu_multi_lat.c: np/2 pairs (rank i with i + np/2) ping-pong at once, each
+ * timed iteration entered through a barrier; rank 0 prints its own pair's
+ * half round trip. Buffers are allocated per size.
+ */
+async function multiLatency(
+  comm: Comm,
+  cfg: OsuConfig,
+  say: (l: string) => void,
+  out: OsuOutput,
+): Promise<void> {
+  const me = comm.rank, pairs = Math.floor(comm.size / 2);
+  const partner = me < pairs ? me + pairs : me - pairs;
+  let iters = cfg.iterations, skip = cfg.skip;
+  for (const size of sizes(cfg.minSize, cfg.maxSize)) {
+    const s = comm.alloc(Math.max(1, size)), r = comm.alloc(Math.max(1, size));
+    const sb = s.subarray(0, size), rb = r.subarray(0, size);
+    sb.fill(97); // 'a'
+    rb.fill(98); // 'b'
+    if (size > OSU_DEFAULTS.LARGE_MESSAGE_SIZE) {
+      iters = cfg.iterationsLarge;
+      skip = cfg.skipLarge;
+    }
+    await comm.barrier();
+    let total = 0, errors = 0;
+    for (let i = 0; i < iters + skip; i++) {
+      if (cfg.validate) {
+        sb.set(pattern(size, i));
+        rb.fill(0);
+      }
+      for (let j = 0; j <= cfg.warmupValidation; j++) {
+        await comm.barrier();
+        if (me < pairs) {
+          const timed = i >= skip && j === cfg.warmupValidation;
+          const t0 = timed ? comm.wtime() : 0;
+          await comm.send(sb, partner, 1);
+          await comm.recv(rb, partner, 1);
+          if (timed) total += comm.wtime() - t0;
+        } else {
+          await comm.recv(rb, partner, 1);
+          await comm.send(sb, partner, 1);
+        }
+      }
+      if (cfg.validate) {
+        // Every rank checks what it received; rank 0 sums the counts.
+        const e = new Int32Array(1);
+        const bad = same(rb.get(), pattern(size, i)) ? 0 : 1;
+        await comm.reduce(new Int32Array([bad]), e, "SUM", 0);
+        errors += e[0];
+      }
+    }
+    if (me === 0) {
+      const lat = (total * 1e6) / (2 * iters);
+      const pass = cfg.validate ? errors === 0 : undefined;
+      out.rows.push({ size, value: lat, iterations: iters, pass });
+      say(pt2ptRow(size, lat, pass));
+    }
+    await comm.free(s);
+    await comm.free(r);
     if (cfg.validate && await failed(comm, errors, size, out)) break;
   }
 }

@@ -107,6 +107,7 @@ export function preamble(c: OsuConfig, np: number): string[] {
   const valid = c.validate ? right("Validation", W) : "";
   switch (kind) {
     case "latency":
+    case "multi_lat":
       return [title(c.name), left("# Size", 10) + right("Latency (us)", W) + valid];
     case "bw":
     case "bibw":
