@@ -110,6 +110,7 @@ async function calls(np: number, ...args: string[]): Promise<string[][]> {
     "reduce",
     "allreduce",
     "alltoall",
+    "alltoallv",
     "gather",
     "scatter",
     "allgather",
@@ -569,4 +570,34 @@ Deno.test("osu: osu_multi_lat sums every rank's validation at rank 0", async () 
     [1, "                Pass"],
     [2, "                Fail"],
   ]);
+});
+
+Deno.test("osu: osu_alltoallv exchanges equal counts as osu_alltoallv.c, one barrier more", async () => {
+  const out = await osu("osu_alltoallv", "-np", "3", "-m", "4", "-i", "3", "-x", "1", "-c");
+  assert.deepEqual(out.slice(0, 3), [
+    "",
+    "# OSU MPI All-to-Allv Personalized Exchange Latency Test v7.0",
+    "# Size         Avg Latency(us)          Validation",
+  ]);
+  assert.deepEqual(out.slice(3).map((l) => [Number(l.slice(0, 10)), l.slice(30)]), [
+    [1, "                Pass"],
+    [2, "                Pass"],
+    [4, "                Pass"],
+  ]);
+  const log = await calls(2, "osu_alltoallv", "-m", "1", "-i", "1", "-x", "0");
+  assert.deepEqual(log[1], [
+    "barrier",
+    "barrier",
+    "alltoallv",
+    "barrier",
+    "reduce",
+    "reduce",
+    "reduce",
+    "barrier",
+  ]);
+  // check_mem_limit: subtype ALLTOALL, max × np within -M.
+  const c = parseOsuArgs(["osu_alltoallv", "-m", "262144:1048576", "-M", "2097152", "-i", "1"]);
+  const lines: string[] = [];
+  await mpi.mpiexec({ np: 4, mode: "native" }, osuProgram(c, 4, (l) => lines.push(l)));
+  assert.deepEqual(lines.slice(3).map((l) => Number(l.slice(0, 10))), [262144, 524288]);
 });

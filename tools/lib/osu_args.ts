@@ -53,6 +53,11 @@ export const OSU_BENCHMARKS = {
     title: "OSU MPI All-to-All Personalized Exchange Latency Test",
     opts: "hvfm:i:x:M:a:cu:",
   },
+  osu_alltoallv: {
+    kind: "alltoallv",
+    title: "OSU MPI All-to-Allv Personalized Exchange Latency Test",
+    opts: "hvfm:i:x:M:a:cu:",
+  },
   osu_reduce: { kind: "reduce", title: "OSU MPI Reduce Latency Test", opts: "hvfm:i:x:M:a:cu:" },
   osu_gather: { kind: "gather", title: "OSU MPI Gather Latency Test", opts: "hvfm:i:x:M:a:cu:" },
   osu_scatter: { kind: "scatter", title: "OSU MPI Scatter Latency Test", opts: "hvfm:i:x:M:a:cu:" },
@@ -76,7 +81,17 @@ export const OSU_BENCHMARKS = {
  * ```
  */
 export function isCollective(kind: string): boolean {
-  return ["barrier", "bcast", "allreduce", "alltoall", "reduce", "gather", "scatter", "allgather"]
+  return [
+    "barrier",
+    "bcast",
+    "allreduce",
+    "alltoall",
+    "alltoallv",
+    "reduce",
+    "gather",
+    "scatter",
+    "allgather",
+  ]
     .includes(kind);
 }
 

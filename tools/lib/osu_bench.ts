@@ -13,7 +13,7 @@
  * - osu_mbw_mr: `pairs` sender/receiver pairs (rank i with i + pairs) do
  *   osu_bw at once; aggregate MB/s and messages/s (optionally per window).
  * - osu_barrier, osu_bcast, osu_allreduce and osu_reduce (MPI_FLOAT,
- *   MPI_SUM, root 0), osu_alltoall, osu_gather, osu_scatter (root 0),
+ *   MPI_SUM, root 0), osu_alltoall, osu_alltoallv (equal counts), osu_gather, osu_scatter (root 0),
  *   osu_allgather: each rank times the operation (a barrier between timed
  *   iterations except for osu_barrier; osu_reduce's comes before each call);
  *   avg/min/max over ranks of the mean.
@@ -548,8 +548,8 @@ async function collective(
   // check_mem_limit (OMB 7.0 c/util/osu_util_mpi.c): the subtypes GATHER
   // (osu_gather, osu_allgather), ALLTOALL and SCATTER need max × np within
   // -M; BCAST and REDUCE (osu_reduce, osu_allreduce) need max within it.
-  const perRank = kind === "alltoall" || kind === "gather" || kind === "scatter" ||
-    kind === "allgather";
+  const perRank = kind === "alltoall" || kind === "alltoallv" || kind === "gather" ||
+    kind === "scatter" || kind === "allgather";
   const limited = perRank
     ? (max * n > cfg.memLimit ? Math.floor(cfg.memLimit / n) : max)
     : (kind === "bcast" || kind === "allreduce" || kind === "reduce") && max > cfg.memLimit
@@ -594,8 +594,9 @@ async function collective(
   const es = float ? 4 : 1;
   const dt = float ? "float32" : "uint8";
   const elems = Math.max(1, Math.floor(max / es));
-  const sendSpan = kind === "alltoall" || kind === "scatter" ? n : 1;
-  const recvSpan = kind === "alltoall" || kind === "gather" || kind === "allgather" ? n : 1;
+  const a2a = kind === "alltoall" || kind === "alltoallv";
+  const sendSpan = a2a || kind === "scatter" ? n : 1;
+  const recvSpan = a2a || kind === "gather" || kind === "allgather" ? n : 1;
   const rootOnlySend = kind === "scatter", rootOnlyRecv = kind === "gather";
   const sendbuf = rootOnlySend && me !== 0 ? undefined : comm.alloc(elems * sendSpan, dt);
   const recvbuf = kind === "bcast"
@@ -611,6 +612,8 @@ async function collective(
     ? sizes(Math.max(1, Math.floor(cfg.minSize / 4)), Math.floor(max / 4))
     : sizes(cfg.minSize, max);
   let errors = 0;
+  // osu_alltoallv.c has one more barrier, after the preamble.
+  if (kind === "alltoallv") await comm.barrier();
   for (const count of counts) {
     const bytes = count * es;
     const sb = sendbuf?.subarray(0, count * sendSpan);
@@ -626,6 +629,9 @@ async function collective(
     // statistics.
     if (kind !== "bcast") await comm.barrier();
     let timer = 0, local = 0;
+    // osu_alltoallv.c: `size` bytes to and from every rank, packed.
+    const cnt = Array.from({ length: n }, () => count);
+    const disp = cnt.map((_, i) => i * count);
     const op = async () => {
       if (kind === "bcast") await comm.bcast(sb!, 0);
       else if (kind === "allreduce") await comm.allreduce(sb!, rb!, "SUM");
@@ -633,6 +639,7 @@ async function collective(
       else if (kind === "gather") await comm.gather(sb!, me === 0 ? rb! : null, 0);
       else if (kind === "scatter") await comm.scatter(me === 0 ? sb! : null, rb!, 0);
       else if (kind === "allgather") await comm.allgather(sb!, rb!);
+      else if (kind === "alltoallv") await comm.alltoallv(sb!, cnt, disp, rb!, cnt, disp);
       else await comm.alltoall(sb!, rb!);
     };
     // Who checks the data (validate_data's callers): the root for
@@ -731,7 +738,7 @@ function fillValidation(
       if (me === 0) sb!.set(blocks(0, n));
       rb!.fill(0);
       return;
-    default: // alltoall
+    default: // alltoall, alltoallv (subtype ALLTOALL)
       sb!.set(blocks(me, n));
       rb!.fill(0);
   }
@@ -773,7 +780,7 @@ function checkValidation(
       return blocksAre(rb!.get() as Uint8Array, 0, n);
     case "scatter":
       return blocksAre(rb!.get() as Uint8Array, me, 1);
-    default: // alltoall
+    default: // alltoall, alltoallv
       return blocksAre(rb!.get() as Uint8Array, me, n);
   }
 }
