@@ -187,7 +187,13 @@ export class Comm {
         `${label} on rank ${this.rank}: the request belongs to rank ${req.rank}`,
       );
     }
+    // MPI-3.1 §3.7.3: a completion call that returns a request's status
+    // deallocates it and sets the handle to MPI_REQUEST_NULL; "One is
+    // allowed to call MPI_WAIT with a null or inactive request argument. In
+    // this case the operation returns immediately with empty status."
+    if (returned.has(req)) return nullStatus();
     if (!req.done) await this.proc.ch.waitFor(() => req.done, label);
+    returned.add(req);
     if (req.error) throw req.error;
     return req.status!;
   }
@@ -254,21 +260,20 @@ export class Comm {
   }
 
   /**
-   * `MPI_Waitany`: wait until one of `reqs` not yet returned by a wait
-   * completes; returns its index and status (`index` = UNDEFINED when all
-   * have been returned already).
+   * `MPI_Waitany`: wait until one of `reqs` not yet returned by a completion
+   * call completes; returns its index and status (`index` = UNDEFINED and
+   * the empty status when every one has been returned already, MPI-3.1
+   * §3.7.5: "If the array contains no active handles then the call returns
+   * immediately with index = MPI_UNDEFINED, and an empty status").
    */
   async waitany(reqs: readonly Request[]): Promise<{ index: number; status: Status }> {
     this.#check("MPI_Waitany");
-    const live = () => reqs.findIndex((r) => !consumed.has(r) && r.done);
-    if (reqs.every((r) => consumed.has(r))) {
-      return { index: UNDEFINED, status: emptyStatus(PROC_NULL) };
-    }
+    const live = () => reqs.findIndex((r) => !returned.has(r) && r.done);
+    if (reqs.every((r) => returned.has(r))) return { index: UNDEFINED, status: nullStatus() };
     if (live() < 0) {
       await this.proc.ch.waitFor(() => live() >= 0, `MPI_Waitany(${reqs.length} requests)`);
     }
     const index = live();
-    consumed.add(reqs[index]);
     return { index, status: await this.#wait(reqs[index], "MPI_Waitany") };
   }
 
@@ -922,7 +927,16 @@ export class Comm {
   }
 }
 
-const consumed = new WeakSet<Request>();
+/** Requests a completion call has returned: MPI_REQUEST_NULL from then on (MPI-3.1 §3.7.3). */
+const returned = new WeakSet<Request>();
+
+/**
+ * The empty status (MPI-3.1 §3.7.3): "source = MPI_ANY_SOURCE, tag =
+ * MPI_ANY_TAG, ... MPI_GET_COUNT ... return count = 0".
+ */
+function nullStatus(): Status {
+  return emptyStatus(ANY_SOURCE);
+}
 
 function done(req: Request, status: Status): Request {
   req.complete(status);

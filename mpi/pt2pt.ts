@@ -151,6 +151,11 @@ export class PointToPoint implements PacketHandler {
   #staging = new Map<number, Staging[]>();
   #flushQueued = false;
   #lastId = 0;
+  /** Tickets of the isend/irecv calls in the order they were made, and the one posting now. */
+  #ticket = 0;
+  #turn = 0;
+  /** Calls waiting for their turn (woken on every turn, each checks its ticket). */
+  #turnWaiters: (() => void)[] = [];
 
   /**
    * @param ch the channel
@@ -174,6 +179,34 @@ export class PointToPoint implements PacketHandler {
     return this.ch.rank;
   }
 
+  /**
+   * Wait until the isend/irecv calls made before the one holding `ticket`
+   * have posted. MPI-3.1 §3.5: "If a sender sends two messages in succession
+   * to the same destination, and both match the same receive, then this
+   * operation cannot receive the second message if the first one is still
+   * pending"; and a receive posted first takes the message both match. The
+   * succession is the order of the calls: a call made while an earlier one
+   * is still posting (not awaited yet, as in one `Promise.all`) waits for it,
+   * so a small eager send cannot overtake a rendezvous send registering its
+   * buffer. A call made when none is posting goes at once (no wait at all).
+   */
+  async #waitTurn(ticket: number): Promise<void> {
+    while (this.#turn !== ticket) {
+      const b = this.ch.dom.engine.block<void>(
+        `rank ${this.rank}: an earlier MPI_Isend/MPI_Irecv posting`,
+      );
+      this.#turnWaiters.push(() => b.resolve());
+      await b.promise;
+    }
+  }
+
+  #nextTurn(): void {
+    this.#turn++;
+    const waiters = this.#turnWaiters;
+    this.#turnWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
   #charge(ns: number): void {
     this.ch.cpu.charge(ns);
   }
@@ -187,6 +220,23 @@ export class PointToPoint implements PacketHandler {
    * communicator with `context`. Resolves once the send is under way.
    */
   async isend(
+    region: Region,
+    dest: number,
+    src: number,
+    tag: number,
+    context: number,
+    what: string,
+  ): Promise<Request> {
+    const ticket = this.#ticket++;
+    if (this.#turn !== ticket) await this.#waitTurn(ticket);
+    try {
+      return await this.#postSend(region, dest, src, tag, context, what);
+    } finally {
+      this.#nextTurn();
+    }
+  }
+
+  async #postSend(
     region: Region,
     dest: number,
     src: number,
@@ -250,6 +300,23 @@ export class PointToPoint implements PacketHandler {
    * communicator, or ANY_SOURCE) with `tag` (or ANY_TAG).
    */
   async irecv(
+    region: Region,
+    datatype: Datatype,
+    source: number,
+    tag: number,
+    context: number,
+    what: string,
+  ): Promise<Request> {
+    const ticket = this.#ticket++;
+    if (this.#turn !== ticket) await this.#waitTurn(ticket);
+    try {
+      return await this.#postRecv(region, datatype, source, tag, context, what);
+    } finally {
+      this.#nextTurn();
+    }
+  }
+
+  async #postRecv(
     region: Region,
     datatype: Datatype,
     source: number,

@@ -176,6 +176,64 @@ Deno.test("mpi: waitany and test/testall make progress and report completion", a
   assert.deepEqual(job.results[1], [true, 1, 0, mpi.UNDEFINED, 2]);
 });
 
+Deno.test("mpi: isend/irecv started together keep their call order: a later eager send does not overtake a rendezvous one (MPI-3.1 §3.5)", async () => {
+  for (const mode of ["native", "bypass", "split"] as const) {
+    const job = await mpiexec({ np: 2, mode }, async (comm) => {
+      if (comm.rank === 0) {
+        // Both calls are made before either is awaited (one Promise.all): the
+        // rendezvous send registers its buffer while the eager one could go.
+        const big = comm.alloc(100_000);
+        big.fill(1);
+        const small = new Uint8Array(8).fill(2);
+        await comm.waitall(await Promise.all([comm.isend(big, 1, 5), comm.isend(small, 1, 5)]));
+        await comm.barrier();
+        await comm.send(new Int32Array([3]), 1, 6);
+        await comm.send(new Int32Array([4]), 1, 7);
+        return [];
+      }
+      await comm.compute({ ns: 1_000_000 });
+      const a = new Uint8Array(100_000), b = new Uint8Array(100_000);
+      const sa = await comm.recv(a, 0, 5), sb = await comm.recv(b, 0, 5);
+      // Receives posted together take the messages in their call order too.
+      const x = new Int32Array(1), y = new Int32Array(1);
+      const [rx, ry] = await Promise.all([comm.irecv(x, 0, ANY_TAG), comm.irecv(y, 0, ANY_TAG)]);
+      await comm.barrier();
+      await comm.waitall([rx, ry]);
+      return [sa.bytes, a[0], sb.bytes, b[0], x[0], y[0]];
+    });
+    assert.deepEqual(job.results[1], [100_000, 1, 8, 2, 3, 4], mode);
+  }
+});
+
+Deno.test("mpi: a request a completion call returned is MPI_REQUEST_NULL: the empty status, skipped by waitany (MPI-3.1 §3.7.3, §3.7.5)", async () => {
+  for (const mode of ["native", "bypass", "split"] as const) {
+    const job = await mpiexec({ np: 2, mode }, async (comm) => {
+      if (comm.rank === 0) {
+        for (const tag of [1, 2, 3]) await comm.send(new Int32Array([tag]), 1, tag);
+        return [];
+      }
+      const empty = { source: ANY_SOURCE, tag: ANY_TAG, bytes: 0, count: 0 };
+      const r1 = await comm.irecv(new Int32Array(1), 0, 1);
+      const r2 = await comm.irecv(new Int32Array(1), 0, 2);
+      const r3 = await comm.irecv(new Int32Array(1), 0, 3);
+      const first = await comm.wait(r1);
+      // Waited on: r1 is null now. Waiting or testing again returns the empty status at once.
+      assert.deepEqual(await comm.wait(r1), empty);
+      assert.deepEqual(await comm.test(r1), empty);
+      // waitany skips it (it used to return index 0 again).
+      const any = await comm.waitany([r1, r2]);
+      assert.deepEqual(await comm.waitall([r1, r2, r3]), [empty, empty, { ...first, tag: 3 }]);
+      // No active request left: UNDEFINED and the empty status (source ANY_SOURCE, not PROC_NULL).
+      const none = await comm.waitany([r1, r2, r3]);
+      assert.deepEqual(none, { index: mpi.UNDEFINED, status: empty });
+      assert.deepEqual(await comm.waitany([]), { index: mpi.UNDEFINED, status: empty });
+      return [first.tag, any.index, any.status.tag, r1.status?.tag];
+    });
+    // The request object still shows the status it completed with.
+    assert.deepEqual(job.results[1], [1, 1, 2, 1], mode);
+  }
+});
+
 Deno.test("mpi: a message longer than the receive buffer is MPI_ERR_TRUNCATE (eager and rendezvous)", async () => {
   for (const n of [100, 50_000]) {
     const e = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
