@@ -601,6 +601,27 @@ export class Comm {
     }
   }
 
+  /**
+   * The element type a reduction combines: the typed side's when the other
+   * is untyped bytes (a DataView), so a `Float64Array` reduced into a
+   * DataView still adds doubles (it added bytes at one end and doubles at
+   * the other); the send buffer must hold whole elements of it.
+   */
+  #reduceType(
+    what: string,
+    src: { region: Region; datatype: Datatype },
+    out: { datatype: Datatype } | undefined,
+  ): Datatype {
+    const dt = src.datatype === "byte" && out ? out.datatype : src.datatype;
+    if (src.region.bytes % typeSize(dt) !== 0) {
+      throw new MpiError(
+        "MPI_ERR_COUNT",
+        `${what} on rank ${this.rank}: ${src.region.bytes} bytes is not a whole number of ${dt} elements`,
+      );
+    }
+    return dt;
+  }
+
   #root(what: string, root: number): void {
     if (!Number.isInteger(root) || root < 0 || root >= this.size) {
       throw new MpiError(
@@ -669,7 +690,7 @@ export class Comm {
       const out = isRoot ? this.#need(recvbuf, what, "receive buffer") : undefined;
       const src = isInPlace(sendbuf) ? out! : this.#region(sendbuf, what);
       if (out) this.#sameType(what, src.datatype, out.datatype);
-      const dt = src.datatype;
+      const dt = this.#reduceType(what, src, out);
       const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
       checkOp(op, dt, count, what);
       if (out) this.#fits(what, "receive buffer", out.region, bytes);
@@ -710,7 +731,7 @@ export class Comm {
       const out = this.#region(recvbuf, what);
       const src = isInPlace(sendbuf) ? out : this.#region(sendbuf, what);
       this.#sameType(what, src.datatype, out.datatype);
-      const dt = out.datatype;
+      const dt = this.#reduceType(what, src, out);
       const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
       checkOp(op, dt, count, what);
       this.#fits(what, "receive buffer", out.region, bytes);

@@ -78,6 +78,8 @@ export const OPS: readonly Op[] = [
  * import { checkOp } from "./ops.ts";
  * checkOp("BAND", "int32", 4, "MPI_Allreduce");
  * assert.throws(() => checkOp("BAND", "float64", 4, "MPI_Allreduce"), /MPI_ERR_OP/);
+ * checkOp("BXOR", "byte", 4, "MPI_Allreduce");
+ * assert.throws(() => checkOp("SUM", "byte", 4, "MPI_Allreduce"), /MPI_ERR_OP/);
  * ```
  */
 export function checkOp(op: Op, datatype: Datatype, count: number, what: string): void {
@@ -89,6 +91,15 @@ export function checkOp(op: Op, datatype: Datatype, count: number, what: string)
   }
   if ((op === "BAND" || op === "BOR" || op === "BXOR") && !isIntegerType(datatype)) {
     throw new MpiError("MPI_ERR_OP", `${what}: ${op} applies to integer types, not ${datatype}`);
+  }
+  // MPI-3.1 §5.9.2: the Byte category (MPI_BYTE: bytes, not numbers) goes
+  // only with MPI_BAND, MPI_BOR and MPI_BXOR; MPICH refuses the others with
+  // MPI_ERR_OP. uint8 (MPI_UINT8_T) is a C integer and takes every op.
+  if (datatype === "byte" && op !== "BAND" && op !== "BOR" && op !== "BXOR") {
+    throw new MpiError(
+      "MPI_ERR_OP",
+      `${what}: ${op} does not apply to byte (MPI_BYTE takes BAND, BOR and BXOR only; use uint8 for numbers)`,
+    );
   }
   if ((op === "MAXLOC" || op === "MINLOC") && count % 2 !== 0) {
     throw new MpiError(

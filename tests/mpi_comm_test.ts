@@ -147,3 +147,41 @@ Deno.test("mpi: communicator argument errors", async () => {
     /MPI_ERR_COUNT: MPI_Alltoallv on rank \d: send count\[1\] = -1 is not >= 0/,
   );
 });
+
+Deno.test("mpi: MPI_BYTE takes BAND, BOR and BXOR only; a DataView reduced with a typed buffer takes its type (MPI-3.1 §5.9.2)", async () => {
+  for (const mode of ["native", "bypass", "split"] as const) {
+    const job = await mpi.mpiexec({ np: 3, mode }, async (comm) => {
+      // Bytes combine bitwise.
+      const bits = new DataView(new Uint8Array([1 << comm.rank, 0xf0]).buffer);
+      await comm.allreduce(mpi.IN_PLACE, bits, "BOR");
+      // A float64 reduction delivered into a DataView adds doubles (it added bytes).
+      const out = new DataView(new ArrayBuffer(8));
+      await comm.allreduce(new Float64Array([0.5 + comm.rank]), out, "SUM");
+      const root = new DataView(new ArrayBuffer(8));
+      await comm.reduce(
+        new Float64Array([comm.rank]),
+        comm.rank === 2 ? root : null,
+        "MAX",
+        2,
+      );
+      // Arithmetic on bytes is an error, not a sum of bytes.
+      const err = await comm.allreduce(mpi.IN_PLACE, new DataView(new ArrayBuffer(4)), "SUM")
+        .then(() => "no error", (e: Error) => e.message);
+      return [
+        bits.getUint8(0),
+        bits.getUint8(1),
+        out.getFloat64(0, true),
+        root.getFloat64(0, true),
+        err,
+      ];
+    });
+    for (const [r, res] of job.results.entries()) {
+      assert.deepEqual(res.slice(0, 3), [7, 0xf0, 4.5], mode);
+      assert.equal(res[3], r === 2 ? 2 : 0, mode);
+      assert.match(
+        String(res[4]),
+        /^MPI_ERR_OP: MPI_Allreduce: SUM does not apply to byte \(MPI_BYTE takes BAND, BOR and BXOR only/,
+      );
+    }
+  }
+});
