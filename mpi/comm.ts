@@ -180,13 +180,23 @@ export class Comm {
     return toRegion(buf, this.proc.rank, what);
   }
 
-  async #wait(req: Request, label: string): Promise<Status> {
+  #own(req: Request, label: string): void {
+    if (!(req instanceof Request)) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${label} on rank ${this.rank}: not a request (give what isend or irecv returned)`,
+      );
+    }
     if (req.rank !== this.proc.rank) {
       throw new MpiError(
         "MPI_ERR_REQUEST",
         `${label} on rank ${this.rank}: the request belongs to rank ${req.rank}`,
       );
     }
+  }
+
+  async #wait(req: Request, label: string): Promise<Status> {
+    this.#own(req, label);
     // MPI-3.1 §3.7.3: a completion call that returns a request's status
     // deallocates it and sets the handle to MPI_REQUEST_NULL; "One is
     // allowed to call MPI_WAIT with a null or inactive request argument. In
@@ -248,12 +258,13 @@ export class Comm {
   /** `MPI_Wait`: the request's status (throws the error it completed with). */
   async wait(req: Request): Promise<Status> {
     this.#check("MPI_Wait");
-    return await this.#wait(req, `MPI_Wait(${req.what})`);
+    return await this.#wait(req, req instanceof Request ? `MPI_Wait(${req.what})` : "MPI_Wait");
   }
 
   /** `MPI_Waitall`: all statuses, in order (throws the first error). */
   async waitall(reqs: readonly Request[]): Promise<Status[]> {
     this.#check("MPI_Waitall");
+    for (const r of reqs) this.#own(r, "MPI_Waitall");
     const out: Status[] = [];
     for (const r of reqs) out.push(await this.#wait(r, `MPI_Waitall(${reqs.length} requests)`));
     return out;
@@ -268,6 +279,7 @@ export class Comm {
    */
   async waitany(reqs: readonly Request[]): Promise<{ index: number; status: Status }> {
     this.#check("MPI_Waitany");
+    for (const r of reqs) this.#own(r, "MPI_Waitany");
     const live = () => reqs.findIndex((r) => !returned.has(r) && r.done);
     if (reqs.every((r) => returned.has(r))) return { index: UNDEFINED, status: nullStatus() };
     if (live() < 0) {
@@ -280,6 +292,7 @@ export class Comm {
   /** `MPI_Test`: make progress once; the status if the request is done. */
   async test(req: Request): Promise<Status | undefined> {
     this.#check("MPI_Test");
+    this.#own(req, "MPI_Test");
     if (!req.done) await this.proc.ch.poll();
     if (!req.done) return undefined;
     return await this.#wait(req, "MPI_Test");
@@ -288,6 +301,7 @@ export class Comm {
   /** `MPI_Testall`: make progress once; all statuses if every request is done. */
   async testall(reqs: readonly Request[]): Promise<Status[] | undefined> {
     this.#check("MPI_Testall");
+    for (const r of reqs) this.#own(r, "MPI_Testall");
     if (!reqs.every((r) => r.done)) await this.proc.ch.poll();
     if (!reqs.every((r) => r.done)) return undefined;
     return await this.waitall(reqs);

@@ -347,3 +347,45 @@ Deno.test("mpi: a loop of test() advances virtual time until the message arrives
   // Each empty test costs one empty CQ poll (cpu.emptyPollNs, 40 ns on this profile).
   assert.ok(polls > 2000 && polls < 3000, `${polls} polls`);
 });
+
+Deno.test("mpi: another rank's request, or no request, is MPI_ERR_REQUEST in every completion call, before anything is waited for", async () => {
+  for (const mode of ["native", "bypass", "split"] as const) {
+    let shared: mpi.Request | undefined;
+    const job = await mpiexec({ np: 2, mode }, async (comm) => {
+      const mine = await comm.irecv(new Int32Array(1), comm.rank ^ 1, 4);
+      if (comm.rank === 0) shared = mine;
+      await comm.barrier();
+      const errs: string[] = [];
+      if (comm.rank === 1) {
+        const other = shared!;
+        for (
+          const call of [
+            () => comm.test(other),
+            () => comm.testall([other]),
+            () => comm.waitany([mine, other]),
+            () => comm.waitall([mine, other]),
+            () => comm.wait({} as mpi.Request),
+          ]
+        ) errs.push(await call().then(() => "no error", (e: Error) => e.message));
+      }
+      // Nothing above consumed `mine`: it is still there to complete.
+      await comm.send(new Int32Array([comm.rank]), comm.rank ^ 1, 4);
+      const st = await comm.wait(mine);
+      return [st.source, ...errs];
+    });
+    assert.deepEqual(job.results[0], [1], mode);
+    assert.equal(job.results[1][0], 0, mode);
+    const errs = job.results[1].slice(1) as string[];
+    for (const [i, call] of ["MPI_Test", "MPI_Testall", "MPI_Waitany", "MPI_Waitall"].entries()) {
+      assert.equal(
+        errs[i],
+        `MPI_ERR_REQUEST: ${call} on rank 1: the request belongs to rank 0`,
+        mode,
+      );
+    }
+    assert.match(
+      errs[4],
+      /^MPI_ERR_REQUEST: MPI_Wait on rank 1: not a request \(give what isend or irecv returned\)$/,
+    );
+  }
+});
