@@ -875,11 +875,20 @@ export class Comm {
     });
   }
 
-  /** `MPI_Alltoall`: block `j` of rank `i`'s `sendbuf` to block `i` of rank `j`'s `recvbuf`. */
-  async alltoall(sendbuf: Buf, recvbuf: Buf, opts?: CollOptions<"alltoall">): Promise<void> {
+  /**
+   * `MPI_Alltoall`: block `j` of rank `i`'s `sendbuf` to block `i` of rank
+   * `j`'s `recvbuf` (IN_PLACE as sendbuf on every rank: the blocks go out of
+   * `recvbuf` and are replaced by the ones received).
+   */
+  async alltoall(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    opts?: CollOptions<"alltoall">,
+  ): Promise<void> {
     const what = "MPI_Alltoall";
     await this.#coll(what, async (env) => {
-      const s = this.#region(sendbuf, what), o = this.#region(recvbuf, what);
+      const o = this.#region(recvbuf, what);
+      const s = isInPlace(sendbuf) ? this.#sendCopy(env, o) : this.#region(sendbuf, what);
       this.#sameType(what, s.datatype, o.datatype);
       const bb = s.region.bytes / this.size;
       if (!Number.isInteger(bb)) throw this.#blocks(what, s.region.bytes);
@@ -902,9 +911,12 @@ export class Comm {
    * `MPI_Alltoallv`: `sendcounts[j]` elements at `sdispls[j]` of `sendbuf`
    * to rank `j`, which receives them at `rdispls[i]` of its `recvbuf`
    * (`recvcounts[i]` elements); counts and displacements in elements.
+   * IN_PLACE as sendbuf on every rank: `sendcounts` and `sdispls` are
+   * ignored, block `j` of `recvbuf` goes to rank `j` and is replaced by what
+   * rank `j` sends.
    */
   async alltoallv(
-    sendbuf: Buf,
+    sendbuf: Buf | InPlace,
     sendcounts: readonly number[],
     sdispls: readonly number[],
     recvbuf: Buf,
@@ -914,16 +926,35 @@ export class Comm {
   ): Promise<void> {
     const what = "MPI_Alltoallv";
     await this.#coll(what, async (env) => {
-      const s = this.#region(sendbuf, what), o = this.#region(recvbuf, what);
+      const o = this.#region(recvbuf, what);
+      const inPlace = isInPlace(sendbuf);
+      const s = inPlace ? this.#sendCopy(env, o) : this.#region(sendbuf, what);
       this.#sameType(what, s.datatype, o.datatype);
       const es = typeSize(s.datatype);
-      this.#vector(what, "send", sendcounts, sdispls, s.region.bytes / es);
+      if (!inPlace) this.#vector(what, "send", sendcounts, sdispls, s.region.bytes / es);
       this.#vector(what, "receive", recvcounts, rdispls, o.region.bytes / es);
-      const sb = vBlocks(sendcounts, sdispls, es), rb = vBlocks(recvcounts, rdispls, es);
+      const rb = vBlocks(recvcounts, rdispls, es);
+      const sb = inPlace ? rb : vBlocks(sendcounts, sdispls, es);
       if (this.#pick("alltoallv", opts, { bytes: 0 }) === "scattered") {
         await alltoallScattered(env, s.region, sb, o.region, rb, TAG.alltoallv);
       } else await alltoallPairwise(env, s.region, sb, o.region, rb, TAG.alltoallv);
     });
+  }
+
+  /**
+   * MPI_IN_PLACE in alltoall and alltoallv (MPI-3.1 §5.8: "The data to be
+   * sent is taken from the recvbuf and replaced by the received data"; in
+   * alltoallv "sendcounts, sdispls and sendtype are ignored" and the amount
+   * sent to process j is recvcounts[j]): what goes out is a copy of the
+   * receive buffer, in scratch memory, taken before anything arrives.
+   */
+  #sendCopy(env: CollEnv, o: { region: Region; datatype: Datatype }): {
+    region: Region;
+    datatype: Datatype;
+  } {
+    const copy = env.scratch(o.region.bytes);
+    env.copy(copy, o.region);
+    return { region: copy, datatype: o.datatype };
   }
 
   #vector(

@@ -185,3 +185,49 @@ Deno.test("mpi: MPI_BYTE takes BAND, BOR and BXOR only; a DataView reduced with 
     }
   }
 });
+
+Deno.test("mpi: IN_PLACE for alltoall and alltoallv, every algorithm, 1, 3 and 5 ranks (MPI-3.1 §5.8)", async () => {
+  for (const [np, mode] of [[1, "native"], [3, "bypass"], [5, "split"]] as const) {
+    const job = await mpi.mpiexec({ np, mode }, async (comm) => {
+      const me = comm.rank, n = comm.size;
+      const out: Record<string, number[]> = {};
+      for (const algorithm of mpi.ALGORITHMS.alltoall) {
+        // Block j (two elements, one MpiBuffer and one typed array) goes to rank j.
+        for (const k of [2, 3000]) {
+          const buf = k > 2 ? comm.alloc(n * k, "int32") : new Int32Array(n * k);
+          const v = buf instanceof Int32Array ? buf : buf.get();
+          for (let j = 0; j < n; j++) v.fill(100 * me + j, j * k, (j + 1) * k);
+          if (!(buf instanceof Int32Array)) buf.set(v);
+          await comm.alltoall(IN_PLACE, buf, { algorithm });
+          const got = buf instanceof Int32Array ? buf : buf.get();
+          out[`${algorithm} ${k}`] = Array.from({ length: n }, (_, j) => got[j * k + k - 1]);
+        }
+      }
+      for (const algorithm of mpi.ALGORITHMS.alltoallv) {
+        // Rank i and rank j swap i + j + 1 elements; sendcounts/sdispls are ignored.
+        const counts = Array.from({ length: n }, (_, j) => me + j + 1);
+        const displs = counts.map((_, j) => counts.slice(0, j).reduce((a, b) => a + b, 0));
+        const buf = new Float64Array(counts.reduce((a, b) => a + b, 0));
+        for (let j = 0; j < n; j++) buf.fill(10 * me + j, displs[j], displs[j] + counts[j]);
+        await comm.alltoallv(IN_PLACE, [], [], buf, counts, displs, { algorithm });
+        out[`v ${algorithm}`] = [...buf];
+      }
+      return out;
+    });
+    for (const [me, res] of job.results.entries()) {
+      for (const [name, got] of Object.entries(res)) {
+        if (name.startsWith("v ")) {
+          const want = Array.from({ length: np }, (_, j) => Array(me + j + 1).fill(10 * j + me))
+            .flat();
+          assert.deepEqual(got, want, `${np} ranks ${name} on rank ${me}`);
+        } else {
+          assert.deepEqual(
+            got,
+            Array.from({ length: np }, (_, j) => 100 * j + me),
+            `${np} ranks ${name} on rank ${me}`,
+          );
+        }
+      }
+    }
+  }
+});
