@@ -77,6 +77,28 @@ export interface CollOptions<C extends Collective> {
 }
 
 /**
+ * What `waitsome` and `testsome` return: how many requests completed
+ * (`outcount`; UNDEFINED when none was active), their indices in the array
+ * and their statuses.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Some } from "./comm.ts";
+ * const s: Some = { outcount: 1, indices: [2], statuses: [{ source: 1, tag: 0, bytes: 4, count: 1 }] };
+ * assert.equal(s.indices.length, s.outcount);
+ * ```
+ */
+export interface Some {
+  /** Requests completed (`outcount`), or UNDEFINED when the array held no active request. */
+  outcount: number;
+  /** Their indices in the array, ascending. */
+  indices: number[];
+  /** Their statuses, in the same order. */
+  statuses: Status[];
+}
+
+/**
  * Work for {@link Comm.compute}: floating-point operations and bytes of
  * memory traffic (charged as the slower of the two at the profile's rates,
  * a roofline), plus any extra nanoseconds.
@@ -305,6 +327,69 @@ export class Comm {
     if (!reqs.every((r) => r.done)) await this.proc.ch.poll();
     if (!reqs.every((r) => r.done)) return undefined;
     return await this.waitall(reqs);
+  }
+
+  /**
+   * `MPI_Testany`: make progress once; the index and status of one
+   * completed request of `reqs` not yet returned, or `undefined` when none
+   * has completed (flag false). When no request is active (every one was
+   * returned already, or `reqs` is empty): index UNDEFINED and the empty
+   * status (MPI-3.1 §3.7.5).
+   */
+  async testany(reqs: readonly Request[]): Promise<{ index: number; status: Status } | undefined> {
+    const what = "MPI_Testany";
+    this.#check(what);
+    for (const r of reqs) this.#own(r, what);
+    if (reqs.every((r) => returned.has(r))) return { index: UNDEFINED, status: nullStatus() };
+    const first = () => reqs.findIndex((r) => !returned.has(r) && r.done);
+    if (first() < 0) await this.proc.ch.poll();
+    const index = first();
+    if (index < 0) return undefined;
+    return { index, status: await this.#wait(reqs[index], what) };
+  }
+
+  /**
+   * `MPI_Waitsome`: wait until at least one request of `reqs` not yet
+   * returned completes; returns every one that has, in index order
+   * (`outcount` = UNDEFINED and nothing when no request is active, MPI-3.1
+   * §3.7.5).
+   */
+  async waitsome(reqs: readonly Request[]): Promise<Some> {
+    const what = "MPI_Waitsome";
+    this.#check(what);
+    for (const r of reqs) this.#own(r, what);
+    if (reqs.every((r) => returned.has(r))) {
+      return { outcount: UNDEFINED, indices: [], statuses: [] };
+    }
+    const any = () => reqs.some((r) => !returned.has(r) && r.done);
+    if (!any()) await this.proc.ch.waitFor(any, `MPI_Waitsome(${reqs.length} requests)`);
+    return await this.#some(reqs, what);
+  }
+
+  /**
+   * `MPI_Testsome`: make progress once; every request of `reqs` not yet
+   * returned that has completed, in index order (`outcount` 0 when none
+   * has; UNDEFINED when no request is active, MPI-3.1 §3.7.5).
+   */
+  async testsome(reqs: readonly Request[]): Promise<Some> {
+    const what = "MPI_Testsome";
+    this.#check(what);
+    for (const r of reqs) this.#own(r, what);
+    if (reqs.every((r) => returned.has(r))) {
+      return { outcount: UNDEFINED, indices: [], statuses: [] };
+    }
+    if (!reqs.some((r) => !returned.has(r) && r.done)) await this.proc.ch.poll();
+    return await this.#some(reqs, what);
+  }
+
+  async #some(reqs: readonly Request[], what: string): Promise<Some> {
+    const indices: number[] = [], statuses: Status[] = [];
+    for (const [i, r] of reqs.entries()) {
+      if (returned.has(r) || !r.done) continue;
+      statuses.push(await this.#wait(r, what));
+      indices.push(i);
+    }
+    return { outcount: indices.length, indices, statuses };
   }
 
   /** `MPI_Sendrecv`: send and receive at once (no deadlock between two ranks swapping). */

@@ -28,7 +28,7 @@ export * from "./datatype.ts";
 export { type Buf, MpiBuffer } from "./buffer.ts";
 export { emptyStatus, getCount, Request, type Status } from "./request.ts";
 export { checkOp, type Op, OPS, reduceArrays, reduceInto } from "./ops.ts";
-export { type CollOptions, Comm, type Work } from "./comm.ts";
+export { type CollOptions, Comm, type Some, type Work } from "./comm.ts";
 export {
   type AlgorithmOf,
   ALGORITHMS,

@@ -389,3 +389,57 @@ Deno.test("mpi: another rank's request, or no request, is MPI_ERR_REQUEST in eve
     );
   }
 });
+
+Deno.test("mpi: testany, waitsome and testsome: flag, indices, statuses, UNDEFINED when no request is active (MPI-3.1 §3.7.5)", async () => {
+  for (const mode of ["native", "bypass", "split"] as const) {
+    const job = await mpiexec({ np: 3, mode }, async (comm) => {
+      if (comm.rank !== 0) {
+        await comm.barrier();
+        if (comm.rank === 2) await comm.compute({ ns: 20_000 });
+        await comm.send(new Int32Array([comm.rank * 10 + 1]), 0, comm.rank);
+        if (comm.rank === 1) {
+          await comm.compute({ ns: 50_000 });
+          await comm.send(new Int32Array([13]), 0, 3);
+          await comm.compute({ ns: 50_000 });
+          await comm.send(new Int32Array([14]), 0, 4);
+        }
+        return [];
+      }
+      const bufs = [0, 1, 2, 3].map(() => new Int32Array(1));
+      const reqs = [
+        await comm.irecv(bufs[0], 1, 1),
+        await comm.irecv(bufs[1], 2, 2),
+        await comm.irecv(bufs[2], 1, 3),
+        await comm.irecv(bufs[3], 1, 4),
+      ];
+      const nothing = [await comm.testany(reqs), await comm.testsome(reqs)];
+      await comm.barrier();
+      const rounds: (number | number[])[][] = [];
+      // One by testany (it may take a few tries), the others by waitsome.
+      let any;
+      while ((any = await comm.testany(reqs)) === undefined);
+      rounds.push([any.index, any.status.tag]);
+      // Away long enough for tags 2 and 3 to arrive, not 4: one waitsome returns both.
+      await comm.compute({ ns: 60_000 });
+      for (;;) {
+        const some = await comm.waitsome(reqs);
+        if (some.outcount === mpi.UNDEFINED) break;
+        rounds.push([some.indices, some.statuses.map((s) => s.tag)]);
+      }
+      const after = [await comm.testany(reqs), await comm.testsome(reqs), await comm.waitsome([])];
+      return [nothing, rounds, bufs.map((b) => b[0]), after];
+    });
+    const empty = { source: ANY_SOURCE, tag: ANY_TAG, bytes: 0, count: 0 };
+    const none = { outcount: mpi.UNDEFINED, indices: [], statuses: [] };
+    assert.deepEqual(
+      job.results[0],
+      [
+        [undefined, { outcount: 0, indices: [], statuses: [] }],
+        [[0, 1], [[1, 2], [2, 3]], [[3], [4]]],
+        [11, 21, 13, 14],
+        [{ index: mpi.UNDEFINED, status: empty }, none, none],
+      ],
+      mode,
+    );
+  }
+});
