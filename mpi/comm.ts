@@ -570,16 +570,19 @@ export class Comm {
   async split(color: number, key = 0): Promise<Comm | null> {
     const what = "MPI_Comm_split";
     this.#check(what);
-    if (!Number.isInteger(color) || (color < 0 && color !== UNDEFINED)) {
+    // MPI-3.1 §6.4.2: color and key are C ints ("color must be non-negative
+    // or MPI_UNDEFINED"); a wider number would wrap in the exchange below and
+    // leave the caller out of its own group.
+    if (!Number.isInteger(color) || (color < 0 && color !== UNDEFINED) || color > INT_MAX) {
       throw new MpiError(
         "MPI_ERR_ARG",
-        `${what} on rank ${this.rank}: color ${color} must be >= 0 or UNDEFINED`,
+        `${what} on rank ${this.rank}: color ${color} must be 0..${INT_MAX} or UNDEFINED`,
       );
     }
-    if (!Number.isInteger(key)) {
+    if (!Number.isInteger(key) || key < -INT_MAX - 1 || key > INT_MAX) {
       throw new MpiError(
         "MPI_ERR_ARG",
-        `${what} on rank ${this.rank}: key ${key} is not an integer`,
+        `${what} on rank ${this.rank}: key ${key} is not an integer in ${-INT_MAX - 1}..${INT_MAX}`,
       );
     }
     const all = new Int32Array(2 * this.size);
@@ -1077,6 +1080,9 @@ export class Comm {
     return ALGORITHMS;
   }
 }
+
+/** Largest C int: the range of MPI's int arguments (split's color and key). */
+const INT_MAX = 0x7fff_ffff;
 
 /** Requests a completion call has returned: MPI_REQUEST_NULL from then on (MPI-3.1 §3.7.3). */
 const returned = new WeakSet<Request>();

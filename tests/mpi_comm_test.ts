@@ -137,8 +137,22 @@ Deno.test("mpi: communicator argument errors", async () => {
   }).then(() => undefined, (err) => err);
   assert.match(
     e?.message,
-    /MPI_ERR_ARG: MPI_Comm_split on rank \d: color -5 must be >= 0 or UNDEFINED/,
+    /MPI_ERR_ARG: MPI_Comm_split on rank \d: color -5 must be 0\.\.2147483647 or UNDEFINED/,
   );
+  // Colors and keys are C ints: 2^31 wrapped in the exchange and left each rank out of its own
+  // group (rank -1 of an empty communicator).
+  for (
+    const [color, key, msg] of [[2 ** 31, 0, /color 2147483648 must be/], [
+      1,
+      2 ** 32,
+      /key 4294967296 is not an integer in -2147483648\.\.2147483647/,
+    ]] as const
+  ) {
+    const w = await mpi.mpiexec({ np: 2, mode: "native" }, async (comm) => {
+      await comm.split(color, key);
+    }).then(() => undefined, (err) => err);
+    assert.match(w?.message, new RegExp(`MPI_ERR_ARG: MPI_Comm_split on rank \\d: ${msg.source}`));
+  }
   const v = await mpi.mpiexec({ np: 2, mode: "native" }, async (comm) => {
     await comm.alltoallv(new Int32Array(4), [1, -1], [0, 1], new Int32Array(4), [1, 1], [0, 1]);
   }).then(() => undefined, (err) => err);
