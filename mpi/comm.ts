@@ -724,6 +724,23 @@ export class Comm {
     return dt;
   }
 
+  /**
+   * MPI-3.1 §2.3: "Unless specified otherwise, an argument of type OUT or
+   * type INOUT cannot be aliased with any other argument passed to an MPI
+   * procedure"; a collective reuses its receive buffer through MPI_IN_PLACE.
+   * As MPICH (MPIR_ERRTEST_ALIAS_COLL), a send buffer that starts where the
+   * receive buffer does is MPI_ERR_BUFFER.
+   */
+  #notAliased(what: string, send: Region, recv: Region): void {
+    const n = Math.min(send.bytes, recv.bytes);
+    if (this.size > 1 && n > 0 && sameRegion(send.sub(0, n), recv.sub(0, n))) {
+      throw new MpiError(
+        "MPI_ERR_BUFFER",
+        `${what} on rank ${this.rank}: send and receive buffers are the same (use IN_PLACE)`,
+      );
+    }
+  }
+
   #root(what: string, root: number): void {
     if (!Number.isInteger(root) || root < 0 || root >= this.size) {
       throw new MpiError(
@@ -792,6 +809,7 @@ export class Comm {
       const out = isRoot ? this.#need(recvbuf, what, "receive buffer") : undefined;
       const src = isInPlace(sendbuf) ? out! : this.#region(sendbuf, what);
       if (out) this.#sameType(what, src.datatype, out.datatype);
+      if (out && !isInPlace(sendbuf)) this.#notAliased(what, src.region, out.region);
       const dt = this.#reduceType(what, src, out);
       const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
       checkOp(op, dt, count, what);
@@ -833,6 +851,7 @@ export class Comm {
       const out = this.#region(recvbuf, what);
       const src = isInPlace(sendbuf) ? out : this.#region(sendbuf, what);
       this.#sameType(what, src.datatype, out.datatype);
+      if (!isInPlace(sendbuf)) this.#notAliased(what, src.region, out.region);
       const dt = this.#reduceType(what, src, out);
       const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
       checkOp(op, dt, count, what);
@@ -877,6 +896,7 @@ export class Comm {
       } else {
         const s = this.#region(sendbuf, what);
         if (out) this.#sameType(what, s.datatype, out.datatype);
+        if (out) this.#notAliased(what, s.region, out.region);
         mine = s.region;
       }
       if (out) this.#fits(what, "receive buffer", out.region, mine.bytes * this.size);
@@ -923,6 +943,7 @@ export class Comm {
       } else {
         const r = this.#region(recvbuf, what);
         if (src) this.#sameType(what, src.datatype, r.datatype);
+        if (src) this.#notAliased(what, src.region, r.region);
         mine = r.region;
       }
       if (src) this.#fits(what, "send buffer", src.region, mine.bytes * this.size);
@@ -949,6 +970,7 @@ export class Comm {
       } else {
         const s = this.#region(sendbuf, what);
         this.#sameType(what, s.datatype, out.datatype);
+        this.#notAliased(what, s.region, out.region);
         bb = s.region.bytes;
         this.#fits(what, "receive buffer", out.region, bb * this.size);
         env.copy(out.region.sub(this.rank * bb, bb), s.region);
@@ -981,12 +1003,7 @@ export class Comm {
       const bb = s.region.bytes / this.size;
       if (!Number.isInteger(bb)) throw this.#blocks(what, s.region.bytes);
       this.#fits(what, "receive buffer", o.region, s.region.bytes);
-      if (sameRegion(s.region, o.region.sub(0, s.region.bytes)) && this.size > 1) {
-        throw new MpiError(
-          "MPI_ERR_BUFFER",
-          `${what} on rank ${this.rank}: send and receive buffers are the same`,
-        );
-      }
+      this.#notAliased(what, s.region, o.region);
       const a = this.#pick("alltoall", opts, { bytes: bb });
       const blocks = equalBlocks(bb);
       if (a === "bruck") await alltoallBruck(env, s.region, o.region, bb);
@@ -1019,6 +1036,7 @@ export class Comm {
       const s = inPlace ? this.#sendCopy(env, o) : this.#region(sendbuf, what);
       this.#sameType(what, s.datatype, o.datatype);
       const es = typeSize(s.datatype);
+      if (!inPlace) this.#notAliased(what, s.region, o.region);
       if (!inPlace) this.#vector(what, "send", sendcounts, sdispls, s.region.bytes / es);
       this.#vector(what, "receive", recvcounts, rdispls, o.region.bytes / es);
       const rb = vBlocks(recvcounts, rdispls, es);

@@ -245,3 +245,38 @@ Deno.test("mpi: IN_PLACE for alltoall and alltoallv, every algorithm, 1, 3 and 5
     }
   }
 });
+
+Deno.test("mpi: a collective's send buffer that is its receive buffer is MPI_ERR_BUFFER: IN_PLACE is the way (MPI-3.1 §2.3, MPICH's alias check)", async () => {
+  const calls: [string, (c: mpi.Comm, b: Int32Array) => Promise<void>][] = [
+    ["MPI_Allreduce", (c, b) => c.allreduce(b, b, "SUM")],
+    ["MPI_Reduce", (c, b) => c.reduce(b, b, "SUM", 0)],
+    ["MPI_Gather", (c, b) => c.gather(b.subarray(0, 1), b, 0)],
+    ["MPI_Scatter", (c, b) => c.scatter(b, b.subarray(0, 1), 0)],
+    ["MPI_Allgather", (c, b) => c.allgather(b.subarray(0, 1), b)],
+    ["MPI_Alltoall", (c, b) => c.alltoall(b, b)],
+    ["MPI_Alltoallv", (c, b) => c.alltoallv(b, [1, 1, 1], [0, 1, 2], b, [1, 1, 1], [0, 1, 2])],
+  ];
+  for (const mode of ["native", "split"] as const) {
+    for (const [what, call] of calls) {
+      const e = await mpi.mpiexec({ np: 3, mode }, async (comm) => {
+        await call(comm, new Int32Array(3));
+      }).then(() => undefined, (err) => err);
+      assert.match(
+        e?.message,
+        new RegExp(
+          // Every rank finds it; which one the job reports first is a matter of timing.
+          `^rank (\\d): MPI_ERR_BUFFER: ${what} on rank \\1: send and receive buffers are the same \\(use IN_PLACE\\)$`,
+        ),
+        `${mode} ${what}`,
+      );
+    }
+  }
+  // One rank, and distinct views of one array, are fine.
+  const job = await mpi.mpiexec({ np: 1, mode: "native" }, async (comm) => {
+    const b = new Int32Array([5, 0]);
+    await comm.allreduce(b, b, "SUM");
+    await comm.allreduce(b.subarray(0, 1), b.subarray(1, 2), "SUM");
+    return [...b];
+  });
+  assert.deepEqual(job.results, [[5, 5]]);
+});
