@@ -47,12 +47,16 @@ import {
 import {
   ANY_SOURCE,
   ANY_TAG,
+  CONGRUENT,
+  IDENT,
   IN_PLACE,
   type InPlace,
   isInPlace,
   PROC_NULL,
+  SIMILAR,
   TAG_UB,
   UNDEFINED,
+  UNEQUAL,
 } from "./constants.ts";
 import { type Datatype, typeSize } from "./datatype.ts";
 import { MpiError } from "./errors.ts";
@@ -604,6 +608,29 @@ export class Comm {
     );
     c.#algorithms = { ...this.#algorithms };
     return c;
+  }
+
+  /**
+   * `MPI_Comm_compare` (MPI-3.1 §6.4.1): IDENT for the same communicator,
+   * CONGRUENT for the same members in the same order under another context
+   * (a `dup`), SIMILAR for the same members in another order, UNEQUAL
+   * otherwise. Local: nothing is sent.
+   */
+  compare(other: Comm): typeof IDENT | typeof CONGRUENT | typeof SIMILAR | typeof UNEQUAL {
+    const what = "MPI_Comm_compare";
+    this.#check(what);
+    if (!(other instanceof Comm) || other.proc !== this.proc) {
+      throw new MpiError(
+        "MPI_ERR_COMM",
+        `${what} on rank ${this.rank}: not a communicator of this rank`,
+      );
+    }
+    other.#check(what);
+    if (other.contextId === this.contextId) return IDENT;
+    if (other.size !== this.size) return UNEQUAL;
+    if (other.group.every((w, i) => w === this.group[i])) return CONGRUENT;
+    const mine = new Set(this.group);
+    return other.group.every((w) => mine.has(w)) ? SIMILAR : UNEQUAL;
   }
 
   /** `MPI_Comm_free`: release the communicator's contexts (MPI_COMM_WORLD cannot be freed). */

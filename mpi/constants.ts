@@ -55,6 +55,56 @@ export const PROC_NULL: -2 = -2;
 export const UNDEFINED: -32766 = -32766;
 
 /**
+ * `MPI_IDENT`: `comm.compare`'s answer for the same communicator
+ * (MPICH's value).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IDENT } from "./constants.ts";
+ * assert.equal(IDENT, 0);
+ * ```
+ */
+export const IDENT: 0 = 0;
+
+/**
+ * `MPI_CONGRUENT`: the same members in the same order, another context
+ * (a `dup`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CONGRUENT } from "./constants.ts";
+ * assert.equal(CONGRUENT, 1);
+ * ```
+ */
+export const CONGRUENT: 1 = 1;
+
+/**
+ * `MPI_SIMILAR`: the same members in another order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SIMILAR } from "./constants.ts";
+ * assert.equal(SIMILAR, 2);
+ * ```
+ */
+export const SIMILAR: 2 = 2;
+
+/**
+ * `MPI_UNEQUAL`: other members.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { UNEQUAL } from "./constants.ts";
+ * assert.equal(UNEQUAL, 3);
+ * ```
+ */
+export const UNEQUAL: 3 = 3;
+
+/**
  * Largest valid tag (`MPI_TAG_UB`; the standard requires at least 32767).
  *
  * @example

@@ -280,3 +280,54 @@ Deno.test("mpi: a collective's send buffer that is its receive buffer is MPI_ERR
   });
   assert.deepEqual(job.results, [[5, 5]]);
 });
+
+Deno.test("mpi: compare says IDENT, CONGRUENT, SIMILAR or UNEQUAL (MPI-3.1 §6.4.1)", async () => {
+  for (const mode of ["native", "bypass", "split"] as const) {
+    const job = await mpi.mpiexec({ np: 3, mode }, async (comm) => {
+      const dup = await comm.dup();
+      const reversed = (await comm.split(0, -comm.rank))!;
+      const same = (await comm.split(0, comm.rank))!;
+      const pair = await comm.split(comm.rank < 2 ? 0 : 1);
+      const got = [
+        comm.compare(comm),
+        comm.compare(dup),
+        dup.compare(comm),
+        comm.compare(reversed),
+        comm.compare(same),
+        comm.compare(pair!),
+        reversed.compare(reversed),
+      ];
+      dup.freeComm();
+      const freed = (() => {
+        try {
+          comm.compare(dup);
+          return "no error";
+        } catch (e) {
+          return (e as Error).message;
+        }
+      })();
+      return [got, freed];
+    });
+    for (const [rank, [got, freed]] of job.results.entries()) {
+      assert.deepEqual(
+        got,
+        [
+          mpi.IDENT,
+          mpi.CONGRUENT,
+          mpi.CONGRUENT,
+          mpi.SIMILAR,
+          mpi.CONGRUENT,
+          mpi.UNEQUAL,
+          mpi.IDENT,
+        ],
+        mode,
+      );
+      assert.match(
+        String(freed),
+        new RegExp(
+          `^MPI_ERR_COMM: MPI_Comm_compare on rank ${rank}: MPI_COMM_WORLD\\.dup1 was freed`,
+        ),
+      );
+    }
+  }
+});
