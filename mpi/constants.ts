@@ -65,7 +65,7 @@ export const UNDEFINED: -32766 = -32766;
  * assert.equal(IDENT, 0);
  * ```
  */
-export const IDENT: 0 = 0;
+export const IDENT = 0 as const;
 
 /**
  * `MPI_CONGRUENT`: the same members in the same order, another context
@@ -78,7 +78,7 @@ export const IDENT: 0 = 0;
  * assert.equal(CONGRUENT, 1);
  * ```
  */
-export const CONGRUENT: 1 = 1;
+export const CONGRUENT = 1 as const;
 
 /**
  * `MPI_SIMILAR`: the same members in another order.
@@ -90,7 +90,7 @@ export const CONGRUENT: 1 = 1;
  * assert.equal(SIMILAR, 2);
  * ```
  */
-export const SIMILAR: 2 = 2;
+export const SIMILAR = 2 as const;
 
 /**
  * `MPI_UNEQUAL`: other members.
@@ -102,7 +102,7 @@ export const SIMILAR: 2 = 2;
  * assert.equal(UNEQUAL, 3);
  * ```
  */
-export const UNEQUAL: 3 = 3;
+export const UNEQUAL = 3 as const;
 
 /**
  * Largest valid tag (`MPI_TAG_UB`; the standard requires at least 32767).
