@@ -77,6 +77,19 @@ export class FakeProvider {
   /** Per object pointer: async events handed out, and acknowledged (libibverbs' counts). */
   readonly asyncCounts = new Map<bigint, { reported: number; completed: number }>();
   #asyncReader: (() => void) | null = null;
+  /**
+   * false (default): `ibv_get_cq_event` returns the first CQ at once. true: it blocks until
+   * {@link raiseCqEvent}, as a read(2) on the channel fd does, taking the event the moment it is
+   * raised (the kernel counts it as reported then: `comp_events_reported`).
+   */
+  cqEventsBlock = false;
+  /** Completion events raised and not yet read, oldest first: the channel's event file. */
+  readonly cqQueue: bigint[] = [];
+  /** Per CQ pointer: completion events handed out, and acknowledged (libibverbs' counts). */
+  readonly compCounts = new Map<bigint, { reported: number; completed: number }>();
+  /** True while an `ibv_get_cq_event` call is blocked (in C, on a worker thread). */
+  cqReadInC = false;
+  #cqReader: (() => void) | null = null;
   #acked: (() => void)[] = [];
   #asyncPipe: Int32Array | null = null;
   /** errno the next failing verb leaves behind; a verb named here fails once. */
@@ -241,6 +254,26 @@ export class FakeProvider {
     r?.();
   }
 
+  /**
+   * A completion event on a CQ (its `struct ibv_cq *`): a blocked `ibv_get_cq_event` takes it
+   * at once (with {@link cqEventsBlock}).
+   */
+  raiseCqEvent(cq: P): void {
+    this.cqQueue.push(pointerValue(cq));
+    const r = this.#cqReader;
+    this.#cqReader = null;
+    r?.();
+  }
+
+  /** ib_uverbs_event_read on the channel: the oldest event into `cqOut`, counted as reported. */
+  #takeCq(cqOut: Uint8Array): void {
+    const cq = this.cqQueue.shift()!;
+    new DataView(cqOut.buffer).setBigUint64(cqOut.byteOffset, cq, true);
+    const c = this.compCounts.get(cq);
+    if (c) c.reported++;
+    this.log.push("get_cq_event");
+  }
+
   /** ib_uverbs_event_read: the oldest event into the reader's struct, counted as reported. */
   #takeAsync(ev: Uint8Array): void {
     const e = this.asyncQueue.shift()!;
@@ -280,6 +313,14 @@ export class FakeProvider {
     if (c && c.reported !== c.completed) {
       throw new Error(`${call} would block: ${c.reported - c.completed} async event(s) unacked`);
     }
+    const comp = this.compCounts.get(addr);
+    if (comp && comp.reported !== comp.completed) {
+      throw new Error(
+        `${call} would block: ${comp.reported - comp.completed} completion event(s) unacked`,
+      );
+    }
+    this.cqQueue.splice(0, this.cqQueue.length, ...this.cqQueue.filter((e) => e !== addr));
+    this.compCounts.delete(addr);
     const before = this.asyncQueue.length;
     const keep = this.asyncQueue.filter((e) => e.element !== addr);
     this.asyncQueue.splice(0, before, ...keep);
@@ -291,8 +332,10 @@ export class FakeProvider {
   async #acksOf(obj: P, verb: string): Promise<void> {
     for (;;) {
       const c = this.asyncCounts.get(pointerValue(obj));
-      if (!c || c.reported === c.completed) return;
-      this.log.push(`${verb} waits for ${c.reported - c.completed} ack(s)`);
+      const comp = this.compCounts.get(pointerValue(obj));
+      const left = (c ? c.reported - c.completed : 0) + (comp ? comp.reported - comp.completed : 0);
+      if (left === 0) return;
+      this.log.push(`${verb} waits for ${left} ack(s)`);
       await new Promise<void>((r) => this.#acked.push(r));
     }
   }
@@ -307,7 +350,13 @@ export class FakeProvider {
     const liveQpCqs = new Map<bigint, bigint[]>();
     const syms = {
       __errno_location: () => Deno.UnsafePointer.of(this.#errno),
-      ibv_close_device: ok("close_device"),
+      // ibv_close_device frees the context a blocked ibv_get_cq_event still reads through its
+      // channel (the channel's fd goes with it): the test fails rather than reach that.
+      ibv_close_device: () => {
+        if (this.cqReadInC) throw new Error("ibv_close_device under a blocked ibv_get_cq_event");
+        this.log.push("close_device");
+        return 0;
+      },
       ibv_query_port: (_: P, port: number, attr: Uint8Array) => {
         this.log.push(`compat query_port ${port} ${attr.byteLength}`);
         attr[0] = 2; // INIT
@@ -342,6 +391,7 @@ export class FakeProvider {
         if (cq) {
           this.cqs.push(cq);
           this.asyncCounts.set(pointerValue(cq), { reported: 0, completed: 0 });
+          this.compCounts.set(pointerValue(cq), { reported: 0, completed: 0 });
         }
         return cq;
       },
@@ -354,13 +404,27 @@ export class FakeProvider {
       // The real poll(2): a completion wait with a timeout polls the channel's real fd.
       poll: (fds: Uint8Array, n: bigint, ms: number) => this.#libc().symbols.poll(fds, n, ms),
       ibv_destroy_comp_channel: ok("destroy_comp_channel"),
-      // Resolves to the first CQ created: what an armed CQ's interrupt would report.
-      ibv_get_cq_event: (_: P, cqOut: Uint8Array) => {
-        new DataView(cqOut.buffer).setBigUint64(cqOut.byteOffset, pointerValue(this.cqs[0]), true);
-        this.log.push("get_cq_event");
-        return Promise.resolve(0);
+      // Without cqEventsBlock: the first CQ created, at once (what an armed CQ's interrupt
+      // would report). With it: blocks in "read(2)" until raiseCqEvent.
+      ibv_get_cq_event: async (_: P, cqOut: Uint8Array) => {
+        if (!this.cqEventsBlock) this.cqQueue.push(pointerValue(this.cqs[0]));
+        if (this.cqQueue.length === 0) {
+          this.cqReadInC = true;
+          try {
+            await new Promise<void>((r) => this.#cqReader = () => (this.#takeCq(cqOut), r()));
+          } finally {
+            this.cqReadInC = false;
+          }
+        } else this.#takeCq(cqOut);
+        return 0;
       },
-      ibv_ack_cq_events: (_: P, n: number) => void this.log.push(`ack_cq_events ${n}`),
+      // libibverbs/device.c ibv_ack_cq_events: comp_events_completed += n, waking a destroy.
+      ibv_ack_cq_events: (cq: P, n: number) => {
+        const c = this.compCounts.get(pointerValue(cq));
+        if (c) c.completed += n;
+        this.log.push(`ack_cq_events ${n}`);
+        for (const w of this.#acked.splice(0)) w();
+      },
       // libibverbs/device.c: read(2) one event from async_fd (blocking), fill the struct; 0, or
       // -1 with errno. The pipe's bytes mirror the queue, so poll(2) on async_fd sees an event.
       ibv_get_async_event: async (_: P, ev: Uint8Array) => {

@@ -318,6 +318,8 @@ export const EventType = {
   QP_LAST_WQE_REACHED: 16,
   CLIENT_REREGISTER: 17,
   GID_CHANGE: 18,
+  /** Names a `struct ibv_wq` (verbs.h `element.wq`), not a QP, CQ or SRQ. */
+  WQ_FATAL: 19,
 } as const;
 /**
  * A value of {@link EventType}.

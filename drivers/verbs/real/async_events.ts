@@ -63,9 +63,6 @@ export interface RealAsyncEvent {
 /** An object an affiliated event can name. */
 type Affiliated = RealQp | RealCq | RealSrq;
 
-/** `IBV_EVENT_WQ_FATAL`: names a `struct ibv_wq`, which this wrapper never creates. */
-const WQ_FATAL = 19;
-
 /**
  * Which member of `ibv_async_event.element` an event type fills, as
  * libibverbs/device.c decodes it (ibv_get_async_event) and reads it back
@@ -80,6 +77,7 @@ const WQ_FATAL = 19;
  * assert.equal(affiliatedKind(EventType.QP_LAST_WQE_REACHED), "qp");
  * assert.equal(affiliatedKind(EventType.CQ_ERR), "cq");
  * assert.equal(affiliatedKind(EventType.SRQ_LIMIT_REACHED), "srq");
+ * assert.equal(affiliatedKind(EventType.WQ_FATAL), "wq"); // element.wq
  * assert.equal(affiliatedKind(EventType.PORT_ACTIVE), null); // element.port_num
  * ```
  */
@@ -99,7 +97,8 @@ export function affiliatedKind(type: number): "qp" | "cq" | "srq" | "wq" | null 
     case EventType.SRQ_ERR:
     case EventType.SRQ_LIMIT_REACHED:
       return "srq";
-    case WQ_FATAL:
+    // element.wq: a struct ibv_wq, which this wrapper never creates.
+    case EventType.WQ_FATAL:
       return "wq";
     default:
       return null;
@@ -199,6 +198,10 @@ const offThread = new WeakMap<RealDevice, Set<Promise<void>>>();
  * @param onThread the object's synchronous destroy (the path `close()` also takes)
  * @param cDestroy the verb on a worker thread (`ibv_destroy_*_off_thread`)
  * @param forget what `onThread` does after C returned, for the worker path
+ * @param more a second source of events the C destroy also waits for (a CQ's completion
+ *   events, `comp_events_completed`): its acks are waited for in the same step as the async
+ *   ones, and its read in C (`ibv_get_cq_event` on the CQ's channel) sends the C call off the
+ *   JavaScript thread as a `getAsyncEvent` in C does
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -226,11 +229,16 @@ export async function destroyAffiliated(
   onThread: () => void,
   cDestroy: (ptr: Deno.PointerObject) => Promise<number>,
   forget: () => void,
+  more?: MoreEvents,
 ): Promise<void> {
-  // The count and the in-flight read are looked at in one synchronous step: a read that ends
+  // The counts and the in-flight reads are looked at in one synchronous step: a read that ends
   // while this waits has counted its event, and is waited for like any other.
-  while (asyncUnackedOf(obj) > 0) await asyncAcksSettled(obj);
-  if (!queues.get(dev)?.waiting) return onThread();
+  for (;;) {
+    if (asyncUnackedOf(obj) > 0) await asyncAcksSettled(obj);
+    else if (more && more.unacked() > 0) await more.settled();
+    else break;
+  }
+  if (!queues.get(dev)?.waiting && !more?.readInFlight()) return onThread();
   let running = offThread.get(dev);
   if (!running) offThread.set(dev, running = new Set());
   const p = destroyObjectOffThread(obj, dev, kind, call, cDestroy).then(forget);
@@ -240,6 +248,31 @@ export async function destroyAffiliated(
   } finally {
     running.delete(p);
   }
+}
+
+/**
+ * Events other than async ones that an object's C destroy waits for: a CQ's
+ * completion events (`ibv_get_cq_event`, acknowledged with `ibv_ack_cq_events`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { MoreEvents } from "./async_events.ts";
+ * const none: MoreEvents = {
+ *   unacked: () => 0,
+ *   settled: () => Promise.resolve(),
+ *   readInFlight: () => false,
+ * };
+ * assert.equal(none.unacked(), 0);
+ * ```
+ */
+export interface MoreEvents {
+  /** Events returned to JavaScript and not yet acknowledged. */
+  unacked(): number;
+  /** Resolves once {@link unacked} reaches 0. */
+  settled(): Promise<void>;
+  /** True while a read of these events is in C (it may hold one JavaScript has not seen). */
+  readInFlight(): boolean;
 }
 
 function counted(obj: Affiliated, delta: number): void {

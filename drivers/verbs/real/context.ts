@@ -10,7 +10,13 @@ import { IBV_CONTEXT, IBV_DEVICE_ATTR, queryPort, scratch } from "../../../hca/f
 import { VerbsError } from "../../uapi/errors.ts";
 import type { DeviceAttr, PortAttr } from "../../uapi/types.ts";
 import { decodeDeviceAttr, decodePortAttr } from "./info.ts";
-import { RealCompChannel, RealCq, type RealCqOptions } from "./cq.ts";
+import {
+  ackAllCompEvents,
+  compEventReadsInFlight,
+  RealCompChannel,
+  RealCq,
+  type RealCqOptions,
+} from "./cq.ts";
 import type { RealDevice } from "./device.ts";
 import { verbs } from "./errors.ts";
 import { RealPd } from "./pd.ts";
@@ -151,9 +157,11 @@ export class RealContext {
    * Acknowledge the async and completion events still unacknowledged (nobody
    * is left to, and each destroy would block for ever otherwise), destroy
    * what is left, `ibv_close_device`, and close the library (idempotent).
-   * EBUSY, leaving the context open, while a {@link getAsyncEvent} call
-   * waits: its blocked `ibv_get_async_event` reads the context, which
-   * `ibv_close_device` frees.
+   * EBUSY, leaving the context open, while a {@link getAsyncEvent} call or
+   * a completion channel's `getEvent` waits in C: the blocked
+   * `ibv_get_async_event` reads the context, and `ibv_get_cq_event` its
+   * channel, which close frees. Destroys running off the JavaScript thread
+   * (made while a read was in C) are waited for, after the acks they wait on.
    */
   close(): Promise<void> {
     return Promise.resolve().then(async () => {
@@ -161,7 +169,15 @@ export class RealContext {
       if (this.#events.waiting) {
         throw new VerbsError("EBUSY", "close: a getAsyncEvent() is still waiting on the context");
       }
+      const channels = compEventReadsInFlight(this.#dev);
+      if (channels > 0) {
+        throw new VerbsError(
+          "EBUSY",
+          `close: a completion channel's getEvent() is still waiting in C (${channels} channel(s))`,
+        );
+      }
       this.#events.ackAll();
+      ackAllCompEvents(this.#dev);
       await this.#events.settleDestroys();
       this.#dev.close();
     });

@@ -29,6 +29,50 @@ import { destroyAffiliated, registerAffiliated, unregisterAffiliated } from "./a
 const unacked = new WeakMap<RealCq, number>();
 /** Per channel: `struct ibv_cq *` → the CQ object an event names. */
 const routes = new WeakMap<RealCompChannel, Map<bigint, RealCq>>();
+/** Per context: the channels whose `ibv_get_cq_event` is in C. */
+const reading = new WeakMap<RealDevice, Set<RealCompChannel>>();
+/** Per context: the CQs with completion events returned and not yet acknowledged. */
+const pendingCqs = new WeakMap<RealDevice, Set<RealCq>>();
+
+/**
+ * Completion channels of `dev` whose `getEvent` is blocked in C: what
+ * `close()` refuses under (the blocked `ibv_get_cq_event` reads a channel
+ * and context that close frees).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compEventReadsInFlight } from "./cq.ts";
+ * import type { RealDevice } from "./device.ts";
+ * assert.equal(compEventReadsInFlight({} as RealDevice), 0); // no channel made
+ * ```
+ */
+export function compEventReadsInFlight(dev: RealDevice): number {
+  return reading.get(dev)?.size ?? 0;
+}
+
+/**
+ * Acknowledge every completion event `getEvent` returned on `dev` and nobody
+ * acknowledged: what `close()` does first, as a closing context has nobody
+ * left to, and a destroy waiting for them (off the JavaScript thread) then returns.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ackAllCompEvents } from "./cq.ts";
+ * import type { RealDevice } from "./device.ts";
+ * assert.equal(ackAllCompEvents({} as RealDevice), 0); // none returned: nothing reaches C
+ * ```
+ */
+export function ackAllCompEvents(dev: RealDevice): number {
+  let n = 0;
+  for (const cq of [...(pendingCqs.get(dev) ?? [])]) {
+    const pending = unacked.get(cq) ?? 0;
+    n += pending;
+    cq.ackEvents(pending);
+  }
+  return n;
+}
 /** Empty polls between yields to the event loop in `pollUntil`. */
 const SPINS_PER_YIELD = 1024;
 
@@ -87,6 +131,9 @@ export class RealCompChannel {
     const cqOut = scratch(8);
     const ctxOut = scratch(8);
     this.#waiting = true;
+    let inC = reading.get(this.#dev);
+    if (!inC) reading.set(this.#dev, inC = new Set());
+    inC.add(this);
     let rc: number;
     try {
       if (opts.timeoutNs !== undefined) {
@@ -96,6 +143,7 @@ export class RealCompChannel {
       rc = await this.#dev.lib.symbols.ibv_get_cq_event(ptr, cqOut, ctxOut);
     } finally {
       this.#waiting = false;
+      inC.delete(this);
     }
     // errno belongs to the worker thread that ran the call: not readable here.
     if (rc !== 0) throw new VerbsError("EIO", `ibv_get_cq_event failed (returned ${rc})`);
@@ -104,6 +152,9 @@ export class RealCompChannel {
       throw new VerbsError("EIO", "ibv_get_cq_event: event for a CQ this channel does not know");
     }
     unacked.set(cq, (unacked.get(cq) ?? 0) + 1);
+    let pending = pendingCqs.get(this.#dev);
+    if (!pending) pendingCqs.set(this.#dev, pending = new Set());
+    pending.add(cq);
     return cq;
   }
 
@@ -189,6 +240,8 @@ export class RealCq {
   readonly channel?: RealCompChannel;
   #dev: RealDevice;
   #addr: bigint;
+  /** `struct ibv_cq *`, for acks while an off-thread `ibv_destroy_cq` waits for them. */
+  #ptr: Deno.PointerObject;
   #wc = scratch(16 * IBV_WC.sizeof);
 
   /** Made by `RealContext.createCq`. */
@@ -213,6 +266,7 @@ export class RealCq {
     this.handle = cUint(ptr, IBV_CQ.fields.handle);
     this.channel = opts.channel;
     this.#addr = pointerValue(ptr);
+    this.#ptr = ptr;
     if (this.channel) routes.get(this.channel)!.set(this.#addr, this);
     registerAffiliated(dev, this.#addr, this);
     attach(this, dev, "cq", ptr, () => this.#destroy());
@@ -299,16 +353,22 @@ export class RealCq {
     }
   }
 
-  /** Acknowledge `n` events returned by `channel.getEvent()`. */
+  /**
+   * Acknowledge `n` events returned by `channel.getEvent()`. Allowed while
+   * this CQ's `destroy()` is under way (its C call, off the JavaScript
+   * thread, waits for exactly these acks).
+   */
   ackEvents(n: number): void {
-    const ptr = pointerOf(this, this.#dev, "cq");
     const pending = unacked.get(this) ?? 0;
+    // Events still unacknowledged mean ibv_destroy_cq has not returned: the C CQ is alive.
+    const ptr = pending > 0 ? this.#ptr : pointerOf(this, this.#dev, "cq");
     if (!Number.isInteger(n) || n < 0 || n > pending) {
       throw new VerbsError("EINVAL", `ackEvents(${n}): ${pending} event(s) unacknowledged`);
     }
     this.#dev.lib.symbols.ibv_ack_cq_events(ptr, n);
     unacked.set(this, pending - n);
     if (pending - n > 0) return;
+    pendingCqs.get(this.#dev)?.delete(this);
     for (const w of this.#acked.splice(0)) w();
   }
 
@@ -345,13 +405,16 @@ export class RealCq {
    * and `async_events_completed` equal the kernel's counts); a program that
    * never acknowledges waits for ever, as with libibverbs. The C call is
    * made after the last acknowledgement (made before it, it would block the
-   * JavaScript thread that has to acknowledge).
+   * JavaScript thread that has to acknowledge). While the channel's
+   * `getEvent` is in C, the C call runs off the JavaScript thread: that read
+   * may already hold an event of this CQ (the kernel counted it as reported)
+   * which JavaScript has not seen, and `ibv_destroy_cq` then waits for its
+   * ack; the destroy resolves once the read returned it and it was
+   * acknowledged (`ackEvents`, or `close()`).
    */
   async destroy(): Promise<void> {
     pointerOf(this, this.#dev, "cq");
-    if ((unacked.get(this) ?? 0) > 0) {
-      await new Promise<void>((resolve) => this.#acked.push(resolve));
-    }
+    const channel = this.channel;
     await destroyAffiliated(
       this.#dev,
       this,
@@ -360,6 +423,11 @@ export class RealCq {
       () => this.#destroy(),
       (p) => this.#dev.lib.symbols.ibv_destroy_cq_off_thread(p),
       () => this.#forget(),
+      {
+        unacked: () => unacked.get(this) ?? 0,
+        settled: () => new Promise<void>((resolve) => this.#acked.push(resolve)),
+        readInFlight: () => channel !== undefined && reading.get(this.#dev)?.has(channel) === true,
+      },
     );
   }
 }
