@@ -98,6 +98,10 @@ Deno.test("real async events: destroy of a QP, SRQ or CQ calls C only after the 
     fake.raiseAsyncEvent(EventType.QP_FATAL, Deno.UnsafePointer.of(new Uint8Array(64))!);
     await assert.rejects(ctx.getAsyncEvent(), isCode("EIO", /does not know/));
     assert.equal(fake.log.at(-1), "ack_async_event 1", "acked at once, so nothing waits on it");
+    // WQ_FATAL (19) names a struct ibv_wq (element.wq), which this wrapper never makes.
+    fake.raiseAsyncEvent(EventType.WQ_FATAL, Deno.UnsafePointer.of(new Uint8Array(64))!);
+    await assert.rejects(ctx.getAsyncEvent(), isCode("EIO", /WQ_FATAL \(19\) for a WQ/));
+    assert.equal(fake.log.at(-1), "ack_async_event 19");
     await ctx.close();
   } finally {
     fake.close();

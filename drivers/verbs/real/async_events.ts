@@ -363,7 +363,10 @@ export class RealAsyncEvents {
     let event: RealAsyncEvent;
     if (kind === "wq") {
       dev.lib.symbols.ibv_ack_async_event(buf);
-      throw new VerbsError("EIO", "ibv_get_async_event: WQ_FATAL for a WQ (not made here)");
+      throw new VerbsError(
+        "EIO",
+        `ibv_get_async_event: WQ_FATAL (${type}) for a WQ (this wrapper makes none)`,
+      );
     } else if (kind) {
       const obj = registry.get(dev)?.get(getU64(v, IBV_ASYNC_EVENT.fields["element.qp"]));
       // The kernel reports no event of an object already destroyed (its unread events go with
