@@ -8,30 +8,49 @@
  */
 import assert from "node:assert/strict";
 import { VerbsError } from "../drivers/uapi/errors.ts";
+import type { RealCompChannel, RealContext, RealCq } from "../drivers/verbs/real.ts";
 import { FakeProvider } from "./ffi_fake_provider.ts";
 
 const isCode = (code: string, re?: RegExp) => (e: unknown) =>
   e instanceof VerbsError && e.code === code && (!re || re.test(e.message));
 const tick = () => new Promise((r) => setTimeout(r, 20));
 
-async function channelAndCqs(fake: FakeProvider) {
-  fake.cqEventsBlock = true;
-  const ctx = fake.open();
-  const ch = ctx.createCompChannel();
-  const cq = await ctx.createCq(4, { channel: ch });
-  const other = await ctx.createCq(4, { channel: ch });
-  return { ctx, ch, cq, other };
-}
-
-Deno.test("real comp events: a CQ destroy while getEvent is in C runs off the JS thread and waits for the event's ack", async () => {
+/** Two CQs on one channel whose `getEvent` is already in C (the fake's read blocks). */
+async function withReadInC(
+  body: (
+    t: {
+      fake: FakeProvider;
+      ctx: RealContext;
+      cq: RealCq;
+      other: RealCq;
+      reading: Promise<RealCq>;
+      ch: RealCompChannel;
+    },
+  ) => Promise<void>,
+): Promise<void> {
   const fake = new FakeProvider();
+  fake.cqEventsBlock = true;
   try {
-    const { ctx, ch, cq } = await channelAndCqs(fake);
+    const ctx = fake.open();
+    const ch = ctx.createCompChannel();
+    const cq = await ctx.createCq(4, { channel: ch });
+    const other = await ctx.createCq(4, { channel: ch });
+    const reading = ch.getEvent();
+    await tick();
+    await body({ fake, ctx, ch, cq, other, reading });
+  } finally {
+    fake.close();
+  }
+}
+/** The acks, CQ destroys and device close the fake saw, in order. */
+const teardown = (fake: FakeProvider) =>
+  fake.log.filter((l) => /ack_cq|destroy_cq|close_device/.test(l));
+
+Deno.test("real comp events: a CQ destroy while getEvent is in C runs off the JS thread and waits for the event's ack", () =>
+  withReadInC(async ({ fake, ctx, cq, reading }) => {
     // The read is in C; the CQ fires and the read takes the event (counted as reported) while
     // the program destroys that CQ before seeing it. On the JS thread, ibv_destroy_cq would now
     // wait for an ack only JS can give.
-    const reading = ch.getEvent();
-    await tick();
     fake.raiseCqEvent(fake.cqs[0]);
     let done = false;
     const destroying = cq.destroy().then(() => (done = true));
@@ -47,17 +66,10 @@ Deno.test("real comp events: a CQ destroy while getEvent is in C runs off the JS
     ]);
     assert.throws(() => cq.ackEvents(0), isCode("EINVAL", /already destroyed/));
     await ctx.close();
-  } finally {
-    fake.close();
-  }
-});
+  }));
 
-Deno.test("real comp events: a destroy while getEvent is in C for another CQ, or none, just returns", async () => {
-  const fake = new FakeProvider();
-  try {
-    const { ctx, ch, cq, other } = await channelAndCqs(fake);
-    const reading = ch.getEvent();
-    await tick();
+Deno.test("real comp events: a destroy while getEvent is in C for another CQ, or none, just returns", () =>
+  withReadInC(async ({ fake, ctx, ch, cq, other, reading }) => {
     fake.raiseCqEvent(fake.cqs[0]); // the read takes cq's event
     await other.destroy(); // nothing reported for `other`: the off-thread call returns
     assert.ok(fake.log.includes("destroy_cq"));
@@ -70,17 +82,10 @@ Deno.test("real comp events: a destroy while getEvent is in C for another CQ, or
     assert.equal(fake.log.filter((l) => l === "destroy_cq").length, 2);
     await assert.rejects(idle, isCode("ETIMEDOUT"));
     await ctx.close();
-  } finally {
-    fake.close();
-  }
-});
+  }));
 
-Deno.test("real comp events: close while getEvent is in C is EBUSY and leaves the context open", async () => {
-  const fake = new FakeProvider();
-  try {
-    const { ctx, ch, cq } = await channelAndCqs(fake);
-    const reading = ch.getEvent();
-    await tick();
+Deno.test("real comp events: close while getEvent is in C is EBUSY and leaves the context open", () =>
+  withReadInC(async ({ fake, ctx, cq, reading }) => {
     await assert.rejects(ctx.close(), isCode("EBUSY", /completion channel's getEvent/));
     assert.equal(ctx.closed, false);
     assert.ok(!fake.log.some((l) => /destroy_|close_device|dlclose/.test(l)), "nothing torn down");
@@ -89,34 +94,27 @@ Deno.test("real comp events: close while getEvent is in C is EBUSY and leaves th
     // Unacknowledged: close acknowledges it before ibv_destroy_cq (the fake throws otherwise).
     await ctx.close();
     assert.equal(ctx.closed, true);
-    const tail = fake.log.filter((l) => /ack_cq|destroy_cq|close_device/.test(l));
-    assert.deepEqual(tail, ["ack_cq_events 1", "destroy_cq", "destroy_cq", "close_device"]);
-  } finally {
-    fake.close();
-  }
-});
+    assert.deepEqual(teardown(fake), [
+      "ack_cq_events 1",
+      "destroy_cq",
+      "destroy_cq",
+      "close_device",
+    ]);
+  }));
 
-Deno.test("real comp events: close acknowledges the event an off-thread CQ destroy waits for, then waits for it", async () => {
-  const fake = new FakeProvider();
-  try {
-    const { ctx, ch, cq } = await channelAndCqs(fake);
-    const reading = ch.getEvent();
-    await tick();
+Deno.test("real comp events: close acknowledges the event an off-thread CQ destroy waits for, then waits for it", () =>
+  withReadInC(async ({ fake, ctx, cq, reading }) => {
     fake.raiseCqEvent(fake.cqs[0]);
     const destroying = cq.destroy();
     assert.equal(await reading, cq);
     await ctx.close(); // the read returned: close acks, and the waiting destroy returns
     await destroying;
     assert.equal(ctx.closed, true);
-    const tail = fake.log.filter((l) => /ack_cq|destroy_cq|close_device/.test(l));
-    assert.deepEqual(tail, [
+    assert.deepEqual(teardown(fake), [
       "destroy_cq waits for 1 ack(s)",
       "ack_cq_events 1",
       "destroy_cq",
       "destroy_cq",
       "close_device",
     ]);
-  } finally {
-    fake.close();
-  }
-});
+  }));
