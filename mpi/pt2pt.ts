@@ -154,8 +154,8 @@ export class PointToPoint implements PacketHandler {
   /** Tickets of the isend/irecv calls in the order they were made, and the one posting now. */
   #ticket = 0;
   #turn = 0;
-  /** Calls waiting for their turn (woken on every turn, each checks its ticket). */
-  #turnWaiters: (() => void)[] = [];
+  /** Calls waiting for their turn, by ticket (each is woken when its turn comes). */
+  #turnWaiters = new Map<number, () => void>();
 
   /**
    * @param ch the channel
@@ -190,21 +190,26 @@ export class PointToPoint implements PacketHandler {
    * so a small eager send cannot overtake a rendezvous send registering its
    * buffer. A call made when none is posting goes at once (no wait at all).
    */
-  async #waitTurn(ticket: number): Promise<void> {
-    while (this.#turn !== ticket) {
+  /** Run `post` when every isend/irecv call made before this one has posted. */
+  async #inTurn<T>(post: () => Promise<T>): Promise<T> {
+    const ticket = this.#ticket++;
+    if (this.#turn !== ticket) {
       const b = this.ch.dom.engine.block<void>(
         `rank ${this.rank}: an earlier MPI_Isend/MPI_Irecv posting`,
       );
-      this.#turnWaiters.push(() => b.resolve());
+      this.#turnWaiters.set(ticket, () => b.resolve());
       await b.promise;
     }
-  }
-
-  #nextTurn(): void {
-    this.#turn++;
-    const waiters = this.#turnWaiters;
-    this.#turnWaiters = [];
-    for (const wake of waiters) wake();
+    try {
+      return await post();
+    } finally {
+      const next = ++this.#turn;
+      const wake = this.#turnWaiters.get(next);
+      if (wake) {
+        this.#turnWaiters.delete(next);
+        wake();
+      }
+    }
   }
 
   #charge(ns: number): void {
@@ -227,13 +232,7 @@ export class PointToPoint implements PacketHandler {
     context: number,
     what: string,
   ): Promise<Request> {
-    const ticket = this.#ticket++;
-    if (this.#turn !== ticket) await this.#waitTurn(ticket);
-    try {
-      return await this.#postSend(region, dest, src, tag, context, what);
-    } finally {
-      this.#nextTurn();
-    }
+    return await this.#inTurn(() => this.#postSend(region, dest, src, tag, context, what));
   }
 
   async #postSend(
@@ -307,13 +306,7 @@ export class PointToPoint implements PacketHandler {
     context: number,
     what: string,
   ): Promise<Request> {
-    const ticket = this.#ticket++;
-    if (this.#turn !== ticket) await this.#waitTurn(ticket);
-    try {
-      return await this.#postRecv(region, datatype, source, tag, context, what);
-    } finally {
-      this.#nextTurn();
-    }
+    return await this.#inTurn(() => this.#postRecv(region, datatype, source, tag, context, what));
   }
 
   async #postRecv(
