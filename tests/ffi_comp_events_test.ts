@@ -76,11 +76,13 @@ Deno.test("real comp events: a destroy while getEvent is in C for another CQ, or
     assert.equal(await reading, cq);
     cq.ackEvents(1);
     // A read in C with no event at all: the destroy of the CQ it would report still returns.
-    const idle = ch.getEvent({ timeoutNs: 20e6 });
+    // Its rejection is awaited at once (a wall-clock timeout may fire while the test waits), and
+    // the timeout is long enough that the destroy below runs while the read is still in C.
+    const idle = assert.rejects(ch.getEvent({ timeoutNs: 500e6 }), isCode("ETIMEDOUT"));
     await tick();
     await cq.destroy();
     assert.equal(fake.log.filter((l) => l === "destroy_cq").length, 2);
-    await assert.rejects(idle, isCode("ETIMEDOUT"));
+    await idle;
     await ctx.close();
   }));
 
