@@ -13,6 +13,7 @@ import {
   type XenGuest,
 } from "../mod.ts";
 import { connectStream, type StreamEnd, streamEnd } from "../tools/lib/migration_stream.ts";
+import { connectPair } from "../drivers/verbs/connect.ts";
 
 const PROFILE = { base: "pcix-sdr-2006", migration: { netBytesPerSec: "1 GB/s" } };
 
@@ -177,4 +178,45 @@ Deno.test("nomad_agent: only a QP's peer may suspend it; anyone else is told the
     ["gone", out.qpn, 7],
     ["gone", out.qpn, 7],
   ]);
+});
+
+async function failsMidDrain(driver: "bypass" | "split") {
+  const { cluster, A, B, C, vm } = await world(driver);
+  const out = await cluster.run(async () => {
+    const g = await streamEnd(vm, 8), p = await streamEnd(C.os, 8);
+    // One RNR retry after 655.36 ms (min_rnr_timer 0, IBTA Table 45): the SEND below, which
+    // finds no receive posted, fails with RNR_RETRY_EXC_ERR while the move's drain waits for
+    // SQ_DRAINED, which a QP that went to the Error state never reports (IBTA §10.3.1: only
+    // SQD's drain does).
+    await connectPair(
+      { qp: g.qp, lid: g.ctx.queryPort(1).lid },
+      { qp: p.qp, lid: p.ctx.queryPort(1).lid },
+      { rnrRetry: 1, minRnrTimer: 0 },
+    );
+    g.qp.postSend({
+      wrId: 5n,
+      opcode: WrOpcode.SEND,
+      sendFlags: SendFlags.SIGNALED,
+      sgList: [{ addr: g.buf, length: 8, lkey: g.mr.lkey }],
+    });
+    const t0 = cluster.engine.now;
+    const r = await cluster.migrate(vm, B);
+    const state = (await g.qp.query()).state;
+    const [wc] = await g.sendCq.pollUntil(1);
+    return { r, state, wc: [wc.wrId, wc.status], ms: (cluster.engine.now - t0) / 1e6 };
+  });
+  checkAudits([A, B, C]);
+  await vm.shutdown();
+  return out;
+}
+
+Deno.test("nomad_agent: a QP that fails mid-drain while its peer stays moves in the Error state", async () => {
+  for (const driver of ["bypass", "split"] as const) {
+    const out = await failsMidDrain(driver);
+    assert.equal(out.r.to, "B", driver);
+    assert.equal(out.state, QpState.ERR, driver);
+    assert.deepEqual(out.wc, [5n, WcStatus.RNR_RETRY_EXC_ERR], driver);
+    // Noticed within one local ACK timeout (4.096 µs × 2^14) of the failure at about 655 ms.
+    assert.ok(out.ms > 655 && out.ms < 655 + 67 + 100, `${driver}: ${out.ms} ms`);
+  }
 });

@@ -853,19 +853,37 @@ export class NomadFile implements UverbsFile {
       if ((await f.queryQp(q.p)).attr.state === QpState.ERR) return await read(true);
       throw e;
     }
+    const engine = this.#host.engine;
     const ackTimeoutNs = 4096 * 2 ** (q.rts?.timeout ?? 0);
+    // A QP that fails while it drains (a NAK, its retries or RNR retries running out) goes from
+    // SQD to the Error state, where no SQ_DRAINED ever comes (IBTA §10.3.1: only SQD's drain
+    // reports it; §11.6.3's SQ drained event) and the failure reaches only its CQ. So the wait
+    // looks at the QP's state once per local ACK timeout (4.096 µs × 2^timeout, C9-140), the
+    // rhythm its own retries keep; a QP whose timeout is 0 (infinite) still fails on a NAK, so
+    // it looks at the rdma_cm default's rhythm (2^14: about 67 ms). A drain that ends sooner,
+    // as nearly all do, never looks.
+    const lookNs = 4096 * 2 ** (q.rts?.timeout || 14);
     while (!drained) {
       if (peerGone() && (q.rts?.timeout ?? 0) > 0) {
         if ((await f.queryQp(q.p)).attr.state === QpState.ERR) return await read(true);
-        if (!drained) await this.#host.engine.sleep(ackTimeoutNs);
+        if (!drained) await engine.sleep(ackTimeoutNs);
         continue;
       }
-      const b = this.#host.engine.block<void>(`QP ${q.vqpn} SQ drain (migration)`);
+      const b = engine.block<void>(`QP ${q.vqpn} SQ drain (migration)`);
+      let looked = false;
       wake = q.wakeDrain = () => b.resolve();
+      const look = engine.schedule(lookNs, () => {
+        looked = true;
+        b.resolve();
+      });
       await b.promise;
+      engine.cancel(look);
       wake = undefined;
       if (this.#qps.get(q.v) !== q) {
         throw new VerbsError("ECONNRESET", `nomad: QP ${q.vqpn} was destroyed during its drain`);
+      }
+      if (looked && !drained && (await f.queryQp(q.p)).attr.state === QpState.ERR) {
+        return await read(true);
       }
     }
     return await read(false);
