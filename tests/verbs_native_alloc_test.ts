@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { IndexAllocator, KeyAllocator } from "../drivers/native/alloc.ts";
+import { keyToMptIndex, mptKey } from "../hca/commands.ts";
 import { MTT_SEG_ENTRIES, MttBuddy } from "../drivers/native/buddy.ts";
 import { CpuClock } from "../platform/cpu.ts";
 import { Engine } from "../sim/engine.ts";
@@ -52,6 +53,36 @@ Deno.test("MttBuddy: runs are size-aligned powers of two and merge back on free"
   // Fully merged again: the whole table is one run.
   assert.equal(m.alloc(64 * MTT_SEG_ENTRIES)?.base, 0);
   assert.equal(m.alloc(1), undefined);
+});
+
+Deno.test("IndexAllocator, KeyAllocator: a 2^24-entry table hands out, frees and wraps as a small one does", () => {
+  const max = 1 << 24;
+  const a = new IndexAllocator("cqn", max, 8);
+  const got: number[] = [];
+  for (let n = 0; n < 3000; n++) got.push(a.alloc()!);
+  assert.deepEqual([got[0], got[2999]], [8, 3007]);
+  assert.equal(a.isUsed(3007), true);
+  assert.equal(a.isUsed(3008), false);
+  assert.equal(a.isUsed(max - 1), false);
+  a.release(2500);
+  assert.equal(a.isUsed(2500), false);
+  assert.equal(a.alloc(), 3008); // next-fit: not 2500 again at once
+  assert.throws(() => a.release(5_000_000), /not allocated/);
+  // Next-fit reaches the end of the space and wraps to the first free index.
+  const b = new IndexAllocator("qpn", 3000, 2);
+  for (let n = 0; n < 2998; n++) b.alloc();
+  assert.equal(b.alloc(), undefined);
+  b.release(1500);
+  b.release(2999);
+  assert.deepEqual([b.alloc(), b.alloc(), b.alloc()], [1500, 2999, undefined]);
+  // Keys: every index's first tag is 0, its reuse the next tag, far beyond the first slots.
+  const keys = new KeyAllocator(max, 1);
+  let k = 0;
+  for (let n = 0; n < 2000; n++) k = keys.alloc()!;
+  assert.equal(keyToMptIndex(k), 2000);
+  assert.equal(k, mptKey(2000, 0));
+  keys.release(k);
+  assert.equal(keys.alloc(), mptKey(2000, 1));
 });
 
 Deno.test("CpuClock: synchronous work is debt, paid by the next await; per process", async () => {

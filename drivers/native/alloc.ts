@@ -12,6 +12,33 @@ import { keyToMptIndex, MPT_KEY_TAG_MASK, mptKey, nextMptKeyTag } from "../../hc
 import type { Prng } from "../../sim/prng.ts";
 
 /**
+ * Slots an allocator starts with. Its tables grow as indices are handed out
+ * (next-fit and lowest-first both hand out low indices first), so a device
+ * whose limits run to 2^24 objects (today's HCAs) does not pay for tables of
+ * that size on every host it boots, and a process building many clusters
+ * does not make its collector move them.
+ */
+const INITIAL_SLOTS = 1024;
+
+/**
+ * `table` grown to hold index `need - 1` (doubling, at most `max` slots), new
+ * slots set to `fill`.
+ */
+function grown<T extends Uint8Array | Int16Array>(
+  table: T,
+  need: number,
+  max: number,
+  fill: number,
+): T {
+  let n = Math.max(table.length, 1);
+  while (n < need) n *= 2;
+  const out = new (table.constructor as { new (n: number): T })(Math.min(n, max));
+  out.set(table);
+  if (fill !== 0) out.fill(fill, table.length);
+  return out;
+}
+
+/**
  * Next-fit allocator over [reserved, max).
  *
  * @example
@@ -44,7 +71,7 @@ export class IndexAllocator {
     readonly reserved = 0,
     policy: "next-fit" | "lowest" = "next-fit",
   ) {
-    this.#used = new Uint8Array(max);
+    this.#used = new Uint8Array(Math.max(0, Math.min(max, INITIAL_SLOTS)));
     this.#next = reserved;
     this.#lowest = policy === "lowest";
   }
@@ -66,6 +93,7 @@ export class IndexAllocator {
     let i = this.#next;
     for (let n = 0; n < span; n++) {
       if (i >= this.max) i = this.reserved;
+      if (i >= this.#used.length) this.#used = grown(this.#used, i + 1, this.max, 0);
       if (!this.#used[i]) {
         this.#used[i] = 1;
         this.#inUse++;
@@ -90,7 +118,8 @@ export class IndexAllocator {
 
   /** True if `index` is handed out. */
   isUsed(index: number): boolean {
-    return Number.isInteger(index) && index >= 0 && index < this.max && this.#used[index] === 1;
+    return Number.isInteger(index) && index >= 0 && index < this.#used.length &&
+      this.#used[index] === 1;
   }
 }
 
@@ -134,6 +163,7 @@ export class KeyAllocator {
   #index: IndexAllocator;
   /** Per index: the tag of its last key, or -1 before its first. */
   #tag: Int16Array;
+  #max: number;
   #rng: Prng | undefined;
 
   /**
@@ -144,7 +174,8 @@ export class KeyAllocator {
   constructor(max: number, reserved = 1, rng?: Prng) {
     // Lowest-free reuse is safe here: the tag makes the old key invalid.
     this.#index = new IndexAllocator("mpt", max, reserved, "lowest");
-    this.#tag = new Int16Array(max).fill(-1);
+    this.#tag = new Int16Array(Math.max(0, Math.min(max, INITIAL_SLOTS))).fill(-1);
+    this.#max = max;
     this.#rng = rng;
   }
 
@@ -162,6 +193,7 @@ export class KeyAllocator {
   alloc(): number | undefined {
     const i = this.#index.alloc();
     if (i === undefined) return undefined;
+    if (i >= this.#tag.length) this.#tag = grown(this.#tag, i + 1, this.#max, -1);
     const last = this.#tag[i];
     let tag: number;
     if (this.#rng) {
