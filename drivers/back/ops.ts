@@ -11,7 +11,10 @@
  * ({@link CONTROL_OPS}, each typed by its op's table entry), to which a
  * datapath through dom0 adds its own (`datapath.ts`).
  *
- * Errors are `VerbsError`s; the caller turns them into `-errno`.
+ * Errors are `VerbsError`s; the caller turns them into `-errno`. Those of
+ * the checks here, about the guest's own request, are `RequestError`s
+ * (their text goes back to the guest, `refusal.ts`); dom0's own failures
+ * (the hypervisor refusing its mapping of the UAR page) are not.
  *
  * @module
  */
@@ -19,7 +22,7 @@ import type { AddressSpace } from "../../sim/address_space.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
 import { UContext } from "../native/ucontext.ts";
 import { Access, QpAttrMask, QpState } from "../uapi/enums.ts";
-import { VerbsError } from "../uapi/errors.ts";
+import { RequestError, VerbsError } from "../uapi/errors.ts";
 import { ATTR_MASK_BITS } from "../uapi/qp_state.ts";
 import type { AsyncEvent, QpAttr } from "../uapi/types.ts";
 import type { WqLayout } from "../uapi/uverbs.ts";
@@ -44,8 +47,9 @@ import type { MappedBuffer } from "./grants.ts";
 import type { DeviceResource } from "./headroom.ts";
 import type { Charge } from "./quota.ts";
 
-function inval(msg: string): VerbsError {
-  return new VerbsError("EINVAL", msg);
+/** EINVAL about the guest's own request (its text goes back to the guest). */
+function inval(msg: string): RequestError {
+  return new RequestError("EINVAL", msg);
 }
 
 function pagesOf(addr: number, len: number): number {
@@ -71,7 +75,7 @@ function pagesOf(addr: number, len: number): number {
  */
 export function checkRequest(env: OpEnv, req: VibRequest): void {
   const spec = VIB_OPS.get(req.op);
-  if (!spec) throw new VerbsError("ENOSYS", `unknown op ${req.op}`);
+  if (!spec) throw new RequestError("ENOSYS", `unknown op ${req.op}`);
   if ((req.reserved ?? 0) !== 0) throw inval("reserved header bits set");
   if (req.flags & ~(VIB_F_INDIRECT | VIB_F_PERSISTENT)) {
     throw inval(`unknown flags 0x${req.flags.toString(16)}`);
@@ -82,11 +86,11 @@ export function checkRequest(env: OpEnv, req: VibRequest): void {
   const cap = segCapacity(req.op);
   const nrSegs = req.nrSegsRaw ?? req.segs.length;
   if (nrSegs > cap) {
-    throw new VerbsError("E2BIG", `${spec.name}: ${nrSegs} segments (at most ${cap})`);
+    throw new RequestError("E2BIG", `${spec.name}: ${nrSegs} segments (at most ${cap})`);
   }
   if ((req.flags & VIB_F_INDIRECT) && cap === 0) throw inval(`${spec.name}: takes no segments`);
   if (spec.datapath && env.datapath === undefined) {
-    throw new VerbsError(
+    throw new RequestError(
       "EOPNOTSUPP",
       `${spec.name}: the datapath of a bypass guest does not cross dom0`,
     );
@@ -103,7 +107,7 @@ async function mapFor(
   readonly: boolean,
 ): Promise<MappedBuffer> {
   if (nrPages > VIB_MAX_PAGES) {
-    throw new VerbsError("E2BIG", `${nrPages} pages in one buffer (at most ${VIB_MAX_PAGES})`);
+    throw new RequestError("E2BIG", `${nrPages} pages in one buffer (at most ${VIB_MAX_PAGES})`);
   }
   if (nrPages !== pagesOf(addr, bytes)) {
     throw inval(`${nrPages} pages given for ${bytes} bytes at 0x${addr.toString(16)}`);
@@ -293,6 +297,8 @@ async function open(env: OpEnv): Promise<VibRspBody<typeof VibOp.OPEN>> {
       : space.mapForeign(mfn);
   } catch (e) {
     env.driver.freeUar(uarIndex);
+    // Dom0's own mapping failed: the hypervisor's text names frames and domains, so this is no
+    // RequestError and the guest gets ENOMEM with a fixed reason (refusal.ts).
     throw new VerbsError("ENOMEM", `UAR mapping refused: ${(e as Error).message}`);
   }
   const memory = new GrantedMemory();
@@ -675,7 +681,7 @@ async function releaseGrants(
 ): Promise<VibRspBody<typeof VibOp.RELEASE_GRANTS>> {
   const n = req.body.nrRefs;
   if (!Number.isInteger(n) || n < 1 || n > VIB_MAX_PAGES) {
-    throw new VerbsError("EINVAL", `release_grants: ${n} refs (1..${VIB_MAX_PAGES})`);
+    throw new RequestError("EINVAL", `release_grants: ${n} refs (1..${VIB_MAX_PAGES})`);
   }
   const refs = await env.grants.refsOf(req, n);
   return { released: await env.grants.release(refs) };
@@ -691,7 +697,7 @@ function dispatch<O extends VibOpCode>(
 ): Promise<VibRspBody<O>> {
   const handler = env.handlers[req.op];
   if (!handler) {
-    throw new VerbsError("ENOSYS", `op ${req.op} is not a vibfront request this backend knows`);
+    throw new RequestError("ENOSYS", `op ${req.op} is not a vibfront request this backend knows`);
   }
   return handler(env, c, req);
 }
@@ -712,11 +718,11 @@ function dispatch<O extends VibOpCode>(
  */
 export async function execute(env: OpEnv, req: VibRequest): Promise<Record<string, unknown>> {
   const known = knownRequest(req);
-  if (!known) throw new VerbsError("ENOSYS", `unknown op ${req.op}`);
+  if (!known) throw new RequestError("ENOSYS", `unknown op ${req.op}`);
   if (known.op === VibOp.OPEN) return await open(env);
   if (known.op === VibOp.RELEASE_GRANTS) return await releaseGrants(env, known);
   const c = env.contexts.get(known.ctx);
-  if (!c) throw new VerbsError("EBADF", `no context ${known.ctx} on this device`);
+  if (!c) throw new RequestError("EBADF", `no context ${known.ctx} on this device`);
   return await dispatch(env, c, known);
 }
 

@@ -43,7 +43,7 @@ import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { type Engine, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import type { HcaDriver } from "../native/driver.ts";
-import { Errno, VerbsError } from "../uapi/errors.ts";
+import { Errno, type ErrnoCode, RequestError } from "../uapi/errors.ts";
 import type { Dom0Heap } from "./dom0_heap.ts";
 import type { EventDispatcher } from "../xen/evtchn.ts";
 import { BackRing, RingError } from "../xen/ring.ts";
@@ -70,6 +70,7 @@ import type { BackendDatapath, OpEnv, StagedOp, StagedOps } from "./datapath.ts"
 import type { Dom0Headroom } from "./headroom.ts";
 import { checkRequest, closeContext, CONTROL_OPS, cqnOf, execute } from "./ops.ts";
 import { type Quota, QUOTA_KINDS, QuotaLedger } from "./quota.ts";
+import { refusalReason } from "./refusal.ts";
 
 /**
  * Counters the host reports (`host.counters()`), shared by all backends of a host.
@@ -139,26 +140,10 @@ export interface BackendHost {
   stats: BackendStats;
 }
 
-function errnoOf(e: unknown): number {
-  if (e instanceof VerbsError) return e.errno;
+/** The errno `e` is refused with: its own when it has a known one, else EIO. */
+function codeOf(e: unknown): ErrnoCode {
   const code = (e as { code?: unknown })?.code;
-  if (typeof code === "string" && code in Errno) return Errno[code as keyof typeof Errno];
-  return Errno.EIO;
-}
-
-/**
- * What an error response tells the guest about its refused request: the
- * driver's one-line reason (what was wrong with the request: the rule, the
- * field), so that a guest's `VerbsError` names it as on bare metal. Not sent:
- * a refusal at a limit (the limit byte names the quota or pool), and what
- * describes dom0's own state (its heap and pools, other guests' use of them).
- */
-function refusalReason(e: unknown, limit: string | undefined): string | undefined {
-  if (limit !== undefined || !(e instanceof VerbsError)) return undefined;
-  const reason = e.message.startsWith(`${e.code}: `)
-    ? e.message.slice(e.code.length + 2)
-    : e.message;
-  return /^dom0\b/.test(reason) ? undefined : reason;
+  return typeof code === "string" && code in Errno ? code as ErrnoCode : "EIO";
 }
 
 /** Request ids are 32-bit serial numbers: one more than half the space ahead is behind. */
@@ -787,7 +772,7 @@ export class VibBack {
       checkRequest(env, req);
       const c = this.#chCtx = env.contexts.get(req.ctx);
       // As `execute` refuses it.
-      if (!c) throw new VerbsError("EBADF", `no context ${req.ctx} on this device`);
+      if (!c) throw new RequestError("EBADF", `no context ${req.ctx} on this device`);
       ns = this.#chStaged.start(env, c, req as VibRequestOf<VibOpCode>);
     } catch (e) {
       ({ status: this.#chStatus, limit: this.#chLimit, reason: this.#chReason } = this.#refusal(
@@ -918,7 +903,7 @@ export class VibBack {
     const ahead = this.#lastId === undefined ? 1 : (req.id - this.#lastId) >>> 0;
     const replay = ahead === 0 || ahead > HALF_ID_SPACE;
     if (replay) {
-      throw new VerbsError("EINVAL", `request id ${req.id} replayed (last ${this.#lastId})`);
+      throw new RequestError("EINVAL", `request id ${req.id} replayed (last ${this.#lastId})`);
     }
     this.#lastId = req.id;
   }
@@ -929,13 +914,14 @@ export class VibBack {
     e: unknown,
   ): { status: number; limit: string | undefined; reason: string | undefined } {
     const h = this.#h;
-    const status = -errnoOf(e);
+    const code = codeOf(e);
     const limit = (e as { limit?: string }).limit;
     if (limit) h.stats.refusedByLimit[limit] = (h.stats.refusedByLimit[limit] ?? 0) + 1;
     const name = (e as { code?: string }).code ?? "EIO";
     this.refused[name] = (this.refused[name] ?? 0) + 1;
+    // Dom0's own record keeps the whole message; the guest gets what refusal.ts allows.
     this.lastRefusal = `${kind}: ${(e as Error).message}`;
-    return { status, limit, reason: refusalReason(e, limit) };
+    return { status: -Errno[code], limit, reason: refusalReason(e, code, limit) };
   }
 
   async #notify(): Promise<void> {

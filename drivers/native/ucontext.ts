@@ -25,7 +25,7 @@ import {
   QpState as S,
   QpType,
 } from "../uapi/enums.ts";
-import { VerbsError } from "../uapi/errors.ts";
+import { RequestError, VerbsError } from "../uapi/errors.ts";
 import { absentAttrs, modifyQpError } from "../uapi/qp_state.ts";
 import { sendWqeBytes } from "../uapi/wq_layout.ts";
 import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "../uapi/types.ts";
@@ -233,7 +233,7 @@ function checkMrAccess(access: number): number {
     throw inval(`reg_mr: access flags 0x${(access >>> 0).toString(16)} not supported`);
   }
   if (access & (Access.ON_DEMAND | ACCESS_FLUSH)) {
-    throw new VerbsError(
+    throw new RequestError(
       "EOPNOTSUPP",
       `reg_mr: access flags 0x${
         (access >>> 0).toString(16)
@@ -243,8 +243,9 @@ function checkMrAccess(access: number): number {
   return access & ~ACCESS_OPTIONAL_RANGE;
 }
 
-function inval(msg: string): VerbsError {
-  return new VerbsError("EINVAL", msg);
+/** EINVAL about the caller's own request: a {@link RequestError}, whose text a backend may pass on. */
+function inval(msg: string): RequestError {
+  return new RequestError("EINVAL", msg);
 }
 
 function mcastKey(gid: Uint8Array, mlid: number): string {
@@ -354,7 +355,8 @@ export class UContext implements UverbsFile {
     } catch (e) {
       const v = e instanceof VerbsError ? e : undefined;
       const why = v ? v.message.slice(v.code.length + 2) : (e as Error).message;
-      throw new VerbsError(
+      // Built from `e`'s text: the caller's own request only when `e` said so.
+      throw new (e instanceof RequestError ? RequestError : VerbsError)(
         v?.code ?? "EFAULT",
         `${call}: buffer 0x${addr.toString(16)}+${len}: ${why}`,
       );
@@ -439,7 +441,7 @@ export class UContext implements UverbsFile {
     await this.#in();
     const pd = this.#get(this.#pds, pdHandle, "PD");
     if (pd.users > 0) {
-      throw new VerbsError("EBUSY", `dealloc_pd: PD ${pd.pdn} still has ${pd.users} object(s)`);
+      throw new RequestError("EBUSY", `dealloc_pd: PD ${pd.pdn} still has ${pd.users} object(s)`);
     }
     this.#pds.delete(pdHandle);
     this.driver.freePd(pd.pdn);
@@ -550,7 +552,7 @@ export class UContext implements UverbsFile {
     await this.#in();
     const cq = this.#get(this.#cqs, cqHandle, "CQ");
     if (cq.users > 0) {
-      throw new VerbsError("EBUSY", `destroy_cq: CQ ${cq.cqn} is used by ${cq.users} QP(s)`);
+      throw new RequestError("EBUSY", `destroy_cq: CQ ${cq.cqn} is used by ${cq.users} QP(s)`);
     }
     await this.driver.hwToSwCq(cq.cqn);
     this.driver.freeCqn(cq.cqn);
@@ -997,7 +999,7 @@ export class UContext implements UverbsFile {
     await this.#in();
     const srq = this.#get(this.#srqs, srqHandle, "SRQ");
     if (srq.users > 0) {
-      throw new VerbsError("EBUSY", `destroy_srq: SRQ ${srq.srqn} is used by ${srq.users} QP(s)`);
+      throw new RequestError("EBUSY", `destroy_srq: SRQ ${srq.srqn} is used by ${srq.users} QP(s)`);
     }
     await this.driver.hwToSwSrq(srq.srqn);
     this.driver.freeSrqn(srq.srqn);

@@ -1,6 +1,8 @@
 /**
  * `VerbsError`: what every verbs call throws or rejects with. `errno` is the
- * Linux value a provider would return, `code` its name.
+ * Linux value a provider would return, `code` its name. A `RequestError` is
+ * one whose message describes only the caller's own request (see there):
+ * the only kind whose text crosses from dom0 to a guest.
  *
  * @module
  */
@@ -45,10 +47,39 @@ export class VerbsError extends Error {
 }
 
 /**
+ * A {@link VerbsError} about the caller's own request: an argument it
+ * passed, a rule about an object it holds (a PD still in use, a QP state
+ * it cannot leave that way), a limit it is held to. Its message describes
+ * only what the caller sent or holds, so a kernel that serves another
+ * domain may hand the message back across the boundary: dom0's backend
+ * passes a refusal's text to the guest only when the error is a
+ * `RequestError`; every other error (the hypervisor's, the HCA command
+ * layer's, dom0's own memory, mappings and pools) reaches the guest as its
+ * errno and a fixed reason, its text staying in dom0. The mark is set
+ * where the check that runs on the caller's behalf makes the error, never
+ * inferred later from its text: a message built from another error's text
+ * is a `RequestError` only when that error was one. Its `name` is
+ * `VerbsError`, as the caller sees no difference.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RequestError, VerbsError } from "./errors.ts";
+ * const e = new RequestError("EINVAL", "reg_mr: REMOTE_WRITE/REMOTE_ATOMIC require LOCAL_WRITE");
+ * assert.ok(e instanceof VerbsError);
+ * assert.equal(e.name, "VerbsError");
+ * assert.equal(e.message, "EINVAL: reg_mr: REMOTE_WRITE/REMOTE_ATOMIC require LOCAL_WRITE");
+ * assert.ok(!(new VerbsError("ENOMEM", "mthca0: MTT table full") instanceof RequestError));
+ * ```
+ */
+export class RequestError extends VerbsError {}
+
+/**
  * The error a post verb throws when WR `i` of the `n` it was given failed
  * with `e`: `e` itself for a single WR, a copy naming the WR for a list;
- * either way with `badWr` set to `i` (`ibv_post_send`'s `bad_wr`). Anything
- * but a {@link VerbsError} is returned as it is.
+ * either way with `badWr` set to `i` (`ibv_post_send`'s `bad_wr`); the copy
+ * is a {@link RequestError} when `e` was one. Anything but a
+ * {@link VerbsError} is returned as it is.
  *
  * @example
  * ```ts
@@ -62,7 +93,7 @@ export class VerbsError extends Error {
  */
 export function withBadWr(e: unknown, i: number, n: number): unknown {
   if (!(e instanceof VerbsError)) return e;
-  const out = n === 1 ? e : new VerbsError(
+  const out = n === 1 ? e : new (e instanceof RequestError ? RequestError : VerbsError)(
     e.code,
     `${
       e.message.slice(e.code.length + 2)
