@@ -70,7 +70,9 @@ export interface OpEnv {
 
 /**
  * What the backend does for one op of one context: the request as the op
- * table types it in, the response body out; errors are `VerbsError`s.
+ * table types it in, the response body out; errors are `VerbsError`s, and
+ * made by `requestError` where they are about the guest's own request (only
+ * those send their text to the guest: `refusal.ts`).
  *
  * @example
  * ```ts

@@ -10,7 +10,7 @@
  */
 import { PAGE_SIZE } from "../../sim/memory.ts";
 import type { UserMemory } from "../native/ucontext.ts";
-import { RequestError } from "../uapi/errors.ts";
+import { requestError } from "../uapi/errors.ts";
 
 /**
  * A `UserMemory` over staged frames.
@@ -46,7 +46,7 @@ export class GrantedMemory implements UserMemory {
     for (let p = Math.floor(addr / PAGE_SIZE); p * PAGE_SIZE < addr + len; p++) {
       const m = this.#pages.get(p);
       if (m === undefined) {
-        throw new RequestError(
+        throw requestError(
           "EFAULT",
           `page 0x${(p * PAGE_SIZE).toString(16)} was not granted for this call`,
         );

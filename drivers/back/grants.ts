@@ -32,7 +32,7 @@
 import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
 import type { GrantMapOp, Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import { type ErrnoCode, RequestError } from "../uapi/errors.ts";
+import { type ErrnoCode, requestError } from "../uapi/errors.ts";
 import { REFS_PER_INDIRECT_PAGE, VIB_F_INDIRECT } from "../vib/mod.ts";
 import type { Dom0Headroom } from "./headroom.ts";
 import type { QuotaLedger } from "./quota.ts";
@@ -206,7 +206,7 @@ export class BackendGrants {
     if (req.flags & VIB_F_INDIRECT) {
       const want = Math.ceil(nrPages / REFS_PER_INDIRECT_PAGE);
       if (req.segs.length !== want) {
-        throw new RequestError(
+        throw requestError(
           "EINVAL",
           `${req.segs.length} indirect pages for ${nrPages} pages (need ${want})`,
         );
@@ -214,14 +214,14 @@ export class BackendGrants {
       refs = await this.#readIndirect(req.segs, nrPages);
     } else {
       if (req.segs.length !== nrPages) {
-        throw new RequestError("EINVAL", `${req.segs.length} grant refs for ${nrPages} pages`);
+        throw requestError("EINVAL", `${req.segs.length} grant refs for ${nrPages} pages`);
       }
       refs = [...req.segs];
     }
     const seen = new Set<number>();
     for (const r of refs) {
       if (seen.has(r)) {
-        throw new RequestError("EINVAL", `grant ref ${r} named twice in one request`);
+        throw requestError("EINVAL", `grant ref ${r} named twice in one request`);
       }
       seen.add(r);
     }
@@ -294,7 +294,7 @@ export class BackendGrants {
       await this.unmap(out);
       // The hypervisor's check of the guest's own refs; the text is its errno name, nothing of
       // the hypervisor's message.
-      throw new RequestError(failed, `grant map refused (${failed})`);
+      throw requestError(failed, `grant map refused (${failed})`);
     }
     return out;
   }
@@ -333,7 +333,7 @@ export class BackendGrants {
       const c = this.#cache.get(ref);
       if (c && (!c.readonly || readonly)) continue;
       if (c && c.users > 0) {
-        throw new RequestError(
+        throw requestError(
           "EINVAL",
           `grant ref ${ref} is mapped read-only by a live region; a writable mapping was asked`,
         );
@@ -350,7 +350,7 @@ export class BackendGrants {
     });
     if (failed !== undefined) {
       await this.#unmapHandles(made.map((c) => c.handle), true);
-      throw new RequestError(failed, `grant map refused (${failed})`);
+      throw requestError(failed, `grant map refused (${failed})`);
     }
     for (const c of made) this.#cache.set(c.ref, c);
     this.cacheStats.misses += made.length;

@@ -12,7 +12,7 @@
  * datapath through dom0 adds its own (`datapath.ts`).
  *
  * Errors are `VerbsError`s; the caller turns them into `-errno`. Those of
- * the checks here, about the guest's own request, are `RequestError`s
+ * the checks here, about the guest's own request, are made by `requestError`
  * (their text goes back to the guest, `refusal.ts`); dom0's own failures
  * (the hypervisor refusing its mapping of the UAR page) are not.
  *
@@ -22,7 +22,7 @@ import type { AddressSpace } from "../../sim/address_space.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
 import { UContext } from "../native/ucontext.ts";
 import { Access, QpAttrMask, QpState } from "../uapi/enums.ts";
-import { RequestError, VerbsError } from "../uapi/errors.ts";
+import { requestError, VerbsError } from "../uapi/errors.ts";
 import { ATTR_MASK_BITS } from "../uapi/qp_state.ts";
 import type { AsyncEvent, QpAttr } from "../uapi/types.ts";
 import type { WqLayout } from "../uapi/uverbs.ts";
@@ -48,8 +48,8 @@ import type { DeviceResource } from "./headroom.ts";
 import type { Charge } from "./quota.ts";
 
 /** EINVAL about the guest's own request (its text goes back to the guest). */
-function inval(msg: string): RequestError {
-  return new RequestError("EINVAL", msg);
+function inval(msg: string): VerbsError {
+  return requestError("EINVAL", msg);
 }
 
 function pagesOf(addr: number, len: number): number {
@@ -75,7 +75,7 @@ function pagesOf(addr: number, len: number): number {
  */
 export function checkRequest(env: OpEnv, req: VibRequest): void {
   const spec = VIB_OPS.get(req.op);
-  if (!spec) throw new RequestError("ENOSYS", `unknown op ${req.op}`);
+  if (!spec) throw requestError("ENOSYS", `unknown op ${req.op}`);
   if ((req.reserved ?? 0) !== 0) throw inval("reserved header bits set");
   if (req.flags & ~(VIB_F_INDIRECT | VIB_F_PERSISTENT)) {
     throw inval(`unknown flags 0x${req.flags.toString(16)}`);
@@ -86,11 +86,11 @@ export function checkRequest(env: OpEnv, req: VibRequest): void {
   const cap = segCapacity(req.op);
   const nrSegs = req.nrSegsRaw ?? req.segs.length;
   if (nrSegs > cap) {
-    throw new RequestError("E2BIG", `${spec.name}: ${nrSegs} segments (at most ${cap})`);
+    throw requestError("E2BIG", `${spec.name}: ${nrSegs} segments (at most ${cap})`);
   }
   if ((req.flags & VIB_F_INDIRECT) && cap === 0) throw inval(`${spec.name}: takes no segments`);
   if (spec.datapath && env.datapath === undefined) {
-    throw new RequestError(
+    throw requestError(
       "EOPNOTSUPP",
       `${spec.name}: the datapath of a bypass guest does not cross dom0`,
     );
@@ -107,7 +107,7 @@ async function mapFor(
   readonly: boolean,
 ): Promise<MappedBuffer> {
   if (nrPages > VIB_MAX_PAGES) {
-    throw new RequestError("E2BIG", `${nrPages} pages in one buffer (at most ${VIB_MAX_PAGES})`);
+    throw requestError("E2BIG", `${nrPages} pages in one buffer (at most ${VIB_MAX_PAGES})`);
   }
   if (nrPages !== pagesOf(addr, bytes)) {
     throw inval(`${nrPages} pages given for ${bytes} bytes at 0x${addr.toString(16)}`);
@@ -297,8 +297,8 @@ async function open(env: OpEnv): Promise<VibRspBody<typeof VibOp.OPEN>> {
       : space.mapForeign(mfn);
   } catch (e) {
     env.driver.freeUar(uarIndex);
-    // Dom0's own mapping failed: the hypervisor's text names frames and domains, so this is no
-    // RequestError and the guest gets ENOMEM with a fixed reason (refusal.ts).
+    // Dom0's own mapping failed: the hypervisor's text names frames and domains, so this is not
+    // about the guest's request, and the guest gets ENOMEM with a fixed reason (refusal.ts).
     throw new VerbsError("ENOMEM", `UAR mapping refused: ${(e as Error).message}`);
   }
   const memory = new GrantedMemory();
@@ -681,7 +681,7 @@ async function releaseGrants(
 ): Promise<VibRspBody<typeof VibOp.RELEASE_GRANTS>> {
   const n = req.body.nrRefs;
   if (!Number.isInteger(n) || n < 1 || n > VIB_MAX_PAGES) {
-    throw new RequestError("EINVAL", `release_grants: ${n} refs (1..${VIB_MAX_PAGES})`);
+    throw requestError("EINVAL", `release_grants: ${n} refs (1..${VIB_MAX_PAGES})`);
   }
   const refs = await env.grants.refsOf(req, n);
   return { released: await env.grants.release(refs) };
@@ -697,7 +697,7 @@ function dispatch<O extends VibOpCode>(
 ): Promise<VibRspBody<O>> {
   const handler = env.handlers[req.op];
   if (!handler) {
-    throw new RequestError("ENOSYS", `op ${req.op} is not a vibfront request this backend knows`);
+    throw requestError("ENOSYS", `op ${req.op} is not a vibfront request this backend knows`);
   }
   return handler(env, c, req);
 }
@@ -718,11 +718,11 @@ function dispatch<O extends VibOpCode>(
  */
 export async function execute(env: OpEnv, req: VibRequest): Promise<Record<string, unknown>> {
   const known = knownRequest(req);
-  if (!known) throw new RequestError("ENOSYS", `unknown op ${req.op}`);
+  if (!known) throw requestError("ENOSYS", `unknown op ${req.op}`);
   if (known.op === VibOp.OPEN) return await open(env);
   if (known.op === VibOp.RELEASE_GRANTS) return await releaseGrants(env, known);
   const c = env.contexts.get(known.ctx);
-  if (!c) throw new RequestError("EBADF", `no context ${known.ctx} on this device`);
+  if (!c) throw requestError("EBADF", `no context ${known.ctx} on this device`);
   return await dispatch(env, c, known);
 }
 

@@ -19,7 +19,7 @@
  */
 import { PROFILE_SCHEMA } from "../../sim/profiles/schema.ts";
 import type { Profile } from "../../sim/profiles/schema.ts";
-import { RequestError, VerbsError } from "../uapi/errors.ts";
+import { requestError, VerbsError } from "../uapi/errors.ts";
 
 /**
  * The per-guest limits, by name (the profile's `quota` group).
@@ -197,10 +197,10 @@ export class QuotaLedger {
   }
 
   /** The refusal for `n` more of `kind` (counted); its `limit` names the quota. */
-  refuse(kind: QuotaKind, n: number): RequestError & { limit: string } {
+  refuse(kind: QuotaKind, n: number): VerbsError & { limit: string } {
     this.refusals[kind]++;
-    // The guest's own limit: a RequestError, though the limit byte, not this text, tells it.
-    const e = new RequestError(
+    // The guest's own limit (about its request), though the limit byte, not this text, tells it.
+    const e = requestError(
       MEMORY.has(kind) ? "ENOMEM" : "EAGAIN",
       `quota ${kind} of dom${this.domid}: ${this.used[kind]} held, ${n} more asked, limit ${
         this.limit[kind]

@@ -1,6 +1,6 @@
 /**
  * What a refused request's error response tells the guest: the rule is an
- * allow mark, not a filter. Only an error made as a {@link RequestError}
+ * allow mark, not a filter. Only an error made by `requestError`
  * — by a check that runs on the guest's behalf and describes only the
  * guest's own request: the backend's checks of the request it copied out
  * of the ring, the verbs rules the kernel verbs layer applies to the
@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { type ErrnoCode, RequestError } from "../uapi/errors.ts";
+import { type ErrnoCode, VerbsError } from "../uapi/errors.ts";
 
 /** The fixed reason of each errno class, for an error that is not the guest's own. */
 const GENERIC: Partial<Record<ErrnoCode, string>> = {
@@ -51,15 +51,16 @@ export function genericReason(code: ErrnoCode): string {
 
 /**
  * The reason an error response carries for `e` (refused with errno
- * `code`): `e`'s own text when it is a {@link RequestError}, none at a
+ * `code`): `e`'s own text when it is about the guest's own request
+ * (`ownRequest`, made by `requestError`), none at a
  * limit (the limit byte names it), else {@link genericReason}.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { refusalReason } from "./refusal.ts";
- * import { RequestError, VerbsError } from "../uapi/errors.ts";
- * const own = new RequestError("EINVAL", "modify_qp QP 2: no such QP state 14");
+ * import { requestError, VerbsError } from "../uapi/errors.ts";
+ * const own = requestError("EINVAL", "modify_qp QP 2: no such QP state 14");
  * assert.equal(refusalReason(own, "EINVAL", undefined), "modify_qp QP 2: no such QP state 14");
  * // Raised by dom0's own work: its errno's class, not its text.
  * const dom0 = new VerbsError("ENOMEM", "UAR mapping refused: EBUSY: I/O frame 4101 is mapped into dom7");
@@ -74,6 +75,6 @@ export function refusalReason(
   limit: string | undefined,
 ): string | undefined {
   if (limit !== undefined) return undefined;
-  if (!(e instanceof RequestError)) return genericReason(code);
+  if (!(e instanceof VerbsError && e.ownRequest)) return genericReason(code);
   return e.message.startsWith(`${e.code}: `) ? e.message.slice(e.code.length + 2) : e.message;
 }

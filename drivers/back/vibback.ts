@@ -43,7 +43,7 @@ import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { type Engine, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import type { HcaDriver } from "../native/driver.ts";
-import { Errno, type ErrnoCode, RequestError } from "../uapi/errors.ts";
+import { Errno, type ErrnoCode, requestError } from "../uapi/errors.ts";
 import type { Dom0Heap } from "./dom0_heap.ts";
 import type { EventDispatcher } from "../xen/evtchn.ts";
 import { BackRing, RingError } from "../xen/ring.ts";
@@ -772,7 +772,7 @@ export class VibBack {
       checkRequest(env, req);
       const c = this.#chCtx = env.contexts.get(req.ctx);
       // As `execute` refuses it.
-      if (!c) throw new RequestError("EBADF", `no context ${req.ctx} on this device`);
+      if (!c) throw requestError("EBADF", `no context ${req.ctx} on this device`);
       ns = this.#chStaged.start(env, c, req as VibRequestOf<VibOpCode>);
     } catch (e) {
       ({ status: this.#chStatus, limit: this.#chLimit, reason: this.#chReason } = this.#refusal(
@@ -903,7 +903,7 @@ export class VibBack {
     const ahead = this.#lastId === undefined ? 1 : (req.id - this.#lastId) >>> 0;
     const replay = ahead === 0 || ahead > HALF_ID_SPACE;
     if (replay) {
-      throw new RequestError("EINVAL", `request id ${req.id} replayed (last ${this.#lastId})`);
+      throw requestError("EINVAL", `request id ${req.id} replayed (last ${this.#lastId})`);
     }
     this.#lastId = req.id;
   }

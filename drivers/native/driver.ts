@@ -39,7 +39,7 @@ import type { Engine } from "../../sim/engine.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../sim/memory.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import { Prng } from "../../sim/prng.ts";
-import { VerbsError } from "../uapi/errors.ts";
+import { requestError, VerbsError } from "../uapi/errors.ts";
 import { IndexAllocator, KeyAllocator } from "./alloc.ts";
 import { MttBuddy } from "./buddy.ts";
 import { exec } from "./cmd.ts";
@@ -779,7 +779,11 @@ export class HcaDriver {
           }
         }
         if (i === mgm.qp.length) {
-          throw new VerbsError("ENOMEM", `attach_mcast: MGM at index ${index} is full`);
+          // The group's limit the caller can query (max_mcast_qp_attach), not the table's index.
+          throw requestError(
+            "ENOMEM",
+            `attach_mcast: the group's MGM entry is full (max_mcast_qp_attach ${mgm.qp.length})`,
+          );
         }
         await exec(cmd, CmdOp.WRITE_MGM, { index, entry: mgm });
         if (!link) return;
@@ -806,7 +810,7 @@ export class HcaDriver {
       const hex = Array.from(gid, (b) => b.toString(16).padStart(2, "0")).join("");
       // As mthca: an empty hash entry is "found" (its QP slots are all free, so the QP is not).
       if (index === -1) {
-        throw new VerbsError("EINVAL", `detach_mcast: MGID ${hex} not found`);
+        throw requestError("EINVAL", `detach_mcast: MGID ${hex} not found`);
       }
       const want = (qpn | MGM_QP_VALID) >>> 0;
       let loc = -1;
@@ -816,7 +820,7 @@ export class HcaDriver {
         if (!(mgm.qp[i] & MGM_QP_VALID)) break;
       }
       if (loc === -1) {
-        throw new VerbsError(
+        throw requestError(
           "EINVAL",
           `detach_mcast: QP 0x${qpn.toString(16).padStart(6, "0")} not found in MGM`,
         );

@@ -25,7 +25,7 @@ import {
   QpState as S,
   QpType,
 } from "../uapi/enums.ts";
-import { RequestError, VerbsError } from "../uapi/errors.ts";
+import { requestError, VerbsError } from "../uapi/errors.ts";
 import { absentAttrs, modifyQpError } from "../uapi/qp_state.ts";
 import { sendWqeBytes } from "../uapi/wq_layout.ts";
 import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "../uapi/types.ts";
@@ -233,7 +233,7 @@ function checkMrAccess(access: number): number {
     throw inval(`reg_mr: access flags 0x${(access >>> 0).toString(16)} not supported`);
   }
   if (access & (Access.ON_DEMAND | ACCESS_FLUSH)) {
-    throw new RequestError(
+    throw requestError(
       "EOPNOTSUPP",
       `reg_mr: access flags 0x${
         (access >>> 0).toString(16)
@@ -243,9 +243,9 @@ function checkMrAccess(access: number): number {
   return access & ~ACCESS_OPTIONAL_RANGE;
 }
 
-/** EINVAL about the caller's own request: a {@link RequestError}, whose text a backend may pass on. */
-function inval(msg: string): RequestError {
-  return new RequestError("EINVAL", msg);
+/** EINVAL about the caller's own request ({@link requestError}: a backend may pass its text on). */
+function inval(msg: string): VerbsError {
+  return requestError("EINVAL", msg);
 }
 
 function mcastKey(gid: Uint8Array, mlid: number): string {
@@ -356,9 +356,10 @@ export class UContext implements UverbsFile {
       const v = e instanceof VerbsError ? e : undefined;
       const why = v ? v.message.slice(v.code.length + 2) : (e as Error).message;
       // Built from `e`'s text: the caller's own request only when `e` said so.
-      throw new (e instanceof RequestError ? RequestError : VerbsError)(
+      throw new VerbsError(
         v?.code ?? "EFAULT",
         `${call}: buffer 0x${addr.toString(16)}+${len}: ${why}`,
+        { ownRequest: v?.ownRequest },
       );
     }
   }
@@ -441,7 +442,7 @@ export class UContext implements UverbsFile {
     await this.#in();
     const pd = this.#get(this.#pds, pdHandle, "PD");
     if (pd.users > 0) {
-      throw new RequestError("EBUSY", `dealloc_pd: PD ${pd.pdn} still has ${pd.users} object(s)`);
+      throw requestError("EBUSY", `dealloc_pd: PD ${pd.pdn} still has ${pd.users} object(s)`);
     }
     this.#pds.delete(pdHandle);
     this.driver.freePd(pd.pdn);
@@ -552,7 +553,7 @@ export class UContext implements UverbsFile {
     await this.#in();
     const cq = this.#get(this.#cqs, cqHandle, "CQ");
     if (cq.users > 0) {
-      throw new RequestError("EBUSY", `destroy_cq: CQ ${cq.cqn} is used by ${cq.users} QP(s)`);
+      throw requestError("EBUSY", `destroy_cq: CQ ${cq.cqn} is used by ${cq.users} QP(s)`);
     }
     await this.driver.hwToSwCq(cq.cqn);
     this.driver.freeCqn(cq.cqn);
@@ -999,7 +1000,7 @@ export class UContext implements UverbsFile {
     await this.#in();
     const srq = this.#get(this.#srqs, srqHandle, "SRQ");
     if (srq.users > 0) {
-      throw new RequestError("EBUSY", `destroy_srq: SRQ ${srq.srqn} is used by ${srq.users} QP(s)`);
+      throw requestError("EBUSY", `destroy_srq: SRQ ${srq.srqn} is used by ${srq.users} QP(s)`);
     }
     await this.driver.hwToSwSrq(srq.srqn);
     this.driver.freeSrqn(srq.srqn);

@@ -41,7 +41,7 @@ import { PAGE_SIZE } from "../../sim/memory.ts";
 import type { ContextDatapath } from "../back/context.ts";
 import type { DatapathEnv } from "../back/datapath.ts";
 import type { MappedBuffer } from "../back/grants.ts";
-import { RequestError } from "../uapi/errors.ts";
+import { requestError, type VerbsError } from "../uapi/errors.ts";
 import type { WqLayout } from "../uapi/uverbs.ts";
 
 interface ShadowQp {
@@ -76,8 +76,8 @@ interface ShadowSrq {
 }
 
 /** EINVAL about the guest's own doorbell or poll (its text goes back to the guest). */
-function inval(msg: string): RequestError {
-  return new RequestError("EINVAL", msg);
+function inval(msg: string): VerbsError {
+  return requestError("EINVAL", msg);
 }
 
 /** Open split contexts by hypervisor, then by `"<frontend domid>:<context id>"`. */
@@ -350,7 +350,7 @@ export class SplitContext implements ContextDatapath {
    * copy takes, or -1 if it copied nothing (no time to spend); the caller
    * spends it, then calls {@link doorbellRing}, with no other doorbell of
    * this context in between. {@link doorbell} is the two halves in one.
-   * @throws RequestError (EINVAL) for a doorbell that is not this context's
+   * @throws VerbsError (EINVAL, about the request) for a doorbell that is not this context's
    */
   doorbellCopy(offset: number, w0: number, w1: number): number {
     const p = this.#pending;
@@ -471,7 +471,7 @@ export class SplitContext implements ContextDatapath {
    * the last request), or -1 for none. The caller spends it, then calls
    * {@link pollDone} for the count, with no other poll of this context in
    * between. {@link poll} is the two halves in one.
-   * @throws RequestError (EINVAL) for a CQ that is not this context's
+   * @throws VerbsError (EINVAL, about the request) for a CQ that is not this context's
    */
   pollCopy(cqn: number, guestCi?: number): number {
     this.#polled = 0;

@@ -11,14 +11,14 @@
  */
 import type { BackendDatapath, OpHandlers, StagedOps } from "../back/datapath.ts";
 import type { BackContext } from "../back/context.ts";
-import { RequestError } from "../uapi/errors.ts";
+import { requestError } from "../uapi/errors.ts";
 import { VibOp } from "../vib/mod.ts";
 import { SplitContext } from "./back.ts";
 
 /** The split context of `c` (every context of a split device has one). */
 function splitOf(c: BackContext): SplitContext {
   if (!(c.datapath instanceof SplitContext)) {
-    throw new RequestError("EOPNOTSUPP", `context ${c.id}: not a split-mode context`);
+    throw requestError("EOPNOTSUPP", `context ${c.id}: not a split-mode context`);
   }
   return c.datapath;
 }
@@ -37,7 +37,7 @@ function splitOf(c: BackContext): SplitContext {
 export const SPLIT_OPS: OpHandlers = {
   [VibOp.RESIZE_CQ]: () => {
     return Promise.reject(
-      new RequestError("EOPNOTSUPP", "resize_cq: not supported by the split baseline"),
+      requestError("EOPNOTSUPP", "resize_cq: not supported by the split baseline"),
     );
   },
   [VibOp.DOORBELL]: async (_env, c, req) => {

@@ -80,10 +80,11 @@ export interface VibResponse {
   /** With an error: the quota or dom0 headroom pool that refused it (`limits.ts`). */
   limit?: string;
   /**
-   * With an error: what was wrong with the request, one line of UTF-8 in
-   * the body's bytes ({@link VIB_REASON_BYTES} at most, NUL-padded; cut at
-   * a character boundary), so that a guest's error names the rule as
-   * it would on bare metal.
+   * With an error: what was wrong with the guest's own request, or a
+   * fixed reason for the errno's class when dom0 itself failed; one line
+   * of UTF-8 in the body's bytes ({@link VIB_REASON_BYTES} at most,
+   * NUL-padded; cut at a character boundary), so that a guest's error
+   * names the rule as it would on bare metal.
    */
   reason?: string;
 }

@@ -24,7 +24,8 @@
  * Response (back → front): `u32 id`, `u8 op`, `u8 limit` (with an error: the quota or dom0
  * headroom pool that refused it, {@link VIB_LIMITS}; else 0), `i16 status` (0 or `-errno`),
  * then from offset 8 the op's response fields, or with an error the reason: one line of UTF-8
- * naming what was wrong with the request, NUL-padded ({@link VIB_REASON_BYTES}).
+ * naming what was wrong with the guest's own request, or a fixed one for the errno's class when
+ * dom0 itself failed (`drivers/back/refusal.ts`), NUL-padded ({@link VIB_REASON_BYTES}).
  *
  * Within a payload, fields are packed in table order with no padding; a
  * message that has optional fields starts its payload with a 64-bit
