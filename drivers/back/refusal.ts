@@ -60,12 +60,19 @@ export function genericReason(code: ErrnoCode): string {
  * import assert from "node:assert/strict";
  * import { refusalReason } from "./refusal.ts";
  * import { requestError, VerbsError } from "../uapi/errors.ts";
+ * import { AddressSpaceError } from "../../sim/address_space.ts";
+ * import { XenError } from "../../hypervisor/errors.ts";
  * const own = requestError("EINVAL", "modify_qp QP 2: no such QP state 14");
  * assert.equal(refusalReason(own, "EINVAL", undefined), "modify_qp QP 2: no such QP state 14");
  * // Raised by dom0's own work: its errno's class, not its text.
  * const dom0 = new VerbsError("ENOMEM", "UAR mapping refused: EBUSY: I/O frame 4101 is mapped into dom7");
  * assert.equal(refusalReason(dom0, "ENOMEM", undefined), "the backend could not carry out the request: out of memory or device resources");
  * assert.equal(refusalReason(new TypeError("a bug"), "EIO", undefined), "the backend could not carry out the request: an internal error");
+ * // Dom0's own memory and the hypervisor's refusals carry errnos, never a mark.
+ * const fault = new AddressSpaceError("EFAULT", "dom0: 0x7f000 is not mapped");
+ * assert.equal(refusalReason(fault, "EFAULT", undefined), "the backend could not carry out the request: a memory access failed");
+ * const xen = new XenError("EBUSY", "map I/O page into dom2: I/O frame 1048579 is mapped into dom1");
+ * assert.equal(refusalReason(xen, "EBUSY", undefined), "the backend could not carry out the request: a resource it needs is busy");
  * assert.equal(refusalReason(own, "EAGAIN", "pds"), undefined); // the limit byte says it
  * ```
  */
