@@ -694,7 +694,9 @@ export class UContext implements UverbsFile {
       const i = a.pkeyIndex;
       if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i >= lim.maxPkeys) {
         throw inval(
-          `pkeyIndex ${String(i)} is outside the port's P_Key table (${lim.maxPkeys} entries)`,
+          `modify_qp: pkeyIndex ${
+            String(i)
+          } is outside the port's P_Key table (${lim.maxPkeys} entries)`,
         );
       }
       ctx.pkeyIndex = i;
