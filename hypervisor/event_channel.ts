@@ -17,6 +17,17 @@
  *
  * Xen sets pending bits and reads mask bits; the guest sets mask bits itself
  * and clears pending bits when it handles them ({@link SharedInfo.takePending}).
+ *
+ * `evtchn_upcall_mask` is the vCPU's interrupt flag, as a PV x86 guest has
+ * it: while the byte is non-zero Xen sets `evtchn_upcall_pending` and kicks
+ * the vCPU but enters no handler (`test_guest_events` in
+ * `xen/arch/x86/x86_64/entry.S` delivers only when the pending byte is set
+ * and the mask byte is 0). The guest masks by writing 1 (Linux
+ * `xen_irq_disable`); it unmasks by writing 0 and, if an upcall is pending,
+ * making a hypercall whose return delivers it (Linux `xen_irq_enable` →
+ * `xen_force_evtchn_callback`). Entering the handler masks upcalls, and the
+ * handler's return restores the mask it interrupted (`create_bounce_frame`
+ * with `TBF_INTERRUPT`, then `iret`).
  * The guest may write anything into this page: it can only confuse its own
  * event delivery, because the port table that says who is connected to whom
  * lives in the hypervisor, never in the page.
@@ -183,8 +194,36 @@ export class SharedInfo {
     return this.#bit(OFF_EVTCHN_MASK, port);
   }
 
-  /** `vcpu_info[0].evtchn_upcall_pending`. */
+  /** `vcpu_info[0].evtchn_upcall_pending` (any non-zero byte, as `test_guest_events` reads it). */
   get upcallPending(): boolean {
+    return this.page[OFF_UPCALL_PENDING] !== 0;
+  }
+
+  /**
+   * `vcpu_info[0].evtchn_upcall_mask`: while non-zero, Xen enters no upcall
+   * handler (events still become pending and set `evtchn_upcall_pending`).
+   */
+  get upcallMasked(): boolean {
+    return this.page[OFF_UPCALL_MASK] !== 0;
+  }
+
+  /**
+   * Guest side: mask upcalls (Linux `xen_irq_disable`: a plain write of 1,
+   * no hypercall).
+   */
+  maskUpcalls(): void {
+    this.page[OFF_UPCALL_MASK] = 1;
+  }
+
+  /**
+   * Guest side: unmask upcalls (the write of 0 in Linux `xen_irq_enable`).
+   * Returns true if an upcall is pending: Xen delivers it only when the
+   * vCPU next returns from Xen, so the guest must then make a hypercall
+   * (`xen_force_evtchn_callback`; the kernel API does, see
+   * `EventDispatcher.enableUpcalls`).
+   */
+  unmaskUpcalls(): boolean {
+    this.page[OFF_UPCALL_MASK] = 0;
     return this.page[OFF_UPCALL_PENDING] !== 0;
   }
 
@@ -223,8 +262,10 @@ export class SharedInfo {
 
   #markSelector(port: number): boolean {
     if (this.#set(OFF_PENDING_SEL, port >> 6)) return false;
-    if (this.page[OFF_UPCALL_PENDING] !== 0) return false;
-    this.page[OFF_UPCALL_PENDING] = 1;
+    // vcpu_mark_events_pending() (xen/arch/x86/domain.c): test_and_set_bit(0, upcall_pending),
+    // kick only if bit 0 was clear. The kick is made whatever the upcall mask; delivery checks it.
+    if (this.page[OFF_UPCALL_PENDING] & 1) return false;
+    this.page[OFF_UPCALL_PENDING] |= 1;
     return true;
   }
 

@@ -88,7 +88,7 @@ export interface HypervisorOptions {
  * import { Lifecycle } from "./lifecycle.ts";
  * import { Hypercalls } from "./hypercalls.ts";
  * const engine = new Engine();
- * const events = { kick: () => {}, zombieReleased: () => {} };
+ * const events = { kick: () => {}, returned: () => {}, zombieReleased: () => {} };
  * const h = new HostState(
  *   engine,
  *   new MachineMemory(64 << 20),
@@ -142,7 +142,11 @@ export interface HostCounters {
  * import { SharedInfo } from "./event_channel.ts";
  * import { type HostEvents, HostState } from "./host.ts";
  * const kicked: number[] = [];
- * const events: HostEvents = { kick: (d) => kicked.push(d), zombieReleased: () => {} };
+ * const events: HostEvents = {
+ *   kick: (d) => kicked.push(d),
+ *   returned: () => {},
+ *   zombieReleased: () => {},
+ * };
  * const h = new HostState(
  *   new Engine(),
  *   new MachineMemory(64 << 20),
@@ -160,6 +164,11 @@ export interface HostCounters {
 export interface HostEvents {
   /** A send to `domid` needs an upcall. */
   kick(domid: number): void;
+  /**
+   * A hypercall of `domid` returns to it: an upcall pending and no longer
+   * masked is delivered now (x86 `test_all_events` on every exit to the guest).
+   */
+  returned(domid: number): void;
   /** The last frame a dying `domid` left referenced went back to the heap. */
   zombieReleased(domid: number): void;
 }
@@ -217,7 +226,7 @@ export class DomidFlags {
  * import assert from "node:assert/strict";
  * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
  * import { HostState } from "./host.ts";
- * const hooks = { kick: () => {}, zombieReleased: () => {} };
+ * const hooks = { kick: () => {}, returned: () => {}, zombieReleased: () => {} };
  * const opts = { grantFrames: 4 };
  * const h = new HostState(
  *   new Engine(),
@@ -265,6 +274,8 @@ export class HostState {
   readonly onHookError: (err: unknown) => void;
   /** Event channels of all domains. */
   readonly evtchn: EventChannels;
+  /** Called back by the hypercall layer: see {@link HostEvents.returned}. */
+  readonly returned: (domid: number) => void;
   /** Grant tables and mappings of all domains. */
   readonly grants: GrantTables;
   /** Device I/O pages mapped into guests. */
@@ -321,6 +332,7 @@ export class HostState {
         throw err;
       }));
     this.evtchn = new EventChannels((d) => events.kick(d), this.opts.nrPirqs);
+    this.returned = (d) => events.returned(d);
     this.grants = new GrantTables(mem);
     this.io = new IoPages(mem);
     this.xenstore = new XenStore(opts.xenstore);

@@ -261,7 +261,7 @@ const MAX_BATCH = MAX_ARG_LIST;
  * import { Lifecycle } from "./lifecycle.ts";
  * import { Hypercalls } from "./hypercalls.ts";
  * const engine = new Engine();
- * const events = { kick: () => {}, zombieReleased: () => {} };
+ * const events = { kick: () => {}, returned: () => {}, zombieReleased: () => {} };
  * const h = new HostState(
  *   engine,
  *   new MachineMemory(64 << 20),
@@ -303,15 +303,20 @@ export class Hypercalls {
     const cpu = (ns: number) => dom0 ? this.h.dom0Vcpus.run(ns) : this.h.engine.sleep(ns);
     await cpu(this.h.profile.xen.hypercallNs);
     const c = this.#caller(caller, kind);
-    if (!known) throw new XenError("ENOSYS", `no hypercall ${show(name)}`);
-    let r: { value: unknown; costNs: number };
     try {
-      r = this.#handlers[name as HypercallName](c, argBlock(args, name));
-    } catch (e) {
-      throw this.#refusal(e, name);
+      if (!known) throw new XenError("ENOSYS", `no hypercall ${show(name)}`);
+      let r: { value: unknown; costNs: number };
+      try {
+        r = this.#handlers[name as HypercallName](c, argBlock(args, name));
+      } catch (e) {
+        throw this.#refusal(e, name);
+      }
+      if (r.costNs > 0) await cpu(r.costNs);
+      return r.value;
+    } finally {
+      // Back to the guest, refused or not: an upcall it unmasked meanwhile is delivered now.
+      this.h.returned(c.domid);
     }
-    if (r.costNs > 0) await cpu(r.costNs);
-    return r.value;
   }
 
   /**
@@ -341,8 +346,9 @@ export class Hypercalls {
     };
     after(this.h.profile.xen.hypercallNs, () => {
       let r: { value: unknown; costNs: number };
+      let c: Domain | undefined;
       try {
-        const c = this.#caller(caller, kind);
+        c = this.#caller(caller, kind);
         if (!known) throw new XenError("ENOSYS", `no hypercall ${show(name)}`);
         try {
           r = this.#handlers[name as HypercallName](c, argBlock(args, name));
@@ -350,10 +356,16 @@ export class Hypercalls {
           throw this.#refusal(e, name);
         }
       } catch (e) {
+        if (c) this.h.returned(c.domid);
         return then(e as XenError);
       }
-      if (r.costNs > 0) after(r.costNs, () => then(undefined, r.value));
-      else then(undefined, r.value);
+      const domid = c!.domid;
+      const done = () => {
+        this.h.returned(domid);
+        then(undefined, r.value);
+      };
+      if (r.costNs > 0) after(r.costNs, done);
+      else done();
     });
   }
 

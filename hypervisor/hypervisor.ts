@@ -39,7 +39,7 @@ import type { AuditViolation } from "../sim/frame_audit.ts";
 import { auditHost, type HypervisorAuditOptions } from "./audit.ts";
 import { DOMID_SELF, show } from "./args.ts";
 import type { Domain, DomainState, ShutdownReason } from "./domain.ts";
-import type { EvtchnStatus } from "./event_channel.ts";
+import { type EvtchnStatus, OFF_UPCALL_MASK } from "./event_channel.ts";
 import { GNTST, type GntStatus, type GrantMapping, GrantTableError } from "./grant_table.ts";
 import type { XenStore } from "./xenstore.ts";
 import { HostState, type HypervisorOptions } from "./host.ts";
@@ -211,6 +211,7 @@ export class Hypervisor {
   ) {
     const h = new HostState(engine, mem, profile, prng, opts, {
       kick: (d) => this.#kick(d),
+      returned: (d) => this.#returned(d),
       zombieReleased: (d) => this.#life.markDead(d),
     });
     this.#h = h;
@@ -565,12 +566,32 @@ export class Hypervisor {
     return noise.finish(now + delay, 0) - now;
   }
 
+  /**
+   * A handler was installed or the vCPU runs again: a pending upcall it may
+   * take (not masked) is delivered `upcallNs` from now.
+   */
   #upcallInstalled(domid: number): void {
     const d = this.#h.domains.get(domid);
     if (!d?.running || d.paused) return;
-    if (!d.sharedInfo.upcallPending || this.#h.upcallScheduled.has(domid)) return;
+    const si = d.sharedInfo;
+    if (!si.upcallPending || si.upcallMasked || this.#h.upcallScheduled.has(domid)) return;
     this.#h.upcallScheduled.add(domid);
     this.#upcallIn(domid, this.#noisy(domid, this.profile.xen.upcallNs));
+  }
+
+  /**
+   * `domid`'s vCPU returns from Xen (the end of one of its hypercalls, or of
+   * its upcall handler). As x86's `test_all_events` on every exit to a PV
+   * guest: an upcall pending while upcalls are unmasked is delivered, so a
+   * guest that unmasks finds its pending events at its next hypercall (Linux
+   * `xen_irq_enable` makes one at once). Only once a handler is installed:
+   * before that the events wait for it ({@link Domain.installUpcall}).
+   */
+  #returned(domid: number): void {
+    if (this.#h.upcallScheduled.has(domid)) return;
+    const d = this.#h.domains.get(domid);
+    if (!d?.upcall) return;
+    this.#upcallInstalled(domid);
   }
 
   #deliverUpcall(domid: number): void {
@@ -578,10 +599,24 @@ export class Hypervisor {
     const d = this.#h.domains.get(domid);
     const handler = d?.upcall;
     // A paused or suspended vCPU takes its upcall when it runs again (markRunnable).
-    if (!d?.running || d.paused || !handler || !d.sharedInfo.upcallPending) return;
+    if (!d?.running || d.paused || !handler) return;
+    const si = d.sharedInfo;
+    // entry.S test_guest_events: no upcall while evtchn_upcall_pending is clear or
+    // evtchn_upcall_mask is set. A masked upcall stays pending until the guest unmasks and
+    // returns from Xen (#returned).
+    if (!si.upcallPending || si.upcallMasked) return;
     this.#h.c.upcalls++;
     this.engine.traceMark("xen:upcall", domid);
-    handler(d);
+    // create_bounce_frame with TBF_INTERRUPT: the handler runs with upcalls masked; its iret
+    // restores the mask it interrupted (pv/iret.c) and returns through test_all_events.
+    const page = si.page;
+    page[OFF_UPCALL_MASK] = 1;
+    try {
+      handler(d);
+    } finally {
+      page[OFF_UPCALL_MASK] = 0;
+      this.#returned(domid);
+    }
   }
 
   // ---- I/O pages ----

@@ -74,7 +74,11 @@ const MIN_DOMAIN_PAGES = 16;
  * import { HostState } from "./host.ts";
  * import { Lifecycle } from "./lifecycle.ts";
  * let life: Lifecycle | undefined;
- * const events = { kick: () => {}, zombieReleased: (d: number) => life!.markDead(d) };
+ * const events = {
+ *   kick: () => {},
+ *   returned: () => {},
+ *   zombieReleased: (d: number) => life!.markDead(d),
+ * };
  * const h = new HostState(
  *   new Engine(),
  *   new MachineMemory(64 << 20),

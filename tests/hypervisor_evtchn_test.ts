@@ -7,6 +7,7 @@ import {
   OFF_EVTCHN_MASK,
   OFF_EVTCHN_PENDING,
   OFF_PENDING_SEL,
+  OFF_UPCALL_MASK,
   OFF_UPCALL_PENDING,
   SharedInfo,
 } from "../hypervisor/mod.ts";
@@ -379,4 +380,76 @@ Deno.test("evtchn: evtchnSendThen is the awaited send, chained on dom0's VCPUs (
   assert.deepEqual(chained.out.map((l) => l.split(" ").at(-1)), ["ok", "ok", "EINVAL", "EINVAL"]);
   assert.equal(chained.log.length, 2); // two upcalls reached the guest
   assert.ok(chained.vcpus.byOwner.dom1.waitNs > 0); // the sends queued behind dom2's slice
+});
+
+Deno.test("evtchn: evtchn_upcall_mask, as the guest writes it, holds upcalls back until it unmasks and returns from Xen", async () => {
+  // entry.S test_guest_events: the upcall is entered only while evtchn_upcall_pending is set and
+  // evtchn_upcall_mask is 0; vcpu_mark_events_pending sets the pending byte whatever the mask.
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const [back, front] = await connect(hv, dom0, vm);
+    const maskAt = vm.sharedInfoAddr + OFF_UPCALL_MASK;
+    const masks: number[] = [];
+    const log: { t: number; ports: number[] }[] = [];
+    vm.installUpcall((d) => {
+      masks.push(vm.memory.read(maskAt, 1)[0]); // the handler runs with upcalls masked
+      log.push({ t: engine.now, ports: d.sharedInfo.takePending() });
+    });
+    vm.memory.write(maskAt, new Uint8Array([1])); // xen_irq_disable: a plain store
+    await hv.evtchnSend(dom0, back);
+    await hv.evtchnSend(dom0, back);
+    await engine.sleep(UPCALL * 4);
+    assert.deepEqual(log, [], "no upcall while masked");
+    assert.ok(vm.sharedInfo.upcallPending, "evtchn_upcall_pending is set all the same");
+    assert.ok(vm.sharedInfo.isPending(front));
+    assert.equal(
+      vm.sharedInfo.page[OFF_PENDING_SEL + (front >> 9)] & (1 << ((front >> 6) & 7)),
+      1 << ((front >> 6) & 7),
+    );
+    // Clearing the byte alone enters nothing: Xen delivers when the vCPU next leaves Xen.
+    vm.memory.write(maskAt, new Uint8Array([0]));
+    await engine.sleep(UPCALL * 4);
+    assert.deepEqual(log, []);
+    // xen_force_evtchn_callback: any hypercall; its return delivers the upcall.
+    const t = engine.now;
+    const r = await hv.hypercall(vm, "memory_op:current_reservation", {});
+    assert.equal(r.rc, 0);
+    await engine.sleep(UPCALL * 4);
+    assert.deepEqual(log, [{ t: t + P.xen.hypercallNs + P.xen.upcallNs, ports: [front] }]);
+    assert.deepEqual(masks, [1]);
+    assert.equal(vm.memory.read(maskAt, 1)[0], 0, "the handler's return restores the mask");
+    // Unmasked again: a send is delivered as before.
+    const t2 = engine.now;
+    await hv.evtchnSend(dom0, back);
+    await engine.sleep(UPCALL * 4);
+    assert.deepEqual(log.at(-1), { t: t2 + P.xen.hypercallNs + UPCALL, ports: [front] });
+    assert.equal(hv.counters().upcalls, 2);
+  });
+});
+
+Deno.test("evtchn: EVTCHNOP_unmask under a masked vCPU marks the upcall pending; it waits for the vCPU's unmask", async () => {
+  // evtchn_2l_unmask: the port's pending bit sets its selector bit and evtchn_upcall_pending
+  // (vcpu_mark_events_pending), which is delivered subject to evtchn_upcall_mask.
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const [back, front] = await connect(hv, dom0, vm);
+    const log = recordUpcalls(engine, vm);
+    vm.sharedInfo.mask(front);
+    await hv.evtchnSend(dom0, back);
+    await engine.sleep(UPCALL * 4);
+    assert.ok(!vm.sharedInfo.upcallPending, "a masked port raises nothing");
+    vm.sharedInfo.maskUpcalls();
+    await hv.evtchnUnmask(vm, front);
+    await engine.sleep(UPCALL * 4);
+    assert.deepEqual(log, []);
+    assert.ok(vm.sharedInfo.upcallPending);
+    assert.ok(!vm.sharedInfo.isMasked(front));
+    assert.equal(vm.sharedInfo.unmaskUpcalls(), true, "the guest sees pending work");
+    const t = engine.now;
+    await hv.evtchnStatus(vm, { port: front });
+    await engine.sleep(UPCALL * 4);
+    assert.deepEqual(log, [{ t: t + P.xen.hypercallNs + P.xen.upcallNs, ports: [front] }]);
+  });
 });
