@@ -341,6 +341,11 @@ export type EvtchnState = "closed" | "unbound" | "interdomain" | "pirq";
 export interface EvtchnStatus {
   /** What the port is bound to. */
   state: EvtchnState;
+  /**
+   * The vCPU notified (`evtchn_status.vcpu`, set in every state): always 0,
+   * the only vCPU a domain's events reach here.
+   */
+  vcpu: number;
   /** unbound: the domain allowed to bind; interdomain: the peer domain. */
   remoteDomid?: number;
   /** interdomain: the peer's port. */
@@ -583,10 +588,34 @@ export class EventChannels {
     // Port 0 is valid and reserved: EVTCHNSTAT_closed, as evtchn_status reports ECS_RESERVED.
     const p = intArg(port, 0, t.maxPorts - 1, `${what}: port`);
     const c = t.chans[p];
-    if (!c) return { state: "closed" };
-    if (c.state === "pirq") return { state: "pirq", pirq: c.pirq };
-    if (c.state === "unbound") return { state: "unbound", remoteDomid: c.remoteDomid };
-    return { state: "interdomain", remoteDomid: c.remoteDomid, remotePort: c.remotePort };
+    // evtchn_status(): status->vcpu = chn->notify_vcpu_id in every state (0 once freed).
+    if (!c) return { state: "closed", vcpu: 0 };
+    if (c.state === "pirq") return { state: "pirq", vcpu: 0, pirq: c.pirq };
+    if (c.state === "unbound") return { state: "unbound", vcpu: 0, remoteDomid: c.remoteDomid };
+    return {
+      state: "interdomain",
+      vcpu: 0,
+      remoteDomid: c.remoteDomid,
+      remotePort: c.remotePort,
+    };
+  }
+
+  /**
+   * `EVTCHNOP_bind_vcpu`: notify `vcpu` of events on `port`. Each domain
+   * has one vCPU for events here (vCPU 0): as `evtchn_bind_vcpu`, another
+   * vCPU number is ENOENT (checked first, `domain_vcpu()` finds none), a
+   * port not valid EINVAL, and a port in use but not unbound, interdomain or
+   * pirq (free, or the reserved port 0) EINVAL. Binding to vCPU 0 changes
+   * nothing.
+   */
+  bindVcpu(domid: number, port: unknown, vcpu: unknown): void {
+    const what = "EVTCHNOP_bind_vcpu";
+    const t = this.#table(domid, what);
+    // evtchn_bind_vcpu.vcpu is a uint32_t.
+    const v = intArg(vcpu, 0, 0xffff_ffff, `${what}: vcpu`);
+    if (v !== 0) throw new XenError("ENOENT", `${what}: dom${domid} has no vCPU ${v}`);
+    const p = intArg(port, 0, t.maxPorts - 1, `${what}: port`);
+    if (!t.chans[p]) throw new XenError("EINVAL", `${what}: port ${p} is not in use`);
   }
 
   /**
@@ -598,6 +627,19 @@ export class EventChannels {
     if (!b) return false;
     if (this.#doms.get(b.domid)!.shared.setPending(b.port)) this.kick(b.domid);
     return true;
+  }
+
+  /**
+   * `EVTCHNOP_reset` (`evtchn_reset`): close every port of `domid`, as
+   * `EVTCHNOP_close` would each (interdomain peers become unbound, offered
+   * back to `domid`; physical IRQs are unbound). The table stays: the
+   * domain can bind again, from port 1.
+   */
+  reset(domid: number): void {
+    const t = this.#table(domid, "EVTCHNOP_reset");
+    t.chans.forEach((c, port) => {
+      if (c) this.#free(domid, t, port, c);
+    });
   }
 
   /** Teardown: close every port of `domid` (peers become unbound) and drop its table. */

@@ -66,8 +66,26 @@ export const HYPERCALLS = [
   "event_channel_op:close",
   "event_channel_op:unmask",
   "event_channel_op:status",
+  "event_channel_op:bind_vcpu",
+  "event_channel_op:reset",
   "memory_op:current_reservation",
+  "xen_version:version",
 ] as const;
+
+/**
+ * What `xen_version:version` (`XENVER_version`) returns, `(major << 16) |
+ * minor`: the Xen release whose public headers the model's ABI follows and
+ * is checked against (4.17). A profile's costs may be those of another
+ * release (the 2006 profile's are Xen 3.0's).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { XEN_VERSION } from "./hypercalls.ts";
+ * assert.deepEqual([XEN_VERSION >> 16, XEN_VERSION & 0xffff], [4, 17]);
+ * ```
+ */
+export const XEN_VERSION = 0x0004_0011;
 
 /**
  * A hypercall name.
@@ -648,12 +666,28 @@ export class Hypercalls {
         this.#selfOrPriv(c, dom, what);
         return ok(status);
       },
+      "event_channel_op:bind_vcpu": (c, a) => ok(this.h.evtchn.bindVcpu(c.domid, a.port, a.vcpu)),
+      "event_channel_op:reset": (c, a) => {
+        const what = "event_channel_op:reset";
+        // do_event_channel_op(EVTCHNOP_reset): the domain (ESRCH, any id), the caller's right to
+        // it (xsm_evtchn_reset, XSM_TARGET: EPERM), then evtchn_reset(): another domain only
+        // while its controller has it paused (EINVAL).
+        const d = this.#target(c, a.dom ?? DOMID_SELF, what);
+        this.#selfOrPriv(c, d.domid, what);
+        if (d !== c && !(this.h.cores.get(d.domid)!.controllerPauses > 0)) {
+          throw new XenError("EINVAL", `${what}: ${d} is not paused by its controller`);
+        }
+        return ok(this.h.evtchn.reset(d.domid));
+      },
       "memory_op:current_reservation": (c, a) => {
         const what = "memory_op:current_reservation";
         const d = this.#target(c, a.domid ?? DOMID_SELF, what);
         this.#selfOrPriv(c, d.domid, what);
         return ok(d.memory.framesOwned);
       },
+      // XENVER_version: (major << 16) | minor. Linux's xen_force_evtchn_callback makes this
+      // call for its return alone, which delivers a pending upcall (see HostEvents.returned).
+      "xen_version:version": () => ok(XEN_VERSION),
     };
   }
 

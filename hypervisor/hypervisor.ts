@@ -20,7 +20,9 @@
  * page; when that needs a kick (see `SharedInfo.setPending`), the target's
  * upcall handler runs after `upcallNs + domainSwitchNs` (the target has to
  * be scheduled), plus `cpu.interruptNs` for a physical IRQ (Xen's own
- * interrupt entry first).
+ * interrupt entry first). No handler is entered while the domain masks
+ * upcalls (`vcpu_info.evtchn_upcall_mask`); once it unmasks, the return of
+ * its next hypercall delivers the pending upcall, `upcallNs` later.
  *
  * Teardown (shutdown, crash, destroy) runs at once, in the order given in
  * `lifecycle.ts`. This module is the typed API and event delivery; the
@@ -56,7 +58,7 @@ import {
 } from "./hypercalls.ts";
 
 // Re-exported so that this module keeps its public surface after the split.
-export { HYPERCALLS } from "./hypercalls.ts";
+export { HYPERCALLS, XEN_VERSION } from "./hypercalls.ts";
 export type {
   GrantMapOp,
   GrantMapResult,
@@ -510,6 +512,32 @@ export class Hypervisor {
    */
   evtchnStatus(caller: Caller, a: { dom?: number; port: number }): Promise<EvtchnStatus> {
     return this.#calls.invoke(caller, "event_channel_op:status", a) as Promise<EvtchnStatus>;
+  }
+
+  /**
+   * `event_channel_op:bind_vcpu`: notify vCPU `vcpu` of `port`'s events.
+   * Events reach vCPU 0 only here: any other is ENOENT, as Xen answers for
+   * a vCPU the domain lacks.
+   */
+  evtchnBindVcpu(caller: Caller, a: { port: number; vcpu: number }): Promise<void> {
+    return this.#calls.invoke(caller, "event_channel_op:bind_vcpu", a) as Promise<void>;
+  }
+
+  /**
+   * `event_channel_op:reset`: close every port of `dom` (default self;
+   * another domain only for dom0, and only while it has it paused).
+   */
+  evtchnReset(caller: Caller, a: { dom?: number } = {}): Promise<void> {
+    return this.#calls.invoke(caller, "event_channel_op:reset", a) as Promise<void>;
+  }
+
+  /**
+   * `xen_version:version`: `XEN_VERSION`. A guest kernel makes it for
+   * its return alone: the return delivers an upcall pending and unmasked
+   * (Linux `xen_force_evtchn_callback`).
+   */
+  xenVersion(caller: Caller): Promise<number> {
+    return this.#calls.invoke(caller, "xen_version:version", {}) as Promise<number>;
   }
 
   /**

@@ -155,12 +155,13 @@ const MACROS: Record<string, [string, string]> = {
   grant_table_op: ["__HYPERVISOR_grant_table_op", "GNTTABOP_"],
   event_channel_op: ["__HYPERVISOR_event_channel_op", "EVTCHNOP_"],
   memory_op: ["__HYPERVISOR_memory_op", "XENMEM_"],
+  xen_version: ["__HYPERVISOR_xen_version", "XENVER_"],
 };
 
 await cTest(
   "hypervisor ABI: every hypercall name is a real Xen hypercall and sub-op",
   // domctl.h is a tools-only header: probed through the program, built with __XEN_TOOLS__.
-  { headers: ["xen/xen.h", "xen/sched.h", "xen/memory.h"], install: INSTALL },
+  { headers: ["xen/xen.h", "xen/sched.h", "xen/memory.h", "xen/version.h"], install: INSTALL },
   async (c) => {
     const lines = HYPERCALLS.map((name) => {
       const [call, sub] = name.split(":");
@@ -179,6 +180,7 @@ await cTest(
 #include <xen/grant_table.h>
 #include <xen/event_channel.h>
 #include <xen/memory.h>
+#include <xen/version.h>
 int main(void) {
 ${lines.join("\n")}
   printf("evtchnstat${STATES.map(() => " %d").join("")}\\n", ${
@@ -195,6 +197,9 @@ ${lines.join("\n")}
     assert.ok(got.includes("event_channel_op:send 32 4"));
     assert.ok(got.includes("memory_op:current_reservation 12 3"));
     assert.ok(got.includes("sched_op:shutdown 29 2"));
+    assert.ok(got.includes("event_channel_op:bind_vcpu 32 8"));
+    assert.ok(got.includes("event_channel_op:reset 32 10"));
+    assert.ok(got.includes("xen_version:version 17 0"));
     // EVTCHNOP_status's states are EVTCHNSTAT_* names, in the header's order.
     assert.ok(got.includes(`evtchnstat ${STATES.map((_, i) => i).join(" ")}`));
   },

@@ -249,11 +249,31 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         ["range", "a", { port: 4096 }, "EINVAL"],
         ["range", "a", { dom: OUT, port: 1 }, "EINVAL"],
       ],
+      // evtchn_bind_vcpu: the vCPU first (domain_vcpu: ENOENT; events reach vCPU 0 only here),
+      // then the port; a free or reserved port cannot be bound to a vCPU.
+      "event_channel_op:bind_vcpu": [
+        ["range", "a", { port: unboundOfA, vcpu: 1 }, "ENOENT"],
+        ["range", "a", { port: 4096, vcpu: 31 }, "ENOENT"],
+        ["range", "a", { port: 4096, vcpu: 0 }, "EINVAL"],
+        ["range", "a", { port: unboundOfA, vcpu: -1 }, "EINVAL"], // no uint32_t
+        ["state", "a", { port: 0, vcpu: 0 }, "EINVAL"],
+        ["foreign", "b", { port: unboundOfA, vcpu: 0 }, "EINVAL"],
+      ],
+      // EVTCHNOP_reset: the domain, the right to it, then evtchn_reset's rule that another
+      // domain is reset only while its controller has it paused.
+      "event_channel_op:reset": [
+        ["unprivileged", "a", { dom: b.domid }, "EPERM"],
+        ["foreign", "a", { dom: NONE }, "ESRCH"],
+        ["foreign", "dom0", { dom: NONE }, "ESRCH"],
+        ["range", "dom0", { dom: OUT }, "EINVAL"],
+        ["state", "dom0", { dom: a.domid }, "EINVAL"],
+      ],
       "memory_op:current_reservation": [
         ["unprivileged", "a", { domid: b.domid }, "EPERM"],
         ["foreign", "dom0", { domid: NONE }, "ESRCH"],
         ["range", "dom0", { domid: OUT }, "EINVAL"],
       ],
+      "xen_version:version": [], // nothing of its own to refuse
     };
     const cases = Object.entries(table).flatMap(([call, rows]) =>
       rows.map(([why, who, args, errno]) => ({ call, why, who, args, errno }))
@@ -396,6 +416,7 @@ for (const mode of ["shutdown", "remote-crash", "domainCrash", "destroy"] as Mod
       assert.equal(dom0.memory.read(maps[0].addr!, 1)[0], 0x77, "dom0's mapping still valid");
       assert.deepEqual(await hv.evtchnStatus(dom0, { port: back }), {
         state: "unbound",
+        vcpu: 0,
         remoteDomid: vm.domid,
       });
       assert.equal(hv.grantsMappedBy(vm.domid), 0);

@@ -78,16 +78,19 @@ Deno.test("evtchn: interdomain send delivers an upcall after upcallNs + domainSw
     const back = await hv.evtchnAllocUnbound(dom0, { remoteDom: vm.domid });
     assert.deepEqual(await hv.evtchnStatus(dom0, { port: back }), {
       state: "unbound",
+      vcpu: 0,
       remoteDomid: vm.domid,
     });
     const front = await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back });
     assert.deepEqual(await hv.evtchnStatus(vm, { port: front }), {
       state: "interdomain",
+      vcpu: 0,
       remoteDomid: 0,
       remotePort: back,
     });
     assert.deepEqual(await hv.evtchnStatus(dom0, { dom: vm.domid, port: front }), {
       state: "interdomain",
+      vcpu: 0,
       remoteDomid: 0,
       remotePort: back,
     });
@@ -175,9 +178,10 @@ Deno.test("evtchn: closing one end leaves the peer unbound; its sends are droppe
     await hv.evtchnClose(vm, front);
     assert.deepEqual(await hv.evtchnStatus(dom0, { port: back }), {
       state: "unbound",
+      vcpu: 0,
       remoteDomid: vm.domid,
     });
-    assert.deepEqual(await hv.evtchnStatus(vm, { port: front }), { state: "closed" });
+    assert.deepEqual(await hv.evtchnStatus(vm, { port: front }), { state: "closed", vcpu: 0 });
     // evtchn_send on an unbound port: "silently drop the notification", rc 0.
     const r = await hv.hypercall(dom0, "event_channel_op:send", { port: back });
     assert.deepEqual([r.rc, r.error], [0, undefined]);
@@ -207,6 +211,7 @@ Deno.test("evtchn: refusals — privilege, foreign and bad domids, bad ports, pi
     const toNobody = await hv.evtchnAllocUnbound(b, { remoteDom: 999 });
     assert.deepEqual(await hv.evtchnStatus(b, { port: toNobody }), {
       state: "unbound",
+      vcpu: 0,
       remoteDomid: 999,
     });
     await rejectsXen(hv.evtchnAllocUnbound(a, { remoteDom: -3 }), "EINVAL");
@@ -226,7 +231,7 @@ Deno.test("evtchn: refusals — privilege, foreign and bad domids, bad ports, pi
       if (port !== 0) await rejectsXen(hv.evtchnUnmask(a, port), "EINVAL");
     }
     // Port 0 is valid and reserved (event_channel.c): status says closed, unmask succeeds.
-    assert.deepEqual(await hv.evtchnStatus(a, { port: 0 }), { state: "closed" });
+    assert.deepEqual(await hv.evtchnStatus(a, { port: 0 }), { state: "closed", vcpu: 0 });
     await hv.evtchnUnmask(a, 0);
     await rejectsXen(hv.evtchnStatus(a, { dom: b.domid, port: 1 }), "EPERM");
     await rejectsXen(hv.evtchnStatus(dom0, { dom: 999, port: 1 }), "ESRCH");
@@ -244,7 +249,7 @@ Deno.test("evtchn: a physical IRQ bound to dom0 arrives as an event after interr
   const { engine, hv, dom0 } = setup({ pic });
   await engine.run(async () => {
     const port = await hv.evtchnBindPirq(dom0, 17);
-    assert.deepEqual(await hv.evtchnStatus(dom0, { port }), { state: "pirq", pirq: 17 });
+    assert.deepEqual(await hv.evtchnStatus(dom0, { port }), { state: "pirq", vcpu: 0, pirq: 17 });
     const log = recordUpcalls(engine, dom0);
     const t = engine.now;
     pic.raise(17);
@@ -275,6 +280,7 @@ Deno.test("evtchn: no upcall reaches a domain that died before delivery", async 
     // Its end was closed with it: dom0's port is unbound, and a send on it is dropped.
     assert.deepEqual(await hv.evtchnStatus(dom0, { port: back }), {
       state: "unbound",
+      vcpu: 0,
       remoteDomid: vm.domid,
     });
     await hv.evtchnSend(dom0, back);
@@ -451,5 +457,102 @@ Deno.test("evtchn: EVTCHNOP_unmask under a masked vCPU marks the upcall pending;
     await hv.evtchnStatus(vm, { port: front });
     await engine.sleep(UPCALL * 4);
     assert.deepEqual(log, [{ t: t + P.xen.hypercallNs + P.xen.upcallNs, ports: [front] }]);
+  });
+});
+
+Deno.test("evtchn: EVTCHNOP_bind_vcpu — vCPU 0 only (ENOENT for others, checked first), a bound port only", async () => {
+  // event_channel.c evtchn_bind_vcpu: domain_vcpu() finds no such vCPU: -ENOENT, before the port
+  // is looked at; a free or reserved port (state not unbound, interdomain, virq or pirq): -EINVAL.
+  const pic = new InterruptController();
+  const { engine, hv, dom0 } = setup({ pic });
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const [back, front] = await connect(hv, dom0, vm);
+    const unbound = await hv.evtchnAllocUnbound(vm, { remoteDom: 0 });
+    const pirq = await hv.evtchnBindPirq(dom0, 9);
+    for (const [who, port] of [[vm, front], [vm, unbound], [dom0, back], [dom0, pirq]] as const) {
+      const before = await hv.evtchnStatus(who, { port });
+      await hv.evtchnBindVcpu(who, { port, vcpu: 0 });
+      assert.deepEqual(await hv.evtchnStatus(who, { port }), before);
+      assert.equal(before.vcpu, 0);
+      await rejectsXen(hv.evtchnBindVcpu(who, { port, vcpu: 1 }), "ENOENT");
+    }
+    await rejectsXen(hv.evtchnBindVcpu(vm, { port: 4096, vcpu: 1 }), "ENOENT");
+    await rejectsXen(hv.evtchnBindVcpu(vm, { port: 4096, vcpu: 0 }), "EINVAL");
+    await rejectsXen(hv.evtchnBindVcpu(vm, { port: 0, vcpu: 0 }), "EINVAL");
+    await rejectsXen(hv.evtchnBindVcpu(vm, { port: unbound + 1, vcpu: 0 }), "EINVAL");
+    // The channel still works.
+    const log = recordUpcalls(engine, vm);
+    await hv.evtchnSend(dom0, back);
+    await engine.sleep(UPCALL * 2);
+    assert.deepEqual(log.map((l) => l.ports), [[front]]);
+  });
+});
+
+Deno.test("evtchn: ports are allocated lowest free first, up to the 2-level ABI's 4095; the next is ENOSPC", async () => {
+  // get_free_port scans from port 0 (reserved) upwards; evtchn_allocate_port refuses a port at or
+  // beyond max_evtchns(d), EVTCHN_2L_NR_CHANNELS = 64 * 64 on 64-bit: -ENOSPC.
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const ports: number[] = [];
+    for (let i = 0; i < 4095; i++) ports.push(await hv.evtchnAllocUnbound(vm, { remoteDom: 0 }));
+    assert.deepEqual(ports, Array.from({ length: 4095 }, (_, i) => i + 1));
+    await rejectsXen(hv.evtchnAllocUnbound(vm, { remoteDom: 0 }), "ENOSPC");
+    await hv.evtchnClose(vm, 700);
+    await hv.evtchnClose(vm, 3);
+    assert.equal(await hv.evtchnAllocUnbound(vm, { remoteDom: 0 }), 3);
+    assert.equal(await hv.evtchnAllocUnbound(vm, { remoteDom: 0 }), 700);
+    // The last port works: word 63, bit 63 of the pending array; selector bit 63.
+    await hv.evtchnClose(vm, 4095);
+    const back = await hv.evtchnAllocUnbound(dom0, { remoteDom: vm.domid });
+    const last = await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back });
+    assert.equal(last, 4095);
+    assert.deepEqual(vm.sharedInfo.takePending(), [4095]);
+    await hv.evtchnSend(dom0, back);
+    assert.equal(vm.sharedInfo.page[OFF_EVTCHN_PENDING + 511], 0x80);
+    assert.equal(vm.sharedInfo.page[OFF_PENDING_SEL + 7], 0x80);
+    assert.deepEqual(vm.sharedInfo.takePending(), [4095]);
+    await rejectsXen(hv.evtchnSend(vm, 4096), "EINVAL");
+  });
+});
+
+Deno.test("evtchn: EVTCHNOP_reset closes every port as close would; another domain's only while dom0 has it paused", async () => {
+  // evtchn_reset(): "d != current->domain && !d->controller_pause_count" is -EINVAL; then
+  // evtchn_close() on each port: an interdomain peer goes back to ECS_UNBOUND offered to d.
+  const pic = new InterruptController();
+  const { engine, hv, dom0 } = setup({ pic });
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const other = await hv.createDomain(dom0, { name: "other", memoryBytes: 16 << 20 });
+    const [back1] = await connect(hv, dom0, vm);
+    const [back2] = await connect(hv, dom0, vm);
+    const offered = await hv.evtchnAllocUnbound(vm, { remoteDom: 0 });
+    await hv.evtchnSend(dom0, back1); // leaves a pending bit the reset must clear
+    await rejectsXen(hv.evtchnReset(other, { dom: vm.domid }), "EPERM");
+    await rejectsXen(hv.evtchnReset(dom0, { dom: vm.domid }), "EINVAL");
+    await hv.evtchnReset(vm);
+    assert.equal(hv.stats().evtchnsBound, 2);
+    for (const port of [1, 2, offered]) {
+      assert.deepEqual(await hv.evtchnStatus(vm, { port }), { state: "closed", vcpu: 0 });
+      assert.ok(!vm.sharedInfo.isPending(port));
+    }
+    for (const port of [back1, back2]) {
+      assert.deepEqual(await hv.evtchnStatus(dom0, { port }), {
+        state: "unbound",
+        vcpu: 0,
+        remoteDomid: vm.domid,
+      });
+    }
+    // It binds again from the lowest port.
+    assert.equal(await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back2 }), 1);
+    // Dom0 resets a guest it paused; its pirq ports go with its own reset.
+    await hv.pauseDomain(dom0, vm.domid);
+    await hv.evtchnReset(dom0, { dom: vm.domid });
+    assert.equal(hv.stats().evtchnsBound, 2);
+    await hv.evtchnBindPirq(dom0, 4);
+    await hv.evtchnReset(dom0);
+    assert.equal(hv.stats().evtchnsBound, 0);
+    await hv.evtchnClose(dom0, await hv.evtchnBindPirq(dom0, 4)); // the pirq is free again
   });
 });

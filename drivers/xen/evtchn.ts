@@ -5,11 +5,16 @@
  * split device in guests and in dom0's backends.
  *
  * Handlers run inside the upcall, an engine callback: they must not
- * await; they wake processes or schedule work.
+ * await; they wake processes or schedule work. The kernel holds upcalls
+ * back the way Linux PV does (`arch/x86/xen/irq.c`): `disableUpcalls` sets
+ * `vcpu_info.evtchn_upcall_mask`, `enableUpcalls` clears it and, if an
+ * upcall became pending meanwhile, makes the hypercall whose return
+ * delivers it.
  *
  * @module
  */
 import type { Domain as XenDomain } from "../../hypervisor/domain.ts";
+import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
 
 /**
  * Port → handler table of one domain.
@@ -63,6 +68,50 @@ export class EventDispatcher {
   /** Forget `port`'s handler. */
   unbind(port: number): void {
     this.#handlers.delete(port);
+  }
+
+  /**
+   * Hold this domain's upcalls back (Linux `xen_irq_disable`: one store to
+   * `evtchn_upcall_mask`, no hypercall). Events still become pending.
+   */
+  disableUpcalls(): void {
+    this.dom.sharedInfo.maskUpcalls();
+  }
+
+  /**
+   * Let upcalls in again (Linux `xen_irq_enable`): clear the mask, and if an
+   * upcall is pending, make a hypercall (`xen_force_evtchn_callback`:
+   * `XENVER_version`) whose return delivers it, `upcallNs` later. Costs
+   * nothing when none is pending. Call from a process of this domain.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../../sim/mod.ts";
+   * import { Hypervisor } from "../../hypervisor/mod.ts";
+   * import { EventDispatcher } from "./evtchn.ts";
+   * const engine = new Engine();
+   * const hv = new Hypervisor(engine, new MachineMemory(256 << 20), PCIX_SDR_2006, new Prng(1));
+   * const hits: number[] = [];
+   * await engine.run(async () => {
+   *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 16 << 20 });
+   *   const back = await hv.evtchnAllocUnbound(hv.dom0, { remoteDom: vm.domid });
+   *   const events = EventDispatcher.of(vm);
+   *   events.disableUpcalls();
+   *   const port = await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back });
+   *   events.bind(port, () => hits.push(engine.now));
+   *   await hv.evtchnSend(hv.dom0, back);
+   *   await engine.sleep(100_000);
+   *   assert.deepEqual(hits, []); // pending, held back
+   *   const t = engine.now;
+   *   await events.enableUpcalls(hv);
+   *   await engine.sleep(100_000);
+   *   assert.deepEqual(hits, [t + PCIX_SDR_2006.xen.hypercallNs + PCIX_SDR_2006.xen.upcallNs]);
+   * });
+   * ```
+   */
+  async enableUpcalls(hv: Hypervisor): Promise<void> {
+    if (this.dom.sharedInfo.unmaskUpcalls()) await hv.xenVersion(this.dom);
   }
 
   #upcall(): void {

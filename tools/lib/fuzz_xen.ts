@@ -222,7 +222,10 @@ export async function hypercallAttack(w: FuzzWorld, a: FuzzAttacker): Promise<st
     ? pick(rng, ["", "memory_op:increase", "x"])
     : pick(rng, HYPERCALLS);
   // Shutting itself down is its right; keep it rare, it costs a new guest.
-  if (name === "sched_op:shutdown" && !rng.chance(0.1)) name = "memory_op:current_reservation";
+  // So is closing all its ports at once (the device goes with its channel); as rare.
+  if (
+    (name === "sched_op:shutdown" || name === "event_channel_op:reset") && !rng.chance(0.1)
+  ) name = "memory_op:current_reservation";
   return await call(
     w,
     a,
