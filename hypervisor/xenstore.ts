@@ -443,10 +443,15 @@ export class XenStore {
     this.#remove(p);
   }
 
-  /** `XS_DIRECTORY`: names of the children of `path`, sorted. */
+  /**
+   * `XS_DIRECTORY`: names of the children of `path`, oldest first, as C
+   * xenstored keeps them (`add_child` in `tools/xenstored/core.c` appends a
+   * new child to the parent's list, `delete_child` removes it in place: a
+   * child made again comes last), and `send_directory` returns the list.
+   */
   directory(caller: number, path: string): string[] {
     const p = this.#path(caller, path, "directory");
-    return [...this.#need(caller, p, R, "directory").children].sort();
+    return [...this.#need(caller, p, R, "directory").children];
   }
 
   /** `XS_GET_PERMS`: a copy of the permission list of `path`. */

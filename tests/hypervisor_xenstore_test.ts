@@ -39,7 +39,7 @@ Deno.test("xenstore: a domain's home exists from creation and goes at teardown",
     const home = `/local/domain/${vm.domid}`;
     assert.equal(xs.read(vm.domid, "name"), "vm");
     assert.equal(xs.read(0, `${home}/domid`), String(vm.domid));
-    assert.deepEqual(xs.directory(0, home), ["control", "data", "device", "domid", "name"]);
+    assert.deepEqual(xs.directory(0, home), ["name", "domid", "device", "control", "data"]);
     throwsXen(() => xs.write(vm.domid, "name", "evil"), "EACCES");
     throwsXen(() => xs.write(vm.domid, "newtop", "x"), "EACCES");
     xs.write(vm.domid, "device/vib/0/state", "1");
@@ -243,16 +243,23 @@ Deno.test("xenstore: another domain's nodes give EACCES for mkdir and oversized 
   assert.equal(xs.read(2, "data/secret"), "v");
 });
 
-Deno.test("xenstore: write creates missing parents; directory is sorted; rm keeps counts right", () => {
+Deno.test("xenstore: write creates missing parents; directory lists children oldest first; rm keeps counts right", () => {
   const xs = store();
   const before = xs.size;
   xs.write(1, "device/vib/0/ring-ref", "8");
   xs.write(1, "device/vib/0/event-channel", "3");
   xs.write(1, "device/vib/0/a", "");
-  assert.deepEqual(xs.directory(1, "device/vib/0"), ["a", "event-channel", "ring-ref"]);
+  // C xenstored: add_child appends to the parent's child list, delete_child removes in place,
+  // send_directory returns the list as it stands. Rewriting a node keeps its place.
+  assert.deepEqual(xs.directory(1, "device/vib/0"), ["ring-ref", "event-channel", "a"]);
+  xs.write(1, "device/vib/0/ring-ref", "9");
+  xs.rm(1, "device/vib/0/event-channel");
+  xs.write(1, "device/vib/0/event-channel", "4");
+  xs.mkdir(1, "device/vib/0/0");
+  assert.deepEqual(xs.directory(1, "device/vib/0"), ["ring-ref", "a", "event-channel", "0"]);
   assert.equal(xs.read(1, "device/vib"), "");
-  assert.equal(xs.size, before + 5);
-  assert.equal(xs.nodesOwnedBy(1), 3 + 5);
+  assert.equal(xs.size, before + 6);
+  assert.equal(xs.nodesOwnedBy(1), 3 + 6);
   xs.rm(1, "device/vib");
   assert.equal(xs.size, before);
   assert.equal(xs.nodesOwnedBy(1), 3);
