@@ -450,17 +450,27 @@ export class EventChannels {
     return c;
   }
 
-  #alloc(t: PortTable, c: Chan, what: string): number {
-    for (let p = 1; p < t.maxPorts; p++) {
-      if (!t.chans[p]) {
-        t.chans[p] = c;
-        t.inUse++;
-        this.#inUse++;
-        t.shared.clearPending(p);
-        return p;
-      }
-    }
+  /** The lowest free port (`get_free_port` scans up from the reserved port 0), or ENOSPC. */
+  #freePort(t: PortTable, what: string): number {
+    for (let p = 1; p < t.maxPorts; p++) if (!t.chans[p]) return p;
     throw new XenError("ENOSPC", `${what}: all ${t.maxPorts - 1} ports in use`);
+  }
+
+  #alloc(t: PortTable, c: Chan, what: string): number {
+    const p = this.#freePort(t, what);
+    t.chans[p] = c;
+    t.inUse++;
+    this.#inUse++;
+    t.shared.clearPending(p);
+    return p;
+  }
+
+  /**
+   * ENOSPC unless `domid` has a free port: Xen's `evtchn_alloc_unbound`
+   * takes the port before it checks the caller's right to the domain.
+   */
+  needFreePort(domid: number, what: string): void {
+    this.#freePort(this.#table(domid, what), what);
   }
 
   /**
@@ -483,6 +493,8 @@ export class EventChannels {
     const what = "EVTCHNOP_bind_interdomain";
     const t = this.#table(domid, what);
     const rt = this.#table(remoteDomid, what);
+    // evtchn_bind_interdomain takes the local port (ENOSPC) before it looks at the remote one.
+    this.#freePort(t, what);
     const rc = this.#chan(rt, remotePort, `${what}: remote`);
     if (rc.state !== "unbound" || rc.remoteDomid !== domid) {
       throw new XenError(

@@ -628,9 +628,11 @@ export class Hypercalls {
       "event_channel_op:alloc_unbound": (c, a) => {
         const what = "event_channel_op:alloc_unbound";
         const dom = this.#domid(c, a.dom ?? DOMID_SELF, what);
-        // evtchn_alloc_unbound(): the domain is looked up (ESRCH) before the caller's right
-        // to it is checked (xsm_evtchn_unbound, XSM_TARGET: EPERM).
+        // evtchn_alloc_unbound(): the domain is looked up (ESRCH) and a free port taken
+        // (ENOSPC) before the caller's right to it is checked (xsm_evtchn_unbound, XSM_TARGET:
+        // EPERM).
         if (!this.h.evtchn.has(dom)) throw new XenError("ESRCH", `${what}: no domain ${dom}`);
+        this.h.evtchn.needFreePort(dom, what);
         this.#selfOrPriv(c, dom, what);
         const remote = this.#domid(c, a.remoteDom, `${what}: remote`);
         return ok(this.h.evtchn.allocUnbound(dom, remote));

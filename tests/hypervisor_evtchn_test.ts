@@ -238,6 +238,10 @@ Deno.test("evtchn: refusals — privilege, foreign and bad domids, bad ports, pi
     // maxEvtchnPorts 4: ports 1..3.
     for (let i = 0; i < 3; i++) await hv.evtchnAllocUnbound(a, { remoteDom: 0 });
     await rejectsXen(hv.evtchnAllocUnbound(a, { remoteDom: 0 }), "ENOSPC");
+    // Xen takes the local port first: a full table is ENOSPC before the remote port's EINVAL
+    // (evtchn_bind_interdomain) and before the caller's EPERM (evtchn_alloc_unbound).
+    await rejectsXen(hv.evtchnBindInterdomain(a, { remoteDom: 0, remotePort: 4095 }), "ENOSPC");
+    await rejectsXen(hv.evtchnAllocUnbound(b, { dom: a.domid, remoteDom: 0 }), "ENOSPC");
     await rejectsXen(hv.evtchnSend(a, 4), "EINVAL");
     // The refusals changed nothing of b's.
     assert.equal(hv.stats().evtchnsBound, 6);
