@@ -103,7 +103,9 @@ export type TeardownReason = "shutdown" | "crash" | "destroy";
 /**
  * The guest kernel's event-channel upcall (a virtual interrupt). It runs as
  * an engine callback, not a process: it must not await; it reads the
- * pending ports (`dom.sharedInfo.takePending()`) and wakes processes.
+ * pending ports (`dom.sharedInfo.takePending()`) and wakes processes. A
+ * domain boots with upcalls masked (`vcpu_info.evtchn_upcall_mask`, as
+ * libxc builds a PV domain): none is entered until its kernel unmasks.
  *
  * @example
  * ```ts
@@ -118,6 +120,7 @@ export type TeardownReason = "shutdown" | "crash" | "destroy";
  * const handler: UpcallHandler = (dom) => void seen.push(...dom.sharedInfo.takePending());
  * await engine.run(async () => {
  *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   vm.sharedInfo.unmaskUpcalls(); // it booted with upcalls masked
  *   vm.installUpcall(handler);
  *   const back = await hv.evtchnAllocUnbound(hv.dom0, { remoteDom: vm.domid });
  *   const r = await hv.hypercall(vm, "event_channel_op:bind_interdomain", {
@@ -361,7 +364,8 @@ export class Domain {
 
   /**
    * Install the kernel's upcall handler (replacing any earlier one). If an
-   * upcall is already pending, it is delivered as if it had just arrived.
+   * upcall is already pending and upcalls are unmasked, it is delivered as
+   * if it had just arrived.
    *
    * @internal
    */

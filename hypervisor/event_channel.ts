@@ -333,6 +333,7 @@ export type EvtchnState = "closed" | "unbound" | "interdomain" | "pirq";
  *   const port = await hv.evtchnAllocUnbound(hv.dom0, { remoteDom: vm.domid });
  *   assert.deepEqual(await hv.evtchnStatus(hv.dom0, { port }), {
  *     state: "unbound",
+ *     vcpu: 0,
  *     remoteDomid: 1,
  *   });
  * });

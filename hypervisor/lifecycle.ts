@@ -23,7 +23,13 @@ import { AddressSpace } from "../sim/address_space.ts";
 import { XenError } from "./errors.ts";
 import { DOMID_FIRST_RESERVED, intArg, show } from "./args.ts";
 import { Domain, newDomainCore, type ShutdownReason, type TeardownReason } from "./domain.ts";
-import { NR_EVENT_CHANNELS, SharedInfo } from "./event_channel.ts";
+import {
+  NR_EVENT_CHANNELS,
+  OFF_UPCALL_MASK,
+  SharedInfo,
+  VCPU_INFO_SIZE,
+  XEN_LEGACY_MAX_VCPUS,
+} from "./event_channel.ts";
 import type { HostState } from "./host.ts";
 
 /**
@@ -114,6 +120,11 @@ export class Lifecycle {
     const siMfn = h.mem.allocFrame(siLabel);
     const sharedInfoAddr = memory.mapForeign(siMfn);
     const sharedInfo = new SharedInfo(h.mem.frame(siMfn));
+    // A PV domain boots with every vCPU's upcalls masked (libxc's shared_info_x86_64, Xen's
+    // dom0_build.c): its kernel unmasks once its handler is in place (EventDispatcher).
+    for (let v = 0; v < XEN_LEGACY_MAX_VCPUS; v++) {
+      sharedInfo.page[v * VCPU_INFO_SIZE + OFF_UPCALL_MASK] = 1;
+    }
     const tableAddrs = h.grants.setupTable(
       { domid, memory },
       grantFrames,

@@ -376,6 +376,7 @@ for (const mode of ["shutdown", "remote-crash", "domainCrash", "destroy"] as Mod
       const beLog: string[] = [];
       xs.watch(0, `/local/domain/${vm.domid}/device/vib/0/state`, "be", (p) => beLog.push(p));
       // An event in flight.
+      vm.sharedInfo.unmaskUpcalls();
       vm.installUpcall(() => assert.fail("a dead domain got an upcall"));
       await hv.evtchnSend(dom0, back);
 
@@ -586,6 +587,7 @@ Deno.test("determinism: the same scenario and seed give the same frames, times a
       out.push(...ms.map((m) => m.mfn!));
       const back = await hv.evtchnAllocUnbound(hv.dom0, { remoteDom: vm.domid });
       await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back });
+      hv.dom0.sharedInfo.unmaskUpcalls();
       hv.dom0.installUpcall((d) => out.push(engine.now, ...d.sharedInfo.takePending()));
       await hv.evtchnSend(vm, 1);
       await engine.sleep(10_000);

@@ -10,7 +10,10 @@ import {
   OFF_UPCALL_MASK,
   OFF_UPCALL_PENDING,
   SharedInfo,
+  VCPU_INFO_SIZE,
+  XEN_LEGACY_MAX_VCPUS,
 } from "../hypervisor/mod.ts";
+import { EventDispatcher } from "../drivers/xen/evtchn.ts";
 import { rejectsXen } from "./support/xen.ts";
 
 const P = PCIX_SDR_2006;
@@ -26,6 +29,7 @@ function setup(opts: HypervisorOptions = {}) {
 /** Install an upcall handler that records (time, ports) per upcall. */
 function recordUpcalls(engine: Engine, dom: Domain): { t: number; ports: number[] }[] {
   const log: { t: number; ports: number[] }[] = [];
+  dom.sharedInfo.unmaskUpcalls(); // it booted masked; a kernel unmasks with its handler in place
   dom.installUpcall((d) => log.push({ t: engine.now, ports: d.sharedInfo.takePending() }));
   return log;
 }
@@ -558,5 +562,29 @@ Deno.test("evtchn: EVTCHNOP_reset closes every port as close would; another doma
     await hv.evtchnReset(dom0);
     assert.equal(hv.stats().evtchnsBound, 0);
     await hv.evtchnClose(dom0, await hv.evtchnBindPirq(dom0, 4)); // the pirq is free again
+  });
+});
+
+Deno.test("evtchn: a domain boots with every vCPU's upcalls masked; its kernel's dispatcher unmasks vCPU 0", async () => {
+  // libxc shared_info_x86_64 (and Xen's dom0_build.c for dom0): evtchn_upcall_mask = 1 in each of
+  // the XEN_LEGACY_MAX_VCPUS vcpu_info slots; the PV kernel enables events once its callback is in.
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const page = vm.memory.read(vm.sharedInfoAddr, 4096);
+    for (let v = 0; v < XEN_LEGACY_MAX_VCPUS; v++) {
+      assert.equal(page[v * VCPU_INFO_SIZE + OFF_UPCALL_MASK], 1, `vcpu_info[${v}]`);
+      assert.equal(page[v * VCPU_INFO_SIZE + OFF_UPCALL_PENDING], 0);
+    }
+    assert.equal(dom0.sharedInfo.upcallMasked, true);
+    const back = await hv.evtchnAllocUnbound(dom0, { remoteDom: vm.domid });
+    const front = await hv.evtchnBindInterdomain(vm, { remoteDom: 0, remotePort: back });
+    let hits = 0;
+    const events = EventDispatcher.of(vm);
+    events.bind(front, () => hits++);
+    assert.equal(vm.memory.read(vm.sharedInfoAddr + OFF_UPCALL_MASK, 1)[0], 0);
+    assert.equal(vm.memory.read(vm.sharedInfoAddr + VCPU_INFO_SIZE + OFF_UPCALL_MASK, 1)[0], 1);
+    await engine.sleep(UPCALL * 2);
+    assert.equal(hits, 1, "the bind's notification, held back until then, arrives");
   });
 });

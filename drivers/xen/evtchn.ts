@@ -47,6 +47,9 @@ export class EventDispatcher {
   readonly counters = { upcalls: 0, events: 0 };
 
   private constructor(readonly dom: XenDomain) {
+    // The kernel's boot: its callback in place, it enables events (the domain was built with
+    // upcalls masked); what arrived meanwhile is delivered as the handler is installed.
+    dom.sharedInfo.unmaskUpcalls();
     dom.installUpcall(() => this.#upcall());
   }
 
