@@ -229,8 +229,11 @@ export class SharedInfo {
 
   /**
    * Guest side: mask `port` (a plain bit write, no hypercall, as in Xen).
-   * Unmasking needs `EVTCHNOP_unmask`, because an event that arrived while
-   * masked must then be delivered.
+   * Unmasking goes through `EVTCHNOP_unmask`, because an event that arrived
+   * while masked must then be delivered (a PV guest may instead clear the
+   * bit and raise the selector and upcall-pending bits itself, as Linux's
+   * `evtchn_2l_unmask` does for a local port; its next return from Xen
+   * delivers).
    */
   mask(port: number): void {
     this.#set(OFF_EVTCHN_MASK, port);

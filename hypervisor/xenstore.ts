@@ -38,6 +38,10 @@
  * order after them, so a callback may itself write to the store. A callback
  * should wake a process (WaitQueue, Mailbox) for work that takes time.
  *
+ * The tree starts as xenstored's `setup_structure` leaves it (`/tool/xenstored`)
+ * plus the toolstack's `/local/domain`. `XS_DIRECTORY` lists a node's
+ * children oldest first, as C xenstored keeps them.
+ *
  * Not modelled: transactions, the ring protocol and its costs.
  *
  * @module
@@ -304,7 +308,10 @@ export class XenStore {
       queueMicrotask(() => {
         throw err;
       }));
-    for (const p of ["/", "/local", "/local/domain"]) this.#put(p, "", [{ domid: 0, perm: "n" }]);
+    // xenstored's setup_structure() makes /, /tool and /tool/xenstored; the toolstack /local/domain.
+    for (const p of ["/", "/tool", "/tool/xenstored", "/local", "/local/domain"]) {
+      this.#put(p, "", [{ domid: 0, perm: "n" }]);
+    }
   }
 
   /** Nodes in the store. */

@@ -257,6 +257,9 @@ Deno.test("xenstore: write creates missing parents; directory lists children old
   xs.write(1, "device/vib/0/event-channel", "4");
   xs.mkdir(1, "device/vib/0/0");
   assert.deepEqual(xs.directory(1, "device/vib/0"), ["ring-ref", "a", "event-channel", "0"]);
+  // The daemon's own nodes first (setup_structure), then the toolstack's.
+  assert.deepEqual(xs.directory(0, "/"), ["tool", "local"]);
+  assert.deepEqual(xs.directory(0, "/tool"), ["xenstored"]);
   assert.equal(xs.read(1, "device/vib"), "");
   assert.equal(xs.size, before + 6);
   assert.equal(xs.nodesOwnedBy(1), 3 + 6);
