@@ -27,7 +27,7 @@ import {
 } from "../uapi/enums.ts";
 import { requestError, VerbsError } from "../uapi/errors.ts";
 import { absentAttrs, modifyQpError } from "../uapi/qp_state.ts";
-import { sendWqeBytes } from "../uapi/wq_layout.ts";
+import { qpGrant, sendWqeBytes } from "../uapi/wq_layout.ts";
 import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "../uapi/types.ts";
 import type {
   AllocPdResp,
@@ -620,13 +620,13 @@ export class UContext implements UverbsFile {
       throw e;
     }
     const h = this.#next++;
-    const cap: Required<QpCap> = {
-      maxSendWr: w.sqSize,
-      maxRecvWr: w.rqSize,
-      maxSendSge: c.maxSendSge,
-      maxRecvSge: srq ? 0 : c.maxRecvSge,
-      maxInlineData: c.maxInlineData ?? 0,
-    };
+    // What the QP is granted is the driver's to say, from the layout it checked (mthca_alloc_qp
+    // → mthca_set_qp_size, mthca_adjust_qp_caps; ib_uverbs_create_qp copies it into the
+    // response, and query_qp reports the same): Tavor's rules, see qpGrant.
+    const cap = qpGrant(req.type, c, w, {
+      maxSge: lim.maxSge,
+      maxInline: lim.maxInline,
+    });
     const qp: QpObj = {
       qpn,
       type: req.type,

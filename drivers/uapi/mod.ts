@@ -34,4 +34,4 @@ export {
   stateName,
   type TransitionParams,
 } from "./qp_state.ts";
-export { cqLayout, qpLayout, roundPow2, sendWqeBytes, srqLayout } from "./wq_layout.ts";
+export { cqLayout, qpGrant, qpLayout, roundPow2, sendWqeBytes, srqLayout } from "./wq_layout.ts";

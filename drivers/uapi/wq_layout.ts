@@ -79,6 +79,55 @@ export function qpLayout(type: number, cap: QpCap, srq: boolean): WqLayout {
 }
 
 /**
+ * What a QP of `type` whose queues are laid out as `wq` is granted: the
+ * `struct ibv_qp_cap` that create_qp hands back and query_qp reports
+ * (ibv_create_qp(3): "the values will be greater than or equal to the
+ * values requested"). The device is an MT23108 (Tavor, not mem-free), so
+ * the rules are Linux mthca's for Tavor:
+ *
+ * - work requests: exactly what was asked (mthca_set_qp_size: only
+ *   mem-free HCAs round `max_send_wr`/`max_recv_wr` up to a power of two;
+ *   libmthca's align_queue_size: "If device is Tavor, queue sizes can be
+ *   arbitrary"); none on a receive queue the QP does not have (SRQ);
+ * - scatter/gather entries and inline bytes: what the WQE stride holds
+ *   (mthca_adjust_qp_caps: `max_data_size` is the stride less the non-data
+ *   segments, `max_inline_data` that less the 4-byte inline header,
+ *   `sq.max_gs`/`rq.max_gs` that in 16-byte data segments, each capped at
+ *   the device's `max_sg`); here the non-data segments are those
+ *   {@link sendWqeBytes} reserves for the type, and inline bytes are also
+ *   capped at the device's `maxInline`.
+ *
+ * Asking for the granted values lays the queues out the same way.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { qpGrant, qpLayout } from "./wq_layout.ts";
+ * const cap = { maxSendWr: 10, maxRecvWr: 3, maxSendSge: 1, maxRecvSge: 3 };
+ * const g = qpGrant(2, cap, qpLayout(2, cap, false), { maxSge: 30, maxInline: 400 });
+ * // a 64-byte RC send WQE: 48 bytes of control, address and atomic segments, one data segment
+ * assert.deepEqual(g, { maxSendWr: 10, maxRecvWr: 3, maxSendSge: 1, maxRecvSge: 4, maxInlineData: 12 });
+ * ```
+ */
+export function qpGrant(
+  type: number,
+  cap: QpCap,
+  wq: Pick<WqLayout, "sqStride" | "rqSize" | "rqStride">,
+  limits: { maxSge: number; maxInline: number },
+): Required<QpCap> {
+  const data = wq.sqStride - sendWqeBytes(type, 0, 0);
+  const srq = wq.rqSize === 0;
+  return {
+    maxSendWr: cap.maxSendWr,
+    maxRecvWr: srq ? 0 : cap.maxRecvWr,
+    maxSendSge: Math.max(0, Math.min(limits.maxSge, Math.floor(data / SEG_BYTES))),
+    maxRecvSge: srq ? 0 : Math.min(limits.maxSge, Math.floor(wq.rqStride / SEG_BYTES)),
+    // mthca_max_inline_data: max_data_size - MTHCA_INLINE_HEADER_SIZE (4).
+    maxInlineData: Math.max(0, Math.min(limits.maxInline, data - 4)),
+  };
+}
+
+/**
  * CQ ring for `cqe` entries: `(cqe + 1)` rounded up to a power of two
  * (mthca keeps one entry spare), in whole pages.
  *

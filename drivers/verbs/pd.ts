@@ -170,9 +170,13 @@ export class Pd {
       rqOffset: wq.rqOffset,
       rqSize: wq.rqSize,
       rqStride: wq.rqStride,
-      maxSendSge: cap.maxSendSge,
-      maxRecvSge: cap.maxRecvSge,
-      maxInline: cap.maxInlineData!,
+      // What the kernel granted (ibv_cmd_create_qp copies the response's caps into
+      // qp_init_attr->cap; libmthca's mthca_create_qp sizes its queues from them).
+      maxSendWr: r.cap.maxSendWr,
+      maxRecvWr: r.cap.maxRecvWr,
+      maxSendSge: r.cap.maxSendSge,
+      maxRecvSge: r.cap.maxRecvSge,
+      maxInline: r.cap.maxInlineData ?? 0,
       sendCq: init.sendCq.pcq,
       recvCq: init.recvCq.pcq,
       srq: init.srq?.psrq,

@@ -384,6 +384,9 @@ export class Provider {
     rqOffset: number;
     rqSize: number;
     rqStride: number;
+    /** Work requests the QP was granted (create_qp's `cap`): at most the ring's entries. */
+    maxSendWr: number;
+    maxRecvWr: number;
     maxSendSge: number;
     maxRecvSge: number;
     maxInline: number;
@@ -515,6 +518,8 @@ export class ProviderQp {
   readonly recvCq: ProviderCq;
   #p: Provider;
   #sigAll: boolean;
+  #maxSendWr: number;
+  #maxRecvWr: number;
   #maxSendSge: number;
   #maxRecvSge: number;
   #maxInline: number;
@@ -546,6 +551,11 @@ export class ProviderQp {
     this.sendCq = q.sendCq;
     this.recvCq = q.recvCq;
     this.#sigAll = q.sqSigAll;
+    // The queues hold what create_qp granted, not what the ring has room for: libmthca's
+    // wq_overflow tests `cur + nreq >= max` with max the granted max_send_wr/max_recv_wr
+    // (on Tavor exactly what was asked; the model's ring is a power of two, possibly more).
+    this.#maxSendWr = Math.min(q.maxSendWr, q.sqSize);
+    this.#maxRecvWr = Math.min(q.maxRecvWr, q.rqSize);
     this.#maxSendSge = q.maxSendSge;
     this.#maxRecvSge = q.maxRecvSge;
     this.#maxInline = q.maxInline;
@@ -704,10 +714,10 @@ export class ProviderQp {
       };
     }
     const gate = this.gate;
-    if (this.sqOutstanding + (gate ? gate.sends.length : 0) >= this.sq.size) {
+    if (this.sqOutstanding + (gate ? gate.sends.length : 0) >= this.#maxSendWr) {
       throw new VerbsError(
         "ENOMEM",
-        `${this.#what("post_send")}: send queue full (${this.sq.size} WQEs outstanding)`,
+        `${this.#what("post_send")}: send queue full (${this.#maxSendWr} WQEs outstanding)`,
       );
     }
     if (gate) {
@@ -795,10 +805,10 @@ export class ProviderQp {
       );
     }
     const held = this.gate?.holdRecvs ? this.gate.recvs : undefined;
-    if (((this.rq.head - this.rq.tail) >>> 0) + (held ? held.length : 0) >= this.rq.size) {
+    if (((this.rq.head - this.rq.tail) >>> 0) + (held ? held.length : 0) >= this.#maxRecvWr) {
       throw new VerbsError(
         "ENOMEM",
-        `${this.#what("post_recv")}: receive queue full (${this.rq.size} WQEs outstanding)`,
+        `${this.#what("post_recv")}: receive queue full (${this.#maxRecvWr} WQEs outstanding)`,
       );
     }
     if (held) {

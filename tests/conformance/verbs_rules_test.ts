@@ -94,9 +94,14 @@ for (const mode of MODES) {
           remoteAddr: y.buf,
           rkey: y.mr.rkey,
         });
-      // 16 bytes fit max_inline_data (64), but two SGEs do not fit max_send_sge (1).
-      const msg = await rejects(() => write([sge(0), sge(8)], 1n), "EINVAL");
-      assert.match(msg, /2 SGEs exceed max_send_sge 1/);
+      // The limits are what create_qp granted (at least what was asked: the 128-byte WQE the
+      // inline data needs holds 5 data segments and 76 inline bytes). One SGE more than
+      // max_send_sge, of 8 bytes each, fits max_inline_data but not max_send_sge.
+      const n = qx.cap.maxSendSge + 1;
+      assert.ok(n * 8 <= qx.cap.maxInlineData!, "the SGEs' bytes fit max_inline_data");
+      const many = Array.from({ length: n }, (_, i) => sge(8 * (i % 2)));
+      const msg = await rejects(() => write(many, 1n), "EINVAL");
+      assert.match(msg, new RegExp(`${n} SGEs exceed max_send_sge ${n - 1}`));
       // Nothing was posted: the next WR is the only one that completes, and it lands.
       write([sge(0)], 2n);
       const [wc] = await x.cq.pollUntil(1);
@@ -396,8 +401,9 @@ for (const mode of MODES) {
         }
         throw new Error("the post succeeded");
       };
+      const tooMany = Array.from({ length: qx.cap.maxSendSge + 1 }, () => sge);
       const [code, at, msg] = badWr(() =>
-        qx.postSend([write(1n), write(2n), write(3n, [sge, sge, sge]), write(4n)])
+        qx.postSend([write(1n), write(2n), write(3n, tooMany), write(4n)])
       );
       assert.deepEqual([code, at], ["EINVAL", 2]);
       assert.match(String(msg), /wr\[2\] of 4/);
@@ -406,7 +412,7 @@ for (const mode of MODES) {
       await cluster.sleep(SETTLE_NS);
       assert.deepEqual(x.cq.poll(4), [], "none after the bad one");
       // One WR: the error is the WR's own, at index 0.
-      assert.deepEqual(badWr(() => qx.postSend(write(5n, [sge, sge, sge]))).slice(0, 2), [
+      assert.deepEqual(badWr(() => qx.postSend(write(5n, tooMany))).slice(0, 2), [
         "EINVAL",
         0,
       ]);
