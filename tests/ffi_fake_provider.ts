@@ -374,6 +374,17 @@ export class FakeProvider {
         gid[15] = index;
         return 0;
       },
+      // ibv_query_pkey(3): 0, or -1 with errno set (verbs.c's sysfs read of ports/N/pkeys/I).
+      // 64 entries per port here: the default partition at index 0, the rest empty.
+      ibv_query_pkey: (_: P, port: number, index: number, pkey: Uint8Array) => {
+        this.log.push(`query_pkey ${port} ${index}`);
+        if (port < 1 || port > 2 || index < 0 || index >= 64) {
+          new DataView(this.#errno.buffer).setInt32(0, 22, true);
+          return -1;
+        }
+        new DataView(pkey.buffer, pkey.byteOffset, 2).setUint16(0, index === 0 ? 0xffff : 0);
+        return 0;
+      },
       ibv_alloc_pd: () => this.#object("alloc_pd", 16),
       ibv_dealloc_pd: ok("dealloc_pd"),
       ibv_reg_mr: (_: P, addr: P, len: bigint, access: number) =>

@@ -341,6 +341,15 @@ Deno.test("fake provider: arguments that C would truncate or Deno would refuse a
     assert.equal(ctx.queryGid(2, 5)[15], 5);
     // ibv_query_gid returns -1 and leaves the reason in errno.
     assert.throws(() => ctx.queryGid(3, 0), isCode("EINVAL", /ibv_query_gid failed \(errno 22\)/));
+    // ibv_query_pkey: the same C types; the __be16 comes back in host order.
+    assert.throws(() => ctx.queryPkey(256, 0), isCode("EINVAL", /queryPkey: port 256/));
+    assert.throws(() => ctx.queryPkey(1, -1), isCode("EINVAL", /queryPkey: index/));
+    assert.ok(!fake.log.some((l) => l.startsWith("query_pkey")), "nothing reached C");
+    assert.deepEqual([ctx.queryPkey(1, 0), ctx.queryPkey(2, 63)], [0xffff, 0]);
+    assert.throws(
+      () => ctx.queryPkey(1, 64),
+      isCode("EINVAL", /ibv_query_pkey failed \(errno 22\)/),
+    );
     await assert.rejects(ctx.createCq(4, { compVector: 1.5 }), isCode("EINVAL", /compVector/));
     await assert.rejects(ctx.createCq(4, { compVector: -1 }), isCode("EINVAL", /compVector/));
     const pd = await ctx.allocPd();

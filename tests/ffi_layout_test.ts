@@ -97,6 +97,7 @@ const PROTOTYPES: Record<string, { c: string; deno: Deno.ForeignFunction }> = {
       ibv_query_device: "int (struct ibv_context *, struct ibv_device_attr *)",
       ibv_query_port: "int (struct ibv_context *, uint8_t, struct _compat_ibv_port_attr *)",
       ibv_query_gid: "int (struct ibv_context *, uint8_t, int, union ibv_gid *)",
+      ibv_query_pkey: "int (struct ibv_context *, uint8_t, int, __be16 *)",
       ibv_alloc_pd: "struct ibv_pd *(struct ibv_context *)",
       ibv_dealloc_pd: "int (struct ibv_pd *)",
       ibv_reg_mr: "struct ibv_mr *(struct ibv_pd *, void *, size_t, int)",

@@ -34,16 +34,11 @@ class DevinfoExit extends Error {
 }
 
 /**
- * One device's attributes, ports and GIDs. `portGid` gives a simulated port's GID (its table
- * has the one entry, subnet prefix + port GUID), as Linux answers ibv_query_gid from its cache
- * of the port's GUIDInfo rather than by a verb.
+ * One device's attributes, ports and GIDs: every entry of each port's GID table
+ * (`gid_tbl_len`), by ibv_query_gid, as devinfo.c prints them (a simulated port's table has the
+ * one entry, subnet prefix + port GUID).
  */
-async function gather(
-  ctx: Context,
-  name: string,
-  port?: number,
-  portGid?: (lid: number) => Uint8Array | undefined,
-): Promise<DevInfo> {
+async function gather(ctx: Context, name: string, port?: number): Promise<DevInfo> {
   const device = ctx.queryDevice();
   const count = Number(device.physPortCnt ?? 1);
   if (port !== undefined && port > count) {
@@ -56,20 +51,15 @@ async function gather(
   const ports: Record<string, unknown>[] = [];
   const portNums: number[] = [];
   const gids: Uint8Array[][] = [];
-  // A real device answers ibv_query_gid.
-  const queryGid = (ctx as { queryGid?: (p: number, i: number) => Uint8Array }).queryGid;
   for (let p = 1; p <= count; p++) {
     if (port !== undefined && p !== port) continue;
     const attr = ctx.queryPort(p) as unknown as Record<string, unknown>;
     ports.push({ ...attr });
     portNums.push(p);
-    if (queryGid) {
-      const len = Number(attr.gidTblLen ?? 0);
-      gids.push(Array.from({ length: len }, (_, i) => queryGid.call(ctx, p, i)));
-    } else {
-      const gid = portGid?.(Number(attr.lid ?? 0));
-      gids.push(gid ? [gid] : []);
-    }
+    const table: Uint8Array[] = [];
+    // Synchronous on a real device, a kernel call (a Promise) on the model's.
+    for (let i = 0; i < Number(attr.gidTblLen ?? 0); i++) table.push(await ctx.queryGid(p, i));
+    gids.push(table);
   }
   const numCompVectors = (ctx as { numCompVectors?: number }).numCompVectors;
   await ctx.close();
@@ -139,9 +129,7 @@ async function show(args: string[]): Promise<void> {
       for (const n of names) {
         if (c.ibDev !== undefined && n !== c.ibDev) continue;
         infos.push(
-          await gather(await d.openDevice(n), n, c.ibPort, (lid) => {
-            return cluster.fabric.portByLid(lid)?.gid;
-          }),
+          await gather(await d.openDevice(n), n, c.ibPort),
         );
       }
     });

@@ -441,6 +441,12 @@ export const CONTROL_OPS: OpHandlers = {
   },
   [VibOp.QUERY_DEVICE]: async (_env, c) => ({ ...(await c.uctx.queryDevice()) }),
   [VibOp.QUERY_PORT]: async (_env, c, req) => ({ ...(await c.uctx.queryPort(req.body.port)) }),
+  [VibOp.QUERY_GID]: async (_env, c, req) => ({
+    gid: await c.uctx.queryGid(req.body.port, req.body.index),
+  }),
+  [VibOp.QUERY_PKEY]: async (_env, c, req) => ({
+    pkey: await c.uctx.queryPkey(req.body.port, req.body.index),
+  }),
   [VibOp.ALLOC_PD]: async (env, c) => {
     admit(env, { pds: 1 }, { pd: 1 });
     const r = await c.uctx.allocPd();

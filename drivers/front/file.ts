@@ -259,6 +259,14 @@ export class VibFrontFile implements FrontFile {
     return await this.#call(VibOp.QUERY_PORT, 0, { port: portNum });
   }
 
+  async queryGid(portNum: number, index: number): Promise<Uint8Array> {
+    return (await this.#call(VibOp.QUERY_GID, 0, { port: portNum, index })).gid;
+  }
+
+  async queryPkey(portNum: number, index: number): Promise<number> {
+    return (await this.#call(VibOp.QUERY_PKEY, 0, { port: portNum, index })).pkey;
+  }
+
   async allocPd(): Promise<AllocPdResp> {
     return await this.#call(VibOp.ALLOC_PD, 0, {});
   }

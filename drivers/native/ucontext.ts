@@ -260,6 +260,19 @@ function checkInt(call: string, name: string, v: unknown, min: number, max: numb
   return v;
 }
 
+/** An index into a port's table of `len` entries (EINVAL beyond, naming the table's length). */
+function tableIndex(call: string, index: unknown, len: number, what: string): number {
+  if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= len) {
+    const got = typeof index === "string" ? JSON.stringify(index) : String(index);
+    throw inval(
+      `${call}: index ${got} is outside the port's ${what} table (${len} ${
+        len === 1 ? "entry" : "entries"
+      })`,
+    );
+  }
+  return index;
+}
+
 /**
  * One open device file's kernel state.
  *
@@ -428,6 +441,32 @@ export class UContext implements UverbsFile {
       maxMsgSz: 2 ** 31,
       maxVlNum: p.vlCap, // mthca_query_port: PortInfo:VLCap
     };
+  }
+
+  async queryGid(portNum: number, index: number): Promise<Uint8Array> {
+    await this.#in();
+    checkInt("query_gid", "port", portNum, 1, this.driver.devLim.ports);
+    // rdma_query_gid / ib_get_cached_gid (drivers/infiniband/core/cache.c): an index outside the
+    // port's GID table is -EINVAL. The table is the port's GUID under its subnet prefix (IBTA
+    // vol 1 §4.1.1), read from the device as mthca_query_gid reads PortInfo and GUIDInfo.
+    tableIndex("query_gid", index, GID_TABLE_LEN, "GID");
+    const p = await this.driver.queryPort(portNum);
+    const gid = new Uint8Array(16);
+    const dv = new DataView(gid.buffer);
+    dv.setBigUint64(0, BigInt.asUintN(64, p.gidPrefix));
+    dv.setBigUint64(8, BigInt.asUintN(64, p.guid));
+    return gid;
+  }
+
+  async queryPkey(portNum: number, index: number): Promise<number> {
+    await this.#in();
+    checkInt("query_pkey", "port", portNum, 1, this.driver.devLim.ports);
+    // ib_get_cached_pkey (core/cache.c): `index < 0 || index >= cache->table_len` is -EINVAL;
+    // the table has pkey_tbl_len entries, read from the device as mthca_query_pkey reads the
+    // PKeyTable attribute.
+    tableIndex("query_pkey", index, this.driver.devLim.maxPkeys, "P_Key");
+    const p = await this.driver.queryPort(portNum);
+    return p.pkeys[index] ?? 0;
   }
 
   async allocPd(): Promise<AllocPdResp> {

@@ -605,6 +605,16 @@ export interface UverbsFile {
   queryDevice(): Promise<DeviceAttr>;
   /** `ibv_query_port` of `portNum` (1-based). */
   queryPort(portNum: number): Promise<PortAttr>;
+  /**
+   * `ibv_query_gid`: entry `index` of the port's GID table, 16 bytes in network order; EINVAL
+   * for a port the device lacks or an index outside the table (`gid_tbl_len`).
+   */
+  queryGid(portNum: number, index: number): Promise<Uint8Array>;
+  /**
+   * `ibv_query_pkey`: entry `index` of the port's P_Key table (0 for an empty entry); EINVAL
+   * for a port the device lacks or an index outside the table (`pkey_tbl_len`).
+   */
+  queryPkey(portNum: number, index: number): Promise<number>;
 
   /** `ibv_alloc_pd`. */
   allocPd(): Promise<AllocPdResp>;

@@ -219,6 +219,34 @@ export class Context {
     return { ...p };
   }
 
+  /**
+   * `ibv_query_gid`: entry `index` of port `portNum`'s GID table, 16 bytes in
+   * network order (one kernel call; in a guest a `QUERY_GID` request to dom0).
+   * The model's ports have one GID, the port GUID under the subnet prefix:
+   * EINVAL for an index from `queryPort(portNum).gidTblLen` on, as the
+   * kernel's GID cache refuses it, and for a port the device lacks.
+   */
+  async queryGid(portNum: number, index: number): Promise<Uint8Array> {
+    this.#live();
+    checkTableArgs("query_gid", portNum, index);
+    await this.enter();
+    return await this.file.queryGid(portNum, index);
+  }
+
+  /**
+   * `ibv_query_pkey`: entry `index` of port `portNum`'s P_Key table (one
+   * kernel call; in a guest a `QUERY_PKEY` request to dom0): 0xFFFF, the
+   * default partition, at index 0 and 0 (empty) elsewhere, as the subnet
+   * manager leaves it. EINVAL for an index from `queryPort(portNum).pkeyTblLen`
+   * on and for a port the device lacks.
+   */
+  async queryPkey(portNum: number, index: number): Promise<number> {
+    this.#live();
+    checkTableArgs("query_pkey", portNum, index);
+    await this.enter();
+    return await this.file.queryPkey(portNum, index);
+  }
+
   /** Re-read a port's attributes from the device (one kernel call). */
   async refreshPort(portNum: number): Promise<PortAttr> {
     this.#live();
@@ -437,5 +465,22 @@ export class Context {
   /** True once {@link close} ran. */
   get closed(): boolean {
     return this.#closed;
+  }
+}
+
+/**
+ * The C types of ibv_query_gid/ibv_query_pkey's arguments (`uint8_t port_num`, `int index`): a
+ * value C would truncate or wrap is refused (EINVAL) before the kernel sees it; the kernel
+ * checks the bounds of the port's tables.
+ */
+function checkTableArgs(call: string, port: unknown, index: unknown): void {
+  if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 255) {
+    throw new VerbsError("EINVAL", `${call}: port ${String(port).slice(0, 24)} (1-based, 1..255)`);
+  }
+  if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index > 0x7fffffff) {
+    throw new VerbsError(
+      "EINVAL",
+      `${call}: index ${String(index).slice(0, 24)} is not a table index`,
+    );
   }
 }

@@ -483,6 +483,18 @@ export class NomadFile implements UverbsFile {
     return { ...p, lid: this.#host.virtualLid(portNum, p.lid) };
   }
 
+  /** `ibv_query_gid`: the device's own (GIDs are not virtualized). */
+  async queryGid(portNum: number, index: number): Promise<Uint8Array> {
+    using _call = await this.#call();
+    return await _call.file.queryGid(portNum, index);
+  }
+
+  /** `ibv_query_pkey`. */
+  async queryPkey(portNum: number, index: number): Promise<number> {
+    using _call = await this.#call();
+    return await _call.file.queryPkey(portNum, index);
+  }
+
   /** `ibv_alloc_pd`, recorded for a re-creation after a move. */
   async allocPd(): Promise<AllocPdResp> {
     using _call = await this.#call();

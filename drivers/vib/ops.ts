@@ -49,6 +49,10 @@ export const VibOp = {
   DETACH_MCAST: 23,
   /** ibv_query_srq: the SRQ's size and the limit as the device holds it. */
   QUERY_SRQ: 24,
+  /** ibv_query_gid: an entry of a port's GID table. */
+  QUERY_GID: 25,
+  /** ibv_query_pkey: an entry of a port's P_Key table. */
+  QUERY_PKEY: 26,
   /** Split datapath: a doorbell (post send/recv/SRQ, arm CQ) executed by dom0. */
   DOORBELL: 32,
   /** Split datapath: dom0 polls a CQ and copies new CQEs into the guest's ring. */
@@ -281,6 +285,18 @@ export const VIB_OP_TABLE = {
       f("maxMsgSz", "u32"),
       f("maxVlNum", "u8"),
     ],
+  },
+  [VibOp.QUERY_GID]: {
+    op: VibOp.QUERY_GID,
+    name: "QUERY_GID",
+    req: [f("port", "u8"), f("index", "u32")],
+    rsp: [f("gid", "bytes16")],
+  },
+  [VibOp.QUERY_PKEY]: {
+    op: VibOp.QUERY_PKEY,
+    name: "QUERY_PKEY",
+    req: [f("port", "u8"), f("index", "u32")],
+    rsp: [f("pkey", "u16")],
   },
   [VibOp.ALLOC_PD]: {
     op: VibOp.ALLOC_PD,

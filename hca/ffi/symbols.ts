@@ -30,6 +30,7 @@ export const IBV_SYMBOLS = {
   ibv_query_device: { parameters: ["pointer", "buffer"], result: "i32" },
   ibv_query_port: { parameters: ["pointer", "u8", "buffer"], result: "i32" },
   ibv_query_gid: { parameters: ["pointer", "u8", "i32", "buffer"], result: "i32" },
+  ibv_query_pkey: { parameters: ["pointer", "u8", "i32", "buffer"], result: "i32" },
   ibv_alloc_pd: { parameters: ["pointer"], result: "pointer" },
   ibv_dealloc_pd: { parameters: ["pointer"], result: "i32" },
   ibv_reg_mr: { parameters: ["pointer", "pointer", "usize", "i32"], result: "pointer" },

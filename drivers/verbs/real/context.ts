@@ -109,6 +109,24 @@ export class RealContext {
     return gid;
   }
 
+  /** `ibv_query_pkey`: P_Key `index` of `port`, in host order (0 for an empty entry). */
+  queryPkey(port: number, index: number): number {
+    // uint8_t port_num and int index, as queryGid.
+    if (!Number.isInteger(port) || port < 1 || port > 255) {
+      throw new VerbsError("EINVAL", `queryPkey: port ${port} (ports are 1-based, 1..255)`);
+    }
+    if (!Number.isInteger(index) || index < 0 || index > 0x7fffffff) {
+      throw new VerbsError("EINVAL", `queryPkey: index ${index} is not a P_Key table index`);
+    }
+    const pkey = scratch(2);
+    const lib = this.#dev.lib;
+    verbs(() =>
+      lib.check(lib.symbols.ibv_query_pkey(this.#dev.ctx, port, index, pkey), "ibv_query_pkey")
+    );
+    // __be16: network order.
+    return (pkey[0] << 8) | pkey[1];
+  }
+
   /** `ibv_alloc_pd`. */
   allocPd(): Promise<RealPd> {
     return Promise.resolve().then(() => new RealPd(this.#dev));
