@@ -212,3 +212,76 @@ for (const mode of MODES) {
     });
   });
 }
+
+for (const mode of MODES) {
+  // ibv_req_notify_cq(3): "A CQE is solicited if it is a receive completion for a message with
+  // the Solicited Event header bit set, or if the status is not successful. All other successful
+  // receive completions, or any successful send completion is unsolicited."
+  Deno.test(`completion events (${mode}): a solicited-only arm fires for solicited receives and errors only`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const chx = x.ctx.createCompChannel(), chy = y.ctx.createCompChannel();
+      const scq = await x.ctx.createCq(16, { channel: chx });
+      const rcq = await y.ctx.createCq(16, { channel: chy });
+      const cap = { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 };
+      const qx = await x.pd.createQp({ type: QpType.RC, sendCq: scq, recvCq: scq, cap });
+      const qy = await y.pd.createQp({ type: QpType.RC, sendCq: rcq, recvCq: rcq, cap });
+      await connectPair({ qp: qx, lid: x.lid }, { qp: qy, lid: y.lid }, CONNECT);
+      for (let i = 0n; i < 4n; i++) {
+        qy.postRecv({ wrId: i, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
+      }
+      const sge = [{ addr: x.buf, length: 8, lkey: x.mr.lkey }];
+      const arm = async () => {
+        scq.reqNotify(true);
+        rcq.reqNotify(true);
+        await cluster.sleep(1_000);
+      };
+      const quiet = async () => {
+        await rejects(() => chx.getEvent({ timeoutNs: 200_000 }), "ETIMEDOUT");
+        await rejects(() => chy.getEvent({ timeoutNs: 1 }), "ETIMEDOUT");
+      };
+      // A successful send and its unsolicited receive: no event on either side.
+      await arm();
+      qx.postSend({ wrId: 1n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: sge });
+      await quiet();
+      assert.deepEqual([scq.poll(4).length, rcq.poll(4).length], [1, 1]);
+      // A solicited RDMA WRITE with immediate: the receiver's event; the sender's successful
+      // completion stays unsolicited, solicited bit or not.
+      qx.postSend({
+        wrId: 2n,
+        opcode: WrOpcode.RDMA_WRITE_WITH_IMM,
+        immData: 5,
+        sendFlags: SendFlags.SIGNALED | SendFlags.SOLICITED,
+        sgList: sge,
+        remoteAddr: y.buf,
+        rkey: y.mr.rkey,
+      });
+      assert.equal(await chy.getEvent({ timeoutNs: 1_000_000 }), rcq);
+      rcq.ackEvents(1);
+      await rejects(() => chx.getEvent({ timeoutNs: 100_000 }), "ETIMEDOUT");
+      assert.deepEqual(rcq.poll(4).map((w) => [w.status, w.opcode]), [[WcStatus.SUCCESS, 129]]);
+      assert.equal(scq.poll(4).length, 1);
+      // Completions in error are solicited: the sender's REM_ACCESS_ERR, and the flushes of the
+      // receiver's WQEs as its QP enters Error (a bad R_Key is a class E error, IBTA §9.9.3).
+      await arm();
+      qx.postSend({
+        wrId: 3n,
+        opcode: WrOpcode.RDMA_WRITE,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: sge,
+        remoteAddr: y.buf,
+        rkey: y.mr.rkey ^ 0x100,
+      });
+      assert.equal(await chx.getEvent({ timeoutNs: 5_000_000 }), scq);
+      assert.equal(await chy.getEvent({ timeoutNs: 5_000_000 }), rcq);
+      scq.ackEvents(1);
+      rcq.ackEvents(1);
+      assert.deepEqual(scq.poll(4).map((w) => w.status), [WcStatus.REM_ACCESS_ERR]);
+      assert.deepEqual(rcq.poll(4).map((w) => w.status), [
+        WcStatus.WR_FLUSH_ERR,
+        WcStatus.WR_FLUSH_ERR,
+      ]);
+    });
+  });
+}

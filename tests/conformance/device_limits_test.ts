@@ -1,0 +1,94 @@
+/**
+ * Every limit `queryDevice()` advertises is the one enforced, in every mode: a request at the
+ * limit is taken, one past it is EINVAL (Linux mthca: mthca_set_qp_size, mthca_create_cq,
+ * mthca_alloc_srq and __mthca_modify_qp check the same `dev->limits` that mthca_query_device
+ * reports). A guest gets quotas large enough that the device's limit, not dom0's, is what
+ * refuses.
+ */
+import assert from "node:assert/strict";
+import { Cluster, connectPair, type Domain, QpType } from "../../mod.ts";
+import { type Mode, MODES, rejects } from "./helpers.ts";
+
+async function oneDomain(mode: Mode): Promise<{ cluster: Cluster; dom: Domain }> {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 5 });
+  const host = cluster.addHost({ name: "h", hypervisor: mode !== "native" });
+  await cluster.start();
+  const dom = mode === "native" ? host.os : await host.createGuest({
+    name: "vm",
+    driver: mode as "bypass" | "split",
+    memoryMiB: 256,
+    quota: { shadowBytes: 1 << 30, wqes: 1 << 20, cqes: 1 << 20 },
+  });
+  return { cluster, dom };
+}
+
+for (const mode of MODES) {
+  Deno.test(`device limits (${mode}): each advertised limit taken, one past it EINVAL`, async () => {
+    const { cluster, dom } = await oneDomain(mode);
+    await cluster.run(async () => {
+      const ctx = await dom.openDevice();
+      const d = ctx.queryDevice();
+      const pd = await ctx.allocPd();
+      const cq = await ctx.createCq(16);
+      const base = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1, maxInlineData: 0 };
+      const caps = [
+        ["maxSendWr", d.maxQpWr],
+        ["maxRecvWr", d.maxQpWr],
+        ["maxSendSge", d.maxSge],
+        ["maxRecvSge", d.maxSge],
+        ["maxInlineData", d.maxInlineData],
+      ] as const;
+      for (const type of [QpType.RC, QpType.UC, QpType.UD]) {
+        for (const [k, max] of caps) {
+          const qp = await pd.createQp({
+            type,
+            sendCq: cq,
+            recvCq: cq,
+            cap: { ...base, [k]: max },
+          });
+          assert.ok(qp.cap[k]! >= max, `${k} ${max} granted`);
+          await qp.destroy();
+          const cap = { ...base, [k]: max + 1 };
+          const msg = await rejects(
+            () => pd.createQp({ type, sendCq: cq, recvCq: cq, cap }),
+            "EINVAL",
+          );
+          assert.match(msg, new RegExp(`${k} ${max + 1}`));
+        }
+      }
+      // max_cqe (2^17 - 1, the ring's spare entry taken off).
+      const big = await ctx.createCq(d.maxCqe);
+      assert.equal(big.cqe, d.maxCqe);
+      await big.destroy();
+      await rejects(() => ctx.createCq(d.maxCqe + 1), "EINVAL");
+      // max_srq_wr and max_srq_sge.
+      await (await pd.createSrq({ maxWr: d.maxSrqWr, maxSge: d.maxSrqSge })).destroy();
+      await rejects(() => pd.createSrq({ maxWr: d.maxSrqWr + 1, maxSge: 1 }), "EINVAL");
+      await rejects(() => pd.createSrq({ maxWr: 1, maxSge: d.maxSrqSge + 1 }), "EINVAL");
+      // max_qp_init_rd_atom bounds max_rd_atomic, max_qp_rd_atom bounds max_dest_rd_atomic.
+      const lid = ctx.queryPort(1).lid;
+      for (
+        const [k, max] of [
+          ["maxRdAtomic", d.maxQpInitRdAtom],
+          ["maxDestRdAtomic", d.maxQpRdAtom],
+        ] as const
+      ) {
+        for (const [v, ok] of [[max, true], [max + 1, false]] as const) {
+          const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap: base });
+          const connect = () => connectPair({ qp, lid }, { qp, lid }, { [k]: v });
+          if (ok) {
+            await connect();
+            assert.equal((await qp.query())[k], v);
+          } else {
+            assert.match(await rejects(connect, "EINVAL"), new RegExp(`${k}`));
+          }
+          await qp.destroy();
+        }
+      }
+      // The P_Key table (covered per transition in verbs_rules_test): its last index is taken.
+      const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap: base });
+      await qp.modify({ state: 1, port: 1, pkeyIndex: d.maxPkeys - 1, accessFlags: 0 });
+      assert.equal((await qp.query()).pkeyIndex, d.maxPkeys - 1);
+    });
+  });
+}
