@@ -969,8 +969,11 @@ export class UContext implements UverbsFile {
     await this.#in();
     const lim = this.driver.devLim;
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
-    checkInt("create_srq", "maxWr", req.maxWr, 1, lim.maxQpWr);
-    checkInt("create_srq", "maxSge", req.maxSge, 1, lim.maxSge);
+    // mthca_alloc_srq: `attr->max_wr > dev->limits.max_srq_wqes || attr->max_sge >
+    // dev->limits.max_srq_sge` is -EINVAL; nothing refuses 0 (Tavor grants max_wr + 1 entries,
+    // one of them spare, and reports max_wr).
+    checkInt("create_srq", "maxWr", req.maxWr, 0, lim.maxQpWr);
+    checkInt("create_srq", "maxSge", req.maxSge, 0, lim.maxSge);
     // The ABI carries srq_limit, but creation does not arm the SRQ: mthca_alloc_srq neither
     // checks nor uses it (ibv_create_srq(3): "irrelevant for ibv_create_srq"); arming is
     // ibv_modify_srq's. A value no C field could hold is still refused.

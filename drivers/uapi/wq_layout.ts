@@ -160,7 +160,7 @@ export function srqLayout(maxWr: number, maxSge: number): {
   bytes: number;
 } {
   const logSize = Math.ceil(Math.log2(Math.max(1, maxWr)));
-  const logStride = Math.max(4, Math.ceil(Math.log2(maxSge * SEG_BYTES)));
+  const logStride = Math.max(4, Math.ceil(Math.log2(Math.max(1, maxSge) * SEG_BYTES)));
   const bytes = Math.ceil(((1 << logSize) << logStride) / PAGE_SIZE) * PAGE_SIZE;
   return { logSize, logStride, bytes };
 }

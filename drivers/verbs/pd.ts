@@ -193,13 +193,15 @@ export class Pd {
     const ctx = this.context;
     await ctx.enter();
     const dev = ctx.queryDevice();
-    if (!Number.isInteger(attr.maxWr) || attr.maxWr < 1 || attr.maxWr > dev.maxSrqWr) {
-      throw new VerbsError("EINVAL", `create_srq: maxWr ${attr.maxWr} outside 1..${dev.maxSrqWr}`);
+    // mthca_alloc_srq checks only the maxima (max_srq_wqes, max_srq_sge): an SRQ of no WQEs or
+    // no scatter entries is granted, as a QP's zero-sized queue is (it just takes nothing).
+    if (!Number.isInteger(attr.maxWr) || attr.maxWr < 0 || attr.maxWr > dev.maxSrqWr) {
+      throw new VerbsError("EINVAL", `create_srq: maxWr ${attr.maxWr} outside 0..${dev.maxSrqWr}`);
     }
-    if (!Number.isInteger(attr.maxSge) || attr.maxSge < 1 || attr.maxSge > dev.maxSrqSge) {
+    if (!Number.isInteger(attr.maxSge) || attr.maxSge < 0 || attr.maxSge > dev.maxSrqSge) {
       throw new VerbsError(
         "EINVAL",
-        `create_srq: maxSge ${attr.maxSge} outside 1..${dev.maxSrqSge}`,
+        `create_srq: maxSge ${attr.maxSge} outside 0..${dev.maxSrqSge}`,
       );
     }
     const l = srqLayout(attr.maxWr, attr.maxSge);

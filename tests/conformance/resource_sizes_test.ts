@@ -206,6 +206,11 @@ for (const mode of MODES) {
       });
       for (let i = 0; i < 5; i++) srq.postRecv(recv(i));
       await rejects(() => srq.postRecv(recv(5)), "ENOMEM");
+      // mthca_alloc_srq checks only the maxima: an SRQ of no WQEs is granted, and takes none.
+      const none = await x.pd.createSrq({ maxWr: 0, maxSge: 0 });
+      assert.deepEqual(await none.query(), { maxWr: 0, maxSge: 0, srqLimit: 0 });
+      await rejects(() => none.postRecv({ wrId: 1n, sgList: [] }), "ENOMEM");
+      await rejects(() => x.pd.createSrq({ maxWr: -1, maxSge: 1 }), "EINVAL");
     });
   });
 }
