@@ -120,9 +120,16 @@ export class CompletionQueue extends EntryRing {
     return true;
   }
 
-  /** CQ doorbell: set the consumer index and the arm state. */
+  /**
+   * CQ doorbell: set the consumer index and the arm state. A request for the next solicited
+   * completion does not weaken an arm for the next completion (IBTA vol 1 §11.4.2.2, C11-31
+   * and C11-32, as Linux rdmavt's rvt_req_notify_cq keeps IB_CQ_NEXT_COMP); every other
+   * request replaces the arm.
+   */
   doorbell(ci: number, arm: number): void {
     this.setConsumer(ci);
-    if (arm !== CqArm.NONE) this.armed = arm;
+    if (arm === CqArm.NONE) return;
+    if (arm === CqArm.SOLICITED && this.armed === CqArm.NEXT) return;
+    this.armed = arm;
   }
 }

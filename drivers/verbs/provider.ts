@@ -1156,7 +1156,11 @@ export class ProviderCq {
   /** `ibv_req_notify_cq`: arm for the next (or next solicited) completion. */
   arm(solicitedOnly: boolean): void {
     const cmd = solicitedOnly ? CqDbCmd.REQ_NOTIFY_SOLICITED : CqDbCmd.REQ_NOTIFY_NEXT;
-    this.armedCmd = cmd;
+    // The device keeps an arm for the next completion over a later solicited-only request
+    // (IBTA C11-31/C11-32); so does the arm the library re-creates after a move (Nomad).
+    if (!(cmd === CqDbCmd.REQ_NOTIFY_SOLICITED && this.armedCmd === CqDbCmd.REQ_NOTIFY_NEXT)) {
+      this.armedCmd = cmd;
+    }
     // Suspended: the new CQ is armed when it exists (Nomad re-arms it).
     if (this.suspended) return;
     this.#p.doorbell(UarOffset.CQ, cmdWord(cmd, this.cqn), this.consumerIndex);

@@ -217,7 +217,7 @@ for (const mode of MODES) {
   // ibv_req_notify_cq(3): "A CQE is solicited if it is a receive completion for a message with
   // the Solicited Event header bit set, or if the status is not successful. All other successful
   // receive completions, or any successful send completion is unsolicited."
-  Deno.test(`completion events (${mode}): a solicited-only arm fires for solicited receives and errors only`, async () => {
+  Deno.test(`completion events (${mode}): a solicited-only arm fires for solicited receives and errors only; it never weakens an arm for the next`, async () => {
     const { cluster, a, b } = await twoDomains(mode);
     await cluster.run(async () => {
       const x = await side(a), y = await side(b);
@@ -241,6 +241,19 @@ for (const mode of MODES) {
         await rejects(() => chx.getEvent({ timeoutNs: 200_000 }), "ETIMEDOUT");
         await rejects(() => chy.getEvent({ timeoutNs: 1 }), "ETIMEDOUT");
       };
+      // An arm for the next completion is not weakened by a later solicited-only request, and
+      // a solicited-only arm is strengthened by a later request for the next completion (IBTA
+      // vol 1 §11.4.2.2, C11-31 and C11-32): an unsolicited receive raises the event either way.
+      for (const order of [[false, true], [true, false]]) {
+        for (const solicitedOnly of order) rcq.reqNotify(solicitedOnly);
+        await cluster.sleep(1_000);
+        qx.postSend({ wrId: 9n, opcode: WrOpcode.SEND, sgList: sge });
+        assert.equal(await chy.getEvent({ timeoutNs: 1_000_000 }), rcq, `arms ${order}`);
+        rcq.ackEvents(1);
+        assert.equal(rcq.poll(4).length, 1);
+      }
+      qy.postRecv({ wrId: 8n, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
+      qy.postRecv({ wrId: 9n, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
       // A successful send and its unsolicited receive: no event on either side.
       await arm();
       qx.postSend({ wrId: 1n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: sge });
