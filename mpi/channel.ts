@@ -805,7 +805,8 @@ export class Channel {
       };
       return;
     }
-    if (header.type === PacketType.EAGER && !viaRing) this.#maybeRing(c);
+    const eager = header.type === PacketType.EAGER || header.type === PacketType.EAGER_SYNC;
+    if (eager && !viaRing) this.#maybeRing(c);
     this.#handler!.onPacket(c.peer, { header, payload });
   }
 

@@ -62,7 +62,14 @@ import { type Datatype, typeSize } from "./datatype.ts";
 import { MpiError } from "./errors.ts";
 import { checkOp, type Op, reduceInto } from "./ops.ts";
 import type { MpiCounters, MpiProcess } from "./process.ts";
-import { emptyStatus, Request, type Status } from "./request.ts";
+import {
+  emptyStatus,
+  Message,
+  MESSAGE_NO_PROC,
+  PersistentRequest,
+  Request,
+  type Status,
+} from "./request.ts";
 
 /**
  * Options of a collective call.
@@ -100,6 +107,26 @@ export interface Some {
   indices: number[];
   /** Their statuses, in the same order. */
   statuses: Status[];
+}
+
+/**
+ * What `mprobe` and `improbe` return: the message (to receive with `mrecv`
+ * or `imrecv`) and its status (`count` in bytes, as `probe`'s).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Matched } from "./comm.ts";
+ * import { MESSAGE_NO_PROC } from "./request.ts";
+ * const m: Matched = { message: MESSAGE_NO_PROC, status: MESSAGE_NO_PROC.status };
+ * assert.equal(m.status.source, -2);
+ * ```
+ */
+export interface Matched {
+  /** The message, off the queue: only `mrecv`/`imrecv` of it can receive it. */
+  message: Message;
+  /** Its source, tag and size. */
+  status: Status;
 }
 
 /**
@@ -227,9 +254,11 @@ export class Comm {
     // deallocates it and sets the handle to MPI_REQUEST_NULL; "One is
     // allowed to call MPI_WAIT with a null or inactive request argument. In
     // this case the operation returns immediately with empty status."
-    if (returned.has(req)) return nullStatus();
+    // §3.9: an inactive persistent request is treated the same way.
+    if (!isActive(req)) return nullStatus();
     if (!req.done) await this.proc.ch.waitFor(() => req.done, label);
-    returned.add(req);
+    if (req instanceof PersistentRequest) req.deactivate();
+    else returned.add(req);
     if (req.error) throw req.error;
     return req.status!;
   }
@@ -250,11 +279,35 @@ export class Comm {
 
   /** `MPI_Isend`: start a send; the request completes when `buf` may be reused. */
   async isend(buf: Buf, dest: number, tag = 0): Promise<Request> {
-    const what = "MPI_Isend";
+    return await this.#isend(buf, dest, tag, false, "MPI_Isend");
+  }
+
+  /** `MPI_Irecv`: post a receive. */
+  async irecv(buf: Buf, source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Request> {
+    return await this.#irecv(buf, source, tag, "MPI_Irecv");
+  }
+
+  #sendArgs(what: string, buf: Buf, dest: number, tag: number): Region {
     this.#check(what);
     this.#peer(what, dest, "destination", false);
     this.#tag(what, tag, false);
-    const { region } = this.#region(buf, what);
+    return this.#region(buf, what).region;
+  }
+
+  #recvArgs(
+    what: string,
+    buf: Buf,
+    source: number,
+    tag: number,
+  ): { region: Region; datatype: Datatype } {
+    this.#check(what);
+    this.#peer(what, source, "source", true);
+    this.#tag(what, tag, true);
+    return this.#region(buf, what);
+  }
+
+  async #isend(buf: Buf, dest: number, tag: number, sync: boolean, what: string): Promise<Request> {
+    const region = this.#sendArgs(what, buf, dest, tag);
     if (dest === PROC_NULL) {
       return done(new Request("send", this.proc.rank, what), emptyStatus(PROC_NULL));
     }
@@ -265,20 +318,170 @@ export class Comm {
       tag,
       2 * this.contextId,
       what,
+      sync,
     );
   }
 
-  /** `MPI_Irecv`: post a receive. */
-  async irecv(buf: Buf, source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Request> {
-    const what = "MPI_Irecv";
-    this.#check(what);
-    this.#peer(what, source, "source", true);
-    this.#tag(what, tag, true);
-    const { region, datatype } = this.#region(buf, what);
+  async #irecv(buf: Buf, source: number, tag: number, what: string): Promise<Request> {
+    const { region, datatype } = this.#recvArgs(what, buf, source, tag);
     if (source === PROC_NULL) {
       return done(new Request("recv", this.proc.rank, what), emptyStatus(PROC_NULL));
     }
     return await this.proc.p2p.irecv(region, datatype, source, tag, 2 * this.contextId, what);
+  }
+
+  /**
+   * `MPI_Ssend`: returns once a receive on `dest` has matched the message
+   * (MPI-3.1 §3.4), whatever its size: an eager one waits for the
+   * receiver's acknowledgement.
+   */
+  async ssend(buf: Buf, dest: number, tag = 0): Promise<void> {
+    const req = await this.issend(buf, dest, tag);
+    await this.#wait(req, `MPI_Ssend(dest ${dest}, tag ${tag})`);
+  }
+
+  /** `MPI_Issend`: start a synchronous send; the request completes once a receive matched it. */
+  async issend(buf: Buf, dest: number, tag = 0): Promise<Request> {
+    return await this.#isend(buf, dest, tag, true, "MPI_Issend");
+  }
+
+  // ---------------------------------------------------------------- persistent requests
+
+  /**
+   * `MPI_Send_init` (MPI-3.1 §3.9): a persistent send of `buf` to `dest`
+   * with `tag`, inactive until {@link start}. The arguments are checked now
+   * and the buffer again at each start.
+   */
+  sendInit(buf: Buf, dest: number, tag = 0): PersistentRequest {
+    return this.#sendInit(buf, dest, tag, false, "MPI_Send_init");
+  }
+
+  /** `MPI_Ssend_init`: a persistent synchronous send (each start is an `issend`). */
+  ssendInit(buf: Buf, dest: number, tag = 0): PersistentRequest {
+    return this.#sendInit(buf, dest, tag, true, "MPI_Ssend_init");
+  }
+
+  #sendInit(buf: Buf, dest: number, tag: number, sync: boolean, what: string): PersistentRequest {
+    this.#sendArgs(what, buf, dest, tag);
+    const req = new PersistentRequest(
+      "send",
+      this.proc.rank,
+      what,
+      () => this.#isend(buf, dest, tag, sync, `MPI_Start(${what})`),
+    );
+    owner.set(req, this);
+    return req;
+  }
+
+  /** `MPI_Recv_init`: a persistent receive into `buf`, inactive until {@link start}. */
+  recvInit(buf: Buf, source: number = ANY_SOURCE, tag: number = ANY_TAG): PersistentRequest {
+    const what = "MPI_Recv_init";
+    this.#recvArgs(what, buf, source, tag);
+    const req = new PersistentRequest(
+      "recv",
+      this.proc.rank,
+      what,
+      () => this.#irecv(buf, source, tag, `MPI_Start(${what})`),
+    );
+    owner.set(req, this);
+    return req;
+  }
+
+  #startable(req: Request, what: string): PersistentRequest {
+    this.#own(req, what);
+    if (!(req instanceof PersistentRequest)) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${what} on rank ${this.rank}: ${req.what}'s request is not persistent (make one with sendInit, ssendInit or recvInit)`,
+      );
+    }
+    if (req.freed) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${what} on rank ${this.rank}: the ${req.what} request was freed`,
+      );
+    }
+    // MPI-3.1 §3.9: "The request becomes active once the call is made"; starting
+    // an active one is erroneous (MPICH: MPI_ERR_REQUEST).
+    if (req.active) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${what} on rank ${this.rank}: the ${req.what} request is active (complete it with wait or test first)`,
+      );
+    }
+    return req;
+  }
+
+  /**
+   * `MPI_Start`: begin one operation of a persistent request (as `isend`,
+   * `issend` or `irecv` with its arguments). Complete it with `wait`,
+   * `test` or any completion call; it is inactive again afterwards.
+   */
+  async start(req: Request): Promise<void> {
+    const what = "MPI_Start";
+    this.#check(what);
+    await this.#startable(req, what).begin();
+  }
+
+  /**
+   * `MPI_Startall`: start every request of `reqs`, in array order (so
+   * messages between the same pair do not overtake each other in it). All
+   * are checked before any starts.
+   */
+  async startall(reqs: readonly Request[]): Promise<void> {
+    const what = "MPI_Startall";
+    this.#check(what);
+    const ps = reqs.map((r) => this.#startable(r, what));
+    if (new Set(ps).size !== ps.length) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${what} on rank ${this.rank}: a request appears twice in the array`,
+      );
+    }
+    for (const p of ps) await p.begin();
+  }
+
+  /**
+   * `MPI_Request_free` (MPI-3.1 §3.7.3): the request becomes
+   * MPI_REQUEST_NULL; an operation under way is allowed to complete (a
+   * send's buffer is in use until then, and nothing reports its outcome).
+   * For a persistent request this is the only way to release it.
+   */
+  requestFree(req: Request): void {
+    const what = "MPI_Request_free";
+    this.#check(what);
+    this.#own(req, what);
+    if (isNull(req)) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${what} on rank ${this.rank}: the ${req.what} request is already MPI_REQUEST_NULL (completed by a wait or test, or freed)`,
+      );
+    }
+    if (req instanceof PersistentRequest) req.release();
+    else returned.add(req);
+  }
+
+  /**
+   * `MPI_Cancel` (MPI-3.1 §3.8.4): mark a pending operation for
+   * cancellation and return at once; complete it as usual (`wait`, `test`,
+   * …) and ask {@link testCancelled} of its status. A receive no message
+   * has matched yet is cancelled (its buffer untouched); a matched receive
+   * and every send complete normally ("either the cancellation succeeds, or
+   * the communication succeeds, but not both"). On a persistent request it
+   * cancels the operation of the current start, not the request.
+   */
+  cancel(req: Request): void {
+    const what = "MPI_Cancel";
+    this.#check(what);
+    this.#own(req, what);
+    if (isNull(req)) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${what} on rank ${this.rank}: the ${req.what} request is MPI_REQUEST_NULL (completed by a wait or test, or freed)`,
+      );
+    }
+    const op = req instanceof PersistentRequest ? (req.active ? req.op : undefined) : req;
+    if (op) this.proc.p2p.cancel(op);
   }
 
   /** `MPI_Wait`: the request's status (throws the error it completed with). */
@@ -306,8 +509,8 @@ export class Comm {
   async waitany(reqs: readonly Request[]): Promise<{ index: number; status: Status }> {
     this.#check("MPI_Waitany");
     for (const r of reqs) this.#own(r, "MPI_Waitany");
-    const live = () => reqs.findIndex((r) => !returned.has(r) && r.done);
-    if (reqs.every((r) => returned.has(r))) return { index: UNDEFINED, status: nullStatus() };
+    const live = () => reqs.findIndex((r) => isActive(r) && r.done);
+    if (!reqs.some(isActive)) return { index: UNDEFINED, status: nullStatus() };
     if (live() < 0) {
       await this.proc.ch.waitFor(() => live() >= 0, `MPI_Waitany(${reqs.length} requests)`);
     }
@@ -344,8 +547,8 @@ export class Comm {
     const what = "MPI_Testany";
     this.#check(what);
     for (const r of reqs) this.#own(r, what);
-    if (reqs.every((r) => returned.has(r))) return { index: UNDEFINED, status: nullStatus() };
-    const first = () => reqs.findIndex((r) => !returned.has(r) && r.done);
+    if (!reqs.some(isActive)) return { index: UNDEFINED, status: nullStatus() };
+    const first = () => reqs.findIndex((r) => isActive(r) && r.done);
     if (first() < 0) await this.proc.ch.poll();
     const index = first();
     if (index < 0) return undefined;
@@ -362,10 +565,8 @@ export class Comm {
     const what = "MPI_Waitsome";
     this.#check(what);
     for (const r of reqs) this.#own(r, what);
-    if (reqs.every((r) => returned.has(r))) {
-      return { outcount: UNDEFINED, indices: [], statuses: [] };
-    }
-    const any = () => reqs.some((r) => !returned.has(r) && r.done);
+    if (!reqs.some(isActive)) return { outcount: UNDEFINED, indices: [], statuses: [] };
+    const any = () => reqs.some((r) => isActive(r) && r.done);
     if (!any()) await this.proc.ch.waitFor(any, `MPI_Waitsome(${reqs.length} requests)`);
     return await this.#some(reqs, what);
   }
@@ -379,17 +580,15 @@ export class Comm {
     const what = "MPI_Testsome";
     this.#check(what);
     for (const r of reqs) this.#own(r, what);
-    if (reqs.every((r) => returned.has(r))) {
-      return { outcount: UNDEFINED, indices: [], statuses: [] };
-    }
-    if (!reqs.some((r) => !returned.has(r) && r.done)) await this.proc.ch.poll();
+    if (!reqs.some(isActive)) return { outcount: UNDEFINED, indices: [], statuses: [] };
+    if (!reqs.some((r) => isActive(r) && r.done)) await this.proc.ch.poll();
     return await this.#some(reqs, what);
   }
 
   async #some(reqs: readonly Request[], what: string): Promise<Some> {
     const indices: number[] = [], statuses: Status[] = [];
     for (const [i, r] of reqs.entries()) {
-      if (returned.has(r) || !r.done) continue;
+      if (!isActive(r) || !r.done) continue;
       statuses.push(await this.#wait(r, what));
       indices.push(i);
     }
@@ -442,6 +641,86 @@ export class Comm {
     if (st) return st;
     await this.proc.ch.poll();
     return this.proc.p2p.probe(ctx, source, tag);
+  }
+
+  /**
+   * `MPI_Mprobe` (MPI-3.1 §3.8.2): wait for a matching message and take it
+   * off the queue: no other receive or probe sees it; receive it with
+   * {@link mrecv} or {@link imrecv}. `PROC_NULL` gives `MESSAGE_NO_PROC`.
+   */
+  async mprobe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Matched> {
+    const what = "MPI_Mprobe";
+    this.#probeArgs(what, source, tag);
+    if (source === PROC_NULL) return noProc();
+    const ctx = 2 * this.contextId;
+    let m = this.proc.p2p.mprobe(ctx, source, tag);
+    if (!m) {
+      await this.proc.ch.waitFor(
+        () => (m = this.proc.p2p.mprobe(ctx, source, tag)) !== undefined,
+        `MPI_Mprobe(source ${source}, tag ${tag})`,
+      );
+    }
+    return { message: m!, status: m!.status };
+  }
+
+  /** `MPI_Improbe`: make progress once; a matching message, taken off the queue, if one is there. */
+  async improbe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Matched | undefined> {
+    const what = "MPI_Improbe";
+    this.#probeArgs(what, source, tag);
+    if (source === PROC_NULL) return noProc();
+    const ctx = 2 * this.contextId;
+    let m = this.proc.p2p.mprobe(ctx, source, tag);
+    if (!m) {
+      await this.proc.ch.poll();
+      m = this.proc.p2p.mprobe(ctx, source, tag);
+    }
+    return m ? { message: m, status: m.status } : undefined;
+  }
+
+  #probeArgs(what: string, source: number, tag: number): void {
+    this.#check(what);
+    this.#peer(what, source, "source", true);
+    this.#tag(what, tag, true);
+  }
+
+  /** `MPI_Mrecv` (MPI-3.1 §3.8.3): receive the message a matched probe returned into `buf`. */
+  async mrecv(buf: Buf, message: Message): Promise<Status> {
+    const req = await this.imrecv(buf, message);
+    return await this.#wait(req, "MPI_Mrecv");
+  }
+
+  /**
+   * `MPI_Imrecv`: start receiving the message a matched probe returned. The
+   * message handle is used up (MPI_MESSAGE_NULL) once this returns;
+   * `MESSAGE_NO_PROC` gives a request that completes at once with the
+   * status of a receive from PROC_NULL.
+   */
+  async imrecv(buf: Buf, message: Message): Promise<Request> {
+    const what = "MPI_Imrecv";
+    this.#check(what);
+    const { region, datatype } = this.#region(buf, what);
+    if (message === MESSAGE_NO_PROC) {
+      return done(new Request("recv", this.proc.rank, what), emptyStatus(PROC_NULL));
+    }
+    if (!(message instanceof Message)) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${what} on rank ${this.rank}: not a message (give what mprobe or improbe returned)`,
+      );
+    }
+    if (message.rank !== this.proc.rank) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${what} on rank ${this.rank}: the message was probed by rank ${message.rank}`,
+      );
+    }
+    if (message.received) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${what} on rank ${this.rank}: the message was received already (it is MPI_MESSAGE_NULL)`,
+      );
+    }
+    return await this.proc.p2p.mrecv(message.take(), region, datatype, what);
   }
 
   // ---------------------------------------------------------------- memory, time, work
@@ -1131,6 +1410,26 @@ const INT_MAX = 0x7fff_ffff;
 
 /** Requests a completion call has returned: MPI_REQUEST_NULL from then on (MPI-3.1 §3.7.3). */
 const returned = new WeakSet<Request>();
+
+/** The communicator a persistent request was made on. */
+const owner = new WeakMap<Request, Comm>();
+
+/** MPI_REQUEST_NULL: returned by a completion call, or freed. */
+function isNull(r: Request): boolean {
+  return r instanceof PersistentRequest ? r.freed : returned.has(r);
+}
+
+/**
+ * Active (MPI-3.1 §3.7.5, §3.9): neither null nor an inactive persistent
+ * request; completion calls treat the others as MPI_REQUEST_NULL.
+ */
+function isActive(r: Request): boolean {
+  return r instanceof PersistentRequest ? !r.freed && r.active : !returned.has(r);
+}
+
+function noProc(): Matched {
+  return { message: MESSAGE_NO_PROC, status: { ...MESSAGE_NO_PROC.status } };
+}
 
 /**
  * The empty status (MPI-3.1 §3.7.3): "source = MPI_ANY_SOURCE, tag =

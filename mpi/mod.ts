@@ -26,9 +26,18 @@ export * from "./constants.ts";
 export * from "./errors.ts";
 export * from "./datatype.ts";
 export { type Buf, MpiBuffer } from "./buffer.ts";
-export { emptyStatus, getCount, Request, type Status } from "./request.ts";
+export {
+  emptyStatus,
+  getCount,
+  Message,
+  MESSAGE_NO_PROC,
+  PersistentRequest,
+  Request,
+  type Status,
+  testCancelled,
+} from "./request.ts";
 export { checkOp, type Op, OPS, reduceArrays, reduceInto } from "./ops.ts";
-export { type CollOptions, Comm, type Some, type Work } from "./comm.ts";
+export { type CollOptions, Comm, type Matched, type Some, type Work } from "./comm.ts";
 export {
   type AlgorithmOf,
   ALGORITHMS,

@@ -17,6 +17,20 @@
  *   the RTS carried the sender's buffer, RDMA-READs it and sends FIN back
  *   (RGET). Data moves zero-copy between buffers in domain memory; a JS array
  *   is staged through a pre-registered bounce buffer (copy charged).
+ * - **Synchronous send** (MPI-3.1 §3.4: it "will complete successfully only
+ *   if a matching receive is posted, and the receive operation has started
+ *   to receive the message"): as MPICH ch3 (and MVAPICH with it), an eager
+ *   one goes as EAGER_SYNC carrying its request id, and the receiver answers
+ *   SYNC_ACK when a receive matches it; the send completes on the ack. A
+ *   rendezvous send is synchronous already (CTS or the RDMA READ come after
+ *   the match). To oneself, the send completes when a receive matches.
+ * - **Cancel** (MPI-3.1 §3.8.4): a receive still posted (not matched) is
+ *   taken off the queue and completes cancelled. A send cannot be cancelled
+ *   here (the standard allows that: it completes normally); MPICH's
+ *   cancel-send protocol is not implemented.
+ * - **Matched probe** (MPI-3.1 §3.8.2): the message is taken off the
+ *   unexpected queue (nothing else can match it) and received later by
+ *   `mrecv`.
  * - A message to oneself is copied locally.
  *
  * @module
@@ -28,7 +42,14 @@ import type { Datatype } from "./datatype.ts";
 import { MpiError } from "./errors.ts";
 import type { MpiParams } from "./params.ts";
 import type { RegistrationCache } from "./regcache.ts";
-import { emptyStatus, getCount, type PostedRecv, Request, type Status } from "./request.ts";
+import {
+  emptyStatus,
+  getCount,
+  Message,
+  type PostedRecv,
+  Request,
+  type Status,
+} from "./request.ts";
 import { type Header, HEADER_BYTES, PacketType } from "./wire.ts";
 
 /**
@@ -73,6 +94,8 @@ interface Unexpected {
   size: number;
   data?: Uint8Array;
   rts?: Rts;
+  /** A synchronous send to acknowledge when a receive matches: the peer's, or this process's own. */
+  sync?: { peer: number; sreq: number } | Request;
 }
 
 interface Rts {
@@ -147,6 +170,8 @@ export class PointToPoint implements PacketHandler {
   #posted: PostedRecv[] = [];
   #unexpected: Unexpected[] = [];
   #sends = new Map<number, SendState>();
+  /** Eager synchronous sends waiting for their SYNC_ACK, by request id. */
+  #syncSends = new Map<number, { req: Request; src: number }>();
   #recvs = new Map<number, RecvState>();
   #staging = new Map<number, Staging[]>();
   #flushQueued = false;
@@ -231,8 +256,9 @@ export class PointToPoint implements PacketHandler {
     tag: number,
     context: number,
     what: string,
+    sync = false,
   ): Promise<Request> {
-    return await this.#inTurn(() => this.#postSend(region, dest, src, tag, context, what));
+    return await this.#inTurn(() => this.#postSend(region, dest, src, tag, context, what, sync));
   }
 
   async #postSend(
@@ -242,6 +268,7 @@ export class PointToPoint implements PacketHandler {
     tag: number,
     context: number,
     what: string,
+    sync: boolean,
   ): Promise<Request> {
     const req = new Request("send", this.rank, what, this.#newId());
     const size = region.bytes;
@@ -256,21 +283,23 @@ export class PointToPoint implements PacketHandler {
       const data = region.read(0, size).slice();
       this.#copyCost(size);
       this.counters.self++;
-      this.#arrive({ context, src, tag, size, data });
-      req.complete(emptyStatus(src));
+      // Synchronous to oneself: complete when a receive matches (#matched), maybe at once.
+      this.#arrive({ context, src, tag, size, data, sync: sync ? req : undefined });
+      if (!sync) req.complete(emptyStatus(src));
       return req;
     }
     if (size + HEADER_BYTES <= this.params.eagerThreshold) {
       const payload = region.read(0, size).slice();
       this.#copyCost(size);
       this.counters.copiedBytes += size;
+      if (sync) this.#syncSends.set(req.id, { req, src });
       this.ch.send(dest, {
-        type: PacketType.EAGER,
-        fields: { context, src, tag, size },
+        type: sync ? PacketType.EAGER_SYNC : PacketType.EAGER,
+        fields: sync ? { context, src, tag, size, sreq: req.id } : { context, src, tag, size },
         payload,
         onPosted: (ring) => ring ? this.counters.eagerRdma++ : this.counters.eagerSend++,
       });
-      req.complete(emptyStatus(src));
+      if (!sync) req.complete(emptyStatus(src));
       return req;
     }
     const pinned = await this.#source(region);
@@ -328,9 +357,82 @@ export class PointToPoint implements PacketHandler {
       return req;
     }
     const [u] = this.#unexpected.splice(i, 1);
+    await this.#receive(pr, u);
+    return req;
+  }
+
+  /** Receive the unexpected message `u` into `pr` (it matched). */
+  async #receive(pr: PostedRecv, u: Unexpected): Promise<void> {
+    this.#matched(u);
     if (u.data) this.#deliverEager(pr, u.src, u.tag, u.size, u.data);
     else await this.#startRndvRecv(pr, u.src, u.tag, u.size, u.rts!);
-    return req;
+  }
+
+  /**
+   * A receive has matched `u`: a synchronous send may complete now (MPI-3.1
+   * §3.4). A peer's gets SYNC_ACK (MPICH ch3's EAGER_SYNC_ACK); one to
+   * oneself completes here.
+   */
+  #matched(u: Unexpected): void {
+    const s = u.sync;
+    if (!s) return;
+    if (s instanceof Request) s.complete(emptyStatus(u.src));
+    else this.ch.send(s.peer, { type: PacketType.SYNC_ACK, fields: { sreq: s.sreq } });
+  }
+
+  /**
+   * `MPI_Cancel` of `req` (MPI-3.1 §3.8.4): a receive still waiting for a
+   * message leaves the queue and completes with `cancelled` set; anything
+   * else (a matched receive, a send) completes normally.
+   */
+  cancel(req: Request): void {
+    if (req.kind !== "recv" || req.done) return;
+    const i = this.#posted.findIndex((pr) => pr.req === req);
+    if (i < 0) return;
+    const [pr] = this.#posted.splice(i, 1);
+    this.#pin(pr.region, -1);
+    req.complete({ source: pr.source, tag: pr.tag, bytes: 0, count: 0, cancelled: true });
+  }
+
+  /**
+   * `MPI_Improbe`: take the oldest unexpected message matching off the
+   * queue (no receive can match it any more) and return it as a
+   * {@link Message}, or undefined if none is there.
+   */
+  mprobe(context: number, source: number, tag: number): Message | undefined {
+    const i = this.#unexpected.findIndex((m) =>
+      m.context === context && (source === ANY_SOURCE || source === m.src) &&
+      (tag === ANY_TAG || tag === m.tag)
+    );
+    if (i < 0) return undefined;
+    const [u] = this.#unexpected.splice(i, 1);
+    return new Message(this.rank, { source: u.src, tag: u.tag, bytes: u.size, count: u.size }, u);
+  }
+
+  /** `MPI_Imrecv`: receive a message a matched probe took (`entry` is what {@link Message.take} gave). */
+  async mrecv(
+    entry: unknown,
+    region: Region,
+    datatype: Datatype,
+    what: string,
+  ): Promise<Request> {
+    const u = entry as Unexpected;
+    return await this.#inTurn(async () => {
+      const req = new Request("recv", this.rank, what, this.#newId());
+      await this.ch.cpu.settle();
+      this.ch.progress();
+      const pr: PostedRecv = {
+        req,
+        context: u.context,
+        source: u.src,
+        tag: u.tag,
+        region,
+        datatype,
+      };
+      this.#pin(region, 1);
+      await this.#receive(pr, u);
+      return req;
+    });
   }
 
   /** The status of the oldest unexpected message matching, without receiving it (MPI_Iprobe). */
@@ -349,6 +451,24 @@ export class PointToPoint implements PacketHandler {
       case PacketType.EAGER: {
         const data = p.payload();
         this.#arrive({ context: h.context, src: h.src, tag: h.tag, size: h.size, data });
+        return;
+      }
+      case PacketType.EAGER_SYNC: {
+        const data = p.payload();
+        const sync = { peer, sreq: h.sreq };
+        this.#arrive({ context: h.context, src: h.src, tag: h.tag, size: h.size, data, sync });
+        return;
+      }
+      case PacketType.SYNC_ACK: {
+        const s = this.#syncSends.get(h.sreq);
+        if (!s) {
+          throw new MpiError(
+            "MPI_ERR_INTERN",
+            `rank ${this.rank}: SYNC_ACK for unknown send ${h.sreq}`,
+          );
+        }
+        this.#syncSends.delete(h.sreq);
+        s.req.complete(emptyStatus(s.src));
         return;
       }
       case PacketType.RTS:
@@ -385,6 +505,7 @@ export class PointToPoint implements PacketHandler {
       return;
     }
     const [pr] = this.#posted.splice(i, 1);
+    this.#matched(u);
     if (u.data) this.#deliverEager(pr, u.src, u.tag, u.size, u.data);
     else {
       const rts = u.rts!;

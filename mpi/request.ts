@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { UNDEFINED } from "./constants.ts";
+import { PROC_NULL, UNDEFINED } from "./constants.ts";
 import { type Datatype, typeSize } from "./datatype.ts";
 import type { MpiError } from "./errors.ts";
 
@@ -36,6 +36,29 @@ export interface Status {
   count: number;
   /** Set when the receive failed (e.g. MPI_ERR_TRUNCATE); blocking calls throw it instead. */
   error?: MpiError;
+  /**
+   * True when the operation was cancelled (`comm.cancel`); absent otherwise.
+   * Read it with {@link testCancelled}.
+   */
+  cancelled?: boolean;
+}
+
+/**
+ * `MPI_Test_cancelled` (MPI-3.1 §3.8.4): whether the operation that
+ * returned `status` was cancelled. Only then are the other fields
+ * meaningless ("If a receive is cancelled, then the receive buffer ... is
+ * unchanged"; the status says nothing of a message).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { emptyStatus, testCancelled } from "./request.ts";
+ * assert.equal(testCancelled(emptyStatus(0)), false);
+ * assert.equal(testCancelled({ ...emptyStatus(-1), cancelled: true }), true);
+ * ```
+ */
+export function testCancelled(status: Status): boolean {
+  return status.cancelled === true;
 }
 
 /**
@@ -49,7 +72,7 @@ export interface Status {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { UNDEFINED } from "./constants.ts";
+ * import { PROC_NULL, UNDEFINED } from "./constants.ts";
  * import { getCount } from "./request.ts";
  * assert.equal(getCount(8, "int32"), 2);
  * assert.equal(getCount(6, "int32"), UNDEFINED); // one and a half int32s
@@ -136,6 +159,175 @@ export class Request {
     return this.#error;
   }
 }
+
+/**
+ * A persistent request (MPI-3.1 §3.9): made once by `comm.sendInit`,
+ * `comm.ssendInit` or `comm.recvInit` with every argument of the
+ * communication, then started any number of times (`comm.start`,
+ * `comm.startall`). Each start begins one operation; a completion call
+ * (`wait`, `test`, …) that returns its status makes the request *inactive*
+ * again, not MPI_REQUEST_NULL: it can be started again, and waiting on it
+ * while inactive returns the empty status at once. `comm.requestFree`
+ * releases it for good (an operation under way is allowed to finish).
+ * `done` is true whenever nothing is pending (inactive, or its operation has
+ * completed); `status` and `error` are those of the last operation.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PersistentRequest, Request } from "./request.ts";
+ * const p = new PersistentRequest("send", 0, "MPI_Send_init", () => {
+ *   const r = new Request("send", 0, "MPI_Send_init");
+ *   r.complete({ source: 0, tag: -1, bytes: 0, count: 0 });
+ *   return Promise.resolve(r);
+ * });
+ * assert.equal(p.active, false);
+ * await p.begin();
+ * assert.equal(p.active && p.done, true);
+ * p.deactivate();
+ * assert.equal(p.active, false);
+ * ```
+ */
+export class PersistentRequest extends Request {
+  #op: Request | undefined;
+  #active = false;
+  #freed = false;
+
+  /**
+   * @param kind send or receive
+   * @param rank world rank of the process that owns it
+   * @param what the call that made it (for error messages)
+   * @param post begins one operation with the request's arguments
+   */
+  constructor(
+    kind: "send" | "recv",
+    rank: number,
+    what: string,
+    readonly post: () => Promise<Request>,
+  ) {
+    super(kind, rank, what);
+  }
+
+  /** Whether an operation was started and its status not yet returned by a completion call. */
+  get active(): boolean {
+    return this.#active;
+  }
+
+  /** Whether `comm.requestFree` released it (it is MPI_REQUEST_NULL from then on). */
+  get freed(): boolean {
+    return this.#freed;
+  }
+
+  /** The operation of the current (or last) start. */
+  get op(): Request | undefined {
+    return this.#op;
+  }
+
+  /** Nothing pending: inactive, or its operation has completed. */
+  override get done(): boolean {
+    return !this.#active || (this.#op?.done ?? false);
+  }
+
+  /** The status of the last operation, once it completed. */
+  override get status(): Status | undefined {
+    return this.#op?.status;
+  }
+
+  /** The error the last operation completed with, if any. */
+  override get error(): MpiError | undefined {
+    return this.#op?.error;
+  }
+
+  /** @internal begin one operation (the caller checked it is inactive) */
+  async begin(): Promise<void> {
+    this.#active = true;
+    this.#op = undefined;
+    try {
+      this.#op = await this.post();
+    } catch (e) {
+      this.#active = false;
+      throw e;
+    }
+  }
+
+  /** @internal a completion call returned its status: inactive again */
+  deactivate(): void {
+    this.#active = false;
+  }
+
+  /** @internal `comm.requestFree` */
+  release(): void {
+    this.#freed = true;
+  }
+
+  /** @internal operations are begun, never completed directly */
+  override complete(_status: Status): void {
+    throw new Error("a persistent request completes through its operation");
+  }
+
+  /** @internal operations are begun, never completed directly */
+  override fail(_error: MpiError, _status: Status): void {
+    throw new Error("a persistent request completes through its operation");
+  }
+}
+
+/**
+ * A message taken off the unexpected queue by a matched probe
+ * (`comm.mprobe`, `comm.improbe`; MPI-3.1 §3.8.2): no other receive can
+ * match it any more; `comm.mrecv` or `comm.imrecv` receives it, once.
+ * `status` is what the probe returned (`count` in bytes).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MESSAGE_NO_PROC, Message } from "./request.ts";
+ * const m = new Message(0, { source: 1, tag: 3, bytes: 8, count: 8 }, "entry");
+ * assert.equal(m.received, false);
+ * assert.equal(m.take(), "entry");
+ * assert.equal(m.received, true);
+ * assert.equal(MESSAGE_NO_PROC.status.source, -2);
+ * ```
+ */
+export class Message {
+  #entry: unknown;
+  #received = false;
+
+  /**
+   * @param rank world rank of the process that probed it (−1: MPI_MESSAGE_NO_PROC)
+   * @param status what the probe returned
+   * @param entry the matching engine's record of the message
+   */
+  constructor(readonly rank: number, readonly status: Status, entry?: unknown) {
+    this.#entry = entry;
+  }
+
+  /** Whether `mrecv`/`imrecv` has received it (the handle is MPI_MESSAGE_NULL then). */
+  get received(): boolean {
+    return this.#received;
+  }
+
+  /** @internal the engine's record, once (MPI_MESSAGE_NULL afterwards) */
+  take(): unknown {
+    this.#received = true;
+    const e = this.#entry;
+    this.#entry = undefined;
+    return e;
+  }
+}
+
+/**
+ * `MPI_MESSAGE_NO_PROC`: what a matched probe of `PROC_NULL` returns; a
+ * matched receive of it completes at once with the status of a receive from
+ * PROC_NULL (MPI-3.1 §3.8.2, §3.8.3). It can be received any number of times.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MESSAGE_NO_PROC } from "./request.ts";
+ * assert.deepEqual(MESSAGE_NO_PROC.status, { source: -2, tag: -1, bytes: 0, count: 0 });
+ * ```
+ */
+export const MESSAGE_NO_PROC: Message = new Message(-1, Object.freeze(emptyStatus(PROC_NULL)));
 
 /**
  * A receive as the matching engine sees it: the match triple and where the

@@ -63,7 +63,8 @@ export const TAIL_MAGIC = 0xa5c3_5a3c;
 
 /**
  * Packet types (MVAPICH: eager send, RNDV_REQ_TO_SEND, RNDV_CLR_TO_SEND,
- * RNDV_FINISH, NOOP, ADDRESS).
+ * RNDV_FINISH, NOOP, ADDRESS; and MPICH ch3's EAGER_SYNC_SEND and
+ * EAGER_SYNC_ACK, which MVAPICH inherits, for synchronous sends).
  *
  * @example
  * ```ts
@@ -85,6 +86,10 @@ export const PacketType = {
   NOOP: 5,
   /** The sender's fast-path ring in this process: address, rkey, slots. */
   RING: 6,
+  /** Eager data of a synchronous send: as EAGER, plus the send request to acknowledge. */
+  EAGER_SYNC: 7,
+  /** A receive matched the EAGER_SYNC message with send request `sreq` (MPI_Ssend completes). */
+  SYNC_ACK: 8,
 } as const;
 
 /**
