@@ -59,6 +59,12 @@ import {
   UNEQUAL,
 } from "./constants.ts";
 import { type Datatype, typeSize } from "./datatype.ts";
+import {
+  type Errhandler,
+  type ErrorOutcome,
+  ERRORS_ARE_FATAL,
+  isErrhandler,
+} from "./errhandler.ts";
 import { MpiError } from "./errors.ts";
 import { checkOp, type Op, reduceInto } from "./ops.ts";
 import type { MpiCounters, MpiProcess } from "./process.ts";
@@ -167,8 +173,9 @@ export interface Work {
  * assert.deepEqual(results, [6, 6, 6]);
  * ```
  */
-export class Comm {
+export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   #freed = false;
+  #errhandler: Errhandler = ERRORS_ARE_FATAL;
   #algorithms: Partial<Record<Collective, string>> = {};
   #dups = 0;
 
@@ -263,28 +270,100 @@ export class Comm {
     return req.status!;
   }
 
+  // ---------------------------------------------------------------- error handling
+
+  /**
+   * MPI-3.1 §8.3: an error a call on this communicator detects goes to the
+   * communicator's error handler. ERRORS_ARE_FATAL throws it; otherwise a
+   * user function is called with it (once per error), and the call returns
+   * it. What is not an MPI error (a bug in the program) and the job's end
+   * (aborted, deadlocked) always throw: no call returns from those.
+   */
+  #raise(e: unknown): ErrorOutcome<H> {
+    const h = this.#errhandler;
+    if (h === ERRORS_ARE_FATAL || !(e instanceof MpiError) || e === this.proc.ch.failure) throw e;
+    if (typeof h === "function" && !handled.has(e)) {
+      handled.add(e);
+      h(this, e);
+    }
+    return e as ErrorOutcome<H>;
+  }
+
+  /**
+   * `MPI_Comm_set_errhandler` (MPI-3.1 §8.3.1): what calls on this
+   * communicator do with the errors they detect, from now on. Returns the
+   * communicator itself, typed for the handler: under anything but
+   * ERRORS_ARE_FATAL each call's result may be an {@link MpiError}
+   * (`const c = comm.setErrhandler(ERRORS_RETURN); const st = await
+   * c.recv(buf); if (st instanceof MpiError) …`). `dup` and `split` pass the
+   * handler on.
+   */
+  setErrhandler<E extends Errhandler>(handler: E): Comm<E> {
+    const what = "MPI_Comm_set_errhandler";
+    this.#check(what);
+    if (!isErrhandler(handler)) {
+      throw new MpiError(
+        "MPI_ERR_ARG",
+        `${what} on rank ${this.rank}: ${
+          String(handler)
+        } is not an error handler (ERRORS_ARE_FATAL, ERRORS_RETURN or a function)`,
+      );
+    }
+    this.#errhandler = handler;
+    return this as unknown as Comm<E>;
+  }
+
+  /** `MPI_Comm_get_errhandler`: the communicator's error handler. */
+  getErrhandler(): Errhandler {
+    return this.#errhandler;
+  }
+
   // ---------------------------------------------------------------- point to point
 
   /** `MPI_Send`: returns when `buf` may be reused (eager: at once; rendezvous: data delivered). */
-  async send(buf: Buf, dest: number, tag = 0): Promise<void> {
-    const req = await this.isend(buf, dest, tag);
-    await this.#wait(req, `MPI_Send(dest ${dest}, tag ${tag})`);
+  async send(buf: Buf, dest: number, tag = 0): Promise<void | ErrorOutcome<H>> {
+    try {
+      const req = await this.#isend(buf, dest, tag, false, "MPI_Isend");
+      await this.#wait(req, `MPI_Send(dest ${dest}, tag ${tag})`);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /** `MPI_Recv`: receive into `buf` from `source` (or ANY_SOURCE) with `tag` (or ANY_TAG). */
-  async recv(buf: Buf, source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Status> {
-    const req = await this.irecv(buf, source, tag);
-    return await this.#wait(req, `MPI_Recv(source ${source}, tag ${tag})`);
+  async recv(
+    buf: Buf,
+    source: number = ANY_SOURCE,
+    tag: number = ANY_TAG,
+  ): Promise<Status | ErrorOutcome<H>> {
+    try {
+      const req = await this.#irecv(buf, source, tag, "MPI_Irecv");
+      return await this.#wait(req, `MPI_Recv(source ${source}, tag ${tag})`);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /** `MPI_Isend`: start a send; the request completes when `buf` may be reused. */
-  async isend(buf: Buf, dest: number, tag = 0): Promise<Request> {
-    return await this.#isend(buf, dest, tag, false, "MPI_Isend");
+  async isend(buf: Buf, dest: number, tag = 0): Promise<Request | ErrorOutcome<H>> {
+    try {
+      return await this.#isend(buf, dest, tag, false, "MPI_Isend");
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /** `MPI_Irecv`: post a receive. */
-  async irecv(buf: Buf, source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Request> {
-    return await this.#irecv(buf, source, tag, "MPI_Irecv");
+  async irecv(
+    buf: Buf,
+    source: number = ANY_SOURCE,
+    tag: number = ANY_TAG,
+  ): Promise<Request | ErrorOutcome<H>> {
+    try {
+      return await this.#irecv(buf, source, tag, "MPI_Irecv");
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   #sendArgs(what: string, buf: Buf, dest: number, tag: number): Region {
@@ -335,14 +414,22 @@ export class Comm {
    * (MPI-3.1 §3.4), whatever its size: an eager one waits for the
    * receiver's acknowledgement.
    */
-  async ssend(buf: Buf, dest: number, tag = 0): Promise<void> {
-    const req = await this.issend(buf, dest, tag);
-    await this.#wait(req, `MPI_Ssend(dest ${dest}, tag ${tag})`);
+  async ssend(buf: Buf, dest: number, tag = 0): Promise<void | ErrorOutcome<H>> {
+    try {
+      const req = await this.#isend(buf, dest, tag, true, "MPI_Issend");
+      await this.#wait(req, `MPI_Ssend(dest ${dest}, tag ${tag})`);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /** `MPI_Issend`: start a synchronous send; the request completes once a receive matched it. */
-  async issend(buf: Buf, dest: number, tag = 0): Promise<Request> {
-    return await this.#isend(buf, dest, tag, true, "MPI_Issend");
+  async issend(buf: Buf, dest: number, tag = 0): Promise<Request | ErrorOutcome<H>> {
+    try {
+      return await this.#isend(buf, dest, tag, true, "MPI_Issend");
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   // ---------------------------------------------------------------- persistent requests
@@ -352,39 +439,51 @@ export class Comm {
    * with `tag`, inactive until {@link start}. The arguments are checked now
    * and the buffer again at each start.
    */
-  sendInit(buf: Buf, dest: number, tag = 0): PersistentRequest {
-    return this.#sendInit(buf, dest, tag, false, "MPI_Send_init");
+  sendInit(buf: Buf, dest: number, tag = 0): PersistentRequest | ErrorOutcome<H> {
+    try {
+      return this.#sendInit(buf, dest, tag, false, "MPI_Send_init");
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /** `MPI_Ssend_init`: a persistent synchronous send (each start is an `issend`). */
-  ssendInit(buf: Buf, dest: number, tag = 0): PersistentRequest {
-    return this.#sendInit(buf, dest, tag, true, "MPI_Ssend_init");
+  ssendInit(buf: Buf, dest: number, tag = 0): PersistentRequest | ErrorOutcome<H> {
+    try {
+      return this.#sendInit(buf, dest, tag, true, "MPI_Ssend_init");
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   #sendInit(buf: Buf, dest: number, tag: number, sync: boolean, what: string): PersistentRequest {
     this.#sendArgs(what, buf, dest, tag);
-    const req = new PersistentRequest(
+    return new PersistentRequest(
       "send",
       this.proc.rank,
       what,
       () => this.#isend(buf, dest, tag, sync, `MPI_Start(${what})`),
     );
-    owner.set(req, this);
-    return req;
   }
 
   /** `MPI_Recv_init`: a persistent receive into `buf`, inactive until {@link start}. */
-  recvInit(buf: Buf, source: number = ANY_SOURCE, tag: number = ANY_TAG): PersistentRequest {
+  recvInit(
+    buf: Buf,
+    source: number = ANY_SOURCE,
+    tag: number = ANY_TAG,
+  ): PersistentRequest | ErrorOutcome<H> {
     const what = "MPI_Recv_init";
-    this.#recvArgs(what, buf, source, tag);
-    const req = new PersistentRequest(
-      "recv",
-      this.proc.rank,
-      what,
-      () => this.#irecv(buf, source, tag, `MPI_Start(${what})`),
-    );
-    owner.set(req, this);
-    return req;
+    try {
+      this.#recvArgs(what, buf, source, tag);
+      return new PersistentRequest(
+        "recv",
+        this.proc.rank,
+        what,
+        () => this.#irecv(buf, source, tag, `MPI_Start(${what})`),
+      );
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   #startable(req: Request, what: string): PersistentRequest {
@@ -417,10 +516,14 @@ export class Comm {
    * `issend` or `irecv` with its arguments). Complete it with `wait`,
    * `test` or any completion call; it is inactive again afterwards.
    */
-  async start(req: Request): Promise<void> {
+  async start(req: Request): Promise<void | ErrorOutcome<H>> {
     const what = "MPI_Start";
-    this.#check(what);
-    await this.#startable(req, what).begin();
+    try {
+      this.#check(what);
+      await this.#startable(req, what).begin();
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -428,17 +531,21 @@ export class Comm {
    * messages between the same pair do not overtake each other in it). All
    * are checked before any starts.
    */
-  async startall(reqs: readonly Request[]): Promise<void> {
+  async startall(reqs: readonly Request[]): Promise<void | ErrorOutcome<H>> {
     const what = "MPI_Startall";
-    this.#check(what);
-    const ps = reqs.map((r) => this.#startable(r, what));
-    if (new Set(ps).size !== ps.length) {
-      throw new MpiError(
-        "MPI_ERR_REQUEST",
-        `${what} on rank ${this.rank}: a request appears twice in the array`,
-      );
+    try {
+      this.#check(what);
+      const ps = reqs.map((r) => this.#startable(r, what));
+      if (new Set(ps).size !== ps.length) {
+        throw new MpiError(
+          "MPI_ERR_REQUEST",
+          `${what} on rank ${this.rank}: a request appears twice in the array`,
+        );
+      }
+      for (const p of ps) await p.begin();
+    } catch (e) {
+      return this.#raise(e);
     }
-    for (const p of ps) await p.begin();
   }
 
   /**
@@ -447,18 +554,22 @@ export class Comm {
    * send's buffer is in use until then, and nothing reports its outcome).
    * For a persistent request this is the only way to release it.
    */
-  requestFree(req: Request): void {
+  requestFree(req: Request): void | ErrorOutcome<H> {
     const what = "MPI_Request_free";
-    this.#check(what);
-    this.#own(req, what);
-    if (isNull(req)) {
-      throw new MpiError(
-        "MPI_ERR_REQUEST",
-        `${what} on rank ${this.rank}: the ${req.what} request is already MPI_REQUEST_NULL (completed by a wait or test, or freed)`,
-      );
+    try {
+      this.#check(what);
+      this.#own(req, what);
+      if (isNull(req)) {
+        throw new MpiError(
+          "MPI_ERR_REQUEST",
+          `${what} on rank ${this.rank}: the ${req.what} request is already MPI_REQUEST_NULL (completed by a wait or test, or freed)`,
+        );
+      }
+      if (req instanceof PersistentRequest) req.release();
+      else returned.add(req);
+    } catch (e) {
+      return this.#raise(e);
     }
-    if (req instanceof PersistentRequest) req.release();
-    else returned.add(req);
   }
 
   /**
@@ -470,33 +581,50 @@ export class Comm {
    * the communication succeeds, but not both"). On a persistent request it
    * cancels the operation of the current start, not the request.
    */
-  cancel(req: Request): void {
+  cancel(req: Request): void | ErrorOutcome<H> {
     const what = "MPI_Cancel";
-    this.#check(what);
-    this.#own(req, what);
-    if (isNull(req)) {
-      throw new MpiError(
-        "MPI_ERR_REQUEST",
-        `${what} on rank ${this.rank}: the ${req.what} request is MPI_REQUEST_NULL (completed by a wait or test, or freed)`,
-      );
+    try {
+      this.#check(what);
+      this.#own(req, what);
+      if (isNull(req)) {
+        throw new MpiError(
+          "MPI_ERR_REQUEST",
+          `${what} on rank ${this.rank}: the ${req.what} request is MPI_REQUEST_NULL (completed by a wait or test, or freed)`,
+        );
+      }
+      const op = req instanceof PersistentRequest ? (req.active ? req.op : undefined) : req;
+      if (op) this.proc.p2p.cancel(op);
+    } catch (e) {
+      return this.#raise(e);
     }
-    const op = req instanceof PersistentRequest ? (req.active ? req.op : undefined) : req;
-    if (op) this.proc.p2p.cancel(op);
   }
 
   /** `MPI_Wait`: the request's status (throws the error it completed with). */
-  async wait(req: Request): Promise<Status> {
-    this.#check("MPI_Wait");
-    return await this.#wait(req, req instanceof Request ? `MPI_Wait(${req.what})` : "MPI_Wait");
+  async wait(req: Request): Promise<Status | ErrorOutcome<H>> {
+    try {
+      this.#check("MPI_Wait");
+      return await this.#wait(req, req instanceof Request ? `MPI_Wait(${req.what})` : "MPI_Wait");
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /** `MPI_Waitall`: all statuses, in order (throws the first error). */
-  async waitall(reqs: readonly Request[]): Promise<Status[]> {
-    this.#check("MPI_Waitall");
-    for (const r of reqs) this.#own(r, "MPI_Waitall");
-    const out: Status[] = [];
-    for (const r of reqs) out.push(await this.#wait(r, `MPI_Waitall(${reqs.length} requests)`));
-    return out;
+  async waitall(reqs: readonly Request[]): Promise<Status[] | ErrorOutcome<H>> {
+    try {
+      this.#check("MPI_Waitall");
+      for (const r of reqs) this.#own(r, "MPI_Waitall");
+      const out: Status[] = [], failed: MpiError[] = [];
+      const label = `MPI_Waitall(${reqs.length} requests)`;
+      const fatal = this.#errhandler === ERRORS_ARE_FATAL;
+      for (const r of reqs) {
+        out.push(fatal ? await this.#wait(r, label) : await this.#waitKeeping(r, label, failed));
+      }
+      if (failed.length > 0) throw inStatus("MPI_Waitall", this.rank, out, failed);
+      return out;
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -506,34 +634,48 @@ export class Comm {
    * §3.7.5: "If the array contains no active handles then the call returns
    * immediately with index = MPI_UNDEFINED, and an empty status").
    */
-  async waitany(reqs: readonly Request[]): Promise<{ index: number; status: Status }> {
-    this.#check("MPI_Waitany");
-    for (const r of reqs) this.#own(r, "MPI_Waitany");
-    const live = () => reqs.findIndex((r) => isActive(r) && r.done);
-    if (!reqs.some(isActive)) return { index: UNDEFINED, status: nullStatus() };
-    if (live() < 0) {
-      await this.proc.ch.waitFor(() => live() >= 0, `MPI_Waitany(${reqs.length} requests)`);
+  async waitany(
+    reqs: readonly Request[],
+  ): Promise<{ index: number; status: Status } | ErrorOutcome<H>> {
+    try {
+      this.#check("MPI_Waitany");
+      for (const r of reqs) this.#own(r, "MPI_Waitany");
+      const live = () => reqs.findIndex((r) => isActive(r) && r.done);
+      if (!reqs.some(isActive)) return { index: UNDEFINED, status: nullStatus() };
+      if (live() < 0) {
+        await this.proc.ch.waitFor(() => live() >= 0, `MPI_Waitany(${reqs.length} requests)`);
+      }
+      const index = live();
+      return { index, status: await this.#wait(reqs[index], "MPI_Waitany") };
+    } catch (e) {
+      return this.#raise(e);
     }
-    const index = live();
-    return { index, status: await this.#wait(reqs[index], "MPI_Waitany") };
   }
 
   /** `MPI_Test`: make progress once; the status if the request is done. */
-  async test(req: Request): Promise<Status | undefined> {
-    this.#check("MPI_Test");
-    this.#own(req, "MPI_Test");
-    if (!req.done) await this.proc.ch.poll();
-    if (!req.done) return undefined;
-    return await this.#wait(req, "MPI_Test");
+  async test(req: Request): Promise<Status | undefined | ErrorOutcome<H>> {
+    try {
+      this.#check("MPI_Test");
+      this.#own(req, "MPI_Test");
+      if (!req.done) await this.proc.ch.poll();
+      if (!req.done) return undefined;
+      return await this.#wait(req, "MPI_Test");
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /** `MPI_Testall`: make progress once; all statuses if every request is done. */
-  async testall(reqs: readonly Request[]): Promise<Status[] | undefined> {
-    this.#check("MPI_Testall");
-    for (const r of reqs) this.#own(r, "MPI_Testall");
-    if (!reqs.every((r) => r.done)) await this.proc.ch.poll();
-    if (!reqs.every((r) => r.done)) return undefined;
-    return await this.waitall(reqs);
+  async testall(reqs: readonly Request[]): Promise<Status[] | undefined | ErrorOutcome<H>> {
+    try {
+      this.#check("MPI_Testall");
+      for (const r of reqs) this.#own(r, "MPI_Testall");
+      if (!reqs.every((r) => r.done)) await this.proc.ch.poll();
+      if (!reqs.every((r) => r.done)) return undefined;
+      return thrown(await this.waitall(reqs));
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -543,16 +685,22 @@ export class Comm {
    * returned already, or `reqs` is empty): index UNDEFINED and the empty
    * status (MPI-3.1 §3.7.5).
    */
-  async testany(reqs: readonly Request[]): Promise<{ index: number; status: Status } | undefined> {
-    const what = "MPI_Testany";
-    this.#check(what);
-    for (const r of reqs) this.#own(r, what);
-    if (!reqs.some(isActive)) return { index: UNDEFINED, status: nullStatus() };
-    const first = () => reqs.findIndex((r) => isActive(r) && r.done);
-    if (first() < 0) await this.proc.ch.poll();
-    const index = first();
-    if (index < 0) return undefined;
-    return { index, status: await this.#wait(reqs[index], what) };
+  async testany(
+    reqs: readonly Request[],
+  ): Promise<{ index: number; status: Status } | undefined | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Testany";
+      this.#check(what);
+      for (const r of reqs) this.#own(r, what);
+      if (!reqs.some(isActive)) return { index: UNDEFINED, status: nullStatus() };
+      const first = () => reqs.findIndex((r) => isActive(r) && r.done);
+      if (first() < 0) await this.proc.ch.poll();
+      const index = first();
+      if (index < 0) return undefined;
+      return { index, status: await this.#wait(reqs[index], what) };
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -561,14 +709,18 @@ export class Comm {
    * (`outcount` = UNDEFINED and nothing when no request is active, MPI-3.1
    * §3.7.5).
    */
-  async waitsome(reqs: readonly Request[]): Promise<Some> {
-    const what = "MPI_Waitsome";
-    this.#check(what);
-    for (const r of reqs) this.#own(r, what);
-    if (!reqs.some(isActive)) return { outcount: UNDEFINED, indices: [], statuses: [] };
-    const any = () => reqs.some((r) => isActive(r) && r.done);
-    if (!any()) await this.proc.ch.waitFor(any, `MPI_Waitsome(${reqs.length} requests)`);
-    return await this.#some(reqs, what);
+  async waitsome(reqs: readonly Request[]): Promise<Some | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Waitsome";
+      this.#check(what);
+      for (const r of reqs) this.#own(r, what);
+      if (!reqs.some(isActive)) return { outcount: UNDEFINED, indices: [], statuses: [] };
+      const any = () => reqs.some((r) => isActive(r) && r.done);
+      if (!any()) await this.proc.ch.waitFor(any, `MPI_Waitsome(${reqs.length} requests)`);
+      return await this.#some(reqs, what);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -576,23 +728,48 @@ export class Comm {
    * returned that has completed, in index order (`outcount` 0 when none
    * has; UNDEFINED when no request is active, MPI-3.1 §3.7.5).
    */
-  async testsome(reqs: readonly Request[]): Promise<Some> {
-    const what = "MPI_Testsome";
-    this.#check(what);
-    for (const r of reqs) this.#own(r, what);
-    if (!reqs.some(isActive)) return { outcount: UNDEFINED, indices: [], statuses: [] };
-    if (!reqs.some((r) => isActive(r) && r.done)) await this.proc.ch.poll();
-    return await this.#some(reqs, what);
+  async testsome(reqs: readonly Request[]): Promise<Some | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Testsome";
+      this.#check(what);
+      for (const r of reqs) this.#own(r, what);
+      if (!reqs.some(isActive)) return { outcount: UNDEFINED, indices: [], statuses: [] };
+      if (!reqs.some((r) => isActive(r) && r.done)) await this.proc.ch.poll();
+      return await this.#some(reqs, what);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   async #some(reqs: readonly Request[], what: string): Promise<Some> {
-    const indices: number[] = [], statuses: Status[] = [];
+    const indices: number[] = [], statuses: Status[] = [], failed: MpiError[] = [];
+    const fatal = this.#errhandler === ERRORS_ARE_FATAL;
     for (const [i, r] of reqs.entries()) {
       if (!isActive(r) || !r.done) continue;
-      statuses.push(await this.#wait(r, what));
+      statuses.push(fatal ? await this.#wait(r, what) : await this.#waitKeeping(r, what, failed));
       indices.push(i);
     }
+    if (failed.length > 0) throw inStatus(what, this.rank, statuses, failed);
     return { outcount: indices.length, indices, statuses };
+  }
+
+  /**
+   * One request of a multiple completion call under a handler that is not
+   * ERRORS_ARE_FATAL: its error stays in its status and joins `failed`, so
+   * that every request is completed and the call reports MPI_ERR_IN_STATUS
+   * (MPI-3.1 §3.7.5: "the function MPI_WAITALL will return in such case the
+   * error code MPI_ERR_IN_STATUS and will set the error field of each status
+   * to a specific error code"). Under ERRORS_ARE_FATAL the first error is
+   * thrown as it is.
+   */
+  async #waitKeeping(r: Request, label: string, failed: MpiError[]): Promise<Status> {
+    try {
+      return await this.#wait(r, label);
+    } catch (e) {
+      if (!(e instanceof MpiError) || e === this.proc.ch.failure || !r.status) throw e;
+      failed.push(e);
+      return r.status;
+    }
   }
 
   /** `MPI_Sendrecv`: send and receive at once (no deadlock between two ranks swapping). */
@@ -603,44 +780,62 @@ export class Comm {
     recvbuf: Buf,
     source: number,
     recvtag: number,
-  ): Promise<Status> {
-    const r = await this.irecv(recvbuf, source, recvtag);
-    const s = await this.isend(sendbuf, dest, sendtag);
-    const label = `MPI_Sendrecv(dest ${dest}, source ${source})`;
-    await this.#wait(s, label);
-    return await this.#wait(r, label);
+  ): Promise<Status | ErrorOutcome<H>> {
+    try {
+      const r = thrown(await this.irecv(recvbuf, source, recvtag));
+      const s = thrown(await this.isend(sendbuf, dest, sendtag));
+      const label = `MPI_Sendrecv(dest ${dest}, source ${source})`;
+      await this.#wait(s, label);
+      return await this.#wait(r, label);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /** `MPI_Probe`: wait for a matching message and return its status without receiving it. */
-  async probe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Status> {
-    const what = "MPI_Probe";
-    this.#check(what);
-    this.#peer(what, source, "source", true);
-    this.#tag(what, tag, true);
-    if (source === PROC_NULL) return emptyStatus(PROC_NULL);
-    const ctx = 2 * this.contextId;
-    let st = this.proc.p2p.probe(ctx, source, tag);
-    if (!st) {
-      await this.proc.ch.waitFor(
-        () => (st = this.proc.p2p.probe(ctx, source, tag)) !== undefined,
-        `MPI_Probe(source ${source}, tag ${tag})`,
-      );
+  async probe(
+    source: number = ANY_SOURCE,
+    tag: number = ANY_TAG,
+  ): Promise<Status | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Probe";
+      this.#check(what);
+      this.#peer(what, source, "source", true);
+      this.#tag(what, tag, true);
+      if (source === PROC_NULL) return emptyStatus(PROC_NULL);
+      const ctx = 2 * this.contextId;
+      let st = this.proc.p2p.probe(ctx, source, tag);
+      if (!st) {
+        await this.proc.ch.waitFor(
+          () => (st = this.proc.p2p.probe(ctx, source, tag)) !== undefined,
+          `MPI_Probe(source ${source}, tag ${tag})`,
+        );
+      }
+      return st!;
+    } catch (e) {
+      return this.#raise(e);
     }
-    return st!;
   }
 
   /** `MPI_Iprobe`: make progress once; the status of a matching message if one is there. */
-  async iprobe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Status | undefined> {
-    const what = "MPI_Iprobe";
-    this.#check(what);
-    this.#peer(what, source, "source", true);
-    this.#tag(what, tag, true);
-    if (source === PROC_NULL) return emptyStatus(PROC_NULL);
-    const ctx = 2 * this.contextId;
-    const st = this.proc.p2p.probe(ctx, source, tag);
-    if (st) return st;
-    await this.proc.ch.poll();
-    return this.proc.p2p.probe(ctx, source, tag);
+  async iprobe(
+    source: number = ANY_SOURCE,
+    tag: number = ANY_TAG,
+  ): Promise<Status | undefined | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Iprobe";
+      this.#check(what);
+      this.#peer(what, source, "source", true);
+      this.#tag(what, tag, true);
+      if (source === PROC_NULL) return emptyStatus(PROC_NULL);
+      const ctx = 2 * this.contextId;
+      const st = this.proc.p2p.probe(ctx, source, tag);
+      if (st) return st;
+      await this.proc.ch.poll();
+      return this.proc.p2p.probe(ctx, source, tag);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -648,33 +843,47 @@ export class Comm {
    * off the queue: no other receive or probe sees it; receive it with
    * {@link mrecv} or {@link imrecv}. `PROC_NULL` gives `MESSAGE_NO_PROC`.
    */
-  async mprobe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Matched> {
-    const what = "MPI_Mprobe";
-    this.#probeArgs(what, source, tag);
-    if (source === PROC_NULL) return noProc();
-    const ctx = 2 * this.contextId;
-    let m = this.proc.p2p.mprobe(ctx, source, tag);
-    if (!m) {
-      await this.proc.ch.waitFor(
-        () => (m = this.proc.p2p.mprobe(ctx, source, tag)) !== undefined,
-        `MPI_Mprobe(source ${source}, tag ${tag})`,
-      );
+  async mprobe(
+    source: number = ANY_SOURCE,
+    tag: number = ANY_TAG,
+  ): Promise<Matched | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Mprobe";
+      this.#probeArgs(what, source, tag);
+      if (source === PROC_NULL) return noProc();
+      const ctx = 2 * this.contextId;
+      let m = this.proc.p2p.mprobe(ctx, source, tag);
+      if (!m) {
+        await this.proc.ch.waitFor(
+          () => (m = this.proc.p2p.mprobe(ctx, source, tag)) !== undefined,
+          `MPI_Mprobe(source ${source}, tag ${tag})`,
+        );
+      }
+      return { message: m!, status: m!.status };
+    } catch (e) {
+      return this.#raise(e);
     }
-    return { message: m!, status: m!.status };
   }
 
   /** `MPI_Improbe`: make progress once; a matching message, taken off the queue, if one is there. */
-  async improbe(source: number = ANY_SOURCE, tag: number = ANY_TAG): Promise<Matched | undefined> {
-    const what = "MPI_Improbe";
-    this.#probeArgs(what, source, tag);
-    if (source === PROC_NULL) return noProc();
-    const ctx = 2 * this.contextId;
-    let m = this.proc.p2p.mprobe(ctx, source, tag);
-    if (!m) {
-      await this.proc.ch.poll();
-      m = this.proc.p2p.mprobe(ctx, source, tag);
+  async improbe(
+    source: number = ANY_SOURCE,
+    tag: number = ANY_TAG,
+  ): Promise<Matched | undefined | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Improbe";
+      this.#probeArgs(what, source, tag);
+      if (source === PROC_NULL) return noProc();
+      const ctx = 2 * this.contextId;
+      let m = this.proc.p2p.mprobe(ctx, source, tag);
+      if (!m) {
+        await this.proc.ch.poll();
+        m = this.proc.p2p.mprobe(ctx, source, tag);
+      }
+      return m ? { message: m, status: m.status } : undefined;
+    } catch (e) {
+      return this.#raise(e);
     }
-    return m ? { message: m, status: m.status } : undefined;
   }
 
   #probeArgs(what: string, source: number, tag: number): void {
@@ -684,9 +893,13 @@ export class Comm {
   }
 
   /** `MPI_Mrecv` (MPI-3.1 §3.8.3): receive the message a matched probe returned into `buf`. */
-  async mrecv(buf: Buf, message: Message): Promise<Status> {
-    const req = await this.imrecv(buf, message);
-    return await this.#wait(req, "MPI_Mrecv");
+  async mrecv(buf: Buf, message: Message): Promise<Status | ErrorOutcome<H>> {
+    try {
+      const req = thrown(await this.imrecv(buf, message));
+      return await this.#wait(req, "MPI_Mrecv");
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -695,32 +908,36 @@ export class Comm {
    * `MESSAGE_NO_PROC` gives a request that completes at once with the
    * status of a receive from PROC_NULL.
    */
-  async imrecv(buf: Buf, message: Message): Promise<Request> {
-    const what = "MPI_Imrecv";
-    this.#check(what);
-    const { region, datatype } = this.#region(buf, what);
-    if (message === MESSAGE_NO_PROC) {
-      return done(new Request("recv", this.proc.rank, what), emptyStatus(PROC_NULL));
+  async imrecv(buf: Buf, message: Message): Promise<Request | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Imrecv";
+      this.#check(what);
+      const { region, datatype } = this.#region(buf, what);
+      if (message === MESSAGE_NO_PROC) {
+        return done(new Request("recv", this.proc.rank, what), emptyStatus(PROC_NULL));
+      }
+      if (!(message instanceof Message)) {
+        throw new MpiError(
+          "MPI_ERR_REQUEST",
+          `${what} on rank ${this.rank}: not a message (give what mprobe or improbe returned)`,
+        );
+      }
+      if (message.rank !== this.proc.rank) {
+        throw new MpiError(
+          "MPI_ERR_REQUEST",
+          `${what} on rank ${this.rank}: the message was probed by rank ${message.rank}`,
+        );
+      }
+      if (message.received) {
+        throw new MpiError(
+          "MPI_ERR_REQUEST",
+          `${what} on rank ${this.rank}: the message was received already (it is MPI_MESSAGE_NULL)`,
+        );
+      }
+      return await this.proc.p2p.mrecv(message.take(), region, datatype, what);
+    } catch (e) {
+      return this.#raise(e);
     }
-    if (!(message instanceof Message)) {
-      throw new MpiError(
-        "MPI_ERR_REQUEST",
-        `${what} on rank ${this.rank}: not a message (give what mprobe or improbe returned)`,
-      );
-    }
-    if (message.rank !== this.proc.rank) {
-      throw new MpiError(
-        "MPI_ERR_REQUEST",
-        `${what} on rank ${this.rank}: the message was probed by rank ${message.rank}`,
-      );
-    }
-    if (message.received) {
-      throw new MpiError(
-        "MPI_ERR_REQUEST",
-        `${what} on rank ${this.rank}: the message was received already (it is MPI_MESSAGE_NULL)`,
-      );
-    }
-    return await this.proc.p2p.mrecv(message.take(), region, datatype, what);
   }
 
   // ---------------------------------------------------------------- memory, time, work
@@ -729,45 +946,56 @@ export class Comm {
    * `MPI_Alloc_mem`: `length` elements of `datatype` in the rank's domain
    * memory, zeroed. Rendezvous transfers from and into it are zero-copy.
    */
-  alloc<T extends Datatype = "uint8">(length: number, datatype?: T): MpiBuffer<T> {
-    this.#check("MPI_Alloc_mem");
-    const dt = (datatype ?? "uint8") as T;
-    typeSize(dt);
-    return MpiBuffer.allocate(this.proc.dom.memory, this.proc.rank, length, dt);
+  alloc<T extends Datatype = "uint8">(
+    length: number,
+    datatype?: T,
+  ): MpiBuffer<T> | ErrorOutcome<H> {
+    try {
+      this.#check("MPI_Alloc_mem");
+      const dt = (datatype ?? "uint8") as T;
+      typeSize(dt);
+      return MpiBuffer.allocate(this.proc.dom.memory, this.proc.rank, length, dt);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
    * `MPI_Free_mem`: free a buffer from {@link alloc}. Its pin-down cache
    * entries are invalidated (deregistered) first, as MVAPICH's free hook does.
    */
-  async free(buf: MpiBuffer): Promise<void> {
-    const what = "MPI_Free_mem";
-    this.#check(what);
-    if (!(buf instanceof MpiBuffer)) {
-      throw new MpiError(
-        "MPI_ERR_BUFFER",
-        `${what} on rank ${this.rank}: not a buffer from comm.alloc`,
-      );
+  async free(buf: MpiBuffer): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Free_mem";
+      this.#check(what);
+      if (!(buf instanceof MpiBuffer)) {
+        throw new MpiError(
+          "MPI_ERR_BUFFER",
+          `${what} on rank ${this.rank}: not a buffer from comm.alloc`,
+        );
+      }
+      const a = buf.allocation;
+      const where = `${what} on rank ${this.rank}: buffer at 0x${buf.addr.toString(16)}`;
+      if (a.rank !== this.proc.rank) {
+        throw new MpiError("MPI_ERR_BUFFER", `${where} belongs to rank ${a.rank}`);
+      }
+      if (a.freed) throw new MpiError("MPI_ERR_BUFFER", `${where} was already freed`);
+      if (buf.byteOffset !== 0) {
+        throw new MpiError(
+          "MPI_ERR_BUFFER",
+          `${where} is a view; free the buffer comm.alloc returned`,
+        );
+      }
+      if (a.pins > 0) {
+        throw new MpiError("MPI_ERR_BUFFER", `${where} is in use by ${a.pins} pending request(s)`);
+      }
+      this.proc.cache.invalidate(a.addr, a.bytes);
+      await this.proc.cache.flush();
+      a.freed = true;
+      this.proc.dom.memory.free(a.addr);
+    } catch (e) {
+      return this.#raise(e);
     }
-    const a = buf.allocation;
-    const where = `${what} on rank ${this.rank}: buffer at 0x${buf.addr.toString(16)}`;
-    if (a.rank !== this.proc.rank) {
-      throw new MpiError("MPI_ERR_BUFFER", `${where} belongs to rank ${a.rank}`);
-    }
-    if (a.freed) throw new MpiError("MPI_ERR_BUFFER", `${where} was already freed`);
-    if (buf.byteOffset !== 0) {
-      throw new MpiError(
-        "MPI_ERR_BUFFER",
-        `${where} is a view; free the buffer comm.alloc returned`,
-      );
-    }
-    if (a.pins > 0) {
-      throw new MpiError("MPI_ERR_BUFFER", `${where} is in use by ${a.pins} pending request(s)`);
-    }
-    this.proc.cache.invalidate(a.addr, a.bytes);
-    await this.proc.cache.flush();
-    a.freed = true;
-    this.proc.dom.memory.free(a.addr);
   }
 
   /** `MPI_Wtime`: this rank's virtual time in seconds (its CPU work included). */
@@ -785,37 +1013,45 @@ export class Comm {
    * at the profile's `mpi.computeFlopsPerSec` and `mpi.computeBytesPerSec`,
    * plus `ns`. Returns the nanoseconds charged.
    */
-  async compute(work: Work): Promise<number> {
-    const what = "compute";
-    this.#check(what);
-    for (const k of ["flops", "bytes", "ns"] as const) {
-      const v = work[k];
-      if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v) || v < 0)) {
-        throw new MpiError(
-          "MPI_ERR_ARG",
-          `${what} on rank ${this.rank}: ${k} must be a number >= 0 (got ${v})`,
-        );
-      }
-    }
-    const p = this.proc.params;
-    const ns = Math.max((work.flops ?? 0) / p.flopsPerNs, (work.bytes ?? 0) / p.memBytesPerNs) +
-      (work.ns ?? 0);
-    this.proc.computeNs += ns;
-    this.proc.chargeCpu(ns);
-    // Outside the MPI library: the progress engine does not poll until the rank is back.
-    const ch = this.proc.ch;
-    ch.pause();
+  async compute(work: Work): Promise<number | ErrorOutcome<H>> {
     try {
-      await ch.cpu.settle();
-    } finally {
-      ch.resume();
+      const what = "compute";
+      this.#check(what);
+      for (const k of ["flops", "bytes", "ns"] as const) {
+        const v = work[k];
+        if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v) || v < 0)) {
+          throw new MpiError(
+            "MPI_ERR_ARG",
+            `${what} on rank ${this.rank}: ${k} must be a number >= 0 (got ${v})`,
+          );
+        }
+      }
+      const p = this.proc.params;
+      const ns = Math.max((work.flops ?? 0) / p.flopsPerNs, (work.bytes ?? 0) / p.memBytesPerNs) +
+        (work.ns ?? 0);
+      this.proc.computeNs += ns;
+      this.proc.chargeCpu(ns);
+      // Outside the MPI library: the progress engine does not poll until the rank is back.
+      const ch = this.proc.ch;
+      ch.pause();
+      try {
+        await ch.cpu.settle();
+      } finally {
+        ch.resume();
+      }
+      return ns;
+    } catch (e) {
+      return this.#raise(e);
     }
-    return ns;
   }
 
   /** Spend `ns` nanoseconds of virtual CPU time. */
-  async charge(ns: number): Promise<void> {
-    await this.compute({ ns });
+  async charge(ns: number): Promise<void | ErrorOutcome<H>> {
+    try {
+      thrown(await this.compute({ ns }));
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /** Counters of this rank's process (all communicators). */
@@ -827,7 +1063,7 @@ export class Comm {
 
   async #newContext(what: string, members: boolean): Promise<number> {
     const mask = this.proc.contextMask();
-    await this.allreduce(IN_PLACE, mask, "BAND");
+    thrown(await this.allreduce(IN_PLACE, mask, "BAND"));
     let id = -1;
     for (let i = 0; i < mask.length * 8 && id < 0; i++) if (mask[i >> 3] & (1 << (i & 7))) id = i;
     if (id < 0) {
@@ -838,55 +1074,75 @@ export class Comm {
   }
 
   /** `MPI_Comm_dup`: same group, new contexts (collective). */
-  async dup(): Promise<Comm> {
-    this.#check("MPI_Comm_dup");
-    const id = await this.#newContext("MPI_Comm_dup", true);
-    const c = new Comm(this.proc, this.group, this.rank, id, `${this.name}.dup${++this.#dups}`);
-    c.#algorithms = { ...this.#algorithms };
-    return c;
+  async dup(): Promise<Comm<H> | ErrorOutcome<H>> {
+    try {
+      this.#check("MPI_Comm_dup");
+      const id = await this.#newContext("MPI_Comm_dup", true);
+      const c = new Comm<H>(
+        this.proc,
+        this.group,
+        this.rank,
+        id,
+        `${this.name}.dup${++this.#dups}`,
+      );
+      // MPI-3.1 §6.4.2: MPI_COMM_DUP copies the error handler (§8.3.1: a new
+      // communicator inherits its parent's).
+      c.#errhandler = this.#errhandler;
+      c.#algorithms = { ...this.#algorithms };
+      return c;
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
    * `MPI_Comm_split`: ranks with the same `color` form a new communicator,
    * ordered by `key` then by rank here; color UNDEFINED gives `null` (collective).
    */
-  async split(color: number, key = 0): Promise<Comm | null> {
-    const what = "MPI_Comm_split";
-    this.#check(what);
-    // MPI-3.1 §6.4.2: color and key are C ints ("color must be non-negative
-    // or MPI_UNDEFINED"); a wider number would wrap in the exchange below and
-    // leave the caller out of its own group.
-    if (!Number.isInteger(color) || (color < 0 && color !== UNDEFINED) || color > INT_MAX) {
-      throw new MpiError(
-        "MPI_ERR_ARG",
-        `${what} on rank ${this.rank}: color ${color} must be 0..${INT_MAX} or UNDEFINED`,
+  async split(color: number, key = 0): Promise<Comm<H> | null | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Comm_split";
+      this.#check(what);
+      // MPI-3.1 §6.4.2: color and key are C ints ("color must be non-negative
+      // or MPI_UNDEFINED"); a wider number would wrap in the exchange below and
+      // leave the caller out of its own group.
+      if (!Number.isInteger(color) || (color < 0 && color !== UNDEFINED) || color > INT_MAX) {
+        throw new MpiError(
+          "MPI_ERR_ARG",
+          `${what} on rank ${this.rank}: color ${color} must be 0..${INT_MAX} or UNDEFINED`,
+        );
+      }
+      if (!Number.isInteger(key) || key < -INT_MAX - 1 || key > INT_MAX) {
+        throw new MpiError(
+          "MPI_ERR_ARG",
+          `${what} on rank ${this.rank}: key ${key} is not an integer in ${
+            -INT_MAX - 1
+          }..${INT_MAX}`,
+        );
+      }
+      const all = new Int32Array(2 * this.size);
+      thrown(await this.allgather(new Int32Array([color, key]), all));
+      const id = await this.#newContext(what, color !== UNDEFINED);
+      if (color === UNDEFINED) return null;
+      const members: { r: number; key: number }[] = [];
+      for (let r = 0; r < this.size; r++) {
+        if (all[2 * r] === color) members.push({ r, key: all[2 * r + 1] });
+      }
+      members.sort((a, b) => a.key - b.key || a.r - b.r);
+      const group = members.map((m) => this.group[m.r]);
+      const c = new Comm<H>(
+        this.proc,
+        group,
+        members.findIndex((m) => m.r === this.rank),
+        id,
+        `${this.name}.split(${color})`,
       );
+      c.#algorithms = { ...this.#algorithms };
+      c.#errhandler = this.#errhandler;
+      return c;
+    } catch (e) {
+      return this.#raise(e);
     }
-    if (!Number.isInteger(key) || key < -INT_MAX - 1 || key > INT_MAX) {
-      throw new MpiError(
-        "MPI_ERR_ARG",
-        `${what} on rank ${this.rank}: key ${key} is not an integer in ${-INT_MAX - 1}..${INT_MAX}`,
-      );
-    }
-    const all = new Int32Array(2 * this.size);
-    await this.allgather(new Int32Array([color, key]), all);
-    const id = await this.#newContext(what, color !== UNDEFINED);
-    if (color === UNDEFINED) return null;
-    const members: { r: number; key: number }[] = [];
-    for (let r = 0; r < this.size; r++) {
-      if (all[2 * r] === color) members.push({ r, key: all[2 * r + 1] });
-    }
-    members.sort((a, b) => a.key - b.key || a.r - b.r);
-    const group = members.map((m) => this.group[m.r]);
-    const c = new Comm(
-      this.proc,
-      group,
-      members.findIndex((m) => m.r === this.rank),
-      id,
-      `${this.name}.split(${color})`,
-    );
-    c.#algorithms = { ...this.#algorithms };
-    return c;
   }
 
   /**
@@ -895,42 +1151,59 @@ export class Comm {
    * (a `dup`), SIMILAR for the same members in another order, UNEQUAL
    * otherwise. Local: nothing is sent.
    */
-  compare(other: Comm): typeof IDENT | typeof CONGRUENT | typeof SIMILAR | typeof UNEQUAL {
-    const what = "MPI_Comm_compare";
-    this.#check(what);
-    if (!(other instanceof Comm) || other.proc !== this.proc) {
-      throw new MpiError(
-        "MPI_ERR_COMM",
-        `${what} on rank ${this.rank}: not a communicator of this rank`,
-      );
+  compare(
+    other: Comm<Errhandler>,
+  ): typeof IDENT | typeof CONGRUENT | typeof SIMILAR | typeof UNEQUAL | ErrorOutcome<H> {
+    try {
+      const what = "MPI_Comm_compare";
+      this.#check(what);
+      if (!(other instanceof Comm) || other.proc !== this.proc) {
+        throw new MpiError(
+          "MPI_ERR_COMM",
+          `${what} on rank ${this.rank}: not a communicator of this rank`,
+        );
+      }
+      other.#check(what);
+      if (other.contextId === this.contextId) return IDENT;
+      if (other.size !== this.size) return UNEQUAL;
+      if (other.group.every((w, i) => w === this.group[i])) return CONGRUENT;
+      const mine = new Set(this.group);
+      return other.group.every((w) => mine.has(w)) ? SIMILAR : UNEQUAL;
+    } catch (e) {
+      return this.#raise(e);
     }
-    other.#check(what);
-    if (other.contextId === this.contextId) return IDENT;
-    if (other.size !== this.size) return UNEQUAL;
-    if (other.group.every((w, i) => w === this.group[i])) return CONGRUENT;
-    const mine = new Set(this.group);
-    return other.group.every((w) => mine.has(w)) ? SIMILAR : UNEQUAL;
   }
 
   /** `MPI_Comm_free`: release the communicator's contexts (MPI_COMM_WORLD cannot be freed). */
-  freeComm(): void {
-    this.#check("MPI_Comm_free");
-    if (this.contextId === 0) {
-      throw new MpiError(
-        "MPI_ERR_COMM",
-        `MPI_Comm_free on rank ${this.rank}: MPI_COMM_WORLD cannot be freed`,
-      );
+  freeComm(): void | ErrorOutcome<H> {
+    try {
+      this.#check("MPI_Comm_free");
+      if (this.contextId === 0) {
+        throw new MpiError(
+          "MPI_ERR_COMM",
+          `MPI_Comm_free on rank ${this.rank}: MPI_COMM_WORLD cannot be freed`,
+        );
+      }
+      this.#freed = true;
+      this.proc.markContext(this.contextId, false);
+    } catch (e) {
+      return this.#raise(e);
     }
-    this.#freed = true;
-    this.proc.markContext(this.contextId, false);
   }
 
   /** Use `algorithm` for `coll` on this communicator (undefined: back to the default choice). */
-  setAlgorithm<C extends Collective>(coll: C, algorithm: AlgorithmOf<C> | undefined): void {
-    if (algorithm === undefined) delete this.#algorithms[coll];
-    else {
-      checkAlgorithm(coll, algorithm);
-      this.#algorithms[coll] = algorithm;
+  setAlgorithm<C extends Collective>(
+    coll: C,
+    algorithm: AlgorithmOf<C> | undefined,
+  ): void | ErrorOutcome<H> {
+    try {
+      if (algorithm === undefined) delete this.#algorithms[coll];
+      else {
+        checkAlgorithm(coll, algorithm);
+        this.#algorithms[coll] = algorithm;
+      }
+    } catch (e) {
+      return this.#raise(e);
     }
   }
 
@@ -1066,29 +1339,41 @@ export class Comm {
   }
 
   /** `MPI_Barrier`. */
-  async barrier(opts?: CollOptions<"barrier">): Promise<void> {
-    await this.#coll("MPI_Barrier", async (env) => {
-      if (this.size === 1) return;
-      if (this.#pick("barrier", opts, { bytes: 0 }) === "recursive_doubling") {
-        await barrierRecursiveDoubling(env);
-      } else await barrierDissemination(env);
-    });
+  async barrier(opts?: CollOptions<"barrier">): Promise<void | ErrorOutcome<H>> {
+    try {
+      await this.#coll("MPI_Barrier", async (env) => {
+        if (this.size === 1) return;
+        if (this.#pick("barrier", opts, { bytes: 0 }) === "recursive_doubling") {
+          await barrierRecursiveDoubling(env);
+        } else await barrierDissemination(env);
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /** `MPI_Bcast`: the root's `buf` to every rank's `buf` (same length everywhere). */
-  async bcast(buf: Buf, root: number, opts?: CollOptions<"bcast">): Promise<void> {
-    const what = "MPI_Bcast";
-    await this.#coll(what, async (env) => {
-      this.#root(what, root);
-      const { region } = this.#region(buf, what);
-      if (this.size === 1 || region.bytes === 0) return;
-      const a = this.#pick("bcast", opts, { bytes: region.bytes });
-      const pow2 = (this.size & (this.size - 1)) === 0;
-      if (a === "binomial") await bcastBinomial(env, region, root);
-      else if (a === "scatter_doubling_allgather" && pow2) {
-        await bcastScatterDoubling(env, region, root);
-      } else await bcastScatterRing(env, region, root);
-    });
+  async bcast(
+    buf: Buf,
+    root: number,
+    opts?: CollOptions<"bcast">,
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Bcast";
+      await this.#coll(what, async (env) => {
+        this.#root(what, root);
+        const { region } = this.#region(buf, what);
+        if (this.size === 1 || region.bytes === 0) return;
+        const a = this.#pick("bcast", opts, { bytes: region.bytes });
+        const pow2 = (this.size & (this.size - 1)) === 0;
+        if (a === "binomial") await bcastBinomial(env, region, root);
+        else if (a === "scatter_doubling_allgather" && pow2) {
+          await bcastScatterDoubling(env, region, root);
+        } else await bcastScatterRing(env, region, root);
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -1101,37 +1386,41 @@ export class Comm {
     op: Op,
     root: number,
     opts?: CollOptions<"reduce">,
-  ): Promise<void> {
-    const what = "MPI_Reduce";
-    await this.#coll(what, async (env) => {
-      this.#root(what, root);
-      const isRoot = this.rank === root;
-      if (isInPlace(sendbuf) && !isRoot) {
-        throw new MpiError(
-          "MPI_ERR_BUFFER",
-          `${what} on rank ${this.rank}: IN_PLACE is for the root only`,
-        );
-      }
-      const out = isRoot ? this.#need(recvbuf, what, "receive buffer") : undefined;
-      const src = isInPlace(sendbuf) ? out! : this.#region(sendbuf, what);
-      if (out) this.#sameType(what, src.datatype, out.datatype);
-      if (out && !isInPlace(sendbuf)) this.#notAliased(what, src.region, out.region);
-      const dt = this.#reduceType(what, src, out);
-      const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
-      checkOp(op, dt, count, what);
-      if (out) this.#fits(what, "receive buffer", out.region, bytes);
-      const red = { count, es, dt, op };
-      const algo = this.#pick("reduce", opts, { bytes, count });
-      if (algo === "rabenseifner" && this.size > 1) {
-        const acc = env.scratch(bytes);
-        env.copy(acc, src.region);
-        await reduceRabenseifner(env, acc, out?.region.sub(0, bytes), root, red);
-      } else {
-        const acc = isRoot ? out!.region.sub(0, bytes) : env.scratch(bytes);
-        env.copy(acc, src.region);
-        await reduceBinomial(env, acc, root, red);
-      }
-    });
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Reduce";
+      await this.#coll(what, async (env) => {
+        this.#root(what, root);
+        const isRoot = this.rank === root;
+        if (isInPlace(sendbuf) && !isRoot) {
+          throw new MpiError(
+            "MPI_ERR_BUFFER",
+            `${what} on rank ${this.rank}: IN_PLACE is for the root only`,
+          );
+        }
+        const out = isRoot ? this.#need(recvbuf, what, "receive buffer") : undefined;
+        const src = isInPlace(sendbuf) ? out! : this.#region(sendbuf, what);
+        if (out) this.#sameType(what, src.datatype, out.datatype);
+        if (out && !isInPlace(sendbuf)) this.#notAliased(what, src.region, out.region);
+        const dt = this.#reduceType(what, src, out);
+        const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
+        checkOp(op, dt, count, what);
+        if (out) this.#fits(what, "receive buffer", out.region, bytes);
+        const red = { count, es, dt, op };
+        const algo = this.#pick("reduce", opts, { bytes, count });
+        if (algo === "rabenseifner" && this.size > 1) {
+          const acc = env.scratch(bytes);
+          env.copy(acc, src.region);
+          await reduceRabenseifner(env, acc, out?.region.sub(0, bytes), root, red);
+        } else {
+          const acc = isRoot ? out!.region.sub(0, bytes) : env.scratch(bytes);
+          env.copy(acc, src.region);
+          await reduceBinomial(env, acc, root, red);
+        }
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   #need(
@@ -1151,26 +1440,30 @@ export class Comm {
     recvbuf: Buf,
     op: Op,
     opts?: CollOptions<"allreduce">,
-  ): Promise<void> {
-    const what = "MPI_Allreduce";
-    await this.#coll(what, async (env) => {
-      const out = this.#region(recvbuf, what);
-      const src = isInPlace(sendbuf) ? out : this.#region(sendbuf, what);
-      this.#sameType(what, src.datatype, out.datatype);
-      if (!isInPlace(sendbuf)) this.#notAliased(what, src.region, out.region);
-      const dt = this.#reduceType(what, src, out);
-      const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
-      checkOp(op, dt, count, what);
-      this.#fits(what, "receive buffer", out.region, bytes);
-      const acc = out.region.sub(0, bytes);
-      env.copy(acc, src.region);
-      if (this.size === 1 || bytes === 0) return;
-      const red = { count, es, dt, op };
-      const algo = this.#pick("allreduce", opts, { bytes, count });
-      if (algo === "ring") await allreduceRing(env, acc, red);
-      else if (algo === "rabenseifner") await allreduceRabenseifner(env, acc, red);
-      else await allreduceRecursiveDoubling(env, acc, red);
-    });
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Allreduce";
+      await this.#coll(what, async (env) => {
+        const out = this.#region(recvbuf, what);
+        const src = isInPlace(sendbuf) ? out : this.#region(sendbuf, what);
+        this.#sameType(what, src.datatype, out.datatype);
+        if (!isInPlace(sendbuf)) this.#notAliased(what, src.region, out.region);
+        const dt = this.#reduceType(what, src, out);
+        const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
+        checkOp(op, dt, count, what);
+        this.#fits(what, "receive buffer", out.region, bytes);
+        const acc = out.region.sub(0, bytes);
+        env.copy(acc, src.region);
+        if (this.size === 1 || bytes === 0) return;
+        const red = { count, es, dt, op };
+        const algo = this.#pick("allreduce", opts, { bytes, count });
+        if (algo === "ring") await allreduceRing(env, acc, red);
+        else if (algo === "rabenseifner") await allreduceRabenseifner(env, acc, red);
+        else await allreduceRecursiveDoubling(env, acc, red);
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -1182,35 +1475,39 @@ export class Comm {
     recvbuf: Buf | null,
     root: number,
     opts?: CollOptions<"gather">,
-  ): Promise<void> {
-    const what = "MPI_Gather";
-    await this.#coll(what, async (env) => {
-      this.#root(what, root);
-      const isRoot = this.rank === root;
-      const out = isRoot ? this.#need(recvbuf, what, "receive buffer") : undefined;
-      if (isInPlace(sendbuf) && !isRoot) {
-        throw new MpiError(
-          "MPI_ERR_BUFFER",
-          `${what} on rank ${this.rank}: IN_PLACE is for the root only`,
-        );
-      }
-      let mine: Region;
-      if (isInPlace(sendbuf)) {
-        const bb = out!.region.bytes / this.size;
-        if (!Number.isInteger(bb)) throw this.#blocks(what, out!.region.bytes);
-        mine = out!.region.sub(root * bb, bb);
-      } else {
-        const s = this.#region(sendbuf, what);
-        if (out) this.#sameType(what, s.datatype, out.datatype);
-        if (out) this.#notAliased(what, s.region, out.region);
-        mine = s.region;
-      }
-      if (out) this.#fits(what, "receive buffer", out.region, mine.bytes * this.size);
-      const o = out?.region.sub(0, mine.bytes * this.size);
-      if (this.#pick("gather", opts, { bytes: mine.bytes }) === "linear") {
-        await gatherLinear(env, mine, o, root);
-      } else await gatherBinomial(env, mine, o, root);
-    });
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Gather";
+      await this.#coll(what, async (env) => {
+        this.#root(what, root);
+        const isRoot = this.rank === root;
+        const out = isRoot ? this.#need(recvbuf, what, "receive buffer") : undefined;
+        if (isInPlace(sendbuf) && !isRoot) {
+          throw new MpiError(
+            "MPI_ERR_BUFFER",
+            `${what} on rank ${this.rank}: IN_PLACE is for the root only`,
+          );
+        }
+        let mine: Region;
+        if (isInPlace(sendbuf)) {
+          const bb = out!.region.bytes / this.size;
+          if (!Number.isInteger(bb)) throw this.#blocks(what, out!.region.bytes);
+          mine = out!.region.sub(root * bb, bb);
+        } else {
+          const s = this.#region(sendbuf, what);
+          if (out) this.#sameType(what, s.datatype, out.datatype);
+          if (out) this.#notAliased(what, s.region, out.region);
+          mine = s.region;
+        }
+        if (out) this.#fits(what, "receive buffer", out.region, mine.bytes * this.size);
+        const o = out?.region.sub(0, mine.bytes * this.size);
+        if (this.#pick("gather", opts, { bytes: mine.bytes }) === "linear") {
+          await gatherLinear(env, mine, o, root);
+        } else await gatherBinomial(env, mine, o, root);
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   #blocks(what: string, bytes: number): MpiError {
@@ -1229,35 +1526,39 @@ export class Comm {
     recvbuf: Buf | InPlace,
     root: number,
     opts?: CollOptions<"scatter">,
-  ): Promise<void> {
-    const what = "MPI_Scatter";
-    await this.#coll(what, async (env) => {
-      this.#root(what, root);
-      const isRoot = this.rank === root;
-      const src = isRoot ? this.#need(sendbuf, what, "send buffer") : undefined;
-      if (isInPlace(recvbuf) && !isRoot) {
-        throw new MpiError(
-          "MPI_ERR_BUFFER",
-          `${what} on rank ${this.rank}: IN_PLACE is for the root only`,
-        );
-      }
-      let mine: Region;
-      if (isInPlace(recvbuf)) {
-        const bb = src!.region.bytes / this.size;
-        if (!Number.isInteger(bb)) throw this.#blocks(what, src!.region.bytes);
-        mine = src!.region.sub(root * bb, bb);
-      } else {
-        const r = this.#region(recvbuf, what);
-        if (src) this.#sameType(what, src.datatype, r.datatype);
-        if (src) this.#notAliased(what, src.region, r.region);
-        mine = r.region;
-      }
-      if (src) this.#fits(what, "send buffer", src.region, mine.bytes * this.size);
-      const s = src?.region.sub(0, mine.bytes * this.size);
-      if (this.#pick("scatter", opts, { bytes: mine.bytes }) === "linear") {
-        await scatterLinear(env, s, mine, root);
-      } else await scatterBinomial(env, s, mine, root);
-    });
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Scatter";
+      await this.#coll(what, async (env) => {
+        this.#root(what, root);
+        const isRoot = this.rank === root;
+        const src = isRoot ? this.#need(sendbuf, what, "send buffer") : undefined;
+        if (isInPlace(recvbuf) && !isRoot) {
+          throw new MpiError(
+            "MPI_ERR_BUFFER",
+            `${what} on rank ${this.rank}: IN_PLACE is for the root only`,
+          );
+        }
+        let mine: Region;
+        if (isInPlace(recvbuf)) {
+          const bb = src!.region.bytes / this.size;
+          if (!Number.isInteger(bb)) throw this.#blocks(what, src!.region.bytes);
+          mine = src!.region.sub(root * bb, bb);
+        } else {
+          const r = this.#region(recvbuf, what);
+          if (src) this.#sameType(what, src.datatype, r.datatype);
+          if (src) this.#notAliased(what, src.region, r.region);
+          mine = r.region;
+        }
+        if (src) this.#fits(what, "send buffer", src.region, mine.bytes * this.size);
+        const s = src?.region.sub(0, mine.bytes * this.size);
+        if (this.#pick("scatter", opts, { bytes: mine.bytes }) === "linear") {
+          await scatterLinear(env, s, mine, root);
+        } else await scatterBinomial(env, s, mine, root);
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /** `MPI_Allgather`: every rank's `sendbuf` to block `rank` of every `recvbuf`. */
@@ -1265,30 +1566,34 @@ export class Comm {
     sendbuf: Buf | InPlace,
     recvbuf: Buf,
     opts?: CollOptions<"allgather">,
-  ): Promise<void> {
-    const what = "MPI_Allgather";
-    await this.#coll(what, async (env) => {
-      const out = this.#region(recvbuf, what);
-      let bb: number;
-      if (isInPlace(sendbuf)) {
-        bb = out.region.bytes / this.size;
-        if (!Number.isInteger(bb)) throw this.#blocks(what, out.region.bytes);
-      } else {
-        const s = this.#region(sendbuf, what);
-        this.#sameType(what, s.datatype, out.datatype);
-        this.#notAliased(what, s.region, out.region);
-        bb = s.region.bytes;
-        this.#fits(what, "receive buffer", out.region, bb * this.size);
-        env.copy(out.region.sub(this.rank * bb, bb), s.region);
-      }
-      if (this.size === 1 || bb === 0) return;
-      const o = out.region.sub(0, bb * this.size);
-      const a = this.#pick("allgather", opts, { bytes: bb * this.size });
-      const pow2 = (this.size & (this.size - 1)) === 0;
-      if (a === "recursive_doubling" && pow2) await allgatherRecursiveDoubling(env, o, bb);
-      else if (a === "ring") await allgatherRing(env, o, bb);
-      else await allgatherBruck(env, o, bb);
-    });
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Allgather";
+      await this.#coll(what, async (env) => {
+        const out = this.#region(recvbuf, what);
+        let bb: number;
+        if (isInPlace(sendbuf)) {
+          bb = out.region.bytes / this.size;
+          if (!Number.isInteger(bb)) throw this.#blocks(what, out.region.bytes);
+        } else {
+          const s = this.#region(sendbuf, what);
+          this.#sameType(what, s.datatype, out.datatype);
+          this.#notAliased(what, s.region, out.region);
+          bb = s.region.bytes;
+          this.#fits(what, "receive buffer", out.region, bb * this.size);
+          env.copy(out.region.sub(this.rank * bb, bb), s.region);
+        }
+        if (this.size === 1 || bb === 0) return;
+        const o = out.region.sub(0, bb * this.size);
+        const a = this.#pick("allgather", opts, { bytes: bb * this.size });
+        const pow2 = (this.size & (this.size - 1)) === 0;
+        if (a === "recursive_doubling" && pow2) await allgatherRecursiveDoubling(env, o, bb);
+        else if (a === "ring") await allgatherRing(env, o, bb);
+        else await allgatherBruck(env, o, bb);
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -1300,22 +1605,27 @@ export class Comm {
     sendbuf: Buf | InPlace,
     recvbuf: Buf,
     opts?: CollOptions<"alltoall">,
-  ): Promise<void> {
-    const what = "MPI_Alltoall";
-    await this.#coll(what, async (env) => {
-      const o = this.#region(recvbuf, what);
-      const s = isInPlace(sendbuf) ? this.#sendCopy(env, o) : this.#region(sendbuf, what);
-      this.#sameType(what, s.datatype, o.datatype);
-      const bb = s.region.bytes / this.size;
-      if (!Number.isInteger(bb)) throw this.#blocks(what, s.region.bytes);
-      this.#fits(what, "receive buffer", o.region, s.region.bytes);
-      this.#notAliased(what, s.region, o.region);
-      const a = this.#pick("alltoall", opts, { bytes: bb });
-      const blocks = equalBlocks(bb);
-      if (a === "bruck") await alltoallBruck(env, s.region, o.region, bb);
-      else if (a === "scattered") await alltoallScattered(env, s.region, blocks, o.region, blocks);
-      else await alltoallPairwise(env, s.region, blocks, o.region, blocks);
-    });
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Alltoall";
+      await this.#coll(what, async (env) => {
+        const o = this.#region(recvbuf, what);
+        const s = isInPlace(sendbuf) ? this.#sendCopy(env, o) : this.#region(sendbuf, what);
+        this.#sameType(what, s.datatype, o.datatype);
+        const bb = s.region.bytes / this.size;
+        if (!Number.isInteger(bb)) throw this.#blocks(what, s.region.bytes);
+        this.#fits(what, "receive buffer", o.region, s.region.bytes);
+        this.#notAliased(what, s.region, o.region);
+        const a = this.#pick("alltoall", opts, { bytes: bb });
+        const blocks = equalBlocks(bb);
+        if (a === "bruck") await alltoallBruck(env, s.region, o.region, bb);
+        else if (a === "scattered") {
+          await alltoallScattered(env, s.region, blocks, o.region, blocks);
+        } else await alltoallPairwise(env, s.region, blocks, o.region, blocks);
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -1334,23 +1644,27 @@ export class Comm {
     recvcounts: readonly number[],
     rdispls: readonly number[],
     opts?: CollOptions<"alltoallv">,
-  ): Promise<void> {
-    const what = "MPI_Alltoallv";
-    await this.#coll(what, async (env) => {
-      const o = this.#region(recvbuf, what);
-      const inPlace = isInPlace(sendbuf);
-      const s = inPlace ? this.#sendCopy(env, o) : this.#region(sendbuf, what);
-      this.#sameType(what, s.datatype, o.datatype);
-      const es = typeSize(s.datatype);
-      if (!inPlace) this.#notAliased(what, s.region, o.region);
-      if (!inPlace) this.#vector(what, "send", sendcounts, sdispls, s.region.bytes / es);
-      this.#vector(what, "receive", recvcounts, rdispls, o.region.bytes / es);
-      const rb = vBlocks(recvcounts, rdispls, es);
-      const sb = inPlace ? rb : vBlocks(sendcounts, sdispls, es);
-      if (this.#pick("alltoallv", opts, { bytes: 0 }) === "scattered") {
-        await alltoallScattered(env, s.region, sb, o.region, rb, TAG.alltoallv);
-      } else await alltoallPairwise(env, s.region, sb, o.region, rb, TAG.alltoallv);
-    });
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Alltoallv";
+      await this.#coll(what, async (env) => {
+        const o = this.#region(recvbuf, what);
+        const inPlace = isInPlace(sendbuf);
+        const s = inPlace ? this.#sendCopy(env, o) : this.#region(sendbuf, what);
+        this.#sameType(what, s.datatype, o.datatype);
+        const es = typeSize(s.datatype);
+        if (!inPlace) this.#notAliased(what, s.region, o.region);
+        if (!inPlace) this.#vector(what, "send", sendcounts, sdispls, s.region.bytes / es);
+        this.#vector(what, "receive", recvcounts, rdispls, o.region.bytes / es);
+        const rb = vBlocks(recvcounts, rdispls, es);
+        const sb = inPlace ? rb : vBlocks(sendcounts, sdispls, es);
+        if (this.#pick("alltoallv", opts, { bytes: 0 }) === "scattered") {
+          await alltoallScattered(env, s.region, sb, o.region, rb, TAG.alltoallv);
+        } else await alltoallPairwise(env, s.region, sb, o.region, rb, TAG.alltoallv);
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -1411,8 +1725,17 @@ const INT_MAX = 0x7fff_ffff;
 /** Requests a completion call has returned: MPI_REQUEST_NULL from then on (MPI-3.1 §3.7.3). */
 const returned = new WeakSet<Request>();
 
-/** The communicator a persistent request was made on. */
-const owner = new WeakMap<Request, Comm>();
+/** Errors a user error handler has been given already (a call returning another's error). */
+const handled = new WeakSet<MpiError>();
+
+/**
+ * The result of a call made inside another: an error it returned (its
+ * handler has seen it) is thrown on, for the outer call to raise.
+ */
+function thrown<T>(r: T): Exclude<T, MpiError> {
+  if (r instanceof MpiError) throw r;
+  return r as Exclude<T, MpiError>;
+}
 
 /** MPI_REQUEST_NULL: returned by a completion call, or freed. */
 function isNull(r: Request): boolean {
@@ -1425,6 +1748,18 @@ function isNull(r: Request): boolean {
  */
 function isActive(r: Request): boolean {
   return r instanceof PersistentRequest ? !r.freed && r.active : !returned.has(r);
+}
+
+/** MPI_ERR_IN_STATUS for a multiple completion call: `statuses` carry the errors. */
+function inStatus(what: string, rank: number, statuses: Status[], failed: MpiError[]): MpiError {
+  const e = new MpiError(
+    "MPI_ERR_IN_STATUS",
+    `${what} on rank ${rank}: ${failed.length} of ${statuses.length} requests failed (see statuses); the first: ${
+      failed[0].message
+    }`,
+  );
+  e.statuses = statuses;
+  return e;
 }
 
 function noProc(): Matched {

@@ -1,11 +1,13 @@
 /**
  * MPI error classes (MPI-3.1 §8.4, Table 8.7) as one error type: every
- * misuse the library detects throws an {@link MpiError} whose `code` is the
+ * misuse the library detects raises an {@link MpiError} whose `code` is the
  * MPI error class name and whose message is one line naming the call, the
- * rank and what was wrong.
+ * rank and what was wrong. The communicator's error handler (see
+ * errhandler.ts) decides whether it is thrown or returned.
  *
  * @module
  */
+import type { Status } from "./request.ts";
 
 /**
  * The MPI error classes this library raises (MPI-3.1 Table 8.7).
@@ -31,8 +33,52 @@ export type MpiErrorCode =
   | "MPI_ERR_REQUEST"
   | "MPI_ERR_TRUNCATE"
   | "MPI_ERR_NO_MEM"
+  | "MPI_ERR_IN_STATUS"
   | "MPI_ERR_INTERN"
   | "MPI_ERR_OTHER";
+
+/**
+ * The numeric value of each error class, as MPICH's (and so MVAPICH's)
+ * `mpi.h` defines it (`MPI_SUCCESS` is 0): what `MPI_Error_class` returns
+ * to a C program. {@link MpiError.errorClass} reads it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ERROR_CLASSES } from "./errors.ts";
+ * assert.equal(ERROR_CLASSES.MPI_ERR_TRUNCATE, 14);
+ * assert.equal(ERROR_CLASSES.MPI_ERR_IN_STATUS, 17);
+ * ```
+ */
+export const ERROR_CLASSES: Readonly<Record<MpiErrorCode, number>> = Object.freeze({
+  MPI_ERR_BUFFER: 1,
+  MPI_ERR_COUNT: 2,
+  MPI_ERR_TYPE: 3,
+  MPI_ERR_TAG: 4,
+  MPI_ERR_COMM: 5,
+  MPI_ERR_RANK: 6,
+  MPI_ERR_ROOT: 7,
+  MPI_ERR_OP: 9,
+  MPI_ERR_ARG: 12,
+  MPI_ERR_TRUNCATE: 14,
+  MPI_ERR_OTHER: 15,
+  MPI_ERR_INTERN: 16,
+  MPI_ERR_IN_STATUS: 17,
+  MPI_ERR_REQUEST: 19,
+  MPI_ERR_NO_MEM: 34,
+});
+
+/**
+ * `MPI_SUCCESS`: the error class of no error.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SUCCESS } from "./errors.ts";
+ * assert.equal(SUCCESS, 0);
+ * ```
+ */
+export const SUCCESS = 0 as const;
 
 /**
  * An MPI error: `code` is the error class, the message one line.
@@ -58,4 +104,16 @@ export class MpiError extends Error {
     super(`${code}: ${detail}`);
     this.name = "MpiError";
   }
+
+  /** The class's number, as `MPI_Error_class` gives it (MPICH's values, {@link ERROR_CLASSES}). */
+  get errorClass(): number {
+    return ERROR_CLASSES[this.code];
+  }
+
+  /**
+   * For `MPI_ERR_IN_STATUS` (a multiple completion call under a returning
+   * error handler, MPI-3.1 §3.7.5): one status per request, in order; a
+   * failed one carries its error in `error`.
+   */
+  statuses?: Status[];
 }

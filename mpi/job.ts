@@ -203,8 +203,9 @@ export async function runJob<T>(
       results[r] = await main(world, [...args]);
       mainNs[r] = ch.cpu.busyUntil() - t0;
       counters[r] = proc.counters();
-      // MPI_Finalize.
-      await world.barrier();
+      // MPI_Finalize (its barrier's error is the job's, whatever handler the program set).
+      const fin: unknown = await world.barrier();
+      if (fin instanceof MpiError) throw fin;
       proc.finalized = true;
       await ch.close();
     } catch (e) {

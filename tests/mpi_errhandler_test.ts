@@ -1,0 +1,210 @@
+/**
+ * Error handlers (MPI-3.1 §8.3): ERRORS_ARE_FATAL throws (the default),
+ * ERRORS_RETURN returns the error from the call, a user function sees it
+ * first; set per communicator and inherited by dup and split; multiple
+ * completion calls report MPI_ERR_IN_STATUS; the job's end still throws.
+ */
+import assert from "node:assert/strict";
+import { mpi } from "../mod.ts";
+
+const { ERRORS_ARE_FATAL, ERRORS_RETURN, MpiError, mpiexec } = mpi;
+
+for (const mode of ["native", "bypass", "split"] as const) {
+  Deno.test(`mpi errhandler (${mode}): under ERRORS_RETURN a truncated receive returns MPI_ERR_TRUNCATE and the program goes on`, async () => {
+    const job = await mpiexec({ np: 2, mode }, async (world) => {
+      const comm = world.setErrhandler(ERRORS_RETURN);
+      const peer = 1 - comm.rank;
+      if (comm.rank === 0) {
+        await comm.send(new Uint8Array(64), peer, 1); // too long for rank 1's buffer
+        await comm.send(new Uint8Array(20_000).fill(3), peer, 2); // rendezvous, too long
+        await comm.send(new Int32Array([99]), peer, 3);
+        return [];
+      }
+      const a = await comm.recv(new Uint8Array(8), peer, 1);
+      const b = await comm.recv(new Uint8Array(100), peer, 2);
+      const v = new Int32Array(1);
+      const c = await comm.recv(v, peer, 3);
+      return [
+        a instanceof MpiError ? [a.code, a.errorClass] : "no error",
+        b instanceof MpiError ? b.code : "no error",
+        c instanceof MpiError ? c.code : [c.source, v[0]],
+      ];
+    });
+    assert.deepEqual(job.results[1], [["MPI_ERR_TRUNCATE", 14], "MPI_ERR_TRUNCATE", [0, 99]]);
+  });
+}
+
+Deno.test("mpi errhandler: ERRORS_ARE_FATAL is the default and throws; ERRORS_RETURN returns argument errors of every kind of call", async () => {
+  const job = await mpiexec({ np: 2, mode: "bypass" }, async (world) => {
+    const fatal = await world.send(new Uint8Array(1), 7, 0).then(
+      () => "no error",
+      (e: Error) => e.message,
+    );
+    const before = world.getErrhandler();
+    const comm = world.setErrhandler(ERRORS_RETURN);
+    const codes = (xs: unknown[]) => xs.map((x) => x instanceof MpiError ? x.code : x);
+    const out = codes([
+      await comm.send(new Uint8Array(1), 7, 0),
+      await comm.irecv(new Uint8Array(1), 0, -5),
+      await comm.bcast(new Uint8Array(1), 9),
+      await comm.allreduce(new Float64Array(1), new Float64Array(1), "BAND"),
+      comm.alloc(-1),
+      comm.cancel({} as mpi.Request),
+      comm.sendInit(new Uint8Array(1), 4),
+      await comm.wait({} as mpi.Request),
+      await comm.compute({ flops: -1 }),
+    ]);
+    await comm.barrier(); // still works
+    return { fatal, before, after: comm.getErrhandler(), out };
+  });
+  assert.deepEqual(job.results[0], {
+    fatal: "MPI_ERR_RANK: MPI_Isend on rank 0: destination 7 outside 0..1 of MPI_COMM_WORLD",
+    before: ERRORS_ARE_FATAL,
+    after: ERRORS_RETURN,
+    out: [
+      "MPI_ERR_RANK",
+      "MPI_ERR_TAG",
+      "MPI_ERR_ROOT",
+      "MPI_ERR_OP",
+      "MPI_ERR_COUNT",
+      "MPI_ERR_REQUEST",
+      "MPI_ERR_RANK",
+      "MPI_ERR_REQUEST",
+      "MPI_ERR_ARG",
+    ],
+  });
+});
+
+Deno.test("mpi errhandler: per communicator, inherited by dup and split, changeable on each", async () => {
+  const job = await mpiexec({ np: 2, mode: "native" }, async (world) => {
+    const ret = world.setErrhandler(ERRORS_RETURN);
+    const d = await ret.dup();
+    const s = await ret.split(0);
+    if (d instanceof MpiError || s instanceof MpiError || s === null) throw new Error("no comm");
+    const inherited = [d.getErrhandler(), s.getErrhandler()];
+    const f = d.setErrhandler(ERRORS_ARE_FATAL);
+    const thrown = await f.recv(new Uint8Array(1), 5).then(() => "no error", (e: Error) => e.name);
+    const returned = await s.recv(new Uint8Array(1), 5);
+    return [...inherited, thrown, returned instanceof MpiError ? returned.code : "no error"];
+  });
+  assert.deepEqual(job.results[0], [ERRORS_RETURN, ERRORS_RETURN, "MpiError", "MPI_ERR_RANK"]);
+});
+
+Deno.test("mpi errhandler: waitall, waitsome and testall under ERRORS_RETURN complete every request and report MPI_ERR_IN_STATUS", async () => {
+  const job = await mpiexec({ np: 2, mode: "bypass" }, async (world) => {
+    const comm = world.setErrhandler(ERRORS_RETURN);
+    const peer = 1 - comm.rank;
+    if (comm.rank === 0) {
+      for (let i = 0; i < 7; i++) await comm.send(new Int32Array([i + 1, 0]), peer, i);
+      return [];
+    }
+    const recv = async (n: number, tag: number) => {
+      const r = await comm.irecv(new Int32Array(n), peer, tag);
+      if (r instanceof MpiError) throw r;
+      return r;
+    };
+    const a = new Int32Array(2), b = new Int32Array(1), c = new Int32Array(2);
+    const reqs = [
+      await comm.irecv(a, peer, 0),
+      await comm.irecv(b, peer, 1), // 8 bytes into 4: truncated
+      await comm.irecv(c, peer, 2),
+    ].map((r) => {
+      if (r instanceof MpiError) throw r;
+      return r;
+    });
+    const e = await comm.waitall(reqs);
+    if (!(e instanceof MpiError)) return ["no error"];
+    const t = [await recv(1, 3), await recv(2, 4)];
+    let te = await comm.testall(t);
+    while (te === undefined) te = await comm.testall(t);
+    const w = [await recv(2, 5), await recv(1, 6)];
+    let we = await comm.waitsome(w);
+    if (!(we instanceof MpiError) && we.outcount === 1) we = await comm.waitsome(w);
+    const codes = (x: unknown) =>
+      x instanceof MpiError ? [x.code, x.statuses!.map((s) => s.error?.code ?? "ok")] : "no error";
+    return [
+      e.code,
+      e.errorClass,
+      e.statuses!.map((s) => s.error?.code ?? "ok"),
+      a[0],
+      c[0],
+      reqs.every((r) => r.done),
+      codes(te),
+      codes(we),
+    ];
+  });
+  const inStatus = (...s: string[]) => ["MPI_ERR_IN_STATUS", s];
+  assert.deepEqual(job.results[1], [
+    "MPI_ERR_IN_STATUS",
+    17,
+    ["ok", "MPI_ERR_TRUNCATE", "ok"],
+    1,
+    3,
+    true,
+    inStatus("MPI_ERR_TRUNCATE", "ok"),
+    // The first waitsome returned the good message alone; the second, the truncated one.
+    inStatus("MPI_ERR_TRUNCATE"),
+  ]);
+  // Under ERRORS_ARE_FATAL, waitall throws the failing request's own error.
+  const fatal = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    if (comm.rank === 0) {
+      await comm.send(new Int32Array(2), 1, 0);
+      return "";
+    }
+    const r = await comm.irecv(new Int32Array(1), 0, 0);
+    return await comm.waitall([r]).then(() => "no error", (e: mpi.MpiError) => e.code);
+  });
+  assert.equal(fatal.results[1], "MPI_ERR_TRUNCATE");
+});
+
+Deno.test("mpi errhandler: a user function is called once with the communicator and the error, then the call returns it", async () => {
+  const job = await mpiexec({ np: 2, mode: "native" }, async (world) => {
+    const seen: string[] = [];
+    const comm = world.setErrhandler((c, e) => {
+      seen.push(`${c.name}: ${e.code}`);
+    });
+    const r = await comm.sendrecv(new Uint8Array(1), 3, 0, new Uint8Array(1), 1 - comm.rank, 0);
+    const d = await comm.dup(); // its collective returns nothing wrong
+    const t = await comm.charge(-1);
+    const angry = world.setErrhandler(() => {
+      throw new Error("handler says stop");
+    });
+    const stop = await angry.probe(9).then(() => "no error", (e: Error) => e.message);
+    return [
+      r instanceof MpiError ? r.code : "no error",
+      d instanceof MpiError ? "error" : d.name,
+      t instanceof MpiError ? t.code : "no error",
+      seen,
+      stop,
+    ];
+  });
+  assert.deepEqual(job.results[0], [
+    "MPI_ERR_RANK",
+    "MPI_COMM_WORLD.dup1",
+    "MPI_ERR_ARG",
+    ["MPI_COMM_WORLD: MPI_ERR_RANK", "MPI_COMM_WORLD: MPI_ERR_ARG"],
+    "handler says stop",
+  ]);
+});
+
+Deno.test("mpi errhandler: the job's end (a deadlock) still throws under ERRORS_RETURN; a bad handler is MPI_ERR_ARG", async () => {
+  const e = await mpiexec({ np: 2, mode: "native" }, async (world) => {
+    const comm = world.setErrhandler(ERRORS_RETURN);
+    const r = await comm.recv(new Uint8Array(1), 1 - comm.rank, 0);
+    return r instanceof MpiError ? "returned" : "received";
+  }).then(() => undefined, (err) => err);
+  assert.ok(e instanceof mpi.MpiJobError);
+  assert.match(e.message, /^MPI_ERR_OTHER: deadlock/);
+  const job = await mpiexec({ np: 1, mode: "native" }, (comm) => {
+    try {
+      comm.setErrhandler("ERRORS_IGNORE" as unknown as mpi.Errhandler);
+      return "no error";
+    } catch (err) {
+      return (err as Error).message;
+    }
+  });
+  assert.equal(
+    job.results[0],
+    "MPI_ERR_ARG: MPI_Comm_set_errhandler on rank 0: ERRORS_IGNORE is not an error handler (ERRORS_ARE_FATAL, ERRORS_RETURN or a function)",
+  );
+});
