@@ -66,6 +66,7 @@ import {
   isErrhandler,
 } from "./errhandler.ts";
 import { MpiError } from "./errors.ts";
+import { Group } from "./group.ts";
 import { checkOp, type Op, reduceInto } from "./ops.ts";
 import type { MpiCounters, MpiProcess } from "./process.ts";
 import {
@@ -178,6 +179,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   #errhandler: Errhandler = ERRORS_ARE_FATAL;
   #algorithms: Partial<Record<Collective, string>> = {};
   #dups = 0;
+  #creates = 0;
 
   /**
    * @param proc the process this rank is
@@ -1169,6 +1171,54 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
       if (other.group.every((w, i) => w === this.group[i])) return CONGRUENT;
       const mine = new Set(this.group);
       return other.group.every((w) => mine.has(w)) ? SIMILAR : UNEQUAL;
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
+  /** `MPI_Comm_group`: the communicator's group, as an object (`group` has its world ranks). */
+  getGroup(): Group | ErrorOutcome<H> {
+    try {
+      this.#check("MPI_Comm_group");
+      return new Group(this.group, this.proc.rank);
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
+  /**
+   * `MPI_Comm_create` (MPI-3.1 §6.4.2): a communicator of the members of
+   * `group`, which must be a subgroup of this communicator's, ranked in the
+   * group's order; `null` (MPI_COMM_NULL) on the processes outside it.
+   * Collective over this communicator: every process calls it, with the same
+   * group (as in MPICH, that is not checked: different groups are erroneous).
+   */
+  async create(group: Group): Promise<Comm<H> | null | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Comm_create";
+      this.#check(what);
+      if (!(group instanceof Group) || group.holder !== this.proc.rank) {
+        throw new MpiError(
+          "MPI_ERR_GROUP",
+          `${what} on rank ${this.rank}: not a group of this process (give what getGroup and its operations return)`,
+        );
+      }
+      const mine = new Set(this.group);
+      const stranger = group.members.find((w) => !mine.has(w));
+      if (stranger !== undefined) {
+        throw new MpiError(
+          "MPI_ERR_GROUP",
+          `${what} on rank ${this.rank}: world rank ${stranger} of the group is not in ${this.name}`,
+        );
+      }
+      const member = group.rank !== UNDEFINED;
+      const id = await this.#newContext(what, member);
+      const n = ++this.#creates;
+      if (!member) return null;
+      const c = new Comm<H>(this.proc, group.members, group.rank, id, `${this.name}.create${n}`);
+      c.#algorithms = { ...this.#algorithms };
+      c.#errhandler = this.#errhandler;
+      return c;
     } catch (e) {
       return this.#raise(e);
     }

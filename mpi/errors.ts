@@ -28,6 +28,7 @@ export type MpiErrorCode =
   | "MPI_ERR_COMM"
   | "MPI_ERR_RANK"
   | "MPI_ERR_ROOT"
+  | "MPI_ERR_GROUP"
   | "MPI_ERR_OP"
   | "MPI_ERR_ARG"
   | "MPI_ERR_REQUEST"
@@ -58,6 +59,7 @@ export const ERROR_CLASSES: Readonly<Record<MpiErrorCode, number>> = Object.free
   MPI_ERR_COMM: 5,
   MPI_ERR_RANK: 6,
   MPI_ERR_ROOT: 7,
+  MPI_ERR_GROUP: 8,
   MPI_ERR_OP: 9,
   MPI_ERR_ARG: 12,
   MPI_ERR_TRUNCATE: 14,

@@ -25,6 +25,7 @@
 export * from "./constants.ts";
 export * from "./errors.ts";
 export * from "./errhandler.ts";
+export { Group } from "./group.ts";
 export * from "./datatype.ts";
 export { type Buf, MpiBuffer } from "./buffer.ts";
 export {
