@@ -400,10 +400,7 @@ export class PointToPoint implements PacketHandler {
    * {@link Message}, or undefined if none is there.
    */
   mprobe(context: number, source: number, tag: number): Message | undefined {
-    const i = this.#unexpected.findIndex((m) =>
-      m.context === context && (source === ANY_SOURCE || source === m.src) &&
-      (tag === ANY_TAG || tag === m.tag)
-    );
+    const i = this.#unexpected.findIndex((m) => probed(m, context, source, tag));
     if (i < 0) return undefined;
     const [u] = this.#unexpected.splice(i, 1);
     return new Message(this.rank, { source: u.src, tag: u.tag, bytes: u.size, count: u.size }, u);
@@ -437,10 +434,7 @@ export class PointToPoint implements PacketHandler {
 
   /** The status of the oldest unexpected message matching, without receiving it (MPI_Iprobe). */
   probe(context: number, source: number, tag: number): Status | undefined {
-    const u = this.#unexpected.find((m) =>
-      m.context === context && (source === ANY_SOURCE || source === m.src) &&
-      (tag === ANY_TAG || tag === m.tag)
-    );
+    const u = this.#unexpected.find((m) => probed(m, context, source, tag));
     return u ? { source: u.src, tag: u.tag, bytes: u.size, count: u.size } : undefined;
   }
 
@@ -738,6 +732,12 @@ export class PointToPoint implements PacketHandler {
   get unexpectedCount(): number {
     return this.#unexpected.length;
   }
+}
+
+/** Whether a probe of (`context`, `source`, `tag`) sees unexpected message `m`. */
+function probed(m: Unexpected, context: number, source: number, tag: number): boolean {
+  return m.context === context && (source === ANY_SOURCE || source === m.src) &&
+    (tag === ANY_TAG || tag === m.tag);
 }
 
 function matches(pr: PostedRecv, context: number, src: number, tag: number): boolean {
