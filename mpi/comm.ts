@@ -578,10 +578,13 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
    * `MPI_Cancel` (MPI-3.1 §3.8.4): mark a pending operation for
    * cancellation and return at once; complete it as usual (`wait`, `test`,
    * …) and ask {@link testCancelled} of its status. A receive no message
-   * has matched yet is cancelled (its buffer untouched); a matched receive
-   * and every send complete normally ("either the cancellation succeeds, or
-   * the communication succeeds, but not both"). On a persistent request it
-   * cancels the operation of the current start, not the request.
+   * has matched yet is cancelled (its buffer untouched); a pending send
+   * (rendezvous, synchronous) whose message no receive has matched is taken
+   * back from the receiver; anything matched, and an eager standard send
+   * (complete when `isend` returns), completes normally ("either the
+   * cancellation succeeds, or the communication succeeds, but not both").
+   * On a persistent request it cancels the operation of the current start,
+   * not the request.
    */
   cancel(req: Request): void | ErrorOutcome<H> {
     const what = "MPI_Cancel";

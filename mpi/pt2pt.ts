@@ -25,9 +25,13 @@
  *   rendezvous send is synchronous already (CTS or the RDMA READ come after
  *   the match). To oneself, the send completes when a receive matches.
  * - **Cancel** (MPI-3.1 §3.8.4): a receive still posted (not matched) is
- *   taken off the queue and completes cancelled. A send cannot be cancelled
- *   here (the standard allows that: it completes normally); MPICH's
- *   cancel-send protocol is not implemented.
+ *   taken off the queue and completes cancelled. A send still pending (a
+ *   rendezvous waiting for its CTS or FIN, a synchronous one for its ack)
+ *   is cancelled as MPICH ch3 does it: CANCEL_SEND_REQ asks the receiver to
+ *   drop the message from its unexpected queue, and CANCEL_SEND_RESP says
+ *   whether it did; if a receive matched it first, the send completes
+ *   normally. An eager standard send is complete when `isend` returns and
+ *   cannot be cancelled (the standard allows that).
  * - **Matched probe** (MPI-3.1 §3.8.2): the message is taken off the
  *   unexpected queue (nothing else can match it) and received later by
  *   `mrecv`.
@@ -171,7 +175,9 @@ export class PointToPoint implements PacketHandler {
   #unexpected: Unexpected[] = [];
   #sends = new Map<number, SendState>();
   /** Eager synchronous sends waiting for their SYNC_ACK, by request id. */
-  #syncSends = new Map<number, { req: Request; src: number }>();
+  #syncSends = new Map<number, { req: Request; src: number; peer: number }>();
+  /** Sends with a CANCEL_SEND_REQ on its way (one question per send). */
+  #cancelling = new Set<number>();
   #recvs = new Map<number, RecvState>();
   #staging = new Map<number, Staging[]>();
   #flushQueued = false;
@@ -292,7 +298,7 @@ export class PointToPoint implements PacketHandler {
       const payload = region.read(0, size).slice();
       this.#copyCost(size);
       this.counters.copiedBytes += size;
-      if (sync) this.#syncSends.set(req.id, { req, src });
+      if (sync) this.#syncSends.set(req.id, { req, src, peer: dest });
       this.ch.send(dest, {
         type: sync ? PacketType.EAGER_SYNC : PacketType.EAGER,
         fields: sync ? { context, src, tag, size, sreq: req.id } : { context, src, tag, size },
@@ -381,17 +387,77 @@ export class PointToPoint implements PacketHandler {
   }
 
   /**
-   * `MPI_Cancel` of `req` (MPI-3.1 §3.8.4): a receive still waiting for a
-   * message leaves the queue and completes with `cancelled` set; anything
-   * else (a matched receive, a send) completes normally.
+   * `MPI_Cancel` of `req` (MPI-3.1 §3.8.4: "Either the cancellation
+   * succeeds, or the communication succeeds, but not both"). A receive
+   * still waiting for a message leaves the queue and completes with
+   * `cancelled` set. A pending send to oneself leaves the local unexpected
+   * queue; to a peer, CANCEL_SEND_REQ asks for its message back. Anything
+   * already matched completes normally.
    */
   cancel(req: Request): void {
-    if (req.kind !== "recv" || req.done) return;
-    const i = this.#posted.findIndex((pr) => pr.req === req);
-    if (i < 0) return;
-    const [pr] = this.#posted.splice(i, 1);
-    this.#pin(pr.region, -1);
-    req.complete({ source: pr.source, tag: pr.tag, bytes: 0, count: 0, cancelled: true });
+    if (req.done) return;
+    if (req.kind === "recv") {
+      const i = this.#posted.findIndex((pr) => pr.req === req);
+      if (i < 0) return;
+      const [pr] = this.#posted.splice(i, 1);
+      this.#pin(pr.region, -1);
+      req.complete({ source: pr.source, tag: pr.tag, bytes: 0, count: 0, cancelled: true });
+      return;
+    }
+    const rndv = this.#sends.get(req.id), sync = this.#syncSends.get(req.id);
+    if (rndv?.req === req || sync?.req === req) {
+      if (this.#cancelling.has(req.id)) return;
+      this.#cancelling.add(req.id);
+      const peer = rndv?.req === req ? rndv.peer : sync!.peer;
+      this.ch.send(peer, { type: PacketType.CANCEL_SEND_REQ, fields: { sreq: req.id } });
+      return;
+    }
+    const i = this.#unexpected.findIndex((u) => u.sync === req);
+    if (i >= 0) {
+      const [u] = this.#unexpected.splice(i, 1);
+      req.complete({ ...emptyStatus(u.src), cancelled: true });
+    }
+  }
+
+  /**
+   * CANCEL_SEND_REQ from `peer` for its send `sreq`: drop the message if it
+   * is still unexpected here (no receive or matched probe has taken it), and
+   * answer either way.
+   */
+  #onCancelSend(peer: number, sreq: number): void {
+    const i = this.#unexpected.findIndex((u) =>
+      (u.rts !== undefined && u.rts.peer === peer && u.rts.sreq === sreq) ||
+      (u.sync !== undefined && !(u.sync instanceof Request) && u.sync.peer === peer &&
+        u.sync.sreq === sreq)
+    );
+    if (i >= 0) this.#unexpected.splice(i, 1);
+    this.ch.send(peer, {
+      type: PacketType.CANCEL_SEND_RESP,
+      fields: { sreq, length: i >= 0 ? 1 : 0 },
+    });
+  }
+
+  /** CANCEL_SEND_RESP: the send `sreq` completes cancelled if its message was dropped. */
+  #onCancelSendResp(sreq: number, dropped: boolean): void {
+    this.#cancelling.delete(sreq);
+    if (!dropped) return; // a receive matched it first: it completes normally
+    const rndv = this.#sends.get(sreq);
+    if (rndv) {
+      this.#sends.delete(sreq);
+      rndv.src.finish();
+      this.#deregisterLater();
+      rndv.req.complete({ ...emptyStatus(this.rank), cancelled: true });
+      return;
+    }
+    const sync = this.#syncSends.get(sreq);
+    if (!sync) {
+      throw new MpiError(
+        "MPI_ERR_INTERN",
+        `rank ${this.rank}: CANCEL_SEND_RESP for unknown send ${sreq}`,
+      );
+    }
+    this.#syncSends.delete(sreq);
+    sync.req.complete({ ...emptyStatus(sync.src), cancelled: true });
   }
 
   /**
@@ -465,6 +531,12 @@ export class PointToPoint implements PacketHandler {
         s.req.complete(emptyStatus(s.src));
         return;
       }
+      case PacketType.CANCEL_SEND_REQ:
+        this.#onCancelSend(peer, h.sreq);
+        return;
+      case PacketType.CANCEL_SEND_RESP:
+        this.#onCancelSendResp(h.sreq, h.length === 1);
+        return;
       case PacketType.RTS:
         this.#arrive({
           context: h.context,

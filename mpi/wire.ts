@@ -64,7 +64,8 @@ export const TAIL_MAGIC = 0xa5c3_5a3c;
 /**
  * Packet types (MVAPICH: eager send, RNDV_REQ_TO_SEND, RNDV_CLR_TO_SEND,
  * RNDV_FINISH, NOOP, ADDRESS; and MPICH ch3's EAGER_SYNC_SEND and
- * EAGER_SYNC_ACK, which MVAPICH inherits, for synchronous sends).
+ * EAGER_SYNC_ACK for synchronous sends and CANCEL_SEND_REQ/RESP for
+ * MPI_Cancel of a send, which MVAPICH inherits).
  *
  * @example
  * ```ts
@@ -90,6 +91,10 @@ export const PacketType = {
   EAGER_SYNC: 7,
   /** A receive matched the EAGER_SYNC message with send request `sreq` (MPI_Ssend completes). */
   SYNC_ACK: 8,
+  /** MPI_Cancel of send request `sreq`: drop its message if no receive has matched it yet. */
+  CANCEL_SEND_REQ: 9,
+  /** The answer to CANCEL_SEND_REQ for `sreq`: `length` 1 if the message was dropped, else 0. */
+  CANCEL_SEND_RESP: 10,
 } as const;
 
 /**

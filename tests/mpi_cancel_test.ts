@@ -1,7 +1,9 @@
 /**
  * MPI_Cancel (MPI-3.1 §3.8.4): a receive no message has matched is
- * cancelled (`testCancelled`), a matched one and sends complete normally;
- * persistent requests stay usable; misuse is MPI_ERR_REQUEST.
+ * cancelled (`testCancelled`); a pending send whose message no receive has
+ * matched is taken back (CANCEL_SEND_REQ/RESP); matched operations and
+ * eager standard sends complete normally; persistent requests stay usable;
+ * misuse is MPI_ERR_REQUEST.
  */
 import assert from "node:assert/strict";
 import { mpi } from "../mod.ts";
@@ -28,7 +30,55 @@ for (const mode of ["native", "bypass", "split"] as const) {
   });
 }
 
-Deno.test("mpi cancel: a receive that already matched (eager or rendezvous) and every send complete normally", async () => {
+for (const mode of ["native", "bypass", "split"] as const) {
+  Deno.test(`mpi cancel (${mode}): unmatched rendezvous and synchronous sends are taken back; the receiver never sees them`, async () => {
+    const job = await mpiexec({ np: 2, mode }, async (comm) => {
+      const peer = 1 - comm.rank;
+      if (comm.rank === 0) {
+        const big = comm.alloc(40_000);
+        big.fill(1);
+        const r1 = await comm.isend(big, peer, 5); // rendezvous: waits for a CTS
+        const r2 = await comm.issend(new Uint8Array([2]), peer, 5); // eager, waits for its ack
+        const r3 = await comm.issend(new Uint8Array([3]), 0, 5); // to itself
+        await comm.barrier(); // both messages are at rank 1, unexpected
+        for (const r of [r1, r2, r3]) comm.cancel(r);
+        const st = await comm.waitall([r1, r2, r3]);
+        const selfLeft = await comm.iprobe(0, 5);
+        await comm.free(big); // no longer pinned by the send
+        await comm.send(new Uint8Array([4]), peer, 5);
+        await comm.barrier();
+        return [...st.map(testCancelled), selfLeft === undefined];
+      }
+      await comm.barrier();
+      await comm.barrier(); // rank 0 has cancelled
+      const v = new Uint8Array(40_000);
+      const st = await comm.recv(v, 0, 5);
+      return [st.bytes, v[0]];
+    });
+    assert.deepEqual(job.results[0], [true, true, true, true]);
+    // Rank 1's only message is the later one: the cancelled ones are gone.
+    assert.deepEqual(job.results[1], [1, 4]);
+  });
+}
+
+Deno.test("mpi cancel: a send whose message a receive matched first completes normally", async () => {
+  const job = await mpiexec({ np: 2, mode: "bypass" }, async (comm) => {
+    const peer = 1 - comm.rank;
+    if (comm.rank === 0) {
+      const r = await comm.issend(new Uint8Array(16), peer, 1);
+      await comm.barrier(); // rank 1 has received it; its ack is on the way or here
+      comm.cancel(r);
+      const st = await comm.wait(r);
+      return [testCancelled(st)];
+    }
+    await comm.recv(new Uint8Array(16), 0, 1);
+    await comm.barrier();
+    return [];
+  });
+  assert.deepEqual(job.results[0], [false]);
+});
+
+Deno.test("mpi cancel: a receive that already matched (eager or rendezvous) and an eager standard send complete normally", async () => {
   const job = await mpiexec({ np: 2, mode: "bypass" }, async (comm) => {
     const peer = 1 - comm.rank;
     if (comm.rank === 1) {
