@@ -48,6 +48,8 @@ import {
   ANY_SOURCE,
   ANY_TAG,
   CONGRUENT,
+  ERRORS_ARE_FATAL,
+  ERRORS_RETURN,
   IDENT,
   IN_PLACE,
   type InPlace,
@@ -59,18 +61,13 @@ import {
   UNEQUAL,
 } from "./constants.ts";
 import { type Datatype, typeSize } from "./datatype.ts";
-import {
-  type Errhandler,
-  type ErrorOutcome,
-  ERRORS_ARE_FATAL,
-  isErrhandler,
-} from "./errhandler.ts";
 import { MpiError } from "./errors.ts";
 import { Group } from "./group.ts";
 import { checkOp, type Op, reduceInto } from "./ops.ts";
 import type { MpiCounters, MpiProcess } from "./process.ts";
 import {
   emptyStatus,
+  InStatusError,
   Message,
   MESSAGE_NO_PROC,
   PersistentRequest,
@@ -157,6 +154,57 @@ export interface Work {
   /** Extra nanoseconds. */
   ns?: number;
 }
+
+/**
+ * A user error handler (`MPI_Comm_errhandler_function`, MPI-3.1 §8.3.1):
+ * called with the communicator and the error; when it returns, the call
+ * returns the error. It may throw to end the rank instead.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ErrhandlerFunction } from "./comm.ts";
+ * const seen: string[] = [];
+ * const log: ErrhandlerFunction = (comm, e) => void seen.push(`${comm.name}: ${e.code}`);
+ * assert.equal(typeof log, "function");
+ * ```
+ */
+export type ErrhandlerFunction = (comm: Comm<Errhandler>, error: MpiError) => void;
+
+/**
+ * An error handler (MPI-3.1 §8.3): `ERRORS_ARE_FATAL` (a call throws the
+ * error it detects; the default), `ERRORS_RETURN` (it returns the error
+ * instead), or a user function (called, then the call returns the error).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Errhandler } from "./comm.ts";
+ * import { ERRORS_RETURN } from "./constants.ts";
+ * const h: Errhandler = ERRORS_RETURN;
+ * assert.equal(h, "ERRORS_RETURN");
+ * ```
+ */
+export type Errhandler = typeof ERRORS_ARE_FATAL | typeof ERRORS_RETURN | ErrhandlerFunction;
+
+/**
+ * What a call may give back instead of its result under error handler `H`:
+ * nothing under ERRORS_ARE_FATAL (it throws), an {@link MpiError} under the
+ * others. The handler is `Comm`'s type parameter, so that
+ * `comm.setErrhandler(ERRORS_RETURN)` gives a communicator whose `recv`
+ * resolves to `Status | MpiError`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ErrorOutcome } from "./comm.ts";
+ * import { MpiError } from "./errors.ts";
+ * const e: ErrorOutcome<"ERRORS_RETURN"> = new MpiError("MPI_ERR_TAG", "tag -1");
+ * assert.equal(e.code, "MPI_ERR_TAG");
+ * ```
+ */
+export type ErrorOutcome<H extends Errhandler> = H extends typeof ERRORS_ARE_FATAL ? never
+  : MpiError;
 
 /**
  * A communicator.
@@ -1805,14 +1853,16 @@ function isActive(r: Request): boolean {
 
 /** MPI_ERR_IN_STATUS for a multiple completion call: `statuses` carry the errors. */
 function inStatus(what: string, rank: number, statuses: Status[], failed: MpiError[]): MpiError {
-  const e = new MpiError(
-    "MPI_ERR_IN_STATUS",
+  return new InStatusError(
     `${what} on rank ${rank}: ${failed.length} of ${statuses.length} requests failed (see statuses); the first: ${
       failed[0].message
     }`,
+    statuses,
   );
-  e.statuses = statuses;
-  return e;
+}
+
+function isErrhandler(h: unknown): h is Errhandler {
+  return h === ERRORS_ARE_FATAL || h === ERRORS_RETURN || typeof h === "function";
 }
 
 function noProc(): Matched {

@@ -105,6 +105,32 @@ export const SIMILAR = 2 as const;
 export const UNEQUAL = 3 as const;
 
 /**
+ * `MPI_ERRORS_ARE_FATAL` (MPI-3.1 §8.3): a call that detects an error
+ * throws it; every communicator's error handler at the start.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ERRORS_ARE_FATAL } from "./constants.ts";
+ * assert.equal(ERRORS_ARE_FATAL, "ERRORS_ARE_FATAL");
+ * ```
+ */
+export const ERRORS_ARE_FATAL = "ERRORS_ARE_FATAL" as const;
+
+/**
+ * `MPI_ERRORS_RETURN` (MPI-3.1 §8.3): a call that detects an error returns
+ * it (an `MpiError`) instead of throwing.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ERRORS_RETURN } from "./constants.ts";
+ * assert.equal(ERRORS_RETURN, "ERRORS_RETURN");
+ * ```
+ */
+export const ERRORS_RETURN = "ERRORS_RETURN" as const;
+
+/**
  * Largest valid tag (`MPI_TAG_UB`; the standard requires at least 32767).
  *
  * @example

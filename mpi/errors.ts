@@ -2,12 +2,11 @@
  * MPI error classes (MPI-3.1 §8.4, Table 8.7) as one error type: every
  * misuse the library detects raises an {@link MpiError} whose `code` is the
  * MPI error class name and whose message is one line naming the call, the
- * rank and what was wrong. The communicator's error handler (see
- * errhandler.ts) decides whether it is thrown or returned.
+ * rank and what was wrong. The communicator's error handler (`Comm`'s
+ * `setErrhandler`) decides whether it is thrown or returned.
  *
  * @module
  */
-import type { Status } from "./request.ts";
 
 /**
  * The MPI error classes this library raises (MPI-3.1 Table 8.7).
@@ -111,11 +110,4 @@ export class MpiError extends Error {
   get errorClass(): number {
     return ERROR_CLASSES[this.code];
   }
-
-  /**
-   * For `MPI_ERR_IN_STATUS` (a multiple completion call under a returning
-   * error handler, MPI-3.1 §3.7.5): one status per request, in order; a
-   * failed one carries its error in `error`.
-   */
-  statuses?: Status[];
 }

@@ -24,13 +24,13 @@
  */
 export * from "./constants.ts";
 export * from "./errors.ts";
-export * from "./errhandler.ts";
 export { Group } from "./group.ts";
 export * from "./datatype.ts";
 export { type Buf, MpiBuffer } from "./buffer.ts";
 export {
   emptyStatus,
   getCount,
+  InStatusError,
   Message,
   MESSAGE_NO_PROC,
   PersistentRequest,
@@ -39,7 +39,16 @@ export {
   testCancelled,
 } from "./request.ts";
 export { checkOp, type Op, OPS, reduceArrays, reduceInto } from "./ops.ts";
-export { type CollOptions, Comm, type Matched, type Some, type Work } from "./comm.ts";
+export {
+  type CollOptions,
+  Comm,
+  type Errhandler,
+  type ErrhandlerFunction,
+  type ErrorOutcome,
+  type Matched,
+  type Some,
+  type Work,
+} from "./comm.ts";
 export {
   type AlgorithmOf,
   ALGORITHMS,

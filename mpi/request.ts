@@ -9,7 +9,7 @@
  */
 import { PROC_NULL, UNDEFINED } from "./constants.ts";
 import { type Datatype, typeSize } from "./datatype.ts";
-import type { MpiError } from "./errors.ts";
+import { MpiError } from "./errors.ts";
 
 /**
  * What a completed receive (or probe) reports (`MPI_Status`).
@@ -328,6 +328,38 @@ export class Message {
  * ```
  */
 export const MESSAGE_NO_PROC: Message = new Message(-1, Object.freeze(emptyStatus(PROC_NULL)));
+
+/**
+ * `MPI_ERR_IN_STATUS` (MPI-3.1 §3.7.5): what `waitall`, `testall`,
+ * `waitsome` and `testsome` raise, under an error handler other than
+ * ERRORS_ARE_FATAL, when some of the requests they completed failed:
+ * `statuses` has one status per request completed, in order, each failed
+ * one with its error in `error`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MpiError } from "./errors.ts";
+ * import { InStatusError } from "./request.ts";
+ * const bad = new MpiError("MPI_ERR_TRUNCATE", "message of 8 bytes");
+ * const e = new InStatusError("MPI_Waitall on rank 0: 1 of 2 requests failed", [
+ *   { source: 1, tag: 0, bytes: 4, count: 1 },
+ *   { source: 1, tag: 1, bytes: 4, count: 1, error: bad },
+ * ]);
+ * assert.equal(e.code, "MPI_ERR_IN_STATUS");
+ * assert.ok(e instanceof MpiError);
+ * assert.deepEqual(e.statuses.map((s) => s.error?.code), [undefined, "MPI_ERR_TRUNCATE"]);
+ * ```
+ */
+export class InStatusError extends MpiError {
+  /**
+   * @param detail what failed (one line; the code is prefixed)
+   * @param statuses the statuses of the requests completed, in order
+   */
+  constructor(detail: string, readonly statuses: readonly Status[]) {
+    super("MPI_ERR_IN_STATUS", detail);
+  }
+}
 
 /**
  * A receive as the matching engine sees it: the match triple and where the
