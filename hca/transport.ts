@@ -10,6 +10,7 @@
 
 import { EqeType, HwQpState, QpServiceType } from "./commands.ts";
 import type { HcaCore } from "./core.ts";
+import type { CompletionQueue } from "./cq.ts";
 import type { Profile } from "../sim/profiles/schema.ts";
 import { Line } from "../sim/line.ts";
 import {
@@ -269,7 +270,7 @@ export class Transport {
   sqComplete(qp: Qp, w: SendWqe): void {
     if (!w.signaled) return;
     const p = w.wqe!;
-    qp.sendCq.post({
+    this.#toCq(qp, qp.sendCq, {
       qpn: qp.qpn,
       imm: 0,
       byteLen: p.length,
@@ -289,7 +290,7 @@ export class Transport {
   /** Error CQE for send WQE `counter` (always written; raises a completion event if armed). */
   sqError(qp: Qp, counter: number, syndrome: number, vendorErr: number): void {
     const cqe = errorCqe(qp.qpn, counter, syndrome, vendorErr, CqeOpcode.ERROR_SEND, CqeFlags.SQ);
-    qp.sendCq.post(cqe, true);
+    this.#toCq(qp, qp.sendCq, cqe, true);
   }
 
   /** A receive WQE completed successfully: a message of `f.byteLen` bytes arrived. */
@@ -314,7 +315,7 @@ export class Transport {
     if (f.withImm) flags |= CqeFlags.WITH_IMM;
     if (f.grh) flags |= CqeFlags.GRH;
     if (f.solicited) flags |= CqeFlags.SOLICITED;
-    qp.recvCq.post({
+    this.#toCq(qp, qp.recvCq, {
       qpn: qp.qpn,
       imm: f.imm ?? 0,
       byteLen: f.byteLen,
@@ -334,9 +335,34 @@ export class Transport {
   /** Error CQE for receive WQE `counter` (of the SRQ if `fromSrq`). */
   rqError(qp: Qp, counter: number, fromSrq: boolean, syndrome: number, vendorErr: number): void {
     const flags = fromSrq ? CqeFlags.SRQ : 0;
-    qp.recvCq.post(
+    this.#toCq(
+      qp,
+      qp.recvCq,
       errorCqe(qp.qpn, counter, syndrome, vendorErr, CqeOpcode.ERROR_RECV, flags),
       true,
+    );
+  }
+
+  /**
+   * Write `qp`'s CQE to `cq`. A CQ that cannot take it (it overran now, or has been in error
+   * since) loses the CQE, and the QP, which can report no more completions, moves to Error
+   * with a Local Work Queue Catastrophic Error (WQ_CATAS_ERROR: the verbs' QP_FATAL). IBTA vol 1
+   * C9-218: "A Requester Class F error occurs when the CQ is inaccessible or full and an attempt
+   * is made to complete a WQE. The Affected QP shall be moved to the error state and affiliated
+   * asynchronous errors generated"; C11-37: the CQ Error "will result in an Affiliated
+   * Asynchronous Error for any associated Work Queues when they attempt to use that CQ". The
+   * move is an event of its own, at once: the engine that completed the WQE ends the step it is
+   * in, and the QP's new epochs stop what it had scheduled. A QP already in Error (flushing into
+   * the full CQ) has no state left to lose and raises nothing more.
+   */
+  #toCq(qp: Qp, cq: CompletionQueue, cqe: Cqe, solicited: boolean): void {
+    if (cq.post(cqe, solicited)) return;
+    if (qp.state === HwQpState.ERR || qp.state === HwQpState.RESET) return;
+    const engine = this.core.engine;
+    engine.schedule(
+      0,
+      () => this.toError(qp, EqeType.WQ_CATAS_ERROR),
+      engine.tag("hca.wq_catas"),
     );
   }
 

@@ -298,3 +298,54 @@ for (const mode of MODES) {
     });
   });
 }
+
+for (const mode of MODES) {
+  Deno.test(`async events (${mode}): a CQ overrun raises CQ_ERR, and each QP that then completes into it QP_FATAL and goes to ERR`, async () => {
+    // IBTA vol 1 C9-218: "A Requester Class F error occurs when the CQ is inaccessible or full
+    // and an attempt is made to complete a WQE. The Affected QP shall be moved to the error
+    // state and affiliated asynchronous errors generated"; C11-37: the CQ Error "will result in
+    // an Affiliated Asynchronous Error for any associated Work Queues when they attempt to use
+    // that CQ".
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const cq = await x.ctx.createCq(1);
+      const cap = { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 };
+      const mk = async () => {
+        const qx = await x.pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: x.cq, cap });
+        const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap });
+        await connectPair({ qp: qx, lid: x.lid }, { qp: qy, lid: y.lid }, CONNECT);
+        return qx;
+      };
+      const q1 = await mk(), q2 = await mk();
+      const write = (qp: typeof q1, wrId: bigint) =>
+        qp.postSend({
+          wrId,
+          opcode: WrOpcode.RDMA_WRITE,
+          sendFlags: SendFlags.SIGNALED,
+          sgList: [{ addr: x.buf, length: 8, lkey: x.mr.lkey }],
+          remoteAddr: y.buf,
+          rkey: y.mr.rkey,
+        });
+      // mthca's ring has one entry more than the cqe it reports: cqe + 2 completions overrun it.
+      for (let i = 0n; i < BigInt(cq.cqe) + 2n; i++) write(q1, i);
+      const cqErr = await x.ctx.getAsyncEvent();
+      assert.deepEqual([cqErr.type, cqErr.cq], [EventType.CQ_ERR, cq]);
+      const fatal = await x.ctx.getAsyncEvent();
+      assert.deepEqual([fatal.type, fatal.qp], [EventType.QP_FATAL, q1]);
+      assert.equal((await q1.query()).state, QpState.ERR);
+      assert.equal(cq.poll(64).length, cq.cqe + 1, "the completions before the overrun stay");
+      // Another QP of the CQ in error: nothing happens until it completes a WQE.
+      assert.equal((await q2.query()).state, QpState.RTS);
+      assert.equal(x.ctx.asyncPending, 0);
+      write(q2, 100n);
+      const fatal2 = await x.ctx.getAsyncEvent();
+      assert.deepEqual([fatal2.type, fatal2.qp], [EventType.QP_FATAL, q2]);
+      assert.equal((await q2.query()).state, QpState.ERR);
+      await cluster.sleep(200_000);
+      assert.equal(x.ctx.asyncPending, 0, "one event per QP");
+      assert.deepEqual(cq.poll(64), [], "the CQ in error takes no completion");
+      for (const e of [cqErr, fatal, fatal2]) x.ctx.ackAsyncEvent(e);
+    });
+  });
+}
