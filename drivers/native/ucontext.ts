@@ -740,7 +740,21 @@ export class UContext implements UverbsFile {
       }
       ctx.pkeyIndex = i;
     }
-    if (mask & M.QKEY) ctx.qkey = checkInt("modify_qp", "qkey", a.qkey, 0, 0xffffffff);
+    if (mask & M.QKEY) {
+      ctx.qkey = checkInt("modify_qp", "qkey", a.qkey, 0, 0xffffffff);
+      // A Q_Key with bit 31 set is a controlled Q_Key, which no consumer may give its QP (IBTA
+      // vol 1 §10.2.4, "RDMA/uverbs: Restrict usage of privileged QKEYs"): Linux
+      // `modify_qp` in uverbs_cmd.c refuses `qkey & IB_QP_SET_QKEY` with -EPERM unless the
+      // administrator allowed it (rdma_nl_get_privileged_qkey; off by default). Every program
+      // here runs as an ordinary user.
+      if (ctx.qkey & 0x80000000) {
+        throw new VerbsError(
+          "EPERM",
+          `modify_qp: qkey 0x${ctx.qkey.toString(16)} is a controlled Q_Key (bit 31 set), ` +
+            "which an unprivileged process may not set",
+        );
+      }
+    }
     if (mask & M.ACCESS_FLAGS) {
       const f = checkInt("modify_qp", "accessFlags", a.accessFlags, 0, 0xff);
       const known = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ |

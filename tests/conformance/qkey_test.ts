@@ -1,0 +1,73 @@
+/**
+ * Q_Keys of UD QPs, in every mode (native, bypass, split: DESIGN §9,
+ * invariant 11):
+ *
+ * - A Q_Key with bit 31 set is a controlled Q_Key, which a consumer may not
+ *   give its QP (IBTA vol 1 §10.2.4): Linux `modify_qp` (uverbs_cmd.c)
+ *   refuses it with EPERM for an unprivileged process
+ *   (`rdma_nl_get_privileged_qkey`, off by default), and the QP keeps the
+ *   Q_Key it had.
+ * - A send whose Q_Key has bit 31 set carries the sending QP's own Q_Key
+ *   instead (IBTA vol 1 C10-15); any other Q_Key must equal the receiver's,
+ *   else the datagram is dropped silently: no completion on the receiver,
+ *   the receive WQE kept for the next datagram.
+ */
+import assert from "node:assert/strict";
+import { type Qp, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
+import { CAP, MODES, pair, rejects, type Side, side, twoDomains } from "./helpers.ts";
+
+/** The Q_Key `connectPair` gives UD QPs (perftest's DEF_QKEY). */
+const QKEY = 0x11111111;
+
+for (const mode of MODES) {
+  Deno.test(`qkey (${mode}): a controlled Q_Key (bit 31) is EPERM at modify_qp, the QP unchanged`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const qp = await x.pd.createQp({ type: QpType.UD, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      const init = { state: QpState.INIT, pkeyIndex: 0, port: 1 };
+      const msg = await rejects(() => qp.modify({ ...init, qkey: 0x80010000 }), "EPERM");
+      assert.match(msg, /qkey 0x80010000 is a controlled Q_Key/);
+      assert.equal((await qp.query()).state, QpState.RESET, "RESET->INIT did not happen");
+      await qp.modify({ ...init, qkey: QKEY });
+      await qp.modify({ state: QpState.RTR });
+      await qp.modify({ state: QpState.RTS, sqPsn: 1 });
+      await rejects(() => qp.modify({ state: QpState.RTS, qkey: 0x80000000 }), "EPERM");
+      const q = await qp.query();
+      assert.deepEqual([q.state, q.qkey], [QpState.RTS, QKEY]);
+      await qp.modify({ state: QpState.RTS, qkey: 0x7fffffff }); // the highest one allowed
+      assert.equal((await qp.query()).qkey, 0x7fffffff);
+    });
+  });
+
+  Deno.test(`qkey (${mode}): a send's bit-31 Q_Key is the QP's own; a wrong one is dropped`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [ux, uy] = await pair(x, y, QpType.UD);
+      const ah = await x.pd.createAh({ dlid: y.lid });
+      const send = (q: Qp, s: Side, wrId: bigint, remoteQkey: number) =>
+        q.postSend({
+          wrId,
+          opcode: WrOpcode.SEND,
+          sendFlags: SendFlags.SIGNALED,
+          sgList: [{ addr: s.buf, length: 16, lkey: s.mr.lkey }],
+          ah,
+          remoteQpn: uy.qpNum,
+          remoteQkey,
+        });
+      uy.postRecv({ wrId: 7n, sgList: [{ addr: y.buf, length: 256, lkey: y.mr.lkey }] });
+      send(ux, x, 1n, QKEY ^ 1); // the receiver's Q_Key is QKEY: dropped
+      send(ux, x, 2n, 0x80000000); // the sender's own Q_Key, QKEY: delivered
+      const sent = await x.cq.pollUntil(2);
+      assert.deepEqual(sent.map((w) => [w.wrId, w.status]), [
+        [1n, WcStatus.SUCCESS],
+        [2n, WcStatus.SUCCESS],
+      ], "UD: the sender completes either way");
+      const [got] = await y.cq.pollUntil(1);
+      assert.deepEqual([got.wrId, got.status, got.byteLen], [7n, WcStatus.SUCCESS, 40 + 16]);
+      await cluster.sleep(200_000);
+      assert.deepEqual(y.cq.poll(4), [], "no completion for the dropped datagram");
+    });
+  });
+}
