@@ -346,6 +346,34 @@ for (const mode of MODES) {
       assert.equal(x.ctx.asyncPending, 0, "one event per QP");
       assert.deepEqual(cq.poll(64), [], "the CQ in error takes no completion");
       for (const e of [cqErr, fatal, fatal2]) x.ctx.ackAsyncEvent(e);
+
+      // The receive side: a UD QP whose receive CQ overruns.
+      const rcq = await y.ctx.createCq(1);
+      const uy = await y.pd.createQp({ type: QpType.UD, sendCq: y.cq, recvCq: rcq, cap });
+      const ux = await x.pd.createQp({ type: QpType.UD, sendCq: x.cq, recvCq: x.cq, cap });
+      await connectPair({ qp: ux, lid: x.lid }, { qp: uy, lid: y.lid });
+      const ah = await x.pd.createAh({ dlid: y.lid });
+      const n = rcq.cqe + 2;
+      for (let i = 0; i < n; i++) {
+        uy.postRecv({ wrId: BigInt(i), sgList: [{ addr: y.buf, length: 256, lkey: y.mr.lkey }] });
+        ux.postSend({
+          wrId: BigInt(i),
+          opcode: WrOpcode.SEND,
+          sendFlags: SendFlags.SIGNALED,
+          sgList: [{ addr: x.buf, length: 8, lkey: x.mr.lkey }],
+          ah,
+          remoteQpn: uy.qpNum,
+          remoteQkey: 0x11111111,
+        });
+      }
+      const rErr = await y.ctx.getAsyncEvent();
+      assert.deepEqual([rErr.type, rErr.cq], [EventType.CQ_ERR, rcq]);
+      const rFatal = await y.ctx.getAsyncEvent();
+      assert.deepEqual([rFatal.type, rFatal.qp], [EventType.QP_FATAL, uy]);
+      assert.equal((await uy.query()).state, QpState.ERR);
+      const held = Array.from({ length: rcq.cqe + 1 }, (_, i) => BigInt(i));
+      assert.deepEqual(rcq.poll(64).map((w) => w.wrId), held, "the receives before the overrun");
+      for (const e of [rErr, rFatal]) y.ctx.ackAsyncEvent(e);
     });
   });
 }
