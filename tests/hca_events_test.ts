@@ -3,7 +3,7 @@ import { connectedQps, must, pattern, withPair } from "./support/hca_harness.ts"
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { CqeFlags } from "../hca/cqe.ts";
 import { CqErrorCause } from "../hca/eqe.ts";
-import { CmdOp, EqeType } from "../hca/commands.ts";
+import { CmdOp, EqeType, HwQpState } from "../hca/commands.ts";
 
 Deno.test("hca events: an armed CQ writes one completion EQE and raises the EQ's vector once", async () => {
   await withPair({}, async (p) => {
@@ -30,7 +30,7 @@ Deno.test("hca events: an armed CQ writes one completion EQE and raises the EQ's
   });
 });
 
-Deno.test("hca events: a CQ that overruns goes to error and raises CQ_ERROR; no CQE is overwritten", async () => {
+Deno.test("hca events: a CQ that overruns goes to error and raises CQ_ERROR, its QP WQ_CATAS_ERROR; no CQE is overwritten", async () => {
   await withPair({}, async (p) => {
     const cq = await p.a.createCq(2); // 4 entries
     const cqb = await p.b.createCq();
@@ -56,6 +56,11 @@ Deno.test("hca events: a CQ that overruns goes to error and raises CQ_ERROR; no 
     assert.equal(must(await p.a.exec(CmdOp.QUERY_CQ, { cqn: cq.cqn })).error, true);
     const got = await p.a.waitCqes(cq, 6, 10_000);
     assert.deepEqual(got.map((c) => c.wqeCounter), [0, 1, 2, 3]);
+    // IBTA vol 1 C9-218: the QP whose CQE was lost goes to Error with an affiliated error.
+    const catas = p.a.events.filter((e) => e.type === EqeType.WQ_CATAS_ERROR);
+    assert.deepEqual(catas.map((e) => e.index), [qa.qpn], "once, for the QP");
+    assert.ok(p.a.events.indexOf(ev) < p.a.events.indexOf(catas[0]), "after CQ_ERROR");
+    assert.equal(must(await p.a.exec(CmdOp.QUERY_QP, { qpn: qa.qpn })).state, HwQpState.ERR);
   });
 });
 
