@@ -11,6 +11,7 @@
 import { EqeType, HwQpState, QpServiceType } from "./commands.ts";
 import type { HcaCore } from "./core.ts";
 import type { CompletionQueue } from "./cq.ts";
+import { MCAST_LID_BASE } from "./mcg.ts";
 import type { Profile } from "../sim/profiles/schema.ts";
 import { Line } from "../sim/line.ts";
 import {
@@ -306,6 +307,8 @@ export class Transport {
       withImm?: boolean;
       grh?: boolean;
       slid: number;
+      /** The DLID the message came to: one of the port's LIDs, or a multicast LID. */
+      dlid: number;
       sl: number;
       srcQp: number;
       solicited: boolean;
@@ -315,13 +318,17 @@ export class Transport {
     if (f.withImm) flags |= CqeFlags.WITH_IMM;
     if (f.grh) flags |= CqeFlags.GRH;
     if (f.solicited) flags |= CqeFlags.SOLICITED;
+    // Which of the port's 2^LMC LIDs the message came to; none for a multicast LID (mthca's
+    // CQE `g_mlpath`; Linux qib_ud_rcv: `dlid & ((1 << lmc) - 1)`, 0 for multicast).
+    const lmc = this.port(qp.port)?.lmc ?? 0;
+    const dlidPathBits = f.dlid >= MCAST_LID_BASE ? 0 : f.dlid & ((1 << lmc) - 1);
     this.#toCq(qp, qp.recvCq, {
       qpn: qp.qpn,
       imm: f.imm ?? 0,
       byteLen: f.byteLen,
       slid: f.slid,
       sl: f.sl,
-      dlidPathBits: 0,
+      dlidPathBits,
       srcQp: f.srcQp,
       wqeCounter: counter & CQE_WQE_COUNTER_MASK,
       syndrome: 0,
@@ -471,9 +478,11 @@ function errorCqe(
  * ```ts
  * import assert from "node:assert/strict";
  * import type { AddressVector } from "./transport.ts";
- * // A path's LRH SLID is the port's LID plus the source path bits (LMC).
- * const slid = (portLid: number, av: AddressVector) => portLid | (av.srcPathBits ?? 0);
- * assert.equal(slid(0x10, { dlid: 0x20, srcPathBits: 3 }), 0x13);
+ * // A path's LRH SLID is the port's base LID with the low LMC bits from the source path bits.
+ * const slid = (portLid: number, lmc: number, av: AddressVector) =>
+ *   portLid | ((av.srcPathBits ?? 0) & ((1 << lmc) - 1));
+ * assert.equal(slid(0x10, 2, { dlid: 0x20, srcPathBits: 3 }), 0x13);
+ * assert.equal(slid(0x10, 0, { dlid: 0x20, srcPathBits: 3 }), 0x10);
  * ```
  */
 export interface AddressVector {
@@ -497,10 +506,16 @@ export interface AddressVector {
  * import { routeTo } from "./transport.ts";
  * import { OP } from "./opcode.ts";
  * import type { PacketInit } from "./packet.ts";
+ * import type { Port } from "./port.ts";
  * const init = { bth: { opcode: OP.RC_SEND_ONLY, destQp: 9, psn: 0 } } as PacketInit;
- * routeTo(init, undefined, { dlid: 7, sl: 2, srcPathBits: 1 });
- * assert.deepEqual(init.lrh, { dlid: 7, slid: 1, sl: 2 });
- * assert.equal(init.grh, undefined); // no port GID: a local packet
+ * // A port of LIDs 0x10..0x13 (LMC 2): the path bits' low two bits pick the SLID.
+ * const port = { lid: 0x10, lmc: 2 } as Port;
+ * routeTo(init, port, { dlid: 7, sl: 2, srcPathBits: 0x7 });
+ * assert.deepEqual(init.lrh, { dlid: 7, slid: 0x13, sl: 2 });
+ * assert.equal(init.grh, undefined); // no GRH asked for: a local packet
+ * // LMC 0: the port has one LID, whatever the path bits say.
+ * routeTo(init, { lid: 0x10, lmc: 0 } as Port, { dlid: 7, srcPathBits: 1 });
+ * assert.equal(init.lrh.slid, 0x10);
  * ```
  */
 export function routeTo(
@@ -508,9 +523,13 @@ export function routeTo(
   port: Port | undefined,
   av: AddressVector,
 ): PacketInit {
+  // A port answers to the 2^LMC LIDs from its base LID (IBTA vol 1 §7.11.1): the source path
+  // bits pick one of them, and only their low LMC bits count, as Linux qib/hfi1 build the SLID
+  // (`lid |= src_path_bits & ((1 << lmc) - 1)`). No QP sends with another port's LID.
+  const pathBits = (av.srcPathBits ?? 0) & ((1 << (port?.lmc ?? 0)) - 1);
   init.lrh = {
     dlid: av.dlid,
-    slid: ((port?.lid ?? 0) | (av.srcPathBits ?? 0)) & 0xffff,
+    slid: ((port?.lid ?? 0) | pathBits) & 0xffff,
     sl: av.sl ?? 0,
   };
   if (av.grh && port) {

@@ -3,6 +3,7 @@ import {
   allZero,
   firstDiff,
   type Host,
+  makePair,
   must,
   type Pair,
   pattern,
@@ -216,5 +217,56 @@ Deno.test("hca UD: RDMA opcodes are not allowed on UD (LOC_QP_OP_ERR)", async ()
     });
     const [c] = await p.a.waitCqes(a.cq, 1);
     assert.equal(c.syndrome, CqeSyndrome.LOCAL_QP_OP_ERR);
+  });
+});
+
+Deno.test("hca UD: with LMC the source path bits pick the SLID within the port's LIDs; the CQE names the DLID's path bits", async () => {
+  // IBTA vol 1 §7.11.1: a port answers to the 2^LMC LIDs from its base. Linux qib/hfi1 build the
+  // SLID as `lid | (src_path_bits & ((1 << lmc) - 1))` and report `dlid & ((1 << lmc) - 1)` as the
+  // receive's dlid_path_bits (0 for multicast); mthca's CQE carries them in `g_mlpath`.
+  const p = makePair();
+  p.a.hca.port(1)!.lmc = 2;
+  p.b.hca.port(1)!.lmc = 2;
+  await p.engine.run(async () => {
+    await p.setup();
+    const { a, b } = await udPair(p);
+    const dst = await p.b.buffer(4096);
+    const send = (srcPathBits: number, dlid: number) => {
+      p.b.postRecv(b.qp, [{ addr: dst.addr, length: 256, lkey: dst.key }]);
+      p.a.postSend(a.qp, {
+        opcode: WqeOpcode.SEND,
+        flags: WqeFlags.SIGNALED,
+        ud: { dlid, remoteQpn: b.qp.qpn, qkey: QKEY, srcPathBits },
+        inline: pattern(8),
+      });
+    };
+    assert.equal(p.a.lid & 3, 0, "an aligned block");
+    send(0x2, p.b.lid | 3);
+    send(0x7d, p.b.lid); // only the low two bits count: 0x7d & 3 = 1
+    await p.a.waitCqes(a.cq, 2);
+    const got = await p.b.waitCqes(b.cq, 2);
+    assert.deepEqual(got.map((c) => [c.syndrome, c.slid, c.dlidPathBits]), [
+      [0, p.a.lid | 2, 3],
+      [0, p.a.lid | 1, 0],
+    ]);
+  });
+});
+
+Deno.test("hca UD: without LMC the source path bits change no SLID: a QP cannot send as another port's LID", async () => {
+  await withPair({}, async (p) => {
+    const { a, b } = await udPair(p);
+    const dst = await p.b.buffer(256);
+    p.b.postRecv(b.qp, [{ addr: dst.addr, length: 256, lkey: dst.key }]);
+    // Path bits that would turn a's LID into b's own.
+    const srcPathBits = p.a.lid ^ p.b.lid;
+    assert.notEqual(p.a.lid | srcPathBits, p.a.lid);
+    p.a.postSend(a.qp, {
+      opcode: WqeOpcode.SEND,
+      flags: WqeFlags.SIGNALED,
+      ud: { dlid: p.b.lid, remoteQpn: b.qp.qpn, qkey: QKEY, srcPathBits },
+      inline: pattern(8),
+    });
+    const [r] = await p.b.waitCqes(b.cq, 1);
+    assert.deepEqual([r.syndrome, r.slid, r.dlidPathBits], [0, p.a.lid, 0]);
   });
 });

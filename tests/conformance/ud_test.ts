@@ -1,6 +1,6 @@
 /**
- * Q_Keys of UD QPs, in every mode (native, bypass, split: DESIGN §9,
- * invariant 11):
+ * What a UD datagram carries and who may set it, in every mode (native,
+ * bypass, split: DESIGN §9, invariant 11):
  *
  * - A Q_Key with bit 31 set is a controlled Q_Key, which a consumer may not
  *   give its QP (IBTA vol 1 §10.2.4): Linux `modify_qp` (uverbs_cmd.c)
@@ -11,6 +11,10 @@
  *   instead (IBTA vol 1 C10-15); any other Q_Key must equal the receiver's,
  *   else the datagram is dropped silently: no completion on the receiver,
  *   the receive WQE kept for the next datagram.
+ * - The source LID is the sending port's: an address handle's source path
+ *   bits pick among the port's 2^LMC LIDs and only their low LMC bits count
+ *   (IBTA vol 1 §7.11.1; Linux qib/hfi1: `lid | (src_path_bits & ((1 <<
+ *   lmc) - 1))`), so no program, in a guest or not, sends as another port.
  */
 import assert from "node:assert/strict";
 import { type Qp, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
@@ -68,6 +72,34 @@ for (const mode of MODES) {
       assert.deepEqual([got.wrId, got.status, got.byteLen], [7n, WcStatus.SUCCESS, 40 + 16]);
       await cluster.sleep(200_000);
       assert.deepEqual(y.cq.poll(4), [], "no completion for the dropped datagram");
+    });
+  });
+
+  Deno.test(`ud (${mode}): source path bits cannot make a datagram's SLID another port's LID`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [ux, uy] = await pair(x, y, QpType.UD);
+      assert.equal(x.ctx.queryPort(1).lmc, 0);
+      // The path bits that would turn the sender's LID into the receiver's.
+      const ah = await x.pd.createAh({ dlid: y.lid, srcPathBits: x.lid ^ y.lid });
+      uy.postRecv({ wrId: 1n, sgList: [{ addr: y.buf, length: 256, lkey: y.mr.lkey }] });
+      ux.postSend({
+        wrId: 1n,
+        opcode: WrOpcode.SEND,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 16, lkey: x.mr.lkey }],
+        ah,
+        remoteQpn: uy.qpNum,
+        remoteQkey: QKEY,
+      });
+      const [got] = await y.cq.pollUntil(1);
+      assert.deepEqual([got.status, got.srcQp, got.slid, got.dlidPathBits], [
+        WcStatus.SUCCESS,
+        ux.qpNum,
+        x.lid,
+        0,
+      ]);
     });
   });
 }
