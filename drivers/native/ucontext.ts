@@ -743,7 +743,7 @@ export class UContext implements UverbsFile {
     if (mask & M.QKEY) {
       ctx.qkey = checkInt("modify_qp", "qkey", a.qkey, 0, 0xffffffff);
       // A Q_Key with bit 31 set is a controlled Q_Key, which no consumer may give its QP (IBTA
-      // vol 1 §10.2.4, "RDMA/uverbs: Restrict usage of privileged QKEYs"): Linux
+      // vol 1 §3.5.3, as Linux's "RDMA/uverbs: Restrict usage of privileged QKEYs" quotes it):
       // `modify_qp` in uverbs_cmd.c refuses `qkey & IB_QP_SET_QKEY` with -EPERM unless the
       // administrator allowed it (rdma_nl_get_privileged_qkey; off by default). Every program
       // here runs as an ordinary user.

@@ -3,12 +3,12 @@
  * bypass, split: DESIGN §9, invariant 11):
  *
  * - A Q_Key with bit 31 set is a controlled Q_Key, which a consumer may not
- *   give its QP (IBTA vol 1 §10.2.4): Linux `modify_qp` (uverbs_cmd.c)
+ *   give its QP (IBTA vol 1 §3.5.3): Linux `modify_qp` (uverbs_cmd.c)
  *   refuses it with EPERM for an unprivileged process
  *   (`rdma_nl_get_privileged_qkey`, off by default), and the QP keeps the
  *   Q_Key it had.
  * - A send whose Q_Key has bit 31 set carries the sending QP's own Q_Key
- *   instead (IBTA vol 1 C10-15); any other Q_Key must equal the receiver's,
+ *   instead (IBTA vol 1 §10.2.5); any other Q_Key must equal the receiver's,
  *   else the datagram is dropped silently: no completion on the receiver,
  *   the receive WQE kept for the next datagram.
  * - The source LID is the sending port's: an address handle's source path
