@@ -21,7 +21,10 @@ import {
 import { end } from "../xenib_support.ts";
 import { scene, verdict } from "./support.ts";
 
-/** Overrun a one-entry CQ on a loopback QP of `dom`: the device raises CQ_ERR (IBTA §11.6.2). */
+/**
+ * Overrun a one-entry CQ on a loopback QP of `dom`: the device raises CQ_ERR (IBTA §11.6.2), then
+ * QP_FATAL for the QP.
+ */
 async function overrun(dom: Domain): Promise<void> {
   const e = await end(dom);
   const seen: VerbsAsyncEvent[] = [];
@@ -47,8 +50,16 @@ async function overrun(dom: Domain): Promise<void> {
   e.ctx.ackAsyncEvent(ev);
   assert.equal(ev.type, EventType.CQ_ERR, "getAsyncEvent still gets the event");
   assert.equal(ev.cq, small);
-  assert.deepEqual(seen.map((x) => x.type), [EventType.CQ_ERR], "the next listener too");
-  assert.equal(e.ctx.listenerErrors.length, 1);
+  // The QP whose completion the CQ lost follows with QP_FATAL (IBTA vol 1 C9-218).
+  const fatal = await e.ctx.getAsyncEvent();
+  e.ctx.ackAsyncEvent(fatal);
+  assert.deepEqual([fatal.type, fatal.qp], [EventType.QP_FATAL, qp]);
+  assert.deepEqual(
+    seen.map((x) => x.type),
+    [EventType.CQ_ERR, EventType.QP_FATAL],
+    "the next listener too",
+  );
+  assert.equal(e.ctx.listenerErrors.length, 2);
   assert.match(String(e.ctx.listenerErrors[0]), /the program's listener throws/);
   await e.ctx.close();
 }
