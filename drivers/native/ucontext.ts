@@ -748,7 +748,7 @@ export class UContext implements UverbsFile {
       // administrator allowed it (rdma_nl_get_privileged_qkey; off by default). Every program
       // here runs as an ordinary user.
       if (ctx.qkey & 0x80000000) {
-        throw new VerbsError(
+        throw requestError(
           "EPERM",
           `modify_qp: qkey 0x${ctx.qkey.toString(16)} is a controlled Q_Key (bit 31 set), ` +
             "which an unprivileged process may not set",
