@@ -20,7 +20,8 @@ import {
   WcStatus,
   WrOpcode,
 } from "../mod.ts";
-import { decodeCm, encodeCm } from "../drivers/verbs/cm_mad.ts";
+import { type CmReq, decodeCm, encodeCm } from "../drivers/verbs/cm_mad.ts";
+import { parseIpv4 } from "../drivers/verbs/ipoib.ts";
 import { decodePacket } from "../hca/packet.ts";
 
 type Mode = "native" | "bypass" | "split";
@@ -924,4 +925,171 @@ Deno.test("rdma_cm: ESTABLISHED carries the REP's parameters on the active side,
     assert.deepEqual(passive.param, {});
     passive.ack();
   });
+});
+
+/**
+ * A REQ as `id`'s cma builds one (its addresses, route and port), from QP `qpn` with
+ * communication ID `commId`: what a peer that lost its connection and reuses the QP sends.
+ */
+function reqLike(id: CmId, qpn: number, commId: number): CmReq {
+  const pdata = new Uint8Array(92); // the cma header, then the program's private data
+  const hv = new DataView(pdata.buffer);
+  hv.setUint8(1, 4 << 4); // IPv4
+  hv.setUint16(2, id.localAddr!.port);
+  hv.setUint32(16, parseIpv4(id.localAddr!.ip)!);
+  hv.setUint32(32, parseIpv4(id.remoteAddr!.ip)!);
+  const p = id.route!;
+  return {
+    kind: "REQ",
+    localCommId: commId,
+    serviceId: 0x0000000001060000n | BigInt(id.remoteAddr!.port),
+    localCaGuid: 0n,
+    localQpn: qpn,
+    responderResources: 0,
+    initiatorDepth: 0,
+    remoteCmResponseTimeout: 20,
+    transportType: 0,
+    startingPsn: 1,
+    localCmResponseTimeout: 20,
+    retryCount: 7,
+    pkey: 0xffff,
+    pathMtu: p.mtu,
+    rnrRetryCount: 7,
+    maxCmRetries: 15,
+    primaryLocalLid: p.slid,
+    primaryRemoteLid: p.dlid,
+    primaryLocalGid: p.sgid,
+    primaryRemoteGid: p.dgid,
+    packetRate: p.rate,
+    trafficClass: 0,
+    hopLimit: 0,
+    sl: p.sl,
+    localAckTimeout: p.packetLifeTime + 1,
+    privateData: pdata,
+  };
+}
+
+for (const mode of MODES) {
+  Deno.test(`rdma_cm ${mode}: a REQ from a QP still connected here is rejected "stale connection" (10) and the old connection gets a DREQ (cm_match_req)`, async () => {
+    // IBTA vol. 1 §12.9.8.3.1: a REQ naming a remote QPN the CM already considers connected
+    // shows a stale connection: REJ the REQ, then DREQ the old connection until the DREP.
+    const { cluster, a, b } = await pair(mode);
+    const rejs = captureCm(cluster, "REJ");
+    await cluster.run(async () => {
+      const { ch: sch } = await listen(b);
+      const { ch, id, res } = await resolve(a, b.rdmaCm.ip);
+      await id.connect({});
+      const { req, qp } = await acceptOne(sch);
+      (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+      (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+      // The active side's kernel lost the connection and its QP number came round again:
+      // a REQ from its service, a new communication ID, the same QP.
+      const agent = await a.rdmaCm.agent();
+      const stale = reqLike(id, res.qp.qpNum, id.localCommId + 1000);
+      await agent.send(await b.rdmaCm.agentAddress(), encodeCm(stale, 500n));
+      const ev = await ch.getEvent({ timeoutNs: 1e9 }); // the passive side's DREQ
+      assert.equal(rdmaEventStr(ev.type), "RDMA_CM_EVENT_DISCONNECTED");
+      ev.ack();
+      assert.equal(req.id.state, "dreq_sent");
+      assert.equal(qp.state, QpState.RTS); // ib_cm's DREQ leaves the QP to the program
+      assert.equal(sch.pending, 0, "no CONNECT_REQUEST for the stale REQ");
+      await id.disconnect(); // the DREP
+      const done = await sch.getEvent({ timeoutNs: 1e9 });
+      assert.deepEqual([done.type, done.status], [RdmaCmEvent.DISCONNECTED, 0]);
+      done.ack();
+    });
+    const rej = rejs.find((m) => m.tid === 500n);
+    assert.ok(rej?.kind === "REJ", "the stale REQ is answered with a REJ");
+    // cm_issue_rej: LocalCommID the REQ's (zero) field, MessageRejected REQ.
+    assert.deepEqual([rej.reason, rej.localCommId, rej.messageRejected], [10, 0, 0]);
+  });
+}
+
+Deno.test('rdma_cm: a REQ again for a connection in timewait is rejected "stale connection" (cm_dup_req_handler)', async () => {
+  const { cluster, a, b } = await pair("native");
+  const rejs = captureCm(cluster, "REJ");
+  const ids = await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const { ch, id, res } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    const { req } = await acceptOne(sch);
+    (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+    (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+    await req.id.disconnect();
+    (await next(ch, RdmaCmEvent.DISCONNECTED)).ack();
+    await id.disconnect(); // the DREP: the passive side enters timewait
+    (await next(sch, RdmaCmEvent.DISCONNECTED)).ack();
+    assert.equal(req.id.state, "timewait");
+    // The connection's REQ again (same service, communication ID and QP).
+    const agent = await a.rdmaCm.agent();
+    await agent.send(
+      await b.rdmaCm.agentAddress(),
+      encodeCm(reqLike(id, res.qp.qpNum, id.localCommId), 600n),
+    );
+    await cluster.sleep(1e6);
+    assert.equal(sch.pending, 0);
+    return { active: id.localCommId, passive: req.id.localCommId };
+  });
+  const rej = rejs.find((m) => m.tid === 600n);
+  assert.ok(rej?.kind === "REJ", "the REQ in timewait is answered with a REJ");
+  // cm_format_rej in IB_CM_TIMEWAIT: this side's ID, MessageRejected "other".
+  assert.deepEqual(
+    [rej.reason, rej.localCommId, rej.remoteCommId, rej.messageRejected],
+    [10, ids.passive, ids.active, 2],
+  );
+});
+
+Deno.test('rdma_cm: a REP from a QP still connected here is rejected "stale connection" and dropped; the old connection gets a DREQ (cm_rep_handler)', async () => {
+  const { cluster, a, b } = await pair("native");
+  const rejs = captureCm(cluster, "REJ");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const first = await resolve(a, b.rdmaCm.ip);
+    await first.id.connect({});
+    const { req, qp } = await acceptOne(sch);
+    (await next(first.ch, RdmaCmEvent.ESTABLISHED)).ack();
+    (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+    // A second connection's REQ; the passive side's kernel answers with a REP from the QP
+    // the first connection still uses (it lost that connection and reuses the QP).
+    const second = await resolve(a, b.rdmaCm.ip);
+    await second.id.connect({});
+    const req2 = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+    req2.ack();
+    const agent = await b.rdmaCm.agent();
+    const rep = encodeCm({
+      kind: "REP",
+      localCommId: req2.id.localCommId,
+      remoteCommId: second.id.localCommId,
+      localQpn: qp.qpNum,
+      startingPsn: qp.initialPsn,
+      responderResources: 0,
+      initiatorDepth: 0,
+      targetAckDelay: 0,
+      rnrRetryCount: 7,
+      localCaGuid: 0n,
+      privateData: new Uint8Array(196),
+    }, 700n);
+    await agent.send(await a.rdmaCm.agentAddress(), rep);
+    // The passive side hears the REJ on the request and the DREQ on the old connection.
+    const got = [];
+    for (let i = 0; i < 2; i++) {
+      const ev = await sch.getEvent({ timeoutNs: 1e9 });
+      got.push([ev.id === req2.id ? "req2" : ev.id === req.id ? "req1" : "?", ev.type, ev.status]);
+      ev.ack();
+    }
+    assert.deepEqual(got, [
+      ["req2", RdmaCmEvent.REJECTED, 10],
+      ["req1", RdmaCmEvent.DISCONNECTED, 0],
+    ]);
+    assert.equal(second.ch.pending, 0, "the REP did not establish the second connection");
+    assert.equal(second.id.state, "req_sent"); // the REQ stays outstanding (cm_rep_handler)
+    assert.equal(second.res.qp.state, QpState.INIT);
+    assert.equal(first.id.state, "dreq_sent");
+    await req.id.disconnect(); // the DREP
+    (await next(first.ch, RdmaCmEvent.DISCONNECTED)).ack();
+    await second.id.destroy();
+  });
+  const rej = rejs.find((m) => m.tid === 700n);
+  assert.ok(rej?.kind === "REJ", "the stale REP is answered with a REJ");
+  assert.deepEqual([rej.reason, rej.messageRejected], [10, 1]); // MessageRejected REP
 });

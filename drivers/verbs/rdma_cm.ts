@@ -18,7 +18,8 @@
  *   the subnet administrator; `ROUTE_ERROR`), {@link CmId.createQp},
  *   {@link CmId.connect} (REQ) → `ESTABLISHED` once the REP came, the QP
  *   was moved to RTR and RTS and the RTU sent; `REJECTED` (status: the REJ
- *   reason, 8 when nobody listens on the port) or `UNREACHABLE` (status
+ *   reason, 8 when nobody listens on the port, 10 when the peer still had
+ *   a connection with this QP: "stale connection") or `UNREACHABLE` (status
  *   -ETIMEDOUT when no answer came after the retries);
  * - passive side: {@link CmId.bindAddr}, {@link CmId.listen} →
  *   `CONNECT_REQUEST` on a new id, {@link CmId.createQp},
@@ -495,6 +496,19 @@ export class RdmaCm {
     for (const [k, v] of this.#byRemote) if (v === id) this.#byRemote.delete(k);
   }
 
+  /**
+   * @internal ib_cm's remote_qp_table: the id (other than `except`) whose connection is with
+   * QP `qpn` of the CM at `from` and is still live — from the REQ received (passive side) or
+   * the REP taken (active side) until it enters timewait or ends (`cm_insert_remote_qpn`,
+   * `cm_remove_remote`, `cm_enter_timewait`)
+   */
+  liveConnectionTo(from: AgentAddr, qpn: number, except?: CmId): CmId | undefined {
+    for (const id of this.#byComm.values()) {
+      if (id !== except && id.connectedTo(from, qpn)) return id;
+    }
+    return undefined;
+  }
+
   /** @internal send a CM message to a peer's service */
   async sendCm(to: AgentAddr, msg: CmMsg, tid: bigint): Promise<void> {
     const agent = await this.agent();
@@ -528,6 +542,26 @@ export class RdmaCm {
     const key = remoteKey(from, req.localCommId);
     const known = this.#byRemote.get(key);
     if (known) return await known.onMessage(req, from); // a retransmitted REQ
+    // cm_match_req, "Check for stale connections" (IBTA vol. 1 §12.9.8.3.1): a REQ from a QP
+    // this CM still has a connection with means the peer lost that connection and reuses the
+    // QP. The REQ is rejected "stale connection" (10; cm_issue_rej: MessageRejected REQ,
+    // LocalCommID the REQ's zero field) and the old connection, when established, gets a DREQ
+    // (ib_send_cm_dreq). Linux keys the old connection by the REQ's LocalQPN and LocalCAGUID;
+    // here the sender's service (LID and QPN, stamped by the HCA) stands for the CA, as for every
+    // message of a connection (see `speaksFor`): a REQ claiming another guest's QPN from the same
+    // HCA must not tear that guest's connection down.
+    const stale = this.liveConnectionTo(from, req.localQpn);
+    if (stale) {
+      await this.sendCm(from, {
+        kind: "REJ",
+        localCommId: 0,
+        remoteCommId: req.localCommId,
+        messageRejected: 0,
+        reason: RejReason.STALE_CONN,
+      }, req.tid);
+      await stale.dreqStale();
+      return;
+    }
     const ps = Number((req.serviceId >> 16n) & 0xffffn);
     const port = Number(req.serviceId & 0xffffn);
     const listener = ps === RdmaPortSpace.TCP ? this.#ports.get(port) : undefined;
@@ -591,6 +625,12 @@ function cmAckTimeout(caAckDelay: number, packetLifeTime: number): number {
   else t = caAckDelay + (t >= caAckDelay - 1 ? 1 : 0);
   return Math.min(31, t);
 }
+
+/**
+ * The states in which ib_cm's remote_qp_table holds a connection (REQ received or REP taken,
+ * up to timewait): those a REQ or REP from the same peer QP finds stale.
+ */
+const LIVE_CONN: CmIdState[] = ["req_rcvd", "rep_sent", "established", "dreq_sent", "dreq_rcvd"];
 
 const formatIp = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join(".");
 
@@ -1311,6 +1351,11 @@ export class CmId {
       }, this.#tid);
       return;
     }
+    await this.#sendDreq();
+  }
+
+  /** ib_cm's `ib_send_cm_dreq`: the DREQ, resent until the DREP comes or the retries run out. */
+  async #sendDreq(): Promise<void> {
     const agent = await this.#cm.agent();
     this.#tid = agent.nextTid();
     this.state = "dreq_sent";
@@ -1329,6 +1374,29 @@ export class CmId {
         this.#event(RdmaCmEvent.DISCONNECTED, -Errno.ETIMEDOUT);
       },
     );
+  }
+
+  /**
+   * @internal Whether this id's connection is with QP `qpn` of the CM at `from` and still
+   * live: ib_cm's remote_qp_table holds it from the REQ received (passive side) or the REP
+   * taken (active side) until timewait (`cm_enter_timewait`) or the end (`cm_reset_to_idle`,
+   * `cm_destroy_id`).
+   */
+  connectedTo(from: AgentAddr, qpn: number): boolean {
+    const r = this.#remote;
+    return r !== undefined && r.lid === from.lid && r.qpn === from.qpn &&
+      this.#remoteQpn === qpn && LIVE_CONN.includes(this.state);
+  }
+
+  /**
+   * @internal A REQ or REP showed this connection stale (the peer reuses its QP): as
+   * `cm_match_req` and `cm_rep_handler` call `ib_send_cm_dreq`, a DREQ when it is established
+   * (in any other state ib_send_cm_dreq refuses, -EINVAL, and nothing is sent). The program
+   * hears `DISCONNECTED` when the DREP comes (cma_ib_handler, IB_CM_DREP_RECEIVED); its QP is
+   * left as it is until it calls `disconnect`.
+   */
+  async dreqStale(): Promise<void> {
+    if (this.state === "established") await this.#sendDreq();
   }
 
   /**
@@ -1467,7 +1535,18 @@ export class CmId {
   async onMessage(m: CmMsg & { tid: bigint }, from: AgentAddr): Promise<void> {
     switch (m.kind) {
       case "REQ":
-        // A retransmitted REQ: the REP was lost; resend it by letting the timer run.
+        // A retransmitted REQ (cm_dup_req_handler): for a connection in timewait, REJ "stale
+        // connection" (cm_format_rej in IB_CM_TIMEWAIT: this side's ID, MessageRejected
+        // "other"); otherwise dropped (the REP was lost: the timer resends it).
+        if (this.state === "timewait") {
+          await this.#cm.sendCm(from, {
+            kind: "REJ",
+            localCommId: this.localCommId,
+            remoteCommId: this.#remoteCommId,
+            messageRejected: 2,
+            reason: RejReason.STALE_CONN,
+          }, m.tid);
+        }
         return;
       case "REP":
         if (this.state === "established" && m.localCommId === this.#remoteCommId) {
@@ -1481,6 +1560,23 @@ export class CmId {
           }, m.tid);
         }
         if (this.state !== "req_sent") return;
+        {
+          // cm_rep_handler, "Check for a stale connection": a REP from a QP this CM still has
+          // another connection with is rejected "stale connection" (cm_issue_rej: MessageRejected
+          // REP, LocalCommID ours) and dropped — the REQ stays outstanding — and the old
+          // connection gets a DREQ (IBTA vol. 1 §12.9.8.3.1).
+          const stale = this.#cm.liveConnectionTo(from, m.localQpn, this);
+          if (stale) {
+            await this.#cm.sendCm(from, {
+              kind: "REJ",
+              localCommId: this.localCommId,
+              remoteCommId: m.localCommId,
+              messageRejected: 1,
+              reason: RejReason.STALE_CONN,
+            }, m.tid);
+            return await stale.dreqStale();
+          }
+        }
         this.#stopTimer();
         this.#remoteCommId = m.localCommId;
         this.#remoteQpn = m.localQpn;

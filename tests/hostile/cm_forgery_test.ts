@@ -107,6 +107,18 @@ Deno.test("cm forgery: another guest's DREQs and REJs do not touch the victim's 
         }
       }
     }
+    // A REQ claiming the victim's QP and CA GUID (its host's: the attacker's too): ib_cm would
+    // take it for the victim reusing its QP and DREQ the victim's connection as stale
+    // (cm_match_req); here a connection is stale only when its own peer's service says so.
+    const victimQp = {
+      localQpn: id.qp!.qpNum,
+      localCaGuid: BigInt(`0x${id.verbs!.queryDevice().nodeGuid}`),
+    };
+    const srvAgent = targets[1];
+    await agent.send(
+      srvAgent,
+      encodeCm({ ...forgedReq(srv.rdmaCm.ip, PORT + 1, 1, srvAgent.lid), ...victimQp }, tid++),
+    );
     await s.cluster.sleep(2_000_000);
     assert.equal(ch.pending, 0, "the victim heard nothing");
     assert.equal(sch.pending, 0, "nor did its server");
