@@ -59,3 +59,33 @@ Deno.test("cm_mad: a REJ's ARI sits at byte 12 with its length in the high 7 bit
     /ARI 73 > 72/,
   );
 });
+
+Deno.test("cm_mad: an MRA's MessageMRAed and ServiceTimeout sit in the high bits of bytes 8 and 9, its private data at 10 (IBTA table 107)", () => {
+  const mad = encodeCm({
+    kind: "MRA",
+    localCommId: 3,
+    remoteCommId: 4,
+    messageMraed: 1,
+    serviceTimeout: 24,
+    privateData: new Uint8Array(222).fill(5),
+  }, 2n);
+  assert.deepEqual([mad[17], mad[24 + 8], mad[24 + 9], mad[24 + 10]], [0x11, 1 << 6, 24 << 3, 5]);
+  const back = decodeCm(mad);
+  assert.ok(back?.kind === "MRA");
+  assert.deepEqual(
+    [back.localCommId, back.remoteCommId, back.messageMraed, back.serviceTimeout, back.tid],
+    [3, 4, 1, 24, 2n],
+  );
+  assert.throws(
+    () =>
+      encodeCm({
+        kind: "MRA",
+        localCommId: 3,
+        remoteCommId: 4,
+        messageMraed: 0,
+        serviceTimeout: 24,
+        privateData: new Uint8Array(223),
+      }, 1n),
+    /223 > 222/,
+  );
+});

@@ -770,12 +770,14 @@ Deno.test("rdma_cm: a DREQ from the peer naming another QP than this side's is d
   });
 });
 
-Deno.test("rdma_cm: a REJ of a request received carries LocalCommID 0 and MessageRejected REQ (cm_format_rej)", async () => {
+Deno.test("rdma_cm: a REJ of a request handed to the program carries this side's ID and MessageRejected REQ (cm_format_rej, IB_CM_MRA_REQ_SENT)", async () => {
+  // The cma arms its delayed MRA once it has queued CONNECT_REQUEST (CMA_CM_MRA_SETTING), which
+  // moves ib_cm to IB_CM_MRA_REQ_SENT: cm_format_rej then sets LocalCommID to the id's own.
   const { cluster, a, b } = await pair("native");
   const rejs = captureCm(cluster, "REJ");
   await cluster.run(async () => {
     const { ch: sch } = await listen(b);
-    const ids: number[] = [];
+    const ids: [number, number][] = [];
     for (const how of ["reject", "destroy"] as const) {
       const { ch, id } = await resolve(a, b.rdmaCm.ip);
       await id.connect({});
@@ -786,13 +788,14 @@ Deno.test("rdma_cm: a REJ of a request received carries LocalCommID 0 and Messag
       const ev = await next(ch, RdmaCmEvent.REJECTED);
       assert.equal(ev.status, 28);
       ev.ack();
-      ids.push(id.localCommId);
+      ids.push([req.id.localCommId, id.localCommId]);
     }
     // (the capture sees each packet at every link it crosses)
     const seen = new Set(
       rejs.map((m) => m?.kind === "REJ" && `${[m.localCommId, m.remoteCommId, m.messageRejected]}`),
     );
-    assert.deepEqual([...seen], ids.map((id) => `${[0, id, 0]}`));
+    assert.deepEqual([...seen], ids.map(([own, peer]) => `${[own, peer, 0]}`));
+    assert.ok(ids.every(([own]) => own !== 0));
   });
 });
 
@@ -1092,4 +1095,94 @@ Deno.test('rdma_cm: a REP from a QP still connected here is rejected "stale conn
   const rej = rejs.find((m) => m.tid === 700n);
   assert.ok(rej?.kind === "REJ", "the stale REP is answered with a REJ");
   assert.deepEqual([rej.reason, rej.messageRejected], [10, 1]); // MessageRejected REP
+});
+
+for (const mode of MODES) {
+  Deno.test(`rdma_cm ${mode}: a request the program answers late: the REQ's retry gets an MRA (24), and the active side waits for the answer past its 16 × 6144 ms (cm_dup_req_handler, cm_mra_handler)`, async () => {
+    const { cluster, a, b } = await pair(mode);
+    const mras = captureCm(cluster, "MRA");
+    await cluster.run(async () => {
+      const { ch: sch } = await listen(b);
+      const { ch, id } = await resolve(a, b.rdmaCm.ip);
+      const t0 = cluster.now;
+      await id.connect({});
+      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      req.ack();
+      // The server answers after 120 s: past the 98.3 s the REQ's retries alone would last.
+      await cluster.sleep(120e9);
+      assert.equal(id.state, "req_sent");
+      assert.equal(ch.pending, 0, "no UNREACHABLE while the peer holds the request");
+      await rcQp(req.id);
+      await req.id.accept({});
+      const ev = await ch.getEvent({ timeoutNs: 100e9 });
+      assert.equal(rdmaEventStr(ev.type), "RDMA_CM_EVENT_ESTABLISHED");
+      ev.ack();
+      // The one MRA answered the first retry (6144 ms in): the next try came 67584 ms later.
+      assert.ok(cluster.now - t0 > 120e9);
+    });
+    const mra = mras[0];
+    assert.ok(mra?.kind === "MRA", "the retransmitted REQ is answered with an MRA");
+    assert.deepEqual([mra.messageMraed, mra.serviceTimeout], [0, 24]);
+  });
+}
+
+Deno.test("rdma_cm: a request never answered: UNREACHABLE after the first try and 15 tries stretched by the MRA to 67584 ms each", async () => {
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    const t0 = cluster.now;
+    await id.connect({});
+    (await next(sch, RdmaCmEvent.CONNECT_REQUEST)).ack(); // and never answered
+    const ev = await ch.getEvent({ timeoutNs: 2000e9 });
+    assert.equal(rdmaEventStr(ev.type), "RDMA_CM_EVENT_UNREACHABLE");
+    assert.equal(ev.status, -110);
+    ev.ack();
+    // 6144 ms for the first try; the MRA answering the first retry makes it and every later
+    // one wait 65536 ms (service timeout 24) + 2048 ms (the local ACK timeout, 19).
+    const took = cluster.now - t0;
+    const want = 6144e6 + 15 * 67584e6;
+    assert.ok(took >= want && took < want + 1e6, `${took} ns, expected ${want}`);
+    assert.equal(id.state, "unreachable");
+  });
+});
+
+Deno.test("rdma_cm: an MRA stretches the REP's wait on the passive side; a second MRA is a duplicate (cm_mra_handler, IB_CM_REP_SENT)", async () => {
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const { id } = await resolve(a, b.rdmaCm.ip);
+    // The active side's service loses every REP (as a full receive queue drops datagrams).
+    const agent = await a.rdmaCm.agent();
+    const deliver = agent.onCm!;
+    agent.onCm = async (m, from) => {
+      if (m.kind !== "REP") await deliver(m, from);
+    };
+    await id.connect({});
+    const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+    await rcQp(req.id);
+    await req.id.accept({});
+    req.ack();
+    // An MRA for the REP: its try and each resend now wait 65536 + 2048 ms, not the REQ's
+    // 4096 ms; a second MRA, asking for far longer, is a duplicate and changes nothing.
+    const to = await b.rdmaCm.agentAddress();
+    const mra = (serviceTimeout: number) =>
+      encodeCm({
+        kind: "MRA",
+        localCommId: id.localCommId,
+        remoteCommId: req.id.localCommId,
+        messageMraed: 1,
+        serviceTimeout,
+      }, 9n);
+    const t0 = cluster.now;
+    await agent.send(to, mra(24));
+    await cluster.sleep(1e9);
+    await agent.send(to, mra(31));
+    const ev = await sch.getEvent({ timeoutNs: 2000e9 });
+    assert.equal(rdmaEventStr(ev.type), "RDMA_CM_EVENT_UNREACHABLE");
+    ev.ack();
+    const took = cluster.now - t0;
+    const want = 16 * 67584e6;
+    assert.ok(took >= want && took < want + 1e6, `${took} ns, expected ${want}`);
+  });
 });

@@ -78,6 +78,7 @@ export const CM_ATTR = {
  */
 export const PRIVATE_DATA_BYTES = {
   REQ: 92,
+  MRA: 222,
   REP: 196,
   RTU: 224,
   REJ: 148,
@@ -290,6 +291,36 @@ export interface CmDreq {
 }
 
 /**
+ * The MRA's fields (IBTA vol. 1 table 107): "message received, answer
+ * later" — the sender needs up to `serviceTimeout` before it answers the
+ * message `messageMraed` names, and the receiver waits that long (plus a
+ * packet lifetime) before it sends the message again.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type CmMra, decodeCm, encodeCm } from "./cm_mad.ts";
+ * const mra: CmMra = { kind: "MRA", localCommId: 2, remoteCommId: 1, messageMraed: 0, serviceTimeout: 24 };
+ * const back = decodeCm(encodeCm(mra, 1n));
+ * assert.equal(back?.kind === "MRA" && back.serviceTimeout, 24);
+ * ```
+ */
+export interface CmMra {
+  /** The message. */
+  kind: "MRA";
+  /** The sender's communication ID. */
+  localCommId: number;
+  /** The receiver's communication ID (its `localCommId`). */
+  remoteCommId: number;
+  /** The message answered later: 0 REQ, 1 REP, 2 other (LAP). */
+  messageMraed: number;
+  /** How long the sender needs to answer: 4.096 µs × 2^value (5 bits). */
+  serviceTimeout: number;
+  /** The message's private data (zero-padded to its field). */
+  privateData?: Uint8Array;
+}
+
+/**
  * A CM message.
  *
  * @example
@@ -301,7 +332,7 @@ export interface CmDreq {
  * assert.equal(back?.kind === "REJ" && back.reason, 8);
  * ```
  */
-export type CmMsg = CmReq | CmRep | CmIdsOnly | CmRej | CmDreq;
+export type CmMsg = CmReq | CmRep | CmIdsOnly | CmRej | CmDreq | CmMra;
 
 const put24 = (v: DataView, at: number, x: number) => {
   v.setUint8(at, (x >>> 16) & 0xff);
@@ -408,13 +439,21 @@ export function encodeCm(msg: CmMsg, tid: bigint): Uint8Array {
       put24(v, b + 8, msg.remoteQpn);
       privateData(out, b + 12, PRIVATE_DATA_BYTES.DREQ, msg.privateData);
       break;
+    case "MRA":
+      // ibta_vol1_c12.h: MessageMRAed the high 2 bits of byte 8, ServiceTimeout the high 5
+      // bits of byte 9, private data from byte 10.
+      v.setUint32(b + 4, msg.remoteCommId >>> 0);
+      v.setUint8(b + 8, (msg.messageMraed & 3) << 6);
+      v.setUint8(b + 9, (msg.serviceTimeout & 0x1f) << 3);
+      privateData(out, b + 10, PRIVATE_DATA_BYTES.MRA, msg.privateData);
+      break;
   }
   return out;
 }
 
 /**
  * The CM message in a MAD, with its transaction ID; undefined when the MAD
- * is not a CM Send this module knows (MRA, LAP, SIDR…).
+ * is not a CM Send this module knows (LAP, APR, SIDR…).
  *
  * @example
  * ```ts
@@ -504,6 +543,16 @@ export function decodeCm(mad: Uint8Array): (CmMsg & { tid: bigint }) | undefined
         remoteCommId,
         remoteQpn: get24(v, b + 8),
         privateData: pd(12, PRIVATE_DATA_BYTES.DREQ),
+      };
+    case CM_ATTR.MRA:
+      return {
+        kind: "MRA",
+        tid,
+        localCommId,
+        remoteCommId,
+        messageMraed: v.getUint8(b + 8) >> 6,
+        serviceTimeout: v.getUint8(b + 9) >> 3,
+        privateData: pd(10, PRIVATE_DATA_BYTES.MRA),
       };
     default:
       return undefined;

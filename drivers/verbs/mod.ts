@@ -55,6 +55,7 @@ export {
   CM_ATTR,
   type CmDreq,
   type CmIdsOnly,
+  type CmMra,
   type CmMsg,
   type CmRej,
   type CmRep,

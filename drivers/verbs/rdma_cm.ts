@@ -47,7 +47,7 @@
  * librdmacm's does.
  *
  * Not modelled: the UDP and IB port spaces (SIDR, UD QPs), multicast,
- * alternate paths (LAP/APR), MRA, IPv6, ids
+ * alternate paths (LAP/APR), an MRA of a REP (one received is honoured), IPv6, ids
  * without a QP of their own (`CONNECT_RESPONSE`, `rdma_establish`), and
  * connection managers of domains that migrate.
  *
@@ -330,6 +330,12 @@ export interface RdmaCmEnv {
 const CM_RESPONSE_TIMEOUT = 20;
 /** The cma's retries of a CM message (CMA_MAX_CM_RETRIES). */
 const MAX_CM_RETRIES = 15;
+/**
+ * The service timeout of the cma's MRA (CMA_CM_MRA_SETTING: IB_CM_MRA_FLAG_DELAY | 24,
+ * 4.096 µs × 2^24, 65536 ms to ib_cm): how long a request handed to the program may wait
+ * for its `accept` or `reject`.
+ */
+const CM_MRA_SERVICE_TIMEOUT = 24;
 /**
  * The most connection requests a listener holds unread, and the backlog a
  * `listen` of 0 or of more gets: ucma's `max_backlog` (the sysctl
@@ -842,6 +848,10 @@ export class CmId {
    */
   #disconnectReported = false;
   #timer: ReturnType<Engine["schedule"]> | undefined;
+  /** The message waiting for an answer: how long each try waits, and its timer's re-arm. */
+  #retry: { periodNs: number; arm: () => void } | undefined;
+  /** ib_cm's IB_CM_MRA_REQ_RCVD / IB_CM_MRA_REP_RCVD: an MRA already stretched the wait. */
+  #mraReceived = false;
   #backlog = 0;
   /**
    * Connection requests this listener may still queue unread (ucma's
@@ -1296,8 +1306,10 @@ export class CmId {
     this.state = "rejected";
     await this.#cm.sendCm(this.#remote!, {
       kind: "REJ",
-      // cm_format_rej: a REJ of a REQ received (IB_CM_REQ_RCVD) carries LocalCommID 0.
-      localCommId: 0,
+      // cm_format_rej: a REJ of a REQ handed to the program carries this side's ID and
+      // MessageRejected REQ — ib_cm's state is IB_CM_MRA_REQ_SENT by then (the cma's delayed
+      // MRA); only from IB_CM_REQ_RCVD would LocalCommID be 0.
+      localCommId: this.localCommId,
       remoteCommId: this.#remoteCommId,
       messageRejected: 0,
       reason: RejReason.CONSUMER_REJECT,
@@ -1445,9 +1457,10 @@ export class CmId {
         kind: "REJ",
         ...ids,
         ari,
-        // cm_format_rej: from IB_CM_REQ_RCVD, LocalCommID 0 and MessageRejected REQ;
-        // from REQ_SENT or REP_SENT, this side's ID and "other".
-        ...(was === "req_rcvd" ? { localCommId: 0, messageRejected: 0 } : { messageRejected: 2 }),
+        // cm_format_rej: from IB_CM_MRA_REQ_SENT (a request handed to the program: the cma's
+        // delayed MRA), this side's ID and MessageRejected REQ; from REQ_SENT or REP_SENT,
+        // this side's ID and "other".
+        messageRejected: was === "req_rcvd" ? 0 : 2,
         reason,
       }, this.#tid);
     if (was === "established") {
@@ -1535,9 +1548,22 @@ export class CmId {
   async onMessage(m: CmMsg & { tid: bigint }, from: AgentAddr): Promise<void> {
     switch (m.kind) {
       case "REQ":
-        // A retransmitted REQ (cm_dup_req_handler): for a connection in timewait, REJ "stale
-        // connection" (cm_format_rej in IB_CM_TIMEWAIT: this side's ID, MessageRejected
-        // "other"); otherwise dropped (the REP was lost: the timer resends it).
+        // A retransmitted REQ (cm_dup_req_handler). While the program has not answered it
+        // (ib_cm's IB_CM_MRA_REQ_SENT: the cma's delayed MRA, CMA_CM_MRA_SETTING, set once the
+        // request was handed over), an MRA: the peer waits the MRA's service timeout before it
+        // tries again, instead of giving up after its retries.
+        if (this.state === "req_rcvd") {
+          await this.#cm.sendCm(from, {
+            kind: "MRA",
+            localCommId: this.localCommId,
+            remoteCommId: this.#remoteCommId,
+            messageMraed: 0,
+            serviceTimeout: CM_MRA_SERVICE_TIMEOUT,
+          }, m.tid);
+        }
+        // For a connection in timewait, REJ "stale connection" (cm_format_rej in
+        // IB_CM_TIMEWAIT: this side's ID, MessageRejected "other"); otherwise dropped (the REP
+        // was lost: the timer resends it).
         if (this.state === "timewait") {
           await this.#cm.sendCm(from, {
             kind: "REJ",
@@ -1619,6 +1645,19 @@ export class CmId {
           }, m.tid);
         }
         return;
+      case "MRA": {
+        // cm_mra_handler: an MRA for the REQ (REQ_SENT) or the REP (REP_SENT) this side waits
+        // on stretches that wait — and each later resend's — to the MRA's service timeout plus
+        // the connection's local ACK timeout (cm_convert_to_ms of both: 65536 + 2048 ms for
+        // the cma's 24 on OpenSM's paths); the first one only (IB_CM_MRA_*_RCVD: a second is
+        // a duplicate). The program hears nothing (cma_ib_handler ignores IB_CM_MRA_RECEIVED).
+        const mraed = this.state === "req_sent" ? 0 : this.state === "rep_sent" ? 1 : -1;
+        if (m.messageMraed !== mraed || this.#mraReceived) return;
+        this.#mraReceived = true;
+        return this.#stretchWait(
+          cmConvertToMs(m.serviceTimeout) + cmConvertToMs(this.#ackTimeout),
+        );
+      }
       case "DREP":
         if (this.state !== "dreq_sent") return;
         // cm_drep_handler: timewait, then DISCONNECTED.
@@ -1746,10 +1785,10 @@ export class CmId {
     const tid = this.#tid;
     await this.#cm.sendCm(to, msg, tid);
     const engine = this.#cm.env.engine;
-    const periodNs = this.#timeoutMs * 1e6;
     let left = this.#maxCmRetries;
-    const arm = () => {
-      this.#timer = engine.schedule(periodNs, () => {
+    const retry = { periodNs: this.#timeoutMs * 1e6, arm: () => {} };
+    retry.arm = () => {
+      this.#timer = engine.schedule(retry.periodNs, () => {
         this.#timer = undefined;
         if (this.state !== waiting) return;
         if (left-- <= 0) {
@@ -1759,11 +1798,27 @@ export class CmId {
         void engine.spawn(`${this.#cm.name} cm retry`, async () => {
           if (this.state !== waiting) return;
           await this.#cm.sendCm(to, msg, tid);
-          arm();
+          retry.arm();
         });
       });
     };
-    arm();
+    this.#retry = retry;
+    this.#mraReceived = false;
+    retry.arm();
+  }
+
+  /**
+   * ib_mad's `ib_modify_mad`, as `cm_mra_handler` calls it: the message out now waits `ms`
+   * from now for its answer, and so does each resend of it; its retries left stay as they are.
+   */
+  #stretchWait(ms: number): void {
+    const r = this.#retry;
+    if (!r) return;
+    r.periodNs = ms * 1e6;
+    if (this.#timer) {
+      this.#stopTimer();
+      r.arm();
+    }
   }
 
   #stopTimer(): void {
