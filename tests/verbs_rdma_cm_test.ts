@@ -429,6 +429,14 @@ Deno.test("rdma_cm: rdma_disconnect fails only without a connection; on a connec
       () => fresh.disconnect(),
       (e) => e instanceof VerbsError && e.code === "EINVAL",
     );
+    // An id with a device and a QP, never connected: librdmacm's rdma_disconnect moves the QP
+    // to ERR (ucma_shutdown) before the kernel's EINVAL (cma.c: no ib_cm id).
+    const spare = await resolve(a, b.rdmaCm.ip);
+    await assert.rejects(
+      () => spare.id.disconnect(),
+      (e) => e instanceof VerbsError && e.code === "EINVAL",
+    );
+    assert.equal(spare.res.qp.state, QpState.ERR);
     await id.connect({});
     (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
     await id.disconnect();

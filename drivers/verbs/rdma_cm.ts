@@ -632,6 +632,20 @@ function cmAckTimeout(caAckDelay: number, packetLifeTime: number): number {
   return Math.min(31, t);
 }
 
+/** The states of an id that has (or had) an ib_cm id: those `disconnect` takes. */
+const HAD_CONNECTION: CmIdState[] = [
+  "req_sent",
+  "req_rcvd",
+  "rep_sent",
+  "established",
+  "dreq_sent",
+  "dreq_rcvd",
+  "timewait",
+  "disconnected",
+  "rejected",
+  "unreachable",
+];
+
 /**
  * The states in which ib_cm's remote_qp_table holds a connection (REQ received or REP taken,
  * up to timewait): those a REQ or REP from the same peer QP finds stale.
@@ -1332,22 +1346,21 @@ export class CmId {
    * the RTU still brings `ESTABLISHED`).
    *
    * @throws VerbsError EINVAL on an id without a connection (never connected, nor born
-   *   from a request)
+   *   from a request); its QP, if it has one, is in ERR all the same (librdmacm moves it
+   *   before it asks the kernel)
    */
   async disconnect(): Promise<void> {
-    this.#want(
-      "rdma_disconnect",
-      "req_sent",
-      "req_rcvd",
-      "rep_sent",
-      "established",
-      "dreq_sent",
-      "dreq_rcvd",
-      "timewait",
-      "disconnected",
-      "rejected",
-      "unreachable",
-    );
+    this.#live("rdma_disconnect");
+    if (!HAD_CONNECTION.includes(this.state)) {
+      // librdmacm's rdma_disconnect moves the QP of an id bound to a device to ERR first
+      // (ucma_shutdown), then the kernel refuses an id without an ib_cm id (cma.c
+      // rdma_disconnect: -EINVAL): the QP stays in ERR.
+      if (this.verbs) {
+        await this.#toError();
+        await this.#cm.syscall();
+      }
+      fail("EINVAL", `rdma_disconnect: the id never had a connection (state ${this.state})`);
+    }
     await this.#cm.syscall();
     await this.#toError();
     if (this.state !== "established" && this.state !== "dreq_rcvd" && this.state !== "rep_sent") {
