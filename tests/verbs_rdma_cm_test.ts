@@ -1194,3 +1194,45 @@ Deno.test("rdma_cm: an MRA stretches the REP's wait on the passive side; a secon
     assert.ok(took >= want && took < want + 1e6, `${took} ns, expected ${want}`);
   });
 });
+
+Deno.test("rdma_cm: rdma_reject takes back an accept whose RTU has not come (cm_send_rej_locked, IB_CM_REP_SENT); after ESTABLISHED it is EINVAL", async () => {
+  const { cluster, a, b } = await pair("native");
+  const rejs = captureCm(cluster, "REJ");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    // The active side's service loses the REP, so the passive side stays in REP_SENT.
+    const agent = await a.rdmaCm.agent();
+    const deliver = agent.onCm!;
+    agent.onCm = async (m, from) => {
+      if (m.kind !== "REP") await deliver(m, from);
+    };
+    await id.connect({});
+    const { req, qp } = await acceptOne(sch);
+    assert.equal(req.id.state, "rep_sent");
+    await req.id.reject(new TextEncoder().encode("no"));
+    assert.equal(req.id.state, "rejected");
+    assert.equal(qp.state, QpState.RTS); // librdmacm's rdma_reject leaves the QP alone
+    const ev = await ch.getEvent({ timeoutNs: 1e9 });
+    assert.deepEqual([ev.type, ev.status], [RdmaCmEvent.REJECTED, 28]);
+    assert.equal(new TextDecoder().decode(ev.param.privateData!.subarray(0, 2)), "no");
+    ev.ack();
+    // The REP's resends stopped with the REJ: nothing more comes to the passive side.
+    await cluster.sleep(20e9);
+    assert.equal(sch.pending, 0);
+    // An established connection cannot be rejected.
+    agent.onCm = deliver;
+    const r = await resolve(a, b.rdmaCm.ip);
+    await r.id.connect({});
+    const est = await acceptOne(sch);
+    (await next(r.ch, RdmaCmEvent.ESTABLISHED)).ack();
+    (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+    await assert.rejects(
+      () => est.req.id.reject(),
+      (e) => e instanceof VerbsError && e.code === "EINVAL",
+    );
+  });
+  const rej = rejs.find((m) => m.kind === "REJ" && m.reason === 28);
+  assert.ok(rej?.kind === "REJ");
+  assert.equal(rej.messageRejected, 2); // cm_format_rej in IB_CM_REP_SENT: "other"
+});

@@ -1311,21 +1311,29 @@ export class CmId {
   /**
    * `rdma_reject`: refuse a `CONNECT_REQUEST` (REJ, reason "consumer
    * reject", 28); the active side gets `REJECTED` with status 28 and this
-   * private data.
+   * private data. It also takes back an `accept` whose RTU has not come yet
+   * (ib_cm's `cm_send_rej_locked` allows IB_CM_REP_SENT: the REP's resends
+   * stop, the REJ says "other"); the QP is left as it is, as librdmacm
+   * leaves it.
+   *
+   * @throws VerbsError EINVAL on an id that holds no request, or one answered and
+   *   established (ib_send_cm_rej: -EINVAL), or with more than 148 bytes of private data
    */
   async reject(privateData?: Uint8Array): Promise<void> {
-    this.#want("rdma_reject", "req_rcvd");
+    this.#want("rdma_reject", "req_rcvd", "rep_sent");
     this.#checkConn("rdma_reject", { privateData }, PRIVATE_DATA_BYTES.REJ);
     await this.#cm.syscall();
+    const was = this.state;
+    this.#stopTimer();
     this.state = "rejected";
     await this.#cm.sendCm(this.#remote!, {
       kind: "REJ",
       // cm_format_rej: a REJ of a REQ handed to the program carries this side's ID and
       // MessageRejected REQ — ib_cm's state is IB_CM_MRA_REQ_SENT by then (the cma's delayed
-      // MRA); only from IB_CM_REQ_RCVD would LocalCommID be 0.
+      // MRA); only from IB_CM_REQ_RCVD would LocalCommID be 0. From IB_CM_REP_SENT: "other".
       localCommId: this.localCommId,
       remoteCommId: this.#remoteCommId,
-      messageRejected: 0,
+      messageRejected: was === "req_rcvd" ? 0 : 2,
       reason: RejReason.CONSUMER_REJECT,
       privateData,
     }, this.#tid);
