@@ -1236,3 +1236,42 @@ Deno.test("rdma_cm: rdma_reject takes back an accept whose RTU has not come (cm_
   assert.ok(rej?.kind === "REJ");
   assert.equal(rej.messageRejected, 2); // cm_format_rej in IB_CM_REP_SENT: "other"
 });
+
+Deno.test("rdma_cm: a REQ whose cma header no listener of the port takes (not IPv4, or another address) is rejected 28 by the cma; a port nobody listens on gets 8", async () => {
+  // cma_ib_id_from_event (cma_match_private_data, cma_get_net_dev) finds no listener: the
+  // cma's REQ handler fails and ib_cm's cm_destroy_id rejects from IB_CM_REQ_RCVD (REJ 28,
+  // LocalCommID 0); cm_match_req rejects a service ID nobody listens on (REJ 8).
+  const { cluster, a, b } = await pair("native");
+  const rejs = captureCm(cluster, "REJ");
+  await cluster.run(async () => {
+    const specific = await listen(b); // bound to b's address
+    const anyCh = b.rdmaCm.createEventChannel();
+    const wildcard = await anyCh.createId();
+    await wildcard.bindAddr({ ip: "0.0.0.0", port: PORT + 1 });
+    await wildcard.listen(4);
+    const { id, res } = await resolve(a, b.rdmaCm.ip);
+    const agent = await a.rdmaCm.agent();
+    const to = await b.rdmaCm.agentAddress();
+    const send = async (tid: bigint, port: number, edit: (hv: DataView) => void) => {
+      const req = reqLike(id, res.qp.qpNum + Number(tid), 3000 + Number(tid));
+      req.serviceId = 0x0000000001060000n | BigInt(port);
+      edit(new DataView(req.privateData.buffer));
+      await agent.send(to, encodeCm(req, tid));
+    };
+    const elsewhere = (hv: DataView) => hv.setUint32(32, parseIpv4("10.0.9.9")!);
+    const ipv6 = (hv: DataView) => hv.setUint8(1, 6 << 4);
+    await send(1n, PORT, elsewhere);
+    await send(2n, PORT, ipv6);
+    await send(3n, PORT + 1, elsewhere);
+    await send(4n, PORT + 1, ipv6);
+    await send(5n, PORT + 2, () => {}); // nobody listens
+    await cluster.sleep(1e6);
+    assert.equal(specific.ch.pending, 0);
+    assert.equal(anyCh.pending, 0);
+  });
+  const got = [1n, 2n, 3n, 4n, 5n].map((tid) => {
+    const m = rejs.find((r) => r.tid === tid);
+    return m?.kind === "REJ" ? [m.reason, m.localCommId, m.messageRejected] : undefined;
+  });
+  assert.deepEqual(got, [[28, 0, 0], [28, 0, 0], [28, 0, 0], [28, 0, 0], [8, 0, 0]]);
+});

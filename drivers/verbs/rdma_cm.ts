@@ -573,14 +573,24 @@ export class RdmaCm {
     const listener = ps === RdmaPortSpace.TCP ? this.#ports.get(port) : undefined;
     const hdr = new DataView(req.privateData.buffer, req.privateData.byteOffset, CMA_HDR_BYTES);
     const dstIp = formatIp(hdr.getUint32(32));
-    if (!listener || !listener.listening || (listener.boundIp !== "0.0.0.0" && dstIp !== this.ip)) {
-      // cm_req_handler: no listener for the service ID → REJ "invalid service ID".
+    // cm_match_req: no listener for the service ID (no id listens on the port) → REJ
+    // "invalid service ID". The cma then matches the REQ's cma header against the port's
+    // listeners (cma_ib_id_from_event: an IPv4 header, a destination this domain holds, as
+    // cma_match_private_data and cma_get_net_dev require); a REQ that none takes fails
+    // cma_ib_req_handler, and ib_cm's cm_destroy_id rejects it from IB_CM_REQ_RCVD: REJ
+    // "consumer defined" (28), LocalCommID 0.
+    const reason = !listener || !listener.listening
+      ? RejReason.INVALID_SERVICE_ID
+      : hdr.getUint8(1) >> 4 !== 4 || dstIp !== this.ip
+      ? RejReason.CONSUMER_REJECT
+      : 0;
+    if (reason !== 0 || !listener) {
       await this.sendCm(from, {
         kind: "REJ",
         localCommId: 0,
         remoteCommId: req.localCommId,
         messageRejected: 0,
-        reason: RejReason.INVALID_SERVICE_ID,
+        reason,
       }, req.tid);
       return;
     }
