@@ -1237,7 +1237,7 @@ Deno.test("rdma_cm: rdma_reject takes back an accept whose RTU has not come (cm_
   assert.equal(rej.messageRejected, 2); // cm_format_rej in IB_CM_REP_SENT: "other"
 });
 
-Deno.test("rdma_cm: a REQ whose cma header no listener of the port takes (not IPv4, or another address) is rejected 28 by the cma; a port nobody listens on gets 8", async () => {
+Deno.test("rdma_cm: a REQ no listener of the port takes (its cma header not IPv4 or for another address, or not RC) is rejected 28 by the cma; a port nobody listens on gets 8", async () => {
   // cma_ib_id_from_event (cma_match_private_data, cma_get_net_dev) finds no listener: the
   // cma's REQ handler fails and ib_cm's cm_destroy_id rejects from IB_CM_REQ_RCVD (REJ 28,
   // LocalCommID 0); cm_match_req rejects a service ID nobody listens on (REJ 8).
@@ -1265,13 +1265,17 @@ Deno.test("rdma_cm: a REQ whose cma header no listener of the port takes (not IP
     await send(3n, PORT + 1, elsewhere);
     await send(4n, PORT + 1, ipv6);
     await send(5n, PORT + 2, () => {}); // nobody listens
+    // An unreliable-connection (UC) request to an RDMA_PS_TCP listener.
+    const uc = reqLike(id, res.qp.qpNum + 6, 3006);
+    uc.transportType = 1;
+    await agent.send(to, encodeCm(uc, 6n));
     await cluster.sleep(1e6);
     assert.equal(specific.ch.pending, 0);
     assert.equal(anyCh.pending, 0);
   });
-  const got = [1n, 2n, 3n, 4n, 5n].map((tid) => {
+  const got = [1n, 2n, 3n, 4n, 5n, 6n].map((tid) => {
     const m = rejs.find((r) => r.tid === tid);
     return m?.kind === "REJ" ? [m.reason, m.localCommId, m.messageRejected] : undefined;
   });
-  assert.deepEqual(got, [[28, 0, 0], [28, 0, 0], [28, 0, 0], [28, 0, 0], [8, 0, 0]]);
+  assert.deepEqual(got, [[28, 0, 0], [28, 0, 0], [28, 0, 0], [28, 0, 0], [8, 0, 0], [28, 0, 0]]);
 });

@@ -578,10 +578,11 @@ export class RdmaCm {
     // listeners (cma_ib_id_from_event: an IPv4 header, a destination this domain holds, as
     // cma_match_private_data and cma_get_net_dev require); a REQ that none takes fails
     // cma_ib_req_handler, and ib_cm's cm_destroy_id rejects it from IB_CM_REQ_RCVD: REJ
-    // "consumer defined" (28), LocalCommID 0.
+    // "consumer defined" (28), LocalCommID 0. So does one for another transport than RC
+    // (cma_ib_check_req_qp_type: an RDMA_PS_TCP listener takes RC requests only).
     const reason = !listener || !listener.listening
       ? RejReason.INVALID_SERVICE_ID
-      : hdr.getUint8(1) >> 4 !== 4 || dstIp !== this.ip
+      : hdr.getUint8(1) >> 4 !== 4 || dstIp !== this.ip || req.transportType !== 0
       ? RejReason.CONSUMER_REJECT
       : 0;
     if (reason !== 0 || !listener) {
