@@ -1279,3 +1279,23 @@ Deno.test("rdma_cm: a REQ no listener of the port takes (its cma header not IPv4
   });
   assert.deepEqual(got, [[28, 0, 0], [28, 0, 0], [28, 0, 0], [28, 0, 0], [8, 0, 0], [28, 0, 0]]);
 });
+
+Deno.test("rdma_cm: rdma_listen with a negative backlog listens with ucma's max_backlog (1024), as with 0", async () => {
+  // ucma_listen: rdma_ucm_listen's backlog is a __u32 and "backlog <= 0 || backlog >
+  // max_backlog" becomes max_backlog; only a non-integer is refused.
+  const { cluster, b } = await pair("native");
+  await cluster.run(async () => {
+    const ch = b.rdmaCm.createEventChannel();
+    for (const backlog of [-1, 0, 5000]) {
+      const l = await ch.createId();
+      await l.listen(backlog);
+      assert.equal(l.state, "listen");
+      let held = 0;
+      while (l.takeBacklog()) held++;
+      assert.equal(held, 1024, `backlog ${backlog}`);
+      await l.destroy();
+    }
+    const l = await ch.createId();
+    await assert.rejects(() => l.listen(1.5), /not an integer/);
+  });
+});

@@ -995,17 +995,23 @@ export class CmId {
   /**
    * `rdma_listen`: connection requests to the bound port become
    * `CONNECT_REQUEST` events on this id's channel (an unbound id is bound
-   * to an ephemeral port first, as the kernel does).
+   * to an ephemeral port first, as the kernel does). At most `backlog` of
+   * them wait unread: 1..1023 as given, anything else (0, a negative
+   * count, 1024 and more) 1024, as ucma's `max_backlog`.
+   *
+   * @throws VerbsError EINVAL for a backlog that is not an integer, or an id
+   *   already listening or past binding
    */
   async listen(backlog: number): Promise<void> {
     this.#want("rdma_listen", "idle", "addr_bound");
-    if (!Number.isInteger(backlog) || backlog < 0) {
-      fail("EINVAL", `rdma_listen: backlog ${backlog} is not a count`);
+    if (!Number.isInteger(backlog)) {
+      fail("EINVAL", `rdma_listen: backlog ${backlog} is not an integer`);
     }
     if (this.state === "idle") await this.bindAddr({ ip: "0.0.0.0", port: 0 });
     await this.#cm.syscall();
     this.#backlog = backlog;
-    // ucma_listen: a backlog of 0, or of max_backlog and more, is max_backlog.
+    // ucma_listen: a backlog of 0 or less, or above max_backlog, is max_backlog (the
+    // int librdmacm passes travels as rdma_ucm_listen's __u32: a negative one is huge).
     this.#backlogLeft = backlog > 0 && backlog < RDMA_MAX_BACKLOG ? backlog : RDMA_MAX_BACKLOG;
     this.state = "listen";
   }
