@@ -1299,3 +1299,17 @@ Deno.test("rdma_cm: rdma_listen with a negative backlog listens with ucma's max_
     await assert.rejects(() => l.listen(1.5), /not an integer/);
   });
 });
+
+Deno.test("rdma_cm: rdma_bind_addr to the domain's address binds the id to its device; to 0.0.0.0 it does not (rdma_bind_addr(3))", async () => {
+  const { cluster, a } = await pair("native");
+  await cluster.run(async () => {
+    const ch = a.rdmaCm.createEventChannel();
+    const specific = await ch.createId();
+    await specific.bindAddr({ ip: a.rdmaCm.ip, port: 0 });
+    assert.ok(specific.verbs, "bound to a specific address: id->verbs is set");
+    assert.equal(specific.verbs, await a.rdmaCm.context());
+    const wildcard = await ch.createId();
+    await wildcard.bindAddr({ ip: "0.0.0.0", port: 0 });
+    assert.equal(wildcard.verbs, undefined);
+  });
+});

@@ -965,12 +965,24 @@ export class CmId {
 
   /**
    * `rdma_bind_addr`: this domain's address (or 0.0.0.0) and a port (0:
-   * an ephemeral one).
+   * an ephemeral one). Bound to the domain's address, the id is bound to
+   * its RDMA device too ({@link verbs}): rdma_bind_addr(3), "If binding to
+   * a specific local address, the rdma_cm_id will also be bound to a local
+   * RDMA device"; bound to 0.0.0.0 it is not.
    *
    * @throws VerbsError EINVAL (bad address or state), EADDRNOTAVAIL (not this domain's
    *   address), EADDRINUSE (port taken)
    */
   async bindAddr(addr: SockAddr): Promise<void> {
+    await this.#bind(addr, true);
+  }
+
+  /**
+   * The bind; `device`: whether the id takes the device now (librdmacm's
+   * rdma_bind_addr queries it; the bind inside `resolveAddr` and `listen`
+   * does not — there `id->verbs` comes with ADDR_RESOLVED).
+   */
+  async #bind(addr: SockAddr, device: boolean): Promise<void> {
     this.#want("rdma_bind_addr", "idle");
     this.#checkAddr("rdma_bind_addr", addr);
     if (addr.ip !== this.#cm.ip && addr.ip !== "0.0.0.0") {
@@ -981,6 +993,7 @@ export class CmId {
     this.boundIp = addr.ip;
     this.localAddr = { ip: addr.ip === "0.0.0.0" ? this.#cm.ip : addr.ip, port };
     this.state = "addr_bound";
+    if (device && addr.ip !== "0.0.0.0") this.verbs = await this.#cm.context();
   }
 
   #checkAddr(what: string, addr: SockAddr): void {
@@ -1007,7 +1020,7 @@ export class CmId {
     if (!Number.isInteger(backlog)) {
       fail("EINVAL", `rdma_listen: backlog ${backlog} is not an integer`);
     }
-    if (this.state === "idle") await this.bindAddr({ ip: "0.0.0.0", port: 0 });
+    if (this.state === "idle") await this.#bind({ ip: "0.0.0.0", port: 0 }, false);
     await this.#cm.syscall();
     this.#backlog = backlog;
     // ucma_listen: a backlog of 0 or less, or above max_backlog, is max_backlog (the
@@ -1046,8 +1059,8 @@ export class CmId {
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
       fail("EINVAL", `rdma_resolve_addr: timeout ${timeoutMs} ms is not a positive count`);
     }
-    if (opts.src && this.state === "idle") await this.bindAddr(opts.src);
-    else if (this.state === "idle") await this.bindAddr({ ip: this.#cm.ip, port: 0 });
+    if (opts.src && this.state === "idle") await this.#bind(opts.src, false);
+    else if (this.state === "idle") await this.#bind({ ip: this.#cm.ip, port: 0 }, false);
     await this.#cm.syscall();
     this.remoteAddr = { ...dst };
     this.state = "addr_query";
