@@ -173,7 +173,8 @@ export class CmAgent {
   #ahs = new Map<number, Promise<Ah>>();
   #tid = 1n;
   #arps = new Map<string, Pending<{ lid: number; qpn: number; gid: Uint8Array } | undefined>[]>();
-  #paths = new Map<bigint, Pending<PathRecord | "none" | undefined>>();
+  /** Path queries waiting for their answer, by TID, with where each was sent (once it was). */
+  #paths = new Map<bigint, { b: Pending<PathRecord | "none" | undefined>; to?: AgentAddr }>();
 
   private constructor(
     ctx: Context,
@@ -288,9 +289,15 @@ export class CmAgent {
       const pr = decodePathRecord(bytes);
       if (!pr) return;
       if (pr.response) {
+        // ib_find_send_mad (drivers/infiniband/core/mad.c): a response completes the request of
+        // its TID only when it comes from where the request went (rcv_has_same_gid: the
+        // response's SLID is the request's DLID). Here the administrator is a UD service, not
+        // QP1, so its QPN counts too: both are stamped by the sender's HCA. Anything else is
+        // dropped, and the query keeps waiting for the real answer.
         const p = this.#paths.get(pr.tid);
+        if (!p?.to || p.to.lid !== from.lid || p.to.qpn !== from.qpn) return;
         this.#paths.delete(pr.tid);
-        p?.resolve(madStatus(bytes) === 0 ? pr.record : "none");
+        p.b.resolve(madStatus(bytes) === 0 ? pr.record : "none");
         return;
       }
       // A query: only the subnet manager's node answers (IBTA §15.2: the SA is at the SM).
@@ -434,14 +441,16 @@ export class CmAgent {
     const sa = this.#net.saMember;
     const tid = this.nextTid();
     const b = new Pending<PathRecord | "none" | undefined>();
-    this.#paths.set(tid, b);
+    const query = { b, to: undefined as AgentAddr | undefined };
+    this.#paths.set(tid, query);
     const timer = engine.schedule(timeoutNs, () => {
       this.#paths.delete(tid);
       b.resolve(undefined);
     });
     if (sa?.agentAddress) {
       const to = await sa.agentAddress();
-      const query: PathRecord = {
+      query.to = to;
+      const record: PathRecord = {
         dgid: q.dgid,
         sgid: this.gid,
         dlid: q.dlid,
@@ -454,7 +463,7 @@ export class CmAgent {
         rate: 0,
         packetLifeTime: 0,
       };
-      await this.send(to, encodePathRecord(query, tid, false));
+      await this.send(to, encodePathRecord(record, tid, false));
     }
     const r = await b.wait(engine, `${this.ip} PathRecord query`);
     engine.cancel(timer);
