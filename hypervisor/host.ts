@@ -126,6 +126,8 @@ export interface HostCounters {
   pirqsRouted: number;
   /** Physical IRQs nobody had bound. */
   pirqsUnbound: number;
+  /** Upcalls whose guest (not dom0) handler threw; that guest crashed. */
+  guestUpcallErrors: number;
   faults: number;
 }
 
@@ -295,6 +297,7 @@ export class HostState {
     upcalls: 0,
     pirqsRouted: 0,
     pirqsUnbound: 0,
+    guestUpcallErrors: 0,
     faults: 0,
   };
 

@@ -146,6 +146,11 @@ export interface HypervisorCounters {
   /** Physical IRQs nobody had bound. */
   pirqsUnbound: number;
   /**
+   * Upcalls whose guest handler threw: the guest's kernel failed in its interrupt handler, and
+   * the guest crashed (never dom0's, never a fault of the hypervisor).
+   */
+  guestUpcallErrors: number;
+  /**
    * Faults: exceptions inside a hypercall or a teardown step that were not
    * a refusal (bugs in the model; the call failed with EIO). Listed in
    * {@link Hypervisor.faultLog}.
@@ -639,11 +644,24 @@ export class Hypervisor {
     // restores the mask it interrupted (pv/iret.c) and returns through test_all_events.
     const page = si.page;
     page[OFF_UPCALL_MASK] = 1;
+    let oops = false;
     try {
       handler(d);
+    } catch (e) {
+      // Dom0's handler failing is a bug in the model: it reaches the engine as any bug does.
+      if (domid === 0) throw e;
+      oops = true;
     } finally {
       page[OFF_UPCALL_MASK] = 0;
       this.#returned(domid);
+    }
+    if (oops) {
+      // A guest's handler is its kernel's code: one that fails in it is an oops in interrupt
+      // context, which Linux makes a panic (oops_end: "Fatal exception in interrupt"), and a PV
+      // guest's panic ends in SCHEDOP_shutdown(SHUTDOWN_crash) (xen_panic_event). That guest
+      // crashes; the host and every other domain go on.
+      this.#h.c.guestUpcallErrors++;
+      this.domainCrash(d);
     }
   }
 
@@ -718,6 +736,7 @@ export class Hypervisor {
       upcalls: c.upcalls,
       pirqsRouted: c.pirqsRouted,
       pirqsUnbound: c.pirqsUnbound,
+      guestUpcallErrors: c.guestUpcallErrors,
       faults: c.faults,
     };
   }

@@ -4,7 +4,8 @@
  * table; binding to dom0's end of the victim's channel, allocating ports
  * for others, closing what is not its own, are refused; a flood of
  * notifications to dom0 makes the backend look at an empty ring, nothing
- * more. The victim receives no upcall it did not cause.
+ * more. The victim receives no upcall it did not cause. A guest's upcall
+ * handler that throws crashes that guest alone.
  */
 import assert from "node:assert/strict";
 import { end } from "../xenib_support.ts";
@@ -58,6 +59,28 @@ Deno.test("event channels: others' ports, binds and allocations are refused; a n
     assert.equal(s.xen.counters().backendRequests, served, "nothing to serve, nothing served");
     assert.ok(backOf(s, evil).connected);
     assert.equal(victim.vm.front.stats.upcalls, upcalls, "no upcall reached the victim");
+    await verdict(s);
+  });
+});
+
+Deno.test("event channels: a guest whose upcall handler throws crashes alone; the host goes on", async () => {
+  const s = await scene();
+  const { evil, hv } = s;
+  await s.cluster.run(async () => {
+    const e = await end(evil);
+    // The guest's kernel installs an event callback that faults (any code of its own can).
+    evil.xen.installUpcall(() => {
+      throw new Error("guest kernel oops");
+    });
+    // Dom0's answer to its next request raises its upcall (the guest's program that asked
+    // never runs again).
+    void s.cluster.engine.spawn("attacker's program", () => e.ctx.allocPd());
+    await s.cluster.sleep(1_000_000);
+    // It used to escape into the engine and end the simulation of every domain; now it is the
+    // guest's own panic: it crashed, and nothing of the hypervisor failed.
+    assert.equal(hv.counters().guestUpcallErrors, 1);
+    assert.equal(hv.stateOf(evil.domid!), "dead");
+    assert.equal(hv.counters().faults, 0);
     await verdict(s);
   });
 });
