@@ -169,7 +169,11 @@ export class CmAgent {
   #qp: Qp;
   #base: number;
   #freeSend: number[] = [];
-  #sendWaiters: (() => void)[] = [];
+  /**
+   * Datagrams waiting for a send slot, oldest first (ib_mad's `overflow_list`: a MAD posted while
+   * the send queue holds `max_active` waits there, and each send completion posts the next).
+   */
+  #overflow: { ah: Ah; to: AgentAddr; bytes: Uint8Array }[] = [];
   #ahs = new Map<number, Promise<Ah>>();
   #tid = 1n;
   #arps = new Map<string, Pending<{ lid: number; qpn: number; gid: Uint8Array } | undefined>[]>();
@@ -263,8 +267,10 @@ export class CmAgent {
       for (const wc of wcs) {
         const slot = Number(wc.wrId);
         if (slot >= RECV_SLOTS) {
-          this.#freeSend.push(slot);
-          this.#sendWaiters.shift()?.();
+          // ib_mad_send_done: the completion moves the oldest queued send to the send queue.
+          const queued = this.#overflow.shift();
+          if (queued) await this.#post(slot, queued.ah, queued.to, queued.bytes);
+          else this.#freeSend.push(slot);
           continue;
         }
         if (wc.status !== WcStatus.SUCCESS) continue; // flushed: the QP is going away
@@ -339,8 +345,9 @@ export class CmAgent {
 
   /**
    * Send `bytes` (a MAD or an ARP frame) to another service as one UD
-   * datagram; resolves once it is posted (the address handle for the LID
-   * is created on first use and kept).
+   * datagram; resolves once it is posted, or queued behind those waiting
+   * for a send slot (the address handle for the LID is created on first use
+   * and kept).
    */
   async send(to: AgentAddr, bytes: Uint8Array): Promise<void> {
     if (bytes.length > SLOT) {
@@ -363,12 +370,20 @@ export class CmAgent {
       this.#ahs.set(to.lid, ahP);
     }
     const ah = await ahP;
-    while (this.#freeSend.length === 0) {
-      const b = this.ctx.env.engine.block<void>(`${this.ip} ib_mad send slot`);
-      this.#sendWaiters.push(() => b.resolve());
-      await b.promise;
+    // Never wait for a slot: the receive loop sends answers (a DREP, an ARP reply, a REJ) and is
+    // the one that frees slots, so waiting here let a burst of requests from any domain stop the
+    // service for good. As ib_mad_post_send does when the send queue is full, the datagram waits
+    // in the overflow list and goes out as a send completes (ib_send_mad, ib_mad_send_done).
+    const slot = this.#freeSend.shift();
+    if (slot === undefined) {
+      this.#overflow.push({ ah, to, bytes: bytes.slice() });
+      return;
     }
-    const slot = this.#freeSend.shift()!;
+    await this.#post(slot, ah, to, bytes);
+  }
+
+  /** Post `bytes` from send slot `slot` to the service at `to`. */
+  async #post(slot: number, ah: Ah, to: AgentAddr, bytes: Uint8Array): Promise<void> {
     const addr = this.#base + slot * SLOT;
     this.ctx.env.memory.write(addr, bytes);
     await this.ctx.enter();

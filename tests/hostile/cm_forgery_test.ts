@@ -31,11 +31,11 @@ const PORT = 18515;
  * that the subnet manager and its administrator (which answers route queries) are there, and
  * dom0 starts no connection-manager service of its own that would stay after the guests.
  */
-async function sceneWithSmOnBareMetal(): Promise<Scene> {
+async function sceneWithSmOnBareMetal(victimDriver: "bypass" | "split" = "bypass"): Promise<Scene> {
   const { cluster: c, hosts } = await cluster([false, true], 11);
   const [bare, xen] = hosts;
   const before = { counts: counts(xen), frames: xen.hw.memory.allocated };
-  const vm = await guest(xen, "victim");
+  const vm = await guest(xen, "victim", victimDriver);
   const evil = await guest(xen, "evil");
   const { e, peer } = await c.run(async () => {
     const e = await end(vm), peer = await end(bare.os);
@@ -230,3 +230,57 @@ Deno.test("cm forgery: a REQ flood holds a victim's listener to its backlog, and
     await verdict(s);
   });
 });
+
+for (const driver of ["bypass", "split"] as const) {
+  Deno.test(`cm forgery: a burst of messages that each get an answer does not stop the victim's service (${driver})`, async () => {
+    const s = await sceneWithSmOnBareMetal(driver);
+    const { evil, victim } = s;
+    const vm = victim.vm, srv = s.bare.os;
+    await s.cluster.run(async () => {
+      const sch = srv.rdmaCm.createEventChannel();
+      const listener = await sch.createId();
+      await listener.bindAddr({ ip: srv.rdmaCm.ip, port: PORT });
+      await listener.listen(4);
+      const ch = vm.rdmaCm.createEventChannel();
+      const id = await ch.createId();
+      await id.resolveAddr({ ip: srv.rdmaCm.ip, port: PORT });
+      await next(ch, RdmaCmEvent.ADDR_RESOLVED);
+      // 200 DREQs for connections the victim's CM does not have: each is answered with a DREP
+      // (IBTA §12.9.8.x), more answers than the service has send slots. Its receive loop used to
+      // wait for a free slot, which only that loop frees: the service stopped for good after
+      // some 35 messages, and every rdma_cm call of the victim after it hung.
+      const agent = await evil.rdmaCm.agent();
+      const to = (await agent.arp(vm.rdmaCm.ip, 1e9))!;
+      const ids = (i: number) => ({ localCommId: 100 + i, remoteCommId: 9999, remoteQpn: 0 });
+      await Promise.all(
+        Array.from(
+          { length: 200 },
+          (_, i) => agent.send(to, encodeCm({ kind: "DREQ", ...ids(i) }, BigInt(i))),
+        ),
+      );
+      await s.cluster.sleep(20_000_000);
+      const served = await vm.rdmaCm.agent();
+      assert.ok(served.received > 40, `the victim's service took ${served.received} messages`);
+      assert.equal(served.sent, served.received, "and answered each");
+      // The victim's service works: it resolves its route and connects.
+      await id.resolveRoute();
+      await next(ch, RdmaCmEvent.ROUTE_RESOLVED);
+      await rcQp(id);
+      await id.connect();
+      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      await rcQp(req.id);
+      await req.id.accept();
+      await next(ch, RdmaCmEvent.ESTABLISHED);
+      await next(sch, RdmaCmEvent.ESTABLISHED);
+      await id.disconnect();
+      await next(sch, RdmaCmEvent.DISCONNECTED);
+      await next(ch, RdmaCmEvent.DISCONNECTED);
+      await req.id.disconnect();
+      await id.destroy();
+      await req.id.destroy();
+      await listener.destroy();
+      victim.sum = checksum(vm);
+      await verdict(s);
+    });
+  });
+}
