@@ -133,6 +133,8 @@ export class Cluster {
    */
   readonly ipoib: IpoibNetwork;
   #hosts: Host[] = [];
+  /** Each host's HCA, to find the host behind a LID. */
+  #hcaHost: [Hca, Host][] = [];
   #switch: SwitchNode | undefined;
   #sm: SubnetManager | undefined;
   #started = false;
@@ -181,12 +183,28 @@ export class Cluster {
     this.rng = new Prng(opts.seed);
     this.fabric = new Fabric(this.engine, { profile: this.profile, prng: this.rng.fork() });
     this.nomadNet = opts.nomad
-      ? new NomadNetwork(this.engine, () => this.profile.migration.netLatencyNs)
+      ? new NomadNetwork(
+        this.engine,
+        () => this.profile.migration.netLatencyNs,
+        (domain, phys) => this.#holdsQp(domain, phys),
+      )
       : undefined;
     this.mgmt = new ManagementNetwork(this.engine, this.profile);
     this.ipoib = new IpoibNetwork();
     this.ipoib.gidOf = (lid) => this.fabric.portByLid(lid)?.gid;
     this.ipoib.pathResolver = (q) => pathRecord(this.fabric, q);
+  }
+
+  /**
+   * The Nomad directory's ownership oracle: the host whose HCA answers to
+   * `phys.lid`, and whether its driver handed QPN `phys.qpn` to a context of
+   * `domain` running there (LID 0 and unknown LIDs belong to nobody).
+   */
+  #holdsQp(domain: object, phys: { lid: number; qpn: number }): boolean {
+    const port = phys.lid === 0 ? undefined : this.fabric.portByLid(phys.lid);
+    if (!port) return false;
+    const at = this.#hcaHost.find(([hca]) => hca.port(1) === port || hca.port(2) === port);
+    return at?.[1].platform.holdsQp?.(domain as Domain, phys.qpn) ?? false;
   }
 
   /** Hosts in order of addition. */
@@ -296,6 +314,7 @@ export class Cluster {
     };
     const host = new Host(hw, spec);
     this.#hosts.push(host);
+    this.#hcaHost.push([hca, host]);
     return host;
   }
 

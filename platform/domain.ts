@@ -384,7 +384,12 @@ export class Domain {
       );
     }
     await this.cpu.settle();
-    if (this.#nomadNet) this.#nomad ??= new NomadAgent(this.#nomadNet, this.engine, this.name);
+    if (this.#nomadNet && !this.#nomad) {
+      this.#nomad = new NomadAgent(this.#nomadNet, this.engine, this.name);
+      // The platform, not the library, says which domain the library speaks for: the directory
+      // then accepts only QPs the HCA driver handed to this domain's contexts.
+      this.#nomadNet.admit(this.#nomad, this);
+    }
     return await openContext(dev, this.verbsEnv(), {
       regCache: opts.regCache ?? this.regCache,
       nomad: this.#nomad,

@@ -347,6 +347,12 @@ export interface HostPlatform {
   counters(): HostCounters;
   /** `host.audit()`: the platform's isolation audit (empty = clean). */
   audit?(): AuditViolation[];
+  /**
+   * Whether a context of `domain`, running on this host, holds device QP
+   * `qpn` now, as the host's HCA driver records it (the Nomad directory
+   * accepts a library's physical address only then).
+   */
+  holdsQp?(domain: Domain, qpn: number): boolean;
 }
 
 /**

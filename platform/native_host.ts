@@ -131,6 +131,11 @@ export class NativePlatform implements HostPlatform {
     return this.driver.swCounts();
   }
 
+  /** Every context on bare metal is the OS's own (the driver records owner 0). */
+  holdsQp(domain: Domain, qpn: number): boolean {
+    return domain === this.os && this.driver.qpOwner(qpn) === 0;
+  }
+
   counters(): HostCounters {
     return zeroCounters();
   }

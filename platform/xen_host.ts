@@ -129,6 +129,17 @@ export class XenPlatform implements HostPlatform {
   }
 
   /**
+   * Dom0's own contexts hold their QPs as owner 0; a guest's are opened by
+   * dom0's backend for the guest's domid (`drivers/back/ops.ts`), which is
+   * this host's domid of the guest only while the guest runs here.
+   */
+  holdsQp(domain: Domain, qpn: number): boolean {
+    const owner = this.driver.qpOwner(qpn);
+    if (domain === this.dom0) return owner === 0;
+    return this.#guests.some((g) => g === domain) && owner === domain.domid;
+  }
+
+  /**
    * Dom0's backend heap (after start).
    *
    * @internal

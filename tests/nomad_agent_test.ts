@@ -14,6 +14,8 @@ import {
 } from "../mod.ts";
 import { connectStream, type StreamEnd, streamEnd } from "../tools/lib/migration_stream.ts";
 import { connectPair } from "../drivers/verbs/connect.ts";
+import type { XenPlatform } from "../platform/xen_host.ts";
+import type { NativePlatform } from "../platform/native_host.ts";
 
 const PROFILE = { base: "pcix-sdr-2006", migration: { netBytesPerSec: "1 GB/s" } };
 
@@ -218,5 +220,102 @@ Deno.test("nomad_agent: a QP that fails mid-drain while its peer stays moves in 
     assert.deepEqual(out.wc, [5n, WcStatus.RNR_RETRY_EXC_ERR], driver);
     // Noticed within one local ACK timeout (4.096 µs × 2^14) of the failure at about 655 ms.
     assert.ok(out.ms > 655 && out.ms < 655 + 67 + 100, `${driver}: ${out.ms} ms`);
+  }
+});
+
+/**
+ * A hostile library tries to take, in the directory, the device QPs of a connection before they
+ * exist (QPNs are handed out next-fit, so the next one on each HCA is predictable) and once they
+ * do: the moving guest's QP on A and its peer's on C, which the guest's library must find by that
+ * address to hand-shake with.
+ */
+async function squat(driver: "bypass" | "split", hostile: "guest on A" | "guest on B" | "os on D") {
+  const cluster = new Cluster({ profile: PROFILE, seed: 7, nomad: true });
+  const A = cluster.addHost({ name: "A", hypervisor: true });
+  const B = cluster.addHost({ name: "B", hypervisor: true });
+  const C = cluster.addHost({ name: "C", hypervisor: false });
+  const D = cluster.addHost({ name: "D", hypervisor: false });
+  await cluster.start();
+  const vm = await A.createGuest({ name: "vm0", memoryMiB: 16, driver }) as XenGuest;
+  const evil = hostile === "os on D"
+    ? D.os
+    : await (hostile === "guest on A" ? A : B).createGuest({ name: "evil", memoryMiB: 16, driver });
+  const net = cluster.nomadNet!;
+  // On the network, admitted by no domain, and answering nothing it is sent.
+  const forgerNode = { name: "forger", deliver: () => {} };
+  net.join(forgerNode);
+  const code = (f: () => void) => {
+    try {
+      f();
+      return "bound";
+    } catch (e) {
+      return (e as { code?: string }).code;
+    }
+  };
+  const out = await cluster.run(async () => {
+    // Earlier connections tell the next number each HCA hands out (a QP of A and one of C).
+    const seenA = await streamEnd(vm, 8), seenC = await streamEnd(C.os, 8);
+    const phys = [
+      { lid: seenA.ctx.queryPort(1).lid, qpn: seenA.qp.qpNum + 1 },
+      { lid: seenC.ctx.queryPort(1).lid, qpn: seenC.qp.qpNum + 1 },
+    ];
+    await evil.openDevice();
+    const agent = evil.nomad!;
+    const tryAll = () =>
+      phys.flatMap((a, i) => [
+        code(() => net.bind(forgerNode, 1 + i, a, { lid: a.lid, qpn: 0x7100 + i })),
+        code(() => net.bind(agent, 0x7000 + i, a, { lid: a.lid, qpn: 0x7000 + i })),
+      ]);
+    const future = tryAll();
+    const g = await streamEnd(vm, 8), p = await streamEnd(C.os, 8);
+    // The device handed the predicted numbers to the victims' contexts (as the drivers record).
+    const predicted = [
+      (A.platform as XenPlatform).driver.qpOwner(phys[0].qpn) === vm.domid,
+      (C.platform as NativePlatform).driver.qpOwner(phys[1].qpn) === 0,
+    ];
+    const current = tryAll();
+    // The directory names the victims as the holders: what their peers pin at connect.
+    const holders = phys.map((a) => net.byPhysical(a));
+    const truth = [
+      { agent: vm.nomad!.id, vqpn: g.qp.qpNum },
+      { agent: C.os.nomad!.id, vqpn: p.qp.qpNum },
+    ];
+    await connectStream(g, p);
+    const r = await cluster.migrate(vm, B);
+    write(g, p, 1n);
+    const [wc] = await g.sendCq.pollUntil(1);
+    return {
+      predicted,
+      future,
+      current,
+      holders: holders.map((h, i) =>
+        h !== undefined && h.agent === truth[i].agent && h.vqpn === truth[i].vqpn
+      ),
+      to: r.to,
+      connections: r.connections,
+      status: wc.status,
+    };
+  });
+  checkAudits([A, B, C, D]);
+  return out;
+}
+
+Deno.test("nomad_agent: a library binds only QPs its own domain holds; the victim's connection still moves", async () => {
+  for (
+    const [driver, hostile] of [
+      ["bypass", "guest on A"],
+      ["split", "guest on B"],
+      ["bypass", "os on D"],
+    ] as const
+  ) {
+    const o = await squat(driver, hostile);
+    const what = `${driver} victim, hostile ${hostile}`;
+    assert.deepEqual(o.predicted, [true, true], `${what}: the victims got the predicted QPNs`);
+    // bind(2) of an address the host does not have: EADDRNOTAVAIL, before and after.
+    const refused = Array(4).fill("EADDRNOTAVAIL");
+    assert.deepEqual(o.future, refused, what);
+    assert.deepEqual(o.current, refused, what);
+    assert.deepEqual(o.holders, [true, true], `${what}: the directory names the victims`);
+    assert.deepEqual([o.to, o.connections, o.status], ["B", 1, WcStatus.SUCCESS], what);
   }
 });

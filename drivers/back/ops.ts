@@ -309,6 +309,8 @@ async function open(env: OpEnv): Promise<VibRspBody<typeof VibOp.OPEN>> {
     uarIndex,
     uarAddr,
     enter: () => env.cpu(kernelNs),
+    // Its QPs are the guest's, as the driver tells anyone who asks (the Nomad directory).
+    owner: env.frontDomid,
   });
   const c: BackContext = {
     id,

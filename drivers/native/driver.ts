@@ -308,6 +308,7 @@ export class HcaDriver {
   #pins = new Map<number, readonly number[]>();
   #cqSinks = new Map<number, CqEventSink>();
   #qpSinks = new Map<number, ObjectEventSink>();
+  #qpOwner = new Map<number, number>();
   #srqSinks = new Map<number, ObjectEventSink>();
   #portSinks = new Set<PortEventSink>();
   #vectors: { comp: number; async: number };
@@ -441,14 +442,29 @@ export class HcaDriver {
   freeAh(i: number): void {
     this.#ah.release(i);
   }
-  /** A QP number (QP0/QP1 are never handed out). */
-  allocQpn(): number {
-    return this.#take(this.#qpn, "QP");
+  /**
+   * A QP number (QP0/QP1 are never handed out) for a context of domain
+   * `owner` (0: this kernel's own OS; a backend's context: the frontend's
+   * domid), recorded until the number is freed: who holds a device QP is the
+   * driver's to say, never the holder's (the Nomad directory asks, `qpOwner`).
+   */
+  allocQpn(owner = 0): number {
+    const qpn = this.#take(this.#qpn, "QP");
+    this.#qpOwner.set(qpn, owner);
+    return qpn;
   }
   /** Return a QPN (after TO_RST). */
   freeQpn(qpn: number): void {
     this.#qpSinks.delete(qpn);
+    this.#qpOwner.delete(qpn);
     this.#qpn.release(qpn);
+  }
+  /**
+   * The domain whose context holds QP `qpn` now (0: this kernel's own OS, else
+   * the domid a backend opened the context for); undefined: not handed out.
+   */
+  qpOwner(qpn: number): number | undefined {
+    return this.#qpOwner.get(qpn);
   }
   /** A CQ number. */
   allocCqn(): number {

@@ -106,6 +106,12 @@ export interface UContextOptions {
   enter?: () => Promise<void>;
   /** Called once by {@link UContext.close} after everything is released (free and unmap the UAR). */
   onClose?: () => void;
+  /**
+   * The domain the context serves, as the driver records its QPs' holder: 0
+   * (default) for the kernel's own OS, the frontend's domid for a context a
+   * backend opened on a guest's behalf.
+   */
+  owner?: number;
 }
 
 interface PdObj {
@@ -304,6 +310,8 @@ export class UContext implements UverbsFile {
   readonly uarAddr: number;
   readonly numCompVectors = 1;
   readonly driver: HcaDriver;
+  /** The domain the context serves (see {@link UContextOptions.owner}). */
+  readonly owner: number;
   #mem: UserMemory;
   #enter: () => Promise<void>;
   #onClose?: () => void;
@@ -330,6 +338,7 @@ export class UContext implements UverbsFile {
     this.#mem = o.memory;
     this.uarIndex = o.uarIndex;
     this.uarAddr = o.uarAddr;
+    this.owner = o.owner ?? 0;
     this.#enter = o.enter ?? (() => Promise.resolve());
     this.#onClose = o.onClose;
     this.driver.addPortSink(this.#portSink);
@@ -653,7 +662,7 @@ export class UContext implements UverbsFile {
     const region = await this.#queueRegion(pd.pdn, w.bufAddr, w.bufBytes, "create_qp");
     let qpn: number;
     try {
-      qpn = this.driver.allocQpn();
+      qpn = this.driver.allocQpn(this.owner);
     } catch (e) {
       await this.driver.deregRegion(region);
       throw e;

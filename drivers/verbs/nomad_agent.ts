@@ -201,10 +201,11 @@ export class NomadAgent implements NomadNode, NomadHost {
     try {
       this.#net.bind(this, q.vqpn, { lid, qpn: q.pqpn }, { lid: vlid, qpn: q.vqpn });
     } catch (e) {
-      // Another library bound the number first (it cannot be this QP's: the device hands a
-      // number to one QP at a time). The verb stands; the QP is then not in the directory, and
-      // cannot move: peers find no library to hand-shake with for it.
-      if ((e as VerbsError).code !== "EADDRINUSE") throw e;
+      // The directory refused an address (another library holds it, or the driver does not
+      // name this domain as the QP's holder). The verb stands; the QP is then not in the
+      // directory, and cannot move: peers find no library to hand-shake with for it.
+      const code = (e as VerbsError).code;
+      if (code !== "EADDRINUSE" && code !== "EADDRNOTAVAIL") throw e;
       this.#net.unbind(this, q.vqpn);
     }
   }

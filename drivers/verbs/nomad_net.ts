@@ -24,9 +24,10 @@ import { VerbsError } from "../uapi/errors.ts";
  * import assert from "node:assert/strict";
  * import { Engine } from "../../sim/engine.ts";
  * import { type NomadAddr, NomadNetwork } from "./nomad_net.ts";
- * const net = new NomadNetwork(new Engine(), () => 30_000);
+ * const vmDomain = {}; // the QPs it holds: the HCA driver's record, here a stand-in
+ * const net = new NomadNetwork(new Engine(), () => 30_000, (d) => d === vmDomain);
  * const vm = { name: "vm", deliver: () => {} };
- * net.join(vm);
+ * net.admit(vm, vmDomain);
  * const virt: NomadAddr = { lid: 3, qpn: 0x48 };
  * net.bind(vm, 0x48, { lid: 5, qpn: 0x52 }, virt); // re-created on another host
  * assert.deepEqual(net.movedTo(virt), { lid: 5, qpn: 0x52 });
@@ -48,9 +49,10 @@ export interface NomadAddr {
  * import assert from "node:assert/strict";
  * import { Engine } from "../../sim/engine.ts";
  * import { type NomadEndpoint, NomadNetwork } from "./nomad_net.ts";
- * const net = new NomadNetwork(new Engine(), () => 30_000);
+ * const vmDomain = {};
+ * const net = new NomadNetwork(new Engine(), () => 30_000, (d) => d === vmDomain);
  * const vm = { name: "vm", deliver: () => {} };
- * const id = net.join(vm);
+ * const id = net.admit(vm, vmDomain);
  * net.bind(vm, 0x48, { lid: 5, qpn: 0x52 }, { lid: 3, qpn: 0x48 });
  * const e: NomadEndpoint | undefined = net.byPhysical({ lid: 5, qpn: 0x52 });
  * assert.deepEqual(e, { agent: id, vqpn: 0x48 }); // who holds that device QP
@@ -132,6 +134,27 @@ export interface NomadNode {
   keysOf?(vqpn: number): [number, number][];
 }
 
+/**
+ * The ownership oracle a composition root gives the directory: whether
+ * `domain`'s contexts hold the device QP at `phys` (LID → host → its HCA
+ * driver's record of which domain each QPN was handed to).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../../sim/engine.ts";
+ * import { type NomadQpHolder, NomadNetwork } from "./nomad_net.ts";
+ * const vmDomain = {};
+ * const holds: NomadQpHolder = (d, a) => d === vmDomain && a.lid === 5 && a.qpn === 0x52;
+ * const net = new NomadNetwork(new Engine(), () => 30_000, holds);
+ * const vm = { name: "vm", deliver: () => {} };
+ * net.admit(vm, vmDomain);
+ * net.bind(vm, 0x48, { lid: 5, qpn: 0x52 }, { lid: 3, qpn: 0x48 });
+ * assert.throws(() => net.bind(vm, 0x49, { lid: 5, qpn: 0x53 }, { lid: 3, qpn: 0x49 }), /EADDRNOTAVAIL/);
+ * ```
+ */
+export type NomadQpHolder = (domain: object, phys: NomadAddr) => boolean;
+
 interface Binding {
   agent: number;
   vqpn: number;
@@ -150,12 +173,13 @@ const key = (a: NomadAddr) => `${a.lid}:${a.qpn}`;
  * import { Engine } from "../../sim/engine.ts";
  * import { NomadNetwork, type NomadMsg } from "./nomad_net.ts";
  * const engine = new Engine();
- * const net = new NomadNetwork(engine, () => 30_000);
+ * const bDomain = {};
+ * const net = new NomadNetwork(engine, () => 30_000, (d) => d === bDomain);
  * const got: [number, string][] = [];
  * const a = { name: "a", deliver: () => {} };
  * const aId = net.join(a);
  * const bNode = { name: "b", deliver: (m: NomadMsg) => void got.push([engine.now, m.kind]) };
- * const b = net.join(bNode);
+ * const b = net.admit(bNode, bDomain); // b's domain admits its library
  * net.bind(bNode, 0x48, { lid: 2, qpn: 0x48 }, { lid: 2, qpn: 0x48 });
  * assert.deepEqual(net.byPhysical({ lid: 2, qpn: 0x48 }), { agent: b, vqpn: 0x48 });
  * await engine.run(async () => {
@@ -187,13 +211,44 @@ export class NomadNetwork {
    */
   #virtOwner = new Map<string, number>();
 
+  /** The domain each admitted library acts for (set by the platform, {@link admit}). */
+  #domainOf = new Map<number, object>();
+  /** The library each admitted domain runs. */
+  #agentOf = new Map<object, number>();
+
   /**
    * A Nomad directory on `engine`, its messages taking `latencyNs()` each.
    *
    * @param engine the cluster's engine
    * @param latencyNs one-way message latency (the profile's `migration.netLatencyNs`)
+   * @param holds the ownership oracle of the composition root: whether `domain`'s
+   *   contexts hold the device QP at `phys` now, as the driver of the HCA behind
+   *   that LID records it (default: nothing is anybody's, so nothing binds)
    */
-  constructor(private engine: Engine, private latencyNs: () => number) {}
+  constructor(
+    private engine: Engine,
+    private latencyNs: () => number,
+    private holds: NomadQpHolder = () => false,
+  ) {}
+
+  /**
+   * Platform code: `domain` admits `node`, its verbs library, to the network
+   * (joining it if needed); what the library binds is checked against the
+   * QPs that domain holds. A library is admitted for one domain, a domain
+   * admits one library (EPERM otherwise). Returns the library's id.
+   *
+   * @internal
+   */
+  admit(node: NomadNode, domain: object): number {
+    const id = this.join(node);
+    const had = this.#domainOf.get(id), runs = this.#agentOf.get(domain);
+    if ((had !== undefined && had !== domain) || (runs !== undefined && runs !== id)) {
+      throw new VerbsError("EPERM", `nomad: ${node.name} is admitted for another domain`);
+    }
+    this.#domainOf.set(id, domain);
+    this.#agentOf.set(domain, id);
+    return id;
+  }
 
   /** One-way latency of a message now. */
   latency(): number {
@@ -242,10 +297,24 @@ export class NomadNetwork {
    * QP, and only its holder gives it up ({@link unbind}, {@link leave}), or a
    * library could pass for a connection's peer (and suspend it) or take the
    * virtual address others connect to. LID 0 (a port not yet seen) is no
-   * address: IBTA vol. 1 §4.1.3 reserves it.
+   * address: IBTA vol. 1 §4.1.3 reserves it. EADDRNOTAVAIL when `phys` is no
+   * QP of the domain that {@link admit}ted `node` (as the cluster's oracle
+   * says): a library not admitted by a domain binds nothing.
    */
   bind(node: NomadNode, vqpn: number, phys: NomadAddr, virt: NomadAddr): void {
     const agent = this.#idOf(node, "bind");
+    // The holder of a device QP is the driver's to say, not the library's: a
+    // library may name only a QP its own domain's contexts hold on the HCA
+    // behind that LID, or a guest could take another domain's next QPN (the
+    // device hands them out next-fit) and stall that QP's migration. bind(2)
+    // of an address the host does not have is EADDRNOTAVAIL (ip(7), bind(2)).
+    const domain = this.#domainOf.get(agent);
+    if (phys.lid !== 0 && (domain === undefined || !this.holds(domain, phys))) {
+      throw new VerbsError(
+        "EADDRNOTAVAIL",
+        `nomad: LID ${phys.lid} QPN ${phys.qpn} is no QP of ${node.name}'s domain`,
+      );
+    }
     const holders = [
       [phys, phys.lid === 0 ? undefined : this.#byPhys.get(key(phys))?.agent],
       [virt, virt.lid === 0 ? undefined : this.#virtOwner.get(key(virt))],

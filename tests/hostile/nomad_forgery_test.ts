@@ -26,12 +26,15 @@ async function world() {
   const C = cluster.addHost({ name: "C", hypervisor: false });
   await cluster.start();
   const vm = await A.createGuest({ name: "victim", memoryMiB: 16 }) as XenGuest;
+  // A hostile guest beside it, whose own library its domain admitted to the directory.
+  const bad = await A.createGuest({ name: "bad", memoryMiB: 16 }) as XenGuest;
   const net = cluster.nomadNet!;
   const heard: NomadMsg[] = [];
-  // The attacker's library: a member of the management network like any guest's.
+  // The attacker's library: a member of the management network like any guest's, admitted by
+  // no domain, so it holds no QP the directory would bind for it.
   const evil: NomadNode = { name: "evil", deliver: (m) => void heard.push(m) };
   net.join(evil);
-  return { cluster, hosts: [A, B, C], B, C, vm, net, evil, heard };
+  return { cluster, hosts: [A, B, C], B, C, vm, bad, net, evil, heard };
 }
 
 /** One signaled 8-byte RDMA WRITE from `g` to `p`: its status and how long it took. */
@@ -120,12 +123,16 @@ Deno.test("hostile nomad: the directory binds an address for its holder only", a
     const lid = (await p.ctx.queryPort(1)).lid;
     const phys = { lid, qpn: p.qp.qpNum };
     const before = w.net.byPhysical(phys);
-    // Claiming the peer's address (to pass for it and suspend the victim), or the victim's
-    // virtual one (to take connections made to it), is refused; nothing changes.
-    assert.throws(() => w.net.bind(w.evil, 9, phys, { lid: 99, qpn: 9 }), /EADDRINUSE/);
+    // Claiming the peer's address (to pass for it and suspend the victim) is refused: it is no
+    // QP of the claimer's domain. The victim's virtual address (to take connections made to it)
+    // is refused even to a guest binding a QP of its own. Nothing changes.
+    assert.throws(() => w.net.bind(w.evil, 9, phys, { lid: 99, qpn: 9 }), /EADDRNOTAVAIL/);
+    const mine = await streamEnd(w.bad, 8);
+    assert.throws(() => w.net.bind(w.bad.nomad!, 9, phys, { lid: 99, qpn: 9 }), /EADDRNOTAVAIL/);
     const vLid = (await g.ctx.queryPort(1)).lid;
+    const own = { lid: (await mine.ctx.queryPort(1)).lid, qpn: mine.qp.qpNum };
     assert.throws(
-      () => w.net.bind(w.evil, 9, { lid: 98, qpn: 9 }, { lid: vLid, qpn: g.qp.qpNum }),
+      () => w.net.bind(w.bad.nomad!, mine.qp.qpNum, own, { lid: vLid, qpn: g.qp.qpNum }),
       /EADDRINUSE/,
     );
     assert.deepEqual(w.net.byPhysical(phys), before);
@@ -152,15 +159,16 @@ Deno.test("hostile nomad: a library that takes a destroyed peer's address is not
     await connectStream(g, p);
     const phys = { lid: (await p.ctx.queryPort(1)).lid, qpn: p.qp.qpNum };
     await p.qp.destroy();
-    // The address is free once its QP is gone; the attacker takes it, to pass for the peer.
-    w.net.bind(w.evil, 77, phys, { lid: 0, qpn: 77 });
+    // The address is free once its QP is gone; the attacker cannot take it, to pass for the
+    // peer (only the domain the device gives the number to next can).
+    assert.throws(() => w.net.bind(w.evil, 77, phys, { lid: 0, qpn: 77 }), /EADDRNOTAVAIL/);
     const r = await w.cluster.migrate(w.vm, w.B);
     const wr = await write(g, p, () => w.cluster.engine.now);
     return { to: r.to, wr };
   });
   // Before, the victim sent its suspend to the attacker and waited for its `drained` for ever
-  // (the run ended in a deadlock report). Now the peer is the end the QP was connected to, which
-  // is gone: the move completes and the QP fails as an RC QP whose peer vanished.
+  // (the run ended in a deadlock report). The peer is the end the QP was connected to, which is
+  // gone: the move completes and the QP fails as an RC QP whose peer vanished.
   assert.equal(out.to, "B");
   assert.equal(out.wr.status, WcStatus.RETRY_EXC_ERR);
   assert.deepEqual(w.heard, [], "the attacker was not asked");
@@ -178,10 +186,10 @@ Deno.test("hostile nomad: a crashed guest's library leaves the directory, its QP
   assert.equal(w.net.heldBy(phys), id);
   w.vm.crash();
   // Nothing speaks for the crashed guest's QP any more: its peer is told `gone` if it asks, and
-  // the number is free for the next QP the device gives it to (bind refused it before).
+  // the number is free for the next QP the device gives it to, and only for that one.
   assert.equal(w.net.heldBy(phys), undefined);
   assert.deepEqual(w.net.goneFrom(phys), { agent: id, vqpn: phys.qpn });
-  w.net.bind(w.evil, 5, phys, { lid: 0, qpn: 5 });
+  assert.throws(() => w.net.bind(w.evil, 5, phys, { lid: 0, qpn: 5 }), /EADDRNOTAVAIL/);
   await w.cluster.run(() => w.vm.whenDead());
 });
 
@@ -206,35 +214,56 @@ Deno.test("hostile nomad: a message is a copy; what its sender changes after sen
   assert.deepEqual([m.keys, m.addr], [[[0x100, 0x200]], { lid: 3, qpn: 0x48 }]);
 });
 
-Deno.test("hostile nomad: a moving QP's virtual address stays its own between hosts, and squatted numbers fail no verb", async () => {
+Deno.test("hostile nomad: a moving QP's virtual address stays its own between hosts, and nobody claims the numbers its next QPs get", async () => {
   const w = await world();
   const out = await w.cluster.run(async () => {
     const g = await streamEnd(w.vm, 8), p = await streamEnd(w.C.os, 8);
     await connectStream(g, p);
     const lid = (await g.ctx.queryPort(1)).lid;
     const virt = { lid, qpn: g.qp.qpNum };
+    const mine = await streamEnd(w.bad, 8);
+    const own = { lid: (await mine.ctx.queryPort(1)).lid, qpn: mine.qp.qpNum };
     const moving = w.cluster.migrate(w.vm, w.B);
     while (w.vm.nomad!.phase !== "suspended") await w.cluster.sleep(1_000);
-    // Between hosts the QP is bound nowhere; its virtual address is still not the attacker's
-    // (before, it took it, and connections made to the victim by that address came to it).
-    assert.throws(() => w.net.bind(w.evil, 3, { lid: 77, qpn: 3 }, virt), /EADDRINUSE/);
+    // Between hosts the QP is bound nowhere; its virtual address is still not the attacker's,
+    // even with a QP of its own (before, it took it, and connections made to the victim by that
+    // address came to it).
+    assert.throws(() => w.net.bind(w.bad.nomad!, mine.qp.qpNum, own, virt), /EADDRINUSE/);
     const r = await moving;
     const now = w.net.movedTo(virt);
-    // Numbers the victim's next QPs will get on B, bound first by the attacker: the victim's
-    // verbs still work (the QPs are just not in the directory).
+    // Numbers the victim's next QPs will get on B, claimed first by the attacker: refused, as
+    // they are no QPs of its domain (before, the victim's QPs were then not in the directory).
     const bLid = now!.lid;
+    const refused = new Set<string>();
     for (let q = 1; q < 0x80; q++) {
-      if (w.net.heldBy({ lid: bLid, qpn: q }) === undefined) {
-        w.net.bind(w.evil, 0x1000 + q, { lid: bLid, qpn: q }, { lid: 0, qpn: q });
+      if (w.net.heldBy({ lid: bLid, qpn: q }) !== undefined) continue;
+      for (const lib of [w.evil, w.bad.nomad!]) {
+        try {
+          w.net.bind(lib, 0x1000 + q, { lid: bLid, qpn: q }, { lid: 0, qpn: q });
+          refused.add("bound");
+        } catch (e) {
+          refused.add((e as { code?: string }).code ?? String(e));
+        }
       }
     }
     const h = await streamEnd(w.vm, 8);
     const wr = await write(g, p, () => w.cluster.engine.now);
-    return { to: r.to, now, moved: w.net.byPhysical(now!), vm: w.vm.nomad!.id, wr, h: h.qp.qpNum };
+    const hAt = w.net.movedTo({ lid, qpn: h.qp.qpNum });
+    return {
+      to: r.to,
+      now,
+      moved: w.net.byPhysical(now!),
+      vm: w.vm.nomad!.id,
+      wr,
+      refused: [...refused],
+      h: hAt && w.net.byPhysical(hAt),
+      hVqpn: h.qp.qpNum,
+    };
   });
   assert.equal(out.to, "B");
   assert.deepEqual(out.moved?.agent, out.vm, "the victim's QP holds its new address");
   assert.equal(out.wr.status, WcStatus.SUCCESS);
-  assert.ok(out.h > 0 && out.h < 0x80, `QP ${out.h} got a number the attacker had bound`);
+  assert.deepEqual(out.refused, ["EADDRNOTAVAIL"]);
+  assert.deepEqual(out.h, { agent: out.vm, vqpn: out.hVqpn }, "the victim's new QP is its own");
   for (const h of w.hosts) assert.deepEqual(h.audit(), [], `${h.name}: audit`);
 });
