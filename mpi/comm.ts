@@ -12,6 +12,7 @@
  */
 import { type Buf, DomRegion, MpiBuffer, type Region, toRegion } from "./buffer.ts";
 import { allgatherBruck, allgatherRecursiveDoubling, allgatherRing } from "./coll/allgather.ts";
+import { allgathervBruck, allgathervRecursiveDoubling, allgathervRing } from "./coll/allgatherv.ts";
 import {
   alltoallBruck,
   alltoallPairwise,
@@ -30,6 +31,7 @@ import {
   scatterBinomial,
   scatterLinear,
 } from "./coll/gather.ts";
+import { gathervLinear, scattervLinear } from "./coll/gatherv.ts";
 import {
   allreduceRabenseifner,
   allreduceRecursiveDoubling,
@@ -1766,6 +1768,182 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     } catch (e) {
       return this.#raise(e);
     }
+  }
+
+  /**
+   * `MPI_Gatherv`: rank i's `sendbuf` lands at element `displs[i]` of the
+   * root's `recvbuf` (`recvcounts[i]` elements of the receive type).
+   * `recvbuf`, `recvcounts` and `displs` are significant at the root only
+   * (others may pass `null`, `[]`, `[]`). IN_PLACE as sendbuf at the root:
+   * its block is already in place (MPI-3.1 §5.5).
+   */
+  async gatherv(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf | null,
+    recvcounts: readonly number[],
+    displs: readonly number[],
+    root: number,
+    opts?: CollOptions<"gatherv">,
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Gatherv";
+      await this.#coll(what, async (env) => {
+        this.#root(what, root);
+        const isRoot = this.rank === root;
+        this.#inPlaceAtRoot(what, isInPlace(sendbuf), isRoot);
+        this.#pick("gatherv", opts, { bytes: 0 });
+        if (!isRoot) {
+          await gathervLinear(
+            env,
+            this.#region(sendbuf as Buf, what).region,
+            undefined,
+            undefined,
+            root,
+          );
+          return;
+        }
+        const out = this.#need(recvbuf, what, "receive buffer");
+        const es = typeSize(out.datatype);
+        this.#vector(what, "receive", recvcounts, displs, out.region.bytes / es);
+        const blocks = vBlocks(recvcounts, displs, es);
+        const own = out.region.sub(blocks.off(root), blocks.len(root));
+        const mine = isInPlace(sendbuf) ? own : this.#ownBlock(what, sendbuf, out, own, "send");
+        await gathervLinear(env, mine, out.region, blocks, root);
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
+  /**
+   * `MPI_Scatterv`: `sendcounts[i]` elements at element `displs[i]` of the
+   * root's `sendbuf` to rank i's `recvbuf`. `sendbuf`, `sendcounts` and
+   * `displs` are significant at the root only (others may pass `null`, `[]`,
+   * `[]`). IN_PLACE as recvbuf at the root: it keeps its block where it is
+   * (MPI-3.1 §5.6).
+   */
+  async scatterv(
+    sendbuf: Buf | null,
+    sendcounts: readonly number[],
+    displs: readonly number[],
+    recvbuf: Buf | InPlace,
+    root: number,
+    opts?: CollOptions<"scatterv">,
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Scatterv";
+      await this.#coll(what, async (env) => {
+        this.#root(what, root);
+        const isRoot = this.rank === root;
+        this.#inPlaceAtRoot(what, isInPlace(recvbuf), isRoot);
+        this.#pick("scatterv", opts, { bytes: 0 });
+        if (!isRoot) {
+          await scattervLinear(
+            env,
+            undefined,
+            undefined,
+            this.#region(recvbuf as Buf, what).region,
+            root,
+          );
+          return;
+        }
+        const src = this.#need(sendbuf, what, "send buffer");
+        const es = typeSize(src.datatype);
+        this.#vector(what, "send", sendcounts, displs, src.region.bytes / es);
+        const blocks = vBlocks(sendcounts, displs, es);
+        const own = src.region.sub(blocks.off(root), blocks.len(root));
+        const mine = isInPlace(recvbuf) ? own : this.#ownBlock(what, recvbuf, src, own, "receive");
+        await scattervLinear(env, src.region, blocks, mine, root);
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
+  /**
+   * `MPI_Allgatherv`: every rank's `sendbuf` to element `displs[rank]` of
+   * every `recvbuf` (`recvcounts[rank]` elements). IN_PLACE as sendbuf on
+   * every rank: each rank's contribution is already at its block of
+   * `recvbuf` (MPI-3.1 §5.7).
+   */
+  async allgatherv(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    recvcounts: readonly number[],
+    displs: readonly number[],
+    opts?: CollOptions<"allgatherv">,
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Allgatherv";
+      await this.#coll(what, async (env) => {
+        const out = this.#region(recvbuf, what);
+        const es = typeSize(out.datatype);
+        this.#vector(what, "receive", recvcounts, displs, out.region.bytes / es);
+        const blocks = vBlocks(recvcounts, displs, es);
+        const own = out.region.sub(blocks.off(this.rank), blocks.len(this.rank));
+        if (!isInPlace(sendbuf)) {
+          env.copy(own, this.#ownBlock(what, sendbuf, out, own, "send"));
+        }
+        let total = 0;
+        for (let i = 0; i < this.size; i++) total += blocks.len(i);
+        if (this.size === 1 || total === 0) return;
+        const a = this.#pick("allgatherv", opts, { bytes: total });
+        const pow2 = (this.size & (this.size - 1)) === 0;
+        if (a === "recursive_doubling" && pow2) {
+          await allgathervRecursiveDoubling(env, out.region, blocks);
+        } else if (a === "ring") await allgathervRing(env, out.region, blocks, es);
+        else await allgathervBruck(env, out.region, blocks);
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
+  /** MPI_IN_PLACE in a rooted collective is the root's only (MPI-3.1 §5.5, §5.6). */
+  #inPlaceAtRoot(what: string, inPlace: boolean, isRoot: boolean): void {
+    if (inPlace && !isRoot) {
+      throw new MpiError(
+        "MPI_ERR_BUFFER",
+        `${what} on rank ${this.rank}: IN_PLACE is for the root only`,
+      );
+    }
+  }
+
+  /**
+   * This rank's own block of a vector collective, given as a separate
+   * buffer (`role`: the send buffer of gatherv/allgatherv, the receive
+   * buffer of scatterv) against its block `own` of the vector buffer `v`:
+   * same type, not aliased with the block (MPICH's MPIR_ERRTEST_ALIAS_COLL
+   * against buf + displs[rank]), and the data fits where it goes
+   * (MPI_ERR_TRUNCATE, as the local copy MPIR_Localcopy reports).
+   */
+  #ownBlock(
+    what: string,
+    buf: Buf,
+    v: { region: Region; datatype: Datatype },
+    own: Region,
+    role: "send" | "receive",
+  ): Region {
+    const b = this.#region(buf, what);
+    this.#sameType(
+      what,
+      role === "send" ? b.datatype : v.datatype,
+      role === "send" ? v.datatype : b.datatype,
+    );
+    this.#notAliased(what, role === "send" ? b.region : own, role === "send" ? own : b.region);
+    if (role === "send" && b.region.bytes > own.bytes) {
+      throw new MpiError(
+        "MPI_ERR_TRUNCATE",
+        `${what} on rank ${this.rank}: ${b.region.bytes} bytes sent, its block holds ${own.bytes}`,
+      );
+    }
+    if (role === "receive" && own.bytes > b.region.bytes) {
+      throw new MpiError(
+        "MPI_ERR_TRUNCATE",
+        `${what} on rank ${this.rank}: its block is ${own.bytes} bytes, the receive buffer holds ${b.region.bytes}`,
+      );
+    }
+    return role === "send" ? b.region : b.region.sub(0, own.bytes);
   }
 
   /**

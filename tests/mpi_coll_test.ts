@@ -124,6 +124,48 @@ async function exercise(
     }
     check(`alltoallv ${algorithm}`, out, want);
   }
+  // Vector collectives: rank r's block is (2r mod 3) + count/2 elements, rank 1's empty,
+  // laid out back to front with a one-element gap between blocks.
+  const vc = Array.from(
+    { length: n },
+    (_, r) => r === 1 ? 0 : ((r * 2) % 3) + Math.floor(count / 2),
+  );
+  const vd = vc.map((_, i) => vc.slice(i + 1).reduce((a, b) => a + b + 1, 0));
+  const vlen = vd[0] + vc[0];
+  const vwant = () => {
+    const w = new Float64Array(vlen).fill(-1);
+    for (let r = 0; r < n; r++) w.set(series(r, vc[r]), vd[r]);
+    return w;
+  };
+  for (const algorithm of algos("gatherv")) {
+    for (const root of roots) {
+      const out = new Float64Array(vlen).fill(-1);
+      await comm.gatherv(
+        series(me, vc[me]),
+        me === root ? out : null,
+        me === root ? vc : [],
+        me === root ? vd : [],
+        root,
+        {
+          algorithm,
+        },
+      );
+      if (me === root) check(`gatherv ${algorithm} root ${root}`, out, vwant());
+    }
+  }
+  for (const algorithm of algos("scatterv")) {
+    for (const root of roots) {
+      const out = comm.alloc(vc[me], "float64");
+      await comm.scatterv(me === root ? vwant() : null, vc, vd, out, root, { algorithm });
+      check(`scatterv ${algorithm} root ${root}`, out.get(), series(me, vc[me]));
+    }
+  }
+  for (const algorithm of algos("allgatherv")) {
+    const out = comm.alloc(vlen, "float64");
+    out.set(new Float64Array(vlen).fill(-1));
+    await comm.allgatherv(series(me, vc[me]), out, vc, vd, { algorithm });
+    check(`allgatherv ${algorithm}`, out.get(), vwant());
+  }
   for (const algorithm of algos("barrier")) await comm.barrier({ algorithm });
   return fails;
 }

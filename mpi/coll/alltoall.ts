@@ -54,9 +54,22 @@ export async function alltoallBruck(
   for (let j = 0; j < n; j++) env.copy(out.sub(j * bb, bb), tmp.sub(((r - j + n) % n) * bb, bb));
 }
 
-/** Per-peer byte ranges of an alltoall(v). */
-interface Blocks {
+/**
+ * Per-peer byte ranges of a vector collective (alltoall(v), gatherv,
+ * scatterv, allgatherv): block i starts at `off(i)` and is `len(i)` bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Blocks } from "./alltoall.ts";
+ * const b: Blocks = { off: (i) => 8 * i, len: () => 8 };
+ * assert.equal(b.off(2), 16);
+ * ```
+ */
+export interface Blocks {
+  /** Byte offset of block i. */
   off(i: number): number;
+  /** Bytes of block i. */
   len(i: number): number;
 }
 

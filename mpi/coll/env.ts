@@ -180,6 +180,9 @@ export const TAG = {
   alltoall: 8,
   alltoallv: 9,
   context: 10,
+  gatherv: 11,
+  scatterv: 12,
+  allgatherv: 13,
 } as const;
 
 /**

@@ -28,6 +28,9 @@ export const ALGORITHMS = {
   allgather: ["recursive_doubling", "bruck", "ring"],
   alltoall: ["bruck", "scattered", "pairwise"],
   alltoallv: ["pairwise", "scattered"],
+  gatherv: ["linear"],
+  scatterv: ["linear"],
+  allgatherv: ["recursive_doubling", "bruck", "ring"],
 } as const;
 
 /**
@@ -90,6 +93,12 @@ export const SWITCH_POINTS = {
   alltoallMediumMsgSize: 32768,
   /** MPICH's MPIR_Alltoall_intra_auto uses Bruck only from 8 processes. */
   alltoallMinProcs: 8,
+  /**
+   * MPIR_CVAR_ALLGATHERV_PIPELINE_MSG_SIZE: the ring allgatherv moves blocks
+   * in pieces of max(smallest block, this). (Its algorithm choice uses the
+   * allgather switch points on the total, as MPIR_Allgatherv_intra_auto does.)
+   */
+  allgathervPipelineMsgSize: 32768,
 } as const;
 
 function isPow2(n: number): boolean {
@@ -105,7 +114,7 @@ function pof2(n: number): number {
 /**
  * The default algorithm for a call: `bytes` is the message (bcast, reduce,
  * allreduce), one block (gather, scatter, alltoall), the whole result
- * (allgather); `count` the elements of a reduction.
+ * (allgather, allgatherv); `count` the elements of a reduction.
  *
  * @example
  * ```ts
@@ -114,6 +123,7 @@ function pof2(n: number): number {
  * assert.equal(defaultAlgorithm("bcast", { n: 16, bytes: 1 << 20 }), "scatter_ring_allgather");
  * assert.equal(defaultAlgorithm("allreduce", { n: 4, bytes: 8, count: 1 }), "recursive_doubling");
  * assert.equal(defaultAlgorithm("alltoall", { n: 8, bytes: 16 }), "bruck");
+ * assert.equal(defaultAlgorithm("allgatherv", { n: 6, bytes: 1 << 20 }), "ring");
  * ```
  */
 export function defaultAlgorithm(
@@ -138,6 +148,7 @@ export function defaultAlgorithm(
     case "scatter":
       return "binomial";
     case "allgather":
+    case "allgatherv":
       if (c.bytes < S.allgatherLongMsgSize && isPow2(c.n)) return "recursive_doubling";
       if (c.bytes < S.allgatherShortMsgSize) return "bruck";
       return "ring";
@@ -146,6 +157,9 @@ export function defaultAlgorithm(
       return c.bytes <= S.alltoallMediumMsgSize ? "scattered" : "pairwise";
     case "alltoallv":
       return "pairwise";
+    case "gatherv":
+    case "scatterv":
+      return "linear";
   }
 }
 

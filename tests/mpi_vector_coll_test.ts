@@ -1,0 +1,170 @@
+/**
+ * The vector collectives MPI_Gatherv, MPI_Scatterv and MPI_Allgatherv
+ * (MPI-3.1 §5.5–§5.7): MPI_IN_PLACE, empty and reordered blocks, the same
+ * results in native, bypass and split, and the argument errors with their
+ * MPI error classes. (Every algorithm against a sequential reference is in
+ * mpi_coll_test.ts.)
+ */
+import assert from "node:assert/strict";
+import { mpi } from "../mod.ts";
+
+const { IN_PLACE } = mpi;
+
+/** Gatherv, scatterv and allgatherv with IN_PLACE and without; returns what each rank got. */
+async function program(comm: mpi.Comm): Promise<unknown> {
+  const me = comm.rank, n = comm.size;
+  // Rank r has r elements (rank 0 none), blocks in reverse rank order.
+  const counts = Array.from({ length: n }, (_, r) => r);
+  const displs = counts.map((_, i) => counts.slice(i + 1).reduce((a, b) => a + b, 0));
+  const total = counts.reduce((a, b) => a + b, 0);
+  const mine = Int32Array.from({ length: me }, (_, k) => me * 100 + k);
+  const root = n - 1;
+
+  const g = new Int32Array(total).fill(-1);
+  if (me === root) {
+    g.set(mine, displs[me]);
+    await comm.gatherv(IN_PLACE, g, counts, displs, root);
+  } else await comm.gatherv(mine, null, [], [], root);
+  const g2 = comm.alloc(total, "int32");
+  await comm.gatherv(mine, me === 0 ? g2 : null, counts, displs, 0);
+
+  const s = me === root ? g.slice() : new Int32Array(me);
+  if (me === root) await comm.scatterv(s, counts, displs, IN_PLACE, root);
+  else await comm.scatterv(null, [], [], s, root);
+
+  const a = comm.alloc(total, "int32");
+  a.set(mine, displs[me]);
+  await comm.allgatherv(IN_PLACE, a, counts, displs);
+  const b = new Int32Array(total);
+  await comm.allgatherv(mine, b, counts, displs, { algorithm: "ring" });
+  return {
+    g: me === root ? [...g] : null,
+    g2: me === 0 ? [...g2.get()] : null,
+    s: [...(me === root ? s.subarray(displs[me], displs[me] + me) : s)],
+    a: [...a.get()],
+    b: [...b],
+  };
+}
+
+Deno.test("mpi: gatherv, scatterv and allgatherv with IN_PLACE give the same results in native, bypass and split", async () => {
+  const runs: Record<string, unknown[]> = {};
+  for (const mode of ["native", "bypass", "split"] as const) {
+    const job = await mpi.mpiexec({ np: 4, mode }, program);
+    runs[mode] = job.results;
+    const res = job.results as {
+      g: number[];
+      g2: number[];
+      s: number[];
+      a: number[];
+      b: number[];
+    }[];
+    // Blocks in reverse order: rank 3's three elements first, rank 0's none.
+    const all = [300, 301, 302, 200, 201, 100];
+    assert.deepEqual(res[3].g, all, mode);
+    assert.deepEqual(res[0].g2, all, mode);
+    for (const [r, x] of res.entries()) {
+      assert.deepEqual(x.s, Array.from({ length: r }, (_, k) => r * 100 + k), `${mode} rank ${r}`);
+      assert.deepEqual(x.a, all, `${mode} rank ${r}`);
+      assert.deepEqual(x.b, all, `${mode} rank ${r}`);
+    }
+  }
+  assert.deepEqual(runs.bypass, runs.native);
+  assert.deepEqual(runs.split, runs.native);
+});
+
+/** The message a job fails with. */
+async function failure(np: number, body: (comm: mpi.Comm) => Promise<unknown>): Promise<string> {
+  return await mpi.mpiexec({ np, mode: "native" }, body).then(
+    () => "no error",
+    (e: Error) => e.message,
+  );
+}
+
+Deno.test("mpi: vector collective argument errors carry MPI's error classes", async () => {
+  const cases: [string, (c: mpi.Comm) => Promise<unknown>, RegExp][] = [
+    [
+      "IN_PLACE off the root (MPI-3.1 §5.5)",
+      (c) => c.gatherv(IN_PLACE, new Int32Array(3), [1, 1, 1], [0, 1, 2], 0),
+      /MPI_ERR_BUFFER: MPI_Gatherv on rank [12]: IN_PLACE is for the root only/,
+    ],
+    [
+      "IN_PLACE off the root (MPI-3.1 §5.6)",
+      (c) => c.scatterv(new Int32Array(3), [1, 1, 1], [0, 1, 2], IN_PLACE, 2),
+      /MPI_ERR_BUFFER: MPI_Scatterv on rank [01]: IN_PLACE is for the root only/,
+    ],
+    [
+      "a bad root",
+      (c) => c.gatherv(new Int32Array(1), new Int32Array(3), [1, 1, 1], [0, 1, 2], 3),
+      /MPI_ERR_ROOT: MPI_Gatherv on rank \d: root 3 outside 0\.\.2/,
+    ],
+    [
+      "too few counts",
+      (c) => c.allgatherv(new Int32Array(1), new Int32Array(3), [1, 1], [0, 1]),
+      /MPI_ERR_COUNT: MPI_Allgatherv on rank \d: receive counts and displacements need 3 entries each/,
+    ],
+    [
+      "a negative count",
+      (c) => c.allgatherv(new Int32Array(1), new Int32Array(3), [1, -1, 1], [0, 1, 2]),
+      /MPI_ERR_COUNT: MPI_Allgatherv on rank \d: receive count\[1\] = -1 is not >= 0/,
+    ],
+    [
+      "a block past the end of the buffer",
+      (c) => c.allgatherv(new Int32Array(1), new Int32Array(3), [1, 1, 1], [0, 1, 3]),
+      /MPI_ERR_COUNT: MPI_Allgatherv on rank \d: receive block 2 \(1 at 3\) exceeds the buffer's 3 elements/,
+    ],
+    [
+      "more sent than the block holds",
+      (c) => c.allgatherv(new Int32Array(2), new Int32Array(3), [1, 1, 1], [0, 1, 2]),
+      /MPI_ERR_TRUNCATE: MPI_Allgatherv on rank \d: 8 bytes sent, its block holds 4/,
+    ],
+    [
+      "a root's receive buffer smaller than its block",
+      (c) => c.scatterv(new Int32Array(6), [2, 2, 2], [0, 2, 4], new Int32Array(1), c.rank),
+      /MPI_ERR_TRUNCATE: MPI_Scatterv on rank \d: its block is 8 bytes, the receive buffer holds 4/,
+    ],
+    [
+      "different send and receive types",
+      (c) => c.allgatherv(new Float64Array(1), new Int32Array(6), [2, 2, 2], [0, 2, 4]),
+      /MPI_ERR_TYPE: MPI_Allgatherv on rank \d: send type float64 and receive type int32 differ/,
+    ],
+    [
+      "the send buffer is the receive block (MPI-3.1 §2.3)",
+      (c) => {
+        const b = new Int32Array(3);
+        return c.allgatherv(b.subarray(c.rank, c.rank + 1), b, [1, 1, 1], [0, 1, 2]);
+      },
+      /MPI_ERR_BUFFER: MPI_Allgatherv on rank \d: send and receive buffers are the same \(use IN_PLACE\)/,
+    ],
+    [
+      "an unknown algorithm",
+      (c) =>
+        c.allgatherv(new Int32Array(1), new Int32Array(3), [1, 1, 1], [0, 1, 2], {
+          algorithm: "binomial" as "ring",
+        }),
+      /MPI_ERR_ARG: allgatherv: unknown algorithm 'binomial' \(known: recursive_doubling, bruck, ring\)/,
+    ],
+  ];
+  for (const [name, call, re] of cases) {
+    const msg = await failure(3, async (comm) => {
+      await call(comm);
+    });
+    assert.match(msg, re, name);
+  }
+});
+
+Deno.test("mpi: a gatherv root checks its counts only; other ranks' counts are not significant (MPI-3.1 §5.5)", async () => {
+  const job = await mpi.mpiexec({ np: 3, mode: "native" }, async (comm) => {
+    const out = new Float64Array(3);
+    // Garbage counts off the root are ignored, as MPI says they are not significant there.
+    const counts = comm.rank === 0 ? [1, 1, 1] : [-7];
+    await comm.gatherv(new Float64Array([comm.rank + 0.5]), comm.rank === 0 ? out : null, counts, [
+      0,
+      1,
+      2,
+    ], 0);
+    const back = new Float64Array(1);
+    await comm.scatterv(comm.rank === 0 ? out : null, counts, [2, 1, 0], back, 0);
+    return [...(comm.rank === 0 ? out : back)];
+  });
+  assert.deepEqual(job.results, [[0.5, 1.5, 2.5], [1.5], [0.5]]);
+});
