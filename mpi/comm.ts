@@ -32,6 +32,8 @@ import {
   scatterLinear,
 } from "./coll/gather.ts";
 import { gathervLinear, scattervLinear } from "./coll/gatherv.ts";
+import { reduceScatterPairwise, reduceScatterRecursiveHalving } from "./coll/reduce_scatter.ts";
+import { exscanRecursiveDoubling, scanRecursiveDoubling } from "./coll/scan.ts";
 import {
   allreduceRabenseifner,
   allreduceRecursiveDoubling,
@@ -1353,10 +1355,10 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
         taken.push(r);
         return r;
       },
-      reduceLocal: (op, dt, inout, input) => {
-        const a = inout.read(0, inout.bytes);
-        const res = reduceInto(op, dt, a, input.read(0, input.bytes));
-        if (inout instanceof DomRegion) inout.write(0, res);
+      reduceLocal: (op, dt, inout, input, inputFirst) => {
+        const a = inout.read(0, inout.bytes), b = input.read(0, input.bytes);
+        const res = inputFirst ? reduceInto(op, dt, b.slice(), a) : reduceInto(op, dt, a, b);
+        if (inout instanceof DomRegion || inputFirst) inout.write(0, res);
         const bytes = inout.bytes;
         const p = proc.params;
         proc.chargeCpu(
@@ -1944,6 +1946,190 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
       );
     }
     return role === "send" ? b.region : b.region.sub(0, own.bytes);
+  }
+
+  /**
+   * `MPI_Reduce_scatter_block`: combine every rank's `sendbuf` (n blocks of
+   * equal size) with `op`; block i of the result to rank i's `recvbuf`.
+   * IN_PLACE as sendbuf: the input is `recvbuf` (n blocks), the result its
+   * first block (MPI-3.1 §5.10.1).
+   */
+  async reduceScatterBlock(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    op: Op,
+    opts?: CollOptions<"reduceScatterBlock">,
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Reduce_scatter_block";
+      await this.#coll(what, async (env) => {
+        const { dt, es, src, out } = this.#reduceArgs(env, what, sendbuf, recvbuf);
+        const count = src.bytes / es;
+        const per = count / this.size;
+        if (!Number.isInteger(per)) {
+          throw new MpiError(
+            "MPI_ERR_COUNT",
+            `${what} on rank ${this.rank}: ${count} elements is not ${this.size} equal blocks`,
+          );
+        }
+        const counts = new Array<number>(this.size).fill(per);
+        await this.#reduceScatter(env, "reduceScatterBlock", opts, src, out, counts, dt, op, what);
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
+  /**
+   * `MPI_Reduce_scatter`: combine every rank's `sendbuf` (Σ `recvcounts`
+   * elements, block i of `recvcounts[i]` elements) with `op`; block i of the
+   * result to rank i's `recvbuf`. `recvcounts` is the same on every rank.
+   * IN_PLACE as sendbuf: the input is `recvbuf`, the result its first
+   * `recvcounts[rank]` elements (MPI-3.1 §5.10.2).
+   */
+  async reduceScatter(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    recvcounts: readonly number[],
+    op: Op,
+    opts?: CollOptions<"reduceScatter">,
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Reduce_scatter";
+      await this.#coll(what, async (env) => {
+        const { dt, es, src, out } = this.#reduceArgs(env, what, sendbuf, recvbuf);
+        const displs = [0];
+        for (let i = 1; i < this.size; i++) displs.push(displs[i - 1] + (recvcounts[i - 1] ?? 0));
+        this.#vector(what, "receive", recvcounts, displs, src.bytes / es);
+        await this.#reduceScatter(
+          env,
+          "reduceScatter",
+          opts,
+          src.sub(0, (displs[this.size - 1] + recvcounts[this.size - 1]) * es),
+          out,
+          recvcounts,
+          dt,
+          op,
+          what,
+        );
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
+  /**
+   * The buffers of a reduction whose input and output differ in size
+   * (reduce_scatter, reduce_scatter_block): same types, no aliasing, whole
+   * elements; with IN_PLACE the input is the receive buffer, copied to
+   * scratch first since the result overwrites its start.
+   */
+  #reduceArgs(
+    env: CollEnv,
+    what: string,
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+  ): { dt: Datatype; es: number; src: Region; out: { region: Region; datatype: Datatype } } {
+    const out = this.#region(recvbuf, what);
+    const src = isInPlace(sendbuf) ? out : this.#region(sendbuf, what);
+    this.#sameType(what, src.datatype, out.datatype);
+    if (!isInPlace(sendbuf)) this.#notAliased(what, src.region, out.region);
+    const dt = this.#reduceType(what, src, out);
+    const input = isInPlace(sendbuf) ? this.#sendCopy(env, out).region : src.region;
+    return { dt, es: typeSize(dt), src: input, out };
+  }
+
+  async #reduceScatter(
+    env: CollEnv,
+    coll: "reduceScatter" | "reduceScatterBlock",
+    opts: CollOptions<"reduceScatter" | "reduceScatterBlock"> | undefined,
+    input: Region,
+    out: { region: Region },
+    counts: readonly number[],
+    dt: Datatype,
+    op: Op,
+    what: string,
+  ): Promise<void> {
+    const es = typeSize(dt), count = input.bytes / es;
+    checkOp(op, dt, count, what);
+    const mine = counts[this.rank] * es;
+    this.#fits(what, "receive buffer", out.region, mine);
+    const src = input;
+    const o = out.region.sub(0, mine);
+    if (this.size === 1 || input.bytes === 0) return env.copy(o, src.sub(0, mine));
+    const red = { count, es, dt, op };
+    const a = this.#pick(coll, opts, { bytes: input.bytes, count });
+    if (a === "pairwise") await reduceScatterPairwise(env, src, o, counts, red);
+    else await reduceScatterRecursiveHalving(env, src, o, counts, red);
+  }
+
+  /**
+   * `MPI_Scan`: rank i's `recvbuf` gets the reduction with `op` of the
+   * `sendbuf`s of ranks 0..i. IN_PLACE as sendbuf: the input is `recvbuf`
+   * (MPI-3.1 §5.11.1).
+   */
+  async scan(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    op: Op,
+    opts?: CollOptions<"scan">,
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Scan";
+      await this.#coll(what, async (env) => {
+        const { acc, red } = this.#prefixArgs(what, sendbuf, recvbuf, op);
+        env.copy(acc, isInPlace(sendbuf) ? acc : this.#region(sendbuf, what).region);
+        if (this.size === 1 || acc.bytes === 0) return;
+        this.#pick("scan", opts, { bytes: acc.bytes, count: red.count });
+        await scanRecursiveDoubling(env, acc, red);
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
+  /**
+   * `MPI_Exscan`: rank i's `recvbuf` gets the reduction with `op` of the
+   * `sendbuf`s of ranks 0..i − 1; rank 0's is left as it was (MPI leaves it
+   * undefined). IN_PLACE as sendbuf: the input is `recvbuf` (MPI-3.1
+   * §5.11.2).
+   */
+  async exscan(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    op: Op,
+    opts?: CollOptions<"exscan">,
+  ): Promise<void | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Exscan";
+      await this.#coll(what, async (env) => {
+        const { acc, red } = this.#prefixArgs(what, sendbuf, recvbuf, op);
+        const mine = isInPlace(sendbuf) ? acc : this.#region(sendbuf, what).region;
+        if (this.size === 1 || acc.bytes === 0) return;
+        this.#pick("exscan", opts, { bytes: acc.bytes, count: red.count });
+        await exscanRecursiveDoubling(env, mine, acc, red);
+      });
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
+  /** The checked buffers of a scan: the result region (the send buffer's size) and the reduction. */
+  #prefixArgs(
+    what: string,
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    op: Op,
+  ): { acc: Region; red: { count: number; es: number; dt: Datatype; op: Op } } {
+    const out = this.#region(recvbuf, what);
+    const src = isInPlace(sendbuf) ? out : this.#region(sendbuf, what);
+    this.#sameType(what, src.datatype, out.datatype);
+    if (!isInPlace(sendbuf)) this.#notAliased(what, src.region, out.region);
+    const dt = this.#reduceType(what, src, out);
+    const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
+    checkOp(op, dt, count, what);
+    this.#fits(what, "receive buffer", out.region, bytes);
+    return { acc: out.region.sub(0, bytes), red: { count, es, dt, op } };
   }
 
   /**

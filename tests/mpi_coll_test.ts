@@ -67,6 +67,46 @@ async function exercise(
     await comm.allreduce(series(me, count), out, "SUM", { algorithm });
     check(`allreduce ${algorithm}`, out.get(), reduceArrays("SUM", all((r) => series(r, count))));
   }
+  // Reduce-scatter: block i has `count` elements (block) or the vector counts below (v).
+  const rsc = Array.from(
+    { length: n },
+    (_, r) => r === 1 ? 0 : ((r * 2) % 3) + Math.floor(count / 2),
+  );
+  const rsTotal = rsc.reduce((a, b) => a + b, 0);
+  const rsAt = rsc.slice(0, me).reduce((a, b) => a + b, 0);
+  for (const algorithm of algos("reduceScatterBlock")) {
+    const out = comm.alloc(count, "float64");
+    await comm.reduceScatterBlock(series(me, count * n), out, "SUM", { algorithm });
+    const want = reduceArrays("SUM", all((r) => series(r, count * n)));
+    check(
+      `reduceScatterBlock ${algorithm}`,
+      out.get(),
+      want.subarray(me * count, (me + 1) * count),
+    );
+  }
+  for (const algorithm of algos("reduceScatter")) {
+    const out = new Float64Array(rsc[me] + 1).fill(-1);
+    await comm.reduceScatter(series(me, rsTotal), out, rsc, "SUM", { algorithm });
+    const want = reduceArrays("SUM", all((r) => series(r, rsTotal)));
+    check(`reduceScatter ${algorithm}`, out, [...want.subarray(rsAt, rsAt + rsc[me]), -1]);
+  }
+  for (const algorithm of algos("scan")) {
+    const out = comm.alloc(count, "float64");
+    await comm.scan(series(me, count), out, "SUM", { algorithm });
+    check(
+      `scan ${algorithm}`,
+      out.get(),
+      reduceArrays("SUM", all((r) => series(r, count)).slice(0, me + 1)),
+    );
+  }
+  for (const algorithm of algos("exscan")) {
+    const out = new Float64Array(count).fill(-1);
+    await comm.exscan(series(me, count), out, "MAX", { algorithm });
+    const want = me === 0
+      ? out.slice().fill(-1)
+      : reduceArrays("MAX", all((r) => series(r, count)).slice(0, me));
+    check(`exscan ${algorithm}`, out, want);
+  }
   if (bcastAndReductionsOnly) return fails;
   for (const algorithm of algos("gather")) {
     for (const root of roots) {

@@ -1,9 +1,10 @@
 /**
  * The vector collectives MPI_Gatherv, MPI_Scatterv and MPI_Allgatherv
- * (MPI-3.1 §5.5–§5.7): MPI_IN_PLACE, empty and reordered blocks, the same
- * results in native, bypass and split, and the argument errors with their
- * MPI error classes. (Every algorithm against a sequential reference is in
- * mpi_coll_test.ts.)
+ * (MPI-3.1 §5.5–§5.7) and the reductions beyond reduce/allreduce
+ * (MPI_Reduce_scatter(_block) §5.10, MPI_Scan and MPI_Exscan §5.11):
+ * MPI_IN_PLACE, empty and reordered blocks, the same results in native,
+ * bypass and split, and the argument errors with their MPI error classes.
+ * (Every algorithm against a sequential reference is in mpi_coll_test.ts.)
  */
 import assert from "node:assert/strict";
 import { mpi } from "../mod.ts";
@@ -167,4 +168,90 @@ Deno.test("mpi: a gatherv root checks its counts only; other ranks' counts are n
     return [...(comm.rank === 0 ? out : back)];
   });
   assert.deepEqual(job.results, [[0.5, 1.5, 2.5], [1.5], [0.5]]);
+});
+
+/** Reduce-scatter (block and vector), scan and exscan, with IN_PLACE and without. */
+async function reductions(comm: mpi.Comm): Promise<number[][]> {
+  const me = comm.rank, n = comm.size;
+  const input = () => Int32Array.from({ length: 2 * n }, (_, i) => (me + 1) * (i + 1));
+  const rsb = input();
+  await comm.reduceScatterBlock(mpi.IN_PLACE, rsb, "SUM");
+  const counts = Array.from({ length: n }, (_, r) => (r === 0 ? 2 * n : 0));
+  const rs = new Int32Array(me === 0 ? 2 * n : 1).fill(-1);
+  await comm.reduceScatter(input(), rs, counts, "MAX");
+  const sc = new Float64Array([me + 0.5, 2]);
+  await comm.scan(mpi.IN_PLACE, sc, "PROD");
+  const ex = new Int32Array([me, 7]);
+  await comm.exscan(mpi.IN_PLACE, ex, "SUM");
+  return [[...rsb.subarray(0, 2)], [...rs], [...sc], [...ex]];
+}
+
+Deno.test("mpi: reduceScatterBlock, reduceScatter, scan and exscan with IN_PLACE give the same results in native, bypass and split (MPI-3.1 §5.10, §5.11)", async () => {
+  const runs: Record<string, unknown[]> = {};
+  for (const mode of ["native", "bypass", "split"] as const) {
+    const job = await mpi.mpiexec({ np: 3, mode }, reductions);
+    runs[mode] = job.results;
+    const res = job.results as number[][][];
+    // Σ (r + 1) = 6 times (i + 1); rank r's block is elements 2r, 2r + 1.
+    assert.deepEqual(res.map((x) => x[0]), [[6, 12], [18, 24], [30, 36]], mode);
+    // Everything to rank 0 (the others' blocks are empty: their buffers untouched).
+    assert.deepEqual(res.map((x) => x[1]), [[3, 6, 9, 12, 15, 18], [-1], [-1]], mode);
+    assert.deepEqual(res.map((x) => x[2]), [[0.5, 2], [0.75, 4], [1.875, 8]], mode);
+    // Exscan: rank 0's buffer is left as it was.
+    assert.deepEqual(res.map((x) => x[3]), [[0, 7], [0, 7], [1, 14]], mode);
+  }
+  assert.deepEqual(runs.bypass, runs.native);
+  assert.deepEqual(runs.split, runs.native);
+});
+
+Deno.test("mpi: reduce-scatter and scan argument errors carry MPI's error classes", async () => {
+  const cases: [string, (c: mpi.Comm) => Promise<unknown>, RegExp][] = [
+    [
+      "a block size that does not divide",
+      (c) => c.reduceScatterBlock(new Int32Array(4), new Int32Array(2), "SUM"),
+      /MPI_ERR_COUNT: MPI_Reduce_scatter_block on rank \d: 4 elements is not 3 equal blocks/,
+    ],
+    [
+      "a receive buffer smaller than the block",
+      (c) => c.reduceScatterBlock(new Int32Array(6), new Int32Array(1), "SUM"),
+      /MPI_ERR_COUNT: MPI_Reduce_scatter_block on rank \d: receive buffer holds 4 bytes, needs 8/,
+    ],
+    [
+      "counts beyond the input",
+      (c) => c.reduceScatter(new Int32Array(3), new Int32Array(2), [1, 1, 2], "SUM"),
+      /MPI_ERR_COUNT: MPI_Reduce_scatter on rank \d: receive block 2 \(2 at 2\) exceeds the buffer's 3 elements/,
+    ],
+    [
+      "too few counts",
+      (c) => c.reduceScatter(new Int32Array(3), new Int32Array(2), [1, 1], "SUM"),
+      /MPI_ERR_COUNT: MPI_Reduce_scatter on rank \d: receive counts and displacements need 3 entries each/,
+    ],
+    [
+      "an op that does not apply (MPI-3.1 §5.9.2)",
+      (c) => c.scan(new Float64Array(2), new Float64Array(2), "BAND"),
+      /MPI_ERR_OP: MPI_Scan: BAND applies to integer types, not float64/,
+    ],
+    [
+      "the send buffer is the receive buffer (MPI-3.1 §2.3)",
+      (c) => {
+        const b = new Int32Array(2);
+        return c.exscan(b, b, "SUM");
+      },
+      /MPI_ERR_BUFFER: MPI_Exscan on rank \d: send and receive buffers are the same \(use IN_PLACE\)/,
+    ],
+    [
+      "an unknown algorithm",
+      (c) =>
+        c.reduceScatterBlock(new Int32Array(3), new Int32Array(1), "SUM", {
+          algorithm: "ring" as "pairwise",
+        }),
+      /MPI_ERR_ARG: reduceScatterBlock: unknown algorithm 'ring' \(known: recursive_halving, pairwise\)/,
+    ],
+  ];
+  for (const [name, call, re] of cases) {
+    const msg = await failure(3, async (comm) => {
+      await call(comm);
+    });
+    assert.match(msg, re, name);
+  }
 });

@@ -37,8 +37,18 @@ export interface CollEnv {
   waitall(reqs: readonly Request[]): Promise<Status[]>;
   /** A scratch region of `bytes` in domain memory, returned when the collective ends. */
   scratch(bytes: number): Region;
-  /** `inout = inout op input` elementwise (charged as computation). */
-  reduceLocal(op: Op, datatype: Datatype, inout: Region, input: Region): void;
+  /**
+   * `inout = inout op input` elementwise, or `input op inout` when
+   * `inputFirst` (input holds lower ranks' data: the order a
+   * non-commutative operation needs); charged as computation.
+   */
+  reduceLocal(
+    op: Op,
+    datatype: Datatype,
+    inout: Region,
+    input: Region,
+    inputFirst?: boolean,
+  ): void;
   /** Copy `src` into `dst` (same length; charged at the memcpy rate). */
   copy(dst: Region, src: Region): void;
 }
@@ -183,6 +193,9 @@ export const TAG = {
   gatherv: 11,
   scatterv: 12,
   allgatherv: 13,
+  reduceScatter: 14,
+  scan: 15,
+  exscan: 16,
 } as const;
 
 /**

@@ -19,11 +19,25 @@ import type { Datatype } from "../datatype.ts";
 import type { Op } from "../ops.ts";
 import { type CollEnv, pof2, recv, send, sendrecv, TAG } from "./env.ts";
 
-/** A reduction's data: element count, element size, type and op. */
-interface Red {
+/**
+ * A reduction's data: element count, element size, type and op.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Red } from "./reduce.ts";
+ * const red: Red = { count: 4, es: 8, dt: "float64", op: "SUM" };
+ * assert.equal(red.count * red.es, 32);
+ * ```
+ */
+export interface Red {
+  /** Elements. */
   count: number;
+  /** Bytes per element. */
   es: number;
+  /** Element type. */
   dt: Datatype;
+  /** The operation. */
   op: Op;
 }
 
@@ -81,16 +95,40 @@ function blocks(count: number, p: number): { disp: number[] } {
   return { disp };
 }
 
-/** Real rank of a member of the power-of-two group. */
-function realRank(newrank: number, rem: number): number {
+/**
+ * Real rank of a member of the power-of-two group (after {@link foldIn}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { realRank } from "./reduce.ts";
+ * // 6 ranks: 2 beyond the power of two; members 0, 1 are ranks 1, 3, members 2, 3 ranks 4, 5.
+ * assert.deepEqual([0, 1, 2, 3].map((i) => realRank(i, 2)), [1, 3, 4, 5]);
+ * ```
+ */
+export function realRank(newrank: number, rem: number): number {
   return newrank < rem ? newrank * 2 + 1 : newrank + rem;
 }
 
 /**
- * Fold the ranks beyond the power of two into their partners. Returns this
- * rank's index in the group, or −1 if it handed its data off.
+ * Fold the ranks beyond the power of two into their partners (the first
+ * 2·rem ranks pair up, even into odd). Returns this rank's index in the
+ * power-of-two group, or −1 if it handed its data off.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "../launch.ts";
+ * // The fold is the first step of every allreduce on a non-power-of-two communicator.
+ * const job = await mpiexec({ np: 3, mode: "native" }, async (comm) => {
+ *   const v = new Int32Array([comm.rank + 1]);
+ *   await comm.allreduce(new Int32Array([comm.rank + 1]), v, "SUM", { algorithm: "recursive_doubling" });
+ *   return v[0];
+ * });
+ * assert.deepEqual(job.results, [6, 6, 6]);
+ * ```
  */
-async function foldIn(
+export async function foldIn(
   env: CollEnv,
   acc: Region,
   tmp: Region,

@@ -31,6 +31,10 @@ export const ALGORITHMS = {
   gatherv: ["linear"],
   scatterv: ["linear"],
   allgatherv: ["recursive_doubling", "bruck", "ring"],
+  reduceScatterBlock: ["recursive_halving", "pairwise"],
+  reduceScatter: ["recursive_halving", "pairwise"],
+  scan: ["recursive_doubling"],
+  exscan: ["recursive_doubling"],
 } as const;
 
 /**
@@ -99,6 +103,12 @@ export const SWITCH_POINTS = {
    * allgather switch points on the total, as MPIR_Allgatherv_intra_auto does.)
    */
   allgathervPipelineMsgSize: 32768,
+  /**
+   * MPIR_CVAR_REDUCE_SCATTER_COMMUTATIVE_LONG_MSG_SIZE (total bytes): below,
+   * recursive halving; from it, pairwise (reduce_scatter and
+   * reduce_scatter_block).
+   */
+  reduceScatterCommutativeLongMsgSize: 524288,
 } as const;
 
 function isPow2(n: number): boolean {
@@ -113,8 +123,9 @@ function pof2(n: number): number {
 
 /**
  * The default algorithm for a call: `bytes` is the message (bcast, reduce,
- * allreduce), one block (gather, scatter, alltoall), the whole result
- * (allgather, allgatherv); `count` the elements of a reduction.
+ * allreduce, scan, exscan), one block (gather, scatter, alltoall), the
+ * whole result (allgather, allgatherv) or input (reduceScatter(Block));
+ * `count` the elements of a reduction.
  *
  * @example
  * ```ts
@@ -160,6 +171,12 @@ export function defaultAlgorithm(
     case "gatherv":
     case "scatterv":
       return "linear";
+    case "reduceScatterBlock":
+    case "reduceScatter":
+      return c.bytes < S.reduceScatterCommutativeLongMsgSize ? "recursive_halving" : "pairwise";
+    case "scan":
+    case "exscan":
+      return "recursive_doubling";
   }
 }
 
