@@ -23,7 +23,7 @@ import {
 import { barrierDissemination, barrierRecursiveDoubling } from "./coll/barrier.ts";
 import { bcastBinomial, bcastScatterDoubling, bcastScatterRing } from "./coll/bcast.ts";
 import type { CollEnv } from "./coll/env.ts";
-import { TAG } from "./coll/env.ts";
+import { recv as collRecv, send as collSend, TAG } from "./coll/env.ts";
 import {
   gatherBinomial,
   gatherLinear,
@@ -32,7 +32,12 @@ import {
   scatterLinear,
 } from "./coll/gather.ts";
 import { gathervLinear, scattervLinear } from "./coll/gatherv.ts";
-import { reduceScatterPairwise, reduceScatterRecursiveHalving } from "./coll/reduce_scatter.ts";
+import {
+  reduceScatterNoncommutative,
+  reduceScatterPairwise,
+  reduceScatterRecursiveDoubling,
+  reduceScatterRecursiveHalving,
+} from "./coll/reduce_scatter.ts";
 import { exscanRecursiveDoubling, scanRecursiveDoubling } from "./coll/scan.ts";
 import {
   allreduceRabenseifner,
@@ -44,9 +49,11 @@ import {
 import {
   type AlgorithmOf,
   ALGORITHMS,
+  type CallShape,
   checkAlgorithm,
   type Collective,
   defaultAlgorithm,
+  usable,
 } from "./coll/tuning.ts";
 import {
   ANY_SOURCE,
@@ -67,7 +74,7 @@ import {
 import { type Datatype, typeSize } from "./datatype.ts";
 import { MpiError } from "./errors.ts";
 import { Group } from "./group.ts";
-import { checkOp, type Op, reduceInto } from "./ops.ts";
+import { checkOp, isCommutative, reduceInto, type ReductionOp } from "./ops.ts";
 import type { MpiCounters, MpiProcess } from "./process.ts";
 import {
   emptyStatus,
@@ -1322,14 +1329,15 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   #pick(
     coll: Collective,
     opts: CollOptions<Collective> | undefined,
-    c: { bytes: number; count?: number },
+    c: Omit<CallShape, "n">,
   ): string {
     const a = opts?.algorithm ?? this.#algorithms[coll];
+    const shape = { n: this.size, ...c };
     if (a !== undefined) {
       checkAlgorithm(coll, a);
-      return a;
+      if (usable(coll, a, shape)) return a;
     }
-    return defaultAlgorithm(coll, { n: this.size, ...c });
+    return defaultAlgorithm(coll, shape);
   }
 
   /** Run `body` with a collective environment; scratch memory is returned afterwards. */
@@ -1357,8 +1365,19 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
       },
       reduceLocal: (op, dt, inout, input, inputFirst) => {
         const a = inout.read(0, inout.bytes), b = input.read(0, input.bytes);
-        const res = inputFirst ? reduceInto(op, dt, b.slice(), a) : reduceInto(op, dt, a, b);
-        if (inout instanceof DomRegion || inputFirst) inout.write(0, res);
+        // Operand order matters only to a non-commutative operation (MPI-3.1 §5.9.5).
+        const swap = inputFirst === true && !isCommutative(op);
+        let res: Uint8Array;
+        try {
+          res = swap ? reduceInto(op, dt, b.slice(), a) : reduceInto(op, dt, a, b);
+        } catch (e) {
+          if (e instanceof MpiError) throw e;
+          throw new MpiError(
+            "MPI_ERR_OTHER",
+            `${what} on rank ${this.rank}: the user operation threw: ${(e as Error)?.message ?? e}`,
+          );
+        }
+        if (inout instanceof DomRegion || swap) inout.write(0, res);
         const bytes = inout.bytes;
         const p = proc.params;
         proc.chargeCpu(
@@ -1488,7 +1507,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   async reduce(
     sendbuf: Buf | InPlace,
     recvbuf: Buf | null,
-    op: Op,
+    op: ReductionOp,
     root: number,
     opts?: CollOptions<"reduce">,
   ): Promise<void | ErrorOutcome<H>> {
@@ -1512,8 +1531,17 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
         checkOp(op, dt, count, what);
         if (out) this.#fits(what, "receive buffer", out.region, bytes);
         const red = { count, es, dt, op };
-        const algo = this.#pick("reduce", opts, { bytes, count });
-        if (algo === "rabenseifner" && this.size > 1) {
+        const commutative = isCommutative(op);
+        const algo = this.#pick("reduce", opts, { bytes, count, commutative });
+        if (!commutative && root !== 0) {
+          // MPICH's binomial reduce for a non-commutative operation: rooted at rank 0 (the
+          // tree then combines in rank order), the result sent on to the root.
+          const acc = env.scratch(bytes);
+          env.copy(acc, src.region);
+          await reduceBinomial(env, acc, 0, red);
+          if (this.rank === 0) await collSend(env, acc, root, TAG.reduce);
+          else if (isRoot) await collRecv(env, out!.region.sub(0, bytes), 0, TAG.reduce);
+        } else if (algo === "rabenseifner" && this.size > 1) {
           const acc = env.scratch(bytes);
           env.copy(acc, src.region);
           await reduceRabenseifner(env, acc, out?.region.sub(0, bytes), root, red);
@@ -1543,7 +1571,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   async allreduce(
     sendbuf: Buf | InPlace,
     recvbuf: Buf,
-    op: Op,
+    op: ReductionOp,
     opts?: CollOptions<"allreduce">,
   ): Promise<void | ErrorOutcome<H>> {
     try {
@@ -1561,7 +1589,11 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
         env.copy(acc, src.region);
         if (this.size === 1 || bytes === 0) return;
         const red = { count, es, dt, op };
-        const algo = this.#pick("allreduce", opts, { bytes, count });
+        const algo = this.#pick("allreduce", opts, {
+          bytes,
+          count,
+          commutative: isCommutative(op),
+        });
         if (algo === "ring") await allreduceRing(env, acc, red);
         else if (algo === "rabenseifner") await allreduceRabenseifner(env, acc, red);
         else await allreduceRecursiveDoubling(env, acc, red);
@@ -1957,7 +1989,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   async reduceScatterBlock(
     sendbuf: Buf | InPlace,
     recvbuf: Buf,
-    op: Op,
+    op: ReductionOp,
     opts?: CollOptions<"reduceScatterBlock">,
   ): Promise<void | ErrorOutcome<H>> {
     try {
@@ -1991,7 +2023,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     sendbuf: Buf | InPlace,
     recvbuf: Buf,
     recvcounts: readonly number[],
-    op: Op,
+    op: ReductionOp,
     opts?: CollOptions<"reduceScatter">,
   ): Promise<void | ErrorOutcome<H>> {
     try {
@@ -2047,7 +2079,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     out: { region: Region },
     counts: readonly number[],
     dt: Datatype,
-    op: Op,
+    op: ReductionOp,
     what: string,
   ): Promise<void> {
     const es = typeSize(dt), count = input.bytes / es;
@@ -2058,9 +2090,17 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     const o = out.region.sub(0, mine);
     if (this.size === 1 || input.bytes === 0) return env.copy(o, src.sub(0, mine));
     const red = { count, es, dt, op };
-    const a = this.#pick(coll, opts, { bytes: input.bytes, count });
+    const a = this.#pick(coll, opts, {
+      bytes: input.bytes,
+      count,
+      commutative: isCommutative(op),
+      regular: counts.every((c) => c === counts[0]),
+    });
     if (a === "pairwise") await reduceScatterPairwise(env, src, o, counts, red);
-    else await reduceScatterRecursiveHalving(env, src, o, counts, red);
+    else if (a === "noncommutative") await reduceScatterNoncommutative(env, src, o, counts, red);
+    else if (a === "recursive_doubling") {
+      await reduceScatterRecursiveDoubling(env, src, o, counts, red);
+    } else await reduceScatterRecursiveHalving(env, src, o, counts, red);
   }
 
   /**
@@ -2071,7 +2111,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   async scan(
     sendbuf: Buf | InPlace,
     recvbuf: Buf,
-    op: Op,
+    op: ReductionOp,
     opts?: CollOptions<"scan">,
   ): Promise<void | ErrorOutcome<H>> {
     try {
@@ -2097,7 +2137,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   async exscan(
     sendbuf: Buf | InPlace,
     recvbuf: Buf,
-    op: Op,
+    op: ReductionOp,
     opts?: CollOptions<"exscan">,
   ): Promise<void | ErrorOutcome<H>> {
     try {
@@ -2119,8 +2159,8 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     what: string,
     sendbuf: Buf | InPlace,
     recvbuf: Buf,
-    op: Op,
-  ): { acc: Region; red: { count: number; es: number; dt: Datatype; op: Op } } {
+    op: ReductionOp,
+  ): { acc: Region; red: { count: number; es: number; dt: Datatype; op: ReductionOp } } {
     const out = this.#region(recvbuf, what);
     const src = isInPlace(sendbuf) ? out : this.#region(sendbuf, what);
     this.#sameType(what, src.datatype, out.datatype);

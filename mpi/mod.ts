@@ -38,7 +38,19 @@ export {
   type Status,
   testCancelled,
 } from "./request.ts";
-export { checkOp, type Op, OPS, reduceArrays, reduceInto } from "./ops.ts";
+export {
+  checkOp,
+  isCommutative,
+  type Op,
+  opCreate,
+  opFree,
+  OPS,
+  reduceArrays,
+  reduceInto,
+  type ReductionOp,
+  type UserFunction,
+  UserOp,
+} from "./ops.ts";
 export {
   type CollOptions,
   Comm,

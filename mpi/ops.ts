@@ -5,6 +5,11 @@
  * (value, index) pairs stored as consecutive elements of one type (MPI's
  * `MPI_2INT`, `MPI_2DOUBLE_PRECISION` style). All are commutative.
  *
+ * User-defined operations (MPI-3.1 §5.9.5, MPI_Op_create): a function
+ * `(invec, inoutvec, datatype)` that sets `inoutvec[i] = invec[i] ∘
+ * inoutvec[i]`, associative, commutative or not; the collectives apply a
+ * non-commutative one in rank order.
+ *
  * @module
  */
 import {
@@ -19,7 +24,7 @@ import {
 import { MpiError } from "./errors.ts";
 
 /**
- * A reduction operation's name.
+ * A predefined reduction operation's name (MPI-3.1 §5.9.2).
  *
  * @example
  * ```ts
@@ -69,6 +74,151 @@ export const OPS: readonly Op[] = [
 ];
 
 /**
+ * MPI_User_function: set `inoutvec[i] = invec[i] ∘ inoutvec[i]` for every
+ * element (`invec` holds the lower ranks' data when the operation is not
+ * commutative). The arrays are views of `datatype`; change `inoutvec` only.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { UserFunction } from "./ops.ts";
+ * const sumOfSquares: UserFunction = (a, b) => {
+ *   for (let i = 0; i < b.length; i++) (b as Float64Array)[i] += (a as Float64Array)[i] ** 2;
+ * };
+ * const b = new Float64Array([1]);
+ * sumOfSquares(new Float64Array([3]), b, "float64");
+ * assert.equal(b[0], 10);
+ * ```
+ */
+export type UserFunction = (invec: TypedArray, inoutvec: TypedArray, datatype: Datatype) => void;
+
+/**
+ * A user-defined operation (MPI_Op), made by {@link opCreate}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { opCreate, UserOp } from "./ops.ts";
+ * const op = opCreate((a, b) => (b as Int32Array).set(a as Int32Array), false); // "first": keep the lower rank's
+ * assert.ok(op instanceof UserOp);
+ * assert.equal(op.commute, false);
+ * ```
+ */
+export class UserOp {
+  #freed = false;
+
+  /**
+   * @param fn the function (MPI_User_function)
+   * @param commute whether the operation is commutative
+   */
+  constructor(readonly fn: UserFunction, readonly commute: boolean) {}
+
+  /** Whether {@link opFree} has freed it (it is MPI_OP_NULL from then on). */
+  get freed(): boolean {
+    return this.#freed;
+  }
+
+  /** Mark freed (MPI_Op_free). */
+  free(): void {
+    this.#freed = true;
+  }
+
+  /** How messages name it. */
+  toString(): string {
+    return `user operation (${this.commute ? "commutative" : "non-commutative"})`;
+  }
+}
+
+/**
+ * What a reduction collective takes: a predefined operation's name or a
+ * user-defined operation.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { opCreate, type ReductionOp } from "./ops.ts";
+ * const ops: ReductionOp[] = ["MAX", opCreate((a, b) => (b as Int32Array).set(a as Int32Array), false)];
+ * assert.equal(ops.length, 2);
+ * ```
+ */
+export type ReductionOp = Op | UserOp;
+
+/**
+ * `MPI_Op_create` (MPI-3.1 §5.9.5): a reduction operation from `fn`,
+ * usable in every reduction collective. The operation must be associative;
+ * if `commute` is false the collectives combine in rank order ("in
+ * ascending, process rank order, beginning with process zero").
+ *
+ * @throws MpiError MPI_ERR_ARG when `fn` is not a function
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "./launch.ts";
+ * import { opCreate } from "./ops.ts";
+ * // Affine maps x ↦ m·x + c as (m, c) pairs; composing them is associative, not commutative.
+ * const compose = opCreate((a, b) => {
+ *   const x = a as Float64Array, y = b as Float64Array;
+ *   for (let i = 0; i + 1 < y.length; i += 2) [y[i], y[i + 1]] = [x[i] * y[i], y[i] * x[i + 1] + y[i + 1]];
+ * }, false);
+ * const job = await mpiexec({ np: 4, mode: "native" }, async (comm) => {
+ *   const out = new Float64Array(2);
+ *   await comm.allreduce(new Float64Array([2, comm.rank]), out, compose); // x ↦ 2x + rank
+ *   return [...out];
+ * });
+ * // In rank order: 2(2(2(2x + 0) + 1) + 2) + 3 = 16x + 11 (backwards it would be 16x + 34).
+ * assert.deepEqual(job.results[3], [16, 11]);
+ * ```
+ */
+export function opCreate(fn: UserFunction, commute: boolean): UserOp {
+  if (typeof fn !== "function") {
+    throw new MpiError(
+      "MPI_ERR_ARG",
+      `MPI_Op_create: the user function is ${typeof fn}, not a function`,
+    );
+  }
+  return new UserOp(fn, Boolean(commute));
+}
+
+/**
+ * `MPI_Op_free`: the operation is MPI_OP_NULL from then on (a collective
+ * given it fails with MPI_ERR_OP).
+ *
+ * @throws MpiError MPI_ERR_OP for a predefined or already freed operation
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkOp, opCreate, opFree } from "./ops.ts";
+ * const op = opCreate((a, b) => (b as Int32Array).set(a as Int32Array), true);
+ * opFree(op);
+ * assert.throws(() => checkOp(op, "int32", 1, "MPI_Reduce"), /MPI_ERR_OP: MPI_Reduce: the operation was freed/);
+ * assert.throws(() => opFree(op), /MPI_ERR_OP/);
+ * ```
+ */
+export function opFree(op: ReductionOp): void {
+  if (!(op instanceof UserOp)) {
+    throw new MpiError("MPI_ERR_OP", `MPI_Op_free: ${String(op)} is predefined (MPI-3.1 §5.9.5)`);
+  }
+  if (op.freed) throw new MpiError("MPI_ERR_OP", "MPI_Op_free: the operation was freed already");
+  op.free();
+}
+
+/**
+ * `MPI_Op_commutative`: every predefined operation is; a user-defined one
+ * as created.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isCommutative, opCreate } from "./ops.ts";
+ * assert.equal(isCommutative("SUM"), true);
+ * assert.equal(isCommutative(opCreate((a, b) => (b as Int32Array).set(a as Int32Array), false)), false);
+ * ```
+ */
+export function isCommutative(op: ReductionOp): boolean {
+  return op instanceof UserOp ? op.commute : true;
+}
+
+/**
  * Check that `op` applies to `datatype` with `count` elements.
  *
  * @throws MpiError MPI_ERR_OP for an unknown op or one that does not apply
@@ -82,7 +232,14 @@ export const OPS: readonly Op[] = [
  * assert.throws(() => checkOp("SUM", "byte", 4, "MPI_Allreduce"), /MPI_ERR_OP/);
  * ```
  */
-export function checkOp(op: Op, datatype: Datatype, count: number, what: string): void {
+export function checkOp(op: ReductionOp, datatype: Datatype, count: number, what: string): void {
+  if (op instanceof UserOp) {
+    // A user function takes every datatype (MPI-3.1 §5.9.5); MPI_OP_NULL none.
+    if (op.freed) {
+      throw new MpiError("MPI_ERR_OP", `${what}: the operation was freed (MPI_OP_NULL)`);
+    }
+    return;
+  }
   if (!OPS.includes(op)) {
     throw new MpiError(
       "MPI_ERR_OP",
@@ -127,11 +284,19 @@ export function checkOp(op: Op, datatype: Datatype, count: number, what: string)
  * ```
  */
 export function reduceInto(
-  op: Op,
+  op: ReductionOp,
   datatype: Datatype,
   inout: Uint8Array,
   input: Uint8Array,
 ): Uint8Array {
+  if (op instanceof UserOp) {
+    // The user function computes inoutvec = invec ∘ inoutvec: here inout ∘ input.
+    const into = viewAs(input.slice(), datatype);
+    op.fn(viewAs(inout, datatype), into, datatype);
+    const res = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
+    inout.set(res);
+    return inout;
+  }
   const a = viewAs(inout, datatype);
   const b = viewAs(input, datatype);
   // One kernel for number and BigInt elements: JS's operators work on both;
@@ -200,8 +365,8 @@ function reduceKernel(op: Op, a: Elements, b: Elements, Z: number, O: number): v
 }
 
 /**
- * Reduce a list of equal-length typed arrays in order (the sequential
- * reference the collective tests compare against).
+ * Reduce a list of equal-length typed arrays in order, `a[0] ∘ a[1] ∘ …`
+ * (the sequential reference the collective tests compare against).
  *
  * @example
  * ```ts
@@ -211,7 +376,7 @@ function reduceKernel(op: Op, a: Elements, b: Elements, Z: number, O: number): v
  * assert.deepEqual([...r], [11, 22]);
  * ```
  */
-export function reduceArrays<T extends TypedArray>(op: Op, arrays: readonly T[]): T {
+export function reduceArrays<T extends TypedArray>(op: ReductionOp, arrays: readonly T[]): T {
   const first = arrays[0];
   const out = first.slice() as T;
   const dt = datatypeOf(first);

@@ -247,3 +247,95 @@ Deno.test("mpi: every collective algorithm on the communicators of a split (4 an
   });
   assert.deepEqual(job.results.flat(), []);
 });
+
+/**
+ * Affine maps x ↦ m·x + c as (m, c) pairs of float64, composed in rank order
+ * (MPI_User_function: inoutvec = invec ∘ inoutvec): associative, not
+ * commutative, exact on these small integers.
+ */
+const compose = mpi.opCreate((a, b) => {
+  const x = a as Float64Array, y = b as Float64Array;
+  for (let i = 0; i + 1 < y.length; i += 2) {
+    [y[i], y[i + 1]] = [x[i] * y[i], y[i] * x[i + 1] + y[i + 1]];
+  }
+}, false);
+/** A user-defined sum: commutative, so every algorithm takes it. */
+const userSum = mpi.opCreate((a, b) => {
+  for (let i = 0; i < b.length; i++) (b as Float64Array)[i] += (a as Float64Array)[i];
+}, true);
+/** Rank r's pairs: m in {1, 2}, c small. */
+const maps = (r: number, pairs: number) =>
+  Float64Array.from(
+    { length: 2 * pairs },
+    (_, i) => i % 2 === 0 ? 1 + ((r + (i >> 1)) % 2) : (r * 7 + (i >> 1)) % 11,
+  );
+
+/** Every reduction collective with `op`, every algorithm (those that cannot take it fall back). */
+async function reductions(comm: mpi.Comm, op: mpi.ReductionOp, pairs: number): Promise<string[]> {
+  const n = comm.size, me = comm.rank, fails: string[] = [];
+  const check = (what: string, got: ArrayLike<number>, want: ArrayLike<number>) => {
+    for (let i = 0; i < want.length; i++) {
+      if (got[i] !== want[i]) {
+        fails.push(
+          `n=${n} ${String(op)} ${what} pairs ${pairs}: [${i}] got ${got[i]} want ${want[i]}`,
+        );
+        return;
+      }
+    }
+  };
+  const inOrder = (len: number, upto = n) =>
+    reduceArrays(op, Array.from({ length: upto }, (_, r) => maps(r, len)));
+  for (const algorithm of ALGORITHMS.reduce) {
+    for (const root of [0, n - 1]) {
+      const out = new Float64Array(2 * pairs);
+      await comm.reduce(maps(me, pairs), me === root ? out : null, op, root, { algorithm });
+      if (me === root) check(`reduce ${algorithm} root ${root}`, out, inOrder(pairs));
+    }
+  }
+  for (const algorithm of ALGORITHMS.allreduce) {
+    const out = comm.alloc(2 * pairs, "float64");
+    await comm.allreduce(maps(me, pairs), out, op, { algorithm });
+    check(`allreduce ${algorithm}`, out.get(), inOrder(pairs));
+  }
+  const per = Math.max(1, Math.floor(pairs / n));
+  for (const algorithm of ALGORITHMS.reduceScatterBlock) {
+    const out = new Float64Array(2 * per);
+    await comm.reduceScatterBlock(maps(me, per * n), out, op, { algorithm });
+    check(
+      `reduceScatterBlock ${algorithm}`,
+      out,
+      inOrder(per * n).subarray(2 * per * me, 2 * per * (me + 1)),
+    );
+  }
+  // Uneven blocks (rank 1's empty) of whole pairs.
+  const counts = Array.from({ length: n }, (_, r) => r === 1 ? 0 : 2 * (per + (r % 3)));
+  const total = counts.reduce((a, b) => a + b, 0),
+    at = counts.slice(0, me).reduce((a, b) => a + b, 0);
+  for (const algorithm of ALGORITHMS.reduceScatter) {
+    const out = new Float64Array(counts[me]);
+    await comm.reduceScatter(maps(me, total / 2), out, counts, op, { algorithm });
+    check(`reduceScatter ${algorithm}`, out, inOrder(total / 2).subarray(at, at + counts[me]));
+  }
+  const sc = comm.alloc(2 * pairs, "float64");
+  await comm.scan(maps(me, pairs), sc, op);
+  check("scan", sc.get(), inOrder(pairs, me + 1));
+  const ex = new Float64Array(2 * pairs).fill(-1);
+  await comm.exscan(maps(me, pairs), ex, op);
+  check("exscan", ex, me === 0 ? ex.slice().fill(-1) : inOrder(pairs, me));
+  return fails;
+}
+
+for (const n of [1, 2, 3, 4, 5, 6, 7, 8]) {
+  Deno.test(`mpi: user-defined operations, commutative or not, in every reduction collective on ${n} rank(s) (MPI-3.1 §5.9.5)`, async () => {
+    const job = await mpi.mpiexec({ np: n, mode: "native" }, async (comm) => {
+      const fails: string[] = [];
+      // Short and long (rendezvous) data.
+      for (const pairs of [2, 2000]) {
+        fails.push(...await reductions(comm, compose, pairs));
+        fails.push(...await reductions(comm, userSum, pairs));
+      }
+      return fails;
+    });
+    assert.deepEqual(job.results.flat(), []);
+  });
+}

@@ -245,7 +245,7 @@ Deno.test("mpi: reduce-scatter and scan argument errors carry MPI's error classe
         c.reduceScatterBlock(new Int32Array(3), new Int32Array(1), "SUM", {
           algorithm: "ring" as "pairwise",
         }),
-      /MPI_ERR_ARG: reduceScatterBlock: unknown algorithm 'ring' \(known: recursive_halving, pairwise\)/,
+      /MPI_ERR_ARG: reduceScatterBlock: unknown algorithm 'ring' \(known: recursive_halving, pairwise, recursive_doubling, noncommutative\)/,
     ],
   ];
   for (const [name, call, re] of cases) {
@@ -254,4 +254,43 @@ Deno.test("mpi: reduce-scatter and scan argument errors carry MPI's error classe
     });
     assert.match(msg, re, name);
   }
+});
+
+Deno.test("mpi: user-defined operations: MPI_Op_free, MPI_Op_commutative and their errors (MPI-3.1 §5.9.5)", async () => {
+  const first = mpi.opCreate((a, b) => (b as Int32Array).set(a as Int32Array), false);
+  assert.equal(mpi.isCommutative(first), false);
+  assert.equal(mpi.isCommutative("MAX"), true);
+  assert.throws(() => mpi.opFree("SUM"), /^MpiError: MPI_ERR_OP: MPI_Op_free: SUM is predefined/);
+  assert.throws(
+    () => mpi.opCreate(42 as unknown as mpi.UserFunction, true),
+    /MPI_ERR_ARG: MPI_Op_create: the user function is number, not a function/,
+  );
+  // "first" keeps rank 0's data, in every mode, and takes any datatype (MPI_BYTE too).
+  for (const mode of ["native", "bypass", "split"] as const) {
+    const job = await mpi.mpiexec({ np: 3, mode }, async (comm) => {
+      const out = new Int32Array(2);
+      await comm.allreduce(new Int32Array([comm.rank + 5, 9]), out, first);
+      const bytes = new DataView(new Uint8Array([comm.rank + 1]).buffer);
+      await comm.allreduce(mpi.IN_PLACE, bytes, first);
+      return [...out, bytes.getUint8(0)];
+    });
+    assert.deepEqual(job.results, [[5, 9, 1], [5, 9, 1], [5, 9, 1]], mode);
+  }
+  const freed = mpi.opCreate((a, b) => (b as Int32Array).set(a as Int32Array), true);
+  mpi.opFree(freed);
+  assert.throws(
+    () => mpi.opFree(freed),
+    /MPI_ERR_OP: MPI_Op_free: the operation was freed already/,
+  );
+  assert.match(
+    await failure(2, (c) => c.scan(new Int32Array(1), new Int32Array(1), freed)),
+    /MPI_ERR_OP: MPI_Scan: the operation was freed \(MPI_OP_NULL\)/,
+  );
+  const broken = mpi.opCreate(() => {
+    throw new Error("no inverse");
+  }, true);
+  assert.match(
+    await failure(2, (c) => c.allreduce(new Int32Array(1), new Int32Array(1), broken)),
+    /MPI_ERR_OTHER: MPI_Allreduce on rank \d: the user operation threw: no inverse/,
+  );
 });

@@ -9,7 +9,7 @@
  */
 import { JsRegion, type Region } from "../buffer.ts";
 import type { Datatype } from "../datatype.ts";
-import type { Op } from "../ops.ts";
+import type { ReductionOp } from "../ops.ts";
 import type { Request, Status } from "../request.ts";
 
 /**
@@ -43,7 +43,7 @@ export interface CollEnv {
    * non-commutative operation needs); charged as computation.
    */
   reduceLocal(
-    op: Op,
+    op: ReductionOp,
     datatype: Datatype,
     inout: Region,
     input: Region,

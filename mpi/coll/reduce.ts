@@ -1,5 +1,8 @@
 /**
- * MPI_Reduce and MPI_Allreduce (MPICH's algorithms, commutative operations):
+ * MPI_Reduce and MPI_Allreduce (MPICH's algorithms). Binomial reduce (rooted
+ * at rank 0, then sent to the root) and recursive-doubling allreduce
+ * combine in rank order and serve non-commutative operations too, as in
+ * MPICH; the others need a commutative one:
  *
  * - reduce: binomial tree for short messages; Rabenseifner's
  *   reduce-scatter (recursive halving) + gather to the root for long ones.
@@ -16,7 +19,7 @@
  */
 import type { Region } from "../buffer.ts";
 import type { Datatype } from "../datatype.ts";
-import type { Op } from "../ops.ts";
+import type { ReductionOp } from "../ops.ts";
 import { type CollEnv, pof2, recv, send, sendrecv, TAG } from "./env.ts";
 
 /**
@@ -38,7 +41,7 @@ export interface Red {
   /** Element type. */
   dt: Datatype;
   /** The operation. */
-  op: Op;
+  op: ReductionOp;
 }
 
 /**
@@ -143,7 +146,8 @@ export async function foldIn(
       return -1;
     }
     await recv(env, tmp, r - 1, tag);
-    env.reduceLocal(red.op, red.dt, acc, tmp);
+    // The even neighbour's data comes first in rank order.
+    env.reduceLocal(red.op, red.dt, acc, tmp, true);
     return r >> 1;
   }
   return r - rem;
@@ -275,7 +279,8 @@ export async function allreduceRecursiveDoubling(
     for (let mask = 1; mask < p; mask <<= 1) {
       const dst = realRank(newrank ^ mask, rem);
       await sendrecv(env, acc, dst, tmp, dst, TAG.allreduce);
-      env.reduceLocal(red.op, red.dt, acc, tmp);
+      // Partners hold contiguous rank ranges: the lower one's data goes first.
+      env.reduceLocal(red.op, red.dt, acc, tmp, dst < r);
     }
   }
   await foldOut(env, acc, rem, r);

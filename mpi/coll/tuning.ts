@@ -31,8 +31,8 @@ export const ALGORITHMS = {
   gatherv: ["linear"],
   scatterv: ["linear"],
   allgatherv: ["recursive_doubling", "bruck", "ring"],
-  reduceScatterBlock: ["recursive_halving", "pairwise"],
-  reduceScatter: ["recursive_halving", "pairwise"],
+  reduceScatterBlock: ["recursive_halving", "pairwise", "recursive_doubling", "noncommutative"],
+  reduceScatter: ["recursive_halving", "pairwise", "recursive_doubling", "noncommutative"],
   scan: ["recursive_doubling"],
   exscan: ["recursive_doubling"],
 } as const;
@@ -122,10 +122,72 @@ function pof2(n: number): number {
 }
 
 /**
+ * What the algorithm choice looks at: communicator size, bytes (see
+ * {@link defaultAlgorithm}), elements of a reduction, whether its operation
+ * is commutative (default yes) and whether reduce-scatter blocks are all
+ * the same size (default yes).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { CallShape } from "./tuning.ts";
+ * const c: CallShape = { n: 4, bytes: 64, count: 8, commutative: false };
+ * assert.equal(c.commutative, false);
+ * ```
+ */
+export interface CallShape {
+  /** Communicator size. */
+  n: number;
+  /** Bytes (message, block, result or input: see defaultAlgorithm). */
+  bytes: number;
+  /** Elements of a reduction. */
+  count?: number;
+  /** The reduction's operation is commutative (default true). */
+  commutative?: boolean;
+  /** Every reduce-scatter block has the same size (default true). */
+  regular?: boolean;
+}
+
+/**
+ * Whether a named algorithm can run this call. As MPICH's collective
+ * fallback does (MPIR_CVAR_COLLECTIVE_FALLBACK, "silent"), a call whose
+ * named algorithm cannot runs the default choice instead: with a
+ * non-commutative operation only the algorithms that combine in rank order
+ * (binomial reduce, recursive-doubling allreduce, recursive-doubling and
+ * noncommutative reduce-scatter), and noncommutative reduce-scatter only on
+ * a power-of-two communicator with equal blocks.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { usable } from "./tuning.ts";
+ * assert.equal(usable("allreduce", "ring", { n: 4, bytes: 8, commutative: false }), false);
+ * assert.equal(usable("reduceScatter", "noncommutative", { n: 6, bytes: 8 }), false);
+ * assert.equal(usable("allreduce", "ring", { n: 4, bytes: 8 }), true);
+ * ```
+ */
+export function usable(coll: Collective, algorithm: string, c: CallShape): boolean {
+  const commutative = c.commutative ?? true;
+  switch (coll) {
+    case "reduce":
+      return commutative || algorithm === "binomial";
+    case "allreduce":
+      return commutative || algorithm === "recursive_doubling";
+    case "reduceScatter":
+    case "reduceScatterBlock":
+      if (algorithm === "noncommutative") return isPow2(c.n) && (c.regular ?? true);
+      return commutative || algorithm === "recursive_doubling";
+    default:
+      return true;
+  }
+}
+
+/**
  * The default algorithm for a call: `bytes` is the message (bcast, reduce,
  * allreduce, scan, exscan), one block (gather, scatter, alltoall), the
  * whole result (allgather, allgatherv) or input (reduceScatter(Block));
- * `count` the elements of a reduction.
+ * `count` the elements of a reduction; a non-commutative operation takes
+ * MPICH's choices for it.
  *
  * @example
  * ```ts
@@ -135,14 +197,17 @@ function pof2(n: number): number {
  * assert.equal(defaultAlgorithm("allreduce", { n: 4, bytes: 8, count: 1 }), "recursive_doubling");
  * assert.equal(defaultAlgorithm("alltoall", { n: 8, bytes: 16 }), "bruck");
  * assert.equal(defaultAlgorithm("allgatherv", { n: 6, bytes: 1 << 20 }), "ring");
+ * assert.equal(defaultAlgorithm("reduceScatter", { n: 8, bytes: 64, commutative: false }), "noncommutative");
+ * assert.equal(defaultAlgorithm("reduceScatter", { n: 6, bytes: 64, commutative: false }), "recursive_doubling");
  * ```
  */
 export function defaultAlgorithm(
   coll: Collective,
-  c: { n: number; bytes: number; count?: number },
+  c: CallShape,
 ): string {
   const S = SWITCH_POINTS;
   const count = c.count ?? c.bytes;
+  const commutative = c.commutative ?? true;
   switch (coll) {
     case "barrier":
       return "dissemination";
@@ -151,9 +216,13 @@ export function defaultAlgorithm(
       if (c.bytes < S.bcastLongMsgSize && isPow2(c.n)) return "scatter_doubling_allgather";
       return "scatter_ring_allgather";
     case "reduce":
-      return c.bytes <= S.reduceShortMsgSize || count < pof2(c.n) ? "binomial" : "rabenseifner";
+      return c.bytes <= S.reduceShortMsgSize || !commutative || count < pof2(c.n)
+        ? "binomial"
+        : "rabenseifner";
     case "allreduce":
-      if (c.bytes <= S.allreduceShortMsgSize || count < pof2(c.n)) return "recursive_doubling";
+      if (c.bytes <= S.allreduceShortMsgSize || !commutative || count < pof2(c.n)) {
+        return "recursive_doubling";
+      }
       return c.bytes < S.allreduceRingMsgSize ? "rabenseifner" : "ring";
     case "gather":
     case "scatter":
@@ -173,6 +242,9 @@ export function defaultAlgorithm(
       return "linear";
     case "reduceScatterBlock":
     case "reduceScatter":
+      if (!commutative) {
+        return isPow2(c.n) && (c.regular ?? true) ? "noncommutative" : "recursive_doubling";
+      }
       return c.bytes < S.reduceScatterCommutativeLongMsgSize ? "recursive_halving" : "pairwise";
     case "scan":
     case "exscan":
