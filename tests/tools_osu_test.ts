@@ -114,6 +114,10 @@ async function calls(np: number, ...args: string[]): Promise<string[][]> {
     "gather",
     "scatter",
     "allgather",
+    "gatherv",
+    "scatterv",
+    "allgatherv",
+    "reduceScatter",
     "waitall",
   ];
   await mpi.mpiexec({ np, mode: "native" }, (comm) => {
@@ -600,4 +604,162 @@ Deno.test("osu: osu_alltoallv exchanges equal counts as osu_alltoallv.c, one bar
   const lines: string[] = [];
   await mpi.mpiexec({ np: 4, mode: "native" }, osuProgram(c, 4, (l) => lines.push(l)));
   assert.deepEqual(lines.slice(3).map((l) => Number(l.slice(0, 10))), [262144, 524288]);
+});
+
+Deno.test("osu: osu_gatherv, osu_scatterv, osu_allgatherv, osu_reduce_scatter print OMB 7.0's layout and validate", async () => {
+  for (
+    const [name, title] of [
+      ["osu_gatherv", "# OSU MPI Gatherv Latency Test v7.0"],
+      ["osu_scatterv", "# OSU MPI Scatterv Latency Test v7.0"],
+      ["osu_allgatherv", "# OSU MPI Allgatherv Latency Test v7.0"],
+    ]
+  ) {
+    const out = await osu(name, "-np", "3", "-m", "4", "-i", "3", "-x", "1", "-c");
+    assert.deepEqual(out.slice(0, 3), [
+      "",
+      title,
+      "# Size         Avg Latency(us)          Validation",
+    ]);
+    assert.deepEqual(out.slice(3).map((l) => [Number(l.slice(0, 10)), l.slice(30)]), [
+      [1, "                Pass"],
+      [2, "                Pass"],
+      [4, "                Pass"],
+    ], name);
+  }
+  // Floats from 4 bytes, as osu_reduce_scatter.c counts them; 1 and 2 floats on 3 ranks leave
+  // some ranks without a block.
+  const rs = await osu(
+    "osu_reduce_scatter",
+    "-np",
+    "3",
+    "-m",
+    "64",
+    "-i",
+    "3",
+    "-x",
+    "1",
+    "-c",
+    "-f",
+  );
+  assert.deepEqual(rs.slice(0, 3), [
+    "",
+    "# OSU MPI Reduce_scatter Latency Test v7.0",
+    "# Size         Avg Latency(us)     Min Latency(us)     Max Latency(us)  Iterations          Validation",
+  ]);
+  assert.deepEqual(rs.slice(3).map((l) => [row(l.slice(0, 70), 3).size, l.slice(-20)]), [
+    [4, "                Pass"],
+    [8, "                Pass"],
+    [16, "                Pass"],
+    [32, "                Pass"],
+    [64, "                Pass"],
+  ]);
+  const help = (await osu("osu_reduce_scatter", "-h")).join("\n");
+  assert.match(help, /^Usage: osu_reduce_scatter \[options\]/);
+});
+
+Deno.test("osu: osu_gatherv, osu_scatterv, osu_allgatherv, osu_reduce_scatter synchronize as their OMB 7.0 sources do", async () => {
+  // osu_gatherv.c, osu_allgatherv.c: two barriers before the loop (around setting the counts),
+  // one after each call, one before the statistics, one after printing.
+  for (const [name, call] of [["osu_gatherv", "gatherv"], ["osu_allgatherv", "allgatherv"]]) {
+    const log = await calls(2, name, "-m", "1", "-i", "1", "-x", "0");
+    assert.deepEqual(log[1], [
+      "barrier",
+      "barrier",
+      call,
+      "barrier",
+      "barrier",
+      "reduce",
+      "reduce",
+      "reduce",
+      "barrier",
+    ], name);
+  }
+  // osu_scatterv.c: none before the statistics.
+  const sv = await calls(2, "osu_scatterv", "-m", "1", "-i", "1", "-x", "0");
+  assert.deepEqual(sv[1], [
+    "barrier",
+    "barrier",
+    "scatterv",
+    "barrier",
+    "reduce",
+    "reduce",
+    "reduce",
+    "barrier",
+  ]);
+  // osu_reduce_scatter.c: as osu_allreduce.c.
+  const rs = await calls(2, "osu_reduce_scatter", "-m", "4", "-i", "1", "-x", "0");
+  assert.deepEqual(rs[0], [
+    "barrier",
+    "reduceScatter",
+    "barrier",
+    "reduce",
+    "reduce",
+    "reduce",
+    "barrier",
+  ]);
+  // check_mem_limit: GATHER and SCATTER keep max × np within -M, REDUCE_SCATTER max.
+  for (
+    const [name, want] of [["osu_scatterv", [262144, 524288]], ["osu_reduce_scatter", [
+      262144,
+      524288,
+      1048576,
+    ]]] as const
+  ) {
+    const cfg = parseOsuArgs([name, "-m", "262144:1048576", "-M", "2097152", "-i", "1", "-x", "0"]);
+    const lines: string[] = [];
+    await mpi.mpiexec({ np: 4, mode: "native" }, osuProgram(cfg, 4, (l) => lines.push(l)));
+    assert.deepEqual(lines.slice(3).map((l) => Number(l.slice(0, 10))), want, name);
+  }
+});
+
+Deno.test("osu: osu_gatherv's root and osu_reduce_scatter's ranks notice data that did not arrive", async () => {
+  const broken = (prop: string, spoil: (args: unknown[]) => void) => (comm: mpi.Comm) =>
+    new Proxy(comm, {
+      get(target, p) {
+        const v = Reflect.get(target, p);
+        if (typeof v !== "function") return v;
+        if (p !== prop) return v.bind(target);
+        return async (...a: unknown[]) => {
+          await v.apply(target, a);
+          spoil(a);
+        };
+      },
+    });
+  // The 2-byte size loses rank 1's block at the gatherv root.
+  const g = parseOsuArgs(["osu_gatherv", "-m", "4", "-i", "2", "-x", "0", "-c"]);
+  const gl: string[] = [];
+  const gj = await mpi.mpiexec(
+    { np: 2, mode: "native" },
+    (comm) =>
+      osuProgram(g, 2, (l) => gl.push(l))(
+        broken("gatherv", (a) => {
+          const rb = a[1] as mpi.MpiBuffer | null;
+          if (rb && (a[0] as mpi.MpiBuffer).length === 2) rb.subarray(2, 4).fill(0);
+        })(comm),
+      ),
+  );
+  assert.equal(gj.results[0]!.failedSize, 2);
+  assert.deepEqual(gl.slice(3).map((l) => [Number(l.slice(0, 10)), l.slice(30)]), [
+    [1, "                Pass"],
+    [2, "                Fail"],
+  ]);
+  // Rank 1's block goes wrong at 16 bytes (4 floats, 2 each): only rank 1 can see it.
+  const r = parseOsuArgs(["osu_reduce_scatter", "-m", "32", "-i", "2", "-x", "0", "-c"]);
+  const rl: string[] = [];
+  const rj = await mpi.mpiexec(
+    { np: 2, mode: "native" },
+    (comm) =>
+      osuProgram(r, 2, (l) => rl.push(l))(
+        broken("reduceScatter", (a) => {
+          const rb = a[1] as mpi.MpiBuffer;
+          if (comm.rank === 1 && (a[0] as mpi.MpiBuffer).length === 4) rb.fill(0);
+        })(comm),
+      ),
+  );
+  assert.equal(rj.results[0]!.failedSize, 16);
+  assert.deepEqual(rl.slice(3).map((l) => [Number(l.slice(0, 10)), l.slice(30)]), [
+    [4, "                Pass"],
+    [8, "                Pass"],
+    [16, "                Fail"],
+  ]);
 });

@@ -2,7 +2,8 @@
  * `deno task osu NAME [OSU flags] [--mode native|bypass|split] [-np N] …`:
  * the OSU Micro-Benchmarks (osu_latency, osu_multi_lat, osu_bw, osu_bibw, osu_mbw_mr,
  * osu_barrier, osu_bcast, osu_allreduce, osu_alltoall, osu_alltoallv, osu_reduce, osu_gather,
- * osu_scatter, osu_allgather) with OMB 7.0's flags,
+ * osu_scatter, osu_allgather, osu_gatherv, osu_scatterv, osu_allgatherv, osu_reduce_scatter)
+ * with OMB 7.0's flags,
  * methods and output, run as MPI programs on xenib's MPI in a simulated
  * cluster (virtual time).
  *

@@ -66,6 +66,22 @@ export const OSU_BENCHMARKS = {
     title: "OSU MPI Allgather Latency Test",
     opts: "hvfm:i:x:M:a:cu:",
   },
+  osu_gatherv: { kind: "gatherv", title: "OSU MPI Gatherv Latency Test", opts: "hvfm:i:x:M:a:cu:" },
+  osu_scatterv: {
+    kind: "scatterv",
+    title: "OSU MPI Scatterv Latency Test",
+    opts: "hvfm:i:x:M:a:cu:",
+  },
+  osu_allgatherv: {
+    kind: "allgatherv",
+    title: "OSU MPI Allgatherv Latency Test",
+    opts: "hvfm:i:x:M:a:cu:",
+  },
+  osu_reduce_scatter: {
+    kind: "reduce_scatter",
+    title: "OSU MPI Reduce_scatter Latency Test",
+    opts: "hvfm:i:x:M:a:cu:",
+  },
 } as const;
 
 /**
@@ -91,6 +107,10 @@ export function isCollective(kind: string): boolean {
     "gather",
     "scatter",
     "allgather",
+    "gatherv",
+    "scatterv",
+    "allgatherv",
+    "reduce_scatter",
   ]
     .includes(kind);
 }

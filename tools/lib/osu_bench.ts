@@ -14,7 +14,9 @@
  *   osu_bw at once; aggregate MB/s and messages/s (optionally per window).
  * - osu_barrier, osu_bcast, osu_allreduce and osu_reduce (MPI_FLOAT,
  *   MPI_SUM, root 0), osu_alltoall, osu_alltoallv (equal counts), osu_gather, osu_scatter (root 0),
- *   osu_allgather: each rank times the operation (a barrier between timed
+ *   osu_allgather, osu_gatherv, osu_scatterv (root 0), osu_allgatherv (equal
+ *   counts), osu_reduce_scatter (MPI_FLOAT, MPI_SUM, the size split as evenly
+ *   as OMB splits it): each rank times the operation (a barrier between timed
  *   iterations except for osu_barrier; osu_reduce's comes before each call);
  *   avg/min/max over ranks of the mean.
  *
@@ -548,11 +550,15 @@ async function collective(
   // check_mem_limit (OMB 7.0 c/util/osu_util_mpi.c): the subtypes GATHER
   // (osu_gather, osu_allgather), ALLTOALL and SCATTER need max × np within
   // -M; BCAST and REDUCE (osu_reduce, osu_allreduce) need max within it.
+  // osu_gatherv and osu_allgatherv are GATHER, osu_scatterv SCATTER,
+  // osu_reduce_scatter REDUCE_SCATTER (max within -M).
   const perRank = kind === "alltoall" || kind === "alltoallv" || kind === "gather" ||
-    kind === "scatter" || kind === "allgather";
+    kind === "scatter" || kind === "allgather" || kind === "gatherv" || kind === "scatterv" ||
+    kind === "allgatherv";
   const limited = perRank
     ? (max * n > cfg.memLimit ? Math.floor(cfg.memLimit / n) : max)
-    : (kind === "bcast" || kind === "allreduce" || kind === "reduce") && max > cfg.memLimit
+    : (kind === "bcast" || kind === "allreduce" || kind === "reduce" ||
+        kind === "reduce_scatter") && max > cfg.memLimit
     ? cfg.memLimit
     : max;
   if (limited !== max) {
@@ -589,20 +595,28 @@ async function collective(
   // Buffers as OSU allocates them: bcast one of max bytes; allreduce and
   // reduce two of max bytes as floats; alltoall two of max × np; gather max
   // to send and, at the root, max × np to receive; scatter the reverse;
-  // allgather max to send and max × np to receive.
-  const float = kind === "allreduce" || kind === "reduce";
+  // allgather max to send and max × np to receive; the v variants as theirs;
+  // reduce_scatter max bytes of floats to send, max / np / 4 + 1 floats to
+  // receive.
+  const float = kind === "allreduce" || kind === "reduce" || kind === "reduce_scatter";
   const es = float ? 4 : 1;
   const dt = float ? "float32" : "uint8";
   const elems = Math.max(1, Math.floor(max / es));
   const a2a = kind === "alltoall" || kind === "alltoallv";
-  const sendSpan = a2a || kind === "scatter" ? n : 1;
-  const recvSpan = a2a || kind === "gather" || kind === "allgather" ? n : 1;
-  const rootOnlySend = kind === "scatter", rootOnlyRecv = kind === "gather";
+  const sendSpan = a2a || kind === "scatter" || kind === "scatterv" ? n : 1;
+  const recvSpan = a2a || kind === "gather" || kind === "allgather" || kind === "gatherv" ||
+      kind === "allgatherv"
+    ? n
+    : 1;
+  const rootOnlySend = kind === "scatter" || kind === "scatterv";
+  const rootOnlyRecv = kind === "gather" || kind === "gatherv";
   const sendbuf = rootOnlySend && me !== 0 ? undefined : comm.alloc(elems * sendSpan, dt);
   const recvbuf = kind === "bcast"
     ? sendbuf
     : rootOnlyRecv && me !== 0
     ? undefined
+    : kind === "reduce_scatter"
+    ? comm.alloc(Math.floor(max / n / es) + 1, dt)
     : comm.alloc(elems * recvSpan, dt);
   if (kind === "bcast") sendbuf!.fill(1);
   let iters = cfg.iterations, skip = cfg.skip;
@@ -616,8 +630,16 @@ async function collective(
   if (kind === "alltoallv") await comm.barrier();
   for (const count of counts) {
     const bytes = count * es;
+    // osu_reduce_scatter.c: `count` floats split over the ranks, the first
+    // count mod np one more (one each to the first `count` when fewer).
+    const rsCounts = Array.from(
+      { length: n },
+      (_, i) => count < n ? (i < count ? 1 : 0) : Math.floor(count / n) + (i < count % n ? 1 : 0),
+    );
     const sb = sendbuf?.subarray(0, count * sendSpan);
-    const rb = recvbuf?.subarray(0, count * recvSpan);
+    const rb = kind === "reduce_scatter"
+      ? recvbuf?.subarray(0, rsCounts[me])
+      : recvbuf?.subarray(0, count * recvSpan);
     if (count > OSU_DEFAULTS.LARGE_MESSAGE_SIZE) {
       iters = cfg.iterationsLarge;
       skip = cfg.skipLarge;
@@ -628,6 +650,10 @@ async function collective(
     // and, like osu_allgather, has a barrier between the loop and the
     // statistics.
     if (kind !== "bcast") await comm.barrier();
+    // osu_gatherv.c, osu_scatterv.c, osu_allgatherv.c: one more after
+    // setting the counts.
+    const vector = kind === "gatherv" || kind === "scatterv" || kind === "allgatherv";
+    if (vector) await comm.barrier();
     let timer = 0, local = 0;
     // osu_alltoallv.c: `size` bytes to and from every rank, packed.
     const cnt = Array.from({ length: n }, () => count);
@@ -640,11 +666,20 @@ async function collective(
       else if (kind === "scatter") await comm.scatter(me === 0 ? sb! : null, rb!, 0);
       else if (kind === "allgather") await comm.allgather(sb!, rb!);
       else if (kind === "alltoallv") await comm.alltoallv(sb!, cnt, disp, rb!, cnt, disp);
+      else if (kind === "gatherv") {
+        await comm.gatherv(sb!, me === 0 ? rb! : null, cnt, disp, 0);
+      } else if (kind === "scatterv") {
+        await comm.scatterv(me === 0 ? sb! : null, cnt, disp, rb!, 0);
+      } else if (kind === "allgatherv") await comm.allgatherv(sb!, rb!, cnt, disp);
+      else if (kind === "reduce_scatter") await comm.reduceScatter(sb!, rb!, rsCounts, "SUM");
       else await comm.alltoall(sb!, rb!);
     };
     // Who checks the data (validate_data's callers): the root for
-    // osu_reduce and osu_gather, every rank elsewhere.
-    const checks = (kind !== "reduce" && kind !== "gather") || me === 0;
+    // osu_reduce, osu_gather and osu_gatherv, the ranks that receive
+    // something for osu_reduce_scatter, every rank elsewhere.
+    const checks = kind === "reduce_scatter"
+      ? rsCounts[me] !== 0
+      : (kind !== "reduce" && kind !== "gather" && kind !== "gatherv") || me === 0;
     for (let i = 0; i < iters + skip; i++) {
       if (cfg.validate) {
         fillValidation(kind, sb, rb, count, i, me, n);
@@ -663,19 +698,25 @@ async function collective(
       const t1 = comm.wtime();
       if (kind !== "reduce") await comm.barrier();
       if (cfg.validate && checks) {
-        local += checkValidation(kind, sb, rb, count, i, me, n) ? 0 : 1;
+        const ok = kind === "reduce_scatter"
+          ? reduceScatterValid(rb!, rsCounts, i, me, n)
+          : checkValidation(kind, sb, rb, count, i, me, n);
+        local += ok ? 0 : 1;
       }
       if (i >= skip) timer += t1 - t0;
     }
-    if (kind === "bcast" || kind === "allgather") await comm.barrier();
+    if (
+      kind === "bcast" || kind === "allgather" || kind === "gatherv" || kind === "allgatherv"
+    ) await comm.barrier();
     const st = await stats(timer, iters);
     let pass: boolean | undefined;
     if (cfg.validate) {
       const e = new Int32Array(1);
       await comm.allreduce(new Int32Array([local]), e, "SUM");
-      // osu_allgather.c prints rank 0's own count (print_stats_validate
-      // gets local_errors); the others print the sum over ranks.
-      pass = (kind === "allgather" ? local : e[0]) === 0;
+      // osu_allgather.c and osu_allgatherv.c print rank 0's own count
+      // (print_stats_validate gets local_errors); the others print the sum
+      // over ranks.
+      pass = (kind === "allgather" || kind === "allgatherv" ? local : e[0]) === 0;
       errors += e[0];
     }
     if (me === 0) {
@@ -724,17 +765,21 @@ function fillValidation(
       return;
     case "allreduce":
     case "reduce":
+    case "reduce_scatter":
       sb!.set(Float32Array.from({ length: count }, (_, i) => ((i % 100) + 1) * (iter + 1)));
       rb?.fill(0);
       return;
     case "gather":
     case "allgather":
+    case "gatherv":
+    case "allgatherv":
       // GATHER (osu_allgather's subtype too): each rank sends the pattern of
       // "rank" me × np among 1; only rank 0's receive buffer is cleared.
       sb!.set(blocks(me * n, 1));
       if (me === 0) rb!.fill(0);
       return;
     case "scatter":
+    case "scatterv":
       if (me === 0) sb!.set(blocks(0, n));
       rb!.fill(0);
       return;
@@ -777,10 +822,34 @@ function checkValidation(
     }
     case "gather":
     case "allgather":
+    case "gatherv":
+    case "allgatherv":
       return blocksAre(rb!.get() as Uint8Array, 0, n);
     case "scatter":
+    case "scatterv":
       return blocksAre(rb!.get() as Uint8Array, me, 1);
     default: // alltoall, alltoallv
       return blocksAre(rb!.get() as Uint8Array, me, n);
   }
+}
+
+/**
+ * osu_reduce_scatter's check: this rank's block is the send pattern of its
+ * elements (by their place in the whole vector) times np, within
+ * ERROR_DELTA. (OMB 7.0's validate_reduce_scatter looks at rank 0's block
+ * only, through an index slip, and compares with an integer `abs`.)
+ */
+function reduceScatterValid(
+  rb: MpiBuffer,
+  counts: readonly number[],
+  iter: number,
+  me: number,
+  n: number,
+): boolean {
+  const got = rb.get() as Float32Array;
+  const at = counts.slice(0, me).reduce((a, b) => a + b, 0);
+  for (let j = 0; j < counts[me]; j++) {
+    if (Math.abs(got[j] - (((at + j) % 100) + 1) * (iter + 1) * n) > 0.001) return false;
+  }
+  return true;
 }
