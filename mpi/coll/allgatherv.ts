@@ -13,7 +13,7 @@
  */
 import type { Region } from "../buffer.ts";
 import type { Blocks } from "./alltoall.ts";
-import { type CollEnv, recv, send, sendrecv, TAG } from "./env.ts";
+import { type CollEnv, exchange, sendrecv, TAG } from "./env.ts";
 import { SWITCH_POINTS } from "./tuning.ts";
 
 /** Bytes of blocks `from`, `from + 1`, … (`count` of them, wrapping around n). */
@@ -153,9 +153,7 @@ export async function allgathervRing(
     const sNow = toSend > 0 ? Math.min(piece, b.len(sIdx) - sOff) : 0;
     const rNow = toRecv > 0 ? Math.min(piece, b.len(rIdx) - rOff) : 0;
     const sBuf = out.sub(b.off(sIdx) + sOff, sNow), rBuf = out.sub(b.off(rIdx) + rOff, rNow);
-    if (sNow > 0 && rNow > 0) await sendrecv(env, sBuf, right, rBuf, left, TAG.allgatherv);
-    else if (sNow > 0) await send(env, sBuf, right, TAG.allgatherv);
-    else if (rNow > 0) await recv(env, rBuf, left, TAG.allgatherv);
+    await exchange(env, sBuf, right, rBuf, left, TAG.allgatherv);
     toSend -= sNow;
     toRecv -= rNow;
     sOff += sNow;

@@ -170,6 +170,51 @@ export async function sendrecv(
 }
 
 /**
+ * Send `out` and/or receive `into`, leaving out an empty side (MPICH's
+ * collectives skip zero-count sends and receives; both ends agree on the
+ * sizes, so they skip the same messages).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { JsRegion } from "../buffer.ts";
+ * import { mpiexec } from "../launch.ts";
+ * import { type CollEnv, EMPTY, exchange } from "./env.ts";
+ * // A collective environment over the public point-to-point calls of two ranks.
+ * const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+ *   const env: CollEnv = {
+ *     rank: comm.rank,
+ *     size: comm.size,
+ *     isend: (r, d, t) => comm.isend((r as JsRegion).u8, d, t),
+ *     irecv: (r, s, t) => comm.irecv((r as JsRegion).u8, s, t),
+ *     waitall: (q) => comm.waitall(q),
+ *     scratch: (n) => new JsRegion(new Uint8Array(n)),
+ *     reduceLocal: () => {},
+ *     copy: (d, s) => d.write(0, s.read(0, s.bytes)),
+ *   };
+ *   // Rank 0 only sends, rank 1 only receives.
+ *   const got = new JsRegion(new Uint8Array(1));
+ *   if (comm.rank === 0) await exchange(env, new JsRegion(new Uint8Array([7])), 1, EMPTY, 1, 5);
+ *   else await exchange(env, EMPTY, 0, got, 0, 5);
+ *   return got.u8[0];
+ * });
+ * assert.deepEqual(job.results, [0, 7]);
+ * ```
+ */
+export async function exchange(
+  env: CollEnv,
+  out: Region,
+  dest: number,
+  into: Region,
+  src: number,
+  tag: number,
+): Promise<void> {
+  if (out.bytes > 0 && into.bytes > 0) await sendrecv(env, out, dest, into, src, tag);
+  else if (out.bytes > 0) await send(env, out, dest, tag);
+  else if (into.bytes > 0) await recv(env, into, src, tag);
+}
+
+/**
  * Tags of the collective context, one per operation (MPICH's MPIR_*_TAG).
  *
  * @example

@@ -15,7 +15,7 @@
  * @module
  */
 import type { Region } from "../buffer.ts";
-import { type CollEnv, pof2, recv, send, sendrecv, TAG } from "./env.ts";
+import { type CollEnv, exchange, pof2, recv, send, sendrecv, TAG } from "./env.ts";
 import { foldIn, realRank, type Red } from "./reduce.ts";
 
 /** Element offsets of the blocks in rank order; entry n is the total. */
@@ -23,20 +23,6 @@ function offsets(counts: readonly number[]): number[] {
   const d = [0];
   for (const c of counts) d.push(d[d.length - 1] + c);
   return d;
-}
-
-/** Send and/or receive, skipping empty sides as MPICH does (both ends agree on the sizes). */
-async function exchange(
-  env: CollEnv,
-  out: Region,
-  dest: number,
-  into: Region,
-  src: number,
-  tag: number,
-): Promise<void> {
-  if (out.bytes > 0 && into.bytes > 0) await sendrecv(env, out, dest, into, src, tag);
-  else if (out.bytes > 0) await send(env, out, dest, tag);
-  else if (into.bytes > 0) await recv(env, into, src, tag);
 }
 
 /**
