@@ -90,10 +90,10 @@ Wall-clock speed of the simulator on this machine, min / median of repeats.
 Sections (default, and "all": every section but all-to-all), in this order:
   engine      trivial events/s vs a minimal binary-heap engine (alternated), wake-ups/s,
               a 1000-process Promise.all join
+  rss         resident memory of 256 guests x 256 MiB with connected QPs
   stream      simulated msgs per wall second, 64 B / 4 KiB / 1 MiB RDMA WRITE, one RC QP,
               ${STREAM_DEPTH} outstanding, every ${STREAM_SIGNAL_EVERY}th signaled; native, bypass, split
   fastpath    wall µs per 64 B write, native / bypass / split alternated in one run
-  rss         resident memory of 256 guests x 256 MiB with connected QPs
   all-to-all  hosts x 4 bypass guests, 4 KiB x 100 writes per ordered pair (only when named)
 
 Flags:

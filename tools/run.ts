@@ -35,7 +35,8 @@ const USAGE = [
   "Scenario keys: profile (name, FILE.yaml or mapping), seed, noise (on|off), hosts [{name, hypervisor}],",
   "guests [{name, host, mode: bypass|split, memoryMiB}], workload [perftest: <test>, between: [a, b],",
   "size|sizes|all, iterations, connection, mtu, inline, events, txDepth, qps, atomicType, reportGbits |",
-  "alltoall: [a, b, …], size, iterations, opcode: write|send|read, txDepth]. See docs/tools.md.",
+  "alltoall: [a, b, …], size, iterations, opcode: write|send|read, txDepth |",
+  "migrate: <guest>, to: <xen host>, with, rate, size, crashDestination]. See docs/tools.md.",
 ].join("\n");
 
 async function main(args: string[]): Promise<void> {
