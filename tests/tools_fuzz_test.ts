@@ -8,6 +8,9 @@ import { fuzzMain } from "../tools/fuzz.ts";
 import { FUZZ_KINDS } from "../tools/lib/fuzz_args.ts";
 import { formatFuzzReport, runFuzz } from "../tools/lib/fuzz_run.ts";
 import { FuzzWorld } from "../tools/lib/fuzz_world.ts";
+import { exchange } from "../tools/lib/fuzz_ring.ts";
+import { attackerHypercall } from "../tools/lib/fuzz_xen.ts";
+import { DOMID_SELF } from "../hypervisor/args.ts";
 
 Deno.test("fuzz: a short campaign over every kind runs clean", async () => {
   const r = await runFuzz({ iterations: 2000, seed: 1, kinds: FUZZ_KINDS, checkEvery: 250 });
@@ -57,6 +60,30 @@ Deno.test("fuzz: the full check catches a change to the victim's memory, and a l
     const ref = await w.victim.vm.grants.grantAccess(0, v.buf / 4096);
     await w.hv.grantMap(w.hv.dom0, { domid: w.victim.vm.domid!, ref });
     await assert.rejects(w.finish(), { name: "FuzzFailure", message: /never died|not back/ });
+  });
+});
+
+Deno.test("fuzz: a guest that closed its device channel and took the port back hangs itself, not dom0", async () => {
+  // Seeds 1, 7 and 99 over 100,000 iterations stopped here: the attacker closed its frontend's
+  // port, a later EVTCHNOP_alloc_unbound of its own got the same (lowest free) port back, and its
+  // next request was sent on an unbound port, which Xen drops. The campaign took that for dom0's.
+  const w = await FuzzWorld.build(5);
+  await w.cluster.run(async () => {
+    await w.populate();
+    for (const a of w.attackers) {
+      const port = a.vm.front.port;
+      assert.equal(await attackerHypercall(w, a, "event_channel_op:close", { port }), "rc OK");
+      const r = await w.hv.hypercall(a.vm.xen, "event_channel_op:alloc_unbound", {
+        dom: DOMID_SELF,
+        remoteDom: 0,
+      });
+      assert.deepEqual([r.rc, r.value], [0, port], `${a.mode}: the same port, unbound`);
+      const noop = { op: 3, flags: 0, ctx: a.ctxId, handle: 0, body: {}, segs: [] };
+      assert.equal(await exchange(w, a, noop), undefined, `${a.mode}: no answer, no failure`);
+      assert.equal(a.retire, true, `${a.mode}: replaced before its next attack`);
+    }
+    // dom0 still serves the victim.
+    await w.check("after the attackers hung themselves");
   });
 });
 

@@ -218,9 +218,11 @@ export interface FuzzAttacker {
   /** Its connection needs rebuilding before the next `wqe` attack. */
   broken: boolean;
   /**
-   * It scribbled on its own ring's event indices: the backend may never
-   * hear of its next request, nor it of the response (its own doing; a
-   * request of its that hangs is then no fault of dom0's).
+   * It scribbled on its own ring's event indices, or closed its own end of
+   * the device's event channel (which a later allocation of its own may
+   * take back as an unbound port): the backend may never hear of its next
+   * request, nor it of the response (its own doing; a request of its that
+   * hangs is then no fault of dom0's).
    */
   tampered: boolean;
   /** Replace it before its next attack (it hung itself). */

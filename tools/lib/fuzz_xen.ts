@@ -194,10 +194,56 @@ function argBlock(w: FuzzWorld, a: FuzzAttacker, keys: readonly string[]): unkno
   return out;
 }
 
-async function call(w: FuzzWorld, a: FuzzAttacker, name: string, args: unknown): Promise<string> {
+/**
+ * Make hypercall `name` as attacker `a`; its outcome label (`rc OK`,
+ * `rc EPERM`, …). A call that closed its own device channel marks it
+ * `tampered` (see {@link closesOwnChannel}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FuzzWorld } from "./fuzz_world.ts";
+ * import { attackerHypercall } from "./fuzz_xen.ts";
+ * const w = await FuzzWorld.build(5);
+ * await w.cluster.run(async () => {
+ *   await w.populate();
+ *   const a = w.attackers[0];
+ *   assert.equal(await attackerHypercall(w, a, "event_channel_op:send", { port: 4095 }), "rc EINVAL");
+ *   assert.equal(a.tampered, false);
+ *   assert.equal(await attackerHypercall(w, a, "event_channel_op:close", { port: a.vm.front.port }), "rc OK");
+ *   assert.equal(a.tampered, true);
+ * });
+ * ```
+ */
+export async function attackerHypercall(
+  w: FuzzWorld,
+  a: FuzzAttacker,
+  name: string,
+  args: unknown,
+): Promise<string> {
   const r = await w.hv.hypercall(a.vm.xen, name, args);
+  if (r.rc === 0 && closesOwnChannel(a, name, args)) a.tampered = true;
   if (r.rc === 0) return "rc OK";
   return `rc ${statusLabel(r.rc).replace("answered ", "")}`;
+}
+
+/**
+ * Whether a hypercall that succeeded closed the attacker's own end of its
+ * device channel (`EVTCHNOP_close` of the frontend's port, or
+ * `EVTCHNOP_reset` of its own table). Sending on a closed port fails and
+ * the frontend drops the device; but the port number is free again, and
+ * Xen's `get_free_port` hands out the lowest free one, so a later
+ * `EVTCHNOP_alloc_unbound` of its own takes the frontend's port back as an
+ * unbound port: sends then succeed and go nowhere (`evtchn_send` drops
+ * them), and its next request waits for a backend that is never told. That
+ * hang is the guest's own doing, as when it scribbles on its ring's event
+ * indices.
+ */
+function closesOwnChannel(a: FuzzAttacker, name: string, args: unknown): boolean {
+  // A guest may reset only its own table (xsm_evtchn_reset): a reset that succeeded was its own.
+  if (name === "event_channel_op:reset") return true;
+  if (name !== "event_channel_op:close") return false;
+  return (args as { port?: unknown } | undefined)?.port === a.vm.front.port;
 }
 
 /**
@@ -226,7 +272,7 @@ export async function hypercallAttack(w: FuzzWorld, a: FuzzAttacker): Promise<st
   if (
     (name === "sched_op:shutdown" || name === "event_channel_op:reset") && !rng.chance(0.1)
   ) name = "memory_op:current_reservation";
-  return await call(
+  return await attackerHypercall(
     w,
     a,
     name,
@@ -259,30 +305,39 @@ export async function evtchnAttack(w: FuzzWorld, a: FuzzAttacker): Promise<strin
       const n = 1 + rng.int(64);
       const p = rng.chance(0.7) ? a.vm.front.port : port();
       let last = "";
-      for (let i = 0; i < n; i++) last = await call(w, a, "event_channel_op:send", { port: p });
+      for (let i = 0; i < n; i++) {
+        last = await attackerHypercall(w, a, "event_channel_op:send", { port: p });
+      }
       return `send flood: ${last}`;
     }
     case 1:
-      return `send: ${await call(w, a, "event_channel_op:send", { port: port() })}`;
+      return `send: ${await attackerHypercall(w, a, "event_channel_op:send", { port: port() })}`;
     case 2:
       // Closing its own backend channel is its right (the device goes); keep it rare.
-      return `close: ${await call(w, a, "event_channel_op:close", {
+      return `close: ${await attackerHypercall(w, a, "event_channel_op:close", {
         port: rng.chance(0.2) ? port() : 1000 + rng.int(1000),
       })}`;
     case 3:
-      return `unmask: ${await call(w, a, "event_channel_op:unmask", { port: port() })}`;
+      return `unmask: ${await attackerHypercall(w, a, "event_channel_op:unmask", {
+        port: port(),
+      })}`;
     case 4:
-      return `status: ${await call(w, a, "event_channel_op:status", {
+      return `status: ${await attackerHypercall(w, a, "event_channel_op:status", {
         dom: argValue(w, a, rng, "dom"),
         port: port(),
       })}`;
     case 5:
-      return `bind_interdomain: ${await call(w, a, "event_channel_op:bind_interdomain", {
-        remoteDom: pick(rng, [0, w.victim.vm.domid!, a.vm.domid!]),
-        remotePort: port(),
-      })}`;
+      return `bind_interdomain: ${await attackerHypercall(
+        w,
+        a,
+        "event_channel_op:bind_interdomain",
+        {
+          remoteDom: pick(rng, [0, w.victim.vm.domid!, a.vm.domid!]),
+          remotePort: port(),
+        },
+      )}`;
     default:
-      return `alloc_unbound: ${await call(w, a, "event_channel_op:alloc_unbound", {
+      return `alloc_unbound: ${await attackerHypercall(w, a, "event_channel_op:alloc_unbound", {
         dom: pick(rng, [DOMID_SELF, w.victim.vm.domid!, 0]),
         remoteDom: pick(rng, [0, w.victim.vm.domid!]),
       })}`;
