@@ -65,6 +65,7 @@ export type { Port } from "./hca/port.ts";
 export type { Link } from "./hca/link.ts";
 export type { SwitchNode } from "./hca/switch.ts";
 export type { SubnetManager } from "./hca/subnet_manager.ts";
+export { DEFAULT_PKEY, pkeyMatch } from "./hca/pkey.ts";
 export * as mpi from "./mpi/mod.ts";
 export type { LinkParams } from "./hca/link.ts";
 export type { FabricNode, PortCounters, PortLinkState } from "./hca/port.ts";

@@ -623,6 +623,8 @@ export interface PortInfo {
   guid: bigint;
   /** The port's P_Key table, all {@link DevLim.maxPkeys} entries (0: an empty entry). */
   pkeys: number[];
+  /** PortInfo:P_KeyViolations: packets dropped for a P_Key that did not match (saturates at 0xFFFF). */
+  pkeyViolations: number;
   /** IB_PORT_* capability bits (IBTA PortInfo:CapabilityMask). */
   capMask: number;
   /** IBTA PortInfo:VLCap, the data VLs the port has (1: VL0, 2: VL0-1, 3: VL0-3, 4: VL0-7, 5: VL0-14). */

@@ -64,6 +64,11 @@ export interface HcaCounters {
   udLengthDrops: number;
   /** RC/UC packets from a LID that is not the QP's path (profile `hca.checkSourceLid`), dropped. */
   sourceLidDrops: number;
+  /**
+   * Packets whose BTH P_Key did not match the receiving QP's partition (IBTA vol 1 §10.9),
+   * dropped; the ports' PortInfo:P_KeyViolations summed.
+   */
+  pkeyViolations: number;
 }
 
 /**
@@ -95,6 +100,7 @@ export function newCounters(): HcaCounters {
     interrupts: 0,
     udLengthDrops: 0,
     sourceLidDrops: 0,
+    pkeyViolations: 0,
   };
 }
 

@@ -39,6 +39,7 @@ import * as fw from "./firmware.ts";
 import { isMulticastLid, McgTable, MULTICAST_QPN } from "./mcg.ts";
 import { MemoryTranslation } from "./mpt.ts";
 import { type Packet, WirePacket } from "./packet.ts";
+import { DEFAULT_PKEY, pkeyAccepts } from "./pkey.ts";
 import type { Port, PortLinkState } from "./port.ts";
 import { isQpTransition, qpTransition, queryQp, release } from "./qp_commands.ts";
 import { Requester } from "./requester.ts";
@@ -281,6 +282,7 @@ export class Hca {
     this.node = fabric.addHca(this.name, this, {
       ports: this.portCount,
       maxMtu: this.core.profile.hca.maxMtu, // PortInfo:MTUCap of every port
+      partitionCap: this.core.profile.hca.maxPkeys, // NodeInfo:PartitionCap
     });
     this.#tp.bindPorts(this.node.ports);
     return this.node;
@@ -289,6 +291,14 @@ export class Hca {
   /** Fabric port `n` (1-based), once attached. */
   port(n: number): Port | undefined {
     return this.node?.ports[n - 1];
+  }
+
+  /**
+   * Port `n`'s P_Key table as the subnet manager set it (the power-on table, the default P_Key
+   * alone, before the HCA is on a fabric): what the kernel's P_Key cache holds.
+   */
+  pkeys(n: number): readonly number[] {
+    return this.port(n)?.pkeys ?? [DEFAULT_PKEY];
   }
 
   /** @internal A QP context (tests and diagnostics; the driver uses QUERY_QP). */
@@ -587,8 +597,24 @@ export class Hca {
       c.packetsDropped++;
       return;
     }
+    if (!this.#pkeyOk(qp, pkt, port)) return;
     if (pkt.info.isResponse) this.#comp.onResponse(qp, pkt);
     else this.#resp.onRequest(qp, pkt, wire);
+  }
+
+  /**
+   * The partition check (IBTA vol 1 §10.9; Linux rxe_recv.c `check_keys`, mlx HCAs in
+   * hardware): a packet whose BTH P_Key does not match the receiving QP's is silently dropped
+   * and counted in the port's P_KeyViolations (§14.2.5.6) and the device's `pkeyViolations`.
+   * Requests and responses alike: an ACK or read response carries the responder QP's P_Key.
+   */
+  #pkeyOk(qp: Qp, pkt: Packet, port: Port): boolean {
+    if (pkeyAccepts(qp.qpn, pkt.bth.pkey, port.pkeys, this.#tp.pkey(qp))) return true;
+    const c = this.core.counters;
+    c.pkeyViolations++;
+    c.packetsDropped++;
+    port.counters.pkeyViolations++;
+    return false;
   }
 
   /**
@@ -617,6 +643,8 @@ export class Hca {
         !qp || qp.type !== QpServiceType.UD || qp.port !== port.portNum ||
         qp.state === HwQpState.RESET || qp.state === HwQpState.INIT
       ) continue;
+      // Each member checks the P_Key against its own (rxe_rcv_mcast_pkt runs check_keys per QP).
+      if (!this.#pkeyOk(qp, pkt, port)) continue;
       delivered++;
       this.#resp.onRequest(qp, pkt, wire);
     }

@@ -92,6 +92,11 @@ export interface CaAttachOptions {
   rxBufferBytes?: number;
   /** Largest MTU the ports support (default 4096). */
   maxMtu?: number;
+  /**
+   * NodeInfo:PartitionCap (IBTA vol 1 §14.2.5.3): entries of each port's P_Key table, the most
+   * the subnet manager may set (default 64; an `Hca` gives its profile's `maxPkeys`).
+   */
+  partitionCap?: number;
 }
 
 /**
@@ -324,6 +329,8 @@ export class HcaNode implements FabricNode {
   readonly kind = "hca" as const;
   /** Ports 1..N. */
   ports: readonly Port[] = [];
+  /** NodeInfo:PartitionCap: entries of each port's P_Key table ({@link CaAttachOptions.partitionCap}). */
+  partitionCap = 64;
 
   /**
    * @param name node name
@@ -444,6 +451,7 @@ export class Fabric {
       );
     }
     node.ports = ports;
+    if (opts.partitionCap !== undefined) node.partitionCap = opts.partitionCap;
     this.#nodes.push(node);
     return node;
   }

@@ -32,7 +32,8 @@ import { ibaMtuCode, MTU_CODE_MAX } from "./link.ts";
 import type { McgTable } from "./mcg.ts";
 import type { Port } from "./port.ts";
 import { SharedReceiveQueue } from "./srq.ts";
-import { DEFAULT_PKEY, type Transport } from "./transport.ts";
+import { DEFAULT_PKEY } from "./pkey.ts";
+import type { Transport } from "./transport.ts";
 import { RQ_STRIDE_MAX, RQ_STRIDE_MIN, SQ_STRIDE_MAX, SQ_STRIDE_MIN } from "./wqe.ts";
 
 /**
@@ -347,13 +348,15 @@ export function devLim(t: DeviceTables): DevLim {
 }
 
 /**
- * A port's P_Key table as the subnet manager leaves it: the default partition (full membership,
- * 0xFFFF, IBTA vol 1 §10.9) at index 0, every other entry empty; as many entries as the
- * device's `maxPkeys`, which QUERY_DEV_LIM reports and QP contexts are checked against.
+ * Port `p`'s P_Key table as the subnet manager set it (P_KeyTable, IBTA vol 1 §14.2.5.7), as
+ * many entries as the device's `maxPkeys`, which QUERY_DEV_LIM reports and QP contexts are
+ * checked against; 0 in an empty entry. A port not on a fabric has the power-on table: the
+ * default P_Key at index 0.
  */
-function pkeyTable(t: DeviceTables): number[] {
+function pkeyTable(t: DeviceTables, p: Port | undefined): number[] {
   const table = new Array<number>(t.core.profile.hca.maxPkeys).fill(0);
-  table[0] = DEFAULT_PKEY;
+  const set = p?.pkeys ?? [DEFAULT_PKEY];
+  for (let i = 0; i < set.length && i < table.length; i++) table[i] = set[i];
   return table;
 }
 
@@ -390,7 +393,9 @@ function portInfo(t: DeviceTables, n: number): CmdResult<PortInfo> {
     activeSpeedGbps: link ? (link.params.laneSignalBytesPerSec * 8) / 1e9 : 0,
     gidPrefix: p?.subnetPrefix ?? 0xfe80000000000000n,
     guid: p?.guid ?? 0n,
-    pkeys: pkeyTable(t),
+    pkeys: pkeyTable(t, p),
+    // PortInfo:P_KeyViolations is 16 bits and stops at its maximum (IBTA vol 1 §14.2.5.6).
+    pkeyViolations: Math.min(p?.counters.pkeyViolations ?? 0, 0xffff),
     capMask: 0,
     vlCap: VL_CAP,
   });

@@ -21,3 +21,4 @@ export * from "./port.ts";
 export * from "./link.ts";
 export * from "./switch.ts";
 export * from "./subnet_manager.ts";
+export * from "./pkey.ts";

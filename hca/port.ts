@@ -20,6 +20,7 @@ import type { Engine, EventHandle } from "../sim/engine.ts";
 import type { Link } from "./link.ts";
 import { Line } from "../sim/line.ts";
 import { PERMISSIVE_LID, WirePacket } from "./packet.ts";
+import { DEFAULT_PKEY } from "./pkey.ts";
 
 /**
  * Port states (IBTA §7.2, PortInfo:PortLinkState).
@@ -139,6 +140,11 @@ export interface PortCounters {
   delayed: number;
   /** Packets sent from this port that fault injection corrupted. */
   corrupted: number;
+  /**
+   * PortInfo:P_KeyViolations (IBTA vol 1 §14.2.5.6): packets that reached a QP of this port with
+   * a P_Key its partition does not match, dropped (`ibv_query_port`'s `bad_pkey_cntr`).
+   */
+  pkeyViolations: number;
 }
 
 function zeroCounters(): PortCounters {
@@ -155,6 +161,7 @@ function zeroCounters(): PortCounters {
     duplicated: 0,
     delayed: 0,
     corrupted: 0,
+    pkeyViolations: 0,
   };
 }
 
@@ -312,6 +319,12 @@ export class Port {
   lmc = 0;
   /** LID of the port the master subnet manager runs on (PortInfo:MasterSMLID), 0 = none yet. */
   smLid = 0;
+  /**
+   * The port's P_Key table (IBTA vol 1 §10.9, P_KeyTable §14.2.5.7): entry `i` is the P_Key at
+   * index `i`, entries past the end are empty (0). At power-on the default P_Key at index 0 and
+   * nothing else (as mlx4's `init_pkeys` fills its cache); the subnet manager sets the rest.
+   */
+  pkeys: number[] = [DEFAULT_PKEY];
   /** Subnet prefix (high 8 bytes of the GID), set by the SM; default fe80::/64. */
   subnetPrefix = 0xfe80000000000000n;
   /** Link to the peer port, when connected. */

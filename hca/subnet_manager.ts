@@ -45,6 +45,15 @@
  * plus one MulticastForwardingTable Set per switch; the same estimates as
  * the sweep's SMPs.
  *
+ * Partitions (IBTA vol 1 §10.9; the SM's partition manager): every CA port's
+ * P_Key table holds the default P_Key 0xFFFF at index 0 and, after it, the
+ * P_Keys {@link SubnetManager.setPkeys} assigned the port, in that order (as
+ * OpenSM's partitions.conf lists a port's partitions). The sweep sends a
+ * P_KeyTable Set (§14.2.5.7, 32 entries a block) for each block that differs
+ * from what the port holds, after the forwarding tables and before the port
+ * states, as OpenSM's pkey manager sends only the blocks it changes; a port
+ * left with the power-on table costs no SMP.
+ *
  * @module
  */
 
@@ -53,6 +62,7 @@ import { serializationNs } from "./link.ts";
 import type { FabricNode, Port } from "./port.ts";
 import type { SwitchNode } from "./switch.ts";
 import { isMulticastGid, MCAST_LID_BASE, MCAST_LID_LAST } from "./mcg.ts";
+import { checkPkeyList, DEFAULT_PKEY, PKEY_BLOCK } from "./pkey.ts";
 
 /** The highest unicast LID (IBTA vol. 1 §4.1.3: 0xC000 and up are multicast). */
 const UNICAST_LID_LAST = 0xbfff;
@@ -236,6 +246,8 @@ export class SubnetManager {
   readonly #fabric: Fabric;
   readonly #opts: SubnetManagerOptions;
   #groups = new Map<string, MulticastGroup>();
+  /** The P_Keys assigned each port after the default one (the partition configuration). */
+  #pkeys = new Map<Port, number[]>();
 
   /**
    * The subnet manager of `fabric` (before its first sweep).
@@ -280,6 +292,54 @@ export class SubnetManager {
     const { steps, result } = this.#plan();
     for (const s of steps) s.apply?.();
     return result;
+  }
+
+  /**
+   * Assign `port` the partitions `pkeys` (16-bit P_Keys, the membership bit set for a full
+   * member): its table becomes 0xFFFF at index 0, then these in order; the next sweep sets it.
+   * An empty list leaves the default partition only. Throws a RangeError for a port that is not
+   * a CA's, a bad or repeated P_Key (0xFFFF is index 0's already), or more entries than the
+   * node's PartitionCap.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Engine } from "../sim/engine.ts";
+   * import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+   * import { Fabric } from "./fabric.ts";
+   * import { SubnetManager } from "./subnet_manager.ts";
+   * const fabric = new Fabric(new Engine(), { profile: PCIX_SDR_2006 });
+   * const a = fabric.addHca("a", { receive() {} }), b = fabric.addHca("b", { receive() {} });
+   * fabric.connect(a.port(1), b.port(1));
+   * const sm = new SubnetManager(fabric);
+   * const plain = sm.sweepNow().smps;
+   * sm.setPkeys(b.port(1), [0x8001, 0x0002]);
+   * assert.equal(sm.sweepNow().smps, plain + 1); // one P_KeyTable block changed
+   * assert.deepEqual(b.port(1).pkeys, [0xffff, 0x8001, 0x0002]);
+   * assert.equal(sm.sweepNow().smps, plain); // nothing left to change
+   * assert.throws(() => sm.setPkeys(a.port(1), [0xffff]), /0xffff is listed twice/);
+   * ```
+   */
+  setPkeys(port: Port, pkeys: readonly number[]): void {
+    const node = port?.node;
+    if (!node || node.kind !== "hca") {
+      throw new RangeError("SubnetManager.setPkeys: not a channel adapter's port");
+    }
+    const table = checkPkeyList([DEFAULT_PKEY, ...(pkeys ?? [])], `${port.name} P_Key table`);
+    const cap = (node as HcaNode).partitionCap;
+    if (table.length > cap) {
+      throw new RangeError(
+        `${port.name} P_Key table: ${table.length} entries (the default and ${
+          table.length - 1
+        } assigned) exceed the node's PartitionCap of ${cap}`,
+      );
+    }
+    this.#pkeys.set(port, table);
+  }
+
+  /** The table the SM sets on `port`: 0xFFFF at index 0, then what {@link setPkeys} assigned. */
+  pkeysOf(port: Port): number[] {
+    return [...(this.#pkeys.get(port) ?? [DEFAULT_PKEY])];
   }
 
   /**
@@ -521,7 +581,27 @@ export class SubnetManager {
       }
     }
 
-    // 4. Port states: every link-up port between reached nodes, ARMED then ACTIVE.
+    // 4. Partitions: a P_KeyTable Set (IBTA vol 1 §14.2.5.7) for each 32-entry block of a CA
+    // port's table that is not what the SM assigns it (OpenSM's pkey manager compares and sends
+    // only the changed blocks; a port with the power-on table and no partitions costs nothing).
+    for (const r of order) {
+      if (r.node.kind !== "hca") continue;
+      for (const p of r.node.ports) {
+        if (!p.link) continue;
+        const want = this.#pkeys.get(p) ?? [DEFAULT_PKEY];
+        const span = Math.max(want.length, p.pkeys.length);
+        for (let lo = 0; lo < span; lo += PKEY_BLOCK) {
+          let same = true;
+          for (let i = lo; i < lo + PKEY_BLOCK && i < span; i++) {
+            if ((want[i] ?? 0) !== (p.pkeys[i] ?? 0)) same = false;
+          }
+          if (same) continue;
+          steps.push({ target: r, apply: () => setPkeyBlock(p, want, lo) });
+        }
+      }
+    }
+
+    // 5. Port states: every link-up port between reached nodes, ARMED then ACTIVE.
     const upPorts: [Reach, Port][] = [];
     for (const r of order) {
       for (const p of r.node.ports) {
@@ -540,6 +620,15 @@ export class SubnetManager {
     const unreachable = fabric.nodes.filter((n) => !reach.has(n));
     return { steps, result: { lids, smps: steps.length, durationNs: 0, unreachable } };
   }
+}
+
+/** P_KeyTable Set of the block from index `lo`: `want`'s entries there, trailing empties trimmed. */
+function setPkeyBlock(p: Port, want: readonly number[], lo: number): void {
+  const t = [...p.pkeys];
+  while (t.length < lo) t.push(0);
+  for (let i = lo; i < lo + PKEY_BLOCK; i++) t[i] = want[i] ?? 0;
+  while (t.length > 1 && !t[t.length - 1]) t.pop();
+  p.pkeys = t;
 }
 
 /** First-hop output port from `sw` to every node it can reach through switches. */

@@ -26,19 +26,17 @@ import { type PacketInit, WirePacket } from "./packet.ts";
 import type { Port } from "./port.ts";
 import { type Qp, type SendWqe, WqeState } from "./qp.ts";
 
-/** The default partition key, full membership (IBTA vol 1 §10.9.1.2). */
 /**
- * The default partition's P_Key, full membership (IBTA vol 1 §10.9): entry 0 of every port's
- * table, and the one P_Key the model's QPs send with.
+ * The default partition's P_Key (from `pkey.ts`, where the partition rules are).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { DEFAULT_PKEY } from "./transport.ts";
- * assert.equal(DEFAULT_PKEY & 0x8000, 0x8000); // the membership bit: full member
+ * assert.equal(DEFAULT_PKEY, 0xffff); // the default partition, full membership
  * ```
  */
-export const DEFAULT_PKEY = 0xffff;
+export { DEFAULT_PKEY } from "./pkey.ts";
 
 /**
  * Transmit queue entry owners: whose window a packet counts against.
@@ -255,11 +253,14 @@ export class Transport {
   }
 
   /**
-   * P_Key the QP's packets carry: the subnet manager programs only the default partition (entry
-   * 0 of the port's table), and P_Keys are not enforced on receive, so every QP sends it.
+   * P_Key the QP's packets carry, and the one it takes on receive: the entry of its port's P_Key
+   * table its `pkey_index` names (IBTA vol 1 §10.9; Linux rxe_req.c before 5.10 put
+   * `port->pkey_tbl[qp->attr.pkey_index]` in the BTH). Read at every packet, as the device reads
+   * its table: an empty entry gives the invalid P_Key 0, which no receiver takes. ACKs and read
+   * responses carry the responder QP's.
    */
-  pkey(_qp: Qp): number {
-    return DEFAULT_PKEY;
+  pkey(qp: Qp): number {
+    return this.#tx[qp.port - 1]?.port.pkeys[qp.pkeyIndex] ?? 0;
   }
 
   // ---- completions ----------------------------------------------------

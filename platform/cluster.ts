@@ -10,6 +10,7 @@
 import { Fabric } from "../hca/fabric.ts";
 import { Hca } from "../hca/device.ts";
 import { SubnetManager } from "../hca/subnet_manager.ts";
+import { checkPkeyList, DEFAULT_PKEY } from "../hca/pkey.ts";
 import type { SwitchNode } from "../hca/switch.ts";
 import { Engine } from "../sim/engine.ts";
 import { InterruptController } from "../sim/irq.ts";
@@ -137,6 +138,8 @@ export class Cluster {
   #hcaHost: [Hca, Host][] = [];
   #switch: SwitchNode | undefined;
   #sm: SubnetManager | undefined;
+  /** The partitions of each host's ports (`HostSpec.pkeys`), for the subnet manager. */
+  #pkeys = new Map<Host, number[]>();
   #started = false;
   #running = 0;
 
@@ -274,6 +277,24 @@ export class Cluster {
         }`,
       );
     }
+    let pkeys: number[] | undefined;
+    if (spec.pkeys !== undefined) {
+      try {
+        // The default P_Key is index 0's; the rest must fit the HCA's table (NodeInfo:PartitionCap).
+        pkeys = checkPkeyList(spec.pkeys, "pkeys");
+        if (pkeys.includes(DEFAULT_PKEY)) {
+          throw new RangeError("pkeys: 0xffff is index 0's already");
+        }
+        const cap = this.profile.hca.maxPkeys;
+        if (pkeys.length + 1 > cap) {
+          throw new RangeError(
+            `pkeys: ${pkeys.length} partitions and the default exceed the P_Key table (${cap} entries)`,
+          );
+        }
+      } catch (e) {
+        throw new VerbsError("EINVAL", `addHost ${spec.name}: ${(e as Error).message}`);
+      }
+    }
     const rng = this.rng.fork();
     const memory = new WatchedMemory(mib * MIB, this.engine);
     const irq = new InterruptController();
@@ -313,6 +334,7 @@ export class Cluster {
       ipoib: this.ipoib,
     };
     const host = new Host(hw, spec);
+    if (pkeys?.length) this.#pkeys.set(host, pkeys);
     this.#hosts.push(host);
     this.#hcaHost.push([hca, host]);
     return host;
@@ -344,6 +366,10 @@ export class Cluster {
         this.#hosts.map((h) => this.engine.spawn(`${h.name} boot`, () => h.platform.start())),
       );
       this.#sm = new SubnetManager(this.fabric, { home: (this.#hosts[0].hw.hca as Hca).port(1) });
+      for (const [host, pkeys] of this.#pkeys) {
+        const hca = host.hw.hca as Hca;
+        for (let n = 1; n <= hca.portCount; n++) this.#sm.setPkeys(hca.port(n)!, pkeys);
+      }
       await this.#sm.sweep();
       // The SA runs with the SM: on the first host's OS, or its dom0 (QP0/QP1 are dom0's).
       const smNode = this.#hosts[0].platform;

@@ -62,6 +62,15 @@ export interface HostSpec {
    * the default a one-port device of the class.
    */
   ports?: 1 | 2;
+  /**
+   * Partitions: the P_Keys (16 bits, the high bit set for a full member) the subnet manager
+   * puts in the P_Key table of the host's HCA ports after the default P_Key 0xffff at index 0,
+   * in this order (OpenSM's partitions.conf naming the port). On a Xen host the ports are its
+   * guests' as well: list every partition of its guests here, and each guest's
+   * `GuestOptions.pkeys` says which of them dom0 lets it use. Default: none (the default
+   * partition only).
+   */
+  pkeys?: number[];
 }
 
 /**
@@ -238,6 +247,13 @@ export interface GuestOptions {
    * what dom0's backend lets this guest hold at once.
    */
   quota?: Partial<Record<QuotaName, number>>;
+  /**
+   * The partitions the guest's QPs may use: P_Keys of its host's table (`HostSpec.pkeys`, or
+   * 0xffff). Dom0 refuses (EINVAL) a modify_qp whose `pkey_index` names an entry holding any
+   * other, as it refuses an index past the table. Default `[0xffff]`: the default partition,
+   * full member, alone.
+   */
+  pkeys?: number[];
 }
 
 /**

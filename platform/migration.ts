@@ -413,7 +413,9 @@ export async function migrateGuest(
       await src.backendDone(oldDomid);
       await xdSrc.whenDead();
     });
-    await guest.resumeDevices(dst.createVibDevice(xdDst.domid, guest.mode, guest.quota));
+    await guest.resumeDevices(
+      dst.createVibDevice(xdDst.domid, guest.mode, guest.quota, guest.pkeys),
+    );
     const resumedNs = engine.now;
     await sourceGone;
     const nomad = guest.nomad ? { ...guest.nomad.timeline } : undefined;

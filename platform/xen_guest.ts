@@ -92,6 +92,8 @@ export type QuotaUsage = Record<QuotaName, { used: number; limit: number }>;
 export class XenGuest extends Domain implements GuestDomain {
   /** "bypass" or "split". */
   readonly mode: "bypass" | "split";
+  /** The partitions dom0 lets its QPs use (`GuestOptions.pkeys`; undefined: 0xffff alone). */
+  readonly pkeys: readonly number[] | undefined;
   #xen: XenDomain;
   #front: VibFront;
   #grants: GuestGrantTable;
@@ -132,6 +134,7 @@ export class XenGuest extends Domain implements GuestDomain {
     this.#platform = platform;
     this.#xen = xd;
     this.mode = opts.driver === "split" ? "split" : "bypass";
+    this.pkeys = opts.pkeys;
     this.#grants = GuestGrantTable.of(xd, hw.engine, hw.profile.xen.grantEntryNs);
     this.#front = this.#makeFront(paths);
   }

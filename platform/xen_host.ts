@@ -24,6 +24,8 @@ import { registerProvider } from "../drivers/verbs/providers.ts";
 import { VIB_KEYS } from "../drivers/vib/mod.ts";
 import { Dom0Heap, sealDom0Space } from "../drivers/back/dom0_heap.ts";
 import { type Quota, QUOTA_KINDS, quotaWith } from "../drivers/back/quota.ts";
+import { pkeysKey } from "../drivers/back/vibback.ts";
+import { checkPkeyList, DEFAULT_PKEY } from "../hca/pkey.ts";
 import { EventDispatcher } from "../drivers/xen/evtchn.ts";
 import { createXenbusDevice } from "../drivers/xen/xenbus.ts";
 import type { ResourceKind } from "../hca/device.ts";
@@ -224,6 +226,24 @@ export class XenPlatform implements HostPlatform {
           `createGuest ${opts.name}: ${(e as Error).message.replace(/^EINVAL: /, "")}`,
         );
       }
+      let pkeys: number[] | undefined;
+      if (opts.pkeys !== undefined) {
+        try {
+          pkeys = checkPkeyList(opts.pkeys, "pkeys");
+          // The toolstack assigns only partitions the subnet manager gave the host's ports.
+          const table = this.hw.hca.pkeys?.(1) ?? [DEFAULT_PKEY];
+          const i = pkeys.findIndex((k) => !table.includes(k));
+          if (i >= 0) {
+            throw new RangeError(
+              `pkeys[${i}]: 0x${
+                pkeys[i].toString(16).padStart(4, "0")
+              } is not in ${this.hw.name}'s P_Key table (add it to the host's pkeys)`,
+            );
+          }
+        } catch (e) {
+          throw new VerbsError("EINVAL", `createGuest ${opts.name}: ${(e as Error).message}`);
+        }
+      }
       const mib = opts.memoryMiB ?? 64;
       if (typeof mib !== "number" || !Number.isFinite(mib) || mib <= 0) {
         throw new VerbsError(
@@ -242,8 +262,8 @@ export class XenPlatform implements HostPlatform {
       } catch (e) {
         throw asVerbsError(e, `createGuest ${opts.name}`);
       }
-      const p = this.createVibDevice(xd.domid, mode, quota);
-      const guest = new XenGuest(this, xd, p, { ...opts, driver: mode }, quota);
+      const p = this.createVibDevice(xd.domid, mode, quota, pkeys);
+      const guest = new XenGuest(this, xd, p, { ...opts, driver: mode, pkeys }, quota);
       try {
         await guest.boot();
       } catch (e) {
@@ -259,8 +279,9 @@ export class XenPlatform implements HostPlatform {
    * The toolstack's half of a vib device for guest `domid` (a new guest, a
    * migrated one arriving, or one resuming where it was): both xenstore
    * directories in state Initialising, the physical device's name and PCI
-   * ids, the guest's quotas (where only dom0 may write; the backend reads
-   * them when it starts) and, last, the mode; the backend driver notices it.
+   * ids, the guest's quotas and partitions (where only dom0 may write; the
+   * backend reads them when it starts; no `pkeys` key for the default
+   * partition alone) and, last, the mode; the backend driver notices it.
    *
    * @internal
    */
@@ -268,6 +289,7 @@ export class XenPlatform implements HostPlatform {
     domid: number,
     mode: "bypass" | "split",
     quota: Quota,
+    pkeys?: readonly number[],
   ): { frontend: string; backend: string } {
     const xs = this.hv.xenstore;
     const p = createXenbusDevice(xs, { type: "vib", frontDomid: domid, backDomid: 0, devid: 0 });
@@ -279,6 +301,7 @@ export class XenPlatform implements HostPlatform {
     for (const k of QUOTA_KINDS) {
       xs.write(0, `${p.backend}/${VIB_KEYS.quota}/${k}`, String(quota[k]));
     }
+    if (pkeys) xs.write(0, `${p.backend}/${VIB_KEYS.pkeys}`, pkeysKey(pkeys));
     // libxl writes `online` 1 with the backend's entries: the device stays for a frontend that
     // closes it and probes it again.
     xs.write(0, `${p.backend}/${VIB_KEYS.online}`, "1");

@@ -43,13 +43,14 @@ export function xenOf(h: Host): XenPlatform {
   return h.platform as XenPlatform;
 }
 
-/** A started cluster of `kinds` hosts (true = Xen). */
+/** A started cluster of `kinds` hosts (true = Xen), every port in the partitions `pkeys`. */
 export async function cluster(
   kinds: boolean[],
   seed = 3,
+  pkeys?: number[],
 ): Promise<{ cluster: Cluster; hosts: Host[] }> {
   const c = new Cluster({ profile: "pcix-sdr-2006", seed });
-  const hosts = kinds.map((x, i) => c.addHost({ name: `h${i}`, hypervisor: x }));
+  const hosts = kinds.map((x, i) => c.addHost({ name: `h${i}`, hypervisor: x, pkeys }));
   await c.start();
   return { cluster: c, hosts };
 }
@@ -106,13 +107,14 @@ export function counts(h: Host): Record<string, unknown> {
   return { used: s.used, free: s.free, hv: xenOf(h).hv.stats() };
 }
 
-/** A guest of a Xen host. */
+/** A guest of a Xen host (in the partitions `pkeys`, default the default one). */
 export function guest(
   h: Host,
   name: string,
   driver: "bypass" | "split" = "bypass",
+  pkeys?: number[],
 ): Promise<XenGuest> {
-  return h.createGuest({ name, memoryMiB: 64, driver }) as Promise<XenGuest>;
+  return h.createGuest({ name, memoryMiB: 64, driver, pkeys }) as Promise<XenGuest>;
 }
 
 /** Wait until `dom`'s byte at `addr` is `v` (a CPU spinning on it). */

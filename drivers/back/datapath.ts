@@ -57,6 +57,8 @@ export interface OpEnv {
   ledger: QuotaLedger;
   /** Dom0's headroom checks (none: the device may be used to the last entry). */
   headroom?: Dom0Headroom;
+  /** The partitions (P_Keys) the toolstack gave the guest: its QPs may use no other. */
+  pkeys?: readonly number[];
   /** The device's datapath through dom0 (split mode); undefined in bypass mode. */
   datapath?: BackendDatapath;
   /** The handlers of this backend: the control ops (`ops.ts`) and the datapath's. */

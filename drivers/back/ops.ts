@@ -21,6 +21,7 @@
 import type { AddressSpace } from "../../sim/address_space.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
 import { UContext } from "../native/ucontext.ts";
+import { DEFAULT_PKEY } from "../../hca/pkey.ts";
 import { Access, QpAttrMask, QpState } from "../uapi/enums.ts";
 import { requestError, VerbsError } from "../uapi/errors.ts";
 import { ATTR_MASK_BITS } from "../uapi/qp_state.ts";
@@ -311,6 +312,8 @@ async function open(env: OpEnv): Promise<VibRspBody<typeof VibOp.OPEN>> {
     enter: () => env.cpu(kernelNs),
     // Its QPs are the guest's, as the driver tells anyone who asks (the Nomad directory).
     owner: env.frontDomid,
+    // …and may use only the guest's partitions (the toolstack's `pkeys`, vibback.ts).
+    pkeys: env.pkeys ?? [DEFAULT_PKEY],
   });
   const c: BackContext = {
     id,

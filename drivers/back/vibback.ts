@@ -43,6 +43,7 @@ import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { type Engine, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import type { HcaDriver } from "../native/driver.ts";
+import { DEFAULT_PKEY } from "../../hca/pkey.ts";
 import { Errno, type ErrnoCode, requestError } from "../uapi/errors.ts";
 import type { Dom0Heap } from "./dom0_heap.ts";
 import type { EventDispatcher } from "../xen/evtchn.ts";
@@ -286,6 +287,7 @@ export class VibBack {
       otherendPath: paths.frontend,
     });
     this.ledger = new QuotaLedger(readQuota(xs, paths.backend, host.profile.quota), frontDomid);
+    const pkeys = readPkeys(xs, paths.backend);
     this.grants = new BackendGrants(host.hv, this.#dom0, frontDomid, {
       ledger: this.ledger,
       headroom: host.headroom,
@@ -303,6 +305,7 @@ export class VibBack {
       grants: this.grants,
       ledger: this.ledger,
       headroom: host.headroom,
+      pkeys,
       datapath,
       handlers: { ...CONTROL_OPS, ...datapath?.ops },
       contexts: this.#contexts,
@@ -1054,6 +1057,56 @@ export function readQuota(
     if (n !== undefined) out[k] = n;
   }
   return out;
+}
+
+/**
+ * The guest's partitions: the toolstack's `pkeys` key under the backend directory (P_Keys in
+ * `0x`-prefixed hex, space-separated; only dom0 can write there). Absent: the default partition
+ * alone (0xffff), what mlx4 gives a virtual function by default (main.c `init_pkeys`: index 0
+ * is the default P_Key, every other index an invalid entry). A value that does not parse gives
+ * no partition at all (fail closed).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readPkeys } from "./vibback.ts";
+ * import { XenStore } from "../../hypervisor/xenstore.ts";
+ * const xs = new XenStore();
+ * xs.introduceDomain(0, "Domain-0");
+ * assert.deepEqual(readPkeys(xs, "/be"), [0xffff]);
+ * xs.write(0, "/be/pkeys", "0x8001 0x0002");
+ * assert.deepEqual(readPkeys(xs, "/be"), [0x8001, 0x0002]);
+ * xs.write(0, "/be/pkeys", "0x8001 banana");
+ * assert.deepEqual(readPkeys(xs, "/be"), []);
+ * ```
+ */
+export function readPkeys(
+  xs: Pick<Hypervisor["xenstore"], "read">,
+  backend: string,
+): number[] {
+  let v: string;
+  try {
+    v = xs.read(0, `${backend}/${VIB_KEYS.pkeys}`);
+  } catch {
+    return [DEFAULT_PKEY];
+  }
+  const words = v.trim().split(/ +/);
+  if (!words.every((w) => /^0x[0-9a-f]{4}$/.test(w))) return [];
+  return words.map((w) => parseInt(w, 16));
+}
+
+/**
+ * Format a list of P_Keys as the `pkeys` key holds it ({@link readPkeys}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pkeysKey } from "./vibback.ts";
+ * assert.equal(pkeysKey([0x8001, 0x2]), "0x8001 0x0002");
+ * ```
+ */
+export function pkeysKey(pkeys: readonly number[]): string {
+  return pkeys.map((k) => `0x${k.toString(16).padStart(4, "0")}`).join(" ");
 }
 
 /**

@@ -44,6 +44,7 @@ import { IndexAllocator, KeyAllocator } from "./alloc.ts";
 import { MttBuddy } from "./buddy.ts";
 import { exec } from "./cmd.ts";
 import { MGM_QP_VALID } from "../../hca/mcg.ts";
+import { DEFAULT_PKEY } from "../../hca/pkey.ts";
 import { toMptAccess } from "./hw_map.ts";
 import { Access } from "../uapi/enums.ts";
 
@@ -100,6 +101,8 @@ export interface HcaDevice {
   stats(sw?: Partial<ResourceCounts>): HcaStats;
   /** The frames the device can reach through its MTT now (for audits; optional). */
   mttFrames?(): Iterable<{ key: number; mtt: number; mfn: number }>;
+  /** Port `port`'s P_Key table as the subnet manager set it (optional: the default P_Key only). */
+  pkeys?(port: number): readonly number[];
 }
 
 /**
@@ -867,6 +870,17 @@ export class HcaDriver {
   /** QUERY_QP: the QPC as the device holds it. */
   queryQp(qpn: number): Promise<QpInfo> {
     return exec(this.hca.cmd, CmdOp.QUERY_QP, { qpn });
+  }
+
+  /**
+   * Entry `index` of port `port`'s P_Key table as the kernel's cache holds it, 0 for an empty
+   * one: Linux's `ib_get_cached_pkey` (core/cache.c), which the core keeps current on
+   * IB_EVENT_PKEY_CHANGE (mthca_mad.c dispatches it when a P_KeyTable Set passes), so a lookup
+   * costs no command. The caller checks the index against the table's length.
+   */
+  cachedPkey(port: number, index: number): number {
+    const t = this.hca.pkeys?.(port) ?? [DEFAULT_PKEY];
+    return t[index] ?? 0;
   }
 
   /** QUERY_PORT. */

@@ -112,6 +112,13 @@ export interface UContextOptions {
    * backend opened on a guest's behalf.
    */
   owner?: number;
+  /**
+   * The P_Keys this context's QPs may use (none: any entry of the table, as a bare-metal
+   * kernel allows). A backend gives its guest's partitions: a modify_qp whose `pkey_index`
+   * names an entry holding anything else — another tenant's partition, or an empty entry that
+   * the subnet manager might fill later — is refused with EINVAL, as an index past the table is.
+   */
+  pkeys?: readonly number[];
 }
 
 interface PdObj {
@@ -315,6 +322,7 @@ export class UContext implements UverbsFile {
   #mem: UserMemory;
   #enter: () => Promise<void>;
   #onClose?: () => void;
+  #pkeys: readonly number[] | undefined;
   #handlers: UverbsEventHandlers = { onCompEvent() {}, onAsyncEvent() {} };
   #next = 1;
   #closed = false;
@@ -341,6 +349,7 @@ export class UContext implements UverbsFile {
     this.owner = o.owner ?? 0;
     this.#enter = o.enter ?? (() => Promise.resolve());
     this.#onClose = o.onClose;
+    this.#pkeys = o.pkeys;
     this.driver.addPortSink(this.#portSink);
   }
 
@@ -746,6 +755,25 @@ export class UContext implements UverbsFile {
             String(i)
           } is outside the port's P_Key table (${lim.maxPkeys} entries)`,
         );
+      }
+      // Xen-IB: dom0 runs this modify_qp for a guest, and the toolstack gave the guest its
+      // partitions. An entry holding anything else is refused as an index past the table is
+      // (the same EINVAL in bypass and split); what an LSM does for a process in Linux's
+      // ib_security_modify_qp (core/security.c: the P_Key the index names, read from the
+      // cache, must be one the caller may access), and what mlx4's SR-IOV gets by mapping a
+      // VF's other indices to an entry kept invalid (mlx4 main.c init_pkeys). Nothing is
+      // charged: the table is the kernel's cache.
+      if (this.#pkeys) {
+        const port = mask & M.PORT ? ctx.port! : set.port ?? 1;
+        const pkey = this.driver.cachedPkey(port, i);
+        if (!this.#pkeys.includes(pkey)) {
+          const hex = (k: number) => `0x${k.toString(16).padStart(4, "0")}`;
+          throw inval(
+            `modify_qp: pkeyIndex ${i} (P_Key ${hex(pkey)}${
+              pkey & 0x7fff ? "" : ", an empty entry"
+            }) is not one of this domain's partitions (${this.#pkeys.map(hex).join(", ")})`,
+          );
+        }
       }
       ctx.pkeyIndex = i;
     }

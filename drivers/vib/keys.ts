@@ -44,6 +44,12 @@ export const VIB_KEYS = {
    */
   quota: "quota",
   /**
+   * Backend: the partitions the guest's QPs may use, P_Keys as `0x`-prefixed hex separated by
+   * spaces (`0x8001 0x0002`; only dom0 may write it). Absent: the default partition, full
+   * member (0xffff), alone.
+   */
+  pkeys: "pkeys",
+  /**
    * Backend: the toolstack's `online` flag (1 while the device is plugged; Linux's
    * `xenbus_dev_is_online`, absent reads 0). A frontend that closes an online device may
    * re-probe it and is served again; closing one that is not online ends the backend's

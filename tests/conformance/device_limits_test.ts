@@ -3,21 +3,25 @@
  * limit is taken, one past it is EINVAL (Linux mthca: mthca_set_qp_size, mthca_create_cq,
  * mthca_alloc_srq and __mthca_modify_qp check the same `dev->limits` that mthca_query_device
  * reports). A guest gets quotas large enough that the device's limit, not dom0's, is what
- * refuses.
+ * refuses, and every partition of a full P_Key table (dom0 gives a guest only its own).
  */
 import assert from "node:assert/strict";
 import { Cluster, connectPair, type Domain, QpType } from "../../mod.ts";
 import { type Mode, MODES, rejects } from "./helpers.ts";
 
+/** 63 partitions after 0xffff: the MT23108's 64-entry P_Key table full. */
+const PKEYS = Array.from({ length: 63 }, (_, i) => 0x8001 + i);
+
 async function oneDomain(mode: Mode): Promise<{ cluster: Cluster; dom: Domain }> {
   const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 5 });
-  const host = cluster.addHost({ name: "h", hypervisor: mode !== "native" });
+  const host = cluster.addHost({ name: "h", hypervisor: mode !== "native", pkeys: PKEYS });
   await cluster.start();
   const dom = mode === "native" ? host.os : await host.createGuest({
     name: "vm",
     driver: mode as "bypass" | "split",
     memoryMiB: 256,
     quota: { shadowBytes: 1 << 30, wqes: 1 << 20, cqes: 1 << 20 },
+    pkeys: [0xffff, ...PKEYS],
   });
   return { cluster, dom };
 }

@@ -57,20 +57,24 @@ export const MODES: readonly Mode[] = ["native", "bypass", "split"];
 
 /**
  * A started two-host cluster whose two domains run in `mode`: the hosts' OS on
- * bare metal, or one guest per Xen host with the bypass or split driver.
+ * bare metal, or one guest per Xen host with the bypass or split driver. The
+ * hosts' ports hold the partitions `pkeys` after 0xffff, and the guests may use
+ * all of them.
  */
 export async function twoDomains(
   mode: Mode,
   profile: string | Record<string, unknown> = "pcix-sdr-2006",
+  pkeys?: number[],
 ): Promise<{ cluster: Cluster; a: Domain; b: Domain; hosts: Host[] }> {
   const cluster = new Cluster({ profile, seed: 7 });
   const xen = mode !== "native";
-  const hosts = ["a", "b"].map((name) => cluster.addHost({ name, hypervisor: xen }));
+  const hosts = ["a", "b"].map((name) => cluster.addHost({ name, hypervisor: xen, pkeys }));
   await cluster.start();
   if (!xen) return { cluster, a: hosts[0].os, b: hosts[1].os, hosts };
   const driver = mode as "bypass" | "split";
-  const a = await hosts[0].createGuest({ name: "vm0", memoryMiB: 64, driver });
-  const b = await hosts[1].createGuest({ name: "vm1", memoryMiB: 64, driver });
+  const guestPkeys = pkeys && [0xffff, ...pkeys];
+  const a = await hosts[0].createGuest({ name: "vm0", memoryMiB: 64, driver, pkeys: guestPkeys });
+  const b = await hosts[1].createGuest({ name: "vm1", memoryMiB: 64, driver, pkeys: guestPkeys });
   return { cluster, a, b, hosts };
 }
 

@@ -84,7 +84,8 @@ for (const mode of MODES) {
   });
 
   Deno.test(`responder resources (${mode}): SQD->SQD gives them, and a P_Key index, at the device`, async () => {
-    const { cluster, a, b } = await twoDomains(mode);
+    // Index 1 holds a partition both ends may use (a guest is given only its own).
+    const { cluster, a, b } = await twoDomains(mode, "pcix-sdr-2006", [0x8001]);
     await cluster.run(async () => {
       const x = await side(a), y = await side(b);
       const [qx, qy] = await noResponderResources(x, y);

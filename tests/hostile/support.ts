@@ -271,13 +271,19 @@ export interface Scene {
 
 /** Build a {@link Scene}: the victim set up and connected, the attacker booted. */
 export async function scene(
-  o: { attacker?: "bypass" | "split"; victim?: "bypass" | "split"; seed?: number } = {},
+  o: {
+    attacker?: "bypass" | "split";
+    victim?: "bypass" | "split";
+    seed?: number;
+    /** Partitions of both hosts' ports, and the victim's and the attacker's (`pkeys`). */
+    pkeys?: { hosts: number[]; victim: number[]; attacker: number[] };
+  } = {},
 ): Promise<Scene> {
-  const { cluster: c, hosts } = await cluster([true, false], o.seed ?? 11);
+  const { cluster: c, hosts } = await cluster([true, false], o.seed ?? 11, o.pkeys?.hosts);
   const [xen, bare] = hosts;
   const before = { counts: counts(xen), frames: xen.hw.memory.allocated };
-  const vm = await guest(xen, "victim", o.victim ?? "bypass");
-  const evil = await guest(xen, "evil", o.attacker ?? "bypass");
+  const vm = await guest(xen, "victim", o.victim ?? "bypass", o.pkeys?.victim);
+  const evil = await guest(xen, "evil", o.attacker ?? "bypass", o.pkeys?.attacker);
   const { e, peer } = await c.run(async () => {
     const e = await end(vm), peer = await end(bare.os);
     await connect(e, peer);
