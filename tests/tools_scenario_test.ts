@@ -450,3 +450,59 @@ Deno.test("scenario: the example file of docs/tools.md is valid as shown", async
   const s = await parseScenario(`${block}\n`, "tools.md.yaml");
   assert.deepEqual(s.workload.map((w) => w.kind), ["perftest", "alltoall", "migrate"]);
 });
+
+const PARTITIONED = `hosts: [{name: x0, hypervisor: true}, {name: x1, hypervisor: true}, {name: m}]
+guests:
+  - {name: a, host: x0, mode: bypass}
+  - {name: b, host: x1, mode: split}
+  - {name: c, host: x1, mode: bypass}
+partitions:
+  - {pkey: 0x0001, full: [a, b], limited: [m]}
+  - {pkey: 2, limited: [c]}
+workload:
+  - {perftest: ib_write_lat, between: [a, b], size: 2, iterations: 10, pkeyIndex: 1}
+`;
+
+Deno.test("scenario: partitions give hosts their tables and guests their partitions", async () => {
+  const s = await parseScenario(PARTITIONED, "s.yaml");
+  assert.deepEqual(s.hosts.map((h) => h.pkeys), [[0x8001], [0x8001, 0x0002], [0x0001]]);
+  assert.deepEqual(s.guests.map((g) => g.pkeys), [[0x8001], [0x8001], [0x0002]]);
+  assert.equal((s.workload[0] as { config: { pkeyIndex: number } }).config.pkeyIndex, 1);
+  // Without partitions nothing is added (the default partition only).
+  const plain = await parseScenario(GOOD, "s.yaml");
+  assert.ok(
+    plain.hosts.every((h) => !("pkeys" in h)) && plain.guests.every((g) => !("pkeys" in g)),
+  );
+  // Mistakes are named where they are.
+  const at = async (text: string) => (await bad(text)).message;
+  const base = PARTITIONED.replace(/partitions:[^]*workload/, "partitions: PARTS\nworkload");
+  assert.match(
+    await at(base.replace("PARTS", "[{pkey: 0x8001, full: [a]}]")),
+    /partitions\[0\]\.pkey: 32769 is out of range \(1\.\.32767\)/,
+  );
+  assert.match(
+    await at(base.replace("PARTS", "[{pkey: 1, full: [zz]}]")),
+    /partitions\[0\]\.full\[0\]: unknown member 'zz'/,
+  );
+  assert.match(
+    await at(base.replace("PARTS", "[{pkey: 1, full: [a], limited: [a]}]")),
+    /partitions\[0\]\.limited\[0\]: 'a' is listed twice in this partition/,
+  );
+  assert.match(
+    await at(base.replace("PARTS", "[{pkey: 1, full: [a]}, {pkey: 1}]")),
+    /partitions\[1\]\.pkey: partition 1 is listed twice/,
+  );
+  assert.match(
+    await at(base.replace("PARTS", "[{pkey: 1, members: [a]}]")),
+    /partitions\[0\]\.members: unknown key 'members' \(known: pkey, full, limited\)/,
+  );
+});
+
+Deno.test("scenario: a perftest between two guests of one partition runs on its P_Key index", async () => {
+  const { runScenario } = await import("../tools/lib/scenario_run.ts");
+  const [r] = await runScenario(await parseScenario(PARTITIONED, "s.yaml"));
+  assert.equal(r.kind, "perftest");
+  // On index 0, the default partition, neither guest may be: dom0 refuses it.
+  const off = PARTITIONED.replace(", pkeyIndex: 1", "");
+  await assert.rejects(runScenario(await parseScenario(off, "s.yaml")), /EINVAL/);
+});

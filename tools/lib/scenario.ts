@@ -26,6 +26,10 @@
  *     to: node2                     # with a checked stream to `with` going on meanwhile
  *     with: node1
  *     rate: 10000                   # messages per second each way (size: bytes, default 64)
+ * partitions:                       # optional (IBTA partitions; default: the default one only)
+ *   - pkey: 0x0001                  # the partition number, 0x0001..0x7fff
+ *     full: [vm0, node1]            # full members (P_Key 0x8001)
+ *     limited: [vm1]                # limited members (P_Key 0x0001): they meet full ones only
  * ```
  *
  * @module
@@ -70,6 +74,11 @@ export interface ScenarioHost {
   name: string;
   /** Xen host (dom0 + backend) or bare metal. */
   hypervisor: boolean;
+  /**
+   * Its ports' partitions after 0xffff (`HostSpec.pkeys`), from `partitions:`: its own and its
+   * guests' memberships, in the order of the list; absent when it is in none.
+   */
+  pkeys?: number[];
 }
 
 /**
@@ -99,6 +108,11 @@ export interface ScenarioGuest {
   mode: "bypass" | "split";
   /** Memory, MiB. */
   memoryMiB: number;
+  /**
+   * The partitions dom0 lets it use (`GuestOptions.pkeys`), from `partitions:`; absent when it
+   * is in none (the default partition).
+   */
+  pkeys?: number[];
 }
 
 /**
@@ -349,7 +363,9 @@ const TOP_KEYS = [
   "hosts",
   "guests",
   "workload",
+  "partitions",
 ];
+const PARTITION_KEYS = ["pkey", "full", "limited"];
 const HOST_KEYS = ["name", "hypervisor"];
 const GUEST_KEYS = ["name", "host", "mode", "memoryMiB"];
 const PERFTEST_KEYS = [
@@ -368,6 +384,7 @@ const PERFTEST_KEYS = [
   "qps",
   "atomicType",
   "reportGbits",
+  "pkeyIndex",
 ];
 const ALLTOALL_KEYS = ["alltoall", "name", "size", "iterations", "opcode", "txDepth"];
 const MIGRATE_KEYS = ["migrate", "name", "to", "with", "size", "rate", "crashDestination"];
@@ -384,6 +401,7 @@ const FLAG_KEYS: [string, string][] = [
   ["-t/--tx-depth", "txDepth"],
   ["-q/--qp", "qps"],
   ["-A/--atomic_type", "atomicType"],
+  ["--pkey_index", "pkeyIndex"],
 ];
 
 /**
@@ -538,7 +556,79 @@ export async function parseScenario(text: string, file: string, dir = "."): Prom
     else workload.push(migrateEntry(v, o, path, endpoint, hosts, at));
   });
   if (workload.length === 0) v.fail(["workload"], "needs at least one entry");
+  if (top.partitions !== undefined) partitions(v, top.partitions, hosts, guests, workload);
   return { file, profile: profile!, seed, noise, hosts, guests, workload };
+}
+
+/**
+ * `partitions:` (IBTA vol 1 §10.9, as OpenSM's partitions.conf): each entry a partition number
+ * and its full and limited members, hosts or guests. A guest gets the P_Keys of its
+ * memberships as its partitions (and no others); a host's ports get, after 0xffff, those of its
+ * own memberships and of its guests' (and of guests that migrate to it), in the list's order.
+ */
+function partitions(
+  v: V,
+  list: unknown,
+  hosts: ScenarioHost[],
+  guests: ScenarioGuest[],
+  workload: Workload[],
+): void {
+  const hostKeys = new Map<string, number[]>(hosts.map((h) => [h.name, []]));
+  const guestKeys = new Map<string, number[]>();
+  const add = (m: Map<string, number[]>, name: string, k: number) => {
+    const l = m.get(name) ?? [];
+    if (!l.includes(k)) l.push(k);
+    m.set(name, l);
+  };
+  const seen = new Set<number>();
+  v.list(list, ["partitions"]).forEach((p, i) => {
+    const path: Path = ["partitions", i];
+    const o = v.mapping(p, path, "pkey:, full:, limited:");
+    v.keys(o, path, PARTITION_KEYS);
+    if (o.pkey === undefined) {
+      v.fail(path, "missing key 'pkey' (the partition number, 0x0001..0x7fff)");
+    }
+    const pkey = v.int(o.pkey, [...path, "pkey"], 1, 0x7fff);
+    if (seen.has(pkey)) v.fail([...path, "pkey"], `partition ${pkey} is listed twice`);
+    seen.add(pkey);
+    const members = new Set<string>();
+    for (const [key, bit] of [["full", 0x8000], ["limited", 0]] as const) {
+      if (o[key] === undefined) continue;
+      v.list(o[key], [...path, key]).forEach((x, k) => {
+        const at: Path = [...path, key, k];
+        const name = v.str(x, at);
+        if (members.has(name)) v.fail(at, `'${name}' is listed twice in this partition`);
+        members.add(name);
+        const g = guests.find((y) => y.name === name);
+        if (!g && !hostKeys.has(name)) {
+          v.fail(
+            at,
+            `unknown member '${name}' (hosts and guests: ${
+              [...hostKeys.keys(), ...guests.map((y) => y.name)].join(", ")
+            })`,
+          );
+        }
+        const P = pkey | bit;
+        if (g) {
+          add(guestKeys, name, P);
+          add(hostKeys, g.host, P);
+        } else add(hostKeys, name, P);
+      });
+    }
+  });
+  // A guest that moves takes its partitions along: the destination's ports need them too.
+  for (const w of workload) {
+    const keys = w.kind === "migrate" ? guestKeys.get(w.guest) : undefined;
+    if (w.kind === "migrate" && keys) { for (const k of keys) add(hostKeys, w.to, k); }
+  }
+  for (const h of hosts) {
+    const keys = hostKeys.get(h.name)!.filter((k) => k !== 0xffff);
+    if (keys.length > 0) h.pkeys = keys;
+  }
+  for (const g of guests) {
+    const keys = guestKeys.get(g.name);
+    if (keys) g.pkeys = keys;
+  }
 }
 
 function perftestEntry(
@@ -594,6 +684,7 @@ function perftestEntry(
   num("inline", "-I");
   num("txDepth", "-t");
   num("qps", "-q");
+  num("pkeyIndex", "--pkey_index");
   if (o.atomicType !== undefined) argv.push("-A", v.str(o.atomicType, [...path, "atomicType"]));
   flag("events", "-e");
   flag("all", "-a");

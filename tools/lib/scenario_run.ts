@@ -152,7 +152,10 @@ export async function runScenario(
   const hosts = new Map<string, Host>();
   try {
     for (const h of s.hosts) {
-      hosts.set(h.name, cluster.addHost({ name: h.name, hypervisor: h.hypervisor }));
+      hosts.set(
+        h.name,
+        cluster.addHost({ name: h.name, hypervisor: h.hypervisor, pkeys: h.pkeys }),
+      );
     }
   } catch (e) {
     const h = s.hosts[hosts.size];
@@ -175,6 +178,7 @@ export async function runScenario(
         name: g.name,
         memoryMiB: g.memoryMiB,
         driver: g.mode,
+        pkeys: g.pkeys,
       });
       eps.set(g.name, { dom, mode: g.mode });
     } catch (e) {
