@@ -19,19 +19,10 @@ import {
   WcStatus,
   WrOpcode,
 } from "../mod.ts";
-import { type End, end } from "./xenib_support.ts";
+import { connectInPartitions, type End, end, errnoOf, rdmaWrite } from "./xenib_support.ts";
 
-const FAST = { timeout: 8, retryCnt: 1 };
-
-async function errnoOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof VerbsError) return `${e.code}: ${e.message}`;
-    throw e;
-  }
-  return "ok";
-}
+/** Retries of an RC QP: a peer that drops everything sees the first try and these. */
+const RETRIES = 1;
 
 /** Two hosts of `kind` whose ports hold `pkeys` after 0xffff. */
 async function twoHosts(xen: boolean, pkeys?: number[]): Promise<{ c: Cluster; h: Host[] }> {
@@ -41,26 +32,11 @@ async function twoHosts(xen: boolean, pkeys?: number[]): Promise<{ c: Cluster; h
   return { c, h };
 }
 
-async function rcPair(a: End, ia: number, b: End, ib: number): Promise<void> {
-  const o = { ...FAST, sqPsn: 0, rqPsn: 0 };
-  await connectQp(a.qp, { ...o, pkeyIndex: ia, remoteQpn: b.qp.qpNum, dlid: b.lid });
-  await connectQp(b.qp, { ...o, pkeyIndex: ib, remoteQpn: a.qp.qpNum, dlid: a.lid });
-}
-
 /** An RDMA WRITE of 16 bytes from a to b: its completion status, and whether the bytes landed. */
 async function write(a: End, b: End, fill: number): Promise<[number, boolean]> {
   a.dom.memory.write(a.buf, new Uint8Array(16).fill(fill));
-  a.qp.postSend({
-    wrId: 1n,
-    opcode: WrOpcode.RDMA_WRITE,
-    sendFlags: SendFlags.SIGNALED,
-    sgList: [{ addr: a.buf, length: 16, lkey: a.mr.lkey }],
-    remoteAddr: b.buf,
-    rkey: b.mr.rkey,
-  });
-  const [wc] = await a.cq.pollUntil(1);
-  const landed = b.dom.memory.read(b.buf, 16).every((x) => x === fill);
-  return [wc.status, landed];
+  const status = await rdmaWrite(a, b, { length: 16 });
+  return [status, b.dom.memory.read(b.buf, 16).every((x) => x === fill)];
 }
 
 Deno.test("partitions: the subnet manager sets each port's table; ibv_query_pkey reads it", async () => {
@@ -107,7 +83,7 @@ Deno.test("partitions: a QP's pkey_index is the P_Key of its packets, the respon
   await c.run(async () => {
     const a = await end(h[0].os), b = await end(h[1].os);
     // Both in 0x8001, at index 1; then a READ (the response is b's).
-    await rcPair(a, 1, b, 1);
+    await connectInPartitions(a, 1, b, 1, RETRIES);
     assert.deepEqual(await write(a, b, 7), [WcStatus.SUCCESS, true]);
     a.qp.postSend({
       wrId: 2n,
@@ -159,12 +135,12 @@ for (const kind of ["native", "bypass", "split"] as const) {
           );
           continue;
         }
-        await rcPair(a, ia, b, ib);
+        await connectInPartitions(a, ia, b, ib, RETRIES);
         const [status, landed] = await write(a, b, 0x40 + ia);
         assert.equal(status, meet ? WcStatus.SUCCESS : WcStatus.RETRY_EXC_ERR, what);
         assert.equal(landed, meet, what);
         const dropped = hca.stats().counters.pkeyViolations - before;
-        assert.equal(dropped, meet ? 0 : 1 + FAST.retryCnt, what);
+        assert.equal(dropped, meet ? 0 : 1 + RETRIES, what);
       }
     });
   });
@@ -209,7 +185,7 @@ Deno.test("partitions: each QP attached to a multicast group checks its own P_Ke
   await c.run(async () => {
     const tx = await end(h[0].os), rx = await end(h[1].os);
     const cap = { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 };
-    const ud = (e: End) => e.pd.createQp({ type: 4, /* UD */ sendCq: e.cq, recvCq: e.cq, cap });
+    const ud = (e: End) => e.pd.createQp({ type: QpType.UD, sendCq: e.cq, recvCq: e.cq, cap });
     const sender = await ud(tx), inPart = await ud(rx), outside = await ud(rx);
     await connectQp(sender, { pkeyIndex: 1 });
     await connectQp(inPart, { pkeyIndex: 1 });

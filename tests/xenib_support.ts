@@ -8,6 +8,7 @@ import {
   Access,
   Cluster,
   connectPair,
+  connectQp,
   type Context,
   type Cq,
   type Domain,
@@ -17,6 +18,7 @@ import {
   type Qp,
   QpType,
   SendFlags,
+  VerbsError,
   WrOpcode,
   type XenGuest,
   type XenPlatform,
@@ -120,4 +122,32 @@ export function guest(
 /** Wait until `dom`'s byte at `addr` is `v` (a CPU spinning on it). */
 export async function spin(dom: Domain, addr: number, v: number): Promise<void> {
   while (dom.memory.read(addr, 1)[0] !== v) await dom.memory.waitWrite(addr, 1);
+}
+
+/**
+ * Connect `a`'s and `b`'s RC QPs to each other on P_Key indices `ia` and `ib`, PSNs 0, with a
+ * short ACK timer (4.096 µs × 2^8) and `retryCnt` retries, so that a peer that drops every
+ * packet ends the WR with RETRY_EXC_ERR quickly.
+ */
+export async function connectInPartitions(
+  a: End,
+  ia: number,
+  b: End,
+  ib: number,
+  retryCnt: number,
+): Promise<void> {
+  const o = { timeout: 8, retryCnt, sqPsn: 0, rqPsn: 0 };
+  await connectQp(a.qp, { ...o, pkeyIndex: ia, remoteQpn: b.qp.qpNum, dlid: b.lid });
+  await connectQp(b.qp, { ...o, pkeyIndex: ib, remoteQpn: a.qp.qpNum, dlid: a.lid });
+}
+
+/** `"ok"` if `p` resolves, `"<code>: <message>"` if it rejects with a `VerbsError`. */
+export async function errnoOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof VerbsError) return `${e.code}: ${e.message}`;
+    throw e;
+  }
+  return "ok";
 }
