@@ -312,7 +312,8 @@ export class SubnetManager {
    * const a = fabric.addHca("a", { receive() {} }), b = fabric.addHca("b", { receive() {} });
    * fabric.connect(a.port(1), b.port(1));
    * const sm = new SubnetManager(fabric);
-   * const plain = sm.sweepNow().smps;
+   * sm.sweepNow(); // LIDs, forwarding, ports ACTIVE
+   * const plain = sm.sweepNow().smps; // a re-sweep: discovery and the LIDs kept
    * sm.setPkeys(b.port(1), [0x8001, 0x0002]);
    * assert.equal(sm.sweepNow().smps, plain + 1); // one P_KeyTable block changed
    * assert.deepEqual(b.port(1).pkeys, [0xffff, 0x8001, 0x0002]);
