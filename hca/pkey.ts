@@ -36,8 +36,8 @@ export const DEFAULT_PKEY = 0xffff;
 export const PKEY_BLOCK = 32;
 
 /**
- * A valid P_Key: its partition bits are not zero (IBTA vol 1 §10.9: 0x0000 and 0x8000 are the invalid
- * P_Key, what an empty table entry holds).
+ * A valid P_Key: its partition bits are not zero (IBTA vol 1 §10.9: 0x0000 and 0x8000 are the
+ * invalid P_Key, what an empty table entry holds).
  *
  * @example
  * ```ts
@@ -51,9 +51,9 @@ export function isValidPkey(pkey: number): boolean {
 }
 
 /**
- * Whether a packet's P_Key `a` matches the table entry `b` (IBTA vol 1 §10.9, partition membership): both
- * valid, the same partition (low 15 bits), and not both limited members (the membership bit set
- * in at least one). Linux rxe's `pkey_match` (drivers/infiniband/sw/rxe/rxe_verbs.h) is the same
+ * Whether a packet's P_Key `a` matches the table entry `b` (IBTA vol 1 §10.9, partition
+ * membership): both valid, the same partition (low 15 bits), and not both limited members (the
+ * membership bit set in at least one). Linux rxe's `pkey_match` (drivers/infiniband/sw/rxe/rxe_verbs.h) is the same
  * rule.
  *
  * @example
@@ -110,7 +110,9 @@ export function pkeyAccepts(
  * import assert from "node:assert/strict";
  * import { checkPkeyList } from "./pkey.ts";
  * assert.deepEqual(checkPkeyList([0x8001, 0x0002], "pkeys"), [0x8001, 0x0002]);
- * assert.throws(() => checkPkeyList([0x8000], "pkeys"), { message: "pkeys[0]: 0x8000 is the invalid P_Key (partition bits 0)" });
+ * assert.throws(() => checkPkeyList([0x8000], "pkeys"), {
+ *   message: "pkeys[0]: 0x8000 is the invalid P_Key (partition bits 0)",
+ * });
  * assert.throws(() => checkPkeyList([0x8001, 0x8001], "pkeys"), /pkeys\[1\]: 0x8001 is listed twice/);
  * ```
  */
