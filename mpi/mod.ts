@@ -51,16 +51,11 @@ export {
   type UserFunction,
   UserOp,
 } from "./ops.ts";
-export {
-  type CollOptions,
-  Comm,
-  type Errhandler,
-  type ErrhandlerFunction,
-  type ErrorOutcome,
-  type Matched,
-  type Some,
-  type Work,
-} from "./comm.ts";
+export { Comm, type Errhandler, type ErrhandlerFunction, type ErrorOutcome } from "./comm.ts";
+export type { Matched } from "./probe.ts";
+export type { Some } from "./completion.ts";
+export type { Work } from "./compute.ts";
+export type { CollOptions } from "./coll/call.ts";
 export {
   type AlgorithmOf,
   ALGORITHMS,

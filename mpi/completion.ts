@@ -1,0 +1,404 @@
+/**
+ * Completing requests (MPI-3.1 §3.7.3–§3.7.5, §3.8.4, §3.9): wait and test
+ * in their single, any, all and some forms, starting persistent requests,
+ * freeing and cancelling. A request a completion call has returned is
+ * MPI_REQUEST_NULL from then on; this module alone keeps that record.
+ *
+ * @module
+ */
+import type { CommCore } from "./comm_core.ts";
+import { ANY_SOURCE, UNDEFINED } from "./constants.ts";
+import { thrown } from "./errhandler.ts";
+import { MpiError } from "./errors.ts";
+import { emptyStatus, InStatusError, PersistentRequest, Request, type Status } from "./request.ts";
+
+/**
+ * What `waitsome` and `testsome` return: how many requests completed
+ * (`outcount`; UNDEFINED when none was active), their indices in the array
+ * and their statuses.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Some } from "./completion.ts";
+ * const s: Some = { outcount: 1, indices: [2], statuses: [{ source: 1, tag: 0, bytes: 4, count: 1 }] };
+ * assert.equal(s.indices.length, s.outcount);
+ * ```
+ */
+export interface Some {
+  /** Requests completed (`outcount`), or UNDEFINED when the array held no active request. */
+  outcount: number;
+  /** Their indices in the array, ascending. */
+  indices: number[];
+  /** Their statuses, in the same order. */
+  statuses: Status[];
+}
+
+/** Requests a completion call has returned: MPI_REQUEST_NULL from then on (MPI-3.1 §3.7.3). */
+const returned = new WeakSet<Request>();
+
+/**
+ * Wait for `req` (a request of this rank) and return its status, or throw
+ * the error it completed with; the request is then MPI_REQUEST_NULL (a
+ * persistent one inactive). `label` names the wait in a deadlock report.
+ * The blocking calls and the collectives complete their requests with it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "./launch.ts";
+ * // comm.wait is finish() behind the communicator's error handler.
+ * const { results } = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+ *   const v = new Int32Array([comm.rank]);
+ *   const req = comm.rank === 0 ? await comm.isend(v, 1, 3) : await comm.irecv(v, 0, 3);
+ *   const st = await comm.wait(req);
+ *   const again = await comm.wait(req); // MPI_REQUEST_NULL now: the empty status
+ *   return [st.source, again.source, v[0]];
+ * });
+ * assert.deepEqual(results[1], [0, -1, 0]);
+ * ```
+ */
+export async function finish(
+  c: CommCore,
+  req: Request,
+  label: string,
+): Promise<Status> {
+  own(c, req, label);
+  // MPI-3.1 §3.7.3: a completion call that returns a request's status
+  // deallocates it and sets the handle to MPI_REQUEST_NULL; "One is
+  // allowed to call MPI_WAIT with a null or inactive request argument. In
+  // this case the operation returns immediately with empty status."
+  // §3.9: an inactive persistent request is treated the same way.
+  if (!isActive(req)) return nullStatus();
+  if (!req.done) await c.proc.ch.waitFor(() => req.done, label);
+  if (req instanceof PersistentRequest) req.deactivate();
+  else returned.add(req);
+  if (req.error) throw req.error;
+  return req.status!;
+}
+
+function own(c: CommCore, req: Request, label: string): void {
+  if (!(req instanceof Request)) {
+    throw new MpiError(
+      "MPI_ERR_REQUEST",
+      `${label} on rank ${c.rank}: not a request (give what isend or irecv returned)`,
+    );
+  }
+  if (req.rank !== c.proc.rank) {
+    throw new MpiError(
+      "MPI_ERR_REQUEST",
+      `${label} on rank ${c.rank}: the request belongs to rank ${req.rank}`,
+    );
+  }
+}
+
+function startable(c: CommCore, req: Request, what: string): PersistentRequest {
+  own(c, req, what);
+  if (!(req instanceof PersistentRequest)) {
+    throw new MpiError(
+      "MPI_ERR_REQUEST",
+      `${what} on rank ${c.rank}: ${req.what}'s request is not persistent (make one with sendInit, ssendInit or recvInit)`,
+    );
+  }
+  if (req.freed) {
+    throw new MpiError(
+      "MPI_ERR_REQUEST",
+      `${what} on rank ${c.rank}: the ${req.what} request was freed`,
+    );
+  }
+  // MPI-3.1 §3.9: "The request becomes active once the call is made"; starting
+  // an active one is erroneous (MPICH: MPI_ERR_REQUEST).
+  if (req.active) {
+    throw new MpiError(
+      "MPI_ERR_REQUEST",
+      `${what} on rank ${c.rank}: the ${req.what} request is active (complete it with wait or test first)`,
+    );
+  }
+  return req;
+}
+
+async function start<E extends MpiError>(c: CommCore<E>, req: Request): Promise<void | E> {
+  const what = "MPI_Start";
+  try {
+    c.check(what);
+    await startable(c, req, what).begin();
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+async function startall<E extends MpiError>(
+  c: CommCore<E>,
+  reqs: readonly Request[],
+): Promise<void | E> {
+  const what = "MPI_Startall";
+  try {
+    c.check(what);
+    const ps = reqs.map((r) => startable(c, r, what));
+    if (new Set(ps).size !== ps.length) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${what} on rank ${c.rank}: a request appears twice in the array`,
+      );
+    }
+    for (const p of ps) await p.begin();
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+function requestFree<E extends MpiError>(c: CommCore<E>, req: Request): void | E {
+  const what = "MPI_Request_free";
+  try {
+    c.check(what);
+    own(c, req, what);
+    if (isNull(req)) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${what} on rank ${c.rank}: the ${req.what} request is already MPI_REQUEST_NULL (completed by a wait or test, or freed)`,
+      );
+    }
+    if (req instanceof PersistentRequest) req.release();
+    else returned.add(req);
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+function cancel<E extends MpiError>(c: CommCore<E>, req: Request): void | E {
+  const what = "MPI_Cancel";
+  try {
+    c.check(what);
+    own(c, req, what);
+    if (isNull(req)) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${what} on rank ${c.rank}: the ${req.what} request is MPI_REQUEST_NULL (completed by a wait or test, or freed)`,
+      );
+    }
+    const op = req instanceof PersistentRequest ? (req.active ? req.op : undefined) : req;
+    if (op) c.proc.p2p.cancel(op);
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+async function wait<E extends MpiError>(c: CommCore<E>, req: Request): Promise<Status | E> {
+  try {
+    c.check("MPI_Wait");
+    return await finish(c, req, req instanceof Request ? `MPI_Wait(${req.what})` : "MPI_Wait");
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+async function waitall<E extends MpiError>(
+  c: CommCore<E>,
+  reqs: readonly Request[],
+): Promise<Status[] | E> {
+  try {
+    c.check("MPI_Waitall");
+    for (const r of reqs) own(c, r, "MPI_Waitall");
+    const out: Status[] = [], failed: MpiError[] = [];
+    const label = `MPI_Waitall(${reqs.length} requests)`;
+    const fatal = c.fatal();
+    for (const r of reqs) {
+      out.push(fatal ? await finish(c, r, label) : await finishKeeping(c, r, label, failed));
+    }
+    if (failed.length > 0) throw inStatus("MPI_Waitall", c.rank, out, failed);
+    return out;
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+async function waitany<E extends MpiError>(
+  c: CommCore<E>,
+  reqs: readonly Request[],
+): Promise<{ index: number; status: Status } | E> {
+  try {
+    c.check("MPI_Waitany");
+    for (const r of reqs) own(c, r, "MPI_Waitany");
+    const live = () => reqs.findIndex((r) => isActive(r) && r.done);
+    if (!reqs.some(isActive)) return { index: UNDEFINED, status: nullStatus() };
+    if (live() < 0) {
+      await c.proc.ch.waitFor(() => live() >= 0, `MPI_Waitany(${reqs.length} requests)`);
+    }
+    const index = live();
+    return { index, status: await finish(c, reqs[index], "MPI_Waitany") };
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+async function test<E extends MpiError>(
+  c: CommCore<E>,
+  req: Request,
+): Promise<Status | undefined | E> {
+  try {
+    c.check("MPI_Test");
+    own(c, req, "MPI_Test");
+    if (!req.done) await c.proc.ch.poll();
+    if (!req.done) return undefined;
+    return await finish(c, req, "MPI_Test");
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+async function testall<E extends MpiError>(
+  c: CommCore<E>,
+  reqs: readonly Request[],
+): Promise<Status[] | undefined | E> {
+  try {
+    c.check("MPI_Testall");
+    for (const r of reqs) own(c, r, "MPI_Testall");
+    if (!reqs.every((r) => r.done)) await c.proc.ch.poll();
+    if (!reqs.every((r) => r.done)) return undefined;
+    return thrown(await waitall(c, reqs));
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+async function testany<E extends MpiError>(
+  c: CommCore<E>,
+  reqs: readonly Request[],
+): Promise<{ index: number; status: Status } | undefined | E> {
+  try {
+    const what = "MPI_Testany";
+    c.check(what);
+    for (const r of reqs) own(c, r, what);
+    if (!reqs.some(isActive)) return { index: UNDEFINED, status: nullStatus() };
+    const first = () => reqs.findIndex((r) => isActive(r) && r.done);
+    if (first() < 0) await c.proc.ch.poll();
+    const index = first();
+    if (index < 0) return undefined;
+    return { index, status: await finish(c, reqs[index], what) };
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+/** `MPI_Waitsome`, or `MPI_Testsome` when not `blocking`. */
+async function waitsome<E extends MpiError>(
+  c: CommCore<E>,
+  reqs: readonly Request[],
+  blocking: boolean,
+): Promise<Some | E> {
+  try {
+    const what = blocking ? "MPI_Waitsome" : "MPI_Testsome";
+    c.check(what);
+    for (const r of reqs) own(c, r, what);
+    if (!reqs.some(isActive)) return { outcount: UNDEFINED, indices: [], statuses: [] };
+    const any = () => reqs.some((r) => isActive(r) && r.done);
+    if (!any()) {
+      if (blocking) await c.proc.ch.waitFor(any, `${what}(${reqs.length} requests)`);
+      else await c.proc.ch.poll();
+    }
+    return await some(c, reqs, what);
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+async function some(c: CommCore, reqs: readonly Request[], what: string): Promise<Some> {
+  const indices: number[] = [], statuses: Status[] = [], failed: MpiError[] = [];
+  const fatal = c.fatal();
+  for (const [i, r] of reqs.entries()) {
+    if (!isActive(r) || !r.done) continue;
+    statuses.push(fatal ? await finish(c, r, what) : await finishKeeping(c, r, what, failed));
+    indices.push(i);
+  }
+  if (failed.length > 0) throw inStatus(what, c.rank, statuses, failed);
+  return { outcount: indices.length, indices, statuses };
+}
+
+/**
+ * One request of a multiple completion call under a handler that is not
+ * ERRORS_ARE_FATAL: its error stays in its status and joins `failed`, so
+ * that every request is completed and the call reports MPI_ERR_IN_STATUS
+ * (MPI-3.1 §3.7.5: "the function MPI_WAITALL will return in such case the
+ * error code MPI_ERR_IN_STATUS and will set the error field of each status
+ * to a specific error code"). Under ERRORS_ARE_FATAL the first error is
+ * thrown as it is.
+ */
+async function finishKeeping(
+  c: CommCore,
+  r: Request,
+  label: string,
+  failed: MpiError[],
+): Promise<Status> {
+  try {
+    return await finish(c, r, label);
+  } catch (e) {
+    if (!(e instanceof MpiError) || e === c.proc.ch.failure || !r.status) throw e;
+    failed.push(e);
+    return r.status;
+  }
+}
+
+/** MPI_REQUEST_NULL: returned by a completion call, or freed. */
+function isNull(r: Request): boolean {
+  return r instanceof PersistentRequest ? r.freed : returned.has(r);
+}
+
+/**
+ * Active (MPI-3.1 §3.7.5, §3.9): neither null nor an inactive persistent
+ * request; completion calls treat the others as MPI_REQUEST_NULL.
+ */
+function isActive(r: Request): boolean {
+  return r instanceof PersistentRequest ? !r.freed && r.active : !returned.has(r);
+}
+
+/** MPI_ERR_IN_STATUS for a multiple completion call: `statuses` carry the errors. */
+function inStatus(what: string, rank: number, statuses: Status[], failed: MpiError[]): MpiError {
+  return new InStatusError(
+    `${what} on rank ${rank}: ${failed.length} of ${statuses.length} requests failed (see statuses); the first: ${
+      failed[0].message
+    }`,
+    statuses,
+  );
+}
+
+/**
+ * The empty status (MPI-3.1 §3.7.3): "source = MPI_ANY_SOURCE, tag =
+ * MPI_ANY_TAG, ... MPI_GET_COUNT ... return count = 0".
+ */
+function nullStatus(): Status {
+  return emptyStatus(ANY_SOURCE);
+}
+
+/**
+ * The completion calls, as `Comm`'s methods of the same names forward to
+ * them with the communicator's {@link CommCore}; `waitsome` serves
+ * `testsome` too (`blocking` false).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { UNDEFINED } from "./constants.ts";
+ * import { mpiexec } from "./launch.ts";
+ * const { results } = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+ *   const v = new Int32Array([comm.rank]);
+ *   const reqs = [comm.rank === 0 ? await comm.isend(v, 1) : await comm.irecv(v, 0)];
+ *   const some = await comm.waitsome(reqs);
+ *   const none = await comm.testsome(reqs); // every request returned already
+ *   return [some.outcount, none.outcount === UNDEFINED];
+ * });
+ * assert.deepEqual(results, [[1, true], [1, true]]);
+ * ```
+ */
+export const completion = {
+  wait,
+  waitall,
+  waitany,
+  waitsome,
+  test,
+  testall,
+  testany,
+  start,
+  startall,
+  requestFree,
+  cancel,
+} as const;

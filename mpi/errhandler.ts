@@ -1,0 +1,88 @@
+/**
+ * What an error handler does with the error a call detects (MPI-3.1 §8.3).
+ * The handler types (`Errhandler`, `ErrhandlerFunction`, `ErrorOutcome`)
+ * stay in comm.ts: a handler function is called with the communicator, and
+ * the communicator is typed by its handler, so the types cannot leave
+ * `Comm` without an import cycle. This module is generic over the
+ * communicator for the same reason.
+ *
+ * @module
+ */
+import { ERRORS_ARE_FATAL, ERRORS_RETURN } from "./constants.ts";
+import { MpiError } from "./errors.ts";
+
+/** Errors a user error handler has been given already (a call returning another's error). */
+const handled = new WeakSet<MpiError>();
+
+/**
+ * MPI-3.1 §8.3: an error a call on a communicator detects goes to the
+ * communicator's error handler. ERRORS_ARE_FATAL throws it; otherwise a
+ * user function is called with it (once per error), and the call returns
+ * it. What is not an MPI error (a bug in the program) and the job's end
+ * (`failure`: aborted, deadlocked) always throw: no call returns from those.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { raise } from "./errhandler.ts";
+ * import { MpiError } from "./errors.ts";
+ * const e = new MpiError("MPI_ERR_TAG", "tag -1");
+ * assert.throws(() => raise("ERRORS_ARE_FATAL", "comm", e, undefined), /tag -1/);
+ * assert.equal(raise("ERRORS_RETURN", "comm", e, undefined), e);
+ * const seen: string[] = [];
+ * const log = (c: string, err: MpiError) => void seen.push(`${c}: ${err.code}`);
+ * raise(log, "comm", e, undefined);
+ * raise(log, "comm", e, undefined); // an error returned on by an outer call: not again
+ * assert.deepEqual(seen, ["comm: MPI_ERR_TAG"]);
+ * assert.throws(() => raise("ERRORS_RETURN", "comm", e, e), /tag -1/);
+ * ```
+ */
+export function raise<C>(
+  handler: typeof ERRORS_ARE_FATAL | typeof ERRORS_RETURN | ((comm: C, error: MpiError) => void),
+  comm: C,
+  e: unknown,
+  failure: MpiError | undefined,
+): MpiError {
+  if (handler === ERRORS_ARE_FATAL || !(e instanceof MpiError) || e === failure) throw e;
+  if (typeof handler === "function" && !handled.has(e)) {
+    handled.add(e);
+    handler(comm, e);
+  }
+  return e;
+}
+
+/**
+ * Whether `h` is an error handler: ERRORS_ARE_FATAL, ERRORS_RETURN or a function.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isErrhandler } from "./errhandler.ts";
+ * assert.equal(isErrhandler("ERRORS_RETURN"), true);
+ * assert.equal(isErrhandler(() => {}), true);
+ * assert.equal(isErrhandler("ERRORS_IGNORE"), false);
+ * ```
+ */
+export function isErrhandler(
+  h: unknown,
+): h is typeof ERRORS_ARE_FATAL | typeof ERRORS_RETURN | ((...args: never[]) => unknown) {
+  return h === ERRORS_ARE_FATAL || h === ERRORS_RETURN || typeof h === "function";
+}
+
+/**
+ * The result of a call made inside another: an error it returned (its
+ * handler has seen it) is thrown on, for the outer call to raise.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { thrown } from "./errhandler.ts";
+ * import { MpiError } from "./errors.ts";
+ * assert.equal(thrown(3), 3);
+ * assert.throws(() => thrown(new MpiError("MPI_ERR_RANK", "rank 9")), /rank 9/);
+ * ```
+ */
+export function thrown<T>(r: T): Exclude<T, MpiError> {
+  if (r instanceof MpiError) throw r;
+  return r as Exclude<T, MpiError>;
+}

@@ -1,0 +1,238 @@
+/**
+ * The point-to-point calls that move a message (MPI-3.1 §3.4–§3.10):
+ * standard and synchronous sends, receives, their non-blocking and
+ * persistent forms, and `sendrecv`. They check the envelope and hand the
+ * message to the process's engine (pt2pt.ts) on the communicator's
+ * point-to-point context, 2·id, which no collective uses.
+ *
+ * @module
+ */
+import { type Buf, type Region, toRegion } from "./buffer.ts";
+import { checkEnvelope, type CommCore } from "./comm_core.ts";
+import { PROC_NULL } from "./constants.ts";
+import type { Datatype } from "./datatype.ts";
+import { thrown } from "./errhandler.ts";
+import type { MpiError } from "./errors.ts";
+import { finish } from "./completion.ts";
+import { emptyStatus, PersistentRequest, Request, type Status } from "./request.ts";
+
+/**
+ * A request to or from PROC_NULL: complete at once, with the status of a
+ * receive from PROC_NULL (MPI-3.1 §3.11).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PROC_NULL } from "./constants.ts";
+ * import { procNullRequest } from "./send_recv.ts";
+ * const r = procNullRequest("recv", 0, "MPI_Irecv");
+ * assert.equal(r.done, true);
+ * assert.deepEqual([r.status?.source, r.status?.bytes], [PROC_NULL, 0]);
+ * ```
+ */
+export function procNullRequest(kind: "send" | "recv", rank: number, what: string): Request {
+  const req = new Request(kind, rank, what);
+  req.complete(emptyStatus(PROC_NULL));
+  return req;
+}
+
+function sendArgs(c: CommCore, what: string, buf: Buf, dest: number, tag: number): Region {
+  checkEnvelope(c, what, dest, "destination", tag, false);
+  return toRegion(buf, c.proc.rank, what).region;
+}
+
+function recvArgs(
+  c: CommCore,
+  what: string,
+  buf: Buf,
+  source: number,
+  tag: number,
+): { region: Region; datatype: Datatype } {
+  checkEnvelope(c, what, source, "source", tag, true);
+  return toRegion(buf, c.proc.rank, what);
+}
+
+async function startSend(
+  c: CommCore,
+  buf: Buf,
+  dest: number,
+  tag: number,
+  sync: boolean,
+  what: string,
+): Promise<Request> {
+  const region = sendArgs(c, what, buf, dest, tag);
+  if (dest === PROC_NULL) return procNullRequest("send", c.proc.rank, what);
+  return await c.proc.p2p.isend(
+    region,
+    c.group[dest],
+    c.rank,
+    tag,
+    2 * c.contextId,
+    what,
+    sync,
+  );
+}
+
+async function startRecv(
+  c: CommCore,
+  buf: Buf,
+  source: number,
+  tag: number,
+  what: string,
+): Promise<Request> {
+  const { region, datatype } = recvArgs(c, what, buf, source, tag);
+  if (source === PROC_NULL) return procNullRequest("recv", c.proc.rank, what);
+  return await c.proc.p2p.irecv(region, datatype, source, tag, 2 * c.contextId, what);
+}
+
+/** `MPI_Send`, or `MPI_Ssend` when `sync`. */
+async function send<E extends MpiError>(
+  c: CommCore<E>,
+  buf: Buf,
+  dest: number,
+  tag: number,
+  sync: boolean,
+): Promise<void | E> {
+  try {
+    const req = await startSend(c, buf, dest, tag, sync, sync ? "MPI_Issend" : "MPI_Isend");
+    await finish(c, req, `${sync ? "MPI_Ssend" : "MPI_Send"}(dest ${dest}, tag ${tag})`);
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+async function recv<E extends MpiError>(
+  c: CommCore<E>,
+  buf: Buf,
+  source: number,
+  tag: number,
+): Promise<Status | E> {
+  try {
+    const req = await startRecv(c, buf, source, tag, "MPI_Irecv");
+    return await finish(c, req, `MPI_Recv(source ${source}, tag ${tag})`);
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+/** `MPI_Isend`, or `MPI_Issend` when `sync`. */
+async function isend<E extends MpiError>(
+  c: CommCore<E>,
+  buf: Buf,
+  dest: number,
+  tag: number,
+  sync: boolean,
+): Promise<Request | E> {
+  try {
+    return await startSend(c, buf, dest, tag, sync, sync ? "MPI_Issend" : "MPI_Isend");
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+async function irecv<E extends MpiError>(
+  c: CommCore<E>,
+  buf: Buf,
+  source: number,
+  tag: number,
+): Promise<Request | E> {
+  try {
+    return await startRecv(c, buf, source, tag, "MPI_Irecv");
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+/**
+ * `MPI_Send_init`, or `MPI_Ssend_init` when `sync`: the arguments are
+ * checked now and the buffer again at each start (MPI-3.1 §3.9).
+ */
+function sendInit<E extends MpiError>(
+  c: CommCore<E>,
+  buf: Buf,
+  dest: number,
+  tag: number,
+  sync: boolean,
+): PersistentRequest | E {
+  const what = sync ? "MPI_Ssend_init" : "MPI_Send_init";
+  try {
+    sendArgs(c, what, buf, dest, tag);
+    return new PersistentRequest(
+      "send",
+      c.proc.rank,
+      what,
+      () => startSend(c, buf, dest, tag, sync, `MPI_Start(${what})`),
+    );
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+function recvInit<E extends MpiError>(
+  c: CommCore<E>,
+  buf: Buf,
+  source: number,
+  tag: number,
+): PersistentRequest | E {
+  const what = "MPI_Recv_init";
+  try {
+    recvArgs(c, what, buf, source, tag);
+    return new PersistentRequest(
+      "recv",
+      c.proc.rank,
+      what,
+      () => startRecv(c, buf, source, tag, `MPI_Start(${what})`),
+    );
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+async function sendrecv<E extends MpiError>(
+  c: CommCore<E>,
+  sendbuf: Buf,
+  dest: number,
+  sendtag: number,
+  recvbuf: Buf,
+  source: number,
+  recvtag: number,
+): Promise<Status | E> {
+  try {
+    // Typed MpiError for thrown(), which cannot narrow a type parameter.
+    const r = thrown(await irecv<MpiError>(c, recvbuf, source, recvtag));
+    const s = thrown(await isend<MpiError>(c, sendbuf, dest, sendtag, false));
+    const label = `MPI_Sendrecv(dest ${dest}, source ${source})`;
+    await finish(c, s, label);
+    return await finish(c, r, label);
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+/**
+ * The calls that send and receive, as `Comm`'s methods of the same names
+ * forward to them with the communicator's {@link CommCore}; `send`,
+ * `isend` and `sendInit` serve the synchronous forms too (`sync`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "./launch.ts";
+ * const { results } = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+ *   const out = new Int32Array([10 + comm.rank]), got = new Int32Array(1);
+ *   const peer = 1 - comm.rank;
+ *   const st = await comm.sendrecv(out, peer, 1, got, peer, 1);
+ *   return [st.source, got[0]];
+ * });
+ * assert.deepEqual(results, [[1, 11], [0, 10]]);
+ * ```
+ */
+export const sendRecv = {
+  send,
+  recv,
+  isend,
+  irecv,
+  sendInit,
+  recvInit,
+  sendrecv,
+} as const;
