@@ -13,17 +13,17 @@
  * communicators. Each other call is one line that hands the call's
  * arguments and the communicator's {@link CommCore} to the module of its
  * kind, as MPICH's bindings hand theirs to `MPIR_*_impl`: send_recv.ts,
- * probe.ts, completion.ts, memory.ts, compute.ts and the collectives'
- * coll/data_calls.ts, coll/vector_calls.ts, coll/reduction_calls.ts.
+ * probe.ts, completion.ts, memory.ts, compute.ts, and coll_data.ts,
+ * coll_vector.ts and coll_reduction.ts for the collectives.
  *
  * @module
  */
 import type { Buf, MpiBuffer } from "./buffer.ts";
-import type { CollOptions } from "./coll/call.ts";
-import { dataCalls } from "./coll/data_calls.ts";
-import { reductionCalls } from "./coll/reduction_calls.ts";
+import type { CollOptions } from "./coll_call.ts";
+import { dataCalls } from "./coll_data.ts";
+import { reductionCalls } from "./coll_reduction.ts";
 import { type AlgorithmOf, ALGORITHMS, checkAlgorithm, type Collective } from "./coll/tuning.ts";
-import { vectorCalls } from "./coll/vector_calls.ts";
+import { vectorCalls } from "./coll_vector.ts";
 import type { CommCore } from "./comm_core.ts";
 import { completion, type Some } from "./completion.ts";
 import { computation, type Work } from "./compute.ts";

@@ -1,6 +1,6 @@
 /**
  * What the call modules (send_recv.ts, probe.ts, completion.ts, memory.ts,
- * compute.ts, coll/*_calls.ts) see of a communicator. `Comm` keeps its error
+ * compute.ts, coll_*.ts) see of a communicator. `Comm` keeps its error
  * handler, algorithm choices and freed flag private and hands each module
  * only this: its identity, the check every call starts with, and its error
  * handler as a function. A module can apply the handler but not change it,

@@ -55,7 +55,7 @@ export { Comm, type Errhandler, type ErrhandlerFunction, type ErrorOutcome } fro
 export type { Matched } from "./probe.ts";
 export type { Some } from "./completion.ts";
 export type { Work } from "./compute.ts";
-export type { CollOptions } from "./coll/call.ts";
+export type { CollOptions } from "./coll_call.ts";
 export {
   type AlgorithmOf,
   ALGORITHMS,

@@ -7,15 +7,15 @@
  *
  * @module
  */
-import { DomRegion } from "../buffer.ts";
-import type { CommCore } from "../comm_core.ts";
-import { finish } from "../completion.ts";
-import { typeSize } from "../datatype.ts";
-import { MpiError } from "../errors.ts";
-import { isCommutative, reduceInto } from "../ops.ts";
-import type { Status } from "../request.ts";
-import type { CollEnv } from "./env.ts";
-import { sameRegion } from "./gather.ts";
+import { DomRegion } from "./buffer.ts";
+import type { CommCore } from "./comm_core.ts";
+import { finish } from "./completion.ts";
+import { typeSize } from "./datatype.ts";
+import { MpiError } from "./errors.ts";
+import { isCommutative, reduceInto } from "./ops.ts";
+import type { Status } from "./request.ts";
+import type { CollEnv } from "./coll/env.ts";
+import { sameRegion } from "./coll/gather.ts";
 import {
   type AlgorithmOf,
   type CallShape,
@@ -23,7 +23,7 @@ import {
   type Collective,
   defaultAlgorithm,
   usable,
-} from "./tuning.ts";
+} from "./coll/tuning.ts";
 
 /**
  * Options of a collective call.
@@ -31,7 +31,7 @@ import {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import type { CollOptions } from "./call.ts";
+ * import type { CollOptions } from "./coll_call.ts";
  * const o: CollOptions<"allreduce"> = { algorithm: "ring" };
  * assert.equal(o.algorithm, "ring");
  * ```
@@ -49,7 +49,7 @@ export interface CollOptions<C extends Collective> {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { pickAlgorithm } from "./call.ts";
+ * import { pickAlgorithm } from "./coll_call.ts";
  * const c = { size: 4, algorithm: () => undefined };
  * const shape = { bytes: 64, count: 16, commutative: true };
  * assert.equal(pickAlgorithm(c, "allreduce", { algorithm: "ring" }, shape), "ring");
@@ -78,11 +78,11 @@ export function pickAlgorithm(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { JsRegion } from "../buffer.ts";
- * import type { CommCore } from "../comm_core.ts";
- * import { mpiexec } from "../launch.ts";
- * import { runColl } from "./call.ts";
- * import { recv, send } from "./env.ts";
+ * import { JsRegion } from "./buffer.ts";
+ * import type { CommCore } from "./comm_core.ts";
+ * import { mpiexec } from "./launch.ts";
+ * import { runColl } from "./coll_call.ts";
+ * import { recv, send } from "./coll/env.ts";
  * // A communicator's core made of its public parts, as Comm makes its own.
  * const { results } = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
  *   const c: CommCore<never> = {

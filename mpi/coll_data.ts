@@ -2,21 +2,26 @@
  * The collective calls that synchronize or move equal blocks (MPI-3.1
  * §5.3–§5.8): barrier, bcast, gather, scatter, allgather, alltoall. Each
  * checks its arguments, picks its algorithm for the call's shape and runs
- * it from this folder's algorithm modules.
+ * it from the algorithm modules of coll/.
  *
  * @module
  */
-import { type Buf, type Region, toRegion } from "../buffer.ts";
-import type { CommCore } from "../comm_core.ts";
-import { type InPlace, isInPlace } from "../constants.ts";
-import { MpiError } from "../errors.ts";
-import { allgatherBruck, allgatherRecursiveDoubling, allgatherRing } from "./allgather.ts";
-import { alltoallBruck, alltoallPairwise, alltoallScattered, equalBlocks } from "./alltoall.ts";
-import { collArgs } from "./args.ts";
-import { barrierDissemination, barrierRecursiveDoubling } from "./barrier.ts";
-import { bcastBinomial, bcastScatterDoubling, bcastScatterRing } from "./bcast.ts";
-import { type CollOptions, pickAlgorithm, runColl } from "./call.ts";
-import { gatherBinomial, gatherLinear, scatterBinomial, scatterLinear } from "./gather.ts";
+import { type Buf, type Region, toRegion } from "./buffer.ts";
+import type { CommCore } from "./comm_core.ts";
+import { type InPlace, isInPlace } from "./constants.ts";
+import { MpiError } from "./errors.ts";
+import { allgatherBruck, allgatherRecursiveDoubling, allgatherRing } from "./coll/allgather.ts";
+import {
+  alltoallBruck,
+  alltoallPairwise,
+  alltoallScattered,
+  equalBlocks,
+} from "./coll/alltoall.ts";
+import { collArgs } from "./coll_args.ts";
+import { barrierDissemination, barrierRecursiveDoubling } from "./coll/barrier.ts";
+import { bcastBinomial, bcastScatterDoubling, bcastScatterRing } from "./coll/bcast.ts";
+import { type CollOptions, pickAlgorithm, runColl } from "./coll_call.ts";
+import { gatherBinomial, gatherLinear, scatterBinomial, scatterLinear } from "./coll/gather.ts";
 
 const { sameType, notAliased, root: checkRoot, fits, need, inPlaceAtRoot, sendCopy } = collArgs;
 
@@ -209,7 +214,7 @@ async function alltoall<E extends MpiError>(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { mpiexec } from "../launch.ts";
+ * import { mpiexec } from "./launch.ts";
  * const { results } = await mpiexec({ np: 3, mode: "native" }, async (comm) => {
  *   const all = new Int32Array(3);
  *   await comm.allgather(new Int32Array([comm.rank * 10]), all, { algorithm: "ring" });

@@ -7,15 +7,15 @@
  *
  * @module
  */
-import { type Buf, type Region, toRegion } from "../buffer.ts";
-import type { CommCore } from "../comm_core.ts";
-import { type InPlace, isInPlace } from "../constants.ts";
-import { type Datatype, typeSize } from "../datatype.ts";
-import { MpiError } from "../errors.ts";
-import { checkOp, isCommutative, type ReductionOp } from "../ops.ts";
-import { collArgs } from "./args.ts";
-import { type CollOptions, pickAlgorithm, runColl } from "./call.ts";
-import { type CollEnv, recv, send, TAG } from "./env.ts";
+import { type Buf, type Region, toRegion } from "./buffer.ts";
+import type { CommCore } from "./comm_core.ts";
+import { type InPlace, isInPlace } from "./constants.ts";
+import { type Datatype, typeSize } from "./datatype.ts";
+import { MpiError } from "./errors.ts";
+import { checkOp, isCommutative, type ReductionOp } from "./ops.ts";
+import { collArgs } from "./coll_args.ts";
+import { type CollOptions, pickAlgorithm, runColl } from "./coll_call.ts";
+import { type CollEnv, recv, send, TAG } from "./coll/env.ts";
 import {
   allreduceRabenseifner,
   allreduceRecursiveDoubling,
@@ -23,14 +23,14 @@ import {
   type Red,
   reduceBinomial,
   reduceRabenseifner,
-} from "./reduce.ts";
+} from "./coll/reduce.ts";
 import {
   reduceScatterNoncommutative,
   reduceScatterPairwise,
   reduceScatterRecursiveDoubling,
   reduceScatterRecursiveHalving,
-} from "./reduce_scatter.ts";
-import { exscanRecursiveDoubling, scanRecursiveDoubling } from "./scan.ts";
+} from "./coll/reduce_scatter.ts";
+import { exscanRecursiveDoubling, scanRecursiveDoubling } from "./coll/scan.ts";
 
 const { sameType, notAliased, root: checkRoot, fits, need, inPlaceAtRoot, sendCopy, vector } =
   collArgs;
@@ -327,8 +327,8 @@ async function exscan<E extends MpiError>(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { IN_PLACE } from "../constants.ts";
- * import { mpiexec } from "../launch.ts";
+ * import { IN_PLACE } from "./constants.ts";
+ * import { mpiexec } from "./launch.ts";
  * const { results } = await mpiexec({ np: 4, mode: "native" }, async (comm) => {
  *   const v = new Int32Array([comm.rank + 1]);
  *   await comm.scan(IN_PLACE, v, "SUM");

@@ -1,16 +1,16 @@
 /**
- * The argument checks that several collective calls share, each failing
- * with the error class and message MPICH's MPIR_ERRTEST_* macros would
- * give. Checks that one family of calls alone makes stay in its module.
+ * The argument checks that the collective calls share (coll_data.ts,
+ * coll_vector.ts, coll_reduction.ts); a check that one family of calls
+ * alone makes stays in its module.
  *
  * @module
  */
-import { type Buf, type Region, toRegion } from "../buffer.ts";
-import type { CommCore } from "../comm_core.ts";
-import type { Datatype } from "../datatype.ts";
-import { MpiError } from "../errors.ts";
-import type { CollEnv } from "./env.ts";
-import { sameRegion } from "./gather.ts";
+import { type Buf, type Region, toRegion } from "./buffer.ts";
+import type { CommCore } from "./comm_core.ts";
+import type { Datatype } from "./datatype.ts";
+import { MpiError } from "./errors.ts";
+import type { CollEnv } from "./coll/env.ts";
+import { sameRegion } from "./coll/gather.ts";
 
 type Who = Pick<CommCore, "rank" | "size">;
 
@@ -140,7 +140,7 @@ function sendCopy(env: CollEnv, o: { region: Region; datatype: Datatype }): {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { collArgs } from "./args.ts";
+ * import { collArgs } from "./coll_args.ts";
  * const c = { rank: 1, size: 4 };
  * collArgs.root(c, "MPI_Bcast", 3);
  * assert.throws(() => collArgs.root(c, "MPI_Bcast", 4), /MPI_Bcast on rank 1: root 4 outside 0..3/);

@@ -5,17 +5,17 @@
  *
  * @module
  */
-import { type Buf, type Region, toRegion } from "../buffer.ts";
-import type { CommCore } from "../comm_core.ts";
-import { type InPlace, isInPlace } from "../constants.ts";
-import { type Datatype, typeSize } from "../datatype.ts";
-import { MpiError } from "../errors.ts";
-import { allgathervBruck, allgathervRecursiveDoubling, allgathervRing } from "./allgatherv.ts";
-import { alltoallPairwise, alltoallScattered, vBlocks } from "./alltoall.ts";
-import { collArgs } from "./args.ts";
-import { type CollOptions, pickAlgorithm, runColl } from "./call.ts";
-import { TAG } from "./env.ts";
-import { gathervLinear, scattervLinear } from "./gatherv.ts";
+import { type Buf, type Region, toRegion } from "./buffer.ts";
+import type { CommCore } from "./comm_core.ts";
+import { type InPlace, isInPlace } from "./constants.ts";
+import { type Datatype, typeSize } from "./datatype.ts";
+import { MpiError } from "./errors.ts";
+import { allgathervBruck, allgathervRecursiveDoubling, allgathervRing } from "./coll/allgatherv.ts";
+import { alltoallPairwise, alltoallScattered, vBlocks } from "./coll/alltoall.ts";
+import { collArgs } from "./coll_args.ts";
+import { type CollOptions, pickAlgorithm, runColl } from "./coll_call.ts";
+import { TAG } from "./coll/env.ts";
+import { gathervLinear, scattervLinear } from "./coll/gatherv.ts";
 
 const { sameType, notAliased, root: checkRoot, need, inPlaceAtRoot, sendCopy, vector } = collArgs;
 
@@ -209,7 +209,7 @@ async function allgatherv<E extends MpiError>(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { mpiexec } from "../launch.ts";
+ * import { mpiexec } from "./launch.ts";
  * // Rank i contributes i + 1 elements; the root lays them out back to back.
  * const { results } = await mpiexec({ np: 3, mode: "native" }, async (comm) => {
  *   const mine = new Int32Array(comm.rank + 1).fill(comm.rank);
