@@ -807,7 +807,7 @@ Deno.test("rdma_cm: a REJ of a request handed to the program carries this side's
   });
 });
 
-Deno.test("rdma_cm: a REJ crossing this side's DREQ ends it at once as REJECTED (cm_rej_handler, IB_CM_DREQ_SENT)", async () => {
+Deno.test("rdma_cm: a REJ crossing this side's DREQ ends it at once as REJECTED, then timewait (cm_rej_handler, IB_CM_DREQ_SENT)", async () => {
   const { cluster, a, b } = await pair("native");
   await cluster.run(async () => {
     const { ch: sch } = await listen(b);
@@ -834,8 +834,12 @@ Deno.test("rdma_cm: a REJ crossing this side's DREQ ends it at once as REJECTED 
     const ev = await ch.getEvent({ timeoutNs: 1e9 });
     assert.equal(ev.type, RdmaCmEvent.REJECTED);
     assert.equal(ev.status, 28);
-    assert.equal(id.state, "rejected");
+    // cm_rej_handler in IB_CM_DREQ_SENT: the connection enters timewait, whatever the reason.
+    assert.equal(id.state, "timewait");
     ev.ack();
+    await cluster.sleep(TIMEWAIT_NS + 1e6);
+    assert.equal(id.state, "rejected");
+    assert.equal(ch.pending, 0, "no TIMEWAIT_EXIT after REJECTED");
   });
 });
 
@@ -1311,5 +1315,190 @@ Deno.test("rdma_cm: rdma_bind_addr to the domain's address binds the id to its d
     const wildcard = await ch.createId();
     await wildcard.bindAddr({ ip: "0.0.0.0", port: 0 });
     assert.equal(wildcard.verbs, undefined);
+  });
+});
+
+// librdmacm processes the REP in user space (librdmacm/cma.c): the kernel reports
+// RDMA_CM_EVENT_CONNECT_RESPONSE for a user-space id (cma_ib_handler, IB_CM_REP_RECEIVED: the
+// kernel id has no QP), and rdma_get_cm_event, for an id with a QP, runs
+// ucma_process_conn_resp — QP to RTR, RTS, then UCMA_CMD_ACCEPT, whose rdma_accept →
+// cma_rep_recv → ib_send_cm_rtu sends the RTU — and hands the program ESTABLISHED. Until the
+// program reads the event, no RTU goes out and the QP stays in INIT.
+for (const mode of MODES) {
+  Deno.test(`rdma_cm ${mode}: the active side's RTU goes out when the program reads the REP's event (ucma_process_conn_resp), not before`, async () => {
+    const { cluster, a, b } = await pair(mode);
+    const rtus = captureCm(cluster, "RTU");
+    await cluster.run(async () => {
+      const { ch: sch } = await listen(b);
+      const { ch, id, res } = await resolve(a, b.rdmaCm.ip);
+      await id.connect({});
+      await acceptOne(sch);
+      await cluster.sleep(1e9); // the program does other things; the REP came long ago
+      assert.equal(id.state, "rep_rcvd");
+      assert.equal(res.qp.state, QpState.INIT, "librdmacm moves the QP when it reads the event");
+      assert.equal(rtus.length, 0, "no RTU before the program reads the event");
+      assert.equal(sch.pending, 0, "the passive side is not established yet");
+      const t0 = cluster.now;
+      const ev = await next(ch, RdmaCmEvent.ESTABLISHED);
+      assert.equal(ev.status, 0);
+      ev.ack();
+      assert.equal(res.qp.state, QpState.RTS);
+      assert.equal(id.state, "established");
+      const est = await next(sch, RdmaCmEvent.ESTABLISHED);
+      est.ack();
+      assert.ok(cluster.now - t0 < 1e6, "the passive side is established right after");
+      // (the capture sees a packet at each port it leaves: count RTUs by transaction)
+      assert.equal(new Set(rtus.map((m) => m.tid)).size, 1, "the RTU went out as it was read");
+    });
+  });
+}
+
+Deno.test("rdma_cm: a REP repeated while the program has not read the REP's event gets an MRA for the REP (cm_dup_rep_handler, IB_CM_MRA_REP_SENT)", async () => {
+  const { cluster, a, b } = await pair("native");
+  const mras = captureCm(cluster, "MRA");
+  const rtus = captureCm(cluster, "RTU");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    const { req } = await acceptOne(sch);
+    // The passive side resends its REP after the REQ's response time (4096 ms); the active
+    // side's ib_cm is in MRA_REP_SENT (the cma's delayed MRA, CMA_CM_MRA_SETTING) and answers
+    // with the MRA: the passive side then waits 65536 + 2048 ms for each try.
+    await cluster.sleep(10e9);
+    assert.equal(id.state, "rep_rcvd");
+    assert.equal(req.id.state, "rep_sent");
+    assert.equal(rtus.length, 0);
+    const mra = mras[0];
+    assert.ok(mra?.kind === "MRA", "the repeated REP is answered with an MRA");
+    assert.deepEqual(
+      [mra.messageMraed, mra.serviceTimeout, mra.localCommId, mra.remoteCommId],
+      [1, 24, id.localCommId, req.id.localCommId],
+    );
+    (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+    (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+    assert.equal(new Set(rtus.map((m) => m.tid)).size, 1);
+  });
+});
+
+Deno.test("rdma_cm: a QP that cannot follow the REP: CONNECT_ERROR when the event is read, no RTU; rdma_destroy_id then rejects the REP (28, MessageRejected REP)", async () => {
+  const { cluster, a, b } = await pair("native");
+  const rejs = captureCm(cluster, "REJ");
+  const rtus = captureCm(cluster, "RTU");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const { ch, id, res } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    const { req } = await acceptOne(sch);
+    await cluster.sleep(1e6);
+    assert.equal(id.state, "rep_rcvd");
+    // rdma_disconnect now: librdmacm moves the QP to ERR; the kernel's DREQ and DREP both
+    // fail in IB_CM_MRA_REP_SENT, so nothing is sent.
+    await id.disconnect();
+    assert.equal(res.qp.state, QpState.ERR);
+    const ev = await ch.getEvent();
+    // ucma_process_conn_resp: the QP cannot go to RTR: CONNECT_ERROR, no UCMA_CMD_ACCEPT.
+    assert.equal(rdmaEventStr(ev.type), "RDMA_CM_EVENT_CONNECT_ERROR");
+    assert.ok(ev.status < 0);
+    ev.ack();
+    await cluster.sleep(1e6);
+    assert.equal(rtus.length, 0);
+    assert.equal(rejs.length, 0, "librdmacm sends no REJ of its own");
+    await id.destroyQp();
+    await id.destroy(); // cm_destroy_id in IB_CM_MRA_REP_SENT: REJ "consumer defined"
+    const rej = await next(sch, RdmaCmEvent.REJECTED);
+    assert.equal(rej.status, 28);
+    assert.equal(rej.id, req.id);
+    rej.ack();
+    const r = rejs[0];
+    assert.ok(r?.kind === "REJ");
+    // cm_format_rej in IB_CM_MRA_REP_SENT: this side's ID, MessageRejected REP.
+    assert.deepEqual([r.reason, r.messageRejected, r.localCommId], [28, 1, id.localCommId]);
+  });
+});
+
+// cm_rej_handler (drivers/infiniband/core/cm.c): a REJ with reason "stale connection" (10)
+// puts the connection in timewait (cm_enter_timewait) where any other reason, before the
+// connection is up, resets it to idle; once a REP was taken (REP_RCVD, MRA_REP_SENT), or the
+// connection is established or its DREQ out, any REJ puts it in timewait. IBTA vol. 1
+// §12.9.8.3.1: the QP the stale connection used waits out timewait before it is used again.
+for (const mode of MODES) {
+  Deno.test(`rdma_cm ${mode}: a REJ "stale connection" (10) puts the rejected side in timewait for one local ACK timeout (cm_rej_handler)`, async () => {
+    const { cluster, a, b } = await pair(mode);
+    await cluster.run(async () => {
+      const { ch: sch } = await listen(b);
+      const { ch, id, res } = await resolve(a, b.rdmaCm.ip);
+      await id.connect({});
+      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      req.ack();
+      // The passive side's connection manager finds the REQ's QP stale (cm_match_req) and
+      // answers as cm_issue_rej does: LocalCommID 0, MessageRejected REQ, reason 10.
+      const agent = await b.rdmaCm.agent();
+      await agent.send(
+        await a.rdmaCm.agentAddress(),
+        encodeCm({
+          kind: "REJ",
+          localCommId: 0,
+          remoteCommId: id.localCommId,
+          messageRejected: 0,
+          reason: 10,
+        }, 5n),
+      );
+      const ev = await next(ch, RdmaCmEvent.REJECTED);
+      const t0 = cluster.now;
+      assert.equal(ev.status, 10);
+      ev.ack();
+      assert.equal(id.state, "timewait");
+      assert.equal(res.qp.state, QpState.ERR);
+      await cluster.sleep(TIMEWAIT_NS - 1e6);
+      assert.equal(id.state, "timewait");
+      await cluster.sleep(2e6);
+      assert.equal(id.state, "rejected", "timewait over");
+      assert.ok(cluster.now - t0 >= TIMEWAIT_NS);
+      // No TIMEWAIT_EXIT: the cma passes it on only in RDMA_CM_DISCONNECT.
+      assert.equal(ch.pending, 0);
+      await req.id.destroy();
+      await id.destroy();
+    });
+  });
+}
+
+Deno.test("rdma_cm: a REJ for another reason before the connection is up enters no timewait; a passive side rejected 10 does (cm_rej_handler)", async () => {
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    // Reason 28 on a REQ: cm_reset_to_idle, no timewait.
+    const rejecter = cluster.spawn("rejecter", async () => {
+      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      await req.id.reject();
+      req.ack();
+    });
+    const r = await resolve(a, b.rdmaCm.ip);
+    await r.id.connect({});
+    (await next(r.ch, RdmaCmEvent.REJECTED)).ack();
+    await rejecter;
+    assert.equal(r.id.state, "rejected");
+    // Reason 10 on a request handed to the passive side's program (IB_CM_MRA_REQ_SENT): timewait.
+    const s = await resolve(a, b.rdmaCm.ip);
+    await s.id.connect({});
+    const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+    req.ack();
+    const agent = await a.rdmaCm.agent();
+    await agent.send(
+      await b.rdmaCm.agentAddress(),
+      encodeCm({
+        kind: "REJ",
+        localCommId: s.id.localCommId,
+        remoteCommId: req.id.localCommId,
+        messageRejected: 1,
+        reason: 10,
+      }, 6n),
+    );
+    const ev = await next(sch, RdmaCmEvent.REJECTED);
+    assert.equal(ev.status, 10);
+    ev.ack();
+    assert.equal(req.id.state, "timewait");
+    await cluster.sleep(TIMEWAIT_NS + 1e6);
+    assert.equal(req.id.state, "rejected");
   });
 });

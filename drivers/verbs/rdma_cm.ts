@@ -16,8 +16,9 @@
  *   IPoIB: the peer's LID, GID and service QP; `ADDR_ERROR` on timeout),
  *   {@link CmId.resolveRoute} → `ROUTE_RESOLVED` (a PathRecord query to
  *   the subnet administrator; `ROUTE_ERROR`), {@link CmId.createQp},
- *   {@link CmId.connect} (REQ) → `ESTABLISHED` once the REP came, the QP
- *   was moved to RTR and RTS and the RTU sent; `REJECTED` (status: the REJ
+ *   {@link CmId.connect} (REQ) → `ESTABLISHED` once the REP came and the
+ *   program read its event: as librdmacm's `ucma_process_conn_resp`, reading
+ *   it moves the QP to RTR and RTS and sends the RTU; `REJECTED` (status: the REJ
  *   reason, 8 when nobody listens on the port, 10 when the peer still had
  *   a connection with this QP: "stale connection") or `UNREACHABLE` (status
  *   -ETIMEDOUT when no answer came after the retries);
@@ -47,8 +48,8 @@
  * librdmacm's does.
  *
  * Not modelled: the UDP and IB port spaces (SIDR, UD QPs), multicast,
- * alternate paths (LAP/APR), an MRA of a REP (one received is honoured), IPv6, ids
- * without a QP of their own (`CONNECT_RESPONSE`, `rdma_establish`), and
+ * alternate paths (LAP/APR), IPv6, ids without a QP of their own
+ * (`CONNECT_RESPONSE` handed to the program, `rdma_establish`), and
  * connection managers of domains that migrate.
  *
  * A listener holds at most its backlog of connection requests unread (ucma's
@@ -370,6 +371,7 @@ export type CmIdState =
   | "listen"
   | "req_sent"
   | "req_rcvd"
+  | "rep_rcvd"
   | "rep_sent"
   | "established"
   | "dreq_sent"
@@ -515,10 +517,13 @@ export class RdmaCm {
     return undefined;
   }
 
-  /** @internal send a CM message to a peer's service */
-  async sendCm(to: AgentAddr, msg: CmMsg, tid: bigint): Promise<void> {
+  /**
+   * @internal send a CM message to a peer's service; `answer`: it answers a message received
+   * (dropped when the service already holds its limit of answers waiting: CmAgent.send)
+   */
+  async sendCm(to: AgentAddr, msg: CmMsg, tid: bigint, answer = false): Promise<void> {
     const agent = await this.agent();
-    await agent.send(to, encodeCm(msg, tid));
+    await agent.send(to, encodeCm(msg, tid), answer);
   }
 
   async #onCm(m: CmMsg & { tid: bigint }, from: AgentAddr): Promise<void> {
@@ -537,6 +542,7 @@ export class RdmaCm {
           from,
           { kind: "DREP", localCommId: 0, remoteCommId: m.localCommId },
           m.tid,
+          true,
         );
       }
       return;
@@ -558,13 +564,18 @@ export class RdmaCm {
     // HCA must not tear that guest's connection down.
     const stale = this.liveConnectionTo(from, req.localQpn);
     if (stale) {
-      await this.sendCm(from, {
-        kind: "REJ",
-        localCommId: 0,
-        remoteCommId: req.localCommId,
-        messageRejected: 0,
-        reason: RejReason.STALE_CONN,
-      }, req.tid);
+      await this.sendCm(
+        from,
+        {
+          kind: "REJ",
+          localCommId: 0,
+          remoteCommId: req.localCommId,
+          messageRejected: 0,
+          reason: RejReason.STALE_CONN,
+        },
+        req.tid,
+        true,
+      );
       await stale.dreqStale();
       return;
     }
@@ -586,13 +597,18 @@ export class RdmaCm {
       ? RejReason.CONSUMER_REJECT
       : 0;
     if (reason !== 0 || !listener) {
-      await this.sendCm(from, {
-        kind: "REJ",
-        localCommId: 0,
-        remoteCommId: req.localCommId,
-        messageRejected: 0,
-        reason,
-      }, req.tid);
+      await this.sendCm(
+        from,
+        {
+          kind: "REJ",
+          localCommId: 0,
+          remoteCommId: req.localCommId,
+          messageRejected: 0,
+          reason,
+        },
+        req.tid,
+        true,
+      );
       return;
     }
     // ucma_event_handler: a listener whose backlog of unread connection requests is full
@@ -647,6 +663,7 @@ function cmAckTimeout(caAckDelay: number, packetLifeTime: number): number {
 const HAD_CONNECTION: CmIdState[] = [
   "req_sent",
   "req_rcvd",
+  "rep_rcvd",
   "rep_sent",
   "established",
   "dreq_sent",
@@ -661,7 +678,14 @@ const HAD_CONNECTION: CmIdState[] = [
  * The states in which ib_cm's remote_qp_table holds a connection (REQ received or REP taken,
  * up to timewait): those a REQ or REP from the same peer QP finds stale.
  */
-const LIVE_CONN: CmIdState[] = ["req_rcvd", "rep_sent", "established", "dreq_sent", "dreq_rcvd"];
+const LIVE_CONN: CmIdState[] = [
+  "req_rcvd",
+  "rep_rcvd",
+  "rep_sent",
+  "established",
+  "dreq_sent",
+  "dreq_rcvd",
+];
 
 const formatIp = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join(".");
 
@@ -773,8 +797,18 @@ export class EventChannel {
         if (ev!.type === RdmaCmEvent.CONNECT_REQUEST) ev!.listenId?.returnBacklog();
         continue;
       }
+      // librdmacm's rdma_get_cm_event: after a CONNECT_RESPONSE it could not process (its
+      // CONNECT_ERROR), an id's REJECTED and DISCONNECTED are dropped (`connect_error`).
+      if (
+        ev!.id.connectError &&
+        (ev!.type === RdmaCmEvent.REJECTED || ev!.type === RdmaCmEvent.DISCONNECTED)
+      ) continue;
       // ucma_get_event: a connection request read leaves the listener's backlog.
       if (ev!.type === RdmaCmEvent.CONNECT_REQUEST) ev!.listenId?.returnBacklog();
+      // librdmacm's rdma_get_cm_event processes the REP of an id with a QP as it hands the
+      // event over (ucma_process_conn_resp): the QP to RTR and RTS, then UCMA_CMD_ACCEPT,
+      // which sends the RTU; the program sees ESTABLISHED, or CONNECT_ERROR.
+      if (ev!.type === RdmaCmEvent.CONNECT_RESPONSE) await ev!.id.processConnResp(ev!);
       // ucma_get_event counts an event as reported only once it is read; rdma_destroy_id
       // waits for the reported ones to be acked (librdmacm's events_completed).
       ev!.id.acks.reported++;
@@ -855,6 +889,13 @@ export class CmId {
   /** ib_cm's `local_qpn`: the QP number this side's REQ or REP announced. */
   #localQpn = 0;
   #req: CmReq | undefined;
+  /** The REP the active side took, until the program reads its event (`rep_rcvd`). */
+  #rep: (CmRep & { tid: bigint }) | undefined;
+  /**
+   * @internal librdmacm's `connect_error`: processing the REP's event failed (CONNECT_ERROR),
+   * so the id's REJECTED and DISCONNECTED events are dropped unread.
+   */
+  connectError = false;
   #conn: ConnParam = {};
   #tid = 0n;
   /** ib_cm's `timeout_ms` of the connection: how long each of its MADs waits for an answer. */
@@ -949,16 +990,18 @@ export class CmId {
    * as `TIMEWAIT_EXIT` (status 0) only to an id in RDMA_CM_DISCONNECT — one
    * that reported `DISCONNECTED` — and whose state it leaves as it is. An id
    * destroyed first hears nothing: `rdma_destroy_id` cancels the timer here
-   * (in Linux the work finds no id: `cm_acquire_id` fails).
+   * (in Linux the work finds no id: `cm_acquire_id` fails). `after` is the
+   * state the id shows once timewait is over: `disconnected`, or `rejected`
+   * for a connection a REJ ended (`cm_rej_handler`).
    */
-  #enterTimewait(): void {
+  #enterTimewait(after: CmIdState = "disconnected"): void {
     this.#stopTimer();
     this.state = "timewait";
     const ns = cmConvertToMs(this.#ackTimeout) * 1e6;
     this.#timer = this.#cm.env.engine.schedule(ns, () => {
       this.#timer = undefined;
       if (this.state !== "timewait") return;
-      this.state = "disconnected";
+      this.state = after;
       if (this.#disconnectReported) this.#event(RdmaCmEvent.TIMEWAIT_EXIT);
     });
   }
@@ -1184,8 +1227,10 @@ export class CmId {
   }
 
   /**
-   * `rdma_connect`: send the REQ. `ESTABLISHED` follows the REP (the QP is
-   * then in RTS), or `REJECTED` / `UNREACHABLE` / `CONNECT_ERROR`.
+   * `rdma_connect`: send the REQ. `ESTABLISHED` follows the REP (`getEvent`
+   * moves the QP to RTS and sends the RTU as it hands the event over, as
+   * librdmacm's `rdma_get_cm_event` does), or `REJECTED` / `UNREACHABLE` /
+   * `CONNECT_ERROR`.
    *
    * @throws VerbsError EINVAL before the route is resolved, without a QP, or with more
    *   than 56 bytes of private data
@@ -1511,14 +1556,16 @@ export class CmId {
         // cm_format_rej: from IB_CM_MRA_REQ_SENT (a request handed to the program: the cma's
         // delayed MRA), this side's ID and MessageRejected REQ; from REQ_SENT or REP_SENT,
         // this side's ID and "other".
-        messageRejected: was === "req_rcvd" ? 0 : 2,
+        // cm_format_rej: from IB_CM_MRA_REP_SENT (a REP whose event the program has not read),
+        // this side's ID and MessageRejected REP.
+        messageRejected: was === "req_rcvd" ? 0 : was === "rep_rcvd" ? 1 : 2,
         reason,
       }, this.#tid);
     if (was === "established") {
       await this.#cm.sendCm(remote, { kind: "DREQ", ...ids, remoteQpn: this.#remoteQpn }, 0n);
     } else if (was === "dreq_rcvd") {
       await this.#cm.sendCm(remote, { kind: "DREP", ...ids }, this.#tid);
-    } else if (was === "req_rcvd" || was === "rep_sent") {
+    } else if (was === "req_rcvd" || was === "rep_sent" || was === "rep_rcvd") {
       await rej(RejReason.CONSUMER_REJECT);
     } else if (was === "req_sent") {
       // cm_destroy_id: reason "timeout", the ARI this side's CA GUID (IBTA vol. 1 table 109).
@@ -1604,25 +1651,35 @@ export class CmId {
         // request was handed over), an MRA: the peer waits the MRA's service timeout before it
         // tries again, instead of giving up after its retries.
         if (this.state === "req_rcvd") {
-          await this.#cm.sendCm(from, {
-            kind: "MRA",
-            localCommId: this.localCommId,
-            remoteCommId: this.#remoteCommId,
-            messageMraed: 0,
-            serviceTimeout: CM_MRA_SERVICE_TIMEOUT,
-          }, m.tid);
+          await this.#cm.sendCm(
+            from,
+            {
+              kind: "MRA",
+              localCommId: this.localCommId,
+              remoteCommId: this.#remoteCommId,
+              messageMraed: 0,
+              serviceTimeout: CM_MRA_SERVICE_TIMEOUT,
+            },
+            m.tid,
+            true,
+          );
         }
         // For a connection in timewait, REJ "stale connection" (cm_format_rej in
         // IB_CM_TIMEWAIT: this side's ID, MessageRejected "other"); otherwise dropped (the REP
         // was lost: the timer resends it).
         if (this.state === "timewait") {
-          await this.#cm.sendCm(from, {
-            kind: "REJ",
-            localCommId: this.localCommId,
-            remoteCommId: this.#remoteCommId,
-            messageRejected: 2,
-            reason: RejReason.STALE_CONN,
-          }, m.tid);
+          await this.#cm.sendCm(
+            from,
+            {
+              kind: "REJ",
+              localCommId: this.localCommId,
+              remoteCommId: this.#remoteCommId,
+              messageRejected: 2,
+              reason: RejReason.STALE_CONN,
+            },
+            m.tid,
+            true,
+          );
         }
         return;
       case "REP":
@@ -1630,11 +1687,34 @@ export class CmId {
           // cm_dup_rep_handler: the peer sends its REP again because our RTU was lost
           // (a full receive queue drops a datagram); answer with the RTU again, or the
           // peer ends UNREACHABLE while this side is connected.
-          return await this.#cm.sendCm(from, {
-            kind: "RTU",
-            localCommId: this.localCommId,
-            remoteCommId: this.#remoteCommId,
-          }, m.tid);
+          return await this.#cm.sendCm(
+            from,
+            {
+              kind: "RTU",
+              localCommId: this.localCommId,
+              remoteCommId: this.#remoteCommId,
+            },
+            m.tid,
+            true,
+          );
+        }
+        if (this.state === "rep_rcvd" && m.localCommId === this.#remoteCommId) {
+          // cm_dup_rep_handler in IB_CM_MRA_REP_SENT: the REP came again while the program
+          // has not read its event (the cma's delayed MRA, CMA_CM_MRA_SETTING, armed when the
+          // REP came: cma_ib_handler, IB_CM_REP_RECEIVED): an MRA for the REP, and the peer
+          // waits its service timeout before it tries again.
+          return await this.#cm.sendCm(
+            from,
+            {
+              kind: "MRA",
+              localCommId: this.localCommId,
+              remoteCommId: this.#remoteCommId,
+              messageMraed: 1,
+              serviceTimeout: CM_MRA_SERVICE_TIMEOUT,
+            },
+            m.tid,
+            true,
+          );
         }
         if (this.state !== "req_sent") return;
         {
@@ -1644,13 +1724,18 @@ export class CmId {
           // connection gets a DREQ (IBTA vol. 1 §12.9.8.3.1).
           const stale = this.#cm.liveConnectionTo(from, m.localQpn, this);
           if (stale) {
-            await this.#cm.sendCm(from, {
-              kind: "REJ",
-              localCommId: this.localCommId,
-              remoteCommId: m.localCommId,
-              messageRejected: 1,
-              reason: RejReason.STALE_CONN,
-            }, m.tid);
+            await this.#cm.sendCm(
+              from,
+              {
+                kind: "REJ",
+                localCommId: this.localCommId,
+                remoteCommId: m.localCommId,
+                messageRejected: 1,
+                reason: RejReason.STALE_CONN,
+              },
+              m.tid,
+              true,
+            );
             return await stale.dreqStale();
           }
         }
@@ -1659,7 +1744,18 @@ export class CmId {
         this.#remoteQpn = m.localQpn;
         // cm_rep_handler: av.timeout = cm_ack_timeout(target ACK delay, packet lifetime).
         this.#ackTimeout = cmAckTimeout(m.targetAckDelay, this.route!.packetLifeTime);
-        return await this.#onRep(m, from);
+        // cma_ib_handler (IB_CM_REP_RECEIVED): the kernel id of a user-space program has no
+        // QP, so the cma arms its delayed MRA and reports CONNECT_RESPONSE; librdmacm moves
+        // the QP and sends the RTU when the program reads it (`processConnResp`).
+        this.#rep = m;
+        this.state = "rep_rcvd";
+        return this.#event(RdmaCmEvent.CONNECT_RESPONSE, 0, {
+          privateData: m.privateData,
+          responderResources: m.initiatorDepth,
+          initiatorDepth: m.responderResources,
+          rnrRetryCount: m.rnrRetryCount,
+          qpNum: m.localQpn,
+        });
       case "RTU":
         if (this.state !== "rep_sent") return;
         this.#stopTimer();
@@ -1672,11 +1768,29 @@ export class CmId {
         // abandoned after its REP (cma reports REJECTED for all of them).
         // cm_rej_handler also takes one crossing this side's DREQ (IB_CM_DREQ_SENT: the
         // DREQ's retries stop), and the cma reports it as REJECTED (still RDMA_CM_CONNECT).
-        const live: CmIdState[] = ["req_sent", "req_rcvd", "rep_sent", "established", "dreq_sent"];
+        const live: CmIdState[] = [
+          "req_sent",
+          "req_rcvd",
+          "rep_rcvd",
+          "rep_sent",
+          "established",
+          "dreq_sent",
+        ];
         if (!live.includes(this.state)) return;
+        const was = this.state;
         this.#stopTimer();
         this.state = "rejected";
         await this.#toError();
+        // cm_rej_handler: a REJ "stale connection" (10) puts the connection in timewait
+        // (cm_enter_timewait) where another reason resets it to idle (REQ_SENT, REQ_RCVD,
+        // REP_SENT and their MRA states); from REP_RCVD, MRA_REP_SENT, ESTABLISHED and
+        // DREQ_SENT any REJ does. IBTA vol. 1 §12.9.8.3.1: the QP of a stale connection waits
+        // out timewait before it is used again. The cma's events are the same: REJECTED, and
+        // no TIMEWAIT_EXIT (it passes that on only in RDMA_CM_DISCONNECT).
+        const upOrTaken: CmIdState[] = ["rep_rcvd", "established", "dreq_sent"];
+        if (m.reason === RejReason.STALE_CONN || upOrTaken.includes(was)) {
+          this.#enterTimewait("rejected");
+        }
         return this.#event(RdmaCmEvent.REJECTED, m.reason, { privateData: m.privateData });
       }
       case "DREQ":
@@ -1689,11 +1803,16 @@ export class CmId {
         }
         if (this.state === "dreq_sent" || this.state === "timewait") {
           // Both ends disconnected at once (IBTA §12.9.6): answer, our DREP decides.
-          await this.#cm.sendCm(from, {
-            kind: "DREP",
-            localCommId: this.localCommId,
-            remoteCommId: this.#remoteCommId,
-          }, m.tid);
+          await this.#cm.sendCm(
+            from,
+            {
+              kind: "DREP",
+              localCommId: this.localCommId,
+              remoteCommId: this.#remoteCommId,
+            },
+            m.tid,
+            true,
+          );
         }
         return;
       case "MRA": {
@@ -1717,21 +1836,34 @@ export class CmId {
     }
   }
 
-  async #onRep(rep: CmRep & { tid: bigint }, from: AgentAddr): Promise<void> {
+  /**
+   * @internal librdmacm's `ucma_process_conn_resp`, run as `getEvent` hands
+   * the program this id's `CONNECT_RESPONSE` (an id with a QP): move the QP
+   * to RTR and RTS from the REP, then UCMA_CMD_ACCEPT, whose `rdma_accept` →
+   * `cma_rep_recv` → `ib_send_cm_rtu` sends the RTU; `ev` becomes
+   * `ESTABLISHED`. A QP that cannot follow (or an ib_cm id no longer waiting
+   * for the RTU, `ib_send_cm_rtu`: -EINVAL) makes it `CONNECT_ERROR`, the QP
+   * goes to ERR (`ucma_modify_qp_err`) and nothing is sent: the REJ comes
+   * with `destroy` (`cm_destroy_id` in IB_CM_MRA_REP_SENT).
+   */
+  async processConnResp(ev: CmEvent): Promise<void> {
+    const qp = this.qp;
+    const rep = this.#rep;
+    if (!qp || !rep) return; // an id without a QP hears CONNECT_RESPONSE (rdma_establish)
     const path = this.route!;
     const conn = this.#conn;
     try {
-      // cm_rep_handler + ucma_process_conn_resp: the REP decides. ib_cm takes its
-      // initiator depth as this side's responder resources (INIT access, RTR) and its
-      // responder resources as this side's initiator depth (RTS), its RNR retry count and
-      // its starting PSN as the send PSN; the receive PSN is the one the REQ announced.
-      await this.#toRts(this.qp!, {
+      // cm_rep_handler's attributes, as ucma_modify_qp_rtr/rts ask the kernel for them: the
+      // REP's initiator depth is this side's responder resources (INIT access, RTR), its
+      // responder resources this side's initiator depth (RTS), its RNR retry count and its
+      // starting PSN the send PSN; the receive PSN is the one the REQ announced.
+      await this.#toRts(qp, {
         remoteReads: rep.initiatorDepth,
         dlid: path.dlid,
         sl: path.sl,
         pathMtu: MTU_BYTES[path.mtu] ?? 2048,
         destQpNum: rep.localQpn,
-        rqPsn: this.qp!.initialPsn,
+        rqPsn: qp.initialPsn,
         maxDestRdAtomic: rep.initiatorDepth,
         sqPsn: rep.startingPsn,
         timeout: Math.min(31, path.packetLifeTime + 1),
@@ -1739,32 +1871,26 @@ export class CmId {
         rnrRetry: rep.rnrRetryCount,
         maxRdAtomic: rep.responderResources,
       });
+      await this.#cm.syscall(); // UCMA_CMD_ACCEPT
+      if (this.state !== "rep_rcvd") {
+        // ib_send_cm_rtu refuses an ib_cm id past MRA_REP_SENT (a REJ came meanwhile).
+        throw new VerbsError("EINVAL", "rdma_accept: the connection is no longer set up");
+      }
     } catch (e) {
-      // cma_rep_recv: a QP that cannot follow the REP gets the connection rejected.
-      this.state = "rejected";
-      await this.#cm.sendCm(from, {
-        kind: "REJ",
-        localCommId: this.localCommId,
-        remoteCommId: rep.localCommId,
-        messageRejected: 1,
-        reason: RejReason.CONSUMER_REJECT,
-      }, rep.tid);
-      const errno = e instanceof VerbsError ? e.errno : Errno.EINVAL;
-      return this.#event(RdmaCmEvent.CONNECT_ERROR, -errno);
+      await this.#toError();
+      this.connectError = true;
+      ev.type = RdmaCmEvent.CONNECT_ERROR;
+      ev.status = -(e instanceof VerbsError ? e.errno : Errno.EINVAL);
+      return;
     }
-    await this.#cm.sendCm(from, {
+    this.#rep = undefined;
+    this.state = "established";
+    ev.type = RdmaCmEvent.ESTABLISHED;
+    await this.#cm.sendCm(this.#remote!, {
       kind: "RTU",
       localCommId: this.localCommId,
       remoteCommId: rep.localCommId,
     }, rep.tid);
-    this.state = "established";
-    this.#event(RdmaCmEvent.ESTABLISHED, 0, {
-      privateData: rep.privateData,
-      responderResources: rep.initiatorDepth,
-      initiatorDepth: rep.responderResources,
-      rnrRetryCount: rep.rnrRetryCount,
-      qpNum: rep.localQpn,
-    });
   }
 
   /** ucma_modify_qp_rtr + ucma_modify_qp_rts (INIT→INIT, RTR, RTS). */
