@@ -69,6 +69,32 @@ const RECV_SLOTS = 32;
 const SEND_SLOTS = 32;
 
 /**
+ * The most answers (a DREP, REJ, MRA or RTU a received CM message asks for,
+ * an ARP reply, an SA GetResp) a service holds waiting for a send slot; one
+ * more is dropped, as a datagram lost on the wire, and the asker's retry
+ * covers it. Linux queues a MAD posted on a full send queue on ib_mad's
+ * `overflow_list` (`ib_send_mad`), which has no bound of its own: what bounds
+ * it is that every answer is a GFP_ATOMIC allocation (`cm_alloc_response_msg`
+ * → `ib_create_send_mad`), which fails under memory pressure and leaves the
+ * message unanswered (`cm_issue_rej`, `cm_issue_drep` return the error). The
+ * model has no memory pressure, so the bound is a count: the service's
+ * receive queue, one answer for each datagram it can hold. Without it any
+ * domain whose messages each need an answer could grow another domain's
+ * kernel memory for as long as that domain's sends lagged behind. The
+ * service's own requests (REQ, REP, DREQ, ARP and PathRecord queries), which
+ * its programs' calls bound, always wait for a slot.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AGENT_DATAGRAM_BYTES, CM_AGENT_MAX_QUEUED_ANSWERS } from "./cm_agent.ts";
+ * assert.equal(CM_AGENT_MAX_QUEUED_ANSWERS, 32);
+ * assert.equal(CM_AGENT_MAX_QUEUED_ANSWERS * AGENT_DATAGRAM_BYTES.mad, 8192); // bytes at most
+ * ```
+ */
+export const CM_AGENT_MAX_QUEUED_ANSWERS = RECV_SLOTS;
+
+/**
  * A management service's address: the LID of its port and its QP number.
  *
  * @example
@@ -161,6 +187,10 @@ export class CmAgent {
   sent = 0;
   /** CM MADs received. */
   received = 0;
+  /** Answers dropped because {@link CM_AGENT_MAX_QUEUED_ANSWERS} were already waiting. */
+  answersDropped = 0;
+  /** The most datagrams that waited for a send slot at once. */
+  queuedPeak = 0;
   #net: IpoibNetwork;
   #pd: Pd;
   #mr: Mr;
@@ -173,7 +203,9 @@ export class CmAgent {
    * Datagrams waiting for a send slot, oldest first (ib_mad's `overflow_list`: a MAD posted while
    * the send queue holds `max_active` waits there, and each send completion posts the next).
    */
-  #overflow: { ah: Ah; to: AgentAddr; bytes: Uint8Array }[] = [];
+  #overflow: { ah: Ah; to: AgentAddr; bytes: Uint8Array; answer: boolean }[] = [];
+  /** Answers among them ({@link CM_AGENT_MAX_QUEUED_ANSWERS} at most). */
+  #queuedAnswers = 0;
   #ahs = new Map<number, Promise<Ah>>();
   #tid = 1n;
   #arps = new Map<string, Pending<{ lid: number; qpn: number; gid: Uint8Array } | undefined>[]>();
@@ -269,6 +301,7 @@ export class CmAgent {
         if (slot >= RECV_SLOTS) {
           // ib_mad_send_done: the completion moves the oldest queued send to the send queue.
           const queued = this.#overflow.shift();
+          if (queued?.answer) this.#queuedAnswers--;
           if (queued) await this.#post(slot, queued.ah, queued.to, queued.bytes);
           else this.#freeSend.push(slot);
           continue;
@@ -312,7 +345,7 @@ export class CmAgent {
       const found = this.#net.pathResolver?.({ slid: q.slid, dlid: q.dlid, qosClass: q.qosClass });
       const answer = encodePathRecord(found ?? q, pr.tid, true);
       if (!found) setMadStatus(answer, SA_ERR_NO_RECORDS);
-      await this.send(from, answer);
+      await this.send(from, answer, true);
       return;
     }
     const arp = decodeArp(bytes);
@@ -330,12 +363,18 @@ export class CmAgent {
           targetGid: arp.senderGid,
           targetIp: arp.senderIp,
         }),
+        true,
       );
     } else if (arp.op === 2) {
       const waiting = this.#arps.get(arp.senderIp) ?? [];
       this.#arps.delete(arp.senderIp);
       for (const w of waiting) w.resolve({ lid: from.lid, qpn: arp.senderQpn, gid: arp.senderGid });
     }
+  }
+
+  /** Datagrams waiting for a send slot now. */
+  get queued(): number {
+    return this.#overflow.length;
   }
 
   /** A fresh transaction ID for a MAD this service originates. */
@@ -347,9 +386,10 @@ export class CmAgent {
    * Send `bytes` (a MAD or an ARP frame) to another service as one UD
    * datagram; resolves once it is posted, or queued behind those waiting
    * for a send slot (the address handle for the LID is created on first use
-   * and kept).
+   * and kept). `answer`: the datagram answers one received (see
+   * {@link CM_AGENT_MAX_QUEUED_ANSWERS}: beyond that many waiting, it is dropped).
    */
-  async send(to: AgentAddr, bytes: Uint8Array): Promise<void> {
+  async send(to: AgentAddr, bytes: Uint8Array, answer = false): Promise<void> {
     if (bytes.length > SLOT) {
       throw new VerbsError("EINVAL", `cm agent: ${bytes.length}-byte datagram`);
     }
@@ -376,7 +416,13 @@ export class CmAgent {
     // in the overflow list and goes out as a send completes (ib_send_mad, ib_mad_send_done).
     const slot = this.#freeSend.shift();
     if (slot === undefined) {
-      this.#overflow.push({ ah, to, bytes: bytes.slice() });
+      if (answer && this.#queuedAnswers >= CM_AGENT_MAX_QUEUED_ANSWERS) {
+        this.answersDropped++;
+        return;
+      }
+      if (answer) this.#queuedAnswers++;
+      this.#overflow.push({ ah, to, bytes: bytes.slice(), answer });
+      this.queuedPeak = Math.max(this.queuedPeak, this.#overflow.length);
       return;
     }
     await this.#post(slot, ah, to, bytes);

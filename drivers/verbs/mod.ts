@@ -50,7 +50,13 @@ export {
   RdmaPortSpace,
   type SockAddr,
 } from "./rdma_cm.ts";
-export { type AgentAddr, CM_AGENT_QKEY, CmAgent, type CmHandler } from "./cm_agent.ts";
+export {
+  type AgentAddr,
+  CM_AGENT_MAX_QUEUED_ANSWERS,
+  CM_AGENT_QKEY,
+  CmAgent,
+  type CmHandler,
+} from "./cm_agent.ts";
 export {
   CM_ATTR,
   type CmDreq,

@@ -13,6 +13,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  CM_AGENT_MAX_QUEUED_ANSWERS,
   type CmEvent,
   type CmId,
   type CmReq,
@@ -272,6 +273,70 @@ for (const driver of ["bypass", "split"] as const) {
       await req.id.accept();
       await next(ch, RdmaCmEvent.ESTABLISHED);
       await next(sch, RdmaCmEvent.ESTABLISHED);
+      await id.disconnect();
+      await next(sch, RdmaCmEvent.DISCONNECTED);
+      await next(ch, RdmaCmEvent.DISCONNECTED);
+      await req.id.disconnect();
+      await id.destroy();
+      await req.id.destroy();
+      await listener.destroy();
+      victim.sum = checksum(vm);
+      await verdict(s);
+    });
+  });
+}
+
+for (const driver of ["bypass", "split"] as const) {
+  Deno.test(`cm forgery: a sustained flood of messages that each need an answer holds the victim's send overflow to its limit, and honest peers still connect (${driver})`, async () => {
+    // ib_mad queues a MAD posted while the send queue is full on its overflow_list, which has
+    // no bound of its own: Linux's bound is the GFP_ATOMIC allocation of each answer, which
+    // fails under memory pressure and leaves the message unanswered (cm_issue_rej and
+    // cm_issue_drep return the error). The model has no memory pressure, so the service holds
+    // at most CM_AGENT_MAX_QUEUED_ANSWERS answers waiting for a send slot and drops the rest,
+    // as a lost datagram: the asker's retry covers it.
+    const s = await sceneWithSmOnBareMetal(driver);
+    const { evil, victim } = s;
+    const vm = victim.vm, client = s.bare.os;
+    await s.cluster.run(async () => {
+      const sch = vm.rdmaCm.createEventChannel();
+      const listener = await sch.createId();
+      await listener.bindAddr({ ip: vm.rdmaCm.ip, port: PORT });
+      await listener.listen(4);
+      const served = await vm.rdmaCm.agent();
+      const agent = await evil.rdmaCm.agent();
+      const to = (await agent.arp(vm.rdmaCm.ip, 1e9))!;
+      // An honest client resolves the victim's address and its route (ARP has no retries
+      // here), then connects while the flood goes on: its REQ is retried as the CM does.
+      const ch = client.rdmaCm.createEventChannel();
+      const id = await ch.createId();
+      await id.resolveAddr({ ip: vm.rdmaCm.ip, port: PORT });
+      await next(ch, RdmaCmEvent.ADDR_RESOLVED);
+      await id.resolveRoute();
+      await next(ch, RdmaCmEvent.ROUTE_RESOLVED);
+      // 4000 DREQs for connections the victim does not have, each answered with a DREP,
+      // eight at a time every 2 µs: the victim's receive queue stays full.
+      const flood = s.cluster.spawn("flood", async () => {
+        for (let i = 0; i < 4000; i++) {
+          const ids = { localCommId: 100 + i, remoteCommId: 9999, remoteQpn: 0 };
+          await agent.send(to, encodeCm({ kind: "DREQ", ...ids }, BigInt(i)));
+          if (i % 8 === 7) await s.cluster.sleep(2_000);
+        }
+      });
+      await rcQp(id);
+      await id.connect();
+      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      await rcQp(req.id);
+      await req.id.accept();
+      await next(ch, RdmaCmEvent.ESTABLISHED);
+      await next(sch, RdmaCmEvent.ESTABLISHED);
+      await flood;
+      await s.cluster.sleep(50_000_000);
+      assert.ok(served.received > 500, `the victim's service took ${served.received} messages`);
+      assert.ok(
+        served.queuedPeak <= CM_AGENT_MAX_QUEUED_ANSWERS,
+        `at most ${CM_AGENT_MAX_QUEUED_ANSWERS} answers waited for a send slot (${served.queuedPeak})`,
+      );
+      assert.equal(served.queued, 0, "nothing left waiting");
       await id.disconnect();
       await next(sch, RdmaCmEvent.DISCONNECTED);
       await next(ch, RdmaCmEvent.DISCONNECTED);
