@@ -636,6 +636,8 @@ Deno.test("rdma_cm: no TIMEWAIT_EXIT for an id destroyed in timewait, nor after 
     await r.id.connect({});
     (await next(r.ch, RdmaCmEvent.REJECTED)).ack();
     await rejecter;
+    // Reason 28 on a REQ: cm_rej_handler resets the connection to idle, no timewait.
+    assert.equal(r.id.state, "rejected");
     await assert.rejects(
       () => r.ch.getEvent({ timeoutNs: 2 * TIMEWAIT_NS }),
       (e) => e instanceof VerbsError && e.code === "ETIMEDOUT",
@@ -1417,6 +1419,16 @@ Deno.test("rdma_cm: a QP that cannot follow the REP: CONNECT_ERROR when the even
   });
 });
 
+/** A REJ "stale connection" (10) from `from`'s connection manager to `to`'s, as cm_issue_rej sends. */
+async function sendRej(
+  from: Domain,
+  to: Domain,
+  f: { localCommId: number; remoteCommId: number; messageRejected: number },
+): Promise<void> {
+  const agent = await from.rdmaCm.agent();
+  await agent.send(await to.rdmaCm.agentAddress(), encodeCm({ kind: "REJ", ...f, reason: 10 }, 5n));
+}
+
 // cm_rej_handler (drivers/infiniband/core/cm.c): a REJ with reason "stale connection" (10)
 // puts the connection in timewait (cm_enter_timewait) where any other reason, before the
 // connection is up, resets it to idle; once a REP was taken (REP_RCVD, MRA_REP_SENT), or the
@@ -1433,17 +1445,7 @@ for (const mode of MODES) {
       req.ack();
       // The passive side's connection manager finds the REQ's QP stale (cm_match_req) and
       // answers as cm_issue_rej does: LocalCommID 0, MessageRejected REQ, reason 10.
-      const agent = await b.rdmaCm.agent();
-      await agent.send(
-        await a.rdmaCm.agentAddress(),
-        encodeCm({
-          kind: "REJ",
-          localCommId: 0,
-          remoteCommId: id.localCommId,
-          messageRejected: 0,
-          reason: 10,
-        }, 5n),
-      );
+      await sendRej(b, a, { localCommId: 0, remoteCommId: id.localCommId, messageRejected: 0 });
       const ev = await next(ch, RdmaCmEvent.REJECTED);
       const t0 = cluster.now;
       assert.equal(ev.status, 10);
@@ -1463,37 +1465,17 @@ for (const mode of MODES) {
   });
 }
 
-Deno.test("rdma_cm: a REJ for another reason before the connection is up enters no timewait; a passive side rejected 10 does (cm_rej_handler)", async () => {
+Deno.test('rdma_cm: a passive side rejected "stale connection" (10) enters timewait too (cm_rej_handler, IB_CM_MRA_REQ_SENT)', async () => {
   const { cluster, a, b } = await pair("native");
   await cluster.run(async () => {
     const { ch: sch } = await listen(b);
-    // Reason 28 on a REQ: cm_reset_to_idle, no timewait.
-    const rejecter = cluster.spawn("rejecter", async () => {
-      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
-      await req.id.reject();
-      req.ack();
-    });
-    const r = await resolve(a, b.rdmaCm.ip);
-    await r.id.connect({});
-    (await next(r.ch, RdmaCmEvent.REJECTED)).ack();
-    await rejecter;
-    assert.equal(r.id.state, "rejected");
     // Reason 10 on a request handed to the passive side's program (IB_CM_MRA_REQ_SENT): timewait.
     const s = await resolve(a, b.rdmaCm.ip);
     await s.id.connect({});
     const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
     req.ack();
-    const agent = await a.rdmaCm.agent();
-    await agent.send(
-      await b.rdmaCm.agentAddress(),
-      encodeCm({
-        kind: "REJ",
-        localCommId: s.id.localCommId,
-        remoteCommId: req.id.localCommId,
-        messageRejected: 1,
-        reason: 10,
-      }, 6n),
-    );
+    const ids = { localCommId: s.id.localCommId, remoteCommId: req.id.localCommId };
+    await sendRej(a, b, { ...ids, messageRejected: 1 });
     const ev = await next(sch, RdmaCmEvent.REJECTED);
     assert.equal(ev.status, 10);
     ev.ack();

@@ -562,20 +562,23 @@ export class RdmaCm {
     // here the sender's service (LID and QPN, stamped by the HCA) stands for the CA, as for every
     // message of a connection (see `speaksFor`): a REQ claiming another guest's QPN from the same
     // HCA must not tear that guest's connection down.
-    const stale = this.liveConnectionTo(from, req.localQpn);
-    if (stale) {
-      await this.sendCm(
+    // cm_issue_rej: LocalCommID the REQ's zero field, MessageRejected REQ.
+    const rejectReq = (reason: number) =>
+      this.sendCm(
         from,
         {
           kind: "REJ",
           localCommId: 0,
           remoteCommId: req.localCommId,
           messageRejected: 0,
-          reason: RejReason.STALE_CONN,
+          reason,
         },
         req.tid,
         true,
       );
+    const stale = this.liveConnectionTo(from, req.localQpn);
+    if (stale) {
+      await rejectReq(RejReason.STALE_CONN);
       await stale.dreqStale();
       return;
     }
@@ -597,18 +600,7 @@ export class RdmaCm {
       ? RejReason.CONSUMER_REJECT
       : 0;
     if (reason !== 0 || !listener) {
-      await this.sendCm(
-        from,
-        {
-          kind: "REJ",
-          localCommId: 0,
-          remoteCommId: req.localCommId,
-          messageRejected: 0,
-          reason,
-        },
-        req.tid,
-        true,
-      );
+      await rejectReq(reason);
       return;
     }
     // ucma_event_handler: a listener whose backlog of unread connection requests is full
@@ -1683,38 +1675,21 @@ export class CmId {
         }
         return;
       case "REP":
-        if (this.state === "established" && m.localCommId === this.#remoteCommId) {
-          // cm_dup_rep_handler: the peer sends its REP again because our RTU was lost
-          // (a full receive queue drops a datagram); answer with the RTU again, or the
-          // peer ends UNREACHABLE while this side is connected.
-          return await this.#cm.sendCm(
-            from,
-            {
-              kind: "RTU",
-              localCommId: this.localCommId,
-              remoteCommId: this.#remoteCommId,
-            },
-            m.tid,
-            true,
-          );
-        }
-        if (this.state === "rep_rcvd" && m.localCommId === this.#remoteCommId) {
-          // cm_dup_rep_handler in IB_CM_MRA_REP_SENT: the REP came again while the program
-          // has not read its event (the cma's delayed MRA, CMA_CM_MRA_SETTING, armed when the
-          // REP came: cma_ib_handler, IB_CM_REP_RECEIVED): an MRA for the REP, and the peer
-          // waits its service timeout before it tries again.
-          return await this.#cm.sendCm(
-            from,
-            {
-              kind: "MRA",
-              localCommId: this.localCommId,
-              remoteCommId: this.#remoteCommId,
-              messageMraed: 1,
-              serviceTimeout: CM_MRA_SERVICE_TIMEOUT,
-            },
-            m.tid,
-            true,
-          );
+        if (
+          (this.state === "established" || this.state === "rep_rcvd") &&
+          m.localCommId === this.#remoteCommId
+        ) {
+          // cm_dup_rep_handler: the peer sends its REP again. Once established, our RTU was
+          // lost (a full receive queue drops a datagram): the RTU again, or the peer ends
+          // UNREACHABLE while this side is connected. In IB_CM_MRA_REP_SENT — the program has
+          // not read the REP's event (the cma's delayed MRA, CMA_CM_MRA_SETTING, armed when the
+          // REP came: cma_ib_handler, IB_CM_REP_RECEIVED) — an MRA for the REP: the peer waits
+          // its service timeout before it tries again.
+          const ids = { localCommId: this.localCommId, remoteCommId: this.#remoteCommId };
+          const answer: CmMsg = this.state === "established"
+            ? { kind: "RTU", ...ids }
+            : { kind: "MRA", ...ids, messageMraed: 1, serviceTimeout: CM_MRA_SERVICE_TIMEOUT };
+          return await this.#cm.sendCm(from, answer, m.tid, true);
         }
         if (this.state !== "req_sent") return;
         {

@@ -17,6 +17,7 @@ import {
   type CmEvent,
   type CmId,
   type CmReq,
+  type Domain,
   encodeCm,
   type EventChannel,
   QpType,
@@ -232,16 +233,42 @@ Deno.test("cm forgery: a REQ flood holds a victim's listener to its backlog, and
   });
 });
 
+/** A listener with a backlog of 4 on `dom`'s address and the test's port. */
+async function listenOn(dom: Domain): Promise<{ sch: EventChannel; listener: CmId }> {
+  const sch = dom.rdmaCm.createEventChannel();
+  const listener = await sch.createId();
+  await listener.bindAddr({ ip: dom.rdmaCm.ip, port: PORT });
+  await listener.listen(4);
+  return { sch, listener };
+}
+
+/**
+ * The honest connection of a flood test ends: the client disconnects, both sides hear it, the ids
+ * go, and the scene's verdict holds (the victim's own connection wrote its memory).
+ */
+async function closeHonest(
+  s: Scene,
+  client: { ch: EventChannel; id: CmId },
+  server: { sch: EventChannel; req: CmId; listener: CmId },
+): Promise<void> {
+  await client.id.disconnect();
+  await next(server.sch, RdmaCmEvent.DISCONNECTED);
+  await next(client.ch, RdmaCmEvent.DISCONNECTED);
+  await server.req.disconnect();
+  await client.id.destroy();
+  await server.req.destroy();
+  await server.listener.destroy();
+  s.victim.sum = checksum(s.victim.vm);
+  await verdict(s);
+}
+
 for (const driver of ["bypass", "split"] as const) {
   Deno.test(`cm forgery: a burst of messages that each get an answer does not stop the victim's service (${driver})`, async () => {
     const s = await sceneWithSmOnBareMetal(driver);
     const { evil, victim } = s;
     const vm = victim.vm, srv = s.bare.os;
     await s.cluster.run(async () => {
-      const sch = srv.rdmaCm.createEventChannel();
-      const listener = await sch.createId();
-      await listener.bindAddr({ ip: srv.rdmaCm.ip, port: PORT });
-      await listener.listen(4);
+      const { sch, listener } = await listenOn(srv);
       const ch = vm.rdmaCm.createEventChannel();
       const id = await ch.createId();
       await id.resolveAddr({ ip: srv.rdmaCm.ip, port: PORT });
@@ -273,15 +300,7 @@ for (const driver of ["bypass", "split"] as const) {
       await req.id.accept();
       await next(ch, RdmaCmEvent.ESTABLISHED);
       await next(sch, RdmaCmEvent.ESTABLISHED);
-      await id.disconnect();
-      await next(sch, RdmaCmEvent.DISCONNECTED);
-      await next(ch, RdmaCmEvent.DISCONNECTED);
-      await req.id.disconnect();
-      await id.destroy();
-      await req.id.destroy();
-      await listener.destroy();
-      victim.sum = checksum(vm);
-      await verdict(s);
+      await closeHonest(s, { ch, id }, { sch, req: req.id, listener });
     });
   });
 }
@@ -298,10 +317,7 @@ for (const driver of ["bypass", "split"] as const) {
     const { evil, victim } = s;
     const vm = victim.vm, client = s.bare.os;
     await s.cluster.run(async () => {
-      const sch = vm.rdmaCm.createEventChannel();
-      const listener = await sch.createId();
-      await listener.bindAddr({ ip: vm.rdmaCm.ip, port: PORT });
-      await listener.listen(4);
+      const { sch, listener } = await listenOn(vm);
       const served = await vm.rdmaCm.agent();
       const agent = await evil.rdmaCm.agent();
       const to = (await agent.arp(vm.rdmaCm.ip, 1e9))!;
@@ -337,15 +353,7 @@ for (const driver of ["bypass", "split"] as const) {
         `at most ${CM_AGENT_MAX_QUEUED_ANSWERS} answers waited for a send slot (${served.queuedPeak})`,
       );
       assert.equal(served.queued, 0, "nothing left waiting");
-      await id.disconnect();
-      await next(sch, RdmaCmEvent.DISCONNECTED);
-      await next(ch, RdmaCmEvent.DISCONNECTED);
-      await req.id.disconnect();
-      await id.destroy();
-      await req.id.destroy();
-      await listener.destroy();
-      victim.sum = checksum(vm);
-      await verdict(s);
+      await closeHonest(s, { ch, id }, { sch, req: req.id, listener });
     });
   });
 }
