@@ -13,6 +13,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  Cluster,
   CM_AGENT_MAX_QUEUED_ANSWERS,
   type CmEvent,
   type CmId,
@@ -27,6 +28,8 @@ import { cluster, connect, counts, end, guest, xenOf } from "../xenib_support.ts
 import { checksum, type Scene, verdict, VICTIM_BYTE } from "./support.ts";
 
 const PORT = 18515;
+/** A management service's send slots (drivers/verbs/cm_agent.ts). */
+const SLOTS = 32;
 
 /**
  * The hostile suite's scene with the hosts the other way round: the bare-metal host first, so
@@ -357,3 +360,27 @@ for (const driver of ["bypass", "split"] as const) {
     });
   });
 }
+
+Deno.test("cm forgery: with every send slot in use, at most CM_AGENT_MAX_QUEUED_ANSWERS answers wait and the rest are dropped; the service's own requests always wait", async () => {
+  // The limit itself: 100 answers and 10 requests handed to a service at once, before any send
+  // completes. The 32 send slots take the first 32; 32 answers wait, 36 are dropped and counted;
+  // the 10 requests wait too; everything that waited goes out as sends complete.
+  const c = new Cluster({ profile: "pcix-sdr-2006", seed: 3 });
+  const [a, b] = ["a", "b"].map((name) => c.addHost({ name, hypervisor: false }).os);
+  await c.start();
+  await c.run(async () => {
+    const agent = await a.rdmaCm.agent();
+    const to = await b.rdmaCm.agentAddress();
+    const drep = (i: number) => encodeCm({ kind: "DREP", localCommId: i, remoteCommId: 1 }, 1n);
+    const sent0 = agent.sent;
+    await Promise.all([
+      ...Array.from({ length: 100 }, (_, i) => agent.send(to, drep(i), true)),
+      ...Array.from({ length: 10 }, (_, i) => agent.send(to, drep(1000 + i))),
+    ]);
+    assert.equal(agent.answersDropped, 100 - SLOTS - CM_AGENT_MAX_QUEUED_ANSWERS);
+    assert.equal(agent.queuedPeak, CM_AGENT_MAX_QUEUED_ANSWERS + 10);
+    await c.sleep(10_000_000);
+    assert.equal(agent.queued, 0);
+    assert.equal(agent.sent - sent0, SLOTS + CM_AGENT_MAX_QUEUED_ANSWERS + 10);
+  });
+});
