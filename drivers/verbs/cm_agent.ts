@@ -92,7 +92,7 @@ const SEND_SLOTS = 32;
  * assert.equal(CM_AGENT_MAX_QUEUED_ANSWERS * AGENT_DATAGRAM_BYTES.mad, 8192); // bytes at most
  * ```
  */
-export const CM_AGENT_MAX_QUEUED_ANSWERS = RECV_SLOTS;
+export const CM_AGENT_MAX_QUEUED_ANSWERS: number = RECV_SLOTS;
 
 /**
  * A management service's address: the LID of its port and its QP number.
