@@ -651,21 +651,6 @@ function cmAckTimeout(caAckDelay: number, packetLifeTime: number): number {
   return Math.min(31, t);
 }
 
-/** The states of an id that has (or had) an ib_cm id: those `disconnect` takes. */
-const HAD_CONNECTION: CmIdState[] = [
-  "req_sent",
-  "req_rcvd",
-  "rep_rcvd",
-  "rep_sent",
-  "established",
-  "dreq_sent",
-  "dreq_rcvd",
-  "timewait",
-  "disconnected",
-  "rejected",
-  "unreachable",
-];
-
 /**
  * The states in which ib_cm's remote_qp_table holds a connection (REQ received or REP taken,
  * up to timewait): those a REQ or REP from the same peer QP finds stale.
@@ -677,6 +662,16 @@ const LIVE_CONN: CmIdState[] = [
   "established",
   "dreq_sent",
   "dreq_rcvd",
+];
+
+/** The states of an id that has (or had) an ib_cm id: those `disconnect` takes. */
+const HAD_CONNECTION: CmIdState[] = [
+  "req_sent",
+  ...LIVE_CONN,
+  "timewait",
+  "disconnected",
+  "rejected",
+  "unreachable",
 ];
 
 const formatIp = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join(".");

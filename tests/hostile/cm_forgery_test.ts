@@ -67,6 +67,32 @@ async function next(ch: EventChannel, want: number): Promise<CmEvent> {
   return ev;
 }
 
+/** An id of `from`'s with its address and route to `to`'s listening port resolved. */
+async function routeTo(from: Domain, to: Domain): Promise<{ ch: EventChannel; id: CmId }> {
+  const ch = from.rdmaCm.createEventChannel();
+  const id = await ch.createId();
+  await id.resolveAddr({ ip: to.rdmaCm.ip, port: PORT });
+  await next(ch, RdmaCmEvent.ADDR_RESOLVED);
+  await id.resolveRoute();
+  await next(ch, RdmaCmEvent.ROUTE_RESOLVED);
+  return { ch, id };
+}
+
+/** `id` (its route resolved) gets a QP and connects; the listener's side accepts: both ESTABLISHED. */
+async function connectAccepted(
+  client: { ch: EventChannel; id: CmId },
+  sch: EventChannel,
+): Promise<CmEvent> {
+  await rcQp(client.id);
+  await client.id.connect();
+  const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+  await rcQp(req.id);
+  await req.id.accept();
+  await next(client.ch, RdmaCmEvent.ESTABLISHED);
+  await next(sch, RdmaCmEvent.ESTABLISHED);
+  return req;
+}
+
 Deno.test("cm forgery: another guest's DREQs and REJs do not touch the victim's connection", async () => {
   const s = await sceneWithSmOnBareMetal();
   const { evil, victim } = s;
@@ -77,19 +103,8 @@ Deno.test("cm forgery: another guest's DREQs and REJs do not touch the victim's 
     const listener = await sch.createId();
     await listener.bindAddr({ ip: srv.rdmaCm.ip, port: PORT });
     await listener.listen(4);
-    const ch = vm.rdmaCm.createEventChannel();
-    const id = await ch.createId();
-    await id.resolveAddr({ ip: srv.rdmaCm.ip, port: PORT });
-    await next(ch, RdmaCmEvent.ADDR_RESOLVED);
-    await id.resolveRoute();
-    await next(ch, RdmaCmEvent.ROUTE_RESOLVED);
-    await rcQp(id);
-    await id.connect();
-    const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
-    await rcQp(req.id);
-    await req.id.accept();
-    await next(ch, RdmaCmEvent.ESTABLISHED);
-    await next(sch, RdmaCmEvent.ESTABLISHED);
+    const { ch, id } = await routeTo(vm, srv);
+    const req = await connectAccepted({ ch, id }, sch);
 
     // The attacker's kernel: its own service, the victim's and the server's addresses by ARP,
     // and every DREQ and REJ for the first IDs, to both ends of the connection.
@@ -204,12 +219,7 @@ Deno.test("cm forgery: a REQ flood holds a victim's listener to its backlog, and
     assert.equal(sch.pending, 4, "the listener holds its backlog of requests, no more");
 
     // The victim's server reads and rejects what it holds; a real client then connects.
-    const ch = client.rdmaCm.createEventChannel();
-    const id = await ch.createId();
-    await id.resolveAddr({ ip: vm.rdmaCm.ip, port: PORT });
-    await next(ch, RdmaCmEvent.ADDR_RESOLVED);
-    await id.resolveRoute();
-    await next(ch, RdmaCmEvent.ROUTE_RESOLVED);
+    const { ch, id } = await routeTo(client, vm);
     await rcQp(id);
     await id.connect(); // its REQ finds the backlog full: dropped, retried by its cm
     const forged: CmId[] = [];
@@ -296,13 +306,7 @@ for (const driver of ["bypass", "split"] as const) {
       // The victim's service works: it resolves its route and connects.
       await id.resolveRoute();
       await next(ch, RdmaCmEvent.ROUTE_RESOLVED);
-      await rcQp(id);
-      await id.connect();
-      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
-      await rcQp(req.id);
-      await req.id.accept();
-      await next(ch, RdmaCmEvent.ESTABLISHED);
-      await next(sch, RdmaCmEvent.ESTABLISHED);
+      const req = await connectAccepted({ ch, id }, sch);
       await closeHonest(s, { ch, id }, { sch, req: req.id, listener });
     });
   });
@@ -326,12 +330,7 @@ for (const driver of ["bypass", "split"] as const) {
       const to = (await agent.arp(vm.rdmaCm.ip, 1e9))!;
       // An honest client resolves the victim's address and its route (ARP has no retries
       // here), then connects while the flood goes on: its REQ is retried as the CM does.
-      const ch = client.rdmaCm.createEventChannel();
-      const id = await ch.createId();
-      await id.resolveAddr({ ip: vm.rdmaCm.ip, port: PORT });
-      await next(ch, RdmaCmEvent.ADDR_RESOLVED);
-      await id.resolveRoute();
-      await next(ch, RdmaCmEvent.ROUTE_RESOLVED);
+      const { ch, id } = await routeTo(client, vm);
       // 4000 DREQs for connections the victim does not have, each answered with a DREP,
       // eight at a time every 2 µs: the victim's receive queue stays full.
       const flood = s.cluster.spawn("flood", async () => {
@@ -341,13 +340,7 @@ for (const driver of ["bypass", "split"] as const) {
           if (i % 8 === 7) await s.cluster.sleep(2_000);
         }
       });
-      await rcQp(id);
-      await id.connect();
-      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
-      await rcQp(req.id);
-      await req.id.accept();
-      await next(ch, RdmaCmEvent.ESTABLISHED);
-      await next(sch, RdmaCmEvent.ESTABLISHED);
+      const req = await connectAccepted({ ch, id }, sch);
       await flood;
       await s.cluster.sleep(50_000_000);
       assert.ok(served.received > 500, `the victim's service took ${served.received} messages`);
