@@ -147,17 +147,22 @@ async function startall<E extends MpiError>(
   }
 }
 
+/** The checks of a call on one request of this communicator that must not be MPI_REQUEST_NULL. */
+function notNull(c: CommCore, req: Request, what: string, is: "is" | "is already"): void {
+  c.check(what);
+  own(c, req, what);
+  if (isNull(req)) {
+    throw new MpiError(
+      "MPI_ERR_REQUEST",
+      `${what} on rank ${c.rank}: the ${req.what} request ${is} MPI_REQUEST_NULL (completed by a wait or test, or freed)`,
+    );
+  }
+}
+
 function requestFree<E extends MpiError>(c: CommCore<E>, req: Request): void | E {
   const what = "MPI_Request_free";
   try {
-    c.check(what);
-    own(c, req, what);
-    if (isNull(req)) {
-      throw new MpiError(
-        "MPI_ERR_REQUEST",
-        `${what} on rank ${c.rank}: the ${req.what} request is already MPI_REQUEST_NULL (completed by a wait or test, or freed)`,
-      );
-    }
+    notNull(c, req, what, "is already");
     if (req instanceof PersistentRequest) req.release();
     else returned.add(req);
   } catch (e) {
@@ -168,14 +173,7 @@ function requestFree<E extends MpiError>(c: CommCore<E>, req: Request): void | E
 function cancel<E extends MpiError>(c: CommCore<E>, req: Request): void | E {
   const what = "MPI_Cancel";
   try {
-    c.check(what);
-    own(c, req, what);
-    if (isNull(req)) {
-      throw new MpiError(
-        "MPI_ERR_REQUEST",
-        `${what} on rank ${c.rank}: the ${req.what} request is MPI_REQUEST_NULL (completed by a wait or test, or freed)`,
-      );
-    }
+    notNull(c, req, what, "is");
     const op = req instanceof PersistentRequest ? (req.active ? req.op : undefined) : req;
     if (op) c.proc.p2p.cancel(op);
   } catch (e) {
