@@ -31,7 +31,7 @@ import { VerbsError } from "../uapi/errors.ts";
 import type { Ah } from "./ah.ts";
 import type { CompChannel } from "./comp_channel.ts";
 import type { Context } from "./context.ts";
-import type { Engine } from "../../sim/engine.ts";
+import type { Engine, EventHandle } from "../../sim/engine.ts";
 import type { Cq } from "./cq.ts";
 import {
   decodeCm,
@@ -46,7 +46,14 @@ import {
   setMadStatus,
 } from "./cm_mad.ts";
 import type { CmMsg } from "./cm_mad.ts";
-import { ARP_FRAME_BYTES, decodeArp, encodeArp, type IpoibNetwork } from "./ipoib.ts";
+import {
+  ARP_FRAME_BYTES,
+  ARP_MCAST_SOLICIT,
+  ARP_RETRANS_TIME_MS,
+  decodeArp,
+  encodeArp,
+  type IpoibNetwork,
+} from "./ipoib.ts";
 import type { Mr } from "./mr.ts";
 import type { Pd } from "./pd.ts";
 import type { Qp } from "./qp.ts";
@@ -449,7 +456,20 @@ export class CmAgent {
    * ARP for `ip` on the IPoIB link: the request goes to the service of the
    * domain holding the address; resolves with the LID, QP number and GID of
    * the reply, or undefined when no reply came within `timeoutNs` (no such
-   * address, or its holder is gone).
+   * address, or its holder is gone, or every request or reply was lost).
+   *
+   * A request or reply lost is covered as Linux's neighbour code covers it:
+   * while unanswered (NUD_INCOMPLETE) the request goes out again
+   * {@link ARP_RETRANS_TIME_MS} after the one before, {@link ARP_MCAST_SOLICIT}
+   * requests in all (`neigh_timer_handler`, `neigh_max_probes`,
+   * net/core/neighbour.c); then no more (NUD_FAILED). The caller's timeout
+   * alone ends the wait: rdma_cm's address request re-checks the neighbour
+   * when one becomes valid (`netevent_callback`) and otherwise only at its
+   * timeout, when it fails with -ETIMEDOUT (`process_one_req`,
+   * drivers/infiniband/core/addr.c), so a failed neighbour does not end it
+   * sooner, and a late reply still answers it. The first reply answers every
+   * waiter for `ip`; a duplicate, or a reply to a repeated request, finds
+   * none and is ignored.
    */
   async arp(
     ip: string,
@@ -460,31 +480,47 @@ export class CmAgent {
     const list = this.#arps.get(ip) ?? [];
     list.push(b);
     this.#arps.set(ip, list);
+    let retransmit: EventHandle | undefined;
     const timer = engine.schedule(timeoutNs, () => {
       const l = this.#arps.get(ip);
       const i = l?.indexOf(b) ?? -1;
       if (l && i >= 0) l.splice(i, 1);
+      if (retransmit) engine.cancel(retransmit);
       b.resolve(undefined);
     });
     const holder = this.#net.lookup(ip);
     if (holder?.agentAddress) {
       const to = await holder.agentAddress();
-      await engine.sleep(this.ctx.env.profile.cm.arpProcessNs);
-      await this.send(
-        to,
-        encodeArp({
-          op: 1,
-          senderQpn: this.address.qpn,
-          senderGid: this.gid,
-          senderIp: this.ip,
-          targetQpn: 0,
-          targetGid: new Uint8Array(16),
-          targetIp: ip,
-        }),
-      );
+      const request = encodeArp({
+        op: 1,
+        senderQpn: this.address.qpn,
+        senderGid: this.gid,
+        senderIp: this.ip,
+        targetQpn: 0,
+        targetGid: new Uint8Array(16),
+        targetIp: ip,
+      });
+      // One probe: the next is armed as this one goes out (neigh_timer_handler re-arms its
+      // timer when it solicits), at most ARP_MCAST_SOLICIT in all.
+      let probes = 0;
+      const probe = async () => {
+        // Answered, or the caller's timeout passed, since this probe was due: none goes out.
+        if (probes > 0 && !this.#arps.get(ip)?.includes(b)) return;
+        probes++;
+        retransmit = probes < ARP_MCAST_SOLICIT
+          ? engine.schedule(ARP_RETRANS_TIME_MS * 1e6, () => {
+            retransmit = undefined;
+            void engine.spawn(`${this.ip} ARP ${ip} probe ${probes + 1}`, probe);
+          })
+          : undefined;
+        await engine.sleep(this.ctx.env.profile.cm.arpProcessNs);
+        await this.send(to, request);
+      };
+      await probe();
     }
     const r = await b.wait(engine, `${this.ip} ARP ${ip}`);
     engine.cancel(timer);
+    if (retransmit) engine.cancel(retransmit);
     return r;
   }
 

@@ -188,6 +188,38 @@ export function formatIpv4(n: number): string {
  * ```
  */
 export const ARP_FRAME_BYTES = 60;
+/**
+ * Time between ARP probes for an address not yet resolved, in ms: Linux's
+ * `retrans_time_ms` (/proc/sys/net/ipv4/neigh/<dev>/retrans_time_ms), whose
+ * ARP default is `RETRANS_TIME = 1 * HZ` (`arp_tbl`, net/ipv4/arp.c). A
+ * neighbour in NUD_INCOMPLETE re-arms its timer this long after each probe
+ * (`neigh_timer_handler`, net/core/neighbour.c).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ARP_MCAST_SOLICIT, ARP_RETRANS_TIME_MS } from "./ipoib.ts";
+ * assert.equal(ARP_MCAST_SOLICIT * ARP_RETRANS_TIME_MS, 3000); // a neighbour fails after 3 s
+ * ```
+ */
+export const ARP_RETRANS_TIME_MS = 1000;
+
+/**
+ * How many ARP requests go out for an address not yet resolved: Linux's
+ * `mcast_solicit` (ARP default `MCAST_PROBES = 3`). `__neigh_event_send`
+ * starts the probe count at `ucast_probes` and `neigh_max_probes` is
+ * `ucast_probes + app_probes + mcast_probes` in NUD_INCOMPLETE, so with
+ * `app_solicit` 0 exactly `mcast_solicit` requests are broadcast before the
+ * neighbour goes to NUD_FAILED (net/core/neighbour.c).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ARP_MCAST_SOLICIT } from "./ipoib.ts";
+ * assert.equal(ARP_MCAST_SOLICIT, 3);
+ * ```
+ */
+export const ARP_MCAST_SOLICIT = 3;
 const ETHERTYPE_ARP = 0x0806;
 const ARPHRD_INFINIBAND = 32;
 

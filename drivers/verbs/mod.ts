@@ -73,7 +73,14 @@ export {
   PRIVATE_DATA_BYTES,
   RejReason,
 } from "./cm_mad.ts";
-export { type IpoibMember, IpoibNetwork, parseIpv4, type PathResolver } from "./ipoib.ts";
+export {
+  ARP_MCAST_SOLICIT,
+  ARP_RETRANS_TIME_MS,
+  type IpoibMember,
+  IpoibNetwork,
+  parseIpv4,
+  type PathResolver,
+} from "./ipoib.ts";
 export {
   matches,
   matchProvider,

@@ -1077,7 +1077,10 @@ export class CmId {
   /**
    * `rdma_resolve_addr`: ARP for `dst` on the IPoIB link; `ADDR_RESOLVED`
    * (the id is then bound to the device: {@link verbs}) or `ADDR_ERROR`
-   * (status -ETIMEDOUT) after `timeoutMs`.
+   * (status -ETIMEDOUT) after `timeoutMs`. An unanswered request goes out
+   * again every second, three in all (Linux's neighbour probes, see
+   * `CmAgent.arp`); only `timeoutMs` ends the wait (`process_one_req`,
+   * drivers/infiniband/core/addr.c).
    */
   async resolveAddr(
     dst: SockAddr,
