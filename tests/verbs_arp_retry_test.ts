@@ -6,16 +6,15 @@ import assert from "node:assert/strict";
 import {
   ARP_MCAST_SOLICIT,
   ARP_RETRANS_TIME_MS,
-  Cluster,
+  type Cluster,
   type Domain,
   RdmaCmEvent,
 } from "../mod.ts";
 import { decodeArp } from "../drivers/verbs/ipoib.ts";
 import { OP } from "../hca/opcode.ts";
 import { decodePacket } from "../hca/packet.ts";
+import { MODES, pair } from "./support/rdma_cm.ts";
 
-type Mode = "native" | "bypass" | "split";
-const MODES: Mode[] = ["native", "bypass", "split"];
 const RETRANS_NS = ARP_RETRANS_TIME_MS * 1e6;
 /** Slack for the CPU and wire costs around a probe (the first one also creates the AH). */
 const SLACK_NS = 5e6;
@@ -23,18 +22,6 @@ const SLACK_NS = 5e6;
 /** `t` is `want` give or take the costs of a probe on either side. */
 function near(t: number, want: number, what: string): void {
   assert.ok(Math.abs(t - want) < SLACK_NS, `${what}: ${t} ns, expected about ${want}`);
-}
-
-async function pair(mode: Mode): Promise<{ cluster: Cluster; a: Domain; b: Domain }> {
-  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 7 });
-  const xen = mode !== "native";
-  const h0 = cluster.addHost({ name: "n0", hypervisor: xen });
-  const h1 = cluster.addHost({ name: "n1", hypervisor: xen });
-  await cluster.start();
-  if (!xen) return { cluster, a: h0.os, b: h1.os };
-  const a = await h0.createGuest({ name: "vm0", memoryMiB: 64, driver: mode });
-  const b = await h1.createGuest({ name: "vm1", memoryMiB: 64, driver: mode });
-  return { cluster, a, b };
 }
 
 /** Times at which ARP packets of `op` (1 request, 2 reply) leave an HCA (not a switch hop). */

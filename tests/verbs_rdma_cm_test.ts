@@ -23,9 +23,8 @@ import {
 import { type CmReq, decodeCm, encodeCm } from "../drivers/verbs/cm_mad.ts";
 import { parseIpv4 } from "../drivers/verbs/ipoib.ts";
 import { decodePacket } from "../hca/packet.ts";
+import { MODES, pair } from "./support/rdma_cm.ts";
 
-type Mode = "native" | "bypass" | "split";
-const MODES: Mode[] = ["native", "bypass", "split"];
 const PORT = 18515;
 
 /** The CM messages (256-byte MADs) the fabric carries from now on, or only those of `kind`. */
@@ -37,18 +36,6 @@ function captureCm(cluster: Cluster, kind?: string): NonNullable<ReturnType<type
     if (m && (kind === undefined || m.kind === kind)) got.push(m);
   });
   return got;
-}
-
-async function pair(mode: Mode): Promise<{ cluster: Cluster; a: Domain; b: Domain }> {
-  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 7 });
-  const xen = mode !== "native";
-  const h0 = cluster.addHost({ name: "n0", hypervisor: xen });
-  const h1 = cluster.addHost({ name: "n1", hypervisor: xen });
-  await cluster.start();
-  if (!xen) return { cluster, a: h0.os, b: h1.os };
-  const a = await h0.createGuest({ name: "vm0", memoryMiB: 64, driver: mode });
-  const b = await h1.createGuest({ name: "vm1", memoryMiB: 64, driver: mode });
-  return { cluster, a, b };
 }
 
 async function next(ch: EventChannel, want: number): Promise<CmEvent> {

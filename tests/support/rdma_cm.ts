@@ -1,0 +1,27 @@
+/**
+ * Helpers for rdma_cm tests: two domains on two hosts, in one of the three modes.
+ *
+ * @module
+ */
+import { Cluster, type Domain } from "../../mod.ts";
+
+/** How the two domains reach the HCA. */
+export type Mode = "native" | "bypass" | "split";
+/** All three, for tests that must hold in each. */
+export const MODES: Mode[] = ["native", "bypass", "split"];
+
+/**
+ * A started two-host cluster (pcix-sdr-2006, seed 7) and a domain on each:
+ * the hosts' OSes in native mode, a 64 MiB guest of each host otherwise.
+ */
+export async function pair(mode: Mode): Promise<{ cluster: Cluster; a: Domain; b: Domain }> {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 7 });
+  const xen = mode !== "native";
+  const h0 = cluster.addHost({ name: "n0", hypervisor: xen });
+  const h1 = cluster.addHost({ name: "n1", hypervisor: xen });
+  await cluster.start();
+  if (!xen) return { cluster, a: h0.os, b: h1.os };
+  const a = await h0.createGuest({ name: "vm0", memoryMiB: 64, driver: mode });
+  const b = await h1.createGuest({ name: "vm1", memoryMiB: 64, driver: mode });
+  return { cluster, a, b };
+}
