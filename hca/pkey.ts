@@ -125,7 +125,7 @@ export function checkPkeyList(list: unknown, what: string): number[] {
         `${what}[${i}]: ${JSON.stringify(p) ?? String(p)} is not a P_Key (0x0001..0xffff)`,
       );
     }
-    const hex = `0x${p.toString(16).padStart(4, "0")}`;
+    const hex = pkeyText(p);
     if (!isValidPkey(p)) {
       throw new RangeError(`${what}[${i}]: ${hex} is the invalid P_Key (partition bits 0)`);
     }
@@ -133,4 +133,47 @@ export function checkPkeyList(list: unknown, what: string): number[] {
     out.push(p);
   });
   return out;
+}
+
+/**
+ * A P_Key as text, `0x` and four hex digits (as OpenSM and `ibv_devinfo -v` print them).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pkeyText } from "./pkey.ts";
+ * assert.equal(pkeyText(0x8001), "0x8001");
+ * assert.equal(pkeyText(2), "0x0002");
+ * ```
+ */
+export function pkeyText(pkey: number): string {
+  return `0x${pkey.toString(16).padStart(4, "0")}`;
+}
+
+/**
+ * The P_Key table a port gets for the partitions `pkeys` (a configuration's list, checked as
+ * {@link checkPkeyList} does): {@link DEFAULT_PKEY} at index 0, then `pkeys` in order. Throws a
+ * RangeError naming `what` if the list repeats the default P_Key or the table would exceed `cap`
+ * entries (NodeInfo:PartitionCap, IBTA vol 1 §14.2.5.3).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { partitionTable } from "./pkey.ts";
+ * assert.deepEqual(partitionTable([0x8001], 64, "pkeys"), [0xffff, 0x8001]);
+ * assert.throws(() => partitionTable([0xffff], 64, "pkeys"), /pkeys: 0xffff is index 0's already/);
+ * assert.throws(() => partitionTable([0x8001, 0x8002], 2, "pkeys"), /exceed the P_Key table \(2 entries\)/);
+ * ```
+ */
+export function partitionTable(pkeys: unknown, cap: number, what: string): number[] {
+  const list = checkPkeyList(pkeys, what);
+  if (list.includes(DEFAULT_PKEY)) {
+    throw new RangeError(`${what}: ${pkeyText(DEFAULT_PKEY)} is index 0's already`);
+  }
+  if (list.length + 1 > cap) {
+    throw new RangeError(
+      `${what}: ${list.length} partitions and the default exceed the P_Key table (${cap} entries)`,
+    );
+  }
+  return [DEFAULT_PKEY, ...list];
 }

@@ -62,7 +62,7 @@ import { serializationNs } from "./link.ts";
 import type { FabricNode, Port } from "./port.ts";
 import type { SwitchNode } from "./switch.ts";
 import { isMulticastGid, MCAST_LID_BASE, MCAST_LID_LAST } from "./mcg.ts";
-import { checkPkeyList, DEFAULT_PKEY, PKEY_BLOCK } from "./pkey.ts";
+import { DEFAULT_PKEY, partitionTable, PKEY_BLOCK } from "./pkey.ts";
 
 /** The highest unicast LID (IBTA vol. 1 §4.1.3: 0xC000 and up are multicast). */
 const UNICAST_LID_LAST = 0xbfff;
@@ -298,8 +298,8 @@ export class SubnetManager {
    * Assign `port` the partitions `pkeys` (16-bit P_Keys, the membership bit set for a full
    * member): its table becomes 0xFFFF at index 0, then these in order; the next sweep sets it.
    * An empty list leaves the default partition only. Throws a RangeError for a port that is not
-   * a CA's, a bad or repeated P_Key (0xFFFF is index 0's already), or more entries than the
-   * node's PartitionCap.
+   * a CA's, or a list {@link partitionTable} refuses (a bad or repeated P_Key, 0xFFFF, more
+   * entries than the node's PartitionCap).
    *
    * @example
    * ```ts
@@ -318,7 +318,7 @@ export class SubnetManager {
    * assert.equal(sm.sweepNow().smps, plain + 1); // one P_KeyTable block changed
    * assert.deepEqual(b.port(1).pkeys, [0xffff, 0x8001, 0x0002]);
    * assert.equal(sm.sweepNow().smps, plain); // nothing left to change
-   * assert.throws(() => sm.setPkeys(a.port(1), [0xffff]), /0xffff is listed twice/);
+   * assert.throws(() => sm.setPkeys(a.port(1), [0xffff]), /0xffff is index 0's already/);
    * ```
    */
   setPkeys(port: Port, pkeys: readonly number[]): void {
@@ -326,16 +326,8 @@ export class SubnetManager {
     if (!node || node.kind !== "hca") {
       throw new RangeError("SubnetManager.setPkeys: not a channel adapter's port");
     }
-    const table = checkPkeyList([DEFAULT_PKEY, ...(pkeys ?? [])], `${port.name} P_Key table`);
     const cap = (node as HcaNode).partitionCap;
-    if (table.length > cap) {
-      throw new RangeError(
-        `${port.name} P_Key table: ${table.length} entries (the default and ${
-          table.length - 1
-        } assigned) exceed the node's PartitionCap of ${cap}`,
-      );
-    }
-    this.#pkeys.set(port, table);
+    this.#pkeys.set(port, partitionTable(pkeys ?? [], cap, `${port.name} P_Key table`));
   }
 
   /** The table the SM sets on `port`: 0xFFFF at index 0, then what {@link setPkeys} assigned. */

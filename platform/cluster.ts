@@ -10,7 +10,7 @@
 import { Fabric } from "../hca/fabric.ts";
 import { Hca } from "../hca/device.ts";
 import { SubnetManager } from "../hca/subnet_manager.ts";
-import { checkPkeyList, DEFAULT_PKEY } from "../hca/pkey.ts";
+import { partitionTable } from "../hca/pkey.ts";
 import type { SwitchNode } from "../hca/switch.ts";
 import { Engine } from "../sim/engine.ts";
 import { InterruptController } from "../sim/irq.ts";
@@ -281,16 +281,7 @@ export class Cluster {
     if (spec.pkeys !== undefined) {
       try {
         // The default P_Key is index 0's; the rest must fit the HCA's table (NodeInfo:PartitionCap).
-        pkeys = checkPkeyList(spec.pkeys, "pkeys");
-        if (pkeys.includes(DEFAULT_PKEY)) {
-          throw new RangeError("pkeys: 0xffff is index 0's already");
-        }
-        const cap = this.profile.hca.maxPkeys;
-        if (pkeys.length + 1 > cap) {
-          throw new RangeError(
-            `pkeys: ${pkeys.length} partitions and the default exceed the P_Key table (${cap} entries)`,
-          );
-        }
+        pkeys = partitionTable(spec.pkeys, this.profile.hca.maxPkeys, "pkeys").slice(1);
       } catch (e) {
         throw new VerbsError("EINVAL", `addHost ${spec.name}: ${(e as Error).message}`);
       }

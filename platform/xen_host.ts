@@ -25,7 +25,7 @@ import { VIB_KEYS } from "../drivers/vib/mod.ts";
 import { Dom0Heap, sealDom0Space } from "../drivers/back/dom0_heap.ts";
 import { type Quota, QUOTA_KINDS, quotaWith } from "../drivers/back/quota.ts";
 import { pkeysKey } from "../drivers/back/vibback.ts";
-import { checkPkeyList, DEFAULT_PKEY } from "../hca/pkey.ts";
+import { checkPkeyList, DEFAULT_PKEY, pkeyText } from "../hca/pkey.ts";
 import { EventDispatcher } from "../drivers/xen/evtchn.ts";
 import { createXenbusDevice } from "../drivers/xen/xenbus.ts";
 import type { ResourceKind } from "../hca/device.ts";
@@ -235,8 +235,8 @@ export class XenPlatform implements HostPlatform {
           const i = pkeys.findIndex((k) => !table.includes(k));
           if (i >= 0) {
             throw new RangeError(
-              `pkeys[${i}]: 0x${
-                pkeys[i].toString(16).padStart(4, "0")
+              `pkeys[${i}]: ${
+                pkeyText(pkeys[i])
               } is not in ${this.hw.name}'s P_Key table (add it to the host's pkeys)`,
             );
           }

@@ -43,7 +43,7 @@ import type { Hypervisor } from "../../hypervisor/hypervisor.ts";
 import { type Engine, WaitQueue } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
 import type { HcaDriver } from "../native/driver.ts";
-import { DEFAULT_PKEY } from "../../hca/pkey.ts";
+import { DEFAULT_PKEY, pkeyText } from "../../hca/pkey.ts";
 import { Errno, type ErrnoCode, requestError } from "../uapi/errors.ts";
 import type { Dom0Heap } from "./dom0_heap.ts";
 import type { EventDispatcher } from "../xen/evtchn.ts";
@@ -1106,7 +1106,7 @@ export function readPkeys(
  * ```
  */
 export function pkeysKey(pkeys: readonly number[]): string {
-  return pkeys.map((k) => `0x${k.toString(16).padStart(4, "0")}`).join(" ");
+  return pkeys.map(pkeyText).join(" ");
 }
 
 /**

@@ -14,6 +14,7 @@ import { CmdOp, type PathParams, type QpContextParams } from "../../hca/commands
 import { CQE_BYTES } from "../../hca/cqe.ts";
 import { EqeType } from "../../hca/commands.ts";
 import { isMulticastGid, isMulticastLid } from "../../hca/mcg.ts";
+import { isValidPkey, pkeyText } from "../../hca/pkey.ts";
 import { MELLANOX_OUI, PCI_DEVICE_MT23108 } from "../../hca/pci.ts";
 import { SEG_BYTES } from "../../hca/wqe.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
@@ -767,11 +768,10 @@ export class UContext implements UverbsFile {
         const port = mask & M.PORT ? ctx.port! : set.port ?? 1;
         const pkey = this.driver.cachedPkey(port, i);
         if (!this.#pkeys.includes(pkey)) {
-          const hex = (k: number) => `0x${k.toString(16).padStart(4, "0")}`;
           throw inval(
-            `modify_qp: pkeyIndex ${i} (P_Key ${hex(pkey)}${
-              pkey & 0x7fff ? "" : ", an empty entry"
-            }) is not one of this domain's partitions (${this.#pkeys.map(hex).join(", ")})`,
+            `modify_qp: pkeyIndex ${i} (P_Key ${pkeyText(pkey)}${
+              isValidPkey(pkey) ? "" : ", an empty entry"
+            }) is not one of this domain's partitions (${this.#pkeys.map(pkeyText).join(", ")})`,
           );
         }
       }
