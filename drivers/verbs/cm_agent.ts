@@ -485,7 +485,6 @@ export class CmAgent {
       const l = this.#arps.get(ip);
       const i = l?.indexOf(b) ?? -1;
       if (l && i >= 0) l.splice(i, 1);
-      if (retransmit) engine.cancel(retransmit);
       b.resolve(undefined);
     });
     const holder = this.#net.lookup(ip);
