@@ -264,11 +264,11 @@ async function benchEngine(o: Options, out: Json, say: (s: string) => void): Pro
   }
   const ev = rates(mine[0].count, mine), min = rates(floor[0].count, floor);
   const rw = stats(ratioWall), rc = stats(ratioCpu);
-  await joinWakeups(2, 20_000);
+  await warmUpWith(() => joinWakeups(2, sleeps2 / 20), o.quick);
   const two: EngineRun[] = [];
   for (let r = 0; r < o.repeats; r++) two.push(await joinWakeups(2, sleeps2 / 2));
   const wk = rates(two[0].count, two);
-  await joinWakeups(1000, 5);
+  await warmUpWith(() => joinWakeups(1000, joinSleeps), o.quick);
   const join: EngineRun[] = [];
   for (let r = 0; r < o.repeats; r++) join.push(await joinWakeups(1000, joinSleeps));
   const jn = rates(join[0].count, join);
@@ -327,10 +327,19 @@ function sizeName(n: number): string {
 }
 
 /** Run `s` untimed, in chunks of a tenth of a timed run, for {@link STREAM_WARM_UP_S}. */
-async function warmUp(s: WriteStream, n: number, quick: boolean): Promise<void> {
+function warmUp(s: WriteStream, n: number, quick: boolean): Promise<void> {
   const chunk = Math.max(STREAM_SIGNAL_EVERY, Math.floor(n / 10));
+  return warmUpWith(() => s.run(chunk), quick);
+}
+
+/**
+ * Call `step` untimed until {@link STREAM_WARM_UP_S} have passed (`--quick`: a
+ * quarter): V8 keeps compiling a workload's hot functions for about its first
+ * wall second, and what is timed is the steady state.
+ */
+async function warmUpWith(step: () => Promise<unknown>, quick: boolean): Promise<void> {
   const until = performance.now() + STREAM_WARM_UP_S * (quick ? 250 : 1000);
-  do await s.run(chunk); while (performance.now() < until);
+  do await step(); while (performance.now() < until);
 }
 
 async function benchStream(o: Options, out: Json, say: (s: string) => void): Promise<void> {
