@@ -19,7 +19,7 @@ import {
   paperTables,
 } from "./lib/paper_report.ts";
 import { loadToolProfile, ToolError } from "./lib/api.ts";
-import { Progress, runMain, userPath } from "./lib/cli.ts";
+import { makeUserDir, Progress, runMain, userPath } from "./lib/cli.ts";
 
 async function main(args: string[]): Promise<void> {
   const t0 = performance.now();
@@ -37,11 +37,7 @@ async function main(args: string[]): Promise<void> {
     );
   }
   // The output directory before the run: a bad --out fails at once, not after the evaluation.
-  try {
-    await Deno.mkdir(out, { recursive: true });
-  } catch (e) {
-    throw new ToolError(`--out ${out}: cannot create the directory (${(e as Error).message})`);
-  }
+  await makeUserDir(out, "--out");
   const profile = await loadToolProfile(c.profile);
   let progress: Progress | undefined;
   let data;

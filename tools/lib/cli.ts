@@ -149,9 +149,13 @@ function fileError(flag: string, path: string, e: unknown, verb: "read" | "write
   const err = e as Error;
   if (err?.name === "NotCapable" || err?.name === "PermissionDenied") {
     const perm = verb === "read" ? "--allow-read" : "--allow-write";
-    const why = err.name === "NotCapable"
-      ? `no ${verb} permission (run it through its deno task, or add ${perm}=${path})`
-      : `permission denied by the system`;
+    // Deno grants /dev, /proc and /sys only to --allow-all ("Requires all access"),
+    // whatever --allow-read/--allow-write name.
+    const why = err.name !== "NotCapable"
+      ? `permission denied by the system`
+      : /Requires all access/.test(err.message ?? "")
+      ? `Deno reaches /dev, /proc and /sys only with --allow-all; choose another place`
+      : `no ${verb} permission (run it through its deno task, or add ${perm}=${path})`;
     return new ToolError(`${flag} ${path}: cannot ${verb} it: ${why}`);
   }
   if (err?.name === "NotFound") {
@@ -219,6 +223,38 @@ export async function writeUserFile(path: string, data: Uint8Array, flag: string
     throw fileError(flag, full, e, "write");
   }
   return full;
+}
+
+/**
+ * Create the directory the user named as an output (and its parents), as
+ * given to a tool's `flag`; a one-line {@link ToolError} names what stood in
+ * the way. `full` is already resolved ({@link userPath}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { makeUserDir } from "./cli.ts";
+ * const dir = await Deno.makeTempDir();
+ * await makeUserDir(`${dir}/a/b`, "--out");
+ * assert.ok((await Deno.stat(`${dir}/a/b`)).isDirectory);
+ * await Deno.writeTextFile(`${dir}/f`, "");
+ * await assert.rejects(makeUserDir(`${dir}/f/c`, "--out"), {
+ *   name: "ToolError",
+ *   message: new RegExp(`^--out ${dir}/f/c: cannot create the directory \\(`),
+ * });
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function makeUserDir(full: string, flag: string): Promise<void> {
+  try {
+    await Deno.mkdir(full, { recursive: true });
+  } catch (e) {
+    const err = e as Error;
+    if (err?.name === "NotCapable" || err?.name === "PermissionDenied") {
+      throw fileError(flag, full, e, "write");
+    }
+    throw new ToolError(`${flag} ${full}: cannot create the directory (${err?.message ?? e})`);
+  }
 }
 
 /**
