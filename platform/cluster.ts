@@ -10,7 +10,7 @@
 import { Fabric } from "../hca/fabric.ts";
 import { Hca } from "../hca/device.ts";
 import { SubnetManager } from "../hca/subnet_manager.ts";
-import { partitionTable } from "../hca/pkey.ts";
+import { DEFAULT_PKEY, partitionTable, pkeyMatch, pkeyText } from "../hca/pkey.ts";
 import type { SwitchNode } from "../hca/switch.ts";
 import { Engine } from "../sim/engine.ts";
 import { InterruptController } from "../sim/irq.ts";
@@ -286,6 +286,16 @@ export class Cluster {
         throw new VerbsError("EINVAL", `addHost ${spec.name}: ${(e as Error).message}`);
       }
     }
+    if (spec.ipoibPkey !== undefined && ![DEFAULT_PKEY, ...pkeys ?? []].includes(spec.ipoibPkey)) {
+      throw new VerbsError(
+        "EINVAL",
+        `addHost ${spec.name}: ipoibPkey ${
+          typeof spec.ipoibPkey === "number"
+            ? pkeyText(spec.ipoibPkey)
+            : JSON.stringify(spec.ipoibPkey)
+        } is not 0xffff or one of the host's pkeys`,
+      );
+    }
     const rng = this.rng.fork();
     const memory = new WatchedMemory(mib * MIB, this.engine);
     const irq = new InterruptController();
@@ -485,15 +495,21 @@ const PACKET_LIFE_TIME = 18;
  * The subnet administrator's answer for a path between two LIDs of the
  * cluster's fabric: the smaller active MTU of the two ends (the switch
  * carries any), the slower link's rate, SL 0 (no QoS policy, whatever the
- * QoS class asked), P_Key 0xffff; none when a LID has no port or a port is
- * not ACTIVE.
+ * QoS class asked), the P_Key asked for; none when a LID has no port, a port
+ * is not ACTIVE, or the two ports do not share the partition asked for — each
+ * holds an entry of it, and the two entries match (IBTA vol 1 §10.9: not both
+ * limited; OpenSM's PathRecord handler, osm_sa_path_record.c, answers only
+ * within a P_Key both ends share, `osm_physp_share_this_pkey`).
  */
 function pathRecord(
   fabric: Fabric,
-  q: { slid: number; dlid: number; qosClass: number },
+  q: { slid: number; dlid: number; qosClass: number; pkey: number },
 ): PathRecord | undefined {
   const s = fabric.portByLid(q.slid), d = fabric.portByLid(q.dlid);
   if (!s || !d || s.state !== "ACTIVE" || d.state !== "ACTIVE") return undefined;
+  const inPartition = (p: { pkeys: readonly number[] }) =>
+    p.pkeys.filter((e) => ((e ^ q.pkey) & 0x7fff) === 0);
+  if (!inPartition(s).some((a) => inPartition(d).some((b) => pkeyMatch(a, b)))) return undefined;
   const mtu = Math.min(s.activeMtu, d.activeMtu);
   const gbps = Math.min(
     ...[s, d].map((p) =>
@@ -508,7 +524,7 @@ function pathRecord(
     dlid: q.dlid,
     slid: q.slid,
     trafficClass: 0,
-    pkey: 0xffff,
+    pkey: q.pkey,
     qosClass: q.qosClass,
     sl: 0,
     mtu: MTU_CODE[mtu] ?? 4,

@@ -205,6 +205,11 @@ export interface DomainOptions {
    * it (default: a link of its own).
    */
   ipoib?: IpoibNetwork;
+  /**
+   * The partition its IPoIB interface is in (default 0xffff): the P_Key of its ARP and
+   * connection-manager traffic and of its rdma_cm QPs (`RdmaCmEnv.pkey`).
+   */
+  ipoibPkey?: number;
 }
 
 /**
@@ -305,6 +310,7 @@ export class Domain {
       cpu: this.cpu,
       network: o.ipoib ?? new IpoibNetwork(),
       openDevice: () => this.openDevice(),
+      pkey: o.ipoibPkey,
     });
   }
 

@@ -71,6 +71,14 @@ export interface HostSpec {
    * partition only).
    */
   pkeys?: number[];
+  /**
+   * The partition of the host kernel's IPoIB interface (the OS's, or dom0's): 0xffff (`ib0`, the
+   * default) or one of `pkeys` (Linux's child interface `ib0.8001`). Its ARP and
+   * connection-manager traffic and its rdma_cm QPs use that P_Key; only domains whose interface
+   * is in a matching partition reach it by rdma_cm. A guest's interface is in its first
+   * partition (`GuestOptions.pkeys[0]`).
+   */
+  ipoibPkey?: number;
 }
 
 /**

@@ -111,6 +111,7 @@ export class NativePlatform implements HostPlatform {
       noise: hw.noise?.cpu("os"),
       nomad: hw.nomad,
       ipoib: hw.ipoib,
+      ipoibPkey: spec.ipoibPkey,
       rng: Prng.derive(hw.seed, `${hw.name}/os/user`),
     });
     this.driver = hostDriver(hw, this.kernel);

@@ -115,6 +115,7 @@ export class XenPlatform implements HostPlatform {
       noise: hw.noise?.cpu(xenKernelName(this.hv, 0)),
       nomad: hw.nomad,
       ipoib: hw.ipoib,
+      ipoibPkey: spec.ipoibPkey,
       rng: Prng.derive(hw.seed, `${hw.name}/dom0/user`),
     });
     this.driver = hostDriver(hw, space);

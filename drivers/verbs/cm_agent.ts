@@ -19,6 +19,14 @@
  * the well-known 1, and its Q_Key is 0x00010000 — GSI's 0x80010000 is a
  * controlled Q_Key an unprivileged QP may not use (IBTA vol. 1 §10.2.4).
  *
+ * The service's QP is in one partition, its domain's IPoIB interface's
+ * (`CmAgent.start`'s `partition`): every datagram it sends carries that
+ * P_Key and it takes only those whose P_Key matches, so ARP and CM MADs
+ * stay within the partition and an answer goes out in the one its request
+ * came in on. The subnet manager's node runs one more service for each other
+ * partition it answers PathRecord queries in (`RdmaCm.saAddress`), as its
+ * GSI takes any P_Key of the port's table.
+ *
  * Time it charges: each datagram received wakes the service (the
  * completion event and `cpu.wakeupNs`), then costs `cm.madProcessNs` for a
  * CM MAD, `cm.saProcessNs` for a PathRecord query answered here (only on
@@ -57,6 +65,7 @@ import {
 import type { Mr } from "./mr.ts";
 import type { Pd } from "./pd.ts";
 import type { Qp } from "./qp.ts";
+import { DEFAULT_PKEY } from "../../hca/pkey.ts";
 
 /**
  * The Q_Key of every management service QP (see the module text).
@@ -188,6 +197,13 @@ export class CmAgent {
   readonly address: AgentAddr;
   /** The port's GID (the IPoIB hardware address's). */
   readonly gid: Uint8Array;
+  /**
+   * The partition the service's QP is in: the P_Key of its `pkey_index`, what every datagram it
+   * sends carries and what one it takes must match (IBTA vol 1 §10.9).
+   */
+  readonly pkey: number;
+  /** The index of {@link pkey} in its port's P_Key table (the QP's `pkey_index`). */
+  readonly pkeyIndex: number;
   /** CM messages go here (set by the connection manager). */
   onCm: CmHandler | undefined;
   /** Datagrams sent and received (tests, counters). */
@@ -223,7 +239,17 @@ export class CmAgent {
     ctx: Context,
     net: IpoibNetwork,
     ip: string,
-    parts: { pd: Pd; mr: Mr; cq: Cq; ch: CompChannel; qp: Qp; base: number; lid: number },
+    parts: {
+      pd: Pd;
+      mr: Mr;
+      cq: Cq;
+      ch: CompChannel;
+      qp: Qp;
+      base: number;
+      lid: number;
+      pkey: number;
+      pkeyIndex: number;
+    },
   ) {
     this.ctx = ctx;
     this.#net = net;
@@ -235,6 +261,8 @@ export class CmAgent {
     this.#qp = parts.qp;
     this.#base = parts.base;
     this.address = { lid: parts.lid, qpn: parts.qp.qpNum };
+    this.pkey = parts.pkey;
+    this.pkeyIndex = parts.pkeyIndex;
     this.gid = net.gidOf(parts.lid) ?? new Uint8Array(16);
     for (let i = 0; i < SEND_SLOTS; i++) this.#freeSend.push(RECV_SLOTS + i);
   }
@@ -243,8 +271,23 @@ export class CmAgent {
    * Create the service's PD, buffers, CQ and UD QP on `ctx` (port 1), post
    * its receives and start its receive loop (a kernel thread that sleeps
    * on the CQ's completion channel).
+   *
+   * `partition`: the P_Key the service is in and its index in port 1's table
+   * (default the default partition, 0xffff at index 0). Its QP is moved to
+   * INIT with that index, so every datagram it sends carries the P_Key and
+   * it takes only datagrams whose P_Key matches (IBTA vol 1 §10.9): in a
+   * guest, dom0 checks the index against the guest's partitions as it does
+   * for any QP. Linux's GSI (QP1) instead takes any P_Key of the port's table
+   * and picks a P_Key index per send (`ib_create_send_mad`'s `pkey_index`,
+   * answering with the one a request came on); a service per partition is
+   * that here, with no per-send index an unprivileged QP could abuse.
    */
-  static async start(ctx: Context, net: IpoibNetwork, ip: string): Promise<CmAgent> {
+  static async start(
+    ctx: Context,
+    net: IpoibNetwork,
+    ip: string,
+    partition: { pkey: number; pkeyIndex: number } = { pkey: DEFAULT_PKEY, pkeyIndex: 0 },
+  ): Promise<CmAgent> {
     const pd = await ctx.allocPd();
     const bytes = (RECV_SLOTS + SEND_SLOTS) * SLOT;
     const base = ctx.env.memory.alloc(bytes, 4096);
@@ -258,11 +301,16 @@ export class CmAgent {
       recvCq: cq,
       cap: { maxSendWr: SEND_SLOTS, maxRecvWr: RECV_SLOTS, maxSendSge: 1, maxRecvSge: 1 },
     });
-    await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, qkey: CM_AGENT_QKEY });
+    await qp.modify({
+      state: QpState.INIT,
+      port: 1,
+      pkeyIndex: partition.pkeyIndex,
+      qkey: CM_AGENT_QKEY,
+    });
     await qp.modify({ state: QpState.RTR });
     await qp.modify({ state: QpState.RTS, sqPsn: 0 });
     const lid = ctx.queryPort(1).lid;
-    const agent = new CmAgent(ctx, net, ip, { pd, mr, cq, ch, qp, base, lid });
+    const agent = new CmAgent(ctx, net, ip, { pd, mr, cq, ch, qp, base, lid, ...partition });
     for (let i = 0; i < RECV_SLOTS; i++) agent.#postRecv(i);
     cq.reqNotify(false);
     // In a split guest the receives are requests to dom0: answer no ARP before they are posted.
@@ -349,7 +397,12 @@ export class CmAgent {
       // A query: only the subnet manager's node answers (IBTA §15.2: the SA is at the SM).
       await engine.sleep(cm.saProcessNs);
       const q = pr.record;
-      const found = this.#net.pathResolver?.({ slid: q.slid, dlid: q.dlid, qosClass: q.qosClass });
+      const found = this.#net.pathResolver?.({
+        slid: q.slid,
+        dlid: q.dlid,
+        qosClass: q.qosClass,
+        pkey: q.pkey,
+      });
       const answer = encodePathRecord(found ?? q, pr.tid, true);
       if (!found) setMadStatus(answer, SA_ERR_NO_RECORDS);
       await this.send(from, answer, true);
@@ -488,8 +541,14 @@ export class CmAgent {
       b.resolve(undefined);
     });
     const holder = this.#net.lookup(ip);
-    if (holder?.agentAddress) {
-      const to = await holder.agentAddress();
+    let to: AgentAddr | undefined;
+    try {
+      if (holder?.agentAddress) to = await holder.agentAddress();
+    } catch {
+      // A holder whose service cannot start (its interface's partition is not in its port's
+      // table) answers nothing: the wait ends at the timeout.
+    }
+    if (to) {
       const request = encodeArp({
         op: 1,
         senderQpn: this.address.qpn,
@@ -543,8 +602,10 @@ export class CmAgent {
       this.#paths.delete(tid);
       b.resolve(undefined);
     });
-    if (sa?.agentAddress) {
-      const to = await sa.agentAddress();
+    // The SA answers on the GSI of its port, which takes any P_Key of the port's table (IBTA vol 1
+    // §10.9): the query goes to its service for this one's partition.
+    if (sa?.saAddress || sa?.agentAddress) {
+      const to = sa.saAddress ? await sa.saAddress(this.pkey) : await sa.agentAddress!();
       query.to = to;
       const record: PathRecord = {
         dgid: q.dgid,
@@ -552,7 +613,9 @@ export class CmAgent {
         dlid: q.dlid,
         slid: this.address.lid,
         trafficClass: 0,
-        pkey: 0xffff,
+        // The partition the path is asked for (ComponentMask's P_Key bit): the service's, as the
+        // cma asks for its device address's (`cma_query_ib_route`: `ib_addr_get_pkey`).
+        pkey: this.pkey,
         qosClass: q.qosClass,
         sl: 0,
         mtu: 0,

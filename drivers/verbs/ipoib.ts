@@ -11,7 +11,10 @@
  * request is a broadcast on the IPoIB multicast group; the model delivers
  * it to the owner of the address only (the others would drop it), as one
  * UD datagram of {@link ARP_FRAME_BYTES} through the fabric, and the reply
- * comes back the same way.
+ * comes back the same way. Each member's interface is in one partition
+ * (`RdmaCm.pkey`, Linux's `ib0.8001`): a request from another partition is
+ * dropped by the holder's HCA (IBTA vol 1 §10.9), as another partition's
+ * broadcast never reaches it, and goes unanswered.
  *
  * @example
  * ```ts
@@ -49,21 +52,29 @@ export interface IpoibMember {
    * number), started if it is not yet: what an ARP request is sent to.
    */
   agentAddress?(): Promise<{ lid: number; qpn: number }>;
+  /**
+   * On the subnet manager's node: the address of the service that answers
+   * PathRecord queries carrying P_Key `pkey` (the GSI takes any P_Key of its
+   * port's table, IBTA vol 1 §10.9: here one service per partition), started
+   * if it is not yet. Without it, queries go to {@link agentAddress}.
+   */
+  saAddress?(pkey: number): Promise<{ lid: number; qpn: number }>;
 }
 
 /**
- * What the subnet administrator knows: the path between two LIDs, or
- * undefined when there is none (a port down, no such LID).
+ * What the subnet administrator knows: the path between two LIDs in the
+ * partition `pkey`, or undefined when there is none (a port down, no such
+ * LID, the two ports not both members of the partition).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import type { PathResolver } from "./ipoib.ts";
  * const none: PathResolver = () => undefined; // a subnet without paths
- * assert.equal(none({ slid: 1, dlid: 2, qosClass: 0 }), undefined);
+ * assert.equal(none({ slid: 1, dlid: 2, qosClass: 0, pkey: 0xffff }), undefined);
  * ```
  */
-export type PathResolver = (q: { slid: number; dlid: number; qosClass: number }) =>
+export type PathResolver = (q: { slid: number; dlid: number; qosClass: number; pkey: number }) =>
   | PathRecord
   | undefined;
 

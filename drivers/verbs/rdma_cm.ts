@@ -8,7 +8,9 @@
  * messages travel through the domain's own device (`cm_agent.ts`). A
  * guest's connection manager runs in the guest over its virtual HCA, so it
  * works unchanged in native, bypass and split domains and needs nothing new
- * from dom0.
+ * from dom0. The domain's IPoIB interface is in one partition
+ * ({@link RdmaCmEnv.pkey}): its ARP, PathRecord queries, CM MADs and the
+ * QPs it connects all use that P_Key (docs/rdma_cm.md, "Partitions").
  *
  * The calls and their events, in librdmacm's order (rdma_cm(7)):
  *
@@ -126,6 +128,7 @@ import type { Context } from "./context.ts";
 import { EventAcks } from "./event_acks.ts";
 import { EventFile } from "./event_file.ts";
 import { type IpoibNetwork, parseIpv4 } from "./ipoib.ts";
+import { DEFAULT_PKEY, pkeyMatch, pkeyText } from "../../hca/pkey.ts";
 import type { Pd, QpInitAttr } from "./pd.ts";
 import type { ThreadCpu } from "./provider.ts";
 import type { Qp } from "./qp.ts";
@@ -325,10 +328,48 @@ export interface RdmaCmEnv {
   network: IpoibNetwork;
   /** The domain's first RDMA device (the one its IPoIB interface is on). */
   openDevice(): Promise<Context>;
+  /**
+   * The partition of the domain's IPoIB interface (default 0xffff, the default partition): the
+   * P_Key its ARP and management datagrams carry, the PathRecords it asks for and the REQs it
+   * sends, and its rdma_cm QPs' (Linux: the interface's broadcast address carries it,
+   * `ib_addr_get_pkey`, and the cma finds its index, `cma_ib_init_qp_attr`).
+   */
+  pkey?: number;
 }
 
 /** The cma's CM response timeout (CMA_CM_RESPONSE_TIMEOUT: 4.096 µs × 2^20, 4096 ms to ib_cm). */
 const CM_RESPONSE_TIMEOUT = 20;
+
+/**
+ * The index of `pkey` in port 1's P_Key table on `ctx`, reading the entries in turn (one
+ * `ibv_query_pkey` each) until it is found: with `exact`, the entry equal to it, as
+ * ibv_get_pkey_index(3) finds one; otherwise an entry of its partition, a full member's before a
+ * limited one's, as `ib_find_cached_pkey` (drivers/infiniband/core/cache.c) finds one. EINVAL
+ * naming the P_Key when the table has none.
+ */
+async function pkeyIndexOf(
+  ctx: Context,
+  pkey: number,
+  exact: boolean,
+  who: string,
+): Promise<number> {
+  const len = ctx.queryPort(1).pkeyTblLen;
+  let limited: number | undefined;
+  for (let i = 0; i < len; i++) {
+    const e = await ctx.queryPkey(1, i);
+    if (exact ? e === pkey : (e & 0x7fff) !== 0 && ((e ^ pkey) & 0x7fff) === 0) {
+      if (exact || e & 0x8000) return i;
+      limited ??= i;
+    }
+  }
+  if (limited !== undefined) return limited;
+  return fail(
+    "EINVAL",
+    `rdma_cm ${who}: port 1's P_Key table has no ${
+      pkeyText(pkey)
+    } (the IPoIB interface's partition)`,
+  );
+}
 /** The cma's retries of a CM message (CMA_MAX_CM_RETRIES). */
 const MAX_CM_RETRIES = 15;
 /**
@@ -403,8 +444,12 @@ export class RdmaCm {
   readonly env: RdmaCmEnv;
   /** The domain's IPoIB address. */
   readonly ip: string;
+  /** The partition of the domain's IPoIB interface ({@link RdmaCmEnv.pkey}). */
+  readonly pkey: number;
   #ctx: Promise<Context> | undefined;
   #agent: Promise<CmAgent> | undefined;
+  /** The subnet administrator's services in other partitions than the interface's, by index. */
+  #saAgents = new Map<number, Promise<CmAgent>>();
   #ports = new Map<number, CmId>();
   #nextPort = EPHEMERAL_FIRST;
   #nextCommId = 1;
@@ -428,6 +473,7 @@ export class RdmaCm {
    */
   constructor(env: RdmaCmEnv) {
     this.env = env;
+    this.pkey = env.pkey ?? DEFAULT_PKEY;
     this.ip = env.network.attach(this);
   }
 
@@ -456,7 +502,13 @@ export class RdmaCm {
   agent(): Promise<CmAgent> {
     this.#agent ??= (async () => {
       // The kernel's own consumer of the device, apart from the programs' context.
-      const a = await CmAgent.start(await this.env.openDevice(), this.env.network, this.ip);
+      const ctx = await this.env.openDevice();
+      // The default partition is index 0's in every table (hca/pkey.ts, partitionTable): no
+      // lookup. Another is looked up by value, as ibv_get_pkey_index(3) does.
+      const partition = this.pkey === DEFAULT_PKEY
+        ? undefined
+        : { pkey: this.pkey, pkeyIndex: await pkeyIndexOf(ctx, this.pkey, true, this.name) };
+      const a = await CmAgent.start(ctx, this.env.network, this.ip, partition);
       a.onCm = (m, from) => this.#onCm(m, from);
       return a;
     })();
@@ -466,6 +518,43 @@ export class RdmaCm {
   /** The management service's address (an ARP for this domain's address starts it). */
   async agentAddress(): Promise<AgentAddr> {
     return (await this.agent()).address;
+  }
+
+  /**
+   * On the subnet manager's node: the service that answers PathRecord queries carrying `pkey`.
+   * The SA receives on its port's GSI, which takes a MAD whose P_Key matches any entry of the
+   * port's table (IBTA vol 1 §10.9; `pkeyAccepts` for QP1); here the interface's service when
+   * its P_Key matches, else a service on the table entry that does (found as
+   * `ib_find_cached_pkey` finds one: the same partition, a full member first), started on first
+   * use. With no such entry the query goes to the interface's service and the HCA drops it, as
+   * it would drop it at QP1.
+   */
+  saAddress(pkey: number): Promise<AgentAddr> {
+    if (pkeyMatch(pkey, this.pkey)) return this.agentAddress();
+    return (async () => {
+      const ctx = await this.context();
+      let idx: number;
+      try {
+        idx = await pkeyIndexOf(ctx, pkey, false, this.name);
+      } catch {
+        return await this.agentAddress();
+      }
+      const entry = await ctx.queryPkey(1, idx);
+      if (!pkeyMatch(pkey, entry)) return await this.agentAddress();
+      let a = this.#saAgents.get(idx);
+      if (!a) {
+        a = (async () => {
+          const s = await CmAgent.start(await this.env.openDevice(), this.env.network, this.ip, {
+            pkey: entry,
+            pkeyIndex: idx,
+          });
+          s.onCm = (m, from) => this.#onCm(m, from);
+          return s;
+        })();
+        this.#saAgents.set(idx, a);
+      }
+      return (await a).address;
+    })();
   }
 
   /** @internal one system call on the rdma_cm device */
@@ -1099,7 +1188,17 @@ export class CmId {
     this.state = "addr_query";
     const engine = this.#cm.env.engine;
     void engine.spawn(`${this.#cm.name} rdma_resolve_addr`, async () => {
-      const agent = await this.#cm.agent();
+      let agent: CmAgent;
+      try {
+        agent = await this.#cm.agent();
+      } catch {
+        // The interface's P_Key is not in the port's table (the subnet manager took it away):
+        // the interface has no carrier (ipoib's `ipoib_pkey_dev_check_presence`), nothing goes
+        // out on it.
+        if (this.state !== "addr_query") return;
+        this.state = "addr_bound";
+        return this.#event(RdmaCmEvent.ADDR_ERROR, -Errno.ENETUNREACH);
+      }
       this.verbs = await this.#cm.context();
       const r = dst.ip === this.#cm.ip
         ? { ...agent.address, gid: agent.gid } // loopback: the local route, no ARP
@@ -1167,9 +1266,12 @@ export class CmId {
     if (init.type !== QpType.RC) {
       fail("EINVAL", `rdma_create_qp: RDMA_PS_TCP connects RC QPs (type 2), not type ${init.type}`);
     }
+    // cma_ib_init_qp_attr: the index of the interface's P_Key (`ib_find_cached_pkey`), which the
+    // domain's management service looked up (it runs by the time an id has a device).
+    const pkeyIndex = this.#cm.pkey === DEFAULT_PKEY ? 0 : (await this.#cm.agent()).pkeyIndex;
     const qp = await pd.createQp(init);
     try {
-      await qp.modify({ state: QpState.INIT, port: this.portNum, pkeyIndex: 0, accessFlags: 0 });
+      await qp.modify({ state: QpState.INIT, port: this.portNum, pkeyIndex, accessFlags: 0 });
     } catch (e) {
       await qp.destroy();
       throw e;
@@ -1269,7 +1371,8 @@ export class CmId {
       startingPsn: this.qp!.initialPsn,
       localCmResponseTimeout: CM_RESPONSE_TIMEOUT,
       retryCount: Math.min(7, param.retryCount ?? 0),
-      pkey: 0xffff,
+      // cm_format_req: the partition of the path (the interface's, asked of the SA).
+      pkey: path.pkey,
       pathMtu: path.mtu,
       rnrRetryCount: Math.min(7, param.rnrRetryCount ?? 0),
       maxCmRetries: MAX_CM_RETRIES,
