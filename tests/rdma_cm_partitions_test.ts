@@ -165,6 +165,39 @@ for (const mode of MODES) {
   });
 }
 
+for (const mode of MODES) {
+  Deno.test(`rdma_cm partitions (${mode}): an SA whose port is not in the partition never answers (ROUTE_ERROR -ETIMEDOUT)`, async () => {
+    // The subnet manager's host holds 0x8002 only; a and b, on two other hosts, are in 0x8001.
+    const c = new Cluster({ profile: "pcix-sdr-2006", seed: 3 });
+    const xen = mode !== "native";
+    const sm = c.addHost({ name: "sm", hypervisor: false, pkeys: [0x8002] });
+    const [h1, h2] = [1, 2].map((i) =>
+      c.addHost({
+        name: `n${i}`,
+        hypervisor: xen,
+        pkeys: [0x8001],
+        ipoibPkey: xen ? undefined : 0x8001,
+      })
+    );
+    await c.start();
+    const dom = async (h: Host, name: string): Promise<Domain> =>
+      xen ? await h.createGuest({ name, driver: mode, pkeys: [0x8001] }) : h.os;
+    const a = await dom(h1, "vm1"), b = await dom(h2, "vm2");
+    await c.run(async () => {
+      const before = sm.hw.hca.stats().counters.pkeyViolations;
+      const ch = a.rdmaCm.createEventChannel();
+      const id = await ch.createId();
+      await id.resolveAddr({ ip: b.rdmaCm.ip, port: PORT });
+      (await next(ch, RdmaCmEvent.ADDR_RESOLVED)).ack(); // a and b share 0x8001
+      await id.resolveRoute(1000);
+      const ev = await next(ch, RdmaCmEvent.ROUTE_ERROR);
+      ev.ack();
+      assert.equal(ev.status, -Errno.ETIMEDOUT);
+      assert.equal(sm.hw.hca.stats().counters.pkeyViolations - before, 1, "the query, dropped");
+    });
+  });
+}
+
 Deno.test("rdma_cm partitions: a host's ipoibPkey must be 0xffff or one of its pkeys", () => {
   const c = new Cluster({ profile: "pcix-sdr-2006", seed: 3 });
   assert.throws(

@@ -450,6 +450,8 @@ export class RdmaCm {
   #agent: Promise<CmAgent> | undefined;
   /** The subnet administrator's services in other partitions than the interface's, by index. */
   #saAgents = new Map<number, Promise<CmAgent>>();
+  /** Where a PathRecord query of each P_Key goes, once found ({@link saAddress}). */
+  #saAddrs = new Map<number, Promise<AgentAddr>>();
   #ports = new Map<number, CmId>();
   #nextPort = EPHEMERAL_FIRST;
   #nextCommId = 1;
@@ -531,30 +533,31 @@ export class RdmaCm {
    */
   saAddress(pkey: number): Promise<AgentAddr> {
     if (pkeyMatch(pkey, this.pkey)) return this.agentAddress();
-    return (async () => {
-      const ctx = await this.context();
-      let idx: number;
-      try {
-        idx = await pkeyIndexOf(ctx, pkey, false, this.name);
-      } catch {
-        return await this.agentAddress();
-      }
-      const entry = await ctx.queryPkey(1, idx);
-      if (!pkeyMatch(pkey, entry)) return await this.agentAddress();
-      let a = this.#saAgents.get(idx);
-      if (!a) {
-        a = (async () => {
-          const s = await CmAgent.start(await this.env.openDevice(), this.env.network, this.ip, {
-            pkey: entry,
-            pkeyIndex: idx,
-          });
-          s.onCm = (m, from) => this.#onCm(m, from);
-          return s;
-        })();
-        this.#saAgents.set(idx, a);
-      }
-      return (await a).address;
-    })();
+    let addr = this.#saAddrs.get(pkey);
+    if (!addr) {
+      addr = (async () => {
+        const ctx = await this.context();
+        const idx = await pkeyIndexOf(ctx, pkey, false, this.name).catch(() => undefined);
+        const entry = idx === undefined ? 0 : await ctx.queryPkey(1, idx);
+        if (idx === undefined || !pkeyMatch(pkey, entry)) return await this.agentAddress();
+        let a = this.#saAgents.get(idx);
+        if (!a) {
+          a = (async () => {
+            const dev = await this.env.openDevice();
+            const s = await CmAgent.start(dev, this.env.network, this.ip, {
+              pkey: entry,
+              pkeyIndex: idx,
+            });
+            s.onCm = (m, from) => this.#onCm(m, from);
+            return s;
+          })();
+          this.#saAgents.set(idx, a);
+        }
+        return (await a).address;
+      })();
+      this.#saAddrs.set(pkey, addr);
+    }
+    return addr;
   }
 
   /** @internal one system call on the rdma_cm device */
