@@ -8,7 +8,6 @@ import {
   Cluster,
   type CmId,
   type Domain,
-  type EventChannel,
   type Host,
   QpType,
   RdmaCmEvent,
@@ -21,7 +20,7 @@ import { decodeCm } from "../drivers/verbs/cm_mad.ts";
 import { decodeArp } from "../drivers/verbs/ipoib.ts";
 import { decodePacket } from "../hca/packet.ts";
 import { Errno } from "../sim/errno.ts";
-import { type Mode, MODES } from "./support/rdma_cm.ts";
+import { type Mode, MODES, next } from "./support/rdma_cm.ts";
 
 const PORT = 7471;
 const TABLE = [0x8001, 0x8002];
@@ -48,12 +47,6 @@ async function trio(mode: Mode): Promise<{ c: Cluster; h: Host[]; d: Domain[] }>
   const d = [await vm(h[0], "vm0", 0x8001), await vm(h[1], "vm1", 0x8001)];
   d.push(await vm(h[1], "vm2", 0x8002));
   return { c, h: [h[0], h[1], h[1]], d };
-}
-
-async function next(ch: EventChannel, want: number) {
-  const ev = await ch.getEvent();
-  assert.equal(ev.type, want, `event ${ev.type} (status ${ev.status}), expected ${want}`);
-  return ev;
 }
 
 async function rcQp(id: CmId) {

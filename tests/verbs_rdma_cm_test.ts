@@ -4,7 +4,6 @@ import assert from "node:assert/strict";
 import {
   Access,
   Cluster,
-  type CmEvent,
   type CmId,
   type Domain,
   type EventChannel,
@@ -23,7 +22,7 @@ import {
 import { type CmReq, decodeCm, encodeCm } from "../drivers/verbs/cm_mad.ts";
 import { parseIpv4 } from "../drivers/verbs/ipoib.ts";
 import { decodePacket } from "../hca/packet.ts";
-import { MODES, pair } from "./support/rdma_cm.ts";
+import { MODES, next, pair } from "./support/rdma_cm.ts";
 
 const PORT = 18515;
 
@@ -36,12 +35,6 @@ function captureCm(cluster: Cluster, kind?: string): NonNullable<ReturnType<type
     if (m && (kind === undefined || m.kind === kind)) got.push(m);
   });
   return got;
-}
-
-async function next(ch: EventChannel, want: number): Promise<CmEvent> {
-  const ev = await ch.getEvent();
-  assert.equal(ev.type, want, `event ${ev.type} (status ${ev.status}), expected ${want}`);
-  return ev;
 }
 
 async function rcQp(id: CmId) {

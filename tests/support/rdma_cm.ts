@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { Cluster, type Domain } from "../../mod.ts";
+import assert from "node:assert/strict";
+import { Cluster, type CmEvent, type Domain, type EventChannel } from "../../mod.ts";
 
 /** How the two domains reach the HCA. */
 export type Mode = "native" | "bypass" | "split";
@@ -24,4 +25,11 @@ export async function pair(mode: Mode): Promise<{ cluster: Cluster; a: Domain; b
   const a = await h0.createGuest({ name: "vm0", memoryMiB: 64, driver: mode });
   const b = await h1.createGuest({ name: "vm1", memoryMiB: 64, driver: mode });
   return { cluster, a, b };
+}
+
+/** The channel's next event, which must be of type `want` (the message names what came instead). */
+export async function next(ch: EventChannel, want: number): Promise<CmEvent> {
+  const ev = await ch.getEvent();
+  assert.equal(ev.type, want, `event ${ev.type} (status ${ev.status}), expected ${want}`);
+  return ev;
 }
