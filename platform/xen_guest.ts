@@ -130,7 +130,7 @@ export class XenGuest extends Domain implements GuestDomain {
       nomad: hw.nomad,
       ipoib: hw.ipoib,
       // ipoib's parent interface takes the P_Key at index 0 of the table its kernel sees
-      // (ipoib_add_port: ib_query_pkey(…, 0, …)); a guest's view starts with its first partition,
+      // (ipoib_parent_init: ib_query_pkey(…, 0, …)); a guest's view starts with its first partition,
       // as a virtual function's table starts with what its index 0 is mapped to (mlx4 SR-IOV).
       ipoibPkey: opts.pkeys?.[0],
       rng: Prng.derive(hw.seed, `${hw.name}/dom${xd.domid}/user`),
