@@ -44,6 +44,7 @@ import {
   WrOpcode,
 } from "../drivers/verbs/mod.ts";
 import type { Domain } from "../platform/mod.ts";
+import type { AddressSpace } from "../sim/address_space.ts";
 import { MpiError } from "./errors.ts";
 import type { MpiParams } from "./params.ts";
 import { SpinWait } from "./spin.ts";
@@ -193,6 +194,8 @@ interface Ring {
   idleAt: number;
   /** Machine address of each slot's head byte (the CPU polls it without the page walk). */
   heads: number[];
+  /** The address space {@link heads} were found in (a guest that migrated has another). */
+  space: AddressSpace;
 }
 
 interface RemoteRing {
@@ -820,11 +823,9 @@ export class Channel {
     const addr = this.layout.ringBase +
       idx * this.params.numRdmaBuffer * this.params.fastPathBufSize;
     const slots = this.params.numRdmaBuffer;
-    const heads = Array.from(
-      { length: slots },
-      (_, k) => this.dom.memory.space.translate(addr + k * this.params.fastPathBufSize),
-    );
-    c.ring = { addr, slots, head: 0, waitTail: 0, idleAt: -1, heads };
+    const space = this.dom.memory.space;
+    c.ring = { addr, slots, head: 0, waitTail: 0, idleAt: -1, heads: [], space };
+    this.#findHeads(c.ring, space);
     this.#polling.push(c);
     this.counters.fastPathPeers++;
     this.send(c.peer, {
@@ -851,9 +852,19 @@ export class Channel {
 
   /** The head byte of the ring's next slot. */
   #headByte(r: Ring): number {
-    const machine = this.dom.memory.machine;
-    if (machine) return machine.read(r.heads[r.head], 1)[0];
-    return this.dom.memory.read(r.addr + r.head * this.params.fastPathBufSize, 1)[0];
+    const mem = this.dom.memory, machine = mem.machine;
+    if (!machine) return mem.read(r.addr + r.head * this.params.fastPathBufSize, 1)[0];
+    // A live migration (Nomad) moves the guest's pages to other frames on
+    // another host: the ring is where it was in the guest, not in machine memory.
+    if (r.space !== mem.space) this.#findHeads(r, mem.space);
+    return machine.read(r.heads[r.head], 1)[0];
+  }
+
+  /** Where each slot's head byte of `r` is in machine memory under `space`. */
+  #findHeads(r: Ring, space: AddressSpace): void {
+    const size = this.params.fastPathBufSize;
+    r.heads = Array.from({ length: r.slots }, (_, k) => space.translate(r.addr + k * size));
+    r.space = space;
   }
 
   /**

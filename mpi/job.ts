@@ -63,6 +63,15 @@ export interface JobOptions {
    * console unchanged.
    */
   output?: (rank: number, stream: "out" | "err", text: string) => void;
+  /**
+   * A process run alongside the ranks in the same virtual time, from the
+   * job's start (before `MPI_Init`): what happens to the job from outside
+   * while it runs — live-migrating a rank's guest (`cluster.migrate`, with
+   * the cluster's `nomad` layer on), injecting a fault, sampling counters.
+   * The job ends once it has ended too; its value is
+   * {@link JobResult.alongside}, and an error it throws fails the job.
+   */
+  alongside?: () => unknown;
 }
 
 /**
@@ -88,6 +97,8 @@ export interface JobResult<T = unknown> {
   elapsedNs: number;
   /** Per rank counters at the end of `main`. */
   counters: MpiCounters[];
+  /** What {@link JobOptions.alongside} returned, if it was given. */
+  alongside?: unknown;
 }
 
 /**
@@ -139,6 +150,14 @@ export class MpiJobError extends Error {
  *   return x[0];
  * });
  * assert.deepEqual(job.results, [0, 42]);
+ * // Something beside the ranks, in the same virtual time (a migration, a fault …).
+ * const side = await runJob(cluster, hosts.map((h) => h.os), (comm) => comm.compute({ ns: 5_000 }), {
+ *   alongside: async () => {
+ *     await cluster.sleep(2_000);
+ *     return cluster.now;
+ *   },
+ * });
+ * assert.ok((side.alongside as number) > 2_000 && side.elapsedNs > 5_000);
  * ```
  */
 export async function runJob<T>(
@@ -163,10 +182,11 @@ export async function runJob<T>(
   let aborting = false;
   const args = opts.args ?? [];
 
-  const abort = (rank: number, e: unknown) => {
+  const abort = (rank: number, e: unknown, what?: string) => {
     if (aborting) return;
     aborting = true;
     first = new MpiJobError(rank, e);
+    if (what) first.message = `${what}: ${first.message}`;
     const why = new MpiError("MPI_ERR_OTHER", `job aborted: rank ${rank} failed`);
     for (const ch of channels) {
       if (!ch) continue;
@@ -215,11 +235,21 @@ export async function runJob<T>(
 
   const restore = opts.output ? captureConsole(engine, opts.output) : undefined;
   let elapsed = 0;
+  let alongside: unknown;
   try {
     await cluster.run(async () => {
       const t0 = engine.now;
+      const side = opts.alongside;
+      const beside = side && cluster.spawn("alongside the job", async () => {
+        try {
+          alongside = await side();
+        } catch (e) {
+          abort(-1, e, "alongside the job");
+        }
+      });
       await Promise.all(domains.map((_, r) => cluster.spawn(`rank ${r}`, () => rank(r))));
       elapsed = engine.now - t0;
+      await beside;
       for (let r = 0; r < np; r++) initAt[r] -= t0;
     });
   } catch (e) {
@@ -230,7 +260,15 @@ export async function runJob<T>(
     restore?.();
   }
   if (first) throw first;
-  return { results, initNs: Math.max(...initAt), mainNs, elapsedNs: elapsed, counters };
+  const result: JobResult<T> = {
+    results,
+    initNs: Math.max(...initAt),
+    mainNs,
+    elapsedNs: elapsed,
+    counters,
+  };
+  if (opts.alongside) result.alongside = alongside;
+  return result;
 }
 
 /** A deadlock, told by what each rank waits in. */

@@ -7,10 +7,15 @@ import assert from "node:assert/strict";
 import {
   Access,
   Cluster,
+  connectPair,
   type Domain,
   type GuestDomain,
   type Host,
+  QpType,
+  SendFlags,
   VerbsError,
+  WcStatus,
+  WrOpcode,
   type XenGuest,
 } from "../mod.ts";
 import {
@@ -391,4 +396,138 @@ Deno.test("migration: the registration cache is let go on the source and starts 
   await vm.shutdown();
   assert.deepEqual(counts(B), bBefore);
   checkAudits([A, B]);
+});
+
+/** One end of the queued-sends test: a QP with a deep send queue and a large registered buffer. */
+async function deepEnd(dom: Domain, bytes: number) {
+  const ctx = await dom.openDevice();
+  const pd = await ctx.allocPd();
+  const buf = dom.memory.alloc(bytes, 4096);
+  const mr = await pd.regMr(buf, bytes, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+  const cq = await ctx.createCq(256);
+  const cap = { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1, maxInlineData: 64 };
+  const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+  return { dom, ctx, buf, mr, cq, qp, lid: () => ctx.queryPort(1).lid };
+}
+
+for (const [peer, mode] of [["native", "bypass"], ["bypass", "split"]] as const) {
+  Deno.test(`migration: sends queued behind a long WRITE when the drain comes are posted again, once and in order (${mode} guest, ${peer} peer)`, async () => {
+    // IBTA §10.3.1: SQD completes the messages in progress and begins no new one, so the
+    // drain leaves the sends queued behind a 256 KiB WRITE on the queue; the move must post
+    // them again on the new QP (inline ones with the bytes they had when posted).
+    const w = await world(peer, mode);
+    const { cluster, B, vm, peerDom } = w;
+    const BIG = 256 * 1024, SMALL = 48, SENDS = 8;
+    const pat = (seq: number) => Uint8Array.from({ length: SMALL }, (_, k) => (seq * 7 + k) & 0xff);
+    const out = await cluster.run(async () => {
+      const g = await deepEnd(vm, BIG + 64 * SMALL), p = await deepEnd(peerDom, BIG + 64 * SMALL);
+      await connectPair({ qp: g.qp, lid: g.lid() }, { qp: p.qp, lid: p.lid() });
+      const recvAt = (k: number) => p.buf + BIG + (k % 64) * SMALL;
+      for (let k = 0; k < 64; k++) {
+        p.qp.postRecv({
+          wrId: BigInt(k),
+          sgList: [{ addr: recvAt(k), length: SMALL, lkey: p.mr.lkey }],
+        });
+      }
+      let moved = false, sent = 0, received = 0, postedRecv = 64;
+      const move = cluster.spawn("move", async () => {
+        await cluster.sleep(2_000_000);
+        const r = await cluster.migrate(vm, B);
+        moved = true;
+        return r;
+      });
+      const receiver = cluster.spawn("receiver", async () => {
+        for (;;) {
+          const [wc] = await p.cq.pollUntil(1);
+          assert.equal(wc.status, WcStatus.SUCCESS, `receive ${received}: status ${wc.status}`);
+          assert.equal(
+            wc.wrId,
+            BigInt(received),
+            `receive ${received}: wr_id ${wc.wrId} (lost or repeated)`,
+          );
+          assert.deepEqual(
+            p.dom.memory.read(recvAt(received), SMALL),
+            pat(received),
+            `SEND ${received} data`,
+          );
+          received++;
+          const k = postedRecv++;
+          p.qp.postRecv({
+            wrId: BigInt(k),
+            sgList: [{ addr: recvAt(k), length: SMALL, lkey: p.mr.lkey }],
+          });
+          if (moved && received === sent) return;
+        }
+      });
+      let iterations = 0;
+      const stage = g.buf + BIG;
+      while (!moved || iterations < 3) {
+        // Unsignaled: retired by the signaled SENDs after it, as RC completes in order.
+        g.qp.postSend({
+          wrId: 1_000_000n + BigInt(iterations),
+          opcode: WrOpcode.RDMA_WRITE,
+          sgList: [{ addr: g.buf, length: BIG, lkey: g.mr.lkey }],
+          remoteAddr: p.buf,
+          rkey: p.mr.rkey,
+        });
+        for (let k = 0; k < SENDS; k++) {
+          const seq = sent++, inline = k % 2 === 0;
+          const at = stage + (seq % 64) * SMALL;
+          g.dom.memory.write(at, pat(seq));
+          g.qp.postSend({
+            wrId: BigInt(seq),
+            opcode: WrOpcode.SEND,
+            sendFlags: SendFlags.SIGNALED | (inline ? SendFlags.INLINE : 0),
+            sgList: [{ addr: at, length: SMALL, lkey: g.mr.lkey }],
+          });
+          // ibv_post_send(3): an inline buffer may be reused as soon as the call returns.
+          if (inline) g.dom.memory.write(at, new Uint8Array(SMALL).fill(0xee));
+        }
+        const wcs = await g.cq.pollUntil(SENDS);
+        wcs.forEach((wc, k) => {
+          assert.equal(wc.status, WcStatus.SUCCESS);
+          assert.equal(wc.wrId, BigInt(sent - SENDS + k), "send completions once each, in order");
+        });
+        iterations++;
+      }
+      const r = await move;
+      await receiver;
+      return { r, sent, received, iterations, extra: p.cq.poll(1).length + g.cq.poll(1).length };
+    });
+    assert.equal(out.r.to, "B");
+    assert.ok(out.iterations > 10, `only ${out.iterations} iterations`);
+    assert.equal(out.received, out.sent);
+    assert.equal(out.extra, 0, "no completion after the last message");
+  });
+}
+
+Deno.test("migration: an inline send posted while its connection is suspended carries the bytes it had when posted", async () => {
+  // ibv_post_send(3): with IBV_SEND_INLINE the buffer may be reused as soon as the call returns,
+  // so a send held for the move keeps a copy of its data, not a pointer to it.
+  const w = await world("native", "bypass");
+  const { cluster, B, vm, peerDom } = w;
+  const out = await cluster.run(async () => {
+    const g = await deepEnd(vm, 4096), p = await deepEnd(peerDom, 4096);
+    await connectPair({ qp: g.qp, lid: g.lid() }, { qp: p.qp, lid: p.lid() });
+    p.qp.postRecv({ wrId: 1n, sgList: [{ addr: p.buf, length: 16, lkey: p.mr.lkey }] });
+    const move = cluster.migrate(vm, B);
+    while (!g.qp.pqp.gate) await cluster.sleep(1_000); // the suspend has begun
+    g.dom.memory.write(g.buf, new TextEncoder().encode("posted-in-pause!"));
+    g.qp.postSend({
+      wrId: 1n,
+      opcode: WrOpcode.SEND,
+      sendFlags: SendFlags.SIGNALED | SendFlags.INLINE,
+      sgList: [{ addr: g.buf, length: 16, lkey: g.mr.lkey }],
+    });
+    const held = g.qp.pqp.gate!.sends.length;
+    g.dom.memory.write(g.buf, new Uint8Array(16).fill(0x2a)); // reused at once
+    await move;
+    const [sent] = await g.cq.pollUntil(1);
+    const [got] = await p.cq.pollUntil(1);
+    return { held, sent, got, bytes: new TextDecoder().decode(p.dom.memory.read(p.buf, 16)) };
+  });
+  assert.equal(out.held, 1, "the send was held for the move");
+  assert.equal(out.sent.status, WcStatus.SUCCESS);
+  assert.equal(out.got.status, WcStatus.SUCCESS);
+  assert.equal(out.bytes, "posted-in-pause!");
 });

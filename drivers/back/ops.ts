@@ -585,7 +585,7 @@ export const CONTROL_OPS: OpHandlers = {
   },
   [VibOp.QUERY_QP]: async (_env, c, req) => {
     const r = await c.uctx.queryQp(req.handle);
-    return { attr: r.attr, cap: r.cap };
+    return { attr: r.attr, cap: r.cap, sqWqeCounter: r.sqWqeCounter };
   },
   [VibOp.DESTROY_QP]: async (env, c, req) => {
     const h = req.handle;

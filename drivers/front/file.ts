@@ -439,6 +439,7 @@ export class VibFrontFile implements FrontFile {
     return {
       attr: { ...attr, state, ...(curState === undefined ? {} : { curState }) },
       cap: r.cap,
+      ...(r.sqWqeCounter === undefined ? {} : { sqWqeCounter: r.sqWqeCounter }),
     };
   }
 

@@ -947,7 +947,7 @@ export class UContext implements UverbsFile {
       attr.rqPsn = q.expectedPsn;
     }
     if (state >= S.RTS) attr.sqPsn = q.nextPsn;
-    return { attr, cap: { ...qp.cap } };
+    return { attr, cap: { ...qp.cap }, sqWqeCounter: q.sqConsumer };
   }
 
   async attachMcast(req: McastReq): Promise<void> {

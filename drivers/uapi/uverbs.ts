@@ -405,6 +405,15 @@ export interface QueryQpResp {
   attr: QpAttr & { state: number };
   /** The capacities granted. */
   cap: Required<QpCap>;
+  /**
+   * The QP context's send-queue WQE counter (free-running, as the library
+   * counts its posts): the oldest send WQE the device has not completed.
+   * Not part of `ibv_query_qp`; the Nomad layer reads it once a drain
+   * (RTS → SQD, SQ_DRAINED) is over, to find the WQEs the device never
+   * started (IBTA §10.3.1: SQD completes the messages in progress and
+   * begins no new one), which a move must post again. Absent in RESET.
+   */
+  sqWqeCounter?: number;
 }
 
 /**

@@ -103,6 +103,7 @@ export {
 } from "./nomad_net.ts";
 export {
   type HandleXlate,
+  type HeldSend,
   Provider,
   ProviderCq,
   type ProviderEnv,

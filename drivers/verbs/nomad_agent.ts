@@ -52,6 +52,7 @@ import { CqDbCmd } from "../../hca/uar.ts";
 import { QpState } from "../uapi/enums.ts";
 import { VerbsError } from "../uapi/errors.ts";
 import type { RecvWr } from "../uapi/types.ts";
+import type { HeldSend } from "./provider.ts";
 import type { UverbsDevice } from "../uapi/uverbs.ts";
 import type { NomadFile, NomadHost, QpRec } from "./nomad_file.ts";
 import type { NomadAddr, NomadEndpoint, NomadMsg, NomadNetwork, NomadNode } from "./nomad_net.ts";
@@ -76,6 +77,10 @@ interface Conn {
   peerGone: boolean;
   /** Receives that were posted and not completed, with the application's keys. */
   recvs: RecvWr[];
+  /** The device's SQ WQE counter once drained: sends from there on were never started. */
+  sqWqeCounter: number | undefined;
+  /** Sends posted and never started by the device, as the application posted them. */
+  sends: HeldSend[];
   /** Own device QP in RESET at its address; `ready` was sent. */
   localReady: boolean;
   peerReady?: { addr: NomadAddr; sqPsn: number; keys: [number, number][] };
@@ -341,7 +346,7 @@ export class NomadAgent implements NomadNode, NomadHost {
     for (const f of files) {
       for (const c of f.cqRecords()) await c.pcq?.drainToStash();
     }
-    for (const c of mine) this.#takeRecvs(c);
+    for (const c of mine) this.#takeWork(c);
     for (const f of files) {
       for (const c of f.cqRecords()) c.pcq?.suspend();
       await f.release();
@@ -491,6 +496,8 @@ export class NomadAgent implements NomadNode, NomadHost {
       qpError: false,
       peerGone: false,
       recvs: [],
+      sqWqeCounter: undefined,
+      sends: [],
       localReady: false,
       rtrStarted: false,
       rtrDone: false,
@@ -502,9 +509,10 @@ export class NomadAgent implements NomadNode, NomadHost {
     q.pqp!.hold();
     if (initiator) this.#send(c, "suspend");
     this.#task(c, `drain QP ${q.vqpn}`, async () => {
-      const { sqPsn, rqPsn, error } = await file.drainQp(q, () => c.peerGone);
+      const { sqPsn, rqPsn, sqWqeCounter, error } = await file.drainQp(q, () => c.peerGone);
       c.sqPsn = sqPsn;
       c.rqPsn = rqPsn;
+      c.sqWqeCounter = sqWqeCounter;
       c.qpError = error;
       c.selfDrained = true;
       if (!c.peerGone) this.#send(c, "drained");
@@ -531,20 +539,27 @@ export class NomadAgent implements NomadNode, NomadHost {
     if (c.moving) return; // the agent's suspend takes it from here
     this.#task(c, `reset QP ${c.q.vqpn}`, async () => {
       for (const cq of new Set([c.q.sendCq, c.q.recvCq])) await cq.pcq?.drainToStash();
-      this.#takeRecvs(c);
+      this.#takeWork(c);
       await c.file.resetQp(c.q);
       this.#ready(c);
     });
   }
 
-  /** Hold new receives; the posted ones are read back to be posted again. */
-  #takeRecvs(c: Conn): void {
+  /**
+   * Hold new receives; the posted ones are read back to be posted again, and
+   * so are the sends the device never started: a drain leaves them on the
+   * queue (IBTA §10.3.1's SQD), and the queue is about to be reset or given
+   * back. A QP in the Error state flushed them instead (their completions
+   * are in the stash).
+   */
+  #takeWork(c: Conn): void {
     const pqp = c.q.pqp!;
     pqp.hold().holdRecvs = true;
     c.recvs = pqp.outstandingRecvs().map((r) => ({
       wrId: r.wrId,
       sgList: r.sgList.map((s) => ({ ...s, lkey: c.file.virtualLkey(s.lkey) })),
     }));
+    c.sends = c.qpError || c.sqWqeCounter === undefined ? [] : pqp.unstartedSends(c.sqWqeCounter);
   }
 
   /** Own QP waits in RESET: tell the peer where, from which PSN, with which keys. */
@@ -604,7 +619,9 @@ export class NomadAgent implements NomadNode, NomadHost {
     const pqp = c.q.pqp!;
     if (c.qpError) this.#repost(c);
     const held = pqp.release();
-    for (const wr of held?.sends ?? []) pqp.postSend(wr);
+    // First what the device never started, then what the application posted meanwhile.
+    for (const h of [...c.sends, ...held?.sends ?? []]) pqp.repost(h);
+    c.sends = [];
     c.active = true;
     if (this.#conns.get(c.q.vqpn) === c) this.#conns.delete(c.q.vqpn);
     this.#changed.notifyAll();

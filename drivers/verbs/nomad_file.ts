@@ -841,7 +841,7 @@ export class NomadFile implements UverbsFile {
   async drainQp(
     q: QpRec,
     peerGone: () => boolean = () => false,
-  ): Promise<{ sqPsn: number; rqPsn: number; error: boolean }> {
+  ): Promise<{ sqPsn: number; rqPsn: number; sqWqeCounter: number | undefined; error: boolean }> {
     const f = this.inner!;
     let drained = false;
     let wake: (() => void) | undefined;
@@ -852,7 +852,12 @@ export class NomadFile implements UverbsFile {
     const read = async (error: boolean) => {
       q.onDrained = q.wakeDrain = undefined;
       const r = await f.queryQp(q.p);
-      return { sqPsn: r.attr.sqPsn ?? 0, rqPsn: r.attr.rqPsn ?? 0, error };
+      return {
+        sqPsn: r.attr.sqPsn ?? 0,
+        rqPsn: r.attr.rqPsn ?? 0,
+        sqWqeCounter: r.sqWqeCounter,
+        error,
+      };
     };
     try {
       await f.modifyQp({

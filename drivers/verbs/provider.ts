@@ -191,6 +191,30 @@ export interface HandleXlate {
 }
 
 /**
+ * A send work request kept by the library to be posted again (held while its
+ * connection is suspended, or on the device's queue and never started when
+ * the connection drained for a move): a copy of the application's WR (its
+ * keys are the application's), and the bytes of inline data as they were at
+ * `ibv_post_send` — the application may reuse an inline buffer at once
+ * (ibv_post_send(3): IBV_SEND_INLINE).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { WrOpcode } from "../uapi/enums.ts";
+ * import type { HeldSend } from "./provider.ts";
+ * const h: HeldSend = { wr: { wrId: 7n, opcode: WrOpcode.SEND, sgList: [] } };
+ * assert.equal(h.inline, undefined); // not inline: the data is read when it is posted again
+ * ```
+ */
+export interface HeldSend {
+  /** The WR as the application posted it (a copy). */
+  wr: SendWr;
+  /** Inline data captured at post time. */
+  inline?: Uint8Array;
+}
+
+/**
  * Work requests an application posted while its connection is suspended
  * for a live migration (Nomad's handshake): accepted and checked as usual,
  * kept here, and posted to the device in order once the connection resumes.
@@ -212,14 +236,14 @@ export interface HandleXlate {
  *   await connectPair({ qp, lid }, { qp, lid }); // loopback
  *   const gate: QpGate = qp.pqp.hold(); // the connection is suspended for a move
  *   qp.postSend({ wrId: 1n, opcode: WrOpcode.SEND, sgList: [] });
- *   assert.deepEqual(gate.sends.map((w) => w.wrId), [1n]); // held, not on the device
+ *   assert.deepEqual(gate.sends.map((h) => h.wr.wrId), [1n]); // held, not on the device
  *   assert.equal(qp.pqp.sqOutstanding, 0);
  * });
  * ```
  */
 export interface QpGate {
-  /** Send WRs held (copies). */
-  sends: SendWr[];
+  /** Send WRs held (copies, with their inline data as it was when posted). */
+  sends: HeldSend[];
   /** Receive WRs held (copies), once receives are held too. */
   recvs: RecvWr[];
   /**
@@ -427,6 +451,11 @@ interface Ring {
   wcOpcode: Uint8Array;
   /** Receive queue: the scatter entries of each slot's WR (to post it again elsewhere). */
   nsge: Uint8Array;
+  /**
+   * Send queue, with the Nomad layer on: each slot's WR as posted, for the
+   * ones the device never started before a move (see `unstartedSends`).
+   */
+  sent: (HeldSend | undefined)[] | undefined;
 }
 
 function ring(base: number, size: number, stride: number): Ring {
@@ -439,6 +468,7 @@ function ring(base: number, size: number, stride: number): Ring {
     wrid: new Array(size).fill(0n),
     wcOpcode: new Uint8Array(size),
     nsge: new Uint8Array(size),
+    sent: undefined,
   };
 }
 
@@ -600,6 +630,24 @@ export class ProviderQp {
     return out;
   }
 
+  /**
+   * The send WRs posted and never started by the device, oldest first: from
+   * `deviceCounter` (the QP context's SQ WQE counter, read once the send
+   * queue has drained: IBTA §10.3.1, SQD completes the messages in progress
+   * and begins no new one) to the last posted. What must be posted again
+   * when the QP restarts from RESET. Kept only with the Nomad layer on.
+   */
+  unstartedSends(deviceCounter: number): HeldSend[] {
+    const r = this.sq, out: HeldSend[] = [];
+    const n = (r.head - deviceCounter) >>> 0;
+    if (n > this.sqOutstanding || !r.sent) return out;
+    for (let c = deviceCounter >>> 0; c !== r.head; c = (c + 1) >>> 0) {
+      const h = r.sent[c & (r.size - 1)];
+      if (h) out.push(h);
+    }
+    return out;
+  }
+
   /** Hold new work requests (sends; receives too once `gate.holdRecvs` is set). */
   hold(): QpGate {
     return this.gate ??= { sends: [], recvs: [], holdRecvs: false };
@@ -619,6 +667,20 @@ export class ProviderQp {
 
   /** `ibv_post_send` for one WR. */
   postSend(wr: SendWr): void {
+    this.#post(wr, undefined);
+  }
+
+  /**
+   * Post again a send the library kept ({@link HeldSend}): as `ibv_post_send`
+   * did, with its inline data as it was then.
+   *
+   * @internal
+   */
+  repost(h: HeldSend): void {
+    this.#post(h.wr, h.inline);
+  }
+
+  #post(wr: SendWr, savedInline: Uint8Array | undefined): void {
     const env = this.#p.env;
     if (this.state < QpState.RTS) {
       throw inval(
@@ -722,7 +784,10 @@ export class ProviderQp {
     }
     if (gate) {
       // The connection is suspended (Nomad): posted when it resumes, in order.
-      gate.sends.push(copySendWr(wr));
+      gate.sends.push({
+        wr: copySendWr(wr),
+        inline: isInline ? savedInline ?? this.#inlineCopy(sgl, inlineBytes) : undefined,
+      });
       return;
     }
     const x = this.#p.xlate;
@@ -732,13 +797,7 @@ export class ProviderQp {
       lookups++;
     }
     if (isInline) {
-      inline = new Uint8Array(inlineBytes);
-      let o = 0;
-      for (let i = 0; i < sgl.length; i++) {
-        const s = sgl[i];
-        inline.set(this.#inlineBytes(s, i), o);
-        o += s.length;
-      }
+      inline = savedInline ?? this.#inlineCopy(sgl, inlineBytes);
       w.inline = inline;
     } else if (x) {
       w.sgl = sgl.map((s: Sge) => ({
@@ -767,12 +826,26 @@ export class ProviderQp {
     }
     r.wrid[slot] = wr.wrId;
     r.wcOpcode[slot] = wcOpcodeOfWr(wr.opcode);
+    // Nomad: kept until the device has taken it (a drain leaves unstarted WQEs on the queue).
+    if (x) (r.sent ??= new Array(r.size))[slot] = { wr: copySendWr(wr), inline };
     r.head = (r.head + 1) >>> 0;
     env.cpu.charge(
       env.profile.cpu.wqeBuildNs + (inlineBytes * 1e9) / env.profile.cpu.memcpyBytesPerSec +
         lookups * env.profile.cpu.handleLookupNs,
     );
     this.#p.doorbell(UarOffset.SEND, sendDoorbellWord(this.qpn, size16), r.head);
+  }
+
+  /** The inline data of `sgl` (`bytes` in all), copied at post time. */
+  #inlineCopy(sgl: readonly Sge[], bytes: number): Uint8Array {
+    const inline = new Uint8Array(bytes);
+    let o = 0;
+    for (let i = 0; i < sgl.length; i++) {
+      const s = sgl[i];
+      inline.set(this.#inlineBytes(s, i), o);
+      o += s.length;
+    }
+    return inline;
   }
 
   /**

@@ -393,7 +393,7 @@ export const VIB_OP_TABLE = {
     name: "QUERY_QP",
     handle: "qp",
     req: [],
-    rsp: [...QP_ATTR, ...CAP],
+    rsp: [...QP_ATTR, ...CAP, f("sqWqeCounter", "u32", true)],
   },
   [VibOp.DESTROY_QP]: { op: VibOp.DESTROY_QP, name: "DESTROY_QP", handle: "qp", req: [], rsp: [] },
   [VibOp.CREATE_SRQ]: {
