@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type { Cluster, Domain } from "../platform/mod.ts";
+import type { Cluster, Domain, Host, MigrationResult } from "../platform/mod.ts";
 import { Channel, type PeerInfo } from "./channel.ts";
 import { Comm } from "./comm.ts";
 import { MpiError } from "./errors.ts";
@@ -68,10 +68,39 @@ export interface JobOptions {
    * job's start (before `MPI_Init`): what happens to the job from outside
    * while it runs — live-migrating a rank's guest (`cluster.migrate`, with
    * the cluster's `nomad` layer on), injecting a fault, sampling counters.
-   * The job ends once it has ended too; its value is
-   * {@link JobResult.alongside}, and an error it throws fails the job.
+   * It gets the job's cluster and the domain of each rank. The job ends
+   * once it has ended too; its value is {@link JobResult.alongside}, and an
+   * error it throws fails the job.
    */
-  alongside?: () => unknown;
+  alongside?: (job: { cluster: Cluster; domains: readonly Domain[] }) => unknown;
+  /**
+   * Live migrations of ranks' guests while the job runs, each started
+   * `atNs` after the job's start (`cluster.migrate(domains[rank], to)`);
+   * their results are {@link JobResult.migrations}, in this order, and one
+   * that fails fails the job. The cluster must run Nomad's layer.
+   */
+  migrations?: readonly PlannedMigration[];
+}
+
+/**
+ * A live migration of a rank's guest during a job ({@link JobOptions.migrations}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { launch } from "./launch.ts";
+ * const l = await launch({ np: 2, mode: "bypass", migrate: [{ rank: 1, atNs: 5e6 }] });
+ * const [m] = l.plannedMigrations;
+ * assert.deepEqual([m.rank, m.atNs, m.to.name], [1, 5e6, "spare0"]); // a Xen host of its own
+ * ```
+ */
+export interface PlannedMigration {
+  /** The rank whose guest moves (with every rank in that guest). */
+  rank: number;
+  /** When, after the job's start, ns of virtual time. */
+  atNs: number;
+  /** The Xen host it moves to. */
+  to: Host;
 }
 
 /**
@@ -99,6 +128,8 @@ export interface JobResult<T = unknown> {
   counters: MpiCounters[];
   /** What {@link JobOptions.alongside} returned, if it was given. */
   alongside?: unknown;
+  /** What each of {@link JobOptions.migrations} did and cost, if they were given. */
+  migrations?: MigrationResult[];
 }
 
 /**
@@ -170,6 +201,26 @@ export async function runJob<T>(
   if (!Number.isInteger(np) || np < 1) {
     throw new MpiJobError(-1, new MpiError("MPI_ERR_ARG", "a job needs at least one rank"));
   }
+  (opts.migrations ?? []).forEach((m, i) => {
+    if (!Number.isInteger(m?.rank) || m.rank < 0 || m.rank >= np) {
+      throw new MpiJobError(
+        -1,
+        new MpiError(
+          "MPI_ERR_ARG",
+          `migrations[${i}].rank must be a rank of the job, 0..${np - 1} (got ${String(m?.rank)})`,
+        ),
+      );
+    }
+    if (typeof m.atNs !== "number" || !Number.isFinite(m.atNs) || m.atNs < 0) {
+      throw new MpiJobError(
+        -1,
+        new MpiError(
+          "MPI_ERR_ARG",
+          `migrations[${i}].atNs must be a finite time >= 0 ns (got ${String(m.atNs)})`,
+        ),
+      );
+    }
+  });
   const params = mpiParams(cluster.profile, np);
   const engine = cluster.engine;
   const pmi = new PmiServer(engine, np, params.pmiLatencyNs, params.pmiBytesPerNs);
@@ -236,20 +287,35 @@ export async function runJob<T>(
   const restore = opts.output ? captureConsole(engine, opts.output) : undefined;
   let elapsed = 0;
   let alongside: unknown;
+  const moved: MigrationResult[] = [];
   try {
     await cluster.run(async () => {
       const t0 = engine.now;
       const side = opts.alongside;
-      const beside = side && cluster.spawn("alongside the job", async () => {
-        try {
-          alongside = await side();
-        } catch (e) {
-          abort(-1, e, "alongside the job");
-        }
+      const beside = [];
+      if (side) {
+        beside.push(cluster.spawn("alongside the job", async () => {
+          try {
+            alongside = await side({ cluster, domains });
+          } catch (e) {
+            abort(-1, e, "alongside the job");
+          }
+        }));
+      }
+      (opts.migrations ?? []).forEach((m, i) => {
+        const what = `migration of rank ${m.rank}'s guest to ${m.to?.name}`;
+        beside.push(cluster.spawn(what, async () => {
+          try {
+            await cluster.sleep(m.atNs);
+            moved[i] = await cluster.migrate(domains[m.rank], m.to);
+          } catch (e) {
+            abort(-1, e, what);
+          }
+        }));
       });
       await Promise.all(domains.map((_, r) => cluster.spawn(`rank ${r}`, () => rank(r))));
       elapsed = engine.now - t0;
-      await beside;
+      await Promise.all(beside);
       for (let r = 0; r < np; r++) initAt[r] -= t0;
     });
   } catch (e) {
@@ -268,6 +334,7 @@ export async function runJob<T>(
     counters,
   };
   if (opts.alongside) result.alongside = alongside;
+  if (opts.migrations?.length) result.migrations = moved;
   return result;
 }
 

@@ -15,7 +15,13 @@
 import { Cluster, type Domain, type Host } from "../platform/mod.ts";
 import type { Profile } from "../sim/profiles/mod.ts";
 import { MpiError } from "./errors.ts";
-import { type JobOptions, type JobResult, type MpiMain, runJob } from "./job.ts";
+import {
+  type JobOptions,
+  type JobResult,
+  type MpiMain,
+  type PlannedMigration,
+  runJob,
+} from "./job.ts";
 
 /**
  * How the job is laid out.
@@ -47,6 +53,13 @@ export interface LaunchOptions {
   guestMemoryMiB?: number;
   /** The profile's seeded noise model: "off" (the library's default: exact) or "on". */
   noise?: "on" | "off";
+  /**
+   * Live-migrate rank `rank`'s guest `atNs` of virtual time after the job
+   * starts, each move to a Xen host of its own added for it (`spare0`,
+   * `spare1`, …); the cluster then runs Nomad's layer in every domain.
+   * Bypass and split only (a bare-metal OS does not move).
+   */
+  migrate?: readonly { rank: number; atNs: number }[];
 }
 
 /**
@@ -90,6 +103,8 @@ export interface Launched {
   domains: Domain[];
   /** Placement of each rank. */
   placement: RankPlace[];
+  /** {@link LaunchOptions.migrate} with each move's destination (a spare host); for `runJob`. */
+  plannedMigrations: PlannedMigration[];
 }
 
 /**
@@ -169,22 +184,23 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
   );
   const map = opts.map ?? "block";
   const guestMiB = positive("guestMemoryMiB", opts.guestMemoryMiB ?? 512, Number.MAX_SAFE_INTEGER);
+  const moves = checkMigrate(opts.migrate, np, mode);
   const cluster = new Cluster({
     profile: opts.profile ?? "pcix-sdr-2006",
     seed: opts.seed ?? 1,
     noise: opts.noise ?? "off",
+    ...(moves.length > 0 ? { nomad: true } : {}),
   });
   const virt = mode !== "native";
   const hosts: Host[] = [];
+  const hostMiB = virt ? Math.max(4096, 1024 + g * guestMiB) : 4096;
   for (let h = 0; h < nHosts; h++) {
-    hosts.push(
-      cluster.addHost({
-        name: `node${h}`,
-        hypervisor: virt,
-        memoryMiB: virt ? Math.max(4096, 1024 + g * guestMiB) : 4096,
-      }),
-    );
+    hosts.push(cluster.addHost({ name: `node${h}`, hypervisor: virt, memoryMiB: hostMiB }));
   }
+  // After the ranks' hosts, so that theirs keep their LIDs.
+  const spares = moves.map((_, i) =>
+    cluster.addHost({ name: `spare${i}`, hypervisor: true, memoryMiB: hostMiB })
+  );
   await cluster.start();
   // Slots: host OSes, or guests in host order (block) / round robin over hosts (cyclic).
   const slots: Domain[] = [];
@@ -219,7 +235,40 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
     hosts,
     domains: at.map((s) => slots[s]),
     placement: at.map((s, rank) => ({ rank, host: slotHost[s], domain: slots[s].name })),
+    plannedMigrations: moves.map((m, i) => ({ ...m, to: spares[i] })),
   };
+}
+
+/** {@link LaunchOptions.migrate}, checked: MPI_ERR_ARG naming the entry that is wrong. */
+function checkMigrate(
+  migrate: LaunchOptions["migrate"],
+  np: number,
+  mode: LaunchOptions["mode"],
+): { rank: number; atNs: number }[] {
+  if (migrate === undefined) return [];
+  if (!Array.isArray(migrate)) throw new MpiError("MPI_ERR_ARG", "migrate must be a list");
+  if (migrate.length > 0 && mode === "native") {
+    throw new MpiError(
+      "MPI_ERR_ARG",
+      "migrate: native ranks run on bare-metal hosts, which do not move (use bypass or split)",
+    );
+  }
+  return migrate.map((m, i) => {
+    const { rank, atNs } = m ?? {};
+    if (typeof rank !== "number" || !Number.isInteger(rank) || rank < 0 || rank >= np) {
+      throw new MpiError(
+        "MPI_ERR_ARG",
+        `migrate[${i}].rank must be a rank of the job, 0..${np - 1} (got ${String(rank)})`,
+      );
+    }
+    if (typeof atNs !== "number" || !Number.isFinite(atNs) || atNs < 0) {
+      throw new MpiError(
+        "MPI_ERR_ARG",
+        `migrate[${i}].atNs must be a finite time >= 0 ns (got ${String(atNs)})`,
+      );
+    }
+    return { rank, atNs };
+  });
 }
 
 /**
@@ -238,6 +287,9 @@ export async function mpiexec<T>(
   main: MpiMain<T>,
 ): Promise<JobResult<T> & Launched> {
   const l = await launch(opts);
-  const job = await runJob(l.cluster, l.domains, main, opts);
+  const job = await runJob(l.cluster, l.domains, main, {
+    ...opts,
+    migrations: [...opts.migrations ?? [], ...l.plannedMigrations],
+  });
   return { ...job, ...l };
 }

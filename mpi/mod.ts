@@ -68,7 +68,14 @@ export type { MpiCounters } from "./process.ts";
 export type { MessageCounters } from "./pt2pt.ts";
 export type { ChannelCounters } from "./channel.ts";
 export type { RegCacheStats } from "./regcache.ts";
-export { type JobOptions, type JobResult, MpiJobError, type MpiMain, runJob } from "./job.ts";
+export {
+  type JobOptions,
+  type JobResult,
+  MpiJobError,
+  type MpiMain,
+  type PlannedMigration,
+  runJob,
+} from "./job.ts";
 export {
   launch,
   type Launched,

@@ -103,3 +103,35 @@ Deno.test("mpi migration: an error alongside the job fails the job and names whe
     },
   );
 });
+
+Deno.test("mpi migration: two ranks that are each other's peers move at overlapping times (mpiexec's migrate)", async () => {
+  // Rank 2's suspend finds its connection to rank 1 mid-handshake (rank 1 is moving): it lets
+  // that handshake end, then begins its own, which reaches rank 1 while rank 1 resumes on its
+  // destination. Rank 1 must stay for it (it has moved already), or the connection never
+  // resumes and the job's last barrier waits forever.
+  const main = async (comm: mpi.Comm) => {
+    let sum = 0;
+    for (let i = 0; i < 600; i++) {
+      await comm.compute({ ns: 100_000 });
+      const y = new Float64Array(1);
+      await comm.allreduce(new Float64Array([comm.rank]), y, "SUM");
+      sum += y[0];
+    }
+    return sum;
+  };
+  const job = await mpi.mpiexec({
+    np: 4,
+    mode: "bypass",
+    profile: PROFILE,
+    guestMemoryMiB: 16,
+    migrate: [{ rank: 1, atNs: 1_000_000 }, { rank: 2, atNs: 2_000_000 }],
+  }, main);
+  assert.deepEqual(job.results, [3600, 3600, 3600, 3600]);
+  assert.deepEqual(job.migrations!.map((m) => [m.guest, m.to, m.connections]), [
+    ["node1-vm0", "spare0", 3],
+    ["node2-vm0", "spare1", 3],
+  ]);
+  // The second waited for the first's handshake on their connection: their pauses overlap.
+  const [a, b] = job.migrations!;
+  assert.ok(b.endNs - b.downtimeNs < a.endNs, `${a.endNs} ${b.endNs} ${b.downtimeNs}`);
+});

@@ -31,11 +31,19 @@ function userError(r: { code: number; err: string }, re: RegExp): void {
 }
 
 Deno.test("nas cli: a run prints NPB's banner and report; --json gives the figures", async () => {
-  const [text, json, help] = await Promise.all([
+  const [text, json, help, moved] = await Promise.all([
     nas(ROOT, "is", "--class", "S", "--np", "2", "--mode", "bypass"),
     nas(ROOT, "IS", "-np", "2", "--json", "--compute", "model"),
     nas(ROOT, "--help"),
+    nas(ROOT, "is", "--np", "2", "--mode", "split", "--guest-memory", "16", "--migrate", "1@0.5"),
   ]);
+  // --migrate: the run verifies, and the report ends with what the move did and cost.
+  assert.equal(moved.code, 0, moved.err);
+  assert.ok(moved.out.includes(" Verification    =               SUCCESSFUL"));
+  assert.match(
+    moved.out,
+    /\n Live migration: rank 1's guest node1-vm0 moved node1 → spare0 at 0\.50 ms: downtime [\d.]+ ms/,
+  );
   assert.equal(text.code, 0, text.err);
   const lines = text.out.split("\n");
   assert.ok(lines.includes(" NAS Parallel Benchmarks 3.4 -- IS Benchmark"));

@@ -111,6 +111,18 @@ Deno.test("mpirun: one-line errors for flags, files, programs and failing ranks"
         /^mpirun: --guests-per-host applies to --mode bypass and split/,
       ],
       [
+        ["-np", "2", "--migrate", "1@5", "x.ts"],
+        /^mpirun: --migrate applies to --mode bypass and split \(native ranks run on bare-metal hosts/,
+      ],
+      [
+        ["-np", "2", "--mode", "split", "--migrate", "2@5", "x.ts"],
+        /^mpirun: --migrate: rank 2 is not a rank of the job \(-np 2: 0\.\.1\)$/,
+      ],
+      [
+        ["-np", "2", "--mode", "split", "--migrate", "1@later", "x.ts"],
+        /^mpirun: --migrate: '1@later' is not RANK@MS/,
+      ],
+      [
         ["-np", "2", "no/such.ts"],
         /^mpirun: no\/such\.ts: no such file \(looked at .*no\/such\.ts\)$/,
       ],
@@ -160,4 +172,52 @@ Deno.test("mpirun: one-line errors for flags, files, programs and failing ranks"
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("mpirun: --migrate moves a rank's guest mid-job and the summary says what it cost", async () => {
+  const out: string[] = [], err: string[] = [];
+  await mpirunMain(
+    [
+      "-np",
+      "2",
+      "--mode",
+      "split",
+      "--guest-memory",
+      "16",
+      "--migrate",
+      "1@0.5",
+      "--quiet",
+      "tools/examples/mpi_ring.ts",
+      "100",
+    ],
+    (l) => out.push(...l.split("\n")),
+    (l) => err.push(l),
+  );
+  assert.deepEqual(err, []);
+  assert.ok(out.includes("[0] token after the ring: 1"), out.join("\n"));
+  // --quiet drops the summary; without it, the line below is there.
+  const out2: string[] = [];
+  await mpirunMain(
+    [
+      "-np",
+      "2",
+      "--mode",
+      "split",
+      "--guest-memory",
+      "16",
+      "--migrate",
+      "1@0.5",
+      "tools/examples/mpi_ring.ts",
+      "100",
+    ],
+    (l) => out2.push(...l.split("\n")),
+    () => {},
+  );
+  assert.ok(
+    out2.some((l) =>
+      /^mpirun: rank 1's guest node1-vm0 moved node1 → spare0 at 0\.50 ms: downtime [\d.]+ ms, migration [\d.]+ ms, \d+ round\(s\), [01] connection\(s\) moved$/
+        .test(l)
+    ),
+    out2.join("\n"),
+  );
 });

@@ -414,6 +414,17 @@ export class NomadAgent implements NomadNode, NomadHost {
     }
     if (!found) return this.#answerGone(msg); // destroyed, or its context closed
     const { file, q } = found;
+    if (msg.kind === "suspend" && c?.peerRtr) {
+      // The peer ended the last handshake on this connection (it sent `rtr`, and its end is
+      // active again) and starts another, for a move of its own, before this end is back in RTS:
+      // the new one begins once the last one is over here.
+      const last = c;
+      this.#task(last, `QP ${q.vqpn}: a new suspend after the last handshake`, async () => {
+        while (!last.active && !last.error) await this.#changed.wait();
+        if (last.active) this.deliver(msg);
+      });
+      return;
+    }
     if (msg.kind === "suspend" || msg.kind === "drained") {
       if (!c) {
         // Only the peer may suspend a connection: the sender must hold the device QP this one
@@ -424,7 +435,9 @@ export class NomadAgent implements NomadNode, NomadHost {
           return this.#answerGone(msg);
         }
         if (q.state !== QpState.RTS || !q.pqp) return this.#answerGone(msg);
-        c = this.#begin(file, q, msg.from, this.#phase !== "running", false);
+        // This end moves only while its own suspend gathers connections; a domain that is back
+        // (resuming: its device is open again) stays for a handshake its peer begins.
+        c = this.#begin(file, q, msg.from, this.#phase === "suspending", false);
       }
       if (msg.kind === "drained") {
         c.peerDrained = true;

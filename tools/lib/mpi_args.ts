@@ -36,6 +36,8 @@ export interface LaunchFlags {
   seed: number;
   /** `--noise on|off`: the profile's seeded noise model (the tools' default: on). */
   noise: "on" | "off";
+  /** `--migrate R@MS[,R@MS…]`: live-migrate rank R's guest MS ms of virtual time into the job. */
+  migrate?: { rank: number; atNs: number }[];
 }
 
 /**
@@ -65,6 +67,7 @@ const FLAGS: Record<string, keyof LaunchFlags> = {
   "--profile": "profile",
   "--seed": "seed",
   "--noise": "noise",
+  "--migrate": "migrate",
 };
 
 function whole(flag: string, v: string, min: number): number {
@@ -146,8 +149,36 @@ export function takeLaunchFlag(
       }
       into.noise = value;
       break;
+    case "migrate":
+      (into.migrate ??= []).push(...parseMigrate(value));
+      break;
   }
   return next;
+}
+
+/**
+ * `--migrate`'s value: `R@MS` moves, comma-separated (rank R's guest, MS ms of
+ * virtual time after the job starts; MS may have a fraction).
+ *
+ * @throws UsageError naming the part that is wrong
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseMigrate } from "./mpi_args.ts";
+ * assert.deepEqual(parseMigrate("0@5,3@12.5"), [{ rank: 0, atNs: 5e6 }, { rank: 3, atNs: 12.5e6 }]);
+ * assert.throws(() => parseMigrate("0@soon"), /--migrate: '0@soon' is not RANK@MS/);
+ * ```
+ */
+export function parseMigrate(value: string): { rank: number; atNs: number }[] {
+  return value.split(",").map((part) => {
+    const m = /^(\d+)@(\d+(?:\.\d+)?)$/.exec(part.trim());
+    if (!m) {
+      throw new UsageError(
+        `--migrate: '${part}' is not RANK@MS (a rank, then when: ms of virtual time into the job)`,
+      );
+    }
+    return { rank: Number(m[1]), atNs: Math.round(Number(m[2]) * 1e6) };
+  });
 }
 
 /**
@@ -162,6 +193,18 @@ export function takeLaunchFlag(
  * ```
  */
 export function checkLaunchFlags(f: LaunchFlags): void {
+  if (f.migrate?.length && f.mode === "native") {
+    throw new UsageError(
+      "--migrate applies to --mode bypass and split (native ranks run on bare-metal hosts, which do not move)",
+    );
+  }
+  for (const m of f.migrate ?? []) {
+    if (f.np !== undefined && m.rank >= f.np) {
+      throw new UsageError(
+        `--migrate: rank ${m.rank} is not a rank of the job (-np ${f.np}: 0..${f.np - 1})`,
+      );
+    }
+  }
   for (
     const [flag, v] of [["--guests-per-host", f.guestsPerHost], [
       "--guest-memory",

@@ -63,6 +63,33 @@ export function rankLines(rank: number, text: string): string[] {
 }
 
 /**
+ * One line per live migration a job ran (`--migrate`): whose guest, from
+ * where to where, when, and what it cost the job.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpi } from "../../mod.ts";
+ * import { migrationLines } from "./mpi_run.ts";
+ * const job = await mpi.mpiexec(
+ *   { np: 2, mode: "bypass", guestMemoryMiB: 16, migrate: [{ rank: 1, atNs: 1e6 }] },
+ *   (comm) => comm.compute({ ns: 60e6 }),
+ * );
+ * const [line] = migrationLines(job);
+ * assert.match(line, /^rank 1's guest node1-vm0 moved node1 → spare0 at 1\.00 ms: downtime [\d.]+ ms/);
+ * ```
+ */
+export function migrationLines(job: mpi.JobResult & mpi.Launched): string[] {
+  const ms = (ns: number) => `${(ns / 1e6).toFixed(2)} ms`;
+  return (job.migrations ?? []).map((r, i) => {
+    const plan = job.plannedMigrations[i];
+    return `rank ${plan.rank}'s guest ${r.guest} moved ${r.from} → ${r.to} at ${ms(plan.atNs)}: ` +
+      `downtime ${ms(r.downtimeNs)}, migration ${ms(r.totalNs)}, ${r.rounds.length} round(s), ` +
+      `${r.connections} connection(s) moved`;
+  });
+}
+
+/**
  * The end-of-job summary: layout, virtual times, and per host what crossed
  * its hypervisor and HCA during the whole job (MPI_Init included) with the
  * MPI counters of the ranks on it.
@@ -99,6 +126,7 @@ export function summary(
     `mpirun: virtual time ${us(job.elapsedNs)} (MPI_Init ${us(job.initNs)}, main ${
       us(Math.max(...job.mainNs))
     } on the slowest rank)`,
+    ...migrationLines(job).map((l) => `mpirun: ${l}`),
   ];
   const head = [
     "host",

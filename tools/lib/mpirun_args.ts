@@ -62,6 +62,8 @@ a summary (virtual time, per-host hypervisor/HCA and MPI counters) follows.
   --profile NAME|FILE.yaml    cost profile (default pcix-sdr-2006; also modern-gen5-ndr)
   --seed S                    seed of the cluster's PRNG (default 1)
   --noise on|off              the profile's seeded noise model (default on; off: exact)
+  --migrate R@MS[,R@MS…]      live-migrate rank R's guest MS ms into the job, each to a spare
+                              Xen host of its own (bypass, split; turns Nomad's layer on)
   --quiet                     no summary
   -h, --help                  this help
 

@@ -80,6 +80,8 @@ ${rows.join("\n")}
   --profile NAME|FILE.yaml    cost profile (default pcix-sdr-2006; also modern-gen5-ndr)
   --seed S                    seed of the cluster's PRNG (default 1)
   --noise on|off              the profile's seeded noise model (default on; off: exact)
+  --migrate R@MS[,R@MS…]      live-migrate rank R's guest MS ms into the job, each to a spare
+                              Xen host of its own (bypass, split; turns Nomad's layer on)
   --compute real|model|auto   compute for real, or charge the computation by the model with the
                               same messages; auto (default): real for S and W, model for A and B
   --json                      one JSON object (figures, platform, per-rank counters) instead of text

@@ -14,6 +14,7 @@ import type { ComputeMode, NasClass, NasHooks, NasKernel, NasResult } from "../n
 import { findKernel, KERNELS, NPB_KERNELS } from "../nas/registry.ts";
 import { type NasPlatform, printResults } from "../nas/report.ts";
 import { loadToolProfile, ToolError } from "./api.ts";
+import { migrationLines } from "./mpi_run.ts";
 
 /**
  * What to run.
@@ -36,12 +37,16 @@ export interface NasOptions {
   hosts?: number;
   /** Guests per Xen host (bypass and split). */
   guestsPerHost?: number;
+  /** Memory of each guest, MiB (bypass and split; default 512). */
+  guestMemoryMiB?: number;
   map?: "block" | "cyclic";
   /** Built-in profile name, a `FILE.yaml` (resolved from where the user ran the task), or a Profile. */
   profile?: string | Profile;
   seed?: number;
   /** The profile's seeded noise model (default "off", the library's; the CLI's default is "on"). */
   noise?: "on" | "off";
+  /** Live migrations of ranks' guests during the run (`mpi.LaunchOptions.migrate`). */
+  migrate?: readonly { rank: number; atNs: number }[];
   /** "auto" (default): real for S and W, model for A and B where the kernel can. */
   compute?: ComputeMode | "auto";
   /** Lines as they are printed (banner, progress, any rank's messages), in order. */
@@ -213,10 +218,12 @@ export async function runNas(o: NasOptions): Promise<NasRunResult> {
     mode: o.mode,
     hosts: o.hosts,
     guestsPerHost: o.guestsPerHost,
+    guestMemoryMiB: o.guestMemoryMiB,
     map: o.map,
     profile,
     seed: o.seed,
     noise: o.noise,
+    migrate: o.migrate,
   });
   await o.onLaunched?.(launched);
   const params = mpi.mpiParams(profile, o.np);
@@ -235,6 +242,7 @@ export async function runNas(o: NasOptions): Promise<NasRunResult> {
     launched.cluster,
     launched.domains,
     (comm) => kernel.run(comm, { cls: o.cls, compute, log: say, hooks: o.hooks }),
+    { migrations: launched.plannedMigrations },
   );
   const r = job.results[0];
   if (!r) throw new ToolError(`${kernel.name}: rank 0 returned no result`);
@@ -242,6 +250,7 @@ export async function runNas(o: NasOptions): Promise<NasRunResult> {
   for (const l of printResults(r, { language: kernel.language, totalProcs: o.np, platform })) {
     say(l);
   }
+  for (const l of migrationLines({ ...job, ...launched })) say(` Live migration: ${l}`);
   return {
     ...r,
     totalProcs: o.np,

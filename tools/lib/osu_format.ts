@@ -346,6 +346,8 @@ export function usage(name: OsuName): string {
     "  --profile NAME|FILE.yaml    cost profile (default pcix-sdr-2006; also modern-gen5-ndr)",
     "  --seed S                    seed of the cluster's PRNG (default 1)",
     "  --noise on|off              the profile's seeded noise model (default on; off: exact)",
+    "  --migrate R@MS[,R@MS…]      live-migrate rank R's guest MS ms into the run, each to a spare",
+    "                              Xen host of its own (bypass, split; turns Nomad's layer on)",
   );
   return L.join("\n");
 }
