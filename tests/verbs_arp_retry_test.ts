@@ -132,4 +132,44 @@ for (const mode of MODES) {
       assert.equal(requests.length, 2);
     });
   });
+
+  Deno.test(`arp ${mode}: resolutions of one address at once share its probes (one neighbour entry)`, async () => {
+    // __neigh_event_send queues a resolution that finds the entry NUD_INCOMPLETE; only
+    // neigh_timer_handler solicits. Once the entry has failed, a new resolution solicits again.
+    const { cluster, a, b } = await pair(mode);
+    await cluster.run(async () => {
+      const requests = captureArp(cluster, 1);
+      const [x, y] = await Promise.all([resolveAddr(cluster, a, b), resolveAddr(cluster, a, b)]);
+      assert.deepEqual([x.ev.type, y.ev.type], [
+        RdmaCmEvent.ADDR_RESOLVED,
+        RdmaCmEvent.ADDR_RESOLVED,
+      ]);
+      assert.equal(requests.length, 1, "one request answers both");
+      const removeFault = cluster.fabric.addFault({
+        kind: "drop",
+        opcode: OP.UD_SEND_ONLY,
+        probability: 1,
+      });
+      requests.length = 0;
+      // Three at once, one of them giving up sooner: the probes go on for the others.
+      const three = await Promise.all([
+        resolveAddr(cluster, a, b, 1500),
+        resolveAddr(cluster, a, b, 5000),
+        resolveAddr(cluster, a, b, 5000),
+      ]);
+      assert.deepEqual(three.map((r) => r.ev.status), [-110, -110, -110]);
+      near(three[0].tookNs, 1500e6, "the short one");
+      assert.equal(requests.length, ARP_MCAST_SOLICIT, `${requests.length} requests`);
+      near(
+        requests[ARP_MCAST_SOLICIT - 1] - requests[0],
+        (ARP_MCAST_SOLICIT - 1) * RETRANS_NS,
+        "probes",
+      );
+      // The entry failed: a new resolution solicits again, from its first probe.
+      requests.length = 0;
+      await resolveAddr(cluster, a, b, 500);
+      assert.equal(requests.length, 1);
+      removeFault();
+    });
+  });
 }

@@ -168,6 +168,16 @@ class Pending<T> {
   }
 }
 
+/** An address being resolved (Linux's `struct neighbour` while NUD_INCOMPLETE). */
+interface Neighbour {
+  /** The resolutions waiting for the reply. */
+  waiting: Pending<{ lid: number; qpn: number; gid: Uint8Array } | undefined>[];
+  /** Probes are going out (INCOMPLETE); false once the last went unanswered (FAILED). */
+  soliciting: boolean;
+  /** The timer of the next probe, or of the failure after the last. */
+  retransmit: EventHandle | undefined;
+}
+
 /**
  * The service of one domain.
  *
@@ -231,7 +241,8 @@ export class CmAgent {
   #queuedAnswers = 0;
   #ahs = new Map<number, Promise<Ah>>();
   #tid = 1n;
-  #arps = new Map<string, Pending<{ lid: number; qpn: number; gid: Uint8Array } | undefined>[]>();
+  /** Addresses being resolved: Linux's neighbour entries in NUD_INCOMPLETE, one per address. */
+  #arps = new Map<string, Neighbour>();
   /** Path queries waiting for their answer, by TID, with where each was sent (once it was). */
   #paths = new Map<bigint, { b: Pending<PathRecord | "none" | undefined>; to?: AgentAddr }>();
 
@@ -426,9 +437,13 @@ export class CmAgent {
         true,
       );
     } else if (arp.op === 2) {
-      const waiting = this.#arps.get(arp.senderIp) ?? [];
+      const n = this.#arps.get(arp.senderIp);
+      if (!n) return;
       this.#arps.delete(arp.senderIp);
-      for (const w of waiting) w.resolve({ lid: from.lid, qpn: arp.senderQpn, gid: arp.senderGid });
+      if (n.retransmit) engine.cancel(n.retransmit);
+      for (const w of n.waiting) {
+        w.resolve({ lid: from.lid, qpn: arp.senderQpn, gid: arp.senderGid });
+      }
     }
   }
 
@@ -522,7 +537,8 @@ export class CmAgent {
    * drivers/infiniband/core/addr.c), so a failed neighbour does not end it
    * sooner, and a late reply still answers it. The first reply answers every
    * waiter for `ip`; a duplicate, or a reply to a repeated request, finds
-   * none and is ignored.
+   * none and is ignored. Waiters for one address share its entry and its
+   * probes, which go on while any of them waits.
    */
   async arp(
     ip: string,
@@ -530,16 +546,33 @@ export class CmAgent {
   ): Promise<{ lid: number; qpn: number; gid: Uint8Array } | undefined> {
     const engine = this.ctx.env.engine;
     const b = new Pending<{ lid: number; qpn: number; gid: Uint8Array } | undefined>();
-    const list = this.#arps.get(ip) ?? [];
-    list.push(b);
-    this.#arps.set(ip, list);
-    let retransmit: EventHandle | undefined;
+    let n = this.#arps.get(ip);
+    if (!n) this.#arps.set(ip, n = { waiting: [], soliciting: false, retransmit: undefined });
+    const entry = n;
+    entry.waiting.push(b);
     const timer = engine.schedule(timeoutNs, () => {
-      const l = this.#arps.get(ip);
-      const i = l?.indexOf(b) ?? -1;
-      if (l && i >= 0) l.splice(i, 1);
+      const i = entry.waiting.indexOf(b);
+      if (i >= 0) entry.waiting.splice(i, 1);
+      // Nobody waits for the address any more: no more probes for it.
+      if (entry.waiting.length === 0 && this.#arps.get(ip) === entry) {
+        this.#arps.delete(ip);
+        if (entry.retransmit) engine.cancel(entry.retransmit);
+      }
       b.resolve(undefined);
     });
+    // One entry per address: a resolution that finds it soliciting waits with the others
+    // (`__neigh_event_send` queues on NUD_INCOMPLETE); one that finds it failed (every probe
+    // out, none answered: NUD_FAILED) solicits again.
+    if (!entry.soliciting) await this.#solicit(ip, entry);
+    const r = await b.wait(engine, `${this.ip} ARP ${ip}`);
+    engine.cancel(timer);
+    return r;
+  }
+
+  /** Send `entry`'s probes for `ip`: the first now, the next each retrans_time after. */
+  async #solicit(ip: string, entry: Neighbour): Promise<void> {
+    const engine = this.ctx.env.engine;
+    entry.soliciting = true;
     const holder = this.#net.lookup(ip);
     let to: AgentAddr | undefined;
     try {
@@ -548,38 +581,35 @@ export class CmAgent {
       // A holder whose service cannot start (its interface's partition is not in its port's
       // table) answers nothing: the wait ends at the timeout.
     }
-    if (to) {
-      const request = encodeArp({
-        op: 1,
-        senderQpn: this.address.qpn,
-        senderGid: this.gid,
-        senderIp: this.ip,
-        targetQpn: 0,
-        targetGid: new Uint8Array(16),
-        targetIp: ip,
+    if (!to) return;
+    const dest = to;
+    const request = encodeArp({
+      op: 1,
+      senderQpn: this.address.qpn,
+      senderGid: this.gid,
+      senderIp: this.ip,
+      targetQpn: 0,
+      targetGid: new Uint8Array(16),
+      targetIp: ip,
+    });
+    // One probe: the next is armed as this one goes out (neigh_timer_handler re-arms its
+    // timer when it solicits), at most ARP_MCAST_SOLICIT in all; one retrans_time after the
+    // last the entry has failed.
+    let probes = 0;
+    const probe = async () => {
+      // Answered, or nobody waits any more, since this probe was due: none goes out.
+      if (this.#arps.get(ip) !== entry) return;
+      probes++;
+      entry.retransmit = engine.schedule(ARP_RETRANS_TIME_MS * 1e6, () => {
+        entry.retransmit = undefined;
+        if (probes < ARP_MCAST_SOLICIT) {
+          void engine.spawn(`${this.ip} ARP ${ip} probe ${probes + 1}`, probe);
+        } else entry.soliciting = false;
       });
-      // One probe: the next is armed as this one goes out (neigh_timer_handler re-arms its
-      // timer when it solicits), at most ARP_MCAST_SOLICIT in all.
-      let probes = 0;
-      const probe = async () => {
-        // Answered, or the caller's timeout passed, since this probe was due: none goes out.
-        if (probes > 0 && !this.#arps.get(ip)?.includes(b)) return;
-        probes++;
-        retransmit = probes < ARP_MCAST_SOLICIT
-          ? engine.schedule(ARP_RETRANS_TIME_MS * 1e6, () => {
-            retransmit = undefined;
-            void engine.spawn(`${this.ip} ARP ${ip} probe ${probes + 1}`, probe);
-          })
-          : undefined;
-        await engine.sleep(this.ctx.env.profile.cm.arpProcessNs);
-        await this.send(to, request);
-      };
-      await probe();
-    }
-    const r = await b.wait(engine, `${this.ip} ARP ${ip}`);
-    engine.cancel(timer);
-    if (retransmit) engine.cancel(retransmit);
-    return r;
+      await engine.sleep(this.ctx.env.profile.cm.arpProcessNs);
+      await this.send(dest, request);
+    };
+    await probe();
   }
 
   /**
