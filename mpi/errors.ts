@@ -35,7 +35,14 @@ export type MpiErrorCode =
   | "MPI_ERR_NO_MEM"
   | "MPI_ERR_IN_STATUS"
   | "MPI_ERR_INTERN"
-  | "MPI_ERR_OTHER";
+  | "MPI_ERR_OTHER"
+  | "MPI_ERR_WIN"
+  | "MPI_ERR_LOCKTYPE"
+  | "MPI_ERR_RMA_SYNC"
+  | "MPI_ERR_SIZE"
+  | "MPI_ERR_DISP"
+  | "MPI_ERR_ASSERT"
+  | "MPI_ERR_RMA_RANGE";
 
 /**
  * The numeric value of each error class, as MPICH's (and so MVAPICH's)
@@ -67,6 +74,13 @@ export const ERROR_CLASSES: Readonly<Record<MpiErrorCode, number>> = Object.free
   MPI_ERR_IN_STATUS: 17,
   MPI_ERR_REQUEST: 19,
   MPI_ERR_NO_MEM: 34,
+  MPI_ERR_WIN: 45,
+  MPI_ERR_LOCKTYPE: 47,
+  MPI_ERR_RMA_SYNC: 50,
+  MPI_ERR_SIZE: 51,
+  MPI_ERR_DISP: 52,
+  MPI_ERR_ASSERT: 53,
+  MPI_ERR_RMA_RANGE: 55,
 });
 
 /**

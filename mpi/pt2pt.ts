@@ -187,6 +187,8 @@ export class PointToPoint implements PacketHandler {
   #turn = 0;
   /** Calls waiting for their turn, by ticket (each is woken when its turn comes). */
   #turnWaiters = new Map<number, () => void>();
+  /** Where one-sided packets go (mpi/rma.ts sets it at the first window). */
+  rma: PacketHandler | undefined;
 
   /**
    * @param ch the channel
@@ -553,6 +555,8 @@ export class PointToPoint implements PacketHandler {
         this.#onFin(h);
         return;
       default:
+        // One-sided packets belong to the process's RMA engine (mpi/rma.ts), once it has a window.
+        if (this.rma && h.type >= PacketType.RMA_LOCK) return this.rma.onPacket(peer, p);
         throw new MpiError(
           "MPI_ERR_INTERN",
           `rank ${this.rank}: packet type ${h.type} from rank ${peer}`,

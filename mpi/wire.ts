@@ -95,6 +95,26 @@ export const PacketType = {
   CANCEL_SEND_REQ: 9,
   /** The answer to CANCEL_SEND_REQ for `sreq`: `length` 1 if the message was dropped, else 0. */
   CANCEL_SEND_RESP: 10,
+  /** One-sided (mpi/rma.ts), window `context`: lock request from rank `src`, `length` 1 exclusive, 2 shared. */
+  RMA_LOCK: 11,
+  /** The lock of window `context` at rank `src` is granted to the receiver. */
+  RMA_LOCK_GRANTED: 12,
+  /** Rank `src` releases its lock of window `context`. */
+  RMA_UNLOCK: 13,
+  /** Accumulate: apply op `tag` on datatype `size` of the payload at byte `addr` of window `context`. */
+  RMA_ACC: 14,
+  /** The RMA_ACC (or a range error: `length` 0) was applied at rank `src`. */
+  RMA_ACC_ACK: 15,
+  /** Get-accumulate (fetch-and-op) `rreq`: as RMA_ACC, and the old bytes go back in RMA_FETCH_RESP. */
+  RMA_GET_ACC: 16,
+  /** The old bytes of RMA_GET_ACC or RMA_CAS `rreq` (`length` 0: a range error). */
+  RMA_FETCH_RESP: 17,
+  /** Compare-and-swap `rreq`: payload is origin then compare (`size`: datatype) at byte `addr`. */
+  RMA_CAS: 18,
+  /** MPI_Win_post by rank `src`: the receiver may start an access epoch to it. */
+  RMA_POST: 19,
+  /** MPI_Win_complete by rank `src`: its access epoch to the receiver is over. */
+  RMA_COMPLETE: 20,
 } as const;
 
 /**

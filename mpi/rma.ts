@@ -1,0 +1,1262 @@
+/**
+ * One-sided communication (MPI-3.1 chapter 11) over RDMA, as MVAPICH2
+ * builds it on InfiniBand:
+ *
+ * - **Windows** (§11.2): `Win.create` exposes a rank's `MpiBuffer`,
+ *   `Win.allocate` allocates one; both are collective. Each rank registers
+ *   its window memory once, exactly its bytes (one memory region per
+ *   window, never the pin-down cache), and the ranks exchange address,
+ *   rkey, size and displacement unit with an allgather, as MVAPICH2 does at
+ *   `MPI_Win_create` (`mv2_rma_win_create`). The window runs on a duplicate
+ *   of the communicator (MPICH's `MPIR_Comm_dup_impl` in win_create), so
+ *   its fences never meet the program's collectives.
+ * - **Data movement by the HCA** (§11.3): `put` is an RDMA WRITE and `get`
+ *   an RDMA READ between the origin buffer (registered through the pin-down
+ *   cache, or a registered bounce buffer for a JS array) and the target's
+ *   window, with the target's rkey: the target's CPU takes no part, and in a
+ *   Xen-IB guest neither does the hypervisor or dom0 (VMM-bypass).
+ * - **Accumulate** (§11.3.4) needs the target's CPU: an RDMA WRITE cannot
+ *   combine, and the HCA's 8-byte atomics neither cover every operation and
+ *   type nor are atomic with the CPU's updates. As MVAPICH2 does, the
+ *   origin sends the data in packets and the target's progress engine
+ *   applies the operation and acknowledges; `getAccumulate`,
+ *   `fetchAndOp` and `compareAndSwap` answer with the old bytes. Element-wise
+ *   atomicity with one another follows: one packet is applied in one go.
+ * - **Synchronization** (§11.5): `fence` (active target) completes the
+ *   origin's operations (RDMA completions, accumulate acknowledgements) and
+ *   then barriers, so every target's memory holds them when it returns;
+ *   `post`/`start`/`complete`/`wait` do the same between groups with
+ *   POST and COMPLETE packets; `lock`/`unlock` (passive target, shared or
+ *   exclusive) ask the target's lock manager with a packet and wait for its
+ *   grant, `flush` completes a target's operations inside the epoch, and
+ *   `lockAll`/`unlockAll` lock every rank shared.
+ * - **Progress**: what needs the target's CPU — accumulates, lock grants,
+ *   post and complete notices — is handled only when the target is inside
+ *   an MPI call, as in MVAPICH2 without its asynchronous progress thread: a
+ *   target that computes delays them. Puts and gets never wait for it.
+ * - **Errors** (thrown: a window's handler is ERRORS_ARE_FATAL): a freed
+ *   window (MPI_ERR_WIN), an operation outside an epoch or an unlock
+ *   without a lock (MPI_ERR_RMA_SYNC), a target range beyond the window
+ *   (MPI_ERR_RMA_RANGE, checked at the origin, again at the target for what
+ *   its CPU applies, and by the HCA's memory-region bounds for what it
+ *   moves), ranks, displacements, lock types, asserts, operations, counts
+ *   and types.
+ *
+ * @module
+ */
+import { Access, type Mr } from "../drivers/verbs/mod.ts";
+import { type Buf, DomRegion, MpiBuffer, type Region, toRegion } from "./buffer.ts";
+import type { InPacket, PacketHandler } from "./channel.ts";
+import type { Comm, Errhandler } from "./comm.ts";
+import { ERRORS_ARE_FATAL, PROC_NULL } from "./constants.ts";
+import { DATATYPES, type Datatype, isIntegerType, typeSize } from "./datatype.ts";
+import { thrown } from "./errhandler.ts";
+import { MpiError } from "./errors.ts";
+import { Group } from "./group.ts";
+import { checkOp, type Op, OPS, reduceInto, type ReductionOp } from "./ops.ts";
+import type { MpiProcess } from "./process.ts";
+import { HEADER_BYTES, PacketType } from "./wire.ts";
+
+/**
+ * `MPI_LOCK_EXCLUSIVE` (MPI-3.1 §11.5.3): no other origin holds the lock.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LOCK_EXCLUSIVE } from "./rma.ts";
+ * assert.equal(LOCK_EXCLUSIVE, "LOCK_EXCLUSIVE");
+ * ```
+ */
+export const LOCK_EXCLUSIVE = "LOCK_EXCLUSIVE" as const;
+
+/**
+ * `MPI_LOCK_SHARED`: other origins may hold it shared at the same time.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LOCK_SHARED } from "./rma.ts";
+ * assert.equal(LOCK_SHARED, "LOCK_SHARED");
+ * ```
+ */
+export const LOCK_SHARED = "LOCK_SHARED" as const;
+
+/**
+ * A lock type for `lock`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { LockType } from "./rma.ts";
+ * const t: LockType = "LOCK_SHARED";
+ * assert.equal(t, "LOCK_SHARED");
+ * ```
+ */
+export type LockType = typeof LOCK_EXCLUSIVE | typeof LOCK_SHARED;
+
+/**
+ * The assert bits of the synchronization calls (MPI-3.1 §11.5.5), MPICH's
+ * values. `MODE_NOSUCCEED` on a fence ends the active-target epoch (no RMA
+ * may follow until the next fence); the others are hints this library may
+ * ignore, as the standard allows.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MODE } from "./rma.ts";
+ * assert.equal(MODE.NOPRECEDE | MODE.NOSUCCEED, 24576);
+ * ```
+ */
+export const MODE = Object.freeze({
+  NOCHECK: 1024,
+  NOSTORE: 2048,
+  NOPUT: 4096,
+  NOPRECEDE: 8192,
+  NOSUCCEED: 16384,
+});
+
+const MODE_ALL = MODE.NOCHECK | MODE.NOSTORE | MODE.NOPUT | MODE.NOPRECEDE | MODE.NOSUCCEED;
+
+/**
+ * What an accumulate combines with: a predefined operation, `REPLACE`
+ * (`MPI_REPLACE`: the origin's data replaces the target's), and for the
+ * fetching calls `NO_OP` (`MPI_NO_OP`: the target is only read).
+ * User-defined operations are not allowed (MPI-3.1 §11.3.4).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { AccOp } from "./rma.ts";
+ * const ops: AccOp[] = ["SUM", "REPLACE", "NO_OP"];
+ * assert.equal(ops.length, 3);
+ * ```
+ */
+export type AccOp = Op | "REPLACE" | "NO_OP";
+
+const ACC_OPS: readonly AccOp[] = [...OPS, "REPLACE", "NO_OP"];
+
+/** What each rank of a window knows of every other's window. */
+interface Remote {
+  addr: number;
+  rkey: number;
+  bytes: number;
+  dispUnit: number;
+}
+
+/** The windows of each process, by context id, and the packet handler routing to them. */
+const engines = new WeakMap<MpiProcess, Map<number, Win>>();
+
+function windowsOf(proc: MpiProcess): Map<number, Win> {
+  let wins = engines.get(proc);
+  if (!wins) {
+    const map = new Map<number, Win>();
+    wins = map;
+    engines.set(proc, map);
+    const handler: PacketHandler = {
+      onPacket(peer: number, p: InPacket): void {
+        const w = map.get(p.header.context);
+        if (!w) {
+          throw new MpiError(
+            "MPI_ERR_INTERN",
+            `rank ${proc.rank}: one-sided packet ${p.header.type} from rank ${peer} for no window (context ${p.header.context})`,
+          );
+        }
+        w.onPacket(p);
+      },
+    };
+    proc.p2p.rma = handler;
+  }
+  return wins;
+}
+
+const WINDOW_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
+
+/**
+ * An RMA window (`MPI_Win`): a piece of every member's memory the others
+ * may put into, get from and accumulate into.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "./launch.ts";
+ * import { Win } from "./rma.ts";
+ * const job = await mpiexec({ np: 2, mode: "bypass" }, async (comm) => {
+ *   const win = await Win.allocate(comm, 4, "int32");
+ *   await win.fence();
+ *   // Each rank writes its rank into slot 1 of the other's window.
+ *   await win.put(new Int32Array([comm.rank + 10]), 1 - comm.rank, 1);
+ *   await win.fence();
+ *   const mine = [...win.memory.get()];
+ *   await win.free();
+ *   return mine;
+ * });
+ * assert.deepEqual(job.results, [[0, 11, 0, 0], [0, 10, 0, 0]]);
+ * ```
+ */
+export class Win<T extends Datatype = Datatype> {
+  /** The window's rank (its communicator's). */
+  readonly rank: number;
+  /** Ranks in the window. */
+  readonly size: number;
+  #comm: Comm<typeof ERRORS_ARE_FATAL>;
+  #proc: MpiProcess;
+  #ctx: number;
+  #mr: Mr | undefined;
+  #remote: Remote[] = [];
+  #freed = false;
+  // ------------------------------------------------------------ epochs (as origin)
+  /** A fence opened an active-target epoch (not closed by MODE_NOSUCCEED). */
+  #fenceOpen = false;
+  /** Operations issued since the last fence. */
+  #fenceOps = 0;
+  /** Targets this rank holds a lock of. */
+  #locks = new Map<number, LockType>();
+  #lockAll = false;
+  /** Grants received and not yet taken by `lock`. */
+  #granted = new Set<number>();
+  /** Targets of the access epoch `start` opened. */
+  #startGroup: number[] | undefined;
+  /** Origins of the exposure epoch `post` opened. */
+  #postGroup: number[] | undefined;
+  /** POST notices received, by rank, not yet consumed by `start`. */
+  #posts = new Map<number, number>();
+  /** COMPLETE notices received, by rank, not yet consumed by `wait`. */
+  #completes = new Map<number, number>();
+  // ------------------------------------------------------------ completion
+  /** Operations to each target not complete there yet. */
+  #pending: number[];
+  /** Operations to each target whose origin buffer is still in use. */
+  #pendingLocal: number[];
+  /** A failed operation, thrown by the next synchronization. */
+  #error: MpiError | undefined;
+  #fetches = new Map<number, { target: number; region: Region; off: number }>();
+  #nextFetch = 1;
+  // ------------------------------------------------------------ the lock of this rank's window
+  #exclusive: number | undefined;
+  #shared = 0;
+  #lockQueue: { rank: number; shared: boolean }[] = [];
+
+  private constructor(
+    comm: Comm<typeof ERRORS_ARE_FATAL>,
+    /** This rank's window memory (the buffer given to `create`, or the one `allocate` made). */
+    readonly memory: MpiBuffer<T>,
+    /** Displacement unit in bytes: a target displacement counts these. */
+    readonly dispUnit: number,
+    /** `MPI_WIN_FLAVOR_CREATE` or `MPI_WIN_FLAVOR_ALLOCATE`. */
+    readonly flavor: "create" | "allocate",
+  ) {
+    this.#comm = comm;
+    this.#proc = comm.proc;
+    this.#ctx = comm.contextId;
+    this.rank = comm.rank;
+    this.size = comm.size;
+    this.#pending = new Array(comm.size).fill(0);
+    this.#pendingLocal = new Array(comm.size).fill(0);
+  }
+
+  /**
+   * `MPI_Win_create` (MPI-3.1 §11.2.1), collective over `comm`: expose
+   * `memory` (an `MpiBuffer` of this rank; a JS array is outside the
+   * simulated machine, where no HCA can reach it). `dispUnit` defaults to
+   * the buffer's element size.
+   */
+  static async create<T extends Datatype>(
+    comm: Comm<Errhandler>,
+    memory: MpiBuffer<T>,
+    opts: { dispUnit?: number } = {},
+  ): Promise<Win<T>> {
+    const what = "MPI_Win_create";
+    comm.proc.check(what);
+    if (!(memory instanceof MpiBuffer)) {
+      throw new MpiError(
+        "MPI_ERR_BUFFER",
+        `${what} on rank ${comm.rank}: window memory must be an MpiBuffer from comm.alloc (a JS array is outside the simulated machine; no HCA can reach it)`,
+      );
+    }
+    toRegion(memory, comm.proc.rank, what); // freed, another rank's
+    return await Win.#make(comm, memory, opts.dispUnit ?? typeSize(memory.datatype), "create");
+  }
+
+  /**
+   * `MPI_Win_allocate` (MPI-3.1 §11.2.2), collective: allocate `length`
+   * elements of `datatype` in this rank's memory and expose them; `free`
+   * releases them.
+   */
+  static async allocate<T extends Datatype = "uint8">(
+    comm: Comm<Errhandler>,
+    length: number,
+    datatype?: T,
+    opts: { dispUnit?: number } = {},
+  ): Promise<Win<T>> {
+    const what = "MPI_Win_allocate";
+    comm.proc.check(what);
+    const dt = (datatype ?? "uint8") as T;
+    typeSize(dt);
+    if (!Number.isInteger(length) || length < 0) {
+      throw new MpiError(
+        "MPI_ERR_SIZE",
+        `${what} on rank ${comm.rank}: size ${length} must be a non-negative integer`,
+      );
+    }
+    const memory = MpiBuffer.allocate(comm.proc.dom.memory, comm.proc.rank, length, dt);
+    try {
+      return await Win.#make(comm, memory, opts.dispUnit ?? typeSize(dt), "allocate");
+    } catch (e) {
+      comm.proc.dom.memory.free(memory.addr);
+      memory.allocation.freed = true;
+      throw e;
+    }
+  }
+
+  static async #make<T extends Datatype>(
+    comm: Comm<Errhandler>,
+    memory: MpiBuffer<T>,
+    dispUnit: number,
+    flavor: "create" | "allocate",
+  ): Promise<Win<T>> {
+    const what = flavor === "create" ? "MPI_Win_create" : "MPI_Win_allocate";
+    if (!Number.isInteger(dispUnit) || dispUnit < 1) {
+      throw new MpiError(
+        "MPI_ERR_DISP",
+        `${what} on rank ${comm.rank}: disp_unit ${dispUnit} must be a positive integer`,
+      );
+    }
+    // The window's own communicator: its fences and exchanges never match the program's.
+    const dup = thrown(await comm.dup()).setErrhandler(ERRORS_ARE_FATAL);
+    const win = new Win(dup, memory, dispUnit, flavor);
+    const proc = comm.proc;
+    // Registered once for the window's life, exactly its bytes: the HCA's
+    // bounds check (IBTA C9-? R_Key checks, hca/responder.ts CHK_RKEY) then
+    // refuses any RDMA beyond the window, whatever an origin asks.
+    if (memory.byteLength > 0) {
+      win.#mr = await proc.ch.pd.regMr(memory.addr, memory.byteLength, WINDOW_ACCESS);
+    }
+    windowsOf(proc).set(win.#ctx, win);
+    const mine = new Float64Array([memory.addr, win.#mr?.rkey ?? 0, memory.byteLength, dispUnit]);
+    const all = new Float64Array(4 * dup.size);
+    await dup.allgather(mine, all);
+    for (let r = 0; r < dup.size; r++) {
+      win.#remote.push({
+        addr: all[4 * r],
+        rkey: all[4 * r + 1],
+        bytes: all[4 * r + 2],
+        dispUnit: all[4 * r + 3],
+      });
+    }
+    // The memory cannot be freed while the window exposes it.
+    memory.allocation.pins++;
+    return win;
+  }
+
+  // ---------------------------------------------------------------- checks
+
+  #check(what: string): void {
+    this.#proc.check(what);
+    if (this.#freed) {
+      throw new MpiError("MPI_ERR_WIN", `${what} on rank ${this.rank}: the window was freed`);
+    }
+  }
+
+  #checkRank(what: string, target: number): void {
+    if (target === PROC_NULL) return;
+    if (!Number.isInteger(target) || target < 0 || target >= this.size) {
+      throw new MpiError(
+        "MPI_ERR_RANK",
+        `${what} on rank ${this.rank}: target ${target} outside 0..${this.size - 1} of the window`,
+      );
+    }
+  }
+
+  #checkAssert(what: string, assert: number): void {
+    if (!Number.isInteger(assert) || (assert & ~MODE_ALL) !== 0) {
+      throw new MpiError(
+        "MPI_ERR_ASSERT",
+        `${what} on rank ${this.rank}: assert ${assert} is not a combination of the MODE bits`,
+      );
+    }
+  }
+
+  /** MPI-3.1 §11.5: an RMA call needs an access epoch to its target. */
+  #checkEpoch(what: string, target: number): void {
+    if (
+      this.#fenceOpen || this.#lockAll || this.#locks.has(target) ||
+      (this.#startGroup?.includes(target) ?? false)
+    ) return;
+    throw new MpiError(
+      "MPI_ERR_RMA_SYNC",
+      `${what} on rank ${this.rank}: no access epoch to rank ${target} is open (fence, lock, lockAll or start first; MPI-3.1 §11.5)`,
+    );
+  }
+
+  /**
+   * MPI-3.1 §11.3 ("the target buffer … must fit in the target window"):
+   * the byte offset of `disp` units at `target` and `bytes` bytes from it.
+   */
+  #targetRange(what: string, target: number, disp: number, bytes: number): number {
+    if (!Number.isInteger(disp) || disp < 0) {
+      throw new MpiError(
+        "MPI_ERR_DISP",
+        `${what} on rank ${this.rank}: target displacement ${disp} must be a non-negative integer`,
+      );
+    }
+    const r = this.#remote[target];
+    const off = disp * r.dispUnit;
+    if (off + bytes > r.bytes) {
+      throw new MpiError(
+        "MPI_ERR_RMA_RANGE",
+        `${what} on rank ${this.rank}: ${bytes} bytes at displacement ${disp} (byte ${off}) go beyond rank ${target}'s ${r.bytes}-byte window`,
+      );
+    }
+    return off;
+  }
+
+  /** Checks common to every data call; returns the origin region and its datatype. */
+  #begin(what: string, origin: Buf, target: number): { region: Region; datatype: Datatype } {
+    this.#check(what);
+    const o = toRegion(origin, this.#proc.rank, what);
+    this.#checkRank(what, target);
+    return { region: o.region, datatype: o.datatype };
+  }
+
+  /** An operation is issued: what every call does after its checks pass. */
+  async #issue(): Promise<void> {
+    const ch = this.#proc.ch;
+    // An MPI call first catches up with its CPU time, then looks at arrivals.
+    await ch.cpu.settle();
+    ch.progress();
+    ch.cpu.charge(this.#proc.params.sendOverheadNs);
+    this.#fenceOps++;
+  }
+
+  // ---------------------------------------------------------------- put and get
+
+  /**
+   * `MPI_Put` (MPI-3.1 §11.3.1): write `origin` into `target`'s window
+   * from displacement `targetDisp` (in the target's displacement units).
+   * An RDMA WRITE posted at once; it completes at the next `fence`,
+   * `flush`, `unlock` or `complete`, and `origin` must not change before.
+   */
+  async put(origin: Buf, target: number, targetDisp = 0): Promise<void> {
+    await this.#move("MPI_Put", origin, target, targetDisp, false);
+  }
+
+  /**
+   * `MPI_Get` (MPI-3.1 §11.3.2): read `origin.byteLength` bytes of
+   * `target`'s window from `targetDisp` into `origin`, by RDMA READ. The
+   * data is there after the next synchronization.
+   */
+  async get(origin: Buf, target: number, targetDisp = 0): Promise<void> {
+    await this.#move("MPI_Get", origin, target, targetDisp, true);
+  }
+
+  async #move(
+    what: string,
+    origin: Buf,
+    target: number,
+    disp: number,
+    read: boolean,
+  ): Promise<void> {
+    const { region } = this.#begin(what, origin, target);
+    if (target === PROC_NULL) return;
+    const off = this.#targetRange(what, target, disp, region.bytes);
+    this.#checkEpoch(what, target);
+    await this.#issue();
+    const bytes = region.bytes;
+    if (bytes === 0) return;
+    const proc = this.#proc;
+    if (target === this.rank) {
+      const mem = new DomRegion(this.memory.memory, this.memory.addr, this.memory.byteLength);
+      if (read) region.write(0, mem.read(off, bytes));
+      else mem.write(off, region.read(0, bytes).slice());
+      proc.chargeCpu(bytes * proc.params.copyNsPerByte);
+      return;
+    }
+    const local = await this.#localBuffer(region, !read);
+    const r = this.#remote[target];
+    this.#pending[target]++;
+    this.#pendingLocal[target]++;
+    proc.ch.rdma(this.#comm.group[target], {
+      read,
+      laddr: local.addr,
+      len: bytes,
+      lkey: local.lkey,
+      raddr: r.addr + off,
+      rkey: r.rkey,
+      done: () => {
+        local.finish();
+        this.#pending[target]--;
+        this.#pendingLocal[target]--;
+      },
+    });
+  }
+
+  /**
+   * The origin buffer as the HCA reaches it: domain memory registered
+   * through the pin-down cache (zero-copy), or a JS array through a
+   * registered bounce buffer (copied in for a put, out when a get lands).
+   */
+  async #localBuffer(
+    region: Region,
+    copyIn: boolean,
+  ): Promise<{ addr: number; lkey: number; finish(): void }> {
+    const proc = this.#proc;
+    const bytes = region.bytes;
+    if (region instanceof DomRegion) {
+      const reg = await proc.cache.acquire(region.addr, bytes);
+      const a = region.allocation;
+      if (a) a.pins++;
+      return {
+        addr: region.addr,
+        lkey: reg.lkey,
+        finish: () => {
+          reg.release();
+          if (a) a.pins--;
+        },
+      };
+    }
+    const bounce = proc.takeScratch(bytes);
+    const reg = await proc.cache.acquire(bounce.addr, bytes);
+    if (copyIn) {
+      bounce.write(0, region.read(0, bytes));
+      proc.chargeCpu(bytes * proc.params.copyNsPerByte);
+    }
+    return {
+      addr: bounce.addr,
+      lkey: reg.lkey,
+      finish: () => {
+        if (!copyIn) {
+          region.write(0, bounce.read(0, bytes));
+          proc.chargeCpu(bytes * proc.params.copyNsPerByte);
+        }
+        reg.release();
+        proc.giveScratch(bounce);
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- accumulate
+
+  #checkAccOp(what: string, op: AccOp, datatype: Datatype, count: number, fetch: boolean): void {
+    if (typeof op !== "string" || !ACC_OPS.includes(op)) {
+      throw new MpiError(
+        "MPI_ERR_OP",
+        `${what} on rank ${this.rank}: ${
+          typeof op === "string" ? `unknown operation '${op}'` : "a user-defined operation"
+        } (MPI-3.1 §11.3.4: predefined operations and REPLACE${fetch ? ", NO_OP" : ""} only)`,
+      );
+    }
+    if (op === "NO_OP" && !fetch) {
+      throw new MpiError(
+        "MPI_ERR_OP",
+        `${what} on rank ${this.rank}: NO_OP belongs to the fetching calls (MPI-3.1 §11.3.4)`,
+      );
+    }
+    if (op !== "REPLACE" && op !== "NO_OP") checkOp(op as ReductionOp, datatype, count, what);
+  }
+
+  /**
+   * `MPI_Accumulate` (MPI-3.1 §11.3.4): combine `origin` into `target`'s
+   * window at `targetDisp` with `op` (element by element, target ∘ origin;
+   * `REPLACE` overwrites), atomically per element with respect to other
+   * accumulates. The target's CPU applies it (see the module comment).
+   */
+  async accumulate(origin: Buf, target: number, targetDisp: number, op: AccOp): Promise<void> {
+    const what = "MPI_Accumulate";
+    const { region, datatype } = this.#begin(what, origin, target);
+    this.#checkAccOp(what, op, datatype, region.bytes / typeSize(datatype), false);
+    if (target === PROC_NULL) return;
+    const off = this.#targetRange(what, target, targetDisp, region.bytes);
+    this.#checkEpoch(what, target);
+    await this.#issue();
+    await this.#accumulate(region, datatype, target, off, op, undefined);
+  }
+
+  /**
+   * `MPI_Get_accumulate` (MPI-3.1 §11.3.4): as `accumulate`, and `result`
+   * (as long as `origin`, of its type) receives the target's bytes from
+   * before, atomically. `NO_OP` only reads.
+   */
+  async getAccumulate(
+    origin: Buf,
+    result: Buf,
+    target: number,
+    targetDisp: number,
+    op: AccOp,
+  ): Promise<void> {
+    const what = "MPI_Get_accumulate";
+    const { region, datatype } = this.#begin(what, origin, target);
+    const res = toRegion(result, this.#proc.rank, what);
+    this.#sameShape(what, region, datatype, res.region, res.datatype, "result");
+    this.#checkAccOp(what, op, datatype, region.bytes / typeSize(datatype), true);
+    if (target === PROC_NULL) return;
+    const off = this.#targetRange(what, target, targetDisp, region.bytes);
+    this.#checkEpoch(what, target);
+    await this.#issue();
+    await this.#accumulate(region, datatype, target, off, op, res.region);
+  }
+
+  /**
+   * `MPI_Fetch_and_op` (MPI-3.1 §11.3.4): `getAccumulate` of one element.
+   */
+  async fetchAndOp(
+    origin: Buf,
+    result: Buf,
+    target: number,
+    targetDisp: number,
+    op: AccOp,
+  ): Promise<void> {
+    const what = "MPI_Fetch_and_op";
+    this.#check(what);
+    const o = toRegion(origin, this.#proc.rank, what);
+    if (o.region.bytes !== typeSize(o.datatype)) {
+      throw new MpiError(
+        "MPI_ERR_COUNT",
+        `${what} on rank ${this.rank}: the origin buffer must hold exactly one ${o.datatype} element, not ${
+          o.region.bytes / typeSize(o.datatype)
+        }`,
+      );
+    }
+    await this.getAccumulate(origin, result, target, targetDisp, op);
+  }
+
+  /**
+   * `MPI_Compare_and_swap` (MPI-3.1 §11.3.4): one element of an integer or
+   * byte type; if `target`'s element at `targetDisp` equals `compare` it
+   * becomes `origin`; `result` gets its old value, atomically.
+   */
+  async compareAndSwap(
+    origin: Buf,
+    compare: Buf,
+    result: Buf,
+    target: number,
+    targetDisp: number,
+  ): Promise<void> {
+    const what = "MPI_Compare_and_swap";
+    const { region, datatype } = this.#begin(what, origin, target);
+    const cmp = toRegion(compare, this.#proc.rank, what);
+    const res = toRegion(result, this.#proc.rank, what);
+    if (!isIntegerType(datatype) && datatype !== "byte") {
+      throw new MpiError(
+        "MPI_ERR_TYPE",
+        `${what} on rank ${this.rank}: ${datatype} is not an integer or byte type (MPI-3.1 §11.3.4)`,
+      );
+    }
+    if (region.bytes !== typeSize(datatype)) {
+      throw new MpiError(
+        "MPI_ERR_COUNT",
+        `${what} on rank ${this.rank}: the origin buffer must hold exactly one ${datatype} element`,
+      );
+    }
+    this.#sameShape(what, region, datatype, cmp.region, cmp.datatype, "compare");
+    this.#sameShape(what, region, datatype, res.region, res.datatype, "result");
+    if (target === PROC_NULL) return;
+    const off = this.#targetRange(what, target, targetDisp, region.bytes);
+    this.#checkEpoch(what, target);
+    await this.#issue();
+    const payload = new Uint8Array(2 * region.bytes);
+    payload.set(region.read(0, region.bytes));
+    payload.set(cmp.region.read(0, region.bytes), region.bytes);
+    if (target === this.rank) {
+      res.region.write(0, this.#cas(off, datatype, payload));
+      return;
+    }
+    const id = this.#nextFetch++;
+    this.#fetches.set(id, { target, region: res.region, off: 0 });
+    this.#pending[target]++;
+    this.#pendingLocal[target]++;
+    this.#proc.ch.send(this.#comm.group[target], {
+      type: PacketType.RMA_CAS,
+      fields: { context: this.#ctx, src: this.rank, size: DATATYPES.indexOf(datatype), addr: off, rreq: id },
+      payload,
+    });
+  }
+
+  #sameShape(
+    what: string,
+    a: Region,
+    at: Datatype,
+    b: Region,
+    bt: Datatype,
+    name: string,
+  ): void {
+    if (at !== bt) {
+      throw new MpiError(
+        "MPI_ERR_TYPE",
+        `${what} on rank ${this.rank}: the ${name} buffer is ${bt}, the origin ${at}`,
+      );
+    }
+    if (a.bytes !== b.bytes) {
+      throw new MpiError(
+        "MPI_ERR_COUNT",
+        `${what} on rank ${this.rank}: the ${name} buffer holds ${b.bytes} bytes, the origin ${a.bytes}`,
+      );
+    }
+  }
+
+  /** Send an accumulate (fetching into `result` when given) in packets of whole elements. */
+  async #accumulate(
+    region: Region,
+    datatype: Datatype,
+    target: number,
+    off: number,
+    op: AccOp,
+    result: Region | undefined,
+  ): Promise<void> {
+    const bytes = region.bytes;
+    if (bytes === 0) return;
+    const proc = this.#proc;
+    const data = region.read(0, bytes).slice();
+    if (target === this.rank) {
+      const old = this.#apply(off, datatype, op, data);
+      result?.write(0, old);
+      return;
+    }
+    // The data leaves the origin buffer now (local completion at once, as an eager send).
+    proc.chargeCpu(bytes * proc.params.copyNsPerByte);
+    const pair = op === "MAXLOC" || op === "MINLOC" ? 2 : 1;
+    const unit = typeSize(datatype) * pair;
+    const chunk = Math.max(unit, Math.floor((proc.params.eagerThreshold - HEADER_BYTES) / unit) * unit);
+    for (let at = 0; at < bytes; at += chunk) {
+      const len = Math.min(chunk, bytes - at);
+      const fields = {
+        context: this.#ctx,
+        src: this.rank,
+        tag: ACC_OPS.indexOf(op),
+        size: DATATYPES.indexOf(datatype),
+        addr: off + at,
+        rreq: 0,
+      };
+      this.#pending[target]++;
+      if (result) {
+        fields.rreq = this.#nextFetch++;
+        this.#fetches.set(fields.rreq, { target, region: result, off: at });
+        this.#pendingLocal[target]++;
+      }
+      proc.ch.send(this.#comm.group[target], {
+        type: result ? PacketType.RMA_GET_ACC : PacketType.RMA_ACC,
+        fields,
+        payload: data.subarray(at, at + len),
+      });
+    }
+  }
+
+  /** Apply `op` with `data` at byte `off` of this rank's window; returns the old bytes. */
+  #apply(off: number, datatype: Datatype, op: AccOp, data: Uint8Array): Uint8Array {
+    const mem = this.memory.memory, at = this.memory.addr + off;
+    const old = mem.read(at, data.byteLength);
+    const proc = this.#proc;
+    if (op === "NO_OP") return old;
+    if (op === "REPLACE") mem.write(at, data);
+    else {
+      const res = reduceInto(op, datatype, old.slice(), data.slice());
+      mem.write(at, res);
+      const p = proc.params, bytes = data.byteLength;
+      proc.chargeCpu(Math.max(bytes / typeSize(datatype) / p.flopsPerNs, (3 * bytes) / p.memBytesPerNs));
+    }
+    return old;
+  }
+
+  #cas(off: number, datatype: Datatype, payload: Uint8Array): Uint8Array {
+    const n = typeSize(datatype);
+    const mem = this.memory.memory, at = this.memory.addr + off;
+    const old = mem.read(at, n);
+    const cmp = payload.subarray(n, 2 * n);
+    if (old.every((b, i) => b === cmp[i])) mem.write(at, payload.slice(0, n));
+    return old;
+  }
+
+  /** Whether `[off, off + len)` lies in this rank's window (checked again here: a target never trusts). */
+  #inWindow(off: number, len: number): boolean {
+    return Number.isInteger(off) && off >= 0 && off + len <= this.memory.byteLength;
+  }
+
+  // ---------------------------------------------------------------- packets
+
+  /** A one-sided packet for this window (from the channel, in order, inside progress). */
+  onPacket(p: InPacket): void {
+    const h = p.header;
+    const from = h.src;
+    const peer = this.#comm.group[from];
+    const ch = this.#proc.ch;
+    const reply = (type: number, fields: Record<string, number>, payload?: Uint8Array) =>
+      ch.send(peer, { type, fields: { context: this.#ctx, src: this.rank, ...fields }, payload });
+    switch (h.type) {
+      case PacketType.RMA_LOCK:
+        this.#lockRequest(from, h.length === 2);
+        return;
+      case PacketType.RMA_LOCK_GRANTED:
+        this.#granted.add(from);
+        return;
+      case PacketType.RMA_UNLOCK:
+        this.#unlockRequest(from);
+        return;
+      case PacketType.RMA_ACC:
+      case PacketType.RMA_GET_ACC: {
+        const data = p.payload();
+        const op = ACC_OPS[h.tag], dt = DATATYPES[h.size];
+        const ok = op !== undefined && dt !== undefined && this.#inWindow(h.addr, data.byteLength);
+        const old = ok ? this.#apply(h.addr, dt, op, data) : undefined;
+        if (h.type === PacketType.RMA_ACC) reply(PacketType.RMA_ACC_ACK, { length: ok ? 1 : 0 });
+        else reply(PacketType.RMA_FETCH_RESP, { rreq: h.rreq, length: ok ? 1 : 0 }, old);
+        return;
+      }
+      case PacketType.RMA_CAS: {
+        const data = p.payload(), dt = DATATYPES[h.size];
+        const ok = dt !== undefined && this.#inWindow(h.addr, data.byteLength / 2);
+        const old = ok ? this.#cas(h.addr, dt, data) : undefined;
+        reply(PacketType.RMA_FETCH_RESP, { rreq: h.rreq, length: ok ? 1 : 0 }, old);
+        return;
+      }
+      case PacketType.RMA_ACC_ACK:
+        this.#pending[from]--;
+        if (h.length === 0) this.#rangeRefused(from);
+        return;
+      case PacketType.RMA_FETCH_RESP: {
+        const f = this.#fetches.get(h.rreq);
+        if (!f) {
+          throw new MpiError(
+            "MPI_ERR_INTERN",
+            `rank ${this.rank}: RMA_FETCH_RESP for unknown operation ${h.rreq}`,
+          );
+        }
+        this.#fetches.delete(h.rreq);
+        if (h.length === 0) this.#rangeRefused(from);
+        else {
+          f.region.write(f.off, p.payload());
+          this.#proc.chargeCpu(h.len * this.#proc.params.copyNsPerByte);
+        }
+        this.#pending[f.target]--;
+        this.#pendingLocal[f.target]--;
+        return;
+      }
+      case PacketType.RMA_POST:
+        this.#posts.set(from, (this.#posts.get(from) ?? 0) + 1);
+        return;
+      case PacketType.RMA_COMPLETE:
+        this.#completes.set(from, (this.#completes.get(from) ?? 0) + 1);
+        return;
+      default:
+        throw new MpiError("MPI_ERR_INTERN", `rank ${this.rank}: packet type ${h.type} from rank ${from}`);
+    }
+  }
+
+  #rangeRefused(target: number): void {
+    this.#error ??= new MpiError(
+      "MPI_ERR_RMA_RANGE",
+      `rank ${this.rank}: rank ${target} refused an accumulate outside its window`,
+    );
+  }
+
+  // ---------------------------------------------------------------- the lock manager (as target)
+
+  #compatible(shared: boolean): boolean {
+    return this.#exclusive === undefined && (shared || this.#shared === 0);
+  }
+
+  #lockRequest(rank: number, shared: boolean): void {
+    if (this.#lockQueue.length === 0 && this.#compatible(shared)) this.#grant(rank, shared);
+    else this.#lockQueue.push({ rank, shared });
+  }
+
+  #grant(rank: number, shared: boolean): void {
+    if (shared) this.#shared++;
+    else this.#exclusive = rank;
+    if (rank === this.rank) this.#granted.add(rank);
+    else {
+      this.#proc.ch.send(this.#comm.group[rank], {
+        type: PacketType.RMA_LOCK_GRANTED,
+        fields: { context: this.#ctx, src: this.rank },
+      });
+    }
+  }
+
+  #unlockRequest(rank: number): void {
+    if (this.#exclusive === rank) this.#exclusive = undefined;
+    else this.#shared--;
+    // First come, first served: the head waits until it fits, the others behind it.
+    while (this.#lockQueue.length > 0 && this.#compatible(this.#lockQueue[0].shared)) {
+      const next = this.#lockQueue.shift()!;
+      this.#grant(next.rank, next.shared);
+    }
+  }
+
+  // ---------------------------------------------------------------- synchronization
+
+  async #waitFor(done: () => boolean, label: string): Promise<void> {
+    // A refused operation ends the wait: its epoch cannot complete as asked.
+    await this.#proc.ch.waitFor(() => this.#error !== undefined || done(), label);
+    const e = this.#error;
+    if (e) {
+      this.#error = undefined;
+      throw e;
+    }
+  }
+
+  /** Wait until the operations to `targets` are complete at the target (`local`: at the origin only). */
+  async #complete(targets: readonly number[], what: string, local = false): Promise<void> {
+    const counts = local ? this.#pendingLocal : this.#pending;
+    await this.#waitFor(() => targets.every((t) => counts[t] === 0), `${what} (rank ${this.rank})`);
+  }
+
+  #all(): number[] {
+    return Array.from({ length: this.size }, (_, i) => i);
+  }
+
+  /**
+   * `MPI_Win_fence` (MPI-3.1 §11.5.1), collective: every operation issued
+   * since the last fence is complete at origin and target when it returns;
+   * it then opens the next active-target epoch, unless `assert` has
+   * `MODE.NOSUCCEED`.
+   */
+  async fence(assert = 0): Promise<void> {
+    const what = "MPI_Win_fence";
+    this.#check(what);
+    this.#checkAssert(what, assert);
+    if (this.#locks.size > 0 || this.#lockAll || this.#startGroup || this.#postGroup) {
+      throw new MpiError(
+        "MPI_ERR_RMA_SYNC",
+        `${what} on rank ${this.rank}: a ${
+          this.#startGroup || this.#postGroup ? "post/start" : "lock"
+        } epoch is open (MPI-3.1 §11.5: fence only between active-target epochs)`,
+      );
+    }
+    await this.#complete(this.#all(), what);
+    await this.#comm.barrier();
+    this.#fenceOpen = (assert & MODE.NOSUCCEED) === 0;
+    this.#fenceOps = 0;
+  }
+
+  #checkNoFenceEpoch(what: string): void {
+    if (this.#fenceOpen && this.#fenceOps > 0) {
+      throw new MpiError(
+        "MPI_ERR_RMA_SYNC",
+        `${what} on rank ${this.rank}: operations since the last fence are not completed (call fence first; MPI-3.1 §11.5)`,
+      );
+    }
+  }
+
+  /**
+   * `MPI_Win_lock` (MPI-3.1 §11.5.3): begin a passive-target epoch to
+   * `target`, holding its lock `lockType`. Returns once the target's lock
+   * manager granted it, which needs the target inside an MPI call.
+   */
+  async lock(lockType: LockType, target: number, assert = 0): Promise<void> {
+    const what = "MPI_Win_lock";
+    this.#check(what);
+    if (lockType !== LOCK_EXCLUSIVE && lockType !== LOCK_SHARED) {
+      throw new MpiError(
+        "MPI_ERR_LOCKTYPE",
+        `${what} on rank ${this.rank}: lock type '${String(lockType)}' (LOCK_EXCLUSIVE or LOCK_SHARED)`,
+      );
+    }
+    this.#checkRank(what, target);
+    this.#checkAssert(what, assert);
+    if (target === PROC_NULL) return;
+    if (this.#locks.has(target) || this.#lockAll) {
+      throw new MpiError(
+        "MPI_ERR_RMA_SYNC",
+        `${what} on rank ${this.rank}: rank ${target} is locked already (MPI-3.1 §11.5.3)`,
+      );
+    }
+    this.#checkNoFenceEpoch(what);
+    await this.#lockOne(target, lockType === LOCK_SHARED, what);
+    this.#fenceOpen = false;
+    this.#locks.set(target, lockType);
+  }
+
+  async #lockOne(target: number, shared: boolean, what: string): Promise<void> {
+    const ch = this.#proc.ch;
+    await ch.cpu.settle();
+    ch.progress();
+    ch.cpu.charge(this.#proc.params.sendOverheadNs);
+    if (target === this.rank) this.#lockRequest(target, shared);
+    else {
+      ch.send(this.#comm.group[target], {
+        type: PacketType.RMA_LOCK,
+        fields: { context: this.#ctx, src: this.rank, length: shared ? 2 : 1 },
+      });
+    }
+    await this.#waitFor(() => this.#granted.has(target), `${what} (rank ${target}'s grant)`);
+    this.#granted.delete(target);
+  }
+
+  /**
+   * `MPI_Win_unlock` (MPI-3.1 §11.5.3): complete every operation to
+   * `target` (at the target too) and release its lock.
+   */
+  async unlock(target: number): Promise<void> {
+    const what = "MPI_Win_unlock";
+    this.#check(what);
+    this.#checkRank(what, target);
+    if (target === PROC_NULL) return;
+    if (!this.#locks.has(target)) {
+      throw new MpiError(
+        "MPI_ERR_RMA_SYNC",
+        `${what} on rank ${this.rank}: rank ${target} is not locked (MPI-3.1 §11.5.3)`,
+      );
+    }
+    await this.#complete([target], what);
+    this.#unlockOne(target);
+    this.#locks.delete(target);
+  }
+
+  #unlockOne(target: number): void {
+    if (target === this.rank) this.#unlockRequest(target);
+    else {
+      // The channel keeps order: the UNLOCK reaches the target after the data it follows.
+      this.#proc.ch.send(this.#comm.group[target], {
+        type: PacketType.RMA_UNLOCK,
+        fields: { context: this.#ctx, src: this.rank },
+      });
+    }
+  }
+
+  /** `MPI_Win_lock_all` (MPI-3.1 §11.5.3): a shared lock of every rank. */
+  async lockAll(assert = 0): Promise<void> {
+    const what = "MPI_Win_lock_all";
+    this.#check(what);
+    this.#checkAssert(what, assert);
+    if (this.#lockAll || this.#locks.size > 0) {
+      throw new MpiError(
+        "MPI_ERR_RMA_SYNC",
+        `${what} on rank ${this.rank}: a passive-target epoch is open already (MPI-3.1 §11.5.3)`,
+      );
+    }
+    this.#checkNoFenceEpoch(what);
+    for (const t of this.#all()) await this.#lockOne(t, true, what);
+    this.#fenceOpen = false;
+    this.#lockAll = true;
+  }
+
+  /** `MPI_Win_unlock_all`: complete every operation and release every lock `lockAll` took. */
+  async unlockAll(): Promise<void> {
+    const what = "MPI_Win_unlock_all";
+    this.#check(what);
+    if (!this.#lockAll) {
+      throw new MpiError(
+        "MPI_ERR_RMA_SYNC",
+        `${what} on rank ${this.rank}: no lockAll epoch is open (MPI-3.1 §11.5.3)`,
+      );
+    }
+    await this.#complete(this.#all(), what);
+    for (const t of this.#all()) this.#unlockOne(t);
+    this.#lockAll = false;
+  }
+
+  #checkPassive(what: string, target: number): void {
+    if (this.#lockAll || this.#locks.has(target)) return;
+    throw new MpiError(
+      "MPI_ERR_RMA_SYNC",
+      `${what} on rank ${this.rank}: rank ${target} is not locked (flush belongs to a passive-target epoch; MPI-3.1 §11.5.4)`,
+    );
+  }
+
+  /**
+   * `MPI_Win_flush` (MPI-3.1 §11.5.4): complete the operations to `target`
+   * at origin and target, inside a passive-target epoch.
+   */
+  async flush(target: number): Promise<void> {
+    const what = "MPI_Win_flush";
+    this.#check(what);
+    this.#checkRank(what, target);
+    if (target === PROC_NULL) return;
+    this.#checkPassive(what, target);
+    await this.#complete([target], what);
+  }
+
+  /** `MPI_Win_flush_all`: `flush` of every rank. */
+  async flushAll(): Promise<void> {
+    const what = "MPI_Win_flush_all";
+    this.#check(what);
+    if (!this.#lockAll && this.#locks.size === 0) this.#checkPassive(what, 0);
+    await this.#complete([...(this.#lockAll ? this.#all() : this.#locks.keys())], what);
+  }
+
+  /**
+   * `MPI_Win_flush_local` (MPI-3.1 §11.5.4): the origin buffers of the
+   * operations to `target` may be reused (a put's RDMA WRITE has
+   * completed, a get's data has landed; an accumulate's data left at once).
+   */
+  async flushLocal(target: number): Promise<void> {
+    const what = "MPI_Win_flush_local";
+    this.#check(what);
+    this.#checkRank(what, target);
+    if (target === PROC_NULL) return;
+    this.#checkPassive(what, target);
+    await this.#complete([target], what, true);
+  }
+
+  /** `MPI_Win_flush_local_all`: `flushLocal` of every rank. */
+  async flushLocalAll(): Promise<void> {
+    const what = "MPI_Win_flush_local_all";
+    this.#check(what);
+    if (!this.#lockAll && this.#locks.size === 0) this.#checkPassive(what, 0);
+    await this.#complete([...(this.#lockAll ? this.#all() : this.#locks.keys())], what, true);
+  }
+
+  /** The window ranks of a group's members (world ranks). */
+  #ranksOf(what: string, group: Group): number[] {
+    if (!(group instanceof Group) || group.holder !== this.#proc.rank) {
+      throw new MpiError(
+        "MPI_ERR_GROUP",
+        `${what} on rank ${this.rank}: not a group of this process (give what getGroup and its operations return)`,
+      );
+    }
+    return group.members.map((w) => {
+      const r = this.#comm.group.indexOf(w);
+      if (r < 0) {
+        throw new MpiError(
+          "MPI_ERR_GROUP",
+          `${what} on rank ${this.rank}: world rank ${w} of the group is not in the window`,
+        );
+      }
+      return r;
+    });
+  }
+
+  /**
+   * `MPI_Win_post` (MPI-3.1 §11.5.2): expose this rank's window to the
+   * origins in `group` until `wait`. Tells each of them (a POST packet).
+   */
+  async post(group: Group, assert = 0): Promise<void> {
+    const what = "MPI_Win_post";
+    this.#check(what);
+    this.#checkAssert(what, assert);
+    const ranks = this.#ranksOf(what, group);
+    if (this.#postGroup) {
+      throw new MpiError(
+        "MPI_ERR_RMA_SYNC",
+        `${what} on rank ${this.rank}: an exposure epoch is open already (wait first)`,
+      );
+    }
+    this.#checkNoFenceEpoch(what);
+    this.#fenceOpen = false;
+    this.#postGroup = ranks;
+    const ch = this.#proc.ch;
+    await ch.cpu.settle();
+    ch.progress();
+    for (const r of ranks) {
+      if (r === this.rank) this.#posts.set(r, (this.#posts.get(r) ?? 0) + 1);
+      else {
+        ch.send(this.#comm.group[r], {
+          type: PacketType.RMA_POST,
+          fields: { context: this.#ctx, src: this.rank },
+        });
+      }
+    }
+  }
+
+  /**
+   * `MPI_Win_start` (MPI-3.1 §11.5.2): begin an access epoch to the
+   * targets in `group`; returns once each has posted (the standard lets
+   * start block so).
+   */
+  async start(group: Group, assert = 0): Promise<void> {
+    const what = "MPI_Win_start";
+    this.#check(what);
+    this.#checkAssert(what, assert);
+    const ranks = this.#ranksOf(what, group);
+    if (this.#startGroup || this.#lockAll || this.#locks.size > 0) {
+      throw new MpiError(
+        "MPI_ERR_RMA_SYNC",
+        `${what} on rank ${this.rank}: an access epoch is open already (complete or unlock first)`,
+      );
+    }
+    this.#checkNoFenceEpoch(what);
+    this.#fenceOpen = false;
+    await this.#waitFor(
+      () => ranks.every((r) => (this.#posts.get(r) ?? 0) > 0),
+      `${what} (the targets' post)`,
+    );
+    for (const r of ranks) this.#posts.set(r, this.#posts.get(r)! - 1);
+    this.#startGroup = ranks;
+  }
+
+  /**
+   * `MPI_Win_complete` (MPI-3.1 §11.5.2): complete the access epoch
+   * `start` began (its operations done at the targets) and tell each target.
+   */
+  async complete(): Promise<void> {
+    const what = "MPI_Win_complete";
+    this.#check(what);
+    const ranks = this.#startGroup;
+    if (!ranks) {
+      throw new MpiError(
+        "MPI_ERR_RMA_SYNC",
+        `${what} on rank ${this.rank}: no access epoch from start is open`,
+      );
+    }
+    await this.#complete(ranks, what);
+    for (const r of ranks) {
+      if (r === this.rank) this.#completes.set(r, (this.#completes.get(r) ?? 0) + 1);
+      else {
+        this.#proc.ch.send(this.#comm.group[r], {
+          type: PacketType.RMA_COMPLETE,
+          fields: { context: this.#ctx, src: this.rank },
+        });
+      }
+    }
+    this.#startGroup = undefined;
+  }
+
+  /**
+   * `MPI_Win_wait` (MPI-3.1 §11.5.2): end the exposure epoch `post`
+   * began, once every origin of its group has called `complete`.
+   */
+  async wait(): Promise<void> {
+    const what = "MPI_Win_wait";
+    this.#check(what);
+    const ranks = this.#postGroup;
+    if (!ranks) {
+      throw new MpiError(
+        "MPI_ERR_RMA_SYNC",
+        `${what} on rank ${this.rank}: no exposure epoch from post is open`,
+      );
+    }
+    await this.#waitFor(
+      () => ranks.every((r) => (this.#completes.get(r) ?? 0) > 0),
+      `${what} (the origins' complete)`,
+    );
+    for (const r of ranks) this.#completes.set(r, this.#completes.get(r)! - 1);
+    this.#postGroup = undefined;
+  }
+
+  /**
+   * `MPI_Win_free` (MPI-3.1 §11.2.5), collective: no epoch may be open.
+   * Waits for everyone (nobody reaches this memory afterwards), then
+   * deregisters it and, for `allocate`'s, frees it.
+   */
+  async free(): Promise<void> {
+    const what = "MPI_Win_free";
+    this.#check(what);
+    if (this.#locks.size > 0 || this.#lockAll || this.#startGroup || this.#postGroup) {
+      throw new MpiError(
+        "MPI_ERR_RMA_SYNC",
+        `${what} on rank ${this.rank}: an epoch is open (unlock, complete or wait first; MPI-3.1 §11.2.5)`,
+      );
+    }
+    this.#checkNoFenceEpoch(what);
+    await this.#comm.barrier();
+    this.#freed = true;
+    await this.#mr?.dereg();
+    windowsOf(this.#proc).delete(this.#ctx);
+    this.memory.allocation.pins--;
+    if (this.flavor === "allocate") await this.#comm.free(this.memory);
+    this.#comm.freeComm();
+  }
+
+  /** Whether `free` was called. */
+  get freed(): boolean {
+    return this.#freed;
+  }
+
+  /**
+   * What this rank learnt of `target`'s window at creation: base address,
+   * rkey, size in bytes and displacement unit (MPI_Win_get_attr's
+   * MPI_WIN_BASE, MPI_WIN_SIZE, MPI_WIN_DISP_UNIT, and the key the HCA checks).
+   */
+  remote(target: number): { addr: number; rkey: number; bytes: number; dispUnit: number } {
+    this.#checkRank("MPI_Win_get_attr", target);
+    return { ...this.#remote[target] };
+  }
+}
