@@ -84,9 +84,9 @@ export interface ChannelCounters {
   fastPathPeers: number;
   /** Packets noticed before an earlier one and held back for sequence order. */
   outOfOrder: number;
-  /** Rendezvous RDMA WRITEs posted. */
+  /** RDMA WRITEs posted (rendezvous data, one-sided puts). */
   rdmaWrites: number;
-  /** Rendezvous RDMA READs posted. */
+  /** RDMA READs posted (rendezvous data, one-sided gets). */
   rdmaReads: number;
 }
 

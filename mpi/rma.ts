@@ -49,7 +49,7 @@ import { type Buf, DomRegion, MpiBuffer, type Region, toRegion } from "./buffer.
 import type { InPacket, PacketHandler } from "./channel.ts";
 import type { Comm, Errhandler } from "./comm.ts";
 import { ERRORS_ARE_FATAL, PROC_NULL } from "./constants.ts";
-import { DATATYPES, type Datatype, isIntegerType, typeSize } from "./datatype.ts";
+import { type Datatype, DATATYPES, isIntegerType, typeSize } from "./datatype.ts";
 import { thrown } from "./errhandler.ts";
 import { MpiError } from "./errors.ts";
 import { Group } from "./group.ts";
@@ -326,8 +326,9 @@ export class Win<T extends Datatype = Datatype> {
     const win = new Win(dup, memory, dispUnit, flavor);
     const proc = comm.proc;
     // Registered once for the window's life, exactly its bytes: the HCA's
-    // bounds check (IBTA C9-? R_Key checks, hca/responder.ts CHK_RKEY) then
-    // refuses any RDMA beyond the window, whatever an origin asks.
+    // R_Key check (IBTA vol. 1 §9.7.5.2 and §10.6.3: the request must lie
+    // within the region; hca/responder.ts CHK_RKEY) then refuses any RDMA
+    // beyond the window, whatever an origin asks.
     if (memory.byteLength > 0) {
       win.#mr = await proc.ch.pd.regMr(memory.addr, memory.byteLength, WINDOW_ACCESS);
     }
@@ -568,7 +569,7 @@ export class Win<T extends Datatype = Datatype> {
     const off = this.#targetRange(what, target, targetDisp, region.bytes);
     this.#checkEpoch(what, target);
     await this.#issue();
-    await this.#accumulate(region, datatype, target, off, op, undefined);
+    this.#accumulate(region, datatype, target, off, op, undefined);
   }
 
   /**
@@ -592,7 +593,7 @@ export class Win<T extends Datatype = Datatype> {
     const off = this.#targetRange(what, target, targetDisp, region.bytes);
     this.#checkEpoch(what, target);
     await this.#issue();
-    await this.#accumulate(region, datatype, target, off, op, res.region);
+    this.#accumulate(region, datatype, target, off, op, res.region);
   }
 
   /**
@@ -666,7 +667,13 @@ export class Win<T extends Datatype = Datatype> {
     this.#pendingLocal[target]++;
     this.#proc.ch.send(this.#comm.group[target], {
       type: PacketType.RMA_CAS,
-      fields: { context: this.#ctx, src: this.rank, size: DATATYPES.indexOf(datatype), addr: off, rreq: id },
+      fields: {
+        context: this.#ctx,
+        src: this.rank,
+        size: DATATYPES.indexOf(datatype),
+        addr: off,
+        rreq: id,
+      },
       payload,
     });
   }
@@ -694,14 +701,14 @@ export class Win<T extends Datatype = Datatype> {
   }
 
   /** Send an accumulate (fetching into `result` when given) in packets of whole elements. */
-  async #accumulate(
+  #accumulate(
     region: Region,
     datatype: Datatype,
     target: number,
     off: number,
     op: AccOp,
     result: Region | undefined,
-  ): Promise<void> {
+  ): void {
     const bytes = region.bytes;
     if (bytes === 0) return;
     const proc = this.#proc;
@@ -715,7 +722,10 @@ export class Win<T extends Datatype = Datatype> {
     proc.chargeCpu(bytes * proc.params.copyNsPerByte);
     const pair = op === "MAXLOC" || op === "MINLOC" ? 2 : 1;
     const unit = typeSize(datatype) * pair;
-    const chunk = Math.max(unit, Math.floor((proc.params.eagerThreshold - HEADER_BYTES) / unit) * unit);
+    const chunk = Math.max(
+      unit,
+      Math.floor((proc.params.eagerThreshold - HEADER_BYTES) / unit) * unit,
+    );
     for (let at = 0; at < bytes; at += chunk) {
       const len = Math.min(chunk, bytes - at);
       const fields = {
@@ -751,7 +761,9 @@ export class Win<T extends Datatype = Datatype> {
       const res = reduceInto(op, datatype, old.slice(), data.slice());
       mem.write(at, res);
       const p = proc.params, bytes = data.byteLength;
-      proc.chargeCpu(Math.max(bytes / typeSize(datatype) / p.flopsPerNs, (3 * bytes) / p.memBytesPerNs));
+      proc.chargeCpu(
+        Math.max(bytes / typeSize(datatype) / p.flopsPerNs, (3 * bytes) / p.memBytesPerNs),
+      );
     }
     return old;
   }
@@ -836,7 +848,10 @@ export class Win<T extends Datatype = Datatype> {
         this.#completes.set(from, (this.#completes.get(from) ?? 0) + 1);
         return;
       default:
-        throw new MpiError("MPI_ERR_INTERN", `rank ${this.rank}: packet type ${h.type} from rank ${from}`);
+        throw new MpiError(
+          "MPI_ERR_INTERN",
+          `rank ${this.rank}: packet type ${h.type} from rank ${from}`,
+        );
     }
   }
 
@@ -946,7 +961,9 @@ export class Win<T extends Datatype = Datatype> {
     if (lockType !== LOCK_EXCLUSIVE && lockType !== LOCK_SHARED) {
       throw new MpiError(
         "MPI_ERR_LOCKTYPE",
-        `${what} on rank ${this.rank}: lock type '${String(lockType)}' (LOCK_EXCLUSIVE or LOCK_SHARED)`,
+        `${what} on rank ${this.rank}: lock type '${
+          String(lockType)
+        }' (LOCK_EXCLUSIVE or LOCK_SHARED)`,
       );
     }
     this.#checkRank(what, target);

@@ -215,15 +215,23 @@ Deno.test("rma: RMA outside an epoch, unlock without lock, fence or free inside 
 Deno.test("rma: range, rank, displacement, datatype, count, operation, lock type and freed windows have their classes", async () => {
   const open = async (w: mpi.Win) => await w.lock(mpi.LOCK_SHARED, 1);
   const cases: [string, (w: mpi.Win, c: mpi.Comm) => Promise<unknown>, RegExp][] = [
-    ["put past the end", async (w) => {
-      await open(w);
-      return await w.put(new Int32Array(2), 1, 3);
-    }, /^MPI_ERR_RMA_RANGE: MPI_Put on rank 0: 8 bytes at displacement 3 \(byte 12\) go beyond rank 1's 16-byte window$/],
+    [
+      "put past the end",
+      async (w) => {
+        await open(w);
+        return await w.put(new Int32Array(2), 1, 3);
+      },
+      /^MPI_ERR_RMA_RANGE: MPI_Put on rank 0: 8 bytes at displacement 3 \(byte 12\) go beyond rank 1's 16-byte window$/,
+    ],
     ["accumulate past the end", async (w) => {
       await open(w);
       return await w.accumulate(new Int32Array(5), 1, 0, "SUM");
     }, /^MPI_ERR_RMA_RANGE: /],
-    ["target rank", async (w) => await w.put(new Int32Array(1), 2, 0), /^MPI_ERR_RANK: .*target 2 outside 0\.\.1/],
+    [
+      "target rank",
+      async (w) => await w.put(new Int32Array(1), 2, 0),
+      /^MPI_ERR_RANK: .*target 2 outside 0\.\.1/,
+    ],
     ["negative displacement", async (w) => {
       await open(w);
       return await w.get(new Int32Array(1), 1, -1);
@@ -252,8 +260,11 @@ Deno.test("rma: range, rank, displacement, datatype, count, operation, lock type
     }, /^MPI_ERR_OP: /],
     ["lock type", async (w) => await w.lock("LOCK_BOTH" as mpi.LockType, 1), /^MPI_ERR_LOCKTYPE: /],
     ["assert", async (w) => await w.fence(3), /^MPI_ERR_ASSERT: /],
-    ["window memory of a JS array", async (_w, c) =>
-      await mpi.Win.create(c, new Int32Array(4) as unknown as mpi.MpiBuffer), /^MPI_ERR_BUFFER: .*MpiBuffer/],
+    [
+      "window memory of a JS array",
+      async (_w, c) => await mpi.Win.create(c, new Int32Array(4) as unknown as mpi.MpiBuffer),
+      /^MPI_ERR_BUFFER: .*MpiBuffer/,
+    ],
   ];
   for (const [name, body, message] of cases) {
     assert.match(await errorOf(body), message, name);
@@ -315,7 +326,10 @@ Deno.test("rma: an RDMA WRITE past a window, with its rkey, is refused by the HC
     // holds), the requester's QP goes to the error state, and the job fails.
     await assert.rejects(job, /MPI_ERR_INTERN: .*completed with (REM_ACCESS_ERR|WR_FLUSH_ERR)/);
     const window = l.domains[1].memory.read(beyond - 4096, 8192);
-    assert.ok(window.every((b) => b === 0x5a), `${mode}: neither the window nor what follows written`);
+    assert.ok(
+      window.every((b) => b === 0x5a),
+      `${mode}: neither the window nor what follows written`,
+    );
   }
 });
 
@@ -331,7 +345,13 @@ Deno.test("rma: a forged accumulate outside the window is refused by the target'
       // first duplicate, context 1.
       comm.proc.ch.send(1, {
         type: PacketType.RMA_ACC,
-        fields: { context: 1, src: 0, tag: mpi.OPS.indexOf("SUM"), size: mpi.DATATYPES.indexOf("int32"), addr: 12 },
+        fields: {
+          context: 1,
+          src: 0,
+          tag: mpi.OPS.indexOf("SUM"),
+          size: mpi.DATATYPES.indexOf("int32"),
+          addr: 12,
+        },
         payload: new Uint8Array(new Int32Array([1, 1, 1, 1]).buffer),
       });
       try {
@@ -343,7 +363,10 @@ Deno.test("rma: a forged accumulate outside the window is refused by the target'
     await comm.barrier();
     return { code, seen: [...buf.get(0, 8)] };
   });
-  assert.match(job.results[0].code, /^MPI_ERR_RMA_RANGE: rank 0: rank 1 refused an accumulate outside its window$/);
+  assert.match(
+    job.results[0].code,
+    /^MPI_ERR_RMA_RANGE: rank 0: rank 1 refused an accumulate outside its window$/,
+  );
   assert.deepEqual(job.results[1].seen, [7, 7, 7, 7, 7, 7, 7, 7]);
 });
 
@@ -383,7 +406,17 @@ Deno.test("rma: put and get in a Xen-IB guest post no hypercall and give dom0 no
 
 Deno.test("rma: put+flush takes one RDMA WRITE round trip: about twice ib_write_lat's one-way figure", async () => {
   const perf = await runPerftest(
-    parsePerftestArgs(["ib_write_lat", "-s", "8", "-n", "100", "--noise", "off", "--mode", "bypass"]),
+    parsePerftestArgs([
+      "ib_write_lat",
+      "-s",
+      "8",
+      "-n",
+      "100",
+      "--noise",
+      "off",
+      "--mode",
+      "bypass",
+    ]),
   );
   const oneWay = perf.lat[0].tTypical;
   const job = await mpi.mpiexec(
@@ -409,7 +442,10 @@ Deno.test("rma: put+flush takes one RDMA WRITE round trip: about twice ib_write_
   );
   const put = job.results[0];
   // The WRITE and its acknowledgement, plus the library's start and completion costs.
-  assert.ok(put > 1.6 * oneWay && put < 2.4 * oneWay, `put+flush ${put} µs, ib_write_lat ${oneWay} µs`);
+  assert.ok(
+    put > 1.6 * oneWay && put < 2.4 * oneWay,
+    `put+flush ${put} µs, ib_write_lat ${oneWay} µs`,
+  );
 });
 
 Deno.test("rma: a target that computes delays a lock grant (no asynchronous progress), never a put under a held lock", async () => {
