@@ -2,7 +2,9 @@
  * `deno task osu NAME [OSU flags] [--mode native|bypass|split] [-np N] …`:
  * the OSU Micro-Benchmarks (osu_latency, osu_multi_lat, osu_bw, osu_bibw, osu_mbw_mr,
  * osu_barrier, osu_bcast, osu_allreduce, osu_alltoall, osu_alltoallv, osu_reduce, osu_gather,
- * osu_scatter, osu_allgather, osu_gatherv, osu_scatterv, osu_allgatherv, osu_reduce_scatter)
+ * osu_scatter, osu_allgather, osu_gatherv, osu_scatterv, osu_allgatherv, osu_reduce_scatter,
+ * and the one-sided osu_put_latency, osu_get_latency, osu_acc_latency, osu_fop_latency,
+ * osu_cas_latency, osu_put_bw, osu_get_bw, osu_put_bibw of tools/lib/osu_rma.ts)
  * with OMB 7.0's flags,
  * methods and output, run as MPI programs on xenib's MPI in a simulated
  * cluster (virtual time).
@@ -21,6 +23,7 @@ import { loadToolProfile } from "./lib/api.ts";
 import { parseOsuArgs } from "./lib/osu_args.ts";
 import { osuProgram } from "./lib/osu_bench.ts";
 import { title, usage } from "./lib/osu_format.ts";
+import { isOsuRma, osuRmaMain } from "./lib/osu_rma.ts";
 
 /**
  * Run the command line `args`: output lines go to `print`, OSU's warnings
@@ -41,6 +44,7 @@ export async function osuMain(
   print: (line: string) => void,
   warn: (line: string) => void = (l) => console.error(l),
 ): Promise<number> {
+  if (isOsuRma(args[0])) return await osuRmaMain(args, print);
   const cfg = parseOsuArgs(args);
   if (cfg.help) {
     print(usage(cfg.name));

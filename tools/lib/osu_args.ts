@@ -266,8 +266,8 @@ const UNSUPPORTED: Record<string, string> = {
   G: "graph output (-G) is not supported",
   D: "derived datatypes (-D) are not supported (contiguous buffers only)",
   P: "PAPI counters (-P) are not supported",
-  s: "one-sided options (-s) belong to the RMA benchmarks, which are not implemented",
-  w: "one-sided options (-w) belong to the RMA benchmarks, which are not implemented",
+  s: "one-sided options (-s) belong to the one-sided benchmarks (osu_put_latency, osu_get_bw, …)",
+  w: "one-sided options (-w) belong to the one-sided benchmarks (osu_put_latency, osu_get_bw, …)",
 };
 
 /** Every long option of OMB 7.0's long_options (c/util/osu_util.c), offered or not. */

@@ -1,0 +1,148 @@
+/**
+ * `deno task osu` for OMB's one-sided benchmarks (tools/lib/osu_rma.ts):
+ * OMB 7.0's header lines and rows, every synchronization, the figures
+ * against the two-sided ones, and the refused options.
+ */
+import assert from "node:assert/strict";
+import { osuMain } from "../tools/osu.ts";
+
+async function run(...args: string[]): Promise<string[]> {
+  const lines: string[] = [];
+  const status = await osuMain(args, (l) => lines.push(l), () => {});
+  assert.equal(status, 0);
+  return lines;
+}
+
+const value = (line: string) => Number(line.trim().split(/\s+/)[1]);
+
+Deno.test("osu one-sided: OMB 7.0's header (title, window creation, synchronization, columns) and rows", async () => {
+  const lines = await run("osu_put_latency", "-m", "2", "-i", "10", "-x", "2", "--mode", "bypass");
+  assert.deepEqual(lines.slice(0, 4), [
+    "# OSU MPI_Put Latency Test v7.0",
+    "# Window creation: MPI_Win_allocate",
+    "# Synchronization: MPI_Win_flush",
+    "# Size            Latency (us)",
+  ]);
+  assert.deepEqual(lines.slice(4).map((l) => l.slice(0, 10).trim()), ["0", "1", "2"]);
+  for (const l of lines.slice(4)) assert.match(l, /^\d+\s+\d+\.\d\d$/), assert.equal(l.length, 30);
+  const bw = await run(
+    "osu_get_bw",
+    "-m",
+    "4:4",
+    "-i",
+    "3",
+    "-x",
+    "1",
+    "-w",
+    "create",
+    "-s",
+    "lock",
+  );
+  assert.deepEqual(bw.slice(0, 4), [
+    "# OSU MPI_Get Bandwidth Test v7.0",
+    "# Window creation: MPI_Win_create",
+    "# Synchronization: MPI_Win_lock/unlock",
+    "# Size        Bandwidth (MB/s)",
+  ]);
+  assert.deepEqual(await run("osu_put_bibw", "-v"), [
+    "# OSU MPI_Put Bi-directional Bandwidth Test v7.0",
+  ]);
+  assert.match((await run("osu_acc_latency", "-h"))[0], /^Usage: osu_acc_latency \[options\]/);
+});
+
+Deno.test("osu one-sided: every synchronization runs; lock pays a grant's round trip more than flush, fence and pscw are halved", async () => {
+  const lat: Record<string, number> = {};
+  for (const s of ["flush", "flush_local", "lock", "lock_all", "fence", "pscw"]) {
+    const lines = await run("osu_put_latency", "-m", "8:8", "-i", "20", "-x", "2", "-s", s);
+    assert.equal(
+      lines[2],
+      `# Synchronization: ${
+        {
+          flush: "MPI_Win_flush",
+          flush_local: "MPI_Win_flush_local",
+          lock: "MPI_Win_lock/unlock",
+          lock_all: "MPI_Win_lock_all/unlock_all",
+          fence: "MPI_Win_fence",
+          pscw: "MPI_Win_post/start/complete/wait",
+        }[s]
+      }`,
+    );
+    lat[s] = value(lines[4]);
+  }
+  // A put and flush: one RDMA WRITE's round trip (5.5 µs one-way MPI latency on this profile).
+  assert.ok(lat.flush > 7 && lat.flush < 12, `flush ${lat.flush}`);
+  assert.ok(lat.flush_local <= lat.flush + 0.01);
+  // lock/unlock adds the lock request and its grant (two packets through the target's CPU).
+  assert.ok(lat.lock > lat.flush + 8, `lock ${lat.lock} flush ${lat.flush}`);
+  assert.ok(Math.abs(lat.lock_all - lat.lock) < 1, `lock_all ${lat.lock_all}`);
+  for (const s of ["fence", "pscw"]) {
+    assert.ok(lat[s] > lat.flush && lat[s] < 3 * lat.flush, `${s} ${lat[s]}`);
+  }
+  for (const name of ["osu_get_latency", "osu_acc_latency", "osu_fop_latency", "osu_cas_latency"]) {
+    const lines = await run(name, "-m", "8:8", "-i", "10", "-x", "1", "-s", "fence");
+    assert.equal(lines.at(-1)!.slice(0, 10).trim(), "8", name);
+    assert.ok(value(lines.at(-1)!) > 5, name);
+  }
+});
+
+Deno.test("osu one-sided: put and get bandwidth reach osu_bw's at 1 MiB; put_bibw twice that", async () => {
+  const two = value(
+    (await run("osu_bw", "-m", "1048576:1048576", "-i", "4", "-x", "1", "-W", "8"))[2],
+  );
+  const put = value(
+    (await run("osu_put_bw", "-m", "1048576:1048576", "-i", "4", "-x", "1", "-W", "8"))[4],
+  );
+  const get = value(
+    (await run("osu_get_bw", "-m", "1048576:1048576", "-i", "4", "-x", "1", "-W", "8"))[4],
+  );
+  const bi = value(
+    (await run(
+      "osu_put_bibw",
+      "-m",
+      "1048576:1048576",
+      "-i",
+      "4",
+      "-x",
+      "1",
+      "-W",
+      "8",
+      "-s",
+      "fence",
+    ))[4],
+  );
+  for (const [n, v] of [["put", put], ["get", get]] as const) {
+    assert.ok(Math.abs(v - two) / two < 0.03, `${n} ${v} MB/s, osu_bw ${two} MB/s`);
+  }
+  assert.ok(bi > 1.8 * put && bi < 2.1 * put, `bibw ${bi} put ${put}`);
+});
+
+Deno.test("osu one-sided: refused options and rank counts say what is wrong in one line", async () => {
+  const cases: [string[], RegExp][] = [
+    [
+      ["osu_put_latency", "-w", "dynamic"],
+      /MPI_Win_create_dynamic \(-w dynamic\) is not implemented/,
+    ],
+    [["osu_put_latency", "-w", "shared"], /Invalid window type \[-w shared\]/],
+    [
+      ["osu_put_bibw", "-s", "flush"],
+      /-s flush is not one of osu_put_bibw's synchronizations \(pscw, fence\)/,
+    ],
+    [["osu_get_bw", "-s", "sync"], /Invalid synchronization type \[-s sync\]/],
+    [["osu_put_bw", "-W", "0"], /Invalid Window Size \[-W 0\]/],
+    [["osu_put_latency", "-W", "4"], /Invalid option \[-W\]/],
+    [["osu_put_latency", "-G", "tty"], /graph output \(-G\) is not supported/],
+    [["osu_put_latency", "-np", "3"], /requires exactly two processes \(got -np 3\)/],
+    [["osu_put_latency", "-m", "9:8"], /minimum message size 9 exceeds the maximum 8/],
+  ];
+  for (const [args, message] of cases) {
+    const e = await osuMain(args, () => {}).then(() => undefined, (e: Error) => e);
+    assert.ok(e, args.join(" "));
+    assert.match(e.message, message, args.join(" "));
+    assert.ok(!e.message.includes("\n"));
+  }
+  // The two-sided benchmarks point one-sided flags at these.
+  await assert.rejects(
+    osuMain(["osu_bw", "-s", "lock"], () => {}),
+    /one-sided benchmarks \(osu_put_latency/,
+  );
+});
