@@ -1068,6 +1068,14 @@ export class Win<T extends Datatype = Datatype> {
     );
   }
 
+  #checkAnyPassive(what: string): void {
+    if (this.#lockAll || this.#locks.size > 0) return;
+    throw new MpiError(
+      "MPI_ERR_RMA_SYNC",
+      `${what} on rank ${this.rank}: no passive-target epoch is open (lock or lockAll first; MPI-3.1 §11.5.4)`,
+    );
+  }
+
   /**
    * `MPI_Win_flush` (MPI-3.1 §11.5.4): complete the operations to `target`
    * at origin and target, inside a passive-target epoch.
@@ -1085,7 +1093,7 @@ export class Win<T extends Datatype = Datatype> {
   async flushAll(): Promise<void> {
     const what = "MPI_Win_flush_all";
     this.#check(what);
-    if (!this.#lockAll && this.#locks.size === 0) this.#checkPassive(what, 0);
+    this.#checkAnyPassive(what);
     await this.#complete([...(this.#lockAll ? this.#all() : this.#locks.keys())], what);
   }
 
@@ -1107,7 +1115,7 @@ export class Win<T extends Datatype = Datatype> {
   async flushLocalAll(): Promise<void> {
     const what = "MPI_Win_flush_local_all";
     this.#check(what);
-    if (!this.#lockAll && this.#locks.size === 0) this.#checkPassive(what, 0);
+    this.#checkAnyPassive(what);
     await this.#complete([...(this.#lockAll ? this.#all() : this.#locks.keys())], what, true);
   }
 

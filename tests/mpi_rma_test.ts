@@ -194,6 +194,7 @@ Deno.test("rma: RMA outside an epoch, unlock without lock, fence or free inside 
     }, /no access epoch/],
     ["unlock without lock", (w) => w.unlock(1), /rank 1 is not locked/],
     ["flush without lock", (w) => w.flush(1), /not locked/],
+    ["flushAll without lock", (w) => w.flushAll(), /no passive-target epoch is open/],
     ["lock twice", async (w) => {
       await w.lock(mpi.LOCK_SHARED, 1);
       return await w.lock(mpi.LOCK_SHARED, 1);
