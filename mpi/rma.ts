@@ -169,6 +169,11 @@ function windowsOf(proc: MpiProcess): Map<number, Win> {
   return wins;
 }
 
+/** Add `delta` to `m`'s count for `key`. */
+function count(m: Map<number, number>, key: number, delta: number): void {
+  m.set(key, (m.get(key) ?? 0) + delta);
+}
+
 const WINDOW_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
 
 /**
@@ -842,10 +847,10 @@ export class Win<T extends Datatype = Datatype> {
         return;
       }
       case PacketType.RMA_POST:
-        this.#posts.set(from, (this.#posts.get(from) ?? 0) + 1);
+        count(this.#posts, from, 1);
         return;
       case PacketType.RMA_COMPLETE:
-        this.#completes.set(from, (this.#completes.get(from) ?? 0) + 1);
+        count(this.#completes, from, 1);
         return;
       default:
         throw new MpiError(
@@ -1160,11 +1165,26 @@ export class Win<T extends Datatype = Datatype> {
     const ch = this.#proc.ch;
     await ch.cpu.settle();
     ch.progress();
+    this.#notify(ranks, PacketType.RMA_POST, this.#posts);
+  }
+
+  /** Wait for a notice (POST or COMPLETE, counted in `got`) from each of `ranks`, and take them. */
+  async #awaitNotices(
+    ranks: readonly number[],
+    got: Map<number, number>,
+    label: string,
+  ): Promise<void> {
+    await this.#waitFor(() => ranks.every((r) => (got.get(r) ?? 0) > 0), label);
+    for (const r of ranks) count(got, r, -1);
+  }
+
+  /** Tell each of `ranks` (a POST or COMPLETE packet; to oneself, counted in `mine` at once). */
+  #notify(ranks: readonly number[], type: number, mine: Map<number, number>): void {
     for (const r of ranks) {
-      if (r === this.rank) this.#posts.set(r, (this.#posts.get(r) ?? 0) + 1);
+      if (r === this.rank) count(mine, r, 1);
       else {
-        ch.send(this.#comm.group[r], {
-          type: PacketType.RMA_POST,
+        this.#proc.ch.send(this.#comm.group[r], {
+          type,
           fields: { context: this.#ctx, src: this.rank },
         });
       }
@@ -1189,11 +1209,7 @@ export class Win<T extends Datatype = Datatype> {
     }
     this.#checkNoFenceEpoch(what);
     this.#fenceOpen = false;
-    await this.#waitFor(
-      () => ranks.every((r) => (this.#posts.get(r) ?? 0) > 0),
-      `${what} (the targets' post)`,
-    );
-    for (const r of ranks) this.#posts.set(r, this.#posts.get(r)! - 1);
+    await this.#awaitNotices(ranks, this.#posts, `${what} (the targets' post)`);
     this.#startGroup = ranks;
   }
 
@@ -1212,15 +1228,7 @@ export class Win<T extends Datatype = Datatype> {
       );
     }
     await this.#complete(ranks, what);
-    for (const r of ranks) {
-      if (r === this.rank) this.#completes.set(r, (this.#completes.get(r) ?? 0) + 1);
-      else {
-        this.#proc.ch.send(this.#comm.group[r], {
-          type: PacketType.RMA_COMPLETE,
-          fields: { context: this.#ctx, src: this.rank },
-        });
-      }
-    }
+    this.#notify(ranks, PacketType.RMA_COMPLETE, this.#completes);
     this.#startGroup = undefined;
   }
 
@@ -1238,11 +1246,7 @@ export class Win<T extends Datatype = Datatype> {
         `${what} on rank ${this.rank}: no exposure epoch from post is open`,
       );
     }
-    await this.#waitFor(
-      () => ranks.every((r) => (this.#completes.get(r) ?? 0) > 0),
-      `${what} (the origins' complete)`,
-    );
-    for (const r of ranks) this.#completes.set(r, this.#completes.get(r)! - 1);
+    await this.#awaitNotices(ranks, this.#completes, `${what} (the origins' complete)`);
     this.#postGroup = undefined;
   }
 

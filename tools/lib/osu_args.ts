@@ -443,6 +443,26 @@ function defaults(name: OsuName): OsuConfig {
   };
 }
 
+/**
+ * Apply one option letter and its argument to `c`, with OSU's checks and
+ * messages (the one-sided port, tools/lib/osu_rma.ts, takes `-m`, `-i`,
+ * `-x` and `-W` from here too).
+ *
+ * @throws UsageError with OSU's message
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { applyOsuOption, parseOsuArgs } from "./osu_args.ts";
+ * const c = parseOsuArgs(["osu_bw"]);
+ * applyOsuOption(c, "m", "0:64");
+ * assert.deepEqual([c.minSize, c.maxSize], [1, 64]); // MIN 0 keeps the default minimum
+ * assert.throws(() => applyOsuOption(c, "W", "0"), /Invalid Window Size \[-W 0\]/);
+ * ```
+ */
+export function applyOsuOption(c: OsuConfig, o: string, arg: string | undefined): void {
+  apply(c, o, arg);
+}
+
 function apply(c: OsuConfig, o: string, arg: string | undefined): void {
   const name = c.name;
   const n = arg === undefined ? undefined : int(arg);

@@ -24,13 +24,8 @@
  */
 import { mpi } from "../../mod.ts";
 import { loadToolProfile } from "./api.ts";
-import {
-  checkLaunchFlags,
-  defaultLaunchFlags,
-  type LaunchFlags,
-  takeLaunchFlag,
-} from "./mpi_args.ts";
-import { OSU_DEFAULTS, OSU_VERSION } from "./osu_args.ts";
+import { checkLaunchFlags, defaultLaunchFlags, takeLaunchFlag } from "./mpi_args.ts";
+import { applyOsuOption, OSU_DEFAULTS, OSU_VERSION, type OsuConfig } from "./osu_args.ts";
 import { FIELD_WIDTH, left, pt2ptRow, right } from "./osu_format.ts";
 import { UsageError } from "./perftest_args.ts";
 
@@ -187,29 +182,26 @@ export function isOsuRma(name: string | undefined): name is OsuRmaName {
  * assert.deepEqual([c.sync, c.win, c.minSize], ["fence", "create", 0]);
  * ```
  */
-export interface OsuRmaConfig {
+export interface OsuRmaConfig extends
+  Pick<
+    OsuConfig,
+    | "help"
+    | "version"
+    | "minSize"
+    | "maxSize"
+    | "iterations"
+    | "iterationsLarge"
+    | "skip"
+    | "skipLarge"
+    | "windowSize"
+    | "launch"
+  > {
   /** Benchmark. */
   name: OsuRmaName;
-  /** `-h`. */
-  help: boolean;
-  /** `-v`. */
-  version: boolean;
   /** `-w`. */
   win: keyof typeof WIN_INFO;
   /** `-s`. */
   sync: OsuSync;
-  /** Smallest and largest message size. */
-  minSize: number;
-  maxSize: number;
-  /** Timed and warmup iterations up to LARGE_MESSAGE_SIZE, and above it. */
-  iterations: number;
-  iterationsLarge: number;
-  skip: number;
-  skipLarge: number;
-  /** `-W` (bandwidth tests). */
-  windowSize: number;
-  /** Launch flags. */
-  launch: LaunchFlags;
 }
 
 const LONG: Record<string, string> = {
@@ -318,7 +310,6 @@ export function parseOsuRmaArgs(argv: readonly string[]): OsuRmaConfig {
 
 function apply(c: OsuRmaConfig, o: string, arg: string | undefined): void {
   const name = c.name;
-  const n = arg !== undefined && /^-?\d+$/.test(arg.trim()) ? Number(arg) : undefined;
   switch (o) {
     case "h":
       c.help = true;
@@ -349,36 +340,13 @@ function apply(c: OsuRmaConfig, o: string, arg: string | undefined): void {
       c.sync = s;
       return;
     }
-    case "m": {
-      const parts = arg!.split(":");
-      const num = (s: string) => (/^\d+$/.test(s) ? Number(s) : undefined);
-      const [lo, hi] = parts.length === 1 ? ["", parts[0]] : parts;
-      if (parts.length > 2 || (lo === "" && hi === "")) {
-        throw bad(name, "Invalid Message Size", o, arg);
-      }
-      if (lo !== "") {
-        const mn = num(lo);
-        if (mn === undefined) throw bad(name, "Invalid Message Size", o, arg);
-        if (mn > 0) c.minSize = mn;
-      }
-      if (hi !== "") {
-        const mx = num(hi);
-        if (mx === undefined) throw bad(name, "Invalid Message Size", o, arg);
-        c.maxSize = mx;
-      }
-      return;
-    }
+    case "m":
     case "i":
-      if (n === undefined || n < 1) throw bad(name, "Invalid Number of Iterations", o, arg);
-      c.iterations = c.iterationsLarge = n;
-      return;
     case "x":
-      if (n === undefined || n < 0) throw bad(name, "Invalid Number of Warmup Iterations", o, arg);
-      c.skip = c.skipLarge = n;
-      return;
     case "W":
-      if (n === undefined || n < 1) throw bad(name, "Invalid Window Size", o, arg);
-      c.windowSize = n;
+      // OSU's own checks and messages, as the two-sided tests have them: the fields they set
+      // are OsuConfig's (`name` is only read for messages).
+      applyOsuOption(c as unknown as OsuConfig, o, arg);
       return;
   }
 }
