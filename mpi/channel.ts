@@ -184,6 +184,31 @@ export interface PacketHandler {
   onPacket(peer: number, p: InPacket): void;
 }
 
+/**
+ * Work the progress engine advances on each pass while any is pending (the
+ * process's non-blocking collective schedules, mpi/schedule.ts). `advance`
+ * runs what became possible and says whether anything moved.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ProgressWork } from "./channel.ts";
+ * let steps = 2;
+ * const w: ProgressWork = {
+ *   get pending() { return steps > 0; },
+ *   advance: () => Promise.resolve(steps-- > 0),
+ * };
+ * while (w.pending) await w.advance();
+ * assert.equal(steps, 0);
+ * ```
+ */
+export interface ProgressWork {
+  /** Whether anything waits to be advanced (when not, the engine does not call `advance`). */
+  readonly pending: boolean;
+  /** Move everything that can move now; true if anything did. */
+  advance(): Promise<boolean>;
+}
+
 interface Ring {
   addr: number;
   slots: number;
@@ -295,6 +320,13 @@ export class Channel {
   };
   /** Deferred asynchronous work (registrations) run by {@link waitFor}. */
   readonly tasks: (() => Promise<void>)[] = [];
+  /**
+   * Work that moves only when the progress engine runs (set by the process):
+   * the schedules of non-blocking collectives, which {@link waitFor} and
+   * {@link poll} advance after handling arrivals, as MPICH's progress engine
+   * calls MPIDU_Sched_progress on every pass.
+   */
+  work: ProgressWork | undefined;
   /** Set when the job aborts or a fatal error occurs; thrown by the next wait. */
   failure: MpiError | undefined;
   #conns: (Connection | undefined)[] = [];
@@ -880,6 +912,7 @@ export class Channel {
         await this.tasks.shift()!();
         this.progress();
       }
+      if (this.work?.pending) await this.work.advance();
       if (this.failure) throw this.failure;
       if (done()) return;
       // Pay the CPU debt first; what arrived meanwhile is handled before spinning.
@@ -938,11 +971,12 @@ export class Channel {
     // Catch up with the CPU time spent so far, so that a loop of tests moves
     // virtual time forward and sees what arrives.
     await this.cpu.settle();
-    const did = this.progress();
+    let did = this.progress();
     while (this.tasks.length > 0) {
       await this.tasks.shift()!();
       this.progress();
     }
+    if (this.work?.pending && await this.work.advance()) did = true;
     if (!did) this.cpu.charge(this.params.emptyPollNs);
     if (this.failure) throw this.failure;
   }

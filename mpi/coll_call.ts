@@ -11,9 +11,11 @@ import { DomRegion } from "./buffer.ts";
 import type { CommCore } from "./comm_core.ts";
 import { finish } from "./completion.ts";
 import { typeSize } from "./datatype.ts";
+import { TAG_UB } from "./constants.ts";
 import { MpiError } from "./errors.ts";
 import { isCommutative, reduceInto } from "./ops.ts";
-import type { Status } from "./request.ts";
+import { Request, type Status } from "./request.ts";
+import { Schedule } from "./schedule.ts";
 import type { CollEnv } from "./coll/env.ts";
 import { sameRegion } from "./coll/gather.ts";
 import {
@@ -89,6 +91,7 @@ export function pickAlgorithm(
  *     proc: comm.proc, group: comm.group, rank: comm.rank, size: comm.size,
  *     contextId: comm.contextId, name: comm.name, check: (w) => comm.proc.check(w),
  *     raise: (e) => { throw e; }, fatal: () => true, algorithm: () => undefined,
+ *     nextSchedule: () => 0,
  *   };
  *   const got = new JsRegion(new Uint8Array(1));
  *   await runColl(c, "a ping", async (env) => {
@@ -108,18 +111,42 @@ export async function runColl<T>(
   c.check(what);
   const taken: DomRegion[] = [];
   const proc = c.proc;
-  const ctx = 2 * c.contextId + 1;
   const label = `${what} on ${c.name}`;
-  const env: CollEnv = {
+  const env = collEnv(c, what, 0, taken, async (reqs) => {
+    const out: Status[] = [];
+    for (const r of reqs) out.push(await finish(c, r, label));
+    return out;
+  });
+  try {
+    return await body(env);
+  } finally {
+    for (const r of taken) proc.giveScratch(r);
+  }
+}
+
+/**
+ * The environment of one collective call on `c`: point-to-point on the
+ * collective context (2·id + 1) with the algorithm's tags moved up by
+ * `tagBase` (0 for the blocking calls; a non-blocking collective's own
+ * block, see {@link scheduleTag}), scratch memory remembered in `taken`,
+ * reductions and copies charged to the rank's CPU; `waitall` ends a round.
+ */
+function collEnv(
+  c: CommCore,
+  what: string,
+  tagBase: number,
+  taken: DomRegion[],
+  waitall: CollEnv["waitall"],
+): CollEnv {
+  const proc = c.proc;
+  const ctx = 2 * c.contextId + 1;
+  return {
     rank: c.rank,
     size: c.size,
-    isend: (region, dest, tag) => proc.p2p.isend(region, c.group[dest], c.rank, tag, ctx, what),
-    irecv: (region, src, tag) => proc.p2p.irecv(region, "byte", src, tag, ctx, what),
-    waitall: async (reqs) => {
-      const out: Status[] = [];
-      for (const r of reqs) out.push(await finish(c, r, label));
-      return out;
-    },
+    isend: (region, dest, tag) =>
+      proc.p2p.isend(region, c.group[dest], c.rank, tagBase + tag, ctx, what),
+    irecv: (region, src, tag) => proc.p2p.irecv(region, "byte", src, tagBase + tag, ctx, what),
+    waitall,
     scratch: (bytes) => {
       const r = proc.takeScratch(bytes);
       taken.push(r);
@@ -153,9 +180,159 @@ export async function runColl<T>(
       proc.chargeCpu(src.bytes * proc.params.copyNsPerByte);
     },
   };
+}
+
+/**
+ * Tags a non-blocking collective's messages carry on the collective
+ * context: the blocking collectives use the algorithm's own tags (1–16,
+ * coll/env.ts's TAG), a non-blocking one number `seq` on its communicator
+ * the block of 32 from `32 + 32·seq` (modulo the tag space), so that it
+ * matches neither a blocking collective nor another non-blocking one —
+ * MPICH's scheme, where each NBC takes the communicator's next schedule
+ * tag (MPIR_Sched_next_tag) above the blocking collectives' tags, and the
+ * collective context keeps all of them away from point-to-point.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { scheduleTag } from "./coll_call.ts";
+ * import { TAG_UB } from "./constants.ts";
+ * assert.deepEqual([0, 1, 2].map(scheduleTag), [32, 64, 96]);
+ * assert.ok(scheduleTag(2 ** 40) + 31 <= TAG_UB); // wraps round inside the tag space
+ * ```
+ */
+export function scheduleTag(seq: number): number {
+  return SCHEDULE_TAGS * (1 + (seq % SCHEDULE_SLOTS));
+}
+
+/** Tags in one non-blocking collective's block (above every TAG of coll/env.ts). */
+const SCHEDULE_TAGS = 32;
+/** Blocks in the tag space 0..TAG_UB, the first left to the blocking collectives. */
+const SCHEDULE_SLOTS = Math.floor((TAG_UB + 1) / SCHEDULE_TAGS) - 1;
+
+/**
+ * What a collective call runs once its arguments are in hand: its checks,
+ * then its algorithm, against an environment. The blocking call runs it
+ * to the end ({@link blocking}), the non-blocking one as a schedule
+ * ({@link nonblocking}); both check the same way.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { CollBody } from "./coll_call.ts";
+ * const nothing: CollBody = async () => {};
+ * assert.equal(typeof nothing, "function");
+ * ```
+ */
+export type CollBody = (env: CollEnv) => Promise<void>;
+
+/**
+ * A blocking collective call: run `body` to its end, and give an error to
+ * the communicator's handler.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "./launch.ts";
+ * // comm.barrier is blocking(comm's core, "MPI_Barrier", the barrier's body).
+ * const { results } = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+ *   await comm.barrier();
+ *   return comm.rank;
+ * });
+ * assert.deepEqual(results, [0, 1]);
+ * ```
+ */
+export async function blocking<E extends MpiError>(
+  c: CommCore<E>,
+  what: string,
+  body: CollBody,
+): Promise<void | E> {
   try {
-    return await body(env);
-  } finally {
-    for (const r of taken) proc.giveScratch(r);
+    await runColl(c, what, body);
+  } catch (e) {
+    return c.raise(e);
   }
+}
+
+/**
+ * A non-blocking collective call (MPI-3.1 §5.12): start `body` as a
+ * schedule (mpi/schedule.ts) on the communicator's next schedule tags and
+ * return its request at once, its first round issued. Its later rounds
+ * start only inside the rank's MPI calls that make progress (`test`,
+ * `wait` and their kin, and every blocking call that waits); the request
+ * completes, with the error if the algorithm failed, when the last round
+ * has. What the body throws before it communicates is an argument error:
+ * the call itself returns it, under the communicator's handler, as the
+ * blocking call would, and no request is made. Scratch memory is kept
+ * until the schedule ends.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpiexec } from "./launch.ts";
+ * const { results } = await mpiexec({ np: 3, mode: "native" }, async (comm) => {
+ *   const v = new Int32Array([comm.rank === 1 ? 42 : 0]);
+ *   const req = await comm.ibcast(v, 1);
+ *   await comm.wait(req);
+ *   return v[0];
+ * });
+ * assert.deepEqual(results, [42, 42, 42]);
+ * ```
+ */
+export async function nonblocking<E extends MpiError>(
+  c: CommCore<E>,
+  what: string,
+  body: CollBody,
+): Promise<Request | E> {
+  try {
+    c.check(what);
+    const proc = c.proc;
+    const taken: DomRegion[] = [];
+    const sched = new Schedule(new Request("coll", proc.rank, what));
+    const env = collEnv(c, what, scheduleTag(c.nextSchedule()), taken, (r) => sched.barrier(r));
+    let talked = false;
+    const { isend, irecv } = env;
+    env.isend = (...a) => (talked = true, isend(...a));
+    env.irecv = (...a) => (talked = true, irecv(...a));
+    await proc.schedules.start(sched, async () => {
+      try {
+        await body(env);
+      } finally {
+        for (const r of taken) proc.giveScratch(r);
+      }
+    });
+    if (sched.finished && sched.error !== undefined && !talked) throw sched.error;
+    return sched.req;
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
+/**
+ * A collective's blocking and non-blocking calls from its one body:
+ * `name` (MPI_Bcast) runs it with {@link blocking}, `iname` (MPI_Ibcast)
+ * with {@link nonblocking}; the arguments after the communicator go to
+ * `body`, with the call's name for its messages.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { collective } from "./coll_call.ts";
+ * const calls = collective("MPI_Barrier", "MPI_Ibarrier", () => async () => {});
+ * assert.equal(typeof calls.blocking, "function");
+ * assert.equal(typeof calls.nonblocking, "function");
+ * ```
+ */
+export function collective<A extends unknown[]>(
+  name: string,
+  iname: string,
+  body: (c: CommCore, what: string, ...args: A) => CollBody,
+): {
+  blocking<E extends MpiError>(c: CommCore<E>, ...args: A): Promise<void | E>;
+  nonblocking<E extends MpiError>(c: CommCore<E>, ...args: A): Promise<Request | E>;
+} {
+  return {
+    blocking: (c, ...args) => blocking(c, name, body(c, name, ...args)),
+    nonblocking: (c, ...args) => nonblocking(c, iname, body(c, iname, ...args)),
+  };
 }

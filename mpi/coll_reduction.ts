@@ -14,7 +14,7 @@ import { type Datatype, typeSize } from "./datatype.ts";
 import { MpiError } from "./errors.ts";
 import { checkOp, isCommutative, type ReductionOp } from "./ops.ts";
 import { collArgs } from "./coll_args.ts";
-import { type CollOptions, pickAlgorithm, runColl } from "./coll_call.ts";
+import { type CollBody, collective, type CollOptions, pickAlgorithm } from "./coll_call.ts";
 import { type CollEnv, recv, send, TAG } from "./coll/env.ts";
 import {
   allreduceRabenseifner,
@@ -91,80 +91,74 @@ function accumulator(
   return { src: src.region, acc: out.region.sub(0, bytes), red: { count, es, dt, op } };
 }
 
-async function reduce<E extends MpiError>(
-  c: CommCore<E>,
+function reduceBody(
+  c: CommCore,
+  what: string,
   sendbuf: Buf | InPlace,
   recvbuf: Buf | null,
   op: ReductionOp,
   root: number,
   opts?: CollOptions<"reduce">,
-): Promise<void | E> {
-  try {
-    const what = "MPI_Reduce";
-    await runColl(c, what, async (env) => {
-      checkRoot(c, what, root);
-      const isRoot = c.rank === root;
-      inPlaceAtRoot(c, what, isInPlace(sendbuf), isRoot);
-      const out = isRoot ? need(c, recvbuf, what, "receive buffer") : undefined;
-      const src = isInPlace(sendbuf) ? out! : toRegion(sendbuf, c.proc.rank, what);
-      if (out) sameType(c, what, src.datatype, out.datatype);
-      if (out && !isInPlace(sendbuf)) notAliased(c, what, src.region, out.region);
-      const dt = reduceType(c, what, src, out);
-      const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
-      checkOp(op, dt, count, what);
-      if (out) fits(c, what, "receive buffer", out.region, bytes);
-      const red = { count, es, dt, op };
-      const commutative = isCommutative(op);
-      const algo = pickAlgorithm(c, "reduce", opts, { bytes, count, commutative });
-      if (!commutative && root !== 0) {
-        // MPICH's binomial reduce for a non-commutative operation: rooted at rank 0 (the
-        // tree then combines in rank order), the result sent on to the root.
-        const acc = env.scratch(bytes);
-        env.copy(acc, src.region);
-        await reduceBinomial(env, acc, 0, red);
-        if (c.rank === 0) await send(env, acc, root, TAG.reduce);
-        else if (isRoot) await recv(env, out!.region.sub(0, bytes), 0, TAG.reduce);
-      } else if (algo === "rabenseifner" && c.size > 1) {
-        const acc = env.scratch(bytes);
-        env.copy(acc, src.region);
-        await reduceRabenseifner(env, acc, out?.region.sub(0, bytes), root, red);
-      } else {
-        const acc = isRoot ? out!.region.sub(0, bytes) : env.scratch(bytes);
-        env.copy(acc, src.region);
-        await reduceBinomial(env, acc, root, red);
-      }
-    });
-  } catch (e) {
-    return c.raise(e);
-  }
+): CollBody {
+  return async (env) => {
+    checkRoot(c, what, root);
+    const isRoot = c.rank === root;
+    inPlaceAtRoot(c, what, isInPlace(sendbuf), isRoot);
+    const out = isRoot ? need(c, recvbuf, what, "receive buffer") : undefined;
+    const src = isInPlace(sendbuf) ? out! : toRegion(sendbuf, c.proc.rank, what);
+    if (out) sameType(c, what, src.datatype, out.datatype);
+    if (out && !isInPlace(sendbuf)) notAliased(c, what, src.region, out.region);
+    const dt = reduceType(c, what, src, out);
+    const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
+    checkOp(op, dt, count, what);
+    if (out) fits(c, what, "receive buffer", out.region, bytes);
+    const red = { count, es, dt, op };
+    const commutative = isCommutative(op);
+    const algo = pickAlgorithm(c, "reduce", opts, { bytes, count, commutative });
+    if (!commutative && root !== 0) {
+      // MPICH's binomial reduce for a non-commutative operation: rooted at rank 0 (the
+      // tree then combines in rank order), the result sent on to the root.
+      const acc = env.scratch(bytes);
+      env.copy(acc, src.region);
+      await reduceBinomial(env, acc, 0, red);
+      if (c.rank === 0) await send(env, acc, root, TAG.reduce);
+      else if (isRoot) await recv(env, out!.region.sub(0, bytes), 0, TAG.reduce);
+    } else if (algo === "rabenseifner" && c.size > 1) {
+      const acc = env.scratch(bytes);
+      env.copy(acc, src.region);
+      await reduceRabenseifner(env, acc, out?.region.sub(0, bytes), root, red);
+    } else {
+      const acc = isRoot ? out!.region.sub(0, bytes) : env.scratch(bytes);
+      env.copy(acc, src.region);
+      await reduceBinomial(env, acc, root, red);
+    }
+  };
 }
+const reduce = collective("MPI_Reduce", "MPI_Ireduce", reduceBody);
 
-async function allreduce<E extends MpiError>(
-  c: CommCore<E>,
+function allreduceBody(
+  c: CommCore,
+  what: string,
   sendbuf: Buf | InPlace,
   recvbuf: Buf,
   op: ReductionOp,
   opts?: CollOptions<"allreduce">,
-): Promise<void | E> {
-  try {
-    const what = "MPI_Allreduce";
-    await runColl(c, what, async (env) => {
-      const { src, acc, red } = accumulator(c, what, sendbuf, recvbuf, op);
-      env.copy(acc, src);
-      if (c.size === 1 || acc.bytes === 0) return;
-      const algo = pickAlgorithm(c, "allreduce", opts, {
-        bytes: acc.bytes,
-        count: red.count,
-        commutative: isCommutative(op),
-      });
-      if (algo === "ring") await allreduceRing(env, acc, red);
-      else if (algo === "rabenseifner") await allreduceRabenseifner(env, acc, red);
-      else await allreduceRecursiveDoubling(env, acc, red);
+): CollBody {
+  return async (env) => {
+    const { src, acc, red } = accumulator(c, what, sendbuf, recvbuf, op);
+    env.copy(acc, src);
+    if (c.size === 1 || acc.bytes === 0) return;
+    const algo = pickAlgorithm(c, "allreduce", opts, {
+      bytes: acc.bytes,
+      count: red.count,
+      commutative: isCommutative(op),
     });
-  } catch (e) {
-    return c.raise(e);
-  }
+    if (algo === "ring") await allreduceRing(env, acc, red);
+    else if (algo === "rabenseifner") await allreduceRabenseifner(env, acc, red);
+    else await allreduceRecursiveDoubling(env, acc, red);
+  };
 }
+const allreduce = collective("MPI_Allreduce", "MPI_Iallreduce", allreduceBody);
 
 /**
  * The operands of a reduction whose input and output differ in size
@@ -184,65 +178,63 @@ function scatterOperands(
   return { dt, es: typeSize(dt), src: input, out };
 }
 
-async function reduceScatterBlock<E extends MpiError>(
-  c: CommCore<E>,
+function reduceScatterBlockBody(
+  c: CommCore,
+  what: string,
   sendbuf: Buf | InPlace,
   recvbuf: Buf,
   op: ReductionOp,
   opts?: CollOptions<"reduceScatterBlock">,
-): Promise<void | E> {
-  try {
-    const what = "MPI_Reduce_scatter_block";
-    await runColl(c, what, async (env) => {
-      const { dt, es, src, out } = scatterOperands(c, env, what, sendbuf, recvbuf);
-      const count = src.bytes / es;
-      const per = count / c.size;
-      if (!Number.isInteger(per)) {
-        throw new MpiError(
-          "MPI_ERR_COUNT",
-          `${what} on rank ${c.rank}: ${count} elements is not ${c.size} equal blocks`,
-        );
-      }
-      const counts = new Array<number>(c.size).fill(per);
-      await scatterResult(c, env, "reduceScatterBlock", opts, src, out, counts, dt, op, what);
-    });
-  } catch (e) {
-    return c.raise(e);
-  }
+): CollBody {
+  return async (env) => {
+    const { dt, es, src, out } = scatterOperands(c, env, what, sendbuf, recvbuf);
+    const count = src.bytes / es;
+    const per = count / c.size;
+    if (!Number.isInteger(per)) {
+      throw new MpiError(
+        "MPI_ERR_COUNT",
+        `${what} on rank ${c.rank}: ${count} elements is not ${c.size} equal blocks`,
+      );
+    }
+    const counts = new Array<number>(c.size).fill(per);
+    await scatterResult(c, env, "reduceScatterBlock", opts, src, out, counts, dt, op, what);
+  };
 }
+const reduceScatterBlock = collective(
+  "MPI_Reduce_scatter_block",
+  "MPI_Ireduce_scatter_block",
+  reduceScatterBlockBody,
+);
 
-async function reduceScatter<E extends MpiError>(
-  c: CommCore<E>,
+function reduceScatterBody(
+  c: CommCore,
+  what: string,
   sendbuf: Buf | InPlace,
   recvbuf: Buf,
   recvcounts: readonly number[],
   op: ReductionOp,
   opts?: CollOptions<"reduceScatter">,
-): Promise<void | E> {
-  try {
-    const what = "MPI_Reduce_scatter";
-    await runColl(c, what, async (env) => {
-      const { dt, es, src, out } = scatterOperands(c, env, what, sendbuf, recvbuf);
-      const displs = [0];
-      for (let i = 1; i < c.size; i++) displs.push(displs[i - 1] + (recvcounts[i - 1] ?? 0));
-      vector(c, what, "receive", recvcounts, displs, src.bytes / es);
-      await scatterResult(
-        c,
-        env,
-        "reduceScatter",
-        opts,
-        src.sub(0, (displs[c.size - 1] + recvcounts[c.size - 1]) * es),
-        out,
-        recvcounts,
-        dt,
-        op,
-        what,
-      );
-    });
-  } catch (e) {
-    return c.raise(e);
-  }
+): CollBody {
+  return async (env) => {
+    const { dt, es, src, out } = scatterOperands(c, env, what, sendbuf, recvbuf);
+    const displs = [0];
+    for (let i = 1; i < c.size; i++) displs.push(displs[i - 1] + (recvcounts[i - 1] ?? 0));
+    vector(c, what, "receive", recvcounts, displs, src.bytes / es);
+    await scatterResult(
+      c,
+      env,
+      "reduceScatter",
+      opts,
+      src.sub(0, (displs[c.size - 1] + recvcounts[c.size - 1]) * es),
+      out,
+      recvcounts,
+      dt,
+      op,
+      what,
+    );
+  };
 }
+const reduceScatter = collective("MPI_Reduce_scatter", "MPI_Ireduce_scatter", reduceScatterBody);
 
 /** Block `rank` of the reduction of `input` (blocks of `counts` elements) into `out`. */
 async function scatterResult(
@@ -278,51 +270,46 @@ async function scatterResult(
   } else await reduceScatterRecursiveHalving(env, src, o, counts, red);
 }
 
-async function scan<E extends MpiError>(
-  c: CommCore<E>,
+function scanBody(
+  c: CommCore,
+  what: string,
   sendbuf: Buf | InPlace,
   recvbuf: Buf,
   op: ReductionOp,
   opts?: CollOptions<"scan">,
-): Promise<void | E> {
-  try {
-    const what = "MPI_Scan";
-    await runColl(c, what, async (env) => {
-      const { src, acc, red } = accumulator(c, what, sendbuf, recvbuf, op);
-      env.copy(acc, src);
-      if (c.size === 1 || acc.bytes === 0) return;
-      pickAlgorithm(c, "scan", opts, { bytes: acc.bytes, count: red.count });
-      await scanRecursiveDoubling(env, acc, red);
-    });
-  } catch (e) {
-    return c.raise(e);
-  }
+): CollBody {
+  return async (env) => {
+    const { src, acc, red } = accumulator(c, what, sendbuf, recvbuf, op);
+    env.copy(acc, src);
+    if (c.size === 1 || acc.bytes === 0) return;
+    pickAlgorithm(c, "scan", opts, { bytes: acc.bytes, count: red.count });
+    await scanRecursiveDoubling(env, acc, red);
+  };
 }
+const scan = collective("MPI_Scan", "MPI_Iscan", scanBody);
 
-async function exscan<E extends MpiError>(
-  c: CommCore<E>,
+function exscanBody(
+  c: CommCore,
+  what: string,
   sendbuf: Buf | InPlace,
   recvbuf: Buf,
   op: ReductionOp,
   opts?: CollOptions<"exscan">,
-): Promise<void | E> {
-  try {
-    const what = "MPI_Exscan";
-    await runColl(c, what, async (env) => {
-      const { src, acc, red } = accumulator(c, what, sendbuf, recvbuf, op);
-      const mine = isInPlace(sendbuf) ? acc : src;
-      if (c.size === 1 || acc.bytes === 0) return;
-      pickAlgorithm(c, "exscan", opts, { bytes: acc.bytes, count: red.count });
-      await exscanRecursiveDoubling(env, mine, acc, red);
-    });
-  } catch (e) {
-    return c.raise(e);
-  }
+): CollBody {
+  return async (env) => {
+    const { src, acc, red } = accumulator(c, what, sendbuf, recvbuf, op);
+    const mine = isInPlace(sendbuf) ? acc : src;
+    if (c.size === 1 || acc.bytes === 0) return;
+    pickAlgorithm(c, "exscan", opts, { bytes: acc.bytes, count: red.count });
+    await exscanRecursiveDoubling(env, mine, acc, red);
+  };
 }
+const exscan = collective("MPI_Exscan", "MPI_Iexscan", exscanBody);
 
 /**
  * The reduction collectives, as `Comm`'s methods of the same names forward
- * to them with the communicator's {@link CommCore}.
+ * to them with the communicator's {@link CommCore}: the blocking calls and
+ * their non-blocking twins (`ireduce`, `iallreduce`, …).
  *
  * @example
  * ```ts
@@ -338,10 +325,16 @@ async function exscan<E extends MpiError>(
  * ```
  */
 export const reductionCalls = {
-  reduce,
-  allreduce,
-  reduceScatterBlock,
-  reduceScatter,
-  scan,
-  exscan,
+  reduce: reduce.blocking,
+  allreduce: allreduce.blocking,
+  reduceScatterBlock: reduceScatterBlock.blocking,
+  reduceScatter: reduceScatter.blocking,
+  scan: scan.blocking,
+  exscan: exscan.blocking,
+  ireduce: reduce.nonblocking,
+  iallreduce: allreduce.nonblocking,
+  ireduceScatterBlock: reduceScatterBlock.nonblocking,
+  ireduceScatter: reduceScatter.nonblocking,
+  iscan: scan.nonblocking,
+  iexscan: exscan.nonblocking,
 } as const;

@@ -13,7 +13,7 @@ import { MpiError } from "./errors.ts";
 import { allgathervBruck, allgathervRecursiveDoubling, allgathervRing } from "./coll/allgatherv.ts";
 import { alltoallPairwise, alltoallScattered, vBlocks } from "./coll/alltoall.ts";
 import { collArgs } from "./coll_args.ts";
-import { type CollOptions, pickAlgorithm, runColl } from "./coll_call.ts";
+import { type CollBody, collective, type CollOptions, pickAlgorithm } from "./coll_call.ts";
 import { TAG } from "./coll/env.ts";
 import { gathervLinear, scattervLinear } from "./coll/gatherv.ts";
 
@@ -58,8 +58,9 @@ function ownBlock(
   return role === "send" ? b.region : b.region.sub(0, own.bytes);
 }
 
-async function alltoallv<E extends MpiError>(
-  c: CommCore<E>,
+function alltoallvBody(
+  c: CommCore,
+  what: string,
   sendbuf: Buf | InPlace,
   sendcounts: readonly number[],
   sdispls: readonly number[],
@@ -67,144 +68,132 @@ async function alltoallv<E extends MpiError>(
   recvcounts: readonly number[],
   rdispls: readonly number[],
   opts?: CollOptions<"alltoallv">,
-): Promise<void | E> {
-  try {
-    const what = "MPI_Alltoallv";
-    await runColl(c, what, async (env) => {
-      const o = toRegion(recvbuf, c.proc.rank, what);
-      const inPlace = isInPlace(sendbuf);
-      const s = inPlace ? sendCopy(env, o) : toRegion(sendbuf, c.proc.rank, what);
-      sameType(c, what, s.datatype, o.datatype);
-      const es = typeSize(s.datatype);
-      if (!inPlace) notAliased(c, what, s.region, o.region);
-      if (!inPlace) vector(c, what, "send", sendcounts, sdispls, s.region.bytes / es);
-      vector(c, what, "receive", recvcounts, rdispls, o.region.bytes / es);
-      const rb = vBlocks(recvcounts, rdispls, es);
-      const sb = inPlace ? rb : vBlocks(sendcounts, sdispls, es);
-      if (pickAlgorithm(c, "alltoallv", opts, { bytes: 0 }) === "scattered") {
-        await alltoallScattered(env, s.region, sb, o.region, rb, TAG.alltoallv);
-      } else await alltoallPairwise(env, s.region, sb, o.region, rb, TAG.alltoallv);
-    });
-  } catch (e) {
-    return c.raise(e);
-  }
+): CollBody {
+  return async (env) => {
+    const o = toRegion(recvbuf, c.proc.rank, what);
+    const inPlace = isInPlace(sendbuf);
+    const s = inPlace ? sendCopy(env, o) : toRegion(sendbuf, c.proc.rank, what);
+    sameType(c, what, s.datatype, o.datatype);
+    const es = typeSize(s.datatype);
+    if (!inPlace) notAliased(c, what, s.region, o.region);
+    if (!inPlace) vector(c, what, "send", sendcounts, sdispls, s.region.bytes / es);
+    vector(c, what, "receive", recvcounts, rdispls, o.region.bytes / es);
+    const rb = vBlocks(recvcounts, rdispls, es);
+    const sb = inPlace ? rb : vBlocks(sendcounts, sdispls, es);
+    if (pickAlgorithm(c, "alltoallv", opts, { bytes: 0 }) === "scattered") {
+      await alltoallScattered(env, s.region, sb, o.region, rb, TAG.alltoallv);
+    } else await alltoallPairwise(env, s.region, sb, o.region, rb, TAG.alltoallv);
+  };
 }
+const alltoallv = collective("MPI_Alltoallv", "MPI_Ialltoallv", alltoallvBody);
 
-async function gatherv<E extends MpiError>(
-  c: CommCore<E>,
+function gathervBody(
+  c: CommCore,
+  what: string,
   sendbuf: Buf | InPlace,
   recvbuf: Buf | null,
   recvcounts: readonly number[],
   displs: readonly number[],
   root: number,
   opts?: CollOptions<"gatherv">,
-): Promise<void | E> {
-  try {
-    const what = "MPI_Gatherv";
-    await runColl(c, what, async (env) => {
-      checkRoot(c, what, root);
-      const isRoot = c.rank === root;
-      inPlaceAtRoot(c, what, isInPlace(sendbuf), isRoot);
-      pickAlgorithm(c, "gatherv", opts, { bytes: 0 });
-      if (!isRoot) {
-        await gathervLinear(
-          env,
-          toRegion(sendbuf as Buf, c.proc.rank, what).region,
-          undefined,
-          undefined,
-          root,
-        );
-        return;
-      }
-      const out = need(c, recvbuf, what, "receive buffer");
-      const es = typeSize(out.datatype);
-      vector(c, what, "receive", recvcounts, displs, out.region.bytes / es);
-      const blocks = vBlocks(recvcounts, displs, es);
-      const own = out.region.sub(blocks.off(root), blocks.len(root));
-      const mine = isInPlace(sendbuf) ? own : ownBlock(c, what, sendbuf, out, own, "send");
-      await gathervLinear(env, mine, out.region, blocks, root);
-    });
-  } catch (e) {
-    return c.raise(e);
-  }
+): CollBody {
+  return async (env) => {
+    checkRoot(c, what, root);
+    const isRoot = c.rank === root;
+    inPlaceAtRoot(c, what, isInPlace(sendbuf), isRoot);
+    pickAlgorithm(c, "gatherv", opts, { bytes: 0 });
+    if (!isRoot) {
+      await gathervLinear(
+        env,
+        toRegion(sendbuf as Buf, c.proc.rank, what).region,
+        undefined,
+        undefined,
+        root,
+      );
+      return;
+    }
+    const out = need(c, recvbuf, what, "receive buffer");
+    const es = typeSize(out.datatype);
+    vector(c, what, "receive", recvcounts, displs, out.region.bytes / es);
+    const blocks = vBlocks(recvcounts, displs, es);
+    const own = out.region.sub(blocks.off(root), blocks.len(root));
+    const mine = isInPlace(sendbuf) ? own : ownBlock(c, what, sendbuf, out, own, "send");
+    await gathervLinear(env, mine, out.region, blocks, root);
+  };
 }
+const gatherv = collective("MPI_Gatherv", "MPI_Igatherv", gathervBody);
 
-async function scatterv<E extends MpiError>(
-  c: CommCore<E>,
+function scattervBody(
+  c: CommCore,
+  what: string,
   sendbuf: Buf | null,
   sendcounts: readonly number[],
   displs: readonly number[],
   recvbuf: Buf | InPlace,
   root: number,
   opts?: CollOptions<"scatterv">,
-): Promise<void | E> {
-  try {
-    const what = "MPI_Scatterv";
-    await runColl(c, what, async (env) => {
-      checkRoot(c, what, root);
-      const isRoot = c.rank === root;
-      inPlaceAtRoot(c, what, isInPlace(recvbuf), isRoot);
-      pickAlgorithm(c, "scatterv", opts, { bytes: 0 });
-      if (!isRoot) {
-        await scattervLinear(
-          env,
-          undefined,
-          undefined,
-          toRegion(recvbuf as Buf, c.proc.rank, what).region,
-          root,
-        );
-        return;
-      }
-      const src = need(c, sendbuf, what, "send buffer");
-      const es = typeSize(src.datatype);
-      vector(c, what, "send", sendcounts, displs, src.region.bytes / es);
-      const blocks = vBlocks(sendcounts, displs, es);
-      const own = src.region.sub(blocks.off(root), blocks.len(root));
-      const mine = isInPlace(recvbuf) ? own : ownBlock(c, what, recvbuf, src, own, "receive");
-      await scattervLinear(env, src.region, blocks, mine, root);
-    });
-  } catch (e) {
-    return c.raise(e);
-  }
+): CollBody {
+  return async (env) => {
+    checkRoot(c, what, root);
+    const isRoot = c.rank === root;
+    inPlaceAtRoot(c, what, isInPlace(recvbuf), isRoot);
+    pickAlgorithm(c, "scatterv", opts, { bytes: 0 });
+    if (!isRoot) {
+      await scattervLinear(
+        env,
+        undefined,
+        undefined,
+        toRegion(recvbuf as Buf, c.proc.rank, what).region,
+        root,
+      );
+      return;
+    }
+    const src = need(c, sendbuf, what, "send buffer");
+    const es = typeSize(src.datatype);
+    vector(c, what, "send", sendcounts, displs, src.region.bytes / es);
+    const blocks = vBlocks(sendcounts, displs, es);
+    const own = src.region.sub(blocks.off(root), blocks.len(root));
+    const mine = isInPlace(recvbuf) ? own : ownBlock(c, what, recvbuf, src, own, "receive");
+    await scattervLinear(env, src.region, blocks, mine, root);
+  };
 }
+const scatterv = collective("MPI_Scatterv", "MPI_Iscatterv", scattervBody);
 
-async function allgatherv<E extends MpiError>(
-  c: CommCore<E>,
+function allgathervBody(
+  c: CommCore,
+  what: string,
   sendbuf: Buf | InPlace,
   recvbuf: Buf,
   recvcounts: readonly number[],
   displs: readonly number[],
   opts?: CollOptions<"allgatherv">,
-): Promise<void | E> {
-  try {
-    const what = "MPI_Allgatherv";
-    await runColl(c, what, async (env) => {
-      const out = toRegion(recvbuf, c.proc.rank, what);
-      const es = typeSize(out.datatype);
-      vector(c, what, "receive", recvcounts, displs, out.region.bytes / es);
-      const blocks = vBlocks(recvcounts, displs, es);
-      const own = out.region.sub(blocks.off(c.rank), blocks.len(c.rank));
-      if (!isInPlace(sendbuf)) {
-        env.copy(own, ownBlock(c, what, sendbuf, out, own, "send"));
-      }
-      let total = 0;
-      for (let i = 0; i < c.size; i++) total += blocks.len(i);
-      if (c.size === 1 || total === 0) return;
-      const a = pickAlgorithm(c, "allgatherv", opts, { bytes: total });
-      const pow2 = (c.size & (c.size - 1)) === 0;
-      if (a === "recursive_doubling" && pow2) {
-        await allgathervRecursiveDoubling(env, out.region, blocks);
-      } else if (a === "ring") await allgathervRing(env, out.region, blocks, es);
-      else await allgathervBruck(env, out.region, blocks);
-    });
-  } catch (e) {
-    return c.raise(e);
-  }
+): CollBody {
+  return async (env) => {
+    const out = toRegion(recvbuf, c.proc.rank, what);
+    const es = typeSize(out.datatype);
+    vector(c, what, "receive", recvcounts, displs, out.region.bytes / es);
+    const blocks = vBlocks(recvcounts, displs, es);
+    const own = out.region.sub(blocks.off(c.rank), blocks.len(c.rank));
+    if (!isInPlace(sendbuf)) {
+      env.copy(own, ownBlock(c, what, sendbuf, out, own, "send"));
+    }
+    let total = 0;
+    for (let i = 0; i < c.size; i++) total += blocks.len(i);
+    if (c.size === 1 || total === 0) return;
+    const a = pickAlgorithm(c, "allgatherv", opts, { bytes: total });
+    const pow2 = (c.size & (c.size - 1)) === 0;
+    if (a === "recursive_doubling" && pow2) {
+      await allgathervRecursiveDoubling(env, out.region, blocks);
+    } else if (a === "ring") await allgathervRing(env, out.region, blocks, es);
+    else await allgathervBruck(env, out.region, blocks);
+  };
 }
+const allgatherv = collective("MPI_Allgatherv", "MPI_Iallgatherv", allgathervBody);
 
 /**
  * The vector collectives, as `Comm`'s methods of the same names forward to
- * them with the communicator's {@link CommCore}.
+ * them with the communicator's {@link CommCore}: the blocking calls and
+ * their non-blocking twins (`igatherv`, …).
  *
  * @example
  * ```ts
@@ -220,4 +209,13 @@ async function allgatherv<E extends MpiError>(
  * assert.deepEqual(results[0], [0, 1, 1, 2, 2, 2]);
  * ```
  */
-export const vectorCalls = { alltoallv, gatherv, scatterv, allgatherv } as const;
+export const vectorCalls = {
+  alltoallv: alltoallv.blocking,
+  gatherv: gatherv.blocking,
+  scatterv: scatterv.blocking,
+  allgatherv: allgatherv.blocking,
+  ialltoallv: alltoallv.nonblocking,
+  igatherv: gatherv.nonblocking,
+  iscatterv: scatterv.nonblocking,
+  iallgatherv: allgatherv.nonblocking,
+} as const;

@@ -124,6 +124,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   #algorithms: Partial<Record<Collective, string>> = {};
   #dups = 0;
   #creates = 0;
+  #schedules = 0;
   readonly #core: CommCore<ErrorOutcome<H>>;
 
   /**
@@ -152,6 +153,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
       raise: (e) => this.#raise(e),
       fatal: () => this.#errhandler === ERRORS_ARE_FATAL,
       algorithm: (coll) => this.#algorithms[coll],
+      nextSchedule: () => this.#schedules++,
     };
   }
 
@@ -932,6 +934,201 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     opts?: CollOptions<"exscan">,
   ): Promise<void | ErrorOutcome<H>> {
     return reductionCalls.exscan(this.#core, sendbuf, recvbuf, op, opts);
+  }
+
+  // ---------------------------------------------------------------- non-blocking collectives
+  //
+  // MPI-3.1 §5.12: each starts the collective of the same name (the same
+  // arguments, checks, errors and algorithms) and returns its request, which
+  // wait, test and their kin complete. The buffers belong to the operation
+  // until then. They match in the order they are called on the communicator,
+  // never a blocking collective or point-to-point message; their rounds
+  // advance only inside this rank's MPI calls (coll_call.ts `nonblocking`).
+  /**
+   * `MPI_Ibarrier` (MPI-3.1 §5.12.1): {@link barrier}, started; returns its
+   * request, which completes once every rank has started the barrier.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { mpiexec } from "./launch.ts";
+   * const { results } = await mpiexec({ np: 3, mode: "native" }, async (comm) => {
+   *   const sum = new Int32Array(1);
+   *   const reqs = [await comm.ibarrier(), await comm.iallreduce(new Int32Array([comm.rank]), sum, "SUM")];
+   *   await comm.waitall(reqs);
+   *   return sum[0];
+   * });
+   * assert.deepEqual(results, [3, 3, 3]);
+   * ```
+   */
+  ibarrier(opts?: CollOptions<"barrier">): Promise<Request | ErrorOutcome<H>> {
+    return dataCalls.ibarrier(this.#core, opts);
+  }
+
+  /** `MPI_Ibcast` (MPI-3.1 §5.12.2): {@link bcast}, started; returns its request. */
+  ibcast(
+    buf: Buf,
+    root: number,
+    opts?: CollOptions<"bcast">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return dataCalls.ibcast(this.#core, buf, root, opts);
+  }
+
+  /** `MPI_Ireduce` (MPI-3.1 §5.12.7): {@link reduce}, started; returns its request. */
+  ireduce(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf | null,
+    op: ReductionOp,
+    root: number,
+    opts?: CollOptions<"reduce">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return reductionCalls.ireduce(this.#core, sendbuf, recvbuf, op, root, opts);
+  }
+
+  /** `MPI_Iallreduce` (MPI-3.1 §5.12.8): {@link allreduce}, started; returns its request. */
+  iallreduce(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    op: ReductionOp,
+    opts?: CollOptions<"allreduce">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return reductionCalls.iallreduce(this.#core, sendbuf, recvbuf, op, opts);
+  }
+
+  /** `MPI_Igather` (MPI-3.1 §5.12.3): {@link gather}, started; returns its request. */
+  igather(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf | null,
+    root: number,
+    opts?: CollOptions<"gather">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return dataCalls.igather(this.#core, sendbuf, recvbuf, root, opts);
+  }
+
+  /** `MPI_Iscatter` (MPI-3.1 §5.12.4): {@link scatter}, started; returns its request. */
+  iscatter(
+    sendbuf: Buf | null,
+    recvbuf: Buf | InPlace,
+    root: number,
+    opts?: CollOptions<"scatter">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return dataCalls.iscatter(this.#core, sendbuf, recvbuf, root, opts);
+  }
+
+  /** `MPI_Iallgather` (MPI-3.1 §5.12.5): {@link allgather}, started; returns its request. */
+  iallgather(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    opts?: CollOptions<"allgather">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return dataCalls.iallgather(this.#core, sendbuf, recvbuf, opts);
+  }
+
+  /** `MPI_Ialltoall` (MPI-3.1 §5.12.6): {@link alltoall}, started; returns its request. */
+  ialltoall(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    opts?: CollOptions<"alltoall">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return dataCalls.ialltoall(this.#core, sendbuf, recvbuf, opts);
+  }
+
+  /** `MPI_Ialltoallv` (MPI-3.1 §5.12.6): {@link alltoallv}, started; returns its request. */
+  ialltoallv(
+    sendbuf: Buf | InPlace,
+    sendcounts: readonly number[],
+    sdispls: readonly number[],
+    recvbuf: Buf,
+    recvcounts: readonly number[],
+    rdispls: readonly number[],
+    opts?: CollOptions<"alltoallv">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return vectorCalls.ialltoallv(
+      this.#core,
+      sendbuf,
+      sendcounts,
+      sdispls,
+      recvbuf,
+      recvcounts,
+      rdispls,
+      opts,
+    );
+  }
+
+  /** `MPI_Igatherv` (MPI-3.1 §5.12.3): {@link gatherv}, started; returns its request. */
+  igatherv(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf | null,
+    recvcounts: readonly number[],
+    displs: readonly number[],
+    root: number,
+    opts?: CollOptions<"gatherv">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return vectorCalls.igatherv(this.#core, sendbuf, recvbuf, recvcounts, displs, root, opts);
+  }
+
+  /** `MPI_Iscatterv` (MPI-3.1 §5.12.4): {@link scatterv}, started; returns its request. */
+  iscatterv(
+    sendbuf: Buf | null,
+    sendcounts: readonly number[],
+    displs: readonly number[],
+    recvbuf: Buf | InPlace,
+    root: number,
+    opts?: CollOptions<"scatterv">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return vectorCalls.iscatterv(this.#core, sendbuf, sendcounts, displs, recvbuf, root, opts);
+  }
+
+  /** `MPI_Iallgatherv` (MPI-3.1 §5.12.5): {@link allgatherv}, started; returns its request. */
+  iallgatherv(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    recvcounts: readonly number[],
+    displs: readonly number[],
+    opts?: CollOptions<"allgatherv">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return vectorCalls.iallgatherv(this.#core, sendbuf, recvbuf, recvcounts, displs, opts);
+  }
+
+  /** `MPI_Ireduce_scatter_block` (MPI-3.1 §5.12.9): {@link reduceScatterBlock}, started; returns its request. */
+  ireduceScatterBlock(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    op: ReductionOp,
+    opts?: CollOptions<"reduceScatterBlock">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return reductionCalls.ireduceScatterBlock(this.#core, sendbuf, recvbuf, op, opts);
+  }
+
+  /** `MPI_Ireduce_scatter` (MPI-3.1 §5.12.9): {@link reduceScatter}, started; returns its request. */
+  ireduceScatter(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    recvcounts: readonly number[],
+    op: ReductionOp,
+    opts?: CollOptions<"reduceScatter">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return reductionCalls.ireduceScatter(this.#core, sendbuf, recvbuf, recvcounts, op, opts);
+  }
+
+  /** `MPI_Iscan` (MPI-3.1 §5.12.10): {@link scan}, started; returns its request. */
+  iscan(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    op: ReductionOp,
+    opts?: CollOptions<"scan">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return reductionCalls.iscan(this.#core, sendbuf, recvbuf, op, opts);
+  }
+
+  /** `MPI_Iexscan` (MPI-3.1 §5.12.11): {@link exscan}, started; returns its request. */
+  iexscan(
+    sendbuf: Buf | InPlace,
+    recvbuf: Buf,
+    op: ReductionOp,
+    opts?: CollOptions<"exscan">,
+  ): Promise<Request | ErrorOutcome<H>> {
+    return reductionCalls.iexscan(this.#core, sendbuf, recvbuf, op, opts);
   }
 
   /** The collectives and their algorithm names. */

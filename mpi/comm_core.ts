@@ -51,6 +51,13 @@ export interface CommCore<E extends MpiError = MpiError> {
   fatal(): boolean;
   /** The algorithm `setAlgorithm` chose for `coll` on this communicator, if any. */
   algorithm(coll: Collective): string | undefined;
+  /**
+   * The sequence number of the next non-blocking collective started on
+   * this communicator (0, 1, 2, …; MPICH's `next_sched_tag`): every member
+   * starts them in the same order, so the number names the same operation
+   * everywhere and picks its tags.
+   */
+  nextSchedule(): number;
 }
 
 /**

@@ -159,10 +159,24 @@ function notNull(c: CommCore, req: Request, what: string, is: "is" | "is already
   }
 }
 
+/**
+ * MPI-3.1 §5.12: "It is erroneous to call MPI_REQUEST_FREE or MPI_CANCEL
+ * for a request associated with a nonblocking collective operation."
+ */
+function notCollective(c: CommCore, req: Request, what: string): void {
+  if (req.kind === "coll") {
+    throw new MpiError(
+      "MPI_ERR_REQUEST",
+      `${what} on rank ${c.rank}: the ${req.what} request is a non-blocking collective's (complete it with wait or test)`,
+    );
+  }
+}
+
 function requestFree<E extends MpiError>(c: CommCore<E>, req: Request): void | E {
   const what = "MPI_Request_free";
   try {
     notNull(c, req, what, "is already");
+    notCollective(c, req, what);
     if (req instanceof PersistentRequest) req.release();
     else returned.add(req);
   } catch (e) {
@@ -174,6 +188,7 @@ function cancel<E extends MpiError>(c: CommCore<E>, req: Request): void | E {
   const what = "MPI_Cancel";
   try {
     notNull(c, req, what, "is");
+    notCollective(c, req, what);
     const op = req instanceof PersistentRequest ? (req.active ? req.op : undefined) : req;
     if (op) c.proc.p2p.cancel(op);
   } catch (e) {

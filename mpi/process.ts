@@ -12,6 +12,7 @@ import { MpiError } from "./errors.ts";
 import type { MpiParams } from "./params.ts";
 import type { MessageCounters, PointToPoint } from "./pt2pt.ts";
 import type { RegCacheStats, RegistrationCache } from "./regcache.ts";
+import { Schedules } from "./schedule.ts";
 
 /**
  * Everything a process counts: messages by protocol, channel traffic and
@@ -61,6 +62,8 @@ export class MpiProcess {
   finalized = false;
   /** Virtual time charged by computation, ns. */
   computeNs = 0;
+  /** Non-blocking collectives in progress, advanced by the channel's progress engine. */
+  readonly schedules: Schedules;
   #free = new Uint8Array(CONTEXT_IDS / 8).fill(0xff);
   #scratch = new Map<number, DomRegion[]>();
 
@@ -83,6 +86,8 @@ export class MpiProcess {
     readonly cache: RegistrationCache,
   ) {
     this.#free[0] &= ~1; // id 0: MPI_COMM_WORLD
+    this.schedules = new Schedules(() => ch.kick());
+    ch.work = this.schedules;
   }
 
   /** Throw if the process may not make MPI calls any more (finalized, aborted). */

@@ -117,13 +117,13 @@ export class Request {
   #error: MpiError | undefined;
 
   /**
-   * @param kind send or receive
+   * @param kind send, receive, or a non-blocking collective (`coll`)
    * @param rank world rank of the process that owns it
    * @param what the call that made it (for error messages)
    * @param id identifier in rendezvous packets (unique among the process's pending requests; 0: none)
    */
   constructor(
-    readonly kind: "send" | "recv",
+    readonly kind: "send" | "recv" | "coll",
     readonly rank: number,
     readonly what: string,
     id = 0,
