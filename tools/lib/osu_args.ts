@@ -82,6 +82,68 @@ export const OSU_BENCHMARKS = {
     title: "OSU MPI Reduce_scatter Latency Test",
     opts: "hvfm:i:x:M:a:cu:",
   },
+  // The non-blocking collectives (OMB's c/mpi/collective/non_blocking/; -t: MPI_Test calls
+  // during the dummy computation).
+  osu_ibarrier: {
+    kind: "ibarrier",
+    title: "OSU MPI Non-blocking Barrier Latency Test",
+    opts: "hvfm:i:x:M:t:a:",
+  },
+  osu_ibcast: {
+    kind: "ibcast",
+    title: "OSU MPI Non-Blocking Broadcast Latency Test",
+    opts: "hvfm:i:x:M:t:a:",
+  },
+  osu_iallreduce: {
+    kind: "iallreduce",
+    title: "OSU MPI Non-blocking Allreduce Latency Test",
+    opts: "hvfm:i:x:M:t:a:",
+  },
+  osu_ireduce: {
+    kind: "ireduce",
+    title: "OSU MPI Non-blocking Reduce Latency Test",
+    opts: "hvfm:i:x:M:t:a:",
+  },
+  osu_igather: {
+    kind: "igather",
+    title: "OSU MPI Non-blocking Gather Latency Test",
+    opts: "hvfm:i:x:M:t:a:",
+  },
+  osu_iscatter: {
+    kind: "iscatter",
+    title: "OSU MPI Non-blocking Scatter Latency Test",
+    opts: "hvfm:i:x:M:t:a:",
+  },
+  osu_iallgather: {
+    kind: "iallgather",
+    title: "OSU MPI Non-blocking Allgather Latency Test",
+    opts: "hvfm:i:x:M:t:a:",
+  },
+  osu_ialltoall: {
+    kind: "ialltoall",
+    title: "OSU MPI Non-blocking All-to-All Latency Test",
+    opts: "hvfm:i:x:M:t:a:",
+  },
+  osu_igatherv: {
+    kind: "igatherv",
+    title: "OSU MPI Non-blocking Gatherv Latency Test",
+    opts: "hvfm:i:x:M:t:a:",
+  },
+  osu_iscatterv: {
+    kind: "iscatterv",
+    title: "OSU MPI Non-blocking Scatterv Latency Test",
+    opts: "hvfm:i:x:M:t:a:",
+  },
+  osu_iallgatherv: {
+    kind: "iallgatherv",
+    title: "OSU MPI Non-blocking Allgatherv Latency Test",
+    opts: "hvfm:i:x:M:t:a:",
+  },
+  osu_ialltoallv: {
+    kind: "ialltoallv",
+    title: "OSU MPI Non-blocking All-to-Allv Personalized Exchange Latency Test",
+    opts: "hvfm:i:x:M:t:a:",
+  },
 } as const;
 
 /**
@@ -97,7 +159,7 @@ export const OSU_BENCHMARKS = {
  * ```
  */
 export function isCollective(kind: string): boolean {
-  return [
+  return isNonBlocking(kind) || [
     "barrier",
     "bcast",
     "allreduce",
@@ -113,6 +175,24 @@ export function isCollective(kind: string): boolean {
     "reduce_scatter",
   ]
     .includes(kind);
+}
+
+/**
+ * Whether a benchmark kind is one of OMB's non-blocking collectives
+ * (osu_ibarrier, osu_ibcast, …: options.bench COLLECTIVE, subtype NBC_*),
+ * which time the operation alone and then overlapped with a dummy
+ * computation of that length.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isNonBlocking } from "./osu_args.ts";
+ * assert.equal(isNonBlocking("iallreduce"), true);
+ * assert.equal(isNonBlocking("allreduce"), false);
+ * ```
+ */
+export function isNonBlocking(kind: string): boolean {
+  return /^i(barrier|bcast|allreduce|reduce|gatherv?|scatterv?|allgatherv?|alltoallv?)$/.test(kind);
 }
 
 /**
@@ -223,6 +303,8 @@ export interface OsuConfig {
   full: boolean;
   /** `-M`. */
   memLimit: number;
+  /** `-t` (non-blocking collectives): MPI_Test calls during the dummy computation. */
+  probes: number;
   /** Launch flags. */
   launch: LaunchFlags;
   /** What OSU prints on stderr while parsing (its warnings), in order. */
@@ -438,6 +520,7 @@ function defaults(name: OsuName): OsuConfig {
     warmupValidation: D.VALIDATION_SKIP_DEFAULT,
     full: false,
     memLimit: D.MAX_MEM_LIMIT,
+    probes: 0,
     launch: defaultLaunchFlags(),
     warnings: [],
   };
@@ -564,6 +647,13 @@ function apply(c: OsuConfig, o: string, arg: string | undefined): void {
       if (n === undefined || n < 1) throw bad(name, "Invalid Device Array Size", o, arg);
       return; // accelerator dummy-compute array: accepted, no effect here
     case "t":
+      // set_num_probes (c/util/osu_util.c): the non-blocking collectives'
+      // MPI_Test calls, none by default; a negative count is refused.
+      if (isNonBlocking(OSU_BENCHMARKS[name].kind)) {
+        if (n === undefined || n < 0) throw bad(name, "Invalid Number of Probes", o, arg);
+        c.probes = n;
+        return;
+      }
       // osu_bw and osu_bibw take -t (their getopt string has t:) but
       // process_options reads its argument only for collectives (probes) and
       // the multi-threaded/multi-process latency tests: any argument is

@@ -19,6 +19,12 @@
  *   as OMB splits it): each rank times the operation (a barrier between timed
  *   iterations except for osu_barrier; osu_reduce's comes before each call);
  *   avg/min/max over ranks of the mean.
+ * - osu_ibarrier … osu_ialltoallv (the non-blocking collectives, with the
+ *   blocking ones' buffers and calls): the collective alone (start, wait),
+ *   then overlapped with OSU's dummy computation of that length (modelled
+ *   compute_on_host units charged in virtual time, `-t` MPI_Test calls
+ *   between pieces); overall, compute, pure communication and overlap
+ *   averaged over ranks.
  *
  * Above LARGE_MESSAGE_SIZE (8 KiB) the large-message iteration counts apply.
  * Buffers come from `comm.alloc` (memory the HCA can reach, as malloc'd memory
@@ -28,8 +34,17 @@
  * @module
  */
 import type { mpi } from "../../mod.ts";
-import { OSU_BENCHMARKS, OSU_DEFAULTS, type OsuConfig } from "./osu_args.ts";
-import { collRow, mbwRow, preamble, pt2ptRow, rateProfileHeader, variedRow } from "./osu_format.ts";
+import { isNonBlocking, OSU_BENCHMARKS, OSU_DEFAULTS, type OsuConfig } from "./osu_args.ts";
+import {
+  collRow,
+  mbwRow,
+  nbcRow,
+  type NbcStats,
+  preamble,
+  pt2ptRow,
+  rateProfileHeader,
+  variedRow,
+} from "./osu_format.ts";
 
 type Comm = mpi.Comm;
 type MpiBuffer = mpi.MpiBuffer;
@@ -62,6 +77,8 @@ export interface OsuRow {
   pass?: boolean;
   /** osu_mbw_mr -V: MB/s per window size. */
   windows?: number[];
+  /** Non-blocking collectives: every column, averaged over ranks (`value` is `overall`). */
+  nbc?: NbcStats;
 }
 
 /**
@@ -577,6 +594,30 @@ async function collective(
     await comm.reduce(lat, sum, "SUM", 0);
     return { avg: sum[0] / n, min: mn[0], max: mx[0] };
   };
+  if (kind === "ibarrier") {
+    // osu_ibarrier.c: the large-message counts, no barrier between the timed calls of the
+    // first loop.
+    const st = await nonBlocking(
+      comm,
+      cfg,
+      cfg.iterationsLarge,
+      cfg.skipLarge,
+      () => comm.ibarrier(),
+    );
+    if (me === 0) {
+      out.rows.push({
+        value: st.overall,
+        min: st.min,
+        max: st.max,
+        iterations: cfg.iterationsLarge,
+        nbc: st,
+      });
+      say(nbcRow(undefined, st, cfg.full));
+    }
+    return;
+  }
+  const nb = isNonBlocking(kind);
+  if (nb) kind = kind.slice(1);
   if (kind === "barrier") {
     let timer = 0;
     for (let i = 0; i < cfg.iterations + cfg.skip; i++) {
@@ -627,7 +668,7 @@ async function collective(
     : sizes(cfg.minSize, max);
   let errors = 0;
   // osu_alltoallv.c has one more barrier, after the preamble.
-  if (kind === "alltoallv") await comm.barrier();
+  if (kind === "alltoallv" && !nb) await comm.barrier();
   for (const count of counts) {
     const bytes = count * es;
     // osu_reduce_scatter.c: `count` floats split over the ranks, the first
@@ -644,6 +685,28 @@ async function collective(
       iters = cfg.iterationsLarge;
       skip = cfg.skipLarge;
     }
+    // osu_alltoallv.c: `size` bytes to and from every rank, packed.
+    const cnt = Array.from({ length: n }, () => count);
+    const disp = cnt.map((_, i) => i * count);
+    if (nb) {
+      const [method, args] = collCall(kind, me, sb, rb, cnt, disp, rsCounts);
+      const calls = comm as unknown as Record<string, (...a: unknown[]) => Promise<mpi.Request>>;
+      // osu_ibcast enters the first loop straight, the others through a barrier.
+      if (kind !== "bcast") await comm.barrier();
+      const st = await nonBlocking(comm, cfg, iters, skip, () => calls[`i${method}`](...args));
+      if (me === 0) {
+        out.rows.push({
+          size: bytes,
+          value: st.overall,
+          min: st.min,
+          max: st.max,
+          iterations: iters,
+          nbc: st,
+        });
+        say(nbcRow(bytes, st, cfg.full));
+      }
+      continue;
+    }
     // Where OMB 7.0 synchronizes around a size (c/mpi/collective/*.c):
     // every benchmark but osu_bcast enters the loop through a barrier and
     // leaves the size with one after printing; osu_bcast enters it straight
@@ -655,24 +718,10 @@ async function collective(
     const vector = kind === "gatherv" || kind === "scatterv" || kind === "allgatherv";
     if (vector) await comm.barrier();
     let timer = 0, local = 0;
-    // osu_alltoallv.c: `size` bytes to and from every rank, packed.
-    const cnt = Array.from({ length: n }, () => count);
-    const disp = cnt.map((_, i) => i * count);
+    const [method, args] = collCall(kind, me, sb, rb, cnt, disp, rsCounts);
+    const calls = comm as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
     const op = async () => {
-      if (kind === "bcast") await comm.bcast(sb!, 0);
-      else if (kind === "allreduce") await comm.allreduce(sb!, rb!, "SUM");
-      else if (kind === "reduce") await comm.reduce(sb!, me === 0 ? rb! : null, "SUM", 0);
-      else if (kind === "gather") await comm.gather(sb!, me === 0 ? rb! : null, 0);
-      else if (kind === "scatter") await comm.scatter(me === 0 ? sb! : null, rb!, 0);
-      else if (kind === "allgather") await comm.allgather(sb!, rb!);
-      else if (kind === "alltoallv") await comm.alltoallv(sb!, cnt, disp, rb!, cnt, disp);
-      else if (kind === "gatherv") {
-        await comm.gatherv(sb!, me === 0 ? rb! : null, cnt, disp, 0);
-      } else if (kind === "scatterv") {
-        await comm.scatterv(me === 0 ? sb! : null, cnt, disp, rb!, 0);
-      } else if (kind === "allgatherv") await comm.allgatherv(sb!, rb!, cnt, disp);
-      else if (kind === "reduce_scatter") await comm.reduceScatter(sb!, rb!, rsCounts, "SUM");
-      else await comm.alltoall(sb!, rb!);
+      await calls[method](...args);
     };
     // Who checks the data (validate_data's callers): the root for
     // osu_reduce, osu_gather and osu_gatherv, the ranks that receive
@@ -735,6 +784,161 @@ async function collective(
       out.failedSize = bytes;
       break;
     }
+  }
+}
+
+/**
+ * compute_on_host (c/util/osu_util_mpi.c), the unit of OSU's dummy
+ * computation: DIM × DIM (25 × 25) steps of `x[i] = x[i] + a[i][j] *
+ * a[j][i] + y[j]`, three flops and three 4-byte loads each, charged in
+ * virtual time at the profile's compute rates.
+ */
+const COMPUTE_ON_HOST = { flops: 3 * 25 * 25, bytes: 12 * 25 * 25 };
+
+/**
+ * do_compute_cpu: compute_on_host until at least `seconds` have passed
+ * (the last unit overshoots, as OSU's loop does). The units are charged as
+ * one computation after the first, which gives their length: the same
+ * virtual time as one call per unit, without the calls.
+ */
+async function computeFor(comm: Comm, seconds: number): Promise<void> {
+  if (seconds <= 0) return;
+  const t0 = comm.wtime();
+  await comm.compute(COMPUTE_ON_HOST);
+  const unit = comm.wtime() - t0;
+  const more = Math.ceil((seconds - unit) / unit);
+  if (more > 0) {
+    await comm.compute({
+      flops: more * COMPUTE_ON_HOST.flops,
+      bytes: more * COMPUTE_ON_HOST.bytes,
+    });
+  }
+}
+
+/**
+ * dummy_compute (do_compute_and_probe): `seconds` of computation, in `-t`
+ * pieces with an MPI_Test of `req` after each when `-t` is given; returns
+ * the time the tests took.
+ */
+async function dummyCompute(comm: Comm, cfg: OsuConfig, seconds: number, req: mpi.Request) {
+  if (cfg.probes === 0) {
+    await computeFor(comm, seconds);
+    return 0;
+  }
+  let tests = 0;
+  for (let k = 0; k < cfg.probes; k++) {
+    await computeFor(comm, seconds / cfg.probes);
+    const t1 = comm.wtime();
+    await comm.test(req);
+    tests += comm.wtime() - t1;
+  }
+  return tests;
+}
+
+/**
+ * One size of a non-blocking collective benchmark (osu_i*.c, OMB 7's
+ * c/mpi/collective/non_blocking/): time start + wait alone (a barrier
+ * after each call except in osu_ibarrier); then, after a barrier, each
+ * iteration starts the collective, computes for that pure communication
+ * time (dummy_compute, with `-t` MPI_Test calls), waits, and synchronizes;
+ * then calculate_and_print_stats' reductions over ranks (the sums of the
+ * six times, the minimum and maximum of the pure communication time) and
+ * its barrier.
+ */
+async function nonBlocking(
+  comm: Comm,
+  cfg: OsuConfig,
+  iters: number,
+  skip: number,
+  start: () => Promise<mpi.Request>,
+): Promise<NbcStats> {
+  const barrierFirst = cfg.name !== "osu_ibarrier";
+  let timer = 0;
+  for (let i = 0; i < iters + skip; i++) {
+    const t0 = comm.wtime();
+    await comm.wait(await start());
+    const t1 = comm.wtime();
+    if (barrierFirst) await comm.barrier();
+    if (i >= skip) timer += t1 - t0;
+  }
+  await comm.barrier();
+  const latency = timer / iters;
+  await comm.barrier();
+  let overall = 0, compute = 0, init = 0, test = 0, wait = 0;
+  for (let i = 0; i < iters + skip; i++) {
+    const t0 = comm.wtime();
+    const req = await start();
+    const t1 = comm.wtime();
+    const tests = await dummyCompute(comm, cfg, latency, req);
+    const t2 = comm.wtime();
+    await comm.wait(req);
+    const t3 = comm.wtime();
+    await comm.barrier();
+    if (i >= skip) {
+      overall += t3 - t0;
+      init += t1 - t0;
+      compute += t2 - t1;
+      test += tests;
+      wait += t3 - t2;
+    }
+  }
+  await comm.barrier();
+  const us = (t: number) => (t * 1e6) / iters;
+  const sums = [us(test), latency * 1e6, us(overall), us(compute), us(wait), us(init)];
+  for (const [k, v] of sums.entries()) {
+    const r = new Float64Array(1);
+    await comm.reduce(new Float64Array([v]), r, "SUM", 0);
+    sums[k] = r[0] / comm.size;
+  }
+  const [mn, mx] = [new Float64Array(1), new Float64Array(1)];
+  await comm.reduce(new Float64Array([latency * 1e6]), mn, "MIN", 0);
+  await comm.reduce(new Float64Array([latency * 1e6]), mx, "MAX", 0);
+  await comm.barrier();
+  const [t, c, o, cp, w, ini] = sums;
+  return { overall: o, compute: cp, init: ini, test: t, wait: w, comm: c, min: mn[0], max: mx[0] };
+}
+
+/**
+ * The `Comm` method a collective benchmark calls and its arguments (OSU's:
+ * MPI_SUM over floats, root 0; the v variants with `cnt` elements to and
+ * from every rank at `disp`); the non-blocking benchmarks call the method
+ * of the same name with an `i` in front.
+ */
+function collCall(
+  kind: string,
+  me: number,
+  sb: MpiBuffer | undefined,
+  rb: MpiBuffer | undefined,
+  cnt: number[],
+  disp: number[],
+  rsCounts: number[],
+): [string, unknown[]] {
+  const atRoot = (b: MpiBuffer | undefined) => me === 0 ? b : null;
+  switch (kind) {
+    case "bcast":
+      return ["bcast", [sb, 0]];
+    case "allreduce":
+      return ["allreduce", [sb, rb, "SUM"]];
+    case "reduce":
+      return ["reduce", [sb, atRoot(rb), "SUM", 0]];
+    case "gather":
+      return ["gather", [sb, atRoot(rb), 0]];
+    case "scatter":
+      return ["scatter", [atRoot(sb), rb, 0]];
+    case "allgather":
+      return ["allgather", [sb, rb]];
+    case "alltoallv":
+      return ["alltoallv", [sb, cnt, disp, rb, cnt, disp]];
+    case "gatherv":
+      return ["gatherv", [sb, atRoot(rb), cnt, disp, 0]];
+    case "scatterv":
+      return ["scatterv", [atRoot(sb), cnt, disp, rb, 0]];
+    case "allgatherv":
+      return ["allgatherv", [sb, rb, cnt, disp]];
+    case "reduce_scatter":
+      return ["reduceScatter", [sb, rb, rsCounts, "SUM"]];
+    default:
+      return ["alltoall", [sb, rb]];
   }
 }
 

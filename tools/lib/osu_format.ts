@@ -9,6 +9,7 @@
  */
 import {
   isCollective,
+  isNonBlocking,
   OSU_BENCHMARKS,
   OSU_DEFAULTS,
   OSU_VERSION,
@@ -133,6 +134,7 @@ export function preamble(c: OsuConfig, np: number): string[] {
       ];
     }
     default: {
+      if (isNonBlocking(kind)) return nbcPreamble(c, kind !== "ibarrier");
       // print_preamble: a blank line, the title, the columns.
       const sized = kind !== "barrier";
       let head = sized ? left("# Size", 10) + right("Avg Latency(us)", W) : "# Avg Latency(us)";
@@ -237,6 +239,100 @@ export function collRow(
 }
 
 /**
+ * The preamble of a non-blocking collective (print_preamble_nbc and
+ * print_only_header_nbc, c/util/osu_util_mpi.c): a blank line, the title,
+ * what "Overall" adds up, a blank line, the columns (`-f`: with the
+ * initiation, MPI_Test and MPI_Wait times and the spread of the pure
+ * communication time over ranks).
+ */
+function nbcPreamble(c: OsuConfig, sized: boolean): string[] {
+  const W = FIELD_WIDTH;
+  let head = sized ? left("# Size", 10) + right("Overall(us)", W) : "# Overall(us)";
+  head += c.full
+    ? ["Compute(us)", "Coll. Init(us)", "MPI_Test(us)", "MPI_Wait(us)", "Pure Comm.(us)"]
+      .concat(["Min Comm.(us)", "Max Comm.(us)", "Overlap(%)"]).map((h) => right(h, W)).join("")
+    : right("Compute(us)", W) + right("Pure Comm.(us)", W) + right("Overlap(%)", W);
+  return ["", title(c.name), "# Overall = Coll. Init + Compute + MPI_Test + MPI_Wait", "", head];
+}
+
+/**
+ * What a non-blocking collective benchmark reports for one size, averaged
+ * over ranks (µs per iteration): the overlapped iteration (`overall`), the
+ * dummy computation with its MPI_Test calls (`compute`), the start call
+ * (`init`), the tests (`test`), the wait (`wait`), the collective alone
+ * (`comm`, with its `min` and `max` over ranks).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { NbcStats } from "./osu_format.ts";
+ * const s: NbcStats = { overall: 9, compute: 5, init: 1, test: 0, wait: 3, comm: 5, min: 5, max: 5 };
+ * assert.equal(s.overall - s.compute, 4);
+ * ```
+ */
+export interface NbcStats {
+  /** Start to completion of an overlapped iteration. */
+  overall: number;
+  /** The dummy computation, its MPI_Test calls included. */
+  compute: number;
+  /** The call that starts the collective. */
+  init: number;
+  /** The MPI_Test calls. */
+  test: number;
+  /** The MPI_Wait. */
+  wait: number;
+  /** The collective alone (start and wait), the average over ranks. */
+  comm: number;
+  /** Its minimum over ranks. */
+  min: number;
+  /** Its maximum over ranks. */
+  max: number;
+}
+
+/**
+ * Overlap (print_stats_nbc): the share of the pure communication time
+ * hidden behind the computation, `100 − (overall − (compute − test)) /
+ * comm × 100`, at least 0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { overlap } from "./osu_format.ts";
+ * assert.equal(overlap({ overall: 15, compute: 10, test: 0, comm: 10 }), 50); // half hidden
+ * assert.equal(overlap({ overall: 25, compute: 10, test: 0, comm: 10 }), 0); // none
+ * ```
+ */
+export function overlap(s: Pick<NbcStats, "overall" | "compute" | "test" | "comm">): number {
+  return Math.max(0, 100 - ((s.overall - (s.compute - s.test)) / s.comm) * 100);
+}
+
+/**
+ * One row of a non-blocking collective (print_stats_nbc): size (none for
+ * osu_ibarrier), overall, compute (without the tests), pure communication
+ * and overlap; with `full` also the start, test and wait times and the
+ * minimum and maximum of the pure communication time.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nbcRow } from "./osu_format.ts";
+ * const s = { overall: 15, compute: 10, init: 1, test: 0, wait: 4, comm: 10, min: 9, max: 11 };
+ * assert.equal(nbcRow(4, s, false),
+ *   "4                        15.00               10.00               10.00               50.00");
+ * assert.equal(nbcRow(undefined, s, false).slice(0, 13), "        15.00");
+ * ```
+ */
+export function nbcRow(size: number | undefined, s: NbcStats, full: boolean): string {
+  const W = FIELD_WIDTH, P = FLOAT_PRECISION;
+  let row = size === undefined ? right(s.overall, 13, P) : left(size, 10) + right(s.overall, W, P);
+  const cols = full
+    ? [s.compute - s.test, s.init, s.test, s.wait, s.comm, s.min, s.max, overlap(s)]
+    : [s.compute - s.test, s.comm, overlap(s)];
+  for (const v of cols) row += right(v, W, P);
+  return row;
+}
+
+/**
  * The usage text (`-h`), OSU's wording for the options each benchmark takes,
  * followed by xenib's launch flags.
  *
@@ -322,12 +418,21 @@ export function usage(name: OsuName): string {
         "  -f, --full                  print full format listing (MIN/MAX latency and ITERATIONS",
         "                              displayed in addition to AVERAGE latency)",
       );
-      if (kind !== "barrier") {
-        L.push("  -c, --validation            Enable or disable validation. Disabled by default. ");
+      if (isNonBlocking(kind)) {
+        L.push(
+          "  -t, --num-test-calls CALLS  set the number of MPI_Test() calls during the dummy computation,",
+          "                              set CALLS to 100, 1000, or any number > 0.",
+        );
+      } else {
+        if (kind !== "barrier") {
+          L.push(
+            "  -c, --validation            Enable or disable validation. Disabled by default. ",
+          );
+        }
+        L.push(
+          "  -u, --validation-warmup ITR Set number of warmup iterations to skip before timing when validation is enabled (default 5)",
+        );
       }
-      L.push(
-        "  -u, --validation-warmup ITR Set number of warmup iterations to skip before timing when validation is enabled (default 5)",
-      );
     }
     L.push(
       "  -h, --help                  print this help",
