@@ -1100,7 +1100,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     return reductionCalls.ireduceScatterBlock(this.#core, sendbuf, recvbuf, op, opts);
   }
 
-  /** `MPI_Ireduce_scatter` (MPI-3.1 §5.12.9): {@link reduceScatter}, started; returns its request. */
+  /** `MPI_Ireduce_scatter` (MPI-3.1 §5.12.10): {@link reduceScatter}, started; returns its request. */
   ireduceScatter(
     sendbuf: Buf | InPlace,
     recvbuf: Buf,
@@ -1111,7 +1111,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     return reductionCalls.ireduceScatter(this.#core, sendbuf, recvbuf, recvcounts, op, opts);
   }
 
-  /** `MPI_Iscan` (MPI-3.1 §5.12.10): {@link scan}, started; returns its request. */
+  /** `MPI_Iscan` (MPI-3.1 §5.12.11): {@link scan}, started; returns its request. */
   iscan(
     sendbuf: Buf | InPlace,
     recvbuf: Buf,
@@ -1121,7 +1121,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     return reductionCalls.iscan(this.#core, sendbuf, recvbuf, op, opts);
   }
 
-  /** `MPI_Iexscan` (MPI-3.1 §5.12.11): {@link exscan}, started; returns its request. */
+  /** `MPI_Iexscan` (MPI-3.1 §5.12.12): {@link exscan}, started; returns its request. */
   iexscan(
     sendbuf: Buf | InPlace,
     recvbuf: Buf,
