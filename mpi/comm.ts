@@ -945,7 +945,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   // never a blocking collective or point-to-point message; their rounds
   // advance only inside this rank's MPI calls (coll_call.ts `nonblocking`).
   /**
-   * `MPI_Ibarrier` (MPI-3.1 §5.12.1): {@link barrier}, started; returns its
+   * `MPI_Ibarrier` (MPI-3.1 §5.12.1): {@link barrier} with the same arguments, started; returns its
    * request, which completes once every rank has started the barrier.
    *
    * @example
@@ -961,174 +961,87 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
    * assert.deepEqual(results, [3, 3, 3]);
    * ```
    */
-  ibarrier(opts?: CollOptions<"barrier">): Promise<Request | ErrorOutcome<H>> {
-    return dataCalls.ibarrier(this.#core, opts);
+  ibarrier(...args: Parameters<Comm<H>["barrier"]>): Promise<Request | ErrorOutcome<H>> {
+    return dataCalls.ibarrier(this.#core, ...args);
   }
 
-  /** `MPI_Ibcast` (MPI-3.1 §5.12.2): {@link bcast}, started; returns its request. */
-  ibcast(
-    buf: Buf,
-    root: number,
-    opts?: CollOptions<"bcast">,
-  ): Promise<Request | ErrorOutcome<H>> {
-    return dataCalls.ibcast(this.#core, buf, root, opts);
+  /** `MPI_Ibcast` (MPI-3.1 §5.12.2): {@link bcast} with the same arguments, started; returns its request. */
+  ibcast(...args: Parameters<Comm<H>["bcast"]>): Promise<Request | ErrorOutcome<H>> {
+    return dataCalls.ibcast(this.#core, ...args);
   }
 
-  /** `MPI_Ireduce` (MPI-3.1 §5.12.7): {@link reduce}, started; returns its request. */
-  ireduce(
-    sendbuf: Buf | InPlace,
-    recvbuf: Buf | null,
-    op: ReductionOp,
-    root: number,
-    opts?: CollOptions<"reduce">,
-  ): Promise<Request | ErrorOutcome<H>> {
-    return reductionCalls.ireduce(this.#core, sendbuf, recvbuf, op, root, opts);
+  /** `MPI_Ireduce` (MPI-3.1 §5.12.7): {@link reduce} with the same arguments, started; returns its request. */
+  ireduce(...args: Parameters<Comm<H>["reduce"]>): Promise<Request | ErrorOutcome<H>> {
+    return reductionCalls.ireduce(this.#core, ...args);
   }
 
-  /** `MPI_Iallreduce` (MPI-3.1 §5.12.8): {@link allreduce}, started; returns its request. */
-  iallreduce(
-    sendbuf: Buf | InPlace,
-    recvbuf: Buf,
-    op: ReductionOp,
-    opts?: CollOptions<"allreduce">,
-  ): Promise<Request | ErrorOutcome<H>> {
-    return reductionCalls.iallreduce(this.#core, sendbuf, recvbuf, op, opts);
+  /** `MPI_Iallreduce` (MPI-3.1 §5.12.8): {@link allreduce} with the same arguments, started; returns its request. */
+  iallreduce(...args: Parameters<Comm<H>["allreduce"]>): Promise<Request | ErrorOutcome<H>> {
+    return reductionCalls.iallreduce(this.#core, ...args);
   }
 
-  /** `MPI_Igather` (MPI-3.1 §5.12.3): {@link gather}, started; returns its request. */
-  igather(
-    sendbuf: Buf | InPlace,
-    recvbuf: Buf | null,
-    root: number,
-    opts?: CollOptions<"gather">,
-  ): Promise<Request | ErrorOutcome<H>> {
-    return dataCalls.igather(this.#core, sendbuf, recvbuf, root, opts);
+  /** `MPI_Igather` (MPI-3.1 §5.12.3): {@link gather} with the same arguments, started; returns its request. */
+  igather(...args: Parameters<Comm<H>["gather"]>): Promise<Request | ErrorOutcome<H>> {
+    return dataCalls.igather(this.#core, ...args);
   }
 
-  /** `MPI_Iscatter` (MPI-3.1 §5.12.4): {@link scatter}, started; returns its request. */
-  iscatter(
-    sendbuf: Buf | null,
-    recvbuf: Buf | InPlace,
-    root: number,
-    opts?: CollOptions<"scatter">,
-  ): Promise<Request | ErrorOutcome<H>> {
-    return dataCalls.iscatter(this.#core, sendbuf, recvbuf, root, opts);
+  /** `MPI_Iscatter` (MPI-3.1 §5.12.4): {@link scatter} with the same arguments, started; returns its request. */
+  iscatter(...args: Parameters<Comm<H>["scatter"]>): Promise<Request | ErrorOutcome<H>> {
+    return dataCalls.iscatter(this.#core, ...args);
   }
 
-  /** `MPI_Iallgather` (MPI-3.1 §5.12.5): {@link allgather}, started; returns its request. */
-  iallgather(
-    sendbuf: Buf | InPlace,
-    recvbuf: Buf,
-    opts?: CollOptions<"allgather">,
-  ): Promise<Request | ErrorOutcome<H>> {
-    return dataCalls.iallgather(this.#core, sendbuf, recvbuf, opts);
+  /** `MPI_Iallgather` (MPI-3.1 §5.12.5): {@link allgather} with the same arguments, started; returns its request. */
+  iallgather(...args: Parameters<Comm<H>["allgather"]>): Promise<Request | ErrorOutcome<H>> {
+    return dataCalls.iallgather(this.#core, ...args);
   }
 
-  /** `MPI_Ialltoall` (MPI-3.1 §5.12.6): {@link alltoall}, started; returns its request. */
-  ialltoall(
-    sendbuf: Buf | InPlace,
-    recvbuf: Buf,
-    opts?: CollOptions<"alltoall">,
-  ): Promise<Request | ErrorOutcome<H>> {
-    return dataCalls.ialltoall(this.#core, sendbuf, recvbuf, opts);
+  /** `MPI_Ialltoall` (MPI-3.1 §5.12.6): {@link alltoall} with the same arguments, started; returns its request. */
+  ialltoall(...args: Parameters<Comm<H>["alltoall"]>): Promise<Request | ErrorOutcome<H>> {
+    return dataCalls.ialltoall(this.#core, ...args);
   }
 
-  /** `MPI_Ialltoallv` (MPI-3.1 §5.12.6): {@link alltoallv}, started; returns its request. */
-  ialltoallv(
-    sendbuf: Buf | InPlace,
-    sendcounts: readonly number[],
-    sdispls: readonly number[],
-    recvbuf: Buf,
-    recvcounts: readonly number[],
-    rdispls: readonly number[],
-    opts?: CollOptions<"alltoallv">,
-  ): Promise<Request | ErrorOutcome<H>> {
-    return vectorCalls.ialltoallv(
-      this.#core,
-      sendbuf,
-      sendcounts,
-      sdispls,
-      recvbuf,
-      recvcounts,
-      rdispls,
-      opts,
-    );
+  /** `MPI_Ialltoallv` (MPI-3.1 §5.12.6): {@link alltoallv} with the same arguments, started; returns its request. */
+  ialltoallv(...args: Parameters<Comm<H>["alltoallv"]>): Promise<Request | ErrorOutcome<H>> {
+    return vectorCalls.ialltoallv(this.#core, ...args);
   }
 
-  /** `MPI_Igatherv` (MPI-3.1 §5.12.3): {@link gatherv}, started; returns its request. */
-  igatherv(
-    sendbuf: Buf | InPlace,
-    recvbuf: Buf | null,
-    recvcounts: readonly number[],
-    displs: readonly number[],
-    root: number,
-    opts?: CollOptions<"gatherv">,
-  ): Promise<Request | ErrorOutcome<H>> {
-    return vectorCalls.igatherv(this.#core, sendbuf, recvbuf, recvcounts, displs, root, opts);
+  /** `MPI_Igatherv` (MPI-3.1 §5.12.3): {@link gatherv} with the same arguments, started; returns its request. */
+  igatherv(...args: Parameters<Comm<H>["gatherv"]>): Promise<Request | ErrorOutcome<H>> {
+    return vectorCalls.igatherv(this.#core, ...args);
   }
 
-  /** `MPI_Iscatterv` (MPI-3.1 §5.12.4): {@link scatterv}, started; returns its request. */
-  iscatterv(
-    sendbuf: Buf | null,
-    sendcounts: readonly number[],
-    displs: readonly number[],
-    recvbuf: Buf | InPlace,
-    root: number,
-    opts?: CollOptions<"scatterv">,
-  ): Promise<Request | ErrorOutcome<H>> {
-    return vectorCalls.iscatterv(this.#core, sendbuf, sendcounts, displs, recvbuf, root, opts);
+  /** `MPI_Iscatterv` (MPI-3.1 §5.12.4): {@link scatterv} with the same arguments, started; returns its request. */
+  iscatterv(...args: Parameters<Comm<H>["scatterv"]>): Promise<Request | ErrorOutcome<H>> {
+    return vectorCalls.iscatterv(this.#core, ...args);
   }
 
-  /** `MPI_Iallgatherv` (MPI-3.1 §5.12.5): {@link allgatherv}, started; returns its request. */
-  iallgatherv(
-    sendbuf: Buf | InPlace,
-    recvbuf: Buf,
-    recvcounts: readonly number[],
-    displs: readonly number[],
-    opts?: CollOptions<"allgatherv">,
-  ): Promise<Request | ErrorOutcome<H>> {
-    return vectorCalls.iallgatherv(this.#core, sendbuf, recvbuf, recvcounts, displs, opts);
+  /** `MPI_Iallgatherv` (MPI-3.1 §5.12.5): {@link allgatherv} with the same arguments, started; returns its request. */
+  iallgatherv(...args: Parameters<Comm<H>["allgatherv"]>): Promise<Request | ErrorOutcome<H>> {
+    return vectorCalls.iallgatherv(this.#core, ...args);
   }
 
-  /** `MPI_Ireduce_scatter_block` (MPI-3.1 §5.12.9): {@link reduceScatterBlock}, started; returns its request. */
+  /** `MPI_Ireduce_scatter_block` (MPI-3.1 §5.12.9): {@link reduceScatterBlock} with the same arguments, started; returns its request. */
   ireduceScatterBlock(
-    sendbuf: Buf | InPlace,
-    recvbuf: Buf,
-    op: ReductionOp,
-    opts?: CollOptions<"reduceScatterBlock">,
+    ...args: Parameters<Comm<H>["reduceScatterBlock"]>
   ): Promise<Request | ErrorOutcome<H>> {
-    return reductionCalls.ireduceScatterBlock(this.#core, sendbuf, recvbuf, op, opts);
+    return reductionCalls.ireduceScatterBlock(this.#core, ...args);
   }
 
-  /** `MPI_Ireduce_scatter` (MPI-3.1 §5.12.10): {@link reduceScatter}, started; returns its request. */
+  /** `MPI_Ireduce_scatter` (MPI-3.1 §5.12.10): {@link reduceScatter} with the same arguments, started; returns its request. */
   ireduceScatter(
-    sendbuf: Buf | InPlace,
-    recvbuf: Buf,
-    recvcounts: readonly number[],
-    op: ReductionOp,
-    opts?: CollOptions<"reduceScatter">,
+    ...args: Parameters<Comm<H>["reduceScatter"]>
   ): Promise<Request | ErrorOutcome<H>> {
-    return reductionCalls.ireduceScatter(this.#core, sendbuf, recvbuf, recvcounts, op, opts);
+    return reductionCalls.ireduceScatter(this.#core, ...args);
   }
 
-  /** `MPI_Iscan` (MPI-3.1 §5.12.11): {@link scan}, started; returns its request. */
-  iscan(
-    sendbuf: Buf | InPlace,
-    recvbuf: Buf,
-    op: ReductionOp,
-    opts?: CollOptions<"scan">,
-  ): Promise<Request | ErrorOutcome<H>> {
-    return reductionCalls.iscan(this.#core, sendbuf, recvbuf, op, opts);
+  /** `MPI_Iscan` (MPI-3.1 §5.12.11): {@link scan} with the same arguments, started; returns its request. */
+  iscan(...args: Parameters<Comm<H>["scan"]>): Promise<Request | ErrorOutcome<H>> {
+    return reductionCalls.iscan(this.#core, ...args);
   }
 
-  /** `MPI_Iexscan` (MPI-3.1 §5.12.12): {@link exscan}, started; returns its request. */
-  iexscan(
-    sendbuf: Buf | InPlace,
-    recvbuf: Buf,
-    op: ReductionOp,
-    opts?: CollOptions<"exscan">,
-  ): Promise<Request | ErrorOutcome<H>> {
-    return reductionCalls.iexscan(this.#core, sendbuf, recvbuf, op, opts);
+  /** `MPI_Iexscan` (MPI-3.1 §5.12.12): {@link exscan} with the same arguments, started; returns its request. */
+  iexscan(...args: Parameters<Comm<H>["exscan"]>): Promise<Request | ErrorOutcome<H>> {
+    return reductionCalls.iexscan(this.#core, ...args);
   }
 
   /** The collectives and their algorithm names. */
