@@ -763,3 +763,21 @@ Deno.test("osu: osu_gatherv's root and osu_reduce_scatter's ranks notice data th
     [16, "                Fail"],
   ]);
 });
+
+Deno.test("osu: --migrate moves a rank's guest mid-run; a comment line after the table says what it cost", async () => {
+  const migrate = ["--mode", "bypass", "--guest-memory", "16", "--migrate", "1@1"];
+  const [lat, put] = await Promise.all([
+    osu("osu_latency", "-m", "2", ...migrate),
+    osu("osu_put_latency", "-m", "2", ...migrate),
+  ]);
+  for (const out of [lat, put]) {
+    const last = out.at(-1)!;
+    assert.match(
+      last,
+      /^# Live migration: rank 1's guest node1-vm0 moved node1 → spare0 at 1\.00 ms: downtime [\d.]+ ms, migration [\d.]+ ms, \d+ round\(s\), 1 connection\(s\) moved$/,
+      out.join("\n"),
+    );
+    // The table is whole above it.
+    assert.deepEqual(out.slice(-4, -1).map((l) => Number(l.split(/\s+/)[0])), [0, 1, 2]);
+  }
+});

@@ -26,6 +26,7 @@ import { parseOsuArgs } from "./lib/osu_args.ts";
 import { osuProgram } from "./lib/osu_bench.ts";
 import { title, usage } from "./lib/osu_format.ts";
 import { isOsuRma, osuRmaMain } from "./lib/osu_rma.ts";
+import { migrationLines } from "./lib/mpi_run.ts";
 
 /**
  * Run the command line `args`: output lines go to `print`, OSU's warnings
@@ -61,6 +62,7 @@ export async function osuMain(
   const main = osuProgram(cfg, np, print);
   const profile = await loadToolProfile(cfg.launch.profile);
   const job = await mpi.mpiexec({ ...cfg.launch, np, profile }, main);
+  for (const l of migrationLines(job)) print(`# Live migration: ${l}`);
   const out = job.results[0]!;
   if (out.failedSize !== undefined) {
     print(

@@ -28,6 +28,7 @@ import { checkLaunchFlags, defaultLaunchFlags, takeLaunchFlag } from "./mpi_args
 import { applyOsuOption, OSU_DEFAULTS, OSU_VERSION, type OsuConfig } from "./osu_args.ts";
 import { FIELD_WIDTH, left, pt2ptRow, right } from "./osu_format.ts";
 import { UsageError } from "./perftest_args.ts";
+import { migrationLines } from "./mpi_run.ts";
 
 type Comm = mpi.Comm;
 
@@ -424,7 +425,8 @@ export function rmaUsage(name: OsuRmaName): string {
   L.push(
     "  -h, --help                  print this help",
     "  -v, --version               print version info",
-    "  launch: --mode native|bypass|split, --hosts H, --guests-per-host G, --guest-memory MIB, --profile P, --seed S, --noise on|off",
+    "  launch: --mode native|bypass|split, --hosts H, --guests-per-host G, --guest-memory MIB, --profile P, --seed S, --noise on|off,",
+    "          --migrate R@MS[,R@MS…] (live-migrate rank R's guest MS ms into the run; bypass, split)",
     "",
   );
   return L.join("\n");
@@ -705,6 +707,7 @@ export async function osuRmaMain(args: string[], print: (line: string) => void):
   const np = cfg.launch.np ?? 2;
   const main = osuRmaProgram(cfg, np, print);
   const profile = await loadToolProfile(cfg.launch.profile);
-  await mpi.mpiexec({ ...cfg.launch, np, profile }, main);
+  const job = await mpi.mpiexec({ ...cfg.launch, np, profile }, main);
+  for (const l of migrationLines(job)) print(`# Live migration: ${l}`);
   return 0;
 }
