@@ -83,6 +83,37 @@ export interface JobOptions {
 }
 
 /**
+ * Check a list of moves (`{ rank, atNs }` each) of a job of `np` ranks:
+ * MPI_ERR_ARG naming the entry of `field` that is wrong.
+ *
+ * @internal
+ */
+export function checkMoves<M extends { rank: number; atNs: number }>(
+  moves: readonly M[] | undefined,
+  np: number,
+  field: string,
+): readonly M[] {
+  if (moves === undefined) return [];
+  if (!Array.isArray(moves)) throw new MpiError("MPI_ERR_ARG", `${field} must be a list`);
+  moves.forEach((m, i) => {
+    const { rank, atNs } = m ?? {};
+    if (typeof rank !== "number" || !Number.isInteger(rank) || rank < 0 || rank >= np) {
+      throw new MpiError(
+        "MPI_ERR_ARG",
+        `${field}[${i}].rank must be a rank of the job, 0..${np - 1} (got ${String(rank)})`,
+      );
+    }
+    if (typeof atNs !== "number" || !Number.isFinite(atNs) || atNs < 0) {
+      throw new MpiError(
+        "MPI_ERR_ARG",
+        `${field}[${i}].atNs must be a finite time >= 0 ns (got ${String(atNs)})`,
+      );
+    }
+  });
+  return moves;
+}
+
+/**
  * A live migration of a rank's guest during a job ({@link JobOptions.migrations}).
  *
  * @example
@@ -201,26 +232,11 @@ export async function runJob<T>(
   if (!Number.isInteger(np) || np < 1) {
     throw new MpiJobError(-1, new MpiError("MPI_ERR_ARG", "a job needs at least one rank"));
   }
-  (opts.migrations ?? []).forEach((m, i) => {
-    if (!Number.isInteger(m?.rank) || m.rank < 0 || m.rank >= np) {
-      throw new MpiJobError(
-        -1,
-        new MpiError(
-          "MPI_ERR_ARG",
-          `migrations[${i}].rank must be a rank of the job, 0..${np - 1} (got ${String(m?.rank)})`,
-        ),
-      );
-    }
-    if (typeof m.atNs !== "number" || !Number.isFinite(m.atNs) || m.atNs < 0) {
-      throw new MpiJobError(
-        -1,
-        new MpiError(
-          "MPI_ERR_ARG",
-          `migrations[${i}].atNs must be a finite time >= 0 ns (got ${String(m.atNs)})`,
-        ),
-      );
-    }
-  });
+  try {
+    checkMoves(opts.migrations, np, "migrations");
+  } catch (e) {
+    throw new MpiJobError(-1, e);
+  }
   const params = mpiParams(cluster.profile, np);
   const engine = cluster.engine;
   const pmi = new PmiServer(engine, np, params.pmiLatencyNs, params.pmiBytesPerNs);

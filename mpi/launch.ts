@@ -16,6 +16,7 @@ import { Cluster, type Domain, type Host } from "../platform/mod.ts";
 import type { Profile } from "../sim/profiles/mod.ts";
 import { MpiError } from "./errors.ts";
 import {
+  checkMoves,
   type JobOptions,
   type JobResult,
   type MpiMain,
@@ -244,31 +245,14 @@ function checkMigrate(
   migrate: LaunchOptions["migrate"],
   np: number,
   mode: LaunchOptions["mode"],
-): { rank: number; atNs: number }[] {
-  if (migrate === undefined) return [];
-  if (!Array.isArray(migrate)) throw new MpiError("MPI_ERR_ARG", "migrate must be a list");
-  if (migrate.length > 0 && mode === "native") {
+): readonly { rank: number; atNs: number }[] {
+  if (migrate?.length && mode === "native") {
     throw new MpiError(
       "MPI_ERR_ARG",
       "migrate: native ranks run on bare-metal hosts, which do not move (use bypass or split)",
     );
   }
-  return migrate.map((m, i) => {
-    const { rank, atNs } = m ?? {};
-    if (typeof rank !== "number" || !Number.isInteger(rank) || rank < 0 || rank >= np) {
-      throw new MpiError(
-        "MPI_ERR_ARG",
-        `migrate[${i}].rank must be a rank of the job, 0..${np - 1} (got ${String(rank)})`,
-      );
-    }
-    if (typeof atNs !== "number" || !Number.isFinite(atNs) || atNs < 0) {
-      throw new MpiError(
-        "MPI_ERR_ARG",
-        `migrate[${i}].atNs must be a finite time >= 0 ns (got ${String(atNs)})`,
-      );
-    }
-    return { rank, atNs };
-  });
+  return checkMoves(migrate, np, "migrate");
 }
 
 /**

@@ -135,3 +135,23 @@ Deno.test("mpi migration: two ranks that are each other's peers move at overlapp
   const [a, b] = job.migrations!;
   assert.ok(b.endNs - b.downtimeNs < a.endNs, `${a.endNs} ${b.endNs} ${b.downtimeNs}`);
 });
+
+Deno.test("mpi migration: a bad move is refused before anything runs, naming the entry", async () => {
+  await assert.rejects(mpi.launch({ np: 2, mode: "bypass", migrate: [{ rank: 2, atNs: 0 }] }), {
+    name: "MpiError",
+    message: /migrate\[0\]\.rank must be a rank of the job, 0\.\.1 \(got 2\)$/,
+  });
+  await assert.rejects(mpi.launch({ np: 2, mode: "native", migrate: [{ rank: 1, atNs: 0 }] }), {
+    message: /migrate: native ranks run on bare-metal hosts, which do not move/,
+  });
+  const l = await mpi.launch({ np: 2, mode: "bypass", guestMemoryMiB: 16 });
+  await assert.rejects(
+    mpi.runJob(l.cluster, l.domains, () => 0, {
+      migrations: [{ rank: 0, atNs: -1, to: l.hosts[1] }],
+    }),
+    {
+      name: "MpiJobError",
+      message: /migrations\[0\]\.atNs must be a finite time >= 0 ns \(got -1\)$/,
+    },
+  );
+});

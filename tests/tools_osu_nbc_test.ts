@@ -6,15 +6,8 @@
  * figure says about progress only inside MPI calls.
  */
 import assert from "node:assert/strict";
-import { osuMain } from "../tools/osu.ts";
+import { osu } from "./support/osu.ts";
 import { OSU_BENCHMARKS, parseOsuArgs } from "../tools/lib/osu_args.ts";
-
-async function osu(...args: string[]): Promise<string[]> {
-  const lines: string[] = [];
-  const status = await osuMain(args, (l) => lines.push(...l.split("\n")));
-  assert.equal(status, 0);
-  return lines;
-}
 
 /** A row's values: `first` characters (size, or osu_ibarrier's overall), then fields of 20. */
 function values(line: string, fields: number, first = 10): number[] {

@@ -6,16 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { osuMain } from "../tools/osu.ts";
+import { osu } from "./support/osu.ts";
 import { parseOsuArgs } from "../tools/lib/osu_args.ts";
 import { osuProgram } from "../tools/lib/osu_bench.ts";
 import { mpi } from "../mod.ts";
-
-async function osu(...args: string[]): Promise<string[]> {
-  const lines: string[] = [];
-  const status = await osuMain(args, (l) => lines.push(...l.split("\n")));
-  assert.equal(status, 0);
-  return lines;
-}
 
 /** A row: the size left-justified in 10 columns, then values right-justified in 20 each. */
 function row(line: string, values: number): { size: number; v: number[] } {

@@ -640,7 +640,16 @@ export class ProviderQp {
   unstartedSends(deviceCounter: number): HeldSend[] {
     const r = this.sq, out: HeldSend[] = [];
     const n = (r.head - deviceCounter) >>> 0;
-    if (n > this.sqOutstanding || !r.sent) return out;
+    if (n === 0) return out;
+    // The device has not completed what the library has already retired: a QP context
+    // that cannot be, and sends would be lost without a word.
+    if (n > this.sqOutstanding || !r.sent) {
+      throw new VerbsError(
+        "EIO",
+        `${this.#what("nomad drain")}: the device's SQ WQE counter ${deviceCounter} is not among ` +
+          `the ${this.sqOutstanding} WQEs outstanding (posted ${r.head})`,
+      );
+    }
     for (let c = deviceCounter >>> 0; c !== r.head; c = (c + 1) >>> 0) {
       const h = r.sent[c & (r.size - 1)];
       if (h) out.push(h);

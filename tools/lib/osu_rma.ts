@@ -322,7 +322,7 @@ function apply(c: OsuRmaConfig, o: string, arg: string | undefined): void {
       const w = arg!.toLowerCase(); // strcasecmp in OMB
       if (w === "dynamic") {
         throw new UsageError(
-          `${name}: MPI_Win_create_dynamic (-w dynamic) is not implemented; windows are create or allocate`,
+          `${name}: xenib's MPI has no dynamic windows (MPI_Win_create_dynamic, -w dynamic); use -w create or -w allocate`,
         );
       }
       if (w !== "create" && w !== "allocate") throw bad(name, "Invalid window type", o, arg);
