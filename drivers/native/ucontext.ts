@@ -274,6 +274,11 @@ function checkInt(call: string, name: string, v: unknown, min: number, max: numb
   return v;
 }
 
+/** A PSN given to modify_qp: a `__u32`, masked to the 24 bits a PSN has (`_ib_modify_qp`). */
+function psn24(name: string, v: unknown): number {
+  return checkInt("modify_qp", name, v, 0, 0xffffffff) & 0xffffff;
+}
+
 /** An index into a port's table of `len` entries (EINVAL beyond, naming the table's length). */
 function tableIndex(call: string, index: unknown, len: number, what: string): number {
   if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= len) {
@@ -827,8 +832,11 @@ export class UContext implements UverbsFile {
     if (mask & M.TIMEOUT) ctx.timeout = checkInt("modify_qp", "timeout", a.timeout, 0, 31);
     if (mask & M.RETRY_CNT) ctx.retryCnt = checkInt("modify_qp", "retryCnt", a.retryCnt, 0, 7);
     if (mask & M.RNR_RETRY) ctx.rnrRetry = checkInt("modify_qp", "rnrRetry", a.rnrRetry, 0, 7);
-    if (mask & M.RQ_PSN) ctx.rqPsn = checkInt("modify_qp", "rqPsn", a.rqPsn, 0, 0xffffff);
-    if (mask & M.SQ_PSN) ctx.sqPsn = checkInt("modify_qp", "sqPsn", a.sqPsn, 0, 0xffffff);
+    // PSNs are 24 bits (IBTA vol 1 §9.7.1), given in a `__u32`: _ib_modify_qp (core/verbs.c)
+    // masks a PSN past 24 bits to its low 24 ("rq_psn overflow, masking to 24 bits"), it does
+    // not refuse it. A value no `__u32` holds could not have been passed: EINVAL.
+    if (mask & M.RQ_PSN) ctx.rqPsn = psn24("rqPsn", a.rqPsn);
+    if (mask & M.SQ_PSN) ctx.sqPsn = psn24("sqPsn", a.sqPsn);
     if (mask & M.MAX_QP_RD_ATOMIC) {
       ctx.maxRdAtomic = checkInt("modify_qp", "maxRdAtomic", a.maxRdAtomic, 0, lim.maxRdAtomic);
     }
@@ -913,6 +921,9 @@ export class UContext implements UverbsFile {
     if (next === S.RESET) qp.attr = {};
     else {
       const { state: _s, curState: _c, ...rest } = a;
+      // The PSNs as the QP took them (masked to 24 bits), not as they were given.
+      if (ctx.rqPsn !== undefined) rest.rqPsn = ctx.rqPsn;
+      if (ctx.sqPsn !== undefined) rest.sqPsn = ctx.sqPsn;
       Object.assign(qp.attr, structuredClone(rest));
     }
   }

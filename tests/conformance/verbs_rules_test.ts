@@ -1,5 +1,5 @@
 /**
- * Four verbs rules as the authorities have them, in every mode (native, bypass,
+ * Verbs rules as the authorities have them, in every mode (native, bypass,
  * split: DESIGN §9, invariant 11):
  *
  * 1. A send WR with more SGEs than the QP's max_send_sge is refused (EINVAL),
@@ -46,6 +46,11 @@
  * 13. query_device's capability flags are mthca's (mthca_main.c): RC RNR
  *    NAK generation, port active events, system image GUID, changing a
  *    QP's port; no SRQ resize, which modify_srq refuses (EINVAL).
+ * 14. A PSN past 24 bits given to modify_qp is masked to its low 24 bits,
+ *    not refused (Linux core/verbs.c `_ib_modify_qp`: "rq_psn overflow,
+ *    masking to 24 bits", the same for sq_psn); query_qp reports the masked
+ *    PSN and the connection works from it. A value no `__u32` holds is still
+ *    EINVAL.
  */
 import assert from "node:assert/strict";
 import {
@@ -574,6 +579,41 @@ for (const mode of MODES) {
       assert.equal(has(13), false, "no IBV_DEVICE_SRQ_RESIZE");
       const srq = await x.pd.createSrq({ maxWr: 4, maxSge: 1 });
       await rejects(() => srq.modify({ maxWr: 8 }), "EINVAL");
+    });
+  });
+
+  Deno.test(`rule 14 (${mode}): a PSN past 24 bits is masked, not refused`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap: CAP });
+      // x sends from PSN 0x123456 (given with bits 24..31 set); y expects exactly that.
+      await connectPair({ qp: qx, lid: x.lid }, { qp: qy, lid: y.lid }, {
+        ...CONNECT,
+        sqPsn: 0xab123456,
+        rqPsn: 0x01000064,
+      });
+      assert.equal((await qx.query()).sqPsn, 0x123456);
+      assert.equal((await qx.query()).rqPsn, 0x64);
+      // The peer was told the masked PSNs (connectPair passes them through as given).
+      assert.equal((await qy.query()).rqPsn, 0x123456);
+      postWrite(qx, x, y, 1n, 8);
+      assert.deepEqual((await x.cq.pollUntil(1)).map((w) => [w.wrId, w.status]), [[1n, 0]]);
+      const q = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      await q.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+      const rtr = {
+        state: QpState.RTR,
+        ah: { dlid: y.lid },
+        destQpNum: qy.qpNum,
+        pathMtu: 2048,
+        maxDestRdAtomic: 1,
+        minRnrTimer: 1,
+      };
+      for (const bad of [2 ** 32, -1, 1.5]) {
+        await rejects(() => q.modify({ ...rtr, rqPsn: bad }), "EINVAL");
+      }
+      assert.equal((await q.query()).state, QpState.INIT);
     });
   });
 }
