@@ -274,6 +274,36 @@ function checkInt(call: string, name: string, v: unknown, min: number, max: numb
   return v;
 }
 
+/** verbs.h `IBV_QPT_RAW_PACKET`, `IBV_QPT_XRC_SEND`, `IBV_QPT_XRC_RECV`, `IBV_QPT_DRIVER`. */
+const QPT_RAW_PACKET = 8, QPT_XRC_SEND = 9, QPT_XRC_RECV = 10, QPT_DRIVER = 0xff;
+
+/**
+ * create_qp's QP type as the kernel sorts it, before anything is looked up
+ * or allocated. ib_uverbs' `create_qp` (uverbs_cmd.c): a raw packet QP
+ * needs CAP_NET_RAW, which no program here has (EPERM, as for a controlled
+ * Q_Key); RC, UC, UD, the two XRC types and the driver-specific type go
+ * on; any other type — SMI and GSI among them, QP0 and QP1 being the
+ * kernel's — is EINVAL. An XRC target names an XRC domain where a PD is
+ * named, and a PD's handle is not one (EINVAL, as this model has no XRC
+ * domains). mthca_create_qp takes RC, UC and UD and refuses the XRC
+ * initiator and the driver type: "Don't support raw QPs", EOPNOTSUPP.
+ */
+function checkQpType(type: unknown): void {
+  if (type === QpType.RC || type === QpType.UC || type === QpType.UD) return;
+  const t = typeof type === "string" ? JSON.stringify(type) : String(type);
+  if (type === QPT_RAW_PACKET) {
+    throw requestError(
+      "EPERM",
+      `create_qp: QP type ${t} (raw packet) needs CAP_NET_RAW, which this process lacks`,
+    );
+  }
+  if (type === QPT_XRC_SEND || type === QPT_DRIVER) {
+    throw requestError("EOPNOTSUPP", `create_qp: QP type ${t} is not supported by mthca`);
+  }
+  const why = type === QPT_XRC_RECV ? " (an XRC target needs an XRC domain)" : "";
+  throw inval(`create_qp: QP type ${t} is not a QP type a process may create${why}`);
+}
+
 /** A PSN given to modify_qp: a `__u32`, masked to the 24 bits a PSN has (`_ib_modify_qp`). */
 function psn24(name: string, v: unknown): number {
   return checkInt("modify_qp", name, v, 0, 0xffffffff) & 0xffffff;
@@ -627,9 +657,7 @@ export class UContext implements UverbsFile {
   async createQp(req: CreateQpReq): Promise<CreateQpResp> {
     await this.#in();
     const lim = this.driver.devLim;
-    if (req.type !== QpType.RC && req.type !== QpType.UC && req.type !== QpType.UD) {
-      throw inval(`create_qp: QP type ${req.type} not supported`);
-    }
+    checkQpType(req.type);
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
     const sendCq = this.#get(this.#cqs, req.sendCqHandle, "CQ");
     const recvCq = this.#get(this.#cqs, req.recvCqHandle, "CQ");

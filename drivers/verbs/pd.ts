@@ -7,7 +7,6 @@
 import { Ah } from "./ah.ts";
 import type { Context } from "./context.ts";
 import type { Cq } from "./cq.ts";
-import { QpType } from "../uapi/enums.ts";
 import { VerbsError } from "../uapi/errors.ts";
 import { Mr } from "./mr.ts";
 import { Qp } from "./qp.ts";
@@ -116,9 +115,8 @@ export class Pd {
     if (init.srq && init.srq.pd.context !== ctx) {
       throw new VerbsError("EINVAL", "create_qp: SRQ of another context");
     }
-    if (init.type !== QpType.RC && init.type !== QpType.UC && init.type !== QpType.UD) {
-      throw new VerbsError("EINVAL", `create_qp: QP type ${init.type} not supported`);
-    }
+    // The QP type is the kernel's to judge (libibverbs and libmthca pass any type on to
+    // ib_uverbs' create_qp, whose errno — EPERM, EOPNOTSUPP or EINVAL — the caller gets).
     const cap: QpCap = {
       maxSendWr: init.cap.maxSendWr,
       maxRecvWr: init.srq ? 0 : init.cap.maxRecvWr,

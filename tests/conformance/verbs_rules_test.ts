@@ -51,6 +51,12 @@
  *    masking to 24 bits", the same for sq_psn); query_qp reports the masked
  *    PSN and the connection works from it. A value no `__u32` holds is still
  *    EINVAL.
+ * 15. create_qp's QP type as the kernel sorts it (uverbs_cmd.c `create_qp`):
+ *    a raw packet QP needs CAP_NET_RAW, EPERM for an ordinary process; an
+ *    XRC initiator or a driver-specific QP reaches the driver, which has no
+ *    such QPs (mthca_create_qp: "Don't support raw QPs", EOPNOTSUPP); any
+ *    other type outside RC, UC, UD, XRC (SMI and GSI among them) is EINVAL.
+ *    Nothing is left behind.
  */
 import assert from "node:assert/strict";
 import {
@@ -614,6 +620,33 @@ for (const mode of MODES) {
         await rejects(() => q.modify({ ...rtr, rqPsn: bad }), "EINVAL");
       }
       assert.equal((await q.query()).state, QpState.INIT);
+    });
+  });
+
+  Deno.test(`rule 15 (${mode}): create_qp's QP type: EPERM, EOPNOTSUPP or EINVAL as the kernel sorts it`, async () => {
+    const { cluster, a, hosts } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const before = hosts[0].hca.stats().used;
+      const attr = (type: number) => ({ type, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      // verbs.h: IBV_QPT_RAW_PACKET 8, IBV_QPT_XRC_SEND 9, IBV_QPT_XRC_RECV 10, IBV_QPT_DRIVER 0xff;
+      // ib_verbs.h: IB_QPT_SMI 0, IB_QPT_GSI 1.
+      const want: [number, string][] = [
+        [8, "EPERM"],
+        [9, "EOPNOTSUPP"],
+        [0xff, "EOPNOTSUPP"],
+        [0, "EINVAL"],
+        [1, "EINVAL"],
+        [5, "EINVAL"],
+        [10, "EINVAL"],
+        [0x100, "EINVAL"],
+      ];
+      for (const [type, code] of want) {
+        const msg = await rejects(() => x.pd.createQp(attr(type)), code);
+        if (mode === "native") assert.match(msg, new RegExp(`QP type ${type}\\b`), msg);
+      }
+      assert.deepEqual(hosts[0].hca.stats().used, before, "nothing left behind at the device");
+      await (await x.pd.createQp(attr(QpType.UD))).destroy();
     });
   });
 }
