@@ -239,7 +239,11 @@ export class Cq {
     this.#comp.reported++;
   }
 
-  /** `ibv_resize_cq`: at least `cqe` entries; unpolled completions are kept. */
+  /**
+   * `ibv_resize_cq`: at least `cqe` entries; unpolled completions are kept.
+   * EINVAL for `cqe` outside 1..max_cqe or fewer than the completions the
+   * CQ holds unpolled, the CQ unchanged.
+   */
   async resize(cqe: number): Promise<void> {
     this.#live("resize_cq");
     const ctx = this.context;
@@ -249,6 +253,17 @@ export class Cq {
     const max = ctx.queryDevice().maxCqe;
     if (!Number.isInteger(cqe) || cqe < 1 || cqe > max) {
       throw new VerbsError("EINVAL", `resize_cq: cqe ${cqe} outside 1..${max}`);
+    }
+    // ibv_resize_cq(3): "cqe must be at least the number of unpolled entries in the CQ"; the
+    // provider refuses fewer with EINVAL before it allocates anything (libmlx4's
+    // mlx4_resize_cq: "Can't be smaller then the number of outstanding CQEs"; rxe_cq_chk_attr
+    // in the kernel likewise). The device's own RESIZE_CQ check stays behind it.
+    const unpolled = this.pcq.unpolled();
+    if (cqe < unpolled) {
+      throw new VerbsError(
+        "EINVAL",
+        `resize_cq: cqe ${cqe} is fewer than the ${unpolled} unpolled completions in CQ ${this.cqn}`,
+      );
     }
     const l = cqLayout(cqe);
     const addr = ctx.allocBuffer(l.bytes);

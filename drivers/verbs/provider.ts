@@ -1142,6 +1142,24 @@ export class ProviderCq {
   }
 
   /**
+   * CQEs the device has written into the ring that the library has not yet
+   * consumed (those of reset or destroyed QPs too: they hold ring entries
+   * until polled past); what a resized ring must still hold. Reads the ring
+   * as libmlx4's `mlx4_get_outstanding_cqes` does; no CPU is charged (a
+   * resize's check, not a poll).
+   */
+  unpolled(): number {
+    if (this.suspended) return 0;
+    const size = 1 << this.logSize;
+    let n = 0;
+    for (let ci = this.consumerIndex; n < size; ci = (ci + 1) >>> 0) {
+      if (!cqeReady(this.#entry(ci), 0, ci, this.logSize)) break;
+      n++;
+    }
+    return n;
+  }
+
+  /**
    * Drop the CQEs of `qpn` now in the ring (its counters restart), as
    * libmthca's `__mthca_cq_clean` does after a QP's RESET or destroy; a
    * receive CQE that took a WQE of the QP's `srq` gives it back

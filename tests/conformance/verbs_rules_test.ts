@@ -57,6 +57,11 @@
  *    such QPs (mthca_create_qp: "Don't support raw QPs", EOPNOTSUPP); any
  *    other type outside RC, UC, UD, XRC (SMI and GSI among them) is EINVAL.
  *    Nothing is left behind.
+ * 16. resize_cq to fewer entries than the CQ holds unpolled is EINVAL
+ *    (ibv_resize_cq(3): "cqe must be at least the number of unpolled
+ *    entries"; libmlx4's mlx4_resize_cq and rxe's rxe_cq_chk_attr refuse
+ *    it with EINVAL), the CQ and its completions unchanged; to as many is
+ *    fine. (The split baseline has no resize_cq at all: EOPNOTSUPP.)
  */
 import assert from "node:assert/strict";
 import {
@@ -647,6 +652,34 @@ for (const mode of MODES) {
       }
       assert.deepEqual(hosts[0].hca.stats().used, before, "nothing left behind at the device");
       await (await x.pd.createQp(attr(QpType.UD))).destroy();
+    });
+  });
+
+  Deno.test(`rule 16 (${mode}): resize_cq below the unpolled completions is EINVAL`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const cq = await x.ctx.createCq(31);
+      const cap = { maxSendWr: 1, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 };
+      const qp = await x.pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+      await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+      for (let i = 0n; i < 10n; i++) qp.postRecv({ wrId: i, sgList: [] });
+      await qp.modify({ state: QpState.ERR }); // ten flush completions, none polled
+      await cluster.sleep(SETTLE_NS);
+      if (mode === "split") {
+        // The split baseline does not resize CQs at all (drivers/split/ops.ts).
+        await rejects(() => cq.resize(63), "EOPNOTSUPP");
+        return;
+      }
+      const msg = await rejects(() => cq.resize(9), "EINVAL");
+      assert.match(msg, /resize_cq: cqe 9 is fewer than the 10 unpolled completions/);
+      assert.equal(cq.cqe, 31, "the CQ unchanged");
+      await cq.resize(10); // as many as are unpolled: fine (a ring of 15)
+      assert.equal(cq.cqe, 15);
+      assert.deepEqual(
+        cq.poll(16).map((w) => [w.wrId, w.status]),
+        Array.from({ length: 10 }, (_, i) => [BigInt(i), WcStatus.WR_FLUSH_ERR]),
+      );
     });
   });
 }
