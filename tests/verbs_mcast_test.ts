@@ -143,8 +143,11 @@ for (const mode of MODES) {
       for (let i = 0; i < 9; i++) qps.push(await udQp(s));
       for (let i = 0; i < 8; i++) await qps[i].attachMcast(g, 0xc000);
       says(mode, await rejects(() => qps[8].attachMcast(g, 0xc000), "ENOMEM"), /is full/);
-      // Another group still has room; destroying a QP detaches it from every group.
+      // Another group still has room. A QP attached to a group cannot be destroyed
+      // (uverbs_free_qp: EBUSY); detached, it can, and its place in the group is free.
       await qps[8].attachMcast(mgid(2), 0xc001);
+      assert.match(await rejects(() => qps[0].destroy(), "EBUSY"), /attached to 1 multicast/);
+      await qps[0].detachMcast(g, 0xc000);
       await qps[0].destroy();
       await qps[8].attachMcast(g, 0xc000);
       await rc.destroy();
@@ -276,9 +279,13 @@ Deno.test("mcast hostile: a guest's attachments stop at its mcastAttachments quo
     assert.match(err.message, /over the guest's mcastAttachments quota/);
     await q.detachMcast(mgid(1), 0xc001);
     await q.attachMcast(mgid(9), 0xc009);
-    // Destroying the QP gives every attachment back.
-    await q.destroy();
-    const q2 = await udQp(s);
+    // A QP attached to groups cannot be destroyed (uverbs_free_qp: EBUSY), so its attachments
+    // keep their quota; closing the context detaches them and gives every one back.
+    await rejects(() => q.destroy(), "EBUSY");
+    const q1 = await udQp(s);
+    await rejects(() => q1.attachMcast(mgid(10), 0xc00a), "EAGAIN");
+    await s.ctx.close();
+    const q2 = await udQp(await side(evil));
     for (let i = 10; i < 13; i++) await q2.attachMcast(mgid(i), 0xc000 + i);
   });
 });

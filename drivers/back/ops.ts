@@ -589,8 +589,7 @@ export const CONTROL_OPS: OpHandlers = {
   },
   [VibOp.DESTROY_QP]: async (env, c, req) => {
     const h = req.handle;
-    await c.uctx.destroyQp(h);
-    dropMcast(env, c, h);
+    await c.uctx.destroyQp(h); // EBUSY while attached to a group: the quota stays held
     const o = c.objects.get(`qp:${h}`);
     if (o?.num !== undefined) c.datapath?.removeQp(o.num);
     await release(env, c, `qp:${h}`);
@@ -649,7 +648,8 @@ export const CONTROL_OPS: OpHandlers = {
   },
   // The body is the ring's private copy (vibback copies before it dispatches); the QP handle is
   // looked up in this guest's own context only, so another guest's QP cannot be named. Each
-  // attachment holds one of the guest's `mcastAttachments` quota until detached or its QP goes.
+  // attachment holds one of the guest's `mcastAttachments` quota until detached (a QP attached to
+  // a group cannot be destroyed) or the context closes.
   [VibOp.ATTACH_MCAST]: async (env, c, req) => {
     const { gid, mlid } = req.body;
     const key = `mcast:${req.handle}:${mcastId(gid, mlid)}`;
@@ -672,13 +672,6 @@ export const CONTROL_OPS: OpHandlers = {
 
 function mcastId(gid: Uint8Array, mlid: number): string {
   return `${Array.from(gid, (b) => b.toString(16).padStart(2, "0")).join("")}/${mlid}`;
-}
-
-/** A destroyed QP's attachments leave with it (ib_uverbs_detach_umcast): their quota returns. */
-function dropMcast(env: OpEnv, c: BackContext, qpHandle: number): void {
-  for (const key of [...c.charges.keys()]) {
-    if (key.startsWith(`mcast:${qpHandle}:`)) drop(env, c, key);
-  }
 }
 
 /**

@@ -1024,7 +1024,7 @@ export class UContext implements UverbsFile {
   }
 
   /**
-   * ib_uverbs_detach_umcast: a QP going away leaves every group on its list
+   * ib_uverbs_detach_umcast: a QP going away with its context leaves every group on its list
    * (each entry detached once; an MGID listed under two LIDs is found the
    * first time only, and the kernel ignores the second's error).
    */
@@ -1043,7 +1043,15 @@ export class UContext implements UverbsFile {
   async destroyQp(qpHandle: number): Promise<void> {
     await this.#in();
     const qp = this.#get(this.#qps, qpHandle, "QP");
-    await this.#detachAll(qp);
+    // uverbs_free_qp (uverbs_std_types_qp.c): a destroy the user asked for is refused while the
+    // QP is attached to a multicast group ("do not allow destruction until the user cleans up
+    // all the mcast bindings"), -EBUSY; only closing the context detaches them itself.
+    if (qp.mcast.size > 0) {
+      throw requestError(
+        "EBUSY",
+        `destroy_qp: QP ${qp.qpn} is still attached to ${qp.mcast.size} multicast group(s)`,
+      );
+    }
     if (qp.state !== S.RESET) await this.driver.qpTransition(CmdOp.TO_RST_QP, qp.qpn);
     qp.state = S.RESET;
     await this.driver.deregRegion(qp.region);

@@ -178,8 +178,9 @@ export class Qp {
 
   /**
    * `ibv_detach_mcast(3)`: stop receiving group `gid`. EINVAL if this QP is
-   * not attached to it with that LID. Destroying the QP detaches it from
-   * every group.
+   * not attached to it with that LID. A QP must be detached from every group
+   * before it is destroyed ({@link destroy} is EBUSY until then); closing
+   * the context detaches what is left.
    */
   async detachMcast(gid: Uint8Array, lid: number): Promise<void> {
     this.#live("detach_mcast");
@@ -205,10 +206,12 @@ export class Qp {
   }
 
   /**
-   * `ibv_destroy_qp`. Once the kernel destroyed it (its unread async events
-   * go with it), waits until every async event `getAsyncEvent` returned for
-   * it is acknowledged with `ctx.ackAsyncEvent` (ibv_cmd_destroy_qp waits
-   * until `events_completed` equals the kernel's `events_reported`).
+   * `ibv_destroy_qp`: EBUSY while the QP is attached to a multicast group
+   * (the kernel's uverbs_free_qp: detach first). Once the kernel destroyed
+   * it (its unread async events go with it), waits until every async event
+   * `getAsyncEvent` returned for it is acknowledged with `ctx.ackAsyncEvent`
+   * (ibv_cmd_destroy_qp waits until `events_completed` equals the kernel's
+   * `events_reported`).
    */
   async destroy(): Promise<void> {
     this.#live("destroy_qp");

@@ -62,6 +62,10 @@
  *    entries"; libmlx4's mlx4_resize_cq and rxe's rxe_cq_chk_attr refuse
  *    it with EINVAL), the CQ and its completions unchanged; to as many is
  *    fine. (The split baseline has no resize_cq at all: EOPNOTSUPP.)
+ * 17. A QP still attached to a multicast group cannot be destroyed: EBUSY
+ *    until every attachment is detached (uverbs_std_types_qp.c
+ *    `uverbs_free_qp`: "do not allow destruction until the user cleans up
+ *    all the mcast bindings"); closing the context detaches them itself.
  */
 import assert from "node:assert/strict";
 import {
@@ -680,6 +684,32 @@ for (const mode of MODES) {
         cq.poll(16).map((w) => [w.wrId, w.status]),
         Array.from({ length: 10 }, (_, i) => [BigInt(i), WcStatus.WR_FLUSH_ERR]),
       );
+    });
+  });
+
+  Deno.test(`rule 17 (${mode}): destroying a QP attached to a multicast group is EBUSY`, async () => {
+    const { cluster, a, hosts } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const mgid = (n: number) =>
+        new Uint8Array([0xff, 0x12, 0x40, 0x1b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n]);
+      const ud = await x.pd.createQp({ type: QpType.UD, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      await ud.attachMcast(mgid(1), 0xc001);
+      await ud.attachMcast(mgid(2), 0xc002);
+      assert.match(await rejects(() => ud.destroy(), "EBUSY"), /multicast/);
+      await ud.detachMcast(mgid(1), 0xc001);
+      await rejects(() => ud.destroy(), "EBUSY");
+      await ud.detachMcast(mgid(2), 0xc002);
+      await ud.destroy();
+      // Closing the context is not a destroy: it detaches what is still attached.
+      const before = hosts[0].hca.stats().used;
+      const ctx = await a.openDevice();
+      const pd = await ctx.allocPd();
+      const cq = await ctx.createCq(4);
+      const q = await pd.createQp({ type: QpType.UD, sendCq: cq, recvCq: cq, cap: CAP });
+      await q.attachMcast(mgid(3), 0xc003);
+      await ctx.close();
+      assert.deepEqual(hosts[0].hca.stats().used, before);
     });
   });
 }
