@@ -1045,7 +1045,8 @@ export class UContext implements UverbsFile {
     const qp = this.#get(this.#qps, qpHandle, "QP");
     // uverbs_free_qp (uverbs_std_types_qp.c): a destroy the user asked for is refused while the
     // QP is attached to a multicast group ("do not allow destruction until the user cleans up
-    // all the mcast bindings"), -EBUSY; only closing the context detaches them itself.
+    // all the mcast bindings"), -EBUSY, as ibv_create_qp(3) says: "ibv_destroy_qp() fails if the
+    // QP is attached to a multicast group". Only closing the context detaches them itself.
     if (qp.mcast.size > 0) {
       throw requestError(
         "EBUSY",

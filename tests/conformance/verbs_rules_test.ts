@@ -63,7 +63,9 @@
  *    it with EINVAL), the CQ and its completions unchanged; to as many is
  *    fine. (The split baseline has no resize_cq at all: EOPNOTSUPP.)
  * 17. A QP still attached to a multicast group cannot be destroyed: EBUSY
- *    until every attachment is detached (uverbs_std_types_qp.c
+ *    until every attachment is detached (ibv_create_qp(3), NOTES:
+ *    "ibv_destroy_qp() fails if the QP is attached to a multicast group";
+ *    uverbs_std_types_qp.c
  *    `uverbs_free_qp`: "do not allow destruction until the user cleans up
  *    all the mcast bindings"); closing the context detaches them itself.
  */
