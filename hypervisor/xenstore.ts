@@ -26,8 +26,12 @@
  * Watches fire on a change to the watched node or anything below it (write,
  * mkdir, rm, set_perms), and once when registered, as xenstored does; the
  * callback gets the changed path and the watch's token. Removing a subtree
- * also fires the watches set inside it (with their own path). A watcher
- * only hears about nodes it may read. `@introduceDomain` and
+ * fires each removed node, children first, to the watches on exactly it,
+ * then the removed node to the watches on it and above (`rm_node`,
+ * `delnode_sub`); a watch inside the subtree where there was no node hears
+ * nothing. A watcher hears of a change only if it may read the node, the
+ * node's permissions before a set_perms, or the node's parent
+ * (`watch_permitted`). `@introduceDomain` and
  * `@releaseDomain` fire when the hypervisor introduces or releases a domain.
  * As in xenstored (`xenstored_watch.c` `check_watch_path`), any domain may
  * watch any `@…` path of at most `XENSTORE_REL_PATH_MAX` bytes and gets the
@@ -413,7 +417,7 @@ export class XenStore {
     } else {
       this.#create(caller, p, value, "write");
     }
-    this.#fire(p, this.#nodes.get(p)!.perms, false);
+    this.#fire(p, this.#nodes.get(p)!.perms);
   }
 
   /**
@@ -428,7 +432,7 @@ export class XenStore {
       return;
     }
     this.#create(caller, p, "", "mkdir");
-    this.#fire(p, this.#nodes.get(p)!.perms, false);
+    this.#fire(p, this.#nodes.get(p)!.perms);
   }
 
   /**
@@ -483,8 +487,9 @@ export class XenStore {
     }
     this.#count(n.perms[0].domid, -1);
     this.#count(list[0].domid, +1);
+    const old = n.perms;
     n.perms = list;
-    this.#fire(p, list, false);
+    this.#fire(p, list, old);
   }
 
   /**
@@ -564,9 +569,14 @@ export class XenStore {
   }
 
   #rights(caller: number, n: Node): number {
-    if (caller === 0 || n.perms[0].domid === caller) return R | W;
-    const own = n.perms.find((x, i) => i > 0 && x.domid === caller);
-    const letter = (own ?? n.perms[0]).perm;
+    return this.#permRights(caller, n.perms);
+  }
+
+  /** What `caller` may do under permission list `perms` (xenstored perm_for_conn). */
+  #permRights(caller: number, perms: XsPerm[]): number {
+    if (caller === 0 || perms[0].domid === caller) return R | W;
+    const own = perms.find((x, i) => i > 0 && x.domid === caller);
+    const letter = (own ?? perms[0]).perm;
     return letter === "b" ? R | W : letter === "r" ? R : letter === "w" ? W : 0;
   }
 
@@ -642,35 +652,55 @@ export class XenStore {
   }
 
   #remove(p: string): void {
-    const n = this.#nodes.get(p)!;
+    // xenstored rm_node(): walk_node_tree with .exit = delnode_sub deletes the subtree children
+    // first, firing each node as it goes (while its permissions and parent can still be read):
+    // a node below `p` only to a watch on exactly it (watch_exact), `p` to any watch on it or
+    // above. A watch inside the subtree where there is no node hears nothing.
     const removed: [string, Node][] = [];
     const walk = (q: string, node: Node) => {
-      removed.push([q, node]);
       for (const c of node.children) {
         const child = `${q === "/" ? "" : q}/${c}`;
         walk(child, this.#nodes.get(child)!);
       }
+      removed.push([q, node]);
     };
-    walk(p, n);
+    walk(p, this.#nodes.get(p)!);
+    for (const [q, node] of removed) this.#queueEvents(q, node.perms, undefined, q !== p);
     for (const [q, node] of removed) {
       this.#nodes.delete(q);
       this.#count(node.perms[0].domid, -1);
     }
     this.#nodes.get(parentOf(p))?.children.delete(p.slice(p.lastIndexOf("/") + 1));
-    this.#fire(p, n.perms, true);
+    this.#deliver();
   }
 
-  #fire(p: string, perms: XsPerm[], recursive: boolean): void {
-    const probe: Node = { value: "", perms, children: new Set() };
+  /** A change to node `p` (its permissions `perms`; before a set_perms, `old`): its events, delivered. */
+  #fire(p: string, perms: XsPerm[], old?: XsPerm[]): void {
+    this.#queueEvents(p, perms, old, false);
+    this.#deliver();
+  }
+
+  /**
+   * Queue the events of a change to node `p` (xenstored fire_watches): to each
+   * watch on `p` or above it (only on `p` itself when `exact`) of a domain
+   * that may read the node's old permissions, the node, or its parent
+   * (xenstored_watch.c watch_permitted).
+   */
+  #queueEvents(p: string, perms: XsPerm[], old: XsPerm[] | undefined, exact: boolean): void {
+    const parent = p === "/" ? undefined : this.#nodes.get(parentOf(p));
+    const reads = (domid: number, list: XsPerm[] | undefined) =>
+      list !== undefined && (this.#permRights(domid, list) & R) !== 0;
     for (const w of this.#watches) {
       if (w.path.startsWith("@")) continue;
-      const above = w.path === p || w.path === "/" || p.startsWith(w.path + "/");
-      const below = recursive && w.path.startsWith(p + "/");
-      if (!above && !below) continue;
-      if ((this.#rights(w.domid, probe) & R) === 0) continue;
-      this.#queue.push({ w, path: above ? p : w.path });
+      const on = exact
+        ? w.path === p
+        : w.path === p || w.path === "/" || p.startsWith(w.path + "/");
+      if (!on) continue;
+      if (!reads(w.domid, old) && !reads(w.domid, perms) && !reads(w.domid, parent?.perms)) {
+        continue;
+      }
+      this.#queue.push({ w, path: p });
     }
-    this.#deliver();
   }
 
   #fireSpecial(path: string): void {

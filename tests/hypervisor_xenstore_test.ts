@@ -343,3 +343,51 @@ int main(void) {
     }
   },
 );
+
+Deno.test("xenstore: a watch event reaches a domain that may read the node, its old permissions or its parent (watch_permitted)", () => {
+  // xenstored_watch.c watch_permitted(): the event is sent if the watcher may read the node's old
+  // permissions (set_perms passes them: "a watcher losing permissions to access a node should
+  // receive the watch event, too"), the node, or the node's parent.
+  const xs = store();
+  const w = recorder();
+  xs.watch(1, "data", "mine", w.cb); // dom1 owns its data directory
+  xs.write(0, "/local/domain/1/data/secret", "v");
+  xs.setPerms(0, "/local/domain/1/data/secret", [{ domid: 0, perm: "n" }]);
+  throwsXen(() => xs.read(1, "data/secret"), "EACCES");
+  w.log.length = 0;
+  xs.write(0, "/local/domain/1/data/secret", "w"); // the node is not dom1's to read; its parent is
+  assert.deepEqual(w.log, ["mine:data/secret"]);
+  w.log.length = 0;
+  xs.write(0, "/local/domain/1/data/secret/deeper", "x"); // neither node nor parent readable
+  assert.deepEqual(w.log, []);
+
+  const spy = recorder();
+  xs.write(0, "/x/a", "1");
+  xs.setPerms(0, "/x/a", [{ domid: 0, perm: "n" }, { domid: 2, perm: "r" }]);
+  xs.watch(2, "/x/a", "t", spy.cb);
+  xs.setPerms(0, "/x/a", [{ domid: 0, perm: "n" }]); // dom2 loses read access: it hears of it
+  xs.write(0, "/x/a", "2"); // now it may not read it, nor /x
+  assert.deepEqual(spy.log, ["t:/x/a", "t:/x/a"]);
+});
+
+Deno.test("xenstore: removing a subtree fires each removed node's exact watches, children first, then the node's and its ancestors'", () => {
+  // xenstored_core.c rm_node(): walk_node_tree with .exit = delnode_sub, which fires each node as
+  // it is deleted (children before their parent) with watch_exact for every node but the one
+  // removed; a watch on a path inside the subtree where no node is gets nothing.
+  const xs = store();
+  xs.write(1, "device/vib/0/state", "1");
+  xs.write(1, "device/vib/1", "");
+  const log: string[] = [];
+  const cb = (p: string, t: string) => log.push(`${t}:${p}`);
+  xs.watch(0, "/local/domain/1/device/vib/0/state", "state", cb);
+  xs.watch(0, "/local/domain/1/device/vib/1", "one", cb);
+  xs.watch(0, "/local/domain/1/device/vib/2", "absent", cb);
+  xs.watch(0, "/local/domain/1/device", "above", cb);
+  log.length = 0;
+  xs.rm(1, "device/vib");
+  assert.deepEqual(log, [
+    "state:/local/domain/1/device/vib/0/state",
+    "one:/local/domain/1/device/vib/1",
+    "above:/local/domain/1/device/vib",
+  ]);
+});
