@@ -148,7 +148,9 @@ export interface XenStoreOptions {
 }
 
 /**
- * Max length of an absolute path (`XENSTORE_ABS_PATH_MAX`).
+ * Max length of an absolute path (`XENSTORE_ABS_PATH_MAX`). xenstored's own
+ * limit is shorter (`is_valid_nodename`): {@link XENSTORE_REL_PATH_MAX}
+ * bytes past a leading `/local/domain/<domid>/`, or past `/` elsewhere.
  *
  * @example
  * ```ts
@@ -247,6 +249,10 @@ export const XS_INTRODUCE_DOMAIN = "@introduceDomain";
 export const XS_RELEASE_DOMAIN = "@releaseDomain";
 
 const VALID = /^[A-Za-z0-9\-/_@]*$/;
+/** What xenstored's `sscanf(node, "/local/domain/%5u/%n")` matches (five characters, a sign included). */
+const LOCAL_PREFIX = /^\/local\/domain\/(?:[+-]\d{1,4}|\d{1,5})\//;
+/** `quota_nb_perms_per_node`: the most entries an unprivileged set_perms may give a node. */
+const MAX_PERMS_PER_NODE = 5;
 const R = 1, W = 2;
 
 interface Node {
@@ -478,6 +484,13 @@ export class XenStore {
   setPerms(caller: number, path: string, perms: XsPerm[]): void {
     const p = this.#path(caller, path, "set_perms");
     const list = checkPerms(perms, p);
+    // do_set_perms(): the quota before the node is looked up (so it is no oracle).
+    if (caller !== 0 && list.length > MAX_PERMS_PER_NODE) {
+      throw new XenError(
+        "ENOSPC",
+        `set_perms ${p}: ${list.length} permissions, more than ${MAX_PERMS_PER_NODE} a node may have`,
+      );
+    }
     const n = this.#need(caller, p, W, "set_perms");
     if (caller !== 0 && n.perms[0].domid !== caller) {
       throw new XenError("EACCES", `set_perms ${p}: dom${caller} does not own the node`);
@@ -542,12 +555,18 @@ export class XenStore {
       if (special && path.length <= XENSTORE_REL_PATH_MAX) return path;
       throw new XenError("EINVAL", `${op}: ${show(path)} is not a valid special path here`);
     }
-    let full = path;
-    if (!path.startsWith("/")) {
-      if (path.length > XENSTORE_REL_PATH_MAX) {
-        throw new XenError("EINVAL", `${op}: relative path longer than ${XENSTORE_REL_PATH_MAX}`);
-      }
-      full = `/local/domain/${caller}/${path}`;
+    const full = path.startsWith("/") ? path : `/local/domain/${caller}/${path}`;
+    // xenstored is_valid_nodename(): past a leading "/local/domain/<domid>/" (sscanf
+    // "%5u/"), or past "/" elsewhere, at most quota_max_path_len = XENSTORE_REL_PATH_MAX
+    // bytes, for an absolute path as for a relative one.
+    const local = LOCAL_PREFIX.exec(full)?.[0].length ?? 0;
+    if (full.length > local + XENSTORE_REL_PATH_MAX) {
+      throw new XenError(
+        "EINVAL",
+        `${op}: path longer than ${XENSTORE_REL_PATH_MAX} bytes past ${
+          local ? full.slice(0, local) : "/"
+        }`,
+      );
     }
     if (
       full.length > XENSTORE_ABS_PATH_MAX || !VALID.test(full) || full.includes("//") ||

@@ -391,3 +391,36 @@ Deno.test("xenstore: removing a subtree fires each removed node's exact watches,
     "above:/local/domain/1/device/vib",
   ]);
 });
+
+Deno.test("xenstore: a path may be XENSTORE_REL_PATH_MAX bytes past /local/domain/<domid>/, or past / elsewhere (is_valid_nodename)", () => {
+  // xenstored_core.c is_valid_nodename(): local_off is the length of a leading
+  // "/local/domain/%5u/", 0 otherwise; strlen(node) > local_off + quota_max_path_len
+  // (XENSTORE_REL_PATH_MAX) is EINVAL, for every connection, absolute or relative path alike.
+  const xs = store();
+  const home = "/local/domain/1/";
+  const tail = (n: number) => "data/" + "x".repeat(n - "data/".length);
+  xs.write(1, home + tail(XENSTORE_REL_PATH_MAX), "v"); // the same node as the relative path
+  assert.equal(xs.read(1, tail(XENSTORE_REL_PATH_MAX)), "v");
+  throwsXen(() => xs.write(1, home + tail(XENSTORE_REL_PATH_MAX + 1), "v"), "EINVAL");
+  throwsXen(() => xs.read(0, home + tail(XENSTORE_REL_PATH_MAX + 1)), "EINVAL");
+  const other = (n: number) => "/tool/" + "y".repeat(n - "/tool/".length);
+  xs.write(0, other(XENSTORE_REL_PATH_MAX), "v");
+  throwsXen(() => xs.write(0, other(XENSTORE_REL_PATH_MAX + 1), "v"), "EINVAL");
+  throwsXen(() => xs.read(1, other(XENSTORE_REL_PATH_MAX + 1)), "EINVAL");
+  throwsXen(() => xs.watch(1, other(XENSTORE_REL_PATH_MAX + 1), "t", () => {}), "EINVAL");
+});
+
+Deno.test("xenstore: an unprivileged set_perms of more than 5 entries is ENOSPC, before the node is looked at (quota_nb_perms_per_node)", () => {
+  // xenstored_core.c do_set_perms(): "domain_is_unprivileged(conn) && perms.num >
+  // quota_nb_perms_per_node" (default 5) is ENOSPC, checked before get_node; dom0 has no quota.
+  const xs = store();
+  xs.write(1, "data/n", "v");
+  const list = (n: number): XsPerm[] =>
+    Array.from({ length: n }, (_, i) => ({ domid: i === 0 ? 1 : i + 1, perm: "r" as const }));
+  xs.setPerms(1, "data/n", list(5));
+  throwsXen(() => xs.setPerms(1, "data/n", list(6)), "ENOSPC");
+  throwsXen(() => xs.setPerms(1, "/local/domain/2/data/none", list(6)), "ENOSPC");
+  assert.equal(xs.getPerms(1, "data/n").length, 5);
+  xs.setPerms(0, "/local/domain/1/data/n", list(6));
+  assert.equal(xs.getPerms(1, "data/n").length, 6);
+});
