@@ -10,9 +10,9 @@
  * value), ENOENT (no such node, when the caller may read — or, to change
  * it, write — the nearest node above: else EACCES as for an existing node,
  * so a refusal never tells whether a node exists), EACCES (permissions),
- * EEXIST (duplicate
- * watch), ENOSPC (node quota or value size), E2BIG (watch quota, or a
- * message longer than `XENSTORE_PAYLOAD_MAX`), ESRCH
+ * EEXIST (duplicate watch), ENOSPC (node quota, a node record of
+ * `maxEntryBytes` or more, more than 5 permission entries), E2BIG (watch
+ * quota, or a message longer than `XENSTORE_PAYLOAD_MAX`), ESRCH
  * (caller not connected: no such domain), EPERM (an unprivileged caller
  * giving a node away).
  *
@@ -126,10 +126,11 @@ export type XsWatchCallback = (path: string, token: string) => void;
  * ```ts
  * import assert from "node:assert/strict";
  * import { XenStore, type XenStoreOptions } from "./xenstore.ts";
- * const opts: XenStoreOptions = { maxNodesPerDomain: 16, maxValueBytes: 64 };
+ * const opts: XenStoreOptions = { maxNodesPerDomain: 16, maxEntryBytes: 97 };
  * const xs = new XenStore(opts);
  * xs.introduceDomain(1, "vm");
- * xs.write(1, "data/small", "x".repeat(64));
+ * // A record: 24-byte header, 8 bytes per permission (data/* has one), the value.
+ * xs.write(1, "data/small", "x".repeat(64)); // 96 bytes
  * assert.throws(() => xs.write(1, "data/big", "x".repeat(65)), { code: "ENOSPC" });
  * ```
  */
@@ -138,8 +139,14 @@ export interface XenStoreOptions {
   maxNodesPerDomain?: number;
   /** Watches per unprivileged domain (default 128). */
   maxWatchesPerDomain?: number;
-  /** Bytes of one node's value (default 2048). */
-  maxValueBytes?: number;
+  /**
+   * `quota_max_entry_size` (xenstored `-S`, default 2048): an unprivileged
+   * domain's write, mkdir or set_perms is ENOSPC when it would leave a node's
+   * record this many bytes or more — the 24-byte header
+   * (`struct xs_tdb_record_hdr`), 8 bytes per permission entry, the value,
+   * and each child's name with its NUL (`write_node_raw`).
+   */
+  maxEntryBytes?: number;
   /**
    * Receives exceptions thrown by dom0's watch callbacks; default rethrows them asynchronously.
    * A guest's callback failing is counted (`guestWatchErrors`), never reported here.
@@ -173,9 +180,11 @@ export const XENSTORE_ABS_PATH_MAX = 3072;
  * import assert from "node:assert/strict";
  * import { XenStore, XENSTORE_REL_PATH_MAX } from "./xenstore.ts";
  * const xs = new XenStore();
+ * xs.introduceDomain(0, "Domain-0");
  * xs.introduceDomain(1, "vm");
  * const name = (n: number) => "data/" + "x".repeat(n - "data/".length); // relative to its home
- * xs.write(1, name(XENSTORE_REL_PATH_MAX), "v");
+ * xs.write(0, `/local/domain/1/${name(XENSTORE_REL_PATH_MAX)}`, "v"); // dom0: no record quota
+ * assert.equal(xs.read(1, name(XENSTORE_REL_PATH_MAX)), "v");
  * assert.throws(() => xs.write(1, name(XENSTORE_REL_PATH_MAX + 1), "v"), { code: "EINVAL" });
  * ```
  */
@@ -295,7 +304,7 @@ export class XenStore {
   #delivering = false;
   readonly #maxNodes: number;
   readonly #maxWatches: number;
-  readonly #maxValue: number;
+  readonly #maxEntry: number;
   readonly #onWatchError: (err: unknown) => void;
   /** Watch events delivered. */
   watchEvents = 0;
@@ -313,7 +322,7 @@ export class XenStore {
   constructor(opts: XenStoreOptions = {}) {
     this.#maxNodes = opts.maxNodesPerDomain ?? 1000;
     this.#maxWatches = opts.maxWatchesPerDomain ?? 128;
-    this.#maxValue = opts.maxValueBytes ?? 2048;
+    this.#maxEntry = opts.maxEntryBytes ?? 2048;
     this.#onWatchError = opts.onWatchError ?? ((err) =>
       queueMicrotask(() => {
         throw err;
@@ -414,11 +423,8 @@ export class XenStore {
     // Permission before size, as xenstored checks them (get_node with XS_PERM_WRITE, then the
     // quota when the node is written): a domain learns nothing of nodes it may not write.
     this.#need(caller, n ? p : this.#nearest(p), W, "write");
-    const bytes = new TextEncoder().encode(value).length;
-    if (bytes > this.#maxValue && caller !== 0) {
-      throw new XenError("ENOSPC", `write ${p}: ${bytes} bytes exceeds ${this.#maxValue}`);
-    }
     if (n) {
+      this.#fitsEntry(caller, "write", p, n.perms, value, n.children);
       n.value = value;
     } else {
       this.#create(caller, p, value, "write");
@@ -498,6 +504,7 @@ export class XenStore {
     if (caller !== 0 && list[0].domid !== caller) {
       throw new XenError("EPERM", `set_perms ${p}: dom${caller} may not give the node away`);
     }
+    this.#fitsEntry(caller, "set_perms", p, list, n.value, n.children);
     this.#count(n.perms[0].domid, -1);
     this.#count(list[0].domid, +1);
     const old = n.perms;
@@ -646,8 +653,54 @@ export class XenStore {
     }
     const perms = base.perms.map((x) => ({ ...x }));
     if (caller !== 0) perms[0] = { domid: caller, perm: perms[0].perm };
+    // create_node() writes each new node (the new leaf with the value, each new parent with its
+    // one child's name) and the existing ancestor that gains a child: each within the quota.
+    const name = (q: string) => q.slice(q.lastIndexOf("/") + 1);
+    for (let i = 0; i < missing.length; i++) {
+      this.#fitsEntry(
+        caller,
+        op,
+        p,
+        perms,
+        i === 0 ? value : "",
+        i === 0 ? [] : [
+          name(missing[i - 1]),
+        ],
+      );
+    }
+    this.#fitsEntry(caller, op, p, base.perms, base.value, [
+      ...base.children,
+      name(missing[missing.length - 1]),
+    ]);
     for (let i = missing.length - 1; i >= 0; i--) {
       this.#put(missing[i], i === 0 ? value : "", perms.map((x) => ({ ...x })));
+    }
+  }
+
+  /**
+   * ENOSPC if an unprivileged `caller` would leave a node record (perms,
+   * value, children) of `quota_max_entry_size` bytes or more
+   * (`write_node_raw`: `sizeof(struct xs_tdb_record_hdr)` is 24, a
+   * `struct xs_permissions` 8, each child name ends in a NUL).
+   */
+  #fitsEntry(
+    caller: number,
+    op: string,
+    p: string,
+    perms: readonly XsPerm[],
+    value: string,
+    children: Iterable<string>,
+  ): void {
+    if (caller === 0) return;
+    let bytes = 24 + 8 * perms.length + UTF8.encode(value).length;
+    for (const c of children) bytes += c.length + 1; // names are ASCII (VALID)
+    if (bytes >= this.#maxEntry) {
+      throw new XenError(
+        "ENOSPC",
+        `${op} ${
+          p.slice(0, 64)
+        }: a node record of ${bytes} bytes; the quota is under ${this.#maxEntry}`,
+      );
     }
   }
 

@@ -191,7 +191,7 @@ Deno.test("xenstore: callback exceptions go to onWatchError and do not break the
 });
 
 Deno.test("xenstore: refusals — paths, missing nodes, connections, quotas, duplicates", () => {
-  const xs = store({ maxNodesPerDomain: 10, maxWatchesPerDomain: 2, maxValueBytes: 16 });
+  const xs = store({ maxNodesPerDomain: 10, maxWatchesPerDomain: 2, maxEntryBytes: 49 });
   for (const bad of ["", "/a//b", "/a/", "/a b", "/a.b", "@other", "/" + "x".repeat(3100)]) {
     throwsXen(() => xs.write(1, bad, "v"), "EINVAL");
   }
@@ -231,7 +231,7 @@ Deno.test("xenstore: refusals — paths, missing nodes, connections, quotas, dup
 });
 
 Deno.test("xenstore: another domain's nodes give EACCES for mkdir and oversized writes — no existence or size oracle", () => {
-  const xs = store({ maxValueBytes: 16 });
+  const xs = store({ maxEntryBytes: 49 });
   xs.write(2, "data/secret", "v");
   // Regression (found by deno task fuzz): mkdir of an existing node was a silent success for
   // anyone, and a write's size was checked before its permission.
@@ -290,7 +290,7 @@ int main(void) {
 
     // Hostile arguments from a guest (and dom0), every operation: what comes back
     // must be an error xenstored can put on the wire, with the same number.
-    const xs = store({ maxNodesPerDomain: 8, maxWatchesPerDomain: 2, maxValueBytes: 16 });
+    const xs = store({ maxNodesPerDomain: 8, maxWatchesPerDomain: 2, maxEntryBytes: 49 });
     xs.write(2, "data/secret", "v");
     xs.setPerms(2, "data/secret", [{ domid: 2, perm: "n" }]);
     const paths: unknown[] = [
@@ -399,7 +399,8 @@ Deno.test("xenstore: a path may be XENSTORE_REL_PATH_MAX bytes past /local/domai
   const xs = store();
   const home = "/local/domain/1/";
   const tail = (n: number) => "data/" + "x".repeat(n - "data/".length);
-  xs.write(1, home + tail(XENSTORE_REL_PATH_MAX), "v"); // the same node as the relative path
+  // Written by dom0: a guest's data record could not take a child name that long (its quota).
+  xs.write(0, home + tail(XENSTORE_REL_PATH_MAX), "v"); // the node the relative path names
   assert.equal(xs.read(1, tail(XENSTORE_REL_PATH_MAX)), "v");
   throwsXen(() => xs.write(1, home + tail(XENSTORE_REL_PATH_MAX + 1), "v"), "EINVAL");
   throwsXen(() => xs.read(0, home + tail(XENSTORE_REL_PATH_MAX + 1)), "EINVAL");
@@ -423,4 +424,36 @@ Deno.test("xenstore: an unprivileged set_perms of more than 5 entries is ENOSPC,
   assert.equal(xs.getPerms(1, "data/n").length, 5);
   xs.setPerms(0, "/local/domain/1/data/n", list(6));
   assert.equal(xs.getPerms(1, "data/n").length, 6);
+});
+
+Deno.test("xenstore: a guest's node record (header, permissions, value, children's names) must stay under quota_max_entry_size", () => {
+  // xenstored_core.c write_node_raw(): dsize = sizeof(struct xs_tdb_record_hdr) (24) + 8 per
+  // permission + datalen + childlen (each child's name and its NUL); an unprivileged connection
+  // gets ENOSPC when dsize >= quota_max_entry_size (2048). create_node() writes the new nodes and
+  // the existing parent that gains a child; do_set_perms() writes the node with its new list.
+  const xs = store();
+  const fits = 2048 - 24 - 8 - 1; // one permission entry, as data/* inherits from data
+  xs.write(1, "data/v", "x".repeat(fits));
+  throwsXen(() => xs.write(1, "data/v", "x".repeat(fits + 1)), "ENOSPC");
+  throwsXen(() => xs.write(1, "data/w", "x".repeat(fits + 1)), "ENOSPC");
+  throwsXen(() => xs.read(1, "data/w"), "ENOENT");
+  xs.write(1, "data/v", "x".repeat(fits - 8));
+  xs.setPerms(1, "data/v", [{ domid: 1, perm: "n" }, { domid: 2, perm: "r" }]);
+  throwsXen(() => xs.write(1, "data/v", "x".repeat(fits - 7)), "ENOSPC"); // 8 bytes more of perms
+  // A parent gains a child's name ("c" and its NUL).
+  xs.write(1, "data/p", "x".repeat(fits - 1));
+  throwsXen(() => xs.write(1, "data/p/c", "1"), "ENOSPC");
+  throwsXen(() => xs.mkdir(1, "data/p/c"), "ENOSPC");
+  throwsXen(() => xs.read(1, "data/p/c"), "ENOENT");
+  xs.write(1, "data/q", "x".repeat(fits - 2));
+  xs.write(1, "data/q/c", "1");
+  // set_perms that grows the record past the quota.
+  xs.write(1, "data/r", "x".repeat(fits - 4));
+  throwsXen(
+    () => xs.setPerms(1, "data/r", [{ domid: 1, perm: "n" }, { domid: 2, perm: "r" }]),
+    "ENOSPC",
+  );
+  assert.equal(xs.getPerms(1, "data/r").length, 1);
+  // Dom0 has no quota.
+  xs.write(0, "/local/domain/1/data/big", "x".repeat(4000));
 });
