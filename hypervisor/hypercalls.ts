@@ -642,7 +642,11 @@ export class Hypercalls {
         return ok(this.h.evtchn.bindInterdomain(c.domid, remote, a.remotePort));
       },
       "event_channel_op:bind_pirq": (c, a) => {
-        priv(c, "event_channel_op:bind_pirq");
+        const what = "event_channel_op:bind_pirq";
+        // evtchn_bind_pirq(): "pirq >= d->nr_pirqs" is -EINVAL before pirq_access_permitted()
+        // refuses an unprivileged caller (-EPERM). A guest's nr_pirqs is taken as the host's.
+        intArg(a.pirq, 0, this.h.evtchn.nrPirqs - 1, `${what}: pirq`);
+        priv(c, what);
         return ok(this.h.evtchn.bindPirq(c.domid, a.pirq));
       },
       "event_channel_op:send": (c, a) => {

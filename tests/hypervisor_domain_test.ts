@@ -231,6 +231,9 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
       ],
       "event_channel_op:bind_pirq": [
         ["unprivileged", "a", { pirq: 5 }, "EPERM"],
+        // evtchn_bind_pirq: "pirq >= d->nr_pirqs" is -EINVAL before pirq_access_permitted's -EPERM.
+        ["range", "a", { pirq: 256 }, "EINVAL"],
+        ["range", "a", { pirq: -1 }, "EINVAL"],
         ["range", "dom0", { pirq: 256 }, "EINVAL"],
         ["range", "dom0", { pirq: -1 }, "EINVAL"],
         ["state", "dom0", { pirq: 9 }, "EEXIST"],
