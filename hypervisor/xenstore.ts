@@ -453,7 +453,6 @@ export class XenStore {
    */
   rm(caller: number, path: string): void {
     const p = this.#path(caller, path, "rm");
-    if (p === "/") throw new XenError("EINVAL", "rm: cannot remove /");
     if (!this.#nodes.has(p)) {
       // xenstored's do_rm: the lookup fails first (EACCES where the nearest node above is not
       // the caller's to write, so no existence oracle), and only an ENOENT is then forgiven.
@@ -463,6 +462,8 @@ export class XenStore {
       throw new XenError("ENOENT", `rm ${p}: no such node or parent`);
     }
     this.#need(caller, p, W, "rm");
+    // do_rm(): "/" is refused once the lookup with XS_PERM_WRITE has passed (EACCES first).
+    if (p === "/") throw new XenError("EINVAL", "rm: cannot remove /");
     this.#remove(p);
   }
 

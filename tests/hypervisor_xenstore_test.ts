@@ -202,6 +202,8 @@ Deno.test("xenstore: refusals — paths, missing nodes, connections, quotas, dup
   throwsXen(() => xs.read(1, "data/missing"), "ENOENT");
   throwsXen(() => xs.directory(1, "data/missing"), "ENOENT");
   throwsXen(() => xs.rm(0, "/"), "EINVAL");
+  // do_rm(): the node is looked up with XS_PERM_WRITE first; only then is "/" refused.
+  throwsXen(() => xs.rm(1, "/"), "EACCES");
   throwsXen(() => xs.read(7, "/local"), "ESRCH");
   throwsXen(() => xs.write(1, "data/big", "x".repeat(17)), "ENOSPC");
   xs.write(0, "/tool/big", "x".repeat(17)); // dom0 is not subject to quotas
