@@ -144,6 +144,20 @@ export const OFF_EVTCHN_PENDING: number = XEN_LEGACY_MAX_VCPUS * VCPU_INFO_SIZE;
  * ```
  */
 export const OFF_EVTCHN_MASK: number = OFF_EVTCHN_PENDING + NR_EVENT_CHANNELS / 8;
+/**
+ * Ports in one bucket of Xen's port table (`EVTCHNS_PER_BUCKET` in
+ * `xen/include/xen/sched.h`: a page of 64-byte `struct evtchn`). A domain
+ * starts with one bucket and gains one each time it takes a port past the
+ * last; a port is valid (`port_is_valid`) while it is below the buckets.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EVTCHNS_PER_BUCKET, NR_EVENT_CHANNELS } from "./event_channel.ts";
+ * assert.equal(NR_EVENT_CHANNELS / EVTCHNS_PER_BUCKET, 64); // the 2-level ABI's 64 buckets
+ * ```
+ */
+export const EVTCHNS_PER_BUCKET = 64;
 
 /**
  * The event bits of one domain's shared-info page (vCPU 0).
@@ -368,6 +382,8 @@ interface Chan {
 interface PortTable {
   chans: (Chan | undefined)[];
   maxPorts: number;
+  /** `d->valid_evtchns`: ports below it are valid (whole buckets, see EVTCHNS_PER_BUCKET). */
+  valid: number;
   shared: SharedInfo;
   inUse: number;
 }
@@ -378,12 +394,16 @@ interface PortTable {
  * the hypervisor's; this class calls `kick(domid)` when a domain needs an
  * upcall.
  *
- * Ports are `0 … maxPorts-1`; port 0 is reserved and never bound, as in
- * Xen. A port out of range gives EINVAL, and so does one not in use for
- * the calls that need a channel (send, close, bind's remote port); as in
- * Xen's `event_channel.c`, status reports a free or reserved port as
- * closed and unmask clears the mask bit of any valid port. A domain that
- * does not exist (or is being torn down) is ESRCH.
+ * Ports are allocated from `1 … maxPorts-1` (ENOSPC past them); port 0 is
+ * reserved and never bound, as in Xen. A port is valid while it is below
+ * the buckets of {@link EVTCHNS_PER_BUCKET} ports the domain has allocated
+ * so far (`port_is_valid`: one bucket at creation, whatever `maxPorts`, one
+ * more each time a port past them is taken; they stay until the domain
+ * dies). A port not valid gives EINVAL, and so does a valid one not in use
+ * for the calls that need a channel (send, close, bind_vcpu, bind's remote
+ * port); as in Xen's `event_channel.c`, status reports a valid free or
+ * reserved port as closed and unmask clears the mask bit of any valid
+ * port. A domain that does not exist (or is being torn down) is ESRCH.
  *
  * @example
  * ```ts
@@ -438,7 +458,8 @@ export class EventChannels {
   addDomain(domid: number, shared: SharedInfo, maxPorts = NR_EVENT_CHANNELS): void {
     if (this.#doms.has(domid)) throw new Error(`event channels: dom${domid} added twice`);
     const n = Math.max(2, Math.min(NR_EVENT_CHANNELS, Math.floor(maxPorts)));
-    this.#doms.set(domid, { chans: [], maxPorts: n, shared, inUse: 0 });
+    // evtchn_init(): the first bucket, whatever the limit (d->valid_evtchns = EVTCHNS_PER_BUCKET).
+    this.#doms.set(domid, { chans: [], maxPorts: n, valid: EVTCHNS_PER_BUCKET, shared, inUse: 0 });
   }
 
   #table(domid: number, what: string): PortTable {
@@ -447,8 +468,18 @@ export class EventChannels {
     return t;
   }
 
+  /**
+   * `port` if it is valid in `t` (event.h `port_is_valid`: below
+   * `d->valid_evtchns`, the buckets allocated so far, not the domain's port
+   * limit), else EINVAL. Port 0 is valid (reserved).
+   */
+  #valid(t: PortTable, port: unknown, what: string): number {
+    return intArg(port, 0, t.valid - 1, `${what}: port`);
+  }
+
+  /** The channel on valid `port`; EINVAL for an invalid, free or reserved one. */
   #chan(t: PortTable, port: unknown, what: string): Chan {
-    const p = intArg(port, 1, t.maxPorts - 1, `${what}: port`);
+    const p = this.#valid(t, port, what);
     const c = t.chans[p];
     if (!c) throw new XenError("EINVAL", `${what}: port ${p} is not in use`);
     return c;
@@ -462,6 +493,8 @@ export class EventChannels {
 
   #alloc(t: PortTable, c: Chan, what: string): number {
     const p = this.#freePort(t, what);
+    // evtchn_allocate_port(): a port past the buckets adds buckets up to it.
+    if (p >= t.valid) t.valid = (Math.floor(p / EVTCHNS_PER_BUCKET) + 1) * EVTCHNS_PER_BUCKET;
     t.chans[p] = c;
     t.inUse++;
     this.#inUse++;
@@ -593,7 +626,7 @@ export class EventChannels {
   unmask(domid: number, port: unknown): void {
     const what = "EVTCHNOP_unmask";
     const t = this.#table(domid, what);
-    const p = intArg(port, 0, t.maxPorts - 1, `${what}: port`);
+    const p = this.#valid(t, port, what);
     if (t.shared.unmask(p)) this.kick(domid);
   }
 
@@ -601,8 +634,9 @@ export class EventChannels {
   status(domid: number, port: unknown): EvtchnStatus {
     const what = "EVTCHNOP_status";
     const t = this.#table(domid, what);
-    // Port 0 is valid and reserved: EVTCHNSTAT_closed, as evtchn_status reports ECS_RESERVED.
-    const p = intArg(port, 0, t.maxPorts - 1, `${what}: port`);
+    // evtchn_status(): a port not valid is -EINVAL; a valid free port, and port 0 (reserved), is
+    // EVTCHNSTAT_closed (ECS_FREE, ECS_RESERVED).
+    const p = this.#valid(t, port, what);
     const c = t.chans[p];
     // evtchn_status(): status->vcpu = chn->notify_vcpu_id in every state (0 once freed).
     if (!c) return { state: "closed", vcpu: 0 };
@@ -630,7 +664,7 @@ export class EventChannels {
     // evtchn_bind_vcpu.vcpu is a uint32_t.
     const v = intArg(vcpu, 0, 0xffff_ffff, `${what}: vcpu`);
     if (v !== 0) throw new XenError("ENOENT", `${what}: dom${domid} has no vCPU ${v}`);
-    const p = intArg(port, 0, t.maxPorts - 1, `${what}: port`);
+    const p = this.#valid(t, port, what);
     if (!t.chans[p]) throw new XenError("EINVAL", `${what}: port ${p} is not in use`);
   }
 

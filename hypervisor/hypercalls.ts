@@ -5,7 +5,9 @@
  * caller, privilege and untrusted argument block before touching anything.
  *
  * A caller that is not a running domain of this hypervisor gets ESRCH; an
- * unprivileged caller asking for a privileged operation EPERM; a malformed
+ * unprivileged caller asking for a privileged operation EPERM (a domctl
+ * other than createdomain looks its domain up first, as `do_domctl` does:
+ * ESRCH when it names none, whoever calls); a malformed
  * argument EINVAL (EFAULT if the argument block itself is not an object or
  * cannot be read; the handlers see only a copy of it, see `argBlock`);
  * a domid naming no live domain ESRCH — reserved ones (`DOMID_IO`, 0x7ff5,
@@ -437,13 +439,15 @@ export class Hypercalls {
   }
 
   /**
-   * The domain a domctl names: do_domctl looks it up by id
-   * (`rcu_lock_domain_by_id`), so `DOMID_SELF` names none there (ESRCH).
+   * The domain a domctl names, for a privileged caller `c`: do_domctl looks
+   * it up by id (`rcu_lock_domain_by_id`, so `DOMID_SELF` names none there:
+   * ESRCH) before `xsm_domctl` checks the caller (EPERM).
    */
-  #domctlTarget(v: unknown, what: string): Domain {
+  #domctlTarget(c: Domain, v: unknown, what: string): Domain {
     const id = domidArg(v, `${what}: domid`);
     const d = this.h.domains.get(id);
     if (!d || d.state === "dying") throw new XenError("ESRCH", `${what}: no domain ${id}`);
+    priv(c, what);
     return d;
   }
 
@@ -461,18 +465,17 @@ export class Hypercalls {
       },
       "domctl:destroydomain": (c, a) => {
         const what = "domctl:destroydomain";
-        priv(c, what);
         const id = domidArg(a.domid, `${what}: domid`); // by id: DOMID_SELF is none
         const d = this.h.domains.get(id);
         if (!d) throw new XenError("ESRCH", `${what}: no domain ${id}`);
+        priv(c, what);
         if (d.privileged) throw new XenError("EPERM", `${what}: dom0 cannot be destroyed`);
         if (d.state !== "dying") this.life.teardown(d, "destroy");
         return ok();
       },
       "domctl:shadow_op": (c, a) => {
         const what = "domctl:shadow_op";
-        priv(c, what);
-        const d = this.#domctlTarget(a.domid, what);
+        const d = this.#domctlTarget(c, a.domid, what);
         if (d.privileged) throw new XenError("EINVAL", `${what}: dom0 cannot be migrated`);
         if (typeof a.op !== "string" || !(SHADOW_OPS as readonly string[]).includes(a.op)) {
           throw new XenError("EINVAL", `${what}: op ${show(a.op)} (use ${SHADOW_OPS.join(", ")})`);
@@ -486,8 +489,7 @@ export class Hypercalls {
       },
       "domctl:pausedomain": (c, a) => {
         const what = "domctl:pausedomain";
-        priv(c, what);
-        const d = this.#domctlTarget(a.domid, what);
+        const d = this.#domctlTarget(c, a.domid, what);
         if (d.privileged) throw new XenError("EINVAL", `${what}: dom0 cannot be paused`);
         // domain_pause_by_systemcontroller(): pauses are counted, at most 255.
         const core = this.h.cores.get(d.domid)!;
@@ -500,8 +502,7 @@ export class Hypercalls {
       },
       "domctl:unpausedomain": (c, a) => {
         const what = "domctl:unpausedomain";
-        priv(c, what);
-        const d = this.#domctlTarget(a.domid, what);
+        const d = this.#domctlTarget(c, a.domid, what);
         // domain_unpause_by_systemcontroller(): each unpause undoes one pause; one too many
         // is EINVAL, and the domain runs when the last is undone.
         const core = this.h.cores.get(d.domid)!;
@@ -513,8 +514,7 @@ export class Hypercalls {
       },
       "domctl:resumedomain": (c, a) => {
         const what = "domctl:resumedomain";
-        priv(c, what);
-        const d = this.#domctlTarget(a.domid, what);
+        const d = this.#domctlTarget(c, a.domid, what);
         // domain_resume() undoes a shutdown in progress; on a domain that runs it changes
         // nothing. A domain that shut down for good is not brought back here.
         if (!d.running) throw new XenError("EINVAL", `${what}: ${d} is ${d.state}`);
@@ -550,9 +550,8 @@ export class Hypercalls {
       },
       "domctl:memory_mapping": (c, a) => {
         const what = "domctl:memory_mapping";
-        priv(c, what);
+        const d = this.#domctlTarget(c, a.domid, what);
         const add = boolArg(a.add, `${what}: add`);
-        const d = this.#domctlTarget(a.domid, what);
         if (d.privileged) {
           throw new XenError("EINVAL", `${what}: dom0 reaches device pages without the hypervisor`);
         }
@@ -643,7 +642,11 @@ export class Hypercalls {
         return ok(this.h.evtchn.bindInterdomain(c.domid, remote, a.remotePort));
       },
       "event_channel_op:bind_pirq": (c, a) => {
-        priv(c, "event_channel_op:bind_pirq");
+        const what = "event_channel_op:bind_pirq";
+        // evtchn_bind_pirq(): "pirq >= d->nr_pirqs" is -EINVAL before pirq_access_permitted()
+        // refuses an unprivileged caller (-EPERM). A guest's nr_pirqs is taken as the host's.
+        intArg(a.pirq, 0, this.h.evtchn.nrPirqs - 1, `${what}: pirq`);
+        priv(c, what);
         return ok(this.h.evtchn.bindPirq(c.domid, a.pirq));
       },
       "event_channel_op:send": (c, a) => {

@@ -10,9 +10,9 @@
  * value), ENOENT (no such node, when the caller may read — or, to change
  * it, write — the nearest node above: else EACCES as for an existing node,
  * so a refusal never tells whether a node exists), EACCES (permissions),
- * EEXIST (duplicate
- * watch), ENOSPC (node quota or value size), E2BIG (watch quota, or a
- * message longer than `XENSTORE_PAYLOAD_MAX`), ESRCH
+ * EEXIST (duplicate watch), ENOSPC (node quota, a node record of
+ * `maxEntryBytes` or more, more than 5 permission entries), E2BIG (watch
+ * quota, or a message longer than `XENSTORE_PAYLOAD_MAX`), ESRCH
  * (caller not connected: no such domain), EPERM (an unprivileged caller
  * giving a node away).
  *
@@ -26,8 +26,12 @@
  * Watches fire on a change to the watched node or anything below it (write,
  * mkdir, rm, set_perms), and once when registered, as xenstored does; the
  * callback gets the changed path and the watch's token. Removing a subtree
- * also fires the watches set inside it (with their own path). A watcher
- * only hears about nodes it may read. `@introduceDomain` and
+ * fires each removed node, children first, to the watches on exactly it,
+ * then the removed node to the watches on it and above (`rm_node`,
+ * `delnode_sub`); a watch inside the subtree where there was no node hears
+ * nothing. A watcher hears of a change only if it may read the node, the
+ * node's permissions before a set_perms, or the node's parent
+ * (`watch_permitted`). `@introduceDomain` and
  * `@releaseDomain` fire when the hypervisor introduces or releases a domain.
  * As in xenstored (`xenstored_watch.c` `check_watch_path`), any domain may
  * watch any `@…` path of at most `XENSTORE_REL_PATH_MAX` bytes and gets the
@@ -122,10 +126,11 @@ export type XsWatchCallback = (path: string, token: string) => void;
  * ```ts
  * import assert from "node:assert/strict";
  * import { XenStore, type XenStoreOptions } from "./xenstore.ts";
- * const opts: XenStoreOptions = { maxNodesPerDomain: 16, maxValueBytes: 64 };
+ * const opts: XenStoreOptions = { maxNodesPerDomain: 16, maxEntryBytes: 97 };
  * const xs = new XenStore(opts);
  * xs.introduceDomain(1, "vm");
- * xs.write(1, "data/small", "x".repeat(64));
+ * // A record: 24-byte header, 8 bytes per permission (data/* has one), the value.
+ * xs.write(1, "data/small", "x".repeat(64)); // 96 bytes
  * assert.throws(() => xs.write(1, "data/big", "x".repeat(65)), { code: "ENOSPC" });
  * ```
  */
@@ -134,8 +139,14 @@ export interface XenStoreOptions {
   maxNodesPerDomain?: number;
   /** Watches per unprivileged domain (default 128). */
   maxWatchesPerDomain?: number;
-  /** Bytes of one node's value (default 2048). */
-  maxValueBytes?: number;
+  /**
+   * `quota_max_entry_size` (xenstored `-S`, default 2048): an unprivileged
+   * domain's write, mkdir or set_perms is ENOSPC when it would leave a node's
+   * record this many bytes or more — the 24-byte header
+   * (`struct xs_tdb_record_hdr`), 8 bytes per permission entry, the value,
+   * and each child's name with its NUL (`write_node_raw`).
+   */
+  maxEntryBytes?: number;
   /**
    * Receives exceptions thrown by dom0's watch callbacks; default rethrows them asynchronously.
    * A guest's callback failing is counted (`guestWatchErrors`), never reported here.
@@ -144,7 +155,9 @@ export interface XenStoreOptions {
 }
 
 /**
- * Max length of an absolute path (`XENSTORE_ABS_PATH_MAX`).
+ * Max length of an absolute path (`XENSTORE_ABS_PATH_MAX`). xenstored's own
+ * limit is shorter (`is_valid_nodename`): {@link XENSTORE_REL_PATH_MAX}
+ * bytes past a leading `/local/domain/<domid>/`, or past `/` elsewhere.
  *
  * @example
  * ```ts
@@ -167,9 +180,11 @@ export const XENSTORE_ABS_PATH_MAX = 3072;
  * import assert from "node:assert/strict";
  * import { XenStore, XENSTORE_REL_PATH_MAX } from "./xenstore.ts";
  * const xs = new XenStore();
+ * xs.introduceDomain(0, "Domain-0");
  * xs.introduceDomain(1, "vm");
  * const name = (n: number) => "data/" + "x".repeat(n - "data/".length); // relative to its home
- * xs.write(1, name(XENSTORE_REL_PATH_MAX), "v");
+ * xs.write(0, `/local/domain/1/${name(XENSTORE_REL_PATH_MAX)}`, "v"); // dom0: no record quota
+ * assert.equal(xs.read(1, name(XENSTORE_REL_PATH_MAX)), "v");
  * assert.throws(() => xs.write(1, name(XENSTORE_REL_PATH_MAX + 1), "v"), { code: "EINVAL" });
  * ```
  */
@@ -243,6 +258,10 @@ export const XS_INTRODUCE_DOMAIN = "@introduceDomain";
 export const XS_RELEASE_DOMAIN = "@releaseDomain";
 
 const VALID = /^[A-Za-z0-9\-/_@]*$/;
+/** What xenstored's `sscanf(node, "/local/domain/%5u/%n")` matches (five characters, a sign included). */
+const LOCAL_PREFIX = /^\/local\/domain\/(?:[+-]\d{1,4}|\d{1,5})\//;
+/** `quota_nb_perms_per_node`: the most entries an unprivileged set_perms may give a node. */
+const MAX_PERMS_PER_NODE = 5;
 const R = 1, W = 2;
 
 interface Node {
@@ -285,7 +304,7 @@ export class XenStore {
   #delivering = false;
   readonly #maxNodes: number;
   readonly #maxWatches: number;
-  readonly #maxValue: number;
+  readonly #maxEntry: number;
   readonly #onWatchError: (err: unknown) => void;
   /** Watch events delivered. */
   watchEvents = 0;
@@ -303,7 +322,7 @@ export class XenStore {
   constructor(opts: XenStoreOptions = {}) {
     this.#maxNodes = opts.maxNodesPerDomain ?? 1000;
     this.#maxWatches = opts.maxWatchesPerDomain ?? 128;
-    this.#maxValue = opts.maxValueBytes ?? 2048;
+    this.#maxEntry = opts.maxEntryBytes ?? 2048;
     this.#onWatchError = opts.onWatchError ?? ((err) =>
       queueMicrotask(() => {
         throw err;
@@ -404,16 +423,13 @@ export class XenStore {
     // Permission before size, as xenstored checks them (get_node with XS_PERM_WRITE, then the
     // quota when the node is written): a domain learns nothing of nodes it may not write.
     this.#need(caller, n ? p : this.#nearest(p), W, "write");
-    const bytes = new TextEncoder().encode(value).length;
-    if (bytes > this.#maxValue && caller !== 0) {
-      throw new XenError("ENOSPC", `write ${p}: ${bytes} bytes exceeds ${this.#maxValue}`);
-    }
     if (n) {
+      this.#fitsEntry(caller, "write", p, n.perms, value, n.children);
       n.value = value;
     } else {
       this.#create(caller, p, value, "write");
     }
-    this.#fire(p, this.#nodes.get(p)!.perms, false);
+    this.#fire(p, this.#nodes.get(p)!.perms);
   }
 
   /**
@@ -428,7 +444,7 @@ export class XenStore {
       return;
     }
     this.#create(caller, p, "", "mkdir");
-    this.#fire(p, this.#nodes.get(p)!.perms, false);
+    this.#fire(p, this.#nodes.get(p)!.perms);
   }
 
   /**
@@ -437,7 +453,6 @@ export class XenStore {
    */
   rm(caller: number, path: string): void {
     const p = this.#path(caller, path, "rm");
-    if (p === "/") throw new XenError("EINVAL", "rm: cannot remove /");
     if (!this.#nodes.has(p)) {
       // xenstored's do_rm: the lookup fails first (EACCES where the nearest node above is not
       // the caller's to write, so no existence oracle), and only an ENOENT is then forgiven.
@@ -447,6 +462,8 @@ export class XenStore {
       throw new XenError("ENOENT", `rm ${p}: no such node or parent`);
     }
     this.#need(caller, p, W, "rm");
+    // do_rm(): "/" is refused once the lookup with XS_PERM_WRITE has passed (EACCES first).
+    if (p === "/") throw new XenError("EINVAL", "rm: cannot remove /");
     this.#remove(p);
   }
 
@@ -474,6 +491,13 @@ export class XenStore {
   setPerms(caller: number, path: string, perms: XsPerm[]): void {
     const p = this.#path(caller, path, "set_perms");
     const list = checkPerms(perms, p);
+    // do_set_perms(): the quota before the node is looked up (so it is no oracle).
+    if (caller !== 0 && list.length > MAX_PERMS_PER_NODE) {
+      throw new XenError(
+        "ENOSPC",
+        `set_perms ${p}: ${list.length} permissions, more than ${MAX_PERMS_PER_NODE} a node may have`,
+      );
+    }
     const n = this.#need(caller, p, W, "set_perms");
     if (caller !== 0 && n.perms[0].domid !== caller) {
       throw new XenError("EACCES", `set_perms ${p}: dom${caller} does not own the node`);
@@ -481,10 +505,12 @@ export class XenStore {
     if (caller !== 0 && list[0].domid !== caller) {
       throw new XenError("EPERM", `set_perms ${p}: dom${caller} may not give the node away`);
     }
+    this.#fitsEntry(caller, "set_perms", p, list, n.value, n.children);
     this.#count(n.perms[0].domid, -1);
     this.#count(list[0].domid, +1);
+    const old = n.perms;
     n.perms = list;
-    this.#fire(p, list, false);
+    this.#fire(p, list, old);
   }
 
   /**
@@ -537,12 +563,18 @@ export class XenStore {
       if (special && path.length <= XENSTORE_REL_PATH_MAX) return path;
       throw new XenError("EINVAL", `${op}: ${show(path)} is not a valid special path here`);
     }
-    let full = path;
-    if (!path.startsWith("/")) {
-      if (path.length > XENSTORE_REL_PATH_MAX) {
-        throw new XenError("EINVAL", `${op}: relative path longer than ${XENSTORE_REL_PATH_MAX}`);
-      }
-      full = `/local/domain/${caller}/${path}`;
+    const full = path.startsWith("/") ? path : `/local/domain/${caller}/${path}`;
+    // xenstored is_valid_nodename(): past a leading "/local/domain/<domid>/" (sscanf
+    // "%5u/"), or past "/" elsewhere, at most quota_max_path_len = XENSTORE_REL_PATH_MAX
+    // bytes, for an absolute path as for a relative one.
+    const local = LOCAL_PREFIX.exec(full)?.[0].length ?? 0;
+    if (full.length > local + XENSTORE_REL_PATH_MAX) {
+      throw new XenError(
+        "EINVAL",
+        `${op}: path longer than ${XENSTORE_REL_PATH_MAX} bytes past ${
+          local ? full.slice(0, local) : "/"
+        }`,
+      );
     }
     if (
       full.length > XENSTORE_ABS_PATH_MAX || !VALID.test(full) || full.includes("//") ||
@@ -564,9 +596,14 @@ export class XenStore {
   }
 
   #rights(caller: number, n: Node): number {
-    if (caller === 0 || n.perms[0].domid === caller) return R | W;
-    const own = n.perms.find((x, i) => i > 0 && x.domid === caller);
-    const letter = (own ?? n.perms[0]).perm;
+    return this.#permRights(caller, n.perms);
+  }
+
+  /** What `caller` may do under permission list `perms` (xenstored perm_for_conn). */
+  #permRights(caller: number, perms: XsPerm[]): number {
+    if (caller === 0 || perms[0].domid === caller) return R | W;
+    const own = perms.find((x, i) => i > 0 && x.domid === caller);
+    const letter = (own ?? perms[0]).perm;
     return letter === "b" ? R | W : letter === "r" ? R : letter === "w" ? W : 0;
   }
 
@@ -617,8 +654,54 @@ export class XenStore {
     }
     const perms = base.perms.map((x) => ({ ...x }));
     if (caller !== 0) perms[0] = { domid: caller, perm: perms[0].perm };
+    // create_node() writes each new node (the new leaf with the value, each new parent with its
+    // one child's name) and the existing ancestor that gains a child: each within the quota.
+    const name = (q: string) => q.slice(q.lastIndexOf("/") + 1);
+    for (let i = 0; i < missing.length; i++) {
+      this.#fitsEntry(
+        caller,
+        op,
+        p,
+        perms,
+        i === 0 ? value : "",
+        i === 0 ? [] : [
+          name(missing[i - 1]),
+        ],
+      );
+    }
+    this.#fitsEntry(caller, op, p, base.perms, base.value, [
+      ...base.children,
+      name(missing[missing.length - 1]),
+    ]);
     for (let i = missing.length - 1; i >= 0; i--) {
       this.#put(missing[i], i === 0 ? value : "", perms.map((x) => ({ ...x })));
+    }
+  }
+
+  /**
+   * ENOSPC if an unprivileged `caller` would leave a node record (perms,
+   * value, children) of `quota_max_entry_size` bytes or more
+   * (`write_node_raw`: `sizeof(struct xs_tdb_record_hdr)` is 24, a
+   * `struct xs_permissions` 8, each child name ends in a NUL).
+   */
+  #fitsEntry(
+    caller: number,
+    op: string,
+    p: string,
+    perms: readonly XsPerm[],
+    value: string,
+    children: Iterable<string>,
+  ): void {
+    if (caller === 0) return;
+    let bytes = 24 + 8 * perms.length + UTF8.encode(value).length;
+    for (const c of children) bytes += c.length + 1; // names are ASCII (VALID)
+    if (bytes >= this.#maxEntry) {
+      throw new XenError(
+        "ENOSPC",
+        `${op} ${
+          p.slice(0, 64)
+        }: a node record of ${bytes} bytes; the quota is under ${this.#maxEntry}`,
+      );
     }
   }
 
@@ -642,35 +725,55 @@ export class XenStore {
   }
 
   #remove(p: string): void {
-    const n = this.#nodes.get(p)!;
+    // xenstored rm_node(): walk_node_tree with .exit = delnode_sub deletes the subtree children
+    // first, firing each node as it goes (while its permissions and parent can still be read):
+    // a node below `p` only to a watch on exactly it (watch_exact), `p` to any watch on it or
+    // above. A watch inside the subtree where there is no node hears nothing.
     const removed: [string, Node][] = [];
     const walk = (q: string, node: Node) => {
-      removed.push([q, node]);
       for (const c of node.children) {
         const child = `${q === "/" ? "" : q}/${c}`;
         walk(child, this.#nodes.get(child)!);
       }
+      removed.push([q, node]);
     };
-    walk(p, n);
+    walk(p, this.#nodes.get(p)!);
+    for (const [q, node] of removed) this.#queueEvents(q, node.perms, undefined, q !== p);
     for (const [q, node] of removed) {
       this.#nodes.delete(q);
       this.#count(node.perms[0].domid, -1);
     }
     this.#nodes.get(parentOf(p))?.children.delete(p.slice(p.lastIndexOf("/") + 1));
-    this.#fire(p, n.perms, true);
+    this.#deliver();
   }
 
-  #fire(p: string, perms: XsPerm[], recursive: boolean): void {
-    const probe: Node = { value: "", perms, children: new Set() };
+  /** A change to node `p` (its permissions `perms`; before a set_perms, `old`): its events, delivered. */
+  #fire(p: string, perms: XsPerm[], old?: XsPerm[]): void {
+    this.#queueEvents(p, perms, old, false);
+    this.#deliver();
+  }
+
+  /**
+   * Queue the events of a change to node `p` (xenstored fire_watches): to each
+   * watch on `p` or above it (only on `p` itself when `exact`) of a domain
+   * that may read the node's old permissions, the node, or its parent
+   * (xenstored_watch.c watch_permitted).
+   */
+  #queueEvents(p: string, perms: XsPerm[], old: XsPerm[] | undefined, exact: boolean): void {
+    const parent = p === "/" ? undefined : this.#nodes.get(parentOf(p));
+    const reads = (domid: number, list: XsPerm[] | undefined) =>
+      list !== undefined && (this.#permRights(domid, list) & R) !== 0;
     for (const w of this.#watches) {
       if (w.path.startsWith("@")) continue;
-      const above = w.path === p || w.path === "/" || p.startsWith(w.path + "/");
-      const below = recursive && w.path.startsWith(p + "/");
-      if (!above && !below) continue;
-      if ((this.#rights(w.domid, probe) & R) === 0) continue;
-      this.#queue.push({ w, path: above ? p : w.path });
+      const on = exact
+        ? w.path === p
+        : w.path === p || w.path === "/" || p.startsWith(w.path + "/");
+      if (!on) continue;
+      if (!reads(w.domid, old) && !reads(w.domid, perms) && !reads(w.domid, parent?.perms)) {
+        continue;
+      }
+      this.#queue.push({ w, path: p });
     }
-    this.#deliver();
   }
 
   #fireSpecial(path: string): void {

@@ -123,7 +123,8 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
       ],
       "domctl:destroydomain": [
         ["unprivileged", "a", { domid: b.domid }, "EPERM"],
-        ["unprivileged", "a", { domid: DOMID_SELF }, "EPERM"],
+        // do_domctl looks the domain up by id before it checks the caller: DOMID_SELF is none.
+        ["foreign", "a", { domid: DOMID_SELF }, "ESRCH"],
         ["foreign", "dom0", { domid: NONE }, "ESRCH"],
         ["foreign", "dom0", { domid: RESERVED }, "ESRCH"],
         ["foreign", "dom0", { domid: 0x8000 }, "ESRCH"],
@@ -230,6 +231,9 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
       ],
       "event_channel_op:bind_pirq": [
         ["unprivileged", "a", { pirq: 5 }, "EPERM"],
+        // evtchn_bind_pirq: "pirq >= d->nr_pirqs" is -EINVAL before pirq_access_permitted's -EPERM.
+        ["range", "a", { pirq: 256 }, "EINVAL"],
+        ["range", "a", { pirq: -1 }, "EINVAL"],
         ["range", "dom0", { pirq: 256 }, "EINVAL"],
         ["range", "dom0", { pirq: -1 }, "EINVAL"],
         ["state", "dom0", { pirq: 9 }, "EEXIST"],
@@ -599,4 +603,35 @@ Deno.test("determinism: the same scenario and seed give the same frames, times a
   assert.notDeepEqual(a.out, c.out, "another seed places frames differently");
   // Guest-contiguous pages are not machine-contiguous.
   assert.ok(a.out.slice(0, 16).some((m, i, arr) => i > 0 && m !== arr[i - 1] + 1));
+});
+
+Deno.test("domctl: the domain is looked up before the caller's privilege is checked (do_domctl)", async () => {
+  // domctl.c do_domctl(): every op but createdomain takes its domain with
+  // rcu_lock_domain_by_id(op->domain) (-ESRCH when it finds none, DOMID_SELF and reserved ids
+  // included) before xsm_domctl()/xsm_iomem_mapping() refuse an unprivileged caller (-EPERM).
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20 });
+    const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20 });
+    const ops: [HypercallName, Record<string, unknown>][] = [
+      ["domctl:destroydomain", {}],
+      ["domctl:shadow_op", { op: "peek" }],
+      ["domctl:pausedomain", {}],
+      ["domctl:unpausedomain", {}],
+      ["domctl:resumedomain", {}],
+      ["domctl:memory_mapping", { mfn: 1, add: true }],
+    ];
+    for (const [name, args] of ops) {
+      for (
+        const [domid, errno] of [[4242, "ESRCH"], [DOMID_SELF, "ESRCH"], [0x7ff5, "ESRCH"], [
+          b.domid,
+          "EPERM",
+        ]] as const
+      ) {
+        const r = await hv.hypercall(a, name, { ...args, domid });
+        assert.equal(r.rc, -XenErrno[errno], `${name} dom${domid}: ${r.error}`);
+      }
+    }
+    assert.ok(b.running);
+  });
 });

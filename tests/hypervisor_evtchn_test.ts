@@ -588,3 +588,66 @@ Deno.test("evtchn: a domain boots with every vCPU's upcalls masked; its kernel's
     assert.equal(hits, 1, "the bind's notification, held back until then, arrives");
   });
 });
+
+Deno.test("evtchn: a valid port is one of the buckets allocated so far (valid_evtchns), not one below the port limit", async () => {
+  // event.h port_is_valid(): `p < d->valid_evtchns`. evtchn_init() allocates the first bucket
+  // (EVTCHNS_PER_BUCKET = 4096 / 64-byte struct evtchn = 64 ports) whatever max_evtchn_port is,
+  // and evtchn_allocate_port() adds whole buckets as ports are taken; nothing shrinks it while
+  // the domain lives. Status of a valid free port is EVTCHNSTAT_closed, unmask of it 0; past the
+  // buckets both are -EINVAL, as close, send and bind_vcpu are for any free port.
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const small = await hv.createDomain(dom0, {
+      name: "small",
+      memoryBytes: 16 << 20,
+      maxEvtchnPorts: 4,
+    });
+    const closed = { state: "closed", vcpu: 0 };
+    const invalid = async (d: Domain, port: number) => {
+      await rejectsXen(hv.evtchnStatus(d, { port }), "EINVAL");
+      await rejectsXen(hv.evtchnUnmask(d, port), "EINVAL");
+      await rejectsXen(hv.evtchnClose(d, port), "EINVAL");
+      await rejectsXen(hv.evtchnSend(d, port), "EINVAL");
+      await rejectsXen(hv.evtchnBindVcpu(d, { port, vcpu: 0 }), "EINVAL");
+    };
+    const validFree = async (d: Domain, port: number) => {
+      assert.deepEqual(await hv.evtchnStatus(d, { port }), closed);
+      await hv.evtchnUnmask(d, port);
+      await rejectsXen(hv.evtchnClose(d, port), "EINVAL");
+      await rejectsXen(hv.evtchnSend(d, port), "EINVAL");
+      await rejectsXen(hv.evtchnBindVcpu(d, { port, vcpu: 0 }), "EINVAL");
+    };
+    // A new domain: one bucket, ports 0..63, whatever its limit.
+    await validFree(vm, 63);
+    await invalid(vm, 64);
+    await validFree(small, 3);
+    await validFree(small, 63); // past max_evtchn_port, inside the first bucket
+    await invalid(small, 64);
+    // Another domain's port: an invalid one is EINVAL before the caller's right is looked at
+    // (evtchn_status: the port, then xsm_evtchn_status).
+    await rejectsXen(hv.evtchnStatus(small, { dom: vm.domid, port: 64 }), "EINVAL");
+    await rejectsXen(hv.evtchnStatus(small, { dom: vm.domid, port: 63 }), "EPERM");
+    await rejectsXen(
+      hv.evtchnBindInterdomain(small, { remoteDom: vm.domid, remotePort: 64 }),
+      "EINVAL",
+    );
+    // Taking port 64 allocates the second bucket: 64..127 become valid, 128 is not.
+    const ports: number[] = [];
+    for (let i = 0; i < 64; i++) ports.push(await hv.evtchnAllocUnbound(vm, { remoteDom: 0 }));
+    assert.equal(ports.at(-1), 64);
+    await validFree(vm, 127);
+    await invalid(vm, 128);
+    assert.deepEqual(await hv.evtchnStatus(dom0, { dom: vm.domid, port: 100 }), closed);
+    // Freeing the ports, or a reset, keeps the buckets.
+    for (const p of ports) await hv.evtchnClose(vm, p);
+    await validFree(vm, 127);
+    await hv.evtchnReset(vm);
+    await validFree(vm, 127);
+    await invalid(vm, 128);
+    // ENOSPC at the limit, not at the bucket.
+    for (let i = 0; i < 3; i++) await hv.evtchnAllocUnbound(small, { remoteDom: 0 });
+    await rejectsXen(hv.evtchnAllocUnbound(small, { remoteDom: 0 }), "ENOSPC");
+    assert.equal(hv.counters().faults, 0);
+  });
+});

@@ -191,7 +191,7 @@ Deno.test("xenstore: callback exceptions go to onWatchError and do not break the
 });
 
 Deno.test("xenstore: refusals — paths, missing nodes, connections, quotas, duplicates", () => {
-  const xs = store({ maxNodesPerDomain: 10, maxWatchesPerDomain: 2, maxValueBytes: 16 });
+  const xs = store({ maxNodesPerDomain: 10, maxWatchesPerDomain: 2, maxEntryBytes: 49 });
   for (const bad of ["", "/a//b", "/a/", "/a b", "/a.b", "@other", "/" + "x".repeat(3100)]) {
     throwsXen(() => xs.write(1, bad, "v"), "EINVAL");
   }
@@ -202,6 +202,8 @@ Deno.test("xenstore: refusals — paths, missing nodes, connections, quotas, dup
   throwsXen(() => xs.read(1, "data/missing"), "ENOENT");
   throwsXen(() => xs.directory(1, "data/missing"), "ENOENT");
   throwsXen(() => xs.rm(0, "/"), "EINVAL");
+  // do_rm(): the node is looked up with XS_PERM_WRITE first; only then is "/" refused.
+  throwsXen(() => xs.rm(1, "/"), "EACCES");
   throwsXen(() => xs.read(7, "/local"), "ESRCH");
   throwsXen(() => xs.write(1, "data/big", "x".repeat(17)), "ENOSPC");
   xs.write(0, "/tool/big", "x".repeat(17)); // dom0 is not subject to quotas
@@ -231,7 +233,7 @@ Deno.test("xenstore: refusals — paths, missing nodes, connections, quotas, dup
 });
 
 Deno.test("xenstore: another domain's nodes give EACCES for mkdir and oversized writes — no existence or size oracle", () => {
-  const xs = store({ maxValueBytes: 16 });
+  const xs = store({ maxEntryBytes: 49 });
   xs.write(2, "data/secret", "v");
   // Regression (found by deno task fuzz): mkdir of an existing node was a silent success for
   // anyone, and a write's size was checked before its permission.
@@ -290,7 +292,7 @@ int main(void) {
 
     // Hostile arguments from a guest (and dom0), every operation: what comes back
     // must be an error xenstored can put on the wire, with the same number.
-    const xs = store({ maxNodesPerDomain: 8, maxWatchesPerDomain: 2, maxValueBytes: 16 });
+    const xs = store({ maxNodesPerDomain: 8, maxWatchesPerDomain: 2, maxEntryBytes: 49 });
     xs.write(2, "data/secret", "v");
     xs.setPerms(2, "data/secret", [{ domid: 2, perm: "n" }]);
     const paths: unknown[] = [
@@ -343,3 +345,117 @@ int main(void) {
     }
   },
 );
+
+Deno.test("xenstore: a watch event reaches a domain that may read the node, its old permissions or its parent (watch_permitted)", () => {
+  // xenstored_watch.c watch_permitted(): the event is sent if the watcher may read the node's old
+  // permissions (set_perms passes them: "a watcher losing permissions to access a node should
+  // receive the watch event, too"), the node, or the node's parent.
+  const xs = store();
+  const w = recorder();
+  xs.watch(1, "data", "mine", w.cb); // dom1 owns its data directory
+  xs.write(0, "/local/domain/1/data/secret", "v");
+  xs.setPerms(0, "/local/domain/1/data/secret", [{ domid: 0, perm: "n" }]);
+  throwsXen(() => xs.read(1, "data/secret"), "EACCES");
+  w.log.length = 0;
+  xs.write(0, "/local/domain/1/data/secret", "w"); // the node is not dom1's to read; its parent is
+  assert.deepEqual(w.log, ["mine:data/secret"]);
+  w.log.length = 0;
+  xs.write(0, "/local/domain/1/data/secret/deeper", "x"); // neither node nor parent readable
+  assert.deepEqual(w.log, []);
+
+  const spy = recorder();
+  xs.write(0, "/x/a", "1");
+  xs.setPerms(0, "/x/a", [{ domid: 0, perm: "n" }, { domid: 2, perm: "r" }]);
+  xs.watch(2, "/x/a", "t", spy.cb);
+  xs.setPerms(0, "/x/a", [{ domid: 0, perm: "n" }]); // dom2 loses read access: it hears of it
+  xs.write(0, "/x/a", "2"); // now it may not read it, nor /x
+  assert.deepEqual(spy.log, ["t:/x/a", "t:/x/a"]);
+});
+
+Deno.test("xenstore: removing a subtree fires each removed node's exact watches, children first, then the node's and its ancestors'", () => {
+  // xenstored_core.c rm_node(): walk_node_tree with .exit = delnode_sub, which fires each node as
+  // it is deleted (children before their parent) with watch_exact for every node but the one
+  // removed; a watch on a path inside the subtree where no node is gets nothing.
+  const xs = store();
+  xs.write(1, "device/vib/0/state", "1");
+  xs.write(1, "device/vib/1", "");
+  const log: string[] = [];
+  const cb = (p: string, t: string) => log.push(`${t}:${p}`);
+  xs.watch(0, "/local/domain/1/device/vib/0/state", "state", cb);
+  xs.watch(0, "/local/domain/1/device/vib/1", "one", cb);
+  xs.watch(0, "/local/domain/1/device/vib/2", "absent", cb);
+  xs.watch(0, "/local/domain/1/device", "above", cb);
+  log.length = 0;
+  xs.rm(1, "device/vib");
+  assert.deepEqual(log, [
+    "state:/local/domain/1/device/vib/0/state",
+    "one:/local/domain/1/device/vib/1",
+    "above:/local/domain/1/device/vib",
+  ]);
+});
+
+Deno.test("xenstore: a path may be XENSTORE_REL_PATH_MAX bytes past /local/domain/<domid>/, or past / elsewhere (is_valid_nodename)", () => {
+  // xenstored_core.c is_valid_nodename(): local_off is the length of a leading
+  // "/local/domain/%5u/", 0 otherwise; strlen(node) > local_off + quota_max_path_len
+  // (XENSTORE_REL_PATH_MAX) is EINVAL, for every connection, absolute or relative path alike.
+  const xs = store();
+  const home = "/local/domain/1/";
+  const tail = (n: number) => "data/" + "x".repeat(n - "data/".length);
+  // Written by dom0: a guest's data record could not take a child name that long (its quota).
+  xs.write(0, home + tail(XENSTORE_REL_PATH_MAX), "v"); // the node the relative path names
+  assert.equal(xs.read(1, tail(XENSTORE_REL_PATH_MAX)), "v");
+  throwsXen(() => xs.write(1, home + tail(XENSTORE_REL_PATH_MAX + 1), "v"), "EINVAL");
+  throwsXen(() => xs.read(0, home + tail(XENSTORE_REL_PATH_MAX + 1)), "EINVAL");
+  const other = (n: number) => "/tool/" + "y".repeat(n - "/tool/".length);
+  xs.write(0, other(XENSTORE_REL_PATH_MAX), "v");
+  throwsXen(() => xs.write(0, other(XENSTORE_REL_PATH_MAX + 1), "v"), "EINVAL");
+  throwsXen(() => xs.read(1, other(XENSTORE_REL_PATH_MAX + 1)), "EINVAL");
+  throwsXen(() => xs.watch(1, other(XENSTORE_REL_PATH_MAX + 1), "t", () => {}), "EINVAL");
+});
+
+Deno.test("xenstore: an unprivileged set_perms of more than 5 entries is ENOSPC, before the node is looked at (quota_nb_perms_per_node)", () => {
+  // xenstored_core.c do_set_perms(): "domain_is_unprivileged(conn) && perms.num >
+  // quota_nb_perms_per_node" (default 5) is ENOSPC, checked before get_node; dom0 has no quota.
+  const xs = store();
+  xs.write(1, "data/n", "v");
+  const list = (n: number): XsPerm[] =>
+    Array.from({ length: n }, (_, i) => ({ domid: i === 0 ? 1 : i + 1, perm: "r" as const }));
+  xs.setPerms(1, "data/n", list(5));
+  throwsXen(() => xs.setPerms(1, "data/n", list(6)), "ENOSPC");
+  throwsXen(() => xs.setPerms(1, "/local/domain/2/data/none", list(6)), "ENOSPC");
+  assert.equal(xs.getPerms(1, "data/n").length, 5);
+  xs.setPerms(0, "/local/domain/1/data/n", list(6));
+  assert.equal(xs.getPerms(1, "data/n").length, 6);
+});
+
+Deno.test("xenstore: a guest's node record (header, permissions, value, children's names) must stay under quota_max_entry_size", () => {
+  // xenstored_core.c write_node_raw(): dsize = sizeof(struct xs_tdb_record_hdr) (24) + 8 per
+  // permission + datalen + childlen (each child's name and its NUL); an unprivileged connection
+  // gets ENOSPC when dsize >= quota_max_entry_size (2048). create_node() writes the new nodes and
+  // the existing parent that gains a child; do_set_perms() writes the node with its new list.
+  const xs = store();
+  const fits = 2048 - 24 - 8 - 1; // one permission entry, as data/* inherits from data
+  xs.write(1, "data/v", "x".repeat(fits));
+  throwsXen(() => xs.write(1, "data/v", "x".repeat(fits + 1)), "ENOSPC");
+  throwsXen(() => xs.write(1, "data/w", "x".repeat(fits + 1)), "ENOSPC");
+  throwsXen(() => xs.read(1, "data/w"), "ENOENT");
+  xs.write(1, "data/v", "x".repeat(fits - 8));
+  xs.setPerms(1, "data/v", [{ domid: 1, perm: "n" }, { domid: 2, perm: "r" }]);
+  throwsXen(() => xs.write(1, "data/v", "x".repeat(fits - 7)), "ENOSPC"); // 8 bytes more of perms
+  // A parent gains a child's name ("c" and its NUL).
+  xs.write(1, "data/p", "x".repeat(fits - 1));
+  throwsXen(() => xs.write(1, "data/p/c", "1"), "ENOSPC");
+  throwsXen(() => xs.mkdir(1, "data/p/c"), "ENOSPC");
+  throwsXen(() => xs.read(1, "data/p/c"), "ENOENT");
+  xs.write(1, "data/q", "x".repeat(fits - 2));
+  xs.write(1, "data/q/c", "1");
+  // set_perms that grows the record past the quota.
+  xs.write(1, "data/r", "x".repeat(fits - 4));
+  throwsXen(
+    () => xs.setPerms(1, "data/r", [{ domid: 1, perm: "n" }, { domid: 2, perm: "r" }]),
+    "ENOSPC",
+  );
+  assert.equal(xs.getPerms(1, "data/r").length, 1);
+  // Dom0 has no quota.
+  xs.write(0, "/local/domain/1/data/big", "x".repeat(4000));
+});

@@ -134,10 +134,13 @@ Deno.test("xenstore: a message longer than XENSTORE_PAYLOAD_MAX is refused, not 
     assert.equal(code(() => xs.watch(me, "device", "t".repeat(10_000_000), () => {})), "E2BIG");
     assert.equal(code(() => xs.watch(me, "device", "t".repeat(4090), () => {})), "E2BIG");
     assert.equal(xs.watchesOf(me), watches, "nothing kept");
-    const node = `device/vib/0/${"n".repeat(2000)}`;
-    assert.equal(code(() => xs.write(me, node, "v".repeat(2048))), "ok", "4062 bytes fit");
-    assert.equal(code(() => xs.write(me, `${node}x`.repeat(2), "v")), "EINVAL", "path too long");
-    assert.equal(code(() => xs.write(me, `${node}xx`, "v".repeat(2100))), "E2BIG");
+    // A long name and value fit (the parent's and the node's records stay under
+    // quota_max_entry_size); a path past XENSTORE_REL_PATH_MAX does not; a message past
+    // XENSTORE_PAYLOAD_MAX is E2BIG before anything else is looked at.
+    const node = `device/vib/0/${"n".repeat(1000)}`;
+    assert.equal(code(() => xs.write(me, node, "v".repeat(1900))), "ok", "2914 bytes fit");
+    assert.equal(code(() => xs.write(me, `${node}x`.repeat(3), "v")), "EINVAL", "path too long");
+    assert.equal(code(() => xs.write(me, `${node}xx`, "v".repeat(3100))), "E2BIG");
     xs.rm(me, node);
     assert.ok(backOf(s, evil).connected);
     await verdict(s);
