@@ -60,7 +60,7 @@ Deno.test("osu nbc: -f adds Coll. Init, MPI_Test, MPI_Wait and the pure time's m
   assert.ok(Math.abs(overall - (init + compute + test + wait)) <= 0.02, out[5]);
 });
 
-Deno.test("osu nbc: every non-blocking benchmark runs on 3 ranks", async () => {
+Deno.test("osu nbc: every non-blocking benchmark runs on 3 ranks (osu_ireduce_scatter too)", async () => {
   const names = Object.keys(OSU_BENCHMARKS).filter((n) => /^osu_i[a-z]/.test(n));
   assert.deepEqual(names, [
     "osu_ibarrier",
@@ -75,13 +75,15 @@ Deno.test("osu nbc: every non-blocking benchmark runs on 3 ranks", async () => {
     "osu_iscatterv",
     "osu_iallgatherv",
     "osu_ialltoallv",
+    "osu_ireduce_scatter",
   ]);
   for (const name of names) {
     const out = await osu(name, "-np", "3", "-m", "16", "-i", "3", "-x", "1");
     const rows = out.slice(5);
     if (name === "osu_ibarrier") assert.equal(rows.length, 1);
     else {
-      const first = name === "osu_iallreduce" || name === "osu_ireduce" ? 4 : 1;
+      const floats = ["osu_iallreduce", "osu_ireduce", "osu_ireduce_scatter"];
+      const first = floats.includes(name) ? 4 : 1;
       const sizes = rows.map((l) => values(l, 4)[0]);
       assert.equal(sizes[0], first, name);
       assert.equal(sizes.at(-1), 16, name);
@@ -224,6 +226,16 @@ Deno.test("osu nbc: -c notices a wrong result in the first loop and in the overl
     },
   );
   assert.equal(gather.failed, 2);
+  // osu_ireduce_scatter: 16 bytes are 4 floats, 2 to each rank; only rank 1 sees its block.
+  const rs = await spoiled(
+    ["osu_ireduce_scatter", "-m", "32", "-i", "1", "-x", "0", "-c", "-u", "0"],
+    "ireduceScatter",
+    (rank, k, bytes, rb) => {
+      if (rank === 1 && bytes === 16 && k === 2) rb.set([0], 1);
+    },
+  );
+  assert.equal(rs.failed, 16);
+  assert.deepEqual(rs.lines.slice(5).map((l) => l.slice(-4)), ["Pass", "Pass", "Fail"]);
 });
 
 Deno.test("osu nbc: -c adds OMB 7.0's calls: -u rounds and barriers per iteration, the errors' allreduce", async () => {
@@ -266,4 +278,34 @@ Deno.test("osu nbc: -c adds OMB 7.0's calls: -u rounds and barriers per iteratio
     await trace("osu_igatherv", "igatherv"),
     /igatherv wait barrier barrier allreduce barrier .* igatherv wait barrier allreduce barrier reduce/,
   );
+});
+
+Deno.test("osu nbc: osu_ireduce_scatter splits the floats as osu_reduce_scatter and times MPI_Ireduce_scatter", async () => {
+  const out = await osu("osu_ireduce_scatter", "-np", "3", "-m", "64", "-i", "3", "-x", "1");
+  assert.equal(out[1], "# OSU MPI Non-blocking Reduce_scatter Latency Test v7.0");
+  assert.deepEqual(out.slice(5).map((l) => values(l, 4)[0]), [4, 8, 16, 32, 64]);
+  // osu_ireduce_scatter.c: recvcounts of `size` floats, size / np each and one more to the
+  // first size mod np (one each to the first `size` ranks when fewer).
+  const counts: number[][] = [];
+  const program = osuProgram(
+    parseOsuArgs(["osu_ireduce_scatter", "-m", "28", "-i", "1", "-x", "0"]),
+    3,
+    () => {},
+  );
+  await mpi.mpiexec({ np: 3, mode: "native" }, (comm) =>
+    program(
+      new Proxy(comm, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop);
+          if (typeof v !== "function") return v;
+          if (prop !== "ireduceScatter") return v.bind(target);
+          return (...a: unknown[]) => {
+            if (comm.rank === 0) counts.push([...(a[2] as number[])]);
+            return v.apply(target, a);
+          };
+        },
+      }),
+    ));
+  // Sizes 4, 8, 16 bytes: 1, 2, 4 floats; two calls each (alone, overlapped).
+  assert.deepEqual(counts, [[1, 0, 0], [1, 0, 0], [1, 1, 0], [1, 1, 0], [2, 1, 1], [2, 1, 1]]);
 });

@@ -145,6 +145,11 @@ export const OSU_BENCHMARKS = {
     title: "OSU MPI Non-blocking All-to-Allv Personalized Exchange Latency Test",
     opts: "hvfm:i:x:M:t:a:cu:",
   },
+  osu_ireduce_scatter: {
+    kind: "ireduce_scatter",
+    title: "OSU MPI Non-blocking Reduce_scatter Latency Test",
+    opts: "hvfm:i:x:M:t:a:cu:",
+  },
 } as const;
 
 /**
@@ -193,7 +198,8 @@ export function isCollective(kind: string): boolean {
  * ```
  */
 export function isNonBlocking(kind: string): boolean {
-  return /^i(barrier|bcast|allreduce|reduce|gatherv?|scatterv?|allgatherv?|alltoallv?)$/.test(kind);
+  return /^i(barrier|bcast|allreduce|reduce|gatherv?|scatterv?|allgatherv?|alltoallv?|reduce_scatter)$/
+    .test(kind);
 }
 
 /**

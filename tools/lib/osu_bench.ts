@@ -19,7 +19,7 @@
  *   as OMB splits it): each rank times the operation (a barrier between timed
  *   iterations except for osu_barrier; osu_reduce's comes before each call);
  *   avg/min/max over ranks of the mean.
- * - osu_ibarrier … osu_ialltoallv (the non-blocking collectives, with the
+ * - osu_ibarrier … osu_ialltoallv, osu_ireduce_scatter (the non-blocking collectives, with the
  *   blocking ones' buffers and calls): the collective alone (start, wait),
  *   then overlapped with OSU's dummy computation of that length (modelled
  *   compute_on_host units charged in virtual time, `-t` MPI_Test calls
