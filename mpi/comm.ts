@@ -396,7 +396,12 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     }
   }
 
-  /** `MPI_Comm_free`: release the communicator's contexts (MPI_COMM_WORLD cannot be freed). */
+  /**
+   * `MPI_Comm_free`: release the communicator's contexts (MPI_COMM_WORLD
+   * cannot be freed). Its pending operations complete normally (MPI 4.0
+   * §6.4.3); its context id is free for new communicators only after they
+   * have (MpiProcess.releaseContext).
+   */
   freeComm(): void | ErrorOutcome<H> {
     try {
       this.#check("MPI_Comm_free");
@@ -407,7 +412,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
         );
       }
       this.#freed = true;
-      this.proc.markContext(this.contextId, false);
+      this.proc.releaseContext(this.contextId);
     } catch (e) {
       return this.#raise(e);
     }
