@@ -309,3 +309,33 @@ Deno.test("osu nbc: osu_ireduce_scatter splits the floats as osu_reduce_scatter 
   // Sizes 4, 8, 16 bytes: 1, 2, 4 floats; two calls each (alone, overlapped).
   assert.deepEqual(counts, [[1, 0, 0], [1, 0, 0], [1, 1, 0], [1, 1, 0], [2, 1, 1], [2, 1, 1]]);
 });
+
+Deno.test("osu nbc: -M limits the sizes as for the blocking twins (check_mem_limit's NBC_* subtypes)", async () => {
+  // osu_igather (NBC_GATHER): max × np within -M; osu_iallreduce (NBC_REDUCE): max within it.
+  const sizesOf = async (...args: string[]) => {
+    const lines: string[] = [];
+    const np = 4;
+    await mpi.mpiexec(
+      { np, mode: "native" },
+      osuProgram(parseOsuArgs(args), np, (l) => lines.push(l)),
+    );
+    return lines.slice(5).map((l) => Number(l.slice(0, 10)));
+  };
+  const quiet = ["-i", "1", "-x", "0", "-M", "1048576"];
+  const warnings: string[] = [];
+  const error = console.error;
+  console.error = (m: string) => void warnings.push(m);
+  try {
+    assert.deepEqual(await sizesOf("osu_igather", "-m", "131072:1048576", ...quiet), [
+      131072,
+      262144,
+    ]);
+    assert.deepEqual(await sizesOf("osu_iallreduce", "-m", "1048576:2097152", ...quiet), [1048576]);
+  } finally {
+    console.error = error;
+  }
+  assert.deepEqual(warnings, [
+    "Warning! Limiting max message size to: 262144. Increase -M, --mem-limit for higher message sizes.",
+    "Warning! Limiting max message size to: 1048576. Increase -M, --mem-limit for higher message sizes.",
+  ]);
+});

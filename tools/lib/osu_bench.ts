@@ -570,14 +570,17 @@ async function collective(
   // (osu_gather, osu_allgather), ALLTOALL and SCATTER need max × np within
   // -M; BCAST and REDUCE (osu_reduce, osu_allreduce) need max within it.
   // osu_gatherv and osu_allgatherv are GATHER, osu_scatterv SCATTER,
-  // osu_reduce_scatter REDUCE_SCATTER (max within -M).
-  const perRank = kind === "alltoall" || kind === "alltoallv" || kind === "gather" ||
-    kind === "scatter" || kind === "allgather" || kind === "gatherv" || kind === "scatterv" ||
-    kind === "allgatherv";
+  // osu_reduce_scatter REDUCE_SCATTER (max within -M). The non-blocking
+  // ones check as their blocking twins (NBC_GATHER, … NBC_REDUCE_SCATTER);
+  // osu_ibarrier does not check.
+  const twin = isNonBlocking(kind) ? kind.slice(1) : kind;
+  const perRank = twin === "alltoall" || twin === "alltoallv" || twin === "gather" ||
+    twin === "scatter" || twin === "allgather" || twin === "gatherv" || twin === "scatterv" ||
+    twin === "allgatherv";
   const limited = perRank
     ? (max * n > cfg.memLimit ? Math.floor(cfg.memLimit / n) : max)
-    : (kind === "bcast" || kind === "allreduce" || kind === "reduce" ||
-        kind === "reduce_scatter") && max > cfg.memLimit
+    : (twin === "bcast" || twin === "allreduce" || twin === "reduce" ||
+        twin === "reduce_scatter") && max > cfg.memLimit
     ? cfg.memLimit
     : max;
   if (limited !== max) {
