@@ -41,7 +41,7 @@ import {
   UNEQUAL,
 } from "./constants.ts";
 import type { Datatype } from "./datatype.ts";
-import { isErrhandler, raise, thrown } from "./errhandler.ts";
+import { checkErrhandler, raise, thrown } from "./errhandler.ts";
 import { MpiError } from "./errors.ts";
 import { Group } from "./group.ts";
 import { memory } from "./memory.ts";
@@ -198,14 +198,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   setErrhandler<E extends Errhandler>(handler: E): Comm<E> {
     const what = "MPI_Comm_set_errhandler";
     this.#check(what);
-    if (!isErrhandler(handler)) {
-      throw new MpiError(
-        "MPI_ERR_ARG",
-        `${what} on rank ${this.rank}: ${
-          String(handler)
-        } is not an error handler (ERRORS_ARE_FATAL, ERRORS_RETURN or a function)`,
-      );
-    }
+    checkErrhandler(what, this.rank, handler);
     this.#errhandler = handler;
     return this as unknown as Comm<E>;
   }

@@ -51,7 +51,7 @@ import type { InPacket, PacketHandler } from "./channel.ts";
 import type { Comm, Errhandler } from "./comm.ts";
 import { ERRORS_ARE_FATAL, type ERRORS_RETURN, PROC_NULL } from "./constants.ts";
 import { type Datatype, DATATYPES, isIntegerType, typeSize } from "./datatype.ts";
-import { isErrhandler, raise, thrown } from "./errhandler.ts";
+import { checkErrhandler, raise, thrown } from "./errhandler.ts";
 import { MpiError } from "./errors.ts";
 import { Group } from "./group.ts";
 import { checkOp, type Op, OPS, reduceInto, type ReductionOp } from "./ops.ts";
@@ -432,14 +432,7 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
   setErrhandler<E extends WinErrhandler>(handler: E): Win<T, E> {
     const what = "MPI_Win_set_errhandler";
     this.#check(what);
-    if (!isErrhandler(handler)) {
-      throw new MpiError(
-        "MPI_ERR_ARG",
-        `${what} on rank ${this.rank}: ${
-          String(handler)
-        } is not an error handler (ERRORS_ARE_FATAL, ERRORS_RETURN or a function)`,
-      );
-    }
+    checkErrhandler(what, this.rank, handler);
     this.#errhandler = handler;
     return this as unknown as Win<T, E>;
   }

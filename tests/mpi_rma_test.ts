@@ -334,6 +334,25 @@ Deno.test("rma: an RDMA WRITE past a window, with its rkey, is refused by the HC
   }
 });
 
+/**
+ * Send rank 1 an accumulate packet an honest origin never sends (its own
+ * check refuses first): SUM of `count` int32 at byte 12 of a window on
+ * MPI_COMM_WORLD's first duplicate (context 1).
+ */
+function forgeAccumulate(comm: { proc: mpi.Comm["proc"] }, count: number): void {
+  comm.proc.ch.send(1, {
+    type: PacketType.RMA_ACC,
+    fields: {
+      context: 1,
+      src: 0,
+      tag: mpi.OPS.indexOf("SUM"),
+      size: mpi.DATATYPES.indexOf("int32"),
+      addr: 12,
+    },
+    payload: new Uint8Array(new Int32Array(count).fill(1).buffer),
+  });
+}
+
 Deno.test("rma: a forged accumulate outside the window is refused by the target's CPU: nothing written", async () => {
   const job = await mpi.mpiexec({ np: 2, mode: "bypass" }, async (comm) => {
     const buf = comm.alloc(64, "int32");
@@ -341,20 +360,8 @@ Deno.test("rma: a forged accumulate outside the window is refused by the target'
     const win = await mpi.Win.create(comm, buf.subarray(0, 4)); // 16 bytes
     let code = "none";
     if (comm.rank === 0) {
-      // A packet an honest origin never sends (its own check refuses first): SUM of
-      // four int32 at byte 12 of the 16-byte window. The window runs on MPI_COMM_WORLD's
-      // first duplicate, context 1.
-      comm.proc.ch.send(1, {
-        type: PacketType.RMA_ACC,
-        fields: {
-          context: 1,
-          src: 0,
-          tag: mpi.OPS.indexOf("SUM"),
-          size: mpi.DATATYPES.indexOf("int32"),
-          addr: 12,
-        },
-        payload: new Uint8Array(new Int32Array([1, 1, 1, 1]).buffer),
-      });
+      // Four int32 at byte 12 of the 16-byte window.
+      forgeAccumulate(comm, 4);
       try {
         await win.lock(mpi.LOCK_SHARED, 1); // the refusal arrives before the grant
       } catch (e) {
@@ -539,17 +546,7 @@ Deno.test("rma: a window's handler function sees each error once, with the windo
     if (comm.rank === 0) {
       // A forged accumulate beyond rank 1's window: rank 1's CPU refuses it, and the refusal
       // fails rank 0's next synchronization on the window, under the window's handler.
-      comm.proc.ch.send(1, {
-        type: PacketType.RMA_ACC,
-        fields: {
-          context: 1,
-          src: 0,
-          tag: mpi.OPS.indexOf("SUM"),
-          size: mpi.DATATYPES.indexOf("int32"),
-          addr: 12,
-        },
-        payload: new Uint8Array(new Int32Array([1, 1]).buffer),
-      });
+      forgeAccumulate(comm, 2);
       const l = await win.lock(mpi.LOCK_SHARED, 1);
       late = l instanceof mpi.MpiError ? l.code : "no error";
     }
