@@ -48,7 +48,7 @@
 import { Access, type Mr } from "../drivers/verbs/mod.ts";
 import { type Buf, DomRegion, MpiBuffer, type Region, toRegion } from "./buffer.ts";
 import type { InPacket, PacketHandler } from "./channel.ts";
-import type { Comm, Errhandler } from "./comm.ts";
+import type { Comm, Errhandler, ErrorOutcome } from "./comm.ts";
 import { ERRORS_ARE_FATAL, type ERRORS_RETURN, PROC_NULL } from "./constants.ts";
 import { type Datatype, DATATYPES, isIntegerType, typeSize } from "./datatype.ts";
 import { checkErrhandler, raise, thrown } from "./errhandler.ts";
@@ -218,6 +218,21 @@ function windowsOf(proc: MpiProcess): Map<number, Win> {
   return wins;
 }
 
+/**
+ * Window creation's errors go to the communicator's handler (MPICH's
+ * win_create.c: MPIR_Err_return_comm on the communicator it was given).
+ */
+function raiseOn<H extends Errhandler>(comm: Comm<H>, e: unknown): ErrorOutcome<H> {
+  return raise(
+    comm.getErrhandler(),
+    comm as Comm<Errhandler>,
+    e,
+    comm.proc.ch.failure,
+  ) as ErrorOutcome<
+    H
+  >;
+}
+
 /** Add `delta` to `m`'s count for `key`. */
 function count(m: Map<number, number>, key: number, delta: number): void {
   m.set(key, (m.get(key) ?? 0) + delta);
@@ -314,58 +329,70 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
    * `MPI_Win_create` (MPI-3.1 §11.2.1), collective over `comm`: expose
    * `memory` (an `MpiBuffer` of this rank; a JS array is outside the
    * simulated machine, where no HCA can reach it). `dispUnit` defaults to
-   * the buffer's element size.
+   * the buffer's element size. Its errors go to `comm`'s handler (MPICH's
+   * win_create.c), not to a window's.
    */
-  static async create<T extends Datatype>(
-    comm: Comm<Errhandler>,
+  static async create<T extends Datatype, H extends Errhandler = typeof ERRORS_ARE_FATAL>(
+    comm: Comm<H>,
     memory: MpiBuffer<T>,
     opts: { dispUnit?: number } = {},
-  ): Promise<Win<T>> {
+  ): Promise<Win<T> | ErrorOutcome<H>> {
     const what = "MPI_Win_create";
-    comm.proc.check(what);
-    if (!(memory instanceof MpiBuffer)) {
-      throw new MpiError(
-        "MPI_ERR_BUFFER",
-        `${what} on rank ${comm.rank}: window memory must be an MpiBuffer from comm.alloc (a JS array is outside the simulated machine; no HCA can reach it)`,
-      );
+    try {
+      comm.proc.check(what);
+      if (!(memory instanceof MpiBuffer)) {
+        throw new MpiError(
+          "MPI_ERR_BUFFER",
+          `${what} on rank ${comm.rank}: window memory must be an MpiBuffer from comm.alloc (a JS array is outside the simulated machine; no HCA can reach it)`,
+        );
+      }
+      toRegion(memory, comm.proc.rank, what); // freed, another rank's
+      return await Win.#make(comm, memory, opts.dispUnit ?? typeSize(memory.datatype), "create");
+    } catch (e) {
+      return raiseOn(comm, e);
     }
-    toRegion(memory, comm.proc.rank, what); // freed, another rank's
-    return await Win.#make(comm, memory, opts.dispUnit ?? typeSize(memory.datatype), "create");
   }
 
   /**
    * `MPI_Win_allocate` (MPI-3.1 §11.2.2), collective: allocate `length`
    * elements of `datatype` in this rank's memory and expose them; `free`
-   * releases them.
+   * releases them. Its errors, as `create`'s, go to `comm`'s handler.
    */
-  static async allocate<T extends Datatype = "uint8">(
-    comm: Comm<Errhandler>,
+  static async allocate<
+    T extends Datatype = "uint8",
+    H extends Errhandler = typeof ERRORS_ARE_FATAL,
+  >(
+    comm: Comm<H>,
     length: number,
     datatype?: T,
     opts: { dispUnit?: number } = {},
-  ): Promise<Win<T>> {
+  ): Promise<Win<T> | ErrorOutcome<H>> {
     const what = "MPI_Win_allocate";
-    comm.proc.check(what);
-    const dt = (datatype ?? "uint8") as T;
-    typeSize(dt);
-    if (!Number.isInteger(length) || length < 0) {
-      throw new MpiError(
-        "MPI_ERR_SIZE",
-        `${what} on rank ${comm.rank}: size ${length} must be a non-negative integer`,
-      );
-    }
-    const memory = MpiBuffer.allocate(comm.proc.dom.memory, comm.proc.rank, length, dt);
     try {
-      return await Win.#make(comm, memory, opts.dispUnit ?? typeSize(dt), "allocate");
+      comm.proc.check(what);
+      const dt = (datatype ?? "uint8") as T;
+      typeSize(dt);
+      if (!Number.isInteger(length) || length < 0) {
+        throw new MpiError(
+          "MPI_ERR_SIZE",
+          `${what} on rank ${comm.rank}: size ${length} must be a non-negative integer`,
+        );
+      }
+      const memory = MpiBuffer.allocate(comm.proc.dom.memory, comm.proc.rank, length, dt);
+      try {
+        return await Win.#make(comm, memory, opts.dispUnit ?? typeSize(dt), "allocate");
+      } catch (e) {
+        comm.proc.dom.memory.free(memory.addr);
+        memory.allocation.freed = true;
+        throw e;
+      }
     } catch (e) {
-      comm.proc.dom.memory.free(memory.addr);
-      memory.allocation.freed = true;
-      throw e;
+      return raiseOn(comm, e);
     }
   }
 
-  static async #make<T extends Datatype>(
-    comm: Comm<Errhandler>,
+  static async #make<T extends Datatype, H extends Errhandler>(
+    comm: Comm<H>,
     memory: MpiBuffer<T>,
     dispUnit: number,
     flavor: "create" | "allocate",
