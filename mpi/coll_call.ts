@@ -288,7 +288,7 @@ export async function nonblocking<E extends MpiError>(
     c.check(what);
     const proc = c.proc;
     const taken: DomRegion[] = [];
-    const sched = new Schedule(new Request("coll", proc.rank, what));
+    const sched = new Schedule(new Request("coll", proc.rank, what), c.contextId);
     const env = collEnv(c, what, scheduleTag(c.nextSchedule()), taken, (r) => sched.barrier(r));
     let talked = false;
     const { isend, irecv } = env;

@@ -41,7 +41,7 @@ import {
   UNEQUAL,
 } from "./constants.ts";
 import type { Datatype } from "./datatype.ts";
-import { isErrhandler, raise, thrown } from "./errhandler.ts";
+import { checkErrhandler, raise, thrown } from "./errhandler.ts";
 import { MpiError } from "./errors.ts";
 import { Group } from "./group.ts";
 import { memory } from "./memory.ts";
@@ -198,14 +198,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   setErrhandler<E extends Errhandler>(handler: E): Comm<E> {
     const what = "MPI_Comm_set_errhandler";
     this.#check(what);
-    if (!isErrhandler(handler)) {
-      throw new MpiError(
-        "MPI_ERR_ARG",
-        `${what} on rank ${this.rank}: ${
-          String(handler)
-        } is not an error handler (ERRORS_ARE_FATAL, ERRORS_RETURN or a function)`,
-      );
-    }
+    checkErrhandler(what, this.rank, handler);
     this.#errhandler = handler;
     return this as unknown as Comm<E>;
   }
@@ -396,7 +389,12 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     }
   }
 
-  /** `MPI_Comm_free`: release the communicator's contexts (MPI_COMM_WORLD cannot be freed). */
+  /**
+   * `MPI_Comm_free`: release the communicator's contexts (MPI_COMM_WORLD
+   * cannot be freed). Its pending operations complete normally (MPI 4.0
+   * §6.4.3); its context id is free for new communicators only after they
+   * have (MpiProcess.releaseContext).
+   */
   freeComm(): void | ErrorOutcome<H> {
     try {
       this.#check("MPI_Comm_free");
@@ -407,7 +405,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
         );
       }
       this.#freed = true;
-      this.proc.markContext(this.contextId, false);
+      this.proc.releaseContext(this.contextId);
     } catch (e) {
       return this.#raise(e);
     }

@@ -70,6 +70,28 @@ export function isErrhandler(
 }
 
 /**
+ * MPI_Comm_set_errhandler's and MPI_Win_set_errhandler's check: `h` must be
+ * an error handler, else `MPI_ERR_ARG` naming the call and the rank.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkErrhandler } from "./errhandler.ts";
+ * checkErrhandler("MPI_Win_set_errhandler", 0, "ERRORS_RETURN");
+ * assert.throws(() => checkErrhandler("MPI_Win_set_errhandler", 1, 7), /MPI_ERR_ARG: .* 7 is not an error handler/);
+ * ```
+ */
+export function checkErrhandler(what: string, rank: number, h: unknown): void {
+  if (isErrhandler(h)) return;
+  throw new MpiError(
+    "MPI_ERR_ARG",
+    `${what} on rank ${rank}: ${
+      String(h)
+    } is not an error handler (ERRORS_ARE_FATAL, ERRORS_RETURN or a function)`,
+  );
+}
+
+/**
  * The result of a call made inside another: an error it returned (its
  * handler has seen it) is thrown on, for the outer call to raise.
  *

@@ -65,7 +65,17 @@ export {
 } from "./coll/tuning.ts";
 export { type MpiParams, mpiParams } from "./params.ts";
 export type { MpiCounters } from "./process.ts";
-export { type AccOp, LOCK_EXCLUSIVE, LOCK_SHARED, type LockType, MODE, Win } from "./rma.ts";
+export {
+  type AccOp,
+  LOCK_EXCLUSIVE,
+  LOCK_SHARED,
+  type LockType,
+  MODE,
+  Win,
+  type WinErrhandler,
+  type WinErrhandlerFunction,
+  type WinErrorOutcome,
+} from "./rma.ts";
 export type { MessageCounters } from "./pt2pt.ts";
 export type { ChannelCounters } from "./channel.ts";
 export type { RegCacheStats } from "./regcache.ts";

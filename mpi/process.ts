@@ -65,6 +65,8 @@ export class MpiProcess {
   /** Non-blocking collectives in progress, advanced by the channel's progress engine. */
   readonly schedules: Schedules;
   #free = new Uint8Array(CONTEXT_IDS / 8).fill(0xff);
+  /** Context ids of freed communicators whose operations were still pending. */
+  #freeing = new Set<number>();
   #scratch = new Map<number, DomRegion[]>();
 
   /**
@@ -98,9 +100,37 @@ export class MpiProcess {
     if (this.ch.failure) throw this.ch.failure;
   }
 
-  /** A copy of the free-context bitmask (bit set = id free here). */
+  /**
+   * A copy of the free-context bitmask (bit set = id free here). The id of
+   * a communicator freed with operations pending is free only once they
+   * have completed ({@link releaseContext}).
+   */
   contextMask(): Uint8Array {
+    for (const id of this.#freeing) {
+      if (this.#busy(id)) continue;
+      this.#freeing.delete(id);
+      this.markContext(id, false);
+    }
     return this.#free.slice();
+  }
+
+  /**
+   * MPI_Comm_free's release of context id `id` (MPI 4.0 §6.4.3: the
+   * communicator is deallocated once its pending operations complete, as
+   * MPICH releases the id when the last reference goes). While a receive
+   * posted on its contexts or a non-blocking collective on it is pending,
+   * the id stays taken: a new communicator with the same id would take its
+   * messages (each communicator numbers its collectives' tags from 0), and
+   * it theirs.
+   */
+  releaseContext(id: number): void {
+    if (this.#busy(id)) this.#freeing.add(id);
+    else this.markContext(id, false);
+  }
+
+  #busy(id: number): boolean {
+    return this.schedules.runningOn(id) || this.p2p.postedOn(2 * id) ||
+      this.p2p.postedOn(2 * id + 1);
   }
 
   /** Mark context id `id` used (`used` true) or free. */

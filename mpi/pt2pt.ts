@@ -804,6 +804,11 @@ export class PointToPoint implements PacketHandler {
     return this.#posted.length;
   }
 
+  /** Whether a receive posted on `context` waits for a message (a freed communicator's id stays taken). */
+  postedOn(context: number): boolean {
+    return this.#posted.some((pr) => pr.context === context);
+  }
+
   /** Unexpected messages held (for diagnostics). */
   get unexpectedCount(): number {
     return this.#unexpected.length;

@@ -34,7 +34,8 @@
  *   post and complete notices — is handled only when the target is inside
  *   an MPI call, as in MVAPICH2 without its asynchronous progress thread: a
  *   target that computes delays them. Puts and gets never wait for it.
- * - **Errors** (thrown: a window's handler is ERRORS_ARE_FATAL): a freed
+ * - **Errors** go to the window's error handler (MPI 4.0 §9.3;
+ *   ERRORS_ARE_FATAL, which throws, until `setErrhandler`): a freed
  *   window (MPI_ERR_WIN), an operation outside an epoch or an unlock
  *   without a lock (MPI_ERR_RMA_SYNC), a target range beyond the window
  *   (MPI_ERR_RMA_RANGE, checked at the origin, again at the target for what
@@ -47,10 +48,10 @@
 import { Access, type Mr } from "../drivers/verbs/mod.ts";
 import { type Buf, DomRegion, MpiBuffer, type Region, toRegion } from "./buffer.ts";
 import type { InPacket, PacketHandler } from "./channel.ts";
-import type { Comm, Errhandler } from "./comm.ts";
-import { ERRORS_ARE_FATAL, PROC_NULL } from "./constants.ts";
+import type { Comm, Errhandler, ErrorOutcome } from "./comm.ts";
+import { ERRORS_ARE_FATAL, type ERRORS_RETURN, PROC_NULL } from "./constants.ts";
 import { type Datatype, DATATYPES, isIntegerType, typeSize } from "./datatype.ts";
-import { thrown } from "./errhandler.ts";
+import { checkErrhandler, raise, thrown } from "./errhandler.ts";
 import { MpiError } from "./errors.ts";
 import { Group } from "./group.ts";
 import { checkOp, type Op, OPS, reduceInto, type ReductionOp } from "./ops.ts";
@@ -143,6 +144,54 @@ interface Remote {
   dispUnit: number;
 }
 
+/**
+ * A window's error handler function (`MPI_Win_create_errhandler`'s
+ * MPI_Win_errhandler_function, MPI 4.0 §9.3.2): called with the window and
+ * the error; the call that failed then returns the error.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { WinErrhandlerFunction } from "./rma.ts";
+ * const seen: string[] = [];
+ * const log: WinErrhandlerFunction = (win, e) => void seen.push(`${win.rank}: ${e.code}`);
+ * assert.equal(typeof log, "function");
+ * ```
+ */
+export type WinErrhandlerFunction = (win: Win<Datatype, WinErrhandler>, error: MpiError) => void;
+
+/**
+ * A window's error handler (MPI 4.0 §9.3): `ERRORS_ARE_FATAL` (every
+ * window's at creation), `ERRORS_RETURN`, or a function.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ERRORS_RETURN } from "./constants.ts";
+ * import type { WinErrhandler } from "./rma.ts";
+ * const h: WinErrhandler = ERRORS_RETURN;
+ * assert.equal(h, "ERRORS_RETURN");
+ * ```
+ */
+export type WinErrhandler = typeof ERRORS_ARE_FATAL | typeof ERRORS_RETURN | WinErrhandlerFunction;
+
+/**
+ * What a window call may return besides its result under handler `H`:
+ * nothing more under ERRORS_ARE_FATAL (the error is thrown), the
+ * `MpiError` otherwise.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MpiError } from "./errors.ts";
+ * import type { WinErrorOutcome } from "./rma.ts";
+ * const e: WinErrorOutcome<"ERRORS_RETURN"> = new MpiError("MPI_ERR_WIN", "freed");
+ * assert.equal(e.code, "MPI_ERR_WIN");
+ * ```
+ */
+export type WinErrorOutcome<H extends WinErrhandler> = H extends typeof ERRORS_ARE_FATAL ? never
+  : MpiError;
+
 /** The windows of each process, by context id, and the packet handler routing to them. */
 const engines = new WeakMap<MpiProcess, Map<number, Win>>();
 
@@ -167,6 +216,21 @@ function windowsOf(proc: MpiProcess): Map<number, Win> {
     proc.p2p.rma = handler;
   }
   return wins;
+}
+
+/**
+ * Window creation's errors go to the communicator's handler (MPICH's
+ * win_create.c: MPIR_Err_return_comm on the communicator it was given).
+ */
+function raiseOn<H extends Errhandler>(comm: Comm<H>, e: unknown): ErrorOutcome<H> {
+  return raise(
+    comm.getErrhandler(),
+    comm as Comm<Errhandler>,
+    e,
+    comm.proc.ch.failure,
+  ) as ErrorOutcome<
+    H
+  >;
 }
 
 /** Add `delta` to `m`'s count for `key`. */
@@ -198,11 +262,13 @@ const WINDOW_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_R
  * assert.deepEqual(job.results, [[0, 11, 0, 0], [0, 10, 0, 0]]);
  * ```
  */
-export class Win<T extends Datatype = Datatype> {
+export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof ERRORS_ARE_FATAL> {
   /** The window's rank (its communicator's). */
   readonly rank: number;
   /** Ranks in the window. */
   readonly size: number;
+  /** MPI 4.0 §9.3: a window's handler is ERRORS_ARE_FATAL until set, whatever its communicator's. */
+  #errhandler: WinErrhandler = ERRORS_ARE_FATAL;
   #comm: Comm<typeof ERRORS_ARE_FATAL>;
   #proc: MpiProcess;
   #ctx: number;
@@ -263,58 +329,70 @@ export class Win<T extends Datatype = Datatype> {
    * `MPI_Win_create` (MPI-3.1 §11.2.1), collective over `comm`: expose
    * `memory` (an `MpiBuffer` of this rank; a JS array is outside the
    * simulated machine, where no HCA can reach it). `dispUnit` defaults to
-   * the buffer's element size.
+   * the buffer's element size. Its errors go to `comm`'s handler (MPICH's
+   * win_create.c), not to a window's.
    */
-  static async create<T extends Datatype>(
-    comm: Comm<Errhandler>,
+  static async create<T extends Datatype, H extends Errhandler = typeof ERRORS_ARE_FATAL>(
+    comm: Comm<H>,
     memory: MpiBuffer<T>,
     opts: { dispUnit?: number } = {},
-  ): Promise<Win<T>> {
+  ): Promise<Win<T> | ErrorOutcome<H>> {
     const what = "MPI_Win_create";
-    comm.proc.check(what);
-    if (!(memory instanceof MpiBuffer)) {
-      throw new MpiError(
-        "MPI_ERR_BUFFER",
-        `${what} on rank ${comm.rank}: window memory must be an MpiBuffer from comm.alloc (a JS array is outside the simulated machine; no HCA can reach it)`,
-      );
+    try {
+      comm.proc.check(what);
+      if (!(memory instanceof MpiBuffer)) {
+        throw new MpiError(
+          "MPI_ERR_BUFFER",
+          `${what} on rank ${comm.rank}: window memory must be an MpiBuffer from comm.alloc (a JS array is outside the simulated machine; no HCA can reach it)`,
+        );
+      }
+      toRegion(memory, comm.proc.rank, what); // freed, another rank's
+      return await Win.#make(comm, memory, opts.dispUnit ?? typeSize(memory.datatype), "create");
+    } catch (e) {
+      return raiseOn(comm, e);
     }
-    toRegion(memory, comm.proc.rank, what); // freed, another rank's
-    return await Win.#make(comm, memory, opts.dispUnit ?? typeSize(memory.datatype), "create");
   }
 
   /**
    * `MPI_Win_allocate` (MPI-3.1 §11.2.2), collective: allocate `length`
    * elements of `datatype` in this rank's memory and expose them; `free`
-   * releases them.
+   * releases them. Its errors, as `create`'s, go to `comm`'s handler.
    */
-  static async allocate<T extends Datatype = "uint8">(
-    comm: Comm<Errhandler>,
+  static async allocate<
+    T extends Datatype = "uint8",
+    H extends Errhandler = typeof ERRORS_ARE_FATAL,
+  >(
+    comm: Comm<H>,
     length: number,
     datatype?: T,
     opts: { dispUnit?: number } = {},
-  ): Promise<Win<T>> {
+  ): Promise<Win<T> | ErrorOutcome<H>> {
     const what = "MPI_Win_allocate";
-    comm.proc.check(what);
-    const dt = (datatype ?? "uint8") as T;
-    typeSize(dt);
-    if (!Number.isInteger(length) || length < 0) {
-      throw new MpiError(
-        "MPI_ERR_SIZE",
-        `${what} on rank ${comm.rank}: size ${length} must be a non-negative integer`,
-      );
-    }
-    const memory = MpiBuffer.allocate(comm.proc.dom.memory, comm.proc.rank, length, dt);
     try {
-      return await Win.#make(comm, memory, opts.dispUnit ?? typeSize(dt), "allocate");
+      comm.proc.check(what);
+      const dt = (datatype ?? "uint8") as T;
+      typeSize(dt);
+      if (!Number.isInteger(length) || length < 0) {
+        throw new MpiError(
+          "MPI_ERR_SIZE",
+          `${what} on rank ${comm.rank}: size ${length} must be a non-negative integer`,
+        );
+      }
+      const memory = MpiBuffer.allocate(comm.proc.dom.memory, comm.proc.rank, length, dt);
+      try {
+        return await Win.#make(comm, memory, opts.dispUnit ?? typeSize(dt), "allocate");
+      } catch (e) {
+        comm.proc.dom.memory.free(memory.addr);
+        memory.allocation.freed = true;
+        throw e;
+      }
     } catch (e) {
-      comm.proc.dom.memory.free(memory.addr);
-      memory.allocation.freed = true;
-      throw e;
+      return raiseOn(comm, e);
     }
   }
 
-  static async #make<T extends Datatype>(
-    comm: Comm<Errhandler>,
+  static async #make<T extends Datatype, H extends Errhandler>(
+    comm: Comm<H>,
     memory: MpiBuffer<T>,
     dispUnit: number,
     flavor: "create" | "allocate",
@@ -352,6 +430,64 @@ export class Win<T extends Datatype = Datatype> {
     // The memory cannot be freed while the window exposes it.
     memory.allocation.pins++;
     return win;
+  }
+
+  // ---------------------------------------------------------------- error handling
+
+  /**
+   * MPI 4.0 §9.3: an error a call on the window detects goes to the
+   * window's error handler (errhandler.ts's rules: ERRORS_ARE_FATAL throws,
+   * a function is called once, then the call returns the error; the job's
+   * end and errors that are not MPI errors always throw).
+   */
+  #raise(e: unknown): WinErrorOutcome<H> {
+    return raise(
+      this.#errhandler,
+      this as Win<Datatype, WinErrhandler>,
+      e,
+      this.#proc.ch.failure,
+    ) as WinErrorOutcome<H>;
+  }
+
+  /**
+   * `MPI_Win_set_errhandler` (MPI 4.0 §9.3.2): what calls on this window do
+   * with the errors they detect, from now on. Returns the window itself,
+   * typed for the handler: under anything but ERRORS_ARE_FATAL each call's
+   * result may be an {@link MpiError}. A handler that is not one is
+   * `MPI_ERR_ARG`, a freed window `MPI_ERR_WIN` (thrown).
+   */
+  setErrhandler<E extends WinErrhandler>(handler: E): Win<T, E> {
+    const what = "MPI_Win_set_errhandler";
+    this.#check(what);
+    checkErrhandler(what, this.rank, handler);
+    this.#errhandler = handler;
+    return this as unknown as Win<T, E>;
+  }
+
+  /** `MPI_Win_get_errhandler`: the window's error handler. */
+  getErrhandler(): WinErrhandler {
+    return this.#errhandler;
+  }
+
+  /**
+   * `MPI_Win_call_errhandler` (MPI 4.0 §9.5): give `error` to the window's
+   * handler. ERRORS_ARE_FATAL throws it (the job ends); a function is
+   * called with the window and the error; then, as under ERRORS_RETURN,
+   * the call returns nothing (MPI_SUCCESS: MPICH's win_call_errhandler.c,
+   * "MPI_ERRORS_RETURN should always return MPI_SUCCESS").
+   */
+  callErrhandler(error: MpiError): void {
+    const what = "MPI_Win_call_errhandler";
+    this.#check(what);
+    if (!(error instanceof MpiError)) {
+      throw new MpiError(
+        "MPI_ERR_ARG",
+        `${what} on rank ${this.rank}: ${String(error)} is not an MPI error`,
+      );
+    }
+    const h = this.#errhandler;
+    if (h === ERRORS_ARE_FATAL) throw error;
+    if (typeof h === "function") h(this as Win<Datatype, WinErrhandler>, error);
   }
 
   // ---------------------------------------------------------------- checks
@@ -442,8 +578,12 @@ export class Win<T extends Datatype = Datatype> {
    * An RDMA WRITE posted at once; it completes at the next `fence`,
    * `flush`, `unlock` or `complete`, and `origin` must not change before.
    */
-  async put(origin: Buf, target: number, targetDisp = 0): Promise<void> {
-    await this.#move("MPI_Put", origin, target, targetDisp, false);
+  async put(origin: Buf, target: number, targetDisp = 0): Promise<void | WinErrorOutcome<H>> {
+    try {
+      await this.#move("MPI_Put", origin, target, targetDisp, false);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -451,8 +591,12 @@ export class Win<T extends Datatype = Datatype> {
    * `target`'s window from `targetDisp` into `origin`, by RDMA READ. The
    * data is there after the next synchronization.
    */
-  async get(origin: Buf, target: number, targetDisp = 0): Promise<void> {
-    await this.#move("MPI_Get", origin, target, targetDisp, true);
+  async get(origin: Buf, target: number, targetDisp = 0): Promise<void | WinErrorOutcome<H>> {
+    try {
+      await this.#move("MPI_Get", origin, target, targetDisp, true);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   async #move(
@@ -566,15 +710,24 @@ export class Win<T extends Datatype = Datatype> {
    * `REPLACE` overwrites), atomically per element with respect to other
    * accumulates. The target's CPU applies it (see the module comment).
    */
-  async accumulate(origin: Buf, target: number, targetDisp: number, op: AccOp): Promise<void> {
-    const what = "MPI_Accumulate";
-    const { region, datatype } = this.#begin(what, origin, target);
-    this.#checkAccOp(what, op, datatype, region.bytes / typeSize(datatype), false);
-    if (target === PROC_NULL) return;
-    const off = this.#targetRange(what, target, targetDisp, region.bytes);
-    this.#checkEpoch(what, target);
-    await this.#issue();
-    this.#accumulate(region, datatype, target, off, op, undefined);
+  async accumulate(
+    origin: Buf,
+    target: number,
+    targetDisp: number,
+    op: AccOp,
+  ): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Accumulate";
+      const { region, datatype } = this.#begin(what, origin, target);
+      this.#checkAccOp(what, op, datatype, region.bytes / typeSize(datatype), false);
+      if (target === PROC_NULL) return;
+      const off = this.#targetRange(what, target, targetDisp, region.bytes);
+      this.#checkEpoch(what, target);
+      await this.#issue();
+      this.#accumulate(region, datatype, target, off, op, undefined);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -588,17 +741,21 @@ export class Win<T extends Datatype = Datatype> {
     target: number,
     targetDisp: number,
     op: AccOp,
-  ): Promise<void> {
-    const what = "MPI_Get_accumulate";
-    const { region, datatype } = this.#begin(what, origin, target);
-    const res = toRegion(result, this.#proc.rank, what);
-    this.#sameShape(what, region, datatype, res.region, res.datatype, "result");
-    this.#checkAccOp(what, op, datatype, region.bytes / typeSize(datatype), true);
-    if (target === PROC_NULL) return;
-    const off = this.#targetRange(what, target, targetDisp, region.bytes);
-    this.#checkEpoch(what, target);
-    await this.#issue();
-    this.#accumulate(region, datatype, target, off, op, res.region);
+  ): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Get_accumulate";
+      const { region, datatype } = this.#begin(what, origin, target);
+      const res = toRegion(result, this.#proc.rank, what);
+      this.#sameShape(what, region, datatype, res.region, res.datatype, "result");
+      this.#checkAccOp(what, op, datatype, region.bytes / typeSize(datatype), true);
+      if (target === PROC_NULL) return;
+      const off = this.#targetRange(what, target, targetDisp, region.bytes);
+      this.#checkEpoch(what, target);
+      await this.#issue();
+      this.#accumulate(region, datatype, target, off, op, res.region);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -610,19 +767,23 @@ export class Win<T extends Datatype = Datatype> {
     target: number,
     targetDisp: number,
     op: AccOp,
-  ): Promise<void> {
-    const what = "MPI_Fetch_and_op";
-    this.#check(what);
-    const o = toRegion(origin, this.#proc.rank, what);
-    if (o.region.bytes !== typeSize(o.datatype)) {
-      throw new MpiError(
-        "MPI_ERR_COUNT",
-        `${what} on rank ${this.rank}: the origin buffer must hold exactly one ${o.datatype} element, not ${
-          o.region.bytes / typeSize(o.datatype)
-        }`,
-      );
+  ): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Fetch_and_op";
+      this.#check(what);
+      const o = toRegion(origin, this.#proc.rank, what);
+      if (o.region.bytes !== typeSize(o.datatype)) {
+        throw new MpiError(
+          "MPI_ERR_COUNT",
+          `${what} on rank ${this.rank}: the origin buffer must hold exactly one ${o.datatype} element, not ${
+            o.region.bytes / typeSize(o.datatype)
+          }`,
+        );
+      }
+      thrown(await this.getAccumulate(origin, result, target, targetDisp, op));
+    } catch (e) {
+      return this.#raise(e);
     }
-    await this.getAccumulate(origin, result, target, targetDisp, op);
   }
 
   /**
@@ -636,51 +797,55 @@ export class Win<T extends Datatype = Datatype> {
     result: Buf,
     target: number,
     targetDisp: number,
-  ): Promise<void> {
-    const what = "MPI_Compare_and_swap";
-    const { region, datatype } = this.#begin(what, origin, target);
-    const cmp = toRegion(compare, this.#proc.rank, what);
-    const res = toRegion(result, this.#proc.rank, what);
-    if (!isIntegerType(datatype) && datatype !== "byte") {
-      throw new MpiError(
-        "MPI_ERR_TYPE",
-        `${what} on rank ${this.rank}: ${datatype} is not an integer or byte type (MPI-3.1 §11.3.4)`,
-      );
+  ): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Compare_and_swap";
+      const { region, datatype } = this.#begin(what, origin, target);
+      const cmp = toRegion(compare, this.#proc.rank, what);
+      const res = toRegion(result, this.#proc.rank, what);
+      if (!isIntegerType(datatype) && datatype !== "byte") {
+        throw new MpiError(
+          "MPI_ERR_TYPE",
+          `${what} on rank ${this.rank}: ${datatype} is not an integer or byte type (MPI-3.1 §11.3.4)`,
+        );
+      }
+      if (region.bytes !== typeSize(datatype)) {
+        throw new MpiError(
+          "MPI_ERR_COUNT",
+          `${what} on rank ${this.rank}: the origin buffer must hold exactly one ${datatype} element`,
+        );
+      }
+      this.#sameShape(what, region, datatype, cmp.region, cmp.datatype, "compare");
+      this.#sameShape(what, region, datatype, res.region, res.datatype, "result");
+      if (target === PROC_NULL) return;
+      const off = this.#targetRange(what, target, targetDisp, region.bytes);
+      this.#checkEpoch(what, target);
+      await this.#issue();
+      const payload = new Uint8Array(2 * region.bytes);
+      payload.set(region.read(0, region.bytes));
+      payload.set(cmp.region.read(0, region.bytes), region.bytes);
+      if (target === this.rank) {
+        res.region.write(0, this.#cas(off, datatype, payload));
+        return;
+      }
+      const id = this.#nextFetch++;
+      this.#fetches.set(id, { target, region: res.region, off: 0 });
+      this.#pending[target]++;
+      this.#pendingLocal[target]++;
+      this.#proc.ch.send(this.#comm.group[target], {
+        type: PacketType.RMA_CAS,
+        fields: {
+          context: this.#ctx,
+          src: this.rank,
+          size: DATATYPES.indexOf(datatype),
+          addr: off,
+          rreq: id,
+        },
+        payload,
+      });
+    } catch (e) {
+      return this.#raise(e);
     }
-    if (region.bytes !== typeSize(datatype)) {
-      throw new MpiError(
-        "MPI_ERR_COUNT",
-        `${what} on rank ${this.rank}: the origin buffer must hold exactly one ${datatype} element`,
-      );
-    }
-    this.#sameShape(what, region, datatype, cmp.region, cmp.datatype, "compare");
-    this.#sameShape(what, region, datatype, res.region, res.datatype, "result");
-    if (target === PROC_NULL) return;
-    const off = this.#targetRange(what, target, targetDisp, region.bytes);
-    this.#checkEpoch(what, target);
-    await this.#issue();
-    const payload = new Uint8Array(2 * region.bytes);
-    payload.set(region.read(0, region.bytes));
-    payload.set(cmp.region.read(0, region.bytes), region.bytes);
-    if (target === this.rank) {
-      res.region.write(0, this.#cas(off, datatype, payload));
-      return;
-    }
-    const id = this.#nextFetch++;
-    this.#fetches.set(id, { target, region: res.region, off: 0 });
-    this.#pending[target]++;
-    this.#pendingLocal[target]++;
-    this.#proc.ch.send(this.#comm.group[target], {
-      type: PacketType.RMA_CAS,
-      fields: {
-        context: this.#ctx,
-        src: this.rank,
-        size: DATATYPES.indexOf(datatype),
-        addr: off,
-        rreq: id,
-      },
-      payload,
-    });
   }
 
   #sameShape(
@@ -928,22 +1093,26 @@ export class Win<T extends Datatype = Datatype> {
    * it then opens the next active-target epoch, unless `assert` has
    * `MODE.NOSUCCEED`.
    */
-  async fence(assert = 0): Promise<void> {
-    const what = "MPI_Win_fence";
-    this.#check(what);
-    this.#checkAssert(what, assert);
-    if (this.#locks.size > 0 || this.#lockAll || this.#startGroup || this.#postGroup) {
-      throw new MpiError(
-        "MPI_ERR_RMA_SYNC",
-        `${what} on rank ${this.rank}: a ${
-          this.#startGroup || this.#postGroup ? "post/start" : "lock"
-        } epoch is open (MPI-3.1 §11.5: fence only between active-target epochs)`,
-      );
+  async fence(assert = 0): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_fence";
+      this.#check(what);
+      this.#checkAssert(what, assert);
+      if (this.#locks.size > 0 || this.#lockAll || this.#startGroup || this.#postGroup) {
+        throw new MpiError(
+          "MPI_ERR_RMA_SYNC",
+          `${what} on rank ${this.rank}: a ${
+            this.#startGroup || this.#postGroup ? "post/start" : "lock"
+          } epoch is open (MPI-3.1 §11.5: fence only between active-target epochs)`,
+        );
+      }
+      await this.#complete(this.#all(), what);
+      await this.#comm.barrier();
+      this.#fenceOpen = (assert & MODE.NOSUCCEED) === 0;
+      this.#fenceOps = 0;
+    } catch (e) {
+      return this.#raise(e);
     }
-    await this.#complete(this.#all(), what);
-    await this.#comm.barrier();
-    this.#fenceOpen = (assert & MODE.NOSUCCEED) === 0;
-    this.#fenceOps = 0;
   }
 
   #checkNoFenceEpoch(what: string): void {
@@ -960,30 +1129,34 @@ export class Win<T extends Datatype = Datatype> {
    * `target`, holding its lock `lockType`. Returns once the target's lock
    * manager granted it, which needs the target inside an MPI call.
    */
-  async lock(lockType: LockType, target: number, assert = 0): Promise<void> {
-    const what = "MPI_Win_lock";
-    this.#check(what);
-    if (lockType !== LOCK_EXCLUSIVE && lockType !== LOCK_SHARED) {
-      throw new MpiError(
-        "MPI_ERR_LOCKTYPE",
-        `${what} on rank ${this.rank}: lock type '${
-          String(lockType)
-        }' (LOCK_EXCLUSIVE or LOCK_SHARED)`,
-      );
+  async lock(lockType: LockType, target: number, assert = 0): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_lock";
+      this.#check(what);
+      if (lockType !== LOCK_EXCLUSIVE && lockType !== LOCK_SHARED) {
+        throw new MpiError(
+          "MPI_ERR_LOCKTYPE",
+          `${what} on rank ${this.rank}: lock type '${
+            String(lockType)
+          }' (LOCK_EXCLUSIVE or LOCK_SHARED)`,
+        );
+      }
+      this.#checkRank(what, target);
+      this.#checkAssert(what, assert);
+      if (target === PROC_NULL) return;
+      if (this.#locks.has(target) || this.#lockAll) {
+        throw new MpiError(
+          "MPI_ERR_RMA_SYNC",
+          `${what} on rank ${this.rank}: rank ${target} is locked already (MPI-3.1 §11.5.3)`,
+        );
+      }
+      this.#checkNoFenceEpoch(what);
+      await this.#lockOne(target, lockType === LOCK_SHARED, what);
+      this.#fenceOpen = false;
+      this.#locks.set(target, lockType);
+    } catch (e) {
+      return this.#raise(e);
     }
-    this.#checkRank(what, target);
-    this.#checkAssert(what, assert);
-    if (target === PROC_NULL) return;
-    if (this.#locks.has(target) || this.#lockAll) {
-      throw new MpiError(
-        "MPI_ERR_RMA_SYNC",
-        `${what} on rank ${this.rank}: rank ${target} is locked already (MPI-3.1 §11.5.3)`,
-      );
-    }
-    this.#checkNoFenceEpoch(what);
-    await this.#lockOne(target, lockType === LOCK_SHARED, what);
-    this.#fenceOpen = false;
-    this.#locks.set(target, lockType);
   }
 
   async #lockOne(target: number, shared: boolean, what: string): Promise<void> {
@@ -1006,20 +1179,24 @@ export class Win<T extends Datatype = Datatype> {
    * `MPI_Win_unlock` (MPI-3.1 §11.5.3): complete every operation to
    * `target` (at the target too) and release its lock.
    */
-  async unlock(target: number): Promise<void> {
-    const what = "MPI_Win_unlock";
-    this.#check(what);
-    this.#checkRank(what, target);
-    if (target === PROC_NULL) return;
-    if (!this.#locks.has(target)) {
-      throw new MpiError(
-        "MPI_ERR_RMA_SYNC",
-        `${what} on rank ${this.rank}: rank ${target} is not locked (MPI-3.1 §11.5.3)`,
-      );
+  async unlock(target: number): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_unlock";
+      this.#check(what);
+      this.#checkRank(what, target);
+      if (target === PROC_NULL) return;
+      if (!this.#locks.has(target)) {
+        throw new MpiError(
+          "MPI_ERR_RMA_SYNC",
+          `${what} on rank ${this.rank}: rank ${target} is not locked (MPI-3.1 §11.5.3)`,
+        );
+      }
+      await this.#complete([target], what);
+      this.#unlockOne(target);
+      this.#locks.delete(target);
+    } catch (e) {
+      return this.#raise(e);
     }
-    await this.#complete([target], what);
-    this.#unlockOne(target);
-    this.#locks.delete(target);
   }
 
   #unlockOne(target: number): void {
@@ -1034,35 +1211,43 @@ export class Win<T extends Datatype = Datatype> {
   }
 
   /** `MPI_Win_lock_all` (MPI-3.1 §11.5.3): a shared lock of every rank. */
-  async lockAll(assert = 0): Promise<void> {
-    const what = "MPI_Win_lock_all";
-    this.#check(what);
-    this.#checkAssert(what, assert);
-    if (this.#lockAll || this.#locks.size > 0) {
-      throw new MpiError(
-        "MPI_ERR_RMA_SYNC",
-        `${what} on rank ${this.rank}: a passive-target epoch is open already (MPI-3.1 §11.5.3)`,
-      );
+  async lockAll(assert = 0): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_lock_all";
+      this.#check(what);
+      this.#checkAssert(what, assert);
+      if (this.#lockAll || this.#locks.size > 0) {
+        throw new MpiError(
+          "MPI_ERR_RMA_SYNC",
+          `${what} on rank ${this.rank}: a passive-target epoch is open already (MPI-3.1 §11.5.3)`,
+        );
+      }
+      this.#checkNoFenceEpoch(what);
+      for (const t of this.#all()) await this.#lockOne(t, true, what);
+      this.#fenceOpen = false;
+      this.#lockAll = true;
+    } catch (e) {
+      return this.#raise(e);
     }
-    this.#checkNoFenceEpoch(what);
-    for (const t of this.#all()) await this.#lockOne(t, true, what);
-    this.#fenceOpen = false;
-    this.#lockAll = true;
   }
 
   /** `MPI_Win_unlock_all`: complete every operation and release every lock `lockAll` took. */
-  async unlockAll(): Promise<void> {
-    const what = "MPI_Win_unlock_all";
-    this.#check(what);
-    if (!this.#lockAll) {
-      throw new MpiError(
-        "MPI_ERR_RMA_SYNC",
-        `${what} on rank ${this.rank}: no lockAll epoch is open (MPI-3.1 §11.5.3)`,
-      );
+  async unlockAll(): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_unlock_all";
+      this.#check(what);
+      if (!this.#lockAll) {
+        throw new MpiError(
+          "MPI_ERR_RMA_SYNC",
+          `${what} on rank ${this.rank}: no lockAll epoch is open (MPI-3.1 §11.5.3)`,
+        );
+      }
+      await this.#complete(this.#all(), what);
+      for (const t of this.#all()) this.#unlockOne(t);
+      this.#lockAll = false;
+    } catch (e) {
+      return this.#raise(e);
     }
-    await this.#complete(this.#all(), what);
-    for (const t of this.#all()) this.#unlockOne(t);
-    this.#lockAll = false;
   }
 
   #checkPassive(what: string, target: number): void {
@@ -1085,21 +1270,29 @@ export class Win<T extends Datatype = Datatype> {
    * `MPI_Win_flush` (MPI-3.1 §11.5.4): complete the operations to `target`
    * at origin and target, inside a passive-target epoch.
    */
-  async flush(target: number): Promise<void> {
-    const what = "MPI_Win_flush";
-    this.#check(what);
-    this.#checkRank(what, target);
-    if (target === PROC_NULL) return;
-    this.#checkPassive(what, target);
-    await this.#complete([target], what);
+  async flush(target: number): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_flush";
+      this.#check(what);
+      this.#checkRank(what, target);
+      if (target === PROC_NULL) return;
+      this.#checkPassive(what, target);
+      await this.#complete([target], what);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /** `MPI_Win_flush_all`: `flush` of every rank. */
-  async flushAll(): Promise<void> {
-    const what = "MPI_Win_flush_all";
-    this.#check(what);
-    this.#checkAnyPassive(what);
-    await this.#complete([...(this.#lockAll ? this.#all() : this.#locks.keys())], what);
+  async flushAll(): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_flush_all";
+      this.#check(what);
+      this.#checkAnyPassive(what);
+      await this.#complete([...(this.#lockAll ? this.#all() : this.#locks.keys())], what);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -1107,21 +1300,29 @@ export class Win<T extends Datatype = Datatype> {
    * operations to `target` may be reused (a put's RDMA WRITE has
    * completed, a get's data has landed; an accumulate's data left at once).
    */
-  async flushLocal(target: number): Promise<void> {
-    const what = "MPI_Win_flush_local";
-    this.#check(what);
-    this.#checkRank(what, target);
-    if (target === PROC_NULL) return;
-    this.#checkPassive(what, target);
-    await this.#complete([target], what, true);
+  async flushLocal(target: number): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_flush_local";
+      this.#check(what);
+      this.#checkRank(what, target);
+      if (target === PROC_NULL) return;
+      this.#checkPassive(what, target);
+      await this.#complete([target], what, true);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /** `MPI_Win_flush_local_all`: `flushLocal` of every rank. */
-  async flushLocalAll(): Promise<void> {
-    const what = "MPI_Win_flush_local_all";
-    this.#check(what);
-    this.#checkAnyPassive(what);
-    await this.#complete([...(this.#lockAll ? this.#all() : this.#locks.keys())], what, true);
+  async flushLocalAll(): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_flush_local_all";
+      this.#check(what);
+      this.#checkAnyPassive(what);
+      await this.#complete([...(this.#lockAll ? this.#all() : this.#locks.keys())], what, true);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /** The window ranks of a group's members (world ranks). */
@@ -1148,24 +1349,28 @@ export class Win<T extends Datatype = Datatype> {
    * `MPI_Win_post` (MPI-3.1 §11.5.2): expose this rank's window to the
    * origins in `group` until `wait`. Tells each of them (a POST packet).
    */
-  async post(group: Group, assert = 0): Promise<void> {
-    const what = "MPI_Win_post";
-    this.#check(what);
-    this.#checkAssert(what, assert);
-    const ranks = this.#ranksOf(what, group);
-    if (this.#postGroup) {
-      throw new MpiError(
-        "MPI_ERR_RMA_SYNC",
-        `${what} on rank ${this.rank}: an exposure epoch is open already (wait first)`,
-      );
+  async post(group: Group, assert = 0): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_post";
+      this.#check(what);
+      this.#checkAssert(what, assert);
+      const ranks = this.#ranksOf(what, group);
+      if (this.#postGroup) {
+        throw new MpiError(
+          "MPI_ERR_RMA_SYNC",
+          `${what} on rank ${this.rank}: an exposure epoch is open already (wait first)`,
+        );
+      }
+      this.#checkNoFenceEpoch(what);
+      this.#fenceOpen = false;
+      this.#postGroup = ranks;
+      const ch = this.#proc.ch;
+      await ch.cpu.settle();
+      ch.progress();
+      this.#notify(ranks, PacketType.RMA_POST, this.#posts);
+    } catch (e) {
+      return this.#raise(e);
     }
-    this.#checkNoFenceEpoch(what);
-    this.#fenceOpen = false;
-    this.#postGroup = ranks;
-    const ch = this.#proc.ch;
-    await ch.cpu.settle();
-    ch.progress();
-    this.#notify(ranks, PacketType.RMA_POST, this.#posts);
   }
 
   /** Wait for a notice (POST or COMPLETE, counted in `got`) from each of `ranks`, and take them. */
@@ -1196,58 +1401,70 @@ export class Win<T extends Datatype = Datatype> {
    * targets in `group`; returns once each has posted (the standard lets
    * start block so).
    */
-  async start(group: Group, assert = 0): Promise<void> {
-    const what = "MPI_Win_start";
-    this.#check(what);
-    this.#checkAssert(what, assert);
-    const ranks = this.#ranksOf(what, group);
-    if (this.#startGroup || this.#lockAll || this.#locks.size > 0) {
-      throw new MpiError(
-        "MPI_ERR_RMA_SYNC",
-        `${what} on rank ${this.rank}: an access epoch is open already (complete or unlock first)`,
-      );
+  async start(group: Group, assert = 0): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_start";
+      this.#check(what);
+      this.#checkAssert(what, assert);
+      const ranks = this.#ranksOf(what, group);
+      if (this.#startGroup || this.#lockAll || this.#locks.size > 0) {
+        throw new MpiError(
+          "MPI_ERR_RMA_SYNC",
+          `${what} on rank ${this.rank}: an access epoch is open already (complete or unlock first)`,
+        );
+      }
+      this.#checkNoFenceEpoch(what);
+      this.#fenceOpen = false;
+      await this.#awaitNotices(ranks, this.#posts, `${what} (the targets' post)`);
+      this.#startGroup = ranks;
+    } catch (e) {
+      return this.#raise(e);
     }
-    this.#checkNoFenceEpoch(what);
-    this.#fenceOpen = false;
-    await this.#awaitNotices(ranks, this.#posts, `${what} (the targets' post)`);
-    this.#startGroup = ranks;
   }
 
   /**
    * `MPI_Win_complete` (MPI-3.1 §11.5.2): complete the access epoch
    * `start` began (its operations done at the targets) and tell each target.
    */
-  async complete(): Promise<void> {
-    const what = "MPI_Win_complete";
-    this.#check(what);
-    const ranks = this.#startGroup;
-    if (!ranks) {
-      throw new MpiError(
-        "MPI_ERR_RMA_SYNC",
-        `${what} on rank ${this.rank}: no access epoch from start is open`,
-      );
+  async complete(): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_complete";
+      this.#check(what);
+      const ranks = this.#startGroup;
+      if (!ranks) {
+        throw new MpiError(
+          "MPI_ERR_RMA_SYNC",
+          `${what} on rank ${this.rank}: no access epoch from start is open`,
+        );
+      }
+      await this.#complete(ranks, what);
+      this.#notify(ranks, PacketType.RMA_COMPLETE, this.#completes);
+      this.#startGroup = undefined;
+    } catch (e) {
+      return this.#raise(e);
     }
-    await this.#complete(ranks, what);
-    this.#notify(ranks, PacketType.RMA_COMPLETE, this.#completes);
-    this.#startGroup = undefined;
   }
 
   /**
    * `MPI_Win_wait` (MPI-3.1 §11.5.2): end the exposure epoch `post`
    * began, once every origin of its group has called `complete`.
    */
-  async wait(): Promise<void> {
-    const what = "MPI_Win_wait";
-    this.#check(what);
-    const ranks = this.#postGroup;
-    if (!ranks) {
-      throw new MpiError(
-        "MPI_ERR_RMA_SYNC",
-        `${what} on rank ${this.rank}: no exposure epoch from post is open`,
-      );
+  async wait(): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_wait";
+      this.#check(what);
+      const ranks = this.#postGroup;
+      if (!ranks) {
+        throw new MpiError(
+          "MPI_ERR_RMA_SYNC",
+          `${what} on rank ${this.rank}: no exposure epoch from post is open`,
+        );
+      }
+      await this.#awaitNotices(ranks, this.#completes, `${what} (the origins' complete)`);
+      this.#postGroup = undefined;
+    } catch (e) {
+      return this.#raise(e);
     }
-    await this.#awaitNotices(ranks, this.#completes, `${what} (the origins' complete)`);
-    this.#postGroup = undefined;
   }
 
   /**
@@ -1255,23 +1472,27 @@ export class Win<T extends Datatype = Datatype> {
    * Waits for everyone (nobody reaches this memory afterwards), then
    * deregisters it and, for `allocate`'s, frees it.
    */
-  async free(): Promise<void> {
-    const what = "MPI_Win_free";
-    this.#check(what);
-    if (this.#locks.size > 0 || this.#lockAll || this.#startGroup || this.#postGroup) {
-      throw new MpiError(
-        "MPI_ERR_RMA_SYNC",
-        `${what} on rank ${this.rank}: an epoch is open (unlock, complete or wait first; MPI-3.1 §11.2.5)`,
-      );
+  async free(): Promise<void | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_free";
+      this.#check(what);
+      if (this.#locks.size > 0 || this.#lockAll || this.#startGroup || this.#postGroup) {
+        throw new MpiError(
+          "MPI_ERR_RMA_SYNC",
+          `${what} on rank ${this.rank}: an epoch is open (unlock, complete or wait first; MPI-3.1 §11.2.5)`,
+        );
+      }
+      this.#checkNoFenceEpoch(what);
+      await this.#comm.barrier();
+      this.#freed = true;
+      await this.#mr?.dereg();
+      windowsOf(this.#proc).delete(this.#ctx);
+      this.memory.allocation.pins--;
+      if (this.flavor === "allocate") await this.#comm.free(this.memory);
+      this.#comm.freeComm();
+    } catch (e) {
+      return this.#raise(e);
     }
-    this.#checkNoFenceEpoch(what);
-    await this.#comm.barrier();
-    this.#freed = true;
-    await this.#mr?.dereg();
-    windowsOf(this.#proc).delete(this.#ctx);
-    this.memory.allocation.pins--;
-    if (this.flavor === "allocate") await this.#comm.free(this.memory);
-    this.#comm.freeComm();
   }
 
   /** Whether `free` was called. */
@@ -1284,8 +1505,14 @@ export class Win<T extends Datatype = Datatype> {
    * rkey, size in bytes and displacement unit (MPI_Win_get_attr's
    * MPI_WIN_BASE, MPI_WIN_SIZE, MPI_WIN_DISP_UNIT, and the key the HCA checks).
    */
-  remote(target: number): { addr: number; rkey: number; bytes: number; dispUnit: number } {
-    this.#checkRank("MPI_Win_get_attr", target);
-    return { ...this.#remote[target] };
+  remote(
+    target: number,
+  ): { addr: number; rkey: number; bytes: number; dispUnit: number } | WinErrorOutcome<H> {
+    try {
+      this.#checkRank("MPI_Win_get_attr", target);
+      return { ...this.#remote[target] };
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 }

@@ -58,8 +58,11 @@ export class Schedule {
   #finished = false;
   #error: unknown;
 
-  /** @param req the request the collective's caller holds, completed when the schedule ends */
-  constructor(readonly req: Request) {}
+  /**
+   * @param req the request the collective's caller holds, completed when the schedule ends
+   * @param context the context id of its communicator (-1: none given)
+   */
+  constructor(readonly req: Request, readonly context = -1) {}
 
   /** Whether the algorithm has returned or thrown (the request is then complete). */
   get finished(): boolean {
@@ -172,6 +175,11 @@ export class Schedules implements ProgressWork {
   /** Whether a schedule is in progress. */
   get pending(): boolean {
     return this.#list.length > 0;
+  }
+
+  /** Whether a schedule of the communicator with context id `context` is in progress. */
+  runningOn(context: number): boolean {
+    return this.#list.some((s) => s.context === context);
   }
 
   /** Run `s`'s first round (`body` up to its first barrier) and keep it if it has more. */

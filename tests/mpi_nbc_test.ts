@@ -343,3 +343,55 @@ Deno.test("mpi nbc: a rank progresses only inside MPI calls: a computing rank ho
   assert.ok(tested[1] >= 100 && tested[1] < 200, `${tested}`);
   assert.ok(tested[3] >= 1000);
 });
+
+Deno.test("mpi nbc: a communicator freed with a collective pending keeps its context until it completes (MPI 4.0 §6.4.3)", async () => {
+  // Rank 2 computes before it joins A's iallreduce, so ranks 0 and 1 free A with theirs pending:
+  // rank 0 waits for rank 1's result (recursive doubling folds rank 0 into rank 1), rank 1 for
+  // rank 2. A new communicator of ranks 0 and 1 must not take A's context: its first
+  // non-blocking collective has A's tags (each communicator numbers its own from 0), so its
+  // messages would match A's pending receives, and A's late result B's.
+  const job = await mpi.mpiexec({ np: 3, mode: "native" }, async (world) => {
+    const pair = await world.split(world.rank < 2 ? 0 : mpi.UNDEFINED);
+    const a = await world.dup();
+    if (world.rank === 2) await world.compute({ ns: 1_000_000 });
+    const sumA = new Float64Array(1);
+    const reqA = await a.iallreduce(new Float64Array([[1, 2, 4][world.rank]]), sumA, "SUM");
+    a.freeComm(); // MPI_Comm_free: pending operations complete normally
+    if (!pair) {
+      await world.wait(reqA);
+      return [sumA[0]];
+    }
+    const b = await pair.dup();
+    const sumB = new Float64Array(1);
+    const reqB = await b.iallreduce(new Float64Array([[10, 20][pair.rank]]), sumB, "SUM");
+    await world.waitall([reqB, reqA]);
+    // Completed: A's id is free again, and the next new communicator takes it.
+    const c = await pair.dup();
+    return [
+      sumA[0],
+      sumB[0],
+      b.contextId === a.contextId ? 1 : 0,
+      c.contextId === a.contextId ? 1 : 0,
+    ];
+  });
+  assert.deepEqual(job.results, [[7, 30, 0, 1], [7, 30, 0, 1], [7]]);
+});
+
+Deno.test("mpi nbc: a receive pending on a freed communicator never takes a new one's message", async () => {
+  const job = await mpi.mpiexec({ np: 2, mode: "native" }, async (world) => {
+    const a = await world.dup();
+    const stale = new Int32Array([-1]);
+    const reqA = world.rank === 0 ? await a.irecv(stale, 1, 5) : undefined; // never sent
+    a.freeComm();
+    const b = await world.dup();
+    const got = new Int32Array(1);
+    if (world.rank === 1) await b.send(new Int32Array([42]), 0, 5);
+    else await b.recv(got, 1, 5);
+    if (reqA) {
+      world.cancel(reqA);
+      assert.ok(mpi.testCancelled(await world.wait(reqA)));
+    }
+    return [got[0], stale[0]];
+  });
+  assert.deepEqual(job.results[0], [42, -1]);
+});

@@ -334,6 +334,31 @@ Deno.test("rma: an RDMA WRITE past a window, with its rkey, is refused by the HC
   }
 });
 
+/** A window a creation returned (an error it returned instead fails the test). */
+function ok<W>(w: W | mpi.MpiError): W {
+  if (w instanceof mpi.MpiError) throw w;
+  return w;
+}
+
+/**
+ * Send rank 1 an accumulate packet an honest origin never sends (its own
+ * check refuses first): SUM of `count` int32 at byte 12 of a window on
+ * MPI_COMM_WORLD's first duplicate (context 1).
+ */
+function forgeAccumulate(comm: { proc: mpi.Comm["proc"] }, count: number): void {
+  comm.proc.ch.send(1, {
+    type: PacketType.RMA_ACC,
+    fields: {
+      context: 1,
+      src: 0,
+      tag: mpi.OPS.indexOf("SUM"),
+      size: mpi.DATATYPES.indexOf("int32"),
+      addr: 12,
+    },
+    payload: new Uint8Array(new Int32Array(count).fill(1).buffer),
+  });
+}
+
 Deno.test("rma: a forged accumulate outside the window is refused by the target's CPU: nothing written", async () => {
   const job = await mpi.mpiexec({ np: 2, mode: "bypass" }, async (comm) => {
     const buf = comm.alloc(64, "int32");
@@ -341,20 +366,8 @@ Deno.test("rma: a forged accumulate outside the window is refused by the target'
     const win = await mpi.Win.create(comm, buf.subarray(0, 4)); // 16 bytes
     let code = "none";
     if (comm.rank === 0) {
-      // A packet an honest origin never sends (its own check refuses first): SUM of
-      // four int32 at byte 12 of the 16-byte window. The window runs on MPI_COMM_WORLD's
-      // first duplicate, context 1.
-      comm.proc.ch.send(1, {
-        type: PacketType.RMA_ACC,
-        fields: {
-          context: 1,
-          src: 0,
-          tag: mpi.OPS.indexOf("SUM"),
-          size: mpi.DATATYPES.indexOf("int32"),
-          addr: 12,
-        },
-        payload: new Uint8Array(new Int32Array([1, 1, 1, 1]).buffer),
-      });
+      // Four int32 at byte 12 of the 16-byte window.
+      forgeAccumulate(comm, 4);
       try {
         await win.lock(mpi.LOCK_SHARED, 1); // the refusal arrives before the grant
       } catch (e) {
@@ -481,4 +494,124 @@ Deno.test("rma: a target that computes delays a lock grant (no asynchronous prog
   const [lockUs, putUs] = job.results[0];
   assert.ok(lockUs >= 1000, `lock granted after ${lockUs} µs`);
   assert.ok(putUs < 50, `put+flush took ${putUs} µs`);
+});
+
+Deno.test("rma: a window's error handler is ERRORS_ARE_FATAL whatever its communicator's (which creation's errors go to); ERRORS_RETURN returns the error and the program goes on", async () => {
+  const job = await mpi.mpiexec({ np: 2, mode: "bypass" }, async (world) => {
+    const comm = world.setErrhandler(mpi.ERRORS_RETURN);
+    // Creation's errors are the communicator's (MPICH's win_create.c): returned here.
+    const made = [
+      await mpi.Win.allocate(comm, -1),
+      await mpi.Win.create(comm, new Int32Array(4) as unknown as mpi.MpiBuffer),
+    ].map((x) => x instanceof mpi.MpiError ? x.code : "no error");
+    const fatal = ok(await mpi.Win.allocate(comm, 4, "int32"));
+    const before = fatal.getErrhandler();
+    const thrownBy = await fatal.put(new Int32Array(1), 1 - comm.rank).then(
+      () => "no error",
+      (e: mpi.MpiError) => e.code, // no epoch: thrown, not returned as comm's handler would
+    );
+    const win = fatal.setErrhandler(mpi.ERRORS_RETURN);
+    const codes = (xs: unknown[]) => xs.map((x) => x instanceof mpi.MpiError ? x.code : x);
+    const got = codes([
+      await win.put(new Int32Array(1), 1 - comm.rank), // no epoch
+      await win.unlock(1 - comm.rank), // no lock
+      await win.fetchAndOp(new Int32Array([1]), new Int32Array(1), 0, 0, "SUM"), // no epoch
+      win.remote(5),
+    ]);
+    await win.fence();
+    got.push(...codes([await win.put(new Int32Array(2), 1 - comm.rank, 3)])); // beyond the window
+    await win.put(new Int32Array([comm.rank + 40]), 1 - comm.rank, 0); // still works
+    await win.fence();
+    const mine = win.memory.get(0, 1)[0];
+    await win.free();
+    got.push(...codes([await win.fence()])); // freed
+    return { made, before, thrownBy, after: win.getErrhandler(), got, mine };
+  });
+  assert.deepEqual(job.results[0], {
+    made: ["MPI_ERR_SIZE", "MPI_ERR_BUFFER"],
+    before: mpi.ERRORS_ARE_FATAL,
+    thrownBy: "MPI_ERR_RMA_SYNC",
+    after: mpi.ERRORS_RETURN,
+    got: [
+      "MPI_ERR_RMA_SYNC",
+      "MPI_ERR_RMA_SYNC",
+      "MPI_ERR_RMA_SYNC",
+      "MPI_ERR_RANK",
+      "MPI_ERR_RMA_RANGE",
+      "MPI_ERR_WIN",
+    ],
+    mine: 41,
+  });
+});
+
+Deno.test("rma: a window's handler function sees each error once, with the window; errors found later go to it too; creation's go to the communicator's", async () => {
+  const job = await mpi.mpiexec({ np: 2, mode: "native" }, async (world) => {
+    const seen: string[] = [];
+    const comm = world.setErrhandler((_c, e) => seen.push(`comm: ${e.code}`));
+    const buf = world.alloc(4, "int32");
+    await mpi.Win.create(comm, buf, { dispUnit: 0 }); // creation: the communicator's handler
+    const win = ok(await mpi.Win.create(comm, buf)).setErrhandler((w, e) =>
+      seen.push(`${w.rank}: ${e.code}`)
+    );
+    // fetchAndOp is getAccumulate inside: its error reaches the handler once.
+    const r = await win.fetchAndOp(new Int32Array([1]), new Int32Array(1), 1 - comm.rank, 0, "SUM");
+    let late = "none";
+    if (comm.rank === 0) {
+      // A forged accumulate beyond rank 1's window: rank 1's CPU refuses it, and the refusal
+      // fails rank 0's next synchronization on the window, under the window's handler.
+      forgeAccumulate(comm, 2);
+      const l = await win.lock(mpi.LOCK_SHARED, 1);
+      late = l instanceof mpi.MpiError ? l.code : "no error";
+    }
+    await comm.barrier();
+    return { r: r instanceof mpi.MpiError ? r.code : r, late, seen };
+  });
+  assert.deepEqual(job.results[0], {
+    r: "MPI_ERR_RMA_SYNC",
+    late: "MPI_ERR_RMA_RANGE",
+    seen: ["comm: MPI_ERR_DISP", "0: MPI_ERR_RMA_SYNC", "0: MPI_ERR_RMA_RANGE"],
+  });
+  assert.deepEqual(job.results[1].seen, ["comm: MPI_ERR_DISP", "1: MPI_ERR_RMA_SYNC"]);
+});
+
+Deno.test("rma: callErrhandler gives an error to the window's handler: fatal throws, ERRORS_RETURN and a function return nothing", async () => {
+  const job = await mpi.mpiexec({ np: 1, mode: "native" }, async (comm) => {
+    const win = await mpi.Win.allocate(comm, 1);
+    const e = new mpi.MpiError("MPI_ERR_OTHER", "the program's own error");
+    const fatal = (() => {
+      try {
+        win.callErrhandler(e);
+        return "returned";
+      } catch (x) {
+        return x === e ? "threw it" : String(x);
+      }
+    })();
+    const ret = win.setErrhandler(mpi.ERRORS_RETURN).callErrhandler(e);
+    const seen: unknown[] = [];
+    const fn = win.setErrhandler((w, err) => seen.push(w === win, err.code)).callErrhandler(e);
+    const bad = (() => {
+      try {
+        win.setErrhandler("ERRORS_IGNORE" as unknown as mpi.WinErrhandler);
+      } catch (x) {
+        return (x as mpi.MpiError).code;
+      }
+    })();
+    await win.free();
+    const freed = (() => {
+      try {
+        win.callErrhandler(e);
+      } catch (x) {
+        return (x as mpi.MpiError).code;
+      }
+    })();
+    return { fatal, ret, fn, seen, bad, freed };
+  });
+  assert.deepEqual(job.results[0], {
+    fatal: "threw it",
+    ret: undefined,
+    fn: undefined,
+    seen: [true, "MPI_ERR_OTHER"],
+    bad: "MPI_ERR_ARG",
+    freed: "MPI_ERR_WIN",
+  });
 });

@@ -5,7 +5,7 @@
  * osu_scatter, osu_allgather, osu_gatherv, osu_scatterv, osu_allgatherv, osu_reduce_scatter,
  * the non-blocking osu_ibarrier, osu_ibcast, osu_iallreduce, osu_ireduce, osu_igather,
  * osu_iscatter, osu_iallgather, osu_ialltoall, osu_igatherv, osu_iscatterv, osu_iallgatherv,
- * osu_ialltoallv, and the one-sided osu_put_latency, osu_get_latency, osu_acc_latency,
+ * osu_ialltoallv, osu_ireduce_scatter, and the one-sided osu_put_latency, osu_get_latency, osu_acc_latency,
  * osu_fop_latency, osu_cas_latency, osu_put_bw, osu_get_bw, osu_put_bibw of tools/lib/osu_rma.ts)
  * with OMB 7.0's flags,
  * methods and output, run as MPI programs on xenib's MPI in a simulated

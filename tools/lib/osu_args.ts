@@ -82,8 +82,9 @@ export const OSU_BENCHMARKS = {
     title: "OSU MPI Reduce_scatter Latency Test",
     opts: "hvfm:i:x:M:a:cu:",
   },
-  // The non-blocking collectives (OMB's c/mpi/collective/non_blocking/; -t: MPI_Test calls
-  // during the dummy computation).
+  // The non-blocking collectives (OMB 7.0's c/mpi/collective/osu_i*.c; -t: MPI_Test calls
+  // during the dummy computation; -c and -u for every one but osu_ibarrier, whose subtype
+  // NBC has no data to check: process_options' optstrings).
   osu_ibarrier: {
     kind: "ibarrier",
     title: "OSU MPI Non-blocking Barrier Latency Test",
@@ -92,57 +93,62 @@ export const OSU_BENCHMARKS = {
   osu_ibcast: {
     kind: "ibcast",
     title: "OSU MPI Non-Blocking Broadcast Latency Test",
-    opts: "hvfm:i:x:M:t:a:",
+    opts: "hvfm:i:x:M:t:a:cu:",
   },
   osu_iallreduce: {
     kind: "iallreduce",
     title: "OSU MPI Non-blocking Allreduce Latency Test",
-    opts: "hvfm:i:x:M:t:a:",
+    opts: "hvfm:i:x:M:t:a:cu:",
   },
   osu_ireduce: {
     kind: "ireduce",
     title: "OSU MPI Non-blocking Reduce Latency Test",
-    opts: "hvfm:i:x:M:t:a:",
+    opts: "hvfm:i:x:M:t:a:cu:",
   },
   osu_igather: {
     kind: "igather",
     title: "OSU MPI Non-blocking Gather Latency Test",
-    opts: "hvfm:i:x:M:t:a:",
+    opts: "hvfm:i:x:M:t:a:cu:",
   },
   osu_iscatter: {
     kind: "iscatter",
     title: "OSU MPI Non-blocking Scatter Latency Test",
-    opts: "hvfm:i:x:M:t:a:",
+    opts: "hvfm:i:x:M:t:a:cu:",
   },
   osu_iallgather: {
     kind: "iallgather",
     title: "OSU MPI Non-blocking Allgather Latency Test",
-    opts: "hvfm:i:x:M:t:a:",
+    opts: "hvfm:i:x:M:t:a:cu:",
   },
   osu_ialltoall: {
     kind: "ialltoall",
     title: "OSU MPI Non-blocking All-to-All Latency Test",
-    opts: "hvfm:i:x:M:t:a:",
+    opts: "hvfm:i:x:M:t:a:cu:",
   },
   osu_igatherv: {
     kind: "igatherv",
     title: "OSU MPI Non-blocking Gatherv Latency Test",
-    opts: "hvfm:i:x:M:t:a:",
+    opts: "hvfm:i:x:M:t:a:cu:",
   },
   osu_iscatterv: {
     kind: "iscatterv",
     title: "OSU MPI Non-blocking Scatterv Latency Test",
-    opts: "hvfm:i:x:M:t:a:",
+    opts: "hvfm:i:x:M:t:a:cu:",
   },
   osu_iallgatherv: {
     kind: "iallgatherv",
     title: "OSU MPI Non-blocking Allgatherv Latency Test",
-    opts: "hvfm:i:x:M:t:a:",
+    opts: "hvfm:i:x:M:t:a:cu:",
   },
   osu_ialltoallv: {
     kind: "ialltoallv",
     title: "OSU MPI Non-blocking All-to-Allv Personalized Exchange Latency Test",
-    opts: "hvfm:i:x:M:t:a:",
+    opts: "hvfm:i:x:M:t:a:cu:",
+  },
+  osu_ireduce_scatter: {
+    kind: "ireduce_scatter",
+    title: "OSU MPI Non-blocking Reduce_scatter Latency Test",
+    opts: "hvfm:i:x:M:t:a:cu:",
   },
 } as const;
 
@@ -192,7 +198,8 @@ export function isCollective(kind: string): boolean {
  * ```
  */
 export function isNonBlocking(kind: string): boolean {
-  return /^i(barrier|bcast|allreduce|reduce|gatherv?|scatterv?|allgatherv?|alltoallv?)$/.test(kind);
+  return /^i(barrier|bcast|allreduce|reduce|gatherv?|scatterv?|allgatherv?|alltoallv?|reduce_scatter)$/
+    .test(kind);
 }
 
 /**

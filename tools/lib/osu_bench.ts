@@ -19,7 +19,7 @@
  *   as OMB splits it): each rank times the operation (a barrier between timed
  *   iterations except for osu_barrier; osu_reduce's comes before each call);
  *   avg/min/max over ranks of the mean.
- * - osu_ibarrier … osu_ialltoallv (the non-blocking collectives, with the
+ * - osu_ibarrier … osu_ialltoallv, osu_ireduce_scatter (the non-blocking collectives, with the
  *   blocking ones' buffers and calls): the collective alone (start, wait),
  *   then overlapped with OSU's dummy computation of that length (modelled
  *   compute_on_host units charged in virtual time, `-t` MPI_Test calls
@@ -29,7 +29,9 @@
  * Above LARGE_MESSAGE_SIZE (8 KiB) the large-message iteration counts apply.
  * Buffers come from `comm.alloc` (memory the HCA can reach, as malloc'd memory
  * is for MVAPICH); `-b multiple` allocates and frees window buffers per size.
- * `-c` fills buffers with OSU's validation patterns and checks what arrived.
+ * `-c` fills buffers with OSU's validation patterns and checks what arrived (the
+ * non-blocking collectives as OMB 7.0's osu_i*.c: before and after each iteration of both
+ * loops).
  *
  * @module
  */
@@ -568,14 +570,17 @@ async function collective(
   // (osu_gather, osu_allgather), ALLTOALL and SCATTER need max × np within
   // -M; BCAST and REDUCE (osu_reduce, osu_allreduce) need max within it.
   // osu_gatherv and osu_allgatherv are GATHER, osu_scatterv SCATTER,
-  // osu_reduce_scatter REDUCE_SCATTER (max within -M).
-  const perRank = kind === "alltoall" || kind === "alltoallv" || kind === "gather" ||
-    kind === "scatter" || kind === "allgather" || kind === "gatherv" || kind === "scatterv" ||
-    kind === "allgatherv";
+  // osu_reduce_scatter REDUCE_SCATTER (max within -M). The non-blocking
+  // ones check as their blocking twins (NBC_GATHER, … NBC_REDUCE_SCATTER);
+  // osu_ibarrier does not check.
+  const twin = isNonBlocking(kind) ? kind.slice(1) : kind;
+  const perRank = twin === "alltoall" || twin === "alltoallv" || twin === "gather" ||
+    twin === "scatter" || twin === "allgather" || twin === "gatherv" || twin === "scatterv" ||
+    twin === "allgatherv";
   const limited = perRank
     ? (max * n > cfg.memLimit ? Math.floor(cfg.memLimit / n) : max)
-    : (kind === "bcast" || kind === "allreduce" || kind === "reduce" ||
-        kind === "reduce_scatter") && max > cfg.memLimit
+    : (twin === "bcast" || twin === "allreduce" || twin === "reduce" ||
+        twin === "reduce_scatter") && max > cfg.memLimit
     ? cfg.memLimit
     : max;
   if (limited !== max) {
@@ -597,7 +602,7 @@ async function collective(
   if (kind === "ibarrier") {
     // osu_ibarrier.c: the large-message counts, no barrier between the timed calls of the
     // first loop.
-    const st = await nonBlocking(
+    const { stats: st } = await nonBlocking(
       comm,
       cfg,
       cfg.iterationsLarge,
@@ -693,7 +698,16 @@ async function collective(
       const calls = comm as unknown as Record<string, (...a: unknown[]) => Promise<mpi.Request>>;
       // osu_ibcast enters the first loop straight, the others through a barrier.
       if (kind !== "bcast") await comm.barrier();
-      const st = await nonBlocking(comm, cfg, iters, skip, () => calls[`i${method}`](...args));
+      const check = cfg.validate ? nbcValidation(kind, sb, rb, count, me, n, rsCounts) : undefined;
+      const { stats: st, errors: e } = await nonBlocking(
+        comm,
+        cfg,
+        iters,
+        skip,
+        () => calls[`i${method}`](...args),
+        check,
+      );
+      const pass = cfg.validate ? e === 0 : undefined;
       if (me === 0) {
         out.rows.push({
           size: bytes,
@@ -701,9 +715,15 @@ async function collective(
           min: st.min,
           max: st.max,
           iterations: iters,
+          pass,
           nbc: st,
         });
-        say(nbcRow(bytes, st, cfg.full));
+        say(nbcRow(bytes, st, cfg.full, pass));
+      }
+      // The first size that fails ends the run (`if (0 != errors) break;`).
+      if (e > 0) {
+        out.failedSize = bytes;
+        break;
       }
       continue;
     }
@@ -851,21 +871,43 @@ async function nonBlocking(
   iters: number,
   skip: number,
   start: () => Promise<mpi.Request>,
-): Promise<NbcStats> {
+  check?: NbcValidation,
+): Promise<{ stats: NbcStats; errors: number }> {
   const barrierFirst = cfg.name !== "osu_ibarrier";
+  // -c: set_buffer_validation, then -u untimed rounds (each after a barrier), then a
+  // barrier, before every iteration of both loops (osu_i*.c).
+  const prepare = async (i: number) => {
+    if (!check) return;
+    check.fill(i);
+    for (let j = 0; j < cfg.warmupValidation; j++) {
+      await comm.barrier();
+      await comm.wait(await start());
+    }
+    await comm.barrier();
+  };
+  let local = 0, errors = 0;
+  const sumErrors = async () => {
+    const e = new Int32Array(1);
+    await comm.allreduce(new Int32Array([local]), e, "SUM");
+    errors += e[0];
+  };
   let timer = 0;
   for (let i = 0; i < iters + skip; i++) {
+    await prepare(i);
     const t0 = comm.wtime();
     await comm.wait(await start());
     const t1 = comm.wtime();
     if (barrierFirst) await comm.barrier();
+    if (check) local += check.errors(i, false);
     if (i >= skip) timer += t1 - t0;
   }
   await comm.barrier();
+  if (check?.sumAfterFirstLoop) await sumErrors();
   const latency = timer / iters;
   await comm.barrier();
   let overall = 0, compute = 0, init = 0, test = 0, wait = 0;
   for (let i = 0; i < iters + skip; i++) {
+    await prepare(i);
     const t0 = comm.wtime();
     const req = await start();
     const t1 = comm.wtime();
@@ -874,6 +916,7 @@ async function nonBlocking(
     await comm.wait(req);
     const t3 = comm.wtime();
     await comm.barrier();
+    if (check) local += check.errors(i, true);
     if (i >= skip) {
       overall += t3 - t0;
       init += t1 - t0;
@@ -882,7 +925,11 @@ async function nonBlocking(
       wait += t3 - t2;
     }
   }
+  // After the loop: a barrier and, with -c, the MPI_Allreduce of the errors (osu_iscatter,
+  // osu_iscatterv, osu_igatherv and osu_iallgatherv reduce the errors first).
+  if (check?.sumBeforeBarrier) await sumErrors();
   await comm.barrier();
+  if (check && !check.sumBeforeBarrier) await sumErrors();
   const us = (t: number) => (t * 1e6) / iters;
   const sums = [us(test), latency * 1e6, us(overall), us(compute), us(wait), us(init)];
   for (const [k, v] of sums.entries()) {
@@ -895,7 +942,78 @@ async function nonBlocking(
   await comm.reduce(new Float64Array([latency * 1e6]), mx, "MAX", 0);
   await comm.barrier();
   const [t, c, o, cp, w, ini] = sums;
-  return { overall: o, compute: cp, init: ini, test: t, wait: w, comm: c, min: mn[0], max: mx[0] };
+  return {
+    stats: {
+      overall: o,
+      compute: cp,
+      init: ini,
+      test: t,
+      wait: w,
+      comm: c,
+      min: mn[0],
+      max: mx[0],
+    },
+    errors,
+  };
+}
+
+/** What `-c` does in a non-blocking collective benchmark (its buffers bound). */
+interface NbcValidation {
+  /** set_buffer_validation for iteration `iter`. */
+  fill(iter: number): void;
+  /** validate_data after iteration `iter` of the first loop or the overlapped one: 0 or 1. */
+  errors(iter: number, overlapped: boolean): number;
+  /** osu_igather, osu_igatherv, osu_iallgatherv, osu_iscatterv: an MPI_Allreduce of the
+   * errors after the first loop too. */
+  sumAfterFirstLoop: boolean;
+  /** The MPI_Allreduce of the errors comes before the barrier that ends the overlapped loop. */
+  sumBeforeBarrier: boolean;
+}
+
+/**
+ * `-c` for a non-blocking collective as OMB 7.0's osu_i*.c does it: the
+ * blocking twin's patterns (set_buffer_validation with the NBC_* subtype of
+ * the same shape) and checks, by the ranks each benchmark checks on: the
+ * root for osu_igather, osu_igatherv and osu_ireduce; for osu_ibcast the
+ * root in the first loop and every rank in the overlapped one; the ranks
+ * that get a block for osu_ireduce_scatter; every rank elsewhere. `kind`
+ * is the blocking twin's.
+ */
+function nbcValidation(
+  kind: string,
+  sb: MpiBuffer | undefined,
+  rb: MpiBuffer | undefined,
+  count: number,
+  me: number,
+  n: number,
+  rsCounts: number[],
+): NbcValidation {
+  const checks = (overlapped: boolean) => {
+    switch (kind) {
+      case "bcast":
+        return overlapped || me === 0;
+      case "gather":
+      case "gatherv":
+      case "reduce":
+        return me === 0;
+      case "reduce_scatter":
+        return rsCounts[me] !== 0;
+      default:
+        return true;
+    }
+  };
+  return {
+    fill: (iter) => fillValidation(kind, sb, rb, count, iter, me, n),
+    errors: (iter, overlapped) => {
+      if (!checks(overlapped)) return 0;
+      const ok = kind === "reduce_scatter"
+        ? reduceScatterValid(rb!, rsCounts, iter, me, n)
+        : checkValidation(kind, sb, rb, count, iter, me, n);
+      return ok ? 0 : 1;
+    },
+    sumAfterFirstLoop: ["gather", "gatherv", "allgatherv", "scatterv"].includes(kind),
+    sumBeforeBarrier: ["scatter", "scatterv", "gatherv", "allgatherv"].includes(kind),
+  };
 }
 
 /**

@@ -243,7 +243,7 @@ export function collRow(
  * print_only_header_nbc, c/util/osu_util_mpi.c): a blank line, the title,
  * what "Overall" adds up, a blank line, the columns (`-f`: with the
  * initiation, MPI_Test and MPI_Wait times and the spread of the pure
- * communication time over ranks).
+ * communication time over ranks; `-c`: then `Validation`).
  */
 function nbcPreamble(c: OsuConfig, sized: boolean): string[] {
   const W = FIELD_WIDTH;
@@ -252,6 +252,7 @@ function nbcPreamble(c: OsuConfig, sized: boolean): string[] {
     ? ["Compute(us)", "Coll. Init(us)", "MPI_Test(us)", "MPI_Wait(us)", "Pure Comm.(us)"]
       .concat(["Min Comm.(us)", "Max Comm.(us)", "Overlap(%)"]).map((h) => right(h, W)).join("")
     : right("Compute(us)", W) + right("Pure Comm.(us)", W) + right("Overlap(%)", W);
+  if (c.validate) head += right("Validation", W);
   return ["", title(c.name), "# Overall = Coll. Init + Compute + MPI_Test + MPI_Wait", "", head];
 }
 
@@ -310,7 +311,8 @@ export function overlap(s: Pick<NbcStats, "overall" | "compute" | "test" | "comm
  * One row of a non-blocking collective (print_stats_nbc): size (none for
  * osu_ibarrier), overall, compute (without the tests), pure communication
  * and overlap; with `full` also the start, test and wait times and the
- * minimum and maximum of the pure communication time.
+ * minimum and maximum of the pure communication time; with `pass` (`-c`)
+ * the Validation column, `Pass` or `Fail`.
  *
  * @example
  * ```ts
@@ -320,15 +322,22 @@ export function overlap(s: Pick<NbcStats, "overall" | "compute" | "test" | "comm
  * assert.equal(nbcRow(4, s, false),
  *   "4                        15.00               10.00               10.00               50.00");
  * assert.equal(nbcRow(undefined, s, false).slice(0, 13), "        15.00");
+ * assert.equal(nbcRow(4, s, false, false).slice(-20), "                Fail");
  * ```
  */
-export function nbcRow(size: number | undefined, s: NbcStats, full: boolean): string {
+export function nbcRow(
+  size: number | undefined,
+  s: NbcStats,
+  full: boolean,
+  pass?: boolean,
+): string {
   const W = FIELD_WIDTH, P = FLOAT_PRECISION;
   let row = size === undefined ? right(s.overall, 13, P) : left(size, 10) + right(s.overall, W, P);
   const cols = full
     ? [s.compute - s.test, s.init, s.test, s.wait, s.comm, s.min, s.max, overlap(s)]
     : [s.compute - s.test, s.comm, overlap(s)];
   for (const v of cols) row += right(v, W, P);
+  if (pass !== undefined) row += right(pass ? "Pass" : "Fail", W);
   return row;
 }
 
@@ -418,19 +427,20 @@ export function usage(name: OsuName): string {
         "  -f, --full                  print full format listing (MIN/MAX latency and ITERATIONS",
         "                              displayed in addition to AVERAGE latency)",
       );
+      // print_help_message: -c and -u for every collective subtype but NBC (osu_ibarrier),
+      // then -t for the non-blocking ones; osu_barrier's -c is left out, as it does not take it.
+      if (kind !== "barrier" && kind !== "ibarrier") {
+        L.push("  -c, --validation            Enable or disable validation. Disabled by default. ");
+      }
+      if (kind !== "ibarrier") {
+        L.push(
+          "  -u, --validation-warmup ITR Set number of warmup iterations to skip before timing when validation is enabled (default 5)",
+        );
+      }
       if (isNonBlocking(kind)) {
         L.push(
           "  -t, --num-test-calls CALLS  set the number of MPI_Test() calls during the dummy computation,",
           "                              set CALLS to 100, 1000, or any number > 0.",
-        );
-      } else {
-        if (kind !== "barrier") {
-          L.push(
-            "  -c, --validation            Enable or disable validation. Disabled by default. ",
-          );
-        }
-        L.push(
-          "  -u, --validation-warmup ITR Set number of warmup iterations to skip before timing when validation is enabled (default 5)",
         );
       }
     }
