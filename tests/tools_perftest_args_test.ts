@@ -418,3 +418,19 @@ Deno.test("perftest args: more than one argument left is perftest's invalid comm
     /^unexpected argument 'host': perftest's server/,
   );
 });
+
+// perftest_parameters.c parser(): each getopt_long result is handled before the next word is
+// read, so -h and -V return before a later bad word is seen, and a bad value before an unknown
+// option is the one reported (the default case, " Invalid Command or flag.", comes when reached).
+Deno.test("perftest args: the first problem in command-line order wins, as perftest's loop", () => {
+  assert.ok(parsePerftestArgs(["ib_write_bw", "-h", "--frob"]).help);
+  assert.ok(parsePerftestArgs(["ib_write_bw", "-V", "--frob"]).version);
+  assert.ok(parsePerftestArgs(["ib_write_bw", "-h", "-s"]).help);
+  assert.ok(parsePerftestArgs(["ib_write_bw", "-hZ"]).help);
+  assert.ok(parsePerftestArgs(["--help", "--frob"]).help);
+  assert.match(usageError(["ib_write_bw", "-n", "1", "--frob"]), /Iteration num should be/);
+  assert.match(usageError(["ib_write_bw", "--frob", "-n", "1"]), /unrecognized option '--frob'/);
+  assert.match(usageError(["ib_write_bw", "-n", "1", "-s"]), /Iteration num should be/);
+  assert.match(usageError(["ib_write_bw", "-a", "-s"]), /option requires an argument -- 's'/);
+  assert.match(usageError(["--frob", "ib_write_bw"]), /unrecognized option '--frob'/);
+});

@@ -16,7 +16,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { type FoundOption, GetoptError, getoptLong, type LongOption } from "./getopt.ts";
+import { type FoundOption, getoptLong, type LongOption } from "./getopt.ts";
 import { PERFTEST_FLAGS, RAW_ETH_OPTIONS } from "./perftest_flags.ts";
 import {
   type AtomicType,
@@ -920,11 +920,14 @@ function flagName(long: string): string {
  * ```
  */
 export function parsePerftestArgs(argv: string[], test?: TestName): PerftestConfig {
-  let found: { options: FoundOption[]; positionals: string[] };
-  try {
-    found = getoptLong(argv, TABLE);
-  } catch (e) {
-    if (!(e instanceof GetoptError)) throw e;
+  // perftest_parameters.c parser(): each option is handled as getopt_long returns it, so the
+  // options before a word getopt refuses come first (-h/-V return before it is reached; a bad
+  // value before it is the error), then the default case refuses the word.
+  const found = getoptLong(argv, TABLE, { recordError: true });
+  const options = found.error ? found.options.slice(0, found.error.before) : found.options;
+  const refused = (): UsageError | undefined => {
+    if (!found.error) return undefined;
+    const e = found.error.error;
     const m = /unrecognized option '--report-histogram'|unrecognized option '--com_rdma_cm'/
       .exec(e.message);
     const hint = m
@@ -932,20 +935,22 @@ export function parsePerftestArgs(argv: string[], test?: TestName): PerftestConf
         m[0].includes("histogram") ? "report-histogrm" : "comm_rdma_cm"
       })`
       : " (see --help)";
-    throw new UsageError(`${e.message}${hint}`);
-  }
+    return new UsageError(`${e.message}${hint}`);
+  };
   const pos = [...found.positionals];
   if (!test) {
     const name = pos.shift();
-    const wantsHelp = found.options.some((o) => o.name === "help" || o.name === "version");
+    // The first of -h and -V returns (perftest's loop).
+    const first = options.find((o) => o.name === "help" || o.name === "version");
     if (name === undefined) {
-      if (wantsHelp) {
+      if (first) {
         const c = baseConfig("ib_write_lat");
-        c.help = found.options.some((o) => o.name === "help");
+        c.help = first.name === "help";
         c.version = !c.help;
         return c;
       }
-      throw new UsageError(`missing test name (one of ${Object.keys(PERFTEST_TESTS).join(", ")})`);
+      throw refused() ??
+        new UsageError(`missing test name (one of ${Object.keys(PERFTEST_TESTS).join(", ")})`);
     }
     if (!(name in PERFTEST_TESTS)) {
       throw new UsageError(
@@ -955,8 +960,10 @@ export function parsePerftestArgs(argv: string[], test?: TestName): PerftestConf
     test = name as TestName;
   }
   const c = baseConfig(test);
-  applyOptions(c, found.options);
+  applyOptions(c, options);
   if (c.help || c.version) return c;
+  const late = refused();
+  if (late) throw late;
   // parser(): one argument left is the server's name; more are perftest's own error.
   if (pos.length > 1) {
     throw new UsageError(
