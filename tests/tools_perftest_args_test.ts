@@ -434,3 +434,29 @@ Deno.test("perftest args: the first problem in command-line order wins, as perft
   assert.match(usageError(["ib_write_bw", "-a", "-s"]), /option requires an argument -- 's'/);
   assert.match(usageError(["--frob", "ib_write_bw"]), /unrecognized option '--frob'/);
 });
+
+// perftest_parameters.c force_dependecies(), the --aes_xts branch: use_old_post_send is 0 while
+// parsing unless --use_old_post_send is given (the device check that turns it on for a non-mlx5
+// HCA, verify_params_with_device_context in perftest_resources.c, runs after the parser), so
+// perftest's checks go on to rdma_cm, write_lat and inline before the device is opened.
+Deno.test("perftest args: --aes_xts is checked in perftest's order, then refused (no crypto)", () => {
+  const keys = ["--kek_path", "k", "--credentials_path", "c", "--data_enc_key_app_path", "a"];
+  assert.match(usageError(["ib_write_lat", "--aes_xts", ...keys]), /isn't supported on write_lat/);
+  assert.match(
+    usageError(["ib_send_lat", "--aes_xts", ...keys, "-R"]),
+    /rdma_cm doesn't support aes_xts/,
+  );
+  assert.match(
+    usageError(["ib_send_lat", "--aes_xts", ...keys, "--use_old_post_send"]),
+    /aes_xts doesn't support old post send/,
+  );
+  // (int)size <= inline_size: 2 B with -I 8.
+  assert.match(
+    usageError(["ib_send_lat", "--aes_xts", ...keys, "-I", "8"]),
+    /aes_xts doesn't support Inline messages/,
+  );
+  const passed = usageError(["ib_send_lat", "--aes_xts", ...keys, "-I", "1", "-s", "64"]);
+  assert.match(passed, /no crypto engine/);
+  assert.doesNotMatch(passed, /old post send/);
+  assert.match(usageError(["ib_write_bw", "--aes_xts", ...keys, "-z"]), /no crypto engine/);
+});

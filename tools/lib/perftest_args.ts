@@ -999,6 +999,8 @@ interface ParseState {
   kekPath?: string;
   credentialsPath?: string;
   dataEncKeyAppPath?: string;
+  /** `--use_old_post_send` (perftest's use_old_post_send while parsing). */
+  oldPostSend: boolean;
   logDciStreams: number;
   logActiveDciStreams: number;
   reportPerPort: boolean;
@@ -1026,6 +1028,7 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
     aesXts: false,
     encryptOnTx: false,
     sigBefore: false,
+    oldPostSend: false,
     logDciStreams: 0,
     logActiveDciStreams: 0,
     reportPerPort: false,
@@ -1387,8 +1390,10 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
       case "disable_pcie_relaxed":
         c.disablePcieRelaxed = true;
         break;
-      case "dont_xchg_versions":
       case "use_old_post_send":
+        st.oldPostSend = true;
+        break;
+      case "dont_xchg_versions":
       case "use_hugepages":
         break;
       // xenib's own.
@@ -1615,9 +1620,18 @@ function forceDependencies(c: PerftestConfig): void {
       stop("--aes_xts: Please provide data encryption key app path");
     }
     if (st.credentialsPath === undefined) stop("--aes_xts: Please provide credentials file path");
-    // The provider has no ibv_wr_* API, so perftest's next check is this one.
+    // use_old_post_send is set while parsing only by --use_old_post_send (the non-mlx5 device
+    // check that also sets it, verify_params_with_device_context, runs after the parser).
+    if (st.oldPostSend) stop("--aes_xts: aes_xts doesn't support old post send");
+    if (st.rdmaCm) stop("--aes_xts: rdma_cm doesn't support aes_xts");
+    if (kind === "lat" && verb === "write") stop("--aes_xts: aes_xts isn't supported on write_lat");
+    // (int)size <= inline_size, with inline_size DEF_INLINE (-1) unless -I was given.
+    if ((c.all ? LIMITS.allMaxSize : c.sizes[0]) <= (c.inlineSize ?? -1)) {
+      stop("--aes_xts: aes_xts doesn't support Inline messages");
+    }
+    // perftest's parser accepts it; the device then has to offer mlx5's crypto.
     stop(
-      "--aes_xts: aes_xts doesn't support old post send (and the HCA model has no crypto engine)",
+      "--aes_xts: the HCA model has no crypto engine (AES-XTS needs mlx5's, through mlx5dv)",
     );
   } else {
     if (st.encryptOnTx) stop("--encrypt_on_tx: encrypt_on_tx supported only when enc/dec traffic");
