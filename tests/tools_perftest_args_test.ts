@@ -460,3 +460,26 @@ Deno.test("perftest args: --aes_xts is checked in perftest's order, then refused
   assert.doesNotMatch(passed, /old post send/);
   assert.match(usageError(["ib_write_bw", "--aes_xts", ...keys, "-z"]), /no crypto engine/);
 });
+
+// perftest_parameters.c usage(): the defaults it prints, per test (DEF_ITERS 1000, DEF_ITERS_WB
+// 5000 for write_bw, DEF_SIZE_LAT 2, DEF_SIZE_BW 65536, DEF_TX_BW 128, DEF_QP_TIME 14, DEF_SL 0,
+// DEF_PORT 18515, DEF_NUM_QPS 1, DEF_HOP_LIMIT 64) and -c's types per verb.
+Deno.test("perftest usage: perftest's defaults and connection types per test", () => {
+  const line = (test: Parameters<typeof perftestUsage>[0], flag: string) =>
+    perftestUsage(test).split("\n").find((l) => l.includes(flag)) ?? "";
+  assert.match(line("ib_write_bw", "--iters="), /default 5000/);
+  assert.match(line("ib_read_bw", "--iters="), /default 1000/);
+  assert.match(line("ib_write_lat", "--size="), /default 2\b/);
+  assert.match(line("ib_send_bw", "--size="), /default 65536/);
+  assert.match(line("ib_write_bw", "--tx-depth="), /default 128/);
+  assert.match(line("ib_write_lat", "--qp-timeout="), /default 14/);
+  assert.match(line("ib_write_lat", "--sl="), /default 0/);
+  assert.match(line("ib_write_lat", "--port="), /default 18515/);
+  assert.match(line("ib_write_bw", "--qp="), /default 1\b/);
+  assert.match(line("ib_write_lat", "--hop_limit="), /default 64/);
+  assert.match(line("ib_write_lat", "--out_json_file="), /perftest_out\.json/);
+  assert.match(line("ib_write_bw", "--connection="), /<RC\/XRC\/UC\/DC>/);
+  assert.match(line("ib_read_lat", "--connection="), /<RC\/XRC\/DC>/);
+  assert.match(line("ib_atomic_bw", "--connection="), /<RC\/XRC\/DC>/);
+  assert.match(line("ib_send_lat", "--connection="), /<RC\/XRC\/UC\/UD\/DC\/SRD>/);
+});

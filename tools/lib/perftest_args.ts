@@ -1813,6 +1813,87 @@ function baseConfig(test: TestName): PerftestConfig {
 }
 
 /**
+ * The connection types perftest's `usage()` lists for a verb's `-c`
+ * (perftest_parameters.c: SEND all six, WRITE RC/XRC/UC/DC, READ and
+ * ATOMIC RC/XRC/DC).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connectionTypesShown } from "./perftest_args.ts";
+ * assert.equal(connectionTypesShown("write"), "RC/XRC/UC/DC");
+ * assert.equal(connectionTypesShown("atomic"), "RC/XRC/DC");
+ * ```
+ */
+export function connectionTypesShown(verb: Verb): string {
+  if (verb === "send") return "RC/XRC/UC/UD/DC/SRD";
+  if (verb === "write") return "RC/XRC/UC/DC";
+  return "RC/XRC/DC";
+}
+
+/**
+ * The default perftest's `usage()` prints for a flag in a test
+ * (perftest_parameters.c, with perftest_parameters.h's DEF_* values), for
+ * the flags whose table text does not already carry it; undefined when
+ * it prints none. `-f`'s is what force_dependecies sets (usage() says
+ * 2 s, but the margin is a quarter of the duration unless given).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { usageDefault } from "./perftest_args.ts";
+ * assert.equal(usageDefault("iters", "write", "bw"), "5000"); // DEF_ITERS_WB
+ * assert.equal(usageDefault("iters", "read", "bw"), "1000"); // DEF_ITERS
+ * assert.equal(usageDefault("size", "send", "lat"), "2"); // DEF_SIZE_LAT
+ * assert.equal(usageDefault("mtu", "send", "lat"), undefined); // the table says it
+ * ```
+ */
+export function usageDefault(long: string, verb: Verb, kind: TestKind): string | undefined {
+  switch (long) {
+    case "iters":
+      return String(kind === "bw" && verb === "write" ? 5000 : 1000);
+    case "size":
+      return String(kind === "lat" ? 2 : 65536);
+    case "tx-depth":
+      return String(kind === "lat" ? 1 : 128);
+    case "qp-timeout":
+      return "14";
+    case "sl":
+      return "0";
+    case "port":
+      return "18515";
+    case "qp":
+      return "1";
+    case "hop_limit":
+      return String(LIMITS.defHopLimit);
+    case "ib-dev":
+      return "first device found";
+    case "margin":
+      return "D/4";
+    case "gid-index":
+      return "IB: no GID";
+    case "out_json_file":
+      return "perftest_out.json in the working directory";
+    case "bidirectional":
+      return "unidirectional";
+    case "report-cycles":
+      return "microseconds";
+    case "events":
+      return "poll";
+    case "rate_units":
+      return "g";
+    case "aes_block_size":
+      return "512";
+    case "data_enc_keys_number":
+      return "1";
+    case "log_dci_streams":
+      return "0";
+    default:
+      return undefined;
+  }
+}
+
+/**
  * Usage text for one test, as perftest's `usage()` lists the flags that
  * test shows, each marked with what it does here; or the list of tests.
  *
@@ -1850,10 +1931,12 @@ export function perftestUsage(test?: TestName): string {
       : f.status === "noop"
       ? "[~]"
       : "   ";
+    const arg = f.long === "connection" ? connectionTypesShown(verb) : f.arg;
     const name = `${f.short ? `-${f.short}, ` : "    "}--${f.helpLong ?? f.long}${
-      f.arg ? `=<${f.arg}>` : ""
+      arg ? `=<${arg}>` : ""
     }`;
-    lines.push(`  ${mark} ${name.padEnd(34)} ${f.perftest}`);
+    const def = usageDefault(f.long, verb, kind);
+    lines.push(`  ${mark} ${name.padEnd(34)} ${f.perftest}${def ? ` (default ${def})` : ""}`);
   }
   lines.push(
     "",

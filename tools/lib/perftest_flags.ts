@@ -277,7 +277,8 @@ export const PERFTEST_FLAGS: readonly FlagSpec[] = [
     shown: all,
     perftest: "this help",
     status: "works",
-    here: "the test's usage; exit code 1 as perftest",
+    here:
+      "the flags perftest's usage() lists for the test, with its defaults; exit code 1 as perftest",
   },
   {
     long: "report-histogrm",
