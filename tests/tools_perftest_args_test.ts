@@ -478,6 +478,8 @@ Deno.test("perftest usage: perftest's defaults and connection types per test", (
   assert.match(line("ib_write_bw", "--qp="), /default 1\b/);
   assert.match(line("ib_write_lat", "--hop_limit="), /default 64/);
   assert.match(line("ib_write_lat", "--out_json_file="), /perftest_out\.json/);
+  assert.match(line("ib_write_lat", "--tos="), /default off/);
+  assert.match(line("ib_read_bw", "--noPeak"), /up to 20000 iterations/);
   assert.match(line("ib_write_bw", "--connection="), /<RC\/XRC\/UC\/DC>/);
   assert.match(line("ib_read_lat", "--connection="), /<RC\/XRC\/DC>/);
   assert.match(line("ib_atomic_bw", "--connection="), /<RC\/XRC\/DC>/);

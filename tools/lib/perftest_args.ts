@@ -1888,6 +1888,12 @@ export function usageDefault(long: string, verb: Verb, kind: TestKind): string |
       return "1";
     case "log_dci_streams":
       return "0";
+    case "log_active_dci_streams":
+      return "the --log_dci_streams value";
+    case "tos":
+      return "off";
+    case "noPeak":
+      return "peak computed up to 20000 iterations";
     default:
       return undefined;
   }
