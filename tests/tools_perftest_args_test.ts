@@ -485,3 +485,19 @@ Deno.test("perftest usage: perftest's defaults and connection types per test", (
   assert.match(line("ib_atomic_bw", "--connection="), /<RC\/XRC\/DC>/);
   assert.match(line("ib_send_lat", "--connection="), /<RC\/XRC\/UC\/UD\/DC\/SRD>/);
 });
+
+// perftest_parameters.c parser(): after the option loop, `if (run_inf_flag) test_method =
+// RUN_INFINITELY;` replaces -a's RUN_ALL, so force_dependecies sees no -a: the size stays
+// (atomic: 8), -D is allowed, CQ moderation follows the size, and the margin is D/4 (the
+// run_infinitely block makes it a duration run before the margin is set).
+Deno.test("perftest args: --run_infinitely replaces -a, as perftest's parser", () => {
+  const r = parsePerftestArgs(["ib_write_bw", "--run_infinitely", "-a"]);
+  assert.deepEqual([r.all, r.sizes, r.cqMod, r.duration, r.margin], [false, [65536], 1, 5, 1]);
+  assert.deepEqual(parsePerftestArgs(["ib_write_bw", "-a", "--run_infinitely", "-D", "2"]).sizes, [
+    65536,
+  ]);
+  assert.deepEqual(parsePerftestArgs(["ib_atomic_bw", "--run_infinitely", "-a"]).sizes, [8]);
+  assert.deepEqual(parsePerftestArgs(["ib_write_bw", "--run_infinitely", "-D", "8"]).margin, 2);
+  // Without --run_infinitely, -a with -D is still refused.
+  assert.match(usageError(["ib_write_bw", "-a", "-D", "2"]), /doesn't support running on all/);
+});

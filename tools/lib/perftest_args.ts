@@ -1434,6 +1434,9 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
     }
   }
   if (!logActiveSet) st.logActiveDciStreams = st.logDciStreams;
+  // parser(), after its option loop: `if (run_inf_flag) test_method = RUN_INFINITELY;` replaces
+  // -a's RUN_ALL, so nothing after it sees -a (the size stays, -D is allowed).
+  if (c.runInfinitely) c.all = false;
   if (st.sourceIp !== undefined && !isIpv4(st.sourceIp)) {
     throw new UsageError(`--source_ip: Invalid client IP address '${st.sourceIp}'`);
   }
@@ -1695,7 +1698,8 @@ function forceDependencies(c: PerftestConfig): void {
     stop("--latency_gap: Latency gap feature is only for latency tests");
   }
   const d = c.duration ?? LIMITS.defDuration;
-  if (duration && c.margin < 0) c.margin = Math.trunc(d / 4);
+  // The run_infinitely block above made it a DURATION run (test_type) before this margin rule.
+  if ((duration || c.runInfinitely) && c.margin < 0) c.margin = Math.trunc(d / 4);
   if (c.connection === "UD" && (c.inlineSize ?? 0) > LIMITS.maxInlineUd) {
     warn(`Setting inline size to ${LIMITS.maxInlineUd} (Max inline size in UD)`, "stderr");
     c.inlineSize = LIMITS.maxInlineUd;
