@@ -418,3 +418,86 @@ Deno.test("perftest args: more than one argument left is perftest's invalid comm
     /^unexpected argument 'host': perftest's server/,
   );
 });
+
+// perftest_parameters.c parser(): each getopt_long result is handled before the next word is
+// read, so -h and -V return before a later bad word is seen, and a bad value before an unknown
+// option is the one reported (the default case, " Invalid Command or flag.", comes when reached).
+Deno.test("perftest args: the first problem in command-line order wins, as perftest's loop", () => {
+  assert.ok(parsePerftestArgs(["ib_write_bw", "-h", "--frob"]).help);
+  assert.ok(parsePerftestArgs(["ib_write_bw", "-V", "--frob"]).version);
+  assert.ok(parsePerftestArgs(["ib_write_bw", "-h", "-s"]).help);
+  assert.ok(parsePerftestArgs(["ib_write_bw", "-hZ"]).help);
+  assert.ok(parsePerftestArgs(["--help", "--frob"]).help);
+  assert.match(usageError(["ib_write_bw", "-n", "1", "--frob"]), /Iteration num should be/);
+  assert.match(usageError(["ib_write_bw", "--frob", "-n", "1"]), /unrecognized option '--frob'/);
+  assert.match(usageError(["ib_write_bw", "-n", "1", "-s"]), /Iteration num should be/);
+  assert.match(usageError(["ib_write_bw", "-a", "-s"]), /option requires an argument -- 's'/);
+  assert.match(usageError(["--frob", "ib_write_bw"]), /unrecognized option '--frob'/);
+});
+
+// perftest_parameters.c force_dependecies(), the --aes_xts branch: use_old_post_send is 0 while
+// parsing unless --use_old_post_send is given (the device check that turns it on for a non-mlx5
+// HCA, verify_params_with_device_context in perftest_resources.c, runs after the parser), so
+// perftest's checks go on to rdma_cm, write_lat and inline before the device is opened.
+Deno.test("perftest args: --aes_xts is checked in perftest's order, then refused (no crypto)", () => {
+  const keys = ["--kek_path", "k", "--credentials_path", "c", "--data_enc_key_app_path", "a"];
+  assert.match(usageError(["ib_write_lat", "--aes_xts", ...keys]), /isn't supported on write_lat/);
+  assert.match(
+    usageError(["ib_send_lat", "--aes_xts", ...keys, "-R"]),
+    /rdma_cm doesn't support aes_xts/,
+  );
+  assert.match(
+    usageError(["ib_send_lat", "--aes_xts", ...keys, "--use_old_post_send"]),
+    /aes_xts doesn't support old post send/,
+  );
+  // (int)size <= inline_size: 2 B with -I 8.
+  assert.match(
+    usageError(["ib_send_lat", "--aes_xts", ...keys, "-I", "8"]),
+    /aes_xts doesn't support Inline messages/,
+  );
+  const passed = usageError(["ib_send_lat", "--aes_xts", ...keys, "-I", "1", "-s", "64"]);
+  assert.match(passed, /no crypto engine/);
+  assert.doesNotMatch(passed, /old post send/);
+  assert.match(usageError(["ib_write_bw", "--aes_xts", ...keys, "-z"]), /no crypto engine/);
+});
+
+// perftest_parameters.c usage(): the defaults it prints, per test (DEF_ITERS 1000, DEF_ITERS_WB
+// 5000 for write_bw, DEF_SIZE_LAT 2, DEF_SIZE_BW 65536, DEF_TX_BW 128, DEF_QP_TIME 14, DEF_SL 0,
+// DEF_PORT 18515, DEF_NUM_QPS 1, DEF_HOP_LIMIT 64) and -c's types per verb.
+Deno.test("perftest usage: perftest's defaults and connection types per test", () => {
+  const line = (test: Parameters<typeof perftestUsage>[0], flag: string) =>
+    perftestUsage(test).split("\n").find((l) => l.includes(flag)) ?? "";
+  assert.match(line("ib_write_bw", "--iters="), /default 5000/);
+  assert.match(line("ib_read_bw", "--iters="), /default 1000/);
+  assert.match(line("ib_write_lat", "--size="), /default 2\b/);
+  assert.match(line("ib_send_bw", "--size="), /default 65536/);
+  assert.match(line("ib_write_bw", "--tx-depth="), /default 128/);
+  assert.match(line("ib_write_lat", "--qp-timeout="), /default 14/);
+  assert.match(line("ib_write_lat", "--sl="), /default 0/);
+  assert.match(line("ib_write_lat", "--port="), /default 18515/);
+  assert.match(line("ib_write_bw", "--qp="), /default 1\b/);
+  assert.match(line("ib_write_lat", "--hop_limit="), /default 64/);
+  assert.match(line("ib_write_lat", "--out_json_file="), /perftest_out\.json/);
+  assert.match(line("ib_write_lat", "--tos="), /default off/);
+  assert.match(line("ib_read_bw", "--noPeak"), /up to 20000 iterations/);
+  assert.match(line("ib_write_bw", "--connection="), /<RC\/XRC\/UC\/DC>/);
+  assert.match(line("ib_read_lat", "--connection="), /<RC\/XRC\/DC>/);
+  assert.match(line("ib_atomic_bw", "--connection="), /<RC\/XRC\/DC>/);
+  assert.match(line("ib_send_lat", "--connection="), /<RC\/XRC\/UC\/UD\/DC\/SRD>/);
+});
+
+// perftest_parameters.c parser(): after the option loop, `if (run_inf_flag) test_method =
+// RUN_INFINITELY;` replaces -a's RUN_ALL, so force_dependecies sees no -a: the size stays
+// (atomic: 8), -D is allowed, CQ moderation follows the size, and the margin is D/4 (the
+// run_infinitely block makes it a duration run before the margin is set).
+Deno.test("perftest args: --run_infinitely replaces -a, as perftest's parser", () => {
+  const r = parsePerftestArgs(["ib_write_bw", "--run_infinitely", "-a"]);
+  assert.deepEqual([r.all, r.sizes, r.cqMod, r.duration, r.margin], [false, [65536], 1, 5, 1]);
+  assert.deepEqual(parsePerftestArgs(["ib_write_bw", "-a", "--run_infinitely", "-D", "2"]).sizes, [
+    65536,
+  ]);
+  assert.deepEqual(parsePerftestArgs(["ib_atomic_bw", "--run_infinitely", "-a"]).sizes, [8]);
+  assert.deepEqual(parsePerftestArgs(["ib_write_bw", "--run_infinitely", "-D", "8"]).margin, 2);
+  // Without --run_infinitely, -a with -D is still refused.
+  assert.match(usageError(["ib_write_bw", "-a", "-D", "2"]), /doesn't support running on all/);
+});

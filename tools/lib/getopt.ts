@@ -80,8 +80,34 @@ export class GetoptError extends Error {
 }
 
 /**
+ * The first word getopt refused, and where: `before` options had been
+ * found ahead of it. perftest's `parser()` handles each option as
+ * `getopt_long` returns it, so those come first (a `-h` among them returns
+ * before the refused word is reached).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getoptLong } from "./getopt.ts";
+ * const table = [{ name: "help", short: "h", hasArg: false }];
+ * const r = getoptLong(["-h", "--frob"], table, { recordError: true });
+ * assert.deepEqual(r.error?.before, 1);
+ * assert.equal(r.error?.error.message, "unrecognized option '--frob'");
+ * ```
+ */
+export interface GetoptFailure {
+  /** glibc's diagnostic. */
+  error: GetoptError;
+  /** How many options were found before it. */
+  before: number;
+}
+
+/**
  * Parse `argv` against `table` as glibc's `getopt_long` with permutation.
- * @throws GetoptError on an unknown, ambiguous or incomplete option
+ * With `recordError`, the first refused word is returned as `error` (the
+ * scan goes on as a caller that keeps calling getopt would, so later
+ * options and the positionals are still collected); without it, it is thrown.
+ * @throws GetoptError on an unknown, ambiguous or incomplete option (unless `recordError`)
  *
  * @example
  * ```ts
@@ -96,14 +122,23 @@ export class GetoptError extends Error {
  * assert.deepEqual(r.options.map((o) => o.name), ["all", "CPU-freq", "iters"]);
  * assert.equal(r.options[2].value, "10");
  * assert.deepEqual(r.positionals, ["host"]);
+ * const late = getoptLong(["-a", "-x", "-F"], table, { recordError: true });
+ * assert.deepEqual([late.options.length, late.error?.before], [2, 1]);
  * ```
  */
 export function getoptLong(
   argv: string[],
   table: readonly LongOption[],
-): { options: FoundOption[]; positionals: string[] } {
+  opts: { recordError?: boolean } = {},
+): { options: FoundOption[]; positionals: string[]; error?: GetoptFailure } {
   const options: FoundOption[] = [];
   const positionals: string[] = [];
+  let error: GetoptFailure | undefined;
+  const refuse = (message: string): void => {
+    const e = new GetoptError(message);
+    if (!opts.recordError) throw e;
+    error ??= { error: e, before: options.length };
+  };
   const byShort = new Map<string, LongOption>();
   for (const o of table) if (o.short) byShort.set(o.short, o);
   for (let i = 0; i < argv.length; i++) {
@@ -116,14 +151,24 @@ export function getoptLong(
       const eq = arg.indexOf("=");
       const word = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
       const o = matchLong(word, table);
+      if (typeof o === "string") {
+        refuse(o);
+        continue;
+      }
       if (o.hasArg) {
         let value: string;
         if (eq >= 0) value = arg.slice(eq + 1);
         else if (i + 1 < argv.length) value = argv[++i];
-        else throw new GetoptError(`option '--${o.name}' requires an argument`);
+        else {
+          refuse(`option '--${o.name}' requires an argument`);
+          continue;
+        }
         options.push({ name: o.name, value, spelled: `--${word}` });
       } else {
-        if (eq >= 0) throw new GetoptError(`option '--${o.name}' doesn't allow an argument`);
+        if (eq >= 0) {
+          refuse(`option '--${o.name}' doesn't allow an argument`);
+          continue;
+        }
         options.push({ name: o.name, spelled: `--${word}` });
       }
       continue;
@@ -132,7 +177,10 @@ export function getoptLong(
       for (let k = 1; k < arg.length; k++) {
         const c = arg[k];
         const o = byShort.get(c);
-        if (!o) throw new GetoptError(`invalid option -- '${c}'`);
+        if (!o) {
+          refuse(`invalid option -- '${c}'`);
+          continue;
+        }
         if (!o.hasArg) {
           options.push({ name: o.name, spelled: `-${c}` });
           continue;
@@ -140,7 +188,10 @@ export function getoptLong(
         let value: string;
         if (k + 1 < arg.length) value = arg.slice(k + 1);
         else if (i + 1 < argv.length) value = argv[++i];
-        else throw new GetoptError(`option requires an argument -- '${c}'`);
+        else {
+          refuse(`option requires an argument -- '${c}'`);
+          break;
+        }
         options.push({ name: o.name, value, spelled: `-${c}` });
         break;
       }
@@ -148,21 +199,19 @@ export function getoptLong(
     }
     positionals.push(arg);
   }
-  return { options, positionals };
+  return error ? { options, positionals, error } : { options, positionals };
 }
 
-/** Exact match first, else the one option the word is a prefix of. */
-function matchLong(word: string, table: readonly LongOption[]): LongOption {
+/** Exact match first, else the one option the word is a prefix of; else glibc's diagnostic. */
+function matchLong(word: string, table: readonly LongOption[]): LongOption | string {
   const exact = table.find((o) => o.name === word);
   if (exact) return exact;
   const hits = table.filter((o) => o.name.startsWith(word));
   if (hits.length === 1 && word.length > 0) return hits[0];
   if (hits.length > 1 && word.length > 0) {
-    throw new GetoptError(
-      `option '--${word}' is ambiguous; possibilities: ${
-        hits.map((h) => `'--${h.name}'`).join(" ")
-      }`,
-    );
+    return `option '--${word}' is ambiguous; possibilities: ${
+      hits.map((h) => `'--${h.name}'`).join(" ")
+    }`;
   }
-  throw new GetoptError(`unrecognized option '--${word}'`);
+  return `unrecognized option '--${word}'`;
 }

@@ -16,7 +16,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { type FoundOption, GetoptError, getoptLong, type LongOption } from "./getopt.ts";
+import { type FoundOption, getoptLong, type LongOption } from "./getopt.ts";
 import { PERFTEST_FLAGS, RAW_ETH_OPTIONS } from "./perftest_flags.ts";
 import {
   type AtomicType,
@@ -920,11 +920,14 @@ function flagName(long: string): string {
  * ```
  */
 export function parsePerftestArgs(argv: string[], test?: TestName): PerftestConfig {
-  let found: { options: FoundOption[]; positionals: string[] };
-  try {
-    found = getoptLong(argv, TABLE);
-  } catch (e) {
-    if (!(e instanceof GetoptError)) throw e;
+  // perftest_parameters.c parser(): each option is handled as getopt_long returns it, so the
+  // options before a word getopt refuses come first (-h/-V return before it is reached; a bad
+  // value before it is the error), then the default case refuses the word.
+  const found = getoptLong(argv, TABLE, { recordError: true });
+  const options = found.error ? found.options.slice(0, found.error.before) : found.options;
+  const refused = (): UsageError | undefined => {
+    if (!found.error) return undefined;
+    const e = found.error.error;
     const m = /unrecognized option '--report-histogram'|unrecognized option '--com_rdma_cm'/
       .exec(e.message);
     const hint = m
@@ -932,20 +935,22 @@ export function parsePerftestArgs(argv: string[], test?: TestName): PerftestConf
         m[0].includes("histogram") ? "report-histogrm" : "comm_rdma_cm"
       })`
       : " (see --help)";
-    throw new UsageError(`${e.message}${hint}`);
-  }
+    return new UsageError(`${e.message}${hint}`);
+  };
   const pos = [...found.positionals];
   if (!test) {
     const name = pos.shift();
-    const wantsHelp = found.options.some((o) => o.name === "help" || o.name === "version");
+    // The first of -h and -V returns (perftest's loop).
+    const first = options.find((o) => o.name === "help" || o.name === "version");
     if (name === undefined) {
-      if (wantsHelp) {
+      if (first) {
         const c = baseConfig("ib_write_lat");
-        c.help = found.options.some((o) => o.name === "help");
+        c.help = first.name === "help";
         c.version = !c.help;
         return c;
       }
-      throw new UsageError(`missing test name (one of ${Object.keys(PERFTEST_TESTS).join(", ")})`);
+      throw refused() ??
+        new UsageError(`missing test name (one of ${Object.keys(PERFTEST_TESTS).join(", ")})`);
     }
     if (!(name in PERFTEST_TESTS)) {
       throw new UsageError(
@@ -955,8 +960,10 @@ export function parsePerftestArgs(argv: string[], test?: TestName): PerftestConf
     test = name as TestName;
   }
   const c = baseConfig(test);
-  applyOptions(c, found.options);
+  applyOptions(c, options);
   if (c.help || c.version) return c;
+  const late = refused();
+  if (late) throw late;
   // parser(): one argument left is the server's name; more are perftest's own error.
   if (pos.length > 1) {
     throw new UsageError(
@@ -992,6 +999,8 @@ interface ParseState {
   kekPath?: string;
   credentialsPath?: string;
   dataEncKeyAppPath?: string;
+  /** `--use_old_post_send` (perftest's use_old_post_send while parsing). */
+  oldPostSend: boolean;
   logDciStreams: number;
   logActiveDciStreams: number;
   reportPerPort: boolean;
@@ -1019,6 +1028,7 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
     aesXts: false,
     encryptOnTx: false,
     sigBefore: false,
+    oldPostSend: false,
     logDciStreams: 0,
     logActiveDciStreams: 0,
     reportPerPort: false,
@@ -1380,8 +1390,10 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
       case "disable_pcie_relaxed":
         c.disablePcieRelaxed = true;
         break;
-      case "dont_xchg_versions":
       case "use_old_post_send":
+        st.oldPostSend = true;
+        break;
+      case "dont_xchg_versions":
       case "use_hugepages":
         break;
       // xenib's own.
@@ -1422,6 +1434,9 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
     }
   }
   if (!logActiveSet) st.logActiveDciStreams = st.logDciStreams;
+  // parser(), after its option loop: `if (run_inf_flag) test_method = RUN_INFINITELY;` replaces
+  // -a's RUN_ALL, so nothing after it sees -a (the size stays, -D is allowed).
+  if (c.runInfinitely) c.all = false;
   if (st.sourceIp !== undefined && !isIpv4(st.sourceIp)) {
     throw new UsageError(`--source_ip: Invalid client IP address '${st.sourceIp}'`);
   }
@@ -1608,9 +1623,18 @@ function forceDependencies(c: PerftestConfig): void {
       stop("--aes_xts: Please provide data encryption key app path");
     }
     if (st.credentialsPath === undefined) stop("--aes_xts: Please provide credentials file path");
-    // The provider has no ibv_wr_* API, so perftest's next check is this one.
+    // use_old_post_send is set while parsing only by --use_old_post_send (the non-mlx5 device
+    // check that also sets it, verify_params_with_device_context, runs after the parser).
+    if (st.oldPostSend) stop("--aes_xts: aes_xts doesn't support old post send");
+    if (st.rdmaCm) stop("--aes_xts: rdma_cm doesn't support aes_xts");
+    if (kind === "lat" && verb === "write") stop("--aes_xts: aes_xts isn't supported on write_lat");
+    // (int)size <= inline_size, with inline_size DEF_INLINE (-1) unless -I was given.
+    if ((c.all ? LIMITS.allMaxSize : c.sizes[0]) <= (c.inlineSize ?? -1)) {
+      stop("--aes_xts: aes_xts doesn't support Inline messages");
+    }
+    // perftest's parser accepts it; the device then has to offer mlx5's crypto.
     stop(
-      "--aes_xts: aes_xts doesn't support old post send (and the HCA model has no crypto engine)",
+      "--aes_xts: the HCA model has no crypto engine (AES-XTS needs mlx5's, through mlx5dv)",
     );
   } else {
     if (st.encryptOnTx) stop("--encrypt_on_tx: encrypt_on_tx supported only when enc/dec traffic");
@@ -1674,7 +1698,8 @@ function forceDependencies(c: PerftestConfig): void {
     stop("--latency_gap: Latency gap feature is only for latency tests");
   }
   const d = c.duration ?? LIMITS.defDuration;
-  if (duration && c.margin < 0) c.margin = Math.trunc(d / 4);
+  // The run_infinitely block above made it a DURATION run (test_type) before this margin rule.
+  if ((duration || c.runInfinitely) && c.margin < 0) c.margin = Math.trunc(d / 4);
   if (c.connection === "UD" && (c.inlineSize ?? 0) > LIMITS.maxInlineUd) {
     warn(`Setting inline size to ${LIMITS.maxInlineUd} (Max inline size in UD)`, "stderr");
     c.inlineSize = LIMITS.maxInlineUd;
@@ -1792,6 +1817,93 @@ function baseConfig(test: TestName): PerftestConfig {
 }
 
 /**
+ * The connection types perftest's `usage()` lists for a verb's `-c`
+ * (perftest_parameters.c: SEND all six, WRITE RC/XRC/UC/DC, READ and
+ * ATOMIC RC/XRC/DC).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connectionTypesShown } from "./perftest_args.ts";
+ * assert.equal(connectionTypesShown("write"), "RC/XRC/UC/DC");
+ * assert.equal(connectionTypesShown("atomic"), "RC/XRC/DC");
+ * ```
+ */
+export function connectionTypesShown(verb: Verb): string {
+  if (verb === "send") return "RC/XRC/UC/UD/DC/SRD";
+  if (verb === "write") return "RC/XRC/UC/DC";
+  return "RC/XRC/DC";
+}
+
+/**
+ * The default perftest's `usage()` prints for a flag in a test
+ * (perftest_parameters.c, with perftest_parameters.h's DEF_* values), for
+ * the flags whose table text does not already carry it; undefined when
+ * it prints none. `-f`'s is what force_dependecies sets (usage() says
+ * 2 s, but the margin is a quarter of the duration unless given).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { usageDefault } from "./perftest_args.ts";
+ * assert.equal(usageDefault("iters", "write", "bw"), "5000"); // DEF_ITERS_WB
+ * assert.equal(usageDefault("iters", "read", "bw"), "1000"); // DEF_ITERS
+ * assert.equal(usageDefault("size", "send", "lat"), "2"); // DEF_SIZE_LAT
+ * assert.equal(usageDefault("mtu", "send", "lat"), undefined); // the table says it
+ * ```
+ */
+export function usageDefault(long: string, verb: Verb, kind: TestKind): string | undefined {
+  switch (long) {
+    case "iters":
+      return String(kind === "bw" && verb === "write" ? 5000 : 1000);
+    case "size":
+      return String(kind === "lat" ? 2 : 65536);
+    case "tx-depth":
+      return String(kind === "lat" ? 1 : 128);
+    case "qp-timeout":
+      return "14";
+    case "sl":
+      return "0";
+    case "port":
+      return "18515";
+    case "qp":
+      return "1";
+    case "hop_limit":
+      return String(LIMITS.defHopLimit);
+    case "ib-dev":
+      return "first device found";
+    case "margin":
+      return "D/4";
+    case "gid-index":
+      return "IB: no GID";
+    case "out_json_file":
+      return "perftest_out.json in the working directory";
+    case "bidirectional":
+      return "unidirectional";
+    case "report-cycles":
+      return "microseconds";
+    case "events":
+      return "poll";
+    case "rate_units":
+      return "g";
+    case "aes_block_size":
+      return "512";
+    case "data_enc_keys_number":
+      return "1";
+    case "log_dci_streams":
+      return "0";
+    case "log_active_dci_streams":
+      return "the --log_dci_streams value";
+    case "tos":
+      return "off";
+    case "noPeak":
+      return "peak computed up to 20000 iterations";
+    default:
+      return undefined;
+  }
+}
+
+/**
  * Usage text for one test, as perftest's `usage()` lists the flags that
  * test shows, each marked with what it does here; or the list of tests.
  *
@@ -1829,10 +1941,12 @@ export function perftestUsage(test?: TestName): string {
       : f.status === "noop"
       ? "[~]"
       : "   ";
+    const arg = f.long === "connection" ? connectionTypesShown(verb) : f.arg;
     const name = `${f.short ? `-${f.short}, ` : "    "}--${f.helpLong ?? f.long}${
-      f.arg ? `=<${f.arg}>` : ""
+      arg ? `=<${arg}>` : ""
     }`;
-    lines.push(`  ${mark} ${name.padEnd(34)} ${f.perftest}`);
+    const def = usageDefault(f.long, verb, kind);
+    lines.push(`  ${mark} ${name.padEnd(34)} ${f.perftest}${def ? ` (default ${def})` : ""}`);
   }
   lines.push(
     "",

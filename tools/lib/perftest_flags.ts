@@ -143,7 +143,7 @@ export const PERFTEST_FLAGS: readonly FlagSpec[] = [
     perftest: "traffic with AES-XTS encryption (mlx5 crypto)",
     status: "refused",
     here:
-      "perftest's checks (RC only, key paths, no inline, not write_lat), then refused: the HCA model has no crypto engine",
+      "perftest's checks in its order (RC only, key paths, not --use_old_post_send, not -R, not write_lat, no inline), then refused: the HCA model has no crypto engine",
   },
   {
     long: "encrypt_on_tx",
@@ -277,7 +277,8 @@ export const PERFTEST_FLAGS: readonly FlagSpec[] = [
     shown: all,
     perftest: "this help",
     status: "works",
-    here: "the test's usage; exit code 1 as perftest",
+    here:
+      "the flags perftest's usage() lists for the test, with its defaults; exit code 1 as perftest",
   },
   {
     long: "report-histogrm",
