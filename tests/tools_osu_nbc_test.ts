@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { osu } from "./support/osu.ts";
 import { mpi } from "../mod.ts";
-import { OSU_BENCHMARKS, parseOsuArgs } from "../tools/lib/osu_args.ts";
+import { OSU_BENCHMARKS, OSU_DEFAULTS, parseOsuArgs } from "../tools/lib/osu_args.ts";
 import { osuProgram } from "../tools/lib/osu_bench.ts";
 import { usage } from "../tools/lib/osu_format.ts";
 
@@ -238,31 +238,34 @@ Deno.test("osu nbc: -c notices a wrong result in the first loop and in the overl
   assert.deepEqual(rs.lines.slice(5).map((l) => l.slice(-4)), ["Pass", "Pass", "Fail"]);
 });
 
+/**
+ * The MPI calls rank 1 makes in `deno task osu ARGS` on 2 ranks (barrier, wait, allreduce,
+ * reduce and `method`), space-separated.
+ */
+async function traceCalls(args: string[], method: string): Promise<string> {
+  const log: string[] = [];
+  const program = osuProgram(parseOsuArgs(args), 2, () => {});
+  const traced = ["barrier", "wait", "allreduce", "reduce", method];
+  await mpi.mpiexec({ np: 2, mode: "native" }, (comm) =>
+    program(
+      new Proxy(comm, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop);
+          if (typeof v !== "function") return v;
+          if (!traced.includes(String(prop))) return v.bind(target);
+          return (...a: unknown[]) => {
+            if (comm.rank === 1) log.push(String(prop));
+            return v.apply(target, a);
+          };
+        },
+      }),
+    ));
+  return log.join(" ");
+}
+
 Deno.test("osu nbc: -c adds OMB 7.0's calls: -u rounds and barriers per iteration, the errors' allreduce", async () => {
-  const trace = async (name: string, method: string) => {
-    const log: string[] = [];
-    const program = osuProgram(
-      parseOsuArgs([name, "-m", "4", "-i", "1", "-x", "0", "-c", "-u", "1"]),
-      2,
-      () => {},
-    );
-    const traced = ["barrier", "wait", "allreduce", "reduce", method];
-    await mpi.mpiexec({ np: 2, mode: "native" }, (comm) =>
-      program(
-        new Proxy(comm, {
-          get(target, prop) {
-            const v = Reflect.get(target, prop);
-            if (typeof v !== "function") return v;
-            if (!traced.includes(String(prop))) return v.bind(target);
-            return (...a: unknown[]) => {
-              if (comm.rank === 1) log.push(String(prop));
-              return v.apply(target, a);
-            };
-          },
-        }),
-      ));
-    return log.join(" ");
-  };
+  const trace = (name: string, method: string) =>
+    traceCalls([name, "-m", "4", "-i", "1", "-x", "0", "-c", "-u", "1"], method);
   // One iteration: set_buffer_validation, a -u round after a barrier, a barrier, the timed call.
   const round = (m: string) => `barrier ${m} wait barrier ${m} wait barrier`;
   const stats = "reduce reduce reduce reduce reduce reduce reduce reduce barrier";
@@ -338,4 +341,43 @@ Deno.test("osu nbc: -M limits the sizes as for the blocking twins (check_mem_lim
     "Warning! Limiting max message size to: 262144. Increase -M, --mem-limit for higher message sizes.",
     "Warning! Limiting max message size to: 1048576. Increase -M, --mem-limit for higher message sizes.",
   ]);
+});
+
+Deno.test("osu nbc: OMB 7.0's exact call sequence around each size's two loops, per osu_i*.c", async () => {
+  // -c -u 0 -x 0 -i 1: one iteration is the validation's barrier, the call, its wait and the
+  // barrier after it; calculate_and_print_stats' eight reductions and barrier end the size.
+  const stats = "reduce reduce reduce reduce reduce reduce reduce reduce barrier";
+  const cases: [string, string, string, string][] = [
+    // [benchmark, before the first loop, between the loops, after the overlapped loop]
+    ["osu_igather", "", "barrier allreduce barrier", "barrier allreduce"],
+    ["osu_iscatter", "", "barrier barrier", "allreduce barrier"],
+    ["osu_igatherv", "barrier barrier", "barrier allreduce barrier barrier", "allreduce barrier"],
+    ["osu_iallgatherv", "barrier barrier", "barrier allreduce barrier", "allreduce barrier"],
+    ["osu_iscatterv", "barrier", "barrier allreduce barrier", "allreduce barrier"],
+    ["osu_iallreduce", "barrier", "barrier barrier", "barrier allreduce"],
+    ["osu_ibcast", "", "barrier barrier", "barrier allreduce"],
+    ["osu_iallgather", "barrier", "barrier barrier", "barrier allreduce"],
+  ];
+  const got: Record<string, string> = {}, want: Record<string, string> = {};
+  for (const [name, before, between, after] of cases) {
+    const m = name.slice(4);
+    const it = `barrier ${m} wait barrier`;
+    got[name] = await traceCalls([name, "-m", "4:4", "-i", "1", "-x", "0", "-c", "-u", "0"], m);
+    want[name] = [before, it, between, it, after, stats].filter((s) => s !== "").join(" ");
+  }
+  assert.deepEqual(got, want);
+  // The warmup: osu_igatherv.c and osu_iscatterv.c set options.skip = options.skip_large at
+  // every size (their `else` branch); the others keep options.skip up to LARGE_MESSAGE_SIZE.
+  const warm: Record<string, number> = {};
+  for (const name of ["osu_igatherv", "osu_iscatterv", "osu_igather", "osu_iallgatherv"]) {
+    const m = name.slice(4);
+    const calls = (await traceCalls([name, "-m", "4:4", "-i", "1"], m)).split(" ");
+    warm[name] = calls.filter((c) => c === m).length / 2 - 1;
+  }
+  assert.deepEqual(warm, {
+    osu_igatherv: OSU_DEFAULTS.COLL_SKIP_LARGE,
+    osu_iscatterv: OSU_DEFAULTS.COLL_SKIP_LARGE,
+    osu_igather: OSU_DEFAULTS.COLL_SKIP_SMALL,
+    osu_iallgatherv: OSU_DEFAULTS.COLL_SKIP_SMALL,
+  });
 });

@@ -605,6 +605,7 @@ async function collective(
     const { stats: st } = await nonBlocking(
       comm,
       cfg,
+      NBC_SHAPES.osu_ibarrier,
       cfg.iterationsLarge,
       cfg.skipLarge,
       () => comm.ibarrier(),
@@ -696,14 +697,14 @@ async function collective(
     if (nb) {
       const [method, args] = collCall(kind, me, sb, rb, cnt, disp, rsCounts);
       const calls = comm as unknown as Record<string, (...a: unknown[]) => Promise<mpi.Request>>;
-      // osu_ibcast enters the first loop straight, the others through a barrier.
-      if (kind !== "bcast") await comm.barrier();
+      const shape = NBC_SHAPES[cfg.name];
       const check = cfg.validate ? nbcValidation(kind, sb, rb, count, me, n, rsCounts) : undefined;
       const { stats: st, errors: e } = await nonBlocking(
         comm,
         cfg,
+        shape,
         iters,
-        skip,
+        shape.skipLargeAlways ? cfg.skipLarge : skip,
         () => calls[`i${method}`](...args),
         check,
       );
@@ -856,24 +857,87 @@ async function dummyCompute(comm: Comm, cfg: OsuConfig, seconds: number, req: mp
 }
 
 /**
+ * Where each of OMB 7.0's c/mpi/collective/osu_i*.c synchronizes around a
+ * size's two loops, and its warmup: the MPI calls every rank makes besides
+ * the timed ones, which cost virtual time though they are not timed.
+ */
+interface NbcShape {
+  /** MPI_Barrier calls before the first loop. */
+  before: number;
+  /** An MPI_Barrier after each call of the first loop (all but osu_ibarrier). */
+  barrierPerCall: boolean;
+  /** MPI_Barrier calls between the loops; with `-c`, the first loop's error sum follows the first. */
+  between: number;
+  /** `-c`: an MPI_Allreduce of the errors after the first loop too. */
+  sumAfterFirstLoop: boolean;
+  /** `-c`: the overlapped loop's MPI_Allreduce of the errors comes before its closing barrier. */
+  sumBeforeBarrier: boolean;
+  /** `options.skip = options.skip_large` at every size (an `else` branch), not only above 8 KiB. */
+  skipLargeAlways: boolean;
+}
+
+const nbcShape = (before: number, between: number, more: Partial<NbcShape> = {}): NbcShape => ({
+  before,
+  barrierPerCall: true,
+  between,
+  sumAfterFirstLoop: false,
+  sumBeforeBarrier: false,
+  skipLargeAlways: false,
+  ...more,
+});
+
+/**
+ * Each benchmark's {@link NbcShape}, as OMB 7.0 (release/7.0) has it in
+ * c/mpi/collective/osu_<name>.c: the barriers counted in the size loop
+ * before the first `for (i = 0; i < options.iterations + options.skip; i++)`
+ * and between the two; osu_igatherv.c and osu_iscatterv.c have
+ * `else { options.skip = options.skip_large; }`.
+ */
+const NBC_SHAPES: Record<string, NbcShape> = {
+  osu_ibarrier: nbcShape(0, 2, { barrierPerCall: false }),
+  osu_ibcast: nbcShape(0, 2),
+  osu_iallreduce: nbcShape(1, 2),
+  osu_ireduce: nbcShape(1, 2),
+  osu_iallgather: nbcShape(1, 2),
+  osu_ialltoall: nbcShape(1, 2),
+  osu_ialltoallv: nbcShape(1, 2),
+  osu_ireduce_scatter: nbcShape(1, 2),
+  // No barrier before the first loop; the errors summed after it.
+  osu_igather: nbcShape(0, 2, { sumAfterFirstLoop: true }),
+  osu_iscatter: nbcShape(0, 2, { sumBeforeBarrier: true }),
+  // A barrier on each side of setting the counts before the first loop; between the loops, a
+  // barrier, the errors' sum, a barrier, the counts, a barrier.
+  osu_igatherv: nbcShape(2, 3, {
+    sumAfterFirstLoop: true,
+    sumBeforeBarrier: true,
+    skipLargeAlways: true,
+  }),
+  osu_iallgatherv: nbcShape(2, 2, { sumAfterFirstLoop: true, sumBeforeBarrier: true }),
+  osu_iscatterv: nbcShape(1, 2, {
+    sumAfterFirstLoop: true,
+    sumBeforeBarrier: true,
+    skipLargeAlways: true,
+  }),
+};
+
+/**
  * One size of a non-blocking collective benchmark (osu_i*.c, OMB 7's
- * c/mpi/collective/non_blocking/): time start + wait alone (a barrier
- * after each call except in osu_ibarrier); then, after a barrier, each
- * iteration starts the collective, computes for that pure communication
- * time (dummy_compute, with `-t` MPI_Test calls), waits, and synchronizes;
- * then calculate_and_print_stats' reductions over ranks (the sums of the
- * six times, the minimum and maximum of the pure communication time) and
- * its barrier.
+ * c/mpi/collective/non_blocking/), its barriers where `shape` puts them:
+ * time start + wait alone; then each iteration starts the collective,
+ * computes for that pure communication time (dummy_compute, with `-t`
+ * MPI_Test calls), waits, and synchronizes; then calculate_and_print_stats'
+ * reductions over ranks (the sums of the six times, the minimum and
+ * maximum of the pure communication time) and its barrier.
  */
 async function nonBlocking(
   comm: Comm,
   cfg: OsuConfig,
+  shape: NbcShape,
   iters: number,
   skip: number,
   start: () => Promise<mpi.Request>,
   check?: NbcValidation,
 ): Promise<{ stats: NbcStats; errors: number }> {
-  const barrierFirst = cfg.name !== "osu_ibarrier";
   // -c: set_buffer_validation, then -u untimed rounds (each after a barrier), then a
   // barrier, before every iteration of both loops (osu_i*.c).
   const prepare = async (i: number) => {
@@ -891,20 +955,22 @@ async function nonBlocking(
     await comm.allreduce(new Int32Array([local]), e, "SUM");
     errors += e[0];
   };
+  for (let b = 0; b < shape.before; b++) await comm.barrier();
   let timer = 0;
   for (let i = 0; i < iters + skip; i++) {
     await prepare(i);
     const t0 = comm.wtime();
     await comm.wait(await start());
     const t1 = comm.wtime();
-    if (barrierFirst) await comm.barrier();
+    if (shape.barrierPerCall) await comm.barrier();
     if (check) local += check.errors(i, false);
     if (i >= skip) timer += t1 - t0;
   }
-  await comm.barrier();
-  if (check?.sumAfterFirstLoop) await sumErrors();
+  for (let b = 0; b < shape.between; b++) {
+    await comm.barrier();
+    if (b === 0 && check && shape.sumAfterFirstLoop) await sumErrors();
+  }
   const latency = timer / iters;
-  await comm.barrier();
   let overall = 0, compute = 0, init = 0, test = 0, wait = 0;
   for (let i = 0; i < iters + skip; i++) {
     await prepare(i);
@@ -927,9 +993,9 @@ async function nonBlocking(
   }
   // After the loop: a barrier and, with -c, the MPI_Allreduce of the errors (osu_iscatter,
   // osu_iscatterv, osu_igatherv and osu_iallgatherv reduce the errors first).
-  if (check?.sumBeforeBarrier) await sumErrors();
+  if (check && shape.sumBeforeBarrier) await sumErrors();
   await comm.barrier();
-  if (check && !check.sumBeforeBarrier) await sumErrors();
+  if (check && !shape.sumBeforeBarrier) await sumErrors();
   const us = (t: number) => (t * 1e6) / iters;
   const sums = [us(test), latency * 1e6, us(overall), us(compute), us(wait), us(init)];
   for (const [k, v] of sums.entries()) {
@@ -963,11 +1029,6 @@ interface NbcValidation {
   fill(iter: number): void;
   /** validate_data after iteration `iter` of the first loop or the overlapped one: 0 or 1. */
   errors(iter: number, overlapped: boolean): number;
-  /** osu_igather, osu_igatherv, osu_iallgatherv, osu_iscatterv: an MPI_Allreduce of the
-   * errors after the first loop too. */
-  sumAfterFirstLoop: boolean;
-  /** The MPI_Allreduce of the errors comes before the barrier that ends the overlapped loop. */
-  sumBeforeBarrier: boolean;
 }
 
 /**
@@ -1011,8 +1072,6 @@ function nbcValidation(
         : checkValidation(kind, sb, rb, count, iter, me, n);
       return ok ? 0 : 1;
     },
-    sumAfterFirstLoop: ["gather", "gatherv", "allgatherv", "scatterv"].includes(kind),
-    sumBeforeBarrier: ["scatter", "scatterv", "gatherv", "allgatherv"].includes(kind),
   };
 }
 
