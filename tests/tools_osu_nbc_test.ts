@@ -238,28 +238,38 @@ Deno.test("osu nbc: -c notices a wrong result in the first loop and in the overl
   assert.deepEqual(rs.lines.slice(5).map((l) => l.slice(-4)), ["Pass", "Pass", "Fail"]);
 });
 
+/** Runs `deno task osu ARGS` on `np` native ranks, telling `spy` of every `Comm` method called. */
+async function spyCalls(
+  args: string[],
+  np: number,
+  spy: (rank: number, method: string, a: unknown[]) => void,
+): Promise<void> {
+  const program = osuProgram(parseOsuArgs(args), np, () => {});
+  await mpi.mpiexec({ np, mode: "native" }, (comm) =>
+    program(
+      new Proxy(comm, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop);
+          if (typeof v !== "function") return v;
+          return (...a: unknown[]) => {
+            spy(comm.rank, String(prop), a);
+            return v.apply(target, a);
+          };
+        },
+      }),
+    ));
+}
+
 /**
  * The MPI calls rank 1 makes in `deno task osu ARGS` on 2 ranks (barrier, wait, allreduce,
  * reduce and `method`), space-separated.
  */
 async function traceCalls(args: string[], method: string): Promise<string> {
   const log: string[] = [];
-  const program = osuProgram(parseOsuArgs(args), 2, () => {});
   const traced = ["barrier", "wait", "allreduce", "reduce", method];
-  await mpi.mpiexec({ np: 2, mode: "native" }, (comm) =>
-    program(
-      new Proxy(comm, {
-        get(target, prop) {
-          const v = Reflect.get(target, prop);
-          if (typeof v !== "function") return v;
-          if (!traced.includes(String(prop))) return v.bind(target);
-          return (...a: unknown[]) => {
-            if (comm.rank === 1) log.push(String(prop));
-            return v.apply(target, a);
-          };
-        },
-      }),
-    ));
+  await spyCalls(args, 2, (rank, m) => {
+    if (rank === 1 && traced.includes(m)) log.push(m);
+  });
   return log.join(" ");
 }
 
@@ -290,25 +300,9 @@ Deno.test("osu nbc: osu_ireduce_scatter splits the floats as osu_reduce_scatter 
   // osu_ireduce_scatter.c: recvcounts of `size` floats, size / np each and one more to the
   // first size mod np (one each to the first `size` ranks when fewer).
   const counts: number[][] = [];
-  const program = osuProgram(
-    parseOsuArgs(["osu_ireduce_scatter", "-m", "28", "-i", "1", "-x", "0"]),
-    3,
-    () => {},
-  );
-  await mpi.mpiexec({ np: 3, mode: "native" }, (comm) =>
-    program(
-      new Proxy(comm, {
-        get(target, prop) {
-          const v = Reflect.get(target, prop);
-          if (typeof v !== "function") return v;
-          if (prop !== "ireduceScatter") return v.bind(target);
-          return (...a: unknown[]) => {
-            if (comm.rank === 0) counts.push([...(a[2] as number[])]);
-            return v.apply(target, a);
-          };
-        },
-      }),
-    ));
+  await spyCalls(["osu_ireduce_scatter", "-m", "28", "-i", "1", "-x", "0"], 3, (rank, m, a) => {
+    if (rank === 0 && m === "ireduceScatter") counts.push([...(a[2] as number[])]);
+  });
   // Sizes 4, 8, 16 bytes: 1, 2, 4 floats; two calls each (alone, overlapped).
   assert.deepEqual(counts, [[1, 0, 0], [1, 0, 0], [1, 1, 0], [1, 1, 0], [2, 1, 1], [2, 1, 1]]);
 });
