@@ -41,7 +41,7 @@ import {
   UNEQUAL,
 } from "./constants.ts";
 import type { Datatype } from "./datatype.ts";
-import { checkErrhandler, raise, thrown } from "./errhandler.ts";
+import { callErrhandler, checkErrhandler, raise, thrown } from "./errhandler.ts";
 import { MpiError } from "./errors.ts";
 import { Group } from "./group.ts";
 import { memory } from "./memory.ts";
@@ -206,6 +206,21 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   /** `MPI_Comm_get_errhandler`: the communicator's error handler. */
   getErrhandler(): Errhandler {
     return this.#errhandler;
+  }
+
+  /**
+   * `MPI_Comm_call_errhandler` (MPI 4.0 §9.5): give `error` to the
+   * communicator's handler, as a call on it that detected the error would.
+   * ERRORS_ARE_FATAL throws it (the job ends); a function is called with the
+   * communicator and the error; then, as under ERRORS_RETURN, the call
+   * returns nothing (MPI_SUCCESS: MPICH's comm_call_errhandler.c returns
+   * MPI_SUCCESS whatever the handler did). An argument that is not an
+   * {@link MpiError} is MPI_ERR_ARG, thrown whatever the handler.
+   */
+  callErrhandler(error: MpiError): void {
+    const what = "MPI_Comm_call_errhandler";
+    this.#check(what);
+    callErrhandler(what, this.rank, this.#errhandler, this as Comm<Errhandler>, error);
   }
 
   // ---------------------------------------------------------------- collective algorithms

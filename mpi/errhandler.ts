@@ -92,6 +92,46 @@ export function checkErrhandler(what: string, rank: number, h: unknown): void {
 }
 
 /**
+ * MPI_Comm_call_errhandler's and MPI_Win_call_errhandler's work (MPI 4.0
+ * §9.5): give the program's own `error` to `handler`, called with `obj` (the
+ * communicator or window). ERRORS_ARE_FATAL throws it; a function is called
+ * with it; then the call returns nothing, as under ERRORS_RETURN (MPICH's
+ * comm_call_errhandler.c and win_call_errhandler.c return MPI_SUCCESS
+ * whatever the handler did). What is not an {@link MpiError} is
+ * `MPI_ERR_ARG`, thrown whatever the handler.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { callErrhandler } from "./errhandler.ts";
+ * import { MpiError } from "./errors.ts";
+ * const e = new MpiError("MPI_ERR_OTHER", "the program's own");
+ * assert.throws(() => callErrhandler("MPI_Comm_call_errhandler", 0, "ERRORS_ARE_FATAL", "c", e), /own/);
+ * assert.equal(callErrhandler("MPI_Comm_call_errhandler", 0, "ERRORS_RETURN", "c", e), undefined);
+ * const seen: string[] = [];
+ * callErrhandler("MPI_Comm_call_errhandler", 0, (c: string, x: MpiError) => void seen.push(`${c}: ${x.code}`), "c", e);
+ * assert.deepEqual(seen, ["c: MPI_ERR_OTHER"]);
+ * assert.throws(() => callErrhandler("MPI_Win_call_errhandler", 2, "ERRORS_RETURN", "w", 5 as never), /MPI_ERR_ARG: .*rank 2: 5 is not an MPI error/);
+ * ```
+ */
+export function callErrhandler<C>(
+  what: string,
+  rank: number,
+  handler: typeof ERRORS_ARE_FATAL | typeof ERRORS_RETURN | ((obj: C, error: MpiError) => void),
+  obj: C,
+  error: MpiError,
+): void {
+  if (!(error instanceof MpiError)) {
+    throw new MpiError(
+      "MPI_ERR_ARG",
+      `${what} on rank ${rank}: ${String(error).slice(0, 60)} is not an MPI error`,
+    );
+  }
+  if (handler === ERRORS_ARE_FATAL) throw error;
+  if (typeof handler === "function") handler(obj, error);
+}
+
+/**
  * The result of a call made inside another: an error it returned (its
  * handler has seen it) is thrown on, for the outer call to raise.
  *

@@ -51,7 +51,7 @@ import type { InPacket, PacketHandler } from "./channel.ts";
 import type { Comm, Errhandler, ErrorOutcome } from "./comm.ts";
 import { ERRORS_ARE_FATAL, type ERRORS_RETURN, PROC_NULL } from "./constants.ts";
 import { type Datatype, DATATYPES, isIntegerType, typeSize } from "./datatype.ts";
-import { checkErrhandler, raise, thrown } from "./errhandler.ts";
+import { callErrhandler, checkErrhandler, raise, thrown } from "./errhandler.ts";
 import { MpiError } from "./errors.ts";
 import { Group } from "./group.ts";
 import { checkOp, type Op, OPS, reduceInto, type ReductionOp } from "./ops.ts";
@@ -479,15 +479,7 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
   callErrhandler(error: MpiError): void {
     const what = "MPI_Win_call_errhandler";
     this.#check(what);
-    if (!(error instanceof MpiError)) {
-      throw new MpiError(
-        "MPI_ERR_ARG",
-        `${what} on rank ${this.rank}: ${String(error)} is not an MPI error`,
-      );
-    }
-    const h = this.#errhandler;
-    if (h === ERRORS_ARE_FATAL) throw error;
-    if (typeof h === "function") h(this as Win<Datatype, WinErrhandler>, error);
+    callErrhandler(what, this.rank, this.#errhandler, this as Win<Datatype, WinErrhandler>, error);
   }
 
   // ---------------------------------------------------------------- checks

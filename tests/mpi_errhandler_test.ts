@@ -210,3 +210,47 @@ Deno.test("mpi errhandler: the job's end (a deadlock) still throws under ERRORS_
     "MPI_ERR_ARG: MPI_Comm_set_errhandler on rank 0: ERRORS_IGNORE is not an error handler (ERRORS_ARE_FATAL, ERRORS_RETURN or a function)",
   );
 });
+
+Deno.test("mpi errhandler: callErrhandler gives an error to the communicator's handler: fatal throws, ERRORS_RETURN and a function return nothing", async () => {
+  const job = await mpiexec({ np: 1, mode: "native" }, async (world) => {
+    const e = new MpiError("MPI_ERR_OTHER", "the program's own error");
+    const fatal = (() => {
+      try {
+        world.callErrhandler(e);
+        return "returned";
+      } catch (x) {
+        return x === e ? "threw it" : String(x);
+      }
+    })();
+    const ret = world.setErrhandler(ERRORS_RETURN).callErrhandler(e);
+    const seen: unknown[] = [];
+    const fn = world.setErrhandler((c, err) => seen.push(c === world, err.code)).callErrhandler(e);
+    // Not an MPI error: MPI_ERR_ARG, whatever the handler (MPI 4.0 §9.5: errorcode must be one).
+    const notMpi = (() => {
+      try {
+        world.callErrhandler(new Error("plain") as unknown as mpi.MpiError);
+      } catch (x) {
+        return (x as mpi.MpiError).code;
+      }
+    })();
+    world.setErrhandler(ERRORS_ARE_FATAL);
+    const dup = await world.dup();
+    dup.freeComm();
+    const freed = (() => {
+      try {
+        dup.callErrhandler(e);
+      } catch (x) {
+        return (x as mpi.MpiError).code;
+      }
+    })();
+    return { fatal, ret, fn, seen, notMpi, freed };
+  });
+  assert.deepEqual(job.results[0], {
+    fatal: "threw it",
+    ret: undefined,
+    fn: undefined,
+    seen: [true, "MPI_ERR_OTHER"],
+    notMpi: "MPI_ERR_ARG",
+    freed: "MPI_ERR_COMM",
+  });
+});
