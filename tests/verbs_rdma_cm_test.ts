@@ -1464,3 +1464,24 @@ Deno.test('rdma_cm: a passive side rejected "stale connection" (10) enters timew
     assert.equal(req.id.state, "rejected");
   });
 });
+
+Deno.test("rdma_cm: an SA answer with an error status (no path) ends rdma_resolve_route in ROUTE_ERROR -EINVAL (ib_sa's recv_handler)", async () => {
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const ch = a.rdmaCm.createEventChannel();
+    const id = await ch.createId();
+    await id.resolveAddr({ ip: b.rdmaCm.ip, port: PORT });
+    (await next(ch, RdmaCmEvent.ADDR_RESOLVED)).ack();
+    // The subnet administrator finds no path between the two ports (as OpenSM answers a
+    // PathRecord Get it has no record for: MAD status ERR_NO_RECORDS).
+    cluster.ipoib.pathResolver = () => undefined;
+    await id.resolveRoute();
+    const ev = await next(ch, RdmaCmEvent.ROUTE_ERROR);
+    // drivers/infiniband/core/sa_query.c recv_handler: a response whose MAD status is not 0
+    // reaches the query's callback as -EINVAL, which cma_query_handler reports as the status.
+    assert.equal(ev.status, -22);
+    ev.ack();
+    assert.equal(id.state, "addr_resolved"); // ROUTE_QUERY → ADDR_RESOLVED: the route may be asked again
+    assert.equal(id.route, undefined);
+  });
+});

@@ -1221,7 +1221,8 @@ export class CmId {
   /**
    * `rdma_resolve_route`: a PathRecord query to the subnet administrator;
    * `ROUTE_RESOLVED` ({@link route} set) or `ROUTE_ERROR` (status
-   * -ETIMEDOUT without an answer, -EHOSTUNREACH when the SA has no path).
+   * -ETIMEDOUT without an answer, -EINVAL when the SA answers with an error
+   * status, as it does when it has no path).
    */
   async resolveRoute(timeoutMs = 2000): Promise<void> {
     this.#want("rdma_resolve_route", "addr_resolved");
@@ -1239,9 +1240,13 @@ export class CmId {
       if (this.state !== "route_query") return;
       if (r === undefined || r === "none") {
         this.state = "addr_resolved";
+        // The status is ib_sa's: -ETIMEDOUT when no answer came (send_handler,
+        // IB_WC_RESP_TIMEOUT_ERR); an answer whose MAD status is not 0 (OpenSM's
+        // ERR_NO_RECORDS for a PathRecord Get it has no path for) is -EINVAL (recv_handler in
+        // drivers/infiniband/core/sa_query.c), which cma_query_handler passes on as is.
         return this.#event(
           RdmaCmEvent.ROUTE_ERROR,
-          r === undefined ? -Errno.ETIMEDOUT : -Errno.EHOSTUNREACH,
+          r === undefined ? -Errno.ETIMEDOUT : -Errno.EINVAL,
         );
       }
       this.route = r;
