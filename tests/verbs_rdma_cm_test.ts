@@ -1485,3 +1485,33 @@ Deno.test("rdma_cm: an SA answer with an error status (no path) ends rdma_resolv
     assert.equal(id.route, undefined);
   });
 });
+
+Deno.test("rdma_cm: port 0 takes a free port of 32768..60999, wrapping; none free is EADDRNOTAVAIL (cma_alloc_any_port)", async () => {
+  const { cluster, a } = await pair("native");
+  await cluster.run(async () => {
+    const ch = a.rdmaCm.createEventChannel();
+    const taken = await ch.createId();
+    await taken.bindAddr({ ip: a.rdmaCm.ip, port: 40000 }); // a port of the range bound by number
+    const ids: CmId[] = [];
+    for (let i = 0; i < 60999 - 32768; i++) {
+      const id = await ch.createId();
+      await id.bindAddr({ ip: a.rdmaCm.ip, port: 0 });
+      ids.push(id);
+    }
+    const ports = ids.map((id) => id.localAddr!.port);
+    assert.deepEqual([ports[0], Math.min(...ports), Math.max(...ports)], [32768, 32768, 60999]);
+    assert.equal(new Set(ports).size, ports.length);
+    assert.ok(!ports.includes(40000));
+    const extra = await ch.createId();
+    await assert.rejects(
+      () => extra.bindAddr({ ip: a.rdmaCm.ip, port: 0 }),
+      (e) =>
+        e instanceof VerbsError && e.code === "EADDRNOTAVAIL" && /32768\.\.60999/.test(e.message),
+    );
+    assert.equal(extra.state, "idle");
+    // A port given back is found again: the search wraps to the range's start.
+    await ids[5].destroy();
+    await extra.bindAddr({ ip: a.rdmaCm.ip, port: 0 });
+    assert.equal(extra.localAddr!.port, 32773);
+  });
+});

@@ -387,8 +387,13 @@ const CM_MRA_SERVICE_TIMEOUT = 24;
 const RDMA_MAX_BACKLOG = 1024;
 /** Bytes of the CMA header at the start of a REQ's private data (struct cma_hdr). */
 const CMA_HDR_BYTES = 36;
-/** OpenSM's default packet lifetime (4.096 µs × 2^18), what its PathRecords carry. */
+/**
+ * The ports a bind to port 0 takes: Linux's default ip_local_port_range, 32768..60999, which
+ * `cma_alloc_any_port` (drivers/infiniband/core/cma.c) searches through
+ * `inet_get_local_port_range`.
+ */
 const EPHEMERAL_FIRST = 32768;
+const EPHEMERAL_LAST = 60999;
 const MTU_BYTES = [0, 256, 512, 1024, 2048, 4096];
 
 /**
@@ -569,8 +574,23 @@ export class RdmaCm {
   /** @internal */
   bindPort(id: CmId, port: number): number {
     if (port === 0) {
-      while (this.#ports.has(this.#nextPort)) this.#nextPort++;
-      port = this.#nextPort++;
+      // cma_alloc_any_port: from the rover on, through the range once, wrapping to its start;
+      // -EADDRNOTAVAIL when every port of it is taken. (Linux starts the rover at a random
+      // port and skips the last one used; here it goes on from the port after the last one.)
+      const size = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
+      let tries = size;
+      while (tries > 0 && this.#ports.has(this.#nextPort)) {
+        this.#nextPort = this.#nextPort === EPHEMERAL_LAST ? EPHEMERAL_FIRST : this.#nextPort + 1;
+        tries--;
+      }
+      if (tries === 0) {
+        fail(
+          "EADDRNOTAVAIL",
+          `rdma_bind_addr: every port of ${EPHEMERAL_FIRST}..${EPHEMERAL_LAST} of ${this.ip} is in use`,
+        );
+      }
+      port = this.#nextPort;
+      this.#nextPort = port === EPHEMERAL_LAST ? EPHEMERAL_FIRST : port + 1;
     } else if (this.#ports.has(port)) {
       fail("EADDRINUSE", `rdma_bind_addr: port ${port} of ${this.ip} is in use`);
     }
@@ -1087,13 +1107,13 @@ export class CmId {
 
   /**
    * `rdma_bind_addr`: this domain's address (or 0.0.0.0) and a port (0:
-   * an ephemeral one). Bound to the domain's address, the id is bound to
+   * a free one of 32768..60999, Linux's ip_local_port_range). Bound to the domain's address, the id is bound to
    * its RDMA device too ({@link verbs}): rdma_bind_addr(3), "If binding to
    * a specific local address, the rdma_cm_id will also be bound to a local
    * RDMA device"; bound to 0.0.0.0 it is not.
    *
    * @throws VerbsError EINVAL (bad address or state), EADDRNOTAVAIL (not this domain's
-   *   address), EADDRINUSE (port taken)
+   *   address, or port 0 with every port of 32768..60999 taken), EADDRINUSE (port taken)
    */
   async bindAddr(addr: SockAddr): Promise<void> {
     await this.#bind(addr, true);
