@@ -1515,3 +1515,19 @@ Deno.test("rdma_cm: port 0 takes a free port of 32768..60999, wrapping; none fre
     assert.equal(extra.localAddr!.port, 32773);
   });
 });
+
+Deno.test("rdma_cm: rdma_disconnect on a listener: 0 when bound to an address (its ib_cm listen id), EINVAL on 0.0.0.0 (no device)", async () => {
+  const { cluster, b } = await pair("native");
+  await cluster.run(async () => {
+    const { ch, listener } = await listen(b); // bound to b's address: id->verbs set
+    await listener.disconnect(); // cma.c rdma_disconnect: a DREQ, then a DREP, refused; 0
+    assert.equal(listener.state, "listen");
+    const wild = await ch.createId();
+    await wild.bindAddr({ ip: "0.0.0.0", port: PORT + 1 });
+    await wild.listen(1);
+    await assert.rejects(
+      () => wild.disconnect(),
+      (e) => e instanceof VerbsError && e.code === "EINVAL",
+    );
+  });
+});

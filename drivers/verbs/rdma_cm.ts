@@ -1549,12 +1549,25 @@ export class CmId {
    * before the RTU, the DREQ goes out here (ib_cm sends nothing then, and
    * the RTU still brings `ESTABLISHED`).
    *
+   * A listener bound to an address (not 0.0.0.0) has an ib_cm id, so there it succeeds and
+   * sends nothing, as the kernel's does.
+   *
    * @throws VerbsError EINVAL on an id without a connection (never connected, nor born
-   *   from a request); its QP, if it has one, is in ERR all the same (librdmacm moves it
-   *   before it asks the kernel)
+   *   from a request, nor a listener bound to an address); its QP, if it has one, is in ERR
+   *   all the same (librdmacm moves it before it asks the kernel)
    */
   async disconnect(): Promise<void> {
     this.#live("rdma_disconnect");
+    if (this.state === "listen" && this.verbs) {
+      // A listener bound to an address has an ib_cm id (cma_ib_listen), so the kernel's
+      // rdma_disconnect (drivers/infiniband/core/cma.c) goes on past its `!cm_id.ib` check:
+      // the QP, if any, to ERR; ib_send_cm_dreq, then ib_send_cm_drep, refuse a listening
+      // id (-EINVAL), and neither result is returned: 0, nothing sent, still listening.
+      // (On 0.0.0.0 it has no device, and librdmacm's ucma_shutdown fails EINVAL, below.)
+      await this.#toError();
+      await this.#cm.syscall();
+      return;
+    }
     if (!HAD_CONNECTION.includes(this.state)) {
       // librdmacm's rdma_disconnect moves the QP of an id bound to a device to ERR first
       // (ucma_shutdown), then the kernel refuses an id without an ib_cm id (cma.c
