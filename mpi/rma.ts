@@ -708,18 +708,15 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     targetDisp: number,
     op: AccOp,
   ): Promise<void | WinErrorOutcome<H>> {
-    try {
-      const what = "MPI_Accumulate";
-      const { region, datatype } = this.#begin(what, origin, target);
-      this.#checkAccOp(what, op, datatype, region.bytes / typeSize(datatype), false);
-      if (target === PROC_NULL) return;
-      const off = this.#targetRange(what, target, targetDisp, region.bytes);
-      this.#checkEpoch(what, target);
-      await this.#issue();
-      this.#accumulate(region, datatype, target, off, op, undefined);
-    } catch (e) {
-      return this.#raise(e);
-    }
+    return await this.#accumulateCall(
+      "MPI_Accumulate",
+      false,
+      origin,
+      origin,
+      target,
+      targetDisp,
+      op,
+    );
   }
 
   /**
@@ -734,17 +731,41 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     targetDisp: number,
     op: AccOp,
   ): Promise<void | WinErrorOutcome<H>> {
+    return await this.#accumulateCall(
+      "MPI_Get_accumulate",
+      true,
+      origin,
+      result,
+      target,
+      targetDisp,
+      op,
+    );
+  }
+
+  /** `accumulate` and (`fetch`: into `result`) `getAccumulate`: one set of checks, one issue. */
+  async #accumulateCall(
+    what: string,
+    fetch: boolean,
+    origin: Buf,
+    result: Buf,
+    target: number,
+    targetDisp: number,
+    op: AccOp,
+  ): Promise<void | WinErrorOutcome<H>> {
     try {
-      const what = "MPI_Get_accumulate";
       const { region, datatype } = this.#begin(what, origin, target);
-      const res = toRegion(result, this.#proc.rank, what);
-      this.#sameShape(what, region, datatype, res.region, res.datatype, "result");
-      this.#checkAccOp(what, op, datatype, region.bytes / typeSize(datatype), true);
+      let into: Region | undefined;
+      if (fetch) {
+        const res = toRegion(result, this.#proc.rank, what);
+        this.#sameShape(what, region, datatype, res.region, res.datatype, "result");
+        into = res.region;
+      }
+      this.#checkAccOp(what, op, datatype, region.bytes / typeSize(datatype), fetch);
       if (target === PROC_NULL) return;
       const off = this.#targetRange(what, target, targetDisp, region.bytes);
       this.#checkEpoch(what, target);
       await this.#issue();
-      this.#accumulate(region, datatype, target, off, op, res.region);
+      this.#accumulate(region, datatype, target, off, op, into);
     } catch (e) {
       return this.#raise(e);
     }
