@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { mpi } from "../mod.ts";
+import { wLayout } from "./support/alltoallw.ts";
 
 const { ALGORITHMS, reduceArrays } = mpi;
 
@@ -163,6 +164,13 @@ async function exercise(
       for (let k = 0; k < rc[i]; k++) want[rd[i] + k] = i * 1000 + me * 10 + k;
     }
     check(`alltoallv ${algorithm}`, out, want);
+  }
+  for (const algorithm of algos("alltoallw")) {
+    // Per-peer datatypes at byte displacements, some blocks empty (tests/support/alltoallw.ts).
+    const w = wLayout(n, me, Math.floor(count / 2) + 1, { zeros: true });
+    const args = [w.send, w.sendcounts, w.sdispls, w.sendtypes, w.recv, w.recvcounts] as const;
+    await comm.alltoallw(...args, w.rdispls, w.recvtypes, { algorithm });
+    check(`alltoallw ${algorithm}`, w.recv, w.want);
   }
   // Vector collectives: rank r's block is (2r mod 3) + count/2 elements, rank 1's empty,
   // laid out back to front with a one-element gap between blocks.

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { mpi } from "../mod.ts";
+import { wLayout } from "./support/alltoallw.ts";
 
 const val = (r: number, i: number) => ((r + 1) * 131 + i * 7) % 1009;
 const series = (r: number, n: number) => Float64Array.from({ length: n }, (_, i) => val(r, i));
@@ -92,6 +93,18 @@ const OPS: Record<string, Run> = {
       () => comm.ialltoallv(s, sc, sd, out, rc, rd),
     );
     return [[...out]];
+  },
+  alltoallw: async (comm, count, nb) => {
+    // Per-peer datatypes at byte displacements (tests/support/alltoallw.ts).
+    const w = wLayout(comm.size, comm.rank, count);
+    const args = [w.send, w.sendcounts, w.sdispls, w.sendtypes, w.recv, w.recvcounts] as const;
+    await call(
+      comm,
+      nb,
+      () => comm.alltoallw(...args, w.rdispls, w.recvtypes),
+      () => comm.ialltoallw(...args, w.rdispls, w.recvtypes),
+    );
+    return [[...w.recv]];
   },
   gatherv: async (comm, count, nb) => {
     const counts = Array.from({ length: comm.size }, (_, r) => r + count);

@@ -1,6 +1,7 @@
 /**
  * The vector collectives MPI_Gatherv, MPI_Scatterv and MPI_Allgatherv
- * (MPI-3.1 §5.5–§5.7) and the reductions beyond reduce/allreduce
+ * (MPI-3.1 §5.5–§5.7), MPI_Alltoallw and MPI_Ialltoallw (MPI-4.0 §6.8,
+ * §6.12.6: per-peer datatypes at byte displacements) and the reductions beyond reduce/allreduce
  * (MPI_Reduce_scatter(_block) §5.10, MPI_Scan and MPI_Exscan §5.11):
  * MPI_IN_PLACE, empty and reordered blocks, the same results in native,
  * bypass and split, and the argument errors with their MPI error classes.
@@ -8,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { mpi } from "../mod.ts";
+import { wLayout } from "./support/alltoallw.ts";
 
 const { IN_PLACE } = mpi;
 
@@ -168,6 +170,183 @@ Deno.test("mpi: a gatherv root checks its counts only; other ranks' counts are n
     return [...(comm.rank === 0 ? out : back)];
   });
   assert.deepEqual(job.results, [[0.5, 1.5, 2.5], [1.5], [0.5]]);
+});
+
+/** Whether two byte arrays are equal, byte for byte. */
+const sameBytes = (a: Uint8Array, b: Uint8Array) =>
+  a.length === b.length && a.every((x, k) => x === b[k]);
+
+/**
+ * MPI_Alltoallw and MPI_Ialltoallw on tests/support/alltoallw.ts's layouts:
+ * typed arrays and MpiBuffers, every algorithm and the default, eager and
+ * rendezvous blocks, and IN_PLACE; returns the cases whose receive buffer
+ * is not byte for byte what the senders sent.
+ */
+async function alltoallwProgram(comm: mpi.Comm): Promise<string[]> {
+  const n = comm.size, me = comm.rank;
+  const fails: string[] = [];
+  // 1 to 3 elements per block go eagerly; 1200 to 3600 (up to 28800 bytes) by rendezvous.
+  for (const scale of [1, 1200]) {
+    for (const algorithm of [undefined, ...mpi.ALGORITHMS.alltoallw]) {
+      const js = wLayout(n, me, scale, { zeros: true });
+      await comm.alltoallw(
+        js.send,
+        js.sendcounts,
+        js.sdispls,
+        js.sendtypes,
+        js.recv,
+        js.recvcounts,
+        js.rdispls,
+        js.recvtypes,
+        { algorithm },
+      );
+      if (!sameBytes(js.recv, js.want)) fails.push(`alltoallw ${algorithm} ${scale}`);
+      // Non-blocking, from and into domain memory (whose element type is not looked at).
+      const d = wLayout(n, me, scale);
+      const s = comm.alloc(d.send.length, "uint8"), r = comm.alloc(d.recv.length, "byte");
+      s.set(d.send);
+      r.set(d.recv);
+      const req = await comm.ialltoallw(
+        s,
+        d.sendcounts,
+        d.sdispls,
+        d.sendtypes,
+        r,
+        d.recvcounts,
+        d.rdispls,
+        d.recvtypes,
+        { algorithm },
+      );
+      await comm.wait(req);
+      if (!sameBytes(r.get() as Uint8Array, d.want)) fails.push(`ialltoallw ${algorithm} ${scale}`);
+    }
+    // IN_PLACE: the send counts, displacements and types are not looked at.
+    const p = wLayout(n, me, scale, { symmetric: true, zeros: true });
+    await comm.alltoallw(IN_PLACE, [], [], [], p.send, p.recvcounts, p.rdispls, p.recvtypes);
+    if (!sameBytes(p.send, p.want)) fails.push(`alltoallw IN_PLACE ${scale}`);
+    const q = wLayout(n, me, scale, { symmetric: true });
+    const b = comm.alloc(q.send.length, "byte");
+    b.set(q.send);
+    await comm.wait(
+      await comm.ialltoallw(IN_PLACE, [], [], [], b, q.recvcounts, q.rdispls, q.recvtypes),
+    );
+    if (!sameBytes(b.get() as Uint8Array, q.want)) fails.push(`ialltoallw IN_PLACE ${scale}`);
+  }
+  return fails.map((f) => `rank ${me}: ${f}`);
+}
+
+Deno.test("mpi: alltoallw and ialltoallw move per-peer datatypes at byte displacements byte for byte, every algorithm, IN_PLACE, in native, bypass and split (MPI-4.0 §6.8)", async () => {
+  for (const [np, mode] of [[4, "native"], [3, "native"], [4, "bypass"], [3, "split"]] as const) {
+    const job = await mpi.mpiexec({ np, mode }, alltoallwProgram);
+    assert.deepEqual(job.results.flat(), [], `${np} ranks ${mode}`);
+  }
+  // One rank: its own block only.
+  const one = await mpi.mpiexec({ np: 1, mode: "native" }, alltoallwProgram);
+  assert.deepEqual(one.results.flat(), []);
+});
+
+Deno.test("mpi: alltoallw argument errors carry MPI's error classes", async () => {
+  const i32 = ["int32", "int32", "int32"] as mpi.Datatype[];
+  const w = (
+    c: mpi.Comm,
+    sc: number[],
+    st: mpi.Datatype[],
+    rc: number[],
+    rd = [0, 4, 8],
+    rt = i32,
+    opts?: mpi.CollOptions<"alltoallw">,
+  ) => c.alltoallw(new Uint8Array(24), sc, [0, 8, 16], st, new Uint8Array(12), rc, rd, rt, opts);
+  const cases: [string, (c: mpi.Comm) => Promise<unknown>, RegExp][] = [
+    [
+      "too few send types",
+      (c) => w(c, [1, 1, 1], ["int32", "int32"], [1, 1, 1]),
+      /MPI_ERR_TYPE: MPI_Alltoallw on rank \d: send types need 3 entries/,
+    ],
+    [
+      "a type that is none of the library's",
+      (c) => w(c, [1, 1, 1], ["int32", "char" as mpi.Datatype, "int32"], [1, 1, 1]),
+      /MPI_ERR_TYPE: MPI_Alltoallw on rank \d: send type\[1\] 'char' is not a datatype \(known: byte, uint8, /,
+    ],
+    [
+      "too few receive displacements",
+      (c) => w(c, [1, 1, 1], i32, [1, 1, 1], [0, 4]),
+      /MPI_ERR_COUNT: MPI_Alltoallw on rank \d: receive counts and displacements need 3 entries each/,
+    ],
+    [
+      "a negative count",
+      (c) => w(c, [1, -1, 1], i32, [1, 1, 1]),
+      /MPI_ERR_COUNT: MPI_Alltoallw on rank \d: send count\[1\] = -1 is not >= 0/,
+    ],
+    [
+      "a block past the end of the buffer, in bytes",
+      (c) => w(c, [1, 1, 1], i32, [1, 1, 1], [0, 4, 9]),
+      /MPI_ERR_COUNT: MPI_Alltoallw on rank \d: receive block 2 \(1 int32 at byte 9\) exceeds the buffer's 12 bytes/,
+    ],
+    [
+      "more sent to itself than its block holds (MPIR_Localcopy)",
+      (c) => w(c, [2, 2, 2], i32, [1, 1, 1]),
+      /MPI_ERR_TRUNCATE: MPI_Alltoallw on rank \d: 8 bytes sent to itself, its block holds 4/,
+    ],
+    [
+      "more sent to another rank than its block there holds",
+      (c) => w(c, [1, 1, 1].map((_, j) => j === (c.rank + 1) % 3 ? 2 : 1), i32, [1, 1, 1]),
+      /MPI_ERR_TRUNCATE: MPI_Alltoallw on rank \d: message of 8 bytes from rank \d \(tag \d+\) does not fit the 4-byte receive buffer/,
+    ],
+    [
+      "its own block sent and received as different types",
+      (c) => w(c, [1, 1, 1], i32.map((t, j) => j === c.rank ? "float32" : t), [1, 1, 1]),
+      /MPI_ERR_TYPE: MPI_Alltoallw on rank \d: send type float32 and receive type int32 differ/,
+    ],
+    [
+      "the same buffer, counts and types for send and receive (MPICH's alias check)",
+      (c) => {
+        const b = new Uint8Array(12), cnt = [1, 1, 1], d = [0, 4, 8];
+        return c.alltoallw(b, cnt, d, i32, b, cnt, d, i32);
+      },
+      /MPI_ERR_BUFFER: MPI_Alltoallw on rank \d: send and receive buffers are the same \(use IN_PLACE\)/,
+    ],
+    [
+      "an unknown algorithm",
+      (c) => w(c, [1, 1, 1], i32, [1, 1, 1], undefined, undefined, { algorithm: "bruck" as "pairwise" }),
+      /MPI_ERR_ARG: alltoallw: unknown algorithm 'bruck' \(known: pairwise, scattered\)/,
+    ],
+    [
+      "alltoallv: more sent to itself than its block holds, as alltoallw",
+      (c) => c.alltoallv(new Int32Array(6), [2, 2, 2], [0, 2, 4], new Int32Array(3), [1, 1, 1], [0, 1, 2]),
+      /MPI_ERR_TRUNCATE: MPI_Alltoallv on rank \d: 8 bytes sent to itself, its block holds 4/,
+    ],
+  ];
+  for (const [name, call, re] of cases) {
+    const msg = await failure(3, async (comm) => {
+      await call(comm);
+    });
+    assert.match(msg, re, name);
+  }
+});
+
+Deno.test("mpi: alltoallw looks at a block's type only when its count is not 0, and one buffer with disjoint blocks is not aliased (MPICH's checks)", async () => {
+  const job = await mpi.mpiexec({ np: 2, mode: "native" }, async (world) => {
+    const comm = world.setErrhandler(mpi.ERRORS_RETURN);
+    const me = comm.rank;
+    // Bytes 0..7 go out (4 to each rank), bytes 8..15 come in; an empty block's type is garbage.
+    const b = Uint8Array.from({ length: 16 }, (_, k) => k < 8 ? 10 * me + k : 0);
+    const i16 = ["int16", "int16"] as mpi.Datatype[];
+    const junk = ["junk", "junk"] as unknown as mpi.Datatype[];
+    await comm.alltoallw(b, [2, 2], [0, 4], i16, b, [2, 2], [8, 12], ["int16", "int16"]);
+    await comm.alltoallw(new Uint8Array(0), [0, 0], [0, 0], junk, new Uint8Array(0), [0, 0], [
+      0,
+      0,
+    ], junk);
+    // The non-blocking call returns an argument error itself, named as the call.
+    const e = await comm.ialltoallw(b, [1, 1], [0, 2], junk, b, [1, 1], [8, 10], i16);
+    return [[...b.subarray(8)], e instanceof mpi.MpiError ? e.message : e];
+  });
+  assert.deepEqual(job.results[0][0], [0, 1, 2, 3, 10, 11, 12, 13]);
+  assert.deepEqual(job.results[1][0], [4, 5, 6, 7, 14, 15, 16, 17]);
+  assert.match(
+    String(job.results[0][1]),
+    /^MPI_ERR_TYPE: MPI_Ialltoallw on rank 0: send type\[0\] 'junk' is not a datatype/,
+  );
 });
 
 /** Reduce-scatter (block and vector), scan and exscan, with IN_PLACE and without. */

@@ -75,6 +75,7 @@ Deno.test("osu nbc: every non-blocking benchmark runs on 3 ranks (osu_ireduce_sc
     "osu_iscatterv",
     "osu_iallgatherv",
     "osu_ialltoallv",
+    "osu_ialltoallw",
     "osu_ireduce_scatter",
   ]);
   for (const name of names) {
@@ -351,6 +352,8 @@ Deno.test("osu nbc: OMB 7.0's exact call sequence around each size's two loops, 
     ["osu_iallreduce", "barrier", "barrier barrier", "barrier allreduce"],
     ["osu_ibcast", "", "barrier barrier", "barrier allreduce"],
     ["osu_iallgather", "barrier", "barrier barrier", "barrier allreduce"],
+    ["osu_ialltoallv", "barrier", "barrier barrier", "barrier allreduce"],
+    ["osu_ialltoallw", "barrier", "barrier barrier", "barrier allreduce"],
   ];
   const got: Record<string, string> = {}, want: Record<string, string> = {};
   for (const [name, before, between, after] of cases) {
@@ -374,4 +377,25 @@ Deno.test("osu nbc: OMB 7.0's exact call sequence around each size's two loops, 
     osu_igather: OSU_DEFAULTS.COLL_SKIP_SMALL,
     osu_iallgatherv: OSU_DEFAULTS.COLL_SKIP_SMALL,
   });
+});
+
+Deno.test("osu nbc: osu_ialltoallw starts MPI_Ialltoallw with equal MPI_CHAR blocks at byte displacements, as osu_ialltoallw.c", async () => {
+  const out = await osu("osu_ialltoallw", "-np", "3", "-m", "8", "-i", "2", "-x", "1", "-c");
+  assert.equal(
+    out[1],
+    "# OSU MPI Non-blocking All-to-Allw Personalized Exchange Latency Test v7.0",
+  );
+  assert.deepEqual(out.slice(5).map((l) => [values(l.slice(0, -20), 4)[0], l.slice(-4)]), [
+    [1, "Pass"],
+    [2, "Pass"],
+    [4, "Pass"],
+    [8, "Pass"],
+  ]);
+  const args: unknown[][] = [];
+  await spyCalls(["osu_ialltoallw", "-m", "4:4", "-i", "1", "-x", "0"], 3, (rank, m, a) => {
+    if (rank === 1 && m === "ialltoallw") args.push([1, 2, 3, 5, 6, 7].map((k) => a[k]));
+  });
+  const call = [[4, 4, 4], [0, 4, 8], ["uint8", "uint8", "uint8"]];
+  // One call timed alone and one overlapped.
+  assert.deepEqual(args, [[...call, ...call], [...call, ...call]]);
 });
