@@ -7,7 +7,7 @@
  */
 import { type Buf, type Region, toRegion } from "./buffer.ts";
 import type { CommCore } from "./comm_core.ts";
-import type { Datatype } from "./datatype.ts";
+import { type Datatype, DATATYPES, typeSize } from "./datatype.ts";
 import { MpiError } from "./errors.ts";
 import type { CollEnv } from "./coll/env.ts";
 import { sameRegion } from "./coll/gather.ts";
@@ -84,6 +84,10 @@ function inPlaceAtRoot(c: Who, what: string, inPlace: boolean, isRoot: boolean):
 /**
  * Counts and displacements of a vector call (`role`: "send" or "receive"):
  * one of each per rank, every block inside the buffer's `cap` elements.
+ * With `types` (MPI_Alltoallw, MPI-4.0 §6.8), block i is `counts[i]`
+ * elements of `types[i]` at byte `displs[i]` and `cap` is in bytes; as
+ * MPICH's MPI_Alltoallw checks (MPIR_ERRTEST_DATATYPE under `counts[i] >
+ * 0`), the type of an empty block is not looked at.
  */
 function vector(
   c: Who,
@@ -92,11 +96,18 @@ function vector(
   counts: readonly number[],
   displs: readonly number[],
   cap: number,
+  types?: readonly Datatype[],
 ): void {
   if (counts.length !== c.size || displs.length !== c.size) {
     throw new MpiError(
       "MPI_ERR_COUNT",
       `${what} on rank ${c.rank}: ${role} counts and displacements need ${c.size} entries each`,
+    );
+  }
+  if (types !== undefined && types.length !== c.size) {
+    throw new MpiError(
+      "MPI_ERR_TYPE",
+      `${what} on rank ${c.rank}: ${role} types need ${c.size} entries`,
     );
   }
   for (let i = 0; i < c.size; i++) {
@@ -107,10 +118,22 @@ function vector(
         `${what} on rank ${c.rank}: ${role} count[${i}] = ${n} is not >= 0`,
       );
     }
-    if (!Number.isInteger(d) || d < 0 || d + n > cap) {
+    const t = types?.[i];
+    if (types !== undefined && n > 0 && !DATATYPES.includes(t as Datatype)) {
+      throw new MpiError(
+        "MPI_ERR_TYPE",
+        `${what} on rank ${c.rank}: ${role} type[${i}] '${t}' is not a datatype (known: ${
+          DATATYPES.join(", ")
+        })`,
+      );
+    }
+    const size = types === undefined || n === 0 ? 1 : typeSize(t as Datatype);
+    if (!Number.isInteger(d) || d < 0 || d + n * size > cap) {
       throw new MpiError(
         "MPI_ERR_COUNT",
-        `${what} on rank ${c.rank}: ${role} block ${i} (${n} at ${d}) exceeds the buffer's ${cap} elements`,
+        `${what} on rank ${c.rank}: ${role} block ${i} (${
+          types ? `${n} ${t} at byte ${d}` : `${n} at ${d}`
+        }) exceeds the buffer's ${cap} ${types ? "bytes" : "elements"}`,
       );
     }
   }

@@ -184,7 +184,7 @@ function collEnv(
 
 /**
  * Tags a non-blocking collective's messages carry on the collective
- * context: the blocking collectives use the algorithm's own tags (1–16,
+ * context: the blocking collectives use the algorithm's own tags (1–17,
  * coll/env.ts's TAG), a non-blocking one number `seq` on its communicator
  * the block of 32 from `32 + 32·seq` (modulo the tag space), so that it
  * matches neither a blocking collective nor another non-blocking one —

@@ -1,7 +1,9 @@
 /**
  * The vector collectives (MPI-3.1 §5.5–§5.8): gatherv, scatterv,
  * allgatherv and alltoallv, whose blocks differ in size and place, given
- * as counts and displacements in elements of the buffer's type.
+ * as counts and displacements in elements of the buffer's type; and
+ * alltoallw (MPI-4.0 §6.8), whose blocks each have their own datatype and
+ * a displacement in bytes.
  *
  * @module
  */
@@ -11,7 +13,13 @@ import { type InPlace, isInPlace } from "./constants.ts";
 import { type Datatype, typeSize } from "./datatype.ts";
 import { MpiError } from "./errors.ts";
 import { allgathervBruck, allgathervRecursiveDoubling, allgathervRing } from "./coll/allgatherv.ts";
-import { alltoallPairwise, alltoallScattered, vBlocks } from "./coll/alltoall.ts";
+import {
+  alltoallPairwise,
+  alltoallScattered,
+  type Blocks,
+  vBlocks,
+  wBlocks,
+} from "./coll/alltoall.ts";
 import { collArgs } from "./coll_args.ts";
 import { type CollBody, collective, type CollOptions, pickAlgorithm } from "./coll_call.ts";
 import { TAG } from "./coll/env.ts";
@@ -58,6 +66,48 @@ function ownBlock(
   return role === "send" ? b.region : b.region.sub(0, own.bytes);
 }
 
+type Typed = { region: Region; datatype: Datatype };
+
+/**
+ * The body MPI_Alltoallv and MPI_Alltoallw share, as MPICH runs the same
+ * two algorithms for both (MPIR_Alltoallv_intra_* and
+ * MPIR_Alltoallw_intra_*: pairwise exchange and scattered): the buffers,
+ * with IN_PLACE the data to send a copy of the receive buffer taken first
+ * (MPI-4.0 §6.8: "The data to be sent is taken from the recvbuf and
+ * replaced by the received data"); `layout` checks the counts,
+ * displacements (and types) and gives each side's blocks. A rank's own
+ * block may not bring more than its place holds: MPI_ERR_TRUNCATE, as
+ * MPICH's local copy (MPIR_Localcopy) reports it; another rank's block
+ * that does not fit is its receive's MPI_ERR_TRUNCATE.
+ */
+function exchangeBody(
+  c: CommCore,
+  what: string,
+  coll: "alltoallv" | "alltoallw",
+  sendbuf: Buf | InPlace,
+  recvbuf: Buf,
+  opts: CollOptions<"alltoallv" | "alltoallw"> | undefined,
+  layout: (s: Typed, o: Typed, inPlace: boolean) => { sb: Blocks; rb: Blocks },
+): CollBody {
+  return async (env) => {
+    const o = toRegion(recvbuf, c.proc.rank, what);
+    const inPlace = isInPlace(sendbuf);
+    const s = inPlace ? sendCopy(env, o) : toRegion(sendbuf, c.proc.rank, what);
+    const { sb, rb } = layout(s, o, inPlace);
+    if (sb.len(c.rank) > rb.len(c.rank)) {
+      throw new MpiError(
+        "MPI_ERR_TRUNCATE",
+        `${what} on rank ${c.rank}: ${sb.len(c.rank)} bytes sent to itself, its block holds ${
+          rb.len(c.rank)
+        }`,
+      );
+    }
+    if (pickAlgorithm(c, coll, opts, { bytes: 0 }) === "scattered") {
+      await alltoallScattered(env, s.region, sb, o.region, rb, TAG[coll]);
+    } else await alltoallPairwise(env, s.region, sb, o.region, rb, TAG[coll]);
+  };
+}
+
 function alltoallvBody(
   c: CommCore,
   what: string,
@@ -69,23 +119,58 @@ function alltoallvBody(
   rdispls: readonly number[],
   opts?: CollOptions<"alltoallv">,
 ): CollBody {
-  return async (env) => {
-    const o = toRegion(recvbuf, c.proc.rank, what);
-    const inPlace = isInPlace(sendbuf);
-    const s = inPlace ? sendCopy(env, o) : toRegion(sendbuf, c.proc.rank, what);
+  return exchangeBody(c, what, "alltoallv", sendbuf, recvbuf, opts, (s, o, inPlace) => {
     sameType(c, what, s.datatype, o.datatype);
     const es = typeSize(s.datatype);
     if (!inPlace) notAliased(c, what, s.region, o.region);
     if (!inPlace) vector(c, what, "send", sendcounts, sdispls, s.region.bytes / es);
     vector(c, what, "receive", recvcounts, rdispls, o.region.bytes / es);
     const rb = vBlocks(recvcounts, rdispls, es);
-    const sb = inPlace ? rb : vBlocks(sendcounts, sdispls, es);
-    if (pickAlgorithm(c, "alltoallv", opts, { bytes: 0 }) === "scattered") {
-      await alltoallScattered(env, s.region, sb, o.region, rb, TAG.alltoallv);
-    } else await alltoallPairwise(env, s.region, sb, o.region, rb, TAG.alltoallv);
-  };
+    return { sb: inPlace ? rb : vBlocks(sendcounts, sdispls, es), rb };
+  });
 }
 const alltoallv = collective("MPI_Alltoallv", "MPI_Ialltoallv", alltoallvBody);
+
+/**
+ * MPI_Alltoallw (MPI-4.0 §6.8): alltoallv with a datatype per block and
+ * displacements in bytes; the buffers are bytes (their own element type is
+ * not looked at). The checks are MPICH's (its MPI_Alltoallw binding): the
+ * counts, and the type of each block that is not empty; the send and
+ * receive buffers are the same (MPI_ERR_BUFFER) only when both sides name
+ * the same count and type arrays, as one buffer with disjoint blocks is
+ * the call's common use. As the library's other calls, the block a rank
+ * sends itself and receives from itself are of one type (MPI_ERR_TYPE);
+ * the types of the other ranks' blocks are their senders' to match
+ * (MPI-4.0 §6.8: the type signatures must be equal), as with alltoallv
+ * only their sizes are checked, by the receives (MPI_ERR_TRUNCATE).
+ */
+function alltoallwBody(
+  c: CommCore,
+  what: string,
+  sendbuf: Buf | InPlace,
+  sendcounts: readonly number[],
+  sdispls: readonly number[],
+  sendtypes: readonly Datatype[],
+  recvbuf: Buf,
+  recvcounts: readonly number[],
+  rdispls: readonly number[],
+  recvtypes: readonly Datatype[],
+  opts?: CollOptions<"alltoallw">,
+): CollBody {
+  return exchangeBody(c, what, "alltoallw", sendbuf, recvbuf, opts, (s, o, inPlace) => {
+    if (!inPlace && sendcounts === recvcounts && sendtypes === recvtypes) {
+      notAliased(c, what, s.region, o.region);
+    }
+    if (!inPlace) vector(c, what, "send", sendcounts, sdispls, s.region.bytes, sendtypes);
+    vector(c, what, "receive", recvcounts, rdispls, o.region.bytes, recvtypes);
+    const rb = wBlocks(recvcounts, rdispls, recvtypes);
+    if (inPlace) return { sb: rb, rb };
+    const me = c.rank;
+    if (sendcounts[me] > 0 && recvcounts[me] > 0) sameType(c, what, sendtypes[me], recvtypes[me]);
+    return { sb: wBlocks(sendcounts, sdispls, sendtypes), rb };
+  });
+}
+const alltoallw = collective("MPI_Alltoallw", "MPI_Ialltoallw", alltoallwBody);
 
 function gathervBody(
   c: CommCore,
@@ -211,10 +296,12 @@ const allgatherv = collective("MPI_Allgatherv", "MPI_Iallgatherv", allgathervBod
  */
 export const vectorCalls = {
   alltoallv: alltoallv.blocking,
+  alltoallw: alltoallw.blocking,
   gatherv: gatherv.blocking,
   scatterv: scatterv.blocking,
   allgatherv: allgatherv.blocking,
   ialltoallv: alltoallv.nonblocking,
+  ialltoallw: alltoallw.nonblocking,
   igatherv: gatherv.nonblocking,
   iscatterv: scatterv.nonblocking,
   iallgatherv: allgatherv.nonblocking,

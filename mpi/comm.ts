@@ -837,6 +837,65 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   }
 
   /**
+   * `MPI_Alltoallw` (MPI-4.0 §6.8): `sendcounts[j]` elements of
+   * `sendtypes[j]` at byte `sdispls[j]` of `sendbuf` to rank `j`, which
+   * receives them at byte `rdispls[i]` of its `recvbuf` (`recvcounts[i]`
+   * elements of `recvtypes[i]`); displacements in bytes, unlike
+   * {@link alltoallv}, and the buffers' own element types are not looked
+   * at. The types are the library's basic ones (no derived datatypes); the
+   * pair's type signatures must match, as MPI says. IN_PLACE as sendbuf on
+   * every rank: `sendcounts`, `sdispls` and `sendtypes` are ignored, block
+   * `j` of `recvbuf` goes to rank `j` and is replaced by what rank `j`
+   * sends.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { mpiexec } from "./launch.ts";
+   * // Rank 0 gets a float64 from each rank at byte 0, 8; rank 1 an int16 each at byte 1, 3.
+   * const { results } = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+   *   const send = new Uint8Array(16);
+   *   new DataView(send.buffer).setFloat64(0, comm.rank + 0.5, true);
+   *   new DataView(send.buffer).setInt16(8, 100 + comm.rank, true);
+   *   const recv = new Uint8Array(16);
+   *   const [t, c] = comm.rank === 0 ? ["float64", [0, 8]] as const : ["int16", [1, 3]] as const;
+   *   await comm.alltoallw(
+   *     send, [1, 1], [0, 8], ["float64", "int16"],
+   *     recv, [1, 1], c, [t, t],
+   *   );
+   *   const v = new DataView(recv.buffer);
+   *   return comm.rank === 0 ? [v.getFloat64(0, true), v.getFloat64(8, true)]
+   *     : [v.getInt16(1, true), v.getInt16(3, true)];
+   * });
+   * assert.deepEqual(results, [[0.5, 1.5], [100, 101]]);
+   * ```
+   */
+  alltoallw(
+    sendbuf: Buf | InPlace,
+    sendcounts: readonly number[],
+    sdispls: readonly number[],
+    sendtypes: readonly Datatype[],
+    recvbuf: Buf,
+    recvcounts: readonly number[],
+    rdispls: readonly number[],
+    recvtypes: readonly Datatype[],
+    opts?: CollOptions<"alltoallw">,
+  ): Promise<void | ErrorOutcome<H>> {
+    return vectorCalls.alltoallw(
+      this.#core,
+      sendbuf,
+      sendcounts,
+      sdispls,
+      sendtypes,
+      recvbuf,
+      recvcounts,
+      rdispls,
+      recvtypes,
+      opts,
+    );
+  }
+
+  /**
    * `MPI_Gatherv`: rank i's `sendbuf` lands at element `displs[i]` of the
    * root's `recvbuf` (`recvcounts[i]` elements of the receive type).
    * `recvbuf`, `recvcounts` and `displs` are significant at the root only
@@ -1016,6 +1075,11 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   /** `MPI_Ialltoallv` (MPI-3.1 §5.12.6): {@link alltoallv} with the same arguments, started; returns its request. */
   ialltoallv(...args: Parameters<Comm<H>["alltoallv"]>): Promise<Request | ErrorOutcome<H>> {
     return vectorCalls.ialltoallv(this.#core, ...args);
+  }
+
+  /** `MPI_Ialltoallw` (MPI-4.0 §6.12.6): {@link alltoallw} with the same arguments, started; returns its request. */
+  ialltoallw(...args: Parameters<Comm<H>["alltoallw"]>): Promise<Request | ErrorOutcome<H>> {
+    return vectorCalls.ialltoallw(this.#core, ...args);
   }
 
   /** `MPI_Igatherv` (MPI-3.1 §5.12.3): {@link gatherv} with the same arguments, started; returns its request. */

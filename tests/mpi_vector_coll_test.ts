@@ -307,12 +307,18 @@ Deno.test("mpi: alltoallw argument errors carry MPI's error classes", async () =
     ],
     [
       "an unknown algorithm",
-      (c) => w(c, [1, 1, 1], i32, [1, 1, 1], undefined, undefined, { algorithm: "bruck" as "pairwise" }),
+      (c) =>
+        w(c, [1, 1, 1], i32, [1, 1, 1], undefined, undefined, { algorithm: "bruck" as "pairwise" }),
       /MPI_ERR_ARG: alltoallw: unknown algorithm 'bruck' \(known: pairwise, scattered\)/,
     ],
     [
       "alltoallv: more sent to itself than its block holds, as alltoallw",
-      (c) => c.alltoallv(new Int32Array(6), [2, 2, 2], [0, 2, 4], new Int32Array(3), [1, 1, 1], [0, 1, 2]),
+      (c) =>
+        c.alltoallv(new Int32Array(6), [2, 2, 2], [0, 2, 4], new Int32Array(3), [1, 1, 1], [
+          0,
+          1,
+          2,
+        ]),
       /MPI_ERR_TRUNCATE: MPI_Alltoallv on rank \d: 8 bytes sent to itself, its block holds 4/,
     ],
   ];

@@ -1,5 +1,5 @@
 /**
- * MPI_Alltoall and MPI_Alltoallv (MPICH's algorithms): Bruck's algorithm
+ * MPI_Alltoall, MPI_Alltoallv and MPI_Alltoallw (MPICH's algorithms): Bruck's algorithm
  * for short blocks (⌈log2 n⌉ steps, each moving about half the blocks), all
  * sends and receives posted at once ("scattered") for medium blocks, and
  * pairwise exchange for long ones (n − 1 steps; partner r XOR i when n is a
@@ -8,6 +8,7 @@
  * @module
  */
 import type { Region } from "../buffer.ts";
+import { type Datatype, typeSize } from "../datatype.ts";
 import { type CollEnv, sendrecv, TAG } from "./env.ts";
 
 /**
@@ -185,4 +186,28 @@ export function equalBlocks(bb: number): Blocks {
  */
 export function vBlocks(counts: readonly number[], displs: readonly number[], es: number): Blocks {
   return { off: (i) => displs[i] * es, len: (i) => counts[i] * es };
+}
+
+/**
+ * Blocks given by element counts, a datatype each and displacements in
+ * bytes (MPI_Alltoallw, MPI-4.0 §6.8); an empty block's type is not looked
+ * at.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { wBlocks } from "./alltoall.ts";
+ * const b = wBlocks([2, 3], [1, 9], ["float64", "int16"]);
+ * assert.deepEqual([b.off(0), b.len(0), b.off(1), b.len(1)], [1, 16, 9, 6]);
+ * ```
+ */
+export function wBlocks(
+  counts: readonly number[],
+  displs: readonly number[],
+  types: readonly Datatype[],
+): Blocks {
+  return {
+    off: (i) => displs[i],
+    len: (i) => counts[i] === 0 ? 0 : counts[i] * typeSize(types[i]),
+  };
 }

@@ -241,6 +241,7 @@ export const TAG = {
   reduceScatter: 14,
   scan: 15,
   exscan: 16,
+  alltoallw: 17,
 } as const;
 
 /**

@@ -28,6 +28,7 @@ export const ALGORITHMS = {
   allgather: ["recursive_doubling", "bruck", "ring"],
   alltoall: ["bruck", "scattered", "pairwise"],
   alltoallv: ["pairwise", "scattered"],
+  alltoallw: ["pairwise", "scattered"],
   gatherv: ["linear"],
   scatterv: ["linear"],
   allgatherv: ["recursive_doubling", "bruck", "ring"],
@@ -236,6 +237,7 @@ export function defaultAlgorithm(
       if (c.bytes <= S.alltoallShortMsgSize && c.n >= S.alltoallMinProcs) return "bruck";
       return c.bytes <= S.alltoallMediumMsgSize ? "scattered" : "pairwise";
     case "alltoallv":
+    case "alltoallw":
       return "pairwise";
     case "gatherv":
     case "scatterv":
