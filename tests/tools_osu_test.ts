@@ -614,10 +614,22 @@ Deno.test("osu: osu_alltoallw exchanges equal MPI_CHAR blocks at byte displaceme
     [4, "                Pass"],
   ]);
   const log = await calls(2, "osu_alltoallw", "-m", "1", "-i", "1", "-x", "0");
-  assert.deepEqual(log[1], ["barrier", "alltoallw", "barrier", "reduce", "reduce", "reduce", "barrier"]);
+  assert.deepEqual(log[1], [
+    "barrier",
+    "alltoallw",
+    "barrier",
+    "reduce",
+    "reduce",
+    "reduce",
+    "barrier",
+  ]);
   // osu_alltoallw.c: sendcounts = recvcounts = size, displacements i × size bytes, MPI_CHAR.
   const args: unknown[][] = [];
-  const program = osuProgram(parseOsuArgs(["osu_alltoallw", "-m", "8:8", "-i", "1", "-x", "0"]), 3, () => {});
+  const program = osuProgram(
+    parseOsuArgs(["osu_alltoallw", "-m", "8:8", "-i", "1", "-x", "0"]),
+    3,
+    () => {},
+  );
   await mpi.mpiexec({ np: 3, mode: "native" }, (comm) =>
     program(
       new Proxy(comm, {

@@ -1,11 +1,12 @@
 /**
  * `deno task osu NAME [OSU flags] [--mode native|bypass|split] [-np N] …`:
  * the OSU Micro-Benchmarks (osu_latency, osu_multi_lat, osu_bw, osu_bibw, osu_mbw_mr,
- * osu_barrier, osu_bcast, osu_allreduce, osu_alltoall, osu_alltoallv, osu_reduce, osu_gather,
+ * osu_barrier, osu_bcast, osu_allreduce, osu_alltoall, osu_alltoallv, osu_alltoallw, osu_reduce,
+ * osu_gather,
  * osu_scatter, osu_allgather, osu_gatherv, osu_scatterv, osu_allgatherv, osu_reduce_scatter,
  * the non-blocking osu_ibarrier, osu_ibcast, osu_iallreduce, osu_ireduce, osu_igather,
  * osu_iscatter, osu_iallgather, osu_ialltoall, osu_igatherv, osu_iscatterv, osu_iallgatherv,
- * osu_ialltoallv, osu_ireduce_scatter, and the one-sided osu_put_latency, osu_get_latency, osu_acc_latency,
+ * osu_ialltoallv, osu_ialltoallw, osu_ireduce_scatter, and the one-sided osu_put_latency, osu_get_latency, osu_acc_latency,
  * osu_fop_latency, osu_cas_latency, osu_put_bw, osu_get_bw, osu_put_bibw of tools/lib/osu_rma.ts)
  * with OMB 7.0's flags,
  * methods and output, run as MPI programs on xenib's MPI in a simulated

@@ -58,6 +58,11 @@ export const OSU_BENCHMARKS = {
     title: "OSU MPI All-to-Allv Personalized Exchange Latency Test",
     opts: "hvfm:i:x:M:a:cu:",
   },
+  osu_alltoallw: {
+    kind: "alltoallw",
+    title: "OSU MPI All-to-Allw Personalized Exchange Latency Test",
+    opts: "hvfm:i:x:M:a:cu:",
+  },
   osu_reduce: { kind: "reduce", title: "OSU MPI Reduce Latency Test", opts: "hvfm:i:x:M:a:cu:" },
   osu_gather: { kind: "gather", title: "OSU MPI Gather Latency Test", opts: "hvfm:i:x:M:a:cu:" },
   osu_scatter: { kind: "scatter", title: "OSU MPI Scatter Latency Test", opts: "hvfm:i:x:M:a:cu:" },
@@ -145,6 +150,11 @@ export const OSU_BENCHMARKS = {
     title: "OSU MPI Non-blocking All-to-Allv Personalized Exchange Latency Test",
     opts: "hvfm:i:x:M:t:a:cu:",
   },
+  osu_ialltoallw: {
+    kind: "ialltoallw",
+    title: "OSU MPI Non-blocking All-to-Allw Personalized Exchange Latency Test",
+    opts: "hvfm:i:x:M:t:a:cu:",
+  },
   osu_ireduce_scatter: {
     kind: "ireduce_scatter",
     title: "OSU MPI Non-blocking Reduce_scatter Latency Test",
@@ -171,6 +181,7 @@ export function isCollective(kind: string): boolean {
     "allreduce",
     "alltoall",
     "alltoallv",
+    "alltoallw",
     "reduce",
     "gather",
     "scatter",
@@ -198,7 +209,7 @@ export function isCollective(kind: string): boolean {
  * ```
  */
 export function isNonBlocking(kind: string): boolean {
-  return /^i(barrier|bcast|allreduce|reduce|gatherv?|scatterv?|allgatherv?|alltoallv?|reduce_scatter)$/
+  return /^i(barrier|bcast|allreduce|reduce|gatherv?|scatterv?|allgatherv?|alltoall[vw]?|reduce_scatter)$/
     .test(kind);
 }
 

@@ -13,13 +13,14 @@
  * - osu_mbw_mr: `pairs` sender/receiver pairs (rank i with i + pairs) do
  *   osu_bw at once; aggregate MB/s and messages/s (optionally per window).
  * - osu_barrier, osu_bcast, osu_allreduce and osu_reduce (MPI_FLOAT,
- *   MPI_SUM, root 0), osu_alltoall, osu_alltoallv (equal counts), osu_gather, osu_scatter (root 0),
+ *   MPI_SUM, root 0), osu_alltoall, osu_alltoallv (equal counts), osu_alltoallw (equal counts
+ *   of MPI_CHAR at byte displacements), osu_gather, osu_scatter (root 0),
  *   osu_allgather, osu_gatherv, osu_scatterv (root 0), osu_allgatherv (equal
  *   counts), osu_reduce_scatter (MPI_FLOAT, MPI_SUM, the size split as evenly
  *   as OMB splits it): each rank times the operation (a barrier between timed
  *   iterations except for osu_barrier; osu_reduce's comes before each call);
  *   avg/min/max over ranks of the mean.
- * - osu_ibarrier … osu_ialltoallv, osu_ireduce_scatter (the non-blocking collectives, with the
+ * - osu_ibarrier … osu_ialltoallw, osu_ireduce_scatter (the non-blocking collectives, with the
  *   blocking ones' buffers and calls): the collective alone (start, wait),
  *   then overlapped with OSU's dummy computation of that length (modelled
  *   compute_on_host units charged in virtual time, `-t` MPI_Test calls
@@ -574,7 +575,8 @@ async function collective(
   // ones check as their blocking twins (NBC_GATHER, … NBC_REDUCE_SCATTER);
   // osu_ibarrier does not check.
   const twin = isNonBlocking(kind) ? kind.slice(1) : kind;
-  const perRank = twin === "alltoall" || twin === "alltoallv" || twin === "gather" ||
+  const perRank = twin === "alltoall" || twin === "alltoallv" || twin === "alltoallw" ||
+    twin === "gather" ||
     twin === "scatter" || twin === "allgather" || twin === "gatherv" || twin === "scatterv" ||
     twin === "allgatherv";
   const limited = perRank
@@ -649,7 +651,7 @@ async function collective(
   const es = float ? 4 : 1;
   const dt = float ? "float32" : "uint8";
   const elems = Math.max(1, Math.floor(max / es));
-  const a2a = kind === "alltoall" || kind === "alltoallv";
+  const a2a = kind === "alltoall" || kind === "alltoallv" || kind === "alltoallw";
   const sendSpan = a2a || kind === "scatter" || kind === "scatterv" ? n : 1;
   const recvSpan = a2a || kind === "gather" || kind === "allgather" || kind === "gatherv" ||
       kind === "allgatherv"
@@ -673,7 +675,7 @@ async function collective(
     ? sizes(Math.max(1, Math.floor(cfg.minSize / 4)), Math.floor(max / 4))
     : sizes(cfg.minSize, max);
   let errors = 0;
-  // osu_alltoallv.c has one more barrier, after the preamble.
+  // osu_alltoallv.c has one more barrier, after the preamble (osu_alltoallw.c has not).
   if (kind === "alltoallv" && !nb) await comm.barrier();
   for (const count of counts) {
     const bytes = count * es;
@@ -691,7 +693,8 @@ async function collective(
       iters = cfg.iterationsLarge;
       skip = cfg.skipLarge;
     }
-    // osu_alltoallv.c: `size` bytes to and from every rank, packed.
+    // osu_alltoallv.c and osu_alltoallw.c: `size` bytes to and from every rank, packed (for
+    // osu_alltoallw, `size` MPI_CHARs at byte displacements: the same numbers).
     const cnt = Array.from({ length: n }, () => count);
     const disp = cnt.map((_, i) => i * count);
     if (nb) {
@@ -901,6 +904,7 @@ const NBC_SHAPES: Record<string, NbcShape> = {
   osu_iallgather: nbcShape(1, 2),
   osu_ialltoall: nbcShape(1, 2),
   osu_ialltoallv: nbcShape(1, 2),
+  osu_ialltoallw: nbcShape(1, 2),
   osu_ireduce_scatter: nbcShape(1, 2),
   // No barrier before the first loop; the errors summed after it.
   osu_igather: nbcShape(0, 2, { sumAfterFirstLoop: true }),
@@ -1106,6 +1110,11 @@ function collCall(
       return ["allgather", [sb, rb]];
     case "alltoallv":
       return ["alltoallv", [sb, cnt, disp, rb, cnt, disp]];
+    case "alltoallw": {
+      // osu_alltoallw.c: stypes[i] = rtypes[i] = MPI_CHAR (the buffers' one-byte type here).
+      const types = cnt.map(() => "uint8");
+      return ["alltoallw", [sb, cnt, disp, types, rb, cnt, disp, types]];
+    }
     case "gatherv":
       return ["gatherv", [sb, atRoot(rb), cnt, disp, 0]];
     case "scatterv":
@@ -1164,7 +1173,7 @@ function fillValidation(
       if (me === 0) sb!.set(blocks(0, n));
       rb!.fill(0);
       return;
-    default: // alltoall, alltoallv (subtype ALLTOALL)
+    default: // alltoall, alltoallv, alltoallw (subtype ALLTOALL)
       sb!.set(blocks(me, n));
       rb!.fill(0);
   }
@@ -1209,7 +1218,7 @@ function checkValidation(
     case "scatter":
     case "scatterv":
       return blocksAre(rb!.get() as Uint8Array, me, 1);
-    default: // alltoall, alltoallv
+    default: // alltoall, alltoallv, alltoallw
       return blocksAre(rb!.get() as Uint8Array, me, n);
   }
 }
