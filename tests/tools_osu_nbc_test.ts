@@ -379,7 +379,7 @@ Deno.test("osu nbc: OMB 7.0's exact call sequence around each size's two loops, 
   });
 });
 
-Deno.test("osu nbc: osu_ialltoallw starts MPI_Ialltoallw with equal MPI_CHAR blocks at byte displacements, as osu_ialltoallw.c", async () => {
+Deno.test("osu nbc: osu_ialltoallw (and osu_alltoallw) start MPI_Ialltoallw with equal MPI_CHAR blocks at byte displacements, as osu_ialltoallw.c", async () => {
   const out = await osu("osu_ialltoallw", "-np", "3", "-m", "8", "-i", "2", "-x", "1", "-c");
   assert.equal(
     out[1],
@@ -391,11 +391,15 @@ Deno.test("osu nbc: osu_ialltoallw starts MPI_Ialltoallw with equal MPI_CHAR blo
     [4, "Pass"],
     [8, "Pass"],
   ]);
-  const args: unknown[][] = [];
-  await spyCalls(["osu_ialltoallw", "-m", "4:4", "-i", "1", "-x", "0"], 3, (rank, m, a) => {
-    if (rank === 1 && m === "ialltoallw") args.push([1, 2, 3, 5, 6, 7].map((k) => a[k]));
-  });
+  // osu_alltoallw.c and osu_ialltoallw.c: sendcounts = recvcounts = size, displacements
+  // i × size bytes, stypes = rtypes = MPI_CHAR.
   const call = [[4, 4, 4], [0, 4, 8], ["uint8", "uint8", "uint8"]];
-  // One call timed alone and one overlapped.
-  assert.deepEqual(args, [[...call, ...call], [...call, ...call]]);
+  for (const m of ["alltoallw", "ialltoallw"]) {
+    const args: unknown[][] = [];
+    await spyCalls([`osu_${m}`, "-m", "4:4", "-i", "1", "-x", "0"], 3, (rank, method, a) => {
+      if (rank === 1 && method === m) args.push([1, 2, 3, 5, 6, 7].map((k) => a[k]));
+    });
+    // osu_ialltoallw: one call timed alone and one overlapped.
+    assert.deepEqual(args, Array(m === "alltoallw" ? 1 : 2).fill([...call, ...call]), m);
+  }
 });

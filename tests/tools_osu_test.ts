@@ -571,92 +571,30 @@ Deno.test("osu: osu_multi_lat sums every rank's validation at rank 0", async () 
   ]);
 });
 
-Deno.test("osu: osu_alltoallv exchanges equal counts as osu_alltoallv.c, one barrier more", async () => {
-  const out = await osu("osu_alltoallv", "-np", "3", "-m", "4", "-i", "3", "-x", "1", "-c");
-  assert.deepEqual(out.slice(0, 3), [
-    "",
-    "# OSU MPI All-to-Allv Personalized Exchange Latency Test v7.0",
-    "# Size         Avg Latency(us)          Validation",
-  ]);
-  assert.deepEqual(out.slice(3).map((l) => [Number(l.slice(0, 10)), l.slice(30)]), [
-    [1, "                Pass"],
-    [2, "                Pass"],
-    [4, "                Pass"],
-  ]);
-  const log = await calls(2, "osu_alltoallv", "-m", "1", "-i", "1", "-x", "0");
-  assert.deepEqual(log[1], [
-    "barrier",
-    "barrier",
-    "alltoallv",
-    "barrier",
-    "reduce",
-    "reduce",
-    "reduce",
-    "barrier",
-  ]);
-  // check_mem_limit: subtype ALLTOALL, max × np within -M.
-  const c = parseOsuArgs(["osu_alltoallv", "-m", "262144:1048576", "-M", "2097152", "-i", "1"]);
-  const lines: string[] = [];
-  await mpi.mpiexec({ np: 4, mode: "native" }, osuProgram(c, 4, (l) => lines.push(l)));
-  assert.deepEqual(lines.slice(3).map((l) => Number(l.slice(0, 10))), [262144, 524288]);
-});
-
-Deno.test("osu: osu_alltoallw exchanges equal MPI_CHAR blocks at byte displacements as osu_alltoallw.c, without osu_alltoallv's extra barrier", async () => {
-  const out = await osu("osu_alltoallw", "-np", "3", "-m", "4", "-i", "3", "-x", "1", "-c");
-  assert.deepEqual(out.slice(0, 3), [
-    "",
-    "# OSU MPI All-to-Allw Personalized Exchange Latency Test v7.0",
-    "# Size         Avg Latency(us)          Validation",
-  ]);
-  assert.deepEqual(out.slice(3).map((l) => [Number(l.slice(0, 10)), l.slice(30)]), [
-    [1, "                Pass"],
-    [2, "                Pass"],
-    [4, "                Pass"],
-  ]);
-  const log = await calls(2, "osu_alltoallw", "-m", "1", "-i", "1", "-x", "0");
-  assert.deepEqual(log[1], [
-    "barrier",
-    "alltoallw",
-    "barrier",
-    "reduce",
-    "reduce",
-    "reduce",
-    "barrier",
-  ]);
-  // osu_alltoallw.c: sendcounts = recvcounts = size, displacements i × size bytes, MPI_CHAR.
-  const args: unknown[][] = [];
-  const program = osuProgram(
-    parseOsuArgs(["osu_alltoallw", "-m", "8:8", "-i", "1", "-x", "0"]),
-    3,
-    () => {},
-  );
-  await mpi.mpiexec({ np: 3, mode: "native" }, (comm) =>
-    program(
-      new Proxy(comm, {
-        get(target, prop) {
-          const v = Reflect.get(target, prop);
-          if (typeof v !== "function") return v;
-          if (prop === "alltoallw" && comm.rank === 2) {
-            return (...a: unknown[]) => (args.push(a), v.apply(target, a));
-          }
-          return v.bind(target);
-        },
-      }),
-    ));
-  assert.deepEqual(args.map((a) => [1, 2, 3, 5, 6, 7].map((k) => a[k])), [[
-    [8, 8, 8],
-    [0, 8, 16],
-    ["uint8", "uint8", "uint8"],
-    [8, 8, 8],
-    [0, 8, 16],
-    ["uint8", "uint8", "uint8"],
-  ]]);
-  // check_mem_limit: subtype ALLTOALL, max × np within -M.
-  const c = parseOsuArgs(["osu_alltoallw", "-m", "262144:1048576", "-M", "2097152", "-i", "1"]);
-  const lines: string[] = [];
-  await mpi.mpiexec({ np: 4, mode: "native" }, osuProgram(c, 4, (l) => lines.push(l)));
-  assert.deepEqual(lines.slice(3).map((l) => Number(l.slice(0, 10))), [262144, 524288]);
-});
+for (const [v, more] of [["v", ["barrier"]], ["w", []]] as const) {
+  Deno.test(`osu: osu_alltoall${v} exchanges equal counts as osu_alltoall${v}.c (osu_alltoallv: one barrier more)`, async () => {
+    const name = `osu_alltoall${v}`;
+    const out = await osu(name, "-np", "3", "-m", "4", "-i", "3", "-x", "1", "-c");
+    assert.deepEqual(out.slice(0, 3), [
+      "",
+      `# OSU MPI All-to-All${v} Personalized Exchange Latency Test v7.0`,
+      "# Size         Avg Latency(us)          Validation",
+    ]);
+    assert.deepEqual(out.slice(3).map((l) => [Number(l.slice(0, 10)), l.slice(30)]), [
+      [1, "                Pass"],
+      [2, "                Pass"],
+      [4, "                Pass"],
+    ]);
+    const log = await calls(2, name, "-m", "1", "-i", "1", "-x", "0");
+    const stats = ["reduce", "reduce", "reduce", "barrier"];
+    assert.deepEqual(log[1], [...more, "barrier", `alltoall${v}`, "barrier", ...stats]);
+    // check_mem_limit: subtype ALLTOALL, max × np within -M.
+    const c = parseOsuArgs([name, "-m", "262144:1048576", "-M", "2097152", "-i", "1"]);
+    const lines: string[] = [];
+    await mpi.mpiexec({ np: 4, mode: "native" }, osuProgram(c, 4, (l) => lines.push(l)));
+    assert.deepEqual(lines.slice(3).map((l) => Number(l.slice(0, 10))), [262144, 524288]);
+  });
+}
 
 Deno.test("osu: osu_gatherv, osu_scatterv, osu_allgatherv, osu_reduce_scatter print OMB 7.0's layout and validate", async () => {
   for (
