@@ -27,6 +27,9 @@ import { gathervLinear, scattervLinear } from "./coll/gatherv.ts";
 
 const { sameType, notAliased, root: checkRoot, need, inPlaceAtRoot, sendCopy, vector } = collArgs;
 
+/** A user buffer as its bytes and its element type. */
+type Typed = { region: Region; datatype: Datatype };
+
 /**
  * This rank's own block of a vector collective, given as a separate
  * buffer (`role`: the send buffer of gatherv/allgatherv, the receive
@@ -39,7 +42,7 @@ function ownBlock(
   c: CommCore,
   what: string,
   buf: Buf,
-  v: { region: Region; datatype: Datatype },
+  v: Typed,
   own: Region,
   role: "send" | "receive",
 ): Region {
@@ -65,8 +68,6 @@ function ownBlock(
   }
   return role === "send" ? b.region : b.region.sub(0, own.bytes);
 }
-
-type Typed = { region: Region; datatype: Datatype };
 
 /**
  * The body MPI_Alltoallv and MPI_Alltoallw share, as MPICH runs the same

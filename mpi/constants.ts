@@ -161,8 +161,8 @@ export interface InPlace {
 /**
  * `MPI_IN_PLACE`: pass as the send buffer of a collective to use the
  * receive buffer as input (allreduce, reduce at the root, gather at the
- * root, allgather, alltoall and alltoallv on every rank) or as the receive
- * buffer of scatter at the root.
+ * root, allgather, alltoall, alltoallv and alltoallw on every rank) or as
+ * the receive buffer of scatter at the root.
  *
  * @example
  * ```ts
