@@ -44,10 +44,22 @@ export type { CaptureFilter, CaptureRecord, Fabric, FaultRule } from "./hca/fabr
 export type { HcaStats, ResourceKind } from "./hca/device.ts";
 export type { AuditViolation } from "./sim/frame_audit.ts";
 export {
+  type GrantCopyResult,
   Hypervisor,
   type HypervisorCounters,
   type HypervisorStats,
 } from "./hypervisor/hypervisor.ts";
+export {
+  decodeGnttabCopy,
+  encodeGnttabCopy,
+  GNTCOPY_dest_gref,
+  GNTCOPY_source_gref,
+  GNTST,
+  type GntStatus,
+  GNTTAB_COPY_SIZE,
+  type GrantCopyOp,
+  type GrantCopyPtr,
+} from "./hypervisor/grant_table.ts";
 export { XEN_NAMES, XenErrno, type XenErrnoCode, XenError } from "./hypervisor/errors.ts";
 export {
   Domain as XenDomain,

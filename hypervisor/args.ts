@@ -160,10 +160,13 @@ export function argBlock(value: unknown, what: string): Record<string, unknown> 
   }
 }
 
-/** A plain copy of an untrusted value: lists and records copied field by field, to `depth` 2. */
+/**
+ * A plain copy of an untrusted value: lists and records copied field by field, to `depth` 3 (a
+ * list of op blocks whose fields are blocks: `gnttab_copy`'s `source` and `dest`).
+ */
 function copyIn(v: unknown, what: string, depth: number): unknown {
   if (typeof v !== "object" || v === null) return v;
-  if (depth > 2) throw new XenError("EFAULT", `${what}: argument block nests too deep`);
+  if (depth > 3) throw new XenError("EFAULT", `${what}: argument block nests too deep`);
   if (Array.isArray(v)) {
     const n: unknown = v.length;
     if (!intIn(n, 0, MAX_ARG_LIST)) {

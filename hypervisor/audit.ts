@@ -114,6 +114,11 @@ export function auditHost(h: HostState, o: HypervisorAuditOptions = {}): AuditVi
       refs.push({ mfn, kind: "allocation", holder: `xen grant table of dom${id}`, owner: gtLabel });
     }
   }
+  // A grant copy in flight holds a reference on each of its frames (gnttab_copy_claim_buf).
+  for (const c of h.grants.copyHolds()) {
+    const what = c.granter === undefined ? "a frame of its own" : `ref ${c.ref} of dom${c.granter}`;
+    refs.push({ mfn: c.mfn, kind: "pin", holder: `dom${c.holder}'s grant copy of ${what}` });
+  }
   const device = [...(o.deviceReferences ?? [])];
   for (const d of device) refs.push({ mfn: d.mfn, kind: "pin", holder: d.holder });
   const out = auditFrames(mem, { spaces: domains.map((d) => d.memory), references: refs });

@@ -60,6 +60,20 @@
  * keeps one owner per frame, does not). Unmap: handle out of range or not
  * in use EINVAL [bad_handle].
  *
+ * Copies (`GNTTABOP_copy`, {@link GrantTables.copyClaimGrant}): a grant a
+ * copy uses is pinned as `acquire_grant_for_copy()` pins it — the same
+ * active entry and pin counts as a mapping's (a grant pinned by another
+ * domain is refused EBUSY [general_error]; the entry is read only for a
+ * first pin or a first writable pin; type EINVAL, another domain EPERM, a
+ * read-only grant as destination EPERM [general_error]; ref out of range
+ * EINVAL [bad_gntref]; a frame not the granter's EINVAL [bad_page]), with
+ * `GTF_reading` (and `GTF_writing` for a destination) set in the shared
+ * entry, and a reference on the frame (`get_page`) — until the copy is
+ * released ({@link GrantTables.copyRelease}, `release_grant_for_copy`). No
+ * maptrack handle is taken, nothing is mapped, and, as for copies in Xen
+ * (`_set_status_v1` with `mapflag` 0), `GTF_sub_page` is not refused. A
+ * caller's own frame as one side (`gmfn`) is pinned by reference only.
+ *
  * @module
  */
 import { type MachineMemory, PAGE_SIZE } from "../sim/memory.ts";
@@ -207,6 +221,174 @@ export const GRANT_ENTRIES_PER_FRAME = PAGE_SIZE / GRANT_ENTRY_V1_SIZE;
  * ```
  */
 export const GNTTAB_NR_RESERVED_ENTRIES = 8;
+
+/**
+ * `GNTCOPY_source_gref` (`xen/grant_table.h`): the op's source is a grant
+ * reference (`source.u.ref` of `source.domid`), not a frame of the caller's.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GNTCOPY_dest_gref, GNTCOPY_source_gref } from "./grant_table.ts";
+ * assert.deepEqual([GNTCOPY_source_gref, GNTCOPY_dest_gref], [1, 2]); // 1 << 0, 1 << 1
+ * ```
+ */
+export const GNTCOPY_source_gref = 1 << 0;
+/**
+ * `GNTCOPY_dest_gref`: the op's destination is a grant reference.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GNTCOPY_dest_gref, GNTCOPY_source_gref } from "./grant_table.ts";
+ * const both = GNTCOPY_source_gref | GNTCOPY_dest_gref; // a third party copies grant to grant
+ * assert.equal(both & GNTCOPY_dest_gref, 2);
+ * ```
+ */
+export const GNTCOPY_dest_gref = 1 << 1;
+
+/**
+ * `sizeof(struct gnttab_copy)` on x86-64: two 16-byte `gnttab_copy_ptr`s
+ * (an 8-byte union of `grant_ref_t ref` and `xen_pfn_t gmfn`, `domid_t
+ * domid` at 8, `uint16_t offset` at 10), `uint16_t len` at 32, `flags` at
+ * 34, `int16_t status` at 36, padded to 40.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GNTTAB_COPY_SIZE } from "./grant_table.ts";
+ * assert.equal(16 * GNTTAB_COPY_SIZE, 640); // a batch of 16 ops in guest memory
+ * ```
+ */
+export const GNTTAB_COPY_SIZE = 40;
+
+/**
+ * One side of a copy (`struct gnttab_copy_ptr`): a grant reference `ref`
+ * of domain `domid` when the op's flags say so
+ * ({@link GNTCOPY_source_gref}, {@link GNTCOPY_dest_gref}), else a frame
+ * `gmfn` of the caller's own (`domid` must then be `DOMID_SELF`); `offset`
+ * within that page. Which of `ref` and `gmfn` is read is the flags'
+ * choice, as of the C union.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DOMID_SELF } from "./args.ts";
+ * import type { GrantCopyPtr } from "./grant_table.ts";
+ * const mine: GrantCopyPtr = { gmfn: 300, domid: DOMID_SELF, offset: 0 };
+ * const theirs: GrantCopyPtr = { ref: 8, domid: 3, offset: 64 };
+ * assert.equal(mine.ref ?? theirs.ref, 8);
+ * ```
+ */
+export interface GrantCopyPtr {
+  /** `u.ref`: a grant reference of `domid`'s table (a gref side). */
+  ref?: number;
+  /** `u.gmfn`: a page (pfn) of the caller's own (a frame side). */
+  gmfn?: number;
+  /** `domid_t`: the granter, or `DOMID_SELF`. */
+  domid: number;
+  /** Byte offset in the page. */
+  offset: number;
+}
+
+/**
+ * The inputs of one `struct gnttab_copy`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DOMID_SELF } from "./args.ts";
+ * import { GNTCOPY_source_gref, type GrantCopyOp } from "./grant_table.ts";
+ * const op: GrantCopyOp = {
+ *   source: { ref: 8, domid: 3, offset: 0 }, // dom3's grant for the caller
+ *   dest: { gmfn: 300, domid: DOMID_SELF, offset: 0 }, // a page of the caller's
+ *   len: 512,
+ *   flags: GNTCOPY_source_gref,
+ * };
+ * assert.equal(op.source.offset + op.len <= 4096, true); // within a page, or GNTST_bad_copy_arg
+ * ```
+ */
+export interface GrantCopyOp {
+  /** Where the bytes come from. */
+  source: GrantCopyPtr;
+  /** Where they go. */
+  dest: GrantCopyPtr;
+  /** Bytes to copy (`uint16_t`; 0 copies nothing and succeeds). */
+  len: number;
+  /** `GNTCOPY_*` bits (default 0: both sides are frames of the caller's). */
+  flags?: number;
+}
+
+/**
+ * Encode `op` as the caller would lay out `struct gnttab_copy` in its
+ * memory (little-endian, x86-64), with `status` in its out field.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeGnttabCopy, GNTCOPY_source_gref } from "./grant_table.ts";
+ * const b = encodeGnttabCopy({
+ *   source: { ref: 8, domid: 3, offset: 0 },
+ *   dest: { gmfn: 300, domid: 0x7ff0, offset: 16 },
+ *   len: 512,
+ *   flags: GNTCOPY_source_gref,
+ * });
+ * assert.deepEqual([b[0], b[8], b[16], b[17], b[32], b[33], b[34]], [8, 3, 44, 1, 0, 2, 1]);
+ * ```
+ */
+export function encodeGnttabCopy(op: GrantCopyOp, status = 0): Uint8Array {
+  const out = new Uint8Array(GNTTAB_COPY_SIZE);
+  const v = new DataView(out.buffer);
+  const flags = op.flags ?? 0;
+  const ptr = (p: GrantCopyPtr, at: number, gref: boolean) => {
+    if (gref) v.setUint32(at, p.ref ?? 0, true);
+    else v.setBigUint64(at, BigInt(p.gmfn ?? 0), true);
+    v.setUint16(at + 8, p.domid, true);
+    v.setUint16(at + 10, p.offset, true);
+  };
+  ptr(op.source, 0, (flags & GNTCOPY_source_gref) !== 0);
+  ptr(op.dest, 16, (flags & GNTCOPY_dest_gref) !== 0);
+  v.setUint16(32, op.len, true);
+  v.setUint16(34, flags, true);
+  v.setInt16(36, status, true);
+  return out;
+}
+
+/**
+ * Decode a `struct gnttab_copy` from `bytes` at `off`: the op (each side's
+ * union read as the flags say) and its `status` field.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeGnttabCopy, encodeGnttabCopy, GNTCOPY_dest_gref } from "./grant_table.ts";
+ * const op = {
+ *   source: { gmfn: 300, domid: 0x7ff0, offset: 0 },
+ *   dest: { ref: 9, domid: 2, offset: 100 },
+ *   len: 4,
+ *   flags: GNTCOPY_dest_gref,
+ * };
+ * assert.deepEqual(decodeGnttabCopy(encodeGnttabCopy(op, -10)), { op, status: -10 });
+ * ```
+ */
+export function decodeGnttabCopy(bytes: Uint8Array, off = 0): { op: GrantCopyOp; status: number } {
+  const v = new DataView(bytes.buffer, bytes.byteOffset + off, GNTTAB_COPY_SIZE);
+  const flags = v.getUint16(34, true);
+  const ptr = (at: number, gref: boolean): GrantCopyPtr => ({
+    ...(gref ? { ref: v.getUint32(at, true) } : { gmfn: Number(v.getBigUint64(at, true)) }),
+    domid: v.getUint16(at + 8, true),
+    offset: v.getUint16(at + 10, true),
+  });
+  return {
+    op: {
+      source: ptr(0, (flags & GNTCOPY_source_gref) !== 0),
+      dest: ptr(16, (flags & GNTCOPY_dest_gref) !== 0),
+      len: v.getUint16(32, true),
+      flags,
+    },
+    status: v.getInt16(36, true),
+  };
+}
 
 /**
  * `GNTST_*` (`xen/grant_table.h`): the status Xen writes into each op of a
@@ -433,6 +615,40 @@ interface Active {
   writers: number;
 }
 
+/**
+ * A copy's hold on one of its sides (Xen's `struct gnttab_copy_buf` while
+ * claimed): the frame it references and, for a grant side, the grant it
+ * pins. Returned by {@link GrantTables.copyClaimGrant} and
+ * {@link GrantTables.copyClaimFrame}, given back to
+ * {@link GrantTables.copyRelease}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AddressSpace, MachineMemory, Prng } from "../sim/mod.ts";
+ * import { type CopyHold, GrantTables } from "./grant_table.ts";
+ * const mem = new MachineMemory(16 << 20);
+ * const dom1 = { domid: 1, memory: new AddressSpace(mem, "dom1", 8 << 20, new Prng(1)) };
+ * const gt = new GrantTables(mem);
+ * const hold: CopyHold = gt.copyClaimFrame(dom1, 5, true); // its own page 5, to write
+ * assert.equal(mem.refCount(hold.mfn), 2); // its allocation, and the copy's reference
+ * gt.copyRelease(hold);
+ * assert.equal(mem.refCount(hold.mfn), 1);
+ * ```
+ */
+export interface CopyHold {
+  /** The granter (a grant side); undefined for a frame of the caller's. */
+  readonly granter?: number;
+  /** The grant reference (a grant side). */
+  readonly ref?: number;
+  /** The frame referenced. */
+  readonly mfn: number;
+  /** Claimed for writing (the copy's destination). */
+  readonly write: boolean;
+  /** The copying domain. */
+  readonly holder: number;
+}
+
 interface MapEntry {
   granter: number;
   ref: number;
@@ -488,9 +704,9 @@ export interface ActiveGrant {
   readonly pfn: number;
   /** Its frame at first map (what every mapping of the grant maps). */
   readonly mfn: number;
-  /** Read-only mappings. */
+  /** Read-only pins: mappings, and copies in flight reading it. */
   readonly readers: number;
-  /** Writable mappings. */
+  /** Writable pins: mappings, and copies in flight writing it. */
   readonly writers: number;
 }
 
@@ -558,6 +774,8 @@ export class GrantTables {
   #tables = new Map<number, Table>();
   #maptracks = new Map<number, Maptrack>();
   #mapped = 0;
+  /** Copies' holds, with the granter's table of a grant side. */
+  #copies = new Map<CopyHold, Table | undefined>();
 
   /**
    * Empty: domains are added with {@link setupTable}.
@@ -666,57 +884,10 @@ export class GrantTables {
     if (granterDomid === mapper.domid) {
       throw fail("EINVAL", GNTST.general_error, "a domain cannot map its own grant");
     }
-    let act = t.active.get(r);
-    // map_grant_ref(): a grant pinned by another domain is refused before the entry is read.
-    if (act && act.mapper !== mapper.domid) {
-      throw fail("EBUSY", GNTST.general_error, `grant is in use by dom${act.mapper}`);
-    }
-    // Xen reads the shared entry (_set_status_v1) only when it pins the grant for the first
-    // time, or for the first writable pin; a grant this domain already holds is mapped again
-    // from the active entry, whatever the guest wrote into the entry since.
-    const setStatus = !act || (!readonly && act.writers === 0);
-    // Copy first, then validate and use only the copy: the guest may rewrite the entry at any
-    // moment.
-    const e = setStatus ? t.read(this.mem, r) : undefined;
-    if (e) {
-      // _set_status_v1: bad type, wrong domid (checked only when not yet pinned) and a
-      // write-pin of a read-only entry are all GNTST_general_error in Xen; the errno tells
-      // them apart.
-      if (!act && ((e.flags & GTF_type_mask) !== GTF_permit_access || (e.flags & GTF_sub_page))) {
-        throw fail(
-          "EINVAL",
-          GNTST.general_error,
-          `entry is not a v1 permit_access grant (flags 0x${e.flags.toString(16)})`,
-        );
-      }
-      if (!act && e.domid !== mapper.domid) {
-        throw fail(
-          "EPERM",
-          GNTST.general_error,
-          `entry grants dom${e.domid}, not dom${mapper.domid}`,
-        );
-      }
-      if (!readonly && (e.flags & GTF_readonly) !== 0) {
-        throw fail("EPERM", GNTST.general_error, "read-only grant, writable mapping requested");
-      }
-    }
-    if (!act) {
-      const pfn = e!.frame;
-      let mfn: number | undefined;
-      try {
-        mfn = t.party.memory.populatePage(pfn);
-      } catch (err) {
-        throw fail("ENOMEM", GNTST.general_error, (err as Error).message);
-      }
-      if (mfn === undefined) {
-        // get_paged_frame(): not a page of the granter's.
-        throw fail("EINVAL", GNTST.bad_page, `frame ${pfn} is not a page dom${granterDomid} owns`);
-      }
-      act = { mapper: mapper.domid, pfn, mfn, readers: 0, writers: 0 };
-    }
+    const pin = this.#acquire(t, r, mapper.domid, !readonly, true, fail);
     let addr: number;
     try {
-      addr = mapper.memory.mapForeign(act.mfn, readonly);
+      addr = mapper.memory.mapForeign(pin.act.mfn, readonly);
     } catch (err) {
       throw fail(
         "ENOMEM",
@@ -724,16 +895,181 @@ export class GrantTables {
         `no room in dom${mapper.domid}'s address space (${(err as Error).message})`,
       );
     }
-    if (act.readers + act.writers === 0) t.active.set(r, act);
-    if (readonly) act.readers++;
-    else act.writers++;
-    if (setStatus) t.setFlags(this.mem, r, GTF_reading | (readonly ? 0 : GTF_writing), 0);
+    const act = this.#commit(t, r, pin, !readonly);
     const handle = mt.free.length > 0 ? mt.free.pop()! : mt.entries.length;
     mt.entries[handle] = { granter: granterDomid, ref: r, mfn: act.mfn, addr, readonly };
     mt.count++;
     t.mappedFrom++;
     this.#mapped++;
     return { handle, addr, mfn: act.mfn };
+  }
+
+  /**
+   * The checks of a pin of grant `r` of `t` by domain `by` (map_grant_ref() and
+   * acquire_grant_for_copy() alike), with no effect but populating the
+   * granter's page: the active entry to pin, and whether the shared entry's
+   * status bits are to be set. `map` refuses `GTF_sub_page` too (`mapflag`).
+   */
+  #acquire(
+    t: Table,
+    r: number,
+    by: number,
+    write: boolean,
+    map: boolean,
+    fail: (code: XenErrnoCode, status: GntStatus, why: string) => GrantTableError,
+  ): { act: Active; setStatus: boolean } {
+    const act = t.active.get(r);
+    // A grant pinned by another domain is refused before the entry is read.
+    if (act && act.mapper !== by) {
+      throw fail("EBUSY", GNTST.general_error, `grant is in use by dom${act.mapper}`);
+    }
+    // Xen reads the shared entry (_set_status_v1) only when it pins the grant for the first
+    // time, or for the first writable pin; a grant this domain already holds is pinned again
+    // from the active entry, whatever the guest wrote into the entry since.
+    const setStatus = !act || (write && act.writers === 0);
+    // Copy first, then validate and use only the copy: the guest may rewrite the entry at any
+    // moment.
+    const e = setStatus ? t.read(this.mem, r) : undefined;
+    if (e) {
+      // _set_status_v1: bad type, wrong domid (checked only when not yet pinned) and a
+      // write-pin of a read-only entry are all GNTST_general_error in Xen; the errno tells
+      // them apart.
+      const bad = (e.flags & GTF_type_mask) !== GTF_permit_access ||
+        (map && (e.flags & GTF_sub_page) !== 0);
+      if (!act && bad) {
+        throw fail(
+          "EINVAL",
+          GNTST.general_error,
+          `entry is not a v1 permit_access grant (flags 0x${e.flags.toString(16)})`,
+        );
+      }
+      if (!act && e.domid !== by) {
+        throw fail("EPERM", GNTST.general_error, `entry grants dom${e.domid}, not dom${by}`);
+      }
+      if (write && (e.flags & GTF_readonly) !== 0) {
+        throw fail("EPERM", GNTST.general_error, "read-only grant, writable access requested");
+      }
+    }
+    if (act) return { act, setStatus };
+    const pfn = e!.frame;
+    let mfn: number | undefined;
+    try {
+      mfn = t.party.memory.populatePage(pfn);
+    } catch (err) {
+      throw fail("ENOMEM", GNTST.general_error, (err as Error).message);
+    }
+    if (mfn === undefined) {
+      // get_paged_frame(): not a page of the granter's.
+      throw fail("EINVAL", GNTST.bad_page, `frame ${pfn} is not a page dom${t.party.domid} owns`);
+    }
+    return { act: { mapper: by, pfn, mfn, readers: 0, writers: 0 }, setStatus };
+  }
+
+  /** Count the pin {@link #acquire} checked, and set the status bits it asked for. */
+  #commit(t: Table, r: number, pin: { act: Active; setStatus: boolean }, write: boolean): Active {
+    const { act } = pin;
+    if (act.readers + act.writers === 0) t.active.set(r, act);
+    if (write) act.writers++;
+    else act.readers++;
+    if (pin.setStatus) t.setFlags(this.mem, r, GTF_reading | (write ? GTF_writing : 0), 0);
+    return act;
+  }
+
+  /** Drop one pin of grant `ref` of `t` (reduce_status_for_pin: the bits no pin needs now). */
+  #unpin(t: Table, ref: number, write: boolean): void {
+    const act = t.active.get(ref);
+    if (!act) return;
+    if (write) act.writers--;
+    else act.readers--;
+    const clear = (act.writers === 0 ? GTF_writing : 0) |
+      (act.readers + act.writers === 0 ? GTF_reading : 0);
+    if (act.readers + act.writers === 0) t.active.delete(ref);
+    if (clear) t.setFlags(this.mem, ref, 0, clear);
+  }
+
+  /**
+   * `GNTTABOP_copy`, one side that is a grant (acquire_grant_for_copy):
+   * pin grant `ref` of `granterDomid` for `copier`, for reading or (`write`)
+   * for writing, and take a reference on its frame. The pin holds until
+   * {@link copyRelease}. Refusals as in the module doc.
+   */
+  copyClaimGrant(copier: GrantParty, granterDomid: number, ref: unknown, write: boolean): CopyHold {
+    const what = `GNTTABOP_copy(dom${granterDomid}, ref ${show(ref)})`;
+    const fail = (code: XenErrnoCode, status: GntStatus, why: string) =>
+      new GrantTableError(code, status, `${what}: ${why}`);
+    const t = this.#table(granterDomid, what);
+    const r = gntArg(ref, t.size - 1, GNTST.bad_gntref, `${what}: ref`);
+    const pin = this.#acquire(t, r, copier.domid, write, false, fail);
+    this.mem.getPage(pin.act.mfn);
+    this.#commit(t, r, pin, write);
+    const hold: CopyHold = {
+      granter: granterDomid,
+      ref: r,
+      mfn: pin.act.mfn,
+      write,
+      holder: copier.domid,
+    };
+    this.#copies.set(hold, t);
+    return hold;
+  }
+
+  /**
+   * `GNTTABOP_copy`, one side that is a frame of the caller's own
+   * (get_paged_frame): page `gmfn` of `party` (populated if never touched),
+   * with a reference on its frame until {@link copyRelease}. EINVAL
+   * [bad_page] when it is not one of the party's own pages.
+   */
+  copyClaimFrame(party: GrantParty, gmfn: unknown, write: boolean): CopyHold {
+    const what = `GNTTABOP_copy(frame ${show(gmfn)} of dom${party.domid})`;
+    let mfn: number | undefined;
+    try {
+      mfn = party.memory.populatePage(gmfn as number);
+    } catch (err) {
+      throw new GrantTableError(
+        "ENOMEM",
+        GNTST.general_error,
+        `${what}: ${(err as Error).message}`,
+      );
+    }
+    if (mfn === undefined) {
+      throw new GrantTableError("EINVAL", GNTST.bad_page, `${what}: not a page the caller owns`);
+    }
+    this.mem.getPage(mfn);
+    const hold: CopyHold = { mfn, write, holder: party.domid };
+    this.#copies.set(hold, undefined);
+    return hold;
+  }
+
+  /**
+   * Release a copy's side (release_grant_for_copy, put_page): unpin the
+   * grant (its status bits cleared as no pin needs them), mark a written
+   * frame dirty for log-dirty mode (gnttab_mark_dirty), drop the frame
+   * reference — last, as that may free a frame its owner gave back.
+   */
+  copyRelease(hold: CopyHold): void {
+    if (!this.#copies.has(hold)) return;
+    const t = this.#copies.get(hold);
+    this.#copies.delete(hold);
+    // A granter torn down meanwhile took its table and active entries with it.
+    if (t && this.#tables.get(t.party.domid) === t) this.#unpin(t, hold.ref!, hold.write);
+    if (hold.write) this.mem.noteWrite(hold.mfn);
+    this.mem.putPage(hold.mfn);
+  }
+
+  /** The holds of copies in flight (for audits: each is a reference on its frame). */
+  copyHolds(): IterableIterator<CopyHold> {
+    return this.#copies.keys();
+  }
+
+  /** `{ readers, writers }` pins of grant `ref` of `granter` that copies in flight hold. */
+  copyPins(granter: number, ref: number): { readers: number; writers: number } {
+    let readers = 0, writers = 0;
+    for (const h of this.#copies.keys()) {
+      if (h.granter !== granter || h.ref !== ref) continue;
+      if (h.write) writers++;
+      else readers++;
+    }
+    return { readers, writers };
   }
 
   /** `GNTTABOP_unmap_grant_ref`: `mapper` unmaps its `handle`. */
@@ -768,15 +1104,7 @@ export class GrantTables {
     const t = this.#tables.get(m.granter);
     if (t) {
       t.mappedFrom--;
-      const act = t.active.get(m.ref);
-      if (act) {
-        if (m.readonly) act.readers--;
-        else act.writers--;
-        const clear = (act.writers === 0 ? GTF_writing : 0) |
-          (act.readers + act.writers === 0 ? GTF_reading : 0);
-        if (act.readers + act.writers === 0) t.active.delete(m.ref);
-        if (clear) t.setFlags(this.mem, m.ref, 0, clear);
-      }
+      this.#unpin(t, m.ref, !m.readonly);
     }
     // A writable mapping may have been written through: in log-dirty mode
     // the granter's page counts as dirty (grant_table.c gnttab_mark_dirty).

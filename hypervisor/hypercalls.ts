@@ -24,12 +24,16 @@ import { type XenErrnoCode, XenError } from "./errors.ts";
 import { argBlock, boolArg, DOMID_SELF, intArg, MAX_ARG_LIST, show } from "./args.ts";
 import { Domain, SHUTDOWN_REASONS, type ShutdownReason } from "./domain.ts";
 import {
+  type CopyHold,
+  GNTCOPY_dest_gref,
+  GNTCOPY_source_gref,
   GNTST,
   type GntStatus,
   gntstOf,
   type GrantMapping,
   GrantTableError,
 } from "./grant_table.ts";
+import { PAGE_SIZE } from "../sim/memory.ts";
 import type { HostState } from "./host.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import { SHADOW_OPS, type ShadowOp } from "./log_dirty.ts";
@@ -44,6 +48,7 @@ import { SHADOW_OPS, type ShadowOp } from "./log_dirty.ts";
  * assert.deepEqual(HYPERCALLS.filter((h) => h.startsWith("grant_table_op:")), [
  *   "grant_table_op:map_grant_ref",
  *   "grant_table_op:unmap_grant_ref",
+ *   "grant_table_op:copy",
  *   "grant_table_op:query_size",
  * ]);
  * ```
@@ -60,6 +65,7 @@ export const HYPERCALLS = [
   "sched_op:remote_shutdown",
   "grant_table_op:map_grant_ref",
   "grant_table_op:unmap_grant_ref",
+  "grant_table_op:copy",
   "grant_table_op:query_size",
   "event_channel_op:alloc_unbound",
   "event_channel_op:bind_interdomain",
@@ -211,6 +217,42 @@ export interface GrantMapResult extends Partial<GrantMapping> {
 }
 
 /**
+ * Per-op result of `grant_table_op:copy` (`gnttab_copy.status`): `GNTST_okay`
+ * (0) or the `GNTST_*` Xen's gnttab_copy() writes for the refusal, never an
+ * errno; a refused op also carries `code` (the errno name the typed
+ * {@link Hypervisor.grantCopy} throws for it) and `error` (why).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+ * import { type GrantCopyResult, Hypervisor } from "./hypervisor.ts";
+ * import { DOMID_SELF } from "./args.ts";
+ * const engine = new Engine();
+ * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+ * const out: GrantCopyResult[] = await engine.run(async () => {
+ *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+ *   const page = vm.memory.alloc(8192, 4096) / 4096;
+ *   const self = (gmfn: number, offset = 0) => ({ gmfn, domid: DOMID_SELF, offset });
+ *   return await hv.grantCopyBatch(vm, [
+ *     { source: self(page), dest: self(page + 1), len: 64 }, // frame to frame, its own
+ *     { source: self(page, 4090), dest: self(page + 1), len: 64 }, // past the page
+ *   ]);
+ * });
+ * assert.deepEqual(out.map((r) => r.status), [0, -10]); // GNTST_bad_copy_arg
+ * assert.equal(out[1].code, "EINVAL");
+ * ```
+ */
+export interface GrantCopyResult {
+  /** `GNTST_okay` (0) on success, else the `GNTST_*` Xen gives for the refusal. */
+  status: GntStatus;
+  /** A refused op: the errno name the typed call throws. */
+  code?: XenErrnoCode;
+  /** A refused op: why. */
+  error?: string;
+}
+
+/**
  * What `grant_table_op:query_size` returns: `struct gnttab_query_size`'s
  * outputs. As in Xen the hypercall succeeds (rc 0) when the op fails:
  * `status` says why (`GNTST_bad_domain`, `GNTST_permission_denied`), and
@@ -266,7 +308,12 @@ export interface GrantQuerySizeResult {
  * ```
  */
 export type Caller = Domain | number;
-type Handler = (c: Domain, a: Record<string, unknown>) => { value: unknown; costNs: number };
+/**
+ * A handler's outcome: its value, the time it costs after the hypercall's entry, and what is to
+ * run once that time has passed (a copy releases its pins then).
+ */
+type Handled = { value: unknown; costNs: number; done?: () => void };
+type Handler = (c: Domain, a: Record<string, unknown>) => Handled;
 
 const MAX_BATCH = MAX_ARG_LIST;
 
@@ -325,13 +372,14 @@ export class Hypercalls {
     const c = this.#caller(caller, kind);
     try {
       if (!known) throw new XenError("ENOSYS", `no hypercall ${show(name)}`);
-      let r: { value: unknown; costNs: number };
+      let r: Handled;
       try {
         r = this.#handlers[name as HypercallName](c, argBlock(args, name));
       } catch (e) {
         throw this.#refusal(e, name);
       }
       if (r.costNs > 0) await cpu(r.costNs);
+      r.done?.();
       return r.value;
     } finally {
       // Back to the guest, refused or not: an upcall it unmasked meanwhile is delivered now.
@@ -365,7 +413,7 @@ export class Hypercalls {
       else this.h.engine.schedule(ns, fn);
     };
     after(this.h.profile.xen.hypercallNs, () => {
-      let r: { value: unknown; costNs: number };
+      let r: Handled;
       let c: Domain | undefined;
       try {
         c = this.#caller(caller, kind);
@@ -381,6 +429,7 @@ export class Hypercalls {
       }
       const domid = c!.domid;
       const done = () => {
+        r.done?.();
         this.h.returned(domid);
         then(undefined, r.value);
       };
@@ -596,6 +645,41 @@ export class Hypercalls {
         });
         return ok(out, hs.length * x.grantUnmapNs);
       },
+      "grant_table_op:copy": (c, a) => {
+        // do_grant_table_op(GNTTABOP_copy): the list is checked whole before any op
+        // (guest_handle_okay: EFAULT); gnttab_copy() then gives each op a GNTST_* status and
+        // returns 0. Each op's sides stay pinned (GTF_reading/GTF_writing, a frame reference)
+        // until the copy's time has passed, then are released (gnttab_copy_release_buf).
+        const what = "grant_table_op:copy";
+        const ops = batch(a.ops, what);
+        ops.forEach((op, i) => {
+          if (typeof op !== "object" || op === null || Array.isArray(op)) {
+            throw new XenError("EFAULT", `${what}: op ${i} (${show(op)}) is not readable`);
+          }
+        });
+        const holds: CopyHold[] = [];
+        let bytes = 0;
+        const out: GrantCopyResult[] = ops.map((op) => {
+          const mine: CopyHold[] = [];
+          try {
+            bytes += this.#grantCopyOne(c, op as Record<string, unknown>, what, mine);
+            holds.push(...mine);
+            return { status: GNTST.okay };
+          } catch (e) {
+            // gnttab_copy(): a failed op's buffers are released at once.
+            for (const h of mine.reverse()) this.h.grants.copyRelease(h);
+            const err = this.#refusal(e, what);
+            return { status: gntstOf(err), code: err.code, error: err.message };
+          }
+        });
+        // The memcpy at the CPU's rate (cpu.memcpyBytesPerSec), as every copy the model charges;
+        // the hypercall's entry (hypercallNs) was charged by the dispatcher.
+        const costNs = (bytes * 1e9) / this.h.profile.cpu.memcpyBytesPerSec;
+        const done = () => {
+          for (const h of holds.reverse()) this.h.grants.copyRelease(h);
+        };
+        return { value: out, costNs, done };
+      },
       "grant_table_op:query_size": (c, a) => {
         // grant_table.c gnttab_query_size(): the call returns 0 and reports in the op —
         // GNTST_bad_domain for a domid naming no domain, GNTST_permission_denied for another
@@ -694,6 +778,86 @@ export class Hypercalls {
       // call for its return alone, which delivers a pending upcall (see HostEvents.returned).
       "xen_version:version": () => ok(XEN_VERSION),
     };
+  }
+
+  /**
+   * One op of `grant_table_op:copy`, in the order of grant_table.c gnttab_copy_one(): a zero
+   * length does nothing; the two domains (gnttab_copy_lock_domains, source first); the source
+   * claimed for reading, then the dest for writing (gnttab_copy_claim_buf); both ranges within
+   * a page (gnttab_copy_buf); the memcpy. The sides it claims are pushed on `holds`. Returns the
+   * bytes copied.
+   */
+  #grantCopyOne(c: Domain, op: Record<string, unknown>, what: string, holds: CopyHold[]): number {
+    // The struct's fields, as a C caller could not get them wrong: uint16_t flags, len and
+    // offsets (else GNTST_bad_copy_arg), a domid_t (else GNTST_bad_domain).
+    const u16 = (v: unknown, field: string) =>
+      withStatus(() => intArg(v, 0, 0xffff, `${what}: ${field}`), GNTST.bad_copy_arg);
+    const flags = u16(op.flags ?? 0, "flags");
+    const len = u16(op.len, "len");
+    const side = (v: unknown, name: "source" | "dest") => {
+      if (typeof v !== "object" || v === null || Array.isArray(v)) {
+        throw new GrantTableError(
+          "EINVAL",
+          GNTST.bad_copy_arg,
+          `${what}: ${name} ${show(v)} is not a gnttab_copy_ptr block`,
+        );
+      }
+      const p = v as Record<string, unknown>;
+      const gref = (flags & (name === "source" ? GNTCOPY_source_gref : GNTCOPY_dest_gref)) !== 0;
+      return {
+        ref: p.ref,
+        gmfn: p.gmfn,
+        domid: p.domid,
+        gref,
+        offset: u16(p.offset, `${name}.offset`),
+      };
+    };
+    const src = side(op.source, "source"), dst = side(op.dest, "dest");
+    if (len === 0) return 0;
+    const sd = this.#copyDomain(c, src, `${what}: source`);
+    const dd = this.#copyDomain(c, dst, `${what}: dest`);
+    const claim = (p: typeof src, d: Domain, write: boolean) => {
+      const h = p.gref
+        ? this.h.grants.copyClaimGrant(c, d.domid, p.ref, write)
+        : this.h.grants.copyClaimFrame(d, p.gmfn, write);
+      holds.push(h);
+      return h.mfn;
+    };
+    const from = claim(src, sd, false);
+    const to = claim(dst, dd, true);
+    if (src.offset + len > PAGE_SIZE || dst.offset + len > PAGE_SIZE) {
+      throw new GrantTableError(
+        "EINVAL",
+        GNTST.bad_copy_arg,
+        `${what}: len ${len} from source offset ${src.offset} or dest offset ${dst.offset} ` +
+          `passes the end of the page (${PAGE_SIZE})`,
+      );
+    }
+    const mem = this.h.mem;
+    mem.write(to * PAGE_SIZE + dst.offset, mem.read(from * PAGE_SIZE + src.offset, len));
+    return len;
+  }
+
+  /**
+   * A copy side's domain (gnttab_copy_lock_domain): a frame side must be `DOMID_SELF` (the
+   * caller's own id by number too is GNTST_permission_denied, as in Xen); a grant side's domain
+   * is looked up by any id (`DOMID_SELF` is the caller), GNTST_bad_domain when it names none.
+   */
+  #copyDomain(c: Domain, p: { gref: boolean; domid?: unknown }, what: string): Domain {
+    if (!p.gref && p.domid !== DOMID_SELF) {
+      throw new GrantTableError(
+        "EPERM",
+        GNTST.permission_denied,
+        `${what}: a frame (gmfn) may be named only as DOMID_SELF, not domid ${show(p.domid)}`,
+      );
+    }
+    if (p.domid === DOMID_SELF) return c;
+    const id = withStatus(() => domidArg(p.domid, `${what}: domid`), GNTST.bad_domain);
+    const d = this.h.domains.get(id);
+    if (!d || d.state === "dying") {
+      throw new GrantTableError("ESRCH", GNTST.bad_domain, `${what}: no domain ${id}`);
+    }
+    return d;
   }
 
   #grantMapOne(c: Domain, a: Record<string, unknown>, what: string): GrantMapping {

@@ -7,7 +7,8 @@
  * `event_channel_op:send`, `domctl:createdomain`, …; see
  * {@link HYPERCALLS}) and made by a caller domain from a process (an async
  * function under the engine). It costs `profile.xen.hypercallNs`, plus
- * `grantMapNs` per grant mapped and `grantUnmapNs` per grant unmapped. The
+ * `grantMapNs` per grant mapped, `grantUnmapNs` per grant unmapped, and the
+ * bytes a grant copy moves at `cpu.memcpyBytesPerSec`. The
  * typed API (`await hv.grantMap(dom0, { domid, ref })`) throws
  * `XenError`; {@link Hypervisor.hypercall} takes the name and an
  * argument block and returns `{ rc }` with `rc = -errno` instead, never
@@ -42,7 +43,13 @@ import { auditHost, type HypervisorAuditOptions } from "./audit.ts";
 import { DOMID_SELF, show } from "./args.ts";
 import type { Domain, DomainState, ShutdownReason } from "./domain.ts";
 import { type EvtchnStatus, OFF_UPCALL_MASK } from "./event_channel.ts";
-import { GNTST, type GntStatus, type GrantMapping, GrantTableError } from "./grant_table.ts";
+import {
+  GNTST,
+  type GntStatus,
+  type GrantCopyOp,
+  type GrantMapping,
+  GrantTableError,
+} from "./grant_table.ts";
 import type { XenStore } from "./xenstore.ts";
 import { HostState, type HypervisorOptions } from "./host.ts";
 import type { VcpuPool } from "./vcpus.ts";
@@ -50,6 +57,7 @@ import { type DomainConfig, Lifecycle } from "./lifecycle.ts";
 import type { ShadowOp, ShadowOpResult } from "./log_dirty.ts";
 import {
   type Caller,
+  type GrantCopyResult,
   type GrantMapOp,
   type GrantMapResult,
   type GrantQuerySizeResult,
@@ -60,6 +68,7 @@ import {
 // Re-exported so that this module keeps its public surface after the split.
 export { HYPERCALLS, XEN_VERSION } from "./hypercalls.ts";
 export type {
+  GrantCopyResult,
   GrantMapOp,
   GrantMapResult,
   GrantQuerySizeResult,
@@ -382,6 +391,119 @@ export class Hypervisor {
     return this.#calls.invoke(caller, "grant_table_op:unmap_grant_ref", { handles }) as Promise<
       GntStatus[]
     >;
+  }
+
+  /**
+   * `grant_table_op:copy` of one op (`GNTTABOP_copy`): Xen copies `len`
+   * bytes between a grant made for the caller (or a page of its own, named
+   * by `gmfn` with `DOMID_SELF`) and another; see {@link GrantCopyOp} and
+   * docs/security.md. Costs `hypercallNs` plus the bytes at
+   * `cpu.memcpyBytesPerSec`; the grants stay pinned (`GTF_reading`,
+   * `GTF_writing`) until then. Throws the op's refusal as a
+   * {@link GrantTableError} (its `status` the `GNTST_*` Xen writes), where
+   * the raw hypercall returns 0 with a status per op.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+   * import { Hypervisor } from "./hypervisor.ts";
+   * import { DOMID_SELF } from "./args.ts";
+   * import {
+   *   encodeGrantEntry,
+   *   GNTCOPY_dest_gref,
+   *   GNTCOPY_source_gref,
+   *   GTF_permit_access,
+   *   GTF_readonly,
+   * } from "./grant_table.ts";
+   * const engine = new Engine();
+   * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+   * await engine.run(async () => {
+   *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+   *   const page = vm.memory.alloc(4096, 4096), ref = 8;
+   *   vm.memory.write(page, new TextEncoder().encode("hello!"));
+   *   const flags = GTF_permit_access | GTF_readonly; // the guest lets dom0 read the page
+   *   const entry = encodeGrantEntry({ flags, domid: 0, frame: page / 4096 });
+   *   hv.mem.write(hv.grantTableFrames(vm.domid)![0] * 4096 + 8 * ref, entry);
+   *   const mine = hv.dom0.memory.alloc(4096, 4096);
+   *   const t0 = engine.now;
+   *   await hv.grantCopy(hv.dom0, {
+   *     source: { ref, domid: vm.domid, offset: 0 },
+   *     dest: { gmfn: mine / 4096, domid: DOMID_SELF, offset: 0 },
+   *     len: 6,
+   *     flags: GNTCOPY_source_gref,
+   *   });
+   *   assert.equal(new TextDecoder().decode(hv.dom0.memory.read(mine, 6)), "hello!");
+   *   assert.equal(engine.now - t0, 400 + 3); // hypercallNs + 6 bytes at 2 GB/s
+   *   await assert.rejects(
+   *     hv.grantCopy(hv.dom0, {
+   *       source: { ref, domid: vm.domid, offset: 0 },
+   *       dest: { ref, domid: vm.domid, offset: 0 }, // a read-only grant as the destination
+   *       len: 5,
+   *       flags: GNTCOPY_source_gref | GNTCOPY_dest_gref,
+   *     }),
+   *     { code: "EPERM", status: -1 }, // GNTST_general_error, as _set_status_v1 gives it
+   *   );
+   * });
+   * ```
+   */
+  async grantCopy(caller: Caller, op: GrantCopyOp): Promise<void> {
+    const [r] = await this.grantCopyBatch(caller, [op]);
+    if (r.status === GNTST.okay) return;
+    // r.error is the refusal's message, "<code>: …": the new error adds its own code.
+    throw new GrantTableError(r.code!, r.status, r.error!.slice(r.code!.length + 2));
+  }
+
+  /**
+   * `grant_table_op:copy` with many ops in one hypercall: one `hypercallNs`,
+   * the bytes of the ops done at `cpu.memcpyBytesPerSec`, and a
+   * {@link GrantCopyResult} per op (the batch itself does not fail for a bad
+   * op, as in Xen). Rejects with a {@link XenError} when `ops` is not a list
+   * of at most `MAX_ARG_LIST` ops (EINVAL) or an op is not a readable block
+   * (EFAULT; no op is done then).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+   * import { Hypervisor } from "./hypervisor.ts";
+   * import { DOMID_SELF } from "./args.ts";
+   * const engine = new Engine();
+   * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+   * await engine.run(async () => {
+   *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+   *   const page = vm.memory.alloc(4096, 4096) / 4096;
+   *   const out = await hv.grantCopyBatch(vm, [
+   *     { source: { gmfn: page, domid: DOMID_SELF, offset: 0 }, dest: { gmfn: page, domid: DOMID_SELF, offset: 8 }, len: 8 },
+   *     { source: { gmfn: page, domid: vm.domid, offset: 0 }, dest: { gmfn: page, domid: DOMID_SELF, offset: 0 }, len: 8 },
+   *   ]);
+   *   // Only DOMID_SELF may name a frame: the caller's own id is GNTST_permission_denied.
+   *   assert.deepEqual(out.map((r) => r.status), [0, -8]);
+   *   await assert.rejects(hv.grantCopyBatch(vm, [null as never]), { code: "EFAULT" });
+   * });
+   * ```
+   */
+  grantCopyBatch(caller: Caller, ops: GrantCopyOp[]): Promise<GrantCopyResult[]> {
+    return this.#calls.invoke(caller, "grant_table_op:copy", { ops }) as Promise<
+      GrantCopyResult[]
+    >;
+  }
+
+  /**
+   * Pins of grant `ref` of `granter` that grant copies in flight hold:
+   * read (a source) and write (a destination).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+   * import { Hypervisor } from "./hypervisor.ts";
+   * const hv = new Hypervisor(new Engine(), new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+   * assert.deepEqual(hv.grantCopyPins(0, 8), { readers: 0, writers: 0 }); // no copy runs
+   * ```
+   */
+  grantCopyPins(granter: number, ref: number): { readers: number; writers: number } {
+    return this.#h.grants.copyPins(granter, ref);
   }
 
   /**

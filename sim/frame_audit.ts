@@ -64,7 +64,7 @@ export interface FrameReference {
   /**
    * `allocation`: the owner's own reference (a page of its space, a frame
    * Xen keeps for it); `mapping`: a foreign mapping in an address space;
-   * `pin`: a device's (an MTT entry a driver wrote).
+   * `pin`: a device's (an MTT entry a driver wrote), or a grant copy's in flight.
    */
   kind: "allocation" | "mapping" | "pin";
   /** Who holds it, for messages. */

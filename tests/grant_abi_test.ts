@@ -10,10 +10,17 @@ import { grantsOf } from "./support/xen.ts";
 import { cTest } from "./support/cc.ts";
 import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
 import {
+  decodeGnttabCopy,
   decodeGrantEntry,
+  DOMID_SELF,
+  encodeGnttabCopy,
+  GNTCOPY_dest_gref,
+  GNTCOPY_source_gref,
   GNTST,
+  GNTTAB_COPY_SIZE,
   GNTTAB_NR_RESERVED_ENTRIES,
   GRANT_ENTRY_V1_SIZE,
+  type GrantCopyOp,
   type GrantMapOp,
   GTF_accept_transfer,
   GTF_invalid,
@@ -431,5 +438,82 @@ int main(void) {
       );
       assert.deepEqual(await hv.grantQuerySize(vm), { nrFrames: 2, maxNrFrames: 2 });
     });
+  },
+);
+
+await cTest(
+  "grant ABI: struct gnttab_copy, GNTCOPY_* and GNTTABOP_copy are the header's; ops encoded either side read the same",
+  REQ,
+  async (c) => {
+    // C prints the layout, then the fields of the struct TS encoded, then encodes one of its own.
+    const prog = `
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <xen/xen.h>
+#include <xen/grant_table.h>
+int main(void) {
+  gnttab_copy_t op;
+  FILE *f = fopen("op.bin", "rb");
+  if (!f || fread(&op, 1, sizeof op, f) != sizeof op) return 2;
+  fclose(f);
+  printf("layout %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\\n", sizeof(gnttab_copy_t),
+         offsetof(gnttab_copy_t, source), offsetof(gnttab_copy_t, dest),
+         offsetof(gnttab_copy_t, len), offsetof(gnttab_copy_t, flags),
+         offsetof(gnttab_copy_t, status), sizeof(struct gnttab_copy_ptr),
+         offsetof(struct gnttab_copy_ptr, u), offsetof(struct gnttab_copy_ptr, domid),
+         offsetof(struct gnttab_copy_ptr, offset), sizeof(op.source.u));
+  printf("consts %d %d %d\\n", GNTCOPY_source_gref, GNTCOPY_dest_gref, GNTTABOP_copy);
+  printf("read %u %u %u %llu %u %u %u %u %d\\n", op.source.u.ref, op.source.domid,
+         op.source.offset, (unsigned long long)op.dest.u.gmfn, op.dest.domid, op.dest.offset,
+         op.len, op.flags, op.status);
+  gnttab_copy_t mine = { 0 };
+  mine.source.u.gmfn = 0x123456789aULL;
+  mine.source.domid = DOMID_SELF;
+  mine.source.offset = 4095;
+  mine.dest.u.ref = 77;
+  mine.dest.domid = 3;
+  mine.dest.offset = 1;
+  mine.len = 65535;
+  mine.flags = GNTCOPY_dest_gref;
+  mine.status = GNTST_bad_copy_arg;
+  const unsigned char *p = (const unsigned char *)&mine;
+  printf("bytes ");
+  for (size_t i = 0; i < sizeof mine; i++) printf("%02x", p[i]);
+  printf("\\n");
+  return 0;
+}`;
+    const op: GrantCopyOp = {
+      source: { ref: 0xfedcba98, domid: 7, offset: 12 },
+      dest: { gmfn: 2 ** 40 + 5, domid: DOMID_SELF, offset: 4000 },
+      len: 96,
+      flags: GNTCOPY_source_gref,
+    };
+    const bytes = encodeGnttabCopy(op, GNTST.general_error);
+    assert.equal(bytes.length, GNTTAB_COPY_SIZE);
+    const out = await c.run(prog, { files: { "op.bin": bytes } });
+    const lines = new Map(
+      out.trim().split("\n").map((l) => [l.split(" ")[0], l.slice(l.indexOf(" ") + 1)]),
+    );
+    assert.equal(lines.get("layout"), `${GNTTAB_COPY_SIZE} 0 16 32 34 36 16 0 8 10 8`);
+    assert.equal(lines.get("consts"), `${GNTCOPY_source_gref} ${GNTCOPY_dest_gref} 5`);
+    assert.equal(lines.get("read"), `${0xfedcba98} 7 12 ${2 ** 40 + 5} ${DOMID_SELF} 4000 96 1 -1`);
+    const theirs = Uint8Array.from(lines.get("bytes")!.match(/../g)!, (h) => parseInt(h, 16));
+    assert.deepEqual(decodeGnttabCopy(theirs), {
+      op: {
+        source: { gmfn: 0x123456789a, domid: DOMID_SELF, offset: 4095 },
+        dest: { ref: 77, domid: 3, offset: 1 },
+        len: 65535,
+        flags: GNTCOPY_dest_gref,
+      },
+      status: GNTST.bad_copy_arg,
+    });
+    // A decoded op goes to the hypervisor as it is: its dest names dom3, which is not there.
+    const { engine, hv, dom0 } = host();
+    const r = await engine.run(() =>
+      hv.hypercall(dom0, "grant_table_op:copy", { ops: [decodeGnttabCopy(theirs).op] })
+    );
+    assert.equal(r.rc, 0);
+    assert.equal((r.value as { status: number }[])[0].status, GNTST.bad_domain);
   },
 );

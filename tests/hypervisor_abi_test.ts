@@ -194,6 +194,7 @@ ${lines.join("\n")}
     assert.equal(got.length, HYPERCALLS.length + 1);
     // Spot checks of the numbers a guest would load into the hypercall registers.
     assert.ok(got.includes("grant_table_op:map_grant_ref 20 0"));
+    assert.ok(got.includes("grant_table_op:copy 20 5"));
     assert.ok(got.includes("event_channel_op:send 32 4"));
     assert.ok(got.includes("memory_op:current_reservation 12 3"));
     assert.ok(got.includes("sched_op:shutdown 29 2"));

@@ -201,6 +201,13 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         ["foreign", "a", { domid: DOMID_SELF, ref: refForDom0 }, "ESRCH"], // looked up by id
         ["range", "dom0", { ops: "many" }, "EINVAL"],
       ],
+      // gnttab_copy reports each op's refusal in its status, with rc 0 (hypervisor_grant_copy_test.ts);
+      // the call itself refuses only a list that is not one, or too long.
+      "grant_table_op:copy": [
+        ["range", "a", { ops: "many" }, "EINVAL"],
+        ["range", "a", { ops: new Array(5000).fill({}) }, "EINVAL"],
+        ["range", "a", { ops: [7] }, "EFAULT"],
+      ],
       "grant_table_op:unmap_grant_ref": [
         ["foreign", "b", { handle: held.handle }, "EINVAL"],
         ["range", "dom0", { handle: 1 << 30 }, "EINVAL"],
