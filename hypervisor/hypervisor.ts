@@ -37,7 +37,7 @@ import type { MachineMemory } from "../sim/memory.ts";
 import type { Prng } from "../sim/prng.ts";
 import type { Profile } from "../sim/profiles/schema.ts";
 import type { InterruptController } from "../sim/irq.ts";
-import { XenError } from "./errors.ts";
+import { type XenErrnoCode, XenError } from "./errors.ts";
 import type { AuditViolation } from "../sim/frame_audit.ts";
 import { auditHost, type HypervisorAuditOptions } from "./audit.ts";
 import { DOMID_SELF, show } from "./args.ts";
@@ -449,9 +449,7 @@ export class Hypervisor {
    */
   async grantCopy(caller: Caller, op: GrantCopyOp): Promise<void> {
     const [r] = await this.grantCopyBatch(caller, [op]);
-    if (r.status === GNTST.okay) return;
-    // r.error is the refusal's message, "<code>: …": the new error adds its own code.
-    throw new GrantTableError(r.code!, r.status, r.error!.slice(r.code!.length + 2));
+    if (r.status !== GNTST.okay) throw refusal(r);
   }
 
   /**
@@ -520,7 +518,7 @@ export class Hypervisor {
     const r = await this.#calls.invoke(caller, "grant_table_op:query_size", {
       domid,
     }) as GrantQuerySizeResult;
-    if (r.status !== GNTST.okay) throw new GrantTableError(r.code!, r.status, r.error!);
+    if (r.status !== GNTST.okay) throw refusal(r);
     return { nrFrames: r.nrFrames!, maxNrFrames: r.maxNrFrames! };
   }
 
@@ -879,6 +877,15 @@ export class Hypervisor {
   audit(o: HypervisorAuditOptions = {}): AuditViolation[] {
     return auditHost(this.#h, o);
   }
+}
+
+/**
+ * The error a typed grant call throws for an op Xen refused with a status:
+ * `r.error` is the refusal's message, "<code>: …", and the new error puts
+ * its own code in front (so it is not said twice).
+ */
+function refusal(r: { status: GntStatus; code?: XenErrnoCode; error?: string }): GrantTableError {
+  return new GrantTableError(r.code!, r.status, r.error!.slice(r.code!.length + 2));
 }
 
 function sortedRecord(m: Map<string, number>): Record<string, number> {
