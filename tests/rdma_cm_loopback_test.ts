@@ -16,7 +16,6 @@ import {
   type EventChannel,
   PortState,
   QpState,
-  QpType,
   RdmaCmEvent,
   SendFlags,
   VerbsError,
@@ -27,22 +26,9 @@ import { AddressSpace, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts"
 import { Domain as BareDomain } from "../platform/domain.ts";
 import { decodeArp } from "../drivers/verbs/ipoib.ts";
 import { decodePacket } from "../hca/packet.ts";
-import { MODES, next, pair } from "./support/rdma_cm.ts";
+import { MODES, next, pair, rcQp } from "./support/rdma_cm.ts";
 
 const PORT = 7000;
-
-async function rcQp(id: CmId) {
-  const ctx = id.verbs!;
-  const pd = await ctx.allocPd();
-  const cq = await ctx.createCq(16);
-  const qp = await id.createQp(pd, {
-    type: QpType.RC,
-    sendCq: cq,
-    recvCq: cq,
-    cap: { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 },
-  });
-  return { pd, cq, qp };
-}
 
 /** A listener on 0.0.0.0:PORT of `d` (as rping's server binds). */
 async function listenAny(d: Domain): Promise<{ ch: EventChannel; listener: CmId }> {
