@@ -248,3 +248,23 @@ Deno.test("rdma_cm: with no active port the loopback binds port 1 all the same (
     assert.equal(id.state, "addr_resolved");
   });
 });
+
+Deno.test("rdma_cm: an id bound to 127.0.0.1 that resolves the domain's own address is refused 28 too: the REQ's source is a loopback address (validate_ipv4_net_dev)", async () => {
+  const { cluster, a } = await pair("native");
+  await cluster.run(async () => {
+    const { ch: sch } = await listenAny(a);
+    const ch = a.rdmaCm.createEventChannel();
+    const id = await ch.createId();
+    await id.resolveAddr({ ip: a.rdmaCm.ip, port: PORT }, { src: { ip: "127.0.0.1", port: 0 } });
+    (await next(ch, RdmaCmEvent.ADDR_RESOLVED)).ack();
+    assert.equal(id.localAddr!.ip, "127.0.0.1");
+    await id.resolveRoute();
+    (await next(ch, RdmaCmEvent.ROUTE_RESOLVED)).ack();
+    await rcQp(id);
+    await id.connect();
+    const rej = await next(ch, RdmaCmEvent.REJECTED);
+    assert.equal(rej.status, 28);
+    rej.ack();
+    assert.equal(sch.pending, 0);
+  });
+});

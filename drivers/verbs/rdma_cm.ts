@@ -724,6 +724,7 @@ export class RdmaCm {
     const listener = ps === RdmaPortSpace.TCP ? this.#ports.get(port) : undefined;
     const hdr = new DataView(req.privateData.buffer, req.privateData.byteOffset, CMA_HDR_BYTES);
     const dstIp = formatIp(hdr.getUint32(32));
+    const srcIp = formatIp(hdr.getUint32(16));
     // cm_match_req: no listener for the service ID (no id listens on the port) → REJ
     // "invalid service ID". The cma then matches the REQ's cma header against the port's
     // listeners (cma_ib_id_from_event: an IPv4 header, a destination this domain holds, as
@@ -731,12 +732,13 @@ export class RdmaCm {
     // cma_ib_req_handler, and ib_cm's cm_destroy_id rejects it from IB_CM_REQ_RCVD: REJ
     // "consumer defined" (28), LocalCommID 0. So does one for another transport than RC
     // (cma_ib_check_req_qp_type: an RDMA_PS_TCP listener takes RC requests only), and one whose
-    // header names a loopback or zero address (what `rdma_resolve_addr` to 127.0.0.1 or 0.0.0.0
-    // sends): cma_get_net_dev finds the IPoIB interface by GID and P_Key, and
-    // validate_ipv4_net_dev refuses such addresses (-EHOSTUNREACH).
+    // header names a loopback or zero address, as destination (what `rdma_resolve_addr` to
+    // 127.0.0.1 or 0.0.0.0 sends) or source (an id bound to 127.x): cma_get_net_dev finds the
+    // IPoIB interface by GID and P_Key, and validate_ipv4_net_dev refuses either (-EHOSTUNREACH).
     const reason = !listener || !listener.listening
       ? RejReason.INVALID_SERVICE_ID
-      : hdr.getUint8(1) >> 4 !== 4 || dstIp !== this.ip || req.transportType !== 0
+      : hdr.getUint8(1) >> 4 !== 4 || dstIp !== this.ip || cmaAnyAddr(srcIp) ||
+          req.transportType !== 0
       ? RejReason.CONSUMER_REJECT
       : 0;
     if (reason !== 0 || !listener) {
@@ -752,7 +754,7 @@ export class RdmaCm {
     const id = new CmId(listener.channel, RdmaPortSpace.TCP);
     id.passiveFromReq(req, from, await this.context(), {
       local: { ip: dstIp, port },
-      remote: { ip: formatIp(hdr.getUint32(16)), port: hdr.getUint16(2) },
+      remote: { ip: srcIp, port: hdr.getUint16(2) },
     });
     this.#byRemote.set(key, id);
     listener.channel.deliver({
