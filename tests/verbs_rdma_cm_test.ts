@@ -9,7 +9,6 @@ import {
   type EventChannel,
   type Qp,
   QpState,
-  QpType,
   RDMA_MAX_INIT_DEPTH,
   RDMA_MAX_RESP_RES,
   RdmaCmEvent,
@@ -22,7 +21,7 @@ import {
 import { type CmReq, decodeCm, encodeCm } from "../drivers/verbs/cm_mad.ts";
 import { parseIpv4 } from "../drivers/verbs/ipoib.ts";
 import { decodePacket } from "../hca/packet.ts";
-import { MODES, next, pair } from "./support/rdma_cm.ts";
+import { MODES, next, pair, rcQp } from "./support/rdma_cm.ts";
 
 const PORT = 18515;
 
@@ -35,19 +34,6 @@ function captureCm(cluster: Cluster, kind?: string): NonNullable<ReturnType<type
     if (m && (kind === undefined || m.kind === kind)) got.push(m);
   });
   return got;
-}
-
-async function rcQp(id: CmId) {
-  const ctx = id.verbs!;
-  const pd = await ctx.allocPd();
-  const cq = await ctx.createCq(16);
-  const qp = await id.createQp(pd, {
-    type: QpType.RC,
-    sendCq: cq,
-    recvCq: cq,
-    cap: { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 },
-  });
-  return { pd, cq, qp };
 }
 
 async function listen(b: Domain): Promise<{ ch: EventChannel; listener: CmId }> {

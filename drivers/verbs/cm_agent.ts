@@ -469,7 +469,8 @@ export class CmAgent {
       throw new VerbsError("EINVAL", `cm agent: ${bytes.length}-byte datagram`);
     }
     if (to.lid === this.address.lid && to.qpn === this.address.qpn) {
-      // To itself (a client on the subnet manager's node asking its SA): the MAD
+      // To itself (a client on the subnet manager's node asking its SA, or the CM MADs of a
+      // connection within the domain: rdma_cm's loopback): the MAD
       // layer hands it over in software; the device model does not loop UD back.
       const copy = bytes.slice();
       this.sent++;
@@ -619,7 +620,7 @@ export class CmAgent {
    * within `timeoutNs`.
    */
   async queryPath(
-    q: { dlid: number; dgid: Uint8Array; qosClass: number },
+    q: { dlid: number; dgid: Uint8Array; qosClass: number; pkey?: number },
     timeoutNs: number,
   ): Promise<PathRecord | "none" | undefined> {
     const engine = this.ctx.env.engine;
@@ -643,9 +644,10 @@ export class CmAgent {
         dlid: q.dlid,
         slid: this.address.lid,
         trafficClass: 0,
-        // The partition the path is asked for (ComponentMask's P_Key bit): the service's, as the
-        // cma asks for its device address's (`cma_query_ib_route`: `ib_addr_get_pkey`).
-        pkey: this.pkey,
+        // The partition the path is asked for (ComponentMask's P_Key bit): the caller's, else
+        // the service's, as the cma asks for its device address's (`cma_query_ib_route`:
+        // `ib_addr_get_pkey`).
+        pkey: q.pkey ?? this.pkey,
         qosClass: q.qosClass,
         sl: 0,
         mtu: 0,

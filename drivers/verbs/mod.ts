@@ -36,6 +36,7 @@ export {
 } from "./connect.ts";
 export { Srq } from "./srq.ts";
 export {
+  cmaAnyAddr,
   type CmEvent,
   CmId,
   type CmIdState,

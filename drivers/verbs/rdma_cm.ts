@@ -44,6 +44,12 @@
  * as granted, the REQ's retry count, the peer's RNR retry count) when the
  * answer comes (`cm_req_handler`, `cm_rep_handler`, `cm_init_qp_*_attr`).
  *
+ * The domain's own address, 127.0.0.0/8 and 0.0.0.0 resolve locally, without ARP
+ * ({@link cmaAnyAddr}; cma.c's `cma_resolve_loopback` and `cma_bind_loopback`: the first active
+ * port, its GID and P_Key at index 0, source 127.0.0.1); a connection to the own address works
+ * within the domain, while the passive side refuses a REQ naming a loopback or zero address
+ * (`validate_ipv4_net_dev`: REJECTED 28), as Linux's does (docs/rdma_cm.md, "Loopback").
+ *
  * Private data: up to 56 bytes in `connect` (a REQ holds 92, the CMA header
  * takes 36: rdma_connect(3)), 196 in `accept`, 148 in `reject`; the peer's
  * event shows the whole field (56, 196 or 148 bytes, zero-padded), as
@@ -109,7 +115,7 @@
  */
 import type { Engine } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
-import { Access, QpState, QpType } from "../uapi/enums.ts";
+import { Access, PortState, QpState, QpType } from "../uapi/enums.ts";
 import { Errno } from "../uapi/errors.ts";
 import { VerbsError } from "../uapi/errors.ts";
 import type { QpAttr } from "../uapi/types.ts";
@@ -215,6 +221,25 @@ export const RDMA_MAX_RESP_RES = 0xff;
  * ```
  */
 export const RDMA_MAX_INIT_DEPTH = 0xff;
+
+/**
+ * cma.c's `cma_any_addr` for IPv4: the zero network (`ipv4_is_zeronet`, 0.0.0.0/8) or a
+ * loopback address (`ipv4_is_loopback`, 127.0.0.0/8). `rdma_bind_addr` binds such an address
+ * to no device, and `rdma_resolve_addr` resolves one locally (`cma_resolve_loopback`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cmaAnyAddr } from "./rdma_cm.ts";
+ * assert.deepEqual(["0.0.0.0", "127.0.0.1", "127.1.2.3", "10.0.0.1"].map(cmaAnyAddr), [
+ *   true, true, true, false,
+ * ]);
+ * ```
+ */
+export function cmaAnyAddr(ip: string): boolean {
+  const n = parseIpv4(ip);
+  return n !== undefined && (n >>> 24 === 0 || n >>> 24 === 127);
+}
 
 /**
  * An IPv4 socket address.
@@ -699,16 +724,21 @@ export class RdmaCm {
     const listener = ps === RdmaPortSpace.TCP ? this.#ports.get(port) : undefined;
     const hdr = new DataView(req.privateData.buffer, req.privateData.byteOffset, CMA_HDR_BYTES);
     const dstIp = formatIp(hdr.getUint32(32));
+    const srcIp = formatIp(hdr.getUint32(16));
     // cm_match_req: no listener for the service ID (no id listens on the port) → REJ
     // "invalid service ID". The cma then matches the REQ's cma header against the port's
     // listeners (cma_ib_id_from_event: an IPv4 header, a destination this domain holds, as
     // cma_match_private_data and cma_get_net_dev require); a REQ that none takes fails
     // cma_ib_req_handler, and ib_cm's cm_destroy_id rejects it from IB_CM_REQ_RCVD: REJ
     // "consumer defined" (28), LocalCommID 0. So does one for another transport than RC
-    // (cma_ib_check_req_qp_type: an RDMA_PS_TCP listener takes RC requests only).
+    // (cma_ib_check_req_qp_type: an RDMA_PS_TCP listener takes RC requests only), and one whose
+    // header names a loopback or zero address, as destination (what `rdma_resolve_addr` to
+    // 127.0.0.1 or 0.0.0.0 sends) or source (an id bound to 127.x): cma_get_net_dev finds the
+    // IPoIB interface by GID and P_Key, and validate_ipv4_net_dev refuses either (-EHOSTUNREACH).
     const reason = !listener || !listener.listening
       ? RejReason.INVALID_SERVICE_ID
-      : hdr.getUint8(1) >> 4 !== 4 || dstIp !== this.ip || req.transportType !== 0
+      : hdr.getUint8(1) >> 4 !== 4 || dstIp !== this.ip || cmaAnyAddr(srcIp) ||
+          req.transportType !== 0
       ? RejReason.CONSUMER_REJECT
       : 0;
     if (reason !== 0 || !listener) {
@@ -724,7 +754,7 @@ export class RdmaCm {
     const id = new CmId(listener.channel, RdmaPortSpace.TCP);
     id.passiveFromReq(req, from, await this.context(), {
       local: { ip: dstIp, port },
-      remote: { ip: formatIp(hdr.getUint32(16)), port: hdr.getUint16(2) },
+      remote: { ip: srcIp, port: hdr.getUint16(2) },
     });
     this.#byRemote.set(key, id);
     listener.channel.deliver({
@@ -981,6 +1011,11 @@ export class CmId {
   /** @internal */
   boundIp: string | undefined;
   #cm: RdmaCm;
+  /**
+   * The P_Key of an id `cma_bind_loopback` bound (index 0's entry of its port's table), which its
+   * route and QP take instead of the IPoIB interface's; undefined otherwise.
+   */
+  #loopbackPkey: number | undefined;
   #remote: AgentAddr | undefined;
   #remoteGid: Uint8Array | undefined;
   #remoteCommId = 0;
@@ -1127,7 +1162,10 @@ export class CmId {
   async #bind(addr: SockAddr, device: boolean): Promise<void> {
     this.#want("rdma_bind_addr", "idle");
     this.#checkAddr("rdma_bind_addr", addr);
-    if (addr.ip !== this.#cm.ip && addr.ip !== "0.0.0.0") {
+    // rdma_bind_addr (drivers/infiniband/core/cma.c) acquires a device only for an address that
+    // is not cma_any_addr: 0.0.0.0 and 127.0.0.0/8 bind the port alone.
+    const any = cmaAnyAddr(addr.ip);
+    if (addr.ip !== this.#cm.ip && !any) {
       fail("EADDRNOTAVAIL", `rdma_bind_addr: ${addr.ip} is not an address of ${this.#cm.name}`);
     }
     await this.#cm.syscall();
@@ -1135,7 +1173,7 @@ export class CmId {
     this.boundIp = addr.ip;
     this.localAddr = { ip: addr.ip === "0.0.0.0" ? this.#cm.ip : addr.ip, port };
     this.state = "addr_bound";
-    if (device && addr.ip !== "0.0.0.0") this.verbs = await this.#cm.context();
+    if (device && !any) this.verbs = await this.#cm.context();
   }
 
   #checkAddr(what: string, addr: SockAddr): void {
@@ -1193,6 +1231,24 @@ export class CmId {
    * again every second, three in all (Linux's neighbour probes, see
    * `CmAgent.arp`); only `timeoutMs` ends the wait (`process_one_req`,
    * drivers/infiniband/core/addr.c).
+   *
+   * The domain's own address, and the loopback and zero addresses
+   * ({@link cmaAnyAddr}: 127.0.0.0/8, 0.0.0.0), resolve locally, without ARP,
+   * `ADDR_RESOLVED` coming from a work item: the own address by the local
+   * route (the IPoIB interface's own hardware address), a loopback or zero
+   * address as cma.c's `cma_resolve_loopback` does — an id without a device
+   * (idle, or bound to 0.0.0.0 or 127.x) is bound to the first device with an
+   * active port, else port 1 (`cma_bind_loopback`: its GID at index 0, its
+   * P_Key at index 0) and takes 127.0.0.1 as its source address; an id bound
+   * to the domain's address keeps it and its device. Either way the
+   * destination GID is the source GID and `remoteAddr` is `dst` as given. A
+   * timeout of 0 is taken for those (the kernel has no check; the work item
+   * runs at once); for another address it is EINVAL, since with no neighbour
+   * cache modelled it could only fail.
+   *
+   * @throws VerbsError EINVAL (bad address, state or timeout), ENODEV for a
+   *   loopback or zero address in a domain without an RDMA device
+   *   (`cma_bind_loopback`: the id stays bound)
    */
   async resolveAddr(
     dst: SockAddr,
@@ -1200,12 +1256,32 @@ export class CmId {
   ): Promise<void> {
     this.#want("rdma_resolve_addr", "idle", "addr_bound");
     this.#checkAddr("rdma_resolve_addr", dst);
+    const any = cmaAnyAddr(dst.ip);
+    const local = any || dst.ip === this.#cm.ip;
     const timeoutMs = opts.timeoutMs ?? 2000;
-    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-      fail("EINVAL", `rdma_resolve_addr: timeout ${timeoutMs} ms is not a positive count`);
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
+      fail("EINVAL", `rdma_resolve_addr: timeout ${timeoutMs} ms is not a count of ms`);
     }
+    if (timeoutMs === 0 && !local) {
+      // The kernel takes 0 (rdma_resolve_ip arms its request for now): the address resolves
+      // only if the neighbour is already valid. The model keeps no neighbour cache (every
+      // resolution ARPs), so 0 could only fail here.
+      fail(
+        "EINVAL",
+        `rdma_resolve_addr: timeout 0 ms for ${dst.ip} resolves only from the neighbour cache, ` +
+          "which is not modelled (give a positive timeout)",
+      );
+    }
+    // resolve_prepare_src → cma_bind_addr: an idle id is bound first, to the source given, else
+    // to the zero address (for another destination the model binds it to the domain's address,
+    // the source its route would give).
     if (opts.src && this.state === "idle") await this.#bind(opts.src, false);
-    else if (this.state === "idle") await this.#bind({ ip: this.#cm.ip, port: 0 }, false);
+    else if (this.state === "idle") {
+      await this.#bind({ ip: any ? "0.0.0.0" : this.#cm.ip, port: 0 }, false);
+    }
+    // cma_resolve_loopback: an id without a device is bound to one first (cma_bind_loopback),
+    // in the call: without a device rdma_resolve_addr fails -ENODEV, the id left bound.
+    if (any && !this.verbs) await this.#bindLoopback();
     await this.#cm.syscall();
     this.remoteAddr = { ...dst };
     this.state = "addr_query";
@@ -1223,8 +1299,11 @@ export class CmId {
         return this.#event(RdmaCmEvent.ADDR_ERROR, -Errno.ENETUNREACH);
       }
       this.verbs = await this.#cm.context();
-      const r = dst.ip === this.#cm.ip
-        ? { ...agent.address, gid: agent.gid } // loopback: the local route, no ARP
+      // The local route (own address: the interface's own hardware address; a loopback or zero
+      // address: dgid = sgid, cma_resolve_loopback) answers without ARP; the destination is
+      // this domain's management service, which hands a datagram to itself over in software.
+      const r = local
+        ? { ...agent.address, gid: agent.gid }
         : await agent.arp(dst.ip, timeoutMs * 1e6);
       if (this.state !== "addr_query") return;
       if (!r) {
@@ -1239,6 +1318,44 @@ export class CmId {
   }
 
   /**
+   * cma.c's `cma_bind_loopback`: the first device with an active port (the domain has one
+   * device; its first active port, else port 1), the GID at index 0 of that port (the port's
+   * GID, the IPoIB hardware address's) and the P_Key at index 0 of its table; the source
+   * address becomes 127.0.0.1 (`cma_set_loopback`). ENODEV without a device. (The GID at index 0
+   * is the one the management service carries, `CmAgent.gid`: the model's ports have one.)
+   */
+  async #bindLoopback(): Promise<void> {
+    let ctx: Context;
+    try {
+      ctx = await this.#cm.context();
+    } catch (e) {
+      if (e instanceof VerbsError && e.code === "ENODEV") {
+        fail(
+          "ENODEV",
+          `rdma_resolve_addr: ${this.#cm.name} has no RDMA device to bind the loopback address to ` +
+            "(cma_bind_loopback)",
+        );
+      }
+      throw e;
+    }
+    const ports = ctx.queryDevice().physPortCnt;
+    let port = 1;
+    for (let p = 1; p <= ports; p++) {
+      if (ctx.queryPort(p).state === PortState.ACTIVE) {
+        port = p;
+        break;
+      }
+    }
+    // ib_get_cached_pkey(…, 0): index 0's entry; the default partition's in every table but a
+    // guest's whose first partition is another (it is then its interface's, hca/pkey.ts).
+    this.#loopbackPkey = this.#cm.pkey === DEFAULT_PKEY
+      ? DEFAULT_PKEY
+      : await ctx.queryPkey(port, 0);
+    this.portNum = port;
+    this.localAddr = { ip: "127.0.0.1", port: this.localAddr!.port };
+  }
+
+  /**
    * `rdma_resolve_route`: a PathRecord query to the subnet administrator;
    * `ROUTE_RESOLVED` ({@link route} set) or `ROUTE_ERROR` (status
    * -ETIMEDOUT without an answer, -EINVAL when the SA answers with an error
@@ -1246,15 +1363,38 @@ export class CmId {
    */
   async resolveRoute(timeoutMs = 2000): Promise<void> {
     this.#want("rdma_resolve_route", "addr_resolved");
+    // The kernel has no check, but a 0 ms SA query is sent without waiting for an answer
+    // (ib_post_send_mad: no response reference when timeout_ms is 0; ib_sa's send_handler then
+    // calls no one on IB_WC_SUCCESS): the route query would never end. Refused here instead.
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-      fail("EINVAL", `rdma_resolve_route: timeout ${timeoutMs} ms is not a positive count`);
+      fail(
+        "EINVAL",
+        `rdma_resolve_route: timeout ${timeoutMs} ms is not a positive count ` +
+          "(with 0 the kernel's SA query never reports)",
+      );
+    }
+    // ib_sa drops its address handle for the subnet manager when the port leaves ACTIVE
+    // (ib_sa_event) and makes it again when it comes back (update_sm_ah): meanwhile a query
+    // cannot be made (sa_query.c alloc_mad: -EAGAIN), and rdma_resolve_route fails with it.
+    if (this.verbs!.queryPort(this.portNum).state !== PortState.ACTIVE) {
+      fail(
+        "EAGAIN",
+        `rdma_resolve_route: port ${this.portNum} is not active (no subnet manager to ask)`,
+      );
     }
     await this.#cm.syscall();
     this.state = "route_query";
     void this.#cm.env.engine.spawn(`${this.#cm.name} rdma_resolve_route`, async () => {
       const agent = await this.#cm.agent();
       const r = await agent.queryPath(
-        { dlid: this.#remote!.lid, dgid: this.#remoteGid!, qosClass: this.tos ?? 0 },
+        {
+          dlid: this.#remote!.lid,
+          dgid: this.#remoteGid!,
+          qosClass: this.tos ?? 0,
+          // cma_query_ib_route asks for the id's P_Key (ib_addr_get_pkey): the interface's, or
+          // index 0's for an id cma_bind_loopback bound.
+          pkey: this.#loopbackPkey,
+        },
         timeoutMs * 1e6,
       );
       if (this.state !== "route_query") return;
@@ -1296,7 +1436,10 @@ export class CmId {
     }
     // cma_ib_init_qp_attr: the index of the interface's P_Key (`ib_find_cached_pkey`), which the
     // domain's management service looked up (it runs by the time an id has a device).
-    const pkeyIndex = this.#cm.pkey === DEFAULT_PKEY ? 0 : (await this.#cm.agent()).pkeyIndex;
+    // An id cma_bind_loopback bound has index 0's (its dev_addr P_Key is that entry).
+    const pkeyIndex = this.#cm.pkey === DEFAULT_PKEY || this.#loopbackPkey !== undefined
+      ? 0
+      : (await this.#cm.agent()).pkeyIndex;
     const qp = await pd.createQp(init);
     try {
       await qp.modify({ state: QpState.INIT, port: this.portNum, pkeyIndex, accessFlags: 0 });

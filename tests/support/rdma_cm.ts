@@ -4,7 +4,14 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { Cluster, type CmEvent, type Domain, type EventChannel } from "../../mod.ts";
+import {
+  Cluster,
+  type CmEvent,
+  type CmId,
+  type Domain,
+  type EventChannel,
+  QpType,
+} from "../../mod.ts";
 
 /** How the two domains reach the HCA. */
 export type Mode = "native" | "bypass" | "split";
@@ -32,4 +39,18 @@ export async function next(ch: EventChannel, want: number): Promise<CmEvent> {
   const ev = await ch.getEvent();
   assert.equal(ev.type, want, `event ${ev.type} (status ${ev.status}), expected ${want}`);
   return ev;
+}
+
+/** A PD, a 16-entry CQ and an RC QP (8 deep, one SGE) on the id's device, made by `createQp`. */
+export async function rcQp(id: CmId) {
+  const ctx = id.verbs!;
+  const pd = await ctx.allocPd();
+  const cq = await ctx.createCq(16);
+  const qp = await id.createQp(pd, {
+    type: QpType.RC,
+    sendCq: cq,
+    recvCq: cq,
+    cap: { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 },
+  });
+  return { pd, cq, qp };
 }
