@@ -268,3 +268,21 @@ Deno.test("rdma_cm: an id bound to 127.0.0.1 that resolves the domain's own addr
     assert.equal(sch.pending, 0);
   });
 });
+
+Deno.test("rdma_cm: an id bound to 0.0.0.0 whose address resolution fails has no device (addr_handler acquires it only on success), and resolving 127.0.0.1 then binds the loopback", async () => {
+  const { cluster, a } = await pair("native");
+  await cluster.run(async () => {
+    const ch = a.rdmaCm.createEventChannel();
+    const id = await ch.createId();
+    await id.bindAddr({ ip: "0.0.0.0", port: 0 });
+    await id.resolveAddr({ ip: "10.99.99.99", port: PORT }, { timeoutMs: 1 });
+    const ev = await next(ch, RdmaCmEvent.ADDR_ERROR);
+    ev.ack();
+    assert.equal(id.state, "addr_bound");
+    assert.equal(id.verbs, undefined);
+    await id.resolveAddr({ ip: "127.0.0.1", port: PORT });
+    (await next(ch, RdmaCmEvent.ADDR_RESOLVED)).ack();
+    assert.equal(id.localAddr!.ip, "127.0.0.1");
+    assert.equal(id.verbs, await a.rdmaCm.context());
+  });
+});

@@ -1298,7 +1298,9 @@ export class CmId {
         this.state = "addr_bound";
         return this.#event(RdmaCmEvent.ADDR_ERROR, -Errno.ENETUNREACH);
       }
-      this.verbs = await this.#cm.context();
+      // The device is the id's only once its address resolved (addr_handler's
+      // cma_acquire_dev_by_src_ip): after an ADDR_ERROR an id bound to the zero address has none.
+      const verbs = await this.#cm.context();
       // The local route (own address: the interface's own hardware address; a loopback or zero
       // address: dgid = sgid, cma_resolve_loopback) answers without ARP; the destination is
       // this domain's management service, which hands a datagram to itself over in software.
@@ -1310,6 +1312,7 @@ export class CmId {
         this.state = "addr_bound";
         return this.#event(RdmaCmEvent.ADDR_ERROR, -Errno.ETIMEDOUT);
       }
+      this.verbs = verbs;
       this.#remote = { lid: r.lid, qpn: r.qpn };
       this.#remoteGid = r.gid;
       this.state = "addr_resolved";
