@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { osuMain } from "../tools/osu.ts";
 import { osu as run } from "./support/osu.ts";
+import { mpi } from "../mod.ts";
+import { parseOsuRmaArgs } from "../tools/lib/osu_rma.ts";
 
 const value = (line: string) => Number(line.trim().split(/\s+/)[1]);
 
@@ -17,7 +19,7 @@ Deno.test("osu one-sided: OMB 7.0's header (title, window creation, synchronizat
     "# Synchronization: MPI_Win_flush",
     "# Size            Latency (us)",
   ]);
-  assert.deepEqual(lines.slice(4).map((l) => l.slice(0, 10).trim()), ["0", "1", "2"]);
+  assert.deepEqual(lines.slice(4).map((l) => l.slice(0, 10).trim()), ["1", "2"]);
   for (const l of lines.slice(4)) assert.match(l, /^\d+\s+\d+\.\d\d$/), assert.equal(l.length, 30);
   const bw = await run(
     "osu_get_bw",
@@ -139,4 +141,45 @@ Deno.test("osu one-sided: refused options and rank counts say what is wrong in o
     osuMain(["osu_bw", "-s", "lock"], () => {}),
     /one-sided benchmarks \(osu_put_latency/,
   );
+});
+
+Deno.test("osu one-sided: the latency tests start at 1 byte, as OMB 7.0 gives 0 only to point-to-point", async () => {
+  // process_options (c/util/osu_util.c) sets min_message_size to 0 for bench PT2PT only; the
+  // one-sided tests are bench ONE_SIDED and keep MIN_MESSAGE_SIZE (1).
+  for (const name of ["osu_put_latency", "osu_get_latency", "osu_acc_latency"]) {
+    assert.equal(parseOsuRmaArgs([name]).minSize, 1, name);
+    const lines = await run(name, "-m", "4", "-i", "4", "-x", "1");
+    assert.deepEqual(lines.slice(4).map((l) => Number(l.slice(0, 10))), [1, 2, 4], name);
+  }
+  // `-m 0:MAX` keeps that default minimum, as set_message_size does.
+  assert.deepEqual(
+    [
+      parseOsuRmaArgs(["osu_put_latency", "-m", "0:64"]).minSize,
+      parseOsuRmaArgs(["osu_put_bw"]).minSize,
+    ],
+    [1, 1],
+  );
+});
+
+Deno.test("osu one-sided: osu_acc_latency -s lock warms up with the large iteration count above 8 KiB, as osu_acc_latency.c", async () => {
+  // run_acc_with_lock sets options.skip = options.iterations_large above LARGE_MESSAGE_SIZE
+  // where every other loop takes skip_large: with -i 3 -x 1, 3 + 3 lock epochs at 16 KiB.
+  const epochs = async (name: string, size: number) => {
+    let n = 0;
+    const lock = mpi.Win.prototype.lock;
+    mpi.Win.prototype.lock = function (this: mpi.Win, ...a: Parameters<typeof lock>) {
+      n++;
+      return lock.apply(this, a);
+    };
+    try {
+      await run(name, "-i", "3", "-x", "1", "-s", "lock", "-m", `${size}:${size}`);
+    } finally {
+      mpi.Win.prototype.lock = lock;
+    }
+    return n;
+  };
+  assert.equal(await epochs("osu_acc_latency", 16384), 6);
+  assert.equal(await epochs("osu_acc_latency", 8192), 4);
+  assert.equal(await epochs("osu_put_latency", 16384), 4);
+  assert.equal(await epochs("osu_get_latency", 16384), 4);
 });
