@@ -533,9 +533,12 @@ Deno.test("osu: osu_multi_lat pairs rank i with i + np/2, as osu_multi_lat.c", a
   ]);
   const d = parseOsuArgs(["osu_multi_lat"]);
   assert.deepEqual([d.minSize, d.maxSize, d.iterations, d.skip], [0, 1 << 22, 10000, 100]);
-  // A barrier before the size and before every ping-pong.
+  // main: a barrier after the header and one after the last size; multi_latency: one
+  // before each size and one before every ping-pong.
   const log = await calls(4, "osu_multi_lat", "-m", "0", "-i", "2", "-x", "1");
-  assert.deepEqual(log[3], ["barrier", "barrier", "barrier", "barrier"]);
+  assert.deepEqual(log[3], ["barrier", "barrier", "barrier", "barrier", "barrier", "barrier"]);
+  const two = await calls(4, "osu_multi_lat", "-m", "1", "-i", "1", "-x", "0");
+  assert.deepEqual(two[0], ["barrier", "barrier", "barrier", "barrier", "barrier", "barrier"]);
   // OMB does not check the count and an odd last rank would wait forever: refused.
   assert.throws(
     () => osuProgram(parseOsuArgs(["osu_multi_lat"]), 3, () => {}),

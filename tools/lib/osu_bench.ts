@@ -290,8 +290,8 @@ async function latency(
 
 /**
  * osu_multi_lat.c: np/2 pairs (rank i with i + np/2) ping-pong at once, each
- * timed iteration entered through a barrier; rank 0 prints its own pair's
- * half round trip. Buffers are allocated per size.
+ * timed iteration entered through a barrier (and the sizes between two more);
+ * rank 0 prints its own pair's half round trip. Buffers are allocated per size.
  */
 async function multiLatency(
   comm: Comm,
@@ -302,6 +302,8 @@ async function multiLatency(
   const me = comm.rank, pairs = Math.floor(comm.size / 2);
   const partner = me < pairs ? me + pairs : me - pairs;
   let iters = cfg.iterations, skip = cfg.skip;
+  // osu_multi_lat.c's main: a barrier between print_header and multi_latency, and one after it.
+  await comm.barrier();
   for (const size of sizes(cfg.minSize, cfg.maxSize)) {
     const s = comm.alloc(Math.max(1, size)), r = comm.alloc(Math.max(1, size));
     const sb = s.subarray(0, size), rb = r.subarray(0, size);
@@ -349,6 +351,7 @@ async function multiLatency(
     await comm.free(r);
     if (cfg.validate && await failed(comm, errors, size, out)) break;
   }
+  await comm.barrier();
 }
 
 /** Share rank 0's error count; true (and noted) if the size failed validation. */
