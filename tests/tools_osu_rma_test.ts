@@ -183,3 +183,49 @@ Deno.test("osu one-sided: osu_acc_latency -s lock warms up with the large iterat
   assert.equal(await epochs("osu_put_latency", 16384), 4);
   assert.equal(await epochs("osu_get_latency", 16384), 4);
 });
+
+Deno.test("osu one-sided: -h prints OMB 7.0's usage_one_sided text for what the port offers", async () => {
+  const help = await run("osu_put_latency", "-h");
+  assert.deepEqual(
+    help.slice(0, help.indexOf("  -h, --help                  print this help message") + 1),
+    [
+      "Usage: osu_put_latency [options]",
+      "Options:",
+      "",
+      "  -w --win-option <win_option>",
+      "            <win_option> can be any of the follows:",
+      "            create            use MPI_Win_create to create an MPI Window object",
+      "            allocate          use MPI_Win_allocate to create an MPI Window object",
+      "",
+      "  -s, --sync-option <sync_option>",
+      "            <sync_option> can be any of the follows:",
+      "            pscw              use Post/Start/Complete/Wait synchronization calls ",
+      "            fence             use MPI_Win_fence synchronization call",
+      "            lock              use MPI_Win_lock/unlock synchronizations calls",
+      "            flush             use MPI_Win_flush synchronization call",
+      "            flush_local       use MPI_Win_flush_local synchronization call",
+      "            lock_all          use MPI_Win_lock_all/unlock_all synchronization calls",
+      "",
+      "  -m, --message-size          [MIN:]MAX  set the minimum and/or the maximum message size to MIN and/or MAX",
+      "                              bytes respectively. Examples:",
+      "                              -m 128      // min = default, max = 128",
+      "                              -m 2:128    // min = 2, max = 128",
+      "                              -m 2:       // min = 2, max = default",
+      "  -x, --warmup ITER           number of warmup iterations to skip before timing(default 100)",
+      "  -i, --iterations ITER       number of iterations for timing (default 10000)",
+      "  -h, --help                  print this help message",
+    ],
+  );
+  // osu_put_bibw (synctype ACTIVE_SYNC) lists pscw and fence only; the bandwidth tests -W and
+  // their own defaults.
+  const bibw = (await run("osu_put_bibw", "-h")).join("\n");
+  assert.match(bibw, /fence {13}use MPI_Win_fence synchronization call\n\n/);
+  assert.doesNotMatch(bibw, /lock/);
+  assert.match(
+    bibw,
+    /timing\(default 10\)\n {2}-W, --window-size SIZE {6}set number of messages to send before synchronization \(default 64\)\n {2}-i, --iterations ITER {7}number of iterations for timing \(default 100\)\n/,
+  );
+  // What the usage names works: --win-option is a prefix of the long option win-options.
+  const c = parseOsuRmaArgs(["osu_put_latency", "--win-option", "create", "--sync-option=lock"]);
+  assert.deepEqual([c.win, c.sync], ["create", "lock"]);
+});

@@ -392,8 +392,22 @@ export function rmaTitle(name: OsuRmaName): string {
   return `# ${OSU_RMA_BENCHMARKS[name].title} v${OSU_VERSION}`;
 }
 
+/** usage_one_sided's line for each synchronization, in its order (c/util/osu_util_mpi.c). */
+const SYNC_USAGE: Record<OsuSync, string> = {
+  pscw: "use Post/Start/Complete/Wait synchronization calls ",
+  fence: "use MPI_Win_fence synchronization call",
+  lock: "use MPI_Win_lock/unlock synchronizations calls",
+  flush: "use MPI_Win_flush synchronization call",
+  flush_local: "use MPI_Win_flush_local synchronization call",
+  lock_all: "use MPI_Win_lock_all/unlock_all synchronization calls",
+};
+
 /**
- * The `-h` text: OMB 7.0's one-sided options, as this port offers them.
+ * The `-h` text: OMB 7.0's `usage_one_sided` (c/util/osu_util_mpi.c) for a host-memory build
+ * with MPI 3, word for word, less what this port does not offer or the benchmark does not take
+ * (`dynamic` windows; `-M` and `-G`, which the one-sided getopt string lacks or this port
+ * refuses), the `-x`/`-i` defaults the benchmark's own (OMB prints 100 and 10000 for every
+ * one), then xenib's launch flags.
  *
  * @example
  * ```ts
@@ -401,22 +415,35 @@ export function rmaTitle(name: OsuRmaName): string {
  * import { rmaUsage } from "./osu_rma.ts";
  * assert.match(rmaUsage("osu_put_bw"), /-W, --window-size/);
  * assert.doesNotMatch(rmaUsage("osu_put_latency"), /window-size/);
+ * assert.match(rmaUsage("osu_get_latency"), /timing\(default 100\)/);
  * ```
  */
 export function rmaUsage(name: OsuRmaName): string {
   const b = OSU_RMA_BENCHMARKS[name];
+  const D = OSU_DEFAULTS;
   const L = [
     `Usage: ${name} [options]`,
     "Options:",
-    "  -w, --win-options OPT       window creation: create (MPI_Win_create) or allocate",
-    "                              (MPI_Win_allocate, default)",
-    `  -s, --sync-option OPT       synchronization: ${
-      b.syncs.join(", ")
-    } (default ${b.defaultSync})`,
+    "",
+    "  -w --win-option <win_option>",
+    "            <win_option> can be any of the follows:",
+    "            create            use MPI_Win_create to create an MPI Window object",
+    "            allocate          use MPI_Win_allocate to create an MPI Window object",
+    "",
+    "  -s, --sync-option <sync_option>",
+    "            <sync_option> can be any of the follows:",
+    // pscw and fence, then (synctype ALL_SYNC) the passive ones.
+    ...(Object.keys(SYNC_USAGE) as OsuSync[]).filter((s) => b.syncs.includes(s))
+      .map((s) => `            ${s.padEnd(18)}${SYNC_USAGE[s]}`),
+    "",
     "  -m, --message-size          [MIN:]MAX  set the minimum and/or the maximum message size to MIN and/or MAX",
-    "                              bytes respectively",
-    "  -i, --iterations ITER       set iterations per message size to ITER",
-    "  -x, --warmup ITER           set number of warmup iterations to skip before timing",
+    "                              bytes respectively. Examples:",
+    "                              -m 128      // min = default, max = 128",
+    "                              -m 2:128    // min = 2, max = 128",
+    "                              -m 2:       // min = 2, max = default",
+    `  -x, --warmup ITER           number of warmup iterations to skip before timing(default ${
+      b.bw ? D.BW_SKIP_SMALL : D.LAT_SKIP_SMALL
+    })`,
   ];
   if (b.bw) {
     L.push(
@@ -424,8 +451,10 @@ export function rmaUsage(name: OsuRmaName): string {
     );
   }
   L.push(
-    "  -h, --help                  print this help",
-    "  -v, --version               print version info",
+    `  -i, --iterations ITER       number of iterations for timing (default ${
+      b.bw ? D.BW_LOOP_SMALL : D.LAT_LOOP_SMALL
+    })`,
+    "  -h, --help                  print this help message",
     "  launch: --mode native|bypass|split, --hosts H, --guests-per-host G, --guest-memory MIB, --profile P, --seed S, --noise on|off,",
     "          --migrate R@MS[,R@MS…] (live-migrate rank R's guest MS ms into the run; bypass, split)",
     "",
