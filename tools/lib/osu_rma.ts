@@ -326,13 +326,19 @@ function apply(c: OsuRmaConfig, o: string, arg: string | undefined): void {
           `${name}: xenib's MPI has no dynamic windows (MPI_Win_create_dynamic, -w dynamic); use -w create or -w allocate`,
         );
       }
-      if (w !== "create" && w !== "allocate") throw bad(name, "Invalid window type", o, arg);
+      // process_options' message when process_one_sided_options refuses the value (OMB 7.0
+      // c/util/osu_util.c).
+      if (w !== "create" && w !== "allocate") {
+        throw bad(name, "Invalid option or invalid argument", o, arg);
+      }
       c.win = w;
       return;
     }
     case "s": {
       const s = arg!.toLowerCase() as OsuSync;
-      if (!Object.hasOwn(SYNC_INFO, s)) throw bad(name, "Invalid synchronization type", o, arg);
+      if (!Object.hasOwn(SYNC_INFO, s)) {
+        throw bad(name, "Invalid option or invalid argument", o, arg);
+      }
       const offered = OSU_RMA_BENCHMARKS[name].syncs;
       if (!offered.includes(s)) {
         throw new UsageError(
