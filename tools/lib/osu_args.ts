@@ -625,10 +625,12 @@ function apply(c: OsuConfig, o: string, arg: string | undefined): void {
       c.windowSize = n;
       return;
     case "p":
+      // OMB 7.0's process_options takes any atoi value (0 pairs divide by zero later): refused.
       if (n === undefined || n < 1) throw bad(name, "Invalid Number of Pairs", o, arg);
       c.pairs = n;
       return;
     case "R":
+      // process_options refuses it with no message set (OMB prints "(null) [-R 2]"): one here.
       if (n !== 0 && n !== 1) throw bad(name, "Print rate must be 0 or 1", o, arg);
       c.printRate = n === 1;
       return;
@@ -642,6 +644,8 @@ function apply(c: OsuConfig, o: string, arg: string | undefined): void {
       return;
     }
     case "u":
+      // set_num_warmup_validation and VALIDATION_SKIP_MAX (process_options), without OMB 7.0's
+      // run-together words ("Warmup  Iterations", "Iterationsmust be less than 10").
       if (n === undefined || n < 0) {
         throw bad(name, "Invalid Number of Validation Warmup Iterations", o, arg);
       }
