@@ -130,6 +130,7 @@ Deno.test("osu one-sided: refused options and rank counts say what is wrong in o
     [["osu_put_latency", "-G", "tty"], /graph output \(-G\) is not supported/],
     [["osu_put_latency", "-np", "3"], /requires exactly two processes \(got -np 3\)/],
     [["osu_put_latency", "-m", "9:8"], /minimum message size 9 exceeds the maximum 8/],
+    [["osu_put_latency", "--help=1"], /osu_put_latency: option '--help' doesn't allow an argument/],
   ];
   for (const [args, message] of cases) {
     const e = await osuMain(args, () => {}).then(() => undefined, (e: Error) => e);

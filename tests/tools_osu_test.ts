@@ -396,6 +396,15 @@ Deno.test("osu: long options may be abbreviated to a unique prefix, as getopt_lo
   // A prefix of an option the benchmark does not take is still refused.
   assert.throws(() => parseOsuArgs(["osu_latency", "--wind", "4"]), /unknown option '--wind'/);
   assert.throws(() => parseOsuArgs(["osu_bw", "--gra", "png"]), /graph output \(-G\)/);
+  // `=VALUE` on an option without an argument is refused, as getopt_long refuses it.
+  assert.throws(
+    () => parseOsuArgs(["osu_allreduce", "--full=1"]),
+    /osu_allreduce: option '--full' doesn't allow an argument/,
+  );
+  assert.throws(
+    () => parseOsuArgs(["osu_bw", "--validation=yes"]),
+    /osu_bw: option '--validation' doesn't allow an argument/,
+  );
 });
 
 Deno.test("osu: osu_bw and osu_bibw take -t with any argument and no effect, as process_options", () => {

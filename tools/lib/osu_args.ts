@@ -459,6 +459,9 @@ export function parseOsuArgs(argv: readonly string[]): OsuConfig {
         const arg = eq > 0 ? a.slice(eq + 1) : args[++i];
         if (arg === undefined) throw bad(name, "Option Missing Required Argument", o);
         opts = [{ o, arg }];
+      } else if (eq > 0) {
+        // glibc's getopt_long (posix/getopt.c process_long_option) names the whole option.
+        throw new UsageError(`${name}: option '--${long}' doesn't allow an argument`);
       } else opts = [{ o }];
       i++;
     } else if (!optionsEnded && a.startsWith("-") && a.length > 1) {

@@ -284,6 +284,9 @@ export function parseOsuRmaArgs(argv: readonly string[]): OsuRmaConfig {
       if (spec.includes(`${o}:`)) {
         arg = eq > 0 ? a.slice(eq + 1) : args[++i];
         if (arg === undefined) throw bad(name, "Option Missing Required Argument", o);
+      } else if (eq > 0) {
+        // glibc's getopt_long (posix/getopt.c process_long_option).
+        throw new UsageError(`${name}: option '--${long}' doesn't allow an argument`);
       }
       i++;
     } else if (a.startsWith("-") && a.length > 1) {
