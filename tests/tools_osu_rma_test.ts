@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { osuMain } from "../tools/osu.ts";
 import { osu as run } from "./support/osu.ts";
 import { mpi } from "../mod.ts";
-import { parseOsuRmaArgs } from "../tools/lib/osu_rma.ts";
+import { osuRmaProgram, parseOsuRmaArgs } from "../tools/lib/osu_rma.ts";
 
 const value = (line: string) => Number(line.trim().split(/\s+/)[1]);
 
@@ -230,4 +230,31 @@ Deno.test("osu one-sided: -h prints OMB 7.0's usage_one_sided text for what the 
   // What the usage names works: --win-option is a prefix of the long option win-options.
   const c = parseOsuRmaArgs(["osu_put_latency", "--win-option", "create", "--sync-option=lock"]);
   assert.deepEqual([c.win, c.sync], ["create", "lock"]);
+});
+
+Deno.test("osu one-sided: osu_get_latency -s pscw synchronizes twice before each size's loop, as osu_get_latency.c", async () => {
+  // run_get_with_pscw has an MPI_Barrier before `if (rank == 0)` and another in each branch;
+  // run_put_with_pscw (and every other loop) only the one in each branch.
+  const barriers = async (name: string, sync: string) => {
+    const cfg = parseOsuRmaArgs([name, "-m", "1:2", "-i", "2", "-x", "1", "-s", sync]);
+    let n = 0;
+    const program = osuRmaProgram(cfg, 2, () => {});
+    await mpi.mpiexec({ np: 2, mode: "native" }, (comm) => {
+      const barrier = comm.barrier.bind(comm);
+      comm.barrier = (...a: Parameters<typeof barrier>) => {
+        if (comm.rank === 1) n++;
+        return barrier(...a);
+      };
+      return program(comm);
+    });
+    return n;
+  };
+  assert.equal(
+    (await barriers("osu_get_latency", "pscw")) - (await barriers("osu_put_latency", "pscw")),
+    2,
+  );
+  assert.equal(
+    (await barriers("osu_get_latency", "fence")) - (await barriers("osu_put_latency", "fence")),
+    0,
+  );
 });

@@ -664,6 +664,9 @@ async function runSize(
       t1 = comm.wtime();
       break;
     case "pscw":
+      // osu_get_latency.c's run_get_with_pscw synchronizes before `if (rank == 0)` and again in
+      // each branch; the other pscw loops of OMB 7.0's c/mpi/one-sided/ once.
+      if (b.op === "get" && !b.bw) await comm.barrier();
       await comm.barrier();
       if ("bibw" in b) {
         for (let i = 0; i < skip + iters; i++) {
