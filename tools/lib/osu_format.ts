@@ -342,6 +342,26 @@ export function nbcRow(
 }
 
 /**
+ * The `-m` lines of OMB 7.0's help texts (print_help_message, usage_mbw_mr, usage_one_sided in
+ * c/util/osu_util_mpi.c), the same in each.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MESSAGE_SIZE_USAGE } from "./osu_format.ts";
+ * assert.equal(MESSAGE_SIZE_USAGE.length, 5);
+ * assert.match(MESSAGE_SIZE_USAGE[0], /^ {2}-m, --message-size {10}\[MIN:\]MAX/);
+ * ```
+ */
+export const MESSAGE_SIZE_USAGE: readonly string[] = [
+  "  -m, --message-size          [MIN:]MAX  set the minimum and/or the maximum message size to MIN and/or MAX",
+  "                              bytes respectively. Examples:",
+  "                              -m 128      // min = default, max = 128",
+  "                              -m 2:128    // min = 2, max = 128",
+  "                              -m 2:       // min = 2, max = default",
+];
+
+/**
  * The usage text (`-h`), OSU's wording for the options each benchmark takes,
  * followed by xenib's launch flags.
  *
@@ -369,11 +389,7 @@ export function usage(name: OsuName): string {
       "                                 [cannot be used with -W]",
       "  -b, --buffer-num               Use different buffers to perform data transfer (default single)",
       "                                 Options: single, multiple",
-      "  -m, --message-size          [MIN:]MAX  set the minimum and/or the maximum message size to MIN and/or MAX",
-      "                              bytes respectively. Examples:",
-      "                              -m 128      // min = default, max = 128",
-      "                              -m 2:128    // min = 2, max = 128",
-      "                              -m 2:       // min = 2, max = default",
+      ...MESSAGE_SIZE_USAGE,
       "  -x, --warmup ITER           set number of warmup iterations to skip before timing (default 10)",
       "  -i, --iterations ITER       set iterations per message size to ITER (default 100)",
       "  -c, --validation               Enable or disable validation. Disabled by default. ",
@@ -392,11 +408,7 @@ export function usage(name: OsuName): string {
     }
     if (kind !== "barrier") {
       L.push(
-        "  -m, --message-size          [MIN:]MAX  set the minimum and/or the maximum message size to MIN and/or MAX",
-        "                              bytes respectively. Examples:",
-        "                              -m 128      // min = default, max = 128",
-        "                              -m 2:128    // min = 2, max = 128",
-        "                              -m 2:       // min = 2, max = default",
+        ...MESSAGE_SIZE_USAGE,
         "  -M, --mem-limit SIZE        set per process maximum memory consumption to SIZE bytes",
         `                              (default ${OSU_DEFAULTS.MAX_MEM_LIMIT})`,
       );

@@ -26,7 +26,7 @@ import { mpi } from "../../mod.ts";
 import { loadToolProfile } from "./api.ts";
 import { checkLaunchFlags, defaultLaunchFlags, takeLaunchFlag } from "./mpi_args.ts";
 import { applyOsuOption, OSU_DEFAULTS, OSU_VERSION, type OsuConfig } from "./osu_args.ts";
-import { FIELD_WIDTH, left, pt2ptRow, right } from "./osu_format.ts";
+import { FIELD_WIDTH, left, MESSAGE_SIZE_USAGE, pt2ptRow, right } from "./osu_format.ts";
 import { UsageError } from "./perftest_args.ts";
 import { migrationLines } from "./mpi_run.ts";
 
@@ -445,11 +445,7 @@ export function rmaUsage(name: OsuRmaName): string {
     ...(Object.keys(SYNC_USAGE) as OsuSync[]).filter((s) => b.syncs.includes(s))
       .map((s) => `            ${s.padEnd(18)}${SYNC_USAGE[s]}`),
     "",
-    "  -m, --message-size          [MIN:]MAX  set the minimum and/or the maximum message size to MIN and/or MAX",
-    "                              bytes respectively. Examples:",
-    "                              -m 128      // min = default, max = 128",
-    "                              -m 2:128    // min = 2, max = 128",
-    "                              -m 2:       // min = 2, max = default",
+    ...MESSAGE_SIZE_USAGE,
     `  -x, --warmup ITER           number of warmup iterations to skip before timing(default ${
       b.bw ? D.BW_SKIP_SMALL : D.LAT_SKIP_SMALL
     })`,
