@@ -160,6 +160,82 @@ export const OFF_EVTCHN_MASK: number = OFF_EVTCHN_PENDING + NR_EVENT_CHANNELS / 
 export const EVTCHNS_PER_BUCKET = 64;
 
 /**
+ * The virtual IRQs of `xen/xen.h` (`VIRQ_*`), by name: Xen's own events a
+ * domain binds a port to with `EVTCHNOP_bind_virq`. Numbers 5, 14 and 15
+ * have no name and may still be bound (global, as every VIRQ Xen does not
+ * list as per-vCPU). `ARCH_0` is x86's `VIRQ_MCA` (`arch-x86/xen-mca.h`).
+ * In the model only `DOM_EXC` is ever raised (see {@link EventChannels.raiseVirq});
+ * the others bind, report and close as in Xen but never fire.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NR_VIRQS, VIRQ, virqIsGlobal } from "./event_channel.ts";
+ * assert.equal(VIRQ.DOM_EXC, 3); // "G. (DOM0) Exceptional event for some domain"
+ * assert.ok(Object.values(VIRQ).every((v) => v < NR_VIRQS));
+ * assert.equal(virqIsGlobal(VIRQ.TIMER), false); // "V.": one per vCPU
+ * ```
+ */
+export const VIRQ = {
+  TIMER: 0,
+  DEBUG: 1,
+  CONSOLE: 2,
+  DOM_EXC: 3,
+  TBUF: 4,
+  DEBUGGER: 6,
+  XENOPROF: 7,
+  CON_RING: 8,
+  PCPU_STATE: 9,
+  MEM_EVENT: 10,
+  ARGO: 11,
+  ENOMEM: 12,
+  XENPMU: 13,
+  ARCH_0: 16,
+  ARCH_1: 17,
+  ARCH_2: 18,
+  ARCH_3: 19,
+  ARCH_4: 20,
+  ARCH_5: 21,
+  ARCH_6: 22,
+  ARCH_7: 23,
+} as const;
+
+/**
+ * `NR_VIRQS` (`xen/xen.h`): VIRQ numbers are `0 … NR_VIRQS-1`; a bind of
+ * any other is EINVAL.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NR_VIRQS, VIRQ } from "./event_channel.ts";
+ * assert.equal(NR_VIRQS, VIRQ.ARCH_7 + 1);
+ * ```
+ */
+export const NR_VIRQS = 24;
+
+/**
+ * Whether `virq` is global — one binding per domain, on vCPU 0, movable with
+ * `EVTCHNOP_bind_vcpu` — rather than per-vCPU (`virq_is_global` in
+ * `xen/common/event_channel.c`, 4.17: `VIRQ_TIMER`, `VIRQ_DEBUG`,
+ * `VIRQ_XENOPROF` and `VIRQ_XENPMU` are per-vCPU; the arch VIRQs are what
+ * `arch_virq_is_global` says, on x86 global; every other is global).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VIRQ, virqIsGlobal } from "./event_channel.ts";
+ * assert.deepEqual(
+ *   [VIRQ.TIMER, VIRQ.DEBUG, VIRQ.DOM_EXC, VIRQ.XENPMU, VIRQ.ARCH_0, 5].map(virqIsGlobal),
+ *   [false, false, true, false, true, true],
+ * );
+ * ```
+ */
+export function virqIsGlobal(virq: number): boolean {
+  return virq !== VIRQ.TIMER && virq !== VIRQ.DEBUG && virq !== VIRQ.XENOPROF &&
+    virq !== VIRQ.XENPMU;
+}
+
+/**
  * The event bits of one domain's shared-info page (vCPU 0).
  *
  * @example
@@ -333,7 +409,7 @@ export class SharedInfo {
  * assert.equal(ev.send(0, port), undefined); // not connected yet: dropped, as evtchn_send does
  * ```
  */
-export type EvtchnState = "closed" | "unbound" | "interdomain" | "pirq";
+export type EvtchnState = "closed" | "unbound" | "interdomain" | "pirq" | "virq" | "ipi";
 
 /**
  * Result of `EVTCHNOP_status`.
@@ -370,13 +446,16 @@ export interface EvtchnStatus {
   remotePort?: number;
   /** pirq: the physical IRQ. */
   pirq?: number;
+  /** virq: the virtual IRQ (`VIRQ_*`). */
+  virq?: number;
 }
 
 interface Chan {
-  state: "unbound" | "interdomain" | "pirq";
+  state: "unbound" | "interdomain" | "pirq" | "virq" | "ipi";
   remoteDomid: number;
   remotePort: number;
-  pirq: number;
+  /** pirq: the physical IRQ; virq: the VIRQ (-1 otherwise). */
+  irq: number;
 }
 
 interface PortTable {
@@ -386,6 +465,8 @@ interface PortTable {
   valid: number;
   shared: SharedInfo;
   inUse: number;
+  /** vCPU 0's `virq_to_evtchn[]`: the port bound to each VIRQ, 0 for none. */
+  virqs: number[];
 }
 
 /**
@@ -404,6 +485,11 @@ interface PortTable {
  * port); as in Xen's `event_channel.c`, status reports a valid free or
  * reserved port as closed and unmask clears the mask bit of any valid
  * port. A domain that does not exist (or is being torn down) is ESRCH.
+ *
+ * Besides interdomain and pirq ports, a domain binds virtual IRQs
+ * ({@link EventChannels.bindVirq}: Xen's own events, {@link VIRQ}; each VIRQ once per
+ * domain, as vCPU 0 is the only vCPU) and IPI ports ({@link EventChannels.bindIpi}: a send
+ * notifies the sender itself). Xen raises a VIRQ with {@link EventChannels.raiseVirq}.
  *
  * @example
  * ```ts
@@ -459,7 +545,14 @@ export class EventChannels {
     if (this.#doms.has(domid)) throw new Error(`event channels: dom${domid} added twice`);
     const n = Math.max(2, Math.min(NR_EVENT_CHANNELS, Math.floor(maxPorts)));
     // evtchn_init(): the first bucket, whatever the limit (d->valid_evtchns = EVTCHNS_PER_BUCKET).
-    this.#doms.set(domid, { chans: [], maxPorts: n, valid: EVTCHNS_PER_BUCKET, shared, inUse: 0 });
+    this.#doms.set(domid, {
+      chans: [],
+      maxPorts: n,
+      valid: EVTCHNS_PER_BUCKET,
+      shared,
+      inUse: 0,
+      virqs: new Array(NR_VIRQS).fill(0),
+    });
   }
 
   #table(domid: number, what: string): PortTable {
@@ -518,7 +611,7 @@ export class EventChannels {
   allocUnbound(domid: number, remoteDomid: number): number {
     const what = "EVTCHNOP_alloc_unbound";
     const t = this.#table(domid, what);
-    return this.#alloc(t, { state: "unbound", remoteDomid, remotePort: 0, pirq: -1 }, what);
+    return this.#alloc(t, { state: "unbound", remoteDomid, remotePort: 0, irq: -1 }, what);
   }
 
   /**
@@ -541,7 +634,7 @@ export class EventChannels {
     }
     const port = this.#alloc(
       t,
-      { state: "interdomain", remoteDomid, remotePort: remotePort as number, pirq: -1 },
+      { state: "interdomain", remoteDomid, remotePort: remotePort as number, irq: -1 },
       what,
     );
     rc.state = "interdomain";
@@ -565,22 +658,97 @@ export class EventChannels {
         `${what}: pirq ${irq} is bound to dom${owner.domid} port ${owner.port}`,
       );
     }
-    const port = this.#alloc(t, { state: "pirq", remoteDomid: -1, remotePort: 0, pirq: irq }, what);
+    const port = this.#alloc(t, { state: "pirq", remoteDomid: -1, remotePort: 0, irq }, what);
     this.#pirqs.set(irq, { domid, port });
     return port;
   }
 
   /**
+   * `vcpu` if `domid` has that vCPU for events: a `uint32_t` (EINVAL
+   * otherwise) that is 0, the only vCPU events reach here (`domain_vcpu()`
+   * finds no other: ENOENT).
+   */
+  #vcpu(domid: number, vcpu: unknown, what: string): number {
+    const v = intArg(vcpu, 0, 0xffff_ffff, `${what}: vcpu`);
+    if (v !== 0) throw new XenError("ENOENT", `${what}: dom${domid} has no vCPU ${v}`);
+    return v;
+  }
+
+  /**
+   * `EVTCHNOP_bind_virq`: a new port of `domid` for virtual IRQ `virq`
+   * (`VIRQ`) on vCPU `vcpu`. In `evtchn_bind_virq`'s order: a `virq` not
+   * below {@link NR_VIRQS} is EINVAL; a global one (see {@link virqIsGlobal})
+   * on a vCPU other than 0 EINVAL; a vCPU the domain lacks ENOENT; a VIRQ
+   * the domain has bound already EEXIST; a full table ENOSPC. The port is
+   * the lowest free one, as for every bind, and starts quiet.
+   */
+  bindVirq(domid: number, virq: unknown, vcpu: unknown): number {
+    const what = "EVTCHNOP_bind_virq";
+    const t = this.#table(domid, what);
+    // evtchn_bind_virq.virq is a uint32_t read into an int: "virq < 0 || virq >= NR_VIRQS".
+    const v = intArg(virq, 0, NR_VIRQS - 1, `${what}: virq`);
+    const cpu = intArg(vcpu, 0, 0xffff_ffff, `${what}: vcpu`);
+    if (virqIsGlobal(v) && cpu !== 0) {
+      throw new XenError(
+        "EINVAL",
+        `${what}: VIRQ ${v} is global, bound on vCPU 0 only (not ${cpu})`,
+      );
+    }
+    this.#vcpu(domid, cpu, what);
+    if (t.virqs[v] !== 0) {
+      throw new XenError(
+        "EEXIST",
+        `${what}: VIRQ ${v} of dom${domid} is bound to port ${t.virqs[v]}`,
+      );
+    }
+    const port = this.#alloc(t, { state: "virq", remoteDomid: -1, remotePort: 0, irq: v }, what);
+    t.virqs[v] = port;
+    return port;
+  }
+
+  /**
+   * `EVTCHNOP_bind_ipi`: a new port of `domid` that notifies its own vCPU
+   * `vcpu` when the domain sends on it (`evtchn_bind_ipi`: ENOENT for a
+   * vCPU it lacks, then ENOSPC for a full table).
+   */
+  bindIpi(domid: number, vcpu: unknown): number {
+    const what = "EVTCHNOP_bind_ipi";
+    const t = this.#table(domid, what);
+    this.#vcpu(domid, vcpu, what);
+    return this.#alloc(t, { state: "ipi", remoteDomid: -1, remotePort: 0, irq: -1 }, what);
+  }
+
+  /**
+   * Xen raises virtual IRQ `virq` in `domid` (`send_guest_global_virq`,
+   * `send_guest_vcpu_virq` for vCPU 0): the port bound to it becomes
+   * pending. Returns false, and does nothing, when `domid` has not bound
+   * `virq` (or does not exist).
+   */
+  raiseVirq(domid: number, virq: number): boolean {
+    const t = this.#doms.get(domid);
+    const port = t?.virqs[virq];
+    if (!t || !port) return false;
+    if (t.shared.setPending(port)) this.kick(domid);
+    return true;
+  }
+
+  /**
    * `EVTCHNOP_send` on `port` of `domid`; returns the domain notified, or
    * undefined when the port is unbound (no peer yet, or the peer closed its
-   * end): `evtchn_send` then drops the notification and succeeds. EINVAL for
-   * a pirq port.
+   * end): `evtchn_send` then drops the notification and succeeds. An IPI
+   * port notifies `domid` itself. EINVAL for a pirq or virq port.
    */
   send(domid: number, port: unknown): number | undefined {
     const what = "EVTCHNOP_send";
-    const c = this.#chan(this.#table(domid, what), port, what);
+    const t = this.#table(domid, what);
+    const c = this.#chan(t, port, what);
     // event_channel.c evtchn_send(): "case ECS_UNBOUND: /* silently drop the notification */".
     if (c.state === "unbound") return undefined;
+    // evtchn_send() ECS_IPI: the port itself goes pending, in the sender's own domain.
+    if (c.state === "ipi") {
+      if (t.shared.setPending(port as number)) this.kick(domid);
+      return domid;
+    }
     if (c.state !== "interdomain") {
       throw new XenError("EINVAL", `${what}: port ${port} of dom${domid} is a ${c.state} port`);
     }
@@ -591,7 +759,8 @@ export class EventChannels {
 
   /**
    * `EVTCHNOP_close`: free `port`. An interdomain peer's port becomes
-   * unbound (bindable again by this domain), as in Xen.
+   * unbound (bindable again by this domain), as in Xen; a VIRQ's binding
+   * goes, so the VIRQ may be bound again.
    */
   close(domid: number, port: unknown): void {
     const what = "EVTCHNOP_close";
@@ -609,7 +778,10 @@ export class EventChannels {
         peer.remotePort = 0;
       }
     } else if (c.state === "pirq") {
-      this.#pirqs.delete(c.pirq);
+      this.#pirqs.delete(c.irq);
+    } else if (c.state === "virq") {
+      // evtchn_close() ECS_VIRQ: virq_to_evtchn[virq] = 0, the VIRQ may be bound again.
+      t.virqs[c.irq] = 0;
     }
     t.chans[port] = undefined;
     t.inUse--;
@@ -640,7 +812,9 @@ export class EventChannels {
     const c = t.chans[p];
     // evtchn_status(): status->vcpu = chn->notify_vcpu_id in every state (0 once freed).
     if (!c) return { state: "closed", vcpu: 0 };
-    if (c.state === "pirq") return { state: "pirq", vcpu: 0, pirq: c.pirq };
+    if (c.state === "pirq") return { state: "pirq", vcpu: 0, pirq: c.irq };
+    if (c.state === "virq") return { state: "virq", vcpu: 0, virq: c.irq };
+    if (c.state === "ipi") return { state: "ipi", vcpu: 0 };
     if (c.state === "unbound") return { state: "unbound", vcpu: 0, remoteDomid: c.remoteDomid };
     return {
       state: "interdomain",
@@ -654,18 +828,24 @@ export class EventChannels {
    * `EVTCHNOP_bind_vcpu`: notify `vcpu` of events on `port`. Each domain
    * has one vCPU for events here (vCPU 0): as `evtchn_bind_vcpu`, another
    * vCPU number is ENOENT (checked first, `domain_vcpu()` finds none), a
-   * port not valid EINVAL, and a port in use but not unbound, interdomain or
-   * pirq (free, or the reserved port 0) EINVAL. Binding to vCPU 0 changes
-   * nothing.
+   * port not valid EINVAL, and a port not unbound, interdomain, pirq or a
+   * global VIRQ's EINVAL: a free one, the reserved port 0, an IPI port and
+   * a per-vCPU VIRQ's (they stay on the vCPU they were bound for). Binding
+   * to vCPU 0 changes nothing.
    */
   bindVcpu(domid: number, port: unknown, vcpu: unknown): void {
     const what = "EVTCHNOP_bind_vcpu";
     const t = this.#table(domid, what);
-    // evtchn_bind_vcpu.vcpu is a uint32_t.
-    const v = intArg(vcpu, 0, 0xffff_ffff, `${what}: vcpu`);
-    if (v !== 0) throw new XenError("ENOENT", `${what}: dom${domid} has no vCPU ${v}`);
+    this.#vcpu(domid, vcpu, what);
     const p = this.#valid(t, port, what);
-    if (!t.chans[p]) throw new XenError("EINVAL", `${what}: port ${p} is not in use`);
+    const c = t.chans[p];
+    if (!c) throw new XenError("EINVAL", `${what}: port ${p} is not in use`);
+    // evtchn_bind_vcpu(): ECS_VIRQ only "if ( virq_is_global(chn->u.virq) )"; ECS_IPI is the
+    // default case, -EINVAL.
+    if (c.state === "ipi" || (c.state === "virq" && !virqIsGlobal(c.irq))) {
+      const kind = c.state === "ipi" ? "an IPI" : `per-vCPU VIRQ ${c.irq}'s`;
+      throw new XenError("EINVAL", `${what}: port ${p} is ${kind} port, fixed to its vCPU`);
+    }
   }
 
   /**
@@ -682,7 +862,7 @@ export class EventChannels {
   /**
    * `EVTCHNOP_reset` (`evtchn_reset`): close every port of `domid`, as
    * `EVTCHNOP_close` would each (interdomain peers become unbound, offered
-   * back to `domid`; physical IRQs are unbound). The table stays: the
+   * back to `domid`; physical and virtual IRQs are unbound). The table stays: the
    * domain can bind again, from port 1.
    */
   reset(domid: number): void {

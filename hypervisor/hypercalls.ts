@@ -70,6 +70,8 @@ export const HYPERCALLS = [
   "event_channel_op:alloc_unbound",
   "event_channel_op:bind_interdomain",
   "event_channel_op:bind_pirq",
+  "event_channel_op:bind_virq",
+  "event_channel_op:bind_ipi",
   "event_channel_op:send",
   "event_channel_op:close",
   "event_channel_op:unmask",
@@ -733,6 +735,10 @@ export class Hypercalls {
         priv(c, what);
         return ok(this.h.evtchn.bindPirq(c.domid, a.pirq));
       },
+      // struct evtchn_bind_virq and evtchn_bind_ipi name no domain: Xen binds in the caller's
+      // own table (current->domain), whatever else the block holds.
+      "event_channel_op:bind_virq": (c, a) => ok(this.h.evtchn.bindVirq(c.domid, a.virq, a.vcpu)),
+      "event_channel_op:bind_ipi": (c, a) => ok(this.h.evtchn.bindIpi(c.domid, a.vcpu)),
       "event_channel_op:send": (c, a) => {
         const to = this.h.evtchn.send(c.domid, a.port);
         // Counted when it notifies a domain; a send on an unbound port is dropped (rc 0).

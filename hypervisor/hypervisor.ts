@@ -584,6 +584,56 @@ export class Hypervisor {
     return this.#calls.invoke(caller, "event_channel_op:bind_pirq", { pirq }) as Promise<number>;
   }
 
+  /**
+   * `event_channel_op:bind_virq`: a new port of the caller for virtual IRQ
+   * `virq` (`VIRQ`) on vCPU `vcpu` (refusals as `EventChannels.bindVirq`).
+   * Xen raises only `VIRQ.DOM_EXC` here, and only to dom0: when a guest
+   * shuts down (any reason, suspend included), crashes, is destroyed, and
+   * when its last frame is freed, as `send_global_virq(VIRQ_DOM_EXC)` in
+   * `xen/common/domain.c`. The other VIRQs bind but never fire.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+   * import { Hypervisor, VIRQ } from "./mod.ts";
+   * const engine = new Engine();
+   * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+   * await engine.run(async () => {
+   *   const port = await hv.evtchnBindVirq(hv.dom0, { virq: VIRQ.DOM_EXC, vcpu: 0 });
+   *   const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 8 << 20 });
+   *   await hv.destroyDomain(hv.dom0, vm.domid);
+   *   assert.equal(hv.dom0.sharedInfo.isPending(port), true); // dom0's toolstack is told
+   * });
+   * ```
+   */
+  evtchnBindVirq(caller: Caller, a: { virq: number; vcpu: number }): Promise<number> {
+    return this.#calls.invoke(caller, "event_channel_op:bind_virq", a) as Promise<number>;
+  }
+
+  /**
+   * `event_channel_op:bind_ipi`: a new port of the caller whose sends
+   * notify the caller's own vCPU `vcpu` (0: events reach vCPU 0 only here,
+   * any other is ENOENT).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+   * import { Hypervisor } from "./mod.ts";
+   * const engine = new Engine();
+   * const hv = new Hypervisor(engine, new MachineMemory(64 << 20), PCIX_SDR_2006, new Prng(1));
+   * await engine.run(async () => {
+   *   const port = await hv.evtchnBindIpi(hv.dom0, { vcpu: 0 });
+   *   await hv.evtchnSend(hv.dom0, port);
+   *   assert.equal(hv.dom0.sharedInfo.isPending(port), true); // the sender's own port
+   * });
+   * ```
+   */
+  evtchnBindIpi(caller: Caller, a: { vcpu: number }): Promise<number> {
+    return this.#calls.invoke(caller, "event_channel_op:bind_ipi", a) as Promise<number>;
+  }
+
   /** `event_channel_op:send` on the caller's `port`. */
   evtchnSend(caller: Caller, port: number): Promise<void> {
     return this.#calls.invoke(caller, "event_channel_op:send", { port }) as Promise<void>;

@@ -5,8 +5,12 @@
  * Teardown runs at once and in this order: event channels closed (peers'
  * ports become unbound), I/O pages unmapped, grants the domain mapped
  * unmapped, its grant table and shared-info page given back, its memory
- * given back, its xenstore home removed and `@releaseDomain` fired, then
- * the teardown hooks run (backends release what they hold for it). Every
+ * given back, its xenstore home removed and `@releaseDomain` fired,
+ * `VIRQ_DOM_EXC` raised to dom0, then the teardown hooks run (backends
+ * release what they hold for it). `VIRQ_DOM_EXC` is raised to dom0 also
+ * when a domain shuts down (any reason, suspend too) or crashes, and when
+ * it is finally dead, as Xen's `domain.c` does; it reaches dom0 only if
+ * dom0 bound it (`EVTCHNOP_bind_virq`), and nothing binds it by default. Every
  * step runs even if an earlier one failed: a failure is a fault (counted,
  * logged, see `HostState.fault`), never a reason to stop half-way.
  *
@@ -28,6 +32,7 @@ import {
   OFF_UPCALL_MASK,
   SharedInfo,
   VCPU_INFO_SIZE,
+  VIRQ,
   XEN_LEGACY_MAX_VCPUS,
 } from "./event_channel.ts";
 import type { HostState } from "./host.ts";
@@ -205,7 +210,17 @@ export class Lifecycle {
     core.shutdownCode = reason;
     core.stateChanged.notifyAll();
     h.engine.traceMark(`xen:${core.state}`, d.domid);
+    this.#domExc();
     if (h.opts.autoDestroy) this.teardown(d, core.reason);
+  }
+
+  /**
+   * `send_global_virq(VIRQ_DOM_EXC)` (xen/common/domain.c): the VIRQ's
+   * handler is the hardware domain, dom0 (no `XEN_DOMCTL_set_virq_handler`
+   * here); its port goes pending if it bound one, else nothing happens.
+   */
+  #domExc(): void {
+    this.h.evtchn.raiseVirq(0, VIRQ.DOM_EXC);
   }
 
   /**
@@ -218,6 +233,9 @@ export class Lifecycle {
     core.shutdownCode = "suspend";
     core.stateChanged.notifyAll();
     this.h.engine.traceMark("xen:suspended", d.domid);
+    // __domain_finalise_shutdown(): a suspend is VIRQ_DOM_EXC too, unless the toolstack
+    // subscribed an event channel for it (XEN_DOMCTL_subscribe, not modelled).
+    this.#domExc();
   }
 
   /** `d` runs again (`domctl:unpausedomain`, `domctl:resumedomain`): pending upcalls go in. */
@@ -265,6 +283,8 @@ export class Lifecycle {
     }
     core.stateChanged.notifyAll();
     h.engine.traceMark("xen:teardown", id);
+    // domain_kill(): its resources relinquished (DOMDYING_dead), send_global_virq(VIRQ_DOM_EXC).
+    this.#domExc();
     const hooks = core.hooks.splice(0);
     // From now on, the last of its frames to go back to the heap makes it dead.
     for (const l of h.frameLabels(id)) h.dyingLabels.set(l, id);
@@ -289,5 +309,7 @@ export class Lifecycle {
     h.domains.delete(domid);
     h.cores.delete(domid);
     core.stateChanged.notifyAll();
+    // complete_domain_destroy(): the domain is freed, send_global_virq(VIRQ_DOM_EXC).
+    this.#domExc();
   }
 }

@@ -17,9 +17,12 @@ import {
   HYPERCALLS,
   Hypervisor,
   NR_EVENT_CHANNELS,
+  NR_VIRQS,
   OFF_UPCALL_MASK,
   SHUTDOWN_REASONS,
   VCPU_INFO_SIZE,
+  VIRQ,
+  virqIsGlobal,
   XEN_LEGACY_MAX_VCPUS,
   XenErrno,
 } from "../hypervisor/mod.ts";
@@ -146,6 +149,8 @@ const STATES = [
   "unbound",
   "interdomain",
   "pirq",
+  "virq",
+  "ipi",
 ] as const satisfies readonly EvtchnState[];
 
 /** Each dispatcher name's hypercall and sub-op, as the headers spell them. */
@@ -200,6 +205,8 @@ ${lines.join("\n")}
     assert.ok(got.includes("sched_op:shutdown 29 2"));
     assert.ok(got.includes("event_channel_op:bind_vcpu 32 8"));
     assert.ok(got.includes("event_channel_op:reset 32 10"));
+    assert.ok(got.includes("event_channel_op:bind_virq 32 1"));
+    assert.ok(got.includes("event_channel_op:bind_ipi 32 7"));
     assert.ok(got.includes("xen_version:version 17 0"));
     // EVTCHNOP_status's states are EVTCHNSTAT_* names, in the header's order.
     assert.ok(got.includes(`evtchnstat ${STATES.map((_, i) => i).join(" ")}`));
@@ -262,5 +269,37 @@ ${names.map((n) => `  printf("${n} %d\\n", ${n});`).join("\n")}
         }
       }
     });
+  },
+);
+
+await cTest(
+  "hypervisor ABI: VIRQ holds xen/xen.h's VIRQ_* with their values, NR_VIRQS, and x86's VIRQ_MCA as ARCH_0",
+  { headers: ["xen/xen.h", "xen/arch-x86/xen-mca.h"], install: INSTALL },
+  async (c) => {
+    const names = Object.keys(VIRQ);
+    const out = table(
+      await c.run(`
+#include <stdio.h>
+#include <stdint.h>
+#include <xen/xen.h>
+#include <xen/arch-x86/xen-mca.h>
+int main(void) {
+${names.map((n) => `  printf("${n} %d\\n", VIRQ_${n});`).join("\n")}
+  printf("NR_VIRQS %d\\n", NR_VIRQS);
+  printf("MCA %d\\n", VIRQ_MCA);
+  return 0;
+}`),
+    );
+    // A name the header lacks fails to compile; each value is the header's.
+    for (const n of names) assert.equal(out.get(n), VIRQ[n as keyof typeof VIRQ], `VIRQ_${n}`);
+    assert.equal(out.get("NR_VIRQS"), NR_VIRQS);
+    assert.equal(out.get("MCA"), VIRQ.ARCH_0);
+    // xen.h marks each VIRQ "V." (per-vCPU) or "G." (global); the model's split is the same.
+    // (The marks are comments, which the compiler drops: read from where Debian installs them.)
+    const header = await Deno.readTextFile("/usr/include/xen/xen.h");
+    for (const m of header.matchAll(/#define VIRQ_(\w+)\s+(\d+)\s*\/\*\s*([VG])\./g)) {
+      assert.equal(virqIsGlobal(Number(m[2])), m[3] === "G", `VIRQ_${m[1]}`);
+    }
+    assert.ok([...header.matchAll(/#define VIRQ_\w+\s+\d+\s*\/\*\s*[VG]\./g)].length >= 13);
   },
 );

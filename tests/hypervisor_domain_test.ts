@@ -17,6 +17,8 @@ import {
   HYPERCALLS,
   Hypervisor,
   type HypervisorOptions,
+  NR_VIRQS,
+  VIRQ,
   XenErrno,
   type XenErrnoCode,
   XS_RELEASE_DOMAIN,
@@ -97,6 +99,7 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
     const offeredToA = await hv.evtchnAllocUnbound(dom0, { remoteDom: a.domid });
     const unboundOfA = await hv.evtchnAllocUnbound(a, { remoteDom: 0 });
     const pirqPort = await hv.evtchnBindPirq(dom0, 9);
+    const debugPort = await hv.evtchnBindVirq(dom0, { virq: VIRQ.DEBUG, vcpu: 0 });
     const ram = mem.frames - 1;
     const NONE = 4242; // no such domain
     const OUT = 0x10000; // not a domid_t (uint16_t) at all
@@ -245,9 +248,23 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         ["range", "dom0", { pirq: -1 }, "EINVAL"],
         ["state", "dom0", { pirq: 9 }, "EEXIST"],
       ],
+      // evtchn_bind_virq: the VIRQ's range, a global one off vCPU 0, the vCPU, then a second
+      // binding of the VIRQ (EEXIST).
+      "event_channel_op:bind_virq": [
+        ["range", "a", { virq: NR_VIRQS, vcpu: 0 }, "EINVAL"],
+        ["range", "a", { virq: -1, vcpu: 0 }, "EINVAL"],
+        ["range", "a", { virq: VIRQ.DOM_EXC, vcpu: 1 }, "EINVAL"],
+        ["range", "a", { virq: VIRQ.TIMER, vcpu: 1 }, "ENOENT"],
+        ["state", "dom0", { virq: VIRQ.DEBUG, vcpu: 0 }, "EEXIST"],
+      ],
+      "event_channel_op:bind_ipi": [
+        ["range", "a", { vcpu: 1 }, "ENOENT"],
+        ["range", "a", { vcpu: -1 }, "EINVAL"],
+      ],
       "event_channel_op:send": [
         ...portRows,
         ["state", "dom0", { port: pirqPort }, "EINVAL"],
+        ["state", "dom0", { port: debugPort }, "EINVAL"],
       ],
       "event_channel_op:close": portRows,
       // evtchn_unmask needs a valid port only, bound or not (port 0 included).
@@ -268,6 +285,7 @@ Deno.test("hypercalls: every call refuses foreign, out-of-range and unprivileged
         ["range", "a", { port: 4096, vcpu: 0 }, "EINVAL"],
         ["range", "a", { port: unboundOfA, vcpu: -1 }, "EINVAL"], // no uint32_t
         ["state", "a", { port: 0, vcpu: 0 }, "EINVAL"],
+        ["state", "dom0", { port: debugPort, vcpu: 0 }, "EINVAL"], // a per-vCPU VIRQ stays put
         ["foreign", "b", { port: unboundOfA, vcpu: 0 }, "EINVAL"],
       ],
       // EVTCHNOP_reset: the domain, the right to it, then evtchn_reset's rule that another

@@ -4,6 +4,7 @@ import {
   type Domain,
   Hypervisor,
   type HypervisorOptions,
+  NR_VIRQS,
   OFF_EVTCHN_MASK,
   OFF_EVTCHN_PENDING,
   OFF_PENDING_SEL,
@@ -11,6 +12,7 @@ import {
   OFF_UPCALL_PENDING,
   SharedInfo,
   VCPU_INFO_SIZE,
+  VIRQ,
   XEN_LEGACY_MAX_VCPUS,
 } from "../hypervisor/mod.ts";
 import { EventDispatcher } from "../drivers/xen/evtchn.ts";
@@ -649,5 +651,148 @@ Deno.test("evtchn: a valid port is one of the buckets allocated so far (valid_ev
     for (let i = 0; i < 3; i++) await hv.evtchnAllocUnbound(small, { remoteDom: 0 });
     await rejectsXen(hv.evtchnAllocUnbound(small, { remoteDom: 0 }), "ENOSPC");
     assert.equal(hv.counters().faults, 0);
+  });
+});
+
+Deno.test("evtchn: EVTCHNOP_bind_virq — Xen's checks in Xen's order, the lowest free port, status, close unbinds", async () => {
+  // event_channel.c evtchn_bind_virq (4.17): virq outside [0, NR_VIRQS) -EINVAL; a global VIRQ on
+  // a vCPU other than 0 -EINVAL; no such vCPU (domain_vcpu) -ENOENT; the VIRQ already bound on
+  // that vCPU -EEXIST; then the port (get_free_port: -ENOSPC). Not pending once bound.
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, {
+      name: "vm",
+      memoryBytes: 16 << 20,
+      maxEvtchnPorts: 4,
+    });
+    const port = await hv.evtchnBindVirq(vm, { virq: VIRQ.DOM_EXC, vcpu: 0 });
+    assert.equal(port, 1);
+    assert.ok(!vm.sharedInfo.isPending(port));
+    assert.deepEqual(await hv.evtchnStatus(vm, { port }), { state: "virq", vcpu: 0, virq: 3 });
+    assert.deepEqual(await hv.evtchnStatus(dom0, { dom: vm.domid, port }), {
+      state: "virq",
+      vcpu: 0,
+      virq: 3,
+    });
+    const bound = hv.stats().evtchnsBound;
+    await rejectsXen(hv.evtchnBindVirq(vm, { virq: VIRQ.DOM_EXC, vcpu: 0 }), "EEXIST");
+    for (const virq of [NR_VIRQS, -1, 2 ** 31, 2 ** 32, 1.5, "3", null]) {
+      const e = await rejectsXen(hv.evtchnBindVirq(vm, { virq, vcpu: 0 } as never), "EINVAL");
+      assert.match(e.message, /virq/);
+    }
+    // Global (VIRQ_DOM_EXC, the arch VIRQs on x86) before the vCPU: EINVAL, not ENOENT.
+    for (const virq of [VIRQ.DOM_EXC, VIRQ.ARCH_0, 5]) {
+      const e = await rejectsXen(hv.evtchnBindVirq(vm, { virq, vcpu: 1 }), "EINVAL");
+      assert.match(e.message, /global/);
+    }
+    // Per-vCPU: a vCPU the domain lacks is ENOENT; a vcpu no uint32_t holds is EINVAL.
+    await rejectsXen(hv.evtchnBindVirq(vm, { virq: VIRQ.TIMER, vcpu: 1 }), "ENOENT");
+    await rejectsXen(hv.evtchnBindVirq(vm, { virq: VIRQ.TIMER, vcpu: 0xffff_ffff }), "ENOENT");
+    for (const vcpu of [-1, 2 ** 32, 0.5, "0"]) {
+      await rejectsXen(hv.evtchnBindVirq(vm, { virq: VIRQ.TIMER, vcpu } as never), "EINVAL");
+    }
+    // EEXIST comes before the port: a bound VIRQ in a full table is EEXIST, a new one ENOSPC.
+    assert.equal(await hv.evtchnBindVirq(vm, { virq: VIRQ.TIMER, vcpu: 0 }), 2);
+    assert.equal(await hv.evtchnBindVirq(vm, { virq: 14, vcpu: 0 }), 3); // unnamed: accepted
+    assert.deepEqual(await hv.evtchnStatus(vm, { port: 2 }), { state: "virq", vcpu: 0, virq: 0 });
+    await rejectsXen(hv.evtchnBindVirq(vm, { virq: VIRQ.TIMER, vcpu: 0 }), "EEXIST");
+    await rejectsXen(hv.evtchnBindVirq(vm, { virq: VIRQ.DEBUG, vcpu: 0 }), "ENOSPC");
+    assert.equal(hv.stats().evtchnsBound, bound + 2, "the refusals bound nothing");
+    // Close unbinds: the VIRQ binds again, on the lowest free port.
+    await hv.evtchnClose(vm, port);
+    assert.deepEqual(await hv.evtchnStatus(vm, { port }), { state: "closed", vcpu: 0 });
+    assert.equal(await hv.evtchnBindVirq(vm, { virq: VIRQ.DOM_EXC, vcpu: 0 }), port);
+    // A VIRQ port is not for sending (evtchn_send: default -EINVAL).
+    await rejectsXen(hv.evtchnSend(vm, port), "EINVAL");
+    // Each domain has its own VIRQ table: dom0 binds VIRQ_DOM_EXC though the guest has.
+    assert.equal(await hv.evtchnBindVirq(dom0, { virq: VIRQ.DOM_EXC, vcpu: 0 }), 1);
+  });
+});
+
+Deno.test("evtchn: EVTCHNOP_bind_ipi — vCPU 0 only; a send notifies the same domain; bind_vcpu and reset for VIRQ and IPI ports", async () => {
+  // evtchn_bind_ipi: domain_vcpu() -ENOENT, then get_free_port; evtchn_send ECS_IPI sets the
+  // port pending in the sender's own domain. evtchn_bind_vcpu: ECS_VIRQ only for a global VIRQ,
+  // ECS_IPI never (-EINVAL). evtchn_reset closes them as evtchn_close does.
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    await rejectsXen(hv.evtchnBindIpi(vm, { vcpu: 1 }), "ENOENT");
+    await rejectsXen(hv.evtchnBindIpi(vm, { vcpu: -1 }), "EINVAL");
+    await rejectsXen(hv.evtchnBindIpi(vm, { vcpu: "0" } as never), "EINVAL");
+    const ipi = await hv.evtchnBindIpi(vm, { vcpu: 0 });
+    assert.equal(ipi, 1);
+    assert.deepEqual(await hv.evtchnStatus(vm, { port: ipi }), { state: "ipi", vcpu: 0 });
+    const log = recordUpcalls(engine, vm);
+    const dom0Log = recordUpcalls(engine, dom0);
+    const t = engine.now;
+    await hv.evtchnSend(vm, ipi);
+    await engine.sleep(UPCALL * 2);
+    assert.deepEqual(log, [{ t: t + P.xen.hypercallNs + UPCALL, ports: [ipi] }]);
+    assert.equal(dom0Log.length, 0);
+    assert.deepEqual(hv.counters().evtchnSendsByKind, { [`dom${vm.domid}->dom${vm.domid}`]: 1 });
+    // A second IPI port is fine (no per-vCPU limit).
+    assert.equal(await hv.evtchnBindIpi(vm, { vcpu: 0 }), 2);
+    const timer = await hv.evtchnBindVirq(vm, { virq: VIRQ.TIMER, vcpu: 0 });
+    const domExc = await hv.evtchnBindVirq(vm, { virq: VIRQ.DOM_EXC, vcpu: 0 });
+    await rejectsXen(hv.evtchnBindVcpu(vm, { port: ipi, vcpu: 0 }), "EINVAL");
+    await rejectsXen(hv.evtchnBindVcpu(vm, { port: timer, vcpu: 0 }), "EINVAL");
+    await hv.evtchnBindVcpu(vm, { port: domExc, vcpu: 0 }); // a global VIRQ may move
+    await rejectsXen(hv.evtchnBindVcpu(vm, { port: domExc, vcpu: 1 }), "ENOENT");
+    // Reset closes them all, and the VIRQs are free to bind again.
+    await hv.evtchnReset(vm);
+    assert.equal(hv.stats().evtchnsBound, 0);
+    assert.equal(await hv.evtchnBindVirq(vm, { virq: VIRQ.TIMER, vcpu: 0 }), 1);
+    assert.equal(await hv.evtchnBindVirq(vm, { virq: VIRQ.DOM_EXC, vcpu: 0 }), 2);
+  });
+});
+
+Deno.test("evtchn: VIRQ_DOM_EXC reaches dom0 when a guest shuts down, suspends, crashes or is destroyed, and no other domain", async () => {
+  // xen/common/domain.c (4.17): send_global_virq(VIRQ_DOM_EXC) when a shutdown is finalised
+  // (__domain_finalise_shutdown: every reason, suspend too with no suspend event channel), when
+  // domain_kill has relinquished the domain's resources, and when it is finally freed
+  // (complete_domain_destroy). send_global_virq sends to the VIRQ's handler, the hardware domain
+  // (dom0) unless set otherwise: a guest that binds VIRQ_DOM_EXC gets nothing.
+  const { engine, hv, dom0 } = setup({ autoDestroy: false });
+  await engine.run(async () => {
+    const spy = await hv.createDomain(dom0, { name: "spy", memoryBytes: 16 << 20 });
+    const spyPort = await hv.evtchnBindVirq(spy, { virq: VIRQ.DOM_EXC, vcpu: 0 });
+    const spyLog = recordUpcalls(engine, spy);
+    const dom0Log = recordUpcalls(engine, dom0);
+    // Nothing bound in dom0 yet: a shutdown sets no bit of dom0's, kicks nobody.
+    const early = await hv.createDomain(dom0, { name: "early", memoryBytes: 16 << 20 });
+    await hv.shutdown(early, early.domid, "poweroff");
+    await engine.sleep(UPCALL * 2);
+    assert.equal(dom0Log.length, 0);
+    assert.equal(dom0.sharedInfo.takePending().length, 0);
+
+    const port = await hv.evtchnBindVirq(dom0, { virq: VIRQ.DOM_EXC, vcpu: 0 });
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const at: number[] = [];
+    const expect = async (what: string, act: () => Promise<void> | void, callNs: number) => {
+      const t = engine.now;
+      await act();
+      await engine.sleep(UPCALL * 2);
+      at.push(t + callNs + UPCALL);
+      assert.deepEqual(dom0Log.map((l) => l.t), at, what);
+      assert.deepEqual(dom0Log.at(-1)!.ports, [port], what);
+    };
+    await expect("suspend", () => hv.shutdown(vm, vm.domid, "suspend"), P.xen.hypercallNs);
+    await hv.resumeDomain(dom0, vm.domid);
+    await expect("poweroff", () => hv.shutdown(dom0, vm.domid, "poweroff"), P.xen.hypercallNs);
+    // A second shutdown changes nothing (domain_shutdown returns early): no event.
+    await hv.shutdown(dom0, vm.domid, "reboot");
+    await engine.sleep(UPCALL * 2);
+    assert.equal(dom0Log.length, at.length);
+    await expect("destroy", () => hv.destroyDomain(dom0, vm.domid), P.xen.hypercallNs);
+    assert.equal(vm.state, "dead");
+    const other = await hv.createDomain(dom0, { name: "other", memoryBytes: 16 << 20 });
+    await expect("crash", () => hv.domainCrash(other), 0);
+    assert.equal(spyLog.length, 0, "the guest's binding received nothing");
+    assert.ok(!spy.sharedInfo.isPending(spyPort));
+    // Closed, it is raised no more.
+    await hv.evtchnClose(dom0, port);
+    await hv.destroyDomain(dom0, other.domid);
+    await engine.sleep(UPCALL * 2);
+    assert.equal(dom0Log.length, at.length);
   });
 });

@@ -5,7 +5,9 @@
  * for others, closing what is not its own, are refused; a flood of
  * notifications to dom0 makes the backend look at an empty ring, nothing
  * more. The victim receives no upcall it did not cause. A guest's upcall
- * handler that throws crashes that guest alone.
+ * handler that throws crashes that guest alone. VIRQ and IPI binds with
+ * hostile numbers get Xen's errno, and bind in the attacker's own table
+ * whatever domain the block names.
  */
 import assert from "node:assert/strict";
 import { end } from "../xenib_support.ts";
@@ -58,6 +60,70 @@ Deno.test("event channels: others' ports, binds and allocations are refused; a n
     await s.cluster.sleep(100_000);
     assert.equal(s.xen.counters().backendRequests, served, "nothing to serve, nothing served");
     assert.ok(backOf(s, evil).connected);
+    assert.equal(victim.vm.front.stats.upcalls, upcalls, "no upcall reached the victim");
+    await verdict(s);
+  });
+});
+
+Deno.test("event channels: hostile VIRQ and IPI binds get Xen's errno; they bind in the attacker's own table only; its IPIs reach itself", async () => {
+  // event_channel.c evtchn_bind_virq / evtchn_bind_ipi (4.17): virq past NR_VIRQS EINVAL, a
+  // global VIRQ off vCPU 0 EINVAL, a vCPU the domain lacks ENOENT, a VIRQ bound twice EEXIST.
+  // Their structs name no domain: Xen binds in current->domain's table.
+  const s = await scene();
+  const { evil, victim, hv } = s;
+  await s.cluster.run(async () => {
+    await end(evil);
+    const call = (name: string, args: Record<string, unknown>) =>
+      hv.hypercall(evil.xen, name, args);
+    const bound = hv.stats().evtchnsBound;
+    const upcalls = victim.vm.front.stats.upcalls;
+    const cases: [string, Record<string, unknown>, number][] = [
+      ["bind_virq", { virq: 24, vcpu: 0 }, E.EINVAL],
+      ["bind_virq", { virq: 2 ** 53, vcpu: 0 }, E.EINVAL],
+      ["bind_virq", { virq: -5, vcpu: 0 }, E.EINVAL],
+      ["bind_virq", { virq: NaN, vcpu: 0 }, E.EINVAL],
+      ["bind_virq", { virq: "3", vcpu: 0 }, E.EINVAL],
+      ["bind_virq", { virq: {}, vcpu: 0 }, E.EINVAL],
+      ["bind_virq", { vcpu: 0 }, E.EINVAL],
+      ["bind_virq", { virq: 3, vcpu: 2 ** 31 }, E.EINVAL], // global: vCPU 0 only
+      ["bind_virq", { virq: 0, vcpu: 7 }, E.ENOENT], // per-vCPU: no vCPU 7
+      ["bind_virq", { virq: 0, vcpu: -1 }, E.EINVAL],
+      ["bind_virq", { virq: 0, vcpu: 1e300 }, E.EINVAL],
+      ["bind_ipi", { vcpu: 1 }, E.ENOENT],
+      ["bind_ipi", { vcpu: -1 }, E.EINVAL],
+      ["bind_ipi", { vcpu: 0.5 }, E.EINVAL],
+      ["bind_ipi", {}, E.EINVAL],
+    ];
+    for (const [op, args, rc] of cases) {
+      const r = await call(`event_channel_op:${op}`, args);
+      assert.equal(r.rc, rc, `${op} ${JSON.stringify(args)}: ${r.error}`);
+      assert.match(r.error!, /^E[A-Z]+: event_channel_op:|^E[A-Z]+: EVTCHNOP_bind_/);
+      assert.equal(r.error!.includes("\n"), false, "a one-line message");
+    }
+    assert.equal(hv.stats().evtchnsBound, bound, "nothing bound by a refusal");
+    // "In dom0's name": the fields are not read; the port is the attacker's.
+    const r = await call("event_channel_op:bind_virq", { virq: 3, vcpu: 0, dom: 0, domid: 0 });
+    assert.equal(r.rc, 0);
+    const port = r.value as number;
+    assert.deepEqual(await hv.evtchnStatus(evil.xen, { port }), {
+      state: "virq",
+      vcpu: 0,
+      virq: 3,
+    });
+    assert.equal((await call("event_channel_op:bind_virq", { virq: 3, vcpu: 0 })).rc, E.EEXIST);
+    // Dom0's own VIRQ_DOM_EXC is still free to bind.
+    const dom0Port = await hv.evtchnBindVirq(hv.dom0, { virq: 3, vcpu: 0 });
+    await hv.evtchnClose(hv.dom0, dom0Port);
+    // An IPI flood: the attacker's own port, nobody else's.
+    const ipi = (await call("event_channel_op:bind_ipi", { vcpu: 0, dom: victim.vm.domid }))
+      .value as number;
+    const served = s.xen.counters().backendRequests;
+    for (let i = 0; i < 200; i++) {
+      assert.equal((await call("event_channel_op:send", { port: ipi })).rc, 0);
+    }
+    await s.cluster.sleep(100_000);
+    assert.equal(hv.counters().evtchnSendsByKind[`dom${evil.domid}->dom${evil.domid}`], 200);
+    assert.equal(s.xen.counters().backendRequests, served, "dom0 saw nothing");
     assert.equal(victim.vm.front.stats.upcalls, upcalls, "no upcall reached the victim");
     await verdict(s);
   });

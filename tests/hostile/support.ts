@@ -350,6 +350,7 @@ export const E = {
   EACCES: -13,
   EFAULT: -14,
   EBUSY: -16,
+  EEXIST: -17,
   EINVAL: -22,
   ENOSPC: -28,
   ENOSYS: -38,
