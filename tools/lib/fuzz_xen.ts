@@ -6,9 +6,11 @@
  *   ones and the live ring grants included; any flags, domid, frame), then
  *   a registration naming the forged entry, so dom0 maps it.
  * - `hypercall`: any hypercall name with random argument blocks built from
- *   numbers it can see or guess (domids, ports, refs, handles, frames).
+ *   numbers it can see or guess (domids, ports, refs, handles, frames, grant
+ *   copy sides naming its own or the victim's refs and frames, VIRQs, vCPUs).
  * - `evtchn`: event-channel operations on guessed ports: sends and floods,
- *   closes, unmasks, binds to dom0's and the victim's ports.
+ *   closes, unmasks, binds to dom0's and the victim's ports, VIRQ binds, and
+ *   an IPI port of its own with a flood of sends to itself.
  * - `xenstore`: reads, writes, removals, permission changes and watches on
  *   its own nodes (xenbus state, ring refs), dom0's, the victim's, and
  *   random paths.
@@ -139,11 +141,35 @@ function argValue(w: FuzzWorld, a: FuzzAttacker, rng: Prng, name: string): unkno
     case "handles":
       return rng.chance(0.2) ? "x" : Array.from({ length: 1 + rng.int(4) }, () => rng.int(64));
     case "ops":
+      // Map ops, or copy ops (grant_table_op:copy reads `source`, `dest`, `len`, `flags`).
       return rng.chance(0.2) ? {} : Array.from({ length: 1 + rng.int(4) }, () => ({
         domid: argValue(w, a, rng, "domid"),
         ref: argValue(w, a, rng, "ref"),
         readonly: rng.chance(0.5),
+        source: argValue(w, a, rng, "copySide"),
+        dest: argValue(w, a, rng, "copySide"),
+        len: pick(rng, [0, 1 + rng.int(4096), 4097, 65536, -1]),
+        flags: rng.int(4),
       }));
+    case "copySide":
+      // One side of a gnttab_copy: a grant ref of its own, of the victim or guessed, or a
+      // frame: its own, the victim's (named with either domid), or guessed.
+      return {
+        ref: argValue(w, a, rng, "ref"),
+        gmfn: pick(rng, [
+          Math.floor(a.end.buf / 4096),
+          Math.floor(w.victim.end.buf / 4096),
+          Math.floor(w.victim.vm.space.translate(w.victim.end.buf) / 4096),
+          rng.nextU32(),
+        ]),
+        domid: argValue(w, a, rng, "domid"),
+        offset: pick(rng, [0, rng.int(4096), 4095, 4096, -1]),
+      };
+    case "virq":
+      // VIRQ_DOM_EXC (3) is the one the model raises; the rest of 0..23 and beyond.
+      return pick(rng, [3, rng.int(24), 24, rng.nextU32(), -1]);
+    case "vcpu":
+      return pick(rng, [0, 0, 1, rng.nextU32(), -1]);
     case "mfn":
       return pick(rng, [
         w.xen.hw.hca.uarMfn(a.end.ctx.file.uarIndex),
@@ -182,6 +208,8 @@ const ARG_NAMES = [
   "reason",
   "name",
   "memoryBytes",
+  "virq",
+  "vcpu",
 ];
 
 /** A random argument block: mostly an object of vocabulary keys, sometimes not an object at all. */
@@ -299,7 +327,25 @@ export async function hypercallAttack(w: FuzzWorld, a: FuzzAttacker): Promise<st
 export async function evtchnAttack(w: FuzzWorld, a: FuzzAttacker): Promise<string> {
   const rng = w.rng;
   const port = () => argValue(w, a, rng, "port");
-  switch (rng.int(7)) {
+  switch (rng.int(9)) {
+    case 7:
+      return `bind_virq: ${await attackerHypercall(w, a, "event_channel_op:bind_virq", {
+        virq: argValue(w, a, rng, "virq"),
+        vcpu: argValue(w, a, rng, "vcpu"),
+      })}`;
+    case 8: {
+      // An IPI port of its own, then a flood of notifications to itself on it.
+      const r = await w.hv.hypercall(a.vm.xen, "event_channel_op:bind_ipi", {
+        vcpu: argValue(w, a, rng, "vcpu"),
+      });
+      if (r.rc !== 0) return `bind_ipi: rc ${statusLabel(r.rc).replace("answered ", "")}`;
+      const p = r.value as number;
+      let last = "";
+      for (let i = 1 + rng.int(32); i > 0; i--) {
+        last = await attackerHypercall(w, a, "event_channel_op:send", { port: p });
+      }
+      return `bind_ipi, self-send flood: ${last}`;
+    }
     case 0: {
       // A flood of notifications to dom0 (or to whatever the port is).
       const n = 1 + rng.int(64);
