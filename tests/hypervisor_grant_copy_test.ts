@@ -38,8 +38,8 @@ async function pair(hv: Hypervisor) {
   const ga = grantsOf(hv, a);
   const rw = await ga.grantAccess(b.domid, aBuf / 4096 + 1);
   const ro = await ga.grantAccess(b.domid, aBuf / 4096, true);
-  const toDom0 = await ga.grantAccess(0, aBuf / 4096 + 2);
-  return { a, b, aBuf, bBuf, ga, rw, ro, toDom0 };
+  const dom0Grant = await ga.grantAccess(0, aBuf / 4096 + 2);
+  return { a, b, aBuf, bBuf, ga, rw, ro, dom0Grant };
 }
 
 const costOf = (len: number) => (len * 1e9) / PCIX_SDR_2006.cpu.memcpyBytesPerSec;
@@ -110,11 +110,11 @@ Deno.test("grant copy: GTF_reading/GTF_writing are held while the copy runs; the
 Deno.test("grant copy: each refused op gets Xen's GNTST_* and the errno, the call returns 0, nothing moves", async () => {
   const { engine, hv } = host();
   await engine.run(async () => {
-    const { a, b, aBuf, bBuf, ga, rw, ro, toDom0 } = await pair(hv);
+    const { a, b, aBuf, bBuf, ga, rw, ro, dom0Grant } = await pair(hv);
     const other = await hv.createDomain(hv.dom0, { name: "other", memoryBytes: 16 << 20 });
     const never = 200; // a ref a never granted
     // dom0 maps a grant a made for it: pinned by another domain, for b.
-    const mapped = await hv.grantMap(hv.dom0, { domid: a.domid, ref: toDom0 });
+    const mapped = await hv.grantMap(hv.dom0, { domid: a.domid, ref: dom0Grant });
     const forDom0 = await ga.grantAccess(0, aBuf / 4096 + 1); // not mapped
     const aForB = await ga.grantAccess(b.domid, aBuf / 4096 + 2);
     const self = { gmfn: bBuf / 4096, domid: DOMID_SELF, offset: 0 };
@@ -143,7 +143,7 @@ Deno.test("grant copy: each refused op gets Xen's GNTST_* and the errno, the cal
       ["bad_gntref", "EINVAL", { source: g(-1), dest: self, len: 1, flags: SRC }],
       ["general_error", "EINVAL", { source: g(never), dest: self, len: 1, flags: SRC }],
       ["general_error", "EPERM", { source: g(forDom0), dest: self, len: 1, flags: SRC }],
-      ["general_error", "EBUSY", { source: g(toDom0), dest: self, len: 1, flags: SRC }], // dom0's
+      ["general_error", "EBUSY", { source: g(dom0Grant), dest: self, len: 1, flags: SRC }], // dom0's
       ["general_error", "EPERM", { source: self, dest: g(ro), len: 1, flags: DST }], // read-only
       ["bad_page", "EINVAL", { source: { ...self, gmfn: 0xfffff }, dest: self, len: 1 }],
       // gnttab_copy_buf: within a page, checked once both sides are claimed.
