@@ -68,7 +68,7 @@ const STREAM_SIZES: [size: number, full: number, quick: number][] = [
  * V8 keeps compiling the model's hot functions for about the first second
  * of a stream: on this machine the 64 B bypass stream's first 50,000
  * messages after 5,000 of warm-up ran at 100–160 k per wall second, and it
- * took 4–9 such runs to settle near 285 k (docs/performance.md, "Warm-up").
+ * took 4–9 such runs to settle near 285 k (docs/performance-history.md, "Warm-up").
  * The figures are the steady state's.
  */
 const STREAM_WARM_UP_S = 1;

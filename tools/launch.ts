@@ -42,7 +42,7 @@ interface ToolSpec {
  * are larger than V8's defaults let TurboFan inline into (460 bytecode bytes per callee, 920 in
  * all per optimized function), so their callees stayed calls. These budgets measured 5–10 %
  * more simulated messages per second on the 64 B stream and 5 % fewer seconds per simulated GB
- * at 1 MiB, alternated with the defaults (docs/performance.md, "V8's inlining budgets"); they
+ * at 1 MiB, alternated with the defaults (docs/performance-history.md, "V8's inlining budgets"); they
  * change no virtual-time figure, only how the same code is compiled.
  */
 export const INLINING_FLAGS: readonly string[] = [
