@@ -13,11 +13,12 @@
  * communicators. Each other call is one line that hands the call's
  * arguments and the communicator's {@link CommCore} to the module of its
  * kind, as MPICH's bindings hand theirs to `MPIR_*_impl`: send_recv.ts,
- * probe.ts, completion.ts, memory.ts, compute.ts, and coll_data.ts,
+ * bsend.ts, probe.ts, completion.ts, memory.ts, compute.ts, and coll_data.ts,
  * coll_vector.ts and coll_reduction.ts for the collectives.
  *
  * @module
  */
+import { buffering } from "./bsend.ts";
 import type { Buf, MpiBuffer } from "./buffer.ts";
 import type { CollOptions } from "./coll_call.ts";
 import { dataCalls } from "./coll_data.ts";
@@ -430,7 +431,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
 
   /** `MPI_Send`: returns when `buf` may be reused (eager: at once; rendezvous: data delivered). */
   send(buf: Buf, dest: number, tag = 0): Promise<void | ErrorOutcome<H>> {
-    return sendRecv.send(this.#core, buf, dest, tag, false);
+    return sendRecv.send(this.#core, buf, dest, tag, "standard");
   }
 
   /** `MPI_Recv`: receive into `buf` from `source` (or ANY_SOURCE) with `tag` (or ANY_TAG). */
@@ -444,7 +445,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
 
   /** `MPI_Isend`: start a send; the request completes when `buf` may be reused. */
   isend(buf: Buf, dest: number, tag = 0): Promise<Request | ErrorOutcome<H>> {
-    return sendRecv.isend(this.#core, buf, dest, tag, false);
+    return sendRecv.isend(this.#core, buf, dest, tag, "standard");
   }
 
   /** `MPI_Irecv`: post a receive. */
@@ -462,12 +463,12 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
    * receiver's acknowledgement.
    */
   ssend(buf: Buf, dest: number, tag = 0): Promise<void | ErrorOutcome<H>> {
-    return sendRecv.send(this.#core, buf, dest, tag, true);
+    return sendRecv.send(this.#core, buf, dest, tag, "synchronous");
   }
 
   /** `MPI_Issend`: start a synchronous send; the request completes once a receive matched it. */
   issend(buf: Buf, dest: number, tag = 0): Promise<Request | ErrorOutcome<H>> {
-    return sendRecv.isend(this.#core, buf, dest, tag, true);
+    return sendRecv.isend(this.#core, buf, dest, tag, "synchronous");
   }
 
   /**
@@ -476,12 +477,116 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
    * and the buffer again at each start.
    */
   sendInit(buf: Buf, dest: number, tag = 0): PersistentRequest | ErrorOutcome<H> {
-    return sendRecv.sendInit(this.#core, buf, dest, tag, false);
+    return sendRecv.sendInit(this.#core, buf, dest, tag, "standard");
   }
 
   /** `MPI_Ssend_init`: a persistent synchronous send (each start is an `issend`). */
   ssendInit(buf: Buf, dest: number, tag = 0): PersistentRequest | ErrorOutcome<H> {
-    return sendRecv.sendInit(this.#core, buf, dest, tag, true);
+    return sendRecv.sendInit(this.#core, buf, dest, tag, "synchronous");
+  }
+
+  /**
+   * `MPI_Buffer_attach` (MPI-4.0 §3.6.1): `buf` becomes the process's
+   * buffer for buffered sends (whichever communicator attaches it). Give it
+   * room for every message that may be pending at once, each its size plus
+   * `BSEND_OVERHEAD`. One buffer at a time, of at least BSEND_OVERHEAD
+   * bytes (else MPI_ERR_BUFFER, as in MPICH); while attached it belongs to
+   * MPI (an `MpiBuffer` cannot be freed).
+   */
+  bufferAttach(buf: Buf): void | ErrorOutcome<H> {
+    return buffering.attach(this.#core, buf);
+  }
+
+  /**
+   * `MPI_Buffer_detach` (MPI-4.0 §3.6.1): wait until every buffered message
+   * has left the buffer (an eager one is gone once sent, a rendezvous one
+   * once its data has been transferred), then return the buffer
+   * `bufferAttach` was given; undefined when none is attached (MPICH: NULL).
+   */
+  bufferDetach(): Promise<Buf | undefined | ErrorOutcome<H>> {
+    return buffering.detach(this.#core);
+  }
+
+  /**
+   * `MPI_Bsend` (MPI-4.0 §3.4): copy the message into the attached buffer
+   * (the copy charged at the memcpy rate) and return; `buf` may be reused
+   * at once, and the message is sent from the copy. No buffer, or too
+   * little free space in it, is MPI_ERR_BUFFER.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BSEND_OVERHEAD } from "./bsend.ts";
+   * import { mpiexec } from "./launch.ts";
+   * const { results } = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+   *   const v = new Int32Array([comm.rank === 0 ? 42 : 0]);
+   *   if (comm.rank === 1) {
+   *     await comm.recv(v, 0, 0);
+   *     return v[0];
+   *   }
+   *   comm.bufferAttach(new Uint8Array(v.byteLength + BSEND_OVERHEAD));
+   *   await comm.bsend(v, 1, 0);
+   *   v[0] = 0; // the message was copied: 42 is what goes
+   *   await comm.bufferDetach();
+   *   return v[0];
+   * });
+   * assert.deepEqual(results, [0, 42]);
+   * ```
+   */
+  bsend(buf: Buf, dest: number, tag = 0): Promise<void | ErrorOutcome<H>> {
+    return sendRecv.send(this.#core, buf, dest, tag, "buffered");
+  }
+
+  /**
+   * `MPI_Ibsend` (MPI-4.0 §3.7.2): {@link bsend}, returning a request that is
+   * complete at once (the message is in the buffer; MPICH's is too).
+   */
+  ibsend(buf: Buf, dest: number, tag = 0): Promise<Request | ErrorOutcome<H>> {
+    return sendRecv.isend(this.#core, buf, dest, tag, "buffered");
+  }
+
+  /** `MPI_Bsend_init` (MPI-4.0 §3.9): a persistent buffered send (each start is an `ibsend`). */
+  bsendInit(buf: Buf, dest: number, tag = 0): PersistentRequest | ErrorOutcome<H> {
+    return sendRecv.sendInit(this.#core, buf, dest, tag, "buffered");
+  }
+
+  /**
+   * `MPI_Rsend` (MPI-4.0 §3.4): a ready send, correct only when the
+   * matching receive is posted already. Sent as a standard send, as MPICH's
+   * ch4 device sends it; a receive not yet posted is not detected (the
+   * program is erroneous, and the message is delivered as {@link send}'s).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { mpiexec } from "./launch.ts";
+   * const { results } = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+   *   const v = new Float64Array([comm.rank + 0.5]);
+   *   if (comm.rank === 1) {
+   *     const r = await comm.irecv(v, 0, 1);
+   *     await comm.barrier(); // posted: rank 0 may rsend now
+   *     await comm.wait(r);
+   *   } else {
+   *     await comm.barrier();
+   *     await comm.rsend(v, 1, 1);
+   *   }
+   *   return v[0];
+   * });
+   * assert.deepEqual(results, [0.5, 0.5]);
+   * ```
+   */
+  rsend(buf: Buf, dest: number, tag = 0): Promise<void | ErrorOutcome<H>> {
+    return sendRecv.send(this.#core, buf, dest, tag, "ready");
+  }
+
+  /** `MPI_Irsend` (MPI-4.0 §3.7.2): a non-blocking ready send (an `isend`, see {@link rsend}). */
+  irsend(buf: Buf, dest: number, tag = 0): Promise<Request | ErrorOutcome<H>> {
+    return sendRecv.isend(this.#core, buf, dest, tag, "ready");
+  }
+
+  /** `MPI_Rsend_init` (MPI-4.0 §3.9): a persistent ready send (each start is an `irsend`). */
+  rsendInit(buf: Buf, dest: number, tag = 0): PersistentRequest | ErrorOutcome<H> {
+    return sendRecv.sendInit(this.#core, buf, dest, tag, "ready");
   }
 
   /** `MPI_Recv_init`: a persistent receive into `buf`, inactive until {@link start}. */

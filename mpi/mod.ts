@@ -27,6 +27,7 @@ export * from "./errors.ts";
 export { Group } from "./group.ts";
 export * from "./datatype.ts";
 export { type Buf, MpiBuffer } from "./buffer.ts";
+export { BSEND_OVERHEAD } from "./bsend.ts";
 export {
   emptyStatus,
   getCount,

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Domain } from "../platform/mod.ts";
+import type { AttachedBuffer } from "./bsend.ts";
 import { DomRegion } from "./buffer.ts";
 import type { Channel, ChannelCounters } from "./channel.ts";
 import { MpiError } from "./errors.ts";
@@ -62,6 +63,8 @@ export class MpiProcess {
   finalized = false;
   /** Virtual time charged by computation, ns. */
   computeNs = 0;
+  /** The buffer for buffered sends (MPI_Buffer_attach: one per process), if any. */
+  attached: AttachedBuffer | undefined;
   /** Non-blocking collectives in progress, advanced by the channel's progress engine. */
   readonly schedules: Schedules;
   #free = new Uint8Array(CONTEXT_IDS / 8).fill(0xff);

@@ -256,6 +256,9 @@ export class PointToPoint implements PacketHandler {
   /**
    * Start sending `region` to world rank `dest`, as rank `src` of the
    * communicator with `context`. Resolves once the send is under way.
+   * `stage`, if given, is called in the send's turn, once arrivals have been
+   * handled, and returns the region the message leaves from instead
+   * (a buffered send's copy in the attached buffer, mpi/bsend.ts).
    */
   async isend(
     region: Region,
@@ -265,25 +268,30 @@ export class PointToPoint implements PacketHandler {
     context: number,
     what: string,
     sync = false,
+    stage?: (region: Region) => Region,
   ): Promise<Request> {
-    return await this.#inTurn(() => this.#postSend(region, dest, src, tag, context, what, sync));
+    return await this.#inTurn(() =>
+      this.#postSend(region, dest, src, tag, context, what, sync, stage)
+    );
   }
 
   async #postSend(
-    region: Region,
+    user: Region,
     dest: number,
     src: number,
     tag: number,
     context: number,
     what: string,
     sync: boolean,
+    stage: ((region: Region) => Region) | undefined,
   ): Promise<Request> {
     const req = new Request("send", this.rank, what, this.#newId());
-    const size = region.bytes;
     // An MPI call first catches up with its CPU time (so that what arrived
     // meanwhile is visible), then looks at arrivals before adding work.
     await this.ch.cpu.settle();
     this.ch.progress();
+    const region = stage ? stage(user) : user;
+    const size = region.bytes;
     this.#charge(this.params.sendOverheadNs);
     this.counters.messages++;
     this.counters.bytesSent += size;

@@ -1,12 +1,15 @@
 /**
  * The point-to-point calls that move a message (MPI-3.1 §3.4–§3.10):
- * standard and synchronous sends, receives, their non-blocking and
- * persistent forms, and `sendrecv`. They check the envelope and hand the
- * message to the process's engine (pt2pt.ts) on the communicator's
- * point-to-point context, 2·id, which no collective uses.
+ * sends in the four modes of MPI-4.0 §3.4 (standard, synchronous, buffered,
+ * ready), receives, their non-blocking and persistent forms, and
+ * `sendrecv`. They check the envelope and hand the message to the
+ * process's engine (pt2pt.ts) on the communicator's point-to-point context,
+ * 2·id, which no collective uses; a buffered send goes through the attached
+ * buffer first (bsend.ts).
  *
  * @module
  */
+import { bufferedSend } from "./bsend.ts";
 import { type Buf, type Region, toRegion } from "./buffer.ts";
 import { checkEnvelope, type CommCore } from "./comm_core.ts";
 import { PROC_NULL } from "./constants.ts";
@@ -36,6 +39,32 @@ export function procNullRequest(kind: "send" | "recv", rank: number, what: strin
   return req;
 }
 
+/**
+ * MPI's send modes (MPI-4.0 §3.4). `ready` is sent as `standard`: a ready
+ * send is correct only if the matching receive is already posted, and then
+ * a standard send does the same; MPICH's ch4 device (`MPID_Irsend` is its
+ * `MPID_Isend`) and MVAPICH2 over PSM send it so. Whether the receive was
+ * posted is not checked (MPI-4.0 §3.4: "otherwise, the operation is
+ * erroneous and its outcome is undefined").
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { SendMode } from "./send_recv.ts";
+ * const modes: SendMode[] = ["standard", "synchronous", "buffered", "ready"];
+ * assert.equal(modes.length, 4);
+ * ```
+ */
+export type SendMode = "standard" | "synchronous" | "buffered" | "ready";
+
+/** The calls of each mode: blocking, non-blocking, persistent. */
+const CALLS: Record<SendMode, readonly [string, string, string]> = {
+  standard: ["MPI_Send", "MPI_Isend", "MPI_Send_init"],
+  synchronous: ["MPI_Ssend", "MPI_Issend", "MPI_Ssend_init"],
+  buffered: ["MPI_Bsend", "MPI_Ibsend", "MPI_Bsend_init"],
+  ready: ["MPI_Rsend", "MPI_Irsend", "MPI_Rsend_init"],
+};
+
 function sendArgs(c: CommCore, what: string, buf: Buf, dest: number, tag: number): Region {
   checkEnvelope(c, what, dest, "destination", tag, false);
   return toRegion(buf, c.proc.rank, what).region;
@@ -57,20 +86,31 @@ async function startSend(
   buf: Buf,
   dest: number,
   tag: number,
-  sync: boolean,
+  mode: SendMode,
   what: string,
 ): Promise<Request> {
   const region = sendArgs(c, what, buf, dest, tag);
+  // MPI-3.1 §3.11: to PROC_NULL every mode completes at once (MPICH returns
+  // before looking for a bsend buffer: `.earlyreturn: pt2pt_proc_null`).
   if (dest === PROC_NULL) return procNullRequest("send", c.proc.rank, what);
-  return await c.proc.p2p.isend(
-    region,
-    c.group[dest],
-    c.rank,
-    tag,
-    2 * c.contextId,
-    what,
-    sync,
-  );
+  // A buffered send is a standard send of a copy in the attached buffer (bsend.ts).
+  const buffered = mode === "buffered" ? bufferedSend(c, what) : undefined;
+  try {
+    const op = await c.proc.p2p.isend(
+      region,
+      c.group[dest],
+      c.rank,
+      tag,
+      2 * c.contextId,
+      what,
+      mode === "synchronous",
+      buffered?.stage,
+    );
+    return buffered ? buffered.sent(op) : op;
+  } catch (e) {
+    buffered?.failed();
+    throw e;
+  }
 }
 
 async function startRecv(
@@ -85,17 +125,18 @@ async function startRecv(
   return await c.proc.p2p.irecv(region, datatype, source, tag, 2 * c.contextId, what);
 }
 
-/** `MPI_Send`, or `MPI_Ssend` when `sync`. */
+/** `MPI_Send`, `MPI_Ssend`, `MPI_Bsend` or `MPI_Rsend`, by `mode`. */
 async function send<E extends MpiError>(
   c: CommCore<E>,
   buf: Buf,
   dest: number,
   tag: number,
-  sync: boolean,
+  mode: SendMode,
 ): Promise<void | E> {
   try {
-    const req = await startSend(c, buf, dest, tag, sync, sync ? "MPI_Issend" : "MPI_Isend");
-    await finish(c, req, `${sync ? "MPI_Ssend" : "MPI_Send"}(dest ${dest}, tag ${tag})`);
+    const [blocking, start] = CALLS[mode];
+    const req = await startSend(c, buf, dest, tag, mode, start);
+    await finish(c, req, `${blocking}(dest ${dest}, tag ${tag})`);
   } catch (e) {
     return c.raise(e);
   }
@@ -115,16 +156,16 @@ async function recv<E extends MpiError>(
   }
 }
 
-/** `MPI_Isend`, or `MPI_Issend` when `sync`. */
+/** `MPI_Isend`, `MPI_Issend`, `MPI_Ibsend` or `MPI_Irsend`, by `mode`. */
 async function isend<E extends MpiError>(
   c: CommCore<E>,
   buf: Buf,
   dest: number,
   tag: number,
-  sync: boolean,
+  mode: SendMode,
 ): Promise<Request | E> {
   try {
-    return await startSend(c, buf, dest, tag, sync, sync ? "MPI_Issend" : "MPI_Isend");
+    return await startSend(c, buf, dest, tag, mode, CALLS[mode][1]);
   } catch (e) {
     return c.raise(e);
   }
@@ -144,24 +185,26 @@ async function irecv<E extends MpiError>(
 }
 
 /**
- * `MPI_Send_init`, or `MPI_Ssend_init` when `sync`: the arguments are
- * checked now and the buffer again at each start (MPI-3.1 §3.9).
+ * `MPI_Send_init`, `MPI_Ssend_init`, `MPI_Bsend_init` or `MPI_Rsend_init`,
+ * by `mode`: the arguments are checked now and the buffer again at each
+ * start (MPI-3.1 §3.9); each start of a buffered one copies the message
+ * into the attached buffer then (MPI-4.0 §3.9).
  */
 function sendInit<E extends MpiError>(
   c: CommCore<E>,
   buf: Buf,
   dest: number,
   tag: number,
-  sync: boolean,
+  mode: SendMode,
 ): PersistentRequest | E {
-  const what = sync ? "MPI_Ssend_init" : "MPI_Send_init";
+  const what = CALLS[mode][2];
   try {
     sendArgs(c, what, buf, dest, tag);
     return new PersistentRequest(
       "send",
       c.proc.rank,
       what,
-      () => startSend(c, buf, dest, tag, sync, `MPI_Start(${what})`),
+      () => startSend(c, buf, dest, tag, mode, `MPI_Start(${what})`),
     );
   } catch (e) {
     return c.raise(e);
@@ -200,7 +243,7 @@ async function sendrecv<E extends MpiError>(
   try {
     // Typed MpiError for thrown(), which cannot narrow a type parameter.
     const r = thrown(await irecv<MpiError>(c, recvbuf, source, recvtag));
-    const s = thrown(await isend<MpiError>(c, sendbuf, dest, sendtag, false));
+    const s = thrown(await isend<MpiError>(c, sendbuf, dest, sendtag, "standard"));
     const label = `MPI_Sendrecv(dest ${dest}, source ${source})`;
     await finish(c, s, label);
     return await finish(c, r, label);
@@ -212,7 +255,7 @@ async function sendrecv<E extends MpiError>(
 /**
  * The calls that send and receive, as `Comm`'s methods of the same names
  * forward to them with the communicator's {@link CommCore}; `send`,
- * `isend` and `sendInit` serve the synchronous forms too (`sync`).
+ * `isend` and `sendInit` serve every send mode ({@link SendMode}).
  *
  * @example
  * ```ts
