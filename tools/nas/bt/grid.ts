@@ -243,7 +243,7 @@ export class BtGrid {
     this.ddt1 = [0, 1, 2].map((dir) => this.dd[dir].map((x) => x * this.t1[dir]));
   }
 
-  /** Allocate the message buffers and duplicate the communicators (setup_mpi, alloc_space). */
+  /** setup_mpi.f90: comm_solve and comm_rhs, two MPI_Comm_dup of comm_setup. */
   async setup(): Promise<void> {
     this.commSolve = (await this.comm.dup()) as Comm;
     this.commRhs = (await this.comm.dup()) as Comm;
