@@ -66,7 +66,7 @@ Deno.test("nas cli: a run prints NPB's banner and report; --json gives the figur
 Deno.test("nas cli: bad flags and values are one line each, exit 1", async () => {
   const rs = await Promise.all([
     nas(ROOT, "qq"),
-    nas(ROOT, "bt"),
+    nas(ROOT, "dt"),
     nas(ROOT, "is", "--class", "Z"),
     nas(ROOT, "is", "--np", "6"),
     nas(ROOT, "ep", "--class", "S", "--np", "257"),
@@ -77,8 +77,8 @@ Deno.test("nas cli: bad flags and values are one line each, exit 1", async () =>
     nas(ROOT, "is", "--frobnicate"),
     nas(ROOT, "is", "--class", "C"),
   ]);
-  userError(rs[0], /unknown kernel 'qq' \(have: CG, EP, FT, IS, LU, MG\)/);
-  userError(rs[1], /kernel BT is an NPB kernel this build does not include/);
+  userError(rs[0], /unknown kernel 'qq' \(have: BT, CG, EP, FT, IS, LU, MG\)/);
+  userError(rs[1], /kernel DT is an NPB kernel this build does not include/);
   userError(rs[2], /--class: 'Z' is not a class/);
   userError(rs[3], /--np 6: IS needs a power of two number of processes \(6 is not; try 4\)/);
   userError(rs[4], /--np 257: EP class S has 256 batches .* at most 256 processes/);

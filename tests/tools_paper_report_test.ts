@@ -234,3 +234,13 @@ Deno.test("paper plan and flags: scales, the NAS part, the bandwidth rule", () =
   assert.throws(() => parsePaperArgs(["--jobs", "0"]), /--jobs: 0 is out of range/);
   assert.throws(() => parsePaperArgs(["--noise", "yes"]), /--noise: 'yes' is not on or off/);
 });
+
+Deno.test("paper report: kernels whose NPB rule refuses the NAS shape are named as not run", () => {
+  const d = paperLike();
+  assert.doesNotMatch(paperMarkdown(d), /Not run at this class and rank count/);
+  d.app!.nas!.skipped = ["BT (*** ERROR determining processor topology for 8 processes)"];
+  assert.match(
+    paperMarkdown(d),
+    /\nNot run at this class and rank count: BT \(\*\*\* ERROR determining processor topology for 8 processes\)\.\n/,
+  );
+});

@@ -172,6 +172,8 @@ export interface AppData {
     layout: Record<string, string>;
     /** Kernel → mode → figures. */
     rows: Record<string, Record<string, NasPoint>>;
+    /** Kernels whose NPB rule refused the class or rank count, with why; absent: none. */
+    skipped?: string[];
   };
 }
 
@@ -1551,6 +1553,7 @@ export function paperMarkdown(d: PaperData): string {
       t.nas,
       ``,
     );
+    if (n.skipped) parts.push(`Not run at this class and rank count: ${n.skipped.join("; ")}.`, ``);
   } else {
     parts.push(
       `NAS Parallel Benchmarks: not run at this scale. Their class S computation alone takes about 16 s of CPU time for the six kernels in three modes on this machine, which does not fit the default run's 10 s; \`deno task paper --full\` runs every kernel at class A on 16 ranks (8 hosts × 2 guests; minutes), \`--nas CLASS:NP\` any class and rank count.`,

@@ -648,8 +648,17 @@ export async function runPaper(o: PaperOptions): Promise<PaperData> {
     }
   }
   const nasKeys: Record<string, Record<string, string>> = {};
+  const nasSkipped: string[] = [];
   if (plan.nas && o.modes.includes("native")) {
     for (const k of KERNELS) {
+      // A kernel whose NPB rule refuses the shape (BT: a square number of processes) sits out.
+      const why = k.classes.includes(plan.nas.cls)
+        ? k.checkNp(plan.nas.shape.np, plan.nas.cls)
+        : `no class ${plan.nas.cls}`;
+      if (why) {
+        nasSkipped.push(`${k.name} (${why})`);
+        continue;
+      }
       nasKeys[k.name] = {};
       for (const mode of o.modes) {
         nasKeys[k.name][mode] = p.add(`nas ${k.name} ${mode}`, `NAS ${k.name} ${mode}`, {
@@ -712,6 +721,7 @@ export async function runPaper(o: PaperOptions): Promise<PaperData> {
       shape: plan.nas.shape,
       layout: Object.fromEntries(o.modes.map((m) => [m, jobLayout(plan.nas!.shape, m)])),
       rows,
+      ...(nasSkipped.length ? { skipped: nasSkipped } : {}),
     };
   }
   return d;

@@ -6,6 +6,7 @@
  * @module
  */
 import type { NasKernel } from "./kernel.ts";
+import { kernel as BT } from "./bt.ts";
 import { kernel as CG } from "./cg.ts";
 import { kernel as EP } from "./ep.ts";
 import { kernel as FT } from "./ft.ts";
@@ -24,6 +25,7 @@ import { kernel as MG } from "./mg.ts";
  * ```
  */
 export const KERNELS: readonly NasKernel[] = [
+  BT,
   CG,
   EP,
   FT,
