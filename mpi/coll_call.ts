@@ -91,7 +91,7 @@ export function pickAlgorithm(
  *     proc: comm.proc, group: comm.group, rank: comm.rank, size: comm.size,
  *     contextId: comm.contextId, name: comm.name, check: (w) => comm.proc.check(w),
  *     raise: (e) => { throw e; }, fatal: () => true, algorithm: () => undefined,
- *     nextSchedule: () => 0,
+ *     nextSchedule: () => 0, topology: () => undefined,
  *   };
  *   const got = new JsRegion(new Uint8Array(1));
  *   await runColl(c, "a ping", async (env) => {

@@ -13,8 +13,9 @@
  * communicators. Each other call is one line that hands the call's
  * arguments and the communicator's {@link CommCore} to the module of its
  * kind, as MPICH's bindings hand theirs to `MPIR_*_impl`: send_recv.ts,
- * bsend.ts, probe.ts, completion.ts, memory.ts, compute.ts, and coll_data.ts,
- * coll_vector.ts and coll_reduction.ts for the collectives.
+ * bsend.ts, probe.ts, completion.ts, memory.ts, compute.ts, coll_data.ts,
+ * coll_vector.ts and coll_reduction.ts for the collectives, and topology.ts
+ * for Cartesian grids (whose communicators are made here).
  *
  * @module
  */
@@ -25,12 +26,13 @@ import { dataCalls } from "./coll_data.ts";
 import { reductionCalls } from "./coll_reduction.ts";
 import { type AlgorithmOf, ALGORITHMS, checkAlgorithm, type Collective } from "./coll/tuning.ts";
 import { vectorCalls } from "./coll_vector.ts";
-import type { CommCore } from "./comm_core.ts";
+import type { CartTopology, CommCore } from "./comm_core.ts";
 import { completion, type Some } from "./completion.ts";
 import { computation, type Work } from "./compute.ts";
 import {
   ANY_SOURCE,
   ANY_TAG,
+  type CART,
   CONGRUENT,
   ERRORS_ARE_FATAL,
   type ERRORS_RETURN,
@@ -51,6 +53,7 @@ import { type Matched, probing } from "./probe.ts";
 import type { MpiCounters, MpiProcess } from "./process.ts";
 import type { Message, PersistentRequest, Request, Status } from "./request.ts";
 import { sendRecv } from "./send_recv.ts";
+import { type CartInfo, topology } from "./topology.ts";
 
 /**
  * A user error handler (`MPI_Comm_errhandler_function`, MPI-3.1 §8.3.1):
@@ -125,7 +128,9 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   #algorithms: Partial<Record<Collective, string>> = {};
   #dups = 0;
   #creates = 0;
+  #carts = 0;
   #schedules = 0;
+  #topo: CartTopology | undefined;
   readonly #core: CommCore<ErrorOutcome<H>>;
 
   /**
@@ -155,6 +160,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
       fatal: () => this.#errhandler === ERRORS_ARE_FATAL,
       algorithm: (coll) => this.#algorithms[coll],
       nextSchedule: () => this.#schedules++,
+      topology: () => this.#topo,
     };
   }
 
@@ -252,12 +258,20 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   /**
    * A communicator of this process made from this one: it inherits the
    * error handler (MPI-3.1 §6.4.2: MPI_COMM_DUP copies it; §8.3.1: a new
-   * communicator inherits its parent's) and the algorithm choices.
+   * communicator inherits its parent's) and the algorithm choices, and
+   * carries `topo`, the grid it is given (none: no topology).
    */
-  #child(group: readonly number[], rank: number, contextId: number, name: string): Comm<H> {
+  #child(
+    group: readonly number[],
+    rank: number,
+    contextId: number,
+    name: string,
+    topo?: CartTopology,
+  ): Comm<H> {
     const c = new Comm<H>(this.proc, group, rank, contextId, name);
     c.#errhandler = this.#errhandler;
     c.#algorithms = { ...this.#algorithms };
+    c.#topo = topo;
     return c;
   }
 
@@ -278,12 +292,17 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     return id;
   }
 
-  /** `MPI_Comm_dup`: same group, new contexts (collective). */
+  /**
+   * `MPI_Comm_dup`: same group, new contexts (collective). A Cartesian
+   * communicator's grid comes along (MPI-4.0 §7.4.2: the duplicate has the
+   * communicator's properties, its topology included; MPICH copies it with
+   * the attributes); `split` and `create` give communicators without one.
+   */
   async dup(): Promise<Comm<H> | ErrorOutcome<H>> {
     try {
       this.#check("MPI_Comm_dup");
       const id = await this.#newContext("MPI_Comm_dup", true);
-      return this.#child(this.group, this.rank, id, `${this.name}.dup${++this.#dups}`);
+      return this.#child(this.group, this.rank, id, `${this.name}.dup${++this.#dups}`, this.#topo);
     } catch (e) {
       return this.#raise(e);
     }
@@ -293,9 +312,19 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
    * `MPI_Comm_split`: ranks with the same `color` form a new communicator,
    * ordered by `key` then by rank here; color UNDEFINED gives `null` (collective).
    */
-  async split(color: number, key = 0): Promise<Comm<H> | null | ErrorOutcome<H>> {
+  split(color: number, key = 0): Promise<Comm<H> | null | ErrorOutcome<H>> {
+    return this.#split("MPI_Comm_split", color, key, `${this.name}.split(${color})`);
+  }
+
+  /** MPI_Comm_split's work, for `split` and `cartSub` (which gives the sub-grid's topology). */
+  async #split(
+    what: string,
+    color: number,
+    key: number,
+    name: string,
+    topo?: CartTopology,
+  ): Promise<Comm<H> | null | ErrorOutcome<H>> {
     try {
-      const what = "MPI_Comm_split";
       this.#check(what);
       // MPI-3.1 §6.4.2: color and key are C ints ("color must be non-negative
       // or MPI_UNDEFINED"); a wider number would wrap in the exchange below and
@@ -325,7 +354,7 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
       members.sort((a, b) => a.key - b.key || a.r - b.r);
       const group = members.map((m) => this.group[m.r]);
       const rank = members.findIndex((m) => m.r === this.rank);
-      return this.#child(group, rank, id, `${this.name}.split(${color})`);
+      return this.#child(group, rank, id, name, topo);
     } catch (e) {
       return this.#raise(e);
     }
@@ -403,6 +432,155 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     } catch (e) {
       return this.#raise(e);
     }
+  }
+
+  // ---------------------------------------------------------------- Cartesian topologies
+
+  /**
+   * `MPI_Cart_create` (MPI-4.0 §8.5.1): a communicator of the first
+   * `dims[0] × dims[1] × …` ranks, carrying that grid (`periods[i]`: whether
+   * dimension i wraps around); `null` (MPI_COMM_NULL) on the ranks beyond
+   * it. Collective over this communicator, with the same arguments
+   * everywhere. `dims` `[]` is a zero-dimensional grid: rank 0 alone.
+   * `reorder` is accepted and changes nothing, as in MPICH (whose
+   * MPI_Cart_map keeps every rank): rank r of the grid is rank r here, at
+   * row-major coordinates ({@link cartCoords}). A grid larger than the
+   * communicator is MPI_ERR_ARG (MPICH's class), a dimension that is not a
+   * positive integer MPI_ERR_DIMS.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { dimsCreate } from "./topology.ts";
+   * import { mpiexec } from "./launch.ts";
+   * const { results } = await mpiexec({ np: 6, mode: "native" }, async (comm) => {
+   *   const grid = await comm.cartCreate(dimsCreate(comm.size, [0, 0]), [false, false]);
+   *   return grid!.cartGet().coords;
+   * });
+   * assert.deepEqual(results, [[0, 0], [0, 1], [1, 0], [1, 1], [2, 0], [2, 1]]);
+   * ```
+   */
+  async cartCreate(
+    dims: readonly number[],
+    periods: readonly boolean[],
+    reorder = false,
+  ): Promise<Comm<H> | null | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Cart_create";
+      const { topo, nnodes } = topology.checkGrid(this.#core, what, dims, periods, "MPI_ERR_ARG");
+      if (typeof reorder !== "boolean") {
+        throw new MpiError(
+          "MPI_ERR_ARG",
+          `${what} on rank ${this.rank}: reorder ${reorder} is not true or false`,
+        );
+      }
+      // MPI-4.0 §8.5.1: "If the total size of the Cartesian grid is smaller than the size of the
+      // group of comm_old, then some processes are returned MPI_COMM_NULL".
+      const member = this.rank < nnodes;
+      const id = await this.#newContext(what, member);
+      const n = ++this.#carts;
+      if (!member) return null;
+      return this.#child(this.group.slice(0, nnodes), this.rank, id, `${this.name}.cart${n}`, topo);
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
+  /**
+   * `MPI_Cart_sub` (MPI-4.0 §8.5.7): split this grid into sub-grids that
+   * keep the dimensions `remainDims` marks true; each process gets the one
+   * it is in, with that topology (ranked by its coordinates in the kept
+   * dimensions). Nothing kept: a zero-dimensional grid of the process
+   * alone. Collective; MPI_ERR_TOPOLOGY on a communicator without a grid.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { mpiexec } from "./launch.ts";
+   * // The rows of a 2×3 grid: ranks 0-2 and 3-5.
+   * const { results } = await mpiexec({ np: 6, mode: "native" }, async (comm) => {
+   *   const grid = await comm.cartCreate([2, 3], [false, true]);
+   *   const row = await grid!.cartSub([false, true]);
+   *   return [row.rank, row.size, row.cartGet().periods];
+   * });
+   * assert.deepEqual(results[4], [1, 3, [true]]);
+   * ```
+   */
+  async cartSub(remainDims: readonly boolean[]): Promise<Comm<H> | ErrorOutcome<H>> {
+    try {
+      const what = "MPI_Cart_sub";
+      const { color, key, topo } = topology.subGrid(this.#core, what, remainDims);
+      const kept = remainDims.map((k) => k ? 1 : 0).join(",");
+      const sub = thrown(await this.#split(what, color, key, `${this.name}.sub(${kept})`, topo));
+      return sub as Comm<H>; // every process has a color: never null
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
+  /**
+   * `MPI_Topo_test` (MPI-4.0 §8.5.5): CART for a communicator with a
+   * Cartesian grid, UNDEFINED for one without a topology.
+   */
+  topoTest(): typeof CART | typeof UNDEFINED | ErrorOutcome<H> {
+    return topology.topoTest(this.#core);
+  }
+
+  /** `MPI_Cartdim_get` (MPI-4.0 §8.5.5): the grid's number of dimensions. */
+  cartdimGet(): number | ErrorOutcome<H> {
+    return topology.cartdimGet(this.#core);
+  }
+
+  /** `MPI_Cart_get` (MPI-4.0 §8.5.5): the grid's dims and periods, and this process's coordinates. */
+  cartGet(): CartInfo | ErrorOutcome<H> {
+    return topology.cartGet(this.#core);
+  }
+
+  /**
+   * `MPI_Cart_rank` (MPI-4.0 §8.5.5): the rank at `coords`; a periodic
+   * dimension wraps, an out-of-range coordinate of another is MPI_ERR_ARG.
+   */
+  cartRank(coords: readonly number[]): number | ErrorOutcome<H> {
+    return topology.cartRank(this.#core, coords);
+  }
+
+  /** `MPI_Cart_coords` (MPI-4.0 §8.5.5): the coordinates of `rank` (row-major). */
+  cartCoords(rank: number): number[] | ErrorOutcome<H> {
+    return topology.cartCoords(this.#core, rank);
+  }
+
+  /**
+   * `MPI_Cart_shift` (MPI-4.0 §8.5.6): the neighbours `disp` steps along
+   * dimension `direction`: `dest` up, `source` down; PROC_NULL past the
+   * edge of a non-periodic dimension. Local: nothing is sent.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { PROC_NULL } from "./constants.ts";
+   * import { mpiexec } from "./launch.ts";
+   * // A line of 3, not periodic: a halo exchange to the right.
+   * const { results } = await mpiexec({ np: 3, mode: "native" }, async (comm) => {
+   *   const line = (await comm.cartCreate([3], [false]))!;
+   *   const { source, dest } = line.cartShift(0, 1);
+   *   const got = new Int32Array([-1]);
+   *   await line.sendrecv(new Int32Array([line.rank]), dest, 0, got, source, 0);
+   *   return [source, dest, got[0]];
+   * });
+   * assert.deepEqual(results, [[PROC_NULL, 1, -1], [0, 2, 0], [1, PROC_NULL, 1]]);
+   * ```
+   */
+  cartShift(direction: number, disp: number): { source: number; dest: number } | ErrorOutcome<H> {
+    return topology.cartShift(this.#core, direction, disp);
+  }
+
+  /**
+   * `MPI_Cart_map` (MPI-4.0 §8.5.8): the rank this process would have in
+   * the grid `dims` (its rank here: nothing is reordered), or UNDEFINED
+   * beyond it. A grid larger than the communicator is MPI_ERR_DIMS (MPICH).
+   */
+  cartMap(dims: readonly number[], periods: readonly boolean[]): number | ErrorOutcome<H> {
+    return topology.cartMap(this.#core, dims, periods);
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
  * What the call modules (send_recv.ts, probe.ts, completion.ts, memory.ts,
- * compute.ts, coll_*.ts) see of a communicator. `Comm` keeps its error
+ * compute.ts, coll_*.ts, topology.ts) see of a communicator. `Comm` keeps its error
  * handler, algorithm choices and freed flag private and hands each module
  * only this: its identity, the check every call starts with, and its error
  * handler as a function. A module can apply the handler but not change it,
@@ -58,6 +58,29 @@ export interface CommCore<E extends MpiError = MpiError> {
    * everywhere and picks its tags.
    */
   nextSchedule(): number;
+  /** The communicator's Cartesian topology, if it has one (`cartCreate`, `cartSub`, a `dup` of either). */
+  topology(): CartTopology | undefined;
+}
+
+/**
+ * A Cartesian topology (MPI-4.0 §8.5.1) as a communicator carries it: the
+ * extent of each dimension and whether it wraps around. Rank `r` of the
+ * communicator sits at the coordinates of `r` in row-major order (the last
+ * dimension varies fastest, §8.5.5). Zero dimensions: a grid of one process.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { CartTopology } from "./comm_core.ts";
+ * const torus: CartTopology = { dims: [4, 4], periods: [true, true] };
+ * assert.equal(torus.dims.reduce((a, b) => a * b, 1), 16);
+ * ```
+ */
+export interface CartTopology {
+  /** Processes along each dimension (each at least 1). */
+  readonly dims: readonly number[];
+  /** Whether each dimension is periodic. */
+  readonly periods: readonly boolean[];
 }
 
 /**

@@ -43,7 +43,9 @@ export const ANY_TAG: -1 = -1;
 export const PROC_NULL: -2 = -2;
 
 /**
- * `MPI_UNDEFINED`: the color that keeps a process out of `comm.split`.
+ * `MPI_UNDEFINED`: the color that keeps a process out of `comm.split`;
+ * what `comm.topoTest` says of a communicator without a topology and
+ * `comm.cartMap` of a process outside the grid.
  *
  * @example
  * ```ts
@@ -103,6 +105,19 @@ export const SIMILAR = 2 as const;
  * ```
  */
 export const UNEQUAL = 3 as const;
+
+/**
+ * `MPI_CART` (MPI-4.0 §8.5.5): `comm.topoTest`'s answer for a communicator
+ * with a Cartesian topology (MPICH's value).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CART } from "./constants.ts";
+ * assert.equal(CART, 2);
+ * ```
+ */
+export const CART = 2 as const;
 
 /**
  * `MPI_ERRORS_ARE_FATAL` (MPI-3.1 §8.3): a call that detects an error

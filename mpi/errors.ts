@@ -29,6 +29,8 @@ export type MpiErrorCode =
   | "MPI_ERR_ROOT"
   | "MPI_ERR_GROUP"
   | "MPI_ERR_OP"
+  | "MPI_ERR_TOPOLOGY"
+  | "MPI_ERR_DIMS"
   | "MPI_ERR_ARG"
   | "MPI_ERR_REQUEST"
   | "MPI_ERR_TRUNCATE"
@@ -55,6 +57,7 @@ export type MpiErrorCode =
  * import { ERROR_CLASSES } from "./errors.ts";
  * assert.equal(ERROR_CLASSES.MPI_ERR_TRUNCATE, 14);
  * assert.equal(ERROR_CLASSES.MPI_ERR_IN_STATUS, 17);
+ * assert.equal(ERROR_CLASSES.MPI_ERR_TOPOLOGY, 10);
  * ```
  */
 export const ERROR_CLASSES: Readonly<Record<MpiErrorCode, number>> = Object.freeze({
@@ -67,6 +70,8 @@ export const ERROR_CLASSES: Readonly<Record<MpiErrorCode, number>> = Object.free
   MPI_ERR_ROOT: 7,
   MPI_ERR_GROUP: 8,
   MPI_ERR_OP: 9,
+  MPI_ERR_TOPOLOGY: 10,
+  MPI_ERR_DIMS: 11,
   MPI_ERR_ARG: 12,
   MPI_ERR_TRUNCATE: 14,
   MPI_ERR_OTHER: 15,

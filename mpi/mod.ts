@@ -57,6 +57,7 @@ export type { Matched } from "./probe.ts";
 export type { Some } from "./completion.ts";
 export type { Work } from "./compute.ts";
 export type { CollOptions } from "./coll_call.ts";
+export { type CartInfo, dimsCreate } from "./topology.ts";
 export {
   type AlgorithmOf,
   ALGORITHMS,
