@@ -184,11 +184,27 @@ function requestFree<E extends MpiError>(c: CommCore<E>, req: Request): void | E
   }
 }
 
+/**
+ * MPI_Cancel marks "a pending, nonblocking communication operation (send
+ * or receive)" (MPI-3.1 §3.8.4); an RMA request's operation is neither, and
+ * MPICH (MPIR_Cancel_impl: "**cancelunknown") and Open MPI's osc/ucx
+ * (MPI_ERR_REQUEST) refuse it.
+ */
+function notRma(c: CommCore, req: Request, what: string): void {
+  if (req.kind === "rma") {
+    throw new MpiError(
+      "MPI_ERR_REQUEST",
+      `${what} on rank ${c.rank}: the ${req.what} request is a one-sided operation's, which cannot be cancelled (complete it with wait or test)`,
+    );
+  }
+}
+
 function cancel<E extends MpiError>(c: CommCore<E>, req: Request): void | E {
   const what = "MPI_Cancel";
   try {
     notNull(c, req, what, "is");
     notCollective(c, req, what);
+    notRma(c, req, what);
     const op = req instanceof PersistentRequest ? (req.active ? req.op : undefined) : req;
     if (op) c.proc.p2p.cancel(op);
   } catch (e) {

@@ -117,13 +117,13 @@ export class Request {
   #error: MpiError | undefined;
 
   /**
-   * @param kind send, receive, or a non-blocking collective (`coll`)
+   * @param kind send, receive, a non-blocking collective (`coll`) or a request-based RMA operation (`rma`: `win.rput`, …)
    * @param rank world rank of the process that owns it
    * @param what the call that made it (for error messages)
    * @param id identifier in rendezvous packets (unique among the process's pending requests; 0: none)
    */
   constructor(
-    readonly kind: "send" | "recv" | "coll",
+    readonly kind: "send" | "recv" | "coll" | "rma",
     readonly rank: number,
     readonly what: string,
     id = 0,

@@ -29,7 +29,15 @@
  *   POST and COMPLETE packets; `lock`/`unlock` (passive target, shared or
  *   exclusive) ask the target's lock manager with a packet and wait for its
  *   grant, `flush` completes a target's operations inside the epoch, and
- *   `lockAll`/`unlockAll` lock every rank shared.
+ *   `lockAll`/`unlockAll` lock every rank shared. `test` is the
+ *   non-blocking `wait`; `sync` is a memory barrier (one window copy: the
+ *   unified model), valid inside a passive-target epoch.
+ * - **Request-based operations** (MPI-4.0 §12.3.5): `rput`, `rget`,
+ *   `raccumulate` and `rgetAccumulate` take the paths of their blocking
+ *   twins and return a `Request` that completes at local completion (the
+ *   RDMA completion, the accumulate's departure, every fetch's answer), for
+ *   the communicator's `wait`, `test`, `waitall`, … Only in passive-target
+ *   epochs.
  * - **Progress**: what needs the target's CPU — accumulates, lock grants,
  *   post and complete notices — is handled only when the target is inside
  *   an MPI call, as in MVAPICH2 without its asynchronous progress thread: a
@@ -56,6 +64,7 @@ import { MpiError } from "./errors.ts";
 import { Group } from "./group.ts";
 import { checkOp, type Op, OPS, reduceInto, type ReductionOp } from "./ops.ts";
 import type { MpiProcess } from "./process.ts";
+import { emptyStatus, Request } from "./request.ts";
 import { HEADER_BYTES, PacketType } from "./wire.ts";
 
 /**
@@ -241,6 +250,35 @@ function count(m: Map<number, number>, key: number, delta: number): void {
 const WINDOW_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
 
 /**
+ * The local completion of one request-based operation (MPI-4.0 §12.3.5):
+ * the parts still outstanding (an RDMA completion, a fetch response per
+ * packet) plus the issuing call's own hold. The request completes when the
+ * last is released — with the first error a part failed with — and its
+ * status is the empty status with the target as source (PROC_NULL for a
+ * PROC_NULL target, as §3.11 gives requests on PROC_NULL).
+ */
+class LocalCompletion {
+  #left = 1;
+  #error: MpiError | undefined;
+
+  constructor(readonly req: Request, readonly target: number) {}
+
+  /** One more part to wait for. */
+  hold(): void {
+    this.#left++;
+  }
+
+  /** A part (or the issuing call) is done; `error` if it failed. */
+  release(error?: MpiError): void {
+    this.#error ??= error;
+    if (--this.#left > 0) return;
+    const status = emptyStatus(this.target);
+    if (this.#error) this.req.fail(this.#error, status);
+    else this.req.complete(status);
+  }
+}
+
+/**
  * An RMA window (`MPI_Win`): a piece of every member's memory the others
  * may put into, get from and accumulate into.
  *
@@ -300,7 +338,10 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
   #pendingLocal: number[];
   /** A failed operation, thrown by the next synchronization. */
   #error: MpiError | undefined;
-  #fetches = new Map<number, { target: number; region: Region; off: number }>();
+  #fetches = new Map<
+    number,
+    { target: number; region: Region; off: number; request?: LocalCompletion }
+  >();
   #nextFetch = 1;
   // ------------------------------------------------------------ the lock of this rank's window
   #exclusive: number | undefined;
@@ -510,8 +551,21 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     }
   }
 
-  /** MPI-3.1 §11.5: an RMA call needs an access epoch to its target. */
-  #checkEpoch(what: string, target: number): void {
+  /**
+   * MPI-3.1 §11.5: an RMA call needs an access epoch to its target. A
+   * request-based one (`passive`) needs a passive-target epoch to it: MPI-4.0
+   * §12.3.5, "request-based RMA operations are only valid within a passive
+   * target epoch" (MPICH's ch3u_rma_reqops.c: MPI_ERR_RMA_SYNC otherwise; a
+   * fence or start epoch is not one).
+   */
+  #checkEpoch(what: string, target: number, passive = false): void {
+    if (passive) {
+      if (this.#lockAll || this.#locks.has(target)) return;
+      throw new MpiError(
+        "MPI_ERR_RMA_SYNC",
+        `${what} on rank ${this.rank}: no passive-target epoch to rank ${target} is open (request-based operations need lock or lockAll; MPI-4.0 §12.3.5)`,
+      );
+    }
     if (
       this.#fenceOpen || this.#lockAll || this.#locks.has(target) ||
       (this.#startGroup?.includes(target) ?? false)
@@ -591,17 +645,124 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     }
   }
 
+  // ---------------------------------------------------------------- request-based operations
+
+  /**
+   * A request-based operation (MPI-4.0 §12.3.5): `issue` runs the blocking
+   * call's own path with a {@link LocalCompletion}, which completes the
+   * request once the operation is locally complete; the request goes to the
+   * ordinary completion calls (`comm.wait`, `test`, `waitall`, …).
+   */
+  async #request(
+    what: string,
+    target: number,
+    issue: (request: LocalCompletion) => Promise<void>,
+  ): Promise<Request | WinErrorOutcome<H>> {
+    try {
+      const request = new LocalCompletion(new Request("rma", this.#proc.rank, what), target);
+      await issue(request);
+      request.release(); // the call's own hold: done now, unless a part is outstanding
+      return request.req;
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
+  /**
+   * `MPI_Rput` (MPI-4.0 §12.3.5): `put`, returning a request. Only inside a
+   * passive-target epoch to `target` (`lock` or `lockAll`), else
+   * `MPI_ERR_RMA_SYNC`. The request completes when `origin` may be reused
+   * (the RDMA WRITE has completed); the data is at the target only after a
+   * `flush`, `unlock` or `unlockAll`. To PROC_NULL it is complete at once.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LOCK_SHARED, Win } from "./rma.ts";
+   * import { mpiexec } from "./launch.ts";
+   * const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+   *   const win = await Win.allocate(comm, 2, "int32");
+   *   if (comm.rank === 0) {
+   *     await win.lock(LOCK_SHARED, 1);
+   *     const req = await win.rput(new Int32Array([7, 8]), 1, 0);
+   *     await comm.wait(req); // the origin buffer may be reused now
+   *     await win.unlock(1); // and the data is in rank 1's window
+   *   }
+   *   await comm.barrier();
+   *   const mine = [...win.memory.get()];
+   *   await win.free();
+   *   return mine;
+   * });
+   * assert.deepEqual(job.results[1], [7, 8]);
+   * ```
+   */
+  async rput(
+    origin: Buf,
+    target: number,
+    targetDisp = 0,
+  ): Promise<Request | WinErrorOutcome<H>> {
+    const what = "MPI_Rput";
+    return await this.#request(
+      what,
+      target,
+      (r) => this.#move(what, origin, target, targetDisp, false, r),
+    );
+  }
+
+  /**
+   * `MPI_Rget` (MPI-4.0 §12.3.5): `get`, returning a request that completes
+   * when the data is in `origin` (no flush needed for that). Only inside a
+   * passive-target epoch to `target`, else `MPI_ERR_RMA_SYNC`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LOCK_SHARED, Win } from "./rma.ts";
+   * import { mpiexec } from "./launch.ts";
+   * const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+   *   const win = await Win.allocate(comm, 1, "float64");
+   *   win.memory.set([comm.rank + 0.5]);
+   *   await comm.barrier();
+   *   const got = new Float64Array(1);
+   *   await win.lock(LOCK_SHARED, 1 - comm.rank);
+   *   await comm.wait(await win.rget(got, 1 - comm.rank, 0));
+   *   await win.unlock(1 - comm.rank);
+   *   await comm.barrier();
+   *   await win.free();
+   *   return got[0];
+   * });
+   * assert.deepEqual(job.results, [1.5, 0.5]);
+   * ```
+   */
+  async rget(
+    origin: Buf,
+    target: number,
+    targetDisp = 0,
+  ): Promise<Request | WinErrorOutcome<H>> {
+    const what = "MPI_Rget";
+    return await this.#request(
+      what,
+      target,
+      (r) => this.#move(what, origin, target, targetDisp, true, r),
+    );
+  }
+
+  /**
+   * A put (`read` false) or get, of `put`/`get` or, with `request` (the
+   * request's completion), of `rput`/`rget`: one path for both.
+   */
   async #move(
     what: string,
     origin: Buf,
     target: number,
     disp: number,
     read: boolean,
+    request?: LocalCompletion,
   ): Promise<void> {
     const { region } = this.#begin(what, origin, target);
     if (target === PROC_NULL) return;
     const off = this.#targetRange(what, target, disp, region.bytes);
-    this.#checkEpoch(what, target);
+    this.#checkEpoch(what, target, request !== undefined);
     await this.#issue();
     const bytes = region.bytes;
     if (bytes === 0) return;
@@ -613,21 +774,26 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
       proc.chargeCpu(bytes * proc.params.copyNsPerByte);
       return;
     }
-    const local = await this.#localBuffer(region, !read);
+    const buffer = await this.#localBuffer(region, !read);
     const r = this.#remote[target];
     this.#pending[target]++;
     this.#pendingLocal[target]++;
+    // MPI-4.0 §12.3.5: an rput's request completes when its origin buffer may
+    // be reused, an rget's when the data is in it: both at the RDMA completion
+    // (the bounce buffer copied out first), which is what flushLocal waits for.
+    request?.hold();
     proc.ch.rdma(this.#comm.group[target], {
       read,
-      laddr: local.addr,
+      laddr: buffer.addr,
       len: bytes,
-      lkey: local.lkey,
+      lkey: buffer.lkey,
       raddr: r.addr + off,
       rkey: r.rkey,
       done: () => {
-        local.finish();
+        buffer.finish();
         this.#pending[target]--;
         this.#pendingLocal[target]--;
+        request?.release();
       },
     });
   }
@@ -708,15 +874,11 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     targetDisp: number,
     op: AccOp,
   ): Promise<void | WinErrorOutcome<H>> {
-    return await this.#accumulateCall(
-      "MPI_Accumulate",
-      false,
-      origin,
-      origin,
-      target,
-      targetDisp,
-      op,
-    );
+    try {
+      await this.#accumulateCall("MPI_Accumulate", false, origin, origin, target, targetDisp, op);
+    } catch (e) {
+      return this.#raise(e);
+    }
   }
 
   /**
@@ -731,18 +893,109 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     targetDisp: number,
     op: AccOp,
   ): Promise<void | WinErrorOutcome<H>> {
-    return await this.#accumulateCall(
-      "MPI_Get_accumulate",
-      true,
-      origin,
-      result,
+    try {
+      await this.#accumulateCall(
+        "MPI_Get_accumulate",
+        true,
+        origin,
+        result,
+        target,
+        targetDisp,
+        op,
+      );
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
+  /**
+   * `MPI_Raccumulate` (MPI-4.0 §12.3.5): `accumulate`, returning a request.
+   * Only inside a passive-target epoch to `target`, else `MPI_ERR_RMA_SYNC`.
+   * The data leaves `origin` at the call (packets to the target's CPU), so
+   * the request is complete at once; the sum is at the target after a
+   * `flush`, `unlock` or `unlockAll`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Win } from "./rma.ts";
+   * import { mpiexec } from "./launch.ts";
+   * const job = await mpiexec({ np: 3, mode: "native" }, async (comm) => {
+   *   const win = await Win.allocate(comm, 1, "int32");
+   *   await win.lockAll();
+   *   const req = await win.raccumulate(new Int32Array([comm.rank + 1]), 0, 0, "SUM");
+   *   await comm.wait(req);
+   *   await win.unlockAll(); // every rank's addition is at rank 0
+   *   await comm.barrier();
+   *   const sum = win.memory.get()[0];
+   *   await win.free();
+   *   return sum;
+   * });
+   * assert.equal(job.results[0], 1 + 2 + 3);
+   * ```
+   */
+  async raccumulate(
+    origin: Buf,
+    target: number,
+    targetDisp: number,
+    op: AccOp,
+  ): Promise<Request | WinErrorOutcome<H>> {
+    const what = "MPI_Raccumulate";
+    return await this.#request(
+      what,
       target,
-      targetDisp,
-      op,
+      (r) => this.#accumulateCall(what, false, origin, origin, target, targetDisp, op, r),
     );
   }
 
-  /** `accumulate` and (`fetch`: into `result`) `getAccumulate`: one set of checks, one issue. */
+  /**
+   * `MPI_Rget_accumulate` (MPI-4.0 §12.3.5): `getAccumulate`, returning a
+   * request that completes when `result` holds the target's old bytes
+   * (every packet's answer has arrived). Only inside a passive-target epoch
+   * to `target`, else `MPI_ERR_RMA_SYNC`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LOCK_EXCLUSIVE, Win } from "./rma.ts";
+   * import { mpiexec } from "./launch.ts";
+   * const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+   *   const win = await Win.allocate(comm, 1, "int32");
+   *   win.memory.set([100]);
+   *   await comm.barrier();
+   *   const old = new Int32Array(1);
+   *   if (comm.rank === 0) {
+   *     await win.lock(LOCK_EXCLUSIVE, 1);
+   *     await comm.wait(await win.rgetAccumulate(new Int32Array([5]), old, 1, 0, "SUM"));
+   *     await win.unlock(1);
+   *   }
+   *   await comm.barrier();
+   *   const mine = win.memory.get()[0];
+   *   await win.free();
+   *   return [old[0], mine];
+   * });
+   * assert.deepEqual(job.results, [[100, 100], [0, 105]]);
+   * ```
+   */
+  async rgetAccumulate(
+    origin: Buf,
+    result: Buf,
+    target: number,
+    targetDisp: number,
+    op: AccOp,
+  ): Promise<Request | WinErrorOutcome<H>> {
+    const what = "MPI_Rget_accumulate";
+    return await this.#request(
+      what,
+      target,
+      (r) => this.#accumulateCall(what, true, origin, result, target, targetDisp, op, r),
+    );
+  }
+
+  /**
+   * `accumulate` and (`fetch`: into `result`) `getAccumulate`, and with
+   * `request` their request-based forms: one set of checks, one issue.
+   */
   async #accumulateCall(
     what: string,
     fetch: boolean,
@@ -751,24 +1004,21 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     target: number,
     targetDisp: number,
     op: AccOp,
-  ): Promise<void | WinErrorOutcome<H>> {
-    try {
-      const { region, datatype } = this.#begin(what, origin, target);
-      let into: Region | undefined;
-      if (fetch) {
-        const res = toRegion(result, this.#proc.rank, what);
-        this.#sameShape(what, region, datatype, res.region, res.datatype, "result");
-        into = res.region;
-      }
-      this.#checkAccOp(what, op, datatype, region.bytes / typeSize(datatype), fetch);
-      if (target === PROC_NULL) return;
-      const off = this.#targetRange(what, target, targetDisp, region.bytes);
-      this.#checkEpoch(what, target);
-      await this.#issue();
-      this.#accumulate(region, datatype, target, off, op, into);
-    } catch (e) {
-      return this.#raise(e);
+    request?: LocalCompletion,
+  ): Promise<void> {
+    const { region, datatype } = this.#begin(what, origin, target);
+    let into: Region | undefined;
+    if (fetch) {
+      const res = toRegion(result, this.#proc.rank, what);
+      this.#sameShape(what, region, datatype, res.region, res.datatype, "result");
+      into = res.region;
     }
+    this.#checkAccOp(what, op, datatype, region.bytes / typeSize(datatype), fetch);
+    if (target === PROC_NULL) return;
+    const off = this.#targetRange(what, target, targetDisp, region.bytes);
+    this.#checkEpoch(what, target, request !== undefined);
+    await this.#issue();
+    this.#accumulate(region, datatype, target, off, op, into, request);
   }
 
   /**
@@ -883,7 +1133,10 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     }
   }
 
-  /** Send an accumulate (fetching into `result` when given) in packets of whole elements. */
+  /**
+   * Send an accumulate (fetching into `result` when given) in packets of
+   * whole elements; a fetching one's `request` waits for every packet's answer.
+   */
   #accumulate(
     region: Region,
     datatype: Datatype,
@@ -891,6 +1144,7 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     off: number,
     op: AccOp,
     result: Region | undefined,
+    request?: LocalCompletion,
   ): void {
     const bytes = region.bytes;
     if (bytes === 0) return;
@@ -922,8 +1176,9 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
       this.#pending[target]++;
       if (result) {
         fields.rreq = this.#nextFetch++;
-        this.#fetches.set(fields.rreq, { target, region: result, off: at });
+        this.#fetches.set(fields.rreq, { target, region: result, off: at, request });
         this.#pendingLocal[target]++;
+        request?.hold();
       }
       proc.ch.send(this.#comm.group[target], {
         type: result ? PacketType.RMA_GET_ACC : PacketType.RMA_ACC,
@@ -1015,13 +1270,15 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
           );
         }
         this.#fetches.delete(h.rreq);
-        if (h.length === 0) this.#rangeRefused(from);
+        let refused: MpiError | undefined;
+        if (h.length === 0) refused = this.#rangeRefused(from);
         else {
           f.region.write(f.off, p.payload());
           this.#proc.chargeCpu(h.len * this.#proc.params.copyNsPerByte);
         }
         this.#pending[f.target]--;
         this.#pendingLocal[f.target]--;
+        f.request?.release(refused);
         return;
       }
       case PacketType.RMA_POST:
@@ -1038,11 +1295,14 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     }
   }
 
-  #rangeRefused(target: number): void {
-    this.#error ??= new MpiError(
+  /** A target refused an operation: the next synchronization reports it (and the request, if any). */
+  #rangeRefused(target: number): MpiError {
+    const e = new MpiError(
       "MPI_ERR_RMA_RANGE",
       `rank ${this.rank}: rank ${target} refused an accumulate outside its window`,
     );
+    this.#error ??= e;
+    return e;
   }
 
   // ---------------------------------------------------------------- the lock manager (as target)
@@ -1083,6 +1343,11 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
   async #waitFor(done: () => boolean, label: string): Promise<void> {
     // A refused operation ends the wait: its epoch cannot complete as asked.
     await this.#proc.ch.waitFor(() => this.#error !== undefined || done(), label);
+    this.#throwRefusal();
+  }
+
+  /** Throw (once) what a target refused since the last synchronization. */
+  #throwRefusal(): void {
     const e = this.#error;
     if (e) {
       this.#error = undefined;
@@ -1338,6 +1603,46 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     }
   }
 
+  /**
+   * `MPI_Win_sync` (MPI-4.0 §12.5.4): synchronize the window's public and
+   * private copies. This library's windows are in the unified memory model
+   * (one copy, which RDMA and the CPU both reach), so it is a memory barrier
+   * and nothing more, as MPICH's (MPL_atomic_read_write_barrier): no
+   * communication, no progress, no virtual time, and it completes no
+   * operation. It is local and returns at once. "All flush and sync
+   * functions can be called only within passive target epochs" (MPI-3.1
+   * §11.5.4; MPICH: MPI_ERR_RMA_SYNC otherwise): outside a `lock` or
+   * `lockAll` epoch it is `MPI_ERR_RMA_SYNC`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ERRORS_RETURN } from "./constants.ts";
+   * import { MpiError } from "./errors.ts";
+   * import { LOCK_SHARED, Win } from "./rma.ts";
+   * import { mpiexec } from "./launch.ts";
+   * const job = await mpiexec({ np: 1, mode: "native" }, async (comm) => {
+   *   const win = (await Win.allocate(comm, 1)).setErrhandler(ERRORS_RETURN);
+   *   const outside = win.sync(); // no passive-target epoch
+   *   await win.lock(LOCK_SHARED, 0);
+   *   const inside = win.sync();
+   *   await win.unlock(0);
+   *   await win.free();
+   *   return [outside instanceof MpiError ? outside.code : "ok", inside ?? "ok"];
+   * });
+   * assert.deepEqual(job.results[0], ["MPI_ERR_RMA_SYNC", "ok"]);
+   * ```
+   */
+  sync(): void | WinErrorOutcome<H> {
+    try {
+      const what = "MPI_Win_sync";
+      this.#check(what);
+      this.#checkAnyPassive(what);
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
   /** The window ranks of a group's members (world ranks). */
   #ranksOf(what: string, group: Group): number[] {
     if (!(group instanceof Group) || group.holder !== this.#proc.rank) {
@@ -1465,16 +1770,72 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
   async wait(): Promise<void | WinErrorOutcome<H>> {
     try {
       const what = "MPI_Win_wait";
-      this.#check(what);
-      const ranks = this.#postGroup;
-      if (!ranks) {
-        throw new MpiError(
-          "MPI_ERR_RMA_SYNC",
-          `${what} on rank ${this.rank}: no exposure epoch from post is open`,
-        );
-      }
+      const ranks = this.#exposure(what);
       await this.#awaitNotices(ranks, this.#completes, `${what} (the origins' complete)`);
       this.#postGroup = undefined;
+    } catch (e) {
+      return this.#raise(e);
+    }
+  }
+
+  /** The origins of the exposure epoch `post` opened, for `wait` and `test`. */
+  #exposure(what: string): number[] {
+    this.#check(what);
+    const ranks = this.#postGroup;
+    if (!ranks) {
+      throw new MpiError(
+        "MPI_ERR_RMA_SYNC",
+        `${what} on rank ${this.rank}: no exposure epoch from post is open`,
+      );
+    }
+    return ranks;
+  }
+
+  /**
+   * `MPI_Win_test` (MPI-4.0 §12.5.2): the non-blocking `wait`. Makes
+   * progress once; `true` when every origin of the exposure epoch has called
+   * `complete`, and then the epoch has ended as `wait` would end it ("the
+   * effect of return of MPI_WIN_TEST with flag = true is the same as the
+   * effect of a return of MPI_WIN_WAIT"); `false` leaves it open ("the call
+   * has no visible effect"). Only where `wait` may be called: outside an
+   * exposure epoch (and after a `true`, until the next `post`) it is
+   * `MPI_ERR_RMA_SYNC`, as MPICH's MPID_Win_test says.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Win } from "./rma.ts";
+   * import { mpiexec } from "./launch.ts";
+   * const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+   *   const win = await Win.allocate(comm, 1, "int32");
+   *   const other = comm.getGroup().incl([1 - comm.rank]);
+   *   let tests = 0;
+   *   if (comm.rank === 1) {
+   *     await win.post(other);
+   *     while (!(await win.test())) tests++; // work could go here
+   *   } else {
+   *     await win.start(other);
+   *     await win.put(new Int32Array([9]), 1, 0);
+   *     await win.complete();
+   *   }
+   *   const mine = win.memory.get()[0];
+   *   await win.free();
+   *   return [mine, tests > 0];
+   * });
+   * assert.deepEqual(job.results[1], [9, true]);
+   * ```
+   */
+  async test(): Promise<boolean | WinErrorOutcome<H>> {
+    try {
+      const what = "MPI_Win_test";
+      const ranks = this.#exposure(what);
+      const all = () => ranks.every((r) => (this.#completes.get(r) ?? 0) > 0);
+      if (!all()) await this.#proc.ch.poll();
+      this.#throwRefusal();
+      if (!all()) return false;
+      for (const r of ranks) count(this.#completes, r, -1);
+      this.#postGroup = undefined;
+      return true;
     } catch (e) {
       return this.#raise(e);
     }
