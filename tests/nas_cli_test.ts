@@ -76,8 +76,9 @@ Deno.test("nas cli: bad flags and values are one line each, exit 1", async () =>
     nas(ROOT, "is", "--profile", "missing.yaml"),
     nas(ROOT, "is", "--frobnicate"),
     nas(ROOT, "is", "--class", "C"),
+    nas(ROOT, "sp", "--np", "8"),
   ]);
-  userError(rs[0], /unknown kernel 'qq' \(have: BT, CG, EP, FT, IS, LU, MG\)/);
+  userError(rs[0], /unknown kernel 'qq' \(have: BT, CG, EP, FT, IS, LU, MG, SP\)/);
   userError(rs[1], /kernel DT is an NPB kernel this build does not include/);
   userError(rs[2], /--class: 'Z' is not a class/);
   userError(rs[3], /--np 6: IS needs a power of two number of processes \(6 is not; try 4\)/);
@@ -88,6 +89,12 @@ Deno.test("nas cli: bad flags and values are one line each, exit 1", async () =>
   userError(rs[8], /--profile .*missing\.yaml: cannot read the file/);
   userError(rs[9], /unknown flag '--frobnicate'/);
   userError(rs[10], /IS has no class C here \(classes: S, W, A, B\)/);
+  // NPB's get_active_nprocs: " *** ERROR determining processor topology for 8 processes" and
+  // "     Expecting a square number of processes (such as 4)", as one line.
+  userError(
+    rs[11],
+    /--np 8: SP: \*\*\* ERROR determining processor topology for 8 processes: Expecting a square number of processes \(such as 4\)/,
+  );
 });
 
 Deno.test("nas cli: a profile path resolves from where the task was run", async () => {

@@ -13,6 +13,7 @@ import { kernel as FT } from "./ft.ts";
 import { kernel as IS } from "./is.ts";
 import { kernel as LU } from "./lu.ts";
 import { kernel as MG } from "./mg.ts";
+import { kernel as SP } from "./sp.ts";
 
 /**
  * Every kernel of this build.
@@ -32,6 +33,7 @@ export const KERNELS: readonly NasKernel[] = [
   IS,
   LU,
   MG,
+  SP,
 ];
 
 /**
