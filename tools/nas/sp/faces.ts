@@ -46,104 +46,81 @@ export async function copyFaces(g: SpState): Promise<void> {
     computeRhs(g);
     return;
   }
-  const comm = g.rhsComm, f = g.faces, nc = g.ncells;
+  const comm = g.rhsComm, f = g.faces;
   const [pw, ps, pb] = g.set.predecessor, [se, sn, st] = g.set.successor;
   const total = f.startTop + f.top;
+  // The six parts in NPB's order (east, west, north, south, top, bottom): where each starts (the
+  // same offset in out_buffer and in_buffer), its size, the neighbour, and the tags of what
+  // arrives from it and of what goes to it (the direction of travel).
+  const parts = [
+    [f.startEast, f.east, se, WEST, EAST],
+    [f.startWest, f.west, pw, EAST, WEST],
+    [f.startNorth, f.north, sn, SOUTH, NORTH],
+    [f.startSouth, f.south, ps, NORTH, SOUTH],
+    [f.startTop, f.top, st, BOTTOM, TOP],
+    [f.startBottom, f.bottom, pb, TOP, BOTTOM],
+  ];
+  const starts = parts.map(([start]) => start);
   g.work(SP_WORK.pack, total);
   if (g.real) {
-    const out = new Float64Array(total);
-    const at = [f.startEast, f.startWest, f.startNorth, f.startSouth, f.startTop, f.startBottom];
-    for (const c of g.cells) {
-      const [x, y, z] = c.coord, [n1, n2, n3] = c.size;
-      for (let m = 0; m < 5; m++) {
-        const take = (
-          part: number,
-          i0: number,
-          i1: number,
-          j0: number,
-          j1: number,
-          k0: number,
-          k1: number,
-        ) => {
-          for (let k = k0; k <= k1; k++) {
-            for (let j = j0; j <= j1; j++) {
-              for (let i = i0; i <= i1; i++) out[at[part]++] = c.u[5 * c.pt(i, j, k) + m];
-            }
-          }
-        };
-        if (x !== nc) take(0, n1 - 2, n1 - 1, 0, n2 - 1, 0, n3 - 1);
-        if (x !== 1) take(1, 0, 1, 0, n2 - 1, 0, n3 - 1);
-        if (y !== nc) take(2, 0, n1 - 1, n2 - 2, n2 - 1, 0, n3 - 1);
-        if (y !== 1) take(3, 0, n1 - 1, 0, 1, 0, n3 - 1);
-        if (z !== nc) take(4, 0, n1 - 1, 0, n2 - 1, n3 - 2, n3 - 1);
-        if (z !== 1) take(5, 0, n1 - 1, 0, n2 - 1, 0, 1);
-      }
-    }
+    const out = new Float64Array(total), at = [...starts];
+    forFaces(g, "send", (c, q, part) => void (out[at[part]++] = c.u[q]));
     g.outBuf.set(out, 0);
   }
   await g.flush();
-  const inb = g.inBuf, outb = g.outBuf;
-  const part = (b: typeof inb, start: number, size: number) => b.subarray(start, start + size);
-  const reqs: Request[] = [
-    await comm.irecv(part(inb, f.startEast, f.east), se, WEST),
-    await comm.irecv(part(inb, f.startWest, f.west), pw, EAST),
-    await comm.irecv(part(inb, f.startNorth, f.north), sn, SOUTH),
-    await comm.irecv(part(inb, f.startSouth, f.south), ps, NORTH),
-    await comm.irecv(part(inb, f.startTop, f.top), st, BOTTOM),
-    await comm.irecv(part(inb, f.startBottom, f.bottom), pb, TOP),
-    await comm.isend(part(outb, f.startEast, f.east), se, EAST),
-    await comm.isend(part(outb, f.startWest, f.west), pw, WEST),
-    await comm.isend(part(outb, f.startNorth, f.north), sn, NORTH),
-    await comm.isend(part(outb, f.startSouth, f.south), ps, SOUTH),
-    await comm.isend(part(outb, f.startTop, f.top), st, TOP),
-    await comm.isend(part(outb, f.startBottom, f.bottom), pb, BOTTOM),
-  ];
+  const reqs: Request[] = [];
+  for (const [start, size, peer, tag] of parts) {
+    reqs.push(await comm.irecv(g.inBuf.subarray(start, start + size), peer, tag));
+  }
+  for (const [start, size, peer, , tag] of parts) {
+    reqs.push(await comm.isend(g.outBuf.subarray(start, start + size), peer, tag));
+  }
   await comm.waitall(reqs);
   g.work(SP_WORK.pack, total);
   if (g.real) {
-    const got = inb.get(0, total) as Float64Array;
-    const at = [f.startWest, f.startEast, f.startSouth, f.startNorth, f.startBottom, f.startTop];
-    for (const c of g.cells) {
-      const [x, y, z] = c.coord, [n1, n2, n3] = c.size;
-      for (let m = 0; m < 5; m++) {
-        const put = (
-          part: number,
-          i0: number,
-          i1: number,
-          j0: number,
-          j1: number,
-          k0: number,
-          k1: number,
-        ) => fill(c, m, got, at, part, i0, i1, j0, j1, k0, k1);
-        if (x !== 1) put(0, -2, -1, 0, n2 - 1, 0, n3 - 1);
-        if (x !== nc) put(1, n1, n1 + 1, 0, n2 - 1, 0, n3 - 1);
-        if (y !== 1) put(2, 0, n1 - 1, -2, -1, 0, n3 - 1);
-        if (y !== nc) put(3, 0, n1 - 1, n2, n2 + 1, 0, n3 - 1);
-        if (z !== 1) put(4, 0, n1 - 1, 0, n2 - 1, -2, -1);
-        if (z !== nc) put(5, 0, n1 - 1, 0, n2 - 1, n3, n3 + 1);
-      }
-    }
+    const got = g.inBuf.get(0, total) as Float64Array, at = [...starts];
+    forFaces(g, "recv", (c, q, part) => void (c.u[q] = got[at[part]++]));
   }
   computeRhs(g);
 }
 
-/** u(i0..i1, j0..j1, k0..k1, m) of cell c ← the next values of part `part` of `got`. */
-function fill(
-  c: SpCell,
-  m: number,
-  got: Float64Array,
-  at: number[],
-  part: number,
-  i0: number,
-  i1: number,
-  j0: number,
-  j1: number,
-  k0: number,
-  k1: number,
+/**
+ * Visit the points copy_faces packs (`"send"`: a cell's two outer layers
+ * toward each neighbour) or unpacks (`"recv"`: its two ghost layers on
+ * that side), in NPB's order — by cell, component, then k, j, i — with
+ * the part (0 east, 1 west, 2 north, 3 south, 4 top, 5 bottom) each point
+ * belongs to and its index `q` in u. A cell has a part where it has a
+ * neighbouring cell (not at the grid's boundary on that side).
+ */
+function forFaces(
+  g: SpState,
+  side: "send" | "recv",
+  fn: (c: SpCell, q: number, part: number) => void,
 ): void {
-  for (let k = k0; k <= k1; k++) {
-    for (let j = j0; j <= j1; j++) {
-      for (let i = i0; i <= i1; i++) c.u[5 * c.pt(i, j, k) + m] = got[at[part]++];
+  const nc = g.ncells;
+  for (const c of g.cells) {
+    const [n1, n2, n3] = c.size;
+    // Along direction d the part's two layers: toward the high side (east, north, top) the
+    // cell's last two (send) or the ghosts beyond them (recv), toward the low side its first
+    // two or the ghosts before them.
+    const layers = (d: number, high: boolean): [number, number] =>
+      high
+        ? (side === "send" ? [c.size[d] - 2, c.size[d] - 1] : [c.size[d], c.size[d] + 1])
+        : side === "send"
+        ? [0, 1]
+        : [-2, -1];
+    for (let m = 0; m < 5; m++) {
+      for (let part = 0; part < 6; part++) {
+        const d = part >> 1, high = (part & 1) === 0;
+        if (c.coord[d] === (high ? nc : 1)) continue;
+        const r = [[0, n1 - 1], [0, n2 - 1], [0, n3 - 1]];
+        r[d] = layers(d, high);
+        for (let k = r[2][0]; k <= r[2][1]; k++) {
+          for (let j = r[1][0]; j <= r[1][1]; j++) {
+            for (let i = r[0][0]; i <= r[0][1]; i++) fn(c, 5 * c.pt(i, j, k) + m, part);
+          }
+        }
+      }
     }
   }
 }

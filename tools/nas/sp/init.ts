@@ -11,34 +11,57 @@
 import { SP_WORK, type SpCell, type SpState } from "./data.ts";
 
 /**
- * Every transverse line of a cell along direction `d`, in NPB's loop order
- * (the higher of the other two directions outer): the index (`pt`) of the
- * line's point at along-index 0, over the transverse interior (start …
- * size − end − 1).
+ * Call `fn(base, idx)` for every transverse line of a cell along direction
+ * `d`, in NPB's loop order (the higher of the other two directions outer),
+ * over the transverse interior (start … size − end − 1): `base` is the
+ * index (`pt`) of the line's point at along-index 0, `idx` its (i, j, k)
+ * (`idx[d]` 0; the array is reused from call to call).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SpCell } from "./data.ts";
+ * import { forLines } from "./init.ts";
+ * const c = new SpCell([4, 5, 6], [0, 0, 0], [1, 1, 1], 1, false); // every side a boundary
+ * const seen: number[][] = [];
+ * forLines(c, 0, (_b, idx) => seen.push([...idx]));
+ * assert.equal(seen.length, 3 * 4); // j 1..3, k 1..4
+ * assert.deepEqual(seen.slice(0, 2), [[0, 1, 1], [0, 2, 1]]); // j varies fastest
+ * ```
+ */
+export function forLines(
+  c: SpCell,
+  d: number,
+  fn: (base: number, idx: readonly number[]) => void,
+): void {
+  const a = d === 0 ? 1 : 0, b = d === 2 ? 1 : 2;
+  const idx = [0, 0, 0];
+  for (let y = c.start[b]; y <= c.size[b] - c.end[b] - 1; y++) {
+    for (let x = c.start[a]; x <= c.size[a] - c.end[a] - 1; x++) {
+      idx[a] = x;
+      idx[b] = y;
+      fn(c.pt(idx[0], idx[1], idx[2]), idx);
+    }
+  }
+}
+
+/**
+ * The transverse lines of {@link forLines} as a list of their `base`
+ * indices.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { SpCell } from "./data.ts";
  * import { lines } from "./init.ts";
- * const c = new SpCell([4, 5, 6], [0, 0, 0], [1, 1, 1], 1, false); // every side a boundary
- * assert.equal(lines(c, 0).length, 3 * 4); // j 1..3, k 1..4
- * assert.equal(lines(c, 0)[1], c.pt(0, 2, 1)); // j varies fastest
+ * const c = new SpCell([4, 5, 6], [0, 0, 0], [1, 1, 1], 1, false);
+ * assert.equal(lines(c, 2).length, 2 * 3);
  * assert.equal(lines(c, 2)[1], c.pt(2, 1, 0)); // i varies fastest
  * ```
  */
 export function lines(c: SpCell, d: number): number[] {
-  const a = d === 0 ? 1 : 0, b = d === 2 ? 1 : 2;
   const out: number[] = [];
-  const idx = [0, 0, 0];
-  for (let y = c.start[b]; y <= c.size[b] - c.end[b] - 1; y++) {
-    for (let x = c.start[a]; x <= c.size[a] - c.end[a] - 1; x++) {
-      idx[a] = x;
-      idx[b] = y;
-      idx[d] = 0;
-      out.push(c.pt(idx[0], idx[1], idx[2]));
-    }
-  }
+  forLines(c, d, (base) => out.push(base));
   return out;
 }
 
@@ -205,77 +228,69 @@ export function exactRhs(g: SpState): void {
       const o1 = d === 0 ? 2 : 1, o2 = d === 2 ? 2 : 3; // the other momenta, in order
       const t2 = g.t2[d], ddt1 = g.ddt1[d], con = g.con[d];
       const lo = c.start[d], hi = n - c.end[d] - 1;
-      const a = d === 0 ? 1 : 0, b = d === 2 ? 1 : 2;
-      const idx = [0, 0, 0];
-      for (let yb = c.start[b]; yb <= c.size[b] - c.end[b] - 1; yb++) {
-        for (let xa = c.start[a]; xa <= c.size[a] - c.end[a] - 1; xa++) {
-          idx[a] = xa;
-          idx[b] = yb;
-          idx[d] = 0;
-          const base = c.pt(idx[0], idx[1], idx[2]);
-          const x = [(idx[0] + c.low[0]) * dn, (idx[1] + c.low[1]) * dn, (idx[2] + c.low[2]) * dn];
-          // ue, buf, cuf, q at along-index t are at t + 2.
-          for (let t = -2 * (1 - c.start[d]); t <= n + 1 - 2 * c.end[d]; t++) {
-            x[d] = (t + c.low[d]) * dn;
-            g.exact(x[0], x[1], x[2], dtemp, 0);
-            const o = 5 * (t + 2);
-            for (let m = 0; m < 5; m++) ue[o + m] = dtemp[m];
-            const dtpp = 1.0 / dtemp[0];
-            for (let m = 1; m < 5; m++) buf[o + m] = dtpp * dtemp[m];
-            cuf[t + 2] = buf[o + md] * buf[o + md];
-            buf[o] = cuf[t + 2] + buf[o + o1] * buf[o + o1] + buf[o + o2] * buf[o + o2];
-            q[t + 2] = 0.5 *
-              (buf[o + 1] * ue[o + 1] + buf[o + 2] * ue[o + 2] + buf[o + 3] * ue[o + 3]);
+      forLines(c, d, (base, idx) => {
+        const x = [(idx[0] + c.low[0]) * dn, (idx[1] + c.low[1]) * dn, (idx[2] + c.low[2]) * dn];
+        // ue, buf, cuf, q at along-index t are at t + 2.
+        for (let t = -2 * (1 - c.start[d]); t <= n + 1 - 2 * c.end[d]; t++) {
+          x[d] = (t + c.low[d]) * dn;
+          g.exact(x[0], x[1], x[2], dtemp, 0);
+          const o = 5 * (t + 2);
+          for (let m = 0; m < 5; m++) ue[o + m] = dtemp[m];
+          const dtpp = 1.0 / dtemp[0];
+          for (let m = 1; m < 5; m++) buf[o + m] = dtpp * dtemp[m];
+          cuf[t + 2] = buf[o + md] * buf[o + md];
+          buf[o] = cuf[t + 2] + buf[o + o1] * buf[o + o1] + buf[o + o2] * buf[o + o2];
+          q[t + 2] = 0.5 *
+            (buf[o + 1] * ue[o + 1] + buf[o + 2] * ue[o + 2] + buf[o + 3] * ue[o + 3]);
+        }
+        for (let t = lo; t <= hi; t++) {
+          const r = 5 * (base + t * s);
+          const i = 5 * (t + 2), ip = i + 5, im = i - 5, tp = t + 3, tm = t + 1;
+          f[r] = f[r] - t2 * (ue[ip + md] - ue[im + md]) +
+            ddt1[0] * (ue[ip] - 2.0 * ue[i] + ue[im]);
+          for (let m = 1; m <= 3; m++) {
+            if (m === md) {
+              f[r + m] = f[r + m] - t2 * (
+                    (ue[ip + m] * buf[ip + m] + c2 * (ue[ip + 4] - q[tp])) -
+                    (ue[im + m] * buf[im + m] + c2 * (ue[im + 4] - q[tm]))
+                  ) +
+                con[0] * (buf[ip + m] - 2.0 * buf[i + m] + buf[im + m]) +
+                ddt1[m] * (ue[ip + m] - 2.0 * ue[i + m] + ue[im + m]);
+            } else {
+              f[r + m] = f[r + m] - t2 * (ue[ip + m] * buf[ip + md] - ue[im + m] * buf[im + md]) +
+                con[1] * (buf[ip + m] - 2.0 * buf[i + m] + buf[im + m]) +
+                ddt1[m] * (ue[ip + m] - 2.0 * ue[i + m] + ue[im + m]);
+            }
           }
-          for (let t = lo; t <= hi; t++) {
-            const r = 5 * (base + t * s);
-            const i = 5 * (t + 2), ip = i + 5, im = i - 5, tp = t + 3, tm = t + 1;
-            f[r] = f[r] - t2 * (ue[ip + md] - ue[im + md]) +
-              ddt1[0] * (ue[ip] - 2.0 * ue[i] + ue[im]);
-            for (let m = 1; m <= 3; m++) {
-              if (m === md) {
-                f[r + m] = f[r + m] - t2 * (
-                      (ue[ip + m] * buf[ip + m] + c2 * (ue[ip + 4] - q[tp])) -
-                      (ue[im + m] * buf[im + m] + c2 * (ue[im + 4] - q[tm]))
-                    ) +
-                  con[0] * (buf[ip + m] - 2.0 * buf[i + m] + buf[im + m]) +
-                  ddt1[m] * (ue[ip + m] - 2.0 * ue[i + m] + ue[im + m]);
-              } else {
-                f[r + m] = f[r + m] - t2 * (ue[ip + m] * buf[ip + md] - ue[im + m] * buf[im + md]) +
-                  con[1] * (buf[ip + m] - 2.0 * buf[i + m] + buf[im + m]) +
-                  ddt1[m] * (ue[ip + m] - 2.0 * ue[i + m] + ue[im + m]);
-              }
-            }
-            f[r + 4] = f[r + 4] - t2 * (
-                  buf[ip + md] * (c1 * ue[ip + 4] - c2 * q[tp]) -
-                  buf[im + md] * (c1 * ue[im + 4] - c2 * q[tm])
-                ) +
-              0.5 * con[2] * (buf[ip] - 2.0 * buf[i] + buf[im]) +
-              con[3] * (cuf[tp] - 2.0 * cuf[t + 2] + cuf[tm]) +
-              con[4] * (buf[ip + 4] - 2.0 * buf[i + 4] + buf[im + 4]) +
-              ddt1[4] * (ue[ip + 4] - 2.0 * ue[i + 4] + ue[im + 4]);
+          f[r + 4] = f[r + 4] - t2 * (
+                buf[ip + md] * (c1 * ue[ip + 4] - c2 * q[tp]) -
+                buf[im + md] * (c1 * ue[im + 4] - c2 * q[tm])
+              ) +
+            0.5 * con[2] * (buf[ip] - 2.0 * buf[i] + buf[im]) +
+            con[3] * (cuf[tp] - 2.0 * cuf[t + 2] + cuf[tm]) +
+            con[4] * (buf[ip + 4] - 2.0 * buf[i + 4] + buf[im + 4]) +
+            ddt1[4] * (ue[ip + 4] - 2.0 * ue[i + 4] + ue[im + 4]);
+        }
+        // Fourth-order dissipation.
+        for (let m = 0; m < 5; m++) {
+          const e = (t: number) => ue[5 * (t + 2) + m];
+          const at = (t: number) => 5 * (base + t * s) + m;
+          if (c.start[d] > 0) {
+            f[at(1)] = f[at(1)] - dssp * (5.0 * e(1) - 4.0 * e(2) + e(3));
+            f[at(2)] = f[at(2)] - dssp * (-4.0 * e(1) + 6.0 * e(2) - 4.0 * e(3) + e(4));
           }
-          // Fourth-order dissipation.
-          for (let m = 0; m < 5; m++) {
-            const e = (t: number) => ue[5 * (t + 2) + m];
-            const at = (t: number) => 5 * (base + t * s) + m;
-            if (c.start[d] > 0) {
-              f[at(1)] = f[at(1)] - dssp * (5.0 * e(1) - 4.0 * e(2) + e(3));
-              f[at(2)] = f[at(2)] - dssp * (-4.0 * e(1) + 6.0 * e(2) - 4.0 * e(3) + e(4));
-            }
-            for (let t = 3 * c.start[d]; t <= n - 3 * c.end[d] - 1; t++) {
-              f[at(t)] = f[at(t)] -
-                dssp * (e(t - 2) - 4.0 * e(t - 1) + 6.0 * e(t) - 4.0 * e(t + 1) + e(t + 2));
-            }
-            if (c.end[d] > 0) {
-              const t = n - 3;
-              f[at(t)] = f[at(t)] -
-                dssp * (e(t - 2) - 4.0 * e(t - 1) + 6.0 * e(t) - 4.0 * e(t + 1));
-              f[at(t + 1)] = f[at(t + 1)] - dssp * (e(t - 1) - 4.0 * e(t) + 5.0 * e(t + 1));
-            }
+          for (let t = 3 * c.start[d]; t <= n - 3 * c.end[d] - 1; t++) {
+            f[at(t)] = f[at(t)] -
+              dssp * (e(t - 2) - 4.0 * e(t - 1) + 6.0 * e(t) - 4.0 * e(t + 1) + e(t + 2));
+          }
+          if (c.end[d] > 0) {
+            const t = n - 3;
+            f[at(t)] = f[at(t)] -
+              dssp * (e(t - 2) - 4.0 * e(t - 1) + 6.0 * e(t) - 4.0 * e(t + 1));
+            f[at(t + 1)] = f[at(t + 1)] - dssp * (e(t - 1) - 4.0 * e(t) + 5.0 * e(t + 1));
           }
         }
-      }
+      });
     }
     // Change the sign of the forcing function at interior points.
     forInterior(c, (p) => {

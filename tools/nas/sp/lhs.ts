@@ -10,6 +10,7 @@
  * @module
  */
 import { SP_WORK, type SpCell, type SpState } from "./data.ts";
+import { forLines } from "./init.ts";
 
 /**
  * lhsx (`d` 0), lhsy (1) or lhsz (2) for cell `c`.
@@ -48,74 +49,66 @@ export function lhs(g: SpState, c: SpCell, d: number): void {
   const lo = c.start[d], hi = n - c.end[d] - 1;
   // cv and rhon/rhoq/rhos of one line, along-index t at t + 1.
   const cv = new Float64Array(n + 2), rhon = new Float64Array(n + 2);
-  const a = d === 0 ? 1 : 0, b = d === 2 ? 1 : 2;
-  const idx = [0, 0, 0];
-  for (let yb = c.start[b]; yb <= c.size[b] - c.end[b] - 1; yb++) {
-    for (let xa = c.start[a]; xa <= c.size[a] - c.end[a] - 1; xa++) {
-      idx[a] = xa;
-      idx[b] = yb;
-      idx[d] = 0;
-      const base = c.pt(idx[0], idx[1], idx[2]);
-      for (let t = lo - 1; t <= hi + 1; t++) {
-        const p = base + t * s;
-        const ru1 = c3c4 * rho[p];
-        cv[t + 1] = v[p];
-        rhon[t + 1] = Math.max(dA + con43 * ru1, dB + c1c5 * ru1, dM + ru1, dC);
-      }
-      for (let t = lo; t <= hi; t++) {
-        const q = 15 * (base + t * s);
-        L[q] = 0.0;
-        L[q + 1] = -dtt2 * cv[t] - dtt1 * rhon[t];
-        L[q + 2] = 1.0 + c2dtt1 * rhon[t + 1];
-        L[q + 3] = dtt2 * cv[t + 2] - dtt1 * rhon[t + 2];
-        L[q + 4] = 0.0;
-      }
-      // Fourth-order dissipation.
-      const at = (t: number) => 15 * (base + t * s);
-      if (c.start[d] > 0) {
-        let q = at(1);
-        L[q + 2] = L[q + 2] + comz5;
-        L[q + 3] = L[q + 3] - comz4;
-        L[q + 4] = L[q + 4] + comz1;
-        q = at(2);
-        L[q + 1] = L[q + 1] - comz4;
-        L[q + 2] = L[q + 2] + comz6;
-        L[q + 3] = L[q + 3] - comz4;
-        L[q + 4] = L[q + 4] + comz1;
-      }
-      for (let t = 3 * c.start[d]; t <= n - 3 * c.end[d] - 1; t++) {
-        const q = at(t);
-        L[q] = L[q] + comz1;
-        L[q + 1] = L[q + 1] - comz4;
-        L[q + 2] = L[q + 2] + comz6;
-        L[q + 3] = L[q + 3] - comz4;
-        L[q + 4] = L[q + 4] + comz1;
-      }
-      if (c.end[d] > 0) {
-        let q = at(n - 3);
-        L[q] = L[q] + comz1;
-        L[q + 1] = L[q + 1] - comz4;
-        L[q + 2] = L[q + 2] + comz6;
-        L[q + 3] = L[q + 3] - comz4;
-        q = at(n - 2);
-        L[q] = L[q] + comz1;
-        L[q + 1] = L[q + 1] - comz4;
-        L[q + 2] = L[q + 2] + comz5;
-      }
-      // The other factors, (u + c) and (u − c).
-      for (let t = lo; t <= hi; t++) {
-        const p = base + t * s, q = 15 * p;
-        L[q + 5] = L[q];
-        L[q + 6] = L[q + 1] - dtt2 * speed[p - s];
-        L[q + 7] = L[q + 2];
-        L[q + 8] = L[q + 3] + dtt2 * speed[p + s];
-        L[q + 9] = L[q + 4];
-        L[q + 10] = L[q];
-        L[q + 11] = L[q + 1] + dtt2 * speed[p - s];
-        L[q + 12] = L[q + 2];
-        L[q + 13] = L[q + 3] - dtt2 * speed[p + s];
-        L[q + 14] = L[q + 4];
-      }
+  forLines(c, d, (base) => {
+    for (let t = lo - 1; t <= hi + 1; t++) {
+      const p = base + t * s;
+      const ru1 = c3c4 * rho[p];
+      cv[t + 1] = v[p];
+      rhon[t + 1] = Math.max(dA + con43 * ru1, dB + c1c5 * ru1, dM + ru1, dC);
     }
-  }
+    for (let t = lo; t <= hi; t++) {
+      const q = 15 * (base + t * s);
+      L[q] = 0.0;
+      L[q + 1] = -dtt2 * cv[t] - dtt1 * rhon[t];
+      L[q + 2] = 1.0 + c2dtt1 * rhon[t + 1];
+      L[q + 3] = dtt2 * cv[t + 2] - dtt1 * rhon[t + 2];
+      L[q + 4] = 0.0;
+    }
+    // Fourth-order dissipation.
+    const at = (t: number) => 15 * (base + t * s);
+    if (c.start[d] > 0) {
+      let q = at(1);
+      L[q + 2] = L[q + 2] + comz5;
+      L[q + 3] = L[q + 3] - comz4;
+      L[q + 4] = L[q + 4] + comz1;
+      q = at(2);
+      L[q + 1] = L[q + 1] - comz4;
+      L[q + 2] = L[q + 2] + comz6;
+      L[q + 3] = L[q + 3] - comz4;
+      L[q + 4] = L[q + 4] + comz1;
+    }
+    for (let t = 3 * c.start[d]; t <= n - 3 * c.end[d] - 1; t++) {
+      const q = at(t);
+      L[q] = L[q] + comz1;
+      L[q + 1] = L[q + 1] - comz4;
+      L[q + 2] = L[q + 2] + comz6;
+      L[q + 3] = L[q + 3] - comz4;
+      L[q + 4] = L[q + 4] + comz1;
+    }
+    if (c.end[d] > 0) {
+      let q = at(n - 3);
+      L[q] = L[q] + comz1;
+      L[q + 1] = L[q + 1] - comz4;
+      L[q + 2] = L[q + 2] + comz6;
+      L[q + 3] = L[q + 3] - comz4;
+      q = at(n - 2);
+      L[q] = L[q] + comz1;
+      L[q + 1] = L[q + 1] - comz4;
+      L[q + 2] = L[q + 2] + comz5;
+    }
+    // The other factors, (u + c) and (u − c).
+    for (let t = lo; t <= hi; t++) {
+      const p = base + t * s, q = 15 * p;
+      L[q + 5] = L[q];
+      L[q + 6] = L[q + 1] - dtt2 * speed[p - s];
+      L[q + 7] = L[q + 2];
+      L[q + 8] = L[q + 3] + dtt2 * speed[p + s];
+      L[q + 9] = L[q + 4];
+      L[q + 10] = L[q];
+      L[q + 11] = L[q + 1] + dtt2 * speed[p - s];
+      L[q + 12] = L[q + 2];
+      L[q + 13] = L[q + 3] - dtt2 * speed[p + s];
+      L[q + 14] = L[q + 4];
+    }
+  });
 }

@@ -8,7 +8,7 @@
  * @module
  */
 import { SP_WORK, type SpCell, type SpState } from "./data.ts";
-import { forInterior } from "./init.ts";
+import { forInterior, forLines } from "./init.ts";
 
 /**
  * compute_rhs for every cell of the process.
@@ -129,33 +129,26 @@ function dissipation(g: SpState, c: SpCell, d: number): void {
   const { u, rhs } = c;
   const s = c.stride(d), n = c.size[d], dssp = g.dssp;
   const s1 = 5 * s, s2 = 10 * s;
-  const a = d === 0 ? 1 : 0, b = d === 2 ? 1 : 2;
-  const idx = [0, 0, 0];
-  for (let yb = c.start[b]; yb <= c.size[b] - c.end[b] - 1; yb++) {
-    for (let xa = c.start[a]; xa <= c.size[a] - c.end[a] - 1; xa++) {
-      idx[a] = xa;
-      idx[b] = yb;
-      idx[d] = 0;
-      const base = 5 * c.pt(idx[0], idx[1], idx[2]);
-      for (let m = 0; m < 5; m++) {
-        if (c.start[d] > 0) {
-          let q = base + s1 + m;
-          rhs[q] = rhs[q] - dssp * (5.0 * u[q] - 4.0 * u[q + s1] + u[q + s2]);
-          q += s1;
-          rhs[q] = rhs[q] - dssp * (-4.0 * u[q - s1] + 6.0 * u[q] - 4.0 * u[q + s1] + u[q + s2]);
-        }
-        for (let t = 3 * c.start[d]; t <= n - 3 * c.end[d] - 1; t++) {
-          const q = base + t * s1 + m;
-          rhs[q] = rhs[q] -
-            dssp * (u[q - s2] - 4.0 * u[q - s1] + 6.0 * u[q] - 4.0 * u[q + s1] + u[q + s2]);
-        }
-        if (c.end[d] > 0) {
-          let q = base + (n - 3) * s1 + m;
-          rhs[q] = rhs[q] - dssp * (u[q - s2] - 4.0 * u[q - s1] + 6.0 * u[q] - 4.0 * u[q + s1]);
-          q += s1;
-          rhs[q] = rhs[q] - dssp * (u[q - s2] - 4.0 * u[q - s1] + 5.0 * u[q]);
-        }
+  forLines(c, d, (pt) => {
+    const base = 5 * pt;
+    for (let m = 0; m < 5; m++) {
+      if (c.start[d] > 0) {
+        let q = base + s1 + m;
+        rhs[q] = rhs[q] - dssp * (5.0 * u[q] - 4.0 * u[q + s1] + u[q + s2]);
+        q += s1;
+        rhs[q] = rhs[q] - dssp * (-4.0 * u[q - s1] + 6.0 * u[q] - 4.0 * u[q + s1] + u[q + s2]);
+      }
+      for (let t = 3 * c.start[d]; t <= n - 3 * c.end[d] - 1; t++) {
+        const q = base + t * s1 + m;
+        rhs[q] = rhs[q] -
+          dssp * (u[q - s2] - 4.0 * u[q - s1] + 6.0 * u[q] - 4.0 * u[q + s1] + u[q + s2]);
+      }
+      if (c.end[d] > 0) {
+        let q = base + (n - 3) * s1 + m;
+        rhs[q] = rhs[q] - dssp * (u[q - s2] - 4.0 * u[q - s1] + 6.0 * u[q] - 4.0 * u[q + s1]);
+        q += s1;
+        rhs[q] = rhs[q] - dssp * (u[q - s2] - 4.0 * u[q - s1] + 5.0 * u[q]);
       }
     }
-  }
+  });
 }

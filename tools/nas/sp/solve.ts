@@ -78,11 +78,9 @@ export async function lineSolve(g: SpState, d: number): Promise<void> {
       await comm.waitall(sent ? [recv, sent] : [recv]);
       g.work(SP_WORK.unpackBackward, bs);
       if (real) unpackBackward(c, d, ls, g.inBuf.get(0, 10 * bs) as Float64Array);
-    } else if (real) {
-      lastRows(c, d, ls);
     }
     g.work(SP_WORK.backward, bs * c.size[d]);
-    if (real) backward(c, d, ls);
+    if (real) backward(c, d, ls, stage === nc - 1);
     if (stage !== 0) {
       g.work(SP_WORK.pack, 10 * bs);
       if (real) g.outBuf.set(packBackward(c, d, ls), 0);
@@ -140,36 +138,47 @@ function unpackForward(c: SpCell, d: number, ls: number[], inb: Float64Array): v
   }
 }
 
+/**
+ * Row `l`/`r` of a factor (`m0` ≤ m < `m1` its right-hand sides) scaled by
+ * its diagonal, and eliminated from the next row `l1`/`r1`.
+ */
+function eliminate(
+  L: Float64Array,
+  R: Float64Array,
+  l: number,
+  l1: number,
+  r: number,
+  r1: number,
+  m0: number,
+  m1: number,
+): void {
+  const fac1 = 1.0 / L[l + 2];
+  L[l + 3] = fac1 * L[l + 3];
+  L[l + 4] = fac1 * L[l + 4];
+  for (let m = m0; m < m1; m++) R[r + m] = fac1 * R[r + m];
+  L[l1 + 2] = L[l1 + 2] - L[l1 + 1] * L[l + 3];
+  L[l1 + 3] = L[l1 + 3] - L[l1 + 1] * L[l + 4];
+  for (let m = m0; m < m1; m++) R[r1 + m] = R[r1 + m] - L[l1 + 1] * R[r + m];
+}
+
 /** Forward elimination of every line of the cell, for the three factors. */
 function forward(c: SpCell, d: number, ls: number[]): void {
   const L = c.lhs, R = c.rhs, s = c.stride(d), iend = c.size[d] - 1;
+  const l1s = 15 * s, r1s = 5 * s;
   for (const [n, m0, m1] of [[0, 0, 3], [5, 3, 4], [10, 4, 5]]) {
     for (const b of ls) {
       for (let t = 0; t <= iend - 2; t++) {
-        const p = b + t * s;
-        const l = 15 * p + n, l1 = l + 15 * s, l2 = l1 + 15 * s;
-        const r = 5 * p, r1 = r + 5 * s, r2 = r1 + 5 * s;
-        const fac1 = 1.0 / L[l + 2];
-        L[l + 3] = fac1 * L[l + 3];
-        L[l + 4] = fac1 * L[l + 4];
-        for (let m = m0; m < m1; m++) R[r + m] = fac1 * R[r + m];
-        L[l1 + 2] = L[l1 + 2] - L[l1 + 1] * L[l + 3];
-        L[l1 + 3] = L[l1 + 3] - L[l1 + 1] * L[l + 4];
-        for (let m = m0; m < m1; m++) R[r1 + m] = R[r1 + m] - L[l1 + 1] * R[r + m];
+        const p = b + t * s, l = 15 * p + n, r = 5 * p;
+        eliminate(L, R, l, l + l1s, r, r + r1s, m0, m1);
+        const l2 = l + 2 * l1s, r2 = r + 2 * r1s;
         L[l2 + 1] = L[l2 + 1] - L[l2] * L[l + 3];
         L[l2 + 2] = L[l2 + 2] - L[l2] * L[l + 4];
         for (let m = m0; m < m1; m++) R[r2 + m] = R[r2 + m] - L[l2] * R[r + m];
       }
       // The last two rows: no two more rows to eliminate; scale the last at once.
-      const p = b + (iend - 1) * s;
-      const l = 15 * p + n, l1 = l + 15 * s, r = 5 * p, r1 = r + 5 * s;
-      const fac1 = 1.0 / L[l + 2];
-      L[l + 3] = fac1 * L[l + 3];
-      L[l + 4] = fac1 * L[l + 4];
-      for (let m = m0; m < m1; m++) R[r + m] = fac1 * R[r + m];
-      L[l1 + 2] = L[l1 + 2] - L[l1 + 1] * L[l + 3];
-      L[l1 + 3] = L[l1 + 3] - L[l1 + 1] * L[l + 4];
-      for (let m = m0; m < m1; m++) R[r1 + m] = R[r1 + m] - L[l1 + 1] * R[r + m];
+      const p = b + (iend - 1) * s, l = 15 * p + n, r = 5 * p;
+      const l1 = l + l1s, r1 = r + r1s;
+      eliminate(L, R, l, l1, r, r1, m0, m1);
       const fac2 = 1.0 / L[l1 + 2];
       L[l1 + 3] = fac2 * L[l1 + 3];
       L[l1 + 4] = fac2 * L[l1 + 4];
@@ -224,26 +233,21 @@ function unpackBackward(c: SpCell, d: number, ls: number[], inb: Float64Array): 
   }
 }
 
-/** The first cell of the back sweep: row iend−1 from row iend, no message. */
-function lastRows(c: SpCell, d: number, ls: number[]): void {
-  const L = c.lhs, R = c.rhs, s = c.stride(d), iend = c.size[d] - 1;
-  for (let m = 0; m < 5; m++) {
-    const n = N[m];
-    for (const b of ls) {
-      const p = b + (iend - 1) * s;
-      const r = 5 * p + m;
-      R[r] = R[r] - L[15 * p + n + 3] * R[r + 5 * s];
-    }
-  }
-}
-
-/** Back substitution of rows iend−2 … 0 of every line and component. */
-function backward(c: SpCell, d: number, ls: number[]): void {
+/**
+ * Back substitution of every line and component: rows iend−2 … 0, and
+ * before them, in the first cell of the back sweep (`first`: no message),
+ * row iend−1 from row iend.
+ */
+function backward(c: SpCell, d: number, ls: number[], first: boolean): void {
   const L = c.lhs, R = c.rhs, s = c.stride(d), iend = c.size[d] - 1;
   const r1s = 5 * s, r2s = 10 * s;
   for (let m = 0; m < 5; m++) {
     const n = N[m];
     for (const b of ls) {
+      if (first) {
+        const p = b + (iend - 1) * s, r = 5 * p + m;
+        R[r] = R[r] - L[15 * p + n + 3] * R[r + r1s];
+      }
       for (let t = iend - 2; t >= 0; t--) {
         const p = b + t * s, r = 5 * p + m, l = 15 * p + n;
         R[r] = R[r] - L[l + 3] * R[r + r1s] - L[l + 4] * R[r + r2s];
