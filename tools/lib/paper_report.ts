@@ -1556,7 +1556,7 @@ export function paperMarkdown(d: PaperData): string {
     if (n.skipped) parts.push(`Not run at this class and rank count: ${n.skipped.join("; ")}.`, ``);
   } else {
     parts.push(
-      `NAS Parallel Benchmarks: not run at this scale. Their class S computation alone takes about 16 s of CPU time for the six kernels in three modes on this machine, which does not fit the default run's 10 s; \`deno task paper --full\` runs every kernel at class A on 16 ranks (8 hosts × 2 guests; minutes), \`--nas CLASS:NP\` any class and rank count.`,
+      `NAS Parallel Benchmarks: not run at this scale. Their class S computation alone takes about 22 s of CPU time for the eight kernels in three modes on this machine, which does not fit the default run's 10 s; \`deno task paper --full\` runs every kernel at class A on 16 ranks (8 hosts × 2 guests; minutes), \`--nas CLASS:NP\` any class and rank count.`,
       ``,
     );
   }
