@@ -13,6 +13,7 @@
  * @module
  */
 import type { Comm, MpiBuffer } from "../../../mpi/mod.ts";
+import { SetConstants } from "../cfd/constants.ts";
 import type { BtCell, BtClass, BtSet } from "./params.ts";
 
 /**
@@ -157,48 +158,12 @@ export class CellFields {
  * assert.equal(g.dssp, 0.25);
  * ```
  */
-export class BtGrid {
-  readonly n: number;
+export class BtGrid extends SetConstants {
   readonly dt: number;
   readonly ncells: number;
   readonly cells: CellFields[];
-  // set_constants.f90
-  readonly c1 = 1.4;
-  readonly c2 = 0.4;
-  readonly c3 = 0.1;
-  readonly c4 = 1.0;
-  readonly c5 = 1.4;
-  readonly dnm1: number;
-  readonly c1c2: number;
-  readonly c1c5: number;
-  readonly c3c4: number;
+  // set_constants.f90's own (the shared ones: SetConstants)
   readonly c1345: number;
-  readonly conz1: number;
-  /** tx1/ty1/tz1, tx2/…, tx3/… by direction. */
-  readonly t1: [number, number, number];
-  readonly t2: [number, number, number];
-  readonly t3: [number, number, number];
-  /** dx1…dx5, dy1…dy5, dz1…dz5 by direction. */
-  readonly dd: readonly (readonly number[])[] = [
-    [0.75, 0.75, 0.75, 0.75, 0.75],
-    [0.75, 0.75, 0.75, 0.75, 0.75],
-    [1.0, 1.0, 1.0, 1.0, 1.0],
-  ];
-  readonly dssp: number;
-  readonly con43 = 4.0 / 3.0;
-  readonly con16 = 1.0 / 6.0;
-  /** xxcon1…5, yycon1…5, zzcon1…5 by direction. */
-  readonly con: number[][];
-  /** dx1tx1 … dz5tz1 by direction. */
-  readonly ddt1: number[][];
-  /** ce(5, 13) of set_constants.f90, `ce[m][t]`. */
-  readonly ce: readonly (readonly number[])[] = [
-    [2.0, 0.0, 0.0, 4.0, 5.0, 3.0, 0.5, 0.02, 0.01, 0.03, 0.5, 0.4, 0.3],
-    [1.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 0.01, 0.03, 0.02, 0.4, 0.3, 0.5],
-    [2.0, 2.0, 0.0, 0.0, 0.0, 2.0, 3.0, 0.04, 0.03, 0.05, 0.3, 0.5, 0.4],
-    [2.0, 2.0, 0.0, 0.0, 0.0, 2.0, 3.0, 0.03, 0.05, 0.04, 0.2, 0.1, 0.3],
-    [5.0, 4.0, 3.0, 2.0, 0.1, 0.4, 0.3, 0.05, 0.04, 0.03, 0.1, 0.3, 0.2],
-  ];
   /** comm_solve and comm_rhs (setup_mpi.f90's duplicates of comm_setup). */
   commSolve!: Comm;
   commRhs!: Comm;
@@ -213,34 +178,11 @@ export class BtGrid {
    * @param comm comm_setup
    */
   constructor(cls: BtClass, readonly set: BtSet, readonly real: boolean, readonly comm: Comm) {
-    this.n = cls.n;
+    super(cls.n);
     this.dt = cls.dt;
     this.ncells = set.ncells;
     this.cells = set.cells.map((c) => new CellFields(c, real));
-    this.dnm1 = 1.0 / (this.n - 1);
-    this.c1c2 = this.c1 * this.c2;
-    this.c1c5 = this.c1 * this.c5;
-    this.c3c4 = this.c3 * this.c4;
     this.c1345 = this.c1c5 * this.c3c4;
-    this.conz1 = 1.0 - this.c1c5;
-    const d = this.dnm1;
-    const t1 = 1.0 / (d * d), t2 = 1.0 / (2.0 * d), t3 = 1.0 / d;
-    this.t1 = [t1, t1, t1];
-    this.t2 = [t2, t2, t2];
-    this.t3 = [t3, t3, t3];
-    this.dssp = 0.25 * Math.max(this.dd[0][0], Math.max(this.dd[1][0], this.dd[2][0]));
-    this.con = [0, 1, 2].map((dir) => {
-      const c34t3 = this.c3c4 * this.t3[dir];
-      const t = this.t3[dir];
-      return [
-        c34t3 * this.con43 * t,
-        c34t3 * t,
-        c34t3 * this.conz1 * t,
-        c34t3 * this.con16 * t,
-        c34t3 * this.c1c5 * t,
-      ];
-    });
-    this.ddt1 = [0, 1, 2].map((dir) => this.dd[dir].map((x) => x * this.t1[dir]));
   }
 
   /** setup_mpi.f90: comm_solve and comm_rhs, two MPI_Comm_dup of comm_setup. */
@@ -269,17 +211,6 @@ export class BtGrid {
       bytes += w.bytes * points;
     }
     if (flops > 0 || bytes > 0) await this.comm.compute({ flops, bytes });
-  }
-
-  /** exact_solution.f90 at (ξ, η, ζ) into `out[o..o+5)`, in NPB's Horner form. */
-  exact(xi: number, eta: number, zeta: number, out: Float64Array, o: number): void {
-    for (let m = 0; m < 5; m++) {
-      const c = this.ce[m];
-      out[o + m] = c[0] +
-        xi * (c[1] + xi * (c[4] + xi * (c[7] + xi * c[10]))) +
-        eta * (c[2] + eta * (c[5] + eta * (c[8] + eta * c[11]))) +
-        zeta * (c[3] + zeta * (c[6] + zeta * (c[9] + zeta * c[12])));
-    }
   }
 }
 

@@ -13,19 +13,11 @@
  * @module
  */
 import type { Comm, MpiBuffer } from "../../../mpi/mod.ts";
+import { CE } from "../cfd/constants.ts";
 import type { LuClass, Subdomain } from "./params.ts";
 
-/**
- * c1..c5 of lu_data.f90 (γ = c1 = 1.4, c2 = γ − 1, and the viscous constants).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { C1, C2 } from "./grid.ts";
- * assert.ok(Math.abs(C1 - 1 - C2) < 1e-15);
- * ```
- */
-export const C1 = 1.4, C2 = 0.4, C3 = 0.1, C4 = 1.0, C5 = 1.4;
+/** c1..c5 of lu_data.f90 (shared with BT and SP: ../cfd/constants.ts). */
+export { C1, C2, C3, C4, C5 } from "../cfd/constants.ts";
 
 /**
  * Work per point of each loop nest (flops of the loop body; bytes of main
@@ -131,13 +123,7 @@ export class LuGrid {
   readonly omega = 1.2;
   readonly dt: number;
   /** ce(5, 13) of setcoeff.f90: the exact solution's coefficients, `ce[m][t]`. */
-  readonly ce: readonly (readonly number[])[] = [
-    [2.0, 0.0, 0.0, 4.0, 5.0, 3.0, 0.5, 0.02, 0.01, 0.03, 0.5, 0.4, 0.3],
-    [1.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 0.01, 0.03, 0.02, 0.4, 0.3, 0.5],
-    [2.0, 2.0, 0.0, 0.0, 0.0, 2.0, 3.0, 0.04, 0.03, 0.05, 0.3, 0.5, 0.4],
-    [2.0, 2.0, 0.0, 0.0, 0.0, 2.0, 3.0, 0.03, 0.05, 0.04, 0.2, 0.1, 0.3],
-    [5.0, 4.0, 3.0, 2.0, 0.1, 0.4, 0.3, 0.05, 0.04, 0.03, 0.1, 0.3, 0.2],
-  ];
+  readonly ce: readonly (readonly number[])[] = CE;
   /** Buffers of exchange_3 in the rank's memory (`buf`, `buf1`). */
   buf?: MpiBuffer;
   buf1?: MpiBuffer;

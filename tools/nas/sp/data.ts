@@ -15,6 +15,7 @@
  * @module
  */
 import type { Comm, MpiBuffer } from "../../../mpi/mod.ts";
+import { SetConstants } from "../cfd/constants.ts";
 import { bufSize, type CellSet, type FaceSizes, faceSizes, type SpClass } from "./params.ts";
 
 /**
@@ -185,44 +186,15 @@ export class SpCell {
  * assert.equal(g.comz6, 6 * 0.015 * 0.25);
  * ```
  */
-export class SpState {
-  readonly n: number;
+export class SpState extends SetConstants {
   readonly dt: number;
   readonly ncells: number;
   readonly cells: SpCell[];
   readonly faces: FaceSizes;
-  // set_constants.f90
-  readonly ce: readonly (readonly number[])[] = [
-    [2.0, 0.0, 0.0, 4.0, 5.0, 3.0, 0.5, 0.02, 0.01, 0.03, 0.5, 0.4, 0.3],
-    [1.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 0.01, 0.03, 0.02, 0.4, 0.3, 0.5],
-    [2.0, 2.0, 0.0, 0.0, 0.0, 2.0, 3.0, 0.04, 0.03, 0.05, 0.3, 0.5, 0.4],
-    [2.0, 2.0, 0.0, 0.0, 0.0, 2.0, 3.0, 0.03, 0.05, 0.04, 0.2, 0.1, 0.3],
-    [5.0, 4.0, 3.0, 2.0, 0.1, 0.4, 0.3, 0.05, 0.04, 0.03, 0.1, 0.3, 0.2],
-  ];
-  readonly c1 = 1.4;
-  readonly c2 = 0.4;
-  readonly c3 = 0.1;
-  readonly c4 = 1.0;
-  readonly c5 = 1.4;
+  // set_constants.f90's own (the shared ones: SetConstants)
   readonly bt = Math.sqrt(0.5);
-  readonly dnm1: number;
-  readonly c1c2: number;
-  readonly c1c5: number;
-  readonly c3c4: number;
-  readonly conz1: number;
-  /** t1, t2, t3 of each direction (tx1 … tz3). */
-  readonly t1: number[];
-  readonly t2: number[];
-  readonly t3: number[];
-  /** dx1..dx5, dy1..dy5, dz1..dz5 by direction. */
-  readonly dd: readonly (readonly number[])[] = [
-    [0.75, 0.75, 0.75, 0.75, 0.75],
-    [0.75, 0.75, 0.75, 0.75, 0.75],
-    [1.0, 1.0, 1.0, 1.0, 1.0],
-  ];
   /** dxmax, dymax, dzmax. */
   readonly dmax: number[];
-  readonly dssp: number;
   /** dttx1/dtty1/dttz1, dttx2/…, c2dttx1/… by direction. */
   readonly dtt1: number[];
   readonly dtt2: number[];
@@ -231,13 +203,7 @@ export class SpState {
   readonly comz4: number;
   readonly comz5: number;
   readonly comz6: number;
-  /** dx1tx1 … dz5tz1: `ddt1[d][m]`. */
-  readonly ddt1: number[][];
-  /** xxcon1..5, yycon1..5, zzcon1..5: `con[d][0..4]`. */
-  readonly con: number[][];
   readonly c2iv = 2.5;
-  readonly con43 = 4.0 / 3.0;
-  readonly con16 = 1.0 / 6.0;
   /** in_buffer and out_buffer (sp_data.f90), in the rank's memory. */
   readonly inBuf: MpiBuffer<"float64">;
   readonly outBuf: MpiBuffer<"float64">;
@@ -258,30 +224,20 @@ export class SpState {
     readonly solve: Comm,
     readonly rhsComm: Comm,
   ) {
-    this.n = cls.n;
+    super(cls.n);
     this.dt = cls.dt;
     this.ncells = set.ncells;
     this.cells = set.coord.map((coord, c) =>
       new SpCell(set.size[c], set.low[c], coord, set.ncells, real)
     );
     this.faces = faceSizes(set);
-    const dt = this.dt, c1 = this.c1, c2 = this.c2, c3 = this.c3, c4 = this.c4, c5 = this.c5;
-    this.dnm1 = 1.0 / (this.n - 1);
-    this.c1c2 = c1 * c2;
-    this.c1c5 = c1 * c5;
-    this.c3c4 = c3 * c4;
-    this.conz1 = 1.0 - this.c1c5;
-    const dn = this.dnm1;
-    this.t1 = [0, 1, 2].map(() => 1.0 / (dn * dn));
-    this.t2 = [0, 1, 2].map(() => 1.0 / (2.0 * dn));
-    this.t3 = [0, 1, 2].map(() => 1.0 / dn);
+    const dt = this.dt;
     const dd = this.dd;
     this.dmax = [
       Math.max(dd[0][2], dd[0][3]),
       Math.max(dd[1][1], dd[1][3]),
       Math.max(dd[2][1], dd[2][2]),
     ];
-    this.dssp = 0.25 * Math.max(dd[0][0], Math.max(dd[1][0], dd[2][0]));
     this.dtt1 = this.t1.map((t) => dt * t);
     this.dtt2 = this.t2.map((t) => dt * t);
     this.c2dtt1 = this.dtt1.map((t) => 2.0 * t);
@@ -290,17 +246,6 @@ export class SpState {
     this.comz4 = 4.0 * dtdssp;
     this.comz5 = 5.0 * dtdssp;
     this.comz6 = 6.0 * dtdssp;
-    this.ddt1 = [0, 1, 2].map((d) => dd[d].map((x) => x * this.t1[d]));
-    this.con = [0, 1, 2].map((d) => {
-      const c3c4t3 = this.c3c4 * this.t3[d], t3 = this.t3[d];
-      return [
-        c3c4t3 * this.con43 * t3,
-        c3c4t3 * t3,
-        c3c4t3 * this.conz1 * t3,
-        c3c4t3 * this.con16 * t3,
-        c3c4t3 * this.c1c5 * t3,
-      ];
-    });
     const len = bufSize(this.n, this.ncells);
     this.inBuf = rhsComm.alloc(len, "float64");
     this.outBuf = rhsComm.alloc(len, "float64");
@@ -327,14 +272,4 @@ export class SpState {
 
   #flops = 0;
   #bytes = 0;
-
-  /** exact_solution.f90 at (ξ, η, ζ) into `out[o..o+5)`. */
-  exact(xi: number, eta: number, zeta: number, out: Float64Array, o: number): void {
-    for (let m = 0; m < 5; m++) {
-      const c = this.ce[m];
-      out[o + m] = c[0] + xi * (c[1] + xi * (c[4] + xi * (c[7] + xi * c[10]))) +
-        eta * (c[2] + eta * (c[5] + eta * (c[8] + eta * c[11]))) +
-        zeta * (c[3] + zeta * (c[6] + zeta * (c[9] + zeta * c[12])));
-    }
-  }
 }
