@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { fortranE, fortranI } from "../format.ts";
+import { rmsOfSums, verifyNorms } from "../cfd/verify.ts";
 import type { NasClass } from "../kernel.ts";
 import { BT_WORK, type BtGrid, interiorPoints } from "./grid.ts";
 import { forInterior } from "./init.ts";
@@ -16,11 +16,7 @@ import { BT_EPSILON, BT_REFERENCE, type BtClassName } from "./params.ts";
 async function rms(g: BtGrid, work: Float64Array): Promise<number[]> {
   const out = new Float64Array(5);
   await g.comm.allreduce(work, out, "SUM");
-  return [...out].map((s) => {
-    let r = s;
-    for (let d = 0; d < 3; d++) r = r / (g.n - 2);
-    return Math.sqrt(r);
-  });
+  return rmsOfSums(out, g.n);
 }
 
 /**
@@ -110,41 +106,5 @@ export function btVerify(
   xce: readonly number[],
   dt: number,
 ): { verified: boolean; lines: string[] } {
-  const ref = BT_REFERENCE[cls as BtClassName];
-  if (!ref) {
-    return { verified: false, lines: [" Unknown class", " No verification performed"] };
-  }
-  const lines = [
-    ` Verification being performed for class ${cls}`,
-    ` accuracy setting for epsilon = ${fortranE(BT_EPSILON, 20, 13)}`,
-  ];
-  let verified = Math.abs(dt - ref.dt) <= BT_EPSILON;
-  if (!verified) {
-    // verify.f90 then treats the class as unknown ('U').
-    lines.push(` DT does not match the reference value of ${fortranE(ref.dt, 15, 8)}`);
-    lines.push(" RMS-norms of residual");
-    for (let m = 0; m < 5; m++) {
-      lines.push(`          ${fortranI(m + 1, 2)}${fortranE(xcr[m], 20, 13)}`);
-    }
-    lines.push(" RMS-norms of solution error");
-    for (let m = 0; m < 5; m++) {
-      lines.push(`          ${fortranI(m + 1, 2)}${fortranE(xce[m], 20, 13)}`);
-    }
-    lines.push(" No reference values provided", " No verification performed");
-    return { verified: false, lines };
-  }
-  const row = (m: number, x: number, r: number) => {
-    const dif = Math.abs((x - r) / r);
-    const ok = !Number.isNaN(dif) && dif <= BT_EPSILON;
-    if (!ok) verified = false;
-    return `${ok ? "          " : " FAILURE: "}${fortranI(m + 1, 2)}${fortranE(x, 20, 13)}${
-      fortranE(r, 20, 13)
-    }${fortranE(dif, 20, 13)}`;
-  };
-  lines.push(" Comparison of RMS-norms of residual");
-  for (let m = 0; m < 5; m++) lines.push(row(m, xcr[m], ref.xcr[m]));
-  lines.push(" Comparison of RMS-norms of solution error");
-  for (let m = 0; m < 5; m++) lines.push(row(m, xce[m], ref.xce[m]));
-  lines.push(verified ? " Verification Successful" : " Verification failed");
-  return { verified, lines };
+  return verifyNorms(cls, BT_REFERENCE[cls as BtClassName], xcr, xce, dt, BT_EPSILON);
 }

@@ -11,6 +11,7 @@
 import { exchange4, exchange56 } from "./exchange.ts";
 import { C2, LU_WORK, type LuGrid } from "./grid.ts";
 import { LU_CLASSES, LU_EPSILON, LU_REFERENCE } from "./params.ts";
+import { compareNorm } from "../cfd/verify.ts";
 import { fortranE, fortranI } from "../format.ts";
 import type { NasClass } from "../kernel.ts";
 
@@ -234,12 +235,9 @@ export function luVerify(
   let verified = Math.abs(dt - c.dt) <= LU_EPSILON;
   if (!verified) lines.push(` DT does not match the reference value of ${fortranE(c.dt, 15, 8)}`);
   const row = (label: string, x: number, r: number) => {
-    const dif = Math.abs((x - r) / r);
-    const ok = !Number.isNaN(dif) && dif <= LU_EPSILON;
-    if (!ok) verified = false;
-    return `${ok ? "          " : " FAILURE: "}${label}${fortranE(x, 20, 13)}${
-      fortranE(r, 20, 13)
-    }${fortranE(dif, 20, 13)}`;
+    const c = compareNorm(label, x, r, LU_EPSILON);
+    if (!c.ok) verified = false;
+    return c.line;
   };
   lines.push(" Comparison of RMS-norms of residual");
   for (let m = 0; m < 5; m++) lines.push(row(`${fortranI(m + 1, 2)}  `, xcr[m], ref.xcr[m]));
