@@ -31,7 +31,8 @@
  * @module
  */
 import type { Comm, Request } from "../../mpi/mod.ts";
-import { fortranF, fortranI } from "./format.ts";
+import { cfdBanner, cfdResult, modelCheck } from "./cfd/result.ts";
+import { fortranI } from "./format.ts";
 import type { NasClass, NasKernel, NasResult, NasRunOptions } from "./kernel.ts";
 import { copyFaces } from "./bt/faces.ts";
 import { BT_WORK, BtGrid, interiorPoints } from "./bt/grid.ts";
@@ -193,30 +194,9 @@ export async function runBt(comm: Comm, opts: NasRunOptions): Promise<NasResult 
   const s = await btSolve(comm, opts.cls, real, opts.log);
   if (comm.rank !== 0) return undefined;
   const c = BT_CLASSES[opts.cls as BtClassName];
-  const check = real ? btVerify(opts.cls, s.xcr, s.xce, c.dt) : {
-    verified: false,
-    lines: [
-      ` Computation charged by the model (class ${opts.cls}): norms not computed, verification not performed`,
-    ],
-  };
-  return {
-    name: "BT",
-    cls: opts.cls,
-    size: `${fortranI(c.n, 4)}x${fortranI(c.n, 4)}x${fortranI(c.n, 4)}`.trimStart(),
-    iterations: c.niter,
-    timeSec: s.maxtime,
-    mops: btMops(c.n, c.niter, s.maxtime),
-    opType: "floating point",
-    verified: check.verified,
-    compute: opts.compute,
-    details: check.lines,
-    values: real
-      ? Object.fromEntries([
-        ...s.xcr.map((x, m) => [`xcr${m + 1}`, x]),
-        ...s.xce.map((x, m) => [`xce${m + 1}`, x]),
-      ])
-      : undefined,
-  };
+  const check = real ? btVerify(opts.cls, s.xcr, s.xce, c.dt) : modelCheck(opts.cls);
+  const mops = btMops(c.n, c.niter, s.maxtime);
+  return cfdResult("BT", opts, c.n, c.niter, s.maxtime, mops, check, real ? s : undefined);
 }
 
 /**
@@ -243,18 +223,7 @@ export async function runBt(comm: Comm, opts: NasRunOptions): Promise<NasResult 
  */
 export function btBanner(cls: NasClass, np: number): string[] {
   const c = BT_CLASSES[cls as BtClassName];
-  if (!c) return [];
-  return [
-    "",
-    "",
-    " NAS Parallel Benchmarks 3.4 -- BT Benchmark",
-    "",
-    " No input file inputbt.data. Using compiled defaults",
-    ` Size: ${fortranI(c.n, 4)}x${fortranI(c.n, 4)}x${fortranI(c.n, 4)}  (class ${cls})`,
-    ` Iterations: ${fortranI(c.niter, 4)}    dt: ${fortranF(c.dt, 11, 7)}`,
-    ` Total number of processes: ${fortranI(np, 6)}`,
-    "",
-  ];
+  return c ? cfdBanner("BT", cls, c.n, c.niter, np, { input: "inputbt.data", dt: c.dt }) : [];
 }
 
 /**

@@ -26,7 +26,7 @@
  * @module
  */
 import type { Comm } from "../../mpi/mod.ts";
-import { fortranI } from "./format.ts";
+import { cfdBanner, cfdResult, modelCheck } from "./cfd/result.ts";
 import type { NasClass, NasKernel, NasResult, NasRunOptions } from "./kernel.ts";
 import { LuGrid } from "./lu/grid.ts";
 import { setbv, setiv } from "./lu/init.ts";
@@ -173,25 +173,9 @@ export async function runLu(comm: Comm, opts: NasRunOptions): Promise<NasResult 
   const s = await luSolve(comm, opts.cls, real, opts.log);
   if (comm.rank !== 0) return undefined;
   const c = LU_CLASSES[opts.cls as keyof typeof LU_CLASSES];
-  const check = real ? luVerify(opts.cls, s.xcr, s.xce, s.xci, c.dt) : {
-    verified: false,
-    lines: [
-      ` Computation charged by the model (class ${opts.cls}): norms not computed, verification not performed`,
-    ],
-  };
-  const size = `${fortranI(c.n, 4)}x${fortranI(c.n, 4)}x${fortranI(c.n, 4)}`.trimStart();
-  return {
-    name: "LU",
-    cls: opts.cls,
-    size,
-    iterations: c.itmax,
-    timeSec: s.maxtime,
-    mops: luMops(c.n, c.itmax, s.maxtime),
-    opType: "floating point",
-    verified: check.verified,
-    compute: opts.compute,
-    details: check.lines,
-  };
+  const check = real ? luVerify(opts.cls, s.xcr, s.xce, s.xci, c.dt) : modelCheck(opts.cls);
+  const mops = luMops(c.n, c.itmax, s.maxtime);
+  return cfdResult("LU", opts, c.n, c.itmax, s.maxtime, mops, check);
 }
 
 /**
@@ -216,17 +200,7 @@ export async function runLu(comm: Comm, opts: NasRunOptions): Promise<NasResult 
  */
 export function luBanner(cls: NasClass, np: number): string[] {
   const c = LU_CLASSES[cls as keyof typeof LU_CLASSES];
-  if (!c) return [];
-  return [
-    "",
-    "",
-    " NAS Parallel Benchmarks 3.4 -- LU Benchmark",
-    "",
-    ` Size: ${fortranI(c.n, 4)}x${fortranI(c.n, 4)}x${fortranI(c.n, 4)}  (class ${cls})`,
-    ` Iterations: ${fortranI(c.itmax, 4)}`,
-    ` Total number of processes: ${fortranI(np, 6)}`,
-    "",
-  ];
+  return c ? cfdBanner("LU", cls, c.n, c.itmax, np) : [];
 }
 
 /**

@@ -34,7 +34,8 @@
  * @module
  */
 import type { Comm } from "../../mpi/mod.ts";
-import { fortranF, fortranI } from "./format.ts";
+import { cfdBanner, cfdResult, modelCheck } from "./cfd/result.ts";
+import { fortranI } from "./format.ts";
 import type { NasClass, NasKernel, NasResult, NasRunOptions } from "./kernel.ts";
 import { SpState } from "./sp/data.ts";
 import { exactRhs, initialize, lhsinit } from "./sp/init.ts";
@@ -179,30 +180,9 @@ export async function runSp(comm: Comm, opts: NasRunOptions): Promise<NasResult 
   const s = await spSolve(comm, opts.cls, real, opts.log);
   if (comm.rank !== 0) return undefined;
   const c = SP_CLASSES[opts.cls as keyof typeof SP_CLASSES];
-  const check = real ? spVerify(opts.cls, s.xcr, s.xce, c.dt) : {
-    verified: false,
-    lines: [
-      ` Computation charged by the model (class ${opts.cls}): norms not computed, verification not performed`,
-    ],
-  };
-  return {
-    name: "SP",
-    cls: opts.cls,
-    size: `${fortranI(c.n, 4)}x${fortranI(c.n, 4)}x${fortranI(c.n, 4)}`.trimStart(),
-    iterations: c.niter,
-    timeSec: s.tmax,
-    mops: spMops(c.n, c.niter, s.tmax),
-    opType: "floating point",
-    verified: check.verified,
-    compute: opts.compute,
-    details: check.lines,
-    values: real
-      ? Object.fromEntries([
-        ...s.xcr.map((x, m) => [`xcr${m + 1}`, x]),
-        ...s.xce.map((x, m) => [`xce${m + 1}`, x]),
-      ])
-      : undefined,
-  };
+  const check = real ? spVerify(opts.cls, s.xcr, s.xce, c.dt) : modelCheck(opts.cls);
+  const mops = spMops(c.n, c.niter, s.tmax);
+  return cfdResult("SP", opts, c.n, c.niter, s.tmax, mops, check, real ? s : undefined);
 }
 
 /**
@@ -229,18 +209,7 @@ export async function runSp(comm: Comm, opts: NasRunOptions): Promise<NasResult 
  */
 export function spBanner(cls: NasClass, np: number): string[] {
   const c = SP_CLASSES[cls as keyof typeof SP_CLASSES];
-  if (!c) return [];
-  return [
-    "",
-    "",
-    " NAS Parallel Benchmarks 3.4 -- SP Benchmark",
-    "",
-    " No input file inputsp.data. Using compiled defaults",
-    ` Size: ${fortranI(c.n, 4)}x${fortranI(c.n, 4)}x${fortranI(c.n, 4)}  (class ${cls})`,
-    ` Iterations: ${fortranI(c.niter, 4)}    dt: ${fortranF(c.dt, 11, 7)}`,
-    ` Total number of processes: ${fortranI(np, 6)}`,
-    "",
-  ];
+  return c ? cfdBanner("SP", cls, c.n, c.niter, np, { input: "inputsp.data", dt: c.dt }) : [];
 }
 
 /**
