@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { primitivesAt } from "../cfd/rhs.ts";
 import { BT_WORK, type BtGrid, interiorPoints } from "./grid.ts";
 import { dissipate, forInterior, forLines, linePt } from "./init.ts";
 
@@ -33,17 +34,7 @@ export async function computeRhs(g: BtGrid): Promise<void> {
     const { u, rhs, forcing, rhoI, us, vs, ws, qs, square } = c;
     for (let k = -1; k <= size[2]; k++) {
       for (let j = -1; j <= size[1]; j++) {
-        for (let i = -1; i <= size[0]; i++) {
-          const p = c.pt(i, j, k), q = 5 * p;
-          const rhoInv = 1.0 / u[q];
-          rhoI[p] = rhoInv;
-          us[p] = u[q + 1] * rhoInv;
-          vs[p] = u[q + 2] * rhoInv;
-          ws[p] = u[q + 3] * rhoInv;
-          square[p] = 0.5 * (u[q + 1] * u[q + 1] + u[q + 2] * u[q + 2] + u[q + 3] * u[q + 3]) *
-            rhoInv;
-          qs[p] = square[p] * rhoInv;
-        }
+        for (let i = -1; i <= size[0]; i++) primitivesAt(c, c.pt(i, j, k));
       }
     }
     for (let k = 0; k < size[2]; k++) {

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { primitivesAt } from "../cfd/rhs.ts";
 import { SP_WORK, type SpCell, type SpState } from "./data.ts";
 import { forInterior, forLines } from "./init.ts";
 
@@ -60,21 +61,14 @@ export function computeRhs(g: SpState): void {
 
 /** rho_i, us, vs, ws, square, qs, speed, ainv on −1 … size in every direction. */
 function primitives(g: SpState, c: SpCell): void {
-  const { u, rhoI, us, vs, ws, square, qs, speed, ainv } = c;
+  const { u, square, speed, ainv } = c;
   const c1c2 = g.c1c2;
   for (let k = -1; k <= c.size[2]; k++) {
     for (let j = -1; j <= c.size[1]; j++) {
       let p = c.pt(-1, j, k);
       for (let i = -1; i <= c.size[0]; i++, p++) {
         const q = 5 * p;
-        const rhoInv = 1.0 / u[q];
-        rhoI[p] = rhoInv;
-        us[p] = u[q + 1] * rhoInv;
-        vs[p] = u[q + 2] * rhoInv;
-        ws[p] = u[q + 3] * rhoInv;
-        square[p] = 0.5 * (u[q + 1] * u[q + 1] + u[q + 2] * u[q + 2] + u[q + 3] * u[q + 3]) *
-          rhoInv;
-        qs[p] = square[p] * rhoInv;
+        const rhoInv = primitivesAt(c, p);
         const aux = Math.sqrt(c1c2 * rhoInv * (u[q + 4] - square[p]));
         speed[p] = aux;
         ainv[p] = 1.0 / aux;
