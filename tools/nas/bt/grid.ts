@@ -13,6 +13,7 @@
  * @module
  */
 import type { Comm, MpiBuffer } from "../../../mpi/mod.ts";
+import { chargeNests, type Work } from "../cfd/charge.ts";
 import { SetConstants } from "../cfd/constants.ts";
 import type { BtCell, BtClass, BtSet } from "./params.ts";
 
@@ -72,18 +73,8 @@ export const BT_WORK = {
   copy: { flops: 0, bytes: 16 },
 } as const;
 
-/**
- * One unit of work of {@link BT_WORK}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { BT_WORK, type Work } from "./grid.ts";
- * const w: Work = BT_WORK.add;
- * assert.equal(w.flops, 5);
- * ```
- */
-export type Work = { readonly flops: number; readonly bytes: number };
+/** One unit of work of {@link BT_WORK} (../cfd/charge.ts). */
+export type { Work } from "../cfd/charge.ts";
 
 /**
  * A cell's fields (bt_data.f90: u, rhs, forcing, lhsc, backsub_info and
@@ -203,14 +194,8 @@ export class BtGrid extends SetConstants {
    * Charge several loop nests that run back to back without communication
    * as one piece of work (their flops and bytes summed).
    */
-  async charge(nests: readonly (readonly [Work, number])[]): Promise<void> {
-    let flops = 0, bytes = 0;
-    for (const [w, points] of nests) {
-      if (points <= 0) continue;
-      flops += w.flops * points;
-      bytes += w.bytes * points;
-    }
-    if (flops > 0 || bytes > 0) await this.comm.compute({ flops, bytes });
+  charge(nests: readonly (readonly [Work, number])[]): Promise<void> {
+    return chargeNests(this.comm, nests);
   }
 }
 

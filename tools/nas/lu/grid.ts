@@ -13,6 +13,7 @@
  * @module
  */
 import type { Comm, MpiBuffer } from "../../../mpi/mod.ts";
+import { chargeNests, type Work } from "../cfd/charge.ts";
 import { CE } from "../cfd/constants.ts";
 import type { LuClass, Subdomain } from "./params.ts";
 
@@ -186,16 +187,8 @@ export class LuGrid {
    * Charge several loop nests that run back to back without communication
    * as one piece of work (their flops and bytes summed).
    */
-  async chargeAll(
-    nests: readonly (readonly [{ flops: number; bytes: number }, number])[],
-  ): Promise<void> {
-    let flops = 0, bytes = 0;
-    for (const [w, points] of nests) {
-      if (points <= 0) continue;
-      flops += w.flops * points;
-      bytes += w.bytes * points;
-    }
-    if (flops > 0 || bytes > 0) await this.comm.compute({ flops, bytes });
+  chargeAll(nests: readonly (readonly [Work, number])[]): Promise<void> {
+    return chargeNests(this.comm, nests);
   }
 
   /**
