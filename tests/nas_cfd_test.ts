@@ -21,7 +21,12 @@ import { makeSet as spSet } from "../tools/nas/sp/params.ts";
 import { spVerify } from "../tools/nas/sp/verify.ts";
 import { spBanner } from "../tools/nas/sp.ts";
 
-const stub = { size: 1, rank: 0, compute: async () => 0, alloc: () => undefined } as never;
+const stub = {
+  size: 1,
+  rank: 0,
+  compute: () => Promise.resolve(0),
+  alloc: () => undefined,
+} as never;
 
 Deno.test("nas cfd: BT, SP and LU use the one ce table and BT/SP the one set of set_constants", () => {
   const bt = new BtGrid({ n: 12, niter: 60, dt: 0.01 }, btSet(12, 1, 0), true, stub);
