@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { NormReference } from "../cfd/verify.ts";
 import type { NasClass } from "../kernel.ts";
 
 /**
@@ -71,7 +72,7 @@ export const BT_CLASSES: Readonly<Record<BtClassName, BtClass>> = {
  * ```
  */
 export const BT_REFERENCE: Readonly<
-  Record<BtClassName, { dt: number; xcr: readonly number[]; xce: readonly number[] }>
+  Record<BtClassName, NormReference>
 > = {
   S: {
     dt: 1.0e-2,

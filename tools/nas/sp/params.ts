@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { NormReference } from "../cfd/verify.ts";
 import type { NasClass } from "../kernel.ts";
 
 /**
@@ -47,24 +48,19 @@ export const SP_CLASSES: Readonly<Record<"S" | "W" | "A" | "B" | "C", SpClass>> 
 /**
  * NPB's reference values (SP/verify.f90): RMS norms of the residual
  * (`xcr`, divided by dt) and of the solution error (`xce`), and the time
- * step they were computed with (`dtref`).
+ * step they were computed with (`dt`, verify.f90's dtref).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { SP_REFERENCE } from "./params.ts";
  * assert.equal(SP_REFERENCE.S.xcr[0], 2.7470315451339479e-02);
- * assert.equal(SP_REFERENCE.A.dtref, 1.5e-3);
+ * assert.equal(SP_REFERENCE.A.dt, 1.5e-3);
  * ```
  */
-export const SP_REFERENCE: Readonly<
-  Record<
-    "S" | "W" | "A" | "B" | "C",
-    { dtref: number; xcr: readonly number[]; xce: readonly number[] }
-  >
-> = {
+export const SP_REFERENCE: Readonly<Record<"S" | "W" | "A" | "B" | "C", NormReference>> = {
   S: {
-    dtref: 1.5e-2,
+    dt: 1.5e-2,
     xcr: [
       2.7470315451339479e-02,
       1.0360746705285417e-02,
@@ -81,7 +77,7 @@ export const SP_REFERENCE: Readonly<
     ],
   },
   W: {
-    dtref: 1.5e-3,
+    dt: 1.5e-3,
     xcr: [
       0.1893253733584e-02,
       0.1717075447775e-03,
@@ -98,7 +94,7 @@ export const SP_REFERENCE: Readonly<
     ],
   },
   A: {
-    dtref: 1.5e-3,
+    dt: 1.5e-3,
     xcr: [
       2.4799822399300195e0,
       1.1276337964368832e0,
@@ -115,7 +111,7 @@ export const SP_REFERENCE: Readonly<
     ],
   },
   B: {
-    dtref: 1.0e-3,
+    dt: 1.0e-3,
     xcr: [
       0.6903293579998e+02,
       0.3095134488084e+02,
@@ -132,7 +128,7 @@ export const SP_REFERENCE: Readonly<
     ],
   },
   C: {
-    dtref: 0.67e-3,
+    dt: 0.67e-3,
     xcr: [
       0.5881691581829e+03,
       0.2454417603569e+03,

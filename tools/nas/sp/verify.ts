@@ -109,5 +109,5 @@ export function spVerify(
 ): { verified: boolean; lines: string[] } {
   const ref = SP_REFERENCE[cls as keyof typeof SP_REFERENCE];
   const known = ref && SP_CLASSES[cls as keyof typeof SP_CLASSES];
-  return verifyNorms(cls, known ? { ...ref, dt: ref.dtref } : undefined, xcr, xce, dt, SP_EPSILON);
+  return verifyNorms(cls, known ? ref : undefined, xcr, xce, dt, SP_EPSILON);
 }
