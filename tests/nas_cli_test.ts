@@ -1,8 +1,8 @@
 /**
  * `deno task nas` as users run it: NPB's output, --json, exit codes, and
- * one-line errors for bad flags (unknown kernel, a kernel this build lacks,
- * a bad class, a process count against NPB's rules, a missing profile
- * file); paths resolve from where the task was run.
+ * one-line errors for bad flags (unknown kernel, a bad class, a bad DT
+ * graph or a graph for another kernel, a process count against NPB's rules,
+ * a missing profile file); paths resolve from where the task was run.
  */
 import assert from "node:assert/strict";
 import { parseNasArgs } from "../tools/lib/nas_args.ts";
@@ -31,12 +31,17 @@ function userError(r: { code: number; err: string }, re: RegExp): void {
 }
 
 Deno.test("nas cli: a run prints NPB's banner and report; --json gives the figures", async () => {
-  const [text, json, help, moved] = await Promise.all([
+  const [text, json, help, moved, dt] = await Promise.all([
     nas(ROOT, "is", "--class", "S", "--np", "2", "--mode", "bypass"),
     nas(ROOT, "IS", "-np", "2", "--json", "--compute", "model"),
     nas(ROOT, "--help"),
     nas(ROOT, "is", "--np", "2", "--mode", "split", "--guest-memory", "16", "--migrate", "1@0.5"),
+    nas(ROOT, "dt", "--graph", "wh", "--np", "5", "--json"),
   ]);
+  // DT: the graph is NPB's argument, --graph here; --json names it.
+  assert.equal(dt.code, 0, dt.err);
+  const d = JSON.parse(dt.out);
+  assert.deepEqual([d.kernel, d.graph, d.verification], ["DT", "WH", "SUCCESSFUL"]);
   // --migrate: the run verifies, and the report ends with what the move did and cost.
   assert.equal(moved.code, 0, moved.err);
   assert.ok(moved.out.includes(" Verification    =               SUCCESSFUL"));
@@ -61,6 +66,7 @@ Deno.test("nas cli: a run prints NPB's banner and report; --json gives the figur
   assert.equal(help.code, 0);
   assert.match(help.out, /usage: deno task nas KERNEL/);
   assert.match(help.out, /IS +Integer Sort/);
+  assert.match(help.out, /DT +Data Traffic .*; --graph BH WH SH/);
 });
 
 Deno.test("nas cli: bad flags and values are one line each, exit 1", async () => {
@@ -77,9 +83,12 @@ Deno.test("nas cli: bad flags and values are one line each, exit 1", async () =>
     nas(ROOT, "is", "--frobnicate"),
     nas(ROOT, "is", "--class", "C"),
     nas(ROOT, "sp", "--np", "8"),
+    nas(ROOT, "dt", "--graph", "XY", "--np", "5"),
+    nas(ROOT, "is", "--graph", "BH"),
   ]);
-  userError(rs[0], /unknown kernel 'qq' \(have: BT, CG, EP, FT, IS, LU, MG, SP\)/);
-  userError(rs[1], /kernel DT is an NPB kernel this build does not include/);
+  userError(rs[0], /unknown kernel 'qq' \(have: BT, CG, DT, EP, FT, IS, LU, MG, SP\)/);
+  // dt.c: "The number of MPI processes should not be less than the number of nodes in the graph".
+  userError(rs[1], /--np 4: DT_BH\.S has 5 nodes, one per process: at least 5 processes \(NPB: /);
   userError(rs[2], /--class: 'Z' is not a class/);
   userError(rs[3], /--np 6: IS needs a power of two number of processes \(6 is not; try 4\)/);
   userError(rs[4], /--np 257: EP class S has 256 batches .* at most 256 processes/);
@@ -95,6 +104,8 @@ Deno.test("nas cli: bad flags and values are one line each, exit 1", async () =>
     rs[11],
     /--np 8: SP: \*\*\* ERROR determining processor topology for 8 processes: Expecting a square number of processes \(such as 4\)/,
   );
+  userError(rs[12], /--graph: 'XY' is not a DT graph \(BH, WH, SH\)$/);
+  userError(rs[13], /--graph: IS takes no graph \(only DT does\)$/);
 });
 
 Deno.test("nas cli: a profile path resolves from where the task was run", async () => {
@@ -129,5 +140,7 @@ Deno.test("nas cli: flag parsing", () => {
   assert.deepEqual([parseNasArgs(["is"]).cls, parseNasArgs(["is"]).launch.np], ["S", 4]);
   assert.throws(() => parseNasArgs(["is", "ep"]), /one kernel at a time/);
   assert.throws(() => parseNasArgs(["is", "--class"]), /--class needs a value/);
+  assert.throws(() => parseNasArgs(["dt", "--graph"]), /--graph needs a value/);
+  assert.equal(parseNasArgs(["dt", "--graph=SH"]).graph, "SH");
   assert.equal(parseNasArgs(["-h"]).help, true);
 });

@@ -1,6 +1,6 @@
 /**
- * `deno task nas KERNEL --class S|W|A|B --np N --mode native|bypass|split
- * [--hosts H] [--guests-per-host G] [--map block|cyclic] [--profile P]
+ * `deno task nas KERNEL --class S|W|A|B [--graph BH|WH|SH] --np N
+ * --mode native|bypass|split [--hosts H] [--guests-per-host G] [--map block|cyclic] [--profile P]
  * [--seed S] [--compute real|model|auto] [--json]`: a NAS Parallel
  * Benchmarks kernel (NPB 3.4-MPI's decomposition, communication and
  * verification) on xenib's MPI in a simulated cluster, printing NPB's output
@@ -11,6 +11,7 @@
  * ```sh
  * deno task nas is --class S --np 4 --mode bypass
  * deno task nas ep --class A --np 16 --hosts 8 --guests-per-host 2 --mode bypass --json
+ * deno task nas dt --class S --graph SH --np 12 --mode bypass
  * ```
  *
  * @module
@@ -43,6 +44,7 @@ export async function nasMain(args: string[], out: (line: string) => void): Prom
   const r = await runNas({
     kernel: cfg.kernel,
     cls: cfg.cls,
+    graph: cfg.graph,
     ...cfg.launch,
     compute: cfg.compute,
     print: cfg.json ? undefined : out,
@@ -52,6 +54,7 @@ export async function nasMain(args: string[], out: (line: string) => void): Prom
       {
         kernel: r.name,
         class: r.cls,
+        ...(r.graph !== undefined ? { graph: r.graph } : {}),
         np: r.totalProcs,
         activeProcs: r.activeProcs ?? r.totalProcs,
         compute: r.compute,

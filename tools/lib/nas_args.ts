@@ -1,8 +1,8 @@
 /**
- * Flag parsing for `tools/nas.ts`: `nas KERNEL [--class C] [--np N]
- * [--mode M] [launch flags] [--compute real|model|auto] [--json]`. The
- * kernel-dependent checks (class, process count, compute mode) are
- * `checkNasOptions`'s, after parsing.
+ * Flag parsing for `tools/nas.ts`: `nas KERNEL [--class C] [--graph G]
+ * [--np N] [--mode M] [launch flags] [--compute real|model|auto] [--json]`.
+ * The kernel-dependent checks (class, graph, process count, compute mode)
+ * are `checkNasOptions`'s, after parsing.
  *
  * @module
  */
@@ -30,6 +30,8 @@ export interface NasConfig {
   /** Kernel name as typed. */
   kernel: string;
   cls: NasClass;
+  /** `--graph G`: the kernel's graph (DT's BH, WH or SH) as typed; absent: the kernel's default. */
+  graph?: string;
   /** Launch flags (`np` defaults to 4). */
   launch: LaunchFlags & { np: number };
   compute: "real" | "model" | "auto";
@@ -55,14 +57,16 @@ export function nasUsage(
     title?: string;
     classes: readonly string[];
     modelClasses: readonly string[];
+    graphs?: readonly string[];
   }[],
 ): string {
   const rows = kernels.map((k) =>
     `  ${k.name.padEnd(4)} ${(k.title ?? "").padEnd(26)} classes ${k.classes.join(" ")}${
       k.modelClasses.length ? `; model: ${k.modelClasses.join(" ")}` : ""
-    }`
+    }${k.graphs?.length ? `; --graph ${k.graphs.join(" ")}` : ""}`
   );
-  return `usage: deno task nas KERNEL [--class S|W|A|B] [--np N] [--mode native|bypass|split] [flags]
+  return `usage: deno task nas KERNEL [--class S|W|A|B] [--graph BH|WH|SH] [--np N]
+                     [--mode native|bypass|split] [flags]
 
 Runs a NAS Parallel Benchmarks 3.4 kernel (MPI version: its decomposition, messages
 and verification) on xenib's MPI in a simulated cluster, and prints NPB's output.
@@ -72,7 +76,9 @@ Kernels in this build:
 ${rows.join("\n")}
 
   --class C                   problem class (default S)
-  --np N, -np N, -n N         processes (default 4; NPB's rules per kernel, e.g. IS: a power of two)
+  --graph G                   DT's communication graph: BH (default), WH or SH
+  --np N, -np N, -n N         processes (default 4; NPB's rules per kernel, e.g. IS: a power of two,
+                              DT: at least the graph's nodes)
   --mode native|bypass|split  bare-metal hosts, Xen-IB guests, or split-driver guests (default native)
   --hosts H                   hosts (default: N for native, N / guests-per-host otherwise)
   --guests-per-host G         guests per Xen host (bypass, split; default 1)
@@ -104,6 +110,7 @@ const CLASSES = ["S", "W", "A", "B", "C"] as const;
  * assert.throws(() => parseNasArgs(["ep", "--class", "Q"]), /--class: 'Q'/);
  * assert.throws(() => parseNasArgs(["ep", "--frobnicate"]), /unknown flag '--frobnicate'/);
  * assert.equal(parseNasArgs(["ep", "--class=w"]).cls, "W");
+ * assert.equal(parseNasArgs(["dt", "--graph", "sh"]).graph, "sh"); // checked against the kernel later
  * ```
  */
 export function parseNasArgs(argv: readonly string[]): NasConfig {
@@ -148,6 +155,9 @@ export function parseNasArgs(argv: readonly string[]): NasConfig {
         c.cls = v as NasClass;
         break;
       }
+      case "--graph":
+        c.graph = value();
+        break;
       case "--compute": {
         const v = value();
         if (v !== "real" && v !== "model" && v !== "auto") {

@@ -11,7 +11,7 @@
  */
 import { mpi, type Profile } from "../../mod.ts";
 import type { ComputeMode, NasClass, NasHooks, NasKernel, NasResult } from "../nas/kernel.ts";
-import { findKernel, KERNELS, NPB_KERNELS } from "../nas/registry.ts";
+import { findKernel, KERNELS } from "../nas/registry.ts";
 import { type NasPlatform, printResults } from "../nas/report.ts";
 import { loadToolProfile, ToolError } from "./api.ts";
 import { migrationLines } from "./mpi_run.ts";
@@ -31,6 +31,11 @@ export interface NasOptions {
   /** Kernel name ("EP", "IS", …; case-insensitive). */
   kernel: string;
   cls: NasClass;
+  /**
+   * The kernel's graph (DT: "BH", "WH" or "SH", case-insensitive); absent:
+   * the kernel's default. A kernel that takes none refuses one.
+   */
+  graph?: string;
   np: number;
   mode: "native" | "bypass" | "split";
   /** Hosts (default: np for native, ⌈np / guestsPerHost⌉ otherwise). */
@@ -71,6 +76,8 @@ export interface NasOptions {
 export interface NasRunResult extends NasResult {
   /** Processes the job ran. */
   totalProcs: number;
+  /** The graph the kernel ran (DT); absent for a kernel that takes none. */
+  graph?: string;
   /** The simulated platform. */
   platform: NasPlatform;
   /** Everything NPB prints, in order: banner, progress lines, the kernel's lines, the report. */
@@ -105,8 +112,7 @@ export function resolveCompute(
 }
 
 /**
- * The kernel called `name`, or a one-line error that tells a kernel this
- * build lacks from a name that is no NPB kernel.
+ * The kernel called `name`, or a one-line error naming the kernels there are.
  *
  * @throws ToolError naming the kernel and what is available
  * @example
@@ -121,12 +127,6 @@ export function kernelByName(name: string): NasKernel {
   const k = findKernel(name);
   if (k) return k;
   const have = KERNELS.map((x) => x.name).join(", ");
-  const up = name.toUpperCase();
-  if ((NPB_KERNELS as readonly string[]).includes(up)) {
-    throw new ToolError(
-      `kernel ${up} is an NPB kernel this build does not include (have: ${have})`,
-    );
-  }
   throw new ToolError(`unknown kernel '${name}' (have: ${have})`);
 }
 
@@ -144,9 +144,43 @@ export function kernelByName(name: string): NasKernel {
  */
 export function checkNasOptions(
   o: NasOptions,
-): { kernel: NasKernel; compute: ComputeMode } {
+): { kernel: NasKernel; compute: ComputeMode; graph?: string } {
   const kernel = kernelByName(o.kernel);
-  return { kernel, compute: checkKernelOptions(kernel, o) };
+  const graph = checkGraph(kernel, o.graph);
+  return { kernel, compute: checkKernelOptions(kernel, { ...o, graph }), graph };
+}
+
+/**
+ * The graph a run of `kernel` uses: `graph` upper-cased if the kernel takes
+ * it, the kernel's default if absent; undefined for a kernel that takes none.
+ *
+ * @throws ToolError for a graph the kernel does not have, or any graph for a kernel that takes none
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkGraph } from "./nas_run.ts";
+ * import { kernel as dt } from "../nas/dt.ts";
+ * import { kernel as is } from "../nas/is.ts";
+ * assert.equal(checkGraph(dt, undefined), "BH");
+ * assert.equal(checkGraph(dt, "sh"), "SH");
+ * assert.throws(() => checkGraph(dt, "XY"), { message: "--graph: 'XY' is not a DT graph (BH, WH, SH)" });
+ * assert.throws(() => checkGraph(is, "BH"), /--graph: IS takes no graph/);
+ * assert.equal(checkGraph(is, undefined), undefined);
+ * ```
+ */
+export function checkGraph(kernel: NasKernel, graph: string | undefined): string | undefined {
+  const graphs = kernel.graphs;
+  if (!graphs?.length) {
+    if (graph === undefined) return undefined;
+    const takers = KERNELS.filter((k) => k.graphs?.length).map((k) => k.name).join(", ");
+    throw new ToolError(`--graph: ${kernel.name} takes no graph (only ${takers} does)`);
+  }
+  if (graph === undefined) return graphs[0];
+  const g = graph.toUpperCase();
+  if (!graphs.includes(g)) {
+    throw new ToolError(`--graph: '${graph}' is not a ${kernel.name} graph (${graphs.join(", ")})`);
+  }
+  return g;
 }
 
 /**
@@ -167,7 +201,7 @@ export function checkNasOptions(
  */
 export function checkKernelOptions(
   kernel: NasKernel,
-  o: Pick<NasOptions, "cls" | "np" | "compute">,
+  o: Pick<NasOptions, "cls" | "np" | "compute" | "graph">,
 ): ComputeMode {
   if (!kernel.classes.includes(o.cls)) {
     throw new ToolError(
@@ -177,7 +211,7 @@ export function checkKernelOptions(
   if (!Number.isInteger(o.np) || o.np < 1) {
     throw new ToolError(`--np must be a whole number >= 1 (got ${o.np})`);
   }
-  const why = kernel.checkNp(o.np, o.cls);
+  const why = kernel.checkNp(o.np, o.cls, o.graph);
   if (why) throw new ToolError(`--np ${o.np}: ${why}`);
   const compute = resolveCompute(kernel, o.cls, o.compute ?? "auto");
   if (compute === "model" && !kernel.modelClasses.includes(o.cls)) {
@@ -204,7 +238,7 @@ export function checkKernelOptions(
  * ```
  */
 export async function runNas(o: NasOptions): Promise<NasRunResult> {
-  const { kernel, compute } = checkNasOptions(o);
+  const { kernel, compute, graph } = checkNasOptions(o);
   const profile = typeof o.profile === "object"
     ? o.profile
     : await userProfile(o.profile ?? "pcix-sdr-2006");
@@ -237,11 +271,13 @@ export async function runNas(o: NasOptions): Promise<NasRunResult> {
     eagerThreshold: params.eagerThreshold,
     rendezvous: params.rndvProtocol,
   };
-  for (const l of kernel.banner?.(o.cls, o.np) ?? genericBanner(kernel.name, o.cls, o.np)) say(l);
+  for (const l of kernel.banner?.(o.cls, o.np, graph) ?? genericBanner(kernel.name, o.cls, o.np)) {
+    say(l);
+  }
   const job = await mpi.runJob(
     launched.cluster,
     launched.domains,
-    (comm) => kernel.run(comm, { cls: o.cls, compute, log: say, hooks: o.hooks }),
+    (comm) => kernel.run(comm, { cls: o.cls, compute, graph, log: say, hooks: o.hooks }),
     { migrations: launched.plannedMigrations },
   );
   const r = job.results[0];
@@ -254,6 +290,7 @@ export async function runNas(o: NasOptions): Promise<NasRunResult> {
   return {
     ...r,
     totalProcs: o.np,
+    ...(graph !== undefined ? { graph } : {}),
     platform,
     report,
     counters: job.counters,

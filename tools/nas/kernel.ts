@@ -41,6 +41,12 @@ export interface NasRunOptions {
   cls: NasClass;
   compute: ComputeMode;
   /**
+   * The kernel's graph, for a kernel that takes one ({@link NasKernel.graphs}:
+   * DT's communication graph, "BH", "WH" or "SH", NPB's command-line
+   * argument); absent: the kernel's default (the first of its `graphs`).
+   */
+  graph?: string;
+  /**
    * Where the lines NPB prints while it runs go: rank 0's progress lines
    * (IS's `   iteration` list, CG's per-iteration norms, …) and any rank's
    * own messages (IS's `Failed partial verification: …`), in the order they
@@ -134,6 +140,11 @@ export interface NasResult {
   /** Kernel-specific verification lines (computed vs reference values, errors). */
   details: string[];
   /**
+   * The name NPB's report prints when it is not `name`: DT prints its
+   * graph's name (` DT_BH.S Benchmark Completed`); absent: `name`.
+   */
+  reportName?: string;
+  /**
    * The computed values the verification compared (EP: sx, sy, gc; CG:
    * zeta; …), for checking that two runs got identical results; absent in
    * model mode.
@@ -141,7 +152,8 @@ export interface NasResult {
   values?: Record<string, number>;
   /**
    * Processes that took part (NPB's `nprocs_active`, printed as
-   * `Active processes`); absent: all of them.
+   * `Active processes`); absent: all of them; 0: what NPB passes where it
+   * prints no such line (DT).
    */
   activeProcs?: number;
 }
@@ -162,7 +174,7 @@ export interface NasResult {
  * ```
  */
 export interface NasKernel {
-  /** "IS", "EP", "CG", "MG", "FT", "LU", "BT", "SP". */
+  /** "IS", "EP", "CG", "MG", "FT", "LU", "BT", "SP", "DT". */
   readonly name: string;
   /** What it is, for `--help` ("Integer Sort", …). */
   readonly title?: string;
@@ -171,14 +183,25 @@ export interface NasKernel {
    * `print_results.f90` (default) or `c_print_results.c` (IS).
    */
   readonly language?: "fortran" | "c";
-  /** The lines NPB prints on rank 0 before the run (its banner), for `np` processes. */
-  banner?(cls: NasClass, np: number): string[];
+  /**
+   * The graphs the kernel takes as NPB's command-line argument (DT: "BH",
+   * "WH", "SH"), the first its default; absent: it takes none.
+   */
+  readonly graphs?: readonly string[];
+  /**
+   * The lines NPB prints on rank 0 before the run (its banner), for `np`
+   * processes (and `graph`, for a kernel that takes one).
+   */
+  banner?(cls: NasClass, np: number, graph?: string): string[];
   /** Classes this kernel knows. */
   readonly classes: readonly NasClass[];
   /** Classes it can run in "model" mode. */
   readonly modelClasses: readonly NasClass[];
-  /** Why `np` is not allowed (undefined when it is), by NPB's rules for this kernel. */
-  checkNp(np: number, cls: NasClass): string | undefined;
+  /**
+   * Why `np` is not allowed (undefined when it is), by NPB's rules for this
+   * kernel (and `graph`, for a kernel that takes one; absent: its default).
+   */
+  checkNp(np: number, cls: NasClass, graph?: string): string | undefined;
   /** Run on every rank; rank 0 returns the result. */
   run(comm: Comm, opts: NasRunOptions): Promise<NasResult | undefined>;
 }

@@ -1,7 +1,7 @@
 /**
  * NPB's closing report, laid out as NPB 3.4-MPI prints it: the Fortran
  * kernels' `print_results` (`common/print_results.f90`) and the C kernels'
- * `c_print_results` (`common/c_print_results.c`, IS), field for field and
+ * `c_print_results` (`common/c_print_results.c`, IS and DT), field for field and
  * column for column. What NPB prints about the build (compile date, compiler
  * and flags) has no meaning here and is replaced, in the same layout, by the
  * run's computation mode and the simulated platform the run used; NPB's
@@ -107,7 +107,8 @@ export function printResults(r: NasResult, o: ReportOptions): string[] {
   const c = o.language === "c";
   const active = r.activeProcs ?? o.totalProcs;
   const out: string[] = ["", ""];
-  out.push(c ? ` ${r.name} Benchmark Completed` : ` ${fortranA(r.name, 2)} Benchmark Completed.`);
+  const name = r.reportName ?? r.name;
+  out.push(c ? ` ${name} Benchmark Completed` : ` ${fortranA(name, 2)} Benchmark Completed.`);
   // Fortran: ' Class           = ', 12x, a12 — C: "=" then 24 spaces, %c; the same columns.
   out.push(` Class           = ${" ".repeat(12)}${fortranA(r.cls, 12)}`);
   out.push(sizeLine(r.size, c));
