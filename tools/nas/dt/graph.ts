@@ -198,41 +198,40 @@ function funnelLayers(numSources: number): number[] {
   return layers;
 }
 
-function buildBH(cls: NasClass, numSources: number): DtGraph {
-  const b = new Builder();
-  for (let i = 0; i < numSources; i++) b.node(`Source.${i}`);
+/**
+ * BH and WH: `numSources` nodes named `wide`.i, the comparator layers
+ * (each comparator joined to up to 4 consecutive nodes of the layer before),
+ * then the one node `narrow` joined to the last layer; every arc points
+ * toward the narrow end (BH: dt.c's newArc(snd, comparator)) or away from it
+ * (WH: newArc(comparator, snd)).
+ */
+function funnel(b: Builder, numSources: number, wide: string, narrow: string, inward: boolean) {
+  const join = (outer: number, inner: number) => inward ? b.arc(outer, inner) : b.arc(inner, outer);
+  for (let i = 0; i < numSources; i++) b.node(`${wide}.${i}`);
   let first = 0, prev = numSources, comparators = 0;
   for (const width of funnelLayers(numSources)) {
     for (let i = 0; i < width; i++) {
       const id = b.node(`Comparator.${comparators++}`);
       for (let j = 0; j < MAX_IN_DEG && i * MAX_IN_DEG + j < prev; j++) {
-        b.arc(first + i * MAX_IN_DEG + j, id);
+        join(first + i * MAX_IN_DEG + j, id);
       }
     }
     first += prev;
     prev = width;
   }
-  const sink = b.node("Sink");
-  for (let i = 0; i < prev; i++) b.arc(first + i, sink);
+  const end = b.node(narrow);
+  for (let i = 0; i < prev; i++) join(first + i, end);
+}
+
+function buildBH(cls: NasClass, numSources: number): DtGraph {
+  const b = new Builder();
+  funnel(b, numSources, "Source", "Sink", true);
   return b.done(`DT_BH.${cls}`);
 }
 
 function buildWH(cls: NasClass, numSources: number): DtGraph {
   const b = new Builder();
-  for (let i = 0; i < numSources; i++) b.node(`Sink.${i}`);
-  let first = 0, prev = numSources, comparators = 0;
-  for (const width of funnelLayers(numSources)) {
-    for (let i = 0; i < width; i++) {
-      const id = b.node(`Comparator.${comparators++}`);
-      for (let j = 0; j < MAX_IN_DEG && i * MAX_IN_DEG + j < prev; j++) {
-        b.arc(id, first + i * MAX_IN_DEG + j);
-      }
-    }
-    first += prev;
-    prev = width;
-  }
-  const source = b.node("Source");
-  for (let i = 0; i < prev; i++) b.arc(source, first + i);
+  funnel(b, numSources, "Sink", "Source", false);
   // NPB's "topological sorting": the node list reversed, every node renumbered.
   b.nodes.reverse();
   return b.done(`DT_WH.${cls}`);
