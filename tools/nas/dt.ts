@@ -210,10 +210,8 @@ async function sendResults(c: Ctx, nd: DtNode, f: Feat): Promise<void> {
 /** A source: RandomFeatures, then SendResults. */
 async function source(c: Ctx, nd: DtNode): Promise<void> {
   const p = DT_PARAMS[c.cls]!;
-  const f: Feat = c.real
-    ? { len: 0, val: randomFeatures(nd.id, p) }
-    : { len: featureSamples(nd.id, p) * FIELD_DIM };
-  if (f.val) f.len = f.val.length;
+  const val = c.real ? randomFeatures(nd.id, p) : undefined;
+  const f: Feat = { len: featureSamples(nd.id, p) * FIELD_DIM, val };
   await c.comm.compute(DT_WORK.features(f.len));
   await sendResults(c, nd, f);
 }
