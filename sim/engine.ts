@@ -429,6 +429,19 @@ export class Engine {
   /** Per tag, a hash of its label: the trace hash covers labels, not tag numbers. */
   #tagHashes: number[] = [labelHash("event")];
   #tagIds = new Map<string, number>([["event", 0]]);
+  /**
+   * The place log ({@link keepPlaceLog}): for each event run, its time, its
+   * sequence number and the sequence counter when it started, in a ring of a
+   * power-of-two length; `#logAt` counts entries ever written.
+   */
+  #logTime: Float64Array | undefined;
+  #logSeq = new Float64Array(0);
+  #logCounter = new Float64Array(0);
+  #logAt = 0;
+  /** How far back (ns) the log must reach (see {@link keepPlaceLog}). */
+  #logHorizon = 0;
+  /** Events up to this time are logged; later ones only once a step asks again. */
+  #logUntil = -1;
   /** Events run since construction. */
   eventsRun = 0;
   /** Wake-ups since construction: primitives that ended a wait (a sleep, a notify, a put). */
@@ -555,6 +568,80 @@ export class Engine {
     const ev = new Ev(time, seq, fn, tag);
     this.#push(ev);
     return ev;
+  }
+
+  /**
+   * @internal Keep a log of the places events run at, from now until
+   * `untilNs` and reaching `horizonNs` back, so that {@link passCounter} can
+   * say where a step kept out of the engine (a deferred update) would have
+   * taken its sequence numbers: a step at a place within `horizonNs` before
+   * `untilNs` can be asked about until then. Calls widen the log, never
+   * narrow it.
+   */
+  keepPlaceLog(horizonNs: number, untilNs: number): void {
+    if (untilNs > this.#logUntil) this.#logUntil = untilNs;
+    if (this.#logTime === undefined) {
+      this.#logTime = new Float64Array(256);
+      this.#logSeq = new Float64Array(256);
+      this.#logCounter = new Float64Array(256);
+    }
+    if (horizonNs > this.#logHorizon) this.#logHorizon = horizonNs;
+  }
+
+  /**
+   * @internal The sequence counter's value when the engine passed the place
+   * (`time`, `seq`): what a step at that place that ran no event would have
+   * reserved first ({@link reserveSeq}), had it run as one. -1 if the place
+   * is not past yet. The place must lie within the log's horizon
+   * ({@link keepPlaceLog}).
+   */
+  passCounter(time: number, seq: number): number {
+    if (!this.isPast(time, seq)) return -1;
+    const lt = this.#logTime;
+    if (lt === undefined) throw new Error("passCounter: no place log (keepPlaceLog)");
+    const ls = this.#logSeq, lc = this.#logCounter, mask = lt.length - 1;
+    const first = this.#logAt > lt.length ? this.#logAt - lt.length : 0;
+    // The first logged event at or after the place: the step would have run just before it.
+    let i = this.#logAt - 1;
+    let found = -1;
+    while (i >= first) {
+      const j = i & mask;
+      const t = lt[j];
+      if (t < time || (t === time && ls[j] < seq)) break;
+      found = j;
+      i--;
+    }
+    if (found < 0) return this.#seq; // passed since the last event: nothing has run after it
+    if (i < first && first > 0) {
+      throw new Error(`passCounter: place (${time}, ${seq}) is older than the place log`);
+    }
+    return lc[found];
+  }
+
+  /** Record the event about to run in the place log (growing it rather than losing what the horizon needs). */
+  #logEvent(ev: Ev): void {
+    let lt = this.#logTime!;
+    let n = lt.length;
+    const at = this.#logAt;
+    if (at >= n && lt[at & (n - 1)] >= ev.time - this.#logHorizon) {
+      // The entry to overwrite is still within the horizon: double the ring, in order.
+      const t = new Float64Array(2 * n), s = new Float64Array(2 * n), c = new Float64Array(2 * n);
+      for (let k = 0; k < n; k++) {
+        const j = (at - n + k) & (n - 1);
+        t[k] = lt[j];
+        s[k] = this.#logSeq[j];
+        c[k] = this.#logCounter[j];
+      }
+      this.#logTime = lt = t;
+      this.#logSeq = s;
+      this.#logCounter = c;
+      this.#logAt = n;
+      n *= 2;
+    }
+    const j = this.#logAt++ & (n - 1);
+    lt[j] = ev.time;
+    this.#logSeq[j] = ev.seq;
+    this.#logCounter[j] = this.#seq;
   }
 
   /** Cancel a scheduled event; cancelling a run or cancelled event does nothing. */
@@ -768,6 +855,7 @@ export class Engine {
       this.#curSeq = ev.seq;
       ev.done = true;
       this.eventsRun++;
+      if (ev.time <= this.#logUntil) this.#logEvent(ev);
       this.#mix(ev.time, ev.tag);
       const owner = ev.owner;
       if (owner !== null && !owner.isLane) {

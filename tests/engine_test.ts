@@ -565,3 +565,27 @@ Deno.test("engine: thousands of pending events, many at one time, some cancelled
   want.sort((a, b) => a.time - b.time || a.id - b.id);
   assert.deepEqual(ran, want.map((w) => w.id));
 });
+
+Deno.test("engine: the place log says where a step kept out of the engine would have reserved its sequence numbers", async () => {
+  const engine = new Engine();
+  engine.keepPlaceLog(50, 200);
+  const seen: number[] = [];
+  await engine.run(async () => {
+    // A step at (100, place) that runs no event; two events around it, one of them reserving.
+    const place = engine.reserveSeq();
+    engine.schedule(100, () => seen.push(engine.reserveSeq()));
+    engine.schedule(90, () => undefined);
+    assert.equal(engine.passCounter(100, place), -1, "not past yet");
+    await engine.sleep(95);
+    assert.equal(engine.passCounter(100, place), -1, "still ahead");
+    await engine.sleep(10);
+    // Passed at 100 before the event scheduled after it: that event's first reservation is
+    // what the step would have reserved, had it run as an event just before.
+    const c = engine.passCounter(100, place);
+    assert.equal(c, seen[0]);
+    // Many events later, within the horizon, the answer is the same (the log grows to keep it).
+    for (let i = 0; i < 1000; i++) engine.schedule(0, () => undefined);
+    await engine.sleep(40);
+    assert.equal(engine.passCounter(100, place), c);
+  });
+});
