@@ -344,6 +344,14 @@ export class Port {
   #credits = 0;
   #waiters: Waiter[] = [];
   #kick: EventHandle | undefined;
+  /**
+   * Where the latest buffer release of a unicast packet this switch port
+   * sent would look at its output queue, while that release is no event
+   * (-1: none; see `#transmit`): the look becomes an event only for a packet
+   * queued by then ({@link #scheduleKick}).
+   */
+  #relPlaceTime = -1;
+  #relPlaceSeq = 0;
   #pumpNow = (): void => this.#pump();
   // Events of packets this port sends, kept in the order they were
   // scheduled: a transmitter's start and end times never go back, so these
@@ -373,6 +381,10 @@ export class Port {
   #retTime: number[] = [];
   #retSeq: number[] = [];
   #retN: number[] = [];
+  // …and, for a return whose release ran no event, the release's place: its event order is
+  // taken where the engine passed that place (`Engine.passCounter`); -1 for the others.
+  #retRelTime: number[] = [];
+  #retRelSeq: number[] = [];
   #retHead = 0;
   #retTail = 0;
   // Receive side (HCA ports).
@@ -635,6 +647,12 @@ export class Port {
     this.link.peer(this).#returnCredits(this.link.params.propagationNs, pkt.credits);
   }
 
+  /** Whether the sender on this port's link has nothing waiting to send (no waiter, no queue). */
+  #upstreamIdle(): boolean {
+    const up = this.link!.peer(this);
+    return up.#waiters.length === 0 && up.#outLine.length === 0;
+  }
+
   /** @internal Credits arrive from the peer. */
   credit(n: number): void {
     this.#settleCredits();
@@ -665,10 +683,58 @@ export class Port {
       this.#creditEvent(delayNs, n);
       return;
     }
-    const i = this.#retTail++;
-    this.#retTime[i] = at;
-    this.#retSeq[i] = engine.reserveSeq();
-    this.#retN[i] = n;
+    this.#deferCredits(at, engine.reserveSeq(), n, -1, 0);
+  }
+
+  /**
+   * `n` credits reach this port at `at`, freed by a switch's buffer release
+   * at (`relTime`, `relSeq`) that runs no event: deferred as
+   * {@link #returnCredits} defers them, in the place the release would have
+   * reserved when it ran (this port's waiters and queue were none when the
+   * release was decided; any that come later turn it into an event, see
+   * {@link #creditEvents}).
+   */
+  #returnCreditsFrom(at: number, relTime: number, relSeq: number, n: number): void {
+    this.#w.engine.keepPlaceLog(at - relTime, at);
+    this.#deferCredits(at, NaN, n, relTime, relSeq);
+  }
+
+  /**
+   * Keep a credit return in time order among the others (a release decided
+   * ahead may come after returns registered later; {@link #settleCredits}
+   * sorts out equal times).
+   */
+  #deferCredits(at: number, seq: number, n: number, relTime: number, relSeq: number): void {
+    const t = this.#retTime, s = this.#retSeq, c = this.#retN;
+    const rt = this.#retRelTime, rs = this.#retRelSeq;
+    let i = this.#retTail++;
+    while (i > this.#retHead && t[i - 1] > at) {
+      t[i] = t[i - 1];
+      s[i] = s[i - 1];
+      c[i] = c[i - 1];
+      rt[i] = rt[i - 1];
+      rs[i] = rs[i - 1];
+      i--;
+    }
+    t[i] = at;
+    s[i] = seq;
+    c[i] = n;
+    rt[i] = relTime;
+    rs[i] = relSeq;
+  }
+
+  /**
+   * The place in event order of deferred return `i`: its reserved one, or
+   * (a release that ran no event) the one the release would have reserved;
+   * NaN while that release's place is not past.
+   */
+  #retPlace(i: number): number {
+    const seq = this.#retSeq[i];
+    if (seq === seq) return seq; // not NaN
+    const c = this.#w.engine.passCounter(this.#retRelTime[i], this.#retRelSeq[i]);
+    if (c < 0) return NaN;
+    // Between what was reserved before that place was passed (< c) and after (>= c).
+    return this.#retSeq[i] = c - 0.5;
   }
 
   /** Count the deferred credit returns whose place in event order has passed (they come in order). */
@@ -678,7 +744,27 @@ export class Port {
     if (h === end) return;
     const t = this.#retTime;
     const engine = this.#w.engine;
-    while (h < end && engine.isPast(t[h], this.#retSeq[h])) this.#credits += this.#retN[h++];
+    const now = engine.now;
+    while (h < end && t[h] < now) this.#credits += this.#retN[h++];
+    if (h < end && t[h] === now) {
+      // Returns due now count if their place is past; their order among themselves is known
+      // only once places are resolved, so the ones not yet due move behind the others.
+      let g = h;
+      while (g < end && t[g] === now) g++;
+      let w = g;
+      for (let k = g - 1; k >= h; k--) {
+        const place = this.#retPlace(k);
+        if (place === place && engine.isPast(now, place)) this.#credits += this.#retN[k];
+        else if (--w !== k) {
+          t[w] = t[k];
+          this.#retSeq[w] = this.#retSeq[k];
+          this.#retN[w] = this.#retN[k];
+          this.#retRelTime[w] = this.#retRelTime[k];
+          this.#retRelSeq[w] = this.#retRelSeq[k];
+        }
+      }
+      h = w;
+    }
     if (h === end) {
       this.#retTail = 0;
       h = 0;
@@ -687,6 +773,8 @@ export class Port {
       t.copyWithin(0, h, end);
       this.#retSeq.copyWithin(0, h, end);
       this.#retN.copyWithin(0, h, end);
+      this.#retRelTime.copyWithin(0, h, end);
+      this.#retRelSeq.copyWithin(0, h, end);
       this.#retTail = end - h;
       h = 0;
     }
@@ -705,7 +793,11 @@ export class Port {
     let h = end;
     while (h > this.#retHead && t[h - 1] >= this.#txFreeAt) h--;
     if (h === end) return;
-    for (let i = h; i < end; i++) this.#creditEventAt(t[i], this.#retSeq[i], this.#retN[i]);
+    for (let i = h; i < end; i++) {
+      const place = this.#retPlace(i);
+      if (place === place) this.#creditEventAt(t[i], place, this.#retN[i]);
+      else this.#releaseEvent(t[i], this.#retRelTime[i], this.#retRelSeq[i], this.#retN[i]);
+    }
     this.#retTail = h;
   }
 
@@ -716,6 +808,15 @@ export class Port {
   /** `n` credits arrive `delayNs` from now, as an event. */
   #creditEvent(delayNs: number, n: number): void {
     this.#w.engine.schedule(delayNs, () => this.credit(n));
+  }
+
+  /**
+   * A switch's buffer release that ran no event, not yet past, frees `n`
+   * credits for this port at `at`: it becomes its event after all, in its
+   * place, and returns them as a release event does ({@link #returnCredits}).
+   */
+  #releaseEvent(at: number, relTime: number, relSeq: number, n: number): void {
+    this.#w.engine.scheduleReserved(relTime, relSeq, () => this.#returnCredits(at - relTime, n));
   }
 
   /** `n` credits arrive at `time`, as an event in the place `seq` reserved. */
@@ -748,6 +849,13 @@ export class Port {
   #scheduleKick(at: number): void {
     if (this.#kick && !this.#kick.done && this.#kick.time <= Math.ceil(at)) return;
     const engine = this.#w.engine;
+    const rt = this.#relPlaceTime;
+    if (rt >= 0 && rt <= Math.ceil(at) && !engine.isPast(rt, this.#relPlaceSeq)) {
+      // The latest release's look at the queue, in its place, as when every release is an event.
+      this.#relPlaceTime = -1;
+      this.#kick = engine.scheduleReserved(rt, this.#relPlaceSeq, this.#pumpNow);
+      return;
+    }
     this.#kick = engine.schedule(Math.max(0, at - engine.now), this.#pumpNow);
   }
 
@@ -817,10 +925,34 @@ export class Port {
       // The tail has left the switch: its input buffer space is free. `start`
       // may lie up to 1 ns in the past (see above), so a short packet on a
       // fast link can end before `now`: then it is free at once.
-      const i = this.#relLine.add();
-      this.#relWhat[i] = release;
-      this.#relHeld[i] = held;
-      this.#kick = engine.schedule(Math.max(0, end - now), this.#released);
+      const relTime = now + Math.ceil(Math.max(0, end - now));
+      const relSeq = engine.reserveSeq();
+      if (
+        release instanceof Port && held!.charged && release.link !== undefined &&
+        this.#w.stepByStep?.() !== true && release.#upstreamIdle()
+      ) {
+        // A unicast packet whose sender nothing waits at: its release frees credits there
+        // (deferred, in the place the release takes when it runs) and looks at this port's
+        // queue; neither needs an event unless something comes to wait first.
+        const up = release.link.peer(release);
+        up.#returnCreditsFrom(
+          relTime + Math.ceil(release.link.params.propagationNs),
+          relTime,
+          relSeq,
+          held!.credits,
+        );
+        // Just after the release's own place: its credit part, if it must become an event,
+        // runs first there, as in the release's event.
+        this.#relPlaceTime = relTime;
+        this.#relPlaceSeq = relSeq + 0.25;
+        this.#kick = undefined;
+      } else {
+        const i = this.#relLine.add();
+        this.#relWhat[i] = release;
+        this.#relHeld[i] = held;
+        this.#relPlaceTime = -1;
+        this.#kick = engine.scheduleReserved(relTime, relSeq, this.#released);
+      }
     }
     switch (fate.kind) {
       case "deliver":

@@ -147,6 +147,37 @@ Deno.test("cut-through onto a faster link: the tail cannot leave before it arriv
   assert.equal(rb.got[0].t, 4 * 1026 + 10 + 10);
 });
 
+Deno.test("a switch frees a packet's buffer when its tail has left: credits return in that order, not in send order", async () => {
+  const engine = new Engine();
+  const fabric = new Fabric(engine, { profile: PCIX_SDR_2006 });
+  const a = fabric.addHca("a", new Recorder(engine));
+  const b = fabric.addHca("b", new Recorder(engine));
+  const c = fabric.addHca("c", new Recorder(engine));
+  const sw = fabric.addSwitch("sw", { ports: 3 });
+  fabric.connect(a.port(1), sw.port(1));
+  fabric.connect(b.port(1), sw.port(2), { width: 1 }); // 4 ns/byte: the first packet leaves late
+  fabric.connect(c.port(1), sw.port(3));
+  new SubnetManager(fabric).sweepNow();
+  const full = sw.port(1).bufferCredits;
+  const p1 = pkt(b.port(1).lid, a.port(1).lid, 1, 1000); // 1026 wire bytes, 17 credits
+  const p2 = pkt(c.port(1).lid, a.port(1).lid, 2, 100); // 126 wire bytes, 2 credits
+  const seen: number[] = [];
+  await engine.run(async () => {
+    // p2 once a's transmitter is idle again (nothing waits at a: no credit return needs an event).
+    pump(a.port(1), [p1]);
+    await engine.sleep(1100);
+    pump(a.port(1), [p2]);
+    // p1 leaves the switch at 210 + 4 × 1026 = 4314, p2 at 1100 + 210 + 126 = 1436; each
+    // buffer's credits reach a one propagation delay (10 ns) later.
+    for (const t of [1445, 1446, 4323, 4324]) {
+      await engine.sleep(t - engine.now);
+      seen.push(full - a.port(1).txCredits);
+    }
+  });
+  assert.deepEqual([creditsFor(p1.length), creditsFor(p2.length)], [17, 2]);
+  assert.deepEqual(seen, [19, 17, 17, 0]);
+});
+
 // ---- back-pressure -------------------------------------------------------
 
 Deno.test("back-pressure: a stalled receiver stalls the sender; nothing is dropped", async () => {
