@@ -2,17 +2,18 @@
 // that each section runs. The figures it prints are wall clock, never asserted.
 import assert from "node:assert/strict";
 import { benchUsage, parseBenchArgs } from "../tools/bench.ts";
+import { payloadCopies } from "../tools/lib/bench_copy.ts";
 import { allToAll, clusterRss, WriteStream } from "../tools/lib/bench_model.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
 Deno.test("bench: sections and flags parse; defaults leave the large cases out", () => {
   const d = parseBenchArgs([])!;
-  assert.deepEqual(d.sections, ["engine", "rss", "stream", "fastpath"]);
+  assert.deepEqual(d.sections, ["engine", "rss", "stream", "copy", "fastpath"]);
   assert.deepEqual([d.repeats, d.quick, d.profile], [5, false, "pcix-sdr-2006"]);
   assert.deepEqual(d.modes, ["native", "bypass", "split"]);
   const all = parseBenchArgs(["all", "--quick"])!;
-  assert.deepEqual(all.sections, ["engine", "rss", "stream", "fastpath"]);
+  assert.deepEqual(all.sections, ["engine", "rss", "stream", "copy", "fastpath"]);
   assert.equal(all.repeats, 3);
   const a2a = parseBenchArgs([
     "all-to-all",
@@ -84,4 +85,16 @@ Deno.test("bench: the rss and all-to-all builders make what they report", async 
   assert.deepEqual([a.guests, a.qps, a.messages], [4, 12, 36]);
   assert.ok(a.events > a.messages, `${a.events} events for ${a.messages} messages`);
   assert.ok(a.makespanUs > 3 * 3 * 4096 / 1000, `makespan ${a.makespanUs} µs`);
+});
+
+Deno.test("bench: the copy floor moves every byte it counts, in IB MTU packets of whole frames", () => {
+  for (const mtu of [256, 2048, 4096]) {
+    for (const copies of [1, 2] as const) {
+      const r = payloadCopies(8192, mtu, copies, 3);
+      assert.equal(r.bytes, 3 * 8192, `${mtu} B, ${copies} copies`);
+    }
+  }
+  assert.throws(() => payloadCopies(0, 2048, 1, 1), /buffer of 0 bytes/);
+  assert.throws(() => payloadCopies(6144, 2048, 1, 1), /6144 bytes is not a multiple of 4096/);
+  assert.throws(() => payloadCopies(4096, 3000, 2, 1), /3000 bytes: not an IB MTU/);
 });

@@ -11,6 +11,9 @@
  * - `stream`: simulated messages per wall second of a 64 B, 4 KiB and
  *   1 MiB RDMA WRITE stream (one RC QP, 64 outstanding, every 16th
  *   signaled) in native, bypass and split; wall seconds per simulated GB.
+ * - `copy`: wall seconds per GB of the payload's copies alone (packets of
+ *   the profile's MTU between buffers of frames, through a slab as the
+ *   model does and frame to frame): the floor under the streams' s/GB.
  * - `fastpath`: wall µs per 64 B write in native, bypass and split,
  *   measured alternately in one run, and the bypass/native ratio.
  * - `rss`: resident memory of 256 guests × 256 MiB with connected QPs.
@@ -44,7 +47,9 @@ import {
   type StreamRun,
   WriteStream,
 } from "./lib/bench_model.ts";
+import { payloadCopies } from "./lib/bench_copy.ts";
 import { runMain } from "./lib/cli.ts";
+import { PROFILES } from "../mod.ts";
 import { parseFlags, parseIntFlag, UsageError } from "./lib/perftest_args.ts";
 
 /**
@@ -52,9 +57,9 @@ import { parseFlags, parseIntFlag, UsageError } from "./lib/perftest_args.ts";
  * has run (so its call sites are as a fresh process sees them), then rss
  * before the model's other runs have grown the heap.
  */
-const SECTIONS = ["engine", "rss", "stream", "fastpath", "all-to-all"] as const;
+const SECTIONS = ["engine", "rss", "stream", "copy", "fastpath", "all-to-all"] as const;
 type Section = typeof SECTIONS[number];
-const DEFAULT_SECTIONS: Section[] = ["engine", "rss", "stream", "fastpath"];
+const DEFAULT_SECTIONS: Section[] = ["engine", "rss", "stream", "copy", "fastpath"];
 const MODES: BenchMode[] = ["native", "bypass", "split"];
 /** Stream sizes, with the messages of a full and of a --quick run. */
 const STREAM_SIZES: [size: number, full: number, quick: number][] = [
@@ -93,6 +98,8 @@ Sections (default, and "all": every section but all-to-all), in this order:
   rss         resident memory of 256 guests x 256 MiB with connected QPs
   stream      simulated msgs per wall second, 64 B / 4 KiB / 1 MiB RDMA WRITE, one RC QP,
               ${STREAM_DEPTH} outstanding, every ${STREAM_SIGNAL_EVERY}th signaled; native, bypass, split
+  copy        wall s per GB of the payload's copies alone, 1 MiB and 8 MiB buffers, two copies
+              (through a slab, as the model) and one (frame to frame): the floor under stream
   fastpath    wall µs per 64 B write, native / bypass / split alternated in one run
   all-to-all  hosts x 4 bypass guests, 4 KiB x 100 writes per ordered pair (only when named)
 
@@ -392,6 +399,43 @@ async function benchStream(o: Options, out: Json, say: (s: string) => void): Pro
   }
 }
 
+/** Buffers of the `copy` section: the stream's 1 MiB and `perftest -a`'s largest, 8 MiB. */
+const COPY_BUFFERS = [1 << 20, 8 << 20];
+
+function benchCopy(o: Options, out: Json, say: (s: string) => void): void {
+  const mtu = PROFILES[o.profile].link.mtu;
+  // 400 MiB per measurement (--quick: 100 MiB): about 20–100 ms on a 2020s core.
+  const bytes = (o.quick ? 100 : 400) << 20;
+  say(
+    `copy (${o.profile}): the payload's copies alone, ${mtu} B packets between buffers of 4 KiB ` +
+      `frames, every message re-reading its source and re-writing its destination; best / median`,
+  );
+  const w = [8, 8, 16, 16];
+  say(row(["buffer", "copies", "wall s/GB", "CPU s/GB"], w));
+  out.copy = [];
+  for (const buffer of COPY_BUFFERS) {
+    const messages = bytes / buffer;
+    for (const copies of [2, 1] as const) {
+      payloadCopies(buffer, mtu, copies, Math.max(1, messages >> 2)); // warm-up
+      const runs = [];
+      for (let r = 0; r < o.repeats; r++) runs.push(payloadCopies(buffer, mtu, copies, messages));
+      const gb = bytes / 1e9;
+      const wall = stats(runs.map((r) => r.wallMs / 1000 / gb));
+      const cpu = stats(runs.map((r) => r.cpuMs / 1000 / gb));
+      const f = (x: { min: number; median: number }) =>
+        `${x.min.toFixed(3)} / ${x.median.toFixed(3)}`;
+      say(row([sizeName(buffer), String(copies), f(wall), f(cpu)], w));
+      out.copy.push({
+        bufferBytes: buffer,
+        packetBytes: mtu,
+        copies,
+        wallSecPerGB: { best: wall.min, median: wall.median },
+        cpuSecPerGB: { best: cpu.min, median: cpu.median },
+      });
+    }
+  }
+}
+
 async function benchFastpath(o: Options, out: Json, say: (s: string) => void): Promise<void> {
   const n = o.quick ? 5_000 : 20_000;
   const streams = new Map<BenchMode, WriteStream>();
@@ -546,6 +590,7 @@ export async function main(args: string[]): Promise<void> {
   const run: Record<Section, () => Promise<void>> = {
     engine: () => benchEngine(o, out, say),
     stream: () => benchStream(o, out, say),
+    copy: () => Promise.resolve(benchCopy(o, out, say)),
     fastpath: () => benchFastpath(o, out, say),
     rss: () => benchRss(o, out, say),
     "all-to-all": () => benchAllToAll(o, out, say),
