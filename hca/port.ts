@@ -338,6 +338,12 @@ export class Port {
 
   #state: PortLinkState = "DOWN";
   #w: PortWiring;
+  /**
+   * The kinds of the events a port schedules ({@link Engine.tag}): arrival at a CA port, at a
+   * switch port, a switch's buffer release, a look at the output queue, credits returning, a
+   * paused receive resumed.
+   */
+  readonly #tags: readonly [number, number, number, number, number, number];
   #bufferCredits: number;
   // Transmit side.
   #txFreeAt = 0;
@@ -414,6 +420,15 @@ export class Port {
   ) {
     this.#w = wiring;
     this.#bufferCredits = Math.floor(rxBufferBytes / CREDIT_BYTES);
+    const e = wiring.engine;
+    this.#tags = [
+      e.tag("port.arrival"),
+      e.tag("switch.arrival"),
+      e.tag("switch.release"),
+      e.tag("port.kick"),
+      e.tag("port.credit"),
+      e.tag("port.resume"),
+    ];
   }
 
   /** `"<node>/<port>"`. */
@@ -571,7 +586,7 @@ export class Port {
     this.#resume = this.#w.engine.schedule(0, () => {
       this.#resume = undefined;
       this.#deliver();
-    });
+    }, this.#tags[5]);
   }
 
   // ---- fabric-internal -------------------------------------------------
@@ -807,7 +822,7 @@ export class Port {
 
   /** `n` credits arrive `delayNs` from now, as an event. */
   #creditEvent(delayNs: number, n: number): void {
-    this.#w.engine.schedule(delayNs, () => this.credit(n));
+    this.#w.engine.schedule(delayNs, () => this.credit(n), this.#tags[4]);
   }
 
   /**
@@ -816,12 +831,17 @@ export class Port {
    * place, and returns them as a release event does ({@link #returnCredits}).
    */
   #releaseEvent(at: number, relTime: number, relSeq: number, n: number): void {
-    this.#w.engine.scheduleReserved(relTime, relSeq, () => this.#returnCredits(at - relTime, n));
+    this.#w.engine.scheduleReserved(
+      relTime,
+      relSeq,
+      () => this.#returnCredits(at - relTime, n),
+      this.#tags[2],
+    );
   }
 
   /** `n` credits arrive at `time`, as an event in the place `seq` reserved. */
   #creditEventAt(time: number, seq: number, n: number): void {
-    this.#w.engine.scheduleReserved(time, seq, () => this.credit(n));
+    this.#w.engine.scheduleReserved(time, seq, () => this.credit(n), this.#tags[4]);
   }
 
   // ---- internals -------------------------------------------------------
@@ -853,10 +873,10 @@ export class Port {
     if (rt >= 0 && rt <= Math.ceil(at) && !engine.isPast(rt, this.#relPlaceSeq)) {
       // The latest release's look at the queue, in its place, as when every release is an event.
       this.#relPlaceTime = -1;
-      this.#kick = engine.scheduleReserved(rt, this.#relPlaceSeq, this.#pumpNow);
+      this.#kick = engine.scheduleReserved(rt, this.#relPlaceSeq, this.#pumpNow, this.#tags[3]);
       return;
     }
-    this.#kick = engine.schedule(Math.max(0, at - engine.now), this.#pumpNow);
+    this.#kick = engine.schedule(Math.max(0, at - engine.now), this.#pumpNow, this.#tags[3]);
   }
 
   /** Send what the output queue and waiters can send now; arrange the next look. */
@@ -951,7 +971,7 @@ export class Port {
         this.#relWhat[i] = release;
         this.#relHeld[i] = held;
         this.#relPlaceTime = -1;
-        this.#kick = engine.scheduleReserved(relTime, relSeq, this.#released);
+        this.#kick = engine.scheduleReserved(relTime, relSeq, this.#released, this.#tags[2]);
       }
     }
     switch (fate.kind) {
@@ -1009,7 +1029,8 @@ export class Port {
     this.#arrPkt[i] = pkt;
     this.#arrLastBit[i] = lastBit;
     const engine = this.#w.engine;
-    engine.schedule(Math.max(0, at - engine.now), this.#arrived);
+    const tag = this.#tags[peer.cutThroughNs === undefined ? 0 : 1];
+    engine.schedule(Math.max(0, at - engine.now), this.#arrived, tag);
   }
 
   /** The next packet of the line has arrived at the peer. */
@@ -1051,5 +1072,6 @@ function arriveAt(
   lastBit: number,
 ): void {
   const at = port.cutThroughNs === undefined ? lastBit : firstBit + port.cutThroughNs;
-  engine.schedule(Math.max(0, at - engine.now), () => port.arrive(pkt, lastBit));
+  const tag = engine.tag(port.cutThroughNs === undefined ? "port.arrival" : "switch.arrival");
+  engine.schedule(Math.max(0, at - engine.now), () => port.arrive(pkt, lastBit), tag);
 }

@@ -359,7 +359,11 @@ export class Hypercalls {
    */
   constructor(private h: HostState, private life: Lifecycle) {
     this.#handlers = this.#makeHandlers();
+    this.#tagHypercall = h.engine.tag("xen.hypercall");
   }
+
+  /** The kind of a domU hypercall's completion event ({@link Engine.tag}). */
+  readonly #tagHypercall: number;
 
   /** Make hypercall `name` as `caller`; throws {@link XenError} when refused. */
   async invoke(caller: Caller, name: string, args: unknown): Promise<unknown> {
@@ -412,7 +416,7 @@ export class Hypercalls {
     const dom0 = caller === 0 || caller === this.h.domains.get(0);
     const after = (ns: number, fn: () => void) => {
       if (dom0) this.h.dom0Vcpus.runThen(ns, owner, fn);
-      else this.h.engine.schedule(ns, fn);
+      else this.h.engine.schedule(ns, fn, this.#tagHypercall);
     };
     after(this.h.profile.xen.hypercallNs, () => {
       let r: Handled;

@@ -210,6 +210,9 @@ export class Hypervisor {
   #life: Lifecycle;
   #calls: Hypercalls;
 
+  /** The kind of an upcall's delivery event ({@link Engine.tag}). */
+  readonly #tagUpcall: number;
+
   /**
    * Boots the host: creates dom0 and the xenstore, and routes `opts.pic`.
    * @param engine the engine (time, processes)
@@ -225,6 +228,7 @@ export class Hypervisor {
     private prng: Prng,
     opts: HypervisorOptions = {},
   ) {
+    this.#tagUpcall = engine.tag("xen.upcall");
     const h = new HostState(engine, mem, profile, prng, opts, {
       kick: (d) => this.#kick(d),
       returned: (d) => this.#returned(d),
@@ -751,13 +755,14 @@ export class Hypervisor {
    */
   #upcallIn(domid: number, delay: number): void {
     if (domid !== 0) {
-      this.engine.schedule(delay, () => this.#deliverUpcall(domid));
+      this.engine.schedule(delay, () => this.#deliverUpcall(domid), this.#tagUpcall);
       return;
     }
     const entry = Math.min(delay, this.profile.xen.upcallNs);
     this.engine.schedule(
       delay - entry,
       () => this.#h.dom0Vcpus.irq(entry, () => this.#deliverUpcall(domid)),
+      this.#tagUpcall,
     );
   }
 

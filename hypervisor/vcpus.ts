@@ -173,6 +173,8 @@ export class VcpuPool {
   /** How the next piece of work is chosen. */
   readonly policy: VcpuPolicy;
   #engine: Engine;
+  /** The kind of a VCPU's work-end event ({@link Engine.tag}). */
+  readonly #tagEnd: number;
   #vcpus: Vcpu[];
   #irqs: Slice[] = [];
   /** Every owner that submitted a slice, by name. */
@@ -196,6 +198,7 @@ export class VcpuPool {
    * @param o VCPUs, slice, policy
    */
   constructor(engine: Engine, o: VcpuOptions) {
+    this.#tagEnd = engine.tag("vcpu.work_end");
     if (!Number.isInteger(o.count) || o.count < 1) {
       throw new RangeError(`dom0 VCPUs: ${o.count} (a whole number >= 1)`);
     }
@@ -434,7 +437,7 @@ export class VcpuPool {
     v.cur = s;
     v.startedAt = now;
     v.preempting = false;
-    v.end = this.#engine.schedule(s.remaining, v.onEnd);
+    v.end = this.#engine.schedule(s.remaining, v.onEnd, this.#tagEnd);
   }
 
   /**
@@ -462,7 +465,7 @@ export class VcpuPool {
       if (v.preempting && this.#engine.now <= point) continue; // an earlier point is set
       this.#engine.cancel(v.end!);
       v.preempting = true;
-      v.end = this.#engine.schedule(point - now, v.onEnd);
+      v.end = this.#engine.schedule(point - now, v.onEnd, this.#tagEnd);
       if (irq) irqTaken = true;
     }
   }

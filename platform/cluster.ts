@@ -75,6 +75,8 @@ export interface ClusterOptions {
   seed: number;
   /** Keep a readable engine trace. */
   recordTrace?: boolean;
+  /** Count the engine's events by kind (`cluster.engine.eventCounts()`). */
+  countEvents?: boolean;
   /**
    * Draw the profile's noise (`noise` group: OS detours of every kernel,
    * DMA jitter; `sim/noise.ts`) from the seed: "on" gives samples a spread
@@ -182,7 +184,7 @@ export class Cluster {
     if (opts.nomad !== undefined && typeof opts.nomad !== "boolean") {
       throw new VerbsError("EINVAL", `Cluster: nomad must be true or false, got ${opts.nomad}`);
     }
-    this.engine = new Engine({ recordTrace: opts.recordTrace });
+    this.engine = new Engine({ recordTrace: opts.recordTrace, countEvents: opts.countEvents });
     this.rng = new Prng(opts.seed);
     this.fabric = new Fabric(this.engine, { profile: this.profile, prng: this.rng.fork() });
     this.nomadNet = opts.nomad

@@ -101,6 +101,9 @@ export class WatchedMemory extends MachineMemory {
   #flushArmed = false;
   #cpuReads = 0;
 
+  /** The kind of the event that wakes the writes' watchers ({@link Engine.tag}). */
+  readonly #tagFlush: number;
+
   /**
    * Machine memory of `bytes` whose writes wake `waitWrite` sleepers on `engine`.
    *
@@ -110,6 +113,7 @@ export class WatchedMemory extends MachineMemory {
   constructor(bytes: number, engine: Engine) {
     super(bytes);
     this.#engine = engine;
+    this.#tagFlush = engine.tag("mem.watch_wake");
   }
 
   /** `MachineMemory.read`; a CPU read, which wakes no watcher. */
@@ -152,7 +156,7 @@ export class WatchedMemory extends MachineMemory {
     this.#touched.push(w);
     if (this.#flushArmed) return;
     this.#flushArmed = true;
-    this.#engine.schedule(0, this.#flush);
+    this.#engine.schedule(0, this.#flush, this.#tagFlush);
   }
 
   #flush = (): void => {

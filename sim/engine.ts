@@ -363,14 +363,23 @@ export class DeadlockError extends Error {
  * ```ts
  * import assert from "node:assert/strict";
  * import { Engine } from "./engine.ts";
- * const engine = new Engine({ recordTrace: true });
- * await engine.run(() => engine.sleep(5));
- * assert.deepEqual(engine.trace(), ["5 event"]);
+ * const engine = new Engine({ recordTrace: true, countEvents: true });
+ * await engine.run(async () => {
+ *   engine.schedule(3, () => {}, engine.tag("hca.doorbell"));
+ *   await engine.sleep(5);
+ * });
+ * assert.deepEqual(engine.trace(), ["3 hca.doorbell", "5 sleep"]);
+ * assert.deepEqual(engine.eventCounts(), { "hca.doorbell": 1, sleep: 1 });
  * ```
  */
 export interface EngineOptions {
   /** Keep a readable trace line for every event (costs memory); the hash is always kept. */
   recordTrace?: boolean;
+  /**
+   * Count the events run by kind (their tag's label, see {@link Engine.eventCounts}): what a
+   * message costs in events, step by step. Off by default (one test per event when off).
+   */
+  countEvents?: boolean;
 }
 
 /**
@@ -429,6 +438,10 @@ export class Engine {
   /** Per tag, a hash of its label: the trace hash covers labels, not tag numbers. */
   #tagHashes: number[] = [labelHash("event")];
   #tagIds = new Map<string, number>([["event", 0]]);
+  /** Events run per tag id, while {@link EngineOptions.countEvents} is on. */
+  #counts: number[] | undefined;
+  /** The tag of a process's sleep (its wake-up event). */
+  #tagSleep: number;
   /**
    * The place log ({@link keepPlaceLog}): for each event run, its time, its
    * sequence number and the sequence counter when it started, in a ring of a
@@ -462,6 +475,8 @@ export class Engine {
    */
   constructor(opts: EngineOptions = {}) {
     if (opts.recordTrace) this.#trace = [];
+    if (opts.countEvents) this.#counts = [0];
+    this.#tagSleep = this.tag("sleep");
   }
 
   /** Current virtual time in nanoseconds. */
@@ -485,6 +500,7 @@ export class Engine {
       this.#tagNames.push(label);
       this.#tagHashes.push(labelHash(label));
       this.#tagIds.set(label, id);
+      this.#counts?.push(0);
     }
     return id;
   }
@@ -766,7 +782,7 @@ export class Engine {
     const p = this.#als.getStore();
     if (!p) {
       const b = this.block<void>("");
-      this.schedule(ns, () => b.resolve());
+      this.schedule(ns, () => b.resolve(), this.#tagSleep);
       return b.promise;
     }
     // In a process (nearly always): block() + schedule() without their closures.
@@ -774,7 +790,7 @@ export class Engine {
     this.#blocked(p, "", t);
     let res!: () => void;
     const promise = new Promise<void>((r) => (res = r));
-    const ev = new Ev(t, this.#seq++, res, 0);
+    const ev = new Ev(t, this.#seq++, res, this.#tagSleep);
     ev.owner = p;
     this.#push(ev);
     return promise;
@@ -857,6 +873,7 @@ export class Engine {
       this.eventsRun++;
       if (ev.time <= this.#logUntil) this.#logEvent(ev);
       this.#mix(ev.time, ev.tag);
+      if (this.#counts !== undefined) this.#counts[ev.tag]++;
       const owner = ev.owner;
       if (owner !== null && !owner.isLane) {
         this.wakeups++;
@@ -921,6 +938,23 @@ export class Engine {
    */
   traceMark(label: string, value = 0): void {
     this.#mix(this.#now + value, this.tag(label));
+  }
+
+  /**
+   * Events run so far by kind: each tag's label ({@link tag}; `"event"` for events scheduled
+   * without one, `"sleep"` for a process's wake-up from {@link sleep}) and how many ran, in the
+   * order the labels were first used; kinds that never ran are left out. Trace marks are not
+   * events and are not counted.
+   * @throws Error if the engine was made without {@link EngineOptions.countEvents}
+   */
+  eventCounts(): Record<string, number> {
+    const c = this.#counts;
+    if (c === undefined) {
+      throw new Error("eventCounts: this engine does not count events (EngineOptions.countEvents)");
+    }
+    const out: Record<string, number> = {};
+    for (let i = 0; i < c.length; i++) if (c[i] > 0) out[this.#tagNames[i]] = c[i];
+    return out;
   }
 
   /** Hash of every event run and trace mark so far (hex, 64 bits). */

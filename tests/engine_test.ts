@@ -589,3 +589,22 @@ Deno.test("engine: the place log says where a step kept out of the engine would 
     assert.equal(engine.passCounter(100, place), c);
   });
 });
+
+Deno.test("engine: events counted by kind, trace marks not, and only when asked", async () => {
+  const e = new Engine({ countEvents: true });
+  const db = e.tag("hca.doorbell");
+  e.tag("never.ran");
+  await e.run(async () => {
+    e.schedule(1, () => {}, db);
+    e.schedule(2, () => e.traceMark("a mark"), db);
+    e.schedule(3, () => {});
+    await e.sleep(10);
+    await e.spawn("child", () => e.sleep(5));
+  });
+  assert.deepEqual(e.eventCounts(), { event: 1, "hca.doorbell": 2, sleep: 2 });
+  const sum = Object.values(e.eventCounts()).reduce((a, b) => a + b, 0);
+  assert.equal(sum, e.eventsRun);
+  const off = new Engine();
+  await off.run(() => off.sleep(1));
+  assert.throws(() => off.eventCounts(), /does not count events/);
+});

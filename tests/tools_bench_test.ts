@@ -9,11 +9,11 @@ const ROOT = new URL("..", import.meta.url).pathname;
 
 Deno.test("bench: sections and flags parse; defaults leave the large cases out", () => {
   const d = parseBenchArgs([])!;
-  assert.deepEqual(d.sections, ["engine", "rss", "stream", "copy", "fastpath"]);
+  assert.deepEqual(d.sections, ["engine", "rss", "stream", "events", "copy", "fastpath"]);
   assert.deepEqual([d.repeats, d.quick, d.profile], [5, false, "pcix-sdr-2006"]);
   assert.deepEqual(d.modes, ["native", "bypass", "split"]);
   const all = parseBenchArgs(["all", "--quick"])!;
-  assert.deepEqual(all.sections, ["engine", "rss", "stream", "copy", "fastpath"]);
+  assert.deepEqual(all.sections, ["engine", "rss", "stream", "events", "copy", "fastpath"]);
   assert.equal(all.repeats, 3);
   const a2a = parseBenchArgs([
     "all-to-all",
@@ -25,6 +25,8 @@ Deno.test("bench: sections and flags parse; defaults leave the large cases out",
   ])!;
   assert.deepEqual(a2a.sections, ["engine", "rss", "all-to-all"], "a fixed order, engine first");
   assert.deepEqual([a2a.hosts, a2a.messages, a2a.guests], [[8, 16, 32, 64], 50, 4]);
+  assert.equal(a2a.byKind, false);
+  assert.equal(parseBenchArgs(["all-to-all", "--by-kind"])!.byKind, true);
   assert.deepEqual(parseBenchArgs(["stream", "--modes", "split,native"])!.modes, [
     "split",
     "native",
@@ -75,6 +77,23 @@ Deno.test("bench: the stream writes every message; the same stream is the same r
     // 100 × 4 KiB cannot cross a 10 Gb/s link in less than 100 × 4096 B / 1.25 GB/s.
     assert.ok(a.virtualNs > (100 * 4096) / 1.25, `${mode}: ${a.virtualNs} ns`);
   }
+});
+
+Deno.test("bench: events counted by kind add up to the events run, in every mode", async () => {
+  for (const mode of ["native", "bypass", "split"] as const) {
+    const s = await WriteStream.create("pcix-sdr-2006", mode, 4096, { countEvents: true });
+    const r = await s.run(32);
+    const kinds = r.byKind!;
+    assert.equal(Object.values(kinds).reduce((a, b) => a + b, 0), r.events, mode);
+    // Every message crosses the switch and lands at the peer: 2 packets and an ACK each.
+    assert.equal(kinds["switch.arrival"], 3 * 32, mode);
+    assert.equal(kinds["port.arrival"], 3 * 32, mode);
+    assert.equal(kinds["event"], undefined, `${mode}: an event without a kind`);
+  }
+  const plain = await WriteStream.create("pcix-sdr-2006", "bypass", 64);
+  assert.equal((await plain.run(16)).byKind, undefined);
+  const a = await allToAll(2, 1, 4096, 2, { countEvents: true });
+  assert.equal(Object.values(a.byKind!).reduce((x, y) => x + y, 0), a.events);
 });
 
 Deno.test("bench: the rss and all-to-all builders make what they report", async () => {

@@ -11,6 +11,8 @@
  * - `stream`: simulated messages per wall second of a 64 B, 4 KiB and
  *   1 MiB RDMA WRITE stream (one RC QP, 64 outstanding, every 16th
  *   signaled) in native, bypass and split; wall seconds per simulated GB.
+ * - `events`: the stream's events per message by kind (the engine's tags),
+ *   in each mode: what a message costs in events, step by step.
  * - `copy`: wall seconds per GB of the payload's copies alone (packets of
  *   the profile's MTU between buffers of frames, through a slab as the
  *   model does and frame to frame): the floor under the streams' s/GB.
@@ -57,9 +59,17 @@ import { parseFlags, parseIntFlag, UsageError } from "./lib/perftest_args.ts";
  * has run (so its call sites are as a fresh process sees them), then rss
  * before the model's other runs have grown the heap.
  */
-const SECTIONS = ["engine", "rss", "stream", "copy", "fastpath", "all-to-all"] as const;
+const SECTIONS = [
+  "engine",
+  "rss",
+  "stream",
+  "events",
+  "copy",
+  "fastpath",
+  "all-to-all",
+] as const;
 type Section = typeof SECTIONS[number];
-const DEFAULT_SECTIONS: Section[] = ["engine", "rss", "stream", "copy", "fastpath"];
+const DEFAULT_SECTIONS: Section[] = ["engine", "rss", "stream", "events", "copy", "fastpath"];
 const MODES: BenchMode[] = ["native", "bypass", "split"];
 /** Stream sizes, with the messages of a full and of a --quick run. */
 const STREAM_SIZES: [size: number, full: number, quick: number][] = [
@@ -98,6 +108,7 @@ Sections (default, and "all": every section but all-to-all), in this order:
   rss         resident memory of 256 guests x 256 MiB with connected QPs
   stream      simulated msgs per wall second, 64 B / 4 KiB / 1 MiB RDMA WRITE, one RC QP,
               ${STREAM_DEPTH} outstanding, every ${STREAM_SIGNAL_EVERY}th signaled; native, bypass, split
+  events      the stream's events per message by kind (the engine's event tags), per mode
   copy        wall s per GB of the payload's copies alone, 1 MiB and 8 MiB buffers, two copies
               (through a slab, as the model) and one (frame to frame): the floor under stream
   fastpath    wall µs per 64 B write, native / bypass / split alternated in one run
@@ -112,6 +123,7 @@ Flags:
       --hosts=<list>       all-to-all host counts (default 8,16,32,64; --quick 2,4)
       --guests=<n>         all-to-all and rss guests per host (default 4)
       --messages=<n>       all-to-all messages per ordered pair (default 100; --quick 10)
+      --by-kind            all-to-all: also count the traffic's events per message by kind
       --json               print the figures as JSON
   -h, --help               this text`;
 }
@@ -126,6 +138,7 @@ interface Options {
   hosts: number[];
   guests: number;
   messages: number;
+  byKind: boolean;
   json: boolean;
 }
 
@@ -157,6 +170,7 @@ export function parseBenchArgs(args: string[]): Options | undefined {
     hosts: { type: "string" },
     guests: { type: "string" },
     messages: { type: "string" },
+    "by-kind": { type: "boolean" },
     json: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   }, true);
@@ -202,6 +216,7 @@ export function parseBenchArgs(args: string[]): Options | undefined {
     messages: values.messages === undefined
       ? (quick ? 10 : 100)
       : parseIntFlag("--messages", values.messages, 1, 1_000_000),
+    byKind: !!values["by-kind"],
     json: !!values.json,
   };
 }
@@ -399,6 +414,42 @@ async function benchStream(o: Options, out: Json, say: (s: string) => void): Pro
   }
 }
 
+/** Messages the `events` section counts over, after a tenth as many untimed. */
+function eventsMessages(size: number, quick: boolean): number {
+  return Math.max(STREAM_SIGNAL_EVERY, Math.round(streamMessages(size, quick) / 10));
+}
+
+async function benchEvents(o: Options, out: Json, say: (s: string) => void): Promise<void> {
+  say(
+    `events (${o.profile}): events per message by kind (the engine's tags), the stream of ` +
+      `\`stream\` after a tenth as many messages untimed`,
+  );
+  out.events = [];
+  for (const size of o.sizes) {
+    const n = eventsMessages(size, o.quick);
+    const per = new Map<BenchMode, Record<string, number>>();
+    for (const mode of o.modes) {
+      const s = await WriteStream.create(o.profile, mode, size, { countEvents: true });
+      await s.run(Math.max(STREAM_SIGNAL_EVERY, Math.round(n / 10)));
+      const r = await s.run(n);
+      const perMsg: Record<string, number> = {};
+      for (const [kind, count] of Object.entries(r.byKind!)) perMsg[kind] = count / n;
+      per.set(mode, perMsg);
+      out.events.push({ size, mode, messages: n, eventsPerMsg: r.events / n, byKind: perMsg });
+    }
+    // Kinds by their largest count in any mode, then by name.
+    const kinds = [...new Set([...per.values()].flatMap((m) => Object.keys(m)))];
+    const top = (k: string) => Math.max(...[...per.values()].map((m) => m[k] ?? 0));
+    kinds.sort((x, y) => top(y) - top(x) || (x < y ? -1 : 1));
+    const w = [24, ...o.modes.map(() => 9)];
+    say(row([`${sizeName(size)}, ${int(n)} msgs`, ...o.modes], w, true));
+    const f = (x: number | undefined) => x === undefined ? "-" : x.toFixed(2);
+    for (const k of kinds) say(row([k, ...o.modes.map((m) => f(per.get(m)![k]))], w, true));
+    const all = (m: BenchMode) => Object.values(per.get(m)!).reduce((a, b) => a + b, 0);
+    say(row(["all", ...o.modes.map((m) => all(m).toFixed(2))], w, true));
+  }
+}
+
 /** Buffers of the `copy` section: the stream's 1 MiB and `perftest -a`'s largest, 8 MiB. */
 const COPY_BUFFERS = [1 << 20, 8 << 20];
 
@@ -520,7 +571,9 @@ async function benchAllToAll(o: Options, out: Json, say: (s: string) => void): P
   out.allToAll = [];
   let first: number | undefined;
   for (const h of o.hosts) {
-    const r: AllToAllBench = await allToAll(h, o.guests, 4096, o.messages);
+    const r: AllToAllBench = await allToAll(h, o.guests, 4096, o.messages, {
+      countEvents: o.byKind,
+    });
     const usPerMsg = (r.trafficMs * 1000) / r.messages;
     const cpuPerMsg = (r.trafficCpuMs * 1000) / r.messages;
     first ??= cpuPerMsg;
@@ -541,6 +594,19 @@ async function benchAllToAll(o: Options, out: Json, say: (s: string) => void): P
     out.allToAll.push({ ...r, usPerMsg, cpuUsPerMsg: cpuPerMsg, growth: cpuPerMsg / first });
   }
   say("  growth: CPU µs per message against the first host count");
+  if (!o.byKind) return;
+  // Events per message by kind, one column per host count (counting costs a test per event).
+  const runs = out.allToAll as AllToAllBench[];
+  const per = runs.map((r) => r.byKind!);
+  const kinds = [...new Set(per.flatMap((m) => Object.keys(m)))];
+  const top = (k: string) => Math.max(...per.map((m, i) => (m[k] ?? 0) / runs[i].messages));
+  kinds.sort((x, y) => top(y) - top(x) || (x < y ? -1 : 1));
+  const kw = [24, ...runs.map(() => 9)];
+  say(row(["events per message", ...runs.map((r) => `${r.hosts} hosts`)], kw, true));
+  for (const k of kinds) {
+    say(row([k, ...per.map((m, i) => ((m[k] ?? 0) / runs[i].messages).toFixed(2))], kw, true));
+  }
+  say(row(["all", ...runs.map((r) => (r.events / r.messages).toFixed(2))], kw, true));
 }
 
 function row(cells: (string | number)[], widths: number[], leftFirst = false): string {
@@ -590,6 +656,7 @@ export async function main(args: string[]): Promise<void> {
   const run: Record<Section, () => Promise<void>> = {
     engine: () => benchEngine(o, out, say),
     stream: () => benchStream(o, out, say),
+    events: () => benchEvents(o, out, say),
     copy: () => Promise.resolve(benchCopy(o, out, say)),
     fastpath: () => benchFastpath(o, out, say),
     rss: () => benchRss(o, out, say),

@@ -851,7 +851,9 @@ export class VibBack {
     if (this.#closing) return this.#chStop({ served: this.#chServed, batch: this.#chBatch });
     // A full ring's worth: the loop lets the other backends run (a zero-time sleep, whose event
     // this is, in its place) before the next batch.
-    if (this.#chBatch >= this.#chRing.size) return void h.engine.schedule(0, this.#chNextBatch);
+    if (this.#chBatch >= this.#chRing.size) {
+      return void h.engine.schedule(0, this.#chNextBatch, h.engine.tag("vib.back_batch"));
+    }
     this.#chTake();
   }
 

@@ -298,9 +298,13 @@ export class VibFront implements UverbsDevice {
   /** The close the backend started (xenbus state Closing/Closed/gone), once it has. */
   #backendClose: Promise<void> | undefined;
 
+  /** The kind of the event that sends a kick's notification ({@link Engine.tag}). */
+  readonly #tagKick: number;
+
   /** @param o see {@link VibFrontOptions} */
   constructor(o: VibFrontOptions) {
     this.o = o;
+    this.#tagKick = o.engine.tag("vib.front_kick");
     this.mode = o.mode;
     this.xb = new XenbusDevice({
       xs: o.hv.xenstore,
@@ -677,7 +681,7 @@ export class VibFront implements UverbsDevice {
    * in order: a kick due while one is under way waits for its end.
    */
   kick(delayNs: number): void {
-    this.o.engine.schedule(Math.max(0, delayNs), this.#kicked);
+    this.o.engine.schedule(Math.max(0, delayNs), this.#kicked, this.#tagKick);
   }
 
   /** Kicks due that wait for the notifier's hypercall under way. */
@@ -821,7 +825,7 @@ export class VibFront implements UverbsDevice {
     // The guest kernel copies the events out before handing them on.
     this.o.engine.schedule(this.o.profile.xen.ringMarshalNs, () => {
       for (const e of evs) this.#dispatch(e);
-    });
+    }, this.o.engine.tag("vib.front_events"));
   }
 
   #dispatch(e: VibEvent): void {

@@ -156,6 +156,9 @@ export class SplitProvider extends Provider {
     }
   }
 
+  /** The kind of the event that puts a request on the ring (an engine tag). */
+  readonly #tagSubmit: number = this.env.engine.tag("split.submit");
+
   /**
    * Publish a request `delayNs` from now, when its thread gets to it, and
    * kick the backend `kickNs` after that if it wants an event. Apart from
@@ -181,7 +184,7 @@ export class SplitProvider extends Provider {
         return;
       }
       if (notify) this.ring.kick(kickNs);
-    });
+    }, this.#tagSubmit);
   }
 
   /** A doorbell: a request for dom0 to execute (the CQ's consumer index travels with the polls). */

@@ -316,7 +316,11 @@ export class Provider {
    */
   constructor(env: ProviderEnv) {
     this.env = env;
+    this.#tagDoorbell = env.engine.tag("cpu.doorbell_store");
   }
+
+  /** The kind of a doorbell's store event, once the posting thread's CPU work is done. */
+  readonly #tagDoorbell: number;
 
   /**
    * The context was re-opened on another kernel file (a live migration
@@ -354,7 +358,7 @@ export class Provider {
     this.#dbWord0[i] = word0;
     this.#dbWord1[i] = word1;
     this.#dbLast = at;
-    engine.schedule(delay, this.#dbFire);
+    engine.schedule(delay, this.#dbFire, this.#tagDoorbell);
   }
 
   /**
@@ -363,7 +367,11 @@ export class Provider {
    * parameters allocates their context on every call, closure or not.
    */
   #ringLater(delay: number, addr: number, word0: number, word1: number): void {
-    this.env.engine.schedule(delay, () => this.#ringDoorbell(addr, word0, word1));
+    this.env.engine.schedule(
+      delay,
+      () => this.#ringDoorbell(addr, word0, word1),
+      this.#tagDoorbell,
+    );
   }
 
   /** Doorbells waiting for their thread's CPU, in the order their events fire. */

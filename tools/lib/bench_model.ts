@@ -75,6 +75,11 @@ export interface StreamRun {
   events: number;
   /** Process wake-ups. */
   wakeups: number;
+  /**
+   * Events run by kind (`Engine.eventCounts`), when the stream was made with
+   * `countEvents`; kinds that did not run are left out.
+   */
+  byKind?: Record<string, number>;
 }
 
 /**
@@ -98,11 +103,20 @@ export class WriteStream {
     readonly size: number,
     readonly a: End,
     readonly b: End,
+    readonly counting: boolean,
   ) {}
 
-  /** Two hosts (one guest each unless native), one connected RC QP pair. */
-  static async create(profile: string, mode: BenchMode, size: number): Promise<WriteStream> {
-    const cluster = new Cluster({ profile, seed: 1 });
+  /**
+   * Two hosts (one guest each unless native), one connected RC QP pair;
+   * `opts.countEvents`: each {@link run} also counts its events by kind.
+   */
+  static async create(
+    profile: string,
+    mode: BenchMode,
+    size: number,
+    opts: { countEvents?: boolean } = {},
+  ): Promise<WriteStream> {
+    const cluster = new Cluster({ profile, seed: 1, countEvents: opts.countEvents });
     const virt = mode !== "native";
     const hosts = [0, 1].map((i) => cluster.addHost({ name: `node${i}`, hypervisor: virt }));
     await cluster.start();
@@ -131,7 +145,7 @@ export class WriteStream {
       await connectPair(out[0], out[1], { pathMtu: cluster.profile.link.mtu });
       return out;
     });
-    return new WriteStream(cluster, size, ends[0], ends[1]);
+    return new WriteStream(cluster, size, ends[0], ends[1], opts.countEvents === true);
   }
 
   /** Write `messages` messages; wall time covers the stream only. */
@@ -139,6 +153,8 @@ export class WriteStream {
     const { cluster, a, b, size } = this;
     const e = cluster.engine;
     const ev0 = e.eventsRun, wk0 = e.wakeups;
+    const counting = this.counting;
+    const kinds0 = counting ? e.eventCounts() : undefined;
     let virtualNs = 0;
     const sw = stopwatch();
     await cluster.run(async () => {
@@ -166,13 +182,23 @@ export class WriteStream {
       }
       virtualNs = cluster.now - v0;
     });
-    return {
+    const t = sw();
+    const out: StreamRun = {
       messages,
-      ...sw(),
+      ...t,
       virtualNs,
       events: e.eventsRun - ev0,
       wakeups: e.wakeups - wk0,
     };
+    if (kinds0 !== undefined) {
+      const byKind: Record<string, number> = {};
+      for (const [kind, n] of Object.entries(e.eventCounts())) {
+        const d = n - (kinds0[kind] ?? 0);
+        if (d > 0) byKind[kind] = d;
+      }
+      out.byKind = byKind;
+    }
+    return out;
   }
 }
 
@@ -190,8 +216,9 @@ async function bypassCluster(
   hosts: number,
   perHost: number,
   guestMiB: number,
+  countEvents = false,
 ): Promise<{ cluster: Cluster; guests: { name: string; dom: Domain }[] }> {
-  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1, countEvents });
   const hs = Array.from(
     { length: hosts },
     (_, i) => cluster.addHost({ name: `node${i}`, hypervisor: true }),
@@ -330,12 +357,15 @@ export interface AllToAllBench {
   events: number;
   /** Virtual time of the traffic (the makespan), µs. */
   makespanUs: number;
+  /** The traffic's events by kind (`Engine.eventCounts`), when counted (`countEvents`). */
+  byKind?: Record<string, number>;
 }
 
 /**
  * `hosts` Xen hosts with `perHost` bypass guests each; every guest writes
  * `messages` messages of `size` bytes to every other (one RC QP per
  * ordered pair, 16 outstanding each): the scenario runner's all-to-all.
+ * `opts.countEvents`: also count the traffic's events by kind.
  *
  * @example
  * ```ts
@@ -351,9 +381,12 @@ export async function allToAll(
   perHost: number,
   size: number,
   messages: number,
+  opts: { countEvents?: boolean } = {},
 ): Promise<AllToAllBench> {
   const t0 = performance.now();
-  const { cluster, guests } = await bypassCluster(hosts, perHost, 128);
+  const counting = opts.countEvents === true;
+  const { cluster, guests } = await bypassCluster(hosts, perHost, 128, counting);
+  let kinds0: Record<string, number> = {}, kinds1: Record<string, number> = {};
   const eps = guests.map((g) => ({ ...g, mode: "bypass" }));
   const t1 = performance.now();
   let tStart = 0, tEnd = 0, ev0 = 0, ev1 = 0, cpu = 0;
@@ -371,15 +404,24 @@ export async function allToAll(
       tStart = performance.now();
       sw = stopwatch();
       ev0 = cluster.engine.eventsRun;
+      if (counting) kinds0 = cluster.engine.eventCounts();
     },
     trafficEnd: () => {
       tEnd = performance.now();
       cpu = sw().cpuMs;
       ev1 = cluster.engine.eventsRun;
+      if (counting) kinds1 = cluster.engine.eventCounts();
     },
   });
   const t2 = performance.now();
   const n = eps.length;
+  let byKind: Record<string, number> | undefined;
+  if (counting) {
+    byKind = {};
+    for (const [kind, c] of Object.entries(kinds1)) {
+      if (c > (kinds0[kind] ?? 0)) byKind[kind] = c - (kinds0[kind] ?? 0);
+    }
+  }
   return {
     hosts,
     guests: n,
@@ -391,5 +433,6 @@ export async function allToAll(
     trafficCpuMs: cpu,
     events: ev1 - ev0,
     makespanUs: r.makespanUs,
+    ...(byKind ? { byKind } : {}),
   };
 }
