@@ -852,7 +852,8 @@ export class VibBack {
     // A full ring's worth: the loop lets the other backends run (a zero-time sleep, whose event
     // this is, in its place) before the next batch.
     if (this.#chBatch >= this.#chRing.size) {
-      return void h.engine.schedule(0, this.#chNextBatch, h.engine.tag("vib.back_batch"));
+      // The kind of the thread's own sleep, which this event stands for (the same trace).
+      return void h.engine.schedule(0, this.#chNextBatch, h.engine.tag("sleep"));
     }
     this.#chTake();
   }
