@@ -997,14 +997,12 @@ export class Port {
         wire.shared();
         this.#arriveInOrder({ wire, credits, charged: true }, firstBit, lastBit);
         const ser = end - start;
-        arriveAt(engine, peer, { wire, credits, charged: false }, firstBit + ser, lastBit + ser);
+        this.#arriveLater({ wire, credits, charged: false }, firstBit + ser, lastBit + ser);
         break;
       }
       case "delay":
         c.delayed++;
-        arriveAt(
-          engine,
-          peer,
+        this.#arriveLater(
           { wire, credits, charged: true },
           firstBit + fate.delayNs,
           lastBit + fate.delayNs,
@@ -1021,7 +1019,7 @@ export class Port {
     }
   }
 
-  /** Schedule `pkt`'s arrival at the peer as {@link arriveAt} does, its event taken from the line above. */
+  /** Schedule `pkt`'s arrival at the peer as {@link #arriveLater} does, its event taken from the line above. */
   #arriveInOrder(pkt: BufferedPacket, firstBit: number, lastBit: number): void {
     const peer = this.link!.peer(this);
     const at = peer.cutThroughNs === undefined ? lastBit : firstBit + peer.cutThroughNs;
@@ -1029,8 +1027,28 @@ export class Port {
     this.#arrPkt[i] = pkt;
     this.#arrLastBit[i] = lastBit;
     const engine = this.#w.engine;
-    const tag = this.#tags[peer.cutThroughNs === undefined ? 0 : 1];
-    engine.schedule(Math.max(0, at - engine.now), this.#arrived, tag);
+    engine.schedule(Math.max(0, at - engine.now), this.#arrived, this.#arrivalTag(peer));
+  }
+
+  /** The kind of a packet's arrival at `peer`: at a CA port or at a switch port. */
+  #arrivalTag(peer: Port): number {
+    return this.#tags[peer.cutThroughNs === undefined ? 0 : 1];
+  }
+
+  /**
+   * Schedule `pkt`'s arrival at the peer with an event of its own, out of the line's order (a
+   * fault's duplicate or delay): a CA port takes a packet when its last bit is in (it must check
+   * the CRCs); a switch port acts on the header, `cutThroughNs` after the first bit.
+   */
+  #arriveLater(pkt: BufferedPacket, firstBit: number, lastBit: number): void {
+    const peer = this.link!.peer(this);
+    const at = peer.cutThroughNs === undefined ? lastBit : firstBit + peer.cutThroughNs;
+    const engine = this.#w.engine;
+    engine.schedule(
+      Math.max(0, at - engine.now),
+      () => peer.arrive(pkt, lastBit),
+      this.#arrivalTag(peer),
+    );
   }
 
   /** The next packet of the line has arrived at the peer. */
@@ -1057,21 +1075,4 @@ export class Port {
 function freeInput(release: Release, held: BufferedPacket | undefined): void {
   if (release instanceof Port) release.release(held!);
   else release?.();
-}
-
-/**
- * Schedule arrival: a CA port takes a packet when its last bit is in (it
- * must check the CRCs); a switch port acts on the header, `cutThroughNs`
- * after the first bit.
- */
-function arriveAt(
-  engine: Engine,
-  port: Port,
-  pkt: BufferedPacket,
-  firstBit: number,
-  lastBit: number,
-): void {
-  const at = port.cutThroughNs === undefined ? lastBit : firstBit + port.cutThroughNs;
-  const tag = engine.tag(port.cutThroughNs === undefined ? "port.arrival" : "switch.arrival");
-  engine.schedule(Math.max(0, at - engine.now), () => port.arrive(pkt, lastBit), tag);
 }

@@ -427,27 +427,40 @@ async function benchEvents(o: Options, out: Json, say: (s: string) => void): Pro
   out.events = [];
   for (const size of o.sizes) {
     const n = eventsMessages(size, o.quick);
-    const per = new Map<BenchMode, Record<string, number>>();
+    const per: Record<string, number>[] = [];
     for (const mode of o.modes) {
       const s = await WriteStream.create(o.profile, mode, size, { countEvents: true });
       await s.run(Math.max(STREAM_SIGNAL_EVERY, Math.round(n / 10)));
       const r = await s.run(n);
       const perMsg: Record<string, number> = {};
       for (const [kind, count] of Object.entries(r.byKind!)) perMsg[kind] = count / n;
-      per.set(mode, perMsg);
+      per.push(perMsg);
       out.events.push({ size, mode, messages: n, eventsPerMsg: r.events / n, byKind: perMsg });
     }
-    // Kinds by their largest count in any mode, then by name.
-    const kinds = [...new Set([...per.values()].flatMap((m) => Object.keys(m)))];
-    const top = (k: string) => Math.max(...[...per.values()].map((m) => m[k] ?? 0));
-    kinds.sort((x, y) => top(y) - top(x) || (x < y ? -1 : 1));
-    const w = [24, ...o.modes.map(() => 9)];
-    say(row([`${sizeName(size)}, ${int(n)} msgs`, ...o.modes], w, true));
-    const f = (x: number | undefined) => x === undefined ? "-" : x.toFixed(2);
-    for (const k of kinds) say(row([k, ...o.modes.map((m) => f(per.get(m)![k]))], w, true));
-    const all = (m: BenchMode) => Object.values(per.get(m)!).reduce((a, b) => a + b, 0);
-    say(row(["all", ...o.modes.map((m) => all(m).toFixed(2))], w, true));
+    kindsTable(`${sizeName(size)}, ${int(n)} msgs`, o.modes, per, say);
   }
+}
+
+/**
+ * Events per message by kind, one column each: the kinds by their largest
+ * figure in any column, then by name; "-" where a kind did not run; the sum.
+ */
+function kindsTable(
+  title: string,
+  columns: string[],
+  perMsg: Record<string, number>[],
+  say: (s: string) => void,
+): void {
+  const kinds = [...new Set(perMsg.flatMap((m) => Object.keys(m)))];
+  const top = (k: string) => Math.max(...perMsg.map((m) => m[k] ?? 0));
+  kinds.sort((x, y) => top(y) - top(x) || (x < y ? -1 : 1));
+  const w = [24, ...columns.map(() => 9)];
+  say(row([title, ...columns], w, true));
+  for (const k of kinds) {
+    say(row([k, ...perMsg.map((m) => m[k] === undefined ? "-" : m[k].toFixed(2))], w, true));
+  }
+  const all = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
+  say(row(["all", ...perMsg.map((m) => all(m).toFixed(2))], w, true));
 }
 
 /** Buffers of the `copy` section: the stream's 1 MiB and `perftest -a`'s largest, 8 MiB. */
@@ -597,16 +610,10 @@ async function benchAllToAll(o: Options, out: Json, say: (s: string) => void): P
   if (!o.byKind) return;
   // Events per message by kind, one column per host count (counting costs a test per event).
   const runs = out.allToAll as AllToAllBench[];
-  const per = runs.map((r) => r.byKind!);
-  const kinds = [...new Set(per.flatMap((m) => Object.keys(m)))];
-  const top = (k: string) => Math.max(...per.map((m, i) => (m[k] ?? 0) / runs[i].messages));
-  kinds.sort((x, y) => top(y) - top(x) || (x < y ? -1 : 1));
-  const kw = [24, ...runs.map(() => 9)];
-  say(row(["events per message", ...runs.map((r) => `${r.hosts} hosts`)], kw, true));
-  for (const k of kinds) {
-    say(row([k, ...per.map((m, i) => ((m[k] ?? 0) / runs[i].messages).toFixed(2))], kw, true));
-  }
-  say(row(["all", ...runs.map((r) => (r.events / r.messages).toFixed(2))], kw, true));
+  const perMsg = runs.map((r) =>
+    Object.fromEntries(Object.entries(r.byKind!).map(([k, c]) => [k, c / r.messages]))
+  );
+  kindsTable("events per message", runs.map((r) => `${r.hosts} hosts`), perMsg, say);
 }
 
 function row(cells: (string | number)[], widths: number[], leftFirst = false): string {

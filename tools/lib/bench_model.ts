@@ -190,16 +190,22 @@ export class WriteStream {
       events: e.eventsRun - ev0,
       wakeups: e.wakeups - wk0,
     };
-    if (kinds0 !== undefined) {
-      const byKind: Record<string, number> = {};
-      for (const [kind, n] of Object.entries(e.eventCounts())) {
-        const d = n - (kinds0[kind] ?? 0);
-        if (d > 0) byKind[kind] = d;
-      }
-      out.byKind = byKind;
-    }
+    if (kinds0 !== undefined) out.byKind = countsSince(kinds0, e.eventCounts());
     return out;
   }
+}
+
+/** The events of each kind run between two `Engine.eventCounts()` (kinds that ran none left out). */
+function countsSince(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [kind, n] of Object.entries(after)) {
+    const d = n - (before[kind] ?? 0);
+    if (d > 0) out[kind] = d;
+  }
+  return out;
 }
 
 /** Writes outstanding in a {@link WriteStream}. */
@@ -415,13 +421,7 @@ export async function allToAll(
   });
   const t2 = performance.now();
   const n = eps.length;
-  let byKind: Record<string, number> | undefined;
-  if (counting) {
-    byKind = {};
-    for (const [kind, c] of Object.entries(kinds1)) {
-      if (c > (kinds0[kind] ?? 0)) byKind[kind] = c - (kinds0[kind] ?? 0);
-    }
-  }
+  const byKind = counting ? countsSince(kinds0, kinds1) : undefined;
   return {
     hosts,
     guests: n,
