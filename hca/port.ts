@@ -936,7 +936,6 @@ export class Port {
     const c = this.counters;
     c.xmitPkts++;
     c.xmitBytes += wire.length;
-    const peer = link.peer(this);
     const prop = link.params.propagationNs;
     const fate = this.#w.quiet() ? DELIVER : this.#w.onTransmit(this, link, wire);
     const firstBit = start + prop;
