@@ -34,16 +34,26 @@ interface ToolSpec {
   short?: Record<string, string>;
   /** V8 flags the tool needs (`--v8-flags=…`), or a function of its arguments giving them. */
   v8Flags?: string[] | ((args: string[]) => string[]);
+  /**
+   * Leave V8's inlining budgets at their defaults (no {@link INLINING_FLAGS}): the tool runs many
+   * short independent points, where compiling costs more than the larger budgets save.
+   */
+  defaultInlining?: boolean;
 }
 
 /**
- * V8's inlining budgets for every tool (process-wide: a tool's workers get them too). The
- * model's per-packet handlers (a port's transmit, the requester's emit, the receive pipeline)
- * are larger than V8's defaults let TurboFan inline into (460 bytecode bytes per callee, 920 in
- * all per optimized function), so their callees stayed calls. These budgets measured 5–10 %
- * more simulated messages per second on the 64 B stream and 5 % fewer seconds per simulated GB
- * at 1 MiB, alternated with the defaults (docs/performance-history.md, "V8's inlining budgets"); they
- * change no virtual-time figure, only how the same code is compiled.
+ * V8's inlining budgets for the tools whose time goes to one long simulated loop (process-wide: a
+ * tool's workers get them too). The model's per-packet handlers (a port's transmit, the
+ * requester's emit, the receive pipeline) are larger than V8's defaults let TurboFan inline into
+ * (460 bytecode bytes per callee, 920 in all per optimized function), so their callees stayed
+ * calls. These budgets measured 5–10 % more simulated messages per second on the 64 B stream and
+ * 5 % fewer seconds per simulated GB at 1 MiB, alternated with the defaults
+ * (docs/performance-history.md, "V8's inlining budgets"). A tool that measures many short points
+ * instead (`paper`, `xenib-perf`, `native-perf`: `defaultInlining` in the table below) spends more on
+ * compiling larger functions, in every worker, than they give back: `paper` took 7.0–9.0 s of wall
+ * time with V8's defaults against 7.4–10.1 s with these (five alternated runs), `xenib-perf`
+ * 2.9–3.1 s against 3.4–4.1 s ("Short runs under V8's defaults"). They change no virtual-time
+ * figure, only how the same code is compiled.
  */
 export const INLINING_FLAGS: readonly string[] = [
   "--max-inlined-bytecode-size=1000",
@@ -67,6 +77,7 @@ const TOOLS: Record<string, ToolSpec> = {
     read: ["profile"],
     write: ["out"],
     defaults: [{ unless: "out", path: "out/paper" }],
+    defaultInlining: true,
   },
   run: {
     script: "tools/run.ts",
@@ -74,8 +85,18 @@ const TOOLS: Record<string, ToolSpec> = {
     positionalRead: "all",
     valued: ["pcap-format", "noise", "jobs"],
   },
-  "xenib-perf": { script: "tools/xenib_perf.ts", read: ["profile"], short: { p: "profile" } },
-  "native-perf": { script: "tools/native_perf.ts", read: ["profile"], short: { p: "profile" } },
+  "xenib-perf": {
+    script: "tools/xenib_perf.ts",
+    read: ["profile"],
+    short: { p: "profile" },
+    defaultInlining: true,
+  },
+  "native-perf": {
+    script: "tools/native_perf.ts",
+    read: ["profile"],
+    short: { p: "profile" },
+    defaultInlining: true,
+  },
   // --expose-gc: the RSS figure is taken after a full collection. The all-to-all alone runs
   // with a 64 MiB young generation: its many QPs keep much in flight, and a larger nursery
   // lets more of what a message allocates die young (docs/performance.md). Not with the other
@@ -210,11 +231,14 @@ export function pathsOf(
  * import { denoArgs } from "./launch.ts";
  * const a = denoArgs("paper", ["--out", "/tmp/p"], "/repo", "/home/u");
  * assert.deepEqual(a.includes("--allow-write=/tmp/p"), true);
- * // Every tool gets V8's larger inlining budgets; the all-to-all bench alone also a larger
- * // young generation (with the RSS section it does not).
+ * // The long-running tools get V8's larger inlining budgets, the tools of many short points
+ * // V8's defaults; the all-to-all bench alone also a larger young generation (with the RSS
+ * // section it does not).
  * const flags = (tool: string, args: string[]) =>
  *   denoArgs(tool, args, "/repo", "/").filter((x) => x.startsWith("--v8")).join().split(",");
- * assert.deepEqual(flags("paper", []), ["--v8-flags=--max-inlined-bytecode-size=1000", "--max-inlined-bytecode-size-cumulative=3000"]);
+ * assert.deepEqual(flags("perftest", ["-a"]), ["--v8-flags=--max-inlined-bytecode-size=1000", "--max-inlined-bytecode-size-cumulative=3000"]);
+ * assert.deepEqual(flags("paper", []), [""]); // no --v8-flags at all
+ * assert.deepEqual(flags("xenib-perf", []), [""]);
  * assert.deepEqual(flags("bench", ["all-to-all", "--hosts", "8"]).slice(0, 2), ["--v8-flags=--expose-gc", "--max-semi-space-size=64"]);
  * assert.deepEqual(flags("bench", ["rss", "all-to-all"]).slice(0, 2), ["--v8-flags=--expose-gc", "--max-inlined-bytecode-size=1000"]);
  * ```
@@ -229,7 +253,8 @@ export function denoArgs(tool: string, args: string[], repo: string, cwd: string
   if (write.length) perms.push(`--allow-write=${write.join(",")}`);
   if (spec.ffi) perms.push("--allow-ffi");
   const own = typeof spec.v8Flags === "function" ? spec.v8Flags(args) : spec.v8Flags ?? [];
-  perms.push(`--v8-flags=${[...own, ...INLINING_FLAGS].join(",")}`);
+  const v8 = spec.defaultInlining ? own : [...own, ...INLINING_FLAGS];
+  if (v8.length) perms.push(`--v8-flags=${v8.join(",")}`);
   return ["run", "--quiet", ...perms, `${repo}/${spec.script}`, ...args];
 }
 

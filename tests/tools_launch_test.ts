@@ -1,0 +1,38 @@
+/**
+ * The launcher's V8 flags: the inlining budgets go to the tools whose time is one long simulated
+ * loop, V8's defaults to the tools of many short points (docs/performance-history.md, "Short runs
+ * under V8's defaults").
+ */
+import assert from "node:assert/strict";
+import { denoArgs, INLINING_FLAGS } from "../tools/launch.ts";
+
+function v8Flags(tool: string, args: string[] = []): string[] {
+  const f = denoArgs(tool, args, "/repo", "/tmp").find((a) => a.startsWith("--v8-flags="));
+  return f === undefined ? [] : f.slice("--v8-flags=".length).split(",");
+}
+
+Deno.test("launch: the tools of many short points run under V8's default inlining", () => {
+  for (const tool of ["paper", "xenib-perf", "native-perf"]) {
+    assert.deepEqual(v8Flags(tool), [], tool);
+    assert.deepEqual(v8Flags(tool, ["--jobs", "1"]), [], tool);
+  }
+});
+
+Deno.test("launch: the long-running tools get the inlining budgets after their own flags", () => {
+  for (const tool of ["perftest", "run", "mpirun", "osu", "nas", "migration", "fuzz", "devinfo"]) {
+    assert.deepEqual(v8Flags(tool), [...INLINING_FLAGS], tool);
+  }
+  assert.deepEqual(v8Flags("bench", ["stream"]), ["--expose-gc", ...INLINING_FLAGS]);
+  assert.deepEqual(v8Flags("bench", ["all-to-all"]), [
+    "--expose-gc",
+    "--max-semi-space-size=64",
+    ...INLINING_FLAGS,
+  ]);
+});
+
+Deno.test("launch: the script and its arguments follow the flags", () => {
+  const a = denoArgs("paper", ["--out", "/tmp/p"], "/repo", "/home/u");
+  assert.equal(a[0], "run");
+  assert.deepEqual(a.slice(-3), ["/repo/tools/paper.ts", "--out", "/tmp/p"]);
+  assert.ok(a.includes("--allow-write=/tmp/p"));
+});
