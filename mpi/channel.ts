@@ -889,7 +889,7 @@ export class Channel {
     // A live migration (Nomad) moves the guest's pages to other frames on
     // another host: the ring is where it was in the guest, not in machine memory.
     if (r.space !== mem.space) this.#findHeads(r, mem.space);
-    return machine.read(r.heads[r.head], 1)[0];
+    return machine.readByte(r.heads[r.head]);
   }
 
   /** Where each slot's head byte of `r` is in machine memory under `space`. */

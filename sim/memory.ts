@@ -598,6 +598,32 @@ export class MachineMemory {
     return this.read(maddr, len);
   }
 
+  /**
+   * The byte at machine address `maddr`, as `read(maddr, 1)[0]` gives it, without allocating: a
+   * CPU's load of a flag it polls (an MPI rank's look at the head byte of its receive ring runs at
+   * every wake-up, and a one-byte `read` is a fresh ArrayBuffer each time). Zero in a frame never
+   * written; an I/O frame's handler is asked as for `read`.
+   * @throws MachineMemoryError for a frame that is not allocated, as `read` does
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MachineMemory } from "./memory.ts";
+   * const mem = new MachineMemory(1 << 20);
+   * const mfn = mem.allocFrame("t");
+   * assert.equal(mem.readByte(mfn * 4096 + 5), 0); // never written: zero, and no frame made
+   * mem.write(mfn * 4096 + 5, new Uint8Array([0xab]));
+   * assert.equal(mem.readByte(mfn * 4096 + 5), 0xab);
+   * assert.throws(() => mem.readByte((mfn + 1) * 4096), /unallocated machine frame/);
+   * ```
+   */
+  readByte(maddr: number): number {
+    const mfn = Math.floor(maddr / PAGE_SIZE);
+    if (this.#mmioFor(mfn)) return this.read(maddr, 1)[0];
+    const f = this.#written(mfn);
+    return f === undefined ? 0 : f[maddr & (PAGE_SIZE - 1)];
+  }
+
   /** The frame's bytes if it was ever written, undefined if it reads as zeros; throws if unallocated. */
   #written(mfn: number): Uint8Array | undefined {
     const h = mfn & (HOT_FRAMES - 1);

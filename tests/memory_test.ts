@@ -104,6 +104,27 @@ Deno.test("memory: unallocated frames, bad ranges and I/O frames on every read p
   assert.deepEqual(stores, [`${io}:24:1,2`]);
 });
 
+Deno.test("memory: readByte is read(addr, 1)[0] on every kind of frame, and creates nothing", () => {
+  const mem = new CountingMemory(1 << 20);
+  const dev: MmioHandler = {
+    mmioWrite: () => {},
+    mmioRead: (_mfn, off, len) => Uint8Array.from({ length: len }, (_, i) => (off + i) ^ 0x5a),
+  };
+  const io = mem.attachMmio(1, dev);
+  const written = mem.allocFrame("t"), untouched = mem.allocFrame("t");
+  mem.write(written * PAGE_SIZE, pattern(PAGE_SIZE, 7));
+  for (const mfn of [written, untouched, io]) {
+    for (const off of [0, 1, 255, 2048, PAGE_SIZE - 1]) {
+      const a = mfn * PAGE_SIZE + off;
+      assert.equal(mem.readByte(a), mem.read(a, 1)[0], `frame ${mfn} offset ${off}`);
+    }
+  }
+  assert.equal(mem.readByte(untouched * PAGE_SIZE + 3), 0);
+  assert.equal(mem.frameCalls, 1, "only the write touched a frame");
+  assert.throws(() => mem.readByte(9 * PAGE_SIZE), MachineMemoryError);
+  assert.throws(() => mem.readByte(-1), MachineMemoryError);
+});
+
 Deno.test("address space: read, readInto and peek across pages that are not machine-contiguous", () => {
   const mem = new MachineMemory(16 << 20);
   const as = new AddressSpace(mem, "vm0", 1 << 20, new Prng(3));
