@@ -34,9 +34,6 @@ export interface Some {
   statuses: Status[];
 }
 
-/** Requests a completion call has returned: MPI_REQUEST_NULL from then on (MPI-3.1 §3.7.3). */
-const returned = new WeakSet<Request>();
-
 /**
  * Wait for `req` (a request of this rank) and return its status, or throw
  * the error it completed with; the request is then MPI_REQUEST_NULL (a
@@ -72,7 +69,7 @@ export async function finish(
   if (!isActive(req)) return nullStatus();
   if (!req.done) await c.proc.ch.waitFor(() => req.done, label);
   if (req instanceof PersistentRequest) req.deactivate();
-  else returned.add(req);
+  else req.markReturned();
   if (req.error) throw req.error;
   return req.status!;
 }
@@ -178,7 +175,7 @@ function requestFree<E extends MpiError>(c: CommCore<E>, req: Request): void | E
     notNull(c, req, what, "is already");
     notCollective(c, req, what);
     if (req instanceof PersistentRequest) req.release();
-    else returned.add(req);
+    else req.markReturned();
   } catch (e) {
     return c.raise(e);
   }
@@ -369,7 +366,7 @@ async function finishKeeping(
 
 /** MPI_REQUEST_NULL: returned by a completion call, or freed. */
 function isNull(r: Request): boolean {
-  return r instanceof PersistentRequest ? r.freed : returned.has(r);
+  return r instanceof PersistentRequest ? r.freed : r.returned;
 }
 
 /**
@@ -377,7 +374,7 @@ function isNull(r: Request): boolean {
  * request; completion calls treat the others as MPI_REQUEST_NULL.
  */
 function isActive(r: Request): boolean {
-  return r instanceof PersistentRequest ? !r.freed && r.active : !returned.has(r);
+  return r instanceof PersistentRequest ? !r.freed && r.active : !r.returned;
 }
 
 /** MPI_ERR_IN_STATUS for a multiple completion call: `statuses` carry the errors. */

@@ -115,6 +115,7 @@ export class Request {
   readonly id: number;
   #status: Status | undefined;
   #error: MpiError | undefined;
+  #returned = false;
 
   /**
    * @param kind send, receive, a non-blocking collective (`coll`) or a request-based RMA operation (`rma`: `win.rput`, …)
@@ -157,6 +158,20 @@ export class Request {
   /** The error it completed with, if any. */
   get error(): MpiError | undefined {
     return this.#error;
+  }
+
+  /**
+   * @internal A completion call returned it, or `requestFree` freed it: MPI_REQUEST_NULL from
+   * then on (MPI-3.1 §3.7.3). A mark on the request, not a set of them beside it: a weak set
+   * cost every completion an insertion and every collection its ephemeron table.
+   */
+  get returned(): boolean {
+    return this.#returned;
+  }
+
+  /** @internal see {@link returned} */
+  markReturned(): void {
+    this.#returned = true;
   }
 }
 
