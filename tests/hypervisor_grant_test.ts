@@ -336,6 +336,34 @@ Deno.test("grant: table and maptrack limits give ENOSPC; a full address space EN
   });
 });
 
+Deno.test("grant: refs come lowest fresh first, else the last one freed, until the table is full", async () => {
+  // The free list as Linux's gnttab_list keeps it: a stack that starts as every ref from
+  // GNTTAB_NR_RESERVED_ENTRIES up, lowest on top; a freed ref goes back on top.
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20, grantFrames: 1 });
+    const g = grantsOf(hv, a);
+    const { pfn } = page(a, 1);
+    const stack: number[] = [];
+    for (let r = g.size - 1; r >= GNTTAB_NR_RESERVED_ENTRIES; r--) stack.push(r);
+    const held: number[] = [];
+    const rng = new Prng(5);
+    for (let step = 0; step < 3000; step++) {
+      if (held.length > 0 && (stack.length === 0 || rng.int(3) === 0)) {
+        const ref = held.splice(rng.int(held.length), 1)[0];
+        g.endAccessNow(ref);
+        stack.push(ref);
+      } else {
+        const ref = g.grantAccessNow(dom0.domid, pfn);
+        assert.equal(ref, stack.pop(), `step ${step}`);
+        held.push(ref);
+      }
+      if (stack.length === 0) throwsXen(() => g.grantAccessNow(dom0.domid, pfn), "ENOSPC");
+    }
+    assert.equal(g.inUse, held.length);
+  });
+});
+
 Deno.test("grant: guest-side argument checks", async () => {
   const { engine, hv, dom0 } = setup();
   await engine.run(async () => {
