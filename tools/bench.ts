@@ -432,13 +432,17 @@ async function benchEvents(o: Options, out: Json, say: (s: string) => void): Pro
       const s = await WriteStream.create(o.profile, mode, size, { countEvents: true });
       await s.run(Math.max(STREAM_SIGNAL_EVERY, Math.round(n / 10)));
       const r = await s.run(n);
-      const perMsg: Record<string, number> = {};
-      for (const [kind, count] of Object.entries(r.byKind!)) perMsg[kind] = count / n;
+      const perMsg = perMessage(r.byKind!, n);
       per.push(perMsg);
       out.events.push({ size, mode, messages: n, eventsPerMsg: r.events / n, byKind: perMsg });
     }
     kindsTable(`${sizeName(size)}, ${int(n)} msgs`, o.modes, per, say);
   }
+}
+
+/** Counts by kind divided by the messages they were counted over. */
+function perMessage(byKind: Record<string, number>, messages: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(byKind).map(([k, c]) => [k, c / messages]));
 }
 
 /**
@@ -610,9 +614,7 @@ async function benchAllToAll(o: Options, out: Json, say: (s: string) => void): P
   if (!o.byKind) return;
   // Events per message by kind, one column per host count (counting costs a test per event).
   const runs = out.allToAll as AllToAllBench[];
-  const perMsg = runs.map((r) =>
-    Object.fromEntries(Object.entries(r.byKind!).map(([k, c]) => [k, c / r.messages]))
-  );
+  const perMsg = runs.map((r) => perMessage(r.byKind!, r.messages));
   kindsTable("events per message", runs.map((r) => `${r.hosts} hosts`), perMsg, say);
 }
 
