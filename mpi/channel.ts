@@ -55,8 +55,8 @@ import {
   HEADER_BYTES,
   PacketType,
   TAIL_BYTES,
-  tailFor,
   tailMatches,
+  writeTail,
 } from "./wire.ts";
 
 /**
@@ -511,10 +511,12 @@ export class Channel {
         await b.promise;
         continue;
       }
-      const stop = this.#stopSpin = new AbortController();
+      // Only a polling wait is ever cancelled (pause): a watch on the CQ's memory takes no
+      // signal, whose listener would be added and removed on every wait for nothing.
+      const stop = this.#stopSpin = this.cq.pollsWhileWaiting ? new AbortController() : undefined;
       let wcs: WorkCompletion[];
       try {
-        wcs = await this.cq.pollUntil(1, { signal: stop.signal });
+        wcs = await this.cq.pollUntil(1, stop && { signal: stop.signal });
       } catch (e) {
         if (this.#closed) return;
         if (e instanceof VerbsError && e.code === "ECANCELED") continue;
@@ -607,25 +609,24 @@ export class Channel {
 
   #postPacket(c: Connection, p: OutPacket, ring: boolean): void {
     const len = p.payload?.byteLength ?? 0;
+    const f = p.fields;
+    // Written out rather than spread over defaults: no generic copy of `fields` per packet.
     const h: Header = {
       type: p.type,
       vbufCredits: c.owed,
       seq: c.sendSeq++,
       ringCredits: c.ringOwed,
-      context: 0,
-      src: 0,
-      tag: 0,
-      size: 0,
+      context: f.context ?? 0,
+      src: f.src ?? 0,
+      tag: f.tag ?? 0,
+      size: f.size ?? 0,
       len,
-      sreq: 0,
-      rreq: 0,
-      rkey: 0,
-      addr: 0,
-      length: 0,
-      ...p.fields,
+      sreq: f.sreq ?? 0,
+      rreq: f.rreq ?? 0,
+      rkey: f.rkey ?? 0,
+      addr: f.addr ?? 0,
+      length: f.length ?? 0,
     };
-    h.len = len;
-    h.type = p.type;
     c.owed = 0;
     c.ringOwed = 0;
     const bytes = new Uint8Array(HEADER_BYTES + len + (ring ? TAIL_BYTES : 0));
@@ -637,7 +638,7 @@ export class Channel {
     if (!unsolicited) this.#solicited++;
     if (ring) {
       const r = c.remote!;
-      bytes.set(tailFor(h.seq), HEADER_BYTES + len);
+      writeTail(bytes, HEADER_BYTES + len, h.seq);
       const slot = r.next;
       const local = r.mirror + slot * this.params.fastPathBufSize;
       this.dom.memory.write(local, bytes);
@@ -758,6 +759,10 @@ export class Channel {
     this.#ops.delete(id);
   }
 
+  /** A ring slot's header and tail, read here to be checked (the header is decoded into its own object). */
+  #ringHeader = new Uint8Array(HEADER_BYTES);
+  #ringTail = new Uint8Array(TAIL_BYTES);
+
   /** Read every complete packet waiting in `c`'s ring. */
   #pollRing(c: Connection): boolean {
     const r = c.ring!;
@@ -775,9 +780,12 @@ export class Channel {
         r.idleAt = events;
         break;
       }
-      const header = decodeHeader(mem.read(slot, HEADER_BYTES));
+      const space = mem.space;
+      space.readInto(slot, this.#ringHeader);
+      const header = decodeHeader(this.#ringHeader);
       const tailAt = slot + HEADER_BYTES + header.len;
-      if (!tailMatches(mem.read(tailAt, TAIL_BYTES), header.seq)) {
+      space.readInto(tailAt, this.#ringTail);
+      if (!tailMatches(this.#ringTail, header.seq)) {
         r.waitTail = tailAt;
         r.idleAt = events;
         break;

@@ -174,24 +174,24 @@ export interface Header {
  * ```
  */
 export function encodeHeader(out: Uint8Array, h: Header): void {
-  const v = new DataView(out.buffer, out.byteOffset, HEADER_BYTES);
-  v.setUint8(0, h.type);
-  v.setUint8(1, 0);
-  v.setUint16(2, Math.min(h.vbufCredits, 0xffff), true);
-  v.setUint32(4, h.seq >>> 0, true);
-  v.setUint16(8, Math.min(h.ringCredits, 0xffff), true);
-  v.setUint16(10, 0, true);
-  v.setUint32(12, h.context >>> 0, true);
-  v.setInt32(16, h.src, true);
-  v.setInt32(20, h.tag, true);
-  v.setUint32(24, h.size >>> 0, true);
-  v.setUint32(28, h.len >>> 0, true);
-  v.setUint32(32, h.sreq >>> 0, true);
-  v.setUint32(36, h.rreq >>> 0, true);
-  v.setUint32(40, h.rkey >>> 0, true);
-  v.setUint32(44, Math.floor(h.addr / 0x1_0000_0000) >>> 0, true);
-  v.setUint32(48, h.addr >>> 0, true);
-  v.setUint32(52, h.length >>> 0, true);
+  // Byte stores, little-endian: a DataView per header was an allocation per packet.
+  out[0] = h.type;
+  out[1] = 0;
+  put16(out, 2, Math.min(h.vbufCredits, 0xffff));
+  put32(out, 4, h.seq);
+  put16(out, 8, Math.min(h.ringCredits, 0xffff));
+  put16(out, 10, 0);
+  put32(out, 12, h.context);
+  put32(out, 16, h.src);
+  put32(out, 20, h.tag);
+  put32(out, 24, h.size);
+  put32(out, 28, h.len);
+  put32(out, 32, h.sreq);
+  put32(out, 36, h.rreq);
+  put32(out, 40, h.rkey);
+  put32(out, 44, Math.floor(h.addr / 0x1_0000_0000));
+  put32(out, 48, h.addr);
+  put32(out, 52, h.length);
 }
 
 /**
@@ -205,23 +205,46 @@ export function encodeHeader(out: Uint8Array, h: Header): void {
  * ```
  */
 export function decodeHeader(b: Uint8Array): Header {
-  const v = new DataView(b.buffer, b.byteOffset, HEADER_BYTES);
+  if (b.length < HEADER_BYTES) {
+    throw new RangeError(`decodeHeader: ${b.length} bytes, a header has ${HEADER_BYTES}`);
+  }
   return {
-    type: v.getUint8(0),
-    vbufCredits: v.getUint16(2, true),
-    seq: v.getUint32(4, true),
-    ringCredits: v.getUint16(8, true),
-    context: v.getUint32(12, true),
-    src: v.getInt32(16, true),
-    tag: v.getInt32(20, true),
-    size: v.getUint32(24, true),
-    len: v.getUint32(28, true),
-    sreq: v.getUint32(32, true),
-    rreq: v.getUint32(36, true),
-    rkey: v.getUint32(40, true),
-    addr: v.getUint32(44, true) * 0x1_0000_0000 + v.getUint32(48, true),
-    length: v.getUint32(52, true),
+    type: b[0],
+    vbufCredits: get16(b, 2),
+    seq: get32(b, 4),
+    ringCredits: get16(b, 8),
+    context: get32(b, 12),
+    src: get32(b, 16) | 0,
+    tag: get32(b, 20) | 0,
+    size: get32(b, 24),
+    len: get32(b, 28),
+    sreq: get32(b, 32),
+    rreq: get32(b, 36),
+    rkey: get32(b, 40),
+    addr: get32(b, 44) * 0x1_0000_0000 + get32(b, 48),
+    length: get32(b, 52),
   };
+}
+
+function put16(b: Uint8Array, at: number, x: number): void {
+  b[at] = x;
+  b[at + 1] = x >>> 8;
+}
+
+/** `x`'s low 32 bits, little-endian (a negative `x` as two's complement, as `setInt32`). */
+function put32(b: Uint8Array, at: number, x: number): void {
+  b[at] = x;
+  b[at + 1] = x >>> 8;
+  b[at + 2] = x >>> 16;
+  b[at + 3] = x >>> 24;
+}
+
+function get16(b: Uint8Array, at: number): number {
+  return b[at] | (b[at + 1] << 8);
+}
+
+function get32(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
 }
 
 /**
@@ -237,10 +260,25 @@ export function decodeHeader(b: Uint8Array): Header {
  */
 export function tailFor(seq: number): Uint8Array {
   const t = new Uint8Array(TAIL_BYTES);
-  const v = new DataView(t.buffer);
-  v.setUint32(0, seq >>> 0, true);
-  v.setUint32(4, (seq ^ TAIL_MAGIC) >>> 0, true);
+  writeTail(t, 0, seq);
   return t;
+}
+
+/**
+ * Write the tail for `seq` ({@link tailFor}) into `out` at `at`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TAIL_BYTES, tailFor, writeTail } from "./wire.ts";
+ * const slot = new Uint8Array(4 + TAIL_BYTES);
+ * writeTail(slot, 4, 41);
+ * assert.deepEqual(slot.subarray(4), tailFor(41));
+ * ```
+ */
+export function writeTail(out: Uint8Array, at: number, seq: number): void {
+  put32(out, at, seq);
+  put32(out, at + 4, seq ^ TAIL_MAGIC);
 }
 
 /**
@@ -254,6 +292,6 @@ export function tailFor(seq: number): Uint8Array {
  * ```
  */
 export function tailMatches(b: Uint8Array, seq: number): boolean {
-  const v = new DataView(b.buffer, b.byteOffset, TAIL_BYTES);
-  return v.getUint32(0, true) === seq >>> 0 && v.getUint32(4, true) === ((seq ^ TAIL_MAGIC) >>> 0);
+  return b.length >= TAIL_BYTES && get32(b, 0) === seq >>> 0 &&
+    get32(b, 4) === ((seq ^ TAIL_MAGIC) >>> 0);
 }
