@@ -278,6 +278,11 @@ export class DomRegion {
     return this.memory.read(this.addr + off, len);
   }
 
+  /** `len` bytes at `off`, a copy the caller owns ({@link read} already is one). */
+  copy(off: number, len: number): Uint8Array {
+    return this.read(off, len);
+  }
+
   /** Store `data` at `off`. */
   write(off: number, data: Uint8Array): void {
     if (data.byteLength > 0) this.memory.write(this.addr + off, data);
@@ -315,6 +320,11 @@ export class JsRegion {
   /** `len` bytes at `off` (shares memory with the array). */
   read(off: number, len: number): Uint8Array {
     return this.u8.subarray(off, off + len);
+  }
+
+  /** `len` bytes at `off`, a copy the caller owns. */
+  copy(off: number, len: number): Uint8Array {
+    return this.u8.slice(off, off + len);
   }
 
   /** Store `data` at `off`. */

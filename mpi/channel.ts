@@ -629,7 +629,7 @@ export class Channel {
     };
     c.owed = 0;
     c.ringOwed = 0;
-    const bytes = new Uint8Array(HEADER_BYTES + len + (ring ? TAIL_BYTES : 0));
+    const bytes = this.#packetBytes(HEADER_BYTES + len + (ring ? TAIL_BYTES : 0));
     encodeHeader(bytes, h);
     if (len > 0) bytes.set(p.payload!, HEADER_BYTES);
     const inline = bytes.byteLength <= this.params.maxInline ? SendFlags.INLINE : 0;
@@ -670,6 +670,16 @@ export class Channel {
     this.counters.packets++;
     p.onPosted?.(ring);
   }
+
+  /**
+   * `n` bytes of the channel's one packet buffer: a packet is built there
+   * and copied into registered memory at once, so one buffer serves them all.
+   */
+  #packetBytes(n: number): Uint8Array {
+    if (this.#packetBuf.length < n) this.#packetBuf = new Uint8Array(n);
+    return this.#packetBuf.subarray(0, n);
+  }
+  #packetBuf = new Uint8Array(0);
 
   #postRdma(c: Connection, op: OutRdma): void {
     const id = this.#nextOp++;
@@ -732,8 +742,8 @@ export class Channel {
     this.#dirty.add(c);
     switch (op.kind) {
       case "recv": {
-        const hb = this.dom.memory.read(op.addr, HEADER_BYTES);
-        const header = decodeHeader(hb);
+        this.dom.memory.space.readInto(op.addr, this.#headerBuf);
+        const header = decodeHeader(this.#headerBuf);
         const addr = op.addr;
         this.#arrive(c, header, () => this.dom.memory.read(addr + HEADER_BYTES, header.len), () => {
           this.#postRecv(c, id, addr);
@@ -759,8 +769,8 @@ export class Channel {
     this.#ops.delete(id);
   }
 
-  /** A ring slot's header and tail, read here to be checked (the header is decoded into its own object). */
-  #ringHeader = new Uint8Array(HEADER_BYTES);
+  /** A received packet's header and a ring slot's tail, read here to be checked (a header is decoded into its own object). */
+  #headerBuf = new Uint8Array(HEADER_BYTES);
   #ringTail = new Uint8Array(TAIL_BYTES);
 
   /** Read every complete packet waiting in `c`'s ring. */
@@ -781,8 +791,8 @@ export class Channel {
         break;
       }
       const space = mem.space;
-      space.readInto(slot, this.#ringHeader);
-      const header = decodeHeader(this.#ringHeader);
+      space.readInto(slot, this.#headerBuf);
+      const header = decodeHeader(this.#headerBuf);
       const tailAt = slot + HEADER_BYTES + header.len;
       space.readInto(tailAt, this.#ringTail);
       if (!tailMatches(this.#ringTail, header.seq)) {

@@ -296,7 +296,7 @@ export class PointToPoint implements PacketHandler {
     this.counters.messages++;
     this.counters.bytesSent += size;
     if (dest === this.rank) {
-      const data = region.read(0, size).slice();
+      const data = region.copy(0, size);
       this.#copyCost(size);
       this.counters.self++;
       // Synchronous to oneself: complete when a receive matches (#matched), maybe at once.
@@ -305,7 +305,7 @@ export class PointToPoint implements PacketHandler {
       return req;
     }
     if (size + HEADER_BYTES <= this.params.eagerThreshold) {
-      const payload = region.read(0, size).slice();
+      const payload = region.copy(0, size);
       this.#copyCost(size);
       this.counters.copiedBytes += size;
       if (sync) this.#syncSends.set(req.id, { req, src, peer: dest });

@@ -770,7 +770,7 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     if (target === this.rank) {
       const mem = new DomRegion(this.memory.memory, this.memory.addr, this.memory.byteLength);
       if (read) region.write(0, mem.read(off, bytes));
-      else mem.write(off, region.read(0, bytes).slice());
+      else mem.write(off, region.copy(0, bytes));
       proc.chargeCpu(bytes * proc.params.copyNsPerByte);
       return;
     }
@@ -1149,7 +1149,7 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     const bytes = region.bytes;
     if (bytes === 0) return;
     const proc = this.#proc;
-    const data = region.read(0, bytes).slice();
+    const data = region.copy(0, bytes);
     if (target === this.rank) {
       const old = this.#apply(off, datatype, op, data);
       result?.write(0, old);

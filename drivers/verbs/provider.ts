@@ -859,21 +859,23 @@ export class ProviderQp {
     let o = 0;
     for (let i = 0; i < sgl.length; i++) {
       const s = sgl[i];
-      inline.set(this.#inlineBytes(s, i), o);
+      this.#inlineBytes(s, i, inline, o);
       o += s.length;
     }
     return inline;
   }
 
   /**
-   * The bytes of inline SGE `i`, copied at post time. The copy is the
-   * library's own memcpy (libmthca's inline path): memory the caller does
-   * not have is EFAULT, and nothing is posted. (The SGE's fields are
-   * integers of their C types: the post verbs checked them, `wr_check.ts`.)
+   * Copy the bytes of inline SGE `i` into `out` at `at`, at post time. The
+   * copy is the library's own memcpy (libmthca's inline path): memory the
+   * caller does not have is EFAULT, and nothing is posted. (The SGE's fields
+   * are integers of their C types: the post verbs checked them, `wr_check.ts`.)
    */
-  #inlineBytes(s: Sge, i: number): Uint8Array {
+  #inlineBytes(s: Sge, i: number, out: Uint8Array, at: number): void {
     try {
-      return this.#p.env.memory.read(s.addr, s.length);
+      const m = this.#p.env.memory;
+      if (m.readInto) m.readInto(s.addr, out, at, s.length);
+      else out.set(m.read(s.addr, s.length), at);
     } catch (e) {
       throw new VerbsError(
         "EFAULT",
