@@ -174,6 +174,10 @@ export interface Header {
  * ```
  */
 export function encodeHeader(out: Uint8Array, h: Header): void {
+  // A typed array drops stores past its end: a short buffer must not pass for a header.
+  if (out.length < HEADER_BYTES) {
+    throw new RangeError(`encodeHeader: ${out.length} bytes, a header has ${HEADER_BYTES}`);
+  }
   // Byte stores, little-endian: a DataView per header was an allocation per packet.
   out[0] = h.type;
   out[1] = 0;

@@ -94,6 +94,10 @@ Deno.test("headers: the bytes of DataView's little-endian layout, and back", () 
     () => decodeHeader(new Uint8Array(HEADER_BYTES - 1)),
     /decodeHeader: 55 bytes, a header has 56/,
   );
+  assert.throws(
+    () => encodeHeader(new Uint8Array(HEADER_BYTES - 1), cases[0]),
+    /encodeHeader: 55 bytes, a header has 56/,
+  );
 });
 
 Deno.test("tails: (seq, seq ^ magic) little-endian, written in place, matched exactly", () => {
