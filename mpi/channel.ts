@@ -769,7 +769,10 @@ export class Channel {
     this.#ops.delete(id);
   }
 
-  /** A received packet's header and a ring slot's tail, read here to be checked (a header is decoded into its own object). */
+  /**
+   * A received packet's header and a ring slot's tail, read here to be checked (a header is
+   * decoded into an object of its own).
+   */
   #headerBuf = new Uint8Array(HEADER_BYTES);
   #ringTail = new Uint8Array(TAIL_BYTES);
 

@@ -98,6 +98,12 @@ export interface ProviderMemory {
   translate(addr: number): number;
 }
 
+/** `len` bytes at `addr` into `dst` at `at`: without allocating where `m` can (`readInto`). */
+function readInto(m: ProviderMemory, addr: number, dst: Uint8Array, at: number, len: number): void {
+  if (m.readInto) m.readInto(addr, dst, at, len);
+  else dst.set(m.read(addr, len), at);
+}
+
 /**
  * The CPU account of the calling thread: synchronous verbs cannot advance
  * virtual time, so they run up a debt that the next blocking call pays
@@ -873,9 +879,7 @@ export class ProviderQp {
    */
   #inlineBytes(s: Sge, i: number, out: Uint8Array, at: number): void {
     try {
-      const m = this.#p.env.memory;
-      if (m.readInto) m.readInto(s.addr, out, at, s.length);
-      else out.set(m.read(s.addr, s.length), at);
+      readInto(this.#p.env.memory, s.addr, out, at, s.length);
     } catch (e) {
       throw new VerbsError(
         "EFAULT",
@@ -1135,10 +1139,7 @@ export class ProviderCq {
    */
   #entry(ci: number, addr = this.addr, logSize = this.logSize): Uint8Array {
     const b = this.#cqeBuf;
-    const m = this.#p.env.memory;
-    const at = addr + (ci & ((1 << logSize) - 1)) * CQE_BYTES;
-    if (m.readInto) m.readInto(at, b, 0, CQE_BYTES);
-    else b.set(m.read(at, CQE_BYTES));
+    readInto(this.#p.env.memory, addr + (ci & ((1 << logSize) - 1)) * CQE_BYTES, b, 0, CQE_BYTES);
     return b;
   }
 
