@@ -519,7 +519,7 @@ export class Hca {
       if (!this.#rxStalled.includes(port)) this.#rxStalled.push(port);
       if (!this.#rxArmed) {
         this.#rxArmed = true;
-        e.schedule(RX_BACKLOG_NS / 4, this.#rxRun, this.#tagRx);
+        e.post(RX_BACKLOG_NS / 4, this.#rxRun, this.#tagRx);
       }
       return false;
     }
@@ -535,7 +535,7 @@ export class Hca {
     this.#rxPort[i] = port;
     if (!this.#rxArmed) {
       this.#rxArmed = true;
-      e.schedule(due - e.now, this.#rxRun, this.#tagRx);
+      e.post(due - e.now, this.#rxRun, this.#tagRx);
     }
     return true;
   }
@@ -556,9 +556,9 @@ export class Hca {
       for (const p of ports) p.resumeReceive();
     }
     if (line.length > 0) {
-      e.schedule(this.#rxDue[line.head] - now, this.#rxRun, this.#tagRx);
+      e.post(this.#rxDue[line.head] - now, this.#rxRun, this.#tagRx);
     } else if (this.#rxStalled.length > 0) {
-      e.schedule(RX_BACKLOG_NS / 4, this.#rxRun, this.#tagRx);
+      e.post(RX_BACKLOG_NS / 4, this.#rxRun, this.#tagRx);
     } else {
       this.#rxArmed = false;
     }
@@ -567,15 +567,19 @@ export class Hca {
   /** Transport-layer receive checks (IBTA vol 1 §9.6 packet validation), then the responder or the completer. */
   #process(wire: WirePacket, port: Port): void {
     const c = this.core.counters;
-    const r = wire.decode();
-    if (!r.ok) {
-      // Bad CRC/length: the link layer would have dropped it (IBTA §7.8).
-      c.packetsDropped++;
-      return;
+    let pkt = wire.headerPacket();
+    if (pkt === undefined) {
+      const r = wire.decode();
+      if (!r.ok) {
+        // Bad CRC/length: the link layer would have dropped it (IBTA §7.8).
+        c.packetsDropped++;
+        return;
+      }
+      pkt = r.packet;
     }
     c.packetsReceived++;
-    const pkt = r.packet;
-    if (isMulticastLid(pkt.lrh.dlid)) return this.#multicast(pkt, wire, port);
+    // The DLID the fabric carried (the packet's LRH:DLID, without reading its LRH record).
+    if (isMulticastLid(wire.dlid)) return this.#multicast(pkt, wire, port);
     const qp = this.#tp.qps[pkt.bth.destQp];
     if (!qp || qp.state === HwQpState.RESET || qp.state === HwQpState.INIT) {
       c.packetsDropped++;

@@ -136,11 +136,11 @@ export class DmaBus {
    * in `fn`).
    */
   read(bytes: number, fn: () => void, tag = 0, delayNs = 0): void {
-    this.#readLane.schedule(this.readDoneAt(bytes, delayNs) - this.engine.now, fn, tag);
+    this.#readLane.post(this.readDoneAt(bytes, delayNs) - this.engine.now, fn, tag);
   }
 
   /** Run `fn` (which stores the bytes) when a write of `bytes` issued now becomes visible. */
   write(bytes: number, fn: () => void, tag = 0, delayNs = 0): void {
-    this.#writeLane.schedule(this.writeVisibleAt(bytes, delayNs) - this.engine.now, fn, tag);
+    this.#writeLane.post(this.writeVisibleAt(bytes, delayNs) - this.engine.now, fn, tag);
   }
 }

@@ -778,10 +778,19 @@ export class WirePacket {
    * masked to its width; anything else is encoded and decoded.
    */
   decode(): DecodeResult {
+    const packet = this.headerPacket();
+    return packet !== undefined ? { ok: true, packet } : decodePacket(this.bytes);
+  }
+
+  /**
+   * @internal What {@link decode} answers for a packet made from headers
+   * (local route, versions 0), without the result record around it (a
+   * receiving HCA takes one per packet); undefined for any other packet,
+   * which must be decoded from its bytes.
+   */
+  headerPacket(): Packet | undefined {
     const p = this.#init;
-    if (!p || p.grh || (p.lrh.lver ?? 0) !== 0 || (p.bth.tver ?? 0) !== 0) {
-      return decodePacket(this.bytes);
-    }
+    if (!p || p.grh || (p.lrh.lver ?? 0) !== 0 || (p.bth.tver ?? 0) !== 0) return undefined;
     const packet = new HeaderPacket(this, p, this.#payload);
     if (p.deth) packet.deth = { qkey: p.deth.qkey >>> 0, srcQp: p.deth.srcQp & 0xffffff };
     if (p.reth) {
@@ -805,7 +814,7 @@ export class WirePacket {
       packet.atomicAckEth = { origRemData: BigInt.asUintN(64, p.atomicAckEth.origRemData) };
     }
     if (p.immDt !== undefined) packet.immDt = p.immDt >>> 0;
-    return { ok: true, packet };
+    return packet;
   }
 }
 
@@ -863,10 +872,14 @@ function snapshot(payload: Uint8Array): Uint8Array {
 /**
  * A {@link Packet} read from the headers a {@link WirePacket} was made from;
  * the CRCs, which no receiver of a packet it made itself needs, are read
- * from its wire bytes only when asked for.
+ * from its wire bytes only when asked for, and so is the LRH record (an RC
+ * data packet or ACK is taken by its BTH alone; the port and the device go by
+ * the DLID the fabric carries).
  */
 class HeaderPacket implements Packet {
-  lrh: Lrh;
+  #lrh: Lrh | undefined = undefined;
+  /** The route it was made with (its sender does not change it once the packet is sent). */
+  #route: PacketInit["lrh"];
   grh: Grh | undefined = undefined;
   bth: Bth;
   payload: Uint8Array;
@@ -881,17 +894,8 @@ class HeaderPacket implements Packet {
 
   constructor(wire: WirePacket, p: PacketInit, payload: Uint8Array) {
     this.#wire = wire;
+    this.#route = p.lrh;
     const b = p.bth;
-    const l = p.lrh;
-    this.lrh = {
-      vl: (l.vl ?? 0) & 0xf,
-      lver: 0,
-      sl: (l.sl ?? 0) & 0xf,
-      lnh: LNH_IBA_LOCAL,
-      dlid: l.dlid & 0xffff,
-      pktLen: (wire.length - VCRC_BYTES) >>> 2,
-      slid: l.slid & 0xffff,
-    };
     this.bth = {
       opcode: b.opcode,
       se: !!b.se,
@@ -907,6 +911,21 @@ class HeaderPacket implements Packet {
     };
     this.payload = payload;
     this.info = opcodeInfo(b.opcode)!;
+  }
+
+  /** Local Route Header, as decoding the bytes would give it (made on first use, then kept). */
+  get lrh(): Lrh {
+    if (this.#lrh !== undefined) return this.#lrh;
+    const l = this.#route;
+    return this.#lrh = {
+      vl: (l.vl ?? 0) & 0xf,
+      lver: 0,
+      sl: (l.sl ?? 0) & 0xf,
+      lnh: LNH_IBA_LOCAL,
+      dlid: l.dlid & 0xffff,
+      pktLen: (this.#wire.length - VCRC_BYTES) >>> 2,
+      slid: l.slid & 0xffff,
+    };
   }
 
   /** ICRC as its wire bytes carry it. */

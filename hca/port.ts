@@ -822,7 +822,7 @@ export class Port {
 
   /** `n` credits arrive `delayNs` from now, as an event. */
   #creditEvent(delayNs: number, n: number): void {
-    this.#w.engine.schedule(delayNs, () => this.credit(n), this.#tags[4]);
+    this.#w.engine.post(delayNs, () => this.credit(n), this.#tags[4]);
   }
 
   /**
@@ -1026,7 +1026,7 @@ export class Port {
     this.#arrPkt[i] = pkt;
     this.#arrLastBit[i] = lastBit;
     const engine = this.#w.engine;
-    engine.schedule(Math.max(0, at - engine.now), this.#arrived, this.#arrivalTag(peer));
+    engine.post(Math.max(0, at - engine.now), this.#arrived, this.#arrivalTag(peer));
   }
 
   /** The kind of a packet's arrival at `peer`: at a CA port or at a switch port. */
@@ -1043,7 +1043,7 @@ export class Port {
     const peer = this.link!.peer(this);
     const at = peer.cutThroughNs === undefined ? lastBit : firstBit + peer.cutThroughNs;
     const engine = this.#w.engine;
-    engine.schedule(
+    engine.post(
       Math.max(0, at - engine.now),
       () => peer.arrive(pkt, lastBit),
       this.#arrivalTag(peer),

@@ -40,7 +40,7 @@ import {
 } from "./qp.ts";
 import { Line } from "../sim/line.ts";
 import { ackTimeoutNs } from "./timers.ts";
-import { routeTo, type Transport, TxWindow } from "./transport.ts";
+import { routeTo, type Transport, TxWindow, UNROUTED } from "./transport.ts";
 import {
   decodeSendWqe,
   type ParsedSendWqe,
@@ -65,8 +65,6 @@ import {
 export const FETCH_DEPTH = 8;
 /** The requester sets AckReq at least every this many packets of a long message. */
 const ACKREQ_EVERY = 64;
-/** A packet's LRH before its route is known: `routeTo` replaces it (no object per packet). */
-const UNROUTED = Object.freeze({ dlid: 0, slid: 0 });
 /** Largest message (IBTA §9.4: DMA length is a 31-bit quantity for verbs). */
 const MAX_MSG = 2 ** 31;
 /** An atomic operates on 8 bytes and returns 8 (IBTA vol 1 §9.4.5). */
@@ -317,7 +315,7 @@ export class Requester {
     req.scheduled = true;
     const now = this.core.engine.now;
     const at = req.holdUntil > now ? req.holdUntil - now : 0;
-    this.core.engine.schedule(at, req.step ?? this.#stepOf(qp), this.#tagStep);
+    this.core.engine.post(at, req.step ?? this.#stepOf(qp), this.#tagStep);
   }
 
   // Closures are made apart from the per-packet functions that need them
@@ -339,7 +337,7 @@ export class Requester {
     len: number,
     epoch: number,
   ): void {
-    this.core.engine.schedule(
+    this.core.engine.post(
       delayNs,
       () => this.#emit(qp, slot, i, off, len, epoch),
       this.#tagPkt,
@@ -615,7 +613,7 @@ export class Requester {
     const p = w.wqe!;
     w.sentPkts = 1;
     const init: PacketInit = {
-      lrh: { dlid: 0, slid: 0 },
+      lrh: UNROUTED,
       bth: {
         opcode: OP.RC_RDMA_READ_REQUEST,
         destQp: qp.destQpn,

@@ -47,7 +47,7 @@ import {
   type ResponderResource,
   type TxSlot,
 } from "./qp.ts";
-import { type Transport, TxWindow } from "./transport.ts";
+import { type Transport, TxWindow, UNROUTED } from "./transport.ts";
 import { decodeRecvWqe } from "./wqe.ts";
 
 /** Responder resources kept for duplicate READ/atomic replay (IBTA §9.7.5). */
@@ -843,12 +843,12 @@ export class Responder {
     const fire = () => {
       if (resp.epoch !== epoch || resp.ackPsn < 0) return;
       const left = resp.ackAt - this.core.engine.now;
-      if (left > 0) return void this.core.engine.schedule(left, fire, this.#tagAck);
+      if (left > 0) return void this.core.engine.post(left, fire, this.#tagAck);
       const psn = resp.ackPsn;
       resp.ackPsn = -1;
       this.#respond(qp, ACK_SYNDROME, psn);
     };
-    this.core.engine.schedule(delay, fire, this.#tagAck);
+    this.core.engine.post(delay, fire, this.#tagAck);
   }
 
   // ---- DUPLICATE_REQUEST and the errors that NAK ----------------------------
@@ -1027,7 +1027,7 @@ export class Responder {
   /** An ACK/NAK, behind any response packet already reserved. */
   #respondNow(qp: Qp, syndrome: number, psn: number): void {
     const init: PacketInit = {
-      lrh: { dlid: 0, slid: 0 },
+      lrh: UNROUTED,
       bth: { opcode: OP.RC_ACKNOWLEDGE, destQp: qp.destQpn, psn, pkey: this.tp.pkey(qp) },
       aeth: { syndrome, msn: qp.resp.msn },
     };
@@ -1036,7 +1036,14 @@ export class Responder {
   }
 
   #emitReady(qp: Qp, init: PacketInit, windowed: boolean): void {
-    qp.resp.slots.push({ ready: true, init, windowed, w: undefined, last: false });
+    const q = qp.resp.slots;
+    if (q.length === 0 && !windowed) {
+      // Nothing ahead of it in PSN order and no window to count in: to the port at once, as
+      // #flush would send it (an ACK per message needs no slot record).
+      this.tp.send(qp.port, init, undefined, TxWindow.NONE);
+      return;
+    }
+    q.push({ ready: true, init, windowed, w: undefined, last: false });
     this.#flush(qp);
   }
 
@@ -1081,7 +1088,7 @@ export class Responder {
         if (!r.ready) return;
         q.shift();
         const init: PacketInit = {
-          lrh: { dlid: 0, slid: 0 },
+          lrh: UNROUTED,
           bth: {
             opcode: OP.RC_ATOMIC_ACKNOWLEDGE,
             destQp: qp.destQpn,
@@ -1138,7 +1145,7 @@ export class Responder {
           if (!tpt.gather(r.mpt, r.va + off, len, payload, 0)) payload.fill(0);
         }
         const init: PacketInit = {
-          lrh: { dlid: 0, slid: 0 },
+          lrh: UNROUTED,
           bth: { opcode, destQp: qp.destQpn, psn, pkey: this.tp.pkey(qp) },
           payload,
         };
@@ -1151,7 +1158,7 @@ export class Responder {
     // Read responses pass the send engine like requests do.
     const engine = this.tp.sendEngine();
     if (len > 0) this.core.bus.read(len, emit, this.#tagRead, engine);
-    else if (engine > 0) this.core.engine.schedule(engine, emit, this.#tagRead);
+    else if (engine > 0) this.core.engine.post(engine, emit, this.#tagRead);
     else emit();
   }
 

@@ -367,7 +367,7 @@ export class Transport {
     if (cq.post(cqe, solicited)) return;
     if (qp.state === HwQpState.ERR || qp.state === HwQpState.RESET) return;
     const engine = this.core.engine;
-    engine.schedule(
+    engine.post(
       0,
       () => this.toError(qp, EqeType.WQ_CATAS_ERROR),
       engine.tag("hca.wq_catas"),
@@ -496,6 +496,26 @@ export interface AddressVector {
   /** GRH fields; without them (or without a port GID) the packet is local. */
   grh?: { dgid: Uint8Array; flowLabel?: number; hopLimit?: number; trafficClass?: number };
 }
+
+/**
+ * A packet's LRH before its route is known, for a {@link PacketInit} that
+ * {@link routeTo} routes next (it replaces the record, never changes it): one
+ * frozen record instead of one per packet.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { routeTo, UNROUTED } from "./transport.ts";
+ * import { OP } from "./opcode.ts";
+ * import type { PacketInit } from "./packet.ts";
+ * import type { Port } from "./port.ts";
+ * const init: PacketInit = { lrh: UNROUTED, bth: { opcode: OP.RC_ACKNOWLEDGE, destQp: 9, psn: 0 } };
+ * routeTo(init, { lid: 3, lmc: 0 } as Port, { dlid: 7 });
+ * assert.deepEqual([init.lrh, UNROUTED], [{ dlid: 7, slid: 3, sl: 0 }, { dlid: 0, slid: 0 }]);
+ * assert.ok(Object.isFrozen(UNROUTED));
+ * ```
+ */
+export const UNROUTED: PacketInit["lrh"] = Object.freeze({ dlid: 0, slid: 0 });
 
 /**
  * Fill the LRH (and GRH for a global destination) of `init` for a packet

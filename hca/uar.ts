@@ -307,7 +307,7 @@ export class UarPages implements MmioHandler {
     this.#tail = t + 6;
     if (!this.#armed) {
       this.#armed = true;
-      this.engine.schedule(this.mmioWriteNs, this.#deliver, this.#tag);
+      this.engine.post(this.mmioWriteNs, this.#deliver, this.#tag);
     }
   }
 
@@ -334,7 +334,7 @@ export class UarPages implements MmioHandler {
         this.#tail -= this.#head;
         this.#head = 0;
       }
-      this.engine.schedule(q[this.#head + 5] - now, this.#deliver, this.#tag);
+      this.engine.post(q[this.#head + 5] - now, this.#deliver, this.#tag);
     }
   };
 }

@@ -416,7 +416,7 @@ export class Hypercalls {
     const dom0 = caller === 0 || caller === this.h.domains.get(0);
     const after = (ns: number, fn: () => void) => {
       if (dom0) this.h.dom0Vcpus.runThen(ns, owner, fn);
-      else this.h.engine.schedule(ns, fn, this.#tagHypercall);
+      else this.h.engine.post(ns, fn, this.#tagHypercall);
     };
     after(this.h.profile.xen.hypercallNs, () => {
       let r: Handled;

@@ -755,11 +755,11 @@ export class Hypervisor {
    */
   #upcallIn(domid: number, delay: number): void {
     if (domid !== 0) {
-      this.engine.schedule(delay, () => this.#deliverUpcall(domid), this.#tagUpcall);
+      this.engine.post(delay, () => this.#deliverUpcall(domid), this.#tagUpcall);
       return;
     }
     const entry = Math.min(delay, this.profile.xen.upcallNs);
-    this.engine.schedule(
+    this.engine.post(
       delay - entry,
       () => this.#h.dom0Vcpus.irq(entry, () => this.#deliverUpcall(domid)),
       this.#tagUpcall,

@@ -156,7 +156,7 @@ export class WatchedMemory extends MachineMemory {
     this.#touched.push(w);
     if (this.#flushArmed) return;
     this.#flushArmed = true;
-    this.#engine.schedule(0, this.#flush, this.#tagFlush);
+    this.#engine.post(0, this.#flush, this.#tagFlush);
   }
 
   #flush = (): void => {

@@ -20,8 +20,12 @@ import {
 } from "../mod.ts";
 import { runAllToAll } from "../tools/lib/alltoall.ts";
 
-/** A random mix of lane, plain, far, cancelled and reserved events; the log of what ran. */
-async function randomProgram(oneHeap: boolean, seed: number): Promise<string[]> {
+/**
+ * A random mix of lane, plain, far, cancelled and reserved events; the log of what ran. With
+ * `post`, about half the lane and plain events (those no handle is kept for) are posted
+ * (`Engine.post`, `EventLane.post`) instead of scheduled.
+ */
+async function randomProgram(oneHeap: boolean, seed: number, post = false): Promise<string[]> {
   const engine = new Engine({ recordTrace: true });
   engine.oneHeap = oneHeap;
   const rng = new Prng(seed);
@@ -43,9 +47,15 @@ async function randomProgram(oneHeap: boolean, seed: number): Promise<string[]> 
         const start = Math.max(laneFree[l], engine.now);
         laneFree[l] = start + rng.int(50);
         const at = rng.chance(0.1) ? engine.now + rng.int(20) : laneFree[l]; // sometimes out of order
-        handles.push(lanes[l].schedule(at - engine.now, () => act(depth + 1)));
+        if (!rng.chance(0.5)) {
+          handles.push(lanes[l].schedule(at - engine.now, () => act(depth + 1)));
+        } else if (post) lanes[l].post(at - engine.now, () => act(depth + 1));
+        else lanes[l].schedule(at - engine.now, () => act(depth + 1));
       } else if (what < 5) {
-        handles.push(engine.schedule(rng.int(3) === 0 ? 0 : rng.int(100), () => act(depth + 1)));
+        const delay = rng.int(3) === 0 ? 0 : rng.int(100);
+        if (!rng.chance(0.5)) handles.push(engine.schedule(delay, () => act(depth + 1)));
+        else if (post) engine.post(delay, () => act(depth + 1));
+        else engine.schedule(delay, () => act(depth + 1));
       } else if (what === 5) {
         handles.push(engine.schedule(1_000_000 + rng.int(3_000_000), () => act(depth + 1)));
       } else if (what === 6 && handles.length > 0) {
@@ -77,6 +87,35 @@ Deno.test("engine lanes: random lane, plain, far, cancelled and reserved events 
     assert.ok(withLanes.length > 200, `seed ${seed}: a program of some size`);
     assert.deepEqual(withLanes, oneHeap, `seed ${seed}`);
   }
+});
+
+Deno.test("engine lanes: posted events run where scheduled ones do, and reused records never reach a handle", async () => {
+  for (const seed of [1, 2, 3]) {
+    const scheduled = await randomProgram(false, seed);
+    assert.ok(scheduled.length > 200, `seed ${seed}: a program of some size`);
+    assert.deepEqual(await randomProgram(false, seed, true), scheduled, `seed ${seed}`);
+    assert.deepEqual(await randomProgram(true, seed, true), scheduled, `seed ${seed}, one heap`);
+  }
+  // A handle's event keeps its own record while thousands of posted ones (and sleeps) come and
+  // go: a record is reused only when nothing outside the engine can reach it.
+  const engine = new Engine();
+  const lane = engine.lane();
+  const held: EventHandle[] = [];
+  let ran = 0;
+  await engine.run(async () => {
+    for (let i = 0; i < 2000; i++) {
+      engine.post(i % 7, () => ran++);
+      lane.post(i % 5, () => ran++);
+      if (i % 100 === 0) held.push(engine.schedule(50 + i, () => ran++));
+      if (i % 10 === 0) await engine.sleep(1);
+    }
+    await engine.sleep(5_000);
+  });
+  assert.equal(ran, 4020);
+  assert.deepEqual(
+    held.map((h) => [h.time, h.done]),
+    held.map((_, k) => [50 + 100 * k + 10 * k, true]),
+  );
 });
 
 Deno.test("engine lanes: pending counts events queued in lanes and far ahead", async () => {

@@ -853,7 +853,7 @@ export class VibBack {
     // this is, in its place) before the next batch.
     if (this.#chBatch >= this.#chRing.size) {
       // The kind of the thread's own sleep, which this event stands for (the same trace).
-      return void h.engine.schedule(0, this.#chNextBatch, h.engine.tag("sleep"));
+      return void h.engine.post(0, this.#chNextBatch, h.engine.tag("sleep"));
     }
     this.#chTake();
   }

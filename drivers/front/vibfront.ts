@@ -681,7 +681,7 @@ export class VibFront implements UverbsDevice {
    * in order: a kick due while one is under way waits for its end.
    */
   kick(delayNs: number): void {
-    this.o.engine.schedule(Math.max(0, delayNs), this.#kicked, this.#tagKick);
+    this.o.engine.post(Math.max(0, delayNs), this.#kicked, this.#tagKick);
   }
 
   /** Kicks due that wait for the notifier's hypercall under way. */
@@ -823,7 +823,7 @@ export class VibFront implements UverbsDevice {
     const evs = this.#events?.take() ?? [];
     if (evs.length === 0 || this.#dead) return;
     // The guest kernel copies the events out before handing them on.
-    this.o.engine.schedule(this.o.profile.xen.ringMarshalNs, () => {
+    this.o.engine.post(this.o.profile.xen.ringMarshalNs, () => {
       for (const e of evs) this.#dispatch(e);
     }, this.o.engine.tag("vib.front_events"));
   }

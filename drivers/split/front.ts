@@ -172,7 +172,7 @@ export class SplitProvider extends Provider {
     onResponse: ((r: VibResponse) => void) | undefined,
     kickNs: number,
   ): void {
-    this.env.engine.schedule(delayNs, () => {
+    this.env.engine.post(delayNs, () => {
       let notify: boolean;
       try {
         notify = this.ring.submit(op, body, onResponse);

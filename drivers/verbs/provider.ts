@@ -364,7 +364,7 @@ export class Provider {
     this.#dbWord0[i] = word0;
     this.#dbWord1[i] = word1;
     this.#dbLast = at;
-    engine.schedule(delay, this.#dbFire, this.#tagDoorbell);
+    engine.post(delay, this.#dbFire, this.#tagDoorbell);
   }
 
   /**
@@ -373,7 +373,7 @@ export class Provider {
    * parameters allocates their context on every call, closure or not.
    */
   #ringLater(delay: number, addr: number, word0: number, word1: number): void {
-    this.env.engine.schedule(
+    this.env.engine.post(
       delay,
       () => this.#ringDoorbell(addr, word0, word1),
       this.#tagDoorbell,
