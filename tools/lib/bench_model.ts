@@ -160,18 +160,23 @@ export class WriteStream {
     await cluster.run(async () => {
       const v0 = cluster.now;
       let posted = 0, retired = 0;
+      // One work request for every post, as perftest sets up its WR once and changes only the
+      // wr_id and flags (ibv_post_send copies the WR into the WQE).
+      const wr = {
+        wrId: 0n,
+        opcode: WrOpcode.RDMA_WRITE,
+        sendFlags: 0,
+        sgList: [{ addr: a.buf, length: size, lkey: a.mr.lkey }],
+        remoteAddr: b.buf,
+        rkey: b.mr.rkey,
+      };
       while (retired < messages) {
         while (posted < messages && posted - retired < STREAM_DEPTH) {
           const signaled = posted % STREAM_SIGNAL_EVERY === STREAM_SIGNAL_EVERY - 1 ||
             posted === messages - 1;
-          a.qp.postSend({
-            wrId: BigInt(posted),
-            opcode: WrOpcode.RDMA_WRITE,
-            sendFlags: signaled ? SendFlags.SIGNALED : 0,
-            sgList: [{ addr: a.buf, length: size, lkey: a.mr.lkey }],
-            remoteAddr: b.buf,
-            rkey: b.mr.rkey,
-          });
+          wr.wrId = BigInt(posted);
+          wr.sendFlags = signaled ? SendFlags.SIGNALED : 0;
+          a.qp.postSend(wr);
           posted++;
         }
         for (const wc of [...await a.cq.pollUntil(1), ...a.cq.poll(STREAM_DEPTH)]) {
