@@ -231,6 +231,13 @@ const SPARE_EVENTS = 1024;
 
 function noop(): void {}
 
+/** A delay `op` takes: a finite number of ns, not negative. */
+function checkDelay(op: string, delayNs: number): void {
+  if (!(delayNs >= 0 && delayNs < Infinity)) {
+    throw new RangeError(`${op}: delay must be a finite number >= 0 ns, got ${delayNs}`);
+  }
+}
+
 /**
  * Events due this far ahead or more (a retransmission timer, a long sleep)
  * wait in a second heap: the many short-lived events are pushed and popped
@@ -537,9 +544,7 @@ export class Engine {
    * must not await). Delays are rounded up to whole nanoseconds.
    */
   schedule(delayNs: number, fn: () => void, tag = 0): EventHandle {
-    if (!(delayNs >= 0 && delayNs < Infinity)) {
-      throw new RangeError(`schedule: delay must be a finite number >= 0 ns, got ${delayNs}`);
-    }
+    checkDelay("schedule", delayNs);
     const ev = new Ev(this.#now + Math.ceil(delayNs), this.#seq++, fn, tag);
     this.#push(ev);
     return ev;
@@ -566,9 +571,7 @@ export class Engine {
    * ```
    */
   post(delayNs: number, fn: () => void, tag = 0): void {
-    if (!(delayNs >= 0 && delayNs < Infinity)) {
-      throw new RangeError(`post: delay must be a finite number >= 0 ns, got ${delayNs}`);
-    }
+    checkDelay("post", delayNs);
     this.#push(this.#reusable(this.#now + Math.ceil(delayNs), this.#seq++, fn, tag));
   }
 
@@ -599,9 +602,7 @@ export class Engine {
   /** @internal {@link EventLane.schedule} */
   scheduleOn(onto: EventLane, delayNs: number, fn: () => void, tag: number): EventHandle {
     const lane = onto as Lane;
-    if (!(delayNs >= 0 && delayNs < Infinity)) {
-      throw new RangeError(`schedule: delay must be a finite number >= 0 ns, got ${delayNs}`);
-    }
+    checkDelay("schedule", delayNs);
     const ev = new Ev(this.#now + Math.ceil(delayNs), this.#seq++, fn, tag);
     this.#enlane(lane, ev);
     return ev;
@@ -609,9 +610,7 @@ export class Engine {
 
   /** @internal {@link EventLane.post} */
   postOn(onto: EventLane, delayNs: number, fn: () => void, tag: number): void {
-    if (!(delayNs >= 0 && delayNs < Infinity)) {
-      throw new RangeError(`post: delay must be a finite number >= 0 ns, got ${delayNs}`);
-    }
+    checkDelay("post", delayNs);
     this.#enlane(
       onto as Lane,
       this.#reusable(this.#now + Math.ceil(delayNs), this.#seq++, fn, tag),
