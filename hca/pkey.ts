@@ -96,7 +96,12 @@ export function pkeyAccepts(
   qpPkey: number,
 ): boolean {
   if (qpn === 0) return true;
-  if (qpn === 1) return table.some((e) => pkeyMatch(pkey, e));
+  if (qpn === 1) {
+    // A loop, not `table.some(e => ...)`: a closure over `pkey` would make this function
+    // allocate its context on every call, and it runs for every packet received.
+    for (let i = 0; i < table.length; i++) if (pkeyMatch(pkey, table[i])) return true;
+    return false;
+  }
   return pkeyMatch(pkey, qpPkey);
 }
 
