@@ -1036,14 +1036,7 @@ export class Responder {
   }
 
   #emitReady(qp: Qp, init: PacketInit, windowed: boolean): void {
-    const q = qp.resp.slots;
-    if (q.length === 0 && !windowed) {
-      // Nothing ahead of it in PSN order and no window to count in: to the port at once, as
-      // #flush would send it (an ACK per message needs no slot record).
-      this.tp.send(qp.port, init, undefined, TxWindow.NONE);
-      return;
-    }
-    q.push({ ready: true, init, windowed, w: undefined, last: false });
+    qp.resp.slots.push({ ready: true, init, windowed, w: undefined, last: false });
     this.#flush(qp);
   }
 
