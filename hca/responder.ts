@@ -1036,8 +1036,21 @@ export class Responder {
   }
 
   #emitReady(qp: Qp, init: PacketInit, windowed: boolean): void {
-    qp.resp.slots.push({ ready: true, init, windowed, w: undefined, last: false });
+    const q = qp.resp.slots;
+    // Nothing ahead of it in PSN order: it leaves now, as #flush would send it, with no slot.
+    if (q.length === 0) return this.#send(qp, init, windowed);
+    q.push({ ready: true, init, windowed, w: undefined, last: false });
     this.#flush(qp);
+  }
+
+  /** Hand a response packet to the port, counted in the responder's window if `windowed`. */
+  #send(qp: Qp, init: PacketInit, windowed: boolean): void {
+    this.tp.send(
+      qp.port,
+      init,
+      windowed ? qp : undefined,
+      windowed ? TxWindow.RESPONDER : TxWindow.NONE,
+    );
   }
 
   /** Hand every leading filled response slot to the port, in PSN order. */
@@ -1051,12 +1064,7 @@ export class Responder {
         dropped = true;
         continue;
       }
-      this.tp.send(
-        qp.port,
-        s.init,
-        s.windowed ? qp : undefined,
-        s.windowed ? TxWindow.RESPONDER : TxWindow.NONE,
-      );
+      this.#send(qp, s.init, s.windowed);
     }
     if (dropped) this.kick(qp);
   }
