@@ -793,12 +793,13 @@ export class WirePacket {
     if (!p || p.grh || (p.lrh.lver ?? 0) !== 0 || (p.bth.tver ?? 0) !== 0) return undefined;
     const packet = new HeaderPacket(this, p, this.#payload);
     if (p.deth) packet.deth = { qkey: p.deth.qkey >>> 0, srcQp: p.deth.srcQp & 0xffffff };
-    if (p.reth) {
-      packet.reth = {
-        va: BigInt.asUintN(64, p.reth.va),
-        rkey: p.reth.rkey >>> 0,
-        dmaLen: p.reth.dmaLen >>> 0,
-      };
+    const r = p.reth;
+    if (r) {
+      // A record already as decoding gives it is shared (records are not changed once sent).
+      const va = BigInt.asUintN(64, r.va);
+      packet.reth = va === r.va && r.rkey === r.rkey >>> 0 && r.dmaLen === r.dmaLen >>> 0
+        ? r
+        : { va, rkey: r.rkey >>> 0, dmaLen: r.dmaLen >>> 0 };
     }
     if (p.atomicEth) {
       const a = p.atomicEth;
@@ -809,7 +810,12 @@ export class WirePacket {
         compare: BigInt.asUintN(64, a.compare),
       };
     }
-    if (p.aeth) packet.aeth = { syndrome: p.aeth.syndrome & 0xff, msn: p.aeth.msn & 0xffffff };
+    const a = p.aeth;
+    if (a) {
+      packet.aeth = a.syndrome === (a.syndrome & 0xff) && a.msn === (a.msn & 0xffffff)
+        ? a
+        : { syndrome: a.syndrome & 0xff, msn: a.msn & 0xffffff };
+    }
     if (p.atomicAckEth) {
       packet.atomicAckEth = { origRemData: BigInt.asUintN(64, p.atomicAckEth.origRemData) };
     }
@@ -870,6 +876,57 @@ function snapshot(payload: Uint8Array): Uint8Array {
 }
 
 /**
+ * @internal A BTH record with every field as {@link decodePacket} gives it
+ * (masked to its width, flags boolean, TVer 0). A sender that builds its
+ * packets' BTHs with it lets a receiving HCA take the record as it is
+ * instead of copying it; no one may change it once the packet is sent.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bthRecord, decodePacket, encodePacket } from "./packet.ts";
+ * import { OP } from "./opcode.ts";
+ * const bth = bthRecord(OP.RC_SEND_ONLY, 0x1000041, 5, 0x1ffff, false, true, 0);
+ * const r = decodePacket(encodePacket({ lrh: { dlid: 2, slid: 1 }, bth }));
+ * assert.deepEqual(r.ok && r.packet.bth, bth); // DestQP and P_Key masked to their widths
+ * ```
+ */
+export function bthRecord(
+  opcode: number,
+  destQp: number,
+  psn: number,
+  pkey: number,
+  se: boolean,
+  ackReq: boolean,
+  padCnt: number,
+  m = false,
+  fecn = false,
+  becn = false,
+): Bth {
+  return {
+    opcode,
+    se,
+    m,
+    padCnt: padCnt & 3,
+    tver: 0,
+    pkey: pkey & 0xffff,
+    fecn,
+    becn,
+    destQp: destQp & 0xffffff,
+    ackReq,
+    psn: psn & 0xffffff,
+  };
+}
+
+/** Whether a sender's BTH fields are all as {@link bthRecord} makes them for `padCnt`. */
+function isBthRecord(b: PacketInit["bth"], padCnt: number): b is Bth {
+  return (b as Partial<Bth>).padCnt === padCnt && b.tver === 0 && typeof b.se === "boolean" &&
+    typeof b.ackReq === "boolean" && b.m === false &&
+    b.fecn === false && b.becn === false && b.pkey === ((b.pkey as number) & 0xffff) &&
+    b.destQp === (b.destQp & 0xffffff) && b.psn === (b.psn & 0xffffff);
+}
+
+/**
  * A {@link Packet} read from the headers a {@link WirePacket} was made from;
  * the CRCs, which no receiver of a packet it made itself needs, are read
  * from its wire bytes only when asked for, and so is the LRH record (an RC
@@ -896,19 +953,21 @@ class HeaderPacket implements Packet {
     this.#wire = wire;
     this.#route = p.lrh;
     const b = p.bth;
-    this.bth = {
-      opcode: b.opcode,
-      se: !!b.se,
-      m: !!b.m,
-      padCnt: (4 - (payload.length & 3)) & 3,
-      tver: 0,
-      pkey: (b.pkey ?? 0xffff) & 0xffff,
-      fecn: !!b.fecn,
-      becn: !!b.becn,
-      destQp: b.destQp & 0xffffff,
-      ackReq: !!b.ackReq,
-      psn: b.psn & 0xffffff,
-    };
+    const padCnt = (4 - (payload.length & 3)) & 3;
+    // A sender's record already as decoding gives it ({@link bthRecord}) is shared: records
+    // are not changed once sent.
+    this.bth = isBthRecord(b, padCnt) ? b : bthRecord(
+      b.opcode,
+      b.destQp,
+      b.psn,
+      b.pkey ?? 0xffff,
+      !!b.se,
+      !!b.ackReq,
+      padCnt,
+      !!b.m,
+      !!b.fecn,
+      !!b.becn,
+    );
     this.payload = payload;
     this.info = opcodeInfo(b.opcode)!;
   }

@@ -581,6 +581,14 @@ export class ResponderState {
   ackPsn: number = -1;
   /** ...and the earliest time it may leave. */
   ackAt = 0;
+  /**
+   * The responder epoch the queued ACK event belongs to. A QP has at most one
+   * queued: a chain of them starts only while no ACK is pending, and only its
+   * last event clears `ackPsn`.
+   */
+  ackEpoch = 0;
+  /** The ACK event's function, made once (by the responder) for this state. */
+  ackDue: (() => void) | undefined = undefined;
   /** COMM_EST was raised. */
   commEst = false;
 }
@@ -646,6 +654,8 @@ export class Qp {
   mtu = 4;
   /** Primary path. */
   path: PathParams = { dlid: 0, sl: 0, srcPathBits: 0 };
+  /** The LRH of the QP's last packet, shared by the next while the route gives the same (`Transport.route`). */
+  lastLrh: Readonly<PacketInit["lrh"]> | undefined = undefined;
   /** Local ACK timeout exponent. */
   timeout = 0;
   /** Transport retries. */

@@ -24,7 +24,7 @@ import type { EventHandle } from "../sim/engine.ts";
 import type { HcaCore } from "./core.ts";
 import { CqeSyndrome, CqeVendorErr } from "./cqe.ts";
 import { OP, pickOpcode, type Position } from "./opcode.ts";
-import type { PacketInit } from "./packet.ts";
+import { bthRecord, type PacketInit } from "./packet.ts";
 import {
   FetchedWqe,
   holdsPsns,
@@ -532,22 +532,25 @@ export class Requester {
     req.noAckPkts++;
     const ackReq = qp.type === QpServiceType.RC && (last || req.noAckPkts >= ACKREQ_EVERY);
     if (ackReq) req.noAckPkts = 0;
+    // Every header the packet may carry is in the literal (absent ones undefined, which is how
+    // the encoder and receivers test for them): adding one later would allocate a property store.
     const init: PacketInit = {
       lrh: UNROUTED, // replaced by the route below
-      bth: {
+      bth: bthRecord(
         opcode,
-        destQp: qp.destQpn,
+        qp.destQpn,
         psn,
-        pkey: this.tp.pkey(qp),
-        se: last && (p.flags & WqeFlags.SOLICITED) !== 0,
+        this.tp.pkey(qp),
+        last && (p.flags & WqeFlags.SOLICITED) !== 0,
         ackReq,
-      },
+        (4 - (len & 3)) & 3,
+      ),
+      reth: isWrite && first
+        ? { va: BigInt(p.remoteAddr), rkey: p.rkey, dmaLen: p.length }
+        : undefined,
+      immDt: imm && last ? p.imm : undefined,
       payload,
     };
-    if (imm && last) init.immDt = p.imm;
-    if (isWrite && first) {
-      init.reth = { va: BigInt(p.remoteAddr), rkey: p.rkey, dmaLen: p.length };
-    }
     if (qp.type === QpServiceType.UD) this.#udRoute(qp, p, init);
     else this.tp.route(qp, init);
     slot.init = init;

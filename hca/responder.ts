@@ -30,6 +30,7 @@ import { Line } from "../sim/line.ts";
 import { OP, opcodeInfo } from "./opcode.ts";
 import {
   aethSyndrome,
+  bthRecord,
   GRH_BYTES,
   LRH_BYTES,
   type Packet,
@@ -45,6 +46,7 @@ import {
   type RespEntry,
   RespKind,
   type ResponderResource,
+  type ResponderState,
   type TxSlot,
 } from "./qp.ts";
 import { type Transport, TxWindow, UNROUTED } from "./transport.ts";
@@ -833,22 +835,23 @@ export class Responder {
   }
 
   /**
-   * The coalesced ACK's event, `delay` from now. Apart from
-   * {@link #acknowledge}, which runs for every packet: a function that makes
-   * a closure from its parameters allocates their context on every call.
+   * The coalesced ACK's event, `delay` from now: one function per QP made once,
+   * with the epoch kept in the responder state (see `ackEpoch`), instead of a
+   * closure per ACK.
    */
   #ackLater(qp: Qp, delay: number): void {
     const resp = qp.resp;
-    const epoch = resp.epoch;
-    const fire = () => {
-      if (resp.epoch !== epoch || resp.ackPsn < 0) return;
-      const left = resp.ackAt - this.core.engine.now;
-      if (left > 0) return void this.core.engine.post(left, fire, this.#tagAck);
-      const psn = resp.ackPsn;
-      resp.ackPsn = -1;
-      this.#respond(qp, ACK_SYNDROME, psn);
-    };
-    this.core.engine.post(delay, fire, this.#tagAck);
+    resp.ackEpoch = resp.epoch;
+    this.core.engine.post(delay, resp.ackDue ??= () => this.#ackDue(qp, resp), this.#tagAck);
+  }
+
+  #ackDue(qp: Qp, resp: ResponderState): void {
+    if (resp.epoch !== resp.ackEpoch || resp.ackPsn < 0) return;
+    const left = resp.ackAt - this.core.engine.now;
+    if (left > 0) return void this.core.engine.post(left, resp.ackDue!, this.#tagAck);
+    const psn = resp.ackPsn;
+    resp.ackPsn = -1;
+    this.#respond(qp, ACK_SYNDROME, psn);
   }
 
   // ---- DUPLICATE_REQUEST and the errors that NAK ----------------------------
@@ -1028,7 +1031,7 @@ export class Responder {
   #respondNow(qp: Qp, syndrome: number, psn: number): void {
     const init: PacketInit = {
       lrh: UNROUTED,
-      bth: { opcode: OP.RC_ACKNOWLEDGE, destQp: qp.destQpn, psn, pkey: this.tp.pkey(qp) },
+      bth: bthRecord(OP.RC_ACKNOWLEDGE, qp.destQpn, psn, this.tp.pkey(qp), false, false, 0),
       aeth: { syndrome, msn: qp.resp.msn },
     };
     this.tp.route(qp, init);
@@ -1090,12 +1093,15 @@ export class Responder {
         q.shift();
         const init: PacketInit = {
           lrh: UNROUTED,
-          bth: {
-            opcode: OP.RC_ATOMIC_ACKNOWLEDGE,
-            destQp: qp.destQpn,
-            psn: r.psn,
-            pkey: this.tp.pkey(qp),
-          },
+          bth: bthRecord(
+            OP.RC_ATOMIC_ACKNOWLEDGE,
+            qp.destQpn,
+            r.psn,
+            this.tp.pkey(qp),
+            false,
+            false,
+            0,
+          ),
           aeth: { syndrome: ACK_SYNDROME, msn: resp.msn },
           atomicAckEth: { origRemData: r.orig },
         };
@@ -1147,7 +1153,15 @@ export class Responder {
         }
         const init: PacketInit = {
           lrh: UNROUTED,
-          bth: { opcode, destQp: qp.destQpn, psn, pkey: this.tp.pkey(qp) },
+          bth: bthRecord(
+            opcode,
+            qp.destQpn,
+            psn,
+            this.tp.pkey(qp),
+            false,
+            false,
+            (4 - (len & 3)) & 3,
+          ),
           payload,
         };
         if (first || last) init.aeth = { syndrome: ACK_SYNDROME, msn: resp.msn };

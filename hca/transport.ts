@@ -247,9 +247,25 @@ export class Transport {
     }
   }
 
-  /** LRH/GRH part of a packet to the QP's primary path (connected QPs). */
+  /**
+   * LRH/GRH part of a packet to the QP's primary path (connected QPs). The
+   * LRH record is shared by the QP's packets while its fields stay the same
+   * (no one changes a packet's LRH once made), so a packet does not make one.
+   */
   route(qp: Qp, init: PacketInit): PacketInit {
-    return routeTo(init, this.port(qp.port), qp.path);
+    const port = this.port(qp.port);
+    const av = qp.path;
+    const last = qp.lastLrh;
+    if (
+      last !== undefined && av.grh === undefined && last.dlid === av.dlid &&
+      last.sl === (av.sl ?? 0) && last.slid === slidOf(port, av)
+    ) {
+      init.lrh = last;
+      return init;
+    }
+    routeTo(init, port, av);
+    qp.lastLrh = Object.freeze(init.lrh);
+    return init;
   }
 
   /**
@@ -517,6 +533,15 @@ export interface AddressVector {
  */
 export const UNROUTED: PacketInit["lrh"] = Object.freeze({ dlid: 0, slid: 0 });
 
+/** The SLID a packet from `port` on path `av` carries. */
+function slidOf(port: Port | undefined, av: AddressVector): number {
+  // A port answers to the 2^LMC LIDs from its base LID (IBTA vol 1 §7.11.1): the source path
+  // bits pick one of them, and only their low LMC bits count, as Linux qib/hfi1 build the SLID
+  // (`lid |= src_path_bits & ((1 << lmc) - 1)`). No QP sends with another port's LID.
+  const pathBits = (av.srcPathBits ?? 0) & ((1 << (port?.lmc ?? 0)) - 1);
+  return ((port?.lid ?? 0) | pathBits) & 0xffff;
+}
+
 /**
  * Fill the LRH (and GRH for a global destination) of `init` for a packet
  * leaving `port` towards `av`.
@@ -544,15 +569,7 @@ export function routeTo(
   port: Port | undefined,
   av: AddressVector,
 ): PacketInit {
-  // A port answers to the 2^LMC LIDs from its base LID (IBTA vol 1 §7.11.1): the source path
-  // bits pick one of them, and only their low LMC bits count, as Linux qib/hfi1 build the SLID
-  // (`lid |= src_path_bits & ((1 << lmc) - 1)`). No QP sends with another port's LID.
-  const pathBits = (av.srcPathBits ?? 0) & ((1 << (port?.lmc ?? 0)) - 1);
-  init.lrh = {
-    dlid: av.dlid,
-    slid: ((port?.lid ?? 0) | pathBits) & 0xffff,
-    sl: av.sl ?? 0,
-  };
+  init.lrh = { dlid: av.dlid, slid: slidOf(port, av), sl: av.sl ?? 0 };
   if (av.grh && port) {
     init.grh = {
       sgid: port.gid,
