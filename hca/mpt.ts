@@ -48,6 +48,8 @@ export interface MptEntry {
 }
 
 const MTT_CHUNK = 4096;
+/** Gathers up to this many bytes per page are copied without a view of the frame (as `MachineMemory` reads are). */
+const SMALL_GATHER = 48;
 
 /**
  * The MTT: machine frame numbers, stored in lazily allocated chunks so that
@@ -264,7 +266,11 @@ export class MemoryTranslation {
       if (f === undefined) return false;
       const off = a % PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, len - done);
-      out.set(f.subarray(off, off + n), outOff + done);
+      if (n <= SMALL_GATHER) {
+        // A WQE, an atomic operand: byte by byte costs less than the view `set` needs.
+        const d = outOff + done;
+        for (let i = 0; i < n; i++) out[d + i] = f[off + i];
+      } else out.set(f.subarray(off, off + n), outOff + done);
       done += n;
     }
     return true;
