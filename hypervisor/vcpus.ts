@@ -134,6 +134,8 @@ interface Vcpu {
   cur: Slice | undefined;
   startedAt: number;
   end: EventHandle | undefined;
+  /** The record of its last end event, which ran: scheduled again for the next slice. */
+  spare: EventHandle | undefined;
   /** A preemption is due at the current end event. */
   preempting: boolean;
   /** The callback of its end events (one per VCPU, not a closure per slice). */
@@ -218,6 +220,7 @@ export class VcpuPool {
         cur: undefined,
         startedAt: 0,
         end: undefined,
+        spare: undefined,
         preempting: false,
         onEnd: () => this.#ended(v),
       };
@@ -437,7 +440,12 @@ export class VcpuPool {
     v.cur = s;
     v.startedAt = now;
     v.preempting = false;
-    v.end = this.#engine.schedule(s.remaining, v.onEnd, this.#tagEnd);
+    // The record of this VCPU's last end event, which has run, serves again.
+    const spare = v.spare;
+    v.spare = undefined;
+    v.end = spare !== undefined
+      ? this.#engine.scheduleAgain(spare, s.remaining)
+      : this.#engine.schedule(s.remaining, v.onEnd, this.#tagEnd);
   }
 
   /**
@@ -479,6 +487,8 @@ export class VcpuPool {
       o.running--;
     }
     v.cur = undefined;
+    // Called by the end event itself: its record has run and may be scheduled again.
+    v.spare = v.end;
     v.end = undefined;
     const preempted = v.preempting && ran < s.remaining;
     v.preempting = false;

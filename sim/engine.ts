@@ -575,6 +575,40 @@ export class Engine {
     this.#push(this.#reusable(this.#now + Math.ceil(delayNs), this.#seq++, fn, tag));
   }
 
+  /**
+   * Schedule the event of `handle` again, `delayNs` from now, exactly as
+   * {@link schedule} would schedule a new one (same time, same place among
+   * equal times), in the same record: for a resource that re-arms one event
+   * over and over (a VCPU's end of work). Only for an event that has run: one
+   * that is waiting, or was cancelled (it stays queued until its time), would
+   * then be queued twice; the caller, whose function the event ran, knows.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Engine } from "./engine.ts";
+   * const engine = new Engine();
+   * const at: number[] = [];
+   * let h = engine.schedule(10, () => {
+   *   at.push(engine.now);
+   *   if (at.length < 3) h = engine.scheduleAgain(h, 5);
+   * });
+   * const first = h;
+   * await engine.run(() => engine.sleep(100));
+   * assert.deepEqual(at, [10, 15, 20]);
+   * assert.equal(h, first); // one record throughout
+   * ```
+   */
+  scheduleAgain(handle: EventHandle, delayNs: number): EventHandle {
+    checkDelay("scheduleAgain", delayNs);
+    const ev = handle as Ev;
+    ev.time = this.#now + Math.ceil(delayNs);
+    ev.seq = this.#seq++;
+    ev.done = false;
+    this.#push(ev);
+    return ev;
+  }
+
   /** An event record no handle will reach: a spare one if there is one. */
   #reusable(time: number, seq: number, fn: () => void, tag: number): Ev {
     const ev = this.#spare.pop();
