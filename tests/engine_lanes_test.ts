@@ -118,6 +118,60 @@ Deno.test("engine lanes: posted events run where scheduled ones do, and reused r
   );
 });
 
+/**
+ * Tickers that re-arm one event each (a VCPU's end of work), among plain events at equal times;
+ * `again`: a ticker whose event ran schedules it again in its record (`Engine.scheduleAgain`),
+ * else a new one. A cancelled ticker event (a preemption) is replaced by a new record.
+ */
+async function tickers(seed: number, again: boolean): Promise<string[]> {
+  const engine = new Engine({ recordTrace: true });
+  const rng = new Prng(seed);
+  const log: string[] = [];
+  const records = new Set<EventHandle>();
+  const ticks = [0, 1, 2].map((t) => {
+    const k = { h: undefined as EventHandle | undefined, fire: () => {} };
+    k.fire = () => {
+      log.push(`${engine.now} tick${t}`);
+      if (rng.chance(0.2)) engine.schedule(rng.int(3), () => log.push(`${engine.now} plain`));
+      const d = rng.int(4) === 0 ? 0 : rng.int(30);
+      k.h = again ? engine.scheduleAgain(k.h!, d) : engine.schedule(d, k.fire);
+      records.add(k.h);
+    };
+    return k;
+  });
+  await engine.run(async () => {
+    for (const k of ticks) k.h = engine.schedule(rng.int(10), k.fire);
+    for (let i = 0; i < 300; i++) {
+      await engine.sleep(rng.int(20));
+      const k = ticks[rng.int(3)];
+      if (rng.chance(0.1)) {
+        // Cancelled while waiting: its record stays queued, so a new one replaces it.
+        engine.cancel(k.h!);
+        k.h = engine.schedule(rng.int(15), k.fire);
+      }
+    }
+    for (const k of ticks) engine.cancel(k.h!);
+  });
+  return [
+    ...log,
+    ...engine.trace(),
+    engine.traceHash(),
+    String(engine.eventsRun),
+    String(records.size),
+  ];
+}
+
+Deno.test("engine: an event scheduled again in its own record runs where a new one would", async () => {
+  for (const seed of [1, 2, 3]) {
+    const fresh = await tickers(seed, false);
+    const reused = await tickers(seed, true);
+    assert.ok(fresh.length > 500, `seed ${seed}: a program of some size`);
+    // Everything but the count of distinct records is the same.
+    assert.deepEqual(reused.slice(0, -1), fresh.slice(0, -1), `seed ${seed}`);
+    assert.ok(Number(reused.at(-1)) < Number(fresh.at(-1)) / 10, `seed ${seed}: records reused`);
+  }
+});
+
 Deno.test("engine lanes: pending counts events queued in lanes and far ahead", async () => {
   const engine = new Engine();
   const lane = engine.lane();
