@@ -517,7 +517,7 @@ const EMPTY = new Uint8Array(0);
 export function wireLength(opcode: number, payloadBytes: number, global: boolean): number {
   const info = opcodeInfo(opcode);
   if (!info) throw new RangeError(`wireLength: unknown opcode 0x${opcode.toString(16)}`);
-  const pad = (4 - (payloadBytes & 3)) & 3;
+  const pad = padFor(payloadBytes);
   return LRH_BYTES + (global ? GRH_BYTES : 0) + BTH_BYTES + info.extBytes + payloadBytes + pad +
     ICRC_BYTES + VCRC_BYTES;
 }
@@ -549,7 +549,7 @@ export function encodePacket(p: PacketInit): Uint8Array {
   const payload = p.payload ?? EMPTY;
   const grh = p.grh;
   const hdr = LRH_BYTES + (grh ? GRH_BYTES : 0);
-  const pad = (4 - (payload.length & 3)) & 3;
+  const pad = padFor(payload.length);
   const payloadAt = hdr + BTH_BYTES + info.extBytes;
   const icrcAt = payloadAt + payload.length + pad;
   const pktLen = (icrcAt + ICRC_BYTES) >>> 2;
@@ -877,7 +877,8 @@ function snapshot(payload: Uint8Array): Uint8Array {
 
 /**
  * @internal A BTH record with every field as {@link decodePacket} gives it
- * (masked to its width, flags boolean, TVer 0). A sender that builds its
+ * (masked to its width, flags boolean, TVer 0, the pad count a payload of
+ * `payloadBytes` needs). A sender that builds its
  * packets' BTHs with it lets a receiving HCA take the record as it is
  * instead of copying it; no one may change it once the packet is sent.
  *
@@ -898,7 +899,7 @@ export function bthRecord(
   pkey: number,
   se: boolean,
   ackReq: boolean,
-  padCnt: number,
+  payloadBytes: number,
   m = false,
   fecn = false,
   becn = false,
@@ -907,7 +908,7 @@ export function bthRecord(
     opcode,
     se,
     m,
-    padCnt: padCnt & 3,
+    padCnt: padFor(payloadBytes),
     tver: 0,
     pkey: pkey & 0xffff,
     fecn,
@@ -916,6 +917,11 @@ export function bthRecord(
     ackReq,
     psn: psn & 0xffffff,
   };
+}
+
+/** Pad bytes after a payload of `n` bytes, to a multiple of 4 (IBTA §9.2: BTH:PadCnt). */
+function padFor(n: number): number {
+  return (4 - (n & 3)) & 3;
 }
 
 /** Whether a sender's BTH fields are all as {@link bthRecord} makes them for `padCnt`. */
@@ -953,7 +959,7 @@ class HeaderPacket implements Packet {
     this.#wire = wire;
     this.#route = p.lrh;
     const b = p.bth;
-    const padCnt = (4 - (payload.length & 3)) & 3;
+    const padCnt = padFor(payload.length);
     // A sender's record already as decoding gives it ({@link bthRecord}) is shared: records
     // are not changed once sent.
     this.bth = isBthRecord(b, padCnt) ? b : bthRecord(
@@ -963,7 +969,7 @@ class HeaderPacket implements Packet {
       b.pkey ?? 0xffff,
       !!b.se,
       !!b.ackReq,
-      padCnt,
+      payload.length,
       !!b.m,
       !!b.fecn,
       !!b.becn,

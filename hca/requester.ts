@@ -543,7 +543,7 @@ export class Requester {
         this.tp.pkey(qp),
         last && (p.flags & WqeFlags.SOLICITED) !== 0,
         ackReq,
-        (4 - (len & 3)) & 3,
+        len,
       ),
       reth: isWrite && first
         ? { va: BigInt(p.remoteAddr), rkey: p.rkey, dmaLen: p.length }

@@ -1160,7 +1160,7 @@ export class Responder {
             this.tp.pkey(qp),
             false,
             false,
-            (4 - (len & 3)) & 3,
+            len,
           ),
           payload,
         };

@@ -231,6 +231,9 @@ const SPARE_EVENTS = 1024;
 
 function noop(): void {}
 
+/** What a cancelled event runs (never: it is skipped); marks it as still possibly queued. */
+function cancelled(): void {}
+
 /** A delay `op` takes: a finite number of ns, not negative. */
 function checkDelay(op: string, delayNs: number): void {
   if (!(delayNs >= 0 && delayNs < Infinity)) {
@@ -579,9 +582,11 @@ export class Engine {
    * Schedule the event of `handle` again, `delayNs` from now, exactly as
    * {@link schedule} would schedule a new one (same time, same place among
    * equal times), in the same record: for a resource that re-arms one event
-   * over and over (a VCPU's end of work). Only for an event that has run: one
-   * that is waiting, or was cancelled (it stays queued until its time), would
-   * then be queued twice; the caller, whose function the event ran, knows.
+   * over and over (a VCPU's end of work). Only for a plain event (made by
+   * `schedule`) that has run: one that is waiting, or was cancelled (it stays
+   * queued until its time), or a lane's, would be queued twice or in the wrong
+   * place, so those throw and nothing changes.
+   * @throws RangeError for a handle that is not such an event
    *
    * @example
    * ```ts
@@ -597,11 +602,18 @@ export class Engine {
    * await engine.run(() => engine.sleep(100));
    * assert.deepEqual(at, [10, 15, 20]);
    * assert.equal(h, first); // one record throughout
+   * const waiting = engine.schedule(5, () => {});
+   * assert.throws(() => engine.scheduleAgain(waiting, 1), /scheduleAgain: the event has not run/);
    * ```
    */
   scheduleAgain(handle: EventHandle, delayNs: number): EventHandle {
     checkDelay("scheduleAgain", delayNs);
     const ev = handle as Ev;
+    if (!(ev instanceof Ev) || !ev.done || ev.fn === cancelled || ev.owner !== null) {
+      throw new RangeError(
+        "scheduleAgain: the event has not run (it is waiting or was cancelled) or is not a plain scheduled event",
+      );
+    }
     ev.time = this.#now + Math.ceil(delayNs);
     ev.seq = this.#seq++;
     ev.done = false;
@@ -781,7 +793,11 @@ export class Engine {
 
   /** Cancel a scheduled event; cancelling a run or cancelled event does nothing. */
   cancel(handle: EventHandle): void {
-    (handle as Ev).done = true;
+    const ev = handle as Ev;
+    if (ev.done) return;
+    ev.done = true;
+    // It stays queued until its time: never scheduled again (scheduleAgain), its function let go.
+    ev.fn = cancelled;
   }
 
   /**

@@ -172,6 +172,31 @@ Deno.test("engine: an event scheduled again in its own record runs where a new o
   }
 });
 
+Deno.test("engine: scheduleAgain refuses an event that may still be queued, and changes nothing", async () => {
+  const engine = new Engine();
+  const order: string[] = [];
+  const waiting = engine.schedule(10, () => order.push("waiting"));
+  const cancelled = engine.schedule(20, () => order.push("cancelled"));
+  engine.cancel(cancelled);
+  const laneRan = engine.lane().schedule(1, () => order.push("lane"));
+  const plainRan = engine.schedule(2, () => order.push("plain"));
+  await engine.run(() => engine.sleep(5));
+  const refused =
+    /scheduleAgain: the event has not run \(it is waiting or was cancelled\) or is not a plain scheduled event/;
+  for (const h of [waiting, cancelled, laneRan, { time: 0, done: true }]) {
+    assert.throws(() => engine.scheduleAgain(h, 1), refused);
+  }
+  assert.throws(
+    () => engine.scheduleAgain(plainRan, -1),
+    /scheduleAgain: delay must be a finite number >= 0 ns/,
+  );
+  assert.equal(engine.scheduleAgain(plainRan, 1), plainRan);
+  await engine.run(() => engine.sleep(30));
+  // Each ran once, in its place; the refused ones were not queued again.
+  assert.deepEqual(order, ["lane", "plain", "plain", "waiting"]);
+  assert.deepEqual([plainRan.time, plainRan.done], [6, true]);
+});
+
 Deno.test("engine lanes: pending counts events queued in lanes and far ahead", async () => {
   const engine = new Engine();
   const lane = engine.lane();
