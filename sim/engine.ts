@@ -92,6 +92,16 @@ export const JOIN_TURNS = 64;
 const RESOLVED = Promise.resolve();
 
 /**
+ * The resolving function of the promise made last by {@link Engine.sleep} or
+ * {@link Engine.block}: their executor is this one function, not a closure
+ * made per call (a closure and its context per wait, for the collector).
+ */
+let takenResolve: (value: never) => void = noop;
+function takeResolve(resolve: (value: never) => void): void {
+  takenResolve = resolve;
+}
+
+/**
  * A scheduled hardware callback; keep it to cancel the event.
  *
  * @example
@@ -876,8 +886,8 @@ export class Engine {
   block<T>(label: string | (() => string)): { promise: Promise<T>; resolve: (v: T) => void } {
     const p = this.#als.getStore();
     if (p) this.#blocked(p, label, -1);
-    let res!: (v: T) => void;
-    const promise = new Promise<T>((r) => (res = r));
+    const promise = new Promise<T>(takeResolve);
+    const res = takenResolve as (v: T) => void;
     let fired = false;
     const resolve = (v: T) => {
       if (fired) return;
@@ -923,9 +933,8 @@ export class Engine {
     // In a process (nearly always): block() + schedule() without their closures.
     const t = this.#now + Math.ceil(ns);
     this.#blocked(p, "", t);
-    let res!: () => void;
-    const promise = new Promise<void>((r) => (res = r));
-    const ev = this.#reusable(t, this.#seq++, res, this.#tagSleep);
+    const promise = new Promise<void>(takeResolve);
+    const ev = this.#reusable(t, this.#seq++, takenResolve as () => void, this.#tagSleep);
     ev.owner = p;
     this.#push(ev);
     return promise;
