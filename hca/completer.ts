@@ -183,7 +183,9 @@ export class Completer {
   #scatter(qp: Qp, w: SendWqe, off: number, data: Uint8Array): void {
     let pos = 0;
     let done = 0;
-    for (const s of w.wqe!.sgl) {
+    const sgl = w.wqe!.sgl;
+    for (let k = 0; k < sgl.length; k++) {
+      const s = sgl[k];
       if (done >= data.length) break;
       const end = pos + s.length;
       if (off + done < end) {

@@ -19,6 +19,7 @@
 import type { Engine, EventHandle } from "../sim/engine.ts";
 import type { Link } from "./link.ts";
 import { Line } from "../sim/line.ts";
+import { emptyArray } from "../sim/queue.ts";
 import { PERMISSIVE_LID, WirePacket } from "./packet.ts";
 import { DEFAULT_PKEY } from "./pkey.ts";
 
@@ -271,11 +272,6 @@ export interface BufferedPacket {
   readonly charged: boolean;
 }
 
-interface Waiter {
-  need: number;
-  cb: () => void;
-}
-
 /**
  * What frees a queued packet's input-buffer space once its tail has left: a
  * callback, or the input port and the packet it holds (a unicast packet: no
@@ -348,8 +344,19 @@ export class Port {
   // Transmit side.
   #txFreeAt = 0;
   #credits = 0;
-  #waiters: Waiter[] = [];
+  /** Waiters ({@link whenReady}) in registration order: the bytes each needs, and its callback. */
+  #waitNeed: number[] = [];
+  #waiters: (() => void)[] = [];
+  /**
+   * The pair of arrays {@link #pump} puts back the waiters it cannot serve
+   * into, swapped with the pair it serves (so a pump allocates none);
+   * undefined while a pump uses them.
+   */
+  #spareNeed: number[] | undefined = [];
+  #spareWaiters: (() => void)[] | undefined = [];
   #kick: EventHandle | undefined;
+  /** The record of the last kick made by `schedule`: once it has run, the next kick re-arms it. */
+  #kickEvent: EventHandle | undefined;
   /**
    * Where the latest buffer release of a unicast packet this switch port
    * sent would look at its output queue, while that release is no event
@@ -566,7 +573,8 @@ export class Port {
    * credits. Waiters are called in registration order.
    */
   whenReady(bytes: number, cb: () => void): void {
-    this.#waiters.push({ need: bytes, cb });
+    this.#waitNeed.push(bytes);
+    this.#waiters.push(cb);
     this.#creditEvents();
     const engine = this.#w.engine;
     if (!this.link || this.canSend(bytes)) {
@@ -876,7 +884,11 @@ export class Port {
       this.#kick = engine.scheduleReserved(rt, this.#relPlaceSeq, this.#pumpNow, this.#tags[3]);
       return;
     }
-    this.#kick = engine.schedule(Math.max(0, at - engine.now), this.#pumpNow, this.#tags[3]);
+    const delay = Math.max(0, at - engine.now);
+    const last = this.#kickEvent;
+    this.#kick = this.#kickEvent = last !== undefined && last.done
+      ? engine.scheduleAgain(last, delay)
+      : engine.schedule(delay, this.#pumpNow, this.#tags[3]);
   }
 
   /** Send what the output queue and waiters can send now; arrange the next look. */
@@ -899,15 +911,22 @@ export class Port {
       this.#transmit(wire, notBefore, release, held);
     }
     if (this.#waiters.length > 0) {
-      const ws = this.#waiters;
-      this.#waiters = [];
+      const needs = this.#waitNeed, ws = this.#waiters;
+      this.#waitNeed = this.#spareNeed ?? [];
+      this.#waiters = this.#spareWaiters ?? [];
+      this.#spareNeed = this.#spareWaiters = undefined;
       for (let i = 0; i < ws.length; i++) {
-        if (this.canSend(ws[i].need)) ws[i].cb();
+        if (this.canSend(needs[i])) ws[i]();
         else {
           if (now >= this.#txFreeAt) this.counters.creditStalls++;
+          this.#waitNeed.push(needs[i]);
           this.#waiters.push(ws[i]);
         }
       }
+      emptyArray(needs);
+      emptyArray(ws);
+      this.#spareNeed = needs;
+      this.#spareWaiters = ws;
     }
     if ((this.#waiters.length > 0 || this.txQueued > 0) && now < this.#txFreeAt) {
       this.#scheduleKick(this.#txFreeAt);

@@ -283,7 +283,9 @@ export class Requester {
     // Gather/scatter keys: the QP's PD, bounds, and LOCAL_WRITE where the
     // HCA writes the response (IBTA vol 1 §10.6.3.3 local access keys: a failure is LOC_PROT_ERR).
     const need = rdAtomic ? MptAccess.LOCAL_WRITE : GATHER_RIGHTS;
-    for (const s of p.sgl) {
+    const sgl = p.sgl;
+    for (let k = 0; k < sgl.length; k++) {
+      const s = sgl[k];
       const r = this.core.tpt.check(s.lkey, qp.pd, s.addr, s.length, need);
       if (typeof r === "number") return fail(w, CqeSyndrome.LOCAL_PROT_ERR, r);
     }
@@ -572,7 +574,9 @@ export class Requester {
    */
   #payload(qp: Qp, p: ParsedSendWqe, off: number, len: number): Uint8Array | undefined {
     let pos = 0;
-    for (const s of p.sgl) {
+    const sgl = p.sgl;
+    for (let k = 0; k < sgl.length; k++) {
+      const s = sgl[k];
       if (off < pos + s.length) {
         const from = off - pos;
         if (from + len > s.length) break;
@@ -596,7 +600,9 @@ export class Requester {
     const tpt = this.core.tpt;
     let pos = 0; // message offset of the current SGE
     let done = 0;
-    for (const s of p.sgl) {
+    const sgl = p.sgl;
+    for (let k = 0; k < sgl.length; k++) {
+      const s = sgl[k];
       if (done >= len) break;
       const sEnd = pos + s.length;
       if (off + done < sEnd) {

@@ -464,7 +464,8 @@ export class Responder {
         r.vendorErr = CqeVendorErr.BAD_FRAME;
       } else {
         r.sgl = decodeRecvWqe(buf);
-        for (const s of r.sgl) r.capacity += s.length;
+        const sgl = r.sgl;
+        for (let k = 0; k < sgl.length; k++) r.capacity += sgl[k].length;
       }
       resp.wqe = r;
       this.#handle(qp, pkt, raw);
@@ -476,7 +477,8 @@ export class Responder {
   /** READ/atomic requests held beyond max_dest_rd_atomic are an Invalid Request (IBTA vol 1 §9.7.5.2). */
   #rdAtomicFull(qp: Qp): boolean {
     let n = 0;
-    for (const r of qp.resp.responses) if (r.kind !== RespKind.ACK && !r.replay) n++;
+    const rs = qp.resp.responses;
+    for (let k = 0; k < rs.length; k++) if (rs[k].kind !== RespKind.ACK && !rs[k].replay) n++;
     return n >= Math.max(1, qp.maxDestRdAtomic);
   }
 
@@ -720,7 +722,9 @@ export class Responder {
       }
       pos = end;
     }
-    for (const [i, va, at, n] of plan) {
+    for (let k = 0; k < plan.length; k++) {
+      const step = plan[k];
+      const i = step[0], va = step[1], at = step[2], n = step[3];
       const lkey = r.sgl[i].lkey;
       const piece = data.subarray(at, at + n);
       this.core.bus.write(n, () => {

@@ -636,7 +636,8 @@ export function encodeRecvWqe(
   }
   out.fill(0, off, off + stride);
   let p = off;
-  for (const s of sgl) {
+  for (let k = 0; k < sgl.length; k++) {
+    const s = sgl[k];
     putU32(out, p, s.length >>> 0);
     putU32(out, p + 4, s.lkey >>> 0);
     putU64(out, p + 8, s.addr);

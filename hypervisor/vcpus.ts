@@ -343,7 +343,9 @@ export class VcpuPool {
   #vr(o: Owner): number {
     let vr = o.vrun ?? this.#floor;
     if (o.running === 0) return vr;
-    for (const v of this.#vcpus) {
+    const vs = this.#vcpus;
+    for (let i = 0; i < vs.length; i++) {
+      const v = vs[i];
       if (v.cur && !v.cur.irq && v.cur.o === o) vr += this.#engine.now - v.startedAt;
     }
     return vr;
@@ -354,9 +356,14 @@ export class VcpuPool {
     let min = Infinity;
     // With nothing waiting every queue is empty: only the running slices count.
     if (this.#waiting > 0) {
-      for (const o of this.#queuedOwners) if (o.queue.length > 0) min = Math.min(min, this.#vr(o));
+      const os = this.#queuedOwners;
+      for (let i = 0; i < os.length; i++) {
+        if (os[i].queue.length > 0) min = Math.min(min, this.#vr(os[i]));
+      }
     }
-    for (const v of this.#vcpus) {
+    const vs = this.#vcpus;
+    for (let i = 0; i < vs.length; i++) {
+      const v = vs[i];
       if (v.cur && !v.cur.irq) min = Math.min(min, this.#vr(v.cur.o));
     }
     if (min !== Infinity) this.#floor = Math.max(this.#floor, min);
@@ -373,9 +380,10 @@ export class VcpuPool {
       o.vrun = Math.max(o.vrun ?? -Infinity, this.#floor - this.sliceNs);
     }
     let idle: Vcpu | undefined;
-    for (const v of this.#vcpus) {
-      if (!v.cur) {
-        idle = v;
+    const vs = this.#vcpus;
+    for (let i = 0; i < vs.length; i++) {
+      if (!vs[i].cur) {
+        idle = vs[i];
         break;
       }
     }
@@ -409,7 +417,9 @@ export class VcpuPool {
   /** Fair: the waiting owner with the least virtual run time (then the longest waiting). */
   #nextOwner(): { o: Owner; vr: number } | undefined {
     let best: Owner | undefined, bestVr = 0, bestAt = 0;
-    for (const o of this.#queuedOwners) {
+    const os = this.#queuedOwners;
+    for (let i = 0; i < os.length; i++) {
+      const o = os[i];
       if (o.queue.length === 0) continue;
       const vr = this.#vr(o), at = o.queue[0].queuedAt;
       if (!best || vr < bestVr || (vr === bestVr && at < bestAt)) {
@@ -459,7 +469,9 @@ export class VcpuPool {
     const next = this.policy === "fair" ? this.#nextOwner() : undefined;
     const irq = this.#irqs.length > 0;
     let irqTaken = false;
-    for (const v of this.#vcpus) {
+    const vs = this.#vcpus;
+    for (let i = 0; i < vs.length; i++) {
+      const v = vs[i];
       const s = v.cur;
       if (!s || s.irq) continue;
       let due = Infinity;

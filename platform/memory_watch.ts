@@ -54,11 +54,19 @@ class WriteWait {
   end(written: boolean): void {
     if (this.done) return;
     this.done = true;
-    if (this.watching) { for (const m of this.mfns) this.watch.get(m)!.waiters.delete(this); }
+    if (this.watching) {
+      const mfns = this.mfns;
+      for (let i = 0; i < mfns.length; i++) this.watch.get(mfns[i])!.waiters.delete(this);
+    }
     if (this.timer) this.engine.cancel(this.timer);
     if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
     this.resolve(written);
   }
+}
+
+/** End a wait at a write (a function of its own: no closure per flush). */
+function endWritten(w: WriteWait): void {
+  w.end(true);
 }
 
 /**
@@ -164,14 +172,15 @@ export class WatchedMemory extends MachineMemory {
     const touched = this.#touched;
     this.#touched = this.#flushing;
     this.#flushing = touched;
-    for (const w of touched) {
+    for (let i = 0; i < touched.length; i++) {
+      const w = touched[i];
       w.touched = false;
       if (w.waiters.size === 0) continue;
       // Waiters that wait again (after this event) join the other set.
       const ws = w.waiters;
       w.waiters = w.spare;
       w.spare = ws;
-      for (const wait of ws) wait.end(true);
+      ws.forEach(endWritten);
       ws.clear();
     }
     emptyArray(touched);
@@ -199,7 +208,8 @@ export class WatchedMemory extends MachineMemory {
     if (timeoutNs !== undefined) {
       wait.timer = this.#engine.schedule(Math.max(0, timeoutNs), () => wait.end(false));
     }
-    for (const m of mfns) {
+    for (let i = 0; i < mfns.length; i++) {
+      const m = mfns[i];
       let w = this.#watch.get(m);
       if (w === undefined) {
         this.#watch.set(m, w = new FrameWatch());

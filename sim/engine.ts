@@ -1344,7 +1344,7 @@ export class WaitQueue {
   notifyAll(): number {
     const ws = this.#waiters;
     this.#waiters = [];
-    for (const w of ws) w(true);
+    for (let i = 0; i < ws.length; i++) ws[i](true);
     return ws.length;
   }
 }

@@ -515,7 +515,12 @@ export class MachineMemory {
 
   #mmioFor(mfn: number): MmioHandler | undefined {
     if (mfn <= this.frames) return undefined;
-    for (const r of this.#mmio) if (mfn >= r.first && mfn < r.first + r.count) return r.handler;
+    // An index loop: an iterator here would be allocated on every doorbell store.
+    const io = this.#mmio;
+    for (let i = 0; i < io.length; i++) {
+      const r = io[i];
+      if (mfn >= r.first && mfn < r.first + r.count) return r.handler;
+    }
     return undefined;
   }
 

@@ -824,7 +824,7 @@ export class VibFront implements UverbsDevice {
     if (evs.length === 0 || this.#dead) return;
     // The guest kernel copies the events out before handing them on.
     this.o.engine.post(this.o.profile.xen.ringMarshalNs, () => {
-      for (const e of evs) this.#dispatch(e);
+      for (let i = 0; i < evs.length; i++) this.#dispatch(evs[i]);
     }, this.o.engine.tag("vib.front_events"));
   }
 

@@ -263,7 +263,7 @@ export class SplitCq extends ProviderCq {
     // Waiters that come while these are woken wait for the next answer (in the other array).
     this.#waiters = this.#woken;
     this.#woken = ws;
-    for (const w of ws) w(true);
+    for (let i = 0; i < ws.length; i++) ws[i](true);
     emptyArray(ws);
   };
 

@@ -155,7 +155,8 @@ export class Cq {
     const deadline = timeoutNs === undefined ? Infinity : env.engine.now + timeoutNs;
     const out: WorkCompletion[] = [];
     for (;;) {
-      for (const wc of this.pcq.poll(n - out.length)) out.push(wc);
+      const got = this.pcq.poll(n - out.length);
+      for (let i = 0; i < got.length; i++) out.push(got[i]);
       if (out.length >= n) return out;
       await env.cpu.settle();
       const spinStart = env.engine.now;

@@ -738,7 +738,7 @@ export class ProviderQp {
     let inline: Uint8Array | undefined;
     let inlineBytes = 0;
     if (isInline) {
-      for (const s of sgl) inlineBytes += s.length;
+      for (let k = 0; k < sgl.length; k++) inlineBytes += sgl[k].length;
       if (inlineBytes > this.#maxInline) {
         throw inval(
           `${

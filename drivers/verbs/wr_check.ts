@@ -102,12 +102,27 @@ export function badWrField(wr: unknown, send: boolean): string | undefined {
  * ```
  */
 export function checkWrFields(wr: unknown, what: string, send: boolean): void {
-  if (!Array.isArray(wr)) return refuse(badWrField(wr, send), what, 0, 1);
-  for (let i = 0; i < wr.length; i++) refuse(badWrField(wr[i], send), what, i, wr.length);
+  checkFields(wr, what, undefined, send);
 }
 
-function refuse(field: string | undefined, what: string, i: number, n: number): void {
+/**
+ * {@link checkWrFields} for the verb `verb` on queue `id`: the message's
+ * prefix (`verb id`) is made only for an error, not on every post.
+ */
+function checkFields(wr: unknown, verb: string, id: number | undefined, send: boolean): void {
+  if (!Array.isArray(wr)) return refuse(badWrField(wr, send), verb, id, 0, 1);
+  for (let i = 0; i < wr.length; i++) refuse(badWrField(wr[i], send), verb, id, i, wr.length);
+}
+
+function refuse(
+  field: string | undefined,
+  verb: string,
+  id: number | undefined,
+  i: number,
+  n: number,
+): void {
   if (field === undefined) return;
+  const what = id === undefined ? verb : `${verb} ${id}`;
   const where = n === 1 ? "" : ` (wr[${i}] of ${n}: none was posted)`;
   const e = new VerbsError("EINVAL", `${what}: ${field}${where}`);
   e.badWr = i;
@@ -147,7 +162,7 @@ export function postEach<Q, W>(
   id: number,
   send: boolean,
 ): void {
-  checkWrFields(wr, `${verb} ${id}`, send);
+  checkFields(wr, verb, id, send);
   if (!Array.isArray(wr)) {
     try {
       post.call(q, wr as W);

@@ -341,12 +341,15 @@ function encodeBody(dv: DataView, l: Layout, body: Record<string, unknown>): voi
   if (l.flat) {
     // Top-level numbers only: no path to split, no presence map (what writeField checks, still).
     const o = body !== null && typeof body === "object" ? body : undefined;
-    for (const p of l.fields) writeField(dv, p, o?.[p.name]);
+    const fs = l.fields;
+    for (let i = 0; i < fs.length; i++) writeField(dv, fs[i], o?.[fs[i].name]);
     return;
   }
   let lo = 0, hi = 0;
   const absent: string[] = [];
-  for (const p of l.fields) {
+  const fs = l.fields;
+  for (let i = 0; i < fs.length; i++) {
+    const p = fs[i];
     if (hidden(absent, p.name)) continue;
     const v = getPath(body, p.name);
     if (p.opt && v === undefined) {
@@ -372,7 +375,8 @@ function encodeBody(dv: DataView, l: Layout, body: Record<string, unknown>): voi
 function decodeBody(dv: DataView, l: Layout): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (l.flat) {
-    for (const p of l.fields) out[p.name] = readField(dv, p);
+    const fs = l.fields;
+    for (let i = 0; i < fs.length; i++) out[fs[i].name] = readField(dv, fs[i]);
     return out;
   }
   let lo = 0, hi = 0;
@@ -382,7 +386,9 @@ function decodeBody(dv: DataView, l: Layout): Record<string, unknown> {
     hi = dv.getUint32(base + 4, true);
   }
   const absent: string[] = [];
-  for (const p of l.fields) {
+  const fs = l.fields;
+  for (let i = 0; i < fs.length; i++) {
+    const p = fs[i];
     if (hidden(absent, p.name)) continue;
     if (p.opt) {
       const on = p.bit < 32 ? (lo >>> p.bit) & 1 : (hi >>> (p.bit - 32)) & 1;

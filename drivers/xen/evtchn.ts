@@ -122,8 +122,8 @@ export class EventDispatcher {
     // One array for every upcall's ports, unless a handler runs another upcall meanwhile.
     const ports = this.dom.sharedInfo.takePending(this.#spare ?? []);
     this.#spare = undefined;
-    for (const port of ports) {
-      const h = this.#handlers.get(port);
+    for (let i = 0; i < ports.length; i++) {
+      const h = this.#handlers.get(ports[i]);
       if (!h) continue;
       this.counters.events++;
       h();

@@ -269,6 +269,9 @@ export async function runAllToAll(
       // the order a scan of all peers would post them.
       let ready: number[] = [];
       for (let j = 0; j < n; j++) if (j !== i) ready.push(j);
+      // The next round's peers are gathered in a second array and the two swapped: the loop
+      // allocates no array per round.
+      let next: number[] = [];
       const touched = new Uint8Array(n);
       const wrs: SendWr[] = nodes.map((peer, j) => {
         const local = { addr: w.opcode === "read" ? dst(me, j) : src(me, j), length: w.size };
@@ -290,7 +293,8 @@ export async function runAllToAll(
       let done = 0;
       const total = (n - 1) * w.iterations;
       while (done < total) {
-        for (const j of ready) {
+        for (let r = 0; r < ready.length; r++) {
+          const j = ready[r];
           const qp = qps[j]!;
           const wr = wrs[j];
           while (scnt[j] < w.iterations && scnt[j] - ccnt[j] < w.txDepth) {
@@ -304,7 +308,7 @@ export async function runAllToAll(
         const first = await me.cq.pollUntil(1);
         // Awaited as before: where each sender yields decides the order of same-time posts.
         const more = await me.cq.poll(15);
-        ready = [];
+        while (next.length > 0) next.pop();
         for (let k = 0; k < first.length + more.length; k++) {
           const wc = k < first.length ? first[k] : more[k - first.length];
           check(wc, what);
@@ -313,11 +317,14 @@ export async function runAllToAll(
           done++;
           if (touched[j] === 0) {
             touched[j] = 1;
-            ready.push(j);
+            next.push(j);
           }
         }
-        ready.sort(ascending);
-        for (const j of ready) touched[j] = 0;
+        next.sort(ascending);
+        for (let r = 0; r < next.length; r++) touched[next[r]] = 0;
+        const served = ready;
+        ready = next;
+        next = served;
       }
       finish[i] = cluster.now - t0;
     };
