@@ -1292,9 +1292,9 @@ export class ProviderCq {
    * or `timeoutNs` passed or `signal` aborted (then false); the caller
    * re-checks with {@link ready}.
    */
-  async waitWrite(label: string, timeoutNs?: number, signal?: AbortSignal): Promise<boolean> {
+  waitWrite(label: string, timeoutNs?: number, signal?: AbortSignal): Promise<boolean> {
     const env = this.#p.env;
-    if (this.suspended) return await this.waitResumed(label, timeoutNs);
+    if (this.suspended) return this.waitResumed(label, timeoutNs);
     if (env.waitWrite) {
       // Only the frame of the CQE at the consumer index: the device writes
       // CQEs in ring order, so that one is written before any later entry
@@ -1302,10 +1302,17 @@ export class ProviderCq {
       // the whole ring cost a registration per page per wait, and the ring
       // grows with the number of QPs sharing the CQ.
       const page = ((this.consumerIndex & ((1 << this.logSize) - 1)) * CQE_BYTES) >>> 12;
-      return await env.waitWrite(this.#pageFrames[page], label, timeoutNs, signal);
+      // The watch's own promise, not an async function's around it (a promise and a suspended
+      // frame per wait, about once per completion of a thread that polls).
+      return env.waitWrite(this.#pageFrames[page], label, timeoutNs, signal);
     }
-    const step = Math.max(1, env.profile.cpu.emptyPollNs);
-    await env.engine.sleep(timeoutNs === undefined ? step : Math.min(step, timeoutNs));
+    return this.#pollAgain(timeoutNs);
+  }
+
+  /** Without a memory watch: wait one empty poll (or `timeoutNs`) and look again. */
+  async #pollAgain(timeoutNs: number | undefined): Promise<boolean> {
+    const step = Math.max(1, this.#p.env.profile.cpu.emptyPollNs);
+    await this.#p.env.engine.sleep(timeoutNs === undefined ? step : Math.min(step, timeoutNs));
     return true;
   }
 
