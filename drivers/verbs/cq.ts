@@ -153,10 +153,12 @@ export class Cq {
     const env = ctx.env;
     const period = Math.max(1, env.profile.cpu.emptyPollNs);
     const deadline = timeoutNs === undefined ? Infinity : env.engine.now + timeoutNs;
-    const out: WorkCompletion[] = [];
+    // The first poll's array (a fresh one) is the result's: later polls add to it.
+    let out: WorkCompletion[] | undefined;
     for (;;) {
-      const got = this.pcq.poll(n - out.length);
-      for (let i = 0; i < got.length; i++) out.push(got[i]);
+      const got = this.pcq.poll(n - (out === undefined ? 0 : out.length));
+      if (out === undefined) out = got;
+      else for (let i = 0; i < got.length; i++) out.push(got[i]);
       if (out.length >= n) return out;
       await env.cpu.settle();
       const spinStart = env.engine.now;
