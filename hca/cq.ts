@@ -62,7 +62,7 @@ export const CqArm = { NONE: 0, NEXT: 1, SOLICITED: 2 } as const;
  * assert.equal(r.out.armed, CqArm.NEXT);
  * ```
  */
-export class CompletionQueue extends EntryRing {
+export class CompletionQueue extends EntryRing<Cqe> {
   /** Arm state. */
   armed: number = CqArm.NONE;
   /** In error: writes nothing more. */
@@ -106,18 +106,21 @@ export class CompletionQueue extends EntryRing {
       core.asyncEvent(EqeType.CQ_ERROR, 0, this.cqn, CqErrorCause.OVERRUN);
       return false;
     }
-    this.produce(
-      core.profile.hca.cqeWriteNs,
-      (pi, logSize, out) => encodeCqe(cqe, pi, logSize, out),
-      () => {
-        core.counters.cqesWritten++;
-        if (this.armed === CqArm.NEXT || (this.armed === CqArm.SOLICITED && solicited)) {
-          this.armed = CqArm.NONE;
-          this.eq.post(EqeType.COMPLETION, 0, this.cqn);
-        }
-      },
-    );
+    this.produce(core.profile.hca.cqeWriteNs, cqe, solicited);
     return true;
+  }
+
+  protected encodeEntry(cqe: Cqe, pi: number, logSize: number, out: Uint8Array): void {
+    encodeCqe(cqe, pi, logSize, out);
+  }
+
+  /** A completion event if the arm state asks for one (`solicited`: see {@link post}). */
+  protected entryLanded(_cqe: Cqe, solicited: boolean): void {
+    this.core.counters.cqesWritten++;
+    if (this.armed === CqArm.NEXT || (this.armed === CqArm.SOLICITED && solicited)) {
+      this.armed = CqArm.NONE;
+      this.eq.post(EqeType.COMPLETION, 0, this.cqn);
+    }
   }
 
   /**

@@ -10,6 +10,7 @@
 
 import type { HcaCore } from "./core.ts";
 import type { MptEntry } from "./mpt.ts";
+import { Line } from "../sim/line.ts";
 
 /**
  * A ring of 2^logSize entries of `entryBytes` each.
@@ -41,7 +42,7 @@ import type { MptEntry } from "./mpt.ts";
  * }
  * ```
  */
-export abstract class EntryRing {
+export abstract class EntryRing<E> {
   /** Entries produced (free-running counter). */
   producer = 0;
   /** Consumer counter the driver last set with the doorbell. */
@@ -50,6 +51,16 @@ export abstract class EntryRing {
   refs = 0;
   #scratch: Uint8Array;
   #tag: number;
+  /**
+   * Entries whose DMA write is on its way, in producer order (the bus's
+   * write direction completes in the order it was given work), with their
+   * producer counters and flags: one handler takes each as its write lands,
+   * no closures per entry.
+   */
+  #writing: (E | undefined)[] = [];
+  #writingPi: number[] = [];
+  #writingFlag: number[] = [];
+  #line = new Line([this.#writing], [this.#writingPi, this.#writingFlag]);
 
   /**
    * @param core device internals
@@ -89,31 +100,36 @@ export abstract class EntryRing {
   }
 
   /**
-   * Take the next producer slot and write it after `workNs` of device
-   * work and the DMA write. `encode` runs when the write lands, with the
-   * buffer as it is then (RESIZE_CQ may have moved it since); a buffer
-   * whose region was deregistered meanwhile receives nothing. `landed`
-   * runs after the write either way.
+   * Take the next producer slot and write `entry` there after `workNs` of
+   * device work and the DMA write: {@link encodeEntry} runs when the write
+   * lands, with the buffer as it is then (RESIZE_CQ may have moved it since);
+   * a buffer whose region was deregistered meanwhile receives nothing.
+   * {@link entryLanded} runs after the write either way.
    */
-  protected produce(
-    workNs: number,
-    encode: (pi: number, logSize: number, out: Uint8Array) => void,
-    landed: (pi: number) => void,
-  ): void {
-    const pi = this.producer++;
-    const core = this.core;
-    const out = this.#scratch;
-    core.bus.write(
-      out.length,
-      () => {
-        encode(pi, this.logSize, out);
-        if (core.tpt.live(this.mpt)) {
-          core.tpt.scatter(this.mpt, this.addr + (pi % this.size) * out.length, out);
-        }
-        landed(pi);
-      },
-      this.#tag,
-      workNs,
-    );
+  protected produce(workNs: number, entry: E, flag = false): void {
+    const i = this.#line.add();
+    this.#writing[i] = entry;
+    this.#writingPi[i] = this.producer++;
+    this.#writingFlag[i] = flag ? 1 : 0;
+    this.core.bus.write(this.#scratch.length, this.#landed, this.#tag, workNs);
   }
+
+  /** The oldest entry's write lands. */
+  #landed = (): void => {
+    const line = this.#line, h = line.head;
+    const entry = this.#writing[h]!, pi = this.#writingPi[h], flag = this.#writingFlag[h] === 1;
+    line.drop();
+    const core = this.core, out = this.#scratch;
+    this.encodeEntry(entry, pi, this.logSize, out);
+    if (core.tpt.live(this.mpt)) {
+      core.tpt.scatter(this.mpt, this.addr + (pi % this.size) * out.length, out);
+    }
+    this.entryLanded(entry, flag, pi);
+  };
+
+  /** Encode `entry` as the ring's entry `pi` (its owner bit from `pi` and `logSize`) into `out`. */
+  protected abstract encodeEntry(entry: E, pi: number, logSize: number, out: Uint8Array): void;
+
+  /** After `entry`'s write (landed or not): counters, arming, interrupts. */
+  protected abstract entryLanded(entry: E, flag: boolean, pi: number): void;
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { encodeEqe, EQE_BYTES } from "./eqe.ts";
+import { encodeEqe, type Eqe, EQE_BYTES } from "./eqe.ts";
 import type { HcaCore } from "./core.ts";
 import { EntryRing } from "./entry_ring.ts";
 import type { MptEntry } from "./mpt.ts";
@@ -46,7 +46,7 @@ import type { MptEntry } from "./mpt.ts";
  * assert.equal(r.out.armed, false); // and waits for the driver to re-arm it
  * ```
  */
-export class EventQueue extends EntryRing {
+export class EventQueue extends EntryRing<Eqe> {
   /** EQEs whose DMA write is visible. */
   visible = 0;
   /** Arm state. */
@@ -88,15 +88,18 @@ export class EventQueue extends EntryRing {
       core.counters.eqOverruns++;
       return;
     }
-    this.produce(
-      core.profile.hca.eqeNs,
-      (pi, logSize, out) => encodeEqe({ type, subtype, index, cause }, pi, logSize, out),
-      (pi) => {
-        core.counters.eqesWritten++;
-        this.visible = pi + 1;
-        this.#interrupt();
-      },
-    );
+    this.produce(core.profile.hca.eqeNs, { type, subtype, index, cause });
+  }
+
+  protected encodeEntry(eqe: Eqe, pi: number, logSize: number, out: Uint8Array): void {
+    encodeEqe(eqe, pi, logSize, out);
+  }
+
+  /** The EQE is visible: interrupt if armed. */
+  protected entryLanded(_eqe: Eqe, _flag: boolean, pi: number): void {
+    this.core.counters.eqesWritten++;
+    this.visible = pi + 1;
+    this.#interrupt();
   }
 
   /** EQ doorbell: set the consumer index, optionally re-arm. */
