@@ -910,27 +910,35 @@ export class Port {
       out.drop();
       this.#transmit(wire, notBefore, release, held);
     }
-    if (this.#waiters.length > 0) {
-      const needs = this.#waitNeed, ws = this.#waiters;
-      this.#waitNeed = this.#spareNeed ?? [];
-      this.#waiters = this.#spareWaiters ?? [];
-      this.#spareNeed = this.#spareWaiters = undefined;
-      for (let i = 0; i < ws.length; i++) {
-        if (this.canSend(needs[i])) ws[i]();
-        else {
-          if (now >= this.#txFreeAt) this.counters.creditStalls++;
-          this.#waitNeed.push(needs[i]);
-          this.#waiters.push(ws[i]);
-        }
-      }
-      emptyArray(needs);
-      emptyArray(ws);
-      this.#spareNeed = needs;
-      this.#spareWaiters = ws;
-    }
+    if (this.#waiters.length > 0) this.#serveWaiters(now);
     if ((this.#waiters.length > 0 || this.txQueued > 0) && now < this.#txFreeAt) {
       this.#scheduleKick(this.#txFreeAt);
     }
+  }
+
+  /**
+   * Call the waiters that can send now, in registration order; the others
+   * wait on. Apart from {@link #pump}, which a switch port runs for every
+   * packet it forwards: waiters are the HCA transport's, a switch port has
+   * none.
+   */
+  #serveWaiters(now: number): void {
+    const needs = this.#waitNeed, ws = this.#waiters;
+    this.#waitNeed = this.#spareNeed ?? [];
+    this.#waiters = this.#spareWaiters ?? [];
+    this.#spareNeed = this.#spareWaiters = undefined;
+    for (let i = 0; i < ws.length; i++) {
+      if (this.canSend(needs[i])) ws[i]();
+      else {
+        if (now >= this.#txFreeAt) this.counters.creditStalls++;
+        this.#waitNeed.push(needs[i]);
+        this.#waiters.push(ws[i]);
+      }
+    }
+    emptyArray(needs);
+    emptyArray(ws);
+    this.#spareNeed = needs;
+    this.#spareWaiters = ws;
   }
 
   #transmit(
