@@ -17,6 +17,7 @@ import {
   WrOpcode,
 } from "../../mod.ts";
 import type { Cluster, Context, Cq, Domain, Mr, Pd, Qp, Wc } from "./api.ts";
+import { emptyArray } from "../../sim/queue.ts";
 import { ToolError } from "./api.ts";
 import type { AllToAllWorkload } from "./scenario.ts";
 
@@ -308,7 +309,7 @@ export async function runAllToAll(
         const first = await me.cq.pollUntil(1);
         // Awaited as before: where each sender yields decides the order of same-time posts.
         const more = await me.cq.poll(15);
-        while (next.length > 0) next.pop();
+        emptyArray(next);
         for (let k = 0; k < first.length + more.length; k++) {
           const wc = k < first.length ? first[k] : more[k - first.length];
           check(wc, what);
