@@ -19,6 +19,9 @@ import type { ProviderCq } from "./provider.ts";
 import type { WorkCompletion } from "../uapi/types.ts";
 import { cqLayout } from "../uapi/wq_layout.ts";
 
+/** Awaited where an async call's return would be: one turn, no promise made. */
+const RETURNED: Promise<void> = Promise.resolve();
+
 /**
  * A completion queue.
  *
@@ -149,8 +152,15 @@ export class Cq {
     const signal = opts?.signal;
     if (signal?.aborted) throw this.#cancelled(0, n);
     const ctx = this.context;
-    await ctx.enter();
     const env = ctx.env;
+    if (ctx.closed) await ctx.enter(); // rejects, as it always did
+    else {
+      // `await ctx.enter()` without its async frame (one per wait in a thread that waits for
+      // each completion): the same two turns, the debt's and then the return's, so every
+      // process resumes in the same turn as before.
+      await env.cpu.settle();
+      await RETURNED;
+    }
     const period = Math.max(1, env.profile.cpu.emptyPollNs);
     const deadline = timeoutNs === undefined ? Infinity : env.engine.now + timeoutNs;
     // The first poll's array (a fresh one) is the result's: later polls add to it.
