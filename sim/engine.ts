@@ -462,6 +462,9 @@ export class Engine {
   #size = 0;
   /** Events due {@link FAR_NS} or more ahead when scheduled. */
   #far: Ev[] = [];
+  /** (time, sequence) of the far heap's top ({@link #farTop}); time Infinity while it is empty. */
+  #farTime = Infinity;
+  #farSeq = 0;
   /**
    * Records of events that ran and that no handle can reach (made by
    * {@link post}, {@link EventLane.post} and a process's {@link sleep}),
@@ -1118,7 +1121,10 @@ export class Engine {
   }
 
   #push(ev: Ev): void {
-    if (ev.time - this.#now >= FAR_NS && !this.oneHeap) return siftUp(this.#far, ev);
+    if (ev.time - this.#now >= FAR_NS && !this.oneHeap) {
+      siftUp(this.#far, ev);
+      return this.#farTop();
+    }
     this.#pushNear(ev);
   }
 
@@ -1151,6 +1157,16 @@ export class Engine {
   }
 
   /**
+   * Note the far heap's top after it changed: {@link #pop} compares every near event with it, and
+   * two numbers of the engine's own are read where the top's record may be cold.
+   */
+  #farTop(): void {
+    const top = this.#far[0];
+    this.#farTime = top === undefined ? Infinity : top.time;
+    this.#farSeq = top === undefined ? 0 : top.seq;
+  }
+
+  /**
    * The next event in (time, sequence) order, cancelled ones skipped: the
    * earlier of the two heaps' tops. A lane's head is replaced in the heap by
    * the lane's next event.
@@ -1158,9 +1174,11 @@ export class Engine {
   #pop(): Ev | undefined {
     const h = this.#heap, ht = this.#heapTime, hs = this.#heapSeq;
     for (;;) {
-      if (this.#size === 0 || (this.#far.length > 0 && farFirst(this.#far[0], ht[0], hs[0]))) {
+      const ft = this.#farTime;
+      if (this.#size === 0 || ft < ht[0] || (ft === ht[0] && this.#farSeq < hs[0])) {
         if (this.#far.length === 0) return undefined;
         const ev = popTop(this.#far);
+        this.#farTop();
         if (!ev.done) return ev;
         continue;
       }
@@ -1209,11 +1227,6 @@ export class Engine {
       if (!top.done) return top;
     }
   }
-}
-
-/** Whether the far heap's top `a` runs before the near heap's top, at (`time`, `seq`). */
-function farFirst(a: Ev, time: number, seq: number): boolean {
-  return a.time < time || (a.time === time && a.seq < seq);
 }
 
 function siftUp(h: Ev[], ev: Ev): void {
