@@ -1,7 +1,8 @@
 /**
  * `Cq.pollUntil`'s ways out (drivers/verbs/cq.ts), in every mode: a timeout
  * (ETIMEDOUT) and an AbortSignal (ECANCELED) end the wait when they say,
- * and a completion that arrives afterwards is still there for the next poll.
+ * and a completion that arrives afterwards is still there for the next poll;
+ * a wait on a closing or closed context fails.
  */
 import assert from "node:assert/strict";
 import { QpType, VerbsError } from "../mod.ts";
@@ -36,6 +37,17 @@ for (const mode of MODES) {
       // The CQ still works, and a completion after the abort is there for the next wait.
       postWrite(qx, x, y, 5n, 8);
       assert.deepEqual((await x.cq.pollUntil(1)).map((wc) => wc.wrId), [5n]);
+      // A wait that starts while the context is closing, before its CQs are released: EBADF.
+      const closing = x.ctx.close();
+      for (let turn = 0; turn < 16 && !x.ctx.closed; turn++) await Promise.resolve();
+      assert.ok(x.ctx.closed);
+      assert.match(
+        await x.cq.pollUntil(1).then(() => "polled", (e) => `${code(e)}: ${(e as Error).message}`),
+        /^EBADF: .*context is closed/,
+      );
+      await closing;
+      // Once closed, the CQ is gone with it.
+      assert.equal(await x.cq.pollUntil(1).catch(code), "EINVAL");
     });
   });
 }
