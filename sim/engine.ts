@@ -1185,47 +1185,95 @@ export class Engine {
       const top = h[0]!;
       const owner = top.owner;
       const lane = owner !== null && owner.isLane ? owner as Lane : null;
-      let last: Ev;
-      const n = lane !== null && lane.count > 0 ? this.#size : --this.#size;
       if (lane !== null && lane.count > 0) {
-        // The lane's next event takes its head's place in the heap.
-        last = lane.dequeue();
+        // The lane's next event takes its head's place in the heap, and sinks from there.
+        const next = lane.dequeue();
         this.#queued--;
-        lane.head = last;
+        lane.head = next;
+        this.#sinkFromTop(next, this.#size);
       } else {
         if (lane !== null) lane.head = null;
-        last = h[n]!;
+        const n = --this.#size;
+        if (n > 0) this.#refillTop(h[n]!, ht[n], hs[n], n);
         h[n] = undefined; // the heap holds no event it no longer has
-      }
-      if (n > 0) {
-        // Sift `last` down from the top: this is the engine's hottest loop.
-        const t = last.time, s = last.seq;
-        let i = 0;
-        for (;;) {
-          const l = 2 * i + 1;
-          if (l >= n) break;
-          const r = l + 1;
-          let c = l;
-          let ct = ht[l];
-          if (r < n) {
-            const rt = ht[r];
-            if (rt < ct || (rt === ct && hs[r] < hs[l])) {
-              c = r;
-              ct = rt;
-            }
-          }
-          if (t < ct || (t === ct && s < hs[c])) break;
-          h[i] = h[c];
-          ht[i] = ct;
-          hs[i] = hs[c];
-          i = c;
-        }
-        h[i] = last;
-        ht[i] = t;
-        hs[i] = s;
       }
       if (!top.done) return top;
     }
+  }
+
+  /**
+   * Put `ev` at the top of the `n`-slot heap in place of the top that left, and sift it down: for
+   * a lane's next event, which may belong near the top.
+   */
+  #sinkFromTop(ev: Ev, n: number): void {
+    const h = this.#heap, ht = this.#heapTime, hs = this.#heapSeq;
+    const t = ev.time, s = ev.seq;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      let c = l;
+      let ct = ht[l];
+      if (r < n) {
+        const rt = ht[r];
+        if (rt < ct || (rt === ct && hs[r] < hs[l])) {
+          c = r;
+          ct = rt;
+        }
+      }
+      if (t < ct || (t === ct && s < hs[c])) break;
+      h[i] = h[c];
+      ht[i] = ct;
+      hs[i] = hs[c];
+      i = c;
+    }
+    h[i] = ev;
+    ht[i] = t;
+    hs[i] = s;
+  }
+
+  /**
+   * Fill the top's slot of the `n`-slot heap from its last event, `last` at (`t`, `s`) in slot `n`:
+   * the hole the top left moves down along the earlier child to a leaf, and `last` rises from
+   * there to its place. The heap's last event nearly always belongs near the bottom, so this
+   * compares once per level where a sift from the top compares twice (Floyd's pop); its key is
+   * read from the heap's own arrays, not from its record. The heap orders by (time, sequence),
+   * which no two events share, so the order events leave it in is the same either way.
+   */
+  #refillTop(last: Ev, t: number, s: number, n: number): void {
+    const h = this.#heap, ht = this.#heapTime, hs = this.#heapSeq;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      let c = l;
+      let ct = ht[l];
+      if (r < n) {
+        const rt = ht[r];
+        if (rt < ct || (rt === ct && hs[r] < hs[l])) {
+          c = r;
+          ct = rt;
+        }
+      }
+      h[i] = h[c];
+      ht[i] = ct;
+      hs[i] = hs[c];
+      i = c;
+    }
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const pt = ht[p];
+      if (pt < t || (pt === t && hs[p] < s)) break;
+      h[i] = h[p];
+      ht[i] = pt;
+      hs[i] = hs[p];
+      i = p;
+    }
+    h[i] = last;
+    ht[i] = t;
+    hs[i] = s;
   }
 }
 
