@@ -1209,19 +1209,8 @@ export class Engine {
     const h = this.#heap, ht = this.#heapTime, hs = this.#heapSeq;
     const t = ev.time, s = ev.seq;
     let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      let c = l;
-      let ct = ht[l];
-      if (r < n) {
-        const rt = ht[r];
-        if (rt < ct || (rt === ct && hs[r] < hs[l])) {
-          c = r;
-          ct = rt;
-        }
-      }
+    for (let c = this.#earlierChild(0, n); c >= 0; c = this.#earlierChild(i, n)) {
+      const ct = ht[c];
       if (t < ct || (t === ct && s < hs[c])) break;
       h[i] = h[c];
       ht[i] = ct;
@@ -1244,21 +1233,9 @@ export class Engine {
   #refillTop(last: Ev, t: number, s: number, n: number): void {
     const h = this.#heap, ht = this.#heapTime, hs = this.#heapSeq;
     let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      let c = l;
-      let ct = ht[l];
-      if (r < n) {
-        const rt = ht[r];
-        if (rt < ct || (rt === ct && hs[r] < hs[l])) {
-          c = r;
-          ct = rt;
-        }
-      }
+    for (let c = this.#earlierChild(0, n); c >= 0; c = this.#earlierChild(i, n)) {
       h[i] = h[c];
-      ht[i] = ct;
+      ht[i] = ht[c];
       hs[i] = hs[c];
       i = c;
     }
@@ -1274,6 +1251,16 @@ export class Engine {
     h[i] = last;
     ht[i] = t;
     hs[i] = s;
+  }
+
+  /** The earlier in (time, sequence) of slot `i`'s children in the `n`-slot heap; -1 for a leaf. */
+  #earlierChild(i: number, n: number): number {
+    const l = 2 * i + 1;
+    if (l >= n) return -1;
+    const r = l + 1;
+    if (r >= n) return l;
+    const ht = this.#heapTime, lt = ht[l], rt = ht[r];
+    return rt < lt || (rt === lt && this.#heapSeq[r] < this.#heapSeq[l]) ? r : l;
   }
 }
 
