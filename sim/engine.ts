@@ -1190,11 +1190,11 @@ export class Engine {
         const next = lane.dequeue();
         this.#queued--;
         lane.head = next;
-        this.#sinkFromTop(next, this.#size);
+        this.#fillTop(next, next.time, next.seq, this.#size, true);
       } else {
         if (lane !== null) lane.head = null;
         const n = --this.#size;
-        if (n > 0) this.#refillTop(h[n]!, ht[n], hs[n], n);
+        if (n > 0) this.#fillTop(h[n]!, ht[n], hs[n], n, false);
         h[n] = undefined; // the heap holds no event it no longer has
       }
       if (!top.done) return top;
@@ -1202,44 +1202,37 @@ export class Engine {
   }
 
   /**
-   * Put `ev` at the top of the `n`-slot heap in place of the top that left, and sift it down: for
-   * a lane's next event, which may belong near the top.
+   * Put `ev`, at (`t`, `s`), in the top's slot of the `n`-slot heap, which the top left. A lane's
+   * next event, which may belong near the top, `sink`s: it moves down while a child is earlier.
+   * The heap's last event (in slot `n`) nearly always belongs near the bottom, so for it the hole
+   * moves down along the earlier child to a leaf, one comparison per level where sinking takes two,
+   * and the event rises from there (Floyd's pop); its key comes from the heap's own arrays, not
+   * from its record. The heap orders by (time, sequence), which no two events share, so the order
+   * events leave it in is the same either way.
    */
-  #sinkFromTop(ev: Ev, n: number): void {
+  #fillTop(ev: Ev, t: number, s: number, n: number, sink: boolean): void {
     const h = this.#heap, ht = this.#heapTime, hs = this.#heapSeq;
-    const t = ev.time, s = ev.seq;
     let i = 0;
-    for (let c = this.#earlierChild(0, n); c >= 0; c = this.#earlierChild(i, n)) {
-      const ct = ht[c];
-      if (t < ct || (t === ct && s < hs[c])) break;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      let c = l;
+      let ct = ht[l];
+      if (r < n) {
+        const rt = ht[r];
+        if (rt < ct || (rt === ct && hs[r] < hs[l])) {
+          c = r;
+          ct = rt;
+        }
+      }
+      if (sink && (t < ct || (t === ct && s < hs[c]))) break;
       h[i] = h[c];
       ht[i] = ct;
       hs[i] = hs[c];
       i = c;
     }
-    h[i] = ev;
-    ht[i] = t;
-    hs[i] = s;
-  }
-
-  /**
-   * Fill the top's slot of the `n`-slot heap from its last event, `last` at (`t`, `s`) in slot `n`:
-   * the hole the top left moves down along the earlier child to a leaf, and `last` rises from
-   * there to its place. The heap's last event nearly always belongs near the bottom, so this
-   * compares once per level where a sift from the top compares twice (Floyd's pop); its key is
-   * read from the heap's own arrays, not from its record. The heap orders by (time, sequence),
-   * which no two events share, so the order events leave it in is the same either way.
-   */
-  #refillTop(last: Ev, t: number, s: number, n: number): void {
-    const h = this.#heap, ht = this.#heapTime, hs = this.#heapSeq;
-    let i = 0;
-    for (let c = this.#earlierChild(0, n); c >= 0; c = this.#earlierChild(i, n)) {
-      h[i] = h[c];
-      ht[i] = ht[c];
-      hs[i] = hs[c];
-      i = c;
-    }
-    while (i > 0) {
+    while (!sink && i > 0) {
       const p = (i - 1) >> 1;
       const pt = ht[p];
       if (pt < t || (pt === t && hs[p] < s)) break;
@@ -1248,19 +1241,9 @@ export class Engine {
       hs[i] = hs[p];
       i = p;
     }
-    h[i] = last;
+    h[i] = ev;
     ht[i] = t;
     hs[i] = s;
-  }
-
-  /** The earlier in (time, sequence) of slot `i`'s children in the `n`-slot heap; -1 for a leaf. */
-  #earlierChild(i: number, n: number): number {
-    const l = 2 * i + 1;
-    if (l >= n) return -1;
-    const r = l + 1;
-    if (r >= n) return l;
-    const ht = this.#heapTime, lt = ht[l], rt = ht[r];
-    return rt < lt || (rt === lt && this.#heapSeq[r] < this.#heapSeq[l]) ? r : l;
   }
 }
 
