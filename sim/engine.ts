@@ -1129,10 +1129,14 @@ export class Engine {
   }
 
   #pushNear(ev: Ev): void {
-    let i = this.#size++;
+    const i = this.#size++;
     if (i === this.#heapTime.length) this.#growHeap();
+    this.#rise(ev, ev.time, ev.seq, i); // appends when the heap is at its largest so far
+  }
+
+  /** Put `ev`, at (`t`, `s`), in slot `i` of the heap or above it, as far up as it belongs. */
+  #rise(ev: Ev, t: number, s: number, i: number): void {
     const h = this.#heap, ht = this.#heapTime, hs = this.#heapSeq;
-    const t = ev.time, s = ev.seq;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       const pt = ht[parent];
@@ -1142,7 +1146,7 @@ export class Engine {
       hs[i] = hs[parent];
       i = parent;
     }
-    h[i] = ev; // appends when the heap is at its largest so far
+    h[i] = ev;
     ht[i] = t;
     hs[i] = s;
   }
@@ -1232,15 +1236,7 @@ export class Engine {
       hs[i] = hs[c];
       i = c;
     }
-    while (!sink && i > 0) {
-      const p = (i - 1) >> 1;
-      const pt = ht[p];
-      if (pt < t || (pt === t && hs[p] < s)) break;
-      h[i] = h[p];
-      ht[i] = pt;
-      hs[i] = hs[p];
-      i = p;
-    }
+    if (!sink) return this.#rise(ev, t, s, i);
     h[i] = ev;
     ht[i] = t;
     hs[i] = s;
