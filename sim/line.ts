@@ -54,10 +54,21 @@ export class Line {
   tail = 0;
 
   /**
-   * @param refs arrays of fields that hold objects (a dropped entry's are cleared)
+   * @param refs arrays of fields that hold objects, at most three (a dropped entry's are cleared)
    * @param nums arrays of fields that hold numbers
    */
-  constructor(readonly refs: unknown[][], readonly nums: number[][] = []) {}
+  constructor(readonly refs: unknown[][], readonly nums: number[][] = []) {
+    if (refs.length > 3) throw new RangeError(`Line: ${refs.length} object fields (at most 3)`);
+    this.#r0 = refs[0];
+    this.#r1 = refs[1];
+    this.#r2 = refs[2];
+  }
+
+  // The object fields as fields of their own, not a loop over `refs`: `drop` runs
+  // for every packet at every stage, and a loop's store sees every line's arrays.
+  #r0: unknown[] | undefined;
+  #r1: unknown[] | undefined;
+  #r2: unknown[] | undefined;
 
   /** Entries waiting. */
   get length(): number {
@@ -72,8 +83,10 @@ export class Line {
   /** Drop the entry at the head (read its fields first). */
   drop(): void {
     const h = this.head;
-    const refs = this.refs;
-    for (let i = 0; i < refs.length; i++) refs[i][h] = undefined;
+    const r0 = this.#r0, r1 = this.#r1, r2 = this.#r2;
+    if (r0 !== undefined) r0[h] = undefined;
+    if (r1 !== undefined) r1[h] = undefined;
+    if (r2 !== undefined) r2[h] = undefined;
     const next = h + 1;
     const tail = this.tail;
     if (next === tail) {
@@ -83,7 +96,7 @@ export class Line {
       // backlog is then copied once per as many entries as it holds.
       this.head = next;
     } else {
-      for (const a of refs) a.copyWithin(0, next, tail).fill(undefined, tail - next, tail);
+      for (const a of this.refs) a.copyWithin(0, next, tail).fill(undefined, tail - next, tail);
       for (const a of this.nums) a.copyWithin(0, next, tail);
       this.head = 0;
       this.tail = tail - next;

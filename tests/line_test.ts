@@ -52,3 +52,18 @@ Deno.test("a line with a long backlog moves it only when the consumed part outwe
   assert.ok(maxHead >= backlog, `moved at head ${maxHead}`);
   for (let i = 0; i < line.head; i++) assert.equal(objs[i], undefined, `slot ${i}`);
 });
+
+Deno.test("a line clears each of up to three object fields and refuses a fourth", () => {
+  const a: object[] = [], b: object[] = [], c: object[] = [], n: number[] = [];
+  const line = new Line([a, b, c], [n]);
+  for (let k = 0; k < 3; k++) {
+    const i = line.add();
+    [a[i], b[i], c[i], n[i]] = [{ k }, { k }, { k }, k];
+  }
+  line.drop();
+  line.drop();
+  // The dropped entries' objects are let go in every field; the live one is kept.
+  assert.deepEqual([a[0], b[0], c[0], a[1], b[1], c[1]], Array(6).fill(undefined));
+  assert.deepEqual([a[2], b[2], c[2], n[line.head]], [{ k: 2 }, { k: 2 }, { k: 2 }, 2]);
+  assert.throws(() => new Line([a, b, c, []]), /Line: 4 object fields \(at most 3\)/);
+});
