@@ -25,7 +25,7 @@ Deno.test("launch: the long-running tools get the inlining budgets after their o
   assert.deepEqual(v8Flags("bench", ["stream"]), ["--expose-gc", ...INLINING_FLAGS]);
   assert.deepEqual(v8Flags("bench", ["all-to-all"]), [
     "--expose-gc",
-    "--max-semi-space-size=64",
+    "--max-semi-space-size=128",
     ...INLINING_FLAGS,
   ]);
 });

@@ -98,14 +98,15 @@ const TOOLS: Record<string, ToolSpec> = {
     defaultInlining: true,
   },
   // --expose-gc: the RSS figure is taken after a full collection. The all-to-all alone runs
-  // with a 64 MiB young generation: its many QPs keep much in flight, and a larger nursery
-  // lets more of what a message allocates die young (docs/performance.md). Not with the other
-  // sections: it would change the RSS figure.
+  // with a 128 MiB young generation: its many QPs keep much in flight, and a larger nursery
+  // lets more of what a message allocates die young (at 64 hosts 128 MiB took about a fifth
+  // off the traffic's time against 64, and 256 nothing more: docs/performance-history.md,
+  // "A line's drop"). Not with the other sections: it would change the RSS figure.
   bench: {
     script: "tools/bench.ts",
     v8Flags: (args) =>
       args.includes("all-to-all") && !args.some((a) => BENCH_OTHERS.includes(a))
-        ? ["--expose-gc", "--max-semi-space-size=64"]
+        ? ["--expose-gc", "--max-semi-space-size=128"]
         : ["--expose-gc"],
   },
   // The program file (and its directory, for what it imports) is read; flags before it take values.
@@ -239,7 +240,7 @@ export function pathsOf(
  * assert.deepEqual(flags("perftest", ["-a"]), ["--v8-flags=--max-inlined-bytecode-size=1000", "--max-inlined-bytecode-size-cumulative=3000"]);
  * assert.deepEqual(flags("paper", []), [""]); // no --v8-flags at all
  * assert.deepEqual(flags("xenib-perf", []), [""]);
- * assert.deepEqual(flags("bench", ["all-to-all", "--hosts", "8"]).slice(0, 2), ["--v8-flags=--expose-gc", "--max-semi-space-size=64"]);
+ * assert.deepEqual(flags("bench", ["all-to-all", "--hosts", "8"]).slice(0, 2), ["--v8-flags=--expose-gc", "--max-semi-space-size=128"]);
  * assert.deepEqual(flags("bench", ["rss", "all-to-all"]).slice(0, 2), ["--v8-flags=--expose-gc", "--max-inlined-bytecode-size=1000"]);
  * ```
  */
