@@ -99,9 +99,10 @@ const TOOLS: Record<string, ToolSpec> = {
   },
   // --expose-gc: the RSS figure is taken after a full collection. The all-to-all alone runs
   // with a 128 MiB young generation: its many QPs keep much in flight, and a larger nursery
-  // lets more of what a message allocates die young (at 64 hosts 128 MiB took about a fifth
-  // off the traffic's time against 64, and 256 nothing more: docs/performance-history.md,
-  // "A line's drop"). Not with the other sections: it would change the RSS figure.
+  // lets more of what a message allocates die young (at 64 hosts, 20 writes per pair, 128 MiB
+  // took about a fifth off the traffic's time against 64 and 256 nothing more; the full run
+  // about 4 %: docs/performance-history.md). Not with the other sections: it would change
+  // the RSS figure.
   bench: {
     script: "tools/bench.ts",
     v8Flags: (args) =>
