@@ -54,10 +54,10 @@ export class Line {
   tail = 0;
 
   /**
-   * @param refs arrays of fields that hold objects, at most three (a dropped entry's are cleared)
+   * @param refs arrays of fields that hold objects, at most three, fixed when the line is made (a dropped entry's are cleared)
    * @param nums arrays of fields that hold numbers
    */
-  constructor(readonly refs: unknown[][], readonly nums: number[][] = []) {
+  constructor(readonly refs: readonly unknown[][], readonly nums: number[][] = []) {
     if (refs.length > 3) throw new RangeError(`Line: ${refs.length} object fields (at most 3)`);
     this.#r0 = refs[0];
     this.#r1 = refs[1];
