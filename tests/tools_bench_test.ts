@@ -3,17 +3,20 @@
 import assert from "node:assert/strict";
 import { benchUsage, parseBenchArgs } from "../tools/bench.ts";
 import { payloadCopies } from "../tools/lib/bench_copy.ts";
+import { TRAIN_FLOOR_VARIANTS, trainFloor } from "../tools/lib/bench_train.ts";
+import { MODERN_GEN5_NDR, PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
 import { allToAll, clusterRss, WriteStream } from "../tools/lib/bench_model.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
 Deno.test("bench: sections and flags parse; defaults leave the large cases out", () => {
   const d = parseBenchArgs([])!;
-  assert.deepEqual(d.sections, ["engine", "rss", "stream", "events", "copy", "fastpath"]);
+  const defaults = ["engine", "rss", "stream", "events", "copy", "train", "fastpath"];
+  assert.deepEqual(d.sections, defaults);
   assert.deepEqual([d.repeats, d.quick, d.profile], [5, false, "pcix-sdr-2006"]);
   assert.deepEqual(d.modes, ["native", "bypass", "split"]);
   const all = parseBenchArgs(["all", "--quick"])!;
-  assert.deepEqual(all.sections, ["engine", "rss", "stream", "events", "copy", "fastpath"]);
+  assert.deepEqual(all.sections, defaults);
   assert.equal(all.repeats, 3);
   const a2a = parseBenchArgs([
     "all-to-all",
@@ -116,4 +119,31 @@ Deno.test("bench: the copy floor moves every byte it counts, in IB MTU packets o
   assert.throws(() => payloadCopies(0, 2048, 1, 1), /buffer of 0 bytes/);
   assert.throws(() => payloadCopies(6144, 2048, 1, 1), /6144 bytes is not a multiple of 4096/);
   assert.throws(() => payloadCopies(4096, 3000, 2, 1), /3000 bytes: not an IB MTU/);
+});
+
+Deno.test("bench: the train floor runs every packet's steps, one timing for the three variants", () => {
+  for (const profile of [PCIX_SDR_2006, MODERN_GEN5_NDR]) {
+    const mtu = profile.link.mtu;
+    const runs = TRAIN_FLOOR_VARIANTS.map((v) => trainFloor(profile, v, 1 << 17, 3));
+    const packets = 3 * (1 << 17) / mtu;
+    assert.deepEqual(runs.map((r) => r.packets), [packets, packets, packets], profile.name);
+    assert.deepEqual(runs.map((r) => r.steps / packets), [6, 6, 1], profile.name);
+    // The same arithmetic in another order of steps: the same virtual time.
+    const [exact, unrecorded, fused] = runs;
+    assert.ok(exact.virtualNs > 0, profile.name);
+    assert.deepEqual([unrecorded.virtualNs, fused.virtualNs], [exact.virtualNs, exact.virtualNs]);
+    // Recorded steps hash as the engine's trace does: the same run, the same hash.
+    assert.match(exact.trace, /^[0-9a-f]{16}$/);
+    assert.equal(trainFloor(profile, "exact", 1 << 17, 3).trace, exact.trace);
+    assert.notEqual(fused.trace, exact.trace);
+    assert.equal(unrecorded.trace, "");
+  }
+  // The profile's figures set the pace: 1 MiB messages stream at about the model's rate (790.8
+  // per virtual s in `bench stream`, whose messages also fetch WQEs and are acknowledged).
+  const r = trainFloor(PCIX_SDR_2006, "exact", 1 << 20, 4);
+  const perSecond = 4 / (r.virtualNs / 1e9);
+  assert.ok(perSecond > 770 && perSecond < 830, `${perSecond} messages per virtual s`);
+  assert.throws(() => trainFloor(PCIX_SDR_2006, "exact", 6144, 1), /6144 bytes is not a multiple/);
+  assert.throws(() => trainFloor(PCIX_SDR_2006, "fused", 1 << 20, 0), /0 messages: not a positive/);
+  assert.throws(() => trainFloor(PCIX_SDR_2006, "fused", 1 << 20, 1.5), /1.5 messages/);
 });

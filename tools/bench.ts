@@ -16,6 +16,10 @@
  * - `copy`: wall seconds per GB of the payload's copies alone (packets of
  *   the profile's MTU between buffers of frames, through a slab as the
  *   model does and frame to frame): the floor under the streams' s/GB.
+ * - `train`: wall seconds per GB of a bulk stream's packets with no model
+ *   code, six steps per packet as the model takes them, recorded as the
+ *   engine records events, unrecorded, or fused into one step: the floor
+ *   under a packet train (`tools/lib/bench_train.ts`).
  * - `fastpath`: wall µs per 64 B write in native, bypass and split,
  *   measured alternately in one run, and the bypass/native ratio.
  * - `rss`: resident memory of 256 guests × 256 MiB with connected QPs.
@@ -50,6 +54,7 @@ import {
   WriteStream,
 } from "./lib/bench_model.ts";
 import { payloadCopies } from "./lib/bench_copy.ts";
+import { TRAIN_FLOOR_VARIANTS, trainFloor } from "./lib/bench_train.ts";
 import { runMain } from "./lib/cli.ts";
 import { PROFILES } from "../mod.ts";
 import { parseFlags, parseIntFlag, UsageError } from "./lib/perftest_args.ts";
@@ -65,11 +70,20 @@ const SECTIONS = [
   "stream",
   "events",
   "copy",
+  "train",
   "fastpath",
   "all-to-all",
 ] as const;
 type Section = typeof SECTIONS[number];
-const DEFAULT_SECTIONS: Section[] = ["engine", "rss", "stream", "events", "copy", "fastpath"];
+const DEFAULT_SECTIONS: Section[] = [
+  "engine",
+  "rss",
+  "stream",
+  "events",
+  "copy",
+  "train",
+  "fastpath",
+];
 const MODES: BenchMode[] = ["native", "bypass", "split"];
 /** Stream sizes, with the messages of a full and of a --quick run. */
 const STREAM_SIZES: [size: number, full: number, quick: number][] = [
@@ -111,6 +125,8 @@ Sections (default, and "all": every section but all-to-all), in this order:
   events      the stream's events per message by kind (the engine's event tags), per mode
   copy        wall s per GB of the payload's copies alone, 1 MiB and 8 MiB buffers, two copies
               (through a slab, as the model) and one (frame to frame): the floor under stream
+  train       wall s per GB of a stream's packets with no model code: six steps each,
+              recorded as events, unrecorded, or fused into one: the floor under a train
   fastpath    wall µs per 64 B write, native / bypass / split alternated in one run
   all-to-all  hosts x 4 bypass guests, 4 KiB x 100 writes per ordered pair (only when named)
 
@@ -482,12 +498,12 @@ function benchCopy(o: Options, out: Json, say: (s: string) => void): void {
   say(row(["buffer", "copies", "wall s/GB", "CPU s/GB"], w));
   out.copy = [];
   for (const buffer of COPY_BUFFERS) {
-    const messages = bytes / buffer;
+    // Whole messages (--quick's 100 MiB is 12.5 of 8 MiB): the GB are the bytes moved.
+    const messages = Math.max(1, Math.round(bytes / buffer)), gb = messages * buffer / 1e9;
     for (const copies of [2, 1] as const) {
       payloadCopies(buffer, mtu, copies, Math.max(1, messages >> 2)); // warm-up
       const runs = [];
       for (let r = 0; r < o.repeats; r++) runs.push(payloadCopies(buffer, mtu, copies, messages));
-      const gb = bytes / 1e9;
       const wall = stats(runs.map((r) => r.wallMs / 1000 / gb));
       const cpu = stats(runs.map((r) => r.cpuMs / 1000 / gb));
       const f = (x: { min: number; median: number }) =>
@@ -497,6 +513,45 @@ function benchCopy(o: Options, out: Json, say: (s: string) => void): void {
         bufferBytes: buffer,
         packetBytes: mtu,
         copies,
+        wallSecPerGB: { best: wall.min, median: wall.median },
+        cpuSecPerGB: { best: cpu.min, median: cpu.median },
+      });
+    }
+  }
+}
+
+function benchTrain(o: Options, out: Json, say: (s: string) => void): void {
+  const profile = PROFILES[o.profile];
+  const mtu = profile.link.mtu;
+  const bytes = (o.quick ? 100 : 400) << 20;
+  say(
+    `train (${o.profile}): a stream's ${mtu} B packets with no model code, the resources' ` +
+      `arithmetic and two copies each; exact: six steps ordered, hashed and logged as events; ` +
+      `unrecorded: the same, not hashed or logged; fused: one recorded step per packet; best / median`,
+  );
+  const w = [8, 11, 8, 16, 16, 16];
+  say(row(["buffer", "variant", "steps", "µs/packet", "wall s/GB", "CPU s/GB"], w));
+  out.train = [];
+  for (const buffer of COPY_BUFFERS) {
+    const messages = Math.max(1, Math.round(bytes / buffer)), gb = messages * buffer / 1e9;
+    for (const variant of TRAIN_FLOOR_VARIANTS) {
+      trainFloor(profile, variant, buffer, Math.max(1, messages >> 2)); // warm-up
+      const runs = [];
+      for (let r = 0; r < o.repeats; r++) runs.push(trainFloor(profile, variant, buffer, messages));
+      const packets = runs[0].packets;
+      const perPacket = stats(runs.map((r) => r.wallMs * 1000 / packets));
+      const wall = stats(runs.map((r) => r.wallMs / 1000 / gb));
+      const cpu = stats(runs.map((r) => r.cpuMs / 1000 / gb));
+      const f = (x: { min: number; median: number }) =>
+        `${x.min.toFixed(3)} / ${x.median.toFixed(3)}`;
+      const steps = runs[0].steps / packets;
+      say(row([sizeName(buffer), variant, steps, f(perPacket), f(wall), f(cpu)], w));
+      out.train.push({
+        bufferBytes: buffer,
+        packetBytes: mtu,
+        variant,
+        stepsPerPacket: steps,
+        wallUsPerPacket: { best: perPacket.min, median: perPacket.median },
         wallSecPerGB: { best: wall.min, median: wall.median },
         cpuSecPerGB: { best: cpu.min, median: cpu.median },
       });
@@ -667,6 +722,7 @@ export async function main(args: string[]): Promise<void> {
     stream: () => benchStream(o, out, say),
     events: () => benchEvents(o, out, say),
     copy: () => Promise.resolve(benchCopy(o, out, say)),
+    train: () => Promise.resolve(benchTrain(o, out, say)),
     fastpath: () => benchFastpath(o, out, say),
     rss: () => benchRss(o, out, say),
     "all-to-all": () => benchAllToAll(o, out, say),
