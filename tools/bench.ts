@@ -18,8 +18,9 @@
  *   model does and frame to frame): the floor under the streams' s/GB.
  * - `train`: wall seconds per GB of a bulk stream's packets with no model
  *   code, six steps per packet as the model takes them, recorded as the
- *   engine records events, unrecorded, or fused into one step: the floor
- *   under a packet train (`tools/lib/bench_train.ts`).
+ *   engine records events, unrecorded, fused into one step, or run as the
+ *   engine's events: the floor under a packet train and under today's
+ *   event structure (`tools/lib/bench_train.ts`).
  * - `fastpath`: wall µs per 64 B write in native, bypass and split,
  *   measured alternately in one run, and the bypass/native ratio.
  * - `rss`: resident memory of 256 guests × 256 MiB with connected QPs.
@@ -119,7 +120,7 @@ Sections (default, and "all": every section but all-to-all), in this order:
   copy        wall s per GB of the payload's copies alone, 1 MiB and 8 MiB buffers, two copies
               (through a slab, as the model) and one (frame to frame): the floor under stream
   train       wall s per GB of a stream's packets with no model code: six steps each,
-              recorded as events, unrecorded, or fused into one: the floor under a train
+              recorded as events, unrecorded, fused into one, or the engine's events
   fastpath    wall µs per 64 B write, native / bypass / split alternated in one run
   all-to-all  hosts x 4 bypass guests, 4 KiB x 100 writes per ordered pair (only when named)
 
@@ -513,14 +514,15 @@ function benchCopy(o: Options, out: Json, say: (s: string) => void): void {
   }
 }
 
-function benchTrain(o: Options, out: Json, say: (s: string) => void): void {
+async function benchTrain(o: Options, out: Json, say: (s: string) => void): Promise<void> {
   const profile = PROFILES[o.profile];
   const mtu = profile.link.mtu;
   const bytes = (o.quick ? 100 : 400) << 20;
   say(
     `train (${o.profile}): a stream's ${mtu} B packets with no model code, the resources' ` +
       `arithmetic and two copies each; exact: six steps ordered, hashed and logged as events; ` +
-      `unrecorded: the same, not hashed or logged; fused: one recorded step per packet; best / median`,
+      `unrecorded: the same, not hashed or logged; fused: one recorded step per packet; ` +
+      `events: each step an event of the model's engine; best / median`,
   );
   const w = [8, 11, 8, 16, 16, 16];
   say(row(["buffer", "variant", "steps", "µs/packet", "wall s/GB", "CPU s/GB"], w));
@@ -528,9 +530,11 @@ function benchTrain(o: Options, out: Json, say: (s: string) => void): void {
   for (const buffer of COPY_BUFFERS) {
     const messages = Math.max(1, Math.round(bytes / buffer)), gb = messages * buffer / 1e9;
     for (const variant of TRAIN_FLOOR_VARIANTS) {
-      trainFloor(profile, variant, buffer, Math.max(1, messages >> 2)); // warm-up
+      await trainFloor(profile, variant, buffer, Math.max(1, messages >> 2)); // warm-up
       const runs = [];
-      for (let r = 0; r < o.repeats; r++) runs.push(trainFloor(profile, variant, buffer, messages));
+      for (let r = 0; r < o.repeats; r++) {
+        runs.push(await trainFloor(profile, variant, buffer, messages));
+      }
       const packets = runs[0].packets;
       const perPacket = stats(runs.map((r) => r.wallMs * 1000 / packets));
       const wall = stats(runs.map((r) => r.wallMs / 1000 / gb));
@@ -715,7 +719,7 @@ export async function main(args: string[]): Promise<void> {
     stream: () => benchStream(o, out, say),
     events: () => benchEvents(o, out, say),
     copy: () => Promise.resolve(benchCopy(o, out, say)),
-    train: () => Promise.resolve(benchTrain(o, out, say)),
+    train: () => benchTrain(o, out, say),
     fastpath: () => benchFastpath(o, out, say),
     rss: () => benchRss(o, out, say),
     "all-to-all": () => benchAllToAll(o, out, say),

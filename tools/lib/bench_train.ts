@@ -12,7 +12,7 @@
  * the two directions of the host bus, the two transmitters with their
  * credits and a deferred credit return, the receive pipeline.
  *
- * Three ways to run them:
+ * Four ways to run them:
  *
  * - `exact`: every step in six FIFO lines ordered by (time, sequence) as
  *   the engine orders events, mixed into a trace hash, counted and written
@@ -21,7 +21,11 @@
  * - `unrecorded`: the same steps and order without the hash, count and log;
  * - `fused`: one step per packet doing the six steps' arithmetic in a row,
  *   recorded once: the least a train that records a packet as one step can
- *   do.
+ *   do;
+ * - `events`: every step an event of the model's {@link Engine}, posted as
+ *   the model posts it (the bus's completions on lanes) and run from its
+ *   heap (no train at all): the least the model's own event structure
+ *   costs, whatever its handlers do.
  *
  * @module
  */
@@ -30,10 +34,11 @@ import { ICRC_BYTES, LRH_BYTES, VCRC_BYTES } from "../../hca/packet.ts";
 import { BTH_BYTES } from "../../hca/opcode.ts";
 import { CREDIT_BYTES, DEFAULT_RX_BUFFER_BYTES } from "../../hca/port.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
+import { Engine } from "../../sim/engine.ts";
 import { stopwatch } from "./bench_engine.ts";
 
 /** The ways {@link trainFloor} runs the packets (see the module doc). */
-export const TRAIN_FLOOR_VARIANTS = ["exact", "unrecorded", "fused"] as const;
+export const TRAIN_FLOOR_VARIANTS = ["exact", "unrecorded", "fused", "events"] as const;
 /** One of {@link TRAIN_FLOOR_VARIANTS}. */
 export type TrainFloorVariant = typeof TRAIN_FLOOR_VARIANTS[number];
 
@@ -45,7 +50,7 @@ export type TrainFloorVariant = typeof TRAIN_FLOOR_VARIANTS[number];
  * import assert from "node:assert/strict";
  * import { PCIX_SDR_2006 } from "../../sim/profiles/mod.ts";
  * import { trainFloor, type TrainFloorRun } from "./bench_train.ts";
- * const r: TrainFloorRun = trainFloor(PCIX_SDR_2006, "exact", 1 << 16, 2);
+ * const r: TrainFloorRun = await trainFloor(PCIX_SDR_2006, "exact", 1 << 16, 2);
  * assert.deepEqual([r.packets, r.steps], [64, 384]); // six steps per 2 KiB packet
  * ```
  */
@@ -54,7 +59,10 @@ export interface TrainFloorRun {
   packets: number;
   /** Steps run: six per packet, or one when fused. */
   steps: number;
-  /** The trace hash of the recorded steps (hex; "" for `unrecorded`): the same for the same run. */
+  /**
+   * The trace hash of the recorded steps (hex; "" for `unrecorded`; the engine's for `events`): the
+   * same for the same run.
+   */
   trace: string;
   /** Virtual time at the end, ns: the same in every variant. */
   virtualNs: number;
@@ -68,6 +76,15 @@ export interface TrainFloorRun {
 const SLOTS = 16;
 /** The steps' kinds, hashed as the engine hashes its event tags. */
 const STEP_TAGS = [1, 2, 3, 4, 5, 6].map((k) => Math.imul(k, 0x9e3779b1) >>> 0);
+/** The steps' kinds as the model tags their events. */
+const STEP_KINDS = [
+  "hca.req_step",
+  "hca.req_pkt",
+  "switch.arrival",
+  "port.arrival",
+  "hca.rx",
+  "hca.resp_write",
+];
 
 /**
  * Simulate `messages` RDMA WRITEs of `bufferBytes` from a source buffer of
@@ -83,20 +100,22 @@ const STEP_TAGS = [1, 2, 3, 4, 5, 6].map((k) => Math.imul(k, 0x9e3779b1) >>> 0);
  * import assert from "node:assert/strict";
  * import { PCIX_SDR_2006 } from "../../sim/profiles/mod.ts";
  * import { trainFloor } from "./bench_train.ts";
- * const exact = trainFloor(PCIX_SDR_2006, "exact", 1 << 16, 3);
- * const fused = trainFloor(PCIX_SDR_2006, "fused", 1 << 16, 3);
- * assert.equal(exact.trace, trainFloor(PCIX_SDR_2006, "exact", 1 << 16, 3).trace);
+ * const exact = await trainFloor(PCIX_SDR_2006, "exact", 1 << 16, 3);
+ * const fused = await trainFloor(PCIX_SDR_2006, "fused", 1 << 16, 3);
+ * const events = await trainFloor(PCIX_SDR_2006, "events", 1 << 16, 3);
+ * assert.equal(exact.trace, (await trainFloor(PCIX_SDR_2006, "exact", 1 << 16, 3)).trace);
  * assert.equal(fused.steps, fused.packets);
- * assert.equal(fused.virtualNs, exact.virtualNs); // the same arithmetic, run another way
- * assert.throws(() => trainFloor(PCIX_SDR_2006, "exact", 1000, 1), /multiple of 4096/);
+ * // The same arithmetic, run three ways: the same virtual time.
+ * assert.deepEqual([fused.virtualNs, events.virtualNs], [exact.virtualNs, exact.virtualNs]);
+ * await assert.rejects(trainFloor(PCIX_SDR_2006, "exact", 1000, 1), /multiple of 4096/);
  * ```
  */
-export function trainFloor(
+export async function trainFloor(
   profile: Profile,
   variant: TrainFloorVariant,
   bufferBytes: number,
   messages: number,
-): TrainFloorRun {
+): Promise<TrainFloorRun> {
   const mtu = profile.link.mtu;
   if (!(bufferBytes > 0) || bufferBytes % PAGE_SIZE !== 0 || bufferBytes % mtu !== 0) {
     throw new RangeError(
@@ -126,9 +145,12 @@ export function trainFloor(
 
   // The engine's bookkeeping per step: clock, sequence counter, trace hash, count, place log.
   let now = 0, seq = 0, h1 = 0x811c9dc5, h2 = 0x01000193, steps = 0, logAt = 0;
+  const engine = variant === "events" ? new Engine() : undefined;
+  // A place in event order that a step reserves without an event (a release, a credit return).
+  const reserve = engine ? () => engine.reserveSeq() : () => seq++;
   const logTime = new Float64Array(4096), logSeq = new Float64Array(4096);
   const logCounter = new Float64Array(4096);
-  const record = variant !== "unrecorded";
+  const record = variant === "exact" || variant === "fused";
   const run = (time: number, place: number, kind: number): void => {
     now = time;
     steps++;
@@ -210,7 +232,7 @@ export function trainFloor(
     if (end < lastIn) end = lastIn; // cut-through: the tail leaves after it came in
     swFree = end;
     swCredits -= credits;
-    seq++; // the buffer release's place
+    reserve(); // the buffer release's place
     retTime[retTail & (4 * SLOTS - 1)] = Math.ceil(end) + prop;
     retN[retTail++ & (4 * SLOTS - 1)] = credits;
     return Math.ceil(end + prop);
@@ -220,7 +242,7 @@ export function trainFloor(
     const start = rxFree > now ? rxFree : now;
     rxFree = start + hca.rxPacketNs;
     swCredits += credits;
-    seq++; // the credit return's place
+    reserve(); // the credit return's place
     return Math.ceil(start + rxSpan);
   };
   const receive = (): number => {
@@ -239,6 +261,81 @@ export function trainFloor(
     f.set(slab.subarray(slot, slot + mtu), off);
     written++;
   };
+
+  if (engine) {
+    // Each line a FIFO of packets whose events fire in its order (their times never go back),
+    // one handler per line, as the model's lines are.
+    const take = (line: number): number => {
+      const p = linePkt[line * cap + head[line]];
+      head[line] = (head[line] + 1) % cap;
+      size[line]--;
+      return p;
+    };
+    const give = (line: number, p: number): void => {
+      if (size[line] === cap) throw new Error(`trainFloor: line ${line} overflows`);
+      linePkt[line * cap + ((head[line] + size[line]++) % cap)] = p;
+    };
+    const tags = STEP_KINDS.map((k) => engine.tag(k));
+    let finished = (): void => {};
+    const h: (() => void)[] = [];
+    // The bus's two directions complete in issue order, on lanes, as `DmaBus` posts them.
+    const readLane = engine.lane(), writeLane = engine.lane();
+    const step = (line: number, at: number, p: number): void => {
+      give(line, p);
+      if (line === 1) readLane.post(at - now, h[1], tags[1]);
+      else if (line === 5) writeLane.post(at - now, h[5], tags[5]);
+      else engine.post(at - now, h[line], tags[line]);
+    };
+    h[0] = () => {
+      now = engine.now;
+      steps++;
+      const p = take(0);
+      step(1, sendStep(), p);
+    };
+    h[1] = () => {
+      now = engine.now;
+      steps++;
+      const p = take(1);
+      step(2, payloadIn(p), p);
+    };
+    h[2] = () => {
+      now = engine.now;
+      steps++;
+      const p = take(2);
+      step(3, switchArrival(), p);
+    };
+    h[3] = () => {
+      now = engine.now;
+      steps++;
+      const p = take(3);
+      step(4, hcaArrival(), p);
+    };
+    h[4] = () => {
+      now = engine.now;
+      steps++;
+      const p = take(4);
+      step(5, receive(), p);
+    };
+    h[5] = () => {
+      now = engine.now;
+      steps++;
+      dmaWrite(take(5));
+      if (issued < packets) step(0, now, issued++);
+      else if (written === packets) finished();
+    };
+    const sw = stopwatch();
+    await engine.run(async () => {
+      for (let m = 0; m < messages; m++) {
+        resid = bufferBytes;
+        issued = written = 0;
+        const b = engine.block<void>("the message's last DMA write");
+        finished = b.resolve;
+        for (; issued < SLOTS && issued < packets; issued++) step(0, now, issued);
+        await b.promise;
+      }
+    });
+    return finish(sw(), engine.traceHash(), engine.now);
+  }
 
   const sw = stopwatch();
   for (let m = 0; m < messages; m++) {
@@ -307,21 +404,32 @@ export function trainFloor(
       throw new Error(`trainFloor: ${written} of ${packets} packets written`);
     }
   }
-  const t = sw();
-  for (let f = 0; f < frames; f++) {
-    for (let i = 0; i < PAGE_SIZE; i += 64) {
-      if (dst[f][i] !== src[f][i]) throw new Error(`trainFloor: frame ${f} byte ${i} differs`);
+  return finish(
+    sw(),
+    record ? h1.toString(16).padStart(8, "0") + h2.toString(16).padStart(8, "0") : "",
+    now,
+  );
+
+  /** Check that every byte and packet arrived, and say what the run took. */
+  function finish(t: { wallMs: number; cpuMs: number }, trace: string, end: number): TrainFloorRun {
+    for (let f = 0; f < frames; f++) {
+      for (let i = 0; i < PAGE_SIZE; i += 64) {
+        if (dst[f][i] !== src[f][i]) throw new Error(`trainFloor: frame ${f} byte ${i} differs`);
+      }
     }
+    if (
+      xmitPkts !== swPkts || swPkts !== rcvPkts || bytesRead !== bytesWritten || xmitBytes <= 0 ||
+      steps !== messages * packets * (variant === "fused" ? 1 : 6)
+    ) {
+      throw new Error("trainFloor: packets lost on the way");
+    }
+    return {
+      packets: messages * packets,
+      steps,
+      trace,
+      virtualNs: end,
+      wallMs: t.wallMs,
+      cpuMs: t.cpuMs,
+    };
   }
-  if (xmitPkts !== swPkts || swPkts !== rcvPkts || bytesRead !== bytesWritten || xmitBytes <= 0) {
-    throw new Error("trainFloor: packets lost on the way");
-  }
-  return {
-    packets: messages * packets,
-    steps,
-    trace: record ? h1.toString(16).padStart(8, "0") + h2.toString(16).padStart(8, "0") : "",
-    virtualNs: now,
-    wallMs: t.wallMs,
-    cpuMs: t.cpuMs,
-  };
 }
