@@ -480,6 +480,11 @@ function kindsTable(
 /** Buffers of the `copy` section: the stream's 1 MiB and `perftest -a`'s largest, 8 MiB. */
 const COPY_BUFFERS = [1 << 20, 8 << 20];
 
+/** A best / median pair as the `copy` and `train` sections print it. */
+function minMedian(x: { min: number; median: number }): string {
+  return `${x.min.toFixed(3)} / ${x.median.toFixed(3)}`;
+}
+
 function benchCopy(o: Options, out: Json, say: (s: string) => void): void {
   const mtu = PROFILES[o.profile].link.mtu;
   // 400 MiB per measurement (--quick: 100 MiB): about 20–100 ms on a 2020s core.
@@ -500,9 +505,7 @@ function benchCopy(o: Options, out: Json, say: (s: string) => void): void {
       for (let r = 0; r < o.repeats; r++) runs.push(payloadCopies(buffer, mtu, copies, messages));
       const wall = stats(runs.map((r) => r.wallMs / 1000 / gb));
       const cpu = stats(runs.map((r) => r.cpuMs / 1000 / gb));
-      const f = (x: { min: number; median: number }) =>
-        `${x.min.toFixed(3)} / ${x.median.toFixed(3)}`;
-      say(row([sizeName(buffer), String(copies), f(wall), f(cpu)], w));
+      say(row([sizeName(buffer), String(copies), minMedian(wall), minMedian(cpu)], w));
       out.copy.push({
         bufferBytes: buffer,
         packetBytes: mtu,
@@ -539,10 +542,17 @@ async function benchTrain(o: Options, out: Json, say: (s: string) => void): Prom
       const perPacket = stats(runs.map((r) => r.wallMs * 1000 / packets));
       const wall = stats(runs.map((r) => r.wallMs / 1000 / gb));
       const cpu = stats(runs.map((r) => r.cpuMs / 1000 / gb));
-      const f = (x: { min: number; median: number }) =>
-        `${x.min.toFixed(3)} / ${x.median.toFixed(3)}`;
       const steps = runs[0].steps / packets;
-      say(row([sizeName(buffer), variant, steps, f(perPacket), f(wall), f(cpu)], w));
+      say(
+        row([
+          sizeName(buffer),
+          variant,
+          steps,
+          minMedian(perPacket),
+          minMedian(wall),
+          minMedian(cpu),
+        ], w),
+      );
       out.train.push({
         bufferBytes: buffer,
         packetBytes: mtu,

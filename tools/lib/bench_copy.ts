@@ -74,13 +74,7 @@ export function payloadCopies(
     throw new RangeError(`payloadCopies: packets of ${packetBytes} bytes: not an IB MTU`);
   }
   const frames = bufferBytes / FRAME_BYTES;
-  const src: Uint8Array[] = [], dst: Uint8Array[] = [];
-  for (let f = 0; f < frames; f++) {
-    const s = new Uint8Array(FRAME_BYTES);
-    for (let i = 0; i < FRAME_BYTES; i += 64) s[i] = (f + i) & 0xff;
-    src.push(s);
-    dst.push(new Uint8Array(FRAME_BYTES));
-  }
+  const { src, dst } = frameBuffers(frames);
   const slab = new Uint8Array(SLAB_BYTES);
   const perFrame = FRAME_BYTES / packetBytes;
   const sw = stopwatch();
@@ -102,10 +96,45 @@ export function payloadCopies(
     }
   }
   const t = sw();
+  checkCopied(src, dst, "payloadCopies");
+  return { bytes: messages * bufferBytes, wallMs: t.wallMs, cpuMs: t.cpuMs };
+}
+
+/**
+ * A source and a destination buffer of `frames` 4 KiB frames each, as machine memory keeps
+ * them (one `Uint8Array` per frame); every 64th source byte is set, so that
+ * {@link checkCopied} can tell a moved frame from an untouched one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkCopied, frameBuffers } from "./bench_copy.ts";
+ * const { src, dst } = frameBuffers(2);
+ * assert.deepEqual([src.length, dst[1].length], [2, 4096]);
+ * assert.throws(() => checkCopied(src, dst, "test"), /test: frame 0 byte 64 differs/);
+ * dst.forEach((d, f) => d.set(src[f]));
+ * checkCopied(src, dst, "test");
+ * ```
+ */
+export function frameBuffers(frames: number): { src: Uint8Array[]; dst: Uint8Array[] } {
+  const src: Uint8Array[] = [], dst: Uint8Array[] = [];
   for (let f = 0; f < frames; f++) {
+    const s = new Uint8Array(FRAME_BYTES);
+    for (let i = 0; i < FRAME_BYTES; i += 64) s[i] = (f + i) & 0xff;
+    src.push(s);
+    dst.push(new Uint8Array(FRAME_BYTES));
+  }
+  return { src, dst };
+}
+
+/**
+ * Throw unless every marked byte of {@link frameBuffers}' source arrived in the destination.
+ * @throws Error naming `who`, the frame and the byte that differs
+ */
+export function checkCopied(src: Uint8Array[], dst: Uint8Array[], who: string): void {
+  for (let f = 0; f < src.length; f++) {
     for (let i = 0; i < FRAME_BYTES; i += 64) {
-      if (dst[f][i] !== src[f][i]) throw new Error(`payloadCopies: frame ${f} byte ${i} differs`);
+      if (dst[f][i] !== src[f][i]) throw new Error(`${who}: frame ${f} byte ${i} differs`);
     }
   }
-  return { bytes: messages * bufferBytes, wallMs: t.wallMs, cpuMs: t.cpuMs };
 }

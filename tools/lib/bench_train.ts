@@ -36,6 +36,7 @@ import { CREDIT_BYTES, DEFAULT_RX_BUFFER_BYTES } from "../../hca/port.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
 import { Engine } from "../../sim/engine.ts";
 import { stopwatch } from "./bench_engine.ts";
+import { checkCopied, frameBuffers } from "./bench_copy.ts";
 
 /** The ways {@link trainFloor} runs the packets (see the module doc). */
 export const TRAIN_FLOOR_VARIANTS = ["exact", "unrecorded", "fused", "events"] as const;
@@ -126,13 +127,7 @@ export async function trainFloor(
     throw new RangeError(`trainFloor: ${messages} messages: not a positive integer`);
   }
   const frames = bufferBytes / PAGE_SIZE, perFrame = PAGE_SIZE / mtu, packets = bufferBytes / mtu;
-  const src: Uint8Array[] = [], dst: Uint8Array[] = [];
-  for (let f = 0; f < frames; f++) {
-    const s = new Uint8Array(PAGE_SIZE);
-    for (let i = 0; i < PAGE_SIZE; i += 64) s[i] = (f * 31 + i) & 0xff;
-    src.push(s);
-    dst.push(new Uint8Array(PAGE_SIZE));
-  }
+  const { src, dst } = frameBuffers(frames);
   const slab = new Uint8Array(SLOTS * mtu);
   const pci = profile.pci, hca = profile.hca, link = profile.link;
   const busNsPerByte = 1e9 / pci.bytesPerSec, wireNsPerByte = 1e9 / linkBytesPerSec(profile);
@@ -176,7 +171,7 @@ export async function trainFloor(
   let engineFree = 0, readFree = 0, writeFree = 0, lastVisible = 0, rxFree = 0;
   let txFree = 0, txCredits = bufferCredits, swFree = 0, swCredits = bufferCredits;
   let xmitPkts = 0, xmitBytes = 0, swPkts = 0, rcvPkts = 0, bytesRead = 0, bytesWritten = 0;
-  let psn = 0, expected = 0, resid = 0;
+  let expected = 0, resid = 0;
   // Credit returns to the sender on their way (time, credits), counted when the sender looks.
   const retTime = new Float64Array(4 * SLOTS), retN = new Float64Array(4 * SLOTS);
   let retHead = 0, retTail = 0;
@@ -198,6 +193,13 @@ export async function trainFloor(
     lineSeq[i] = seq++;
     linePkt[i] = p;
   };
+  /** The packet at the head of `line`, taken off it. */
+  const take = (line: number): number => {
+    const p = linePkt[line * cap + head[line]];
+    head[line] = (head[line] + 1) % cap;
+    size[line]--;
+    return p;
+  };
 
   // The six steps of packet p, each returning when its successor is due.
   let issued = 0, written = 0;
@@ -208,7 +210,6 @@ export async function trainFloor(
     const rs = readFree > engineFree ? readFree : engineFree;
     readFree = rs + xfer;
     bytesRead += mtu;
-    psn = (psn + 1) & 0xffffff;
     // (A read also waits for the sending HCA's own earlier writes: it has none here.)
     return Math.ceil(rs + pci.dmaReadLatencyNs + xfer);
   };
@@ -226,6 +227,7 @@ export async function trainFloor(
   };
   const switchArrival = (): number => {
     swPkts++;
+    if (swCredits < credits) throw new Error("trainFloor: the switch ran out of credits");
     const lastIn = txFree + prop;
     const start = swFree > now - 1 ? swFree : now;
     let end = start + wireNs;
@@ -245,9 +247,9 @@ export async function trainFloor(
     reserve(); // the credit return's place
     return Math.ceil(start + rxSpan);
   };
-  const receive = (): number => {
-    if (resid < mtu) throw new Error("trainFloor: more payload than the message");
-    expected = (expected + 1) & 0xffffff;
+  const receive = (p: number): number => {
+    // The responder's PSN check: packets arrive in order, each once.
+    if (p !== expected++ || resid < mtu) throw new Error(`trainFloor: packet ${p} out of order`);
     resid -= mtu;
     const start = writeFree > now ? writeFree : now;
     writeFree = start + xfer;
@@ -265,12 +267,6 @@ export async function trainFloor(
   if (engine) {
     // Each line a FIFO of packets whose events fire in its order (their times never go back),
     // one handler per line, as the model's lines are.
-    const take = (line: number): number => {
-      const p = linePkt[line * cap + head[line]];
-      head[line] = (head[line] + 1) % cap;
-      size[line]--;
-      return p;
-    };
     const give = (line: number, p: number): void => {
       if (size[line] === cap) throw new Error(`trainFloor: line ${line} overflows`);
       linePkt[line * cap + ((head[line] + size[line]++) % cap)] = p;
@@ -314,7 +310,7 @@ export async function trainFloor(
       now = engine.now;
       steps++;
       const p = take(4);
-      step(5, receive(), p);
+      step(5, receive(p), p);
     };
     h[5] = () => {
       now = engine.now;
@@ -327,7 +323,7 @@ export async function trainFloor(
     await engine.run(async () => {
       for (let m = 0; m < messages; m++) {
         resid = bufferBytes;
-        issued = written = 0;
+        issued = written = expected = 0;
         const b = engine.block<void>("the message's last DMA write");
         finished = b.resolve;
         for (; issued < SLOTS && issued < packets; issued++) step(0, now, issued);
@@ -340,7 +336,7 @@ export async function trainFloor(
   const sw = stopwatch();
   for (let m = 0; m < messages; m++) {
     resid = bufferBytes;
-    issued = written = 0;
+    issued = written = expected = 0;
     if (variant === "fused") {
       // Packet p is issued once the packet SLOTS before it is written (its slot is free).
       const start = now;
@@ -353,7 +349,7 @@ export async function trainFloor(
         now = payloadIn(p);
         now = switchArrival();
         now = hcaArrival();
-        now = receive();
+        now = receive(p);
         dmaWrite(p);
         slotFree[p % SLOTS] = now;
         if (now > end) end = now;
@@ -374,9 +370,7 @@ export async function trainFloor(
         }
       }
       if (line < 0) break;
-      const p = linePkt[line * cap + head[line]];
-      head[line] = (head[line] + 1) % cap;
-      size[line]--;
+      const p = take(line);
       run(t, s, line);
       switch (line) {
         case 0:
@@ -392,7 +386,7 @@ export async function trainFloor(
           push(4, hcaArrival(), p);
           break;
         case 4:
-          push(5, receive(), p);
+          push(5, receive(p), p);
           break;
         default:
           dmaWrite(p);
@@ -412,11 +406,7 @@ export async function trainFloor(
 
   /** Check that every byte and packet arrived, and say what the run took. */
   function finish(t: { wallMs: number; cpuMs: number }, trace: string, end: number): TrainFloorRun {
-    for (let f = 0; f < frames; f++) {
-      for (let i = 0; i < PAGE_SIZE; i += 64) {
-        if (dst[f][i] !== src[f][i]) throw new Error(`trainFloor: frame ${f} byte ${i} differs`);
-      }
-    }
+    checkCopied(src, dst, "trainFloor");
     if (
       xmitPkts !== swPkts || swPkts !== rcvPkts || bytesRead !== bytesWritten || xmitBytes <= 0 ||
       steps !== messages * packets * (variant === "fused" ? 1 : 6)
