@@ -203,6 +203,27 @@ Deno.test("thousands of frames, beyond the cache of recent ones: each its own by
   assert.deepEqual([...mem.read(512 * PAGE_SIZE + 100, 2)], [0, 0]);
 });
 
+Deno.test("a view kept from a frame's earlier life never reaches the next owner's bytes", () => {
+  const mem = new MachineMemory(2048 * 4096);
+  const a = mem.allocFrame("d1"), b = mem.allocFrame("d1");
+  const stale = mem.frame(a); // e.g. a mapping the old owner kept
+  mem.frame(b)[0] = 5;
+  mem.freeFrame(a);
+  assert.equal(mem.allocFrame("d2"), a); // reused, and scrubbed
+  stale.fill(0xee); // the old owner writes through what it kept
+  assert.deepEqual(mem.read(a * PAGE_SIZE, 4), new Uint8Array(4));
+  mem.write(a * PAGE_SIZE, Uint8Array.of(1, 2, 3, 4)); // the new owner's bytes
+  assert.deepEqual([...stale.subarray(0, 4)], [0xee, 0xee, 0xee, 0xee]);
+  assert.equal(mem.read(b * PAGE_SIZE, 1)[0], 5); // its neighbour untouched
+  // Every frame freed, then used again: still nothing shared.
+  mem.freeFrame(a);
+  mem.freeFrame(b);
+  const c = mem.allocFrame("d3");
+  mem.frame(c)[0] = 9;
+  stale[0] = 0xaa;
+  assert.equal(mem.frame(c)[0], 9);
+});
+
 Deno.test("small reads (copied by a loop) and larger ones give the same bytes, across a frame edge too", () => {
   const mem = new MachineMemory(16 * 4096);
   const a = mem.allocFrame("d1"), b = mem.allocFrame("d1");

@@ -70,11 +70,15 @@ Deno.test("bench: bad sections and values are one-line errors naming them", asyn
 
 Deno.test("bench: the stream writes every message; the same stream is the same run", async () => {
   for (const mode of ["native", "bypass", "split"] as const) {
-    const [a, b] = await Promise.all([1, 2].map(async () => {
+    const [[a, sa], [b]] = await Promise.all([1, 2].map(async () => {
       const s = await WriteStream.create("pcix-sdr-2006", mode, 4096);
-      return await s.run(100);
+      return [await s.run(100), s] as const;
     }));
     assert.equal(a.messages, 100);
+    // The source is data, not zeros, and the destination ends up holding it.
+    const src = sa.a.dom.memory.read(sa.a.buf, 4096);
+    assert.ok(src.some((x) => x !== 0) && src.some((x, i) => x !== src[i ^ 1]), mode);
+    assert.deepEqual(sa.b.dom.memory.read(sa.b.buf, 4096), src, mode);
     // Deterministic model: equal streams take equal virtual time and events.
     assert.deepEqual([b.virtualNs, b.events, b.wakeups], [a.virtualNs, a.events, a.wakeups], mode);
     // 100 × 4 KiB cannot cross a 10 Gb/s link in less than 100 × 4096 B / 1.25 GB/s.

@@ -14,6 +14,7 @@ import {
   type Cq,
   type Domain,
   type Mr,
+  Prng,
   type Qp,
   QpType,
   SendFlags,
@@ -40,6 +41,7 @@ export type BenchMode = "native" | "bypass" | "split";
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
 
 interface End {
+  dom: Domain;
   qp: Qp;
   cq: Cq;
   mr: Mr;
@@ -85,7 +87,8 @@ export interface StreamRun {
 /**
  * A one-QP RDMA WRITE stream between two hosts: `size`-byte messages,
  * {@link STREAM_DEPTH} outstanding, every {@link STREAM_SIGNAL_EVERY}th
- * signaled (and the last). Built once; {@link WriteStream.run} measures.
+ * signaled (and the last), from a buffer of pseudo-random bytes (as
+ * perftest's). Built once; {@link WriteStream.run} measures.
  *
  * @example
  * ```ts
@@ -126,6 +129,7 @@ export class WriteStream {
         virt ? await h.createGuest({ name: `vm${i}`, memoryMiB: 256, driver: mode }) : h.os,
       );
     }
+    const fill = new Prng(1);
     const ends = await cluster.run(async () => {
       const out: End[] = [];
       for (const dom of doms) {
@@ -133,6 +137,9 @@ export class WriteStream {
         const pd = await ctx.allocPd();
         const cq = await ctx.createCq(2 * STREAM_DEPTH);
         const buf = dom.memory.alloc(size, 4096);
+        // Data, not zeros, as perftest fills its buffers: a source never written is read from
+        // whatever host memory an untouched frame gets, which the copies' cost would measure.
+        dom.memory.write(buf, fill.fill(new Uint8Array(size)));
         const mr = await pd.regMr(buf, size, ACCESS);
         const qp = await pd.createQp({
           type: QpType.RC,
@@ -140,7 +147,7 @@ export class WriteStream {
           recvCq: cq,
           cap: { maxSendWr: STREAM_DEPTH, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 },
         });
-        out.push({ qp, cq, mr, buf, lid: ctx.queryPort(1).lid });
+        out.push({ dom, qp, cq, mr, buf, lid: ctx.queryPort(1).lid });
       }
       await connectPair(out[0], out[1], { pathMtu: cluster.profile.link.mtu });
       return out;
@@ -317,7 +324,7 @@ export async function clusterRss(
         recvCq: cq,
         cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 },
       });
-      ends.push({ qp, cq, mr, buf, lid: ctx.queryPort(1).lid });
+      ends.push({ dom, qp, cq, mr, buf, lid: ctx.queryPort(1).lid });
     }
     for (let i = 0; i < half; i++) await connectPair(ends[i], ends[i + half]);
   });
