@@ -10,7 +10,8 @@
  *   wake-ups/s of a 1000-process `Promise.all` join.
  * - `stream`: simulated messages per wall second of a 64 B, 4 KiB and
  *   1 MiB RDMA WRITE stream (one RC QP, 64 outstanding, every 16th
- *   signaled) in native, bypass and split; wall seconds per simulated GB.
+ *   signaled, from pseudo-random bytes) in native, bypass and split; wall
+ *   seconds per simulated GB.
  * - `events`: the stream's events per message by kind (the engine's tags),
  *   in each mode: what a message costs in events, step by step.
  * - `copy`: wall seconds per GB of the payload's copies alone (packets of
