@@ -101,8 +101,8 @@ export class Prng {
   /**
    * Fill `bytes` with draws, four bytes per {@link nextU32} in little-endian
    * order (a tail shorter than four takes the low bytes of one more draw):
-   * the bytes C's `rand()` leaves in a buffer that perftest fills, for
-   * programs whose data should not be zeros.
+   * for buffers that should hold data rather than zeros, as perftest fills
+   * its own with `rand()` bytes (these are this generator's, not libc's).
    *
    * @returns `bytes`
    *
