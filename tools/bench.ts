@@ -486,10 +486,23 @@ function minMedian(x: { min: number; median: number }): string {
   return `${x.min.toFixed(3)} / ${x.median.toFixed(3)}`;
 }
 
+/** The same pair as their JSON gives it. */
+function bestMedian(x: { min: number; median: number }): { best: number; median: number } {
+  return { best: x.min, median: x.median };
+}
+
+/**
+ * Whole messages of `buffer` bytes in one measurement of the `copy` and `train` floors, about
+ * 400 MiB (--quick: 100 MiB; 20–100 ms of copies on a 2020s core), and the GB they move: whole
+ * messages, since --quick's 100 MiB is 12.5 of 8 MiB.
+ */
+function floorMessages(o: Options, buffer: number): { messages: number; gb: number } {
+  const messages = Math.max(1, Math.round(((o.quick ? 100 : 400) << 20) / buffer));
+  return { messages, gb: messages * buffer / 1e9 };
+}
+
 function benchCopy(o: Options, out: Json, say: (s: string) => void): void {
   const mtu = PROFILES[o.profile].link.mtu;
-  // 400 MiB per measurement (--quick: 100 MiB): about 20–100 ms on a 2020s core.
-  const bytes = (o.quick ? 100 : 400) << 20;
   say(
     `copy (${o.profile}): the payload's copies alone, ${mtu} B packets between buffers of 4 KiB ` +
       `frames, every message re-reading its source and re-writing its destination; best / median`,
@@ -498,8 +511,7 @@ function benchCopy(o: Options, out: Json, say: (s: string) => void): void {
   say(row(["buffer", "copies", "wall s/GB", "CPU s/GB"], w));
   out.copy = [];
   for (const buffer of COPY_BUFFERS) {
-    // Whole messages (--quick's 100 MiB is 12.5 of 8 MiB): the GB are the bytes moved.
-    const messages = Math.max(1, Math.round(bytes / buffer)), gb = messages * buffer / 1e9;
+    const { messages, gb } = floorMessages(o, buffer);
     for (const copies of [2, 1] as const) {
       payloadCopies(buffer, mtu, copies, Math.max(1, messages >> 2)); // warm-up
       const runs = [];
@@ -511,8 +523,8 @@ function benchCopy(o: Options, out: Json, say: (s: string) => void): void {
         bufferBytes: buffer,
         packetBytes: mtu,
         copies,
-        wallSecPerGB: { best: wall.min, median: wall.median },
-        cpuSecPerGB: { best: cpu.min, median: cpu.median },
+        wallSecPerGB: bestMedian(wall),
+        cpuSecPerGB: bestMedian(cpu),
       });
     }
   }
@@ -521,7 +533,6 @@ function benchCopy(o: Options, out: Json, say: (s: string) => void): void {
 async function benchTrain(o: Options, out: Json, say: (s: string) => void): Promise<void> {
   const profile = PROFILES[o.profile];
   const mtu = profile.link.mtu;
-  const bytes = (o.quick ? 100 : 400) << 20;
   say(
     `train (${o.profile}): a stream's ${mtu} B packets with no model code, the resources' ` +
       `arithmetic and two copies each; exact: six steps ordered, hashed and logged as events; ` +
@@ -532,7 +543,7 @@ async function benchTrain(o: Options, out: Json, say: (s: string) => void): Prom
   say(row(["buffer", "variant", "steps", "µs/packet", "wall s/GB", "CPU s/GB"], w));
   out.train = [];
   for (const buffer of COPY_BUFFERS) {
-    const messages = Math.max(1, Math.round(bytes / buffer)), gb = messages * buffer / 1e9;
+    const { messages, gb } = floorMessages(o, buffer);
     for (const variant of TRAIN_FLOOR_VARIANTS) {
       await trainFloor(profile, variant, buffer, Math.max(1, messages >> 2)); // warm-up
       const runs = [];
@@ -559,9 +570,9 @@ async function benchTrain(o: Options, out: Json, say: (s: string) => void): Prom
         packetBytes: mtu,
         variant,
         stepsPerPacket: steps,
-        wallUsPerPacket: { best: perPacket.min, median: perPacket.median },
-        wallSecPerGB: { best: wall.min, median: wall.median },
-        cpuSecPerGB: { best: cpu.min, median: cpu.median },
+        wallUsPerPacket: bestMedian(perPacket),
+        wallSecPerGB: bestMedian(wall),
+        cpuSecPerGB: bestMedian(cpu),
       });
     }
   }
