@@ -10,6 +10,7 @@
 import {
   Access,
   connectQp,
+  Prng,
   QpType,
   SendFlags,
   type SendWr,
@@ -169,6 +170,9 @@ export async function runAllToAll(
   const rx = Math.min(w.iterations, 256);
   return await cluster.run(async () => {
     const nodes: Node[] = [];
+    // Every source holds data, as perftest's and OSU's buffers do: a source nobody wrote would be
+    // read as zeros, and the end of the run could not tell a lost write from a zero one.
+    const fill = new Prng(1);
     for (const ep of eps) {
       const ctx = await ep.dom.openDevice();
       const lid = Number(ctx.queryPort(1).lid ?? 0);
@@ -184,6 +188,7 @@ export async function runAllToAll(
           }); give it more memoryMiB`,
         );
       }
+      ep.dom.memory.write(base, fill.fill(new Uint8Array(n * region)));
       const mr = await pd.regMr(
         base,
         bytes,
@@ -235,6 +240,20 @@ export async function runAllToAll(
     }
     const src = (node: Node, peer: number) => node.base + peer * node.region;
     const dst = (node: Node, peer: number) => node.base + (n + peer) * node.region;
+    /** Check that what `i` moved to or from `j` (its last message) holds its source's bytes. */
+    const landed = (i: number, j: number) => {
+      const [from, to] = w.opcode === "read" ? [j, i] : [i, j];
+      const sent = nodes[from].dom.memory.read(src(nodes[from], to), w.size);
+      const got = nodes[to].dom.memory.read(dst(nodes[to], from), w.size);
+      let k = 0;
+      while (k < w.size && sent[k] === got[k]) k++;
+      if (k < w.size) {
+        throw new ToolError(
+          `${w.name}: ${nodes[from].name} → ${nodes[to].name}: byte ${k} of the data that ` +
+            `landed is ${got[k]}, its source's is ${sent[k]}`,
+        );
+      }
+    };
     const postRecv = (node: Node, peer: number, id: number) =>
       node.qps.get(peer)!.postRecv({
         wrId: BigInt(peer) * 0x100000000n + BigInt(id),
@@ -364,6 +383,9 @@ export async function runAllToAll(
       MBps: finish[i] > 0 ? (perEp * w.size) / (finish[i] / 1e9) / 1048576 : 0,
     }));
     const makespan = Math.max(...finish);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) if (i !== j) landed(i, j);
+    }
     for (const node of nodes) {
       for (const qp of node.qps.values()) await qp.destroy();
       await node.cq.destroy();
