@@ -25,8 +25,8 @@
  * - `fastpath`: wall µs per 64 B write in native, bypass and split,
  *   measured alternately in one run, and the bypass/native ratio.
  * - `rss`: resident memory of 256 guests × 256 MiB with connected QPs.
- * - `all-to-all`: hosts × 4 bypass guests, 4 KiB × 100 writes per ordered
- *   pair, for each `--hosts` count; wall, events, messages/s, and the
+ * - `all-to-all`: hosts × 4 bypass guests, 4 KiB × 100 writes of data per
+ *   ordered pair, for each `--hosts` count; wall, events, messages/s, and the
  *   growth of the per-message cost. Large: only when named.
  *
  * @example

@@ -4,6 +4,8 @@
  * messages of `size` bytes to each (RDMA WRITE, SEND or RDMA READ, the
  * latter pulling from each peer), round-robin, `txDepth` in flight per
  * connection. Reports per-endpoint and aggregate throughput in virtual time.
+ * The sources hold pseudo-random bytes, and a run whose data did not land
+ * whole (some pair's receive area differs from its source at the end) fails.
  *
  * @module
  */
