@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type AllToAllWorkload } from "../tools/lib/scenario.ts";
+import type { AllToAllWorkload } from "../tools/lib/scenario.ts";
 import { runAllToAll } from "../tools/lib/alltoall.ts";
 import { Cluster } from "../tools/lib/api.ts";
 
