@@ -621,6 +621,17 @@ export class Port {
       freeInput(release, held);
       return;
     }
+    if (
+      this.#outLine.length === 0 && this.#waiters.length === 0 &&
+      this.#w.engine.now >= this.#txFreeAt
+    ) {
+      // What #pump does with the queue's only packet when it can go now, without storing it in
+      // the queue first (see #deliverNow: a write barrier's slow path per store).
+      this.#settleCredits();
+      if (this.#credits >= packetCredits(wire.length)) {
+        return this.#transmit(wire, notBefore, release, held);
+      }
+    }
     const i = this.#outLine.add();
     this.#outWire[i] = wire;
     this.#outNotBefore[i] = notBefore;
@@ -660,8 +671,41 @@ export class Port {
     }
     this.counters.rcvPkts++;
     this.counters.rcvBytes += wire.length;
+    if (this.#rxLine.length === 0 && !this.#paused && !this.#delivering && this.#w.receive) {
+      return this.#deliverNow(pkt);
+    }
     this.#rxQ[this.#rxLine.add()] = pkt;
     if (!this.#paused && !this.#delivering) this.#deliver();
+  }
+
+  /**
+   * {@link #deliver} for a packet that would be the only one in the input
+   * buffer: offered without going through the buffer's line, where storing
+   * it (a packet made since the last scavenge, into the port's long-lived
+   * array) costs a write barrier's slow path for nothing when the node takes
+   * it at once. It enters the line only if the node leaves it there.
+   */
+  #deliverNow(pkt: BufferedPacket): void {
+    this.#delivering = true;
+    try {
+      let took;
+      try {
+        took = this.#w.receive!(pkt.wire, this);
+      } catch (e) {
+        this.#rxQ[this.#rxLine.add()] = pkt; // where #deliver's throw leaves it
+        throw e;
+      }
+      if (took === false) {
+        this.#paused = true;
+        this.#rxQ[this.#rxLine.add()] = pkt;
+        return;
+      }
+      this.release(pkt);
+    } finally {
+      this.#delivering = false;
+    }
+    // What arrived meanwhile, as #deliver's loop would have taken it.
+    if (!this.#paused && this.#rxLine.length > 0) this.#deliver();
   }
 
   /** @internal Free a packet's buffer space: its credits go back to the sender. */
