@@ -204,11 +204,26 @@ export class Transport {
       this.#sent(qp, window);
       return;
     }
+    const wire = new WirePacket(init);
+    if (q.line.length === 0 && !q.waiting) {
+      // What #pump does with the queue's only packet, without storing it in the queue when the
+      // port takes it at once (a young packet stored into the queue's long-lived arrays costs a
+      // write barrier's slow path, for nothing if it leaves right away).
+      if (q.port.trySend(wire)) return this.#taken(q, wire, qp, window);
+      this.#queue(q, wire, qp, window);
+      q.waiting = true;
+      q.port.whenReady(wire.length, q.pumpNext ?? this.#pumpOf(q));
+      return;
+    }
+    this.#queue(q, wire, qp, window);
+    if (!q.waiting) this.#pump(q);
+  }
+
+  #queue(q: TxQueue, wire: WirePacket, qp: Qp | undefined, window: number): void {
     const i = q.line.add();
-    q.wires[i] = new WirePacket(init);
+    q.wires[i] = wire;
     q.owner[i] = qp;
     q.kind[i] = window;
-    if (!q.waiting) this.#pump(q);
   }
 
   #pump(q: TxQueue): void {
@@ -224,11 +239,16 @@ export class Transport {
       const qp = q.owner[line.head];
       const kind = q.kind[line.head];
       line.drop();
-      this.core.counters.packetsSent++;
-      // DLID 0xC000..0xFFFE (IBTA vol 1 §4.1.1): a multicast packet.
-      if (b.dlid >= 0xc000 && b.dlid !== 0xffff) this.multicastSent?.(b, q.port);
-      this.#sent(qp, kind);
+      this.#taken(q, b, qp, kind);
     }
+  }
+
+  /** The port took packet `b`: count it, loop a multicast one back, free its window place. */
+  #taken(q: TxQueue, b: WirePacket, qp: Qp | undefined, kind: number): void {
+    this.core.counters.packetsSent++;
+    // DLID 0xC000..0xFFFE (IBTA vol 1 §4.1.1): a multicast packet.
+    if (b.dlid >= 0xc000 && b.dlid !== 0xffff) this.multicastSent?.(b, q.port);
+    this.#sent(qp, kind);
   }
 
   /** The queue's pump callback, made once per queue (a closure made in `#pump` would allocate its context on every call). */
