@@ -692,12 +692,12 @@ export class Port {
       try {
         took = this.#w.receive!(pkt.wire, this);
       } catch (e) {
-        this.#rxQ[this.#rxLine.add()] = pkt; // where #deliver's throw leaves it
+        this.#bufferFirst(pkt); // where #deliver's throw leaves it
         throw e;
       }
       if (took === false) {
         this.#paused = true;
-        this.#rxQ[this.#rxLine.add()] = pkt;
+        this.#bufferFirst(pkt);
         return;
       }
       this.release(pkt);
@@ -706,6 +706,21 @@ export class Port {
     }
     // What arrived meanwhile, as #deliver's loop would have taken it.
     if (!this.#paused && this.#rxLine.length > 0) this.#deliver();
+  }
+
+  /**
+   * Put `pkt` at the head of the input buffer, ahead of anything that arrived while the node
+   * was looking at it (as it would be had it been buffered first).
+   */
+  #bufferFirst(pkt: BufferedPacket): void {
+    const line = this.#rxLine, q = this.#rxQ;
+    const later: BufferedPacket[] = [];
+    while (line.length > 0) {
+      later.push(q[line.head]);
+      line.drop();
+    }
+    q[line.add()] = pkt;
+    for (let k = 0; k < later.length; k++) q[line.add()] = later[k];
   }
 
   /** @internal Free a packet's buffer space: its credits go back to the sender. */

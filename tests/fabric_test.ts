@@ -9,7 +9,7 @@ import {
 } from "../sim/profiles/mod.ts";
 import { type Endpoint, Fabric, type HcaNode } from "../hca/fabric.ts";
 import { OP } from "../hca/opcode.ts";
-import { decodePacket, encodePacket, wireLength } from "../hca/packet.ts";
+import { decodePacket, encodePacket, wireLength, WirePacket } from "../hca/packet.ts";
 import { creditsFor, type Port, type PortLinkState } from "../hca/port.ts";
 import {
   SM_PROCESS_NS,
@@ -234,6 +234,36 @@ Deno.test("a receiver that takes a packet later (per-packet processing) is offer
   await runFor(engine, 100_000, () => pump(a.port(1), pkts));
   assert.equal(got.length, 5);
   for (let i = 1; i < 5; i++) assert.equal(got[i] - got[i - 1], 3_000);
+});
+
+Deno.test("a packet the node leaves in the input buffer stays ahead of one that arrived while the node looked at it", async () => {
+  const { engine, a, b, rb } = build(PCIX_SDR_2006, false);
+  const first = pkt(b.port(1).lid, a.port(1).lid, 1, 100);
+  const second = pkt(b.port(1).lid, a.port(1).lid, 2, 100);
+  const offered: number[] = [];
+  let refuse = true;
+  rb.receive = (bytes, port) => {
+    const psn = bytes[19];
+    offered.push(psn);
+    if (psn === 1 && refuse) {
+      // Another packet reaches the port while the node is still deciding about the first.
+      port.arrive({
+        wire: new WirePacket(second),
+        credits: creditsFor(second.length),
+        charged: false,
+      }, 0);
+      refuse = false;
+      return false;
+    }
+    return true;
+  };
+  await runFor(engine, 100_000, () => {
+    a.port(1).trySend(first);
+    engine.schedule(50_000, () => b.port(1).resumeReceive());
+  });
+  // Offered: the first (left), then, once resumed, the first again and the second, in arrival order.
+  assert.deepEqual(offered, [1, 1, 2]);
+  assert.equal(b.port(1).rxQueued, 0);
 });
 
 // ---- fault injection -------------------------------------------------------
