@@ -481,12 +481,10 @@ function kindsTable(
 /** Buffers of the `copy` section: the stream's 1 MiB and `perftest -a`'s largest, 8 MiB. */
 const COPY_BUFFERS = [1 << 20, 8 << 20];
 
-/** A best / median pair as the `copy` and `train` sections print it. */
-function minMedian(x: { min: number; median: number }): string {
-  return `${x.min.toFixed(3)} / ${x.median.toFixed(3)}`;
-}
+/** Three decimals, as the `copy` and `train` sections print their figures. */
+const fixed3 = (x: number): string => x.toFixed(3);
 
-/** The same pair as their JSON gives it. */
+/** A min / median pair ({@link stats}) as a best / median one, to print ({@link pair}) or store. */
 function bestMedian(x: { min: number; median: number }): { best: number; median: number } {
   return { best: x.min, median: x.median };
 }
@@ -518,7 +516,14 @@ function benchCopy(o: Options, out: Json, say: (s: string) => void): void {
       for (let r = 0; r < o.repeats; r++) runs.push(payloadCopies(buffer, mtu, copies, messages));
       const wall = stats(runs.map((r) => r.wallMs / 1000 / gb));
       const cpu = stats(runs.map((r) => r.cpuMs / 1000 / gb));
-      say(row([sizeName(buffer), String(copies), minMedian(wall), minMedian(cpu)], w));
+      say(
+        row([
+          sizeName(buffer),
+          String(copies),
+          pair(bestMedian(wall), fixed3),
+          pair(bestMedian(cpu), fixed3),
+        ], w),
+      );
       out.copy.push({
         bufferBytes: buffer,
         packetBytes: mtu,
@@ -555,16 +560,8 @@ async function benchTrain(o: Options, out: Json, say: (s: string) => void): Prom
       const wall = stats(runs.map((r) => r.wallMs / 1000 / gb));
       const cpu = stats(runs.map((r) => r.cpuMs / 1000 / gb));
       const steps = runs[0].steps / packets;
-      say(
-        row([
-          sizeName(buffer),
-          variant,
-          steps,
-          minMedian(perPacket),
-          minMedian(wall),
-          minMedian(cpu),
-        ], w),
-      );
+      const cells = [perPacket, wall, cpu].map((x) => pair(bestMedian(x), fixed3));
+      say(row([sizeName(buffer), variant, steps, ...cells], w));
       out.train.push({
         bufferBytes: buffer,
         packetBytes: mtu,
