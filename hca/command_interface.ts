@@ -64,6 +64,8 @@ export class HcaCommandInterface implements CommandInterface {
   #busyUntil = 0;
   #executed = 0;
   #tag: number;
+  /** The trace mark of a command executed. */
+  #mark: number;
 
   /**
    * Create it (hardware state; the device builds these).
@@ -77,6 +79,7 @@ export class HcaCommandInterface implements CommandInterface {
     private handler: CommandHandler,
   ) {
     this.#tag = engine.tag("hca.command");
+    this.#mark = engine.tag("hca.cmd");
   }
 
   /** Commands completed so far. */
@@ -97,7 +100,7 @@ export class HcaCommandInterface implements CommandInterface {
     const b = e.block<CmdResult<CmdOut<O>>>(`HCA command ${cmdName(op)}`);
     e.schedule(this.#busyUntil - e.now, () => {
       this.#executed++;
-      e.traceMark("hca.cmd", op);
+      e.traceMark(this.#mark, op);
       let r: CmdResult<unknown>;
       try {
         r = this.handler(op, params);

@@ -450,12 +450,12 @@ export class Hypercalls {
     c.hypercalls++;
     c.byKind.set(kind, (c.byKind.get(kind) ?? 0) + 1);
     let mark = this.#marks.get(kind);
-    if (mark === undefined) this.#marks.set(kind, mark = `xen:${kind}`);
+    if (mark === undefined) this.#marks.set(kind, mark = this.h.engine.tag(`xen:${kind}`));
     this.h.engine.traceMark(mark);
   }
 
-  /** Trace labels by kind (made once: a label is looked up by its text on every call). */
-  #marks = new Map<string, string>();
+  /** Trace marks by kind, as the engine's tags (made once: a text is looked up on every use). */
+  #marks = new Map<string, number>();
 
   /** Keys of `sendsByKind` by sender and receiver (made once per pair). */
   #sendKinds = new Map<number, string>();

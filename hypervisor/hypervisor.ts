@@ -212,6 +212,8 @@ export class Hypervisor {
 
   /** The kind of an upcall's delivery event ({@link Engine.tag}). */
   readonly #tagUpcall: number;
+  /** The trace mark of an upcall delivered (one per upcall: its number, not its text). */
+  readonly #markUpcall: number;
 
   /**
    * Boots the host: creates dom0 and the xenstore, and routes `opts.pic`.
@@ -229,6 +231,7 @@ export class Hypervisor {
     opts: HypervisorOptions = {},
   ) {
     this.#tagUpcall = engine.tag("xen.upcall");
+    this.#markUpcall = engine.tag("xen:upcall");
     const h = new HostState(engine, mem, profile, prng, opts, {
       kick: (d) => this.#kick(d),
       returned: (d) => this.#returned(d),
@@ -814,7 +817,7 @@ export class Hypervisor {
     // returns from Xen (#returned).
     if (!si.upcallPending || si.upcallMasked) return;
     this.#h.c.upcalls++;
-    this.engine.traceMark("xen:upcall", domid);
+    this.engine.traceMark(this.#markUpcall, domid);
     // create_bounce_frame with TBF_INTERRUPT: the handler runs with upcalls masked; its iret
     // restores the mask it interrupted (pv/iret.c) and returns through test_all_events.
     const page = si.page;

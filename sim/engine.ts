@@ -1087,10 +1087,17 @@ export class Engine {
 
   /**
    * Record a model-level trace point (a packet, a command, a hypercall) into
-   * the trace hash and, if enabled, the readable trace.
+   * the trace hash and, if enabled, the readable trace. `label` is its text
+   * or the number {@link tag} gave for it, the same mark either way: a mark
+   * made on every message takes its number once, as events do.
+   * @throws RangeError for a number that is not one of this engine's tags
    */
-  traceMark(label: string, value = 0): void {
-    this.#mix(this.#now + value, this.tag(label));
+  traceMark(label: string | number, value = 0): void {
+    if (typeof label === "string") return this.#mix(this.#now + value, this.tag(label));
+    if (!(label >= 0 && label < this.#tagNames.length) || !Number.isInteger(label)) {
+      throw new RangeError(`traceMark: ${label} is not a tag of this engine (Engine.tag)`);
+    }
+    this.#mix(this.#now + value, label);
   }
 
   /**

@@ -97,6 +97,23 @@ Deno.test("engine: traceMark enters the hash; its label and value matter", async
   assert.notEqual(await run("cmd", 1), base, "a different label, though the same tag number");
 });
 
+Deno.test("engine: traceMark by a tag's number is the mark of its label; other numbers throw", async () => {
+  const run = async (byNumber: boolean) => {
+    const e = new Engine({ recordTrace: true });
+    const tag = e.tag("xen:upcall");
+    await e.run(async () => {
+      await e.sleep(5);
+      e.traceMark(byNumber ? tag : "xen:upcall", 2);
+    });
+    return { hash: e.traceHash(), trace: e.trace() };
+  };
+  assert.deepEqual(await run(true), await run(false));
+  const e = new Engine();
+  for (const bad of [e.tag("a") + 1, -1, 0.5, NaN]) {
+    assert.throws(() => e.traceMark(bad), /traceMark: .* is not a tag of this engine/);
+  }
+});
+
 // ---------------------------------------------------------------------------
 // Deadlock
 

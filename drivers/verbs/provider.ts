@@ -269,17 +269,27 @@ const WQE_OPCODE: Record<number, number> = {
   [WrOpcode.ATOMIC_FETCH_AND_ADD]: WqeOpcode.ATOMIC_FA,
 };
 
-/** Send opcodes each QP type allows (IBTA §9.2 / §11.4.1.1, table of service types). */
-const ALLOWED: Record<number, ReadonlySet<number>> = {
-  [QpType.RC]: new Set(Object.values(WrOpcode)),
-  [QpType.UC]: new Set([
+/**
+ * Send opcodes each QP type allows (IBTA §9.2 / §11.4.1.1, table of service types), as
+ * `true` at the opcode's index: a look-up by index per post, where a value that is no opcode
+ * (a fraction, a string, a name of an array's own) finds anything but `true`.
+ */
+const ALLOWED: Record<number, readonly boolean[]> = {
+  [QpType.RC]: opcodeTable(Object.values(WrOpcode)),
+  [QpType.UC]: opcodeTable([
     WrOpcode.SEND,
     WrOpcode.SEND_WITH_IMM,
     WrOpcode.RDMA_WRITE,
     WrOpcode.RDMA_WRITE_WITH_IMM,
   ]),
-  [QpType.UD]: new Set([WrOpcode.SEND, WrOpcode.SEND_WITH_IMM]),
+  [QpType.UD]: opcodeTable([WrOpcode.SEND, WrOpcode.SEND_WITH_IMM]),
 };
+
+function opcodeTable(ops: readonly number[]): boolean[] {
+  const t: boolean[] = new Array(Math.max(...Object.values(WrOpcode)) + 1).fill(false);
+  for (const op of ops) t[op] = true;
+  return t;
+}
 
 const OPCODE_NAMES = Object.fromEntries(Object.entries(WrOpcode).map(([k, v]) => [v, k]));
 const TYPE_NAMES: Record<number, string> = { 2: "RC", 3: "UC", 4: "UD" };
@@ -711,7 +721,7 @@ export class ProviderQp {
       );
     }
     const op = WQE_OPCODE[wr.opcode];
-    if (op === undefined || !ALLOWED[this.type].has(wr.opcode)) {
+    if (op === undefined || ALLOWED[this.type][wr.opcode] !== true) {
       throw inval(
         `${this.#what("post_send")}: opcode ${
           OPCODE_NAMES[wr.opcode] ?? wr.opcode
