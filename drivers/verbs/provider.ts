@@ -271,8 +271,9 @@ const WQE_OPCODE: Record<number, number> = {
 
 /**
  * Send opcodes each QP type allows (IBTA §9.2 / §11.4.1.1, table of service types), as
- * `true` at the opcode's index: a look-up by index per post, where a value that is no opcode
- * (a fraction, a string, a name of an array's own) finds anything but `true`.
+ * `true` at the opcode's index: a look-up by index per post, made with numbers only (a string
+ * of digits would find its number's entry). A number that is no opcode (negative, a fraction,
+ * past the table) finds something other than `true`.
  */
 const ALLOWED: Record<number, readonly boolean[]> = {
   [QpType.RC]: opcodeTable(Object.values(WrOpcode)),
@@ -285,6 +286,7 @@ const ALLOWED: Record<number, readonly boolean[]> = {
   [QpType.UD]: opcodeTable([WrOpcode.SEND, WrOpcode.SEND_WITH_IMM]),
 };
 
+/** `true` at each of `ops`, `false` at every other opcode. */
 function opcodeTable(ops: readonly number[]): boolean[] {
   const t: boolean[] = new Array(Math.max(...Object.values(WrOpcode)) + 1).fill(false);
   for (const op of ops) t[op] = true;
@@ -720,12 +722,14 @@ export class ProviderQp {
         `${this.#what("post_send")}: QP is not ready to send (state ${this.state}, needs RTS)`,
       );
     }
-    const op = WQE_OPCODE[wr.opcode];
-    if (op === undefined || ALLOWED[this.type][wr.opcode] !== true) {
+    // A value that is no number is looked up nowhere (a string of digits would find its number's
+    // entry, an object would be asked for its text).
+    const opcode: unknown = wr.opcode;
+    const op = typeof opcode === "number" ? WQE_OPCODE[opcode] : undefined;
+    if (op === undefined || ALLOWED[this.type][opcode as number] !== true) {
+      const named = typeof opcode === "number" ? OPCODE_NAMES[opcode] ?? opcode : typeof opcode;
       throw inval(
-        `${this.#what("post_send")}: opcode ${
-          OPCODE_NAMES[wr.opcode] ?? wr.opcode
-        } not valid on a ${TYPE_NAMES[this.type]} QP`,
+        `${this.#what("post_send")}: opcode ${named} not valid on a ${TYPE_NAMES[this.type]} QP`,
       );
     }
     const flags = wr.sendFlags ?? 0;

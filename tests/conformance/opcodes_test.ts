@@ -145,6 +145,21 @@ for (const type of [QpType.RC, QpType.UC, QpType.UD]) {
           assert.equal(u64(y, dst), 1005n);
         }
       }
+      // Values that are no opcode: refused, whatever table entry their text or number names.
+      const noOpcodes: unknown[] = [7, -1, 1.5, NaN, "2", "0", "constructor", { valueOf: () => 0 }];
+      for (const opcode of noOpcodes) {
+        const wr = {
+          wrId: id++,
+          opcode: opcode as WrOpcode,
+          sgList: [{ addr: src, length: 64, lkey: x.mr.lkey }],
+          remoteAddr: dst,
+          rkey: y.mr.rkey,
+          ...ud,
+        };
+        const msg = await rejects(() => qx.postSend(wr), "EINVAL");
+        assert.match(msg, /opcode .* not valid on a/, `opcode ${String(opcode)}`);
+      }
+      assert.deepEqual(x.cq.poll(), [], "nothing was posted");
     });
   });
 }
