@@ -211,9 +211,7 @@ export class Transport {
       // write barrier's slow path, for nothing if it leaves right away).
       if (q.port.trySend(wire)) return this.#taken(q, wire, qp, window);
       this.#queue(q, wire, qp, window);
-      q.waiting = true;
-      q.port.whenReady(wire.length, q.pumpNext ?? this.#pumpOf(q));
-      return;
+      return this.#waitFor(q, wire);
     }
     this.#queue(q, wire, qp, window);
     if (!q.waiting) this.#pump(q);
@@ -231,16 +229,18 @@ export class Transport {
     const line = q.line;
     while (line.length > 0) {
       const b = q.wires[line.head];
-      if (!q.port.trySend(b)) {
-        q.waiting = true;
-        q.port.whenReady(b.length, q.pumpNext ?? this.#pumpOf(q));
-        return;
-      }
+      if (!q.port.trySend(b)) return this.#waitFor(q, b);
       const qp = q.owner[line.head];
       const kind = q.kind[line.head];
       line.drop();
       this.#taken(q, b, qp, kind);
     }
+  }
+
+  /** The port cannot take the queue's head `b` now: pump again when it can. */
+  #waitFor(q: TxQueue, b: WirePacket): void {
+    q.waiting = true;
+    q.port.whenReady(b.length, q.pumpNext ?? this.#pumpOf(q));
   }
 
   /** The port took packet `b`: count it, loop a multicast one back, free its window place. */
