@@ -722,6 +722,16 @@ export class ProviderQp {
         `${this.#what("post_send")}: QP is not ready to send (state ${this.state}, needs RTS)`,
       );
     }
+    // Room first: libmthca's tavor_post_send, libmlx4's and libmlx5's post_send test the queue
+    // for overflow before they look at the WR (its SGE count, its opcode), and the kernel's
+    // mthca_tavor_post_send returns -ENOMEM there too; a full queue is ENOMEM whatever the WR.
+    const gate = this.gate;
+    if (this.sqOutstanding + (gate ? gate.sends.length : 0) >= this.#maxSendWr) {
+      throw new VerbsError(
+        "ENOMEM",
+        `${this.#what("post_send")}: send queue full (${this.#maxSendWr} WQEs outstanding)`,
+      );
+    }
     // A value that is no number is looked up nowhere (a string of digits would find its number's
     // entry, an object would be asked for its text).
     const opcode: unknown = wr.opcode;
@@ -812,13 +822,6 @@ export class ProviderQp {
         qkey: wr.remoteQkey,
       };
     }
-    const gate = this.gate;
-    if (this.sqOutstanding + (gate ? gate.sends.length : 0) >= this.#maxSendWr) {
-      throw new VerbsError(
-        "ENOMEM",
-        `${this.#what("post_send")}: send queue full (${this.#maxSendWr} WQEs outstanding)`,
-      );
-    }
     if (gate) {
       // The connection is suspended (Nomad): posted when it resumes, in order.
       gate.sends.push({
@@ -908,17 +911,19 @@ export class ProviderQp {
   postRecv(wr: RecvWr): void {
     if (this.srq) throw inval(`${this.#what("post_recv")}: the QP uses an SRQ; post to the SRQ`);
     if (this.state === QpState.RESET) throw inval(`${this.#what("post_recv")}: QP is in RESET`);
-    const sgl = wr.sgList ?? [];
-    if (sgl.length > this.#maxRecvSge) {
-      throw inval(
-        `${this.#what("post_recv")}: ${sgl.length} SGEs exceed max_recv_sge ${this.#maxRecvSge}`,
-      );
-    }
+    // Room before the SGE count, as libmlx4's and libmlx5's post_recv and the kernel's
+    // mthca_tavor_post_receive test them (-ENOMEM before "too many gathers" -EINVAL).
     const held = this.gate?.holdRecvs ? this.gate.recvs : undefined;
     if (((this.rq.head - this.rq.tail) >>> 0) + (held ? held.length : 0) >= this.#maxRecvWr) {
       throw new VerbsError(
         "ENOMEM",
         `${this.#what("post_recv")}: receive queue full (${this.#maxRecvWr} WQEs outstanding)`,
+      );
+    }
+    const sgl = wr.sgList ?? [];
+    if (sgl.length > this.#maxRecvSge) {
+      throw inval(
+        `${this.#what("post_recv")}: ${sgl.length} SGEs exceed max_recv_sge ${this.#maxRecvSge}`,
       );
     }
     if (held) {
@@ -1003,13 +1008,15 @@ export class ProviderSrq {
   /** `ibv_post_srq_recv` for one WR. */
   postRecv(wr: RecvWr): void {
     const what = `post_srq_recv SRQ ${this.srqn}`;
-    const sgl = wr.sgList ?? [];
-    if (sgl.length > this.maxSge) {
-      throw inval(`${what}: ${sgl.length} SGEs exceed max_sge ${this.maxSge}`);
-    }
+    // Room before the SGE count, as the kernel's mthca_tavor_post_srq_recv ("SRQ full" -ENOMEM
+    // before -EINVAL) and libmlx4's and libmlx5's post_srq_recv test them.
     const slot = this.counter & (this.size - 1);
     if (this.outstanding >= this.maxWr || this.#wrid[slot] !== undefined) {
       throw new VerbsError("ENOMEM", `${what}: SRQ full (${this.outstanding} WQEs outstanding)`);
+    }
+    const sgl = wr.sgList ?? [];
+    if (sgl.length > this.maxSge) {
+      throw inval(`${what}: ${sgl.length} SGEs exceed max_sge ${this.maxSge}`);
     }
     const env = this.#p.env;
     encodeRecvWqe(sgl, this.#scratch, 0, this.stride);

@@ -4,10 +4,11 @@
  * 32-bit unsigned integer, a `wrId` or atomic operand that is not a
  * `bigint`, a missing SGE). A C caller cannot pass such a WR; a JavaScript
  * caller can, and would otherwise see it posted as something else (a
- * `NaN` length becomes 0). Every post verb refuses it with EINVAL naming
- * the field and the WR, before it posts anything ({@link checkWrFields});
- * what the verbs rules check (opcode, SGE count, inline size, queue room)
- * the provider checks as libmthca does.
+ * `NaN` length becomes 0). Every post verb refuses such a WR with EINVAL
+ * naming the field and the WR when it reaches it ({@link postEach}), as a
+ * provider refuses a WR it cannot post; what the verbs rules check (queue
+ * room, SGE count, opcode, inline size) the provider checks as libmthca
+ * does.
  *
  * @module
  */
@@ -82,58 +83,63 @@ export function badWrField(wr: unknown, send: boolean): string | undefined {
 }
 
 /**
- * Refuse a WR, or a list of them whole, with EINVAL naming the first WR
- * with a field no C field could hold ({@link badWrField}) and that field,
- * before anything is posted; `badWr` is its index.
+ * The index of the first WR of `wr` (one WR or a list) with a field no C
+ * field could hold ({@link badWrField}), or -1 if there is none.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { checkWrFields } from "./wr_check.ts";
- * import { VerbsError } from "../uapi/errors.ts";
+ * import { firstBadWr } from "./wr_check.ts";
  * const ok = { wrId: 1n, sgList: [{ addr: 4096, length: 8, lkey: 7 }] };
- * checkWrFields([ok, ok], "post_recv QP 9", false); // nothing to refuse
- * assert.throws(
- *   () => checkWrFields([ok, { wrId: 2n, sgList: [{ addr: 4096, length: NaN, lkey: 7 }] }], "post_recv QP 9", false),
- *   (e: VerbsError) =>
- *     e.badWr === 1 &&
- *     e.message === "EINVAL: post_recv QP 9: sgList[0].length NaN is not a uint32 (wr[1] of 2: none was posted)",
- * );
+ * assert.equal(firstBadWr([ok, ok], false), -1);
+ * assert.equal(firstBadWr([ok, { wrId: 2n, sgList: [{ addr: 4096, length: NaN, lkey: 7 }] }], false), 1);
+ * assert.equal(firstBadWr({ wrId: 3 }, false), 0); // one WR
  * ```
  */
-export function checkWrFields(wr: unknown, what: string, send: boolean): void {
-  checkFields(wr, what, undefined, send);
+export function firstBadWr(wr: unknown, send: boolean): number {
+  if (!Array.isArray(wr)) return badWrField(wr, send) === undefined ? -1 : 0;
+  for (let i = 0; i < wr.length; i++) if (badWrField(wr[i], send) !== undefined) return i;
+  return -1;
 }
 
 /**
- * {@link checkWrFields} for the verb `verb` on queue `id`: the message's
- * prefix (`verb id`) is made only for an error, not on every post.
+ * The EINVAL for WR `i` of `wr` (one WR or a list), which has a field no C
+ * field could hold: it names the field and, in a list, the WR, whose index
+ * is the error's `badWr`. The WR is refused as `ibv_post_send` refuses a
+ * WR it cannot post (ibv_post_send(3): processing stops at the first
+ * failure, returned through `bad_wr`; include/rdma/ib_verbs.h: the earlier
+ * WRs of the list are queued): the ones before it stay posted.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { badWrError } from "./wr_check.ts";
+ * const ok = { wrId: 1n, sgList: [{ addr: 4096, length: 8, lkey: 7 }] };
+ * const e = badWrError([ok, { wrId: 2n, sgList: [{ addr: 4096, length: NaN, lkey: 7 }] }], 1, "post_recv QP 9", false);
+ * assert.equal(e.badWr, 1);
+ * assert.equal(
+ *   e.message,
+ *   "EINVAL: post_recv QP 9: sgList[0].length NaN is not a uint32 (wr[1] of 2: the 1 before it were posted, none after it)",
+ * );
+ * ```
  */
-function checkFields(wr: unknown, verb: string, id: number | undefined, send: boolean): void {
-  if (!Array.isArray(wr)) return refuse(badWrField(wr, send), verb, id, 0, 1);
-  for (let i = 0; i < wr.length; i++) refuse(badWrField(wr[i], send), verb, id, i, wr.length);
-}
-
-function refuse(
-  field: string | undefined,
-  verb: string,
-  id: number | undefined,
-  i: number,
-  n: number,
-): void {
-  if (field === undefined) return;
-  const what = id === undefined ? verb : `${verb} ${id}`;
-  const where = n === 1 ? "" : ` (wr[${i}] of ${n}: none was posted)`;
-  const e = new VerbsError("EINVAL", `${what}: ${field}${where}`);
-  e.badWr = i;
-  throw e;
+export function badWrError(wr: unknown, i: number, what: string, send: boolean): VerbsError {
+  const list = Array.isArray(wr);
+  const field = badWrField(list ? wr[i] : wr, send) ?? "the work request is valid";
+  return withBadWr(
+    new VerbsError("EINVAL", `${what}: ${field}`),
+    i,
+    list ? wr.length : 1,
+  ) as VerbsError;
 }
 
 /**
  * `ibv_post_send`, `ibv_post_recv` or `ibv_post_srq_recv` of one WR or a
- * list, in order, with `post` (called on `q`), once {@link checkWrFields}
- * found every field one a C caller could have passed; at the first that
- * fails, the error gets `badWr` (`withBadWr`) and no later WR is posted.
+ * list, in order, with `post` (called on `q`). Each WR's fields are looked
+ * at when it is reached ({@link badWrField}); at the first WR that has a
+ * field no C field could hold, or that `post` refuses, the error gets
+ * `badWr` and no later WR is posted: the earlier ones are, as with
+ * `ibv_post_send`'s `bad_wr`.
  *
  * @example
  * ```ts
@@ -148,10 +154,11 @@ function refuse(
  * assert.throws(() => postEach(ring, ring.post, [wr(1n), wr(2n), wr(3n)], "post_recv QP", 9, false),
  *   (e: VerbsError) => e.badWr === 2);
  * assert.deepEqual(ring.posted, [1n, 2n]);
- * // A field no C struct could hold: refused before anything is posted.
+ * // A field no C struct could hold: that WR is refused, the one before it was posted.
+ * ring.posted.length = 0;
  * assert.throws(() => postEach(ring, ring.post, [wr(4n), { wrId: 5 as unknown as bigint }], "post_recv QP", 9, false),
  *   (e: VerbsError) => e.badWr === 1 && e.code === "EINVAL");
- * assert.deepEqual(ring.posted, [1n, 2n]);
+ * assert.deepEqual(ring.posted, [4n]);
  * ```
  */
 export function postEach<Q, W>(
@@ -162,8 +169,9 @@ export function postEach<Q, W>(
   id: number,
   send: boolean,
 ): void {
-  checkFields(wr, verb, id, send);
   if (!Array.isArray(wr)) {
+    // The message's prefix (`verb id`) is made only for an error, not on every post.
+    if (badWrField(wr, send) !== undefined) throw badWrError(wr, 0, `${verb} ${id}`, send);
     try {
       post.call(q, wr as W);
     } catch (e) {
@@ -173,6 +181,7 @@ export function postEach<Q, W>(
   }
   const list = wr as readonly W[];
   for (let i = 0; i < list.length; i++) {
+    if (badWrField(list[i], send) !== undefined) throw badWrError(list, i, `${verb} ${id}`, send);
     try {
       post.call(q, list[i]);
     } catch (e) {

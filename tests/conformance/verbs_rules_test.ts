@@ -39,7 +39,8 @@
  * 11. A WR with a value no field of `struct ibv_send_wr` could hold (an
  *    address that is not an integer, an atomic operand that is not a bigint,
  *    a missing SGE) is EINVAL naming the field, and inline data from memory
- *    the caller does not have is EFAULT; nothing is posted.
+ *    the caller does not have is EFAULT; that WR is not posted, and in a
+ *    list it is the `bad_wr` of rule 10: those before it were posted.
  * 12. A UD send's address handle must belong to the QP's PD and must not
  *    be destroyed: else the WR completes with LOC_QP_OP_ERR and nothing is
  *    sent (Linux rxe_get_av: "PDs don't match for AH and QP").
@@ -68,6 +69,11 @@
  *    uverbs_std_types_qp.c
  *    `uverbs_free_qp`: "do not allow destruction until the user cleans up
  *    all the mcast bindings"); closing the context detaches them itself.
+ * 18. A full queue is ENOMEM whatever the WR: libmthca's tavor_post_send,
+ *    libmlx4's and libmlx5's post_send and post_recv, and the kernel's
+ *    mthca_tavor_post_receive and mthca_tavor_post_srq_recv test for room
+ *    before the WR's SGE count (and its opcode), so a WR with too many SGEs
+ *    posted to a full queue is ENOMEM, not EINVAL.
  */
 import assert from "node:assert/strict";
 import {
@@ -457,6 +463,17 @@ for (const mode of MODES) {
       assert.deepEqual(wcs.map((w) => w.wrId), [1n, 2n]);
       await cluster.sleep(SETTLE_NS);
       assert.deepEqual(x.cq.poll(4), [], "none after the bad one");
+      // A WR no C struct could hold stops the list the same way: the one before it is posted.
+      const nan = { ...sge, addr: NaN };
+      const [code2, at2, msg2] = badWr(() => qx.postSend([write(6n), write(7n, [nan]), write(8n)]));
+      assert.deepEqual([code2, at2], ["EINVAL", 1]);
+      assert.match(
+        String(msg2),
+        /sgList\[0\]\.addr NaN .*\(wr\[1\] of 3: the 1 before it were posted/,
+      );
+      assert.deepEqual((await x.cq.pollUntil(1)).map((w) => w.wrId), [6n]);
+      await cluster.sleep(SETTLE_NS);
+      assert.deepEqual(x.cq.poll(4), [], "none after the bad one");
       // One WR: the error is the WR's own, at index 0.
       assert.deepEqual(badWr(() => qx.postSend(write(5n, tooMany))).slice(0, 2), [
         "EINVAL",
@@ -538,7 +555,7 @@ for (const mode of MODES) {
         ],
       ];
       for (const [what, fn, code, re] of bad) assert.match(await rejects(fn, code), re, what);
-      assert.deepEqual([qx.pqp.sqOutstanding, srq.psrq.outstanding], [0, 0], "nothing posted");
+      assert.deepEqual([qx.pqp.sqOutstanding, srq.psrq.outstanding], [0, 0], "none of them posted");
       // The QP is untouched: the next good WR goes through.
       postWrite(qx, x, y, 7n, 8);
       assert.deepEqual((await x.cq.pollUntil(1)).map((w) => [w.wrId, w.status]), [[7n, 0]]);
@@ -712,6 +729,46 @@ for (const mode of MODES) {
       await q.attachMcast(mgid(3), 0xc003);
       await ctx.close();
       assert.deepEqual(hosts[0].hca.stats().used, before);
+    });
+  });
+
+  Deno.test(`rule 18 (${mode}): a full queue is ENOMEM before the WR's SGEs are looked at`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [qx, qy] = await pair(x, y, QpType.RC);
+      const sge = { addr: x.buf, length: 8, lkey: x.mr.lkey };
+      const write = (wrId: bigint, sgList = [sge]) => ({
+        wrId,
+        opcode: WrOpcode.RDMA_WRITE,
+        sgList,
+        remoteAddr: y.buf,
+        rkey: y.mr.rkey,
+      });
+      const tooMany = (n: number) => Array.from({ length: n + 1 }, () => sge);
+      // With room, too many SGEs is EINVAL (rule 1); with none, ENOMEM.
+      assert.match(
+        await rejects(() => qx.postSend(write(1n, tooMany(qx.cap.maxSendSge))), "EINVAL"),
+        /SGEs exceed max_send_sge/,
+      );
+      for (let i = 0; i < qx.cap.maxSendWr; i++) qx.postSend(write(BigInt(10 + i)));
+      assert.match(
+        await rejects(() => qx.postSend(write(2n, tooMany(qx.cap.maxSendSge))), "ENOMEM"),
+        /send queue full/,
+      );
+      // Receives: SGEs never looked at (the queue is full), so any address serves.
+      const recv = (wrId: bigint, n: number) => ({ wrId, sgList: tooMany(n - 1) });
+      for (let i = 0; i < qy.cap.maxRecvWr; i++) qy.postRecv(recv(BigInt(100 + i), 0));
+      assert.match(
+        await rejects(() => qy.postRecv(recv(3n, qy.cap.maxRecvSge + 1)), "ENOMEM"),
+        /receive queue full/,
+      );
+      const srq = await y.pd.createSrq({ maxWr: 2, maxSge: 1 });
+      assert.match(await rejects(() => srq.postRecv(recv(4n, 2)), "EINVAL"), /exceed max_sge/);
+      srq.postRecv(recv(5n, 0));
+      srq.postRecv(recv(6n, 0));
+      assert.match(await rejects(() => srq.postRecv(recv(7n, 2)), "ENOMEM"), /SRQ full/);
+      assert.equal(srq.psrq.outstanding, 2);
     });
   });
 }

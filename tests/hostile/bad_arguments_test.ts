@@ -77,7 +77,7 @@ async function attack(dom: Domain, peer: Domain): Promise<Record<string, string>
           wrId: 2n,
           sgList: [{ addr: e.buf, length: -8, lkey: e.mr.lkey }],
         }]),
-      /^EINVAL: post_recv QP \d+: sgList\[0\]\.length -8 is not a uint32 \(wr\[1\] of 2: none was posted\)$/,
+      /^EINVAL: post_recv QP \d+: sgList\[0\]\.length -8 is not a uint32 \(wr\[1\] of 2: the 1 before it were posted, none after it\)$/,
     ],
     [
       "recv addr NaN",

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { checkWrFields } from "../wr_check.ts";
+import { badWrError, firstBadWr } from "../wr_check.ts";
 import {
   cUint,
   getU64,
@@ -52,6 +52,26 @@ function post(
   );
   if (i >= 0) e.badWr = i;
   throw e;
+}
+
+/**
+ * Post `wr` (one WR or a list) through the provider up to its first WR with
+ * a field no C field could hold, then refuse that one with its `badWr`: as
+ * the provider refuses a WR it cannot post, the ones before it are posted.
+ */
+function postUpToBad<W extends { wrId: bigint }>(
+  wr: W | readonly W[],
+  send: boolean,
+  verb: string,
+  fn: PostFn | null,
+  ptr: Deno.PointerObject,
+  encode: (wrs: readonly W[]) => EncodedChain,
+): void {
+  const wrs: readonly W[] = Array.isArray(wr) ? wr : [wr as W];
+  const bad = firstBadWr(wrs, send);
+  const good = bad < 0 ? wrs : wrs.slice(0, bad);
+  if (good.length > 0) post(fn, verb, ptr, encode(good), good);
+  if (bad >= 0) throw badWrError(wr, bad, verb, send);
 }
 
 /**
@@ -222,22 +242,25 @@ export class RealQp {
   /** Post one WR or a chain; throws VerbsError naming the first refused WR. */
   postSend(wr: SendWr | readonly SendWr[]): void {
     const ptr = pointerOf(this, this.#dev, "qp");
-    checkWrFields(wr, "post_send", true);
-    const wrs = Array.isArray(wr) ? wr : [wr as SendWr];
-    const c = encodeSendWrs(
-      wrs,
-      this.type,
-      (ah) => Deno.UnsafePointer.value(pointerOf(ah, this.#dev, "wr.ah")),
+    postUpToBad(
+      wr,
+      true,
+      "post_send",
+      this.#dev.ops.postSend,
+      ptr,
+      (wrs) =>
+        encodeSendWrs(
+          wrs,
+          this.type,
+          (ah) => Deno.UnsafePointer.value(pointerOf(ah, this.#dev, "wr.ah")),
+        ),
     );
-    post(this.#dev.ops.postSend, "post_send", ptr, c, wrs);
   }
 
   /** Post one receive WR or a chain. */
   postRecv(wr: RecvWr | readonly RecvWr[]): void {
     const ptr = pointerOf(this, this.#dev, "qp");
-    checkWrFields(wr, "post_recv", false);
-    const wrs = Array.isArray(wr) ? wr : [wr as RecvWr];
-    post(this.#dev.ops.postRecv, "post_recv", ptr, encodeRecvWrs(wrs), wrs);
+    postUpToBad(wr, false, "post_recv", this.#dev.ops.postRecv, ptr, encodeRecvWrs);
   }
 
   #destroy(): void {
@@ -337,9 +360,7 @@ export class RealSrq {
   /** Post one receive WR or a chain to the shared queue. */
   postRecv(wr: RecvWr | readonly RecvWr[]): void {
     const ptr = pointerOf(this, this.#dev, "srq");
-    checkWrFields(wr, "post_srq_recv", false);
-    const wrs = Array.isArray(wr) ? wr : [wr as RecvWr];
-    post(this.#dev.ops.postSrqRecv, "post_srq_recv", ptr, encodeRecvWrs(wrs), wrs);
+    postUpToBad(wr, false, "post_srq_recv", this.#dev.ops.postSrqRecv, ptr, encodeRecvWrs);
   }
 
   #destroy(): void {
