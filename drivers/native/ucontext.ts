@@ -274,6 +274,80 @@ function checkInt(call: string, name: string, v: unknown, min: number, max: numb
   return v;
 }
 
+/**
+ * What ib_uverbs' `modify_qp` (uverbs_cmd.c) checks and changes before the
+ * driver sees a modify (the driver's `ib_modify_qp_is_ok` then checks the
+ * attribute mask against the state table), in its order:
+ *
+ * - a port must be one of the device's `ports` (`rdma_is_port_valid`), the
+ *   primary AV's and the alternate path's too;
+ * - the primary AV's port at INIT->RTR must be the QP's own, `qpPort` (the
+ *   one RESET->INIT set); elsewhere (SQD->SQD) it must be the port given
+ *   with it, and an AV given without a port brings its port along: "if
+ *   only IB_QP_AV was set, add in IB_QP_PORT as well … in SQD, if the
+ *   primary AV is modified, the primary port should also be modified". An
+ *   AV without `portNum` names the QP's port. (A UC QP takes no port at
+ *   SQD->SQD, so the table then refuses the modify, as Linux does.)
+ * - a controlled Q_Key (bit 31 set) is EPERM: no consumer may give its QP
+ *   one (IBTA vol 1 §3.5.3, as "RDMA/uverbs: Restrict usage of privileged
+ *   QKEYs" quotes it; `qkey & IB_QP_SET_QKEY` is -EPERM unless the
+ *   administrator allowed it, rdma_nl_get_privileged_qkey, off by default).
+ *   Every program here runs as an ordinary user.
+ *
+ * Returns the attributes and mask the driver gets (the caller's untouched);
+ * throws EINVAL or EPERM.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { uverbsModifyQp } from "./ucontext.ts";
+ * import { QpAttrMask as M } from "../uapi/enums.ts";
+ * const { attr, mask } = uverbsModifyQp({ ah: { dlid: 3, portNum: 2 } }, M.AV, 1, 2);
+ * assert.equal(mask, M.AV | M.PORT);
+ * assert.equal(attr.port, 2);
+ * assert.throws(() => uverbsModifyQp({ qkey: 0x80000001 }, M.QKEY, 1, 2), /^EPERM/);
+ * assert.throws(() => uverbsModifyQp({ port: 3 }, M.PORT, 1, 2), /^EINVAL/);
+ * ```
+ */
+export function uverbsModifyQp(
+  attr: QpAttr,
+  mask: number,
+  qpPort: number | undefined,
+  ports: number,
+): { attr: QpAttr; mask: number } {
+  const call = "modify_qp";
+  if (mask & M.PORT) checkInt(call, "port", attr.port, 1, ports);
+  const ah = mask & M.AV ? attr.ah : undefined;
+  const avPort = ah?.portNum;
+  if (avPort !== undefined) checkInt(call, "ah.portNum", avPort, 1, ports);
+  let out = attr, outMask = mask;
+  if (ah) {
+    if (mask & M.STATE && attr.state === S.RTR) {
+      if (avPort !== undefined && avPort !== qpPort) {
+        throw inval(`${call}: ah.portNum ${avPort} is not the QP's port ${qpPort}`);
+      }
+    } else if (mask & M.PORT) {
+      if (avPort !== undefined && avPort !== attr.port) {
+        throw inval(`${call}: ah.portNum ${avPort} is not the port given with it, ${attr.port}`);
+      }
+    } else {
+      out = { ...attr, port: avPort ?? qpPort };
+      outMask |= M.PORT;
+    }
+  }
+  const altPort = mask & M.ALT_PATH ? attr.altPath?.portNum : undefined;
+  if (altPort !== undefined) checkInt(call, "altPath.portNum", altPort, 1, ports);
+  const qkey = attr.qkey;
+  if (mask & M.QKEY && typeof qkey === "number" && qkey >>> 0 === qkey && qkey >= 0x80000000) {
+    throw requestError(
+      "EPERM",
+      `${call}: qkey 0x${qkey.toString(16)} is a controlled Q_Key (bit 31 set), ` +
+        "which an unprivileged process may not set",
+    );
+  }
+  return { attr: out, mask: outMask };
+}
+
 /** verbs.h `IBV_QPT_RAW_PACKET`, `IBV_QPT_XRC_SEND`, `IBV_QPT_XRC_RECV`, `IBV_QPT_DRIVER`. */
 const QPT_RAW_PACKET = 8, QPT_XRC_SEND = 9, QPT_XRC_RECV = 10, QPT_DRIVER = 0xff;
 
@@ -757,7 +831,10 @@ export class UContext implements UverbsFile {
       dlid: ah.dlid,
       sl: checkInt(call, "ah.sl", ah.sl ?? 0, 0, 15),
       srcPathBits: checkInt(call, "ah.srcPathBits", ah.srcPathBits ?? 0, 0, 127),
-      staticRate: ah.staticRate ?? 0,
+      // Fields the device does not check are still the uverbs ABI's widths (struct
+      // ib_uverbs_ah_attr: static_rate and hop_limit __u8, flow_label __u32): a value none of
+      // them holds could not have been passed, in any mode (a guest's request carries them so).
+      staticRate: checkInt(call, "ah.staticRate", ah.staticRate ?? 0, 0, 0xff),
     };
     if (ah.grh) {
       if (!(ah.grh.dgid instanceof Uint8Array) || ah.grh.dgid.length !== 16) {
@@ -767,8 +844,8 @@ export class UContext implements UverbsFile {
         dgid: ah.grh.dgid.slice(),
         // mthca_path_set: an sgid_index past the port's GID table fails with EINVAL.
         sgidIndex: checkInt(call, "ah.grh.sgidIndex", ah.grh.sgidIndex ?? 0, 0, GID_TABLE_LEN - 1),
-        flowLabel: ah.grh.flowLabel ?? 0,
-        hopLimit: ah.grh.hopLimit ?? 64,
+        flowLabel: checkInt(call, "ah.grh.flowLabel", ah.grh.flowLabel ?? 0, 0, 0xffffffff),
+        hopLimit: checkInt(call, "ah.grh.hopLimit", ah.grh.hopLimit ?? 64, 0, 0xff),
         trafficClass: 0,
       };
     }
@@ -779,7 +856,8 @@ export class UContext implements UverbsFile {
   #context(a: QpAttr, mask: number, set: QpAttr): Partial<QpContextParams> {
     const lim = this.driver.devLim;
     const ctx: Partial<QpContextParams> = {};
-    if (mask & M.PORT) ctx.port = checkInt("modify_qp", "port", a.port, 1, lim.ports);
+    // The ports were checked as uverbs checks them (uverbsModifyQp).
+    if (mask & M.PORT) ctx.port = a.port;
     if (mask & M.PKEY_INDEX) {
       // mthca_modify_qp: `attr->pkey_index >= dev->limits.pkey_table_len` → -EINVAL.
       const i = a.pkeyIndex;
@@ -810,42 +888,16 @@ export class UContext implements UverbsFile {
       }
       ctx.pkeyIndex = i;
     }
-    if (mask & M.QKEY) {
-      ctx.qkey = checkInt("modify_qp", "qkey", a.qkey, 0, 0xffffffff);
-      // A Q_Key with bit 31 set is a controlled Q_Key, which no consumer may give its QP (IBTA
-      // vol 1 §3.5.3, as Linux's "RDMA/uverbs: Restrict usage of privileged QKEYs" quotes it):
-      // `modify_qp` in uverbs_cmd.c refuses `qkey & IB_QP_SET_QKEY` with -EPERM unless the
-      // administrator allowed it (rdma_nl_get_privileged_qkey; off by default). Every program
-      // here runs as an ordinary user.
-      if (ctx.qkey & 0x80000000) {
-        throw requestError(
-          "EPERM",
-          `modify_qp: qkey 0x${ctx.qkey.toString(16)} is a controlled Q_Key (bit 31 set), ` +
-            "which an unprivileged process may not set",
-        );
-      }
+    if (mask & M.QKEY) ctx.qkey = checkInt("modify_qp", "qkey", a.qkey, 0, 0xffffffff);
+    // qp_access_flags is a __u32 (struct ib_uverbs_qp_attr) that neither the core nor the driver
+    // checks: mthca's get_hw_access_flags (as mlx4's and mlx5's) takes the remote rights from it
+    // and ignores every other bit.
+    if (mask & M.ACCESS_FLAGS) checkInt("modify_qp", "accessFlags", a.accessFlags, 0, 0xffffffff);
+    // path_mig_state is a __u8 the device here does not use (no automatic path migration).
+    if (mask & M.PATH_MIG_STATE) {
+      checkInt("modify_qp", "pathMigState", a.pathMigState, 0, 0xff);
     }
-    if (mask & M.ACCESS_FLAGS) {
-      const f = checkInt("modify_qp", "accessFlags", a.accessFlags, 0, 0xff);
-      const known = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ |
-        Access.REMOTE_ATOMIC;
-      if (f & ~known) throw inval(`modify_qp: accessFlags 0x${f.toString(16)} not supported`);
-    }
-    if (mask & M.AV) {
-      // ib_uverbs_modify_qp (uverbs_cmd.c): the primary AV's port must be a valid port, and the
-      // QP's own: at INIT->RTR the one RESET->INIT set ("check the port number included in the
-      // primary AV against the port number in the qp struct"); at SQD->SQD the port given with
-      // it, else the QP's. An AV without portNum means the QP's port.
-      const port = mask & M.PORT ? a.port! : set.port;
-      const avPort = a.ah!.portNum;
-      if (avPort !== undefined) {
-        checkInt("modify_qp", "ah.portNum", avPort, 1, lim.ports);
-        if (avPort !== port) {
-          throw inval(`modify_qp: ah.portNum ${avPort} is not the QP's port ${port}`);
-        }
-      }
-      ctx.path = this.#path("modify_qp", a.ah!);
-    }
+    if (mask & M.AV) ctx.path = this.#path("modify_qp", a.ah!);
     if (mask & M.PATH_MTU) {
       const v = a.pathMtu!;
       const code = typeof v !== "number" ? undefined : v >= 1 && v <= 5 ? v : mtuFromBytes(v);
@@ -894,13 +946,7 @@ export class UContext implements UverbsFile {
       ctx.accessFlags = toQpAccess(f);
     }
     if (mask & M.EN_SQD_ASYNC_NOTIFY) ctx.sqdEvent = !!a.enSqdAsyncNotify;
-    if (mask & M.ALT_PATH) {
-      // mthca_modify_qp: an alternate port of 0 or past the device's ports is EINVAL (its
-      // alt_port_num is the alternate AV's port_num, which ib_uverbs_modify_qp requires equal).
-      const altPort = a.altPath!.portNum;
-      if (altPort !== undefined) checkInt("modify_qp", "altPath.portNum", altPort, 1, lim.ports);
-      this.#path("modify_qp", a.altPath!); // validated, not used by the device
-    }
+    if (mask & M.ALT_PATH) this.#path("modify_qp", a.altPath!); // validated, not used by the device
     if (mask & M.CAP) throw inval("modify_qp: resizing a QP (cap) is not supported");
     return ctx;
   }
@@ -908,7 +954,7 @@ export class UContext implements UverbsFile {
   async modifyQp(req: ModifyQpReq): Promise<void> {
     await this.#in();
     const qp = this.#get(this.#qps, req.qpHandle, "QP");
-    const a = req.attr, mask = req.mask;
+    let a = req.attr, mask = req.mask;
     // A mask bit with no attribute behind it is refused before anything is
     // looked at (a guest's request can carry one; ibv_modify_qp(3)).
     const absent = absentAttrs(a as Record<string, unknown>, mask);
@@ -919,6 +965,7 @@ export class UContext implements UverbsFile {
         } but no value is given`,
       );
     }
+    ({ attr: a, mask } = uverbsModifyQp(a, mask, qp.attr.port, this.driver.devLim.ports));
     const cur = mask & M.CUR_STATE ? a.curState! : qp.state;
     const next = mask & M.STATE ? a.state! : cur;
     const why = modifyQpError(cur, next, qp.type, mask);

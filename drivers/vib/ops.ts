@@ -176,7 +176,7 @@ const QP_ATTR = [
   f("attr.state", "u8", true),
   f("attr.curState", "u8", true),
   f("attr.enSqdAsyncNotify", "bool", true),
-  f("attr.accessFlags", "u8", true),
+  f("attr.accessFlags", "u32", true), // __u32 qp_access_flags, every bit carried (the device reads three)
   f("attr.pkeyIndex", "u16", true), // 16 bits, as struct ibv_qp_attr's pkey_index
   f("attr.port", "u8", true),
   f("attr.qkey", "u32", true),

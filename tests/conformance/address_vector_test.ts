@@ -5,7 +5,10 @@
  * 1. modify_qp's primary AV names a valid port, and the QP's own
  *    (ib_uverbs_modify_qp in drivers/infiniband/core/uverbs_cmd.c: at
  *    INIT->RTR the AV's port must be the one RESET->INIT set; at SQD->SQD the
- *    port given with it, else the QP's). Else EINVAL, the QP where it was.
+ *    port given with it). Else EINVAL, the QP where it was. An AV given at
+ *    SQD->SQD without a port brings its port along ("if only IB_QP_AV was
+ *    set, add in IB_QP_PORT as well"): an RC QP moves to it, and a UC QP,
+ *    which takes no port there (qp_state_table), is refused.
  * 2. The alternate path's port is a valid port (mthca_modify_qp: "Alternate
  *    port number (%u) is invalid").
  * 3. A GRH's sgid_index lies within the port's GID table, for modify_qp
@@ -70,6 +73,29 @@ for (const mode of MODES) {
       );
       await qp.modify({ state: QpState.SQD, port: 1, ah: { dlid: y.lid, portNum: 1 } });
       assert.equal(await stateOf(qp), QpState.SQD);
+      // An AV without a port: the QP moves to the AV's port.
+      await qp.modify({ state: QpState.SQD, ah: { dlid: y.lid, portNum: 2 } });
+      assert.deepEqual([(await qp.query()).port, await stateOf(qp)], [2, QpState.SQD]);
+      // UC: the port uverbs adds is one the SQD->SQD entry does not take.
+      const ucPeer = await y.pd.createQp({
+        type: QpType.UC,
+        sendCq: y.cq,
+        recvCq: y.cq,
+        cap: CAP,
+      });
+      const uc = await x.pd.createQp({ type: QpType.UC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      for (
+        const attrs of connectAttrs(QpType.UC, { ...CONNECT, remoteQpn: ucPeer.qpNum, dlid: y.lid })
+      ) {
+        await uc.modify(attrs);
+      }
+      await uc.modify({ state: QpState.SQD });
+      const msg = await rejects(
+        () => uc.modify({ state: QpState.SQD, ah: { dlid: y.lid, portNum: 1 } }),
+        "EINVAL",
+      );
+      assert.match(msg, /port/);
+      assert.deepEqual([(await uc.query()).port, await stateOf(uc)], [1, QpState.SQD]);
     });
   });
 

@@ -6,7 +6,9 @@
  *   give its QP (IBTA vol 1 §3.5.3): Linux `modify_qp` (uverbs_cmd.c)
  *   refuses it with EPERM for an unprivileged process
  *   (`rdma_nl_get_privileged_qkey`, off by default), and the QP keeps the
- *   Q_Key it had.
+ *   Q_Key it had. The check is uverbs' own, before the driver's state
+ *   table: a controlled Q_Key is EPERM even where the transition takes no
+ *   Q_Key (an RC QP, a UD QP missing a required attribute).
  * - A send whose Q_Key has bit 31 set carries the sending QP's own Q_Key
  *   instead (IBTA vol 1 §10.2.5); any other Q_Key must equal the receiver's,
  *   else the datagram is dropped silently: no completion on the receiver,
@@ -41,6 +43,16 @@ for (const mode of MODES) {
       assert.deepEqual([q.state, q.qkey], [QpState.RTS, QKEY]);
       await qp.modify({ state: QpState.RTS, qkey: 0x7fffffff }); // the highest one allowed
       assert.equal((await qp.query()).qkey, 0x7fffffff);
+      // EPERM comes before the state table's EINVAL: on an RC QP, which takes no Q_Key, and on a
+      // UD RESET->INIT without its pkeyIndex.
+      const rc = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      await rejects(() => rc.modify({ ...init, accessFlags: 0, qkey: 0x80000001 }), "EPERM");
+      const ud = await x.pd.createQp({ type: QpType.UD, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      await rejects(() => ud.modify({ state: QpState.INIT, port: 1, qkey: 0x80000001 }), "EPERM");
+      // Without the controlled Q_Key, the table's refusals: EINVAL.
+      await rejects(() => rc.modify({ ...init, accessFlags: 0, qkey: 1 }), "EINVAL");
+      await rejects(() => ud.modify({ state: QpState.INIT, port: 1, qkey: 1 }), "EINVAL");
+      assert.deepEqual([(await rc.query()).state, (await ud.query()).state], [0, 0]);
     });
   });
 

@@ -74,6 +74,13 @@
  *    mthca_tavor_post_receive and mthca_tavor_post_srq_recv test for room
  *    before the WR's SGE count (and its opcode), so a WR with too many SGEs
  *    posted to a full queue is ENOMEM, not EINVAL.
+ * 19. modify_qp's fields as the uverbs ABI has them, the same in every mode:
+ *    `qp_access_flags` is a `__u32` nobody checks (ib_uverbs_modify_qp
+ *    copies it; mthca's get_hw_access_flags, as mlx4's and mlx5's, takes
+ *    the remote rights and ignores the other bits), so any `uint32` is
+ *    taken and `query` reports the rights; `path_mig_state`, an AH's
+ *    `static_rate` and its GRH's `hop_limit` are `__u8`s the device does not
+ *    check, and a value none of them holds is EINVAL, the QP unchanged.
  */
 import assert from "node:assert/strict";
 import {
@@ -769,6 +776,54 @@ for (const mode of MODES) {
       srq.postRecv(recv(6n, 0));
       assert.match(await rejects(() => srq.postRecv(recv(7n, 2)), "ENOMEM"), /SRQ full/);
       assert.equal(srq.psrq.outstanding, 2);
+    });
+  });
+
+  Deno.test(`rule 19 (${mode}): modify_qp's fields are the uverbs ABI's, in every mode`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [qx] = await pair(x, y, QpType.RC);
+      const rights = Access.REMOTE_WRITE | Access.REMOTE_READ;
+      // IBV_ACCESS_MW_BIND (1 << 4), IBV_ACCESS_RELAXED_ORDERING (1 << 20), bit 31: taken.
+      for (const extra of [1 << 4, 1 << 20, 2 ** 31]) {
+        await qx.modify({ state: QpState.RTS, accessFlags: rights + extra });
+        assert.equal((await qx.query()).accessFlags, rights, `extra bit 0x${extra.toString(16)}`);
+      }
+      await qx.modify({ state: QpState.RTS, accessFlags: Access.REMOTE_WRITE });
+      const bad: [string, Record<string, unknown>][] = [
+        ["accessFlags 2^32", { accessFlags: 2 ** 32 }],
+        ["accessFlags -1", { accessFlags: -1 }],
+        ["pathMigState 256", { pathMigState: 256 }],
+      ];
+      for (const [what, attr] of bad) {
+        await rejects(() => qx.modify({ state: QpState.RTS, ...attr }), "EINVAL");
+        const q = await qx.query();
+        assert.deepEqual([q.state, q.accessFlags], [QpState.RTS, Access.REMOTE_WRITE], what);
+      }
+      await qx.modify({ state: QpState.SQD });
+      const av = (ah: Record<string, unknown>) => ({
+        state: QpState.SQD,
+        ah: { dlid: y.lid, ...ah },
+      });
+      const dgid = new Uint8Array(16);
+      dgid[0] = 0xfe;
+      dgid[1] = 0x80;
+      for (
+        const ah of [
+          { staticRate: 256 },
+          { grh: { dgid, hopLimit: 256 } },
+          { grh: { dgid, flowLabel: 2 ** 32 } },
+        ]
+      ) {
+        await rejects(() => qx.modify(av(ah)), "EINVAL");
+        assert.equal((await qx.query()).state, QpState.SQD);
+      }
+      // The widest values each field holds are taken.
+      await qx.modify({
+        ...av({ staticRate: 255, grh: { dgid, hopLimit: 255 } }),
+        pathMigState: 2,
+      });
     });
   });
 }
