@@ -65,6 +65,7 @@ export {
   Domain as XenDomain,
   type DomainState,
   SHUTDOWN_REASONS,
+  type ShutdownCode,
   type ShutdownReason,
   type TeardownReason,
 } from "./hypervisor/domain.ts";

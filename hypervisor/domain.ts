@@ -78,6 +78,24 @@ export const SHUTDOWN_REASONS = [
 export type ShutdownReason = typeof SHUTDOWN_REASONS[number];
 
 /**
+ * Xen's `shutdown_code`: a `SHUTDOWN_*` reason by name, or the number of a
+ * code `xen/sched.h` names nothing for (6..255). Xen takes any reason a
+ * domain gives (`do_sched_op` passes `(u8)reason` to `domain_shutdown`,
+ * which refuses none); what a code means is the toolstack's business.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SHUTDOWN_REASONS, type ShutdownCode } from "./domain.ts";
+ * const codeOf = (v: number): ShutdownCode => SHUTDOWN_REASONS[v & 0xff] ?? (v & 0xff);
+ * assert.equal(codeOf(3), "crash");
+ * assert.equal(codeOf(7), 7);
+ * assert.equal(codeOf(258), "suspend"); // (u8)258
+ * ```
+ */
+export type ShutdownCode = ShutdownReason | number;
+
+/**
  * Why a domain was torn down.
  *
  * @example
@@ -182,7 +200,7 @@ export interface DomainCore {
   /** Set when the domain shut down or crashed. */
   reason?: TeardownReason;
   /** The `SHUTDOWN_*` reason it shut down or suspended with (Xen's `shutdown_code`). */
-  shutdownCode?: ShutdownReason;
+  shutdownCode?: ShutdownCode;
   /** Registered teardown hooks. */
   hooks: TeardownHook[];
   /**
@@ -327,10 +345,11 @@ export class Domain {
   }
 
   /**
-   * The `SHUTDOWN_*` reason it gave (Xen's `shutdown_code`): set when it shuts down, crashes
-   * or suspends; undefined while it runs, and again once a suspend is resumed.
+   * The `SHUTDOWN_*` reason it gave (Xen's `shutdown_code`; a code with no name as its
+   * number): set when it shuts down, crashes or suspends; undefined while it runs, and again
+   * once a suspend is resumed.
    */
-  get shutdownCode(): ShutdownReason | undefined {
+  get shutdownCode(): ShutdownCode | undefined {
     return this.#core.shutdownCode;
   }
 

@@ -313,7 +313,10 @@ export interface GrantCopyOp {
   source: GrantCopyPtr;
   /** Where they go. */
   dest: GrantCopyPtr;
-  /** Bytes to copy (`uint16_t`; 0 copies nothing and succeeds). */
+  /**
+   * Bytes to copy (`uint16_t`). 0 copies nothing but is checked and claimed
+   * as any other length, as Xen 4.17 does (4.19 returns okay at once).
+   */
   len: number;
   /** `GNTCOPY_*` bits (default 0: both sides are frames of the caller's). */
   flags?: number;
@@ -981,7 +984,9 @@ export class GrantTables {
     if (!act) return;
     if (write) act.writers--;
     else act.readers--;
-    const clear = (act.writers === 0 ? GTF_writing : 0) |
+    // reduce_status_for_pin(): GTF_writing goes only with the last writable pin, so dropping a
+    // read-only pin leaves the bit as it was (a granter may have set it itself).
+    const clear = (write && act.writers === 0 ? GTF_writing : 0) |
       (act.readers + act.writers === 0 ? GTF_reading : 0);
     if (act.readers + act.writers === 0) t.active.delete(ref);
     if (clear) t.setFlags(this.mem, ref, 0, clear);

@@ -22,7 +22,7 @@
  */
 import { type XenErrnoCode, XenError } from "./errors.ts";
 import { argBlock, boolArg, DOMID_SELF, intArg, MAX_ARG_LIST, show } from "./args.ts";
-import { Domain, SHUTDOWN_REASONS, type ShutdownReason } from "./domain.ts";
+import { Domain, SHUTDOWN_REASONS, type ShutdownCode, type ShutdownReason } from "./domain.ts";
 import {
   type CopyHold,
   GNTCOPY_dest_gref,
@@ -524,7 +524,10 @@ export class Hypercalls {
         const d = this.h.domains.get(id);
         if (!d) throw new XenError("ESRCH", `${what}: no domain ${id}`);
         priv(c, what);
-        if (d.privileged) throw new XenError("EPERM", `${what}: dom0 cannot be destroyed`);
+        // domain_kill(): "if ( d == current->domain ) return -EINVAL" (only dom0 gets this far).
+        if (d === c || d.privileged) {
+          throw new XenError("EINVAL", `${what}: ${d} cannot destroy itself (domain_kill)`);
+        }
         if (d.state !== "dying") this.life.teardown(d, "destroy");
         return ok();
       },
@@ -570,6 +573,8 @@ export class Hypercalls {
       "domctl:resumedomain": (c, a) => {
         const what = "domctl:resumedomain";
         const d = this.#domctlTarget(c, a.domid, what);
+        // do_domctl: "if ( d == current->domain ) /* no domain_pause() */ ret = -EINVAL".
+        if (d === c) throw new XenError("EINVAL", `${what}: ${d} cannot resume itself`);
         // domain_resume() undoes a shutdown in progress; on a domain that runs it changes
         // nothing. A domain that shut down for good is not brought back here.
         if (!d.running) throw new XenError("EINVAL", `${what}: ${d} is ${d.state}`);
@@ -791,8 +796,10 @@ export class Hypercalls {
   }
 
   /**
-   * One op of `grant_table_op:copy`, in the order of grant_table.c gnttab_copy_one(): a zero
-   * length does nothing; the two domains (gnttab_copy_lock_domains, source first); the source
+   * One op of `grant_table_op:copy`, in the order of grant_table.c gnttab_copy_one() (Xen
+   * 4.17, whose zero length still goes through every check and claim: 4.19's "fully ignore
+   * zero-size copy requests" came later): the two domains (gnttab_copy_lock_domains, source
+   * first); the source
    * claimed for reading, then the dest for writing (gnttab_copy_claim_buf); both ranges within
    * a page (gnttab_copy_buf); the memcpy. The sides it claims are pushed on `holds`. Returns the
    * bytes copied.
@@ -823,7 +830,6 @@ export class Hypercalls {
       };
     };
     const src = side(op.source, "source"), dst = side(op.dest, "dest");
-    if (len === 0) return 0;
     const sd = this.#copyDomain(c, src, `${what}: source`);
     const dd = this.#copyDomain(c, dst, `${what}: dest`);
     const claim = (p: typeof src, d: Domain, write: boolean) => {
@@ -906,20 +912,29 @@ function priv(c: Domain, what: string): void {
   if (!c.privileged) throw new XenError("EPERM", `${what}: caller ${c} is not privileged`);
 }
 
-/** A `SHUTDOWN_*` reason, by name or by its `xen/sched.h` value; `poweroff` when absent. */
-function shutdownReason(v: unknown, what: string): ShutdownReason {
+/**
+ * A shutdown reason as `do_sched_op` takes it: the `unsigned int` of
+ * `struct sched_shutdown` (or `sched_remote_shutdown`) cast to `u8` and
+ * passed to `domain_shutdown`, which refuses none (Xen 4.17
+ * common/sched/core.c, common/domain.c): by its `xen/sched.h` value or by
+ * name, `poweroff` when absent. Only a value no `unsigned int` holds (or a
+ * name `xen/sched.h` does not have) is EINVAL.
+ */
+function shutdownReason(v: unknown, what: string): ShutdownCode {
   if (v === undefined) return "poweroff";
-  const byValue = typeof v === "number" ? SHUTDOWN_REASONS[v] : undefined;
-  if (byValue !== undefined) return byValue;
   if (typeof v === "string" && (SHUTDOWN_REASONS as readonly string[]).includes(v)) {
     return v as ShutdownReason;
   }
-  throw new XenError(
-    "EINVAL",
-    `${what}: reason ${show(v)} is not a SHUTDOWN_* reason (${
-      SHUTDOWN_REASONS.map((r, i) => `${r} ${i}`).join(", ")
-    })`,
-  );
+  if (typeof v !== "number") {
+    throw new XenError(
+      "EINVAL",
+      `${what}: reason ${show(v)} is not a SHUTDOWN_* reason (${
+        SHUTDOWN_REASONS.map((r, i) => `${r} ${i}`).join(", ")
+      }) or an unsigned int`,
+    );
+  }
+  const code = intArg(v, 0, 0xffffffff, `${what}: reason`) & 0xff;
+  return SHUTDOWN_REASONS[code] ?? code;
 }
 
 /**

@@ -282,17 +282,18 @@ export class Hypervisor {
   /**
    * Shut `domid` down: `sched_op:shutdown` when the caller is the domain
    * itself, `sched_op:remote_shutdown` (dom0 only) otherwise. `reason` is a
-   * `SHUTDOWN_*` reason (`SHUTDOWN_REASONS`), kept as the domain's
-   * `shutdownCode`: `"crash"` leaves it crashed, `"suspend"` (for save or
-   * migration) stops its vCPU and keeps everything until dom0 destroys or
-   * resumes it, and every other reason (`"poweroff"`, `"reboot"`,
-   * `"watchdog"`, `"soft_reset"`) leaves it shut down — what follows is the
-   * toolstack's choice, as in Xen.
+   * `SHUTDOWN_*` reason (`SHUTDOWN_REASONS`) by name, or the `unsigned int`
+   * a domain passes (Xen keeps its low 8 bits and refuses none), kept as the
+   * domain's `shutdownCode`: `"crash"` leaves it crashed, `"suspend"` (for
+   * save or migration) stops its vCPU and keeps everything until dom0
+   * destroys or resumes it, and every other code (`"poweroff"`, `"reboot"`,
+   * `"watchdog"`, `"soft_reset"`, a number with no name) leaves it shut
+   * down — what follows is the toolstack's choice, as in Xen.
    */
   shutdown(
     caller: Caller,
     domid: number,
-    reason: ShutdownReason = "poweroff",
+    reason: ShutdownReason | number = "poweroff",
   ): Promise<void> {
     const self = (typeof caller === "number" ? caller : caller.domid) === domid;
     return this.#calls.invoke(

@@ -26,7 +26,7 @@ import { PAGE_SIZE } from "../sim/memory.ts";
 import { AddressSpace } from "../sim/address_space.ts";
 import { XenError } from "./errors.ts";
 import { DOMID_FIRST_RESERVED, intArg, show } from "./args.ts";
-import { Domain, newDomainCore, type ShutdownReason, type TeardownReason } from "./domain.ts";
+import { Domain, newDomainCore, type ShutdownCode, type TeardownReason } from "./domain.ts";
 import {
   NR_EVENT_CHANNELS,
   OFF_UPCALL_MASK,
@@ -202,7 +202,7 @@ export class Lifecycle {
    * Mark `d` shut down (crashed, for `crash`) with `reason` as its shutdown
    * code; tear it down unless the host keeps zombies for dom0.
    */
-  markShutdown(d: Domain, reason: Exclude<ShutdownReason, "suspend">): void {
+  markShutdown(d: Domain, reason: Exclude<ShutdownCode, "suspend">): void {
     const h = this.h;
     const core = h.cores.get(d.domid)!;
     core.state = reason === "crash" ? "crashed" : "shutdown";

@@ -107,6 +107,35 @@ Deno.test("grant copy: GTF_reading/GTF_writing are held while the copy runs; the
   });
 });
 
+Deno.test("grant copy: dropping a read-only pin leaves GTF_writing alone (reduce_status_for_pin)", async () => {
+  const { engine, hv } = host();
+  await engine.run(async () => {
+    const { a, b, bBuf, ga, rw } = await pair(hv);
+    // The granter sets GTF_writing in its own entry (a guest may write its table as it likes).
+    const at = ga.entryAddr(rw);
+    const flags = a.memory.read(at, 2)[0];
+    a.memory.write(at, new Uint8Array([flags | GTF_writing, 0]));
+    const self = { gmfn: bBuf / 4096, domid: DOMID_SELF, offset: 0 };
+    // A copy out of the writable grant pins it for reading only: Xen clears GTF_reading when the
+    // pin goes, and GTF_writing only when a writable pin goes.
+    await hv.grantCopy(b, {
+      source: { ref: rw, domid: a.domid, offset: 0 },
+      dest: self,
+      len: 8,
+      flags: SRC,
+    });
+    assert.equal(ga.readEntry(rw).flags & (GTF_reading | GTF_writing), GTF_writing);
+    // A copy into it pins it for writing: its release clears both.
+    await hv.grantCopy(b, {
+      source: self,
+      dest: { ref: rw, domid: a.domid, offset: 0 },
+      len: 8,
+      flags: DST,
+    });
+    assert.equal(ga.readEntry(rw).flags & (GTF_reading | GTF_writing), 0);
+  });
+});
+
 Deno.test("grant copy: each refused op gets Xen's GNTST_* and the errno, the call returns 0, nothing moves", async () => {
   const { engine, hv } = host();
   await engine.run(async () => {
@@ -121,8 +150,11 @@ Deno.test("grant copy: each refused op gets Xen's GNTST_* and the errno, the cal
     const g = (ref: number, offset = 0, domid = a.domid) => ({ ref, domid, offset });
     const cases: [keyof typeof GNTST, string, GrantCopyOp][] = [
       ["okay", "-", { source: g(ro), dest: self, len: 16, flags: SRC }],
-      // len 0: gnttab_copy_one returns okay before looking at anything.
-      ["okay", "-", { source: g(1e9, 0, 999), dest: g(-1, 0, 0x7ff5), len: 0, flags: SRC | DST }],
+      // len 0: Xen 4.17's gnttab_copy_one checks and claims both sides as for any length (the
+      // early okay is 4.19's): valid sides are okay, a bad one is refused.
+      ["okay", "-", { source: g(ro), dest: self, len: 0, flags: SRC }],
+      ["bad_domain", "ESRCH", { source: g(ro, 0, 999), dest: self, len: 0, flags: SRC }],
+      ["bad_gntref", "EINVAL", { source: g(ga.size), dest: self, len: 0, flags: SRC }],
       // gnttab_copy_lock_domain: only DOMID_SELF may name a frame, the caller's own id included.
       ["permission_denied", "EPERM", {
         source: g(ro),
