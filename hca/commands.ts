@@ -1290,6 +1290,12 @@ export interface QpInfo extends QpContextParams {
   rqConsumer: number;
   /** Retries left now (reset on progress). */
   retriesLeft: number;
+  /**
+   * In SQD with the send queue still draining: WQEs started before the move
+   * are not all acknowledged yet (the QPC state mthca_query_qp reads as
+   * `MTHCA_QP_STATE_DRAINING`, its `sq_draining`).
+   */
+  sqDraining: boolean;
   /** RNR retries left now. */
   rnrRetriesLeft: number;
 }

@@ -623,6 +623,7 @@ export function queryQp(t: DeviceTables, params: unknown): CmdResult<QpInfo> {
     sqdEvent: q.sqdEvent,
     nextPsn: q.req.psn,
     unackedPsn: q.comp.psn,
+    sqDraining: q.state === HwQpState.SQD && q.comp.draining,
     expectedPsn: q.resp.psn,
     sqProducer: q.sqProducer,
     sqConsumer: q.sq[q.sqHead]?.counter ?? ((q.req.fetchCounter - q.req.fetching) >>> 0),

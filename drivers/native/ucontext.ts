@@ -995,7 +995,7 @@ export class UContext implements UverbsFile {
     qp.state = next;
     if (next === S.RESET) qp.attr = {};
     else {
-      const { state: _s, curState: _c, ...rest } = a;
+      const { state: _s, curState: _c, sqDraining: _d, ...rest } = a;
       // The PSNs as the QP took them (masked to 24 bits), not as they were given.
       if (ctx.rqPsn !== undefined) rest.rqPsn = ctx.rqPsn;
       if (ctx.sqPsn !== undefined) rest.sqPsn = ctx.sqPsn;
@@ -1033,6 +1033,8 @@ export class UContext implements UverbsFile {
       attr.rqPsn = q.expectedPsn;
     }
     if (state >= S.RTS) attr.sqPsn = q.nextPsn;
+    // mthca_query_qp: sq_draining is the QPC's DRAINING state, false in every other.
+    attr.sqDraining = q.sqDraining;
     return { attr, cap: { ...qp.cap }, sqWqeCounter: q.sqConsumer };
   }
 

@@ -215,7 +215,8 @@ export function attrMask(attr: Record<string, unknown>): { mask: number; unknown
   let mask = 0;
   const unknown: string[] = [];
   for (const [k, v] of Object.entries(attr)) {
-    if (v === undefined) continue;
+    // sq_draining is an output of ibv_query_qp with no mask bit: ibv_modify_qp ignores it.
+    if (v === undefined || k === "sqDraining") continue;
     const bit = (ATTR_MASK_BITS as Record<string, number>)[k];
     if (bit === undefined) unknown.push(k);
     else mask |= bit;

@@ -133,6 +133,11 @@ export interface QpAttr {
   maxDestRdAtomic?: number;
   /** APM migration state. */
   pathMigState?: number;
+  /**
+   * `query` only (ibv_qp_attr's `sq_draining`, which `ibv_modify_qp` ignores):
+   * the QP is in SQD and its send queue still draining.
+   */
+  sqDraining?: boolean;
   /** Capacities (resize; not supported by the model's QPs). */
   cap?: QpCap;
   /** Remote QP number (connected QPs). */

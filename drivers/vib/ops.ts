@@ -193,6 +193,7 @@ const QP_ATTR = [
   f("attr.destQpNum", "u32", true),
   ...ahFields("attr.ah"),
   ...ahFields("attr.altPath"),
+  f("attr.sqDraining", "bool", true), // query only, as ibv_qp_attr's sq_draining
 ] as const;
 
 /** `struct ibv_qp_cap` as the device granted it. */

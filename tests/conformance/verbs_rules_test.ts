@@ -81,6 +81,10 @@
  *    taken and `query` reports the rights; `path_mig_state`, an AH's
  *    `static_rate` and its GRH's `hop_limit` are `__u8`s the device does not
  *    check, and a value none of them holds is EINVAL, the QP unchanged.
+ * 20. query_qp reports `sq_draining` (ibv_query_qp(3); mthca_query_qp: the
+ *    QPC's DRAINING state): true in SQD while WQEs started before the move
+ *    are still unacknowledged, false once the queue drained and in every
+ *    other state; modify_qp ignores it (it has no mask bit).
  */
 import assert from "node:assert/strict";
 import {
@@ -824,6 +828,26 @@ for (const mode of MODES) {
         ...av({ staticRate: 255, grh: { dgid, hopLimit: 255 } }),
         pathMigState: 2,
       });
+    });
+  });
+
+  Deno.test(`rule 20 (${mode}): query_qp's sqDraining is true while SQD drains`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      // Writes of 1 MiB: each takes longer on the wire than a modify_qp and a query_qp.
+      const x = await side(a, 64, 1 << 20), y = await side(b, 64, 1 << 20);
+      const [qx] = await pair(x, y, QpType.RC);
+      assert.equal((await qx.query()).sqDraining, false, "RTS");
+      for (let i = 0; i < 4; i++) postWrite(qx, x, y, BigInt(i), 1 << 20);
+      await qx.modify({ state: QpState.SQD });
+      const q = await qx.query();
+      assert.deepEqual([q.state, q.sqDraining], [QpState.SQD, true]);
+      await cluster.sleep(50 * SETTLE_NS);
+      const drained = await qx.query();
+      assert.deepEqual([drained.state, drained.sqDraining], [QpState.SQD, false]);
+      // Given back to modify (as a query's result may be), it is ignored.
+      await qx.modify({ state: QpState.RTS, sqDraining: true });
+      assert.equal((await qx.query()).sqDraining, false);
     });
   });
 }
