@@ -502,6 +502,41 @@ Deno.test("osu: the new collectives synchronize and limit sizes as their OMB 7.0
   assert.deepEqual(lines.slice(3).map((l) => Number(l.slice(0, 10))), [262144, 524288]);
 });
 
+Deno.test("osu: osu_mbw_mr -V -c prints every table, then fails a run whose windows lost data", async () => {
+  // osu_mbw_mr.c: calc_bw checks every window of every size with -V too, and main ends with
+  // DATA VALIDATION ERROR after the tables when errors were counted.
+  const cfg = parseOsuArgs(["osu_mbw_mr", "-V", "-c", "-m", "4", "-i", "2", "-x", "0"]);
+  const lines: string[] = [];
+  const program = osuProgram(cfg, 2, (l) => lines.push(l));
+  const job = await mpi.mpiexec({ np: 2, mode: "native" }, (comm) => {
+    const received: mpi.MpiBuffer[] = [];
+    const broken = new Proxy(comm, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop);
+        if (typeof v !== "function") return v;
+        if (prop === "irecv") {
+          return (b: mpi.MpiBuffer, src: number, tag: number) => {
+            if (b.length === 2) received.push(b);
+            return target.irecv(b, src, tag);
+          };
+        }
+        if (prop === "waitall") {
+          return async (reqs: mpi.Request[]) => {
+            await target.waitall(reqs);
+            // The 2-byte size's windows arrive empty.
+            for (const b of received.splice(0)) b.fill(0);
+          };
+        }
+        return v.bind(target);
+      },
+    });
+    return program(broken);
+  });
+  assert.equal(job.results[0]!.failedSize, 2);
+  // Every size's row is printed: the run is not cut short.
+  assert.deepEqual(lines.slice(-3).map((l) => Number(l.slice(0, 7))), [1, 2, 4]);
+});
+
 Deno.test("osu: osu_gather's root notices data that did not arrive", async () => {
   const cfg = parseOsuArgs(["osu_gather", "-m", "4", "-i", "2", "-x", "0", "-c"]);
   const lines: string[] = [];

@@ -489,6 +489,8 @@ async function mbwMr(
   const ack = new Uint8Array(4);
   const all = sizes(cfg.minSize, cfg.maxSize);
   const table: number[][] = [];
+  // -V: the first size whose windows counted errors (rank 0's sums).
+  let variedFailure: number | undefined;
   for (const size of all) {
     const perWindow: number[] = [];
     let errorsAtSize = 0;
@@ -541,6 +543,7 @@ async function mbwMr(
       table.push(perWindow);
       const pass = cfg.validate ? errorsAtSize === 0 : undefined;
       if (cfg.windowVaried) {
+        if (cfg.validate && errorsAtSize !== 0) variedFailure ??= size;
         out.rows.push({ size, value: perWindow[perWindow.length - 1], windows: perWindow });
         say(variedRow(size, perWindow));
       } else {
@@ -551,14 +554,17 @@ async function mbwMr(
     }
     // osu_mbw_mr.c (one window size): rank 0 broadcasts the reduced error
     // count and every rank stops at the first size that failed, which then
-    // ends the run with DATA VALIDATION ERROR. The varied-window tables do
-    // not check.
+    // ends the run with DATA VALIDATION ERROR.
     if (cfg.validate && !cfg.windowVaried && await failed(comm, errorsAtSize, size, out)) break;
   }
   if (me === 0 && cfg.windowVaried && cfg.printRate) {
     for (const l of rateProfileHeader()) say(l);
     all.forEach((size, k) => say(variedRow(size, table[k].map((bw) => 1e6 * bw / size))));
   }
+  // -V: calc_bw checks every window of every size as well, and main ends a run that counted
+  // errors with DATA VALIDATION ERROR once the tables are printed (osu_mbw_mr.c), naming here
+  // the first size that failed (OMB names the size after the last, where its loop stopped).
+  if (me === 0 && variedFailure !== undefined) out.failedSize = variedFailure;
 }
 
 async function collective(

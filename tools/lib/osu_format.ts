@@ -239,15 +239,17 @@ export function collRow(
 }
 
 /**
- * The preamble of a non-blocking collective (print_preamble_nbc and
- * print_only_header_nbc, c/util/osu_util_mpi.c): a blank line, the title,
- * what "Overall" adds up, a blank line, the columns (`-f`: with the
- * initiation, MPI_Test and MPI_Wait times and the spread of the pure
- * communication time over ranks; `-c`: then `Validation`).
+ * The preamble of a non-blocking collective (OMB 7.0's print_preamble_nbc,
+ * c/util/osu_util_mpi.c): a blank line, the title, what "Overall" adds up,
+ * a blank line, the columns (`-f`: with the initiation, MPI_Test and
+ * MPI_Wait times and the spread of the pure communication time over ranks;
+ * `-c`: then `Validation`). Without sizes (osu_ibarrier) the first column
+ * is as wide as the others, `%*s` of FIELD_WIDTH (the `# Overall(us)` form
+ * is 7.4's print_only_header_nbc).
  */
 function nbcPreamble(c: OsuConfig, sized: boolean): string[] {
   const W = FIELD_WIDTH;
-  let head = sized ? left("# Size", 10) + right("Overall(us)", W) : "# Overall(us)";
+  let head = (sized ? left("# Size", 10) : "") + right("Overall(us)", W);
   head += c.full
     ? ["Compute(us)", "Coll. Init(us)", "MPI_Test(us)", "MPI_Wait(us)", "Pure Comm.(us)"]
       .concat(["Min Comm.(us)", "Max Comm.(us)", "Overlap(%)"]).map((h) => right(h, W)).join("")
@@ -321,7 +323,7 @@ export function overlap(s: Pick<NbcStats, "overall" | "compute" | "test" | "comm
  * const s = { overall: 15, compute: 10, init: 1, test: 0, wait: 4, comm: 10, min: 9, max: 11 };
  * assert.equal(nbcRow(4, s, false),
  *   "4                        15.00               10.00               10.00               50.00");
- * assert.equal(nbcRow(undefined, s, false).slice(0, 13), "        15.00");
+ * assert.equal(nbcRow(undefined, s, false).slice(0, 20), "               15.00");
  * assert.equal(nbcRow(4, s, false, false).slice(-20), "                Fail");
  * ```
  */
@@ -332,7 +334,8 @@ export function nbcRow(
   pass?: boolean,
 ): string {
   const W = FIELD_WIDTH, P = FLOAT_PRECISION;
-  let row = size === undefined ? right(s.overall, 13, P) : left(size, 10) + right(s.overall, W, P);
+  // print_stats_nbc: the size (if any), then every value `%*.*f` of FIELD_WIDTH.
+  let row = (size === undefined ? "" : left(size, 10)) + right(s.overall, W, P);
   const cols = full
     ? [s.compute - s.test, s.init, s.test, s.wait, s.comm, s.min, s.max, overlap(s)]
     : [s.compute - s.test, s.comm, overlap(s)];
@@ -406,7 +409,8 @@ export function usage(name: OsuName): string {
         "                              Options: single, multiple",
       );
     }
-    if (kind !== "barrier") {
+    // print_help_message lists -m and -M only with options.show_size: not for the barriers.
+    if (kind !== "barrier" && kind !== "ibarrier") {
       L.push(
         ...MESSAGE_SIZE_USAGE,
         "  -M, --mem-limit SIZE        set per process maximum memory consumption to SIZE bytes",
@@ -417,7 +421,12 @@ export function usage(name: OsuName): string {
     const [it, itl, sk] = kind === "bw" || kind === "bibw"
       ? [D.BW_LOOP_SMALL, D.BW_LOOP_LARGE, D.BW_SKIP_SMALL]
       : coll
-      ? [D.COLL_LOOP_SMALL, D.COLL_LOOP_LARGE, D.COLL_SKIP_SMALL]
+      // osu_ibarrier skips options.skip_large (osu_ibarrier.c): its real default.
+      ? [
+        D.COLL_LOOP_SMALL,
+        D.COLL_LOOP_LARGE,
+        kind === "ibarrier" ? D.COLL_SKIP_LARGE : D.COLL_SKIP_SMALL,
+      ]
       : [D.LAT_LOOP_SMALL, D.LAT_LOOP_LARGE, D.LAT_SKIP_SMALL];
     L.push(
       `  -i, --iterations ITER       set iterations per message size to ITER (default ${it} for small`,
@@ -449,7 +458,9 @@ export function usage(name: OsuName): string {
           "  -u, --validation-warmup ITR Set number of warmup iterations to skip before timing when validation is enabled (default 5)",
         );
       }
-      if (isNonBlocking(kind)) {
+      // -t for the NBC subtypes print_help_message names: not NBC_REDUCE_SCATTER, whose
+      // osu_ireduce_scatter still takes it.
+      if (isNonBlocking(kind) && kind !== "ireduce_scatter") {
         L.push(
           "  -t, --num-test-calls CALLS  set the number of MPI_Test() calls during the dummy computation,",
           "                              set CALLS to 100, 1000, or any number > 0.",
