@@ -212,11 +212,6 @@ export class Responder {
       return;
     }
     const resp = qp.resp;
-    if (s === HwQpState.RTR && !resp.commEst) {
-      // IBTA §11.6: the first packet received in RTR establishes communication.
-      resp.commEst = true;
-      this.core.asyncEvent(EqeType.COMM_EST, 0, qp.qpn);
-    }
     if (resp.busy || resp.queue.length > 0) {
       resp.queue.push({ pkt, raw });
       return;
@@ -242,6 +237,7 @@ export class Responder {
           break;
         case RespState.CHK_OP_SEQ:
           st = this.#checkOpSeq(qp, pkt);
+          if (st === RespState.CHK_OP_VALID) this.#established(qp);
           break;
         case RespState.CHK_OP_VALID:
           st = this.#checkOpValid(qp, pkt);
@@ -348,6 +344,20 @@ export class Responder {
       this.#respond(qp, aethSyndrome.nak(aethSyndrome.NAK_PSN_SEQUENCE), resp.psn);
     }
     this.core.counters.packetsDropped++;
+  }
+
+  /**
+   * A connected QP in RTR took its first packet in sequence: communication is established
+   * (IBTA vol 1 §11.6.3, the Communication Established event), raised once. Only RC and UC
+   * have it, and only for a packet the PSN and opcode-sequence checks passed: Linux qib's
+   * qib_rc_rcv and qib_uc_rcv (as rdmavt's rvt_comm_est for hfi1) raise it there, after an
+   * out-of-sequence packet has gone to its error path, and qib_ud_rcv never does.
+   */
+  #established(qp: Qp): void {
+    const resp = qp.resp;
+    if (qp.state !== HwQpState.RTR || resp.commEst || qp.type === QpServiceType.UD) return;
+    resp.commEst = true;
+    this.core.asyncEvent(EqeType.COMM_EST, 0, qp.qpn);
   }
 
   // ---- CHK_OP_SEQ -------------------------------------------------------

@@ -1,3 +1,69 @@
+for (const mode of MODES) {
+  Deno.test(`async events (${mode}): no COMM_EST for a UD QP, nor for a packet out of sequence`, async () => {
+    // Communication Established is a connected QP's (IBTA vol 1 §11.6.3), raised once a packet
+    // passed the PSN and opcode-sequence checks: Linux qib_rc_rcv/qib_uc_rcv raise it there,
+    // qib_ud_rcv never.
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const cap = { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 };
+      const sge = (s: typeof x) => [{ addr: s.buf, length: 8, lkey: s.mr.lkey }];
+      // UD: the receiver stays in RTR and takes a datagram.
+      const ux = await x.pd.createQp({ type: QpType.UD, sendCq: x.cq, recvCq: x.cq, cap });
+      const uy = await y.pd.createQp({ type: QpType.UD, sendCq: y.cq, recvCq: y.cq, cap });
+      const qkey = 0x11111111;
+      for (const [q, rts] of [[ux, true], [uy, false]] as const) {
+        await q.modify({ state: QpState.INIT, pkeyIndex: 0, port: 1, qkey });
+        await q.modify({ state: QpState.RTR });
+        if (rts) await q.modify({ state: QpState.RTS, sqPsn: 0 });
+      }
+      uy.postRecv({ wrId: 1n, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
+      const ah = await x.pd.createAh({ dlid: y.lid });
+      ux.postSend({
+        wrId: 2n,
+        opcode: WrOpcode.SEND,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: sge(x),
+        ah,
+        remoteQpn: uy.qpNum,
+        remoteQkey: qkey,
+      });
+      const [wc] = await y.cq.pollUntil(1);
+      assert.equal(wc.status, WcStatus.SUCCESS, "the datagram was taken in RTR");
+      // RC: the receiver in RTR expects PSN 1000, the sender starts at 0 (a duplicate) and at
+      // 5000 (ahead: NAKed as out of sequence); neither is taken.
+      const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap });
+      const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap });
+      await qy.modify({ state: QpState.INIT, pkeyIndex: 0, port: 1, accessFlags: 0 });
+      await qy.modify({
+        state: QpState.RTR,
+        pathMtu: 4,
+        destQpNum: qx.qpNum,
+        rqPsn: 1000,
+        maxDestRdAtomic: 1,
+        minRnrTimer: 1,
+        ah: { dlid: x.lid },
+      });
+      qy.postRecv({ wrId: 3n, sgList: [{ addr: y.buf, length: 64, lkey: y.mr.lkey }] });
+      for (const sqPsn of [0, 5000]) {
+        const q = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap });
+        await connectQp(q, { ...CONNECT, sqPsn, remoteQpn: qy.qpNum, dlid: y.lid });
+        q.postSend({
+          wrId: 4n,
+          opcode: WrOpcode.SEND,
+          sendFlags: SendFlags.SIGNALED,
+          sgList: sge(x),
+        });
+        await cluster.sleep(200_000);
+        await q.modify({ state: QpState.ERR });
+      }
+      assert.equal(y.cq.poll(4).length, 0, "nothing taken on the RC receiver");
+      assert.equal(y.ctx.asyncPending, 0, "no COMM_EST");
+      assert.equal((await qy.query()).state, QpState.RTR);
+    });
+  });
+}
+
 /**
  * Completion events through completion channels (IBTA vol. 1 §11.4.2.2):
  * only an armed CQ raises one, once per arm; a solicited-only arm ignores
