@@ -13,7 +13,16 @@ Deno.test("perftest end to end: perftest's table, deterministic, sensible, per m
     tool("perftest.ts", args),
     tool("perftest.ts", args),
     tool("perftest.ts", small),
-    tool("perftest.ts", ["ib_write_bw", "-n", "200", "-s", "65536", "--report_gbits"]),
+    tool("perftest.ts", [
+      "ib_write_bw",
+      "-n",
+      "200",
+      "-s",
+      "65536",
+      "--report_gbits",
+      "--wait_destroy",
+      "1",
+    ]),
     tool("perftest.ts", [...small, "--mode", "bypass"]),
     tool("perftest.ts", [...small, "--mode", "split"]),
   ]);
@@ -42,6 +51,11 @@ Deno.test("perftest end to end: perftest's table, deterministic, sensible, per m
   const gbps = Number(bwRow.trim().split(/\s+/)[3]);
   // Below the 8 Gb/s data rate of a 4X SDR link, and not absurdly low.
   assert.ok(gbps > 2 && gbps <= 8, `bandwidth ${gbps} Gb/s`);
+  // The closing dashes, then destroy_ctx's wait (write_bw.c prints them before destroy_ctx).
+  assert.deepEqual(bw.out.trimEnd().split("\n").slice(-2), [
+    "-".repeat(87),
+    " Waiting 1 seconds before releasing resources...",
+  ]);
 });
 
 Deno.test("devinfo and scenario end to end", async () => {

@@ -73,6 +73,14 @@ async function main(args: string[]): Promise<number> {
   const out = (s: string) => Deno.stdout.writeSync(enc.encode(s + "\n"));
   const streaming = !config.json;
   let streamedRows = 0;
+  // The closing dashes: printed once the last size is measured, before --wait_destroy's line
+  // (perftest prints them, then destroy_ctx says it waits).
+  let info: PerftestResult["info"];
+  let closed = false;
+  const close = () => {
+    if (!closed && streaming && info?.output === "full") out(resultLine(info));
+    closed = true;
+  };
   let result: Awaited<ReturnType<typeof runPerftest>>;
   try {
     result = await runPerftest(config, {
@@ -81,6 +89,7 @@ async function main(args: string[]): Promise<number> {
         ? { format: config.pcapFormat, ipv6: config.ipv6 }
         : undefined,
       onPreamble: (r) => {
+        info = r.info;
         if (!streaming) return;
         const p = formatPreamble(r);
         if (p) out(p);
@@ -88,6 +97,7 @@ async function main(args: string[]): Promise<number> {
       onSize: (bytes, i, count) => progress?.startSize(bytes, i, count),
       onProgress: (done, total, bytes) => progress?.update(done, total, bytes),
       onRow: (r, i) => {
+        info = r.info;
         progress?.clear();
         if (streaming) {
           out(rowText(r, i));
@@ -99,6 +109,7 @@ async function main(args: string[]): Promise<number> {
           pendingJson = text;
         }
       },
+      onMeasured: close,
       onLine: (line) => streaming && out(line),
     });
   } catch (e) {
@@ -110,7 +121,8 @@ async function main(args: string[]): Promise<number> {
   }
   progress?.end();
   if (streaming) {
-    if (result.info?.output === "full") out(resultLine(result.info));
+    info ??= result.info;
+    close();
   } else {
     out(JSON.stringify(resultToJson(result), null, 2));
   }
