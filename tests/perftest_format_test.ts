@@ -34,6 +34,19 @@ Deno.test("perftest format: --report-both's labels, as each bw program spells th
   assert.deepEqual([a[1], a[2], a[4], a[5]], [RESULT_LINE, "", RESULT_LINE, bwHead(false)]);
 });
 
+Deno.test("perftest format: -W's counter lines follow every report, --report-both's too", () => {
+  // print_full_bw_report ends with counters_print (perftest_parameters.c): after the summed row
+  // and again after the Local and Remote rows of write_bw.c's --report-both blocks.
+  const mine = row(32, 0.5), rem = row(33, 0.52);
+  const after = (k: number) => [`\tc=${k}`, ""];
+  const l = formatRow(result("write", "full"), mine, rem, after).split("\n");
+  assert.deepEqual(l.slice(1, 3), ["\tc=0", ""]);
+  const at = (label: string) => l.indexOf(` ${label} results: `);
+  assert.deepEqual(l.slice(at("Local") + 4, at("Local") + 6), ["\tc=1", ""]);
+  assert.deepEqual(l.slice(at("Remote") + 4, at("Remote") + 6), ["\tc=2", ""]);
+  assert.equal(l.length, 3 + 2 * 8);
+});
+
 Deno.test("perftest format: --report-both's blocks are printed whatever --output says", () => {
   const mine = row(32, 0.5), rem = row(33, 0.52);
   // write_bw.c prints the blocks outside its FULL_VERBOSITY checks; the rows are

@@ -141,16 +141,18 @@ async function main(args: string[]): Promise<number> {
 
 let pendingJson: string | undefined;
 
-/** The text of row `i` (the row, perftest's counter lines after it). */
+/**
+ * The text of row `i`: the row, and `-W`'s counter lines after each report (perftest's
+ * counters_print after every print_full_bw_report or latency report). Each shows what changed
+ * since the last read: the run's traffic after the first, nothing after `--report-both`'s Local
+ * and Remote rows (the reports travel over the out-of-band channel, not the port).
+ */
 function rowText(r: PerftestResult, i: number): string {
   const row = r.kind === "lat" ? r.lat[i] : r.bw[i];
-  const lines = [formatRow(r, row, r.bwRemote?.[i])];
   const counters = r.counters?.[i];
-  if (counters) {
-    for (const c of counters) lines.push(`\t${c.name}=${c.value}`);
-    lines.push("");
-  }
-  return lines.join("\n");
+  const after = (k: number) =>
+    counters ? [...counters.map((c) => `\t${c.name}=${k === 0 ? c.value : 0}`), ""] : [];
+  return formatRow(r, row, r.bwRemote?.[i], after);
 }
 
 /** perftest's `-w`/`-y` verdict (it checks `-y` only when `-w` is given). */

@@ -514,7 +514,10 @@ function tableHead(r: PerftestResult): string {
 
 /**
  * The lines of one size: the row (or the `--output` number), and for `-U`
- * / `-H` perftest's sample lists and repeated head.
+ * / `-H` perftest's sample lists and repeated head. `afterReport(k)` gives
+ * the lines printed after report `k` (0: the row; with `--report-both`, 1
+ * and 2: the Local and Remote rows), as perftest's `counters_print` follows
+ * each report.
  *
  * @example
  * ```ts
@@ -555,7 +558,12 @@ function tableHead(r: PerftestResult): string {
  * assert.equal(formatRow(r, row), latRowLine(row)); // the full report's row
  * ```
  */
-export function formatRow(r: PerftestResult, row: LatRow | BwRow, remote?: BwRow): string {
+export function formatRow(
+  r: PerftestResult,
+  row: LatRow | BwRow,
+  remote?: BwRow,
+  afterReport: (k: number) => readonly string[] = () => [],
+): string {
   const h = r.info ?? defaultInfo(r);
   const out: string[] = [];
   if (r.kind === "lat") {
@@ -572,6 +580,7 @@ export function formatRow(r: PerftestResult, row: LatRow | BwRow, remote?: BwRow
     if ((lr.unsorted || lr.sorted) && h.output === "full") out.push(RESULT_LINE, tableHead(r));
     if (h.output === "latency") out.push(cPrintf("%f", lr.tAvg));
     else out.push(latRowLine(lr, h.cpuUtil));
+    out.push(...afterReport(0));
     return out.join("\n");
   }
   const mine = row as BwRow;
@@ -588,21 +597,22 @@ export function formatRow(r: PerftestResult, row: LatRow | BwRow, remote?: BwRow
       r.reportGbits ? own.inUnits.avgGb : own.inUnits.avgMB,
     );
   };
-  const line = report(remote ? sumBwRows(mine, remote) : mine, mine);
-  if (!remote || !h.reportBoth) return line;
+  const line = [report(remote ? sumBwRows(mine, remote) : mine, mine), ...afterReport(0)];
+  if (!remote || !h.reportBoth) return line.join("\n");
   // The bw programs' --report-both: each side's report after the sum, printed
   // whatever --output says (only the rows follow it), under the plain head.
   // atomic_bw.c spells the labels without the trailing space the others print.
   const space = r.verb === "atomic" ? "" : " ";
-  const side = (label: string, x: BwRow) => [
+  const side = (label: string, x: BwRow, k: number) => [
     RESULT_LINE,
     "",
     ` ${label} results:${space}`,
     RESULT_LINE,
     bwHead(r.reportGbits) + (h.cpuUtil ? "    CPU_Util[%]" : ""),
     report(x, x),
+    ...afterReport(k),
   ];
-  return [line, ...side("Local", mine), ...side("Remote", remote)].join("\n");
+  return [...line, ...side("Local", mine, 1), ...side("Remote", remote, 2)].join("\n");
 }
 
 /**
