@@ -58,6 +58,17 @@ Deno.test("perftest end to end: perftest's table, deterministic, sensible, per m
   ]);
 });
 
+Deno.test("perftest end to end: a run that fails in its loop has printed its header and head first", async () => {
+  // write_bw.c prints the header, the addresses and the table's head before run_iter_bw; a
+  // completion error then ends the program with status 1 (17 for the send tests).
+  const r = await tool("perftest.ts", ["ib_write_bw", "--dlid", "99", "-n", "10", "-u", "5"]);
+  assert.equal(r.code, 1);
+  assert.match(r.out, /RDMA_Write BW Test/);
+  assert.match(r.out, / remote address: LID 0x63 /);
+  assert.match(r.out.trimEnd().split("\n").at(-1)!, /^ #bytes +#iterations +BW peak/);
+  assert.match(r.err, /completion with error status RETRY_EXC_ERR/);
+});
+
 Deno.test("devinfo and scenario end to end", async () => {
   const [dev, run] = await Promise.all([
     tool("ibv_devinfo.ts", ["-v"]),

@@ -705,6 +705,7 @@ export async function measurePerftestPoint(
   const { cluster, a, b, hosts } = await buildPair(c, profile, req.nomad);
   const env = simulationEnv(cluster, profile);
   const stderr: string[] = [];
+  let header: PerftestResult | undefined;
   const tap = req.capture
     ? startCapture(cluster.fabric, { format: req.capture.format, ipv6: req.capture.ipv6 })
     : undefined;
@@ -722,6 +723,7 @@ export async function measurePerftestPoint(
         onProgress,
         onStderr: (line) => stderr.push(line),
       });
+      header = { ...s.result, lat: [], bw: [] };
       const size = req.size ?? s.sizes[0];
       if (!s.sizes.includes(size)) {
         throw new ToolError(`size ${size} is not one of the run's sizes (${s.sizes.join(", ")})`);
@@ -755,8 +757,9 @@ export async function measurePerftestPoint(
     });
     return tap ? { ...out, pcap: tap.bytes().slice() } : out;
   } catch (e) {
-    // perftest has printed its warnings by the time a resource fails: they go with the error.
-    if (e instanceof Error) Object.assign(e, { perftestStderr: stderr });
+    // perftest has printed its warnings by the time a resource fails: they go with the error,
+    // and once the connection is up its header too (printed before run_iter starts).
+    if (e instanceof Error) Object.assign(e, { perftestStderr: stderr, perftestHeader: header });
     throw e;
   } finally {
     tap?.stop();
@@ -786,7 +789,13 @@ async function runPoints(
   try {
     first = await measurePerftestPoint(req(), opts.onProgress);
   } catch (e) {
-    for (const line of (e as { perftestStderr?: string[] }).perftestStderr ?? []) say(line);
+    const failed = e as { perftestStderr?: string[]; perftestHeader?: PerftestResult };
+    for (const line of failed.perftestStderr ?? []) say(line);
+    // A measurement that failed (run_iter_*): perftest had printed the header and the table's
+    // head before its loop began (write_bw.c, write_lat.c).
+    if (e instanceof CompletionError && failed.perftestHeader) {
+      opts.onPreamble?.(failed.perftestHeader);
+    }
     throw e;
   }
   for (const line of first.stderr) say(line);
