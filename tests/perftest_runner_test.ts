@@ -293,6 +293,18 @@ Deno.test("perftest runner: send -b -D is one report of this side's sends and re
   assert.ok(w.bwRemote?.length === 1);
 });
 
+Deno.test("perftest runner: send -b -N ends each side when its sends and its receives are done (run_iter_bi)", async () => {
+  // run_iter_bi loops while totccnt < tot_iters || totrcnt < tot_iters and takes
+  // tcompleted[0] after the loop: with no peak, a side's span ends with the later of its own
+  // last send completion and its last receive, which is the peer's last message arriving.
+  const r = await run("ib_send_bw", "-s", "65536", "-n", "300", "-b", "-N");
+  const mine = r.bw[0].inUnits.avgMB, theirs = r.bwRemote![0].inUnits.avgMB;
+  // Both spans end within a message of each other: the two averages nearly agree.
+  assert.ok(Math.abs(mine - theirs) / theirs < 0.02, `${mine} vs ${theirs}`);
+  // The server posted nothing before its first receive; the run still completes every send.
+  assert.equal(r.bw[0].iterations, 300);
+});
+
 Deno.test("perftest runner: --report-both's blocks come with a plain -b run only, not -a", async () => {
   const [one, all] = await Promise.all([
     run("ib_write_bw", "-b", "--report-both", "-s", "64", "-n", "10"),

@@ -1123,6 +1123,11 @@ interface Session {
   infiniteReports?: number;
   /** Streaming senders still running (a -D receiver keeps receiving until they drain). */
   activeSenders?: number;
+  /**
+   * `ib_send_bw -b` (run_iter_bi), by side index (0: the client, 1: the server): receive
+   * completions taken so far, and whether the side's receiver has taken all it waits for.
+   */
+  biRecv?: { got: [number, number]; done: [boolean, boolean] };
 }
 
 /**
@@ -2009,6 +2014,7 @@ async function measurePoint(s: Session, size: number): Promise<PointResult> {
     runs.push(s.env.spawn("perftest-server", () => bwSender(s, receiver, sender, size, dur, 1)));
   }
   const recvs: Promise<void>[] = [];
+  if (c.verb === "send" && c.bidirectional) s.biRecv = { got: [0, 0], done: [false, false] };
   if (c.verb === "send") {
     // Receives posted before anything is sent (perftest: before the handshake).
     prepostReceives(s, receiver, size);
@@ -2247,6 +2253,12 @@ async function bwSender(
     s.activeSenders--;
   }
 
+  /** Spin (the loop's CQ polls, in virtual time) until `ready()`; at once off the simulation. */
+  async function spinUntil(ready: () => boolean): Promise<void> {
+    if (!env.virtual) return;
+    while (!ready()) await env.sleep(Math.max(1, env.pollStepNs));
+  }
+
   async function bwSend(): Promise<BwTimes> {
     // Rate limiter (SW): bursts of `burst` messages, a gap between burst starts.
     let gapNs = 0, gapDeadline = 0, sending = c.rateLimit.type !== "SW";
@@ -2269,6 +2281,10 @@ async function bwSender(
       gapNs = Math.trunc(VIRTUAL_MHZ * (1000000 * (1 / bursts)));
     }
     if (!dur && noPeak) tposted[0] = env.now();
+    // run_iter_bi: the server posts no send before its first receive has completed ("to ensure
+    // SERVER will not start to send packets before CLIENT start the test"), spinning on its
+    // receive CQ meanwhile.
+    if (s.biRecv && idx === 1) await spinUntil(() => s.biRecv!.got[1] > 0);
     // The WR template of a list: (j + 1) % cq_mod decides signaling inside a list.
     const wrList = (q: number, n: number): SendWr[] =>
       Array.from(
@@ -2346,6 +2362,9 @@ async function bwSender(
         await env.sleep(Math.max(1, env.pollStepNs));
       }
     }
+    // run_iter_bi loops until its receives are done too: without the peak, the end is when
+    // both are (perftest_resources.c, tcompleted[0] after the loop).
+    if (!dur && noPeak && s.biRecv) await spinUntil(() => s.biRecv!.done[idx]);
     if (!dur && noPeak) tcompleted[0] = env.now();
     if (dur) {
       tposted[0] = dur.start;
@@ -2412,6 +2431,7 @@ async function bwReceiver(
       const q = me.srq ? 0 : Number(wc.wrId);
       rcnt[q]++;
       got++;
+      if (s.biRecv) s.biRecv.got[idx]++;
       if (dur?.state === "sample") {
         dur.recvCounts[idx]++;
         if (c.reportPerPort) dur.recvPortCounts[idx][q >= nq / 2 ? 1 : 0]++;
@@ -2425,6 +2445,7 @@ async function bwReceiver(
       }
     }
   }
+  if (s.biRecv) s.biRecv.done[idx] = true;
 }
 
 /** The virtual cycle counter's MHz (1 cycle = 1 ns). */
