@@ -156,6 +156,8 @@ function drop(env: OpEnv, c: BackContext, key: string): void {
   if (!charge) return;
   c.charges.delete(key);
   env.ledger.give(charge);
+  // A multicast attachment also held its QP's place in the group (mcastGroupQps, by MGID).
+  if (key.startsWith(MCAST_KEY)) env.ledger.giveInGroup(mcastGroupOf(key), mcastMember(c, key));
 }
 
 /** Run `fn` with `mfns` staged as the frames of the buffer at `addr`. */
@@ -649,29 +651,61 @@ export const CONTROL_OPS: OpHandlers = {
   // The body is the ring's private copy (vibback copies before it dispatches); the QP handle is
   // looked up in this guest's own context only, so another guest's QP cannot be named. Each
   // attachment holds one of the guest's `mcastAttachments` quota until detached (a QP attached to
-  // a group cannot be destroyed) or the context closes.
+  // a group cannot be destroyed) or the context closes, and a place among the guest's QPs in that
+  // group (`mcastGroupQps`): the group's MGM entry has `max_mcast_qp_attach` slots that every
+  // domain on the host shares, first come first served, so a guest may take only part of them
+  // and no one guest can keep another's or dom0's QPs out of a group (DESIGN §9, invariant 9).
   [VibOp.ATTACH_MCAST]: async (env, c, req) => {
     const { gid, mlid } = req.body;
-    const key = `mcast:${req.handle}:${mcastId(gid, mlid)}`;
+    const key = mcastKey(req.handle, gid, mlid);
     if (c.charges.has(key)) {
       await c.uctx.attachMcast({ qpHandle: req.handle, gid, mlid }); // again: a no-op success
       return {};
     }
     admit(env, { mcastAttachments: 1 });
-    await c.uctx.attachMcast({ qpHandle: req.handle, gid, mlid });
+    const group = mcastGroupOf(key), member = mcastMember(c, key);
+    const wasMember = [...c.charges.keys()].some((k) =>
+      k.startsWith(MCAST_KEY) && mcastGroupOf(k) === group && mcastMember(c, k) === member
+    );
+    env.ledger.takeInGroup(group, member);
+    try {
+      await c.uctx.attachMcast({ qpHandle: req.handle, gid, mlid });
+    } catch (e) {
+      if (!wasMember) env.ledger.giveInGroup(group, member);
+      throw e;
+    }
     hold(env, c, key, { mcastAttachments: 1 });
     return {};
   },
   [VibOp.DETACH_MCAST]: async (env, c, req) => {
     const { gid, mlid } = req.body;
+    const key = mcastKey(req.handle, gid, mlid);
     await c.uctx.detachMcast({ qpHandle: req.handle, gid, mlid });
-    drop(env, c, `mcast:${req.handle}:${mcastId(gid, mlid)}`);
+    // The device took the QP out of the group (mthca keeps one membership per QP and MGID,
+    // whatever LIDs it was attached under): its place is free.
+    env.ledger.giveInGroup(mcastGroupOf(key), mcastMember(c, key));
+    drop(env, c, key);
     return {};
   },
 };
 
-function mcastId(gid: Uint8Array, mlid: number): string {
-  return `${Array.from(gid, (b) => b.toString(16).padStart(2, "0")).join("")}/${mlid}`;
+/** The prefix of a multicast attachment's key among a context's charges. */
+const MCAST_KEY = "mcast:";
+
+/** The charge key of QP `qp`'s attachment to (`gid`, `mlid`): `mcast:QP:MGID/MLID`. */
+function mcastKey(qp: number, gid: Uint8Array, mlid: number): string {
+  const mgid = Array.from(gid, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${MCAST_KEY}${qp}:${mgid}/${mlid}`;
+}
+
+/** The group of an attachment's key: its MGID, which names the MGM entry whose slots it takes. */
+function mcastGroupOf(key: string): string {
+  return key.slice(key.indexOf(":", MCAST_KEY.length) + 1, key.lastIndexOf("/"));
+}
+
+/** The QP of an attachment's key, named across the guest's contexts. */
+function mcastMember(c: BackContext, key: string): string {
+  return `${c.id}:${key.slice(MCAST_KEY.length, key.indexOf(":", MCAST_KEY.length))}`;
 }
 
 /**

@@ -166,6 +166,62 @@ export class QuotaLedger {
     this.refusals = zero();
   }
 
+  /**
+   * The guest's QPs in each multicast group (by MGID), which `mcastGroupQps`
+   * bounds group by group; `used.mcastGroupQps` is the most in any one.
+   */
+  readonly #inGroup = new Map<string, Set<string>>();
+
+  /**
+   * Check, then hold, QP `member`'s place in multicast group `group` (its
+   * MGID) under `mcastGroupQps`; a QP already in the group holds no second
+   * place (the device keeps one membership per QP and MGID).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { QuotaLedger } from "./quota.ts";
+   * import { PCIX_SDR_2006 } from "../../sim/profiles/mod.ts";
+   * const ledger = new QuotaLedger({ ...PCIX_SDR_2006.quota, mcastGroupQps: 2 }, 5);
+   * ledger.takeInGroup("ff12::1", "qp1");
+   * ledger.takeInGroup("ff12::1", "qp1"); // again: the same place
+   * ledger.takeInGroup("ff12::1", "qp2");
+   * ledger.takeInGroup("ff12::2", "qp3"); // another group: its own two
+   * assert.throws(() => ledger.takeInGroup("ff12::1", "qp3"), /EAGAIN: quota mcastGroupQps of dom5: 2 QPs held in group ff12::1/);
+   * ledger.giveInGroup("ff12::1", "qp1");
+   * ledger.takeInGroup("ff12::1", "qp3");
+   * assert.equal(ledger.used.mcastGroupQps, 2);
+   * ```
+   */
+  takeInGroup(group: string, member: string): void {
+    const qps = this.#inGroup.get(group) ?? new Set<string>();
+    if (qps.has(member)) return;
+    if (qps.size + 1 > this.limit.mcastGroupQps) {
+      this.refusals.mcastGroupQps++;
+      throw Object.assign(
+        requestError(
+          "EAGAIN",
+          `quota mcastGroupQps of dom${this.domid}: ${qps.size} QPs held in group ${group}, ` +
+            `1 more asked, limit ${this.limit.mcastGroupQps}`,
+        ),
+        { limit: "mcastGroupQps" },
+      );
+    }
+    qps.add(member);
+    this.#inGroup.set(group, qps);
+    if (qps.size > this.used.mcastGroupQps) this.used.mcastGroupQps = qps.size;
+  }
+
+  /** Give back QP `member`'s place in multicast group `group` (see {@link takeInGroup}). */
+  giveInGroup(group: string, member: string): void {
+    const qps = this.#inGroup.get(group);
+    if (!qps?.delete(member)) return;
+    if (qps.size === 0) this.#inGroup.delete(group);
+    let most = 0;
+    for (const s of this.#inGroup.values()) if (s.size > most) most = s.size;
+    this.used.mcastGroupQps = most;
+  }
+
   /** Room left under quota `kind`. */
   room(kind: QuotaKind): number {
     return Math.max(0, this.limit[kind] - this.used[kind]);

@@ -44,6 +44,7 @@ export const VIB_LIMITS = [
   "dom0:grantMaps",
   "dom0:heap",
   "mcastAttachments",
+  "mcastGroupQps",
 ] as const;
 
 /**

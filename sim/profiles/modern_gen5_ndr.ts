@@ -195,6 +195,8 @@ export const MODERN_GEN5_NDR: Profile = {
     ahs: 4_096,
     // Estimate: as the 2006 profile (a few groups for each of a handful of UD QPs).
     mcastAttachments: 64,
+    // Half of a group's max_mcast_qp_attach (240), as the 2006 profile: no one guest fills a group.
+    mcastGroupQps: 120,
     // One event ring's worth (EVENT_RING_SIZE = 128) waiting in dom0 behind a full ring.
     events: 128,
     // A quarter of dom0's 16 MiB backend heap (split shadow queues).

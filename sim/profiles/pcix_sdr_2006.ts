@@ -218,6 +218,9 @@ export const PCIX_SDR_2006: Profile = {
     // Estimate: IPoIB's broadcast and all-nodes groups plus a few application groups for each of
     // a handful of UD QPs; 1/1024 of the device's 65536 attachments.
     mcastAttachments: 64,
+    // Half of a group's MGM entry (hca.maxMcastQpAttach = 8 QPs): no one guest fills a group that
+    // other guests' and dom0's QPs share.
+    mcastGroupQps: 4,
     // One event ring's worth (EVENT_RING_SIZE = 128) waiting in dom0 behind a full ring.
     events: 128,
     // A quarter of dom0's 16 MiB backend heap (split shadow queues).

@@ -371,6 +371,12 @@ export const PROFILE_SCHEMA = {
       doc: "QP-to-multicast-group attachments (ibv_attach_mcast) over all the guest's QPs",
       integer: true,
     },
+    mcastGroupQps: {
+      unit: "count",
+      doc: "the guest's QPs attached to any one multicast group (of its MGM entry's " +
+        "max_mcast_qp_attach slots, which every domain on the host shares)",
+      integer: true,
+    },
     events: {
       unit: "count",
       doc: "events dom0 queues for the guest's event ring (beyond: dropped, counted lost)",

@@ -23,6 +23,7 @@ import {
   type Domain,
   Errno,
   type Pd,
+  type Qp,
   QpType,
   VerbsError,
   WcStatus,
@@ -94,14 +95,26 @@ Deno.test("quota exhaustion: an attacker holding its whole quota leaves other gu
         recvCq: cqs[0],
         cap: { maxSendWr: 64, maxRecvWr: 128, maxSendSge: 1, maxRecvSge: 1 },
       });
-    // One of the QPs is UD (same queue sizes): it joins multicast groups until the
-    // mcastAttachments quota refuses the next.
-    const ud = await pd.createQp({
-      type: QpType.UD,
-      sendCq: cqs[0],
-      recvCq: cqs[0],
-      cap: { maxSendWr: 64, maxRecvWr: 128, maxSendSge: 1, maxRecvSge: 1 },
-    });
+    // Some of the QPs are UD (same queue sizes). First they fill the one group a bystander and
+    // dom0 join below, up to mcastGroupQps (half of the group's max_mcast_qp_attach slots)...
+    const udQp = () =>
+      pd.createQp({
+        type: QpType.UD,
+        sendCq: cqs[0],
+        recvCq: cqs[0],
+        cap: { maxSendWr: 64, maxRecvWr: 128, maxSendSge: 1, maxRecvSge: 1 },
+      });
+    const shared = new Uint8Array([0xff, 0x12, ...new Array(13).fill(0), 0x42]);
+    const squatters: Qp[] = [];
+    for (let i = 0; i <= q.mcastGroupQps; i++) squatters.push(await udQp());
+    for (const s of squatters.slice(0, -1)) await s.attachMcast(shared, 0xc042);
+    refusedBy(
+      await fill(() => squatters.at(-1)!.attachMcast(shared, 0xc042)),
+      Errno.EAGAIN,
+      "mcastGroupQps",
+    );
+    // ...then one joins other groups until the mcastAttachments quota refuses the next.
+    const ud = squatters[0];
     let group = 0;
     const mgid = () => new Uint8Array([0xff, 0x12, ...new Array(12).fill(0), group >> 8, group++]);
     refusedBy(await fill(() => ud.attachMcast(mgid(), 0xc000)), Errno.EAGAIN, "mcastAttachments");
@@ -162,6 +175,20 @@ Deno.test("quota exhaustion: an attacker holding its whole quota leaves other gu
 
     // The bystander: data path and control path.
     assert.equal(await rdmaWrite(g, n, { length: 64 }), WcStatus.SUCCESS);
+    // The group the attacker holds its share of has room for the bystander's and dom0's QPs.
+    const d0 = await end(xen.dom0, 4096);
+    for (const e of [g, d0]) {
+      const member = await e.pd.createQp({
+        type: QpType.UD,
+        sendCq: e.cq,
+        recvCq: e.cq,
+        cap: { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 },
+      });
+      await member.attachMcast(shared, 0xc042);
+      await member.detachMcast(shared, 0xc042);
+      await member.destroy();
+    }
+    await d0.ctx.close();
     const g2 = await works(good, bare.os);
     // Dom0's own control operations (its program's buffers stay dom0's: counted below).
     const d = await works(xen.dom0, bare.os);
