@@ -619,7 +619,9 @@ export class UContext implements UverbsFile {
     await this.#in();
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
     checkInt("reg_mr", "length", req.length, 1, 2 ** 32);
-    checkInt("reg_mr", "addr", req.addr, 1, Number.MAX_SAFE_INTEGER);
+    // Address 0 is no special case: ib_umem_get finds no page there (EFAULT), as at any address
+    // the process has not mapped.
+    checkInt("reg_mr", "addr", req.addr, 0, Number.MAX_SAFE_INTEGER);
     const access = checkMrAccess(req.access);
     const region = await this.driver.regRegion({
       pdn: pd.pdn,

@@ -9,6 +9,10 @@
  * - modify_qp with a `curState` past ERR (ib_uverbs_modify_qp:
  *   `cur_qp_state > IB_QPS_ERR` is EINVAL) or a `pathMtu` that is not a
  *   number.
+ *
+ * And one a C caller can pass: reg_mr at address 0 (NULL) is EFAULT, as at
+ * any address the program has not mapped (ib_umem_get pins no page there),
+ * not EINVAL.
  */
 import assert from "node:assert/strict";
 import { QpState, QpType } from "../../mod.ts";
@@ -65,6 +69,7 @@ for (const mode of MODES) {
       await rejects(() => qp.modify({ ...rtr, pathMtu: bad("4") }), "EINVAL");
       await rejects(() => qp.modify({ ...rtr, pathMtu: bad("2048") }), "EINVAL");
       assert.equal((await qp.query()).state, QpState.INIT, "nothing was changed");
+      assert.match(await rejects(() => pd.regMr(0, 4096, 1), "EFAULT"), /page 0x0 is not/);
       if (mode === "native") {
         // The guest's kernel gets the errno only; on bare metal the message names the value.
         assert.match(
