@@ -14,7 +14,7 @@ import {
   cmdStatusName,
   type CommandInterface,
 } from "../../hca/commands.ts";
-import { type ErrnoCode, VerbsError } from "../uapi/errors.ts";
+import { type ErrnoCode, requestError, VerbsError } from "../uapi/errors.ts";
 
 const ERRNO_OF_STATUS: Record<number, ErrnoCode> = {
   [CmdStatus.INTERNAL_ERR]: "EIO",
@@ -47,6 +47,61 @@ export function errnoOfStatus(status: number): ErrnoCode {
 }
 
 /**
+ * A failed command: the errno mthca gives its status, and the status.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CmdError } from "./cmd.ts";
+ * import { CmdStatus } from "../../hca/commands.ts";
+ * const e = new CmdError(CmdStatus.BAD_QP_STATE, "RTS2RTS_QP failed with BAD_QP_STATE: …");
+ * assert.deepEqual([e.code, e.status, e.ownRequest], ["EINVAL", 0x10, false]);
+ * ```
+ */
+export class CmdError extends VerbsError {
+  /**
+   * @param status the command's status (`CmdStatus`)
+   * @param message what failed
+   */
+  constructor(readonly status: number, message: string) {
+    super(errnoOfStatus(status), message);
+  }
+}
+
+/**
+ * The statuses of a QP transition that describe the QP the caller asked about and nothing
+ * else: its state (BAD_QP_STATE), a context field of its (BAD_PARAM), its queues past the
+ * device's limits (EXCEED_LIM). Such a refusal's text may go to the guest whose QP it is
+ * (`requestError`, docs/security.md "What a refusal tells the guest"); any other status is
+ * dom0's or the device's own.
+ */
+const QP_OWN_STATUSES: ReadonlySet<number> = new Set([
+  CmdStatus.BAD_QP_STATE,
+  CmdStatus.BAD_PARAM,
+  CmdStatus.EXCEED_LIM,
+]);
+
+/**
+ * `e`, a QP transition's failure, marked as about the caller's own QP when its status is one
+ * of those (see `QP_OWN_STATUSES`); other errors as they are.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CmdError, qpTransitionError } from "./cmd.ts";
+ * import { CmdStatus } from "../../hca/commands.ts";
+ * const own = qpTransitionError(new CmdError(CmdStatus.BAD_QP_STATE, "RTS2RTS: QP 3 is in state 4 (SQE)"));
+ * assert.ok(own.ownRequest && own.message === "EINVAL: RTS2RTS: QP 3 is in state 4 (SQE)");
+ * const dom0 = new CmdError(CmdStatus.INTERNAL_ERR, "mailbox read failed");
+ * assert.equal(qpTransitionError(dom0), dom0);
+ * ```
+ */
+export function qpTransitionError(e: unknown): unknown {
+  if (!(e instanceof CmdError) || !QP_OWN_STATUSES.has(e.status)) return e;
+  return requestError(e.code, e.message.slice(e.code.length + 2));
+}
+
+/**
  * Run a command; throw a `VerbsError` naming the command if it fails.
  *
  * @example
@@ -72,8 +127,8 @@ export async function exec<O extends CmdOp>(
 ): Promise<CmdOut<O>> {
   const r = await cmd.exec(op, params);
   if (r.ok) return r.out;
-  throw new VerbsError(
-    errnoOfStatus(r.status),
+  throw new CmdError(
+    r.status,
     `${cmdName(op)} failed with ${cmdStatusName(r.status)}: ${r.message}`,
   );
 }

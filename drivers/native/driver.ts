@@ -42,7 +42,7 @@ import { Prng } from "../../sim/prng.ts";
 import { requestError, VerbsError } from "../uapi/errors.ts";
 import { IndexAllocator, KeyAllocator } from "./alloc.ts";
 import { MttBuddy } from "./buddy.ts";
-import { exec } from "./cmd.ts";
+import { exec, qpTransitionError } from "./cmd.ts";
 import { MGM_QP_VALID } from "../../hca/mcg.ts";
 import { DEFAULT_PKEY } from "../../hca/pkey.ts";
 import { toMptAccess } from "./hw_map.ts";
@@ -724,10 +724,14 @@ export class HcaDriver {
     this.#qpSinks.set(qpn, sink);
   }
 
-  /** One QP transition command. */
+  /** One QP transition command; a refusal about the QP itself is the caller's (see `qpTransitionError`). */
   async qpTransition(op: number, qpn: number, ctx?: Partial<QpContextParams>): Promise<void> {
-    // deno-lint-ignore no-explicit-any
-    await exec(this.hca.cmd, op as any, { qpn, ctx });
+    try {
+      // deno-lint-ignore no-explicit-any
+      await exec(this.hca.cmd, op as any, { qpn, ctx });
+    } catch (e) {
+      throw qpTransitionError(e);
+    }
   }
 
   /** Run `fn` holding the MCG table lock (mthca's `mcg_table.sem`). */

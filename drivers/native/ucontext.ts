@@ -993,7 +993,14 @@ export class UContext implements UverbsFile {
       });
     }
     const op = transitionOp(cur, next)!;
-    await this.driver.qpTransition(op, qp.qpn, ctx);
+    try {
+      await this.driver.qpTransition(op, qp.qpn, ctx);
+    } catch (e) {
+      // The device refused it for the QP's own state or context (a `curState` that is not the
+      // QP's, as mthca's firmware answers BAD_QP_STATE): the call's error, naming it.
+      if (!(e instanceof VerbsError && e.ownRequest)) throw e;
+      throw requestError(e.code, `modify_qp QP ${qp.qpn}: ${e.message.slice(e.code.length + 2)}`);
+    }
     qp.state = next;
     if (next === S.RESET) qp.attr = {};
     else {
