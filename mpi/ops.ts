@@ -324,6 +324,13 @@ function reduceKernel(op: Op, a: Elements, b: Elements, Z: number, O: number): v
       for (let i = 0; i < n; i++) a[i] += b[i];
       return;
     case "PROD":
+      // C's product of 32-bit integers is exact modulo 2^32 (MPICH's MPIR_LPROD is `(a)*(b)` on
+      // the C type): a double product past 2^53 has lost its low bits before the store wraps
+      // it, so 32-bit elements multiply as integers. Narrower ones are exact as doubles.
+      if (a instanceof Int32Array || a instanceof Uint32Array) {
+        for (let i = 0; i < n; i++) a[i] = Math.imul(a[i], b[i]);
+        return;
+      }
       for (let i = 0; i < n; i++) a[i] *= b[i];
       return;
     case "MIN":

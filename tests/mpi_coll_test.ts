@@ -347,3 +347,24 @@ for (const n of [1, 2, 3, 4, 5, 6, 7, 8]) {
     assert.deepEqual(job.results.flat(), []);
   });
 }
+
+Deno.test("mpi: MPI_PROD of 32-bit integers is C's product modulo 2^32, locally and in allreduce", async () => {
+  // MPI-3.1 §5.9.2; MPICH's MPIR_LPROD is `(a)*(b)` on the C type. 0xFFFFFFFF² is 1 modulo 2^32
+  // (a double's product, 2^64 − 2^33 + 1, has lost that 1).
+  const u = reduceArrays("PROD", [
+    new Uint32Array([0xffffffff, 4294967295]),
+    new Uint32Array([0xffffffff, 4294967294]),
+  ]);
+  assert.deepEqual([...u], [1, 2]);
+  const i = reduceArrays("PROD", [
+    new Int32Array([0x7fffffff, -3]),
+    new Int32Array([0x7fffffff, 5]),
+  ]);
+  assert.deepEqual([...i], [1, -15]);
+  const job = await mpi.mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    const out = new Uint32Array(1);
+    await comm.allreduce(new Uint32Array([0xffffffff]), out, "PROD");
+    return out[0];
+  });
+  assert.deepEqual(job.results, [1, 1]);
+});
