@@ -368,3 +368,16 @@ Deno.test("mpi: MPI_PROD of 32-bit integers is C's product modulo 2^32, locally 
   });
   assert.deepEqual(job.results, [1, 1]);
 });
+
+Deno.test("mpi: a broadcast that brings fewer bytes than a rank's buffer is MPI_ERR_OTHER there", async () => {
+  // MPI-3.1 §5.4: every rank's count and datatype must match the root's. MPICH's binomial
+  // bcast checks what it received (`**collective_size_mismatch`, MPI_ERR_OTHER) after passing
+  // it on; the root and a rank whose buffer matches see success.
+  const job = await mpi.mpiexec({ np: 3, mode: "native" }, async (world) => {
+    const comm = world.setErrhandler(mpi.ERRORS_RETURN);
+    const b = new Int32Array(comm.rank === 2 ? 4 : 1).fill(comm.rank === 0 ? 7 : -1);
+    const r = await comm.bcast(b, 0, { algorithm: "binomial" });
+    return [r instanceof mpi.MpiError ? r.code : "ok", b[0]];
+  });
+  assert.deepEqual(job.results, [["ok", 7], ["ok", 7], ["MPI_ERR_OTHER", 7]]);
+});

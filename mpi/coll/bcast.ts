@@ -7,7 +7,22 @@
  * @module
  */
 import type { Region } from "../buffer.ts";
+import { MpiError } from "../errors.ts";
 import { type CollEnv, recv, send, sendrecv, TAG } from "./env.ts";
+
+/**
+ * A broadcast that brought this rank another number of bytes than its buffer holds: the
+ * root's count and datatype did not match this rank's (erroneous, MPI-3.1 §5.4), which
+ * MPICH's bcast algorithms detect (`**collective_size_mismatch`, MPI_ERR_OTHER) once the
+ * data has been passed on.
+ */
+function sizeMismatch(env: CollEnv, got: number, want: number): MpiError {
+  return new MpiError(
+    "MPI_ERR_OTHER",
+    `MPI_Bcast on rank ${env.rank}: ${got} bytes came from the root where this rank's buffer ` +
+      `holds ${want} (every rank's count and datatype must match the root's, MPI-3.1 §5.4)`,
+  );
+}
 
 /**
  * Binomial-tree broadcast: ⌈log2 n⌉ rounds, each receiver forwards to the
@@ -29,10 +44,11 @@ import { type CollEnv, recv, send, sendrecv, TAG } from "./env.ts";
 export async function bcastBinomial(env: CollEnv, buf: Region, root: number): Promise<void> {
   const { rank: r, size: n } = env;
   const rel = (r - root + n) % n;
+  let got = buf.bytes;
   let mask = 1;
   while (mask < n) {
     if (rel & mask) {
-      await recv(env, buf, (r - mask + n) % n, TAG.bcast);
+      got = (await recv(env, buf, (r - mask + n) % n, TAG.bcast)).bytes;
       break;
     }
     mask <<= 1;
@@ -44,6 +60,8 @@ export async function bcastBinomial(env: CollEnv, buf: Region, root: number): Pr
     mask >>= 1;
   }
   await env.waitall(reqs);
+  // MPIR_Bcast_intra_binomial: "check that we received as much as we expected".
+  if (got !== buf.bytes) throw sizeMismatch(env, got, buf.bytes);
 }
 
 /** Binomial scatter of `buf` in pieces of ⌈bytes/n⌉; returns the bytes this rank holds. */
@@ -128,6 +146,7 @@ export async function bcastScatterDoubling(env: CollEnv, buf: Region, root: numb
     );
     cur += st.bytes;
   }
+  if (cur !== bytes) throw sizeMismatch(env, cur, bytes);
 }
 
 /**
@@ -151,18 +170,19 @@ export async function bcastScatterRing(env: CollEnv, buf: Region, root: number):
   if (n === 1) return;
   const bytes = buf.bytes;
   const piece = Math.ceil(bytes / n);
-  await scatterForBcast(env, buf, root, piece);
+  let cur = await scatterForBcast(env, buf, root, piece);
   const rel = (r - root + n) % n;
   const right = (r + 1) % n, left = (r - 1 + n) % n;
   for (let i = 1; i < n; i++) {
     const out = (rel - i + 1 + n) % n, inc = (rel - i + n) % n;
-    await sendrecv(
+    cur += (await sendrecv(
       env,
       buf.sub(Math.min(out * piece, bytes), pieceLen(bytes, piece, out)),
       right,
       buf.sub(Math.min(inc * piece, bytes), pieceLen(bytes, piece, inc)),
       left,
       TAG.bcast,
-    );
+    )).bytes;
   }
+  if (cur !== bytes) throw sizeMismatch(env, cur, bytes);
 }
