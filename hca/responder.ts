@@ -511,7 +511,25 @@ export class Responder {
 
   #checkLength(qp: Qp, pkt: Packet): RespState {
     const len = pkt.payload.length;
-    switch (pkt.info.operation) {
+    const info = pkt.info;
+    // IBTA vol 1 C9-92 (rxe_resp.c check_length): a First or Middle packet carries exactly the
+    // path MTU, a Last 1..MTU, an Only 0..MTU; else a length error (RC: Invalid Request NAK;
+    // UC: the message is dropped). Checked for every opcode with a payload, before the
+    // receive buffer or the R_Key is looked at.
+    if (qp.type !== QpServiceType.UD) {
+      const mtu = qp.mtuBytes;
+      const bad = info.isFirst && info.isLast
+        ? len > mtu
+        : info.isFirst || !info.isLast
+        ? len !== mtu
+        : len === 0 || len > mtu;
+      if (bad) {
+        return info.operation === "send"
+          ? this.#recvErr(RespState.ERR_LENGTH, CqeSyndrome.LOCAL_LENGTH_ERR, CqeVendorErr.LENGTH)
+          : this.#recvErr(RespState.ERR_LENGTH, 0, CqeVendorErr.NONE);
+      }
+    }
+    switch (info.operation) {
       case "send": {
         if (qp.type === QpServiceType.UD) {
           // The payload follows 40 bytes of GRH space (IBTA §11.4.1).

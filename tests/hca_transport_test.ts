@@ -4,7 +4,8 @@ import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { CqeSyndrome } from "../hca/cqe.ts";
 import { buildProfile, PCIX_SDR_2006 } from "../sim/mod.ts";
 import { OP } from "../hca/opcode.ts";
-import { peek } from "../hca/packet.ts";
+import { encodePacket, peek } from "../hca/packet.ts";
+import { HwQpState, QpServiceType } from "../hca/commands.ts";
 
 Deno.test("hca transport: a cut link (every packet dropped) ends in RETRY_EXC_ERR", async () => {
   await withPair({}, async (p) => {
@@ -176,4 +177,68 @@ Deno.test("hca transport: an RDMA WRITE's completion time moves by exactly the p
     const t = await completion({ [group]: { [key]: P[group][key] + add } });
     assert.equal(t - base, add * times, `${group}.${key} + ${add} ns`);
   }
+});
+
+Deno.test("hca transport: packet lengths as C9-92 has them: First/Middle = path MTU, Last 1..MTU, Only ≤ MTU", async () => {
+  // IBTA vol 1 C9-92 (rxe_resp.c check_length). RC: Invalid Request NAK, the responder's QP to
+  // ERR, a SEND's receive WQE completes LOC_LEN_ERR; UC: the message is dropped silently.
+  type Pkt = { op: number; len: number; reth?: number };
+  const run = (pkts: Pkt[], type: number = QpServiceType.RC) =>
+    withPair({}, async (p) => {
+      const mtu = 3; // 1024 bytes
+      const { qb, cqb } = await connectedQps(p, { type, qa: { mtu }, qb: { mtu } });
+      const dst = await p.b.buffer(16384);
+      p.b.postRecv(qb, [{ addr: dst.addr, length: 16384, lkey: dst.key }]);
+      await p.engine.sleep(10_000);
+      let psn = 0;
+      for (const k of pkts) {
+        const bytes = encodePacket({
+          lrh: { dlid: p.b.lid, slid: p.a.lid },
+          bth: { opcode: k.op, destQp: qb.qpn, psn: psn++, pkey: 0xffff, ackReq: true },
+          payload: pattern(k.len),
+          ...(k.reth === undefined
+            ? {}
+            : { reth: { va: BigInt(dst.addr), rkey: dst.key, dmaLen: k.reth } }),
+        });
+        assert.ok(p.a.hca.port(1)!.trySend(bytes));
+        await p.engine.sleep(5_000);
+      }
+      await p.engine.sleep(50_000);
+      const cqes = await p.b.waitCqes(cqb, 1, 100_000);
+      return { cqes, state: p.b.hca.qpContext(qb.qpn)!.state };
+    });
+  const M = 1024;
+  const bad: [string, Pkt[]][] = [
+    ["Only > MTU", [{ op: OP.RC_SEND_ONLY, len: M + 1 }]],
+    ["First < MTU", [{ op: OP.RC_SEND_FIRST, len: 512 }, { op: OP.RC_SEND_LAST, len: 8 }]],
+    ["Last of 0", [{ op: OP.RC_SEND_FIRST, len: M }, { op: OP.RC_SEND_LAST, len: 0 }]],
+    ["WRITE Last of 0", [
+      { op: OP.RC_RDMA_WRITE_FIRST, len: M, reth: M },
+      { op: OP.RC_RDMA_WRITE_LAST, len: 0 },
+    ]],
+  ];
+  for (const [what, pkts] of bad) {
+    const r = await run(pkts);
+    assert.equal(r.state, HwQpState.ERR, what);
+    if (pkts[0].reth === undefined) {
+      assert.equal(r.cqes[0]?.syndrome, CqeSyndrome.LOCAL_LENGTH_ERR, what);
+    }
+  }
+  // The lengths C9-92 allows are taken.
+  const ok = await run([
+    { op: OP.RC_SEND_FIRST, len: M },
+    { op: OP.RC_SEND_MIDDLE, len: M },
+    { op: OP.RC_SEND_LAST, len: 1 },
+  ]);
+  assert.deepEqual([ok.state, ok.cqes[0]?.syndrome, ok.cqes[0]?.byteLen], [
+    HwQpState.RTS,
+    0,
+    2 * M + 1,
+  ]);
+  // UC: a short First is dropped with its message; the QP stays in RTS, the WQE unused.
+  const uc = await run(
+    [{ op: OP.UC_SEND_FIRST, len: 512 }, { op: OP.UC_SEND_LAST, len: 8 }],
+    QpServiceType.UC,
+  );
+  assert.deepEqual([uc.state, uc.cqes.length], [HwQpState.RTS, 0]);
 });
