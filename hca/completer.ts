@@ -233,6 +233,13 @@ export class Completer {
         const resume = psnAdd(w.firstPsn, w.readPkts);
         if (qp.comp.readRetryPsn !== resume) {
           qp.comp.readRetryPsn = resume;
+          // A retry like any other, counted against retry_cnt (IBTA §9.7.6.1.3; qib's do_rc_ack
+          // restarts through qib_restart_rc, rxe's check_psn goes to COMPST_ERROR_RETRY).
+          if (qp.comp.retries === 0) {
+            this.#fail(qp, w, CqeSyndrome.RETRY_EXC_ERR, CqeVendorErr.RETRY_EXCEEDED);
+            return false;
+          }
+          qp.comp.retries--;
           this.req.rewind(qp, resume);
         }
         this.#pop(qp);

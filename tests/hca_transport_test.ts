@@ -242,3 +242,31 @@ Deno.test("hca transport: packet lengths as C9-92 has them: First/Middle = path 
   );
   assert.deepEqual([uc.state, uc.cqes.length], [HwQpState.RTS, 0]);
 });
+
+Deno.test("hca transport: an implied NAK (a READ response lost, a later ACK) counts against retry_cnt", async () => {
+  // IBTA §9.7.6.1.3: every retry uses up one of retry_cnt (qib do_rc_ack → qib_restart_rc,
+  // rxe check_psn → COMPST_ERROR_RETRY). With none left the READ fails RETRY_EXC_ERR.
+  const outcome = (retryCnt: number) =>
+    withPair({}, async (p) => {
+      const { qa, qb, cqa } = await connectedQps(p, { qa: { retryCnt, timeout: 10 } });
+      const loc = await p.a.buffer(4096), rem = await p.b.buffer(4096), dst = await p.b.buffer(64);
+      p.b.postRecv(qb, [{ addr: dst.addr, length: 64, lkey: dst.key }]);
+      p.fabric.addFault({
+        kind: "drop",
+        opcode: OP.RC_RDMA_READ_RESPONSE_ONLY,
+        probability: 1,
+        limit: 1,
+      });
+      p.a.postSend(qa, {
+        opcode: WqeOpcode.RDMA_READ,
+        flags: WqeFlags.SIGNALED,
+        remoteAddr: rem.addr,
+        rkey: rem.key,
+        sgl: [{ addr: loc.addr, length: 64, lkey: loc.key }],
+      });
+      p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
+      return (await p.a.waitCqes(cqa, 2, 1e8)).map((c) => c.syndrome);
+    });
+  assert.deepEqual(await outcome(0), [CqeSyndrome.RETRY_EXC_ERR, CqeSyndrome.WR_FLUSH_ERR]);
+  assert.deepEqual(await outcome(1), [0, 0]);
+});
