@@ -378,9 +378,11 @@ export class Requester {
         const p = w.wqe!;
         // IBTA §10.8.3: a fenced WR waits for prior RDMA READs and atomics.
         if ((p.flags & WqeFlags.FENCE) && req.rdAtomicOutstanding > 0) return;
-        if (isReadOrAtomic(w.kind) && req.rdAtomicOutstanding >= Math.max(1, qp.maxRdAtomic)) {
-          return;
-        }
+        // IBTA §11.2.4: at most max_rd_atomic RDMA READs and atomics outstanding (the initiator
+        // depth); 0 allows none, and such a WR waits at the head of the queue, as rxe's
+        // check_init_depth and qib's make_rc_req never issue it (mthca sets SRE/SAE only for a
+        // depth above 0: "Fix corner cases in max_rd_atomic value handling").
+        if (isReadOrAtomic(w.kind) && req.rdAtomicOutstanding >= qp.maxRdAtomic) return;
         if (w.state === WqeState.POSTED) {
           w.state = WqeState.PROCESSING;
           req.holdUntil = now + this.core.profile.hca.wqeProcessNs;

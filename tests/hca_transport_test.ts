@@ -270,3 +270,26 @@ Deno.test("hca transport: an implied NAK (a READ response lost, a later ACK) cou
   assert.deepEqual(await outcome(0), [CqeSyndrome.RETRY_EXC_ERR, CqeSyndrome.WR_FLUSH_ERR]);
   assert.deepEqual(await outcome(1), [0, 0]);
 });
+
+Deno.test("hca transport: max_rd_atomic 0 lets no RDMA READ or atomic out", async () => {
+  // IBTA §11.2.4 (initiator depth 0): rxe's check_init_depth and qib's make_rc_req never
+  // issue one; the WR waits at the head of the send queue.
+  await withPair({}, async (p) => {
+    const { qa, cqa } = await connectedQps(p, { qa: { maxRdAtomic: 0 } });
+    const loc = await p.a.buffer(4096), rem = await p.b.buffer(4096);
+    let reads = 0;
+    p.fabric.addCapture((r) => {
+      if (r.from === p.a.hca.port(1) && peek.opcode(r.bytes) === OP.RC_RDMA_READ_REQUEST) reads++;
+    });
+    p.a.postSend(qa, {
+      opcode: WqeOpcode.RDMA_READ,
+      flags: WqeFlags.SIGNALED,
+      remoteAddr: rem.addr,
+      rkey: rem.key,
+      sgl: [{ addr: loc.addr, length: 64, lkey: loc.key }],
+    });
+    await p.engine.sleep(10_000_000);
+    assert.equal(reads, 0);
+    assert.deepEqual(await p.a.waitCqes(cqa, 1, 1_000_000), []);
+  });
+});
