@@ -209,6 +209,22 @@ Deno.test("rdma_cm: misuse gets one-line errors; unknown addresses end in ADDR_E
       () => other.bindAddr({ ip: b.rdmaCm.ip, port: PORT }),
       (e) => e instanceof VerbsError && e.code === "EADDRINUSE",
     );
+    // cma_check_port: a taken port is EADDRNOTAVAIL when either bind is a wildcard or loopback
+    // address (cma_any_addr), EADDRINUSE only for the same address (just above).
+    for (const ip of ["0.0.0.0", "127.0.0.1"]) {
+      await assert.rejects(
+        () => other.bindAddr({ ip, port: PORT }),
+        (e) => e instanceof VerbsError && e.code === "EADDRNOTAVAIL",
+        ip,
+      );
+    }
+    const wild = await ch2.createId();
+    await wild.bindAddr({ ip: "0.0.0.0", port: PORT + 1 });
+    await assert.rejects(
+      () => other.bindAddr({ ip: b.rdmaCm.ip, port: PORT + 1 }),
+      (e) => e instanceof VerbsError && e.code === "EADDRNOTAVAIL",
+    );
+    await wild.destroy();
     await assert.rejects(
       () => other.bindAddr({ ip: a.rdmaCm.ip, port: 1 }),
       (e) => e instanceof VerbsError && e.code === "EADDRNOTAVAIL",

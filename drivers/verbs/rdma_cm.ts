@@ -596,8 +596,12 @@ export class RdmaCm {
     await this.env.engine.sleep(this.env.profile.cpu.syscallNs);
   }
 
-  /** @internal */
-  bindPort(id: CmId, port: number): number {
+  /**
+   * @internal Bind `port` for `id`, bound to address `ip`. A port already taken is refused as
+   * cma.c's `cma_check_port` refuses it: EADDRNOTAVAIL when either address is a wildcard or
+   * loopback one (`cma_any_addr`: 0.0.0.0/8, 127.0.0.0/8), EADDRINUSE for the same address.
+   */
+  bindPort(id: CmId, port: number, ip: string): number {
     if (port === 0) {
       // cma_alloc_any_port: from the rover on, through the range once, wrapping to its start;
       // -EADDRNOTAVAIL when every port of it is taken. (Linux starts the rover at a random
@@ -616,8 +620,16 @@ export class RdmaCm {
       }
       port = this.#nextPort;
       this.#nextPort = port === EPHEMERAL_LAST ? EPHEMERAL_FIRST : port + 1;
-    } else if (this.#ports.has(port)) {
-      fail("EADDRINUSE", `rdma_bind_addr: port ${port} of ${this.ip} is in use`);
+    } else {
+      const cur = this.#ports.get(port);
+      if (cur !== undefined) {
+        const anyHere = cmaAnyAddr(ip) || cur.boundIp === undefined || cmaAnyAddr(cur.boundIp);
+        fail(
+          anyHere ? "EADDRNOTAVAIL" : "EADDRINUSE",
+          `rdma_bind_addr: port ${port} of ${this.ip} is in use` +
+            (anyHere ? " (by or for a wildcard or loopback address)" : ""),
+        );
+      }
     }
     this.#ports.set(port, id);
     return port;
@@ -1148,7 +1160,8 @@ export class CmId {
    * RDMA device"; bound to 0.0.0.0 it is not.
    *
    * @throws VerbsError EINVAL (bad address or state), EADDRNOTAVAIL (not this domain's
-   *   address, or port 0 with every port of 32768..60999 taken), EADDRINUSE (port taken)
+   *   address, port 0 with every port of 32768..60999 taken, or a port taken where either
+   *   bind is a wildcard or loopback address), EADDRINUSE (port taken for the same address)
    */
   async bindAddr(addr: SockAddr): Promise<void> {
     await this.#bind(addr, true);
@@ -1169,7 +1182,7 @@ export class CmId {
       fail("EADDRNOTAVAIL", `rdma_bind_addr: ${addr.ip} is not an address of ${this.#cm.name}`);
     }
     await this.#cm.syscall();
-    const port = this.#cm.bindPort(this, addr.port);
+    const port = this.#cm.bindPort(this, addr.port, addr.ip);
     this.boundIp = addr.ip;
     this.localAddr = { ip: addr.ip === "0.0.0.0" ? this.#cm.ip : addr.ip, port };
     this.state = "addr_bound";
