@@ -436,6 +436,27 @@ Deno.test("rdma_cm: rdma_disconnect fails only without a connection; on a connec
   });
 });
 
+Deno.test("rdma_cm: a CONNECT_REQUEST is the listener's event: the new id may be destroyed before it is acked", async () => {
+  // ucma_connect_event_handler makes the event on the listener's context and librdmacm's
+  // rdma_ack_cm_event completes it there: rdma_destroy_id(event->id) waits for nothing.
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const { ch: sch, listener } = await listen(b);
+    const server = cluster.spawn("server", async () => {
+      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      assert.deepEqual([req.id.unacked, listener.unacked], [0, 1]);
+      await req.id.reject();
+      await req.id.destroy(); // returns: nothing of the new id's is unacked
+      req.ack();
+      assert.equal(listener.unacked, 0);
+    });
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    (await next(ch, RdmaCmEvent.REJECTED)).ack();
+    await server;
+  });
+});
+
 Deno.test("rdma_cm: rdma_destroy_id frees events not yet read; a listener's unread requests are rejected; a REQ abandoned is rejected with reason 4", async () => {
   const { cluster, a, b } = await pair("native");
   await cluster.run(async () => {

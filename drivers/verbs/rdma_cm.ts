@@ -904,8 +904,8 @@ export class EventChannel {
       ack: () => {
         if (acked) fail("EINVAL", `rdma_ack_cm_event: ${rdmaEventStr(ev.type)} already acked`);
         acked = true;
-        e.id.acks.ack(1);
-        e.listenId?.acks.ack(1);
+        // A connection request is the listener's event (see getEvent).
+        (e.listenId ?? e.id).acks.ack(1);
       },
     };
     this.#file.deliver(ev);
@@ -951,9 +951,11 @@ export class EventChannel {
       // which sends the RTU; the program sees ESTABLISHED, or CONNECT_ERROR.
       if (ev!.type === RdmaCmEvent.CONNECT_RESPONSE) await ev!.id.processConnResp(ev!);
       // ucma_get_event counts an event as reported only once it is read; rdma_destroy_id
-      // waits for the reported ones to be acked (librdmacm's events_completed).
-      ev!.id.acks.reported++;
-      if (ev!.listenId) ev!.listenId.acks.reported++;
+      // waits for the reported ones to be acked (librdmacm's events_completed). A connection
+      // request is counted on the listener alone (ucma_connect_event_handler makes it on the
+      // listener's context; librdmacm's rdma_ack_cm_event completes it there), so the new id
+      // may be destroyed before its request is acked.
+      (ev!.listenId ?? ev!.id).acks.reported++;
       return ev!;
     }
   }
