@@ -230,7 +230,15 @@ Deno.test("rdma_cm: misuse gets one-line errors; unknown addresses end in ADDR_E
       (e) => e instanceof VerbsError && e.code === "EADDRNOTAVAIL",
     );
     await assert.rejects(() => other.bindAddr({ ip: "10.0.0.999", port: 1 }), /not an IPv4/);
-    await assert.rejects(() => ch2.createId(0x0111), /RDMA_PS_TCP/);
+    await assert.rejects(
+      () => ch2.createId(0x0111),
+      (e) => e instanceof VerbsError && e.code === "EOPNOTSUPP" && /RDMA_PS_TCP/.test(e.message),
+    );
+    // ucma_get_qp_type: no port space at all is EINVAL.
+    await assert.rejects(
+      () => ch2.createId(0x1234),
+      (e) => e instanceof VerbsError && e.code === "EINVAL" && /not a port space/.test(e.message),
+    );
     assert.throws(() => ch2.destroy(), /still use it/);
     await assert.rejects(() => listener.connect({}), /not valid in state listen/);
 

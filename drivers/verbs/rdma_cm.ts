@@ -871,10 +871,19 @@ export class EventChannel {
    * `rdma_create_id`: a new id on this channel. Only the TCP port space
    * (reliable connected QPs) is modelled.
    *
-   * @throws VerbsError EOPNOTSUPP for another port space, EBADF on a destroyed channel
+   * @throws VerbsError EINVAL for a value that is no port space, EOPNOTSUPP for the ones not
+   *   modelled (UDP, IPoIB, IB), EBADF on a destroyed channel
    */
   async createId(ps: number = RdmaPortSpace.TCP): Promise<CmId> {
     this.#live("rdma_create_id");
+    // ucma.c's ucma_get_qp_type: a port space other than TCP, UDP, IPOIB and IB is -EINVAL.
+    if (!(Object.values(RdmaPortSpace) as number[]).includes(ps)) {
+      fail(
+        "EINVAL",
+        `rdma_create_id: ${typeof ps === "number" ? `0x${ps.toString(16)}` : String(ps)} is ` +
+          "not a port space (RDMA_PS_TCP 0x106, UDP 0x111, IPOIB 0x2, IB 0x13f)",
+      );
+    }
     if (ps !== RdmaPortSpace.TCP) {
       fail(
         "EOPNOTSUPP",
