@@ -444,6 +444,30 @@ Deno.test("rdma_cm: rdma_disconnect fails only without a connection; on a connec
   });
 });
 
+Deno.test("rdma_cm: createQp moves a passive id's QP to INIT with the REQ's rights, an active one's with none", async () => {
+  // rdma_init_qp_attr(INIT): ib_cm's cm_init_qp_init_attr on the passive side (REMOTE_WRITE,
+  // with READ and ATOMIC for a REQ's initiator depth above 0; the device shows REMOTE_WRITE
+  // alone until responder resources come at RTR), cma_ib_init_qp_attr's 0 on the active side.
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const server = cluster.spawn("server", async () => {
+      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      const { qp } = await rcQp(req.id);
+      const q = await qp.query();
+      assert.deepEqual([q.state, q.accessFlags], [QpState.INIT, Access.REMOTE_WRITE]);
+      await req.id.accept({});
+      req.ack();
+    });
+    const { ch, id, res } = await resolve(a, b.rdmaCm.ip);
+    const q = await res.qp.query();
+    assert.deepEqual([q.state, q.accessFlags], [QpState.INIT, 0]);
+    await id.connect({});
+    (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+    await server;
+  });
+});
+
 Deno.test("rdma_cm: a CONNECT_REQUEST is the listener's event: the new id may be destroyed before it is acked", async () => {
   // ucma_connect_event_handler makes the event on the listener's context and librdmacm's
   // rdma_ack_cm_event completes it there: rdma_destroy_id(event->id) waits for nothing.

@@ -1467,9 +1467,15 @@ export class CmId {
     const pkeyIndex = this.#cm.pkey === DEFAULT_PKEY || this.#loopbackPkey !== undefined
       ? 0
       : (await this.#cm.agent()).pkeyIndex;
+    // rdma_init_qp_attr(INIT): an id that took a REQ has an ib_cm id, whose
+    // cm_init_qp_init_attr grants REMOTE_WRITE, and READ and atomics when the REQ's initiator
+    // depth (its responder resources here) is above 0; any other id cma_ib_init_qp_attr's none.
+    const req = this.#req;
+    const accessFlags = req === undefined ? 0 : Access.REMOTE_WRITE |
+      (req.initiatorDepth > 0 ? Access.REMOTE_READ | Access.REMOTE_ATOMIC : 0);
     const qp = await pd.createQp(init);
     try {
-      await qp.modify({ state: QpState.INIT, port: this.portNum, pkeyIndex, accessFlags: 0 });
+      await qp.modify({ state: QpState.INIT, port: this.portNum, pkeyIndex, accessFlags });
     } catch (e) {
       await qp.destroy();
       throw e;
