@@ -109,13 +109,27 @@ import {
   postSendWr,
   postWrite,
   rejects,
+  type Side,
   side,
   twoDomains,
   waitBytes,
 } from "./helpers.ts";
+import type { Sge } from "../../drivers/uapi/types.ts";
 
 /** Long enough for any single small operation to have completed at the device. */
 const SETTLE_NS = 200_000;
+
+/** An RDMA WRITE from `x`'s SGEs `sgList` to `y`'s buffer, signaled or not. */
+function writeWr(x: Side, y: Side, wrId: bigint, sgList: Sge[], signaled: boolean) {
+  return {
+    wrId,
+    opcode: WrOpcode.RDMA_WRITE,
+    sendFlags: signaled ? SendFlags.SIGNALED : 0,
+    sgList,
+    remoteAddr: y.buf,
+    rkey: y.mr.rkey,
+  };
+}
 
 for (const mode of MODES) {
   Deno.test(`rule 1 (${mode}): an inline send with more SGEs than max_send_sge is EINVAL`, async () => {
@@ -447,14 +461,7 @@ for (const mode of MODES) {
       const x = await side(a), y = await side(b);
       const [qx, qy] = await pair(x, y, QpType.RC);
       const sge = { addr: x.buf, length: 8, lkey: x.mr.lkey };
-      const write = (wrId: bigint, sgList = [sge]) => ({
-        wrId,
-        opcode: WrOpcode.RDMA_WRITE,
-        sendFlags: SendFlags.SIGNALED,
-        sgList,
-        remoteAddr: y.buf,
-        rkey: y.mr.rkey,
-      });
+      const write = (wrId: bigint, sgList = [sge]) => writeWr(x, y, wrId, sgList, true);
       const badWr = (fn: () => void) => {
         try {
           fn();
@@ -749,13 +756,7 @@ for (const mode of MODES) {
       const x = await side(a), y = await side(b);
       const [qx, qy] = await pair(x, y, QpType.RC);
       const sge = { addr: x.buf, length: 8, lkey: x.mr.lkey };
-      const write = (wrId: bigint, sgList = [sge]) => ({
-        wrId,
-        opcode: WrOpcode.RDMA_WRITE,
-        sgList,
-        remoteAddr: y.buf,
-        rkey: y.mr.rkey,
-      });
+      const write = (wrId: bigint, sgList = [sge]) => writeWr(x, y, wrId, sgList, false);
       const tooMany = (n: number) => Array.from({ length: n + 1 }, () => sge);
       // With room, too many SGEs is EINVAL (rule 1); with none, ENOMEM.
       assert.match(
