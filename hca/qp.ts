@@ -373,13 +373,14 @@ export interface TxSlot {
  * ```ts
  * import assert from "node:assert/strict";
  * import { RespKind } from "./qp.ts";
- * assert.deepEqual(Object.keys(RespKind), ["READ", "ATOMIC", "ACK"]);
+ * assert.deepEqual(Object.keys(RespKind), ["READ", "ATOMIC", "ACK", "FATAL"]);
  * ```
  */
-export const RespKind = { READ: 0, ATOMIC: 1, ACK: 2 } as const;
+export const RespKind = { READ: 0, ATOMIC: 1, ACK: 2, FATAL: 3 } as const;
 
 /**
- * A response the responder owes: READ response packets, an atomic ACK, or an ACK/NAK.
+ * A response the responder owes: READ response packets, an atomic ACK, an ACK/NAK, or the
+ * NAK of a fatal error (its details in `ResponderState.fatal`), after which the QP errs.
  *
  * @example
  * ```ts
@@ -591,6 +592,20 @@ export class ResponderState {
   ackDue: (() => void) | undefined = undefined;
   /** COMM_EST was raised. */
   commEst = false;
+  /**
+   * A responder error waiting behind the responses owed before it (a `RespKind.FATAL` entry
+   * marks its place): its NAK and the move to ERR, with the receive WQE's error. No request
+   * is taken meanwhile.
+   */
+  fatal:
+    | {
+      nakCode: number;
+      psn: number;
+      asyncType: number;
+      recvSyndrome: number;
+      recvVendorErr: number;
+    }
+    | undefined = undefined;
 }
 
 /**

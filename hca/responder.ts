@@ -212,6 +212,11 @@ export class Responder {
       return;
     }
     const resp = qp.resp;
+    if (resp.fatal !== undefined) {
+      // An error is waiting for the responses owed before it: nothing more is taken.
+      this.core.counters.packetsDropped++;
+      return;
+    }
     if (resp.busy || resp.queue.length > 0) {
       resp.queue.push({ pkt, raw });
       return;
@@ -488,7 +493,10 @@ export class Responder {
   #rdAtomicFull(qp: Qp): boolean {
     let n = 0;
     const rs = qp.resp.responses;
-    for (let k = 0; k < rs.length; k++) if (rs[k].kind !== RespKind.ACK && !rs[k].replay) n++;
+    for (let k = 0; k < rs.length; k++) {
+      const kind = rs[k].kind;
+      if ((kind === RespKind.READ || kind === RespKind.ATOMIC) && !rs[k].replay) n++;
+    }
     return n >= Math.max(1, qp.maxDestRdAtomic);
   }
 
@@ -928,6 +936,32 @@ export class Responder {
     recvSyndrome = 0,
     recvVendorErr = 0,
   ): void {
+    const resp = qp.resp;
+    if (
+      qp.type === QpServiceType.RC && resp.fatal === undefined &&
+      (resp.responses.length > 0 || resp.slots.length > 0)
+    ) {
+      // Responses leave in PSN order (IBTA vol 1 §9.7.5.1.2), and a NAK acknowledges every
+      // request before its PSN: the READ and atomic responses owed for those go first. rxe's
+      // read_reply finishes a READ before it takes the next request; qib_send_rc_ack holds an
+      // ACK or NAK while a READ or atomic response is pending. The NAK and the move to ERR wait
+      // behind them, and no request after this one is taken.
+      resp.fatal = { nakCode, psn, asyncType, recvSyndrome, recvVendorErr };
+      this.#pushResponse(qp, dataless(RespKind.FATAL, psn, 0, false, 0n));
+      return;
+    }
+    this.#fatalNow(qp, nakCode, psn, asyncType, recvSyndrome, recvVendorErr);
+  }
+
+  /** The responder error's NAK (RC), the receive WQE's error and the move to ERR, now. */
+  #fatalNow(
+    qp: Qp,
+    nakCode: number,
+    psn: number,
+    asyncType: number,
+    recvSyndrome: number,
+    recvVendorErr: number,
+  ): void {
     if (qp.type === QpServiceType.RC) this.#respondNow(qp, aethSyndrome.nak(nakCode), psn);
     const resp = qp.resp;
     const r = resp.wqe;
@@ -1119,6 +1153,21 @@ export class Responder {
         q.shift();
         this.#respondNow(qp, r.syndrome, r.psn);
         continue;
+      }
+      if (r.kind === RespKind.FATAL) {
+        // Once every response before it has left (the last one's departure kicks again).
+        if (resp.slots.length > 0) return;
+        q.shift();
+        const f = resp.fatal!;
+        resp.fatal = undefined;
+        return this.#fatalNow(
+          qp,
+          f.nakCode,
+          f.psn,
+          f.asyncType,
+          f.recvSyndrome,
+          f.recvVendorErr,
+        );
       }
       if (r.kind === RespKind.ATOMIC) {
         if (!r.ready) return;

@@ -293,3 +293,41 @@ Deno.test("hca transport: max_rd_atomic 0 lets no RDMA READ or atomic out", asyn
     assert.deepEqual(await p.a.waitCqes(cqa, 1, 1_000_000), []);
   });
 });
+
+Deno.test("hca transport: a responder's NAK waits for the READ responses owed before it", async () => {
+  // IBTA vol 1 §9.7.5.1.2: responses leave in PSN order, and a NAK acknowledges what is before
+  // it; rxe's read_reply finishes a READ before the next request, qib_send_rc_ack holds a NAK
+  // while a READ response is pending. So the READ completes, and only the bad request fails.
+  for (
+    const [bad, status] of [
+      ["excess READ", CqeSyndrome.REMOTE_INVAL_REQ_ERR],
+      ["bad rkey", CqeSyndrome.REMOTE_ACCESS_ERR],
+    ] as const
+  ) {
+    await withPair({}, async (p) => {
+      const { qa, qb, cqa } = await connectedQps(p, {
+        qa: { maxRdAtomic: 4, timeout: 10, retryCnt: 2 },
+        qb: { maxDestRdAtomic: 1 },
+      });
+      const loc = await p.a.buffer(65536), rem = await p.b.buffer(65536);
+      const sgl = (length: number) => [{ addr: loc.addr, length, lkey: loc.key }];
+      p.a.postSend(qa, {
+        opcode: WqeOpcode.RDMA_READ,
+        flags: WqeFlags.SIGNALED,
+        remoteAddr: rem.addr,
+        rkey: rem.key,
+        sgl: sgl(16384),
+      });
+      p.a.postSend(qa, {
+        opcode: bad === "excess READ" ? WqeOpcode.RDMA_READ : WqeOpcode.RDMA_WRITE,
+        flags: WqeFlags.SIGNALED,
+        remoteAddr: rem.addr,
+        rkey: bad === "excess READ" ? rem.key : 0x777,
+        sgl: sgl(64),
+      });
+      const cqes = await p.a.waitCqes(cqa, 2, 1e8, 2000);
+      assert.deepEqual(cqes.map((c) => c.syndrome), [0, status], bad);
+      assert.equal(p.b.hca.qpContext(qb.qpn)!.state, HwQpState.ERR, bad);
+    });
+  }
+});
