@@ -86,12 +86,14 @@ Deno.test("devinfo and scenario end to end", async () => {
 // rdma-core devinfo.c: each port block ends with an empty line ("\n" after the port loop's
 // lines), -l ends its list with one, -i names only that port; a bad -i exits 4, a bad -d 255.
 Deno.test("devinfo end to end: ibv_devinfo's exact output ends, -l, -i", async () => {
-  const [all, list, port, bad, nodev] = await Promise.all([
+  const [all, list, port, bad, nodev, listFirst] = await Promise.all([
     tool("ibv_devinfo.ts", ["--mode", "split", "-v"]),
     tool("ibv_devinfo.ts", ["-l"]),
     tool("ibv_devinfo.ts", ["-i", "1", "--mode", "bypass"]),
     tool("ibv_devinfo.ts", ["-i", "2"]),
     tool("ibv_devinfo.ts", ["-d", "mlx4_0"]),
+    // -l lists and returns inside devinfo.c's option loop: -d is never looked up.
+    tool("ibv_devinfo.ts", ["-d", "mlx4_0", "-l"]),
   ]);
   for (const r of [all, list, port]) assert.equal(r.code, 0, r.err);
   // The port's one GID, subnet prefix + port GUID (node GUID + 1), closes the port block.
@@ -101,6 +103,7 @@ Deno.test("devinfo end to end: ibv_devinfo's exact output ends, -l, -i", async (
   assert.ok(all.out.endsWith(`\t\t\tGID[  0]:\t\t${gid}\n\n`), JSON.stringify(all.out));
   assert.match(all.out, /^\tnum_comp_vectors:\t\t1$/m); // the guest's context, through dom0
   assert.equal(list.out, "1 HCA found:\n\tmthca0\n\n");
+  assert.deepEqual([listFirst.code, listFirst.out], [0, list.out]);
   assert.match(port.out, /^\t\tport:\t1$/m);
   // devinfo.c's statuses: 4 for a port the device lacks, -1 for a device that is not there.
   assert.equal(bad.code, 4);

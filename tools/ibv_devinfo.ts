@@ -110,6 +110,13 @@ async function show(args: string[]): Promise<void> {
     if (!dom) throw new ToolError("the library's Host has no domain to inspect");
     const d = dom;
     const names = d.devices();
+    // devinfo.c prints the list and returns inside its option loop, before -d is looked up.
+    if (c.list) {
+      console.log(`${names.length} HCA${names.length === 1 ? "" : "s"} found:`);
+      for (const n of names) console.log(`\t${n}`);
+      console.log(""); // devinfo.c ends the list with an empty line
+      return;
+    }
     if (c.ibDev !== undefined && !names.includes(c.ibDev)) {
       // devinfo.c main: "IB device '%s' wasn't found", status -1 (255).
       throw new DevinfoExit(
@@ -118,12 +125,6 @@ async function show(args: string[]): Promise<void> {
           names.join(", ") || "none"
         })`,
       );
-    }
-    if (c.list) {
-      console.log(`${names.length} HCA${names.length === 1 ? "" : "s"} found:`);
-      for (const n of names) console.log(`\t${n}`);
-      console.log(""); // devinfo.c ends the list with an empty line
-      return;
     }
     await cluster.run(async () => {
       for (const n of names) {
