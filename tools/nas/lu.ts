@@ -27,6 +27,7 @@
  */
 import type { Comm } from "../../mpi/mod.ts";
 import { cfdBanner, cfdResult, modelCheck } from "./cfd/result.ts";
+import { fortranI } from "./format.ts";
 import type { NasClass, NasKernel, NasResult, NasRunOptions } from "./kernel.ts";
 import { LuGrid } from "./lu/grid.ts";
 import { setbv, setiv } from "./lu/init.ts";
@@ -180,7 +181,8 @@ export async function runLu(comm: Comm, opts: NasRunOptions): Promise<NasResult 
 
 /**
  * NPB's banner for LU, as read_input.f90 prints it on rank 0 without an
- * inputlu.data (formats 1000 to 1003, then an empty list-directed write).
+ * inputlu.data (formats 1000 to 1003, then an empty list-directed write),
+ * and proc_grid.f90's line for a process count that is not a power of two.
  *
  * @example
  * ```ts
@@ -196,11 +198,29 @@ export async function runLu(comm: Comm, opts: NasRunOptions): Promise<NasResult 
  *   " Total number of processes:      4",
  *   "",
  * ]);
+ * assert.deepEqual(luBanner("S", 6).slice(-3), [
+ *   "",
+ *   " Proc_grid for nprocs =     6:    3 x    2",
+ *   "",
+ * ]);
  * ```
  */
 export function luBanner(cls: NasClass, np: number): string[] {
   const c = LU_CLASSES[cls as keyof typeof LU_CLASSES];
-  return c ? cfdBanner("LU", cls, c.n, c.itmax, np) : [];
+  if (!c) return [];
+  const lines = cfdBanner("LU", cls, c.n, c.itmax, np);
+  // proc_grid.f90: a process count that is not a power of two names its grid (format 2100,
+  // ' Proc_grid for nprocs =',i6,':',i5,' x',i5/), a blank line after it.
+  const grid = procGrid(np);
+  if ((np & (np - 1)) !== 0 && typeof grid !== "string") {
+    lines.push(
+      ` Proc_grid for nprocs =${fortranI(np, 6)}:${fortranI(grid.xdim, 5)} x${
+        fortranI(grid.ydim, 5)
+      }`,
+      "",
+    );
+  }
+  return lines;
 }
 
 /**
