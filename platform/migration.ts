@@ -279,6 +279,13 @@ export async function migrateGuest(
   const pages = srcSpace.pages;
   guest.setMigrating(true);
   let xdDst: XenDomain | undefined;
+  /** The guest died on the source before the switch: what the caller is told. */
+  const diedOnSource = () =>
+    new VerbsError(
+      "ECONNRESET",
+      `${what}: ${guest.name} died on ${src.hw.name} (its domain is ${xdSrc.state}) ` +
+        "before the switch; nothing was moved",
+    );
   try {
     try {
       xdDst = await dst.hv.createDomain(dst.hv.dom0, {
@@ -361,7 +368,14 @@ export async function migrateGuest(
     const pausedNs = engine.now;
     // From here on a failure before the switch leaves the guest where it was: the
     // suspend is cancelled (xc_domain_resume) and its devices reconnect there.
+    // A guest that died on the source meanwhile (it crashed while suspended) has nothing to
+    // move or resume: the destination's domain goes (the catch below), not the guest to a
+    // second life there.
+    const sourceAlive = (): void => {
+      if (!xdSrc.running) throw diedOnSource();
+    };
     const resumeOnSource = async (why: string): Promise<never> => {
+      sourceAlive();
       if (xdDst!.state === "running") dst.hv.domainCrash(xdDst!);
       await shadow("off").catch(() => {});
       await src.hv.resumeDomain(src.hv.dom0, xdSrc.domid);
@@ -383,6 +397,7 @@ export async function migrateGuest(
       await resumeOnSource("pages of the guest are still mapped from elsewhere");
     }
     await engine.sleep(m.resumeNs);
+    sourceAlive();
 
     // ---- the switch: the pages as they are now, the allocator, the frames ----
     const label = `dom${xdSrc.domid}`;
@@ -441,10 +456,14 @@ export async function migrateGuest(
       nomad,
     };
   } catch (e) {
-    if (xdDst && xdDst.state !== "dead" && guest.xen !== xdDst) {
+    const moved = guest.xen === xdDst;
+    if (xdDst && xdDst.state !== "dead" && !moved) {
       dst.hv.domainCrash(xdDst);
       await xdDst.whenDead();
     }
+    // Whatever call of the move its death made fail (a log-dirty op, a resume of a domain that
+    // is gone), the caller learns that the guest died.
+    if (!moved && !xdSrc.running) throw diedOnSource();
     throw e;
   } finally {
     guest.setMigrating(false);

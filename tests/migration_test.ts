@@ -531,3 +531,25 @@ Deno.test("migration: an inline send posted while its connection is suspended ca
   assert.equal(out.got.status, WcStatus.SUCCESS);
   assert.equal(out.bytes, "posted-in-pause!");
 });
+
+Deno.test("migration: a guest that dies on the source before the switch is not moved; the destination lets go", async () => {
+  const cluster = new Cluster({ profile: PROFILE, seed: 7, nomad: true });
+  const [A, B] = ["A", "B"].map((name) => cluster.addHost({ name, hypervisor: true }));
+  await cluster.start();
+  const before = counts(B);
+  const vm = await A.createGuest({ name: "vm0", memoryMiB: 16, driver: "bypass" }) as XenGuest;
+  await cluster.run(async () => {
+    const src = vm.xen;
+    const mig = cluster.migrate(vm, B).then(() => undefined, (e: unknown) => e);
+    // Stop-and-copy pauses the source: the guest crashes there, before the switch.
+    while (!src.paused) await cluster.sleep(10_000);
+    vm.crash();
+    const err = await mig;
+    assert.ok(err instanceof VerbsError && err.code === "ECONNRESET", String(err));
+    assert.match(err.message, /vm0 died on A .*before the switch; nothing was moved/);
+    await vm.whenDead();
+    assert.deepEqual(B.guests, []);
+  });
+  assert.deepEqual(counts(B), before, "the destination gave back its domain");
+  for (const h of [A, B]) assert.deepEqual(h.audit(), []);
+});
