@@ -119,6 +119,18 @@ Deno.test("split staged doorbells: receives and a refused doorbell, same trace a
   );
 });
 
+Deno.test("split doorbells: a receive doorbell with command bits is refused for them, not as another's QP", async () => {
+  // FORMATS.md §4: a receive doorbell's word 0 is the QP number alone.
+  const { cluster, xen, vm } = await oneSplitGuest(7);
+  await cluster.run(async () => {
+    const { ctx, qp } = await initQp(vm, 8);
+    ctx.provider.doorbell(UarOffset.RECV, (1 << 24) | qp.qpNum, 1);
+    await cluster.engine.sleep(200_000);
+  });
+  const back = (xen.platform as XenPlatform).backend!.instances().get(vm.domid!)!;
+  assert.match(back.lastRefusal ?? "", /receive doorbell for QP \d+: command bits 0x1 set/);
+});
+
 /**
  * Two split guests on each of two hosts, each writing to its peer at once:
  * the guests' backends share dom0's VCPU (slices queue, the fair policy

@@ -363,7 +363,11 @@ export class SplitContext implements ContextDatapath {
       case UarOffset.SEND:
       case UarOffset.RECV: {
         const q = this.#qps.get(index);
-        if (cmd !== 0 || !q) throw inval(`doorbell for QP ${index}: not a QP of this context`);
+        if (!q) throw inval(`doorbell for QP ${index}: not a QP of this context`);
+        // A receive doorbell's word 0 is the QP number alone (FORMATS.md §4): no command bits.
+        if (cmd !== 0) {
+          throw inval(`receive doorbell for QP ${index}: command bits 0x${cmd.toString(16)} set`);
+        }
         const w = q.wq;
         const from = send ? q.sqPosted : q.rqPosted;
         const size0 = this.#copyWqes(
@@ -389,7 +393,10 @@ export class SplitContext implements ContextDatapath {
       }
       case UarOffset.SRQ: {
         const s = this.#srqs.get(index);
-        if (cmd !== 0 || !s) throw inval(`doorbell for SRQ ${index}: not an SRQ of this context`);
+        if (!s) throw inval(`doorbell for SRQ ${index}: not an SRQ of this context`);
+        if (cmd !== 0) {
+          throw inval(`SRQ doorbell for SRQ ${index}: command bits 0x${cmd.toString(16)} set`);
+        }
         this.#copyWqes(
           s.guest,
           s.shadow,
