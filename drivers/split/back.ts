@@ -62,6 +62,8 @@ interface ShadowCq {
   ci: number;
   /** The guest's consumer index as of its last poll. */
   guestCi: number;
+  /** The consumer index the device was last told (SET_CI): the guest's, not dom0's copy's. */
+  deviceCi: number;
   /** CQEs handed over at a poll's call ({@link SplitContext.take}) whose copy no request has paid for yet. */
   unpaid: number;
 }
@@ -183,7 +185,7 @@ export class SplitContext implements ContextDatapath {
 
   /** Track a CQ whose guest ring is `guest` and device ring `shadow`. */
   addCq(cqn: number, guest: MappedBuffer, shadow: number, logSize: number): void {
-    this.#cqs.set(cqn, { cqn, guest, shadow, logSize, ci: 0, guestCi: 0, unpaid: 0 });
+    this.#cqs.set(cqn, { cqn, guest, shadow, logSize, ci: 0, guestCi: 0, deviceCi: 0, unpaid: 0 });
   }
 
   /** Track a QP. */
@@ -533,9 +535,13 @@ export class SplitContext implements ContextDatapath {
       c.ci = (c.ci + 1) >>> 0;
       n++;
     }
-    if (n > 0) {
-      this.counters.cqes += n;
-      this.#ring(UarOffset.CQ, cmdWord(CqDbCmd.SET_CI, cqn), c.ci);
+    if (n > 0) this.counters.cqes += n;
+    // The device frees a CQE's slot when the guest has consumed it, not when dom0 copied it: an
+    // entry waiting in the guest's ring still fills the CQ, so unpolled completions overrun it at
+    // its size as on bare metal (libmthca's update_cons_index rings SET_CI at each poll).
+    if (c.guestCi !== c.deviceCi) {
+      c.deviceCi = c.guestCi;
+      this.#ring(UarOffset.CQ, cmdWord(CqDbCmd.SET_CI, cqn), c.guestCi);
     }
     return n;
   }
