@@ -180,15 +180,26 @@ Deno.test("nas report: FT's and LU's banners as ft.f90's setup and read_input.f9
   assert.deepEqual(ft.banner!("W", 1), ftWant("W", [128, 128, 32], 6, 1, [1, 1], "0D"));
   // More processes than nz: pencils, an nz x np/nz array.
   assert.deepEqual(ft.banner!("B", 1024), ftWant("B", [512, 256, 256], 20, 1024, [256, 4], "2D"));
-  // read_input.f90: formats 1000, 1001, 1002, 1003, then write(*,*).
-  assert.deepEqual(lu.banner!("W", 6), [
+  // read_input.f90: formats 1000, 1001, 1002, 1003, then write(*,*); proc_grid.f90's format
+  // 2100 (' Proc_grid for nprocs =',i6,':',i5,' x',i5/) for 6, which is not a power of two.
+  const luHead = [
     "",
     "",
     " NAS Parallel Benchmarks 3.4 -- LU Benchmark",
     "",
     " Size: " + fortranI(33, 4) + "x" + fortranI(33, 4) + "x" + fortranI(33, 4) + "  (class W)",
     " Iterations: " + fortranI(300, 4),
+  ];
+  assert.deepEqual(lu.banner!("W", 6), [
+    ...luHead,
     " Total number of processes: " + fortranI(6, 6),
+    "",
+    " Proc_grid for nprocs =" + fortranI(6, 6) + ":" + fortranI(3, 5) + " x" + fortranI(2, 5),
+    "",
+  ]);
+  assert.deepEqual(lu.banner!("W", 8), [
+    ...luHead,
+    " Total number of processes: " + fortranI(8, 6),
     "",
   ]);
 });
