@@ -81,7 +81,7 @@ import {
   WcStatus,
   WrOpcode,
 } from "../../mod.ts";
-import { CONNECT, MODES, pair, rejects, side, twoDomains, twoHosts } from "./helpers.ts";
+import { CONNECT, MODES, pair, postWrite, rejects, side, twoDomains, twoHosts } from "./helpers.ts";
 
 Deno.test("completion channel: armed CQ raises one event per arm; solicited-only arms", async () => {
   const { cluster, a, b } = await twoHosts();
@@ -451,15 +451,7 @@ for (const mode of MODES) {
     await cluster.run(async () => {
       const x = await side(a, 7), y = await side(b);
       const [qx] = await pair(x, y, QpType.RC);
-      const write = (wrId: bigint) =>
-        qx.postSend({
-          wrId,
-          opcode: WrOpcode.RDMA_WRITE,
-          sendFlags: SendFlags.SIGNALED,
-          sgList: [{ addr: x.buf, length: 8, lkey: x.mr.lkey }],
-          remoteAddr: y.buf,
-          rkey: y.mr.rkey,
-        });
+      const write = (wrId: bigint) => postWrite(qx, x, y, wrId, 8);
       for (let i = 0n; i <= BigInt(x.cq.cqe); i++) write(i); // cqe + 1: the ring is full
       await cluster.sleep(2_000_000);
       assert.deepEqual(x.cq.poll(1).map((w) => w.wrId), [0n]);
