@@ -119,8 +119,8 @@ import type { Sge } from "../../drivers/uapi/types.ts";
 /** Long enough for any single small operation to have completed at the device. */
 const SETTLE_NS = 200_000;
 
-/** An RDMA WRITE from `x`'s SGEs `sgList` to `y`'s buffer, signaled or not. */
-function writeWr(x: Side, y: Side, wrId: bigint, sgList: Sge[], signaled: boolean) {
+/** An RDMA WRITE of SGEs `sgList` to `y`'s buffer, signaled or not. */
+function writeWr(y: Side, wrId: bigint, sgList: Sge[], signaled: boolean) {
   return {
     wrId,
     opcode: WrOpcode.RDMA_WRITE,
@@ -461,7 +461,7 @@ for (const mode of MODES) {
       const x = await side(a), y = await side(b);
       const [qx, qy] = await pair(x, y, QpType.RC);
       const sge = { addr: x.buf, length: 8, lkey: x.mr.lkey };
-      const write = (wrId: bigint, sgList = [sge]) => writeWr(x, y, wrId, sgList, true);
+      const write = (wrId: bigint, sgList = [sge]) => writeWr(y, wrId, sgList, true);
       const badWr = (fn: () => void) => {
         try {
           fn();
@@ -756,7 +756,7 @@ for (const mode of MODES) {
       const x = await side(a), y = await side(b);
       const [qx, qy] = await pair(x, y, QpType.RC);
       const sge = { addr: x.buf, length: 8, lkey: x.mr.lkey };
-      const write = (wrId: bigint, sgList = [sge]) => writeWr(x, y, wrId, sgList, false);
+      const write = (wrId: bigint, sgList = [sge]) => writeWr(y, wrId, sgList, false);
       const tooMany = (n: number) => Array.from({ length: n + 1 }, () => sge);
       // With room, too many SGEs is EINVAL (rule 1); with none, ENOMEM.
       assert.match(
