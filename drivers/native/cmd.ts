@@ -90,8 +90,10 @@ const QP_OWN_STATUSES: ReadonlySet<number> = new Set([
  * import assert from "node:assert/strict";
  * import { CmdError, qpTransitionError } from "./cmd.ts";
  * import { CmdStatus } from "../../hca/commands.ts";
+ * import { VerbsError } from "../uapi/errors.ts";
  * const own = qpTransitionError(new CmdError(CmdStatus.BAD_QP_STATE, "RTS2RTS: QP 3 is in state 4 (SQE)"));
- * assert.ok(own.ownRequest && own.message === "EINVAL: RTS2RTS: QP 3 is in state 4 (SQE)");
+ * assert.ok(own instanceof VerbsError && own.ownRequest);
+ * assert.equal(own.message, "EINVAL: RTS2RTS: QP 3 is in state 4 (SQE)");
  * const dom0 = new CmdError(CmdStatus.INTERNAL_ERR, "mailbox read failed");
  * assert.equal(qpTransitionError(dom0), dom0);
  * ```
