@@ -444,6 +444,37 @@ Deno.test("rdma_cm: rdma_disconnect fails only without a connection; on a connec
   });
 });
 
+Deno.test("rdma_cm: accept with more private data than a REP carries rejects the connection", async () => {
+  // ib_send_cm_rep refuses more than 196 bytes (-EINVAL); the kernel's rdma_accept then moves the
+  // QP to ERR and rejects (IB_CM_REJ_CONSUMER_DEFINED), and librdmacm's returns the error.
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const { ch: sch } = await listen(b);
+    const server = cluster.spawn("server", async () => {
+      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      const { qp } = await rcQp(req.id);
+      const msg = await req.id.accept({ privateData: new Uint8Array(197) }).then(
+        () => "accepted",
+        (e: unknown) => e instanceof VerbsError ? `${e.code}` : String(e),
+      );
+      assert.equal(msg, "EINVAL");
+      assert.deepEqual([req.id.state, qp.state], ["rejected", QpState.ERR]);
+      // Nothing left to accept.
+      await assert.rejects(
+        () => req.id.accept({}),
+        (e) => e instanceof VerbsError && e.code === "EINVAL",
+      );
+      req.ack();
+    });
+    const { ch, id } = await resolve(a, b.rdmaCm.ip);
+    await id.connect({});
+    const rej = await next(ch, RdmaCmEvent.REJECTED);
+    assert.equal(rej.status, 28);
+    rej.ack();
+    await server;
+  });
+});
+
 Deno.test("rdma_cm: createQp moves a passive id's QP to INIT with the REQ's rights, an active one's with none", async () => {
   // rdma_init_qp_attr(INIT): ib_cm's cm_init_qp_init_attr on the passive side (REMOTE_WRITE,
   // with READ and ATOMIC for a REQ's initiator depth above 0; the device shows REMOTE_WRITE

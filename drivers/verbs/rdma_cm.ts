@@ -196,6 +196,9 @@ export function rdmaEventStr(type: number): string {
  */
 export const RdmaPortSpace = { IPOIB: 0x0002, TCP: 0x0106, UDP: 0x0111, IB: 0x013f } as const;
 
+/** The ucma ABI's private data buffer (`RDMA_MAX_PRIVATE_DATA`, struct ucma_abi_conn_param). */
+const UCMA_PRIVATE_DATA_BYTES = 256;
+
 /**
  * `RDMA_MAX_RESP_RES` (rdma_cma.h): as `responderResources`, "as many as
  * the device allows" (`connect`) or "as many as the request asked, up to
@@ -1614,13 +1617,18 @@ export class CmId {
    * and RTS from the request, send the REP; `ESTABLISHED` when the RTU
    * arrives.
    *
-   * @throws VerbsError EINVAL outside a request, without a QP, or with more than 196
-   *   bytes of private data; the QP's own errors from its transitions
+   * @throws VerbsError EINVAL outside a request, without a QP, with more than 256 bytes of
+   *   private data (the ucma ABI's buffer), or with more than 196 (a REP's): then, as the
+   *   kernel's rdma_accept does when ib_send_cm_rep refuses, the QP goes to ERR and the
+   *   request is rejected (the peer gets `REJECTED`, status 28); the QP's own errors from
+   *   its transitions
    */
   async accept(param?: ConnParam): Promise<void> {
     this.#want("rdma_accept", "req_rcvd");
     if (!this.qp) fail("EINVAL", "rdma_accept: the id has no QP (rdma_create_qp first)");
-    this.#checkConn("rdma_accept", param ?? {}, PRIVATE_DATA_BYTES.REP);
+    // The ucma ABI carries up to RDMA_MAX_PRIVATE_DATA (256) bytes; the REP's limit (196) is
+    // ib_send_cm_rep's, met only once librdmacm has moved the QP (below).
+    this.#checkConn("rdma_accept", param ?? {}, UCMA_PRIVATE_DATA_BYTES);
     await this.#cm.syscall();
     const req = this.#req!;
     const qp = this.qp!;
@@ -1657,6 +1665,19 @@ export class CmId {
       rnrRetry: req.rnrRetryCount,
       maxRdAtomic: initiator,
     });
+    const pdLen = param?.privateData?.length ?? 0;
+    if (pdLen > PRIVATE_DATA_BYTES.REP) {
+      // ib_send_cm_rep refuses it (-EINVAL), and the kernel's rdma_accept then takes the
+      // connection down (cma_modify_qp_err, rdma_reject with IB_CM_REJ_CONSUMER_DEFINED);
+      // librdmacm's rdma_accept moves its QP to ERR as the write fails.
+      await qp.modify({ state: QpState.ERR });
+      await this.#rejectNow(undefined);
+      fail(
+        "EINVAL",
+        `rdma_accept: ${pdLen} bytes of private data (a REP carries at most ` +
+          `${PRIVATE_DATA_BYTES.REP}): the connection is rejected`,
+      );
+    }
     this.#localQpn = qp.qpNum;
     const rep: CmRep = {
       kind: "REP",
@@ -1695,6 +1716,11 @@ export class CmId {
     this.#want("rdma_reject", "req_rcvd", "rep_sent");
     this.#checkConn("rdma_reject", { privateData }, PRIVATE_DATA_BYTES.REJ);
     await this.#cm.syscall();
+    await this.#rejectNow(privateData);
+  }
+
+  /** The REJ of a consumer reject (reason 28) for the request this id holds; the id is `rejected`. */
+  async #rejectNow(privateData: Uint8Array | undefined): Promise<void> {
     const was = this.state;
     this.#stopTimer();
     this.state = "rejected";
