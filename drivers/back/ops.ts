@@ -664,14 +664,11 @@ export const CONTROL_OPS: OpHandlers = {
     }
     admit(env, { mcastAttachments: 1 });
     const group = mcastGroupOf(key), member = mcastMember(c, key);
-    const wasMember = [...c.charges.keys()].some((k) =>
-      k.startsWith(MCAST_KEY) && mcastGroupOf(k) === group && mcastMember(c, k) === member
-    );
-    env.ledger.takeInGroup(group, member);
+    const newPlace = env.ledger.takeInGroup(group, member);
     try {
       await c.uctx.attachMcast({ qpHandle: req.handle, gid, mlid });
     } catch (e) {
-      if (!wasMember) env.ledger.giveInGroup(group, member);
+      if (newPlace) env.ledger.giveInGroup(group, member);
       throw e;
     }
     hold(env, c, key, { mcastAttachments: 1 });

@@ -175,7 +175,8 @@ export class QuotaLedger {
   /**
    * Check, then hold, QP `member`'s place in multicast group `group` (its
    * MGID) under `mcastGroupQps`; a QP already in the group holds no second
-   * place (the device keeps one membership per QP and MGID).
+   * place (the device keeps one membership per QP and MGID). Answers whether
+   * it took a new place (so a failed attach gives back only that).
    *
    * @example
    * ```ts
@@ -183,8 +184,8 @@ export class QuotaLedger {
    * import { QuotaLedger } from "./quota.ts";
    * import { PCIX_SDR_2006 } from "../../sim/profiles/mod.ts";
    * const ledger = new QuotaLedger({ ...PCIX_SDR_2006.quota, mcastGroupQps: 2 }, 5);
-   * ledger.takeInGroup("ff12::1", "qp1");
-   * ledger.takeInGroup("ff12::1", "qp1"); // again: the same place
+   * assert.equal(ledger.takeInGroup("ff12::1", "qp1"), true);
+   * assert.equal(ledger.takeInGroup("ff12::1", "qp1"), false); // again: the same place
    * ledger.takeInGroup("ff12::1", "qp2");
    * ledger.takeInGroup("ff12::2", "qp3"); // another group: its own two
    * assert.throws(() => ledger.takeInGroup("ff12::1", "qp3"), /EAGAIN: quota mcastGroupQps of dom5: 2 QPs held in group ff12::1/);
@@ -193,9 +194,9 @@ export class QuotaLedger {
    * assert.equal(ledger.used.mcastGroupQps, 2);
    * ```
    */
-  takeInGroup(group: string, member: string): void {
+  takeInGroup(group: string, member: string): boolean {
     const qps = this.#inGroup.get(group) ?? new Set<string>();
-    if (qps.has(member)) return;
+    if (qps.has(member)) return false;
     if (qps.size + 1 > this.limit.mcastGroupQps) {
       this.refusals.mcastGroupQps++;
       throw Object.assign(
@@ -210,6 +211,7 @@ export class QuotaLedger {
     qps.add(member);
     this.#inGroup.set(group, qps);
     if (qps.size > this.used.mcastGroupQps) this.used.mcastGroupQps = qps.size;
+    return true;
   }
 
   /** Give back QP `member`'s place in multicast group `group` (see {@link takeInGroup}). */
