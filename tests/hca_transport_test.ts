@@ -7,6 +7,21 @@ import { OP } from "../hca/opcode.ts";
 import { encodePacket, peek } from "../hca/packet.ts";
 import { HwQpState, QpServiceType } from "../hca/commands.ts";
 
+/** A signaled RDMA READ of `length` bytes from `remote` into `local`. */
+function readWqe(
+  local: { addr: number; key: number },
+  remote: { addr: number; key: number },
+  length: number,
+) {
+  return {
+    opcode: WqeOpcode.RDMA_READ,
+    flags: WqeFlags.SIGNALED,
+    remoteAddr: remote.addr,
+    rkey: remote.key,
+    sgl: [{ addr: local.addr, length, lkey: local.key }],
+  };
+}
+
 Deno.test("hca transport: a cut link (every packet dropped) ends in RETRY_EXC_ERR", async () => {
   await withPair({}, async (p) => {
     const { qa, cqa } = await connectedQps(p, { qa: { timeout: 5, retryCnt: 2 } });
@@ -25,13 +40,7 @@ async function readsThenSend(fence: boolean): Promise<{ sendArrived: number; rea
     const local = await p.a.buffer(65536);
     const dst = await p.b.buffer(64);
     p.b.postRecv(qb, [{ addr: dst.addr, length: 64, lkey: dst.key }]);
-    p.a.postSend(qa, {
-      opcode: WqeOpcode.RDMA_READ,
-      flags: WqeFlags.SIGNALED,
-      remoteAddr: remote.addr,
-      rkey: remote.key,
-      sgl: [{ addr: local.addr, length: 65536, lkey: local.key }],
-    });
+    p.a.postSend(qa, readWqe(local, remote, 65536));
     p.a.postSend(qa, {
       opcode: WqeOpcode.SEND,
       flags: WqeFlags.SIGNALED | (fence ? WqeFlags.FENCE : 0),
@@ -257,13 +266,7 @@ Deno.test("hca transport: an implied NAK (a READ response lost, a later ACK) cou
         probability: 1,
         limit: 1,
       });
-      p.a.postSend(qa, {
-        opcode: WqeOpcode.RDMA_READ,
-        flags: WqeFlags.SIGNALED,
-        remoteAddr: rem.addr,
-        rkey: rem.key,
-        sgl: [{ addr: loc.addr, length: 64, lkey: loc.key }],
-      });
+      p.a.postSend(qa, readWqe(loc, rem, 64));
       p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
       return (await p.a.waitCqes(cqa, 2, 1e8)).map((c) => c.syndrome);
     });
@@ -281,13 +284,7 @@ Deno.test("hca transport: max_rd_atomic 0 lets no RDMA READ or atomic out", asyn
     p.fabric.addCapture((r) => {
       if (r.from === p.a.hca.port(1) && peek.opcode(r.bytes) === OP.RC_RDMA_READ_REQUEST) reads++;
     });
-    p.a.postSend(qa, {
-      opcode: WqeOpcode.RDMA_READ,
-      flags: WqeFlags.SIGNALED,
-      remoteAddr: rem.addr,
-      rkey: rem.key,
-      sgl: [{ addr: loc.addr, length: 64, lkey: loc.key }],
-    });
+    p.a.postSend(qa, readWqe(loc, rem, 64));
     await p.engine.sleep(10_000_000);
     assert.equal(reads, 0);
     assert.deepEqual(await p.a.waitCqes(cqa, 1, 1_000_000), []);
@@ -311,13 +308,7 @@ Deno.test("hca transport: a responder's NAK waits for the READ responses owed be
       });
       const loc = await p.a.buffer(65536), rem = await p.b.buffer(65536);
       const sgl = (length: number) => [{ addr: loc.addr, length, lkey: loc.key }];
-      p.a.postSend(qa, {
-        opcode: WqeOpcode.RDMA_READ,
-        flags: WqeFlags.SIGNALED,
-        remoteAddr: rem.addr,
-        rkey: rem.key,
-        sgl: sgl(16384),
-      });
+      p.a.postSend(qa, readWqe(loc, rem, 16384));
       p.a.postSend(qa, {
         opcode: bad === "excess READ" ? WqeOpcode.RDMA_READ : WqeOpcode.RDMA_WRITE,
         flags: WqeFlags.SIGNALED,

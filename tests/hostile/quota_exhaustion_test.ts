@@ -88,25 +88,18 @@ Deno.test("quota exhaustion: an attacker holding its whole quota leaves other gu
     assert.deepEqual([L.used.cqs, L.used.cqes], [q.cqs, q.cqes]);
     // SRQs of 1024 entries, then QPs of 64 + 128: the SRQ, QP and WQE quotas end together.
     refusedBy(await fill(() => pd.createSrq({ maxWr: 1024, maxSge: 1 })), Errno.EAGAIN, "srqs");
-    const qp = () =>
+    const qp = (type: QpType = QpType.RC) =>
       pd.createQp({
-        type: QpType.RC,
+        type,
         sendCq: cqs[0],
         recvCq: cqs[0],
         cap: { maxSendWr: 64, maxRecvWr: 128, maxSendSge: 1, maxRecvSge: 1 },
       });
     // Some of the QPs are UD (same queue sizes). First they fill the one group a bystander and
     // dom0 join below, up to mcastGroupQps (half of the group's max_mcast_qp_attach slots)...
-    const udQp = () =>
-      pd.createQp({
-        type: QpType.UD,
-        sendCq: cqs[0],
-        recvCq: cqs[0],
-        cap: { maxSendWr: 64, maxRecvWr: 128, maxSendSge: 1, maxRecvSge: 1 },
-      });
     const shared = new Uint8Array([0xff, 0x12, ...new Array(13).fill(0), 0x42]);
     const squatters: Qp[] = [];
-    for (let i = 0; i <= q.mcastGroupQps; i++) squatters.push(await udQp());
+    for (let i = 0; i <= q.mcastGroupQps; i++) squatters.push(await qp(QpType.UD));
     for (const s of squatters.slice(0, -1)) await s.attachMcast(shared, 0xc042);
     refusedBy(
       await fill(() => squatters.at(-1)!.attachMcast(shared, 0xc042)),
@@ -119,7 +112,7 @@ Deno.test("quota exhaustion: an attacker holding its whole quota leaves other gu
     const mgid = () => new Uint8Array([0xff, 0x12, ...new Array(12).fill(0), group >> 8, group++]);
     refusedBy(await fill(() => ud.attachMcast(mgid(), 0xc000)), Errno.EAGAIN, "mcastAttachments");
     assert.equal(L.used.mcastAttachments, q.mcastAttachments);
-    refusedBy(await fill(qp), Errno.EAGAIN, "qps");
+    refusedBy(await fill(() => qp()), Errno.EAGAIN, "qps");
     assert.deepEqual([L.used.srqs, L.used.qps, L.used.wqes], [q.srqs, q.qps, q.wqes]);
     refusedBy(await fill(() => pd.createAh({ dlid: n.lid })), Errno.EAGAIN, "ahs");
     // Registrations: pages registered and deregistered until dom0's cache of them is full...
