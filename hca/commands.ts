@@ -625,6 +625,8 @@ export interface PortInfo {
   pkeys: number[];
   /** PortInfo:P_KeyViolations: packets dropped for a P_Key that did not match (saturates at 0xFFFF). */
   pkeyViolations: number;
+  /** PortInfo:Q_KeyViolations: UD datagrams dropped for a Q_Key that did not match (saturates at 0xFFFF). */
+  qkeyViolations: number;
   /** IB_PORT_* capability bits (IBTA PortInfo:CapabilityMask). */
   capMask: number;
   /** IBTA PortInfo:VLCap, the data VLs the port has (1: VL0, 2: VL0-1, 3: VL0-3, 4: VL0-7, 5: VL0-14). */

@@ -69,6 +69,11 @@ export interface HcaCounters {
    * dropped; the ports' PortInfo:P_KeyViolations summed.
    */
   pkeyViolations: number;
+  /**
+   * UD datagrams whose Q_Key did not match the receiving QP's (IBTA vol 1 §10.2.4), dropped; the
+   * ports' PortInfo:Q_KeyViolations summed.
+   */
+  qkeyViolations: number;
 }
 
 /**
@@ -101,6 +106,7 @@ export function newCounters(): HcaCounters {
     udLengthDrops: 0,
     sourceLidDrops: 0,
     pkeyViolations: 0,
+    qkeyViolations: 0,
   };
 }
 

@@ -396,6 +396,7 @@ function portInfo(t: DeviceTables, n: number): CmdResult<PortInfo> {
     pkeys: pkeyTable(t, p),
     // PortInfo:P_KeyViolations is 16 bits and stops at its maximum (IBTA vol 1 §14.2.5.6).
     pkeyViolations: Math.min(p?.counters.pkeyViolations ?? 0, 0xffff),
+    qkeyViolations: Math.min(p?.counters.qkeyViolations ?? 0, 0xffff),
     capMask: 0,
     vlCap: VL_CAP,
   });

@@ -146,6 +146,11 @@ export interface PortCounters {
    * a P_Key its partition does not match, dropped (`ibv_query_port`'s `bad_pkey_cntr`).
    */
   pkeyViolations: number;
+  /**
+   * PortInfo:Q_KeyViolations (IBTA vol 1 §14.2.5.6): UD datagrams that reached a QP of this port
+   * with a Q_Key other than the QP's, dropped (`ibv_query_port`'s `qkey_viol_cntr`).
+   */
+  qkeyViolations: number;
 }
 
 function zeroCounters(): PortCounters {
@@ -163,6 +168,7 @@ function zeroCounters(): PortCounters {
     delayed: 0,
     corrupted: 0,
     pkeyViolations: 0,
+    qkeyViolations: 0,
   };
 }
 

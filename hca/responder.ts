@@ -281,9 +281,7 @@ export class Responder {
         case RespState.ERR_UNSUPPORTED_OPCODE:
           return this.#ucDrop(qp, pkt);
         case RespState.ERR_QKEY_VIOLATION:
-          // Dropped silently (IBTA vol 1 §9.6, Q_Key check).
-          this.core.counters.packetsDropped++;
-          return;
+          return this.#qkeyViolation(qp);
         case RespState.ERR_RNR:
           return this.#errRnr(qp, pkt);
         case RespState.ERR_LENGTH:
@@ -394,6 +392,20 @@ export class Responder {
       return RespState.ERR_UNSUPPORTED_OPCODE;
     }
     return RespState.CHK_RESOURCE;
+  }
+
+  /**
+   * A datagram whose Q_Key is not the QP's: dropped silently (IBTA vol 1 §9.6, Q_Key check) and
+   * counted in the port's PortInfo:Q_KeyViolations (§14.2.5.6), which `ibv_query_port` reports as
+   * `qkey_viol_cntr` (Linux rxe_recv.c `check_keys` → `set_qkey_viol_cntr`; mthca_query_port
+   * reads it from PortInfo). Only a violating datagram comes here.
+   */
+  #qkeyViolation(qp: Qp): void {
+    const c = this.core.counters;
+    c.packetsDropped++;
+    c.qkeyViolations++;
+    const port = this.tp.port(qp.port);
+    if (port) port.counters.qkeyViolations++;
   }
 
   // ---- CHK_RESOURCE -----------------------------------------------------

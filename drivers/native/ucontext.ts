@@ -568,6 +568,10 @@ export class UContext implements UverbsFile {
       pkeyTblLen: this.driver.devLim.maxPkeys,
       maxMsgSz: 2 ** 31,
       maxVlNum: p.vlCap, // mthca_query_port: PortInfo:VLCap
+      // mthca_query_port: bad_pkey_cntr and qkey_viol_cntr are PortInfo's P_KeyViolations and
+      // Q_KeyViolations (rxe counts the same drops in check_keys).
+      badPkeyCntr: p.pkeyViolations,
+      qkeyViolCntr: p.qkeyViolations,
     };
   }
 

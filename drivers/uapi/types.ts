@@ -390,6 +390,16 @@ export interface PortAttr {
   maxMsgSz: number;
   /** Data VLs (`max_vl_num`, IBTA PortInfo:VLCap: 1 VL0, 2 VL0-1, 3 VL0-3, 4 VL0-7, 5 VL0-14). */
   maxVlNum: number;
+  /**
+   * `bad_pkey_cntr`: PortInfo:P_KeyViolations (IBTA vol 1 §14.2.5.6), packets dropped at this port
+   * for a P_Key the receiving QP's partition does not match; 16 bits, it stops at 0xFFFF.
+   */
+  badPkeyCntr: number;
+  /**
+   * `qkey_viol_cntr`: PortInfo:Q_KeyViolations, UD datagrams dropped at this port for a Q_Key
+   * other than the receiving QP's; 16 bits, it stops at 0xFFFF.
+   */
+  qkeyViolCntr: number;
 }
 
 /**

@@ -285,6 +285,8 @@ export const VIB_OP_TABLE = {
       f("pkeyTblLen", "u16"),
       f("maxMsgSz", "u32"),
       f("maxVlNum", "u8"),
+      f("badPkeyCntr", "u16"),
+      f("qkeyViolCntr", "u16"),
     ],
   },
   [VibOp.QUERY_GID]: {

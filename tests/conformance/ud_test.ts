@@ -13,13 +13,17 @@
  *   instead (IBTA vol 1 §10.2.5); any other Q_Key must equal the receiver's,
  *   else the datagram is dropped silently: no completion on the receiver,
  *   the receive WQE kept for the next datagram.
+ * - A datagram dropped for its Q_Key or its P_Key is counted at the receiving port, in
+ *   PortInfo:Q_KeyViolations and P_KeyViolations (IBTA vol 1 §14.2.5.6), which
+ *   `ibv_query_port` reports as `qkey_viol_cntr` and `bad_pkey_cntr` (mthca_query_port reads
+ *   them from PortInfo; Linux rxe_recv.c `check_keys` counts both drops).
  * - The source LID is the sending port's: an address handle's source path
  *   bits pick among the port's 2^LMC LIDs and only their low LMC bits count
  *   (IBTA vol 1 §7.11.1; Linux qib/hfi1: `lid | (src_path_bits & ((1 <<
  *   lmc) - 1))`), so no program, in a guest or not, sends as another port.
  */
 import assert from "node:assert/strict";
-import { type Qp, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
+import { connectQp, type Qp, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
 import { CAP, MODES, pair, rejects, type Side, side, twoDomains } from "./helpers.ts";
 
 /** The Q_Key `connectPair` gives UD QPs (perftest's DEF_QKEY). */
@@ -112,6 +116,49 @@ for (const mode of MODES) {
         x.lid,
         0,
       ]);
+    });
+  });
+
+  Deno.test(`ud (${mode}): a wrong Q_Key or P_Key counts in query_port's qkey_viol_cntr and bad_pkey_cntr`, async () => {
+    const { cluster, a, b } = await twoDomains(mode, "pcix-sdr-2006", [0x8001, 0x8002]);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [ux, uy] = await pair(x, y, QpType.UD);
+      // A QP of y's in partition 0x8002 (index 2): x's 0xffff reaches it, x's 0x8001 does not.
+      const other = await y.pd.createQp({ type: QpType.UD, sendCq: y.cq, recvCq: y.cq, cap: CAP });
+      await connectQp(other, { pkeyIndex: 2 });
+      const in8001 = await x.pd.createQp({ type: QpType.UD, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      await connectQp(in8001, { pkeyIndex: 1 });
+      const ah = await x.pd.createAh({ dlid: y.lid });
+      for (const q of [uy, other]) {
+        q.postRecv({ wrId: 9n, sgList: [{ addr: y.buf, length: 256, lkey: y.mr.lkey }] });
+      }
+      const start = await y.ctx.refreshPort(1);
+      assert.deepEqual([start.badPkeyCntr, start.qkeyViolCntr], [0, 0]);
+      const send = (q: Qp, remoteQpn: number, remoteQkey: number) =>
+        q.postSend({
+          wrId: 1n,
+          opcode: WrOpcode.SEND,
+          sendFlags: SendFlags.SIGNALED,
+          sgList: [{ addr: x.buf, length: 16, lkey: x.mr.lkey }],
+          ah,
+          remoteQpn,
+          remoteQkey,
+        });
+      send(ux, uy.qpNum, QKEY ^ 2); // the wrong Q_Key
+      send(in8001, other.qpNum, QKEY); // the wrong partition
+      send(in8001, other.qpNum, QKEY); // again
+      await x.cq.pollUntil(3);
+      await cluster.sleep(200_000);
+      assert.deepEqual(y.cq.poll(4), [], "all three dropped");
+      const p = await y.ctx.refreshPort(1);
+      assert.deepEqual([p.badPkeyCntr, p.qkeyViolCntr], [2, 1]);
+      const mine = await x.ctx.refreshPort(1);
+      assert.deepEqual(
+        [mine.badPkeyCntr, mine.qkeyViolCntr],
+        [0, 0],
+        "the sender's port counts none",
+      );
     });
   });
 }
