@@ -852,7 +852,9 @@ export class UContext implements UverbsFile {
         sgidIndex: checkInt(call, "ah.grh.sgidIndex", ah.grh.sgidIndex ?? 0, 0, GID_TABLE_LEN - 1),
         flowLabel: checkInt(call, "ah.grh.flowLabel", ah.grh.flowLabel ?? 0, 0, 0xffffffff),
         hopLimit: checkInt(call, "ah.grh.hopLimit", ah.grh.hopLimit ?? 64, 0, 0xff),
-        trafficClass: 0,
+        // struct ib_uverbs_global_route's traffic_class is a __u8, written into the GRH's TClass
+        // (mthca_path_set puts it in sl_tclass_flowlabel; IBTA vol 1 §8.3.1).
+        trafficClass: checkInt(call, "ah.grh.trafficClass", ah.grh.trafficClass ?? 0, 0, 0xff),
       };
     }
     return p;

@@ -51,8 +51,17 @@ export interface AhAttr {
   staticRate?: number;
   /** Local port (default 1). */
   portNum?: number;
-  /** Global route header: present when routing across subnets. */
-  grh?: { dgid: Uint8Array; flowLabel?: number; sgidIndex?: number; hopLimit?: number };
+  /**
+   * Global route header (`struct ibv_global_route`): present when routing across subnets, or to a
+   * multicast group. `trafficClass` is the GRH's TClass (IBTA vol 1 §8.3.1, a `__u8`).
+   */
+  grh?: {
+    dgid: Uint8Array;
+    flowLabel?: number;
+    sgidIndex?: number;
+    hopLimit?: number;
+    trafficClass?: number;
+  };
 }
 
 /**

@@ -168,6 +168,7 @@ function ahFields<P extends string>(p: P) {
     f(`${p}.grh.flowLabel`, "u32", true),
     f(`${p}.grh.sgidIndex`, "u8", true),
     f(`${p}.grh.hopLimit`, "u8", true),
+    f(`${p}.grh.trafficClass`, "u8", true),
   ] as const;
 }
 

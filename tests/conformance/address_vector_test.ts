@@ -14,9 +14,26 @@
  * 3. A GRH's sgid_index lies within the port's GID table, for modify_qp
  *    (mthca_path_set: "sgid_index (%u) too large") and create_ah
  *    (rdma_fill_sgid_attr).
+ * 4. A GRH's traffic class (`struct ibv_global_route`'s traffic_class, a
+ *    `__u8`) is the TClass of the packets' GRH (IBTA vol 1 §8.3.1;
+ *    mthca_path_set puts it in the AV's sl_tclass_flowlabel), for an AH's
+ *    datagrams and a connected QP's path alike; a value no `__u8` holds is
+ *    EINVAL.
  */
 import assert from "node:assert/strict";
-import { Cluster, connectAttrs, type Domain, QpState, QpType } from "../../mod.ts";
+import {
+  Cluster,
+  connectAttrs,
+  connectPair,
+  connectQp,
+  type Domain,
+  QpState,
+  QpType,
+  SendFlags,
+  WcFlags,
+  WcStatus,
+  WrOpcode,
+} from "../../mod.ts";
 import { CAP, CONNECT, MODES, rejects, side } from "./helpers.ts";
 
 /** Two hosts with two-port HCAs, their domains in `mode`. */
@@ -110,6 +127,86 @@ for (const mode of MODES) {
       await rejects(() => x.pd.createAh({ dlid: y.lid, portNum: 3 }), "EINVAL");
       const ah = await x.pd.createAh({ dlid: y.lid, portNum: 2, grh: { dgid, sgidIndex: 0 } });
       await ah.destroy();
+    });
+  });
+
+  Deno.test(`address vectors (${mode}): a GRH's traffic class is the packets' TClass`, async () => {
+    const { cluster, a, b } = await twoPortDomains(mode);
+    // The first two GRH words of every packet that carries one: IPVer, TClass, FlowLabel.
+    const grhs: number[] = [];
+    cluster.fabric.addCapture((r) => {
+      // LRH:LNH (low two bits of byte 1) 3 = a GRH follows the 8-byte LRH.
+      if (r.from.node.name !== "sw0" && (r.bytes[1] & 3) === 3) {
+        grhs.push(new DataView(r.bytes.buffer, r.bytes.byteOffset).getUint32(8));
+      }
+    });
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const dgid = await y.ctx.queryGid(1, 0);
+      const grh = { dgid, trafficClass: 0xa5, flowLabel: 0x12345, hopLimit: 9 };
+      // A UD datagram: its GRH lands in the first 40 bytes of the receive buffer.
+      const ud = await Promise.all(
+        [x, y].map((s) => s.pd.createQp({ type: QpType.UD, sendCq: s.cq, recvCq: s.cq, cap: CAP })),
+      );
+      for (const q of ud) await connectQp(q);
+      await rejects(
+        () => x.pd.createAh({ dlid: y.lid, grh: { ...grh, trafficClass: 0x100 } }),
+        "EINVAL",
+      );
+      const ah = await x.pd.createAh({ dlid: y.lid, grh });
+      ud[1].postRecv({ wrId: 1n, sgList: [{ addr: y.buf, length: 256, lkey: y.mr.lkey }] });
+      ud[0].postSend({
+        wrId: 2n,
+        opcode: WrOpcode.SEND,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 16, lkey: x.mr.lkey }],
+        ah,
+        remoteQpn: ud[1].qpNum,
+        remoteQkey: 0x11111111,
+      });
+      assert.equal((await x.cq.pollUntil(1))[0].wrId, 2n);
+      const [got] = await y.cq.pollUntil(1);
+      assert.deepEqual([got.status, got.wcFlags & WcFlags.GRH], [WcStatus.SUCCESS, WcFlags.GRH]);
+      const word0 = (6 << 28 | 0xa5 << 20 | 0x12345) >>> 0;
+      assert.equal(
+        new DataView(y.dom.memory.read(y.buf, 4).buffer).getUint32(0),
+        word0,
+        "IPVer 6, TClass 0xa5, FlowLabel 0x12345",
+      );
+      // A connected QP's path: query gives it back, and its packets carry it.
+      const rc = await Promise.all(
+        [x, y].map((s) => s.pd.createQp({ type: QpType.RC, sendCq: s.cq, recvCq: s.cq, cap: CAP })),
+      );
+      const toX = { dgid: await x.ctx.queryGid(1, 0), trafficClass: 0x3c };
+      const bad = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      const [, rtr] = connectAttrs(QpType.RC, { ...CONNECT, remoteQpn: 1, dlid: y.lid });
+      await bad.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+      await rejects(
+        () => bad.modify({ ...rtr, ah: { dlid: y.lid, grh: { ...grh, trafficClass: -1 } } }),
+        "EINVAL",
+      );
+      assert.equal(await stateOf(bad), QpState.INIT);
+      grhs.length = 0;
+      // Each end's `grh` is how its peer reaches it: x sends with TClass 0xa5, y with 0x3c.
+      await connectPair(
+        { qp: rc[0], lid: x.lid, grh: toX },
+        { qp: rc[1], lid: y.lid, grh },
+        CONNECT,
+      );
+      assert.equal((await rc[0].query()).ah?.grh?.trafficClass, 0xa5);
+      rc[0].postSend({
+        wrId: 3n,
+        opcode: WrOpcode.RDMA_WRITE,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 16, lkey: x.mr.lkey }],
+        remoteAddr: y.buf,
+        rkey: y.mr.rkey,
+      });
+      const [written] = await x.cq.pollUntil(1);
+      assert.deepEqual([written.wrId, written.status], [3n, WcStatus.SUCCESS]);
+      // The WRITE carries x's GRH (toward y: the TClass y's path gives), the ACK y's.
+      const tclasses = [...new Set(grhs.map((w) => (w >>> 20) & 0xff))].sort((p, q) => p - q);
+      assert.deepEqual(tclasses, [0x3c, 0xa5]);
     });
   });
 }

@@ -110,6 +110,12 @@ export function encodeAh(v: DataView, base: number, ah: AhAttr, defaultPort: num
   put(v, A["grh.sgid_index"], uint(g.sgidIndex ?? 0, A["grh.sgid_index"], "sgidIndex"), base);
   // A zero hop limit keeps a packet inside the subnet (and is TTL 0 on RoCE v2).
   put(v, A["grh.hop_limit"], uint(g.hopLimit ?? 64, A["grh.hop_limit"], "hopLimit"), base);
+  put(
+    v,
+    A["grh.traffic_class"],
+    uint(g.trafficClass ?? 0, A["grh.traffic_class"], "trafficClass"),
+    base,
+  );
 }
 
 /**
@@ -144,6 +150,7 @@ export function decodeAh(v: DataView, base: number): AhAttr {
       flowLabel: getUint(v, A["grh.flow_label"], base),
       sgidIndex: getUint(v, A["grh.sgid_index"], base),
       hopLimit: getUint(v, A["grh.hop_limit"], base),
+      trafficClass: getUint(v, A["grh.traffic_class"], base),
     };
   }
   return ah;
