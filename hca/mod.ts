@@ -22,3 +22,4 @@ export * from "./link.ts";
 export * from "./switch.ts";
 export * from "./subnet_manager.ts";
 export * from "./pkey.ts";
+export * from "./rate.ts";

@@ -484,6 +484,11 @@ export class RequesterState {
   step: (() => void) | undefined = undefined;
   /** The requester waits (WQE processing, RNR back-off) until this time. */
   holdUntil = 0;
+  /**
+   * Static rate control (IBTA vol 1 §9.11): the next packet starts no earlier than this, the last
+   * one's start plus (IPD + 1) of its times on the wire; 0 while the path is the port's rate.
+   */
+  paceUntil = 0;
   /** A WQE failed locally: the requester sends nothing more until the QP leaves the error path. */
   error = false;
   /** Packets since the last AckReq (the requester asks for an ACK at least every so often). */

@@ -24,7 +24,7 @@ import type { EventHandle } from "../sim/engine.ts";
 import type { HcaCore } from "./core.ts";
 import { CqeSyndrome, CqeVendorErr } from "./cqe.ts";
 import { OP, pickOpcode, type Position } from "./opcode.ts";
-import { bthRecord, type PacketInit } from "./packet.ts";
+import { bthRecord, GRH_BYTES, type PacketInit } from "./packet.ts";
 import {
   FetchedWqe,
   holdsPsns,
@@ -39,6 +39,7 @@ import {
   WqeState,
 } from "./qp.ts";
 import { Line } from "../sim/line.ts";
+import { interPacketDelay, portNominalGbps } from "./rate.ts";
 import { ackTimeoutNs } from "./timers.ts";
 import { routeTo, type Transport, TxWindow, UNROUTED } from "./transport.ts";
 import {
@@ -69,6 +70,10 @@ const ACKREQ_EVERY = 64;
 const MAX_MSG = 2 ** 31;
 /** An atomic operates on 8 bytes and returns 8 (IBTA vol 1 §9.4.5). */
 const ATOMIC_BYTES = 8;
+/** Wire bytes of a packet besides its payload and extension headers: LRH 8, BTH 12, ICRC 4, VCRC 2. */
+const PACED_HEADER_BYTES = 26;
+/** A UD datagram's DETH. */
+const DETH_BYTES = 8;
 /** Rights a gather needs: none (a region is always readable by its owner; mthca sets MPT LOCAL_READ on every region). */
 const GATHER_RIGHTS = 0;
 
@@ -392,6 +397,12 @@ export class Requester {
         // New PSNs continue after the highest ever used (a rewind only lowers `req.psn`).
         w.firstPsn = req.psnHigh;
       }
+      // A path slower than the port: the packet waits for its turn (the WQE's processing above
+      // overlaps the wait, as it would in a device pacing its link).
+      if (req.paceUntil > now) {
+        req.holdUntil = req.paceUntil;
+        return this.kick(qp);
+      }
       const rdAtomic = isReadOrAtomic(w.kind);
       if (rdAtomic || w.sentPkts + 1 >= w.npkts) {
         // Move on before issuing: a UC/UD WQE may complete (and leave `sq`) synchronously.
@@ -407,9 +418,36 @@ export class Requester {
         }
         this.#issueReadOrAtomic(qp, w);
       } else {
-        this.#issuePacket(qp, w);
+        const len = this.#issuePacket(qp, w);
+        // Static rate control (IBTA vol 1 §9.11): only a path slower than the port pays more
+        // than this one test of a value at hand (the WQE's AV, or the QP's path).
+        const p = w.wqe!;
+        const rate = p.ud !== undefined ? p.ud.staticRate : qp.path.staticRate;
+        if (rate) this.#pace(qp, p, rate, len, now);
       }
     }
+  }
+
+  /**
+   * After a packet of `len` payload bytes issued `now` on a path of `staticRate` (`enum
+   * ibv_rate`) slower than its port, the QP's next packet starts `(IPD + 1) × T` after this one,
+   * `T` this packet's time on the port's wire (IBTA vol 1 §9.11, static rate control; the path
+   * as a UD WQE's address vector or a connected QP's primary path gives it).
+   */
+  #pace(qp: Qp, p: ParsedSendWqe, staticRate: number, len: number, now: number): void {
+    const port = this.tp.port(qp.port);
+    const link = port?.link;
+    if (!port || !link || len < 0) return;
+    const ipd = interPacketDelay(
+      staticRate,
+      portNominalGbps(link.params.width, link.params.laneSignalBytesPerSec),
+    );
+    if (ipd === 0) return;
+    // LRH, BTH, ICRC and VCRC, a GRH, a UD datagram's DETH, and the payload padded to 4 bytes.
+    const grh = p.ud !== undefined ? p.ud.grh : qp.path.grh;
+    const wire = PACED_HEADER_BYTES + (grh ? GRH_BYTES : 0) + (p.ud ? DETH_BYTES : 0) +
+      ((len + 3) & ~3);
+    qp.req.paceUntil = now + (ipd + 1) * port.wireTimeNs(wire);
   }
 
   /** Reserve the next place in the QP's packet order. */
@@ -446,9 +484,12 @@ export class Requester {
     if (dropped) this.kick(qp);
   }
 
-  /** One packet of a SEND or RDMA WRITE. */
-  #issuePacket(qp: Qp, w: SendWqe): void {
-    if (w.npkts === 0) return this.#emitNothing(qp, w);
+  /** One packet of a SEND or RDMA WRITE; returns its payload bytes (-1: none sent). */
+  #issuePacket(qp: Qp, w: SendWqe): number {
+    if (w.npkts === 0) {
+      this.#emitNothing(qp, w);
+      return -1;
+    }
     const p = w.wqe!;
     const mtu = this.#mtu(qp);
     const req = qp.req;
@@ -476,6 +517,7 @@ export class Requester {
       this.core.bus.read(len, this.#payloadIn, this.#tagPkt, engine);
     } else if (engine > 0) this.#emitLater(engine, qp, slot, i, off, len, epoch);
     else this.#emit(qp, slot, i, off, len, epoch);
+    return len;
   }
 
   /**

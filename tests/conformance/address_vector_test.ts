@@ -19,6 +19,11 @@
  *    mthca_path_set puts it in the AV's sl_tclass_flowlabel), for an AH's
  *    datagrams and a connected QP's path alike; a value no `__u8` holds is
  *    EINVAL.
+ * 5. A static rate below the port's (`enum ibv_rate`) spaces the packets sent
+ *    on the path: each starts (IPD + 1) packet times after the one before,
+ *    IPD 3 for 2.5 Gb/s and 1 for 5 Gb/s from a 4x SDR (10 Gb/s) port (IBTA
+ *    vol 1 §9.11 static rate control; mthca_get_rate), for an AH's datagrams
+ *    and a connected QP's path alike; the port's own rate or more, or 0, none.
  */
 import assert from "node:assert/strict";
 import {
@@ -207,6 +212,83 @@ for (const mode of MODES) {
       // The WRITE carries x's GRH (toward y: the TClass y's path gives), the ACK y's.
       const tclasses = [...new Set(grhs.map((w) => (w >>> 20) & 0xff))].sort((p, q) => p - q);
       assert.deepEqual(tclasses, [0x3c, 0xa5]);
+    });
+  });
+
+  Deno.test(`address vectors (${mode}): a static rate below the port's spaces the packets`, async () => {
+    const { cluster, a, b } = await twoPortDomains(mode);
+    // When each data packet a's port sends starts, and its time on the wire.
+    let sent: { at: number; wireNs: number }[] = [];
+    cluster.fabric.addCapture((r) => {
+      if (r.from.node.name.startsWith("a") && r.bytes.length > 1000) {
+        sent.push({ at: r.timeNs, wireNs: r.bytes.length * r.link.nsPerByte });
+      }
+    });
+    /** Start-to-start gaps of the packets sent, in packet times (the first left out). */
+    const gaps = () => sent.slice(1).map((s, i) => (s.at - sent[i].at) / s.wireNs);
+    await cluster.run(async () => {
+      const x = await side(a, 64, 1 << 20), y = await side(b, 64, 1 << 20);
+      const ud = await Promise.all(
+        [x, y].map((s) => s.pd.createQp({ type: QpType.UD, sendCq: s.cq, recvCq: s.cq, cap: CAP })),
+      );
+      for (const q of ud) await connectQp(q);
+      const datagrams = async (staticRate: number) => {
+        const ah = await x.pd.createAh({ dlid: y.lid, staticRate });
+        sent = [];
+        for (let i = 0; i < 8; i++) {
+          ud[1].postRecv({ wrId: 1n, sgList: [{ addr: y.buf, length: 4096, lkey: y.mr.lkey }] });
+        }
+        for (let i = 0; i < 8; i++) {
+          ud[0].postSend({
+            wrId: 2n,
+            opcode: WrOpcode.SEND,
+            sendFlags: SendFlags.SIGNALED,
+            sgList: [{ addr: x.buf, length: 2048, lkey: x.mr.lkey }],
+            ah,
+            remoteQpn: ud[1].qpNum,
+            remoteQkey: 0x11111111,
+          });
+        }
+        await x.cq.pollUntil(8);
+        await y.cq.pollUntil(8);
+        assert.equal(sent.length, 8);
+        return gaps();
+      };
+      const near = (got: number[], want: number, what: string) =>
+        assert.ok(
+          got.every((g) => Math.abs(g - want) < 0.01),
+          `${what}: ${got.map((g) => g.toFixed(3))}`,
+        );
+      near(await datagrams(2), 4, "2.5 Gb/s: IPD 3"); // IBV_RATE_2_5_GBPS
+      near(await datagrams(5), 2, "5 Gb/s: IPD 1"); // IBV_RATE_5_GBPS
+      // The port's rate (IBV_RATE_10_GBPS) or IBV_RATE_MAX: as fast as the device goes, under
+      // two packet times apart.
+      for (const r of [3, 0]) {
+        assert.ok((await datagrams(r)).every((g) => g < 1.9), `rate ${r}`);
+      }
+      // A connected QP's path: 64 KiB in 32 packets of 2048 bytes, 4 packet times apart.
+      const rc = await Promise.all(
+        [x, y].map((s) => s.pd.createQp({ type: QpType.RC, sendCq: s.cq, recvCq: s.cq, cap: CAP })),
+      );
+      const steps = [
+        connectAttrs(QpType.RC, { ...CONNECT, remoteQpn: rc[1].qpNum, dlid: y.lid }),
+        connectAttrs(QpType.RC, { ...CONNECT, remoteQpn: rc[0].qpNum, dlid: x.lid }),
+      ];
+      steps[0][1].ah = { ...steps[0][1].ah!, staticRate: 2 }; // x's path: IBV_RATE_2_5_GBPS
+      for (const [i, q] of rc.entries()) for (const attr of steps[i]) await q.modify(attr);
+      assert.equal((await rc[0].query()).ah?.staticRate, 2);
+      sent = [];
+      rc[0].postSend({
+        wrId: 3n,
+        opcode: WrOpcode.RDMA_WRITE,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 65536, lkey: x.mr.lkey }],
+        remoteAddr: y.buf,
+        rkey: y.mr.rkey,
+      });
+      assert.equal((await x.cq.pollUntil(1))[0].status, WcStatus.SUCCESS);
+      assert.equal(sent.length, 32);
+      near(gaps(), 4, "RC at 2.5 Gb/s");
     });
   });
 }
