@@ -146,6 +146,9 @@ export interface ContextDatapath {
   resetQp(qpn: number): void;
   /** Called before a completion event for CQ `cqn` is forwarded to the guest. */
   beforeCompEvent(cqn: number): Promise<void>;
-  /** The context is closed (its objects are gone): forget it. */
+  /**
+   * The context is closing: from now on nothing of the datapath may read or
+   * write its queues (they are destroyed and unmapped next).
+   */
   close?(): void;
 }

@@ -376,25 +376,29 @@ export class BackendGrants {
    * Give a buffer back: a buffer of its own is unmapped (one batched
    * hypercall per 4096 pages); a persistent buffer's mappings stay cached,
    * idle once no live buffer uses them, within the `persistentGrants` quota.
+   * The buffer is emptied first: from the call on, no dom0 code reaches the
+   * pages through it (the hypercall's time passes after Xen has removed the
+   * mappings, and dom0 may map something else at those addresses meanwhile).
    */
   async unmap(b: MappedBuffer): Promise<void> {
-    if (b.persistent) {
-      for (const ref of b.persistent) {
+    const { handles, persistent } = b;
+    b.handles = [];
+    b.mfns = [];
+    b.addrs = [];
+    b.persistent = undefined;
+    if (persistent) {
+      for (const ref of persistent) {
         const c = this.#cache.get(ref);
         if (!c) continue;
         c.users--;
         if (c.users === 0) this.#idle.add(ref);
       }
-      b.persistent = undefined;
       const limit = this.limits.ledger?.limit.persistentGrants ?? Infinity;
       if (this.#idle.size > limit) await this.#evict(this.#idle.size - limit);
       this.#countIdle();
     } else {
-      await this.#unmapHandles(b.handles, !b.transient);
+      await this.#unmapHandles(handles, !b.transient);
     }
-    b.handles = [];
-    b.mfns = [];
-    b.addrs = [];
   }
 
   async #unmapHandles(handles: number[], charged: boolean): Promise<void> {

@@ -382,6 +382,13 @@ async function open(env: OpEnv): Promise<VibRspBody<typeof VibOp.OPEN>> {
  */
 export async function closeContext(env: OpEnv, c: BackContext): Promise<void> {
   env.contexts.delete(c.id);
+  // Nothing of dom0 may touch the context's queues once they start to go: its datapath stops
+  // before the first object is destroyed or unmapped, as netback stops a vif's threads before
+  // it unmaps the rings (xenvif_disconnect_data, then xenvif_unmap_frontend_data_rings) and
+  // blkback its ring's thread (xen_blkif_disconnect). A split guest's poll used to copy CQEs
+  // through dom0's mappings of its CQ while they were being unmapped, into whatever dom0
+  // mapped there next: another guest's registered page (tests/hostile/teardown_copy_test.ts).
+  c.datapath?.close?.();
   const errors: unknown[] = [];
   // Everything the context held goes with it (objects with pages go in release() below).
   for (const key of [...c.charges.keys()]) if (!c.objects.has(key)) drop(env, c, key);
@@ -397,7 +404,6 @@ export async function closeContext(env: OpEnv, c: BackContext): Promise<void> {
       errors.push(e);
     }
   }
-  c.datapath?.close?.();
   const mfn = env.driver.hca.uarMfn(c.uarIndex);
   const dom0Only = env.datapath !== undefined; // only dom0 maps the UAR page
   try {

@@ -160,9 +160,14 @@ export class SplitContext implements ContextDatapath {
   }
 
   #listed = false;
+  #closed = false;
 
-  /** The context is closed: its polls no longer reach dom0. */
+  /**
+   * The context is closing (before its queues are destroyed and unmapped):
+   * its polls no longer reach dom0, and {@link take} moves nothing.
+   */
   close(): void {
+    this.#closed = true;
     this.#listed = false;
     const f = this.o.frontend;
     if (!f) return;
@@ -506,11 +511,12 @@ export class SplitContext implements ContextDatapath {
    * dom0's half of a `POLL_CQ` at the instant the guest's `ibv_poll_cq` is
    * called: the same copy as {@link poll}, with its time left to the request
    * that carries the call (which dom0 serves next). Returns how many CQEs
-   * moved; a CQ that is not this context's moves none.
+   * moved; a CQ that is not this context's, or of a context that is
+   * closing, moves none.
    */
   take(cqn: number, guestCi: number): number {
     const c = this.#cqs.get(cqn);
-    if (!c) return 0;
+    if (!c || this.#closed) return 0;
     const n = this.#moveCqes(cqn, guestCi);
     c.unpaid += n;
     return n;
