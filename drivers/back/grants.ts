@@ -267,12 +267,12 @@ export class BackendGrants {
     const headroom = this.limits.headroom;
     if (headroom) {
       try {
-        headroom.grantMaps(n, rings);
+        headroom.grantMaps(n, rings, this.frontDomid);
       } catch (e) {
         // The idle cache is the first thing to give back to dom0.
         if (rings || transient || this.#idle.size === 0) throw e;
         await this.#evict(Math.min(n, this.#idle.size), keep);
-        headroom.grantMaps(n, rings);
+        headroom.grantMaps(n, rings, this.frontDomid);
       }
     }
   }

@@ -16,6 +16,19 @@
  * - dom0's backend heap (split shadow queues): `dom0.reserveHeapBytes`
  *   stay free (ENOMEM).
  *
+ * A check passed is a claim (`owner`, the frontend's domid): a request
+ * checks before it maps grants and calls the driver, and other backends run
+ * meanwhile, so what it was let take is counted as taken until its backend
+ * {@link Dom0Headroom.settle}s it at the request's end — else every guest
+ * with a request in flight passes the same check against the same free
+ * count, and together they take the reserve (`tests/hostile/
+ * headroom_race_test.ts`). Xen's claims (`XENMEM_claim_pages`) count
+ * outstanding claims against what others may allocate in the same way,
+ * and the rdma cgroup charges before the object is made
+ * (`rdmacg_try_charge`). A claim is held until the request ends, after
+ * the allocation it stood for: a racing request may be refused a little
+ * early, never late.
+ *
  * Dom0's own verbs programs allocate from the driver directly and are not
  * held back.
  *
@@ -48,6 +61,20 @@ import type { Dom0Heap } from "./dom0_heap.ts";
  * ```
  */
 export type DeviceResource = "uar" | "pd" | "mr" | "mtt" | "cq" | "qp" | "srq" | "ah";
+
+/**
+ * A pool the headroom keeps a reserve of: a device resource, dom0's
+ * grant-map table, or its backend heap.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { HeadroomPool } from "./headroom.ts";
+ * const pools: HeadroomPool[] = ["mtt", "grantMaps", "heap"];
+ * assert.equal(pools.length, 3);
+ * ```
+ */
+export type HeadroomPool = DeviceResource | "grantMaps" | "heap";
 
 const RESERVE_KEY: Record<DeviceResource, keyof Profile["dom0"]> = {
   uar: "reserveUars",
@@ -89,6 +116,10 @@ const RESERVE_KEY: Record<DeviceResource, keyof Profile["dom0"]> = {
 export class Dom0Headroom {
   /** Refusals so far, by pool. */
   readonly refusals: Record<string, number> = {};
+  /** What checks passed for requests still in flight, by pool (bytes for the heap). */
+  readonly #claimed = new Map<HeadroomPool, number>();
+  /** The same, by frontend domid and pool. */
+  readonly #claims = new Map<number, Map<HeadroomPool, number>>();
 
   /**
    * @param o the driver (device allocators), the hypervisor (dom0's maptrack),
@@ -103,13 +134,39 @@ export class Dom0Headroom {
     return Object.assign(new VerbsError(code, `dom0 headroom: ${msg}`), { limit: `dom0:${pool}` });
   }
 
+  /** What requests in flight were let take of `pool` and have not settled (bytes for the heap). */
+  claimed(pool: HeadroomPool): number {
+    return this.#claimed.get(pool) ?? 0;
+  }
+
+  #claim(owner: number | undefined, pool: HeadroomPool, n: number): void {
+    if (owner === undefined) return;
+    this.#claimed.set(pool, this.claimed(pool) + n);
+    let mine = this.#claims.get(owner);
+    if (!mine) this.#claims.set(owner, mine = new Map());
+    mine.set(pool, (mine.get(pool) ?? 0) + n);
+  }
+
+  /**
+   * The request of frontend `owner` has ended: what its checks let it take
+   * is now taken (or was given back), and no longer claimed.
+   */
+  settle(owner: number): void {
+    const mine = this.#claims.get(owner);
+    if (!mine) return;
+    this.#claims.delete(owner);
+    for (const [pool, n] of mine) this.#claimed.set(pool, this.claimed(pool) - n);
+  }
+
   /**
    * Throw unless taking `n` more of device resource `kind` leaves dom0's
-   * reserve free (`useReserve`: a guest's first context may dip into it).
+   * reserve free (`useReserve`: a guest's first context may dip into it),
+   * counting what other requests in flight were let take; with `owner` (a
+   * frontend's domid), the `n` is claimed until {@link settle}.
    */
-  device(kind: DeviceResource, n: number, useReserve = false): void {
+  device(kind: DeviceResource, n: number, useReserve = false, owner?: number): void {
     if (n <= 0) return;
-    const free = this.o.driver.available()[kind];
+    const free = this.o.driver.available()[kind] - this.claimed(kind);
     const keep = useReserve ? 0 : this.o.profile.dom0[RESERVE_KEY[kind]];
     if (free - n < keep) {
       throw this.#refuse(
@@ -118,16 +175,18 @@ export class Dom0Headroom {
         `${n} ${kind} asked, ${free} free, ${keep} kept for dom0 and new guests`,
       );
     }
+    this.#claim(owner, kind, n);
   }
 
   /**
    * Throw unless `n` more grant mappings leave dom0's maptrack reserve
-   * (`rings`: a connecting frontend's ring pages, which may use it).
+   * (`rings`: a connecting frontend's ring pages, which may use it); with
+   * `owner`, claimed until {@link settle}.
    */
-  grantMaps(n: number, rings: boolean): void {
+  grantMaps(n: number, rings: boolean, owner?: number): void {
     if (n <= 0) return;
     const hv = this.o.hv;
-    const free = hv.maptrackSize(0) - hv.grantsMappedBy(0);
+    const free = hv.maptrackSize(0) - hv.grantsMappedBy(0) - this.claimed("grantMaps");
     const keep = rings ? 0 : this.o.profile.dom0.reserveGrantMaps;
     if (free - n < keep) {
       throw this.#refuse(
@@ -136,12 +195,13 @@ export class Dom0Headroom {
         `${n} grant mappings asked, ${free} entries of dom0's table free, ${keep} kept for new guests' rings`,
       );
     }
+    this.#claim(owner, "grantMaps", n);
   }
 
-  /** Throw unless `bytes` more of the backend heap leave its reserve. */
-  heap(bytes: number): void {
+  /** Throw unless `bytes` more of the backend heap leave its reserve; with `owner`, claimed. */
+  heap(bytes: number, owner?: number): void {
     const need = Math.max(1, Math.ceil(bytes / PAGE_SIZE)) * PAGE_SIZE;
-    const free = this.o.heap.pagesFree * PAGE_SIZE;
+    const free = this.o.heap.pagesFree * PAGE_SIZE - this.claimed("heap");
     const keep = this.o.profile.dom0.reserveHeapBytes;
     if (free - need < keep) {
       throw this.#refuse(
@@ -150,5 +210,6 @@ export class Dom0Headroom {
         `${need} bytes of dom0's backend heap asked, ${free} free, ${keep} kept back`,
       );
     }
+    this.#claim(owner, "heap", need);
   }
 }

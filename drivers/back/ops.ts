@@ -130,7 +130,7 @@ function admit(
 ): void {
   env.ledger.check(charge);
   for (const [k, n] of Object.entries(device) as [DeviceResource, number][]) {
-    env.headroom?.device(k, n);
+    env.headroom?.device(k, n, false, env.frontDomid);
   }
 }
 
@@ -214,7 +214,7 @@ async function queueBuffer(
   const shadowBytes = c.datapath && sane > 0 ? Math.ceil(sane / PAGE_SIZE) * PAGE_SIZE : 0;
   if (shadowBytes > 0) {
     env.ledger.check({ shadowBytes });
-    env.headroom?.heap(shadowBytes);
+    env.headroom?.heap(shadowBytes, env.frontDomid);
   }
   const buf = await mapFor(env, req, nrPages, addr, bytes, readonly);
   if (!c.datapath) return { buf, regAddr: addr, regMfns: buf.mfns, shadowBytes };
@@ -284,7 +284,7 @@ function asyncEvent(ctx: number, e: AsyncEvent): VibEvent {
 async function open(env: OpEnv): Promise<VibRspBody<typeof VibOp.OPEN>> {
   env.ledger.check({ contexts: 1 });
   // A guest's first context may use dom0's UAR reserve: a new guest always gets its device.
-  env.headroom?.device("uar", 1, env.contexts.size === 0);
+  env.headroom?.device("uar", 1, env.contexts.size === 0, env.frontDomid);
   let id = 1;
   while (env.contexts.has(id)) id++;
   const uarIndex = env.driver.allocUar();

@@ -561,6 +561,8 @@ export class VibBack {
       });
     } catch (e) {
       return this.close(`connect: ${(e as Error).message}`);
+    } finally {
+      this.#h.headroom?.settle(this.frontDomid);
     }
     this.#h.events.bind(this.#port, () => this.#wakeServer());
     const mem = this.#h.hv.mem;
@@ -646,6 +648,9 @@ export class VibBack {
     } catch (e) {
       ({ status, limit, reason } = this.#refusal(kind, e));
       body = {};
+    } finally {
+      // What dom0's headroom let the request take is taken (or given back) now.
+      h.headroom?.settle(this.frontDomid);
     }
     try {
       this.#ring!.pushResponse({ id: req.id, op: req.op, status, body, limit, reason });
@@ -1013,6 +1018,7 @@ export class VibBack {
     this.#ring = undefined;
     this.#evRing = undefined;
     this.connected = false;
+    h.headroom?.settle(this.frontDomid);
     // Closing, with nothing of the connection left: Closed follows the frontend's Closed
     // (xen-blkback and xen-netback frontend_changed switch Closed on the frontend's Closed),
     // in #awaitReprobe.
