@@ -288,6 +288,16 @@ Deno.test("mcast hostile: a guest's attachments stop at its mcastAttachments quo
     assert.match(err.message, /over the guest's mcastAttachments quota/);
     await q.detachMcast(mgid(1), 0xc001);
     await q.attachMcast(mgid(9), 0xc009);
+    // One MGID under a second LID is a second entry of the QP's list (a charge of its own):
+    // quota full. Detached under both, the second refused by the device (the QP already left the
+    // group), both entries are off the list as in ib_uverbs_detach_mcast, and both charges back.
+    await q.detachMcast(mgid(9), 0xc009);
+    await q.attachMcast(mgid(0), 0xc00b);
+    await rejects(() => q.attachMcast(mgid(9), 0xc009), "EAGAIN");
+    await q.detachMcast(mgid(0), 0xc000);
+    await rejects(() => q.detachMcast(mgid(0), 0xc00b), "EINVAL");
+    await q.attachMcast(mgid(0), 0xc000);
+    await q.attachMcast(mgid(9), 0xc009);
     // A QP attached to groups cannot be destroyed (uverbs_free_qp: EBUSY), so its attachments
     // keep their quota; closing the context detaches them and gives every one back.
     await rejects(() => q.destroy(), "EBUSY");

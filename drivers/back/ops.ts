@@ -683,11 +683,21 @@ export const CONTROL_OPS: OpHandlers = {
   [VibOp.DETACH_MCAST]: async (env, c, req) => {
     const { gid, mlid } = req.body;
     const key = mcastKey(req.handle, gid, mlid);
-    await c.uctx.detachMcast({ qpHandle: req.handle, gid, mlid });
-    // The device took the QP out of the group (mthca keeps one membership per QP and MGID,
-    // whatever LIDs it was attached under): its place is free.
-    env.ledger.giveInGroup(mcastGroupOf(key), mcastMember(c, key));
-    drop(env, c, key);
+    // A charged pair is on the QP's list, and ib_uverbs_detach_mcast takes it off the list
+    // before ib_detach_mcast, whatever the device then answers (a QP attached under two LIDs
+    // is no longer in the group when the second is detached: mthca "QP not found in MGM"). So
+    // the charge goes with the list entry, the device's refusal or not.
+    const held = c.charges.has(key);
+    try {
+      await c.uctx.detachMcast({ qpHandle: req.handle, gid, mlid });
+    } finally {
+      if (held) {
+        // The device took the QP out of the group (mthca keeps one membership per QP and
+        // MGID, whatever LIDs it was attached under): its place is free.
+        env.ledger.giveInGroup(mcastGroupOf(key), mcastMember(c, key));
+        drop(env, c, key);
+      }
+    }
     return {};
   },
 };
