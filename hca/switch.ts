@@ -14,6 +14,7 @@
  * @module
  */
 
+import { PERMISSIVE_LID } from "./packet.ts";
 import type { BufferedPacket, FabricNode, Port } from "./port.ts";
 
 /**
@@ -56,7 +57,10 @@ export const LFT_NO_ROUTE = 0xff;
 export interface SwitchCounters {
   /** Packets dropped because the LFT had no valid port for the DLID. */
   unknownDlidDrops: number;
-  /** Data packets addressed to the switch's own LID (its SMA is not modelled; dropped). */
+  /**
+   * Data packets addressed to the switch's own LID or to the permissive LID (its management
+   * port's; its SMA is not modelled): dropped.
+   */
   toSwitchLid: number;
   /** Packets forwarded. */
   forwarded: number;
@@ -155,13 +159,19 @@ export class SwitchNode implements FabricNode {
   /** @internal Route a packet that entered by `inPort` (called at the cut-through instant). */
   forward(inPort: Port, pkt: BufferedPacket, lastBitNs: number): void {
     const dlid = pkt.wire.dlid;
-    if (this.lid !== 0 && dlid === this.lid) {
+    // The switch's own LID, and the permissive LID 0xFFFF, which every port takes as its own
+    // (IBTA vol 1 §4.1.3; directed-route SMPs, §14.2.2, reach each switch's SMI by it): both
+    // are for the management port, whose SMA is not modelled and which takes no data packet
+    // (the permissive LID is QP0's alone, §9.6.1.4.1, as Linux qib/hfi1 `*_ud_rcv` check it).
+    // Not a relay error: the relay did not fail to map the DLID.
+    if (dlid === PERMISSIVE_LID || (this.lid !== 0 && dlid === this.lid)) {
       this.counters.toSwitchLid++;
       inPort.release(pkt);
       return;
     }
-    if (dlid >= LFT_SIZE && dlid !== 0xffff) return this.#replicate(inPort, pkt, dlid, lastBitNs);
-    const out = dlid < LFT_SIZE ? this.#lft[dlid] : LFT_NO_ROUTE;
+    if (dlid >= LFT_SIZE) return this.#replicate(inPort, pkt, dlid, lastBitNs);
+    // The reserved LID 0 (§4.1.3) has no LFT entry (setRoute refuses it): a relay error.
+    const out = this.#lft[dlid];
     const outPort = out === LFT_NO_ROUTE || out === 0 ? undefined : this.ports[out - 1];
     if (!outPort || !outPort.link) {
       // IBTA §18.2.4.3: no valid LFT entry — discard, count PortRcvSwitchRelayErrors.

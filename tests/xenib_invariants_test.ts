@@ -184,7 +184,7 @@ Deno.test("invariant 5: what the backend cannot honour gets the native errno; it
       () => e.cq.destroy(), // the QP still uses the CQ
       () => e.pd.regMr(e.buf, 4096, Access.REMOTE_WRITE), // remote write without local write
       () => e.qp.modify({ state: QpState.INIT, port: 2, pkeyIndex: 0, accessFlags: 0 }),
-      () => e.pd.createAh({ dlid: 0 }),
+      () => e.pd.createAh({ dlid: 1, portNum: 2 }), // a port the device lacks
     ];
     const codes: string[] = [];
     for (const f of tries) codes.push(await f().then(() => "ok", (x) => x.code));

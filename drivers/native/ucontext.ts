@@ -824,17 +824,14 @@ export class UContext implements UverbsFile {
     return { qpHandle: h, qpn, cap: { ...cap } };
   }
 
-  #path(call: string, ah: AhAttr, multicast = false): PathParams {
-    // An address handle may name a multicast group: its MLID with a GRH whose DGID is the MGID
-    // (IBTA vol 1 §10.5: a multicast packet carries the MGID in its GRH). A connected QP's path
-    // is unicast.
-    if (multicast && isMulticastLid(ah.dlid)) {
-      if (!(ah.grh?.dgid instanceof Uint8Array) || !isMulticastGid(ah.grh.dgid)) {
-        throw inval("ah: a multicast dlid needs a grh whose dgid is the multicast GID");
-      }
-    } else checkInt(call, "ah.dlid", ah.dlid, 1, 0xbfff);
+  #path(call: string, ah: AhAttr): PathParams {
     const p: PathParams = {
-      dlid: ah.dlid,
+      // Any DLID a __u16 holds (struct ib_uverbs_ah_attr's dlid): neither the core
+      // (ib_uverbs_create_ah, rdma_check_ah_attr, _ib_modify_qp) nor mthca (mthca_create_ah,
+      // mthca_path_set) nor libmthca (mthca_alloc_av) looks at it, so the reserved LID 0, the
+      // permissive LID 0xFFFF and a multicast LID without a GRH are taken, for an AH and a
+      // connected QP's path alike. The fabric decides their packets' fate (docs/api.md, AhAttr).
+      dlid: checkInt(call, "ah.dlid", ah.dlid, 0, 0xffff),
       sl: checkInt(call, "ah.sl", ah.sl ?? 0, 0, 15),
       srcPathBits: checkInt(call, "ah.srcPathBits", ah.srcPathBits ?? 0, 0, 127),
       // Fields the device does not check are still the uverbs ABI's widths (struct
@@ -1221,7 +1218,7 @@ export class UContext implements UverbsFile {
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
     // ib_create_user_ah checks the AV as modify_qp does (rdma_check_ah_attr: a valid port;
     // rdma_fill_sgid_attr: an sgid_index within the port's GID table, else EINVAL).
-    this.#path("create_ah", req.attr, true);
+    this.#path("create_ah", req.attr);
     if (req.attr.portNum !== undefined) {
       checkInt("create_ah", "ah.portNum", req.attr.portNum, 1, this.driver.devLim.ports);
     }
