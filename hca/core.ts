@@ -74,6 +74,11 @@ export interface HcaCounters {
    * ports' PortInfo:Q_KeyViolations summed.
    */
   qkeyViolations: number;
+  /**
+   * Unicast packets with a GRH whose DGID is none of the receiving port's GIDs, dropped before
+   * any QP looks at them (Linux rxe_recv.c `rxe_chk_dgid`).
+   */
+  dgidDrops: number;
 }
 
 /**
@@ -107,6 +112,7 @@ export function newCounters(): HcaCounters {
     sourceLidDrops: 0,
     pkeyViolations: 0,
     qkeyViolations: 0,
+    dgidDrops: 0,
   };
 }
 

@@ -580,6 +580,16 @@ export class Hca {
     c.packetsReceived++;
     // The DLID the fabric carried (the packet's LRH:DLID, without reading its LRH record).
     if (isMulticastLid(wire.dlid)) return this.#multicast(pkt, wire, port);
+    // A unicast packet with a GRH is for this port only if its DGID is one of the port's GIDs,
+    // else it is dropped before any QP sees it, UD or connected (Linux rxe_recv.c `rxe_chk_dgid`,
+    // run on every packet before `hdr_check`). A multicast DGID is not looked up there (its
+    // group's QPs are found by MLID and MGID, #multicast). Packets without a GRH skip it.
+    const grh = pkt.grh;
+    if (grh !== undefined && grh.dgid[0] !== 0xff && !port.hasGid(grh.dgid)) {
+      c.dgidDrops++;
+      c.packetsDropped++;
+      return;
+    }
     const qp = this.#tp.qps[pkt.bth.destQp];
     if (!qp || qp.state === HwQpState.RESET || qp.state === HwQpState.INIT) {
       c.packetsDropped++;

@@ -327,8 +327,9 @@ export class Port {
    * nothing else (as mlx4's `init_pkeys` fills its cache); the subnet manager sets the rest.
    */
   pkeys: number[] = [DEFAULT_PKEY];
-  /** Subnet prefix (high 8 bytes of the GID), set by the SM; default fe80::/64. */
-  subnetPrefix = 0xfe80000000000000n;
+  #subnetPrefix = 0xfe80000000000000n;
+  /** The port's GID as bytes, made on first use and again after the prefix changes. */
+  #gidBytes: Uint8Array | undefined;
   /** Link to the peer port, when connected. */
   link: Link | undefined;
   /** Active MTU negotiated at connect (0 while unconnected). */
@@ -480,16 +481,53 @@ export class Port {
     return this.#txFreeAt;
   }
 
+  /** Subnet prefix (high 8 bytes of the GID), set by the SM; default fe80::/64. */
+  get subnetPrefix(): bigint {
+    return this.#subnetPrefix;
+  }
+
+  set subnetPrefix(prefix: bigint) {
+    this.#subnetPrefix = prefix;
+    this.#gidBytes = undefined;
+  }
+
   /**
    * The port's GID: subnet prefix + port GUID (IBTA §4.1.1), 16 bytes.
-   * Computed on each call.
+   * A new array on each call.
    */
   get gid(): Uint8Array {
+    return this.#ownGid().slice();
+  }
+
+  /**
+   * Whether `gid` (16 bytes) is one of the port's GIDs: its GID table has one entry, the
+   * prefix and the port GUID (`gidTblLen` 1). Compares bytes, allocates nothing.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Engine } from "../sim/engine.ts";
+   * import { Fabric } from "./fabric.ts";
+   * const port = new Fabric(new Engine()).addHca("a", { receive() {} }).port(1);
+   * const other = port.gid;
+   * other[15] ^= 1;
+   * assert.deepEqual([port.hasGid(port.gid), port.hasGid(other)], [true, false]);
+   * ```
+   */
+  hasGid(gid: Uint8Array): boolean {
+    const own = this.#ownGid();
+    // From the end: GIDs under one subnet prefix differ in their GUID's low bytes.
+    for (let i = 15; i >= 0; i--) if (gid[i] !== own[i]) return false;
+    return true;
+  }
+
+  #ownGid(): Uint8Array {
+    if (this.#gidBytes !== undefined) return this.#gidBytes;
     const g = new Uint8Array(16);
     const dv = new DataView(g.buffer);
-    dv.setBigUint64(0, this.subnetPrefix);
+    dv.setBigUint64(0, this.#subnetPrefix);
     dv.setBigUint64(8, this.guid);
-    return g;
+    return this.#gidBytes = g;
   }
 
   /** The GID as IPv6 text (`fe80::2:c903:0:101`). */
