@@ -144,6 +144,26 @@ export function userPath(p: string): string {
   return "/" + out.join("/");
 }
 
+/**
+ * A file the user named for `what` (a flag, or what the file is), resolved as
+ * {@link userPath} does; an empty name is refused: resolved, it would be the
+ * directory the task was run in, and the error would name that instead of
+ * the empty value given.
+ *
+ * @throws ToolError `<what>: empty file name`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { userFile } from "./cli.ts";
+ * assert.equal(userFile("/tmp/x.pcap", "--pcap"), "/tmp/x.pcap");
+ * assert.throws(() => userFile("", "--mmap"), { name: "ToolError", message: "--mmap: empty file name" });
+ * ```
+ */
+export function userFile(p: string, what: string): string {
+  if (p === "") throw new ToolError(`${what}: empty file name`);
+  return userPath(p);
+}
+
 /** A one-line reason for a failed file operation. */
 function fileError(flag: string, path: string, e: unknown, verb: "read" | "write"): ToolError {
   const err = e as Error;
@@ -186,7 +206,7 @@ function fileError(flag: string, path: string, e: unknown, verb: "read" | "write
  * ```
  */
 export async function readUserFile(path: string, flag: string): Promise<Uint8Array> {
-  const full = userPath(path);
+  const full = userFile(path, flag);
   try {
     return await Deno.readFile(full);
   } catch (e) {
@@ -216,7 +236,7 @@ export async function readUserFile(path: string, flag: string): Promise<Uint8Arr
  * ```
  */
 export async function writeUserFile(path: string, data: Uint8Array, flag: string): Promise<string> {
-  const full = userPath(path);
+  const full = userFile(path, flag);
   try {
     await Deno.writeFile(full, data);
   } catch (e) {
@@ -280,7 +300,7 @@ export async function makeUserDir(full: string, flag: string): Promise<void> {
  * ```
  */
 export async function checkUserOutput(path: string, flag: string): Promise<string> {
-  const full = userPath(path);
+  const full = userFile(path, flag);
   try {
     (await Deno.open(full, { write: true, createNew: true })).close();
     await Deno.remove(full);

@@ -9,7 +9,7 @@
 import { pathToFileURL } from "node:url";
 import type { mpi } from "../../mod.ts";
 import { ToolError } from "./api.ts";
-import { userPath } from "./cli.ts";
+import { userFile } from "./cli.ts";
 
 /**
  * Import a program file and return its exported `main(comm, args)`.
@@ -20,10 +20,11 @@ import { userPath } from "./cli.ts";
  * import assert from "node:assert/strict";
  * import { loadProgram } from "./mpi_run.ts";
  * await assert.rejects(() => loadProgram("no/such/program.ts"), /no such file/);
+ * await assert.rejects(() => loadProgram(""), { message: "the program: empty file name" });
  * ```
  */
 export async function loadProgram(path: string): Promise<mpi.MpiMain> {
-  const file = userPath(path);
+  const file = userFile(path, "the program");
   try {
     const st = await Deno.stat(file);
     if (!st.isFile) throw new ToolError(`${path}: not a file`);

@@ -39,7 +39,7 @@ import { IBA_MTUS } from "../../hca/link.ts";
 import { type Profile, ProfileError, resolveProfile } from "../../mod.ts";
 import { errorAt, type LocatedYaml, parseYaml, YamlInputError } from "./yaml_errors.ts";
 import { loadProfile } from "./profile_yaml.ts";
-import { userPath } from "./cli.ts";
+import { userFile } from "./cli.ts";
 import {
   LIMITS,
   parsePerftestArgs,
@@ -870,12 +870,13 @@ function strictSize(v: V, x: unknown, path: Path): string | number {
  * await assert.rejects(loadScenario("/nonexistent/s.yaml"), {
  *   message: "/nonexistent/s.yaml: no such scenario file (looked for /nonexistent/s.yaml)",
  * });
+ * await assert.rejects(loadScenario(""), { message: "the scenario: empty file name" });
  * ```
  */
 export async function loadScenario(file: string): Promise<Scenario> {
   let text: string;
   // Relative to where the user ran the task; messages keep the name as given.
-  const full = userPath(file);
+  const full = userFile(file, "the scenario");
   try {
     text = await Deno.readTextFile(full);
   } catch (e) {

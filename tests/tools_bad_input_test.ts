@@ -1,0 +1,47 @@
+// Bad input to the tools, as users type it: each is one line on stderr naming what was wrong,
+// exit code 1, no stack trace, and nothing run or written (docs/tools.md, "Errors in flags").
+import assert from "node:assert/strict";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** `deno task -q <tool> …` run from `cwd` (INIT_CWD), as a user there would. */
+async function taskIn(
+  cwd: string,
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "--config", `${ROOT}deno.json`, ...args],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", INIT_CWD: cwd },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
+}
+
+/** Exit 1, the one line `<tool>: <message>` on stderr, nothing on stdout. */
+function oneLine(r: { code: number; out: string; err: string }, line: string): void {
+  assert.equal(r.code, 1, r.err);
+  assert.equal(r.err, `${line}\n`);
+  assert.equal(r.out, "");
+}
+
+Deno.test("tools: an empty file name is refused as one, not read as the directory", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const [run, mpirun, mmap, json] = await Promise.all([
+      taskIn(dir, "run", ""),
+      taskIn(dir, "mpirun", "-np", "2", ""),
+      taskIn(dir, "perftest", "ib_write_lat", "-n", "5", "--mmap", ""),
+      taskIn(dir, "perftest", "ib_write_lat", "-n", "5", "--out_json", "--out_json_file", ""),
+    ]);
+    oneLine(run, "run: the scenario: empty file name");
+    oneLine(mpirun, "mpirun: the program: empty file name");
+    oneLine(mmap, "perftest: --mmap: empty file name");
+    oneLine(json, "perftest: --out_json_file: empty file name");
+    assert.deepEqual([...Deno.readDirSync(dir)], []); // nothing written where the task ran
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
