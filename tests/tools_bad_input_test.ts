@@ -45,3 +45,12 @@ Deno.test("tools: an empty file name is refused as one, not read as the director
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("run: an all-to-all size that is not a size is named once, at its key", async () => {
+  const { parseScenario } = await import("../tools/lib/scenario.ts");
+  const text = "hosts: [{name: a}, {name: b}]\nworkload:\n  - alltoall: [a, b]\n    size: 16Q\n";
+  await assert.rejects(parseScenario(text, "s.yaml", "/tmp"), {
+    name: "YamlInputError",
+    message: "s.yaml:4:5: workload[0].size: '16Q' is not a size (bytes, or with K or M)",
+  });
+});

@@ -745,8 +745,10 @@ function alltoallEntry(
     if (typeof o.size !== "string" && !(typeof o.size === "number" && Number.isFinite(o.size))) {
       v.fail([...path, "size"], `must be a size in bytes (got ${given(o.size)})`);
     }
+    // strictSize fails at the key itself; only parseSize's message is given a place here.
+    const raw = String(strictSize(v, o.size, [...path, "size"]));
     try {
-      size = parseSize(String(strictSize(v, o.size, [...path, "size"])));
+      size = parseSize(raw);
     } catch (e) {
       v.fail([...path, "size"], (e as Error).message.replace(/^-s\/--size:\s*/, ""));
     }
