@@ -54,3 +54,31 @@ Deno.test("run: an all-to-all size that is not a size is named once, at its key"
     message: "s.yaml:4:5: workload[0].size: '16Q' is not a size (bytes, or with K or M)",
   });
 });
+
+Deno.test("mpirun, osu, nas: a count or time beyond 2^53 is refused as typed", async () => {
+  const [np, hosts, rank, late] = await Promise.all([
+    taskIn(ROOT, "osu", "osu_latency", "-np", "9007199254740993"),
+    taskIn(ROOT, "nas", "is", "--hosts", "99999999999999999999"),
+    taskIn(ROOT, "nas", "is", "--mode", "bypass", "--migrate", "99999999999999999999@1"),
+    taskIn(
+      ROOT,
+      "mpirun",
+      "-np",
+      "2",
+      "--mode",
+      "bypass",
+      "--migrate",
+      "0@99999999999999999999",
+      "x.ts",
+    ),
+  ]);
+  // Not "(got -np 9007199254740992)" nor "(got 100000000000000000000)": the value typed.
+  oneLine(np, "osu: -np: 9007199254740993 is too large");
+  oneLine(hosts, "nas: --hosts: 99999999999999999999 is too large");
+  oneLine(rank, "nas: --migrate: the rank: 99999999999999999999 is too large");
+  oneLine(
+    late,
+    "mpirun: --migrate: '0@99999999999999999999': 99999999999999999999 ms is too late " +
+      "(virtual time counts whole ns up to 2^53, 9007199254 ms)",
+  );
+});

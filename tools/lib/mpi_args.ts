@@ -74,7 +74,20 @@ function whole(flag: string, v: string, min: number): number {
   if (!/^\d+$/.test(v) || Number(v) < min) {
     throw new UsageError(`${flag}: '${v}' is not a whole number >= ${min}`);
   }
-  return Number(v);
+  return exact(flag, v);
+}
+
+/**
+ * A whole number typed as digits, as typed: beyond 2^53 a double no longer holds it (`-np
+ * 9007199254740993` would go on as 9007199254740992), so it is refused here, in the flag's name,
+ * rather than checked later under another value.
+ */
+function exact(flag: string, digits: string): number {
+  const n = Number(digits);
+  if (!Number.isSafeInteger(n)) {
+    throw new UsageError(`${flag}: ${digits} is too large`);
+  }
+  return n;
 }
 
 /**
@@ -91,6 +104,9 @@ function whole(flag: string, v: string, min: number): number {
  * assert.equal(takeLaunchFlag(["--mode=split"], 0, f), 1);
  * assert.deepEqual([f.np, f.mode], [4, "split"]);
  * assert.equal(takeLaunchFlag(["-x", "5"], 0, f), undefined);
+ * assert.throws(() => takeLaunchFlag(["-np", "9007199254740993"], 0, f), {
+ *   message: "-np: 9007199254740993 is too large",
+ * });
  * ```
  */
 export function takeLaunchFlag(
@@ -167,6 +183,7 @@ export function takeLaunchFlag(
  * import { parseMigrate } from "./mpi_args.ts";
  * assert.deepEqual(parseMigrate("0@5,3@12.5"), [{ rank: 0, atNs: 5e6 }, { rank: 3, atNs: 12.5e6 }]);
  * assert.throws(() => parseMigrate("0@soon"), /--migrate: '0@soon' is not RANK@MS/);
+ * assert.throws(() => parseMigrate("0@99999999999999999999"), /ms is too late/);
  * ```
  */
 export function parseMigrate(value: string): { rank: number; atNs: number }[] {
@@ -177,7 +194,16 @@ export function parseMigrate(value: string): { rank: number; atNs: number }[] {
         `--migrate: '${part}' is not RANK@MS (a rank, then when: ms of virtual time into the job)`,
       );
     }
-    return { rank: Number(m[1]), atNs: Math.round(Number(m[2]) * 1e6) };
+    const rank = exact("--migrate: the rank", m[1]);
+    // Virtual time is a whole number of ns in a double: exact up to 2^53 ns (about 104 days).
+    const atNs = Math.round(Number(m[2]) * 1e6);
+    if (!Number.isSafeInteger(atNs)) {
+      throw new UsageError(
+        `--migrate: '${part}': ${m[2]} ms is too late (virtual time counts whole ns up to 2^53, ` +
+          `${Math.floor(Number.MAX_SAFE_INTEGER / 1e6)} ms)`,
+      );
+    }
+    return { rank, atNs };
   });
 }
 
