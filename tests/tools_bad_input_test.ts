@@ -82,3 +82,26 @@ Deno.test("mpirun, osu, nas: a count or time beyond 2^53 is refused as typed", a
       "(virtual time counts whole ns up to 2^53, 9007199254 ms)",
   );
 });
+
+Deno.test("osu: a count outside OMB's C int is the option's error, not a 2^53-iteration run", async () => {
+  const { parseOsuArgs } = await import("../tools/lib/osu_args.ts");
+  for (
+    const [args, msg] of [
+      [
+        ["osu_latency", "-i", "9007199254740993"],
+        "Invalid Number of Iterations [-i 9007199254740993]",
+      ],
+      [["osu_latency", "-x", "2147483648"], "Invalid Number of Warmup Iterations [-x 2147483648]"],
+      [["osu_bw", "-W", "99999999999"], "Invalid Window Size [-W 99999999999]"],
+      [["osu_put_latency", "-i", "99999999999"], "Invalid Number of Iterations [-i 99999999999]"],
+    ] as const
+  ) {
+    const run = args[0] === "osu_put_latency"
+      ? (await import("../tools/osu.ts")).osuMain([...args], () => {})
+      : Promise.resolve().then(() => parseOsuArgs([...args]));
+    await assert.rejects(run, { name: "UsageError", message: `${args[0]}: ${msg} (see --help)` });
+  }
+  // The largest int is a count; -M, a long long in OMB, takes more.
+  assert.equal(parseOsuArgs(["osu_latency", "-i", "2147483647"]).iterations, 2147483647);
+  assert.equal(parseOsuArgs(["osu_allreduce", "-M", "99999999999"]).memLimit, 99999999999);
+});

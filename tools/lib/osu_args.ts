@@ -397,8 +397,16 @@ function bad(name: string, message: string, opt: string, arg?: string): UsageErr
   );
 }
 
+/**
+ * A count as OMB reads it: process_options passes `atoi(optarg)` to setters that take a C `int`
+ * (set_num_iterations, set_num_warmup, set_window_size, set_num_probes, …; OMB 7.0
+ * c/util/osu_util.c), so a value outside an int is no count at all (in C, undefined behaviour;
+ * `-i 9007199254740993` would otherwise run 2^53 iterations): it gets the option's "Invalid …".
+ */
 function int(s: string): number | undefined {
-  return /^-?\d+$/.test(s.trim()) ? Number(s) : undefined;
+  if (!/^-?\d+$/.test(s.trim())) return undefined;
+  const n = Number(s);
+  return n >= -(2 ** 31) && n <= 2 ** 31 - 1 ? n : undefined;
 }
 
 /**
@@ -657,7 +665,11 @@ function apply(c: OsuConfig, o: string, arg: string | undefined): void {
       }
       c.warmupValidation = n;
       return;
-    case "M":
+    case "M": {
+      // set_max_memlimit takes atoll's long long: beyond an int, up to what a double holds.
+      const n = /^-?\d+$/.test(arg!.trim()) && Number.isSafeInteger(Number(arg))
+        ? Number(arg)
+        : undefined;
       if (n === undefined) throw bad(name, "Invalid Memory Limit", o, arg);
       // set_max_memlimit (OMB 7.0 c/util/osu_util.c): a limit below 1 MiB
       // is raised to 1 MiB with a warning, not refused.
@@ -668,6 +680,7 @@ function apply(c: OsuConfig, o: string, arg: string | undefined): void {
         );
       }
       return;
+    }
     case "a":
       if (n === undefined || n < 1) throw bad(name, "Invalid Device Array Size", o, arg);
       return; // accelerator dummy-compute array: accepted, no effect here
