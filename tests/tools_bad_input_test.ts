@@ -105,3 +105,12 @@ Deno.test("osu: a count outside OMB's C int is the option's error, not a 2^53-it
   assert.equal(parseOsuArgs(["osu_latency", "-i", "2147483647"]).iterations, 2147483647);
   assert.equal(parseOsuArgs(["osu_allreduce", "-M", "99999999999"]).memLimit, 99999999999);
 });
+
+Deno.test("nas: a switch given a value is refused, not taken as the switch", async () => {
+  const [json, help] = await Promise.all([
+    taskIn(ROOT, "nas", "is", "--np", "2", "--json=1"),
+    taskIn(ROOT, "nas", "is", "--help=no"),
+  ]);
+  oneLine(json, "nas: flag '--json' takes no value");
+  oneLine(help, "nas: flag '--help' takes no value");
+});

@@ -109,6 +109,7 @@ const CLASSES = ["S", "W", "A", "B", "C"] as const;
  * assert.throws(() => parseNasArgs([]), /give a kernel/);
  * assert.throws(() => parseNasArgs(["ep", "--class", "Q"]), /--class: 'Q'/);
  * assert.throws(() => parseNasArgs(["ep", "--frobnicate"]), /unknown flag '--frobnicate'/);
+ * assert.throws(() => parseNasArgs(["ep", "--json=1"]), { message: "flag '--json' takes no value" });
  * assert.equal(parseNasArgs(["ep", "--class=w"]).cls, "W");
  * assert.equal(parseNasArgs(["dt", "--graph", "sh"]).graph, "sh"); // checked against the kernel later
  * ```
@@ -139,6 +140,10 @@ export function parseNasArgs(argv: readonly string[]): NasConfig {
       i++;
       return v;
     };
+    // A switch with `=value` is no switch (the other tools' parseFlags says the same).
+    if (eq > 0 && (flag === "--help" || flag === "--json")) {
+      throw new UsageError(`flag '${flag}' takes no value`);
+    }
     switch (flag) {
       case "-h":
       case "--help":
