@@ -114,3 +114,22 @@ Deno.test("nas: a switch given a value is refused, not taken as the switch", asy
   oneLine(json, "nas: flag '--json' takes no value");
   oneLine(help, "nas: flag '--help' takes no value");
 });
+
+Deno.test("devinfo: -i is read as ibv_devinfo's strtol(optarg, NULL, 0)", async () => {
+  const [hex, word, big] = await Promise.all([
+    taskIn(ROOT, "devinfo", "-i", "0x1"),
+    taskIn(ROOT, "devinfo", "-i", "one"),
+    taskIn(ROOT, "devinfo", "-i", "256"),
+  ]);
+  assert.equal(hex.code, 0, hex.err);
+  assert.match(hex.out, /^hca_id:\tmthca0\n/);
+  assert.match(hex.out, /\t\tport:\t1\n/);
+  oneLine(
+    word,
+    "devinfo: -i/--ib-port: 'one' is not a port number (ibv_devinfo reads strtol's number; it must be > 0)",
+  );
+  oneLine(
+    big,
+    "devinfo: -i/--ib-port: 256 is above 255 (ibv_devinfo passes the port as a uint8_t, where it would be 0)",
+  );
+});

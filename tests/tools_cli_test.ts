@@ -102,7 +102,7 @@ Deno.test("tools: bad flags and values exit 1 with a message naming them", async
     userError(unknown, "perftest", /unrecognized option '--frobnicate'/);
     userError(combo, "perftest", /UC connection not possible in READ\/ATOMIC/);
     userError(value, "perftest", /-n\/--iters: Iteration num argument 12Q should be int/);
-    userError(devFlag, "devinfo", /-i\/--ib-port: 'x' is not a whole number/);
+    userError(devFlag, "devinfo", /-i\/--ib-port: 'x' is not a port number/);
     // Deno's own text asks for --allow-all: the message says what to do instead.
     userError(
       paperOut,

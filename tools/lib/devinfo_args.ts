@@ -9,9 +9,9 @@ import {
   type Mode,
   parseDevice,
   parseFlags,
-  parseIntFlag,
   parseMode,
   parseSeed,
+  strtol,
   UsageError,
 } from "./perftest_args.ts";
 
@@ -58,6 +58,40 @@ export interface DevinfoConfig {
 }
 
 /**
+ * `-i PORT` as ibv_devinfo reads it (rdma-core libibverbs/examples/devinfo.c, main):
+ * `ib_port = strtol(optarg, NULL, 0)` into an int, and a port <= 0 is its usage error; so `0x1`
+ * and `1st` are port 1. devinfo.c then passes it to print_hca_cap as a uint8_t, where 256 would
+ * be port 0 (every port) and 257 port 1: xenib refuses a port above 255 instead.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parsePort } from "./devinfo_args.ts";
+ * assert.deepEqual([parsePort("1"), parsePort("0x2"), parsePort("010"), parsePort("3rd")], [1, 2, 8, 3]);
+ * assert.throws(() => parsePort("x"), {
+ *   message: "-i/--ib-port: 'x' is not a port number (ibv_devinfo reads strtol's number; it must be > 0)",
+ * });
+ * assert.throws(() => parsePort("256"), /256 is above 255/);
+ * ```
+ */
+export function parsePort(raw: string): number {
+  const port = Number(BigInt.asIntN(32, strtol(raw).value));
+  if (port <= 0) {
+    throw new UsageError(
+      `-i/--ib-port: '${raw}' is not a port number (ibv_devinfo reads strtol's number; it must be > 0)`,
+    );
+  }
+  if (port > 255) {
+    throw new UsageError(
+      `-i/--ib-port: ${port} is above 255 (ibv_devinfo passes the port as a uint8_t, where it would be ${
+        port & 255
+      })`,
+    );
+  }
+  return port;
+}
+
+/**
  * Parse ibv_devinfo flags.
  *
  * @example
@@ -76,8 +110,9 @@ export interface DevinfoConfig {
  * });
  * assert.throws(
  *   () => parseDevinfoArgs(["-i", "0"]),
- *   /-i\/--ib-port: 0 is out of range \(1\.\.255\)/,
+ *   /-i\/--ib-port: '0' is not a port number/,
  * );
+ * assert.equal(parseDevinfoArgs(["-i", "0x1"]).ibPort, 1); // strtol(…, 0), as ibv_devinfo
  * ```
  */
 export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
@@ -104,7 +139,7 @@ export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
   };
   if (c.help) return c;
   if (v["ib-dev"] !== undefined) c.ibDev = v["ib-dev"];
-  if (v["ib-port"] !== undefined) c.ibPort = parseIntFlag("-i/--ib-port", v["ib-port"], 1, 255);
+  if (v["ib-port"] !== undefined) c.ibPort = parsePort(v["ib-port"]);
   if (v.mode !== undefined) c.mode = parseMode(v.mode);
   if (c.dom0 && c.mode === "native") {
     throw new UsageError(`--dom0: only a Xen host has a dom0 (use --mode bypass or split)`);
