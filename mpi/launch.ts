@@ -139,6 +139,25 @@ const MAX_HOSTS = 0xbfff - 1;
 /** Guests per Xen host: domids 1 … DOMID_FIRST_RESERVED - 1 (xen/include/public/xen.h). */
 const MAX_GUESTS_PER_HOST = 0x7ff0 - 1;
 
+/**
+ * The most {@link launch} takes of each count (more is `MPI_ERR_ARG`): ranks (an MPI rank and
+ * size are C `int`s), hosts (a unicast LID each, 0x0001–0xBFFF, and the switch's) and guests per
+ * Xen host (domids below DOMID_FIRST_RESERVED), so that a tool can refuse a job shape before it
+ * runs anything.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LAUNCH_LIMITS } from "./launch.ts";
+ * assert.deepEqual(LAUNCH_LIMITS, { np: 2147483647, hosts: 49150, guestsPerHost: 32751 });
+ * ```
+ */
+export const LAUNCH_LIMITS: {
+  readonly np: number;
+  readonly hosts: number;
+  readonly guestsPerHost: number;
+} = Object.freeze({ np: MAX_RANKS, hosts: MAX_HOSTS, guestsPerHost: MAX_GUESTS_PER_HOST });
+
 function positive(name: string, v: unknown, max: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
     throw new MpiError("MPI_ERR_ARG", `${name} must be a whole number >= 1 (got ${String(v)})`);

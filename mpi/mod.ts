@@ -91,6 +91,7 @@ export {
 } from "./job.ts";
 export {
   launch,
+  LAUNCH_LIMITS,
   type Launched,
   type LaunchOptions,
   mpiexec,

@@ -133,3 +133,25 @@ Deno.test("devinfo: -i is read as ibv_devinfo's strtol(optarg, NULL, 0)", async 
     "devinfo: -i/--ib-port: 256 is above 255 (ibv_devinfo passes the port as a uint8_t, where it would be 0)",
   );
 });
+
+Deno.test("paper: a --nas shape no job takes is refused before the evaluation runs", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const [np, hosts] = await Promise.all([
+      taskIn(dir, "paper", "--quick", "--out", "p1", "--nas", "S:99999999999999999999"),
+      taskIn(dir, "paper", "--quick", "--out", "p2", "--nas", "S:100000"),
+    ]);
+    oneLine(
+      np,
+      "paper: --nas: 'S:99999999999999999999': NP 99999999999999999999, more than a job takes " +
+        "(at most 2147483647)",
+    );
+    oneLine(
+      hosts,
+      "paper: --nas: 'S:100000': 50000 hosts (NP / GUESTS), more than a job takes (at most 49150)",
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)], []); // no --out directory made
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -13,6 +13,7 @@ import {
   UsageError,
 } from "./perftest_args.ts";
 import type { NasPlan, PaperScale } from "./paper_run.ts";
+import { mpi } from "../../mod.ts";
 
 /**
  * A parsed `deno task paper` command line.
@@ -67,6 +68,9 @@ export interface PaperConfig {
  * assert.deepEqual(parseNasPlan("S:4:1"), { cls: "S", shape: { np: 4, hosts: 4, guestsPerHost: 1 } });
  * assert.equal(parseNasPlan("none"), null);
  * assert.throws(() => parseNasPlan("Q:4"), { message: "--nas: 'Q:4' is not CLASS:NP[:GUESTS] (class S, W, A or B; e.g. A:16)" });
+ * assert.throws(() => parseNasPlan("S:100000:1"), {
+ *   message: "--nas: 'S:100000:1': 100000 hosts (NP / GUESTS), more than a job takes (at most 49150)",
+ * });
  * ```
  */
 export function parseNasPlan(raw: string): NasPlan | null {
@@ -78,6 +82,13 @@ export function parseNasPlan(raw: string): NasPlan | null {
   const np = Number(m[2]);
   const g = m[3] !== undefined ? Number(m[3]) : np % 2 === 0 ? 2 : 1;
   if (np < 1 || g < 1 || np % g !== 0) throw bad();
+  // The job's shape as the launcher takes it, now rather than after the rest of the evaluation.
+  const max = mpi.LAUNCH_LIMITS;
+  const over = (what: string, most: number) =>
+    new UsageError(`--nas: '${raw}': ${what}, more than a job takes (at most ${most})`);
+  if (!(np <= max.np)) throw over(`NP ${m[2]}`, max.np);
+  if (g > max.guestsPerHost) throw over(`GUESTS ${m[3]}`, max.guestsPerHost);
+  if (np / g > max.hosts) throw over(`${np / g} hosts (NP / GUESTS)`, max.hosts);
   return { cls: m[1] as NasPlan["cls"], shape: { np, hosts: np / g, guestsPerHost: g } };
 }
 
