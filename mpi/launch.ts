@@ -203,7 +203,13 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
     MAX_HOSTS,
   );
   const map = opts.map ?? "block";
-  const guestMiB = positive("guestMemoryMiB", opts.guestMemoryMiB ?? 512, Number.MAX_SAFE_INTEGER);
+  // A Xen host gets 1024 MiB of its own plus its guests' (hostMiB below), and a host's memory is
+  // whole bytes in a double (at most 2^53, addHost's rule): the most one of g guests can have.
+  const guestMiB = positive(
+    "guestMemoryMiB",
+    opts.guestMemoryMiB ?? 512,
+    Math.floor(((Number.MAX_SAFE_INTEGER + 1) / 2 ** 20 - 1024) / g),
+  );
   const moves = checkMigrate(opts.migrate, np, mode);
   const cluster = new Cluster({
     profile: opts.profile ?? "pcix-sdr-2006",

@@ -155,3 +155,22 @@ Deno.test("paper: a --nas shape no job takes is refused before the evaluation ru
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("osu, mpirun: --guest-memory too large for a host is named as the guests' memory", async () => {
+  const r = await taskIn(
+    ROOT,
+    "osu",
+    "osu_latency",
+    "--mode",
+    "bypass",
+    "--guest-memory",
+    "99999999999",
+  );
+  // Not addHost's "memoryMiB must be … got 100000001023" of a host the user never sized.
+  oneLine(r, "osu: MPI_ERR_ARG: guestMemoryMiB must be at most 8589933568 (got 99999999999)");
+  const { mpi } = await import("../mod.ts");
+  await assert.rejects(
+    mpi.launch({ np: 4, mode: "split", guestsPerHost: 2, guestMemoryMiB: 4294966785 }),
+    { name: "MpiError", message: /guestMemoryMiB must be at most 4294966784 \(got 4294966785\)/ },
+  );
+});
