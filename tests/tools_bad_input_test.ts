@@ -174,3 +174,26 @@ Deno.test("osu, mpirun: --guest-memory too large for a host is named as the gues
     { name: "MpiError", message: /guestMemoryMiB must be at most 4294966784 \(got 4294966785\)/ },
   );
 });
+
+Deno.test("paper: a bad profile leaves no --out directory behind", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/bad.yaml`, "pci: [\n");
+    const [file, name] = await Promise.all([
+      taskIn(dir, "paper", "--quick", "--profile", "bad.yaml", "--out", "p1"),
+      taskIn(dir, "paper", "--quick", "--profile", "nosuch", "--out", "p2"),
+    ]);
+    oneLine(
+      file,
+      `paper: ${dir}/bad.yaml:2:1: Flow sequence in block collection must be sufficiently ` +
+        "indented and end with a ]",
+    );
+    oneLine(
+      name,
+      "paper: profile: unknown profile 'nosuch' (built-in: pcix-sdr-2006, modern-gen5-ndr)",
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["bad.yaml"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

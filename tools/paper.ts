@@ -36,9 +36,10 @@ async function main(args: string[]): Promise<void> {
         `running the script by hand, add --allow-write=${out})`,
     );
   }
-  // The output directory before the run: a bad --out fails at once, not after the evaluation.
-  await makeUserDir(out, "--out");
+  // The profile first: a bad one fails without leaving an empty --out directory behind. Then
+  // the output directory, before the run: a bad --out fails at once, not after the evaluation.
   const profile = await loadToolProfile(c.profile);
+  await makeUserDir(out, "--out");
   let progress: Progress | undefined;
   let data;
   try {
