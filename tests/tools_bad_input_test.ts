@@ -197,3 +197,19 @@ Deno.test("paper: a bad profile leaves no --out directory behind", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("launch: a short flag's glued value (-pmy.yaml) is granted as the spaced one is", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/mine.yaml`, "pci: [\n");
+    // The tool reads the file and names the mistake in it: the launcher let it read the file.
+    const r = await taskIn(dir, "native-perf", "-pmine.yaml");
+    oneLine(
+      r,
+      `native-perf: ${dir}/mine.yaml:2:1: Flow sequence in block collection must be sufficiently ` +
+        "indented and end with a ]",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

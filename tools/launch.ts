@@ -124,6 +124,11 @@ const TOOLS: Record<string, ToolSpec> = {
   fuzz: { script: "tools/fuzz.ts" },
 };
 
+/** Whether the tool's flag `name` takes a value (a file it reads or writes, or a valued flag). */
+function valuedName(spec: ToolSpec, name: string): boolean {
+  return [...(spec.read ?? []), ...(spec.write ?? []), ...(spec.valued ?? [])].includes(name);
+}
+
 /**
  * Resolve `p` against `base` (no file system access).
  *
@@ -154,6 +159,8 @@ export function resolveFrom(base: string, p: string): string {
  * import { pathsOf } from "./launch.ts";
  * const p = pathsOf("perftest", ["ib_send_lat", "--pcap", "t.pcap", "--out_json"], "/w");
  * assert.deepEqual(p.write, [ "/w/t.pcap", "/w/perftest_out.json" ]);
+ * // A short flag's value glued on, as the tool's parseArgs takes it.
+ * assert.deepEqual(pathsOf("native-perf", ["-pmine.yaml"], "/w").read, ["/w/mine.yaml"]);
  * ```
  */
 export function pathsOf(
@@ -184,7 +191,11 @@ export function pathsOf(
         name = eq < 0 ? a.slice(2) : a.slice(2, eq);
         if (eq >= 0) value = a.slice(eq + 1);
       } else if (/^-[A-Za-z]$/.test(a) && spec.short?.[a[1]]) name = spec.short[a[1]];
-      // mpirun's `-np N`: a long flag with one dash.
+      // A short flag with its value glued on (`-pmy.yaml`), as node:util's parseArgs reads it.
+      else if (/^-[A-Za-z]./.test(a) && spec.short?.[a[1]] && valuedName(spec, spec.short[a[1]])) {
+        name = spec.short[a[1]];
+        value = a.slice(2);
+      } // mpirun's `-np N`: a long flag with one dash.
       else if (/^-[A-Za-z]{2,}$/.test(a) && spec.valued?.includes(a.slice(1))) name = a.slice(1);
       else if (!a.startsWith("-")) {
         positionals.push(a);
