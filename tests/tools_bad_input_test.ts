@@ -213,3 +213,26 @@ Deno.test("launch: a short flag's glued value (-pmy.yaml) is granted as the spac
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("run: a scenario's profile above its directory is refused in words, path resolved", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/s`);
+    await Deno.writeTextFile(`${dir}/p.yaml`, "link:\n  mtu: 1024\n");
+    await Deno.writeTextFile(
+      `${dir}/s/up.yaml`,
+      "profile: ../p.yaml\nhosts: [{name: a}, {name: b}]\n" +
+        "workload: [{perftest: ib_write_lat, between: [a, b]}]\n",
+    );
+    const r = await taskIn(`${dir}/s`, "run", "--check", "up.yaml");
+    // Not "cannot read …/s/../p.yaml (Requires read access to …)".
+    oneLine(
+      r,
+      `run: up.yaml:1:1: profile: cannot read ${dir}/p.yaml: deno task run may read the ` +
+        `scenario's directory and below, not this; put the profile there, or run tools/run.ts by ` +
+        `hand with --allow-read=${dir}/p.yaml`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

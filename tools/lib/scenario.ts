@@ -38,7 +38,7 @@ import { isMap } from "yaml";
 import { IBA_MTUS } from "../../hca/link.ts";
 import { type Profile, ProfileError, resolveProfile } from "../../mod.ts";
 import { errorAt, type LocatedYaml, parseYaml, YamlInputError } from "./yaml_errors.ts";
-import { loadProfile } from "./profile_yaml.ts";
+import { loadProfile, ProfileReadError } from "./profile_yaml.ts";
 import { userFile } from "./cli.ts";
 import {
   LIMITS,
@@ -439,12 +439,20 @@ export async function parseScenario(text: string, file: string, dir = "."): Prom
   const p = top.profile ?? "pcix-sdr-2006";
   if (typeof p === "string") {
     if (/\.ya?ml$/i.test(p)) {
-      const path = p.startsWith("/") ? p : `${dir}/${p}`;
+      const path = normalize(p.startsWith("/") ? p : `${dir}/${p}`);
       try {
         profile = await loadProfile(path);
       } catch (e) {
         if (e instanceof YamlInputError) throw e; // already file:line:col in the profile file
         if (!(e instanceof ProfileError)) throw e;
+        if (e instanceof ProfileReadError && e.noPermission) {
+          // tools/launch.ts grants a scenario's own directory (and below), not what is above it.
+          v.fail(
+            ["profile"],
+            `cannot read ${path}: deno task run may read the scenario's directory and below, not ` +
+              `this; put the profile there, or run tools/run.ts by hand with --allow-read=${path}`,
+          );
+        }
         v.fail(["profile"], e.message.replace(/^profile: /, ""));
       }
     } else {
@@ -844,6 +852,17 @@ function migrateEntry(
     rate,
     ...(crash === undefined ? {} : { crashDestination: crash }),
   };
+}
+
+/** An absolute path without its `.` and `..` parts (no file system access). */
+function normalize(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return "/" + out.join("/");
 }
 
 /**
