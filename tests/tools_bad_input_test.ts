@@ -236,3 +236,37 @@ Deno.test("run: a scenario's profile above its directory is refused in words, pa
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("launch: mpirun's program above INIT_CWD is read after -np N and --migrate R@MS", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/s`);
+    await Deno.writeTextFile(
+      `${dir}/p.ts`,
+      "export function main(comm: { rank: number }) { console.log('rank', comm.rank); }\n",
+    );
+    const [np, migrate] = await Promise.all([
+      taskIn(`${dir}/s`, "mpirun", "-np", "2", "--quiet", "../p.ts"),
+      taskIn(
+        `${dir}/s`,
+        "mpirun",
+        "-np",
+        "2",
+        "--mode",
+        "bypass",
+        "--guest-memory",
+        "16",
+        "--migrate",
+        "0@1",
+        "--quiet",
+        "../p.ts",
+      ),
+    ]);
+    for (const r of [np, migrate]) {
+      assert.equal(r.code, 0, r.err);
+      assert.deepEqual(r.out.trim().split("\n").sort(), ["[0] rank 0", "[1] rank 1"]);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -115,7 +115,17 @@ const TOOLS: Record<string, ToolSpec> = {
     script: "tools/mpirun.ts",
     read: ["profile"],
     positionalRead: "first",
-    valued: ["np", "hosts", "guests-per-host", "guest-memory", "mode", "map", "seed", "noise"],
+    valued: [
+      "np",
+      "hosts",
+      "guests-per-host",
+      "guest-memory",
+      "mode",
+      "map",
+      "seed",
+      "noise",
+      "migrate",
+    ],
     short: { n: "np" },
   },
   osu: { script: "tools/osu.ts", read: ["profile"] },
@@ -161,6 +171,11 @@ export function resolveFrom(base: string, p: string): string {
  * assert.deepEqual(p.write, [ "/w/t.pcap", "/w/perftest_out.json" ]);
  * // A short flag's value glued on, as the tool's parseArgs takes it.
  * assert.deepEqual(pathsOf("native-perf", ["-pmine.yaml"], "/w").read, ["/w/mine.yaml"]);
+ * // But mpirun's -np is the flag np, not -n with "p" glued on: its program is the file read.
+ * assert.deepEqual(pathsOf("mpirun", ["-np", "2", "../p.ts"], "/w/s").read, ["/w/p.ts", "/w"]);
+ * // --migrate's value is its value, not the program.
+ * const m = pathsOf("mpirun", ["-np", "2", "--migrate", "0@5", "../p.ts"], "/w/s");
+ * assert.deepEqual(m.read, ["/w/p.ts", "/w"]);
  * ```
  */
 export function pathsOf(
@@ -191,13 +206,13 @@ export function pathsOf(
         name = eq < 0 ? a.slice(2) : a.slice(2, eq);
         if (eq >= 0) value = a.slice(eq + 1);
       } else if (/^-[A-Za-z]$/.test(a) && spec.short?.[a[1]]) name = spec.short[a[1]];
+      // mpirun's `-np N`: a long flag with one dash (before `-n` with `p` glued on).
+      else if (/^-[A-Za-z]{2,}$/.test(a) && spec.valued?.includes(a.slice(1))) name = a.slice(1);
       // A short flag with its value glued on (`-pmy.yaml`), as node:util's parseArgs reads it.
       else if (/^-[A-Za-z]./.test(a) && spec.short?.[a[1]] && valuedName(spec, spec.short[a[1]])) {
         name = spec.short[a[1]];
         value = a.slice(2);
-      } // mpirun's `-np N`: a long flag with one dash.
-      else if (/^-[A-Za-z]{2,}$/.test(a) && spec.valued?.includes(a.slice(1))) name = a.slice(1);
-      else if (!a.startsWith("-")) {
+      } else if (!a.startsWith("-")) {
         positionals.push(a);
         continue;
       }
