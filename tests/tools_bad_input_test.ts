@@ -270,3 +270,37 @@ Deno.test("launch: mpirun's program above INIT_CWD is read after -np N and --mig
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("mpirun by hand without read permission on the program says which to add", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/s`);
+    await Deno.writeTextFile(`${dir}/p.ts`, "export function main() {}\n");
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        `--allow-read=${ROOT},${dir}/s`,
+        "--allow-env",
+        `${ROOT}tools/mpirun.ts`,
+        "-np",
+        "2",
+        "../p.ts",
+      ],
+      cwd: `${dir}/s`,
+      env: { NO_COLOR: "1", INIT_CWD: `${dir}/s` },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    oneLine(
+      {
+        code: r.code,
+        out: new TextDecoder().decode(r.stdout),
+        err: new TextDecoder().decode(r.stderr),
+      },
+      "mpirun: ../p.ts: cannot read it: no read permission (deno task mpirun grants the program's " +
+        `directory; running the script by hand, add --allow-read=${dir})`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

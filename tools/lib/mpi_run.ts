@@ -33,6 +33,13 @@ export async function loadProgram(path: string): Promise<mpi.MpiMain> {
     if (e instanceof Deno.errors.NotFound) {
       throw new ToolError(`${path}: no such file (looked at ${file})`);
     }
+    if (e instanceof Deno.errors.NotCapable) {
+      const dir = file.slice(0, file.lastIndexOf("/")) || "/";
+      throw new ToolError(
+        `${path}: cannot read it: no read permission (deno task mpirun grants the program's ` +
+          `directory; running the script by hand, add --allow-read=${dir})`,
+      );
+    }
     throw new ToolError(`${path}: cannot read (${(e as Error).message})`);
   }
   let mod: Record<string, unknown>;
