@@ -304,3 +304,13 @@ Deno.test("mpirun by hand without read permission on the program says which to a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("perftest: --pcap with --device real is refused, not silently left unwritten", async () => {
+  const { parsePerftestArgs } = await import("../tools/lib/perftest_args.ts");
+  assert.throws(() => parsePerftestArgs(["ib_write_lat", "--device", "real", "--pcap", "t.pcap"]), {
+    name: "UsageError",
+    message:
+      "--pcap with --device real: the trace is of the simulated fabric, which a real device's packets do not cross",
+  });
+  assert.equal(parsePerftestArgs(["ib_write_lat", "--pcap", "t.pcap"]).pcap, "t.pcap");
+});

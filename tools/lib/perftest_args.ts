@@ -1743,6 +1743,12 @@ function forceDependencies(c: PerftestConfig): void {
       } with --device real: the FFI path has no librdmacm binding (rdma_cm runs on the simulated fabric)`,
     );
   }
+  if (c.device && c.pcap !== undefined) {
+    // The capture taps the simulated fabric; a real HCA's packets never pass through it.
+    stop(
+      "--pcap with --device real: the trace is of the simulated fabric, which a real device's packets do not cross",
+    );
+  }
   if (c.kind === "lat" && c.verb === "write") c.disablePcieRelaxed = true;
 }
 
