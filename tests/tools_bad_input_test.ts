@@ -314,3 +314,26 @@ Deno.test("perftest: --pcap with --device real is refused, not silently left unw
   });
   assert.equal(parsePerftestArgs(["ib_write_lat", "--pcap", "t.pcap"]).pcap, "t.pcap");
 });
+
+Deno.test("perftest, devinfo: the simulated cluster's flags with --device real are refused", async () => {
+  const { parsePerftestArgs } = await import("../tools/lib/perftest_args.ts");
+  const { parseDevinfoArgs } = await import("../tools/lib/devinfo_args.ts");
+  assert.throws(
+    () => parsePerftestArgs(["ib_write_lat", "--device", "real", "--noise", "off", "--seed", "2"]),
+    {
+      name: "UsageError",
+      message:
+        "--noise, --seed with --device real: they set the simulated cluster; a real device " +
+        "is measured on the wall clock as it is",
+    },
+  );
+  assert.throws(() => parsePerftestArgs(["ib_write_bw", "--device", "real", "--profile", "x"]), {
+    message: /^--profile with --device real: it sets the simulated cluster/,
+  });
+  assert.throws(() => parseDevinfoArgs(["--device", "real", "--profile", "modern-gen5-ndr"]), {
+    name: "UsageError",
+    message: "--device real: shows the real device of this machine; drop --profile/--seed",
+  });
+  // Without --device they are the simulation's.
+  assert.equal(parsePerftestArgs(["ib_write_lat", "--seed", "2"]).seed, 2);
+});

@@ -153,6 +153,12 @@ export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
         `--device real: shows the real device of this machine; drop --mode/--dom0`,
       );
     }
+    // The profile and the seed build the simulated host; the real device is shown as it is.
+    if (v.profile !== undefined || v.seed !== undefined) {
+      throw new UsageError(
+        `--device real: shows the real device of this machine; drop --profile/--seed`,
+      );
+    }
   }
   return c;
 }

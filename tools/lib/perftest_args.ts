@@ -1012,6 +1012,8 @@ interface ParseState {
   mgid?: string;
   rawEth?: string;
   sourceIp?: string;
+  /** xenib's flags of the simulated cluster given (`--profile`, `--seed`, `--noise`). */
+  simulated: Set<string>;
 }
 
 const states = new WeakMap<PerftestConfig, ParseState>();
@@ -1032,6 +1034,7 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
     logDciStreams: 0,
     logActiveDciStreams: 0,
     reportPerPort: false,
+    simulated: new Set(),
     typicalPktSize: 0,
     rateLimitType: "off",
     rateLimit: 0,
@@ -1403,12 +1406,15 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
       case "profile":
         if (v === "") throw new UsageError(`--profile: empty value`);
         c.profile = v;
+        st.simulated.add("--profile");
         break;
       case "seed":
         c.seed = parseSeed(v);
+        st.simulated.add("--seed");
         break;
       case "noise":
         c.noise = parseNoise(v);
+        st.simulated.add("--noise");
         break;
       case "jobs":
         c.jobs = parseJobs(v);
@@ -1741,6 +1747,14 @@ function forceDependencies(c: PerftestConfig): void {
       `${
         c.rdmaCm ? "-R/--rdma_cm" : "-z/--comm_rdma_cm"
       } with --device real: the FFI path has no librdmacm binding (rdma_cm runs on the simulated fabric)`,
+    );
+  }
+  if (c.device && st.simulated.size > 0) {
+    // The cost profile, the seed and the noise model are the simulated cluster's.
+    stop(
+      `${[...st.simulated].join(", ")} with --device real: ${
+        st.simulated.size > 1 ? "they set" : "it sets"
+      } the simulated cluster; a real device is measured on the wall clock as it is`,
     );
   }
   if (c.device && c.pcap !== undefined) {
