@@ -134,8 +134,15 @@ export class CpuNoise {
       : Infinity;
   }
 
-  /** Generate every detour that starts at or before `t`. */
-  #ensure(t: number): void {
+  /**
+   * Generate every detour that starts at or before `t`. One that ends before `past` is of no use
+   * to anyone (the question being answered starts after it, and {@link finish} forgets it next
+   * time): once it is the last and the next does not prolong it, the next takes its place, so a
+   * timeline first asked about after a long stretch of virtual time (a guest migrated in hours
+   * into a run) holds one detour of that stretch, not millions. Every draw is still made, in
+   * order, so the detours after `past` are those of a timeline asked about all along.
+   */
+  #ensure(t: number, past: number): void {
     while (this.#nextTick <= t || this.#nextDetour <= t) {
       let s: number, len: number;
       if (this.#nextTick <= this.#nextDetour) {
@@ -151,7 +158,10 @@ export class CpuNoise {
       const n = iv.length;
       // A detour that starts inside the previous one prolongs it (the CPU serves one at a time).
       if (n > this.#head && s <= iv[n - 1]) iv[n - 1] += len;
-      else iv.push(s, s + len);
+      else if (n > this.#head && iv[n - 1] < past) {
+        iv[n - 2] = s;
+        iv[n - 1] = s + len;
+      } else iv.push(s, s + len);
     }
   }
 
@@ -177,8 +187,10 @@ export class CpuNoise {
     let rem = workNs;
     let i = this.#head;
     const iv = this.#iv;
+    // Nothing before both now (see #prune) and the work's start is looked at again.
+    const past = start < this.engine.now ? start : this.engine.now;
     for (;;) {
-      this.#ensure(t + rem);
+      this.#ensure(t + rem, past);
       // Skip detours over before t.
       while (i < iv.length && iv[i + 1] <= t) i += 2;
       if (i >= iv.length || iv[i] >= t + rem) {
