@@ -6,10 +6,12 @@
  * exactly then, with dom0 idle: the charge is the path, not a constant.
  */
 import assert from "node:assert/strict";
-import { QpType } from "../mod.ts";
+import { connectPair, QpType } from "../mod.ts";
+import type { VibFrontFile } from "../drivers/front/file.ts";
 import { SplitProvider } from "../drivers/split/front.ts";
+import { VibOp, type VibResponse } from "../drivers/vib/mod.ts";
 import { XenGuest } from "../platform/xen_guest.ts";
-import { pair, postWrite, side, twoDomains } from "./conformance/helpers.ts";
+import { CAP, CONNECT, pair, postWrite, side, twoDomains } from "./conformance/helpers.ts";
 
 Deno.test("split poll: completions at the call, paid until the request's answer arrives", async () => {
   const { cluster, a, b, hosts } = await twoDomains("split");
@@ -80,5 +82,52 @@ Deno.test("split: a kick due while the notifier's hypercall runs goes out after 
     assert.equal(sends() - s0, 3, "the third, due meanwhile, after the second");
     await cluster.sleep(100_000);
     assert.equal(sends() - s0, 3, "each kick once");
+  });
+});
+
+Deno.test("split poll: a POLL_CQ's count is its own while dom0's event thread polls another CQ", async () => {
+  // A POLL_CQ request that moves K CQEs spends their copy time on dom0's VCPU between its two
+  // halves (pollCopy, pollDone); a completion event for another CQ of the same context lands in
+  // that stretch, and dom0's event thread polls that CQ first (beforeCompEvent). Its count used
+  // to be the same field as the request's: the answer said 1 (the event's) instead of K.
+  const { cluster, a, b } = await twoDomains("split");
+  const N = 12, K = 512;
+  await cluster.run(async () => {
+    const x = await side(a, 8192), y = await side(b);
+    const [qa] = await pair(x, y, QpType.RC, { ...CAP, maxSendWr: 8192 });
+    const cqB = await x.ctx.createCq(64);
+    const qb = await x.pd.createQp({ type: QpType.RC, sendCq: cqB, recvCq: cqB, cap: CAP });
+    const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap: CAP });
+    await connectPair({ qp: qb, lid: x.lid }, { qp: qy, lid: y.lid }, CONNECT);
+    const vm = a as XenGuest;
+    const me = (x.ctx.file as unknown as VibFrontFile).ctx;
+    const answers: number[] = [];
+    let id = 0;
+    for (let i = 0; i < N; i++) {
+      for (let k = 0; k < K; k++) postWrite(qa, x, y, BigInt(id++));
+      await cluster.sleep(1_500_000); // all K done: their CQEs wait in dom0's shadow of CQ A
+      cqB.reqNotify(false);
+      postWrite(qb, x, y, BigInt(i)); // its completion event comes at a point the sweep moves
+      await cluster.sleep(i * 1_000);
+      // No poll of CQ A moves anything but this request (no verbs poll, so no take()).
+      const r: VibResponse | undefined = await vm.front.requestRaw({
+        op: VibOp.POLL_CQ,
+        ctx: me,
+        handle: 0,
+        flags: 0,
+        segs: [],
+        body: { cqn: x.cq.cqn, consumerIndex: 0 },
+      });
+      assert.equal(r?.status, 0);
+      answers.push(Number(r!.body.copied));
+      await cluster.sleep(50_000);
+    }
+    assert.deepEqual(answers, new Array(N).fill(K), "each request counts what it moved");
+    // Nothing lost or doubled either way: every completion once, in order, as native and bypass.
+    const wa = await x.cq.pollUntil(N * K);
+    assert.deepEqual(wa.map((w) => w.wrId), Array.from({ length: N * K }, (_, i) => BigInt(i)));
+    const wb = await cqB.pollUntil(N);
+    assert.deepEqual(wb.map((w) => w.wrId), Array.from({ length: N }, (_, i) => BigInt(i)));
+    assert.deepEqual([x.cq.poll(8), cqB.poll(8)], [[], []]);
   });
 });

@@ -474,9 +474,14 @@ export class SplitContext implements ContextDatapath {
    * since the last request.
    */
   async poll(cqn: number, guestCi?: number): Promise<number> {
-    const ns = this.pollCopy(cqn, guestCi);
+    // Its count stays its own (a local, not {@link #polled}): dom0's event thread polls here
+    // (beforeCompEvent) while a staged POLL_CQ of the same context may be between its
+    // {@link pollCopy} and {@link pollDone} (its copy's time spent on a VCPU, which an interrupt
+    // preempts), and a shared count would give that request this poll's number.
+    const n = this.#moveCqes(cqn, guestCi);
+    const ns = this.#copyTime(cqn, n);
     if (ns >= 0) await this.o.cpu(ns);
-    return this.pollDone();
+    return n;
   }
 
   /**
@@ -490,10 +495,15 @@ export class SplitContext implements ContextDatapath {
   pollCopy(cqn: number, guestCi?: number): number {
     this.#polled = 0;
     const n = this.#moveCqes(cqn, guestCi);
+    this.#polled = n;
+    return this.#copyTime(cqn, n);
+  }
+
+  /** The copy time of `n` CQEs moved now and of what {@link take} moved since the last request. */
+  #copyTime(cqn: number, n: number): number {
     const c = this.#cqs.get(cqn)!;
     const copied = n + c.unpaid;
     c.unpaid = 0;
-    this.#polled = n;
     return copied > 0 ? this.#copyNs(copied * CQE_BYTES) : -1;
   }
 
@@ -504,7 +514,12 @@ export class SplitContext implements ContextDatapath {
     return n;
   }
 
-  /** CQEs the last {@link pollCopy} handed over. */
+  /**
+   * CQEs the last {@link pollCopy} handed over: the staged `POLL_CQ` in flight's own count.
+   * Only the backend's request chain writes it, one request at a time (`vibback.ts`), so no
+   * other request's count comes between its two halves; {@link poll} (dom0's event thread)
+   * keeps its count to itself.
+   */
   #polled = 0;
 
   /**
