@@ -20,7 +20,7 @@
  */
 import type { AddressSpace } from "../../sim/address_space.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import { UContext } from "../native/ucontext.ts";
+import { checkCqSize, UContext } from "../native/ucontext.ts";
 import { DEFAULT_PKEY } from "../../hca/pkey.ts";
 import { Access, QpAttrMask, QpState } from "../uapi/enums.ts";
 import { requestError, VerbsError } from "../uapi/errors.ts";
@@ -510,7 +510,9 @@ export const CONTROL_OPS: OpHandlers = {
   },
   [VibOp.CREATE_CQ]: async (env, c, req) => {
     const { cqe, logSize, compVector, bufAddr, bufBytes, nrPages } = req.body;
-    const entries = logSize <= 24 ? sizeOf(2 ** logSize, 2 * env.driver.devLim.maxCqe + 2) : 0;
+    // A size above the device's limit is EINVAL naming it, as the driver answers it (mthca_create_cq),
+    // before any quota or dom0's headroom is asked: it is the request's fault, not a shortage.
+    const entries = checkCqSize("create_cq", cqe, logSize, env.driver.devLim.maxCqe);
     admit(env, { cqs: 1, cqes: entries }, { cq: 1, mtt: sizeOf(nrPages, VIB_MAX_PAGES) });
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, false);
     const r = await withQueue(
@@ -530,7 +532,7 @@ export const CONTROL_OPS: OpHandlers = {
     const old = c.objects.get(`cq:${h}`);
     if (!old) throw inval(`no CQ with handle ${h} in this context`);
     const held = c.charges.get(`cq:${h}`) ?? {};
-    const entries = logSize <= 24 ? sizeOf(2 ** logSize, 2 * env.driver.devLim.maxCqe + 2) : 0;
+    const entries = checkCqSize("resize_cq", cqe, logSize, env.driver.devLim.maxCqe);
     admit(env, { cqes: entries - (held.cqes ?? 0) }, { mtt: sizeOf(nrPages, VIB_MAX_PAGES) });
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, false);
     const r = await withQueue(env, c, q, () =>

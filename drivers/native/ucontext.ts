@@ -262,6 +262,34 @@ function inval(msg: string): VerbsError {
   return requestError("EINVAL", msg);
 }
 
+/**
+ * A CQ's size as the kernel checks it before anything is allocated: `cqe`
+ * in 1..max_cqe, and the ring the library laid out (2^`logSize` entries) no
+ * larger than max_cqe + 1, the spare entry it adds. Linux refuses a size
+ * above the device's limit with -EINVAL (mthca_provider.c `mthca_create_cq`
+ * and `mthca_resize_cq`: `entries < 1 || entries > dev->limits.max_cqes`;
+ * mlx4_ib_create_cq likewise; ibv_create_cq(3)), never ENOMEM: the device's
+ * own refusal (SW2HW_CQ with EXCEED_LIM) or a quota is never reached. The
+ * backend checks a guest's CREATE_CQ and RESIZE_CQ with it before its
+ * quotas. Returns the ring's entries.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkCqSize } from "./ucontext.ts";
+ * assert.equal(checkCqSize("create_cq", 131071, 17, 131071), 131072);
+ * assert.throws(() => checkCqSize("create_cq", 1, 18, 131071), /EINVAL: .*above max_cqe 131071/);
+ * ```
+ */
+export function checkCqSize(call: string, cqe: unknown, logSize: unknown, maxCqe: number): number {
+  checkInt(call, "cqe", cqe, 1, maxCqe);
+  const log = checkInt(call, "logSize", logSize, 1, 24);
+  if (2 ** log > maxCqe + 1) {
+    throw inval(`${call}: 2^${log} entries above max_cqe ${maxCqe} (at most ${maxCqe + 1})`);
+  }
+  return 2 ** log;
+}
+
 function mcastKey(gid: Uint8Array, mlid: number): string {
   return `${Array.from(gid, (b) => b.toString(16).padStart(2, "0")).join("")}/${mlid}`;
 }
@@ -665,9 +693,9 @@ export class UContext implements UverbsFile {
   async createCq(req: CreateCqReq): Promise<CreateCqResp> {
     await this.#in();
     const lim = this.driver.devLim;
-    checkInt("create_cq", "cqe", req.cqe, 1, lim.maxCqe);
+    // ib_uverbs checks the vector (uverbs_cmd.c create_cq), then the driver the size.
     checkInt("create_cq", "compVector", req.compVector, 0, this.numCompVectors - 1);
-    const entries = 1 << checkInt("create_cq", "logSize", req.logSize, 1, 24);
+    const entries = checkCqSize("create_cq", req.cqe, req.logSize, lim.maxCqe);
     if (entries < req.cqe + 1 || entries * CQE_BYTES > req.bufBytes) {
       throw inval(
         `create_cq: ${entries} entries do not fit cqe=${req.cqe} in ${req.bufBytes} bytes`,
@@ -703,8 +731,7 @@ export class UContext implements UverbsFile {
   async resizeCq(req: ResizeCqReq): Promise<{ cqe: number }> {
     await this.#in();
     const cq = this.#get(this.#cqs, req.cqHandle, "CQ");
-    checkInt("resize_cq", "cqe", req.cqe, 1, this.driver.devLim.maxCqe);
-    const entries = 1 << checkInt("resize_cq", "logSize", req.logSize, 1, 24);
+    const entries = checkCqSize("resize_cq", req.cqe, req.logSize, this.driver.devLim.maxCqe);
     if (entries < req.cqe + 1 || entries * CQE_BYTES > req.bufBytes) {
       throw inval(`resize_cq: ${entries} entries do not fit cqe=${req.cqe}`);
     }

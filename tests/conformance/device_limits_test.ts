@@ -65,6 +65,37 @@ for (const mode of MODES) {
       assert.equal(big.cqe, d.maxCqe);
       await big.destroy();
       await rejects(() => ctx.createCq(d.maxCqe + 1), "EINVAL");
+      // The kernel's own check, under the library's: a ring of twice the limit (2^18 entries) in a
+      // buffer that holds it is EINVAL naming max_cqe, as mthca_create_cq answers, not the
+      // device's EXCEED_LIM (ENOMEM) nor, for a guest, dom0's quotas.
+      const log = Math.log2(d.maxCqe + 1) + 1, bytes = 2 ** log * 32;
+      const msg = await rejects(
+        () =>
+          ctx.file.createCq({
+            cqe: 1,
+            logSize: log,
+            bufAddr: dom.memory.alloc(bytes, 4096),
+            bufBytes: bytes,
+            compVector: 0,
+          }),
+        "EINVAL",
+      );
+      assert.match(msg, new RegExp(`create_cq: 2\\^${log} entries above max_cqe ${d.maxCqe}`));
+      // Resizing to such a ring likewise (the split baseline has no resize: EOPNOTSUPP).
+      const resize = () =>
+        ctx.file.resizeCq({
+          cqHandle: cq.handle,
+          cqe: 1,
+          logSize: log,
+          bufAddr: dom.memory.alloc(bytes, 4096),
+          bufBytes: bytes,
+          consumerIndex: 0,
+        });
+      if (mode === "split") await rejects(resize, "EOPNOTSUPP");
+      else {
+        const why = await rejects(resize, "EINVAL");
+        assert.match(why, new RegExp(`resize_cq: 2\\^${log} entries above max_cqe ${d.maxCqe}`));
+      }
       // max_srq_wr and max_srq_sge.
       await (await pd.createSrq({ maxWr: d.maxSrqWr, maxSge: d.maxSrqSge })).destroy();
       await rejects(() => pd.createSrq({ maxWr: d.maxSrqWr + 1, maxSge: 1 }), "EINVAL");

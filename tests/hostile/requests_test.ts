@@ -165,3 +165,38 @@ Deno.test("requests: random bytes in whole slots get errnos or answers, never a 
     await verdict(s, { attacker: "shutdown" });
   });
 });
+
+for (const attacker of ["bypass", "split"] as const) {
+  Deno.test(`requests (${attacker}): a CREATE_CQ ring above max_cqe is EINVAL naming the limit, before any quota`, async () => {
+    const s = await scene({ attacker });
+    const { evil } = s;
+    await s.cluster.run(async () => {
+      const ctx = await evil.openDevice();
+      const max = ctx.queryDevice().maxCqe; // 2^17 - 1: a ring of at most 2^17 entries
+      const me = ctxId(ctx);
+      await ctx.createCq(4); // holds 8 of the cqes quota (2^18): a ring of 2^18 is over it too
+      const buf = evil.memory.alloc(4096, 4096);
+      const ok = evil.grants.grantAccessNow(0, buf / 4096, false);
+      const back = backOf(s, evil);
+      const quotaRefusals = back.ledger.refusals.cqes;
+      for (const logSize of [18, 19, 24]) {
+        const r = await evil.front.requestRaw({
+          op: VibOp.CREATE_CQ,
+          ctx: me,
+          handle: 0,
+          flags: 0,
+          body: { cqe: 1, logSize, compVector: 0, bufAddr: buf, bufBytes: 4096, nrPages: 1 },
+          segs: [ok],
+        });
+        assert.equal(r?.status, E.EINVAL, `logSize ${logSize}`);
+        assert.equal(r?.limit, undefined, "no quota named");
+        assert.equal(
+          r?.reason,
+          `create_cq: 2^${logSize} entries above max_cqe ${max} (at most ${max + 1})`,
+        );
+      }
+      assert.equal(back.ledger.refusals.cqes, quotaRefusals, "no quota was asked");
+      await verdict(s);
+    });
+  });
+}
