@@ -20,7 +20,7 @@
  */
 import type { AddressSpace } from "../../sim/address_space.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import { checkCqSize, UContext } from "../native/ucontext.ts";
+import { checkCqSize, checkSrqSize, UContext } from "../native/ucontext.ts";
 import { DEFAULT_PKEY } from "../../hca/pkey.ts";
 import { Access, QpAttrMask, QpState } from "../uapi/enums.ts";
 import { requestError, VerbsError } from "../uapi/errors.ts";
@@ -607,7 +607,9 @@ export const CONTROL_OPS: OpHandlers = {
   },
   [VibOp.CREATE_SRQ]: async (env, c, req) => {
     const { maxWr, maxSge, srqLimit, bufAddr, bufBytes, logSize, logStride, nrPages } = req.body;
-    const entries = logSize <= 24 ? sizeOf(2 ** logSize, 2 * env.driver.devLim.maxQpWr) : 0;
+    // A size above the device's limit is EINVAL naming it (mthca_alloc_srq), before any quota
+    // or dom0's headroom is asked, as CREATE_CQ's.
+    const entries = checkSrqSize(maxWr, logSize, env.driver.devLim.maxQpWr);
     admit(env, { srqs: 1, wqes: entries }, { srq: 1, mtt: sizeOf(nrPages, VIB_MAX_PAGES) });
     const readonly = c.datapath?.readsGuestQueues ?? false;
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, readonly);

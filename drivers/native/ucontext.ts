@@ -28,7 +28,7 @@ import {
 } from "../uapi/enums.ts";
 import { requestError, VerbsError } from "../uapi/errors.ts";
 import { absentAttrs, modifyQpError } from "../uapi/qp_state.ts";
-import { qpGrant, sendWqeBytes } from "../uapi/wq_layout.ts";
+import { qpGrant, roundPow2, sendWqeBytes } from "../uapi/wq_layout.ts";
 import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "../uapi/types.ts";
 import type {
   AllocPdResp,
@@ -286,6 +286,35 @@ export function checkCqSize(call: string, cqe: unknown, logSize: unknown, maxCqe
   const log = checkInt(call, "logSize", logSize, 1, 24);
   if (2 ** log > maxCqe + 1) {
     throw inval(`${call}: 2^${log} entries above max_cqe ${maxCqe} (at most ${maxCqe + 1})`);
+  }
+  return 2 ** log;
+}
+
+/**
+ * An SRQ's size as the kernel checks it before anything is allocated:
+ * `maxWr` in 0..max_srq_wr, and the ring the library laid out
+ * (2^`logSize` entries) no larger than the one it lays out for max_srq_wr
+ * itself (`srqLayout` rounds `maxWr` up to a power of two and keeps no
+ * spare entry). Linux refuses a size above the device's limit with
+ * -EINVAL (mthca_srq.c `mthca_alloc_srq`: `attr->max_wr >
+ * dev->limits.max_srq_wqes` is -EINVAL; ibv_create_srq(3)), never ENOMEM:
+ * the device's own refusal (SW2HW_SRQ with EXCEED_LIM) or a quota is never
+ * reached. The backend checks a guest's CREATE_SRQ with it before its
+ * quotas. Returns the ring's entries.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkSrqSize } from "./ucontext.ts";
+ * assert.equal(checkSrqSize(16384, 14, 16384), 16384);
+ * assert.throws(() => checkSrqSize(1, 15, 16384), /EINVAL: .*above max_srq_wr 16384/);
+ * ```
+ */
+export function checkSrqSize(maxWr: unknown, logSize: unknown, maxSrqWr: number): number {
+  checkInt("create_srq", "maxWr", maxWr, 0, maxSrqWr);
+  const log = checkInt("create_srq", "logSize", logSize, 0, 24), ring = roundPow2(maxSrqWr);
+  if (2 ** log > ring) {
+    throw inval(`create_srq: 2^${log} entries above max_srq_wr ${maxSrqWr} (at most ${ring})`);
   }
   return 2 ** log;
 }
@@ -1158,14 +1187,13 @@ export class UContext implements UverbsFile {
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
     // mthca_alloc_srq: `attr->max_wr > dev->limits.max_srq_wqes || attr->max_sge >
     // dev->limits.max_srq_sge` is -EINVAL; nothing refuses 0 (Tavor grants max_wr + 1 entries,
-    // one of them spare, and reports max_wr).
-    checkInt("create_srq", "maxWr", req.maxWr, 0, lim.maxQpWr);
+    // one of them spare, and reports max_wr). The ring is checked against the limit too.
+    const entries = checkSrqSize(req.maxWr, req.logSize, lim.maxQpWr);
     checkInt("create_srq", "maxSge", req.maxSge, 0, lim.maxSge);
     // The ABI carries srq_limit, but creation does not arm the SRQ: mthca_alloc_srq neither
     // checks nor uses it (ibv_create_srq(3): "irrelevant for ibv_create_srq"); arming is
     // ibv_modify_srq's. A value no C field could hold is still refused.
     checkInt("create_srq", "srqLimit", req.srqLimit, 0, 0xffffffff);
-    const entries = 1 << checkInt("create_srq", "logSize", req.logSize, 0, 24);
     const stride = 1 << checkInt("create_srq", "logStride", req.logStride, 4, 10);
     if (entries < req.maxWr || stride < req.maxSge * SEG_BYTES || entries * stride > req.bufBytes) {
       throw inval(`create_srq: ${entries}x${stride} B ring does not fit the request`);

@@ -100,6 +100,30 @@ for (const mode of MODES) {
       await (await pd.createSrq({ maxWr: d.maxSrqWr, maxSge: d.maxSrqSge })).destroy();
       await rejects(() => pd.createSrq({ maxWr: d.maxSrqWr + 1, maxSge: 1 }), "EINVAL");
       await rejects(() => pd.createSrq({ maxWr: 1, maxSge: d.maxSrqSge + 1 }), "EINVAL");
+      // The kernel's own check of the ring the library laid out (srqLayout: maxWr rounded up to a
+      // power of two, no spare entry, so 2^14 entries at the limit): rings of 2^15 and 2^16
+      // entries in buffers that hold them are EINVAL naming max_srq_wr, as mthca_alloc_srq
+      // answers, not accepted (2^15) nor the device's EXCEED_LIM (ENOMEM) nor dom0's quotas.
+      const srqLog = Math.ceil(Math.log2(d.maxSrqWr));
+      for (const log of [srqLog + 1, srqLog + 2]) {
+        const bytes = 2 ** log * 16;
+        const why = await rejects(
+          () =>
+            ctx.file.createSrq({
+              pdHandle: pd.handle,
+              maxWr: 1,
+              maxSge: 1,
+              srqLimit: 0,
+              bufAddr: dom.memory.alloc(bytes, 4096),
+              bufBytes: bytes,
+              logSize: log,
+              logStride: 4,
+            }),
+          "EINVAL",
+        );
+        const at = `max_srq_wr ${d.maxSrqWr} \\(at most ${2 ** srqLog}\\)$`;
+        assert.match(why, new RegExp(`create_srq: 2\\^${log} entries above ${at}`));
+      }
       // max_qp_init_rd_atom bounds max_rd_atomic, max_qp_rd_atom bounds max_dest_rd_atomic.
       const lid = ctx.queryPort(1).lid;
       for (

@@ -200,3 +200,53 @@ for (const attacker of ["bypass", "split"] as const) {
     });
   });
 }
+
+for (const attacker of ["bypass", "split"] as const) {
+  Deno.test(`requests (${attacker}): a CREATE_SRQ ring above max_srq_wr is EINVAL naming the limit, before any quota`, async () => {
+    const s = await scene({ attacker });
+    const { evil } = s;
+    await s.cluster.run(async () => {
+      const ctx = await evil.openDevice();
+      const max = ctx.queryDevice().maxSrqWr; // 16384: srqLayout's ring is at most 2^14 entries
+      const pd = await ctx.allocPd();
+      const me = ctxId(ctx);
+      const back = backOf(s, evil);
+      // The wqes quota all but full: a ring it were asked about would be ENOMEM naming it.
+      const filler = { wqes: back.ledger.room("wqes") - 16 };
+      back.ledger.take(filler);
+      // One page: the size is judged before the buffer (a ring that fits it is the conformance
+      // test's, tests/conformance/device_limits_test.ts).
+      const buf = evil.memory.alloc(4096, 4096);
+      const ok = evil.grants.grantAccessNow(0, buf / 4096, false);
+      const quotaRefusals = back.ledger.refusals.wqes;
+      for (const logSize of [15, 16, 24]) {
+        const r = await evil.front.requestRaw({
+          op: VibOp.CREATE_SRQ,
+          ctx: me,
+          handle: pd.handle,
+          flags: 0,
+          body: {
+            maxWr: 1,
+            maxSge: 1,
+            srqLimit: 0,
+            bufAddr: buf,
+            bufBytes: 4096,
+            logSize,
+            logStride: 4,
+            nrPages: 1,
+          },
+          segs: [ok],
+        });
+        assert.equal(r?.status, E.EINVAL, `logSize ${logSize}`);
+        assert.equal(r?.limit, undefined, "no quota named");
+        assert.equal(
+          r?.reason,
+          `create_srq: 2^${logSize} entries above max_srq_wr ${max} (at most ${max})`,
+        );
+      }
+      assert.equal(back.ledger.refusals.wqes, quotaRefusals, "no quota was asked");
+      back.ledger.give(filler);
+      await verdict(s);
+    });
+  });
+}
