@@ -20,7 +20,7 @@
  */
 import type { AddressSpace } from "../../sim/address_space.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import { checkCqSize, checkSrqSize, UContext } from "../native/ucontext.ts";
+import { checkCqSize, checkQpSize, checkSrqSize, UContext } from "../native/ucontext.ts";
 import { DEFAULT_PKEY } from "../../hca/pkey.ts";
 import { Access, QpAttrMask, QpState } from "../uapi/enums.ts";
 import { requestError, VerbsError } from "../uapi/errors.ts";
@@ -560,9 +560,10 @@ export const CONTROL_OPS: OpHandlers = {
   },
   [VibOp.CREATE_QP]: async (env, c, req) => {
     const b = req.body;
-    // The entries the queues really have: the library's layout rounds the caps up.
-    const maxWr = 2 * env.driver.devLim.maxQpWr;
-    const wqes = sizeOf(b.wq?.sqSize, maxWr) + sizeOf(b.wq?.rqSize, maxWr);
+    // The entries the queues really have (the library's layout rounds the caps up). A size
+    // above the device's limit is EINVAL naming it, as the driver answers it (mthca_set_qp_size),
+    // before any quota or dom0's headroom is asked: it is the request's fault, not a shortage.
+    const wqes = checkQpSize(b.cap, b.wq, env.driver.devLim.maxQpWr);
     admit(env, { qps: 1, wqes }, { qp: 1, mtt: sizeOf(b.nrPages, VIB_MAX_PAGES) });
     const readonly = c.datapath?.readsGuestQueues ?? false;
     const q = await queueBuffer(env, c, req, b.nrPages, b.wq.bufAddr, b.wq.bufBytes, readonly);

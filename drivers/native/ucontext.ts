@@ -49,6 +49,7 @@ import type {
   ResizeCqReq,
   UverbsEventHandlers,
   UverbsFile,
+  WqLayout,
 } from "../uapi/uverbs.ts";
 import type { HcaDriver, HwRegion } from "./driver.ts";
 import { fromHwQpState, fromQpAccess, toHwServiceType, toQpAccess } from "./hw_map.ts";
@@ -317,6 +318,52 @@ export function checkSrqSize(maxWr: unknown, logSize: unknown, maxSrqWr: number)
     throw inval(`create_srq: 2^${log} entries above max_srq_wr ${maxSrqWr} (at most ${ring})`);
   }
   return 2 ** log;
+}
+
+/**
+ * A QP's queue sizes as the kernel checks them before anything is
+ * allocated: `maxSendWr` and `maxRecvWr` in 0..max_qp_wr, and each ring the
+ * library laid out (`sqSize`, `rqSize` entries) no larger than the one it
+ * lays out for max_qp_wr itself (`qpLayout` rounds up to a power of two).
+ * Linux refuses a size above the device's limit with -EINVAL at creation
+ * (mthca_qp.c `mthca_set_qp_size`, which `mthca_alloc_qp` calls before
+ * `mthca_alloc_qp_common`: `cap->max_send_wr > dev->limits.max_wqes ||
+ * cap->max_recv_wr > dev->limits.max_wqes` is -EINVAL; ibv_create_qp(3)):
+ * no QP is made whose RST2INIT the device would refuse (EXCEED_LIM), nor
+ * is a quota asked. The backend checks a guest's CREATE_QP with it before its
+ * quotas. Returns the entries of both rings.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkQpSize } from "./ucontext.ts";
+ * const cap = { maxSendWr: 16384, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
+ * assert.equal(checkQpSize(cap, { sqSize: 16384, rqSize: 1 }, 16384), 16385);
+ * assert.throws(
+ *   () => checkQpSize(cap, { sqSize: 32768, rqSize: 1 }, 16384),
+ *   /EINVAL: create_qp: a send queue of 32768 entries above max_qp_wr 16384/,
+ * );
+ * ```
+ */
+export function checkQpSize(
+  cap: QpCap,
+  wq: Pick<WqLayout, "sqSize" | "rqSize">,
+  maxQpWr: number,
+): number {
+  checkInt("create_qp", "maxSendWr", cap.maxSendWr, 0, maxQpWr);
+  checkInt("create_qp", "maxRecvWr", cap.maxRecvWr, 0, maxQpWr);
+  const ring = roundPow2(maxQpWr);
+  let entries = 0;
+  for (const [k, what] of [["sqSize", "send"], ["rqSize", "receive"]] as const) {
+    const n = checkInt("create_qp", k, wq[k], 0, 0xffffffff);
+    if (n > ring) {
+      throw inval(
+        `create_qp: a ${what} queue of ${n} entries above max_qp_wr ${maxQpWr} (at most ${ring})`,
+      );
+    }
+    entries += n;
+  }
+  return entries;
 }
 
 function mcastKey(gid: Uint8Array, mlid: number): string {
@@ -809,9 +856,10 @@ export class UContext implements UverbsFile {
     // Zero is a valid request for each (mthca_set_qp_size checks only the maxima; libmthca's
     // align_queue_size: "If someone asks for a 0-sized queue, presumably they're not going to
     // use it"): the library's queue then has the smallest size, which ibv_create_qp(3) allows
-    // ("greater than or equal to the values requested").
-    checkInt("create_qp", "maxSendWr", c.maxSendWr, 0, lim.maxQpWr);
-    checkInt("create_qp", "maxRecvWr", c.maxRecvWr, 0, lim.maxQpWr);
+    // ("greater than or equal to the values requested"). Above the device's limit, a request or
+    // a ring the library laid out is EINVAL here, at creation (mthca_set_qp_size), not the
+    // device's EXCEED_LIM at RST2INIT.
+    checkQpSize(c, req.wq, lim.maxQpWr);
     checkInt("create_qp", "maxSendSge", c.maxSendSge, 0, lim.maxSge);
     checkInt("create_qp", "maxRecvSge", c.maxRecvSge, 0, lim.maxSge);
     checkInt("create_qp", "maxInlineData", c.maxInlineData ?? 0, 0, lim.maxInline);

@@ -60,6 +60,39 @@ for (const mode of MODES) {
           assert.match(msg, new RegExp(`${k} ${max + 1}`));
         }
       }
+      // The kernel's own check of the rings the library laid out (qpLayout: each rounded up to a
+      // power of two, so 2^14 entries at the limit): a send or receive queue of 2^15 entries in a
+      // buffer that holds it is EINVAL naming max_qp_wr at creation, as mthca_set_qp_size answers,
+      // not a QP the device refuses at RST2INIT (EXCEED_LIM, ENOMEM) nor dom0's quotas.
+      const qpRing = 2 ** Math.ceil(Math.log2(d.maxQpWr));
+      const oversized = [["send", 2 * qpRing, 1], ["receive", 1, 2 * qpRing]] as const;
+      for (const [what, sqSize, rqSize] of oversized) {
+        const rqBytes = rqSize * 16, bytes = rqBytes + sqSize * 64;
+        const why = await rejects(
+          () =>
+            ctx.file.createQp({
+              pdHandle: pd.handle,
+              type: QpType.RC,
+              sendCqHandle: cq.handle,
+              recvCqHandle: cq.handle,
+              sqSigAll: false,
+              cap: base,
+              wq: {
+                bufAddr: dom.memory.alloc(bytes, 4096),
+                bufBytes: bytes,
+                rqOffset: 0,
+                rqSize,
+                rqStride: 16,
+                sqOffset: rqBytes,
+                sqSize,
+                sqStride: 64,
+              },
+            }),
+          "EINVAL",
+        );
+        const at = `max_qp_wr ${d.maxQpWr} \\(at most ${qpRing}\\)$`;
+        assert.match(why, new RegExp(`a ${what} queue of ${2 * qpRing} entries above ${at}`));
+      }
       // max_cqe (2^17 - 1, the ring's spare entry taken off).
       const big = await ctx.createCq(d.maxCqe);
       assert.equal(big.cqe, d.maxCqe);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { VIB_MAX_PAGES, VibOp } from "../../drivers/vib/mod.ts";
 import { UarOffset } from "../../hca/uar.ts";
-import { QpAttrMask as M, QpState } from "../../mod.ts";
+import { QpAttrMask as M, QpState, QpType, VerbsError } from "../../mod.ts";
 import { Prng } from "../../sim/prng.ts";
 import { backOf, checksum, ctxId, E, raw, scene, verdict } from "./support.ts";
 
@@ -244,6 +244,102 @@ for (const attacker of ["bypass", "split"] as const) {
           `create_srq: 2^${logSize} entries above max_srq_wr ${max} (at most ${max})`,
         );
       }
+      assert.equal(back.ledger.refusals.wqes, quotaRefusals, "no quota was asked");
+      back.ledger.give(filler);
+      await verdict(s);
+    });
+  });
+}
+
+for (const attacker of ["bypass", "split"] as const) {
+  Deno.test(`requests (${attacker}): CREATE_QP queues above max_qp_wr are EINVAL naming the limit, before any quota`, async () => {
+    const s = await scene({ attacker });
+    const { evil } = s;
+    await s.cluster.run(async () => {
+      const ctx = await evil.openDevice();
+      const max = ctx.queryDevice().maxQpWr; // 16384: qpLayout's rings are at most 2^14 entries
+      const pd = await ctx.allocPd();
+      const cq = await ctx.createCq(4);
+      const me = ctxId(ctx);
+      const back = backOf(s, evil);
+      // The wqes quota all but full: a ring it were asked about would be ENOMEM naming it.
+      const filler = { wqes: back.ledger.room("wqes") - 16 };
+      back.ledger.take(filler);
+      const { qps, wqes } = back.ledger.used, quotaRefusals = back.ledger.refusals.wqes;
+      const cap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1, maxInlineData: 0 };
+      // Through the kernel interface, each ring in a buffer that holds it: a send queue of 2^16
+      // entries used to be made, charged nothing for it (and refused by the device at RST2INIT).
+      const oversized = [["send", 2 ** 15, 1], ["send", 2 ** 16, 1], [
+        "receive",
+        1,
+        2 ** 16,
+      ]] as const;
+      for (const [what, sqSize, rqSize] of oversized) {
+        const rqBytes = rqSize * 16, bytes = Math.ceil((rqBytes + sqSize * 64) / 4096) * 4096;
+        const wq = {
+          bufAddr: evil.memory.alloc(bytes, 4096),
+          bufBytes: bytes,
+          rqOffset: 0,
+          rqSize,
+          rqStride: 16,
+          sqOffset: rqBytes,
+          sqSize,
+          sqStride: 64,
+        };
+        const n = Math.max(sqSize, rqSize);
+        await assert.rejects(
+          ctx.file.createQp({
+            pdHandle: pd.handle,
+            type: QpType.RC,
+            sendCqHandle: cq.handle,
+            recvCqHandle: cq.handle,
+            sqSigAll: false,
+            cap,
+            wq,
+          }),
+          (e) =>
+            e instanceof VerbsError && e.code === "EINVAL" &&
+            e.message.endsWith(
+              `create_qp: a ${what} queue of ${n} entries above max_qp_wr ${max} (at most ${max})`,
+            ),
+          `${what} queue of ${n}`,
+        );
+      }
+      // A raw request, whatever its buffer: the size is judged first, and no quota is named.
+      const buf = evil.memory.alloc(4096, 4096);
+      const ok = evil.grants.grantAccessNow(0, buf / 4096, false);
+      const r = await evil.front.requestRaw({
+        op: VibOp.CREATE_QP,
+        ctx: me,
+        handle: pd.handle,
+        flags: 0,
+        body: {
+          type: QpType.RC,
+          sqSigAll: false,
+          sendCqHandle: cq.handle,
+          recvCqHandle: cq.handle,
+          cap,
+          wq: {
+            bufAddr: buf,
+            bufBytes: 4096,
+            rqOffset: 0,
+            rqSize: 1,
+            rqStride: 16,
+            sqOffset: 64,
+            sqSize: 2 ** 24,
+            sqStride: 64,
+          },
+          nrPages: 1,
+        },
+        segs: [ok],
+      });
+      assert.equal(r?.status, E.EINVAL);
+      assert.equal(r?.limit, undefined, "no quota named");
+      assert.equal(
+        r?.reason,
+        `create_qp: a send queue of ${2 ** 24} entries above max_qp_wr ${max} (at most ${max})`,
+      );
+      assert.deepEqual([back.ledger.used.qps, back.ledger.used.wqes], [qps, wqes], "no QP made");
       assert.equal(back.ledger.refusals.wqes, quotaRefusals, "no quota was asked");
       back.ledger.give(filler);
       await verdict(s);
