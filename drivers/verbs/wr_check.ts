@@ -1,7 +1,7 @@
 /**
  * What was wrong with a work request: a value no field of the C struct
- * could hold (an address that is `NaN`, a length or key that is no
- * 32-bit unsigned integer, a `wrId` or atomic operand that is not a
+ * could hold (an address that is `NaN`, a length, key, flag word or UD
+ * destination that is no 32-bit unsigned integer, a `wrId` or atomic operand that is not a
  * `bigint`, a missing SGE). A C caller cannot pass such a WR; a JavaScript
  * caller can, and would otherwise see it posted as something else (a
  * `NaN` length becomes 0). Every post verb refuses such a WR with EINVAL
@@ -53,6 +53,8 @@ function sglField(sgl: unknown): string | undefined {
  * assert.equal(badWrField({ wrId: 1n, sgList: [{ addr: 0, length: -1, lkey: 1 }] }, false), "sgList[0].length -1 is not a uint32");
  * assert.equal(badWrField({ wrId: 1n, compareAdd: 5, sgList: [] }, true), "compareAdd 5 is not a bigint");
  * assert.equal(badWrField({ wrId: 7, sgList: [] }, false), "wrId 7 is not a uint64 bigint");
+ * assert.equal(badWrField({ wrId: 1n, sendFlags: NaN, sgList: [] }, true), "sendFlags NaN is not a uint32");
+ * assert.equal(badWrField({ wrId: 1n, remoteQpn: NaN, remoteQkey: 1, sgList: [] }, true), "remoteQpn NaN is not a uint32");
  * assert.equal(badWrField({ wrId: 1n, sgList: [] }, false), undefined);
  * ```
  */
@@ -66,6 +68,10 @@ export function badWrField(wr: unknown, send: boolean): string | undefined {
   }
   const sgl = sglField(w.sgList);
   if (sgl || !send) return sgl;
+  // unsigned int send_flags; uint32_t remote_qpn, remote_qkey (wr.ud).
+  if (w.sendFlags !== undefined && !isU32(w.sendFlags)) {
+    return `sendFlags ${String(w.sendFlags)} is not a uint32`;
+  }
   if (w.remoteAddr !== undefined && !isInt(w.remoteAddr)) {
     return `remoteAddr ${String(w.remoteAddr)} is not an address`;
   }
@@ -78,6 +84,12 @@ export function badWrField(wr: unknown, send: boolean): string | undefined {
   }
   if (w.swap !== undefined && typeof w.swap !== "bigint") {
     return `swap ${String(w.swap)} is not a bigint`;
+  }
+  if (w.remoteQpn !== undefined && !isU32(w.remoteQpn)) {
+    return `remoteQpn ${String(w.remoteQpn)} is not a uint32`;
+  }
+  if (w.remoteQkey !== undefined && !isU32(w.remoteQkey)) {
+    return `remoteQkey ${String(w.remoteQkey)} is not a uint32`;
   }
   return undefined;
 }
