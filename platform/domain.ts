@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { AddressSpace } from "../sim/address_space.ts";
+import { type AddressSpace, AddressSpaceError } from "../sim/address_space.ts";
 import type { Engine } from "../sim/engine.ts";
 import type { CpuNoise } from "../sim/noise.ts";
 import type { Profile } from "../sim/profiles/mod.ts";
@@ -135,9 +135,24 @@ export class DomainMemory {
    * another CPU — writes into the pages of `[addr, addr+len)`, or
    * `timeoutNs` passes. Returns false on timeout. Wake-ups can be spurious:
    * re-check the memory. Costs no virtual CPU time itself; a program that
-   * models a spinning poll charges its polls (see `Cq.pollUntil`).
+   * models a spinning poll charges its polls (see `Cq.pollUntil`). A range
+   * that is not whole numbers ≥ 0 or a `timeoutNs` that is not a number ≥ 0
+   * (`Infinity`: none) is `EINVAL`, an `AddressSpaceError`.
    */
   async waitWrite(addr: number, len: number, timeoutNs?: number): Promise<boolean> {
+    // Checked before anything waits: a bad value must not leave a sleeper behind.
+    if (!Number.isSafeInteger(addr) || addr < 0 || !Number.isSafeInteger(len) || len < 0) {
+      throw new AddressSpaceError("EINVAL", `waitWrite: bad range addr=${addr} len=${len}`);
+    }
+    if (timeoutNs !== undefined && !(typeof timeoutNs === "number" && timeoutNs >= 0)) {
+      throw new AddressSpaceError(
+        "EINVAL",
+        `waitWrite: timeoutNs ${
+          typeof timeoutNs === "string" ? JSON.stringify(timeoutNs) : String(timeoutNs)
+        } is not a number of ns ≥ 0`,
+      );
+    }
+    if (timeoutNs === Infinity) timeoutNs = undefined;
     const frames = new Set<number>();
     for (const p of this.space.pageRange(addr, Math.max(1, len))) {
       frames.add(Math.floor(this.space.translate(p * 4096) / 4096));

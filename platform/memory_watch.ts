@@ -198,6 +198,13 @@ export class WatchedMemory extends MachineMemory {
     timeoutNs?: number,
     signal?: AbortSignal,
   ): Promise<boolean> {
+    // Before the block: a timeout the engine cannot schedule must not leave a sleeper behind.
+    if (timeoutNs !== undefined && !(timeoutNs >= 0)) {
+      throw new RangeError(
+        `waitWrite ${label}: timeoutNs must be a number >= 0 ns, got ${timeoutNs}`,
+      );
+    }
+    if (timeoutNs === Infinity) timeoutNs = undefined;
     const b = this.#engine.block<boolean>(`memory write (${label})`);
     const wait = new WriteWait(this.#watch, mfns, b.resolve, this.#engine, signal);
     if (signal?.aborted) {

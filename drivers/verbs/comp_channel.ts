@@ -12,7 +12,7 @@
 import type { Context } from "./context.ts";
 import type { Cq } from "./cq.ts";
 import { VerbsError } from "../uapi/errors.ts";
-import { EventFile } from "./event_file.ts";
+import { EventFile, waitTimeout } from "./event_file.ts";
 
 /**
  * A completion channel.
@@ -143,14 +143,16 @@ export class CompChannel {
 
   /**
    * `ibv_get_cq_event`: the CQ of the next completion event, waiting in
-   * virtual time. With `timeoutNs`, rejects with ETIMEDOUT when none came.
+   * virtual time. With `timeoutNs`, rejects with ETIMEDOUT when none came;
+   * a `timeoutNs` that is not a number ≥ 0 is EINVAL, before anything waits.
    */
-  async getEvent(opts: { timeoutNs?: number } = {}): Promise<Cq> {
+  async getEvent(opts?: { timeoutNs?: number }): Promise<Cq> {
     this.#live("get_cq_event");
+    const timeoutNs = waitTimeout("get_cq_event", opts?.timeoutNs);
     await this.context.enter();
-    const cq = await this.#file.read(opts.timeoutNs);
+    const cq = await this.#file.read(timeoutNs);
     if (!cq) {
-      throw new VerbsError("ETIMEDOUT", `get_cq_event: no event within ${opts.timeoutNs} ns`);
+      throw new VerbsError("ETIMEDOUT", `get_cq_event: no event within ${timeoutNs} ns`);
     }
     return cq;
   }

@@ -9,6 +9,34 @@
  */
 import type { Engine } from "../../sim/engine.ts";
 import type { Profile } from "../../sim/profiles/mod.ts";
+import { VerbsError } from "../uapi/errors.ts";
+
+/**
+ * The `timeoutNs` of a wait on an event file, checked before anything waits:
+ * `undefined` (and `Infinity`) for none, else a number of ns ≥ 0; anything
+ * else is `EINVAL` naming the call (a poll(2) timeout that is no number
+ * cannot be passed from C). Returns the timeout to give {@link EventFile.read}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { waitTimeout } from "./event_file.ts";
+ * assert.equal(waitTimeout("get_cq_event", 500), 500);
+ * assert.equal(waitTimeout("get_cq_event", Infinity), undefined);
+ * assert.throws(() => waitTimeout("get_cq_event", NaN), /EINVAL: get_cq_event: timeoutNs NaN is not a number of ns ≥ 0/);
+ * ```
+ */
+export function waitTimeout(call: string, timeoutNs: unknown): number | undefined {
+  if (timeoutNs === undefined || timeoutNs === Infinity) return undefined;
+  if (typeof timeoutNs !== "number" || !(timeoutNs >= 0)) {
+    const shown = typeof timeoutNs === "string" ? JSON.stringify(timeoutNs) : String(timeoutNs);
+    throw new VerbsError(
+      "EINVAL",
+      `${call}: timeoutNs ${shown.slice(0, 24)} is not a number of ns ≥ 0`,
+    );
+  }
+  return timeoutNs;
+}
 
 /** What an event file charges and waits with. */
 export interface EventFileEnv {
@@ -114,6 +142,8 @@ export class EventFile<T> {
    * comes; `undefined` when `timeoutNs` passed first.
    */
   async read(timeoutNs?: number): Promise<T | undefined> {
+    // Before anything waits: a bad timeout must not leave a sleeping reader behind.
+    timeoutNs = waitTimeout(`read ${this.label}`, timeoutNs);
     const env = this.env();
     if (this.#queue.length > 0) {
       const e = this.#queue.shift()!;

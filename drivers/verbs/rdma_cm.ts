@@ -132,7 +132,7 @@ import {
 } from "./cm_mad.ts";
 import type { Context } from "./context.ts";
 import { EventAcks } from "./event_acks.ts";
-import { EventFile } from "./event_file.ts";
+import { EventFile, waitTimeout } from "./event_file.ts";
 import { type IpoibNetwork, parseIpv4 } from "./ipoib.ts";
 import { DEFAULT_PKEY, pkeyMatch, pkeyText } from "../../hca/pkey.ts";
 import type { Pd, QpInitAttr } from "./pd.ts";
@@ -937,13 +937,14 @@ export class EventChannel {
    * channel's fd with a timeout). The event counts against its id (and a
    * `CONNECT_REQUEST` against the listener) until it is acked.
    */
-  async getEvent(opts: { timeoutNs?: number } = {}): Promise<CmEvent> {
+  async getEvent(opts?: { timeoutNs?: number }): Promise<CmEvent> {
     this.#live("rdma_get_cm_event");
+    const timeoutNs = waitTimeout("rdma_get_cm_event", opts?.timeoutNs);
     const env = this.cm.env;
     await env.cpu.settle();
     for (;;) {
-      const ev = await this.#file.read(opts.timeoutNs);
-      if (!ev) fail("ETIMEDOUT", `rdma_get_cm_event: no event within ${opts.timeoutNs} ns`);
+      const ev = await this.#file.read(timeoutNs);
+      if (!ev) fail("ETIMEDOUT", `rdma_get_cm_event: no event within ${timeoutNs} ns`);
       // An event on its way to a sleeping reader when its id was destroyed: freed, as
       // ucma_free_ctx frees the events not yet reported.
       if (ev!.id.state === "destroyed") {
