@@ -246,6 +246,12 @@ export class Cluster {
     if (this.#started) {
       throw new VerbsError("EINVAL", `addHost ${spec.name}: add hosts before cluster.start()`);
     }
+    if (typeof spec.name !== "string" && spec.name !== undefined) {
+      throw new VerbsError(
+        "EINVAL",
+        `addHost: host name must be a string, got ${typeof spec.name} ${String(spec.name)}`,
+      );
+    }
     if (!spec.name || this.#hosts.some((h) => h.name === spec.name)) {
       throw new VerbsError("EINVAL", `addHost: host name '${spec.name}' missing or already used`);
     }
@@ -392,6 +398,9 @@ export class Cluster {
 
   /** Run `fn` as the root process in virtual time; resolves with its result. */
   run<T>(fn: () => Promise<T>): Promise<T> {
+    if (typeof fn !== "function") {
+      throw new VerbsError("EINVAL", `cluster.run: give an async function, got ${typeof fn}`);
+    }
     if (this.#running > 0) {
       throw new VerbsError("EINVAL", "cluster.run: already running (use cluster.spawn inside run)");
     }
@@ -455,6 +464,12 @@ export class Cluster {
   /** Start a concurrent process (a thread of some domain's program) inside {@link run}. */
   spawn<T>(name: string, fn: () => Promise<T>): Promise<T> {
     requireRun(this.engine, `cluster.spawn('${name}')`);
+    if (typeof fn !== "function") {
+      throw new VerbsError(
+        "EINVAL",
+        `cluster.spawn('${name}'): give an async function, got ${typeof fn}`,
+      );
+    }
     return this.engine.spawn(name, fn);
   }
 

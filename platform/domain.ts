@@ -125,8 +125,17 @@ export class DomainMemory {
     return this.space.read(addr, len);
   }
 
-  /** Write `bytes` at `addr`. */
+  /** Write `bytes` (a `Uint8Array`; anything else is `EINVAL`) at `addr`. */
   write(addr: number, bytes: Uint8Array): void {
+    // A string or a plain array would be written as something else (a string's characters as 0).
+    if (!(bytes instanceof Uint8Array)) {
+      throw new AddressSpaceError(
+        "EINVAL",
+        `write: bytes must be a Uint8Array, got ${
+          bytes === null ? "null" : Array.isArray(bytes) ? "an array" : typeof bytes
+        }`,
+      );
+    }
     this.space.write(addr, bytes);
   }
 

@@ -571,6 +571,12 @@ export class Host {
         `${this.name} is a ${this.platform.kind} host: it cannot run guests`,
       );
     }
+    if (typeof opts !== "object" || opts === null) {
+      throw new VerbsError(
+        "EINVAL",
+        `createGuest on ${this.name}: give GuestOptions { name, … }, got ${opts}`,
+      );
+    }
     return await this.platform.createGuest(opts);
   }
 

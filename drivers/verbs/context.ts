@@ -202,13 +202,18 @@ export class Context {
     return this.file.numCompVectors;
   }
 
-  /** `ibv_query_device`: the device's attributes. */
+  /** `ibv_query_device`: the device's attributes (EBADF once the context is closed). */
   queryDevice(): DeviceAttr {
+    this.#live();
     return { ...this.#device };
   }
 
-  /** `ibv_query_port`: the port's attributes (as of the last port event). */
+  /**
+   * `ibv_query_port`: the port's attributes (as of the last port event;
+   * EBADF once the context is closed).
+   */
   queryPort(portNum: number): PortAttr {
+    this.#live();
     const p = Number.isInteger(portNum) ? this.#ports[portNum - 1] : undefined;
     if (!p) {
       throw new VerbsError(
@@ -298,6 +303,14 @@ export class Context {
     await this.enter();
     if (!Number.isInteger(cqe) || cqe < 1 || cqe > this.#device.maxCqe) {
       throw new VerbsError("EINVAL", `create_cq: cqe ${cqe} outside 1..${this.#device.maxCqe}`);
+    }
+    // `null` (a C caller's NULL channel) is no options; anything else that is no object is wrong.
+    opts ??= {};
+    if (typeof opts !== "object") {
+      throw new VerbsError("EINVAL", "create_cq: opts must be { channel?, compVector? }");
+    }
+    if (opts.channel != null && !(opts.channel instanceof CompChannel)) {
+      throw new VerbsError("EINVAL", "create_cq: channel is not a completion channel");
     }
     if (opts.channel && opts.channel.context !== this) {
       throw new VerbsError("EINVAL", "create_cq: the channel belongs to another context");

@@ -112,6 +112,9 @@ export class Pd {
     if (typeof init.cap !== "object" || init.cap === null) {
       throw new VerbsError("EINVAL", "create_qp: cap (the queue capacities) is missing");
     }
+    if (init.srq !== undefined && init.srq !== null && !(init.srq instanceof Srq)) {
+      throw new VerbsError("EINVAL", "create_qp: srq is not an SRQ (give one pd.createSrq made)");
+    }
     if (init.srq && init.srq.pd.context !== ctx) {
       throw new VerbsError("EINVAL", "create_qp: SRQ of another context");
     }
@@ -190,6 +193,9 @@ export class Pd {
     this.#live("create_srq");
     const ctx = this.context;
     await ctx.enter();
+    if (typeof attr !== "object" || attr === null) {
+      throw new VerbsError("EINVAL", "create_srq: give the SRQ's attributes { maxWr, maxSge }");
+    }
     const dev = ctx.queryDevice();
     // mthca_alloc_srq checks only the maxima (max_srq_wqes, max_srq_sge): an SRQ of no WQEs or
     // no scatter entries is granted, as a QP's zero-sized queue is (it just takes nothing).

@@ -99,6 +99,9 @@ export class Srq {
     this.#live("modify_srq");
     const ctx = this.pd.context;
     await ctx.enter();
+    if (typeof attr !== "object" || attr === null) {
+      throw new VerbsError("EINVAL", "modify_srq: give the attributes to set, { srqLimit }");
+    }
     await ctx.file.modifySrq({
       srqHandle: this.handle,
       srqLimit: attr.srqLimit,

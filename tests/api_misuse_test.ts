@@ -1,0 +1,95 @@
+/**
+ * Misuse of the public API (API.md, docs/api.md "Errors": every message is one line naming the
+ * call and what was wrong), in native, bypass and split mode: a missing or wrong options object,
+ * a non-function given to `cluster.run`/`spawn`, bytes that are not a `Uint8Array`, a host name
+ * that is not a string are refused with EINVAL naming them, never a TypeError from inside the
+ * model (`Cannot read properties of undefined`) or a silent write of zeros; a closed context
+ * answers no query (EBADF), as every other call on it.
+ */
+import assert from "node:assert/strict";
+import { AddressSpaceError, Cluster, type Domain, QpType, VerbsError } from "../mod.ts";
+
+const MODES = ["native", "bypass", "split"] as const;
+
+async function setup(mode: typeof MODES[number]) {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  const xen = cluster.addHost({ name: "x", hypervisor: true });
+  const bare = cluster.addHost({ name: "b", hypervisor: false });
+  await cluster.start();
+  const d: Domain = mode === "native"
+    ? bare.os
+    : await xen.createGuest({ name: "vm", driver: mode });
+  return { cluster, xen, d };
+}
+
+/** A one-line EINVAL of class `cls` whose message matches `re`. */
+// deno-lint-ignore no-explicit-any
+function einval(re: RegExp, cls: new (...a: any[]) => Error = VerbsError) {
+  return (e: unknown) => {
+    assert.ok(e instanceof cls, `${e}`);
+    assert.equal((e as VerbsError).code, "EINVAL");
+    assert.doesNotMatch((e as Error).message, /\n/);
+    assert.match((e as Error).message, re);
+    return true;
+  };
+}
+
+for (const mode of MODES) {
+  Deno.test(`missing or wrong option objects are EINVAL naming the call (${mode})`, async () => {
+    const { cluster, xen, d } = await setup(mode);
+    assert.throws(() => cluster.run(undefined as never), einval(/^EINVAL: cluster\.run: give/));
+    await assert.rejects(
+      xen.createGuest(undefined as never),
+      einval(/^EINVAL: createGuest on x: give GuestOptions/),
+    );
+    await cluster.run(async () => {
+      assert.throws(
+        () => cluster.spawn("t", undefined as never),
+        einval(/^EINVAL: cluster\.spawn\('t'\): give an async function/),
+      );
+      const ctx = await d.openDevice();
+      const pd = await ctx.allocPd();
+      const cq = await ctx.createCq(4, null as never); // a NULL channel: no options
+      await assert.rejects(ctx.createCq(4, 5 as never), einval(/^EINVAL: create_cq: opts/));
+      await assert.rejects(
+        ctx.createCq(4, { channel: {} as never }),
+        einval(/^EINVAL: create_cq: channel is not a completion channel$/),
+      );
+      await assert.rejects(pd.createSrq(undefined as never), einval(/^EINVAL: create_srq: give/));
+      const srq = await pd.createSrq({ maxWr: 4, maxSge: 1 });
+      await assert.rejects(srq.modify(undefined as never), einval(/^EINVAL: modify_srq: give/));
+      await assert.rejects(
+        pd.createQp({
+          type: QpType.RC,
+          sendCq: cq,
+          recvCq: cq,
+          srq: {} as never,
+          cap: { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 },
+        }),
+        einval(/^EINVAL: create_qp: srq is not an SRQ/),
+      );
+      const addr = d.memory.alloc(4096, 4096);
+      d.memory.write(addr, new Uint8Array([7]));
+      for (const bytes of ["x", [1, 2], null]) {
+        assert.throws(
+          () => d.memory.write(addr, bytes as never),
+          einval(/^write: bytes must be a Uint8Array, got /, AddressSpaceError),
+        );
+      }
+      assert.deepEqual(d.memory.read(addr, 1), new Uint8Array([7])); // nothing written
+      await ctx.close();
+      // A closed context answers no query, as every other call on it.
+      assert.throws(() => ctx.queryPort(1), /EBADF: mthca0: context is closed$/);
+      assert.throws(() => ctx.queryDevice(), /EBADF: mthca0: context is closed$/);
+    });
+  });
+}
+
+Deno.test("addHost refuses a host name that is not a string", () => {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  assert.throws(
+    () => cluster.addHost({ name: 5 as never, hypervisor: false }),
+    einval(/^EINVAL: addHost: host name must be a string, got number 5$/),
+  );
+  assert.equal(cluster.hosts.length, 0);
+});
