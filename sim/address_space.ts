@@ -416,7 +416,9 @@ export class AddressSpace {
     if (!m) {
       throw new AddressSpaceError(
         "EFAULT",
-        `${this.owner}: address 0x${addr.toString(16)} is not mapped`,
+        `${this.owner}: address 0x${addr.toString(16)} is not mapped${
+          this.#released ? " (the space was torn down: its domain is gone)" : ""
+        }`,
       );
     }
     if (write && m.readonly) {

@@ -202,8 +202,20 @@ export class VibFrontFile implements FrontFile {
     });
   }
 
+  /**
+   * Before granting pages for a request: a closed context is EBADF, and a device that is gone
+   * (the guest shut down or crashed, dom0 disconnected it) is EIO, as every request to it is,
+   * rather than whatever the torn-down grant table would answer.
+   */
+  #usable(): void {
+    if (this.#closed) throw new VerbsError("EBADF", `${this.deviceName}: context is closed`);
+    const dead = this.#front.deadReason;
+    if (dead) throw new VerbsError("EIO", `${this.deviceName}: device disconnected (${dead})`);
+  }
+
   async #grant(addr: number, bytes: number, readonly: boolean, op: number): Promise<GrantedBuffer> {
     const o = this.#front.o;
+    this.#usable();
     try {
       return await grantBuffer(
         o.engine,
@@ -301,7 +313,7 @@ export class VibFrontFile implements FrontFile {
   async #regPersistent(req: RegMrReq, ro: boolean): Promise<RegMrResp> {
     const front = this.#front, o = front.o;
     const entryNs = o.profile.xen.grantEntryNs;
-    if (this.#closed) throw new VerbsError("EBADF", `${this.deviceName}: context is closed`);
+    this.#usable();
     let pfns;
     try {
       pfns = ownPages(o, req.addr, req.length);
