@@ -945,7 +945,7 @@ export class UContext implements UverbsFile {
     };
     if (ah.grh) {
       if (!(ah.grh.dgid instanceof Uint8Array) || ah.grh.dgid.length !== 16) {
-        throw inval("ah.grh.dgid must be 16 bytes");
+        throw inval(`${call}: ah.grh.dgid must be 16 bytes`);
       }
       p.grh = {
         dgid: ah.grh.dgid.slice(),

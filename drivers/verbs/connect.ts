@@ -276,6 +276,12 @@ export function connectAttrs(type: number, peer: QpPeer = {}): [QpAttr, QpAttr, 
  * ```
  */
 export async function connectQp(qp: ConnectableQp, peer: QpPeer = {}): Promise<void> {
+  if (typeof qp !== "object" || qp === null || typeof qp.modify !== "function") {
+    throw new VerbsError("EINVAL", `connectQp: give a QP (pd.createQp), got ${qp}`);
+  }
+  if (typeof peer !== "object" || peer === null) {
+    throw new VerbsError("EINVAL", `connectQp: give the peer { remoteQpn, dlid, … }, got ${peer}`);
+  }
   const sqPsn = peer.sqPsn ?? qp.initialPsn ?? 0;
   const steps = connectAttrs(qp.type, { ...peer, sqPsn });
   const connected = qp.type === QpType.RC || qp.type === QpType.UC;
@@ -311,6 +317,14 @@ export async function connectQp(qp: ConnectableQp, peer: QpPeer = {}): Promise<v
  * ```
  */
 export async function connectPair(a: QpEnd, b: QpEnd, opts: ConnectOptions = {}): Promise<void> {
+  for (const [name, end] of [["a", a], ["b", b]] as const) {
+    if (typeof end !== "object" || end === null || typeof end.qp?.modify !== "function") {
+      throw new VerbsError("EINVAL", `connectPair: end ${name} must be { qp, lid }, got ${end}`);
+    }
+  }
+  if (typeof opts !== "object" || opts === null) {
+    throw new VerbsError("EINVAL", `connectPair: opts must be an object, got ${opts}`);
+  }
   if (a.qp.type !== b.qp.type) {
     throw new VerbsError(
       "EINVAL",

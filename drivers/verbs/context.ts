@@ -382,6 +382,12 @@ export class Context {
 
   /** Call `listener` for every async event (returns a function that stops it). */
   onAsyncEvent(listener: (e: VerbsAsyncEvent) => void): () => void {
+    if (typeof listener !== "function") {
+      throw new VerbsError(
+        "EINVAL",
+        `onAsyncEvent: the listener must be a function, got ${typeof listener}`,
+      );
+    }
     this.#asyncListeners.add(listener);
     return () => this.#asyncListeners.delete(listener);
   }
