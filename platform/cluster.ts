@@ -473,9 +473,24 @@ export class Cluster {
     return this.engine.spawn(name, fn);
   }
 
-  /** Sleep `ns` of virtual time (inside {@link run}), after paying the thread's CPU debt. */
+  /**
+   * Sleep `ns` of virtual time (inside {@link run}), after paying the thread's CPU debt; EINVAL
+   * for an `ns` that is not a number ≥ 0 or would take the clock past 2^53 ns.
+   */
   async sleep(ns: number): Promise<void> {
     requireRun(this.engine, "cluster.sleep()");
+    // Checked before the CPU debt is paid: a refused sleep spends no time. Virtual time is a
+    // whole number of ns in a double: past 2^53 the clock could no longer tell events apart.
+    if (
+      typeof ns !== "number" || !(ns >= 0) || this.engine.now + ns > Number.MAX_SAFE_INTEGER
+    ) {
+      throw new VerbsError(
+        "EINVAL",
+        `cluster.sleep: ns must be a number ≥ 0 that keeps the clock below 2^53 ns, got ${
+          typeof ns === "string" ? JSON.stringify(ns) : String(ns)
+        }`,
+      );
+    }
     await CpuClock.of(this.engine).settle();
     await this.engine.sleep(ns);
   }

@@ -93,3 +93,23 @@ Deno.test("addHost refuses a host name that is not a string", () => {
   );
   assert.equal(cluster.hosts.length, 0);
 });
+
+Deno.test("cluster.sleep refuses a time that is not a number ≥ 0 or would pass 2^53 ns", async () => {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  cluster.addHost({ name: "b", hypervisor: false });
+  await cluster.start();
+  await cluster.run(async () => {
+    const before = cluster.now;
+    for (const ns of [NaN, -1, Infinity, 1e300, "5"]) {
+      await assert.rejects(
+        cluster.sleep(ns as number),
+        einval(
+          /^EINVAL: cluster\.sleep: ns must be a number ≥ 0 that keeps the clock below 2\^53 ns/,
+        ),
+      );
+    }
+    assert.equal(cluster.now, before); // no time passed, the clock is whole
+    await cluster.sleep(1_000);
+    assert.equal(cluster.now, before + 1_000);
+  });
+});
