@@ -1458,8 +1458,11 @@ export class CmId {
     if (!this.verbs) {
       fail("EINVAL", "rdma_create_qp: the id has no device yet (resolve the address first)");
     }
-    if (pd.context !== this.verbs) {
+    if (typeof pd !== "object" || pd === null || pd.context !== this.verbs) {
       fail("EINVAL", "rdma_create_qp: the PD belongs to another context than id->verbs");
+    }
+    if (typeof init !== "object" || init === null) {
+      fail("EINVAL", "rdma_create_qp: give the QP's init attributes { type, sendCq, recvCq, cap }");
     }
     if (this.qp) fail("EINVAL", `rdma_create_qp: the id already has QP ${this.qp.qpNum}`);
     if (init.type !== QpType.RC) {
@@ -1498,6 +1501,12 @@ export class CmId {
   }
 
   #checkConn(what: string, p: ConnParam, maxPrivate: number): void {
+    if (typeof p !== "object" || p === null) {
+      fail(
+        "EINVAL",
+        `${what}: the connection parameters must be a ConnParam object, got ${typeof p}`,
+      );
+    }
     const pd = p.privateData;
     if (pd !== undefined && !(pd instanceof Uint8Array)) {
       fail("EINVAL", `${what}: privateData must be a Uint8Array`);
@@ -1536,6 +1545,7 @@ export class CmId {
    *   than 56 bytes of private data
    */
   async connect(param?: ConnParam): Promise<void> {
+    param ??= undefined; // null is librdmacm's NULL, as undefined
     this.#want("rdma_connect", "route_resolved");
     if (!this.qp) fail("EINVAL", "rdma_connect: the id has no QP (rdma_create_qp first)");
     this.#checkConn("rdma_connect", param ?? {}, PRIVATE_DATA_BYTES.REQ - CMA_HDR_BYTES);
@@ -1625,6 +1635,7 @@ export class CmId {
    *   its transitions
    */
   async accept(param?: ConnParam): Promise<void> {
+    param ??= undefined; // null is librdmacm's NULL, as undefined
     this.#want("rdma_accept", "req_rcvd");
     if (!this.qp) fail("EINVAL", "rdma_accept: the id has no QP (rdma_create_qp first)");
     // The ucma ABI carries up to RDMA_MAX_PRIVATE_DATA (256) bytes; the REP's limit (196) is
