@@ -222,6 +222,9 @@ export class PcapWriter {
 
   /** Append one packet. */
   add(rec: PcapRecord): void {
+    if (typeof rec !== "object" || rec === null || !(rec.bytes instanceof Uint8Array)) {
+      throw new TypeError("PcapWriter: a record is { timeNs, bytes: Uint8Array }");
+    }
     if (!(rec.timeNs >= 0)) throw new RangeError(`PcapWriter: bad timestamp ${rec.timeNs}`);
     const pre = this.#prefix;
     const len = pre.length + rec.bytes.length;

@@ -20,6 +20,7 @@
  * assert.deepEqual([b.nextU32(), b.int(6), b.next(), b.chance(0.5)], draws); // same seed, same run
  * assert.notEqual(new Prng(43).nextU32(), draws[0]);
  * assert.throws(() => a.int(0), /n must be >= 1, got 0/);
+ * assert.throws(() => new Prng(NaN), /Prng: seed must be a finite number, got NaN/);
  * ```
  */
 export class Prng {
@@ -28,9 +29,13 @@ export class Prng {
   /**
    * A generator seeded with `seed`.
    *
-   * @param seed any integer; equal seeds give equal sequences
+   * @param seed any finite number (its integer part counts); equal seeds give equal sequences;
+   *   anything else (`NaN`, `Infinity`, a string) is a RangeError
    */
   constructor(readonly seed: number) {
+    if (typeof seed !== "number" || !Number.isFinite(seed)) {
+      throw new RangeError(`Prng: seed must be a finite number, got ${String(seed).slice(0, 24)}`);
+    }
     let x = (seed >>> 0) ^ Math.floor(seed / 4294967296);
     for (let i = 0; i < 4; i++) {
       // SplitMix32 step.

@@ -113,3 +113,30 @@ Deno.test("cluster.sleep refuses a time that is not a number ≥ 0 or would pass
     assert.equal(cluster.now, before + 1_000);
   });
 });
+
+Deno.test("lower-level exports refuse values they cannot take", async () => {
+  const { Prng, mtuBytes, PcapWriter, connectAttrs, QpType: T } = await import("../mod.ts");
+  // A NaN seed used to make a generator whose `seed` was NaN; a string was taken as one.
+  for (const seed of [NaN, Infinity, "x"]) {
+    assert.throws(
+      () => new Prng(seed as number),
+      /^RangeError: Prng: seed must be a finite number/,
+    );
+  }
+  assert.equal(new Prng(7).nextU32(), new Prng(7).nextU32()); // valid seeds as before
+  // mtuBytes(9) used to be 65536 and mtuBytes(NaN) 256.
+  for (const mtu of [0, 6, 9, NaN]) {
+    assert.throws(
+      () => mtuBytes(mtu as 1),
+      /^RangeError: mtuBytes: .* is not an ibv_mtu \(1\.\.5\)$/,
+    );
+  }
+  assert.throws(
+    () => new PcapWriter().add(undefined as never),
+    /^TypeError: PcapWriter: a record is \{ timeNs, bytes: Uint8Array \}$/,
+  );
+  assert.throws(
+    () => connectAttrs(T.RC, null as never),
+    einval(/^EINVAL: connectQp: give the peer/),
+  );
+});

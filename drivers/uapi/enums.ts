@@ -369,7 +369,8 @@ export const QpAttrMask = {
 } as const;
 
 /**
- * Bytes of an `ibv_mtu` value: 256 << (mtu - 1).
+ * Bytes of an `ibv_mtu` value: 256 << (mtu - 1); a RangeError for anything that is not one
+ * (1..5), which would otherwise give a size no IBA MTU has.
  *
  * @example
  * ```ts
@@ -377,9 +378,13 @@ export const QpAttrMask = {
  * import { Mtu, mtuBytes } from "./enums.ts";
  * assert.equal(mtuBytes(Mtu.MTU_4096), 4096);
  * assert.equal(mtuBytes(Mtu.MTU_256), 256);
+ * assert.throws(() => mtuBytes(9 as Mtu), /mtuBytes: 9 is not an ibv_mtu/);
  * ```
  */
 export function mtuBytes(mtu: Mtu): number {
+  if (!Number.isInteger(mtu) || mtu < Mtu.MTU_256 || mtu > Mtu.MTU_4096) {
+    throw new RangeError(`mtuBytes: ${String(mtu).slice(0, 24)} is not an ibv_mtu (1..5)`);
+  }
   return 256 << (mtu - 1);
 }
 

@@ -203,6 +203,9 @@ const DEFAULT_QKEY = 0x11111111;
  * ```
  */
 export function connectAttrs(type: number, peer: QpPeer = {}): [QpAttr, QpAttr, QpAttr] {
+  if (typeof peer !== "object" || peer === null) {
+    throw new VerbsError("EINVAL", `connectQp: give the peer { remoteQpn, dlid, … }, got ${peer}`);
+  }
   const port = peer.port ?? 1;
   const pkeyIndex = peer.pkeyIndex ?? 0;
   const sqPsn = peer.sqPsn ?? 0;
