@@ -228,6 +228,12 @@ export async function runJob<T>(
   main: MpiMain<T>,
   opts: JobOptions = {},
 ): Promise<JobResult<T>> {
+  if (typeof main !== "function") {
+    throw new MpiJobError(
+      -1,
+      new MpiError("MPI_ERR_ARG", `main must be a function (comm, args), got ${typeof main}`),
+    );
+  }
   const np = domains.length;
   if (!Number.isInteger(np) || np < 1) {
     throw new MpiJobError(-1, new MpiError("MPI_ERR_ARG", "a job needs at least one rank"));

@@ -181,6 +181,9 @@ function positive(name: string, v: unknown, max: number): number {
  * ```
  */
 export async function launch(opts: LaunchOptions): Promise<Launched> {
+  if (typeof opts !== "object" || opts === null) {
+    throw new MpiError("MPI_ERR_ARG", `give the launch options { np, mode, … }, got ${opts}`);
+  }
   const np = positive("np", opts.np, MAX_RANKS);
   const mode = opts.mode;
   if (mode !== "native" && mode !== "bypass" && mode !== "split") {
@@ -295,6 +298,10 @@ export async function mpiexec<T>(
   opts: LaunchOptions & JobOptions,
   main: MpiMain<T>,
 ): Promise<JobResult<T> & Launched> {
+  // Before a cluster is built for nothing.
+  if (typeof main !== "function") {
+    throw new MpiError("MPI_ERR_ARG", `main must be a function (comm, args), got ${typeof main}`);
+  }
   const l = await launch(opts);
   const job = await runJob(l.cluster, l.domains, main, {
     ...opts,
