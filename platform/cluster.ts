@@ -398,11 +398,16 @@ export class Cluster {
 
   /** Run `fn` as the root process in virtual time; resolves with its result. */
   run<T>(fn: () => Promise<T>): Promise<T> {
+    // Refusals reject, as everything else about the returned promise does (never a throw).
     if (typeof fn !== "function") {
-      throw new VerbsError("EINVAL", `cluster.run: give an async function, got ${typeof fn}`);
+      return Promise.reject(
+        new VerbsError("EINVAL", `cluster.run: give an async function, got ${typeof fn}`),
+      );
     }
     if (this.#running > 0) {
-      throw new VerbsError("EINVAL", "cluster.run: already running (use cluster.spawn inside run)");
+      return Promise.reject(
+        new VerbsError("EINVAL", "cluster.run: already running (use cluster.spawn inside run)"),
+      );
     }
     return this.#inEngine(fn, "main");
   }
@@ -463,11 +468,18 @@ export class Cluster {
 
   /** Start a concurrent process (a thread of some domain's program) inside {@link run}. */
   spawn<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    requireRun(this.engine, `cluster.spawn('${name}')`);
+    // Refusals reject at once (docs/api.md), never a throw from a call that returns a promise.
+    try {
+      requireRun(this.engine, `cluster.spawn('${name}')`);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (typeof fn !== "function") {
-      throw new VerbsError(
-        "EINVAL",
-        `cluster.spawn('${name}'): give an async function, got ${typeof fn}`,
+      return Promise.reject(
+        new VerbsError(
+          "EINVAL",
+          `cluster.spawn('${name}'): give an async function, got ${typeof fn}`,
+        ),
       );
     }
     return this.engine.spawn(name, fn);

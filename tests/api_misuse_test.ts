@@ -37,14 +37,14 @@ function einval(re: RegExp, cls: new (...a: any[]) => Error = VerbsError) {
 for (const mode of MODES) {
   Deno.test(`missing or wrong option objects are EINVAL naming the call (${mode})`, async () => {
     const { cluster, xen, d } = await setup(mode);
-    assert.throws(() => cluster.run(undefined as never), einval(/^EINVAL: cluster\.run: give/));
+    await assert.rejects(cluster.run(undefined as never), einval(/^EINVAL: cluster\.run: give/));
     await assert.rejects(
       xen.createGuest(undefined as never),
       einval(/^EINVAL: createGuest on x: give GuestOptions/),
     );
     await cluster.run(async () => {
-      assert.throws(
-        () => cluster.spawn("t", undefined as never),
+      await assert.rejects(
+        cluster.spawn("t", undefined as never),
         einval(/^EINVAL: cluster\.spawn\('t'\): give an async function/),
       );
       const ctx = await d.openDevice();
@@ -139,4 +139,17 @@ Deno.test("lower-level exports refuse values they cannot take", async () => {
     () => connectAttrs(T.RC, null as never),
     einval(/^EINVAL: connectQp: give the peer/),
   );
+});
+
+Deno.test("cluster.run and cluster.spawn refuse by rejecting, never by throwing", async () => {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  cluster.addHost({ name: "b", hypervisor: false });
+  await cluster.start();
+  // Outside run: spawn rejects at once (docs/api.md, Conventions), as sleep and openDevice do.
+  const outside = cluster.spawn("w", () => Promise.resolve(1));
+  await assert.rejects(outside, einval(/^EINVAL: cluster\.spawn\('w'\) called outside/));
+  await cluster.run(async () => {
+    const nested = cluster.run(() => Promise.resolve(1)); // not re-entrant: a rejected promise
+    await assert.rejects(nested, einval(/^EINVAL: cluster\.run: already running/));
+  });
 });
