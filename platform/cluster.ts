@@ -20,6 +20,7 @@ import { type Profile, PROFILES, resolveProfile } from "../sim/profiles/mod.ts";
 import { nativePlatform } from "./native_host.ts";
 import { CpuClock } from "./cpu.ts";
 import { requireRun } from "./domain.ts";
+import { inEngine } from "./util.ts";
 import { VerbsError } from "../drivers/uapi/errors.ts";
 import { Host, type HostHardware, type HostSpec, registerHostPlatform } from "./host.ts";
 import { WatchedMemory } from "./memory_watch.ts";
@@ -387,10 +388,12 @@ export class Cluster {
   }
 
   async #inEngine<T>(fn: () => Promise<T>, name: string): Promise<T> {
-    if (this.#running > 0) return await fn();
+    if (this.#running > 0 && this.engine.current()) return await fn();
     this.#running++;
     try {
-      return await this.engine.run(fn, name);
+      // One root at a time, shared with the toolstack's calls (createGuest …): a second one from
+      // outside any process is refused in one line (`inEngine`), not the engine's nested run.
+      return await inEngine(this.engine, name, fn);
     } finally {
       this.#running--;
     }
@@ -404,7 +407,7 @@ export class Cluster {
         new VerbsError("EINVAL", `cluster.run: give an async function, got ${typeof fn}`),
       );
     }
-    if (this.#running > 0) {
+    if (this.#running > 0 && this.engine.current()) {
       return Promise.reject(
         new VerbsError("EINVAL", "cluster.run: already running (use cluster.spawn inside run)"),
       );

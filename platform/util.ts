@@ -24,11 +24,35 @@ import { Errno, type ErrnoCode, VerbsError } from "../drivers/uapi/errors.ts";
  * });
  * assert.equal(await at(), 5); // outside the engine: runs it
  * assert.equal(await engine.run(at), 10); // inside: just calls
+ * // Two at once from outside: the engine runs one root at a time; the second is refused.
+ * const [first, second] = await Promise.allSettled([at(), at()]);
+ * assert.equal(first.status, "fulfilled");
+ * assert.match(String((second as PromiseRejectedResult).reason), /EINVAL: t: the cluster is busy in virtual time with 't'/);
  * ```
  */
 export async function inEngine<T>(engine: Engine, name: string, fn: () => Promise<T>): Promise<T> {
-  return engine.current() ? await fn() : await engine.run(fn, name);
+  if (engine.current()) return await fn();
+  // The engine runs one root at a time: a second call from outside any process while one of
+  // these runs (two createGuest in a Promise.all at top level) would be the engine's own
+  // "nested run" Error. Refuse it in one line saying what to do instead.
+  const busy = running.get(engine);
+  if (busy !== undefined) {
+    throw new VerbsError(
+      "EINVAL",
+      `${name}: the cluster is busy in virtual time with '${busy}', started outside ` +
+        "cluster.run and not finished: await it first, or make both calls inside cluster.run",
+    );
+  }
+  running.set(engine, name);
+  try {
+    return await engine.run(fn, name);
+  } finally {
+    running.delete(engine);
+  }
 }
+
+/** The run each engine is busy with, started by {@link inEngine} from outside any process. */
+const running = new WeakMap<Engine, string>();
 
 /**
  * A hypervisor refusal as the verbs API reports errors (same errno).

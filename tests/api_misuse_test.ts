@@ -153,3 +153,28 @@ Deno.test("cluster.run and cluster.spawn refuse by rejecting, never by throwing"
     await assert.rejects(nested, einval(/^EINVAL: cluster\.run: already running/));
   });
 });
+
+Deno.test("two calls that run in virtual time by themselves, at once outside run: the second is EINVAL", async () => {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  const xen = cluster.addHost({ name: "x", hypervisor: true });
+  await cluster.start();
+  // It used to be the engine's own `Error: Engine.run: already running (nested run)`.
+  const [a, b] = await Promise.allSettled([
+    xen.createGuest({ name: "a" }),
+    xen.createGuest({ name: "b" }),
+  ]);
+  assert.equal(a.status, "fulfilled");
+  assert.equal(b.status, "rejected");
+  einval(/^EINVAL: create b: the cluster is busy in virtual time with 'create a'/)(
+    (b as PromiseRejectedResult).reason,
+  );
+  const run = cluster.run(() => cluster.sleep(1));
+  await assert.rejects(xen.createGuest({ name: "c" }), einval(/busy in virtual time with 'main'/));
+  await run;
+  // Nothing half-done: b was never created, and inside run both can be made at once.
+  assert.deepEqual(xen.guests.map((g) => g.name), ["a"]);
+  const made = await cluster.run(() =>
+    Promise.all([xen.createGuest({ name: "b" }), xen.createGuest({ name: "c" })])
+  );
+  assert.deepEqual(made.map((g) => g.name), ["b", "c"]);
+});
