@@ -55,6 +55,8 @@ export interface VerbsEnv {
   };
   /** Block until a write touches one of these machine frames (see `memory_watch.ts`). */
   waitWrite?: ProviderEnv["waitWrite"];
+  /** Wake the waiters on these frames as a write would. */
+  wakeWrite?: ProviderEnv["wakeWrite"];
   /**
    * The domain's seeded random stream, what a program's `lrand48()` would
    * be: each QP's initial PSN is drawn from it (`Qp.initialPsn`). Without
@@ -163,6 +165,7 @@ export class Context {
       uarAddr: file.uarAddr,
       cpu: env.cpu,
       waitWrite: env.waitWrite,
+      wakeWrite: env.wakeWrite,
     };
     this.provider = createProvider(penv);
     file.setEventHandlers({

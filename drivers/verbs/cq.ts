@@ -330,6 +330,9 @@ export class Cq {
   released(detach = true): void {
     if (this.#dead) return;
     this.#dead = true;
+    // A thread waiting in pollUntil looks again and finds the CQ gone (EINVAL), in every mode,
+    // instead of sleeping on memory nothing will write again.
+    this.pcq.wakeWaiters();
     if (detach) this.channel?.detachCq(this);
     else this.channel?.dropEvents(this);
     this.context.dropAsyncEvents(this);

@@ -171,6 +171,11 @@ export interface ProviderEnv {
     timeoutNs?: number,
     signal?: AbortSignal,
   ) => Promise<boolean>;
+  /**
+   * Wake the {@link waitWrite} waiters on these frames as a write would (they look again): a
+   * CQ destroyed under a thread waiting on it wakes that thread, which then finds it gone.
+   */
+  wakeWrite?: (mfns: readonly number[]) => void;
 }
 
 /**
@@ -1144,6 +1149,15 @@ export class ProviderCq {
   /** The machine frames of the ring again (the domain's memory moved to other frames). */
   remap(): void {
     this.#mapFrames();
+  }
+
+  /**
+   * Wake every thread waiting in {@link waitWrite} on the ring, as a CQE write would: the CQ was
+   * destroyed under it, and it must look again (and find that out) rather than sleep forever.
+   */
+  wakeWaiters(): void {
+    const wake = this.#p.env.wakeWrite;
+    if (wake) { for (const f of this.#pageFrames) wake(f); }
   }
 
   #mapFrames(): void {
