@@ -178,3 +178,31 @@ Deno.test("two calls that run in virtual time by themselves, at once outside run
   );
   assert.deepEqual(made.map((g) => g.name), ["b", "c"]);
 });
+
+for (const mode of MODES) {
+  Deno.test(`destroying a CQ in use says how it is used, not a count of QPs that is wrong (${mode})`, async () => {
+    const { cluster, d } = await setup(mode);
+    await cluster.run(async () => {
+      const ctx = await d.openDevice();
+      const pd = await ctx.allocPd();
+      const cq = await ctx.createCq(4);
+      // One QP whose send and receive queues both complete into the CQ: it used to say "2 QP(s)".
+      await pd.createQp({
+        type: QpType.RC,
+        sendCq: cq,
+        recvCq: cq,
+        cap: { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 },
+      });
+      await assert.rejects(cq.destroy(), (e: unknown) => {
+        assert.ok(e instanceof VerbsError);
+        assert.equal(e.code, "EBUSY");
+        assert.match(
+          e.message,
+          /destroy_cq: CQ \d+ is in use \(2 QP queue\(s\) complete into it\)$/,
+        );
+        return true;
+      });
+      await ctx.close();
+    });
+  });
+}

@@ -829,7 +829,10 @@ export class UContext implements UverbsFile {
     await this.#in();
     const cq = this.#get(this.#cqs, cqHandle, "CQ");
     if (cq.users > 0) {
-      throw requestError("EBUSY", `destroy_cq: CQ ${cq.cqn} is used by ${cq.users} QP(s)`);
+      throw requestError(
+        "EBUSY",
+        `destroy_cq: CQ ${cq.cqn} is in use (${cq.users} QP queue(s) complete into it)`,
+      );
     }
     await this.driver.hwToSwCq(cq.cqn);
     this.driver.freeCqn(cq.cqn);
