@@ -206,3 +206,21 @@ for (const mode of MODES) {
     });
   });
 }
+
+Deno.test("cq.ackEvents of something that is not a count says so", async () => {
+  const { cluster, d } = await setup("native");
+  await cluster.run(async () => {
+    const ctx = await d.openDevice();
+    const cq = await ctx.createCq(4);
+    // It used to say "-1 more than the 0 unacknowledged".
+    for (const n of [-1, NaN, 1.5, "2"]) {
+      assert.throws(
+        () => cq.ackEvents(n as number),
+        einval(/^EINVAL: ack_cq_events: \S+ is not a count of events$/),
+      );
+    }
+    assert.throws(() => cq.ackEvents(1), einval(/^EINVAL: ack_cq_events: 1 more than the 0/));
+    cq.ackEvents(0);
+    await ctx.close();
+  });
+});

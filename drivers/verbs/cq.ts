@@ -232,7 +232,12 @@ export class Cq {
    * destroy may be waiting for exactly this).
    */
   ackEvents(n: number): void {
-    if (!Number.isInteger(n) || n < 0 || n > this.#comp.unacked) {
+    if (!Number.isInteger(n) || n < 0) {
+      // ibv_ack_cq_events takes an unsigned int: a count, not "more than" anything.
+      const shown = typeof n === "string" ? JSON.stringify(n) : String(n).slice(0, 24);
+      throw new VerbsError("EINVAL", `ack_cq_events: ${shown} is not a count of events`);
+    }
+    if (n > this.#comp.unacked) {
       throw new VerbsError(
         "EINVAL",
         `ack_cq_events: ${n} more than the ${this.#comp.unacked} unacknowledged`,
