@@ -224,3 +224,20 @@ Deno.test("cq.ackEvents of something that is not a count says so", async () => {
     await ctx.close();
   });
 });
+
+Deno.test("cq.pollUntil of a negative count says it is no whole number ≥ 0, not 'not an integer'", async () => {
+  const { cluster, d } = await setup("native");
+  await cluster.run(async () => {
+    const ctx = await d.openDevice();
+    const cq = await ctx.createCq(4);
+    await assert.rejects(
+      cq.pollUntil(-1),
+      einval(/^EINVAL: poll_cq CQ \d+: n -1 is not a whole number ≥ 0$/),
+    );
+    await assert.rejects(
+      cq.pollUntil(1.5),
+      einval(/^EINVAL: poll_cq CQ \d+: n 1\.5 is not a whole number ≥ 0$/),
+    );
+    await ctx.close();
+  });
+});

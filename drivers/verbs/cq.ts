@@ -120,12 +120,12 @@ export class Cq {
     return this.pcq.poll(n);
   }
 
-  #badCount(field: string, v: unknown): VerbsError {
+  #badCount(field: string, v: unknown, want?: string): VerbsError {
     const shown = typeof v === "bigint" ? `${v}n` : typeof v === "string" ? JSON.stringify(v) : v;
     return new VerbsError(
       "EINVAL",
       `poll_cq CQ ${this.cqn}: ${field} ${String(shown).slice(0, 24)} is not ${
-        field === "n" ? "an integer" : "a number of ns ≥ 0"
+        want ?? (field === "n" ? "an integer" : "a number of ns ≥ 0")
       }`,
     );
   }
@@ -144,7 +144,7 @@ export class Cq {
     this.#live("poll_cq");
     // A count that is not a whole number would never be reached, and a spin that polls nothing
     // while the CQ is ready would never let virtual time move on: every domain would stop.
-    if (!Number.isInteger(n) || n < 0) throw this.#badCount("n", n);
+    if (!Number.isInteger(n) || n < 0) throw this.#badCount("n", n, "a whole number ≥ 0");
     const timeoutNs = opts?.timeoutNs;
     if (timeoutNs !== undefined && !(typeof timeoutNs === "number" && timeoutNs >= 0)) {
       throw this.#badCount("timeoutNs", timeoutNs);

@@ -89,7 +89,7 @@ async function attack(dom: Domain, peer: Domain): Promise<Record<string, string>
     [
       "pollUntil undefined",
       () => e.cq.pollUntil(bad(undefined), { timeoutNs: 10_000 }),
-      /n undefined is not an integer/,
+      /n undefined is not a whole number ≥ 0/,
     ],
     ["pollUntil timeout NaN", () => e.cq.pollUntil(1, { timeoutNs: NaN }), /timeoutNs NaN/],
     ["resize 2^53", () => e.cq.resize(2 ** 53), /^EINVAL: resize_cq: cqe 9007199254740992/],
