@@ -29,8 +29,9 @@ const lid = await cluster.run(async () => {
     cluster.spawn("b", () => thread("b", 2_000)),
   ]);
   console.log(woke.join(", "));
+  const { lid } = ctx.queryPort(1); // before close: a closed context answers nothing (EBADF)
   await ctx.close();
-  return ctx.queryPort(1).lid;
+  return lid;
 });
 console.log(`run() resolved with ${lid} (the port's LID) at ${cluster.now} ns`);
 
