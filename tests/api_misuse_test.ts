@@ -241,3 +241,22 @@ Deno.test("cq.pollUntil of a negative count says it is no whole number ≥ 0, no
     await ctx.close();
   });
 });
+
+Deno.test("the built-in profiles are frozen: changing one cluster's costs never changes another's", async () => {
+  const { PCIX_SDR_2006, MODERN_GEN5_NDR, resolveProfile } = await import("../mod.ts");
+  const a = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  const wake = PCIX_SDR_2006.cpu.wakeupNs;
+  // It used to change PCIX_SDR_2006 itself, so every later cluster of the process.
+  assert.throws(() => {
+    (a.profile.cpu as { wakeupNs: number }).wakeupNs = 1;
+  }, TypeError);
+  assert.throws(() => {
+    (MODERN_GEN5_NDR.calibration as unknown[]).length = 0;
+  }, TypeError);
+  assert.equal(new Cluster({ profile: "pcix-sdr-2006", seed: 1 }).profile.cpu.wakeupNs, wake);
+  // A profile of one's own is a copy, and can be changed.
+  const own = resolveProfile({ base: "pcix-sdr-2006", cpu: { wakeupNs: 1 } });
+  (own.cpu as { wakeupNs: number }).wakeupNs = 2;
+  assert.equal(own.cpu.wakeupNs, 2);
+  assert.equal(PCIX_SDR_2006.cpu.wakeupNs, wake);
+});

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Profile } from "./schema.ts";
+import { deepFreeze } from "./freeze.ts";
 
 /**
  * The PCIe Gen5 / NDR profile.
@@ -17,7 +18,7 @@ import type { Profile } from "./schema.ts";
  * assert.equal(MODERN_GEN5_NDR.link.mtu, 4096);
  * ```
  */
-export const MODERN_GEN5_NDR: Profile = {
+export const MODERN_GEN5_NDR: Profile = deepFreeze({
   name: "modern-gen5-ndr",
   description: "ConnectX-7 class HCA, PCIe Gen5 x16, NDR 400 Gb/s InfiniBand, Xen 4.17",
   cpu: {
@@ -330,4 +331,4 @@ export const MODERN_GEN5_NDR: Profile = {
         "bound (post + poll per message) at some 10-20 million per second.",
     },
   ],
-};
+});

@@ -13,6 +13,7 @@
  * @module
  */
 import type { Profile } from "./schema.ts";
+import { deepFreeze } from "./freeze.ts";
 
 /**
  * The 2006 PCI-X / SDR profile.
@@ -24,7 +25,7 @@ import type { Profile } from "./schema.ts";
  * assert.equal(PCIX_SDR_2006.link.mtu, 2048);
  * ```
  */
-export const PCIX_SDR_2006: Profile = {
+export const PCIX_SDR_2006: Profile = deepFreeze({
   name: "pcix-sdr-2006",
   description: "MT23108 HCA, 64-bit/133 MHz PCI-X, 4x SDR InfiniBand, Xeon 3 GHz, Xen 3.0",
   cpu: {
@@ -389,4 +390,4 @@ export const PCIX_SDR_2006: Profile = {
         "of ns each.",
     },
   ],
-};
+});
