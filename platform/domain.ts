@@ -403,8 +403,21 @@ export class Domain {
   }
 
   /** `ibv_open_device`: the named device, or the first one. */
-  async openDevice(name?: string, opts: OpenDeviceOptions = {}): Promise<Context> {
+  async openDevice(name?: string, opts?: OpenDeviceOptions): Promise<Context> {
     requireRun(this.engine, `${this.name}: openDevice()`);
+    // `null` is no options, as `undefined` is (a NULL attr pointer); anything else must be one.
+    opts ??= {};
+    if (typeof opts !== "object") {
+      throw new VerbsError("EINVAL", `${this.name}: openDevice: opts must be { regCache? }`);
+    }
+    if (opts.regCache !== undefined && typeof opts.regCache !== "boolean") {
+      throw new VerbsError(
+        "EINVAL",
+        `${this.name}: openDevice: regCache must be true or false, got ${
+          JSON.stringify(opts.regCache) ?? String(opts.regCache)
+        }`,
+      );
+    }
     const dev = name === undefined ? this.#devices[0] : this.#devices.find((d) => d.name === name);
     if (!dev) {
       throw new VerbsError(

@@ -260,3 +260,22 @@ Deno.test("the built-in profiles are frozen: changing one cluster's costs never 
   assert.equal(own.cpu.wakeupNs, 2);
   assert.equal(PCIX_SDR_2006.cpu.wakeupNs, wake);
 });
+
+for (const mode of MODES) {
+  Deno.test(`openDevice's options: null is none, anything else must be { regCache?: boolean } (${mode})`, async () => {
+    const { cluster, d } = await setup(mode);
+    await cluster.run(async () => {
+      // null used to be a TypeError (reading 'regCache'), and regCache "no" turned the cache on.
+      await (await d.openDevice(undefined, null as never)).close();
+      await assert.rejects(
+        d.openDevice(undefined, "x" as never),
+        einval(/^EINVAL: \S+: openDevice: opts must be \{ regCache\? \}$/),
+      );
+      await assert.rejects(
+        d.openDevice(undefined, { regCache: "no" as never }),
+        einval(/^EINVAL: \S+: openDevice: regCache must be true or false, got "no"$/),
+      );
+      await (await d.openDevice(undefined, { regCache: false })).close();
+    });
+  });
+}
