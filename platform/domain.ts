@@ -398,7 +398,7 @@ export class Domain {
       waitWrite: machine
         ? (mfns, label, timeoutNs, signal) => machine.waitWrite(mfns, label, timeoutNs, signal)
         : undefined,
-      wakeWrite: machine ? (mfns) => machine.wake(mfns) : undefined,
+      wakeWrite: machine ? (mfns) => machine.release(mfns) : undefined,
     };
   }
 

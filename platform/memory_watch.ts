@@ -240,6 +240,35 @@ export class WatchedMemory extends MachineMemory {
     }
   }
 
+  /**
+   * End now, without an event of its own, every wait on `mfns` (each resolves as at a write, and
+   * its thread looks again): the memory was given up while threads waited on it (a CQ destroyed
+   * under a thread polling it), and no write will ever come.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Engine } from "../sim/engine.ts";
+   * import { WatchedMemory } from "./memory_watch.ts";
+   * const engine = new Engine();
+   * const mem = new WatchedMemory(1 << 20, engine);
+   * const mfn = mem.allocFrame("t");
+   * const got = await engine.run(async () => {
+   *   const waiting = mem.waitWrite([mfn], "ring");
+   *   engine.schedule(300, () => mem.release([mfn])); // its owner gives the frame up
+   *   return [await waiting, engine.now];
+   * });
+   * assert.deepEqual(got, [true, 300]);
+   * ```
+   */
+  release(mfns: Iterable<number>): void {
+    for (const m of mfns) {
+      const w = this.#watch.get(m);
+      if (w === undefined || w.waiters.size === 0) continue;
+      for (const wait of [...w.waiters]) wait.end(true);
+    }
+  }
+
   /** Frames of `[maddr, maddr + len)`. */
   static framesOf(maddr: number, len: number): number[] {
     const out = [];

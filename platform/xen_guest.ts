@@ -222,7 +222,7 @@ export class XenGuest extends Domain implements GuestDomain {
       if (!mem.machine) throw new VerbsError("ENOSYS", "waitWrite: host memory has no write watch");
       return mem.machine.waitWrite(mfns, label, timeoutNs);
     };
-    env.wakeWrite = (mfns) => mem.machine?.wake(mfns);
+    env.wakeWrite = (mfns) => mem.machine?.release(mfns);
     return env;
   }
 

@@ -172,7 +172,7 @@ export interface ProviderEnv {
     signal?: AbortSignal,
   ) => Promise<boolean>;
   /**
-   * Wake the {@link waitWrite} waiters on these frames as a write would (they look again): a
+   * End now the {@link waitWrite} waits on these frames, as a write would (they look again): a
    * CQ destroyed under a thread waiting on it wakes that thread, which then finds it gone.
    */
   wakeWrite?: (mfns: readonly number[]) => void;
