@@ -4,7 +4,8 @@
  * with `DEFINE_RING_TYPES` and the real macros, which applies the same
  * operations (push-and-check-notify, final checks) and prints what it sees;
  * and images made by the C macros are compared byte for byte with the
- * TypeScript ones.
+ * TypeScript ones; and the vib protocol ring (16 slots of 128 bytes) is read
+ * by C through `DEFINE_RING_TYPES` structs of its request and response headers.
  */
 import assert from "node:assert/strict";
 import { cTest } from "./support/cc.ts";
@@ -12,6 +13,7 @@ import {
   BackRing,
   bytesCodec,
   FrontRing,
+  RING_HEADER_SIZE,
   RingError,
   type RingOptions,
   ringSize,
@@ -19,6 +21,15 @@ import {
   type SlotCodec,
   XEN_PAGE_SIZE,
 } from "../drivers/xen/ring.ts";
+import {
+  VIB_REQ_HEADER,
+  VIB_RSP_HEADER,
+  VIB_SLOT_BYTES,
+  VibOp,
+  type VibRequest,
+  type VibResponse,
+  vibRingOptions,
+} from "../drivers/vib/mod.ts";
 
 const C_PROGRAM = String.raw`
 #include <stddef.h>
@@ -532,5 +543,112 @@ ${prints.join("\n")}
     assert.deepEqual(out.trim().split("\n"), want);
     assert.ok(want.includes("4033 1 0 0"), "a slot that does not fit gives a ring of 0");
     assert.ok(want.includes("1 16 32768 32768"), "rounded down to a power of two");
+  },
+);
+
+await cTest(
+  "ring ABI: the vib ring (docs/architecture.md, The protocol) is a DEFINE_RING_TYPES ring of 16 128-byte slots whose headers C reads where TS wrote them",
+  { headers: ["xen/io/ring.h"], install: "libxen-dev" },
+  async (c) => {
+    // The vib request and response as C structs, header fields as the protocol table has them.
+    const prog = String.raw`
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#define mb()  __sync_synchronize()
+#define rmb() __sync_synchronize()
+#define wmb() __sync_synchronize()
+#include <xen/io/ring.h>
+struct vib_request {
+  uint32_t id; uint8_t op; uint8_t flags; uint16_t ctx; uint32_t handle;
+  uint16_t nr_segs; uint16_t reserved; uint8_t body[${VIB_SLOT_BYTES - VIB_REQ_HEADER}];
+};
+struct vib_response {
+  uint32_t id; uint8_t op; uint8_t limit; int16_t status;
+  uint8_t body[${VIB_SLOT_BYTES - VIB_RSP_HEADER}];
+};
+DEFINE_RING_TYPES(vib, struct vib_request, struct vib_response);
+static unsigned char page[4096] __attribute__((aligned(4096)));
+int main(int argc, char **argv) {
+  if (argc != 3) return 2;
+  printf("layout %zu %zu %zu %zu %zu %zu %lu\n", sizeof(union vib_sring_entry),
+         sizeof(struct vib_request), offsetof(struct vib_request, nr_segs),
+         sizeof(struct vib_response), offsetof(struct vib_response, status),
+         offsetof(struct vib_sring, ring), (unsigned long)__CONST_RING_SIZE(vib, 4096));
+  FILE *f = fopen("vib.img", "rb");
+  if (!f || fread(page, 1, sizeof page, f) != sizeof page) return 2;
+  fclose(f);
+  struct vib_sring *s = (struct vib_sring *)page;
+  struct vib_back_ring b;
+  struct vib_front_ring fr;
+  BACK_RING_ATTACH(&b, s, s->rsp_prod, 4096);
+  b.req_cons = (RING_IDX)strtoul(argv[1], 0, 0);
+  FRONT_RING_ATTACH(&fr, s, s->req_prod, 4096);
+  fr.rsp_cons = (RING_IDX)strtoul(argv[2], 0, 0);
+  printf("size %u\n", RING_SIZE(&b));
+  for (RING_IDX i = b.req_cons; i != s->req_prod; i++) {
+    struct vib_request q;
+    RING_COPY_REQUEST(&b, i, &q);
+    printf("req %u id=%u op=%u flags=%u ctx=%u handle=%u nr_segs=%u\n", i, q.id, q.op, q.flags,
+           q.ctx, q.handle, q.nr_segs);
+  }
+  for (RING_IDX i = fr.rsp_cons; i != s->rsp_prod; i++) {
+    struct vib_response *r = RING_GET_RESPONSE(&fr, i);
+    printf("rsp %u id=%u op=%u limit=%u status=%d\n", i, r->id, r->op, r->limit, r->status);
+  }
+  return 0;
+}`;
+    const page = new Uint8Array(XEN_PAGE_SIZE);
+    const opts = vibRingOptions();
+    const front = FrontRing.init(page, opts);
+    const back = BackRing.attach(page, opts);
+    assert.equal(front.size, 16, "docs/architecture.md: 128-byte slots (16)");
+    const req = (id: number): VibRequest => ({
+      id,
+      op: VibOp.QUERY_PORT,
+      flags: 0,
+      ctx: 0x1234 + id,
+      handle: 0x89abcdef - id,
+      body: { port: 1 },
+      segs: [],
+    });
+    // A full ring answered and consumed, so that the last requests wrap to slot 0.
+    let id = 1;
+    for (let i = 0; i < 16; i++) front.pushRequest(req(id++));
+    front.pushRequests();
+    for (let r = back.takeRequest(); r; r = back.takeRequest()) {
+      back.pushResponse({ id: r.id, op: r.op, status: 0, body: { state: 4 } } as VibResponse);
+    }
+    back.pushResponses();
+    while (front.takeResponse()) { /* consumed */ }
+    for (let i = 0; i < 3; i++) front.pushRequest(req(id++));
+    front.pushRequests();
+    // The back takes request 16 and answers it: the response fills its slot (ring.h), so C reads
+    // the two requests still waiting and the response.
+    back.takeRequest();
+    const reqCons = back.reqCons;
+    back.pushResponse({ id: 17, op: VibOp.QUERY_PORT, status: -22, body: {}, reason: "no" });
+    back.pushResponses();
+    const out = await c.run(prog, {
+      files: { "vib.img": page },
+      args: [String(reqCons), String(front.rspCons)],
+    });
+    const lines = out.trim().split("\n");
+    assert.equal(
+      lines[0],
+      `layout ${VIB_SLOT_BYTES} ${VIB_SLOT_BYTES} 12 ${VIB_SLOT_BYTES} 6 ${RING_HEADER_SIZE} ${
+        ringSize(VIB_SLOT_BYTES)
+      }`,
+    );
+    assert.equal(lines[1], `size ${front.size}`);
+    assert.deepEqual(lines.slice(2), [
+      ...[17, 18].map((i) =>
+        `req ${i} id=${i + 1} op=${VibOp.QUERY_PORT} flags=0 ctx=${0x1234 + i + 1} handle=${
+          0x89abcdef - i - 1
+        } nr_segs=0`
+      ),
+      `rsp 16 id=17 op=${VibOp.QUERY_PORT} limit=0 status=-22`,
+    ]);
   },
 );
