@@ -5,6 +5,7 @@ import {
   XenError,
   XenStore,
   XENSTORE_ABS_PATH_MAX,
+  XENSTORE_PAYLOAD_MAX,
   XENSTORE_REL_PATH_MAX,
   XS_INTRODUCE_DOMAIN,
   XS_RELEASE_DOMAIN,
@@ -459,3 +460,134 @@ Deno.test("xenstore: a guest's node record (header, permissions, value, children
   // Dom0 has no quota.
   xs.write(0, "/local/domain/1/data/big", "x".repeat(4000));
 });
+
+await cTest(
+  "xenstore ABI: the permission letters mean what libxenstore's xs_strings_to_perms makes of them (XS_PERM_READ, XS_PERM_WRITE)",
+  { headers: ["xenstore_lib.h", "xen/io/xs_wire.h"], libs: ["xenstore"], install: "libxen-dev" },
+  async (c) => {
+    const letters = ["n", "r", "w", "b", "q", "N", ""];
+    const out = await c.run(
+      String.raw`
+#include <stdbool.h>
+#include <stdio.h>
+#include <xenstore_lib.h>
+int main(int argc, char **argv) {
+  printf("bits %d %d %d\n", XS_PERM_NONE, XS_PERM_READ, XS_PERM_WRITE);
+  for (int i = 1; i < argc; i++) {
+    struct xs_permissions p = { 0, 0 };
+    bool ok = xs_strings_to_perms(&p, 1, argv[i]);
+    printf("%s %d %u %u\n", argv[i], ok, p.id, ok ? p.perms : 0);
+  }
+  return 0;
+}`,
+      { args: letters.map((l) => `${l}5`), libs: ["xenstore"] },
+    );
+    const [bits, ...rows] = out.trim().split("\n");
+    const [none, rd, wr] = bits.split(" ").slice(1).map(Number);
+    assert.deepEqual([none, rd, wr], [0, 1, 2]);
+    for (const [i, row] of rows.entries()) {
+      const [, ok, id, perms] = row.split(" ").map(Number);
+      const letter = letters[i];
+      // The model: dom5's entry on a node dom0 owns, then what dom5 may do there.
+      const xs = store();
+      xs.introduceDomain(5, "vm5");
+      xs.write(0, "/t", "v");
+      let accepted = true;
+      try {
+        xs.setPerms(0, "/t", [{ domid: 0, perm: "n" }, { domid: 5, perm: letter as "n" }]);
+      } catch (e) {
+        assert.ok(e instanceof XenError && e.code === "EINVAL", String(e));
+        accepted = false;
+      }
+      assert.equal(accepted, ok === 1, `letter ${JSON.stringify(letter)}`);
+      if (!accepted) continue;
+      assert.equal(id, 5);
+      const can = (fn: () => unknown) => {
+        try {
+          fn();
+          return true;
+        } catch (e) {
+          assert.ok(e instanceof XenError && e.code === "EACCES", String(e));
+          return false;
+        }
+      };
+      const reads = can(() => xs.read(5, "/t"));
+      const writes = can(() => xs.write(5, "/t", "w"));
+      assert.equal(reads, (perms & rd) !== 0, `${letter}: read`);
+      assert.equal(writes, (perms & wr) !== 0, `${letter}: write`);
+    }
+    assert.ok(
+      rows.length === letters.length && rows.filter((r) => r.split(" ")[1] === "1").length === 4,
+    );
+  },
+);
+
+/** Each XenStore operation and the xs_wire.h message type it stands for. */
+const XS_OPS: Record<string, string> = {
+  read: "XS_READ",
+  write: "XS_WRITE",
+  mkdir: "XS_MKDIR",
+  rm: "XS_RM",
+  directory: "XS_DIRECTORY",
+  getPerms: "XS_GET_PERMS",
+  setPerms: "XS_SET_PERMS",
+  watch: "XS_WATCH",
+  unwatch: "XS_UNWATCH",
+  introduceDomain: "XS_INTRODUCE",
+  releaseDomain: "XS_RELEASE",
+};
+
+await cTest(
+  "xenstore ABI: every operation is an xsd_sockmsg_type, and XS_WRITE / XS_WATCH are E2BIG exactly past XENSTORE_PAYLOAD_MAX as libxenstore lays them out",
+  { headers: ["xen/io/xs_wire.h"], install: "libxen-dev" },
+  async (c) => {
+    for (const op of Object.keys(XS_OPS)) {
+      assert.equal(
+        typeof (XenStore.prototype as unknown as Record<string, unknown>)[op],
+        "function",
+        op,
+      );
+    }
+    // A name the header lacks fails to compile.
+    const out = await c.run(String.raw`
+#include <stdio.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <xen/io/xs_wire.h>
+int main(void) {
+${Object.values(XS_OPS).map((t) => `  printf("${t} %d\\n", ${t});`).join("\n")}
+  printf("XS_WATCH_EVENT %d\n", XS_WATCH_EVENT);
+  printf("watch_fields %d %d\n", XS_WATCH_PATH, XS_WATCH_TOKEN);
+  printf("sockmsg %zu %zu %zu %zu %zu\n", sizeof(struct xsd_sockmsg),
+         offsetof(struct xsd_sockmsg, type), offsetof(struct xsd_sockmsg, req_id),
+         offsetof(struct xsd_sockmsg, tx_id), offsetof(struct xsd_sockmsg, len));
+  printf("max %d\n", XENSTORE_PAYLOAD_MAX);
+  return 0;
+}`);
+    const t = new Map(
+      out.trim().split("\n").map((l) => [l.split(" ")[0], l.slice(l.indexOf(" ") + 1)]),
+    );
+    assert.equal(t.get("XS_WRITE"), "11");
+    assert.equal(t.get("XS_WATCH_EVENT"), "15");
+    assert.equal(t.get("watch_fields"), "0 1", "a watch event is path, then token");
+    assert.equal(t.get("sockmsg"), "16 0 4 8 12");
+    const max = Number(t.get("max"));
+    assert.equal(max, XENSTORE_PAYLOAD_MAX);
+
+    // xs_write sends path\0 then the value (no NUL); xs_watch sends path\0 token\0; xs_talkv
+    // refuses a sum of more than XENSTORE_PAYLOAD_MAX with E2BIG. The model cuts at the same byte.
+    const xs = store();
+    const path = "/local/domain/1/data/x"; // dom0 writes here: no record quota
+    const fits = max - (path.length + 1);
+    xs.write(0, path, "v".repeat(fits));
+    throwsXen(() => xs.write(0, path, "v".repeat(fits + 1)), "E2BIG");
+    const wide = "é".repeat(Math.floor(fits / 2)) + "v".repeat(fits % 2); // UTF-8 bytes count
+    xs.write(0, path, wide);
+    throwsXen(() => xs.write(0, path, wide + "v"), "E2BIG");
+    const tokenFits = max - (path.length + 1) - 1;
+    const events: string[] = [];
+    xs.watch(0, path, "t".repeat(tokenFits), (p, tok) => events.push(`${p} ${tok.length}`));
+    throwsXen(() => xs.watch(0, path, "t".repeat(tokenFits + 1), () => {}), "E2BIG");
+    assert.deepEqual(events, [`${path} ${tokenFits}`]); // (path, token): XS_WATCH_PATH, XS_WATCH_TOKEN
+  },
+);
