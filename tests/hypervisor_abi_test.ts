@@ -4,7 +4,9 @@
  * reserved domids are `xen/xen.h`'s, the event-channel constants match
  * `xen/xen.h` and `xen/event_channel.h` on x86-64, and every hypercall name
  * the dispatcher knows is a real Xen hypercall and sub-op (it compiles
- * against the headers). Checked with C compiled against Debian's
+ * against the headers), as are the log-dirty operations, and each argument
+ * field stands for a member of the header's argument struct, whose width
+ * bounds what the model takes. Checked with C compiled against Debian's
  * `libxen-dev`.
  */
 import assert from "node:assert/strict";
@@ -14,11 +16,13 @@ import {
   DOMID_FIRST_RESERVED,
   DOMID_SELF,
   type EvtchnState,
+  type HypercallName,
   HYPERCALLS,
   Hypervisor,
   NR_EVENT_CHANNELS,
   NR_VIRQS,
   OFF_UPCALL_MASK,
+  SHADOW_OPS,
   SHUTDOWN_REASONS,
   VCPU_INFO_SIZE,
   VIRQ,
@@ -301,5 +305,244 @@ ${names.map((n) => `  printf("${n} %d\\n", VIRQ_${n});`).join("\n")}
       assert.equal(virqIsGlobal(Number(m[2])), m[3] === "G", `VIRQ_${m[1]}`);
     }
     assert.ok([...header.matchAll(/#define VIRQ_\w+\s+\d+\s*\/\*\s*[VG]\./g)].length >= 13);
+  },
+);
+
+await cTest(
+  "hypervisor ABI: domctl:shadow_op's operations are XEN_DOMCTL_SHADOW_OP_*'s",
+  // domctl.h is a tools-only header: probed through the program, built with __XEN_TOOLS__.
+  { headers: ["xen/xen.h"], install: INSTALL },
+  async (c) => {
+    const out = table(
+      await c.run(
+        `
+#include <stdio.h>
+#include <stdint.h>
+#include <xen/xen.h>
+#include <xen/domctl.h>
+int main(void) {
+${
+          SHADOW_OPS.map((op) =>
+            `  printf("${op} %d\\n", XEN_DOMCTL_SHADOW_OP_${op.toUpperCase()});`
+          ).join("\n")
+        }
+  return 0;
+}`,
+        { cflags: ["-D__XEN_TOOLS__"] },
+      ),
+    );
+    // A name the header lacks fails to compile; the values are the header's own.
+    assert.deepEqual(Object.fromEntries(out), { enable_logdirty: 2, clean: 11, peek: 12, off: 0 });
+  },
+);
+
+/**
+ * Each hypercall's argument-block fields (and result fields) and the member of the header's
+ * argument struct each stands for: `a` is the struct, declared in the C program as its type.
+ */
+const ARG_STRUCTS: Partial<
+  Record<HypercallName, { type: string; fields: Record<string, string> }>
+> = {
+  "event_channel_op:alloc_unbound": {
+    type: "struct evtchn_alloc_unbound",
+    fields: { dom: "a.dom", remoteDom: "a.remote_dom", "=port": "a.port" },
+  },
+  "event_channel_op:bind_interdomain": {
+    type: "struct evtchn_bind_interdomain",
+    fields: { remoteDom: "a.remote_dom", remotePort: "a.remote_port", "=port": "a.local_port" },
+  },
+  "event_channel_op:bind_pirq": {
+    type: "struct evtchn_bind_pirq",
+    fields: { pirq: "a.pirq", "=port": "a.port" },
+  },
+  "event_channel_op:bind_virq": {
+    type: "struct evtchn_bind_virq",
+    fields: { virq: "a.virq", vcpu: "a.vcpu", "=port": "a.port" },
+  },
+  "event_channel_op:bind_ipi": {
+    type: "struct evtchn_bind_ipi",
+    fields: { vcpu: "a.vcpu", "=port": "a.port" },
+  },
+  "event_channel_op:send": { type: "struct evtchn_send", fields: { port: "a.port" } },
+  "event_channel_op:close": { type: "struct evtchn_close", fields: { port: "a.port" } },
+  "event_channel_op:unmask": { type: "struct evtchn_unmask", fields: { port: "a.port" } },
+  "event_channel_op:status": {
+    type: "struct evtchn_status",
+    fields: {
+      dom: "a.dom",
+      port: "a.port",
+      "=state": "a.status",
+      "=vcpu": "a.vcpu",
+      "=remoteDomid": "a.u.unbound.dom",
+      "=remotePort": "a.u.interdomain.port",
+      "=pirq": "a.u.pirq",
+      "=virq": "a.u.virq",
+    },
+  },
+  "event_channel_op:bind_vcpu": {
+    type: "struct evtchn_bind_vcpu",
+    fields: { port: "a.port", vcpu: "a.vcpu" },
+  },
+  "event_channel_op:reset": { type: "struct evtchn_reset", fields: { dom: "a.dom" } },
+  "grant_table_op:map_grant_ref": {
+    type: "struct gnttab_map_grant_ref",
+    fields: {
+      domid: "a.dom",
+      ref: "a.ref",
+      readonly: "a.flags", // GNTMAP_readonly
+      "=handle": "a.handle",
+      "=status": "a.status",
+    },
+  },
+  "grant_table_op:unmap_grant_ref": {
+    type: "struct gnttab_unmap_grant_ref",
+    fields: { handle: "a.handle", "=status": "a.status" },
+  },
+  "grant_table_op:query_size": {
+    type: "struct gnttab_query_size",
+    fields: {
+      domid: "a.dom",
+      "=nrFrames": "a.nr_frames",
+      "=maxNrFrames": "a.max_nr_frames",
+      "=status": "a.status",
+    },
+  },
+  "sched_op:shutdown": { type: "struct sched_shutdown", fields: { reason: "a.reason" } },
+  "sched_op:remote_shutdown": {
+    type: "struct sched_remote_shutdown",
+    fields: { domid: "a.domain_id", reason: "a.reason" },
+  },
+  "memory_op:current_reservation": { type: "domid_t", fields: { domid: "a" } },
+};
+
+/**
+ * What Xen 4.17 answers for the largest value C can pass in a field (else -EINVAL): a reserved
+ * domid names no domain (ESRCH; `alloc_unbound` does not look its remote domid up); a vCPU the
+ * domain lacks is ENOENT, but a global VIRQ on a vCPU other than 0 EINVAL first; a shutdown
+ * reason is cast to `u8` and kept; `query_size` reports in its status.
+ */
+const AT_MAX: Record<string, string> = {
+  "event_channel_op:alloc_unbound dom": "-ESRCH",
+  "event_channel_op:alloc_unbound remoteDom": "0",
+  "event_channel_op:bind_interdomain remoteDom": "-ESRCH",
+  "event_channel_op:bind_ipi vcpu": "-ENOENT",
+  "event_channel_op:bind_vcpu vcpu": "-ENOENT",
+  "event_channel_op:status dom": "-ESRCH",
+  "event_channel_op:reset dom": "-ESRCH",
+  "grant_table_op:map_grant_ref domid": "-ESRCH",
+  "grant_table_op:query_size domid": "status -2",
+  "sched_op:shutdown reason": "0",
+  "sched_op:remote_shutdown domid": "-ESRCH",
+  "sched_op:remote_shutdown reason": "0",
+  "memory_op:current_reservation domid": "-ESRCH",
+};
+
+await cTest(
+  "hypervisor ABI: each argument and result field of the modelled hypercalls is a member of the header's struct, of the width the model takes",
+  { headers: ["xen/xen.h", "xen/sched.h", "xen/memory.h"], install: INSTALL },
+  async (c) => {
+    const entries = Object.entries(ARG_STRUCTS);
+    const prints = entries.flatMap(([name, { type, fields }]) =>
+      Object.entries(fields).map(([f, expr]) =>
+        `  { ${type} a; memset(&a, 0, sizeof a); ` +
+        `printf("${name} ${f} %zu %d\\n", sizeof(${expr}), (int)((__typeof__(${expr}))-1 < 0)); }`
+      )
+    );
+    const out = await c.run(
+      `
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+#include <xen/xen.h>
+#include <xen/sched.h>
+#include <xen/grant_table.h>
+#include <xen/event_channel.h>
+#include <xen/memory.h>
+int main(void) {
+${prints.join("\n")}
+  printf("GNTMAP %d %d\\n", GNTMAP_host_map, GNTMAP_readonly);
+  return 0;
+}`,
+      { cflags: ["-Wno-type-limits"] },
+    );
+    const widths = new Map<string, [number, boolean]>();
+    for (const l of out.trim().split("\n")) {
+      const [call, field, size, signed] = l.split(" ");
+      widths.set(`${call} ${field}`, [Number(size), signed === "1"]);
+    }
+    // The widths the model's argument checks and results assume (docs/architecture.md, "Return
+    // values"): domid_t 16 bits, ports, refs, handles, vCPUs, VIRQs and PIRQs 32, GNTST_* a
+    // signed 16-bit status, EVTCHNOP_status's state a 32-bit EVTCHNSTAT_*.
+    const want = (f: string): [number, boolean] => {
+      if (/^(dom|domid|remoteDom|=remoteDomid)$/.test(f)) return [2, false];
+      if (f === "=status") return [2, true];
+      if (f === "readonly") return [4, false]; // the GNTMAP_* flags word
+      return [4, false];
+    };
+    for (const [name, { fields }] of entries) {
+      for (const f of Object.keys(fields)) {
+        const got = widths.get(`${name} ${f}`);
+        assert.ok(got, `${name} ${f}: not printed`);
+        assert.deepEqual(got, want(f), `${name} ${f}`);
+      }
+    }
+    assert.match(out, /^GNTMAP 2 4$/m);
+
+    // The model refuses, naming it, a value one past what the C field holds (what a C caller
+    // cannot pass), in each argument field, with every other field valid; and answers the
+    // largest value C can pass as Xen does (AT_MAX).
+    const engine = new Engine();
+    const hv = new Hypervisor(engine, new MachineMemory(256 << 20), PCIX_SDR_2006, new Prng(5), {
+      autoDestroy: false,
+    });
+    await engine.run(async () => {
+      const vm = await hv.createDomain(hv.dom0, { name: "vm", memoryBytes: 16 << 20 });
+      const base: Partial<Record<HypercallName, Record<string, unknown>>> = {
+        "event_channel_op:alloc_unbound": { dom: DOMID_SELF, remoteDom: vm.domid },
+        "event_channel_op:bind_interdomain": { remoteDom: vm.domid, remotePort: 1 },
+        "event_channel_op:bind_pirq": { pirq: 1 },
+        "event_channel_op:bind_virq": { virq: VIRQ.DOM_EXC, vcpu: 0 },
+        "event_channel_op:bind_ipi": { vcpu: 0 },
+        "event_channel_op:send": { port: 1 },
+        "event_channel_op:close": { port: 1 },
+        "event_channel_op:unmask": { port: 1 },
+        "event_channel_op:status": { dom: DOMID_SELF, port: 1 },
+        "event_channel_op:bind_vcpu": { port: 1, vcpu: 0 },
+        "event_channel_op:reset": { dom: vm.domid },
+        "grant_table_op:map_grant_ref": { domid: vm.domid, ref: 8 },
+        "grant_table_op:unmap_grant_ref": { handle: 0 },
+        "grant_table_op:query_size": { domid: vm.domid },
+        "sched_op:shutdown": { reason: 0 },
+        "sched_op:remote_shutdown": { domid: vm.domid, reason: 0 },
+        "memory_op:current_reservation": { domid: vm.domid },
+      };
+      let checked = 0;
+      for (const [name, { fields }] of entries) {
+        for (const f of Object.keys(fields)) {
+          if (f.startsWith("=") || f === "readonly") continue; // results; a boolean in the model
+          const tooBig = 2 ** (8 * widths.get(`${name} ${f}`)![0]);
+          const caller = name === "sched_op:shutdown" ? vm : hv.dom0;
+          const name_ = name as HypercallName;
+          const r = await hv.hypercall(caller, name_, { ...base[name_], [f]: tooBig });
+          const v = r.value as { status?: number; error?: string } | undefined;
+          const refused = r.rc === -XenErrno.EINVAL ? r.error : v?.error;
+          assert.ok(
+            refused?.includes(String(tooBig)),
+            `${name} ${f}=${tooBig}: ${JSON.stringify(r)}`,
+          );
+          checked++;
+          // The largest value C can pass gets what Xen 4.17 answers for it.
+          const r2 = await hv.hypercall(caller, name_, { ...base[name_], [f]: tooBig - 1 });
+          const v2 = r2.value as { status?: number } | undefined;
+          const got = r2.rc !== 0
+            ? `-${Object.entries(XenErrno).find(([, e]) => e === -r2.rc)?.[0]}`
+            : v2?.status !== undefined && v2.status !== 0
+            ? `status ${v2.status}`
+            : "0";
+          assert.equal(got, AT_MAX[`${name} ${f}`] ?? "-EINVAL", `${name} ${f}=${tooBig - 1}`);
+        }
+      }
+      assert.equal(checked, 24);
+    });
   },
 );
