@@ -21,7 +21,11 @@ import {
   Hypervisor,
   NR_EVENT_CHANNELS,
   NR_VIRQS,
+  OFF_EVTCHN_MASK,
+  OFF_EVTCHN_PENDING,
+  OFF_PENDING_SEL,
   OFF_UPCALL_MASK,
+  OFF_UPCALL_PENDING,
   SHADOW_OPS,
   SHUTDOWN_REASONS,
   VCPU_INFO_SIZE,
@@ -131,6 +135,15 @@ int main(void) {
   printf("vcpu_info_slots %zu\\n",
          sizeof(((struct shared_info *)0)->vcpu_info) / sizeof(struct vcpu_info));
   printf("evtchn_port_t %zu\\n", sizeof(evtchn_port_t));
+  printf("evtchn_pending %zu\\n", offsetof(struct shared_info, evtchn_pending));
+  printf("evtchn_pending_bytes %zu\\n", sizeof(((struct shared_info *)0)->evtchn_pending));
+  printf("evtchn_mask %zu\\n", offsetof(struct shared_info, evtchn_mask));
+  printf("evtchn_mask_bytes %zu\\n", sizeof(((struct shared_info *)0)->evtchn_mask));
+  printf("evtchn_upcall_pending %zu\\n", offsetof(struct vcpu_info, evtchn_upcall_pending));
+  printf("evtchn_pending_sel %zu\\n", offsetof(struct vcpu_info, evtchn_pending_sel));
+  printf("evtchn_pending_words %zu\\n",
+         sizeof(((struct shared_info *)0)->evtchn_pending) / sizeof(xen_ulong_t));
+  printf("evtchn_pending_sel_bits %zu\\n", 8 * sizeof(((struct vcpu_info *)0)->evtchn_pending_sel));
   return 0;
 }`),
     );
@@ -143,6 +156,15 @@ int main(void) {
       evtchn_upcall_mask: OFF_UPCALL_MASK,
       vcpu_info_slots: XEN_LEGACY_MAX_VCPUS,
       evtchn_port_t: 4, // ports up to 2^32 - 1: the model's NR_EVENT_CHANNELS fits
+      // The 2-level bitmaps: a bit a port, and a selector bit a 64-bit word of them.
+      evtchn_pending: OFF_EVTCHN_PENDING,
+      evtchn_pending_bytes: NR_EVENT_CHANNELS / 8,
+      evtchn_mask: OFF_EVTCHN_MASK,
+      evtchn_mask_bytes: NR_EVENT_CHANNELS / 8,
+      evtchn_upcall_pending: OFF_UPCALL_PENDING,
+      evtchn_pending_sel: OFF_PENDING_SEL,
+      evtchn_pending_words: NR_EVENT_CHANNELS / 64, // each selected by a bit of the selector
+      evtchn_pending_sel_bits: NR_EVENT_CHANNELS / 64,
     });
   },
 );
