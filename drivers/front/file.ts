@@ -264,7 +264,11 @@ export class VibFrontFile implements FrontFile {
   }
 
   async queryDevice(): Promise<DeviceAttr> {
-    return await this.#call(VibOp.QUERY_DEVICE, 0, {});
+    const d = await this.#call(VibOp.QUERY_DEVICE, 0, {});
+    // sys_image_guid is not on the wire (QUERY_DEVICE's response fills its 128-byte slot): the
+    // host's device is a system of one node, whose SystemImageGUID is its node GUID, as the
+    // native driver answers it (`NativeUcontext.queryDevice`).
+    return { ...d, sysImageGuid: d.nodeGuid };
   }
 
   async queryPort(portNum: number): Promise<PortAttr> {

@@ -617,6 +617,10 @@ export class UContext implements UverbsFile {
       fwVer: "3.5.0",
       // ib_device.node_guid: the device's NodeInfo:NodeGUID, one per HCA (IBTA vol 1 §4.1.1).
       nodeGuid: l.nodeGuid.toString(16).padStart(16, "0"),
+      // ib_device_attr.sys_image_guid: NodeInfo:SystemImageGUID (mthca_query_device copies it from
+      // the NodeInfo MAD, `out_mad->data + 4`; the device advertises IB_DEVICE_SYS_IMAGE_GUID). A
+      // host here is a system of one node, named by that node's GUID (IBTA vol 1 §14.2.5.3).
+      sysImageGuid: l.nodeGuid.toString(16).padStart(16, "0"),
       vendorId: MELLANOX_OUI,
       vendorPartId: PCI_DEVICE_MT23108,
       hwVer: 0xa1,

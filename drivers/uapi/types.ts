@@ -293,6 +293,12 @@ export interface DeviceAttr {
   fwVer: string;
   /** Node GUID (hex string). */
   nodeGuid: string;
+  /**
+   * System image GUID (`sys_image_guid`, hex string): NodeInfo:SystemImageGUID, which
+   * mthca_query_device copies from the device's NodeInfo. Every model host is a system of one
+   * node, which names itself by its node GUID (IBTA vol 1 §14.2.5.3), so it equals `nodeGuid`.
+   */
+  sysImageGuid: string;
   /** PCI vendor id. */
   vendorId: number;
   /** PCI device id. */

@@ -1,0 +1,56 @@
+/**
+ * What the query verbs answer, field by field, as Linux mthca fills them for the model's
+ * MT23108, the same in every mode (native, bypass, split: DESIGN §9, invariant 11):
+ *
+ * 1. `ibv_query_device`'s `sys_image_guid` (ibv_query_device(3)) is NodeInfo:SystemImageGUID,
+ *    which mthca_query_device copies from the device's NodeInfo (`out_mad->data + 4`); the device
+ *    advertises it (`IBV_DEVICE_SYS_IMAGE_GUID`, bit 11 of `device_cap_flags`). A system of one
+ *    node, as every model host is, names itself by that node's GUID (IBTA vol 1 §14.2.5.3: one
+ *    SystemImageGUID for all the nodes of a system), so it is the `nodeGuid`. The identity
+ *    fields are mthca's: `vendor_id` the IEEE OUI 0x02c9 (NodeInfo:VendorID, low 24 bits),
+ *    `vendor_part_id` 23108 (NodeInfo:DeviceID), `hw_ver` 0xA1 (NodeInfo:Revision), `fw_ver`
+ *    "major.minor.subminor" as libmthca prints it (`"%d.%d.%d"`).
+ * 2. `ibv_query_device`, `ibv_query_port`, `ibv_query_gid` and `ibv_query_pkey` answer the same
+ *    in every mode: a guest sees its host's device.
+ */
+import assert from "node:assert/strict";
+import { MODES, side, twoDomains } from "./helpers.ts";
+
+const IBV_DEVICE_SYS_IMAGE_GUID = 1 << 11;
+
+for (const mode of MODES) {
+  Deno.test(`query attrs (${mode}): sys_image_guid and mthca's identity fields`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const d = x.ctx.queryDevice();
+      assert.ok(d.deviceCapFlags & IBV_DEVICE_SYS_IMAGE_GUID, "the device advertises it");
+      assert.match(d.sysImageGuid, /^[0-9a-f]{16}$/);
+      assert.equal(d.sysImageGuid, d.nodeGuid);
+      assert.notEqual(d.sysImageGuid, "0000000000000000");
+      assert.deepEqual([d.vendorId, d.vendorPartId, d.hwVer], [0x02c9, 23108, 0xa1]);
+      assert.match(d.fwVer, /^\d+\.\d+\.\d+$/);
+    });
+  });
+}
+
+Deno.test("query attrs: every mode answers the device, port, GID and P_Key queries alike", async () => {
+  const answers: string[] = [];
+  for (const mode of MODES) {
+    const { cluster, a } = await twoDomains(mode);
+    answers.push(
+      await cluster.run(async () => {
+        const x = await side(a);
+        const d = x.ctx.queryDevice();
+        const p = await x.ctx.refreshPort(1);
+        const gid = await x.ctx.queryGid(1, 0);
+        const pkeys = [];
+        for (let i = 0; i < p.pkeyTblLen; i++) pkeys.push(await x.ctx.queryPkey(1, i));
+        const sorted = (o: object) => Object.fromEntries(Object.entries(o).sort());
+        return JSON.stringify([sorted(d), sorted(p), Array.from(gid), pkeys]);
+      }),
+    );
+  }
+  assert.equal(answers[1], answers[0], "bypass answers as native");
+  assert.equal(answers[2], answers[0], "split answers as native");
+});
