@@ -680,6 +680,11 @@ export class UContext implements UverbsFile {
       // Q_KeyViolations (rxe counts the same drops in check_keys).
       badPkeyCntr: p.pkeyViolations,
       qkeyViolCntr: p.qkeyViolations,
+      // mthca_query_port: sm_sl is PortInfo:MasterSMSL, port_cap_flags PortInfo:CapabilityMask.
+      smSl: p.smSl,
+      portCapFlags: p.capMask,
+      // ib_uverbs_query_port: rdma_port_get_link_layer, InfiniBand for mthca (no get_link_layer).
+      linkLayer: IBV_LINK_LAYER_INFINIBAND,
     };
   }
 
@@ -1465,6 +1470,9 @@ const SPEED_CODES: [number, number][] = [
   [53.125, 64],
   [106.25, 128],
 ];
+
+/** verbs.h `IBV_LINK_LAYER_INFINIBAND`: the model's ports are InfiniBand ports. */
+const IBV_LINK_LAYER_INFINIBAND = 1;
 
 /** The speed code of a lane signalling rate (0: none of the IBA speeds). */
 function speedCode(gbps: number): number {

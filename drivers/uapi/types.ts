@@ -393,7 +393,7 @@ export interface PortAttr {
   lmc: number;
   /** Lanes (IBTA encoding: 1 = 1x, 2 = 4x, 4 = 8x, 8 = 12x). */
   activeWidth: number;
-  /** Per-lane speed (IBTA encoding: 1 = SDR … 64 = NDR). */
+  /** Per-lane speed (verbs.h `active_speed`: 1 SDR, 2 DDR, 4 QDR, … 64 HDR, 128 NDR). */
   activeSpeed: number;
   /** Physical state (5 = LinkUp). */
   physState: number;
@@ -415,6 +415,16 @@ export interface PortAttr {
    * other than the receiving QP's; 16 bits, it stops at 0xFFFF.
    */
   qkeyViolCntr: number;
+  /** `sm_sl`: PortInfo:MasterSMSL, the SL to reach the subnet manager (mthca_query_port). */
+  smSl: number;
+  /** `port_cap_flags`: PortInfo:CapabilityMask (`IBV_PORT_*` bits), as the device answers it. */
+  portCapFlags: number;
+  /**
+   * `link_layer`: 1, `IBV_LINK_LAYER_INFINIBAND` (ib_uverbs_query_port asks
+   * rdma_port_get_link_layer, which answers InfiniBand for an IB device without a
+   * get_link_layer of its own, as mthca is).
+   */
+  linkLayer: number;
 }
 
 /**

@@ -288,6 +288,9 @@ export const VIB_OP_TABLE = {
       f("maxVlNum", "u8"),
       f("badPkeyCntr", "u16"),
       f("qkeyViolCntr", "u16"),
+      f("smSl", "u8"),
+      f("portCapFlags", "u32"),
+      f("linkLayer", "u8"),
     ],
   },
   [VibOp.QUERY_GID]: {

@@ -10,13 +10,21 @@
  *    fields are mthca's: `vendor_id` the IEEE OUI 0x02c9 (NodeInfo:VendorID, low 24 bits),
  *    `vendor_part_id` 23108 (NodeInfo:DeviceID), `hw_ver` 0xA1 (NodeInfo:Revision), `fw_ver`
  *    "major.minor.subminor" as libmthca prints it (`"%d.%d.%d"`).
- * 2. `ibv_query_device`, `ibv_query_port`, `ibv_query_gid` and `ibv_query_pkey` answer the same
+ * 2. `ibv_query_port` answers the fields mthca_query_port reads from PortInfo and the core adds,
+ *    not only some: `sm_sl` (PortInfo:MasterSMSL, `data[36] & 0xf`), `port_cap_flags`
+ *    (PortInfo:CapabilityMask, `data + 20`), and `link_layer` InfiniBand (1: ib_uverbs_query_port
+ *    asks rdma_port_get_link_layer, which answers IB_LINK_LAYER_INFINIBAND for a device of the IB
+ *    transport without a get_link_layer of its own, as mthca is). The first two are the device's
+ *    QUERY_PORT answer, in every mode; `active_speed` is verbs.h's code (1 SDR … 128 NDR).
+ * 3. `ibv_query_device`, `ibv_query_port`, `ibv_query_gid` and `ibv_query_pkey` answer the same
  *    in every mode: a guest sees its host's device.
  */
 import assert from "node:assert/strict";
 import { MODES, side, twoDomains } from "./helpers.ts";
 
 const IBV_DEVICE_SYS_IMAGE_GUID = 1 << 11;
+/** verbs.h `IBV_LINK_LAYER_INFINIBAND`. */
+const IBV_LINK_LAYER_INFINIBAND = 1;
 
 for (const mode of MODES) {
   Deno.test(`query attrs (${mode}): sys_image_guid and mthca's identity fields`, async () => {
@@ -30,6 +38,21 @@ for (const mode of MODES) {
       assert.notEqual(d.sysImageGuid, "0000000000000000");
       assert.deepEqual([d.vendorId, d.vendorPartId, d.hwVer], [0x02c9, 23108, 0xa1]);
       assert.match(d.fwVer, /^\d+\.\d+\.\d+$/);
+    });
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`query attrs (${mode}): query_port's sm_sl, port_cap_flags and link_layer`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      for (const p of [x.ctx.queryPort(1), await x.ctx.refreshPort(1)]) {
+        assert.equal(p.linkLayer, IBV_LINK_LAYER_INFINIBAND);
+        assert.equal(p.smSl, 0, "the subnet manager is reached on SL 0");
+        assert.equal(typeof p.portCapFlags, "number", "PortInfo:CapabilityMask");
+        assert.equal(p.activeSpeed, 1, "SDR");
+      }
     });
   });
 }
