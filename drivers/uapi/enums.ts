@@ -32,6 +32,22 @@ export const Access = {
 } as const;
 
 /**
+ * `enum ibv_rereg_mr_flags`: what `ibv_rereg_mr` is asked to change (`Mr.rereg`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ReregMrFlags } from "./enums.ts";
+ * assert.deepEqual(Object.values(ReregMrFlags), [1, 2, 4]);
+ * ```
+ */
+export const ReregMrFlags = {
+  CHANGE_TRANSLATION: 1,
+  CHANGE_PD: 1 << 1,
+  CHANGE_ACCESS: 1 << 2,
+} as const;
+
+/**
  * `enum ibv_qp_type`.
  *
  * @example

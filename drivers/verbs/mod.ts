@@ -21,7 +21,7 @@
 export * from "../uapi/mod.ts";
 export { Context, type VerbsAsyncEvent, type VerbsEnv } from "./context.ts";
 export { Pd, type QpInitAttr } from "./pd.ts";
-export { Mr } from "./mr.ts";
+export { Mr, type ReregMrArgs } from "./mr.ts";
 export { Cq } from "./cq.ts";
 export { CompChannel } from "./comp_channel.ts";
 export { Qp } from "./qp.ts";
