@@ -395,3 +395,19 @@ Deno.test("perftest runner: a CQ or QP the device refuses fails with ctx_init's 
     message: /^Unable to create QP\. Failed to create QP\. Couldn't create IB resources \(EINVAL: /,
   });
 });
+
+Deno.test("perftest runner: each receive template reposts until it has posted iters (SRQ, recv_post_list)", async () => {
+  // ctx_set_recv_wqes posts rx_depth / recv_post_list lists (divided among the QPs with an
+  // SRQ) per QP template, and run_iter_bw_server reposts the template a completion's wr_id
+  // names while posted_per_qp + recv_post_list <= iters: iters × qps receives in all. On UD a
+  // message finding no receive is dropped, so a receiver that posts fewer never finishes.
+  // -q 2 over one SRQ (rx_depth 6, 3 per template): 12 messages, 12 receives.
+  const srq = await run("ib_send_bw", "-c", "UD", "--use-srq", "-q", "2", "-n", "6", "-s", "64");
+  assert.equal(srq.bw[0].iterations, 12);
+  // rx_depth 10 in lists of 4: 8 posted, then 4 and 4 more (16 - 8 is a multiple of 4).
+  const lists = await run(
+    "ib_send_bw",
+    ...["-c", "UD", "--recv_post_list", "4", "-n", "16", "-r", "10", "-s", "64"],
+  );
+  assert.equal(lists.bw[0].iterations, 16);
+});

@@ -2383,20 +2383,33 @@ async function bwSender(
   }
 }
 
-/** Receives each QP keeps posted: rx depth (SRQ: shared, divided among the QPs), at most -n. */
-function receivesPerQp(s: Session, me: Side): number {
+/**
+ * Receive lists each QP's template posts up front, as perftest's `ctx_set_recv_wqes`
+ * (perftest_resources.c): `size_per_qp = rx_depth / recv_post_list`, divided again among the
+ * QPs when they share an SRQ; each QP `i` posts that many lists of `recv_post_list` WRs whose
+ * `wr_id` is `i` (to its own QP, or all to the SRQ). Its `ctx->rposted` is
+ * `size_per_qp * recv_post_list`.
+ */
+function receiveListsPerQp(s: Session): number {
   const c = s.c;
-  const n = me.srq ? Math.floor(c.rxDepth / c.qps) : c.rxDepth;
-  return c.duration !== undefined ? n : Math.min(n, c.iters);
+  const lists = Math.floor(c.rxDepth / c.recvPostList);
+  return c.useSrq ? Math.floor(lists / c.qps) : lists;
 }
 
-/** Post the receiver's initial receives (QP by QP, or the SRQ's). */
+/** Post the receiver's initial receives, QP template by QP template (`ctx_set_recv_wqes`). */
 function prepostReceives(s: Session, me: Side, size: number): void {
-  if (me.srq) postRecvs(s, me, 0, size, s.c.rxDepth);
-  else for (let q = 0; q < s.c.qps; q++) postRecvs(s, me, q, size, receivesPerQp(s, me));
+  const n = receiveListsPerQp(s) * s.c.recvPostList;
+  for (let q = 0; q < s.c.qps; q++) postRecvs(s, me, q, size, n);
 }
 
-/** `run_iter_bw_server`: `me` receives, reposting in lists of `--recv_post_list`. */
+/**
+ * `run_iter_bw_server` (and `run_iter_bi`'s receive side): `me` receives, reposting in lists
+ * of `--recv_post_list`. As perftest, a completion is counted against its `wr_id`, the QP
+ * template whose receive it consumed (with an SRQ, any QP's message may take any template's),
+ * and that template is reposted while `posted_per_qp[wr_id] + recv_post_list <= iters` (always
+ * in a -D run) once `recv_post_list` of its receives are unused: each template posts `iters`
+ * receives in all, so the QPs' `iters × qps` messages find one each.
+ */
 async function bwReceiver(
   s: Session,
   me: Side,
@@ -2406,10 +2419,9 @@ async function bwReceiver(
 ): Promise<void> {
   const { c, env } = s;
   const nq = c.qps, iters = c.iters, rpl = c.recvPostList;
-  const perQp = receivesPerQp(s, me);
   const total = dur ? Infinity : iters * nq;
-  const rcnt = new Array<number>(nq).fill(0);
-  const pending = new Array<number>(nq).fill(0);
+  const posted = new Array<number>(nq).fill(receiveListsPerQp(s) * rpl);
+  const unused = new Array<number>(nq).fill(0);
   let got = 0;
   const what = `${c.test} ${size} bytes (receiver)`;
   while (got < total) {
@@ -2428,20 +2440,18 @@ async function bwReceiver(
     }
     for (const wc of wcs) {
       check(wc, what);
-      const q = me.srq ? 0 : Number(wc.wrId);
-      rcnt[q]++;
+      const q = Number(wc.wrId);
+      unused[q]++;
       got++;
       if (s.biRecv) s.biRecv.got[idx]++;
       if (dur?.state === "sample") {
         dur.recvCounts[idx]++;
         if (c.reportPerPort) dur.recvPortCounts[idx][q >= nq / 2 ? 1 : 0]++;
       }
-      if (dur || rcnt[q] + perQp <= iters) {
-        pending[q]++;
-        if (pending[q] >= rpl) {
-          postRecvs(s, me, q, size, pending[q]);
-          pending[q] = 0;
-        }
+      if ((dur || posted[q] + rpl <= iters) && unused[q] >= rpl) {
+        postRecvs(s, me, q, size, rpl);
+        unused[q] -= rpl;
+        posted[q] += rpl;
       }
     }
   }
