@@ -242,6 +242,29 @@ Deno.test("perftest args: what a one-process simulation cannot do is refused wit
   assert.match(usageError(["ib_write_bw", "-l", "0"]), /at least one WR/);
 });
 
+Deno.test("perftest args: -c RawEth is refused where force_dependecies' Raw Ethernet block refuses it", () => {
+  // change_conn_type takes RawEth in every program; force_dependecies refuses it after its
+  // earlier checks (-l here), in its order: -a, rdma_cm, -x, --mmap, then the source MAC
+  // (-B), which an IB program's run never has (the machine is SERVER, not UNCHOSEN).
+  const mac =
+    /^-c\/--connection RawEth: Invalid Command line\. you must enter source mac by this format -B XX:XX:XX:XX:XX:XX$/;
+  assert.match(usageError(["ib_write_bw", "-c", "RawEth"]), mac);
+  assert.match(usageError(["ib_read_lat", "-c", "RawEth"]), mac);
+  // A later -c changes nothing (change_conn_type returns when RawEth was chosen).
+  assert.match(usageError(["ib_send_bw", "-c", "RawEth", "-c", "RC"]), mac);
+  assert.match(
+    usageError(["ib_write_bw", "-c", "RawEth", "-l", "3"]),
+    /Number of iterations must be a multiple of post list size/,
+  );
+  assert.match(usageError(["ib_write_bw", "-c", "RawEth", "-a"]), /do not support -a \/ --all/);
+  assert.match(usageError(["ib_send_lat", "-c", "RawEth", "-R"]), /RDMA CM isn't supported/);
+  assert.match(usageError(["ib_send_lat", "-c", "RawEth", "-x", "0"]), /GID index isn't supported/);
+  assert.match(
+    usageError(["ib_write_lat", "-c", "RawEth", "--mmap-offset", "4"]),
+    /mmaped files aren't supported/,
+  );
+});
+
 Deno.test("perftest args: xenib's flags and messages name the flag", () => {
   assert.match(usageError(["ib_write_lat", "--bogus"]), /unrecognized option '--bogus'/);
   assert.match(usageError(["ib_write_lat", "-j"]), /option requires an argument -- 'j'/);

@@ -1011,6 +1011,8 @@ interface ParseState {
   forceEthernet: boolean;
   mgid?: string;
   rawEth?: string;
+  /** `-c RawEth` (perftest's connection_type RawEth). */
+  rawEthConnection: boolean;
   sourceIp?: string;
   /** xenib's flags of the simulated cluster given (`--profile`, `--seed`, `--noise`). */
   simulated: Set<string>;
@@ -1022,6 +1024,7 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
   const st: ParseState = {
     sizeFactor: 1,
     hopLimit: LIMITS.defHopLimit,
+    rawEthConnection: false,
     rdmaCm: false,
     commRdmaCm: false,
     mcg: false,
@@ -1115,6 +1118,15 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
         c.gidIndex = range("Gid index", "uint8_t", 0, LIMITS.maxGidIx);
         break;
       case "connection":
+        // change_conn_type returns at once when RawEth was chosen: a later -c changes nothing.
+        if (st.rawEthConnection) break;
+        if (v === "RawEth") {
+          // perftest takes it here and refuses it in force_dependecies' Raw Ethernet block;
+          // until then RawEth passes every check as RC does.
+          st.rawEthConnection = true;
+          c.connection = "RC";
+          break;
+        }
         c.connection = changeConnType(verb, v, name);
         break;
       case "qp":
@@ -1504,8 +1516,6 @@ function changeConnType(verb: Verb, v: string, name: string): Connection {
         fail("SRD connection only possible in SEND/READ verbs");
       }
       return fail("SRD is EFA's transport; the simulated HCA is InfiniBand");
-    case "RawEth":
-      return fail("Raw Ethernet runs in the raw_ethernet_* programs; these are the IB tests");
     default:
       return fail("Invalid Connection type. Please choose from {RC,UC,UD,XRC,DC,SRD}");
   }
@@ -1581,6 +1591,32 @@ function forceDependencies(c: PerftestConfig): void {
   if (!duration && c.cpuUtil) {
     warn(" CPU Utilization works only with Duration mode.", "stderr");
     c.cpuUtil = false;
+  }
+  if (st.rawEthConnection) {
+    // force_dependecies' Raw Ethernet block, in its order. The machine is SERVER (the
+    // program's memset; the parser sets it only for other connection types), and the source
+    // MAC's -B is a Raw Ethernet option refused above, so the block always ends at -B's check.
+    if (c.all) stop("-a/--all: Raw Ethernet tests do not support -a / --all flag.");
+    if (st.rdmaCm || st.commRdmaCm) {
+      stop(
+        `${
+          st.rdmaCm ? "-R/--rdma_cm" : "-z/--comm_rdma_cm"
+        }: RDMA CM isn't supported for Raw Ethernet tests`,
+      );
+    }
+    if (c.gidIndex !== undefined) {
+      stop("-x/--gid-index: GID index isn't supported for Raw Ethernet tests");
+    }
+    if (c.mmapFile !== undefined || c.mmapOffset) {
+      stop(
+        `${
+          c.mmapFile !== undefined ? "--mmap" : "--mmap-offset"
+        }: mmaped files aren't supported for Raw Ethernet tests`,
+      );
+    }
+    stop(
+      "-c/--connection RawEth: Invalid Command line. you must enter source mac by this format -B XX:XX:XX:XX:XX:XX",
+    );
   }
   if (st.rdmaCm) {
     if (c.connection === "UC") stop("-R/--rdma_cm: UC is not supported in librdmacm");
