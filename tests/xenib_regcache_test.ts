@@ -147,7 +147,7 @@ Deno.test("guest: a page whose frame changed under a live region is never reused
   assert.deepEqual(xen.audit(), []);
 });
 
-Deno.test("guest: a page never touched, populated when dom0 first maps it, is cached like any other", async () => {
+Deno.test("guest: a page never touched is refused before any grant, and cached like any other once the program's memory has it", async () => {
   const { cluster: c, hosts } = await cluster([true]);
   const xen = hosts[0];
   const vm = await xen.createGuest({ name: "vm0" }) as XenGuest;
@@ -158,11 +158,19 @@ Deno.test("guest: a page never touched, populated when dom0 first maps it, is ca
     while ((probe / 4096 + 1) % 16 !== 0) probe = vm.memory.alloc(64, 4096);
     const page = probe + 4096;
     assert.equal(vm.space.mfnOf(page / 4096), undefined);
+    const sent = xen.counters().backendRequests;
+    await assert.rejects(pd.regMr(page, 4096, ACCESS), {
+      code: "EFAULT",
+      message: /^EFAULT: REG_MR: buffer 0x[0-9a-f]+\+4096: page 0x[0-9a-f]+ is not mapped memory$/,
+    });
+    assert.equal(xen.counters().backendRequests, sent, "refused in the guest, nothing sent");
+    assert.equal(vm.front.persistent.size, 0, "no grant taken");
+    assert.equal(vm.space.mfnOf(page / 4096), undefined, "nothing populated it");
+    assert.equal(vm.memory.alloc(4096, 4096), page, "the program allocates it");
     await (await pd.regMr(page, 4096, ACCESS)).dereg();
-    assert.notEqual(vm.space.mfnOf(page / 4096), undefined, "populated by the grant map");
     const maps = xen.counters().grantMaps;
     await (await pd.regMr(page, 4096, ACCESS)).dereg();
-    assert.equal(xen.counters().grantMaps, maps, "the cached grant is reused, not taken for stale");
+    assert.equal(xen.counters().grantMaps, maps, "the cached grant is reused");
   });
   await vm.shutdown();
   assert.deepEqual(xen.audit(), []);

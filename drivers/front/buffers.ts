@@ -5,13 +5,22 @@
  * the refs go into indirect pages — granted read-only themselves — and the
  * request carries those pages' refs.
  *
- * Which pages the guest may grant is decided by the same rule the
- * hypervisor applies at map time (`AddressSpace.isOwnPage`): any of its own
- * pseudo-physical pages, allocated by its allocator or not; a page outside
- * its memory or a foreign mapping in it (its UAR page, its shared-info or
- * grant-table frames, a page mapped from another domain) is refused here
- * with EFAULT, as the guest kernel's get_user_pages would. A full grant
- * table is ENOMEM.
+ * Which pages a request may cover is decided here, in the guest's kernel,
+ * before anything is granted or sent, as a bare-metal kernel decides it:
+ * the guest kernel pins the process's pages first (get_user_pages, as
+ * `ib_umem_get` does: `pin_user_pages_fast` fails with EFAULT on an address
+ * the process has not mapped), so only pages the program's memory has
+ * populated (`AddressSpace.owns`: a frame behind them, the space's own)
+ * pass, the same rule as the native driver's page table
+ * (`drivers/native/uverbs_native.ts` `pageTableMemory`). A page of the
+ * guest's memory never populated is EFAULT (`is not mapped memory`, bare
+ * metal's words); a page outside its memory or a foreign mapping in it (its
+ * UAR page, its shared-info or grant-table frames, a page mapped from
+ * another domain) is EFAULT too (`is not memory of this guest`). The
+ * hypervisor's rule at map time is wider (`AddressSpace.isOwnPage`: any
+ * pseudo-physical page of the guest's, populated on demand, Xen's rule for
+ * what a domain may grant); only a guest kernel that grants pages by itself,
+ * not through this frontend, reaches it. A full grant table is ENOMEM.
  *
  * @module
  */
@@ -98,9 +107,11 @@ function pagesOf(addr: number, len: number): number[] {
 }
 
 /**
- * The guest pages of `[addr, addr+bytes)`, each checked to be the guest's
- * own (EFAULT otherwise, as get_user_pages); ENOMEM beyond what one request
- * can carry. A malformed extent has no pages (the backend refuses it).
+ * The guest pages of `[addr, addr+bytes)`, each checked to be mapped
+ * memory of the guest's own (EFAULT otherwise, as get_user_pages: a page
+ * never populated, outside its memory or a foreign mapping); ENOMEM beyond
+ * what one request can carry. A malformed extent has no pages (the backend
+ * refuses it).
  *
  * @example
  * ```ts
@@ -117,6 +128,8 @@ function pagesOf(addr: number, len: number): number[] {
  * const pfn = addr / 4096;
  * assert.deepEqual(ownPages(k, addr + 0x800, 4096), [pfn, pfn + 1]); // straddles two pages
  * assert.throws(() => ownPages(k, 64 << 20, 4096), /EFAULT: page 0x4000000 is not memory of this guest/);
+ * const never = (vm.xen.memory.pages - 1) * 4096; // the guest's, never populated
+ * assert.throws(() => ownPages(k, never, 4096), /EFAULT: page 0x3fff000 is not mapped memory/);
  * ```
  */
 export function ownPages(k: Granter, addr: number, bytes: number): number[] {
@@ -129,13 +142,15 @@ export function ownPages(k: Granter, addr: number, bytes: number): number[] {
     throw new VerbsError("ENOMEM", `${count} pages is more than one request can pin`);
   }
   const pfns = pagesOf(addr, bytes);
+  const mem = k.dom.memory;
   for (const p of pfns) {
-    if (!k.dom.memory.isOwnPage(p)) {
-      throw new VerbsError(
-        "EFAULT",
-        `page 0x${(p * PAGE_SIZE).toString(16)} is not memory of this guest`,
-      );
-    }
+    if (mem.owns(p)) continue;
+    throw new VerbsError(
+      "EFAULT",
+      `page 0x${(p * PAGE_SIZE).toString(16)} is ${
+        mem.isOwnPage(p) ? "not mapped memory" : "not memory of this guest"
+      }`,
+    );
   }
   return pfns;
 }

@@ -357,9 +357,8 @@ export class VibFrontFile implements FrontFile {
     } finally {
       if (g) await dropIndirect(o.engine, o, entryNs, g);
     }
-    // A page never touched before was populated by the hypervisor when dom0 mapped it: note
-    // the frame it got, or the next registration would take the grant for stale.
-    for (const g of a.fresh) g.mfn = o.dom.memory.mfnOf(g.pfn) ?? -1;
+    // Every page had its frame before it was granted (`ownPages` takes only mapped memory, as
+    // get_user_pages): the frames noted at `acquire` are the ones dom0 mapped.
     this.#regions.set(r.mrHandle, a.grants);
     await front.releasePersistent(a.stale);
     return r;

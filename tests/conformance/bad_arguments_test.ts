@@ -13,9 +13,17 @@
  * And one a C caller can pass: reg_mr at address 0 (NULL) is EFAULT, as at
  * any address the program has not mapped (ib_umem_get pins no page there),
  * not EINVAL.
+ *
+ * reg_mr of memory the program has not mapped (past what `memory.alloc`
+ * populated: pages of a guest's memory included, which Xen would let the
+ * guest's kernel grant) is EFAULT in every mode, as Linux's `ib_umem_get`
+ * answers it (`pin_user_pages_fast` fails on an unmapped user address) and a
+ * guest kernel's get_user_pages too: the frontend refuses it before any
+ * request reaches dom0, and nothing gives those pages memory (`memory.read`
+ * there stays EFAULT).
  */
 import assert from "node:assert/strict";
-import { QpState, QpType } from "../../mod.ts";
+import { AddressSpaceError, QpState, QpType } from "../../mod.ts";
 import { MODES, rejects, side, twoDomains } from "./helpers.ts";
 
 const CAP = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
@@ -81,6 +89,31 @@ for (const mode of MODES) {
           /pathMtu "2048"/,
         );
       }
+    });
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`reg_mr of memory the program has not mapped is EFAULT, before any request to dom0 (${mode})`, async () => {
+    const { cluster, a, hosts } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const { pd, buf } = await side(a);
+      const far = buf + (8 << 20); // inside a guest's 64 MiB, never allocated
+      const unmapped = (f: () => unknown) =>
+        assert.throws(f, (e) => e instanceof AddressSpaceError && e.code === "EFAULT");
+      unmapped(() => a.memory.read(far, 4));
+      const sent = hosts[0].counters().backendRequests;
+      for (const [addr, len] of [[far, 4096], [far + 100, 64], [buf, far + 4096 - buf]]) {
+        assert.match(
+          await rejects(() => pd.regMr(addr, len, 1), "EFAULT"),
+          /^EFAULT: (reg_mr|REG_MR): buffer 0x[0-9a-f]+\+\d+: page 0x[0-9a-f]+ is not mapped memory$/,
+        );
+      }
+      assert.equal(hosts[0].counters().backendRequests, sent, "nothing reached dom0");
+      unmapped(() => a.memory.read(far, 4));
+      unmapped(() => a.memory.write(far, new Uint8Array(4)));
+      const mr = await pd.regMr(buf, 4096, 1); // mapped memory still registers
+      await mr.dereg();
     });
   });
 }

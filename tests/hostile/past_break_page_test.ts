@@ -5,16 +5,23 @@
  * UAR's address, and the page's frame used to go back to the heap while
  * the MTT still pointed at it.
  *
- * Proves: the frontend and the hypervisor agree that such a page is the
- * guest's to grant (Xen: every pseudo-physical frame of a domain is its
- * own), a page never populated gets its frame at map time; then, as for a
- * freed page, the frame stays the attacker's while referenced, the victim
- * never gets it, old keys reach only it, the victim is unchanged and shuts
- * down, teardown frees nothing twice, counts come back, audit clean.
+ * Proves: a page past the break that the program's memory populated (in a
+ * chunk the allocator populated ahead of use) is mapped memory, which the
+ * frontend registers as bare metal would; a page never populated is not
+ * (the frontend refuses it with EFAULT before anything reaches dom0, as the
+ * guest kernel's get_user_pages would), so the attacker's kernel grants it
+ * by itself and sends REG_MR raw: the hypervisor agrees that the page is
+ * the guest's to grant (Xen: every pseudo-physical frame of a domain is its
+ * own) and gives it its frame at map time. Either way, as for a freed page,
+ * the frame stays the attacker's while referenced, the victim never gets
+ * it, old keys reach only it, the victim is unchanged and shuts down,
+ * teardown frees nothing twice, counts come back, audit clean.
  */
 import assert from "node:assert/strict";
+import type { Mr } from "../../mod.ts";
+import { VibOp } from "../../drivers/vib/mod.ts";
 import { ACCESS, xenOf } from "../xenib_support.ts";
-import { attacker, finish, frameOf, probeOldKeys, victim, world } from "./support.ts";
+import { attacker, ctxId, finish, frameOf, probeOldKeys, victim, world } from "./support.ts";
 
 const CHUNK = 16; // pages the allocator populates together (sim/address_space.ts)
 
@@ -33,7 +40,30 @@ for (const populated of [true, false]) {
       }
       const page = probe + 4096;
       assert.equal(evil.space.mfnOf(page / 4096) !== undefined, populated);
-      const mr = await a.pd.regMr(page, 4096, ACCESS);
+      let mr: Pick<Mr, "lkey" | "rkey">;
+      if (populated) mr = await a.pd.regMr(page, 4096, ACCESS);
+      else {
+        // Not mapped memory: the frontend refuses it, as get_user_pages would.
+        const sent = w.xen.counters().backendRequests;
+        await assert.rejects(a.pd.regMr(page, 4096, ACCESS), {
+          code: "EFAULT",
+          message: /is not mapped memory/,
+        });
+        assert.equal(w.xen.counters().backendRequests, sent, "nothing reached dom0");
+        assert.equal(evil.space.mfnOf(page / 4096), undefined, "still no frame");
+        // The attacker's kernel grants the page itself and registers it raw.
+        const ref = evil.grants.grantAccessNow(0, page / 4096, false);
+        const r = await evil.front.requestRaw({
+          op: VibOp.REG_MR,
+          flags: 0,
+          ctx: ctxId(a.ctx),
+          handle: a.pd.handle,
+          body: { addr: page, length: 4096, access: ACCESS, nrPages: 1 },
+          segs: [ref],
+        });
+        assert.equal(r!.status, 0);
+        mr = { lkey: Number(r!.body.lkey), rkey: Number(r!.body.rkey) };
+      }
       const oldMfn = frameOf(evil, page); // populated now, by the grant map if not before
       evil.memory.write(page, new Uint8Array(4096).fill(0xaa));
 
@@ -45,7 +75,12 @@ for (const populated of [true, false]) {
       assert.deepEqual(w.xen.audit(), []);
 
       const vic = await victim(w, evil, [oldMfn]);
-      const { statuses } = await probeOldKeys(w, { a: { ...a, buf: page, mr }, peer }, oldMfn, vic);
+      const { statuses } = await probeOldKeys(
+        w,
+        { a: { ...a, buf: page, mr: mr as Mr }, peer },
+        oldMfn,
+        vic,
+      );
       assert.deepEqual(statuses, [0, 0, 0, 0]);
       await finish(w, evil, populated ? "crash" : "shutdown", [oldMfn], vic);
     });
