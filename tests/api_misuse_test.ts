@@ -7,7 +7,15 @@
  * answers no query (EBADF), as every other call on it.
  */
 import assert from "node:assert/strict";
-import { AddressSpaceError, Cluster, type Domain, QpType, VerbsError } from "../mod.ts";
+import {
+  AddressSpaceError,
+  Cluster,
+  connectQp,
+  type Domain,
+  QpState,
+  QpType,
+  VerbsError,
+} from "../mod.ts";
 
 const MODES = ["native", "bypass", "split"] as const;
 
@@ -276,6 +284,62 @@ for (const mode of MODES) {
         einval(/^EINVAL: \S+: openDevice: regCache must be true or false, got "no"$/),
       );
       await (await d.openDevice(undefined, { regCache: false })).close();
+    });
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`boolean options are true or false, not JavaScript's truthiness: EINVAL naming the call (${mode})`, async () => {
+    const { cluster, xen, d } = await setup(mode);
+    const host = mode === "native" ? cluster.hosts.find((h) => h.name === "b")! : xen;
+    await cluster.run(async () => {
+      const ctx = await d.openDevice();
+      const pd = await ctx.allocPd();
+      const ch = ctx.createCompChannel();
+      const cq = await ctx.createCq(4, { channel: ch });
+      const cap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
+      // `int solicited_only` (ibv_req_notify_cq): "false" and "x" used to arm solicited-only.
+      for (const [v, shown] of [["x", '"x"'], ["false", '"false"'], [1, "1"], [null, "null"]]) {
+        assert.throws(
+          () => cq.reqNotify(v as never),
+          einval(
+            new RegExp(
+              `^EINVAL: req_notify_cq: solicitedOnly must be true or false, got ${shown}$`,
+            ),
+          ),
+        );
+      }
+      cq.reqNotify();
+      cq.reqNotify(true);
+      // `int sq_sig_all` (struct ibv_qp_init_attr): "x" used to signal every send WR.
+      const qps = host.hca.stats().used.qp;
+      await assert.rejects(
+        pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap, sqSigAll: "x" as never }),
+        einval(/^EINVAL: create_qp: sqSigAll must be true or false, got "x"$/),
+      );
+      assert.equal(host.hca.stats().used.qp, qps, "no QP was made");
+      // `int en_sqd_async_notify` (struct ibv_qp_attr), where the transition takes it.
+      const qp = await pd.createQp({
+        type: QpType.RC,
+        sendCq: cq,
+        recvCq: cq,
+        cap,
+        sqSigAll: false,
+      });
+      await connectQp(qp, {
+        remoteQpn: qp.qpNum,
+        rqPsn: qp.initialPsn,
+        dlid: ctx.queryPort(1).lid,
+      });
+      await assert.rejects(
+        qp.modify({ state: QpState.SQD, enSqdAsyncNotify: "yes" as never }),
+        einval(/^EINVAL: modify_qp: enSqdAsyncNotify must be true or false, got "yes"$/),
+      );
+      assert.equal((await qp.query()).state, QpState.RTS, "the QP stayed in RTS");
+      await qp.modify({ state: QpState.SQD, enSqdAsyncNotify: false });
+      assert.equal((await qp.query()).state, QpState.SQD);
+      assert.equal(ch.pending, 0);
+      await ctx.close();
     });
   });
 }

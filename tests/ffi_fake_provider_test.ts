@@ -80,7 +80,20 @@ Deno.test("fake provider: objects, the fast path through ctx->ops, and teardown 
     const qp = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq2, cap });
     assert.equal(qp.cap.maxSendWr, 16, "caps granted by the provider are reported");
     assert.equal(qp.cap.maxInlineData, 64);
-    await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+    // Booleans are booleans (int solicited_only, sq_sig_all, en_sqd_async_notify in C), not
+    // JavaScript's truthiness: EINVAL naming the call, before any C call, as in the model.
+    const calls = fake.log.length;
+    await assert.rejects(
+      pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq2, cap, sqSigAll: "x" as never }),
+      isCode("EINVAL", /^EINVAL: create_qp: sqSigAll must be true or false, got "x"$/),
+    );
+    const init = { state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 };
+    await assert.rejects(
+      qp.modify({ ...init, enSqdAsyncNotify: 0 as never }),
+      isCode("EINVAL", /^EINVAL: modify_qp: enSqdAsyncNotify must be true or false, got 0$/),
+    );
+    assert.equal(fake.log.length, calls, "no C call was made");
+    await qp.modify(init);
     assert.equal(qp.state, QpState.INIT, "libibverbs' qp->state is read back");
     const srq = await pd.createSrq({ maxWr: 8, maxSge: 1 });
     assert.equal(srq.attr.maxWr, 15, "the size the provider granted, read back from C");
@@ -140,6 +153,11 @@ Deno.test("fake provider: objects, the fast path through ctx->ops, and teardown 
     );
     cq.reqNotify(true);
     assert.ok(fake.log.includes("req_notify_cq 1"));
+    assert.throws(
+      () => cq.reqNotify("false" as never),
+      isCode("EINVAL", /^EINVAL: req_notify_cq: solicitedOnly must be true or false, got "false"$/),
+    );
+    assert.equal(fake.log.filter((l) => l.startsWith("req_notify_cq")).length, 1, "not armed");
 
     await assert.rejects(cq.destroy(), isCode("EBUSY"), "a QP still uses the CQ");
     assert.deepEqual(cq.poll(4), [], "a refused destroy leaves the CQ usable");

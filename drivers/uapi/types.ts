@@ -108,7 +108,10 @@ export interface QpAttr {
   state?: QpState;
   /** The caller's idea of the current state (allowed from RTR on). */
   curState?: QpState;
-  /** Ask for an SQ_DRAINED async event on entering SQD. */
+  /**
+   * Ask for an SQ_DRAINED async event on entering SQD (`true` or `false`:
+   * the verbs library refuses anything else with EINVAL).
+   */
   enSqdAsyncNotify?: boolean;
   /** Remote access rights the QP grants (`Access` bits). */
   accessFlags?: number;

@@ -15,6 +15,7 @@ import type { CompChannel } from "./comp_channel.ts";
 import type { Context } from "./context.ts";
 import { EventAcks } from "./event_acks.ts";
 import { VerbsError } from "../uapi/errors.ts";
+import { boolArg } from "./args.ts";
 import type { ProviderCq } from "./provider.ts";
 import type { WorkCompletion } from "../uapi/types.ts";
 import { cqLayout } from "../uapi/wq_layout.ts";
@@ -220,10 +221,14 @@ export class Cq {
   #labelCqn = -1;
   #label = "";
 
-  /** `ibv_req_notify_cq`: one completion event for the next (solicited) completion. */
+  /**
+   * `ibv_req_notify_cq`: one completion event for the next (solicited)
+   * completion. `solicitedOnly` is a boolean (C's `int solicited_only`):
+   * anything else is EINVAL and arms nothing.
+   */
   reqNotify(solicitedOnly = false): void {
     this.#live("req_notify_cq");
-    this.pcq.arm(solicitedOnly);
+    this.pcq.arm(boolArg("req_notify_cq", "solicitedOnly", solicitedOnly));
   }
 
   /**

@@ -8,6 +8,7 @@ import { Ah } from "./ah.ts";
 import type { Context } from "./context.ts";
 import type { Cq } from "./cq.ts";
 import { VerbsError } from "../uapi/errors.ts";
+import { boolArg } from "./args.ts";
 import { Mr } from "./mr.ts";
 import { Qp } from "./qp.ts";
 import { Srq } from "./srq.ts";
@@ -46,7 +47,7 @@ export interface QpInitAttr {
   srq?: Srq;
   /** Requested capacities (the granted ones are `qp.cap`). */
   cap: QpCap;
-  /** Every send WR generates a completion. */
+  /** Every send WR generates a completion (`true` or `false`: anything else is EINVAL). */
   sqSigAll?: boolean;
 }
 
@@ -142,6 +143,7 @@ export class Pd {
         throw new VerbsError("EINVAL", `create_qp: cap.${k} ${got} outside 0..${max}`);
       }
     }
+    const sqSigAll = boolArg("create_qp", "sqSigAll", init.sqSigAll);
     const wq = qpLayout(init.type, cap, !!init.srq);
     wq.bufAddr = ctx.allocBuffer(wq.bufBytes);
     let r;
@@ -152,7 +154,7 @@ export class Pd {
         sendCqHandle: init.sendCq.handle,
         recvCqHandle: init.recvCq.handle,
         srqHandle: init.srq?.handle,
-        sqSigAll: !!init.sqSigAll,
+        sqSigAll,
         cap,
         wq,
       });
@@ -163,7 +165,7 @@ export class Pd {
     const pqp = ctx.provider.addQp({
       qpn: r.qpn,
       type: init.type,
-      sqSigAll: !!init.sqSigAll,
+      sqSigAll,
       bufAddr: wq.bufAddr,
       sqOffset: wq.sqOffset,
       sqSize: wq.sqSize,

@@ -9,6 +9,7 @@
 import type { Cq } from "./cq.ts";
 import { QpAttrMask, QpState } from "../uapi/enums.ts";
 import { VerbsError } from "../uapi/errors.ts";
+import { boolArg } from "./args.ts";
 import { EventAcks } from "./event_acks.ts";
 import { postEach } from "./wr_check.ts";
 import type { Pd, QpInitAttr } from "./pd.ts";
@@ -141,6 +142,7 @@ export class Qp {
     if (unknown.length > 0) {
       throw new VerbsError("EINVAL", `modify_qp: unknown attribute(s) ${unknown.join(", ")}`);
     }
+    boolArg("modify_qp", "enSqdAsyncNotify", attr.enSqdAsyncNotify);
     const ctx = this.pd.context;
     await ctx.enter();
     await ctx.file.modifyQp({ qpHandle: this.handle, attr, mask });

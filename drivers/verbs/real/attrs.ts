@@ -18,6 +18,7 @@ import {
 } from "../../../hca/ffi/mod.ts";
 import { mtuFromBytes, QpAttrMask, QpType } from "../../uapi/enums.ts";
 import { VerbsError } from "../../uapi/errors.ts";
+import { boolArg } from "../args.ts";
 import type { AhAttr, QpAttr, QpCap } from "../../uapi/types.ts";
 
 const Q = IBV_QP_ATTR.fields;
@@ -198,7 +199,8 @@ export function encodeQpAttr(
     mask |= QpAttrMask.PATH_MTU;
   }
   if (attr.enSqdAsyncNotify !== undefined) {
-    put(v, Q.en_sqd_async_notify, attr.enSqdAsyncNotify ? 1 : 0);
+    const on = boolArg("modify_qp", "enSqdAsyncNotify", attr.enSqdAsyncNotify);
+    put(v, Q.en_sqd_async_notify, on ? 1 : 0);
     mask |= QpAttrMask.EN_SQD_ASYNC_NOTIFY;
   }
   const port = attr.port ?? defaultPort;

@@ -19,6 +19,7 @@ import {
   viewOf,
 } from "../../../hca/ffi/mod.ts";
 import { VerbsError } from "../../uapi/errors.ts";
+import { boolArg } from "../args.ts";
 import type { WorkCompletion } from "../../uapi/types.ts";
 import { attach, destroyObject, pointerOf, type RealDevice, waitReadable } from "./device.ts";
 import { errnoCode, verbs } from "./errors.ts";
@@ -345,9 +346,10 @@ export class RealCq {
   /** Arm the CQ: the next (solicited, if asked) completion raises an event on its channel. */
   reqNotify(solicitedOnly = false): void {
     const ptr = pointerOf(this, this.#dev, "cq");
+    const solicited = boolArg("req_notify_cq", "solicitedOnly", solicitedOnly);
     const fn = this.#dev.ops.reqNotifyCq;
     if (!fn) throw new VerbsError("EOPNOTSUPP", "req_notify_cq: the provider has none");
-    const rc = fn.call(ptr, solicitedOnly ? 1 : 0);
+    const rc = fn.call(ptr, solicited ? 1 : 0);
     if (rc !== 0) {
       throw new VerbsError(errnoCode(Math.abs(rc)), `req_notify_cq failed (returned ${rc})`);
     }

@@ -23,6 +23,7 @@ import {
 } from "../../../hca/ffi/mod.ts";
 import { QpAttrMask, type QpState, type QpType } from "../../uapi/enums.ts";
 import { VerbsError } from "../../uapi/errors.ts";
+import { boolArg } from "../args.ts";
 import type { QpAttr, QpCap, RecvWr, SendWr, SrqAttr } from "../../uapi/types.ts";
 import { decodeCap, decodeQpAttr, encodeQpAttr, encodeQpInitAttr } from "./attrs.ts";
 import type { RealCq } from "./cq.ts";
@@ -166,7 +167,8 @@ export class RealQp {
     }
     const addr = (o: unknown, what: string) =>
       o === undefined ? 0n : Deno.UnsafePointer.value(pointerOf(o, dev, what));
-    const buf = encodeQpInitAttr(init.type, init.cap, init.sqSigAll ?? false, [
+    const sqSigAll = boolArg("create_qp", "sqSigAll", init.sqSigAll);
+    const buf = encodeQpInitAttr(init.type, init.cap, sqSigAll, [
       addr(init.sendCq, "sendCq"),
       addr(init.recvCq, "recvCq"),
       addr(init.srq, "srq"),
