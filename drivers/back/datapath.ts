@@ -144,6 +144,11 @@ export interface DatapathEnv {
   frontend?: { hv: Hypervisor; domid: number; ctx: number };
   /** Run `ns` of dom0 CPU work (on its VCPUs, charged to this frontend). */
   cpu(ns: number): Promise<void>;
+  /**
+   * Queue a completion event for CQ `cqn` to the guest, as the device's own would be (the
+   * backend's event thread forwards it, copying the CQ's entries first).
+   */
+  compEvent?(cqn: number): void;
 }
 
 /**

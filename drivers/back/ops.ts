@@ -336,6 +336,18 @@ async function open(env: OpEnv): Promise<VibRspBody<typeof VibOp.OPEN>> {
       uarAddr,
       frontend: { hv: env.hv, domid: env.frontDomid, ctx: id },
       cpu: env.cpu,
+      compEvent: (cqn) => {
+        const h = cqHandleOf(c, cqn);
+        if (h !== undefined) {
+          env.queueEvent({
+            ctx: id,
+            kind: VibEventKind.COMP,
+            obj: VibEventObj.CQ,
+            type: 0,
+            handle: h,
+          });
+        }
+      },
     });
   }
   uctx.setEventHandlers({
@@ -799,6 +811,14 @@ export async function execute(env: OpEnv, req: VibRequest): Promise<Record<strin
  */
 export function cqnOf(c: BackContext, h: number): number | undefined {
   return c.objects.get(`cq:${h}`)?.num;
+}
+
+/** The handle of CQ `cqn` in context `c` (the inverse of {@link cqnOf}; a scan, for rare use). */
+function cqHandleOf(c: BackContext, cqn: number): number | undefined {
+  for (const [key, o] of c.objects) {
+    if (key.startsWith("cq:") && o.num === cqn) return Number(key.slice(3));
+  }
+  return undefined;
 }
 
 export type { ObjectBacking, OpEnv };
