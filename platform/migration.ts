@@ -27,6 +27,10 @@
  *    nothing left to give back, the HCA and hypervisor counts of the source
  *    return to what they were before the guest came.
  *
+ * A destination without room for what the guest's contexts hold on the
+ * device (or that has a partition of the guest at another P_Key index) is
+ * refused before anything moves, and again just before the switch.
+ *
  * If the destination fails before the switch, the guest stays: log-dirty
  * off, and if it had already suspended, it resumes on the source (the
  * cancelled suspend of `xc_domain_resume`) and reconnects there, through
@@ -271,6 +275,8 @@ export async function migrateGuest(
   if (dst.guests.some((g) => g.name === guest.name)) {
     throw new VerbsError("EEXIST", `${what}: the destination already runs a guest of that name`);
   }
+  const noRoom = destinationRefuses(guest, src, dst);
+  if (noRoom) throw new VerbsError(noRoom.code, `${what}: ${noRoom.why}`);
   const engine = src.hw.engine;
   const m = src.hw.profile.migration;
   const startNs = engine.now;
@@ -374,7 +380,10 @@ export async function migrateGuest(
     const sourceAlive = (): void => {
       if (!xdSrc.running) throw diedOnSource();
     };
-    const resumeOnSource = async (why: string): Promise<never> => {
+    const resumeOnSource = async (
+      why: string,
+      code: "ECONNRESET" | "ENOMEM" | "EOPNOTSUPP" = "ECONNRESET",
+    ): Promise<never> => {
       sourceAlive();
       if (xdDst!.state === "running") dst.hv.domainCrash(xdDst!);
       await shadow("off").catch(() => {});
@@ -383,10 +392,7 @@ export async function migrateGuest(
       // The device was never unplugged (xc_domain_resume re-creates none): its backend, Closed
       // since the suspend, serves the frontend's re-probe.
       await guest.resumeDevices(guest.front.o.paths);
-      throw new VerbsError(
-        "ECONNRESET",
-        `${what}: ${why}; ${guest.name} resumed on ${src.hw.name}`,
-      );
+      throw new VerbsError(code, `${what}: ${why}; ${guest.name} resumed on ${src.hw.name}`);
     };
     const last = (await shadow("clean")).dirty!;
     await sendRound(last, true);
@@ -396,6 +402,10 @@ export async function migrateGuest(
     if (foreignPages(srcSpace) !== foreignPages(dstSpace)) {
       await resumeOnSource("pages of the guest are still mapped from elsewhere");
     }
+    // The last moment the move can still be called off: the guest is suspended, what it will
+    // make again is final, and the destination may have given its room to others meanwhile.
+    const gone = destinationRefuses(guest, src, dst);
+    if (gone) await resumeOnSource(gone.why, gone.code);
     await engine.sleep(m.resumeNs);
     sourceAlive();
 
@@ -468,6 +478,69 @@ export async function migrateGuest(
   } finally {
     guest.setMigrating(false);
   }
+}
+
+/** The profile's reserve of dom0 for each device resource a guest's contexts hold. */
+const RESERVE = {
+  uar: "reserveUars",
+  pd: "reservePds",
+  mr: "reserveMrs",
+  mtt: "reserveMtts",
+  cq: "reserveCqs",
+  qp: "reserveQps",
+} as const;
+
+/**
+ * Why `dst` cannot take `guest` from `src` now, or undefined: the guest's verbs library must be
+ * able to make its contexts again there, so the destination's device must have room for what
+ * it holds (counted as dom0's backend admits a guest's requests: free entries beyond dom0's
+ * reserve, the first context's UAR excepted; `drivers/back/headroom.ts`), and every partition
+ * of the guest must be at the same P_Key index of the destination's ports as of the source's:
+ * QPs name their partition by index (`pkey_index`), and the index is not virtualized. As Xen's
+ * toolstack refuses a destination without the memory, before anything moves; nothing is
+ * reserved, so it is asked again just before the switch.
+ */
+function destinationRefuses(
+  guest: XenGuest,
+  src: XenPlatform,
+  dst: XenPlatform,
+): { code: "ENOMEM" | "EOPNOTSUPP"; why: string } | undefined {
+  const keep = guest.pkeys ?? [0xffff];
+  for (let port = 1; port <= src.driver.devLim.ports; port++) {
+    for (let i = 0; i < src.driver.devLim.maxPkeys; i++) {
+      const pkey = src.driver.cachedPkey(port, i), there = dst.driver.cachedPkey(port, i);
+      if (!keep.includes(pkey) || there === pkey) continue;
+      const hex = (k: number) =>
+        k === 0 ? "an empty entry" : `0x${k.toString(16).padStart(4, "0")}`;
+      return {
+        code: "EOPNOTSUPP",
+        why:
+          `${guest.name}'s partition ${
+            hex(pkey)
+          } is at P_Key index ${i} of port ${port} on ${src.hw.name}, ` +
+          `${dst.hw.name} has ${hex(there)} there (QPs name partitions by index)`,
+      };
+    }
+  }
+  const needs = guest.nomad?.deviceNeeds();
+  const headroom = dst.backend?.headroom;
+  if (!needs || !headroom) return undefined;
+  const free = dst.driver.available();
+  for (const kind of ["uar", "pd", "mr", "cq", "qp", "mtt"] as const) {
+    const n = needs[kind];
+    if (n === 0) continue;
+    const left = free[kind] - headroom.claimed(kind);
+    // A guest's first context may take a UAR from dom0's reserve (a new guest gets its device).
+    const kept = kind === "uar" && n === 1 ? 0 : dst.hw.profile.dom0[RESERVE[kind]];
+    if (left - n < kept) {
+      return {
+        code: "ENOMEM",
+        why: `${dst.hw.name}'s HCA has no room for ${guest.name}'s ${n} ${kind} ` +
+          `(${left} free, ${kept} kept for dom0 and new guests)`,
+      };
+    }
+  }
+  return undefined;
 }
 
 /** Copy page `pfn` of `src` into `dst` (nothing for a page the source never touched). */

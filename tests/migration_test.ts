@@ -553,3 +553,114 @@ Deno.test("migration: a guest that dies on the source before the switch is not m
   assert.deepEqual(counts(B), before, "the destination gave back its domain");
   for (const h of [A, B]) assert.deepEqual(h.audit(), []);
 });
+
+/** Fill `dom`'s device with RC QPs until it refuses one; returns them. */
+async function fillQps(dom: Domain) {
+  const ctx = await dom.openDevice();
+  const pd = await ctx.allocPd();
+  const cq = await ctx.createCq(4);
+  const cap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
+  const qps = [];
+  for (;;) {
+    try {
+      qps.push(await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap }));
+    } catch (e) {
+      assert.equal((e as VerbsError).code, "ENOMEM", String(e));
+      return { ctx, qps };
+    }
+  }
+}
+
+for (const [when, mode] of [["at the call", "bypass"], ["during pre-copy", "split"]] as const) {
+  Deno.test(`migration: a destination whose HCA has no room is refused ${when}; the guest runs on at the source (${mode})`, async () => {
+    // The guest's library must make its QPs again on the destination: a device without room
+    // there left the guest on B with its connection suspended for good (both ends' sends
+    // waited forever). As Xen's toolstack refuses a destination without memory, the move is
+    // refused before anything moves, or, when the room went during pre-copy, at the last
+    // moment before the switch, the suspend cancelled (xc_domain_resume).
+    const profile = { ...PROFILE, hca: { maxQp: 200 } };
+    const cluster = new Cluster({ profile, seed: 7, nomad: true });
+    const [A, B] = ["A", "B"].map((name) => cluster.addHost({ name, hypervisor: true }));
+    const C = cluster.addHost({ name: "C", hypervisor: false });
+    await cluster.start();
+    const vm = await A.createGuest({ name: "vm0", memoryMiB: 16, driver: mode }) as XenGuest;
+    const out = await cluster.run(async () => {
+      const g = await streamEnd(vm, BYTES), p = await streamEnd(C.os, BYTES);
+      await connectStream(g, p);
+      const h0 = handles(g);
+      let moving: Promise<unknown>;
+      if (when === "at the call") {
+        await fillQps(B.dom0!);
+        moving = cluster.migrate(vm, B);
+      } else {
+        moving = cluster.migrate(vm, B);
+        await cluster.sleep(1_000_000); // round 1 under way
+        await fillQps(B.dom0!);
+      }
+      const err = await moving.then(() => undefined, (e) => e);
+      const bNow = counts(B);
+      const s = startStream(cluster, g, p, { bytes: BYTES, intervalNs: INTERVAL_NS });
+      // Bounded: a connection left suspended for good would make `warm` wait forever.
+      const until = cluster.now + 50_000_000;
+      while (Math.min(...s.checked) < 5) {
+        if (cluster.now > until) throw new Error(`the stream stopped: ${err}`);
+        await cluster.sleep(20_000);
+      }
+      const report = await s.stop();
+      return { err, report, h0, h1: handles(g), bNow };
+    });
+    assert.ok(out.err instanceof VerbsError, String(out.err));
+    assert.equal(out.err.code, "ENOMEM");
+    assert.match(
+      out.err.message,
+      when === "at the call"
+        ? /^ENOMEM: migrate vm0 from A to B: B's HCA has no room for vm0's 1 qp \(\d+ free, 64 kept for dom0 and new guests\)$/
+        : /^ENOMEM: migrate vm0 from A to B: B's HCA has no room for vm0's 1 qp .*; vm0 resumed on A$/,
+    );
+    assert.equal(out.err.message.split("\n").length, 1);
+    assert.equal(vm.hostName, "A");
+    for (const d of out.report.directions) assert.equal(d.messages, 3 * d.iterations);
+    assert.deepEqual(out.h1, out.h0);
+    assert.equal(out.bNow.hv!.domains, 1, "B made no domain, or gave it back");
+    checkAudits([A, B, C]);
+  });
+}
+
+Deno.test("migration: a destination that puts the guest's partition at another P_Key index is refused; nothing moves", async () => {
+  // QPs name their partition by P_Key index (IBTA §10.9: the pkey_index of the QP context),
+  // and Nomad's layer does not virtualize the index: moved as it was, the QP would send in
+  // another partition (B's index 1 is 0x8002), its peer's packets dropped at the P_Key check.
+  const cluster = new Cluster({ profile: PROFILE, seed: 7, nomad: true });
+  const A = cluster.addHost({ name: "A", hypervisor: true, pkeys: [0x8001, 0x8002] });
+  const B = cluster.addHost({ name: "B", hypervisor: true, pkeys: [0x8002, 0x8001] });
+  const C = cluster.addHost({ name: "C", hypervisor: false, pkeys: [0x8001] });
+  await cluster.start();
+  const vm = await A.createGuest({ name: "vm0", memoryMiB: 16, pkeys: [0x8001] }) as XenGuest;
+  const bBefore = counts(B);
+  const out = await cluster.run(async () => {
+    const g = await deepEnd(vm, 4096), p = await deepEnd(C.os, 4096);
+    await connectPair({ qp: g.qp, lid: g.lid() }, { qp: p.qp, lid: p.lid() }, { pkeyIndex: 1 });
+    const err = await cluster.migrate(vm, B).then(() => undefined, (e) => e);
+    p.qp.postSend({
+      wrId: 1n,
+      opcode: WrOpcode.RDMA_WRITE,
+      sendFlags: SendFlags.SIGNALED,
+      sgList: [{ addr: p.buf, length: 64, lkey: p.mr.lkey }],
+      remoteAddr: g.buf,
+      rkey: g.mr.rkey,
+    });
+    const [wc] = await p.cq.pollUntil(1);
+    return { err, wc, pkey: await g.ctx.queryPkey(1, (await g.qp.query()).pkeyIndex!) };
+  });
+  assert.ok(out.err instanceof VerbsError, String(out.err));
+  assert.equal(
+    out.err.message,
+    "EOPNOTSUPP: migrate vm0 from A to B: vm0's partition 0x8001 is at P_Key index 1 of port 1 " +
+      "on A, B has 0x8002 there (QPs name partitions by index)",
+  );
+  assert.equal(vm.hostName, "A");
+  assert.equal(out.wc.status, WcStatus.SUCCESS);
+  assert.equal(out.pkey, 0x8001);
+  assert.deepEqual(counts(B), bBefore);
+  checkAudits([A, B, C]);
+});

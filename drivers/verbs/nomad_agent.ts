@@ -54,7 +54,7 @@ import { VerbsError } from "../uapi/errors.ts";
 import type { RecvWr } from "../uapi/types.ts";
 import type { HeldSend } from "./provider.ts";
 import type { UverbsDevice } from "../uapi/uverbs.ts";
-import type { NomadFile, NomadHost, QpRec } from "./nomad_file.ts";
+import type { NomadDeviceNeeds, NomadFile, NomadHost, QpRec } from "./nomad_file.ts";
 import type { NomadAddr, NomadEndpoint, NomadMsg, NomadNetwork, NomadNode } from "./nomad_net.ts";
 
 /** One connection being suspended and resumed. */
@@ -294,6 +294,19 @@ export class NomadAgent implements NomadNode, NomadHost {
     if (q.peer) return { peer: q.peer, there: now !== undefined && sameEnd(now, q.peer) };
     if (now) return { peer: now, there: true };
     return { peer: this.#net.goneFrom(q.remoteP!), there: false };
+  }
+
+  /**
+   * What re-creating every context of the domain on another host's device
+   * takes, summed over its contexts (`NomadFile.deviceNeeds`).
+   */
+  deviceNeeds(): NomadDeviceNeeds {
+    const n: NomadDeviceNeeds = { uar: 0, pd: 0, mr: 0, cq: 0, qp: 0, mtt: 0 };
+    for (const f of this.#files) {
+      const m = f.deviceNeeds();
+      for (const k of Object.keys(n) as (keyof NomadDeviceNeeds)[]) n[k] += m[k];
+    }
+    return n;
   }
 
   #open(): NomadFile[] {

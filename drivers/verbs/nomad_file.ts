@@ -116,6 +116,20 @@ export interface NomadHost {
   resolveRemote(a: NomadAddr): Promise<{ addr: NomadAddr; keys: [number, number][] } | undefined>;
 }
 
+/**
+ * Device resources a context holds, by the driver's names (see
+ * `NomadFile.deviceNeeds`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { NomadDeviceNeeds } from "./nomad_file.ts";
+ * const n: NomadDeviceNeeds = { uar: 1, pd: 1, mr: 2, cq: 1, qp: 1, mtt: 40 };
+ * assert.equal(Object.keys(n).length, 6);
+ * ```
+ */
+export type NomadDeviceNeeds = Record<"uar" | "pd" | "mr" | "cq" | "qp" | "mtt", number>;
+
 /** A PD as created. */
 interface PdRec {
   v: number;
@@ -354,6 +368,46 @@ export class NomadFile implements UverbsFile {
    */
   cqRecords(): CqRec[] {
     return [...this.#cqs.values()];
+  }
+
+  /**
+   * What making this context again on another host's device takes, per
+   * device resource: one UAR page, its PDs, MRs, CQs and QPs, and an MTT
+   * entry for each page of every region and queue buffer (`reopen` makes
+   * exactly these). Nothing for a context that is closed. A migration asks
+   * the destination for this room before it moves anything.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Access, Cluster } from "../../mod.ts";
+   * const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1, nomad: true });
+   * const host = cluster.addHost({ name: "n0", hypervisor: false });
+   * await cluster.start();
+   * await cluster.run(async () => {
+   *   const ctx = await host.os.openDevice();
+   *   const pd = await ctx.allocPd();
+   *   await pd.regMr(host.os.memory.alloc(3 * 4096, 4096), 3 * 4096, Access.LOCAL_WRITE);
+   *   const n = ctx.nomad!.deviceNeeds();
+   *   assert.deepEqual([n.uar, n.pd, n.mr, n.cq, n.qp], [1, 1, 1, 0, 0]);
+   *   assert.equal(n.mtt, 3); // the region's pages
+   * });
+   * ```
+   */
+  deviceNeeds(): NomadDeviceNeeds {
+    const n: NomadDeviceNeeds = { uar: 0, pd: 0, mr: 0, cq: 0, qp: 0, mtt: 0 };
+    if (!this.inner && !this.released) return n;
+    const pages = (addr: number, len: number) =>
+      len <= 0 ? 0 : Math.floor((addr + len - 1) / 4096) - Math.floor(addr / 4096) + 1;
+    n.uar = 1;
+    n.pd = this.#pds.size;
+    n.mr = this.#mrs.size;
+    n.cq = this.#cqs.size;
+    n.qp = this.#qps.size;
+    for (const m of this.#mrs.values()) n.mtt += pages(m.addr, m.length);
+    for (const c of this.#cqs.values()) n.mtt += pages(c.req.bufAddr, c.req.bufBytes);
+    for (const q of this.#qps.values()) n.mtt += pages(q.req.wq.bufAddr, q.req.wq.bufBytes);
+    return n;
   }
 
   /** Why this context cannot move now, or undefined (the agent asks before a migration). */
