@@ -664,3 +664,67 @@ Deno.test("migration: a destination that puts the guest's partition at another P
   assert.deepEqual(counts(B), bBefore);
   checkAudits([A, B, C]);
 });
+
+/** A guest's CQ overruns (3 entries, 6 receives completed unpolled); what does it then poll? */
+async function overrun(mode: "bypass" | "split", move: boolean) {
+  const cluster = new Cluster({ profile: PROFILE, seed: 7, nomad: true });
+  const [A, B] = ["A", "B"].map((name) => cluster.addHost({ name, hypervisor: true }));
+  const C = cluster.addHost({ name: "C", hypervisor: false });
+  await cluster.start();
+  const vm = await A.createGuest({ name: "vm0", memoryMiB: 16, driver: mode }) as XenGuest;
+  return await cluster.run(async () => {
+    const g = await deepEnd(vm, 4096), p = await deepEnd(C.os, 4096);
+    const cq = await g.ctx.createCq(2);
+    const cap = { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 };
+    const qp = await (await g.ctx.allocPd()).createQp({
+      type: QpType.RC,
+      sendCq: cq,
+      recvCq: cq,
+      cap,
+    });
+    await connectPair({ qp, lid: g.lid() }, { qp: p.qp, lid: p.lid() });
+    const n = cq.cqe + 3;
+    // The receives are in the QP's PD, not the MR's: register there.
+    const mr = await qp.pd.regMr(g.buf, 4096, Access.LOCAL_WRITE);
+    for (let i = 0; i < n; i++) {
+      qp.postRecv({
+        wrId: BigInt(i),
+        sgList: [{ addr: g.buf + 64 * i, length: 64, lkey: mr.lkey }],
+      });
+    }
+    for (let i = 0; i < n; i++) {
+      p.qp.postSend({
+        wrId: BigInt(i),
+        opcode: WrOpcode.SEND,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: p.buf, length: 64, lkey: p.mr.lkey }],
+      });
+    }
+    const events: number[] = [];
+    cluster.spawn("async events", async () => {
+      for (;;) events.push((await g.ctx.getAsyncEvent()).type);
+    });
+    await cluster.sleep(200_000);
+    if (move) await cluster.migrate(vm, B);
+    await cluster.sleep(1_000_000);
+    const seen = cq.poll(64).map((wc) => `${wc.wrId}:${wc.status}`);
+    const peer = (await p.cq.pollUntil(n)).map((wc) => wc.status);
+    return { seen, peer, events: events.slice(0, 2), host: vm.hostName };
+  });
+}
+
+for (const mode of ["bypass", "split"] as const) {
+  Deno.test(`migration: a CQ that overran before the move takes no completion after it (${mode})`, async () => {
+    // ibv_get_async_event(3): IBV_EVENT_CQ_ERR, the CQ is in error (overrun) and takes nothing
+    // more, not even the flushes of the QP it put in error. The CQ made again on B is a fresh
+    // one: the QP moved in error flushed its receives into it, and the application polled
+    // completions it would never have seen without the move.
+    const stay = await overrun(mode, false), move = await overrun(mode, true);
+    assert.equal(stay.host, "A");
+    assert.equal(move.host, "B");
+    assert.deepEqual(move.seen, stay.seen);
+    assert.deepEqual(stay.seen, ["0:0", "1:0", "2:0", "3:0"]);
+    assert.deepEqual(move.events, stay.events);
+    assert.deepEqual(move.peer, stay.peer);
+  });
+}

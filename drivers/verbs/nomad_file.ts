@@ -175,6 +175,11 @@ export interface CqRec {
   p: number;
   req: CreateCqReq;
   pcq?: ProviderCq;
+  /**
+   * The device reported the CQ overrun (`IBV_EVENT_CQ_ERR`): it is in the error state and takes
+   * no completion any more. The CQ made again after a move is kept so (`ProviderCq.inError`).
+   */
+  overrun?: boolean;
 }
 
 /**
@@ -466,6 +471,7 @@ export class NomadFile implements UverbsFile {
           const c = this.#pCq.get(e.cqHandle);
           if (!c) return;
           ev.cqHandle = c.v;
+          if (e.type === EventType.CQ_ERR) c.overrun = true;
         }
         if (e.srqHandle !== undefined) {
           const s = this.#pSrq.get(e.srqHandle);
@@ -1101,6 +1107,11 @@ export class NomadFile implements UverbsFile {
       c.p = r.cqHandle;
       this.#pCq.set(c.p, c);
       c.pcq?.rebind(r.cqn);
+      // An overrun CQ is in error for good (ibv_get_async_event(3): IBV_EVENT_CQ_ERR, "CQ is in
+      // error (CQ overrun)"; the source's device adds no completion to it, not even the flushes
+      // of the QPs it put in error). The new CQ is not: without this the moved QP's flushed
+      // receives appeared in it, completions the application would never have seen.
+      if (c.overrun && c.pcq) c.pcq.inError = true;
     }
     for (const q of this.#qps.values()) {
       const r = await inner.createQp({

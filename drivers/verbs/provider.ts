@@ -1085,6 +1085,11 @@ export class ProviderCq {
    * return only what was taken from it before, doorbells wait.
    */
   suspended = false;
+  /**
+   * The CQ stands for one the device put in the error state (it overran) before its context
+   * moved (Nomad): polls return what was taken from the old ring, never the new ring's entries.
+   */
+  inError = false;
   /** The arm doorbell last rung and not yet answered by an event (`CqDbCmd`; 0: none). */
   armedCmd = 0;
   #p: Provider;
@@ -1117,6 +1122,7 @@ export class ProviderCq {
    */
   drainToStash(): Promise<void> {
     const out = this.#stash ??= [];
+    if (this.inError) return Promise.resolve(); // nothing of the ring is the application's
     for (;;) {
       const n = out.length;
       this.pollRing(n + 64, out);
@@ -1183,7 +1189,7 @@ export class ProviderCq {
   /** True if a CQE is waiting at the consumer index (no CPU cost: used by waiters). */
   ready(): boolean {
     if (this.#stash !== undefined && this.#stash.length > 0) return true;
-    if (this.suspended) return false;
+    if (this.suspended || this.inError) return false;
     return cqeReady(this.#entry(this.consumerIndex), 0, this.consumerIndex, this.logSize);
   }
 
@@ -1195,7 +1201,7 @@ export class ProviderCq {
    * resize's check, not a poll).
    */
   unpolled(): number {
-    if (this.suspended) return 0;
+    if (this.suspended || this.inError) return 0;
     const size = 1 << this.logSize;
     let n = 0;
     for (let ci = this.consumerIndex; n < size; ci = (ci + 1) >>> 0) {
@@ -1229,13 +1235,13 @@ export class ProviderCq {
   poll(max: number): WorkCompletion[] {
     const stash = this.#stash;
     if (stash === undefined || stash.length === 0) {
-      if (!this.suspended) return this.pollRing(max, []);
+      if (!this.suspended && !this.inError) return this.pollRing(max, []);
       this.#p.env.cpu.charge(this.#p.env.profile.cpu.emptyPollNs);
       return [];
     }
     const out = stash.splice(0, max);
     this.#p.env.cpu.charge(out.length * this.#p.env.profile.cpu.cqePollNs);
-    if (out.length < max && !this.suspended) this.pollRing(max, out);
+    if (out.length < max && !this.suspended && !this.inError) this.pollRing(max, out);
     return out;
   }
 
