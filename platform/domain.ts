@@ -402,6 +402,19 @@ export class Domain {
     };
   }
 
+  /**
+   * True while the domain's devices are leaving or away for a while (a guest suspending for a
+   * live migration, until it resumed): an open waits for {@link deviceAway}. The default: never.
+   */
+  protected deviceLeaving(): boolean {
+    return false;
+  }
+
+  /** Resolves when the devices are back (see {@link deviceLeaving}). */
+  protected deviceAway(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /** `ibv_open_device`: the named device, or the first one. */
   async openDevice(name?: string, opts?: OpenDeviceOptions): Promise<Context> {
     requireRun(this.engine, `${this.name}: openDevice()`);
@@ -418,7 +431,13 @@ export class Domain {
         }`,
       );
     }
-    const dev = name === undefined ? this.#devices[0] : this.#devices.find((d) => d.name === name);
+    const find = () =>
+      name === undefined ? this.#devices[0] : this.#devices.find((d) => d.name === name);
+    let dev = find();
+    if (!dev && this.deviceLeaving()) {
+      await this.deviceAway();
+      dev = find();
+    }
     if (!dev) {
       throw new VerbsError(
         "ENODEV",
@@ -434,9 +453,21 @@ export class Domain {
       // then accepts only QPs the HCA driver handed to this domain's contexts.
       this.#nomadNet.admit(this.#nomad, this);
     }
-    return await openContext(dev, this.verbsEnv(), {
-      regCache: opts.regCache ?? this.regCache,
-      nomad: this.#nomad,
-    });
+    if (this.deviceLeaving()) {
+      // A migration's suspend began meanwhile: the open happens after the resume, on the device
+      // the domain has then (one system call; a task is frozen for suspend outside one).
+      await this.deviceAway();
+      return await this.openDevice(name, opts);
+    }
+    // From here the open is under way: the layer's suspend lets it finish first.
+    const opened = this.#nomad?.beginOpen();
+    try {
+      return await openContext(dev, this.verbsEnv(), {
+        regCache: opts.regCache ?? this.regCache,
+        nomad: this.#nomad,
+      });
+    } finally {
+      opened?.();
+    }
   }
 }

@@ -9,6 +9,7 @@
  * @module
  */
 import { Prng } from "../sim/prng.ts";
+import { WaitQueue } from "../sim/engine.ts";
 import { VibFrontFile } from "../drivers/front/file.ts";
 import { VibFront } from "../drivers/front/vibfront.ts";
 import { GuestGrantTable } from "../drivers/xen/grant_table.ts";
@@ -100,6 +101,9 @@ export class XenGuest extends Domain implements GuestDomain {
   #platform: GuestToolstack;
   #gone = false;
   #migrating = false;
+  /** Its vib device is unplugged for a migration's suspend: openDevice waits for its return. */
+  #away = false;
+  #back: WaitQueue | undefined;
 
   /**
    * Built by the toolstack (`XenPlatform.createGuest`).
@@ -244,6 +248,28 @@ export class XenGuest extends Domain implements GuestDomain {
   /** @internal a migration of this guest started (true) or ended */
   setMigrating(on: boolean): void {
     this.#migrating = on;
+    if (!on) this.#deviceBack();
+  }
+
+  #deviceBack(): void {
+    this.#away = false;
+    this.#back?.notifyAll();
+  }
+
+  /**
+   * `ibv_open_device` while the guest is suspended for a migration: a task is frozen for
+   * suspend outside a system call (Linux `try_to_freeze`), so the open of the uverbs device
+   * happens after the resume, on the device the guest has then (the destination's, or the
+   * source's again). Without this it failed ENODEV ("no RDMA device"), and the kernel's
+   * rdma_cm, whose agent opens the device on first use, kept that failure for good.
+   */
+  protected override deviceLeaving(): boolean {
+    return this.#away;
+  }
+
+  protected override async deviceAway(): Promise<void> {
+    this.#back ??= new WaitQueue(this.engine, `${this.name}: RDMA device back from the suspend`);
+    while (this.#away) await this.#back.wait();
   }
 
   /**
@@ -259,6 +285,8 @@ export class XenGuest extends Domain implements GuestDomain {
       throw new VerbsError("EOPNOTSUPP", `migrate: ${why}`);
     }
     const hw = this.#platform.hw;
+    // Opens from here on wait for the resume; those under way finish first (NomadAgent).
+    this.#away = true;
     await this.nomad?.suspend();
     const front = this.#front;
     await front.disconnect();
@@ -302,6 +330,7 @@ export class XenGuest extends Domain implements GuestDomain {
     await front.connect();
     this.addDevice(front);
     await this.nomad?.resume(front);
+    this.#deviceBack();
   }
 
   /**
@@ -476,6 +505,7 @@ export class XenGuest extends Domain implements GuestDomain {
     this.nomad?.crashed();
     this.#front.crashed();
     this.removeDevice(this.#front.name);
+    this.#deviceBack();
     this.#platform.hv.domainCrash(this.#xen);
     this.#platform.forget(this);
   }

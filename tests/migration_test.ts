@@ -7,11 +7,14 @@ import assert from "node:assert/strict";
 import {
   Access,
   Cluster,
+  type CmId,
   connectPair,
   type Domain,
+  type EventChannel,
   type GuestDomain,
   type Host,
   QpType,
+  RdmaCmEvent,
   SendFlags,
   VerbsError,
   WcStatus,
@@ -728,3 +731,92 @@ for (const mode of ["bypass", "split"] as const) {
     assert.deepEqual(move.peer, stay.peer);
   });
 }
+
+for (const mode of ["bypass", "split"] as const) {
+  Deno.test(`migration: a device opened while the guest is suspended opens on the destination (${mode})`, async () => {
+    // A task is frozen for suspend outside a system call (Linux try_to_freeze): an
+    // ibv_open_device issued during the move happens after the resume, on the device the guest
+    // has then. It failed ENODEV ("no RDMA device (has the cluster been started?)").
+    const w = await world("native", mode);
+    const { cluster, A, B, C, vm, peerDom } = w;
+    const out = await cluster.run(async () => {
+      const g = await streamEnd(vm, BYTES), p = await streamEnd(peerDom, BYTES);
+      await connectStream(g, p);
+      const moving = cluster.migrate(vm, B);
+      while (vm.devices().length > 0) await cluster.sleep(10_000); // the device is unplugged
+      const ctx = await vm.openDevice();
+      const at = (vm as XenGuest).hostName;
+      const pd = await ctx.allocPd();
+      const r = await moving;
+      await pd.dealloc();
+      await ctx.close();
+      const s = startStream(cluster, g, p, { bytes: BYTES, intervalNs: INTERVAL_NS });
+      await warm(cluster, s);
+      return { at, r, report: await s.stop() };
+    });
+    assert.equal(out.at, "B");
+    assert.equal(out.r.connections, 1);
+    for (const d of out.report.directions) assert.equal(d.messages, 3 * d.iterations);
+    checkAudits([A, B, C]);
+  });
+}
+
+Deno.test("migration: rdma_cm address resolution when the move begins connects from the destination", async () => {
+  // The kernel's rdma_cm opens the device on first use (its CM agent); that open raced the
+  // suspend and failed (EIO, or ENODEV while unplugged), the address resolution ended in
+  // ADDR_ERROR -ENETUNREACH, and the agent kept the failure: every later resolution failed too.
+  const cluster = new Cluster({ profile: PROFILE, seed: 1, nomad: true });
+  const [A, B] = ["A", "B"].map((name) => cluster.addHost({ name, hypervisor: true }));
+  const C = cluster.addHost({ name: "C", hypervisor: false });
+  await cluster.start();
+  const vm = await A.createGuest({ name: "vm0", memoryMiB: 16 }) as XenGuest;
+  const cap = { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 };
+  const next = async (ch: EventChannel) => {
+    const ev = await ch.getEvent();
+    ev.ack();
+    return `${ev.type}/${ev.status}`;
+  };
+  const qpFor = async (id: CmId) => {
+    const cq = await id.verbs!.createCq(16);
+    return await id.createQp(await id.verbs!.allocPd(), {
+      type: QpType.RC,
+      sendCq: cq,
+      recvCq: cq,
+      cap,
+    });
+  };
+  const out = await cluster.run(async () => {
+    const ch = C.os.rdmaCm.createEventChannel();
+    const listener = await ch.createId();
+    await listener.bindAddr({ ip: C.os.rdmaCm.ip, port: 7471 });
+    await listener.listen(1);
+    const server = cluster.spawn("server", async () => {
+      const ev = await ch.getEvent();
+      ev.ack();
+      await qpFor(ev.id);
+      await ev.id.accept({ responderResources: 1, initiatorDepth: 1 });
+      return await next(ch);
+    });
+    const cch = vm.rdmaCm.createEventChannel();
+    const id = await cch.createId();
+    const moving = cluster.migrate(vm, B);
+    await id.resolveAddr({ ip: C.os.rdmaCm.ip, port: 7471 });
+    const events = [await next(cch)];
+    await id.resolveRoute();
+    events.push(await next(cch));
+    await qpFor(id);
+    await id.connect({ responderResources: 1, initiatorDepth: 1 });
+    events.push(await next(cch));
+    return { events, r: await moving, server: await server };
+  });
+  const ok = (t: number) => `${t}/0`;
+  assert.deepEqual(out.events, [
+    ok(RdmaCmEvent.ADDR_RESOLVED),
+    ok(RdmaCmEvent.ROUTE_RESOLVED),
+    ok(RdmaCmEvent.ESTABLISHED),
+  ]);
+  assert.equal(out.server, ok(RdmaCmEvent.ESTABLISHED));
+  assert.equal(out.r.to, "B");
+  assert.equal(vm.hostName, "B");
+  checkAudits([A, B, C]);
+});

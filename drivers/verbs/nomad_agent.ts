@@ -147,6 +147,8 @@ export class NomadAgent implements NomadNode, NomadHost {
   #phase: "running" | "suspending" | "suspended" | "resuming" = "running";
   #conns = new Map<number, Conn>();
   #changed: WaitQueue;
+  /** Opens of a device under way (`beginOpen`). */
+  #opening = 0;
 
   /**
    * The domain's agent on the Nomad directory `net`.
@@ -169,6 +171,19 @@ export class NomadAgent implements NomadNode, NomadHost {
   /** A context was opened through this agent. */
   adopt(file: NomadFile): void {
     this.#files.push(file);
+  }
+
+  /**
+   * An `ibv_open_device` of the domain begins; call the function returned when it has ended
+   * (the context adopted, or the open failed). A suspend lets opens under way end first, as it
+   * lets control verbs under way end: the context they make moves with the others.
+   */
+  beginOpen(): () => void {
+    this.#opening++;
+    return () => {
+      this.#opening--;
+      if (this.#phase !== "running") this.#changed.notifyAll();
+    };
   }
 
   // ---- NomadHost ----
@@ -325,6 +340,7 @@ export class NomadAgent implements NomadNode, NomadHost {
     this.timeline = { suspendStartNs: this.engine.now };
     // New control verbs wait from here on; those under way finish first, and what they
     // did (a QP destroyed, a connection made or half made) decides what moves.
+    while (this.#opening > 0) await this.#changed.wait();
     for (const f of this.#files) await f.idle();
     const now = this.#unmovableContexts();
     if (now) {

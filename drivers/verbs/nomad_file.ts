@@ -488,9 +488,15 @@ export class NomadFile implements UverbsFile {
     this.#app = h;
   }
 
+  /**
+   * The context is being opened (`ibv_open_device` under way, its queries one system call with
+   * the open): its calls do not wait for a suspend, which waits for them (`beginOpen`).
+   */
+  opening = true;
+
   /** The kernel file, once the context is back (control verbs wait while it moves). */
   async #file(): Promise<UverbsFile> {
-    await this.#host.whenRunning();
+    if (!this.opening) await this.#host.whenRunning();
     if (!this.inner) {
       throw new VerbsError("EIO", `${this.deviceName}: the context did not come back`);
     }

@@ -219,6 +219,7 @@ export async function openContext(
   if (nomad) {
     nomad.attach(ctx.provider);
     ctx.nomad = nomad;
+    nomad.opening = false;
     opts.nomad!.adopt(nomad);
   }
   return ctx;
