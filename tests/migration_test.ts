@@ -13,6 +13,7 @@ import {
   type EventChannel,
   type GuestDomain,
   type Host,
+  QpState,
   QpType,
   RdmaCmEvent,
   SendFlags,
@@ -820,3 +821,49 @@ Deno.test("migration: rdma_cm address resolution when the move begins connects f
   assert.equal(vm.hostName, "B");
   checkAudits([A, B, C]);
 });
+
+for (const [peer, mode] of [["native", "bypass"], ["bypass", "split"]] as const) {
+  Deno.test(`migration: a staying peer's ibv_query_qp during the handshake sees its QP as it left it (${mode} guest, ${peer} peer)`, async () => {
+    // The layer drains, resets and reconnects the peer's device QP; the peer's application did
+    // none of that. Its query saw SQD, RESET, INIT, RTR (and no destination in RESET), and its
+    // provider, which takes the state from the answer, refused the next post with EINVAL ("QP
+    // is not ready to send (state 0, needs RTS)") instead of holding it for the move.
+    const w = await world(peer, mode);
+    const { cluster, A, B, C, vm, peerDom } = w;
+    const out = await cluster.run(async () => {
+      const g = await deepEnd(vm, 4096), p = await deepEnd(peerDom, 4096);
+      await connectPair({ qp: g.qp, lid: g.lid() }, { qp: p.qp, lid: p.lid() });
+      const app = { state: p.qp.state, dest: g.qp.qpNum, dlid: g.lid() };
+      g.qp.postRecv({ wrId: 7n, sgList: [{ addr: g.buf, length: 64, lkey: g.mr.lkey }] });
+      const seen = new Set<string>();
+      let posted = false, done = false;
+      const watcher = cluster.spawn("peer's queries", async () => {
+        while (!done) {
+          const q = await p.qp.query();
+          seen.add(JSON.stringify({ state: q.state, dest: q.destQpNum, dlid: q.ah?.dlid }));
+          if (!posted && p.qp.pqp.gate && q.state !== QpState.SQD) {
+            p.qp.postSend({
+              wrId: 9n,
+              opcode: WrOpcode.SEND,
+              sendFlags: SendFlags.SIGNALED,
+              sgList: [{ addr: p.buf, length: 64, lkey: p.mr.lkey }],
+            });
+            posted = true;
+          }
+          await cluster.sleep(20_000);
+        }
+      });
+      await cluster.migrate(vm, B);
+      done = true;
+      await watcher;
+      const [sent] = await p.cq.pollUntil(1);
+      const [got] = await g.cq.pollUntil(1);
+      return { app, seen: [...seen], posted, sent, got };
+    });
+    assert.ok(out.posted, "a send was posted during the handshake");
+    assert.deepEqual(out.seen, [JSON.stringify(out.app)]);
+    assert.deepEqual([out.sent.wrId, out.sent.status], [9n, WcStatus.SUCCESS]);
+    assert.deepEqual([out.got.wrId, out.got.status, out.got.byteLen], [7n, WcStatus.SUCCESS, 64]);
+    checkAudits([A, B, C]);
+  });
+}

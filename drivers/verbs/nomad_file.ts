@@ -781,7 +781,19 @@ export class NomadFile implements UverbsFile {
     const f = _call.file;
     const q = this.#get(this.#qps, qpHandle, "QP");
     const r = await f.queryQp(q.p);
-    const attr = { ...r.attr };
+    let attr = { ...r.attr };
+    const st = attr.state;
+    if (
+      q.pqp?.gate !== undefined && q.state === QpState.RTS &&
+      (st === QpState.SQD || st === QpState.RESET || st === QpState.INIT || st === QpState.RTR)
+    ) {
+      // The layer holds the connection for a move (its peer's or its own) and has its device QP
+      // in a state of the handshake (drained, reset, or on its way back to RTS): to the
+      // application the QP is as it left it, RTS with the attributes it gave. Without this a
+      // staying peer's ibv_query_qp saw RESET, and its provider, which takes the state from the
+      // answer, refused the next post (EINVAL, "not ready to send") instead of holding it.
+      attr = { ...attr, ...q.init, ...q.rtr, ...q.rts, state: q.state };
+    }
     if (q.remoteV && attr.destQpNum !== undefined) attr.destQpNum = q.remoteV.qpn;
     if (q.remoteV && attr.ah) attr.ah = { ...attr.ah, dlid: q.remoteV.lid };
     return { attr, cap: r.cap };
