@@ -7,40 +7,10 @@
  * answers no query (EBADF), as every other call on it.
  */
 import assert from "node:assert/strict";
-import {
-  AddressSpaceError,
-  Cluster,
-  connectQp,
-  type Domain,
-  QpState,
-  QpType,
-  VerbsError,
-} from "../mod.ts";
+import { einval, MODES, oneDomain } from "./conformance/helpers.ts";
+import { AddressSpaceError, Cluster, connectQp, QpState, QpType, VerbsError } from "../mod.ts";
 
-const MODES = ["native", "bypass", "split"] as const;
-
-async function setup(mode: typeof MODES[number]) {
-  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
-  const xen = cluster.addHost({ name: "x", hypervisor: true });
-  const bare = cluster.addHost({ name: "b", hypervisor: false });
-  await cluster.start();
-  const d: Domain = mode === "native"
-    ? bare.os
-    : await xen.createGuest({ name: "vm", driver: mode });
-  return { cluster, xen, d };
-}
-
-/** A one-line EINVAL of class `cls` whose message matches `re`. */
-// deno-lint-ignore no-explicit-any
-function einval(re: RegExp, cls: new (...a: any[]) => Error = VerbsError) {
-  return (e: unknown) => {
-    assert.ok(e instanceof cls, `${e}`);
-    assert.equal((e as VerbsError).code, "EINVAL");
-    assert.doesNotMatch((e as Error).message, /\n/);
-    assert.match((e as Error).message, re);
-    return true;
-  };
-}
+const setup = oneDomain;
 
 for (const mode of MODES) {
   Deno.test(`missing or wrong option objects are EINVAL naming the call (${mode})`, async () => {

@@ -6,17 +6,9 @@
  * `undefined` is.
  */
 import assert from "node:assert/strict";
-import { QpType, RdmaCmEvent, VerbsError } from "../mod.ts";
+import { einval } from "./conformance/helpers.ts";
+import { QpType, RdmaCmEvent } from "../mod.ts";
 import { MODES, next, pair, rcQp } from "./support/rdma_cm.ts";
-
-function einval(re: RegExp) {
-  return (e: unknown) => {
-    assert.ok(e instanceof VerbsError, `${e}`);
-    assert.equal(e.code, "EINVAL");
-    assert.match(e.message, re);
-    return true;
-  };
-}
 
 for (const mode of MODES) {
   Deno.test(`rdma_cm refuses what its calls do not take (${mode})`, async () => {

@@ -5,18 +5,13 @@
  * which nothing writes again, and slept until the run ended in a DeadlockError.
  */
 import assert from "node:assert/strict";
-import { Cluster, type Domain, VerbsError } from "../mod.ts";
+import { oneDomain } from "./conformance/helpers.ts";
+import { VerbsError } from "../mod.ts";
 
 for (const mode of ["native", "bypass", "split"] as const) {
   for (const how of ["destroy", "close"] as const) {
     Deno.test(`pollUntil on a CQ that is ${how}ed under it rejects (${mode})`, async () => {
-      const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
-      const xen = cluster.addHost({ name: "x", hypervisor: true });
-      const bare = cluster.addHost({ name: "b", hypervisor: false });
-      await cluster.start();
-      const d: Domain = mode === "native"
-        ? bare.os
-        : await xen.createGuest({ name: "vm", driver: mode });
+      const { cluster, d } = await oneDomain(mode);
       const got = await cluster.run(async () => {
         const ctx = await d.openDevice();
         const cq = await ctx.createCq(4);

@@ -5,16 +5,8 @@
  * call as the other checks of it do.
  */
 import assert from "node:assert/strict";
-import { Cluster, connectPair, connectQp, VerbsError } from "../mod.ts";
-
-function einval(re: RegExp) {
-  return (e: unknown) => {
-    assert.ok(e instanceof VerbsError, `${e}`);
-    assert.equal(e.code, "EINVAL");
-    assert.match(e.message, re);
-    return true;
-  };
-}
+import { einval } from "./conformance/helpers.ts";
+import { Cluster, connectPair, connectQp } from "../mod.ts";
 
 Deno.test("connect helpers and onAsyncEvent refuse what they do not take", async () => {
   await assert.rejects(connectQp(undefined as never, {}), einval(/^EINVAL: connectQp: give a QP/));

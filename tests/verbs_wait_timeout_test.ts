@@ -6,30 +6,10 @@
  * channel could not be destroyed (EBUSY) and the run ended in a deadlock.
  */
 import assert from "node:assert/strict";
-import { AddressSpaceError, Cluster, type Domain, VerbsError } from "../mod.ts";
+import { einval, MODES, oneDomain } from "./conformance/helpers.ts";
+import { AddressSpaceError, VerbsError } from "../mod.ts";
 
-const MODES = ["native", "bypass", "split"] as const;
-
-async function setup(mode: typeof MODES[number]) {
-  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
-  const xen = cluster.addHost({ name: "x", hypervisor: true });
-  const bare = cluster.addHost({ name: "b", hypervisor: false });
-  await cluster.start();
-  const d: Domain = mode === "native"
-    ? bare.os
-    : await xen.createGuest({ name: "vm", driver: mode });
-  return { cluster, d };
-}
-
-// deno-lint-ignore no-explicit-any
-function einval(re: RegExp, cls: new (...a: any[]) => Error) {
-  return (e: unknown) => {
-    assert.ok(e instanceof cls, `${e}`);
-    assert.equal((e as VerbsError).code, "EINVAL");
-    assert.match((e as Error).message, re);
-    return true;
-  };
-}
+const setup = oneDomain;
 
 for (const mode of MODES) {
   Deno.test(`a bad timeout of a wait is EINVAL and leaves no sleeper behind (${mode})`, async () => {

@@ -6,39 +6,10 @@
  * unsignaled send.
  */
 import assert from "node:assert/strict";
-import {
-  Access,
-  Cluster,
-  type Domain,
-  QpState,
-  QpType,
-  SendFlags,
-  VerbsError,
-  WrOpcode,
-} from "../mod.ts";
+import { einval, MODES, oneDomain } from "./conformance/helpers.ts";
+import { Access, QpState, QpType, SendFlags, WrOpcode } from "../mod.ts";
 
-const MODES = ["native", "bypass", "split"] as const;
-
-async function setup(mode: typeof MODES[number]) {
-  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
-  const xen = cluster.addHost({ name: "x", hypervisor: true });
-  const bare = cluster.addHost({ name: "b", hypervisor: false });
-  await cluster.start();
-  const d: Domain = mode === "native"
-    ? bare.os
-    : await xen.createGuest({ name: "vm", driver: mode });
-  return { cluster, d };
-}
-
-function einval(re: RegExp) {
-  return (e: unknown) => {
-    assert.ok(e instanceof VerbsError, `${e}`);
-    assert.equal(e.code, "EINVAL");
-    assert.equal(e.badWr, 0);
-    assert.match(e.message, re);
-    return true;
-  };
-}
+const setup = oneDomain;
 
 for (const mode of MODES) {
   Deno.test(`post_send refuses a flag word or UD destination no C field holds (${mode})`, async () => {

@@ -10,40 +10,14 @@
  * RETRY_EXC_ERR. A multicast DGID is not looked up among the port's GIDs.
  */
 import assert from "node:assert/strict";
-import {
-  type Ah,
-  connectPair,
-  type Qp,
-  QpType,
-  SendFlags,
-  WcFlags,
-  WcStatus,
-  WrOpcode,
-} from "../../mod.ts";
-import { CAP, CONNECT, MODES, pair, type Side, side, twoDomains } from "./helpers.ts";
-
-const QKEY = 0x11111111;
+import { connectPair, type Qp, QpType, SendFlags, WcFlags, WcStatus, WrOpcode } from "../../mod.ts";
+import { CAP, CONNECT, datagram, MODES, pair, type Side, side, twoDomains } from "./helpers.ts";
 
 /** `gid` with its last byte changed: the GID of no port. */
 function other(gid: Uint8Array): Uint8Array {
   const g = gid.slice();
   g[15] ^= 0x5a;
   return g;
-}
-
-/** One signaled UD SEND of 16 bytes through `ah`; its completion's status. */
-async function datagram(qp: Qp, s: Side, ah: Ah, remoteQpn: number): Promise<number> {
-  qp.postSend({
-    wrId: 1n,
-    opcode: WrOpcode.SEND,
-    sendFlags: SendFlags.SIGNALED,
-    sgList: [{ addr: s.buf, length: 16, lkey: s.mr.lkey }],
-    ah,
-    remoteQpn,
-    remoteQkey: QKEY,
-  });
-  const [wc] = await s.cq.pollUntil(1);
-  return wc.status;
 }
 
 for (const mode of MODES) {

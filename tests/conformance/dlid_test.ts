@@ -25,45 +25,14 @@
  *    a multicast DGID is not looked up there.
  */
 import assert from "node:assert/strict";
-import {
-  type Ah,
-  connectPair,
-  type Qp,
-  QpState,
-  QpType,
-  SendFlags,
-  WcStatus,
-  WrOpcode,
-} from "../../mod.ts";
-import { CAP, CONNECT, MODES, pair, rejects, type Side, side, twoDomains } from "./helpers.ts";
-
-const QKEY = 0x11111111;
+import { connectPair, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
+import { CAP, CONNECT, datagram, MODES, pair, rejects, side, twoDomains } from "./helpers.ts";
 
 /** A multicast GID (first byte 0xFF), last byte `n`. */
 function mgid(n: number): Uint8Array {
   const g = new Uint8Array([0xff, 0x12, 0x40, 0x1b, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
   g[15] = n;
   return g;
-}
-
-/** One signaled UD SEND of 16 bytes through `ah` to `remoteQpn`; its completion's status. */
-async function datagram(
-  qp: Qp,
-  s: Side,
-  ah: Ah,
-  remoteQpn: number,
-): Promise<number> {
-  qp.postSend({
-    wrId: 1n,
-    opcode: WrOpcode.SEND,
-    sendFlags: SendFlags.SIGNALED,
-    sgList: [{ addr: s.buf, length: 16, lkey: s.mr.lkey }],
-    ah,
-    remoteQpn,
-    remoteQkey: QKEY,
-  });
-  const [wc] = await s.cq.pollUntil(1);
-  return wc.status;
 }
 
 for (const mode of MODES) {

@@ -5,8 +5,10 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import {
   Access,
+  type Ah,
   Cluster,
   type ConnectOptions,
   connectPair,
@@ -54,6 +56,21 @@ export type Mode = "native" | "bypass" | "split";
 
 /** Every mode, for tests that must hold in each (DESIGN §9, invariant 11). */
 export const MODES: readonly Mode[] = ["native", "bypass", "split"];
+
+/**
+ * A started cluster of one Xen host (`x`) and one bare-metal host (`b`), and the domain that runs
+ * in `mode`: `b`'s OS, or a guest `vm` of `x` with the bypass or split driver (seed 1).
+ */
+export async function oneDomain(
+  mode: Mode,
+): Promise<{ cluster: Cluster; xen: Host; d: Domain }> {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  const xen = cluster.addHost({ name: "x", hypervisor: true });
+  const bare = cluster.addHost({ name: "b", hypervisor: false });
+  await cluster.start();
+  const d = mode === "native" ? bare.os : await xen.createGuest({ name: "vm", driver: mode });
+  return { cluster, xen, d };
+}
 
 /**
  * A started two-host cluster whose two domains run in `mode`: the hosts' OS on
@@ -183,4 +200,42 @@ export function postSendWr(qp: Qp, x: Side, wrId: bigint, length = 64): void {
     sendFlags: SendFlags.SIGNALED,
     sgList: [{ addr: x.buf, length, lkey: x.mr.lkey }],
   });
+}
+
+/** The Q_Key the conformance tests' UD QPs take. */
+const UD_QKEY = 0x11111111;
+
+/** One signaled UD SEND of 16 bytes from `s`'s buffer through `ah`; its completion's status. */
+export async function datagram(
+  qp: Qp,
+  s: Side,
+  ah: Ah,
+  remoteQpn: number,
+): Promise<number> {
+  qp.postSend({
+    wrId: 1n,
+    opcode: WrOpcode.SEND,
+    sendFlags: SendFlags.SIGNALED,
+    sgList: [{ addr: s.buf, length: 16, lkey: s.mr.lkey }],
+    ah,
+    remoteQpn,
+    remoteQkey: UD_QKEY,
+  });
+  const [wc] = await s.cq.pollUntil(1);
+  return wc.status;
+}
+
+/**
+ * An `assert.rejects` matcher: a one-line EINVAL of class `cls` (a `VerbsError` unless named)
+ * whose message matches `re`.
+ */
+// deno-lint-ignore no-explicit-any
+export function einval(re: RegExp, cls: new (...a: any[]) => Error = VerbsError) {
+  return (e: unknown): true => {
+    assert.ok(e instanceof cls, `${e}`);
+    assert.equal((e as VerbsError).code, "EINVAL");
+    assert.doesNotMatch((e as Error).message, /\n/);
+    assert.match((e as Error).message, re);
+    return true;
+  };
 }
