@@ -1,24 +1,7 @@
 // Bad input to the tools, as users type it: each is one line on stderr naming what was wrong,
 // exit code 1, no stack trace, and nothing run or written (docs/tools.md, "Errors in flags").
 import assert from "node:assert/strict";
-
-const ROOT = new URL("..", import.meta.url).pathname;
-
-/** `deno task -q <tool> …` run from `cwd` (INIT_CWD), as a user there would. */
-async function taskIn(
-  cwd: string,
-  ...args: string[]
-): Promise<{ code: number; out: string; err: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "--config", `${ROOT}deno.json`, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", INIT_CWD: cwd },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
-}
+import { ROOT, taskIn } from "./support/tool.ts";
 
 /** Exit 1, the one line `<tool>: <message>` on stderr, nothing on stdout. */
 function oneLine(r: { code: number; out: string; err: string }, line: string): void {

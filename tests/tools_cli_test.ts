@@ -1,30 +1,10 @@
 // The tools as users run them: `deno task <tool> …` from the repository
 // root, with the permissions deno.json grants. Exit codes and messages.
 import assert from "node:assert/strict";
-
-const ROOT = new URL("..", import.meta.url).pathname;
+import { ROOT, taskIn } from "./support/tool.ts";
 
 async function task(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   return await taskIn(ROOT, ...args);
-}
-
-/**
- * `deno task` run from `cwd`, as a user in a subdirectory would: `INIT_CWD`
- * is that directory (npx sets it; deno task keeps one it inherits).
- */
-async function taskIn(
-  cwd: string,
-  ...args: string[]
-): Promise<{ code: number; out: string; err: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "--config", `${ROOT}deno.json`, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", INIT_CWD: cwd },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
 }
 
 /** A user error: exit 1, one line on stderr naming the problem, no stack trace. */

@@ -32,3 +32,19 @@ export async function runTool(file: string, args: string[], write?: string): Pro
   const d = new TextDecoder();
   return { code: r.code, out: d.decode(r.stdout), err: d.decode(r.stderr) };
 }
+
+/**
+ * `deno task -q <args…>` of this repository run from `cwd`, as a user in that directory would:
+ * `INIT_CWD` is `cwd` (npx sets it; deno task keeps one it inherits).
+ */
+export async function taskIn(cwd: string, ...args: string[]): Promise<ToolRun> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "--config", `${ROOT}deno.json`, ...args],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", INIT_CWD: cwd },
+  }).output();
+  const d = new TextDecoder();
+  return { code: r.code, out: d.decode(r.stdout), err: d.decode(r.stderr) };
+}
