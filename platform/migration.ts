@@ -480,16 +480,6 @@ export async function migrateGuest(
   }
 }
 
-/** The profile's reserve of dom0 for each device resource a guest's contexts hold. */
-const RESERVE = {
-  uar: "reserveUars",
-  pd: "reservePds",
-  mr: "reserveMrs",
-  mtt: "reserveMtts",
-  cq: "reserveCqs",
-  qp: "reserveQps",
-} as const;
-
 /**
  * Why `dst` cannot take `guest` from `src` now, or undefined: the guest's verbs library must be
  * able to make its contexts again there, so the destination's device must have room for what
@@ -531,7 +521,7 @@ function destinationRefuses(
     if (n === 0) continue;
     const left = free[kind] - headroom.claimed(kind);
     // A guest's first context may take a UAR from dom0's reserve (a new guest gets its device).
-    const kept = kind === "uar" && n === 1 ? 0 : dst.hw.profile.dom0[RESERVE[kind]];
+    const kept = kind === "uar" && n === 1 ? 0 : headroom.reserveOf(kind);
     if (left - n < kept) {
       return {
         code: "ENOMEM",

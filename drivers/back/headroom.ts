@@ -158,6 +158,11 @@ export class Dom0Headroom {
     for (const [pool, n] of mine) this.#claimed.set(pool, this.claimed(pool) - n);
   }
 
+  /** What dom0 keeps of device resource `kind` for itself and new guests (the profile's reserve). */
+  reserveOf(kind: DeviceResource): number {
+    return this.o.profile.dom0[RESERVE_KEY[kind]];
+  }
+
   /**
    * Throw unless taking `n` more of device resource `kind` leaves dom0's
    * reserve free (`useReserve`: a guest's first context may dip into it),
@@ -167,7 +172,7 @@ export class Dom0Headroom {
   device(kind: DeviceResource, n: number, useReserve = false, owner?: number): void {
     if (n <= 0) return;
     const free = this.o.driver.available()[kind] - this.claimed(kind);
-    const keep = useReserve ? 0 : this.o.profile.dom0[RESERVE_KEY[kind]];
+    const keep = useReserve ? 0 : this.reserveOf(kind);
     if (free - n < keep) {
       throw this.#refuse(
         kind,

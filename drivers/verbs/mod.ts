@@ -93,7 +93,7 @@ export {
   unregisterProvider,
 } from "./providers.ts";
 export { Ah } from "./ah.ts";
-export { NomadFile, type NomadHost } from "./nomad_file.ts";
+export { type NomadDeviceNeeds, NomadFile, type NomadHost } from "./nomad_file.ts";
 export { NomadAgent, type NomadTimeline } from "./nomad_agent.ts";
 export {
   type NomadAddr,
