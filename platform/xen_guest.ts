@@ -267,6 +267,7 @@ export class XenGuest extends Domain implements GuestDomain {
     return this.#away;
   }
 
+  /** Until the guest resumed from the suspend that took its device away. */
   protected override async deviceAway(): Promise<void> {
     this.#back ??= new WaitQueue(this.engine, `${this.name}: RDMA device back from the suspend`);
     while (this.#away) await this.#back.wait();
