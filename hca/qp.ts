@@ -573,8 +573,10 @@ export class ResponderState {
   resources: ResponderResource[] = [];
   /** The responder is busy with a packet (receive WQE fetch); later packets wait in `queue`. */
   busy = false;
-  /** Packets waiting while a receive WQE is fetched. */
-  queue: { pkt: Packet; raw: WirePacket }[] = [];
+  /** Packets waiting while a receive WQE is fetched, from `queueHead` on (a FIFO taken from the front without shifting the array). */
+  queue: ({ pkt: Packet; raw: WirePacket } | undefined)[] = [];
+  /** Index of the oldest packet waiting in `queue`. */
+  queueHead = 0;
   /** Read-response packets between DMA and the port (responder window). */
   txInFlight = 0;
   /** Responses in PSN order; each leaves only after every earlier one. */

@@ -474,6 +474,7 @@ export class Transport {
       this.core.asyncEvent(EqeType.SRQ_QP_LAST_WQE, 0, qp.qpn);
     }
     resp.queue = [];
+    resp.queueHead = 0;
     resp.busy = false;
     resp.responses = [];
   }
