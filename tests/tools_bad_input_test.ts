@@ -2,6 +2,8 @@
 // exit code 1, no stack trace, and nothing run or written (docs/tools.md, "Errors in flags").
 import assert from "node:assert/strict";
 import { ROOT, taskIn } from "./support/tool.ts";
+import { parseFuzzArgs } from "../tools/lib/fuzz_args.ts";
+import { parsePaperArgs } from "../tools/lib/paper_args.ts";
 
 /** Exit 1, the one line `<tool>: <message>` on stderr, nothing on stdout. */
 function oneLine(r: { code: number; out: string; err: string }, line: string): void {
@@ -319,4 +321,11 @@ Deno.test("perftest, devinfo: the simulated cluster's flags with --device real a
   });
   // Without --device they are the simulation's.
   assert.equal(parsePerftestArgs(["ib_write_lat", "--seed", "2"]).seed, 2);
+});
+
+Deno.test("fuzz, paper: a list with an empty item is refused, as bench's and migration's are", () => {
+  assert.throws(() => parseFuzzArgs(["--kinds", "ring,,wqe"]), /--kinds: '' is not a kind/);
+  assert.throws(() => parsePaperArgs(["--modes", "native,,bypass"]), /--modes: '' is not a mode/);
+  assert.throws(() => parsePaperArgs(["--modes", " , "]), /--modes: empty list/);
+  assert.deepEqual(parseFuzzArgs(["--kinds", " wqe , ring "]).kinds.length, 2);
 });

@@ -108,8 +108,9 @@ export function parseFuzzArgs(argv: string[]): FuzzConfig {
     c.checkEvery = parseIntFlag("--check-every", v["check-every"], 1, MAX_ITERATIONS);
   }
   if (v.kinds !== undefined) {
-    const list = v.kinds.split(",").map((s) => s.trim()).filter(Boolean);
-    if (list.length === 0) {
+    // An empty item is an error, as in bench's and migration's lists (not skipped).
+    const list = v.kinds.split(",").map((s) => s.trim());
+    if (list.every((k) => k === "")) {
       throw new UsageError(`--kinds: empty list (use ${FUZZ_KINDS.join(", ")})`);
     }
     for (const k of list) {

@@ -146,8 +146,11 @@ export function parsePaperArgs(argv: string[]): PaperConfig {
   }
   if (v.profile !== undefined && v.profile === "") throw new UsageError("--profile: empty value");
   if (v.modes !== undefined) {
-    const list = v.modes.split(",").map((s) => s.trim()).filter(Boolean);
-    if (list.length === 0) throw new UsageError("--modes: empty list (use native,bypass,split)");
+    // An empty item is an error, as in bench's and migration's lists (not skipped).
+    const list = v.modes.split(",").map((s) => s.trim());
+    if (list.every((m) => m === "")) {
+      throw new UsageError("--modes: empty list (use native,bypass,split)");
+    }
     for (const m of list) {
       if (!(MODES as readonly string[]).includes(m)) {
         throw new UsageError(`--modes: '${m}' is not a mode (use native, bypass, split)`);
