@@ -163,7 +163,7 @@ const RX_BACKLOG_NS = 20_000;
  * const hca = new Hca({ engine, memory: new MachineMemory(64 << 20), irq: new InterruptController(),
  *   profile: PCIX_SDR_2006, rng: new Prng(1), name: "hca0" });
  * const r = await engine.run(() => hca.cmd.exec(CmdOp.INIT_HCA, {}));
- * assert.deepEqual([r.ok, hca.stats().free.qp], [true, 64510]);
+ * assert.deepEqual([r.ok, hca.stats().free.qp], [true, 64512]);
  * ```
  */
 export class Hca {

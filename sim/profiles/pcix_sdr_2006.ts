@@ -92,13 +92,17 @@ export const PCIX_SDR_2006: Profile = deepFreeze({
     eqeNs: 200,
     // ACK coalescing window of the responder.
     ackDelayNs: 0,
-    // Limits: as ibv_devinfo -v reports them for MT23108 (firmware 3.x), field named per line.
-    maxQp: 64512, // max_qp
+    // Limits: the device's tables, sized so that ibv_query_device reports what ibv_devinfo -v
+    // reports for MT23108 (firmware 3.x), field named per line. mthca_query_device reports a
+    // table less its reserved entries (max_qp = num_qps - reserved_qps, max_mr = num_mpts -
+    // reserved_mrws, max_pd = num_pds - reserved_pds); the model's device reserves QP0 and QP1,
+    // MPT 0 and the kernel's PD (hca/firmware.ts RESERVED, drivers/native KERNEL_PD).
+    maxQp: 64512 + 2, // max_qp 64512
     maxCq: 65408, // max_cq
-    maxMr: 131056, // max_mr
+    maxMr: 131056 + 1, // max_mr 131056
     // mthca's default num_mtt (1 << 20); ibv_devinfo does not report MTT entries
     maxMtt: 1_048_576,
-    maxPd: 32764, // max_pd
+    maxPd: 32764 + 1, // max_pd 32764
     // model's choice of UAR pages; ibv_devinfo does not report them
     maxUar: 1024,
     maxSrq: 960, // max_srq

@@ -38,6 +38,12 @@ for (const mode of MODES) {
       assert.notEqual(d.sysImageGuid, "0000000000000000");
       assert.deepEqual([d.vendorId, d.vendorPartId, d.hwVer], [0x02c9, 23108, 0xa1]);
       assert.match(d.fwVer, /^\d+\.\d+\.\d+$/);
+      // The limits an MT23108 reports (ibv_devinfo -v; mthca_query_device: each table less its
+      // reserved entries), not those less the reserved entries a second time.
+      assert.deepEqual(
+        [d.maxQp, d.maxCq, d.maxMr, d.maxPd, d.maxSrq, d.maxQpWr, d.maxCqe],
+        [64512, 65408, 131056, 32764, 960, 16384, 131071],
+      );
     });
   });
 }
