@@ -24,7 +24,7 @@ import type { EventHandle } from "../sim/engine.ts";
 import type { HcaCore } from "./core.ts";
 import { CqeSyndrome, CqeVendorErr } from "./cqe.ts";
 import { OP, pickOpcode, type Position } from "./opcode.ts";
-import { bthRecord, GRH_BYTES, type PacketInit } from "./packet.ts";
+import { bthRecord, type PacketInit, wireLength } from "./packet.ts";
 import {
   FetchedWqe,
   holdsPsns,
@@ -70,10 +70,11 @@ const ACKREQ_EVERY = 64;
 const MAX_MSG = 2 ** 31;
 /** An atomic operates on 8 bytes and returns 8 (IBTA vol 1 §9.4.5). */
 const ATOMIC_BYTES = 8;
-/** Wire bytes of a packet besides its payload and extension headers: LRH 8, BTH 12, ICRC 4, VCRC 2. */
-const PACED_HEADER_BYTES = 26;
-/** A UD datagram's DETH. */
-const DETH_BYTES = 8;
+/** Where packet `i` of a message falls in it (`last`: it is the message's last). */
+function positionOf(i: number, last: boolean): Position {
+  return i === 0 ? (last ? "only" : "first") : last ? "last" : "middle";
+}
+
 /** Rights a gather needs: none (a region is always readable by its owner; mthca sets MPT LOCAL_READ on every region). */
 const GATHER_RIGHTS = 0;
 
@@ -423,7 +424,7 @@ export class Requester {
         // than this one test of a value at hand (the WQE's AV, or the QP's path).
         const p = w.wqe!;
         const rate = p.ud !== undefined ? p.ud.staticRate : qp.path.staticRate;
-        if (rate) this.#pace(qp, p, rate, len, now);
+        if (rate) this.#pace(qp, w, rate, len, now);
       }
     }
   }
@@ -434,7 +435,7 @@ export class Requester {
    * `T` this packet's time on the port's wire (IBTA vol 1 §9.11, static rate control; the path
    * as a UD WQE's address vector or a connected QP's primary path gives it).
    */
-  #pace(qp: Qp, p: ParsedSendWqe, staticRate: number, len: number, now: number): void {
+  #pace(qp: Qp, w: SendWqe, staticRate: number, len: number, now: number): void {
     const port = this.tp.port(qp.port);
     const link = port?.link;
     if (!port || !link || len < 0) return;
@@ -443,11 +444,18 @@ export class Requester {
       portNominalGbps(link.params.width, link.params.laneSignalBytesPerSec),
     );
     if (ipd === 0) return;
-    // LRH, BTH, ICRC and VCRC, a GRH, a UD datagram's DETH, and the payload padded to 4 bytes.
+    // The packet just issued, as #emit builds it: its opcode gives its headers (RETH on a
+    // WRITE's first, ImmDt on the last, DETH for UD), the path a GRH or none.
+    const p = w.wqe!, i = w.sentPkts - 1;
+    const opcode = pickOpcode(
+      TRANSPORT_OF_SERVICE[qp.type],
+      w.kind === WqeKind.WRITE ? "write" : "send",
+      positionOf(i, i === w.npkts - 1),
+      p.opcode === WqeOpcode.SEND_IMM || p.opcode === WqeOpcode.RDMA_WRITE_IMM,
+    );
     const grh = p.ud !== undefined ? p.ud.grh : qp.path.grh;
-    const wire = PACED_HEADER_BYTES + (grh ? GRH_BYTES : 0) + (p.ud ? DETH_BYTES : 0) +
-      ((len + 3) & ~3);
-    qp.req.paceUntil = now + (ipd + 1) * port.wireTimeNs(wire);
+    qp.req.paceUntil = now +
+      (ipd + 1) * port.wireTimeNs(wireLength(opcode, len, grh !== undefined));
   }
 
   /** Reserve the next place in the QP's packet order. */
@@ -569,7 +577,7 @@ export class Requester {
     }
     const tp = TRANSPORT_OF_SERVICE[qp.type];
     const first = i === 0;
-    const pos: Position = first && last ? "only" : first ? "first" : last ? "last" : "middle";
+    const pos = positionOf(i, last);
     const isWrite = w.kind === WqeKind.WRITE;
     const imm = p.opcode === WqeOpcode.SEND_IMM || p.opcode === WqeOpcode.RDMA_WRITE_IMM;
     const opcode = pickOpcode(tp, isWrite ? "write" : "send", pos, imm);

@@ -225,7 +225,9 @@ for (const mode of MODES) {
       }
     });
     /** Start-to-start gaps of the packets sent, in packet times (the first left out). */
-    const gaps = () => sent.slice(1).map((s, i) => (s.at - sent[i].at) / s.wireNs);
+    // Each start-to-start gap in wire times of the packet before it (the IPD counts in the
+    // time of the packet just sent: a WRITE's first, with its RETH, is longer than the rest).
+    const gaps = () => sent.slice(1).map((s, i) => (s.at - sent[i].at) / sent[i].wireNs);
     await cluster.run(async () => {
       const x = await side(a, 64, 1 << 20), y = await side(b, 64, 1 << 20);
       const ud = await Promise.all(
