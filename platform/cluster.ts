@@ -422,7 +422,8 @@ export class Cluster {
    * destination). Resolves with what it did and cost; rejects with a
    * one-line `VerbsError` when the guest cannot move (EOPNOTSUPP: open
    * contexts without `nomad`, UD/UC QPs, SRQs …; EINVAL: not a guest, not a
-   * Xen host, the same host, bad options; EEXIST: the name is taken there;
+   * Xen host, the same host, bad options; EEXIST: the name is taken there; EBUSY: it is
+   * already being migrated;
    * ENOMEM: the destination has not the memory or its HCA has no room for
    * the guest's contexts) or when the destination failed (ECONNRESET: the
    * guest runs on where it was). Runs in virtual time by itself when called outside `run`.

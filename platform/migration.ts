@@ -271,7 +271,9 @@ export async function migrateGuest(
   const { src, dst, net } = ends;
   const what = `migrate ${guest.name} from ${src.hw.name} to ${dst.hw.name}`;
   const why = guest.unmovable();
-  if (why) throw new VerbsError("EOPNOTSUPP", `${what}: ${why}`);
+  // A move under way is a transient refusal (EBUSY, as a second `xl migrate` finds the domain's
+  // save in progress); the others are what the guest holds, which no retry changes.
+  if (why) throw new VerbsError(guest.migrating ? "EBUSY" : "EOPNOTSUPP", `${what}: ${why}`);
   if (dst.guests.some((g) => g.name === guest.name)) {
     throw new VerbsError("EEXIST", `${what}: the destination already runs a guest of that name`);
   }

@@ -245,6 +245,11 @@ export class XenGuest extends Domain implements GuestDomain {
     return this.nomad?.unmovable();
   }
 
+  /** @internal Whether a migration of this guest is under way. */
+  get migrating(): boolean {
+    return this.#migrating;
+  }
+
   /** @internal a migration of this guest started (true) or ended */
   setMigrating(on: boolean): void {
     this.#migrating = on;

@@ -305,7 +305,11 @@ Deno.test("migration: refusals name what is wrong and change nothing", async () 
   assert.equal((vm as XenGuest).hostName, "A");
   // Without contexts a guest moves with or without the layer.
   const idle = await A.createGuest({ name: "idle", memoryMiB: 16 });
-  const r = await cluster.migrate(idle, B);
+  // A second move while the first is under way: busy, not unsupported; the first completes.
+  const [r, again] = await cluster.run(() =>
+    Promise.all([cluster.migrate(idle, B), code(cluster.migrate(idle, B))])
+  );
+  assert.match(again, /^EBUSY: .*idle is already being migrated/);
   assert.equal(r.connections, 0);
   assert.ok(B.guests.includes(idle));
   checkAudits([A, B, N]);
