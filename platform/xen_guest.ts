@@ -237,6 +237,13 @@ export class XenGuest extends Domain implements GuestDomain {
   unmovable(): string | undefined {
     if (this.#gone || !this.running) return `${this.name} is not running`;
     if (this.#migrating) return `${this.name} is already being migrated`;
+    if (this.rdmaCm.agentStarted) {
+      // The kernel's rdma_cm service is a UD QP with address handles on the guest's device
+      // (drivers/verbs/cm_agent.ts), which Nomad does not move: named as such, not as the
+      // address handles of a context the application never opened.
+      return `${this.name}'s kernel rdma_cm service holds a UD QP and address handles on its ` +
+        "device (a guest that has used rdma_cm does not move)";
+    }
     const open = this.#front.files.size;
     if (open > 0 && !this.nomad) {
       return `${this.name} has ${open} open RDMA context(s) and its verbs library does not ` +

@@ -871,3 +871,27 @@ for (const [peer, mode] of [["native", "bypass"], ["bypass", "split"]] as const)
     checkAudits([A, B, C]);
   });
 }
+
+Deno.test("migration: a guest whose kernel rdma_cm service runs is refused by that name; it stays", async () => {
+  // The service is a UD QP with address handles on the guest's device, which Nomad does not
+  // move; the refusal named "address handles" of a context the application never opened.
+  const cluster = new Cluster({ profile: PROFILE, seed: 1, nomad: true });
+  const [A, B] = ["A", "B"].map((name) => cluster.addHost({ name, hypervisor: true }));
+  const C = cluster.addHost({ name: "C", hypervisor: false });
+  await cluster.start();
+  const vm = await A.createGuest({ name: "vm0", memoryMiB: 16 }) as XenGuest;
+  const refusal = await cluster.run(async () => {
+    const ch = vm.rdmaCm.createEventChannel();
+    const id = await ch.createId();
+    await id.resolveAddr({ ip: C.os.rdmaCm.ip, port: 7471 });
+    (await ch.getEvent()).ack();
+    return await cluster.migrate(vm, B).then(() => "moved", (e) => (e as Error).message);
+  });
+  assert.equal(
+    refusal,
+    "EOPNOTSUPP: migrate vm0 from A to B: vm0's kernel rdma_cm service holds a UD QP and " +
+      "address handles on its device (a guest that has used rdma_cm does not move)",
+  );
+  assert.equal(vm.hostName, "A");
+  checkAudits([A, B, C]);
+});

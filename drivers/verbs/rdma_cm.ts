@@ -533,6 +533,14 @@ export class RdmaCm {
     return this.#ctx;
   }
 
+  /**
+   * @internal Whether the kernel's management service has started (its UD QP and address
+   * handles are on the device from then on).
+   */
+  get agentStarted(): boolean {
+    return this.#agent !== undefined || this.#saAgents.size > 0;
+  }
+
   /** @internal the domain kernel's management service, started on first use */
   agent(): Promise<CmAgent> {
     this.#agent ??= (async () => {
