@@ -149,6 +149,14 @@ export interface HcaStats {
 const RX_QUEUE_LIMIT = 64;
 /** Write-bus backlog (ns) beyond which receive back-pressures the link instead of buffering. */
 const RX_BACKLOG_NS = 20_000;
+/**
+ * Request packets the responder may hold behind receive WQE fetches (a UD datagram or a SEND
+ * whose WQE is on its way) before the device stops taking packets from the port. They are in
+ * the device's receive buffer, which is finite, and the link is lossless (IBTA vol 1 §7.9:
+ * credit-based flow control), so a receiver slower than its senders holds them back on the
+ * link instead of buffering without bound.
+ */
+const RX_HELD_LIMIT = 64;
 
 /**
  * One HCA.
@@ -512,10 +520,7 @@ export class Hca {
   /** @internal The same, as the fabric carries the packet (wire bytes built only on demand). */
   receiveWire(wire: WirePacket, port: Port): boolean {
     const e = this.core.engine;
-    if (
-      this.#rxLine.length >= RX_QUEUE_LIMIT ||
-      this.core.bus.writeBacklogNs() > RX_BACKLOG_NS
-    ) {
+    if (!this.#rxRoom()) {
       if (!this.#rxStalled.includes(port)) this.#rxStalled.push(port);
       if (!this.#rxArmed) {
         this.#rxArmed = true;
@@ -540,6 +545,12 @@ export class Hca {
     return true;
   }
 
+  /** Whether the receive pipeline, the host bus and the responder can take another packet. */
+  #rxRoom(): boolean {
+    return this.#rxLine.length < RX_QUEUE_LIMIT &&
+      this.core.bus.writeBacklogNs() <= RX_BACKLOG_NS && this.#tp.requestsHeld < RX_HELD_LIMIT;
+  }
+
   #rxRun = (): void => {
     const e = this.core.engine;
     const now = e.now;
@@ -550,7 +561,10 @@ export class Hca {
       line.drop();
       this.#process(b, port);
     }
-    if (this.#rxStalled.length > 0 && this.core.bus.writeBacklogNs() <= RX_BACKLOG_NS) {
+    if (
+      this.#rxStalled.length > 0 && this.core.bus.writeBacklogNs() <= RX_BACKLOG_NS &&
+      this.#tp.requestsHeld < RX_HELD_LIMIT
+    ) {
       const ports = this.#rxStalled;
       this.#rxStalled = [];
       for (const p of ports) p.resumeReceive();

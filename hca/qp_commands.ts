@@ -320,6 +320,7 @@ export function release(t: DeviceTables, qp: Qp): void {
   qp.req.epoch++;
   qp.req.fetchEpoch++;
   qp.resp.epoch++;
+  t.tp.dropHeld(qp);
   if (qp.comp.timer) t.core.engine.cancel(qp.comp.timer);
   qp.sendCq.refs--;
   qp.recvCq.refs--;

@@ -219,6 +219,7 @@ export class Responder {
     }
     if (resp.busy || resp.queue.length > resp.queueHead) {
       resp.queue.push({ pkt, raw });
+      this.tp.requestsHeld++;
       return;
     }
     this.#handle(qp, pkt, raw);
@@ -232,6 +233,7 @@ export class Responder {
       const q = resp.queue, h = resp.queueHead;
       const { pkt, raw } = q[h]!;
       q[h] = undefined;
+      this.tp.requestsHeld--;
       resp.queueHead = h + 1;
       if (resp.queueHead === q.length) {
         q.length = 0;

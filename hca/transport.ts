@@ -144,6 +144,11 @@ export class Transport {
   engines!: TransportEngines;
   /** A packet to a multicast LID left by `port` (the device loops it back to its own members). */
   multicastSent: ((wire: WirePacket, port: Port) => void) | undefined;
+  /**
+   * Request packets the responder holds behind receive WQE fetches, every QP of the HCA
+   * together (`ResponderState.queue`): the device counts them against its receive buffer.
+   */
+  requestsHeld = 0;
 
   /**
    * Create it (hardware state; the device builds these).
@@ -473,10 +478,17 @@ export class Transport {
       // IBTA §10.2.9.5: a QP on an SRQ that enters Error reports Last WQE Reached.
       this.core.asyncEvent(EqeType.SRQ_QP_LAST_WQE, 0, qp.qpn);
     }
-    resp.queue = [];
-    resp.queueHead = 0;
+    this.dropHeld(qp);
     resp.busy = false;
     resp.responses = [];
+  }
+
+  /** Discard the request packets `qp`'s responder holds (its receive side flushed or reset). */
+  dropHeld(qp: Qp): void {
+    const resp = qp.resp;
+    this.requestsHeld -= resp.queue.length - resp.queueHead;
+    resp.queue = [];
+    resp.queueHead = 0;
   }
 }
 

@@ -270,3 +270,50 @@ Deno.test("hca UD: without LMC the source path bits change no SLID: a QP cannot 
     assert.deepEqual([r.syndrome, r.slid, r.dlidPathBits], [0, p.a.lid, 0]);
   });
 });
+
+Deno.test("hca UD: a receiver slower than its sender holds the flood back on the link (credits), not in an unbounded queue", async () => {
+  // Each datagram waits for its receive WQE's DMA fetch, so the responder takes fewer datagrams
+  // per second than the link brings. The device's receive buffer is finite and the link is
+  // lossless (IBTA vol 1 §7.9): the device stops taking packets, the switch's port to it runs out
+  // of credits, and the sender slows to the receiver's pace. Without the limit every datagram the
+  // responder had not served waited in its queue (hundreds of MB for an ib_send_bw -c UD run).
+  const N = 1024, LEN = 64;
+  await withPair({}, async (p) => {
+    const mk = async (h: Host) => {
+      const cq = await h.createCq(11);
+      const qp = await h.createQp({
+        type: QpServiceType.UD,
+        sendCq: cq,
+        qkey: QKEY,
+        sqSize: 1024,
+        rqSize: 1024,
+        // A long receive WQE: its fetch takes longer than the datagram's time on the link.
+        rqStride: 1024,
+      });
+      await h.toRts(qp, 0, 0);
+      return { cq, qp };
+    };
+    const a = await mk(p.a), b = await mk(p.b);
+    const src = await p.a.buffer(LEN);
+    const dst = await p.b.buffer(N * (LEN + 40));
+    for (let i = 0; i < N; i++) {
+      p.b.postRecv(b.qp, [{ addr: dst.addr + i * (LEN + 40), length: LEN + 40, lkey: dst.key }]);
+    }
+    for (let i = 0; i < N; i++) {
+      p.a.postSend(a.qp, {
+        opcode: WqeOpcode.SEND,
+        flags: i % 64 === 63 ? WqeFlags.SIGNALED : 0,
+        ud: { dlid: p.b.lid, remoteQpn: b.qp.qpn, qkey: QKEY },
+        sgl: [{ addr: src.addr, length: LEN, lkey: src.key }],
+      });
+    }
+    const sent = await p.a.waitCqes(a.cq, N / 64, 50_000_000, 50);
+    const toB = p.fabric.switches()[0].port(2);
+    const stalls = toB.counters.creditStalls;
+    const received = await p.b.waitCqes(b.cq, N, 50_000_000, 50);
+    assert.equal(sent.filter((c) => c.syndrome !== 0).length, 0);
+    assert.equal(received.filter((c) => c.syndrome !== 0).length, 0, "no datagram is lost");
+    assert.equal(p.b.hca.stats().counters.packetsDropped, 0);
+    assert.ok(stalls > 0, `the switch's port to the receiver waited for credits (${stalls})`);
+  });
+});
