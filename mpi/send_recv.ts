@@ -241,6 +241,15 @@ async function sendrecv<E extends MpiError>(
   recvtag: number,
 ): Promise<Status | E> {
   try {
+    // Every argument of both halves is checked before the receive is
+    // posted, as MPICH's MPI_Sendrecv checks the whole call (dest, source,
+    // sendtag, recvtag, buffers: src/mpi/pt2pt/sendrecv.c's error-check
+    // block, MPIR_ERRTEST_SEND_RANK … MPIR_ERRTEST_RECV_TAG) before its
+    // MPID_Irecv: a bad destination found after the receive was posted left
+    // a receive nobody waits for, which swallowed the next matching message
+    // under ERRORS_RETURN.
+    sendArgs(c, "MPI_Sendrecv", sendbuf, dest, sendtag);
+    recvArgs(c, "MPI_Sendrecv", recvbuf, source, recvtag);
     // Typed MpiError for thrown(), which cannot narrow a type parameter.
     const r = thrown(await irecv<MpiError>(c, recvbuf, source, recvtag));
     const s = thrown(await isend<MpiError>(c, sendbuf, dest, sendtag, "standard"));

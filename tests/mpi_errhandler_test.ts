@@ -248,3 +248,24 @@ Deno.test("mpi errhandler: callErrhandler gives an error to the communicator's h
     freed: "MPI_ERR_COMM",
   });
 });
+
+Deno.test("mpi errhandler: a sendrecv with a bad destination posts no receive (the next message goes to the next recv)", async () => {
+  // MPICH's MPI_Sendrecv checks every argument before posting its receive;
+  // a receive posted before the bad destination was found took rank 1's
+  // message and left the recv below waiting for ever.
+  const job = await mpiexec({ np: 2, mode: "native" }, async (world) => {
+    const comm = world.setErrhandler(ERRORS_RETURN);
+    if (comm.rank === 1) {
+      await comm.send(new Int32Array([77]), 0, 5);
+      return [];
+    }
+    const e = await comm.sendrecv(new Int32Array(1), 99, 0, new Int32Array(1), 1, 5);
+    const b = new Int32Array(1);
+    const st = await comm.recv(b, 1, 5);
+    return [e instanceof MpiError ? e.message : "no error", st instanceof MpiError ? -1 : b[0]];
+  });
+  assert.deepEqual(job.results[0], [
+    "MPI_ERR_RANK: MPI_Sendrecv on rank 0: destination 99 outside 0..1 of MPI_COMM_WORLD",
+    77,
+  ]);
+});
