@@ -10,7 +10,6 @@ import { type Buf, toRegion } from "./buffer.ts";
 import { checkEnvelope, type CommCore } from "./comm_core.ts";
 import { finish } from "./completion.ts";
 import { PROC_NULL } from "./constants.ts";
-import { thrown } from "./errhandler.ts";
 import { MpiError } from "./errors.ts";
 import { emptyStatus, Message, MESSAGE_NO_PROC, type Request, type Status } from "./request.ts";
 import { procNullRequest } from "./send_recv.ts";
@@ -127,7 +126,7 @@ async function mrecv<E extends MpiError>(
   message: Message,
 ): Promise<Status | E> {
   try {
-    const req = thrown(await imrecv<MpiError>(c, buf, message));
+    const req = await startMrecv(c, buf, message, "MPI_Mrecv");
     return await finish(c, req, "MPI_Mrecv");
   } catch (e) {
     return c.raise(e);
@@ -140,32 +139,39 @@ async function imrecv<E extends MpiError>(
   message: Message,
 ): Promise<Request | E> {
   try {
-    const what = "MPI_Imrecv";
-    c.check(what);
-    const { region, datatype } = toRegion(buf, c.proc.rank, what);
-    if (message === MESSAGE_NO_PROC) return procNullRequest("recv", c.proc.rank, what);
-    if (!(message instanceof Message)) {
-      throw new MpiError(
-        "MPI_ERR_REQUEST",
-        `${what} on rank ${c.rank}: not a message (give what mprobe or improbe returned)`,
-      );
-    }
-    if (message.rank !== c.proc.rank) {
-      throw new MpiError(
-        "MPI_ERR_REQUEST",
-        `${what} on rank ${c.rank}: the message was probed by rank ${message.rank}`,
-      );
-    }
-    if (message.received) {
-      throw new MpiError(
-        "MPI_ERR_REQUEST",
-        `${what} on rank ${c.rank}: the message was received already (it is MPI_MESSAGE_NULL)`,
-      );
-    }
-    return await c.proc.p2p.mrecv(message.take(), region, datatype, what);
+    return await startMrecv(c, buf, message, "MPI_Imrecv");
   } catch (e) {
     return c.raise(e);
   }
+}
+
+/**
+ * Start receiving `message` into `buf`; errors name `what`, the call the
+ * program made (MPI_Mrecv or MPI_Imrecv).
+ */
+async function startMrecv(c: CommCore, buf: Buf, message: Message, what: string): Promise<Request> {
+  c.check(what);
+  const { region, datatype } = toRegion(buf, c.proc.rank, what);
+  if (message === MESSAGE_NO_PROC) return procNullRequest("recv", c.proc.rank, what);
+  if (!(message instanceof Message)) {
+    throw new MpiError(
+      "MPI_ERR_REQUEST",
+      `${what} on rank ${c.rank}: not a message (give what mprobe or improbe returned)`,
+    );
+  }
+  if (message.rank !== c.proc.rank) {
+    throw new MpiError(
+      "MPI_ERR_REQUEST",
+      `${what} on rank ${c.rank}: the message was probed by rank ${message.rank}`,
+    );
+  }
+  if (message.received) {
+    throw new MpiError(
+      "MPI_ERR_REQUEST",
+      `${what} on rank ${c.rank}: the message was received already (it is MPI_MESSAGE_NULL)`,
+    );
+  }
+  return await c.proc.p2p.mrecv(message.take(), region, datatype, what);
 }
 
 /** What a matched probe of PROC_NULL returns: MESSAGE_NO_PROC, with a status of its own. */

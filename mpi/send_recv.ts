@@ -14,7 +14,6 @@ import { type Buf, type Region, toRegion } from "./buffer.ts";
 import { checkEnvelope, type CommCore } from "./comm_core.ts";
 import { PROC_NULL } from "./constants.ts";
 import type { Datatype } from "./datatype.ts";
-import { thrown } from "./errhandler.ts";
 import type { MpiError } from "./errors.ts";
 import { finish } from "./completion.ts";
 import { emptyStatus, PersistentRequest, Request, type Status } from "./request.ts";
@@ -134,8 +133,13 @@ async function send<E extends MpiError>(
   mode: SendMode,
 ): Promise<void | E> {
   try {
-    const [blocking, start] = CALLS[mode];
-    const req = await startSend(c, buf, dest, tag, mode, start);
+    // An error names the call the program made (MPI_Ssend, not the
+    // MPI_Issend it is built on; MPI_Recv below, MPI_Sendrecv, MPI_Mrecv in
+    // probe.ts), as MPICH's does: its MPI_Send reports "MPI_Send(buf=...,
+    // dest=5, ...) failed" (src/mpi/pt2pt/send.c, FCNAME "MPI_Send" and
+    // "**mpi_send" in MPIR_Err_create_code), whatever it calls inside.
+    const [blocking] = CALLS[mode];
+    const req = await startSend(c, buf, dest, tag, mode, blocking);
     await finish(c, req, `${blocking}(dest ${dest}, tag ${tag})`);
   } catch (e) {
     return c.raise(e);
@@ -149,7 +153,7 @@ async function recv<E extends MpiError>(
   tag: number,
 ): Promise<Status | E> {
   try {
-    const req = await startRecv(c, buf, source, tag, "MPI_Irecv");
+    const req = await startRecv(c, buf, source, tag, "MPI_Recv");
     return await finish(c, req, `MPI_Recv(source ${source}, tag ${tag})`);
   } catch (e) {
     return c.raise(e);
@@ -250,9 +254,8 @@ async function sendrecv<E extends MpiError>(
     // under ERRORS_RETURN.
     sendArgs(c, "MPI_Sendrecv", sendbuf, dest, sendtag);
     recvArgs(c, "MPI_Sendrecv", recvbuf, source, recvtag);
-    // Typed MpiError for thrown(), which cannot narrow a type parameter.
-    const r = thrown(await irecv<MpiError>(c, recvbuf, source, recvtag));
-    const s = thrown(await isend<MpiError>(c, sendbuf, dest, sendtag, "standard"));
+    const r = await startRecv(c, recvbuf, source, recvtag, "MPI_Sendrecv");
+    const s = await startSend(c, sendbuf, dest, sendtag, "standard", "MPI_Sendrecv");
     const label = `MPI_Sendrecv(dest ${dest}, source ${source})`;
     await finish(c, s, label);
     return await finish(c, r, label);

@@ -102,10 +102,10 @@ Deno.test("mpi bsend: no buffer, a full buffer, a second attach, a buffer below 
     "ok",
     "ok",
   ]);
-  assert.match(msgs[0], /^MPI_ERR_BUFFER: MPI_Ibsend on rank 0: no buffer attached/);
+  assert.match(msgs[0], /^MPI_ERR_BUFFER: MPI_Bsend on rank 0: no buffer attached/);
   assert.match(msgs[1], /MPI_Buffer_attach on rank 0: 95 bytes, less than BSEND_OVERHEAD \(96\)/);
   assert.match(msgs[2], /MPI_Buffer_attach on rank 0: a buffer is attached already/);
-  assert.match(msgs[4], /MPI_Ibsend on rank 0: 97 bytes \(1 \+ BSEND_OVERHEAD\) do not fit/);
+  assert.match(msgs[4], /MPI_Bsend on rank 0: 97 bytes \(1 \+ BSEND_OVERHEAD\) do not fit/);
   assert.ok(same, "bufferDetach returns the attached buffer");
   assert.ok(none, "with nothing attached, bufferDetach returns undefined (MPICH: NULL, size 0)");
 });
@@ -236,7 +236,7 @@ Deno.test("mpi bsend, rsend: to PROC_NULL every mode completes at once (no buffe
   assert.deepEqual(job.results[0], [
     [true, true],
     [PROC_NULL, PROC_NULL],
-    "MPI_ERR_RANK: MPI_Ibsend on rank 0: destination 5 outside 0..1 of MPI_COMM_WORLD",
+    "MPI_ERR_RANK: MPI_Bsend on rank 0: destination 5 outside 0..1 of MPI_COMM_WORLD",
     "MPI_ERR_TAG: MPI_Irsend on rank 0: tag -3 outside 0..1073741823",
     "MPI_ERR_RANK: MPI_Rsend_init on rank 0: destination 2 outside 0..1 of MPI_COMM_WORLD",
     "MPI_ERR_TAG: MPI_Bsend_init on rank 0: tag -1 outside 0..1073741823",

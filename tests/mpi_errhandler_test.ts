@@ -58,7 +58,7 @@ Deno.test("mpi errhandler: ERRORS_ARE_FATAL is the default and throws; ERRORS_RE
     return { fatal, before, after: comm.getErrhandler(), out };
   });
   assert.deepEqual(job.results[0], {
-    fatal: "MPI_ERR_RANK: MPI_Isend on rank 0: destination 7 outside 0..1 of MPI_COMM_WORLD",
+    fatal: "MPI_ERR_RANK: MPI_Send on rank 0: destination 7 outside 0..1 of MPI_COMM_WORLD",
     before: ERRORS_ARE_FATAL,
     after: ERRORS_RETURN,
     out: [

@@ -103,7 +103,7 @@ Deno.test("mpi mprobe: PROC_NULL gives MESSAGE_NO_PROC; receiving it is a receiv
     true,
     true,
     nullStatus,
-    "MPI_ERR_REQUEST: MPI_Imrecv on rank 1: the message was received already (it is MPI_MESSAGE_NULL)",
+    "MPI_ERR_REQUEST: MPI_Mrecv on rank 1: the message was received already (it is MPI_MESSAGE_NULL)",
     "MPI_ERR_REQUEST: MPI_Imrecv on rank 1: not a message (give what mprobe or improbe returned)",
     "MPI_ERR_RANK: MPI_Mprobe on rank 1: source 4 outside 0..1 of MPI_COMM_WORLD",
     "MPI_ERR_TAG: MPI_Improbe on rank 1: tag -7 outside 0..1073741823",
@@ -133,5 +133,5 @@ Deno.test("mpi mprobe: a message probed by another rank is refused; a short buff
     job.results[1],
     "MPI_ERR_REQUEST: MPI_Imrecv on rank 1: the message was probed by rank 0",
   );
-  assert.match(job.results[0], /^MPI_ERR_TRUNCATE: MPI_Imrecv on rank 0: message of 16 bytes/);
+  assert.match(job.results[0], /^MPI_ERR_TRUNCATE: MPI_Mrecv on rank 0: message of 16 bytes/);
 });

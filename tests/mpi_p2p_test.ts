@@ -244,7 +244,7 @@ Deno.test("mpi: a message longer than the receive buffer is MPI_ERR_TRUNCATE (ea
     assert.match(
       e.message,
       new RegExp(
-        `^rank 1: MPI_ERR_TRUNCATE: MPI_Irecv on rank 1: message of ${n} bytes from rank 0 \\(tag 9\\) does not fit the 64-byte receive buffer$`,
+        `^rank 1: MPI_ERR_TRUNCATE: MPI_Recv on rank 1: message of ${n} bytes from rank 0 \\(tag 9\\) does not fit the 64-byte receive buffer$`,
       ),
     );
     assert.equal(e.message.split("\n").length, 1);
@@ -256,7 +256,7 @@ Deno.test("mpi: misuse gets one-line named errors", async () => {
     [
       "rank",
       (c) => c.send(new Uint8Array(1), 5, 0),
-      /MPI_ERR_RANK: MPI_Isend on rank 0: destination 5 outside 0\.\.1/,
+      /MPI_ERR_RANK: MPI_Send on rank 0: destination 5 outside 0\.\.1/,
     ],
     ["tag", (c) => c.send(new Uint8Array(1), 1, -3), /MPI_ERR_TAG: .*tag -3/],
     ["recv tag", (c) => c.recv(new Uint8Array(1), 1, mpi.TAG_UB + 1), /MPI_ERR_TAG/],

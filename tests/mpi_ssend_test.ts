@@ -134,7 +134,7 @@ Deno.test("mpi ssend: bad arguments are named errors", async () => {
     ];
   });
   assert.deepEqual(job.results[0], [
-    "MPI_ERR_RANK: MPI_Issend on rank 0: destination 5 outside 0..1 of MPI_COMM_WORLD",
+    "MPI_ERR_RANK: MPI_Ssend on rank 0: destination 5 outside 0..1 of MPI_COMM_WORLD",
     "MPI_ERR_TAG: MPI_Issend on rank 0: tag -4 outside 0..1073741823",
   ]);
 });

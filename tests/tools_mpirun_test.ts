@@ -158,7 +158,7 @@ Deno.test("mpirun: one-line errors for flags, files, programs and failing ranks"
       ],
       [
         ["-np", "2", `${dir}/fails.ts`],
-        /^mpirun: rank 1: MPI_ERR_TRUNCATE: MPI_Irecv on rank 1: message of 9 bytes from rank 0 \(tag 1\) does not fit the 2-byte receive buffer$/,
+        /^mpirun: rank 1: MPI_ERR_TRUNCATE: MPI_Recv on rank 1: message of 9 bytes from rank 0 \(tag 1\) does not fit the 2-byte receive buffer$/,
       ],
     ];
     const results = await Promise.all(cases.map(([args]) => task(ROOT, ...args)));
