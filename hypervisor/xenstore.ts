@@ -37,7 +37,9 @@
  * watch any `@…` path of at most `XENSTORE_REL_PATH_MAX` bytes and gets the
  * registration's event; later special events reach only those the special
  * node's permissions let read it, which by default (`set_dom_perms_default`)
- * is dom0 alone. Callbacks run synchronously, but never inside another
+ * is dom0 alone; dom0 (or an owner it named) may change them with
+ * `set_perms` (`set_perms_special`: EACCES for anyone else, EINVAL for
+ * another `@` name), and a watch on `/` hears them too (`is_child`). Callbacks run synchronously, but never inside another
  * callback: events raised while callbacks run are queued and delivered in
  * order after them, so a callback may itself write to the store. A callback
  * should wake a process (WaitQueue, Mailbox) for work that takes time.
@@ -302,6 +304,14 @@ export class XenStore {
   #conns = new Set<number>();
   #queue: { w: Watch; path: string }[] = [];
   #delivering = false;
+  /**
+   * The permissions of the special nodes (xenstored_domain.c `dom_release_perms`,
+   * `dom_introduce_perms`): dom0's, none for anyone else, until dom0 sets others.
+   */
+  #special = new Map<string, XsPerm[]>([
+    [XS_INTRODUCE_DOMAIN, [{ domid: 0, perm: "n" }]],
+    [XS_RELEASE_DOMAIN, [{ domid: 0, perm: "n" }]],
+  ]);
   readonly #maxNodes: number;
   readonly #maxWatches: number;
   readonly #maxEntry: number;
@@ -486,10 +496,12 @@ export class XenStore {
 
   /**
    * `XS_SET_PERMS`: replace the permission list of `path`. Only its owner
-   * or dom0 may; only dom0 may give the node to another owner.
+   * or dom0 may; only dom0 may give the node to another owner. `path` may be
+   * a special node, `@introduceDomain` or `@releaseDomain`: its list decides
+   * who hears its events.
    */
   setPerms(caller: number, path: string, perms: XsPerm[]): void {
-    const p = this.#path(caller, path, "set_perms");
+    const p = this.#path(caller, path, "set_perms", true);
     const list = checkPerms(perms, p);
     // do_set_perms(): the quota before the node is looked up (so it is no oracle).
     if (caller !== 0 && list.length > MAX_PERMS_PER_NODE) {
@@ -497,6 +509,10 @@ export class XenStore {
         "ENOSPC",
         `set_perms ${p}: ${list.length} permissions, more than ${MAX_PERMS_PER_NODE} a node may have`,
       );
+    }
+    if (p.startsWith("@")) {
+      this.#setSpecialPerms(caller, p, list);
+      return;
     }
     const n = this.#need(caller, p, W, "set_perms");
     if (caller !== 0 && n.perms[0].domid !== caller) {
@@ -511,6 +527,28 @@ export class XenStore {
     const old = n.perms;
     n.perms = list;
     this.#fire(p, list, old);
+  }
+
+  /**
+   * `XS_SET_PERMS` of a special node (xenstored 4.17 `do_set_perms` → `set_perms_special`,
+   * `tools/xenstore/xenstored_domain.c`): EINVAL for an `@` path other than
+   * `@introduceDomain` and `@releaseDomain`; EACCES unless the caller has
+   * `XS_PERM_WRITE | XS_PERM_OWNER` on the node (dom0, or the owner dom0 gave it to). The new
+   * list decides who hears the node's later events (`check_perms_special`); no watch fires.
+   */
+  #setSpecialPerms(caller: number, p: string, list: XsPerm[]): void {
+    const old = this.#special.get(p);
+    if (!old) {
+      throw new XenError(
+        "EINVAL",
+        `set_perms ${p.slice(0, 64)}: no such special node ` +
+          `(${XS_INTRODUCE_DOMAIN}, ${XS_RELEASE_DOMAIN})`,
+      );
+    }
+    if (caller !== 0 && old[0].domid !== caller) {
+      throw new XenError("EACCES", `set_perms ${p}: dom${caller} does not own the node`);
+    }
+    this.#special.set(p, list);
   }
 
   /**
@@ -777,9 +815,15 @@ export class XenStore {
   }
 
   #fireSpecial(path: string): void {
-    // watch_permitted() against the special node's permissions: dom0 only by default.
+    // xenstored_watch.c fire_watches(): a special event reaches a connection only if the
+    // special node's permissions let it read (check_perms_special; dom0 alone by default,
+    // others as dom0's set_perms gave), and then each of its watches on the node or on "/"
+    // (is_child: "/" is the parent of every path, "@…" ones included).
+    const perms = this.#special.get(path)!;
     for (const w of this.#watches) {
-      if (w.path === path && w.domid === 0) this.#queue.push({ w, path });
+      if (w.path !== path && w.path !== "/") continue;
+      if ((this.#permRights(w.domid, perms) & R) === 0) continue;
+      this.#queue.push({ w, path });
     }
     this.#deliver();
   }

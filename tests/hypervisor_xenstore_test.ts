@@ -591,3 +591,39 @@ ${Object.values(XS_OPS).map((t) => `  printf("${t} %d\\n", ${t});`).join("\n")}
     assert.deepEqual(events, [`${path} ${tokenFits}`]); // (path, token): XS_WATCH_PATH, XS_WATCH_TOKEN
   },
 );
+
+Deno.test("xenstore: special nodes' permissions are dom0's to set; they decide who hears @introduceDomain and @releaseDomain, and a watch on / hears them", () => {
+  // xenstored 4.17 do_set_perms → set_perms_special (xenstored_domain.c): a guest is EACCES
+  // (it lacks XS_PERM_WRITE|XS_PERM_OWNER on the node), another "@" name EINVAL; dom0's list
+  // then decides who hears the events (check_perms_special), and fire_watches' is_child makes
+  // "/" a parent of "@…" too. set_perms of a special node used to be EINVAL for everyone.
+  const xs = store();
+  const g1 = recorder(), g2 = recorder(), root = recorder();
+  xs.watch(1, XS_RELEASE_DOMAIN, "g1", g1.cb);
+  xs.watch(2, XS_RELEASE_DOMAIN, "g2", g2.cb);
+  xs.watch(0, "/", "root", root.cb);
+  const only0: XsPerm[] = [{ domid: 0, perm: "n" }];
+  throwsXen(() => xs.setPerms(1, XS_RELEASE_DOMAIN, [{ domid: 1, perm: "r" }]), "EACCES");
+  throwsXen(() => xs.setPerms(1, XS_INTRODUCE_DOMAIN, only0), "EACCES");
+  throwsXen(() => xs.setPerms(0, "@bogus", only0), "EINVAL");
+  throwsXen(() => xs.setPerms(1, "@bogus", only0), "EINVAL");
+  throwsXen(() => xs.getPerms(0, XS_RELEASE_DOMAIN), "EINVAL"); // 4.17: not a node name
+  // Dom0 lets dom1 (and not dom2) hear domains go, as a driver domain's toolstack would.
+  xs.setPerms(0, XS_RELEASE_DOMAIN, [{ domid: 0, perm: "n" }, { domid: 1, perm: "r" }]);
+  // Dom1 may read the node now, not change its permissions: it is not the owner.
+  throwsXen(() => xs.setPerms(1, XS_RELEASE_DOMAIN, [{ domid: 1, perm: "r" }]), "EACCES");
+  xs.introduceDomain(9, "vm9");
+  xs.releaseDomain(9);
+  assert.deepEqual(g1.log, [`g1:${XS_RELEASE_DOMAIN}`, `g1:${XS_RELEASE_DOMAIN}`]);
+  assert.deepEqual(g2.log, [`g2:${XS_RELEASE_DOMAIN}`], "dom2: the registration's event only");
+  assert.deepEqual(root.log.filter((e) => e.includes("@")), [
+    `root:${XS_INTRODUCE_DOMAIN}`,
+    `root:${XS_RELEASE_DOMAIN}`,
+  ]);
+  // A guest's watch on "/" hears no special event the node's permissions do not give it.
+  const g2root = recorder();
+  xs.watch(2, "/", "g2root", g2root.cb);
+  xs.introduceDomain(10, "vm10");
+  xs.releaseDomain(10);
+  assert.deepEqual(g2root.log.filter((e) => e.includes("@")), []);
+});

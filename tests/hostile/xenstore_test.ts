@@ -7,7 +7,8 @@
  * or removed its frontend nodes, still shuts down.
  */
 import assert from "node:assert/strict";
-import { end } from "../xenib_support.ts";
+import { end, guest } from "../xenib_support.ts";
+import type { XenPlatform } from "../../platform/xen_host.ts";
 import { backOf, checksum, scene, verdict } from "./support.ts";
 
 function code(fn: () => unknown): string {
@@ -46,6 +47,44 @@ Deno.test("xenstore: the victim's and the backend's nodes refuse the attacker, w
     xs.write(v, `${vfront}/probe`, "1"); // the victim's own write
     assert.deepEqual(seen.filter((p) => p.includes("probe")), [], "no event about it");
     xs.rm(v, `${vfront}/probe`);
+    assert.ok(backOf(s, evil).connected);
+    await verdict(s);
+  });
+});
+
+Deno.test("xenstore: the special nodes' permissions are not the attacker's to set; it hears no other domain come or go", async () => {
+  // xenstored 4.17 set_perms_special (xenstored_domain.c): EACCES without XS_PERM_WRITE and
+  // XS_PERM_OWNER on the node, which dom0 alone has by default; check_perms_special then keeps
+  // @introduceDomain and @releaseDomain from a watcher the node's list does not let read, on
+  // the node or on "/". Dom0's own watch (the backend reaping a dead frontend) still fires.
+  const s = await scene();
+  const { evil, hv } = s;
+  await s.cluster.run(async () => {
+    await end(evil);
+    const xs = hv.xenstore;
+    const me = evil.domid!;
+    for (const sp of ["@releaseDomain", "@introduceDomain"]) {
+      assert.equal(code(() => xs.setPerms(me, sp, [{ domid: me, perm: "b" }])), "EACCES", sp);
+      assert.equal(
+        code(() => xs.setPerms(me, sp, [{ domid: 0, perm: "n" }, { domid: me, perm: "r" }])),
+        "EACCES",
+        sp,
+      );
+    }
+    assert.equal(code(() => xs.setPerms(me, "@other", [{ domid: me, perm: "n" }])), "EINVAL");
+    const seen: string[] = [];
+    for (const p of ["@releaseDomain", "@introduceDomain", "/"]) {
+      xs.watch(me, p, "spy", (path) => seen.push(path));
+    }
+    seen.length = 0;
+    // Another guest comes and goes; dom0's backend hears it go and lets its device go.
+    const other = await guest(s.xen, "bystander");
+    const instances = (s.xen.platform as XenPlatform).backend!.instances();
+    assert.ok(instances.has(other.domid!));
+    await other.shutdown();
+    await s.cluster.sleep(1_000_000);
+    assert.equal(instances.has(other.domid!), false, "dom0 reaped the bystander's backend");
+    assert.deepEqual(seen.filter((p) => p.startsWith("@")), [], "no special event reached it");
     assert.ok(backOf(s, evil).connected);
     await verdict(s);
   });
