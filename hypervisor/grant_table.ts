@@ -52,7 +52,8 @@
  * EINVAL [bad_gntref]; entry not a v1 `GTF_permit_access` grant EINVAL, entry
  * names another domain EPERM (these two for a first pin only), read-only
  * entry for a first writable pin EPERM, grant pinned by another domain
- * EBUSY [all general_error: Xen's
+ * EBUSY, a mapping past the {@link GNTPIN_MAX_MAPS} read-only (or writable)
+ * ones the mapper holds of the grant EOVERFLOW [all general_error: Xen's
  * `_set_status_v1` and pin checks give one status]; frame not one of the
  * granter's own pages EINVAL [bad_page]; no machine frame to populate it or
  * no room in the mapper's address space ENOMEM [general_error]; mapping
@@ -221,6 +222,22 @@ export const GRANT_ENTRIES_PER_FRAME = PAGE_SIZE / GRANT_ENTRY_V1_SIZE;
  * ```
  */
 export const GNTTAB_NR_RESERVED_ENTRIES = 8;
+
+/**
+ * The most mappings of one kind (read-only, writable) one domain may hold of
+ * one grant: `grant_table.c` keeps each kind in an 8-bit field of
+ * `act->pin` (`GNTPIN_cntr_width`) and refuses a map while the field's top
+ * bit is set (`GNTPIN_incr2oflow_mask`, "risk of counter overflow",
+ * `GNTST_general_error`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GNTPIN_MAX_MAPS } from "./grant_table.ts";
+ * assert.equal(GNTPIN_MAX_MAPS, 1 << 7); // pins 0..127 may take one more
+ * ```
+ */
+export const GNTPIN_MAX_MAPS = 128;
 
 /**
  * `GNTCOPY_source_gref` (`xen/grant_table.h`): the op's source is a grant
@@ -925,6 +942,24 @@ export class GrantTables {
     // A grant pinned by another domain is refused before the entry is read.
     if (act && act.mapper !== by) {
       throw fail("EBUSY", GNTST.general_error, `grant is in use by dom${act.mapper}`);
+    }
+    // map_grant_ref(): "If already pinned, check the active domid and avoid refcnt overflow":
+    // act->pin keeps each kind of pin (hstr, hstw) in an 8-bit counter, and a map is refused
+    // while the counter it adds to has its top bit set (GNTPIN_incr2oflow_mask), so one domain
+    // holds at most GNTPIN_MAX_MAPS read-only and as many writable mappings of one grant.
+    // Copies are not held to it: the model keeps a batch's pins to the end of the call, where
+    // Xen reuses one buffer for consecutive ops on the same grant; only mappings are counted.
+    if (act && map) {
+      const copies = this.copyPins(t.party.domid, r);
+      const maps = write ? act.writers - copies.writers : act.readers - copies.readers;
+      if (maps >= GNTPIN_MAX_MAPS) {
+        throw fail(
+          "EOVERFLOW",
+          GNTST.general_error,
+          `dom${by} holds ${maps} ${write ? "writable" : "read-only"} mappings of the grant, ` +
+            `the most its pin counter takes (${GNTPIN_MAX_MAPS})`,
+        );
+      }
     }
     // Xen reads the shared entry (_set_status_v1) only when it pins the grant for the first
     // time, or for the first writable pin; a grant this domain already holds is pinned again

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
 import {
   type Domain,
+  GNTPIN_MAX_MAPS,
   GNTST,
   GNTTAB_NR_RESERVED_ENTRIES,
   GRANT_ENTRIES_PER_FRAME,
@@ -144,6 +145,46 @@ Deno.test("grant: one ref mapped twice pins it until both handles are unmapped",
     assert.equal(grantsOf(hv, vm).readEntry(ref).flags & (GTF_reading | GTF_writing), GTF_reading);
     await rejectsXen(grantsOf(hv, vm).endAccess(ref), "EBUSY");
     await hv.grantUnmap(dom0, b.handle);
+    assert.equal(grantsOf(hv, vm).readEntry(ref).flags & (GTF_reading | GTF_writing), 0);
+    await grantsOf(hv, vm).endAccess(ref);
+  });
+});
+
+Deno.test("grant: one domain holds at most 128 read-only and 128 writable mappings of one grant (the pin counters of grant_table.c)", async () => {
+  // map_grant_ref(): act->pin keeps hstr and hstw pins in 8-bit fields, and a map whose field
+  // has its top bit set is refused, "risk of counter overflow", GNTST_general_error. The model
+  // used to count without a bound. Another domain's grant, and the same grant once a mapping
+  // goes, map as before.
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const other = await hv.createDomain(dom0, { name: "other", memoryBytes: 16 << 20 });
+    const ref = await grantsOf(hv, vm).grantAccess(0, page(vm, 1).pfn);
+    const ops = (n: number, readonly: boolean) =>
+      Array.from({ length: n }, () => ({ domid: vm.domid, ref, readonly }));
+    const ro = await hv.grantMapBatch(dom0, ops(GNTPIN_MAX_MAPS + 1, true));
+    assert.deepEqual(
+      ro.slice(0, GNTPIN_MAX_MAPS).map((r) => r.status),
+      ops(128, true).map(() => 0),
+    );
+    assert.equal(ro[GNTPIN_MAX_MAPS].status, GNTST.general_error);
+    assert.equal(ro[GNTPIN_MAX_MAPS].code, "EOVERFLOW");
+    assert.match(ro[GNTPIN_MAX_MAPS].error!, /128 read-only mappings/);
+    await rejectsXen(hv.grantMap(dom0, { domid: vm.domid, ref, readonly: true }), "EOVERFLOW");
+    // Writable pins have their own counter.
+    const rw = await hv.grantMapBatch(dom0, ops(GNTPIN_MAX_MAPS + 1, false));
+    assert.equal(rw.filter((r) => r.status === 0).length, GNTPIN_MAX_MAPS);
+    assert.equal(rw[GNTPIN_MAX_MAPS].code, "EOVERFLOW");
+    // One mapping goes: one more may come.
+    await hv.grantUnmap(dom0, ro[0].handle!);
+    const again = await hv.grantMap(dom0, { domid: vm.domid, ref, readonly: true });
+    // Another domain's grant is not affected.
+    const oref = await grantsOf(hv, other).grantAccess(0, page(other, 2).pfn);
+    const om = await hv.grantMap(dom0, { domid: other.domid, ref: oref });
+    await hv.grantUnmap(dom0, om.handle);
+    const mapped = [...ro.slice(1), ...rw].filter((r) => r.status === GNTST.okay);
+    for (const h of [again.handle, ...mapped.map((r) => r.handle!)]) await hv.grantUnmap(dom0, h);
+    assert.equal(hv.grantsMappedBy(0), 0);
     assert.equal(grantsOf(hv, vm).readEntry(ref).flags & (GTF_reading | GTF_writing), 0);
     await grantsOf(hv, vm).endAccess(ref);
   });

@@ -74,6 +74,38 @@ Deno.test("grants: foreign, stale, read-only and never-granted refs are refused 
   });
 });
 
+Deno.test("grants: one ref named in 129 registrations gets dom0's 129th mapping refused, as Xen's pin counter does; the victim registers as before", async () => {
+  // grant_table.c map_grant_ref(): dom0 may hold at most 128 writable mappings of one grant
+  // (an 8-bit pin counter, GNTPIN_incr2oflow_mask: GNTST_general_error). The model used to let
+  // a guest have dom0 pin one grant as many times as its grantMaps quota allowed.
+  const s = await scene();
+  const { evil, victim } = s;
+  await s.cluster.run(async () => {
+    const ctx = await evil.openDevice();
+    const pd = await ctx.allocPd();
+    const me = ctxId(ctx);
+    const buf = evil.memory.alloc(4096, 4096);
+    const ref = evil.grants.grantAccessNow(0, buf / 4096);
+    const reg = () =>
+      raw(evil, {
+        op: VibOp.REG_MR,
+        ctx: me,
+        handle: pd.handle,
+        body: { addr: buf, length: 4096, access: 1, nrPages: 1 },
+        segs: [ref],
+      });
+    for (let i = 0; i < 128; i++) assert.equal(await reg(), 0, `registration ${i}`);
+    assert.equal(await reg(), -75, "EOVERFLOW: the 129th mapping of the grant");
+    assert.equal(backOf(s, evil).lastRefusal?.includes("EOVERFLOW"), true);
+    assert.ok(backOf(s, evil).connected);
+    // The victim's registrations map its own grants, whatever the attacker's counters say.
+    const mr = await victim.end.pd.regMr(victim.end.buf, 4096, 1);
+    await mr.dereg();
+    victim.sum = checksum(victim.vm); // its own grants changed its table
+    await verdict(s);
+  });
+});
+
 Deno.test("grants: rewriting a registered page's entry moves nothing; the MTT keeps the frame dom0 mapped", async () => {
   const s = await scene();
   const { evil, victim } = s;
