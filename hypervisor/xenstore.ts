@@ -194,9 +194,11 @@ export const XENSTORE_REL_PATH_MAX = 2048;
 
 /**
  * The most bytes one xenstore message may carry (`XENSTORE_PAYLOAD_MAX`,
- * `io/xs_wire.h`): an XS_WRITE's `path\0value`, an XS_WATCH's
- * `path\0token\0`. libxenstore refuses a longer request with E2BIG before
- * sending it (`xs_talkv`), and xenstored drops a client that sends one.
+ * `io/xs_wire.h`): a request's `path\0` and what follows it — an XS_WRITE's
+ * value, an XS_WATCH's or XS_UNWATCH's `token\0`, an XS_SET_PERMS's
+ * `<letter><domid>\0` per entry. libxenstore refuses a longer request with
+ * E2BIG before sending it (`xs_talkv`), so before xenstored looks at its
+ * path, and xenstored drops a client that sends one.
  *
  * @example
  * ```ts
@@ -424,11 +426,12 @@ export class XenStore {
 
   /** `XS_WRITE`: set `path` to `value`, creating it and missing parents. */
   write(caller: number, path: string, value: string): void {
-    const p = this.#path(caller, path, "write");
+    // XS_WRITE is path\0 then the value, no NUL (xs_write).
+    const msg = typeof value === "string" ? [value] : [];
+    const p = this.#path(caller, path, "write", false, msg, [0]);
     if (typeof value !== "string") {
       throw new XenError("EINVAL", `write ${p}: value ${show(value)} is not a string`);
     }
-    this.#fits("write", p, payloadBytes([path, value], [1, 0]));
     const n = this.#nodes.get(p);
     // Permission before size, as xenstored checks them (get_node with XS_PERM_WRITE, then the
     // quota when the node is written): a domain learns nothing of nodes it may not write.
@@ -501,8 +504,12 @@ export class XenStore {
    * who hears its events.
    */
   setPerms(caller: number, path: string, perms: XsPerm[]): void {
-    const p = this.#path(caller, path, "set_perms", true);
-    const list = checkPerms(perms, p);
+    // xs_set_permissions(): each entry becomes a string (EINVAL for one it cannot write) before
+    // the message, path\0 then "<letter><domid>\0" per entry, is sized and sent.
+    this.#connected(caller, "set_perms");
+    const list = checkPerms(perms, typeof path === "string" ? path.slice(0, 64) : show(path));
+    const strs = list.map((x) => `${x.perm}${x.domid}`);
+    const p = this.#path(caller, path, "set_perms", true, strs, strs.map(() => 1));
     // do_set_perms(): the quota before the node is looked up (so it is no oracle).
     if (caller !== 0 && list.length > MAX_PERMS_PER_NODE) {
       throw new XenError(
@@ -556,13 +563,14 @@ export class XenStore {
    * once now. A relative `path` gets relative event paths.
    */
   watch(caller: number, path: string, token: string, cb: XsWatchCallback): void {
-    const p = this.#path(caller, path, "watch", true);
+    // XS_WATCH is path\0 token\0 (xs_watch). The token is kept as long as the watch: without
+    // the message's limit a guest's 128 watches could hold gigabytes of dom0's memory.
+    const p = this.#path(caller, path, "watch", true, typeof token === "string" ? [token] : [], [
+      1,
+    ]);
     if (typeof token !== "string" || typeof cb !== "function") {
       throw new XenError("EINVAL", `watch ${p}: token must be a string and cb a function`);
     }
-    // The token is kept as long as the watch: without the limit a guest's 128 watches could
-    // hold gigabytes of dom0's memory.
-    this.#fits("watch", p, payloadBytes([path, token], [1, 1]));
     if (this.#watches.some((w) => w.domid === caller && w.path === p && w.token === token)) {
       throw new XenError("EEXIST", `watch ${p}: dom${caller} already watches it with that token`);
     }
@@ -577,7 +585,14 @@ export class XenStore {
 
   /** `XS_UNWATCH`: remove a watch registered with the same path and token. */
   unwatch(caller: number, path: string, token: string): void {
-    const p = this.#path(caller, path, "unwatch", true);
+    const p = this.#path(
+      caller,
+      path,
+      "unwatch",
+      true,
+      typeof token === "string" ? [token] : [],
+      [1],
+    );
     const i = this.#watches.findIndex((w) =>
       w.domid === caller && w.path === p && w.token === token
     );
@@ -588,13 +603,33 @@ export class XenStore {
 
   // ---- internals ----
 
-  #path(caller: number, path: string, op: string, special = false): string {
+  /** ESRCH unless `caller` is a connected domain. */
+  #connected(caller: number, op: string): void {
     if (!this.#conns.has(caller)) {
       throw new XenError("ESRCH", `${op}: caller ${show(caller)} is not a connected domain`);
     }
+  }
+
+  /**
+   * The canonical `path` of an `op` by `caller`, whose message is `path\0` and then `msg[i]`
+   * with `nuls[i]` NULs each: ESRCH for a caller not connected, E2BIG for a message longer than
+   * {@link XENSTORE_PAYLOAD_MAX}, then EINVAL for a path xenstored refuses. The size comes
+   * first: libxenstore's `xs_talkv` (and Linux's, `drivers/xen/xenbus/xenbus_xs.c`) refuse such
+   * a message before it is sent, whatever it says.
+   */
+  #path(
+    caller: number,
+    path: string,
+    op: string,
+    special = false,
+    msg: readonly string[] = [],
+    nuls: readonly number[] = [],
+  ): string {
+    this.#connected(caller, op);
     if (typeof path !== "string" || path.length === 0) {
       throw new XenError("EINVAL", `${op}: path ${show(path)} is not a non-empty string`);
     }
+    this.#fits(op, path, payloadBytes([path, ...msg], [1, ...nuls]));
     if (path.startsWith("@")) {
       // xenstored check_watch_path: a watch may name any "@…" event up to
       // XENSTORE_REL_PATH_MAX bytes; other operations need a "/" path.

@@ -627,3 +627,42 @@ Deno.test("xenstore: special nodes' permissions are dom0's to set; they decide w
   xs.releaseDomain(10);
   assert.deepEqual(g2root.log.filter((e) => e.includes("@")), []);
 });
+
+Deno.test("xenstore: every request longer than XENSTORE_PAYLOAD_MAX is E2BIG before its path is looked at, as xs_talkv refuses it", () => {
+  // tools/libs/store/xs.c xs_talkv (and Linux's xenbus_xs.c): the message — path\0, then the
+  // value (XS_WRITE), the token\0 (XS_WATCH, XS_UNWATCH) or each "<letter><domid>\0"
+  // (XS_SET_PERMS, xs_set_permissions) — is E2BIG past XENSTORE_PAYLOAD_MAX and never sent.
+  // Only XS_WRITE and XS_WATCH were sized, and after the path: a long path was EINVAL.
+  const xs = store();
+  const max = XENSTORE_PAYLOAD_MAX;
+  const path = (bytes: number) => "data/" + "x".repeat(bytes - "data/".length);
+  const ops: [string, (p: string) => unknown][] = [
+    ["read", (p) => xs.read(1, p)],
+    ["exists", (p) => xs.exists(1, p)],
+    ["mkdir", (p) => xs.mkdir(1, p)],
+    ["rm", (p) => xs.rm(1, p)],
+    ["directory", (p) => xs.directory(1, p)],
+    ["get_perms", (p) => xs.getPerms(1, p)],
+    ["unwatch", (p) => xs.unwatch(1, p, "")],
+  ];
+  for (const [name, op] of ops) {
+    // path\0 of 4096 bytes is sent (and refused by xenstored: too long a path); one more is not.
+    const extra = name === "unwatch" ? 1 : 0; // the empty token's NUL
+    throwsXen(() => op(path(max - 1 - extra)), "EINVAL");
+    throwsXen(() => op(path(max - extra)), "E2BIG");
+  }
+  // XS_WRITE: path\0value; XS_WATCH: path\0token\0 — with a path xenstored would refuse.
+  throwsXen(() => xs.write(1, path(3000), "v".repeat(max - 3001)), "EINVAL");
+  throwsXen(() => xs.write(1, path(3000), "v".repeat(max - 3000)), "E2BIG");
+  throwsXen(() => xs.watch(1, path(3000), "t".repeat(max - 3002), () => {}), "EINVAL");
+  throwsXen(() => xs.watch(1, path(3000), "t".repeat(max - 3001), () => {}), "E2BIG");
+  // XS_SET_PERMS: "n1\0" and "r2\0", 3 bytes each.
+  const perms: XsPerm[] = [{ domid: 1, perm: "n" }, { domid: 2, perm: "r" }];
+  throwsXen(() => xs.setPerms(1, path(max - 7), perms), "EINVAL");
+  throwsXen(() => xs.setPerms(1, path(max - 6), perms), "E2BIG");
+  // An entry libxenstore cannot write is EINVAL before the message is sized; a caller that is
+  // not connected is ESRCH first.
+  throwsXen(() => xs.setPerms(1, path(max), [{ domid: 1, perm: "q" as "n" }]), "EINVAL");
+  throwsXen(() => xs.read(7, path(max)), "ESRCH");
+  assert.equal(xs.watchesOf(1), 0);
+});

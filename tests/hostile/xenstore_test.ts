@@ -41,6 +41,20 @@ Deno.test("xenstore: the victim's and the backend's nodes refuse the attacker, w
     assert.equal(code(() => xs.write(me, `${vfront}/new`, "1")), "EACCES", "create under");
     assert.equal(code(() => xs.write(me, `${myback}/state`, "4")), "EACCES", "its backend's");
     assert.equal(code(() => xs.write(me, "/tool/x", "1")), "EACCES");
+    // A request longer than XENSTORE_PAYLOAD_MAX is E2BIG before anything looks at its path
+    // (xs_talkv): under the victim's nodes as under its own, existing or not — no oracle.
+    for (const base of [`${vfront}/state`, `${vfront}/none`, `/local/domain/${me}/data`]) {
+      const long = `${base}/${"x".repeat(4096)}`;
+      for (
+        const [name, op] of [
+          ["read", () => xs.read(me, long)],
+          ["write", () => xs.write(me, long, "1")],
+          ["rm", () => xs.rm(me, long)],
+          ["set_perms", () => xs.setPerms(me, long, [{ domid: me, perm: "b" }])],
+          ["watch", () => xs.watch(me, long, "t", () => {})],
+        ] as const
+      ) assert.equal(code(op), "E2BIG", `${name} ${base}/…`);
+    }
     // Watches on nodes it cannot read report nothing it could not see anyway.
     const seen: string[] = [];
     assert.equal(code(() => xs.watch(me, vfront, "spy", (p) => seen.push(p))), "ok");
