@@ -64,7 +64,9 @@
  * Copies (`GNTTABOP_copy`, {@link GrantTables.copyClaimGrant}): a grant a
  * copy uses is pinned as `acquire_grant_for_copy()` pins it — the same
  * active entry and pin counts as a mapping's (a grant pinned by another
- * domain is refused EBUSY [general_error]; the entry is read only for a
+ * domain is refused EBUSY [general_error], and so is one past the
+ * {@link GNTPIN_MAX_MAPS} mappings of its kind the copier holds, EOVERFLOW
+ * [general_error]; the entry is read only for a
  * first pin or a first writable pin; type EINVAL, another domain EPERM, a
  * read-only grant as destination EPERM [general_error]; ref out of range
  * EINVAL [bad_gntref]; a frame not the granter's EINVAL [bad_page]), with
@@ -943,13 +945,14 @@ export class GrantTables {
     if (act && act.mapper !== by) {
       throw fail("EBUSY", GNTST.general_error, `grant is in use by dom${act.mapper}`);
     }
-    // map_grant_ref(): "If already pinned, check the active domid and avoid refcnt overflow":
-    // act->pin keeps each kind of pin (hstr, hstw) in an 8-bit counter, and a map is refused
-    // while the counter it adds to has its top bit set (GNTPIN_incr2oflow_mask), so one domain
-    // holds at most GNTPIN_MAX_MAPS read-only and as many writable mappings of one grant.
-    // Copies are not held to it: the model keeps a batch's pins to the end of the call, where
-    // Xen reuses one buffer for consecutive ops on the same grant; only mappings are counted.
-    if (act && map) {
+    // map_grant_ref() and acquire_grant_for_copy(): "If already pinned, check the active domid
+    // and avoid refcnt overflow": act->pin keeps each kind of pin (hstr, hstw) in an 8-bit
+    // counter, and a pin is refused while the counter it adds to has its top bit set
+    // (GNTPIN_incr2oflow_mask), so one domain holds at most GNTPIN_MAX_MAPS read-only and as
+    // many writable pins of one grant. Only mappings are counted: the model keeps a copy batch's
+    // pins to the end of the call, where Xen holds a copy's pin for its op alone (and reuses it
+    // for the next op on the same grant), so the model's copy pins are no count Xen would see.
+    if (act) {
       const copies = this.copyPins(t.party.domid, r);
       const maps = write ? act.writers - copies.writers : act.readers - copies.readers;
       if (maps >= GNTPIN_MAX_MAPS) {

@@ -12,6 +12,7 @@ import {
   DOMID_SELF,
   GNTCOPY_dest_gref,
   GNTCOPY_source_gref,
+  GNTPIN_MAX_MAPS,
   GNTST,
   type GrantCopyOp,
   GrantTableError,
@@ -315,4 +316,32 @@ Deno.test("grant copy: the granter destroyed mid-copy stays a zombie until the c
     await b.whenDead();
   });
   assert.deepEqual(hv.stats(), before);
+});
+
+Deno.test("grant copy: a grant whose read-only pin counter the copier has filled with 128 mappings is GNTST_general_error as a source", async () => {
+  // acquire_grant_for_copy() checks act->pin as map_grant_ref() does: an 8-bit counter per kind
+  // (GNTPIN_incr2oflow_mask). The other kind, and the same grant once a mapping goes, copy.
+  const { engine, hv } = host();
+  await engine.run(async () => {
+    const { a, b, bBuf, ro, rw } = await pair(hv);
+    const maps = await hv.grantMapBatch(
+      b,
+      Array.from({ length: GNTPIN_MAX_MAPS }, () => ({ domid: a.domid, ref: rw, readonly: true })),
+    );
+    assert.ok(maps.every((m) => m.status === GNTST.okay));
+    const mine = { gmfn: bBuf / 4096, domid: DOMID_SELF, offset: 0 };
+    const from = { source: { ref: rw, domid: a.domid, offset: 0 }, dest: mine, len: 8, flags: SRC };
+    const [full] = await hv.grantCopyBatch(b, [from]);
+    assert.equal(full.status, GNTST.general_error);
+    assert.equal(full.code, "EOVERFLOW");
+    // Into the grant (a writable pin: its own counter), and from another grant: copied.
+    const into = { source: mine, dest: { ref: rw, domid: a.domid, offset: 0 }, len: 8, flags: DST };
+    const fromRo = { ...from, source: { ref: ro, domid: a.domid, offset: 0 } };
+    assert.deepEqual((await hv.grantCopyBatch(b, [into, fromRo])).map((r) => r.status), [0, 0]);
+    await hv.grantUnmap(b, maps[0].handle!);
+    await hv.grantCopy(b, from);
+    for (const m of maps.slice(1)) await hv.grantUnmap(b, m.handle!);
+    assert.equal(grantsOf(hv, a).readEntry(rw).flags & (GTF_reading | GTF_writing), 0);
+    assert.deepEqual(hv.audit(), []);
+  });
 });
