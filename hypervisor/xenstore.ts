@@ -509,14 +509,20 @@ export class XenStore {
     this.#connected(caller, "set_perms");
     const list = checkPerms(perms, typeof path === "string" ? path.slice(0, 64) : show(path));
     const strs = list.map((x) => `${x.perm}${x.domid}`);
-    const p = this.#path(caller, path, "set_perms", true, strs, strs.map(() => 1));
-    // do_set_perms(): the quota before the node is looked up (so it is no oracle).
+    const nuls = strs.map(() => 1);
+    if (typeof path === "string") {
+      this.#fits("set_perms", path, payloadBytes([path, ...strs], [1, ...nuls]));
+    }
+    // do_set_perms() (xenstored 4.17): the quota before the node's name is checked (EINVAL)
+    // or looked up (so it is no oracle).
     if (caller !== 0 && list.length > MAX_PERMS_PER_NODE) {
       throw new XenError(
         "ENOSPC",
-        `set_perms ${p}: ${list.length} permissions, more than ${MAX_PERMS_PER_NODE} a node may have`,
+        `set_perms ${String(path).slice(0, 64)}: ${list.length} permissions, more than ` +
+          `${MAX_PERMS_PER_NODE} a node may have`,
       );
     }
+    const p = this.#path(caller, path, "set_perms", true, strs, nuls);
     if (p.startsWith("@")) {
       this.#setSpecialPerms(caller, p, list);
       return;

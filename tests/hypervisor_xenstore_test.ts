@@ -424,6 +424,13 @@ Deno.test("xenstore: an unprivileged set_perms of more than 5 entries is ENOSPC,
   xs.setPerms(1, "data/n", list(5));
   throwsXen(() => xs.setPerms(1, "data/n", list(6)), "ENOSPC");
   throwsXen(() => xs.setPerms(1, "/local/domain/2/data/none", list(6)), "ENOSPC");
+  // Before the name is checked too (get_node_canonicalized comes after the quota; a special
+  // name goes to set_perms_special after it): a malformed path, a path too long, "@" names.
+  for (const bad of ["//x", "data/", "/x/" + "y".repeat(XENSTORE_REL_PATH_MAX), "@bogus"]) {
+    throwsXen(() => xs.setPerms(1, bad, list(6)), "ENOSPC");
+    throwsXen(() => xs.setPerms(1, bad, list(5)), "EINVAL");
+  }
+  throwsXen(() => xs.setPerms(1, XS_RELEASE_DOMAIN, list(6)), "ENOSPC");
   assert.equal(xs.getPerms(1, "data/n").length, 5);
   xs.setPerms(0, "/local/domain/1/data/n", list(6));
   assert.equal(xs.getPerms(1, "data/n").length, 6);
