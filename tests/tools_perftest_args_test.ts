@@ -3,6 +3,7 @@ import {
   allSizes,
   parsePerftestArgs,
   parseSize,
+  perftestOptionTable,
   perftestUsage,
   strtol,
   UsageError,
@@ -523,4 +524,23 @@ Deno.test("perftest args: --run_infinitely replaces -a, as perftest's parser", (
   assert.deepEqual(parsePerftestArgs(["ib_write_bw", "--run_infinitely", "-D", "8"]).margin, 2);
   // Without --run_infinitely, -a with -D is still refused.
   assert.match(usageError(["ib_write_bw", "-a", "-D", "2"]), /doesn't support running on all/);
+});
+
+// perftest_parameters.c parser(): getopt_long's optstring is the authority for short options.
+// The table gives ethertype 'Y' and use_rss 'G' (and usage_raw_ethernet prints -Y and -G), but
+// the optstring has neither letter, so glibc answers "invalid option" for them.
+Deno.test("perftest args: short options are exactly the letters of perftest's optstring", () => {
+  const optstring =
+    "w:y:p:d:i:m:s:n:t:u:S:x:c:q:I:o:M:r:Q:A:l:D:f:B:T:L:E:J:j:K:k:X:W:aFegzRvhbNVCHUOZP";
+  const letters = new Map<string, boolean>();
+  for (let i = 0; i < optstring.length; i++) {
+    if (optstring[i] !== ":") letters.set(optstring[i], optstring[i + 1] === ":");
+  }
+  const shorts = new Map<string, boolean>();
+  for (const o of perftestOptionTable()) if (o.short) shorts.set(o.short, o.hasArg);
+  assert.deepEqual([...shorts].sort(), [...letters].sort());
+  assert.equal(usageError(["ib_send_bw", "-G"]), "invalid option -- 'G' (see --help)");
+  assert.equal(usageError(["ib_send_bw", "-Y", "0x800"]), "invalid option -- 'Y' (see --help)");
+  // The long forms are still perftest's (Raw Ethernet) options.
+  assert.match(usageError(["ib_send_bw", "--use_rss"]), /^--use_rss: a Raw Ethernet option/);
 });
