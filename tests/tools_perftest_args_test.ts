@@ -544,3 +544,25 @@ Deno.test("perftest args: short options are exactly the letters of perftest's op
   // The long forms are still perftest's (Raw Ethernet) options.
   assert.match(usageError(["ib_send_bw", "--use_rss"]), /^--use_rss: a Raw Ethernet option/);
 });
+
+// glibc process_long_option: the unrecognized and ambiguous messages quote d->__nextchar, the
+// whole word after "--" with its "=value"; an abbreviation is resolved against perftest's own
+// table (perftest_parameters.c parser()), where "--no" and "--n" can only be --noPeak.
+Deno.test("perftest args: long options abbreviate and fail as glibc's getopt_long in perftest", () => {
+  assert.equal(
+    usageError(["ib_write_bw", "--frob=1"]),
+    "unrecognized option '--frob=1' (see --help)",
+  );
+  assert.match(usageError(["ib_write_bw", "--rep=5"]), /^option '--rep=5' is ambiguous; /);
+  assert.match(
+    usageError(["ib_write_lat", "--report-histogram=1"]),
+    /'--report-histogram=1' \(perftest 4\.5's option table spells it --report-histogrm\)$/,
+  );
+  // xenib's --noise does not make perftest's --no (= --noPeak) ambiguous.
+  assert.equal(parsePerftestArgs(["ib_write_bw", "--no"]).noPeak, true);
+  assert.equal(parsePerftestArgs(["ib_write_bw", "--n"]).noPeak, true);
+  // A prefix of xenib's options alone still works; the full name always does.
+  assert.equal(parsePerftestArgs(["ib_write_bw", "--noi", "off"]).noise, "off");
+  assert.equal(parsePerftestArgs(["ib_write_bw", "--noise", "off"]).noise, "off");
+  assert.match(usageError(["ib_write_bw", "--pc", "x"]), /'--pc' is ambiguous; .*'--pcap-format'/);
+});

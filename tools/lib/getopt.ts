@@ -30,6 +30,10 @@
  *   name: "GetoptError",
  *   message: "option '--all' doesn't allow an argument", // glibc's words
  * });
+ * // An extension never makes a prefix of the program's own options ambiguous.
+ * const ext = [...table, { name: "allow", hasArg: false, extension: true }];
+ * assert.deepEqual(getoptLong(["--al"], ext).options[0].name, "all");
+ * assert.deepEqual(getoptLong(["--allo"], ext).options[0].name, "allow");
  * ```
  */
 export interface LongOption {
@@ -39,6 +43,12 @@ export interface LongOption {
   short?: string;
   /** Takes a value (getopt's `required_argument`). */
   hasArg: boolean;
+  /**
+   * An extension to the program's own table: matched by its full name, or by a prefix that
+   * names none of the program's own options, so it never makes a prefix the program accepts
+   * ambiguous (xenib's `--noise` leaves perftest's `--no` meaning `--noPeak`).
+   */
+  extension?: boolean;
 }
 
 /**
@@ -150,7 +160,7 @@ export function getoptLong(
     if (arg.startsWith("--")) {
       const eq = arg.indexOf("=");
       const word = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-      const o = matchLong(word, table);
+      const o = matchLong(word, arg.slice(2), table);
       if (typeof o === "string") {
         refuse(o);
         continue;
@@ -202,16 +212,27 @@ export function getoptLong(
   return error ? { options, positionals, error } : { options, positionals };
 }
 
-/** Exact match first, else the one option the word is a prefix of; else glibc's diagnostic. */
-function matchLong(word: string, table: readonly LongOption[]): LongOption | string {
+/**
+ * Exact match first, else the one option the word is a prefix of (the program's own before
+ * extensions); else glibc's diagnostic. glibc's process_long_option quotes the whole word after
+ * `--` in the unrecognized and ambiguous messages (`d->__nextchar`, `=value` included) and the
+ * option's table name in the others.
+ */
+function matchLong(
+  word: string,
+  whole: string,
+  table: readonly LongOption[],
+): LongOption | string {
   const exact = table.find((o) => o.name === word);
   if (exact) return exact;
-  const hits = table.filter((o) => o.name.startsWith(word));
+  const prefixed = table.filter((o) => o.name.startsWith(word));
+  const own = prefixed.filter((o) => !o.extension);
+  const hits = own.length > 0 ? own : prefixed;
   if (hits.length === 1 && word.length > 0) return hits[0];
   if (hits.length > 1 && word.length > 0) {
-    return `option '--${word}' is ambiguous; possibilities: ${
+    return `option '--${whole}' is ambiguous; possibilities: ${
       hits.map((h) => `'--${h.name}'`).join(" ")
     }`;
   }
-  return `unrecognized option '--${word}'`;
+  return `unrecognized option '--${whole}'`;
 }

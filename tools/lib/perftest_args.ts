@@ -728,6 +728,9 @@ export function cqModeration(c: PerftestConfig, size: number): number {
   return Math.max(1, Math.min(m, c.txDepth));
 }
 
+// xenib's own options are extensions of perftest's getopt table: a prefix that names one of
+// perftest's options keeps perftest's meaning (glibc resolves `--no` to --noPeak, `--n` too,
+// in perftest_parameters.c parser()'s table), whatever xenib option also starts with it.
 const XENIB_OPTIONS: LongOption[] = [
   { name: "mode", hasArg: true },
   { name: "profile", hasArg: true },
@@ -738,7 +741,7 @@ const XENIB_OPTIONS: LongOption[] = [
   { name: "device", hasArg: true },
   { name: "pcap", hasArg: true },
   { name: "pcap-format", hasArg: true },
-];
+].map((o) => ({ ...o, extension: true }));
 
 /**
  * The order of perftest 4.5's `long_options` (perftest_parameters.c `parser()`): glibc's
@@ -928,8 +931,7 @@ export function parsePerftestArgs(argv: string[], test?: TestName): PerftestConf
   const refused = (): UsageError | undefined => {
     if (!found.error) return undefined;
     const e = found.error.error;
-    const m = /unrecognized option '--report-histogram'|unrecognized option '--com_rdma_cm'/
-      .exec(e.message);
+    const m = /unrecognized option '--(report-histogram|com_rdma_cm)(=[^']*)?'/.exec(e.message);
     const hint = m
       ? ` (perftest 4.5's option table spells it --${
         m[0].includes("histogram") ? "report-histogrm" : "comm_rdma_cm"
