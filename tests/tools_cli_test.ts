@@ -222,11 +222,14 @@ Deno.test("tools: native-perf and xenib-perf name bad flags and values in one li
   });
 });
 
-Deno.test("tools: a failed perftest run exits as perftest's program does (17 for the send tests)", async () => {
+Deno.test("tools: a failed perftest run exits as perftest's program does (17 where main() sets it)", async () => {
   // --dlid 7 names no port: the requester retries, then completes with RETRY_EXC_ERR.
-  const [send, write] = await Promise.all([
+  const [send, write, read, readAll, readBw] = await Promise.all([
     task("perftest", "ib_send_lat", "--dlid", "7", "-n", "5"),
     task("perftest", "ib_write_lat", "--dlid", "7", "-n", "5"),
+    task("perftest", "ib_read_lat", "--dlid", "7", "-n", "5"),
+    task("perftest", "ib_read_bw", "--dlid", "7", "-n", "5", "-a"),
+    task("perftest", "ib_read_bw", "--dlid", "7", "-n", "5", "-s", "8"),
   ]);
   // send_lat.c: error = 17 when run_iter_lat_send fails; write_lat.c returns FAILURE.
   assert.equal(send.code, 17, send.err);
@@ -235,6 +238,11 @@ Deno.test("tools: a failed perftest run exits as perftest's program does (17 for
     /^perftest: ib_send_lat 2 bytes: completion with error status RETRY_EXC_ERR/m,
   );
   userError(write, "perftest", /completion with error status RETRY_EXC_ERR/);
+  // read_lat.c sets error = 17 too; read_bw.c only in its -a loop (its single-size branch
+  // returns the initial error = 1).
+  assert.equal(read.code, 17, read.err);
+  assert.equal(readAll.code, 17, readAll.err);
+  userError(readBw, "perftest", /completion with error status RETRY_EXC_ERR/);
 });
 
 Deno.test("tools: perftest's -w on ib_send_bw -b -D always fails, as send_bw.c's never judges it", async () => {

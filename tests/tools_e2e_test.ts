@@ -60,7 +60,7 @@ Deno.test("perftest end to end: perftest's table, deterministic, sensible, per m
 
 Deno.test("perftest end to end: a run that fails in its loop has printed its header and head first", async () => {
   // write_bw.c prints the header, the addresses and the table's head before run_iter_bw; a
-  // completion error then ends the program with status 1 (17 for the send tests).
+  // completion error then ends the program with status 1 (write_bw.c returns FAILURE).
   const r = await tool("perftest.ts", ["ib_write_bw", "--dlid", "99", "-n", "10", "-u", "5"]);
   assert.equal(r.code, 1);
   assert.match(r.out, /RDMA_Write BW Test/);

@@ -113,11 +113,11 @@ async function main(args: string[]): Promise<number> {
       onLine: (line) => streaming && out(line),
     });
   } catch (e) {
-    // A failed run_iter: the program's own exit status (17 for the send tests).
+    // A failed run_iter: the program's own exit status (17 where its main() sets it).
     if (!(e instanceof Error) || e.name !== "CompletionError") throw e;
     progress?.end();
     console.error(describeError("perftest", e));
-    return runIterExitCode(config.verb);
+    return runIterExitCode(config);
   }
   progress?.end();
   if (streaming) {

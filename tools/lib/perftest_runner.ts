@@ -358,19 +358,30 @@ export class CompletionError extends ToolError {
 }
 
 /**
- * The exit status of a perftest program whose `run_iter_*` failed:
- * send_bw.c and send_lat.c set `error = 17` and return it, the other
- * programs return `FAILURE` (1).
+ * The exit status of a perftest 4.5-0.17 program whose `run_iter_*` failed, as each main()
+ * returns it: `error = 17` where the program sets it before `goto free_mem` (send_lat.c,
+ * read_lat.c and atomic_lat.c around `run_iter_lat*`; send_bw.c around `run_iter_bw`/`_bi`/
+ * `_server`, but not `run_iter_bw_infinitely`; read_bw.c only in its `-a` loop, its
+ * single-size branch leaves `error` at 1), `FAILURE` (1) everywhere else (write_bw.c,
+ * write_lat.c and atomic_bw.c return `FAILURE` from every failure path).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { runIterExitCode } from "./perftest_runner.ts";
- * assert.deepEqual([runIterExitCode("send"), runIterExitCode("write")], [17, 1]);
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * const code = (...a: string[]) => runIterExitCode(parsePerftestArgs(a));
+ * assert.deepEqual([code("ib_send_lat"), code("ib_read_lat"), code("ib_write_lat")], [17, 17, 1]);
+ * assert.deepEqual([code("ib_read_bw", "-a"), code("ib_read_bw")], [17, 1]);
  * ```
  */
-export function runIterExitCode(verb: string): number {
-  return verb === "send" ? 17 : 1;
+export function runIterExitCode(
+  c: Pick<PerftestConfig, "verb" | "kind" | "all" | "runInfinitely">,
+): number {
+  if (c.kind === "lat") return c.verb === "write" ? 1 : 17;
+  if (c.runInfinitely) return 1;
+  if (c.verb === "send") return 17;
+  return c.verb === "read" && c.all ? 17 : 1;
 }
 
 function check(wc: Wc, what: string): void {
