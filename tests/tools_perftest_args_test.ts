@@ -566,3 +566,15 @@ Deno.test("perftest args: long options abbreviate and fail as glibc's getopt_lon
   assert.equal(parsePerftestArgs(["ib_write_bw", "--noise", "off"]).noise, "off");
   assert.match(usageError(["ib_write_bw", "--pc", "x"]), /'--pc' is ambiguous; .*'--pcap-format'/);
 });
+
+// perftest_parameters.c parser(): -w and -y are strtof() into floats, --rate_limit is atof()
+// (strtod) into a double; C's strtod reads hexadecimal numbers (C11 7.22.1.3), so 0x10 is 16.
+Deno.test("perftest args: -w, -y and --rate_limit read numbers as C's strtof/atof", () => {
+  assert.equal(parsePerftestArgs(["ib_read_bw", "-w", "0x10"]).limitBw, 16);
+  assert.equal(parsePerftestArgs(["ib_read_bw", "-w", "0x1.8p1"]).limitBw, 3);
+  assert.equal(parsePerftestArgs(["ib_read_bw", "-y", "0.1"]).limitMsgRate, Math.fround(0.1));
+  assert.equal(parsePerftestArgs(["ib_read_bw", "-w", "1e3x"]).limitBw, 1000);
+  const sw = ["--rate_limit", "0x10", "--rate_limit_type", "SW"];
+  assert.equal(parsePerftestArgs(["ib_read_bw", ...sw]).rateLimit.rate, 16);
+  assert.match(usageError(["ib_read_bw", "--rate_limit", "0x"]), /Rate limit must be non-negative/);
+});

@@ -1482,15 +1482,39 @@ function isIpv4(s: string): boolean {
   return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
 }
 
-/** C's `strtof` of the leading number (0 when there is none). */
-function strtof(s: string): number {
-  const m = /^\s*[+-]?(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?|inf(inity)?|nan)/i.exec(s);
-  return m ? Number(m[0].trim().replace(/^([+-]?)inf(inity)?$/i, "$1Infinity")) : 0;
+/**
+ * C's `strtod` of the leading number (0 when there is none): decimal with an optional exponent,
+ * hexadecimal (`0x10`, `0x1.8p3`), `inf`/`infinity`, `nan` (C11 7.22.1.3, as glibc reads them).
+ */
+function strtod(s: string): number {
+  const t = s.replace(/^[ \t\n\v\f\r]+/, "");
+  const sign = t.startsWith("-") ? -1 : 1;
+  const u = /^[+-]/.test(t) ? t.slice(1) : t;
+  const hex = /^0x([0-9a-f]*)(?:\.([0-9a-f]*))?/i.exec(u);
+  if (hex && hex[1].length + (hex[2] ?? "").length > 0) {
+    let v = 0;
+    for (const d of hex[1]) v = v * 16 + parseInt(d, 16);
+    let f = 1 / 16;
+    for (const d of hex[2] ?? "") {
+      v += parseInt(d, 16) * f;
+      f /= 16;
+    }
+    const e = /^p([+-]?\d+)/i.exec(u.slice(hex[0].length));
+    return sign * (e ? v * 2 ** Number(e[1]) : v);
+  }
+  const m = /^(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?|inf(inity)?|nan)/i.exec(u);
+  if (!m) return 0;
+  return sign * (/^inf/i.test(m[0]) ? Infinity : Number(m[0]));
 }
 
-/** C's `atof`. */
+/** C's `strtof`: `strtod`'s number rounded to a `float` (perftest keeps `-w`/`-y` in floats). */
+function strtof(s: string): number {
+  return Math.fround(strtod(s));
+}
+
+/** C's `atof`: `strtod` (perftest's `--rate_limit` is a double). */
 function atof(s: string): number {
-  return strtof(s);
+  return strtod(s);
 }
 
 /** perftest's `change_conn_type`. */
