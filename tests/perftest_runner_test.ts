@@ -411,3 +411,27 @@ Deno.test("perftest runner: each receive template reposts until it has posted it
   );
   assert.equal(lists.bw[0].iterations, 16);
 });
+
+Deno.test("perftest runner: --mmap prints pp_init_mmap's line before the header, once per MR", async () => {
+  // perftest_resources.c create_single_mr → pp_init_mmap: "allocated mmap buffer of size %zu at
+  // %p" with alloc_ctx's buff_size, INC(BUFF_SIZE(size, 4096), 64) * 2 * QPs (+ 64 on UD), after
+  // check_link's and check_mtu's lines.
+  const bytes = new Uint8Array(4096).fill(7);
+  const r = await runPerftest(
+    parsePerftestArgs(["ib_read_bw", "-o", "100", "-n", "5", "-s", "5000", "-q", "2"]),
+    { mmapBytes: bytes, onStderr: () => {} },
+  );
+  assert.equal(r.notes.length, 2);
+  assert.equal(r.notes[0], "-".repeat(87)); // check_link's outstanding-reads separator
+  assert.match(r.notes[1], /^allocated mmap buffer of size 20224 at 0x[0-9a-f]+$/);
+  const perQp = await runPerftest(
+    parsePerftestArgs(["ib_send_bw", "-c", "UD", "-n", "5", "-q", "2", "--mr_per_qp"]),
+    { mmapBytes: bytes, onStderr: () => {} },
+  );
+  assert.deepEqual(perQp.notes.map((n) => n.replace(/ at 0x[0-9a-f]+$/, "")), [
+    "allocated mmap buffer of size 8256",
+    "allocated mmap buffer of size 8256",
+  ]);
+  // Without --mmap, nothing.
+  assert.deepEqual((await run("ib_read_bw", "-n", "5", "-s", "64")).notes, []);
+});

@@ -329,3 +329,44 @@ Deno.test("fuzz, paper: a list with an empty item is refused, as bench's and mig
   assert.throws(() => parsePaperArgs(["--modes", " , "]), /--modes: empty list/);
   assert.deepEqual(parseFuzzArgs(["--kinds", " wqe , ring "]).kinds.length, 2);
 });
+
+Deno.test("perftest: an --mmap-offset mmap(2) refuses fails as perftest's ctx_init does", async () => {
+  // perftest_resources.c pp_init_mmap hands the offset to mmap(2): EINVAL unless a multiple of
+  // the page size, then "Couldn't allocate work buf." and ctx_init's failure (exit 1).
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/buf.bin`, new Uint8Array(16384));
+    const [odd, paged] = await Promise.all([
+      taskIn(
+        dir,
+        "perftest",
+        "ib_write_lat",
+        "-n",
+        "5",
+        "--mmap",
+        "buf.bin",
+        "--mmap-offset",
+        "100",
+      ),
+      taskIn(
+        dir,
+        "perftest",
+        "ib_write_lat",
+        "-n",
+        "5",
+        "--mmap",
+        "buf.bin",
+        "--mmap-offset",
+        "4096",
+      ),
+    ]);
+    oneLine(
+      odd,
+      "perftest: --mmap-offset 100: Unable to mmap 'buf.bin': Invalid argument (not a multiple of the 4096-byte page); Couldn't allocate work buf.; Couldn't create IB resources",
+    );
+    assert.equal(paged.code, 0, paged.err);
+    assert.match(paged.out, /^allocated mmap buffer of size 8192 at 0x[0-9a-f]+\n-{87}\n/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

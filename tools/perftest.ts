@@ -141,6 +141,9 @@ async function main(args: string[]): Promise<number> {
 
 let pendingJson: string | undefined;
 
+/** mmap(2)'s offset unit: the host's page size (sysconf(_SC_PAGESIZE), 4 KiB on x86). */
+const MMAP_PAGE_SIZE = 4096;
+
 /**
  * The text of row `i`: the row, and `-W`'s counter lines after each report (perftest's
  * counters_print after every print_full_bw_report or latency report). Each shows what changed
@@ -187,6 +190,14 @@ function limitsFailed(
 
 /** `--mmap FILE`: the bytes the buffers start with, from `offset`. */
 async function readMmap(file: string, offset: number): Promise<Uint8Array> {
+  if (offset % MMAP_PAGE_SIZE !== 0) {
+    // perftest_resources.c pp_init_mmap passes --mmap-offset to mmap(2) as it is, which fails
+    // with EINVAL for an offset that is not a multiple of the page size; create_single_mr then
+    // says "Couldn't allocate work buf." and ctx_init fails.
+    throw new ToolError(
+      `--mmap-offset ${offset}: Unable to mmap '${file}': Invalid argument (not a multiple of the ${MMAP_PAGE_SIZE}-byte page); Couldn't allocate work buf.; Couldn't create IB resources`,
+    );
+  }
   const bytes = await readUserFile(file, "--mmap");
   if (offset > bytes.length) {
     throw new ToolError(

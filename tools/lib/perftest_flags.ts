@@ -638,7 +638,8 @@ export const PERFTEST_FLAGS: readonly FlagSpec[] = [
     shown: all,
     perftest: "use an mmap'd file as the buffer",
     status: "works",
-    here: "the buffers start with the file's bytes (a copy in the domain's memory)",
+    here:
+      "the buffers start with the file's bytes (a copy in the domain's memory); perftest's 'allocated mmap buffer of size … at …' line",
   },
   {
     long: "mmap-offset",
@@ -646,7 +647,8 @@ export const PERFTEST_FLAGS: readonly FlagSpec[] = [
     shown: all,
     perftest: "offset in the mmap'd file",
     status: "works",
-    here: "where in the file the buffers start",
+    here:
+      "where in the file the buffers start; not a multiple of the 4 KiB page: perftest's mmap(2) failure (Invalid argument)",
   },
   {
     long: "mr_per_qp",

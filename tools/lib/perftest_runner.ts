@@ -1330,6 +1330,16 @@ export async function openSession(
   const prng = new Prng(Math.imul(c.seed, 2654435761) >>> 0);
   const A = await setupSide(c, a, region, inline, devName, prng, info.mmapBytes);
   const B = await setupSide(c, b, region, inline, devName, prng, info.mmapBytes);
+  if (info.mmapBytes) {
+    // perftest_resources.c create_single_mr → pp_init_mmap: on stdout, before the header, once
+    // per MR (one, or one per QP with --mr_per_qp), "allocated mmap buffer of size %zu at %p"
+    // with alloc_ctx's ctx->buff_size and the mapping's address (here the buffer's).
+    const me = c.reversed ? B : A;
+    const bytes = mmapBufferSize(c, maxSize);
+    for (let q = 0; q < (c.mrPerQp ? c.qps : 1); q++) {
+      notes.push(`allocated mmap buffer of size ${bytes} at 0x${me.src[q].toString(16)}`);
+    }
+  }
   const gidOf = (s: Side) => info.fabric?.portByLid(s.lid)?.gid;
   // -z/-R: perftest's exchange goes over an rdma_cm connection (A the client, B the server).
   const comm = c.commRdmaCm ? await openCommChannel(c, a, b, env.spawn) : undefined;
@@ -1758,6 +1768,32 @@ async function setupSide(
     init,
     ...(c.rdmaCm ? { cmOwned: true } : {}),
   };
+}
+
+/**
+ * perftest's `ctx->buff_size` (perftest_resources.c alloc_ctx) for a largest message of `size`:
+ * `INC(BUFF_SIZE(size, cycle_buffer), cache_line_size) * 2 * num_of_qps_factor * flows`, plus a
+ * cache line on UD; `cycle_buffer` is the 4 KiB page, `cache_line_size` 64, `flows` 1, and
+ * `num_of_qps_factor` 1 with `--mr_per_qp`, else the number of QPs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mmapBufferSize } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * assert.equal(mmapBufferSize(parsePerftestArgs(["ib_read_lat"]), 2), 8192);
+ * assert.equal(mmapBufferSize(parsePerftestArgs(["ib_send_bw", "-c", "UD", "-q", "2"]), 2048), 16448);
+ * assert.equal(mmapBufferSize(parsePerftestArgs(["ib_write_bw", "-s", "5000"]), 5000), 10112);
+ * ```
+ */
+export function mmapBufferSize(
+  c: Pick<PerftestConfig, "qps" | "mrPerQp" | "connection">,
+  size: number,
+): number {
+  const cycleBuffer = 4096, cacheLine = 64;
+  const b = size < cycleBuffer ? cycleBuffer : size;
+  const inc = b > cacheLine ? Math.ceil(b / cacheLine) * cacheLine : cacheLine;
+  return inc * 2 * (c.mrPerQp ? 1 : c.qps) + (c.connection === "UD" ? cacheLine : 0);
 }
 
 /** perftest's `ctx_connect`: each of `me`'s QPs to RTS toward its peer QP (UD: plus an AH). */
