@@ -138,6 +138,8 @@ Deno.test("osu one-sided: refused options and rank counts say what is wrong in o
     assert.match(e.message, message, args.join(" "));
     assert.ok(!e.message.includes("\n"));
   }
+  // osu_bw's bound on -W (MAX_REQ_NUM requests) is not theirs: MPI_Put and MPI_Get post none.
+  assert.equal(parseOsuRmaArgs(["osu_put_bw", "-W", "1001"]).windowSize, 1001);
   // The two-sided benchmarks point one-sided flags at these.
   await assert.rejects(
     osuMain(["osu_bw", "-s", "lock"], () => {}),

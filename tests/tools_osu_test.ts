@@ -249,6 +249,9 @@ Deno.test("osu: OSU's option errors and defaults", () => {
     [["osu_latency", "-m", "0:"], /Invalid Message Size \[-m 0:\]/],
     [["osu_latency", "-m", ":"], /Invalid Message Size \[-m :\]/],
     [["osu_bw", "-W", "x"], /Invalid Window Size \[-W x\]/],
+    // OMB 7.0's osu_bw/osu_bibw requests live in arrays of MAX_REQ_NUM (1000).
+    [["osu_bw", "-W", "1001"], /osu_bw: Invalid Window Size \(at most 1000, .*\) \[-W 1001\]/],
+    [["osu_bibw", "--window-size=4096"], /Invalid Window Size \(at most 1000/],
     [["osu_latency", "-W", "4"], /Invalid option \[-W\]/],
     [["osu_latency", "-G", "png"], /graph output \(-G\) is not supported/],
     [["osu_latency", "--graph", "png"], /graph output \(-G\) is not supported \[--graph\]/],
@@ -263,6 +266,9 @@ Deno.test("osu: OSU's option errors and defaults", () => {
     [["osu_latency", "-i"], /Option Missing Required Argument \[-i\]/],
   ];
   for (const [args, re] of bad) assert.throws(() => parseOsuArgs(args), re, args.join(" "));
+  assert.equal(parseOsuArgs(["osu_bibw", "-W", "1000"]).windowSize, 1000);
+  // osu_mbw_mr mallocs a request per window slot: no such bound.
+  assert.equal(parseOsuArgs(["osu_mbw_mr", "-W", "1001"]).windowSize, 1001);
 });
 
 Deno.test("osu: -m 0:MAX keeps the default minimum, as OMB 7.0's set_message_size does", () => {

@@ -271,6 +271,7 @@ export const OSU_DEFAULTS = {
   MAX_MEM_LOWER_LIMIT: 1024 * 1024,
   WINDOW_SIZE_LARGE: 64,
   WINDOW_SIZES: [1, 2, 4, 8, 16, 32, 64, 128],
+  MAX_REQ_NUM: 1000,
 } as const;
 
 /**
@@ -631,10 +632,25 @@ function apply(c: OsuConfig, o: string, arg: string | undefined): void {
       if (n === undefined || n < 0) throw bad(name, "Invalid Number of Warmup Iterations", o, arg);
       c.skip = c.skipLarge = n;
       return;
-    case "W":
+    case "W": {
       if (n === undefined || n < 1) throw bad(name, "Invalid Window Size", o, arg);
+      // osu_bw.c and osu_bibw.c post a window into OMB 7.0's global request arrays
+      // (`MPI_Request request[MAX_REQ_NUM]`, send_request, recv_request: c/util/osu_util_mpi.c,
+      // MAX_REQ_NUM = 1000 in c/util/osu_util.h) and set_window_size checks only `1 > value`:
+      // a window above 1000 writes past them. osu_mbw_mr mallocs its requests per window and
+      // the one-sided bandwidth tests use none, so they keep any window.
+      const kind = (OSU_BENCHMARKS as Record<string, { kind: string }>)[name]?.kind;
+      if ((kind === "bw" || kind === "bibw") && n > OSU_DEFAULTS.MAX_REQ_NUM) {
+        throw bad(
+          name,
+          `Invalid Window Size (at most ${OSU_DEFAULTS.MAX_REQ_NUM}, OSU's MAX_REQ_NUM requests)`,
+          o,
+          arg,
+        );
+      }
       c.windowSize = n;
       return;
+    }
     case "p":
       // OMB 7.0's process_options takes any atoi value (0 pairs divide by zero later): refused.
       if (n === undefined || n < 1) throw bad(name, "Invalid Number of Pairs", o, arg);
