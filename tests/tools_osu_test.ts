@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { osuMain } from "../tools/osu.ts";
 import { osu } from "./support/osu.ts";
-import { parseOsuArgs } from "../tools/lib/osu_args.ts";
+import { OSU_BENCHMARKS, parseOsuArgs } from "../tools/lib/osu_args.ts";
+import { OSU_RMA_BENCHMARKS } from "../tools/lib/osu_rma.ts";
 import { osuProgram } from "../tools/lib/osu_bench.ts";
 import { mpi } from "../mod.ts";
 
@@ -269,6 +270,21 @@ Deno.test("osu: OSU's option errors and defaults", () => {
   assert.equal(parseOsuArgs(["osu_bibw", "-W", "1000"]).windowSize, 1000);
   // osu_mbw_mr mallocs a request per window slot: no such bound.
   assert.equal(parseOsuArgs(["osu_mbw_mr", "-W", "1001"]).windowSize, 1001);
+});
+
+Deno.test("osu: an unknown benchmark is one line naming every benchmark, one-sided ones included", async () => {
+  const names = [...Object.keys(OSU_BENCHMARKS), ...Object.keys(OSU_RMA_BENCHMARKS)];
+  // Names an object has from Object.prototype are no benchmarks either (they got a TypeError's
+  // stack: 'constructor' passed the `in` test and had no option string).
+  for (const name of ["osu_nope", "constructor", "toString", "__proto__"]) {
+    const e = await osuMain([name], () => {}).then(() => undefined, (e: Error) => e);
+    assert.ok(e instanceof Error, name);
+    assert.equal(e.name, "UsageError", name);
+    assert.ok(e.message.startsWith(`unknown benchmark '${name}' (have: `), e.message);
+    assert.ok(!e.message.includes("\n"));
+    for (const n of names) assert.ok(e.message.includes(n), `${name}: ${n}`);
+  }
+  assert.throws(() => parseOsuArgs([]), /give a benchmark first: osu_latency, .*osu_put_bibw$/);
 });
 
 Deno.test("osu: -m 0:MAX keeps the default minimum, as OMB 7.0's set_message_size does", () => {
