@@ -427,6 +427,14 @@ Deno.test("osu: long options may be abbreviated to a unique prefix, as getopt_lo
     () => parseOsuArgs(["osu_bw", "--validation=yes"]),
     /osu_bw: option '--validation' doesn't allow an argument/,
   );
+  // A name Object.prototype has is no long option (it read as an unsupported one: 'undefined').
+  for (const a of ["--constructor", "--toString", "--hasOwnProperty=1"]) {
+    assert.throws(
+      () => parseOsuArgs(["osu_latency", a]),
+      new RegExp(`^UsageError: osu_latency: unknown option '${a}' \\(see --help\\)$`),
+      a,
+    );
+  }
 });
 
 Deno.test("osu: osu_bw and osu_bibw take -t with any argument and no effect, as process_options", () => {

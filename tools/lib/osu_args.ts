@@ -476,8 +476,9 @@ export function parseOsuArgs(argv: readonly string[]): OsuConfig {
     } else if (!optionsEnded && a.startsWith("--")) {
       const eq = a.indexOf("=");
       const long = longName(name, eq > 0 ? a.slice(2, eq) : a.slice(2));
-      const o = LONG[long];
-      const missing = LONG_UNSUPPORTED[long];
+      // Own keys only: `--constructor` or `--toString` must not find Object.prototype's.
+      const o = Object.hasOwn(LONG, long) ? LONG[long] : undefined;
+      const missing = Object.hasOwn(LONG_UNSUPPORTED, long) ? LONG_UNSUPPORTED[long] : undefined;
       if (missing) throw new UsageError(`${name}: ${UNSUPPORTED[missing]} [${a}]`);
       if (!o || !allowed(o)) throw new UsageError(`${name}: unknown option '${a}' (see --help)`);
       if (takes(o)) {
