@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { loadProfile, profileFromYaml } from "../tools/lib/profile_yaml.ts";
 import { YamlInputError } from "../tools/lib/yaml_errors.ts";
-import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+import { PCIX_SDR_2006, resolveProfile } from "../sim/profiles/mod.ts";
 
 function err(text: string): YamlInputError {
   try {
@@ -48,6 +48,19 @@ Deno.test("profile YAML: unknown group, wrong unit, negative, non-integer, bad b
   assert.match(err("hca:\n  maxPkeys: 0\n").message, /greater than zero/);
   assert.match(err("base: nope\n").message, /unknown base profile 'nope'/);
   assert.match(err("- 1\n- 2\n").message, /must be a mapping/);
+});
+
+// A name Object.prototype has is no built-in profile: `base: constructor` reached
+// structuredClone with the Object function (an internal DataCloneError with its stack), and
+// `--profile toString` was refused as "got function".
+Deno.test("profile: 'constructor', 'toString', '__proto__' are unknown profiles, as a base or by name", () => {
+  for (const name of ["constructor", "toString", "__proto__"]) {
+    assert.match(err(`base: ${name}\n`).message, new RegExp(`unknown base profile '${name}'$`));
+    assert.throws(
+      () => resolveProfile(name),
+      { name: "ProfileError", message: new RegExp(`unknown profile '${name}' \\(built-in: `) },
+    );
+  }
 });
 
 // IBTA vol 1 §7.7.8: an MTU is 256, 512, 1024, 2048 or 4096 bytes. A link or HCA MTU of any

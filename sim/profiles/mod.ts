@@ -56,8 +56,10 @@ export function resolveProfile(p: string | Profile | Record<string, unknown>): P
       }), a Profile, or a mapping of groups (got ${got})`,
     );
   }
+  // Own keys only: 'constructor' or 'toString' name Object.prototype's members, no profile.
+  const builtIn = (name: string) => Object.hasOwn(PROFILES, name) ? PROFILES[name] : undefined;
   if (typeof p === "string") {
-    const found = PROFILES[p];
+    const found = builtIn(p);
     if (!found) {
       throw new ProfileError(
         "",
@@ -67,8 +69,7 @@ export function resolveProfile(p: string | Profile | Record<string, unknown>): P
     return found;
   }
   const baseName = (p as Record<string, unknown>).base ?? "pcix-sdr-2006";
-  if (typeof baseName !== "string" || !PROFILES[baseName]) {
-    throw new ProfileError("base", `unknown base profile '${String(baseName)}'`);
-  }
-  return buildProfile(p, PROFILES[baseName]);
+  const base = typeof baseName === "string" ? builtIn(baseName) : undefined;
+  if (!base) throw new ProfileError("base", `unknown base profile '${String(baseName)}'`);
+  return buildProfile(p, base);
 }
