@@ -147,6 +147,27 @@ Deno.test("osu one-sided: refused options and rank counts say what is wrong in o
   );
 });
 
+Deno.test("osu one-sided: osu_fop_latency and osu_cas_latency ignore -m's minimum; a maximum below 8 is too small a window", async () => {
+  // Their run_* functions time one 8-byte MPI_LONG_LONG and never read the minimum; the window
+  // is allocate_atomic_memory's options.max_message_size bytes (OMB 7.0 c/util/osu_util_mpi.c).
+  for (const name of ["osu_fop_latency", "osu_cas_latency"]) {
+    const out = await run(name, "-m", "16:8", "-i", "3", "-x", "1");
+    assert.match(out[4], /^8 {9} +\d+\.\d\d$/, name);
+    for (const m of ["0", "4", "1:4"]) {
+      await assert.rejects(
+        osuMain([name, "-m", m], () => {}),
+        new RegExp(
+          `^UsageError: ${name}: the window is the maximum message size, \\d bytes: ` +
+            "too small for the 8-byte MPI_LONG_LONG it operates on \\[-m\\]$",
+        ),
+        `${name} -m ${m}`,
+      );
+    }
+  }
+  // The sized ones still refuse a minimum above the maximum.
+  assert.throws(() => parseOsuRmaArgs(["osu_put_latency", "-m", "16:8"]), /exceeds the maximum 8/);
+});
+
 Deno.test("osu one-sided: the latency tests start at 1 byte, as OMB 7.0 gives 0 only to point-to-point", async () => {
   // process_options (c/util/osu_util.c) sets min_message_size to 0 for bench PT2PT only; the
   // one-sided tests are bench ONE_SIDED and keep MIN_MESSAGE_SIZE (1).

@@ -327,6 +327,22 @@ Deno.test("osu: -h lists only options the benchmark takes (no -M for the point-t
   }
 });
 
+Deno.test("osu: a minimum above the maximum stops only benchmarks with sizes; osu_barrier's row stays", async () => {
+  // osu_barrier.c and osu_ibarrier.c never read min or max: OMB prints their row whatever -m.
+  for (const args of [["-m", "0"], ["-m", "16:8"]]) {
+    assert.equal(parseOsuArgs(["osu_barrier", ...args]).maxSize, args[1] === "0" ? 0 : 8);
+    const out = await osu("osu_ibarrier", ...args, "-i", "3", "-x", "1");
+    assert.match(out.at(-1)!, /^ {15}\d+\.\d\d( {12,}\d+\.\d\d){3}$/);
+  }
+  assert.match(
+    (await osu("osu_barrier", "-m", "0", "-i", "3", "-x", "1")).at(-1)!,
+    /^ +\d+\.\d\d$/,
+  );
+  // -m is still read (set_message_size's errors), and sized benchmarks still refuse min > max.
+  assert.throws(() => parseOsuArgs(["osu_barrier", "-m", "0:"]), /Invalid Message Size \[-m 0:\]/);
+  assert.throws(() => parseOsuArgs(["osu_bcast", "-m", "16:8"]), /minimum message size 16 exceeds/);
+});
+
 Deno.test("osu: -m 0:MAX keeps the default minimum, as OMB 7.0's set_message_size does", () => {
   // MIN:MAX sets MIN (refused when 0) and then MAX, whose result is the one returned.
   const lat = parseOsuArgs(["osu_latency", "-m", "0:8"]);

@@ -534,7 +534,11 @@ export function parseOsuArgs(argv: readonly string[]): OsuConfig {
   }
   if (!c.validate) c.warmupValidation = 0;
   else if (!validationWarmupSet) c.warmupValidation = OSU_DEFAULTS.VALIDATION_SKIP_DEFAULT;
-  if (c.minSize > c.maxSize) {
+  // Refused where OMB would print no row at all; osu_barrier and osu_ibarrier have no message
+  // size (options.show_size = 0: osu_barrier.c, osu_ibarrier.c never read min or max), so any
+  // -m OMB accepts leaves their one row as it is.
+  const kind = OSU_BENCHMARKS[c.name].kind;
+  if (c.minSize > c.maxSize && kind !== "barrier" && kind !== "ibarrier") {
     throw new UsageError(
       `${name}: minimum message size ${c.minSize} exceeds the maximum ${c.maxSize} [-m]`,
     );

@@ -304,7 +304,17 @@ export function parseOsuRmaArgs(argv: readonly string[]): OsuRmaConfig {
     apply(c, o, arg);
     if (c.help || c.version) return c;
   }
-  if (c.minSize > c.maxSize) {
+  // osu_fop_latency and osu_cas_latency time one 8-byte MPI_LONG_LONG whatever the minimum (their
+  // run_* functions never read it: OMB 7.0 osu_fop_latency.c, osu_cas_latency.c), but their
+  // window is the maximum's bytes (allocate_atomic_memory(…, options.max_message_size, …)): one
+  // below 8 leaves the element outside the window, where OMB's MPI call fails.
+  const atomic = b.op === "fop" || b.op === "cas";
+  if (atomic && c.maxSize < 8) {
+    throw new UsageError(
+      `${name}: the window is the maximum message size, ${c.maxSize} bytes: too small for the 8-byte MPI_LONG_LONG it operates on [-m]`,
+    );
+  }
+  if (c.minSize > c.maxSize && !atomic) {
     throw new UsageError(
       `${name}: minimum message size ${c.minSize} exceeds the maximum ${c.maxSize} [-m]`,
     );
