@@ -327,6 +327,18 @@ Deno.test("osu: -h lists only options the benchmark takes (no -M for the point-t
   }
 });
 
+Deno.test("osu: an operand named like an Object.prototype member is an unexpected argument", () => {
+  // takeLaunchFlag found `toString` in its flag table's prototype: `toString 5` was dropped
+  // silently and `constructor` said "constructor needs a value".
+  for (const args of [["toString", "5"], ["constructor"], ["hasOwnProperty", "x"]]) {
+    assert.throws(
+      () => parseOsuArgs(["osu_latency", "-m", "1", ...args]),
+      new RegExp(`^UsageError: osu_latency: unexpected argument '${args[0]}' \\(see --help\\)$`),
+      args.join(" "),
+    );
+  }
+});
+
 Deno.test("osu: a minimum above the maximum stops only benchmarks with sizes; osu_barrier's row stays", async () => {
   // osu_barrier.c and osu_ibarrier.c never read min or max: OMB prints their row whatever -m.
   for (const args of [["-m", "0"], ["-m", "16:8"]]) {

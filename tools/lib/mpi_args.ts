@@ -117,7 +117,9 @@ export function takeLaunchFlag(
   const a = args[i];
   const eq = a.startsWith("--") ? a.indexOf("=") : -1;
   const name = eq > 0 ? a.slice(0, eq) : a;
-  const key = FLAGS[name];
+  // Own keys only: an operand such as `toString` or `constructor` is no launch flag (it found
+  // Object.prototype's member, so `toString 5` was taken and dropped without a word).
+  const key = Object.hasOwn(FLAGS, name) ? FLAGS[name] : undefined;
   if (!key) return undefined;
   let value: string;
   let next = i + 1;
