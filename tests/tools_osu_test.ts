@@ -370,6 +370,12 @@ Deno.test("osu: -h and -v end option processing, as process_options returns at t
   assert.equal(parseOsuArgs(["osu_latency", "-h", "-i", "0"]).help, true);
   assert.equal(parseOsuArgs(["osu_bw", "-v", "-W", "0"]).version, true);
   assert.equal(parseOsuArgs(["osu_bw", "-hW0"]).help, true);
+  // Nor is the rest of the cluster read after them (it was: a missing argument, a bad letter).
+  assert.equal(parseOsuArgs(["osu_latency", "-hx"]).help, true);
+  assert.equal(parseOsuArgs(["osu_bw", "-vz"]).version, true);
+  assert.equal(parseOsuRmaArgs(["osu_put_latency", "-hv"]).help, true);
+  assert.equal(parseOsuRmaArgs(["osu_get_bw", "-vx"]).version, true);
+  assert.throws(() => parseOsuArgs(["osu_latency", "-zh"]), /Invalid option \[-z\]/);
   // An error before -h is still reported.
   assert.throws(
     () => parseOsuArgs(["osu_latency", "-i", "0", "-h"]),

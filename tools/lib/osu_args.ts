@@ -508,6 +508,9 @@ export function parseOsuArgs(argv: readonly string[]): OsuConfig {
           break;
         }
         opts.push({ o });
+        // getopt hands over one letter at a time and process_options returns at -h or -v, so
+        // what follows them in the cluster is never read: `-hx` is the help, `-vz` the version.
+        if (o === "h" || o === "v") break;
       }
       i++;
     } else if (a === "H" && ++hostBuffers <= 2) {

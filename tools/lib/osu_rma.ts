@@ -295,10 +295,12 @@ export function parseOsuRmaArgs(argv: readonly string[]): OsuRmaConfig {
       if (o === "P") throw new UsageError(`${name}: PAPI counters (-P) are not supported`);
       if (o === "d") throw new UsageError(`${name}: accelerator buffers (-d) are not simulated`);
       if (!spec.includes(o) || o === ":") throw bad(name, "Invalid option", o);
+      // Without an argument there are only -h and -v, at which process_options returns: getopt
+      // never reads the rest of their cluster (`-hv` is the help, `-vx` the version).
       if (spec.includes(`${o}:`)) {
         arg = a.length > 2 ? a.slice(2) : args[++i];
         if (arg === undefined) throw bad(name, "Option Missing Required Argument", o);
-      } else if (a.length > 2) throw bad(name, "Invalid option", a[2]);
+      }
       i++;
     } else throw new UsageError(`${name}: unexpected argument '${a}' (see --help)`);
     apply(c, o, arg);
