@@ -138,6 +138,17 @@ Deno.test("osu one-sided: refused options and rank counts say what is wrong in o
     assert.match(e.message, message, args.join(" "));
     assert.ok(!e.message.includes("\n"));
   }
+  // getopt_long's rules, as the two-sided tests have them: `--` ends the options, a prefix of
+  // several long options is ambiguous (both were 'unknown option').
+  assert.equal(parseOsuRmaArgs(["osu_put_latency", "-m", "8", "--"]).maxSize, 8);
+  assert.throws(
+    () => parseOsuRmaArgs(["osu_put_latency", "--", "-m", "8"]),
+    /^UsageError: osu_put_latency: unexpected argument '-m' \(see --help\)$/,
+  );
+  assert.throws(
+    () => parseOsuRmaArgs(["osu_put_bw", "--w", "4"]),
+    /^UsageError: osu_put_bw: option '--w' is ambiguous; possibilities: '--warmup' '--window-size' '--win-options'$/,
+  );
   // osu_bw's bound on -W (MAX_REQ_NUM requests) is not theirs: MPI_Put and MPI_Get post none.
   assert.equal(parseOsuRmaArgs(["osu_put_bw", "-W", "1001"]).windowSize, 1001);
   // The two-sided benchmarks point one-sided flags at these.

@@ -264,6 +264,8 @@ export function parseOsuRmaArgs(argv: readonly string[]): OsuRmaConfig {
   };
   const spec = b.bw ? "w:s:hvm:x:i:W:" : "w:s:hvm:x:i:";
   const args = argv.slice(1);
+  // getopt: `--` ends the options (as for the two-sided tests, tools/lib/osu_args.ts).
+  let optionsEnded = false;
   for (let i = 0; i < args.length;) {
     const next = takeLaunchFlag(args, i, c.launch);
     if (next !== undefined) {
@@ -272,11 +274,25 @@ export function parseOsuRmaArgs(argv: readonly string[]): OsuRmaConfig {
     }
     const a = args[i];
     let o: string, arg: string | undefined;
-    if (a.startsWith("--")) {
+    if (a === "--" && !optionsEnded) {
+      optionsEnded = true;
+      i++;
+      continue;
+    } else if (optionsEnded) {
+      throw new UsageError(`${name}: unexpected argument '${a}' (see --help)`);
+    } else if (a.startsWith("--")) {
       const eq = a.indexOf("=");
       const given = eq > 0 ? a.slice(2, eq) : a.slice(2);
       const hits = Object.keys(LONG).filter((l) => l === given || l.startsWith(given));
       const long = hits.includes(given) ? given : hits.length === 1 ? hits[0] : undefined;
+      // glibc's getopt_long (posix/getopt.c): a prefix of several long options is ambiguous.
+      if (!long && hits.length > 1) {
+        throw new UsageError(
+          `${name}: option '--${given}' is ambiguous; possibilities: ${
+            hits.map((h) => `'--${h}'`).join(" ")
+          }`,
+        );
+      }
       if (!long || !spec.includes(LONG[long])) {
         throw new UsageError(`${name}: unknown option '${a}' (see --help)`);
       }
