@@ -85,6 +85,7 @@ Deno.test("calibration: a profile's own targets are checked like every other key
   assert.deepEqual(p.calibration, [{ ...ok, unit: "us" }]);
   const bad: [unknown, RegExp][] = [
     [{ ...ok, metric: "latency" }, /calibration\[0\]\.metric.*unknown metric "latency"/],
+    [{ ...ok, metric: "toString" }, /calibration\[0\]\.metric.*unknown metric "toString"/],
     [{ ...ok, target: 9 }, /calibration\[0\]\.target.*inside the band \[2, 4\]/],
     [{ ...ok, band: [2] }, /calibration\[0\]\.band/],
     [{ ...ok, unit: "ms" }, /send-lat is measured in us, not ms/],

@@ -36,3 +36,17 @@ Deno.test("launch: the script and its arguments follow the flags", () => {
   assert.deepEqual(a.slice(-3), ["/repo/tools/paper.ts", "--out", "/tmp/p"]);
   assert.ok(a.includes("--allow-write=/tmp/p"));
 });
+
+Deno.test("launch: a name that is no tool is refused in one line, names every object has too", async () => {
+  for (const name of ["nope", "constructor", "toString"]) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../tools/launch.ts", import.meta.url).pathname, name],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, name);
+    assert.match(err, new RegExp(`^launch: unknown tool '${name}' \\(one of perftest, `), name);
+    assert.equal(err.trim().split("\n").length, 1, err);
+  }
+});

@@ -285,6 +285,10 @@ Deno.test("perftest args: xenib's flags and messages name the flag", () => {
     /--device real with --mode bypass/,
   );
   assert.match(usageError(["ib_nope_lat"]), /unknown test 'ib_nope_lat'/);
+  // Names every object has are no tests either (they ran as one and failed mid-run).
+  for (const name of ["constructor", "toString", "__proto__"]) {
+    assert.match(usageError([name]), new RegExp(`unknown test '${name}'`));
+  }
   assert.match(usageError([]), /missing test name/);
   const c = parsePerftestArgs(["ib_send_lat", "--pcap", "t.pcap", "--pcap-format", "rocev2"]);
   assert.deepEqual([c.pcap, c.pcapFormat], ["t.pcap", "rocev2"]);

@@ -213,6 +213,12 @@ Deno.test("scenario: workload errors point at the key", async () => {
     /workload\[0\]\.perftest: unknown test/,
   );
   await expectAt(
+    "  - perftest: ib_write_lat",
+    "  - perftest: constructor",
+    "perftest: constructor",
+    /workload\[0\]\.perftest: unknown test 'constructor'/,
+  );
+  await expectAt(
     "    between: [vm0, node1]",
     "    between: [vm0, vm7]",
     "vm7",

@@ -288,7 +288,7 @@ export function denoArgs(tool: string, args: string[], repo: string, cwd: string
 
 if (import.meta.main) {
   const [tool, ...args] = Deno.args;
-  if (!tool || !TOOLS[tool]) {
+  if (!tool || !Object.hasOwn(TOOLS, tool)) {
     console.error(`launch: unknown tool '${tool ?? ""}' (one of ${Object.keys(TOOLS).join(", ")})`);
     Deno.exit(2);
   }

@@ -345,7 +345,7 @@ export function modifyQpError(
   type: number,
   mask: number,
 ): string | undefined {
-  if (!(type in TYPE_NAMES)) return `unsupported QP type ${type}`;
+  if (!Object.hasOwn(TYPE_NAMES, type)) return `unsupported QP type ${type}`;
   // ib_uverbs_modify_qp: a cur_qp_state past IB_QPS_ERR is EINVAL before anything else.
   if (!isQpState(cur)) return `no such QP state ${String(cur)} (curState)`;
   if (!Number.isInteger(next) || next < S.RESET || next > S.ERR) {

@@ -890,7 +890,7 @@ function parseCalibration(body: unknown): CalibrationTarget[] {
       }
     }
     const metric = e.metric;
-    if (typeof metric !== "string" || !(metric in CALIBRATION_METRICS)) {
+    if (typeof metric !== "string" || !Object.hasOwn(CALIBRATION_METRICS, metric)) {
       throw new ProfileError(
         `${path}.metric`,
         `unknown metric ${JSON.stringify(metric)} (known: ${

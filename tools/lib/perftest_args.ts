@@ -954,7 +954,7 @@ export function parsePerftestArgs(argv: string[], test?: TestName): PerftestConf
       throw refused() ??
         new UsageError(`missing test name (one of ${Object.keys(PERFTEST_TESTS).join(", ")})`);
     }
-    if (!(name in PERFTEST_TESTS)) {
+    if (!Object.hasOwn(PERFTEST_TESTS, name)) {
       throw new UsageError(
         `unknown test '${name}' (one of ${Object.keys(PERFTEST_TESTS).join(", ")})`,
       );

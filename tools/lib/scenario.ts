@@ -648,7 +648,7 @@ function perftestEntry(
 ): PerftestWorkload {
   v.keys(o, path, PERFTEST_KEYS);
   const test = v.str(o.perftest, [...path, "perftest"]);
-  if (!(test in PERFTEST_TESTS)) {
+  if (!Object.hasOwn(PERFTEST_TESTS, test)) {
     v.fail(
       [...path, "perftest"],
       `unknown test '${test}' (one of ${Object.keys(PERFTEST_TESTS).join(", ")})`,
