@@ -171,6 +171,19 @@ Deno.test("perftest runner: every seed its own PSNs and buffers, the largest see
   assert.deepEqual(await psns(4294967295), await psns(4294967295));
 });
 
+Deno.test("perftest runner: QP i's buffer is (QPs + i) × BUFF_SIZE on, as perftest's my_dest[i].vaddr", async () => {
+  // BUFF_SIZE(size, cycle_buffer) is the larger of the largest message and the page
+  // (perftest_resources.h), unrounded: 64 KiB apart at the default size, 5000 bytes at -s 5000.
+  const gaps = async (...args: string[]) => {
+    const r = await run(...args, "--noise", "off");
+    const va = r.info!.local.map((e) => Number(e.vaddr));
+    return va.slice(1).map((v, i) => v - va[i]);
+  };
+  assert.deepEqual(await gaps("ib_write_bw", "-q", "3", "-n", "5"), [65536, 65536]);
+  assert.deepEqual(await gaps("ib_read_bw", "-q", "2", "-s", "5000", "-n", "5"), [5000]);
+  assert.deepEqual(await gaps("ib_send_bw", "-c", "UD", "-q", "2", "-s", "100", "-n", "5"), [4096]);
+});
+
 Deno.test("perftest runner: --pcap captures the test's packets without changing its figures", async () => {
   const c = parsePerftestArgs(["ib_write_lat", "-n", "20", "-s", "64"]);
   const plain = await runPerftest(c);

@@ -267,6 +267,8 @@ interface Side {
   src: number[];
   /** Start of each QP's destination region (what the peer writes into / reads from). */
   dst: number[];
+  /** Where each QP's receives land (SEND tests). */
+  rcv: number[];
   sendCq: Cq;
   recvCq: Cq;
   sendCh?: CompChannel;
@@ -1319,17 +1321,13 @@ export async function openSession(
     }
   }
   const maxSize = Math.max(...sizes);
-  const region = Math.ceil(
-    (maxSize + (c.connection === "UD" ? LIMITS.udAddition : 0) + 64) /
-      4096,
-  ) * 4096;
   // Knuth's multiplicative hash of the seed, in exact 32-bit arithmetic: a bijection, so two
   // seeds never share buffers and PSNs (a float product above 2^53 loses its low bits, and
   // seeds 4294602504 and 4294967293 did). Up to 3,393,263 the float product was exact: those
   // seeds draw what they drew before.
   const prng = new Prng(Math.imul(c.seed, 2654435761) >>> 0);
-  const A = await setupSide(c, a, region, inline, devName, prng, info.mmapBytes);
-  const B = await setupSide(c, b, region, inline, devName, prng, info.mmapBytes);
+  const A = await setupSide(c, a, maxSize, inline, devName, prng, info.mmapBytes);
+  const B = await setupSide(c, b, maxSize, inline, devName, prng, info.mmapBytes);
   if (info.mmapBytes) {
     // perftest_resources.c create_single_mr → pp_init_mmap: on stdout, before the header, once
     // per MR (one, or one per QP with --mr_per_qp), "allocated mmap buffer of size %zu at %p"
@@ -1646,7 +1644,7 @@ function counterReader(
 async function setupSide(
   c: PerftestConfig,
   dom: Domain,
-  region: number,
+  maxSize: number,
   inline: number,
   deviceName: string | undefined,
   prng: Prng,
@@ -1664,39 +1662,35 @@ async function setupSide(
   );
   const lids = ports.map((p) => p === c.ibPort ? lid : Number(ctx.queryPort(p).lid ?? 0));
   const pd = await ctx.allocPd();
-  const total = 2 * c.qps * region;
-  let base: number;
-  try {
-    base = dom.memory.alloc(total, 4096);
-  } catch (e) {
-    throw new ToolError(
-      `${dom.name}: cannot allocate ${total} bytes of buffers (${
-        (e as Error).message
-      }); give the domain more memory`,
-    );
-  }
-  if (mmapBytes) dom.memory.write(base, mmapBytes.subarray(0, total));
-  else if (!(c.verb === "write" && c.kind === "lat")) {
-    // perftest fills its buffers with rand() bytes, except write_lat's (zeros).
-    // Above 64 MiB only the start: the bytes change no timing, and untouched
-    // simulated memory costs nothing.
-    dom.memory.write(base, prng.fill(new Uint8Array(Math.min(total, 64 << 20))));
+  // perftest's buffers (alloc_ctx, create_mr): ctx->buff_size bytes, page-aligned (memalign by
+  // cycle_buffer), one for every QP or, with --mr_per_qp, one per QP, each its own MR.
+  const total = mmapBufferSize(c, maxSize);
+  const bases: number[] = [];
+  for (let k = 0; k < (c.mrPerQp ? c.qps : 1); k++) {
+    let base: number;
+    try {
+      base = dom.memory.alloc(total, 4096);
+    } catch (e) {
+      throw new ToolError(
+        `${dom.name}: cannot allocate ${total} bytes of buffers (${
+          (e as Error).message
+        }); give the domain more memory`,
+      );
+    }
+    if (mmapBytes) dom.memory.write(base, mmapBytes.subarray(0, total));
+    else if (!(c.verb === "write" && c.kind === "lat")) {
+      // perftest fills its buffers with rand() bytes, except write_lat's (zeros).
+      // Above 64 MiB only the start: the bytes change no timing, and untouched
+      // simulated memory costs nothing.
+      dom.memory.write(base, prng.fill(new Uint8Array(Math.min(total, 64 << 20))));
+    }
+    bases.push(base);
   }
   const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ |
     Access.REMOTE_ATOMIC;
-  const src: number[] = [], dst: number[] = [];
-  for (let q = 0; q < c.qps; q++) {
-    src.push(base + q * region);
-    dst.push(base + (c.qps + q) * region);
-  }
+  const { src, dst, rcv } = perftestBufferLayout(c, maxSize, bases);
   const mrs: Mr[] = [];
-  if (c.mrPerQp) {
-    // One MR per QP covering its source and destination regions.
-    for (let q = 0; q < c.qps; q++) {
-      const lo = src[q];
-      mrs.push(await pd.regMr(lo, dst[q] + region - lo, access));
-    }
-  } else mrs.push(await pd.regMr(base, total, access));
+  for (const base of bases) mrs.push(await pd.regMr(base, total, access));
   const sendCh = c.events ? ctx.createCompChannel() : undefined;
   const recvCh = c.events ? ctx.createCompChannel() : undefined;
   const vector = c.events ? c.eqNum ?? 0 : 0;
@@ -1752,6 +1746,7 @@ async function setupSide(
     mrs,
     src,
     dst,
+    rcv,
     sendCq,
     recvCq,
     sendCh,
@@ -1794,6 +1789,54 @@ export function mmapBufferSize(
   const b = size < cycleBuffer ? cycleBuffer : size;
   const inc = b > cacheLine ? Math.ceil(b / cacheLine) * cacheLine : cacheLine;
   return inc * 2 * (c.mrPerQp ? 1 : c.qps) + (c.connection === "UD" ? cacheLine : 0);
+}
+
+/**
+ * Where perftest's QPs send from, what they publish to their peer and where their receives land,
+ * in `bases` (one buffer of {@link mmapBufferSize} bytes, or one per QP with `--mr_per_qp`). With
+ * `B` = `BUFF_SIZE(size, cycle_buffer)`, the larger of the largest message and the 4 KiB page:
+ * QP i sends from `buf[i]` = base + i·B (perftest_resources.c create_mr, ctx_set_send_reg_wqes),
+ * publishes base + (num_of_qps + i)·B as the address its peer writes to or reads from
+ * (perftest_communication.c set_up_connection, `my_dest[i].vaddr`) and receives at
+ * base + (num_of_qps + i)·`send_qp_buff_size` (ctx_set_recv_wqes; `send_qp_buff_size` is
+ * `INC(B, cache_line_size)`). With `--mr_per_qp` QP i sends from and receives at its buffer's
+ * start and publishes start + B. On UD a receive starts `cache_line_size - UD_ADDITION` = 24 bytes
+ * on, so that the payload after the 40-byte GRH begins a cache line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { perftestBufferLayout } from "./perftest_runner.ts";
+ * import { parsePerftestArgs } from "./perftest_args.ts";
+ * const l = perftestBufferLayout(parsePerftestArgs(["ib_write_bw", "-q", "2"]), 65536, [0x10000]);
+ * assert.deepEqual(l.src, [0x10000, 0x20000]);
+ * assert.deepEqual(l.dst, [0x30000, 0x40000]); // (num_of_qps + i) × 64 KiB on
+ * const ud = perftestBufferLayout(parsePerftestArgs(["ib_send_bw", "-c", "UD", "-s", "100"]), 100, [0]);
+ * assert.deepEqual(ud.rcv, [4096 + 24]);
+ * ```
+ */
+export function perftestBufferLayout(
+  c: Pick<PerftestConfig, "qps" | "mrPerQp" | "connection">,
+  size: number,
+  bases: readonly number[],
+): { src: number[]; dst: number[]; rcv: number[] } {
+  const cycleBuffer = 4096, cacheLine = 64;
+  const b = size < cycleBuffer ? cycleBuffer : size;
+  const inc = Math.ceil(b / cacheLine) * cacheLine;
+  const udShift = c.connection === "UD" ? cacheLine - LIMITS.udAddition : 0;
+  const src: number[] = [], dst: number[] = [], rcv: number[] = [];
+  for (let q = 0; q < c.qps; q++) {
+    if (c.mrPerQp) {
+      src.push(bases[q]);
+      dst.push(bases[q] + b);
+      rcv.push(bases[q] + udShift);
+    } else {
+      src.push(bases[0] + q * b);
+      dst.push(bases[0] + (c.qps + q) * b);
+      rcv.push(bases[0] + (c.qps + q) * inc + udShift);
+    }
+  }
+  return { src, dst, rcv };
 }
 
 /** perftest's `ctx_connect`: each of `me`'s QPs to RTS toward its peer QP (UD: plus an AH). */
@@ -1921,7 +1964,7 @@ function recvWr(s: Session, me: Side, q: number, size: number) {
   return {
     wrId: BigInt(q),
     sgList: [{
-      addr: me.dst[q],
+      addr: me.rcv[q],
       length: size + extra,
       lkey: me.mrs[s.c.mrPerQp ? q : 0].lkey,
     }],
