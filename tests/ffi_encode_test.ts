@@ -197,6 +197,19 @@ Deno.test("qp attr: keys select the mask; pathMtu in bytes or Mtu; the address v
   assert.equal(init.mask, M.STATE | M.ACCESS_FLAGS);
 });
 
+Deno.test("qp attr: sq_draining is reported by query and ignored by modify, as the model's", () => {
+  // verbs.h struct ibv_qp_attr `uint8_t sq_draining`; libibverbs cmd.c ibv_cmd_query_qp copies
+  // resp.sq_draining into it, and ibv_modify_qp(3) calls it "irrelevant" (no attr_mask bit).
+  const { buf, mask } = encodeQpAttr({ state: QpState.SQD }, 1);
+  assert.equal(decodeQpAttr(buf).sqDraining, false);
+  buf[IBV_QP_ATTR.fields.sq_draining.offset] = 1; // as ibv_query_qp fills it mid-drain
+  assert.equal(decodeQpAttr(buf).sqDraining, true);
+  // A queried attribute set given back to modify: sqDraining sets no bit and reaches no field.
+  const again = encodeQpAttr({ state: QpState.SQD, sqDraining: true }, 1);
+  assert.equal(again.mask, mask);
+  assert.equal(again.buf[IBV_QP_ATTR.fields.sq_draining.offset], 0);
+});
+
 Deno.test("device and port attributes decode every field, GUIDs as ibv_devinfo prints them", () => {
   const d = new Uint8Array(IBV_DEVICE_ATTR.sizeof);
   const D = IBV_DEVICE_ATTR.fields;

@@ -187,7 +187,11 @@ export function encodeQpAttr(
   let mask = 0;
   const known = new Set<string>([...SCALARS.map((s) => s[0]), ...SPECIAL]);
   for (const k of Object.keys(attr)) {
-    if (!known.has(k)) throw new VerbsError("EINVAL", `qp.modify: unknown attribute "${k}"`);
+    // sq_draining is an output of ibv_query_qp with no attr_mask bit: ibv_modify_qp ignores it
+    // (man ibv_modify_qp: "Irrelevant for ibv_modify_qp()"), as the model's attrMask does.
+    if (!known.has(k) && k !== "sqDraining") {
+      throw new VerbsError("EINVAL", `qp.modify: unknown attribute "${k}"`);
+    }
   }
   for (const [key, field, bit] of SCALARS) {
     if (attr[key] === undefined) continue;
@@ -232,6 +236,7 @@ export function encodeQpAttr(
  * const { buf } = encodeQpAttr({ state: QpState.RTR, pathMtu: 2048, destQpNum: 0x42 }, 1);
  * const attr = decodeQpAttr(buf); // as ibv_query_qp would fill it
  * assert.deepEqual([attr.state, attr.pathMtu, attr.destQpNum], [QpState.RTR, Mtu.MTU_2048, 0x42]);
+ * assert.equal(attr.sqDraining, false); // sq_draining: set only in SQD while draining
  * ```
  */
 export function decodeQpAttr(buf: Uint8Array): Required<Omit<QpAttr, "altPath">> {
@@ -240,6 +245,8 @@ export function decodeQpAttr(buf: Uint8Array): Required<Omit<QpAttr, "altPath">>
   for (const [key, field] of SCALARS) out[key] = getUint(v, field);
   out.pathMtu = getUint(v, Q.path_mtu);
   out.enSqdAsyncNotify = getUint(v, Q.en_sqd_async_notify) !== 0;
+  // libibverbs cmd.c ibv_cmd_query_qp: attr->sq_draining = resp.sq_draining (verbs.h uint8_t).
+  out.sqDraining = getUint(v, Q.sq_draining) !== 0;
   out.ah = decodeAh(v, Q.ah_attr.offset);
   out.cap = decodeCap(v, Q.cap.offset);
   return out as Required<Omit<QpAttr, "altPath">>;
