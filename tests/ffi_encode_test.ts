@@ -114,6 +114,27 @@ Deno.test("wr: atomics, UD and immediate data land in their union members, imm i
   assert.deepEqual([...ud.subarray(imm, imm + 4)], [1, 2, 3, 4]);
 });
 
+Deno.test("wr: an atomic operand is any bigint, converted to uint64_t as C (and the model) do", () => {
+  // verbs.h wr.atomic: uint64_t compare_add, swap. The API takes any bigint (API.md: "an atomic
+  // operand that is not a bigint" is the error) and the model wraps it (hca/wqe.ts asUintN):
+  // FETCH_AND_ADD of -1n is a decrement.
+  const F = encodeSendWrs(
+    [{
+      wrId: 1n,
+      opcode: WrOpcode.ATOMIC_FETCH_AND_ADD,
+      sgList: [],
+      remoteAddr: 0x5000,
+      rkey: 9,
+      compareAdd: -1n,
+      swap: (1n << 64n) + 5n,
+    }],
+    QpType.RC,
+    noAh,
+  ).buf;
+  assert.equal(u64(F, S["wr.atomic.compare_add"].offset), 0xffff_ffff_ffff_ffffn);
+  assert.equal(u64(F, S["wr.atomic.swap"].offset), 5n);
+});
+
 Deno.test("wr: malformed WRs are refused before C sees them", () => {
   const send = (wr: object, type: number = QpType.RC) => () =>
     encodeSendWrs([{ wrId: 1n, opcode: WrOpcode.SEND, sgList: [], ...wr }], type, noAh);

@@ -65,6 +65,16 @@ function u64(v: unknown, what: string): bigint {
   throw new VerbsError("EINVAL", `${what} must be a 64-bit unsigned value, got ${String(v)}`);
 }
 
+/**
+ * An atomic operand: any bigint, taken modulo 2^64 as C converts it to `uint64_t compare_add` /
+ * `swap` (verbs.h wr.atomic) and as the model's WQE encoder does (hca/wqe.ts), so FETCH_AND_ADD
+ * of -1n subtracts one; anything else is EINVAL, as wr_check's rule for the model.
+ */
+function operand(v: unknown, what: string): bigint {
+  if (typeof v === "bigint") return BigInt.asUintN(64, v);
+  throw new VerbsError("EINVAL", `${what} must be a bigint, got ${String(v)}`);
+}
+
 function sgesOf(wr: { sgList?: Sge[] }, i: number): Sge[] {
   const list = wr.sgList ?? [];
   if (!Array.isArray(list)) throw new VerbsError("EINVAL", `wr[${i}].sgList must be an array`);
@@ -159,8 +169,8 @@ export function encodeSendWrs(
     ) {
       put(v, F["wr.atomic.remote_addr"], u64(wr.remoteAddr, `wr[${i}].remoteAddr`), off);
       put(v, F["wr.atomic.rkey"], u32(wr.rkey, `wr[${i}].rkey`), off);
-      put(v, F["wr.atomic.compare_add"], u64(wr.compareAdd ?? 0n, `wr[${i}].compareAdd`), off);
-      put(v, F["wr.atomic.swap"], u64(wr.swap ?? 0n, `wr[${i}].swap`), off);
+      put(v, F["wr.atomic.compare_add"], operand(wr.compareAdd ?? 0n, `wr[${i}].compareAdd`), off);
+      put(v, F["wr.atomic.swap"], operand(wr.swap ?? 0n, `wr[${i}].swap`), off);
     } else if (qpType === QpType.UD) {
       if (!wr.ah) throw new VerbsError("EINVAL", `wr[${i}]: a UD send needs ah`);
       put(v, F["wr.ud.ah"], ahAddress(wr.ah), off);
