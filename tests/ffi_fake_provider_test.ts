@@ -380,3 +380,45 @@ Deno.test("fake provider: arguments that C would truncate or Deno would refuse a
     fake.close();
   }
 });
+
+Deno.test("fake provider: a WR the encoder refuses is the list's badWr; those before it are posted", async () => {
+  // API.md postSend: in a list, those before the refused WR are posted and none after it, as with
+  // ibv_post_send's bad_wr, and the model requires immData for *_WITH_IMM and remoteQkey for UD
+  // (drivers/verbs/provider.ts): C has no "absent", so nothing may default to 0 on the way there.
+  const fake = new FakeProvider();
+  try {
+    const ctx = fake.open();
+    const pd = await ctx.allocPd();
+    const cq = await ctx.createCq(8);
+    const rc = await pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+    const send = (wrId: bigint) => ({ wrId, opcode: WrOpcode.SEND, sgList: [] });
+    const refused = (re: RegExp, badWr: number) => (e: unknown) =>
+      isCode("EINVAL", re)(e) && (e as VerbsError).badWr === badWr;
+    assert.throws(
+      () =>
+        rc.postSend([send(1n), { wrId: 2n, opcode: WrOpcode.RDMA_WRITE, sgList: [] }, send(3n)]),
+      refused(/^EINVAL: post_send: wr\[1\]\.remoteAddr .*\(wr\[1\] of 3/, 1),
+    );
+    assert.deepEqual(fake.sent.map((w) => w.wrId), [1n], "the one before it posted, none after");
+    assert.throws(
+      () => rc.postSend([send(4n), { wrId: 5n, opcode: WrOpcode.SEND_WITH_IMM, sgList: [] }]),
+      refused(/wr\[1\]: SEND_WITH_IMM needs immData/, 1),
+    );
+    assert.throws(
+      () => rc.postSend({ wrId: 6n, opcode: WrOpcode.RDMA_WRITE_WITH_IMM, sgList: [] }),
+      refused(/needs immData/, 0),
+    );
+    assert.deepEqual(fake.sent.map((w) => w.wrId), [1n, 4n]);
+    const ud = await pd.createQp({ type: QpType.UD, sendCq: cq, recvCq: cq, cap });
+    const ah = await pd.createAh({ dlid: 9 });
+    assert.throws(
+      () => ud.postSend({ ...send(7n), ah, remoteQpn: 0x48 }),
+      refused(/a UD send needs ah, remoteQpn and remoteQkey/, 0),
+    );
+    ud.postSend({ ...send(8n), ah, remoteQpn: 0x48, remoteQkey: 0x11111111 });
+    assert.deepEqual(fake.sent.map((w) => w.wrId), [1n, 4n, 8n]);
+    await ctx.close();
+  } finally {
+    fake.close();
+  }
+});

@@ -22,7 +22,7 @@ import {
   viewOf,
 } from "../../../hca/ffi/mod.ts";
 import { QpAttrMask, type QpState, type QpType } from "../../uapi/enums.ts";
-import { VerbsError } from "../../uapi/errors.ts";
+import { VerbsError, withBadWr } from "../../uapi/errors.ts";
 import { boolArg } from "../args.ts";
 import type { QpAttr, QpCap, RecvWr, SendWr, SrqAttr } from "../../uapi/types.ts";
 import { decodeCap, decodeQpAttr, encodeQpAttr, encodeQpInitAttr } from "./attrs.ts";
@@ -71,7 +71,21 @@ function postUpToBad<W extends { wrId: bigint }>(
   const wrs: readonly W[] = Array.isArray(wr) ? wr : [wr as W];
   const bad = firstBadWr(wrs, send);
   const good = bad < 0 ? wrs : wrs.slice(0, bad);
-  if (good.length > 0) post(fn, verb, ptr, encode(good), good);
+  if (good.length > 0) {
+    let chain: EncodedChain;
+    try {
+      chain = encode(good);
+    } catch (e) {
+      // The encoder names the WR it refused (a missing operand, an AH of another context…):
+      // that one is the list's badWr like any other, and those before it are posted.
+      if (!(e instanceof VerbsError) || e.badWr === undefined) throw e;
+      const i = e.badWr;
+      if (i > 0) post(fn, verb, ptr, encode(good.slice(0, i)), good);
+      const named = new VerbsError(e.code, `${verb}: ${e.message.slice(e.code.length + 2)}`);
+      throw withBadWr(named, i, wrs.length);
+    }
+    post(fn, verb, ptr, chain, good);
+  }
   if (bad >= 0) throw badWrError(wr, bad, verb, send);
 }
 

@@ -50,6 +50,9 @@ export interface EncodedChain {
 }
 
 const OPCODES = new Set<number>(Object.values(WrOpcode));
+const OPCODE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(WrOpcode).map(([k, v]) => [v, k]),
+);
 const U32 = 0xffffffff;
 
 function u32(v: unknown, what: string): number {
@@ -97,6 +100,17 @@ function chain(
   const W = L.fields;
   let sgeOff = wrs.length * stride;
   wrs.forEach((wr, i) => {
+    try {
+      encodeOne(wr, i);
+    } catch (e) {
+      // Which WR was refused: the post verb posts those before it (API.md postSend, bad_wr).
+      if (e instanceof VerbsError) e.badWr = i;
+      throw e;
+    }
+  });
+  return { buf, base, stride };
+
+  function encodeOne(wr: { wrId: bigint; sgList?: Sge[] }, i: number): void {
     const off = i * stride;
     const sges = sgesOf(wr, i);
     put(v, W.wr_id, u64(wr.wrId, `wr[${i}].wrId`), off);
@@ -110,8 +124,7 @@ function chain(
       sgeOff += IBV_SGE.sizeof;
     });
     fill(v, off, i);
-  });
-  return { buf, base, stride };
+  }
 }
 
 /**
@@ -161,6 +174,14 @@ export function encodeSendWrs(
         }
       }
     }
+    // C has no "absent": a missing operand would reach the wire as 0. The model refuses these
+    // WRs (drivers/verbs/provider.ts postSend), and so does this provider, naming the WR.
+    if (
+      (wr.opcode === WrOpcode.SEND_WITH_IMM || wr.opcode === WrOpcode.RDMA_WRITE_WITH_IMM) &&
+      wr.immData === undefined
+    ) {
+      throw new VerbsError("EINVAL", `wr[${i}]: ${OPCODE_NAMES[wr.opcode]} needs immData`);
+    }
     if (wr.immData !== undefined) {
       v.setUint32(off + F.imm_data.offset, u32(wr.immData, `wr[${i}].immData`), false);
     }
@@ -172,10 +193,12 @@ export function encodeSendWrs(
       put(v, F["wr.atomic.compare_add"], operand(wr.compareAdd ?? 0n, `wr[${i}].compareAdd`), off);
       put(v, F["wr.atomic.swap"], operand(wr.swap ?? 0n, `wr[${i}].swap`), off);
     } else if (qpType === QpType.UD) {
-      if (!wr.ah) throw new VerbsError("EINVAL", `wr[${i}]: a UD send needs ah`);
+      if (!wr.ah || wr.remoteQpn === undefined || wr.remoteQkey === undefined) {
+        throw new VerbsError("EINVAL", `wr[${i}]: a UD send needs ah, remoteQpn and remoteQkey`);
+      }
       put(v, F["wr.ud.ah"], ahAddress(wr.ah), off);
       put(v, F["wr.ud.remote_qpn"], u32(wr.remoteQpn, `wr[${i}].remoteQpn`), off);
-      put(v, F["wr.ud.remote_qkey"], u32(wr.remoteQkey ?? 0, `wr[${i}].remoteQkey`), off);
+      put(v, F["wr.ud.remote_qkey"], u32(wr.remoteQkey, `wr[${i}].remoteQkey`), off);
     } else if (wr.opcode !== WrOpcode.SEND && wr.opcode !== WrOpcode.SEND_WITH_IMM) {
       put(v, F["wr.rdma.remote_addr"], u64(wr.remoteAddr, `wr[${i}].remoteAddr`), off);
       put(v, F["wr.rdma.rkey"], u32(wr.rkey, `wr[${i}].rkey`), off);
