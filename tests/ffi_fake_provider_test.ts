@@ -374,7 +374,17 @@ Deno.test("fake provider: arguments that C would truncate or Deno would refuse a
     const mem = new RealMemory(4096);
     await assert.rejects(pd.regMr(mem.base, 64, undefined as never), isCode("EINVAL", /access/));
     await assert.rejects(pd.regMr(mem.base, 64, 2 ** 32), isCode("EINVAL", /access/));
-    assert.ok(!fake.log.some((l) => /create_cq|reg_mr/.test(l)), "nothing reached C");
+    // struct ibv_srq_attr: uint32_t max_wr, max_sge, srq_limit. 2^32 + 1 would reach C as 1,
+    // -1 as 0xffffffff; 1.5 is no integer (not a RangeError from BigInt).
+    for (const bad of [{ maxWr: 2 ** 32 + 1 }, { srqLimit: -1 }, { srqLimit: 1.5 }]) {
+      const [k, v] = Object.entries(bad)[0];
+      await assert.rejects(
+        pd.createSrq({ maxWr: 4, maxSge: 1, ...bad }),
+        isCode("EINVAL", new RegExp(`createSrq: ${k} must be an integer in .*, got ${v}$`)),
+      );
+    }
+    await assert.rejects(pd.createSrq(undefined as never), isCode("EINVAL", /createSrq/));
+    assert.ok(!fake.log.some((l) => /create_cq|reg_mr|create_srq/.test(l)), "nothing reached C");
     await ctx.close();
   } finally {
     fake.close();

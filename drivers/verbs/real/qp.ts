@@ -353,12 +353,26 @@ export class RealSrq {
     const F = IBV_SRQ_INIT_ATTR.fields;
     const buf = scratch(IBV_SRQ_INIT_ATTR.sizeof);
     const v = viewOf(buf);
-    for (const [k, f] of [["maxWr", F["attr.max_wr"]], ["maxSge", F["attr.max_sge"]]] as const) {
-      const x = attr[k];
-      if (!Number.isInteger(x) || x < 1) throw new VerbsError("EINVAL", `createSrq: ${k}=${x}`);
+    if (typeof attr !== "object" || attr === null) {
+      throw new VerbsError("EINVAL", "createSrq: give { maxWr, maxSge, srqLimit? }");
+    }
+    // struct ibv_srq_attr's max_wr, max_sge and srq_limit are uint32_t (verbs.h): a value that
+    // C would truncate (2^32 + 1 is 1) or wrap (-1) is refused here, as the model refuses it.
+    const fields = [
+      ["maxWr", F["attr.max_wr"], 1],
+      ["maxSge", F["attr.max_sge"], 1],
+      ["srqLimit", F["attr.srq_limit"], 0],
+    ] as const;
+    for (const [k, f, min] of fields) {
+      const x = k === "srqLimit" ? attr[k] ?? 0 : attr[k];
+      if (!Number.isInteger(x) || x < min || x > 0xffffffff) {
+        throw new VerbsError(
+          "EINVAL",
+          `createSrq: ${k} must be an integer in ${min}..4294967295, got ${String(x)}`,
+        );
+      }
       put(v, f, x);
     }
-    put(v, F["attr.srq_limit"], attr.srqLimit ?? 0);
     const ptr = verbs(() =>
       dev.lib.must(dev.lib.symbols.ibv_create_srq(pd, buf), "ibv_create_srq")
     );
