@@ -432,3 +432,25 @@ Deno.test("fake provider: a WR the encoder refuses is the list's badWr; those be
     fake.close();
   }
 });
+
+Deno.test("fake provider: poll counts follow the model's rules, not JavaScript's or C's limits", async () => {
+  // API.md cq.poll: n ≤ 0 polls nothing (ibv_poll_cq with num_entries ≤ 0: the `npolled < ne`
+  // loop of libmlx4/libmlx5/libmthca); a non-integer is EINVAL. A count beyond C's int or
+  // memory is asked of poll_cq as what the CQ can hold. pollUntil: a whole number ≥ 0.
+  const fake = new FakeProvider();
+  try {
+    const ctx = fake.open();
+    const cq = await ctx.createCq(3); // the fake grants cqe 4
+    assert.deepEqual([cq.poll(0), cq.poll(-1)], [[], []]);
+    fake.cqes.push(cqe(1n, WcOpcode.SEND), cqe(2n, WcOpcode.SEND));
+    assert.deepEqual(cq.poll(2 ** 40).map((w) => w.wrId), [1n, 2n]);
+    assert.throws(() => cq.poll(1.5), isCode("EINVAL", /poll_cq: n 1\.5 is not an integer/));
+    assert.deepEqual(await cq.pollUntil(0), []);
+    for (const n of [1.5, NaN, -1]) {
+      await assert.rejects(cq.pollUntil(n), isCode("EINVAL", /not a whole number/), String(n));
+    }
+    await ctx.close();
+  } finally {
+    fake.close();
+  }
+});

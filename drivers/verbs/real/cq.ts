@@ -278,13 +278,21 @@ export class RealCq {
     const ptr = pointerOf(this, this.#dev, "cq");
     const fn = this.#dev.ops.pollCq;
     if (!fn) throw new VerbsError("EOPNOTSUPP", "poll_cq: the provider has no poll_cq");
-    if (!Number.isInteger(n) || n < 1) throw new VerbsError("EINVAL", `poll: n=${n}`);
-    if (this.#wc.byteLength < n * IBV_WC.sizeof) this.#wc = scratch(n * IBV_WC.sizeof);
+    if (!Number.isInteger(n)) {
+      throw new VerbsError("EINVAL", `poll_cq: n ${String(n).slice(0, 24)} is not an integer`);
+    }
+    // API.md cq.poll: n ≤ 0 polls nothing, as ibv_poll_cq with num_entries ≤ 0 (the `npolled < ne`
+    // loop of libmlx4, libmlx5 and libmthca's poll_cq), in the model too.
+    if (n <= 0) return [];
+    // No poll returns more than the CQ holds (its cqe, one more slot in the mlx4/mlx5 ring): ask
+    // for no more, so num_entries fits C's int and the entries poll_cq writes fit in memory.
+    const want = Math.min(n, this.cqe + 1);
+    if (this.#wc.byteLength < want * IBV_WC.sizeof) this.#wc = scratch(want * IBV_WC.sizeof);
     // On an error completion a provider writes only what ibv_poll_cq(3) calls valid (wr_id,
     // status, qp_num, vendor_err; mlx5_parse_cqe also wc_flags): the entries start zeroed, as
     // a fresh struct ibv_wc, so no field of an earlier poll shows through.
-    this.#wc.fill(0, 0, n * IBV_WC.sizeof);
-    const got = fn.call(ptr, n, this.#wc);
+    this.#wc.fill(0, 0, want * IBV_WC.sizeof);
+    const got = fn.call(ptr, want, this.#wc);
     if (got < 0) {
       // ibv_poll_cq(3): "On failure, a negative value is returned" — not an errno: libmlx4,
       // libmlx5 and libmthca return CQ_POLL_ERR (-2), ibv_cmd_poll_cq -1.
@@ -312,6 +320,13 @@ export class RealCq {
     n: number,
     opts: { timeoutNs?: number; maxPolls?: number } = {},
   ): Promise<WorkCompletion[]> {
+    // As the model's pollUntil: a count no poll sequence reaches (1.5, NaN, -1) is EINVAL.
+    if (!Number.isInteger(n) || n < 0) {
+      throw new VerbsError(
+        "EINVAL",
+        `poll_cq: n ${String(n).slice(0, 24)} is not a whole number ≥ 0`,
+      );
+    }
     const max = opts.maxPolls ?? Infinity;
     const t = opts.timeoutNs;
     if (t !== undefined && (typeof t !== "number" || !(t >= 0))) {
