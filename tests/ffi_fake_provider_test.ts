@@ -385,6 +385,17 @@ Deno.test("fake provider: arguments that C would truncate or Deno would refuse a
     }
     await assert.rejects(pd.createSrq(undefined as never), isCode("EINVAL", /createSrq/));
     assert.ok(!fake.log.some((l) => /create_cq|reg_mr|create_srq/.test(l)), "nothing reached C");
+    // A NULL send_cq/recv_cq: the kernel would read CQ handle 0, libmthca dereference it.
+    const cq = await ctx.createCq(4);
+    const qcap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
+    const cases: [string, object][] = [["sendCq", { recvCq: cq }], ["recvCq", { sendCq: cq }]];
+    for (const [missing, init] of cases) {
+      await assert.rejects(
+        pd.createQp({ type: QpType.RC, cap: qcap, ...init } as never),
+        isCode("EINVAL", new RegExp(`^EINVAL: create_qp: ${missing} is missing$`)),
+      );
+    }
+    assert.ok(!fake.log.includes("create_qp"), "no QP was created");
     await ctx.close();
   } finally {
     fake.close();

@@ -179,8 +179,14 @@ export class RealQp {
     if (typeof init !== "object" || init === null) {
       throw new VerbsError("EINVAL", "createQp: give { type, sendCq, recvCq, cap }");
     }
+    // ibv_create_qp(3) names both CQs: a NULL one reaches the kernel as CQ handle 0 (another CQ,
+    // or EINVAL) and a provider may dereference it later (libmthca's mthca_lock_cqs at destroy).
+    // The model refuses it the same way (drivers/verbs/pd.ts createQp).
+    for (const name of ["sendCq", "recvCq"] as const) {
+      if (!init[name]) throw new VerbsError("EINVAL", `create_qp: ${name} is missing`);
+    }
     const addr = (o: unknown, what: string) =>
-      o === undefined ? 0n : Deno.UnsafePointer.value(pointerOf(o, dev, what));
+      o === undefined || o === null ? 0n : Deno.UnsafePointer.value(pointerOf(o, dev, what));
     const sqSigAll = boolArg("create_qp", "sqSigAll", init.sqSigAll);
     const buf = encodeQpInitAttr(init.type, init.cap, sqSigAll, [
       addr(init.sendCq, "sendCq"),
