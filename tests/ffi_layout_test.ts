@@ -1,6 +1,6 @@
 /**
  * The FFI binding's struct layouts and header constants, and the enum values
- * of drivers/uapi/enums.ts, against the real `infiniband/verbs.h`: a C
+ * of drivers/uapi/enums.ts and hca/rate.ts, against the real `infiniband/verbs.h`: a C
  * program generated from the TypeScript tables prints `sizeof`/`offsetof`
  * (and signedness) of every struct and member the binding touches, and the values of every
  * constant, and the C type of every function it calls; the test compares. Needs `cc` and libibverbs-dev: skipped with a
@@ -18,6 +18,7 @@ import {
 } from "../hca/ffi/mod.ts";
 import * as Tables from "../hca/ffi/layouts.ts";
 import * as E from "../drivers/uapi/enums.ts";
+import { IBV_RATE_GBPS } from "../hca/rate.ts";
 
 const CI = Deno.env.get("CI") === "true";
 
@@ -77,6 +78,14 @@ const ENUMS: [Record<string, number>, string][] = [
   [E.Mtu, "IBV_"],
   [E.EventType, "IBV_EVENT_"],
   [E.QpAttrMask, "IBV_QP_"],
+  [E.ReregMrFlags, "IBV_REREG_MR_"],
+  // hca/rate.ts: `enum ibv_rate` value → Gb/s, named IBV_RATE_<Gb/s>_GBPS (2.5 is 2_5).
+  [
+    Object.fromEntries(
+      Object.entries(IBV_RATE_GBPS).map(([v, g]) => [`${String(g).replace(".", "_")}_GBPS`, +v]),
+    ),
+    "IBV_RATE_",
+  ],
 ];
 
 /**
@@ -290,7 +299,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "ffi layouts: header constants and enums.ts values equal verbs.h",
+  name: "ffi layouts: header constants, enums.ts values and the ibv_rate table equal verbs.h",
   ignore: missing !== null && !CI,
   async fn() {
     if (missing) assert.fail(`CI=true but a prerequisite is missing: ${missing}`);
