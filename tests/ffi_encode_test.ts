@@ -231,7 +231,7 @@ Deno.test("qp attr: sq_draining is reported by query and ignored by modify, as t
   assert.equal(again.buf[IBV_QP_ATTR.fields.sq_draining.offset], 0);
 });
 
-Deno.test("device and port attributes decode every field, GUIDs as ibv_devinfo prints them", () => {
+Deno.test("device and port attributes decode every field, GUIDs as 16 hex digits as the model's", () => {
   const d = new Uint8Array(IBV_DEVICE_ATTR.sizeof);
   const D = IBV_DEVICE_ATTR.fields;
   d.set(new TextEncoder().encode("16.35.2000"), D.fw_ver.offset);
@@ -241,7 +241,10 @@ Deno.test("device and port attributes decode every field, GUIDs as ibv_devinfo p
   d[D.phys_port_cnt.offset] = 2;
   const dev = decodeDeviceAttr(d);
   assert.equal(dev.fwVer, "16.35.2000");
-  assert.equal(dev.nodeGuid, "0002:c903:0001:2345");
+  // API.md DeviceAttr: nodeGuid and sysImageGuid as 16 hex digits, in every mode (the model's
+  // are; `BigInt("0x" + nodeGuid)` must work on both). The __be64 is read in network order.
+  assert.equal(dev.nodeGuid, "0002c90300012345");
+  assert.equal(dev.sysImageGuid, "0000000000000000");
   assert.equal(dev.maxQp, 131072);
   assert.equal(dev.maxMrSize, 2 ** 40);
   assert.equal(dev.physPortCnt, 2);

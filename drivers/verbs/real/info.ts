@@ -19,14 +19,18 @@ import type { DeviceAttr, PortAttr } from "../../uapi/types.ts";
 
 const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
+/**
+ * A `__be64` GUID as the API gives it in every mode (API.md DeviceAttr: 16 hex digits, as the
+ * model's query_device makes it); ibv_devinfo's `0002:c903:…` grouping is the formatter's job
+ * (tools/lib/devinfo_format.ts formatGuid).
+ */
 function guid(v: DataView, f: Field): string {
-  const hex = v.getBigUint64(f.offset, false).toString(16).padStart(16, "0");
-  return hex.match(/.{4}/g)!.join(":"); // as ibv_devinfo prints it
+  return v.getBigUint64(f.offset, false).toString(16).padStart(16, "0");
 }
 
 /**
- * Decode `struct ibv_device_attr`: every field, camelCased; GUIDs as
- * ibv_devinfo prints them, 64-bit sizes as numbers. `maxInlineData` is not a
+ * Decode `struct ibv_device_attr`: every field, camelCased; GUIDs as 16 hex
+ * digits (network order, as the model's), 64-bit sizes as numbers. `maxInlineData` is not a
  * device attribute in verbs.h; it is 0 here (the QP's granted cap is the truth).
  *
  * @example
@@ -41,7 +45,7 @@ function guid(v: DataView, f: Field): string {
  * buf.set(new TextEncoder().encode("4.7.600"), IBV_DEVICE_ATTR.fields.fw_ver.offset);
  * const attr = decodeDeviceAttr(buf);
  * assert.deepEqual([attr.nodeGuid, attr.physPortCnt, attr.fwVer], [
- *   "0002:c903:0000:1234",
+ *   "0002c90300001234",
  *   2,
  *   "4.7.600",
  * ]);
