@@ -384,7 +384,11 @@ Deno.test("fake provider: arguments that C would truncate or Deno would refuse a
       );
     }
     await assert.rejects(pd.createSrq(undefined as never), isCode("EINVAL", /createSrq/));
-    assert.ok(!fake.log.some((l) => /create_cq|reg_mr|create_srq/.test(l)), "nothing reached C");
+    assert.ok(!fake.log.some((l) => /create_srq/.test(l)), "no SRQ reached C");
+    // 0 entries or SGEs: the model grants them (API.md SrqAttr); here the provider decides.
+    await pd.createSrq({ maxWr: 0, maxSge: 0 });
+    assert.ok(fake.log.includes("create_srq"));
+    assert.ok(!fake.log.some((l) => /create_cq|reg_mr/.test(l)), "nothing reached C");
     // A NULL send_cq/recv_cq: the kernel would read CQ handle 0, libmthca dereference it.
     const cq = await ctx.createCq(4);
     const qcap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };

@@ -364,17 +364,18 @@ export class RealSrq {
     }
     // struct ibv_srq_attr's max_wr, max_sge and srq_limit are uint32_t (verbs.h): a value that
     // C would truncate (2^32 + 1 is 1) or wrap (-1) is refused here, as the model refuses it.
+    // 0 is the provider's to judge (API.md SrqAttr: the model grants 0, as mthca_alloc_srq).
     const fields = [
-      ["maxWr", F["attr.max_wr"], 1],
-      ["maxSge", F["attr.max_sge"], 1],
-      ["srqLimit", F["attr.srq_limit"], 0],
+      ["maxWr", F["attr.max_wr"]],
+      ["maxSge", F["attr.max_sge"]],
+      ["srqLimit", F["attr.srq_limit"]],
     ] as const;
-    for (const [k, f, min] of fields) {
+    for (const [k, f] of fields) {
       const x = k === "srqLimit" ? attr[k] ?? 0 : attr[k];
-      if (!Number.isInteger(x) || x < min || x > 0xffffffff) {
+      if (!Number.isInteger(x) || x < 0 || x > 0xffffffff) {
         throw new VerbsError(
           "EINVAL",
-          `createSrq: ${k} must be an integer in ${min}..4294967295, got ${String(x)}`,
+          `createSrq: ${k} must be an integer in 0..4294967295, got ${String(x)}`,
         );
       }
       put(v, f, x);
