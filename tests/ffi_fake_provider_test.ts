@@ -463,7 +463,14 @@ Deno.test("fake provider: poll counts follow the model's rules, not JavaScript's
     assert.deepEqual(await cq.pollUntil(0), []);
     for (const n of [1.5, NaN, -1]) {
       await assert.rejects(cq.pollUntil(n), isCode("EINVAL", /not a whole number/), String(n));
+      // maxPolls NaN never stopped the spin (no poll count is ≥ NaN).
+      await assert.rejects(
+        cq.pollUntil(1, { maxPolls: n }),
+        isCode("EINVAL", /^EINVAL: pollUntil: maxPolls .* is not a whole number ≥ 0$/),
+        `maxPolls ${n}`,
+      );
     }
+    await assert.rejects(cq.pollUntil(1, { maxPolls: 0 }), isCode("ETIMEDOUT", /after 0 polls/));
     await ctx.close();
   } finally {
     fake.close();

@@ -328,6 +328,13 @@ export class RealCq {
       );
     }
     const max = opts.maxPolls ?? Infinity;
+    // A bound no poll count reaches (NaN) would spin for ever: a whole number ≥ 0, or none.
+    if (max !== Infinity && (!Number.isInteger(max) || max < 0)) {
+      throw new VerbsError(
+        "EINVAL",
+        `pollUntil: maxPolls ${String(max).slice(0, 24)} is not a whole number ≥ 0`,
+      );
+    }
     const t = opts.timeoutNs;
     if (t !== undefined && (typeof t !== "number" || !(t >= 0))) {
       throw new VerbsError("EINVAL", `pollUntil: timeoutNs ${t}`);
