@@ -56,10 +56,11 @@
  * ones the mapper holds of the grant EOVERFLOW [all general_error: Xen's
  * `_set_status_v1` and pin checks give one status]; frame not one of the
  * granter's own pages EINVAL [bad_page]; no machine frame to populate it or
- * no room in the mapper's address space ENOMEM [general_error]; mapping
- * one's own grant EINVAL [general_error] (Xen allows it; the model, which
- * keeps one owner per frame, does not). Unmap: handle out of range or not
- * in use EINVAL [bad_handle].
+ * no room in the mapper's address space ENOMEM [general_error]. A domain
+ * may map a grant it made to itself (entry domid its own): Xen 4.17's
+ * `map_grant_ref()` looks the granter up by id and checks the entry, never
+ * that granter and mapper differ. Unmap: handle out of range or not in use
+ * EINVAL [bad_handle].
  *
  * Copies (`GNTTABOP_copy`, {@link GrantTables.copyClaimGrant}): a grant a
  * copy uses is pinned as `acquire_grant_for_copy()` pins it — the same
@@ -897,15 +898,13 @@ export class GrantTables {
     const mt = this.#maptracks.get(mapper.domid);
     if (!mt) throw fail("ESRCH", GNTST.general_error, `mapper dom${mapper.domid} has no maptrack`);
     // Checks in the order of grant_table.c map_grant_ref(): the granter,
-    // a maptrack handle, the ref's bounds, then the entry.
+    // a maptrack handle, the ref's bounds, then the entry. Nothing refuses a granter that is
+    // the mapper itself (Xen 4.17 map_grant_ref(): rd may be ld; the entry's domid decides).
     const t = this.#table(granterDomid, what);
     if (mt.count >= mt.max) {
       throw fail("ENOSPC", GNTST.no_space, `dom${mapper.domid} has ${mt.max} grants mapped`);
     }
     const r = gntArg(ref, t.size - 1, GNTST.bad_gntref, `${what}: ref`);
-    if (granterDomid === mapper.domid) {
-      throw fail("EINVAL", GNTST.general_error, "a domain cannot map its own grant");
-    }
     const pin = this.#acquire(t, r, mapper.domid, !readonly, true, fail);
     let addr: number;
     try {
