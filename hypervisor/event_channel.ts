@@ -329,7 +329,7 @@ export class SharedInfo {
     this.#set(OFF_EVTCHN_MASK, port);
   }
 
-  /** Clear `port`'s pending bit (guest acknowledges; Xen on bind and close). */
+  /** Clear `port`'s pending bit (guest acknowledges; Xen when the port is freed). */
   clearPending(port: number): void {
     this.#clear(OFF_EVTCHN_PENDING, port);
   }
@@ -591,7 +591,9 @@ export class EventChannels {
     t.chans[p] = c;
     t.inUse++;
     this.#inUse++;
-    t.shared.clearPending(p);
+    // No bit is touched: the 2-level ABI has no evtchn_port_ops init (event_2l.c, Xen 4.17), and
+    // evtchn_free() cleared the port's pending bit when it was last closed. One the guest set
+    // itself on the free port stays set.
     return p;
   }
 
@@ -680,7 +682,8 @@ export class EventChannels {
    * below {@link NR_VIRQS} is EINVAL; a global one (see {@link virqIsGlobal})
    * on a vCPU other than 0 EINVAL; a vCPU the domain lacks ENOENT; a VIRQ
    * the domain has bound already EEXIST; a full table ENOSPC. The port is
-   * the lowest free one, as for every bind, and starts quiet.
+   * the lowest free one, as for every bind, and Xen sets no bit of it (one
+   * the guest itself set while the port was free stays set).
    */
   bindVirq(domid: number, virq: unknown, vcpu: unknown): number {
     const what = "EVTCHNOP_bind_virq";
