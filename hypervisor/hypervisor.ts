@@ -306,7 +306,9 @@ export class Hypervisor {
   /**
    * `domctl:shadow_op` (dom0 only): log-dirty mode of `domid` for live
    * migration (`log_dirty.ts`): `enable_logdirty`, `clean` (the dirty
-   * pages since the last clean, cleared), `peek` (their count), `off`.
+   * pages since the last clean, cleared), `peek` (their count), `off`. As
+   * Xen 4.17's `paging_domctl`: `enable_logdirty` while on is EINVAL;
+   * `clean` and `peek` while off, and `off` twice, succeed (no page dirty).
    */
   shadowOp(caller: Caller, a: { domid: number; op: ShadowOp }): Promise<ShadowOpResult> {
     return this.#calls.invoke(caller, "domctl:shadow_op", a) as Promise<ShadowOpResult>;

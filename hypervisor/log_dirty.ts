@@ -110,8 +110,11 @@ export class LogDirty {
     const pages = d.memory.pages;
     switch (op) {
       case "enable_logdirty":
+        // paging_log_dirty_enable() (xen/arch/x86/mm/paging.c, Xen 4.17): "if (
+        // paging_mode_log_dirty(d) ) return -EINVAL;" (EBUSY there is for an unfinished,
+        // preempted op, which the model never leaves).
         if (this.#on.has(d.domid)) {
-          throw new XenError("EBUSY", `domctl:shadow_op: log-dirty mode is already on for ${d}`);
+          throw new XenError("EINVAL", `domctl:shadow_op: log-dirty mode is already on for ${d}`);
         }
         this.#on.add(d.domid);
         this.mem.startWriteLog(label);
@@ -119,11 +122,14 @@ export class LogDirty {
       case "off":
         this.release(d.domid);
         return { pages, dirtyCount: 0 };
+      // paging_domctl() hands CLEAN and PEEK to paging_log_dirty_op() whether or not the mode is
+      // on (Xen 4.17 paging.c): with it off there is no bitmap (freed by OFF, never made before
+      // ENABLE), so the caller's is cleared, all zeros, and the call returns 0.
       case "peek":
-        this.#need(d);
+        if (!this.#on.has(d.domid)) return { pages, dirtyCount: 0 };
         return { pages, dirtyCount: this.mem.writeLogSize(label) };
       case "clean": {
-        this.#need(d);
+        if (!this.#on.has(d.domid)) return { pages, dirtyCount: 0, dirty: [] };
         const seen = new Set<number>();
         for (const mfn of this.mem.takeWriteLog(label)) {
           const pfn = d.memory.pfnOf(mfn);
@@ -132,12 +138,6 @@ export class LogDirty {
         const dirty = [...seen].sort((a, b) => a - b);
         return { pages, dirtyCount: dirty.length, dirty };
       }
-    }
-  }
-
-  #need(d: Domain): void {
-    if (!this.#on.has(d.domid)) {
-      throw new XenError("EINVAL", `domctl:shadow_op: log-dirty mode is not on for ${d}`);
     }
   }
 
