@@ -342,8 +342,8 @@ const MAX_BATCH = MAX_ARG_LIST;
  * const life = new Lifecycle(h, () => {});
  * const calls = new Hypercalls(h, life);
  * const dom0 = life.build(0, "Domain-0", true, { name: "Domain-0", memoryBytes: 8 << 20 });
- * const frames = await engine.run(() => calls.invoke(dom0, "memory_op:current_reservation", {}));
- * assert.equal(frames, dom0.memory.framesOwned);
+ * const pages = await engine.run(() => calls.invoke(dom0, "memory_op:current_reservation", {}));
+ * assert.equal(pages, (8 << 20) / 4096); // its reservation, in pages
  * await assert.rejects(engine.run(() => calls.invoke(dom0, "event_channel_op:send", {})), {
  *   code: "EINVAL",
  * }); // refused calls throw XenError (the Hypervisor turns them into rc)
@@ -787,7 +787,12 @@ export class Hypercalls {
         const what = "memory_op:current_reservation";
         const d = this.#target(c, a.domid ?? DOMID_SELF, what);
         this.#selfOrPriv(c, d.domid, what);
-        return ok(d.memory.framesOwned);
+        // do_memory_op(XENMEM_current_reservation) returns domain_tot_pages(d) (common/memory.c,
+        // Xen 4.17; memory.h: "the current ... memory reservation, in pages"): every page of the
+        // domain's memory, which the domain builder populates (or populate-on-demand backs) from
+        // the start. The model populates pages at first touch, so the frames a domain owns now
+        // (0 for a guest that touched nothing) are not the answer.
+        return ok(d.memory.pages);
       },
       // XENVER_version: (major << 16) | minor. Linux's xen_force_evtchn_callback makes this
       // call for its return alone, which delivers a pending upcall (see HostEvents.returned).

@@ -867,7 +867,10 @@ export class Hypervisor {
     return this.#h.io.holderOf(mfn);
   }
 
-  /** `memory_op:current_reservation`: frames `domid` owns (self, or any for dom0). */
+  /**
+   * `memory_op:current_reservation`: the pages of `domid`'s memory reservation, populated or
+   * not (Xen's `domain_tot_pages`; self, or any for dom0).
+   */
   currentReservation(caller: Caller, domid = DOMID_SELF): Promise<number> {
     return this.#calls.invoke(caller, "memory_op:current_reservation", { domid }) as Promise<
       number

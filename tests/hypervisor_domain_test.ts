@@ -608,6 +608,26 @@ Deno.test("domctl:shadow_op: enabling log-dirty mode twice is EINVAL; clean and 
   });
 });
 
+Deno.test("memory_op:current_reservation is the domain's reservation in pages (domain_tot_pages), touched or not", async () => {
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const pages = (16 << 20) / 4096;
+    // xen/memory.h: #define XENMEM_current_reservation 3, "the current ... memory reservation,
+    // in pages"; do_memory_op returns domain_tot_pages(d), every page the builder gave it. The
+    // model answered the frames populated so far: 0 here.
+    assert.equal(vm.memory.framesOwned, 0);
+    assert.equal(await hv.currentReservation(vm), pages);
+    const r = await hv.hypercall(dom0, "memory_op:current_reservation", { domid: vm.domid });
+    assert.deepEqual([r.rc, r.value], [0, pages]);
+    // Touching pages populates them; the reservation stays what it was.
+    const addr = vm.memory.alloc(1 << 20, 4096);
+    vm.memory.write(addr, new Uint8Array(1 << 20).fill(1));
+    assert.ok(vm.memory.framesOwned >= 256);
+    assert.equal(await hv.currentReservation(vm), pages);
+  });
+});
+
 Deno.test("sched_op:shutdown: every reason is taken, as its low 8 bits (do_sched_op's (u8) cast)", async () => {
   const { engine, hv, dom0 } = setup({ autoDestroy: false });
   await engine.run(async () => {
