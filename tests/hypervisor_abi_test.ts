@@ -16,6 +16,21 @@ import {
   DOMID_FIRST_RESERVED,
   DOMID_SELF,
   type EvtchnState,
+  GNTCOPY_dest_gref,
+  GNTCOPY_source_gref,
+  GNTST,
+  GNTTAB_COPY_SIZE,
+  GNTTAB_NR_RESERVED_ENTRIES,
+  GRANT_ENTRY_V1_SIZE,
+  GTF_accept_transfer,
+  GTF_invalid,
+  GTF_permit_access,
+  GTF_reading,
+  GTF_readonly,
+  GTF_sub_page,
+  GTF_transitive,
+  GTF_type_mask,
+  GTF_writing,
   type HypercallName,
   HYPERCALLS,
   Hypervisor,
@@ -33,9 +48,117 @@ import {
   virqIsGlobal,
   XEN_LEGACY_MAX_VCPUS,
   XenErrno,
+  XENSTORE_ABS_PATH_MAX,
+  XENSTORE_PAYLOAD_MAX,
+  XENSTORE_REL_PATH_MAX,
 } from "../hypervisor/mod.ts";
 
 const INSTALL = "libxen-dev";
+
+// The C tests below skip without a compiler; these are the same values, copied from Debian's
+// libxen-dev 4.17 headers (/usr/include/xen/...) with their lines, so the suite checks them
+// without one.
+Deno.test("hypervisor ABI: the model's Xen constants hold the 4.17 public headers' values (no C compiler needed)", () => {
+  // xen/errno.h, XEN_ERRNO(name, value), lines 62-116.
+  assert.deepEqual({ ...XenErrno }, {
+    EPERM: 1, // :62
+    ENOENT: 2, // :63
+    ESRCH: 3, // :64
+    EIO: 5, // :68
+    ENXIO: 6, // :69
+    E2BIG: 7, // :70
+    EBADF: 9, // :72
+    EAGAIN: 11, // :74
+    ENOMEM: 12, // :76
+    EACCES: 13, // :77
+    EFAULT: 14, // :78
+    EBUSY: 16, // :79
+    EEXIST: 17, // :80
+    ENODEV: 19, // :82
+    EINVAL: 22, // :85
+    ENOSPC: 28, // :88
+    ERANGE: 34, // :92
+    ENOSYS: 38, // :97
+    EOVERFLOW: 75, // :102
+    EOPNOTSUPP: 95, // :109
+    EADDRINUSE: 98, // :110
+    EADDRNOTAVAIL: 99, // :111
+    EISCONN: 106, // :113
+    ENOTCONN: 107, // :114
+    ETIMEDOUT: 110, // :115
+    ECONNREFUSED: 111, // :116
+  });
+  // xen/grant_table.h: GNTST_* lines 626-639.
+  assert.deepEqual({ ...GNTST }, {
+    okay: 0,
+    general_error: -1,
+    bad_domain: -2,
+    bad_gntref: -3,
+    bad_handle: -4,
+    bad_virt_addr: -5,
+    bad_dev_addr: -6,
+    no_device_space: -7,
+    permission_denied: -8,
+    bad_page: -9,
+    bad_copy_arg: -10,
+    address_too_big: -11,
+    eagain: -12,
+    no_space: -13,
+  });
+  // xen/grant_table.h: GTF_* lines 146-177, GNTCOPY_* 438-441, GNTTAB_NR_RESERVED_ENTRIES 133.
+  assert.deepEqual(
+    [GTF_invalid, GTF_permit_access, GTF_accept_transfer, GTF_transitive, GTF_type_mask],
+    [0, 1, 2, 3, 3],
+  );
+  assert.deepEqual([GTF_readonly, GTF_reading, GTF_writing, GTF_sub_page], [4, 8, 16, 256]);
+  assert.deepEqual([GNTCOPY_source_gref, GNTCOPY_dest_gref, GNTTAB_NR_RESERVED_ENTRIES], [1, 2, 8]);
+  // sizeof(grant_entry_v1_t), sizeof(gnttab_copy_t) on x86-64 (gcc against those headers).
+  assert.deepEqual([GRANT_ENTRY_V1_SIZE, GNTTAB_COPY_SIZE], [8, 40]);
+  // xen/xen.h: DOMID_FIRST_RESERVED :562, DOMID_SELF :565, VIRQ_* :164-186, NR_VIRQS :189;
+  // xen/arch-x86/xen.h: XEN_LEGACY_MAX_VCPUS :100.
+  assert.deepEqual([DOMID_FIRST_RESERVED, DOMID_SELF], [0x7ff0, 0x7ff0]);
+  assert.deepEqual({ ...VIRQ }, {
+    TIMER: 0,
+    DEBUG: 1,
+    CONSOLE: 2,
+    DOM_EXC: 3,
+    TBUF: 4,
+    DEBUGGER: 6,
+    XENOPROF: 7,
+    CON_RING: 8,
+    PCPU_STATE: 9,
+    MEM_EVENT: 10,
+    ARGO: 11,
+    ENOMEM: 12,
+    XENPMU: 13,
+    ARCH_0: 16,
+    ARCH_1: 17,
+    ARCH_2: 18,
+    ARCH_3: 19,
+    ARCH_4: 20,
+    ARCH_5: 21,
+    ARCH_6: 22,
+    ARCH_7: 23,
+  });
+  assert.deepEqual([NR_VIRQS, XEN_LEGACY_MAX_VCPUS], [24, 32]);
+  // struct shared_info / vcpu_info offsets on x86-64 (gcc against xen/xen.h): vcpu_info 64 bytes,
+  // evtchn_upcall_mask at 1, evtchn_pending_sel at 8; evtchn_pending at 2048, evtchn_mask at 2560.
+  assert.deepEqual(
+    [VCPU_INFO_SIZE, OFF_UPCALL_PENDING, OFF_UPCALL_MASK, OFF_PENDING_SEL],
+    [64, 0, 1, 8],
+  );
+  assert.deepEqual([OFF_EVTCHN_PENDING, OFF_EVTCHN_MASK, NR_EVENT_CHANNELS], [2048, 2560, 4096]);
+  // xen/sched.h: SHUTDOWN_poweroff .. SHUTDOWN_soft_reset, lines 158-171 (SHUTDOWN_MAX 5, :172).
+  assert.deepEqual(
+    [...SHUTDOWN_REASONS],
+    ["poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset"],
+  );
+  // xen/io/xs_wire.h: XENSTORE_PAYLOAD_MAX :116, XENSTORE_ABS_PATH_MAX :119, _REL_PATH_MAX :120.
+  assert.deepEqual(
+    [XENSTORE_PAYLOAD_MAX, XENSTORE_ABS_PATH_MAX, XENSTORE_REL_PATH_MAX],
+    [4096, 3072, 2048],
+  );
+});
 
 /** `name value` lines into a map. */
 function table(out: string): Map<string, number> {
