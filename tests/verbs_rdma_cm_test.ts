@@ -1386,6 +1386,54 @@ Deno.test("rdma_cm: rdma_bind_addr to the domain's address binds the id to its d
   });
 });
 
+// rdma_bind_addr (drivers/infiniband/core/cma.c) copies the address given into the id's source
+// address, so rdma_get_local_addr(3) of an id bound to INADDR_ANY — a listener on every address,
+// or an active id before its resolution — reads 0.0.0.0; addr_handler puts the resolved source in
+// its place at ADDR_RESOLVED (and restores the zero address on ADDR_ERROR), after which a bind of
+// that address and port is EADDRINUSE (cma_check_port compares the current source addresses).
+for (const mode of MODES) {
+  Deno.test(`rdma_cm ${mode}: an id bound to 0.0.0.0 reads 0.0.0.0 as its local address until the address resolves (rdma_bind_addr, addr_handler)`, async () => {
+    const { cluster, a, b } = await pair(mode);
+    await cluster.run(async () => {
+      const sch = b.rdmaCm.createEventChannel();
+      const listener = await sch.createId();
+      await listener.bindAddr({ ip: "0.0.0.0", port: PORT });
+      await listener.listen(1);
+      assert.deepEqual(listener.localAddr, { ip: "0.0.0.0", port: PORT });
+      const auto = await sch.createId();
+      await auto.listen(1); // rdma_listen on an idle id binds it to the zero address
+      assert.deepEqual(auto.localAddr, { ip: "0.0.0.0", port: 32768 });
+      const ch = a.rdmaCm.createEventChannel();
+      const id = await ch.createId();
+      await id.bindAddr({ ip: "0.0.0.0", port: 0 });
+      const port = id.localAddr!.port;
+      assert.deepEqual(id.localAddr, { ip: "0.0.0.0", port });
+      // An address nobody holds: ADDR_ERROR, and the id's source is the zero address again.
+      await id.resolveAddr({ ip: "10.0.0.99", port: PORT }, { timeoutMs: 100 });
+      assert.equal(id.localAddr!.ip, "0.0.0.0");
+      (await next(ch, RdmaCmEvent.ADDR_ERROR)).ack();
+      assert.deepEqual(id.localAddr, { ip: "0.0.0.0", port });
+      await id.resolveAddr({ ip: b.rdmaCm.ip, port: PORT });
+      (await next(ch, RdmaCmEvent.ADDR_RESOLVED)).ack();
+      assert.deepEqual(id.localAddr, { ip: a.rdmaCm.ip, port }, "the route's source");
+      const other = await ch.createId();
+      await assert.rejects(
+        () => other.bindAddr({ ip: a.rdmaCm.ip, port }),
+        (e: VerbsError) => e.code === "EADDRINUSE",
+      );
+      await id.resolveRoute();
+      (await next(ch, RdmaCmEvent.ROUTE_RESOLVED)).ack();
+      await rcQp(id);
+      await id.connect({});
+      const req = await next(sch, RdmaCmEvent.CONNECT_REQUEST);
+      // The REQ's cma header carries the resolved source; the new id's addresses are the REQ's.
+      assert.deepEqual(req.id.localAddr, { ip: b.rdmaCm.ip, port: PORT });
+      assert.deepEqual(req.id.remoteAddr, { ip: a.rdmaCm.ip, port });
+      req.ack();
+    });
+  });
+}
+
 // librdmacm processes the REP in user space (librdmacm/cma.c): the kernel reports
 // RDMA_CM_EVENT_CONNECT_RESPONSE for a user-space id (cma_ib_handler, IB_CM_REP_RECEIVED: the
 // kernel id has no QP), and rdma_get_cm_event, for an id with a QP, runs

@@ -244,6 +244,9 @@ export function cmaAnyAddr(ip: string): boolean {
   return n !== undefined && (n >>> 24 === 0 || n >>> 24 === 127);
 }
 
+/** `ipv4_is_zeronet`: 0.0.0.0/8, the zero half of {@link cmaAnyAddr} (`cma_zero_addr`). */
+const cmaZeroNet = (ip: string) => parseIpv4(ip)! >>> 24 === 0;
+
 /**
  * An IPv4 socket address.
  *
@@ -1207,7 +1210,9 @@ export class CmId {
     await this.#cm.syscall();
     const port = this.#cm.bindPort(this, addr.port, addr.ip);
     this.boundIp = addr.ip;
-    this.localAddr = { ip: addr.ip === "0.0.0.0" ? this.#cm.ip : addr.ip, port };
+    // rdma_bind_addr copies the address as given into the id's source address: an id bound to
+    // 0.0.0.0 reads it (rdma_get_local_addr) until addr_handler puts the resolved source there.
+    this.localAddr = { ip: addr.ip, port };
     this.state = "addr_bound";
     if (device && !any) this.verbs = await this.#cm.context();
   }
@@ -1349,6 +1354,13 @@ export class CmId {
         return this.#event(RdmaCmEvent.ADDR_ERROR, -Errno.ETIMEDOUT);
       }
       this.verbs = verbs;
+      // addr_handler (drivers/infiniband/core/cma.c) stores the route's source address in the
+      // id (it restores the old one on ADDR_ERROR): an id on the zero address gets the domain's,
+      // which its REQ's cma header then carries and cma_check_port compares later binds with.
+      if (cmaZeroNet(this.localAddr!.ip)) {
+        this.localAddr = { ip: this.#cm.ip, port: this.localAddr!.port };
+        this.boundIp = this.#cm.ip;
+      }
       this.#remote = { lid: r.lid, qpn: r.qpn };
       this.#remoteGid = r.gid;
       this.state = "addr_resolved";
