@@ -20,6 +20,7 @@ import {
 } from "../mod.ts";
 import { type CmReq, decodeCm, encodeCm } from "../drivers/verbs/cm_mad.ts";
 import { parseIpv4 } from "../drivers/verbs/ipoib.ts";
+import { OP } from "../hca/opcode.ts";
 import { decodePacket } from "../hca/packet.ts";
 import { MODES, next, pair, rcQp } from "./support/rdma_cm.ts";
 
@@ -754,6 +755,49 @@ Deno.test("rdma_cm: both sides disconnect at once: DISCONNECTED, then TIMEWAIT_E
     }
   });
 });
+
+// ib_cm answers a DREQ for a connection it no longer has with a DREP of its own (cm_dreq_handler
+// → cm_issue_drep, drivers/infiniband/core/cm.c) whose LocalCommID is the DREQ's RemoteCommID and
+// RemoteCommID the DREQ's LocalCommID, so the sender's cm_drep_handler finds its connection by both
+// IDs. A peer that destroyed its id (its own DREQ lost on the way) answers so: this side gets
+// DISCONNECTED with status 0 at once, not -ETIMEDOUT after every retry of its DREQ.
+for (const mode of MODES) {
+  Deno.test(`rdma_cm ${mode}: a DREQ for a connection the peer destroyed gets the peer CM's DREP naming both IDs (cm_issue_drep): DISCONNECTED 0`, async () => {
+    const { cluster, a, b } = await pair(mode);
+    const dreps = captureCm(cluster, "DREP");
+    await cluster.run(async () => {
+      const { ch: sch } = await listen(b);
+      const { ch, id } = await resolve(a, b.rdmaCm.ip);
+      await id.connect({});
+      const { req } = await acceptOne(sch);
+      (await next(ch, RdmaCmEvent.ESTABLISHED)).ack();
+      (await next(sch, RdmaCmEvent.ESTABLISHED)).ack();
+      const passiveId = req.id.localCommId;
+      // The server destroys its id; its DREQ is lost, so the client still has the connection.
+      const aLid = id.verbs!.queryPort(1).lid;
+      cluster.fabric.addFault({
+        dlid: aLid,
+        opcode: OP.UD_SEND_ONLY,
+        probability: 1,
+        kind: "drop",
+        limit: 1,
+      });
+      await req.id.destroy();
+      await cluster.sleep(1e6);
+      assert.equal(id.state, "established");
+      const t0 = cluster.now;
+      await id.disconnect();
+      const d = await next(ch, RdmaCmEvent.DISCONNECTED);
+      assert.equal(d.status, 0);
+      assert.ok(cluster.now - t0 < 10e6, `DISCONNECTED after ${cluster.now - t0} ns`);
+      d.ack();
+      const issued = dreps.find((m) => m.kind === "DREP" && m.remoteCommId === id.localCommId);
+      assert.ok(issued, "the peer's CM answered the DREQ");
+      assert.equal(issued!.localCommId, passiveId, "LocalCommID: the DREQ's RemoteCommID");
+      (await next(ch, RdmaCmEvent.TIMEWAIT_EXIT)).ack();
+    });
+  });
+}
 
 Deno.test("rdma_cm bypass: a DREQ never answered: DISCONNECTED (-ETIMEDOUT) after the retries, TIMEWAIT_EXIT 2048 ms later", async () => {
   const { cluster, a, b } = await pair("bypass");

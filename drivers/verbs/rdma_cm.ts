@@ -700,10 +700,14 @@ export class RdmaCm {
     if (!id) {
       // IBTA §12.9.8.x: a message for no connection this CM knows is answered with
       // REJ (invalid communication ID) when it expects an answer; DREQ gets a DREP.
+      // cm_issue_drep (drivers/infiniband/core/cm.c): its LocalCommID is the DREQ's
+      // RemoteCommID and its RemoteCommID the DREQ's LocalCommID, so the sender's
+      // cm_drep_handler, which finds its connection by both IDs, takes it (with 0, the sender
+      // of a DREQ to a peer that destroyed its id waited out every retry: -ETIMEDOUT).
       if (m.kind === "DREQ") {
         await this.sendCm(
           from,
-          { kind: "DREP", localCommId: 0, remoteCommId: m.localCommId },
+          { kind: "DREP", localCommId: m.remoteCommId, remoteCommId: m.localCommId },
           m.tid,
           true,
         );
