@@ -1460,7 +1460,23 @@ for (const mode of MODES) {
       await id.resolveAddr({ ip: b.rdmaCm.ip, port: PORT });
       (await next(ch, RdmaCmEvent.ADDR_RESOLVED)).ack();
       assert.deepEqual(id.localAddr, { ip: a.rdmaCm.ip, port }, "the route's source");
+      // rdma_resolve_addr on an idle id binds it to the zero address first (cma_bind_addr), then
+      // the same: 0.0.0.0 while the query runs and after ADDR_ERROR, the source once resolved.
       const other = await ch.createId();
+      const idle = await ch.createId();
+      await idle.resolveAddr({ ip: "10.0.0.99", port: PORT }, { timeoutMs: 100 });
+      const idlePort = idle.localAddr!.port;
+      assert.deepEqual(idle.localAddr, { ip: "0.0.0.0", port: idlePort });
+      await assert.rejects( // cma_check_port: a bound zero address takes the port from all
+        () => other.bindAddr({ ip: a.rdmaCm.ip, port: idlePort }),
+        (e: VerbsError) => e.code === "EADDRNOTAVAIL",
+      );
+      (await next(ch, RdmaCmEvent.ADDR_ERROR)).ack();
+      assert.deepEqual(idle.localAddr, { ip: "0.0.0.0", port: idlePort });
+      await idle.resolveAddr({ ip: b.rdmaCm.ip, port: PORT });
+      (await next(ch, RdmaCmEvent.ADDR_RESOLVED)).ack();
+      assert.deepEqual(idle.localAddr, { ip: a.rdmaCm.ip, port: idlePort });
+      await idle.destroy();
       await assert.rejects(
         () => other.bindAddr({ ip: a.rdmaCm.ip, port }),
         (e: VerbsError) => e.code === "EADDRINUSE",

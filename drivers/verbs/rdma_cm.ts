@@ -1318,12 +1318,9 @@ export class CmId {
       );
     }
     // resolve_prepare_src → cma_bind_addr: an idle id is bound first, to the source given, else
-    // to the zero address (for another destination the model binds it to the domain's address,
-    // the source its route would give).
+    // to the zero address, which addr_handler replaces with the route's source at ADDR_RESOLVED.
     if (opts.src && this.state === "idle") await this.#bind(opts.src, false);
-    else if (this.state === "idle") {
-      await this.#bind({ ip: any ? "0.0.0.0" : this.#cm.ip, port: 0 }, false);
-    }
+    else if (this.state === "idle") await this.#bind({ ip: "0.0.0.0", port: 0 }, false);
     // cma_resolve_loopback: an id without a device is bound to one first (cma_bind_loopback),
     // in the call: without a device rdma_resolve_addr fails -ENODEV, the id left bound.
     if (any && !this.verbs) await this.#bindLoopback();
