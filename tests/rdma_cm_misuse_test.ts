@@ -62,3 +62,29 @@ for (const mode of MODES) {
     });
   });
 }
+
+Deno.test("rdma_cm: rdma_resolve_addr's options as null are none; a value of the wrong type is named as given", async () => {
+  const { cluster, a, b } = await pair("native");
+  await cluster.run(async () => {
+    const ch = a.rdmaCm.createEventChannel();
+    const id = await ch.createId();
+    await assert.rejects(
+      id.resolveAddr({ ip: b.rdmaCm.ip, port: 7000 }, 5 as never),
+      einval(/^EINVAL: rdma_resolve_addr: the options must be an object/),
+    );
+    await assert.rejects(
+      id.bindAddr({ ip: a.rdmaCm.ip, port: "1" as never }),
+      einval(/^EINVAL: rdma_bind_addr: port "1" is not an integer in 0\.\.65535/),
+    );
+    assert.equal(id.state, "idle");
+    await id.resolveAddr({ ip: b.rdmaCm.ip, port: 7000 }, null as never); // NULL: the defaults
+    (await next(ch, RdmaCmEvent.ADDR_RESOLVED)).ack();
+    await id.resolveRoute();
+    (await next(ch, RdmaCmEvent.ROUTE_RESOLVED)).ack();
+    await rcQp(id);
+    await assert.rejects(
+      id.connect({ responderResources: "1" as never }),
+      einval(/^EINVAL: rdma_connect: responderResources "1" outside 0\.\.\d+/),
+    );
+  });
+});

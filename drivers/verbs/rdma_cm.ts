@@ -463,6 +463,9 @@ const fail = (code: keyof typeof Errno, msg: string): never => {
   throw new VerbsError(code, msg);
 };
 
+/** A value as an error message names it: a string quoted, so "1" is not read as the number 1. */
+const show = (v: unknown) => typeof v === "string" ? JSON.stringify(v) : String(v);
+
 /**
  * A domain's connection manager.
  *
@@ -1226,7 +1229,7 @@ export class CmId {
       fail("EINVAL", `${what}: '${addr?.ip}' is not an IPv4 address`);
     }
     if (!Number.isInteger(addr.port) || addr.port < 0 || addr.port > 65535) {
-      fail("EINVAL", `${what}: port ${addr.port} outside 0..65535`);
+      fail("EINVAL", `${what}: port ${show(addr.port)} is not an integer in 0..65535`);
     }
   }
 
@@ -1243,7 +1246,7 @@ export class CmId {
   async listen(backlog: number): Promise<void> {
     this.#want("rdma_listen", "idle", "addr_bound");
     if (!Number.isInteger(backlog)) {
-      fail("EINVAL", `rdma_listen: backlog ${backlog} is not an integer`);
+      fail("EINVAL", `rdma_listen: backlog ${show(backlog)} is not an integer`);
     }
     if (this.state === "idle") await this.#bind({ ip: "0.0.0.0", port: 0 }, false);
     await this.#cm.syscall();
@@ -1263,7 +1266,7 @@ export class CmId {
   async setTos(tos: number): Promise<void> {
     this.#live("rdma_set_option");
     if (!Number.isInteger(tos) || tos < 0 || tos > 255) {
-      fail("EINVAL", `rdma_set_option: TOS ${tos} outside 0..255`);
+      fail("EINVAL", `rdma_set_option: TOS ${show(tos)} outside 0..255`);
     }
     await this.#cm.syscall();
     this.tos = tos;
@@ -1300,12 +1303,17 @@ export class CmId {
     opts: { src?: SockAddr; timeoutMs?: number } = {},
   ): Promise<void> {
     this.#want("rdma_resolve_addr", "idle", "addr_bound");
+    // null is no options, as undefined (librdmacm's NULL src and the default timeout).
+    opts ??= {};
+    if (typeof opts !== "object") {
+      fail("EINVAL", `rdma_resolve_addr: the options must be an object { src?, timeoutMs? }`);
+    }
     this.#checkAddr("rdma_resolve_addr", dst);
     const any = cmaAnyAddr(dst.ip);
     const local = any || dst.ip === this.#cm.ip;
     const timeoutMs = opts.timeoutMs ?? 2000;
     if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
-      fail("EINVAL", `rdma_resolve_addr: timeout ${timeoutMs} ms is not a count of ms`);
+      fail("EINVAL", `rdma_resolve_addr: timeout ${show(timeoutMs)} ms is not a count of ms`);
     }
     if (timeoutMs === 0 && !local) {
       // The kernel takes 0 (rdma_resolve_ip arms its request for now): the address resolves
@@ -1421,7 +1429,7 @@ export class CmId {
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
       fail(
         "EINVAL",
-        `rdma_resolve_route: timeout ${timeoutMs} ms is not a positive count ` +
+        `rdma_resolve_route: timeout ${show(timeoutMs)} ms is not a positive count ` +
           "(with 0 the kernel's SA query never reports)",
       );
     }
@@ -1545,13 +1553,13 @@ export class CmId {
     ) {
       const v = p[k] ?? 0;
       if (!Number.isInteger(v) || v < 0 || (v > max && v !== 0xff)) {
-        fail("EINVAL", `${what}: ${k} ${v} outside 0..${max} (the device's limit) or 255`);
+        fail("EINVAL", `${what}: ${k} ${show(v)} outside 0..${max} (the device's limit) or 255`);
       }
     }
     for (const k of ["retryCount", "rnrRetryCount"] as const) {
       const v = p[k] ?? 0;
       if (!Number.isInteger(v) || v < 0 || v > 255) {
-        fail("EINVAL", `${what}: ${k} ${v} is not a u8`);
+        fail("EINVAL", `${what}: ${k} ${show(v)} is not a u8`);
       }
     }
   }
