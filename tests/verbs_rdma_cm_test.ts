@@ -1327,13 +1327,17 @@ Deno.test("rdma_cm: rdma_reject takes back an accept whose RTU has not come (cm_
     const { req, qp } = await acceptOne(sch);
     assert.equal(req.id.state, "rep_sent");
     await req.id.reject(new TextEncoder().encode("no"));
-    assert.equal(req.id.state, "rejected");
+    // cm_send_rej_locked from IB_CM_REP_SENT enters timewait (from REQ_RCVD it resets to idle).
+    assert.equal(req.id.state, "timewait");
     assert.equal(qp.state, QpState.RTS); // librdmacm's rdma_reject leaves the QP alone
     const ev = await ch.getEvent({ timeoutNs: 1e9 });
     assert.deepEqual([ev.type, ev.status], [RdmaCmEvent.REJECTED, 28]);
     assert.equal(new TextDecoder().decode(ev.param.privateData!.subarray(0, 2)), "no");
     ev.ack();
-    // The REP's resends stopped with the REJ: nothing more comes to the passive side.
+    await cluster.sleep(TIMEWAIT_NS);
+    assert.equal(req.id.state, "rejected");
+    // The REP's resends stopped with the REJ: nothing more comes to the passive side (and no
+    // TIMEWAIT_EXIT: the cma passes it on only after DISCONNECTED).
     await cluster.sleep(20e9);
     assert.equal(sch.pending, 0);
     // An established connection cannot be rejected.

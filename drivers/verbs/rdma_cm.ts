@@ -1747,8 +1747,8 @@ export class CmId {
    * reject", 28); the active side gets `REJECTED` with status 28 and this
    * private data. It also takes back an `accept` whose RTU has not come yet
    * (ib_cm's `cm_send_rej_locked` allows IB_CM_REP_SENT: the REP's resends
-   * stop, the REJ says "other"); the QP is left as it is, as librdmacm
-   * leaves it.
+   * stop, the REJ says "other", and the id waits out timewait before it reads
+   * `rejected`); the QP is left as it is, as librdmacm leaves it.
    *
    * @throws VerbsError EINVAL on an id that holds no request, or one answered and
    *   established (ib_send_cm_rej: -EINVAL), or with more than 148 bytes of private data
@@ -1764,7 +1764,11 @@ export class CmId {
   async #rejectNow(privateData: Uint8Array | undefined): Promise<void> {
     const was = this.state;
     this.#stopTimer();
-    this.state = "rejected";
+    // cm_send_rej_locked (drivers/infiniband/core/cm.c): a REJ from IB_CM_REP_SENT enters
+    // timewait (the peer may have taken the REP: its QP's packets may still be in the fabric);
+    // from IB_CM_MRA_REQ_SENT the ib_cm id resets to idle.
+    if (was === "rep_sent") this.#enterTimewait("rejected");
+    else this.state = "rejected";
     await this.#cm.sendCm(this.#remote!, {
       kind: "REJ",
       // cm_format_rej: a REJ of a REQ handed to the program carries this side's ID and
