@@ -290,6 +290,9 @@ export class Cq {
     }
     const l = cqLayout(cqe);
     const addr = ctx.allocBuffer(l.bytes);
+    // Every entry not yet written by the device before the device is told of the ring
+    // (libmthca's mthca_alloc_cq_buf, before ibv_cmd_resize_cq): see `prepareRing`.
+    this.pcq.prepareRing(addr, l.logSize);
     let r;
     try {
       r = await ctx.file.resizeCq({

@@ -1365,6 +1365,29 @@ export class ProviderCq {
   }
 
   /**
+   * Before RESIZE_CQ: make every entry of the new ring at `addr` (2^`logSize`
+   * entries) one the device has not written, for the index it holds next from
+   * the consumer index on. libmthca's `mthca_alloc_cq_buf` marks each CQE of a
+   * new buffer hardware-owned (`MTHCA_CQ_ENTRY_OWNER_HW`) before
+   * `ibv_cmd_resize_cq`; here ownership is the owner bit of the lap, and the
+   * producer index runs on through a resize (hca/FORMATS.md, "Resize"), so a
+   * zeroed ring whose consumer index is on an odd lap of the new size would
+   * read as full of completions: the first poll took them, moved the consumer
+   * index past the device's and lost every later completion.
+   */
+  prepareRing(addr: number, logSize: number): void {
+    const size = 1 << logSize;
+    const ring = new Uint8Array(size * CQE_BYTES);
+    const ci = this.consumerIndex;
+    for (let s = 0; s < size; s++) {
+      // The index slot `s` holds next; its owner bit one lap later is the one it must not show.
+      const next = (ci + ((s - ci) & (size - 1))) >>> 0;
+      setCqeOwner(ring, s * CQE_BYTES, (next + size) >>> 0, logSize);
+    }
+    this.#p.env.memory.write(addr, ring);
+  }
+
+  /**
    * After RESIZE_CQ: move unpolled CQEs that landed in the old ring to the
    * same positions of the new one, with the new ring's owner rule.
    */

@@ -85,6 +85,12 @@
  *    QPC's DRAINING state): true in SQD while WQEs started before the move
  *    are still unacknowledged, false once the queue drained and in every
  *    other state; modify_qp ignores it (it has no mask bit).
+ * 21. resize_cq keeps every completion, whatever lap of the new ring the
+ *    consumer index is on: the library marks each entry of the new ring as
+ *    not written before the device is told of it (libmthca's
+ *    `mthca_alloc_cq_buf` sets every CQE hardware-owned before
+ *    `ibv_cmd_resize_cq`), copies the unpolled ones over
+ *    (`mthca_cq_resize_copy_cqes`), and later completions land in it.
  */
 import assert from "node:assert/strict";
 import {
@@ -849,6 +855,41 @@ for (const mode of MODES) {
       // Given back to modify (as a query's result may be), it is ignored.
       await qx.modify({ state: QpState.RTS, sqDraining: true });
       assert.equal((await qx.query()).sqDraining, false);
+    });
+  });
+
+  Deno.test(`rule 21 (${mode}): resize_cq keeps every completion on any lap of the new ring`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const cq = await x.ctx.createCq(3); // a ring of 4
+      const cap = { maxSendWr: 1, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 };
+      const qp = await x.pd.createQp({ type: QpType.RC, sendCq: cq, recvCq: cq, cap });
+      await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+      qp.postRecv([{ wrId: 1n, sgList: [] }, { wrId: 2n, sgList: [] }, { wrId: 3n, sgList: [] }]);
+      await qp.modify({ state: QpState.ERR }); // three flush completions
+      await cluster.sleep(SETTLE_NS);
+      const flushed = (ws: { wrId: bigint; status: number }[]) => ws.map((w) => [w.wrId, w.status]);
+      const F = WcStatus.WR_FLUSH_ERR;
+      assert.deepEqual(flushed(cq.poll(2)), [[1n, F], [2n, F]]); // the consumer index is 2
+      if (mode === "split") {
+        await rejects(() => cq.resize(1), "EOPNOTSUPP"); // no resize_cq in the split baseline
+        return;
+      }
+      // A ring of 2: index 2 is on its second lap, where a zeroed entry has the owner bit the
+      // device writes. The unpolled completion moves over, and nothing else is read as one.
+      await cq.resize(1);
+      assert.equal(cq.cqe, 1);
+      assert.deepEqual(flushed(cq.poll(4)), [[3n, F]]);
+      assert.deepEqual(cq.poll(4), []);
+      qp.postRecv({ wrId: 4n, sgList: [] }); // in ERR: flushed at once
+      await cluster.sleep(SETTLE_NS);
+      assert.deepEqual(flushed(cq.poll(4)), [[4n, F]]);
+      // Growing to a ring of 8, where the consumer index (4) is on the first lap.
+      await cq.resize(7);
+      qp.postRecv({ wrId: 5n, sgList: [] });
+      await cluster.sleep(SETTLE_NS);
+      assert.deepEqual(flushed(cq.poll(4)), [[5n, F]]);
     });
   });
 }
