@@ -139,6 +139,17 @@ export interface ContextDatapath {
     logSize: number,
     logStride: number,
   ): void;
+  /**
+   * RESIZE_CQ, before the command: make CQ `cqn`'s new device queue `queue`
+   * (2^`logSize` entries) one whose entries the device has not written.
+   */
+  prepareCqResize(cqn: number, queue: number, logSize: number): void;
+  /**
+   * RESIZE_CQ, after the command: CQ `cqn` continues in the guest's ring
+   * `guest` and the device's `queue`, with what the old queue still held;
+   * resolves to the old queue, for the caller to free.
+   */
+  resizeCq(cqn: number, guest: MappedBuffer, queue: number, logSize: number): Promise<number>;
   removeCq(cqn: number): void;
   removeQp(qpn: number): void;
   removeSrq(srqn: number): void;

@@ -211,7 +211,7 @@ export type StagedOps = { readonly [O in VibOpCode]?: StagedOp<O> };
  * const split: BackendDatapath = SPLIT_DATAPATH;
  * const served = { ...CONTROL_OPS, ...split.ops }; // what a split device's backend dispatches to
  * assert.ok(served[VibOp.DOORBELL] && !CONTROL_OPS[VibOp.DOORBELL]);
- * assert.notEqual(served[VibOp.RESIZE_CQ], CONTROL_OPS[VibOp.RESIZE_CQ]); // overridden: refused
+ * assert.equal(served[VibOp.RESIZE_CQ], CONTROL_OPS[VibOp.RESIZE_CQ]); // the backend's own
  * ```
  */
 export interface BackendDatapath {

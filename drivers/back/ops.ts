@@ -547,19 +547,26 @@ export const CONTROL_OPS: OpHandlers = {
     const entries = checkCqSize("resize_cq", cqe, logSize, env.driver.devLim.maxCqe);
     admit(env, { cqes: entries - (held.cqes ?? 0) }, { mtt: sizeOf(nrPages, VIB_MAX_PAGES) });
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, false);
-    const r = await withQueue(env, c, q, () =>
-      c.uctx.resizeCq({
+    // With a datapath through dom0 (split) the device writes a dom0 queue, which moves too: its
+    // entries not written before the command, what the old one holds after it (the datapath).
+    const dp = q.queue !== undefined && old.num !== undefined ? c.datapath : undefined;
+    const r = await withQueue(env, c, q, () => {
+      dp?.prepareCqResize(old.num!, q.queue!, logSize);
+      return c.uctx.resizeCq({
         cqHandle: h,
         cqe,
         logSize,
         bufAddr: q.regAddr,
         bufBytes,
         consumerIndex,
-      }));
+      });
+    });
+    const oldQueue = dp ? await dp.resizeCq(old.num!, q.buf, q.queue!, logSize) : undefined;
     await env.grants.unmap(old.buf);
-    c.objects.set(`cq:${h}`, { buf: q.buf, num: old.num });
+    if (oldQueue !== undefined) dp!.freeDeviceQueue(oldQueue);
+    c.objects.set(`cq:${h}`, { buf: q.buf, queue: q.queue, num: old.num });
     drop(env, c, `cq:${h}`);
-    hold(env, c, `cq:${h}`, { ...held, cqes: entries });
+    hold(env, c, `cq:${h}`, { ...held, cqes: entries, shadowBytes: q.shadowBytes });
     return { ...r };
   },
   [VibOp.DESTROY_CQ]: async (env, c, req) => {

@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { CQE_BYTES, cqeReady } from "../../hca/cqe.ts";
+import { CQE_BYTES, cqeReady, setCqeOwner } from "../../hca/cqe.ts";
 import {
   cmdWord,
   CqDbCmd,
@@ -214,6 +214,65 @@ export class SplitContext implements ContextDatapath {
       stride: 1 << logStride,
       posted: 0,
     });
+  }
+
+  /**
+   * RESIZE_CQ's half before the command: every entry of CQ `cqn`'s new
+   * shadow `queue` (2^`logSize` entries) is marked not written for the index
+   * it holds next from dom0's copy index on, as the library marks the guest's
+   * new ring (`ProviderCq.prepareRing`; libmthca's `mthca_alloc_cq_buf` sets
+   * each CQE hardware-owned before `ibv_cmd_resize_cq`): the device's
+   * producer index runs on through a resize, and a zeroed entry has the
+   * owner bit it writes on every odd lap.
+   */
+  prepareCqResize(cqn: number, queue: number, logSize: number): void {
+    const c = this.#cqs.get(cqn);
+    if (!c) throw inval(`resize of CQ ${cqn}: not a CQ of this context`);
+    const size = 1 << logSize;
+    const ring = new Uint8Array(size * CQE_BYTES);
+    for (let s = 0; s < size; s++) {
+      const next = (c.ci + ((s - c.ci) & (size - 1))) >>> 0;
+      setCqeOwner(ring, s * CQE_BYTES, (next + size) >>> 0, logSize);
+    }
+    this.o.space.write(queue, ring);
+  }
+
+  /**
+   * RESIZE_CQ's half after the command, which made the device write CQ
+   * `cqn`'s entries into `queue` (2^`logSize` entries): the entries it wrote
+   * into the old shadow that dom0 has not handed the guest move to the same
+   * positions of the new one with its owner rule (as libmthca's
+   * `mthca_cq_resize_copy_cqes` moves a ring's unpolled entries), and polls
+   * copy from `queue` into the guest's new ring `guest` from now on (the
+   * guest moves what its old ring holds itself). Returns the old shadow, for
+   * the caller to free, once the copy's time is spent.
+   */
+  async resizeCq(
+    cqn: number,
+    guest: MappedBuffer,
+    queue: number,
+    logSize: number,
+  ): Promise<number> {
+    const c = this.#cqs.get(cqn);
+    if (!c) throw inval(`resize of CQ ${cqn}: not a CQ of this context`);
+    const b = this.#cqe, s = this.o.space;
+    const at = (i: number, ring: number, log: number) => ring + (i & ((1 << log) - 1)) * CQE_BYTES;
+    let n = 0;
+    for (let i = c.ci;; i = (i + 1) >>> 0) {
+      s.readInto(at(i, queue, logSize), b);
+      if (cqeReady(b, 0, i, logSize)) continue; // written there after the command
+      s.readInto(at(i, c.shadow, c.logSize), b);
+      if (!cqeReady(b, 0, i, c.logSize)) break;
+      setCqeOwner(b, 0, i, logSize);
+      s.write(at(i, queue, logSize), b);
+      n++;
+    }
+    const old = c.shadow;
+    c.guest = guest;
+    c.shadow = queue;
+    c.logSize = logSize;
+    if (n > 0) await this.o.cpu(this.#copyNs(n * CQE_BYTES));
+    return old;
   }
 
   /** Forget a queue (its shadow is freed by the caller). */

@@ -313,6 +313,20 @@ export class SplitCq extends ProviderCq {
   }
 
   /**
+   * The completions the CQ holds unpolled, for `ibv_resize_cq`'s check
+   * ("cqe must be at least the number of unpolled entries"): those still in
+   * dom0's shadow too. dom0's half of a poll brings them into the guest's
+   * ring first (its copy paid by the request that follows, as for a poll),
+   * so the count is the one native and bypass mode find in their ring.
+   */
+  override unpolled(): number {
+    if (!this.suspended && (this.#sp.dom0()?.take(this.cqn, this.consumerIndex) ?? 0) > 0) {
+      this.#ask();
+    }
+    return super.unpolled();
+  }
+
+  /**
    * Take every completion dom0 holds for this CQ into the stash: poll
    * round trips until one copies nothing and the guest's ring is empty.
    */

@@ -3,8 +3,9 @@
  * it (`drivers/back/datapath.ts`): a {@link SplitContext} per context, the
  * handlers of the two datapath requests — `DOORBELL` (copy the new WQEs
  * into the shadow queue, ring the device) and `POLL_CQ` (copy new CQEs to
- * the guest's ring) — and the refusal of `RESIZE_CQ`, which the baseline
- * does not support (EOPNOTSUPP). The composition root hands
+ * the guest's ring); `RESIZE_CQ` is the backend's own, which moves the
+ * shadow CQ through {@link SplitContext.prepareCqResize} and
+ * {@link SplitContext.resizeCq}. The composition root hands
  * {@link SPLIT_DATAPATH} to the backend driver for `mode = split` devices.
  *
  * @module
@@ -24,22 +25,17 @@ function splitOf(c: BackContext): SplitContext {
 }
 
 /**
- * The backend handlers the split baseline adds (and the one it overrides).
+ * The backend handlers the split baseline adds.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { SPLIT_OPS } from "./ops.ts";
  * import { VibOp } from "../vib/mod.ts";
- * assert.deepEqual(Object.keys(SPLIT_OPS).map(Number), [VibOp.RESIZE_CQ, VibOp.DOORBELL, VibOp.POLL_CQ]);
+ * assert.deepEqual(Object.keys(SPLIT_OPS).map(Number), [VibOp.DOORBELL, VibOp.POLL_CQ]);
  * ```
  */
 export const SPLIT_OPS: OpHandlers = {
-  [VibOp.RESIZE_CQ]: () => {
-    return Promise.reject(
-      requestError("EOPNOTSUPP", "resize_cq: not supported by the split baseline"),
-    );
-  },
   [VibOp.DOORBELL]: async (_env, c, req) => {
     const { offset, word0, word1 } = req.body;
     await splitOf(c).doorbell(offset, word0, word1);

@@ -114,7 +114,7 @@ for (const mode of MODES) {
         "EINVAL",
       );
       assert.match(msg, new RegExp(`create_cq: 2\\^${log} entries above max_cqe ${d.maxCqe}`));
-      // Resizing to such a ring likewise (the split baseline has no resize: EOPNOTSUPP).
+      // Resizing to such a ring likewise.
       const resize = () =>
         ctx.file.resizeCq({
           cqHandle: cq.handle,
@@ -124,11 +124,8 @@ for (const mode of MODES) {
           bufBytes: bytes,
           consumerIndex: 0,
         });
-      if (mode === "split") await rejects(resize, "EOPNOTSUPP");
-      else {
-        const why = await rejects(resize, "EINVAL");
-        assert.match(why, new RegExp(`resize_cq: 2\\^${log} entries above max_cqe ${d.maxCqe}`));
-      }
+      const why = await rejects(resize, "EINVAL");
+      assert.match(why, new RegExp(`resize_cq: 2\\^${log} entries above max_cqe ${d.maxCqe}`));
       // max_srq_wr and max_srq_sge.
       await (await pd.createSrq({ maxWr: d.maxSrqWr, maxSge: d.maxSrqSge })).destroy();
       await rejects(() => pd.createSrq({ maxWr: d.maxSrqWr + 1, maxSge: 1 }), "EINVAL");
