@@ -22,6 +22,7 @@ import type { AddressSpace } from "../../sim/address_space.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
 import { checkCqSize, checkQpSize, checkSrqSize, UContext } from "../native/ucontext.ts";
 import { DEFAULT_PKEY } from "../../hca/pkey.ts";
+import { CQE_BYTES } from "../../hca/cqe.ts";
 import { Access, QpAttrMask, QpState } from "../uapi/enums.ts";
 import { requestError, VerbsError } from "../uapi/errors.ts";
 import { ATTR_MASK_BITS } from "../uapi/qp_state.ts";
@@ -551,7 +552,11 @@ export const CONTROL_OPS: OpHandlers = {
     // entries not written before the command, what the old one holds after it (the datapath).
     const dp = q.queue !== undefined && old.num !== undefined ? c.datapath : undefined;
     const r = await withQueue(env, c, q, () => {
-      dp?.prepareCqResize(old.num!, q.queue!, logSize);
+      // Only a dom0 queue that holds the ring is written: one the guest's `bufBytes` made smaller
+      // (the driver refuses it next, "entries do not fit") would be written past its end.
+      if (typeof bufBytes === "number" && entries * CQE_BYTES <= bufBytes) {
+        dp?.prepareCqResize(old.num!, q.queue!, logSize);
+      }
       return c.uctx.resizeCq({
         cqHandle: h,
         cqe,

@@ -10,6 +10,7 @@ import { UarOffset } from "../../hca/uar.ts";
 import { QpAttrMask as M, QpState, QpType, VerbsError } from "../../mod.ts";
 import { Prng } from "../../sim/prng.ts";
 import { backOf, checksum, ctxId, E, raw, scene, verdict } from "./support.ts";
+import { xenOf } from "../xenib_support.ts";
 
 Deno.test("requests: malformed headers, counts and ids are refused with an errno; the backend stays up", async () => {
   const s = await scene();
@@ -250,6 +251,55 @@ for (const attacker of ["bypass", "split"] as const) {
     });
   });
 }
+
+Deno.test("requests (split): a RESIZE_CQ ring larger than its buffer is EINVAL, and dom0 writes none of it", async () => {
+  const s = await scene({ attacker: "split" });
+  const { evil, xen } = s;
+  await s.cluster.run(async () => {
+    const ctx = await evil.openDevice();
+    const cq = await ctx.createCq(511);
+    const cap = { maxSendWr: 1, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 };
+    const qp = await (await ctx.allocPd()).createQp({
+      type: QpType.RC,
+      sendCq: cq,
+      recvCq: cq,
+      cap,
+    });
+    await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+    await qp.modify({ state: QpState.ERR });
+    // 304 completions taken: a new shadow of 2^8 entries would hold entries on an odd lap, which
+    // dom0 marks not written with the owner bit set.
+    for (let i = 0; i < 38; i++) {
+      qp.postRecv(Array.from({ length: 8 }, () => ({ wrId: 1n, sgList: [] })));
+      await cq.pollUntil(8);
+    }
+    const me = ctxId(ctx);
+    // One page of buffer for a ring of 2^8 entries (8 KiB): dom0's new shadow of the CQ is as
+    // large as the buffer, and marking the ring in it would write past its end.
+    const buf = evil.memory.alloc(4096, 4096);
+    const ok = evil.grants.grantAccessNow(0, buf / 4096, false);
+    const heap = xenOf(xen).heap;
+    const before = heap.space.read(heap.base, heap.end - heap.base);
+    const r = await evil.front.requestRaw({
+      op: VibOp.RESIZE_CQ,
+      ctx: me,
+      handle: cq.handle,
+      flags: 0,
+      body: { cqe: 200, logSize: 8, bufAddr: buf, bufBytes: 4096, consumerIndex: 304, nrPages: 1 },
+      segs: [ok],
+    });
+    assert.equal(r?.status, E.EINVAL);
+    assert.equal(r?.reason, "resize_cq: 256 entries do not fit cqe=200");
+    // The shadow dom0 took for it is zeroed and freed; nothing else in its heap changed.
+    const after = heap.space.read(heap.base, heap.end - heap.base);
+    assert.ok(after.every((b: number, i: number) => b === before[i] || b === 0), "dom0's heap");
+    await cq.resize(300); // the CQ still resizes, and works
+    assert.equal(cq.cqe, 511);
+    qp.postRecv({ wrId: 2n, sgList: [] });
+    assert.deepEqual((await cq.pollUntil(1)).map((w) => w.wrId), [2n]);
+    await verdict(s);
+  });
+});
 
 for (const attacker of ["bypass", "split"] as const) {
   Deno.test(`requests (${attacker}): CREATE_QP queues above max_qp_wr are EINVAL naming the limit, before any quota`, async () => {
