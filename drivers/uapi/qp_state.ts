@@ -322,6 +322,11 @@ export function qpTypeName(t: number): string {
   return TYPE_NAMES[t] ?? `type ${t}`;
 }
 
+/** A value as a message shows it: a string quoted, so `"3"` is not read as the number 3. */
+function valueText(v: unknown): string {
+  return typeof v === "string" ? JSON.stringify(v) : String(v);
+}
+
 /**
  * Why `ibv_modify_qp(cur → next, mask)` is not allowed for a QP of `type`,
  * or undefined if it is (Linux `ib_modify_qp_is_ok`, with the reason).
@@ -337,6 +342,8 @@ export function qpTypeName(t: number): string {
  * );
  * const all = M.STATE | M.PORT | M.PKEY_INDEX | M.ACCESS_FLAGS;
  * assert.equal(modifyQpError(QpState.RESET, QpState.INIT, QpType.RC, all), undefined);
+ * // A state that is no number is named as it was given.
+ * assert.equal(modifyQpError(QpState.RESET, "1" as unknown as number, QpType.RC, all), 'no such QP state "1"');
  * ```
  */
 export function modifyQpError(
@@ -347,9 +354,9 @@ export function modifyQpError(
 ): string | undefined {
   if (!Object.hasOwn(TYPE_NAMES, type)) return `unsupported QP type ${type}`;
   // ib_uverbs_modify_qp: a cur_qp_state past IB_QPS_ERR is EINVAL before anything else.
-  if (!isQpState(cur)) return `no such QP state ${String(cur)} (curState)`;
+  if (!isQpState(cur)) return `no such QP state ${valueText(cur)} (curState)`;
   if (!Number.isInteger(next) || next < S.RESET || next > S.ERR) {
-    return `no such QP state ${next}`;
+    return `no such QP state ${valueText(next)}`;
   }
   const from = stateName(cur), to = stateName(next), ty = qpTypeName(type);
   // The current-state hint is only meaningful once the QP can have had an

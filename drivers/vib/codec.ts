@@ -270,7 +270,10 @@ function writeField(dv: DataView, p: Placed, v: unknown): void {
     case "u32":
     case "u64": {
       if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX[p.type]!) {
-        throw bad(`${String(v)} does not fit ${p.type}`);
+        // A string is quoted: "3" is not the number 3, which would fit.
+        throw bad(
+          `${typeof v === "string" ? JSON.stringify(v) : String(v)} does not fit ${p.type}`,
+        );
       }
       if (p.type === "u8") dv.setUint8(p.off, v);
       else if (p.type === "u16") dv.setUint16(p.off, v, true);

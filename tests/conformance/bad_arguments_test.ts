@@ -76,6 +76,8 @@ for (const mode of MODES) {
       };
       await rejects(() => qp.modify({ ...rtr, pathMtu: bad("4") }), "EINVAL");
       await rejects(() => qp.modify({ ...rtr, pathMtu: bad("2048") }), "EINVAL");
+      // A state given as a string is named as given, quoted: "3" is not the state 3 (RTS).
+      assert.match(await rejects(() => qp.modify({ state: bad("3") }), "EINVAL"), /"3"/);
       assert.equal((await qp.query()).state, QpState.INIT, "nothing was changed");
       assert.match(await rejects(() => pd.regMr(0, 4096, 1), "EFAULT"), /page 0x0 is not/);
       if (mode === "native") {
