@@ -486,6 +486,13 @@ export const CONTROL_OPS: OpHandlers = {
   },
   [VibOp.REG_MR]: async (env, c, req) => {
     const { addr, length, access, nrPages } = req.body;
+    // The access flags, the PD and the extent are the request's own fault, and Linux finds them
+    // before it pins a page or counts one against RLIMIT_MEMLOCK (ib_uverbs_reg_mr checks the
+    // flags and looks up the PD before reg_user_mr's ib_umem_get): EINVAL here before the guest's
+    // mrs/mrPages quotas (its RLIMIT_MEMLOCK), dom0's headroom or any grant mapping. A REG_MR
+    // naming no PD of the context, or REMOTE_WRITE without LOCAL_WRITE, used to get ENOMEM
+    // naming a full quota, after dom0 had mapped every page of it.
+    c.uctx.checkRegMr({ pdHandle: req.handle, addr, length, access });
     const charge = { mrs: 1, mrPages: sizeOf(nrPages, VIB_MAX_PAGES) };
     admit(env, charge, { mr: 1, mtt: charge.mrPages });
     // The device writes only into regions with local write access.

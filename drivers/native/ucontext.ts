@@ -732,14 +732,35 @@ export class UContext implements UverbsFile {
     this.driver.freePd(pd.pdn);
   }
 
-  async regMr(req: RegMrReq): Promise<RegMrResp> {
-    await this.#in();
+  /**
+   * The checks of a registration before any page of it is pinned, in
+   * ib_uverbs_reg_mr's order (drivers/infiniband/core/uverbs_cmd.c): the
+   * access flags (`ib_check_mr_access`), the PD handle (`uobj_get_obj_read`,
+   * EINVAL), then the extent (`ib_umem_get`, before it pins a page or counts
+   * it against RLIMIT_MEMLOCK). Synchronous and without side effects, so
+   * that dom0 runs them for a guest before it charges the guest's quotas or
+   * maps a grant (`drivers/back/ops.ts`); {@link regMr} runs them too.
+   * Returns the access flags the device gets.
+   */
+  checkRegMr(req: Pick<RegMrReq, "pdHandle" | "addr" | "length" | "access">): number {
+    return this.#checkRegMr(req).access;
+  }
+
+  #checkRegMr(
+    req: Pick<RegMrReq, "pdHandle" | "addr" | "length" | "access">,
+  ): { pd: PdObj; access: number } {
+    const access = checkMrAccess(req.access);
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
     checkInt("reg_mr", "length", req.length, 1, 2 ** 32);
     // Address 0 is no special case: ib_umem_get finds no page there (EFAULT), as at any address
     // the process has not mapped.
     checkInt("reg_mr", "addr", req.addr, 0, Number.MAX_SAFE_INTEGER);
-    const access = checkMrAccess(req.access);
+    return { pd, access };
+  }
+
+  async regMr(req: RegMrReq): Promise<RegMrResp> {
+    await this.#in();
+    const { pd, access } = this.#checkRegMr(req);
     const region = await this.driver.regRegion({
       pdn: pd.pdn,
       start: req.addr,

@@ -5,9 +5,9 @@
  * the backend keeps serving the attacker and everyone else.
  */
 import assert from "node:assert/strict";
-import { VIB_MAX_PAGES, VibOp } from "../../drivers/vib/mod.ts";
+import { segCapacity, VIB_MAX_PAGES, VibOp } from "../../drivers/vib/mod.ts";
 import { UarOffset } from "../../hca/uar.ts";
-import { QpAttrMask as M, QpState, QpType, VerbsError } from "../../mod.ts";
+import { Access, QpAttrMask as M, QpState, QpType, VerbsError } from "../../mod.ts";
 import { Prng } from "../../sim/prng.ts";
 import { backOf, checksum, ctxId, E, raw, scene, verdict } from "./support.ts";
 import { xenOf } from "../xenib_support.ts";
@@ -392,6 +392,71 @@ for (const attacker of ["bypass", "split"] as const) {
       assert.deepEqual([back.ledger.used.qps, back.ledger.used.wqes], [qps, wqes], "no QP made");
       assert.equal(back.ledger.refusals.wqes, quotaRefusals, "no quota was asked");
       back.ledger.give(filler);
+      await verdict(s);
+    });
+  });
+}
+
+for (const attacker of ["bypass", "split"] as const) {
+  Deno.test(`requests (${attacker}): a REG_MR with bad access flags or no PD of its context is EINVAL before any quota or grant mapping`, async () => {
+    const s = await scene({ attacker });
+    const { evil, hv } = s;
+    await s.cluster.run(async () => {
+      const ctx = await evil.openDevice();
+      const pd = await ctx.allocPd();
+      const me = ctxId(ctx);
+      const back = backOf(s, evil);
+      const pages = segCapacity(VibOp.REG_MR); // as many as the slot names
+      const buf = evil.memory.alloc(pages * 4096, 4096);
+      const refs = [...Array(pages).keys()].map((i) =>
+        evil.grants.grantAccessNow(0, buf / 4096 + i, false)
+      );
+      const reg = (handle: number, access: number) =>
+        evil.front.requestRaw({
+          op: VibOp.REG_MR,
+          ctx: me,
+          handle,
+          flags: 0,
+          body: { addr: buf, length: pages * 4096, access, nrPages: pages },
+          segs: refs,
+        });
+      // With room in every quota: dom0 maps none of the pages of a registration bound to fail
+      // (it used to map them all, then unmap them when the driver refused the PD).
+      const maps = hv.counters().grantMaps;
+      assert.equal((await reg(pd.handle + 100, Access.LOCAL_WRITE))?.status, E.EINVAL);
+      assert.equal(hv.counters().grantMaps, maps, "no grant mapped for a PD the context lacks");
+      // The guest's pinned-memory limit (its RLIMIT_MEMLOCK) all but full, then its count of MRs.
+      for (const k of ["mrPages", "mrs"] as const) {
+        const filler = { [k]: back.ledger.room(k) - (k === "mrPages" ? pages - 1 : 0) };
+        back.ledger.take(filler);
+        const refusals = back.ledger.refusals[k], maps = hv.counters().grantMaps;
+        const cases: [number, number, string][] = [
+          [
+            pd.handle,
+            Access.REMOTE_WRITE,
+            "reg_mr: REMOTE_WRITE/REMOTE_ATOMIC require LOCAL_WRITE",
+          ],
+          [
+            s.victim.end.pd.handle + 100,
+            Access.LOCAL_WRITE,
+            `no PD with handle ${s.victim.end.pd.handle + 100} in this context`,
+          ],
+        ];
+        for (const [handle, access, reason] of cases) {
+          const r = await reg(handle, access);
+          assert.equal(r?.status, E.EINVAL, `${k}: ${reason}`);
+          assert.equal(r?.limit, undefined, "no quota named");
+          assert.equal(r?.reason, reason);
+        }
+        assert.equal(back.ledger.refusals[k], refusals, `the ${k} quota was not asked`);
+        assert.equal(hv.counters().grantMaps, maps, "dom0 mapped no page of them");
+        // The same registration, honest, meets the quota as before.
+        const r = await reg(pd.handle, Access.LOCAL_WRITE);
+        assert.equal(r?.status, k === "mrs" ? -11 : E.ENOMEM); // EAGAIN for a count, ENOMEM for pages
+        assert.equal(r?.limit, k);
+        back.ledger.give(filler);
+      }
+      assert.ok(back.connected);
       await verdict(s);
     });
   });
