@@ -532,7 +532,8 @@ export const CONTROL_OPS: OpHandlers = {
     const { cqe, logSize, compVector, bufAddr, bufBytes, nrPages } = req.body;
     // A size above the device's limit is EINVAL naming it, as the driver answers it (mthca_create_cq),
     // before any quota or dom0's headroom is asked: it is the request's fault, not a shortage.
-    const entries = checkCqSize("create_cq", cqe, logSize, env.driver.devLim.maxCqe);
+    // So is a completion vector the device lacks, which ib_uverbs checks first (create_cq).
+    const entries = c.uctx.checkCreateCq({ compVector, cqe, logSize, bufBytes });
     admit(env, { cqs: 1, cqes: entries }, { cq: 1, mtt: sizeOf(nrPages, VIB_MAX_PAGES) });
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, false);
     const r = await withQueue(
@@ -594,22 +595,28 @@ export const CONTROL_OPS: OpHandlers = {
     // The entries the queues really have (the library's layout rounds the caps up). A size
     // above the device's limit is EINVAL naming it, as the driver answers it (mthca_set_qp_size),
     // before any quota or dom0's headroom is asked: it is the request's fault, not a shortage.
+    // So is a PD, CQ or SRQ handle of no object of this context, which ib_uverbs finds before
+    // the driver is called (create_qp: EINVAL), and a layout the caps do not fit: all of it
+    // before any quota, dom0's headroom, a grant mapping or a shadow queue is asked. A CREATE_QP
+    // naming a CQ it does not have used to get EAGAIN naming a full qps quota, and with room
+    // dom0 mapped every page of its buffer before the driver refused the handle.
+    const qpReq = {
+      pdHandle: req.handle,
+      type: b.type,
+      sendCqHandle: b.sendCqHandle,
+      recvCqHandle: b.recvCqHandle,
+      srqHandle: b.srqHandle,
+      sqSigAll: b.sqSigAll,
+      cap: b.cap,
+      wq: b.wq,
+    };
+    c.uctx.checkCreateQp(qpReq);
     const wqes = checkQpSize(b.cap, b.wq, env.driver.devLim.maxQpWr);
     admit(env, { qps: 1, wqes }, { qp: 1, mtt: sizeOf(b.nrPages, VIB_MAX_PAGES) });
     const readonly = c.datapath?.readsGuestQueues ?? false;
     const q = await queueBuffer(env, c, req, b.nrPages, b.wq.bufAddr, b.wq.bufBytes, readonly);
     const layout: WqLayout = { ...b.wq, bufAddr: q.regAddr };
-    const r = await withQueue(env, c, q, () =>
-      c.uctx.createQp({
-        pdHandle: req.handle,
-        type: b.type,
-        sendCqHandle: b.sendCqHandle,
-        recvCqHandle: b.recvCqHandle,
-        srqHandle: b.srqHandle,
-        sqSigAll: b.sqSigAll,
-        cap: b.cap,
-        wq: layout,
-      }));
+    const r = await withQueue(env, c, q, () => c.uctx.createQp({ ...qpReq, wq: layout }));
     c.objects.set(`qp:${r.qpHandle}`, { buf: q.buf, queue: q.queue, num: r.qpn });
     hold(env, c, `qp:${r.qpHandle}`, { qps: 1, wqes, shadowBytes: q.shadowBytes });
     if (q.queue !== undefined) c.datapath?.addQp(r.qpn, q.buf, q.queue, layout);
@@ -641,6 +648,18 @@ export const CONTROL_OPS: OpHandlers = {
     const { maxWr, maxSge, srqLimit, bufAddr, bufBytes, logSize, logStride, nrPages } = req.body;
     // A size above the device's limit is EINVAL naming it (mthca_alloc_srq), before any quota
     // or dom0's headroom is asked, as CREATE_CQ's.
+    // So is a PD handle of no PD of this context (ib_uverbs create_srq: EINVAL) and a ring that
+    // does not fit the request, as CREATE_QP's.
+    c.uctx.checkCreateSrq({
+      pdHandle: req.handle,
+      maxWr,
+      maxSge,
+      srqLimit,
+      bufAddr,
+      bufBytes,
+      logSize,
+      logStride,
+    });
     const entries = checkSrqSize(maxWr, logSize, env.driver.devLim.maxQpWr);
     admit(env, { srqs: 1, wqes: entries }, { srq: 1, mtt: sizeOf(nrPages, VIB_MAX_PAGES) });
     const readonly = c.datapath?.readsGuestQueues ?? false;
@@ -680,6 +699,8 @@ export const CONTROL_OPS: OpHandlers = {
   [VibOp.CREATE_AH]: async (env, c, req) => {
     const attr = req.body.attr;
     if (!attr) throw inval("create_ah: no address vector");
+    // The PD and the address vector before the ahs quota, as CREATE_QP's handles.
+    c.uctx.checkCreateAh({ pdHandle: req.handle, attr });
     admit(env, { ahs: 1 }, { ah: 1 });
     const r = await c.uctx.createAh({ pdHandle: req.handle, attr });
     hold(env, c, `ah:${r.ahHandle}`, { ahs: 1 });

@@ -796,17 +796,27 @@ export class UContext implements UverbsFile {
     });
   }
 
-  async createCq(req: CreateCqReq): Promise<CreateCqResp> {
-    await this.#in();
-    const lim = this.driver.devLim;
+  /**
+   * What creating a CQ checks before the driver makes anything: the vector
+   * (ib_uverbs create_cq, EINVAL), then the size (mthca_create_cq). Synchronous
+   * and without side effects, as {@link checkCreateQp}, for dom0 to run before
+   * a guest's quotas; {@link createCq} runs it too. Returns the ring's entries.
+   */
+  checkCreateCq(req: Pick<CreateCqReq, "compVector" | "cqe" | "logSize" | "bufBytes">): number {
     // ib_uverbs checks the vector (uverbs_cmd.c create_cq), then the driver the size.
     checkInt("create_cq", "compVector", req.compVector, 0, this.numCompVectors - 1);
-    const entries = checkCqSize("create_cq", req.cqe, req.logSize, lim.maxCqe);
+    const entries = checkCqSize("create_cq", req.cqe, req.logSize, this.driver.devLim.maxCqe);
     if (entries < req.cqe + 1 || entries * CQE_BYTES > req.bufBytes) {
       throw inval(
         `create_cq: ${entries} entries do not fit cqe=${req.cqe} in ${req.bufBytes} bytes`,
       );
     }
+    return entries;
+  }
+
+  async createCq(req: CreateCqReq): Promise<CreateCqResp> {
+    await this.#in();
+    const entries = this.checkCreateCq(req);
     const region = await this.#queueRegion(0, req.bufAddr, entries * CQE_BYTES, "create_cq");
     let cqn: number;
     try {
@@ -870,8 +880,22 @@ export class UContext implements UverbsFile {
     this.#cqs.delete(cqHandle);
   }
 
-  async createQp(req: CreateQpReq): Promise<CreateQpResp> {
-    await this.#in();
+  /**
+   * What creating a QP checks before the driver makes anything, in
+   * ib_uverbs' order (uverbs_cmd.c create_qp looks up the PD, the CQs and
+   * the SRQ, EINVAL for a handle of no object of this context, before
+   * ib_create_qp; mthca_create_qp → mthca_set_qp_size then the sizes). Synchronous
+   * and without side effects, so that dom0 runs them for a guest before it
+   * charges the guest's quotas or maps a grant (`drivers/back/ops.ts`);
+   * {@link createQp} runs them too.
+   */
+  checkCreateQp(req: CreateQpReq): void {
+    this.#checkCreateQp(req);
+  }
+
+  #checkCreateQp(
+    req: CreateQpReq,
+  ): { pd: PdObj; sendCq: CqObj; recvCq: CqObj; srq: SrqObj | undefined } {
     const lim = this.driver.devLim;
     checkQpType(req.type);
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
@@ -919,6 +943,14 @@ export class UContext implements UverbsFile {
     ) {
       throw inval("create_qp: queues overlap or overrun the buffer");
     }
+    return { pd, sendCq, recvCq, srq };
+  }
+
+  async createQp(req: CreateQpReq): Promise<CreateQpResp> {
+    await this.#in();
+    const lim = this.driver.devLim;
+    const { pd, sendCq, recvCq, srq } = this.#checkCreateQp(req);
+    const c = req.cap, w = req.wq;
     const region = await this.#queueRegion(pd.pdn, w.bufAddr, w.bufBytes, "create_qp");
     let qpn: number;
     try {
@@ -1262,8 +1294,17 @@ export class UContext implements UverbsFile {
     if (qp.srq) qp.srq.users--;
   }
 
-  async createSrq(req: CreateSrqReq): Promise<CreateSrqResp> {
-    await this.#in();
+  /**
+   * What creating an SRQ checks before the driver makes anything: the PD
+   * handle (ib_uverbs create_srq, EINVAL), then the sizes (mthca_alloc_srq).
+   * Synchronous and without side effects, as {@link checkCreateQp}, for dom0
+   * to run before a guest's quotas; {@link createSrq} runs it too.
+   */
+  checkCreateSrq(req: CreateSrqReq): void {
+    this.#checkCreateSrq(req);
+  }
+
+  #checkCreateSrq(req: CreateSrqReq): { pd: PdObj; entries: number; stride: number } {
     const lim = this.driver.devLim;
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
     // mthca_alloc_srq: `attr->max_wr > dev->limits.max_srq_wqes || attr->max_sge >
@@ -1279,6 +1320,12 @@ export class UContext implements UverbsFile {
     if (entries < req.maxWr || stride < req.maxSge * SEG_BYTES || entries * stride > req.bufBytes) {
       throw inval(`create_srq: ${entries}x${stride} B ring does not fit the request`);
     }
+    return { pd, entries, stride };
+  }
+
+  async createSrq(req: CreateSrqReq): Promise<CreateSrqResp> {
+    await this.#in();
+    const { pd } = this.#checkCreateSrq(req);
     const region = await this.#queueRegion(pd.pdn, req.bufAddr, req.bufBytes, "create_srq");
     let srqn: number;
     try {
@@ -1349,8 +1396,18 @@ export class UContext implements UverbsFile {
     srq.pd.users--;
   }
 
-  async createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp> {
-    await this.#in();
+  /**
+   * What creating an AH checks before the driver makes anything: the PD
+   * handle (ib_uverbs create_ah, EINVAL), then the address vector
+   * (ib_create_user_ah). Synchronous and without side effects, as
+   * {@link checkCreateQp}, for dom0 to run before a guest's quotas;
+   * {@link createAh} runs it too.
+   */
+  checkCreateAh(req: { pdHandle: number; attr: AhAttr }): void {
+    this.#checkCreateAh(req);
+  }
+
+  #checkCreateAh(req: { pdHandle: number; attr: AhAttr }): PdObj {
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
     // ib_create_user_ah checks the AV as modify_qp does (rdma_check_ah_attr: a valid port;
     // rdma_fill_sgid_attr: an sgid_index within the port's GID table, else EINVAL).
@@ -1358,6 +1415,12 @@ export class UContext implements UverbsFile {
     if (req.attr.portNum !== undefined) {
       checkInt("create_ah", "ah.portNum", req.attr.portNum, 1, this.driver.devLim.ports);
     }
+    return pd;
+  }
+
+  async createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp> {
+    await this.#in();
+    const pd = this.#checkCreateAh(req);
     const index = this.driver.allocAh();
     pd.users++;
     const h = this.#next++;

@@ -9,6 +9,7 @@ import { segCapacity, VIB_MAX_PAGES, VibOp } from "../../drivers/vib/mod.ts";
 import { UarOffset } from "../../hca/uar.ts";
 import { Access, QpAttrMask as M, QpState, QpType, VerbsError } from "../../mod.ts";
 import { Prng } from "../../sim/prng.ts";
+import { xenOf } from "../xenib_support.ts";
 import { backOf, checksum, ctxId, E, raw, scene, verdict } from "./support.ts";
 import { xenOf } from "../xenib_support.ts";
 
@@ -455,6 +456,125 @@ for (const attacker of ["bypass", "split"] as const) {
         assert.equal(r?.status, k === "mrs" ? -11 : E.ENOMEM); // EAGAIN for a count, ENOMEM for pages
         assert.equal(r?.limit, k);
         back.ledger.give(filler);
+      }
+      assert.ok(back.connected);
+      await verdict(s);
+    });
+  });
+}
+
+for (const attacker of ["bypass", "split"] as const) {
+  Deno.test(`requests (${attacker}): CREATE_CQ/QP/SRQ/AH naming what the context lacks are EINVAL before any quota, grant mapping or shadow queue`, async () => {
+    const s = await scene({ attacker });
+    const { evil, hv } = s;
+    await s.cluster.run(async () => {
+      const ctx = await evil.openDevice();
+      const pd = await ctx.allocPd();
+      const cq = await ctx.createCq(4);
+      const me = ctxId(ctx);
+      const back = backOf(s, evil);
+      const heap = xenOf(s.xen).heap;
+      const buf = evil.memory.alloc(4 * 4096, 4096);
+      const refs = [0, 1, 2, 3].map((i) => evil.grants.grantAccessNow(0, buf / 4096 + i, false));
+      const v = s.victim.end; // the victim's handles name nothing in the attacker's context
+      const none = Math.max(v.pd.handle, v.cq.handle, cq.handle, pd.handle) + 100;
+      const cap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1, maxInlineData: 0 };
+      const wq = {
+        bufAddr: buf,
+        bufBytes: 4096,
+        rqOffset: 0,
+        rqSize: 1,
+        rqStride: 16,
+        sqOffset: 64,
+        sqSize: 1,
+        sqStride: 64,
+      };
+      const qp = (handle: number, sendCq: number) => ({
+        op: VibOp.CREATE_QP,
+        handle,
+        body: {
+          type: QpType.RC,
+          sqSigAll: false,
+          sendCqHandle: sendCq,
+          recvCqHandle: cq.handle,
+          cap,
+          wq,
+          nrPages: 1,
+        },
+        segs: [refs[0]],
+      });
+      const srq = (handle: number) => ({
+        op: VibOp.CREATE_SRQ,
+        handle,
+        body: {
+          maxWr: 4,
+          maxSge: 1,
+          srqLimit: 0,
+          bufAddr: buf,
+          bufBytes: 4096,
+          logSize: 2,
+          logStride: 4,
+          nrPages: 1,
+        },
+        segs: [refs[1]],
+      });
+      const cqReq = (compVector: number) => ({
+        op: VibOp.CREATE_CQ,
+        handle: 0,
+        body: { cqe: 1, logSize: 2, compVector, bufAddr: buf, bufBytes: 4096, nrPages: 1 },
+        segs: [refs[2]],
+      });
+      const ah = (handle: number) => ({
+        op: VibOp.CREATE_AH,
+        handle,
+        body: { attr: { dlid: 3, portNum: 1 } },
+        segs: [],
+      });
+      const vectors = ctx.numCompVectors;
+      const cases: [
+        keyof typeof back.ledger.used,
+        | ReturnType<typeof qp>
+        | ReturnType<typeof srq>
+        | ReturnType<typeof cqReq>
+        | ReturnType<typeof ah>,
+        string,
+      ][] = [
+        ["qps", qp(pd.handle, none), `no CQ with handle ${none} in this context`],
+        [
+          "qps",
+          qp(v.pd.handle + 100, cq.handle),
+          `no PD with handle ${v.pd.handle + 100} in this context`,
+        ],
+        ["srqs", srq(none), `no PD with handle ${none} in this context`],
+        [
+          "cqs",
+          cqReq(vectors),
+          `create_cq: compVector must be an integer in 0..${vectors - 1}, got ${vectors}`,
+        ],
+        ["ahs", ah(none), `no PD with handle ${none} in this context`],
+      ];
+      const send = (r: (typeof cases)[number][1]) =>
+        evil.front.requestRaw({ ...r, ctx: me, flags: 0 });
+      for (const full of [false, true]) {
+        for (const [k, r, reason] of cases) {
+          // Full: the quota the op would be charged to holds its limit.
+          const filler = { [k]: full ? back.ledger.room(k) : 0 };
+          back.ledger.take(filler);
+          const refusals = back.ledger.refusals[k];
+          const maps = hv.counters().grantMaps, free = heap.pagesFree;
+          const got = await send(r);
+          assert.equal(got?.status, E.EINVAL, `op ${r.op}: ${reason} (${k} full: ${full})`);
+          assert.equal(got?.limit, undefined, "no quota named");
+          assert.equal(got?.reason, reason);
+          assert.equal(back.ledger.refusals[k], refusals, `the ${k} quota was not asked`);
+          assert.equal(hv.counters().grantMaps, maps, "dom0 mapped no page for it");
+          assert.equal(heap.pagesFree, free, "and allocated no shadow queue");
+          back.ledger.give(filler);
+        }
+      }
+      // The same requests, honest, are made.
+      for (const r of [qp(pd.handle, cq.handle), srq(pd.handle), cqReq(0), ah(pd.handle)]) {
+        assert.equal((await send(r))?.status, 0, `op ${r.op}`);
       }
       assert.ok(back.connected);
       await verdict(s);
