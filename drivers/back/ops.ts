@@ -720,6 +720,11 @@ export const CONTROL_OPS: OpHandlers = {
   // and no one guest can keep another's or dom0's QPs out of a group (DESIGN §9, invariant 9).
   [VibOp.ATTACH_MCAST]: async (env, c, req) => {
     const { gid, mlid } = req.body;
+    // The QP handle, the GID, the QP's type and the LID are the request's own fault, and
+    // ib_uverbs_attach_mcast / ib_attach_mcast find them (EINVAL) before the device is asked:
+    // here before the mcastAttachments quota or a place in the group (mcastGroupQps). A non-UD
+    // QP or a unicast LID used to get EAGAIN naming a full quota.
+    c.uctx.checkAttachMcast({ qpHandle: req.handle, gid, mlid });
     const key = mcastKey(req.handle, gid, mlid);
     if (c.charges.has(key)) {
       await c.uctx.attachMcast({ qpHandle: req.handle, gid, mlid }); // again: a no-op success

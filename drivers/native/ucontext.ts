@@ -1219,8 +1219,18 @@ export class UContext implements UverbsFile {
     return { attr, cap: { ...qp.cap }, sqWqeCounter: q.sqConsumer };
   }
 
-  async attachMcast(req: McastReq): Promise<void> {
-    await this.#in();
+  /**
+   * What attaching a QP to a multicast group checks before the device is
+   * asked: the QP handle (ib_uverbs_attach_mcast, EINVAL), then the GID, the
+   * QP's type and the LID (ib_attach_mcast). Synchronous and without side
+   * effects, as {@link checkCreateQp}, for dom0 to run before a guest's
+   * quotas; {@link attachMcast} runs it too.
+   */
+  checkAttachMcast(req: McastReq): void {
+    this.#checkAttachMcast(req);
+  }
+
+  #checkAttachMcast(req: McastReq): QpObj {
     const qp = this.#get(this.#qps, req.qpHandle, "QP");
     const { gid, mlid } = req;
     // ib_attach_mcast (drivers/infiniband/core/verbs.c): EINVAL unless the GID is multicast
@@ -1233,6 +1243,13 @@ export class UContext implements UverbsFile {
     if (!isMulticastLid(mlid)) {
       throw inval(`attach_mcast: LID ${String(mlid)} is not a multicast LID (0xC000..0xFFFE)`);
     }
+    return qp;
+  }
+
+  async attachMcast(req: McastReq): Promise<void> {
+    await this.#in();
+    const qp = this.#checkAttachMcast(req);
+    const { gid, mlid } = req;
     // ib_uverbs_attach_mcast: a gid/mlid pair already on the QP's list is a success.
     const key = mcastKey(gid, mlid);
     if (qp.mcast.has(key)) return;

@@ -581,3 +581,75 @@ for (const attacker of ["bypass", "split"] as const) {
     });
   });
 }
+
+for (const attacker of ["bypass", "split"] as const) {
+  Deno.test(`requests (${attacker}): an ATTACH_MCAST the verbs layer refuses is EINVAL before the attachment quota or a place in the group`, async () => {
+    const s = await scene({ attacker });
+    const { evil } = s;
+    await s.cluster.run(async () => {
+      const ctx = await evil.openDevice();
+      const pd = await ctx.allocPd();
+      const cq = await ctx.createCq(16);
+      const me = ctxId(ctx);
+      const back = backOf(s, evil);
+      const cap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
+      const make = (type: number) => pd.createQp({ type, sendCq: cq, recvCq: cq, cap });
+      const rc = await make(QpType.RC);
+      const group = new Uint8Array(16);
+      group[0] = 0xff;
+      group[15] = 7;
+      const unicast = new Uint8Array(16);
+      unicast[15] = 7;
+      const attach = (qp: number, gid: Uint8Array, mlid: number) =>
+        evil.front.requestRaw({
+          op: VibOp.ATTACH_MCAST,
+          ctx: me,
+          handle: qp,
+          flags: 0,
+          body: { gid, mlid },
+          segs: [],
+        });
+      const limit = back.ledger.limit.mcastGroupQps; // a guest's QPs in any one group
+      const uds = [];
+      for (let i = 0; i <= limit; i++) uds.push(await make(QpType.UD));
+      const bad = (ud: number): [number, Uint8Array, number, string][] => [
+        [rc.handle, group, 0xc007, "attach_mcast: only a UD QP can join a multicast group"],
+        [ud, group, 5, "attach_mcast: LID 5 is not a multicast LID (0xC000..0xFFFE)"],
+        [
+          ud,
+          unicast,
+          0xc007,
+          "attach_mcast: the GID is not a multicast GID (its first byte must be 0xFF)",
+        ],
+        [9999, group, 0xc007, "no QP with handle 9999 in this context"],
+      ];
+      const refused = async (ud: number, k: "mcastAttachments" | "mcastGroupQps") => {
+        const refusals = back.ledger.refusals[k];
+        for (const [qp, gid, mlid, reason] of bad(ud)) {
+          const r = await attach(qp, gid, mlid);
+          assert.equal(r?.status, E.EINVAL, `${reason} (${k} full)`);
+          assert.equal(r?.limit, undefined, "no quota named");
+          assert.equal(r?.reason, reason);
+        }
+        assert.equal(back.ledger.refusals[k], refusals, `${k} was not asked`);
+      };
+      // Every attachment the guest may hold is held.
+      const filler = { mcastAttachments: back.ledger.room("mcastAttachments") };
+      back.ledger.take(filler);
+      await refused(uds[0].handle, "mcastAttachments");
+      back.ledger.give(filler);
+      // The guest's share of the group's slots is full: its next QP's bad requests are still EINVAL.
+      for (const ud of uds.slice(0, limit)) await ud.attachMcast(group, 0xc007);
+      const last = uds[limit];
+      await refused(last.handle, "mcastGroupQps");
+      // Its well-formed one meets the group's limit, as before.
+      const r = await attach(last.handle, group, 0xc007);
+      assert.equal(r?.status, -11);
+      assert.equal(r?.limit, "mcastGroupQps");
+      for (const ud of uds.slice(0, limit)) await ud.detachMcast(group, 0xc007);
+      assert.equal(back.ledger.used.mcastAttachments, 0);
+      assert.ok(back.connected);
+      await verdict(s);
+    });
+  });
+}
