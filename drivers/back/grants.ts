@@ -120,6 +120,40 @@ export interface MapOptions {
 }
 
 /**
+ * That a request names as many grant refs as it has pages: `nrPages` refs
+ * in its segment area, or with {@link VIB_F_INDIRECT} `ceil(nrPages / 1024)`
+ * indirect pages of them. EINVAL otherwise. Pure (nothing is read or mapped),
+ * so that the backend checks it before it asks a quota
+ * ({@link BackendGrants.refsOf} checks it again).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkRefCount } from "./grants.ts";
+ * import { VIB_F_INDIRECT } from "../vib/mod.ts";
+ * checkRefCount({ flags: 0, segs: [7, 8] }, 2);
+ * checkRefCount({ flags: VIB_F_INDIRECT, segs: [9] }, 1024);
+ * assert.throws(() => checkRefCount({ flags: 0, segs: [7] }, 2), /EINVAL: 1 grant refs for 2 pages/);
+ * ```
+ */
+export function checkRefCount(
+  req: { flags: number; segs: readonly number[] },
+  nrPages: number,
+): void {
+  if (req.flags & VIB_F_INDIRECT) {
+    const want = Math.ceil(nrPages / REFS_PER_INDIRECT_PAGE);
+    if (req.segs.length !== want) {
+      throw requestError(
+        "EINVAL",
+        `${req.segs.length} indirect pages for ${nrPages} pages (need ${want})`,
+      );
+    }
+  } else if (req.segs.length !== nrPages) {
+    throw requestError("EINVAL", `${req.segs.length} grant refs for ${nrPages} pages`);
+  }
+}
+
+/**
  * Grant mapping for one frontend.
  *
  * @example
@@ -202,22 +236,10 @@ export class BackendGrants {
     req: { flags: number; segs: readonly number[] },
     nrPages: number,
   ): Promise<number[]> {
-    let refs: number[];
-    if (req.flags & VIB_F_INDIRECT) {
-      const want = Math.ceil(nrPages / REFS_PER_INDIRECT_PAGE);
-      if (req.segs.length !== want) {
-        throw requestError(
-          "EINVAL",
-          `${req.segs.length} indirect pages for ${nrPages} pages (need ${want})`,
-        );
-      }
-      refs = await this.#readIndirect(req.segs, nrPages);
-    } else {
-      if (req.segs.length !== nrPages) {
-        throw requestError("EINVAL", `${req.segs.length} grant refs for ${nrPages} pages`);
-      }
-      refs = [...req.segs];
-    }
+    checkRefCount(req, nrPages);
+    const refs = req.flags & VIB_F_INDIRECT
+      ? await this.#readIndirect(req.segs, nrPages)
+      : [...req.segs];
     const seen = new Set<number>();
     for (const r of refs) {
       if (seen.has(r)) {

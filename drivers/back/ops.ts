@@ -45,7 +45,7 @@ import {
 import type { BackContext, ObjectBacking } from "./context.ts";
 import type { OpEnv, OpHandlers } from "./datapath.ts";
 import { GrantedMemory } from "./granted_memory.ts";
-import type { MappedBuffer } from "./grants.ts";
+import { checkRefCount, type MappedBuffer } from "./grants.ts";
 import type { DeviceResource } from "./headroom.ts";
 import type { Charge } from "./quota.ts";
 
@@ -99,6 +99,24 @@ export function checkRequest(env: OpEnv, req: VibRequest): void {
   }
 }
 
+/**
+ * A buffer's page count against its extent and the grant refs the request
+ * names for it: the request's own fault, so checked before any quota or
+ * dom0's headroom is asked (as the kernel checks an extent in ib_umem_get
+ * before it counts a page against RLIMIT_MEMLOCK), and again by
+ * {@link mapFor}. A REG_MR naming 2 pages for a 1-page extent used to get
+ * EAGAIN naming a full `mrs` quota.
+ */
+function checkBuffer(req: VibRequest, nrPages: number, addr: number, bytes: number): void {
+  if (nrPages > VIB_MAX_PAGES) {
+    throw requestError("E2BIG", `${nrPages} pages in one buffer (at most ${VIB_MAX_PAGES})`);
+  }
+  if (nrPages !== pagesOf(addr, bytes)) {
+    throw inval(`${nrPages} pages given for ${bytes} bytes at 0x${addr.toString(16)}`);
+  }
+  checkRefCount(req, nrPages);
+}
+
 /** A buffer's grants, after checking the page count against its extent. */
 async function mapFor(
   env: OpEnv,
@@ -108,12 +126,7 @@ async function mapFor(
   bytes: number,
   readonly: boolean,
 ): Promise<MappedBuffer> {
-  if (nrPages > VIB_MAX_PAGES) {
-    throw requestError("E2BIG", `${nrPages} pages in one buffer (at most ${VIB_MAX_PAGES})`);
-  }
-  if (nrPages !== pagesOf(addr, bytes)) {
-    throw inval(`${nrPages} pages given for ${bytes} bytes at 0x${addr.toString(16)}`);
-  }
+  checkBuffer(req, nrPages, addr, bytes);
   return await env.grants.mapBuffer(req, nrPages, readonly, {
     persistent: (req.flags & VIB_F_PERSISTENT) !== 0,
   });
@@ -493,6 +506,7 @@ export const CONTROL_OPS: OpHandlers = {
     // naming no PD of the context, or REMOTE_WRITE without LOCAL_WRITE, used to get ENOMEM
     // naming a full quota, after dom0 had mapped every page of it.
     c.uctx.checkRegMr({ pdHandle: req.handle, addr, length, access });
+    checkBuffer(req, nrPages, addr, length);
     const charge = { mrs: 1, mrPages: sizeOf(nrPages, VIB_MAX_PAGES) };
     admit(env, charge, { mr: 1, mtt: charge.mrPages });
     // The device writes only into regions with local write access.
@@ -534,6 +548,7 @@ export const CONTROL_OPS: OpHandlers = {
     // before any quota or dom0's headroom is asked: it is the request's fault, not a shortage.
     // So is a completion vector the device lacks, which ib_uverbs checks first (create_cq).
     const entries = c.uctx.checkCreateCq({ compVector, cqe, logSize, bufBytes });
+    checkBuffer(req, nrPages, bufAddr, bufBytes);
     admit(env, { cqs: 1, cqes: entries }, { cq: 1, mtt: sizeOf(nrPages, VIB_MAX_PAGES) });
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, false);
     const r = await withQueue(
@@ -554,6 +569,7 @@ export const CONTROL_OPS: OpHandlers = {
     if (!old) throw inval(`no CQ with handle ${h} in this context`);
     const held = c.charges.get(`cq:${h}`) ?? {};
     const entries = checkCqSize("resize_cq", cqe, logSize, env.driver.devLim.maxCqe);
+    checkBuffer(req, nrPages, bufAddr, bufBytes);
     admit(env, { cqes: entries - (held.cqes ?? 0) }, { mtt: sizeOf(nrPages, VIB_MAX_PAGES) });
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, false);
     // With a datapath through dom0 (split) the device writes a dom0 queue, which moves too: its
@@ -612,6 +628,7 @@ export const CONTROL_OPS: OpHandlers = {
     };
     c.uctx.checkCreateQp(qpReq);
     const wqes = checkQpSize(b.cap, b.wq, env.driver.devLim.maxQpWr);
+    checkBuffer(req, b.nrPages, b.wq.bufAddr, b.wq.bufBytes);
     admit(env, { qps: 1, wqes }, { qp: 1, mtt: sizeOf(b.nrPages, VIB_MAX_PAGES) });
     const readonly = c.datapath?.readsGuestQueues ?? false;
     const q = await queueBuffer(env, c, req, b.nrPages, b.wq.bufAddr, b.wq.bufBytes, readonly);
@@ -661,6 +678,7 @@ export const CONTROL_OPS: OpHandlers = {
       logStride,
     });
     const entries = checkSrqSize(maxWr, logSize, env.driver.devLim.maxQpWr);
+    checkBuffer(req, nrPages, bufAddr, bufBytes);
     admit(env, { srqs: 1, wqes: entries }, { srq: 1, mtt: sizeOf(nrPages, VIB_MAX_PAGES) });
     const readonly = c.datapath?.readsGuestQueues ?? false;
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, readonly);
@@ -847,7 +865,7 @@ export async function execute(env: OpEnv, req: VibRequest): Promise<Record<strin
  * import assert from "node:assert/strict";
  * import { cqnOf } from "./ops.ts";
  * import type { BackContext } from "./context.ts";
- * import type { MappedBuffer } from "./grants.ts";
+ * import { checkRefCount, type MappedBuffer } from "./grants.ts";
  * const buf: MappedBuffer = { handles: [], mfns: [], addrs: [] };
  * const c = { objects: new Map([["cq:1", { buf, num: 7 }]]) } as BackContext;
  * assert.equal(cqnOf(c, 1), 7);

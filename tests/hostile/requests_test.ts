@@ -399,7 +399,7 @@ for (const attacker of ["bypass", "split"] as const) {
 }
 
 for (const attacker of ["bypass", "split"] as const) {
-  Deno.test(`requests (${attacker}): a REG_MR with bad access flags or no PD of its context is EINVAL before any quota or grant mapping`, async () => {
+  Deno.test(`requests (${attacker}): a REG_MR with bad access flags, no PD of its context or counts that do not add up is EINVAL before any quota or grant mapping`, async () => {
     const s = await scene({ attacker });
     const { evil, hv } = s;
     await s.cluster.run(async () => {
@@ -412,14 +412,14 @@ for (const attacker of ["bypass", "split"] as const) {
       const refs = [...Array(pages).keys()].map((i) =>
         evil.grants.grantAccessNow(0, buf / 4096 + i, false)
       );
-      const reg = (handle: number, access: number) =>
+      const reg = (handle: number, access: number, o: { nrPages?: number; segs?: number[] } = {}) =>
         evil.front.requestRaw({
           op: VibOp.REG_MR,
           ctx: me,
           handle,
           flags: 0,
-          body: { addr: buf, length: pages * 4096, access, nrPages: pages },
-          segs: refs,
+          body: { addr: buf, length: pages * 4096, access, nrPages: o.nrPages ?? pages },
+          segs: o.segs ?? refs,
         });
       // With room in every quota: dom0 maps none of the pages of a registration bound to fail
       // (it used to map them all, then unmap them when the driver refused the PD).
@@ -443,6 +443,20 @@ for (const attacker of ["bypass", "split"] as const) {
             `no PD with handle ${s.victim.end.pd.handle + 100} in this context`,
           ],
         ];
+        // The request's own counts: pages that do not match the extent, refs that do not match
+        // the pages (the vib protocol's checks, as ib_umem_get's of an extent).
+        const counts: [{ nrPages?: number; segs?: number[] }, string][] = [
+          [
+            { nrPages: pages - 1 },
+            `${pages - 1} pages given for ${pages * 4096} bytes at 0x${buf.toString(16)}`,
+          ],
+          [{ segs: refs.slice(1) }, `${pages - 1} grant refs for ${pages} pages`],
+        ];
+        for (const [o, reason] of counts) {
+          const r = await reg(pd.handle, Access.LOCAL_WRITE, o);
+          assert.equal(r?.status, E.EINVAL, `${k}: ${reason}`);
+          assert.equal(r?.reason, reason);
+        }
         for (const [handle, access, reason] of cases) {
           const r = await reg(handle, access);
           assert.equal(r?.status, E.EINVAL, `${k}: ${reason}`);
