@@ -122,7 +122,8 @@ export interface MapOptions {
 /**
  * That a request names as many grant refs as it has pages: `nrPages` refs
  * in its segment area, or with {@link VIB_F_INDIRECT} `ceil(nrPages / 1024)`
- * indirect pages of them. EINVAL otherwise. Pure (nothing is read or mapped),
+ * indirect pages of them, and direct refs all distinct. EINVAL otherwise.
+ * Pure (nothing is read or mapped),
  * so that the backend checks it before it asks a quota
  * ({@link BackendGrants.refsOf} checks it again).
  *
@@ -134,6 +135,7 @@ export interface MapOptions {
  * checkRefCount({ flags: 0, segs: [7, 8] }, 2);
  * checkRefCount({ flags: VIB_F_INDIRECT, segs: [9] }, 1024);
  * assert.throws(() => checkRefCount({ flags: 0, segs: [7] }, 2), /EINVAL: 1 grant refs for 2 pages/);
+ * assert.throws(() => checkRefCount({ flags: 0, segs: [7, 7] }, 2), /ref 7 named twice/);
  * ```
  */
 export function checkRefCount(
@@ -148,8 +150,22 @@ export function checkRefCount(
         `${req.segs.length} indirect pages for ${nrPages} pages (need ${want})`,
       );
     }
-  } else if (req.segs.length !== nrPages) {
-    throw requestError("EINVAL", `${req.segs.length} grant refs for ${nrPages} pages`);
+  } else {
+    if (req.segs.length !== nrPages) {
+      throw requestError("EINVAL", `${req.segs.length} grant refs for ${nrPages} pages`);
+    }
+    checkDistinct(req.segs);
+  }
+}
+
+/** EINVAL for a ref named twice (one request may not map the same grant twice). */
+function checkDistinct(refs: readonly number[]): void {
+  const seen = new Set<number>();
+  for (const r of refs) {
+    if (seen.has(r)) {
+      throw requestError("EINVAL", `grant ref ${r} named twice in one request`);
+    }
+    seen.add(r);
   }
 }
 
@@ -240,13 +256,7 @@ export class BackendGrants {
     const refs = req.flags & VIB_F_INDIRECT
       ? await this.#readIndirect(req.segs, nrPages)
       : [...req.segs];
-    const seen = new Set<number>();
-    for (const r of refs) {
-      if (seen.has(r)) {
-        throw requestError("EINVAL", `grant ref ${r} named twice in one request`);
-      }
-      seen.add(r);
-    }
+    checkDistinct(refs);
     return refs;
   }
 

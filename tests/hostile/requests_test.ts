@@ -451,6 +451,11 @@ for (const attacker of ["bypass", "split"] as const) {
             `${pages - 1} pages given for ${pages * 4096} bytes at 0x${buf.toString(16)}`,
           ],
           [{ segs: refs.slice(1) }, `${pages - 1} grant refs for ${pages} pages`],
+          // One grant named twice: dom0 would map it twice (Xen's pin counts allow it).
+          [
+            { segs: [refs[0], ...refs.slice(0, -1)] },
+            `grant ref ${refs[0]} named twice in one request`,
+          ],
         ];
         for (const [o, reason] of counts) {
           const r = await reg(pd.handle, Access.LOCAL_WRITE, o);
