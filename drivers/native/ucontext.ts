@@ -584,8 +584,13 @@ export class UContext implements UverbsFile {
   }
 
   async #in(): Promise<void> {
-    if (this.#closed) throw new VerbsError("EBADF", `${this.deviceName}: context is closed`);
+    this.#live();
     await this.#enter();
+  }
+
+  /** EBADF once the context is closed (the synchronous checks make it too, as {@link #in}). */
+  #live(): void {
+    if (this.#closed) throw new VerbsError("EBADF", `${this.deviceName}: context is closed`);
   }
 
   #get<T>(m: Map<number, T>, h: number, what: string): T {
@@ -743,6 +748,7 @@ export class UContext implements UverbsFile {
    * Returns the access flags the device gets.
    */
   checkRegMr(req: Pick<RegMrReq, "pdHandle" | "addr" | "length" | "access">): number {
+    this.#live();
     return this.#checkRegMr(req).access;
   }
 
@@ -803,6 +809,7 @@ export class UContext implements UverbsFile {
    * a guest's quotas; {@link createCq} runs it too. Returns the ring's entries.
    */
   checkCreateCq(req: Pick<CreateCqReq, "compVector" | "cqe" | "logSize" | "bufBytes">): number {
+    this.#live();
     // ib_uverbs checks the vector (uverbs_cmd.c create_cq), then the driver the size.
     checkInt("create_cq", "compVector", req.compVector, 0, this.numCompVectors - 1);
     const entries = checkCqSize("create_cq", req.cqe, req.logSize, this.driver.devLim.maxCqe);
@@ -890,6 +897,7 @@ export class UContext implements UverbsFile {
    * {@link createQp} runs them too.
    */
   checkCreateQp(req: CreateQpReq): void {
+    this.#live();
     this.#checkCreateQp(req);
   }
 
@@ -1227,6 +1235,7 @@ export class UContext implements UverbsFile {
    * quotas; {@link attachMcast} runs it too.
    */
   checkAttachMcast(req: McastReq): void {
+    this.#live();
     this.#checkAttachMcast(req);
   }
 
@@ -1318,6 +1327,7 @@ export class UContext implements UverbsFile {
    * to run before a guest's quotas; {@link createSrq} runs it too.
    */
   checkCreateSrq(req: CreateSrqReq): void {
+    this.#live();
     this.#checkCreateSrq(req);
   }
 
@@ -1421,6 +1431,7 @@ export class UContext implements UverbsFile {
    * {@link createAh} runs it too.
    */
   checkCreateAh(req: { pdHandle: number; attr: AhAttr }): void {
+    this.#live();
     this.#checkCreateAh(req);
   }
 
