@@ -547,7 +547,7 @@ export const CONTROL_OPS: OpHandlers = {
     // A size above the device's limit is EINVAL naming it, as the driver answers it (mthca_create_cq),
     // before any quota or dom0's headroom is asked: it is the request's fault, not a shortage.
     // So is a completion vector the device lacks, which ib_uverbs checks first (create_cq).
-    const entries = c.uctx.checkCreateCq({ compVector, cqe, logSize, bufBytes });
+    const entries = c.uctx.checkCreateCq({ compVector, cqe, logSize, bufAddr, bufBytes });
     checkBuffer(req, nrPages, bufAddr, bufBytes);
     admit(env, { cqs: 1, cqes: entries }, { cq: 1, mtt: sizeOf(nrPages, VIB_MAX_PAGES) });
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, false);

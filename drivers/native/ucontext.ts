@@ -264,6 +264,20 @@ function inval(msg: string): VerbsError {
 }
 
 /**
+ * A queue buffer (CQ, QP, SRQ) starts on a page: the library allocates it so
+ * (libmthca's mthca_alloc_buf, page-aligned), and the queue's offsets count
+ * from that page. Checked with the creation's other arguments, so that a
+ * guest's buffer is held to it in every mode: dom0 registers a split guest's
+ * shadow queue in its place, and used to accept any address, then copy the
+ * guest's WQEs and CQEs at offsets from the page below it.
+ */
+function queueAligned(what: string, addr: number): void {
+  if (addr % PAGE_SIZE !== 0) {
+    throw inval(`${what}: buffer 0x${addr.toString(16)} not page-aligned`);
+  }
+}
+
+/**
  * A CQ's size as the kernel checks it before anything is allocated: `cqe`
  * in 1..max_cqe, and the ring the library laid out (2^`logSize` entries) no
  * larger than max_cqe + 1, the spare entry it adds. Linux refuses a size
@@ -790,9 +804,7 @@ export class UContext implements UverbsFile {
 
   /** Register a queue buffer the library allocated (page-aligned, whole pages). */
   async #queueRegion(pdn: number, addr: number, bytes: number, what: string): Promise<HwRegion> {
-    if (addr % PAGE_SIZE !== 0) {
-      throw inval(`${what}: buffer 0x${addr.toString(16)} not page-aligned`);
-    }
+    queueAligned(what, addr);
     return await this.driver.regRegion({
       pdn,
       start: addr,
@@ -808,7 +820,9 @@ export class UContext implements UverbsFile {
    * and without side effects, as {@link checkCreateQp}, for dom0 to run before
    * a guest's quotas; {@link createCq} runs it too. Returns the ring's entries.
    */
-  checkCreateCq(req: Pick<CreateCqReq, "compVector" | "cqe" | "logSize" | "bufBytes">): number {
+  checkCreateCq(
+    req: Pick<CreateCqReq, "compVector" | "cqe" | "logSize" | "bufAddr" | "bufBytes">,
+  ): number {
     this.#live();
     // ib_uverbs checks the vector (uverbs_cmd.c create_cq), then the driver the size.
     checkInt("create_cq", "compVector", req.compVector, 0, this.numCompVectors - 1);
@@ -818,6 +832,7 @@ export class UContext implements UverbsFile {
         `create_cq: ${entries} entries do not fit cqe=${req.cqe} in ${req.bufBytes} bytes`,
       );
     }
+    queueAligned("create_cq", req.bufAddr);
     return entries;
   }
 
@@ -951,6 +966,7 @@ export class UContext implements UverbsFile {
     ) {
       throw inval("create_qp: queues overlap or overrun the buffer");
     }
+    queueAligned("create_qp", w.bufAddr);
     return { pd, sendCq, recvCq, srq };
   }
 
@@ -1347,6 +1363,7 @@ export class UContext implements UverbsFile {
     if (entries < req.maxWr || stride < req.maxSge * SEG_BYTES || entries * stride > req.bufBytes) {
       throw inval(`create_srq: ${entries}x${stride} B ring does not fit the request`);
     }
+    queueAligned("create_srq", req.bufAddr);
     return { pd, entries, stride };
   }
 

@@ -672,3 +672,87 @@ for (const attacker of ["bypass", "split"] as const) {
     });
   });
 }
+
+for (const attacker of ["bypass", "split"] as const) {
+  Deno.test(`requests (${attacker}): a CQ, QP or SRQ buffer off a page boundary is EINVAL, as in every mode`, async () => {
+    const s = await scene({ attacker });
+    const { evil, hv } = s;
+    await s.cluster.run(async () => {
+      const ctx = await evil.openDevice();
+      const pd = await ctx.allocPd();
+      const cq = await ctx.createCq(4);
+      const me = ctxId(ctx);
+      const back = backOf(s, evil);
+      const buf = evil.memory.alloc(4 * 4096, 4096);
+      const refs = [0, 1, 2, 3].map((i) => evil.grants.grantAccessNow(0, buf / 4096 + i, false));
+      // 64 bytes into a page: dom0 used to take it in split mode and copy the guest's WQEs and
+      // CQEs at offsets from the page below (bypass and native refused it).
+      const at = (page: number) => buf + page * 4096 + 64;
+      const cap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1, maxInlineData: 0 };
+      const cases = [
+        {
+          op: VibOp.CREATE_QP,
+          handle: pd.handle,
+          body: {
+            type: QpType.RC,
+            sqSigAll: false,
+            sendCqHandle: cq.handle,
+            recvCqHandle: cq.handle,
+            cap,
+            wq: {
+              bufAddr: at(0),
+              bufBytes: 4096,
+              rqOffset: 0,
+              rqSize: 1,
+              rqStride: 16,
+              sqOffset: 64,
+              sqSize: 1,
+              sqStride: 64,
+            },
+            nrPages: 2,
+          },
+          segs: [refs[0], refs[1]],
+          what: "create_qp",
+        },
+        {
+          op: VibOp.CREATE_CQ,
+          handle: 0,
+          body: { cqe: 1, logSize: 2, compVector: 0, bufAddr: at(2), bufBytes: 128, nrPages: 1 },
+          segs: [refs[2]],
+          what: "create_cq",
+        },
+        {
+          op: VibOp.CREATE_SRQ,
+          handle: pd.handle,
+          body: {
+            maxWr: 4,
+            maxSge: 1,
+            srqLimit: 0,
+            bufAddr: at(3),
+            bufBytes: 64,
+            logSize: 2,
+            logStride: 4,
+            nrPages: 1,
+          },
+          segs: [refs[3]],
+          what: "create_srq",
+        },
+      ];
+      for (const { what, ...r } of cases) {
+        const maps = hv.counters().grantMaps;
+        const got = await evil.front.requestRaw({ ...r, ctx: me, flags: 0 });
+        assert.equal(got?.status, E.EINVAL, what);
+        assert.equal(
+          got?.reason,
+          `${what}: buffer 0x${
+            (r.body.bufAddr ?? r.body.wq!.bufAddr).toString(16)
+          } not page-aligned`,
+        );
+        assert.equal(hv.counters().grantMaps, maps, "nothing mapped for it");
+      }
+      assert.equal(back.ledger.used.qps + back.ledger.used.srqs, 0, "no QP or SRQ made");
+      assert.ok(back.connected);
+      await verdict(s);
+    });
+  });
+}
