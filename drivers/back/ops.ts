@@ -529,6 +529,11 @@ export const CONTROL_OPS: OpHandlers = {
     return { ...r };
   },
   [VibOp.DEREG_MR]: async (env, c, req) => {
+    // The handle first, as ib_uverbs_dereg_mr looks it up (EINVAL) before anything else: dom0
+    // used to map the indirect pages of the refs a DEREG_MR of no MR named before it found none.
+    if (!c.objects.has(`mr:${req.handle}`)) {
+      throw inval(`no MR with handle ${req.handle} in this context`);
+    }
     // The refs the frontend gives back with it are read (and checked) before anything changes.
     const n = req.body.nrRefs ?? 0;
     if (!Number.isInteger(n) || n < 0 || n > VIB_MAX_PAGES) {

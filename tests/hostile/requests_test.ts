@@ -5,7 +5,7 @@
  * the backend keeps serving the attacker and everyone else.
  */
 import assert from "node:assert/strict";
-import { segCapacity, VIB_MAX_PAGES, VibOp } from "../../drivers/vib/mod.ts";
+import { segCapacity, VIB_F_INDIRECT, VIB_MAX_PAGES, VibOp } from "../../drivers/vib/mod.ts";
 import { UarOffset } from "../../hca/uar.ts";
 import { Access, QpAttrMask as M, QpState, QpType, VerbsError } from "../../mod.ts";
 import { Prng } from "../../sim/prng.ts";
@@ -756,3 +756,34 @@ for (const attacker of ["bypass", "split"] as const) {
     });
   });
 }
+
+Deno.test("requests: a DEREG_MR of no MR of the context is EINVAL before dom0 maps the refs it names", async () => {
+  const s = await scene();
+  const { evil, hv } = s;
+  await s.cluster.run(async () => {
+    const ctx = await evil.openDevice();
+    const pd = await ctx.allocPd();
+    const me = ctxId(ctx);
+    const page = evil.memory.alloc(4096, 4096);
+    const ind = evil.grants.grantAccessNow(0, page / 4096, true); // an indirect page of refs
+    const buf = evil.memory.alloc(4096, 4096);
+    const mr = await pd.regMr(buf, 4096, Access.LOCAL_WRITE);
+    for (const handle of [mr.handle + 100, s.victim.end.mr.handle]) {
+      const maps = hv.counters().grantMaps;
+      const r = await evil.front.requestRaw({
+        op: VibOp.DEREG_MR,
+        ctx: me,
+        handle,
+        flags: VIB_F_INDIRECT,
+        body: { nrRefs: 1024 },
+        segs: [ind],
+      });
+      assert.equal(r?.status, E.EINVAL);
+      assert.equal(r?.reason, `no MR with handle ${handle} in this context`);
+      assert.equal(hv.counters().grantMaps, maps, "the indirect page was not mapped");
+    }
+    await mr.dereg(); // its own MR goes as before
+    assert.ok(backOf(s, evil).connected);
+    await verdict(s);
+  });
+});
