@@ -20,7 +20,7 @@
  */
 import type { AddressSpace } from "../../sim/address_space.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import { checkCqSize, checkQpSize, checkSrqSize, UContext } from "../native/ucontext.ts";
+import { checkQpSize, checkSrqSize, UContext } from "../native/ucontext.ts";
 import { DEFAULT_PKEY } from "../../hca/pkey.ts";
 import { CQE_BYTES } from "../../hca/cqe.ts";
 import { Access, QpAttrMask, QpState } from "../uapi/enums.ts";
@@ -573,7 +573,8 @@ export const CONTROL_OPS: OpHandlers = {
     const old = c.objects.get(`cq:${h}`);
     if (!old) throw inval(`no CQ with handle ${h} in this context`);
     const held = c.charges.get(`cq:${h}`) ?? {};
-    const entries = checkCqSize("resize_cq", cqe, logSize, env.driver.devLim.maxCqe);
+    // The size and the buffer before the cqes quota or a mapping, as CREATE_CQ's.
+    const entries = c.uctx.checkResizeCq({ cqHandle: h, cqe, logSize, bufAddr, bufBytes });
     checkBuffer(req, nrPages, bufAddr, bufBytes);
     admit(env, { cqes: entries - (held.cqes ?? 0) }, { mtt: sizeOf(nrPages, VIB_MAX_PAGES) });
     const q = await queueBuffer(env, c, req, nrPages, bufAddr, bufBytes, false);

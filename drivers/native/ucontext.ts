@@ -866,13 +866,35 @@ export class UContext implements UverbsFile {
     return { cqHandle: h, cqn, cqe: entries - 1 };
   }
 
-  async resizeCq(req: ResizeCqReq): Promise<{ cqe: number }> {
-    await this.#in();
+  /**
+   * What resizing a CQ checks before the driver makes anything: the CQ
+   * handle (ib_uverbs resize_cq, EINVAL), then the size and the buffer
+   * (mthca_resize_cq). Synchronous and without side effects, as
+   * {@link checkCreateQp}, for dom0 to run before a guest's quotas;
+   * {@link resizeCq} runs it too. Returns the new ring's entries.
+   */
+  checkResizeCq(
+    req: Pick<ResizeCqReq, "cqHandle" | "cqe" | "logSize" | "bufAddr" | "bufBytes">,
+  ): number {
+    this.#live();
+    return this.#checkResizeCq(req).entries;
+  }
+
+  #checkResizeCq(
+    req: Pick<ResizeCqReq, "cqHandle" | "cqe" | "logSize" | "bufAddr" | "bufBytes">,
+  ): { cq: CqObj; entries: number } {
     const cq = this.#get(this.#cqs, req.cqHandle, "CQ");
     const entries = checkCqSize("resize_cq", req.cqe, req.logSize, this.driver.devLim.maxCqe);
     if (entries < req.cqe + 1 || entries * CQE_BYTES > req.bufBytes) {
       throw inval(`resize_cq: ${entries} entries do not fit cqe=${req.cqe}`);
     }
+    queueAligned("resize_cq", req.bufAddr);
+    return { cq, entries };
+  }
+
+  async resizeCq(req: ResizeCqReq): Promise<{ cqe: number }> {
+    await this.#in();
+    const { cq, entries } = this.#checkResizeCq(req);
     const region = await this.#queueRegion(0, req.bufAddr, entries * CQE_BYTES, "resize_cq");
     try {
       await this.driver.resizeCq({ cqn: cq.cqn, region, addr: req.bufAddr, logSize: req.logSize });

@@ -787,3 +787,44 @@ Deno.test("requests: a DEREG_MR of no MR of the context is EINVAL before dom0 ma
     await verdict(s);
   });
 });
+
+Deno.test("requests: a RESIZE_CQ whose ring does not fit its buffer, or whose buffer is off a page, is EINVAL before the cqes quota or a mapping", async () => {
+  const s = await scene();
+  const { evil, hv } = s;
+  await s.cluster.run(async () => {
+    const ctx = await evil.openDevice();
+    const cq = await ctx.createCq(4);
+    const me = ctxId(ctx);
+    const back = backOf(s, evil);
+    const buf = evil.memory.alloc(2 * 4096, 4096);
+    const refs = [0, 1].map((i) => evil.grants.grantAccessNow(0, buf / 4096 + i, false));
+    const resize = (bufAddr: number, bufBytes: number, nrPages: number) =>
+      evil.front.requestRaw({
+        op: VibOp.RESIZE_CQ,
+        ctx: me,
+        handle: cq.handle,
+        flags: 0,
+        body: { cqe: 63, logSize: 6, bufAddr, bufBytes, consumerIndex: 0, nrPages },
+        segs: refs.slice(0, nrPages),
+      });
+    const filler = { cqes: back.ledger.room("cqes") }; // the guest's CQEs all held
+    back.ledger.take(filler);
+    const refusals = back.ledger.refusals.cqes, maps = hv.counters().grantMaps;
+    const small = await resize(buf, 1024, 1); // 64 CQEs need 2048 bytes
+    assert.equal(small?.status, E.EINVAL);
+    assert.equal(small?.reason, "resize_cq: 64 entries do not fit cqe=63");
+    const off = await resize(buf + 64, 2048, 1);
+    assert.equal(off?.status, E.EINVAL);
+    assert.equal(off?.reason, `resize_cq: buffer 0x${(buf + 64).toString(16)} not page-aligned`);
+    assert.equal(back.ledger.refusals.cqes, refusals, "the cqes quota was not asked");
+    assert.equal(hv.counters().grantMaps, maps, "nothing mapped");
+    // The honest resize meets the quota, as before.
+    const honest = await resize(buf, 2048, 1);
+    assert.equal(honest?.status, E.ENOMEM);
+    assert.equal(honest?.limit, "cqes");
+    back.ledger.give(filler);
+    assert.equal((await resize(buf, 2048, 1))?.status, 0, "with room, it resizes");
+    assert.ok(back.connected);
+    await verdict(s);
+  });
+});
