@@ -11,7 +11,6 @@ import { Access, QpAttrMask as M, QpState, QpType, VerbsError } from "../../mod.
 import { Prng } from "../../sim/prng.ts";
 import { xenOf } from "../xenib_support.ts";
 import { backOf, checksum, ctxId, E, raw, scene, verdict } from "./support.ts";
-import { xenOf } from "../xenib_support.ts";
 
 Deno.test("requests: malformed headers, counts and ids are refused with an errno; the backend stays up", async () => {
   const s = await scene();
