@@ -108,7 +108,10 @@ export type LockType = typeof LOCK_EXCLUSIVE | typeof LOCK_SHARED;
  * The assert bits of the synchronization calls (MPI-3.1 §11.5.5), MPICH's
  * values. `MODE_NOSUCCEED` on a fence ends the active-target epoch (no RMA
  * may follow until the next fence); the others are hints this library may
- * ignore, as the standard allows.
+ * ignore, as the standard allows. Each call takes only its own bits
+ * (§11.5.5): fence NOSTORE, NOPUT, NOPRECEDE, NOSUCCEED; post NOCHECK,
+ * NOSTORE, NOPUT; start, lock and lockAll NOCHECK; any other is
+ * `MPI_ERR_ASSERT`.
  *
  * @example
  * ```ts
@@ -125,7 +128,20 @@ export const MODE = Object.freeze({
   NOSUCCEED: 16384,
 });
 
-const MODE_ALL = MODE.NOCHECK | MODE.NOSTORE | MODE.NOPUT | MODE.NOPRECEDE | MODE.NOSUCCEED;
+/**
+ * The assert bits each synchronization call takes: MPI-4.0 §12.5.5 lists
+ * them per call (fence: NOSTORE, NOPUT, NOPRECEDE, NOSUCCEED; post:
+ * NOCHECK, NOSTORE, NOPUT; start, lock and lock_all: NOCHECK), and MPICH
+ * refuses any other bit (src/binding/c/rma_api.txt, the CHECKMASK lines of
+ * MPI_Win_fence, MPI_Win_start, MPI_Win_lock and MPI_Win_lock_all).
+ */
+const ASSERT_BITS: Readonly<Record<string, readonly (keyof typeof MODE)[]>> = {
+  MPI_Win_fence: ["NOSTORE", "NOPUT", "NOPRECEDE", "NOSUCCEED"],
+  MPI_Win_post: ["NOCHECK", "NOSTORE", "NOPUT"],
+  MPI_Win_start: ["NOCHECK"],
+  MPI_Win_lock: ["NOCHECK"],
+  MPI_Win_lock_all: ["NOCHECK"],
+};
 
 /**
  * What an accumulate combines with: a predefined operation, `REPLACE`
@@ -542,11 +558,16 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     }
   }
 
+  /** `assert` may combine only the bits `what` takes ({@link ASSERT_BITS}). */
   #checkAssert(what: string, assert: number): void {
-    if (!Number.isInteger(assert) || (assert & ~MODE_ALL) !== 0) {
+    const names = ASSERT_BITS[what];
+    const mask = names.reduce((m, n) => m | MODE[n], 0);
+    if (!Number.isInteger(assert) || assert < 0 || (assert & ~mask) !== 0) {
       throw new MpiError(
         "MPI_ERR_ASSERT",
-        `${what} on rank ${this.rank}: assert ${assert} is not a combination of the MODE bits`,
+        `${what} on rank ${this.rank}: assert ${assert} is not a combination of ${
+          names.map((n) => `MODE.${n}`).join(", ")
+        } (MPI-4.0 §12.5.5)`,
       );
     }
   }

@@ -293,6 +293,52 @@ Deno.test("rma: range, rank, displacement, datatype, count, operation, lock type
   assert.deepEqual(held.results, ["MPI_ERR_BUFFER", "MPI_ERR_BUFFER"]);
 });
 
+Deno.test("rma: each synchronization call takes only its own assert bits (MPI-4.0 §12.5.5, MPICH's CHECKMASK); others are MPI_ERR_ASSERT", async () => {
+  const other = (c: mpi.Comm) => c.getGroup().incl([1]);
+  const refused: [string, (w: mpi.Win, c: mpi.Comm) => Promise<unknown>, RegExp][] = [
+    [
+      "fence NOCHECK",
+      (w) => w.fence(mpi.MODE.NOCHECK),
+      /^MPI_ERR_ASSERT: MPI_Win_fence on rank 0: assert 1024 is not a combination of MODE.NOSTORE, MODE.NOPUT, MODE.NOPRECEDE, MODE.NOSUCCEED/,
+    ],
+    [
+      "lock NOPRECEDE",
+      (w) => w.lock(mpi.LOCK_SHARED, 1, mpi.MODE.NOPRECEDE),
+      /^MPI_ERR_ASSERT: MPI_Win_lock .*MODE.NOCHECK \(/,
+    ],
+    ["lockAll NOSTORE", (w) => w.lockAll(mpi.MODE.NOSTORE), /^MPI_ERR_ASSERT: MPI_Win_lock_all /],
+    ["start NOPUT", (w, c) => w.start(other(c), mpi.MODE.NOPUT), /^MPI_ERR_ASSERT: MPI_Win_start /],
+    [
+      "post NOSUCCEED",
+      (w, c) => w.post(other(c), mpi.MODE.NOSUCCEED),
+      /^MPI_ERR_ASSERT: MPI_Win_post .*MODE.NOCHECK, MODE.NOSTORE, MODE.NOPUT/,
+    ],
+  ];
+  for (const [name, body, message] of refused) {
+    assert.match(await errorOf(body), message, name);
+  }
+  // The bits each call does take are accepted.
+  const job = await mpi.mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    const win = await mpi.Win.allocate(comm, 1, "int32");
+    const peer = comm.getGroup().incl([1 - comm.rank]);
+    const { NOCHECK, NOSTORE, NOPUT, NOPRECEDE, NOSUCCEED } = mpi.MODE;
+    await win.fence(NOPRECEDE | NOSTORE | NOPUT);
+    await win.fence(NOSUCCEED);
+    await win.lock(mpi.LOCK_SHARED, 1 - comm.rank, NOCHECK);
+    await win.unlock(1 - comm.rank);
+    await win.lockAll(NOCHECK);
+    await win.unlockAll();
+    await comm.barrier();
+    await win.post(peer, NOSTORE | NOPUT);
+    await win.start(peer, NOCHECK);
+    await win.complete();
+    await win.wait();
+    await win.free();
+    return "ok";
+  });
+  assert.deepEqual(job.results, ["ok", "ok"]);
+});
+
 Deno.test("rma: an RDMA WRITE past a window, with its rkey, is refused by the HCA; the target's memory beyond is untouched", async () => {
   for (const mode of ["bypass", "native"] as const) {
     const l = await mpi.launch({ np: 2, mode, hosts: 2 });
