@@ -1424,6 +1424,21 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
   }
 
   /**
+   * MPI-4.0 §12.5: "distinct access epochs for win at the same process must
+   * be disjoint", so no lock epoch inside the access epoch `start` opened
+   * (MPICH's MPID_Win_lock and MPID_Win_lock_all, ch3u_rma_sync.c: an
+   * access state other than none or fence is MPI_ERR_RMA_SYNC).
+   */
+  #checkNoStartEpoch(what: string): void {
+    if (this.#startGroup) {
+      throw new MpiError(
+        "MPI_ERR_RMA_SYNC",
+        `${what} on rank ${this.rank}: the access epoch start opened is still open (complete first; MPI-4.0 §12.5: a window's access epochs are disjoint)`,
+      );
+    }
+  }
+
+  /**
    * `MPI_Win_lock` (MPI-3.1 §11.5.3): begin a passive-target epoch to
    * `target`, holding its lock `lockType`. Returns once the target's lock
    * manager granted it, which needs the target inside an MPI call.
@@ -1449,6 +1464,7 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
           `${what} on rank ${this.rank}: rank ${target} is locked already (MPI-3.1 §11.5.3)`,
         );
       }
+      this.#checkNoStartEpoch(what);
       this.#checkNoFenceEpoch(what);
       await this.#lockOne(target, lockType === LOCK_SHARED, what);
       this.#fenceOpen = false;
@@ -1521,6 +1537,7 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
           `${what} on rank ${this.rank}: a passive-target epoch is open already (MPI-3.1 §11.5.3)`,
         );
       }
+      this.#checkNoStartEpoch(what);
       this.#checkNoFenceEpoch(what);
       for (const t of this.#all()) await this.#lockOne(t, true, what);
       this.#fenceOpen = false;

@@ -200,6 +200,25 @@ Deno.test("rma: RMA outside an epoch, unlock without lock, fence or free inside 
       return await w.lock(mpi.LOCK_SHARED, 1);
     }, /locked already/],
     ["complete without start", (w) => w.complete(), /no access epoch from start/],
+    ...(["lock", "lockAll"] as const).map((call): [
+      string,
+      (w: mpi.Win, c: mpi.Comm) => Promise<unknown>,
+      RegExp,
+    ] => [
+      `${call} inside a start epoch`,
+      async (w, c) => {
+        // Rank 0 exposes its own window to itself, starts an access epoch to it, then locks.
+        const me = c.getGroup().incl([0]);
+        await w.post(me);
+        await w.start(me);
+        return await (call === "lock" ? w.lock(mpi.LOCK_SHARED, 1) : w.lockAll());
+      },
+      new RegExp(
+        `MPI_Win_${
+          call === "lock" ? "lock" : "lock_all"
+        } on rank 0: the access epoch start opened is still open`,
+      ),
+    ]),
     ["wait without post", (w) => w.wait(), /no exposure epoch/],
     ["free with a lock held", async (w) => {
       await w.lock(mpi.LOCK_EXCLUSIVE, 1);
