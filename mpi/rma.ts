@@ -905,7 +905,8 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
   /**
    * `MPI_Get_accumulate` (MPI-3.1 §11.3.4): as `accumulate`, and `result`
    * (as long as `origin`, of its type) receives the target's bytes from
-   * before, atomically. `NO_OP` only reads.
+   * before, atomically. `NO_OP` only reads, and ignores `origin` (MPI-4.0
+   * §12.3.4): `result` alone gives the type and length read.
    */
   async getAccumulate(
     origin: Buf,
@@ -1027,7 +1028,11 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     op: AccOp,
     request?: LocalCompletion,
   ): Promise<void> {
-    const { region, datatype } = this.#begin(what, origin, target);
+    // MPI-4.0 §12.3.4: with NO_OP "the values in origin_addr, origin_count, and
+    // origin_datatype are ignored" (MPICH lets origin_addr be NULL then): the
+    // result buffer alone gives the type and count read.
+    const noOp = fetch && op === "NO_OP";
+    const { region, datatype } = this.#begin(what, noOp ? result : origin, target);
     let into: Region | undefined;
     if (fetch) {
       const res = toRegion(result, this.#proc.rank, what);
@@ -1044,6 +1049,7 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
 
   /**
    * `MPI_Fetch_and_op` (MPI-3.1 §11.3.4): `getAccumulate` of one element.
+   * With `NO_OP` (an atomic read) `origin` is ignored.
    */
   async fetchAndOp(
     origin: Buf,
@@ -1055,11 +1061,16 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     try {
       const what = "MPI_Fetch_and_op";
       this.#check(what);
-      const o = toRegion(origin, this.#proc.rank, what);
+      // NO_OP ignores the origin (MPI-4.0 §12.3.4; MPICH's MPI_Fetch_and_op
+      // lets origin_addr be NULL then): the result holds the one element.
+      const noOp = op === "NO_OP";
+      const o = toRegion(noOp ? result : origin, this.#proc.rank, what);
       if (o.region.bytes !== typeSize(o.datatype)) {
         throw new MpiError(
           "MPI_ERR_COUNT",
-          `${what} on rank ${this.rank}: the origin buffer must hold exactly one ${o.datatype} element, not ${
+          `${what} on rank ${this.rank}: the ${
+            noOp ? "result" : "origin"
+          } buffer must hold exactly one ${o.datatype} element, not ${
             o.region.bytes / typeSize(o.datatype)
           }`,
         );

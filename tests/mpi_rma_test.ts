@@ -162,6 +162,34 @@ Deno.test("rma: getAccumulate and REPLACE, with results spanning several packets
   assert.deepEqual(job.results[1], [0, 0, 1, 4998, -1, -2]);
 });
 
+Deno.test("rma: NO_OP ignores the origin (MPI-4.0 §12.3.4): getAccumulate and fetchAndOp read as many elements as the result holds", async () => {
+  for (const mode of ["native", "bypass"] as const) {
+    const job = await mpi.mpiexec({ np: 2, mode }, async (comm) => {
+      const win = await mpi.Win.allocate(comm, 3, "int32");
+      win.memory.set([10 * comm.rank + 1, 10 * comm.rank + 2, 10 * comm.rank + 3]);
+      await comm.barrier();
+      const other = 1 - comm.rank;
+      const three = new Int32Array(3), one = new Int32Array(1), self = new Int32Array(2);
+      await win.lock(mpi.LOCK_SHARED, other);
+      // An empty origin: its length and type are not looked at.
+      await win.getAccumulate(new Int32Array(0), three, other, 0, "NO_OP");
+      await win.fetchAndOp(new Float64Array(5), one, other, 2, "NO_OP");
+      await win.unlock(other);
+      await win.lock(mpi.LOCK_SHARED, comm.rank);
+      await win.getAccumulate(new Uint8Array(0), self, comm.rank, 1, "NO_OP");
+      await win.unlock(comm.rank);
+      await comm.barrier();
+      const mine = [...win.memory.get()];
+      await win.free();
+      return { three: [...three], one: one[0], self: [...self], mine };
+    });
+    assert.deepEqual(job.results, [
+      { three: [11, 12, 13], one: 13, self: [2, 3], mine: [1, 2, 3] },
+      { three: [1, 2, 3], one: 3, self: [12, 13], mine: [11, 12, 13] },
+    ], mode);
+  }
+});
+
 /** Run `body` on rank 0 of a 2-rank bypass job and return the error class it throws. */
 async function errorOf(
   body: (win: mpi.Win, comm: mpi.Comm) => Promise<unknown>,
