@@ -83,7 +83,8 @@ function inPlaceAtRoot(c: Who, what: string, inPlace: boolean, isRoot: boolean):
 
 /**
  * Counts and displacements of a vector call (`role`: "send" or "receive"):
- * one of each per rank, every block inside the buffer's `cap` elements.
+ * one of each per rank, every block that is not empty inside the buffer's
+ * `cap` elements.
  * With `types` (MPI_Alltoallw, MPI-4.0 §6.8), block i is `counts[i]`
  * elements of `types[i]` at byte `displs[i]` and `cap` is in bytes; as
  * MPICH's MPI_Alltoallw checks (MPIR_ERRTEST_DATATYPE under `counts[i] >
@@ -128,7 +129,11 @@ function vector(
       );
     }
     const size = types === undefined || n === 0 ? 1 : typeSize(t as Datatype);
-    if (!Number.isInteger(d) || d < 0 || d + n * size > cap) {
+    // A block of no elements touches no memory, so its displacement is not
+    // held against the buffer: MPI-4.0 §6.8 asks only that the counts match
+    // pairwise, and MPICH (MPI_Alltoallv and its kin) never looks at the
+    // displacement of an empty block.
+    if (!Number.isInteger(d) || d < 0 || (n > 0 && d + n * size > cap)) {
       throw new MpiError(
         "MPI_ERR_COUNT",
         `${what} on rank ${c.rank}: ${role} block ${i} (${

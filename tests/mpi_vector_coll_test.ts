@@ -355,6 +355,59 @@ Deno.test("mpi: alltoallw looks at a block's type only when its count is not 0, 
   );
 });
 
+Deno.test("mpi: an empty block's displacement is not held against the buffer (it touches no memory): alltoallv, alltoallw, allgatherv, gatherv, scatterv, every algorithm", async () => {
+  for (const mode of ["native", "bypass"] as const) {
+    const job = await mpi.mpiexec({ np: 3, mode }, async (comm) => {
+      const me = comm.rank, n = comm.size, far = 999;
+      // Domain memory (the simulated machine's) and a JS array: neither is read past its end.
+      const bufs = (len: number, fill: number) => {
+        const d = comm.alloc(len, "int32");
+        d.fill(fill);
+        return [d, new Int32Array(len).fill(fill)] as const;
+      };
+      const out: string[] = [];
+      for (const algorithm of ["pairwise", "scattered"] as const) {
+        // Nothing to the next rank, nothing from the previous one, both at displacement 999.
+        const sc = [1, 1, 1], sd = [0, 1, 2], rc = [1, 1, 1], rd = [0, 1, 2];
+        sc[(me + 1) % n] = 0, sd[(me + 1) % n] = far, rc[(me + 2) % n] = 0, rd[(me + 2) % n] = far;
+        const [sDom, sJs] = bufs(n, me), [rDom, rJs] = bufs(n, -1);
+        await comm.alltoallv(sDom, sc, sd, rDom, rc, rd, { algorithm });
+        const bytes = (d: number[]) => d.map((x) => 4 * x);
+        const types = ["int32", "int32", "int32"] as mpi.Datatype[];
+        await comm.alltoallw(sJs, sc, bytes(sd), types, rJs, rc, bytes(rd), types, { algorithm });
+        out.push([...rDom.get()].join(","), [...rJs].join(","));
+      }
+      // Rank 1 gives nothing, and its block's displacement is past the end.
+      const counts = [1, 0, 1], displs = [0, far, 1];
+      for (const algorithm of ["recursive_doubling", "bruck", "ring"] as const) {
+        const [rDom] = bufs(2, -1);
+        await comm.allgatherv(new Int32Array(counts[me]).fill(me), rDom, counts, displs, {
+          algorithm,
+        });
+        out.push([...rDom.get()].join(","));
+      }
+      const [g] = bufs(2, -1);
+      await comm.gatherv(
+        new Int32Array(counts[me]).fill(me),
+        me === 0 ? g : null,
+        counts,
+        displs,
+        0,
+      );
+      const r = new Int32Array(counts[me]).fill(-1);
+      await comm.scatterv(me === 0 ? new Int32Array([50, 51]) : null, counts, displs, r, 0);
+      out.push(me === 0 ? [...g.get()].join(",") : "", [...r].join(","));
+      return out;
+    });
+    const a2a = (r: string) => [r, r, r, r];
+    assert.deepEqual(job.results, [
+      [...a2a("0,1,-1"), "0,2", "0,2", "0,2", "0,2", "50"],
+      [...a2a("-1,1,2"), "0,2", "0,2", "0,2", "", ""],
+      [...a2a("0,-1,2"), "0,2", "0,2", "0,2", "", "51"],
+    ], mode);
+  }
+});
+
 /** Reduce-scatter (block and vector), scan and exscan, with IN_PLACE and without. */
 async function reductions(comm: mpi.Comm): Promise<number[][]> {
   const me = comm.rank, n = comm.size;
