@@ -598,19 +598,32 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
   }
 
   /**
-   * MPI-3.1 §11.3 ("the target buffer … must fit in the target window"):
-   * the byte offset of `disp` units at `target` and `bytes` bytes from it.
+   * A data call's target checks, in MPICH's order: the displacement (the
+   * call's argument check, MPIR_ERRTEST_DISP: MPI_ERR_DISP), then the epoch
+   * (`#checkEpoch`; MPIDIG_RMA_OP_CHECK_SYNC, the first thing MPIDIG_mpi_put
+   * and its kin do), then MPI-3.1 §11.3 ("the target buffer … must fit in
+   * the target window"). Returns the byte offset of `disp` units at
+   * `target`. An operation of no bytes touches no memory: MPICH completes
+   * it at once after the epoch check (`origin_data_sz == 0`), so its
+   * displacement is not held against the window.
    */
-  #targetRange(what: string, target: number, disp: number, bytes: number): number {
+  #targetRange(
+    what: string,
+    target: number,
+    disp: number,
+    bytes: number,
+    passive = false,
+  ): number {
     if (!Number.isInteger(disp) || disp < 0) {
       throw new MpiError(
         "MPI_ERR_DISP",
         `${what} on rank ${this.rank}: target displacement ${disp} must be a non-negative integer`,
       );
     }
+    this.#checkEpoch(what, target, passive);
     const r = this.#remote[target];
     const off = disp * r.dispUnit;
-    if (off + bytes > r.bytes) {
+    if (bytes > 0 && off + bytes > r.bytes) {
       throw new MpiError(
         "MPI_ERR_RMA_RANGE",
         `${what} on rank ${this.rank}: ${bytes} bytes at displacement ${disp} (byte ${off}) go beyond rank ${target}'s ${r.bytes}-byte window`,
@@ -782,8 +795,7 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
   ): Promise<void> {
     const { region } = this.#begin(what, origin, target);
     if (target === PROC_NULL) return;
-    const off = this.#targetRange(what, target, disp, region.bytes);
-    this.#checkEpoch(what, target, request !== undefined);
+    const off = this.#targetRange(what, target, disp, region.bytes, request !== undefined);
     await this.#issue();
     const bytes = region.bytes;
     if (bytes === 0) return;
@@ -1041,8 +1053,13 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     }
     this.#checkAccOp(what, op, datatype, region.bytes / typeSize(datatype), fetch);
     if (target === PROC_NULL) return;
-    const off = this.#targetRange(what, target, targetDisp, region.bytes);
-    this.#checkEpoch(what, target, request !== undefined);
+    const off = this.#targetRange(
+      what,
+      target,
+      targetDisp,
+      region.bytes,
+      request !== undefined,
+    );
     await this.#issue();
     this.#accumulate(region, datatype, target, off, op, into, request);
   }
@@ -1114,7 +1131,6 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
       this.#sameShape(what, region, datatype, res.region, res.datatype, "result");
       if (target === PROC_NULL) return;
       const off = this.#targetRange(what, target, targetDisp, region.bytes);
-      this.#checkEpoch(what, target);
       await this.#issue();
       const payload = new Uint8Array(2 * region.bytes);
       payload.set(region.read(0, region.bytes));

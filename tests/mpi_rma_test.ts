@@ -190,6 +190,23 @@ Deno.test("rma: NO_OP ignores the origin (MPI-4.0 §12.3.4): getAccumulate and f
   }
 });
 
+Deno.test("rma: an operation of no bytes touches no memory: its displacement may lie past the window (MPICH completes it at once)", async () => {
+  const job = await mpi.mpiexec({ np: 2, mode: "bypass" }, async (comm) => {
+    const win = await mpi.Win.allocate(comm, 2, "int32");
+    await win.fence();
+    const other = 1 - comm.rank;
+    await win.put(new Int32Array(0), other, 50);
+    await win.get(comm.alloc(0, "int32"), other, 50);
+    await win.accumulate(new Int32Array(0), other, 50, "SUM");
+    await win.getAccumulate(new Int32Array(0), new Int32Array(0), other, 50, "SUM");
+    await win.fence(mpi.MODE.NOSUCCEED);
+    const mine = [...win.memory.get()];
+    await win.free();
+    return mine;
+  });
+  assert.deepEqual(job.results, [[0, 0], [0, 0]]);
+});
+
 /** Run `body` on rank 0 of a 2-rank bypass job and return the error class it throws. */
 async function errorOf(
   body: (win: mpi.Win, comm: mpi.Comm) => Promise<unknown>,
@@ -215,6 +232,11 @@ async function errorOf(
 Deno.test("rma: RMA outside an epoch, unlock without lock, fence or free inside one: MPI_ERR_RMA_SYNC", async () => {
   const cases: [string, (w: mpi.Win, c: mpi.Comm) => Promise<unknown>, RegExp][] = [
     ["put before any fence", (w) => w.put(new Int32Array(1), 1, 0), /no access epoch to rank 1/],
+    // MPICH checks the epoch (MPIDIG_RMA_OP_CHECK_SYNC) before anything about the target's window.
+    ["put past the end before any fence", (w) => w.put(new Int32Array(2), 1, 3), /no access epoch/],
+    ["accumulate past the end before any fence", (w) => {
+      return w.accumulate(new Int32Array(9), 1, 0, "SUM");
+    }, /no access epoch/],
     ["get after a NOSUCCEED fence", async (w) => {
       await w.lock(mpi.LOCK_SHARED, 0);
       await w.unlock(0);
@@ -284,6 +306,12 @@ Deno.test("rma: range, rank, displacement, datatype, count, operation, lock type
       await open(w);
       return await w.get(new Int32Array(1), 1, -1);
     }, /^MPI_ERR_DISP: /],
+    // The displacement is the call's own argument: checked before the epoch, as MPICH does.
+    [
+      "negative displacement outside an epoch",
+      (w) => w.put(new Int32Array(1), 1, -2),
+      /^MPI_ERR_DISP: /,
+    ],
     ["get_accumulate types", async (w) => {
       await open(w);
       return await w.getAccumulate(new Int32Array(1), new Float32Array(1), 1, 0, "SUM");
