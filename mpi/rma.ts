@@ -599,7 +599,8 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
 
   /**
    * A data call's target checks, in MPICH's order: the displacement (the
-   * call's argument check, MPIR_ERRTEST_DISP: MPI_ERR_DISP), then the epoch
+   * call's argument check, MPIR_ERRTEST_DISP: MPI_ERR_DISP, made by `#begin`
+   * before a PROC_NULL target returns), then the epoch
    * (`#checkEpoch`; MPIDIG_RMA_OP_CHECK_SYNC, the first thing MPIDIG_mpi_put
    * and its kin do), then MPI-3.1 §11.3 ("the target buffer … must fit in
    * the target window"). Returns the byte offset of `disp` units at
@@ -614,12 +615,6 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     bytes: number,
     passive = false,
   ): number {
-    if (!Number.isInteger(disp) || disp < 0) {
-      throw new MpiError(
-        "MPI_ERR_DISP",
-        `${what} on rank ${this.rank}: target displacement ${disp} must be a non-negative integer`,
-      );
-    }
     this.#checkEpoch(what, target, passive);
     const r = this.#remote[target];
     const off = disp * r.dispUnit;
@@ -632,11 +627,28 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     return off;
   }
 
-  /** Checks common to every data call; returns the origin region and its datatype. */
-  #begin(what: string, origin: Buf, target: number): { region: Region; datatype: Datatype } {
+  /**
+   * Checks common to every data call, its arguments' own; returns the origin
+   * region and its datatype. The displacement is one of them: MPICH's
+   * MPI_Put and its kin validate it (MPIR_ERRTEST_DISP) before they return
+   * early for a PROC_NULL target (the generated binding's
+   * pt2pt_proc_null early return follows the argument checks).
+   */
+  #begin(
+    what: string,
+    origin: Buf,
+    target: number,
+    disp: number,
+  ): { region: Region; datatype: Datatype } {
     this.#check(what);
     const o = toRegion(origin, this.#proc.rank, what);
     this.#checkRank(what, target);
+    if (!Number.isInteger(disp) || disp < 0) {
+      throw new MpiError(
+        "MPI_ERR_DISP",
+        `${what} on rank ${this.rank}: target displacement ${disp} must be a non-negative integer`,
+      );
+    }
     return { region: o.region, datatype: o.datatype };
   }
 
@@ -793,7 +805,7 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     read: boolean,
     request?: LocalCompletion,
   ): Promise<void> {
-    const { region } = this.#begin(what, origin, target);
+    const { region } = this.#begin(what, origin, target, disp);
     if (target === PROC_NULL) return;
     const off = this.#targetRange(what, target, disp, region.bytes, request !== undefined);
     await this.#issue();
@@ -1044,7 +1056,12 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     // origin_datatype are ignored" (MPICH lets origin_addr be NULL then): the
     // result buffer alone gives the type and count read.
     const noOp = fetch && op === "NO_OP";
-    const { region, datatype } = this.#begin(what, noOp ? result : origin, target);
+    const { region, datatype } = this.#begin(
+      what,
+      noOp ? result : origin,
+      target,
+      targetDisp,
+    );
     let into: Region | undefined;
     if (fetch) {
       const res = toRegion(result, this.#proc.rank, what);
@@ -1112,7 +1129,7 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
   ): Promise<void | WinErrorOutcome<H>> {
     try {
       const what = "MPI_Compare_and_swap";
-      const { region, datatype } = this.#begin(what, origin, target);
+      const { region, datatype } = this.#begin(what, origin, target, targetDisp);
       const cmp = toRegion(compare, this.#proc.rank, what);
       const res = toRegion(result, this.#proc.rank, what);
       if (!isIntegerType(datatype) && datatype !== "byte") {

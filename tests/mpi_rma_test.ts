@@ -312,6 +312,19 @@ Deno.test("rma: range, rank, displacement, datatype, count, operation, lock type
       (w) => w.put(new Int32Array(1), 1, -2),
       /^MPI_ERR_DISP: /,
     ],
+    // MPICH validates the arguments before a PROC_NULL target returns early.
+    ["negative displacement to PROC_NULL", (w) => {
+      return w.get(new Int32Array(1), mpi.PROC_NULL, -1);
+    }, /^MPI_ERR_DISP: MPI_Get on rank 0: target displacement -1/],
+    ["fractional displacement to PROC_NULL", (w) => {
+      return w.compareAndSwap(
+        new Int32Array(1),
+        new Int32Array(1),
+        new Int32Array(1),
+        mpi.PROC_NULL,
+        0.5,
+      );
+    }, /^MPI_ERR_DISP: MPI_Compare_and_swap /],
     ["get_accumulate types", async (w) => {
       await open(w);
       return await w.getAccumulate(new Int32Array(1), new Float32Array(1), 1, 0, "SUM");
