@@ -40,7 +40,8 @@ import type {
   ResizeCqReq,
   UverbsEventHandlers,
 } from "../uapi/uverbs.ts";
-import { VerbsError } from "../uapi/errors.ts";
+import { requestError, VerbsError } from "../uapi/errors.ts";
+import { checkAhAttr } from "../native/ucontext.ts";
 import { Access } from "../uapi/enums.ts";
 import { isQpState } from "../uapi/qp_state.ts";
 import {
@@ -490,6 +491,21 @@ export class VibFrontFile implements FrontFile {
   }
 
   async createAh(req: { pdHandle: number; attr: AhAttr }): Promise<CreateAhResp> {
+    // The guest's ib_uverbs core checks the address vector as bare metal's does (its fields
+    // within struct ib_uverbs_ah_attr's widths and the ranges rdma_check_ah_attr and mthca
+    // take): a value the request cannot carry is refused with the text dom0 would have given,
+    // not the ring encoder's (an `undefined` dlid was `attr.dlid: undefined does not fit u16`).
+    try {
+      checkAhAttr("create_ah", req.attr);
+    } catch (e) {
+      if (e instanceof VerbsError && e.ownRequest) {
+        throw requestError(
+          e.code,
+          `${opName(VibOp.CREATE_AH)}: ${e.message.slice(e.code.length + 2)}`,
+        );
+      }
+      throw e;
+    }
     return await this.#call(VibOp.CREATE_AH, req.pdHandle, { attr: req.attr });
   }
 

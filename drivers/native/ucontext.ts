@@ -393,6 +393,59 @@ function checkInt(call: string, name: string, v: unknown, min: number, max: numb
 }
 
 /**
+ * An address vector as the kernel checks it (an AH's, or a QP's path at
+ * `modify_qp`): every field within the range ib_uverbs and mthca take
+ * (`struct ib_uverbs_ah_attr`'s widths, `rdma_check_ah_attr`,
+ * `mthca_path_set`'s sgid_index). A guest's kernel checks an AH's with it
+ * before its `CREATE_AH` request is encoded, so a value the request
+ * cannot carry is refused with the text bare metal gives (see
+ * `VibFrontFile.createAh`). Returns the path the device takes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkAhAttr } from "./ucontext.ts";
+ * assert.equal(checkAhAttr("create_ah", { dlid: 3 }).dlid, 3);
+ * assert.throws(
+ *   () => checkAhAttr("create_ah", { dlid: 70000 }),
+ *   /EINVAL: create_ah: ah.dlid must be an integer in 0..65535, got 70000$/,
+ * );
+ * ```
+ */
+export function checkAhAttr(call: string, ah: AhAttr): PathParams {
+  const p: PathParams = {
+    // Any DLID a __u16 holds (struct ib_uverbs_ah_attr's dlid): neither the core
+    // (ib_uverbs_create_ah, rdma_check_ah_attr, _ib_modify_qp) nor mthca (mthca_create_ah,
+    // mthca_path_set) nor libmthca (mthca_alloc_av) looks at it, so the reserved LID 0, the
+    // permissive LID 0xFFFF and a multicast LID without a GRH are taken, for an AH and a
+    // connected QP's path alike. The fabric decides their packets' fate (docs/api.md, AhAttr).
+    dlid: checkInt(call, "ah.dlid", ah.dlid, 0, 0xffff),
+    sl: checkInt(call, "ah.sl", ah.sl ?? 0, 0, 15),
+    srcPathBits: checkInt(call, "ah.srcPathBits", ah.srcPathBits ?? 0, 0, 127),
+    // Fields the device does not check are still the uverbs ABI's widths (struct
+    // ib_uverbs_ah_attr: static_rate and hop_limit __u8, flow_label __u32): a value none of
+    // them holds could not have been passed, in any mode (a guest's request carries them so).
+    staticRate: checkInt(call, "ah.staticRate", ah.staticRate ?? 0, 0, 0xff),
+  };
+  if (ah.grh) {
+    if (!(ah.grh.dgid instanceof Uint8Array) || ah.grh.dgid.length !== 16) {
+      throw inval(`${call}: ah.grh.dgid must be 16 bytes`);
+    }
+    p.grh = {
+      dgid: ah.grh.dgid.slice(),
+      // mthca_path_set: an sgid_index past the port's GID table fails with EINVAL.
+      sgidIndex: checkInt(call, "ah.grh.sgidIndex", ah.grh.sgidIndex ?? 0, 0, GID_TABLE_LEN - 1),
+      flowLabel: checkInt(call, "ah.grh.flowLabel", ah.grh.flowLabel ?? 0, 0, 0xffffffff),
+      hopLimit: checkInt(call, "ah.grh.hopLimit", ah.grh.hopLimit ?? 64, 0, 0xff),
+      // struct ib_uverbs_global_route's traffic_class is a __u8, written into the GRH's TClass
+      // (mthca_path_set puts it in sl_tclass_flowlabel; IBTA vol 1 §8.3.1).
+      trafficClass: checkInt(call, "ah.grh.trafficClass", ah.grh.trafficClass ?? 0, 0, 0xff),
+    };
+  }
+  return p;
+}
+
+/**
  * What ib_uverbs' `modify_qp` (uverbs_cmd.c) checks and changes before the
  * driver sees a modify (the driver's `ib_modify_qp_is_ok` then checks the
  * attribute mask against the state table), in its order:
@@ -1040,36 +1093,7 @@ export class UContext implements UverbsFile {
   }
 
   #path(call: string, ah: AhAttr): PathParams {
-    const p: PathParams = {
-      // Any DLID a __u16 holds (struct ib_uverbs_ah_attr's dlid): neither the core
-      // (ib_uverbs_create_ah, rdma_check_ah_attr, _ib_modify_qp) nor mthca (mthca_create_ah,
-      // mthca_path_set) nor libmthca (mthca_alloc_av) looks at it, so the reserved LID 0, the
-      // permissive LID 0xFFFF and a multicast LID without a GRH are taken, for an AH and a
-      // connected QP's path alike. The fabric decides their packets' fate (docs/api.md, AhAttr).
-      dlid: checkInt(call, "ah.dlid", ah.dlid, 0, 0xffff),
-      sl: checkInt(call, "ah.sl", ah.sl ?? 0, 0, 15),
-      srcPathBits: checkInt(call, "ah.srcPathBits", ah.srcPathBits ?? 0, 0, 127),
-      // Fields the device does not check are still the uverbs ABI's widths (struct
-      // ib_uverbs_ah_attr: static_rate and hop_limit __u8, flow_label __u32): a value none of
-      // them holds could not have been passed, in any mode (a guest's request carries them so).
-      staticRate: checkInt(call, "ah.staticRate", ah.staticRate ?? 0, 0, 0xff),
-    };
-    if (ah.grh) {
-      if (!(ah.grh.dgid instanceof Uint8Array) || ah.grh.dgid.length !== 16) {
-        throw inval(`${call}: ah.grh.dgid must be 16 bytes`);
-      }
-      p.grh = {
-        dgid: ah.grh.dgid.slice(),
-        // mthca_path_set: an sgid_index past the port's GID table fails with EINVAL.
-        sgidIndex: checkInt(call, "ah.grh.sgidIndex", ah.grh.sgidIndex ?? 0, 0, GID_TABLE_LEN - 1),
-        flowLabel: checkInt(call, "ah.grh.flowLabel", ah.grh.flowLabel ?? 0, 0, 0xffffffff),
-        hopLimit: checkInt(call, "ah.grh.hopLimit", ah.grh.hopLimit ?? 64, 0, 0xff),
-        // struct ib_uverbs_global_route's traffic_class is a __u8, written into the GRH's TClass
-        // (mthca_path_set puts it in sl_tclass_flowlabel; IBTA vol 1 §8.3.1).
-        trafficClass: checkInt(call, "ah.grh.trafficClass", ah.grh.trafficClass ?? 0, 0, 0xff),
-      };
-    }
-    return p;
+    return checkAhAttr(call, ah);
   }
 
   /** Attribute values → QPC fields, refusing out-of-range values (EINVAL). */
