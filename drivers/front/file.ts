@@ -41,7 +41,7 @@ import type {
   UverbsEventHandlers,
 } from "../uapi/uverbs.ts";
 import { requestError, VerbsError } from "../uapi/errors.ts";
-import { checkAhAttr } from "../native/ucontext.ts";
+import { checkAhAttr, checkRegMr } from "../native/ucontext.ts";
 import { Access } from "../uapi/enums.ts";
 import { isQpState } from "../uapi/qp_state.ts";
 import {
@@ -102,6 +102,23 @@ export interface FrontDatapath {
     onResponse?: (r: VibResponse) => void,
   ): boolean;
   kick(delayNs: number): void;
+}
+
+/**
+ * Run a check of the guest's own kernel that bare metal's kernel makes too
+ * (`drivers/native/ucontext.ts`), before request `op` is built: its refusal
+ * names the request first, as the same refusal from dom0 would (docs/api.md,
+ * Conventions: Errors), so a guest says what bare metal says.
+ */
+function kernelCheck(op: VibOpCode, check: () => unknown): void {
+  try {
+    check();
+  } catch (e) {
+    if (e instanceof VerbsError && e.ownRequest) {
+      throw requestError(e.code, `${opName(op)}: ${e.message.slice(e.code.length + 2)}`);
+    }
+    throw e;
+  }
 }
 
 /**
@@ -293,6 +310,10 @@ export class VibFrontFile implements FrontFile {
   }
 
   async regMr(req: RegMrReq): Promise<RegMrResp> {
+    // The guest's ib_uverbs checks the arguments before ib_umem_get looks at a page, as bare
+    // metal's (ib_uverbs_reg_mr: ib_check_mr_access, then the driver's reg_user_mr): a bad
+    // access or length was refused as an unmapped page (EFAULT) or past the pin limit (ENOMEM).
+    kernelCheck(VibOp.REG_MR, () => checkRegMr(req));
     const { addr, length, access } = req;
     // The device writes only into regions with local write access.
     const ro = typeof access === "number" && (access & Access.LOCAL_WRITE) === 0;
@@ -495,17 +516,7 @@ export class VibFrontFile implements FrontFile {
     // within struct ib_uverbs_ah_attr's widths and the ranges rdma_check_ah_attr and mthca
     // take): a value the request cannot carry is refused with the text dom0 would have given,
     // not the ring encoder's (an `undefined` dlid was `attr.dlid: undefined does not fit u16`).
-    try {
-      checkAhAttr("create_ah", req.attr);
-    } catch (e) {
-      if (e instanceof VerbsError && e.ownRequest) {
-        throw requestError(
-          e.code,
-          `${opName(VibOp.CREATE_AH)}: ${e.message.slice(e.code.length + 2)}`,
-        );
-      }
-      throw e;
-    }
+    kernelCheck(VibOp.CREATE_AH, () => checkAhAttr("create_ah", req.attr));
     return await this.#call(VibOp.CREATE_AH, req.pdHandle, { attr: req.attr });
   }
 

@@ -223,6 +223,37 @@ const ACCESS_FLUSH = (1 << 8) | (1 << 9);
 const ACCESS_SUPPORTED = ((1 << 9) * 2 - 1) | ACCESS_OPTIONAL_RANGE;
 
 /**
+ * reg_mr's arguments as the kernel checks them before it pins a page
+ * (ib_uverbs_reg_mr: `ib_check_mr_access` before the driver's
+ * `reg_user_mr` calls `ib_umem_get`): the access flags ({@link checkMrAccess}),
+ * then the length and the address; returns the flags the region gets.
+ * A guest's kernel checks its own `REG_MR` with it before it looks at the
+ * buffer's pages, so a bad argument is refused as on bare metal, not as an
+ * unmapped page or a pin limit (see `VibFrontFile.regMr`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkRegMr } from "./ucontext.ts";
+ * assert.equal(checkRegMr({ addr: 0, length: 4096, access: 1 }), 1);
+ * assert.throws(() => checkRegMr({ addr: 0, length: 2 ** 40, access: 0 }), /length must be/);
+ * ```
+ */
+export function checkRegMr(req: { addr: number; length: number; access: number }): number {
+  const access = checkMrAccess(req.access);
+  checkRegMrExtent(req);
+  return access;
+}
+
+/** reg_mr's extent as `ib_umem_get` checks it before it pins a page (the model's 4 GiB limit). */
+function checkRegMrExtent(req: { addr: number; length: number }): void {
+  checkInt("reg_mr", "length", req.length, 1, 2 ** 32);
+  // Address 0 is no special case: ib_umem_get finds no page there (EFAULT), as at any address
+  // the process has not mapped.
+  checkInt("reg_mr", "addr", req.addr, 0, Number.MAX_SAFE_INTEGER);
+}
+
+/**
  * reg_mr's access flags as the kernel checks them (`ib_check_mr_access`,
  * include/rdma/ib_verbs.h) and mthca takes them; returns the flags the
  * region gets. Remote write or atomic without local write is EINVAL (IBTA
@@ -824,10 +855,7 @@ export class UContext implements UverbsFile {
   ): { pd: PdObj; access: number } {
     const access = checkMrAccess(req.access);
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
-    checkInt("reg_mr", "length", req.length, 1, 2 ** 32);
-    // Address 0 is no special case: ib_umem_get finds no page there (EFAULT), as at any address
-    // the process has not mapped.
-    checkInt("reg_mr", "addr", req.addr, 0, Number.MAX_SAFE_INTEGER);
+    checkRegMrExtent(req);
     return { pd, access };
   }
 
