@@ -41,7 +41,14 @@ import type {
   UverbsEventHandlers,
 } from "../uapi/uverbs.ts";
 import { requestError, VerbsError } from "../uapi/errors.ts";
-import { checkAhAttr, checkRegMr } from "../native/ucontext.ts";
+import {
+  checkAhAttr,
+  checkCompVector,
+  checkQpType,
+  checkRegMr,
+  checkSrqLimit,
+  checkSrqResize,
+} from "../native/ucontext.ts";
 import { Access } from "../uapi/enums.ts";
 import { isQpState } from "../uapi/qp_state.ts";
 import {
@@ -421,6 +428,8 @@ export class VibFrontFile implements FrontFile {
   }
 
   async createCq(req: CreateCqReq): Promise<CreateCqResp> {
+    // ib_uverbs' create_cq checks the vector before the driver (bare metal's kernel too).
+    kernelCheck(VibOp.CREATE_CQ, () => checkCompVector(req.compVector, this.numCompVectors));
     const { r, refs } = await this.#withBuffer(
       VibOp.CREATE_CQ,
       req.bufAddr,
@@ -451,6 +460,8 @@ export class VibFrontFile implements FrontFile {
   }
 
   async createQp(req: CreateQpReq): Promise<CreateQpResp> {
+    // ib_uverbs' create_qp sorts the QP type before anything is looked up (as bare metal's).
+    kernelCheck(VibOp.CREATE_QP, () => checkQpType(req.type));
     const { r, refs } = await this.#withBuffer(
       VibOp.CREATE_QP,
       req.wq?.bufAddr,
@@ -494,10 +505,22 @@ export class VibFrontFile implements FrontFile {
       (g) => this.#call(VibOp.CREATE_SRQ, req.pdHandle, { ...req, nrPages: g.nrPages }, g),
     );
     this.#grants.set(`srq:${r.srqHandle}`, refs);
+    this.#srqMaxWr.set(r.srqHandle, r.maxWr);
     return r;
   }
 
+  /** The size each SRQ was granted (its limit's range), by handle. */
+  #srqMaxWr = new Map<number, number>();
+
   async modifySrq(req: ModifySrqReq): Promise<void> {
+    // mthca's modify_srq checks, as bare metal's kernel makes them: no resize, a limit within
+    // the SRQ (a value the request cannot carry was the ring encoder's `srqLimit: -1 does not
+    // fit u32`).
+    const maxWr = this.#srqMaxWr.get(req.srqHandle);
+    kernelCheck(VibOp.MODIFY_SRQ, () => {
+      checkSrqResize(req);
+      if (req.srqLimit !== undefined && maxWr !== undefined) checkSrqLimit(req.srqLimit, maxWr);
+    });
     await this.#call(VibOp.MODIFY_SRQ, req.srqHandle, { srqLimit: req.srqLimit, maxWr: req.maxWr });
   }
 
@@ -508,6 +531,7 @@ export class VibFrontFile implements FrontFile {
 
   async destroySrq(srqHandle: number): Promise<void> {
     await this.#call(VibOp.DESTROY_SRQ, srqHandle, {});
+    this.#srqMaxWr.delete(srqHandle);
     await this.#endGrants(`srq:${srqHandle}`);
   }
 

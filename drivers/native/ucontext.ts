@@ -554,6 +554,58 @@ export function uverbsModifyQp(
 const QPT_RAW_PACKET = 8, QPT_XRC_SEND = 9, QPT_XRC_RECV = 10, QPT_DRIVER = 0xff;
 
 /**
+ * create_cq's completion vector as ib_uverbs checks it (uverbs_cmd.c
+ * `create_cq`: `comp_vector >= num_comp_vectors` is EINVAL), before the
+ * driver sees the size. A guest's kernel makes the same check before its
+ * `CREATE_CQ` request is built (`VibFrontFile.createCq`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkCompVector } from "./ucontext.ts";
+ * checkCompVector(0, 1);
+ * assert.throws(() => checkCompVector(-1, 1), /compVector must be an integer in 0..0, got -1/);
+ * ```
+ */
+export function checkCompVector(v: unknown, numCompVectors: number): void {
+  checkInt("create_cq", "compVector", v, 0, numCompVectors - 1);
+}
+
+/**
+ * modify_srq's `max_wr`: mthca_modify_srq refuses a resize (`IB_SRQ_MAX_WR`
+ * is -EINVAL), whatever the value. A guest's kernel makes the same check
+ * before its `MODIFY_SRQ` request is built (`VibFrontFile.modifySrq`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkSrqResize } from "./ucontext.ts";
+ * checkSrqResize({});
+ * assert.throws(() => checkSrqResize({ maxWr: 8 }), /resizing an SRQ is not supported/);
+ * ```
+ */
+export function checkSrqResize(req: { maxWr?: unknown }): void {
+  if (req.maxWr !== undefined) throw inval("modify_srq: resizing an SRQ is not supported");
+}
+
+/**
+ * modify_srq's limit: at most the SRQ's `max_wr` (mthca_modify_srq: `limit
+ * > srq->max` is -EINVAL). A guest's kernel, which knows the size its SRQ
+ * was granted, makes the same check before its `MODIFY_SRQ` request is built.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkSrqLimit } from "./ucontext.ts";
+ * checkSrqLimit(4, 4);
+ * assert.throws(() => checkSrqLimit(-1, 4), /srqLimit must be an integer in 0..4, got -1/);
+ * ```
+ */
+export function checkSrqLimit(v: unknown, maxWr: number): void {
+  checkInt("modify_srq", "srqLimit", v, 0, maxWr);
+}
+
+/**
  * create_qp's QP type as the kernel sorts it, before anything is looked up
  * or allocated. ib_uverbs' `create_qp` (uverbs_cmd.c): a raw packet QP
  * needs CAP_NET_RAW, which no program here has (EPERM, as for a controlled
@@ -564,7 +616,7 @@ const QPT_RAW_PACKET = 8, QPT_XRC_SEND = 9, QPT_XRC_RECV = 10, QPT_DRIVER = 0xff
  * domains). mthca_create_qp takes RC, UC and UD and refuses the XRC
  * initiator and the driver type: "Don't support raw QPs", EOPNOTSUPP.
  */
-function checkQpType(type: unknown): void {
+export function checkQpType(type: unknown): void {
   if (type === QpType.RC || type === QpType.UC || type === QpType.UD) return;
   const t = typeof type === "string" ? JSON.stringify(type) : String(type);
   if (type === QPT_RAW_PACKET) {
@@ -906,7 +958,7 @@ export class UContext implements UverbsFile {
   ): number {
     this.#live();
     // ib_uverbs checks the vector (uverbs_cmd.c create_cq), then the driver the size.
-    checkInt("create_cq", "compVector", req.compVector, 0, this.numCompVectors - 1);
+    checkCompVector(req.compVector, this.numCompVectors);
     const entries = checkCqSize("create_cq", req.cqe, req.logSize, this.driver.devLim.maxCqe);
     if (entries < req.cqe + 1 || entries * CQE_BYTES > req.bufBytes) {
       throw inval(
@@ -1485,9 +1537,9 @@ export class UContext implements UverbsFile {
   async modifySrq(req: ModifySrqReq): Promise<void> {
     await this.#in();
     const srq = this.#get(this.#srqs, req.srqHandle, "SRQ");
-    if (req.maxWr !== undefined) throw inval("modify_srq: resizing an SRQ is not supported");
+    checkSrqResize(req);
     if (req.srqLimit === undefined) return;
-    checkInt("modify_srq", "srqLimit", req.srqLimit, 0, srq.maxWr);
+    checkSrqLimit(req.srqLimit, srq.maxWr);
     await this.driver.armSrq(srq.srqn, req.srqLimit);
   }
 
