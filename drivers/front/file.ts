@@ -44,6 +44,7 @@ import { requestError, VerbsError } from "../uapi/errors.ts";
 import {
   checkAhAttr,
   checkCompVector,
+  checkCreateSrqLimit,
   checkQpType,
   checkRegMr,
   checkSrqLimit,
@@ -497,6 +498,7 @@ export class VibFrontFile implements FrontFile {
   }
 
   async createSrq(req: CreateSrqReq): Promise<CreateSrqResp> {
+    kernelCheck(VibOp.CREATE_SRQ, () => checkCreateSrqLimit(req.srqLimit));
     const { r, refs } = await this.#withBuffer(
       VibOp.CREATE_SRQ,
       req.bufAddr,

@@ -589,6 +589,25 @@ export function checkSrqResize(req: { maxWr?: unknown }): void {
 }
 
 /**
+ * create_srq's `srq_limit`: the ABI carries it (a `__u32`), creation does
+ * not use it (mthca_alloc_srq; ibv_create_srq(3): "irrelevant for
+ * ibv_create_srq"), but a value no C field could hold is refused. A
+ * guest's kernel makes the same check before its `CREATE_SRQ` request is
+ * built (the library checked `maxWr` and `maxSge` before either kernel).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkCreateSrqLimit } from "./ucontext.ts";
+ * checkCreateSrqLimit(0);
+ * assert.throws(() => checkCreateSrqLimit(-1), /srqLimit must be an integer in 0..4294967295/);
+ * ```
+ */
+export function checkCreateSrqLimit(v: unknown): void {
+  checkInt("create_srq", "srqLimit", v, 0, 0xffffffff);
+}
+
+/**
  * modify_srq's limit: at most the SRQ's `max_wr` (mthca_modify_srq: `limit
  * > srq->max` is -EINVAL). A guest's kernel, which knows the size its SRQ
  * was granted, makes the same check before its `MODIFY_SRQ` request is built.
@@ -1484,7 +1503,7 @@ export class UContext implements UverbsFile {
     // The ABI carries srq_limit, but creation does not arm the SRQ: mthca_alloc_srq neither
     // checks nor uses it (ibv_create_srq(3): "irrelevant for ibv_create_srq"); arming is
     // ibv_modify_srq's. A value no C field could hold is still refused.
-    checkInt("create_srq", "srqLimit", req.srqLimit, 0, 0xffffffff);
+    checkCreateSrqLimit(req.srqLimit);
     const stride = 1 << checkInt("create_srq", "logStride", req.logStride, 4, 10);
     if (entries < req.maxWr || stride < req.maxSge * SEG_BYTES || entries * stride > req.bufBytes) {
       throw inval(`create_srq: ${entries}x${stride} B ring does not fit the request`);

@@ -160,7 +160,7 @@ for (const mode of MODES) {
 }
 
 for (const mode of MODES) {
-  Deno.test(`create_cq's vector, create_qp's type and modify_srq's limit are refused with bare metal's text (${mode})`, async () => {
+  Deno.test(`create_cq's vector, create_qp's type and create_srq's and modify_srq's limit are refused with bare metal's text (${mode})`, async () => {
     // ib_uverbs' create_cq (comp_vector), create_qp (the QP type) and mthca_modify_srq (no
     // resize; a limit within the SRQ) as bare metal's kernel checks them. A guest's kernel used
     // to leave values its request cannot carry to the ring encoder (`EINVAL: CREATE_QP: type: -1
@@ -188,6 +188,11 @@ for (const mode of MODES) {
           () => x.pd.createQp({ type: A("3"), sendCq: x.cq, recvCq: x.cq, cap }),
           "EINVAL",
           `${p("CREATE_QP")}create_qp: QP type "3" is not a QP type a process may create`,
+        ],
+        [
+          () => x.pd.createSrq({ maxWr: 4, maxSge: 1, srqLimit: -1 }),
+          "EINVAL",
+          `${p("CREATE_SRQ")}create_srq: srqLimit must be an integer in 0..4294967295, got -1`,
         ],
         [
           () => srq.modify({ maxWr: -1 }),
