@@ -814,7 +814,11 @@ export class UContext implements UverbsFile {
       maxSgeRd: l.maxSge,
       maxResRdAtom: l.maxDestRdAtomic * (l.maxQp - l.reservedQps),
       atomicCap: 1,
-      maxAh: l.maxAh,
+      // mthca_query_device (drivers/infiniband/hw/mthca/mthca_provider.c) zeroes the attributes
+      // and never sets max_ah, and ib_uverbs_query_device copies attr->max_ah as it is: an MT23108
+      // reports 0 (ibv_devinfo -v: "max_ah: 0"). The device's AH table (profile hca.maxAh) still
+      // bounds ibv_create_ah.
+      maxAh: 0,
       maxSrq: l.maxSrq - l.reservedSrqs,
       maxSrqWr: l.maxQpWr,
       maxSrqSge: l.maxSge,

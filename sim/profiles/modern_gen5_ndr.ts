@@ -85,7 +85,7 @@ export const MODERN_GEN5_NDR: Profile = deepFreeze({
     // model's choice of UAR pages; ibv_devinfo does not report them
     maxUar: 8192,
     maxSrq: 8_388_608, // max_srq
-    maxAh: 16_777_216, // max_ah
+    maxAh: 16_777_216, // AH table (the MT23108 identity reports max_ah 0, as mthca does)
     maxQpWr: 32768, // max_qp_wr
     maxSge: 30, // max_sge
     maxCqe: 4_194_303, // max_cqe

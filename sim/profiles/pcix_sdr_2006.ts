@@ -106,7 +106,7 @@ export const PCIX_SDR_2006: Profile = deepFreeze({
     // model's choice of UAR pages; ibv_devinfo does not report them
     maxUar: 1024,
     maxSrq: 960, // max_srq
-    maxAh: 65536, // max_ah
+    maxAh: 65536, // AH table (mthca_query_device leaves max_ah 0: ibv_devinfo prints 0)
     maxQpWr: 16384, // max_qp_wr
     maxSge: 30, // max_sge
     maxCqe: 131071, // max_cqe
