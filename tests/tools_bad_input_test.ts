@@ -119,6 +119,34 @@ Deno.test("devinfo: -i is read as ibv_devinfo's strtol(optarg, NULL, 0)", async 
   );
 });
 
+// rdma-core libibverbs/examples/devinfo.c main: getopt's '?' (an unknown option, -d or -i
+// without its argument) is `usage(argv[0]); return -1;`, status 255, where a -i that is no port
+// is `return 1`; -l prints the list and returns inside the getopt loop, so a -i, -d or -v after
+// it is never read.
+Deno.test("devinfo: getopt's errors exit 255, and -l ends the option loop", async () => {
+  const [unknown, noArg, listFirst, listLast] = await Promise.all([
+    taskIn(ROOT, "devinfo", "-q"),
+    taskIn(ROOT, "devinfo", "-i"),
+    taskIn(ROOT, "devinfo", "-l", "-i", "0", "-d", "nosuch", "-v"),
+    taskIn(ROOT, "devinfo", "-i", "0", "-l"),
+  ]);
+  assert.deepEqual([unknown.code, unknown.err, unknown.out], [
+    255,
+    "devinfo: unknown flag '-q' (see --help)\n",
+    "",
+  ]);
+  assert.deepEqual([noArg.code, noArg.err, noArg.out], [
+    255,
+    "devinfo: flag '-i/--ib-port' needs a value\n",
+    "",
+  ]);
+  assert.deepEqual([listFirst.code, listFirst.out], [0, "1 HCA found:\n\tmthca0\n\n"]);
+  oneLine(
+    listLast,
+    "devinfo: -i/--ib-port: '0' is not a port number (ibv_devinfo reads strtol's number; it must be > 0)",
+  );
+});
+
 Deno.test("paper: a --nas shape no job takes is refused before the evaluation runs", async () => {
   const dir = await Deno.makeTempDir();
   try {

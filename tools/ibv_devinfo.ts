@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { devinfoUsage, parseDevinfoArgs } from "./lib/devinfo_args.ts";
+import { DevinfoOptionError, devinfoUsage, parseDevinfoArgs } from "./lib/devinfo_args.ts";
 import { type DevInfo, formatDevinfo } from "./lib/devinfo_format.ts";
 import {
   Cluster,
@@ -71,6 +71,11 @@ async function main(args: string[]): Promise<number> {
     await show(args);
     return 0;
   } catch (e) {
+    // devinfo.c main: getopt's '?' is usage(argv[0]) and `return -1`, status 255.
+    if (e instanceof DevinfoOptionError) {
+      console.error(`devinfo: ${e.message}`);
+      return e.status;
+    }
     if (!(e instanceof DevinfoExit)) throw e;
     console.error(`devinfo: ${e.message}`);
     return e.status;

@@ -92,6 +92,61 @@ export function parsePort(raw: string): number {
 }
 
 /**
+ * A command line getopt refuses in ibv_devinfo: an unknown option, or `-d`/`-i` without its
+ * argument. devinfo.c main answers getopt's `'?'` in its `default:` case with
+ * `usage(argv[0]); return -1;`, exit status 255 (a `-i` that is no port is its `return 1`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DevinfoOptionError, parseDevinfoArgs } from "./devinfo_args.ts";
+ * assert.throws(() => parseDevinfoArgs(["-q"]), (e) => {
+ *   assert.ok(e instanceof DevinfoOptionError);
+ *   assert.deepEqual([e.status, e.message], [255, "unknown flag '-q' (see --help)"]);
+ *   return true;
+ * });
+ * ```
+ */
+export class DevinfoOptionError extends UsageError {
+  /** devinfo.c's exit status for it: `return -1`. */
+  readonly status = 255;
+}
+
+/** ibv_devinfo's own options that take an argument (devinfo.c getopt string "d:i:lv"). */
+const DEVINFO_ARG_OPTIONS = new Set(["-d", "--ib-dev", "-i", "--ib-port"]);
+
+/**
+ * The command line as far as devinfo.c's getopt loop reads ibv_devinfo's own options: `-l`
+ * prints the list and returns inside that loop, so a `-d`, `-i` or `-v` after it is never
+ * parsed (`ibv_devinfo -l -i 0` lists, status 0; `-i 0 -l` is the usage error). xenib's own
+ * flags (`--mode`, `--dom0`, …) still choose whose devices are listed.
+ */
+function untilList(argv: string[]): string[] {
+  const out: string[] = [];
+  let listed = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const name = a.startsWith("--") ? a.split("=")[0] : a.slice(0, 2);
+    const own = /^-[dilv]/.test(a) ||
+      ["--ib-dev", "--ib-port", "--list", "--verbose"].includes(name);
+    // The option's argument: the next word unless glued (`-i1`, `--ib-port=1`).
+    const takesNext = DEVINFO_ARG_OPTIONS.has(a) && i + 1 < argv.length;
+    if (listed && own) {
+      if (takesNext) i++;
+      continue;
+    }
+    out.push(a);
+    if (takesNext) out.push(argv[++i]);
+    if (a === "-l" || a === "--list" || (/^-[lv]+$/.test(a) && a.includes("l"))) listed = true;
+  }
+  return out;
+}
+
+/**
  * Parse ibv_devinfo flags.
  *
  * @example
@@ -116,18 +171,25 @@ export function parsePort(raw: string): number {
  * ```
  */
 export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
-  const v = parseFlags(argv, {
-    "ib-dev": { type: "string", short: "d" },
-    "ib-port": { type: "string", short: "i" },
-    list: { type: "boolean", short: "l" },
-    verbose: { type: "boolean", short: "v" },
-    mode: { type: "string" },
-    dom0: { type: "boolean" },
-    profile: { type: "string" },
-    seed: { type: "string" },
-    device: { type: "string" },
-    help: { type: "boolean", short: "h" },
-  }).values;
+  let flags;
+  try {
+    flags = parseFlags(untilList(argv), {
+      "ib-dev": { type: "string", short: "d" },
+      "ib-port": { type: "string", short: "i" },
+      list: { type: "boolean", short: "l" },
+      verbose: { type: "boolean", short: "v" },
+      mode: { type: "string" },
+      dom0: { type: "boolean" },
+      profile: { type: "string" },
+      seed: { type: "string" },
+      device: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    });
+  } catch (e) {
+    if (e instanceof UsageError) throw new DevinfoOptionError(e.message, e.notices);
+    throw e;
+  }
+  const v = flags.values;
   const c: DevinfoConfig = {
     list: v.list ?? false,
     verbose: v.verbose ?? false,
