@@ -398,6 +398,27 @@ Deno.test("devinfo format: -v prints devinfo.c's lines in its order and formats"
   assert.ok(odd.includes("\t\t\tlink_layer:\t\tEthernet"));
 });
 
+// rdma-core 44 libibverbs/examples/devinfo.c print_hca_cap: max_mr_size is the u64 printed with
+// "0x%llx" (~0ull, what mthca_query_device and mlx5 report, is 0xffffffffffffffff even after a
+// JS number rounded it to 2**64); active_speed is the uint8_t ibv_port_attr.active_speed through
+// speed_str (1 … 128, no 200 Gbps name, no active_speed_ex in v44's verbs.h); phys_state is
+// printed only for a device of the IB transport.
+Deno.test("devinfo format: u64 max_mr_size, v44's active_speed, phys_state for IB only", () => {
+  const port = { state: 4, physState: 5, activeSpeed: 0, activeSpeedEx: 256 };
+  const lines = (transport: number, maxMrSize: unknown) =>
+    formatDevinfo([{ name: "x", device: { transport, maxMrSize }, ports: [port] }], true)
+      .split("\n");
+  const ib = lines(0, 2 ** 64); // Number(0xffffffffffffffffn), as decodeDeviceAttr reads it
+  assert.ok(ib.includes("\tmax_mr_size:\t\t\t0xffffffffffffffff"), ib.join("\n"));
+  assert.ok(lines(0, 0xffffffffffffffffn).includes("\tmax_mr_size:\t\t\t0xffffffffffffffff"));
+  assert.ok(lines(0, 2 ** 32).includes("\tmax_mr_size:\t\t\t0x100000000"));
+  assert.ok(ib.includes("\t\t\tactive_speed:\t\tinvalid speed (0)"));
+  assert.ok(ib.includes("\t\t\tphys_state:\t\tLINK_UP (5)"));
+  const iwarp = lines(1, 0);
+  assert.ok(!iwarp.some((l) => l.includes("phys_state")), iwarp.join("\n"));
+  assert.ok(iwarp.includes("\t\t\tactive_speed:\t\tinvalid speed (0)"));
+});
+
 Deno.test("cli: user errors are one line, bugs keep their stack", () => {
   assert.equal(
     describeError("perftest", new UsageError("unknown flag '--x'")),

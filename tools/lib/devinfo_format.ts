@@ -149,6 +149,9 @@ function hex(v: unknown, width: number, upper = false): string {
   else {
     const x = Number(v ?? 0);
     n = Number.isFinite(x) ? BigInt(Math.trunc(x)) : 0n;
+    // A u64 read into a JS number rounds ~0ull (the max_mr_size mthca_query_device, mlx4 and
+    // mlx5 report) up to 2**64; C prints the u64 itself, 0xffffffffffffffff, never 17 digits.
+    if (n >= 1n << 64n) n = (1n << 64n) - 1n;
   }
   if (n < 0n) n = BigInt.asUintN(64, n);
   const t = n.toString(16).padStart(width, "0");
@@ -263,9 +266,15 @@ function verboseDevice(dv: Record<string, unknown>, numCompVectors: number): str
 }
 
 /** The port part of `-v`, in devinfo.c's order and formats. */
-function verbosePort(p: Record<string, unknown>, gids: Uint8Array[] | undefined): string[] {
+function verbosePort(
+  p: Record<string, unknown>,
+  gids: Uint8Array[] | undefined,
+  transport: number,
+): string[] {
   const n = (...k: string[]) => int(p, ...k);
-  const speed = n("activeSpeedEx") || n("activeSpeed");
+  // rdma-core 44's devinfo.c prints ibv_port_attr.active_speed, a uint8_t (verbs.h has no
+  // active_speed_ex yet), through speed_str, which names 1 … 128 (NDR) and no more.
+  const speed = n("activeSpeed");
   const out = [
     `\t\t\tmax_msg_sz:\t\t${hex(get(p, "maxMsgSz"), 1)}`,
     `\t\t\tport_cap_flags:\t\t${hex(n("portCapFlags") >>> 0, 8)}`,
@@ -280,8 +289,14 @@ function verbosePort(p: Record<string, unknown>, gids: Uint8Array[] | undefined)
     `\t\t\tinit_type_reply:\t${n("initTypeReply")}`,
     `\t\t\tactive_width:\t\t${WIDTHS[n("activeWidth")] ?? "invalid width"}X (${n("activeWidth")})`,
     `\t\t\tactive_speed:\t\t${SPEEDS[speed] ?? "invalid speed"} (${speed})`,
-    `\t\t\tphys_state:\t\t${named(PHYS_STATES, n("physState"), "invalid physical state")}`,
   ];
+  // devinfo.c print_hca_cap prints phys_state only for a device of the IB transport
+  // (`ib_dev->transport_type == IBV_TRANSPORT_IB`): an iWARP port has no IB physical state.
+  if (transport === 0) {
+    out.push(
+      `\t\t\tphys_state:\t\t${named(PHYS_STATES, n("physState"), "invalid physical state")}`,
+    );
+  }
   (gids ?? []).forEach((g, i) => {
     // print_all_port_gids skips null GIDs (an empty interface ID); IB GIDs print in full.
     if (g.subarray(8).some((b) => b !== 0)) {
@@ -301,7 +316,6 @@ const SPEEDS: Record<number, string> = {
   32: "25.0 Gbps",
   64: "50.0 Gbps",
   128: "100.0 Gbps",
-  256: "200.0 Gbps",
 };
 
 /**
@@ -372,7 +386,7 @@ export function formatDevinfo(devs: DevInfo[], verbose: boolean): string {
       out.push(`\t\t\tport_lid:\t\t${int(p, lidKey)}`);
       out.push(`\t\t\tport_lmc:\t\t${hex(int(p, "lmc"), 2)}`);
       out.push(`\t\t\tlink_layer:\t\t${linkLayer(get(p, "linkLayer"))}`);
-      if (verbose) out.push(...verbosePort(p, d.gids?.[i]));
+      if (verbose) out.push(...verbosePort(p, d.gids?.[i], transport));
       out.push("");
     });
   }
