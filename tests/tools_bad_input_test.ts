@@ -147,6 +147,15 @@ Deno.test("devinfo: getopt's errors exit 255, and -l ends the option loop", asyn
   );
 });
 
+// getopt_long (devinfo.c's option loop) takes an unambiguous prefix of a long option.
+Deno.test("devinfo: long options by their unambiguous prefixes, as getopt_long", async () => {
+  const { DevinfoOptionError, parseDevinfoArgs } = await import("../tools/lib/devinfo_args.ts");
+  const c = parseDevinfoArgs(["--verb", "--ib-p", "1", "--ib-d=mthca0", "--l"]);
+  assert.deepEqual([c.verbose, c.ibPort, c.ibDev, c.list], [true, 1, "mthca0", true]);
+  // --ib is ibv_devinfo's "option '--ib' is ambiguous": getopt's '?', status 255.
+  assert.throws(() => parseDevinfoArgs(["--ib", "1"]), DevinfoOptionError);
+});
+
 Deno.test("paper: a --nas shape no job takes is refused before the evaluation runs", async () => {
   const dir = await Deno.makeTempDir();
   try {

@@ -115,6 +115,25 @@ export class DevinfoOptionError extends UsageError {
 /** ibv_devinfo's own options that take an argument (devinfo.c getopt string "d:i:lv"). */
 const DEVINFO_ARG_OPTIONS = new Set(["-d", "--ib-dev", "-i", "--ib-port"]);
 
+/** devinfo.c's long options (its `long_options` table). */
+const DEVINFO_LONG = ["ib-dev", "ib-port", "list", "verbose"];
+/** xenib's own long flags. */
+const XENIB_LONG = ["mode", "dom0", "profile", "seed", "device", "help"];
+
+/**
+ * getopt_long takes an unambiguous prefix of a long option for the option (`--verb` is
+ * `--verbose`, `--ib-p` is `--ib-port`); an ambiguous one (`--ib`) is its error. A prefix that
+ * could also be one of xenib's own flags is left as typed (refused as unknown).
+ */
+function longName(a: string): string {
+  if (!a.startsWith("--") || a === "--") return a;
+  const eq = a.indexOf("=");
+  const name = a.slice(2, eq < 0 ? undefined : eq);
+  if (DEVINFO_LONG.includes(name) || XENIB_LONG.some((x) => x.startsWith(name))) return a;
+  const hits = DEVINFO_LONG.filter((l) => l.startsWith(name));
+  return hits.length === 1 ? `--${hits[0]}${eq < 0 ? "" : a.slice(eq)}` : a;
+}
+
 /**
  * The command line as far as devinfo.c's getopt loop reads ibv_devinfo's own options: `-l`
  * prints the list and returns inside that loop, so a `-d`, `-i` or `-v` after it is never
@@ -125,7 +144,7 @@ function untilList(argv: string[]): string[] {
   const out: string[] = [];
   let listed = false;
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
+    const a = longName(argv[i]);
     if (a === "--") {
       out.push(...argv.slice(i));
       break;
@@ -168,6 +187,10 @@ function untilList(argv: string[]): string[] {
  *   /-i\/--ib-port: '0' is not a port number/,
  * );
  * assert.equal(parseDevinfoArgs(["-i", "0x1"]).ibPort, 1); // strtol(…, 0), as ibv_devinfo
+ * // getopt_long's unambiguous prefixes of devinfo.c's long options
+ * const p = parseDevinfoArgs(["--verb", "--ib-p=2", "--ib-d", "mthca0"]);
+ * assert.deepEqual([p.verbose, p.ibPort, p.ibDev], [true, 2, "mthca0"]);
+ * assert.throws(() => parseDevinfoArgs(["--ib", "1"]), { name: "UsageError", message: /--ib/ });
  * ```
  */
 export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
