@@ -124,12 +124,15 @@ Deno.test("devinfo: -i is read as ibv_devinfo's strtol(optarg, NULL, 0)", async 
 // is `return 1`; -l prints the list and returns inside the getopt loop, so a -i, -d or -v after
 // it is never read.
 Deno.test("devinfo: getopt's errors exit 255, and -l ends the option loop", async () => {
-  const [unknown, noArg, listFirst, listLast] = await Promise.all([
+  const [unknown, noArg, listFirst, listLast, word] = await Promise.all([
     taskIn(ROOT, "devinfo", "-q"),
     taskIn(ROOT, "devinfo", "-i"),
     taskIn(ROOT, "devinfo", "-l", "-i", "0", "-d", "nosuch", "-v"),
     taskIn(ROOT, "devinfo", "-i", "0", "-l"),
+    taskIn(ROOT, "devinfo", "foo"),
   ]);
+  // A word that is no option is not getopt's error (devinfo.c never reads it): xenib's refusal.
+  oneLine(word, "devinfo: unexpected argument 'foo' (see --help)");
   assert.deepEqual([unknown.code, unknown.err, unknown.out], [
     255,
     "devinfo: unknown flag '-q' (see --help)\n",

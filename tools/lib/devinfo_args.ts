@@ -207,10 +207,15 @@ export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
       seed: { type: "string" },
       device: { type: "string" },
       help: { type: "boolean", short: "h" },
-    });
+    }, true);
   } catch (e) {
     if (e instanceof UsageError) throw new DevinfoOptionError(e.message, e.notices);
     throw e;
+  }
+  // getopt leaves a word that is no option to the program, which devinfo.c never reads; xenib
+  // refuses it (status 1, its own usage error, not getopt's).
+  if (flags.positionals.length) {
+    throw new UsageError(`unexpected argument '${flags.positionals[0]}' (see --help)`);
   }
   const v = flags.values;
   const c: DevinfoConfig = {
