@@ -152,6 +152,36 @@ Deno.test("tools: --device real uses the FFI provider and passes its message on"
   userError(dev, "devinfo", /^devinfo: --device real:mlx5_0: /);
 });
 
+// devinfo.c main: -l prints what ibv_get_device_list returns ("%d HCA%s found:", a tab before
+// each name, an empty line), and a NULL list is perror("Failed to get IB devices list"), status
+// -1. With --device real the tool ignored -l and opened a device.
+Deno.test("tools: devinfo --device real -l lists ibv_get_device_list's devices", async () => {
+  const r = await task("devinfo", "--device", "real", "-l");
+  const ffi = await import("../hca/ffi/mod.ts");
+  let lib;
+  try {
+    lib = ffi.loadIbverbs();
+  } catch {
+    userError(r, "devinfo", /^devinfo: --device real: /); // no libibverbs here
+    return;
+  }
+  try {
+    const listing = ffi.listDevices(lib);
+    if (listing.errno !== 0) {
+      assert.equal(r.code, 255, r.err);
+      assert.match(r.err, /^devinfo: -l: Failed to get IB devices list: /);
+      assert.equal(r.out, "");
+    } else {
+      assert.equal(r.code, 0, r.err);
+      const n = listing.names.length;
+      const names = listing.names.map((x) => `\t${x}\n`).join("");
+      assert.equal(r.out, `${n} HCA${n === 1 ? "" : "s"} found:\n${names}\n`);
+    }
+  } finally {
+    lib.close();
+  }
+});
+
 Deno.test("tools: paths from where the task was run, outputs anywhere the user can write", async () => {
   const dir = await Deno.makeTempDir({ prefix: "xenib_cwd_" });
   try {

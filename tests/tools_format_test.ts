@@ -15,6 +15,9 @@ import {
   titleLine,
 } from "../tools/lib/perftest_format.ts";
 import { formatDevinfo, formatGuid } from "../tools/lib/devinfo_format.ts";
+import { parseDevinfoArgs } from "../tools/lib/devinfo_args.ts";
+import { realInfo } from "../tools/ibv_devinfo.ts";
+import type { Context } from "../mod.ts";
 import { describeError } from "../tools/lib/cli.ts";
 import { UsageError } from "../tools/lib/perftest_args.ts";
 
@@ -417,6 +420,33 @@ Deno.test("devinfo format: u64 max_mr_size, v44's active_speed, phys_state for I
   const iwarp = lines(1, 0);
   assert.ok(!iwarp.some((l) => l.includes("phys_state")), iwarp.join("\n"));
   assert.ok(iwarp.includes("\t\t\tactive_speed:\t\tinvalid speed (0)"));
+});
+
+// devinfo.c print_hca_cap: `hca_id` is ibv_get_device_name of the device shown; main: `-d NAME`
+// picks the device by that name. With --device real, the tool printed "real0" for the first
+// device and opened the first one whatever -d named.
+Deno.test("devinfo --device real: hca_id is the device's own name, -d picks it", async () => {
+  const asked: (string | undefined)[] = [];
+  const open = (name?: string) => {
+    asked.push(name);
+    const ctx = {
+      deviceName: name ?? "mlx5_0", // libibverbs' first device when none is named
+      queryDevice: () => ({ physPortCnt: 1 }),
+      queryPort: () => ({ state: 4, gidTblLen: 0 }),
+      queryGid: () => new Uint8Array(16),
+      close: () => Promise.resolve(),
+    };
+    return Promise.resolve(ctx as unknown as Context);
+  };
+  const first = await realInfo(parseDevinfoArgs(["--device", "real"]), open);
+  const picked = await realInfo(parseDevinfoArgs(["--device", "real", "-d", "mlx5_1"]), open);
+  assert.deepEqual(asked, [undefined, "mlx5_1"]);
+  assert.deepEqual([first.name, picked.name], ["mlx5_0", "mlx5_1"]);
+  assert.equal(formatDevinfo([first], false).split("\n")[0], "hca_id:\tmlx5_0");
+  assert.throws(
+    () => parseDevinfoArgs(["--device", "real:mlx5_0", "-d", "mlx5_1"]),
+    /-d\/--ib-dev mlx5_1: --device real:mlx5_0 names another device/,
+  );
 });
 
 Deno.test("cli: user errors are one line, bugs keep their stack", () => {

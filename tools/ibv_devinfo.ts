@@ -9,7 +9,12 @@
  *
  * @module
  */
-import { DevinfoOptionError, devinfoUsage, parseDevinfoArgs } from "./lib/devinfo_args.ts";
+import {
+  type DevinfoConfig,
+  DevinfoOptionError,
+  devinfoUsage,
+  parseDevinfoArgs,
+} from "./lib/devinfo_args.ts";
 import { type DevInfo, formatDevinfo } from "./lib/devinfo_format.ts";
 import {
   Cluster,
@@ -66,6 +71,70 @@ async function gather(ctx: Context, name: string, port?: number): Promise<DevInf
   return { name, device: { ...device }, ports, portNums, gids, numCompVectors };
 }
 
+/** devinfo.c's `-l`: the count, each name after a tab, then an empty line. */
+function printList(names: string[]): void {
+  console.log(`${names.length} HCA${names.length === 1 ? "" : "s"} found:`);
+  for (const n of names) console.log(`\t${n}`);
+  console.log("");
+}
+
+/**
+ * `-l` with `--device real`: what ibv_get_device_list returns, as devinfo.c's `-l` lists it (an
+ * empty list is "0 HCAs found:"); a NULL list is its `perror("Failed to get IB devices list")`
+ * and status -1 (255).
+ */
+async function realList(): Promise<string[]> {
+  const ffi = await import("../hca/ffi/mod.ts");
+  let lib;
+  try {
+    lib = ffi.loadIbverbs();
+  } catch (e) {
+    throw new ToolError(`--device real: ${(e as Error).message}`);
+  }
+  try {
+    const listing = ffi.listDevices(lib);
+    if (listing.errno !== 0) {
+      throw new DevinfoExit(
+        255,
+        `-l: Failed to get IB devices list: ${ffi.noDeviceMessage(listing)}`,
+      );
+    }
+    return listing.names;
+  } finally {
+    lib.close();
+  }
+}
+
+/**
+ * The real device's block. devinfo.c names a device by `ibv_get_device_name` (`hca_id`), and
+ * `-d NAME` picks it as `--device real:NAME` does.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { realInfo } from "./ibv_devinfo.ts";
+ * import { parseDevinfoArgs } from "./lib/devinfo_args.ts";
+ * const asked: (string | undefined)[] = [];
+ * const open = (name?: string) => {
+ *   asked.push(name);
+ *   return Promise.reject(new Error("no device here"));
+ * };
+ * const c = parseDevinfoArgs(["--device", "real", "-d", "mlx5_1"]);
+ * await assert.rejects(realInfo(c, open), /no device here/);
+ * assert.deepEqual(asked, ["mlx5_1"]); // -d names the device to open
+ * ```
+ */
+export async function realInfo(
+  c: DevinfoConfig,
+  open: (name?: string) => Promise<Context>,
+): Promise<DevInfo> {
+  const asked = c.ibDev ?? c.device?.name;
+  const ctx = await open(asked);
+  // The device's own name (the first one's, when none was asked for), not a made-up one.
+  const name = (ctx as { deviceName?: string }).deviceName ?? asked ?? "real0";
+  return await gather(ctx, name, c.ibPort);
+}
+
 async function main(args: string[]): Promise<number> {
   try {
     await show(args);
@@ -90,8 +159,11 @@ async function show(args: string[]): Promise<void> {
   }
   const infos: DevInfo[] = [];
   if (c.device) {
-    const ctx = await openReal(c.device.name);
-    infos.push(await gather(ctx, c.device.name ?? "real0", c.ibPort));
+    if (c.list) {
+      printList(await realList());
+      return;
+    }
+    infos.push(await realInfo(c, openReal));
   } else {
     const profile = await loadToolProfile(c.profile);
     const cluster = new Cluster({ profile, seed: c.seed });
@@ -117,9 +189,7 @@ async function show(args: string[]): Promise<void> {
     const names = d.devices();
     // devinfo.c prints the list and returns inside its option loop, before -d is looked up.
     if (c.list) {
-      console.log(`${names.length} HCA${names.length === 1 ? "" : "s"} found:`);
-      for (const n of names) console.log(`\t${n}`);
-      console.log(""); // devinfo.c ends the list with an empty line
+      printList(names);
       return;
     }
     if (c.ibDev !== undefined && !names.includes(c.ibDev)) {

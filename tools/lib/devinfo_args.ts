@@ -238,6 +238,11 @@ export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
   if (v.seed !== undefined) c.seed = parseSeed(v.seed);
   if (v.device !== undefined) {
     c.device = parseDevice(v.device);
+    if (c.ibDev !== undefined && c.device.name !== undefined && c.ibDev !== c.device.name) {
+      throw new UsageError(
+        `-d/--ib-dev ${c.ibDev}: --device real:${c.device.name} names another device`,
+      );
+    }
     if (v.mode !== undefined || c.dom0) {
       throw new UsageError(
         `--device real: shows the real device of this machine; drop --mode/--dom0`,
