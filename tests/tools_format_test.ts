@@ -16,7 +16,7 @@ import {
 } from "../tools/lib/perftest_format.ts";
 import { formatDevinfo, formatGuid } from "../tools/lib/devinfo_format.ts";
 import { parseDevinfoArgs } from "../tools/lib/devinfo_args.ts";
-import { realInfo } from "../tools/ibv_devinfo.ts";
+import { realInfos } from "../tools/ibv_devinfo.ts";
 import type { Context } from "../mod.ts";
 import { describeError } from "../tools/lib/cli.ts";
 import { UsageError } from "../tools/lib/perftest_args.ts";
@@ -423,14 +423,15 @@ Deno.test("devinfo format: u64 max_mr_size, v44's active_speed, phys_state for I
 });
 
 // devinfo.c print_hca_cap: `hca_id` is ibv_get_device_name of the device shown; main: `-d NAME`
-// picks the device by that name. With --device real, the tool printed "real0" for the first
-// device and opened the first one whatever -d named.
-Deno.test("devinfo --device real: hca_id is the device's own name, -d picks it", async () => {
+// picks the device by that name, and without -d every device is shown. With --device real, the
+// tool printed "real0" for the first device, opened the first one whatever -d named, and showed
+// no other.
+Deno.test("devinfo --device real: each device under its own name, -d picks one", async () => {
   const asked: (string | undefined)[] = [];
   const open = (name?: string) => {
     asked.push(name);
     const ctx = {
-      deviceName: name ?? "mlx5_0", // libibverbs' first device when none is named
+      deviceName: name,
       queryDevice: () => ({ physPortCnt: 1 }),
       queryPort: () => ({ state: 4, gidTblLen: 0 }),
       queryGid: () => new Uint8Array(16),
@@ -438,11 +439,23 @@ Deno.test("devinfo --device real: hca_id is the device's own name, -d picks it",
     };
     return Promise.resolve(ctx as unknown as Context);
   };
-  const first = await realInfo(parseDevinfoArgs(["--device", "real"]), open);
-  const picked = await realInfo(parseDevinfoArgs(["--device", "real", "-d", "mlx5_1"]), open);
-  assert.deepEqual(asked, [undefined, "mlx5_1"]);
-  assert.deepEqual([first.name, picked.name], ["mlx5_0", "mlx5_1"]);
-  assert.equal(formatDevinfo([first], false).split("\n")[0], "hca_id:\tmlx5_0");
+  const names = ["mlx5_0", "mlx5_1"];
+  const all = await realInfos(parseDevinfoArgs(["--device", "real"]), names, open);
+  const picked = await realInfos(
+    parseDevinfoArgs(["--device", "real", "-d", "mlx5_1"]),
+    names,
+    open,
+  );
+  assert.deepEqual(asked, ["mlx5_0", "mlx5_1", "mlx5_1"]);
+  assert.deepEqual([all.map((d) => d.name), picked.map((d) => d.name)], [names, ["mlx5_1"]]);
+  assert.deepEqual(
+    formatDevinfo(all, false).split("\n").filter((l) => l.startsWith("hca_id")),
+    ["hca_id:\tmlx5_0", "hca_id:\tmlx5_1"],
+  );
+  await assert.rejects(realInfos(parseDevinfoArgs(["--device", "real:mlx4_0"]), names, open), {
+    status: 255,
+    message: "-d/--ib-dev: IB device 'mlx4_0' wasn't found (devices: mlx5_0, mlx5_1)",
+  });
   assert.throws(
     () => parseDevinfoArgs(["--device", "real:mlx5_0", "-d", "mlx5_1"]),
     /-d\/--ib-dev mlx5_1: --device real:mlx5_0 names another device/,

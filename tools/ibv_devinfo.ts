@@ -79,9 +79,8 @@ function printList(names: string[]): void {
 }
 
 /**
- * `-l` with `--device real`: what ibv_get_device_list returns, as devinfo.c's `-l` lists it (an
- * empty list is "0 HCAs found:"); a NULL list is its `perror("Failed to get IB devices list")`
- * and status -1 (255).
+ * `--device real`: the names ibv_get_device_list returns. A NULL list is devinfo.c main's
+ * `perror("Failed to get IB devices list")` and status -1 (255), with or without `-l`.
  */
 async function realList(): Promise<string[]> {
   const ffi = await import("../hca/ffi/mod.ts");
@@ -96,7 +95,7 @@ async function realList(): Promise<string[]> {
     if (listing.errno !== 0) {
       throw new DevinfoExit(
         255,
-        `-l: Failed to get IB devices list: ${ffi.noDeviceMessage(listing)}`,
+        `--device real: Failed to get IB devices list: ${ffi.noDeviceMessage(listing)}`,
       );
     }
     return listing.names;
@@ -106,33 +105,48 @@ async function realList(): Promise<string[]> {
 }
 
 /**
- * The real device's block. devinfo.c names a device by `ibv_get_device_name` (`hca_id`), and
- * `-d NAME` picks it as `--device real:NAME` does.
+ * The real devices' blocks, chosen from `names` (ibv_get_device_list's) as devinfo.c main
+ * chooses: with `-d NAME` (or `--device real:NAME`) that device, "IB device '…' wasn't found"
+ * (status 255) when it is not listed; else every device, "No IB devices found" (255) when there
+ * is none. `hca_id` is each device's own name (print_hca_cap: ibv_get_device_name).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { realInfo } from "./ibv_devinfo.ts";
+ * import { realInfos } from "./ibv_devinfo.ts";
  * import { parseDevinfoArgs } from "./lib/devinfo_args.ts";
- * const asked: (string | undefined)[] = [];
- * const open = (name?: string) => {
- *   asked.push(name);
- *   return Promise.reject(new Error("no device here"));
- * };
+ * const open = () => Promise.reject(new Error("not opened"));
  * const c = parseDevinfoArgs(["--device", "real", "-d", "mlx5_1"]);
- * await assert.rejects(realInfo(c, open), /no device here/);
- * assert.deepEqual(asked, ["mlx5_1"]); // -d names the device to open
+ * await assert.rejects(realInfos(c, ["mlx5_0"], open), {
+ *   status: 255,
+ *   message: "-d/--ib-dev: IB device 'mlx5_1' wasn't found (devices: mlx5_0)",
+ * });
+ * await assert.rejects(realInfos(parseDevinfoArgs(["--device", "real"]), [], open), {
+ *   status: 255,
+ *   message: "--device real: No IB devices found",
+ * });
  * ```
  */
-export async function realInfo(
+export async function realInfos(
   c: DevinfoConfig,
+  names: string[],
   open: (name?: string) => Promise<Context>,
-): Promise<DevInfo> {
-  const asked = c.ibDev ?? c.device?.name;
-  const ctx = await open(asked);
-  // The device's own name (the first one's, when none was asked for), not a made-up one.
-  const name = (ctx as { deviceName?: string }).deviceName ?? asked ?? "real0";
-  return await gather(ctx, name, c.ibPort);
+): Promise<DevInfo[]> {
+  const wanted = c.ibDev ?? c.device?.name;
+  if (wanted !== undefined && !names.includes(wanted)) {
+    throw new DevinfoExit(
+      255,
+      `-d/--ib-dev: IB device '${wanted}' wasn't found (devices: ${names.join(", ") || "none"})`,
+    );
+  }
+  if (!names.length) throw new DevinfoExit(255, "--device real: No IB devices found");
+  const out: DevInfo[] = [];
+  for (const n of names) {
+    if (wanted !== undefined && n !== wanted) continue;
+    const ctx = await open(n);
+    out.push(await gather(ctx, (ctx as { deviceName?: string }).deviceName ?? n, c.ibPort));
+  }
+  return out;
 }
 
 async function main(args: string[]): Promise<number> {
@@ -159,11 +173,12 @@ async function show(args: string[]): Promise<void> {
   }
   const infos: DevInfo[] = [];
   if (c.device) {
+    const names = await realList();
     if (c.list) {
-      printList(await realList());
+      printList(names);
       return;
     }
-    infos.push(await realInfo(c, openReal));
+    infos.push(...await realInfos(c, names, openReal));
   } else {
     const profile = await loadToolProfile(c.profile);
     const cluster = new Cluster({ profile, seed: c.seed });
