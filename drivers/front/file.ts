@@ -45,12 +45,14 @@ import {
   checkAhAttr,
   checkCompVector,
   checkCreateSrqLimit,
+  checkModifyQp,
+  checkModifyQpValues,
   checkQpType,
   checkRegMr,
   checkSrqLimit,
   checkSrqResize,
 } from "../native/ucontext.ts";
-import { Access } from "../uapi/enums.ts";
+import { Access, QpAttrMask, QpState } from "../uapi/enums.ts";
 import { isQpState } from "../uapi/qp_state.ts";
 import {
   opName,
@@ -289,16 +291,23 @@ export class VibFrontFile implements FrontFile {
     await ungrant(o.engine, o, o.profile.xen.grantEntryNs, refs);
   }
 
+  /** The device's attributes and each port's MTUCap as dom0 last answered them (modify_qp's limits). */
+  #device?: DeviceAttr;
+  #portMtu = new Map<number, number>();
+
   async queryDevice(): Promise<DeviceAttr> {
     const d = await this.#call(VibOp.QUERY_DEVICE, 0, {});
     // sys_image_guid is not on the wire (QUERY_DEVICE's response fills its 128-byte slot): the
     // host's device is a system of one node, whose SystemImageGUID is its node GUID, as the
     // native driver answers it (`NativeUcontext.queryDevice`).
-    return { ...d, sysImageGuid: d.nodeGuid };
+    this.#device = { ...d, sysImageGuid: d.nodeGuid };
+    return { ...this.#device };
   }
 
   async queryPort(portNum: number): Promise<PortAttr> {
-    return await this.#call(VibOp.QUERY_PORT, 0, { port: portNum });
+    const p = await this.#call(VibOp.QUERY_PORT, 0, { port: portNum });
+    this.#portMtu.set(portNum, p.maxMtu);
+    return p;
   }
 
   async queryGid(portNum: number, index: number): Promise<Uint8Array> {
@@ -471,11 +480,43 @@ export class VibFrontFile implements FrontFile {
       (g) => this.#call(VibOp.CREATE_QP, req.pdHandle, { ...req, nrPages: g.nrPages }, g),
     );
     this.#grants.set(`qp:${r.qpHandle}`, refs);
+    this.#qps.set(r.qpHandle, { qpn: r.qpn, type: req.type, state: QpState.RESET });
     return r;
   }
 
+  /** Each QP as this kernel knows it (number, type, state and port as last set or queried). */
+  #qps = new Map<number, { qpn: number; type: number; state: number; port?: number }>();
+
   async modifyQp(req: ModifyQpReq): Promise<void> {
+    // The guest's kernel makes bare metal's checks of the request (UContext.modifyQp: the mask,
+    // ib_uverbs' ports and Q_Key, the state table, then each value against the device's limits
+    // as its device and port attributes say), in that order, before the request is built: a
+    // value the request cannot carry was the ring encoder's text ('attr.port: 300 does not fit
+    // u8'), and a qkey at an RC QP's RESET->INIT was refused for its type, not its width. What
+    // needs dom0 (the guest's partitions, the device's QP state) stays with dom0.
+    const qp = this.#qps.get(req.qpHandle);
+    let checked: ReturnType<typeof checkModifyQp> | undefined;
+    kernelCheck(VibOp.MODIFY_QP, () => {
+      const d = this.#device;
+      // Not opened through a verbs context (which asks the device and its ports): dom0 checks it.
+      if (!qp || !d || this.#portMtu.size === 0) return;
+      checked = checkModifyQp(req.attr, req.mask, qp, d.physPortCnt);
+      checkModifyQpValues(checked.attr, checked.mask, {
+        ports: d.physPortCnt,
+        maxPkeys: d.maxPkeys,
+        // The ports' MTUCap (each port's is the device's QUERY_DEV_LIM max_mtu).
+        maxMtu: Math.max(...this.#portMtu.values()),
+        maxRdAtomic: d.maxQpInitRdAtom,
+        maxDestRdAtomic: d.maxQpRdAtom,
+      });
+    });
     await this.#call(VibOp.MODIFY_QP, req.qpHandle, { mask: req.mask, attr: req.attr });
+    if (qp && checked) {
+      // What dom0's kernel now holds for it (UContext.modifyQp).
+      qp.state = checked.next;
+      if (checked.next === QpState.RESET) qp.port = undefined;
+      else if (checked.mask & QpAttrMask.PORT) qp.port = checked.attr.port;
+    }
   }
 
   async queryQp(qpHandle: number): Promise<QueryQpResp> {
@@ -485,6 +526,8 @@ export class VibFrontFile implements FrontFile {
     if (!isQpState(state) || (curState !== undefined && !isQpState(curState))) {
       throw new VerbsError("EIO", `query_qp: the backend answered QP state ${state}`);
     }
+    const qp = this.#qps.get(qpHandle);
+    if (qp) qp.state = state; // as dom0's kernel caches it (UContext.queryQp)
     return {
       attr: { ...attr, state, ...(curState === undefined ? {} : { curState }) },
       cap: r.cap,
@@ -494,6 +537,7 @@ export class VibFrontFile implements FrontFile {
 
   async destroyQp(qpHandle: number): Promise<void> {
     await this.#call(VibOp.DESTROY_QP, qpHandle, {});
+    this.#qps.delete(qpHandle);
     await this.#endGrants(`qp:${qpHandle}`);
   }
 

@@ -651,6 +651,172 @@ export function checkQpType(type: unknown): void {
   throw inval(`create_qp: QP type ${t} is not a QP type a process may create${why}`);
 }
 
+/**
+ * What the kernel knows of its device that modify_qp's checks need: the
+ * port count, the P_Key table's length, the largest MTU (an IBA MTU code, the
+ * ports' MTUCap) and the RDMA READ / atomic depths (`max_qp_init_rd_atom`,
+ * `max_qp_rd_atom`). Bare metal's kernel has them from QUERY_DEV_LIM; a
+ * guest's from the device and port attributes dom0 answered it.
+ */
+export interface ModifyQpLimits {
+  ports: number;
+  maxPkeys: number;
+  maxMtu: number;
+  maxRdAtomic: number;
+  maxDestRdAtomic: number;
+}
+
+/** The QP as its kernel knows it: number, type, cached state and port (RESET->INIT's). */
+export interface ModifyQpTarget {
+  qpn: number;
+  type: number;
+  state: number;
+  port?: number;
+}
+
+/**
+ * modify_qp's checks of the request alone, in bare metal's order: a mask bit
+ * with no attribute behind it (ibv_modify_qp(3)), then ib_uverbs' port and
+ * Q_Key checks ({@link uverbsModifyQp}), then the state table
+ * (`ib_modify_qp_is_ok`, {@link modifyQpError}) from the QP's cached state or
+ * the `curState` given. Returns what the driver gets and the transition; throws
+ * EINVAL or EPERM. A guest's kernel makes the same checks before its
+ * `MODIFY_QP` request is built (`VibFrontFile.modifyQp`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkModifyQp } from "./ucontext.ts";
+ * import { QpAttrMask as M, QpState, QpType } from "../uapi/enums.ts";
+ * const qp = { qpn: 0x404, type: QpType.RC, state: QpState.RESET };
+ * const init = { state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 };
+ * const mask = M.STATE | M.PORT | M.PKEY_INDEX | M.ACCESS_FLAGS;
+ * assert.equal(checkModifyQp(init, mask, qp, 2).next, QpState.INIT);
+ * assert.throws(
+ *   () => checkModifyQp({ ...init, qkey: 1.5 }, mask | M.QKEY, qp, 2),
+ *   /EINVAL: modify_qp QP 1028: RESET->INIT on an RC QP does not take qkey/,
+ * );
+ * ```
+ */
+export function checkModifyQp(
+  attr: QpAttr,
+  mask: number,
+  qp: ModifyQpTarget,
+  ports: number,
+): { attr: QpAttr; mask: number; cur: number; next: number } {
+  // A mask bit with no attribute behind it is refused before anything is
+  // looked at (a guest's request can carry one; ibv_modify_qp(3)).
+  const absent = absentAttrs(attr as Record<string, unknown>, mask);
+  if (absent.length > 0) {
+    throw inval(
+      `modify_qp QP ${qp.qpn}: the attribute mask names ${absent.join(", ")} but no value is given`,
+    );
+  }
+  const u = uverbsModifyQp(attr, mask, qp.port, ports);
+  const cur = u.mask & M.CUR_STATE ? u.attr.curState! : qp.state;
+  const next = u.mask & M.STATE ? u.attr.state! : cur;
+  const why = modifyQpError(cur, next, qp.type, u.mask);
+  if (why) throw inval(`modify_qp QP ${qp.qpn}: ${why}`);
+  return { ...u, cur, next };
+}
+
+/**
+ * modify_qp's attribute values → QPC fields, refusing a value the kernel or
+ * mthca_modify_qp refuses (EINVAL), in bare metal's order. Pure: it needs the
+ * request and the device's limits only; `partition` is dom0's check of a
+ * P_Key index against the guest's partitions (Xen-IB), run where bare metal's
+ * kernel would look the index up. The remote rights (which need the QP's
+ * attributes as last set) are not computed here. A guest's kernel makes the
+ * same checks before its `MODIFY_QP` request is built.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkModifyQpValues } from "./ucontext.ts";
+ * import { QpAttrMask as M } from "../uapi/enums.ts";
+ * const lim = { ports: 2, maxPkeys: 64, maxMtu: 4, maxRdAtomic: 4, maxDestRdAtomic: 4 };
+ * assert.equal(checkModifyQpValues({ pathMtu: 2048 }, M.PATH_MTU, lim).mtu, 4);
+ * assert.throws(
+ *   () => checkModifyQpValues({ pathMtu: 99999 }, M.PATH_MTU, lim),
+ *   /EINVAL: modify_qp: pathMtu 99999 is not a supported MTU \(max 2048\)/,
+ * );
+ * ```
+ */
+export function checkModifyQpValues(
+  a: QpAttr,
+  mask: number,
+  lim: ModifyQpLimits,
+  partition?: (pkeyIndex: number) => void,
+): Partial<QpContextParams> {
+  const ctx: Partial<QpContextParams> = {};
+  // The ports were checked as uverbs checks them (uverbsModifyQp).
+  if (mask & M.PORT) ctx.port = a.port;
+  if (mask & M.PKEY_INDEX) {
+    // mthca_modify_qp: `attr->pkey_index >= dev->limits.pkey_table_len` → -EINVAL.
+    const i = a.pkeyIndex;
+    if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i >= lim.maxPkeys) {
+      throw inval(
+        `modify_qp: pkeyIndex ${
+          String(i)
+        } is outside the port's P_Key table (${lim.maxPkeys} entries)`,
+      );
+    }
+    partition?.(i);
+    ctx.pkeyIndex = i;
+  }
+  if (mask & M.QKEY) ctx.qkey = checkInt("modify_qp", "qkey", a.qkey, 0, 0xffffffff);
+  // qp_access_flags is a __u32 (struct ib_uverbs_qp_attr) that neither the core nor the driver
+  // checks: mthca's get_hw_access_flags (as mlx4's and mlx5's) takes the remote rights from it
+  // and ignores every other bit.
+  if (mask & M.ACCESS_FLAGS) checkInt("modify_qp", "accessFlags", a.accessFlags, 0, 0xffffffff);
+  // path_mig_state is a __u8 the device here does not use (no automatic path migration).
+  if (mask & M.PATH_MIG_STATE) {
+    checkInt("modify_qp", "pathMigState", a.pathMigState, 0, 0xff);
+  }
+  if (mask & M.AV) ctx.path = checkAhAttr("modify_qp", a.ah!);
+  if (mask & M.PATH_MTU) {
+    const v = a.pathMtu!;
+    const code = typeof v !== "number" ? undefined : v >= 1 && v <= 5 ? v : mtuFromBytes(v);
+    if (code === undefined || code > lim.maxMtu) {
+      const got = typeof v === "number" ? v : JSON.stringify(v);
+      throw inval(
+        `modify_qp: pathMtu ${got} is not a supported MTU (max ${256 << (lim.maxMtu - 1)})`,
+      );
+    }
+    ctx.mtu = code;
+  }
+  if (mask & M.TIMEOUT) ctx.timeout = checkInt("modify_qp", "timeout", a.timeout, 0, 31);
+  if (mask & M.RETRY_CNT) ctx.retryCnt = checkInt("modify_qp", "retryCnt", a.retryCnt, 0, 7);
+  if (mask & M.RNR_RETRY) ctx.rnrRetry = checkInt("modify_qp", "rnrRetry", a.rnrRetry, 0, 7);
+  // PSNs are 24 bits (IBTA vol 1 §9.7.1), given in a `__u32`: _ib_modify_qp (core/verbs.c)
+  // masks a PSN past 24 bits to its low 24 ("rq_psn overflow, masking to 24 bits"), it does
+  // not refuse it. A value no `__u32` holds could not have been passed: EINVAL.
+  if (mask & M.RQ_PSN) ctx.rqPsn = psn24("rqPsn", a.rqPsn);
+  if (mask & M.SQ_PSN) ctx.sqPsn = psn24("sqPsn", a.sqPsn);
+  if (mask & M.MAX_QP_RD_ATOMIC) {
+    ctx.maxRdAtomic = checkInt("modify_qp", "maxRdAtomic", a.maxRdAtomic, 0, lim.maxRdAtomic);
+  }
+  if (mask & M.MAX_DEST_RD_ATOMIC) {
+    ctx.maxDestRdAtomic = checkInt(
+      "modify_qp",
+      "maxDestRdAtomic",
+      a.maxDestRdAtomic,
+      0,
+      lim.maxDestRdAtomic,
+    );
+  }
+  if (mask & M.MIN_RNR_TIMER) {
+    ctx.minRnrTimer = checkInt("modify_qp", "minRnrTimer", a.minRnrTimer, 0, 31);
+  }
+  if (mask & M.DEST_QPN) {
+    ctx.destQpn = checkInt("modify_qp", "destQpNum", a.destQpNum, 0, 0xffffff);
+  }
+  if (mask & M.EN_SQD_ASYNC_NOTIFY) ctx.sqdEvent = !!a.enSqdAsyncNotify;
+  if (mask & M.ALT_PATH) checkAhAttr("modify_qp", a.altPath!); // validated, not used by the device
+  if (mask & M.CAP) throw inval("modify_qp: resizing a QP (cap) is not supported");
+  return ctx;
+}
+
 /** A PSN given to modify_qp: a `__u32`, masked to the 24 bits a PSN has (`_ib_modify_qp`). */
 function psn24(name: string, v: unknown): number {
   return checkInt("modify_qp", name, v, 0, 0xffffffff) & 0xffffff;
@@ -1202,19 +1368,7 @@ export class UContext implements UverbsFile {
   /** Attribute values → QPC fields, refusing out-of-range values (EINVAL). */
   #context(a: QpAttr, mask: number, set: QpAttr): Partial<QpContextParams> {
     const lim = this.driver.devLim;
-    const ctx: Partial<QpContextParams> = {};
-    // The ports were checked as uverbs checks them (uverbsModifyQp).
-    if (mask & M.PORT) ctx.port = a.port;
-    if (mask & M.PKEY_INDEX) {
-      // mthca_modify_qp: `attr->pkey_index >= dev->limits.pkey_table_len` → -EINVAL.
-      const i = a.pkeyIndex;
-      if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i >= lim.maxPkeys) {
-        throw inval(
-          `modify_qp: pkeyIndex ${
-            String(i)
-          } is outside the port's P_Key table (${lim.maxPkeys} entries)`,
-        );
-      }
+    const ctx = checkModifyQpValues(a, mask, lim, (i) => {
       // Xen-IB: dom0 runs this modify_qp for a guest, and the toolstack gave the guest its
       // partitions. An entry holding anything else is refused as an index past the table is
       // (the same EINVAL in bypass and split); what an LSM does for a process in Linux's
@@ -1223,7 +1377,7 @@ export class UContext implements UverbsFile {
       // VF's other indices to an entry kept invalid (mlx4 main.c init_pkeys). Nothing is
       // charged: the table is the kernel's cache.
       if (this.#pkeys) {
-        const port = mask & M.PORT ? ctx.port! : set.port ?? 1;
+        const port = mask & M.PORT ? a.port! : set.port ?? 1;
         const pkey = this.driver.cachedPkey(port, i);
         if (!this.#pkeys.includes(pkey)) {
           throw inval(
@@ -1233,55 +1387,7 @@ export class UContext implements UverbsFile {
           );
         }
       }
-      ctx.pkeyIndex = i;
-    }
-    if (mask & M.QKEY) ctx.qkey = checkInt("modify_qp", "qkey", a.qkey, 0, 0xffffffff);
-    // qp_access_flags is a __u32 (struct ib_uverbs_qp_attr) that neither the core nor the driver
-    // checks: mthca's get_hw_access_flags (as mlx4's and mlx5's) takes the remote rights from it
-    // and ignores every other bit.
-    if (mask & M.ACCESS_FLAGS) checkInt("modify_qp", "accessFlags", a.accessFlags, 0, 0xffffffff);
-    // path_mig_state is a __u8 the device here does not use (no automatic path migration).
-    if (mask & M.PATH_MIG_STATE) {
-      checkInt("modify_qp", "pathMigState", a.pathMigState, 0, 0xff);
-    }
-    if (mask & M.AV) ctx.path = this.#path("modify_qp", a.ah!);
-    if (mask & M.PATH_MTU) {
-      const v = a.pathMtu!;
-      const code = typeof v !== "number" ? undefined : v >= 1 && v <= 5 ? v : mtuFromBytes(v);
-      if (code === undefined || code > lim.maxMtu) {
-        const got = typeof v === "number" ? v : JSON.stringify(v);
-        throw inval(
-          `modify_qp: pathMtu ${got} is not a supported MTU (max ${256 << (lim.maxMtu - 1)})`,
-        );
-      }
-      ctx.mtu = code;
-    }
-    if (mask & M.TIMEOUT) ctx.timeout = checkInt("modify_qp", "timeout", a.timeout, 0, 31);
-    if (mask & M.RETRY_CNT) ctx.retryCnt = checkInt("modify_qp", "retryCnt", a.retryCnt, 0, 7);
-    if (mask & M.RNR_RETRY) ctx.rnrRetry = checkInt("modify_qp", "rnrRetry", a.rnrRetry, 0, 7);
-    // PSNs are 24 bits (IBTA vol 1 §9.7.1), given in a `__u32`: _ib_modify_qp (core/verbs.c)
-    // masks a PSN past 24 bits to its low 24 ("rq_psn overflow, masking to 24 bits"), it does
-    // not refuse it. A value no `__u32` holds could not have been passed: EINVAL.
-    if (mask & M.RQ_PSN) ctx.rqPsn = psn24("rqPsn", a.rqPsn);
-    if (mask & M.SQ_PSN) ctx.sqPsn = psn24("sqPsn", a.sqPsn);
-    if (mask & M.MAX_QP_RD_ATOMIC) {
-      ctx.maxRdAtomic = checkInt("modify_qp", "maxRdAtomic", a.maxRdAtomic, 0, lim.maxRdAtomic);
-    }
-    if (mask & M.MAX_DEST_RD_ATOMIC) {
-      ctx.maxDestRdAtomic = checkInt(
-        "modify_qp",
-        "maxDestRdAtomic",
-        a.maxDestRdAtomic,
-        0,
-        lim.maxDestRdAtomic,
-      );
-    }
-    if (mask & M.MIN_RNR_TIMER) {
-      ctx.minRnrTimer = checkInt("modify_qp", "minRnrTimer", a.minRnrTimer, 0, 31);
-    }
-    if (mask & M.DEST_QPN) {
-      ctx.destQpn = checkInt("modify_qp", "destQpNum", a.destQpNum, 0, 0xffffff);
-    }
+    });
     if (mask & (M.ACCESS_FLAGS | M.MAX_DEST_RD_ATOMIC)) {
       // mthca's get_hw_access_flags (as mlx4's and mlx5's): the QP's remote rights are written
       // whenever either attribute is given, from the one given or the one last set, and a QP
@@ -1292,31 +1398,18 @@ export class UContext implements UverbsFile {
       if (depth === 0) f &= Access.REMOTE_WRITE;
       ctx.accessFlags = toQpAccess(f);
     }
-    if (mask & M.EN_SQD_ASYNC_NOTIFY) ctx.sqdEvent = !!a.enSqdAsyncNotify;
-    if (mask & M.ALT_PATH) this.#path("modify_qp", a.altPath!); // validated, not used by the device
-    if (mask & M.CAP) throw inval("modify_qp: resizing a QP (cap) is not supported");
     return ctx;
   }
 
   async modifyQp(req: ModifyQpReq): Promise<void> {
     await this.#in();
     const qp = this.#get(this.#qps, req.qpHandle, "QP");
-    let a = req.attr, mask = req.mask;
-    // A mask bit with no attribute behind it is refused before anything is
-    // looked at (a guest's request can carry one; ibv_modify_qp(3)).
-    const absent = absentAttrs(a as Record<string, unknown>, mask);
-    if (absent.length > 0) {
-      throw inval(
-        `modify_qp QP ${qp.qpn}: the attribute mask names ${
-          absent.join(", ")
-        } but no value is given`,
-      );
-    }
-    ({ attr: a, mask } = uverbsModifyQp(a, mask, qp.attr.port, this.driver.devLim.ports));
-    const cur = mask & M.CUR_STATE ? a.curState! : qp.state;
-    const next = mask & M.STATE ? a.state! : cur;
-    const why = modifyQpError(cur, next, qp.type, mask);
-    if (why) throw inval(`modify_qp QP ${qp.qpn}: ${why}`);
+    const { attr: a, mask, cur, next } = checkModifyQp(
+      req.attr,
+      req.mask,
+      { qpn: qp.qpn, type: qp.type, state: qp.state, port: qp.attr.port },
+      this.driver.devLim.ports,
+    );
     const ctx = this.#context(a, mask, qp.attr);
     if (cur === S.RESET && next === S.RESET) return;
     if (cur === S.RESET && next === S.INIT) {

@@ -217,3 +217,76 @@ for (const mode of MODES) {
     });
   });
 }
+
+// modify_qp values a C caller could not pass, or that the state table or the device's limits
+// refuse: a guest's kernel makes bare metal's checks (UContext.modifyQp: uverbsModifyQp, the
+// state table, mthca_modify_qp's ranges) before its MODIFY_QP request is built, so every mode
+// answers bare metal's text (a guest's names its request first), not the ring encoder's
+// ('attr.port: 300 does not fit u8'), and nothing reaches dom0.
+for (const mode of MODES) {
+  Deno.test(`modify_qp: values the request cannot carry get bare metal's message (${mode})`, async () => {
+    const { cluster, a, hosts } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const qp = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      const bad = (v: unknown) => v as never;
+      const said = async (attr: unknown) =>
+        (await rejects(() => qp.modify(bad(attr)), "EINVAL")).replace(
+          /^EINVAL: (MODIFY_QP: )?/,
+          "",
+        );
+      const sent = hosts[0].counters().backendRequests;
+      const init = { state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 };
+      const atInit: [unknown, string][] = [
+        [{ ...init, port: 300 }, "modify_qp: port must be an integer in 1..1, got 300"],
+        [
+          { ...init, pkeyIndex: -1 },
+          "modify_qp: pkeyIndex -1 is outside the port's P_Key table (64 entries)",
+        ],
+        [
+          { ...init, accessFlags: 2 ** 32 },
+          "modify_qp: accessFlags must be an integer in 0..4294967295, got 4294967296",
+        ],
+        [
+          { ...init, qkey: 1.5 },
+          `modify_qp QP ${qp.qpNum}: RESET->INIT on an RC QP does not take qkey`,
+        ],
+      ];
+      for (const [attr, msg] of atInit) assert.equal(await said(attr), msg);
+      assert.equal(hosts[0].counters().backendRequests, sent, "nothing reached dom0");
+      await qp.modify(init);
+      const rtr = {
+        state: QpState.RTR,
+        ah: { dlid: x.lid },
+        destQpNum: 1,
+        rqPsn: 0,
+        maxDestRdAtomic: 1,
+        minRnrTimer: 1,
+        pathMtu: 2048,
+      };
+      const atRtr: [unknown, string][] = [
+        [{ ...rtr, pathMtu: 99999 }, "modify_qp: pathMtu 99999 is not a supported MTU (max 2048)"],
+        [{ ...rtr, rqPsn: -1 }, "modify_qp: rqPsn must be an integer in 0..4294967295, got -1"],
+        [
+          { ...rtr, maxDestRdAtomic: 300 },
+          "modify_qp: maxDestRdAtomic must be an integer in 0..4, got 300",
+        ],
+        [
+          { ...rtr, minRnrTimer: 1.5 },
+          "modify_qp: minRnrTimer must be an integer in 0..31, got 1.5",
+        ],
+        [{ ...rtr, ah: { dlid: -1 } }, "modify_qp: ah.dlid must be an integer in 0..65535, got -1"],
+        [
+          { ...rtr, ah: { dlid: x.lid, sl: 300 } },
+          "modify_qp: ah.sl must be an integer in 0..15, got 300",
+        ],
+      ];
+      const before = hosts[0].counters().backendRequests;
+      for (const [attr, msg] of atRtr) assert.equal(await said(attr), msg);
+      assert.equal(hosts[0].counters().backendRequests, before, "nothing reached dom0");
+      assert.equal((await qp.query()).state, QpState.INIT, "nothing was changed");
+      await qp.modify(rtr); // the guest's kernel follows the QP's state: RTR is taken
+      assert.equal((await qp.query()).state, QpState.RTR);
+    });
+  });
+}
