@@ -63,6 +63,38 @@ Deno.test("profile: 'constructor', 'toString', '__proto__' are unknown profiles,
   }
 });
 
+// Groups, keys and units are looked up as own keys of the schema: `pci: {constructor: 1}` and
+// `toString: {}` found Object.prototype's members and were accepted, `hasOwnProperty: {x: 1}` said
+// "known: " with nothing after it, and "1 constructor" was "not a finite number" (a NaN scale).
+Deno.test("profile YAML: 'constructor', 'toString', 'hasOwnProperty' are unknown groups, keys, units", () => {
+  for (const name of ["constructor", "toString", "hasOwnProperty", "valueOf"]) {
+    assert.equal(
+      err(`pci:\n  ${name}: 1\n`).message,
+      `p.yaml:2:3: profile key 'pci.${name}': unknown key (known: mmioWriteNs, ` +
+        "dmaReadLatencyNs, dmaWriteLatencyNs, bytesPerSec, transactionNs)",
+    );
+    for (const body of ["{}", "{x: 1}"]) {
+      assert.match(
+        err(`${name}: ${body}\n`).message,
+        new RegExp(`^p\\.yaml:1:1: profile key '${name}': unknown group \\(known: name, `),
+      );
+    }
+    assert.match(
+      err(`pci:\n  bytesPerSec: 1 ${name}\n`).message,
+      new RegExp(`^p\\.yaml:2:3: profile key 'pci\\.bytesPerSec': wrong unit '${name}' for a rate`),
+    );
+  }
+});
+
+// A key with no value (`~` or nothing) is null and `[1]` a list: "got object" named neither.
+Deno.test("profile YAML: a null or list value is named as such", () => {
+  const head =
+    `p.yaml:1:7: profile key 'pci.bytesPerSec': expected a number or "<number> <unit>", got`;
+  assert.equal(err("pci: {bytesPerSec: ~}\n").message, `${head} null (no value)`);
+  assert.equal(err("pci: {bytesPerSec: [1]}\n").message, `${head} a list`);
+  assert.equal(err("pci: {bytesPerSec: {a: 1}}\n").message, `${head} a mapping`);
+});
+
 // IBTA vol 1 §7.7.8: an MTU is 256, 512, 1024, 2048 or 4096 bytes. A link or HCA MTU of any
 // other size was accepted and failed later inside the model with a stack trace.
 Deno.test("profile YAML: an MTU must be an IBA MTU (link.mtu, hca.maxMtu)", () => {

@@ -748,13 +748,22 @@ export function parseQuantity(value: unknown, kind: UnitKind, path: string): num
     return value;
   }
   if (typeof value !== "string") {
-    throw new ProfileError(path, `expected a number or "<number> <unit>", got ${typeof value}`);
+    // YAML's `~` or an empty value is null, `[1]` a list: say so, not "object".
+    const got = value === null
+      ? "null (no value)"
+      : Array.isArray(value)
+      ? "a list"
+      : typeof value === "object"
+      ? "a mapping"
+      : typeof value;
+    throw new ProfileError(path, `expected a number or "<number> <unit>", got ${got}`);
   }
   const m = /^\s*(-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ/]*)\s*$/.exec(value);
   if (!m) throw new ProfileError(path, `cannot read '${value}' as "<number> <unit>"`);
   const n = Number(m[1]);
   const unit = m[2];
-  const scale = unit === "" ? 1 : UNITS[kind][unit];
+  // Own keys only: "1 constructor" names Object.prototype's member, no unit (it gave NaN).
+  const scale = unit === "" ? 1 : Object.hasOwn(UNITS[kind], unit) ? UNITS[kind][unit] : undefined;
   if (scale === undefined) {
     const allowed = Object.keys(UNITS[kind]);
     const hint = allowed.length
@@ -806,7 +815,9 @@ export function buildProfile(input: unknown, base: Profile): Profile {
       out.calibration = parseCalibration(body);
       continue;
     }
-    const spec = groups[g];
+    // Own keys only: a group or key named 'constructor', 'toString' or 'hasOwnProperty' found
+    // Object.prototype's member, and was taken (silently, or with "known: " listing nothing).
+    const spec = Object.hasOwn(groups, g) ? groups[g] : undefined;
     if (!spec) {
       throw new ProfileError(
         g,
@@ -821,7 +832,7 @@ export function buildProfile(input: unknown, base: Profile): Profile {
     const target = (out as unknown as Record<string, Record<string, number>>)[g];
     for (const [k, raw] of Object.entries(body as Record<string, unknown>)) {
       const path = `${g}.${k}`;
-      const ps = spec[k];
+      const ps = Object.hasOwn(spec, k) ? spec[k] : undefined;
       if (!ps) throw new ProfileError(path, `unknown key (known: ${Object.keys(spec).join(", ")})`);
       const v = parseQuantity(raw, ps.unit, path);
       if (v < 0) throw new ProfileError(path, `must not be negative (got ${raw})`);
