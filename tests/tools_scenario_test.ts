@@ -284,6 +284,15 @@ Deno.test("scenario: workload errors point at the key", async () => {
     "opcode: RDMA_PEEK",
     /workload\[2\]\.opcode: 'RDMA_PEEK' is not an opcode/,
   );
+  // Own keys of the opcode table only: 'toString' found Object.prototype's member and passed.
+  for (const name of ["toString", "constructor", "__proto__"]) {
+    await expectAt(
+      "    opcode: RDMA_READ",
+      `    opcode: ${name}`,
+      `opcode: ${name}`,
+      new RegExp(`workload\\[2\\]\\.opcode: '${name}' is not an opcode`),
+    );
+  }
   await expectAt(
     "  - alltoall: [vm0, node1, node0]",
     "  - alltoall: [vm0]",
@@ -395,6 +404,15 @@ Deno.test("scenario: structure and syntax errors", async () => {
   );
   const dup = await bad("hosts:\n  - name: a\n    name: b\nworkload: []\n");
   assert.equal(dup.line, 3);
+  // Nesting past the parser's stack was "Maximum call stack size exceeded" (V8's words, naming
+  // nothing of the input); block mappings as flow lists.
+  const deepBlock = Array.from({ length: 3000 }, (_, i) => `${"  ".repeat(i)}k:`).join("\n");
+  for (const text of ["hosts: " + "[".repeat(3000) + "]".repeat(3000) + "\n", deepBlock + "\n"]) {
+    assert.match(
+      (await bad(text)).message,
+      /^s\.yaml:\d+:\d+: lists and mappings nested too deep \(hundreds of levels\); refused$/,
+    );
+  }
 });
 
 Deno.test("scenario: migrate entries are checked where the guest is at that point", async () => {

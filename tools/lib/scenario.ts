@@ -778,7 +778,10 @@ function alltoallEntry(
       read: "read",
       RDMA_READ: "read",
     };
-    if (!map[s]) v.fail([...path, "opcode"], `'${s}' is not an opcode (write, send or read)`);
+    // Own keys only: 'toString' or 'constructor' found Object.prototype's member and passed.
+    if (!Object.hasOwn(map, s)) {
+      v.fail([...path, "opcode"], `'${s}' is not an opcode (write, send or read)`);
+    }
     opcode = map[s];
   }
   const txDepth = o.txDepth === undefined ? 16 : v.int(o.txDepth, [...path, "txDepth"], 1, 4096);

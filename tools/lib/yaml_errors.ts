@@ -62,6 +62,12 @@ export class YamlInputError extends Error {
 const MAX_ALIAS_COUNT = 100;
 
 /**
+ * Lists and mappings nested past what the parser's recursion takes: the yaml package reports
+ * it as RESOURCE_EXHAUSTION with V8's "Maximum call stack size exceeded", which names no input.
+ */
+const TOO_DEEP = "lists and mappings nested too deep (hundreds of levels); refused";
+
+/**
  * Parse YAML text; syntax errors become {@link YamlInputError}.
  *
  * @example
@@ -92,6 +98,11 @@ const MAX_ALIAS_COUNT = 100;
  *   message: "x.yaml:2:8: aliases expand too far (an alias bomb: each level multiplies the " +
  *     "one before); refused",
  * });
+ * // So is nesting deeper than the parser's stack (V8's own words named no input).
+ * assert.throws(() => parseYaml("a: " + "[".repeat(5000) + "]".repeat(5000) + "\n", "x.yaml"), {
+ *   name: "YamlInputError",
+ *   message: /^x\.yaml:1:\d+: lists and mappings nested too deep \(hundreds of levels\); refused$/,
+ * });
  * ```
  */
 export function parseYaml(text: string, file: string): LocatedYaml {
@@ -109,6 +120,8 @@ export function parseYaml(text: string, file: string): LocatedYaml {
     const pos = lines.linePos(problem.pos[0]);
     const detail = problem.code === "MULTIPLE_DOCS"
       ? "a second YAML document ('---'): the file must hold one"
+      : problem.code === "RESOURCE_EXHAUSTION" && /call stack/i.test(problem.message)
+      ? TOO_DEEP
       : problem.code === "TAG_RESOLVE_FAILED"
       ? `tag '${tagName(problem.message)}' is not taken here (plain YAML only: mappings, lists, ` +
         "strings, numbers, booleans)"
@@ -121,6 +134,10 @@ export function parseYaml(text: string, file: string): LocatedYaml {
   } catch (e) {
     // The yaml package's guard against exponential alias expansion ("billion laughs") throws
     // a ReferenceError while resolving; name the first alias as where the document goes wrong.
+    // Nesting the parser took but resolving does not (a RangeError, the stack) is refused too.
+    if (e instanceof RangeError && /call stack/i.test(e.message)) {
+      throw new YamlInputError(file, 1, 1, TOO_DEEP);
+    }
     if (!(e instanceof ReferenceError)) throw e;
     let offset = 0;
     visit(doc, {
