@@ -39,6 +39,9 @@ import type { GuestDomain } from "./host.ts";
 import { XenGuest } from "./xen_guest.ts";
 import { XenPlatform, xenPlatform } from "./xen_host.ts";
 
+/** External ports of the one switch every host is cabled to: 1..254 (255 is "no port"). */
+const MAX_SWITCH_PORTS = 254;
+
 /** Bytes in a MiB. */
 const MIB = 1024 * 1024;
 /** The largest seed: the PRNG's seeds are 32-bit. */
@@ -270,6 +273,19 @@ export class Cluster {
         `addHost ${spec.name}: ports must be 1 or 2 (the HCA's physical ports), got ${
           JSON.stringify(spec.ports)
         }`,
+      );
+    }
+    // Every HCA port is cabled to the one switch, whose ports are 1..254: an LFT entry is a port
+    // number and 255 means "no route" (IBTA vol 1 §14.2.5.10, hca/switch.ts LFT_NO_ROUTE). A 255th
+    // port got that number, the SM routed its LID to nowhere, and every packet to it was dropped
+    // (the peer saw RETRY_EXC_ERR).
+    const cabled = this.#hosts.reduce((n, h) => n + (h.hw.hca as Hca).portCount, 0);
+    if (cabled + (spec.ports ?? 1) > MAX_SWITCH_PORTS) {
+      throw new VerbsError(
+        "EINVAL",
+        `addHost ${spec.name}: the cluster's switch has ${MAX_SWITCH_PORTS} ports (IBTA: port ` +
+          `255 is no port) and ${cabled} are cabled; this host's HCA would need ` +
+          `${spec.ports ?? 1} more`,
       );
     }
     const mib = spec.memoryMiB ?? 4096;

@@ -402,6 +402,15 @@ Deno.test("scenario: structure and syntax errors", async () => {
     (await bad("hosts:\n  - name: a\n  - name: b\nworkload: []\n")).message,
     /s\.yaml:4:1: workload: needs at least one entry/,
   );
+  // One switch of 254 ports: the 255th host was unreachable (RETRY_EXC_ERR at run time).
+  const many = (n: number) =>
+    `hosts: [${Array.from({ length: n }, (_, i) => `{name: h${i}}`).join(", ")}]\n` +
+    "workload: [{perftest: ib_write_lat, between: [h0, h1]}]\n";
+  assert.equal((await parseScenario(many(254), "s.yaml")).hosts.length, 254);
+  assert.match(
+    (await bad(many(255))).message,
+    /^s\.yaml:1:\d+: hosts\[254\]: at most 254 hosts \(one switch of 254 ports; got 255\)$/,
+  );
   const dup = await bad("hosts:\n  - name: a\n    name: b\nworkload: []\n");
   assert.equal(dup.line, 3);
   // Nesting past the parser's stack was "Maximum call stack size exceeded" (V8's words, naming

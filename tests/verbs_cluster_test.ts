@@ -239,6 +239,23 @@ Deno.test("guests: a dead guest's openDevice is ENODEV saying why; a hypervisor 
   });
 });
 
+// Every HCA port is cabled to one switch of 254 ports (IBTA vol 1 §14.2.5.10: LFT entry 255 is
+// "no port"): a 255th port was given that number, its LID routed nowhere, its peers' QPs ended in
+// RETRY_EXC_ERR. The host that would need it is refused.
+Deno.test("cluster: one switch of 254 ports: a host past them is refused at addHost", () => {
+  const cluster = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  for (let i = 0; i < 127; i++) cluster.addHost({ name: `h${i}`, hypervisor: false, ports: 2 });
+  assert.throws(() => cluster.addHost({ name: "one-more", hypervisor: false }), {
+    name: "VerbsError",
+    message: "EINVAL: addHost one-more: the cluster's switch has 254 ports (IBTA: port 255 is no " +
+      "port) and 254 are cabled; this host's HCA would need 1 more",
+  });
+  const almost = new Cluster({ profile: "pcix-sdr-2006", seed: 1 });
+  for (let i = 0; i < 253; i++) almost.addHost({ name: `h${i}`, hypervisor: false });
+  assert.throws(() => almost.addHost({ name: "dual", hypervisor: false, ports: 2 }), /need 2 more/);
+  almost.addHost({ name: "last", hypervisor: false }); // the 254th port
+});
+
 Deno.test("cluster: a dual-port host reports two ACTIVE ports with their own LIDs, and port 2 carries its QPs' traffic, in every mode", async () => {
   assert.throws(
     () =>

@@ -500,6 +500,11 @@ export async function parseScenario(text: string, file: string, dir = "."): Prom
     hosts.push({ name, hypervisor });
   });
   if (hosts.length === 0) v.fail(["hosts"], "needs at least one host");
+  // The cluster cables every host to one switch of 254 ports (IBTA vol 1 §14.2.5.10: LFT entry
+  // 255 is "no port"); the 255th host was unreachable and its perftest failed with RETRY_EXC_ERR.
+  if (hosts.length > 254) {
+    v.fail(["hosts", 254], `at most 254 hosts (one switch of 254 ports; got ${hosts.length})`);
+  }
 
   // Guests.
   const guests: ScenarioGuest[] = [];
