@@ -539,3 +539,29 @@ Deno.test("scenario: a perftest between two guests of one partition runs on its 
   const off = PARTITIONED.replace(", pkeyIndex: 1", "");
   await assert.rejects(runScenario(await parseScenario(off, "s.yaml")), /EINVAL/);
 });
+
+// What a run refuses (perftest's UD size past the MTU, a P_Key index outside the partitions, a
+// profile the hosts cannot boot with) was the bare message ("run: -s/--size 4096: …", "run: ENOMEM:
+// mthca0: MPT table full"), naming neither the file nor the entry. Now file and entry, one line.
+Deno.test("scenario: a workload the run refuses is named by file and entry", async () => {
+  const { runScenario } = await import("../tools/lib/scenario_run.ts");
+  const hosts = "hosts: [{name: a}, {name: b}]\n";
+  const ud = hosts + "workload:\n  - {perftest: ib_write_lat, between: [a, b], iterations: 5}\n" +
+    "  - {perftest: ib_send_lat, between: [a, b], connection: UD, size: 4096, iterations: 5}\n";
+  await assert.rejects(runScenario(await parseScenario(ud, "s.yaml")), {
+    name: "ToolError",
+    message: "s.yaml: workload[1] (ib_send_lat a<->b): -s/--size 4096: Max message size in UD " +
+      "cannot be greater than MTU (2048)",
+  });
+  const off = PARTITIONED.replace(", pkeyIndex: 1", "");
+  await assert.rejects(runScenario(await parseScenario(off, "s.yaml")), {
+    name: "ToolError",
+    message: /^s\.yaml: workload\[0\] \([^)]*\): EINVAL: MODIFY_QP: /,
+  });
+  const mr = "profile: {hca: {maxMr: 1}}\n" + hosts +
+    "workload: [{perftest: ib_write_lat, between: [a, b], iterations: 5}]\n";
+  await assert.rejects(runScenario(await parseScenario(mr, "s.yaml")), {
+    name: "ToolError",
+    message: /^s\.yaml: the cluster could not start \(ENOMEM: [^\n]*\); nothing was run$/,
+  });
+});

@@ -88,7 +88,11 @@ Deno.test("run: a scenario that fails ends the run as in one thread: the files b
     assert.equal(one.code, 1);
     assert.match(one.out, /^scenario ok\.yaml:/);
     assert.equal(one.out.split("\nscenario ").length, 1, "only the first file's output");
-    assert.match(one.err, /^run: vm0: cannot allocate \d+ bytes of buffers/);
+    // The failing file and entry are named (of three files, which one failed).
+    assert.match(
+      one.err,
+      /^run: small\.yaml: workload\[0\] \(ib_write_bw vm0<->metal\): vm0: cannot allocate \d+ bytes of buffers/,
+    );
     for (const jobs of ["2", "3"]) assert.deepEqual(await run(jobs), one, `--jobs ${jobs}`);
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -22,6 +22,23 @@ const USER_ERRORS = new Set([
 ]);
 
 /**
+ * Whether `e` is an error meant for the user as it is (a usage, input, verbs or MPI error),
+ * not a bug, whose stack {@link describeError} keeps.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isUserError } from "./cli.ts";
+ * import { ToolError } from "./api.ts";
+ * assert.equal(isUserError(new ToolError("--size: 0 is too small")), true);
+ * assert.equal(isUserError(new TypeError("x is undefined")), false); // a bug
+ * ```
+ */
+export function isUserError(e: unknown): e is Error {
+  return e instanceof Error && USER_ERRORS.has(e.name);
+}
+
+/**
  * The line to print for an error thrown by a tool: its message for the
  * errors meant for users, the stack for anything else (a bug).
  *
@@ -37,7 +54,7 @@ const USER_ERRORS = new Set([
  * ```
  */
 export function describeError(tool: string, e: unknown): string {
-  if (e instanceof Error && USER_ERRORS.has(e.name)) return `${tool}: ${e.message}`;
+  if (isUserError(e)) return `${tool}: ${e.message}`;
   if (e instanceof Deno.errors.NotCapable || (e instanceof Error && e.name === "NotCapable")) {
     return `${tool}: ${(e as Error).message}`;
   }

@@ -14,6 +14,7 @@ import { type AllToAllResult, formatAllToAll, runAllToAll } from "./alltoall.ts"
 import type { MigrateWorkload, Scenario } from "./scenario.ts";
 import type { MigrationResult } from "../../mod.ts";
 import { connectStream, startStream, streamEnd, type StreamReport } from "./migration_stream.ts";
+import { isUserError } from "./cli.ts";
 
 /**
  * Result of one workload entry.
@@ -165,7 +166,13 @@ export async function runScenario(
       }: the library could not create it (${(e as Error).message}); nothing was run`,
     );
   }
-  await cluster.start();
+  try {
+    await cluster.start();
+  } catch (e) {
+    // A profile the hosts' software cannot boot with (hca.maxMr: 1 fills the MPT table).
+    if (!isUserError(e)) throw e;
+    throw new ToolError(`${s.file}: the cluster could not start (${e.message}); nothing was run`);
+  }
   const eps = new Map<string, { dom: Domain; mode: string }>();
   for (const h of s.hosts) {
     const host = hosts.get(h.name)!;
@@ -220,30 +227,43 @@ export async function runScenario(
     for (let i = 0; i < s.workload.length; i++) {
       const w = s.workload[i];
       onWorkload?.(w.name, i, s.workload.length);
-      const before = snapshot(all);
-      if (w.kind === "perftest") {
-        const a = ep(w.between[0]), b = ep(w.between[1]);
-        const result = await runPerftest(w.config, {
-          profile: s.profile,
-          endpoints: {
-            cluster,
-            a: a.dom,
-            b: b.dom,
-            mode: `${w.between[0]} (${a.mode}) <-> ${w.between[1]} (${b.mode})`,
-          },
-        });
-        out.push({ kind: "perftest", name: w.name, result, counters: diff(before, snapshot(all)) });
-      } else if (w.kind === "alltoall") {
-        const result = await runAllToAll(
-          cluster,
-          w.endpoints.map((n) => ({ name: n, ...ep(n) })),
-          w,
-        );
-        out.push({ kind: "alltoall", name: w.name, result, counters: diff(before, snapshot(all)) });
-      } else {
-        const result = await runMigrate(w);
-        out.push({ kind: "migrate", name: w.name, result, counters: diff(before, snapshot(all)) });
+      try {
+        await runWorkload(w);
+      } catch (e) {
+        // What the run refused (perftest's UD size past the MTU, a P_Key index the partition
+        // lacks, a resource the profile makes too small) names the file and the entry, as
+        // validation errors do; a bug keeps its stack. (Migrate entries say it themselves.)
+        if (!isUserError(e) || w.kind === "migrate") throw e;
+        const named = e.message.startsWith(`${w.name}: `) ? "" : ` (${w.name})`;
+        throw new ToolError(`${s.file}: workload[${i}]${named}: ${e.message}`);
       }
+    }
+  }
+
+  async function runWorkload(w: Scenario["workload"][number]): Promise<void> {
+    const before = snapshot(all);
+    if (w.kind === "perftest") {
+      const a = ep(w.between[0]), b = ep(w.between[1]);
+      const result = await runPerftest(w.config, {
+        profile: s.profile,
+        endpoints: {
+          cluster,
+          a: a.dom,
+          b: b.dom,
+          mode: `${w.between[0]} (${a.mode}) <-> ${w.between[1]} (${b.mode})`,
+        },
+      });
+      out.push({ kind: "perftest", name: w.name, result, counters: diff(before, snapshot(all)) });
+    } else if (w.kind === "alltoall") {
+      const result = await runAllToAll(
+        cluster,
+        w.endpoints.map((n) => ({ name: n, ...ep(n) })),
+        w,
+      );
+      out.push({ kind: "alltoall", name: w.name, result, counters: diff(before, snapshot(all)) });
+    } else {
+      const result = await runMigrate(w);
+      out.push({ kind: "migrate", name: w.name, result, counters: diff(before, snapshot(all)) });
     }
   }
 }
