@@ -86,6 +86,19 @@ Deno.test("profile YAML: 'constructor', 'toString', 'hasOwnProperty' are unknown
   }
 });
 
+// The profile's name heads every tool's output: a line break in it split the heading (and the
+// error that quoted it). A description may end in one (a folded block).
+Deno.test("profile YAML: the name is one line", () => {
+  assert.equal(
+    err('name: "slow\\nbus"\n').message,
+    `p.yaml:1:1: profile key 'name': must be one line (it holds "\\n", a control character)`,
+  );
+  assert.equal(
+    profileFromYaml("description: >\n  two\n  words\n", "p.yaml").description,
+    "two words\n",
+  );
+});
+
 // A key with no value (`~` or nothing) is null and `[1]` a list: "got object" named neither.
 Deno.test("profile YAML: a null or list value is named as such", () => {
   const head =

@@ -470,3 +470,12 @@ Deno.test("cli: user errors are one line, bugs keep their stack", () => {
   const bug = describeError("perftest", new TypeError("x is undefined"));
   assert.match(bug, /^perftest: internal error: TypeError: x is undefined/);
 });
+
+// A message that quotes the input (`--profile $'a\nb'`, a scenario name holding a line break) was
+// printed on as many lines as the input had: control characters are now shown escaped.
+Deno.test("cli: a user error quoting a line break or other control character stays one line", () => {
+  assert.equal(
+    describeError("devinfo", new UsageError("profile: unknown profile 'a\nb\tc\u0007'")),
+    "devinfo: profile: unknown profile 'a\\nb\\tc\\u0007'",
+  );
+});

@@ -411,6 +411,18 @@ Deno.test("scenario: structure and syntax errors", async () => {
     (await bad(many(255))).message,
     /^s\.yaml:1:\d+: hosts\[254\]: at most 254 hosts \(one switch of 254 ports; got 255\)$/,
   );
+  // Names printed as headings are one line: a line break split the results (and the error).
+  const hosts = "hosts: [{name: a}, {name: b}]\n";
+  assert.equal(
+    (await bad(
+      hosts + 'workload: [{perftest: ib_write_lat, between: [a, b], name: "x\\ny"}]\n',
+    )).message,
+    `s.yaml:2:54: workload[0].name: must be one line (it holds "\\n", a control character)`,
+  );
+  assert.match(
+    (await bad('name: "t\\tab"\n' + hosts + "workload: [{alltoall: [a, b]}]\n")).message,
+    /^s\.yaml:1:1: name: must be one line \(it holds "\\t", a control character\)$/,
+  );
   const dup = await bad("hosts:\n  - name: a\n    name: b\nworkload: []\n");
   assert.equal(dup.line, 3);
   // Nesting past the parser's stack was "Maximum call stack size exceeded" (V8's words, naming

@@ -807,6 +807,16 @@ export function buildProfile(input: unknown, base: Profile): Profile {
   for (const [g, body] of Object.entries(input as Record<string, unknown>)) {
     if (g === "name" || g === "description") {
       if (typeof body !== "string") throw new ProfileError(g, "must be a string");
+      // The name heads every tool's output ("profile <name>"): one line. (A description may be
+      // a folded block, ending in a line break.)
+      // deno-lint-ignore no-control-regex
+      const c = g === "name" ? /[\u0000-\u001f\u007f]/.exec(body) : null;
+      if (c) {
+        throw new ProfileError(
+          g,
+          `must be one line (it holds ${JSON.stringify(c[0])}, a control character)`,
+        );
+      }
       (out as Record<string, unknown>)[g] = body;
       continue;
     }

@@ -54,11 +54,20 @@ export function isUserError(e: unknown): e is Error {
  * ```
  */
 export function describeError(tool: string, e: unknown): string {
-  if (isUserError(e)) return `${tool}: ${e.message}`;
+  if (isUserError(e)) return `${tool}: ${oneLine(e.message)}`;
   if (e instanceof Deno.errors.NotCapable || (e instanceof Error && e.name === "NotCapable")) {
-    return `${tool}: ${(e as Error).message}`;
+    return `${tool}: ${oneLine((e as Error).message)}`;
   }
   return `${tool}: internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`;
+}
+
+/**
+ * A user error's message on one line: a control character it quotes from the input (a line
+ * break in a name, `--profile $'a\nb'`) is shown escaped, as JSON writes it.
+ */
+function oneLine(message: string): string {
+  // deno-lint-ignore no-control-regex
+  return message.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 
 /**

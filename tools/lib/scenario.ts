@@ -331,6 +331,16 @@ class V {
     if (typeof v !== "string" || v === "") this.fail(path, `must be a non-empty string`);
     return v;
   }
+  /** A label printed in the results' headings: one line. */
+  label(v: unknown, path: Path): string {
+    const s = this.str(v, path);
+    // deno-lint-ignore no-control-regex
+    const c = /[\u0000-\u001f\u007f]/.exec(s);
+    if (c) {
+      this.fail(path, `must be one line (it holds ${JSON.stringify(c[0])}, a control character)`);
+    }
+    return s;
+  }
   name(v: unknown, path: Path): string {
     const s = this.str(v, path);
     if (!/^[A-Za-z][A-Za-z0-9_.-]*$/.test(s)) {
@@ -431,7 +441,7 @@ export async function parseScenario(text: string, file: string, dir = "."): Prom
   const v: V = new V(y);
   const top = v.mapping(y.value, [], "profile:, seed:, hosts:, guests:, workload:");
   v.keys(top, [], TOP_KEYS);
-  if (top.name !== undefined) v.str(top.name, ["name"]);
+  if (top.name !== undefined) v.label(top.name, ["name"]);
   if (top.description !== undefined) v.str(top.description, ["description"]);
 
   // Profile.
@@ -732,7 +742,7 @@ function perftestEntry(
       }
     });
   }
-  const name = o.name === undefined ? `${test} ${a}<->${b}` : v.str(o.name, [...path, "name"]);
+  const name = o.name === undefined ? `${test} ${a}<->${b}` : v.label(o.name, [...path, "name"]);
   return { kind: "perftest", name, between: [a, b], config };
 }
 
@@ -792,7 +802,7 @@ function alltoallEntry(
   const txDepth = o.txDepth === undefined ? 16 : v.int(o.txDepth, [...path, "txDepth"], 1, 4096);
   const name = o.name === undefined
     ? `alltoall ${opcode} ${endpoints.join(",")}`
-    : v.str(o.name, [...path, "name"]);
+    : v.label(o.name, [...path, "name"]);
   return { kind: "alltoall", name, endpoints, size, iterations, opcode, txDepth };
 }
 
@@ -848,7 +858,7 @@ function migrateEntry(
   } else at.set(guest, to);
   const name = o.name === undefined
     ? `migrate ${guest} ${from}->${to}`
-    : v.str(o.name, [...path, "name"]);
+    : v.label(o.name, [...path, "name"]);
   return {
     kind: "migrate",
     name,
