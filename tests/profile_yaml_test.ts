@@ -86,6 +86,18 @@ Deno.test("profile YAML: 'constructor', 'toString', 'hasOwnProperty' are unknown
   }
 });
 
+// Only an absent `base` is the default: `base: ~` (a key with no value) was taken as
+// pcix-sdr-2006, and `base: 1` was "unknown base profile '1'".
+Deno.test("profile YAML: base must be a name; a base with no value is refused", () => {
+  const head = "p.yaml:1:1: profile key 'base': must be a built-in profile name " +
+    "(pcix-sdr-2006, modern-gen5-ndr), got";
+  assert.equal(err("base: ~\n").message, `${head} null (no value)`);
+  assert.equal(err("base:\npci: {bytesPerSec: 1 GB/s}\n").message, `${head} null (no value)`);
+  assert.equal(err("base: 1\n").message, `${head} number`);
+  assert.equal(err("base: [a]\n").message, `${head} a list`);
+  assert.equal(profileFromYaml("pci: {bytesPerSec: 1 GB/s}\n", "p.yaml").link.mtu, 2048);
+});
+
 // The profile's name heads every tool's output: a line break in it split the heading (and the
 // error that quoted it). A description may end in one (a folded block).
 Deno.test("profile YAML: the name is one line", () => {

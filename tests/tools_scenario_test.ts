@@ -411,6 +411,13 @@ Deno.test("scenario: structure and syntax errors", async () => {
     (await bad(many(255))).message,
     /^s\.yaml:1:\d+: hosts\[254\]: at most 254 hosts \(one switch of 254 ports; got 255\)$/,
   );
+  // Only an absent profile is the default: `profile: ~` was taken as pcix-sdr-2006.
+  assert.equal(
+    (await bad("profile:\nhosts: [{name: a}, {name: b}]\nworkload: [{alltoall: [a, b]}]\n"))
+      .message,
+    "s.yaml:1:1: profile: must be a profile name, a FILE.yaml, or a mapping of profile groups " +
+      "(got null)",
+  );
   // Names printed as headings are one line: a line break split the results (and the error).
   const hosts = "hosts: [{name: a}, {name: b}]\n";
   assert.equal(

@@ -68,8 +68,18 @@ export function resolveProfile(p: string | Profile | Record<string, unknown>): P
     }
     return found;
   }
-  const baseName = (p as Record<string, unknown>).base ?? "pcix-sdr-2006";
-  const base = typeof baseName === "string" ? builtIn(baseName) : undefined;
+  // Only an absent `base` means the default: `base: ~` is a key given no value (it was taken as
+  // the default), `base: 1` no name.
+  const baseName = (p as Record<string, unknown>).base;
+  if (baseName !== undefined && typeof baseName !== "string") {
+    throw new ProfileError(
+      "base",
+      `must be a built-in profile name (${Object.keys(PROFILES).join(", ")}), got ${
+        baseName === null ? "null (no value)" : Array.isArray(baseName) ? "a list" : typeof baseName
+      }`,
+    );
+  }
+  const base = builtIn(baseName ?? "pcix-sdr-2006");
   if (!base) throw new ProfileError("base", `unknown base profile '${String(baseName)}'`);
   return buildProfile(p, base);
 }

@@ -446,7 +446,9 @@ export async function parseScenario(text: string, file: string, dir = "."): Prom
 
   // Profile.
   let profile: Profile;
-  const p = top.profile ?? "pcix-sdr-2006";
+  // Only an absent key means the default: `profile: ~` (or `profile:` with nothing) is a key
+  // given no value, refused as every other key's null is.
+  const p = top.profile === undefined ? "pcix-sdr-2006" : top.profile;
   if (typeof p === "string") {
     if (/\.ya?ml$/i.test(p)) {
       const path = normalize(p.startsWith("/") ? p : `${dir}/${p}`);
@@ -481,7 +483,10 @@ export async function parseScenario(text: string, file: string, dir = "."): Prom
       v.fail(["profile", ...sub], e.message.replace(/^profile key '[^']*': |^profile: /, ""));
     }
   } else {
-    v.fail(["profile"], "must be a profile name, a FILE.yaml, or a mapping of profile groups");
+    v.fail(
+      ["profile"],
+      `must be a profile name, a FILE.yaml, or a mapping of profile groups (got ${given(p)})`,
+    );
   }
 
   const seed = top.seed === undefined ? 1 : v.int(top.seed, ["seed"], 0, 2 ** 32 - 1);
