@@ -473,9 +473,17 @@ Deno.test("cli: user errors are one line, bugs keep their stack", () => {
 
 // A message that quotes the input (`--profile $'a\nb'`, a scenario name holding a line break) was
 // printed on as many lines as the input had: control characters are now shown escaped.
-Deno.test("cli: a user error quoting a line break or other control character stays one line", () => {
+Deno.test("cli: a user error quoting a line break, a control character or a huge value stays one short line", () => {
   assert.equal(
     describeError("devinfo", new UsageError("profile: unknown profile 'a\nb\tc\u0007'")),
     "devinfo: profile: unknown profile 'a\\nb\\tc\\u0007'",
+  ); // A 100 000-character value quoted back (a seed, a name) made a line that long.
+  const long = "a".repeat(100_000);
+  assert.equal(
+    describeError(
+      "run",
+      new UsageError(`s.yaml:1:1: seed: must be a whole number (got "${long}")`),
+    ),
+    `run: s.yaml:1:1: seed: must be a whole number (got "${"a".repeat(99)}…(100003 characters)`,
   );
 });

@@ -63,11 +63,17 @@ export function describeError(tool: string, e: unknown): string {
 
 /**
  * A user error's message on one line: a control character it quotes from the input (a line
- * break in a name, `--profile $'a\nb'`) is shown escaped, as JSON writes it.
+ * break in a name, `--profile $'a\nb'`) is shown escaped, as JSON writes it; a word of more than
+ * 1000 characters (a huge value quoted back; paths are far shorter in practice) by its first 100
+ * and its length.
  */
 function oneLine(message: string): string {
-  // deno-lint-ignore no-control-regex
-  return message.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+  return message
+    // deno-lint-ignore no-control-regex
+    .replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1))
+    // A value quoted whole (a 100 000-character name or seed) made a line of that length: its
+    // start is enough to recognise it.
+    .replace(/\S{1001,}/g, (w) => `${w.slice(0, 100)}…(${w.length} characters)`);
 }
 
 /**
