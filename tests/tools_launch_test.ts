@@ -37,6 +37,16 @@ Deno.test("launch: the script and its arguments follow the flags", () => {
   assert.ok(a.includes("--allow-write=/tmp/p"));
 });
 
+// node:util's parseArgs (run's parser) reads every argument after `--` as a positional: the
+// launcher took `--odd.yaml` for a flag, granted no read, and the run said "no read permission".
+Deno.test("launch: after '--' the scenario files are read, however they are spelled", () => {
+  const a = denoArgs("run", ["--check", "--", "--odd.yaml", "b.yaml"], "/repo", "/home/u");
+  const read = a.find((x) => x.startsWith("--allow-read="))!.slice("--allow-read=".length);
+  assert.ok(read.split(",").includes("/home/u/--odd.yaml"), read);
+  assert.ok(read.split(",").includes("/home/u/b.yaml"), read);
+  assert.deepEqual(a.slice(-4), ["--check", "--", "--odd.yaml", "b.yaml"]);
+});
+
 Deno.test("launch: a name that is no tool is refused in one line, names every object has too", async () => {
   for (const name of ["nope", "constructor", "toString"]) {
     const out = await new Deno.Command(Deno.execPath(), {

@@ -201,6 +201,13 @@ export function pathsOf(
     for (let i = 0; i < args.length; i++) {
       const a = args[i];
       let name: string | undefined, value: string | undefined;
+      // After `--` every argument is a positional, as node:util's parseArgs (the tools' parser)
+      // reads it: `deno task run -- --odd.yaml` was granted nothing and refused as "no read
+      // permission".
+      if (a === "--") {
+        positionals.push(...args.slice(i + 1));
+        break;
+      }
       if (a.startsWith("--")) {
         const eq = a.indexOf("=");
         name = eq < 0 ? a.slice(2) : a.slice(2, eq);
