@@ -584,3 +584,33 @@ Deno.test("scenario: a workload the run refuses is named by file and entry", asy
     message: /^s\.yaml: the cluster could not start \(ENOMEM: [^\n]*\); nothing was run$/,
   });
 });
+
+// IBTA vol 1 §14.2.5.7: a port's P_Key table has hca.maxPkeys entries, 0xffff and the host's
+// partitions. One more passed --check and failed at run time ("could not create it").
+Deno.test("scenario: a host's partitions must fit its P_Key table, checked before the run", async () => {
+  const head = "profile: {hca: {maxPkeys: 2}}\n" +
+    "hosts: [{name: x0, hypervisor: true}, {name: x1, hypervisor: true}, {name: m}]\n" +
+    "guests: [{name: vm0, host: x0, mode: bypass}]\n";
+  const full = await bad(
+    head + "partitions: [{pkey: 1, full: [vm0, m]}, {pkey: 2, full: [vm0]}]\n" +
+      "workload: [{perftest: ib_write_lat, between: [vm0, m], pkeyIndex: 1}]\n",
+  );
+  assert.equal(
+    full.message,
+    "s.yaml:4:58: partitions[1].full[0]: host 'x0' would need 3 P_Keys with the default: its " +
+      "P_Key table has 2 entries (profile hca.maxPkeys)",
+  );
+  // A guest that migrates takes its partitions to the destination's table.
+  const moved = await bad(
+    head + "partitions: [{pkey: 1, full: [vm0, m]}, {pkey: 2, full: [x1]}]\n" +
+      "workload: [{migrate: vm0, to: x1}]\n",
+  );
+  assert.match(moved.message, /^s\.yaml:5:27: workload\[0\]\.to: host 'x1' would need 3 P_Keys/);
+  // What fits is taken: 0xffff and one partition.
+  const ok = await parseScenario(
+    head + "partitions: [{pkey: 1, full: [vm0, m]}]\n" +
+      "workload: [{perftest: ib_write_lat, between: [vm0, m], pkeyIndex: 1}]\n",
+    "s.yaml",
+  );
+  assert.deepEqual(ok.hosts.map((h) => h.pkeys), [[0x8001], undefined, [0x8001]]);
+});

@@ -584,7 +584,9 @@ export async function parseScenario(text: string, file: string, dir = "."): Prom
     else workload.push(migrateEntry(v, o, path, endpoint, hosts, at));
   });
   if (workload.length === 0) v.fail(["workload"], "needs at least one entry");
-  if (top.partitions !== undefined) partitions(v, top.partitions, hosts, guests, workload);
+  if (top.partitions !== undefined) {
+    partitions(v, top.partitions, hosts, guests, workload, profile.hca.maxPkeys);
+  }
   return { file, profile: profile!, seed, noise, hosts, guests, workload };
 }
 
@@ -600,8 +602,22 @@ function partitions(
   hosts: ScenarioHost[],
   guests: ScenarioGuest[],
   workload: Workload[],
+  maxPkeys: number,
 ): void {
   const hostKeys = new Map<string, number[]>(hosts.map((h) => [h.name, []]));
+  // A host's ports hold 0xffff and its partitions' P_Keys in one table of the profile's
+  // hca.maxPkeys entries (IBTA vol 1 §14.2.5.7, P_KeyTable; NodeInfo:PartitionCap): more was
+  // refused only at run time ("the library could not create it"), after --check said ok.
+  const fits = (host: string, at: Path) => {
+    const n = hostKeys.get(host)!.filter((k) => k !== 0xffff).length + 1;
+    if (n > maxPkeys) {
+      v.fail(
+        at,
+        `host '${host}' would need ${n} P_Keys with the default: its P_Key table has ` +
+          `${maxPkeys} entries (profile hca.maxPkeys)`,
+      );
+    }
+  };
   const guestKeys = new Map<string, number[]>();
   const add = (m: Map<string, number[]>, name: string, k: number) => {
     const l = m.get(name) ?? [];
@@ -641,14 +657,18 @@ function partitions(
           add(guestKeys, name, P);
           add(hostKeys, g.host, P);
         } else add(hostKeys, name, P);
+        fits(g ? g.host : name, at);
       });
     }
   });
   // A guest that moves takes its partitions along: the destination's ports need them too.
-  for (const w of workload) {
+  workload.forEach((w, i) => {
     const keys = w.kind === "migrate" ? guestKeys.get(w.guest) : undefined;
-    if (w.kind === "migrate" && keys) { for (const k of keys) add(hostKeys, w.to, k); }
-  }
+    if (w.kind === "migrate" && keys) {
+      for (const k of keys) add(hostKeys, w.to, k);
+      fits(w.to, ["workload", i, "to"]);
+    }
+  });
   for (const h of hosts) {
     const keys = hostKeys.get(h.name)!.filter((k) => k !== 0xffff);
     if (keys.length > 0) h.pkeys = keys;
