@@ -614,3 +614,17 @@ Deno.test("scenario: a host's partitions must fit its P_Key table, checked befor
   );
   assert.deepEqual(ok.hosts.map((h) => h.pkeys), [[0x8001], undefined, [0x8001]]);
 });
+
+// A scenario's hosts have 4096 MiB (Cluster.addHost's default): a guest of 8192 MiB passed
+// --check and failed at run time with "more than the host's memory".
+Deno.test("scenario: a guest's memory fits its host's 4096 MiB, checked before the run", async () => {
+  const text = (mib: number) =>
+    "hosts: [{name: x0, hypervisor: true}, {name: m}]\n" +
+    `guests: [{name: vm0, host: x0, mode: bypass, memoryMiB: ${mib}}]\n` +
+    "workload: [{perftest: ib_write_lat, between: [vm0, m]}]\n";
+  assert.equal((await parseScenario(text(4096), "s.yaml")).guests[0].memoryMiB, 4096);
+  assert.equal(
+    (await bad(text(8192))).message,
+    "s.yaml:2:46: guests[0].memoryMiB: 8192 is out of range (16..4096)",
+  );
+});
