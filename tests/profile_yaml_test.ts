@@ -109,6 +109,13 @@ Deno.test("profile YAML: the name is one line", () => {
     profileFromYaml("description: >\n  two\n  words\n", "p.yaml").description,
     "two words\n",
   );
+  // An empty name headed the output as "profile ,".
+  for (const name of ["''", "'  '"]) {
+    assert.equal(
+      err(`name: ${name}\n`).message,
+      "p.yaml:1:1: profile key 'name': must not be empty",
+    );
+  }
 });
 
 // A key with no value (`~` or nothing) is null and `[1]` a list: "got object" named neither.

@@ -811,6 +811,8 @@ export function buildProfile(input: unknown, base: Profile): Profile {
       // a folded block, ending in a line break.)
       // deno-lint-ignore no-control-regex
       const c = g === "name" ? /[\u0000-\u001f\u007f]/.exec(body) : null;
+      // An empty name printed "profile ," where the name belongs.
+      if (g === "name" && body.trim() === "") throw new ProfileError(g, "must not be empty");
       if (c) {
         throw new ProfileError(
           g,
