@@ -372,6 +372,11 @@ Deno.test("devinfo and paper args", () => {
   assert.throws(() => parseDevinfoArgs(["--dom0"]), /only a Xen host has a dom0/);
   assert.throws(() => parseDevinfoArgs(["-i", "0"]), /-i\/--ib-port: '0' is not a port number/);
   assert.throws(() => parseDevinfoArgs(["--frob"]), /unknown flag '--frob'/);
+  // "--profile: empty value", as every other tool says it (was "profile: unknown profile ''").
+  assert.throws(() => parseDevinfoArgs(["--profile", ""]), {
+    name: "UsageError",
+    message: "--profile: empty value",
+  });
   assert.throws(() => parseDevinfoArgs(["--seed", "-1"]), /--seed: -1 is negative/);
   const p = parsePaperArgs(["--quick", "--out", "out/x", "--seed", "3", "--modes", "split,native"]);
   assert.deepEqual([p.scale, p.out, p.seed, p.modes], ["quick", "out/x", 3, ["native", "split"]]);

@@ -234,6 +234,8 @@ export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
   if (c.dom0 && c.mode === "native") {
     throw new UsageError(`--dom0: only a Xen host has a dom0 (use --mode bypass or split)`);
   }
+  // As the other tools say it (devinfo said "unknown profile ''", naming no flag).
+  if (v.profile === "") throw new UsageError("--profile: empty value");
   if (v.profile !== undefined) c.profile = v.profile;
   if (v.seed !== undefined) c.seed = parseSeed(v.seed);
   if (v.device !== undefined) {
