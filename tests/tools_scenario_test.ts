@@ -530,7 +530,7 @@ Deno.test("scenario: partitions give hosts their tables and guests their partiti
   const base = PARTITIONED.replace(/partitions:[^]*workload/, "partitions: PARTS\nworkload");
   assert.match(
     await at(base.replace("PARTS", "[{pkey: 0x8001, full: [a]}]")),
-    /partitions\[0\]\.pkey: 32769 is out of range \(1\.\.32767\)/,
+    /partitions\[0\]\.pkey: 0x8001 is out of range \(1\.\.32767\)/,
   );
   assert.match(
     await at(base.replace("PARTS", "[{pkey: 1, full: [zz]}]")),
@@ -626,5 +626,21 @@ Deno.test("scenario: a guest's memory fits its host's 4096 MiB, checked before t
   assert.equal(
     (await bad(text(8192))).message,
     "s.yaml:2:46: guests[0].memoryMiB: 8192 is out of range (16..4096)",
+  );
+});
+
+// A number past 2^53 is read as the nearest double: "seed: 9007199254740993" was reported as
+// "9007199254740992 is out of range", a larger one as "1.2345678901234568e+29". Now as typed.
+Deno.test("scenario: a number out of range is quoted as the file spells it", async () => {
+  const rest = "hosts: [{name: a}, {name: b}]\nworkload: [{alltoall: [a, b]}]\n";
+  for (const typed of ["9007199254740993", "123456789012345678901234567890", "0x100000000"]) {
+    assert.equal(
+      (await bad(`seed: ${typed}\n${rest}`)).message,
+      `s.yaml:1:1: seed: ${typed} is out of range (0..4294967295)`,
+    );
+  }
+  assert.equal(
+    (await bad(`${rest}partitions: [{pkey: 0x8001, full: [a]}]\n`)).message,
+    "s.yaml:3:15: partitions[0].pkey: 0x8001 is out of range (1..32767)",
   );
 });

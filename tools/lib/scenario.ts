@@ -34,7 +34,7 @@
  *
  * @module
  */
-import { isMap } from "yaml";
+import { isMap, isScalar } from "yaml";
 import { IBA_MTUS } from "../../hca/link.ts";
 import { type Profile, ProfileError, resolveProfile } from "../../mod.ts";
 import { errorAt, type LocatedYaml, parseYaml, YamlInputError } from "./yaml_errors.ts";
@@ -359,8 +359,19 @@ class V {
     if (typeof v !== "number" || !Number.isInteger(v)) {
       this.fail(path, `must be a whole number (got ${given(v)})`);
     }
-    if (v < min || v > max) this.fail(path, `${v} is out of range (${min}..${max})`);
+    if (v < min || v > max) {
+      this.fail(path, `${this.typed(path, v)} is out of range (${min}..${max})`);
+    }
     return v;
+  }
+  /**
+   * A number as the file spells it: 9007199254740993 is read as the double 9007199254740992,
+   * 123456789012345678901234567890 as 1.2345678901234568e+29; the message quotes what was typed.
+   */
+  typed(path: Path, v: number): string {
+    const node = this.y.doc.getIn(path, true);
+    const src = isScalar(node) ? (node as { source?: unknown }).source : undefined;
+    return typeof src === "string" && src !== "" ? src : String(v);
   }
 }
 
