@@ -20,7 +20,8 @@
  */
 import type { AddressSpace } from "../../sim/address_space.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
-import { checkQpSize, checkSrqSize, UContext } from "../native/ucontext.ts";
+import { checkQpSize, checkSrqSize } from "../uapi/kernel_checks.ts";
+import { UContext } from "../native/ucontext.ts";
 import { DEFAULT_PKEY } from "../../hca/pkey.ts";
 import { CQE_BYTES } from "../../hca/cqe.ts";
 import { Access, QpAttrMask, QpState } from "../uapi/enums.ts";

@@ -51,7 +51,7 @@ import {
   checkRegMr,
   checkSrqLimit,
   checkSrqResize,
-} from "../native/ucontext.ts";
+} from "../uapi/kernel_checks.ts";
 import { Access, QpAttrMask, QpState } from "../uapi/enums.ts";
 import { isQpState } from "../uapi/qp_state.ts";
 import {
