@@ -24,6 +24,27 @@ Deno.test("profile YAML: units convert and unnamed keys keep the base value", ()
   assert.equal(p.link.mtu, 4096); // from the modern base
 });
 
+Deno.test("profile YAML: a profile that changes its base without a name is not called by the base's", () => {
+  // Every tool's header names the profile its figures come from ("profile pcix-sdr-2006").
+  assert.equal(
+    profileFromYaml("pci:\n  bytesPerSec: 500 MB/s\n", "p.yaml").name,
+    "pcix-sdr-2006 (modified)",
+  );
+  assert.equal(
+    resolveProfile({ base: "modern-gen5-ndr", link: { mtu: 2048 } }).name,
+    "modern-gen5-ndr (modified)",
+  );
+  assert.equal(
+    profileFromYaml("name: mine\npci:\n  bytesPerSec: 500 MB/s\n", "p.yaml").name,
+    "mine",
+  );
+  // Nothing changed: the base itself, by its name.
+  assert.equal(
+    profileFromYaml("base: modern-gen5-ndr\ndescription: as shipped\n", "p.yaml").name,
+    "modern-gen5-ndr",
+  );
+});
+
 Deno.test("profile YAML: default base is pcix-sdr-2006 and the built-in stays untouched", () => {
   const p = profileFromYaml("link:\n  mtu: 1 KiB\n", "p.yaml");
   assert.equal(p.link.mtu, 1024);

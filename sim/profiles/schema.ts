@@ -803,6 +803,13 @@ export function buildProfile(input: unknown, base: Profile): Profile {
     throw new ProfileError("", "a profile must be a mapping of groups");
   }
   const out = structuredClone(base) as Profile;
+  // A profile that changes its base's costs without naming itself is not its base: every tool's
+  // header says which profile a figure comes from, and the base's name there claimed stock
+  // figures for changed ones. It is named after its base, marked changed, unless it names itself.
+  const changes = Object.keys(input).some((g) =>
+    g !== "name" && g !== "description" && g !== "base"
+  );
+  if (changes && !Object.hasOwn(input, "name")) out.name = `${base.name} (modified)`;
   const groups = PROFILE_SCHEMA as Record<string, Record<string, ParamSpec>>;
   for (const [g, body] of Object.entries(input as Record<string, unknown>)) {
     if (g === "name" || g === "description") {
