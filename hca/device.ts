@@ -729,6 +729,18 @@ export class Hca {
    */
   onMulticastMembership: ((port: Port, mgid: Uint8Array, member: boolean) => void) | undefined;
 
+  /**
+   * Called with the port number when a P_KeyTable Set changed a port's table. The driver sets it:
+   * every SMP reaches the device through the driver (mthca_process_mad → MAD_IFC), which snoops a
+   * P_KeyTable Set and dispatches IB_EVENT_PKEY_CHANGE (Linux mthca_mad.c smp_snoop); no EQE.
+   */
+  onPkeyTableSet: ((port: number) => void) | undefined;
+
+  /** @internal The fabric reports a port's P_Key table changed (see {@link onPkeyTableSet}). */
+  portPkeysChanged(port: Port): void {
+    if (this.#initialized) this.onPkeyTableSet?.(port.portNum);
+  }
+
   /** @internal The fabric changed a port's state: raise PORT_CHANGE (IBTA vol 1 §14.3.6 port state change). */
   portStateChanged(port: Port, from: PortLinkState): void {
     if (!this.#initialized) return;

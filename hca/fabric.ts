@@ -66,6 +66,8 @@ export interface Endpoint {
   receiveWire?(wire: WirePacket, port: Port): boolean | void;
   /** The port changed state (e.g. the SM made it ACTIVE): raise the port event. */
   portStateChanged?(port: Port, from: PortLinkState): void;
+  /** A P_KeyTable Set changed the port's P_Key table. */
+  portPkeysChanged?(port: Port): void;
 }
 
 /**
@@ -435,6 +437,7 @@ export class Fabric {
         ? (wire: WirePacket, port: Port) => endpoint.receiveWire!(wire, port)
         : (wire: WirePacket, port: Port) => endpoint.receive(wire.bytes, port),
       stateChanged: (port: Port, from: PortLinkState) => endpoint.portStateChanged?.(port, from),
+      pkeysChanged: (port: Port) => endpoint.portPkeysChanged?.(port),
     };
     const n = opts.ports ?? 1;
     const ports: Port[] = [];

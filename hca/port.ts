@@ -253,6 +253,8 @@ export interface PortWiring {
   receive?(wire: WirePacket, port: Port): boolean | void;
   /** Port state change notification of an HCA node. */
   stateChanged?(port: Port, from: PortLinkState): void;
+  /** A P_KeyTable Set changed the port's P_Key table (HCA nodes). */
+  pkeysChanged?(port: Port): void;
 }
 
 /**
@@ -565,6 +567,15 @@ export class Port {
     }
     this.#state = next;
     this.#w.stateChanged?.(this, from);
+  }
+
+  /**
+   * A SubnSet(P_KeyTable) changed the port's P_Key table to `table` (IBTA vol 1 §14.2.5.7): store
+   * it and tell the node, whose driver raises IB_EVENT_PKEY_CHANGE (see HcaDevice.portPkeysChanged).
+   */
+  setPkeyTable(table: number[]): void {
+    this.pkeys = table;
+    this.#w.pkeysChanged?.(this);
   }
 
   /** ns to serialize `bytes` wire bytes on this port's link (0 if unconnected). */

@@ -621,7 +621,7 @@ function setPkeyBlock(p: Port, want: readonly number[], lo: number): void {
   while (t.length < lo) t.push(0);
   for (let i = lo; i < lo + PKEY_BLOCK; i++) t[i] = want[i] ?? 0;
   while (t.length > 1 && !t[t.length - 1]) t.pop();
-  p.pkeys = t;
+  p.setPkeyTable(t);
 }
 
 /** First-hop output port from `sw` to every node it can reach through switches. */

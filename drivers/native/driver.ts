@@ -103,6 +103,8 @@ export interface HcaDevice {
   mttFrames?(): Iterable<{ key: number; mtt: number; mfn: number }>;
   /** Port `port`'s P_Key table as the subnet manager set it (optional: the default P_Key only). */
   pkeys?(port: number): readonly number[];
+  /** Set by the driver: a P_KeyTable Set changed port `port`'s table (optional). */
+  onPkeyTableSet?: ((port: number) => void) | undefined;
 }
 
 /**
@@ -190,6 +192,13 @@ export type ObjectEventSink = (eqeType: number) => void;
  * ```
  */
 export type PortEventSink = (port: number, subtype: number) => void;
+
+/**
+ * The {@link PortEventSink} subtype of a P_Key table change: not a PORT_CHANGE EQE subtype (the
+ * device raises none for it) but the driver's snoop of a P_KeyTable Set (mthca_mad.c smp_snoop
+ * dispatches IB_EVENT_PKEY_CHANGE, which ib_uverbs_event_handler queues on every open context).
+ */
+export const PORT_SINK_PKEY_CHANGE = 0x100;
 
 /**
  * Options of {@link HcaDriver}.
@@ -330,6 +339,9 @@ export class HcaDriver {
     this.#vectors = o.vectors ?? { comp: 0, async: 1 };
     this.#eqLog = o.eqLogSizes ?? { comp: 10, async: 8 };
     this.#rng = o.rng ?? Prng.derive(0, `${o.name}/keys`);
+    this.hca.onPkeyTableSet = (port) => {
+      for (const s of [...this.#portSinks]) s(port, PORT_SINK_PKEY_CHANGE);
+    };
   }
 
   /** Device limits (after {@link init}). */

@@ -65,6 +65,7 @@ import type {
   UverbsFile,
 } from "../uapi/uverbs.ts";
 import type { HcaDriver, HwRegion } from "./driver.ts";
+import { PORT_SINK_PKEY_CHANGE } from "./driver.ts";
 import { fromHwQpState, fromQpAccess, toHwServiceType, toQpAccess } from "./hw_map.ts";
 
 /**
@@ -257,7 +258,11 @@ export class UContext implements UverbsFile {
   #ahs = new Map<number, AhObj>();
   #portSink = (port: number, subtype: number) => {
     this.#handlers.onAsyncEvent({
-      type: subtype === 4 ? EventType.PORT_ACTIVE : EventType.PORT_ERR,
+      type: subtype === PORT_SINK_PKEY_CHANGE
+        ? EventType.PKEY_CHANGE
+        : subtype === 4
+        ? EventType.PORT_ACTIVE
+        : EventType.PORT_ERR,
       portNum: port,
     });
   };

@@ -466,3 +466,38 @@ for (const mode of MODES) {
     });
   });
 }
+
+for (const mode of MODES) {
+  Deno.test(`async events (${mode}): a P_Key table the SM changes raises PKEY_CHANGE on every open context, once`, async () => {
+    // A SubnSet(P_KeyTable) passes through the driver (mthca_process_mad → MAD_IFC), whose
+    // smp_snoop (Linux mthca_mad.c) dispatches IB_EVENT_PKEY_CHANGE; ib_uverbs_event_handler
+    // queues an unaffiliated event on every open context. It used to raise nothing: a consumer
+    // holding a pkey_index never learned that the entry moved.
+    const { cluster, a, b, hosts } = await twoDomains(mode);
+    const got = await cluster.run(async () => {
+      const ctx1 = await a.openDevice(), ctx2 = await a.openDevice();
+      const other = await b.openDevice();
+      const port = cluster.fabric.nodes.find((n) => n.name === hosts[0].hca.name)!.ports[0];
+      const sm = cluster.subnetManager!;
+      sm.setPkeys(port, [0x8001]);
+      await sm.sweep();
+      await sm.sweep(); // a re-sweep with nothing to change raises nothing
+      const read = async (ctx: typeof ctx1) => {
+        const e = await ctx.getAsyncEvent();
+        ctx.ackAsyncEvent(e); // an unaffiliated event acknowledges nothing, and is accepted
+        return { type: e.type, portNum: e.portNum, entry: await ctx.queryPkey(1, 1) };
+      };
+      const seen = [await read(ctx1), await read(ctx2)];
+      // Nothing more for them, nor for the other host's context (its table did not change).
+      const more = [ctx1, ctx2, other].map((ctx) => {
+        let n = 0;
+        cluster.spawn("late", async () => void (await ctx.getAsyncEvent(), n++));
+        return () => n;
+      });
+      await cluster.sleep(1_000_000);
+      return { seen, more: more.map((f) => f()) };
+    });
+    const want = { type: EventType.PKEY_CHANGE, portNum: 1, entry: 0x8001 };
+    assert.deepEqual(got, { seen: [want, want], more: [0, 0, 0] });
+  });
+}
