@@ -360,7 +360,9 @@ export class Context {
     if (e.portNum !== undefined) {
       ev.portNum = e.portNum;
       const p = this.#ports[e.portNum - 1];
-      if (p) p.state = e.type === EventType.PORT_ACTIVE ? PortState.ACTIVE : PortState.DOWN;
+      // Only a state event moves the state: PKEY_CHANGE (and the other port events) leave it.
+      if (p && e.type === EventType.PORT_ACTIVE) p.state = PortState.ACTIVE;
+      else if (p && e.type === EventType.PORT_ERR) p.state = PortState.DOWN;
     }
     // The listeners are the program's code, run where the device's event arrives (in a guest,
     // the frontend's upcall on the engine): one that throws must neither stop the others, nor

@@ -75,6 +75,7 @@ import {
   connectPair,
   connectQp,
   EventType,
+  PortState,
   QpState,
   QpType,
   SendFlags,
@@ -485,7 +486,9 @@ for (const mode of MODES) {
       const read = async (ctx: typeof ctx1) => {
         const e = await ctx.getAsyncEvent();
         ctx.ackAsyncEvent(e); // an unaffiliated event acknowledges nothing, and is accepted
-        return { type: e.type, portNum: e.portNum, entry: await ctx.queryPkey(1, 1) };
+        const entry = await ctx.queryPkey(1, 1);
+        // A P_Key change is no port state change: the port still reads ACTIVE.
+        return { type: e.type, portNum: e.portNum, entry, state: ctx.queryPort(1).state };
       };
       const seen = [await read(ctx1), await read(ctx2)];
       // Nothing more for them, nor for the other host's context (its table did not change).
@@ -497,7 +500,12 @@ for (const mode of MODES) {
       await cluster.sleep(1_000_000);
       return { seen, more: more.map((f) => f()) };
     });
-    const want = { type: EventType.PKEY_CHANGE, portNum: 1, entry: 0x8001 };
+    const want = {
+      type: EventType.PKEY_CHANGE,
+      portNum: 1,
+      entry: 0x8001,
+      state: PortState.ACTIVE,
+    };
     assert.deepEqual(got, { seen: [want, want], more: [0, 0, 0] });
   });
 }
