@@ -13,21 +13,8 @@
  */
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
+import { taskIn } from "./support/tool.ts";
 import { tshark, tsharkTest } from "./support/tshark.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
-
-async function run(cmd: string, args: string[], cwd = ROOT) {
-  const r = await new Deno.Command(cmd, {
-    args,
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", INIT_CWD: cwd },
-  }).output();
-  const d = new TextDecoder();
-  return { code: r.code, out: d.decode(r.stdout), err: d.decode(r.stderr) };
-}
 
 /** perftest's address lines: QPN, PSN and LID of each side. */
 function addresses(out: string): { local: number[]; remote: number[] } {
@@ -100,9 +87,7 @@ await tsharkTest(
   async () => {
     const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "xenib-perftest-pcap-" });
     try {
-      const deno = Deno.execPath();
-      const task = (args: string[]) =>
-        run(deno, ["task", "-q", "--config", `${ROOT}deno.json`, "perftest", ...args], dir);
+      const task = (args: string[]) => taskIn(dir, "perftest", ...args);
       const [ib, v4, v6] = await Promise.all([
         task(["ib_send_lat", "--pcap", "t.pcap", "-n", "10"]),
         task([
@@ -240,9 +225,7 @@ await tsharkTest(
   async () => {
     const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "xenib-perftest-pcap-" });
     try {
-      const deno = Deno.execPath();
-      const task = (args: string[]) =>
-        run(deno, ["task", "-q", "--config", `${ROOT}deno.json`, "perftest", ...args], dir);
+      const task = (args: string[]) => taskIn(dir, "perftest", ...args);
       const base = ["ib_send_bw", "-c", "UD", "-g", "-n", "5", "-s", "100"];
       const [v4, v6] = await Promise.all([
         task([...base, "--pcap", "m4.pcap", "--pcap-format", "rocev2"]),
