@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { loadProfile, profileFromYaml } from "../tools/lib/profile_yaml.ts";
 import { YamlInputError } from "../tools/lib/yaml_errors.ts";
-import { PCIX_SDR_2006, resolveProfile } from "../sim/profiles/mod.ts";
+import { PCIX_SDR_2006, PROFILE_SCHEMA, resolveProfile } from "../sim/profiles/mod.ts";
+import { RESERVED } from "../hca/firmware.ts";
 
 function err(text: string): YamlInputError {
   try {
@@ -189,6 +190,19 @@ Deno.test("profile YAML: a value that overflows or that the model cannot run is 
       `2:3 profile key 'hca.${key}': must be at most 16777216 (got 1000000000000000)`,
     );
   }
+  // A table smaller than its reserved entries plus one left a device reporting max_qp -1 to
+  // bare metal and failing a guest's QUERY_DEVICE with EIO: refused here, with the reason.
+  assert.equal(
+    at("hca:\n  maxQp: 2\n"),
+    "2:3 profile key 'hca.maxQp': must be at least 3 (got 2): QP0 and QP1 are the special QPs " +
+      "(SMI and GSI), reserved by the firmware",
+  );
+  for (const key of ["maxMr", "maxPd", "maxUar"]) {
+    assert.match(
+      at(`hca:\n  ${key}: 1\n`),
+      new RegExp(`'hca\\.${key}': must be at least 2 \\(got 1\\): `),
+    );
+  }
   // What the verbs ABI and the frontend/backend ring can carry (QUERY_DEVICE's fields).
   assert.equal(
     at("hca:\n  maxRdAtomic: 256\n"),
@@ -256,4 +270,13 @@ Deno.test("loadProfile: built-in names, files and clear errors", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("profile schema: a table's least size is the device's reserved entries plus one", () => {
+  // The schema (sim/) states the minimums; the firmware (hca/) reserves the entries they count.
+  const hca = PROFILE_SCHEMA.hca;
+  assert.deepEqual(
+    [hca.maxQp.min, hca.maxMr.min, hca.maxUar.min],
+    [RESERVED.qp + 1, RESERVED.mpt + 1, RESERVED.uar + 1],
+  );
 });

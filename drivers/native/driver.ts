@@ -425,7 +425,8 @@ export class HcaDriver {
     if (i === undefined) {
       throw new VerbsError(
         "ENOMEM",
-        `${this.name}: no free ${what} (${a.inUse} of ${a.max} in use)`,
+        `${this.name}: no free ${what} (${a.inUse} of ${a.max - a.reserved} in use, ` +
+          `${a.reserved} more reserved)`,
       );
     }
     return i;

@@ -50,6 +50,8 @@ export interface ParamSpec {
   positive?: boolean;
   /** Smallest non-zero value the model can run with (a rate counted in units, not bytes). */
   min?: number;
+  /** Why {@link min} is the least (said in the error). */
+  minWhy?: string;
   /** Largest value the model can represent (e.g. a table indexed by a 16-bit field). */
   max?: number;
   /** The only values allowed (e.g. the IBA MTUs). */
@@ -152,6 +154,8 @@ export const PROFILE_SCHEMA = {
       doc: "queue pairs",
       integer: true,
       positive: true,
+      min: 3,
+      minWhy: "QP0 and QP1 are the special QPs (SMI and GSI), reserved by the firmware",
       max: OBJECT_TABLE_MAX,
     },
     maxCq: {
@@ -166,6 +170,8 @@ export const PROFILE_SCHEMA = {
       doc: "memory regions (MPT entries)",
       integer: true,
       positive: true,
+      min: 2,
+      minWhy: "MPT entry 0 is reserved by the firmware",
       max: OBJECT_TABLE_MAX,
     },
     maxMtt: { unit: "count", doc: "MTT entries (translated pages)", integer: true, positive: true },
@@ -174,6 +180,8 @@ export const PROFILE_SCHEMA = {
       doc: "protection domains",
       integer: true,
       positive: true,
+      min: 2,
+      minWhy: "PD 0 is the kernel driver's own",
       max: OBJECT_TABLE_MAX,
     },
     maxUar: {
@@ -181,6 +189,8 @@ export const PROFILE_SCHEMA = {
       doc: "UAR pages",
       integer: true,
       positive: true,
+      min: 2,
+      minWhy: "UAR 0 is the kernel driver's own",
       max: OBJECT_TABLE_MAX,
     },
     maxSrq: {
@@ -860,7 +870,8 @@ export function buildProfile(input: unknown, base: Profile): Profile {
         throw new ProfileError(path, `must be a whole number (got ${raw})`);
       }
       if (ps.min !== undefined && v > 0 && v < ps.min) {
-        throw new ProfileError(path, `must be at least ${ps.min} (got ${raw})`);
+        const why = ps.minWhy === undefined ? "" : `: ${ps.minWhy}`;
+        throw new ProfileError(path, `must be at least ${ps.min} (got ${raw})${why}`);
       }
       if (ps.max !== undefined && v > ps.max) {
         throw new ProfileError(path, `must be at most ${ps.max} (got ${raw})`);
