@@ -577,7 +577,7 @@ Deno.test("scenario: a workload the run refuses is named by file and entry", asy
     name: "ToolError",
     message: /^s\.yaml: workload\[0\] \([^)]*\): EINVAL: MODIFY_QP: /,
   });
-  const mr = "profile: {hca: {maxMr: 1}}\n" + hosts +
+  const mr = "profile: {hca: {maxMr: 2}}\n" + hosts +
     "workload: [{perftest: ib_write_lat, between: [a, b], iterations: 5}]\n";
   await assert.rejects(runScenario(await parseScenario(mr, "s.yaml")), {
     name: "ToolError",

@@ -169,7 +169,8 @@ export async function runScenario(
   try {
     await cluster.start();
   } catch (e) {
-    // A profile the hosts' software cannot boot with (hca.maxMr: 1 fills the MPT table).
+    // A profile the hosts' software cannot boot with (hca.maxMr: 2 leaves one MPT entry, and
+    // booting needs more).
     if (!isUserError(e)) throw e;
     throw new ToolError(`${s.file}: the cluster could not start (${e.message}); nothing was run`);
   }
