@@ -135,12 +135,12 @@ Deno.test("devinfo: getopt's errors exit 255, and -l ends the option loop", asyn
   oneLine(word, "devinfo: unexpected argument 'foo' (see --help)");
   assert.deepEqual([unknown.code, unknown.err, unknown.out], [
     255,
-    "devinfo: unknown flag '-q' (see --help)\n",
+    "devinfo: invalid option -- 'q' (see --help)\n",
     "",
   ]);
   assert.deepEqual([noArg.code, noArg.err, noArg.out], [
     255,
-    "devinfo: flag '-i/--ib-port' needs a value\n",
+    "devinfo: option requires an argument -- 'i' (see --help)\n",
     "",
   ]);
   assert.deepEqual([listFirst.code, listFirst.out], [0, "1 HCA found:\n\tmthca0\n\n"]);
@@ -157,6 +157,21 @@ Deno.test("devinfo: long options by their unambiguous prefixes, as getopt_long",
   assert.deepEqual([c.verbose, c.ibPort, c.ibDev, c.list], [true, 1, "mthca0", true]);
   // --ib is ibv_devinfo's "option '--ib' is ambiguous": getopt's '?', status 255.
   assert.throws(() => parseDevinfoArgs(["--ib", "1"]), DevinfoOptionError);
+  assert.throws(() => parseDevinfoArgs(["--ib", "1"]), {
+    message: "option '--ib' is ambiguous; possibilities: '--ib-dev' '--ib-port' (see --help)",
+  });
+  // xenib's flags by their prefixes too, where none of devinfo.c's options is meant.
+  const x = parseDevinfoArgs(["--mod", "split", "--dom", "--v"]);
+  assert.deepEqual([x.mode, x.dom0, x.verbose], ["split", true, true]);
+  assert.throws(() => parseDevinfoArgs(["--d"]), {
+    message: "option '--d' is ambiguous; possibilities: '--dom0' '--device' (see --help)",
+  });
+  // A cluster: -l returns from devinfo.c's loop before getopt looks for -i's argument.
+  assert.equal(parseDevinfoArgs(["-li"]).list, true);
+  assert.equal(parseDevinfoArgs(["-l", "--verbose=1"]).list, true);
+  assert.throws(() => parseDevinfoArgs(["--verbose=1", "-l"]), {
+    message: "option '--verbose' doesn't allow an argument (see --help)",
+  });
 });
 
 Deno.test("paper: a --nas shape no job takes is refused before the evaluation runs", async () => {

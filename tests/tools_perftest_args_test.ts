@@ -371,7 +371,7 @@ Deno.test("devinfo and paper args", () => {
   ]);
   assert.throws(() => parseDevinfoArgs(["--dom0"]), /only a Xen host has a dom0/);
   assert.throws(() => parseDevinfoArgs(["-i", "0"]), /-i\/--ib-port: '0' is not a port number/);
-  assert.throws(() => parseDevinfoArgs(["--frob"]), /unknown flag '--frob'/);
+  assert.throws(() => parseDevinfoArgs(["--frob"]), /unrecognized option '--frob'/);
   // "--profile: empty value", as every other tool says it (was "profile: unknown profile ''").
   assert.throws(() => parseDevinfoArgs(["--profile", ""]), {
     name: "UsageError",

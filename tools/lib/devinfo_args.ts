@@ -1,14 +1,14 @@
 /**
  * Flags of `tools/ibv_devinfo.ts`: ibv_devinfo's own (`-d`, `-i`, `-l`,
- * `-v`, `-h`) and xenib's (`--mode`, `--dom0`, `--profile`, `--seed`,
- * `--device real[:NAME]`).
+ * `-v`) and xenib's (`--mode`, `--dom0`, `--profile`, `--seed`,
+ * `--device real[:NAME]`, `-h`/`--help`), read by getoptLong (./getopt.ts).
  *
  * @module
  */
+import { getoptLong, type LongOption } from "./getopt.ts";
 import {
   type Mode,
   parseDevice,
-  parseFlags,
   parseMode,
   parseSeed,
   strtol,
@@ -92,9 +92,10 @@ export function parsePort(raw: string): number {
 }
 
 /**
- * A command line getopt refuses in ibv_devinfo: an unknown option, or `-d`/`-i` without its
- * argument. devinfo.c main answers getopt's `'?'` in its `default:` case with
- * `usage(argv[0]); return -1;`, exit status 255 (a `-i` that is no port is its `return 1`).
+ * A command line getopt refuses in ibv_devinfo: an unknown or ambiguous option, `-d`/`-i`
+ * without its argument, an argument given to an option that takes none. devinfo.c main answers
+ * getopt's `'?'` in its `default:` case with `usage(argv[0]); return -1;`, exit status 255 (a
+ * `-i` that is no port is its `return 1`). The message is glibc's, as perftest's.
  *
  * @example
  * ```ts
@@ -102,7 +103,7 @@ export function parsePort(raw: string): number {
  * import { DevinfoOptionError, parseDevinfoArgs } from "./devinfo_args.ts";
  * assert.throws(() => parseDevinfoArgs(["-q"]), (e) => {
  *   assert.ok(e instanceof DevinfoOptionError);
- *   assert.deepEqual([e.status, e.message], [255, "unknown flag '-q' (see --help)"]);
+ *   assert.deepEqual([e.status, e.message], [255, "invalid option -- 'q' (see --help)"]);
  *   return true;
  * });
  * ```
@@ -112,61 +113,40 @@ export class DevinfoOptionError extends UsageError {
   readonly status = 255;
 }
 
-/** ibv_devinfo's own options that take an argument (devinfo.c getopt string "d:i:lv"). */
-const DEVINFO_ARG_OPTIONS = new Set(["-d", "--ib-dev", "-i", "--ib-port"]);
-
-/** devinfo.c's long options (its `long_options` table). */
-const DEVINFO_LONG = ["ib-dev", "ib-port", "list", "verbose"];
-/** xenib's own long flags. */
-const XENIB_LONG = ["mode", "dom0", "profile", "seed", "device", "help"];
+/** devinfo.c's own options: its `long_options` table and getopt string "d:i:lv". */
+const DEVINFO_OPTIONS: readonly LongOption[] = [
+  { name: "ib-dev", short: "d", hasArg: true },
+  { name: "ib-port", short: "i", hasArg: true },
+  { name: "list", short: "l", hasArg: false },
+  { name: "verbose", short: "v", hasArg: false },
+];
+const OWN = new Set(DEVINFO_OPTIONS.map((o) => o.name));
 
 /**
- * getopt_long takes an unambiguous prefix of a long option for the option (`--verb` is
- * `--verbose`, `--ib-p` is `--ib-port`); an ambiguous one (`--ib`) is its error. A prefix that
- * could also be one of xenib's own flags is left as typed (refused as unknown).
+ * devinfo.c's options, then xenib's as extensions: they never make a prefix of devinfo.c's
+ * ambiguous.
  */
-function longName(a: string): string {
-  if (!a.startsWith("--") || a === "--") return a;
-  const eq = a.indexOf("=");
-  const name = a.slice(2, eq < 0 ? undefined : eq);
-  if (DEVINFO_LONG.includes(name) || XENIB_LONG.some((x) => x.startsWith(name))) return a;
-  const hits = DEVINFO_LONG.filter((l) => l.startsWith(name));
-  return hits.length === 1 ? `--${hits[0]}${eq < 0 ? "" : a.slice(eq)}` : a;
-}
+const TABLE: readonly LongOption[] = [
+  ...DEVINFO_OPTIONS,
+  ...[
+    { name: "mode", hasArg: true },
+    { name: "dom0", hasArg: false },
+    { name: "profile", hasArg: true },
+    { name: "seed", hasArg: true },
+    { name: "device", hasArg: true },
+    // devinfo.c has no -h/--help (getopt's '?' there): xenib prints its usage.
+    { name: "help", short: "h", hasArg: false },
+  ].map((o) => ({ ...o, extension: true })),
+];
 
 /**
- * The command line as far as devinfo.c's getopt loop reads ibv_devinfo's own options: `-l`
- * prints the list and returns inside that loop, so a `-d`, `-i` or `-v` after it is never
- * parsed (`ibv_devinfo -l -i 0` lists, status 0; `-i 0 -l` is the usage error). xenib's own
- * flags (`--mode`, `--dom0`, …) still choose whose devices are listed.
- */
-function untilList(argv: string[]): string[] {
-  const out: string[] = [];
-  let listed = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = longName(argv[i]);
-    if (a === "--") {
-      out.push(...argv.slice(i));
-      break;
-    }
-    const name = a.startsWith("--") ? a.split("=")[0] : a.slice(0, 2);
-    const own = /^-[dilv]/.test(a) ||
-      ["--ib-dev", "--ib-port", "--list", "--verbose"].includes(name);
-    // The option's argument: the next word unless glued (`-i1`, `--ib-port=1`).
-    const takesNext = DEVINFO_ARG_OPTIONS.has(a) && i + 1 < argv.length;
-    if (listed && own) {
-      if (takesNext) i++;
-      continue;
-    }
-    out.push(a);
-    if (takesNext) out.push(argv[++i]);
-    if (a === "-l" || a === "--list" || (/^-[lv]+$/.test(a) && a.includes("l"))) listed = true;
-  }
-  return out;
-}
-
-/**
- * Parse ibv_devinfo flags.
+ * Parse ibv_devinfo flags as devinfo.c's getopt_long loop reads them (tools/lib/getopt.ts):
+ * unambiguous prefixes of long options (`--verb` is `--verbose`, `--ib-p` is `--ib-port`, `--ib`
+ * is ambiguous), clusters (`-lv`), an argument glued on or the next word. `-l` prints the list
+ * and returns inside that loop, so a `-d`, `-i` or `-v` after it is never read, nor is its
+ * missing argument getopt's error (`ibv_devinfo -l -i 0` lists, status 0; `-i 0 -l` is the
+ * usage error); xenib's own flags (`--mode`, `--dom0`, …) still choose whose devices are listed,
+ * and an unknown option is still refused.
  *
  * @example
  * ```ts
@@ -190,68 +170,75 @@ function untilList(argv: string[]): string[] {
  * // getopt_long's unambiguous prefixes of devinfo.c's long options
  * const p = parseDevinfoArgs(["--verb", "--ib-p=2", "--ib-d", "mthca0"]);
  * assert.deepEqual([p.verbose, p.ibPort, p.ibDev], [true, 2, "mthca0"]);
- * assert.throws(() => parseDevinfoArgs(["--ib", "1"]), { name: "UsageError", message: /--ib/ });
+ * assert.throws(() => parseDevinfoArgs(["--ib", "1"]), {
+ *   name: "UsageError",
+ *   message: "option '--ib' is ambiguous; possibilities: '--ib-dev' '--ib-port' (see --help)",
+ * });
+ * // -l returns inside devinfo.c's option loop: the -i after it is never read.
+ * assert.equal(parseDevinfoArgs(["-l", "-i", "0"]).ibPort, undefined);
  * ```
  */
 export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
-  let flags;
-  try {
-    flags = parseFlags(untilList(argv), {
-      "ib-dev": { type: "string", short: "d" },
-      "ib-port": { type: "string", short: "i" },
-      list: { type: "boolean", short: "l" },
-      verbose: { type: "boolean", short: "v" },
-      mode: { type: "string" },
-      dom0: { type: "boolean" },
-      profile: { type: "string" },
-      seed: { type: "string" },
-      device: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    }, true);
-  } catch (e) {
-    if (e instanceof UsageError) throw new DevinfoOptionError(e.message, e.notices);
-    throw e;
+  const found = getoptLong(argv, TABLE, { recordError: true });
+  const listed = found.options.findIndex((o) => o.name === "list");
+  const after = (i: number): boolean => listed >= 0 && i > listed;
+  const e = found.error;
+  // A refusal after -l about the argument of one of devinfo.c's options (`-l -i`, `-l
+  // --verbose=1`) is never reached there. getoptLong records the first refusal only and reads on,
+  // so one later on the line goes unreported too, as devinfo.c reports none after -l.
+  if (e && !(after(e.before) && OWN.has(e.error.option ?? ""))) {
+    throw new DevinfoOptionError(`${e.error.message} (see --help)`);
   }
   // getopt leaves a word that is no option to the program, which devinfo.c never reads; xenib
   // refuses it (status 1, its own usage error, not getopt's).
-  if (flags.positionals.length) {
-    throw new UsageError(`unexpected argument '${flags.positionals[0]}' (see --help)`);
+  if (found.positionals.length) {
+    throw new UsageError(`unexpected argument '${found.positionals[0]}' (see --help)`);
   }
-  const v = flags.values;
+  // The last of each wins.
+  const v: Record<string, string | true | undefined> = {};
+  found.options.forEach((o, i) => {
+    if (!(after(i) && OWN.has(o.name))) v[o.name] = o.value ?? true;
+  });
+  const str = (name: string): string | undefined => {
+    const x = v[name];
+    return typeof x === "string" ? x : undefined;
+  };
   const c: DevinfoConfig = {
-    list: v.list ?? false,
-    verbose: v.verbose ?? false,
+    list: v.list === true,
+    verbose: v.verbose === true,
     mode: "native",
-    dom0: v.dom0 ?? false,
+    dom0: v.dom0 === true,
     profile: "pcix-sdr-2006",
     seed: 1,
-    help: v.help ?? false,
+    help: v.help === true,
   };
   if (c.help) return c;
-  if (v["ib-dev"] !== undefined) c.ibDev = v["ib-dev"];
-  if (v["ib-port"] !== undefined) c.ibPort = parsePort(v["ib-port"]);
-  if (v.mode !== undefined) c.mode = parseMode(v.mode);
+  const ibDev = str("ib-dev"), ibPort = str("ib-port"), mode = str("mode");
+  const profile = str("profile"), seed = str("seed"), device = str("device");
+  if (ibDev !== undefined) c.ibDev = ibDev;
+  if (ibPort !== undefined) c.ibPort = parsePort(ibPort);
+  if (mode !== undefined) c.mode = parseMode(mode);
   if (c.dom0 && c.mode === "native") {
     throw new UsageError(`--dom0: only a Xen host has a dom0 (use --mode bypass or split)`);
   }
   // As the other tools say it (devinfo said "unknown profile ''", naming no flag).
-  if (v.profile === "") throw new UsageError("--profile: empty value");
-  if (v.profile !== undefined) c.profile = v.profile;
-  if (v.seed !== undefined) c.seed = parseSeed(v.seed);
-  if (v.device !== undefined) {
-    c.device = parseDevice(v.device);
+  if (profile === "") throw new UsageError("--profile: empty value");
+  if (profile !== undefined) c.profile = profile;
+  if (seed !== undefined) c.seed = parseSeed(seed);
+  if (device !== undefined) {
+    c.device = parseDevice(device);
     if (c.ibDev !== undefined && c.device.name !== undefined && c.ibDev !== c.device.name) {
       throw new UsageError(
         `-d/--ib-dev ${c.ibDev}: --device real:${c.device.name} names another device`,
       );
     }
-    if (v.mode !== undefined || c.dom0) {
+    if (mode !== undefined || c.dom0) {
       throw new UsageError(
         `--device real: shows the real device of this machine; drop --mode/--dom0`,
       );
     }
     // The profile and the seed build the simulated host; the real device is shown as it is.
-    if (v.profile !== undefined || v.seed !== undefined) {
+    if (profile !== undefined || seed !== undefined) {
       throw new UsageError(
         `--device real: shows the real device of this machine; drop --profile/--seed`,
       );

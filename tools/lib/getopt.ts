@@ -77,13 +77,22 @@ export interface FoundOption {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { GetoptError } from "./getopt.ts";
+ * import { GetoptError, getoptLong } from "./getopt.ts";
  * assert.deepEqual(new GetoptError("unrecognized option '--x'").name, "GetoptError");
+ * // An argument missing, or given to an option that takes none, names the table's option.
+ * assert.throws(() => getoptLong(["-s"], [{ name: "size", short: "s", hasArg: true }]), {
+ *   message: "option requires an argument -- 's'",
+ *   option: "size",
+ * });
  * ```
  */
 export class GetoptError extends Error {
-  /** @param message glibc's diagnostic, without the program name */
-  constructor(message: string) {
+  /**
+   * @param message glibc's diagnostic, without the program name
+   * @param option the table's name of the option refused for its argument (missing, or given
+   * to one that takes none); none for a word that names no option (unknown or ambiguous)
+   */
+  constructor(message: string, readonly option?: string) {
     super(message);
     this.name = "GetoptError";
   }
@@ -144,8 +153,8 @@ export function getoptLong(
   const options: FoundOption[] = [];
   const positionals: string[] = [];
   let error: GetoptFailure | undefined;
-  const refuse = (message: string): void => {
-    const e = new GetoptError(message);
+  const refuse = (message: string, option?: string): void => {
+    const e = new GetoptError(message, option);
     if (!opts.recordError) throw e;
     error ??= { error: e, before: options.length };
   };
@@ -170,13 +179,13 @@ export function getoptLong(
         if (eq >= 0) value = arg.slice(eq + 1);
         else if (i + 1 < argv.length) value = argv[++i];
         else {
-          refuse(`option '--${o.name}' requires an argument`);
+          refuse(`option '--${o.name}' requires an argument`, o.name);
           continue;
         }
         options.push({ name: o.name, value, spelled: `--${word}` });
       } else {
         if (eq >= 0) {
-          refuse(`option '--${o.name}' doesn't allow an argument`);
+          refuse(`option '--${o.name}' doesn't allow an argument`, o.name);
           continue;
         }
         options.push({ name: o.name, spelled: `--${word}` });
@@ -199,7 +208,7 @@ export function getoptLong(
         if (k + 1 < arg.length) value = arg.slice(k + 1);
         else if (i + 1 < argv.length) value = argv[++i];
         else {
-          refuse(`option requires an argument -- '${c}'`);
+          refuse(`option requires an argument -- '${c}'`, o.name);
           break;
         }
         options.push({ name: o.name, value, spelled: `-${c}` });
