@@ -47,6 +47,22 @@ Deno.test("launch: after '--' the scenario files are read, however they are spel
   assert.deepEqual(a.slice(-4), ["--check", "--", "--odd.yaml", "b.yaml"]);
 });
 
+// devinfo reads its command line by getopt_long's rules (tools/lib/getopt.ts): `--prof` is its
+// --profile, whose file the launcher must grant, also after -l with a -i that never gets read.
+Deno.test("launch: devinfo's profile file is granted however getopt_long spells the flag", () => {
+  for (
+    const args of [["--prof", "p.yaml"], ["-l", "--profile=p.yaml", "-i"], [
+      "-v",
+      "--pro",
+      "p.yaml",
+    ]]
+  ) {
+    const a = denoArgs("devinfo", args, "/repo", "/home/u");
+    const read = a.find((x) => x.startsWith("--allow-read="))!.slice("--allow-read=".length);
+    assert.ok(read.split(",").includes("/home/u/p.yaml"), `${args.join(" ")}: ${read}`);
+  }
+});
+
 Deno.test("launch: a name that is no tool is refused in one line, names every object has too", async () => {
   for (const name of ["nope", "constructor", "toString"]) {
     const out = await new Deno.Command(Deno.execPath(), {

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { devinfoOptionTable } from "./lib/devinfo_args.ts";
 import { getoptLong } from "./lib/getopt.ts";
 import { perftestOptionTable } from "./lib/perftest_args.ts";
 
@@ -176,6 +177,8 @@ export function resolveFrom(base: string, p: string): string {
  * // --migrate's value is its value, not the program.
  * const m = pathsOf("mpirun", ["-np", "2", "--migrate", "0@5", "../p.ts"], "/w/s");
  * assert.deepEqual(m.read, ["/w/p.ts", "/w"]);
+ * // devinfo's command line by getopt_long's rules, as the tool reads it.
+ * assert.deepEqual(pathsOf("devinfo", ["-l", "--prof", "p.yaml", "-i"], "/w").read, ["/w/p.yaml"]);
  * ```
  */
 export function pathsOf(
@@ -196,6 +199,13 @@ export function pathsOf(
     } catch {
       // The tool itself reports the bad command line.
     }
+  } else if (tool === "devinfo") {
+    // Read as the tool reads it (`--prof my.yaml` is --profile). A refusal is recorded, not
+    // thrown: devinfo lets one pass after -l (`-l --profile my.yaml -i`), and otherwise reports
+    // it itself.
+    const r = getoptLong(args, devinfoOptionTable(), { recordError: true });
+    for (const o of r.options) given.set(o.name, o.value ?? true);
+    positionals.push(...r.positionals);
   } else {
     const valued = new Set([...(spec.read ?? []), ...(spec.write ?? []), ...(spec.valued ?? [])]);
     for (let i = 0; i < args.length; i++) {

@@ -140,6 +140,21 @@ const TABLE: readonly LongOption[] = [
 ];
 
 /**
+ * ibv_devinfo's getopt table as xenib reads it (devinfo.c's four options, xenib's own), for
+ * tools that look at a devinfo command line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { devinfoOptionTable } from "./devinfo_args.ts";
+ * assert.deepEqual(devinfoOptionTable().find((o) => o.short === "i")?.name, "ib-port");
+ * ```
+ */
+export function devinfoOptionTable(): readonly LongOption[] {
+  return TABLE;
+}
+
+/**
  * Parse ibv_devinfo flags as devinfo.c's getopt_long loop reads them (tools/lib/getopt.ts):
  * unambiguous prefixes of long options (`--verb` is `--verbose`, `--ib-p` is `--ib-port`, `--ib`
  * is ambiguous), clusters (`-lv`), an argument glued on or the next word. `-l` prints the list
