@@ -371,6 +371,9 @@ Deno.test("devinfo and paper args", () => {
   ]);
   assert.throws(() => parseDevinfoArgs(["--dom0"]), /only a Xen host has a dom0/);
   assert.throws(() => parseDevinfoArgs(["-i", "0"]), /-i\/--ib-port: '0' is not a port number/);
+  // devinfo.c checks each -i as getopt returns it, not only the last.
+  assert.throws(() => parseDevinfoArgs(["-i", "0", "-i", "1"]), /'0' is not a port number/);
+  assert.equal(parseDevinfoArgs(["-i", "2", "-i", "1"]).ibPort, 1);
   assert.throws(() => parseDevinfoArgs(["--frob"]), /unrecognized option '--frob'/);
   // "--profile: empty value", as every other tool says it (was "profile: unknown profile ''").
   assert.throws(() => parseDevinfoArgs(["--profile", ""]), {

@@ -189,6 +189,9 @@ export function devinfoOptionTable(): readonly LongOption[] {
  *   name: "UsageError",
  *   message: "option '--ib' is ambiguous; possibilities: '--ib-dev' '--ib-port' (see --help)",
  * });
+ * // Each -i is checked, as devinfo.c's loop does; the last one is the port.
+ * assert.throws(() => parseDevinfoArgs(["-i", "0", "-i", "1"]), /'0' is not a port number/);
+ * assert.equal(parseDevinfoArgs(["-i", "2", "--ib-port=1"]).ibPort, 1);
  * // -l returns inside devinfo.c's option loop: the -i after it is never read.
  * assert.equal(parseDevinfoArgs(["-l", "-i", "0"]).ibPort, undefined);
  * ```
@@ -211,8 +214,11 @@ export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
   }
   // The last of each wins.
   const v: Record<string, string | true | undefined> = {};
+  const ports: string[] = [];
   found.options.forEach((o, i) => {
-    if (!(after(i) && OWN.has(o.name))) v[o.name] = o.value ?? true;
+    if (after(i) && OWN.has(o.name)) return;
+    v[o.name] = o.value ?? true;
+    if (o.name === "ib-port") ports.push(o.value!);
   });
   const str = (name: string): string | undefined => {
     const x = v[name];
@@ -228,10 +234,11 @@ export function parseDevinfoArgs(argv: string[]): DevinfoConfig {
     help: v.help === true,
   };
   if (c.help) return c;
-  const ibDev = str("ib-dev"), ibPort = str("ib-port"), mode = str("mode");
+  const ibDev = str("ib-dev"), mode = str("mode");
   const profile = str("profile"), seed = str("seed"), device = str("device");
   if (ibDev !== undefined) c.ibDev = ibDev;
-  if (ibPort !== undefined) c.ibPort = parsePort(ibPort);
+  // devinfo.c checks each -i as getopt returns it: `-i 0 -i 1` is its usage error, not port 1.
+  for (const raw of ports) c.ibPort = parsePort(raw);
   if (mode !== undefined) c.mode = parseMode(mode);
   if (c.dom0 && c.mode === "native") {
     throw new UsageError(`--dom0: only a Xen host has a dom0 (use --mode bypass or split)`);
