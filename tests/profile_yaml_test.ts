@@ -208,6 +208,11 @@ Deno.test("profile YAML: a value that overflows or that the model cannot run is 
     at("hca:\n  maxRdAtomic: 256\n"),
     "2:3 profile key 'hca.maxRdAtomic': must be at most 255 (got 256)",
   );
+  // The device holds RDMA READ depths as log2 (mthca's QUERY_DEV_LIM and QP context).
+  assert.match(
+    at("hca:\n  maxRdAtomic: 5\n"),
+    /^2:3 profile key 'hca\.maxRdAtomic': must be a power of two \(got 5\)/,
+  );
   assert.equal(
     at("hca:\n  maxSge: 65536\n"),
     "2:3 profile key 'hca.maxSge': must be at most 65535 (got 65536)",

@@ -374,15 +374,18 @@ for (const mode of MODES) {
       //    RTS depths are what it accepted (3, 2: not capped by the REQ's 1), its retries the
       //    REQ's (5, 6); the active side's depths are the REP's (2, 3), its RNR retries the
       //    REP's (0). Each side sends with the PSN the other announced and receives with its own.
-      assert.deepEqual(srv[0].qp, [RWA, 3, 2, 5, 6, got[0].psn, srv[0].psn]);
-      assert.deepEqual(got[0].qp, [RWA, 2, 3, 5, 0, srv[0].psn, got[0].psn]);
+      //    query_qp reports a depth of 3 as 4: mthca's QP context holds each depth as a power of
+      //    two (fls(depth - 1)), and mthca_query_qp answers `1 << log`.
+      assert.deepEqual(srv[0].qp, [RWA, 4, 2, 5, 6, got[0].psn, srv[0].psn]);
+      assert.deepEqual(got[0].qp, [RWA, 2, 4, 5, 0, srv[0].psn, got[0].psn]);
       assert.deepEqual([got[0].ev.responderResources, got[0].ev.initiatorDepth], [2, 3]);
       // 2: accept({}) grants nothing: the active side may not be read from (no REMOTE_READ).
       //    The passive side, asked for an initiator depth of 1, gave READ access at INIT, but
       //    accepted 0 responder resources: a QP with max_dest_rd_atomic 0 keeps only
-      //    REMOTE_WRITE of its rights (mthca's get_hw_access_flags), as query_qp reads them.
-      assert.deepEqual(srv[1].qp.slice(0, 3), [W, 0, 0]);
-      assert.deepEqual(got[1].qp.slice(0, 3), [W, 0, 0]);
+      //    REMOTE_WRITE of its rights (mthca's get_hw_access_flags), as query_qp reads them;
+      //    query_qp reports a depth of 0 as 1 (`1 << 0`: mthca_query_qp).
+      assert.deepEqual(srv[1].qp.slice(0, 3), [W, 1, 1]);
+      assert.deepEqual(got[1].qp.slice(0, 3), [W, 1, 1]);
       // 3: connect() asks for the device's limits with 7 retries; accepting with the
       //    "maximum" markers takes what was asked, up to the device's limits.
       assert.deepEqual(

@@ -151,3 +151,37 @@ export function toMptAccess(access: number): number {
   for (const [verbs, hw] of MPT_FLAGS) if (access & verbs) flags |= hw;
   return flags;
 }
+
+/**
+ * The RDMA READ / atomic depth the QPC holds for a `max_rd_atomic` or
+ * `max_dest_rd_atomic` (Linux mthca `__mthca_modify_qp`: the context keeps
+ * its log2, `fls(depth - 1)`, so a depth is rounded up to a power of two; 0
+ * sets no log and, for the initiator, leaves the SRE/SAE enables off: the QP
+ * issues no RDMA READ or atomic).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { toHwRdAtomic } from "./hw_map.ts";
+ * assert.deepEqual([0, 1, 2, 3, 4, 5].map(toHwRdAtomic), [0, 1, 2, 4, 4, 8]);
+ * ```
+ */
+export function toHwRdAtomic(depth: number): number {
+  return depth === 0 ? 0 : 2 ** Math.ceil(Math.log2(depth));
+}
+
+/**
+ * The `max_rd_atomic` / `max_dest_rd_atomic` QUERY_QP reports for the depth
+ * the QPC holds (mthca `mthca_query_qp`: `1 << log`, so a context with no log
+ * set, depth 0, reports 1).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fromHwRdAtomic, toHwRdAtomic } from "./hw_map.ts";
+ * assert.deepEqual([0, 1, 3].map((d) => fromHwRdAtomic(toHwRdAtomic(d))), [1, 1, 4]);
+ * ```
+ */
+export function fromHwRdAtomic(depth: number): number {
+  return depth <= 1 ? 1 : 2 ** Math.ceil(Math.log2(depth));
+}

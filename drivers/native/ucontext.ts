@@ -66,7 +66,14 @@ import type {
 } from "../uapi/uverbs.ts";
 import type { HcaDriver, HwRegion } from "./driver.ts";
 import { PORT_SINK_PKEY_CHANGE } from "./driver.ts";
-import { fromHwQpState, fromQpAccess, toHwServiceType, toQpAccess } from "./hw_map.ts";
+import {
+  fromHwQpState,
+  fromHwRdAtomic,
+  fromQpAccess,
+  toHwRdAtomic,
+  toHwServiceType,
+  toQpAccess,
+} from "./hw_map.ts";
 
 /**
  * How the kernel reaches a user's buffers.
@@ -777,6 +784,10 @@ export class UContext implements UverbsFile {
       if (depth === 0) f &= Access.REMOTE_WRITE;
       ctx.accessFlags = toQpAccess(f);
     }
+    // __mthca_modify_qp writes each depth as its log2 (fls(depth - 1)): the device takes the
+    // depth rounded up to a power of two, which query_qp then reports.
+    if (ctx.maxRdAtomic !== undefined) ctx.maxRdAtomic = toHwRdAtomic(ctx.maxRdAtomic);
+    if (ctx.maxDestRdAtomic !== undefined) ctx.maxDestRdAtomic = toHwRdAtomic(ctx.maxDestRdAtomic);
     return ctx;
   }
 
@@ -848,6 +859,10 @@ export class UContext implements UverbsFile {
       port: q.port,
       pkeyIndex: q.pkeyIndex,
       accessFlags: fromQpAccess(q.accessFlags),
+      // mthca_query_qp: `1 << log` of the QPC's SRA_MAX and RRA_MAX, the depths rounded up to
+      // a power of two as modify_qp wrote them, and 1 for a depth of 0 or never set.
+      maxRdAtomic: fromHwRdAtomic(q.maxRdAtomic),
+      maxDestRdAtomic: fromHwRdAtomic(q.maxDestRdAtomic),
     };
     if (qp.type === QpType.UD) attr.qkey = q.qkey;
     // The PSNs as the QP holds them now, not as they were set: the next PSN the

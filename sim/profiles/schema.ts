@@ -224,7 +224,7 @@ export const PROFILE_SCHEMA = {
     },
     maxRdAtomic: {
       unit: "count",
-      doc: "outstanding RDMA READ/atomic per QP",
+      doc: "outstanding RDMA READ/atomic per QP (a power of two)",
       integer: true,
       max: 0xff, // struct ibv_qp_attr's max_rd_atomic and max_dest_rd_atomic are uint8_t (verbs.h)
     },
@@ -898,6 +898,16 @@ export function buildProfile(input: unknown, base: Profile): Profile {
       "hca.maxMcastQpAttach",
       `maxMcastGrp × maxMcastQpAttach (${hca.maxMcastGrp} × ${hca.maxMcastQpAttach}) must fit ` +
         `max_total_mcast_qp_attach, an int (at most ${INT_MAX})`,
+    );
+  }
+  // QUERY_DEV_LIM gives the depths as log2 (mthca_QUERY_DEV_LIM: max_requester_per_qp =
+  // 1 << field; max_qp_rd_atom is 1 << rdb_shift), and a QP context holds a depth as its log2
+  // (__mthca_modify_qp: fls(depth - 1)): the device's limit is a power of two.
+  if (!Number.isInteger(Math.log2(hca.maxRdAtomic))) {
+    throw new ProfileError(
+      "hca.maxRdAtomic",
+      `must be a power of two (got ${hca.maxRdAtomic}): the device holds RDMA READ/atomic ` +
+        `depths as log2, as mthca's QUERY_DEV_LIM and QP context do`,
     );
   }
   if (hca.maxQp * hca.maxRdAtomic > INT_MAX) {

@@ -18,9 +18,14 @@
  *    QUERY_PORT answer, in every mode; `active_speed` is verbs.h's code (1 SDR … 128 NDR).
  * 3. `ibv_query_device`, `ibv_query_port`, `ibv_query_gid` and `ibv_query_pkey` answer the same
  *    in every mode: a guest sees its host's device.
+ * 4. `ibv_query_qp`'s `max_rd_atomic` and `max_dest_rd_atomic` are what the QP context holds:
+ *    __mthca_modify_qp writes each depth as its log2 (`fls(depth - 1)`), and mthca_query_qp
+ *    answers `1 << log`, so a depth is reported rounded up to a power of two, and a depth of 0
+ *    (or one never set, from INIT on) as 1.
  */
 import assert from "node:assert/strict";
-import { MODES, side, twoDomains } from "./helpers.ts";
+import { connectPair, QpState, QpType } from "../../mod.ts";
+import { CAP, MODES, side, twoDomains } from "./helpers.ts";
 
 const IBV_DEVICE_SYS_IMAGE_GUID = 1 << 11;
 /** verbs.h `IBV_LINK_LAYER_INFINIBAND`. */
@@ -86,3 +91,30 @@ Deno.test("query attrs: every mode answers the device, port, GID and P_Key queri
   assert.equal(answers[1], answers[0], "bypass answers as native");
   assert.equal(answers[2], answers[0], "split answers as native");
 });
+
+for (const mode of MODES) {
+  Deno.test(`query attrs (${mode}): query_qp's RDMA READ depths are powers of two`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const got: [number, number, number][] = [];
+      for (const depth of [0, 1, 2, 3, 4]) {
+        const qp = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+        const lid = x.lid;
+        await connectPair({ qp, lid }, { qp, lid }, {
+          maxRdAtomic: depth,
+          maxDestRdAtomic: depth,
+        });
+        const q = await qp.query();
+        got.push([depth, q.maxRdAtomic!, q.maxDestRdAtomic!]);
+        await qp.destroy();
+      }
+      assert.deepEqual(got, [[0, 1, 1], [1, 1, 1], [2, 2, 2], [3, 4, 4], [4, 4, 4]]);
+      // Never set: the context's log is 0, reported as 1, from INIT on.
+      const qp = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+      const q = await qp.query();
+      assert.deepEqual([q.maxRdAtomic, q.maxDestRdAtomic], [1, 1]);
+    });
+  });
+}
