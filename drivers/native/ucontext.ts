@@ -864,7 +864,13 @@ export class UContext implements UverbsFile {
       maxRdAtomic: fromHwRdAtomic(q.maxRdAtomic),
       maxDestRdAtomic: fromHwRdAtomic(q.maxDestRdAtomic),
     };
-    if (qp.type === QpType.UD) attr.qkey = q.qkey;
+    if (qp.type === QpType.UD) {
+      attr.qkey = q.qkey;
+      // mthca_query_qp: path_mtu is the QPC's MTU, which __mthca_modify_qp sets for a UD QP at
+      // every transition (IB_MTU_2048 on Tavor: the MTU its datagrams are sent with); here the
+      // device gives a UD QP its port's active MTU at RST2INIT, 2048 on the MT23108's ports.
+      attr.pathMtu = q.mtu;
+    }
     // The PSNs as the QP holds them now, not as they were set: the next PSN the
     // responder expects and the next the requester sends (mthca_query_qp reads
     // rnr_nextrecvpsn and next_send_psn from the QP context).

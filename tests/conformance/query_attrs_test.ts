@@ -22,9 +22,12 @@
  *    __mthca_modify_qp writes each depth as its log2 (`fls(depth - 1)`), and mthca_query_qp
  *    answers `1 << log`, so a depth is reported rounded up to a power of two, and a depth of 0
  *    (or one never set, from INIT on) as 1.
+ * 5. A UD QP's `path_mtu` is reported from INIT on: mthca_query_qp reads the QP context's MTU,
+ *    which __mthca_modify_qp sets for a UD QP at every transition (IB_MTU_2048, the largest an
+ *    MT23108 port has), so a UD QP answers 2048 where an ibv_qp_attr never said it.
  */
 import assert from "node:assert/strict";
-import { connectPair, QpState, QpType } from "../../mod.ts";
+import { connectPair, Mtu, QpState, QpType } from "../../mod.ts";
 import { CAP, MODES, side, twoDomains } from "./helpers.ts";
 
 const IBV_DEVICE_SYS_IMAGE_GUID = 1 << 11;
@@ -115,6 +118,25 @@ for (const mode of MODES) {
       await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
       const q = await qp.query();
       assert.deepEqual([q.maxRdAtomic, q.maxDestRdAtomic], [1, 1]);
+    });
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`query attrs (${mode}): a UD QP reports its path MTU, 2048`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const qp = await x.pd.createQp({ type: QpType.UD, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      const mtus = [];
+      await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, qkey: 0x11 });
+      mtus.push((await qp.query()).pathMtu);
+      await qp.modify({ state: QpState.RTR });
+      await qp.modify({ state: QpState.RTS, sqPsn: 0 });
+      const q = await qp.query();
+      mtus.push(q.pathMtu);
+      assert.deepEqual(mtus, [Mtu.MTU_2048, Mtu.MTU_2048]);
+      assert.equal(q.qkey, 0x11);
     });
   });
 }
