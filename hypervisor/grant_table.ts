@@ -243,6 +243,74 @@ export const GNTTAB_NR_RESERVED_ENTRIES = 8;
 export const GNTPIN_MAX_MAPS = 128;
 
 /**
+ * `GNTMAP_device_map` (`xen/grant_table.h`): the map op asks for the frame's
+ * bus address (`dev_bus_addr`, here a {@link GrantMapping}'s `mfn`) for a device
+ * to reach. `map_grant_ref()` refuses an op naming neither this nor
+ * {@link GNTMAP_host_map} with `GNTST_bad_gntref`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GNTMAP_device_map, GNTMAP_host_map } from "./grant_table.ts";
+ * const asksForSomething = (flags: number) => (flags & (GNTMAP_device_map | GNTMAP_host_map)) !== 0;
+ * assert.equal(asksForSomething(0), false); // GNTST_bad_gntref
+ * assert.equal(asksForSomething(GNTMAP_device_map), true);
+ * ```
+ */
+export const GNTMAP_device_map = 1 << 0;
+/**
+ * `GNTMAP_host_map`: the map op asks for a mapping in the caller's address
+ * space (what a grant map without `flags` is here).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GNTMAP_host_map, GNTMAP_readonly } from "./grant_table.ts";
+ * assert.equal(GNTMAP_host_map | GNTMAP_readonly, 6); // a read-only host mapping
+ * ```
+ */
+export const GNTMAP_host_map = 1 << 1;
+/**
+ * `GNTMAP_readonly`: map read-only (refused for a writable pin of a
+ * `GTF_readonly` grant, the other way round never).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GNTMAP_readonly } from "./grant_table.ts";
+ * assert.equal(GNTMAP_readonly, 4); // 1 << _GNTMAP_readonly (2)
+ * ```
+ */
+export const GNTMAP_readonly = 1 << 2;
+/**
+ * `GNTMAP_application_map`: a PV caller's host mapping is for user space.
+ * It says where `host_addr` points; the model chooses the address itself, so
+ * the bit changes nothing here.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GNTMAP_application_map, GNTMAP_contains_pte, GNTMAP_host_map } from "./grant_table.ts";
+ * // What Linux's gntdev asks for a user-space mapping of a PV domain.
+ * assert.equal(GNTMAP_host_map | GNTMAP_application_map | GNTMAP_contains_pte, 0x1a);
+ * ```
+ */
+export const GNTMAP_application_map = 1 << 3;
+/**
+ * `GNTMAP_contains_pte`: a PV caller's `host_addr` is the machine address
+ * of a PTE to write. The model chooses the address itself, so the bit
+ * changes nothing here.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GNTMAP_contains_pte } from "./grant_table.ts";
+ * assert.equal(GNTMAP_contains_pte, 16); // 1 << _GNTMAP_contains_pte (4)
+ * ```
+ */
+export const GNTMAP_contains_pte = 1 << 4;
+
+/**
  * `GNTCOPY_source_gref` (`xen/grant_table.h`): the op's source is a grant
  * reference (`source.u.ref` of `source.domid`), not a frame of the caller's.
  *

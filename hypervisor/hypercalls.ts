@@ -27,6 +27,9 @@ import {
   type CopyHold,
   GNTCOPY_dest_gref,
   GNTCOPY_source_gref,
+  GNTMAP_device_map,
+  GNTMAP_host_map,
+  GNTMAP_readonly,
   GNTST,
   type GntStatus,
   gntstOf,
@@ -175,8 +178,16 @@ export interface GrantMapOp {
   domid: number;
   /** Grant reference in its table. */
   ref: number;
-  /** Map read-only. */
+  /** Map read-only (`GNTMAP_readonly`). */
   readonly?: boolean;
+  /**
+   * `gnttab_map_grant_ref.flags` (`uint32_t`, `GNTMAP_*`), as a C caller
+   * gives them: at least one of `GNTMAP_host_map` and `GNTMAP_device_map`
+   * (else `GNTST_bad_gntref`), `GNTMAP_readonly` for a read-only mapping.
+   * Absent: `GNTMAP_host_map`, plus `GNTMAP_readonly` when `readonly` is
+   * set; given with `readonly`, the two must agree.
+   */
+  flags?: number;
 }
 
 /**
@@ -882,11 +893,13 @@ export class Hypercalls {
   }
 
   #grantMapOne(c: Domain, a: Record<string, unknown>, what: string): GrantMapping {
-    // map_grant_ref(): bad flags are GNTST_bad_gntref, a domid naming no
-    // domain GNTST_bad_domain; it looks the granter up by id
-    // (rcu_lock_domain_by_id), so DOMID_SELF names no domain there.
+    // map_grant_ref() (grant_table.c) checks the flags first: an op asking for neither a host
+    // nor a device mapping ("Bad flags in grant map op") is GNTST_bad_gntref, before the
+    // granter is looked up; GNTMAP_readonly makes the pins read-only. Then a domid naming no
+    // domain is GNTST_bad_domain: it looks the granter up by id (rcu_lock_domain_by_id), so
+    // DOMID_SELF names no domain there.
+    const readonly = withStatus(() => mapReadonly(a, what), GNTST.bad_gntref);
     const granter = withStatus(() => domidArg(a.domid, `${what}: domid`), GNTST.bad_domain);
-    const readonly = withStatus(() => boolArg(a.readonly, `${what}: readonly`), GNTST.bad_gntref);
     if (this.h.domains.get(granter)?.state === "dying") {
       throw new GrantTableError("ESRCH", GNTST.bad_domain, `${what}: dom${granter} is dying`);
     }
@@ -906,6 +919,32 @@ function withStatus<T>(fn: () => T, status: GntStatus): T {
     }
     throw e;
   }
+}
+
+/**
+ * Whether a map op asks for a read-only mapping: from its `flags` (`GNTMAP_*`, a `uint32_t`)
+ * when given, else from `readonly`. EINVAL for flags naming neither `GNTMAP_host_map` nor
+ * `GNTMAP_device_map` (map_grant_ref()'s `!pin_incr`), for a value no `uint32_t` holds, and for
+ * a `readonly` the flags contradict.
+ */
+function mapReadonly(a: Record<string, unknown>, what: string): boolean {
+  if (a.flags === undefined) return boolArg(a.readonly, `${what}: readonly`);
+  const flags = intArg(a.flags, 0, 0xffffffff, `${what}: flags`);
+  if ((flags & (GNTMAP_host_map | GNTMAP_device_map)) === 0) {
+    throw new XenError(
+      "EINVAL",
+      `${what}: flags 0x${flags.toString(16)} ask for neither GNTMAP_host_map nor ` +
+        "GNTMAP_device_map",
+    );
+  }
+  const readonly = (flags & GNTMAP_readonly) !== 0;
+  if (a.readonly !== undefined && a.readonly !== readonly) {
+    throw new XenError(
+      "EINVAL",
+      `${what}: readonly ${show(a.readonly)} contradicts flags 0x${flags.toString(16)}`,
+    );
+  }
+  return readonly;
 }
 
 /** A `domid_t` (`uint16_t` in `xen/xen.h`), or EINVAL. */

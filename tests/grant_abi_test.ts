@@ -16,6 +16,11 @@ import {
   encodeGnttabCopy,
   GNTCOPY_dest_gref,
   GNTCOPY_source_gref,
+  GNTMAP_application_map,
+  GNTMAP_contains_pte,
+  GNTMAP_device_map,
+  GNTMAP_host_map,
+  GNTMAP_readonly,
   GNTST,
   GNTTAB_COPY_SIZE,
   GNTTAB_NR_RESERVED_ENTRIES,
@@ -297,6 +302,8 @@ ${names.map((n) => `  printf("${n} %d\\n", GNTST_${n});`).join("\n")}
          GNTTABOP_setup_table, GNTTABOP_query_size);
   printf("reserved %d\\n", GNTTAB_NR_RESERVED_ENTRIES);
   printf("gtf %u %u %u %u\\n", GTF_invalid, GTF_accept_transfer, GTF_transitive, GTF_sub_page);
+  printf("gntmap %u %u %u %u %u\\n", GNTMAP_device_map, GNTMAP_host_map, GNTMAP_readonly,
+         GNTMAP_application_map, GNTMAP_contains_pte);
   return 0;
 }`;
     const out = (await c.run(prog)).trim().split("\n");
@@ -310,6 +317,11 @@ ${names.map((n) => `  printf("${n} %d\\n", GNTST_${n});`).join("\n")}
     assert.equal(
       header.get("gtf"),
       `${GTF_invalid} ${GTF_accept_transfer} ${GTF_transitive} ${GTF_sub_page}`,
+    );
+    assert.equal(
+      header.get("gntmap"),
+      `${GNTMAP_device_map} ${GNTMAP_host_map} ${GNTMAP_readonly} ${GNTMAP_application_map} ` +
+        `${GNTMAP_contains_pte}`,
     );
     const st = (n: string) => Number(header.get(n));
 
@@ -329,7 +341,10 @@ ${names.map((n) => `  printf("${n} %d\\n", GNTST_${n});`).join("\n")}
       const other = await g.grantAccess(tiny.domid, pfn);
       const otherToo = await g.grantAccess(tiny.domid, pfn + 1);
       const notOwn = await g.grantAccess(0, 0xfffff); // beyond vm's memory
-      const cases: [string, { domid: number; ref: unknown; readonly?: boolean }][] = [
+      const cases: [
+        string,
+        { domid: number; ref: unknown; readonly?: boolean; flags?: number },
+      ][] = [
         ["okay", { domid: vm.domid, ref: ok }],
         ["bad_domain", { domid: 999, ref: ok }], // no such domain
         ["bad_domain", { domid: 0x7ff5, ref: ok }], // a reserved domid
@@ -340,6 +355,9 @@ ${names.map((n) => `  printf("${n} %d\\n", GNTST_${n});`).join("\n")}
         ["general_error", { domid: vm.domid, ref: other }], // granted to another domain
         ["general_error", { domid: vm.domid, ref: ro }], // write-pin of a read-only grant
         ["okay", { domid: vm.domid, ref: ro, readonly: true }],
+        ["bad_gntref", { domid: vm.domid, ref: ok, flags: GNTMAP_readonly }], // no host/device map
+        ["bad_gntref", { domid: 999, ref: ok, flags: 0 }], // the flags before the domain
+        ["okay", { domid: vm.domid, ref: ro, flags: GNTMAP_host_map | GNTMAP_readonly }],
         ["bad_page", { domid: vm.domid, ref: notOwn }], // not a page of the granter's
       ];
       const res = await hv.grantMapBatch(dom0, cases.map(([, op]) => op) as GrantMapOp[]);
@@ -359,6 +377,9 @@ ${names.map((n) => `  printf("${n} %d\\n", GNTST_${n});`).join("\n")}
         "EINVAL",
         "EPERM",
         "EPERM",
+        "-",
+        "EINVAL",
+        "EINVAL",
         "-",
         "EINVAL",
       ]);

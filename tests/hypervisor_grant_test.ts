@@ -2,6 +2,11 @@ import assert from "node:assert/strict";
 import { Engine, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
 import {
   type Domain,
+  GNTMAP_application_map,
+  GNTMAP_contains_pte,
+  GNTMAP_device_map,
+  GNTMAP_host_map,
+  GNTMAP_readonly,
   GNTPIN_MAX_MAPS,
   GNTST,
   GNTTAB_NR_RESERVED_ENTRIES,
@@ -94,6 +99,68 @@ Deno.test("grant: read-only grants map read-only; writes through the mapping fai
     assert.equal(grantsOf(hv, vm).readEntry(rw).flags & (GTF_reading | GTF_writing), GTF_reading);
     assert.throws(() => dom0.memory.write(m2.addr, new Uint8Array([1])), /read-only/);
     await hv.grantUnmap(dom0, m2.handle);
+  });
+});
+
+Deno.test("grant: map flags as map_grant_ref reads them — GNTMAP_readonly maps read-only, neither host nor device map is GNTST_bad_gntref", async () => {
+  // grant_table.c map_grant_ref(): pin_incr comes from GNTMAP_device_map/GNTMAP_host_map, each
+  // read-only when GNTMAP_readonly is set; no pin at all is "Bad flags", GNTST_bad_gntref, before
+  // the domain is looked up.
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const { pfn } = page(vm, 0x33);
+    const ro = await grantsOf(hv, vm).grantAccess(0, pfn, true);
+    const rw = await grantsOf(hv, vm).grantAccess(0, pfn, false);
+    const host = GNTMAP_host_map, rdonly = GNTMAP_readonly;
+    const out = await hv.grantMapBatch(dom0, [
+      { domid: vm.domid, ref: ro, flags: host | rdonly }, // read-only, as the grant allows
+      { domid: vm.domid, ref: ro, flags: host }, // a writable pin of a read-only grant
+      { domid: vm.domid, ref: rw, flags: 0 }, // asks for nothing
+      { domid: vm.domid, ref: rw, flags: rdonly }, // read-only nothing
+      { domid: 999, ref: rw, flags: GNTMAP_contains_pte }, // flags before the domain
+      { domid: vm.domid, ref: rw, flags: -1 }, // no uint32_t
+      { domid: vm.domid, ref: rw, flags: host, readonly: true }, // the two disagree
+      { domid: vm.domid, ref: rw, flags: GNTMAP_device_map | rdonly, readonly: true },
+      { domid: vm.domid, ref: rw, flags: host | GNTMAP_application_map | GNTMAP_contains_pte },
+    ]);
+    assert.deepEqual(out.map((r) => r.status), [
+      GNTST.okay,
+      GNTST.general_error,
+      GNTST.bad_gntref,
+      GNTST.bad_gntref,
+      GNTST.bad_gntref,
+      GNTST.bad_gntref,
+      GNTST.bad_gntref,
+      GNTST.okay,
+      GNTST.okay,
+    ], JSON.stringify(out.map((r) => r.error ?? "ok")));
+    assert.deepEqual(out.map((r) => r.code ?? "-"), [
+      "-",
+      "EPERM",
+      "EINVAL",
+      "EINVAL",
+      "EINVAL",
+      "EINVAL",
+      "EINVAL",
+      "-",
+      "-",
+    ]);
+    assert.match(out[2].error!, /neither GNTMAP_host_map nor GNTMAP_device_map/);
+    // GNTMAP_readonly made the first mapping read-only: no write reaches the guest's page.
+    assert.throws(() => dom0.memory.write(out[0].addr!, new Uint8Array([1])), /read-only/);
+    assert.throws(() => dom0.memory.write(out[7].addr!, new Uint8Array([1])), /read-only/);
+    dom0.memory.write(out[8].addr!, new Uint8Array([0x44])); // writable
+    assert.equal(vm.memory.read(pfn * 4096, 1)[0], 0x44);
+    assert.equal(
+      grantsOf(hv, vm).readEntry(ro).flags & (GTF_reading | GTF_writing),
+      GTF_reading,
+    );
+    // The typed call refuses the same way.
+    await rejectsXen(hv.grantMap(dom0, { domid: vm.domid, ref: rw, flags: 0 }), "EINVAL");
+    for (const i of [0, 7, 8]) await hv.grantUnmap(dom0, out[i].handle!);
+    assert.equal(hv.grantsMappedBy(0), 0);
+    assert.deepEqual(hv.audit(), []);
   });
 });
 
