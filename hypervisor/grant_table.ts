@@ -830,12 +830,75 @@ class Table {
   }
 }
 
-/** One domain's maptrack: the grants it has mapped, by handle. */
+/**
+ * `MAPTRACK_PER_PAGE` (grant_table.c): maptrack handles a page of 16-byte
+ * `struct grant_mapping` entries holds; Xen makes handles a page at a time.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAPTRACK_PER_PAGE } from "./grant_table.ts";
+ * assert.equal(MAPTRACK_PER_PAGE, 4096 / 16);
+ * ```
+ */
+export const MAPTRACK_PER_PAGE = PAGE_SIZE / 16;
+
+/**
+ * One domain's maptrack: the grants it has mapped, by handle, and its free
+ * handles in the order Xen hands them out — one vCPU's free list of
+ * grant_table.c (`get_maptrack_handle`, `put_maptrack_handle`): taken from
+ * the head, a freed handle appended at the tail (so a handle just unmapped
+ * is the last to come back), one entry always kept as the tail while
+ * another can be made; a new page of {@link MAPTRACK_PER_PAGE} handles
+ * (the first taken at once, the rest put at the head), and, when no page
+ * may be added, that last entry (Xen steals it from another vCPU's list).
+ */
 class Maptrack {
   entries: (MapEntry | undefined)[] = [];
-  free: number[] = [];
   count = 0;
+  /** `maptrack_entry(...).ref` of a free handle: the next one in the list. */
+  #next: number[] = [];
+  #head = -1;
+  #tail = -1;
+  #free = 0;
+  /** `maptrack_limit`: handles made so far. */
+  #limit = 0;
   constructor(readonly party: GrantParty, readonly max: number) {}
+
+  /** A handle for a new mapping (the caller checked `count < max`). */
+  take(): number {
+    if (this.#free >= 2) {
+      const h = this.#head;
+      this.#head = this.#next[h];
+      this.#free--;
+      return h;
+    }
+    if (this.#limit < this.max) {
+      const h = this.#limit, end = Math.min(h + MAPTRACK_PER_PAGE, this.max);
+      this.#limit = end;
+      if (end - 1 > h) {
+        for (let i = h + 1; i < end - 1; i++) this.#next[i] = i + 1;
+        this.#next[end - 1] = this.#free > 0 ? this.#head : -1;
+        if (this.#free === 0) this.#tail = end - 1;
+        this.#head = h + 1;
+        this.#free += end - 1 - h;
+      }
+      return h;
+    }
+    const h = this.#head;
+    this.#head = this.#tail = -1;
+    this.#free = 0;
+    return h;
+  }
+
+  /** Give handle `h` back: to the tail of the list. */
+  put(h: number): void {
+    this.#next[h] = -1;
+    if (this.#free === 0) this.#head = h;
+    else this.#next[this.#tail] = h;
+    this.#tail = h;
+    this.#free++;
+  }
 }
 
 /**
@@ -985,7 +1048,7 @@ export class GrantTables {
       );
     }
     const act = this.#commit(t, r, pin, !readonly);
-    const handle = mt.free.length > 0 ? mt.free.pop()! : mt.entries.length;
+    const handle = mt.take();
     mt.entries[handle] = { granter: granterDomid, ref: r, mfn: act.mfn, addr, readonly };
     mt.count++;
     t.mappedFrom++;
@@ -1208,7 +1271,7 @@ export class GrantTables {
 
   #release(mt: Maptrack, h: number, m: MapEntry): void {
     mt.entries[h] = undefined;
-    mt.free.push(h);
+    mt.put(h);
     mt.count--;
     this.#mapped--;
     const t = this.#tables.get(m.granter);

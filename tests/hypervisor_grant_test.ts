@@ -19,6 +19,7 @@ import {
   GTF_writing,
   Hypervisor,
   type HypervisorOptions,
+  MAPTRACK_PER_PAGE,
 } from "../hypervisor/mod.ts";
 import { fullDomain, grantsOf, rejectsXen, throwsXen } from "./support/xen.ts";
 
@@ -476,6 +477,50 @@ Deno.test("grant: table and maptrack limits give ENOSPC; a full address space EN
     assert.deepEqual(hv.stats(), before);
     const flags = grantsOf(hv, dom0).readEntry(ref).flags;
     assert.equal(flags & (GTF_reading | GTF_writing), 0, "not marked in use");
+  });
+});
+
+Deno.test("grant: maptrack handles come in Xen's free-list order — a freed handle goes to the tail, a page at a time", async () => {
+  // grant_table.c get_maptrack_handle()/put_maptrack_handle(), one vCPU's list: handles are
+  // taken from the head, freed ones appended at the tail, one kept as the tail while a new page
+  // of MAPTRACK_PER_PAGE handles can be made (its first handle taken, the rest put at the head).
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const a = await hv.createDomain(dom0, { name: "a", memoryBytes: 16 << 20, grantFrames: 1 });
+    const b = await hv.createDomain(dom0, { name: "b", memoryBytes: 16 << 20, maxMaptrack: 600 });
+    const { pfn } = page(a, 1);
+    const refs: number[] = [];
+    for (let i = 0; i < 300; i++) refs.push(grantsOf(hv, a).grantAccessNow(b.domid, pfn));
+    let next = 0;
+    const map = async (n: number) =>
+      (await hv.grantMapBatch(
+        b,
+        refs.slice(next, next += n).map((ref) => ({ domid: a.domid, ref })),
+      ))
+        .map((r) => r.handle);
+    assert.equal(MAPTRACK_PER_PAGE, 256);
+    assert.deepEqual(await map(3), [0, 1, 2]);
+    await hv.grantUnmap(b, 0);
+    await hv.grantUnmap(b, 1);
+    // Not 1 (the last freed) nor 0: the rest of the first page comes first, then 0; 1 stays as
+    // the list's tail, and the next handle is the first of a new page.
+    const seq = await map(256);
+    const firstPage = Array.from({ length: 253 }, (_, i) => 3 + i); // 3..255
+    assert.deepEqual(seq, [...firstPage, 0, 256, 257]);
+    assert.equal(hv.grantsMappedBy(b.domid), 257);
+
+    // A maptrack that may grow no more hands out its last free entry too (Xen steals it from
+    // another vCPU's list), and a handle unmapped there is the next one.
+    const c = await hv.createDomain(dom0, { name: "c", memoryBytes: 16 << 20, maxMaptrack: 3 });
+    const cRefs: number[] = [];
+    for (let i = 0; i < 4; i++) cRefs.push(grantsOf(hv, a).grantAccessNow(c.domid, pfn));
+    const cm = await hv.grantMapBatch(c, cRefs.map((ref) => ({ domid: a.domid, ref })));
+    assert.deepEqual(cm.map((r) => r.handle ?? r.status), [0, 1, 2, GNTST.no_space]);
+    await hv.grantUnmap(c, 1);
+    await hv.grantUnmap(c, 0);
+    const again = await hv.grantMapBatch(c, [{ domid: a.domid, ref: cRefs[3] }]);
+    assert.equal(again[0].handle, 1, "the head of the list [1, 0]");
+    assert.deepEqual(hv.audit(), []);
   });
 });
 
