@@ -32,7 +32,9 @@
  * nothing. A watcher hears of a change only if it may read the node, the
  * node's permissions before a set_perms, or the node's parent
  * (`watch_permitted`). `@introduceDomain` and
- * `@releaseDomain` fire when the hypervisor introduces or releases a domain.
+ * `@releaseDomain` fire when the hypervisor introduces or releases a domain;
+ * a released domain's home goes, and, as xenstored's `domain_tree_remove`,
+ * every node it owns elsewhere and its entries in other nodes' permissions.
  * As in xenstored (`xenstored_watch.c` `check_watch_path`), any domain may
  * watch any `@…` path of at most `XENSTORE_REL_PATH_MAX` bytes and gets the
  * registration's event; later special events reach only those the special
@@ -282,6 +284,12 @@ interface Watch {
   relative: boolean;
 }
 
+/** `perms` without the entries after the owner's that name `domid` (the same list if none). */
+function withoutEntries(perms: XsPerm[], domid: number): XsPerm[] {
+  if (!perms.some((x, i) => i > 0 && x.domid === domid)) return perms;
+  return perms.filter((x, i) => i === 0 || x.domid !== domid);
+}
+
 /**
  * The store.
  *
@@ -393,7 +401,10 @@ export class XenStore {
 
   /**
    * Disconnect `domid`: drop its watches, remove its home subtree (firing
-   * watches on it), fire `@releaseDomain`.
+   * watches on it, as the toolstack's `xs_rm` does), then what xenstored's
+   * `destroy_domain` does: remove every other node it owns with its subtree
+   * (firing watches), drop its entries from every other node's permissions
+   * and the special nodes' (`domain_tree_remove`), fire `@releaseDomain`.
    */
   releaseDomain(domid: number): void {
     if (!this.#conns.delete(domid)) return;
@@ -401,7 +412,37 @@ export class XenStore {
     this.#queue = this.#queue.filter((e) => e.w.domid !== domid);
     const home = `/local/domain/${domid}`;
     if (this.#nodes.has(home)) this.#remove(home);
+    this.#forget(domid);
     this.#fireSpecial(XS_RELEASE_DOMAIN);
+  }
+
+  /**
+   * tools/xenstored/domain.c `domain_tree_remove` (`domain_tree_remove_sub`, keep_orphans
+   * off): walk the tree from `/`; a node `domid` owns is removed with everything below it
+   * (rm_node: watches fire) and its children are not visited; any other node loses the
+   * entries naming `domid` (no watch fires: `write_node_raw`). The special nodes lose theirs
+   * too. A domain introduced later with the same domid so inherits nothing of the dead one's.
+   */
+  #forget(domid: number): void {
+    const walk = (p: string) => {
+      const n = this.#nodes.get(p)!;
+      if (n.perms[0].domid === domid) {
+        this.#remove(p);
+        return;
+      }
+      n.perms = withoutEntries(n.perms, domid);
+      for (const c of [...n.children]) walk(`${p === "/" ? "" : p}/${c}`);
+    };
+    walk("/");
+    for (const [p, perms] of this.#special) {
+      // Deviation: a special node the dead domain owned (dom0 gave it away) goes back to dom0,
+      // where xenstored's rm_node of a special node would not apply.
+      const list = withoutEntries(perms, domid);
+      this.#special.set(
+        p,
+        list[0].domid === domid ? [{ ...list[0], domid: 0 }, ...list.slice(1)] : list,
+      );
+    }
   }
 
   // ---- operations ----

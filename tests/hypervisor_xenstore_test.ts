@@ -635,6 +635,49 @@ Deno.test("xenstore: special nodes' permissions are dom0's to set; they decide w
   assert.deepEqual(g2root.log.filter((e) => e.includes("@")), []);
 });
 
+Deno.test("xenstore: a released domain's nodes anywhere go, and its entries leave every other node's permissions (domain_tree_remove)", () => {
+  // tools/xenstored/domain.c destroy_domain() → domain_tree_remove(): every node the domain
+  // owns is removed with its subtree (rm_node, firing watches), the domain's entries are
+  // dropped from the permissions of every other node and of @introduceDomain/@releaseDomain —
+  // so a domain later introduced with the same domid inherits no access (XSA-322).
+  const xs = store();
+  // Dom0 lets dom1 create under /shared, and shares its backend node with dom1.
+  xs.write(0, "/shared", "");
+  xs.setPerms(0, "/shared", [{ domid: 0, perm: "n" }, { domid: 1, perm: "w" }]);
+  xs.write(1, "/shared/x/y", "mine"); // owned by dom1 (an unprivileged creator owns its nodes)
+  xs.write(0, "/shared/z", "dom0's");
+  const be = "/local/domain/0/backend/vib/1/0";
+  xs.mkdir(0, be);
+  xs.setPerms(0, be, [{ domid: 0, perm: "n" }, { domid: 1, perm: "r" }, { domid: 2, perm: "r" }]);
+  xs.write(0, `${be}/state`, "4"); // with the directory's permissions
+  xs.setPerms(0, XS_RELEASE_DOMAIN, [{ domid: 0, perm: "n" }, { domid: 1, perm: "r" }]);
+  assert.equal(xs.nodesOwnedBy(1), 5, "device, control, data in its home; /shared/x, /x/y");
+  const w = recorder();
+  xs.watch(0, "/shared", "w", w.cb);
+  w.log.length = 0;
+
+  xs.releaseDomain(1);
+  assert.equal(xs.nodesOwnedBy(1), 0);
+  assert.equal(xs.exists(0, "/shared/x"), false);
+  assert.equal(xs.read(0, "/shared/z"), "dom0's");
+  assert.deepEqual(w.log, ["w:/shared/x"], "removed as rm_node removes it");
+  for (const p of [be, `${be}/state`]) {
+    assert.deepEqual(xs.getPerms(0, p), [{ domid: 0, perm: "n" }, { domid: 2, perm: "r" }], p);
+  }
+  assert.deepEqual(xs.getPerms(0, "/shared"), [{ domid: 0, perm: "n" }]);
+
+  // A new domain given domid 1 gets none of the old one's rights.
+  xs.introduceDomain(1, "again");
+  throwsXen(() => xs.read(1, `${be}/state`), "EACCES");
+  throwsXen(() => xs.write(1, "/shared/new", "x"), "EACCES");
+  const g = recorder();
+  xs.watch(1, XS_RELEASE_DOMAIN, "g", g.cb);
+  xs.introduceDomain(9, "vm9");
+  xs.releaseDomain(9);
+  assert.deepEqual(g.log, [`g:${XS_RELEASE_DOMAIN}`], "the registration's event only");
+  assert.equal(xs.read(2, `${be}/state`), "4", "dom2's entry stays");
+});
+
 Deno.test("xenstore: every request longer than XENSTORE_PAYLOAD_MAX is E2BIG before its path is looked at, as xs_talkv refuses it", () => {
   // tools/libs/store/xs.c xs_talkv (and Linux's xenbus_xs.c): the message — path\0, then the
   // value (XS_WRITE), the token\0 (XS_WATCH, XS_UNWATCH) or each "<letter><domid>\0"
