@@ -594,6 +594,9 @@ export class Hypercalls {
       },
       "sched_op:shutdown": (c, a) => {
         const what = "sched_op:shutdown";
+        // Deviation: in Xen (common/domain.c domain_shutdown) the hardware domain's shutdown is
+        // the host's (hwdom_shutdown: halt or reboot, the call never returns); the model has
+        // no host to take down, so it refuses, EPERM, and so does remote_shutdown of dom0.
         if (c.privileged) throw new XenError("EPERM", `${what}: dom0 cannot shut down here`);
         const reason = shutdownReason(a.reason, what);
         if (reason === "suspend") this.life.markSuspended(c);

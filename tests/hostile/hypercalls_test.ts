@@ -23,6 +23,8 @@ Deno.test("hypercalls: privileged and cross-domain calls from a guest are refuse
       ["domctl:createdomain", { name: "mine", memoryBytes: 1 << 20 }, E.EPERM],
       ["domctl:destroydomain", { domid: v }, E.EPERM],
       ["sched_op:remote_shutdown", { domid: v, reason: "crash" }, E.EPERM],
+      // Nor itself: XSM_DM_PRIV lets only the control domain or the target's device model.
+      ["sched_op:remote_shutdown", { domid: evil.domid, reason: "crash" }, E.EPERM],
       ["event_channel_op:bind_pirq", { pirq: 0 }, E.EPERM],
       // The victim's UAR page mapped into the attacker: only dom0 asks for I/O pages.
       [
