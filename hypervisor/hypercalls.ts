@@ -185,7 +185,9 @@ export interface GrantMapOp {
    * gives them: at least one of `GNTMAP_host_map` and `GNTMAP_device_map`
    * (else `GNTST_bad_gntref`), `GNTMAP_readonly` for a read-only mapping.
    * Absent: `GNTMAP_host_map`, plus `GNTMAP_readonly` when `readonly` is
-   * set; given with `readonly`, the two must agree.
+   * set; given with `readonly`, the two must agree. A
+   * `GNTMAP_device_map`-only op is mapped into the caller too (the
+   * mapping's `mfn` is Xen's `dev_bus_addr`).
    */
   flags?: number;
 }
