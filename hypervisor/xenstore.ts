@@ -417,11 +417,15 @@ export class XenStore {
   }
 
   /**
-   * tools/xenstored/domain.c `domain_tree_remove` (`domain_tree_remove_sub`, keep_orphans
-   * off): walk the tree from `/`; a node `domid` owns is removed with everything below it
-   * (rm_node: watches fire) and its children are not visited; any other node loses the
-   * entries naming `domid` (no watch fires: `write_node_raw`). The special nodes lose theirs
-   * too. A domain introduced later with the same domid so inherits nothing of the dead one's.
+   * xenstored's `domain_tree_remove` (`domain_tree_remove_sub`, keep_orphans off; Xen 4.17
+   * tools/xenstore/xenstored_domain.c, tools/xenstored/domain.c now): walk the tree from `/`;
+   * a node `domid` owns is removed with everything below it (rm_node: watches fire) and its
+   * children are not visited; the special nodes lose its entries (`remove_domid_from_perm`).
+   * Any other node loses the entries naming `domid` too (no watch fires), as xenstored does
+   * since 4.22 ("remove permissions related to dead domain"); 4.17 kept them in the list but
+   * marked them ignored (`domain_adjust_node_perms`, `XS_PERM_IGNORE`: they grant nothing,
+   * get_perms still shows them). Either way a domain introduced later with the same domid
+   * inherits nothing of the dead one's.
    */
   #forget(domid: number): void {
     const walk = (p: string) => {

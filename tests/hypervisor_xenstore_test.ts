@@ -636,10 +636,10 @@ Deno.test("xenstore: special nodes' permissions are dom0's to set; they decide w
 });
 
 Deno.test("xenstore: a released domain's nodes anywhere go, and its entries leave every other node's permissions (domain_tree_remove)", () => {
-  // tools/xenstored/domain.c destroy_domain() → domain_tree_remove(): every node the domain
-  // owns is removed with its subtree (rm_node, firing watches), the domain's entries are
-  // dropped from the permissions of every other node and of @introduceDomain/@releaseDomain —
-  // so a domain later introduced with the same domid inherits no access (XSA-322).
+  // xenstored destroy_domain() → domain_tree_remove(): every node the domain owns is removed
+  // with its subtree (rm_node, firing watches), the domain's entries are dropped from the
+  // permissions of @introduceDomain/@releaseDomain and (since 4.22; 4.17 ignored them in place)
+  // of every other node — so a domain later introduced with the same domid inherits no access.
   const xs = store();
   // Dom0 lets dom1 create under /shared, and shares its backend node with dom1.
   xs.write(0, "/shared", "");
