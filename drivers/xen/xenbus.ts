@@ -15,9 +15,14 @@
  * This module enforces the transitions an end may make of its own state
  * ({@link isLegalXenbusTransition}) and reads the other end's state without
  * trusting it: anything but a canonical "1".."6" is `Unknown`, and so is a
- * node that vanished (the peer's domain was destroyed). It does not validate
- * the peer's transitions: a watch reports the current value only, so
- * intermediate states can be missed, and the toolstack may force a state.
+ * node that vanished (the peer's domain was destroyed). That is stricter than
+ * Linux's `xenbus_read_driver_state`, which reads the node with `sscanf`
+ * "%d" (there "04" and " 4" are Connected, "4x" too, and "9" is a state its
+ * backends call fatal rather than a peer that is gone); an end here writes
+ * its own state as Linux's `xenbus_switch_state` does ("%d": "4"). It does
+ * not validate the peer's transitions: a watch reports the current value
+ * only, so intermediate states can be missed, and the toolstack may force a
+ * state.
  *
  * @module
  */
