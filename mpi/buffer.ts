@@ -88,7 +88,7 @@ export class MpiBuffer<T extends Datatype = Datatype> {
   /**
    * Allocate `length` elements of `datatype` in `memory` for world rank `rank`.
    *
-   * @throws MpiError MPI_ERR_COUNT for a bad length, MPI_ERR_NO_MEM when the domain is full
+   * @throws MpiError MPI_ERR_ARG for a bad length, MPI_ERR_NO_MEM when the domain is full
    */
   static allocate<T extends Datatype>(
     memory: DomainMemory,
@@ -96,9 +96,13 @@ export class MpiBuffer<T extends Datatype = Datatype> {
     length: number,
     datatype: T,
   ): MpiBuffer<T> {
+    // MPI_Alloc_mem's size is no count of a buffer: MPICH checks it with
+    // MPIR_ERRTEST_ARGNEG (maint/local_python/binding_c.py, kind
+    // ALLOC_MEM_NUM_BYTES), MPI_ERR_ARG "**argneg"; Open MPI's alloc_mem.c
+    // says MPI_ERR_ARG too. A fraction is no whole size either.
     if (!Number.isInteger(length) || length < 0) {
       throw new MpiError(
-        "MPI_ERR_COUNT",
+        "MPI_ERR_ARG",
         `MPI_Alloc_mem on rank ${rank}: length ${length} is not a whole number >= 0`,
       );
     }
