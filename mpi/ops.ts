@@ -1,7 +1,7 @@
 /**
  * Predefined reduction operations (MPI-3.1 §5.9.2) over the contiguous
- * datatypes: SUM, PROD, MIN, MAX on every type; LAND, LOR, LXOR on every
- * type (0 is false); BAND, BOR, BXOR on integer types; MAXLOC and MINLOC on
+ * datatypes: SUM, PROD, MIN, MAX on every type; LAND, LOR, LXOR on integer
+ * types (0 is false); BAND, BOR, BXOR on integer types; MAXLOC and MINLOC on
  * (value, index) pairs stored as consecutive elements of one type (MPI's
  * `MPI_2INT`, `MPI_2DOUBLE_PRECISION` style). All are commutative.
  *
@@ -228,6 +228,7 @@ export function isCommutative(op: ReductionOp): boolean {
  * import { checkOp } from "./ops.ts";
  * checkOp("BAND", "int32", 4, "MPI_Allreduce");
  * assert.throws(() => checkOp("BAND", "float64", 4, "MPI_Allreduce"), /MPI_ERR_OP/);
+ * assert.throws(() => checkOp("LAND", "float32", 4, "MPI_Allreduce"), /MPI_ERR_OP/);
  * checkOp("BXOR", "byte", 4, "MPI_Allreduce");
  * assert.throws(() => checkOp("SUM", "byte", 4, "MPI_Allreduce"), /MPI_ERR_OP/);
  * ```
@@ -248,6 +249,16 @@ export function checkOp(op: ReductionOp, datatype: Datatype, count: number, what
   }
   if ((op === "BAND" || op === "BOR" || op === "BXOR") && !isIntegerType(datatype)) {
     throw new MpiError("MPI_ERR_OP", `${what}: ${op} applies to integer types, not ${datatype}`);
+  }
+  // MPI-3.1 §5.9.2: MPI_LAND, MPI_LOR and MPI_LXOR take the
+  // C integer and Logical categories, not Floating point; MPICH's
+  // MPIR_op_dt_check (src/include/mpir_datatype.h) refuses a float or double
+  // with them, MPI_ERR_OP.
+  if ((op === "LAND" || op === "LOR" || op === "LXOR") && !isIntegerType(datatype)) {
+    throw new MpiError(
+      "MPI_ERR_OP",
+      `${what}: ${op} applies to integer types, not ${datatype} (MPI-3.1 §5.9.2)`,
+    );
   }
   // MPI-3.1 §5.9.2: the Byte category (MPI_BYTE: bytes, not numbers) goes
   // only with MPI_BAND, MPI_BOR and MPI_BXOR; MPICH refuses the others with
