@@ -1082,8 +1082,10 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
   }
 
   /**
-   * `MPI_Fetch_and_op` (MPI-3.1 §11.3.4): `getAccumulate` of one element.
-   * With `NO_OP` (an atomic read) `origin` is ignored.
+   * `MPI_Fetch_and_op` (MPI-3.1 §11.3.4): `getAccumulate` of one element —
+   * for MAXLOC and MINLOC one (value, index) pair, the element of a pair
+   * type such as `MPI_2INT`. With `NO_OP` (an atomic read) `origin` is
+   * ignored.
    */
   async fetchAndOp(
     origin: Buf,
@@ -1099,17 +1101,26 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
       // lets origin_addr be NULL then): the result holds the one element.
       const noOp = op === "NO_OP";
       const o = toRegion(noOp ? result : origin, this.#proc.rank, what);
-      if (o.region.bytes !== typeSize(o.datatype)) {
+      // MPI-3.1 §11.3.4 takes any predefined operation on one element of a
+      // predefined datatype; MAXLOC's and MINLOC's are the pair types
+      // (MPI_2INT, MPI_2DOUBLE_PRECISION, …: §5.9.4), which MPICH's
+      // MPI_Fetch_and_op accepts (rma_api.txt: the type must be predefined).
+      // Here a pair is two consecutive elements of one type, as in reductions.
+      const pair = op === "MAXLOC" || op === "MINLOC";
+      const size = typeSize(o.datatype);
+      if (o.region.bytes !== (pair ? 2 : 1) * size) {
         throw new MpiError(
           "MPI_ERR_COUNT",
           `${what} on rank ${this.rank}: the ${
             noOp ? "result" : "origin"
-          } buffer must hold exactly one ${o.datatype} element, not ${
-            o.region.bytes / typeSize(o.datatype)
-          }`,
+          } buffer must hold exactly ${
+            pair
+              ? `one (value, index) pair of ${o.datatype} for ${op}`
+              : `one ${o.datatype} element`
+          }, not ${o.region.bytes / size} elements`,
         );
       }
-      thrown(await this.getAccumulate(origin, result, target, targetDisp, op));
+      await this.#accumulateCall(what, true, origin, result, target, targetDisp, op);
     } catch (e) {
       return this.#raise(e);
     }

@@ -190,6 +190,27 @@ Deno.test("rma: NO_OP ignores the origin (MPI-4.0 §12.3.4): getAccumulate and f
   }
 });
 
+Deno.test("rma: fetchAndOp with MAXLOC and MINLOC takes one (value, index) pair, MPI_2INT's element (MPI-3.1 §11.3.4, §5.9.4)", async () => {
+  const job = await mpi.mpiexec({ np: 2, mode: "bypass" }, async (comm) => {
+    const win = await mpi.Win.allocate(comm, 4, "int32");
+    win.memory.set([5, 1, 5, 1]); // two (value, index) pairs
+    await comm.barrier();
+    const max = new Int32Array(2), min = new Int32Array(2);
+    if (comm.rank === 0) {
+      await win.lock(mpi.LOCK_EXCLUSIVE, 1);
+      await win.fetchAndOp(new Int32Array([9, 0]), max, 1, 0, "MAXLOC"); // 9 > 5: taken
+      await win.fetchAndOp(new Int32Array([5, 0]), min, 1, 2, "MINLOC"); // a tie: the lower index
+      await win.unlock(1);
+    }
+    await comm.barrier();
+    const mine = [...win.memory.get()];
+    await win.free();
+    return { max: [...max], min: [...min], mine };
+  });
+  assert.deepEqual(job.results[0], { max: [5, 1], min: [5, 1], mine: [5, 1, 5, 1] });
+  assert.deepEqual(job.results[1], { max: [0, 0], min: [0, 0], mine: [9, 0, 5, 0] });
+});
+
 Deno.test("rma: an operation of no bytes touches no memory: its displacement may lie past the window (MPICH completes it at once)", async () => {
   const job = await mpi.mpiexec({ np: 2, mode: "bypass" }, async (comm) => {
     const win = await mpi.Win.allocate(comm, 2, "int32");
@@ -333,6 +354,18 @@ Deno.test("rma: range, rank, displacement, datatype, count, operation, lock type
       await open(w);
       return await w.fetchAndOp(new Int32Array(2), new Int32Array(2), 1, 0, "SUM");
     }, /^MPI_ERR_COUNT: .*exactly one int32 element/],
+    [
+      "fetch_and_op MAXLOC on one element, not a pair",
+      async (w) => {
+        await open(w);
+        return await w.fetchAndOp(new Int32Array(1), new Int32Array(1), 1, 0, "MAXLOC");
+      },
+      /^MPI_ERR_COUNT: MPI_Fetch_and_op on rank 0: .*one \(value, index\) pair of int32 for MAXLOC, not 1 elements$/,
+    ],
+    ["fetch_and_op LAND on a double", async (w) => {
+      await open(w);
+      return await w.fetchAndOp(new Float64Array(1), new Float64Array(1), 1, 0, "LAND");
+    }, /^MPI_ERR_OP: MPI_Fetch_and_op: LAND applies to integer types, not float64/],
     ["compare_and_swap on floats", async (w) => {
       await open(w);
       const f = () => new Float32Array(1);
