@@ -558,7 +558,12 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     }
   }
 
-  /** `assert` may combine only the bits `what` takes ({@link ASSERT_BITS}). */
+  /**
+   * `assert` may combine only the bits `what` takes ({@link ASSERT_BITS}).
+   * The class is the standard's own for it, MPI_ERR_ASSERT (MPI-4.0 §12.6.2),
+   * as Open MPI's win_lock.c and win_fence.c raise; MPICH's generated
+   * CHECKMASK says MPI_ERR_ARG (maint/local_python/binding_c.py).
+   */
   #checkAssert(what: string, assert: number): void {
     const names = ASSERT_BITS[what];
     const mask = names.reduce((m, n) => m | MODE[n], 0);
@@ -1502,6 +1507,9 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     try {
       const what = "MPI_Win_lock";
       this.#check(what);
+      // MPI_ERR_LOCKTYPE, the standard's class for it (MPI-4.0 §12.6.2), checked
+      // before the rank and the assert as Open MPI's win_lock.c does; MPICH's
+      // generated CHECKENUM says MPI_ERR_ARG (MPICH 3.x: MPI_ERR_OTHER).
       if (lockType !== LOCK_EXCLUSIVE && lockType !== LOCK_SHARED) {
         throw new MpiError(
           "MPI_ERR_LOCKTYPE",
