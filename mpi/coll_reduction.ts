@@ -86,7 +86,7 @@ function accumulator(
 ): { src: Region; acc: Region; red: Red } {
   const { out, src, dt } = operands(c, what, sendbuf, recvbuf);
   const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
-  checkOp(op, dt, count, what);
+  checkOp(op, dt, count, `${what} on rank ${c.rank}`);
   fits(c, what, "receive buffer", out.region, bytes);
   return { src: src.region, acc: out.region.sub(0, bytes), red: { count, es, dt, op } };
 }
@@ -110,7 +110,7 @@ function reduceBody(
     if (out && !isInPlace(sendbuf)) notAliased(c, what, src.region, out.region);
     const dt = reduceType(c, what, src, out);
     const es = typeSize(dt), bytes = src.region.bytes, count = bytes / es;
-    checkOp(op, dt, count, what);
+    checkOp(op, dt, count, `${what} on rank ${c.rank}`);
     if (out) fits(c, what, "receive buffer", out.region, bytes);
     const red = { count, es, dt, op };
     const commutative = isCommutative(op);
@@ -250,7 +250,7 @@ async function scatterResult(
   what: string,
 ): Promise<void> {
   const es = typeSize(dt), count = input.bytes / es;
-  checkOp(op, dt, count, what);
+  checkOp(op, dt, count, `${what} on rank ${c.rank}`);
   const mine = counts[c.rank] * es;
   fits(c, what, "receive buffer", out.region, mine);
   const src = input;

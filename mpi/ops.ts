@@ -219,7 +219,8 @@ export function isCommutative(op: ReductionOp): boolean {
 }
 
 /**
- * Check that `op` applies to `datatype` with `count` elements.
+ * Check that `op` applies to `datatype` with `count` elements. `what`
+ * starts the message: the call and, on a communicator, the rank.
  *
  * @throws MpiError MPI_ERR_OP for an unknown op or one that does not apply
  * @example

@@ -909,7 +909,9 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
         `${what} on rank ${this.rank}: NO_OP belongs to the fetching calls (MPI-3.1 §11.3.4)`,
       );
     }
-    if (op !== "REPLACE" && op !== "NO_OP") checkOp(op as ReductionOp, datatype, count, what);
+    if (op !== "REPLACE" && op !== "NO_OP") {
+      checkOp(op as ReductionOp, datatype, count, `${what} on rank ${this.rank}`);
+    }
   }
 
   /**

@@ -202,7 +202,7 @@ Deno.test("mpi: MPI_BYTE takes BAND, BOR and BXOR only; a DataView reduced with 
       assert.equal(res[3], r === 2 ? 2 : 0, mode);
       assert.match(
         String(res[4]),
-        /^MPI_ERR_OP: MPI_Allreduce: SUM does not apply to byte \(MPI_BYTE takes BAND, BOR and BXOR only/,
+        /^MPI_ERR_OP: MPI_Allreduce on rank \d: SUM does not apply to byte \(MPI_BYTE takes BAND, BOR and BXOR only/,
       );
     }
   }

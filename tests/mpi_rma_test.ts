@@ -365,7 +365,7 @@ Deno.test("rma: range, rank, displacement, datatype, count, operation, lock type
     ["fetch_and_op LAND on a double", async (w) => {
       await open(w);
       return await w.fetchAndOp(new Float64Array(1), new Float64Array(1), 1, 0, "LAND");
-    }, /^MPI_ERR_OP: MPI_Fetch_and_op: LAND applies to integer types, not float64/],
+    }, /^MPI_ERR_OP: MPI_Fetch_and_op on rank 0: LAND applies to integer types, not float64/],
     ["compare_and_swap on floats", async (w) => {
       await open(w);
       const f = () => new Float32Array(1);

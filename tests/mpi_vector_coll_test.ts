@@ -467,7 +467,7 @@ Deno.test("mpi: reduce-scatter and scan argument errors carry MPI's error classe
     [
       "an op that does not apply (MPI-3.1 §5.9.2)",
       (c) => c.scan(new Float64Array(2), new Float64Array(2), "BAND"),
-      /MPI_ERR_OP: MPI_Scan: BAND applies to integer types, not float64/,
+      /MPI_ERR_OP: MPI_Scan on rank \d: BAND applies to integer types, not float64/,
     ],
     [
       "the send buffer is the receive buffer (MPI-3.1 §2.3)",
@@ -522,7 +522,7 @@ Deno.test("mpi: user-defined operations: MPI_Op_free, MPI_Op_commutative and the
   );
   assert.match(
     await failure(2, (c) => c.scan(new Int32Array(1), new Int32Array(1), freed)),
-    /MPI_ERR_OP: MPI_Scan: the operation was freed \(MPI_OP_NULL\)/,
+    /MPI_ERR_OP: MPI_Scan on rank \d: the operation was freed \(MPI_OP_NULL\)/,
   );
   const broken = mpi.opCreate(() => {
     throw new Error("no inverse");
