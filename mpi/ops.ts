@@ -2,8 +2,9 @@
  * Predefined reduction operations (MPI-3.1 §5.9.2) over the contiguous
  * datatypes: SUM, PROD, MIN, MAX on every type; LAND, LOR, LXOR on integer
  * types (0 is false); BAND, BOR, BXOR on integer types; MAXLOC and MINLOC on
- * (value, index) pairs stored as consecutive elements of one type (MPI's
- * `MPI_2INT`, `MPI_2DOUBLE_PRECISION` style). All are commutative.
+ * (value, index) pairs stored as consecutive elements of int32, float32 or
+ * float64 (MPI's `MPI_2INT`, `MPI_2REAL`, `MPI_2DOUBLE_PRECISION`). All are
+ * commutative.
  *
  * User-defined operations (MPI-3.1 §5.9.5, MPI_Op_create): a function
  * `(invec, inoutvec, datatype)` that sets `inoutvec[i] = invec[i] ∘
@@ -218,6 +219,9 @@ export function isCommutative(op: ReductionOp): boolean {
   return op instanceof UserOp ? op.commute : true;
 }
 
+/** The element types of MPI's same-type pair types, which MAXLOC and MINLOC take. */
+const PAIR_TYPES: readonly Datatype[] = ["int32", "float32", "float64"];
+
 /**
  * Check that `op` applies to `datatype` with `count` elements. `what`
  * starts the message: the call and, on a communicator, the rank.
@@ -230,6 +234,8 @@ export function isCommutative(op: ReductionOp): boolean {
  * checkOp("BAND", "int32", 4, "MPI_Allreduce");
  * assert.throws(() => checkOp("BAND", "float64", 4, "MPI_Allreduce"), /MPI_ERR_OP/);
  * assert.throws(() => checkOp("LAND", "float32", 4, "MPI_Allreduce"), /MPI_ERR_OP/);
+ * checkOp("MAXLOC", "float64", 4, "MPI_Allreduce"); // two MPI_2DOUBLE_PRECISION pairs
+ * assert.throws(() => checkOp("MAXLOC", "int16", 4, "MPI_Allreduce"), /MPI_ERR_OP/);
  * checkOp("BXOR", "byte", 4, "MPI_Allreduce");
  * assert.throws(() => checkOp("SUM", "byte", 4, "MPI_Allreduce"), /MPI_ERR_OP/);
  * ```
@@ -268,6 +274,17 @@ export function checkOp(op: ReductionOp, datatype: Datatype, count: number, what
     throw new MpiError(
       "MPI_ERR_OP",
       `${what}: ${op} does not apply to byte (MPI_BYTE takes BAND, BOR and BXOR only; use uint8 for numbers)`,
+    );
+  }
+  // MPI-3.1 §5.9.4: MAXLOC and MINLOC take the pair types only, and the ones
+  // made of two elements of one type are MPI_2INT, MPI_2INTEGER (int32),
+  // MPI_2REAL (float32) and MPI_2DOUBLE_PRECISION (float64); MPICH's
+  // MPIR_op_dt_check (MPIR_Datatype_is_pairtype) refuses any other type with
+  // them, MPI_ERR_OP.
+  if ((op === "MAXLOC" || op === "MINLOC") && !PAIR_TYPES.includes(datatype)) {
+    throw new MpiError(
+      "MPI_ERR_OP",
+      `${what}: ${op} takes (value, index) pairs of int32, float32 or float64 (MPI_2INT, MPI_2REAL, MPI_2DOUBLE_PRECISION; MPI-3.1 §5.9.4), not of ${datatype}`,
     );
   }
   if ((op === "MAXLOC" || op === "MINLOC") && count % 2 !== 0) {

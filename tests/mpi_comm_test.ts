@@ -92,6 +92,16 @@ Deno.test("mpi: every reduction operation over every datatype matches the sequen
         if (want.some((v, i) => v !== out[i])) fails.push(`${op} ${t}: got ${out} want ${want}`);
       }
     }
+    // MAXLOC / MINLOC take MPI's same-type pair types only (MPI-3.1 §5.9.4): int32, float32,
+    // float64 pairs.
+    for (const t of types) {
+      const code = await comm.allreduce(mpi.newArray(t, 2), mpi.newArray(t, 2), "MAXLOC").then(
+        () => "accepted",
+        (e: mpi.MpiError) => e.code,
+      );
+      const want = ["int32", "float32", "float64"].includes(t) ? "accepted" : "MPI_ERR_OP";
+      if (code !== want) fails.push(`MAXLOC ${t}: ${code}`);
+    }
     // MAXLOC / MINLOC on (value, index) pairs; ties go to the lower index.
     for (const op of ["MAXLOC", "MINLOC"] as const) {
       const pair = new Float64Array([comm.rank % 3, comm.rank, -comm.rank, comm.rank]);
