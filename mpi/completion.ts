@@ -8,7 +8,6 @@
  */
 import type { CommCore } from "./comm_core.ts";
 import { ANY_SOURCE, UNDEFINED } from "./constants.ts";
-import { thrown } from "./errhandler.ts";
 import { MpiError } from "./errors.ts";
 import { emptyStatus, InStatusError, PersistentRequest, Request, type Status } from "./request.ts";
 
@@ -225,17 +224,30 @@ async function waitall<E extends MpiError>(
   try {
     c.check("MPI_Waitall");
     for (const r of reqs) own(c, r, "MPI_Waitall");
-    const out: Status[] = [], failed: MpiError[] = [];
-    const label = `MPI_Waitall(${reqs.length} requests)`;
-    const fatal = c.fatal();
-    for (const r of reqs) {
-      out.push(fatal ? await finish(c, r, label) : await finishKeeping(c, r, label, failed));
-    }
-    if (failed.length > 0) throw inStatus("MPI_Waitall", c.rank, out, failed);
-    return out;
+    return await finishAll(c, reqs, "MPI_Waitall");
   } catch (e) {
     return c.raise(e);
   }
+}
+
+/**
+ * Complete every request of `reqs`, in order, for `what` (MPI_Waitall, or
+ * MPI_Testall once all are done): their statuses, or MPI_ERR_IN_STATUS
+ * naming `what` when any failed (under ERRORS_ARE_FATAL the first error).
+ */
+async function finishAll<E extends MpiError>(
+  c: CommCore<E>,
+  reqs: readonly Request[],
+  what: string,
+): Promise<Status[]> {
+  const out: Status[] = [], failed: MpiError[] = [];
+  const label = `${what}(${reqs.length} requests)`;
+  const fatal = c.fatal();
+  for (const r of reqs) {
+    out.push(fatal ? await finish(c, r, label) : await finishKeeping(c, r, label, failed));
+  }
+  if (failed.length > 0) throw inStatus(what, c.rank, out, failed);
+  return out;
 }
 
 async function waitany<E extends MpiError>(
@@ -281,7 +293,7 @@ async function testall<E extends MpiError>(
     for (const r of reqs) own(c, r, "MPI_Testall");
     if (!reqs.every((r) => r.done)) await c.proc.ch.poll();
     if (!reqs.every((r) => r.done)) return undefined;
-    return thrown(await waitall(c, reqs));
+    return await finishAll(c, reqs, "MPI_Testall");
   } catch (e) {
     return c.raise(e);
   }
