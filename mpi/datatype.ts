@@ -128,6 +128,7 @@ export const DATATYPES: readonly Datatype[] = Object.keys(TYPES) as Datatype[];
  * import { typeSize } from "./datatype.ts";
  * assert.equal(typeSize("float64"), 8);
  * assert.equal(typeSize("int16"), 2);
+ * assert.throws(() => typeSize("toString" as "int16"), /MPI_ERR_TYPE: unknown datatype 'toString'/);
  * ```
  */
 export function typeSize(t: Datatype): number {
@@ -179,7 +180,9 @@ export function isIntegerType(t: Datatype): boolean {
 }
 
 function info(t: Datatype): TypeInfo {
-  const i = TYPES[t];
+  // An own key only: "toString" or "constructor" are inherited by every
+  // object, not datatypes (MPICH: an invalid datatype is MPI_ERR_TYPE).
+  const i = typeof t === "string" && Object.hasOwn(TYPES, t) ? TYPES[t] : undefined;
   if (!i) {
     throw new MpiError(
       "MPI_ERR_TYPE",

@@ -7,7 +7,7 @@
  */
 import { MpiBuffer } from "./buffer.ts";
 import type { CommCore } from "./comm_core.ts";
-import { type Datatype, typeSize } from "./datatype.ts";
+import { type Datatype, DATATYPES } from "./datatype.ts";
 import { MpiError } from "./errors.ts";
 
 function alloc<E extends MpiError, T extends Datatype>(
@@ -18,7 +18,14 @@ function alloc<E extends MpiError, T extends Datatype>(
   try {
     c.check("MPI_Alloc_mem");
     const dt = (datatype ?? "uint8") as T;
-    typeSize(dt);
+    if (!DATATYPES.includes(dt)) {
+      throw new MpiError(
+        "MPI_ERR_TYPE",
+        `MPI_Alloc_mem on rank ${c.rank}: unknown datatype '${String(dt)}' (known: ${
+          DATATYPES.join(", ")
+        })`,
+      );
+    }
     return MpiBuffer.allocate(c.proc.dom.memory, c.proc.rank, length, dt);
   } catch (e) {
     return c.raise(e);

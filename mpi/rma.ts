@@ -428,7 +428,14 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
     try {
       comm.proc.check(what);
       const dt = (datatype ?? "uint8") as T;
-      typeSize(dt);
+      if (!DATATYPES.includes(dt)) {
+        throw new MpiError(
+          "MPI_ERR_TYPE",
+          `${what} on rank ${comm.rank}: unknown datatype '${String(dt)}' (known: ${
+            DATATYPES.join(", ")
+          })`,
+        );
+      }
       if (!Number.isInteger(length) || length < 0) {
         throw new MpiError(
           "MPI_ERR_SIZE",

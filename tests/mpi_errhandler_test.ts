@@ -75,6 +75,34 @@ Deno.test("mpi errhandler: ERRORS_ARE_FATAL is the default and throws; ERRORS_RE
   });
 });
 
+Deno.test("mpi errhandler: an unknown datatype, a name every object inherits too, is MPI_ERR_TYPE naming the call and the rank", async () => {
+  const job = await mpiexec({ np: 2, mode: "native" }, async (world) => {
+    const comm = world.setErrhandler(ERRORS_RETURN);
+    const out: string[] = [];
+    for (const name of ["toString", "constructor", "float128"]) {
+      const dt = name as mpi.Datatype;
+      for (const r of [comm.alloc(4, dt), await mpi.Win.allocate(comm, 4, dt)]) {
+        out.push(r instanceof MpiError ? r.message.split(" (known")[0] : "accepted");
+      }
+    }
+    return out;
+  });
+  // Before, "toString" passed as a datatype of undefined size, and alloc failed with
+  // MPI_ERR_NO_MEM (NaN bytes).
+  assert.deepEqual(job.results[1], [
+    "MPI_ERR_TYPE: MPI_Alloc_mem on rank 1: unknown datatype 'toString'",
+    "MPI_ERR_TYPE: MPI_Win_allocate on rank 1: unknown datatype 'toString'",
+    "MPI_ERR_TYPE: MPI_Alloc_mem on rank 1: unknown datatype 'constructor'",
+    "MPI_ERR_TYPE: MPI_Win_allocate on rank 1: unknown datatype 'constructor'",
+    "MPI_ERR_TYPE: MPI_Alloc_mem on rank 1: unknown datatype 'float128'",
+    "MPI_ERR_TYPE: MPI_Win_allocate on rank 1: unknown datatype 'float128'",
+  ]);
+  assert.throws(
+    () => mpi.typeSize("hasOwnProperty" as mpi.Datatype),
+    /^MpiError: MPI_ERR_TYPE: unknown datatype 'hasOwnProperty'/,
+  );
+});
+
 Deno.test("mpi errhandler: per communicator, inherited by dup and split, changeable on each", async () => {
   const job = await mpiexec({ np: 2, mode: "native" }, async (world) => {
     const ret = world.setErrhandler(ERRORS_RETURN);
