@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { Status } from "./request.ts";
 
 /**
  * The MPI error classes this library raises (MPI-3.1 Table 8.7).
@@ -124,6 +125,16 @@ export class MpiError extends Error {
     super(`${code}: ${detail}`);
     this.name = "MpiError";
   }
+
+  /**
+   * The status of the operation that failed, when it had one: a receive's source, tag and the
+   * bytes that did arrive (a truncated message's first `bytes`). MPI fills the status of a
+   * receive it matched even when the call returns an error (MPI-3.1 §3.2.5: MPI_SOURCE and
+   * MPI_TAG are set, MPI_ERROR only by the calls of several statuses), so a program under
+   * `ERRORS_RETURN` can read it here; a multiple-completion
+   * call's statuses carry it instead (`InStatusError.statuses`).
+   */
+  status?: Status;
 
   /** The class's number, as `MPI_Error_class` gives it (MPICH's values, {@link ERROR_CLASSES}). */
   get errorClass(): number {

@@ -153,6 +153,9 @@ export class Request {
     if (this.#status) return;
     this.#error = error;
     this.#status = { ...status, error };
+    // The first failure an error reports is the one whose status it carries (an error a
+    // schedule passes on from one of its receives keeps that receive's).
+    error.status ??= { ...status };
   }
 
   /** The error it completed with, if any. */
