@@ -5,7 +5,10 @@
  * a missing profile file); paths resolve from where the task was run.
  */
 import assert from "node:assert/strict";
-import { parseNasArgs } from "../tools/lib/nas_args.ts";
+import { nasUsage, parseNasArgs } from "../tools/lib/nas_args.ts";
+import { LAUNCH_LONG_FLAGS } from "../tools/lib/mpi_args.ts";
+import { MPIRUN_USAGE } from "../tools/lib/mpirun_args.ts";
+import { usage as osuUsage } from "../tools/lib/osu_format.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -143,4 +146,17 @@ Deno.test("nas cli: flag parsing", () => {
   assert.throws(() => parseNasArgs(["dt", "--graph"]), /--graph needs a value/);
   assert.equal(parseNasArgs(["dt", "--graph=SH"]).graph, "SH");
   assert.equal(parseNasArgs(["-h"]).help, true);
+});
+
+Deno.test("mpi tools: every help text names every launch flag (nas, mpirun, osu)", () => {
+  const helps = {
+    nas: nasUsage([{ name: "EP", classes: ["S"], modelClasses: [] }]),
+    mpirun: MPIRUN_USAGE,
+    osu: osuUsage("osu_latency"),
+  };
+  for (const [tool, text] of Object.entries(helps)) {
+    for (const flag of LAUNCH_LONG_FLAGS) {
+      assert.ok(text.includes(`${flag} `), `${tool}'s help does not name ${flag}`);
+    }
+  }
 });

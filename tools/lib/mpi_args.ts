@@ -70,6 +70,22 @@ const FLAGS: Record<string, keyof LaunchFlags> = {
   "--migrate": "migrate",
 };
 
+/**
+ * The long launch flags every MPI tool takes (mpirun, osu, nas), as their help texts must name
+ * them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LAUNCH_LONG_FLAGS } from "./mpi_args.ts";
+ * assert.ok(LAUNCH_LONG_FLAGS.includes("--guest-memory"));
+ * assert.ok(!LAUNCH_LONG_FLAGS.includes("-np")); // the short spellings are not long flags
+ * ```
+ */
+export const LAUNCH_LONG_FLAGS: readonly string[] = Object.freeze(
+  Object.keys(FLAGS).filter((f) => f.startsWith("--")),
+);
+
 function whole(flag: string, v: string, min: number): number {
   if (!/^\d+$/.test(v) || Number(v) < min) {
     throw new UsageError(`${flag}: '${v}' is not a whole number >= ${min}`);

@@ -53,7 +53,7 @@ Runs PROGRAM.ts's exported main(comm, args) once per rank on xenib's MPI, in a
 simulated cluster (virtual time). Output lines are prefixed with the rank ([0] …);
 a summary (virtual time, per-host hypervisor/HCA and MPI counters) follows.
 
-  -np N, -n N                 ranks (required)
+  -np N, --np N, -n N         ranks (required)
   --mode native|bypass|split  ranks on bare-metal hosts, Xen-IB guests, or split-driver guests (default native)
   --hosts H                   hosts (default: N for native, N / guests-per-host otherwise)
   --guests-per-host G         guests per Xen host (bypass, split; default 1)

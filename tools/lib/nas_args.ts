@@ -82,6 +82,7 @@ ${rows.join("\n")}
   --mode native|bypass|split  bare-metal hosts, Xen-IB guests, or split-driver guests (default native)
   --hosts H                   hosts (default: N for native, N / guests-per-host otherwise)
   --guests-per-host G         guests per Xen host (bypass, split; default 1)
+  --guest-memory MIB          memory of each guest (bypass, split; default 512)
   --map block|cyclic          rank placement over hosts/guests (default block)
   --profile NAME|FILE.yaml    cost profile (default pcix-sdr-2006; also modern-gen5-ndr)
   --seed S                    seed of the cluster's PRNG (default 1)

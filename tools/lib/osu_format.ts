@@ -480,7 +480,7 @@ export function usage(name: OsuName): string {
   }
   L.push(
     "xenib's launch flags (the job runs in a simulated cluster, virtual time):",
-    "  -np N                       ranks (default 2)",
+    "  -np N, --np N               ranks (default 2)",
     "  --mode native|bypass|split  ranks on bare-metal hosts, Xen-IB guests, or split-driver guests (default native)",
     "  --hosts H                   hosts (default: np, or np / guests-per-host)",
     "  --guests-per-host G         guests per Xen host (bypass, split; default 1)",
