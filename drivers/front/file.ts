@@ -44,6 +44,7 @@ import { requestError, VerbsError } from "../uapi/errors.ts";
 import {
   checkAhAttr,
   checkCompVector,
+  checkCreateAhAttr,
   checkCreateSrqLimit,
   checkModifyQp,
   checkModifyQpValues,
@@ -585,8 +586,14 @@ export class VibFrontFile implements FrontFile {
     // The guest's ib_uverbs core checks the address vector as bare metal's does (its fields
     // within struct ib_uverbs_ah_attr's widths and the ranges rdma_check_ah_attr and mthca
     // take): a value the request cannot carry is refused with the text dom0 would have given,
-    // not the ring encoder's (an `undefined` dlid was `attr.dlid: undefined does not fit u16`).
-    kernelCheck(VibOp.CREATE_AH, () => checkAhAttr("create_ah", req.attr));
+    // not the ring encoder's (an `undefined` dlid was `attr.dlid: undefined does not fit u16`),
+    // and a port the device lacks as rdma_check_ah_attr does, when the guest's kernel knows the
+    // device (a port no __u8 holds was `attr.portNum: 300 does not fit u8`).
+    kernelCheck(VibOp.CREATE_AH, () => {
+      const d = this.#device;
+      if (d) checkCreateAhAttr(req.attr, d.physPortCnt);
+      else checkAhAttr("create_ah", req.attr);
+    });
     return await this.#call(VibOp.CREATE_AH, req.pdHandle, { attr: req.attr });
   }
 

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { CmdOp, type PathParams, type QpContextParams } from "../../hca/commands.ts";
+import { CmdOp, type QpContextParams } from "../../hca/commands.ts";
 import { CQE_BYTES } from "../../hca/cqe.ts";
 import { EqeType } from "../../hca/commands.ts";
 import { isMulticastGid, isMulticastLid } from "../../hca/mcg.ts";
@@ -20,9 +20,9 @@ import { SEG_BYTES } from "../../hca/wqe.ts";
 import { Access, EventType, QpAttrMask as M, QpState as S, QpType } from "../uapi/enums.ts";
 import { requestError, VerbsError } from "../uapi/errors.ts";
 import {
-  checkAhAttr,
   checkCompVector,
   checkCqSize,
+  checkCreateAhAttr,
   checkCreateSrqLimit,
   checkInt,
   checkModifyQp,
@@ -747,10 +747,6 @@ export class UContext implements UverbsFile {
     return { qpHandle: h, qpn, cap: { ...cap } };
   }
 
-  #path(call: string, ah: AhAttr): PathParams {
-    return checkAhAttr(call, ah);
-  }
-
   /** Attribute values → QPC fields, refusing out-of-range values (EINVAL). */
   #context(a: QpAttr, mask: number, set: QpAttr): Partial<QpContextParams> {
     const lim = this.driver.devLim;
@@ -1097,11 +1093,9 @@ export class UContext implements UverbsFile {
   #checkCreateAh(req: { pdHandle: number; attr: AhAttr }): PdObj {
     const pd = this.#get(this.#pds, req.pdHandle, "PD");
     // ib_create_user_ah checks the AV as modify_qp does (rdma_check_ah_attr: a valid port;
-    // rdma_fill_sgid_attr: an sgid_index within the port's GID table, else EINVAL).
-    this.#path("create_ah", req.attr);
-    if (req.attr.portNum !== undefined) {
-      checkInt("create_ah", "ah.portNum", req.attr.portNum, 1, this.driver.devLim.ports);
-    }
+    // rdma_fill_sgid_attr: an sgid_index within the port's GID table, else EINVAL); a guest's
+    // kernel makes the same check (checkCreateAhAttr).
+    checkCreateAhAttr(req.attr, this.driver.devLim.ports);
     return pd;
   }
 

@@ -298,6 +298,32 @@ export function checkAhAttr(call: string, ah: AhAttr): PathParams {
 }
 
 /**
+ * An AH's address vector as bare metal's kernel checks it at `create_ah`:
+ * {@link checkAhAttr}, then a `portNum` given must be one of the device's
+ * `ports` (ib_uverbs_create_ah → rdma_create_user_ah → rdma_check_ah_attr:
+ * `rdma_is_port_valid`, else EINVAL). The native driver's `createAh` and a
+ * guest's kernel before its `CREATE_AH` request is encoded both run it, so a
+ * guest refuses a port no `__u8` holds with bare metal's text, not the ring
+ * encoder's (`attr.portNum: 300 does not fit u8`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkCreateAhAttr } from "./kernel_checks.ts";
+ * assert.equal(checkCreateAhAttr({ dlid: 3, portNum: 2 }, 2).dlid, 3);
+ * assert.throws(
+ *   () => checkCreateAhAttr({ dlid: 3, portNum: 300 }, 2),
+ *   /EINVAL: create_ah: ah.portNum must be an integer in 1..2, got 300$/,
+ * );
+ * ```
+ */
+export function checkCreateAhAttr(ah: AhAttr, ports: number): PathParams {
+  const p = checkAhAttr("create_ah", ah);
+  if (ah.portNum !== undefined) checkInt("create_ah", "ah.portNum", ah.portNum, 1, ports);
+  return p;
+}
+
+/**
  * What ib_uverbs' `modify_qp` (uverbs_cmd.c) checks and changes before the
  * driver sees a modify (the driver's `ib_modify_qp_is_ok` then checks the
  * attribute mask against the state table), in its order:

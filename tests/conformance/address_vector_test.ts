@@ -158,6 +158,12 @@ for (const mode of MODES) {
           "ah.grh.flowLabel must be an integer in 0..4294967295, got 4294967296",
         ],
         [{ dlid: 1, grh: { dgid: new Uint8Array(4) } }, "ah.grh.dgid must be 16 bytes"],
+        // The port (rdma_check_ah_attr: rdma_is_port_valid), the device having two: a guest's
+        // encoder said `CREATE_AH: attr.portNum: 300 does not fit u8` for those no __u8 holds.
+        [{ dlid: 1, portNum: 3 }, "ah.portNum must be an integer in 1..2, got 3"],
+        [{ dlid: 1, portNum: 300 }, "ah.portNum must be an integer in 1..2, got 300"],
+        [{ dlid: 1, portNum: -1 }, "ah.portNum must be an integer in 1..2, got -1"],
+        [{ dlid: 1, portNum: 1.5 }, "ah.portNum must be an integer in 1..2, got 1.5"],
       ];
       // Bare metal's kernel says `create_ah: …`; a guest's, as for any refused control call,
       // names its request first (docs/api.md, Conventions: Errors).
