@@ -42,6 +42,7 @@ import type {
 } from "../uapi/uverbs.ts";
 import { requestError, VerbsError } from "../uapi/errors.ts";
 import {
+  abiAhAttr,
   checkAhAttr,
   checkCompVector,
   checkCreateAhAttr,
@@ -511,7 +512,12 @@ export class VibFrontFile implements FrontFile {
         maxDestRdAtomic: d.maxQpRdAtom,
       });
     });
-    await this.#call(VibOp.MODIFY_QP, req.qpHandle, { mask: req.mask, attr: req.attr });
+    // A null GRH is none (checkAhAttr), which the request carries by leaving it out.
+    const { ah, altPath } = req.attr;
+    const attr = ah?.grh === null || altPath?.grh === null
+      ? { ...req.attr, ah: abiAhAttr(ah), altPath: abiAhAttr(altPath) }
+      : req.attr;
+    await this.#call(VibOp.MODIFY_QP, req.qpHandle, { mask: req.mask, attr });
     if (qp && checked) {
       // What dom0's kernel now holds for it (UContext.modifyQp).
       qp.state = checked.next;
@@ -594,7 +600,7 @@ export class VibFrontFile implements FrontFile {
       if (d) checkCreateAhAttr(req.attr, d.physPortCnt);
       else checkAhAttr("create_ah", req.attr);
     });
-    return await this.#call(VibOp.CREATE_AH, req.pdHandle, { attr: req.attr });
+    return await this.#call(VibOp.CREATE_AH, req.pdHandle, { attr: abiAhAttr(req.attr) });
   }
 
   async destroyAh(ahHandle: number): Promise<void> {

@@ -20,6 +20,7 @@ import { SEG_BYTES } from "../../hca/wqe.ts";
 import { Access, EventType, QpAttrMask as M, QpState as S, QpType } from "../uapi/enums.ts";
 import { requestError, VerbsError } from "../uapi/errors.ts";
 import {
+  abiAhAttr,
   checkCompVector,
   checkCqSize,
   checkCreateAhAttr,
@@ -832,6 +833,9 @@ export class UContext implements UverbsFile {
       // The PSNs as the QP took them (masked to 24 bits), not as they were given.
       if (ctx.rqPsn !== undefined) rest.rqPsn = ctx.rqPsn;
       if (ctx.sqPsn !== undefined) rest.sqPsn = ctx.sqPsn;
+      // A null GRH is none (checkAhAttr): query reports no GRH, as a guest's dom0 does.
+      if (rest.ah) rest.ah = abiAhAttr(rest.ah);
+      if (rest.altPath) rest.altPath = abiAhAttr(rest.altPath);
       Object.assign(qp.attr, structuredClone(rest));
     }
   }

@@ -245,6 +245,15 @@ export function checkInt(call: string, name: string, v: unknown, min: number, ma
 }
 
 /**
+ * An optional field's value: `dflt` when absent. A `null` is no absence but a value, which no
+ * `__u8` or `__u32` of `struct ib_uverbs_ah_attr` holds, so {@link checkInt} refuses it
+ * (docs/api.md, Conventions: a value no C field could hold is EINVAL naming the field).
+ */
+function given(v: unknown, dflt: number): unknown {
+  return v === undefined ? dflt : v;
+}
+
+/**
  * An address vector as the kernel checks it (an AH's, or a QP's path at
  * `modify_qp`): every field within the range ib_uverbs and mthca take
  * (`struct ib_uverbs_ah_attr`'s widths, `rdma_check_ah_attr`,
@@ -272,29 +281,58 @@ export function checkAhAttr(call: string, ah: AhAttr): PathParams {
     // permissive LID 0xFFFF and a multicast LID without a GRH are taken, for an AH and a
     // connected QP's path alike. The fabric decides their packets' fate (docs/api.md, AhAttr).
     dlid: checkInt(call, "ah.dlid", ah.dlid, 0, 0xffff),
-    sl: checkInt(call, "ah.sl", ah.sl ?? 0, 0, 15),
-    srcPathBits: checkInt(call, "ah.srcPathBits", ah.srcPathBits ?? 0, 0, 127),
+    sl: checkInt(call, "ah.sl", given(ah.sl, 0), 0, 15),
+    srcPathBits: checkInt(call, "ah.srcPathBits", given(ah.srcPathBits, 0), 0, 127),
     // Fields the device does not check are still the uverbs ABI's widths (struct
     // ib_uverbs_ah_attr: static_rate and hop_limit __u8, flow_label __u32): a value none of
     // them holds could not have been passed, in any mode (a guest's request carries them so).
-    staticRate: checkInt(call, "ah.staticRate", ah.staticRate ?? 0, 0, 0xff),
+    staticRate: checkInt(call, "ah.staticRate", given(ah.staticRate, 0), 0, 0xff),
   };
-  if (ah.grh) {
+  // A null `grh` is a C caller's is_global 0 (as a null SRQ or channel is none): no GRH.
+  if (ah.grh !== undefined && ah.grh !== null) {
     if (!(ah.grh.dgid instanceof Uint8Array) || ah.grh.dgid.length !== 16) {
       throw inval(`${call}: ah.grh.dgid must be 16 bytes`);
     }
     p.grh = {
       dgid: ah.grh.dgid.slice(),
       // mthca_path_set: an sgid_index past the port's GID table fails with EINVAL.
-      sgidIndex: checkInt(call, "ah.grh.sgidIndex", ah.grh.sgidIndex ?? 0, 0, GID_TABLE_LEN - 1),
-      flowLabel: checkInt(call, "ah.grh.flowLabel", ah.grh.flowLabel ?? 0, 0, 0xffffffff),
-      hopLimit: checkInt(call, "ah.grh.hopLimit", ah.grh.hopLimit ?? 64, 0, 0xff),
+      sgidIndex: checkInt(
+        call,
+        "ah.grh.sgidIndex",
+        given(ah.grh.sgidIndex, 0),
+        0,
+        GID_TABLE_LEN - 1,
+      ),
+      flowLabel: checkInt(call, "ah.grh.flowLabel", given(ah.grh.flowLabel, 0), 0, 0xffffffff),
+      hopLimit: checkInt(call, "ah.grh.hopLimit", given(ah.grh.hopLimit, 64), 0, 0xff),
       // struct ib_uverbs_global_route's traffic_class is a __u8, written into the GRH's TClass
       // (mthca_path_set puts it in sl_tclass_flowlabel; IBTA vol 1 §8.3.1).
-      trafficClass: checkInt(call, "ah.grh.trafficClass", ah.grh.trafficClass ?? 0, 0, 0xff),
+      trafficClass: checkInt(call, "ah.grh.trafficClass", given(ah.grh.trafficClass, 0), 0, 0xff),
     };
   }
   return p;
+}
+
+/**
+ * An address vector as the uverbs ABI carries it: a `null` `grh` is none
+ * (is_global 0, as {@link checkAhAttr} reads it), left out. A guest's kernel
+ * builds its `CREATE_AH` and `MODIFY_QP` requests from it, whose encoder
+ * takes a GRH object or none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { abiAhAttr } from "./kernel_checks.ts";
+ * // deno-lint-ignore no-explicit-any
+ * assert.deepEqual(abiAhAttr({ dlid: 3, grh: null } as any), { dlid: 3 });
+ * ```
+ */
+export function abiAhAttr(ah: AhAttr): AhAttr;
+export function abiAhAttr(ah: AhAttr | undefined): AhAttr | undefined;
+export function abiAhAttr(ah: AhAttr | undefined): AhAttr | undefined {
+  if (typeof ah !== "object" || ah === null || ah.grh !== null) return ah;
+  const { grh: _, ...rest } = ah;
+  return rest;
 }
 
 /**

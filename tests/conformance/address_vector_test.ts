@@ -176,6 +176,70 @@ for (const mode of MODES) {
     });
   });
 
+  Deno.test(`address vectors (${mode}): a null AV field is no number; a null grh is no GRH`, async () => {
+    // A `__u8` or `__u32` of struct ib_uverbs_ah_attr holds no null: EINVAL naming the field, as
+    // any value none holds (docs/api.md, Conventions). Bare metal took null as the field's
+    // default (0, hop limit 64) and a guest refused it with the ring encoder's text
+    // (`CREATE_AH: attr.sl: null does not fit u8`). A null `grh` is a C caller's is_global 0:
+    // no GRH, as a null `srq` or `channel` is none; a guest's encoder refused it
+    // (`CREATE_AH: attr.grh: not an object`), bare metal took it.
+    const { cluster, a, b } = await twoPortDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const dgid = await y.ctx.queryGid(1, 0);
+      const prefix = (op: string) => mode === "native" ? "" : `${op}: `;
+      const rc = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      await rc.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+      const [, rtr] = connectAttrs(QpType.RC, { ...CONNECT, remoteQpn: 1, dlid: y.lid });
+      const cases: [Record<string, unknown>, string, string][] = [
+        [{ dlid: y.lid, sl: null }, "ah.sl", "0..15"],
+        [{ dlid: y.lid, srcPathBits: null }, "ah.srcPathBits", "0..127"],
+        [{ dlid: y.lid, staticRate: null }, "ah.staticRate", "0..255"],
+        [{ dlid: y.lid, grh: { dgid, sgidIndex: null } }, "ah.grh.sgidIndex", "0..0"],
+        [{ dlid: y.lid, grh: { dgid, flowLabel: null } }, "ah.grh.flowLabel", "0..4294967295"],
+        [{ dlid: y.lid, grh: { dgid, hopLimit: null } }, "ah.grh.hopLimit", "0..255"],
+        [{ dlid: y.lid, grh: { dgid, trafficClass: null } }, "ah.grh.trafficClass", "0..255"],
+      ];
+      for (const [attr, field, range] of cases) {
+        const why = `${field} must be an integer in ${range}, got null`;
+        // deno-lint-ignore no-explicit-any
+        const made = await rejects(() => x.pd.createAh(attr as any), "EINVAL");
+        assert.equal(made, `EINVAL: ${prefix("CREATE_AH")}create_ah: ${why}`);
+        // deno-lint-ignore no-explicit-any
+        const moved = await rejects(() => rc.modify({ ...rtr, ah: attr as any }), "EINVAL");
+        assert.equal(moved, `EINVAL: ${prefix("MODIFY_QP")}modify_qp: ${why}`);
+      }
+      assert.equal(await stateOf(rc), QpState.INIT);
+      // grh: null, for an AH and a connected QP's path: no GRH.
+      // deno-lint-ignore no-explicit-any
+      const noGrh = { dlid: y.lid, grh: null } as any;
+      await rc.modify({ ...rtr, ah: noGrh });
+      assert.deepEqual([await stateOf(rc), (await rc.query()).ah?.grh], [QpState.RTR, undefined]);
+      const ud = await Promise.all(
+        [x, y].map((s) => s.pd.createQp({ type: QpType.UD, sendCq: s.cq, recvCq: s.cq, cap: CAP })),
+      );
+      for (const q of ud) await connectQp(q);
+      const ah = await x.pd.createAh(noGrh);
+      ud[1].postRecv({ wrId: 1n, sgList: [{ addr: y.buf, length: 256, lkey: y.mr.lkey }] });
+      ud[0].postSend({
+        wrId: 2n,
+        opcode: WrOpcode.SEND,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 16, lkey: x.mr.lkey }],
+        ah,
+        remoteQpn: ud[1].qpNum,
+        remoteQkey: 0x11111111,
+      });
+      await x.cq.pollUntil(1);
+      const [got] = await y.cq.pollUntil(1);
+      assert.deepEqual([got.status, got.wcFlags & WcFlags.GRH, got.byteLen], [
+        WcStatus.SUCCESS,
+        0,
+        40 + 16,
+      ]);
+    });
+  });
+
   Deno.test(`address vectors (${mode}): a GRH's traffic class is the packets' TClass`, async () => {
     const { cluster, a, b } = await twoPortDomains(mode);
     // The first two GRH words of every packet that carries one: IPVer, TClass, FlowLabel.
