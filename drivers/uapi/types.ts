@@ -195,12 +195,13 @@ export interface SendWr {
   /** Atomic swap operand. */
   swap?: bigint;
   /**
-   * UD: destination address handle (an `Ah`). Its `pd` must be the QP's, and
-   * it must not be destroyed, else the WR completes with `LOC_QP_OP_ERR`.
+   * UD: destination address handle (an `Ah`). Its `pd` must be the QP's (of the
+   * same open device: another context's PD number can equal it), and it must not
+   * be destroyed, else the WR completes with `LOC_QP_OP_ERR`.
    */
   ah?: {
     readonly attr: AhAttr;
-    readonly pd?: { readonly pdn: number };
+    readonly pd?: { readonly pdn: number; readonly context?: { readonly provider?: unknown } };
     readonly destroyed?: boolean;
   };
   /** UD: destination QP number. */

@@ -813,10 +813,16 @@ export class ProviderQp {
         throw inval(`${this.#what("post_send")}: a UD send needs ah, remoteQpn and remoteQkey`);
       }
       // The AV names its PD, which the device checks against the QP's; a destroyed AH names
-      // none (as its AV is gone: rxe finds no AH and fails the WQE).
+      // none (as its AV is gone: rxe finds no AH and fails the WQE), nor does one of another
+      // open device (mthca reads the AV through its PD's key, a key of that device: another
+      // host's or context's PD number may equal this QP's, its key is still not this PD's).
       const ahPd = wr.ah!.pd;
       w.ud = {
-        avPd: ahPd === undefined ? undefined : wr.ah!.destroyed ? NO_AV_PD : ahPd.pdn,
+        avPd: ahPd === undefined
+          ? undefined
+          : wr.ah!.destroyed || ahPd.context?.provider !== this.#p
+          ? NO_AV_PD
+          : ahPd.pdn,
         port: ah.portNum ?? 0,
         dlid: ah.dlid,
         sl: ah.sl,

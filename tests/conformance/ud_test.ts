@@ -91,6 +91,33 @@ for (const mode of MODES) {
     });
   });
 
+  Deno.test(`ud (${mode}): an AH of another device's context fails the send as another PD's would`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [ux, uy] = await pair(x, y, QpType.UD);
+      // The other host's PD has the same number as this QP's: only its device tells them apart.
+      const foreign = await y.pd.createAh({ dlid: y.lid });
+      assert.equal(y.pd.pdn, x.pd.pdn);
+      const own = await x.pd.createAh({ dlid: y.lid });
+      const status = (ah: typeof own) => {
+        ux.postSend({
+          wrId: 1n,
+          opcode: WrOpcode.SEND,
+          sendFlags: SendFlags.SIGNALED,
+          sgList: [{ addr: x.buf, length: 16, lkey: x.mr.lkey }],
+          ah,
+          remoteQpn: uy.qpNum,
+          remoteQkey: QKEY,
+        });
+        return x.cq.pollUntil(1).then(([wc]) => wc.status);
+      };
+      assert.equal(await status(own), WcStatus.SUCCESS);
+      // IBTA vol 1 §11.4.1.1: the AH must be of the QP's PD (rxe_get_av: LOC_QP_OP_ERR).
+      assert.equal(await status(foreign), WcStatus.LOC_QP_OP_ERR);
+    });
+  });
+
   Deno.test(`ud (${mode}): source path bits cannot make a datagram's SLID another port's LID`, async () => {
     const { cluster, a, b } = await twoDomains(mode);
     await cluster.run(async () => {
