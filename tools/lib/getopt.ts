@@ -4,7 +4,8 @@
  * when it starts with `-` (`-s -5`), long options take `--size=64` or
  * `--size 64` and may be abbreviated to any unique prefix (`--iter 10`),
  * words that are not options are collected (glibc permutes them to the
- * end), and `--` ends the options. Options come back in command-line
+ * end), and `--` ends the options. An option may also be named by whole
+ * single-dash words (xenib's `-np`). Options come back in command-line
  * order, so "the last one wins" is the caller's loop, as in perftest.
  *
  * @module
@@ -34,6 +35,13 @@
  * const ext = [...table, { name: "allow", hasArg: false, extension: true }];
  * assert.deepEqual(getoptLong(["--al"], ext).options[0].name, "all");
  * assert.deepEqual(getoptLong(["--allo"], ext).options[0].name, "allow");
+ * // A whole single-dash word may name one too (it is no cluster of -n and -p).
+ * const np = [...table, { name: "np", hasArg: true, extension: true, words: ["-np"] }];
+ * assert.deepEqual(getoptLong(["-np", "4", "-as8"], np).options.map((o) => [o.spelled, o.value]), [
+ *   ["-np", "4"],
+ *   ["-a", undefined],
+ *   ["-s", "8"],
+ * ]);
  * ```
  */
 export interface LongOption {
@@ -49,6 +57,12 @@ export interface LongOption {
    * ambiguous (xenib's `--noise` leaves perftest's `--no` meaning `--noPeak`).
    */
   extension?: boolean;
+  /**
+   * Whole single-dash words that name it too (xenib's `-np`, as mpirun spells it): each is read
+   * before the word could be a cluster of short options, only as it is spelled (no prefix, no
+   * `=VALUE`); its value, if it takes one, is the next word.
+   */
+  words?: readonly string[];
 }
 
 /**
@@ -83,6 +97,13 @@ export interface FoundOption {
  * assert.throws(() => getoptLong(["-s"], [{ name: "size", short: "s", hasArg: true }]), {
  *   message: "option requires an argument -- 's'",
  *   option: "size",
+ *   spelled: "-s",
+ * });
+ * // An unknown one is named as it was written.
+ * assert.throws(() => getoptLong(["-aq"], [{ name: "all", short: "a", hasArg: false }]), {
+ *   message: "invalid option -- 'q'",
+ *   option: undefined,
+ *   spelled: "-q",
  * });
  * ```
  */
@@ -91,8 +112,10 @@ export class GetoptError extends Error {
    * @param message glibc's diagnostic, without the program name
    * @param option the table's name of the option refused for its argument (missing, or given
    * to one that takes none); none for a word that names no option (unknown or ambiguous)
+   * @param spelled the option as the user wrote it (`-q`, `-s`, `--si`, `--frob`), without any
+   * `=VALUE`: a refused short option is `-` and its letter, as glibc's `optopt` names it
    */
-  constructor(message: string, readonly option?: string) {
+  constructor(message: string, readonly option?: string, readonly spelled?: string) {
     super(message);
     this.name = "GetoptError";
   }
@@ -153,13 +176,17 @@ export function getoptLong(
   const options: FoundOption[] = [];
   const positionals: string[] = [];
   let error: GetoptFailure | undefined;
-  const refuse = (message: string, option?: string): void => {
-    const e = new GetoptError(message, option);
+  const refuse = (message: string, option: string | undefined, spelled: string): void => {
+    const e = new GetoptError(message, option, spelled);
     if (!opts.recordError) throw e;
     error ??= { error: e, before: options.length };
   };
   const byShort = new Map<string, LongOption>();
-  for (const o of table) if (o.short) byShort.set(o.short, o);
+  const byWord = new Map<string, LongOption>();
+  for (const o of table) {
+    if (o.short) byShort.set(o.short, o);
+    for (const w of o.words ?? []) byWord.set(w, o);
+  }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--") {
@@ -171,7 +198,7 @@ export function getoptLong(
       const word = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
       const o = matchLong(word, arg.slice(2), table);
       if (typeof o === "string") {
-        refuse(o);
+        refuse(o, undefined, `--${word}`);
         continue;
       }
       if (o.hasArg) {
@@ -179,17 +206,24 @@ export function getoptLong(
         if (eq >= 0) value = arg.slice(eq + 1);
         else if (i + 1 < argv.length) value = argv[++i];
         else {
-          refuse(`option '--${o.name}' requires an argument`, o.name);
+          refuse(`option '--${o.name}' requires an argument`, o.name, `--${word}`);
           continue;
         }
         options.push({ name: o.name, value, spelled: `--${word}` });
       } else {
         if (eq >= 0) {
-          refuse(`option '--${o.name}' doesn't allow an argument`, o.name);
+          refuse(`option '--${o.name}' doesn't allow an argument`, o.name, `--${word}`);
           continue;
         }
         options.push({ name: o.name, spelled: `--${word}` });
       }
+      continue;
+    }
+    const w = byWord.get(arg);
+    if (w) {
+      if (!w.hasArg) options.push({ name: w.name, spelled: arg });
+      else if (i + 1 < argv.length) options.push({ name: w.name, value: argv[++i], spelled: arg });
+      else refuse(`option '${arg}' requires an argument`, w.name, arg);
       continue;
     }
     if (arg.startsWith("-") && arg.length > 1) {
@@ -197,7 +231,7 @@ export function getoptLong(
         const c = arg[k];
         const o = byShort.get(c);
         if (!o) {
-          refuse(`invalid option -- '${c}'`);
+          refuse(`invalid option -- '${c}'`, undefined, `-${c}`);
           continue;
         }
         if (!o.hasArg) {
@@ -208,7 +242,7 @@ export function getoptLong(
         if (k + 1 < arg.length) value = arg.slice(k + 1);
         else if (i + 1 < argv.length) value = argv[++i];
         else {
-          refuse(`option requires an argument -- '${c}'`, o.name);
+          refuse(`option requires an argument -- '${c}'`, o.name, `-${c}`);
           break;
         }
         options.push({ name: o.name, value, spelled: `-${c}` });
