@@ -501,11 +501,12 @@ Deno.test("osu: long options may be abbreviated to a unique prefix, as getopt_lo
     () => parseOsuArgs(["osu_bw", "--validation=yes"]),
     /osu_bw: option '--validation' doesn't allow an argument/,
   );
-  // A name Object.prototype has is no long option (it read as an unsupported one: 'undefined').
+  // A name Object.prototype has is no long option (it read as an unsupported one: 'undefined'):
+  // glibc's getopt_long does not recognize it, and says so in its words.
   for (const a of ["--constructor", "--toString", "--hasOwnProperty=1"]) {
     assert.throws(
       () => parseOsuArgs(["osu_latency", a]),
-      new RegExp(`^UsageError: osu_latency: unknown option '${a}' \\(see --help\\)$`),
+      new RegExp(`^UsageError: osu_latency: unrecognized option '${a}' \\(see --help\\)$`),
       a,
     );
   }
@@ -922,4 +923,48 @@ Deno.test("osu: --migrate moves a rank's guest mid-run; a comment line after the
     const rows = out.slice(-1 - sizes.length, -1);
     assert.deepEqual(rows.map((l) => Number(l.split(/\s+/)[0])), sizes);
   }
+});
+
+Deno.test("osu: the command line is read by getopt_long's rules (getoptLong), launch flags as extensions", () => {
+  // xenib's launch flags take a prefix that names none of OMB's long options…
+  const c = parseOsuArgs(["osu_latency", "--mo", "split", "--ho=2", "--se", "7", "--ma", "cyclic"]);
+  assert.deepEqual([c.launch.mode, c.launch.hosts, c.launch.seed, c.launch.map], [
+    "split",
+    2,
+    7,
+    "cyclic",
+  ]);
+  // …never one OMB's table makes ambiguous or its own (--m, --h: OMB's).
+  assert.throws(
+    () => parseOsuArgs(["osu_latency", "--m", "4"]),
+    /^UsageError: osu_latency: option '--m' is ambiguous; possibilities: '--message-size' '--mem-limit'$/,
+  );
+  assert.equal(parseOsuArgs(["osu_latency", "--h"]).help, true);
+  assert.throws(
+    () => parseOsuArgs(["osu_latency", "--gu", "2"]),
+    /option '--gu' is ambiguous; possibilities: '--guests-per-host' '--guest-memory'/,
+  );
+  // -np and -n are whole words, never a cluster; -np=4 is one (and -n is no OSU option).
+  assert.equal(parseOsuArgs(["osu_mbw_mr", "-np", "4", "-p", "2"]).launch.np, 4);
+  assert.throws(() => parseOsuArgs(["osu_mbw_mr", "-np=4"]), /osu_mbw_mr: Invalid option \[-n\]/);
+  // A launch flag without its value is glibc's missing argument (it was "--mode needs a value").
+  assert.throws(
+    () => parseOsuArgs(["osu_latency", "-m", "8", "--mode"]),
+    /^UsageError: osu_latency: option '--mode' requires an argument \(see --help\)$/,
+  );
+  assert.throws(
+    () => parseOsuArgs(["osu_latency", "-np"]),
+    /^UsageError: osu_latency: option '-np' requires an argument \(see --help\)$/,
+  );
+  // A value is the next word whatever it looks like, as getopt takes it.
+  assert.throws(
+    () => parseOsuArgs(["osu_latency", "-m", "--mode"]),
+    /Invalid Message Size \[-m --mode\]/,
+  );
+  // getopt permutes the operands after the options: an option's error comes first.
+  assert.throws(
+    () => parseOsuArgs(["osu_latency", "D", "-i", "0"]),
+    /Invalid Number of Iterations/,
+  );
+  assert.equal(parseOsuArgs(["osu_latency", "H", "-m", "8", "H"]).maxSize, 8);
 });

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { LongOption } from "./getopt.ts";
 import { parseSeed, UsageError } from "./perftest_args.ts";
 
 /**
@@ -85,6 +86,35 @@ const FLAGS: Record<string, keyof LaunchFlags> = {
 export const LAUNCH_LONG_FLAGS: readonly string[] = Object.freeze(
   Object.keys(FLAGS).filter((f) => f.startsWith("--")),
 );
+
+/**
+ * The launch flags as getopt_long options (./getopt.ts) for a tool that reads its command line
+ * with getoptLong: extensions to the tool's own table, each taking a value, `--np` also spelled
+ * as the whole words `-np` and `-n`. Store what it finds with {@link takeLaunchFlag}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getoptLong } from "./getopt.ts";
+ * import { defaultLaunchFlags, launchOptionTable, takeLaunchFlag } from "./mpi_args.ts";
+ * const { options } = getoptLong(["-np", "4", "--mod=split"], launchOptionTable());
+ * const f = defaultLaunchFlags();
+ * for (const o of options) takeLaunchFlag([`--${o.name}`, o.value!], 0, f);
+ * assert.deepEqual([f.np, f.mode], [4, "split"]);
+ * ```
+ */
+export function launchOptionTable(): readonly LongOption[] {
+  return LAUNCH_OPTIONS;
+}
+
+const LAUNCH_OPTIONS: readonly LongOption[] = [
+  ...new Set(LAUNCH_LONG_FLAGS.map((f) => f.slice(2))),
+].map((name) => {
+  const words = Object.keys(FLAGS).filter((f) =>
+    !f.startsWith("--") && FLAGS[f] === FLAGS[`--${name}`]
+  );
+  return { name, hasArg: true, extension: true, ...(words.length ? { words } : {}) };
+});
 
 function whole(flag: string, v: string, min: number): number {
   if (!/^\d+$/.test(v) || Number(v) < min) {

@@ -1,15 +1,18 @@
 /**
  * Flag parsing for `tools/osu.ts`: OSU Micro-Benchmarks 7.0's options for
  * each benchmark (its getopt strings and defaults, `c/util/osu_util.c`), with
- * OSU's messages for bad values, plus the launch flags (`-np`, `--mode`, …).
+ * OSU's messages for bad values, plus the launch flags (`-np`, `--mode`, …),
+ * read by getoptLong (./getopt.ts) as process_options' getopt_long loop.
  *
  * @module
  */
+import { type GetoptError, getoptLong, type LongOption } from "./getopt.ts";
 import { UsageError } from "./perftest_args.ts";
 import {
   checkLaunchFlags,
   defaultLaunchFlags,
   type LaunchFlags,
+  launchOptionTable,
   takeLaunchFlag,
 } from "./mpi_args.ts";
 
@@ -330,35 +333,36 @@ export interface OsuConfig {
   warnings: string[];
 }
 
-const LONG: Record<string, string> = {
-  help: "h",
-  version: "v",
-  full: "f",
-  "message-size": "m",
-  "window-size": "W",
-  "num-test-calls": "t",
-  iterations: "i",
-  warmup: "x",
-  "array-size": "a",
-  "mem-limit": "M",
-  "print-rate": "R",
-  "num-pairs": "p",
-  "vary-window": "V",
-  validation: "c",
-  "buffer-num": "b",
-  "validation-warmup": "u",
-};
-
-/** Long forms of the options xenib's port does not offer (OMB 7.0's long_options). */
-const LONG_UNSUPPORTED: Record<string, string> = {
-  accelerator: "d",
-  "cuda-target": "r",
-  graph: "G",
-  ddt: "D",
-  papi: "P",
-  "sync-option": "s",
-  "win-options": "w",
-};
+/**
+ * OMB 7.0's long_options (c/util/osu_util.c process_options), in its order, with the letter each
+ * returns: one table for every benchmark, and `ddt`, the entry process_options appends for most.
+ */
+const OMB_LONG: readonly (readonly [string, string])[] = [
+  ["help", "h"],
+  ["version", "v"],
+  ["full", "f"],
+  ["message-size", "m"],
+  ["window-size", "W"],
+  ["num-test-calls", "t"],
+  ["iterations", "i"],
+  ["warmup", "x"],
+  ["array-size", "a"],
+  ["sync-option", "s"],
+  ["win-options", "w"],
+  ["mem-limit", "M"],
+  ["accelerator", "d"],
+  ["cuda-target", "r"],
+  ["print-rate", "R"],
+  ["num-pairs", "p"],
+  ["vary-window", "V"],
+  ["validation", "c"],
+  ["buffer-num", "b"],
+  ["validation-warmup", "u"],
+  ["graph", "G"],
+  ["papi", "P"],
+  ["ddt", "D"],
+];
+const LETTER = new Map(OMB_LONG);
 
 /**
  * The one-sided benchmarks (OSU_RMA_BENCHMARKS of tools/lib/osu_rma.ts, which imports this
@@ -386,31 +390,135 @@ const UNSUPPORTED: Record<string, string> = {
   w: "one-sided options (-w) belong to the one-sided benchmarks (osu_put_latency, osu_get_bw, …)",
 };
 
-/** Every long option of OMB 7.0's long_options (c/util/osu_util.c), offered or not. */
-const ALL_LONG = [...Object.keys(LONG), ...Object.keys(LONG_UNSUPPORTED)];
-
-/**
- * getopt_long's matching (glibc posix/getopt.c): an exact name, else a
- * prefix of exactly one long option (`--iter 100`); a prefix of several is
- * ambiguous.
- */
-function longName(name: string, given: string): string {
-  if (given === "" || ALL_LONG.includes(given)) return given;
-  const hits = ALL_LONG.filter((l) => l.startsWith(given));
-  if (hits.length > 1) {
-    throw new UsageError(
-      `${name}: option '--${given}' is ambiguous; possibilities: ${
-        hits.map((h) => `'--${h}'`).join(" ")
-      }`,
-    );
-  }
-  return hits[0] ?? given;
-}
-
 function bad(name: string, message: string, opt: string, arg?: string): UsageError {
   return new UsageError(
     `${name}: ${message} [-${opt}${arg !== undefined ? ` ${arg}` : ""}] (see --help)`,
   );
+}
+
+/** OMB's options that take no argument (the others are `required_argument`). */
+const NO_ARGUMENT = "hvfcV";
+
+/**
+ * A benchmark's getopt_long table: OMB 7.0's long options, the short letters of its getopt
+ * string and of the options xenib refuses by name, then xenib's launch flags as extensions.
+ */
+function optionTable(spec: string, refused: Readonly<Record<string, string>>): LongOption[] {
+  return [
+    ...OMB_LONG.map(([long, o]) => ({
+      name: long,
+      ...(spec.includes(o) || Object.hasOwn(refused, o) ? { short: o } : {}),
+      // OMB declares --vary-window with a required argument; it takes none here, as -V.
+      hasArg: !NO_ARGUMENT.includes(o),
+    })),
+    ...launchOptionTable(),
+  ];
+}
+
+/**
+ * The getopt_long table `deno task osu NAME …` reads a two-sided benchmark's command line with
+ * (a name it does not know gets osu_latency's), for tools that look at an osu command line
+ * (tools/launch.ts): OMB 7.0's long options in their order, the short letters of the benchmark's
+ * getopt string (and of `-d`, `-r`, `-G`, `-D`, `-P`, `-s`, `-w`, refused by name), then xenib's
+ * launch flags as extensions (`--mode`, `--profile`, `-np`, …: ./mpi_args.ts).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getoptLong } from "./getopt.ts";
+ * import { osuOptionTable } from "./osu_args.ts";
+ * const r = getoptLong(["-W", "16", "--prof", "p.yaml", "-np", "2"], osuOptionTable("osu_bw"));
+ * assert.deepEqual(r.options.map((o) => [o.name, o.value]), [
+ *   ["window-size", "16"],
+ *   ["profile", "p.yaml"],
+ *   ["np", "2"],
+ * ]);
+ * // osu_latency has no -W (its getopt string has none).
+ * assert.equal(osuOptionTable("osu_latency").find((o) => o.name === "window-size")?.short, undefined);
+ * ```
+ */
+export function osuOptionTable(name: string): readonly LongOption[] {
+  const b = Object.hasOwn(OSU_BENCHMARKS, name)
+    ? OSU_BENCHMARKS[name as OsuName]
+    : OSU_BENCHMARKS.osu_latency;
+  return optionTable(b.opts, UNSUPPORTED);
+}
+
+/**
+ * Read a benchmark's command line with getoptLong, as process_options' getopt_long loop reads it
+ * (each option as getopt returns it, so the first error on the line is the one reported), with
+ * OSU's words where process_options has its own: its getopt strings start with `:`, so glibc says
+ * nothing and it names getopt's optopt (`Invalid option [-z]`, `Option Missing Required Argument
+ * [-i]`). `handle` gets each of the benchmark's own options and says whether process_options
+ * returns there (-h, -v: nothing after it is read); `operand` gets each operand after the
+ * options, in order (getopt permutes them to the end; a launch flag after `--` is still xenib's).
+ * @returns false where `handle` stopped
+ */
+function readCommandLine(
+  name: string,
+  args: readonly string[],
+  spec: string,
+  refused: Readonly<Record<string, string>>,
+  launch: LaunchFlags,
+  handle: (o: string, arg: string | undefined) => boolean,
+  operand: (word: string) => void,
+): boolean {
+  const found = getoptLong([...args], optionTable(spec, refused), { recordError: true });
+  const e = found.error;
+  for (const [k, f] of found.options.entries()) {
+    if (e?.before === k) throw refusal(name, spec, refused, e.error);
+    const o = LETTER.get(f.name);
+    if (o === undefined) {
+      // A launch flag, stored under the name it was typed as where that is one (`-np`, `-n`:
+      // their errors name it so), else its own.
+      const typed = f.spelled === `--${f.name}` || !f.spelled.startsWith("--");
+      takeLaunchFlag([typed ? f.spelled : `--${f.name}`, f.value!], 0, launch);
+      continue;
+    }
+    if (Object.hasOwn(refused, o)) throw new UsageError(`${name}: ${refused[o]} [${f.spelled}]`);
+    if (!spec.includes(o)) throw unknownOption(name, f.spelled);
+    if (handle(o, f.value)) return false;
+  }
+  if (e) throw refusal(name, spec, refused, e.error);
+  const words = found.positionals;
+  for (let i = 0; i < words.length;) {
+    const next = takeLaunchFlag(words, i, launch);
+    if (next !== undefined) i = next;
+    else operand(words[i++]);
+  }
+  return true;
+}
+
+/**
+ * A long option of OMB's table the benchmark's getopt string lacks: OMB's getopt_long returns
+ * its letter all the same and process_options applies it; xenib refuses it (docs/mpi.md).
+ */
+function unknownOption(name: string, spelled: string): UsageError {
+  return new UsageError(`${name}: unknown option '${spelled}' (see --help)`);
+}
+
+/** What a word getopt refused is called: OSU's words, glibc's for long options. */
+function refusal(
+  name: string,
+  spec: string,
+  refused: Readonly<Record<string, string>>,
+  e: GetoptError,
+): UsageError {
+  const spelled = e.spelled ?? "";
+  if (e.option === undefined) {
+    if (!spelled.startsWith("--")) return bad(name, "Invalid option", spelled.slice(1));
+    // glibc's "unrecognized option '--frob'", or its ambiguous prefix naming the candidates.
+    const unrecognized = e.message.startsWith("unrecognized");
+    return new UsageError(`${name}: ${e.message}${unrecognized ? " (see --help)" : ""}`);
+  }
+  const o = LETTER.get(e.option);
+  // A launch flag's missing value: glibc's words.
+  if (o === undefined) return new UsageError(`${name}: ${e.message} (see --help)`);
+  if (Object.hasOwn(refused, o)) return new UsageError(`${name}: ${refused[o]} [${spelled}]`);
+  if (!spec.includes(o)) return unknownOption(name, spelled);
+  if (!NO_ARGUMENT.includes(o)) return bad(name, "Option Missing Required Argument", o);
+  // `--full=1`: glibc's getopt_long (posix/getopt.c process_long_option) names the option.
+  return new UsageError(`${name}: ${e.message}`);
 }
 
 /**
@@ -426,7 +534,10 @@ function int(s: string): number | undefined {
 }
 
 /**
- * Parse `osu NAME [flags]`.
+ * Parse `osu NAME [flags]` by getopt_long's rules (./getopt.ts, with {@link osuOptionTable}):
+ * clusters (`-fc`), a value glued on or the next word, long options by any unambiguous prefix,
+ * `--` ending the options; xenib's launch flags are extensions that take a prefix only where it
+ * names none of OMB's long options (`--mo` is `--mode`; `--m` is OMB's ambiguous one).
  *
  * @throws UsageError with OSU's message and the offending option
  * @example
@@ -436,6 +547,10 @@ function int(s: string): number | undefined {
  * const c = parseOsuArgs(["osu_latency", "--mode", "bypass", "-m", "8:64", "-i", "500"]);
  * assert.deepEqual([c.launch.mode, c.minSize, c.maxSize, c.iterations], ["bypass", 8, 64, 500]);
  * assert.throws(() => parseOsuArgs(["osu_latency", "-i", "0"]), /Invalid Number of Iterations/);
+ * // OSU's own words for what getopt refuses (its getopt strings start with ':').
+ * assert.throws(() => parseOsuArgs(["osu_latency", "-W", "4"]), /Invalid option \[-W\]/);
+ * assert.throws(() => parseOsuArgs(["osu_bw", "-cz"]), /Invalid option \[-z\]/);
+ * assert.equal(parseOsuArgs(["osu_bw", "--mo", "split", "-cW16"]).launch.mode, "split");
  * ```
  */
 export function parseOsuArgs(argv: readonly string[]): OsuConfig {
@@ -453,85 +568,33 @@ export function parseOsuArgs(argv: readonly string[]): OsuConfig {
     throw new UsageError(`unknown benchmark '${name}' (have: ${all})`);
   }
   const c = defaults(name as OsuName);
-  const spec = OSU_BENCHMARKS[c.name].opts;
-  const takes = (o: string) => spec.includes(`${o}:`);
-  const allowed = (o: string) => spec.includes(o);
-  const args = argv.slice(1);
   let validationWarmupSet = false;
   let hostBuffers = 0;
-  // getopt: `--` ends the options; what follows is operands ([SRC DST]).
-  let optionsEnded = false;
-  for (let i = 0; i < args.length;) {
-    const next = takeLaunchFlag(args, i, c.launch);
-    if (next !== undefined) {
-      i = next;
-      continue;
-    }
-    const a = args[i];
-    let opts: { o: string; arg?: string }[] = [];
-    if (a === "--" && !optionsEnded) {
-      optionsEnded = true;
-      i++;
-      continue;
-    } else if (!optionsEnded && a.startsWith("--")) {
-      const eq = a.indexOf("=");
-      const long = longName(name, eq > 0 ? a.slice(2, eq) : a.slice(2));
-      // Own keys only: `--constructor` or `--toString` must not find Object.prototype's.
-      const o = Object.hasOwn(LONG, long) ? LONG[long] : undefined;
-      const missing = Object.hasOwn(LONG_UNSUPPORTED, long) ? LONG_UNSUPPORTED[long] : undefined;
-      if (missing) throw new UsageError(`${name}: ${UNSUPPORTED[missing]} [${a}]`);
-      if (!o || !allowed(o)) throw new UsageError(`${name}: unknown option '${a}' (see --help)`);
-      if (takes(o)) {
-        const arg = eq > 0 ? a.slice(eq + 1) : args[++i];
-        if (arg === undefined) throw bad(name, "Option Missing Required Argument", o);
-        opts = [{ o, arg }];
-      } else if (eq > 0) {
-        // glibc's getopt_long (posix/getopt.c process_long_option) names the whole option.
-        throw new UsageError(`${name}: option '--${long}' doesn't allow an argument`);
-      } else opts = [{ o }];
-      i++;
-    } else if (!optionsEnded && a.startsWith("-") && a.length > 1) {
-      // getopt clustering: -fc, -i100, -i 100.
-      for (let k = 1; k < a.length; k++) {
-        const o = a[k];
-        if (!allowed(o) || o === ":") {
-          if (UNSUPPORTED[o]) throw new UsageError(`${name}: ${UNSUPPORTED[o]} [-${o}]`);
-          throw bad(name, "Invalid option", o);
-        }
-        if (takes(o)) {
-          let arg = a.slice(k + 1);
-          if (arg === "") {
-            arg = args[++i];
-            if (arg === undefined) throw bad(name, "Option Missing Required Argument", o);
-          }
-          opts.push({ o, arg });
-          break;
-        }
-        opts.push({ o });
-        // getopt hands over one letter at a time and process_options returns at -h or -v, so
-        // what follows them in the cluster is never read: `-hx` is the help, `-vz` the version.
-        if (o === "h" || o === "v") break;
-      }
-      i++;
-    } else if (a === "H" && ++hostBuffers <= 2) {
-      // OMB's [SRC DST] buffer locations: H (host) is what every buffer is here.
-      i++;
-      continue;
-    } else if (/^(D|M|MD|MH)$/.test(a)) {
-      throw new UsageError(
-        `${name}: device and managed buffers (${a}) are not simulated; buffers are host memory (H)`,
-      );
-    } else {
-      throw new UsageError(`${name}: unexpected argument '${a}' (see --help)`);
-    }
-    for (const { o, arg } of opts) {
+  const read = readCommandLine(
+    name,
+    argv.slice(1),
+    OSU_BENCHMARKS[c.name].opts,
+    UNSUPPORTED,
+    c.launch,
+    (o, arg) => {
       if (o === "u") validationWarmupSet = true;
       apply(c, o, arg);
       // process_options returns at the first -h or -v: what follows is not
-      // read, so `-h -i 0` prints the help (OMB 7.0 c/util/osu_util.c).
-      if (c.help || c.version) return c;
-    }
-  }
+      // read, so `-h -i 0` and `-hx` print the help (OMB 7.0 c/util/osu_util.c).
+      return c.help || c.version;
+    },
+    (a) => {
+      // OMB's [SRC DST] buffer locations: H (host) is what every buffer is here.
+      if (a === "H" && ++hostBuffers <= 2) return;
+      if (/^(D|M|MD|MH)$/.test(a)) {
+        throw new UsageError(
+          `${name}: device and managed buffers (${a}) are not simulated; buffers are host memory (H)`,
+        );
+      }
+      throw new UsageError(`${name}: unexpected argument '${a}' (see --help)`);
+    },
+  );
+  if (!read) return c;
   if (hostBuffers === 1) {
     throw new UsageError(`${name}: give both buffer locations, SRC and DST (H H), or neither`);
   }
