@@ -63,6 +63,26 @@ Deno.test("launch: devinfo's profile file is granted however getopt_long spells 
   }
 });
 
+// osu reads its command line by getopt_long's rules too (tools/lib/osu_args.ts), with the
+// benchmark's getopt string: the launcher grants the profile file it reads, and only that.
+Deno.test("launch: osu's profile file is granted as osu's getopt_long table reads the line", () => {
+  const granted = (args: string[]) =>
+    denoArgs("osu", args, "/repo", "/home/u").find((x) => x.startsWith("--allow-read="))!
+      .slice("--allow-read=".length).split(",").includes("/home/u/p.yaml");
+  for (
+    const args of [
+      ["osu_latency", "--prof", "p.yaml"],
+      ["osu_bw", "-cW16", "--profile=p.yaml"],
+      ["osu_latency", "-m", "8", "--", "H", "H", "--profile", "p.yaml"],
+    ]
+  ) {
+    assert.ok(granted(args), args.join(" "));
+  }
+  // -b takes the next word as its value (osu_bw's getopt string has b:); osu_bcast has no -b.
+  assert.equal(granted(["osu_bw", "-b", "--profile", "p.yaml"]), false);
+  assert.equal(granted(["osu_bcast", "-b", "--profile", "p.yaml"]), true);
+});
+
 Deno.test("launch: a name that is no tool is refused in one line, names every object has too", async () => {
   for (const name of ["nope", "constructor", "toString"]) {
     const out = await new Deno.Command(Deno.execPath(), {

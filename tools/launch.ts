@@ -13,6 +13,8 @@
  */
 import { devinfoOptionTable } from "./lib/devinfo_args.ts";
 import { getoptLong } from "./lib/getopt.ts";
+import { defaultLaunchFlags, takeLaunchFlag } from "./lib/mpi_args.ts";
+import { osuOptionTable } from "./lib/osu_args.ts";
 import { perftestOptionTable } from "./lib/perftest_args.ts";
 
 /** Where a tool's flags point at files. */
@@ -179,6 +181,9 @@ export function resolveFrom(base: string, p: string): string {
  * assert.deepEqual(m.read, ["/w/p.ts", "/w"]);
  * // devinfo's command line by getopt_long's rules, as the tool reads it.
  * assert.deepEqual(pathsOf("devinfo", ["-l", "--prof", "p.yaml", "-i"], "/w").read, ["/w/p.yaml"]);
+ * // So is osu's, with the benchmark's table: a value is the next word, whatever it looks like.
+ * assert.deepEqual(pathsOf("osu", ["osu_bw", "--prof", "p.yaml"], "/w").read, ["/w/p.yaml"]);
+ * assert.deepEqual(pathsOf("osu", ["osu_bw", "-b", "--profile", "p.yaml"], "/w").read, []);
  * ```
  */
 export function pathsOf(
@@ -206,6 +211,20 @@ export function pathsOf(
     const r = getoptLong(args, devinfoOptionTable(), { recordError: true });
     for (const o of r.options) given.set(o.name, o.value ?? true);
     positionals.push(...r.positionals);
+  } else if (tool === "osu") {
+    // Read as the tool reads it (tools/lib/osu_args.ts, the benchmark's table): `--prof my.yaml`
+    // is --profile, and a launch flag after `--` is still one. A refusal is the tool's to report.
+    const r = getoptLong(args.slice(1), osuOptionTable(args[0] ?? ""), { recordError: true });
+    for (const o of r.options) given.set(o.name, o.value ?? true);
+    const after = defaultLaunchFlags();
+    for (let i = 0; i < r.positionals.length;) {
+      try {
+        i = takeLaunchFlag(r.positionals, i, after) ?? i + 1;
+      } catch {
+        i++;
+      }
+    }
+    if (after.profile !== defaultLaunchFlags().profile) given.set("profile", after.profile);
   } else {
     const valued = new Set([...(spec.read ?? []), ...(spec.write ?? []), ...(spec.valued ?? [])]);
     for (let i = 0; i < args.length; i++) {
