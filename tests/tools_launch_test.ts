@@ -74,6 +74,7 @@ Deno.test("launch: osu's profile file is granted as osu's getopt_long table read
       ["osu_latency", "--prof", "p.yaml"],
       ["osu_bw", "-cW16", "--profile=p.yaml"],
       ["osu_latency", "-m", "8", "--", "H", "H", "--profile", "p.yaml"],
+      ["osu_put_latency", "-sfence", "--pro", "p.yaml"],
     ]
   ) {
     assert.ok(granted(args), args.join(" "));
@@ -81,6 +82,8 @@ Deno.test("launch: osu's profile file is granted as osu's getopt_long table read
   // -b takes the next word as its value (osu_bw's getopt string has b:); osu_bcast has no -b.
   assert.equal(granted(["osu_bw", "-b", "--profile", "p.yaml"]), false);
   assert.equal(granted(["osu_bcast", "-b", "--profile", "p.yaml"]), true);
+  // The one-sided benchmarks' getopt string has s:, and -s's value is the next word.
+  assert.equal(granted(["osu_put_latency", "-s", "--profile", "p.yaml"]), false);
 });
 
 Deno.test("launch: a name that is no tool is refused in one line, names every object has too", async () => {

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { osuMain } from "../tools/osu.ts";
 import { osu as run } from "./support/osu.ts";
 import { mpi } from "../mod.ts";
-import { osuRmaProgram, parseOsuRmaArgs } from "../tools/lib/osu_rma.ts";
+import { OSU_RMA_BENCHMARKS, osuRmaProgram, parseOsuRmaArgs } from "../tools/lib/osu_rma.ts";
+import { osuOptionTable } from "../tools/lib/osu_args.ts";
 
 const value = (line: string) => Number(line.trim().split(/\s+/)[1]);
 
@@ -138,17 +139,47 @@ Deno.test("osu one-sided: refused options and rank counts say what is wrong in o
     assert.match(e.message, message, args.join(" "));
     assert.ok(!e.message.includes("\n"));
   }
-  // getopt_long's rules, as the two-sided tests have them: `--` ends the options, a prefix of
-  // several long options is ambiguous (both were 'unknown option').
+  // getopt_long's rules (getoptLong), as the two-sided tests have them: `--` ends the options, a
+  // prefix of several long options is ambiguous.
   assert.equal(parseOsuRmaArgs(["osu_put_latency", "-m", "8", "--"]).maxSize, 8);
   assert.throws(
     () => parseOsuRmaArgs(["osu_put_latency", "--", "-m", "8"]),
     /^UsageError: osu_put_latency: unexpected argument '-m' \(see --help\)$/,
   );
+  // OMB 7.0 has one long_options table for every benchmark, which glibc lists in its order.
   assert.throws(
     () => parseOsuRmaArgs(["osu_put_bw", "--w", "4"]),
-    /^UsageError: osu_put_bw: option '--w' is ambiguous; possibilities: '--warmup' '--window-size' '--win-options'$/,
+    /^UsageError: osu_put_bw: option '--w' is ambiguous; possibilities: '--window-size' '--warmup' '--win-options'$/,
   );
+  // So --m and --v are ambiguous there, as in OMB (they were --message-size and --version), a
+  // long form of a refused option is refused by name, and a long option of another benchmark is
+  // unknown here.
+  assert.throws(
+    () => parseOsuRmaArgs(["osu_put_latency", "--m", "8"]),
+    /^UsageError: osu_put_latency: option '--m' is ambiguous; possibilities: '--message-size' '--mem-limit'$/,
+  );
+  assert.throws(() => parseOsuRmaArgs(["osu_put_latency", "--v"]), /'--v' is ambiguous/);
+  assert.equal(parseOsuRmaArgs(["osu_put_latency", "--mes", "8"]).maxSize, 8);
+  assert.throws(
+    () => parseOsuRmaArgs(["osu_get_bw", "--gra", "tty"]),
+    /^UsageError: osu_get_bw: graph output \(-G\) is not supported \[--gra\]$/,
+  );
+  assert.throws(
+    () => parseOsuRmaArgs(["osu_get_bw", "--full"]),
+    /^UsageError: osu_get_bw: unknown option '--full' \(see --help\)$/,
+  );
+  assert.throws(
+    () => parseOsuRmaArgs(["osu_get_bw", "--frob"]),
+    /^UsageError: osu_get_bw: unrecognized option '--frob' \(see --help\)$/,
+  );
+  // osu_args.ts's table of their getopt strings (for tools/launch.ts) agrees with this module's.
+  for (const [n, b] of Object.entries(OSU_RMA_BENCHMARKS)) {
+    const w = osuOptionTable(n).find((o) => o.name === "window-size");
+    assert.equal(w?.short, b.bw ? "W" : undefined, n);
+  }
+  // The launch flags as the two-sided tests take them: a prefix no OMB option has, -np a word.
+  const c = parseOsuRmaArgs(["osu_put_latency", "--mo", "bypass", "-np", "2", "-sfence"]);
+  assert.deepEqual([c.launch.mode, c.launch.np, c.sync], ["bypass", 2, "fence"]);
   // osu_bw's bound on -W (MAX_REQ_NUM requests) is not theirs: MPI_Put and MPI_Get post none.
   assert.equal(parseOsuRmaArgs(["osu_put_bw", "-W", "1001"]).windowSize, 1001);
   // The two-sided benchmarks point one-sided flags at these.

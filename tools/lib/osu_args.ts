@@ -368,16 +368,26 @@ const LETTER = new Map(OMB_LONG);
  * The one-sided benchmarks (OSU_RMA_BENCHMARKS of tools/lib/osu_rma.ts, which imports this
  * module), named where a command line names no benchmark this parser knows.
  */
-const ONE_SIDED_NAMES = [
-  "osu_put_latency",
-  "osu_get_latency",
-  "osu_acc_latency",
-  "osu_fop_latency",
-  "osu_cas_latency",
-  "osu_put_bw",
-  "osu_get_bw",
-  "osu_put_bibw",
-];
+const ONE_SIDED: Readonly<Record<string, string>> = {
+  // Their getopt strings (OMB 7.0 process_options: `+:w:s:hvm:x:i:G:`, `W:` for the bandwidth
+  // tests), less the leading `+:` and what xenib refuses by name (ONE_SIDED_REFUSED).
+  osu_put_latency: "w:s:hvm:x:i:",
+  osu_get_latency: "w:s:hvm:x:i:",
+  osu_acc_latency: "w:s:hvm:x:i:",
+  osu_fop_latency: "w:s:hvm:x:i:",
+  osu_cas_latency: "w:s:hvm:x:i:",
+  osu_put_bw: "w:s:hvm:x:i:W:",
+  osu_get_bw: "w:s:hvm:x:i:W:",
+  osu_put_bibw: "w:s:hvm:x:i:W:",
+};
+const ONE_SIDED_NAMES = Object.keys(ONE_SIDED);
+
+/** What the one-sided benchmarks' port refuses by name, with why. */
+const ONE_SIDED_REFUSED: Readonly<Record<string, string>> = {
+  G: "graph output (-G) is not supported",
+  P: "PAPI counters (-P) are not supported",
+  d: "accelerator buffers (-d) are not simulated",
+};
 
 /** OSU options xenib's port does not offer, with why. */
 const UNSUPPORTED: Record<string, string> = {
@@ -416,11 +426,12 @@ function optionTable(spec: string, refused: Readonly<Record<string, string>>): L
 }
 
 /**
- * The getopt_long table `deno task osu NAME …` reads a two-sided benchmark's command line with
- * (a name it does not know gets osu_latency's), for tools that look at an osu command line
- * (tools/launch.ts): OMB 7.0's long options in their order, the short letters of the benchmark's
- * getopt string (and of `-d`, `-r`, `-G`, `-D`, `-P`, `-s`, `-w`, refused by name), then xenib's
- * launch flags as extensions (`--mode`, `--profile`, `-np`, …: ./mpi_args.ts).
+ * The getopt_long table `deno task osu NAME …` reads a benchmark's command line with, for tools
+ * that look at an osu command line (tools/launch.ts): OMB 7.0's long options in their order, the
+ * short letters of the benchmark's getopt string and of those refused by name (`-d`, `-r`, `-G`,
+ * `-D`, `-P`, `-s`, `-w` for the two-sided benchmarks, `-G`, `-P`, `-d` for the one-sided ones),
+ * then xenib's launch flags as extensions (`--mode`, `--profile`, `-np`, …: ./mpi_args.ts). A
+ * name it does not know gets osu_latency's.
  *
  * @example
  * ```ts
@@ -433,36 +444,67 @@ function optionTable(spec: string, refused: Readonly<Record<string, string>>): L
  *   ["profile", "p.yaml"],
  *   ["np", "2"],
  * ]);
- * // osu_latency has no -W (its getopt string has none).
+ * // osu_latency has no -W (its getopt string has none); the one-sided tests take -s.
  * assert.equal(osuOptionTable("osu_latency").find((o) => o.name === "window-size")?.short, undefined);
+ * assert.equal(osuOptionTable("osu_put_latency").find((o) => o.name === "sync-option")?.short, "s");
  * ```
  */
 export function osuOptionTable(name: string): readonly LongOption[] {
+  return optionTable(...optionsOf(name));
+}
+
+/** A benchmark's getopt string and what xenib refuses by name (osu_latency's for another name). */
+function optionsOf(name: string): [string, Readonly<Record<string, string>>] {
+  if (Object.hasOwn(ONE_SIDED, name)) return [ONE_SIDED[name], ONE_SIDED_REFUSED];
   const b = Object.hasOwn(OSU_BENCHMARKS, name)
     ? OSU_BENCHMARKS[name as OsuName]
     : OSU_BENCHMARKS.osu_latency;
-  return optionTable(b.opts, UNSUPPORTED);
+  return [b.opts, UNSUPPORTED];
 }
 
 /**
- * Read a benchmark's command line with getoptLong, as process_options' getopt_long loop reads it
- * (each option as getopt returns it, so the first error on the line is the one reported), with
- * OSU's words where process_options has its own: its getopt strings start with `:`, so glibc says
- * nothing and it names getopt's optopt (`Invalid option [-z]`, `Option Missing Required Argument
- * [-i]`). `handle` gets each of the benchmark's own options and says whether process_options
- * returns there (-h, -v: nothing after it is read); `operand` gets each operand after the
- * options, in order (getopt permutes them to the end; a launch flag after `--` is still xenib's).
- * @returns false where `handle` stopped
+ * Read benchmark `name`'s command line with getoptLong and its {@link osuOptionTable}, as
+ * process_options' getopt_long loop reads it: each option as getopt returns it, so the first
+ * error on the line is the one reported, in OSU's words where process_options has its own (its
+ * getopt strings start with `:`, so glibc says nothing and it names getopt's optopt: `Invalid
+ * option [-z]`, `Option Missing Required Argument [-i]`). Launch flags go to `launch`. `option`
+ * gets each of the benchmark's own options and says whether process_options returns there (-h,
+ * -v: nothing after it is read); `operand` gets each operand after the options, in order (getopt
+ * permutes them to the end; a launch flag after `--` is still xenib's). The two-sided benchmarks
+ * ({@link parseOsuArgs}) and the one-sided ones (tools/lib/osu_rma.ts) are read with it.
+ * @returns false where `option` stopped
+ * @throws UsageError naming the option
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultLaunchFlags } from "./mpi_args.ts";
+ * import { readOsuCommandLine } from "./osu_args.ts";
+ * const seen: string[] = [], launch = defaultLaunchFlags();
+ * const line = {
+ *   name: "osu_put_latency",
+ *   launch,
+ *   option: (o: string, arg?: string) => (seen.push(`${o}=${arg}`), o === "h"),
+ *   operand: (w: string) => void seen.push(w),
+ * };
+ * assert.equal(readOsuCommandLine(line, ["op", "-sfence", "--mo", "split", "--mess", "8"]), true);
+ * assert.deepEqual([seen, launch.mode], [["s=fence", "m=8", "op"], "split"]);
+ * assert.equal(readOsuCommandLine(line, ["-h", "-z"]), false); // -h returns before -z
+ * assert.throws(() => readOsuCommandLine(line, ["-z"]), /^UsageError: osu_put_latency: Invalid option \[-z\]/);
+ * assert.throws(() => readOsuCommandLine(line, ["-G", "png"]), /not supported \[-G\]$/);
+ * ```
  */
-function readCommandLine(
-  name: string,
+export function readOsuCommandLine(
+  line: {
+    name: string;
+    launch: LaunchFlags;
+    option: (o: string, arg: string | undefined) => boolean;
+    operand: (word: string) => void;
+  },
   args: readonly string[],
-  spec: string,
-  refused: Readonly<Record<string, string>>,
-  launch: LaunchFlags,
-  handle: (o: string, arg: string | undefined) => boolean,
-  operand: (word: string) => void,
 ): boolean {
+  const { name, launch } = line;
+  const [spec, refused] = optionsOf(name);
   const found = getoptLong([...args], optionTable(spec, refused), { recordError: true });
   const e = found.error;
   for (const [k, f] of found.options.entries()) {
@@ -477,14 +519,14 @@ function readCommandLine(
     }
     if (Object.hasOwn(refused, o)) throw new UsageError(`${name}: ${refused[o]} [${f.spelled}]`);
     if (!spec.includes(o)) throw unknownOption(name, f.spelled);
-    if (handle(o, f.value)) return false;
+    if (line.option(o, f.value)) return false;
   }
   if (e) throw refusal(name, spec, refused, e.error);
   const words = found.positionals;
   for (let i = 0; i < words.length;) {
     const next = takeLaunchFlag(words, i, launch);
     if (next !== undefined) i = next;
-    else operand(words[i++]);
+    else line.operand(words[i++]);
   }
   return true;
 }
@@ -570,20 +612,17 @@ export function parseOsuArgs(argv: readonly string[]): OsuConfig {
   const c = defaults(name as OsuName);
   let validationWarmupSet = false;
   let hostBuffers = 0;
-  const read = readCommandLine(
+  const read = readOsuCommandLine({
     name,
-    argv.slice(1),
-    OSU_BENCHMARKS[c.name].opts,
-    UNSUPPORTED,
-    c.launch,
-    (o, arg) => {
+    launch: c.launch,
+    option: (o, arg) => {
       if (o === "u") validationWarmupSet = true;
       apply(c, o, arg);
       // process_options returns at the first -h or -v: what follows is not
       // read, so `-h -i 0` and `-hx` print the help (OMB 7.0 c/util/osu_util.c).
       return c.help || c.version;
     },
-    (a) => {
+    operand: (a) => {
       // OMB's [SRC DST] buffer locations: H (host) is what every buffer is here.
       if (a === "H" && ++hostBuffers <= 2) return;
       if (/^(D|M|MD|MH)$/.test(a)) {
@@ -593,7 +632,7 @@ export function parseOsuArgs(argv: readonly string[]): OsuConfig {
       }
       throw new UsageError(`${name}: unexpected argument '${a}' (see --help)`);
     },
-  );
+  }, argv.slice(1));
   if (!read) return c;
   if (hostBuffers === 1) {
     throw new UsageError(`${name}: give both buffer locations, SRC and DST (H H), or neither`);

@@ -24,8 +24,14 @@
  */
 import { mpi } from "../../mod.ts";
 import { loadToolProfile } from "./api.ts";
-import { checkLaunchFlags, defaultLaunchFlags, takeLaunchFlag } from "./mpi_args.ts";
-import { applyOsuOption, OSU_DEFAULTS, OSU_VERSION, type OsuConfig } from "./osu_args.ts";
+import { checkLaunchFlags, defaultLaunchFlags } from "./mpi_args.ts";
+import {
+  applyOsuOption,
+  OSU_DEFAULTS,
+  OSU_VERSION,
+  type OsuConfig,
+  readOsuCommandLine,
+} from "./osu_args.ts";
 import { FIELD_WIDTH, left, MESSAGE_SIZE_USAGE, pt2ptRow, right } from "./osu_format.ts";
 import { UsageError } from "./perftest_args.ts";
 import { migrationLines } from "./mpi_run.ts";
@@ -205,17 +211,6 @@ export interface OsuRmaConfig extends
   sync: OsuSync;
 }
 
-const LONG: Record<string, string> = {
-  help: "h",
-  version: "v",
-  "message-size": "m",
-  iterations: "i",
-  warmup: "x",
-  "window-size": "W",
-  "win-options": "w",
-  "sync-option": "s",
-};
-
 function bad(name: string, message: string, opt: string, arg?: string): UsageError {
   return new UsageError(
     `${name}: ${message} [-${opt}${arg !== undefined ? ` ${arg}` : ""}] (see --help)`,
@@ -225,7 +220,9 @@ function bad(name: string, message: string, opt: string, arg?: string): UsageErr
 /**
  * Parse `osu NAME [flags]` for a one-sided benchmark: OMB 7.0's getopt
  * string (`+:w:s:hvm:x:i:`, and `W:` for the bandwidth tests), its long
- * options, and the launch flags. `-w dynamic` (MPI_Win_create_dynamic),
+ * options (OMB's one table, as the two-sided tests'), and the launch flags,
+ * read by getopt_long's rules as the two-sided tests' (readOsuCommandLine,
+ * tools/lib/osu_args.ts). `-w dynamic` (MPI_Win_create_dynamic),
  * `-G` (graphs) and `-P` (PAPI) are refused with a message, as is a `-s`
  * the benchmark does not offer (osu_put_bibw: pscw and fence, as OMB's).
  *
@@ -262,66 +259,22 @@ export function parseOsuRmaArgs(argv: readonly string[]): OsuRmaConfig {
     windowSize: D.WINDOW_SIZE_LARGE,
     launch: defaultLaunchFlags(),
   };
-  const spec = b.bw ? "w:s:hvm:x:i:W:" : "w:s:hvm:x:i:";
-  const args = argv.slice(1);
-  // getopt: `--` ends the options (as for the two-sided tests, tools/lib/osu_args.ts).
-  let optionsEnded = false;
-  for (let i = 0; i < args.length;) {
-    const next = takeLaunchFlag(args, i, c.launch);
-    if (next !== undefined) {
-      i = next;
-      continue;
-    }
-    const a = args[i];
-    let o: string, arg: string | undefined;
-    if (a === "--" && !optionsEnded) {
-      optionsEnded = true;
-      i++;
-      continue;
-    } else if (optionsEnded) {
+  // OMB 7.0's getopt string (`+:w:s:hvm:x:i:G:`, `W:` for the bandwidth tests; `d:`, `P:`
+  // as configured) and long_options, read as the two-sided tests' (tools/lib/osu_args.ts).
+  const read = readOsuCommandLine({
+    name,
+    launch: c.launch,
+    option: (o, arg) => {
+      apply(c, o, arg);
+      // process_options returns at -h and -v: getopt never reads the rest of the line (`-hv` is
+      // the help, `-vx` the version).
+      return c.help || c.version;
+    },
+    operand: (a) => {
       throw new UsageError(`${name}: unexpected argument '${a}' (see --help)`);
-    } else if (a.startsWith("--")) {
-      const eq = a.indexOf("=");
-      const given = eq > 0 ? a.slice(2, eq) : a.slice(2);
-      const hits = Object.keys(LONG).filter((l) => l === given || l.startsWith(given));
-      const long = hits.includes(given) ? given : hits.length === 1 ? hits[0] : undefined;
-      // glibc's getopt_long (posix/getopt.c): a prefix of several long options is ambiguous.
-      if (!long && hits.length > 1) {
-        throw new UsageError(
-          `${name}: option '--${given}' is ambiguous; possibilities: ${
-            hits.map((h) => `'--${h}'`).join(" ")
-          }`,
-        );
-      }
-      if (!long || !spec.includes(LONG[long])) {
-        throw new UsageError(`${name}: unknown option '${a}' (see --help)`);
-      }
-      o = LONG[long];
-      if (spec.includes(`${o}:`)) {
-        arg = eq > 0 ? a.slice(eq + 1) : args[++i];
-        if (arg === undefined) throw bad(name, "Option Missing Required Argument", o);
-      } else if (eq > 0) {
-        // glibc's getopt_long (posix/getopt.c process_long_option).
-        throw new UsageError(`${name}: option '--${long}' doesn't allow an argument`);
-      }
-      i++;
-    } else if (a.startsWith("-") && a.length > 1) {
-      o = a[1];
-      if (o === "G") throw new UsageError(`${name}: graph output (-G) is not supported`);
-      if (o === "P") throw new UsageError(`${name}: PAPI counters (-P) are not supported`);
-      if (o === "d") throw new UsageError(`${name}: accelerator buffers (-d) are not simulated`);
-      if (!spec.includes(o) || o === ":") throw bad(name, "Invalid option", o);
-      // Without an argument there are only -h and -v, at which process_options returns: getopt
-      // never reads the rest of their cluster (`-hv` is the help, `-vx` the version).
-      if (spec.includes(`${o}:`)) {
-        arg = a.length > 2 ? a.slice(2) : args[++i];
-        if (arg === undefined) throw bad(name, "Option Missing Required Argument", o);
-      }
-      i++;
-    } else throw new UsageError(`${name}: unexpected argument '${a}' (see --help)`);
-    apply(c, o, arg);
-    if (c.help || c.version) return c;
-  }
+    },
+  }, argv.slice(1));
+  if (!read) return c;
   // osu_fop_latency and osu_cas_latency time one 8-byte MPI_LONG_LONG whatever the minimum (their
   // run_* functions never read it: OMB 7.0 osu_fop_latency.c, osu_cas_latency.c), but their
   // window is the maximum's bytes (allocate_atomic_memory(…, options.max_message_size, …)): one
