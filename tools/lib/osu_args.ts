@@ -382,13 +382,6 @@ const ONE_SIDED: Readonly<Record<string, string>> = {
 };
 const ONE_SIDED_NAMES = Object.keys(ONE_SIDED);
 
-/** What the one-sided benchmarks' port refuses by name, with why. */
-const ONE_SIDED_REFUSED: Readonly<Record<string, string>> = {
-  G: "graph output (-G) is not supported",
-  P: "PAPI counters (-P) are not supported",
-  d: "accelerator buffers (-d) are not simulated",
-};
-
 /** OSU options xenib's port does not offer, with why. */
 const UNSUPPORTED: Record<string, string> = {
   d: "accelerator buffers (-d) are not simulated",
@@ -398,6 +391,13 @@ const UNSUPPORTED: Record<string, string> = {
   P: "PAPI counters (-P) are not supported",
   s: "one-sided options (-s) belong to the one-sided benchmarks (osu_put_latency, osu_get_bw, …)",
   w: "one-sided options (-w) belong to the one-sided benchmarks (osu_put_latency, osu_get_bw, …)",
+};
+
+/** What the one-sided benchmarks' port refuses by name, with why (their getopt strings have G:). */
+const ONE_SIDED_REFUSED: Readonly<Record<string, string>> = {
+  G: UNSUPPORTED.G,
+  P: UNSUPPORTED.P,
+  d: UNSUPPORTED.d,
 };
 
 function bad(name: string, message: string, opt: string, arg?: string): UsageError {
