@@ -134,11 +134,13 @@ export class Completer {
     }
     const s = aethSyndrome.parse(pkt.aeth!.syndrome);
     if (s.kind !== "ack") return this.#badResponse(qp, w);
-    // The original remote value lands in the local buffer in host (little-endian) order.
-    const sge = w.wqe!.sgl[0];
+    // The original remote value lands in the local buffer in host (little-endian) order,
+    // scattered over the WR's whole list (8 bytes in all, checked at post) as a READ response's
+    // bytes are: Linux rxe_comp.c do_atomic copies it with copy_data over the WQE's DMA list.
+    // Writing all 8 at the first entry would write past an entry shorter than 8 bytes.
     const buf = new Uint8Array(ATOMIC_BYTES);
     new DataView(buf.buffer).setBigUint64(0, pkt.atomicAckEth!.origRemData, true);
-    this.#place(qp, sge.lkey, sge.addr, buf);
+    this.#scatter(qp, w, 0, buf);
     this.#finishRdAtomic(qp, w);
     this.#progress(qp, psnAdd(psn, 1));
   }

@@ -19,11 +19,13 @@ import {
 } from "../../mod.ts";
 import {
   CONNECT,
+  MODES,
   pair,
   pattern,
   rejects,
   type Side,
   side,
+  twoDomains,
   twoHosts,
   waitBytes,
 } from "./helpers.ts";
@@ -186,6 +188,77 @@ Deno.test("atomic compare-and-swap that does not match leaves memory alone", asy
     assert.equal(u64(y, y.buf), 7n);
   });
 });
+
+for (const mode of MODES) {
+  Deno.test(`atomic result (${mode}): scattered over the local list, 8 bytes or LOC_LEN_ERR`, async () => {
+    // The 8 bytes of the original value fill the WR's scatter list in order, as an RDMA READ
+    // response does (Linux rxe_comp.c do_atomic: copy_data over the WQE's whole DMA list), never
+    // past its first entry; a list that does not total 8 bytes completes with LOC_LEN_ERR
+    // (hca/FORMATS.md §9).
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [qx] = await pair(x, y, QpType.RC);
+      setU64(y, y.buf, 0x1122334455667788n);
+      const lo = x.buf + 1024, hi = x.buf + 2048;
+      x.dom.memory.write(lo, new Uint8Array(8).fill(0xee));
+      x.dom.memory.write(hi, new Uint8Array(8).fill(0xee));
+      qx.postSend({
+        wrId: 1n,
+        opcode: WrOpcode.ATOMIC_FETCH_AND_ADD,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: lo, length: 4, lkey: x.mr.lkey }, {
+          addr: hi,
+          length: 4,
+          lkey: x.mr.lkey,
+        }],
+        remoteAddr: y.buf,
+        rkey: y.mr.rkey,
+        compareAdd: 1n,
+      });
+      const [wc] = await x.cq.pollUntil(1);
+      assert.deepEqual([wc.status, wc.opcode, wc.byteLen], [
+        WcStatus.SUCCESS,
+        WcOpcode.FETCH_ADD,
+        8,
+      ]);
+      assert.equal(u64(y, y.buf), 0x1122334455667789n);
+      // Little-endian host memory: the low half in the first entry, the high half in the second.
+      assert.deepEqual(
+        [...x.dom.memory.read(lo, 8)],
+        [0x88, 0x77, 0x66, 0x55, 0xee, 0xee, 0xee, 0xee],
+        "the first entry's 4 bytes, and nothing after them",
+      );
+      assert.deepEqual([...x.dom.memory.read(hi, 8)], [
+        0x44,
+        0x33,
+        0x22,
+        0x11,
+        0xee,
+        0xee,
+        0xee,
+        0xee,
+      ]);
+      qx.postSend({
+        wrId: 2n,
+        opcode: WrOpcode.ATOMIC_CMP_AND_SWP,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: lo, length: 8, lkey: x.mr.lkey }, {
+          addr: hi,
+          length: 4,
+          lkey: x.mr.lkey,
+        }],
+        remoteAddr: y.buf,
+        rkey: y.mr.rkey,
+        compareAdd: 0x1122334455667789n,
+        swap: 0n,
+      });
+      const [bad] = await x.cq.pollUntil(1);
+      assert.deepEqual([bad.wrId, bad.status], [2n, WcStatus.LOC_LEN_ERR]);
+      assert.equal(u64(y, y.buf), 0x1122334455667789n, "nothing was sent");
+    });
+  });
+}
 
 Deno.test("inline data and scatter/gather lists", async () => {
   const { cluster, a, b } = await twoHosts();
