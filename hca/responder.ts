@@ -1085,7 +1085,10 @@ export class Responder {
     // Read-modify-write at the memory: the read waits for earlier posted writes (PCI ordering).
     this.core.bus.read(ATOMIC_BYTES, () => {
       const buf = new Uint8Array(ATOMIC_BYTES);
-      if (!tpt.live(e) || !tpt.gather(e, va, ATOMIC_BYTES, buf, 0)) return;
+      if (!tpt.live(e) || !tpt.gather(e, va, ATOMIC_BYTES, buf, 0)) {
+        if (resp.epoch === epoch) this.#atomicRefused(qp, entry);
+        return;
+      }
       const dv = new DataView(buf.buffer);
       const orig = dv.getBigUint64(0, true); // host memory is little-endian
       const next = cs
@@ -1109,6 +1112,36 @@ export class Responder {
       entry.ready = true;
       this.kick(qp);
     }, this.#tagRead);
+  }
+
+  /**
+   * The region an atomic passed CHK_RKEY for was deregistered before the device read it: an
+   * R_Key violation, as Linux rxe_resp.c's atomic_reply answers a region no longer valid
+   * (RESPST_ERR_RKEY_VIOLATION: a Remote Access Error NAK, the QP to error, IBTA vol 1 §9.7.5.2
+   * class C), like a READ's response (`#readPacket`). The NAK takes the atomic's place in the
+   * response order (IBTA vol 1 §9.7.5.1.2), after the responses owed before it; what was queued
+   * after it goes with the move to error. An error already waiting at an earlier PSN comes first
+   * and stands.
+   */
+  #atomicRefused(qp: Qp, entry: RespEntry): void {
+    const resp = qp.resp;
+    const q = resp.responses;
+    const f = resp.fatal;
+    if (f !== undefined && psnDiff(f.psn, entry.psn) < 0) {
+      const i = q.indexOf(entry);
+      if (i >= 0) q.splice(i, 1);
+    } else {
+      resp.fatal = {
+        nakCode: aethSyndrome.NAK_REMOTE_ACCESS,
+        psn: entry.psn,
+        asyncType: EqeType.WQ_ACCESS_ERROR,
+        recvSyndrome: 0,
+        recvVendorErr: 0,
+      };
+      entry.kind = RespKind.FATAL;
+      entry.ready = true;
+    }
+    this.kick(qp);
   }
 
   // ---- response queue ---------------------------------------------------

@@ -240,3 +240,73 @@ Deno.test("dereg: a region deregistered while a peer's WRITE or READ is under wa
   await split.shutdown();
   assert.deepEqual(xen.audit(), []);
 });
+
+/**
+ * A peer's atomic into a region of `dom`, posted `d` ns after `dom` started deregistering it,
+ * for every `d` from 0 to past the deregistration's end in `step` ns: each one's status and
+ * whether the target changed.
+ */
+async function atomicsAroundDereg(cluster: Cluster, dom: Domain, peerDom: Domain, step: number) {
+  const me = await side(dom), peer = await side(peerDom);
+  const access = ACCESS | Access.REMOTE_ATOMIC;
+  const t0 = cluster.now;
+  await (await me.pd.regMr(me.buf, 64, access)).dereg();
+  const deregNs = cluster.now - t0;
+  const seen: { d: number; status: number; changed: boolean }[] = [];
+  for (let d = 0; d <= deregNs + 1_000; d += step) {
+    dom.memory.write(me.buf, new Uint8Array(8));
+    const mr = await me.pd.regMr(me.buf, 64, access);
+    const [qa, qb] = [await me.newQp(), await peer.newQp()];
+    await connectPair({ qp: qa, lid: me.lid }, { qp: qb, lid: peer.lid }, {
+      accessFlags: Access.REMOTE_ATOMIC,
+      maxRdAtomic: 1,
+      maxDestRdAtomic: 1,
+      timeout: 8,
+      retryCnt: 1,
+    });
+    const owner = cluster.spawn("owner", () => mr.dereg());
+    await cluster.sleep(d);
+    qb.postSend({
+      wrId: 9n,
+      opcode: WrOpcode.ATOMIC_FETCH_AND_ADD,
+      sendFlags: SendFlags.SIGNALED,
+      sgList: [{ addr: peer.buf + LEN, length: 8, lkey: peer.src.lkey }],
+      remoteAddr: me.buf,
+      rkey: mr.rkey,
+      compareAdd: 1n,
+    });
+    const [wc] = await peer.cq.pollUntil(1);
+    await owner;
+    seen.push({ d, status: wc.status, changed: dom.memory.read(me.buf, 8)[0] !== 0 });
+    await qa.destroy();
+    await qb.destroy();
+  }
+  return seen;
+}
+
+Deno.test("dereg: an atomic that passed the R_Key check of a region deregistered before it ran is refused (REM_ACCESS_ERR), in every placement", async () => {
+  // Linux rxe_resp.c atomic_reply: a region no longer valid when the atomic runs is an R_Key
+  // violation (a Remote Access Error NAK, the QP to error), as for the READ above. Before, the
+  // responder dropped the atomic and never answered: the requester retried until
+  // RETRY_EXC_ERR, and the responder's later responses waited behind it for ever.
+  const { cluster, xen, bare, peerHost, bypass, split } = await world();
+  await cluster.run(async () => {
+    for (
+      const [name, dom] of [["native", bare.os], ["bypass", bypass], ["split", split]] as const
+    ) {
+      const seen = await atomicsAroundDereg(cluster, dom, peerHost.os, 100);
+      for (const s of seen) {
+        assert.ok(
+          s.status === WcStatus.SUCCESS || s.status === WcStatus.REM_ACCESS_ERR,
+          `${name}: the atomic posted ${s.d} ns into the deregistration completed ${s.status}`,
+        );
+        assert.equal(s.changed, s.status === WcStatus.SUCCESS, `${name}: ${s.d} ns`);
+      }
+      const statuses = new Set(seen.map((s) => s.status));
+      assert.deepEqual(statuses, new Set([WcStatus.SUCCESS, WcStatus.REM_ACCESS_ERR]), name);
+    }
+  });
+  await bypass.shutdown();
+  await split.shutdown();
+  assert.deepEqual(xen.audit(), []);
+});
