@@ -12,6 +12,7 @@
 import { EqeType, HwQpState, MptAccess, QpServiceType } from "./commands.ts";
 import type { HcaCore } from "./core.ts";
 import { CqeSyndrome, CqeVendorErr } from "./cqe.ts";
+import type { MptEntry } from "./mpt.ts";
 import { aethSyndrome, type Packet } from "./packet.ts";
 import { OP } from "./opcode.ts";
 import {
@@ -60,6 +61,8 @@ const ATOMIC_BYTES = 8;
  */
 export class Completer {
   #tagRead: number;
+  /** Scratch: the regions of the pieces `#scatter` checked, before it writes them. */
+  #entries: MptEntry[] = [];
 
   /**
    * Create it (hardware state; the device builds these).
@@ -140,7 +143,8 @@ export class Completer {
     // Writing all 8 at the first entry would write past an entry shorter than 8 bytes.
     const buf = new Uint8Array(ATOMIC_BYTES);
     new DataView(buf.buffer).setBigUint64(0, pkt.atomicAckEth!.origRemData, true);
-    this.#scatter(qp, w, 0, buf);
+    const err = this.#scatter(qp, w, 0, buf);
+    if (err !== 0) return this.#fail(qp, w, CqeSyndrome.LOCAL_PROT_ERR, err);
     this.#finishRdAtomic(qp, w);
     this.#progress(qp, psnAdd(psn, 1));
   }
@@ -173,7 +177,10 @@ export class Completer {
     if (info.isLast ? len !== left : len !== mtu || len >= left) {
       return this.#badResponse(qp, w);
     }
-    if (len > 0) this.#scatter(qp, w, w.readDone, pkt.payload);
+    if (len > 0) {
+      const err = this.#scatter(qp, w, w.readDone, pkt.payload);
+      if (err !== 0) return this.#fail(qp, w, CqeSyndrome.LOCAL_PROT_ERR, err);
+    }
     w.readPkts++;
     w.readDone += len;
     qp.comp.readRetryPsn = -1;
@@ -181,31 +188,55 @@ export class Completer {
     this.#progress(qp, psnAdd(psn, 1));
   }
 
-  /** Place response bytes at message offset `off` of the WQE's scatter list (DMA write). */
-  #scatter(qp: Qp, w: SendWqe, off: number, data: Uint8Array): void {
-    let pos = 0;
-    let done = 0;
+  /**
+   * Place response bytes (a READ response's, an atomic's original value) at message offset `off`
+   * of the WQE's scatter list (DMA writes). The L_Keys were checked when the WQE started, and
+   * each piece is checked again now, every one before any is written: a region deregistered
+   * since (its L_Key invalid once ibv_dereg_mr returns, IBTA vol 1 §10.6.3.3) takes no byte, and
+   * the caller completes the WQE with LOC_PROT_ERR, as Linux rxe_comp.c do_read and do_atomic do
+   * when copy_data through the key fails. Returns 0, or the {@link CqeVendorErr} of the first
+   * piece that fails.
+   */
+  #scatter(qp: Qp, w: SendWqe, off: number, data: Uint8Array): number {
+    const tpt = this.core.tpt;
     const sgl = w.wqe!.sgl;
-    for (let k = 0; k < sgl.length; k++) {
-      const s = sgl[k];
-      if (done >= data.length) break;
-      const end = pos + s.length;
-      if (off + done < end) {
-        const from = off + done - pos;
-        const n = Math.min(s.length - from, data.length - done);
-        this.#place(qp, s.lkey, s.addr + from, data.subarray(done, done + n));
-        done += n;
+    const entries = this.#entries;
+    let n = 0;
+    for (let pass = 0; pass < 2; pass++) {
+      let pos = 0;
+      let done = 0;
+      let i = 0;
+      for (let k = 0; k < sgl.length && done < data.length; k++) {
+        const s = sgl[k];
+        const end = pos + s.length;
+        if (off + done < end) {
+          const from = off + done - pos;
+          const len = Math.min(s.length - from, data.length - done);
+          if (pass === 0) {
+            const e = tpt.check(s.lkey, qp.pd, s.addr + from, len, MptAccess.LOCAL_WRITE);
+            if (typeof e === "number") {
+              entries.length = 0;
+              return e;
+            }
+            entries[n++] = e;
+          } else {
+            this.#place(entries[i++], s.addr + from, data.subarray(done, done + len));
+          }
+          done += len;
+        }
+        pos = end;
       }
-      pos = end;
     }
+    entries.length = 0;
+    return 0;
   }
 
-  #place(qp: Qp, lkey: number, va: number, data: Uint8Array): void {
+  #place(e: MptEntry, va: number, data: Uint8Array): void {
     const tpt = this.core.tpt;
     this.core.bus.write(data.length, () => {
-      // Checked at WQE start; a region deregistered since then fails closed here.
-      const e = tpt.check(lkey, qp.pd, va, data.length, MptAccess.LOCAL_WRITE);
-      if (typeof e !== "number") tpt.scatter(e, va, data);
+      // Checked when the response arrived; a region deregistered in the DMA's time takes no
+      // byte (fail closed).
+      if (tpt.live(e)) tpt.scatter(e, va, data);
     }, this.#tagRead);
   }
 

@@ -241,6 +241,9 @@ Deno.test("dereg: a region deregistered while a peer's WRITE or READ is under wa
   assert.deepEqual(xen.audit(), []);
 });
 
+/** The step of the sweeps below, ns. */
+const STEP = 100;
+
 /**
  * A peer's atomic into a region of `dom`, posted `d` ns after `dom` started deregistering it,
  * for every `d` from 0 to past the deregistration's end in `step` ns: each one's status and
@@ -294,7 +297,7 @@ Deno.test("dereg: an atomic that passed the R_Key check of a region deregistered
     for (
       const [name, dom] of [["native", bare.os], ["bypass", bypass], ["split", split]] as const
     ) {
-      const seen = await atomicsAroundDereg(cluster, dom, peerHost.os, 100);
+      const seen = await atomicsAroundDereg(cluster, dom, peerHost.os, STEP);
       for (const s of seen) {
         assert.ok(
           s.status === WcStatus.SUCCESS || s.status === WcStatus.REM_ACCESS_ERR,
@@ -304,6 +307,148 @@ Deno.test("dereg: an atomic that passed the R_Key check of a region deregistered
       }
       const statuses = new Set(seen.map((s) => s.status));
       assert.deepEqual(statuses, new Set([WcStatus.SUCCESS, WcStatus.REM_ACCESS_ERR]), name);
+    }
+  });
+  await bypass.shutdown();
+  await split.shutdown();
+  assert.deepEqual(xen.audit(), []);
+});
+
+/**
+ * `dom`'s RDMA READ of `BIG` bytes from a peer into a region of its own that it deregisters
+ * once the first bytes landed: the READ's completion, and whether the buffer's last bytes are
+ * still as they were.
+ */
+async function localDerefUnderWay(cluster: Cluster, dom: Domain, peerDom: Domain) {
+  const me = await side(dom), peer = await side(peerDom);
+  const mine = dom.memory.alloc(BIG, 4096);
+  const theirs = peerDom.memory.alloc(BIG, 4096);
+  dom.memory.write(mine, new Uint8Array(BIG).fill(0x11));
+  peerDom.memory.write(theirs, new Uint8Array(BIG).fill(0x22));
+  const mr = await me.pd.regMr(mine, BIG, ACCESS);
+  const remote = await peer.pd.regMr(theirs, BIG, ACCESS);
+  const [qa, qb] = [await me.newQp(), await peer.newQp()];
+  await connectPair({ qp: qa, lid: me.lid }, { qp: qb, lid: peer.lid }, {
+    accessFlags: Access.REMOTE_READ,
+    maxRdAtomic: 1,
+    maxDestRdAtomic: 1,
+  });
+  const owner = cluster.spawn("owner", async () => {
+    while (dom.memory.read(mine, 1)[0] === 0x11) await cluster.sleep(1_000);
+    await mr.dereg();
+  });
+  qa.postSend({
+    wrId: 8n,
+    opcode: WrOpcode.RDMA_READ,
+    sendFlags: SendFlags.SIGNALED,
+    sgList: [{ addr: mine, length: BIG, lkey: mr.lkey }],
+    remoteAddr: theirs,
+    rkey: remote.rkey,
+  });
+  const [wc] = await me.cq.pollUntil(1);
+  await owner;
+  const tail = dom.memory.read(mine + BIG - 64, 64);
+  return { wc, tailUntouched: tail.every((b) => b === 0x11) };
+}
+
+Deno.test("dereg: an RDMA READ whose own region is deregistered while its responses arrive completes LOC_PROT_ERR, in every placement", async () => {
+  // IBTA vol 1 §10.6.3.3: once deregistration returns the L_Key is invalid, for the responses
+  // of a READ already under way too; Linux rxe_comp.c do_read places each response with
+  // copy_data through the key and completes the WQE with LOC_PROT_ERR when that fails. Before,
+  // the responses after the deregistration were dropped and the READ completed SUCCESS with
+  // its whole length, its buffer's tail never written.
+  const { cluster, xen, bare, peerHost, bypass, split } = await world();
+  await cluster.run(async () => {
+    for (
+      const [name, dom] of [["native", bare.os], ["bypass", bypass], ["split", split]] as const
+    ) {
+      const { wc, tailUntouched } = await localDerefUnderWay(cluster, dom, peerHost.os);
+      assert.deepEqual([wc.wrId, wc.status], [8n, WcStatus.LOC_PROT_ERR], name);
+      assert.ok(tailUntouched, `${name}: nothing placed after deregistration`);
+    }
+  });
+  await bypass.shutdown();
+  await split.shutdown();
+  assert.deepEqual(xen.audit(), []);
+});
+
+/**
+ * `dom`'s atomic into a peer's region, its result buffer a region of `dom`'s that it started
+ * deregistering `d` ns before posting, for every `d` from 0 to past the deregistration's end
+ * in `step` ns: each one's status and whether the result buffer was written.
+ */
+async function atomicResultsAroundDereg(
+  cluster: Cluster,
+  dom: Domain,
+  peerDom: Domain,
+  step: number,
+) {
+  const me = await side(dom), peer = await side(peerDom);
+  const target = await peer.pd.regMr(peer.buf, 64, ACCESS | Access.REMOTE_ATOMIC);
+  const t0 = cluster.now;
+  await (await me.pd.regMr(me.buf, 64, ACCESS)).dereg();
+  const deregNs = cluster.now - t0;
+  const seen: { d: number; status: number; written: boolean }[] = [];
+  for (let d = 0; d <= deregNs + 1_000; d += step) {
+    dom.memory.write(me.buf, new Uint8Array(8).fill(0xee));
+    const mr = await me.pd.regMr(me.buf, 64, ACCESS);
+    const [qa, qb] = [await me.newQp(), await peer.newQp()];
+    await connectPair({ qp: qa, lid: me.lid }, { qp: qb, lid: peer.lid }, {
+      accessFlags: Access.REMOTE_ATOMIC,
+      maxRdAtomic: 1,
+      maxDestRdAtomic: 1,
+    });
+    const owner = cluster.spawn("owner", () => mr.dereg());
+    await cluster.sleep(d);
+    qa.postSend({
+      wrId: 10n,
+      opcode: WrOpcode.ATOMIC_FETCH_AND_ADD,
+      sendFlags: SendFlags.SIGNALED,
+      sgList: [{ addr: me.buf, length: 8, lkey: mr.lkey }],
+      remoteAddr: peer.buf,
+      rkey: target.rkey,
+      compareAdd: 1n,
+    });
+    const [wc] = await me.cq.pollUntil(1);
+    await owner;
+    seen.push({ d, status: wc.status, written: dom.memory.read(me.buf, 1)[0] !== 0xee });
+    await qa.destroy();
+    await qb.destroy();
+  }
+  return seen;
+}
+
+Deno.test("dereg: an atomic whose own result region is deregistered before its answer completes LOC_PROT_ERR, in every placement", async () => {
+  // As the READ above: Linux rxe_comp.c do_atomic writes the original value with copy_data
+  // through the L_Key and completes LOC_PROT_ERR when that fails. Before, an answer arriving
+  // after the deregistration was dropped and the atomic completed SUCCESS, its result never
+  // written.
+  const { cluster, xen, bare, peerHost, bypass, split } = await world();
+  await cluster.run(async () => {
+    for (
+      const [name, dom] of [["native", bare.os], ["bypass", bypass], ["split", split]] as const
+    ) {
+      const seen = await atomicResultsAroundDereg(cluster, dom, peerHost.os, STEP);
+      for (const s of seen) {
+        const at = `${name}: the atomic posted ${s.d} ns into the deregistration`;
+        assert.ok(
+          s.status === WcStatus.SUCCESS || s.status === WcStatus.LOC_PROT_ERR,
+          `${at} completed ${s.status}`,
+        );
+        if (s.status === WcStatus.LOC_PROT_ERR) assert.ok(!s.written, `${at}: result written`);
+      }
+      // A SUCCESS without its result is left only where the answer was checked just before the
+      // key went and its DMA write landed just after (the model drops a write to a region
+      // deregistered in flight, fail closed): a window no longer than one write's latency.
+      // Before, it was every answer that arrived after the key went (5.2 us on bare metal).
+      const pci = cluster.profile.pci;
+      const lost = seen.filter((s) => s.status === WcStatus.SUCCESS && !s.written);
+      assert.ok(
+        lost.length * STEP <= pci.dmaWriteLatencyNs + pci.transactionNs + STEP,
+        `${name}: SUCCESS without the result posted at ${lost.map((s) => s.d)} ns`,
+      );
+      const statuses = new Set(seen.map((s) => s.status));
+      assert.deepEqual(statuses, new Set([WcStatus.SUCCESS, WcStatus.LOC_PROT_ERR]), name);
     }
   });
   await bypass.shutdown();
