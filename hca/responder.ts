@@ -52,7 +52,10 @@ import {
 import { type Transport, TxWindow, UNROUTED } from "./transport.ts";
 import { decodeRecvWqe } from "./wqe.ts";
 
-/** Responder resources kept for duplicate READ/atomic replay (IBTA §9.7.5). */
+/**
+ * Responder resources kept for duplicate READ/atomic replay (IBTA §9.7.5), at least: a QP keeps
+ * max_dest_rd_atomic of them when that is more (`#remember`).
+ */
 const REPLAY_DEPTH = 16;
 /** Largest RDMA READ a request may ask for (IBTA vol 1 §9.4: DMA lengths up to 2^31 bytes). */
 const MAX_DMA_LENGTH = 2 ** 31;
@@ -1055,7 +1058,11 @@ export class Responder {
   #remember(qp: Qp, r: ResponderResource): void {
     const resources = qp.resp.resources;
     resources.push(r);
-    if (resources.length > REPLAY_DEPTH) resources.shift();
+    // As many as may be outstanding, so a duplicate of any of them is answered from its saved
+    // result, never run again: one per responder resource, max_dest_rd_atomic of them (Linux
+    // rxe_qp.c alloc_rd_atomic_resources(qp, max_dest_rd_atomic)). A fixed 16 lost the oldest
+    // results of a deeper QP, and the requester asking again for them got no answer.
+    if (resources.length > Math.max(REPLAY_DEPTH, qp.maxDestRdAtomic)) resources.shift();
   }
 
   /** Run the atomic at the memory and queue its ACK (IBTA vol 1 §9.4.5). */

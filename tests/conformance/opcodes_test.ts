@@ -194,7 +194,7 @@ for (const mode of MODES) {
     // The 8 bytes of the original value fill the WR's scatter list in order, as an RDMA READ
     // response does (Linux rxe_comp.c do_atomic: copy_data over the WQE's whole DMA list), never
     // past its first entry; a list that does not total 8 bytes completes with LOC_LEN_ERR
-    // (hca/FORMATS.md §9).
+    // (hca/FORMATS.md §5).
     const { cluster, a, b } = await twoDomains(mode);
     await cluster.run(async () => {
       const x = await side(a), y = await side(b);

@@ -12,11 +12,14 @@
  *    at the device: the rights the QP was given come back with responder
  *    resources (mthca keeps them as atomic_rd_en), and query_qp reads the
  *    new P_Key index from the QP context.
+ * 3. A responder keeps the result of as many atomics as its max_dest_rd_atomic lets be
+ *    outstanding, so a duplicate of any of them is answered from it.
  */
 import assert from "node:assert/strict";
 import {
   Access,
   connectAttrs,
+  connectPair,
   type Qp,
   QpState,
   QpType,
@@ -104,6 +107,58 @@ for (const mode of MODES) {
       const [wc] = await x.cq.pollUntil(1);
       assert.equal(wc.status, WcStatus.SUCCESS);
       assert.deepEqual(x.dom.memory.read(x.buf, 8), new Uint8Array([9, 8, 7, 6, 5, 4, 3, 2]));
+    });
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`responder resources (${mode}): every outstanding atomic's result is kept for a duplicate`, async () => {
+    // A duplicate atomic is answered with the saved result, never run again (IBTA vol 1 §9.7.5,
+    // duplicate requests); the responder keeps one per responder resource, max_dest_rd_atomic of
+    // them (Linux rxe_qp.c: alloc_rd_atomic_resources(qp, max_dest_rd_atomic)). A device of 32 (a profile's
+    // maxRdAtomic) and the answers to the first 20 of 32 atomics lost: the requester asks again
+    // from the first. Before, the responder kept 16 results whatever the depth: the oldest were
+    // gone, it answered nothing, and the requester ran out of retries (RETRY_EXC_ERR).
+    const depth = 32;
+    const { cluster, a, b } = await twoDomains(mode, {
+      base: "pcix-sdr-2006",
+      hca: { maxRdAtomic: depth },
+    });
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const cap = { ...CAP, maxSendWr: depth };
+      const qx = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap });
+      const qy = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap });
+      await connectPair({ qp: qx, lid: x.lid }, { qp: qy, lid: y.lid }, {
+        ...CONNECT,
+        maxRdAtomic: depth,
+        maxDestRdAtomic: depth,
+        timeout: 10,
+      });
+      assert.equal((await qy.query()).maxDestRdAtomic, depth);
+      cluster.fabric.addFault({
+        kind: "drop",
+        opcode: 0x12, // the BTH opcode of an RC ATOMIC ACKNOWLEDGE (hca/FORMATS.md §12)
+        probability: 1,
+        limit: 20,
+      });
+      for (let i = 0; i < depth; i++) {
+        qx.postSend({
+          wrId: BigInt(i),
+          opcode: WrOpcode.ATOMIC_FETCH_AND_ADD,
+          sendFlags: SendFlags.SIGNALED,
+          sgList: [{ addr: x.buf + 8 * i, length: 8, lkey: x.mr.lkey }],
+          remoteAddr: y.buf,
+          rkey: y.mr.rkey,
+          compareAdd: 1n,
+        });
+      }
+      const wcs = await x.cq.pollUntil(depth);
+      assert.deepEqual(wcs.map((w) => w.status), wcs.map(() => WcStatus.SUCCESS));
+      const u64 = (d: Side, at: number) =>
+        new DataView(d.dom.memory.read(at, 8).slice().buffer).getBigUint64(0, true);
+      assert.equal(u64(y, y.buf), BigInt(depth), "each atomic ran once");
+      for (let i = 0; i < depth; i++) assert.equal(u64(x, x.buf + 8 * i), BigInt(i), `result ${i}`);
     });
   });
 }
