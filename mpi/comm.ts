@@ -164,6 +164,14 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     };
   }
 
+  /**
+   * Whether `freeComm` freed it (in C its handle is then MPI_COMM_NULL): any call on it is
+   * `MPI_ERR_COMM`.
+   */
+  get freed(): boolean {
+    return this.#freed;
+  }
+
   /** Number of ranks (`MPI_Comm_size`). */
   get size(): number {
     return this.group.length;

@@ -247,6 +247,14 @@ function windowsOf(proc: MpiProcess): Map<number, Win> {
  * Window creation's errors go to the communicator's handler (MPICH's
  * win_create.c: MPIR_Err_return_comm on the communicator it was given).
  */
+/** The checks of a call on `comm` (the job's state, then the communicator's), named `what`. */
+function liveComm(comm: Comm<Errhandler>, what: string): void {
+  comm.proc.check(what);
+  if (comm.freed) {
+    throw new MpiError("MPI_ERR_COMM", `${what} on rank ${comm.rank}: ${comm.name} was freed`);
+  }
+}
+
 function raiseOn<H extends Errhandler>(comm: Comm<H>, e: unknown): ErrorOutcome<H> {
   return raise(
     comm.getErrhandler(),
@@ -396,7 +404,7 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
   ): Promise<Win<T> | ErrorOutcome<H>> {
     const what = "MPI_Win_create";
     try {
-      comm.proc.check(what);
+      liveComm(comm, what);
       if (!(memory instanceof MpiBuffer)) {
         throw new MpiError(
           "MPI_ERR_BUFFER",
@@ -426,7 +434,7 @@ export class Win<T extends Datatype = Datatype, H extends WinErrhandler = typeof
   ): Promise<Win<T> | ErrorOutcome<H>> {
     const what = "MPI_Win_allocate";
     try {
-      comm.proc.check(what);
+      liveComm(comm, what);
       const dt = (datatype ?? "uint8") as T;
       if (!DATATYPES.includes(dt)) {
         throw new MpiError(

@@ -782,3 +782,22 @@ Deno.test("rma: callErrhandler gives an error to the window's handler: fatal thr
     freed: "MPI_ERR_WIN",
   });
 });
+
+Deno.test("rma: a window on a freed communicator is MPI_ERR_COMM naming the window call", async () => {
+  const job = await mpi.mpiexec({ np: 2, mode: "native" }, async (world) => {
+    const c = (await world.dup() as mpi.Comm).setErrhandler(mpi.ERRORS_RETURN);
+    c.freeComm();
+    const a = await mpi.Win.allocate(c, 8);
+    const b = await mpi.Win.create(c, world.alloc(8));
+    return [
+      c.freed,
+      a instanceof mpi.MpiError && a.message,
+      b instanceof mpi.MpiError && b.message,
+    ];
+  });
+  assert.deepEqual(job.results[1], [
+    true,
+    "MPI_ERR_COMM: MPI_Win_allocate on rank 1: MPI_COMM_WORLD.dup1 was freed",
+    "MPI_ERR_COMM: MPI_Win_create on rank 1: MPI_COMM_WORLD.dup1 was freed",
+  ]);
+});
