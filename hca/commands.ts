@@ -453,6 +453,11 @@ export interface DevLim {
   numMgms: number;
   /** QP slots per MGM entry (mthca's MTHCA_QP_PER_MGM). */
   qpPerMgm: number;
+  /**
+   * Local CA ACK delay (QUERY_DEV_LIM's `local_ca_ack_delay`, IBTA vol 1 §9.7.6.1.3): the longest
+   * the responder takes to acknowledge, 4.096 µs × 2^value (0..31).
+   */
+  localCaAckDelay: number;
 }
 
 /**
@@ -631,6 +636,10 @@ export interface PortInfo {
   capMask: number;
   /** IBTA PortInfo:VLCap, the data VLs the port has (1: VL0, 2: VL0-1, 3: VL0-3, 4: VL0-7, 5: VL0-14). */
   vlCap: number;
+  /** PortInfo:SubnetTimeOut as the subnet manager set it (4.096 µs × 2^value; 0 before). */
+  subnetTimeout: number;
+  /** PortInfo:InitTypeReply as the subnet manager set it (0: the SM sets none). */
+  initTypeReply: number;
 }
 
 /**

@@ -344,7 +344,20 @@ export function devLim(t: DeviceTables): DevLim {
     maxMcg: t.mcg.total,
     numMgms: t.mcg.numMgms,
     qpPerMgm: t.mcg.qpPerMgm,
+    localCaAckDelay: ackDelayCode(h.ackDelayNs),
   };
+}
+
+/**
+ * The Local CA ACK delay code (IBTA vol 1 §9.7.6.1.3; QUERY_DEV_LIM's `local_ca_ack_delay`, which
+ * mthca_query_device copies) of a responder that holds an ACK back by the profile's
+ * `hca.ackDelayNs` coalescing window: the smallest `e` with 4.096 µs × 2^e ≥ `ns`, at most 31.
+ * The MT23108's firmware answers a constant of its own; the model answers the delay it adds.
+ */
+function ackDelayCode(ns: number): number {
+  let e = 0;
+  while (e < 31 && 4096 * 2 ** e < ns) e++;
+  return e;
 }
 
 /**
@@ -399,6 +412,10 @@ function portInfo(t: DeviceTables, n: number): CmdResult<PortInfo> {
     qkeyViolations: Math.min(p?.counters.qkeyViolations ?? 0, 0xffff),
     capMask: 0,
     vlCap: VL_CAP,
+    // mthca_query_port: subnet_timeout and init_type_reply are PortInfo's SubnetTimeOut and
+    // InitTypeReply, as the SM set them. The SM sets no InitTypeReply (OpenSM does not either).
+    subnetTimeout: p?.subnetTimeout ?? 0,
+    initTypeReply: 0,
   });
 }
 

@@ -324,6 +324,11 @@ export class Port {
   /** LID of the port the master subnet manager runs on (PortInfo:MasterSMLID), 0 = none yet. */
   smLid = 0;
   /**
+   * PortInfo:SubnetTimeOut (IBTA vol 1 §14.2.5.6): the subnet's propagation delay the master SM
+   * announces, 4.096 µs × 2^value; 0 until the subnet manager sets it with the port's LID.
+   */
+  subnetTimeout = 0;
+  /**
    * The port's P_Key table (IBTA vol 1 §10.9, P_KeyTable §14.2.5.7): entry `i` is the P_Key at
    * index `i`, entries past the end are empty (0). At power-on the default P_Key at index 0 and
    * nothing else (as mlx4's `init_pkeys` fills its cache); the subnet manager sets the rest.

@@ -68,6 +68,12 @@ import { DEFAULT_PKEY, partitionTable, PKEY_BLOCK } from "./pkey.ts";
 const UNICAST_LID_LAST = 0xbfff;
 
 /**
+ * PortInfo:SubnetTimeOut the SM sets on every CA port: OpenSM's default `subnet_timeout`
+ * (osm_base.h OSM_DEFAULT_SUBNET_TIMEOUT 0x12, 4.096 µs × 2^18 ≈ 1 s).
+ */
+const SUBNET_TIMEOUT = 18;
+
+/**
  * Wire bytes of a directed-route SMP: LRH 8 + BTH 12 + DETH 8 + MAD 256 +
  * ICRC 4 + VCRC 2 (IBTA §13.4, §14.2.1).
  *
@@ -532,7 +538,15 @@ export class SubnetManager {
           const lid = p.lid || allocate(span(p.lmc));
           lids.set(p.name, lid);
           lidOf.set(p, lid);
-          steps.push({ target: r, apply: () => (p.lid = lid) });
+          // The same PortInfo Set carries SubnetTimeOut (OpenSM's osm_lid_mgr.c
+          // lid_mgr_set_physp_pi sets it with the LID, from its subnet_timeout option).
+          steps.push({
+            target: r,
+            apply: () => {
+              p.lid = lid;
+              p.subnetTimeout = SUBNET_TIMEOUT;
+            },
+          });
         }
       }
     }

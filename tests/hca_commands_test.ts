@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { Engine, InterruptController, MachineMemory, PCIX_SDR_2006, Prng } from "../sim/mod.ts";
+import {
+  buildProfile,
+  Engine,
+  InterruptController,
+  MachineMemory,
+  PCIX_SDR_2006,
+  Prng,
+} from "../sim/mod.ts";
 import { Hca } from "../hca/device.ts";
 import {
   cmdName,
@@ -410,4 +417,22 @@ Deno.test("hca commands: every opcode succeeds in its place, and every firmware 
     assert.deepEqual(names(ok, CmdOp), Object.keys(CmdOp).sort(), "every opcode succeeded once");
     assert.deepEqual(names(statuses, CmdStatus), Object.keys(CmdStatus).sort());
   });
+});
+
+Deno.test("hca commands: QUERY_DEV_LIM's local_ca_ack_delay is the code of the ACK coalescing window", async () => {
+  // IBTA vol 1 §9.7.6.1.3: 4.096 µs × 2^code; the smallest code that covers hca.ackDelayNs.
+  const got: number[] = [];
+  for (const ackDelayNs of [0, 4_096, 5_000, 1e9, 60e9]) {
+    const engine = new Engine();
+    const hca = new Hca({
+      engine,
+      memory: new MachineMemory(16 << 20),
+      irq: new InterruptController(),
+      profile: buildProfile({ hca: { ackDelayNs } }, PCIX_SDR_2006),
+      rng: new Prng(1),
+      name: "solo",
+    });
+    got.push(must(await engine.run(() => hca.cmd.exec(CmdOp.QUERY_DEV_LIM, {}))).localCaAckDelay);
+  }
+  assert.deepEqual(got, [0, 0, 1, 18, 24]);
 });

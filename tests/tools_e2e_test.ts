@@ -104,6 +104,12 @@ Deno.test("devinfo end to end: ibv_devinfo's exact output ends, -l, -i", async (
   assert.match(all.out, /^\tnum_comp_vectors:\t\t1$/m); // the guest's context, through dom0
   // mthca_query_device never sets max_ah: ibv_devinfo -v on an MT23108 prints 0.
   assert.match(all.out, /^\tmax_ah:\t\t\t\t0$/m);
+  // devinfo.c prints local_ca_ack_delay, subnet_timeout and init_type_reply as the queries answer
+  // them: no ACK coalescing (code 0), PortInfo:SubnetTimeOut as the SM set it (18), no
+  // InitTypeReply.
+  assert.match(all.out, /^\tlocal_ca_ack_delay:\t\t0$/m);
+  assert.match(all.out, /^\t\t\tsubnet_timeout:\t\t18$/m);
+  assert.match(all.out, /^\t\t\tinit_type_reply:\t0$/m);
   assert.equal(list.out, "1 HCA found:\n\tmthca0\n\n");
   assert.deepEqual([listFirst.code, listFirst.out], [0, list.out]);
   assert.match(port.out, /^\t\tport:\t1$/m);

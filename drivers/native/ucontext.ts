@@ -383,6 +383,8 @@ export class UContext implements UverbsFile {
       maxMcastGrp: l.maxMcg,
       maxMcastQpAttach: l.qpPerMgm,
       maxTotalMcastQpAttach: l.maxMcg * l.qpPerMgm,
+      // mthca_query_device: local_ca_ack_delay is the firmware's dev_lim value.
+      localCaAckDelay: l.localCaAckDelay,
     };
   }
 
@@ -414,6 +416,9 @@ export class UContext implements UverbsFile {
       // mthca_query_port: sm_sl is PortInfo:MasterSMSL, port_cap_flags PortInfo:CapabilityMask.
       smSl: p.smSl,
       portCapFlags: p.capMask,
+      // mthca_query_port: PortInfo's SubnetTimeOut (data[51] & 0x1f) and InitTypeReply.
+      subnetTimeout: p.subnetTimeout,
+      initTypeReply: p.initTypeReply,
       // ib_uverbs_query_port: rdma_port_get_link_layer, InfiniBand for mthca (no get_link_layer).
       linkLayer: IBV_LINK_LAYER_INFINIBAND,
     };

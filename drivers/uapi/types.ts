@@ -362,6 +362,12 @@ export interface DeviceAttr {
   maxMcastQpAttach: number;
   /** QP attachments over all groups (`max_total_mcast_qp_attach`). */
   maxTotalMcastQpAttach: number;
+  /**
+   * `local_ca_ack_delay`: the longest the device takes to acknowledge a request, 4.096 µs ×
+   * 2^value (IBTA vol 1 §9.7.6.1.3), as QUERY_DEV_LIM reports it (mthca_query_device). The model
+   * reports the code of the profile's `hca.ackDelayNs` ACK coalescing window (0 when it has none).
+   */
+  localCaAckDelay: number;
 }
 
 /**
@@ -423,6 +429,14 @@ export interface PortAttr {
   smSl: number;
   /** `port_cap_flags`: PortInfo:CapabilityMask (`IBV_PORT_*` bits), as the device answers it. */
   portCapFlags: number;
+  /**
+   * `subnet_timeout`: PortInfo:SubnetTimeOut (mthca_query_port), the subnet's propagation delay,
+   * 4.096 µs × 2^value, as the subnet manager set it with the port's LID: 18 (OpenSM's default
+   * `subnet_timeout`) once swept, 0 before.
+   */
+  subnetTimeout: number;
+  /** `init_type_reply`: PortInfo:InitTypeReply (mthca_query_port); the model's SM sets none, 0. */
+  initTypeReply: number;
   /**
    * `link_layer`: 1, `IBV_LINK_LAYER_INFINIBAND` (ib_uverbs_query_port asks
    * rdma_port_get_link_layer, which answers InfiniBand for an IB device without a

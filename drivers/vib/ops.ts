@@ -266,6 +266,7 @@ export const VIB_OP_TABLE = {
       f("maxTotalMcastQpAttach", "u32"),
       f("maxSgeRd", "u16"),
       f("maxResRdAtom", "u32"),
+      f("localCaAckDelay", "u8"),
     ],
   },
   [VibOp.QUERY_PORT]: {
@@ -291,6 +292,8 @@ export const VIB_OP_TABLE = {
       f("smSl", "u8"),
       f("portCapFlags", "u32"),
       f("linkLayer", "u8"),
+      f("subnetTimeout", "u8"),
+      f("initTypeReply", "u8"),
     ],
   },
   [VibOp.QUERY_GID]: {

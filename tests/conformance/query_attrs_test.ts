@@ -25,6 +25,11 @@
  * 5. A UD QP's `path_mtu` is reported from INIT on: mthca_query_qp reads the QP context's MTU,
  *    which __mthca_modify_qp sets for a UD QP at every transition (IB_MTU_2048, the largest an
  *    MT23108 port has), so a UD QP answers 2048 where an ibv_qp_attr never said it.
+ * 6. `ibv_query_port`'s `subnet_timeout` and `init_type_reply` are PortInfo's SubnetTimeOut
+ *    (`data[51] & 0x1f`) and InitTypeReply (`data[41] >> 4`) as the subnet manager set them
+ *    (mthca_query_port): 18, OpenSM's default subnet_timeout, which its LID manager sets with the
+ *    port's LID, and 0. `ibv_query_device`'s `local_ca_ack_delay` is the firmware's dev_lim value
+ *    (mthca_query_device): the code of the profile's ACK coalescing window, 0 for none.
  */
 import assert from "node:assert/strict";
 import { connectPair, Mtu, QpState, QpType } from "../../mod.ts";
@@ -70,6 +75,19 @@ for (const mode of MODES) {
         assert.equal(typeof p.portCapFlags, "number", "PortInfo:CapabilityMask");
         assert.equal(p.activeSpeed, 1, "SDR");
       }
+    });
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`query attrs (${mode}): subnet_timeout, init_type_reply, local_ca_ack_delay`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      for (const p of [x.ctx.queryPort(1), await x.ctx.refreshPort(1)]) {
+        assert.deepEqual([p.subnetTimeout, p.initTypeReply], [18, 0]);
+      }
+      assert.equal(x.ctx.queryDevice().localCaAckDelay, 0, "pcix-sdr-2006 has no ACK coalescing");
     });
   });
 }
