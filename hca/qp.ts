@@ -678,12 +678,16 @@ export class Qp {
   path: PathParams = { dlid: 0, sl: 0, srcPathBits: 0 };
   /** The LRH of the QP's last packet, shared by the next while the route gives the same (`Transport.route`). */
   lastLrh: Readonly<PacketInit["lrh"]> | undefined = undefined;
-  /** Local ACK timeout exponent. */
+  /**
+   * Local ACK timeout exponent. This and the other fields a transition sets start at 0: RST2INIT
+   * loads the context the driver wrote, which mthca's __mthca_modify_qp zeroes first (a field no
+   * modify_qp gave reads back 0 in mthca_query_qp).
+   */
   timeout = 0;
   /** Transport retries. */
-  retryCnt = 7;
+  retryCnt = 0;
   /** RNR retries (7 = infinite). */
-  rnrRetry = 7;
+  rnrRetry = 0;
   /** RNR timer code for our RNR NAKs. */
   minRnrTimer = 0;
   /** Outstanding READ/atomic we may initiate. */

@@ -869,22 +869,27 @@ export class UContext implements UverbsFile {
       maxRdAtomic: fromHwRdAtomic(q.maxRdAtomic),
       maxDestRdAtomic: fromHwRdAtomic(q.maxDestRdAtomic),
     };
-    if (qp.type === QpType.UD) {
-      attr.qkey = q.qkey;
-      // mthca_query_qp: path_mtu is the QPC's MTU, which __mthca_modify_qp sets for a UD QP at
-      // every transition (IB_MTU_2048 on Tavor: the MTU its datagrams are sent with); here the
-      // device gives a UD QP its port's active MTU at RST2INIT, 2048 on the MT23108's ports.
-      attr.pathMtu = q.mtu;
-    }
-    // The PSNs as the QP holds them now, not as they were set: the next PSN the
-    // responder expects and the next the requester sends (mthca_query_qp reads
-    // rnr_nextrecvpsn and next_send_psn from the QP context).
-    if (state >= S.RTR && qp.type !== QpType.UD) {
-      attr.destQpNum = q.destQpn;
-      attr.pathMtu = q.mtu;
-      attr.rqPsn = q.expectedPsn;
-    }
-    if (state >= S.RTS) attr.sqPsn = q.nextPsn;
+    // mthca_query_qp (hw/mthca/mthca_qp.c) reads every one of these from the QP context, for
+    // every QP type and from INIT on: a field no modify_qp gave reads as the context RST2INIT
+    // loaded, which __mthca_modify_qp zeroed (memset of the mailbox): 0. The PSNs are the QP's
+    // now, not as they were set: the next the responder expects and the next the requester
+    // sends (rnr_nextrecvpsn, next_send_psn).
+    attr.qkey = q.qkey;
+    attr.rqPsn = q.expectedPsn;
+    attr.sqPsn = q.nextPsn;
+    attr.destQpNum = q.destQpn;
+    attr.timeout = q.timeout;
+    attr.retryCnt = q.retryCnt;
+    attr.rnrRetry = q.rnrRetry;
+    attr.minRnrTimer = q.minRnrTimer;
+    // The context's path migration state: IB_MIG_MIGRATED (0) unless a modify_qp gave another
+    // (__mthca_modify_qp writes MTHCA_QP_PM_MIGRATED without IB_QP_PATH_MIG_STATE).
+    attr.pathMigState = set.pathMigState ?? 0;
+    // path_mtu is the context's MTU. mthca sets it for a UD QP at every transition (IB_MTU_2048 on
+    // Tavor: the MTU its datagrams are sent with); here the device gives a UD QP its port's
+    // active MTU at RST2INIT, 2048 on the MT23108's ports. An RC or UC QP's is written by the
+    // modify_qp that gives IB_QP_PATH_MTU (INIT->RTR): 0 before.
+    attr.pathMtu = qp.type === QpType.UD || set.pathMtu !== undefined ? q.mtu : 0;
     // mthca_query_qp: sq_draining is the QPC's DRAINING state, false in every other.
     attr.sqDraining = q.sqDraining;
     return { attr, cap: { ...qp.cap }, sqWqeCounter: q.sqConsumer };

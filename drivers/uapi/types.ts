@@ -91,7 +91,10 @@ export interface QpCap {
 
 /**
  * Attributes of `qp.modify` / `qp.query` (`struct ibv_qp_attr`); keys
- * present select the attribute mask (see `qp_state.ts`).
+ * present select the attribute mask (see `qp_state.ts`). `query` (from INIT on) answers every
+ * field the QP context holds, as mthca_query_qp reads it, whether `modify` set it or not: one
+ * never set reads 0 (`timeout`, `retryCnt`, `rnrRetry`, `minRnrTimer`, `destQpNum`, `qkey`, the
+ * PSNs, an RC or UC QP's `pathMtu` before RTR), `pathMigState` 0 (`IBV_MIG_MIGRATED`).
  *
  * @example
  * ```ts

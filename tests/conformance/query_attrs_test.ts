@@ -30,9 +30,14 @@
  *    (mthca_query_port): 18, OpenSM's default subnet_timeout, which its LID manager sets with the
  *    port's LID, and 0. `ibv_query_device`'s `local_ca_ack_delay` is the firmware's dev_lim value
  *    (mthca_query_device): the code of the profile's ACK coalescing window, 0 for none.
+ * 7. `ibv_query_qp` reads every field from the QP context (mthca_query_qp), set or not, from INIT
+ *    on: __mthca_modify_qp zeroes the context it hands RST2INIT, so a field no modify_qp gave
+ *    (`timeout`, `retry_cnt`, `rnr_retry`, `min_rnr_timer`, `dest_qp_num`, `qkey`, the PSNs, an RC
+ *    or UC QP's `path_mtu` before RTR) reads 0 and `path_mig_state` IB_MIG_MIGRATED (0). A RESET
+ *    QP answers its state only (mthca_query_qp does not read the context).
  */
 import assert from "node:assert/strict";
-import { connectPair, Mtu, QpState, QpType } from "../../mod.ts";
+import { connectPair, Mtu, type QpAttr, QpState, QpType } from "../../mod.ts";
 import { CAP, MODES, side, twoDomains } from "./helpers.ts";
 
 const IBV_DEVICE_SYS_IMAGE_GUID = 1 << 11;
@@ -155,6 +160,111 @@ for (const mode of MODES) {
       mtus.push(q.pathMtu);
       assert.deepEqual(mtus, [Mtu.MTU_2048, Mtu.MTU_2048]);
       assert.equal(q.qkey, 0x11);
+    });
+  });
+}
+
+/** The QP context fields mthca_query_qp reads whether or not a modify_qp set them. */
+function contextFields(q: QpAttr) {
+  return {
+    timeout: q.timeout,
+    retryCnt: q.retryCnt,
+    rnrRetry: q.rnrRetry,
+    minRnrTimer: q.minRnrTimer,
+    sqPsn: q.sqPsn,
+    rqPsn: q.rqPsn,
+    destQpNum: q.destQpNum,
+    qkey: q.qkey,
+    pathMtu: q.pathMtu,
+    pathMigState: q.pathMigState,
+  };
+}
+
+const ZERO = {
+  timeout: 0,
+  retryCnt: 0,
+  rnrRetry: 0,
+  minRnrTimer: 0,
+  sqPsn: 0,
+  rqPsn: 0,
+  destQpNum: 0,
+  qkey: 0,
+  pathMtu: 0,
+  pathMigState: 0,
+};
+
+for (const mode of MODES) {
+  Deno.test(`query attrs (${mode}): query_qp reads unset context fields as 0`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const init = { state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 };
+      // RC: each field reads 0 until the transition that sets it, then what was set.
+      const rc = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      await rc.modify(init);
+      assert.deepEqual(contextFields(await rc.query()), ZERO);
+      await rc.modify({
+        state: QpState.RTR,
+        pathMtu: Mtu.MTU_1024,
+        destQpNum: rc.qpNum,
+        rqPsn: 0x123,
+        maxDestRdAtomic: 1,
+        minRnrTimer: 12,
+        ah: { dlid: x.lid, portNum: 1 },
+      });
+      const rtr = { ...ZERO, pathMtu: Mtu.MTU_1024, destQpNum: rc.qpNum, rqPsn: 0x123 };
+      assert.deepEqual(contextFields(await rc.query()), { ...rtr, minRnrTimer: 12 });
+      await rc.modify({
+        state: QpState.RTS,
+        sqPsn: 0x456,
+        timeout: 14,
+        retryCnt: 6,
+        rnrRetry: 5,
+        maxRdAtomic: 1,
+      });
+      assert.deepEqual(contextFields(await rc.query()), {
+        ...rtr,
+        minRnrTimer: 12,
+        sqPsn: 0x456,
+        timeout: 14,
+        retryCnt: 6,
+        rnrRetry: 5,
+      });
+      // UC: no transition takes a timeout, retry count or RNR timer; they stay 0 in RTS.
+      const uc = await x.pd.createQp({ type: QpType.UC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      await uc.modify(init);
+      await uc.modify({
+        state: QpState.RTR,
+        pathMtu: Mtu.MTU_2048,
+        destQpNum: uc.qpNum,
+        rqPsn: 7,
+        ah: { dlid: x.lid, portNum: 1 },
+      });
+      await uc.modify({ state: QpState.RTS, sqPsn: 9 });
+      assert.deepEqual(contextFields(await uc.query()), {
+        ...ZERO,
+        pathMtu: Mtu.MTU_2048,
+        destQpNum: uc.qpNum,
+        rqPsn: 7,
+        sqPsn: 9,
+      });
+      // UD: the Q_Key and PSN it was given, no remote QP, and its MTU from INIT on.
+      const ud = await x.pd.createQp({ type: QpType.UD, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      await ud.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, qkey: 0x11 });
+      await ud.modify({ state: QpState.RTR });
+      await ud.modify({ state: QpState.RTS, sqPsn: 3 });
+      assert.deepEqual(contextFields(await ud.query()), {
+        ...ZERO,
+        qkey: 0x11,
+        sqPsn: 3,
+        pathMtu: Mtu.MTU_2048,
+      });
+      // Back in RESET: the state only, as mthca_query_qp answers without reading the context.
+      await rc.modify({ state: QpState.RESET });
+      const r = await rc.query();
+      const absent = Object.fromEntries(Object.keys(ZERO).map((k) => [k, undefined]));
+      assert.deepEqual(contextFields(r), absent);
+      assert.equal(r.state, QpState.RESET);
     });
   });
 }
