@@ -40,6 +40,7 @@ import { isMulticastLid, McgTable, MULTICAST_QPN } from "./mcg.ts";
 import { MemoryTranslation } from "./mpt.ts";
 import { type Packet, WirePacket } from "./packet.ts";
 import { DEFAULT_PKEY, pkeyAccepts } from "./pkey.ts";
+import { portNominalGbps } from "./rate.ts";
 import type { Port, PortLinkState } from "./port.ts";
 import { isQpTransition, qpTransition, queryQp, release } from "./qp_commands.ts";
 import { Requester } from "./requester.ts";
@@ -307,6 +308,12 @@ export class Hca {
    */
   pkeys(n: number): readonly number[] {
     return this.port(n)?.pkeys ?? [DEFAULT_PKEY];
+  }
+
+  /** Port `n`'s nominal rate in Gb/s from its link's width and lane rate (4x SDR: 10), 0 unlinked. */
+  portGbps(n: number): number {
+    const link = this.port(n)?.link;
+    return link ? portNominalGbps(link.params.width, link.params.laneSignalBytesPerSec) : 0;
   }
 
   /** @internal A QP context (tests and diagnostics; the driver uses QUERY_QP). */

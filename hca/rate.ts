@@ -104,3 +104,28 @@ export function interPacketDelay(staticRate: number, portGbps: number): number {
   if (gbps === undefined || gbps >= portGbps) return 0;
   return Math.ceil(portGbps / gbps - 1e-9) - 1;
 }
+
+/**
+ * The `enum ibv_rate` a path of `staticRate` from a port of `portGbps` (nominal) runs at: the
+ * port's rate over `IPD + 1` ({@link interPacketDelay}), what the device holds for it and
+ * mthca_query_qp reports (mthca_av.c `mthca_rate_to_ib`: the rate the QP context's path rate
+ * field stands for on that port, the port's own rate for a path that runs at it). A rate verbs.h
+ * has no value for is 0 (`IBV_RATE_MAX`, as the kernel's `mult_to_ib_rate` answers
+ * IB_RATE_PORT_CURRENT for it).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pathRate } from "./rate.ts";
+ * // A 10 Gb/s port (4x SDR): 2.5 and 5 Gb/s paths as asked; 0, 10, 20 and 30 at the port's 10.
+ * assert.deepEqual([2, 5, 0, 3, 6, 4].map((r) => pathRate(r, 10)), [2, 5, 3, 3, 3, 3]);
+ * assert.equal(pathRate(18, 400), 17); // 300 Gb/s from 400: IPD 1, the path runs at 200
+ * ```
+ */
+export function pathRate(staticRate: number, portGbps: number): number {
+  const gbps = portGbps / (interPacketDelay(staticRate, portGbps) + 1);
+  for (const [rate, g] of Object.entries(IBV_RATE_GBPS)) {
+    if (Math.abs(g - gbps) < 1e-9 * g) return Number(rate);
+  }
+  return 0;
+}

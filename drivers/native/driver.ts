@@ -103,6 +103,11 @@ export interface HcaDevice {
   mttFrames?(): Iterable<{ key: number; mtt: number; mfn: number }>;
   /** Port `port`'s P_Key table as the subnet manager set it (optional: the default P_Key only). */
   pkeys?(port: number): readonly number[];
+  /**
+   * Port `port`'s nominal rate in Gb/s (4x SDR: 10), 0 without a link (optional: 0): what mthca
+   * keeps in `dev->rate` from the port's width and speed (mthca_update_rate, on port events).
+   */
+  portGbps?(port: number): number;
   /** Set by the driver: a P_KeyTable Set changed port `port`'s table (optional). */
   onPkeyTableSet?: ((port: number) => void) | undefined;
 }
@@ -898,6 +903,14 @@ export class HcaDriver {
   cachedPkey(port: number, index: number): number {
     const t = this.hca.pkeys?.(port) ?? [DEFAULT_PKEY];
     return t[index] ?? 0;
+  }
+
+  /**
+   * Port `port`'s rate in Gb/s as the kernel keeps it (mthca's `dev->rate`, which
+   * mthca_update_rate refreshes on port events): no command.
+   */
+  portGbps(port: number): number {
+    return this.hca.portGbps?.(port) ?? 0;
   }
 
   /** QUERY_PORT. */

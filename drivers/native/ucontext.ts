@@ -16,6 +16,7 @@ import { EqeType } from "../../hca/commands.ts";
 import { isMulticastGid, isMulticastLid } from "../../hca/mcg.ts";
 import { isValidPkey, pkeyText } from "../../hca/pkey.ts";
 import { MELLANOX_OUI, PCI_DEVICE_MT23108 } from "../../hca/pci.ts";
+import { pathRate } from "../../hca/rate.ts";
 import { SEG_BYTES } from "../../hca/wqe.ts";
 import { Access, EventType, QpAttrMask as M, QpState as S, QpType } from "../uapi/enums.ts";
 import { requestError, VerbsError } from "../uapi/errors.ts";
@@ -890,6 +891,18 @@ export class UContext implements UverbsFile {
     // active MTU at RST2INIT, 2048 on the MT23108's ports. An RC or UC QP's is written by the
     // modify_qp that gives IB_QP_PATH_MTU (INIT->RTR): 0 before.
     attr.pathMtu = qp.type === QpType.UD || set.pathMtu !== undefined ? q.mtu : 0;
+    // mthca_query_qp: a connected QP's paths as the context holds them, whose static_rate is
+    // the rate the path runs at on its port (to_rdma_ah_attr: mthca_rate_to_ib of the context's
+    // rate field, the port's own rate for a path that runs at it), not the rate asked for.
+    if (attr.ah) {
+      const rate = pathRate(q.path.staticRate ?? 0, this.driver.portGbps(q.port));
+      attr.ah = { ...attr.ah, staticRate: rate };
+    }
+    if (attr.altPath) {
+      const port = attr.altPath.portNum ?? q.port;
+      const rate = pathRate(attr.altPath.staticRate ?? 0, this.driver.portGbps(port));
+      attr.altPath = { ...attr.altPath, staticRate: rate };
+    }
     // mthca_query_qp: sq_draining is the QPC's DRAINING state, false in every other.
     attr.sqDraining = q.sqDraining;
     return { attr, cap: { ...qp.cap }, sqWqeCounter: q.sqConsumer };

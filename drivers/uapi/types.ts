@@ -47,7 +47,11 @@ export interface AhAttr {
   sl?: number;
   /** Source path bits (LMC). */
   srcPathBits?: number;
-  /** Static rate (IBTA encoding; 0 = port rate). */
+  /**
+   * Static rate (`enum ibv_rate`; 0 = port rate). A connected QP's `query` reports the rate its
+   * path runs at on the port (mthca_query_qp: `mthca_rate_to_ib`), not the rate asked for: a path
+   * at the port's rate, or asked faster, reads back as the port's rate (10 Gb/s, 3, on 4x SDR).
+   */
   staticRate?: number;
   /** Local port (default 1). */
   portNum?: number;

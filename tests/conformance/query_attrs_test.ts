@@ -35,6 +35,10 @@
  *    (`timeout`, `retry_cnt`, `rnr_retry`, `min_rnr_timer`, `dest_qp_num`, `qkey`, the PSNs, an RC
  *    or UC QP's `path_mtu` before RTR) reads 0 and `path_mig_state` IB_MIG_MIGRATED (0). A RESET
  *    QP answers its state only (mthca_query_qp does not read the context).
+ * 8. A connected QP's `ah_attr.static_rate` is the rate its path runs at, not the rate asked for
+ *    (mthca_query_qp's to_rdma_ah_attr: `mthca_rate_to_ib` of the context's rate field): on the
+ *    MT23108's 4x SDR port (10 Gb/s) 2.5 and 5 Gb/s read back as given, a path at the port's rate
+ *    (0 or 10 Gb/s) or asked faster (20, 30 Gb/s) reads back 10 Gb/s (`IBV_RATE_10_GBPS`, 3).
  */
 import assert from "node:assert/strict";
 import { connectPair, Mtu, type QpAttr, QpState, QpType } from "../../mod.ts";
@@ -265,6 +269,33 @@ for (const mode of MODES) {
       const absent = Object.fromEntries(Object.keys(ZERO).map((k) => [k, undefined]));
       assert.deepEqual(contextFields(r), absent);
       assert.equal(r.state, QpState.RESET);
+    });
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`query attrs (${mode}): query_qp's static_rate is the rate the path runs at`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const got: number[] = [];
+      // verbs.h enum ibv_rate: 2 = 2.5, 5 = 5, 0 = the port's, 3 = 10, 6 = 20, 4 = 30 Gb/s.
+      for (const staticRate of [2, 5, 0, 3, 6, 4]) {
+        const qp = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+        await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+        await qp.modify({
+          state: QpState.RTR,
+          pathMtu: Mtu.MTU_1024,
+          destQpNum: qp.qpNum,
+          rqPsn: 0,
+          maxDestRdAtomic: 1,
+          minRnrTimer: 12,
+          ah: { dlid: x.lid, portNum: 1, staticRate },
+        });
+        got.push((await qp.query()).ah!.staticRate!);
+        await qp.destroy();
+      }
+      assert.deepEqual(got, [2, 5, 3, 3, 3, 3]);
     });
   });
 }
