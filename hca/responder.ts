@@ -61,11 +61,11 @@ const REPLAY_DEPTH = 16;
 const MAX_DMA_LENGTH = 2 ** 31;
 /** Bytes an atomic operates on, and their alignment (IBTA vol 1 §9.4.5). */
 const ATOMIC_BYTES = 8;
-/** The region right each QP enable needs (IBTA vol 1 §10.6.3.2: the R_Key's access rights). */
-const MPT_RIGHT_OF: Readonly<Record<number, number>> = {
-  [QpAccess.REMOTE_READ]: MptAccess.REMOTE_READ,
-  [QpAccess.REMOTE_WRITE]: MptAccess.REMOTE_WRITE,
-  [QpAccess.REMOTE_ATOMIC]: MptAccess.ATOMIC,
+/** The QP enable each remote operation needs (`qp_access_flags`); SEND needs none. */
+const QP_ENABLE_OF: Readonly<Record<string, number>> = {
+  write: QpAccess.REMOTE_WRITE,
+  read: QpAccess.REMOTE_READ,
+  atomic: QpAccess.REMOTE_ATOMIC,
 };
 /**
  * Bytes of GRH space at the start of a UD receive buffer (IBTA §11.4.1).
@@ -91,10 +91,10 @@ const ACK_SYNDROME = aethSyndrome.ack(aethSyndrome.CREDITS_INVALID);
  * | --- | --- | --- |
  * | CHK_PSN | RC: the expected PSN (later → sequence NAK once; earlier → duplicate). UC: a gap drops the message, resynchronizing on a First/Only | IBTA vol 1 §9.7.5.1.1, §9.7.5.2.2; §9.8.2 |
  * | CHK_OP_SEQ | First/Middle/Last follow each other within a message | §9.7.5.2 (C9-32), §9.8.2 |
- * | CHK_OP_VALID | UC serves only SEND and RDMA WRITE; UD: the Q_Key matches | §9.2 table 38; §3.5.3, §9.6 |
+ * | CHK_OP_VALID | UC serves only SEND and RDMA WRITE; RC/UC: the QP enables the RDMA or atomic operation, whatever its length (RC: Invalid Request NAK, UC: dropped); UD: the Q_Key matches | §9.2 table 38; rxe check_op_valid; §3.5.3, §9.6 |
  * | CHK_RESOURCE | a receive WQE for a SEND or a WRITE with immediate (none: RNR NAK); a free responder resource for a READ/atomic | §9.7.5.2.8; §9.4.4, §9.7.5.2 (max_dest_rd_atomic) |
  * | CHK_LENGTH | the message fits the receive WQE (UD: with 40 bytes of GRH); a READ asks for at most 2^31 bytes; an atomic is 8-byte aligned | §10.7.2.2, §9.7.5.2; §11.4.1; §9.4; §9.4.5 |
- * | CHK_RKEY | the QP enables the remote operation, and the R_Key's region (PD, bounds, rights) allows it; an RDMA WRITE packet's length agrees with its RETH | §10.6.3, §9.7.5.2 |
+ * | CHK_RKEY | the R_Key's region (PD, bounds, rights) allows the operation; an RDMA WRITE packet's length agrees with its RETH | §10.6.3, §9.7.5.2 |
  * | EXECUTE | place the data / queue the READ response / run the atomic | §9.4 |
  * | COMPLETE | the receive WQE's CQE on a message's last packet | §10.8 |
  * | ACKNOWLEDGE | RC: an ACK for an AckReq packet, once the data is visible | §9.7.5.1.2 |
@@ -124,7 +124,7 @@ export const RespState = {
   ERR_PSN_OUT_OF_SEQ: 10,
   /** A First without the previous message's Last, or a Middle/Last without a First. */
   ERR_MISSING_OPCODE: 11,
-  /** UC: an operation the service does not carry. */
+  /** An operation the service does not carry (UC), or the QP does not enable (RC, UC). */
   ERR_UNSUPPORTED_OPCODE: 12,
   /** UD: the Q_Key is not the QP's. */
   ERR_QKEY_VIOLATION: 13,
@@ -136,7 +136,7 @@ export const RespState = {
   ERR_LENGTH: 16,
   /** Atomic at an address not 8-byte aligned. */
   ERR_MISALIGNED_ATOMIC: 17,
-  /** The QP does not enable the operation, or the R_Key does not allow it. */
+  /** The R_Key does not allow the operation (its region: key, PD, bounds, rights). */
   ERR_RKEY_VIOLATION: 18,
   /** The receive WQE could not be used (fetch or scatter failed). */
   ERR_MALFORMED_WQE: 19,
@@ -296,7 +296,17 @@ export class Responder {
             EqeType.WQ_INVAL_REQ_ERROR,
           );
         case RespState.ERR_UNSUPPORTED_OPCODE:
-          return this.#ucDrop(qp, pkt);
+          if (qp.type !== QpServiceType.RC) return this.#ucDrop(qp, pkt);
+          // An RDMA or atomic operation the QP does not enable is an Invalid Request, class C: NAK
+          // and QP to error (Linux rxe_resp.c: check_op_valid's RESPST_ERR_UNSUPPORTED_OPCODE →
+          // do_class_ac_error(AETH_NAK_INVALID_REQ, IB_WC_REM_INV_REQ_ERR); rdmavt's qib/hfi1
+          // rc_rcv `goto nack_inv`), not a Remote Access Error, which is about the R_Key's region.
+          return this.#fatal(
+            qp,
+            aethSyndrome.NAK_INVALID_REQUEST,
+            pkt.bth.psn,
+            EqeType.WQ_INVAL_REQ_ERROR,
+          );
         case RespState.ERR_QKEY_VIOLATION:
           return this.#qkeyViolation(qp);
         case RespState.ERR_RNR:
@@ -408,6 +418,13 @@ export class Responder {
     if (qp.type === QpServiceType.UC && op !== "send" && op !== "write") {
       return RespState.ERR_UNSUPPORTED_OPCODE;
     }
+    // The QP must enable an RDMA or atomic operation (`qp_access_flags`), checked for every packet
+    // of it and before its length, so a zero-length RDMA WRITE or READ, which names no memory, is
+    // refused too (Linux rxe_resp.c check_op_valid; qib/hfi1 rc_rcv test the enable before the
+    // RETH length). ibv_poll_cq's REM_INV_REQ_ERR: "the operation is not supported by this receive
+    // queue (qp_access_flags in remote QP wasn't configured to support this operation)".
+    const enable = QP_ENABLE_OF[op];
+    if (enable !== undefined && !(qp.accessFlags & enable)) return RespState.ERR_UNSUPPORTED_OPCODE;
     return RespState.CHK_RESOURCE;
   }
 
@@ -628,7 +645,7 @@ export class Responder {
           let mpt = undefined;
           // A zero-length WRITE names no memory: its R_Key is not checked (IBTA vol 1 §9.4).
           if (len > 0) {
-            mpt = this.#remoteAccess(qp, reth.rkey, va, len, QpAccess.REMOTE_WRITE);
+            mpt = this.#remoteAccess(qp, reth.rkey, va, len, MptAccess.REMOTE_WRITE);
             if (!mpt) return rc ? RespState.ERR_RKEY_VIOLATION : RespState.DROP_MSG;
           }
           resp.mr = mpt;
@@ -661,7 +678,7 @@ export class Responder {
             reth.rkey,
             Number(reth.va),
             reth.dmaLen,
-            QpAccess.REMOTE_READ,
+            MptAccess.REMOTE_READ,
           );
           if (!this.#mr) return RespState.ERR_RKEY_VIOLATION;
         }
@@ -674,7 +691,7 @@ export class Responder {
           a.rkey,
           Number(a.va),
           ATOMIC_BYTES,
-          QpAccess.REMOTE_ATOMIC,
+          MptAccess.ATOMIC,
         );
         return this.#mr ? RespState.EXECUTE : RespState.ERR_RKEY_VIOLATION;
       }
@@ -684,19 +701,17 @@ export class Responder {
   }
 
   /**
-   * The R_Key check of IBTA vol 1 §10.6.3 for a remote operation: the QP
-   * must enable it (`QpAccess`), then key, PD, bounds and the matching
-   * right in the region.
+   * The R_Key check of IBTA vol 1 §10.6.3 for a remote operation the QP enables
+   * (CHK_OP_VALID checked that): key, PD, bounds and the `right` in the region.
    */
   #remoteAccess(
     qp: Qp,
     rkey: number,
     va: number,
     len: number,
-    enable: number,
+    right: number,
   ): MptEntry | undefined {
-    if (!(qp.accessFlags & enable)) return undefined;
-    const e = this.core.tpt.check(rkey, qp.pd, va, len, MPT_RIGHT_OF[enable]);
+    const e = this.core.tpt.check(rkey, qp.pd, va, len, right);
     return typeof e === "number" ? undefined : e;
   }
 

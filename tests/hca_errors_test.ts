@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   ALL_ACCESS,
+  ALL_QP_ACCESS,
   allZero,
   connectedQps,
   must,
@@ -9,7 +10,7 @@ import {
 } from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { CqeSyndrome, CqeVendorErr } from "../hca/cqe.ts";
-import { CmdOp, EqeType, HwQpState, MptAccess, QpServiceType } from "../hca/commands.ts";
+import { CmdOp, EqeType, HwQpState, MptAccess, QpAccess, QpServiceType } from "../hca/commands.ts";
 import { encodePacket } from "../hca/packet.ts";
 import { OP } from "../hca/opcode.ts";
 import { sendDoorbellWord } from "../hca/uar.ts";
@@ -81,6 +82,49 @@ Deno.test("hca errors: RDMA READ without REMOTE_READ rights is a remote access e
     const [c] = await p.a.waitCqes(cqa, 1);
     assert.equal(c.syndrome, CqeSyndrome.REMOTE_ACCESS_ERR);
   });
+});
+
+Deno.test("hca errors: an RDMA or atomic operation the responder QP does not enable is an Invalid Request, zero-length too", async () => {
+  // rxe_resp.c check_op_valid → RESPST_ERR_UNSUPPORTED_OPCODE → Invalid Request NAK (class C),
+  // IB_WC_REM_INV_REQ_ERR; qib/hfi1 rc_rcv `goto nack_inv` before looking at the RETH length.
+  // A region that allows everything: only the QP's enables are missing.
+  const cases = [
+    { op: WqeOpcode.RDMA_WRITE, length: 64, off: QpAccess.REMOTE_WRITE },
+    { op: WqeOpcode.RDMA_WRITE, length: 0, off: QpAccess.REMOTE_WRITE },
+    { op: WqeOpcode.RDMA_READ, length: 64, off: QpAccess.REMOTE_READ },
+    { op: WqeOpcode.RDMA_READ, length: 0, off: QpAccess.REMOTE_READ },
+    { op: WqeOpcode.ATOMIC_FA, length: 8, off: QpAccess.REMOTE_ATOMIC },
+  ];
+  for (const { op, length, off } of cases) {
+    await withPair({}, async (p) => {
+      const cqa = await p.a.createCq(), cqb = await p.b.createCq();
+      const qa = await p.a.createQp({ sendCq: cqa });
+      const qb = await p.b.createQp({ sendCq: cqb, access: ALL_QP_ACCESS & ~off });
+      await p.a.toRts(qa, qb.qpn, p.b.lid);
+      await p.b.toRts(qb, qa.qpn, p.a.lid);
+      const local = await p.a.buffer(64);
+      const remote = await p.b.buffer(64);
+      p.a.write(local.addr, pattern(64));
+      p.a.postSend(qa, {
+        opcode: op,
+        flags: WqeFlags.SIGNALED,
+        remoteAddr: remote.addr,
+        rkey: remote.key,
+        swapAdd: 1n,
+        sgl: length ? [{ addr: local.addr, length, lkey: local.key }] : [],
+      });
+      const [c] = await p.a.waitCqes(cqa, 1);
+      const what = `opcode ${op}, ${length} bytes`;
+      assert.equal(c.syndrome, CqeSyndrome.REMOTE_INVAL_REQ_ERR, what);
+      assert.equal(c.vendorErr, CqeVendorErr.NAK_INVALID_REQUEST, what);
+      assert.ok(allZero(p.b.read(remote.addr, 64)), what);
+      assert.equal(must(await p.b.exec(CmdOp.QUERY_QP, { qpn: qb.qpn })).state, HwQpState.ERR);
+      assert.ok(
+        p.b.events.some((e) => e.type === EqeType.WQ_INVAL_REQ_ERROR && e.index === qb.qpn),
+      );
+      assert.ok(!p.b.events.some((e) => e.type === EqeType.WQ_ACCESS_ERROR), what);
+    });
+  }
 });
 
 Deno.test("hca errors: bad lkey, foreign PD and missing LOCAL_WRITE are LOC_PROT_ERR before anything is sent", async () => {
