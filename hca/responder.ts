@@ -957,7 +957,13 @@ export class Responder {
       const e = len > 0
         ? this.core.tpt.check(reth.rkey, qp.pd, va, len, MptAccess.REMOTE_READ)
         : undefined;
-      if (typeof e === "number") return;
+      if (typeof e === "number") {
+        // A duplicate READ is executed again (IBTA vol 1 §9.7.5.2.5), R_Key check included: a
+        // region deregistered since is a Remote Access Error NAK and the QP to error (class C),
+        // as Linux rxe's read_reply answers a replay whose rxe_recheck_mr fails. Dropping it
+        // silently would leave the requester retrying into RETRY_EXC_ERR.
+        return this.#fatal(qp, aethSyndrome.NAK_REMOTE_ACCESS, psn, EqeType.WQ_ACCESS_ERROR);
+      }
       this.#queueRead(qp, psn, e, va, len, true);
       return;
     }

@@ -224,6 +224,35 @@ Deno.test("hca errors: a responder whose receive WQE has a bad lkey answers REM_
   });
 });
 
+Deno.test("hca errors: a READ asked again after its region was deregistered is a Remote Access Error", async () => {
+  // A duplicate READ is executed again, R_Key check included (IBTA vol 1 §9.7.5.2.5; Linux rxe
+  // read_reply: a replay whose rxe_recheck_mr fails is RESPST_ERR_RKEY_VIOLATION, class C).
+  await withPair({}, async (p) => {
+    const { qa, qb, cqa } = await connectedQps(p, { qa: { timeout: 10, retryCnt: 3 } });
+    const local = await p.a.buffer(64);
+    const remote = await p.b.buffer(64);
+    p.fabric.addFault({
+      kind: "drop",
+      opcode: OP.RC_RDMA_READ_RESPONSE_ONLY,
+      probability: 1,
+      limit: 1,
+    });
+    p.a.postSend(qa, {
+      opcode: WqeOpcode.RDMA_READ,
+      flags: WqeFlags.SIGNALED,
+      remoteAddr: remote.addr,
+      rkey: remote.key,
+      sgl: [{ addr: local.addr, length: 64, lkey: local.key }],
+    });
+    await p.engine.sleep(50_000); // served once, the response lost
+    must(await p.b.exec(CmdOp.HW2SW_MPT, { index: remote.index }));
+    const [c] = await p.a.waitCqes(cqa, 1);
+    assert.equal(c.syndrome, CqeSyndrome.REMOTE_ACCESS_ERR); // was RETRY_EXC_ERR
+    assert.equal(must(await p.b.exec(CmdOp.QUERY_QP, { qpn: qb.qpn })).state, HwQpState.ERR);
+    assert.ok(p.b.events.some((e) => e.type === EqeType.WQ_ACCESS_ERROR && e.index === qb.qpn));
+  });
+});
+
 Deno.test("hca errors: LOC_QP_OP_ERR for a READ on a UC QP and for a malformed WQE", async () => {
   await withPair({}, async (p) => {
     const uc = await connectedQps(p, { type: QpServiceType.UC });
