@@ -170,7 +170,15 @@ export class Responder {
   #wrVa: number[] = [];
   #wrData: Uint8Array[] = [];
   #wrRaw: WirePacket[] = [];
-  #wrLine = new Line([this.#wrMr, this.#wrData, this.#wrRaw], [this.#wrVa]);
+  #wrQpn: number[] = [];
+  #wrPsn: number[] = [];
+  #wrEpoch: number[] = [];
+  #wrLine = new Line([this.#wrMr, this.#wrData, this.#wrRaw], [
+    this.#wrVa,
+    this.#wrQpn,
+    this.#wrPsn,
+    this.#wrEpoch,
+  ]);
   #tagRead: number;
   #tagAck: number;
   #scratch = new Uint8Array(1024);
@@ -757,6 +765,9 @@ export class Responder {
       this.#wrVa[t] = resp.va;
       this.#wrData[t] = pkt.payload;
       this.#wrRaw[t] = raw;
+      this.#wrQpn[t] = qp.qpn;
+      this.#wrPsn[t] = pkt.bth.psn;
+      this.#wrEpoch[t] = resp.epoch;
       this.core.bus.write(len, this.#written, this.#tagWrite);
     }
     resp.va += len;
@@ -770,10 +781,25 @@ export class Responder {
     const line = this.#wrLine;
     const h = line.head;
     const e = this.#wrMr[h], va = this.#wrVa[h], data = this.#wrData[h], raw = this.#wrRaw[h];
+    const qpn = this.#wrQpn[h], psn = this.#wrPsn[h], epoch = this.#wrEpoch[h];
     line.drop();
     const tpt = this.core.tpt;
-    // Deregistered before the write lands: nothing is written (fail closed).
     if (tpt.live(e)) tpt.scatter(e, va, data);
+    else {
+      // Deregistered before the write lands: nothing is written (fail closed), and the WRITE may
+      // not be acknowledged as if it had been (its ACK waits for this landing). An R_Key gone
+      // under a WRITE is a Remote Access Error NAK for this packet and the QP to error (IBTA vol
+      // 1 §9.7.5.2 class C), as when the key is found gone for a later packet (CHK_RKEY, rxe's
+      // check_rkey per packet); an error already pending (an earlier packet's) stands. UC drops.
+      const qp = this.tp.qps[qpn];
+      if (
+        qp !== undefined && qp.type === QpServiceType.RC && qp.resp.epoch === epoch &&
+        qp.resp.fatal === undefined && qp.state !== HwQpState.ERR &&
+        qp.state !== HwQpState.RESET
+      ) {
+        this.#fatal(qp, aethSyndrome.NAK_REMOTE_ACCESS, psn, EqeType.WQ_ACCESS_ERROR);
+      }
+    }
     // The payload's last use: its copy's space may be reused.
     raw.release();
   };

@@ -224,6 +224,47 @@ Deno.test("hca errors: a responder whose receive WQE has a bad lkey answers REM_
   });
 });
 
+Deno.test("hca errors: an RDMA WRITE whose region is deregistered before its data lands is never acknowledged", async () => {
+  // An ACK says the data is placed (the responder sends it once the write is visible). A region
+  // gone between CHK_RKEY and the landing writes nothing (fail closed), so that packet gets the
+  // Remote Access Error NAK an R_Key gone under a WRITE gets (IBTA vol 1 §9.7.5.2 class C; rxe
+  // looks the key up for every packet): never SUCCESS with the bytes missing.
+  const outcomes = new Set<string>();
+  for (let delay = 6_000; delay <= 10_000; delay += 100) {
+    await withPair({}, async (p) => {
+      const { qa, qb, cqa } = await connectedQps(p, { qa: { timeout: 8, retryCnt: 0 } });
+      const local = await p.a.buffer(2048);
+      const remote = await p.b.buffer(2048);
+      p.a.write(local.addr, new Uint8Array(2048).fill(0x5a));
+      const dereg = p.b.exec(CmdOp.HW2SW_MPT, { index: remote.index });
+      await p.engine.sleep(delay);
+      p.a.postSend(qa, {
+        opcode: WqeOpcode.RDMA_WRITE,
+        flags: WqeFlags.SIGNALED,
+        remoteAddr: remote.addr,
+        rkey: remote.key,
+        sgl: [{ addr: local.addr, length: 2048, lkey: local.key }],
+      });
+      const [c] = await p.a.waitCqes(cqa, 1, 10_000_000);
+      must(await dereg);
+      const at = `posted ${delay} ns after the deregistration began`;
+      const landed = p.b.read(remote.addr, 2048).filter((b) => b === 0x5a).length;
+      const state = must(await p.b.exec(CmdOp.QUERY_QP, { qpn: qb.qpn })).state;
+      if (c.syndrome === 0) {
+        assert.equal(landed, 2048, at);
+        assert.equal(state, HwQpState.RTS, at);
+        outcomes.add("success");
+      } else {
+        assert.equal(c.syndrome, CqeSyndrome.REMOTE_ACCESS_ERR, at);
+        assert.equal(landed, 0, at);
+        assert.equal(state, HwQpState.ERR, at);
+        outcomes.add("remote access error");
+      }
+    });
+  }
+  assert.deepEqual([...outcomes].sort(), ["remote access error", "success"]);
+});
+
 Deno.test("hca errors: a READ asked again after its region was deregistered is a Remote Access Error", async () => {
   // A duplicate READ is executed again, R_Key check included (IBTA vol 1 §9.7.5.2.5; Linux rxe
   // read_reply: a replay whose rxe_recheck_mr fails is RESPST_ERR_RKEY_VIOLATION, class C).
