@@ -22,6 +22,7 @@ import {
   connectPair,
   type Domain,
   type Host,
+  QpState,
   QpType,
   SendFlags,
   WcStatus,
@@ -29,6 +30,7 @@ import {
   type XenGuest,
 } from "../mod.ts";
 import { xenOf } from "./xenib_support.ts";
+import { OP } from "../hca/opcode.ts";
 
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
 const LEN = 4096;
@@ -449,6 +451,52 @@ Deno.test("dereg: an atomic whose own result region is deregistered before its a
       );
       const statuses = new Set(seen.map((s) => s.status));
       assert.deepEqual(statuses, new Set([WcStatus.SUCCESS, WcStatus.LOC_PROT_ERR]), name);
+    }
+  });
+  await bypass.shutdown();
+  await split.shutdown();
+  assert.deepEqual(xen.audit(), []);
+});
+
+Deno.test("dereg: a peer's READ asked again after the region was deregistered gets REM_ACCESS_ERR in every placement", async () => {
+  // The READ is served once, its response lost, the region deregistered, the READ asked again: a
+  // duplicate READ is executed again, R_Key check included (IBTA vol 1 §9.7.5.2.5; Linux rxe's
+  // read_reply rechecks the key of a replay), so the peer gets a Remote Access Error, not
+  // RETRY_EXC_ERR after retries the responder drops in silence.
+  const { cluster, xen, bare, peerHost, bypass, split } = await world();
+  await cluster.run(async () => {
+    for (
+      const [name, dom] of [["native", bare.os], ["bypass", bypass], ["split", split]] as const
+    ) {
+      const me = await side(dom), peer = await side(peerHost.os);
+      const mr = await me.pd.regMr(me.buf, LEN, ACCESS);
+      const [qa, qb] = [await me.newQp(), await peer.newQp()];
+      await connectPair({ qp: qa, lid: me.lid }, { qp: qb, lid: peer.lid }, {
+        accessFlags: Access.REMOTE_READ,
+        timeout: 10,
+        retryCnt: 3,
+      });
+      const lose = cluster.fabric.addFault({
+        kind: "drop",
+        dlid: peer.lid,
+        opcode: OP.RC_RDMA_READ_RESPONSE_ONLY,
+        probability: 1,
+        limit: 1,
+      });
+      qb.postSend({
+        wrId: 9n,
+        opcode: WrOpcode.RDMA_READ,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: peer.src.addr, length: 64, lkey: peer.src.lkey }],
+        remoteAddr: me.buf,
+        rkey: mr.rkey,
+      });
+      await cluster.sleep(100_000); // served once, the response lost
+      lose();
+      await mr.dereg();
+      const [wc] = await peer.cq.pollUntil(1);
+      assert.equal(wc.status, WcStatus.REM_ACCESS_ERR, `${name}: READ asked again`);
+      assert.equal((await qa.query()).state, QpState.ERR, `${name}: the responder's QP`);
     }
   });
   await bypass.shutdown();
