@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { LongOption } from "./getopt.ts";
+import type { FoundOption, LongOption } from "./getopt.ts";
 import { parseSeed, UsageError } from "./perftest_args.ts";
 
 /**
@@ -90,16 +90,16 @@ export const LAUNCH_LONG_FLAGS: readonly string[] = Object.freeze(
 /**
  * The launch flags as getopt_long options (./getopt.ts) for a tool that reads its command line
  * with getoptLong: extensions to the tool's own table, each taking a value, `--np` also spelled
- * as the whole words `-np` and `-n`. Store what it finds with {@link takeLaunchFlag}.
+ * as the whole words `-np` and `-n`. Store what it finds with {@link takeLaunchOption}.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { getoptLong } from "./getopt.ts";
- * import { defaultLaunchFlags, launchOptionTable, takeLaunchFlag } from "./mpi_args.ts";
+ * import { defaultLaunchFlags, launchOptionTable, takeLaunchOption } from "./mpi_args.ts";
  * const { options } = getoptLong(["-np", "4", "--mod=split"], launchOptionTable());
  * const f = defaultLaunchFlags();
- * for (const o of options) takeLaunchFlag([`--${o.name}`, o.value!], 0, f);
+ * for (const o of options) takeLaunchOption(o, f);
  * assert.deepEqual([f.np, f.mode], [4, "split"]);
  * ```
  */
@@ -218,6 +218,35 @@ export function takeLaunchFlag(
       break;
   }
   return next;
+}
+
+/**
+ * If getoptLong found one of {@link launchOptionTable}'s options, store it in `into` and return
+ * true; another option is the tool's own (false). A bad value is named as the user typed the
+ * flag where that is its full name (`-np`, `-n`, `--np`), else by its full name (`--mo xen` is
+ * `--mode: 'xen' …`).
+ *
+ * @throws UsageError for a bad value
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultLaunchFlags, takeLaunchOption } from "./mpi_args.ts";
+ * const f = defaultLaunchFlags();
+ * assert.equal(takeLaunchOption({ name: "mode", value: "split", spelled: "--mo" }, f), true);
+ * assert.equal(takeLaunchOption({ name: "help", spelled: "-h" }, f), false);
+ * assert.throws(() => takeLaunchOption({ name: "np", value: "0", spelled: "-np" }, f), {
+ *   message: "-np: '0' is not a whole number >= 1",
+ * });
+ * assert.throws(() => takeLaunchOption({ name: "map", value: "x", spelled: "--ma" }, f), {
+ *   message: "--map: 'x' is not block or cyclic",
+ * });
+ * ```
+ */
+export function takeLaunchOption(o: FoundOption, into: LaunchFlags): boolean {
+  if (!LAUNCH_OPTIONS.some((l) => l.name === o.name)) return false;
+  const typed = o.spelled === `--${o.name}` || !o.spelled.startsWith("--");
+  takeLaunchFlag([typed ? o.spelled : `--${o.name}`, o.value ?? ""], 0, into);
+  return true;
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   type LaunchFlags,
   launchOptionTable,
   takeLaunchFlag,
+  takeLaunchOption,
 } from "./mpi_args.ts";
 
 /**
@@ -509,14 +510,8 @@ export function readOsuCommandLine(
   const e = found.error;
   for (const [k, f] of found.options.entries()) {
     if (e?.before === k) throw refusal(name, spec, refused, e.error);
-    const o = LETTER.get(f.name);
-    if (o === undefined) {
-      // A launch flag, stored under the name it was typed as where that is one (`-np`, `-n`:
-      // their errors name it so), else its own.
-      const typed = f.spelled === `--${f.name}` || !f.spelled.startsWith("--");
-      takeLaunchFlag([typed ? f.spelled : `--${f.name}`, f.value!], 0, launch);
-      continue;
-    }
+    if (takeLaunchOption(f, launch)) continue;
+    const o = LETTER.get(f.name)!;
     if (Object.hasOwn(refused, o)) throw new UsageError(`${name}: ${refused[o]} [${f.spelled}]`);
     if (!spec.includes(o)) throw unknownOption(name, f.spelled);
     if (line.option(o, f.value)) return false;
