@@ -99,7 +99,7 @@ Deno.test("nas cli: bad flags and values are one line each, exit 1", async () =>
   userError(rs[6], /--guests-per-host applies to --mode bypass and split/);
   userError(rs[7], /--compute: 'fast' is not real, model or auto/);
   userError(rs[8], /--profile .*missing\.yaml: cannot read the file/);
-  userError(rs[9], /unknown flag '--frobnicate'/);
+  userError(rs[9], /unrecognized option '--frobnicate' \(see --help\)$/);
   userError(rs[10], /IS has no class C here \(classes: S, W, A, B\)/);
   // NPB's get_active_nprocs: " *** ERROR determining processor topology for 8 processes" and
   // "     Expecting a square number of processes (such as 4)", as one line.
@@ -142,10 +142,60 @@ Deno.test("nas cli: flag parsing", () => {
   );
   assert.deepEqual([parseNasArgs(["is"]).cls, parseNasArgs(["is"]).launch.np], ["S", 4]);
   assert.throws(() => parseNasArgs(["is", "ep"]), /one kernel at a time/);
-  assert.throws(() => parseNasArgs(["is", "--class"]), /--class needs a value/);
-  assert.throws(() => parseNasArgs(["dt", "--graph"]), /--graph needs a value/);
+  assert.throws(() => parseNasArgs(["is", "--class"]), {
+    message: "option '--class' requires an argument (see --help)",
+  });
+  assert.throws(() => parseNasArgs(["dt", "--graph"]), {
+    message: "option '--graph' requires an argument (see --help)",
+  });
+  assert.throws(() => parseNasArgs(["is", "-np"]), {
+    message: "option '-np' requires an argument (see --help)",
+  });
   assert.equal(parseNasArgs(["dt", "--graph=SH"]).graph, "SH");
   assert.equal(parseNasArgs(["-h"]).help, true);
+});
+
+Deno.test("nas cli: the command line is read by getopt_long's rules, launch flags as osu's", () => {
+  // Unambiguous prefixes, the kernel anywhere (getopt permutes), `--` ending the options.
+  const c = parseNasArgs([
+    "--cl",
+    "w",
+    "--mo",
+    "split",
+    "--guests=2",
+    "ep",
+    "--comp",
+    "model",
+    "--js",
+  ]);
+  assert.deepEqual(
+    [c.kernel, c.cls, c.launch.mode, c.launch.guestsPerHost, c.compute, c.json],
+    ["ep", "W", "split", 2, "model", true],
+  );
+  // The launch flags take a prefix only where it names none of nas's own: --g is --graph.
+  assert.equal(parseNasArgs(["dt", "--g", "WH"]).graph, "WH");
+  assert.deepEqual(parseNasArgs(["--", "is"]).kernel, "is");
+  assert.throws(() => parseNasArgs(["is", "--c", "A"]), {
+    message: "option '--c' is ambiguous; possibilities: '--class' '--compute' (see --help)",
+  });
+  assert.throws(
+    () => parseNasArgs(["is", "--gues", "2"]),
+    /^UsageError: option '--gues' is ambiguous/,
+  );
+  // A bad value is named by the flag's full name, or as typed where that is one (-np, -n).
+  assert.throws(
+    () => parseNasArgs(["is", "--mo", "xen"]),
+    /^UsageError: --mode: 'xen' is not a mode/,
+  );
+  assert.throws(() => parseNasArgs(["is", "-n", "0"]), {
+    message: "-n: '0' is not a whole number >= 1",
+  });
+  // Options are handled in command-line order: the first bad one is the error.
+  assert.throws(() => parseNasArgs(["is", "--class", "Q", "--frob"]), /^UsageError: --class: 'Q'/);
+  assert.throws(
+    () => parseNasArgs(["is", "--frob", "--class", "Q"]),
+    /unrecognized option '--frob'/,
+  );
 });
 
 Deno.test("mpi tools: every help text names every launch flag (nas, mpirun, osu)", () => {

@@ -1,17 +1,20 @@
 /**
  * Flag parsing for `tools/nas.ts`: `nas KERNEL [--class C] [--graph G]
- * [--np N] [--mode M] [launch flags] [--compute real|model|auto] [--json]`.
+ * [--np N] [--mode M] [launch flags] [--compute real|model|auto] [--json]`,
+ * read by getoptLong (./getopt.ts) with the launch flags of ./mpi_args.ts.
  * The kernel-dependent checks (class, graph, process count, compute mode)
  * are `checkNasOptions`'s, after parsing.
  *
  * @module
  */
 import type { NasClass } from "../nas/kernel.ts";
+import { getoptLong, type LongOption } from "./getopt.ts";
 import {
   checkLaunchFlags,
   defaultLaunchFlags,
   type LaunchFlags,
-  takeLaunchFlag,
+  launchOptionTable,
+  takeLaunchOption,
 } from "./mpi_args.ts";
 import { UsageError } from "./perftest_args.ts";
 
@@ -94,13 +97,47 @@ ${rows.join("\n")}
   --json                      one JSON object (figures, platform, per-rank counters) instead of text
   -h, --help                  this help
 
+Flags are read by getopt_long's rules: a long flag may be any unambiguous prefix (--cl A,
+--mo split), its value the next word or after '='; '--' ends the flags.
 See docs/nas.md.`;
 }
 
 const CLASSES = ["S", "W", "A", "B", "C"] as const;
 
+/** nas's own options, then the launch flags as extensions (./mpi_args.ts). */
+const TABLE: readonly LongOption[] = [
+  { name: "class", hasArg: true },
+  { name: "graph", hasArg: true },
+  { name: "compute", hasArg: true },
+  { name: "json", hasArg: false },
+  { name: "help", short: "h", hasArg: false },
+  ...launchOptionTable(),
+];
+
 /**
- * Parse `nas` arguments.
+ * The getopt_long table `deno task nas` reads its command line with (tools/lib/getopt.ts), for
+ * tools that look at a nas command line (tools/launch.ts): nas's own options, then the launch
+ * flags as extensions (`--mode`, `--profile`, `--np` also spelled `-np` and `-n`, …).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getoptLong } from "./getopt.ts";
+ * import { nasOptionTable } from "./nas_args.ts";
+ * const r = getoptLong(["is", "--prof", "p.yaml", "-np", "2"], nasOptionTable());
+ * assert.deepEqual(r.options.map((o) => [o.name, o.value]), [["profile", "p.yaml"], ["np", "2"]]);
+ * assert.deepEqual(r.positionals, ["is"]);
+ * ```
+ */
+export function nasOptionTable(): readonly LongOption[] {
+  return TABLE;
+}
+
+/**
+ * Parse `nas` arguments by getopt_long's rules (./getopt.ts, {@link nasOptionTable}): the kernel
+ * anywhere (getopt permutes), long options by any unambiguous prefix (the launch flags' only
+ * where it names none of nas's own: `--g` is `--graph`), `=VALUE` or the next word, `--` ending
+ * the options. Options are handled in command-line order, so the first bad one is the error.
  *
  * @throws UsageError naming the flag
  * @example
@@ -109,10 +146,18 @@ const CLASSES = ["S", "W", "A", "B", "C"] as const;
  * import { parseNasArgs } from "./nas_args.ts";
  * assert.throws(() => parseNasArgs([]), /give a kernel/);
  * assert.throws(() => parseNasArgs(["ep", "--class", "Q"]), /--class: 'Q'/);
- * assert.throws(() => parseNasArgs(["ep", "--frobnicate"]), /unknown flag '--frobnicate'/);
- * assert.throws(() => parseNasArgs(["ep", "--json=1"]), { message: "flag '--json' takes no value" });
+ * assert.throws(() => parseNasArgs(["ep", "--frobnicate"]), {
+ *   message: "unrecognized option '--frobnicate' (see --help)",
+ * });
+ * assert.throws(() => parseNasArgs(["ep", "--json=1"]), {
+ *   message: "option '--json' doesn't allow an argument (see --help)",
+ * });
  * assert.equal(parseNasArgs(["ep", "--class=w"]).cls, "W");
  * assert.equal(parseNasArgs(["dt", "--graph", "sh"]).graph, "sh"); // checked against the kernel later
+ * // Prefixes, as getopt_long takes them; the launch flags as osu takes them.
+ * const p = parseNasArgs(["--cl", "A", "--mo", "split", "ep", "--comp=model"]);
+ * assert.deepEqual([p.kernel, p.cls, p.launch.mode, p.compute], ["ep", "A", "split", "model"]);
+ * assert.throws(() => parseNasArgs(["ep", "--c", "A"]), /^UsageError: option '--c' is ambiguous/);
  * ```
  */
 export function parseNasArgs(argv: readonly string[]): NasConfig {
@@ -125,62 +170,44 @@ export function parseNasArgs(argv: readonly string[]): NasConfig {
     json: false,
     help: false,
   };
-  for (let i = 0; i < argv.length;) {
-    const next = takeLaunchFlag(argv, i, launch);
-    if (next !== undefined) {
-      i = next;
-      continue;
-    }
-    const a = argv[i];
-    const eq = a.startsWith("--") ? a.indexOf("=") : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const value = (): string => {
-      if (eq > 0) return a.slice(eq + 1);
-      const v = argv[i + 1];
-      if (v === undefined) throw new UsageError(`${flag} needs a value`);
-      i++;
-      return v;
-    };
-    // A switch with `=value` is no switch (the other tools' parseFlags says the same).
-    if (eq > 0 && (flag === "--help" || flag === "--json")) {
-      throw new UsageError(`flag '${flag}' takes no value`);
-    }
-    switch (flag) {
-      case "-h":
-      case "--help":
+  const found = getoptLong([...argv], TABLE, { recordError: true });
+  const e = found.error;
+  for (const [k, o] of found.options.entries()) {
+    if (e?.before === k) break;
+    if (takeLaunchOption(o, launch)) continue;
+    const v = o.value ?? "";
+    switch (o.name) {
+      case "help":
         c.help = true;
         break;
-      case "--json":
+      case "json":
         c.json = true;
         break;
-      case "--class": {
-        const v = value().toUpperCase();
-        if (!(CLASSES as readonly string[]).includes(v)) {
-          throw new UsageError(`--class: '${v}' is not a class (${CLASSES.join(", ")})`);
+      case "class": {
+        const cls = v.toUpperCase();
+        if (!(CLASSES as readonly string[]).includes(cls)) {
+          throw new UsageError(`--class: '${cls}' is not a class (${CLASSES.join(", ")})`);
         }
-        c.cls = v as NasClass;
+        c.cls = cls as NasClass;
         break;
       }
-      case "--graph":
-        c.graph = value();
+      case "graph":
+        c.graph = v;
         break;
-      case "--compute": {
-        const v = value();
+      case "compute":
         if (v !== "real" && v !== "model" && v !== "auto") {
           throw new UsageError(`--compute: '${v}' is not real, model or auto`);
         }
         c.compute = v;
         break;
-      }
-      default:
-        if (a.startsWith("-")) throw new UsageError(`unknown flag '${a}' (see --help)`);
-        if (c.kernel) {
-          throw new UsageError(`one kernel at a time: '${c.kernel}' and '${a}' (see --help)`);
-        }
-        c.kernel = a;
     }
-    i++;
   }
+  if (e) throw new UsageError(`${e.error.message} (see --help)`);
+  const [kernel, other] = found.positionals;
+  if (other !== undefined) {
+    throw new UsageError(`one kernel at a time: '${kernel}' and '${other}' (see --help)`);
+  }
+  c.kernel = kernel ?? "";
   if (!c.kernel && !c.help) throw new UsageError("give a kernel, e.g. deno task nas is --class S");
   checkLaunchFlags(launch);
   return c;
