@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { mpirunMain } from "../tools/mpirun.ts";
+import { parseMpirunArgs } from "../tools/lib/mpirun_args.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -105,7 +106,9 @@ Deno.test("mpirun: one-line errors for flags, files, programs and failing ranks"
       [["-np", "2"], /^mpirun: give the program to run/],
       [["-np", "0", "x.ts"], /^mpirun: -np: '0' is not a whole number >= 1$/],
       [["-np", "2", "--mode", "kvm", "x.ts"], /^mpirun: --mode: 'kvm' is not a mode/],
-      [["-np", "2", "--frob", "x.ts"], /^mpirun: unknown flag '--frob'/],
+      [["-np", "2", "--frob", "x.ts"], /^mpirun: unrecognized option '--frob' \(see --help\)$/],
+      [["-np"], /^mpirun: option '-np' requires an argument \(see --help\)$/],
+      [["-np", "2", "--quiet=1", "x.ts"], /^mpirun: option '--quiet' doesn't allow an argument/],
       [
         ["-np", "2", "--guests-per-host", "2", "x.ts"],
         /^mpirun: --guests-per-host applies to --mode bypass and split/,
@@ -191,4 +194,36 @@ Deno.test("mpirun: --migrate moves a rank's guest mid-job and the summary says w
     ),
     out.join("\n"),
   );
+});
+
+Deno.test("mpirun: flags are read by getopt_long's rules up to the program, which gets the rest", () => {
+  // Unambiguous prefixes and `=VALUE`, the launch flags as osu and nas take them.
+  const c = parseMpirunArgs(["-np", "3", "--mo", "split", "--ma=cyclic", "--qu", "p.ts", "1"]);
+  assert.deepEqual(
+    [c.launch.np, c.launch.mode, c.launch.map, c.quiet, c.program, c.args],
+    [3, "split", "cyclic", true, "p.ts", ["1"]],
+  );
+  // The first operand ends the flags (getopt's "+"): what follows is the program's own.
+  const p = parseMpirunArgs(["-n", "2", "p.ts", "--mode", "kvm", "-np", "x", "--frob"]);
+  assert.deepEqual([p.launch.np, p.launch.mode, p.args], [2, "native", [
+    "--mode",
+    "kvm",
+    "-np",
+    "x",
+    "--frob",
+  ]]);
+  // `--` ends them too, so a program may start with a dash.
+  assert.equal(parseMpirunArgs(["-np", "2", "--", "-odd.ts"]).program, "-odd.ts");
+  // mpirun's own flags: -q, -h; --h is --help (the launch flags' --hosts is an extension).
+  assert.deepEqual([parseMpirunArgs(["-qh"]).quiet, parseMpirunArgs(["-qh"]).help], [true, true]);
+  assert.equal(parseMpirunArgs(["--h"]).help, true);
+  assert.throws(() => parseMpirunArgs(["-np", "2", "--m", "split", "p.ts"]), {
+    message: "option '--m' is ambiguous; possibilities: '--mode' '--map' '--migrate' (see --help)",
+  });
+  // A bad value is named by the flag's full name, or as typed where that is one.
+  assert.throws(() => parseMpirunArgs(["--no", "loud", "p.ts"]), {
+    message: "--noise: 'loud' is not on or off",
+  });
+  // In command-line order: -h before a refused word still refuses it, as before.
+  assert.throws(() => parseMpirunArgs(["-h", "--frob"]), /unrecognized option '--frob'/);
 });

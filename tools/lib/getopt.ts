@@ -149,6 +149,9 @@ export interface GetoptFailure {
  * With `recordError`, the first refused word is returned as `error` (the
  * scan goes on as a caller that keeps calling getopt would, so later
  * options and the positionals are still collected); without it, it is thrown.
+ * With `stopAtOperand`, the options end at the first word that is none, as
+ * with glibc's optstring starting with `+` (REQUIRE_ORDER): it and every word
+ * after it are positionals (a program's own arguments, as mpirun's).
  * @throws GetoptError on an unknown, ambiguous or incomplete option (unless `recordError`)
  *
  * @example
@@ -166,12 +169,15 @@ export interface GetoptFailure {
  * assert.deepEqual(r.positionals, ["host"]);
  * const late = getoptLong(["-a", "-x", "-F"], table, { recordError: true });
  * assert.deepEqual([late.options.length, late.error?.before], [2, 1]);
+ * // "+": the first operand ends the options.
+ * const plus = getoptLong(["-a", "prog", "-F"], table, { stopAtOperand: true });
+ * assert.deepEqual([plus.options.length, plus.positionals], [1, ["prog", "-F"]]);
  * ```
  */
 export function getoptLong(
   argv: string[],
   table: readonly LongOption[],
-  opts: { recordError?: boolean } = {},
+  opts: { recordError?: boolean; stopAtOperand?: boolean } = {},
 ): { options: FoundOption[]; positionals: string[]; error?: GetoptFailure } {
   const options: FoundOption[] = [];
   const positionals: string[] = [];
@@ -249,6 +255,10 @@ export function getoptLong(
         break;
       }
       continue;
+    }
+    if (opts.stopAtOperand) {
+      positionals.push(...argv.slice(i));
+      break;
     }
     positionals.push(arg);
   }
