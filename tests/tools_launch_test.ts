@@ -86,6 +86,37 @@ Deno.test("launch: osu's profile file is granted as osu's getopt_long table read
   assert.equal(granted(["osu_put_latency", "-s", "--profile", "p.yaml"]), false);
 });
 
+// nas and mpirun read their command lines by getopt_long's rules too (tools/lib/nas_args.ts,
+// tools/lib/mpirun_args.ts, the launch flags as extensions): the launcher grants the profile file
+// and mpirun's program as the tools read them. mpirun's flags end at the program.
+Deno.test("launch: nas's and mpirun's files are granted as their getopt_long tables read the line", () => {
+  const read = (tool: string, args: string[]) =>
+    denoArgs(tool, args, "/repo", "/home/u").find((x) => x.startsWith("--allow-read="))!
+      .slice("--allow-read=".length).split(",");
+  for (
+    const args of [
+      ["is", "--prof", "p.yaml"],
+      ["--pro=p.yaml", "ep", "-np", "2"],
+      ["is", "--mo", "split", "--profile", "p.yaml"],
+      ["-h", "is", "--profile=p.yaml"],
+    ]
+  ) {
+    assert.ok(read("nas", args).includes("/home/u/p.yaml"), args.join(" "));
+  }
+  // A value is the next word, whatever it looks like: --graph's here, nothing to read.
+  assert.ok(!read("nas", ["dt", "--graph", "--profile", "p.yaml"]).includes("/home/u/p.yaml"));
+  const m = read("mpirun", ["-np", "2", "--prof", "p.yaml", "--mo", "split", "prog.ts", "-x"]);
+  assert.ok(m.includes("/home/u/p.yaml") && m.includes("/home/u/prog.ts"), m.join());
+  // After the program, the words are its own: its --profile is no file of mpirun's.
+  const after = read("mpirun", ["-n", "2", "prog.ts", "--profile", "q.yaml"]);
+  assert.ok(after.includes("/home/u/prog.ts") && !after.includes("/home/u/q.yaml"), after.join());
+  // `--` ends mpirun's flags: a program named with a dash is still the program.
+  assert.ok(read("mpirun", ["-np", "2", "--", "-odd.ts"]).includes("/home/u/-odd.ts"));
+  // --migrate's value is its value, not the program.
+  const mig = read("mpirun", ["-np", "2", "--mig", "0@5", "prog.ts"]);
+  assert.ok(mig.includes("/home/u/prog.ts") && !mig.includes("/home/u/0@5"), mig.join());
+});
+
 Deno.test("launch: a name that is no tool is refused in one line, names every object has too", async () => {
   for (const name of ["nope", "constructor", "toString"]) {
     const out = await new Deno.Command(Deno.execPath(), {

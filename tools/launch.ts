@@ -12,8 +12,10 @@
  * @module
  */
 import { devinfoOptionTable } from "./lib/devinfo_args.ts";
-import { getoptLong } from "./lib/getopt.ts";
+import { getoptLong, type LongOption } from "./lib/getopt.ts";
 import { defaultLaunchFlags, takeLaunchFlag } from "./lib/mpi_args.ts";
+import { mpirunOptionTable } from "./lib/mpirun_args.ts";
+import { nasOptionTable } from "./lib/nas_args.ts";
 import { osuOptionTable } from "./lib/osu_args.ts";
 import { perftestOptionTable } from "./lib/perftest_args.ts";
 
@@ -34,6 +36,12 @@ interface ToolSpec {
   positionalRead?: "first" | "all";
   /** Flags with a value (for tools parsed with node:util, so values are not taken for files). */
   valued?: string[];
+  /**
+   * The getopt_long table the tool reads its command line with (tools/lib/getopt.ts), to read it
+   * the same way (`--prof my.yaml` is --profile); `stopAtOperand`: the first operand ends the
+   * options (getopt's "+", mpirun's program). A refusal is the tool's to report.
+   */
+  getopt?: { table: () => readonly LongOption[]; stopAtOperand?: boolean };
   short?: Record<string, string>;
   /** V8 flags the tool needs (`--v8-flags=…`), or a function of its arguments giving them. */
   v8Flags?: string[] | ((args: string[]) => string[]);
@@ -74,7 +82,14 @@ const TOOLS: Record<string, ToolSpec> = {
     write: ["pcap", "out_json_file"],
     defaults: [{ when: "out_json", unless: "out_json_file", path: "perftest_out.json" }],
   },
-  devinfo: { script: "tools/ibv_devinfo.ts", ffi: true, read: ["profile"] },
+  // A refusal is recorded, not thrown: devinfo lets one pass after -l (`-l --profile my.yaml
+  // -i`), and otherwise reports it itself.
+  devinfo: {
+    script: "tools/ibv_devinfo.ts",
+    ffi: true,
+    read: ["profile"],
+    getopt: { table: devinfoOptionTable },
+  },
   paper: {
     script: "tools/paper.ts",
     read: ["profile"],
@@ -113,26 +128,16 @@ const TOOLS: Record<string, ToolSpec> = {
         ? ["--expose-gc", "--max-semi-space-size=128"]
         : ["--expose-gc"],
   },
-  // The program file (and its directory, for what it imports) is read; flags before it take values.
+  // The program file (and its directory, for what it imports) is read: the first operand, which
+  // ends mpirun's flags.
   mpirun: {
     script: "tools/mpirun.ts",
     read: ["profile"],
     positionalRead: "first",
-    valued: [
-      "np",
-      "hosts",
-      "guests-per-host",
-      "guest-memory",
-      "mode",
-      "map",
-      "seed",
-      "noise",
-      "migrate",
-    ],
-    short: { n: "np" },
+    getopt: { table: mpirunOptionTable, stopAtOperand: true },
   },
   osu: { script: "tools/osu.ts", read: ["profile"] },
-  nas: { script: "tools/nas.ts", read: ["profile"] },
+  nas: { script: "tools/nas.ts", read: ["profile"], getopt: { table: nasOptionTable } },
   migration: { script: "tools/migration.ts", read: ["profile"], short: { p: "profile" } },
   fuzz: { script: "tools/fuzz.ts" },
 };
@@ -179,6 +184,10 @@ export function resolveFrom(base: string, p: string): string {
  * // --migrate's value is its value, not the program.
  * const m = pathsOf("mpirun", ["-np", "2", "--migrate", "0@5", "../p.ts"], "/w/s");
  * assert.deepEqual(m.read, ["/w/p.ts", "/w"]);
+ * // mpirun's and nas's by getopt_long's rules too: the program ends mpirun's flags.
+ * const g = pathsOf("mpirun", ["-n", "2", "--prof=p.yaml", "p.ts", "--profile", "q.yaml"], "/w");
+ * assert.deepEqual(g.read, ["/w/p.yaml", "/w/p.ts", "/w"]);
+ * assert.deepEqual(pathsOf("nas", ["is", "--pro", "p.yaml"], "/w").read, ["/w/p.yaml"]);
  * // devinfo's command line by getopt_long's rules, as the tool reads it.
  * assert.deepEqual(pathsOf("devinfo", ["-l", "--prof", "p.yaml", "-i"], "/w").read, ["/w/p.yaml"]);
  * // So is osu's, with the benchmark's table: a value is the next word, whatever it looks like.
@@ -204,11 +213,12 @@ export function pathsOf(
     } catch {
       // The tool itself reports the bad command line.
     }
-  } else if (tool === "devinfo") {
-    // Read as the tool reads it (`--prof my.yaml` is --profile). A refusal is recorded, not
-    // thrown: devinfo lets one pass after -l (`-l --profile my.yaml -i`), and otherwise reports
-    // it itself.
-    const r = getoptLong(args, devinfoOptionTable(), { recordError: true });
+  } else if (spec.getopt) {
+    // Read as the tool reads it: devinfo, nas and mpirun (`--prof my.yaml` is --profile).
+    const r = getoptLong(args, spec.getopt.table(), {
+      recordError: true,
+      stopAtOperand: spec.getopt.stopAtOperand,
+    });
     for (const o of r.options) given.set(o.name, o.value ?? true);
     positionals.push(...r.positionals);
   } else if (tool === "osu") {
@@ -242,8 +252,6 @@ export function pathsOf(
         name = eq < 0 ? a.slice(2) : a.slice(2, eq);
         if (eq >= 0) value = a.slice(eq + 1);
       } else if (/^-[A-Za-z]$/.test(a) && spec.short?.[a[1]]) name = spec.short[a[1]];
-      // mpirun's `-np N`: a long flag with one dash (before `-n` with `p` glued on).
-      else if (/^-[A-Za-z]{2,}$/.test(a) && spec.valued?.includes(a.slice(1))) name = a.slice(1);
       // A short flag with its value glued on (`-pmy.yaml`), as node:util's parseArgs reads it.
       else if (/^-[A-Za-z]./.test(a) && spec.short?.[a[1]] && valuedName(spec, spec.short[a[1]])) {
         name = spec.short[a[1]];
