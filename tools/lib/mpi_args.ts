@@ -1,7 +1,8 @@
 /**
- * The launch flags `mpirun` and `osu` share: how many ranks, on what kind of
- * domain, how they are placed, with which cost profile and seed; and paths
- * resolved from where the user ran the task (`INIT_CWD`, see `cli.ts`).
+ * The launch flags `mpirun`, `osu` and `nas` share: how many ranks, on what
+ * kind of domain, how they are placed, with which cost profile and seed. Each
+ * tool reads them with getoptLong (./getopt.ts) as extensions to its own
+ * options ({@link launchOptionTable}, {@link takeLaunchOption}).
  *
  * @module
  */
