@@ -63,6 +63,13 @@ export type CommandHandler = (op: number, params: unknown) => CmdResult<unknown>
 export class HcaCommandInterface implements CommandInterface {
   #busyUntil = 0;
   #executed = 0;
+  /** Set by the firmware during a command's execution ({@link holdUntil}). */
+  #hold: ((done: () => void) => void) | undefined;
+  /** A command is held: commands that come due meanwhile queue behind it. */
+  #holding = false;
+  /** The HCR is busy with held and re-queued commands until then (0: never held). */
+  #heldUntil = 0;
+  #queued: { run: () => void; cost: number }[] = [];
   #tag: number;
   /** The trace mark of a command executed. */
   #mark: number;
@@ -95,13 +102,28 @@ export class HcaCommandInterface implements CommandInterface {
       const n = (params as { mfns?: unknown })?.mfns;
       if (Array.isArray(n)) cost += n.length * this.profile.hca.commandPerMttNs;
     }
-    const start = Math.max(e.now, this.#busyUntil);
+    const start = Math.max(e.now, this.#busyUntil, this.#heldUntil);
     this.#busyUntil = start + cost;
     const b = e.block<CmdResult<CmdOut<O>>>(`HCA command ${cmdName(op)}`);
-    e.schedule(this.#busyUntil - e.now, () => {
+    let direct = false;
+    const run = () => {
+      // A command ahead of this one kept the HCR longer than its own time (a HW2SW_MPT
+      // waiting for DMA writes to land): this one runs after it, for its full time.
+      if (this.#holding) {
+        direct = true;
+        this.#queued.push({ run, cost });
+        return;
+      }
+      if (!direct && this.#heldUntil > e.now - cost) {
+        direct = true;
+        this.#heldUntil += cost;
+        e.schedule(this.#heldUntil - e.now, run, this.#tag);
+        return;
+      }
       this.#executed++;
       e.traceMark(this.#mark, op);
       let r: CmdResult<unknown>;
+      this.#hold = undefined;
       try {
         r = this.handler(op, params);
       } catch (err) {
@@ -112,8 +134,36 @@ export class HcaCommandInterface implements CommandInterface {
           message: `${cmdName(op)}: ${String(err)}`,
         };
       }
-      b.resolve(r as CmdResult<CmdOut<O>>);
-    }, this.#tag);
+      // Set by the handler (holdUntil), which TypeScript's narrowing above does not see.
+      const hold = this.#hold as ((done: () => void) => void) | undefined;
+      if (hold === undefined) return b.resolve(r as CmdResult<CmdOut<O>>);
+      // The firmware finishes this command later: the result waits, and so does the HCR.
+      this.#hold = undefined;
+      this.#holding = true;
+      hold(() => {
+        this.#holding = false;
+        b.resolve(r as CmdResult<CmdOut<O>>);
+        const queued = this.#queued.splice(0);
+        let at = e.now;
+        this.#heldUntil = at + queued.reduce((sum, q) => sum + q.cost, 0);
+        for (const q of queued) {
+          at += q.cost;
+          e.schedule(at - e.now, q.run, this.#tag);
+        }
+      });
+    };
+    e.schedule(this.#busyUntil - e.now, run, this.#tag);
     return b.promise;
+  }
+
+  /**
+   * Called by the firmware while it executes a command: the command completes (its result
+   * reaches the driver) only when `wait` calls its `done`, and the HCR takes no other command
+   * before (the go bit stays set, as a Tavor HCR's does while the firmware works). Unused on
+   * every command but one that must wait for the device's own traffic: HW2SW_MPT with DMA
+   * writes through the entry still on their way.
+   */
+  holdUntil(wait: (done: () => void) => void): void {
+    this.#hold = wait;
   }
 }
