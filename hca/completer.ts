@@ -233,11 +233,15 @@ export class Completer {
 
   #place(e: MptEntry, va: number, data: Uint8Array): void {
     const tpt = this.core.tpt;
-    this.core.bus.write(data.length, () => {
-      // Checked when the response arrived; a region deregistered in the DMA's time takes no
-      // byte (fail closed).
-      if (tpt.live(e)) tpt.scatter(e, va, data);
-    }, this.#tagRead);
+    // Checked when the response arrived, translated now: the bytes land even if the region is
+    // deregistered in the DMA's time, as HW2SW_MPT completes only after them
+    // (MemoryTranslation.retire); once it has, nothing is written (fail closed).
+    tpt.translated(
+      e,
+      this.core.bus.write(data.length, () => {
+        if (tpt.reachable(e)) tpt.scatter(e, va, data);
+      }, this.#tagRead),
+    );
   }
 
   /** The READ's last response or the atomic's ACK arrived: the WQE is DONE. */

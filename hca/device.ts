@@ -273,6 +273,7 @@ export class Hca {
       portCount: this.portCount,
       port: (n) => this.port(n),
       reset: () => this.#reset(),
+      hold: (wait) => this.cmd.holdUntil(wait),
     };
     this.uars = new UarPages(engine, memory, profile.hca.maxUar, profile.pci.mmioWriteNs, this);
     this.cmd = new HcaCommandInterface(engine, profile, (op, p) => this.#firmware(op, p));

@@ -139,8 +139,23 @@ export class DmaBus {
     this.#readLane.post(this.readDoneAt(bytes, delayNs) - this.engine.now, fn, tag);
   }
 
-  /** Run `fn` (which stores the bytes) when a write of `bytes` issued now becomes visible. */
-  write(bytes: number, fn: () => void, tag = 0, delayNs = 0): void {
-    this.#writeLane.post(this.writeVisibleAt(bytes, delayNs) - this.engine.now, fn, tag);
+  /**
+   * Run `fn` (which stores the bytes) when a write of `bytes` issued now becomes visible;
+   * returns that time (absolute ns).
+   */
+  write(bytes: number, fn: () => void, tag = 0, delayNs = 0): number {
+    const at = this.writeVisibleAt(bytes, delayNs);
+    this.#writeLane.post(at - this.engine.now, fn, tag);
+    return at;
+  }
+
+  /**
+   * Run `fn` after every write issued so far has landed (each one's `fn` has run): what a
+   * command's completion waits for when it must follow the device's posted writes (PCI orders
+   * posted writes before a later completion). Claims no bus time.
+   */
+  afterWrites(fn: () => void, tag = 0): void {
+    const now = this.engine.now;
+    this.#writeLane.post(this.#lastVisible > now ? this.#lastVisible - now : 0, fn, tag);
   }
 }

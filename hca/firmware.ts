@@ -106,6 +106,11 @@ export interface DeviceTables {
   port(n: number): Port | undefined;
   /** Drop every context (CLOSE_HCA). */
   reset(): void;
+  /**
+   * The command executing now completes only when `wait` calls its `done`; the HCR takes no
+   * other command before (`HcaCommandInterface.holdUntil`).
+   */
+  hold(wait: (done: () => void) => void): void;
 }
 
 /**
@@ -531,7 +536,20 @@ function hw2swMpt(t: DeviceTables, params: unknown): CmdResult<void> {
   if (e.refs > 0) {
     return fail(CmdStatus.RESOURCE_BUSY, `HW2SW_MPT: region is the buffer of ${e.refs} queue(s)`);
   }
-  t.core.tpt.remove(e.index);
+  // From now on no key names the entry: a request checked later is refused. DMA writes
+  // translated through it before are already on the bus; they land, and the command completes
+  // only after them, so the driver unpins the frames (ib_umem_release after mthca_free_mr's
+  // HW2SW_MPT returns, Linux drivers/infiniband/hw/mthca/mthca_mr.c) with nothing left on
+  // its way to them. PCI orders the device's posted writes before the command's completion.
+  const tpt = t.core.tpt;
+  if (tpt.retire(e, t.core.engine.now)) {
+    t.hold((done) =>
+      t.core.bus.afterWrites(() => {
+        tpt.drained(e);
+        done();
+      })
+    );
+  }
   return ok(undefined);
 }
 
@@ -539,7 +557,7 @@ function hw2swMpt(t: DeviceTables, params: unknown): CmdResult<void> {
 function queryMpt(t: DeviceTables, params: unknown): CmdResult<unknown> {
   const e = ownedMpt(t, params, "QUERY_MPT");
   if (isResult(e)) return e;
-  const { refs: _refs, ...info } = e;
+  const { refs: _refs, landsAt: _landsAt, ...info } = e;
   return ok(info);
 }
 

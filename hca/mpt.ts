@@ -45,6 +45,12 @@ export interface MptEntry {
   readonly pageShift: number;
   /** Queue contexts (QP WQ, CQ, EQ, SRQ) whose buffer this region is. */
   refs: number;
+  /**
+   * When the last DMA write translated through this entry lands in host memory, ns (device
+   * bookkeeping, {@link MemoryTranslation.translated}; absent or 0 = none issued). HW2SW_MPT
+   * completes only after it.
+   */
+  landsAt?: number;
 }
 
 const MTT_CHUNK = 4096;
@@ -134,8 +140,16 @@ export class MemoryTranslation {
     this.mtt = new Mtt(maxMtt);
   }
 
+  /**
+   * Entries HW2SW_MPT took out of the table (no key names them any more) whose DMA writes,
+   * translated before, have not all landed: the writes still land through them, and the
+   * command completes (the driver unpins the frames) only after ({@link retire}).
+   */
+  readonly #draining: MptEntry[] = [];
+
   /** Make an entry HW-owned (the command layer validated it). */
   install(e: MptEntry): void {
+    e.landsAt = 0;
     this.mpt[e.index] = e;
     this.used++;
     this.mttUsed += e.mttCount;
@@ -150,8 +164,61 @@ export class MemoryTranslation {
     this.mttUsed -= e.mttCount;
   }
 
+  /**
+   * A DMA write through `e` was issued (its translation done) and lands at `at` (absolute ns).
+   * A write translated before HW2SW_MPT took the entry out lands, and the command waits for it
+   * ({@link retire}).
+   */
+  translated(e: MptEntry, at: number): void {
+    if (!(at <= e.landsAt!)) e.landsAt = at;
+  }
+
+  /**
+   * HW2SW_MPT's effect on `e` at `now`: no key names it from now on (a request checked later
+   * is refused). Returns false if no write translated through it is still on its way, or true:
+   * then `e` stays reachable to those writes ({@link reachable}) until {@link drained}, which
+   * the firmware calls once they have landed, before the command completes.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MachineMemory } from "../sim/memory.ts";
+   * import { MemoryTranslation } from "./mpt.ts";
+   * const tpt = new MemoryTranslation(new MachineMemory(1 << 20), 16, 64);
+   * const e = { index: 1, key: 0x100, pd: 1, start: 0, length: 4096, access: 1, mttBase: 0, mttCount: 1, pageShift: 12, refs: 0 };
+   * tpt.install(e);
+   * tpt.translated(e, 500); // a DMA write through it lands at 500 ns
+   * assert.equal(tpt.retire(e, 200), true);
+   * assert.deepEqual([tpt.lookup(0x100), tpt.reachable(e)], [undefined, true]);
+   * tpt.drained(e);
+   * assert.equal(tpt.reachable(e), false);
+   * ```
+   */
+  retire(e: MptEntry, now: number): boolean {
+    this.remove(e.index);
+    if (!(e.landsAt! > now)) return false;
+    this.#draining.push(e);
+    return true;
+  }
+
+  /** The writes through a retired entry have all landed: nothing reaches it any more. */
+  drained(e: MptEntry): void {
+    const i = this.#draining.indexOf(e);
+    if (i >= 0) this.#draining.splice(i, 1);
+  }
+
+  /**
+   * True while a DMA write translated through `e` may still land through it: `e` is the
+   * HW-owned entry at its index, or HW2SW_MPT retired it and waits for its writes. False once
+   * the command completed: the driver may have unpinned its frames, and nothing is written.
+   */
+  reachable(e: MptEntry): boolean {
+    return this.mpt[e.index] === e || (this.#draining.length > 0 && this.#draining.includes(e));
+  }
+
   /** Drop everything (CLOSE_HCA). */
   clear(): void {
+    this.#draining.length = 0;
     this.mpt.length = 0;
     this.used = 0;
     this.mttUsed = 0;
@@ -160,17 +227,21 @@ export class MemoryTranslation {
 
   /**
    * Every frame the device can reach now: the MTT entries of each HW-owned
-   * MPT entry, in MPT order (read-only; a host's isolation audit checks
-   * them against what its driver pinned).
+   * MPT entry, in MPT order, then those of each entry HW2SW_MPT is draining
+   * ({@link retire}) (read-only; a host's isolation audit checks them against
+   * what its driver pinned).
    */
   *reachableFrames(): Generator<{ key: number; mtt: number; mfn: number }> {
-    for (const e of this.mpt) {
-      if (!e) continue;
-      const per = Math.max(1, 2 ** (e.pageShift - PAGE_SHIFT)); // frames per MTT page
-      for (let i = 0; i < e.mttCount; i++) {
-        const first = this.mtt.get(e.mttBase + i);
-        for (let j = 0; j < per; j++) yield { key: e.key, mtt: e.mttBase + i, mfn: first + j };
-      }
+    for (const e of this.mpt) if (e) yield* this.#framesOf(e);
+    // A retired entry's frames stay reachable until the writes through it have landed.
+    for (const e of this.#draining) yield* this.#framesOf(e);
+  }
+
+  *#framesOf(e: MptEntry): Generator<{ key: number; mtt: number; mfn: number }> {
+    const per = Math.max(1, 2 ** (e.pageShift - PAGE_SHIFT)); // frames per MTT page
+    for (let i = 0; i < e.mttCount; i++) {
+      const first = this.mtt.get(e.mttBase + i);
+      for (let j = 0; j < per; j++) yield { key: e.key, mtt: e.mttBase + i, mfn: first + j };
     }
   }
 

@@ -768,7 +768,7 @@ export class Responder {
       this.#wrQpn[t] = qp.qpn;
       this.#wrPsn[t] = pkt.bth.psn;
       this.#wrEpoch[t] = resp.epoch;
-      this.core.bus.write(len, this.#written, this.#tagWrite);
+      this.core.tpt.translated(resp.mr, this.core.bus.write(len, this.#written, this.#tagWrite));
     }
     resp.va += len;
     resp.resid -= len;
@@ -784,13 +784,15 @@ export class Responder {
     const qpn = this.#wrQpn[h], psn = this.#wrPsn[h], epoch = this.#wrEpoch[h];
     line.drop();
     const tpt = this.core.tpt;
-    if (tpt.live(e)) tpt.scatter(e, va, data);
+    // A write translated before HW2SW_MPT took the entry out lands: the command completes only
+    // after it (MemoryTranslation.retire), so the region's frames are still pinned, and the
+    // WRITE is acknowledged with its bytes in place.
+    if (tpt.reachable(e)) tpt.scatter(e, va, data);
     else {
-      // Deregistered before the write lands: nothing is written (fail closed), and the WRITE may
-      // not be acknowledged as if it had been (its ACK waits for this landing). An R_Key gone
-      // under a WRITE is a Remote Access Error NAK for this packet and the QP to error (IBTA vol
-      // 1 §9.7.5.2 class C), as when the key is found gone for a later packet (CHK_RKEY, rxe's
-      // check_rkey per packet); an error already pending (an earlier packet's) stands. UC drops.
+      // Never expected (the command waits for this landing); were the frames released, nothing
+      // is written (fail closed), and the WRITE may not be acknowledged as if it had been (its
+      // ACK waits for this landing): a Remote Access Error NAK for this packet and the QP to
+      // error (IBTA vol 1 §9.7.5.2 class C); an error already pending stands. UC drops.
       const qp = this.tp.qps[qpn];
       if (
         qp !== undefined && qp.type === QpServiceType.RC && qp.resp.epoch === epoch &&
@@ -815,6 +817,7 @@ export class Responder {
     let pos = 0;
     let done = 0;
     const plan: [number, number, number, number][] = [];
+    const mrs: MptEntry[] = [];
     for (let i = 0; i < r.sgl.length && done < data.length; i++) {
       const s = r.sgl[i];
       const end = pos + s.length;
@@ -824,19 +827,25 @@ export class Responder {
         const e = tpt.check(s.lkey, pd, s.addr + from, n, MptAccess.LOCAL_WRITE);
         if (typeof e === "number") return e;
         plan.push([i, s.addr + from, done, n]);
+        mrs.push(e);
         done += n;
       }
       pos = end;
     }
     for (let k = 0; k < plan.length; k++) {
       const step = plan[k];
-      const i = step[0], va = step[1], at = step[2], n = step[3];
-      const lkey = r.sgl[i].lkey;
+      const va = step[1], at = step[2], n = step[3];
+      const e = mrs[k];
       const piece = data.subarray(at, at + n);
-      this.core.bus.write(n, () => {
-        const e = tpt.check(lkey, pd, va, n, MptAccess.LOCAL_WRITE);
-        if (typeof e !== "number") tpt.scatter(e, va, piece);
-      }, this.#tagWrite);
+      // Translated now: the piece lands even if the region is deregistered meanwhile, and the
+      // deregistration (HW2SW_MPT) completes only after it (MemoryTranslation.retire); once it
+      // has, nothing is written (fail closed).
+      tpt.translated(
+        e,
+        this.core.bus.write(n, () => {
+          if (tpt.reachable(e)) tpt.scatter(e, va, piece);
+        }, this.#tagWrite),
+      );
     }
     return 0;
   }
