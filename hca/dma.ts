@@ -150,12 +150,14 @@ export class DmaBus {
   }
 
   /**
-   * Run `fn` after every write issued so far has landed (each one's `fn` has run): what a
-   * command's completion waits for when it must follow the device's posted writes (PCI orders
-   * posted writes before a later completion). Claims no bus time.
+   * Run `fn` once the write that lands at `at` (what {@link write} returned), and every write
+   * issued before it, has landed (their `fn`s have run; a later one may still be on its way):
+   * what a command's completion waits for when it must follow the device's posted writes (PCI
+   * orders posted writes before a later completion). Claims no bus time.
    */
-  afterWrites(fn: () => void, tag = 0): void {
+  afterLanding(at: number, fn: () => void, tag = 0): void {
     const now = this.engine.now;
-    this.#writeLane.post(this.#lastVisible > now ? this.#lastVisible - now : 0, fn, tag);
+    // At the same time as that landing, after it (events of one time run in the order posted).
+    this.#writeLane.post(at > now ? at - now : 0, fn, tag);
   }
 }

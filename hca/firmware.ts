@@ -544,7 +544,7 @@ function hw2swMpt(t: DeviceTables, params: unknown): CmdResult<void> {
   const tpt = t.core.tpt;
   if (tpt.retire(e, t.core.engine.now)) {
     t.hold((done) =>
-      t.core.bus.afterWrites(() => {
+      t.core.bus.afterLanding(e.landsAt!, () => {
         tpt.drained(e);
         done();
       })

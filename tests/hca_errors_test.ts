@@ -14,6 +14,7 @@ import { CmdOp, EqeType, HwQpState, MptAccess, QpAccess, QpServiceType } from ".
 import { encodePacket } from "../hca/packet.ts";
 import { OP } from "../hca/opcode.ts";
 import { sendDoorbellWord } from "../hca/uar.ts";
+import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
 
 Deno.test("hca errors: a bad rkey gives REM_ACCESS_ERR, writes no byte, errors both QPs and flushes the rest", async () => {
   await withPair({}, async (p) => {
@@ -280,6 +281,43 @@ Deno.test("hca errors: an RDMA WRITE whose data is on its way when its region is
   const least = Math.min(...deregNs.map(([t]) => t));
   const waited = deregNs.filter(([t]) => t > least);
   assert.ok(waited.length > 0 && waited.every(([, ok]) => ok), JSON.stringify(deregNs));
+});
+
+Deno.test("hca errors: HW2SW_MPT waits for writes through its own entry only", async () => {
+  // The command's extra time is the drain of the region's own writes (mthca's firmware waits
+  // until the HCA no longer uses the entry): with a WRITE into another region on its way it
+  // takes its usual time whenever it runs.
+  const C = PCIX_SDR_2006.hca.commandNs;
+  const took = { own: [] as number[], other: [] as number[] };
+  for (let delay = 6_000; delay <= 16_000; delay += 100) {
+    for (const which of ["own", "other"] as const) {
+      await withPair({}, async (p) => {
+        const { qa, cqa } = await connectedQps(p);
+        const local = await p.a.buffer(2048);
+        const target = await p.b.buffer(2048);
+        const other = await p.b.buffer(2048);
+        p.a.write(local.addr, new Uint8Array(2048).fill(0x5a));
+        const t0 = p.engine.now;
+        const index = (which === "own" ? target : other).index;
+        const dereg = p.b.exec(CmdOp.HW2SW_MPT, { index }).then((r) => {
+          took[which].push(p.engine.now - t0);
+          return r;
+        });
+        await p.engine.sleep(delay);
+        p.a.postSend(qa, {
+          opcode: WqeOpcode.RDMA_WRITE,
+          flags: WqeFlags.SIGNALED,
+          remoteAddr: target.addr,
+          rkey: target.key,
+          sgl: [{ addr: local.addr, length: 2048, lkey: local.key }],
+        });
+        await p.a.waitCqes(cqa, 1, 10_000_000);
+        must(await dereg);
+      });
+    }
+  }
+  assert.ok(took.own.some((t) => t > C), "the region's own write held the command");
+  assert.ok(took.other.every((t) => t === C), JSON.stringify(took.other));
 });
 
 Deno.test("hca errors: a READ asked again after its region was deregistered is a Remote Access Error", async () => {
