@@ -133,10 +133,12 @@ export class DmaBus {
 
   /**
    * Run `fn` when a read of `bytes` issued now completes (sample host memory
-   * in `fn`).
+   * in `fn`); returns that time (absolute ns).
    */
-  read(bytes: number, fn: () => void, tag = 0, delayNs = 0): void {
-    this.#readLane.post(this.readDoneAt(bytes, delayNs) - this.engine.now, fn, tag);
+  read(bytes: number, fn: () => void, tag = 0, delayNs = 0): number {
+    const at = this.readDoneAt(bytes, delayNs);
+    this.#readLane.post(at - this.engine.now, fn, tag);
+    return at;
   }
 
   /**
@@ -151,7 +153,8 @@ export class DmaBus {
 
   /**
    * Run `fn` once the write that lands at `at` (what {@link write} returned), and every write
-   * issued before it, has landed (their `fn`s have run; a later one may still be on its way):
+   * issued before it, has landed (their `fn`s have run; a later one may still be on its way), as
+   * has every read done by then (a read's `fn` at `at` runs before, having been issued before):
    * what a command's completion waits for when it must follow the device's posted writes (PCI
    * orders posted writes before a later completion). Claims no bus time.
    */

@@ -46,9 +46,9 @@ export interface MptEntry {
   /** Queue contexts (QP WQ, CQ, EQ, SRQ) whose buffer this region is. */
   refs: number;
   /**
-   * When the last DMA write translated through this entry lands in host memory, ns (device
-   * bookkeeping, {@link MemoryTranslation.translated}; absent or 0 = none issued). HW2SW_MPT
-   * completes only after it.
+   * When the last DMA access translated through this entry completes (a write lands, a read's
+   * data is in the device), ns (device bookkeeping, {@link MemoryTranslation.translated}; absent
+   * or 0 = none issued). HW2SW_MPT completes only after it.
    */
   landsAt?: number;
 }
@@ -141,8 +141,8 @@ export class MemoryTranslation {
   }
 
   /**
-   * Entries HW2SW_MPT took out of the table (no key names them any more) whose DMA writes,
-   * translated before, have not all landed: the writes still land through them, and the
+   * Entries HW2SW_MPT took out of the table (no key names them any more) whose DMA accesses,
+   * translated before, have not all completed: they still complete through them, and the
    * command completes (the driver unpins the frames) only after ({@link retire}).
    */
   readonly #draining: MptEntry[] = [];
@@ -165,9 +165,9 @@ export class MemoryTranslation {
   }
 
   /**
-   * A DMA write through `e` was issued (its translation done) and lands at `at` (absolute ns).
-   * A write translated before HW2SW_MPT took the entry out lands, and the command waits for it
-   * ({@link retire}).
+   * A DMA access through `e` was issued (its translation done) and completes at `at` (absolute
+   * ns): a write lands, a read returns its data. An access translated before HW2SW_MPT took the
+   * entry out completes through it, and the command waits for it ({@link retire}).
    */
   translated(e: MptEntry, at: number): void {
     if (!(at <= e.landsAt!)) e.landsAt = at;
@@ -175,9 +175,9 @@ export class MemoryTranslation {
 
   /**
    * HW2SW_MPT's effect on `e` at `now`: no key names it from now on (a request checked later
-   * is refused). Returns false if no write translated through it is still on its way, or true:
-   * then `e` stays reachable to those writes ({@link reachable}) until {@link drained}, which
-   * the firmware calls once they have landed, before the command completes.
+   * is refused). Returns false if no access translated through it is still on its way, or true:
+   * then `e` stays reachable to those accesses ({@link reachable}) until {@link drained}, which
+   * the firmware calls once they have completed, before the command completes.
    *
    * @example
    * ```ts
@@ -201,16 +201,17 @@ export class MemoryTranslation {
     return true;
   }
 
-  /** The writes through a retired entry have all landed: nothing reaches it any more. */
+  /** The accesses through a retired entry have all completed: nothing reaches it any more. */
   drained(e: MptEntry): void {
     const i = this.#draining.indexOf(e);
     if (i >= 0) this.#draining.splice(i, 1);
   }
 
   /**
-   * True while a DMA write translated through `e` may still land through it: `e` is the
-   * HW-owned entry at its index, or HW2SW_MPT retired it and waits for its writes. False once
-   * the command completed: the driver may have unpinned its frames, and nothing is written.
+   * True while a DMA access translated through `e` may still complete through it: `e` is the
+   * HW-owned entry at its index, or HW2SW_MPT retired it and waits for its accesses. False once
+   * the command completed: the driver may have unpinned its frames, and nothing is written or
+   * read through it.
    */
   reachable(e: MptEntry): boolean {
     return this.mpt[e.index] === e || (this.#draining.length > 0 && this.#draining.includes(e));
@@ -233,7 +234,7 @@ export class MemoryTranslation {
    */
   *reachableFrames(): Generator<{ key: number; mtt: number; mfn: number }> {
     for (const e of this.mpt) if (e) yield* this.#framesOf(e);
-    // A retired entry's frames stay reachable until the writes through it have landed.
+    // A retired entry's frames stay reachable until the accesses through it have completed.
     for (const e of this.#draining) yield* this.#framesOf(e);
   }
 

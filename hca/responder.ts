@@ -1146,9 +1146,12 @@ export class Responder {
     const epoch = resp.epoch;
     const tpt = this.core.tpt;
     // Read-modify-write at the memory: the read waits for earlier posted writes (PCI ordering).
-    this.core.bus.read(ATOMIC_BYTES, () => {
+    // Translated now (CHK_RKEY just passed): it runs even if the region is deregistered before
+    // it does, as HW2SW_MPT completes only after it (MemoryTranslation.retire); once it has,
+    // the atomic is refused (fail closed).
+    const at = this.core.bus.read(ATOMIC_BYTES, () => {
       const buf = new Uint8Array(ATOMIC_BYTES);
-      if (!tpt.live(e) || !tpt.gather(e, va, ATOMIC_BYTES, buf, 0)) {
+      if (!tpt.reachable(e) || !tpt.gather(e, va, ATOMIC_BYTES, buf, 0)) {
         if (resp.epoch === epoch) this.#atomicRefused(qp, entry);
         return;
       }
@@ -1175,11 +1178,12 @@ export class Responder {
       entry.ready = true;
       this.kick(qp);
     }, this.#tagRead);
+    tpt.translated(e, at);
   }
 
   /**
-   * The region an atomic passed CHK_RKEY for was deregistered before the device read it: an
-   * R_Key violation, as Linux rxe_resp.c's atomic_reply answers a region no longer valid
+   * The atomic's read found its region unreachable (fail closed: HW2SW_MPT waits for a read
+   * translated before it, so only a frame that is not RAM gets here): an R_Key violation, as Linux rxe_resp.c's atomic_reply answers a region no longer valid
    * (RESPST_ERR_RKEY_VIOLATION: a Remote Access Error NAK, the QP to error, IBTA vol 1 §9.7.5.2
    * class C), like a READ's response (`#readPacket`). The NAK takes the atomic's place in the
    * response order (IBTA vol 1 §9.7.5.1.2), after the responses owed before it; what was queued
@@ -1337,10 +1341,14 @@ export class Responder {
     resp.txInFlight++;
     const slot: TxSlot = { ready: false, init: undefined, windowed: true, w: undefined, last };
     resp.slots.push(slot);
+    const tpt = this.core.tpt;
+    // The device translates this response's bytes as it issues their DMA read: a read issued
+    // before HW2SW_MPT took the entry out completes through it (the command waits for it,
+    // MemoryTranslation.retire); one issued after finds the key gone.
+    const mapped = len > 0 && r.mpt !== undefined && tpt.live(r.mpt);
     const emit = () => {
       slot.ready = true;
-      const tpt = this.core.tpt;
-      if (resp.epoch === epoch && len > 0 && r.mpt && !tpt.live(r.mpt)) {
+      if (resp.epoch === epoch && len > 0 && r.mpt && !(mapped && tpt.reachable(r.mpt))) {
         // The region was deregistered since the request was checked: a
         // Remote Access Error NAK in this response's place and the QP to
         // error (IBTA vol 1 §9.7.5.2 class C), as Linux rxe's read_reply
@@ -1375,8 +1383,10 @@ export class Responder {
     };
     // Read responses pass the send engine like requests do.
     const engine = this.tp.sendEngine();
-    if (len > 0) this.core.bus.read(len, emit, this.#tagRead, engine);
-    else if (engine > 0) this.core.engine.post(engine, emit, this.#tagRead);
+    if (len > 0) {
+      const at = this.core.bus.read(len, emit, this.#tagRead, engine);
+      if (mapped) tpt.translated(r.mpt!, at);
+    } else if (engine > 0) this.core.engine.post(engine, emit, this.#tagRead);
     else emit();
   }
 

@@ -320,6 +320,58 @@ Deno.test("hca errors: HW2SW_MPT waits for writes through its own entry only", a
   assert.ok(took.other.every((t) => t === C), JSON.stringify(took.other));
 });
 
+Deno.test("hca errors: an RDMA READ or atomic whose DMA read is issued before HW2SW_MPT completes through the region, and the command waits for it", async () => {
+  // The device translates a READ response's or an atomic's bytes as it issues their DMA read;
+  // HW2SW_MPT completes once the HCA no longer uses the entry (Linux mthca_mr.c mthca_free_mr
+  // unpins after it returns). Before, such a read found the entry gone when its data came back
+  // and the request was refused (REM_ACCESS_ERR) although it had passed its R_Key check.
+  const C = PCIX_SDR_2006.hca.commandNs;
+  for (const op of [WqeOpcode.RDMA_READ, WqeOpcode.ATOMIC_FA] as const) {
+    const outcomes = new Set<string>();
+    for (let delay = 6_000; delay <= 22_000; delay += 100) {
+      await withPair({}, async (p) => {
+        const { qa, cqa } = await connectedQps(p, { qa: { timeout: 8, retryCnt: 0 } });
+        const local = await p.a.buffer(2048);
+        const remote = await p.b.buffer(2048);
+        p.b.write(remote.addr, new Uint8Array(2048).fill(0x5a));
+        const t0 = p.engine.now;
+        let took = 0;
+        const dereg = p.b.exec(CmdOp.HW2SW_MPT, { index: remote.index }).then((r) => {
+          took = p.engine.now - t0;
+          return r;
+        });
+        await p.engine.sleep(delay);
+        const n = op === WqeOpcode.RDMA_READ ? 2048 : 8;
+        p.a.postSend(qa, {
+          opcode: op,
+          flags: WqeFlags.SIGNALED,
+          remoteAddr: remote.addr,
+          rkey: remote.key,
+          swapAdd: 1n,
+          sgl: [{ addr: local.addr, length: n, lkey: local.key }],
+        });
+        const [c] = await p.a.waitCqes(cqa, 1, 10_000_000);
+        must(await dereg);
+        const at = `opcode ${op} posted ${delay} ns after the deregistration began`;
+        const got = p.a.read(local.addr, n).filter((b) => b === 0x5a).length;
+        if (c.syndrome === 0) {
+          assert.equal(got, n, at);
+          outcomes.add(took > C ? "success, dereg waited" : "success");
+        } else {
+          assert.equal(c.syndrome, CqeSyndrome.REMOTE_ACCESS_ERR, at);
+          assert.equal(took, C, `${at}: the command waited for nothing`);
+          outcomes.add("remote access error");
+        }
+      });
+    }
+    assert.deepEqual([...outcomes].sort(), [
+      "remote access error",
+      "success",
+      "success, dereg waited",
+    ], `opcode ${op}`);
+  }
+});
+
 Deno.test("hca errors: a READ asked again after its region was deregistered is a Remote Access Error", async () => {
   // A duplicate READ is executed again, R_Key check included (IBTA vol 1 §9.7.5.2.5; Linux rxe
   // read_reply: a replay whose rxe_recheck_mr fails is RESPST_ERR_RKEY_VIOLATION, class C).

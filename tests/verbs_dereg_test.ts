@@ -289,11 +289,12 @@ async function atomicsAroundDereg(cluster: Cluster, dom: Domain, peerDom: Domain
   return seen;
 }
 
-Deno.test("dereg: an atomic that passed the R_Key check of a region deregistered before it ran is refused (REM_ACCESS_ERR), in every placement", async () => {
-  // Linux rxe_resp.c atomic_reply: a region no longer valid when the atomic runs is an R_Key
-  // violation (a Remote Access Error NAK, the QP to error), as for the READ above. Before, the
-  // responder dropped the atomic and never answered: the requester retried until
-  // RETRY_EXC_ERR, and the responder's later responses waited behind it for ever.
+Deno.test("dereg: a peer's atomic around the deregistration of its target either runs (SUCCESS) or is refused (REM_ACCESS_ERR), in every placement", async () => {
+  // An atomic checked after HW2SW_MPT began is an R_Key violation (a Remote Access Error NAK,
+  // the QP to error; Linux rxe_resp.c atomic_reply likewise); one checked before runs, its DMA
+  // read translated at once, and the deregistration waits for it (mthca_free_mr's HW2SW_MPT).
+  // Earlier the responder dropped a refused atomic and never answered: the requester retried
+  // until RETRY_EXC_ERR, and the responder's later responses waited behind it for ever.
   const { cluster, xen, bare, peerHost, bypass, split } = await world();
   await cluster.run(async () => {
     for (
