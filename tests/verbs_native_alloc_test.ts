@@ -55,6 +55,21 @@ Deno.test("MttBuddy: runs are size-aligned powers of two and merge back on free"
   assert.equal(m.alloc(1), undefined);
 });
 
+Deno.test("MttBuddy: a table fragmented into 300 000 free runs still hands out the lowest one", () => {
+  // modern-gen5-ndr's 2^24 MTT entries, every other one-segment run freed: 300 000 free runs of
+  // order 0 that cannot merge. Picking the lowest with Math.min(...runs) spread them as arguments
+  // and threw RangeError past V8's stack (about 120 000 arguments at its default size): a
+  // registration's success depended on the runtime's stack size, not on the model.
+  const m = new MttBuddy(1 << 24);
+  const runs = [];
+  for (let i = 0; i < 600_000; i++) runs.push(m.alloc(MTT_SEG_ENTRIES)!);
+  assert.deepEqual([runs[0].base, runs[599_999].base], [0, 599_999 * MTT_SEG_ENTRIES]);
+  for (let i = 0; i < runs.length; i += 2) m.free(runs[i]);
+  assert.equal(m.alloc(MTT_SEG_ENTRIES)?.base, 0);
+  assert.equal(m.alloc(MTT_SEG_ENTRIES)?.base, 2 * MTT_SEG_ENTRIES);
+  assert.equal(m.usedEntries, 300_002 * MTT_SEG_ENTRIES);
+});
+
 Deno.test("IndexAllocator, KeyAllocator: a 2^24-entry table hands out, frees and wraps as a small one does", () => {
   const max = 1 << 24;
   const a = new IndexAllocator("cqn", max, 8);

@@ -74,8 +74,12 @@ export class MttBuddy {
     let o = order;
     while (o <= this.maxOrder && this.#free[o].size === 0) o++;
     if (o > this.maxOrder) return undefined;
-    // Lowest address first keeps allocation deterministic and compact.
-    const seg = Math.min(...this.#free[o]);
+    // Lowest address first keeps allocation deterministic and compact. A loop, not
+    // `Math.min(...set)`: a spread passes every free run as an argument, and a table fragmented
+    // into more runs than the JS stack holds arguments (about 120 000 under V8's default stack)
+    // threw a RangeError, so whether a registration succeeded depended on the runtime's stack size.
+    let seg = Infinity;
+    for (const s of this.#free[o]) if (s < seg) seg = s;
     this.#free[o].delete(seg);
     while (o > order) {
       o--;
