@@ -1,10 +1,11 @@
 /**
- * Independent points on Web Workers (issue 14): `perftest -a`, xenib-perf and
+ * Independent points on Web Workers (issue 14): `perftest -a`, xenib-perf, native-perf and
  * the paper give byte-identical output with one job (in order, in the
  * tool's own thread) and with several workers.
  */
 import assert from "node:assert/strict";
 import { PCIX_SDR_2006 } from "../mod.ts";
+import { main as nativePerf } from "../tools/native_perf.ts";
 import { main as xenibPerf } from "../tools/xenib_perf.ts";
 import { paperPlan, runPaper } from "../tools/lib/paper_run.ts";
 import { paperCharts, paperMarkdown } from "../tools/lib/paper_report.ts";
@@ -114,6 +115,24 @@ Deno.test("xenib-perf: the same output with one job and with two workers", async
   const one = await run("1");
   assert.equal(await run("2"), one);
   assert.match(one, /^5\. CQ \(256 entries\)/m);
+});
+
+Deno.test("native-perf: the same output with one job and with two workers", async () => {
+  const run = async (jobs: string) => {
+    const lines: string[] = [];
+    const log = console.log;
+    console.log = (line: string) => void lines.push(line);
+    try {
+      await nativePerf(["--iters", "50", "--bw-iters", "8", "--jobs", jobs]);
+    } finally {
+      console.log = log;
+    }
+    return lines.join("\n");
+  };
+  const one = await run("1");
+  assert.equal(await run("2"), one);
+  assert.match(one, /^RDMA WRITE latency 2 B: /m);
+  assert.match(one, /^RDMA WRITE bandwidth 1048576 B: /m);
 });
 
 Deno.test("paper: the tool writes the same files with one job and with two workers", async () => {
