@@ -463,9 +463,12 @@ export class Context {
    * an affiliated event after the object has been destroyed.
    */
   dropAsyncEvents(obj: object): void {
-    const keep = this.#asyncQueue.filter((e) => e.qp !== obj && e.cq !== obj && e.srq !== obj);
-    this.#asyncQueue.length = 0;
-    this.#asyncQueue.push(...keep);
+    // In place: a spread of the kept events as arguments would overflow the stack once
+    // the queue (unbounded, as the kernel's event file) held some hundred thousand.
+    const q = this.#asyncQueue;
+    let n = 0;
+    for (const e of q) if (e.qp !== obj && e.cq !== obj && e.srq !== obj) q[n++] = e;
+    q.length = n;
   }
 
   /** Async events queued and not yet taken with {@link getAsyncEvent}. */
