@@ -448,3 +448,11 @@ Deno.test("perftest runner: --mmap prints pp_init_mmap's line before the header,
   // Without --mmap, nothing.
   assert.deepEqual((await run("ib_read_bw", "-n", "5", "-s", "64")).notes, []);
 });
+
+Deno.test("perftest runner: with -e the send receiver takes every completion an event announced", async () => {
+  // run_iter_bw_server (perftest_resources.c): after ctx_notify_events it polls in batches of
+  // CTX_POLL_BATCH (16) `while (ne > 0)`, so completions beyond the first 16 need no new event.
+  // Taking 16 per event left the rest unannounced once the senders stopped: a deadlock.
+  const r = await run("ib_send_bw", "-e", "-n", "100", "-s", "2", "-q", "8");
+  assert.equal(r.bw[0].iterations, 800);
+});

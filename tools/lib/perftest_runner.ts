@@ -415,9 +415,21 @@ async function waitCq(
 }
 
 /**
+ * Where a receiver is in perftest's event loop: after an event,
+ * `run_iter_bw_server` (perftest_resources.c) polls in batches
+ * (`do { ibv_poll_cq } while (ne > 0)`) until the CQ is empty before it
+ * waits for the next event. A sender (`run_iter_bw`) polls once per event.
+ */
+interface EventDrain {
+  on: boolean;
+}
+
+/**
  * Wait for at least one completion (until `deadline`, virtual ns, if given),
  * then take what else is there (up to `max`): perftest's busy `ibv_poll_cq`
- * loop without burning an event per empty poll.
+ * loop without burning an event per empty poll. With events and `drain`,
+ * the batches after an event are taken without waiting for another one
+ * (completions that came before the CQ was re-armed raise no event).
  */
 async function waitSome(
   env: PerftestEnv,
@@ -426,8 +438,14 @@ async function waitSome(
   ch: CompChannel | undefined,
   max: number,
   deadline?: number,
+  drain?: EventDrain,
 ): Promise<Wc[]> {
   if (ch) {
+    if (drain?.on) {
+      const more = cq.poll(max);
+      if (more.length) return more;
+      drain.on = false;
+    }
     for (;;) {
       const t0 = env.now();
       await ch.getEvent();
@@ -435,7 +453,10 @@ async function waitSome(
       cq.ackEvents(1);
       cq.reqNotify(false);
       const got = cq.poll(max);
-      if (got.length) return got;
+      if (got.length) {
+        if (drain) drain.on = true;
+        return got;
+      }
     }
   }
   const now = cq.poll(max);
@@ -2514,6 +2535,8 @@ async function bwReceiver(
   const unused = new Array<number>(nq).fill(0);
   let got = 0;
   const what = `${c.test} ${size} bytes (receiver)`;
+  // With -e, each event's completions are all taken (perftest's do/while), not 16 of them.
+  const drain: EventDrain = { on: false };
   while (got < total) {
     // A -D run ends when the senders have drained; look every virtual millisecond.
     const wcs = await waitSome(
@@ -2523,6 +2546,7 @@ async function bwReceiver(
       me.recvCh,
       16,
       dur ? env.now() + 1e6 : undefined,
+      drain,
     );
     if (wcs.length === 0) {
       if (dur && dur.state === "end" && (s.activeSenders ?? 0) === 0) break;
