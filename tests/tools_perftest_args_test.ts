@@ -241,6 +241,15 @@ Deno.test("perftest args: what a one-process simulation cannot do is refused wit
   assert.match(usageError(["ib_write_lat", "-B", "aa"]), /Raw Ethernet option/);
   assert.match(usageError(["ib_write_lat", "10.0.0.1"]), /server name; xenib runs both sides/);
   assert.match(usageError(["ib_write_bw", "-l", "0"]), /at least one WR/);
+  // run_iter_bw never posts a list longer than the tx depth (perftest polls forever).
+  assert.equal(
+    usageError(["ib_write_bw", "-l", "200", "-n", "1000"]),
+    "-l/--post_list: a list of 200 WRs never fits the tx depth of 128 (perftest would wait forever; give -t 200 or more)",
+  );
+  // The depth checked is the final one: -n lowers it, -Q is lowered to it first.
+  assert.match(usageError(["ib_write_bw", "-l", "4", "-Q", "4", "-t", "2"]), /tx depth of 2/);
+  assert.match(usageError(["ib_write_bw", "-l", "256", "-D", "2"]), /tx depth of 128/);
+  assert.equal(parsePerftestArgs(["ib_write_bw", "-l", "10", "-n", "10"]).txDepth, 10);
 });
 
 Deno.test("perftest args: -c RawEth is refused where force_dependecies' Raw Ethernet block refuses it", () => {

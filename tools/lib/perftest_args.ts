@@ -1782,6 +1782,14 @@ function forceDependencies(c: PerftestConfig): void {
   if (!c.events && c.eqNum !== undefined) {
     stop("-X/--vector: Events must be enabled to select a completion vector");
   }
+  // perftest_resources.c run_iter_bw posts a list only while
+  // `scnt - ccnt + post_list <= tx_depth`: a list longer than the (final) tx depth is never
+  // posted and perftest polls forever. Refused here, after perftest's own checks.
+  if (c.postList > c.txDepth) {
+    stop(
+      `-l/--post_list: a list of ${c.postList} WRs never fits the tx depth of ${c.txDepth} (perftest would wait forever; give -t ${c.postList} or more)`,
+    );
+  }
   // What the simulation cannot do, after perftest's own checks.
   if (st.rdmaCm && c.connection === "UD") {
     stop(

@@ -326,7 +326,7 @@ export const PERFTEST_FLAGS: readonly FlagSpec[] = [
     perftest: "post lists of send WRs",
     status: "works",
     here:
-      "WRs posted back to back per post call, one signaled per list, CQ moderation = list size; perftest's multiple-of checks",
+      "WRs posted back to back per post call, one signaled per list, CQ moderation = list size; perftest's multiple-of checks; longer than -t: refused (perftest hangs)",
   },
   {
     long: "recv_post_list",
