@@ -250,6 +250,40 @@ Deno.test("perftest args: what a one-process simulation cannot do is refused wit
   assert.match(usageError(["ib_write_bw", "-l", "4", "-Q", "4", "-t", "2"]), /tx depth of 2/);
   assert.match(usageError(["ib_write_bw", "-l", "256", "-D", "2"]), /tx depth of 128/);
   assert.equal(parsePerftestArgs(["ib_write_bw", "-l", "10", "-n", "10"]).txDepth, 10);
+  // ctx_set_recv_wqes posts rx_depth / recv_post_list lists (an SRQ's divided among the QPs):
+  // none at all and the receiver waits forever (the run never ended: RC retried on RNR).
+  assert.equal(
+    usageError(["ib_send_bw", "--recv_post_list", "600", "-n", "600"]),
+    "--recv_post_list: the rx depth of 512 holds no list of 600 receives per QP (perftest would post none and wait forever)",
+  );
+  assert.match(
+    usageError([
+      "ib_send_bw",
+      "--recv_post_list",
+      "4",
+      "-r",
+      "8",
+      "--use-srq",
+      "-q",
+      "4",
+      "-n",
+      "100",
+    ]),
+    /rx depth of 8 shared by 4 QPs holds no list of 4/,
+  );
+  parsePerftestArgs([
+    "ib_send_bw",
+    "--recv_post_list",
+    "2",
+    "-r",
+    "8",
+    "--use-srq",
+    "-q",
+    "4",
+    "-n",
+    "100",
+  ]);
+  parsePerftestArgs(["ib_write_bw", "--recv_post_list", "4", "-n", "100"]); // no receives: unused
 });
 
 Deno.test("perftest args: -c RawEth is refused where force_dependecies' Raw Ethernet block refuses it", () => {

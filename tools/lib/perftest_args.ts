@@ -1790,6 +1790,19 @@ function forceDependencies(c: PerftestConfig): void {
       `-l/--post_list: a list of ${c.postList} WRs never fits the tx depth of ${c.txDepth} (perftest would wait forever; give -t ${c.postList} or more)`,
     );
   }
+  // perftest_resources.c ctx_set_recv_wqes posts rx_depth / recv_post_list lists per QP (the
+  // SRQ's divided among the QPs); with none posted a send test's receiver never completes one
+  // (RC retries on RNR forever, UD drops every message) and perftest waits forever.
+  if (verb === "send" && c.recvPostList > 1) {
+    const lists = Math.floor(c.rxDepth / c.recvPostList);
+    if ((c.useSrq ? Math.floor(lists / c.qps) : lists) === 0) {
+      stop(
+        `--recv_post_list: the rx depth of ${c.rxDepth}${
+          c.useSrq ? ` shared by ${c.qps} QPs` : ""
+        } holds no list of ${c.recvPostList} receives per QP (perftest would post none and wait forever)`,
+      );
+    }
+  }
   // What the simulation cannot do, after perftest's own checks.
   if (st.rdmaCm && c.connection === "UD") {
     stop(

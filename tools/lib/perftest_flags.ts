@@ -334,7 +334,8 @@ export const PERFTEST_FLAGS: readonly FlagSpec[] = [
     shown: bw,
     perftest: "post lists of receive WRs",
     status: "works",
-    here: "receives reposted in lists of this size (send tests); perftest's checks",
+    here:
+      "receives reposted in lists of this size (send tests); perftest's checks; a list no rx depth holds: refused (perftest hangs)",
   },
   {
     long: "hop_limit",
