@@ -146,6 +146,11 @@ Deno.test("osu one-sided: refused options and rank counts say what is wrong in o
     () => parseOsuRmaArgs(["osu_put_latency", "--", "-m", "8"]),
     /^UsageError: osu_put_latency: unexpected argument '-m' \(see --help\)$/,
   );
+  // A launch flag after `--` is an operand too, as in nas and mpirun.
+  assert.throws(
+    () => parseOsuRmaArgs(["osu_put_latency", "--", "--mode", "split"]),
+    /^UsageError: osu_put_latency: unexpected argument '--mode' \(see --help\)$/,
+  );
   // OMB 7.0 has one long_options table for every benchmark, which glibc lists in its order.
   assert.throws(
     () => parseOsuRmaArgs(["osu_put_bw", "--w", "4"]),

@@ -468,8 +468,16 @@ Deno.test("osu: `--` ends the options as getopt's does; [SRC DST] may follow it"
     () => parseOsuArgs(["osu_latency", "--", "-m", "4"]),
     /osu_latency: unexpected argument '-m'/,
   );
-  // Launch flags are xenib's, not OSU's: still read after `--`.
-  assert.equal(parseOsuArgs(["osu_latency", "--", "--mode", "bypass"]).launch.mode, "bypass");
+  // So is a launch flag (glibc's rule, as nas and mpirun read theirs): OMB's process_options
+  // leaves every word after `--` to the benchmark, and xenib's flags are read where OMB's are.
+  for (const a of [["--mode", "bypass"], ["-np", "2"], ["--profile=p.yaml"]]) {
+    assert.throws(
+      () => parseOsuArgs(["osu_latency", "--", ...a]),
+      new RegExp(`^UsageError: osu_latency: unexpected argument '${a[0]}' \\(see --help\\)$`),
+      a.join(" "),
+    );
+  }
+  assert.equal(parseOsuArgs(["osu_latency", "--mode", "bypass", "--"]).launch.mode, "bypass");
 });
 
 Deno.test("osu: long options may be abbreviated to a unique prefix, as getopt_long allows", () => {

@@ -13,7 +13,6 @@
  */
 import { devinfoOptionTable } from "./lib/devinfo_args.ts";
 import { getoptLong, type LongOption } from "./lib/getopt.ts";
-import { defaultLaunchFlags, takeLaunchFlag } from "./lib/mpi_args.ts";
 import { mpirunOptionTable } from "./lib/mpirun_args.ts";
 import { nasOptionTable } from "./lib/nas_args.ts";
 import { osuOptionTable } from "./lib/osu_args.ts";
@@ -193,6 +192,8 @@ export function resolveFrom(base: string, p: string): string {
  * // So is osu's, with the benchmark's table: a value is the next word, whatever it looks like.
  * assert.deepEqual(pathsOf("osu", ["osu_bw", "--prof", "p.yaml"], "/w").read, ["/w/p.yaml"]);
  * assert.deepEqual(pathsOf("osu", ["osu_bw", "-b", "--profile", "p.yaml"], "/w").read, []);
+ * // `--` ends osu's options as every getopt tool's: a launch flag after it is an operand.
+ * assert.deepEqual(pathsOf("osu", ["osu_bw", "--", "--profile", "p.yaml"], "/w").read, []);
  * ```
  */
 export function pathsOf(
@@ -223,18 +224,10 @@ export function pathsOf(
     positionals.push(...r.positionals);
   } else if (tool === "osu") {
     // Read as the tool reads it (tools/lib/osu_args.ts, the benchmark's table): `--prof my.yaml`
-    // is --profile, and a launch flag after `--` is still one. A refusal is the tool's to report.
+    // is --profile, and `--` ends the options (a launch flag after it is an operand, which the
+    // tool refuses). A refusal is the tool's to report.
     const r = getoptLong(args.slice(1), osuOptionTable(args[0] ?? ""), { recordError: true });
     for (const o of r.options) given.set(o.name, o.value ?? true);
-    const after = defaultLaunchFlags();
-    for (let i = 0; i < r.positionals.length;) {
-      try {
-        i = takeLaunchFlag(r.positionals, i, after) ?? i + 1;
-      } catch {
-        i++;
-      }
-    }
-    if (after.profile !== defaultLaunchFlags().profile) given.set("profile", after.profile);
   } else {
     const valued = new Set([...(spec.read ?? []), ...(spec.write ?? []), ...(spec.valued ?? [])]);
     for (let i = 0; i < args.length; i++) {

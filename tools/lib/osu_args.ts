@@ -13,7 +13,6 @@ import {
   defaultLaunchFlags,
   type LaunchFlags,
   launchOptionTable,
-  takeLaunchFlag,
   takeLaunchOption,
 } from "./mpi_args.ts";
 
@@ -471,7 +470,8 @@ function optionsOf(name: string): [string, Readonly<Record<string, string>>] {
  * option [-z]`, `Option Missing Required Argument [-i]`). Launch flags go to `launch`. `option`
  * gets each of the benchmark's own options and says whether process_options returns there (-h,
  * -v: nothing after it is read); `operand` gets each operand after the options, in order (getopt
- * permutes them to the end; a launch flag after `--` is still xenib's). The two-sided benchmarks
+ * permutes them to the end; `--` ends the options, so every word after it is one, a launch flag
+ * too). The two-sided benchmarks
  * ({@link parseOsuArgs}) and the one-sided ones (tools/lib/osu_rma.ts) are read with it.
  * @returns false where `option` stopped
  * @throws UsageError naming the option
@@ -490,6 +490,10 @@ function optionsOf(name: string): [string, Readonly<Record<string, string>>] {
  * };
  * assert.equal(readOsuCommandLine(line, ["op", "-sfence", "--mo", "split", "--mess", "8"]), true);
  * assert.deepEqual([seen, launch.mode], [["s=fence", "m=8", "op"], "split"]);
+ * // `--` ends the options: every word after it is an operand, a launch flag too.
+ * seen.length = 0;
+ * assert.equal(readOsuCommandLine(line, ["--", "--mode", "bypass"]), true);
+ * assert.deepEqual([seen, launch.mode], [["--mode", "bypass"], "split"]);
  * assert.equal(readOsuCommandLine(line, ["-h", "-z"]), false); // -h returns before -z
  * assert.throws(() => readOsuCommandLine(line, ["-z"]), /^UsageError: osu_put_latency: Invalid option \[-z\]/);
  * assert.throws(() => readOsuCommandLine(line, ["-G", "png"]), /not supported \[-G\]$/);
@@ -517,12 +521,9 @@ export function readOsuCommandLine(
     if (line.option(o, f.value)) return false;
   }
   if (e) throw refusal(name, spec, refused, e.error);
-  const words = found.positionals;
-  for (let i = 0; i < words.length;) {
-    const next = takeLaunchFlag(words, i, launch);
-    if (next !== undefined) i = next;
-    else line.operand(words[i++]);
-  }
+  // `--` ends the options, launch flags' too (glibc's rule, as nas and mpirun read theirs): what
+  // follows it is an operand, as OMB's process_options leaves it to the benchmark.
+  for (const w of found.positionals) line.operand(w);
   return true;
 }
 
