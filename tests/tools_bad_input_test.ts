@@ -415,3 +415,41 @@ Deno.test("perftest: an --mmap-offset mmap(2) refuses fails as perftest's ctx_in
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// Every tool reads its line with getoptLong (tools/lib/getopt.ts) and words what getopt refuses the
+// same way: glibc's text (OSU's own for its short options), then `(see --help)`.
+Deno.test("tools: every getopt refusal ends with '(see --help)', in every tool alike", async () => {
+  const { parsePerftestArgs } = await import("../tools/lib/perftest_args.ts");
+  const { parseDevinfoArgs } = await import("../tools/lib/devinfo_args.ts");
+  const { parseNasArgs } = await import("../tools/lib/nas_args.ts");
+  const { parseMpirunArgs } = await import("../tools/lib/mpirun_args.ts");
+  const { parseOsuArgs } = await import("../tools/lib/osu_args.ts");
+  const { parseOsuRmaArgs } = await import("../tools/lib/osu_rma.ts");
+  const tools: [string, (argv: string[]) => unknown, string[], string[][]][] = [
+    ["perftest", parsePerftestArgs, ["ib_write_lat"], [["--rep"], ["--all=1"], ["--size"]]],
+    ["devinfo", parseDevinfoArgs, [], [["--ib"], ["--verbose=1"], ["--ib-port"], ["-q"]]],
+    ["nas", parseNasArgs, ["ep"], [["--c", "A"], ["--json=1"], ["--class"], ["-q"]]],
+    ["mpirun", parseMpirunArgs, ["-np", "2"], [["--m", "x"], ["--quiet=1"], ["--mode"], ["-z"]]],
+    ["osu", parseOsuArgs, ["osu_bw"], [["--val"], ["--validation=1"], ["--mode"], ["-z"], ["-i"]]],
+    ["osu one-sided", parseOsuRmaArgs, ["osu_put_bw"], [["--w", "4"], ["--help=1"], ["-z"], [
+      "-W",
+    ]]],
+  ];
+  for (const [tool, parse, head, lines] of tools) {
+    for (const line of [["--frob"], ...lines]) {
+      const argv = [...head, ...line];
+      assert.throws(() => parse(argv), (e: Error) => {
+        assert.equal(e.name, "UsageError", `${tool} ${argv.join(" ")}: ${e.message}`);
+        assert.match(e.message, /\S \(see --help\)$/, `${tool} ${argv.join(" ")}`);
+        return true;
+      });
+    }
+  }
+  // OSU's texts for a short option stay as OMB prints them, before the suffix.
+  assert.throws(() => parseOsuArgs(["osu_bw", "-z"]), {
+    message: "osu_bw: Invalid option [-z] (see --help)",
+  });
+  assert.throws(() => parseOsuArgs(["osu_bw", "-i"]), {
+    message: "osu_bw: Option Missing Required Argument [-i] (see --help)",
+  });
+});

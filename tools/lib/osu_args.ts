@@ -546,8 +546,7 @@ function refusal(
   if (e.option === undefined) {
     if (!spelled.startsWith("--")) return bad(name, "Invalid option", spelled.slice(1));
     // glibc's "unrecognized option '--frob'", or its ambiguous prefix naming the candidates.
-    const unrecognized = e.message.startsWith("unrecognized");
-    return new UsageError(`${name}: ${e.message}${unrecognized ? " (see --help)" : ""}`);
+    return new UsageError(`${name}: ${e.message} (see --help)`);
   }
   const o = LETTER.get(e.option);
   // A launch flag's missing value: glibc's words.
@@ -556,7 +555,7 @@ function refusal(
   if (!spec.includes(o)) return unknownOption(name, spelled);
   if (!NO_ARGUMENT.includes(o)) return bad(name, "Option Missing Required Argument", o);
   // `--full=1`: glibc's getopt_long (posix/getopt.c process_long_option) names the option.
-  return new UsageError(`${name}: ${e.message}`);
+  return new UsageError(`${name}: ${e.message} (see --help)`);
 }
 
 /**
