@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { getoptLong, type LongOption } from "./getopt.ts";
+import { getoptHelp, getoptLong, type LongOption } from "./getopt.ts";
 import {
   type Mode,
   parseDevice,
@@ -303,5 +303,7 @@ export function devinfoUsage(): string {
     "      --seed=<n>         PRNG seed (default 1)",
     "      --device=real[:NAME]  the real RDMA device of this machine (libibverbs via FFI)",
     "  -h, --help             this text",
+    "",
+    getoptHelp("--verb, --ib-p 1, --mod split"),
   ].join("\n");
 }

@@ -289,3 +289,40 @@ function matchLong(
   }
   return `unrecognized option '--${whole}'`;
 }
+
+/**
+ * The paragraph a tool's `--help` states getopt_long's rules in, worded the same for every tool
+ * that reads its line with {@link getoptLong} (perftest, devinfo, osu, nas, mpirun): prefixes,
+ * `=VALUE` or the next word, `--`. `examples` are prefixes the tool takes; `scope` narrows where
+ * the flags are read (mpirun's: up to the program). Lines are at most 92 columns.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getoptHelp } from "./getopt.ts";
+ * assert.equal(
+ *   getoptHelp("--cl A, --mo split"),
+ *   "Flags are read by getopt_long's rules: a long flag may be any unambiguous prefix (--cl A,\n" +
+ *     "--mo split), its value the next word or after '='; '--' ends the flags.",
+ * );
+ * // An example is never split over two lines.
+ * assert.match(getoptHelp("--iter 1000, --mo split"), /prefix\n\(--iter 1000, --mo split\)/);
+ * ```
+ */
+export function getoptHelp(examples: string, scope = ""): string {
+  // An example (`--iter 1000`) is never split over two lines.
+  const unit = examples.split(", ").map((e) => e.replaceAll(" ", "\u00a0")).join(", ");
+  const words =
+    (`Flags are read by getopt_long's rules${scope}: a long flag may be any unambiguous ` +
+      `prefix (${unit}), its value the next word or after '='; '--' ends the flags.`).split(" ");
+  const lines: string[] = [];
+  let line = "";
+  for (const w of words) {
+    if (line && line.length + 1 + w.length > 92) {
+      lines.push(line);
+      line = w;
+    } else line = line ? `${line} ${w}` : w;
+  }
+  lines.push(line);
+  return lines.join("\n").replaceAll("\u00a0", " ");
+}

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { getoptLong, type LongOption } from "./getopt.ts";
+import { getoptHelp, getoptLong, type LongOption } from "./getopt.ts";
 import {
   checkLaunchFlags,
   defaultLaunchFlags,
@@ -70,10 +70,8 @@ a summary (virtual time, per-host hypervisor/HCA and MPI counters) follows.
   -q, --quiet                 no summary
   -h, --help                  this help
 
-Flags are read by getopt_long's rules, up to the program (every word after it is the
-program's): a long flag may be any unambiguous prefix (--mo split), its value the next word
-or after '='; '--' ends the flags. The program file is resolved from the directory you ran
-the task in; see docs/mpi.md.`;
+${getoptHelp("--mo split, --qu", ", up to the program (every word after it is the program's)")}
+The program file is resolved from the directory you ran the task in; see docs/mpi.md.`;
 
 /** mpirun's own options, then the launch flags as extensions (./mpi_args.ts). */
 const TABLE: readonly LongOption[] = [

@@ -8,7 +8,7 @@
  * @module
  */
 import type { NasClass } from "../nas/kernel.ts";
-import { getoptLong, type LongOption } from "./getopt.ts";
+import { getoptHelp, getoptLong, type LongOption } from "./getopt.ts";
 import {
   checkLaunchFlags,
   defaultLaunchFlags,
@@ -97,8 +97,7 @@ ${rows.join("\n")}
   --json                      one JSON object (figures, platform, per-rank counters) instead of text
   -h, --help                  this help
 
-Flags are read by getopt_long's rules: a long flag may be any unambiguous prefix (--cl A,
---mo split), its value the next word or after '='; '--' ends the flags.
+${getoptHelp("--cl A, --mo split")}
 See docs/nas.md.`;
 }
 

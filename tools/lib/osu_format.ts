@@ -17,6 +17,7 @@ import {
   type OsuName,
 } from "./osu_args.ts";
 import { cFixed } from "./c_format.ts";
+import { getoptHelp } from "./getopt.ts";
 
 /**
  * FIELD_WIDTH of osu_util.h: the width of every value column.
@@ -491,6 +492,8 @@ export function usage(name: OsuName): string {
     "  --noise on|off              the profile's seeded noise model (default on; off: exact)",
     "  --migrate R@MS[,R@MS…]      live-migrate rank R's guest MS ms into the run, each to a spare",
     "                              Xen host of its own (bypass, split; turns Nomad's layer on)",
+    "",
+    getoptHelp("--iter 100, --mo split"),
   );
   return L.join("\n");
 }

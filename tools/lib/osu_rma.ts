@@ -34,6 +34,7 @@ import {
 } from "./osu_args.ts";
 import { FIELD_WIDTH, left, MESSAGE_SIZE_USAGE, pt2ptRow, right } from "./osu_format.ts";
 import { UsageError } from "./perftest_args.ts";
+import { getoptHelp } from "./getopt.ts";
 import { migrationLines } from "./mpi_run.ts";
 
 type Comm = mpi.Comm;
@@ -443,6 +444,8 @@ export function rmaUsage(name: OsuRmaName): string {
     "  -h, --help                  print this help message",
     "  launch: --mode native|bypass|split, --hosts H, --guests-per-host G, --guest-memory MIB, --profile P, --seed S, --noise on|off,",
     "          --migrate R@MS[,R@MS…] (live-migrate rank R's guest MS ms into the run; bypass, split)",
+    "",
+    getoptHelp("--mes 8, --mo split"),
     "",
   );
   return L.join("\n");

@@ -16,7 +16,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { type FoundOption, getoptLong, type LongOption } from "./getopt.ts";
+import { type FoundOption, getoptHelp, getoptLong, type LongOption } from "./getopt.ts";
 import { PERFTEST_FLAGS, RAW_ETH_OPTIONS } from "./perftest_flags.ts";
 import {
   type AtomicType,
@@ -2063,6 +2063,8 @@ export function perftestUsage(test?: TestName): string {
     "      --pcap=<file>                 write every packet of the test to a pcap file (tshark/Wireshark)",
     "      --pcap-format=<ib|rocev2>     InfiniBand (default) or RoCEv2 over UDP 4791 frames",
     "      --device=real[:NAME]          use real RDMA hardware through libibverbs (FFI)",
+    "",
+    getoptHelp("--iter 1000, --mo split"),
     "",
     "Latency is half a round trip for write/send, a full round trip for read/atomic (as perftest).",
     "MB/sec is 2^20 bytes per second, Gb/sec 10^9 bits per second (as perftest).",
