@@ -22,6 +22,7 @@ import { HwQpState, MptAccess, QpServiceType } from "./commands.ts";
 import { PAGE_SIZE } from "../sim/memory.ts";
 import type { EventHandle } from "../sim/engine.ts";
 import type { HcaCore } from "./core.ts";
+import type { MptEntry } from "./mpt.ts";
 import { CqeSyndrome, CqeVendorErr } from "./cqe.ts";
 import { OP, pickOpcode, type Position } from "./opcode.ts";
 import { bthRecord, type PacketInit, wireLength } from "./packet.ts";
@@ -128,7 +129,12 @@ export class Requester {
   #rdOff: number[] = [];
   #rdLen: number[] = [];
   #rdEpoch: number[] = [];
-  #rdLine = new Line([this.#rdQp, this.#rdSlot], [
+  /**
+   * The entries the read was translated through as it was issued: one (the bytes lie in one
+   * gather entry), one per gather entry in order, or undefined (a key check failed then).
+   */
+  #rdMr: (MptEntry | MptEntry[] | undefined)[] = [];
+  #rdLine = new Line([this.#rdQp, this.#rdSlot, this.#rdMr], [
     this.#rdPkt,
     this.#rdOff,
     this.#rdLen,
@@ -522,7 +528,18 @@ export class Requester {
       this.#rdOff[t] = off;
       this.#rdLen[t] = len;
       this.#rdEpoch[t] = epoch;
-      this.core.bus.read(len, this.#payloadIn, this.#tagPkt, engine);
+      // The device translates the gather list as it issues the read: a read issued before
+      // HW2SW_MPT took an entry out completes through it, and the command waits for it (Linux
+      // mthca_mr.c mthca_free_mr: the pages are unpinned only after the command returns,
+      // MemoryTranslation.retire); one issued after finds the key gone: LOC_PROT_ERR.
+      const mr = this.#translate(qp, p, off, len);
+      this.#rdMr[t] = mr;
+      const at = this.core.bus.read(len, this.#payloadIn, this.#tagPkt, engine);
+      if (mr !== undefined) {
+        const tpt = this.core.tpt;
+        if (Array.isArray(mr)) { for (let k = 0; k < mr.length; k++) tpt.translated(mr[k], at); }
+        else tpt.translated(mr, at);
+      }
     } else if (engine > 0) this.#emitLater(engine, qp, slot, i, off, len, epoch);
     else this.#emit(qp, slot, i, off, len, epoch);
     return len;
@@ -547,12 +564,24 @@ export class Requester {
     const qp = this.#rdQp[h];
     const slot = this.#rdSlot[h];
     const i = this.#rdPkt[h], off = this.#rdOff[h], len = this.#rdLen[h], epoch = this.#rdEpoch[h];
+    const mr = this.#rdMr[h];
     line.drop();
-    this.#emit(qp, slot, i, off, len, epoch);
+    this.#emit(qp, slot, i, off, len, epoch, mr);
   };
 
-  /** Build packet `i` of the slot's WQE once its payload is in the device. */
-  #emit(qp: Qp, slot: TxSlot, i: number, off: number, len: number, epoch: number): void {
+  /**
+   * Build packet `i` of the slot's WQE once its payload is in the device (`mr`: the entries
+   * its read was translated through, {@link #translate}; unused for inline data).
+   */
+  #emit(
+    qp: Qp,
+    slot: TxSlot,
+    i: number,
+    off: number,
+    len: number,
+    epoch: number,
+    mr?: MptEntry | MptEntry[],
+  ): void {
     slot.ready = true;
     if (qp.req.epoch !== epoch) return this.#flush(qp);
     const w = slot.w!;
@@ -562,7 +591,7 @@ export class Requester {
     if (len > 0) {
       if (p.inline) payload = p.inline.subarray(off, off + len);
       else {
-        payload = this.#payload(qp, p, off, len);
+        payload = mr === undefined ? undefined : this.#payload(p, off, len, mr);
         if (!payload) {
           // A failure after the WQE got its PSNs: it keeps its state and
           // completes in error at the head (the completer's job).
@@ -620,53 +649,91 @@ export class Requester {
   }
 
   /**
-   * Message bytes [off, off+len): a view of the host frame when they sit in
-   * one page of one gather entry (the encoder copies them at once, so no
-   * snapshot is needed), else a gathered copy. Undefined if a check fails.
+   * The entries message bytes [off, off+len) are read through, checked now (the QP's PD,
+   * bounds): the one entry when they lie in one gather entry, else one per gather entry they
+   * span, in order; undefined if a check fails (the packet then completes LOC_PROT_ERR).
    */
-  #payload(qp: Qp, p: ParsedSendWqe, off: number, len: number): Uint8Array | undefined {
-    let pos = 0;
-    const sgl = p.sgl;
-    for (let k = 0; k < sgl.length; k++) {
-      const s = sgl[k];
-      if (off < pos + s.length) {
-        const from = off - pos;
-        if (from + len > s.length) break;
-        const va = s.addr + from;
-        const tpt = this.core.tpt;
-        const e = tpt.check(s.lkey, qp.pd, va, len, GATHER_RIGHTS);
-        if (typeof e === "number") return undefined;
-        const po = va % PAGE_SIZE;
-        if (po + len > PAGE_SIZE) break;
-        const f = tpt.frameBytes(e, va, false);
-        return f === undefined ? undefined : f.subarray(po, po + len);
-      }
-      pos += s.length;
-    }
-    const out = new Uint8Array(len);
-    return this.#gather(qp, p, off, len, out) ? out : undefined;
-  }
-
-  /** Copy message bytes [off, off+len) from the gather list into `out`. */
-  #gather(qp: Qp, p: ParsedSendWqe, off: number, len: number, out: Uint8Array): boolean {
+  #translate(
+    qp: Qp,
+    p: ParsedSendWqe,
+    off: number,
+    len: number,
+  ): MptEntry | MptEntry[] | undefined {
     const tpt = this.core.tpt;
+    const sgl = p.sgl;
     let pos = 0; // message offset of the current SGE
     let done = 0;
-    const sgl = p.sgl;
-    for (let k = 0; k < sgl.length; k++) {
+    let one: MptEntry | undefined;
+    let many: MptEntry[] | undefined;
+    for (let k = 0; k < sgl.length && done < len; k++) {
       const s = sgl[k];
-      if (done >= len) break;
       const sEnd = pos + s.length;
       if (off + done < sEnd) {
         const from = off + done - pos;
         const n = Math.min(s.length - from, len - done);
         const e = tpt.check(s.lkey, qp.pd, s.addr + from, n, GATHER_RIGHTS);
-        if (typeof e === "number" || !tpt.gather(e, s.addr + from, n, out, done)) return false;
+        if (typeof e === "number") return undefined;
+        if (one === undefined) one = e;
+        else (many ??= [one]).push(e);
         done += n;
       }
       pos = sEnd;
     }
-    return done === len;
+    if (done !== len) return undefined;
+    return many ?? one;
+  }
+
+  /**
+   * Message bytes [off, off+len) through the entries `mr` the read was translated through
+   * ({@link #translate}): a view of the host frame when they sit in one page of one gather
+   * entry (the encoder copies them at once, so no snapshot is needed), else a gathered copy.
+   * Undefined if an entry is no longer reachable (HW2SW_MPT completed, the frames may be
+   * released: fail closed) or a page is not RAM.
+   */
+  #payload(
+    p: ParsedSendWqe,
+    off: number,
+    len: number,
+    mr: MptEntry | MptEntry[],
+  ): Uint8Array | undefined {
+    const tpt = this.core.tpt;
+    const sgl = p.sgl;
+    if (!Array.isArray(mr)) {
+      if (!tpt.reachable(mr)) return undefined;
+      let pos = 0;
+      for (let k = 0; k < sgl.length; k++) {
+        const s = sgl[k];
+        if (off < pos + s.length) {
+          const va = s.addr + off - pos;
+          const po = va % PAGE_SIZE;
+          if (po + len <= PAGE_SIZE) {
+            const f = tpt.frameBytes(mr, va, false);
+            return f === undefined ? undefined : f.subarray(po, po + len);
+          }
+          const out = new Uint8Array(len);
+          return tpt.gather(mr, va, len, out, 0) ? out : undefined;
+        }
+        pos += s.length;
+      }
+      return undefined;
+    }
+    const out = new Uint8Array(len);
+    let pos = 0; // message offset of the current SGE
+    let done = 0;
+    let m = 0;
+    for (let k = 0; k < sgl.length && done < len; k++) {
+      const s = sgl[k];
+      const sEnd = pos + s.length;
+      if (off + done < sEnd) {
+        const from = off + done - pos;
+        const n = Math.min(s.length - from, len - done);
+        const e = mr[m++];
+        if (!tpt.reachable(e) || !tpt.gather(e, s.addr + from, n, out, done)) return undefined;
+        done += n;
+      }
+      pos = sEnd;
+    }
+    return out;
   }
 
   /** The RDMA READ request (possibly resumed mid-way) or the atomic request. */

@@ -372,6 +372,61 @@ Deno.test("hca errors: an RDMA READ or atomic whose DMA read is issued before HW
   }
 });
 
+Deno.test("hca errors: a SEND or RDMA WRITE whose payload read is issued before HW2SW_MPT of its local buffer completes through it, and the command waits for it", async () => {
+  // The device translates a packet's gather list as it issues the payload's DMA read;
+  // HW2SW_MPT completes once the HCA no longer uses the entry (Linux mthca_mr.c mthca_free_mr
+  // unpins after it returns). A read issued after the command began finds the L_Key gone:
+  // LOC_PROT_ERR (IBTA vol 1 §10.6.3.3). Before, the requester re-checked the key when the
+  // read's data arrived and failed the WR with LOC_PROT_ERR although the read was issued first.
+  const C = PCIX_SDR_2006.hca.commandNs;
+  for (const op of [WqeOpcode.SEND, WqeOpcode.RDMA_WRITE] as const) {
+    const outcomes = new Set<string>();
+    for (let delay = 10_000; delay <= 24_000; delay += 100) {
+      await withPair({}, async (p) => {
+        const { qa, qb, cqa } = await connectedQps(p, { qa: { timeout: 8, retryCnt: 0 } });
+        const local = await p.a.buffer(2048);
+        const remote = await p.b.buffer(2048);
+        p.a.write(local.addr, new Uint8Array(2048).fill(0x5a));
+        if (op === WqeOpcode.SEND) {
+          p.b.postRecv(qb, [{ addr: remote.addr, length: 2048, lkey: remote.key }]);
+        }
+        const t0 = p.engine.now;
+        let took = 0;
+        const dereg = p.a.exec(CmdOp.HW2SW_MPT, { index: local.index }).then((r) => {
+          took = p.engine.now - t0;
+          return r;
+        });
+        await p.engine.sleep(delay);
+        p.a.postSend(qa, {
+          opcode: op,
+          flags: WqeFlags.SIGNALED,
+          remoteAddr: remote.addr,
+          rkey: remote.key,
+          sgl: [{ addr: local.addr, length: 2048, lkey: local.key }],
+        });
+        const [c] = await p.a.waitCqes(cqa, 1, 10_000_000);
+        must(await dereg);
+        const at = `opcode ${op} posted ${delay} ns after the deregistration began`;
+        const got = p.b.read(remote.addr, 2048).filter((b) => b === 0x5a).length;
+        if (c.syndrome === 0) {
+          assert.equal(got, 2048, at);
+          outcomes.add(took > C ? "success, dereg waited" : "success");
+        } else {
+          assert.equal(c.syndrome, CqeSyndrome.LOCAL_PROT_ERR, at);
+          assert.equal(got, 0, `${at}: nothing sent`);
+          assert.equal(took, C, `${at}: the command waited for nothing`);
+          outcomes.add("local protection error");
+        }
+      });
+    }
+    assert.deepEqual([...outcomes].sort(), [
+      "local protection error",
+      "success",
+      "success, dereg waited",
+    ], `opcode ${op}`);
+  }
+});
+
 Deno.test("hca errors: a READ asked again after its region was deregistered is a Remote Access Error", async () => {
   // A duplicate READ is executed again, R_Key check included (IBTA vol 1 §9.7.5.2.5; Linux rxe
   // read_reply: a replay whose rxe_recheck_mr fails is RESPST_ERR_RKEY_VIOLATION, class C).
