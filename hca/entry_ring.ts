@@ -61,6 +61,8 @@ export abstract class EntryRing<E> {
   #writingPi: number[] = [];
   #writingFlag: number[] = [];
   #line = new Line([this.#writing], [this.#writingPi, this.#writingFlag]);
+  /** When the last entry write issued lands (absolute ns; 0: none issued). */
+  #landsAt = 0;
 
   /**
    * @param core device internals
@@ -102,8 +104,10 @@ export abstract class EntryRing<E> {
   /**
    * Take the next producer slot and write `entry` there after `workNs` of
    * device work and the DMA write: {@link encodeEntry} runs when the write
-   * lands, with the buffer as it is then (RESIZE_CQ may have moved it since);
-   * a buffer whose region was deregistered meanwhile receives nothing.
+   * lands, with the buffer as it is then (RESIZE_CQ may have moved it since).
+   * HW2SW_CQ / HW2SW_EQ wait for it ({@link afterWrites}), and the buffer's region
+   * cannot be deregistered before (its entry's refs), so it lands through a live
+   * region; were the region gone, nothing would be written (fail closed).
    * {@link entryLanded} runs after the write either way.
    */
   protected produce(workNs: number, entry: E, flag = false): void {
@@ -111,7 +115,23 @@ export abstract class EntryRing<E> {
     this.#writing[i] = entry;
     this.#writingPi[i] = this.producer++;
     this.#writingFlag[i] = flag ? 1 : 0;
-    this.core.bus.write(this.#scratch.length, this.#landed, this.#tag, workNs);
+    this.#landsAt = this.core.bus.write(this.#scratch.length, this.#landed, this.#tag, workNs);
+  }
+
+  /** An entry write is on its way (issued, not landed). */
+  get writing(): boolean {
+    return this.#line.length > 0;
+  }
+
+  /**
+   * HW2SW_CQ / HW2SW_EQ: run `fn` once every entry write issued so far has landed (each one's
+   * {@link entryLanded} included). The firmware completes the command only then, so the driver
+   * frees the buffer (mthca_free_cq / mthca_free_eq: HW2SW_CQ or HW2SW_EQ, then the buffer's
+   * mthca_free_mr and the pages, Linux drivers/infiniband/hw/mthca/mthca_cq.c, mthca_eq.c) with
+   * no entry left on its way to it. Claims no bus time.
+   */
+  afterWrites(fn: () => void): void {
+    this.core.bus.afterLanding(this.#landsAt, fn);
   }
 
   /** The oldest entry's write lands. */

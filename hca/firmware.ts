@@ -604,6 +604,10 @@ function hw2swEq(t: DeviceTables, params: unknown): CmdResult<void> {
   for (let i = 0; i < t.eventMap.length; i++) if (t.eventMap[i] === eq) t.eventMap[i] = undefined;
   eq.mpt.refs--;
   t.eqs[eq.eqn] = undefined;
+  // No event is posted to it from now on; an EQE already on its way lands first, and the command
+  // completes only after it, before the driver frees the buffer (Linux mthca_eq.c
+  // mthca_free_eq: HW2SW_EQ, then the buffer's mthca_free_mr and its pages).
+  if (eq.writing) t.hold((done) => eq.afterWrites(done));
   return ok(undefined);
 }
 
@@ -688,6 +692,10 @@ function hw2swCq(t: DeviceTables, params: unknown): CmdResult<void> {
   cq.mpt.refs--;
   cq.eq.refs--;
   t.cqs[cq.cqn] = undefined;
+  // A CQE already on its way lands first, and the command completes only after it, before the
+  // driver frees the buffer (Linux mthca_cq.c mthca_free_cq: HW2SW_CQ, then the buffer's
+  // mthca_free_mr and its pages); the region's own HW2SW_MPT, queued behind, finds it landed.
+  if (cq.writing) t.hold((done) => cq.afterWrites(done));
   return ok(undefined);
 }
 

@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { connectedQps, must, pattern, withPair } from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { CqeFlags } from "../hca/cqe.ts";
-import { CqErrorCause } from "../hca/eqe.ts";
-import { CmdOp, EqeType, HwQpState } from "../hca/commands.ts";
+import { CqErrorCause, EQE_BYTES, eqeReady } from "../hca/eqe.ts";
+import { CmdOp, EqeType, HwQpState, MptAccess } from "../hca/commands.ts";
+import { PAGE_SIZE } from "../sim/memory.ts";
+import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
 
 Deno.test("hca events: an armed CQ writes one completion EQE and raises the EQ's vector once", async () => {
   await withPair({}, async (p) => {
@@ -133,4 +135,67 @@ Deno.test("hca events: COMM_EST on the first packet in RTR, SQ_DRAINED after RTS
     const [c2] = await p.a.waitCqes(cqa, 1);
     assert.equal(c2.syndrome, 0);
   });
+});
+
+Deno.test("hca events: an EQE on its way when HW2SW_EQ runs lands before the command completes", async () => {
+  // The firmware completes HW2SW_EQ once the HCA no longer uses the EQ, and the driver frees the
+  // buffer only after the command returns (Linux mthca_eq.c mthca_free_eq: HW2SW_EQ, then the
+  // buffer's mthca_free_mr and its pages): an EQE the device was already writing lands first.
+  // Before, HW2SW_EQ completed at once and such an EQE landed after it. Here a COMM_EST (the
+  // first packet at an RTR QP) mapped to EQ 1 is raised around the command's execution.
+  const C = PCIX_SDR_2006.hca.commandNs;
+  const logSize = 4;
+  const outcomes = new Set<string>();
+  for (let delay = 10_000; delay <= 22_000; delay += 50) {
+    await withPair({}, async (p) => {
+      const cqa = await p.a.createCq(), cqb = await p.b.createCq();
+      const qa = await p.a.createQp({ sendCq: cqa });
+      const qb = await p.b.createQp({ sendCq: cqb });
+      await p.a.toRts(qa, qb.qpn, p.b.lid);
+      must(
+        await p.b.exec(CmdOp.INIT2RTR_QP, {
+          qpn: qb.qpn,
+          ctx: {
+            destQpn: qa.qpn,
+            rqPsn: 0,
+            mtu: 4,
+            path: { dlid: p.a.lid, sl: 0, srcPathBits: 0 },
+          },
+        }),
+      );
+      const addr = p.b.as.alloc(EQE_BYTES << logSize, PAGE_SIZE);
+      const mr = await p.b.regMr(addr, EQE_BYTES << logSize, MptAccess.LOCAL_WRITE, 0);
+      must(
+        await p.b.exec(CmdOp.SW2HW_EQ, {
+          eqn: 1,
+          key: mr.key,
+          addr,
+          logSize,
+          vector: 6,
+          uarIndex: 0,
+        }),
+      );
+      must(await p.b.exec(CmdOp.MAP_EQ, { eqn: 1, eventMask: 1 << EqeType.COMM_EST }));
+      const dst = await p.b.buffer(64);
+      p.b.postRecv(qb, [{ addr: dst.addr, length: 64, lkey: dst.key }]);
+      const ready = () => eqeReady(p.b.as.read(addr, EQE_BYTES), 0, 0, logSize);
+      const t0 = p.engine.now;
+      let took = 0, readyAtReturn = false;
+      const stop = p.b.exec(CmdOp.HW2SW_EQ, { eqn: 1 }).then((r) => {
+        took = p.engine.now - t0;
+        readyAtReturn = ready();
+        return r;
+      });
+      await p.engine.sleep(delay);
+      p.a.postSend(qa, { opcode: WqeOpcode.SEND, flags: WqeFlags.SIGNALED, inline: pattern(8) });
+      await p.a.waitCqes(cqa, 1);
+      must(await stop);
+      await p.engine.sleep(20_000);
+      const at = `posted ${delay} ns after HW2SW_EQ was issued`;
+      assert.equal(ready(), readyAtReturn, `${at}: no EQE lands after HW2SW_EQ completed`);
+      if (!readyAtReturn) assert.equal(took, C, `${at}: the command waited for nothing`);
+      outcomes.add(readyAtReturn ? (took > C ? "landed, waited" : "landed") : "none");
+    });
+  }
+  assert.deepEqual([...outcomes].sort(), ["landed", "landed, waited", "none"]);
 });
