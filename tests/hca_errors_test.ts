@@ -379,14 +379,23 @@ Deno.test("hca errors: a SEND or RDMA WRITE whose payload read is issued before 
   // LOC_PROT_ERR (IBTA vol 1 §10.6.3.3). Before, the requester re-checked the key when the
   // read's data arrived and failed the WR with LOC_PROT_ERR although the read was issued first.
   const C = PCIX_SDR_2006.hca.commandNs;
-  for (const op of [WqeOpcode.SEND, WqeOpcode.RDMA_WRITE] as const) {
+  // The last case gathers from two regions, only the second of them deregistered.
+  for (
+    const [op, sges] of [
+      [WqeOpcode.SEND, 1],
+      [WqeOpcode.RDMA_WRITE, 1],
+      [WqeOpcode.SEND, 2],
+    ] as const
+  ) {
     const outcomes = new Set<string>();
     for (let delay = 10_000; delay <= 24_000; delay += 100) {
       await withPair({}, async (p) => {
         const { qa, qb, cqa } = await connectedQps(p, { qa: { timeout: 8, retryCnt: 0 } });
         const local = await p.a.buffer(2048);
         const remote = await p.b.buffer(2048);
+        const kept = await p.a.buffer(1024);
         p.a.write(local.addr, new Uint8Array(2048).fill(0x5a));
+        p.a.write(kept.addr, new Uint8Array(1024).fill(0x5a));
         if (op === WqeOpcode.SEND) {
           p.b.postRecv(qb, [{ addr: remote.addr, length: 2048, lkey: remote.key }]);
         }
@@ -402,11 +411,15 @@ Deno.test("hca errors: a SEND or RDMA WRITE whose payload read is issued before 
           flags: WqeFlags.SIGNALED,
           remoteAddr: remote.addr,
           rkey: remote.key,
-          sgl: [{ addr: local.addr, length: 2048, lkey: local.key }],
+          sgl: sges === 1 ? [{ addr: local.addr, length: 2048, lkey: local.key }] : [
+            { addr: kept.addr, length: 1024, lkey: kept.key },
+            { addr: local.addr, length: 1024, lkey: local.key },
+          ],
         });
         const [c] = await p.a.waitCqes(cqa, 1, 10_000_000);
         must(await dereg);
-        const at = `opcode ${op} posted ${delay} ns after the deregistration began`;
+        const at =
+          `opcode ${op} (${sges} gather entries) posted ${delay} ns after the deregistration began`;
         const got = p.b.read(remote.addr, 2048).filter((b) => b === 0x5a).length;
         if (c.syndrome === 0) {
           assert.equal(got, 2048, at);
@@ -423,7 +436,7 @@ Deno.test("hca errors: a SEND or RDMA WRITE whose payload read is issued before 
       "local protection error",
       "success",
       "success, dereg waited",
-    ], `opcode ${op}`);
+    ], `opcode ${op} (${sges} gather entries)`);
   }
 });
 
