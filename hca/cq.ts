@@ -67,6 +67,10 @@ export class CompletionQueue extends EntryRing<Cqe> {
   armed: number = CqArm.NONE;
   /** In error: writes nothing more. */
   error = false;
+  /** Producer count up to the last landed CQE that raised no event (the CQ was not armed for it). */
+  #silentTo = 0;
+  /** The same, for CQEs that would satisfy a solicited-only arm. */
+  #silentSolicitedTo = 0;
 
   /**
    * Create it (hardware state; the device builds these).
@@ -115,11 +119,14 @@ export class CompletionQueue extends EntryRing<Cqe> {
   }
 
   /** A completion event if the arm state asks for one (`solicited`: see {@link post}). */
-  protected entryLanded(_cqe: Cqe, solicited: boolean): void {
+  protected entryLanded(_cqe: Cqe, solicited: boolean, pi: number): void {
     this.core.counters.cqesWritten++;
     if (this.armed === CqArm.NEXT || (this.armed === CqArm.SOLICITED && solicited)) {
       this.armed = CqArm.NONE;
       this.eq.post(EqeType.COMPLETION, 0, this.cqn);
+    } else {
+      this.#silentTo = pi + 1;
+      if (solicited) this.#silentSolicitedTo = pi + 1;
     }
   }
 
@@ -128,11 +135,28 @@ export class CompletionQueue extends EntryRing<Cqe> {
    * completion does not weaken an arm for the next completion (IBTA vol 1 §11.4.2.2, C11-31
    * and C11-32, as Linux rdmavt's rvt_req_notify_cq keeps IB_CQ_NEXT_COMP); every other
    * request replaces the arm.
+   *
+   * An arm whose consumer index is behind a CQE that landed without raising an event (the CQ
+   * was not armed for it) raises the event at once: the driver's last poll did not see that
+   * CQE, and its arm reached the device only after it landed, so waiting for "the next" CQE
+   * would lose it. Linux's ib_req_notify_cq contract: a return of 0 guarantees "that any work
+   * completions added to the CQ since the last CQ poll will trigger a completion notification
+   * event" (include/rdma/ib_verbs.h), and mthca's mthca_tavor_arm_cq / mthca_arbel_arm_cq
+   * always return 0 (drivers/infiniband/hw/mthca/mthca_cq.c; the Arbel arm carries cons_index
+   * for the HCA to compare), so the device keeps the guarantee. A CQE that already raised an
+   * event has triggered one, so arming before polling it (perftest's ctx_notify_events) raises
+   * no second event.
    */
   doorbell(ci: number, arm: number): void {
     this.setConsumer(ci);
     if (arm === CqArm.NONE) return;
     if (arm === CqArm.SOLICITED && this.armed === CqArm.NEXT) return;
     this.armed = arm;
+    // Signed distances: a hostile consumer index ahead of the producer misses nothing.
+    const behind = arm === CqArm.NEXT ? this.#silentTo : this.#silentSolicitedTo;
+    if (((behind - this.consumer) | 0) > 0) {
+      this.armed = CqArm.NONE;
+      this.eq.post(EqeType.COMPLETION, 0, this.cqn);
+    }
   }
 }

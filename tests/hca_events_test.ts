@@ -199,3 +199,55 @@ Deno.test("hca events: an EQE on its way when HW2SW_EQ runs lands before the com
   }
   assert.deepEqual([...outcomes].sort(), ["landed", "landed, waited", "none"]);
 });
+
+Deno.test("hca events: an arm behind a CQE that raised no event raises one at once, behind one that did none (ib_req_notify_cq)", async () => {
+  await withPair({}, async (p) => {
+    const { qa, cqa } = await connectedQps(p);
+    const dst = await p.b.buffer(64);
+    // Two CQEs land while the CQ is not armed (so they raise no event); the driver has polled neither.
+    for (let i = 0; i < 2; i++) {
+      p.a.postSend(qa, {
+        opcode: WqeOpcode.RDMA_WRITE,
+        flags: WqeFlags.SIGNALED,
+        remoteAddr: dst.addr,
+        rkey: dst.key,
+        inline: pattern(4),
+      });
+    }
+    await p.engine.sleep(50_000);
+    const completions = () => p.a.events.filter((e) => e.type === EqeType.COMPLETION).length;
+    assert.equal(completions(), 0, "not armed: no event");
+    // A solicited-only arm: neither CQE is solicited or an error, so nothing is due.
+    p.a.arm(cqa, true);
+    await p.engine.sleep(5_000);
+    assert.equal(completions(), 0, "solicited-only arm over unsolicited CQEs");
+    // An arm for the next completion with both unpolled: the event comes now, not at a third CQE.
+    p.a.arm(cqa);
+    await p.engine.sleep(5_000);
+    assert.equal(completions(), 1, "arm behind landed CQEs → event at once");
+    assert.equal(
+      must(await p.a.exec(CmdOp.QUERY_CQ, { cqn: cqa.cqn })).armed,
+      0,
+      "the arm is spent",
+    );
+    // Polled up to date, the next arm waits for the next CQE.
+    assert.equal((await p.a.waitCqes(cqa, 2)).length, 2);
+    p.a.arm(cqa);
+    await p.engine.sleep(5_000);
+    assert.equal(completions(), 1, "nothing behind the consumer index → no event yet");
+    // The next CQE raises it; arming again before polling that CQE (perftest's
+    // ctx_notify_events) raises no second event: the CQE already triggered one.
+    p.a.postSend(qa, {
+      opcode: WqeOpcode.RDMA_WRITE,
+      flags: WqeFlags.SIGNALED,
+      remoteAddr: dst.addr,
+      rkey: dst.key,
+      inline: pattern(4),
+    });
+    await p.engine.sleep(50_000);
+    assert.equal(completions(), 2);
+    p.a.arm(cqa);
+    await p.engine.sleep(5_000);
+    assert.equal(completions(), 2, "a CQE that raised an event raises no second one");
+  });
+});

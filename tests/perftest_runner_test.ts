@@ -456,3 +456,11 @@ Deno.test("perftest runner: with -e the send receiver takes every completion an 
   const r = await run("ib_send_bw", "-e", "-n", "100", "-s", "2", "-q", "8");
   assert.equal(r.bw[0].iterations, 800);
 });
+
+Deno.test("perftest runner: with -e a native receiver whose arm lands after a CQE still wakes (no deadlock)", async () => {
+  // The receiver arms (ibv_req_notify_cq) and then polls; a CQE that landed after its last poll
+  // but before its arm reached the device must still raise an event (hca/cq.ts doorbell). Before,
+  // the run stopped at t=68.1 ms: "deadlock … 'perftest-recv' (waiting on completion channel)".
+  const r = await run("ib_send_bw", "-e", "-n", "1000", "-s", "64", "--mode", "native");
+  assert.equal(r.bw[0].iterations, 1000);
+});
