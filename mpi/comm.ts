@@ -836,7 +836,8 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
    * (complete when `isend` returns), completes normally ("either the
    * cancellation succeeds, or the communication succeeds, but not both").
    * On a persistent request it cancels the operation of the current start,
-   * not the request.
+   * not the request; an inactive one (not started since its last
+   * completion) is MPI_ERR_REQUEST, as in MPICH.
    */
   cancel(req: Request): void | ErrorOutcome<H> {
     return completion.cancel(this.#core, req);

@@ -201,7 +201,18 @@ function cancel<E extends MpiError>(c: CommCore<E>, req: Request): void | E {
     notNull(c, req, what, "is");
     notCollective(c, req, what);
     notRma(c, req, what);
-    const op = req instanceof PersistentRequest ? (req.active ? req.op : undefined) : req;
+    // MPI 4.0 §3.8.4: MPI_CANCEL marks "a pending, nonblocking communication operation"; an
+    // inactive persistent request (never started, or its status already returned) has none.
+    // MPICH refuses it: MPIR_Cancel_impl (src/mpi/request/request_impl.c), PREQUEST_SEND/RECV
+    // with no real_request: MPI_ERR_REQUEST "**cancelinactive" ("Attempt to cancel an
+    // inactive persistent request").
+    if (req instanceof PersistentRequest && !req.active) {
+      throw new MpiError(
+        "MPI_ERR_REQUEST",
+        `${what} on rank ${c.rank}: the ${req.what} request is inactive (start it first; only an operation under way can be cancelled)`,
+      );
+    }
+    const op = req instanceof PersistentRequest ? req.op : req;
     if (op) c.proc.p2p.cancel(op);
   } catch (e) {
     return c.raise(e);

@@ -113,7 +113,6 @@ Deno.test("mpi cancel: a persistent receive's operation is cancelled, the reques
     await comm.start(p);
     comm.cancel(p);
     const first = await comm.wait(p);
-    comm.cancel(p); // inactive: nothing to cancel
     await comm.start(p);
     await comm.barrier();
     const second = await comm.wait(p);
@@ -141,4 +140,28 @@ Deno.test("mpi cancel: a cancelled receive releases its buffer; cancelling a nul
     true,
     "MPI_ERR_REQUEST: MPI_Cancel on rank 0: the MPI_Irecv request is MPI_REQUEST_NULL (completed by a wait or test, or freed)",
   ]);
+});
+
+Deno.test("mpi cancel: an inactive persistent request (never started, or completed) is MPI_ERR_REQUEST", async () => {
+  // MPI 4.0 §3.8.4 (cancel marks "a pending ... operation"); MPICH MPIR_Cancel_impl:
+  // MPI_ERR_REQUEST "**cancelinactive". It was accepted as a no-op.
+  const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    const msg = (f: () => unknown) =>
+      Promise.resolve().then(f).then(() => "no error", (e: Error) => e.message);
+    if (comm.rank === 1) {
+      await comm.send(new Int32Array([3]), 0, 0);
+      return [];
+    }
+    const p = comm.recvInit(new Int32Array(1), 1, 0);
+    const never = await msg(() => comm.cancel(p));
+    await comm.start(p);
+    await comm.wait(p);
+    const completed = await msg(() => comm.cancel(p));
+    const returned = comm.setErrhandler(mpi.ERRORS_RETURN).cancel(p);
+    comm.requestFree(p);
+    return [never, completed, returned instanceof mpi.MpiError ? returned.code : "no error"];
+  });
+  const inactive =
+    "MPI_ERR_REQUEST: MPI_Cancel on rank 0: the MPI_Recv_init request is inactive (start it first; only an operation under way can be cancelled)";
+  assert.deepEqual(job.results[0], [inactive, inactive, "MPI_ERR_REQUEST"]);
 });
