@@ -866,7 +866,11 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     return completion.waitany(this.#core, reqs);
   }
 
-  /** `MPI_Test`: make progress once; the status if the request is done. */
+  /**
+   * `MPI_Test`: make progress once; the status if the request is done (the
+   * empty status at once for MPI_REQUEST_NULL, e.g. a request freed with its
+   * operation pending, or an inactive persistent request).
+   */
   test(req: Request): Promise<Status | undefined | ErrorOutcome<H>> {
     return completion.test(this.#core, req);
   }

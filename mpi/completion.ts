@@ -287,8 +287,13 @@ async function test<E extends MpiError>(
   try {
     c.check("MPI_Test");
     own(c, req, "MPI_Test");
-    if (!req.done) await c.proc.ch.poll();
-    if (!req.done) return undefined;
+    // MPI 4.0 §3.7.3: "One is allowed to call MPI_TEST with a null or inactive request
+    // argument. In such a case the operation returns with flag = true and empty status." A
+    // request freed while its operation is still under way is null too (MPICH MPI_Test:
+    // MPI_REQUEST_NULL or !MPIR_Request_is_active → flag 1, empty status); it was flag false.
+    const pending = () => isActive(req) && !req.done;
+    if (pending()) await c.proc.ch.poll();
+    if (pending()) return undefined;
     return await finish(c, req, "MPI_Test");
   } catch (e) {
     return c.raise(e);
@@ -302,8 +307,11 @@ async function testall<E extends MpiError>(
   try {
     c.check("MPI_Testall");
     for (const r of reqs) own(c, r, "MPI_Testall");
-    if (!reqs.every((r) => r.done)) await c.proc.ch.poll();
-    if (!reqs.every((r) => r.done)) return undefined;
+    // MPI 4.0 §3.7.5: flag = true "if all communications associated with active handles in
+    // the array have completed"; a request freed with its operation pending is null, not active.
+    const pending = () => reqs.some((r) => isActive(r) && !r.done);
+    if (pending()) await c.proc.ch.poll();
+    if (pending()) return undefined;
     return await finishAll(c, reqs, "MPI_Testall");
   } catch (e) {
     return c.raise(e);

@@ -234,6 +234,27 @@ Deno.test("mpi: a request a completion call returned is MPI_REQUEST_NULL: the em
   }
 });
 
+Deno.test("mpi: a request freed while its operation is pending is MPI_REQUEST_NULL: test and testall give flag true and the empty status (MPI 4.0 §3.7.3, §3.7.5)", async () => {
+  // It was flag false (undefined) until the freed operation completed.
+  const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    if (comm.rank === 1) {
+      await comm.barrier();
+      for (const tag of [1, 2]) await comm.send(new Int32Array([tag]), 0, tag);
+      return [];
+    }
+    const r = await comm.irecv(new Int32Array(1), 1, 1);
+    const p = comm.recvInit(new Int32Array(1), 1, 2);
+    await comm.start(p);
+    comm.requestFree(r);
+    comm.requestFree(p);
+    const out = [await comm.test(r), await comm.test(p), await comm.testall([r, p])];
+    await comm.barrier();
+    return out;
+  });
+  const empty = { source: ANY_SOURCE, tag: ANY_TAG, bytes: 0, count: 0 };
+  assert.deepEqual(job.results[0], [empty, empty, [empty, empty]]);
+});
+
 Deno.test("mpi: a message longer than the receive buffer is MPI_ERR_TRUNCATE (eager and rendezvous)", async () => {
   for (const n of [100, 50_000]) {
     const e = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
