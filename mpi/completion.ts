@@ -156,8 +156,13 @@ function notNull(c: CommCore, req: Request, what: string, is: "is" | "is already
 }
 
 /**
- * MPI-3.1 §5.12: "It is erroneous to call MPI_REQUEST_FREE or MPI_CANCEL
- * for a request associated with a nonblocking collective operation."
+ * MPI-3.1 §5.12 (MPI 4.0 §6.12): "It is erroneous to call MPI_REQUEST_FREE or
+ * MPI_CANCEL for a request associated with a nonblocking collective
+ * operation." The standard names no error class. MPICH's MPIR_Cancel_impl
+ * (src/mpi/request/request_impl.c) reaches its default case for a COLL
+ * request, MPI_ERR_INTERN "**cancelunknown"; that class means a fault of the
+ * implementation, and this is the caller's misuse of a request, so it is
+ * MPI_ERR_REQUEST here (as for RMA requests, {@link notRma}).
  */
 function notCollective(c: CommCore, req: Request, what: string): void {
   if (req.kind === "coll") {
