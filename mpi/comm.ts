@@ -875,6 +875,17 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
     return completion.test(this.#core, req);
   }
 
+  /**
+   * `MPI_Request_get_status` (MPI 4.0 §3.7.3): as `test` (the status if the
+   * request is done, `undefined` if not, the empty status for
+   * MPI_REQUEST_NULL or an inactive persistent request), but the request is
+   * neither freed nor made inactive: a `wait`, `test` or `requestFree` must
+   * still follow.
+   */
+  requestGetStatus(req: Request): Promise<Status | undefined | ErrorOutcome<H>> {
+    return completion.requestGetStatus(this.#core, req);
+  }
+
   /** `MPI_Testall`: make progress once; all statuses if every request is done. */
   testall(reqs: readonly Request[]): Promise<Status[] | undefined | ErrorOutcome<H>> {
     return completion.testall(this.#core, reqs);

@@ -305,6 +305,31 @@ async function test<E extends MpiError>(
   }
 }
 
+/**
+ * `MPI_Request_get_status` (MPI 4.0 §3.7.3): "Sets flag = true if the operation is complete,
+ * and, if so, returns in status the request status. However, unlike test or wait, it does
+ * not deallocate or inactivate the request"; on a null or inactive request, flag = true and
+ * the empty status. It makes progress once when the request is pending, as MPI_Test does
+ * (MPICH: MPIR_Test). An operation that failed gives its error, the request kept as well.
+ */
+async function requestGetStatus<E extends MpiError>(
+  c: CommCore<E>,
+  req: Request,
+): Promise<Status | undefined | E> {
+  try {
+    const what = "MPI_Request_get_status";
+    c.check(what);
+    own(c, req, what);
+    if (!isActive(req)) return nullStatus();
+    if (!req.done) await c.proc.ch.poll();
+    if (!req.done) return undefined;
+    if (req.error) throw req.error;
+    return { ...req.status! };
+  } catch (e) {
+    return c.raise(e);
+  }
+}
+
 async function testall<E extends MpiError>(
   c: CommCore<E>,
   reqs: readonly Request[],
@@ -459,6 +484,7 @@ export const completion = {
   test,
   testall,
   testany,
+  requestGetStatus,
   start,
   startall,
   requestFree,

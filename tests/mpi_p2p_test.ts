@@ -255,6 +255,44 @@ Deno.test("mpi: a request freed while its operation is pending is MPI_REQUEST_NU
   assert.deepEqual(job.results[0], [empty, empty, [empty, empty]]);
 });
 
+Deno.test("mpi: requestGetStatus (MPI_Request_get_status, MPI 4.0 §3.7.3) reports completion without freeing or inactivating the request", async () => {
+  const job = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
+    if (comm.rank === 1) {
+      await comm.barrier();
+      for (const tag of [1, 2]) await comm.send(new Int32Array([tag]), 0, tag);
+      await comm.barrier();
+      return [];
+    }
+    const r = await comm.irecv(new Int32Array(1), 1, 1);
+    const p = comm.recvInit(new Int32Array(1), 1, 2);
+    const idle = await comm.requestGetStatus(p); // inactive: flag true, empty status
+    await comm.start(p);
+    const pending = await comm.requestGetStatus(r); // flag false
+    await comm.barrier();
+    await comm.barrier(); // both messages are here
+    const got = [await comm.requestGetStatus(r), await comm.requestGetStatus(p)];
+    const again = await comm.requestGetStatus(r); // not freed: the same status again
+    const kept = [p.active, await comm.wait(r), await comm.wait(p), p.active];
+    const nul = await comm.requestGetStatus(r); // MPI_REQUEST_NULL now
+    comm.requestFree(p);
+    return [idle, pending, ...got, again, ...kept, nul];
+  });
+  const empty = { source: ANY_SOURCE, tag: ANY_TAG, bytes: 0, count: 0 };
+  const s1 = { source: 1, tag: 1, bytes: 4, count: 1 }, s2 = { ...s1, tag: 2 };
+  assert.deepEqual(job.results[0], [empty, undefined, s1, s2, s1, true, s1, s2, false, empty]);
+  // A failed operation gives its error, and the request stays for the wait that frees it.
+  const failed = await mpiexec({ np: 2, mode: "native" }, async (world) => {
+    const comm = world.setErrhandler(mpi.ERRORS_RETURN);
+    if (comm.rank === 1) return await comm.send(new Int32Array(2), 0, 0) ?? "sent";
+    const r = await comm.irecv(new Int32Array(1), 1, 0) as mpi.Request;
+    let st = await comm.requestGetStatus(r);
+    while (st === undefined) st = await comm.requestGetStatus(r);
+    const code = (x: unknown) => x instanceof mpi.MpiError ? x.code : "no error";
+    return [code(st), r.returned, code(await comm.wait(r)), r.returned];
+  });
+  assert.deepEqual(failed.results[0], ["MPI_ERR_TRUNCATE", false, "MPI_ERR_TRUNCATE", true]);
+});
+
 Deno.test("mpi: a message longer than the receive buffer is MPI_ERR_TRUNCATE (eager and rendezvous)", async () => {
   for (const n of [100, 50_000]) {
     const e = await mpiexec({ np: 2, mode: "native" }, async (comm) => {
