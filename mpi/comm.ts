@@ -594,8 +594,10 @@ export class Comm<H extends Errhandler = typeof ERRORS_ARE_FATAL> {
   /**
    * `MPI_Comm_free`: release the communicator's contexts (MPI_COMM_WORLD
    * cannot be freed). Its pending operations complete normally (MPI 4.0
-   * §6.4.3); its context id is free for new communicators only after they
-   * have (MpiProcess.releaseContext).
+   * §6.4.3), and its persistent requests can still be started (through
+   * another communicator: MPI 4.1 §7.4.3); its context id is free for new
+   * communicators only after they have completed, or been freed
+   * (MpiProcess.releaseContext).
    */
   freeComm(): void | ErrorOutcome<H> {
     try {

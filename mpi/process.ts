@@ -70,6 +70,8 @@ export class MpiProcess {
   #free = new Uint8Array(CONTEXT_IDS / 8).fill(0xff);
   /** Context ids of freed communicators whose operations were still pending. */
   #freeing = new Set<number>();
+  /** Persistent requests not yet freed, by the context id of their communicator. */
+  #held = new Map<number, number>();
   #scratch = new Map<number, DomRegion[]>();
 
   /**
@@ -131,9 +133,28 @@ export class MpiProcess {
     else this.markContext(id, false);
   }
 
+  /**
+   * A persistent request made on context id `id` holds it until `requestFree` (the returned
+   * function, which releases once): MPI 4.1 §7.4.3, MPI_COMM_FREE: "Any operations that use the
+   * communicator comm (whether active or inactive at the time of this procedure call) will
+   * continue to work"; MPICH's psend_init (src/mpid/ch4/src/ch4_persist.c) takes a reference
+   * on the communicator (MPIR_Comm_add_ref) that only the request's free drops.
+   */
+  holdContext(id: number): () => void {
+    this.#held.set(id, (this.#held.get(id) ?? 0) + 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      const n = this.#held.get(id)! - 1;
+      if (n > 0) this.#held.set(id, n);
+      else this.#held.delete(id);
+    };
+  }
+
   #busy(id: number): boolean {
     return this.schedules.runningOn(id) || this.p2p.postedOn(2 * id) ||
-      this.p2p.postedOn(2 * id + 1);
+      this.p2p.postedOn(2 * id + 1) || this.#held.has(id);
   }
 
   /** Mark context id `id` used (`used` true) or free. */

@@ -216,15 +216,20 @@ export class PersistentRequest extends Request {
    * @param rank world rank of the process that owns it
    * @param what the call that made it (for error messages)
    * @param post begins one operation with the request's arguments
+   * @param onRelease called once by `comm.requestFree` (drops the request's hold on its communicator)
    */
   constructor(
     kind: "send" | "recv",
     rank: number,
     what: string,
     readonly post: () => Promise<Request>,
+    onRelease?: () => void,
   ) {
     super(kind, rank, what);
+    this.#onRelease = onRelease;
   }
+
+  #onRelease: (() => void) | undefined;
 
   /** Whether an operation was started and its status not yet returned by a completion call. */
   get active(): boolean {
@@ -276,6 +281,7 @@ export class PersistentRequest extends Request {
   /** @internal `comm.requestFree` */
   release(): void {
     this.#freed = true;
+    this.#onRelease?.();
   }
 
   /** @internal operations are begun, never completed directly */

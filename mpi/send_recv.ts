@@ -189,6 +189,16 @@ async function irecv<E extends MpiError>(
 }
 
 /**
+ * The communicator as a persistent request started later sees it: freeing the communicator
+ * does not stop the request (MPI 4.1 §7.4.3: operations that use it, "whether active or
+ * inactive at the time of this procedure call", continue to work; MPICH's persistent request
+ * keeps a reference on it), so each start checks the process only.
+ */
+function holding<E extends MpiError>(c: CommCore<E>): CommCore<E> {
+  return { ...c, check: (what) => c.proc.check(what) };
+}
+
+/**
  * `MPI_Send_init`, `MPI_Ssend_init`, `MPI_Bsend_init` or `MPI_Rsend_init`,
  * by `mode`: the arguments are checked now and the buffer again at each
  * start (MPI-3.1 §3.9); each start of a buffered one copies the message
@@ -204,11 +214,13 @@ function sendInit<E extends MpiError>(
   const what = CALLS[mode][2];
   try {
     sendArgs(c, what, buf, dest, tag);
+    const held = holding(c);
     return new PersistentRequest(
       "send",
       c.proc.rank,
       what,
-      () => startSend(c, buf, dest, tag, mode, `MPI_Start(${what})`),
+      () => startSend(held, buf, dest, tag, mode, `MPI_Start(${what})`),
+      c.proc.holdContext(c.contextId),
     );
   } catch (e) {
     return c.raise(e);
@@ -224,11 +236,13 @@ function recvInit<E extends MpiError>(
   const what = "MPI_Recv_init";
   try {
     recvArgs(c, what, buf, source, tag);
+    const held = holding(c);
     return new PersistentRequest(
       "recv",
       c.proc.rank,
       what,
-      () => startRecv(c, buf, source, tag, `MPI_Start(${what})`),
+      () => startRecv(held, buf, source, tag, `MPI_Start(${what})`),
+      c.proc.holdContext(c.contextId),
     );
   } catch (e) {
     return c.raise(e);

@@ -178,3 +178,26 @@ Deno.test("mpi persistent: startall with the same inactive request twice is MPI_
   );
   assert.equal(job.results[0][2], false);
 });
+
+Deno.test("mpi persistent: requests outlive their freed communicator: they start again, and hold its context until freed (MPI 4.1 §7.4.3)", async () => {
+  // MPI_Comm_free: operations that use the communicator, "whether active or inactive", continue
+  // to work (MPICH: the persistent request holds a reference). Starting one was MPI_ERR_COMM.
+  const job = await mpiexec({ np: 2, mode: "native" }, async (world) => {
+    const a = await world.dup();
+    const v = new Int32Array(1);
+    const p = world.rank === 0 ? a.sendInit(v, 1, 4) : a.recvInit(v, 0, 4);
+    a.freeComm();
+    const got: number[] = [];
+    for (const x of [5, 6]) {
+      v[0] = world.rank === 0 ? x : -1;
+      await world.start(p);
+      await world.wait(p);
+      got.push(v[0]);
+    }
+    const b = await world.dup(); // a's context is still held by p
+    world.requestFree(p);
+    const c = await world.dup(); // released: the next new communicator takes it
+    return [...got, b.contextId === a.contextId ? 1 : 0, c.contextId === a.contextId ? 1 : 0];
+  });
+  assert.deepEqual(job.results, [[5, 6, 0, 1], [5, 6, 0, 1]]);
+});
