@@ -266,6 +266,21 @@ async function finishAll<E extends MpiError>(
   return out;
 }
 
+/** {@link finish} of `reqs[index]` for waitany/testany: an error names the index (`MpiError.index`). */
+async function finishAt(
+  c: CommCore,
+  reqs: readonly Request[],
+  index: number,
+  what: string,
+): Promise<Status> {
+  try {
+    return await finish(c, reqs[index], what);
+  } catch (e) {
+    if (e instanceof MpiError) e.index = index;
+    throw e;
+  }
+}
+
 async function waitany<E extends MpiError>(
   c: CommCore<E>,
   reqs: readonly Request[],
@@ -279,7 +294,7 @@ async function waitany<E extends MpiError>(
       await c.proc.ch.waitFor(() => live() >= 0, `MPI_Waitany(${reqs.length} requests)`);
     }
     const index = live();
-    return { index, status: await finish(c, reqs[index], "MPI_Waitany") };
+    return { index, status: await finishAt(c, reqs, index, "MPI_Waitany") };
   } catch (e) {
     return c.raise(e);
   }
@@ -361,7 +376,7 @@ async function testany<E extends MpiError>(
     if (first() < 0) await c.proc.ch.poll();
     const index = first();
     if (index < 0) return undefined;
-    return { index, status: await finish(c, reqs[index], what) };
+    return { index, status: await finishAt(c, reqs, index, what) };
   } catch (e) {
     return c.raise(e);
   }

@@ -136,6 +136,13 @@ export class MpiError extends Error {
    */
   status?: Status;
 
+  /**
+   * For `waitany` and `testany`: the index of the request whose operation failed (MPICH's
+   * MPIR_Waitany sets `*indx` before the request's completion processing returns its error,
+   * src/mpi/request/request_impl.c), so a program under `ERRORS_RETURN` knows which one did.
+   */
+  index?: number;
+
   /** The class's number, as `MPI_Error_class` gives it (MPICH's values, {@link ERROR_CLASSES}). */
   get errorClass(): number {
     return ERROR_CLASSES[this.code];

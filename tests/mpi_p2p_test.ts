@@ -502,3 +502,25 @@ Deno.test("mpi: testany, waitsome and testsome: flag, indices, statuses, UNDEFIN
     );
   }
 });
+
+Deno.test("mpi: waitany and testany name the request that failed (MpiError.index, as MPICH's MPIR_Waitany sets indx)", async () => {
+  const job = await mpiexec({ np: 2, mode: "native" }, async (world) => {
+    const comm = world.setErrhandler(mpi.ERRORS_RETURN);
+    if (comm.rank === 1) {
+      await comm.send(new Int32Array(2), 0, 5); // too long for its receive: MPI_ERR_TRUNCATE
+      await comm.send(new Int32Array(2), 0, 6);
+      return [];
+    }
+    const idle = await comm.irecv(new Int32Array(1), 1, 7) as mpi.Request; // never matched
+    const a = await comm.irecv(new Int32Array(1), 1, 5) as mpi.Request;
+    const e1 = await comm.waitany([idle, a]);
+    const b = await comm.irecv(new Int32Array(1), 1, 6) as mpi.Request;
+    let e2 = await comm.testany([idle, idle, b]);
+    while (e2 === undefined) e2 = await comm.testany([idle, idle, b]);
+    comm.cancel(idle);
+    await comm.wait(idle);
+    const named = (x: unknown) => x instanceof mpi.MpiError ? [x.code, x.index] : x;
+    return [named(e1), named(e2)];
+  });
+  assert.deepEqual(job.results[0], [["MPI_ERR_TRUNCATE", 1], ["MPI_ERR_TRUNCATE", 2]]);
+});
