@@ -532,7 +532,7 @@ function parsePath(v: unknown): Parsed {
         dgid: (g.dgid as Uint8Array).slice(),
         sgidIndex: (g.sgidIndex ?? 0) as number,
         flowLabel: (g.flowLabel ?? 0) as number,
-        hopLimit: (g.hopLimit ?? 64) as number,
+        hopLimit: (g.hopLimit ?? 0) as number, // as a zeroed AV holds it (mthca_path_set)
         trafficClass: (g.trafficClass ?? 0) as number,
       }
       : undefined,

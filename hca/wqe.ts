@@ -400,7 +400,9 @@ export function encodeSendWqe(w: SendWqe, out: Uint8Array, off = 0): number {
     dv.setUint8(5, u.srcPathBits ?? 0);
     dv.setUint8(6, u.staticRate ?? 0);
     if (u.grh) {
-      dv.setUint8(7, u.grh.hopLimit ?? 64);
+      // An AV's hop limit is the AH's as given, a zeroed AV's 0 when none is (libmthca's
+      // mthca_alloc_av and the kernel's mthca_create_ah zero the AV and copy grh.hop_limit).
+      dv.setUint8(7, u.grh.hopLimit ?? 0);
       dv.setUint32(
         8,
         (((u.grh.trafficClass ?? 0) & 0xff) << 20 | ((u.grh.flowLabel ?? 0) & 0xfffff)) >>> 0,

@@ -304,7 +304,10 @@ export function checkAhAttr(call: string, ah: AhAttr): PathParams {
         GID_TABLE_LEN - 1,
       ),
       flowLabel: checkInt(call, "ah.grh.flowLabel", given(ah.grh.flowLabel, 0), 0, 0xffffffff),
-      hopLimit: checkInt(call, "ah.grh.hopLimit", given(ah.grh.hopLimit, 64), 0, 0xff),
+      // The hop limit as given, 0 when left unset as every other field: ib_uverbs_create_ah and
+      // ib_uverbs_modify_qp (uverbs_cmd.c) pass grh.hop_limit on unchanged, and mthca_create_ah
+      // and mthca_path_set copy it into the AV; no layer substitutes a default.
+      hopLimit: checkInt(call, "ah.grh.hopLimit", given(ah.grh.hopLimit, 0), 0, 0xff),
       // struct ib_uverbs_global_route's traffic_class is a __u8, written into the GRH's TClass
       // (mthca_path_set puts it in sl_tclass_flowlabel; IBTA vol 1 §8.3.1).
       trafficClass: checkInt(call, "ah.grh.trafficClass", given(ah.grh.trafficClass, 0), 0, 0xff),

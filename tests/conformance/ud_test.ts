@@ -23,8 +23,18 @@
  *   lmc) - 1))`), so no program, in a guest or not, sends as another port.
  */
 import assert from "node:assert/strict";
-import { connectQp, type Qp, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../../mod.ts";
-import { CAP, MODES, pair, rejects, type Side, side, twoDomains } from "./helpers.ts";
+import {
+  connectPair,
+  connectQp,
+  type Qp,
+  QpState,
+  QpType,
+  SendFlags,
+  WcFlags,
+  WcStatus,
+  WrOpcode,
+} from "../../mod.ts";
+import { CAP, CONNECT, MODES, pair, rejects, type Side, side, twoDomains } from "./helpers.ts";
 
 /** The Q_Key `connectPair` gives UD QPs (perftest's DEF_QKEY). */
 const QKEY = 0x11111111;
@@ -186,6 +196,66 @@ for (const mode of MODES) {
         [0, 0],
         "the sender's port counts none",
       );
+    });
+  });
+
+  Deno.test(`ud (${mode}): a GRH's hop limit is the AH's, 0 when left unset, in the receive buffer's GRH`, async () => {
+    // libmthca's mthca_alloc_av (and the kernel's mthca_create_ah) zero the AV and copy
+    // grh.hop_limit into it as given; ib_uverbs_create_ah passes it unchanged: no layer puts a
+    // default in its place, so an ibv_ah_attr whose hop_limit is left unset (0, as every other
+    // field left unset) sends HopLmt 0. ibv_post_recv(3): the GRH lands in the first 40 bytes.
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [ux, uy] = await pair(x, y, QpType.UD);
+      const dgid = await y.ctx.queryGid(1, 0);
+      const hopOf = async (grh: { dgid: Uint8Array; hopLimit?: number }) => {
+        const ah = await x.pd.createAh({ dlid: y.lid, grh });
+        uy.postRecv({ wrId: 9n, sgList: [{ addr: y.buf, length: 256, lkey: y.mr.lkey }] });
+        ux.postSend({
+          wrId: 1n,
+          opcode: WrOpcode.SEND,
+          sendFlags: SendFlags.SIGNALED,
+          sgList: [{ addr: x.buf, length: 16, lkey: x.mr.lkey }],
+          ah,
+          remoteQpn: uy.qpNum,
+          remoteQkey: QKEY,
+        });
+        assert.equal((await x.cq.pollUntil(1))[0].status, WcStatus.SUCCESS);
+        const [got] = await y.cq.pollUntil(1);
+        assert.deepEqual([got.status, got.wcFlags & WcFlags.GRH], [WcStatus.SUCCESS, WcFlags.GRH]);
+        const g = y.dom.memory.read(y.buf, 40);
+        assert.deepEqual([g[0] >>> 4, g[6]], [6, 0x1b], "IPVer 6, NxtHdr 0x1B: a GRH");
+        return g[7];
+      };
+      assert.equal(await hopOf({ dgid, hopLimit: 200 }), 200);
+      assert.equal(await hopOf({ dgid, hopLimit: 0 }), 0);
+      assert.equal(await hopOf({ dgid }), 0, "hop limit left unset");
+      // A connected QP's path takes the same AV (ib_uverbs_modify_qp copies it as given).
+      const rc = await Promise.all(
+        [x, y].map((s) => s.pd.createQp({ type: QpType.RC, sendCq: s.cq, recvCq: s.cq, cap: CAP })),
+      );
+      const xgid = await x.ctx.queryGid(1, 0);
+      await connectPair(
+        { qp: rc[0], lid: x.lid, grh: { dgid: xgid } },
+        { qp: rc[1], lid: y.lid, grh: { dgid } },
+        CONNECT,
+      );
+      const hops = new Set<number>();
+      cluster.fabric.addCapture((r) => {
+        // LRH:LNH 3: a GRH follows the 8-byte LRH; its HopLmt is byte 7 of it.
+        if (r.from.node.name !== "sw0" && (r.bytes[1] & 3) === 3) hops.add(r.bytes[15]);
+      });
+      rc[0].postSend({
+        wrId: 3n,
+        opcode: WrOpcode.RDMA_WRITE,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 16, lkey: x.mr.lkey }],
+        remoteAddr: y.buf,
+        rkey: y.mr.rkey,
+      });
+      assert.equal((await x.cq.pollUntil(1))[0].status, WcStatus.SUCCESS);
+      assert.deepEqual([...hops], [0], "the WRITE and its ACK");
     });
   });
 }
