@@ -896,12 +896,12 @@ export class UContext implements UverbsFile {
     // rate field, the port's own rate for a path that runs at it), not the rate asked for.
     if (attr.ah) {
       const rate = pathRate(q.path.staticRate ?? 0, this.driver.portGbps(q.port));
-      attr.ah = { ...attr.ah, staticRate: rate };
+      attr.ah = contextPath(attr.ah, q.port, rate);
     }
     if (attr.altPath) {
       const port = attr.altPath.portNum ?? q.port;
       const rate = pathRate(attr.altPath.staticRate ?? 0, this.driver.portGbps(port));
-      attr.altPath = { ...attr.altPath, staticRate: rate };
+      attr.altPath = contextPath(attr.altPath, port, rate);
     }
     // mthca_query_qp: sq_draining is the QPC's DRAINING state, false in every other.
     attr.sqDraining = q.sqDraining;
@@ -1270,4 +1270,32 @@ const IBV_LINK_LAYER_INFINIBAND = 1;
 function speedCode(gbps: number): number {
   for (const [rate, code] of SPEED_CODES) if (Math.abs(gbps - rate) < rate * 1e-6) return code;
   return 0;
+}
+
+/**
+ * A connected QP's path as `ibv_query_qp` reads it back from the QP context: every field of
+ * the address vector, 0 for one the modify_qp left unset (mthca_query_qp's to_rdma_ah_attr
+ * sets port, DLID, SL, source path bits and static rate, and for a path with a GRH its flow
+ * label, SGID index, hop limit and traffic class, from the context __mthca_modify_qp zeroed
+ * and then filled through mthca_path_set), the port `port` and the rate `rate` it runs at.
+ */
+function contextPath(ah: AhAttr, port: number, rate: number): AhAttr {
+  const g = ah.grh;
+  const path: AhAttr = {
+    dlid: ah.dlid,
+    sl: ah.sl ?? 0,
+    srcPathBits: ah.srcPathBits ?? 0,
+    staticRate: rate,
+    portNum: ah.portNum ?? port,
+  };
+  if (g) {
+    path.grh = {
+      dgid: g.dgid,
+      flowLabel: (g.flowLabel ?? 0) & 0xfffff, // the GRH field's 20 bits (IBTA vol 1 §8.3.1)
+      sgidIndex: g.sgidIndex ?? 0,
+      hopLimit: g.hopLimit ?? 0,
+      trafficClass: g.trafficClass ?? 0,
+    };
+  }
+  return path;
 }

@@ -39,6 +39,9 @@
  *    (mthca_query_qp's to_rdma_ah_attr: `mthca_rate_to_ib` of the context's rate field): on the
  *    MT23108's 4x SDR port (10 Gb/s) 2.5 and 5 Gb/s read back as given, a path at the port's rate
  *    (0 or 10 Gb/s) or asked faster (20, 30 Gb/s) reads back 10 Gb/s (`IBV_RATE_10_GBPS`, 3).
+ * 9. A connected QP's `ah_attr` has every address-vector field, as to_rdma_ah_attr reads the
+ *    context's path: `port_num`, `sl`, `src_path_bits` and, with a GRH, `flow_label` (its 20
+ *    bits), `sgid_index`, `hop_limit` and `traffic_class`, 0 for one the modify_qp left unset.
  */
 import assert from "node:assert/strict";
 import { connectPair, Mtu, type QpAttr, QpState, QpType } from "../../mod.ts";
@@ -296,6 +299,37 @@ for (const mode of MODES) {
         await qp.destroy();
       }
       assert.deepEqual(got, [2, 5, 3, 3, 3, 3]);
+    });
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`query attrs (${mode}): query_qp's path reports every AV field, unset ones 0`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const dgid = await x.ctx.queryGid(1, 0);
+      const qp = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+      await qp.modify({
+        state: QpState.RTR,
+        pathMtu: Mtu.MTU_1024,
+        destQpNum: qp.qpNum,
+        rqPsn: 0,
+        maxDestRdAtomic: 1,
+        minRnrTimer: 12,
+        ah: { dlid: x.lid, grh: { dgid } },
+      });
+      // mthca_query_qp's to_rdma_ah_attr reads each from the context's primary path; the
+      // context of a modify_qp that left one unset holds 0 there (a zeroed ibv_ah_attr).
+      assert.deepEqual((await qp.query()).ah, {
+        dlid: x.lid,
+        sl: 0,
+        srcPathBits: 0,
+        staticRate: 3, // the port's own rate, 10 Gb/s (item 8)
+        portNum: 1,
+        grh: { dgid, flowLabel: 0, sgidIndex: 0, hopLimit: 0, trafficClass: 0 },
+      });
     });
   });
 }
