@@ -42,7 +42,7 @@
  * @module
  */
 import { XenError } from "./errors.ts";
-import { intArg } from "./args.ts";
+import { intArg, show } from "./args.ts";
 import { emptyArray } from "../sim/queue.ts";
 
 /**
@@ -484,7 +484,12 @@ interface PortTable {
  * for the calls that need a channel (send, close, bind_vcpu, bind's remote
  * port); as in Xen's `event_channel.c`, status reports a valid free or
  * reserved port as closed and unmask clears the mask bit of any valid
- * port. A domain that does not exist (or is being torn down) is ESRCH.
+ * port. A domain that does not exist is ESRCH. A dying domain (torn down,
+ * {@link EventChannels.removeDomain}, but kept as a zombie while others
+ * still hold its frames) has every port closed and takes no new one, as in
+ * Xen, whose `evtchn_destroy()` closes the ports but keeps the buckets until
+ * the domain is destroyed: its ports are still valid and report closed,
+ * `alloc_unbound` in it and `bind_interdomain` to it are EINVAL, not ESRCH.
  *
  * Besides interdomain and pirq ports, a domain binds virtual IRQs
  * ({@link EventChannels.bindVirq}: Xen's own events, {@link VIRQ}; each VIRQ once per
@@ -510,6 +515,12 @@ interface PortTable {
  */
 export class EventChannels {
   #doms = new Map<number, PortTable>();
+  /**
+   * `valid_evtchns` of each dying domain: its ports stay valid, all free, until
+   * {@link forget} (event_channel.c: evtchn_destroy() closes them; the buckets go in
+   * evtchn_destroy_final(), from complete_domain_destroy()).
+   */
+  #dying = new Map<number, number>();
   #pirqs = new Map<number, { domid: number; port: number }>();
   #inUse = 0;
 
@@ -602,7 +613,23 @@ export class EventChannels {
    * takes the port before it checks the caller's right to the domain.
    */
   needFreePort(domid: number, what: string): void {
+    this.#notDying(domid, what);
     this.#freePort(this.#table(domid, what), what);
+  }
+
+  /** True if `domid` is a dying domain's: torn down, not yet forgotten. */
+  isDying(domid: number): boolean {
+    return this.#dying.has(domid);
+  }
+
+  /**
+   * EINVAL for a dying domain: event_channel.c get_free_port(), "if ( d->is_dying ) return
+   * -EINVAL", reached by every call that takes a new port in it (alloc_unbound, the binds).
+   */
+  #notDying(domid: number, what: string): void {
+    if (this.#dying.has(domid)) {
+      throw new XenError("EINVAL", `${what}: dom${domid} is dying, it takes no new port`);
+    }
   }
 
   /**
@@ -612,6 +639,7 @@ export class EventChannels {
    */
   allocUnbound(domid: number, remoteDomid: number): number {
     const what = "EVTCHNOP_alloc_unbound";
+    this.#notDying(domid, what);
     const t = this.#table(domid, what);
     return this.#alloc(t, { state: "unbound", remoteDomid, remotePort: 0, irq: -1 }, what);
   }
@@ -624,9 +652,18 @@ export class EventChannels {
   bindInterdomain(domid: number, remoteDomid: number, remotePort: unknown): number {
     const what = "EVTCHNOP_bind_interdomain";
     const t = this.#table(domid, what);
-    const rt = this.#table(remoteDomid, what);
+    // evtchn_bind_interdomain(): a dying remote domain is found (rcu_lock_domain_by_any_id);
+    // its ports are all free, so the remote port is "not ECS_UNBOUND": -EINVAL, after the local
+    // port is taken (ENOSPC), as for any remote port not offered.
+    const rt = this.#dying.has(remoteDomid) ? undefined : this.#table(remoteDomid, what);
     // evtchn_bind_interdomain takes the local port (ENOSPC) before it looks at the remote one.
     this.#freePort(t, what);
+    if (!rt) {
+      throw new XenError(
+        "EINVAL",
+        `${what}: dom${remoteDomid} is dying, its port ${show(remotePort)} is closed`,
+      );
+    }
     const rc = this.#chan(rt, remotePort, `${what}: remote`);
     if (rc.state !== "unbound" || rc.remoteDomid !== domid) {
       throw new XenError(
@@ -808,6 +845,12 @@ export class EventChannels {
   /** `EVTCHNOP_status` of `port` in `domid`. */
   status(domid: number, port: unknown): EvtchnStatus {
     const what = "EVTCHNOP_status";
+    // A dying domain's ports are valid as they were and all free (evtchn_destroy()).
+    const valid = this.#dying.get(domid);
+    if (valid !== undefined) {
+      intArg(port, 0, valid - 1, `${what}: port`);
+      return { state: "closed", vcpu: 0 };
+    }
     const t = this.#table(domid, what);
     // evtchn_status(): a port not valid is -EINVAL; a valid free port, and port 0 (reserved), is
     // EVTCHNSTAT_closed (ECS_FREE, ECS_RESERVED).
@@ -869,13 +912,17 @@ export class EventChannels {
    * domain can bind again, from port 1.
    */
   reset(domid: number): void {
+    if (this.#dying.has(domid)) return; // evtchn_reset(): no port of a dying domain is open
     const t = this.#table(domid, "EVTCHNOP_reset");
     t.chans.forEach((c, port) => {
       if (c) this.#free(domid, t, port, c);
     });
   }
 
-  /** Teardown: close every port of `domid` (peers become unbound) and drop its table. */
+  /**
+   * Teardown: close every port of `domid` (peers become unbound) and drop its table; the
+   * domain is dying until {@link forget} (see the class doc).
+   */
   removeDomain(domid: number): void {
     const t = this.#doms.get(domid);
     if (!t) return;
@@ -883,5 +930,11 @@ export class EventChannels {
       if (c) this.#free(domid, t, port, c);
     });
     this.#doms.delete(domid);
+    this.#dying.set(domid, t.valid);
+  }
+
+  /** A dying `domid` is gone for good (destroyed): its ports are no longer valid. */
+  forget(domid: number): void {
+    this.#dying.delete(domid);
   }
 }

@@ -499,10 +499,17 @@ export class Hypercalls {
     return domidArg(v, `${what}: domid`);
   }
 
-  #target(c: Domain, v: unknown, what: string): Domain {
+  /**
+   * The domain a domid argument names, ESRCH when none. A dying one (a zombie, kept while others
+   * hold its frames) is ESRCH too unless `dying` says the call finds it, as Xen's
+   * `rcu_lock_domain_by_any_id` does: Xen keeps it in the domain list until its last page goes.
+   */
+  #target(c: Domain, v: unknown, what: string, dying = false): Domain {
     const id = this.#domid(c, v, what);
     const d = this.h.domains.get(id);
-    if (!d || d.state === "dying") throw new XenError("ESRCH", `${what}: no domain ${id}`);
+    if (!d || (!dying && d.state === "dying")) {
+      throw new XenError("ESRCH", `${what}: no domain ${id}`);
+    }
     return d;
   }
 
@@ -741,7 +748,10 @@ export class Hypercalls {
         // evtchn_alloc_unbound(): the domain is looked up (ESRCH) and a free port taken
         // (ENOSPC) before the caller's right to it is checked (xsm_evtchn_unbound, XSM_TARGET:
         // EPERM).
-        if (!this.h.evtchn.has(dom)) throw new XenError("ESRCH", `${what}: no domain ${dom}`);
+        // A dying domain is found, and refused by get_free_port() (EINVAL, see EventChannels).
+        if (!this.h.evtchn.has(dom) && !this.h.evtchn.isDying(dom)) {
+          throw new XenError("ESRCH", `${what}: no domain ${dom}`);
+        }
         this.h.evtchn.needFreePort(dom, what);
         this.#selfOrPriv(c, dom, what);
         const remote = this.#domid(c, a.remoteDom, `${what}: remote`);
@@ -789,10 +799,10 @@ export class Hypercalls {
       "event_channel_op:bind_vcpu": (c, a) => ok(this.h.evtchn.bindVcpu(c.domid, a.port, a.vcpu)),
       "event_channel_op:reset": (c, a) => {
         const what = "event_channel_op:reset";
-        // do_event_channel_op(EVTCHNOP_reset): the domain (ESRCH, any id), the caller's right to
-        // it (xsm_evtchn_reset, XSM_TARGET: EPERM), then evtchn_reset(): another domain only
-        // while its controller has it paused (EINVAL).
-        const d = this.#target(c, a.dom ?? DOMID_SELF, what);
+        // do_event_channel_op(EVTCHNOP_reset): the domain (ESRCH, any id: rcu_lock_domain_by_any_id
+        // finds a dying one too), the caller's right to it (xsm_evtchn_reset, XSM_TARGET: EPERM),
+        // then evtchn_reset(): another domain only while its controller has it paused (EINVAL).
+        const d = this.#target(c, a.dom ?? DOMID_SELF, what, true);
         this.#selfOrPriv(c, d.domid, what);
         if (d !== c && !(this.h.cores.get(d.domid)!.controllerPauses > 0)) {
           throw new XenError("EINVAL", `${what}: ${d} is not paused by its controller`);

@@ -306,6 +306,7 @@ export class Lifecycle {
     if (!core) return;
     for (const l of h.frameLabels(domid)) h.dyingLabels.delete(l);
     core.state = "dead";
+    h.evtchn.forget(domid);
     h.domains.delete(domid);
     h.cores.delete(domid);
     core.stateChanged.notifyAll();

@@ -16,7 +16,7 @@ import {
   XEN_LEGACY_MAX_VCPUS,
 } from "../hypervisor/mod.ts";
 import { EventDispatcher } from "../drivers/xen/evtchn.ts";
-import { rejectsXen } from "./support/xen.ts";
+import { grantsOf, rejectsXen } from "./support/xen.ts";
 
 const P = PCIX_SDR_2006;
 const UPCALL = P.xen.upcallNs + P.xen.domainSwitchNs;
@@ -822,5 +822,61 @@ Deno.test("evtchn: VIRQ_DOM_EXC reaches dom0 when a guest shuts down, suspends, 
     await hv.destroyDomain(dom0, other.domid);
     await engine.sleep(UPCALL * 2);
     assert.equal(dom0Log.length, at.length);
+  });
+});
+
+Deno.test("evtchn: a dying domain (a zombie) is found, its ports closed: alloc_unbound in it and bind_interdomain to it are EINVAL, status closed", async () => {
+  // Xen 4.17 event_channel.c: rcu_lock_domain_by_any_id() finds a domain until its last page
+  // goes (domain_destroy); evtchn_destroy() closed its ports and keeps the buckets;
+  // get_free_port() is "if ( d->is_dying ) return -EINVAL"; a free remote port is not
+  // ECS_UNBOUND (-EINVAL); evtchn_status() reports a valid free port as closed.
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const other = await hv.createDomain(dom0, { name: "other", memoryBytes: 16 << 20 });
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const [, front] = await connect(hv, dom0, vm);
+    const offered = await hv.evtchnAllocUnbound(other, { remoteDom: vm.domid });
+    const p = vm.memory.alloc(4096, 4096);
+    const m = await hv.grantMap(dom0, {
+      domid: vm.domid,
+      ref: await grantsOf(hv, vm).grantAccess(0, p / 4096),
+    });
+    hv.domainCrash(vm);
+    assert.equal(vm.state, "dying", "dom0 still maps one of its frames");
+    const z = vm.domid;
+    const rc = async (c: Domain, name: string, args: unknown) =>
+      (await hv.hypercall(c, name, args)).rc;
+    const dom0Ports = hv.stats().evtchnsBound;
+    assert.equal(await rc(dom0, "event_channel_op:alloc_unbound", { dom: z, remoteDom: 0 }), -22);
+    assert.equal(
+      await rc(dom0, "event_channel_op:bind_interdomain", { remoteDom: z, remotePort: front }),
+      -22,
+    );
+    assert.equal(
+      await rc(other, "event_channel_op:bind_interdomain", { remoteDom: z, remotePort: 1 }),
+      -22,
+    );
+    assert.equal(hv.stats().evtchnsBound, dom0Ports, "no port taken by the refusals");
+    const st = await hv.hypercall(dom0, "event_channel_op:status", { dom: z, port: front });
+    assert.deepEqual([st.rc, st.value], [0, { state: "closed", vcpu: 0 }]);
+    assert.equal(await rc(dom0, "event_channel_op:status", { dom: z, port: 64 }), -22, "not valid");
+    assert.equal(await rc(other, "event_channel_op:status", { dom: z, port: 1 }), -1, "EPERM");
+    assert.equal(await rc(dom0, "event_channel_op:reset", { dom: z }), -22, "not paused");
+    assert.equal(await rc(other, "event_channel_op:reset", { dom: z }), -1, "EPERM");
+    // Its peers' ports were made unbound, offered back to the dying domain.
+    assert.deepEqual(await hv.hypercall(other, "event_channel_op:status", { port: offered }), {
+      rc: 0,
+      value: { state: "unbound", vcpu: 0, remoteDomid: z },
+    });
+    await hv.grantUnmap(dom0, m.handle);
+    assert.equal(vm.state, "dead");
+    for (
+      const [name, args] of [
+        ["event_channel_op:alloc_unbound", { dom: z, remoteDom: 0 }],
+        ["event_channel_op:bind_interdomain", { remoteDom: z, remotePort: 1 }],
+        ["event_channel_op:status", { dom: z, port: 1 }],
+        ["event_channel_op:reset", { dom: z }],
+      ] as const
+    ) assert.equal(await rc(dom0, name, args), -3, `${name}: ESRCH once it is gone`);
   });
 });
