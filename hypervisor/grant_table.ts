@@ -930,6 +930,8 @@ export class GrantTables {
   #mapped = 0;
   /** Copies' holds, with the granter's table of a grant side. */
   #copies = new Map<CopyHold, Table | undefined>();
+  /** Table sizes (frames) of dying granters, until {@link forget}. */
+  #dyingFrames = new Map<number, number>();
 
   /**
    * Empty: domains are added with {@link setupTable}.
@@ -980,6 +982,20 @@ export class GrantTables {
   /** Table frames of `domid` (machine frame numbers), or undefined. */
   tableFrames(domid: number): readonly number[] | undefined {
     return this.#tables.get(domid)?.frames;
+  }
+
+  /**
+   * Frames of `domid`'s table: of its live table, or of the one a dying domain had (Xen keeps a
+   * dying domain's grant table until the domain is destroyed: grant_table_destroy() runs from
+   * complete_domain_destroy(), so GNTTABOP_query_size still reports it). Undefined for none.
+   */
+  tableFrameCount(domid: number): number | undefined {
+    return this.#tables.get(domid)?.frames.length ?? this.#dyingFrames.get(domid);
+  }
+
+  /** A dying `domid` is gone for good: forget its table's size. */
+  forget(domid: number): void {
+    this.#dyingFrames.delete(domid);
   }
 
   /** Number of entries in `domid`'s table. */
@@ -1320,6 +1336,7 @@ export class GrantTables {
     const t = this.#tables.get(domid);
     if (!t) return;
     this.#tables.delete(domid);
+    this.#dyingFrames.set(domid, t.frames.length);
     for (const mfn of t.frames) this.mem.freeFrame(mfn);
   }
 }

@@ -516,12 +516,16 @@ export class Hypercalls {
   /**
    * The domain a domctl names, for a privileged caller `c`: do_domctl looks
    * it up by id (`rcu_lock_domain_by_id`, so `DOMID_SELF` names none there:
-   * ESRCH) before `xsm_domctl` checks the caller (EPERM).
+   * ESRCH) before `xsm_domctl` checks the caller (EPERM). A dying domain is found there too
+   * (Xen keeps it in the domain list until its last page goes); `dying` says whether the model
+   * lets this domctl find it, else it is ESRCH.
    */
-  #domctlTarget(c: Domain, v: unknown, what: string): Domain {
+  #domctlTarget(c: Domain, v: unknown, what: string, dying = false): Domain {
     const id = domidArg(v, `${what}: domid`);
     const d = this.h.domains.get(id);
-    if (!d || d.state === "dying") throw new XenError("ESRCH", `${what}: no domain ${id}`);
+    if (!d || (!dying && d.state === "dying")) {
+      throw new XenError("ESRCH", `${what}: no domain ${id}`);
+    }
     priv(c, what);
     return d;
   }
@@ -553,8 +557,17 @@ export class Hypercalls {
       },
       "domctl:shadow_op": (c, a) => {
         const what = "domctl:shadow_op";
-        const d = this.#domctlTarget(c, a.domid, what);
+        const d = this.#domctlTarget(c, a.domid, what, true);
         if (d.privileged) throw new XenError("EINVAL", `${what}: dom0 cannot be migrated`);
+        // x86/mm/paging.c paging_domctl(): "Ignoring paging op on dying domain", return 0,
+        // before the op is looked at; nothing is dirty, no mode changes.
+        if (d.state === "dying") {
+          return ok({
+            pages: d.memory.pages,
+            dirtyCount: 0,
+            ...(a.op === "clean" ? { dirty: [] } : {}),
+          });
+        }
         if (typeof a.op !== "string" || !(SHADOW_OPS as readonly string[]).includes(a.op)) {
           throw new XenError("EINVAL", `${what}: op ${show(a.op)} (use ${SHADOW_OPS.join(", ")})`);
         }
@@ -620,8 +633,10 @@ export class Hypercalls {
         // its first code.
         const what = "sched_op:remote_shutdown";
         const id = domidArg(a.domid, `${what}: domid`);
+        // rcu_lock_domain_by_id() finds a dying domain too; domain_shutdown() of one already
+        // torn down changes nothing the model keeps (it stays dying) and returns 0.
         const d = this.h.domains.get(id);
-        if (!d || d.state === "dying") throw new XenError("ESRCH", `${what}: no domain ${id}`);
+        if (!d) throw new XenError("ESRCH", `${what}: no domain ${id}`);
         priv(c, what);
         const reason = shutdownReason(a.reason, what);
         if (d.privileged) throw new XenError("EPERM", `${what}: dom0 cannot be shut down`);
@@ -718,12 +733,13 @@ export class Hypercalls {
         // grant_table.c gnttab_query_size(): the call returns 0 and reports in the op —
         // GNTST_bad_domain for a domid naming no domain, GNTST_permission_denied for another
         // domain's table (xsm_grant_query_size, XSM_TARGET: dom0 only) — as GNTTABOP_map does.
+        // A dying domain is found (rcu_lock_domain_by_any_id) and its table still there.
         const what = "grant_table_op:query_size";
         const id = this.#domid(c, a.domid ?? DOMID_SELF, what);
         let out: GrantQuerySizeResult;
         try {
           const d = this.h.domains.get(id);
-          if (!d || d.state === "dying") {
+          if (!d) {
             throw new GrantTableError("ESRCH", GNTST.bad_domain, `${what}: no domain ${id}`);
           }
           if (d.domid !== c.domid && !c.privileged) {
@@ -734,7 +750,7 @@ export class Hypercalls {
             );
           }
           // Tables are sized at creation and never grow: the most frames is the frames.
-          const nrFrames = this.h.grants.tableFrames(d.domid)!.length;
+          const nrFrames = this.h.grants.tableFrameCount(d.domid)!;
           out = { status: GNTST.okay, nrFrames, maxNrFrames: nrFrames };
         } catch (e) {
           const err = this.#refusal(e, what);
@@ -811,8 +827,12 @@ export class Hypercalls {
       },
       "memory_op:current_reservation": (c, a) => {
         const what = "memory_op:current_reservation";
-        const d = this.#target(c, a.domid ?? DOMID_SELF, what);
+        const d = this.#target(c, a.domid ?? DOMID_SELF, what, true);
         this.#selfOrPriv(c, d.domid, what);
+        // A dying domain (rcu_lock_domain_by_any_id finds it): domain_tot_pages(d) is the pages
+        // still assigned to it, those something else still references (the model frees the
+        // rest at teardown; its Xen pages, shared info and grant table, are not in tot_pages).
+        if (d.state === "dying") return ok(this.h.mem.ownedBy(this.h.frameLabels(d.domid)[0]));
         // do_memory_op(XENMEM_current_reservation) returns domain_tot_pages(d) (common/memory.c,
         // Xen 4.17; memory.h: "the current ... memory reservation, in pages"): every page of the
         // domain's memory, which the domain builder populates (or populate-on-demand backs) from

@@ -307,6 +307,7 @@ export class Lifecycle {
     for (const l of h.frameLabels(domid)) h.dyingLabels.delete(l);
     core.state = "dead";
     h.evtchn.forget(domid);
+    h.grants.forget(domid);
     h.domains.delete(domid);
     h.cores.delete(domid);
     core.stateChanged.notifyAll();

@@ -735,3 +735,74 @@ Deno.test("domctl: the domain is looked up before the caller's privilege is chec
     assert.ok(b.running);
   });
 });
+
+Deno.test("teardown: a dying domain is found by the calls that look it up: reservation, grant table size, remote_shutdown and shadow_op answer as Xen does", async () => {
+  // Xen 4.17: a dying domain stays in the domain list until its last page goes.
+  // memory.c XENMEM_current_reservation: domain_tot_pages(d), the pages still assigned to it;
+  // grant_table.c gnttab_query_size(): its table is kept until complete_domain_destroy();
+  // sched/core.c SCHEDOP_remote_shutdown: domain_shutdown() of it returns 0;
+  // x86/mm/paging.c paging_domctl(): "Ignoring paging op on dying domain", 0.
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const other = await hv.createDomain(dom0, { name: "other", memoryBytes: 16 << 20 });
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20, grantFrames: 4 });
+    const p = vm.memory.alloc(3 * 4096, 4096);
+    const g = grantsOf(hv, vm);
+    const maps = [];
+    for (let i = 0; i < 3; i++) {
+      maps.push(
+        await hv.grantMap(dom0, { domid: vm.domid, ref: await g.grantAccess(0, p / 4096 + i) }),
+      );
+    }
+    hv.domainCrash(vm);
+    assert.equal(vm.state, "dying");
+    const z = vm.domid;
+    const call = (c: Domain, name: string, args: unknown) => hv.hypercall(c, name, args);
+    assert.deepEqual(await call(dom0, "memory_op:current_reservation", { domid: z }), {
+      rc: 0,
+      value: 3,
+    });
+    assert.deepEqual(await call(dom0, "grant_table_op:query_size", { domid: z }), {
+      rc: 0,
+      value: { status: 0, nrFrames: 4, maxNrFrames: 4 },
+    });
+    assert.equal(
+      (await call(dom0, "sched_op:remote_shutdown", { domid: z, reason: "reboot" })).rc,
+      0,
+    );
+    assert.deepEqual(await call(dom0, "domctl:shadow_op", { domid: z, op: "enable_logdirty" }), {
+      rc: 0,
+      value: { pages: 4096, dirtyCount: 0 },
+    });
+    assert.deepEqual(await hv.shadowOp(dom0, { domid: z, op: "clean" }), {
+      pages: 4096,
+      dirtyCount: 0,
+      dirty: [],
+    });
+    assert.equal(vm.state, "dying");
+    // The checks on the caller come first, as before.
+    assert.equal((await call(other, "memory_op:current_reservation", { domid: z })).rc, -1);
+    assert.equal((await call(other, "sched_op:remote_shutdown", { domid: z })).rc, -1);
+    assert.equal((await call(other, "domctl:shadow_op", { domid: z, op: "off" })).rc, -1);
+    assert.equal(
+      ((await call(other, "grant_table_op:query_size", { domid: z })).value as { status: number })
+        .status,
+      -8,
+    );
+    await hv.grantUnmap(dom0, maps[0].handle);
+    assert.deepEqual(await call(dom0, "memory_op:current_reservation", { domid: z }), {
+      rc: 0,
+      value: 2,
+    });
+    for (const m of maps.slice(1)) await hv.grantUnmap(dom0, m.handle);
+    assert.equal(vm.state, "dead");
+    assert.equal((await call(dom0, "memory_op:current_reservation", { domid: z })).rc, -3);
+    assert.equal(
+      ((await call(dom0, "grant_table_op:query_size", { domid: z })).value as { status: number })
+        .status,
+      -2,
+    );
+    assert.equal((await call(dom0, "sched_op:remote_shutdown", { domid: z })).rc, -3);
+    assert.equal((await call(dom0, "domctl:shadow_op", { domid: z, op: "off" })).rc, -3);
+  });
+});
