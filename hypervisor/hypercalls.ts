@@ -580,7 +580,10 @@ export class Hypercalls {
       },
       "domctl:pausedomain": (c, a) => {
         const what = "domctl:pausedomain";
-        const d = this.#domctlTarget(c, a.domid, what);
+        // A dying domain is found and counted too (domain.c: neither the pause count nor
+        // domain_kill() looks at is_dying, and domain_kill() leaves the count as it was); it
+        // has nothing left to run.
+        const d = this.#domctlTarget(c, a.domid, what, true);
         if (d.privileged) throw new XenError("EINVAL", `${what}: dom0 cannot be paused`);
         // domain_pause_by_systemcontroller(): pauses are counted, at most 255.
         const core = this.h.cores.get(d.domid)!;
@@ -588,26 +591,30 @@ export class Hypercalls {
           throw new XenError("EOVERFLOW", `${what}: ${d} is paused 255 times already`);
         }
         core.controllerPauses++;
-        core.paused = true;
+        if (d.state !== "dying") core.paused = true;
         return ok();
       },
       "domctl:unpausedomain": (c, a) => {
         const what = "domctl:unpausedomain";
-        const d = this.#domctlTarget(c, a.domid, what);
+        const d = this.#domctlTarget(c, a.domid, what, true);
         // domain_unpause_by_systemcontroller(): each unpause undoes one pause; one too many
         // is EINVAL, and the domain runs when the last is undone.
         const core = this.h.cores.get(d.domid)!;
         if (core.controllerPauses === 0) {
           throw new XenError("EINVAL", `${what}: ${d} is not paused by the toolstack`);
         }
-        if (--core.controllerPauses === 0) this.life.markRunnable(d, "unpause");
+        if (--core.controllerPauses === 0 && d.state !== "dying") {
+          this.life.markRunnable(d, "unpause");
+        }
         return ok();
       },
       "domctl:resumedomain": (c, a) => {
         const what = "domctl:resumedomain";
-        const d = this.#domctlTarget(c, a.domid, what);
+        const d = this.#domctlTarget(c, a.domid, what, true);
         // do_domctl: "if ( d == current->domain ) /* no domain_pause() */ ret = -EINVAL".
         if (d === c) throw new XenError("EINVAL", `${what}: ${d} cannot resume itself`);
+        // domain_resume() of a dying domain clears a shutdown it no longer runs after: 0.
+        if (d.state === "dying") return ok();
         // domain_resume() undoes a shutdown in progress; on a domain that runs it changes
         // nothing. A domain that shut down for good is not brought back here.
         if (!d.running) throw new XenError("EINVAL", `${what}: ${d} is ${d.state}`);

@@ -262,8 +262,9 @@ export class Lifecycle {
     h.upcallScheduled.delete(id);
     const xf = h.xenFrames.get(id);
     h.xenFrames.delete(id);
+    // domain_kill() leaves controller_pause_count as it was: a toolstack that paused the domain
+    // before destroying it (libxl does) still has it paused (EVTCHNOP_reset of it is then 0).
     core.paused = core.suspended = false;
-    core.controllerPauses = 0;
     const steps: [string, () => void][] = [
       ["leave log-dirty mode", () => h.logDirty.release(id)],
       ["close its event channels", () => h.evtchn.removeDomain(id)],

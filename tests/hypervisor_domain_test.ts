@@ -806,3 +806,40 @@ Deno.test("teardown: a dying domain is found by the calls that look it up: reser
     assert.equal((await call(dom0, "domctl:shadow_op", { domid: z, op: "off" })).rc, -3);
   });
 });
+
+Deno.test("teardown: a dying domain's controller pauses are counted as before it died: pause, unpause, resume and evtchn reset of it", async () => {
+  // Xen 4.17 domain.c: domain_kill() leaves controller_pause_count as it was, and
+  // domain_{,un}pause_by_systemcontroller() count a dying domain's pauses as any other's;
+  // domctl.c XEN_DOMCTL_resumedomain: domain_resume() of it, 0; event_channel.c evtchn_reset()
+  // of another domain needs it controller-paused (EINVAL), and then closes nothing: 0.
+  const { engine, hv, dom0 } = setup();
+  await engine.run(async () => {
+    const vm = await hv.createDomain(dom0, { name: "vm", memoryBytes: 16 << 20 });
+    const p = vm.memory.alloc(4096, 4096);
+    const m = await hv.grantMap(dom0, {
+      domid: vm.domid,
+      ref: await grantsOf(hv, vm).grantAccess(0, p / 4096),
+    });
+    const z = vm.domid;
+    const rc = async (name: string, args: unknown) => (await hv.hypercall(dom0, name, args)).rc;
+    assert.equal(await rc("domctl:pausedomain", { domid: z }), 0); // as libxl does before destroying
+    assert.equal(await rc("domctl:destroydomain", { domid: z }), 0);
+    assert.equal(vm.state, "dying");
+    assert.equal(
+      await rc("event_channel_op:reset", { dom: z }),
+      0,
+      "still paused by its controller",
+    );
+    assert.equal(await rc("domctl:unpausedomain", { domid: z }), 0);
+    assert.equal(await rc("event_channel_op:reset", { dom: z }), -22, "no longer paused");
+    assert.equal(await rc("domctl:unpausedomain", { domid: z }), -22, "one unpause too many");
+    assert.equal(await rc("domctl:pausedomain", { domid: z }), 0);
+    assert.equal(await rc("domctl:resumedomain", { domid: z }), 0);
+    assert.deepEqual([vm.state, vm.paused], ["dying", false], "nothing of it runs again");
+    await hv.grantUnmap(dom0, m.handle);
+    assert.equal(vm.state, "dead");
+    for (const name of ["domctl:pausedomain", "domctl:unpausedomain", "domctl:resumedomain"]) {
+      assert.equal(await rc(name, { domid: z }), -3, `${name}: ESRCH once it is gone`);
+    }
+  });
+});
