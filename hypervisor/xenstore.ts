@@ -141,7 +141,12 @@ export type XsWatchCallback = (path: string, token: string) => void;
 export interface XenStoreOptions {
   /** Nodes an unprivileged domain may own (xenstored `-E`, default 1000). */
   maxNodesPerDomain?: number;
-  /** Watches per unprivileged domain (default 128). */
+  /**
+   * `quota_nb_watch_per_domain` (xenstored `-W`, default 128). As xenstored 4.17 (to 4.19)
+   * `do_watch` checks it, "if (domain_watch(conn) > quota_nb_watch_per_domain) return E2BIG",
+   * against the watches the domain already holds, a domain may hold one more than this: the
+   * watch past that is E2BIG.
+   */
   maxWatchesPerDomain?: number;
   /**
    * `quota_max_entry_size` (xenstored `-S`, default 2048): an unprivileged
@@ -615,7 +620,7 @@ export class XenStore {
    */
   watch(caller: number, path: string, token: string, cb: XsWatchCallback): void {
     // XS_WATCH is path\0 token\0 (xs_watch). The token is kept as long as the watch: without
-    // the message's limit a guest's 128 watches could hold gigabytes of dom0's memory.
+    // the message's limit a guest's 129 watches could hold gigabytes of dom0's memory.
     const p = this.#path(caller, path, "watch", true, typeof token === "string" ? [token] : [], [
       1,
     ]);
@@ -625,8 +630,14 @@ export class XenStore {
     if (this.#watches.some((w) => w.domid === caller && w.path === p && w.token === token)) {
       throw new XenError("EEXIST", `watch ${p}: dom${caller} already watches it with that token`);
     }
-    if (caller !== 0 && this.watchesOf(caller) >= this.#maxWatches) {
-      throw new XenError("E2BIG", `watch ${p}: dom${caller} has ${this.#maxWatches} watches`);
+    // xenstored 4.17 xenstored_watch.c do_watch(): "domain_watch(conn) > quota_nb_watch_per_domain"
+    // (the count before this watch is added): quota + 1 watches fit.
+    if (caller !== 0 && this.watchesOf(caller) > this.#maxWatches) {
+      throw new XenError(
+        "E2BIG",
+        `watch ${p}: dom${caller} has ${this.watchesOf(caller)} watches, past its quota of ` +
+          `${this.#maxWatches}`,
+      );
     }
     const w: Watch = { domid: caller, path: p, token, cb, relative: !path.startsWith("/") };
     this.#watches.push(w);

@@ -177,7 +177,7 @@ Deno.test("xenstore: a guest watch handler that throws or rejects hurts only tha
 Deno.test("xenstore: a message longer than XENSTORE_PAYLOAD_MAX is refused, not kept", async () => {
   // io/xs_wire.h: XENSTORE_PAYLOAD_MAX 4096; libxenstore's xs_talkv answers E2BIG before sending,
   // xenstored drops a client that sends more. A watch token used to be kept at any length: the
-  // guest's 128 watches could hold gigabytes of dom0's memory.
+  // guest's 129 watches could hold gigabytes of dom0's memory.
   const s = await scene();
   const { evil, hv } = s;
   await s.cluster.run(async () => {
