@@ -13,7 +13,11 @@
  * a domid naming no live domain ESRCH — reserved ones (`DOMID_IO`, 0x7ff5,
  * anything up to 0xffff but `DOMID_SELF` where the call takes it) included,
  * as Xen's `rcu_lock_domain_by_id` finds none of them; a value that is not a
- * `domid_t` (`uint16_t`) at all is EINVAL. Any other exception inside a
+ * `domid_t` (`uint16_t`) at all is EINVAL. A dying domain (a zombie: torn
+ * down, its frames still held by others) is still in Xen's domain list, and
+ * the calls Xen answers for one answer here as there (event channels,
+ * reservation, grant table size, pause, resume, remote shutdown, shadow op);
+ * grant map and copy of its grants are ESRCH (`GNTST_bad_domain`). Any other exception inside a
  * handler is a fault of the model, not the caller's doing: the call fails
  * with EIO and the fault is counted and logged (`HostState.fault`), so no
  * JS exception ever reaches the caller of a hypercall.
