@@ -516,7 +516,7 @@ export class Hypervisor {
 
   /**
    * `grant_table_op:query_size`: table frames of `domid` (self, or any for
-   * dom0). Throws the op's refusal as a {@link GrantTableError} (ESRCH
+   * dom0; a dying domain's table too, as Xen keeps it until the domain is destroyed). Throws the op's refusal as a {@link GrantTableError} (ESRCH
    * `GNTST_bad_domain`, EPERM `GNTST_permission_denied`), where the raw
    * hypercall returns 0 with the status in its result
    * ({@link GrantQuerySizeResult}), as Xen does.
@@ -869,7 +869,8 @@ export class Hypervisor {
 
   /**
    * `memory_op:current_reservation`: the pages of `domid`'s memory reservation, populated or
-   * not (Xen's `domain_tot_pages`; self, or any for dom0).
+   * not (Xen's `domain_tot_pages`; self, or any for dom0). For a dying domain, the pages others
+   * still hold.
    */
   currentReservation(caller: Caller, domid = DOMID_SELF): Promise<number> {
     return this.#calls.invoke(caller, "memory_op:current_reservation", { domid }) as Promise<
