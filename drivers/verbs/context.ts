@@ -22,7 +22,8 @@ import { Provider, type ProviderEnv, type ProviderMemory, type ThreadCpu } from 
 import type { NomadFile } from "./nomad_file.ts";
 import type { Qp } from "./qp.ts";
 import type { Srq } from "./srq.ts";
-import type { AsyncEvent, DeviceAttr, PortAttr } from "../uapi/types.ts";
+import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, WorkCompletion } from "../uapi/types.ts";
+import { ahAttrFromWc, GidType } from "../uapi/ah_from_wc.ts";
 import type { UverbsFile } from "../uapi/uverbs.ts";
 import { cqLayout } from "../uapi/wq_layout.ts";
 
@@ -253,6 +254,41 @@ export class Context {
     checkTableArgs("query_pkey", portNum, index);
     await this.enter();
     return await this.file.queryPkey(portNum, index);
+  }
+
+  /**
+   * `ibv_init_ah_from_wc`: the address vector that answers the datagram `wc`
+   * completed, for port `portNum`, with `grh` the 40 bytes at the head of its
+   * receive buffer (needed when `wc.wcFlags` has `WcFlags.GRH`). The rules
+   * are rdma-core's (`drivers/uapi/ah_from_wc.ts`); the source GID index is
+   * found as ibv_find_gid_index finds it, one `queryGid` per entry from 0
+   * (each a kernel call; in a guest a request to dom0). The model's ports
+   * are InfiniBand, so a RoCE v2 header (UDP next header, IPv4) finds no
+   * GID of its type: EINVAL, as the query past the table's end is.
+   */
+  async initAhFromWc(portNum: number, wc: WorkCompletion, grh?: Uint8Array): Promise<AhAttr> {
+    this.#live();
+    const call = "init_ah_from_wc";
+    checkTableArgs(call, portNum, 0);
+    return await ahAttrFromWc(wc, grh, portNum, async (gid, type) => {
+      for (let i = 0;; i++) {
+        let entry: Uint8Array;
+        try {
+          entry = await this.queryGid(portNum, i);
+        } catch (e) {
+          if (!(e instanceof VerbsError) || e.code !== "EINVAL") throw e;
+          const kind = type === GidType.ROCE_V2 ? "RoCE v2" : "IB/RoCE v1";
+          throw new VerbsError(
+            "EINVAL",
+            `${call}: the datagram's destination GID ${
+              gidText(gid)
+            } (${kind}) is not in port ${portNum}'s GID table`,
+          );
+        }
+        // Every entry of an InfiniBand port is of type IB/RoCE v1 (ibv_query_gid_type).
+        if (type === GidType.IB_ROCE_V1 && entry.every((b, j) => b === gid[j])) return i;
+      }
+    });
   }
 
   /** Re-read a port's attributes from the device (one kernel call). */
@@ -500,6 +536,15 @@ export class Context {
  * value C would truncate or wrap is refused (EINVAL) before the kernel sees it; the kernel
  * checks the bounds of the port's tables.
  */
+/** A GID as its eight groups of four hex digits. */
+function gidText(gid: Uint8Array): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) {
+    groups.push(((gid[i] << 8) | gid[i + 1]).toString(16).padStart(4, "0"));
+  }
+  return groups.join(":");
+}
+
 function checkTableArgs(call: string, port: unknown, index: unknown): void {
   if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 255) {
     throw new VerbsError("EINVAL", `${call}: port ${String(port).slice(0, 24)} (1-based, 1..255)`);

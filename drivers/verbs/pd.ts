@@ -12,7 +12,7 @@ import { boolArg } from "./args.ts";
 import { Mr } from "./mr.ts";
 import { Qp } from "./qp.ts";
 import { Srq } from "./srq.ts";
-import type { AhAttr, QpCap, SrqAttr } from "../uapi/types.ts";
+import type { AhAttr, QpCap, SrqAttr, WorkCompletion } from "../uapi/types.ts";
 import { qpLayout, srqLayout } from "../uapi/wq_layout.ts";
 
 /**
@@ -250,6 +250,20 @@ export class Pd {
     }
     const r = await this.context.file.createAh({ pdHandle: this.handle, attr });
     return new Ah(this, r.ahHandle, attr);
+  }
+
+  /**
+   * `ibv_create_ah_from_wc`: an address handle that answers the datagram `wc`
+   * completed, on port `portNum` (`Context.initAhFromWc`, then `createAh`);
+   * `grh` is the 40 bytes at the head of its receive buffer.
+   */
+  async createAhFromWc(
+    wc: WorkCompletion,
+    grh: Uint8Array | undefined,
+    portNum: number,
+  ): Promise<Ah> {
+    this.#live("create_ah");
+    return await this.createAh(await this.context.initAhFromWc(portNum, wc, grh));
   }
 
   /** `ibv_dealloc_pd`: EBUSY while MRs, QPs, SRQs or AHs use it. */

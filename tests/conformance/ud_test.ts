@@ -24,6 +24,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  type Ah,
   connectPair,
   connectQp,
   type Qp,
@@ -256,6 +257,84 @@ for (const mode of MODES) {
       });
       assert.equal((await x.cq.pollUntil(1))[0].status, WcStatus.SUCCESS);
       assert.deepEqual([...hops], [0], "the WRITE and its ACK");
+    });
+  });
+
+  Deno.test(`ud (${mode}): createAhFromWc answers a datagram's sender (ibv_create_ah_from_wc), with and without its GRH`, async () => {
+    // rdma-core ibv_init_ah_from_wc: dlid = wc.slid, sl = wc.sl, src_path_bits = wc.dlid_path_bits;
+    // with IBV_WC_GRH the GRH's source GID is the reply's destination, its destination GID's
+    // index in the port's table the source, its flow label, traffic class and hop limit kept.
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [ux, uy] = await pair(x, y, QpType.UD);
+      const xgid = await x.ctx.queryGid(1, 0), ygid = await y.ctx.queryGid(1, 0);
+      const exchange = async (from: Side, qf: Qp, to: Side, qt: Qp, ah: Ah) => {
+        qt.postRecv({ wrId: 9n, sgList: [{ addr: to.buf, length: 256, lkey: to.mr.lkey }] });
+        qf.postSend({
+          wrId: 1n,
+          opcode: WrOpcode.SEND,
+          sendFlags: SendFlags.SIGNALED,
+          sgList: [{ addr: from.buf, length: 16, lkey: from.mr.lkey }],
+          ah,
+          remoteQpn: qt.qpNum,
+          remoteQkey: QKEY,
+        });
+        assert.equal((await from.cq.pollUntil(1))[0].status, WcStatus.SUCCESS);
+        const [got] = await to.cq.pollUntil(1);
+        assert.equal(got.status, WcStatus.SUCCESS);
+        return got;
+      };
+      const grh = { dgid: ygid, hopLimit: 33, trafficClass: 0x5a, flowLabel: 0x12345 };
+      const wc = await exchange(x, ux, y, uy, await x.pd.createAh({ dlid: y.lid, sl: 3, grh }));
+      const area = y.dom.memory.read(y.buf, 40);
+      const attr = await y.ctx.initAhFromWc(1, wc, area);
+      assert.deepEqual(
+        [attr.dlid, attr.sl, attr.srcPathBits, attr.portNum],
+        [x.lid, 3, 0, 1],
+      );
+      assert.deepEqual(
+        attr.grh &&
+          [
+            [...attr.grh.dgid],
+            attr.grh.sgidIndex,
+            attr.grh.hopLimit,
+            attr.grh.trafficClass,
+            attr.grh.flowLabel,
+          ],
+        [[...xgid], 0, 33, 0x5a, 0x12345],
+      );
+      // The reply reaches the sender, through an AH made from the completion.
+      const back = await exchange(y, uy, x, ux, await y.pd.createAhFromWc(wc, area, 1));
+      assert.equal(back.srcQp, uy.qpNum);
+      // Without a GRH, no GRH in the answer and no GID looked up.
+      const plain = await exchange(x, ux, y, uy, await x.pd.createAh({ dlid: y.lid }));
+      assert.equal(plain.wcFlags & WcFlags.GRH, 0);
+      assert.equal((await y.ctx.initAhFromWc(1, plain)).grh, undefined);
+      // Refusals: the GRH area missing; a multicast destination; a next header neither IBA's nor
+      // UDP's; a RoCE v2 header on an InfiniBand port (no GID of that type).
+      assert.match(await rejects(() => y.ctx.initAhFromWc(1, wc), "EINVAL"), /give the 40 bytes/);
+      const bad = (edit: (g: Uint8Array) => void) => {
+        const g = area.slice();
+        edit(g);
+        return g;
+      };
+      assert.match(
+        await rejects(() => y.ctx.initAhFromWc(1, wc, bad((g) => g[24] = 0xff)), "EINVAL"),
+        /multicast GID/,
+      );
+      assert.match(
+        await rejects(() => y.ctx.initAhFromWc(1, wc, bad((g) => g[6] = 0x3b)), "EPROTONOSUPPORT"),
+        /next header 0x3b/,
+      );
+      assert.match(
+        await rejects(() => y.ctx.initAhFromWc(1, wc, bad((g) => g[6] = 17)), "EINVAL"),
+        /\(RoCE v2\) is not in port 1's GID table/,
+      );
+      assert.match(
+        await rejects(() => y.ctx.initAhFromWc(1, { ...wc, slid: -1 }, area), "EINVAL"),
+        /wc\.slid/,
+      );
     });
   });
 }
