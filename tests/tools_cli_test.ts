@@ -345,3 +345,29 @@ Deno.test("tools: an output path that cannot be written fails before the run, no
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("tools: perftest adds main()'s parser line after a parser() failure only", async () => {
+  // perftest 4.5-0.17 src/write_bw.c main(): parser() failed (not -h/-V) →
+  // fprintf(stderr, " Parser function exited with Error\n"); return FAILURE.
+  const [iters, bidir, atomic, conn] = await Promise.all([
+    task("perftest", "ib_write_bw", "-n", "3"),
+    task("perftest", "ib_write_lat", "-b"),
+    task("perftest", "ib_atomic_bw", "-s", "16"), // force_dependecies: exit(1), no such line
+    task("perftest", "ib_read_lat", "-c", "UC"), // change_conn_type: exit(1)
+  ]);
+  for (const r of [iters, bidir]) assert.equal(r.code, 1, r.err);
+  assert.deepEqual(iters.err.split("\n"), [
+    "perftest: -n/--iters: Iteration num should be between 5 and 100000000",
+    " Parser function exited with Error",
+    "",
+  ]);
+  assert.deepEqual(bidir.err.split("\n"), [
+    "perftest: -b/--bidirectional: Bidirectional is only available in BW test",
+    " Parser function exited with Error",
+    "",
+  ]);
+  for (const r of [atomic, conn]) {
+    assert.equal(r.code, 1, r.err);
+    assert.doesNotMatch(r.err, /Parser function/);
+  }
+});

@@ -633,3 +633,45 @@ Deno.test("perftest args: -w, -y and --rate_limit read numbers as C's strtof/ato
   assert.equal(parsePerftestArgs(["ib_read_bw", ...sw]).rateLimit.rate, 16);
   assert.match(usageError(["ib_read_bw", "--rate_limit", "0x"]), /Rate limit must be non-negative/);
 });
+
+Deno.test("perftest args: parser()'s own failures are told from exit(1) refusals", () => {
+  // perftest 4.5-0.17: parser() returns 1 for its option loop's checks, getopt's refusals and a
+  // stray operand, and every program's main() then prints " Parser function exited with Error"
+  // (src/write_lat.c …); change_conn_type, -A's value and force_dependecies exit(1) at once.
+  const how = (argv: string[]) => {
+    try {
+      parsePerftestArgs(argv);
+    } catch (e) {
+      assert.ok(e instanceof UsageError, String(e));
+      return e.parserFailed;
+    }
+    assert.fail(`expected ${argv.join(" ")} to be rejected`);
+  };
+  for (
+    const argv of [
+      ["ib_write_lat", "-b"],
+      ["ib_write_bw", "-n", "3"],
+      ["ib_write_lat", "-s", "0"],
+      ["ib_write_lat", "-q", "2"],
+      ["ib_read_bw", "-I", "64"],
+      ["ib_write_lat", "--frob"],
+      ["ib_write_lat", "-n"],
+      ["ib_send_lat", "-A", "CMP_AND_SWAP"],
+      ["ib_write_lat", "--source_ip", "1.2.3"],
+      ["ib_write_lat", "a", "b"],
+      ["ib_write_bw", "--output", "x"],
+    ]
+  ) assert.equal(how(argv), true, argv.join(" "));
+  for (
+    const argv of [
+      ["ib_read_lat", "-c", "UC"], // change_conn_type: exit(1)
+      ["ib_atomic_lat", "-A", "ADD"], // case 'A': exit(1)
+      ["ib_atomic_bw", "-s", "16"], // force_dependecies: exit(1)
+      ["ib_send_bw", "--use-srq", "-q", "600", "-r", "512"],
+      ["ib_write_lat", "-D", "1", "-f", "1"],
+      ["ib_write_lat", "-l", "0"], // xenib's own (perftest accepts it)
+      ["ib_write_lat", "--mode", "hvm"],
+      ["ib_write_lat", "server"],
+    ]
+  ) assert.equal(how(argv), false, argv.join(" "));
+});

@@ -15,6 +15,7 @@
  */
 import {
   parsePerftestArgs,
+  PARSER_FAILED,
   PERFTEST_VERSION,
   perftestUsage,
   UsageError,
@@ -45,13 +46,15 @@ async function main(args: string[]): Promise<number> {
     config = parsePerftestArgs(args);
   } catch (e) {
     // What perftest had printed before the check that stopped it, then the error.
-    if (e instanceof UsageError) {
-      for (const n of e.notices) {
-        if (n.resultLine) console.log(RESULT_LINE);
-        (n.stream === "stdout" ? console.log : console.error)(n.text);
-      }
+    if (!(e instanceof UsageError)) throw e;
+    for (const n of e.notices) {
+      if (n.resultLine) console.log(RESULT_LINE);
+      (n.stream === "stdout" ? console.log : console.error)(n.text);
     }
-    throw e;
+    console.error(describeError("perftest", e));
+    // After a parser() failure perftest's main() adds its line, and returns FAILURE (1).
+    if (e.parserFailed) console.error(PARSER_FAILED);
+    return 1;
   }
   if (config.help) {
     const named = args.find((a) => a.startsWith("ib_"));

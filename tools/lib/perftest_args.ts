@@ -339,15 +339,45 @@ export class UsageError extends Error {
   /** What perftest printed before it stopped. */
   readonly notices: Notice[];
   /**
+   * perftest's `parser()` returned the error (a check of the option loop, getopt's refusal, a
+   * stray operand), so the program's `main()` then prints {@link PARSER_FAILED} on stderr
+   * (src/write_lat.c and the other mains: `if (ret_parser != VERSION_EXIT && ret_parser !=
+   * HELP_EXIT) fprintf(stderr," Parser function exited with Error\n")`). False for the checks
+   * that `exit(1)` at once (`force_dependecies`, `change_conn_type`, `-A`'s value) and for
+   * xenib's own refusals.
+   */
+  readonly parserFailed: boolean;
+  /**
    * @param message what is wrong, naming the flag
    * @param notices the warnings printed before it
+   * @param how how perftest stops there (see {@link UsageError.parserFailed})
    */
-  constructor(message: string, notices: Notice[] = []) {
+  constructor(message: string, notices: Notice[] = [], how: { parserFailed?: boolean } = {}) {
     super(message);
     this.name = "UsageError";
     this.notices = notices;
+    this.parserFailed = how.parserFailed ?? false;
   }
 }
+
+/**
+ * The line every perftest program's `main()` prints on stderr after its own message when
+ * `parser()` fails (perftest 4.5-0.17 src/write_lat.c, write_bw.c, read_*.c, send_*.c,
+ * atomic_*.c); the exit status is then 1 (`return FAILURE`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PARSER_FAILED, parsePerftestArgs, UsageError } from "./perftest_args.ts";
+ * // -b is a check of parser()'s option loop: parser() returns 1.
+ * assert.throws(() => parsePerftestArgs(["ib_write_lat", "-b"]), (e) => {
+ *   assert.ok(e instanceof UsageError && e.parserFailed);
+ *   return true;
+ * });
+ * assert.equal(PARSER_FAILED, " Parser function exited with Error");
+ * ```
+ */
+export const PARSER_FAILED = " Parser function exited with Error";
 
 /**
  * Turn `node:util` parseArgs' errors into one-line messages naming the flag.
@@ -937,7 +967,8 @@ export function parsePerftestArgs(argv: string[], test?: TestName): PerftestConf
         m[0].includes("histogram") ? "report-histogrm" : "comm_rdma_cm"
       })`
       : " (see --help)";
-    return new UsageError(`${e.message}${hint}`);
+    // getopt's message, then the default case's return 1: main() says PARSER_FAILED.
+    return new UsageError(`${e.message}${hint}`, [], { parserFailed: true });
   };
   const pos = [...found.positionals];
   if (!test) {
@@ -972,6 +1003,8 @@ export function parsePerftestArgs(argv: string[], test?: TestName): PerftestConf
       `unexpected arguments ${
         pos.map((p) => `'${p}'`).join(" ")
       }: Invalid Command line. Please check command rerun`,
+      [],
+      { parserFailed: true }, // parser(): `return 1`
     );
   }
   if (pos.length > 0) {
@@ -1052,7 +1085,13 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
   for (const o of options) {
     const v = o.value ?? "";
     const name = flagName(o.name);
+    // A check of parser()'s option loop: it returns 1 (CHECK_VALUE's `return 1`, the flag
+    // checks' `return 1` / `return FAILURE`), so main() prints PARSER_FAILED after it.
     const fail = (msg: string): never => {
+      throw new UsageError(`${name}: ${msg}`, [], { parserFailed: true });
+    };
+    // What perftest's parser() does not refuse (xenib's own) or refuses with exit(1).
+    const refuse = (msg: string): never => {
       throw new UsageError(`${name}: ${msg}`);
     };
     // CHECK_VALUE: strtol, then the cast; anything after the number is an error.
@@ -1165,7 +1204,8 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
           );
         }
         if (v !== "CMP_AND_SWAP" && v !== "FETCH_AND_ADD") {
-          fail("Invalid Atomic type! please choose from {CMP_AND_SWAP,FETCH_AND_ADD}");
+          // perftest_parameters.c parser() case 'A': exit(1) here, not return 1.
+          refuse("Invalid Atomic type! please choose from {CMP_AND_SWAP,FETCH_AND_ADD}");
         }
         c.atomicType = v as AtomicType;
         break;
@@ -1173,7 +1213,7 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
         c.postList = check("Send Post List size", "int");
         if (c.postList < 1) {
           // perftest would spin forever posting empty lists.
-          fail(`${c.postList}: a post list needs at least one WR`);
+          refuse(`${c.postList}: a post list needs at least one WR`);
         }
         break;
       case "duration":
@@ -1207,7 +1247,12 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
         st.rdmaCm = true;
         break;
       case "size":
-        c.sizes = [parseSize(v, st.sizeFactor)];
+        try {
+          c.sizes = [parseSize(v, st.sizeFactor)];
+        } catch (e) {
+          // parser() case 's': `return 1` after its message.
+          throw new UsageError((e as Error).message, [], { parserFailed: true });
+        }
         if (v.endsWith("M")) st.sizeFactor = 1048576;
         else if (v.endsWith("K")) st.sizeFactor = 1024;
         c.sizeGiven = true;
@@ -1258,7 +1303,8 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
         c.counters = v.split(",").filter((s) => s !== "");
         for (const n of c.counters) {
           if (!KNOWN_COUNTERS.includes(n)) {
-            fail(
+            // perftest's counters_alloc never fails on a name (counters_open does, later).
+            refuse(
               `Failed to parse the performance counter list: no counter '${n}' here (known: ${
                 KNOWN_COUNTERS.join(", ")
               })`,
@@ -1335,7 +1381,7 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
         break;
       case "recv_post_list":
         c.recvPostList = check("Receive Post List size", "int");
-        if (c.recvPostList < 1) fail(`${c.recvPostList}: a post list needs at least one WR`);
+        if (c.recvPostList < 1) refuse(`${c.recvPostList}: a post list needs at least one WR`);
         break;
       case "aes_xts":
         st.aesXts = true;
@@ -1458,7 +1504,10 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
   // -a's RUN_ALL, so nothing after it sees -a (the size stays, -D is allowed).
   if (c.runInfinitely) c.all = false;
   if (st.sourceIp !== undefined && !isIpv4(st.sourceIp)) {
-    throw new UsageError(`--source_ip: Invalid client IP address '${st.sourceIp}'`);
+    // parser(), after its loop: parse_ip_from_str fails, `return FAILURE`.
+    throw new UsageError(`--source_ip: Invalid client IP address '${st.sourceIp}'`, [], {
+      parserFailed: true,
+    });
   }
 }
 
