@@ -371,3 +371,20 @@ Deno.test("tools: perftest adds main()'s parser line after a parser() failure on
     assert.doesNotMatch(r.err, /Parser function/);
   }
 });
+
+Deno.test("tools: perftest prints force_dependecies' rule on stdout before its refusal", async () => {
+  // perftest 4.5-0.17 force_dependecies: printf(RESULT_LINE); … exit(1) for the atomic size;
+  // the dual-port check prints its message alone.
+  const [atomic, dual] = await Promise.all([
+    task("perftest", "ib_atomic_lat", "-s", "16"),
+    task("perftest", "ib_write_lat", "-O"),
+  ]);
+  for (const r of [atomic, dual]) assert.equal(r.code, 1, r.err);
+  assert.equal(atomic.out, `${"-".repeat(87)}\n`);
+  assert.equal(
+    atomic.err,
+    "perftest: -s/--size: Message size cannot be changed for Atomic tests\n",
+  );
+  assert.equal(dual.out, "");
+  assert.equal(dual.err, "perftest: -O/--dualport: Dual-port mode only supports BW tests.\n");
+});

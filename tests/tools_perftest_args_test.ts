@@ -675,3 +675,44 @@ Deno.test("perftest args: parser()'s own failures are told from exit(1) refusals
     ]
   ) assert.equal(how(argv), false, argv.join(" "));
 });
+
+Deno.test("perftest args: a force_dependecies refusal says whether perftest printed its rule first", () => {
+  // perftest 4.5-0.17 force_dependecies: `printf(RESULT_LINE);` then the message for most checks;
+  // a few print the message alone (dual-port, TOS, hop limit, multicast, the completion vector).
+  const ruled = (argv: string[]) => {
+    try {
+      parsePerftestArgs(argv);
+    } catch (e) {
+      assert.ok(e instanceof UsageError, String(e));
+      return e.resultLine;
+    }
+    assert.fail(`expected ${argv.join(" ")} to be rejected`);
+  };
+  for (
+    const argv of [
+      ["ib_atomic_bw", "-s", "16"],
+      ["ib_write_bw", "--use-srq"],
+      ["ib_send_bw", "-l", "4", "-n", "10"],
+      ["ib_read_bw", "-e", "-D", "3"],
+      ["ib_write_lat", "-R", "-c", "UC"],
+      ["ib_write_lat", "--sig_before"],
+      ["ib_write_lat", "--burst_size", "5"],
+      ["ib_write_bw", "--output=latency"],
+      ["ib_write_bw", "--report-per-port"],
+      ["ib_write_lat", "-D", "1", "-f", "1"],
+      ["ib_write_bw", "--rate_limit", "3", "--rate_units", "p"],
+    ]
+  ) assert.equal(ruled(argv), true, argv.join(" "));
+  for (
+    const argv of [
+      ["ib_write_lat", "-O"],
+      ["ib_write_lat", "-T", "3"],
+      ["ib_write_lat", "-L", "63"],
+      ["ib_send_bw", "-g", "-b"],
+      ["ib_send_lat", "-X", "1"],
+      ["ib_write_bw", "-R", "--rate_limit", "3", "--rate_limit_type", "HW"],
+      ["ib_write_lat", "-b"], // parser(): no rule
+      ["ib_read_lat", "-c", "UC"],
+    ]
+  ) assert.equal(ruled(argv), false, argv.join(" "));
+});

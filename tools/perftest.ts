@@ -51,6 +51,7 @@ async function main(args: string[]): Promise<number> {
       if (n.resultLine) console.log(RESULT_LINE);
       (n.stream === "stdout" ? console.log : console.error)(n.text);
     }
+    if (e.resultLine) console.log(RESULT_LINE); // force_dependecies' printf(RESULT_LINE)
     console.error(describeError("perftest", e));
     // After a parser() failure perftest's main() adds its line, and returns FAILURE (1).
     if (e.parserFailed) console.error(PARSER_FAILED);

@@ -348,15 +348,26 @@ export class UsageError extends Error {
    */
   readonly parserFailed: boolean;
   /**
+   * perftest prints its separator line (RESULT_LINE, 87 dashes) on stdout just before the
+   * message, as most of `force_dependecies`' refusals do (`printf(RESULT_LINE);`).
+   */
+  readonly resultLine: boolean;
+  /**
    * @param message what is wrong, naming the flag
    * @param notices the warnings printed before it
-   * @param how how perftest stops there (see {@link UsageError.parserFailed})
+   * @param how how perftest stops there (see {@link UsageError.parserFailed},
+   *   {@link UsageError.resultLine})
    */
-  constructor(message: string, notices: Notice[] = [], how: { parserFailed?: boolean } = {}) {
+  constructor(
+    message: string,
+    notices: Notice[] = [],
+    how: { parserFailed?: boolean; resultLine?: boolean } = {},
+  ) {
     super(message);
     this.name = "UsageError";
     this.notices = notices;
     this.parserFailed = how.parserFailed ?? false;
+    this.resultLine = how.resultLine ?? false;
   }
 }
 
@@ -1600,9 +1611,12 @@ function changeConnType(verb: Verb, v: string, name: string): Connection {
 function forceDependencies(c: PerftestConfig): void {
   const st = states.get(c)!;
   const { verb, kind } = c;
-  const stop = (msg: string): never => {
-    throw new UsageError(msg, c.notices.filter((n) => !n.xenib));
+  const stop = (msg: string, resultLine = false): never => {
+    throw new UsageError(msg, c.notices.filter((n) => !n.xenib), { resultLine });
   };
+  // A check perftest (4.5-0.17 src/perftest_parameters.c force_dependecies) makes as
+  // `printf(RESULT_LINE);` then its message and exit(1): the separator line comes first, on stdout.
+  const ruled = (msg: string): never => stop(msg, true);
   const warn = (text: string, stream: "stdout" | "stderr" = "stdout", resultLine = true) =>
     c.notices.push({ stream, text, resultLine });
   if (st.rawEth) {
@@ -1626,13 +1640,15 @@ function forceDependencies(c: PerftestConfig): void {
   }
   if (c.cqMod > c.txDepth) c.cqMod = c.txDepth;
   if (verb === "read" || verb === "atomic") c.inlineSize = 0;
-  if (verb === "atomic" && c.all) stop("-a/--all: Message size cannot be changed for Atomic tests");
-  if (verb === "atomic" && c.sizes[0] !== LIMITS.atomicSize) {
-    stop("-s/--size: Message size cannot be changed for Atomic tests");
+  if (verb === "atomic" && c.all) {
+    ruled("-a/--all: Message size cannot be changed for Atomic tests");
   }
-  if (c.useSrq && verb !== "send") stop("--use-srq: Using SRQ only avavilible in SEND tests.");
+  if (verb === "atomic" && c.sizes[0] !== LIMITS.atomicSize) {
+    ruled("-s/--size: Message size cannot be changed for Atomic tests");
+  }
+  if (c.useSrq && verb !== "send") ruled("--use-srq: Using SRQ only avavilible in SEND tests.");
   if (c.useSrq && c.qps > c.rxDepth) {
-    stop("--use-srq: Using SRQ depth should be greater than number of QPs.");
+    ruled("--use-srq: Using SRQ depth should be greater than number of QPs.");
   }
   if (st.dualport) {
     c.qps *= 2; // perftest: num_of_qps *= 2, before its other checks see it
@@ -1641,27 +1657,29 @@ function forceDependencies(c: PerftestConfig): void {
     if (st.mcg) stop("-O/--dualport: Dual-port mode not supported in multicast feature");
   }
   if (c.postList > 1) {
-    if (kind !== "bw") stop("-l/--post_list: Post list is supported in BW tests only");
+    if (kind !== "bw") ruled("-l/--post_list: Post list is supported in BW tests only");
     if (!duration && c.iters % c.postList !== 0) {
-      stop("-l/--post_list: Number of iterations must be a multiple of post list size");
+      ruled("-l/--post_list: Number of iterations must be a multiple of post list size");
     }
     if (!c.cqModGiven) {
       c.cqMod = c.postList;
       warn("Post List requested - CQ moderation will be the size of the post list");
     } else if (c.postList % c.cqMod !== 0) {
-      stop("-l/--post_list: Post list size must be a multiple of CQ moderation");
+      ruled("-l/--post_list: Post list size must be a multiple of CQ moderation");
     }
   }
   if (c.recvPostList > 1) {
-    if (kind !== "bw") stop("--recv_post_list: Receive post list is supported in BW tests only");
+    if (kind !== "bw") ruled("--recv_post_list: Receive post list is supported in BW tests only");
     if (!duration && c.iters % c.recvPostList !== 0) {
-      stop("--recv_post_list: Number of iterations must be a multiple of receive post list size");
+      ruled("--recv_post_list: Number of iterations must be a multiple of receive post list size");
     }
   }
   if (duration) {
     c.noPeak = true;
-    if (c.events) stop("-D/--duration: Duration mode doesn't work with events.");
-    if (c.all) stop("-D/--duration: Duration mode currently doesn't support running on all sizes.");
+    if (c.events) ruled("-D/--duration: Duration mode doesn't work with events.");
+    if (c.all) {
+      ruled("-D/--duration: Duration mode currently doesn't support running on all sizes.");
+    }
   }
   if (!duration && c.cpuUtil) {
     warn(" CPU Utilization works only with Duration mode.", "stderr");
@@ -1689,14 +1707,14 @@ function forceDependencies(c: PerftestConfig): void {
         }: mmaped files aren't supported for Raw Ethernet tests`,
       );
     }
-    stop(
+    ruled(
       "-c/--connection RawEth: Invalid Command line. you must enter source mac by this format -B XX:XX:XX:XX:XX:XX",
     );
   }
   if (st.rdmaCm) {
-    if (c.connection === "UC") stop("-R/--rdma_cm: UC is not supported in librdmacm");
-    if (st.mcg) stop("-R/--rdma_cm: Perftest still doesn't support Multicast with rdma_cm");
-    if (st.dualport) stop("-R/--rdma_cm: Perftest still doesn't support Dual Port with rdma_cm");
+    if (c.connection === "UC") ruled("-R/--rdma_cm: UC is not supported in librdmacm");
+    if (st.mcg) ruled("-R/--rdma_cm: Perftest still doesn't support Multicast with rdma_cm");
+    if (st.dualport) ruled("-R/--rdma_cm: Perftest still doesn't support Dual Port with rdma_cm");
     st.commRdmaCm = true;
   } else if (st.tos !== undefined) {
     stop("-T/--tos: TOS only valid for rdma_cm based QP and RawEth QP");
@@ -1716,58 +1734,60 @@ function forceDependencies(c: PerftestConfig): void {
     if (c.qps > 1) stop("-g/--mcg: Only 1 QP supported in multicast");
     if (st.mgid !== undefined) c.mgid = parseMgid(st.mgid, (m) => stop(`-M/--MGID: ${m}`));
   }
-  if (verb === "atomic" && st.odp) stop("--odp: ODP does not support ATOMICS for now");
-  if (c.connection === "UC" && st.odp) stop("--odp: ODP does not support UC");
+  if (verb === "atomic" && st.odp) ruled("--odp: ODP does not support ATOMICS for now");
+  if (c.connection === "UC" && st.odp) ruled("--odp: ODP does not support UC");
   if (c.runInfinitely) {
     c.noPeak = true;
-    if (c.events) stop("--run_infinitely: run_infinitely does not support events feature yet.");
-    if (kind === "lat") stop("--run_infinitely: run_infinitely exists only in BW tests for now.");
+    if (c.events) ruled("--run_infinitely: run_infinitely does not support events feature yet.");
+    if (kind === "lat") ruled("--run_infinitely: run_infinitely exists only in BW tests for now.");
     if (c.bidirectional && verb === "send") {
-      stop("--run_infinitely: run_infinitely mode is not supported in SEND Bidirectional BW test");
+      ruled("--run_infinitely: run_infinitely mode is not supported in SEND Bidirectional BW test");
     }
     if (st.rateLimitType !== "off") {
-      stop("--run_infinitely: run_infinitely does not support rate limit feature yet");
+      ruled("--run_infinitely: run_infinitely does not support rate limit feature yet");
     }
   }
-  if (st.logDciStreams) stop("--log_dci_streams: log_dci_streams supported only on DC");
+  if (st.logDciStreams) ruled("--log_dci_streams: log_dci_streams supported only on DC");
   if (st.logActiveDciStreams > 0) {
-    stop("--log_active_dci_streams: log_active_dci_streams supported only on DC");
+    ruled("--log_active_dci_streams: log_active_dci_streams supported only on DC");
   }
   if (st.aesXts) {
-    if (c.connection !== "RC") stop("--aes_xts: aes_xts supported only on RC");
-    if (st.kekPath === undefined) stop("--aes_xts: Please provide key encryption key file path");
+    if (c.connection !== "RC") ruled("--aes_xts: aes_xts supported only on RC");
+    if (st.kekPath === undefined) ruled("--aes_xts: Please provide key encryption key file path");
     if (st.dataEncKeyAppPath === undefined) {
-      stop("--aes_xts: Please provide data encryption key app path");
+      ruled("--aes_xts: Please provide data encryption key app path");
     }
-    if (st.credentialsPath === undefined) stop("--aes_xts: Please provide credentials file path");
+    if (st.credentialsPath === undefined) ruled("--aes_xts: Please provide credentials file path");
     // use_old_post_send is set while parsing only by --use_old_post_send (the non-mlx5 device
     // check that also sets it, verify_params_with_device_context, runs after the parser).
-    if (st.oldPostSend) stop("--aes_xts: aes_xts doesn't support old post send");
-    if (st.rdmaCm) stop("--aes_xts: rdma_cm doesn't support aes_xts");
-    if (kind === "lat" && verb === "write") stop("--aes_xts: aes_xts isn't supported on write_lat");
+    if (st.oldPostSend) ruled("--aes_xts: aes_xts doesn't support old post send");
+    if (st.rdmaCm) ruled("--aes_xts: rdma_cm doesn't support aes_xts");
+    if (kind === "lat" && verb === "write") {
+      ruled("--aes_xts: aes_xts isn't supported on write_lat");
+    }
     // (int)size <= inline_size, with inline_size DEF_INLINE (-1) unless -I was given.
     if ((c.all ? LIMITS.allMaxSize : c.sizes[0]) <= (c.inlineSize ?? -1)) {
-      stop("--aes_xts: aes_xts doesn't support Inline messages");
+      ruled("--aes_xts: aes_xts doesn't support Inline messages");
     }
     // perftest's parser accepts it; the device then has to offer mlx5's crypto.
     stop(
       "--aes_xts: the HCA model has no crypto engine (AES-XTS needs mlx5's, through mlx5dv)",
     );
   } else {
-    if (st.encryptOnTx) stop("--encrypt_on_tx: encrypt_on_tx supported only when enc/dec traffic");
-    if (st.sigBefore) stop("--sig_before: sig_before supported only when enc/dec traffic");
+    if (st.encryptOnTx) ruled("--encrypt_on_tx: encrypt_on_tx supported only when enc/dec traffic");
+    if (st.sigBefore) ruled("--sig_before: sig_before supported only when enc/dec traffic");
     if (st.credentialsPath !== undefined) {
-      stop("--credentials_path: giving credentials path supported only with enc/dec traffic");
+      ruled("--credentials_path: giving credentials path supported only with enc/dec traffic");
     }
     if (st.kekPath !== undefined) {
-      stop("--kek_path: giving kek path supported only with enc/dec traffic");
+      ruled("--kek_path: giving kek path supported only with enc/dec traffic");
     }
     if (st.dataEncKeyAppPath !== undefined) {
-      stop("--data_enc_key_app_path: giving kek path supported only with enc/dec traffic");
+      ruled("--data_enc_key_app_path: giving kek path supported only with enc/dec traffic");
     }
   }
   if (st.burstSize > 0 && st.rateLimitType === "off") {
-    stop("--burst_size: Can't enable burst mode when rate limiter is off");
+    ruled("--burst_size: Can't enable burst mode when rate limiter is off");
   }
   if (st.burstSize <= 0) {
     if (st.rateLimitType === "SW") {
@@ -1776,11 +1796,11 @@ function forceDependencies(c: PerftestConfig): void {
     if (st.rateLimitType !== "PP") st.burstSize = c.txDepth;
   }
   if (st.typicalPktSize && st.rateLimitType !== "PP") {
-    stop("--typical_pkt_size: Typical packet size only supports PP rate limiter");
+    ruled("--typical_pkt_size: Typical packet size only supports PP rate limiter");
   }
   if (st.rateLimitType === "SW") {
     if (kind !== "bw" || verb === "atomic" || (verb === "send" && c.bidirectional)) {
-      stop(
+      ruled(
         "--rate_limit_type SW: SW Rate limiter cann't be executed on non-BW, ATOMIC or bidirectional SEND tests",
       );
     }
@@ -1793,7 +1813,7 @@ function forceDependencies(c: PerftestConfig): void {
       stop("--rate_limit_type HW: HW rate limit isn't supported yet with rdma_cm scenarios");
     }
     if (c.rateLimit.units === "p") {
-      stop(
+      ruled(
         "--rate_limit: Failed: pps rate limit units is not supported when setting HW rate limit",
       );
     }
@@ -1805,14 +1825,14 @@ function forceDependencies(c: PerftestConfig): void {
   }
   if (c.output !== "full") {
     if (kind === "bw" && c.output !== "bandwidth" && c.output !== "message_rate") {
-      stop("--output: Output verbosity level for BW can be: bandwidth, message_rate");
+      ruled("--output: Output verbosity level for BW can be: bandwidth, message_rate");
     }
     if (kind === "lat" && c.output !== "latency") {
-      stop("--output: Output verbosity level for LAT can be: latency");
+      ruled("--output: Output verbosity level for LAT can be: latency");
     }
   }
   if (c.latencyGapUs > 0 && kind !== "lat") {
-    stop("--latency_gap: Latency gap feature is only for latency tests");
+    ruled("--latency_gap: Latency gap feature is only for latency tests");
   }
   const d = c.duration ?? LIMITS.defDuration;
   // The run_infinitely block above made it a DURATION run (test_type) before this margin rule.
@@ -1822,12 +1842,12 @@ function forceDependencies(c: PerftestConfig): void {
     c.inlineSize = LIMITS.maxInlineUd;
   }
   if (st.reportPerPort && (!duration || !st.dualport)) {
-    stop("--report-per-port: report per port feature work only with Duration and Dualport");
+    ruled("--report-per-port: report per port feature work only with Duration and Dualport");
   }
   c.reportPerPort = st.reportPerPort;
   if (verb === "send" && c.rxDepth % 2 === 1 && !c.all && !c.runInfinitely) c.rxDepth += 1;
   if (!duration && c.iters > LIMITS.peakItersLimit && !c.noPeak && kind === "bw") c.noPeak = true;
-  if (!(d > 2 * c.margin)) stop("-f/--margin: please check that DURATION > 2*MARGIN");
+  if (!(d > 2 * c.margin)) ruled("-f/--margin: please check that DURATION > 2*MARGIN");
   if (!c.events && c.eqNum !== undefined) {
     stop("-X/--vector: Events must be enabled to select a completion vector");
   }
