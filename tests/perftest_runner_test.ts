@@ -53,7 +53,12 @@ Deno.test("perftest runner: MTU and UD size checks against the port, as perftest
   // UD: an explicit size above the MTU is an error, the default size is lowered.
   await assert.rejects(() => run("ib_send_bw", "-c", "UD", "-s", "4096", "-n", "5"), (e) => {
     assert.ok(e instanceof ToolError);
-    assert.match(e.message, /Max message size in UD cannot be greater than MTU \(2048\)/);
+    // check_mtu's line, then the main's (perftest 4.5-0.17 src/send_bw.c: " Couldn't get
+    // context for the device" before return FAILURE).
+    assert.match(
+      e.message,
+      /Max message size in UD cannot be greater than MTU \(2048\); Couldn't get context for the device$/,
+    );
     return true;
   });
   const ud = await run("ib_send_bw", "-c", "UD", "-n", "20");
@@ -64,7 +69,8 @@ Deno.test("perftest runner: MTU and UD size checks against the port, as perftest
   );
   await assert.rejects(
     () => run("ib_write_lat", "-n", "5", "-i", "2"),
-    /Unable to query port 2 attributes/,
+    // set_link_layer, check_link, then write_lat.c's main.
+    /Unable to query port 2 attributes .*; Couldn't set the link layer; Couldn't get context for the device$/,
   );
 });
 
@@ -369,7 +375,13 @@ Deno.test("perftest runner: device checks in perftest's order (vector, ports, re
   // verify_params_with_device_context checks the vector before check_link looks at the port.
   await assert.rejects(
     () => run("ib_send_lat", "-e", "-X", "5", "-i", "3", "-n", "5"),
-    /-X\/--vector: Completion vector specified is invalid/,
+    /-X\/--vector: Completion vector specified is invalid; Max completion vector = 0$/,
+  );
+  // write_lat.c, write_bw.c and atomic_bw.c then say " Couldn't get context for the device";
+  // send_lat.c (above) returns FAILURE silently.
+  await assert.rejects(
+    () => run("ib_atomic_bw", "-e", "-X", "5", "-n", "5"),
+    /Max completion vector = 0; Couldn't get context for the device$/,
   );
 });
 

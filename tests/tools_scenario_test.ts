@@ -570,7 +570,7 @@ Deno.test("scenario: a workload the run refuses is named by file and entry", asy
   await assert.rejects(runScenario(await parseScenario(ud, "s.yaml")), {
     name: "ToolError",
     message: "s.yaml: workload[1] (ib_send_lat a<->b): -s/--size 4096: Max message size in UD " +
-      "cannot be greater than MTU (2048)",
+      "cannot be greater than MTU (2048); Couldn't get context for the device",
   });
   const off = PARTITIONED.replace(", pkeyIndex: 1", "");
   await assert.rejects(runScenario(await parseScenario(off, "s.yaml")), {

@@ -293,6 +293,17 @@ interface Side {
 const QKEY = 0x11111111;
 /** perftest's `DEF_IB_PORT2`: `-O`'s second port. */
 const DUALPORT_PORT2 = 2;
+/**
+ * What every perftest 4.5-0.17 main prints when check_link (the ports, the link layer) or
+ * check_mtu (the UD size) fails, before `return FAILURE` (src/write_lat.c … atomic_bw.c).
+ */
+const NO_CONTEXT = "Couldn't get context for the device";
+/** The mains that also say {@link NO_CONTEXT} after verify_params_with_device_context fails. */
+const VERIFY_PARAMS_SAYS_NO_CONTEXT: ReadonlySet<string> = new Set([
+  "ib_write_lat",
+  "ib_write_bw",
+  "ib_atomic_bw",
+]);
 /** perftest's `portStates` names, by `ibv_port_state` (its table: index 4 is empty). */
 const PERFTEST_PORT_STATES = ["Nop", "Down", "Init", "Armed", "", "Active Defer"];
 
@@ -1239,10 +1250,13 @@ export async function openSession(
     ?.numCompVectors ?? 1;
   if (c.events && (c.eqNum ?? 0) > compVectors) {
     await probe.close();
+    // perftest 4.5-0.17: write_lat.c, write_bw.c and atomic_bw.c follow a failed
+    // verify_params_with_device_context with NO_CONTEXT; the other five mains return silently.
+    const said = VERIFY_PARAMS_SAYS_NO_CONTEXT.has(c.test) ? `; ${NO_CONTEXT}` : "";
     throw new ToolError(
       `-X/--vector: Completion vector specified is invalid; Max completion vector = ${
         compVectors - 1
-      }`,
+      }${said}`,
     );
   }
   const portCount = Number(dattr.physPortCnt ?? 1);
@@ -1251,7 +1265,7 @@ export async function openSession(
     throw new ToolError(
       `-i/--ib-port: Unable to query port ${c.ibPort} attributes (${devName} has ${portCount} port${
         portCount === 1 ? "" : "s"
-      }); Couldn't set the link layer`,
+      }); Couldn't set the link layer; ${NO_CONTEXT}`,
     );
   }
   const port = probe.queryPort(c.ibPort);
@@ -1260,7 +1274,7 @@ export async function openSession(
     if (portCount < 2) {
       await probe.close();
       throw new ToolError(
-        `-O/--dualport: Unable to query port ${DUALPORT_PORT2} attributes (${devName} has ${portCount} port)`,
+        `-O/--dualport: Unable to query port ${DUALPORT_PORT2} attributes (${devName} has ${portCount} port); Couldn't set the link layer; ${NO_CONTEXT}`,
       );
     }
     const p2 = probe.queryPort(DUALPORT_PORT2);
@@ -1269,7 +1283,7 @@ export async function openSession(
       throw new ToolError(
         `-O/--dualport: Port number ${DUALPORT_PORT2} state is ${
           PERFTEST_PORT_STATES[p2.state] ?? p2.state
-        }`,
+        }; Couldn't set the link layer; ${NO_CONTEXT}`,
       );
     }
   }
@@ -1326,7 +1340,10 @@ export async function openSession(
         sizes = c.all ? allSizes(mtu) : [mtu];
       } else {
         throw new ToolError(
-          `-s/--size ${sizes[0]}: Max message size in UD cannot be greater than MTU (${mtu})`,
+          // check_mtu fails; every main then says NO_CONTEXT and returns FAILURE.
+          `-s/--size ${
+            sizes[0]
+          }: Max message size in UD cannot be greater than MTU (${mtu}); ${NO_CONTEXT}`,
         );
       }
     }
