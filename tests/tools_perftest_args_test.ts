@@ -716,3 +716,16 @@ Deno.test("perftest args: a force_dependecies refusal says whether perftest prin
     ]
   ) assert.equal(ruled(argv), false, argv.join(" "));
 });
+
+Deno.test("perftest args: a word getopt refuses comes before the checks after parser()'s loop", () => {
+  // perftest 4.5-0.17 parser(): the default case returns from inside the option loop, so the
+  // address check after the loop (parse_ip_from_str of --source_ip) is never reached.
+  assert.match(
+    usageError(["ib_write_lat", "--source_ip", "1.2.3", "--frob"]),
+    /^unrecognized option '--frob'/,
+  );
+  assert.match(
+    usageError(["ib_write_lat", "--source_ip", "1.2.3"]),
+    /^--source_ip: Invalid client IP address '1\.2\.3'/,
+  );
+});

@@ -1004,7 +1004,8 @@ export function parsePerftestArgs(argv: string[], test?: TestName): PerftestConf
     test = name as TestName;
   }
   const c = baseConfig(test);
-  applyOptions(c, options);
+  // A word getopt refuses returns from parser()'s loop: the checks after the loop are not reached.
+  applyOptions(c, options, !found.error);
   if (c.help || c.version) return c;
   const late = refused();
   if (late) throw late;
@@ -1066,7 +1067,7 @@ interface ParseState {
 
 const states = new WeakMap<PerftestConfig, ParseState>();
 
-function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
+function applyOptions(c: PerftestConfig, options: FoundOption[], loopEnded = true): void {
   const st: ParseState = {
     sizeFactor: 1,
     hopLimit: LIMITS.defHopLimit,
@@ -1514,8 +1515,9 @@ function applyOptions(c: PerftestConfig, options: FoundOption[]): void {
   // parser(), after its option loop: `if (run_inf_flag) test_method = RUN_INFINITELY;` replaces
   // -a's RUN_ALL, so nothing after it sees -a (the size stays, -D is allowed).
   if (c.runInfinitely) c.all = false;
-  if (st.sourceIp !== undefined && !isIpv4(st.sourceIp)) {
-    // parser(), after its loop: parse_ip_from_str fails, `return FAILURE`.
+  // parser(), after its loop (perftest 4.5-0.17 src/perftest_parameters.c): parse_ip_from_str
+  // fails, `return FAILURE`; never reached when the loop's default case returned first.
+  if (loopEnded && st.sourceIp !== undefined && !isIpv4(st.sourceIp)) {
     throw new UsageError(`--source_ip: Invalid client IP address '${st.sourceIp}'`, [], {
       parserFailed: true,
     });
