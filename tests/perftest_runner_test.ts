@@ -151,7 +151,16 @@ Deno.test("perftest runner: -x adds a GRH; -S, --pkey_index reach the QPs; -W co
   assert.deepEqual(c.map((x) => x.name), ["counters/port_xmit_packets", "xen/hypercalls"]);
   assert.equal(c[0].value, 20); // 10 SENDs and 10 ACKs leave the client's port
   assert.equal(c[1].value, 0); // bare metal
-  await assert.rejects(() => run("ib_send_lat", "-n", "5", "-x", "3"), /the port has 1 GID/);
+  // set_up_connection's failure, then the programs' lines (perftest 4.5-0.17 send_lat.c's
+  // send_set_up_connection and main; read_bw.c's main).
+  await assert.rejects(
+    () => run("ib_send_lat", "-n", "5", "-x", "3"),
+    /the port has 1 GID \(ibv_query_gid fails\); Unable to set up my IB connection parameters; Unable to set up socket connection$/,
+  );
+  await assert.rejects(
+    () => run("ib_read_bw", "-n", "5", "-x", "3"),
+    /the port has 1 GID \(ibv_query_gid fails\); Unable to set up socket connection$/,
+  );
 });
 
 Deno.test("perftest runner: -W counts in guests too: the port's packets and the Xen host's crossings", async () => {

@@ -1351,10 +1351,14 @@ export async function openSession(
   if (c.gidIndex !== undefined) {
     const len = Number(port.gidTblLen ?? 1);
     if (c.gidIndex >= len) {
+      // set_up_connection fails on ibv_query_gid; the send tests' send_set_up_connection says so,
+      // then every main (perftest 4.5-0.17 src/write_lat.c …): " Unable to set up socket
+      // connection", and FAILURE.
+      const said = c.verb === "send" ? "; Unable to set up my IB connection parameters" : "";
       throw new ToolError(
         `-x/--gid-index ${c.gidIndex}: the port has ${len} GID${
           len === 1 ? "" : "s"
-        } (ibv_query_gid fails)`,
+        } (ibv_query_gid fails)${said}; Unable to set up socket connection`,
       );
     }
   }
