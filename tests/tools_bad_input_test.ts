@@ -387,8 +387,9 @@ Deno.test("fuzz, paper: a list with an empty item is refused, as bench's and mig
 });
 
 Deno.test("perftest: an --mmap-offset mmap(2) refuses fails as perftest's ctx_init does", async () => {
-  // perftest_resources.c pp_init_mmap hands the offset to mmap(2): EINVAL unless a multiple of
-  // the page size, then "Couldn't allocate work buf." and ctx_init's failure (exit 1).
+  // perftest_resources.c pp_init_mmap opens the file (its "Unable to open" line on ENOENT), then
+  // hands the offset to mmap(2): EINVAL unless a multiple of the page size; then "Couldn't
+  // allocate work buf." and ctx_init's failure (exit 1).
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeFile(`${dir}/buf.bin`, new Uint8Array(16384));
@@ -404,7 +405,27 @@ Deno.test("perftest: an --mmap-offset mmap(2) refuses fails as perftest's ctx_in
         "--mmap-offset",
         offset,
       );
-    const [odd, paged] = await Promise.all([withOffset("100"), withOffset("4096")]);
+    // open(2) comes before mmap(2): a missing file is open's ENOENT whatever the offset.
+    const missing = taskIn(
+      dir,
+      "perftest",
+      "ib_write_lat",
+      "-n",
+      "5",
+      "--mmap",
+      "none.bin",
+      "--mmap-offset",
+      "100",
+    );
+    const [odd, paged, none] = await Promise.all([
+      withOffset("100"),
+      withOffset("4096"),
+      missing,
+    ]);
+    oneLine(
+      none,
+      "perftest: --mmap none.bin: Unable to open 'none.bin': No such file or directory; Couldn't allocate work buf.; Couldn't create IB resources",
+    );
     oneLine(
       odd,
       "perftest: --mmap-offset 100: Unable to mmap 'buf.bin': Invalid argument (not a multiple of the 4096-byte page); Couldn't allocate work buf.; Couldn't create IB resources",

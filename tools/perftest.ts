@@ -194,15 +194,26 @@ function limitsFailed(
 
 /** `--mmap FILE`: the bytes the buffers start with, from `offset`. */
 async function readMmap(file: string, offset: number): Promise<Uint8Array> {
-  if (offset % MMAP_PAGE_SIZE !== 0) {
-    // perftest_resources.c pp_init_mmap passes --mmap-offset to mmap(2) as it is, which fails
-    // with EINVAL for an offset that is not a multiple of the page size; create_single_mr then
-    // says "Couldn't allocate work buf." and ctx_init fails.
+  // perftest_resources.c pp_init_mmap (4.5-0.17): open(2) first, then mmap(2) at the offset; a
+  // failure of either prints its line, then create_single_mr "Couldn't allocate work buf." and
+  // the program's main " Couldn't create IB resources".
+  const failed = "; Couldn't allocate work buf.; Couldn't create IB resources";
+  let bytes: Uint8Array;
+  try {
+    bytes = await readUserFile(file, "--mmap");
+  } catch (e) {
+    // open(2)'s ENOENT; Deno's own permission refusals keep their message.
+    if (!(e instanceof ToolError) || !/: no such file$/.test(e.message)) throw e;
     throw new ToolError(
-      `--mmap-offset ${offset}: Unable to mmap '${file}': Invalid argument (not a multiple of the ${MMAP_PAGE_SIZE}-byte page); Couldn't allocate work buf.; Couldn't create IB resources`,
+      `--mmap ${file}: Unable to open '${file}': No such file or directory${failed}`,
     );
   }
-  const bytes = await readUserFile(file, "--mmap");
+  if (offset % MMAP_PAGE_SIZE !== 0) {
+    // mmap(2) fails with EINVAL for an offset that is not a multiple of the page size.
+    throw new ToolError(
+      `--mmap-offset ${offset}: Unable to mmap '${file}': Invalid argument (not a multiple of the ${MMAP_PAGE_SIZE}-byte page)${failed}`,
+    );
+  }
   if (offset > bytes.length) {
     throw new ToolError(
       `--mmap-offset ${offset}: beyond the end of ${file} (${bytes.length} bytes)`,
