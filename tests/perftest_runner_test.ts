@@ -128,6 +128,18 @@ Deno.test("perftest runner: -D runs for virtual seconds with perftest's margins"
   assert.equal(rows.length, 3);
   // -b doubles the size in perftest's infinite report: about twice 8 MB/s.
   for (const mb of rows) assert.ok(mb > 12 && mb < 20, `${rows}`);
+  // --report-per-port with --run_infinitely (a DURATION run to force_dependecies): accepted, and
+  // each row's per-port columns are 0, as run_iter_bw_infinitely never counts iters_per_port.
+  const ports: unknown[] = [];
+  await runPerftest(
+    parsePerftestArgs(["ib_write_bw", "--run_infinitely", "-D", "1", "-O", "--report-per-port"]),
+    {
+      profile: slow,
+      infiniteReports: 2,
+      onRow: (r, i) => ports.push(r.bw[i].perPort?.map((p) => [p.avgMB, p.msgRateMpps])),
+    },
+  );
+  assert.deepEqual(ports, [[[0, 0], [0, 0]], [[0, 0], [0, 0]]]);
   const lat = await dur("ib_atomic_lat", "-D", "1", "-f", "0");
   assert.ok(lat.lat[0].tps! > 1000 && lat.lat[0].tps! < 2600, `tps ${lat.lat[0].tps}`);
   assert.ok(Math.abs(lat.lat[0].tAvg * lat.lat[0].tps! - 1e6) < 1, "t_avg × tps = 1 s");

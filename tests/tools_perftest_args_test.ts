@@ -729,3 +729,14 @@ Deno.test("perftest args: a word getopt refuses comes before the checks after pa
     /^--source_ip: Invalid client IP address '1\.2\.3'/,
   );
 });
+
+Deno.test("perftest args: --run_infinitely is a duration run to --report-per-port's check", () => {
+  // perftest 4.5-0.17 force_dependecies: the run_infinitely block sets test_type = DURATION
+  // before the report_per_port check (`test_type != DURATION || !dualport`).
+  const c = parsePerftestArgs(["ib_write_bw", "--run_infinitely", "-O", "--report-per-port"]);
+  assert.deepEqual([c.reportPerPort, c.runInfinitely, c.duration], [true, true, 5]);
+  assert.match(
+    usageError(["ib_write_bw", "--run_infinitely", "--report-per-port"]),
+    /work only with Duration and Dualport/,
+  );
+});

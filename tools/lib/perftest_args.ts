@@ -1843,7 +1843,9 @@ function forceDependencies(c: PerftestConfig): void {
     warn(`Setting inline size to ${LIMITS.maxInlineUd} (Max inline size in UD)`, "stderr");
     c.inlineSize = LIMITS.maxInlineUd;
   }
-  if (st.reportPerPort && (!duration || !st.dualport)) {
+  // test_type != DURATION: --run_infinitely made it DURATION above (force_dependecies' run
+  // infinitely block runs before this check), with or without -D.
+  if (st.reportPerPort && (!(duration || c.runInfinitely) || !st.dualport)) {
     ruled("--report-per-port: report per port feature work only with Duration and Dualport");
   }
   c.reportPerPort = st.reportPerPort;

@@ -2133,6 +2133,9 @@ async function measurePoint(s: Session, size: number): Promise<PointResult> {
           noPeak: true,
           duration: true,
           runInfBiFactor: bi,
+          // print_report_bw prints --report-per-port's columns from iters_per_port, which
+          // run_iter_bw_infinitely never counts (perftest 4.5-0.17 perftest_resources.c): 0.
+          ...(c.reportPerPort ? { itersPerPort: [0, 0] as [number, number] } : {}),
         }));
       },
     }
