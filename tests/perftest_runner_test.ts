@@ -187,6 +187,24 @@ Deno.test("perftest runner: -W counts in guests too: the port's packets and the 
   assert.ok(hcalls > 0 && backend >= 10, `split crosses dom0: ${hcalls} hypercalls, ${backend}`);
 });
 
+Deno.test("perftest runner: an unknown -W counter fails where perftest's counters_open does", async () => {
+  // perftest 4.5-0.17: counters_alloc (the parser) takes any name; create_comm_struct's
+  // counters_open fails after check_link, then the main's line. So the parser's own checks and
+  // check_link's come first.
+  assert.equal(parsePerftestArgs(["ib_write_lat", "-W", "bogus"]).counters[0], "bogus");
+  assert.throws(() => parsePerftestArgs(["ib_write_lat", "-W", "bogus", "-n", "1"]), {
+    message: "-n/--iters: Iteration num should be between 5 and 100000000",
+  });
+  await assert.rejects(
+    () => run("ib_write_lat", "-n", "5", "-W", "bogus"),
+    /-W\/--report-counters: no counter 'bogus' here \(known: .*\); Unable to access performance counters; Unable to create RDMA_CM resources$/,
+  );
+  await assert.rejects(
+    () => run("ib_write_lat", "-n", "5", "-W", "bogus", "-i", "2"),
+    /Unable to query port 2 attributes/,
+  );
+});
+
 Deno.test("perftest runner: every seed its own PSNs and buffers, the largest seeds too", async () => {
   const psns = async (seed: number) => {
     const r = await run("ib_write_lat", "-n", "5", "--noise", "off", "--seed", String(seed));

@@ -1288,6 +1288,18 @@ export async function openSession(
     }
   }
   await probe.close();
+  // create_comm_struct, after check_link and before check_mtu (perftest 4.5-0.17 src/write_lat.c
+  // … main): counters_open fails on a name the port does not have (perftest_counters.c), then
+  // " Unable to access performance counters" and the main's " Unable to create RDMA_CM
+  // resources", FAILURE.
+  const unknown = c.counters.find((n) => !KNOWN_COUNTERS.includes(n));
+  if (unknown !== undefined) {
+    throw new ToolError(
+      `-W/--report-counters: no counter '${unknown}' here (known: ${
+        KNOWN_COUNTERS.join(", ")
+      }); Unable to access performance counters; Unable to create RDMA_CM resources`,
+    );
+  }
   const inline = c.verb === "read" || c.verb === "atomic"
     ? 0
     : c.inlineSize ?? defaultInline(c.verb, c.kind, c.connection);
@@ -1648,6 +1660,20 @@ export async function measure(
   await session.close();
   return result;
 }
+
+/** Counter names `-W` knows: the port's sysfs counters and the host's Xen counters. */
+const KNOWN_COUNTERS: readonly string[] = [
+  "counters/port_xmit_packets",
+  "counters/port_rcv_packets",
+  "counters/port_xmit_data",
+  "counters/port_rcv_data",
+  "counters/port_xmit_discards",
+  "counters/port_rcv_switch_relay_errors",
+  "xen/hypercalls",
+  "xen/evtchn_sends",
+  "xen/backend_requests",
+  "xen/grant_maps",
+];
 
 /** `-W`: a reader of the named counters at A's port and host. */
 function counterReader(
