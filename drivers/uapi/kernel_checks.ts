@@ -562,13 +562,17 @@ export interface ModifyQpTarget {
   port?: number;
 }
 
+/** `IB_QP_ATTR_STANDARD_BITS`: IB_QP_STATE (bit 0) .. IB_QP_DEST_QPN (bit 20). */
+const MODIFY_QP_MASK_BITS = (M.DEST_QPN << 1) - 1;
+
 /**
  * modify_qp's checks of the request alone, in bare metal's order: a mask bit
+ * past IB_QP_DEST_QPN (EOPNOTSUPP, ib_uverbs_modify_qp), a mask bit
  * with no attribute behind it (ibv_modify_qp(3)), then ib_uverbs' port and
  * Q_Key checks ({@link uverbsModifyQp}), then the state table
  * (`ib_modify_qp_is_ok`, {@link modifyQpError}) from the QP's cached state or
  * the `curState` given. Returns what the driver gets and the transition; throws
- * EINVAL or EPERM. A guest's kernel makes the same checks before its
+ * EOPNOTSUPP, EINVAL or EPERM. A guest's kernel makes the same checks before its
  * `MODIFY_QP` request is built (`VibFrontFile.modifyQp`).
  *
  * @example
@@ -592,6 +596,19 @@ export function checkModifyQp(
   qp: ModifyQpTarget,
   ports: number,
 ): { attr: QpAttr; mask: number; cur: number; next: number } {
+  // ib_uverbs_modify_qp (core/uverbs_cmd.c) refuses a mask bit past IB_QP_DEST_QPN
+  // (`attr_mask & ~((IB_USER_LEGACY_LAST_QP_ATTR_MASK << 1) - 1)`) with EOPNOTSUPP before it
+  // looks the QP up; ib_uverbs_ex_modify_qp lets bits up to IB_QP_RATE_LIMIT through, which
+  // mthca_modify_qp then refuses (`attr_mask & ~IB_QP_ATTR_STANDARD_BITS`), EOPNOTSUPP too.
+  // Only a request from a guest's ring can carry one (qp.modify derives its mask from names).
+  const unsupported = mask & ~MODIFY_QP_MASK_BITS;
+  if (unsupported !== 0) {
+    throw requestError(
+      "EOPNOTSUPP",
+      `modify_qp QP ${qp.qpn}: attribute mask bits 0x${(unsupported >>> 0).toString(16)} ` +
+        "are past IB_QP_DEST_QPN (bit 20), which modify_qp does not take",
+    );
+  }
   // A mask bit with no attribute behind it is refused before anything is
   // looked at (a guest's request can carry one; ibv_modify_qp(3)).
   const absent = absentAttrs(attr as Record<string, unknown>, mask);

@@ -91,6 +91,24 @@ Deno.test("requests: malformed headers, counts and ids are refused with an errno
       }),
       E.EINVAL,
     );
+    // A mask bit past IB_QP_DEST_QPN (bit 20) is EOPNOTSUPP, as ib_uverbs_modify_qp answers it
+    // before it looks at anything else: not an EINVAL naming no attribute.
+    for (const extra of [1 << 21, 1 << 25, 1 << 31]) {
+      assert.equal(
+        await raw(evil, {
+          op: VibOp.MODIFY_QP,
+          ctx: me,
+          handle: qp.handle,
+          body: {
+            mask: (M.STATE | M.PORT | M.PKEY_INDEX | M.ACCESS_FLAGS | extra) >>> 0,
+            attr: { state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 },
+          },
+        }),
+        E.EOPNOTSUPP,
+        `mask bit 0x${(extra >>> 0).toString(16)}`,
+      );
+    }
+    assert.equal((await qp.query()).state, QpState.RESET, "the QP untouched");
     const back = backOf(s, evil);
     assert.ok(back.connected, "errors, not a disconnect");
     assert.ok(Object.values(back.refused).reduce((a, b) => a + b, 0) >= 11);
