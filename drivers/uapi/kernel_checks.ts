@@ -12,7 +12,7 @@ import type { PathParams, QpContextParams } from "../../hca/commands.ts";
 import { PAGE_SIZE } from "../../sim/memory.ts";
 import { Access, mtuFromBytes, QpAttrMask as M, QpState as S, QpType } from "./enums.ts";
 import { requestError, type VerbsError } from "./errors.ts";
-import { absentAttrs, modifyQpError } from "./qp_state.ts";
+import { absentAttrs, isQpState, modifyQpError } from "./qp_state.ts";
 import type { AhAttr, QpAttr, QpCap } from "./types.ts";
 import type { WqLayout } from "./uverbs.ts";
 import { roundPow2 } from "./wq_layout.ts";
@@ -378,6 +378,7 @@ export function checkCreateAhAttr(ah: AhAttr, ports: number): PathParams {
  *   primary AV is modified, the primary port should also be modified". An
  *   AV without `portNum` names the QP's port. (A UC QP takes no port at
  *   SQD->SQD, so the table then refuses the modify, as Linux does.)
+ * - a `curState` or `state` past ERR is EINVAL (named with QP `qpn`, if given);
  * - a controlled Q_Key (bit 31 set) is EPERM: no consumer may give its QP
  *   one (IBTA vol 1 §3.5.3, as "RDMA/uverbs: Restrict usage of privileged
  *   QKEYs" quotes it; `qkey & IB_QP_SET_QKEY` is -EPERM unless the
@@ -404,6 +405,7 @@ export function uverbsModifyQp(
   mask: number,
   qpPort: number | undefined,
   ports: number,
+  qpn?: number,
 ): { attr: QpAttr; mask: number } {
   const call = "modify_qp";
   if (mask & M.PORT) checkInt(call, "port", attr.port, 1, ports);
@@ -427,6 +429,16 @@ export function uverbsModifyQp(
   }
   const altPort = mask & M.ALT_PATH ? attr.altPath?.portNum : undefined;
   if (altPort !== undefined) checkInt(call, "altPath.portNum", altPort, 1, ports);
+  // ib_uverbs' modify_qp (core/uverbs_cmd.c) refuses a cur_qp_state or qp_state past
+  // IB_QPS_ERR with EINVAL after the ports and before it looks at the Q_Key: such a request
+  // is never EPERM for a controlled Q_Key it also carries.
+  for (const [k, bit, tag] of [["curState", M.CUR_STATE, " (curState)"], ["state", M.STATE, ""]]) {
+    const v = attr[k as "state" | "curState"];
+    if (mask & (bit as number) && !isQpState(v)) {
+      const got = typeof v === "string" ? JSON.stringify(v) : String(v);
+      throw inval(`${call}${qpn === undefined ? "" : ` QP ${qpn}`}: no such QP state ${got}${tag}`);
+    }
+  }
   const qkey = attr.qkey;
   if (mask & M.QKEY && typeof qkey === "number" && qkey >>> 0 === qkey && qkey >= 0x80000000) {
     throw requestError(
@@ -617,7 +629,7 @@ export function checkModifyQp(
       `modify_qp QP ${qp.qpn}: the attribute mask names ${absent.join(", ")} but no value is given`,
     );
   }
-  const u = uverbsModifyQp(attr, mask, qp.port, ports);
+  const u = uverbsModifyQp(attr, mask, qp.port, ports, qp.qpn);
   const cur = u.mask & M.CUR_STATE ? u.attr.curState! : qp.state;
   const next = u.mask & M.STATE ? u.attr.state! : cur;
   const why = modifyQpError(cur, next, qp.type, u.mask);

@@ -216,6 +216,30 @@ for (const mode of MODES) {
   });
 }
 
+// ib_uverbs' modify_qp (core/uverbs_cmd.c) checks the states (a cur_qp_state or qp_state past
+// IB_QPS_ERR is EINVAL) before the Q_Key (a controlled one is EPERM): a request with both is EINVAL.
+for (const mode of MODES) {
+  Deno.test(`modify_qp: a state past ERR is EINVAL before a controlled Q_Key is EPERM (${mode})`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const qp = await x.pd.createQp({ type: QpType.UD, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      const init = { state: QpState.INIT, port: 1, pkeyIndex: 0, qkey: 0x80000001 };
+      assert.match(
+        await rejects(() => qp.modify({ ...init, state: 7 as never }), "EINVAL"),
+        /no such QP state 7$/,
+      );
+      assert.match(
+        await rejects(() => qp.modify({ ...init, curState: 9 as never }), "EINVAL"),
+        /no such QP state 9 \(curState\)$/,
+      );
+      // A state the machine has: the Q_Key is what is refused.
+      assert.match(await rejects(() => qp.modify(init), "EPERM"), /controlled Q_Key/);
+      assert.equal((await qp.query()).state, QpState.RESET, "nothing was changed");
+    });
+  });
+}
+
 // modify_qp values a C caller could not pass, or that the state table or the device's limits
 // refuse: a guest's kernel makes bare metal's checks (UContext.modifyQp: uverbsModifyQp, the
 // state table, mthca_modify_qp's ranges) before its MODIFY_QP request is built, so every mode
