@@ -180,6 +180,11 @@ interface QpObj {
   cap: Required<QpCap>;
   state: number;
   attr: QpAttr;
+  /**
+   * The remote rights and responder depth last given (mthca_qp.c's `atomic_rd_en` and
+   * `resp_depth`: 0 at creation, set by a modify_qp that gives them, kept through RESET).
+   */
+  rights: { accessFlags: number; respDepth: number };
   /** Multicast attachments, `gid/mlid` (ib_uverbs' per-QP mcast_list). */
   mcast: Map<string, { gid: Uint8Array; mlid: number }>;
 }
@@ -740,6 +745,7 @@ export class UContext implements UverbsFile {
       cap,
       state: S.RESET,
       attr: {},
+      rights: { accessFlags: 0, respDepth: 0 },
       mcast: new Map(),
     };
     this.driver.setQpSink(qpn, (t) => {
@@ -755,7 +761,12 @@ export class UContext implements UverbsFile {
   }
 
   /** Attribute values → QPC fields, refusing out-of-range values (EINVAL). */
-  #context(a: QpAttr, mask: number, set: QpAttr): Partial<QpContextParams> {
+  #context(
+    a: QpAttr,
+    mask: number,
+    set: QpAttr,
+    rights: QpObj["rights"],
+  ): Partial<QpContextParams> {
     const lim = this.driver.devLim;
     const ctx = checkModifyQpValues(a, mask, lim, (i) => {
       // Xen-IB: dom0 runs this modify_qp for a guest, and the toolstack gave the guest its
@@ -781,9 +792,12 @@ export class UContext implements UverbsFile {
       // mthca's get_hw_access_flags (as mlx4's and mlx5's): the QP's remote rights are written
       // whenever either attribute is given, from the one given or the one last set, and a QP
       // with no responder resources (max_dest_rd_atomic 0, also before it is first set) takes
-      // no RDMA READ or atomic: only REMOTE_WRITE of its rights stays.
-      let f = mask & M.ACCESS_FLAGS ? a.accessFlags! : set.accessFlags ?? 0;
-      const depth = mask & M.MAX_DEST_RD_ATOMIC ? a.maxDestRdAtomic! : set.maxDestRdAtomic ?? 0;
+      // no RDMA READ or atomic: only REMOTE_WRITE of its rights stays. "Last set" is the
+      // driver's qp->atomic_rd_en and qp->resp_depth, which __mthca_modify_qp updates on each
+      // modify_qp that gives them and nothing clears at RESET: a QP reset and taken to INIT
+      // again keeps the responder depth its earlier RTR gave (mthca_alloc_qp_common zeroes it).
+      let f = mask & M.ACCESS_FLAGS ? a.accessFlags! : rights.accessFlags;
+      const depth = mask & M.MAX_DEST_RD_ATOMIC ? a.maxDestRdAtomic! : rights.respDepth;
       if (depth === 0) f &= Access.REMOTE_WRITE;
       ctx.accessFlags = toQpAccess(f);
     }
@@ -803,7 +817,7 @@ export class UContext implements UverbsFile {
       { qpn: qp.qpn, type: qp.type, state: qp.state, port: qp.attr.port },
       this.driver.devLim.ports,
     );
-    const ctx = this.#context(a, mask, qp.attr);
+    const ctx = this.#context(a, mask, qp.attr, qp.rights);
     if (cur === S.RESET && next === S.RESET) return;
     if (cur === S.RESET && next === S.INIT) {
       const w = qp.req.wq;
@@ -833,6 +847,8 @@ export class UContext implements UverbsFile {
       throw requestError(e.code, `modify_qp QP ${qp.qpn}: ${e.message.slice(e.code.length + 2)}`);
     }
     qp.state = next;
+    if (mask & M.ACCESS_FLAGS) qp.rights.accessFlags = a.accessFlags!;
+    if (mask & M.MAX_DEST_RD_ATOMIC) qp.rights.respDepth = a.maxDestRdAtomic!;
     if (next === S.RESET) qp.attr = {};
     else {
       const { state: _s, curState: _c, sqDraining: _d, ...rest } = a;

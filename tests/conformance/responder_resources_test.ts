@@ -14,6 +14,7 @@
  *    new P_Key index from the QP context.
  * 3. A responder keeps the result of as many atomics as its max_dest_rd_atomic lets be
  *    outstanding, so a duplicate of any of them is answered from it.
+ * 4. The depth and rights last given outlive a RESET (mthca's resp_depth and atomic_rd_en).
  */
 import assert from "node:assert/strict";
 import {
@@ -109,6 +110,35 @@ for (const mode of MODES) {
       const [wc] = await x.cq.pollUntil(1);
       assert.equal(wc.status, WcStatus.SUCCESS);
       assert.deepEqual(x.dom.memory.read(x.buf, 8), new Uint8Array([9, 8, 7, 6, 5, 4, 3, 2]));
+    });
+  });
+
+  Deno.test(`responder resources (${mode}): a QP reset keeps the depth last given, as mthca's resp_depth`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const peer = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap: CAP });
+      const qp = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      const [init, rtr] = connectAttrs(QpType.RC, {
+        ...CONNECT,
+        remoteQpn: peer.qpNum,
+        dlid: y.lid,
+      });
+      const rights = async () => (await qp.query()).accessFlags! & REMOTE;
+      await qp.modify({ ...init, accessFlags: REMOTE });
+      // A new QP has no responder depth yet (mthca_alloc_qp_common: resp_depth 0).
+      assert.equal(await rights(), Access.REMOTE_WRITE);
+      await qp.modify(rtr);
+      assert.equal(await rights(), REMOTE);
+      // RESET clears neither qp->resp_depth nor qp->atomic_rd_en (__mthca_modify_qp sets them
+      // only from a modify_qp that gives them): RESET->INIT's rights are written with the
+      // depth RTR gave, and READ and atomic stay.
+      await qp.modify({ state: QpState.RESET });
+      await qp.modify({ ...init, accessFlags: REMOTE });
+      assert.equal(await rights(), REMOTE);
+      // Until a modify_qp gives the depth 0.
+      await qp.modify({ ...rtr, maxDestRdAtomic: 0 });
+      assert.equal(await rights(), Access.REMOTE_WRITE);
     });
   });
 }
