@@ -693,7 +693,13 @@ export function checkModifyQpValues(
   if (mask & M.AV) ctx.path = checkAhAttr("modify_qp", a.ah!);
   if (mask & M.PATH_MTU) {
     const v = a.pathMtu!;
-    const code = typeof v !== "number" ? undefined : v >= 1 && v <= 5 ? v : mtuFromBytes(v);
+    // An `enum ibv_mtu` (1..5) or bytes: a fraction is neither, refused here as any value that
+    // is no MTU (no C caller's enum holds one), not passed on for the device to refuse.
+    const code = typeof v !== "number"
+      ? undefined
+      : Number.isInteger(v) && v >= 1 && v <= 5
+      ? v
+      : mtuFromBytes(v);
     if (code === undefined || code > lim.maxMtu) {
       const got = typeof v === "number" ? v : JSON.stringify(v);
       throw inval(

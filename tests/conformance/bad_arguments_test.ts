@@ -288,6 +288,8 @@ for (const mode of MODES) {
       };
       const atRtr: [unknown, string][] = [
         [{ ...rtr, pathMtu: 99999 }, "modify_qp: pathMtu 99999 is not a supported MTU (max 2048)"],
+        // No enum ibv_mtu is a fraction: the kernel's text, not the device's or the encoder's.
+        [{ ...rtr, pathMtu: 2.5 }, "modify_qp: pathMtu 2.5 is not a supported MTU (max 2048)"],
         [{ ...rtr, rqPsn: -1 }, "modify_qp: rqPsn must be an integer in 0..4294967295, got -1"],
         [
           { ...rtr, maxDestRdAtomic: 300 },
