@@ -900,8 +900,11 @@ export class UContext implements UverbsFile {
     attr.rnrRetry = q.rnrRetry;
     attr.minRnrTimer = q.minRnrTimer;
     // The context's path migration state: IB_MIG_MIGRATED (0) unless a modify_qp gave another
-    // (__mthca_modify_qp writes MTHCA_QP_PM_MIGRATED without IB_QP_PATH_MIG_STATE).
-    attr.pathMigState = set.pathMigState ?? 0;
+    // (__mthca_modify_qp writes MTHCA_QP_PM_MIGRATED without IB_QP_PATH_MIG_STATE). Given, it
+    // writes the context's code for IB_MIG_MIGRATED, REARM or ARMED (0, 1, 2) and leaves any
+    // other value's bits 0, MTHCA_QP_PM_ARMED, which mthca_query_qp reads back as IB_MIG_ARMED.
+    const pm = set.pathMigState ?? 0;
+    attr.pathMigState = pm === 0 || pm === 1 ? pm : 2;
     // path_mtu is the context's MTU. mthca sets it for a UD QP at every transition (IB_MTU_2048 on
     // Tavor: the MTU its datagrams are sent with); here the device gives a UD QP its port's
     // active MTU at RST2INIT, 2048 on the MT23108's ports. An RC or UC QP's is written by the

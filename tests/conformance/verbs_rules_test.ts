@@ -831,6 +831,13 @@ for (const mode of MODES) {
         ...av({ staticRate: 255, grh: { dgid, hopLimit: 255 } }),
         pathMigState: 2,
       });
+      // query_qp reads the path migration state from the QP context: IB_MIG_MIGRATED, REARM and
+      // ARMED (0, 1, 2) as given, any other value as ARMED, the context code __mthca_modify_qp
+      // leaves for a value its switch has no case for (mthca_query_qp: to_ib_mig_state).
+      for (const [given, read] of [[1, 1], [0, 0], [7, 2], [255, 2], [2, 2]]) {
+        await qx.modify({ state: QpState.SQD, pathMigState: given });
+        assert.equal((await qx.query()).pathMigState, read, `pathMigState ${given}`);
+      }
     });
   });
 
