@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { CmdOp, type QpContextParams } from "../../hca/commands.ts";
+import { CmdOp, type PathParams, type QpContextParams } from "../../hca/commands.ts";
 import { CQE_BYTES } from "../../hca/cqe.ts";
 import { EqeType } from "../../hca/commands.ts";
 import { isMulticastGid, isMulticastLid } from "../../hca/mcg.ts";
@@ -22,6 +22,7 @@ import { Access, EventType, QpAttrMask as M, QpState as S, QpType } from "../uap
 import { requestError, VerbsError } from "../uapi/errors.ts";
 import {
   abiAhAttr,
+  checkAhAttr,
   checkCompVector,
   checkCqSize,
   checkCreateAhAttr,
@@ -188,6 +189,23 @@ interface QpObj {
   /** Multicast attachments, `gid/mlid` (ib_uverbs' per-QP mcast_list). */
   mcast: Map<string, { gid: Uint8Array; mlid: number }>;
 }
+/** A path of the QP context as mthca_query_qp reports it: every field, `portNum` and the rate given. */
+function queriedPath(p: PathParams, portNum: number, staticRate: number): AhAttr {
+  const ah: AhAttr = { dlid: p.dlid, sl: p.sl, srcPathBits: p.srcPathBits, staticRate, portNum };
+  if (p.grh) {
+    const { dgid, sgidIndex, flowLabel, hopLimit, trafficClass } = p.grh;
+    // The GRH field's 20 bits (to_ib_ah_attr masks sl_tclass_flowlabel; IBTA vol 1 §8.3.1).
+    ah.grh = {
+      dgid: dgid.slice(),
+      sgidIndex,
+      flowLabel: flowLabel & 0xfffff,
+      hopLimit,
+      trafficClass,
+    };
+  }
+  return ah;
+}
+
 interface AhObj {
   pd: PdObj;
   index: number;
@@ -913,14 +931,18 @@ export class UContext implements UverbsFile {
     // mthca_query_qp: a connected QP's paths as the context holds them, whose static_rate is
     // the rate the path runs at on its port (to_rdma_ah_attr: mthca_rate_to_ib of the context's
     // rate field, the port's own rate for a path that runs at it), not the rate asked for.
+    // Every field of a path is read back (to_ib_ah_attr), given or not: the port the path's
+    // context names (the primary path's is the QP's port, which IB_QP_AV does not change; the
+    // alternate path's alt_port_num), and an SL, source path bits and GRH fields at their
+    // values, 0 where no modify_qp gave one.
     if (attr.ah) {
       const rate = pathRate(q.path.staticRate ?? 0, this.driver.portGbps(q.port));
-      attr.ah = contextPath(attr.ah, q.port, rate);
+      attr.ah = queriedPath(q.path, q.port, rate);
     }
     if (attr.altPath) {
       const port = attr.altPath.portNum ?? q.port;
       const rate = pathRate(attr.altPath.staticRate ?? 0, this.driver.portGbps(port));
-      attr.altPath = contextPath(attr.altPath, port, rate);
+      attr.altPath = queriedPath(checkAhAttr("query_qp", attr.altPath), port, rate);
     }
     // mthca_query_qp: sq_draining is the QPC's DRAINING state, false in every other.
     attr.sqDraining = q.sqDraining;
@@ -1289,32 +1311,4 @@ const IBV_LINK_LAYER_INFINIBAND = 1;
 function speedCode(gbps: number): number {
   for (const [rate, code] of SPEED_CODES) if (Math.abs(gbps - rate) < rate * 1e-6) return code;
   return 0;
-}
-
-/**
- * A connected QP's path as `ibv_query_qp` reads it back from the QP context: every field of
- * the address vector, 0 for one the modify_qp left unset (mthca_query_qp's to_rdma_ah_attr
- * sets port, DLID, SL, source path bits and static rate, and for a path with a GRH its flow
- * label, SGID index, hop limit and traffic class, from the context __mthca_modify_qp zeroed
- * and then filled through mthca_path_set), the port `port` and the rate `rate` it runs at.
- */
-function contextPath(ah: AhAttr, port: number, rate: number): AhAttr {
-  const g = ah.grh;
-  const path: AhAttr = {
-    dlid: ah.dlid,
-    sl: ah.sl ?? 0,
-    srcPathBits: ah.srcPathBits ?? 0,
-    staticRate: rate,
-    portNum: ah.portNum ?? port,
-  };
-  if (g) {
-    path.grh = {
-      dgid: g.dgid,
-      flowLabel: (g.flowLabel ?? 0) & 0xfffff, // the GRH field's 20 bits (IBTA vol 1 §8.3.1)
-      sgidIndex: g.sgidIndex ?? 0,
-      hopLimit: g.hopLimit ?? 0,
-      trafficClass: g.trafficClass ?? 0,
-    };
-  }
-  return path;
 }

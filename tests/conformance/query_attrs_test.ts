@@ -42,6 +42,8 @@
  * 9. A connected QP's `ah_attr` has every address-vector field, as to_rdma_ah_attr reads the
  *    context's path: `port_num`, `sl`, `src_path_bits` and, with a GRH, `flow_label` (its 20
  *    bits), `sgid_index`, `hop_limit` and `traffic_class`, 0 for one the modify_qp left unset.
+ * 10. A path's `port_num` is the port its context names (to_ib_ah_attr): the primary path's is the
+ *    QP's own, which IB_QP_AV does not change, the alternate's `alt_port_num`.
  */
 import assert from "node:assert/strict";
 import { connectPair, Mtu, type QpAttr, QpState, QpType } from "../../mod.ts";
@@ -330,6 +332,28 @@ for (const mode of MODES) {
         portNum: 1,
         grh: { dgid, flowLabel: 0, sgidIndex: 0, hopLimit: 0, trafficClass: 0 },
       });
+    });
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`query attrs (${mode}): query_qp reads a path back whole, its port included`, async () => {
+    const { cluster, a } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a);
+      const qp = await x.pd.createQp({ type: QpType.UC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      await qp.modify({ state: QpState.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 });
+      await qp.modify({
+        state: QpState.RTR,
+        pathMtu: Mtu.MTU_1024,
+        destQpNum: qp.qpNum,
+        rqPsn: 0,
+        ah: { dlid: x.lid }, // no port, SL or path bits: the QP's port, 0 and 0
+        altPath: { dlid: 7, sl: 3 },
+      });
+      const q = await qp.query();
+      assert.deepEqual(q.ah, { dlid: x.lid, sl: 0, srcPathBits: 0, staticRate: 3, portNum: 1 });
+      assert.deepEqual(q.altPath, { dlid: 7, sl: 3, srcPathBits: 0, staticRate: 3, portNum: 1 });
     });
   });
 }
