@@ -122,6 +122,26 @@ export interface FrontDatapath {
  * names the request first, as the same refusal from dom0 would (docs/api.md,
  * Conventions: Errors), so a guest says what bare metal says.
  */
+/** A QP as the guest's kernel knows it: number, type, state and port as last set or queried. */
+interface FrontQp {
+  qpn: number;
+  type: number;
+  state: number;
+  port?: number;
+  /** Settles when the modify_qp or query_qp running on the QP ends (bare metal's QP mutex). */
+  busy?: Promise<void>;
+}
+
+/** Take the QP's mutex (the caller waited until it was free); returns its release. */
+function holdQp(qp: FrontQp): () => void {
+  let release!: () => void;
+  qp.busy = new Promise<void>((r) => (release = r));
+  return () => {
+    qp.busy = undefined;
+    release();
+  };
+}
+
 function kernelCheck(op: VibOpCode, check: () => unknown): void {
   try {
     check();
@@ -487,7 +507,7 @@ export class VibFrontFile implements FrontFile {
   }
 
   /** Each QP as this kernel knows it (number, type, state and port as last set or queried). */
-  #qps = new Map<number, { qpn: number; type: number; state: number; port?: number }>();
+  #qps = new Map<number, FrontQp>();
 
   async modifyQp(req: ModifyQpReq): Promise<void> {
     // The guest's kernel makes bare metal's checks of the request (UContext.modifyQp: the mask,
@@ -496,50 +516,72 @@ export class VibFrontFile implements FrontFile {
     // value the request cannot carry was the ring encoder's text ('attr.port: 300 does not fit
     // u8'), and a qkey at an RC QP's RESET->INIT was refused for its type, not its width. What
     // needs dom0 (the guest's partitions, the device's QP state) stays with dom0.
-    const qp = this.#qps.get(req.qpHandle);
-    let checked: ReturnType<typeof checkModifyQp> | undefined;
-    kernelCheck(VibOp.MODIFY_QP, () => {
-      const d = this.#device;
-      // Not opened through a verbs context (which asks the device and its ports): dom0 checks it.
-      if (!qp || !d || this.#portMtu.size === 0) return;
-      checked = checkModifyQp(req.attr, req.mask, qp, d.physPortCnt);
-      checkModifyQpValues(checked.attr, checked.mask, {
-        ports: d.physPortCnt,
-        maxPkeys: d.maxPkeys,
-        // The ports' MTUCap (each port's is the device's QUERY_DEV_LIM max_mtu).
-        maxMtu: Math.max(...this.#portMtu.values()),
-        maxRdAtomic: d.maxQpInitRdAtom,
-        maxDestRdAtomic: d.maxQpRdAtom,
+    // Bare metal's kernel checks a modify_qp against the QP's state under the QP's mutex
+    // (mthca_modify_qp), so one issued while another runs on the same QP is checked against the
+    // state that one leaves: this kernel waits for it as well.
+    let qp = this.#qps.get(req.qpHandle);
+    while (qp?.busy) {
+      await qp.busy;
+      qp = this.#qps.get(req.qpHandle);
+    }
+    const unlock = qp && holdQp(qp);
+    try {
+      let checked: ReturnType<typeof checkModifyQp> | undefined;
+      kernelCheck(VibOp.MODIFY_QP, () => {
+        const d = this.#device;
+        // Not opened through a verbs context (which asks the device and its ports): dom0 checks it.
+        if (!qp || !d || this.#portMtu.size === 0) return;
+        checked = checkModifyQp(req.attr, req.mask, qp, d.physPortCnt);
+        checkModifyQpValues(checked.attr, checked.mask, {
+          ports: d.physPortCnt,
+          maxPkeys: d.maxPkeys,
+          // The ports' MTUCap (each port's is the device's QUERY_DEV_LIM max_mtu).
+          maxMtu: Math.max(...this.#portMtu.values()),
+          maxRdAtomic: d.maxQpInitRdAtom,
+          maxDestRdAtomic: d.maxQpRdAtom,
+        });
       });
-    });
-    // A null GRH is none (checkAhAttr), which the request carries by leaving it out.
-    const { ah, altPath } = req.attr;
-    const attr = ah?.grh === null || altPath?.grh === null
-      ? { ...req.attr, ah: abiAhAttr(ah), altPath: abiAhAttr(altPath) }
-      : req.attr;
-    await this.#call(VibOp.MODIFY_QP, req.qpHandle, { mask: req.mask, attr });
-    if (qp && checked) {
-      // What dom0's kernel now holds for it (UContext.modifyQp).
-      qp.state = checked.next;
-      if (checked.next === QpState.RESET) qp.port = undefined;
-      else if (checked.mask & QpAttrMask.PORT) qp.port = checked.attr.port;
+      // A null GRH is none (checkAhAttr), which the request carries by leaving it out.
+      const { ah, altPath } = req.attr;
+      const attr = ah?.grh === null || altPath?.grh === null
+        ? { ...req.attr, ah: abiAhAttr(ah), altPath: abiAhAttr(altPath) }
+        : req.attr;
+      await this.#call(VibOp.MODIFY_QP, req.qpHandle, { mask: req.mask, attr });
+      if (qp && checked) {
+        // What dom0's kernel now holds for it (UContext.modifyQp).
+        qp.state = checked.next;
+        if (checked.next === QpState.RESET) qp.port = undefined;
+        else if (checked.mask & QpAttrMask.PORT) qp.port = checked.attr.port;
+      }
+    } finally {
+      unlock?.();
     }
   }
 
   async queryQp(qpHandle: number): Promise<QueryQpResp> {
-    const r = await this.#call(VibOp.QUERY_QP, qpHandle, {});
-    const { state, curState, ...attr } = r.attr ?? {};
-    // A state outside the QP state machine is a backend the guest cannot trust.
-    if (!isQpState(state) || (curState !== undefined && !isQpState(curState))) {
-      throw new VerbsError("EIO", `query_qp: the backend answered QP state ${state}`);
+    // Under the QP's mutex, as a modify_qp (mthca_query_qp stores the state it read).
+    let qp = this.#qps.get(qpHandle);
+    while (qp?.busy) {
+      await qp.busy;
+      qp = this.#qps.get(qpHandle);
     }
-    const qp = this.#qps.get(qpHandle);
-    if (qp) qp.state = state; // as dom0's kernel caches it (UContext.queryQp)
-    return {
-      attr: { ...attr, state, ...(curState === undefined ? {} : { curState }) },
-      cap: r.cap,
-      ...(r.sqWqeCounter === undefined ? {} : { sqWqeCounter: r.sqWqeCounter }),
-    };
+    const unlock = qp && holdQp(qp);
+    try {
+      const r = await this.#call(VibOp.QUERY_QP, qpHandle, {});
+      const { state, curState, ...attr } = r.attr ?? {};
+      // A state outside the QP state machine is a backend the guest cannot trust.
+      if (!isQpState(state) || (curState !== undefined && !isQpState(curState))) {
+        throw new VerbsError("EIO", `query_qp: the backend answered QP state ${state}`);
+      }
+      if (qp) qp.state = state; // as dom0's kernel caches it (UContext.queryQp)
+      return {
+        attr: { ...attr, state, ...(curState === undefined ? {} : { curState }) },
+        cap: r.cap,
+        ...(r.sqWqeCounter === undefined ? {} : { sqWqeCounter: r.sqWqeCounter }),
+      };
+    } finally {
+      unlock?.();
+    }
   }
 
   async destroyQp(qpHandle: number): Promise<void> {

@@ -186,9 +186,21 @@ interface QpObj {
    * `resp_depth`: 0 at creation, set by a modify_qp that gives them, kept through RESET).
    */
   rights: { accessFlags: number; respDepth: number };
+  /** Settles when the modify_qp or query_qp running on the QP ends (mthca's `qp->mutex`). */
+  busy?: Promise<void>;
   /** Multicast attachments, `gid/mlid` (ib_uverbs' per-QP mcast_list). */
   mcast: Map<string, { gid: Uint8Array; mlid: number }>;
 }
+/** Take the QP's mutex (the caller waited until it was free); returns its release. */
+function holdQp(qp: QpObj): () => void {
+  let release!: () => void;
+  qp.busy = new Promise<void>((r) => (release = r));
+  return () => {
+    qp.busy = undefined;
+    release();
+  };
+}
+
 /** A path of the QP context as mthca_query_qp reports it: every field, `portNum` and the rate given. */
 function queriedPath(p: PathParams, portNum: number, staticRate: number): AhAttr {
   const ah: AhAttr = { dlid: p.dlid, sl: p.sl, srcPathBits: p.srcPathBits, staticRate, portNum };
@@ -828,125 +840,148 @@ export class UContext implements UverbsFile {
 
   async modifyQp(req: ModifyQpReq): Promise<void> {
     await this.#in();
-    const qp = this.#get(this.#qps, req.qpHandle, "QP");
-    const { attr: a, mask, cur, next } = checkModifyQp(
-      req.attr,
-      req.mask,
-      { qpn: qp.qpn, type: qp.type, state: qp.state, port: qp.attr.port },
-      this.driver.devLim.ports,
-    );
-    const ctx = this.#context(a, mask, qp.attr, qp.rights);
-    if (cur === S.RESET && next === S.RESET) return;
-    if (cur === S.RESET && next === S.INIT) {
-      const w = qp.req.wq;
-      Object.assign(ctx, {
-        type: toHwServiceType(qp.type),
-        pd: qp.pd.pdn,
-        sendCqn: qp.sendCq.cqn,
-        recvCqn: qp.recvCq.cqn,
-        srqn: qp.srq ? qp.srq.srqn : -1,
-        uarIndex: this.uarIndex,
-        wqKey: qp.region.key,
-        sqAddr: w.bufAddr + w.sqOffset,
-        sqSize: w.sqSize,
-        sqStride: w.sqStride,
-        rqAddr: w.bufAddr + w.rqOffset,
-        rqSize: w.rqSize,
-        rqStride: w.rqStride || 16,
-      });
+    let qp = this.#get(this.#qps, req.qpHandle, "QP");
+    // mthca_modify_qp holds the QP's mutex from reading its state to storing the new one, so a
+    // modify_qp issued while another runs on the same QP starts from the state that one leaves
+    // (two RESET->INIT at once: the second is INIT->INIT), not from the state both began in.
+    while (qp.busy) {
+      await qp.busy;
+      qp = this.#get(this.#qps, req.qpHandle, "QP");
     }
-    const op = transitionOp(cur, next)!;
+    const unlock = holdQp(qp);
     try {
-      await this.driver.qpTransition(op, qp.qpn, ctx);
-    } catch (e) {
-      // The device refused it for the QP's own state or context (a `curState` that is not the
-      // QP's, as mthca's firmware answers BAD_QP_STATE): the call's error, naming it.
-      if (!(e instanceof VerbsError && e.ownRequest)) throw e;
-      throw requestError(e.code, `modify_qp QP ${qp.qpn}: ${e.message.slice(e.code.length + 2)}`);
-    }
-    qp.state = next;
-    if (mask & M.ACCESS_FLAGS) qp.rights.accessFlags = a.accessFlags!;
-    if (mask & M.MAX_DEST_RD_ATOMIC) qp.rights.respDepth = a.maxDestRdAtomic!;
-    if (next === S.RESET) qp.attr = {};
-    else {
-      const { state: _s, curState: _c, sqDraining: _d, ...rest } = a;
-      // The PSNs as the QP took them (masked to 24 bits), not as they were given.
-      if (ctx.rqPsn !== undefined) rest.rqPsn = ctx.rqPsn;
-      if (ctx.sqPsn !== undefined) rest.sqPsn = ctx.sqPsn;
-      // A null GRH is none (checkAhAttr): query reports no GRH, as a guest's dom0 does.
-      if (rest.ah) rest.ah = abiAhAttr(rest.ah);
-      if (rest.altPath) rest.altPath = abiAhAttr(rest.altPath);
-      Object.assign(qp.attr, structuredClone(rest));
+      const { attr: a, mask, cur, next } = checkModifyQp(
+        req.attr,
+        req.mask,
+        { qpn: qp.qpn, type: qp.type, state: qp.state, port: qp.attr.port },
+        this.driver.devLim.ports,
+      );
+      const ctx = this.#context(a, mask, qp.attr, qp.rights);
+      if (cur === S.RESET && next === S.RESET) return;
+      if (cur === S.RESET && next === S.INIT) {
+        const w = qp.req.wq;
+        Object.assign(ctx, {
+          type: toHwServiceType(qp.type),
+          pd: qp.pd.pdn,
+          sendCqn: qp.sendCq.cqn,
+          recvCqn: qp.recvCq.cqn,
+          srqn: qp.srq ? qp.srq.srqn : -1,
+          uarIndex: this.uarIndex,
+          wqKey: qp.region.key,
+          sqAddr: w.bufAddr + w.sqOffset,
+          sqSize: w.sqSize,
+          sqStride: w.sqStride,
+          rqAddr: w.bufAddr + w.rqOffset,
+          rqSize: w.rqSize,
+          rqStride: w.rqStride || 16,
+        });
+      }
+      const op = transitionOp(cur, next)!;
+      try {
+        await this.driver.qpTransition(op, qp.qpn, ctx);
+      } catch (e) {
+        // The device refused it for the QP's own state or context (a `curState` that is not the
+        // QP's, as mthca's firmware answers BAD_QP_STATE): the call's error, naming it.
+        if (!(e instanceof VerbsError && e.ownRequest)) throw e;
+        throw requestError(e.code, `modify_qp QP ${qp.qpn}: ${e.message.slice(e.code.length + 2)}`);
+      }
+      qp.state = next;
+      if (mask & M.ACCESS_FLAGS) qp.rights.accessFlags = a.accessFlags!;
+      if (mask & M.MAX_DEST_RD_ATOMIC) qp.rights.respDepth = a.maxDestRdAtomic!;
+      if (next === S.RESET) qp.attr = {};
+      else {
+        const { state: _s, curState: _c, sqDraining: _d, ...rest } = a;
+        // The PSNs as the QP took them (masked to 24 bits), not as they were given.
+        if (ctx.rqPsn !== undefined) rest.rqPsn = ctx.rqPsn;
+        if (ctx.sqPsn !== undefined) rest.sqPsn = ctx.sqPsn;
+        // A null GRH is none (checkAhAttr): query reports no GRH, as a guest's dom0 does.
+        if (rest.ah) rest.ah = abiAhAttr(rest.ah);
+        if (rest.altPath) rest.altPath = abiAhAttr(rest.altPath);
+        Object.assign(qp.attr, structuredClone(rest));
+      }
+    } finally {
+      unlock();
     }
   }
 
   async queryQp(qpHandle: number): Promise<QueryQpResp> {
     await this.#in();
-    const qp = this.#get(this.#qps, qpHandle, "QP");
-    // mthca_query_qp: cur_qp_state is the state it read; en_sqd_async_notify "is only applicable
-    // in modify qp" and is not reported.
-    if (qp.state === S.RESET) {
-      return { attr: { state: S.RESET, curState: S.RESET }, cap: { ...qp.cap } };
+    let qp = this.#get(this.#qps, qpHandle, "QP");
+    // mthca_query_qp reads the context and stores the state it read under the QP's mutex, as
+    // mthca_modify_qp does (modifyQp).
+    while (qp.busy) {
+      await qp.busy;
+      qp = this.#get(this.#qps, qpHandle, "QP");
     }
-    const q = await this.driver.queryQp(qp.qpn);
-    const state = fromHwQpState(q.state);
-    qp.state = state;
-    const { enSqdAsyncNotify: _modifyOnly, ...set } = structuredClone(qp.attr);
-    const attr: QpAttr & { state: number } = {
-      ...set,
-      state,
-      curState: state,
-      port: q.port,
-      pkeyIndex: q.pkeyIndex,
-      accessFlags: fromQpAccess(q.accessFlags),
-      // mthca_query_qp: `1 << log` of the QPC's SRA_MAX and RRA_MAX, the depths rounded up to
-      // a power of two as modify_qp wrote them, and 1 for a depth of 0 or never set.
-      maxRdAtomic: fromHwRdAtomic(q.maxRdAtomic),
-      maxDestRdAtomic: fromHwRdAtomic(q.maxDestRdAtomic),
-    };
-    // mthca_query_qp (hw/mthca/mthca_qp.c) reads every one of these from the QP context, for
-    // every QP type and from INIT on: a field no modify_qp gave reads as the context RST2INIT
-    // loaded, which __mthca_modify_qp zeroed (memset of the mailbox): 0. The PSNs are the QP's
-    // now, not as they were set: the next the responder expects and the next the requester
-    // sends (rnr_nextrecvpsn, next_send_psn).
-    attr.qkey = q.qkey;
-    attr.rqPsn = q.expectedPsn;
-    attr.sqPsn = q.nextPsn;
-    attr.destQpNum = q.destQpn;
-    attr.timeout = q.timeout;
-    attr.retryCnt = q.retryCnt;
-    attr.rnrRetry = q.rnrRetry;
-    attr.minRnrTimer = q.minRnrTimer;
-    // The context's path migration state: IB_MIG_MIGRATED (0) unless a modify_qp gave another
-    // (__mthca_modify_qp writes MTHCA_QP_PM_MIGRATED without IB_QP_PATH_MIG_STATE). Given, it
-    // writes the context's code for IB_MIG_MIGRATED, REARM or ARMED (0, 1, 2) and leaves any
-    // other value's bits 0, MTHCA_QP_PM_ARMED, which mthca_query_qp reads back as IB_MIG_ARMED.
-    const pm = set.pathMigState ?? 0;
-    attr.pathMigState = pm === 0 || pm === 1 ? pm : 2;
-    // path_mtu is the context's MTU. mthca sets it for a UD QP at every transition (IB_MTU_2048 on
-    // Tavor: the MTU its datagrams are sent with); here the device gives a UD QP its port's
-    // active MTU at RST2INIT, 2048 on the MT23108's ports. An RC or UC QP's is written by the
-    // modify_qp that gives IB_QP_PATH_MTU (INIT->RTR): 0 before.
-    attr.pathMtu = qp.type === QpType.UD || set.pathMtu !== undefined ? q.mtu : 0;
-    // mthca_query_qp: a connected QP's paths as the context holds them, whose static_rate is
-    // the rate the path runs at on its port (to_rdma_ah_attr: mthca_rate_to_ib of the context's
-    // rate field, the port's own rate for a path that runs at it), not the rate asked for.
-    // Every field of a path is read back (to_ib_ah_attr), given or not: the port the path's
-    // context names (the primary path's is the QP's port, which IB_QP_AV does not change; the
-    // alternate path's alt_port_num), and an SL, source path bits and GRH fields at their
-    // values, 0 where no modify_qp gave one.
-    if (attr.ah) {
-      const rate = pathRate(q.path.staticRate ?? 0, this.driver.portGbps(q.port));
-      attr.ah = queriedPath(q.path, q.port, rate);
+    const unlock = holdQp(qp);
+    try {
+      // mthca_query_qp: cur_qp_state is the state it read; en_sqd_async_notify "is only applicable
+      // in modify qp" and is not reported.
+      if (qp.state === S.RESET) {
+        return { attr: { state: S.RESET, curState: S.RESET }, cap: { ...qp.cap } };
+      }
+      const q = await this.driver.queryQp(qp.qpn);
+      const state = fromHwQpState(q.state);
+      qp.state = state;
+      const { enSqdAsyncNotify: _modifyOnly, ...set } = structuredClone(qp.attr);
+      const attr: QpAttr & { state: number } = {
+        ...set,
+        state,
+        curState: state,
+        port: q.port,
+        pkeyIndex: q.pkeyIndex,
+        accessFlags: fromQpAccess(q.accessFlags),
+        // mthca_query_qp: `1 << log` of the QPC's SRA_MAX and RRA_MAX, the depths rounded up to
+        // a power of two as modify_qp wrote them, and 1 for a depth of 0 or never set.
+        maxRdAtomic: fromHwRdAtomic(q.maxRdAtomic),
+        maxDestRdAtomic: fromHwRdAtomic(q.maxDestRdAtomic),
+      };
+      // mthca_query_qp (hw/mthca/mthca_qp.c) reads every one of these from the QP context, for
+      // every QP type and from INIT on: a field no modify_qp gave reads as the context RST2INIT
+      // loaded, which __mthca_modify_qp zeroed (memset of the mailbox): 0. The PSNs are the QP's
+      // now, not as they were set: the next the responder expects and the next the requester
+      // sends (rnr_nextrecvpsn, next_send_psn).
+      attr.qkey = q.qkey;
+      attr.rqPsn = q.expectedPsn;
+      attr.sqPsn = q.nextPsn;
+      attr.destQpNum = q.destQpn;
+      attr.timeout = q.timeout;
+      attr.retryCnt = q.retryCnt;
+      attr.rnrRetry = q.rnrRetry;
+      attr.minRnrTimer = q.minRnrTimer;
+      // The context's path migration state: IB_MIG_MIGRATED (0) unless a modify_qp gave another
+      // (__mthca_modify_qp writes MTHCA_QP_PM_MIGRATED without IB_QP_PATH_MIG_STATE). Given, it
+      // writes the context's code for IB_MIG_MIGRATED, REARM or ARMED (0, 1, 2) and leaves any
+      // other value's bits 0, MTHCA_QP_PM_ARMED, which mthca_query_qp reads back as IB_MIG_ARMED.
+      const pm = set.pathMigState ?? 0;
+      attr.pathMigState = pm === 0 || pm === 1 ? pm : 2;
+      // path_mtu is the context's MTU. mthca sets it for a UD QP at every transition (IB_MTU_2048 on
+      // Tavor: the MTU its datagrams are sent with); here the device gives a UD QP its port's
+      // active MTU at RST2INIT, 2048 on the MT23108's ports. An RC or UC QP's is written by the
+      // modify_qp that gives IB_QP_PATH_MTU (INIT->RTR): 0 before.
+      attr.pathMtu = qp.type === QpType.UD || set.pathMtu !== undefined ? q.mtu : 0;
+      // mthca_query_qp: a connected QP's paths as the context holds them, whose static_rate is
+      // the rate the path runs at on its port (to_rdma_ah_attr: mthca_rate_to_ib of the context's
+      // rate field, the port's own rate for a path that runs at it), not the rate asked for.
+      // Every field of a path is read back (to_ib_ah_attr), given or not: the port the path's
+      // context names (the primary path's is the QP's port, which IB_QP_AV does not change; the
+      // alternate path's alt_port_num), and an SL, source path bits and GRH fields at their
+      // values, 0 where no modify_qp gave one.
+      if (attr.ah) {
+        const rate = pathRate(q.path.staticRate ?? 0, this.driver.portGbps(q.port));
+        attr.ah = queriedPath(q.path, q.port, rate);
+      }
+      if (attr.altPath) {
+        const port = attr.altPath.portNum ?? q.port;
+        const rate = pathRate(attr.altPath.staticRate ?? 0, this.driver.portGbps(port));
+        attr.altPath = queriedPath(checkAhAttr("query_qp", attr.altPath), port, rate);
+      }
+      // mthca_query_qp: sq_draining is the QPC's DRAINING state, false in every other.
+      attr.sqDraining = q.sqDraining;
+      return { attr, cap: { ...qp.cap }, sqWqeCounter: q.sqConsumer };
+    } finally {
+      unlock();
     }
-    if (attr.altPath) {
-      const port = attr.altPath.portNum ?? q.port;
-      const rate = pathRate(attr.altPath.staticRate ?? 0, this.driver.portGbps(port));
-      attr.altPath = queriedPath(checkAhAttr("query_qp", attr.altPath), port, rate);
-    }
-    // mthca_query_qp: sq_draining is the QPC's DRAINING state, false in every other.
-    attr.sqDraining = q.sqDraining;
-    return { attr, cap: { ...qp.cap }, sqWqeCounter: q.sqConsumer };
   }
 
   /**

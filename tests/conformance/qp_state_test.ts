@@ -25,7 +25,17 @@ import {
   WcStatus,
   WrOpcode,
 } from "../../mod.ts";
-import { CONNECT, rejects, type Side, side, twoHosts } from "./helpers.ts";
+import {
+  CAP,
+  CONNECT,
+  MODES,
+  pair,
+  rejects,
+  type Side,
+  side,
+  twoDomains,
+  twoHosts,
+} from "./helpers.ts";
 
 type Names = Record<"RC" | "UC" | "UD", string>;
 const none: Names = { RC: "", UC: "", UD: "" };
@@ -257,3 +267,33 @@ Deno.test("modify_qp: unknown attribute names are refused before the kernel is a
     assert.equal(await stateOf(qp), S.RESET);
   });
 });
+
+// mthca_modify_qp reads the QP's current state and stores the new one under the QP's mutex
+// (qp->mutex, as mthca_query_qp): two modify_qp calls on one QP at once run one after the other,
+// the second from the state the first left. Two RESET->INIT at once are RESET->INIT then
+// INIT->INIT, both successes, in every mode; two RTS->SQD, RTS->SQD then SQD->SQD.
+for (const mode of MODES) {
+  Deno.test(`modify_qp (${mode}): two at once on one QP run one after the other`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const qp = await x.pd.createQp({ type: QpType.RC, sendCq: x.cq, recvCq: x.cq, cap: CAP });
+      const init = { state: S.INIT, port: 1, pkeyIndex: 0, accessFlags: 0 };
+      await Promise.all([qp.modify(init), qp.modify(init)]);
+      assert.equal(await stateOf(qp), S.INIT);
+      // The whole call waits (ib_uverbs' checks too, one interleaving Linux allows), so a chain
+      // issued at once takes the QP up as one issued in turn, a guest's kernel as bare metal's.
+      const peer = await y.pd.createQp({ type: QpType.RC, sendCq: y.cq, recvCq: y.cq, cap: CAP });
+      const [, rtr, rts] = connectAttrs(QpType.RC, {
+        ...CONNECT,
+        remoteQpn: peer.qpNum,
+        dlid: y.lid,
+      });
+      await Promise.all([qp.modify(rtr), qp.modify(rts), qp.query()]);
+      assert.equal(await stateOf(qp), S.RTS);
+      const [qx] = await pair(x, y, QpType.RC);
+      await Promise.all([qx.modify({ state: S.SQD }), qx.modify({ state: S.SQD }), qx.query()]);
+      assert.equal(await stateOf(qx), S.SQD);
+    });
+  });
+}
