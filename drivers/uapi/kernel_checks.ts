@@ -416,7 +416,9 @@ export function uverbsModifyQp(
   if (ah) {
     if (mask & M.STATE && attr.state === S.RTR) {
       if (avPort !== undefined && avPort !== qpPort) {
-        throw inval(`${call}: ah.portNum ${avPort} is not the QP's port ${qpPort}`);
+        // A QP that has not been through RESET->INIT has no port (mthca's qp->port 0).
+        const own = qpPort === undefined ? "none (no RESET->INIT yet)" : String(qpPort);
+        throw inval(`${call}: ah.portNum ${avPort} is not the QP's port, ${own}`);
       }
     } else if (mask & M.PORT) {
       if (avPort !== undefined && avPort !== attr.port) {

@@ -273,6 +273,12 @@ for (const mode of MODES) {
           { ...init, qkey: 1.5 },
           `modify_qp QP ${qp.qpNum}: RESET->INIT on an RC QP does not take qkey`,
         ],
+        // ib_uverbs compares an RTR's AV port with the QP's before the state table: a QP never
+        // taken to INIT has none, which the message says (not "port undefined").
+        [
+          { state: QpState.RTR, ah: { dlid: 1, portNum: 1 } },
+          "modify_qp: ah.portNum 1 is not the QP's port, none (no RESET->INIT yet)",
+        ],
       ];
       for (const [attr, msg] of atInit) assert.equal(await said(attr), msg);
       assert.equal(hosts[0].counters().backendRequests, sent, "nothing reached dom0");
