@@ -277,6 +277,13 @@ export function qpTransition(
     q.comp.rnrRetries = q.rnrRetry;
   }
   if (op === CmdOp.SQERR2RTS_QP) q.req.error = false;
+  if (op === CmdOp.SQD2SQD_QP) {
+    // A drained QP's new retry policy (IBTA vol 1 §11.2.4; Linux qp_state_table, SQD->SQD takes
+    // IB_QP_RETRY_CNT and IB_QP_RNR_RETRY, which mthca passes with OPTPAR_RETRY_COUNT and
+    // OPTPAR_RNR_RETRY) is the budget of the next message, not only after its next ACK.
+    if (ctx.retryCnt !== undefined) q.comp.retries = q.retryCnt;
+    if (ctx.rnrRetry !== undefined) q.comp.rnrRetries = q.rnrRetry;
+  }
   if (op === CmdOp.RTS2SQD_QP) {
     // The drain event is asked for by each RTS2SQD command (mthca_modify_qp passes it as the
     // command's modifier only when this modify_qp has IB_QP_EN_SQD_ASYNC_NOTIFY set): a request

@@ -297,3 +297,33 @@ for (const mode of MODES) {
     });
   });
 }
+
+// SQD->SQD takes an RC QP's retry count (qp_state_table; mthca passes it to the device with
+// OPTPAR_RETRY_COUNT): the next message to a peer that never answers is retried that many times,
+// not as often as the count the QP had before its drain.
+for (const mode of MODES) {
+  Deno.test(`modify_qp (${mode}): SQD->SQD's retry count is the next message's`, async () => {
+    const { cluster, a, b } = await twoDomains(mode);
+    await cluster.run(async () => {
+      const x = await side(a), y = await side(b);
+      const [qx, qy] = await pair(x, y, QpType.RC); // retryCnt 7, timeout 14 (67 ms)
+      await qx.modify({ state: S.SQD });
+      await qx.modify({ state: S.SQD, retryCnt: 0, timeout: 10 }); // 4.2 ms, no retry
+      await qx.modify({ state: S.RTS });
+      await qy.modify({ state: S.RESET }); // the peer answers nothing any more
+      const t0 = a.engine.now;
+      qx.postSend({
+        wrId: 1n,
+        opcode: WrOpcode.RDMA_WRITE,
+        sendFlags: SendFlags.SIGNALED,
+        sgList: [{ addr: x.buf, length: 8, lkey: x.mr.lkey }],
+        remoteAddr: y.buf,
+        rkey: y.mr.rkey,
+      });
+      const [wc] = await x.cq.pollUntil(1);
+      assert.equal(wc.status, WcStatus.RETRY_EXC_ERR);
+      const ms = (a.engine.now - t0) / 1e6;
+      assert.ok(ms < 8, `one 4.2 ms timeout, no retry: failed after ${ms.toFixed(1)} ms`);
+    });
+  });
+}
