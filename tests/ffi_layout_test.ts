@@ -128,6 +128,8 @@ const PROTOTYPES: Record<string, { c: string; deno: Deno.ForeignFunction }> = {
       ibv_attach_mcast: "int (struct ibv_qp *, const union ibv_gid *, uint16_t)",
       ibv_detach_mcast: "int (struct ibv_qp *, const union ibv_gid *, uint16_t)",
       ibv_create_ah: "struct ibv_ah *(struct ibv_pd *, struct ibv_ah_attr *)",
+      ibv_init_ah_from_wc:
+        "int (struct ibv_context *, uint8_t, struct ibv_wc *, struct ibv_grh *, struct ibv_ah_attr *)",
       ibv_destroy_ah: "int (struct ibv_ah *)",
       ibv_create_srq: "struct ibv_srq *(struct ibv_pd *, struct ibv_srq_init_attr *)",
       ibv_destroy_srq: "int (struct ibv_srq *)",

@@ -10,6 +10,9 @@ import assert from "node:assert/strict";
 import { DEFAULT_LIBRARY, ffiCounters, listDevices, loadIbverbs } from "../hca/ffi/mod.ts";
 import { VerbsError } from "../drivers/uapi/errors.ts";
 import { listRealDevices, openRealDevice } from "../drivers/verbs/real.ts";
+import { initAhFromWcWith } from "../drivers/verbs/real/ah_from_wc.ts";
+import { WcFlags } from "../drivers/uapi/enums.ts";
+import type { WorkCompletion } from "../drivers/uapi/types.ts";
 
 const CI = Deno.env.get("CI") === "true";
 
@@ -201,6 +204,45 @@ Deno.test({
       });
     } finally {
       await Deno.remove(sysfs, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "ffi: ibv_init_ah_from_wc answers from the completion, and refuses a GRH area it cannot read",
+  ignore: missing !== null && !CI,
+  fn() {
+    requireLibrary();
+    const lib = loadIbverbs();
+    try {
+      // No IBV_WC_GRH: libibverbs reads only the completion (the context is not touched).
+      const wc = { slid: 0x1234, sl: 5, dlidPathBits: 3, wcFlags: 0 } as WorkCompletion;
+      assert.deepEqual(initAhFromWcWith(lib, null, 2, wc), {
+        dlid: 0x1234,
+        sl: 5,
+        srcPathBits: 3,
+        staticRate: 0,
+        portNum: 2,
+      });
+      // With it: an area that is neither a GRH nor an IPv4 header is EPROTONOSUPPORT
+      // (get_grh_header_version), a multicast destination GID EINVAL (set_ah_attr_by_ipv6),
+      // both before the GID table is read.
+      const grh = { ...wc, wcFlags: WcFlags.GRH };
+      assert.throws(() => initAhFromWcWith(lib, null, 1, grh, new Uint8Array(40)), {
+        name: "VerbsError",
+        code: "EPROTONOSUPPORT",
+      });
+      const mcast = new Uint8Array(40);
+      mcast[0] = 0x60;
+      mcast[6] = 0x1b;
+      mcast[24] = 0xff;
+      assert.throws(() => initAhFromWcWith(lib, null, 1, grh, mcast), {
+        name: "VerbsError",
+        code: "EINVAL",
+      });
+    } finally {
+      lib.close();
     }
   },
 });

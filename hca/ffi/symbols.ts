@@ -66,6 +66,12 @@ export const IBV_SYMBOLS = {
   ibv_attach_mcast: { parameters: ["pointer", "buffer", "u16"], result: "i32" },
   ibv_detach_mcast: { parameters: ["pointer", "buffer", "u16"], result: "i32" },
   ibv_create_ah: { parameters: ["pointer", "buffer"], result: "pointer" },
+  // int ibv_init_ah_from_wc(struct ibv_context *, uint8_t port_num, struct ibv_wc *,
+  //                         struct ibv_grh *, struct ibv_ah_attr *)
+  ibv_init_ah_from_wc: {
+    parameters: ["pointer", "u8", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
   ibv_destroy_ah: { parameters: ["pointer"], result: "i32" },
   ibv_create_srq: { parameters: ["pointer", "buffer"], result: "pointer" },
   ibv_destroy_srq: { parameters: ["pointer"], result: "i32" },

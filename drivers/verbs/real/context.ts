@@ -8,7 +8,8 @@
  */
 import { IBV_CONTEXT, IBV_DEVICE_ATTR, queryPort, scratch } from "../../../hca/ffi/mod.ts";
 import { VerbsError } from "../../uapi/errors.ts";
-import type { DeviceAttr, PortAttr } from "../../uapi/types.ts";
+import type { AhAttr, DeviceAttr, PortAttr, WorkCompletion } from "../../uapi/types.ts";
+import { initAhFromWcWith } from "./ah_from_wc.ts";
 import { decodeDeviceAttr, decodePortAttr } from "./info.ts";
 import {
   ackAllCompEvents,
@@ -107,6 +108,15 @@ export class RealContext {
       lib.check(lib.symbols.ibv_query_gid(this.#dev.ctx, port, index, gid), "ibv_query_gid")
     );
     return gid;
+  }
+
+  /**
+   * `ibv_init_ah_from_wc`: libibverbs' own, whose GID search reads the device's table and GID
+   * types (RoCE v2 headers included); `grh` is the 40 bytes at the head of the receive buffer.
+   * Returns its value directly, as `queryGid` does.
+   */
+  initAhFromWc(port: number, wc: WorkCompletion, grh?: Uint8Array): AhAttr {
+    return initAhFromWcWith(this.#dev.lib, this.#dev.ctx, port, wc, grh);
   }
 
   /** `ibv_query_pkey`: P_Key `index` of `port`, in host order (0 for an empty entry). */

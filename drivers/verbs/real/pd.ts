@@ -20,7 +20,8 @@ import {
   viewOf,
 } from "../../../hca/ffi/mod.ts";
 import { VerbsError } from "../../uapi/errors.ts";
-import type { AhAttr, SrqAttr } from "../../uapi/types.ts";
+import type { AhAttr, SrqAttr, WorkCompletion } from "../../uapi/types.ts";
+import { initAhFromWcWith } from "./ah_from_wc.ts";
 import { encodeAh } from "./attrs.ts";
 import { attach, destroyObject, pointerOf, type RealDevice } from "./device.ts";
 import { verbs } from "./errors.ts";
@@ -260,6 +261,20 @@ export class RealPd {
   /** `ibv_create_ah` (port 1 unless `portNum` says otherwise). */
   createAh(attr: AhAttr): Promise<RealAh> {
     return this.#run((pd) => new RealAh(this.#dev, pd, attr));
+  }
+
+  /**
+   * `ibv_create_ah_from_wc`: libibverbs' `ibv_init_ah_from_wc` for the datagram `wc` completed
+   * (`grh`: the 40 bytes at the head of its receive buffer), then `createAh`.
+   */
+  createAhFromWc(
+    wc: WorkCompletion,
+    grh: Uint8Array | undefined,
+    portNum: number,
+  ): Promise<RealAh> {
+    return this.#run((pd) =>
+      new RealAh(this.#dev, pd, initAhFromWcWith(this.#dev.lib, this.#dev.ctx, portNum, wc, grh))
+    );
   }
 
   /** `ibv_create_srq`. */
