@@ -1,11 +1,30 @@
 import assert from "node:assert/strict";
-import { connectedQps, must, pattern, withPair } from "./support/hca_harness.ts";
+import {
+  connectedQps,
+  type Host,
+  type HQp,
+  type Mr,
+  must,
+  pattern,
+  withPair,
+} from "./support/hca_harness.ts";
 import { WqeFlags, WqeOpcode } from "../hca/wqe.ts";
 import { CqeFlags } from "../hca/cqe.ts";
 import { CqErrorCause, EQE_BYTES, eqeReady } from "../hca/eqe.ts";
 import { CmdOp, EqeType, HwQpState, MptAccess } from "../hca/commands.ts";
 import { PAGE_SIZE } from "../sim/memory.ts";
 import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+
+/** A signaled 4-byte inline RDMA WRITE from `qp` of `host` into `dst`. */
+function signaledWrite(host: Host, qp: HQp, dst: Mr): void {
+  host.postSend(qp, {
+    opcode: WqeOpcode.RDMA_WRITE,
+    flags: WqeFlags.SIGNALED,
+    remoteAddr: dst.addr,
+    rkey: dst.key,
+    inline: pattern(4),
+  });
+}
 
 Deno.test("hca events: an armed CQ writes one completion EQE and raises the EQ's vector once", async () => {
   await withPair({}, async (p) => {
@@ -14,13 +33,7 @@ Deno.test("hca events: an armed CQ writes one completion EQE and raises the EQ's
     const irqs = p.a.interrupts.length;
     p.a.arm(cqa);
     for (let i = 0; i < 3; i++) {
-      p.a.postSend(qa, {
-        opcode: WqeOpcode.RDMA_WRITE,
-        flags: WqeFlags.SIGNALED,
-        remoteAddr: dst.addr,
-        rkey: dst.key,
-        inline: pattern(4),
-      });
+      signaledWrite(p.a, qa, dst);
     }
     await p.engine.sleep(50_000);
     assert.equal(p.a.interrupts.length, irqs + 1, "armed once → one event");
@@ -42,13 +55,7 @@ Deno.test("hca events: a CQ that overruns goes to error and raises CQ_ERROR, its
     await p.b.toRts(qb, qa.qpn, p.a.lid);
     const dst = await p.b.buffer(64);
     for (let i = 0; i < 6; i++) {
-      p.a.postSend(qa, {
-        opcode: WqeOpcode.RDMA_WRITE,
-        flags: WqeFlags.SIGNALED,
-        remoteAddr: dst.addr,
-        rkey: dst.key,
-        inline: pattern(4),
-      });
+      signaledWrite(p.a, qa, dst);
     }
     await p.engine.sleep(50_000);
     const ev = p.a.events.find((e) => e.type === EqeType.CQ_ERROR);
@@ -206,13 +213,7 @@ Deno.test("hca events: an arm behind a CQE that raised no event raises one at on
     const dst = await p.b.buffer(64);
     // Two CQEs land while the CQ is not armed (so they raise no event); the driver has polled neither.
     for (let i = 0; i < 2; i++) {
-      p.a.postSend(qa, {
-        opcode: WqeOpcode.RDMA_WRITE,
-        flags: WqeFlags.SIGNALED,
-        remoteAddr: dst.addr,
-        rkey: dst.key,
-        inline: pattern(4),
-      });
+      signaledWrite(p.a, qa, dst);
     }
     await p.engine.sleep(50_000);
     const completions = () => p.a.events.filter((e) => e.type === EqeType.COMPLETION).length;
@@ -237,13 +238,7 @@ Deno.test("hca events: an arm behind a CQE that raised no event raises one at on
     assert.equal(completions(), 1, "nothing behind the consumer index → no event yet");
     // The next CQE raises it; arming again before polling that CQE (perftest's
     // ctx_notify_events) raises no second event: the CQE already triggered one.
-    p.a.postSend(qa, {
-      opcode: WqeOpcode.RDMA_WRITE,
-      flags: WqeFlags.SIGNALED,
-      remoteAddr: dst.addr,
-      rkey: dst.key,
-      inline: pattern(4),
-    });
+    signaledWrite(p.a, qa, dst);
     await p.engine.sleep(50_000);
     assert.equal(completions(), 2);
     p.a.arm(cqa);

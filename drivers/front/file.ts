@@ -55,7 +55,7 @@ import {
   checkSrqResize,
 } from "../uapi/kernel_checks.ts";
 import { Access, QpAttrMask, QpState } from "../uapi/enums.ts";
-import { isQpState } from "../uapi/qp_state.ts";
+import { holdQpMutex, isQpState } from "../uapi/qp_state.ts";
 import {
   opName,
   segCapacity,
@@ -130,16 +130,6 @@ interface FrontQp {
   port?: number;
   /** Settles when the modify_qp or query_qp running on the QP ends (bare metal's QP mutex). */
   busy?: Promise<void>;
-}
-
-/** Take the QP's mutex (the caller waited until it was free); returns its release. */
-function holdQp(qp: FrontQp): () => void {
-  let release!: () => void;
-  qp.busy = new Promise<void>((r) => (release = r));
-  return () => {
-    qp.busy = undefined;
-    release();
-  };
 }
 
 function kernelCheck(op: VibOpCode, check: () => unknown): void {
@@ -524,7 +514,7 @@ export class VibFrontFile implements FrontFile {
       await qp.busy;
       qp = this.#qps.get(req.qpHandle);
     }
-    const unlock = qp && holdQp(qp);
+    const unlock = qp && holdQpMutex(qp);
     try {
       let checked: ReturnType<typeof checkModifyQp> | undefined;
       kernelCheck(VibOp.MODIFY_QP, () => {
@@ -565,7 +555,7 @@ export class VibFrontFile implements FrontFile {
       await qp.busy;
       qp = this.#qps.get(qpHandle);
     }
-    const unlock = qp && holdQp(qp);
+    const unlock = qp && holdQpMutex(qp);
     try {
       const r = await this.#call(VibOp.QUERY_QP, qpHandle, {});
       const { state, curState, ...attr } = r.attr ?? {};

@@ -45,6 +45,7 @@ import {
   queueAligned,
   tableIndex,
 } from "../uapi/kernel_checks.ts";
+import { holdQpMutex } from "../uapi/qp_state.ts";
 import { qpGrant, sendWqeBytes } from "../uapi/wq_layout.ts";
 import type { AhAttr, AsyncEvent, DeviceAttr, PortAttr, QpAttr, QpCap } from "../uapi/types.ts";
 import type {
@@ -190,15 +191,6 @@ interface QpObj {
   busy?: Promise<void>;
   /** Multicast attachments, `gid/mlid` (ib_uverbs' per-QP mcast_list). */
   mcast: Map<string, { gid: Uint8Array; mlid: number }>;
-}
-/** Take the QP's mutex (the caller waited until it was free); returns its release. */
-function holdQp(qp: QpObj): () => void {
-  let release!: () => void;
-  qp.busy = new Promise<void>((r) => (release = r));
-  return () => {
-    qp.busy = undefined;
-    release();
-  };
 }
 
 /** A path of the QP context as mthca_query_qp reports it: every field, `portNum` and the rate given. */
@@ -848,7 +840,7 @@ export class UContext implements UverbsFile {
       await qp.busy;
       qp = this.#get(this.#qps, req.qpHandle, "QP");
     }
-    const unlock = holdQp(qp);
+    const unlock = holdQpMutex(qp);
     try {
       const { attr: a, mask, cur, next } = checkModifyQp(
         req.attr,
@@ -913,7 +905,7 @@ export class UContext implements UverbsFile {
       await qp.busy;
       qp = this.#get(this.#qps, qpHandle, "QP");
     }
-    const unlock = holdQp(qp);
+    const unlock = holdQpMutex(qp);
     try {
       // mthca_query_qp: cur_qp_state is the state it read; en_sqd_async_notify "is only applicable
       // in modify qp" and is not reported.

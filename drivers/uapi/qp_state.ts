@@ -376,3 +376,30 @@ export function modifyQpError(
   }
   return undefined;
 }
+
+/**
+ * Take a QP's mutex: `modify_qp` and `query_qp` on one QP run one after the
+ * other (mthca holds `qp->mutex` from reading the state to storing the new
+ * one). The caller first waits while `qp.busy` is set (`while (qp.busy) await
+ * qp.busy`), so a QP nobody else is modifying costs no await; the function
+ * returned releases the mutex and wakes the waiters.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { holdQpMutex } from "./qp_state.ts";
+ * const qp: { busy?: Promise<void> } = {};
+ * const release = holdQpMutex(qp);
+ * assert.ok(qp.busy instanceof Promise);
+ * release();
+ * assert.equal(qp.busy, undefined);
+ * ```
+ */
+export function holdQpMutex(qp: { busy?: Promise<void> }): () => void {
+  let release!: () => void;
+  qp.busy = new Promise<void>((r) => (release = r));
+  return () => {
+    qp.busy = undefined;
+    release();
+  };
+}
