@@ -305,6 +305,40 @@ export const Mtu = { MTU_256: 1, MTU_512: 2, MTU_1024: 3, MTU_2048: 4, MTU_4096:
 export type Mtu = (typeof Mtu)[keyof typeof Mtu];
 
 /**
+ * `enum ibv_node_type`: what kind of node a device is (`struct ibv_device`'s `node_type`).
+ * `UNKNOWN` is -1 and 0 is no node type; every device the model offers is a `CA`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NodeType } from "./enums.ts";
+ * assert.deepEqual([NodeType.UNKNOWN, NodeType.CA, NodeType.UNSPECIFIED], [-1, 1, 7]);
+ * ```
+ */
+export const NodeType = {
+  UNKNOWN: -1,
+  CA: 1,
+  SWITCH: 2,
+  ROUTER: 3,
+  RNIC: 4,
+  USNIC: 5,
+  USNIC_UDP: 6,
+  UNSPECIFIED: 7,
+} as const;
+/**
+ * A value of {@link NodeType}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NodeType } from "./enums.ts";
+ * const infiniband = (t: NodeType) => t >= NodeType.CA && t <= NodeType.ROUTER;
+ * assert.ok(infiniband(NodeType.SWITCH) && !infiniband(NodeType.RNIC));
+ * ```
+ */
+export type NodeType = (typeof NodeType)[keyof typeof NodeType];
+
+/**
  * `enum ibv_event_type` (async events).
  *
  * @example
