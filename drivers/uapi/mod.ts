@@ -3,9 +3,10 @@
  * (the native HCA driver's user context, or a Xen guest's frontend that
  * forwards to dom0) agree on — the `UverbsDevice`/`UverbsFile` calls and
  * their request/response types, the numbers of `infiniband/verbs.h` and
- * libibverbs' pure helpers on them (the enum strings), the errno-carrying
- * `VerbsError`, the QP state table both sides enforce and the work-queue
- * layout the library decides and the kernel checks. Linux keeps
+ * libibverbs' pure helpers on them (the enum strings, the rate
+ * conversions), the errno-carrying `VerbsError`, the QP state table both
+ * sides enforce and the work-queue layout the library decides and the
+ * kernel checks. Linux keeps
  * the same contract in `include/uapi/rdma/ib_user_verbs.h`; like that
  * header, this folder knows no provider and no driver.
  *
@@ -21,6 +22,7 @@
  */
 export * from "./enums.ts";
 export * from "./errors.ts";
+export * from "./rates.ts";
 export * from "./strs.ts";
 export * from "./types.ts";
 export type * from "./uverbs.ts";

@@ -48,9 +48,10 @@ export interface AhAttr {
   /** Source path bits (LMC). */
   srcPathBits?: number;
   /**
-   * Static rate (`enum ibv_rate`; 0 = port rate). A connected QP's `query` reports the rate its
-   * path runs at on the port (mthca_query_qp: `mthca_rate_to_ib`), not the rate asked for: a path
-   * at the port's rate, or asked faster, reads back as the port's rate (10 Gb/s, 3, on 4x SDR).
+   * Static rate (an `IbvRate`, `enum ibv_rate`; 0 = port rate). A connected QP's `query` reports
+   * the rate its path runs at on the port (mthca_query_qp: `mthca_rate_to_ib`), not the rate asked
+   * for: a path at the port's rate, or asked faster, reads back as the port's rate (10 Gb/s, 3, on
+   * 4x SDR).
    */
   staticRate?: number;
   /** Local port (default 1). */
