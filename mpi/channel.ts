@@ -40,6 +40,7 @@ import {
   SendFlags,
   VerbsError,
   WcStatus,
+  wcStatusName,
   type WorkCompletion,
   WrOpcode,
 } from "../drivers/verbs/mod.ts";
@@ -731,7 +732,7 @@ export class Channel {
     if (wc.status !== WcStatus.SUCCESS) {
       // A credit update to a peer that already finalized is never acknowledged: harmless.
       if (this.#closing && op.kind !== "recv" && op.unsolicited) return;
-      const name = Object.entries(WcStatus).find(([, v]) => v === wc.status)?.[0] ?? wc.status;
+      const name = wcStatusName(wc.status);
       this.failure ??= new MpiError(
         "MPI_ERR_INTERN",
         `rank ${this.rank}: ${op.kind} work request to rank ${op.conn.peer} completed with ${name}`,

@@ -14,6 +14,7 @@ import {
   PortState,
   portStateStr,
   WcStatus,
+  wcStatusName,
   wcStatusStr,
   WrOpcode,
   wrOpcodeStr,
@@ -155,4 +156,9 @@ Deno.test("wrOpcodeStr: every ibv_wr_opcode as rdma-core spells it; the unnamed 
     ],
   );
   for (const v of ODD) assert.equal(wrOpcodeStr(v as number), "unknown", String(v));
+});
+
+Deno.test("uapi strs: wcStatusName is each WcStatus's own name, the number for any other value", () => {
+  for (const [name, value] of Object.entries(WcStatus)) assert.equal(wcStatusName(value), name);
+  assert.deepEqual([wcStatusName(22), wcStatusName(-1)], ["22", "-1"]);
 });

@@ -74,6 +74,28 @@ export function wcStatusStr(status: WcStatus | number): string {
   return lookup(WC_STATUS_STR, status);
 }
 
+const WC_STATUS_NAME: ReadonlyMap<number, string> = new Map(
+  Object.entries(WcStatus).map(([name, value]) => [value, name]),
+);
+
+/**
+ * The name of `status` in {@link WcStatus} (`"RETRY_EXC_ERR"`), as the
+ * project's tools and its MPI name a failed completion in their errors; the
+ * number itself for a value the enum does not name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { WcStatus } from "./enums.ts";
+ * import { wcStatusName } from "./strs.ts";
+ * assert.equal(wcStatusName(WcStatus.RETRY_EXC_ERR), "RETRY_EXC_ERR");
+ * assert.equal(wcStatusName(99), "99");
+ * ```
+ */
+export function wcStatusName(status: number): string {
+  return WC_STATUS_NAME.get(status) ?? String(status);
+}
+
 const EVENT_TYPE_STR: ReadonlyMap<number, string> = new Map([
   [EventType.CQ_ERR, "CQ error"],
   [EventType.QP_FATAL, "local work queue catastrophic error"],

@@ -17,6 +17,7 @@ import {
   SendFlags,
   type SendWr,
   WcStatus,
+  wcStatusName,
   WrOpcode,
 } from "../../mod.ts";
 import type { Cluster, Context, Cq, Domain, Mr, Pd, Qp, Wc } from "./api.ts";
@@ -120,7 +121,7 @@ interface Node {
 
 function check(wc: Wc, what: string): void {
   if (wc.status !== WcStatus.SUCCESS) {
-    const name = Object.entries(WcStatus).find(([, v]) => v === wc.status)?.[0] ?? wc.status;
+    const name = wcStatusName(wc.status);
     throw new ToolError(`${what}: completion with error status ${name}`);
   }
 }

@@ -16,12 +16,11 @@
  */
 import { cmdWord, doorbellBytes, sendDoorbellWord, UarOffset } from "../../hca/uar.ts";
 import { Access, QpState, SendFlags, WcStatus, WrOpcode } from "../../drivers/uapi/enums.ts";
+import { wcStatusName } from "../../drivers/uapi/strs.ts";
 import type { SendWr } from "../../drivers/uapi/types.ts";
 import { VibOp } from "../../drivers/vib/mod.ts";
 import { interesting, sendRaw } from "./fuzz_ring.ts";
 import { type FuzzAttacker, FuzzFailure, type FuzzWorld, reconnect } from "./fuzz_world.ts";
-
-const WC_NAME = new Map<number, string>(Object.entries(WcStatus).map(([k, v]) => [v, k]));
 
 const OFFSETS = [UarOffset.CQ, UarOffset.SEND, UarOffset.RECV, UarOffset.SRQ, UarOffset.EQ];
 
@@ -253,7 +252,7 @@ export async function wqeAttack(w: FuzzWorld, a: FuzzAttacker): Promise<string> 
     return "no completion";
   }
   if (got.some((s) => s !== WcStatus.SUCCESS)) a.broken = true;
-  return `completion ${WC_NAME.get(got[0]) ?? got[0]}`;
+  return `completion ${wcStatusName(got[0])}`;
 }
 
 /** Access rights of the buffers (exported for the grant kind's registrations). */

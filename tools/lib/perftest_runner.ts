@@ -41,6 +41,7 @@ import {
   type Srq,
   VerbsError,
   WcStatus,
+  wcStatusName,
   WrOpcode,
 } from "../../mod.ts";
 import {
@@ -399,7 +400,7 @@ export function runIterExitCode(
 
 function check(wc: Wc, what: string): void {
   if (wc.status !== WcStatus.SUCCESS) {
-    const name = Object.entries(WcStatus).find(([, v]) => v === wc.status)?.[0] ?? wc.status;
+    const name = wcStatusName(wc.status);
     throw new CompletionError(`${what}: completion with error status ${name} (wr_id ${wc.wrId})`);
   }
 }
