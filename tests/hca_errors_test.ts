@@ -4,6 +4,7 @@ import {
   ALL_QP_ACCESS,
   allZero,
   connectedQps,
+  type Host,
   must,
   pattern,
   withPair,
@@ -15,6 +16,17 @@ import { encodePacket } from "../hca/packet.ts";
 import { OP } from "../hca/opcode.ts";
 import { sendDoorbellWord } from "../hca/uar.ts";
 import { PCIX_SDR_2006 } from "../sim/profiles/mod.ts";
+
+/**
+ * HW2SW_MPT of entry `index` on `host`, timed: settles, once the command completed (it must
+ * succeed), with the ns it took; `completed` runs at that moment.
+ */
+async function timedHw2swMpt(host: Host, index: number, completed?: () => void): Promise<number> {
+  const t0 = host.engine.now;
+  must(await host.exec(CmdOp.HW2SW_MPT, { index }));
+  completed?.();
+  return host.engine.now - t0;
+}
 
 Deno.test("hca errors: a bad rkey gives REM_ACCESS_ERR, writes no byte, errors both QPs and flushes the rest", async () => {
   await withPair({}, async (p) => {
@@ -242,13 +254,7 @@ Deno.test("hca errors: an RDMA WRITE whose data is on its way when its region is
       p.a.write(local.addr, new Uint8Array(2048).fill(0x5a));
       const count = () => p.b.read(remote.addr, 2048).filter((b) => b === 0x5a).length;
       let landedAtReturn = -1;
-      const t0 = p.engine.now;
-      let took = 0;
-      const dereg = p.b.exec(CmdOp.HW2SW_MPT, { index: remote.index }).then((r) => {
-        landedAtReturn = count();
-        took = p.engine.now - t0;
-        return r;
-      });
+      const dereg = timedHw2swMpt(p.b, remote.index, () => (landedAtReturn = count()));
       await p.engine.sleep(delay);
       p.a.postSend(qa, {
         opcode: WqeOpcode.RDMA_WRITE,
@@ -258,7 +264,7 @@ Deno.test("hca errors: an RDMA WRITE whose data is on its way when its region is
         sgl: [{ addr: local.addr, length: 2048, lkey: local.key }],
       });
       const [c] = await p.a.waitCqes(cqa, 1, 10_000_000);
-      must(await dereg);
+      const took = await dereg;
       const at = `posted ${delay} ns after the deregistration began`;
       const landed = count();
       assert.equal(landedAtReturn, landed, `${at}: nothing lands after HW2SW_MPT completed`);
@@ -297,12 +303,7 @@ Deno.test("hca errors: HW2SW_MPT waits for writes through its own entry only", a
         const target = await p.b.buffer(2048);
         const other = await p.b.buffer(2048);
         p.a.write(local.addr, new Uint8Array(2048).fill(0x5a));
-        const t0 = p.engine.now;
-        const index = (which === "own" ? target : other).index;
-        const dereg = p.b.exec(CmdOp.HW2SW_MPT, { index }).then((r) => {
-          took[which].push(p.engine.now - t0);
-          return r;
-        });
+        const dereg = timedHw2swMpt(p.b, (which === "own" ? target : other).index);
         await p.engine.sleep(delay);
         p.a.postSend(qa, {
           opcode: WqeOpcode.RDMA_WRITE,
@@ -312,7 +313,7 @@ Deno.test("hca errors: HW2SW_MPT waits for writes through its own entry only", a
           sgl: [{ addr: local.addr, length: 2048, lkey: local.key }],
         });
         await p.a.waitCqes(cqa, 1, 10_000_000);
-        must(await dereg);
+        took[which].push(await dereg);
       });
     }
   }
@@ -334,12 +335,7 @@ Deno.test("hca errors: an RDMA READ or atomic whose DMA read is issued before HW
         const local = await p.a.buffer(2048);
         const remote = await p.b.buffer(2048);
         p.b.write(remote.addr, new Uint8Array(2048).fill(0x5a));
-        const t0 = p.engine.now;
-        let took = 0;
-        const dereg = p.b.exec(CmdOp.HW2SW_MPT, { index: remote.index }).then((r) => {
-          took = p.engine.now - t0;
-          return r;
-        });
+        const dereg = timedHw2swMpt(p.b, remote.index);
         await p.engine.sleep(delay);
         const n = op === WqeOpcode.RDMA_READ ? 2048 : 8;
         p.a.postSend(qa, {
@@ -351,7 +347,7 @@ Deno.test("hca errors: an RDMA READ or atomic whose DMA read is issued before HW
           sgl: [{ addr: local.addr, length: n, lkey: local.key }],
         });
         const [c] = await p.a.waitCqes(cqa, 1, 10_000_000);
-        must(await dereg);
+        const took = await dereg;
         const at = `opcode ${op} posted ${delay} ns after the deregistration began`;
         const got = p.a.read(local.addr, n).filter((b) => b === 0x5a).length;
         if (c.syndrome === 0) {
@@ -399,12 +395,7 @@ Deno.test("hca errors: a SEND or RDMA WRITE whose payload read is issued before 
         if (op === WqeOpcode.SEND) {
           p.b.postRecv(qb, [{ addr: remote.addr, length: 2048, lkey: remote.key }]);
         }
-        const t0 = p.engine.now;
-        let took = 0;
-        const dereg = p.a.exec(CmdOp.HW2SW_MPT, { index: local.index }).then((r) => {
-          took = p.engine.now - t0;
-          return r;
-        });
+        const dereg = timedHw2swMpt(p.a, local.index);
         await p.engine.sleep(delay);
         p.a.postSend(qa, {
           opcode: op,
@@ -417,7 +408,7 @@ Deno.test("hca errors: a SEND or RDMA WRITE whose payload read is issued before 
           ],
         });
         const [c] = await p.a.waitCqes(cqa, 1, 10_000_000);
-        must(await dereg);
+        const took = await dereg;
         const at =
           `opcode ${op} (${sges} gather entries) posted ${delay} ns after the deregistration began`;
         const got = p.b.read(remote.addr, 2048).filter((b) => b === 0x5a).length;
