@@ -491,17 +491,6 @@ export class SplitContext implements ContextDatapath {
         if (cmd !== CqDbCmd.REQ_NOTIFY_NEXT && cmd !== CqDbCmd.REQ_NOTIFY_SOLICITED) {
           throw inval(`CQ doorbell command ${cmd} unknown`);
         }
-        // The guest armed after its last poll, but its arm reaches the device only now (dom0
-        // serves it after the guest went on): a CQE that landed in between would raise no
-        // event, the device signalling only the next one, and a guest in the poll-arm-poll-wait
-        // loop of ibv_req_notify_cq(3) would sleep on it for ever. So dom0 looks first, as a
-        // backend turning notifications back on checks for work that came meanwhile
-        // (RING_FINAL_CHECK_FOR_REQUESTS, xen/include/public/io/ring.h): an entry the guest has
-        // not been handed satisfies the arm with an event at once, and the device is not armed.
-        if (cmd === CqDbCmd.REQ_NOTIFY_NEXT && this.o.compEvent && this.#waiting(c)) {
-          this.o.compEvent(index);
-          return -1;
-        }
         this.#ring(UarOffset.CQ, cmdWord(cmd, index), c.ci);
         return -1;
       }
