@@ -116,12 +116,6 @@ export interface FrontDatapath {
   kick(delayNs: number): void;
 }
 
-/**
- * Run a check of the guest's own kernel that bare metal's kernel makes too
- * (`drivers/native/ucontext.ts`), before request `op` is built: its refusal
- * names the request first, as the same refusal from dom0 would (docs/api.md,
- * Conventions: Errors), so a guest says what bare metal says.
- */
 /** A QP as the guest's kernel knows it: number, type, state and port as last set or queried. */
 interface FrontQp {
   qpn: number;
@@ -132,6 +126,12 @@ interface FrontQp {
   busy?: Promise<void>;
 }
 
+/**
+ * Run a check of the guest's own kernel that bare metal's kernel makes too
+ * (`drivers/native/ucontext.ts`), before request `op` is built: its refusal
+ * names the request first, as the same refusal from dom0 would (docs/api.md,
+ * Conventions: Errors), so a guest says what bare metal says.
+ */
 function kernelCheck(op: VibOpCode, check: () => unknown): void {
   try {
     check();

@@ -10,8 +10,17 @@ import { WcFlags } from "./enums.ts";
 import { VerbsError } from "./errors.ts";
 import type { AhAttr, WorkCompletion } from "./types.ts";
 
-/** Bytes of the GRH area a UD receive buffer starts with (ibv_post_recv(3)). */
-const GRH_BYTES = 40;
+/**
+ * Bytes of the GRH area a UD receive buffer starts with (ibv_post_recv(3)).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GRH_BYTES } from "./ah_from_wc.ts";
+ * assert.equal(GRH_BYTES, 40);
+ * ```
+ */
+export const GRH_BYTES = 40;
 /** The GRH's next header for an IBA transport (IBTA vol 1 §8.3.1; RoCE v1). */
 const IB_NEXT_HDR = 0x1b;
 /** IPPROTO_UDP: the next header of RoCE v2 over IPv6. */
@@ -37,6 +46,47 @@ export const GidType = { IB_ROCE_V1: 0, ROCE_V2: 1 } as const;
  * entries from 0 until one matches; the query's error, past the table's end, is the answer).
  */
 export type FindGidIndex = (gid: Uint8Array, type: number) => Promise<number>;
+
+/** The `struct ibv_wc` fields ibv_init_ah_from_wc reads, with their C types' largest values. */
+const WC_FIELDS = { slid: 0xffff, sl: 0xf, dlidPathBits: 0x7f, wcFlags: 0xffffffff } as const;
+
+/**
+ * The arguments of `ibv_init_ah_from_wc` as C could pass them: a completion whose `slid`, `sl`,
+ * `dlidPathBits` and `wcFlags` fit their fields, and the GRH area's 40 bytes when the completion
+ * has a GRH (or whenever one is given). EINVAL naming what is wrong otherwise; the model's and
+ * the real-hardware path's checks both.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkAhFromWcArgs } from "./ah_from_wc.ts";
+ * import type { WorkCompletion } from "./types.ts";
+ * const wc = { slid: 1, sl: 0, dlidPathBits: 0, wcFlags: 1 } as WorkCompletion; // IBV_WC_GRH
+ * assert.throws(() => checkAhFromWcArgs(wc, undefined), /give the 40 bytes/);
+ * assert.throws(() => checkAhFromWcArgs({ ...wc, sl: 16 }, new Uint8Array(40)), /wc\.sl/);
+ * ```
+ */
+export function checkAhFromWcArgs(wc: WorkCompletion, grh: Uint8Array | undefined): void {
+  const call = "init_ah_from_wc";
+  if (typeof wc !== "object" || wc === null) {
+    throw new VerbsError("EINVAL", `${call}: give the work completion of the received datagram`);
+  }
+  for (const [k, max] of Object.entries(WC_FIELDS) as [keyof typeof WC_FIELDS, number][]) {
+    const x = wc[k];
+    if (!Number.isInteger(x) || x < 0 || x > max) {
+      throw new VerbsError("EINVAL", `${call}: wc.${k} must be a whole number 0..${max}, got ${x}`);
+    }
+  }
+  const needed = (wc.wcFlags & WcFlags.GRH) !== 0;
+  if ((needed || grh !== undefined) && (!(grh instanceof Uint8Array) || grh.length < GRH_BYTES)) {
+    throw new VerbsError(
+      "EINVAL",
+      `${call}: ${
+        needed ? "the completion has a GRH (IBV_WC_GRH): give" : "the GRH area is"
+      } the ${GRH_BYTES} bytes at the head of its receive buffer`,
+    );
+  }
+}
 
 /**
  * `ibv_init_ah_from_wc`: the address vector to reply to the sender of the
@@ -79,27 +129,14 @@ export async function ahAttrFromWc(
   findGid: FindGidIndex,
 ): Promise<AhAttr> {
   const call = "init_ah_from_wc";
-  if (typeof wc !== "object" || wc === null) {
-    throw new VerbsError("EINVAL", `${call}: give the work completion of the received datagram`);
-  }
-  for (const k of ["slid", "sl", "dlidPathBits", "wcFlags"] as const) {
-    if (!Number.isInteger(wc[k]) || wc[k] < 0) {
-      throw new VerbsError("EINVAL", `${call}: wc.${k} must be a whole number ≥ 0, got ${wc[k]}`);
-    }
-  }
+  checkAhFromWcArgs(wc, grh);
   const attr: AhAttr = {
     dlid: wc.slid,
     sl: wc.sl,
     srcPathBits: wc.dlidPathBits,
     portNum,
   };
-  if ((wc.wcFlags & WcFlags.GRH) === 0) return attr;
-  if (!(grh instanceof Uint8Array) || grh.length < GRH_BYTES) {
-    throw new VerbsError(
-      "EINVAL",
-      `${call}: the completion has a GRH (IBV_WC_GRH): give the ${GRH_BYTES} bytes at the head of its receive buffer`,
-    );
-  }
+  if (grh === undefined || (wc.wcFlags & WcFlags.GRH) === 0) return attr;
   const dv = new DataView(grh.buffer, grh.byteOffset, GRH_BYTES);
   const versionTclassFlow = dv.getUint32(0);
   const flowLabel = versionTclassFlow & 0xfffff;

@@ -6,14 +6,11 @@
  * @module
  */
 import { IBV_AH_ATTR, IBV_WC, type Ibverbs, put, scratch, viewOf } from "../../../hca/ffi/mod.ts";
-import { WcFlags } from "../../uapi/enums.ts";
+import { checkAhFromWcArgs, GRH_BYTES } from "../../uapi/ah_from_wc.ts";
 import { VerbsError } from "../../uapi/errors.ts";
 import type { AhAttr, WorkCompletion } from "../../uapi/types.ts";
 import { decodeAh } from "./attrs.ts";
 import { verbs } from "./errors.ts";
-
-/** Bytes of the GRH area (ibv_post_recv(3)). */
-const GRH_BYTES = 40;
 
 /**
  * The fields of `wc` ibv_init_ah_from_wc reads, as a `struct ibv_wc`.
@@ -29,24 +26,9 @@ const GRH_BYTES = 40;
  * ```
  */
 export function encodeWc(wc: WorkCompletion): Uint8Array<ArrayBuffer> {
-  if (typeof wc !== "object" || wc === null) {
-    throw new VerbsError(
-      "EINVAL",
-      "init_ah_from_wc: give the work completion of the received datagram",
-    );
-  }
+  checkAhFromWcArgs(wc, undefined);
   const F = IBV_WC.fields;
-  const limits = { slid: 0xffff, sl: 0xf, dlidPathBits: 0x7f, wcFlags: 0xffffffff } as const;
   const buf = scratch(IBV_WC.sizeof), v = viewOf(buf);
-  for (const [k, max] of Object.entries(limits) as [keyof typeof limits, number][]) {
-    const x = wc[k];
-    if (!Number.isInteger(x) || x < 0 || x > max) {
-      throw new VerbsError(
-        "EINVAL",
-        `init_ah_from_wc: wc.${k} must be a whole number 0..${max}, got ${x}`,
-      );
-    }
-  }
   put(v, F.slid, wc.slid);
   put(v, F.sl, wc.sl);
   put(v, F.dlid_path_bits, wc.dlidPathBits);
@@ -81,22 +63,11 @@ export function initAhFromWcWith(
   if (!Number.isInteger(port) || port < 1 || port > 255) {
     throw new VerbsError("EINVAL", `init_ah_from_wc: port ${port} (ports are 1-based, 1..255)`);
   }
+  checkAhFromWcArgs(wc, grh);
   const w = encodeWc(wc);
+  // libibverbs reads the area for every completion: a zeroed one when none was needed.
   const area = scratch(GRH_BYTES);
-  if (grh !== undefined) {
-    if (!(grh instanceof Uint8Array) || grh.length < GRH_BYTES) {
-      throw new VerbsError(
-        "EINVAL",
-        `init_ah_from_wc: the GRH area is the ${GRH_BYTES} bytes at the head of the receive buffer`,
-      );
-    }
-    area.set(grh.subarray(0, GRH_BYTES));
-  } else if (wc.wcFlags & WcFlags.GRH) {
-    throw new VerbsError(
-      "EINVAL",
-      `init_ah_from_wc: the completion has a GRH (IBV_WC_GRH): give the ${GRH_BYTES} bytes at the head of its receive buffer`,
-    );
-  }
+  if (grh !== undefined) area.set(grh.subarray(0, GRH_BYTES));
   const ah = scratch(IBV_AH_ATTR.sizeof);
   verbs(() =>
     lib.check(lib.symbols.ibv_init_ah_from_wc(ctx, port, w, area, ah), "ibv_init_ah_from_wc")
