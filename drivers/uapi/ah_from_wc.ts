@@ -51,6 +51,32 @@ export type FindGidIndex = (gid: Uint8Array, type: number) => Promise<number>;
 const WC_FIELDS = { slid: 0xffff, sl: 0xf, dlidPathBits: 0x7f, wcFlags: 0xffffffff } as const;
 
 /**
+ * The completion's fields `ibv_init_ah_from_wc` reads, as their `struct ibv_wc` fields hold
+ * them: `slid`, `sl`, `dlidPathBits` and `wcFlags` whole numbers that fit; EINVAL naming the
+ * first that does not.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkWcFields } from "./ah_from_wc.ts";
+ * import type { WorkCompletion } from "./types.ts";
+ * assert.throws(() => checkWcFields({ slid: 1 << 16, sl: 0, dlidPathBits: 0, wcFlags: 0 } as WorkCompletion), /wc\.slid/);
+ * ```
+ */
+export function checkWcFields(wc: WorkCompletion): void {
+  const call = "init_ah_from_wc";
+  if (typeof wc !== "object" || wc === null) {
+    throw new VerbsError("EINVAL", `${call}: give the work completion of the received datagram`);
+  }
+  for (const [k, max] of Object.entries(WC_FIELDS) as [keyof typeof WC_FIELDS, number][]) {
+    const x = wc[k];
+    if (!Number.isInteger(x) || x < 0 || x > max) {
+      throw new VerbsError("EINVAL", `${call}: wc.${k} must be a whole number 0..${max}, got ${x}`);
+    }
+  }
+}
+
+/**
  * The arguments of `ibv_init_ah_from_wc` as C could pass them: a completion whose `slid`, `sl`,
  * `dlidPathBits` and `wcFlags` fit their fields, and the GRH area's 40 bytes when the completion
  * has a GRH (or whenever one is given). EINVAL naming what is wrong otherwise; the model's and
@@ -68,15 +94,7 @@ const WC_FIELDS = { slid: 0xffff, sl: 0xf, dlidPathBits: 0x7f, wcFlags: 0xffffff
  */
 export function checkAhFromWcArgs(wc: WorkCompletion, grh: Uint8Array | undefined): void {
   const call = "init_ah_from_wc";
-  if (typeof wc !== "object" || wc === null) {
-    throw new VerbsError("EINVAL", `${call}: give the work completion of the received datagram`);
-  }
-  for (const [k, max] of Object.entries(WC_FIELDS) as [keyof typeof WC_FIELDS, number][]) {
-    const x = wc[k];
-    if (!Number.isInteger(x) || x < 0 || x > max) {
-      throw new VerbsError("EINVAL", `${call}: wc.${k} must be a whole number 0..${max}, got ${x}`);
-    }
-  }
+  checkWcFields(wc);
   const needed = (wc.wcFlags & WcFlags.GRH) !== 0;
   if ((needed || grh !== undefined) && (!(grh instanceof Uint8Array) || grh.length < GRH_BYTES)) {
     throw new VerbsError(

@@ -6,7 +6,7 @@
  * @module
  */
 import { IBV_AH_ATTR, IBV_WC, type Ibverbs, put, scratch, viewOf } from "../../../hca/ffi/mod.ts";
-import { checkAhFromWcArgs, GRH_BYTES } from "../../uapi/ah_from_wc.ts";
+import { checkAhFromWcArgs, checkWcFields, GRH_BYTES } from "../../uapi/ah_from_wc.ts";
 import { VerbsError } from "../../uapi/errors.ts";
 import type { AhAttr, WorkCompletion } from "../../uapi/types.ts";
 import { decodeAh } from "./attrs.ts";
@@ -26,7 +26,7 @@ import { verbs } from "./errors.ts";
  * ```
  */
 export function encodeWc(wc: WorkCompletion): Uint8Array<ArrayBuffer> {
-  checkAhFromWcArgs(wc, undefined);
+  checkWcFields(wc);
   const F = IBV_WC.fields;
   const buf = scratch(IBV_WC.sizeof), v = viewOf(buf);
   put(v, F.slid, wc.slid);
